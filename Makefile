@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) bench/engine.py --preset wse2 --steps 100
+
+bench: $(STAMP)
+	$(PY) bench/engine.py --preset wse2 --steps 100 --write bench/RESULTS.md
+
+docs: $(STAMP)
+	$(PY) -m wafersim.isa.docgen docs/isa.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,23 @@
+"""wafersim: program a simulated wafer-scale engine the way one programs a GPU with CUDA.
+
+The machine and its ISA are our own design (real wafer-scale ISAs are not public); every figure lives
+in `WaferSpec`.
+"""
+from .arch import WaferSpec
+from .errors import (AssemblyError, CompileError, CycleLimitError, DeadlockError, InvalidPointerError,
+                     LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, SpecError, WaferError)
+from .isa import Program, assemble, disassemble
+from .isa.opcodes import EAST, NORTH, SOUTH, WEST
+from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
+                      event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
+from .sim import LaunchStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssemblyError", "CompileError", "CycleLimitError", "DeadlockError", "Device", "DeviceArray", "DevicePointer",
+    "EAST", "Event", "InvalidPointerError", "Kernel", "LaunchError", "LaunchStats", "MemoryAccessError",
+    "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "SOUTH", "SpecError", "Stream", "WEST",
+    "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
+    "get_current_device", "select_device", "stream", "synchronize", "to_device",
+]

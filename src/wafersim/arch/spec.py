@@ -1,0 +1,232 @@
+"""`WaferSpec`: every figure of the simulated machine, in one place.
+
+The engine, the runtime and the compiler read costs and sizes only from here, never as literals.
+The machine is our own design point: the ISA of real wafer-scale chips is not public, and the
+figures below are assumptions chosen to be plausible (see docs/timing.md), not a product's data.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ..errors import SpecError
+
+#: Issue cost in cycles of each instruction class. The ISA's opcode table maps every opcode to one
+#: of these classes; `WaferSpec.op_cycles` may override single opcodes by name.
+DEFAULT_COST_CYCLES: dict[str, float] = {
+    "alu": 1,  # integer add/sub/logic/compare/move, immediates
+    "mul": 1,  # integer and float multiply, fma
+    "fpu": 1,  # float add/sub/compare/convert
+    "div": 8,  # integer and float divide/remainder
+    "sfu": 8,  # sqrt, exp, log, tanh
+    "branch": 1,
+    "sram": 1,  # scalar SRAM load/store
+    "vector": 1,  # issue cost of a vector op; each element adds 1 / vector_lanes cycles
+    "send": 1,  # issue cost of a send; each word then takes 1 / link_words_per_cycle cycles
+    "recv": 1,
+    "global": 1,  # issue cost of a global-memory access; latency and bandwidth come on top
+    "special": 1,  # special registers, kernel arguments, has_neighbor
+    "barrier": 1,
+    "print": 1,
+    "halt": 1,
+}
+
+#: Energy in picojoules per executed instruction of each class (vector ops: per element).
+DEFAULT_OP_ENERGY_PJ: dict[str, float] = {
+    "alu": 0.5,
+    "mul": 1.0,
+    "fpu": 1.0,
+    "div": 4.0,
+    "sfu": 4.0,
+    "branch": 0.3,
+    "sram": 1.0,
+    "vector": 1.5,
+    "send": 0.5,
+    "recv": 0.5,
+    "global": 1.0,
+    "special": 0.3,
+    "barrier": 0.5,
+    "print": 0.3,
+    "halt": 0.1,
+}
+
+PRESET_SIZES: dict[str, tuple[int, int]] = {
+    "wse2": (757, 996),
+    "wse3": (762, 1172),  # the usable fabric of the public SDK
+    "dev": (64, 64),
+}
+
+# Hard limits of our instruction encoding (5-bit register fields, 4-bit channel fields).
+MAX_REGISTERS = 32
+MAX_CHANNELS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class WaferSpec:
+    """A wafer-scale machine: mesh size, per-PE resources, fabric, off-wafer memory, costs, energy."""
+
+    width: int = 64
+    height: int = 64
+    name: str = "custom"
+    sram_bytes: int = 49152
+    registers: int = 32
+    vector_lanes: int = 8
+    clock_hz: float = 0.85e9
+    hop_latency: float = 1
+    link_words_per_cycle: float = 1
+    channels: int = 4
+    fifo_depth: int = 16
+    global_latency: float = 500
+    global_bytes_per_s: float = 150e9
+    global_bytes: int = 1_500_000_000_000
+    host_transfer_latency_s: float = 5e-6
+    barrier_base_cycles: float = 4
+    barrier_cycles_per_hop: float = 2  # a gather to one corner and a broadcast back: 2 per hop
+    hop_energy_pj: float = 0.5  # one 32-bit word over one link
+    global_energy_pj_per_byte: float = 20.0
+    cost_cycles: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_COST_CYCLES))
+    op_cycles: dict[str, float] = dataclasses.field(default_factory=dict)
+    op_energy_pj: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_OP_ENERGY_PJ))
+
+    def __post_init__(self) -> None:
+        # Fill classes left out of a partial table with their defaults, so a TOML file may override one.
+        object.__setattr__(self, "cost_cycles", {**DEFAULT_COST_CYCLES, **self.cost_cycles})
+        object.__setattr__(self, "op_energy_pj", {**DEFAULT_OP_ENERGY_PJ, **self.op_energy_pj})
+        object.__setattr__(self, "op_cycles", dict(self.op_cycles))
+        self.validate()
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "WaferSpec":
+        """The named preset (`wse2`, `wse3`, `dev`), with optional field overrides."""
+        key = name.lower()
+        if key not in PRESET_SIZES:
+            raise SpecError(f"unknown preset {name!r}; known presets: {', '.join(PRESET_SIZES)}", preset=name)
+        width, height = PRESET_SIZES[key]
+        return cls(**{"width": width, "height": height, "name": key, **overrides})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "WaferSpec":
+        """Read a spec from a TOML file (the format `save` writes; unknown keys are refused)."""
+        with open(path, "rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise SpecError(f"{path}: not valid TOML: {exc}", path=str(path)) from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "WaferSpec":
+        """Build a spec from a mapping; a `preset` key starts from that preset."""
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known - {"preset"})
+        if unknown:
+            raise SpecError(f"{source}: unknown WaferSpec field(s) {unknown}; known: {sorted(known)}", fields_unknown=unknown)
+        preset = data.pop("preset", None)
+        return cls.preset(preset, **data) if preset else cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        """Write the spec as TOML; `WaferSpec.load(path) == self`."""
+        Path(path).write_text(tomli_w.dumps(self.to_dict()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "WaferSpec":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    # ----------------------------------------------------------------- validation
+    def validate(self) -> None:
+        def need(ok: bool, field: str, rule: str) -> None:
+            if not ok:
+                raise SpecError(f"WaferSpec.{field} = {getattr(self, field)!r}: {rule}", field=field, value=getattr(self, field))
+
+        def is_int(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def is_num(value: Any) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+        for field in ("width", "height"):
+            need(is_int(getattr(self, field)) and getattr(self, field) >= 1, field, "must be a whole number of PEs >= 1")
+        need(is_int(self.sram_bytes) and self.sram_bytes >= 64 and self.sram_bytes % 4 == 0, "sram_bytes",
+             "must be a whole number of 32-bit words, at least 64 bytes")
+        need(is_int(self.registers) and 2 <= self.registers <= MAX_REGISTERS, "registers",
+             f"must be between 2 and {MAX_REGISTERS} (5-bit register fields)")
+        need(is_int(self.vector_lanes) and self.vector_lanes >= 1, "vector_lanes", "must be >= 1")
+        need(is_int(self.channels) and 1 <= self.channels <= MAX_CHANNELS, "channels",
+             f"must be between 1 and {MAX_CHANNELS} (4-bit channel fields)")
+        need(is_int(self.fifo_depth) and self.fifo_depth >= 1, "fifo_depth", "must be >= 1 word")
+        need(is_int(self.global_bytes) and self.global_bytes >= 4, "global_bytes", "must be >= 4 bytes")
+        for field in ("clock_hz", "link_words_per_cycle", "global_bytes_per_s"):
+            need(is_num(getattr(self, field)) and getattr(self, field) > 0, field, "must be a positive number")
+        for field in ("hop_latency", "global_latency", "host_transfer_latency_s", "barrier_base_cycles",
+                      "barrier_cycles_per_hop", "hop_energy_pj", "global_energy_pj_per_byte"):
+            need(is_num(getattr(self, field)) and getattr(self, field) >= 0, field, "must be a number >= 0")
+        for table in ("cost_cycles", "op_cycles", "op_energy_pj"):
+            for key, value in getattr(self, table).items():
+                if not (is_num(value) and value >= 0):
+                    raise SpecError(f"WaferSpec.{table}[{key!r}] = {value!r}: must be a number >= 0", field=table, key=key)
+        for table in ("cost_cycles", "op_energy_pj"):
+            extra = sorted(set(getattr(self, table)) - set(DEFAULT_COST_CYCLES))
+            if extra:
+                raise SpecError(f"WaferSpec.{table}: unknown instruction class(es) {extra}; "
+                                f"known: {sorted(DEFAULT_COST_CYCLES)}", field=table, key=extra[0])
+
+    # ----------------------------------------------------------------- derived figures
+    @property
+    def n_pes(self) -> int:
+        return self.width * self.height
+
+    @property
+    def sram_words(self) -> int:
+        return self.sram_bytes // 4
+
+    def seconds(self, cycles: float) -> float:
+        """Simulated seconds of `cycles` at `clock_hz`."""
+        return cycles / self.clock_hz
+
+    @property
+    def global_bytes_per_cycle(self) -> float:
+        return self.global_bytes_per_s / self.clock_hz
+
+    @property
+    def peak_flops(self) -> float:
+        """Peak float32 FLOP/s of the wafer: every PE doing `vector_lanes` fused multiply-adds a cycle."""
+        return 2.0 * self.vector_lanes * self.clock_hz * self.n_pes
+
+    def barrier_cycles(self, block_width: int, block_height: int) -> float:
+        """Cycles from the last arrival at a block barrier to its release (grows with the diameter)."""
+        diameter = (block_width - 1) + (block_height - 1)
+        return self.barrier_base_cycles + self.barrier_cycles_per_hop * diameter
+
+    def hops_to_edge(self, x: Any, y: Any) -> Any:
+        """Hops from PE (x, y) to the nearest wafer edge, where off-wafer memory attaches."""
+        import numpy as np
+
+        return np.minimum(np.minimum(x, self.width - 1 - x), np.minimum(y, self.height - 1 - y))
+
+    def summary(self) -> str:
+        return (f"{self.name}: {self.width} x {self.height} = {self.n_pes:,} PEs, {self.sram_bytes} B SRAM/PE, "
+                f"{self.clock_hz / 1e9:g} GHz, peak {self.peak_flops / 1e12:.1f} TFLOP/s fp32")
+
+
+def resolve_spec(spec: "WaferSpec | str | Path | None" = None) -> WaferSpec:
+    """A `WaferSpec` from a spec, a preset name or a TOML path (default: the `dev` preset)."""
+    if spec is None:
+        return WaferSpec.preset("dev")
+    if isinstance(spec, WaferSpec):
+        return spec
+    text = str(spec)
+    if text.lower() in PRESET_SIZES:
+        return WaferSpec.preset(text)
+    if text.endswith(".toml") or Path(text).exists():
+        return WaferSpec.load(text)
+    raise SpecError(f"unknown spec {text!r}: give a WaferSpec, a preset ({', '.join(PRESET_SIZES)}) or a .toml path")

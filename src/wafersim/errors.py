@@ -1,0 +1,58 @@
+"""The error hierarchy of wafersim. Every error a user can cause subclasses `WaferError`.
+
+Errors carry structured fields (PE coordinates, instruction, source line, sizes) besides their
+message, so that tools and tests can read where a failure happened without parsing text.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class WaferError(Exception):
+    """Base class of every wafersim error. Extra keyword fields become attributes."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+
+class SpecError(WaferError, ValueError):
+    """An invalid machine description (`WaferSpec`)."""
+
+
+class AssemblyError(WaferError):
+    """Assembly text that cannot be assembled, or a binary that cannot be decoded."""
+
+
+class CompileError(WaferError):
+    """A kernel that cannot be compiled (carries file:line:col)."""
+
+
+class LaunchError(WaferError):
+    """A launch that cannot run: bad grid/block, bad arguments, a block larger than the wafer."""
+
+
+class MeshBoundaryError(WaferError):
+    """A send or recv across the edge of the PE's block."""
+
+
+class DeadlockError(WaferError):
+    """No PE of a block can make progress; names the blocked PEs and what they wait for."""
+
+
+class MemoryAccessError(WaferError):
+    """An out-of-range SRAM or global-memory access, or use of freed memory."""
+
+
+class OutOfMemoryError(WaferError):
+    """Device (off-wafer) memory or per-PE SRAM exhausted, or host memory too small for a launch."""
+
+
+class InvalidPointerError(WaferError):
+    """A double free or a pointer that does not belong to this device."""
+
+
+class CycleLimitError(WaferError):
+    """A launch that ran past its `max_cycles` budget (a kernel that never halts)."""

@@ -1,0 +1,266 @@
+"""Text assembly <-> binary, and `Program`, the unit a launch runs.
+
+Syntax (one instruction per line, `#` or `;` starts a comment):
+
+    .name   saxpy          # program name
+    .sram   64             # words of SRAM data segment per PE
+    .args   3              # number of 32-bit kernel arguments it expects
+    .string 1 "partial"    # text for `print rX, 1`
+    loop:                  # a label
+        vadd.fs r4, r5, r6, r7   # modifiers after a dot: f = float32, s = operand b is a scalar
+        send east, 0, r1
+        recv r2, west, 0
+        li r3, 0.5             # float literals give their float32 bits
+        bnz r3, loop
+
+`assemble(disassemble(words)) == words` for any valid code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import struct
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import AssemblyError
+from .encoding import OPERAND_FIELD, Instr, decode, encode
+from .opcodes import BY_NAME, DIRECTIONS, FLAG_LETTERS, SPECIAL_REGISTERS
+
+_DIRECTION_NAMES = {name: i for i, name in enumerate(DIRECTIONS)} | {name[0]: i for i, name in enumerate(DIRECTIONS)}
+_LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:\s*(.*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """A kernel binary: code words plus what a launch needs to know about it."""
+
+    code: np.ndarray  # uint32 words
+    name: str = "kernel"
+    data_words: int = 0  # SRAM data segment per PE, in 32-bit words
+    arg_count: int | None = None  # expected kernel arguments, when known
+    strings: tuple[str, ...] = ("",)  # texts for `print`, by number
+    labels: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: word address -> (file, line) of the source that produced it (the compiler fills this in)
+    lines: dict[int, tuple[str, int]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def code_bytes(self) -> int:
+        return 4 * len(self.code)
+
+    @property
+    def sram_bytes_needed(self) -> int:
+        """Code plus data segment: what one PE's SRAM must hold."""
+        return self.code_bytes + 4 * self.data_words
+
+    def instructions(self) -> list[tuple[int, Instr]]:
+        return decode(self.code)
+
+    def source_of(self, pc: int) -> tuple[str, int] | None:
+        """(file, line) of the instruction at `pc`, if the program has a line table."""
+        return self.lines.get(int(pc))
+
+    def describe_pc(self, pc: int) -> str:
+        """`pc 12 (recv r3, west, 0) at heat.py:14` -- for error messages."""
+        from .encoding import decode_at
+
+        text = f"pc {pc}"
+        if 0 <= pc < len(self.code):
+            text += f" ({format_instr(decode_at(self.code, pc))})"
+        where = self.source_of(pc)
+        if where:
+            text += f" at {where[0]}:{where[1]}"
+        return text
+
+
+# ----------------------------------------------------------------------------- disassembly
+def _float_comment(value: int) -> str:
+    as_float = struct.unpack("<f", struct.pack("<I", value & 0xFFFFFFFF))[0]
+    return f"  # {as_float:g}" if as_float == as_float and abs(as_float) < 1e30 and value not in range(-4096, 4097) else ""
+
+
+def format_instr(instr: Instr, labels: dict[int, str] | None = None) -> str:
+    """One instruction as assembly text."""
+    opcode = BY_NAME[instr.op]
+    mnemonic = instr.op
+    if instr.flags:
+        mnemonic += "." + "".join(letter for letter, bit in FLAG_LETTERS.items() if instr.flags & bit)
+    parts = []
+    for operand in opcode.operands:
+        value = getattr(instr, OPERAND_FIELD.get(operand, operand))
+        if operand in "dabc":
+            parts.append(f"r{value}")
+        elif operand == "dir":
+            parts.append(DIRECTIONS[value])
+        elif operand == "sreg":
+            parts.append(SPECIAL_REGISTERS[value] if 0 <= value < len(SPECIAL_REGISTERS) else str(value))
+        elif operand == "target" and labels and value in labels:
+            parts.append(labels[value])
+        elif operand == "imm" and opcode.fmt == "EXT":
+            parts.append(f"0x{value & 0xFFFFFFFF:08x}" if not -4096 <= value <= 4096 else str(value))
+        else:
+            parts.append(str(value))
+    text = f"{mnemonic} {', '.join(parts)}".rstrip()
+    if opcode.fmt == "EXT":
+        text += _float_comment(instr.imm)
+    return text
+
+
+def disassemble(program: "Program | Sequence[int]") -> str:
+    """Assembly text for a program (with its directives) or for bare code words."""
+    if not isinstance(program, Program):
+        program = Program(code=np.asarray(program, dtype=np.uint32))
+    instrs = program.instructions()
+    targets = sorted({i.target for _, i in instrs if BY_NAME[i.op].fmt in ("BR", "JMP")})
+    names = {pc: name for name, pc in program.labels.items()}
+    labels = {t: names.get(t, f"L{t}") for t in targets}
+    lines = [f".name {program.name}", f".sram {program.data_words}"]
+    if program.arg_count is not None:
+        lines.append(f".args {program.arg_count}")
+    lines += [f'.string {i} "{s}"' for i, s in enumerate(program.strings) if i > 0]
+    for pc, instr in instrs:
+        if pc in labels:
+            lines.append(f"{labels[pc]}:")
+        lines.append(f"    {format_instr(instr, labels)}")
+    end = len(program.code)
+    if end in labels:  # a branch to just past the last instruction
+        lines.append(f"{labels[end]}:")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- assembly
+def _parse_int(token: str) -> int:
+    return int(token.replace("_", ""), 0)
+
+
+def _parse_imm(token: str, allow_float: bool) -> int:
+    try:
+        return _parse_int(token)
+    except ValueError:
+        pass
+    if allow_float:
+        try:
+            return struct.unpack("<i", struct.pack("<f", float(token)))[0]
+        except (ValueError, OverflowError):
+            pass
+    raise ValueError(f"expected {'a number' if allow_float else 'an integer'}, got {token!r}")
+
+
+def _parse_operand(kind: str, token: str, opname: str) -> int | str:
+    low = token.lower()
+    if kind in "dabc":
+        if low == "zero":
+            return 0
+        if re.fullmatch(r"r\d+", low) and int(low[1:]) < 32:
+            return int(low[1:])
+        raise ValueError(f"expected a register r0..r31, got {token!r}")
+    if kind == "dir":
+        if low in _DIRECTION_NAMES:
+            return _DIRECTION_NAMES[low]
+        raise ValueError(f"expected a direction (north, east, south, west), got {token!r}")
+    if kind == "sreg":
+        if low in SPECIAL_REGISTERS:
+            return SPECIAL_REGISTERS.index(low)
+        raise ValueError(f"expected a special register ({', '.join(SPECIAL_REGISTERS)}), got {token!r}")
+    if kind == "target":
+        try:
+            return _parse_int(token)
+        except ValueError:
+            return token  # a label, resolved in the second pass
+    return _parse_imm(token, allow_float=(kind == "imm" and BY_NAME[opname].fmt == "EXT"))
+
+
+def _split_operands(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",")] if text.strip() else []
+
+
+def assemble(source: str, name: str | None = None) -> Program:
+    """Assemble text into a `Program`; errors name the line."""
+    program_name, data_words, arg_count = name or "kernel", 0, None
+    strings: dict[int, str] = {}
+    labels: dict[str, int] = {}
+    pending: list[tuple[int, str, Instr, dict[str, str]]] = []  # (line number, text, instr, unresolved labels)
+    pc = 0
+    for number, raw in enumerate(source.splitlines(), start=1):
+        line = re.split(r"[#;]", raw, maxsplit=1)[0].strip() if '"' not in raw else raw.strip()
+        if not line:
+            continue
+
+        def fail(message: str) -> AssemblyError:
+            return AssemblyError(f"line {number}: {message}\n    {raw.strip()}", line=number)
+
+        if line.startswith(".string"):
+            match = re.fullmatch(r'\.string\s+(\d+)\s+"([^"]*)"\s*(?:[#;].*)?', line)
+            if not match or int(match.group(1)) == 0:
+                raise fail('expected .string N "text" with N >= 1')
+            strings[int(match.group(1))] = match.group(2)
+            continue
+        while (label := _LABEL.match(line)) and not line.startswith("."):
+            if label.group(1) in labels:
+                raise fail(f"label {label.group(1)!r} defined twice")
+            labels[label.group(1)] = pc
+            line = label.group(2).strip()
+        if not line:
+            continue
+        head, _, rest = line.partition(" ")
+        if head.startswith("."):
+            try:
+                if head == ".name":
+                    program_name = rest.strip()
+                elif head == ".sram":
+                    data_words = _parse_int(rest.strip())
+                elif head == ".args":
+                    arg_count = _parse_int(rest.strip())
+                else:
+                    raise fail(f"unknown directive {head}")
+            except ValueError:
+                raise fail(f"{head} needs a number") from None
+            continue
+        mnemonic, _, modifiers = head.lower().partition(".")
+        opcode = BY_NAME.get(mnemonic)
+        if opcode is None:
+            raise fail(f"unknown instruction {mnemonic!r}")
+        flags = 0
+        for letter in modifiers:
+            if letter not in opcode.flags:
+                raise fail(f"{mnemonic} takes no .{letter} modifier (accepts: {opcode.flags or 'none'})")
+            flags |= FLAG_LETTERS[letter]
+        tokens = _split_operands(rest)
+        if len(tokens) != len(opcode.operands):
+            raise fail(f"{mnemonic} takes {len(opcode.operands)} operand(s) ({', '.join(opcode.operands) or 'none'}), "
+                       f"got {len(tokens)}")
+        fields: dict[str, int] = {"flags": flags}
+        unresolved: dict[str, str] = {}
+        for kind, token in zip(opcode.operands, tokens):
+            try:
+                value = _parse_operand(kind, token, mnemonic)
+            except ValueError as exc:
+                raise fail(f"{mnemonic}: {exc}") from None
+            if isinstance(value, str):
+                unresolved[kind] = value
+                value = 0
+            fields[OPERAND_FIELD.get(kind, kind)] = value
+        instr = Instr(mnemonic, **fields)
+        pending.append((number, raw.strip(), instr, unresolved))
+        pc += opcode.words
+
+    words: list[int] = []
+    for number, raw, instr, unresolved in pending:
+        if unresolved:
+            label = unresolved["target"]
+            if label not in labels:
+                raise AssemblyError(f"line {number}: undefined label {label!r}\n    {raw}", line=number)
+            instr = dataclasses.replace(instr, target=labels[label])
+        try:
+            words += encode(instr)
+        except AssemblyError as exc:
+            raise AssemblyError(f"line {number}: {exc}\n    {raw}", line=number) from None
+    table = tuple(strings.get(i, "") for i in range(max(strings, default=0) + 1))
+    return Program(code=np.array(words, dtype=np.uint32), name=program_name, data_words=data_words,
+                   arg_count=arg_count, strings=table, labels=labels)
+
+
+def assemble_words(instrs: Iterable[Instr]) -> np.ndarray:
+    """Encode decoded instructions back into code words."""
+    return np.array([w for instr in instrs for w in encode(instr)], dtype=np.uint32)

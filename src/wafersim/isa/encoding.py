@@ -1,0 +1,90 @@
+"""Binary encoding and decoding of instructions, driven by the opcode table."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from ..errors import AssemblyError
+from .opcodes import BY_CODE, BY_NAME, FORMATS, Opcode
+
+#: Where an operand that is not a field of its own is stored.
+OPERAND_FIELD = {"sreg": "imm"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Instr:
+    """One decoded instruction. Unused fields are 0."""
+
+    op: str
+    d: int = 0
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    imm: int = 0
+    target: int = 0
+    dir: int = 0
+    ch: int = 0
+    flags: int = 0
+
+    @property
+    def opcode(self) -> Opcode:
+        return BY_NAME[self.op]
+
+    @property
+    def words(self) -> int:
+        return self.opcode.words
+
+
+def _field_range(width: int, signed: bool) -> tuple[int, int]:
+    return (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+
+
+def encode(instr: Instr) -> list[int]:
+    """The 32-bit word(s) of one instruction; raises `AssemblyError` for a value that does not fit."""
+    opcode = BY_NAME.get(instr.op)
+    if opcode is None:
+        raise AssemblyError(f"unknown opcode {instr.op!r}")
+    word = opcode.code << 24
+    for name, low, width, signed in FORMATS[opcode.fmt]:
+        value = getattr(instr, name)
+        lo, hi = _field_range(width, signed)
+        if not lo <= value <= hi:
+            raise AssemblyError(f"{instr.op}: field {name} = {value} does not fit in {width} bits ({lo}..{hi})",
+                                field=name, value=value)
+        word |= (value & ((1 << width) - 1)) << low
+    if opcode.fmt == "EXT":
+        lo, hi = -(1 << 31), (1 << 32) - 1
+        if not lo <= instr.imm <= hi:
+            raise AssemblyError(f"{instr.op}: immediate {instr.imm} does not fit in 32 bits", field="imm", value=instr.imm)
+        return [word, instr.imm & 0xFFFFFFFF]
+    return [word]
+
+
+def decode_at(words: Sequence[int], pc: int) -> Instr:
+    """Decode the instruction that starts at word `pc`."""
+    word = int(words[pc]) & 0xFFFFFFFF
+    opcode = BY_CODE.get(word >> 24)
+    if opcode is None:
+        raise AssemblyError(f"word {pc}: unknown opcode number {word >> 24} in 0x{word:08x}", pc=pc)
+    fields: dict[str, int] = {}
+    for name, low, width, signed in FORMATS[opcode.fmt]:
+        value = (word >> low) & ((1 << width) - 1)
+        if signed and value >> (width - 1):
+            value -= 1 << width
+        fields[name] = value
+    if opcode.fmt == "EXT":
+        if pc + 1 >= len(words):
+            raise AssemblyError(f"word {pc}: {opcode.name} is missing its extension word", pc=pc)
+        ext = int(words[pc + 1]) & 0xFFFFFFFF
+        fields["imm"] = ext - (1 << 32) if ext >> 31 else ext
+    return Instr(opcode.name, **fields)
+
+
+def decode(words: Sequence[int]) -> list[tuple[int, Instr]]:
+    """All instructions of a code segment as (word address, instruction)."""
+    out, pc = [], 0
+    while pc < len(words):
+        instr = decode_at(words, pc)
+        out.append((pc, instr))
+        pc += instr.words
+    return out

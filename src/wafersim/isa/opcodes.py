@@ -1,0 +1,169 @@
+"""The opcode table: the single source of truth of the wafersim ISA.
+
+The encoder, decoder, assembler, disassembler, the per-opcode cost table and docs/isa.md are all
+derived from `OPCODES`. This ISA is our own design, not a copy of any product's (those are not public).
+
+Instruction word (32 bits), field layouts by format:
+
+    REG  op[31:24] d[23:19] a[18:14] b[13:9] c[8:4] flags[3:0]
+    IMM  op[31:24] d[23:19] a[18:14] imm[13:0]            (imm: signed 14-bit)
+    EXT  op[31:24] d[23:19] 0[18:0]   + one extension word  (imm: any 32-bit value)
+    BR   op[31:24] a[23:19] target[18:0]                   (absolute word address)
+    JMP  op[31:24] target[23:0]
+    MSG  op[31:24] d[23:19] a[18:14] b[13:9] dir[8:7] ch[6:3] 0[2:0]
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..arch.spec import DEFAULT_COST_CYCLES
+
+#: (name, lowest bit, width, signed) of each field, per format.
+FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
+    "REG": (("d", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("c", 4, 5, False), ("flags", 0, 4, False)),
+    "IMM": (("d", 19, 5, False), ("a", 14, 5, False), ("imm", 0, 14, True)),
+    "EXT": (("d", 19, 5, False),),
+    "BR": (("a", 19, 5, False), ("target", 0, 19, False)),
+    "JMP": (("target", 0, 24, False),),
+    "MSG": (("d", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("dir", 7, 2, False), ("ch", 3, 4, False)),
+}
+
+DIRECTIONS = ("north", "east", "south", "west")
+NORTH, EAST, SOUTH, WEST = range(4)
+#: (dx, dy) of each direction; y grows south.
+DIRECTION_STEP = ((0, -1), (1, 0), (0, 1), (-1, 0))
+
+SPECIAL_REGISTERS = ("tid.x", "tid.y", "bid.x", "bid.y", "bdim.x", "bdim.y", "gdim.x", "gdim.y", "pe.x", "pe.y")
+
+#: Modifier letters written after a dot (`vadd.fs`): bit values in the `flags` field.
+FLAG_LETTERS = {"f": 1, "s": 2}
+FLAG_FLOAT, FLAG_SCALAR = 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Opcode:
+    code: int
+    name: str
+    fmt: str
+    operands: tuple[str, ...]  # fields in assembly order
+    cost_class: str
+    doc: str
+    flags: str = ""  # modifier letters this opcode accepts
+
+    @property
+    def words(self) -> int:
+        return 2 if self.fmt == "EXT" else 1
+
+
+_TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
+    # name, format, operands, cost class, meaning, accepted flags
+    ("nop", "REG", (), "alu", "no operation", ""),
+    ("halt", "REG", (), "halt", "stop this PE", ""),
+    # integer ALU
+    ("add", "REG", ("d", "a", "b"), "alu", "d = a + b (int32, wraps)", ""),
+    ("sub", "REG", ("d", "a", "b"), "alu", "d = a - b", ""),
+    ("mul", "REG", ("d", "a", "b"), "mul", "d = a * b (low 32 bits)", ""),
+    ("div", "REG", ("d", "a", "b"), "div", "d = a / b truncated toward zero; b = 0 gives -1; INT_MIN / -1 gives INT_MIN", ""),
+    ("rem", "REG", ("d", "a", "b"), "div", "d = a - b * (a / b) (sign of a); b = 0 gives a", ""),
+    ("and", "REG", ("d", "a", "b"), "alu", "d = a & b", ""),
+    ("or", "REG", ("d", "a", "b"), "alu", "d = a | b", ""),
+    ("xor", "REG", ("d", "a", "b"), "alu", "d = a ^ b", ""),
+    ("shl", "REG", ("d", "a", "b"), "alu", "d = a << (b & 31)", ""),
+    ("shr", "REG", ("d", "a", "b"), "alu", "d = a >> (b & 31), logical", ""),
+    ("sra", "REG", ("d", "a", "b"), "alu", "d = a >> (b & 31), arithmetic", ""),
+    ("min", "REG", ("d", "a", "b"), "alu", "d = min(a, b) signed", ""),
+    ("max", "REG", ("d", "a", "b"), "alu", "d = max(a, b) signed", ""),
+    ("slt", "REG", ("d", "a", "b"), "alu", "d = 1 if a < b (signed) else 0", ""),
+    ("sle", "REG", ("d", "a", "b"), "alu", "d = 1 if a <= b (signed) else 0", ""),
+    ("seq", "REG", ("d", "a", "b"), "alu", "d = 1 if a == b else 0", ""),
+    ("sne", "REG", ("d", "a", "b"), "alu", "d = 1 if a != b else 0", ""),
+    ("mov", "REG", ("d", "a"), "alu", "d = a", ""),
+    ("neg", "REG", ("d", "a"), "alu", "d = -a", ""),
+    ("abs", "REG", ("d", "a"), "alu", "d = |a| (abs(INT_MIN) = INT_MIN)", ""),
+    ("sel", "REG", ("d", "a", "b", "c"), "alu", "d = b if a != 0 else c (any 32-bit values)", ""),
+    # immediates
+    ("addi", "IMM", ("d", "a", "imm"), "alu", "d = a + imm", ""),
+    ("muli", "IMM", ("d", "a", "imm"), "mul", "d = a * imm", ""),
+    ("andi", "IMM", ("d", "a", "imm"), "alu", "d = a & imm", ""),
+    ("ori", "IMM", ("d", "a", "imm"), "alu", "d = a | imm", ""),
+    ("xori", "IMM", ("d", "a", "imm"), "alu", "d = a ^ imm", ""),
+    ("shli", "IMM", ("d", "a", "imm"), "alu", "d = a << (imm & 31)", ""),
+    ("shri", "IMM", ("d", "a", "imm"), "alu", "d = a >> (imm & 31), logical", ""),
+    ("srai", "IMM", ("d", "a", "imm"), "alu", "d = a >> (imm & 31), arithmetic", ""),
+    ("slti", "IMM", ("d", "a", "imm"), "alu", "d = 1 if a < imm else 0", ""),
+    ("seqi", "IMM", ("d", "a", "imm"), "alu", "d = 1 if a == imm else 0", ""),
+    ("li", "EXT", ("d", "imm"), "alu", "d = imm (32 bits in the extension word; a float literal gives its float32 bits)", ""),
+    # float32 ALU
+    ("fadd", "REG", ("d", "a", "b"), "fpu", "d = a + b (float32)", ""),
+    ("fsub", "REG", ("d", "a", "b"), "fpu", "d = a - b", ""),
+    ("fmul", "REG", ("d", "a", "b"), "mul", "d = a * b", ""),
+    ("fdiv", "REG", ("d", "a", "b"), "div", "d = a / b (IEEE: x/0 is inf or nan)", ""),
+    ("fmin", "REG", ("d", "a", "b"), "fpu", "d = min(a, b)", ""),
+    ("fmax", "REG", ("d", "a", "b"), "fpu", "d = max(a, b)", ""),
+    ("fma", "REG", ("d", "a", "b", "c"), "mul", "d = a * b + c (float32, one rounding)", ""),
+    ("flt", "REG", ("d", "a", "b"), "fpu", "d = 1 if a < b else 0", ""),
+    ("fle", "REG", ("d", "a", "b"), "fpu", "d = 1 if a <= b else 0", ""),
+    ("feq", "REG", ("d", "a", "b"), "fpu", "d = 1 if a == b else 0", ""),
+    ("fne", "REG", ("d", "a", "b"), "fpu", "d = 1 if a != b else 0 (nan != nan)", ""),
+    ("fneg", "REG", ("d", "a"), "fpu", "d = -a", ""),
+    ("fabs", "REG", ("d", "a"), "fpu", "d = |a|", ""),
+    ("fsqrt", "REG", ("d", "a"), "sfu", "d = sqrt(a)", ""),
+    ("fexp", "REG", ("d", "a"), "sfu", "d = exp(a)", ""),
+    ("flog", "REG", ("d", "a"), "sfu", "d = log(a)", ""),
+    ("ftanh", "REG", ("d", "a"), "sfu", "d = tanh(a)", ""),
+    ("itof", "REG", ("d", "a"), "fpu", "d = float32(a)", ""),
+    ("ftoi", "REG", ("d", "a"), "fpu", "d = int32(a) truncated toward zero, saturating; nan gives 0", ""),
+    # control flow
+    ("bz", "BR", ("a", "target"), "branch", "jump to target if a == 0", ""),
+    ("bnz", "BR", ("a", "target"), "branch", "jump to target if a != 0", ""),
+    ("jmp", "JMP", ("target",), "branch", "jump to target", ""),
+    # SRAM (data segment, word addresses)
+    ("ld", "IMM", ("d", "a", "imm"), "sram", "d = sram[a + imm]", ""),
+    ("st", "IMM", ("d", "a", "imm"), "sram", "sram[a + imm] = d", ""),
+    # vector ops over SRAM ranges: d, a = base word addresses, b = base (or a scalar with .s), c = length
+    ("vadd", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = sram[a:a+c] + sram[b:b+c]  (.s: + b)", "fs"),
+    ("vsub", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = sram[a:a+c] - sram[b:b+c]  (.s: - b)", "fs"),
+    ("vmul", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = sram[a:a+c] * sram[b:b+c]  (.s: * b)", "fs"),
+    ("vmin", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = min(sram[a:a+c], sram[b:b+c])  (.s: min with b)", "fs"),
+    ("vmax", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = max(sram[a:a+c], sram[b:b+c])  (.s: max with b)", "fs"),
+    ("vfma", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] += sram[a:a+c] * sram[b:b+c]  (.s: * b)", "fs"),
+    ("vscale", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = sram[a:a+c] * b  (b a scalar register)", "f"),
+    ("vcopy", "REG", ("d", "a", "c"), "vector", "sram[d:d+c] = sram[a:a+c] (overlap: as if through a temporary)", ""),
+    ("vfill", "REG", ("d", "b", "c"), "vector", "sram[d:d+c] = b (b a scalar register)", ""),
+    # global (off-wafer) memory, byte addresses, 32-bit words
+    ("gld", "IMM", ("d", "a", "imm"), "global", "d = global[a + imm] (blocking; latency + hops to the wafer edge)", ""),
+    ("gst", "IMM", ("d", "a", "imm"), "global", "global[a + imm] = d (posted; drained before the PE halts)", ""),
+    ("gldv", "REG", ("d", "a", "c"), "global", "sram[d:d+c] = global words at byte address a (one bulk transfer)", ""),
+    ("gstv", "REG", ("a", "b", "c"), "global", "global words at byte address a = sram[b:b+c] (one bulk transfer)", ""),
+    # mesh messages to nearest neighbours in the same block
+    ("send", "MSG", ("dir", "ch", "a"), "send", "send word a to the neighbour in dir on channel ch", ""),
+    ("sendv", "MSG", ("dir", "ch", "a", "b"), "send", "send sram[a:a+b] to the neighbour in dir on channel ch", ""),
+    ("recv", "MSG", ("d", "dir", "ch"), "recv", "d = next word from the neighbour in dir on channel ch (blocking)", ""),
+    ("recvv", "MSG", ("dir", "ch", "a", "b"), "recv", "sram[a:a+b] = next b words from the neighbour in dir on ch", ""),
+    ("hasnb", "MSG", ("d", "dir"), "special", "d = 1 if the neighbour in dir is inside this block else 0", ""),
+    # identity, arguments, synchronisation, debugging
+    ("sreg", "IMM", ("d", "sreg"), "special", "d = special register (" + ", ".join(SPECIAL_REGISTERS) + ")", ""),
+    ("arg", "IMM", ("d", "imm"), "special", "d = kernel argument number imm (a 32-bit word)", ""),
+    ("bar", "REG", (), "barrier", "wait until every PE of the block reaches a barrier", ""),
+    ("print", "IMM", ("a", "imm"), "print", "debug print of a with the program's string number imm (.f: as float32)", "f"),
+]
+
+OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))
+BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
+BY_CODE: dict[int, Opcode] = {op.code: op for op in OPCODES}
+
+for _op in OPCODES:  # the table must agree with the cost classes of the machine description
+    assert _op.cost_class in DEFAULT_COST_CYCLES, _op
+
+
+def opcode_cycles(spec) -> dict[str, float]:
+    """The per-instruction cost table of a `WaferSpec`: issue cycles of every opcode by name.
+
+    A class cost from `spec.cost_cycles`, unless `spec.op_cycles` names the opcode itself.
+    """
+    from ..errors import SpecError
+
+    unknown = sorted(set(spec.op_cycles) - set(BY_NAME))
+    if unknown:
+        raise SpecError(f"WaferSpec.op_cycles: unknown opcode(s) {unknown}", field="op_cycles", key=unknown[0])
+    return {op.name: float(spec.op_cycles.get(op.name, spec.cost_cycles[op.cost_class])) for op in OPCODES}

@@ -1,0 +1,46 @@
+"""The current device, and module-level helpers that act on it (like `numba.cuda`)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..arch.spec import WaferSpec
+from .device import Device, DeviceArray, Event, Stream
+
+_current: Device | None = None
+
+
+def select_device(spec: WaferSpec | str | None = None) -> Device:
+    """Make a new device of this spec (preset name, TOML path or WaferSpec) the current one."""
+    global _current
+    _current = Device(spec)
+    return _current
+
+
+def get_current_device() -> Device:
+    """The current device (a `dev` preset device is created on first use)."""
+    global _current
+    if _current is None:
+        _current = Device()
+    return _current
+
+
+def synchronize() -> None:
+    get_current_device().synchronize()
+
+
+def to_device(array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
+    return get_current_device().to_device(array, stream=stream)
+
+
+def device_array(shape: int | Sequence[int], dtype: Any = np.float32, stream: Stream | None = None) -> DeviceArray:
+    return get_current_device().device_array(shape, dtype, stream=stream)
+
+
+def stream() -> Stream:
+    return get_current_device().stream()
+
+
+def event() -> Event:
+    return get_current_device().event()

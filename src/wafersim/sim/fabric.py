@@ -1,0 +1,35 @@
+"""The on-wafer fabric: per (PE, incoming direction, channel) FIFOs and per (PE, direction) links.
+
+A FIFO is a ring of `fifo_depth` slots per PE. Word k of a FIFO uses slot k % depth; a slot also
+remembers when the word that last used it was popped, which is the earliest time word k may enter
+(back-pressure: word k waits for word k - depth to leave). FIFOs and links are created only for the
+directions and channels a program uses, so memory follows the program.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Fifo:
+    __slots__ = ("depth", "value", "arrival", "freed_at", "pushed", "popped")
+
+    def __init__(self, depth: int, n: int) -> None:
+        self.depth = depth
+        self.value = np.zeros((depth, n), dtype=np.int32)
+        self.arrival = np.zeros((depth, n), dtype=np.float64)  # when each buffered word arrives
+        self.freed_at = np.zeros((depth, n), dtype=np.float64)  # when the slot's previous word was popped
+        self.pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
+        self.popped = np.zeros(n, dtype=np.int32)
+
+    def occupancy(self) -> np.ndarray:
+        return self.pushed - self.popped
+
+
+class Link:
+    """One outgoing direction of every PE: when the link is next free, and words carried."""
+
+    __slots__ = ("free_at", "words")
+
+    def __init__(self, n: int) -> None:
+        self.free_at = np.zeros(n, dtype=np.float64)
+        self.words = np.zeros(n, dtype=np.int64)

@@ -1,0 +1,308 @@
+"""`Lanes`: the set of PEs that execute one instruction together.
+
+PEs that share a program counter run as one group: every operation is one NumPy call over the
+group, never a Python loop over PEs. A group is held in the cheapest of four forms:
+
+- full:       every PE of the region: plain slices;
+- complement: all but a few PEs (typically a block's edges): the operation runs unmasked over every PE
+              and the few excluded entries are saved before and restored after, which is ~5x faster
+              than a `where=` mask;
+- mask:       a boolean mask, for large irregular groups;
+- index:      sorted flat indices, for small groups (gathers touch only the group).
+
+A `window` (a slice of the flat PE range) views a group shifted by a neighbour offset without
+copying: sender i and receiver i + offset line up as `arr[src.window]` and `arr[dst.window]`.
+Indices stored in a windowed group (`excl`) are relative to its window.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Groups (or their complements) smaller than this fraction of the region are kept as index lists.
+SPARSE_FRACTION = 1 / 16
+
+
+class Lanes:
+    __slots__ = ("n", "mask", "idx", "excl", "count", "window")
+
+    def __init__(self, n: int, mask: np.ndarray | None = None, idx: np.ndarray | None = None,
+                 excl: np.ndarray | None = None, count: int | None = None, window: slice | None = None) -> None:
+        self.n = n  # PEs in the region (or in the window)
+        self.mask, self.idx, self.excl, self.window = mask, idx, excl, window
+        if count is None:
+            if idx is not None:
+                count = len(idx)
+            elif mask is not None:
+                count = int(np.count_nonzero(mask))
+            else:
+                count = n - (0 if excl is None else len(excl))
+        self.count = count
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def full(cls, n: int) -> "Lanes":
+        return cls(n)
+
+    @classmethod
+    def from_mask(cls, mask: np.ndarray) -> "Lanes":
+        n = mask.shape[0]
+        count = int(np.count_nonzero(mask))
+        if count == n:
+            return cls(n)
+        if count < n * SPARSE_FRACTION:
+            return cls(n, idx=np.flatnonzero(mask), count=count)
+        if n - count < n * SPARSE_FRACTION:
+            return cls(n, excl=np.flatnonzero(~mask), count=count)
+        return cls(n, mask=mask, count=count)
+
+    @classmethod
+    def from_indices(cls, n: int, idx: np.ndarray) -> "Lanes":
+        if len(idx) >= n * SPARSE_FRACTION:
+            mask = np.zeros(n, dtype=bool)
+            mask[idx] = True
+            return cls.from_mask(mask)
+        return cls(n, idx=idx)
+
+    @classmethod
+    def all_but(cls, n: int, excluded: np.ndarray) -> "Lanes":
+        """Every PE except the sorted, unique `excluded` ones."""
+        if len(excluded) == 0:
+            return cls(n)
+        if len(excluded) >= n * SPARSE_FRACTION:
+            mask = np.ones(n, dtype=bool)
+            mask[excluded] = False
+            return cls.from_mask(mask)
+        return cls(n, excl=excluded)
+
+    @property
+    def form(self) -> str:
+        if self.idx is not None:
+            return "index"
+        if self.mask is not None:
+            return "mask"
+        return "full" if self.excl is None else "complement"
+
+    @property
+    def is_full(self) -> bool:
+        return self.idx is None and self.mask is None and self.excl is None
+
+    @property
+    def _base(self) -> int:
+        return 0 if self.window is None else self.window.start
+
+    def as_mask(self) -> np.ndarray:
+        """A boolean mask over the window (or region)."""
+        if self.idx is not None:
+            mask = np.zeros(self.n, dtype=bool)
+            mask[self.idx] = True
+            return mask
+        if self.mask is not None:
+            return self.mask
+        mask = np.ones(self.n, dtype=bool)
+        if self.excl is not None:
+            mask[self.excl] = False
+        return mask
+
+    def indices(self) -> np.ndarray:
+        """Flat region indices of the lanes."""
+        if self.idx is not None:
+            return self.idx
+        if self.is_full:
+            return np.arange(self._base, self._base + self.n)
+        return np.flatnonzero(self.as_mask()) + self._base
+
+    def to_index_form(self, region_n: int) -> "Lanes":
+        """The same lanes as region indices (for per-lane addressing); windows are resolved."""
+        if self.idx is not None:
+            return self
+        return Lanes(region_n, idx=self.indices(), count=self.count)
+
+    # ------------------------------------------------------------------ data access
+    def _view(self, arr: np.ndarray) -> np.ndarray:
+        return arr if self.window is None else arr[..., self.window]
+
+    def get(self, arr: np.ndarray) -> np.ndarray:
+        """The lanes' values of a per-PE array (last axis = PEs). Index form gathers; the others return a
+        view over every PE of the window (entries of PEs outside the group are not meaningful)."""
+        if self.idx is not None:
+            return arr[..., self.idx]
+        return self._view(arr)
+
+    def put(self, arr: np.ndarray, values) -> None:
+        """Write lane-aligned `values` (as computed from `get`), or a scalar, into the lanes."""
+        if self.idx is not None:
+            arr[..., self.idx] = values
+            return
+        view = self._view(arr)
+        if self.mask is not None:
+            np.copyto(view, values, where=self.mask, casting="unsafe")
+        elif self.excl is None:
+            view[...] = values
+        else:
+            saved = view[..., self.excl]
+            view[...] = values
+            view[..., self.excl] = saved
+
+    def apply(self, ufunc, out: np.ndarray, *inputs) -> None:
+        """out[lanes] = ufunc(*inputs[lanes]) for per-PE arrays or scalars, without temporaries when possible."""
+        if self.idx is not None:
+            out[..., self.idx] = ufunc(*[x[..., self.idx] if isinstance(x, np.ndarray) and x.ndim else x
+                                         for x in inputs])
+            return
+        args = [self._view(x) if isinstance(x, np.ndarray) and x.ndim else x for x in inputs]
+        view = self._view(out)
+        if self.mask is not None:
+            ufunc(*args, out=view, where=self.mask)
+        elif self.excl is None:
+            ufunc(*args, out=view)
+        else:
+            saved = view[..., self.excl]
+            ufunc(*args, out=view)
+            view[..., self.excl] = saved
+
+    def add(self, arr: np.ndarray, value) -> None:
+        """arr[lanes] += value (scalar or lane-aligned values)."""
+        if self.idx is not None:
+            arr[self.idx] += value
+            return
+        view = self._view(arr)
+        if self.mask is not None:
+            np.add(view, value, out=view, where=self.mask)
+        elif self.excl is None:
+            view += value
+        else:
+            saved = view[self.excl]
+            view += value
+            view[self.excl] = saved
+
+    def any(self, cond: np.ndarray) -> bool:
+        """Whether lane-aligned `cond` holds for any lane."""
+        if self.idx is not None or self.is_full:
+            return bool(cond.any())
+        if self.mask is not None:
+            return bool(np.count_nonzero(cond & self.mask))
+        return int(np.count_nonzero(cond)) > int(np.count_nonzero(cond[self.excl]))
+
+    def all(self, cond: np.ndarray) -> bool:
+        return not self.any(~cond)
+
+    def max(self, values: np.ndarray) -> float:
+        """Largest lane-aligned value."""
+        if self.count == 0:
+            return -np.inf
+        if self.idx is not None or self.is_full:
+            return float(values.max())
+        return float(values[self.as_mask()].max())
+
+    def first(self) -> int:
+        """Lane position (in `get` coordinates) of the first lane."""
+        if self.idx is not None or self.is_full:
+            return 0
+        return int(np.argmax(self.as_mask()))
+
+    def all_equal(self, values: np.ndarray):
+        """The common value of lane-aligned `values`, or None when lanes differ."""
+        if self.count == 0:
+            return None
+        first = values[self.first()]
+        return first if self.all(values == first) else None
+
+    # ------------------------------------------------------------------ set operations
+    def split(self, cond: np.ndarray) -> tuple["Lanes", "Lanes"]:
+        """(lanes where cond, lanes where not cond); `cond` is lane-aligned (as from `get`)."""
+        cond = np.asarray(cond, dtype=bool)
+        if self.idx is not None:
+            return Lanes(self.n, idx=self.idx[cond]), Lanes(self.n, idx=self.idx[~cond])
+        if self.mask is not None:
+            return self._rewrap(self.mask & cond), self._rewrap(self.mask & ~cond)
+        yes_total = int(np.count_nonzero(cond))
+        if self.excl is not None:
+            yes_total -= int(np.count_nonzero(cond[self.excl]))
+        no_total = self.count - yes_total
+        small = self.n * SPARSE_FRACTION
+        if yes_total == 0:
+            return Lanes(self.n, idx=np.empty(0, dtype=np.int64), window=self.window), self
+        if no_total == 0:
+            return self, Lanes(self.n, idx=np.empty(0, dtype=np.int64), window=self.window)
+        if yes_total < small or no_total < small:  # the minority side as indices, the rest as a complement
+            minority_true = yes_total <= no_total
+            picked = np.flatnonzero(cond if minority_true else ~cond)
+            if self.excl is not None:
+                picked = np.setdiff1d(picked, self.excl, assume_unique=True)
+            rest = picked if self.excl is None else np.union1d(self.excl, picked)
+            minority = self._wrap_indices(picked)
+            majority = Lanes(self.n, excl=rest, window=self.window) if len(rest) < small else self._rewrap_mask_of(rest)
+            return (minority, majority) if minority_true else (majority, minority)
+        base = self.as_mask()
+        return self._rewrap(base & cond), self._rewrap(base & ~cond)
+
+    def _wrap_indices(self, window_idx: np.ndarray) -> "Lanes":
+        """Lanes at window positions `window_idx`, as region indices."""
+        return Lanes(self.n, idx=window_idx + self._base)
+
+    def _rewrap_mask_of(self, excluded: np.ndarray) -> "Lanes":
+        mask = np.ones(self.n, dtype=bool)
+        mask[excluded] = False
+        return self._rewrap(mask)
+
+    def _rewrap(self, mask: np.ndarray) -> "Lanes":
+        if self.window is None:
+            return Lanes.from_mask(mask)
+        return Lanes(self.n, mask=mask, window=self.window)
+
+    def union(self, other: "Lanes") -> "Lanes":
+        """Lanes of both groups (unwindowed)."""
+        a, b = (self, other) if self.form != "index" else (other, self)
+        if a.is_full:
+            return a
+        if a.form == "complement" and b.form == "index":
+            return Lanes.all_but(a.n, np.setdiff1d(a.excl, b.idx, assume_unique=True))
+        if a.form == "complement" and b.form == "complement":
+            return Lanes.all_but(a.n, np.intersect1d(a.excl, b.excl, assume_unique=True))
+        if a.form == "index":  # both index
+            return Lanes.from_indices(a.n, np.union1d(a.idx, b.idx))
+        return Lanes.from_mask(a.as_mask() | b.as_mask())
+
+    def unwindow(self, n: int) -> "Lanes":
+        """Windowed lanes back in region coordinates (a region of `n` PEs)."""
+        if self.idx is not None:
+            return Lanes.from_indices(n, self.idx) if self.count else Lanes(n, idx=self.idx)
+        if self.window is None:
+            return self
+        start, stop = self.window.start, self.window.stop
+        if self.mask is None:
+            outside = np.concatenate([np.arange(0, start), np.arange(stop, n)])
+            inside = np.empty(0, dtype=np.int64) if self.excl is None else self.excl + start
+            return Lanes.all_but(n, np.union1d(outside, inside))
+        mask = np.zeros(n, dtype=bool)
+        mask[self.window] = self.mask
+        return Lanes.from_mask(mask)
+
+    def shifted_pair(self, offset: int) -> tuple["Lanes", "Lanes"]:
+        """(sender lanes, receiver lanes) for sends to flat index + offset, aligned lane for lane.
+
+        Senders whose receiver would fall outside the region must not be in the group (the caller
+        checks neighbours first)."""
+        if self.idx is not None:
+            return self, Lanes(self.n, idx=self.idx + offset, count=self.count)
+        n, m = self.n, self.n - abs(offset)
+        src = slice(0, m) if offset > 0 else slice(-offset, n)
+        dst = slice(offset, n) if offset > 0 else slice(0, m)
+        if self.mask is not None:
+            mask = self.mask[src]
+            return Lanes(m, mask=mask, count=self.count, window=src), Lanes(m, mask=mask, count=self.count, window=dst)
+        excl = None
+        if self.excl is not None:
+            excl = self.excl - src.start
+            excl = excl[(excl >= 0) & (excl < m)]
+        return (Lanes(m, excl=excl, count=self.count, window=src),
+                Lanes(m, excl=excl, count=self.count, window=dst))
+
+    def aligned(self, other_window: slice | None, offset: int = 0) -> "Lanes":
+        """The same lanes (as selected in this group) seen through another window, or shifted indices."""
+        if self.idx is not None:
+            return Lanes(self.n, idx=self.idx + offset, count=self.count)
+        return Lanes(self.n, mask=self.mask, excl=self.excl, count=self.count, window=other_window)
+
+    def __repr__(self) -> str:
+        return f"Lanes({self.form}, count={self.count})"

@@ -1,0 +1,172 @@
+"""Placement of a grid of blocks on the wafer: slots, waves, and per-PE identity arrays.
+
+Blocks are rectangles placed in a regular tiling of slots from the wafer's north-west corner. When a
+grid has more blocks than slots, the rest wait in a queue: the k-th block of a slot starts when the
+(k-1)-th has finished there (waves). Block `b` (row-major over the grid) runs in wave b // slots, slot
+b % slots.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+
+from ..arch.spec import WaferSpec
+from ..errors import LaunchError
+from ..isa.opcodes import DIRECTION_STEP
+
+
+def normalize_dims(value, what: str) -> tuple[int, int]:
+    """(x, y) from an int or a 1- or 2-tuple of positive ints, with a clear error otherwise."""
+    dims = (value,) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        raise LaunchError(f"{what} must be an int or a tuple of 1 or 2 ints, got {value!r}", **{what: value}) from None
+    if len(dims) == 1:
+        dims = (dims[0], 1)
+    if len(dims) != 2 or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+        raise LaunchError(f"{what} must be an int or a tuple of 1 or 2 ints, got {value!r}", **{what: value})
+    if min(dims) < 1:
+        raise LaunchError(f"{what} {tuple(int(d) for d in dims)} must be positive in every dimension", **{what: dims})
+    return int(dims[0]), int(dims[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    spec: WaferSpec
+    grid: tuple[int, int]
+    block: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        bx, by = self.block
+        if bx > self.spec.width or by > self.spec.height:
+            raise LaunchError(f"block {bx} x {by} is larger than the wafer ({self.spec.width} x {self.spec.height} PEs)",
+                              block=self.block, wafer=(self.spec.width, self.spec.height))
+
+    @property
+    def slots_x(self) -> int:
+        return self.spec.width // self.block[0]
+
+    @property
+    def slots_y(self) -> int:
+        return self.spec.height // self.block[1]
+
+    @property
+    def slots(self) -> int:
+        return self.slots_x * self.slots_y
+
+    @property
+    def n_blocks(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def waves(self) -> int:
+        return math.ceil(self.n_blocks / self.slots)
+
+    def wave(self, index: int) -> "WaveRegion":
+        first = index * self.slots
+        return WaveRegion(self, first, min(self.slots, self.n_blocks - first))
+
+
+@dataclasses.dataclass(frozen=True)
+class WaveRegion:
+    """The rectangle of the wafer one wave occupies; PEs are numbered row-major, flat index y * width + x."""
+
+    placement: Placement
+    first_block: int
+    count: int
+
+    @property
+    def cols(self) -> int:  # slots across
+        return min(self.count, self.placement.slots_x)
+
+    @property
+    def rows(self) -> int:
+        return math.ceil(self.count / self.placement.slots_x)
+
+    @property
+    def width(self) -> int:
+        return self.cols * self.placement.block[0]
+
+    @property
+    def height(self) -> int:
+        return self.rows * self.placement.block[1]
+
+    @property
+    def n(self) -> int:
+        return self.width * self.height
+
+    @functools.cached_property
+    def xy(self) -> tuple[np.ndarray, np.ndarray]:
+        y, x = np.divmod(np.arange(self.n, dtype=np.int32), self.width)
+        return x.astype(np.int32), y.astype(np.int32)
+
+    @functools.cached_property
+    def slot(self) -> np.ndarray:
+        bx, by = self.placement.block
+        x, y = self.xy
+        return (y // by) * self.cols + x // bx
+
+    @functools.cached_property
+    def active(self) -> np.ndarray:
+        return self.slot < self.count
+
+    @functools.cached_property
+    def block_id(self) -> np.ndarray:
+        return (self.first_block + self.slot).astype(np.int32)
+
+    @functools.cached_property
+    def _cache(self) -> dict:
+        return {}
+
+    def special(self, name: str) -> np.ndarray:
+        """The values of a special register over the region's PEs (computed once, on first use)."""
+        if name not in self._cache:
+            (gx, gy), (bx, by) = self.placement.grid, self.placement.block
+            x, y = self.xy
+            table = {
+                "tid.x": lambda: x % bx, "tid.y": lambda: y % by,
+                "bid.x": lambda: self.block_id % gx, "bid.y": lambda: self.block_id // gx,
+                "bdim.x": lambda: bx, "bdim.y": lambda: by, "gdim.x": lambda: gx, "gdim.y": lambda: gy,
+                "pe.x": lambda: x, "pe.y": lambda: y,
+            }
+            self._cache[name] = np.broadcast_to(np.asarray(table[name](), dtype=np.int32), (self.n,))
+        return self._cache[name]
+
+    def has_neighbor(self, direction: int) -> np.ndarray:
+        """Whether each PE's neighbour in `direction` lies inside the same block."""
+        key = ("has_neighbor", direction)
+        if key not in self._cache:
+            bx, by = self.placement.block
+            dx, dy = DIRECTION_STEP[direction]
+            if dx:
+                tx = self.special("tid.x")
+                self._cache[key] = (tx + dx >= 0) & (tx + dx < bx)
+            else:
+                ty = self.special("tid.y")
+                self._cache[key] = (ty + dy >= 0) & (ty + dy < by)
+        return self._cache[key]
+
+    def offset(self, direction: int) -> int:
+        """Flat-index offset of the neighbour in `direction`."""
+        dx, dy = DIRECTION_STEP[direction]
+        return dx + dy * self.width
+
+    def hops_to_edge(self) -> np.ndarray:
+        x, y = self.xy
+        return self.placement.spec.hops_to_edge(x, y).astype(np.float64)
+
+    def block_reduce_max(self, values: np.ndarray) -> np.ndarray:
+        """Per-block maximum of a per-PE array, broadcast back to the PEs."""
+        bx, by = self.placement.block
+        grid = values.reshape(self.rows, by, self.cols, bx).max(axis=(1, 3))
+        return np.repeat(np.repeat(grid, by, axis=0), bx, axis=1).reshape(-1)
+
+    def block_all(self, flags: np.ndarray) -> np.ndarray:
+        """Per-block 'all true' of a per-PE bool array, broadcast back to the PEs."""
+        bx, by = self.placement.block
+        grid = flags.reshape(self.rows, by, self.cols, bx).all(axis=(1, 3))
+        return np.repeat(np.repeat(grid, by, axis=0), bx, axis=1).reshape(-1)

@@ -1,0 +1,130 @@
+"""Device (off-wafer) memory: an address space with lazily backed allocations.
+
+Addresses are byte addresses. Kernels hold them in 32-bit registers, so an array a kernel touches must
+lie below 4 GiB; the allocator hands out the lowest free addresses first. Storage is a NumPy buffer per
+allocation (zero pages are not touched until written), so 1.5 TB of capacity costs nothing until used.
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+
+import numpy as np
+
+from ..errors import InvalidPointerError, MemoryAccessError, OutOfMemoryError
+
+ALIGNMENT = 256  # like cudaMalloc: every allocation starts on a 256-byte boundary
+FIRST_ADDRESS = ALIGNMENT  # address 0 stays unused, so a zero pointer is never valid
+KERNEL_ADDRESS_LIMIT = 1 << 32
+
+
+@dataclasses.dataclass
+class Allocation:
+    base: int
+    size: int
+    storage: np.ndarray  # uint8, len = size rounded up to 4
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+    def words(self) -> np.ndarray:
+        return self.storage.view(np.int32)
+
+
+class GlobalMemory:
+    """Allocations of one device, by base address."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._bases: list[int] = []  # sorted
+        self._allocs: dict[int, Allocation] = {}
+        self.freed: dict[int, int] = {}  # base -> size of allocations freed (to name use-after-free)
+
+    @property
+    def used_bytes(self) -> int:
+        return sum(a.size for a in self._allocs.values())
+
+    def allocate(self, nbytes: int) -> Allocation:
+        """The lowest free aligned range of `nbytes` (first fit)."""
+        if nbytes <= 0:
+            raise OutOfMemoryError(f"cannot allocate {nbytes} bytes: the size must be positive", requested=nbytes)
+        span = -(-nbytes // ALIGNMENT) * ALIGNMENT
+        cursor = FIRST_ADDRESS
+        for base in self._bases:
+            if base - cursor >= span:
+                break
+            alloc = self._allocs[base]
+            cursor = alloc.base + -(-alloc.size // ALIGNMENT) * ALIGNMENT
+        if cursor + span > self.capacity:
+            raise OutOfMemoryError(
+                f"device memory exhausted: asked for {nbytes:,} bytes, {self.capacity - self.used_bytes:,} of "
+                f"{self.capacity:,} free (largest free range may be smaller)",
+                requested=nbytes, available=self.capacity - self.used_bytes, capacity=self.capacity)
+        alloc = Allocation(cursor, nbytes, np.zeros(-(-nbytes // 4) * 4, dtype=np.uint8))
+        bisect.insort(self._bases, cursor)
+        self._allocs[cursor] = alloc
+        self.freed.pop(cursor, None)
+        return alloc
+
+    def free(self, base: int) -> None:
+        alloc = self._allocs.pop(base, None)
+        if alloc is None:
+            if base in self.freed:
+                raise InvalidPointerError(f"double free of device address 0x{base:x}", address=base)
+            raise InvalidPointerError(f"device address 0x{base:x} is not the start of an allocation of this device",
+                                      address=base)
+        self._bases.remove(base)
+        self.freed[base] = alloc.size
+
+    def get(self, base: int) -> Allocation:
+        alloc = self._allocs.get(base)
+        if alloc is None:
+            state = "was freed" if base in self.freed else "is not an allocation of this device"
+            raise InvalidPointerError(f"device address 0x{base:x} {state}", address=base)
+        return alloc
+
+    def is_live(self, base: int) -> bool:
+        return base in self._allocs
+
+    # ------------------------------------------------------------------ vectorized word access for the engine
+    def locate(self, addresses: np.ndarray, nbytes: np.ndarray | int = 4):
+        """For byte addresses (int64), the allocation base of each and whether [addr, addr+nbytes) is valid."""
+        bases = np.asarray(self._bases, dtype=np.int64)
+        if len(bases) == 0:
+            return np.zeros_like(addresses), np.zeros(addresses.shape, dtype=bool)
+        k = np.searchsorted(bases, addresses, side="right") - 1
+        k_safe = np.maximum(k, 0)
+        ends = np.asarray([self._allocs[b].end for b in self._bases], dtype=np.int64)
+        ok = (k >= 0) & (addresses + nbytes <= ends[k_safe]) & (addresses % 4 == 0) & (addresses >= 0)
+        return bases[k_safe], ok
+
+    def describe_address(self, address: int) -> str:
+        """Why an address is not valid, for error messages."""
+        if address % 4:
+            return f"address 0x{address:x} is not 4-byte aligned"
+        for base, size in self.freed.items():
+            if base <= address < base + size:
+                return f"address 0x{address:x} lies in freed memory (the allocation at 0x{base:x}, {size} bytes)"
+        k = bisect.bisect_right(self._bases, address) - 1
+        if k >= 0:
+            alloc = self._allocs[self._bases[k]]
+            if address < alloc.end:
+                return f"address 0x{address:x} runs past the end of the allocation at 0x{alloc.base:x} ({alloc.size} bytes)"
+            return (f"address 0x{address:x} is {address - alloc.end} bytes past the end of the allocation at "
+                    f"0x{alloc.base:x} ({alloc.size} bytes)")
+        return f"address 0x{address:x} is below every allocation"
+
+    def gather_words(self, addresses: np.ndarray, bases: np.ndarray) -> np.ndarray:
+        """int32 words at valid, located byte addresses."""
+        out = np.empty(addresses.shape, dtype=np.int32)
+        for base in np.unique(bases):
+            sel = bases == base
+            out[sel] = self._allocs[int(base)].words()[(addresses[sel] - base) >> 2]
+        return out
+
+    def scatter_words(self, addresses: np.ndarray, bases: np.ndarray, values: np.ndarray) -> None:
+        """Store int32 words at valid byte addresses; for equal addresses the last lane wins."""
+        for base in np.unique(bases):
+            sel = bases == base
+            self._allocs[int(base)].words()[(addresses[sel] - base) >> 2] = values[sel]

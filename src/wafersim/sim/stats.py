@@ -1,0 +1,93 @@
+"""`LaunchStats`: what one kernel launch did, and what it cost."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..arch.spec import WaferSpec
+from ..isa.opcodes import DIRECTIONS
+
+
+@dataclasses.dataclass(frozen=True)
+class PrintRecord:
+    cycle: float
+    x: int
+    y: int
+    text: str
+    value: int | float
+
+    def __str__(self) -> str:
+        label = f"{self.text}: " if self.text else ""
+        return f"[PE ({self.x}, {self.y}) @ cycle {self.cycle:.0f}] {label}{self.value}"
+
+
+@dataclasses.dataclass
+class LaunchStats:
+    """Counters of one launch. Per-PE arrays are (height, width) over the whole wafer, north up."""
+
+    program: str
+    spec: WaferSpec
+    grid: tuple[int, int]
+    block: tuple[int, int]
+    cycles: int  # from the launch's start to its last PE's halt
+    instructions: int  # PE-instructions executed, over all PEs
+    busy: np.ndarray  # cycles each PE spent executing
+    stall: np.ndarray  # cycles each PE spent waiting (messages, barriers, global memory, back-pressure)
+    pe_instructions: np.ndarray  # instructions executed per PE
+    link_words: np.ndarray  # (4, height, width): words each PE sent north, east, south, west
+    global_bytes: int  # bytes moved between PEs and off-wafer memory
+    waves: int
+    op_counts: dict[str, int]  # executions of each opcode, over all PEs
+    vector_elements: int  # elements processed by vector instructions
+    flops: int  # float32 operations (fma = 2)
+    prints: list[PrintRecord] = dataclasses.field(default_factory=list)
+    prints_dropped: int = 0
+    start_cycle: float = 0.0  # on its stream's timeline (filled in by the runtime)
+
+    @property
+    def seconds(self) -> float:
+        return self.spec.seconds(self.cycles)
+
+    @property
+    def words_moved(self) -> int:
+        """Words sent over links (each crosses one link: nearest-neighbour only)."""
+        return int(self.link_words.sum())
+
+    def words_per_link(self) -> dict[str, int]:
+        return {name: int(self.link_words[i].sum()) for i, name in enumerate(DIRECTIONS)}
+
+    @property
+    def energy_breakdown_j(self) -> dict[str, float]:
+        """Energy estimate by source, from the per-op, per-hop and per-byte figures of the spec."""
+        from ..isa.opcodes import BY_NAME
+
+        compute = 0.0
+        for name, count in self.op_counts.items():
+            cls = BY_NAME[name].cost_class
+            if cls != "vector":
+                compute += count * self.spec.op_energy_pj[cls]
+        compute += self.vector_elements * self.spec.op_energy_pj["vector"]
+        return {
+            "compute": compute * 1e-12,
+            "fabric": self.words_moved * self.spec.hop_energy_pj * 1e-12,
+            "global_memory": self.global_bytes * self.spec.global_energy_pj_per_byte * 1e-12,
+        }
+
+    @property
+    def energy_j(self) -> float:
+        return sum(self.energy_breakdown_j.values())
+
+    @property
+    def utilization(self) -> float:
+        """Achieved float32 FLOP/s over the wafer's peak."""
+        return self.flops / self.seconds / self.spec.peak_flops if self.cycles else 0.0
+
+    def summary(self) -> str:
+        return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
+                f"{self.cycles:,} cycles ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
+                f"{self.words_moved:,} words over links, {self.global_bytes:,} global bytes, "
+                f"{self.energy_j * 1e3:.4f} mJ")
+
+    def __repr__(self) -> str:
+        return f"LaunchStats({self.summary()})"
