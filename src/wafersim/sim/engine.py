@@ -34,6 +34,10 @@ from .memory import KERNEL_ADDRESS_LIMIT, GlobalMemory
 from .stats import LaunchStats, PrintRecord
 
 DEFAULT_MAX_CYCLES = 100_000_000
+# Per-PE times are float32 while every timing figure is a whole number of cycles and every time stays
+# below this bound (float32 holds every integer below 2**24 exactly); past it, a wave widens its time
+# arrays to float64. Half the bytes per time array make the fabric model much faster at wafer scale.
+TIME32_LIMIT = float(2**23)
 DEFAULT_PRINT_LIMIT = 1000
 MAX_PES_NAMED = 8  # PEs listed by name in an error message
 
@@ -185,18 +189,35 @@ class _WaveSim:
         self.fregs = self.regs.view(np.float32)
         self.sram = np.zeros((self.program.data_words, n), dtype=np.int32)
         self.fsram = self.sram.view(np.float32)
-        self.start = start.astype(np.float64)
+        self.time_dtype = np.float32 if self._whole_cycles() and start.max(initial=0) < TIME32_LIMIT else np.float64
+        self.start = start.astype(self.time_dtype)
         self.cycle = self.start.copy()
-        self.stall = np.zeros(n)
-        self.icount = np.zeros(n, dtype=np.int64)
-        self.store_done = np.zeros(n)
+        self.stall = np.zeros(n, dtype=self.time_dtype)
+        self.icount = np.zeros(n, dtype=np.int32)
+        self.store_done = np.zeros(n, dtype=self.time_dtype)
         self.progress = np.zeros(n, dtype=np.int32)  # words done of a partly finished vector send/recv
         self.at_barrier = np.zeros(n, dtype=bool)
-        self.barrier_time = np.zeros(n)
+        self.barrier_time = np.zeros(n, dtype=self.time_dtype)
         self.fifos: dict[tuple[int, int], Fifo] = {}
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.groups: dict[int, _Group] = {}
         self.ops = self._compile()
+
+    # ------------------------------------------------------------------ time representation
+    def _whole_cycles(self) -> bool:
+        spec = self.spec
+        figures = [*self.launch.costs.values(), spec.hop_latency, 1 / spec.link_words_per_cycle,
+                   spec.global_latency, spec.barrier_base_cycles, spec.barrier_cycles_per_hop]
+        return all(float(f).is_integer() for f in figures)
+
+    def _guard_time(self, latest: float) -> None:
+        """Widen per-PE times to float64 before float32 could round them."""
+        if self.time_dtype == np.float32 and latest >= TIME32_LIMIT:
+            self.time_dtype = np.float64
+            for name in ("start", "cycle", "stall", "store_done", "barrier_time"):
+                setattr(self, name, getattr(self, name).astype(np.float64))
+            for fifo in self.fifos.values():
+                fifo.widen_time()
 
     # ------------------------------------------------------------------ program preparation
     def _compile(self) -> dict[int, tuple[Instr, int, float, Callable | None]]:
@@ -355,13 +376,14 @@ class _WaveSim:
         if op in ("recv", "recvv"):
             return self._recv(pc, ins, next_pc, cost, lanes)
         if op == "print":
+            self._print(ins, lanes)  # stamped with the cycle at which it issues
             lanes.add(self.cycle, cost)
-            self._print(ins, lanes)
             return [(next_pc, lanes, False)]
         return self._global(ins, next_pc, cost, lanes)
 
     def _check_cycle_limit(self, lanes: Lanes, pc: int) -> None:
         latest = lanes.max(lanes.get(self.cycle))
+        self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
         if latest > self.launch.max_cycles:
             raise CycleLimitError(
                 f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,} (a PE reached cycle "
@@ -538,7 +560,7 @@ class _WaveSim:
     def _fifo(self, direction: int, channel: int) -> Fifo:
         key = (direction, channel)
         if key not in self.fifos:
-            self.fifos[key] = Fifo(self.spec.fifo_depth, self.n)
+            self.fifos[key] = Fifo(self.spec.fifo_depth, self.n, self.time_dtype)
         return self.fifos[key]
 
     def _check_neighbor(self, lanes: Lanes, direction: int, what: str) -> None:
@@ -551,9 +573,9 @@ class _WaveSim:
     @staticmethod
     def _slot_rows(lanes: Lanes, counter: np.ndarray, depth: int):
         """The FIFO slot each lane uses next: one int when all lanes agree, else lane-aligned indices."""
-        slots = lanes.get(counter) % depth
-        common = lanes.all_equal(slots)
-        return int(common) if common is not None else slots
+        counts = lanes.get(counter)
+        common = lanes.all_equal(counts)  # equal counters use the same slot: one row for every lane
+        return int(common) % depth if common is not None else counts % depth
 
     @staticmethod
     def _field_get(field: np.ndarray, lanes: Lanes, slot):
@@ -697,6 +719,7 @@ class _WaveSim:
             return []
         release_at = self.region.block_reduce_max(np.where(self.at_barrier, self.barrier_time, -np.inf))
         release_at += self.spec.barrier_cycles(*self.launch.placement.block)
+        self._guard_time(float(release_at.max()))
         for bar_pc in [p for p in self.groups if self.launch.decoded.get(p) is not None
                        and self.launch.decoded[p].op == "bar"]:
             group = self.groups.pop(bar_pc)
@@ -754,10 +777,11 @@ class _WaveSim:
         # Timing: latency plus hops to the wafer edge, and the wafer's shared off-wafer bandwidth.
         nbytes = 4 * words
         issued = self.cycle[L.idx] + cost
-        served = (self.totals.global_bytes + np.cumsum(nbytes)) / spec.global_bytes_per_cycle
+        served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / spec.global_bytes_per_cycle)
         self.totals.global_bytes += int(nbytes.sum())
         hops = self.region.hops_to_edge()[L.idx]
         finished = np.maximum(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time, served)
+        self._guard_time(float(finished.max(initial=0)))
         if op in ("gld", "gldv"):
             self.stall[L.idx] += finished - issued
             self.cycle[L.idx] = finished

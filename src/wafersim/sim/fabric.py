@@ -3,7 +3,9 @@
 A FIFO is a ring of `fifo_depth` slots per PE. Word k of a FIFO uses slot k % depth; a slot also
 remembers when the word that last used it was popped, which is the earliest time word k may enter
 (back-pressure: word k waits for word k - depth to leave). FIFOs and links are created only for the
-directions and channels a program uses, so memory follows the program.
+directions and channels a program uses, so memory follows the program. There are no per-link
+arrays: a link carries only its sender's words and the sender is busy while a word leaves, so a link
+is always free by the time its sender is ready again.
 """
 from __future__ import annotations
 
@@ -13,23 +15,14 @@ import numpy as np
 class Fifo:
     __slots__ = ("depth", "value", "arrival", "freed_at", "pushed", "popped")
 
-    def __init__(self, depth: int, n: int) -> None:
+    def __init__(self, depth: int, n: int, time_dtype=np.float64) -> None:
         self.depth = depth
         self.value = np.zeros((depth, n), dtype=np.int32)
-        self.arrival = np.zeros((depth, n), dtype=np.float64)  # when each buffered word arrives
-        self.freed_at = np.zeros((depth, n), dtype=np.float64)  # when the slot's previous word was popped
+        self.arrival = np.zeros((depth, n), dtype=time_dtype)  # when each buffered word arrives
+        self.freed_at = np.zeros((depth, n), dtype=time_dtype)  # when the slot's previous word was popped
         self.pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
         self.popped = np.zeros(n, dtype=np.int32)
 
-    def occupancy(self) -> np.ndarray:
-        return self.pushed - self.popped
-
-
-class Link:
-    """One outgoing direction of every PE: when the link is next free, and words carried."""
-
-    __slots__ = ("free_at", "words")
-
-    def __init__(self, n: int) -> None:
-        self.free_at = np.zeros(n, dtype=np.float64)
-        self.words = np.zeros(n, dtype=np.int64)
+    def widen_time(self) -> None:
+        self.arrival = self.arrival.astype(np.float64)
+        self.freed_at = self.freed_at.astype(np.float64)

@@ -198,7 +198,10 @@ class Lanes:
         """Lane position (in `get` coordinates) of the first lane."""
         if self.idx is not None or self.is_full:
             return 0
-        return int(np.argmax(self.as_mask()))
+        if self.excl is not None:  # the first position missing from the sorted exclusions
+            gaps = self.excl != np.arange(len(self.excl))
+            return int(np.argmax(gaps)) if gaps.any() else len(self.excl)
+        return int(np.argmax(self.mask))
 
     def all_equal(self, values: np.ndarray):
         """The common value of lane-aligned `values`, or None when lanes differ."""

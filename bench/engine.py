@@ -1,0 +1,98 @@
+"""Engine benchmark: a 5-point heat stencil, one cell per PE, on a whole wafer.
+
+    python bench/engine.py --preset wse2 --steps 100 [--write bench/RESULTS.md]
+
+Reports wall time, simulated PE-instructions per second, peak memory (the process's maximum resident
+set), and the ratio to the same stencil written directly in NumPy, timed in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import wafersim as ws
+from wafersim.kernels import reference
+from wafersim.kernels.assembly import heat_program
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"{platform.system()} {platform.machine()}")
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def bench(preset: str, steps: int, alpha: float = 0.1) -> dict:
+    dev = ws.Device(preset)
+    width, height = dev.spec.width, dev.spec.height
+    u = np.random.default_rng(0).random((height, width), dtype=np.float32)
+    d_u, d_out = dev.to_device(u), dev.device_array(u.shape)
+    kernel = ws.Kernel(heat_program())
+    start = time.perf_counter()
+    stats = kernel[(1, 1), (width, height)](d_u, d_out, np.float32(alpha), steps, width)
+    wall = time.perf_counter() - start
+    start = time.perf_counter()
+    expected = reference.heat(u, alpha, steps)
+    numpy_wall = time.perf_counter() - start
+    exact = bool(np.array_equal(d_out.copy_to_host(), expected))
+    return {
+        "preset": preset, "pes": width * height, "steps": steps, "wall_s": wall, "numpy_s": numpy_wall,
+        "ratio": wall / numpy_wall, "pe_instr": stats.instructions, "pe_instr_per_s": stats.instructions / wall,
+        "instr_per_pe_step": stats.instructions / (width * height) / steps, "peak_mib": peak_rss_mib(),
+        "cycles": stats.cycles, "sim_us": stats.seconds * 1e6, "exact": exact,
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| wafer | PEs | steps | wall (s) | NumPy (s) | wall / NumPy | PE-instr/s | instr/PE/step | "
+            "peak RSS (MiB) | simulated cycles | matches NumPy |")
+    out = [head, "|---" * (head.count("|") - 1) + "|"]
+    for r in rows:
+        out.append(f"| {r['preset']} | {r['pes']:,} | {r['steps']} | {r['wall_s']:.2f} | {r['numpy_s']:.3f} | "
+                   f"{r['ratio']:.1f}x | {r['pe_instr_per_s']:.3g} | {r['instr_per_pe_step']:.1f} | "
+                   f"{r['peak_mib']:.0f} | {r['cycles']:,} | {'yes' if r['exact'] else 'NO'} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="wse2")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--write", help="write the results table to this Markdown file")
+    args = parser.parse_args(argv)
+    row = bench(args.preset, args.steps)
+    text = table([row])
+    print(f"machine: {machine()}")
+    print(text)
+    bars = (f"bars: PE-instr/s >= 2e8: {'met' if row['pe_instr_per_s'] >= 2e8 else 'NOT met'}; "
+            f"wall <= 25x NumPy: {'met' if row['ratio'] <= 25 else 'NOT met'}; "
+            f"peak < 4 GiB: {'met' if row['peak_mib'] < 4096 else 'NOT met'}")
+    print(bars)
+    if args.write:
+        Path(args.write).write_text(
+            "# Benchmark results\n\n## Engine: 5-point heat stencil, one cell per PE\n\n"
+            f"Command: `python bench/engine.py --preset {args.preset} --steps {args.steps} --write {args.write}`\n\n"
+            f"Machine: {machine()}\n\n{text}\n\n{bars}\n")
+        print(f"wrote {args.write}")
+    return 0 if row["exact"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Generate docs/isa.md from the opcode table (`python -m wafersim.isa.docgen docs/isa.md`)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..arch.spec import DEFAULT_COST_CYCLES, DEFAULT_OP_ENERGY_PJ
+from . import opcodes
+from .opcodes import FORMATS, OPCODES, SPECIAL_REGISTERS
+
+_OPERAND_TEXT = {"d": "rD", "a": "rA", "b": "rB", "c": "rC", "imm": "imm", "target": "label", "dir": "dir",
+                 "ch": "ch", "sreg": "sreg"}
+
+
+def render() -> str:
+    lines = [
+        "# The wafersim ISA",
+        "",
+        "*Generated from `src/wafersim/isa/opcodes.py` by `python -m wafersim.isa.docgen docs/isa.md`; do not edit.*",
+        "",
+        "This instruction set is **our own design**, a point in the design space of wafer-scale engines. The",
+        "ISAs of real wafer-scale chips are not public; nothing here describes any product.",
+        "",
+        "## Machine state per PE",
+        "",
+        "- 32-bit registers `r0`..`r31` (`WaferSpec.registers` of them); `r0` always reads 0. A register holds",
+        "  an int32 or the bits of a float32: the instruction says which.",
+        "- SRAM (`WaferSpec.sram_bytes`): the program's code, then its data segment of `.sram N` words. Loads,",
+        "  stores and vector ops address the data segment in 32-bit words from 0.",
+        "- A FIFO per incoming direction and channel (`fifo_depth` words); sends block while it is full.",
+        "- Device (off-wafer) memory is byte-addressed; kernels reach the first 4 GiB (32-bit pointers).",
+        "",
+        "## Encoding",
+        "",
+        "Every instruction is one 32-bit word; `li` adds one extension word holding its 32-bit immediate.",
+        "Bits 31..24 hold the opcode number. The other fields, by format:",
+        "",
+        "| format | fields (name[high:low]) |",
+        "|---|---|",
+    ]
+    for name, fields in FORMATS.items():
+        text = ", ".join(f"{f}[{low + width - 1}:{low}]{' (signed)' if signed else ''}" for f, low, width, signed in fields)
+        if name == "EXT":
+            text += ", then a 32-bit extension word (imm)"
+        lines.append(f"| {name} | {text} |")
+    lines += [
+        "",
+        "Directions: " + ", ".join(f"`{d}` = {i}" for i, d in enumerate(opcodes.DIRECTIONS)) +
+        ". Special registers (`sreg`): " + ", ".join(f"`{s}` = {i}" for i, s in enumerate(SPECIAL_REGISTERS)) + ".",
+        "Modifiers after a dot set `flags` bits: " + ", ".join(f"`.{k}` = {v}" for k, v in opcodes.FLAG_LETTERS.items()) +
+        " (`f`: float32 elements; `s`: operand b is a scalar register).",
+        "",
+        "## Instructions",
+        "",
+        "Cost: the instruction class whose issue cycles `WaferSpec.cost_cycles` gives (and `op_cycles` may",
+        "override by opcode); defaults in brackets. Vector ops add ceil(n / `vector_lanes`) cycles; a send adds",
+        "1 / `link_words_per_cycle` cycles a word; messages, global memory and barriers may wait on top (see",
+        "docs/timing.md).",
+        "",
+        "| opcode | # | format | assembly | meaning | class [cycles, pJ] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for op in OPCODES:
+        mnemonic = op.name + (f"[.{op.flags}]" if op.flags else "")
+        operands = ", ".join(_OPERAND_TEXT[o] for o in op.operands)
+        cls = op.cost_class
+        lines.append(f"| `{op.name}` | {op.code} | {op.fmt} | `{mnemonic} {operands}`".rstrip() +
+                     f" | {op.doc.replace('|', '&#124;')} | {cls} [{DEFAULT_COST_CYCLES[cls]:g}, {DEFAULT_OP_ENERGY_PJ[cls]:g}] |")
+    lines += [
+        "",
+        "## Assembly syntax",
+        "",
+        "```",
+        ".name   saxpy          # program name",
+        ".sram   64             # data segment words per PE",
+        ".args   5              # kernel arguments it expects",
+        '.string 1 "partial"    # text for print rX, 1',
+        "loop:                  # label",
+        "    vadd.fs r4, r5, r6, r7",
+        "    send east, 0, r1",
+        "    recv r2, west, 0",
+        "    li r3, 0.5         # float literal: its float32 bits",
+        "    bnz r3, loop",
+        "```",
+        "",
+        "`assemble(disassemble(program))` gives back the same code words.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    path = Path(argv[1] if len(argv) > 1 else "docs/isa.md")
+    path.write_text(render())
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
