@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) bench/engine.py --preset wse2 --steps 100
+	$(PY) examples/heat_wafer.py --preset wse2 --steps 100
 
 bench: $(STAMP)
 	$(PY) bench/engine.py --preset wse2 --steps 100 --write bench/RESULTS.md

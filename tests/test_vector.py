@@ -105,7 +105,7 @@ def test_scalar_ld_st(dev, n, uniform):
     ws.Kernel(ws.assemble(LDST_KERNEL))[GRID, BLOCK](dev.to_device(a), dev.to_device(b), dev.to_device(c), d_out, n)
     out = d_out.copy_to_host()
     p, q = b & 15, (b >> 4) & 15
-    sram_p = np.where(p == q, c, np.where(p == 15, 7, a))  # later stores win
+    sram_p = np.where(p == 15, 7, np.where(p == q, c, a))  # later stores win
     sram_q = np.where(q == 15, 7, c)
     expected = np.stack([sram_p, (sram_q.astype(np.int64) + 7).astype(np.int32)], axis=1)
     np.testing.assert_array_equal(out[:n], expected[:n])
@@ -434,7 +434,7 @@ def err_coords(dev):
 def test_sram_errors_name_the_pe(dev, err_coords, case, bad_pe):
     prog = ws.assemble(ERR_TEMPLATE.format(body=ERROR_BODIES[case]))
     with pytest.raises(ws.MemoryAccessError) as info:
-        ws.Kernel(prog)[ERR_GRID, ERR_BLOCK](bad_pe)
+        ws.Kernel(prog, dev)[ERR_GRID, ERR_BLOCK](bad_pe)
     x, y = (int(v) for v in err_coords[bad_pe])
     message = str(info.value)
     assert f"({x}, {y})" in message, message
@@ -446,7 +446,7 @@ def test_sram_errors_name_the_pe(dev, err_coords, case, bad_pe):
 def test_sram_program_without_the_bad_pe_runs(dev):
     """The same programs are valid when no PE misbehaves (so the errors above come from the bad PE)."""
     for body in ERROR_BODIES.values():
-        ws.Kernel(ws.assemble(ERR_TEMPLATE.format(body=body)))[ERR_GRID, ERR_BLOCK](-1)
+        ws.Kernel(ws.assemble(ERR_TEMPLATE.format(body=body)), dev)[ERR_GRID, ERR_BLOCK](-1)
 
 
 def test_uniform_out_of_segment_access_raises(dev):
@@ -454,7 +454,7 @@ def test_uniform_out_of_segment_access_raises(dev):
                  "    li r1, -1\n    vfill r0, r0, r1", "    li r1, 9\n    vadd.f r0, r0, r0, r1"):
         prog = ws.assemble(".sram 8\n" + body + "\n    halt\n")
         with pytest.raises(ws.MemoryAccessError, match=r"\(\d+, \d+\)"):
-            ws.Kernel(prog)[2, (2, 2)]()
+            ws.Kernel(prog, dev)[2, (2, 2)]()
 
 
 def test_sram_data_segment_edges_are_valid(dev):
@@ -516,7 +516,7 @@ def test_vector_cycles_grow_by_ceil_n_over_lanes(lanes, body, n1, n2):
     {body}
     halt
 """)
-    k = ws.Kernel(prog)[(2, 2), (4, 4)]
+    k = ws.Kernel(prog, dev)[(2, 2), (4, 4)]
     c1, c2 = k(n1).cycles, k(n2).cycles
     assert c2 - c1 == math.ceil(n2 / lanes) - math.ceil(n1 / lanes)
 

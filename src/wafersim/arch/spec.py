@@ -94,6 +94,10 @@ class WaferSpec:
     op_energy_pj: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_OP_ENERGY_PJ))
 
     def __post_init__(self) -> None:
+        for table in ("cost_cycles", "op_cycles", "op_energy_pj"):
+            if not isinstance(getattr(self, table), dict):
+                raise SpecError(f"WaferSpec.{table} must be a table of name = number, got {getattr(self, table)!r}",
+                                field=table, value=getattr(self, table))
         # Fill classes left out of a partial table with their defaults, so a TOML file may override one.
         object.__setattr__(self, "cost_cycles", {**DEFAULT_COST_CYCLES, **self.cost_cycles})
         object.__setattr__(self, "op_energy_pj", {**DEFAULT_OP_ENERGY_PJ, **self.op_energy_pj})
@@ -113,11 +117,13 @@ class WaferSpec:
     @classmethod
     def load(cls, path: str | Path) -> "WaferSpec":
         """Read a spec from a TOML file (the format `save` writes; unknown keys are refused)."""
-        with open(path, "rb") as fh:
-            try:
+        try:
+            with open(path, "rb") as fh:
                 data = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as exc:
-                raise SpecError(f"{path}: not valid TOML: {exc}", path=str(path)) from None
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file {path}: {exc.strerror}", path=str(path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"{path}: not valid TOML: {exc}", path=str(path)) from None
         return cls.from_dict(data, source=str(path))
 
     @classmethod

@@ -97,6 +97,8 @@ def format_instr(instr: Instr, labels: dict[int, str] | None = None) -> str:
             parts.append(SPECIAL_REGISTERS[value] if 0 <= value < len(SPECIAL_REGISTERS) else str(value))
         elif operand == "target" and labels and value in labels:
             parts.append(labels[value])
+        elif operand == "target":
+            parts.append(str(value))  # outside the program: no label to name it
         elif operand == "imm" and opcode.fmt == "EXT":
             parts.append(f"0x{value & 0xFFFFFFFF:08x}" if not -4096 <= value <= 4096 else str(value))
         else:
@@ -112,7 +114,8 @@ def disassemble(program: "Program | Sequence[int]") -> str:
     if not isinstance(program, Program):
         program = Program(code=np.asarray(program, dtype=np.uint32))
     instrs = program.instructions()
-    targets = sorted({i.target for _, i in instrs if BY_NAME[i.op].fmt in ("BR", "JMP")})
+    targets = sorted({i.target for _, i in instrs if BY_NAME[i.op].fmt in ("BR", "JMP")
+                      and i.target <= len(program.code)})
     names = {pc: name for name, pc in program.labels.items()}
     labels = {t: names.get(t, f"L{t}") for t in targets}
     lines = [f".name {program.name}", f".sram {program.data_words}"]
@@ -183,7 +186,9 @@ def assemble(source: str, name: str | None = None) -> Program:
     pending: list[tuple[int, str, Instr, dict[str, str]]] = []  # (line number, text, instr, unresolved labels)
     pc = 0
     for number, raw in enumerate(source.splitlines(), start=1):
-        line = re.split(r"[#;]", raw, maxsplit=1)[0].strip() if '"' not in raw else raw.strip()
+        line = raw.strip()
+        if not line.startswith(".string"):  # a .string's text may hold '#' or ';'
+            line = re.split(r"[#;]", line, maxsplit=1)[0].strip()
         if not line:
             continue
 
@@ -203,7 +208,7 @@ def assemble(source: str, name: str | None = None) -> Program:
             line = label.group(2).strip()
         if not line:
             continue
-        head, _, rest = line.partition(" ")
+        head, rest = (line.split(None, 1) + [""])[:2]
         if head.startswith("."):
             try:
                 if head == ".name":

@@ -108,6 +108,10 @@ class DeviceArray:
 
     def copy_to_host(self, ary: np.ndarray | None = None, stream: Stream | None = None) -> np.ndarray:
         """The array's contents as a new host array (or into `ary`)."""
+        if ary is not None and (ary.shape != self.shape or ary.dtype != self.dtype):
+            raise LaunchError(f"copy_to_host: host array {ary.shape} {ary.dtype} does not match device array "
+                              f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
+                              device=(self.shape, str(self.dtype)))
         out = np.empty(self.shape, dtype=self.dtype) if ary is None else ary
         self.device.memcpy_dtoh(out, self.pointer, stream=stream)
         return out

@@ -45,6 +45,12 @@ class GlobalMemory:
     def used_bytes(self) -> int:
         return sum(a.size for a in self._allocs.values())
 
+    @property
+    def free_bytes(self) -> int:
+        """Bytes still allocatable (address 0's reserved range and alignment padding excluded)."""
+        taken = sum(-(-a.size // ALIGNMENT) * ALIGNMENT for a in self._allocs.values())
+        return max(self.capacity - FIRST_ADDRESS - taken, 0)
+
     def allocate(self, nbytes: int) -> Allocation:
         """The lowest free aligned range of `nbytes` (first fit)."""
         if nbytes <= 0:
@@ -58,9 +64,9 @@ class GlobalMemory:
             cursor = alloc.base + -(-alloc.size // ALIGNMENT) * ALIGNMENT
         if cursor + span > self.capacity:
             raise OutOfMemoryError(
-                f"device memory exhausted: asked for {nbytes:,} bytes, {self.capacity - self.used_bytes:,} of "
-                f"{self.capacity:,} free (largest free range may be smaller)",
-                requested=nbytes, available=self.capacity - self.used_bytes, capacity=self.capacity)
+                f"device memory exhausted: asked for {nbytes:,} bytes, {self.free_bytes:,} of "
+                f"{self.capacity:,} free (in ranges of 256-byte granules; the largest free range may be smaller)",
+                requested=nbytes, available=self.free_bytes, capacity=self.capacity)
         alloc = Allocation(cursor, nbytes, np.zeros(-(-nbytes // 4) * 4, dtype=np.uint8))
         bisect.insort(self._bases, cursor)
         self._allocs[cursor] = alloc
