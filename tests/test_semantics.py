@@ -553,7 +553,8 @@ SREG_KERNEL = """
 
 
 @pytest.mark.parametrize("spec", [SPEC, ws.WaferSpec(width=8, height=5)], ids=["one-wave", "three-waves"])
-@pytest.mark.parametrize("grid, block", [((3, 2), (4, 5)), ((2, 3), (1, 4)), ((1, 1), (8, 5)), ((5, 1), (1, 1))])
+@pytest.mark.parametrize("grid, block", [((3, 2), (4, 5)), ((2, 3), (1, 4)), ((1, 1), (8, 5)), ((5, 1), (1, 1)),
+                                          ((7, 1), (3, 2)), ((3, 3), (3, 2)), ((2, 7), (2, 1))])
 def test_special_registers(spec, grid, block):
     dev = ws.Device(spec)
     (gx, gy), (bx, by) = grid, block

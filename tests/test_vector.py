@@ -306,8 +306,9 @@ def vec_params(mode: str, rng, op: str) -> np.ndarray:
 
 VEC_CASES = ([(op, mod) for op in ("vadd", "vsub", "vmul", "vmin", "vmax", "vfma") for mod in ("", ".f", ".s", ".fs")]
              + [("vscale", ""), ("vscale", ".f"), ("vcopy", ""), ("vfill", "")])
-VEC_MODES = {"uniform": N_PES, "uniform-sparse": 10, "groups": N_PES, "per-pe": N_PES, "per-pe-masked": 2 * N_PES // 3,
-             "per-pe-almost-all": N_PES - 3}
+VEC_MODES = {"uniform": N_PES, "uniform-sparse": 10, "uniform-masked": 2 * N_PES // 3, "uniform-almost-all": N_PES - 3,
+             "groups": N_PES, "per-pe": N_PES, "per-pe-masked": 2 * N_PES // 3, "per-pe-almost-all": N_PES - 3,
+             "per-pe-sparse": 20}
 
 
 @pytest.mark.parametrize("mode", list(VEC_MODES))
@@ -449,12 +450,65 @@ def test_sram_program_without_the_bad_pe_runs(dev):
         ws.Kernel(ws.assemble(ERR_TEMPLATE.format(body=body)), dev)[ERR_GRID, ERR_BLOCK](-1)
 
 
+# PEs with i >= K branch away; their registers hold out-of-segment addresses / negative lengths that the
+# PEs which do execute the access must not be blamed for (the group is a full, masked, or sparse set).
+SKIP_TEMPLATE = """
+.sram 8
+.args 1
+""" + _INDEX + """
+    arg r20, 0
+    slt r21, r1, r20      # runs = (i < K)
+    xori r22, r21, 1      # skips
+    muli r23, r22, 100    # 100 on the PEs that skip, else 0
+    neg r25, r22          # -1 on the PEs that skip, else 0
+    li r24, 2
+    bz r21, done
+{body}
+done:
+    halt
+"""
+SKIP_BODIES = ["ld r26, r23, 0", "st r24, r23, 1", "vfill r23, r24, r24", "vadd.f r0, r23, r0, r24",
+               "vcopy r0, r0, r25", "vmul.s r0, r0, r23, r25"]
+
+
+@pytest.mark.parametrize("k", [96, 95, 60, 40, 3])
+@pytest.mark.parametrize("body", SKIP_BODIES)
+def test_inactive_pes_do_not_fault(dev, body, k):
+    prog = ws.assemble(SKIP_TEMPLATE.format(body="    " + body))
+    stats = ws.Kernel(prog, dev)[ERR_GRID, ERR_BLOCK](k)
+    assert stats.op_counts[body.split()[0].split(".")[0]] == k
+
+
+@pytest.mark.parametrize("k, bad_pe", [(95, 94), (60, 0), (40, 39), (3, 1)])
+def test_fault_inside_partial_group_names_only_that_pe(dev, err_coords, k, bad_pe):
+    """As above, plus one running PE (bad_pe < K) with a bad address: only it is named."""
+    body = f"""    seqi r27, r1, {bad_pe}
+    muli r27, r27, 8
+    add r23, r23, r27
+    ld r26, r23, 0"""
+    prog = ws.assemble(SKIP_TEMPLATE.format(body=body))
+    with pytest.raises(ws.MemoryAccessError) as info:
+        ws.Kernel(prog, dev)[ERR_GRID, ERR_BLOCK](k)
+    x, y = (int(v) for v in err_coords[bad_pe])
+    assert set(re.findall(r"\((\d+), (\d+)\)", str(info.value))) == {(str(x), str(y))}, str(info.value)
+
+
 def test_uniform_out_of_segment_access_raises(dev):
     for body in ("    ld r1, r0, 8", "    st r1, r0, 8", "    li r1, 5\n    vfill r0, r1, r1\n    vcopy r1, r0, r1",
-                 "    li r1, -1\n    vfill r0, r0, r1", "    li r1, 9\n    vadd.f r0, r0, r0, r1"):
+                 "    li r1, -1\n    vfill r0, r0, r1", "    li r1, 9\n    vadd.f r0, r0, r0, r1",
+                 "    li r1, -1\n    gldv r0, r0, r1", "    li r1, 9\n    gldv r0, r0, r1",
+                 "    li r1, -2\n    gstv r0, r0, r1", "    li r1, 3\n    li r2, 6\n    gstv r0, r2, r1"):
         prog = ws.assemble(".sram 8\n" + body + "\n    halt\n")
         with pytest.raises(ws.MemoryAccessError, match=r"\(\d+, \d+\)"):
             ws.Kernel(prog, dev)[2, (2, 2)]()
+
+
+@pytest.mark.parametrize("load", ["ld r0, r0, 8", "gld r0, r0, 0"])
+def test_out_of_range_load_into_r0_still_faults(dev, load):
+    """Writes to r0 are discarded, but the access itself is still out of range (gld r0 faults; so must ld r0)."""
+    prog = ws.assemble(f".sram 8\n    {load}\n    halt\n")
+    with pytest.raises(ws.MemoryAccessError, match=r"\(0, 0\)"):
+        ws.Kernel(prog, dev)[1, 1]()
 
 
 def test_sram_data_segment_edges_are_valid(dev):
@@ -477,7 +531,8 @@ def test_sram_data_segment_edges_are_valid(dev):
     assert d_out.copy_to_host()[0] == 77
 
 
-@pytest.mark.parametrize("address_expr", ["li r2, 0", "li r2, 16", "li r2, 0x7FFFFF00", "arg r2, 0\n    addi r2, r2, 64"])
+@pytest.mark.parametrize("address_expr", ["li r2, 0", "li r2, 16", "li r2, 0x7FFFFF00", "arg r2, 0\n    addi r2, r2, 64",
+                                          "arg r2, 0\n    addi r2, r2, 2", "li r2, -4"])
 def test_gld_outside_every_allocation(dev, address_expr):
     d_small = dev.to_device(np.zeros(16, np.int32))  # 64 bytes: address + 64 is past its end
     prog = ws.assemble(f"""

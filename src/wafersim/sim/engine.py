@@ -28,6 +28,7 @@ from ..isa.assembler import Program, format_instr
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME, DIRECTIONS, FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS, opcode_cycles
 from .fabric import Fifo
+from .hostmem import tune_allocator
 from .lanes import Lanes
 from .layout import Placement, WaveRegion
 from .memory import KERNEL_ADDRESS_LIMIT, GlobalMemory
@@ -152,6 +153,7 @@ class Launch:
                               f"channels per link direction", channel=max(channels))
 
     def run(self) -> LaunchStats:
+        tune_allocator()
         totals = _Totals(self.spec, self.program)
         slot_free = np.zeros(self.placement.slots)  # when each slot's current block finishes
         for w in range(self.placement.waves):
@@ -232,8 +234,8 @@ class _WaveSim:
         """An executor for an instruction that only computes (no timing, no control transfer)."""
         R, F, op = self.regs, self.fregs, ins.op
         d = ins.d
-        if op in ("nop",) or (d == 0 and op not in ("st",) and not op.startswith("v")):
-            return lambda lanes: None  # r0 stays zero
+        if op == "nop" or (d == 0 and op not in ("st", "ld") and not op.startswith("v")):
+            return lambda lanes: None  # r0 stays zero (a load into r0 still checks its address)
         if op in _INT_BINARY:
             f = _INT_BINARY[op]
             return lambda L: L.apply(f, R[d], R[ins.a], R[ins.b])
@@ -482,6 +484,8 @@ class _WaveSim:
     def _load(self, L: Lanes, ins: Instr) -> None:
         addr = L.get(self.regs[ins.a]).astype(np.int64) + ins.imm
         self._sram_check(L, addr, 1, "load")
+        if ins.d == 0:
+            return
         common = L.all_equal(addr)
         if common is not None:
             L.put(self.regs[ins.d], L.get(self.sram[int(common)]))
