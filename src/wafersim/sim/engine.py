@@ -93,10 +93,14 @@ def _fma(a, b, c):
 
 
 class _Group:
-    __slots__ = ("lanes", "blocked")
+    """PEs at one program counter. `cost`/`count`: issue cycles and instructions every lane has executed
+    but that are not yet added to the per-PE arrays (written once, at the next timing instruction or
+    when merging with a group that owes a different amount, rather than at every branch)."""
 
-    def __init__(self, lanes: Lanes, blocked: bool = False) -> None:
-        self.lanes, self.blocked = lanes, blocked
+    __slots__ = ("lanes", "blocked", "cost", "count")
+
+    def __init__(self, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
+        self.lanes, self.blocked, self.cost, self.count = lanes, blocked, cost, count
 
 
 class _Totals:
@@ -160,9 +164,7 @@ class Launch:
             region = self.placement.wave(w)
             start = slot_free[np.minimum(region.slot, region.count - 1)]
             sim = _WaveSim(self, region, start, totals)
-            end = sim.run()
-            ends = np.full(region.rows * region.cols, 0.0)
-            np.maximum.at(ends, region.slot, end)
+            ends = region.per_block_max(sim.run())
             slot_free[: region.count] = ends[: region.count]
         op_counts: dict[str, int] = {}
         for pc, instr in self.decoded.items():
@@ -203,6 +205,8 @@ class _WaveSim:
         self.fifos: dict[tuple[int, int], Fifo] = {}
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.groups: dict[int, _Group] = {}
+        # Splits on has_neighbor are the same every time the same lanes reach the same branch.
+        self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
         self.ops = self._compile()
 
     # ------------------------------------------------------------------ time representation
@@ -298,32 +302,39 @@ class _WaveSim:
                     self._raise_deadlock()
                 pc = min(runnable)
                 group = self.groups.pop(pc)
-                for next_pc, lanes, blocked in self._run_group(pc, group.lanes):
+                for next_pc, lanes, blocked, *owed in self._run_group(pc, group):
                     if blocked and next_pc == pc:  # it will execute again: count it once, when it completes
                         counts[pc] -= lanes.count
                         lanes.add(self.icount, -1)
-                    self._add_group(next_pc, lanes, blocked)
+                    self._add_group(next_pc, lanes, blocked, *owed)
         self._accumulate()
         return self.cycle
 
-    def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False) -> None:
+    def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
         if lanes.count == 0:
             return
-        if pc in self.groups:
-            other = self.groups[pc]
-            self.groups[pc] = _Group(other.lanes.union(lanes), blocked and other.blocked)
-        else:
-            self.groups[pc] = _Group(lanes, blocked)
+        other = self.groups.get(pc)
+        if other is None:
+            self.groups[pc] = _Group(lanes, blocked, cost, count)
+            return
+        if (other.cost, other.count) != (cost, count):  # they owe different amounts: settle both first
+            self._flush(other.lanes, other.cost, other.count)
+            self._flush(lanes, cost, count)
+            cost, count = 0.0, 0
+        self.groups[pc] = _Group(other.lanes.union(lanes), blocked and other.blocked, cost, count)
 
     def _progress(self) -> None:
         """Something changed that may unblock waiting groups."""
         for group in self.groups.values():
             group.blocked = False
 
-    def _run_group(self, pc: int, lanes: Lanes) -> list[tuple[int, Lanes, bool]]:
-        """Run one group along straight-line code until a control or timing instruction."""
-        pending_cost, pending_count = 0.0, 0
+    def _run_group(self, pc: int, group: _Group) -> list[tuple]:
+        """Run one group along straight-line code and branches until a timing instruction or a merge.
+
+        Returns (pc, lanes, blocked) or (pc, lanes, blocked, owed cost, owed count) continuations."""
+        lanes, pending_cost, pending_count = group.lanes, group.cost, group.count
         counts = self.totals.pc_counts
+        previous = None  # the instruction this run executed last
         while True:
             if pc not in self.ops:
                 self._flush(lanes, pending_cost, pending_count)
@@ -340,16 +351,39 @@ class _WaveSim:
                     raise self._locate(exc, pc) from None
                 pending_cost += cost
                 pending_count += 1
+                previous = instr
                 pc = next_pc
                 if pc in self.groups:  # another group waits here: merge with it
-                    self._flush(lanes, pending_cost, pending_count)
-                    return [(pc, lanes, False)]
+                    return [(pc, lanes, False, pending_cost, pending_count)]
                 continue
+            if instr.op in ("bz", "bnz", "jmp"):
+                pending_cost += cost
+                pending_count += 1
+                if instr.target <= pc:
+                    self._check_cycle_limit(lanes, pc, pending_cost)
+                if instr.op == "jmp":
+                    return [(instr.target, lanes, False, pending_cost, pending_count)]
+                taken, fall = self._branch_split(pc, instr, lanes, previous)
+                return [(instr.target, taken, False, pending_cost, pending_count),
+                        (next_pc, fall, False, pending_cost, pending_count)]
             self._flush(lanes, pending_cost, pending_count + 1)
             try:
                 return self._control(pc, instr, next_pc, cost, lanes)
             except (MemoryAccessError, MeshBoundaryError) as exc:
                 raise self._locate(exc, pc) from None
+
+    def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
+        """(taken, not taken) lanes of a conditional branch."""
+        static = previous is not None and previous.op == "hasnb" and previous.d == instr.a and instr.a != 0
+        if static:  # the condition is has_neighbor(dir) over these lanes: a fixed function of the lane set
+            key = (pc, previous.dir, lanes.key())
+            if key in self.static_splits:
+                return self.static_splits[key]
+        nonzero = lanes.get(self.regs[instr.a]) != 0
+        result = lanes.split(nonzero if instr.op == "bnz" else ~nonzero)
+        if static:
+            self.static_splits[key] = result
+        return result
 
     def _flush(self, lanes: Lanes, cost: float, count: int) -> None:
         if cost:
@@ -359,15 +393,6 @@ class _WaveSim:
 
     def _control(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         op = ins.op
-        if op in ("bz", "bnz", "jmp"):
-            lanes.add(self.cycle, cost)
-            if ins.target <= pc:
-                self._check_cycle_limit(lanes, pc)
-            if op == "jmp":
-                return [(ins.target, lanes, False)]
-            nonzero = self.regs[ins.a] != 0 if lanes.idx is None else self.regs[ins.a, lanes.idx] != 0
-            taken, fall = lanes.split(nonzero if op == "bnz" else ~nonzero)
-            return [(ins.target, taken, False), (next_pc, fall, False)]
         if op == "halt":
             lanes.add(self.cycle, cost)
             return self._halt(lanes)
@@ -383,8 +408,8 @@ class _WaveSim:
             return [(next_pc, lanes, False)]
         return self._global(ins, next_pc, cost, lanes)
 
-    def _check_cycle_limit(self, lanes: Lanes, pc: int) -> None:
-        latest = lanes.max(lanes.get(self.cycle))
+    def _check_cycle_limit(self, lanes: Lanes, pc: int, owed: float = 0.0) -> None:
+        latest = lanes.max(lanes.get(self.cycle)) + owed
         self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
         if latest > self.launch.max_cycles:
             raise CycleLimitError(
@@ -604,9 +629,9 @@ class _WaveSim:
             dst = dst.to_index_form(self.n)
             slot = dst.get(fifo.pushed) % fifo.depth
         ready = src.get(self.cycle) + cost
-        depart = np.maximum(ready, self._field_get(fifo.freed_at, dst, slot))
+        depart = np.maximum(ready, self._field_get(fifo.time, dst, slot))  # after word k - depth left
         self._field_put(fifo.value, dst, slot, values)
-        self._field_put(fifo.arrival, dst, slot, depart + self.spec.hop_latency)
+        self._field_put(fifo.time, dst, slot, depart + self.spec.hop_latency)  # now: its arrival
         dst.add(fifo.pushed, 1)
         self._add_stall(src, depart, ready)
         src.put(self.cycle, depart + self.word_time)
@@ -624,9 +649,9 @@ class _WaveSim:
             lanes = lanes.to_index_form(self.n)
             slot = lanes.get(fifo.popped) % fifo.depth
         ready = lanes.get(self.cycle) + cost
-        taken = np.maximum(ready, self._field_get(fifo.arrival, lanes, slot))
+        taken = np.maximum(ready, self._field_get(fifo.time, lanes, slot))
         values = self._field_get(fifo.value, lanes, slot)  # a view: use it before the slot is written again
-        self._field_put(fifo.freed_at, lanes, slot, taken)
+        self._field_put(fifo.time, lanes, slot, taken)  # now: when the slot was freed
         lanes.add(fifo.popped, 1)
         self._add_stall(lanes, taken, ready)
         lanes.put(self.cycle, taken)
@@ -773,11 +798,11 @@ class _WaveSim:
                 word_addr = addr[sel, None] + 4 * cols
                 sram_rows = sram_base[sel, None] + cols
                 pes = np.broadcast_to(L.idx[sel, None], word_addr.shape)
+                where = bases if isinstance(bases, int) else np.broadcast_to(bases[sel, None], word_addr.shape)
                 if op == "gldv":
-                    self.sram[sram_rows, pes] = self.launch.memory.gather_words(word_addr, np.broadcast_to(bases[sel, None], word_addr.shape))
+                    self.sram[sram_rows, pes] = self.launch.memory.gather_words(word_addr, where)
                 else:
-                    self.launch.memory.scatter_words(word_addr.reshape(-1), np.repeat(bases[sel], n),
-                                              self.sram[sram_rows, pes].reshape(-1))
+                    self.launch.memory.scatter_words(word_addr, where, self.sram[sram_rows, pes])
         # Timing: latency plus hops to the wafer edge, and the wafer's shared off-wafer bandwidth.
         nbytes = 4 * words
         issued = self.cycle[L.idx] + cost

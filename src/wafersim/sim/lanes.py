@@ -307,5 +307,13 @@ class Lanes:
             return Lanes(self.n, idx=self.idx + offset, count=self.count)
         return Lanes(self.n, mask=self.mask, excl=self.excl, count=self.count, window=other_window)
 
+    def key(self) -> tuple:
+        """A hashable identity of the lane set (unwindowed groups), for memoizing splits."""
+        if self.idx is not None:
+            return ("index", self.idx.tobytes())
+        if self.mask is not None:
+            return ("mask", self.mask.tobytes())
+        return ("all_but", b"" if self.excl is None else self.excl.tobytes())
+
     def __repr__(self) -> str:
         return f"Lanes({self.form}, count={self.count})"

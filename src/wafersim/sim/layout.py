@@ -159,10 +159,15 @@ class WaveRegion:
         x, y = self.xy
         return self.placement.spec.hops_to_edge(x, y).astype(np.float64)
 
+    def per_block_max(self, values: np.ndarray) -> np.ndarray:
+        """Maximum of a per-PE array over each slot's block, by slot number."""
+        bx, by = self.placement.block
+        return values.reshape(self.rows, by, self.cols, bx).max(axis=(1, 3)).reshape(-1)
+
     def block_reduce_max(self, values: np.ndarray) -> np.ndarray:
         """Per-block maximum of a per-PE array, broadcast back to the PEs."""
         bx, by = self.placement.block
-        grid = values.reshape(self.rows, by, self.cols, bx).max(axis=(1, 3))
+        grid = self.per_block_max(values).reshape(self.rows, self.cols)
         return np.repeat(np.repeat(grid, by, axis=0), bx, axis=1).reshape(-1)
 
     def block_all(self, flags: np.ndarray) -> np.ndarray:

@@ -95,7 +95,14 @@ class GlobalMemory:
 
     # ------------------------------------------------------------------ vectorized word access for the engine
     def locate(self, addresses: np.ndarray, nbytes: np.ndarray | int = 4):
-        """For byte addresses (int64), the allocation base of each and whether [addr, addr+nbytes) is valid."""
+        """For byte addresses (int64), the allocation base of each and whether [addr, addr+nbytes) is valid.
+
+        The base comes back as an int when every access lies in one allocation (the common case)."""
+        if addresses.size:
+            low, high = int(addresses.min()), int((addresses + nbytes).max())
+            k = bisect.bisect_right(self._bases, low) - 1
+            if k >= 0 and high <= self._allocs[self._bases[k]].end and not (addresses & 3).any():
+                return self._bases[k], np.ones(addresses.shape, dtype=bool)
         bases = np.asarray(self._bases, dtype=np.int64)
         if len(bases) == 0:
             return np.zeros_like(addresses), np.zeros(addresses.shape, dtype=bool)
@@ -121,8 +128,10 @@ class GlobalMemory:
                     f"0x{alloc.base:x} ({alloc.size} bytes)")
         return f"address 0x{address:x} is below every allocation"
 
-    def gather_words(self, addresses: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    def gather_words(self, addresses: np.ndarray, bases: np.ndarray | int) -> np.ndarray:
         """int32 words at valid, located byte addresses."""
+        if isinstance(bases, int):
+            return self._allocs[bases].words()[(addresses - bases) >> 2]
         out = np.empty(addresses.shape, dtype=np.int32)
         for base in np.unique(bases):
             sel = bases == base
@@ -131,6 +140,9 @@ class GlobalMemory:
 
     def scatter_words(self, addresses: np.ndarray, bases: np.ndarray, values: np.ndarray) -> None:
         """Store int32 words at valid byte addresses; for equal addresses the last lane wins."""
+        if isinstance(bases, int):
+            self._allocs[bases].words()[(addresses - bases) >> 2] = values
+            return
         for base in np.unique(bases):
             sel = bases == base
             self._allocs[int(base)].words()[(addresses[sel] - base) >> 2] = values[sel]
