@@ -41,15 +41,18 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def bench(preset: str, steps: int, alpha: float = 0.1) -> dict:
+def bench(preset: str, steps: int, launches: int = 3, alpha: float = 0.1) -> dict:
     dev = ws.Device(preset)
     width, height = dev.spec.width, dev.spec.height
     u = np.random.default_rng(0).random((height, width), dtype=np.float32)
     d_u, d_out = dev.to_device(u), dev.device_array(u.shape)
     kernel = ws.Kernel(heat_program())
-    start = time.perf_counter()
-    stats = kernel[(1, 1), (width, height)](d_u, d_out, np.float32(alpha), steps, width)
-    wall = time.perf_counter() - start
+    walls = []
+    for _ in range(launches):  # the first launch of a process also pays for mapping its memory
+        start = time.perf_counter()
+        stats = kernel[(1, 1), (width, height)](d_u, d_out, np.float32(alpha), steps, width)
+        walls.append(time.perf_counter() - start)
+    wall, best = walls[0], min(walls)
     numpy_wall = float("inf")
     for _ in range(3):  # best of three: the direct NumPy run is short, and noise would flatter the ratio
         start = time.perf_counter()
@@ -57,21 +60,25 @@ def bench(preset: str, steps: int, alpha: float = 0.1) -> dict:
         numpy_wall = min(numpy_wall, time.perf_counter() - start)
     exact = bool(np.array_equal(d_out.copy_to_host(), expected))
     return {
-        "preset": preset, "pes": width * height, "steps": steps, "wall_s": wall, "numpy_s": numpy_wall,
-        "ratio": wall / numpy_wall, "pe_instr": stats.instructions, "pe_instr_per_s": stats.instructions / wall,
+        "preset": preset, "pes": width * height, "steps": steps, "wall_s": wall, "best_s": best,
+        "numpy_s": numpy_wall, "ratio": wall / numpy_wall, "best_ratio": best / numpy_wall,
+        "pe_instr": stats.instructions, "pe_instr_per_s": stats.instructions / wall,
+        "best_pe_instr_per_s": stats.instructions / best,
         "instr_per_pe_step": stats.instructions / (width * height) / steps, "peak_mib": peak_rss_mib(),
         "cycles": stats.cycles, "sim_us": stats.seconds * 1e6, "exact": exact,
     }
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| wafer | PEs | steps | wall (s) | NumPy (s) | wall / NumPy | PE-instr/s | instr/PE/step | "
+    head = ("| wafer | PEs | steps | launch | wall (s) | NumPy (s) | wall / NumPy | PE-instr/s | instr/PE/step | "
             "peak RSS (MiB) | simulated cycles | matches NumPy |")
     out = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
-        out.append(f"| {r['preset']} | {r['pes']:,} | {r['steps']} | {r['wall_s']:.2f} | {r['numpy_s']:.3f} | "
-                   f"{r['ratio']:.1f}x | {r['pe_instr_per_s']:.3g} | {r['instr_per_pe_step']:.1f} | "
-                   f"{r['peak_mib']:.0f} | {r['cycles']:,} | {'yes' if r['exact'] else 'NO'} |")
+        for label, wall, ratio, rate in (("first", r["wall_s"], r["ratio"], r["pe_instr_per_s"]),
+                                         ("best of 3", r["best_s"], r["best_ratio"], r["best_pe_instr_per_s"])):
+            out.append(f"| {r['preset']} | {r['pes']:,} | {r['steps']} | {label} | {wall:.2f} | {r['numpy_s']:.3f} | "
+                       f"{ratio:.1f}x | {rate:.3g} | {r['instr_per_pe_step']:.1f} | "
+                       f"{r['peak_mib']:.0f} | {r['cycles']:,} | {'yes' if r['exact'] else 'NO'} |")
     return "\n".join(out)
 
 
@@ -85,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     text = table([row])
     print(f"machine: {machine()}")
     print(text)
-    bars = (f"bars: PE-instr/s >= 2e8: {'met' if row['pe_instr_per_s'] >= 2e8 else 'NOT met'}; "
-            f"wall <= 25x NumPy: {'met' if row['ratio'] <= 25 else 'NOT met'}; "
-            f"peak < 4 GiB: {'met' if row['peak_mib'] < 4096 else 'NOT met'}")
+    verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    bars = (f"bars (first launch / best launch): PE-instr/s >= 2e8: {verdict(row['pe_instr_per_s'] >= 2e8)} / "
+            f"{verdict(row['best_pe_instr_per_s'] >= 2e8)}; wall <= 25x NumPy: {verdict(row['ratio'] <= 25)} / "
+            f"{verdict(row['best_ratio'] <= 25)}; peak RSS < 4 GiB: {verdict(row['peak_mib'] < 4096)}")
     print(bars)
     if args.write:
         Path(args.write).write_text(

@@ -27,7 +27,7 @@ from ..errors import (CycleLimitError, DeadlockError, LaunchError, MemoryAccessE
 from ..isa.assembler import Program, format_instr
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME, DIRECTIONS, FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS, opcode_cycles
-from .fabric import Fifo
+from .fabric import Fifo, SlotRows
 from .hostmem import tune_allocator
 from .lanes import Lanes
 from .layout import Placement, WaveRegion
@@ -308,6 +308,11 @@ class _WaveSim:
                         lanes.add(self.icount, -1)
                     self._add_group(next_pc, lanes, blocked, *owed)
         self._accumulate()
+        # The executors are closures over this object: drop them so its arrays are freed now, by
+        # reference counting, rather than at some later cyclic garbage collection (a second launch
+        # would otherwise map fresh memory while this one's is still held).
+        self.ops = {}
+        self.fifos = {}
         return self.cycle
 
     def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
@@ -607,15 +612,15 @@ class _WaveSim:
         return int(common) % depth if common is not None else counts % depth
 
     @staticmethod
-    def _field_get(field: np.ndarray, lanes: Lanes, slot):
-        return lanes.get(field[slot]) if isinstance(slot, int) else field[slot, lanes.idx]
+    def _field_get(field: SlotRows, lanes: Lanes, slot):
+        return lanes.get(field[slot]) if isinstance(slot, int) else field.gather(slot, lanes.idx)
 
     @staticmethod
-    def _field_put(field: np.ndarray, lanes: Lanes, slot, values) -> None:
+    def _field_put(field: SlotRows, lanes: Lanes, slot, values) -> None:
         if isinstance(slot, int):
             lanes.put(field[slot], values)
         else:
-            field[slot, lanes.idx] = values
+            field.scatter(slot, lanes.idx, values)
 
     def _push(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float) -> None:
         """Push one word per lane (all have room): timing and FIFO contents.

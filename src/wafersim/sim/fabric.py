@@ -12,15 +12,52 @@ from __future__ import annotations
 import numpy as np
 
 
+class SlotRows:
+    """The slots of one FIFO field, one per-PE row each, allocated on first use.
+
+    Rows are separate arrays of a few MB rather than one (depth, PEs) block, so that the allocator can
+    recycle them across waves and launches instead of mapping fresh pages every time."""
+
+    __slots__ = ("rows", "n", "dtype")
+
+    def __init__(self, depth: int, n: int, dtype) -> None:
+        self.rows: list[np.ndarray | None] = [None] * depth
+        self.n, self.dtype = n, dtype
+
+    def __getitem__(self, slot: int) -> np.ndarray:
+        row = self.rows[slot]
+        if row is None:
+            row = self.rows[slot] = np.zeros(self.n, dtype=self.dtype)
+        return row
+
+    def gather(self, slots: np.ndarray, pes: np.ndarray) -> np.ndarray:
+        """Values at (slots[i], pes[i])."""
+        out = np.empty(len(pes), dtype=self.dtype)
+        for slot in np.unique(slots):
+            sel = slots == slot
+            out[sel] = self[int(slot)][pes[sel]]
+        return out
+
+    def scatter(self, slots: np.ndarray, pes: np.ndarray, values) -> None:
+        values = np.broadcast_to(values, pes.shape)
+        for slot in np.unique(slots):
+            sel = slots == slot
+            self[int(slot)][pes[sel]] = values[sel]
+
+    def widen(self, dtype) -> None:
+        self.dtype = dtype
+        self.rows = [None if row is None else row.astype(dtype) for row in self.rows]
+
+
 class Fifo:
     __slots__ = ("depth", "value", "time", "pushed", "popped")
 
     def __init__(self, depth: int, n: int, time_dtype=np.float64) -> None:
         self.depth = depth
-        self.value = np.zeros((depth, n), dtype=np.int32)
-        self.time = np.zeros((depth, n), dtype=time_dtype)  # arrival of the slot's word, or when it was popped
+        self.value = SlotRows(depth, n, np.int32)
+        self.time = SlotRows(depth, n, time_dtype)  # arrival of the slot's word, or when it was popped
         self.pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
         self.popped = np.zeros(n, dtype=np.int32)
 
     def widen_time(self) -> None:
-        self.time = self.time.astype(np.float64)
+        self.time.widen(np.float64)
