@@ -59,8 +59,8 @@ def test_heat_stencil_matches_numpy(grid, block):
     assert fabric == pytest.approx(stats.words_moved * spec.hop_energy_pj * 1e-12)
 
 
-EXCHANGE = """
-.args 2
+# r5 = byte offset of this PE's cell in a row-major array as wide as the grid (clobbers r1 .. r4).
+CELL_OFFSET = """
     sreg r1, pe.x
     sreg r2, pe.y
     sreg r3, gdim.x
@@ -68,8 +68,12 @@ EXCHANGE = """
     mul r3, r3, r4
     mul r5, r2, r3
     add r5, r5, r1
-    shli r5, r5, 2          # byte offset of this PE's cell
-    arg r6, 0
+    shli r5, r5, 2
+"""
+
+EXCHANGE = """
+.args 2
+""" + CELL_OFFSET + """    arg r6, 0
     add r6, r6, r5
     gld r7, r6, 0
     hasnb r8, east
@@ -263,15 +267,7 @@ def test_barrier_cost_grows_with_block_size():
 
 COPY = """
 .args 2
-    sreg r1, pe.x
-    sreg r2, pe.y
-    sreg r3, gdim.x
-    sreg r4, bdim.x
-    mul r3, r3, r4
-    mul r5, r2, r3
-    add r5, r5, r1
-    shli r5, r5, 2
-    arg r6, 0
+""" + CELL_OFFSET + """    arg r6, 0
     add r6, r6, r5
     gld r7, r6, 0
     arg r6, 1

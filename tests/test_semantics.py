@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from wafersim.kernels.assembly import GLOBAL_INDEX
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
@@ -23,22 +24,7 @@ N_PES = GRID[0] * GRID[1] * BLOCK[0] * BLOCK[1]
 N_ACTIVE = N_PES - 5  # the last 5 PEs branch around the body
 SENTINEL = np.int32(0x5A5A5A5A)
 
-_INDEX = """
-    sreg r1, tid.x
-    sreg r2, bid.x
-    sreg r3, bdim.x
-    mul r2, r2, r3
-    add r1, r1, r2        # gx
-    sreg r4, tid.y
-    sreg r5, bid.y
-    sreg r6, bdim.y
-    mul r5, r5, r6
-    add r4, r4, r5        # gy
-    sreg r7, gdim.x
-    mul r7, r7, r3
-    mul r4, r4, r7
-    add r1, r1, r4        # i = gy * (gdim.x * bdim.x) + gx
-"""
+_INDEX = GLOBAL_INDEX  # i = gy * (gdim.x * bdim.x) + gx, in r1
 
 # args: a, b, c, out, n.  Inputs land in r20, r21, r22; the body leaves its result in r23.
 _TEMPLATE = """

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
+from wafersim.kernels.assembly import GLOBAL_INDEX
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
@@ -23,22 +24,7 @@ GRID, BLOCK = (4, 4), (4, 8)  # 16 blocks on 8 slots: two waves, 512 PEs
 N_PES = GRID[0] * GRID[1] * BLOCK[0] * BLOCK[1]
 R = 24  # words per input row
 
-_INDEX = """
-    sreg r1, tid.x
-    sreg r2, bid.x
-    sreg r3, bdim.x
-    mul r2, r2, r3
-    add r1, r1, r2
-    sreg r4, tid.y
-    sreg r5, bid.y
-    sreg r6, bdim.y
-    mul r5, r5, r6
-    add r4, r4, r5
-    sreg r7, gdim.x
-    mul r7, r7, r3
-    mul r4, r4, r7
-    add r1, r1, r4        # i, the PE's global linear index
-"""
+_INDEX = GLOBAL_INDEX  # i, the PE's global linear index, in r1
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ..isa.assembler import Program, assemble
 
-# Global 2-D coordinates of this PE: x in r1, y in r4.
-_GLOBAL_XY = """
+#: Global 2-D coordinates of this PE: x in r1, y in r4 (clobbers r2, r3, r5, r6).
+GLOBAL_XY = """
     sreg r1, tid.x
     sreg r2, bid.x
     sreg r3, bdim.x
@@ -20,15 +20,18 @@ _GLOBAL_XY = """
     add r4, r4, r5
 """
 
-SAXPY = """
-.name saxpy
-.args 5                  # x, y, out, a, n
-""" + _GLOBAL_XY + """
+#: This PE's global linear index i = y * (gdim.x * bdim.x) + x in r1 (clobbers r2 .. r7).
+GLOBAL_INDEX = GLOBAL_XY + """
     sreg r7, gdim.x
     mul r7, r7, r3
     mul r4, r4, r7
-    add r1, r1, r4       # i = y * (gdim.x * bdim.x) + x
-    arg r8, 4
+    add r1, r1, r4
+"""
+
+SAXPY = """
+.name saxpy
+.args 5                  # x, y, out, a, n
+""" + GLOBAL_INDEX + """    arg r8, 4
     slt r9, r1, r8
     bz r9, done          # if i < n:
     shli r10, r1, 2
@@ -72,7 +75,7 @@ got_{d}:
 HEAT = """
 .name heat
 .args 5                  # u, out, alpha, steps, row length of u
-""" + _GLOBAL_XY + """
+""" + GLOBAL_XY + """
     arg r7, 4
     mul r8, r4, r7
     add r8, r8, r1
