@@ -8,6 +8,10 @@ from .errors import (AssemblyError, CompileError, CycleLimitError, DeadlockError
                      LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, SpecError, WaferError)
 from .isa import Program, assemble, disassemble
 from .isa.opcodes import EAST, NORTH, SOUTH, WEST
+from .compiler.intrinsics import (blockDim, blockIdx, fma, grid, gridDim, gridsize, has_neighbor, local, recv,
+                                  send, syncthreads, threadIdx)
+from .compiler.intrinsics import print_ as print  # noqa: A001  (ws.print in kernels, like CUDA printf)
+from .runtime.jit import jit
 from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
                       event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
 from .sim import LaunchStats
@@ -20,4 +24,6 @@ __all__ = [
     "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "SOUTH", "SpecError", "Stream", "WEST",
     "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
     "get_current_device", "select_device", "stream", "synchronize", "to_device",
+    "jit", "grid", "gridsize", "threadIdx", "blockIdx", "blockDim", "gridDim", "send", "recv", "has_neighbor",
+    "syncthreads", "local", "fma", "print",
 ]

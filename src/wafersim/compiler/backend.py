@@ -1,0 +1,237 @@
+"""Optimisation passes, linear-scan register allocation and code emission.
+
+Passes (on the IR): copy propagation inside basic blocks, then dead-code elimination of pure
+instructions whose result is never read. Constants are folded earlier, by the front end.
+
+Register allocation: liveness by dataflow over basic blocks gives each virtual register one live
+interval over the linear order; linear scan (Poletto and Sarkar) assigns physical registers
+r1..r(N-5) and spills the interval that ends last to an SRAM slot when none is free. The top four
+registers are scratch for reloading spilled operands around an instruction.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..arch.spec import WaferSpec
+from ..errors import CompileError
+from ..isa.assembler import Program, assemble
+from .ir import BRANCHES, PURE, IRFunction, Label, Op, VReg, basic_blocks
+
+SCRATCH_REGISTERS = 4
+
+
+# ----------------------------------------------------------------------------- passes
+def copy_propagate(fn: IRFunction) -> None:
+    """Within each basic block, read the source of `mov d, a` instead of d until either is redefined."""
+    for block in basic_blocks(fn.ops):
+        copies: dict[VReg, VReg] = {}
+        for i in block:
+            op = fn.ops[i]
+            if not isinstance(op, Op):
+                continue
+            op.replace_reads(copies)
+            written = op.writes()
+            if written is not None:
+                copies = {k: v for k, v in copies.items() if k is not written and v is not written}
+                if op.op == "mov" and isinstance(op.a, VReg) and op.a is not written:
+                    copies[written] = op.a
+
+
+def eliminate_dead_code(fn: IRFunction) -> None:
+    """Drop pure instructions whose result no instruction reads (repeated until nothing changes)."""
+    while True:
+        read = {r for op in fn.instructions() for r in op.reads()}
+        keep = [op for op in fn.ops
+                if not (isinstance(op, Op) and op.op in PURE and op.writes() is not None and op.writes() not in read)]
+        keep = [op for op in keep if not (isinstance(op, Op) and op.op == "mov" and op.d is op.a)]
+        if len(keep) == len(fn.ops):
+            return
+        fn.ops = keep
+
+
+def optimize(fn: IRFunction) -> None:
+    copy_propagate(fn)
+    eliminate_dead_code(fn)
+
+
+# ----------------------------------------------------------------------------- liveness
+def live_intervals(fn: IRFunction) -> dict[VReg, tuple[int, int]]:
+    """[first, last] linear positions where each virtual register is live (dataflow over blocks)."""
+    ops = fn.ops
+    blocks = basic_blocks(ops)
+    label_block = {ops[b[0]]: k for k, b in enumerate(blocks) if isinstance(ops[b[0]], Label)}
+    successors: list[list[int]] = []
+    for k, block in enumerate(blocks):
+        last = ops[block[-1]]
+        succ = []
+        if isinstance(last, Op) and last.op in BRANCHES:
+            succ.append(label_block[last.target])
+            if last.op != "jmp" and k + 1 < len(blocks):
+                succ.append(k + 1)
+        elif not (isinstance(last, Op) and last.op == "halt") and k + 1 < len(blocks):
+            succ.append(k + 1)
+        successors.append(succ)
+    use, define = [], []
+    for block in blocks:
+        u, d = set(), set()
+        for i in block:
+            op = ops[i]
+            if isinstance(op, Op):
+                u |= {r for r in op.reads() if r not in d}
+                if op.writes() is not None:
+                    d.add(op.writes())
+        use.append(u)
+        define.append(d)
+    live_in = [set() for _ in blocks]
+    live_out = [set() for _ in blocks]
+    changed = True
+    while changed:
+        changed = False
+        for k in reversed(range(len(blocks))):
+            out = set().union(*[live_in[s] for s in successors[k]]) if successors[k] else set()
+            inn = use[k] | (out - define[k])
+            if out != live_out[k] or inn != live_in[k]:
+                live_out[k], live_in[k], changed = out, inn, True
+    intervals: dict[VReg, list[int]] = {}
+
+    def extend(reg: VReg, pos: int) -> None:
+        span = intervals.setdefault(reg, [pos, pos])
+        span[0], span[1] = min(span[0], pos), max(span[1], pos)
+
+    for k, block in enumerate(blocks):
+        for reg in live_in[k]:
+            extend(reg, block[0])
+        for reg in live_out[k]:
+            extend(reg, block[-1])
+        for i in block:
+            op = ops[i]
+            if isinstance(op, Op):
+                for reg in op.reads():
+                    extend(reg, i)
+                if op.writes() is not None:
+                    extend(op.writes(), i)
+    return {reg: (s, e) for reg, (s, e) in intervals.items()}
+
+
+# ----------------------------------------------------------------------------- allocation
+@dataclasses.dataclass
+class Allocation:
+    registers: dict[VReg, int]
+    spills: dict[VReg, int]  # vreg -> spill slot number
+    registers_used: int
+
+
+def allocate_registers(fn: IRFunction, n_registers: int) -> Allocation:
+    allocatable = list(range(1, n_registers - SCRATCH_REGISTERS))
+    if not allocatable:
+        raise CompileError(f"a machine with {n_registers} registers leaves none to allocate "
+                           f"({SCRATCH_REGISTERS} are spill scratch and r0 is zero)")
+    intervals = sorted(live_intervals(fn).items(), key=lambda item: (item[1][0], item[0].id))
+    free = list(reversed(allocatable))
+    active: list[tuple[int, VReg]] = []  # (end, vreg), sorted by end
+    registers: dict[VReg, int] = {}
+    spills: dict[VReg, int] = {}
+    for reg, (start, end) in intervals:
+        while active and active[0][0] < start:
+            free.append(registers[active.pop(0)[1]])
+        if free:
+            registers[reg] = free.pop()
+            active.append((end, reg))
+            active.sort(key=lambda item: (item[0], item[1].id))
+            continue
+        last_end, last = active[-1]
+        if last_end > end:  # spill the interval that lives longest
+            registers[reg] = registers.pop(last)
+            spills[last] = len(spills)
+            active[-1] = (end, reg)
+            active.sort(key=lambda item: (item[0], item[1].id))
+        else:
+            spills[reg] = len(spills)
+    used = max(list(registers.values()) + [0]) + 1
+    return Allocation(registers, spills, used)
+
+
+# ----------------------------------------------------------------------------- emission
+@dataclasses.dataclass
+class Compiled:
+    program: Program
+    ir_text: str
+    asm_text: str
+    allocation: Allocation
+
+
+def _format(op: Op, regs: dict) -> str:
+    saved = {f: getattr(op, f) for f in ("d", "a", "b", "c")}
+    for f, value in saved.items():
+        if isinstance(value, VReg):
+            setattr(op, f, regs[value])
+    text = op.text()
+    for f, value in saved.items():
+        setattr(op, f, value)
+    return text
+
+
+def emit(fn: IRFunction, spec: WaferSpec, filename: str) -> Compiled:
+    """Optimise, allocate registers, lay out SRAM, and assemble the kernel into a `Program`."""
+    ir_text = fn.text()
+    optimize(fn)
+    alloc = allocate_registers(fn, spec.registers)
+    spill_base = 0
+    scratch_base = spill_base + len(alloc.spills)
+    local_base = scratch_base + fn.scratch_words
+    data_words = local_base + fn.local_words
+    scratch = list(range(spec.registers - SCRATCH_REGISTERS, spec.registers))
+    lines: list[tuple[str, int | None]] = []  # (assembly line, source line); labels have None
+    for op in fn.ops:
+        if isinstance(op, Label):
+            lines.append((f"{op.name}:", None))
+            continue
+        regs = dict(alloc.registers)
+        reloads, stores = [], []
+        used_scratch = iter(scratch)
+        for reg in dict.fromkeys(op.reads()):
+            if reg in alloc.spills:
+                regs[reg] = next(used_scratch)
+                reloads.append(f"ld r{regs[reg]}, r0, {spill_base + alloc.spills[reg]}")
+        written = op.writes()
+        if written is not None and written in alloc.spills:
+            regs[written] = regs.get(written) if written in op.reads() else next(used_scratch, scratch[-1])
+            stores.append(f"st r{regs[written]}, r0, {spill_base + alloc.spills[written]}")
+        for text in reloads:
+            lines.append((text, op.line))
+        lines.append((_format(_relocate(op, {"local": local_base, "scratch": scratch_base}), regs), op.line))
+        for text in stores:
+            lines.append((text, op.line))
+    header = [f".name {fn.name}", f".sram {data_words}", f".args {fn.arg_count}"]
+    header += [f'.string {i} "{s}"' for i, s in enumerate(fn.strings) if i > 0]
+    asm_text = "\n".join(header + [("    " if not t.endswith(":") else "") + t for t, _ in lines]) + "\n"
+    program = assemble(asm_text)
+    table, pc = {}, 0
+    sizes = iter(instr.words for _, instr in program.instructions())
+    for text, line in lines:
+        if text.endswith(":"):
+            continue
+        if line is not None:
+            table[pc] = (filename, line)
+        pc += next(sizes)
+    program = dataclasses.replace(program, lines=table)
+    needed = program.sram_bytes_needed
+    if needed > spec.sram_bytes:
+        parts = [f"code {program.code_bytes:,}"]
+        parts += [f"local array {name} {4 * words:,}" for name, words, _ in fn.local_arrays]
+        if alloc.spills:
+            parts.append(f"register spills {4 * len(alloc.spills):,}")
+        if fn.scratch_words:
+            parts.append(f"vector temporaries {4 * fn.scratch_words:,}")
+        raise CompileError(f"{fn.name} needs {needed:,} bytes of SRAM per PE but a PE has {spec.sram_bytes:,}: "
+                           + ", ".join(parts), needed=needed, available=spec.sram_bytes)
+    return Compiled(program, ir_text, asm_text, alloc)
+
+
+def _relocate(op: Op, bases: dict[str, int]) -> Op:
+    """SRAM addresses are lowered relative to their segment; the layout is known only after allocation."""
+    if op.reloc:
+        return dataclasses.replace(op, imm=op.imm + bases[op.reloc], reloc=None)
+    return op

@@ -1,0 +1,135 @@
+"""The compiler's IR: ISA instructions over virtual registers, in a linear list with labels.
+
+A kernel lowers to `IRFunction.ops`: each `Op` is one ISA instruction whose register fields hold
+`VReg`s (or 0 for r0), plus `Label` markers. Basic blocks are the runs between labels and branches.
+The IR is printable (`kernel.inspect_ir()`); passes and register allocation work on it directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+from ..isa.opcodes import BY_NAME, DIRECTIONS, SPECIAL_REGISTERS
+
+#: Opcodes that take `d` as an input (an address or a value to store) rather than writing it.
+READS_D = {"st", "gst", "gldv", "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill"}
+#: Instructions without effects other than writing `d`: removable when `d` is never read.
+PURE = {op.name for op in BY_NAME.values()
+        if op.cost_class in ("alu", "mul", "fpu", "div", "sfu", "special") and "d" in op.operands} - READS_D - {"arg"}
+PURE |= {"arg", "ld"}
+BRANCHES = {"bz", "bnz", "jmp"}
+REGISTER_FIELDS = ("d", "a", "b", "c")
+
+
+@dataclasses.dataclass(eq=False)
+class VReg:
+    id: int
+    ty: str  # "i32" or "f32"
+    hint: str = ""
+
+    def __repr__(self) -> str:
+        return f"%{self.hint}{self.id}" if self.hint else f"%{self.id}"
+
+
+@dataclasses.dataclass(eq=False)
+class Label:
+    name: str
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@dataclasses.dataclass(eq=False)
+class Op:
+    op: str
+    d: VReg | int = 0
+    a: VReg | int = 0
+    b: VReg | int = 0
+    c: VReg | int = 0
+    imm: int = 0
+    target: Label | None = None
+    dir: int = 0
+    ch: int = 0
+    flags: int = 0
+    line: int | None = None  # source line
+    reloc: str | None = None  # "local" or "scratch": imm is relative to that SRAM segment
+
+    def writes(self) -> VReg | None:
+        if "d" in BY_NAME[self.op].operands and self.op not in READS_D and isinstance(self.d, VReg):
+            return self.d
+        return None
+
+    def reads(self) -> list[VReg]:
+        fields = [f for f in BY_NAME[self.op].operands if f in REGISTER_FIELDS]
+        if self.op not in READS_D and "d" in fields:
+            fields.remove("d")
+        return [getattr(self, f) for f in fields if isinstance(getattr(self, f), VReg)]
+
+    def replace_reads(self, mapping: dict) -> None:
+        fields = [f for f in BY_NAME[self.op].operands if f in REGISTER_FIELDS]
+        if self.op not in READS_D and "d" in fields:
+            fields.remove("d")
+        for f in fields:
+            value = getattr(self, f)
+            if isinstance(value, VReg) and value in mapping:
+                setattr(self, f, mapping[value])
+
+    def text(self) -> str:
+        parts = []
+        for operand in BY_NAME[self.op].operands:
+            if operand in REGISTER_FIELDS:
+                value = getattr(self, operand)
+                parts.append(repr(value) if isinstance(value, VReg) else f"r{value}")
+            elif operand == "dir":
+                parts.append(DIRECTIONS[self.dir])
+            elif operand == "sreg":
+                parts.append(SPECIAL_REGISTERS[self.imm])
+            elif operand == "target":
+                parts.append(self.target.name)
+            else:
+                parts.append(str(getattr(self, operand)))
+        flags = ""
+        if self.flags:
+            flags = "." + "".join(k for k, v in (("f", 1), ("s", 2)) if self.flags & v)
+        return f"{self.op}{flags} {', '.join(parts)}".rstrip()
+
+
+@dataclasses.dataclass
+class IRFunction:
+    name: str
+    ops: list = dataclasses.field(default_factory=list)  # Op and Label
+    arg_count: int = 0
+    strings: list[str] = dataclasses.field(default_factory=lambda: [""])
+    local_words: int = 0  # SRAM words of local arrays
+    scratch_words: int = 0  # SRAM words of vector temporaries
+    local_arrays: list[tuple[str, int, tuple[int, ...]]] = dataclasses.field(default_factory=list)
+    filename: str = "<kernel>"
+
+    def instructions(self) -> Iterator[Op]:
+        return (op for op in self.ops if isinstance(op, Op))
+
+    def text(self) -> str:
+        lines = [f"kernel {self.name} ({self.arg_count} argument words, {self.local_words} local SRAM words)"]
+        for op in self.ops:
+            if isinstance(op, Label):
+                lines.append(f"{op.name}:")
+            else:
+                where = f"    # line {op.line}" if op.line is not None else ""
+                lines.append(f"    {op.text()}{where}")
+        return "\n".join(lines) + "\n"
+
+
+def basic_blocks(ops: list) -> list[list[int]]:
+    """Indices of ops grouped into basic blocks (a label starts one, a branch or halt ends one)."""
+    blocks, current = [], []
+    for i, op in enumerate(ops):
+        if isinstance(op, Label) and current:
+            blocks.append(current)
+            current = []
+        current.append(i)
+        if isinstance(op, Op) and (op.op in BRANCHES or op.op == "halt"):
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks

@@ -1,0 +1,106 @@
+"""`@ws.jit`: a dispatcher like Numba's. It compiles a kernel on first launch for the argument types,
+caches one binary per (type signature, machine), and launches it through the same path as any program."""
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..compiler import Compiled, KernelSignature, compile_kernel
+from ..compiler.frontend import DTYPES
+from ..errors import LaunchError
+from .device import ConfiguredKernel, Device, DeviceArray, Kernel
+
+
+class Dispatcher(Kernel):
+    """A `@ws.jit` function. Launch: `kernel[grid, block](args)` or `kernel[grid, block, stream](args)`."""
+
+    __wafersim_jit__ = True
+
+    def __init__(self, py_func: Callable) -> None:
+        super().__init__(program=None)  # type: ignore[arg-type]
+        self.py_func = py_func
+        self.cache: dict[tuple, Compiled] = {}
+        self.compile_seconds: dict[tuple, float] = {}
+        self._last: tuple | None = None
+        functools.update_wrapper(self, py_func)
+
+    def __call__(self, *args, **kwargs):
+        raise LaunchError(f"{self.py_func.__name__} is a @ws.jit kernel: launch it with "
+                          f"{self.py_func.__name__}[grid, block](...), or call it from another kernel")
+
+    @staticmethod
+    def signature_of(args: tuple) -> tuple[KernelSignature, list[Any]]:
+        """The type signature of launch arguments, and the argument words they expand to."""
+        kinds, words = [], []
+        for position, value in enumerate(args):
+            if isinstance(value, DeviceArray):
+                if value.dtype not in DTYPES or value.ndim not in (1, 2):
+                    raise LaunchError(f"argument {position}: kernels take 1-D or 2-D float32 or int32 device arrays, "
+                                      f"got {value.ndim}-D {value.dtype}", position=position)
+                kinds.append(("array", DTYPES[value.dtype], value.ndim))
+                words += [value, *value.shape]
+            elif isinstance(value, np.ndarray):
+                raise LaunchError(f"argument {position}: a host NumPy array; copy it to the device first "
+                                  f"(dev.to_device(array))", position=position)
+            elif isinstance(value, (bool, np.bool_, int, np.integer)):
+                kinds.append(("scalar", "i32"))
+                words.append(int(value))
+            elif isinstance(value, (float, np.floating)):
+                kinds.append(("scalar", "f32"))
+                words.append(float(value))
+            else:
+                raise LaunchError(f"argument {position}: unsupported type {type(value).__name__} (pass device "
+                                  f"arrays, ints or floats)", position=position, type=type(value).__name__)
+        return KernelSignature(tuple(kinds)), words
+
+    def compile(self, signature: KernelSignature, device: Device) -> Compiled:
+        key = (signature.args, device.spec.to_dict().__repr__())
+        if key not in self.cache:
+            start = time.perf_counter()
+            self.cache[key] = compile_kernel(self.py_func, signature, device.spec)
+            self.compile_seconds[key] = time.perf_counter() - start
+        self._last = key
+        return self.cache[key]
+
+    def launch(self, device: Device, grid, block, args, stream=None, **options):
+        signature, words = self.signature_of(tuple(args))
+        compiled = self.compile(signature, device)
+        return device.launch(compiled.program, grid, block, words, stream=stream, **options)
+
+    def _compiled(self) -> Compiled:
+        if self._last is None:
+            raise LaunchError(f"{self.py_func.__name__} has not been compiled yet: launch it once, or call "
+                              f"compile_for(args)")
+        return self.cache[self._last]
+
+    def compile_for(self, *args: Any, device: Device | None = None) -> Compiled:
+        """Compile for these arguments without launching (like Numba's `.compile`)."""
+        from .current import get_current_device
+
+        owners = [a.device for a in args if isinstance(a, DeviceArray)]
+        device = device or (owners[0] if owners else get_current_device())
+        return self.compile(self.signature_of(args)[0], device)
+
+    def inspect_ir(self) -> str:
+        """The IR of the last compiled specialisation, before optimisation and register allocation."""
+        return self._compiled().ir_text
+
+    def inspect_asm(self) -> str:
+        """The assembly of the last compiled specialisation."""
+        return self._compiled().asm_text
+
+    def __getitem__(self, config) -> ConfiguredKernel:
+        return super().__getitem__(config)
+
+    def __repr__(self) -> str:
+        return f"<ws.jit kernel {self.py_func.__name__}>"
+
+
+def jit(func: Callable | None = None, **options) -> Any:
+    """Decorate a Python function as a wafer kernel (or a device function callable from kernels)."""
+    if func is None:
+        return lambda f: Dispatcher(f)
+    return Dispatcher(func)
