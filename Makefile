@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine.py --preset wse2 --steps 100 --write bench/RESULTS.md
+	$(PY) bench/compiler.py --write bench/RESULTS.md
 
 docs: $(STAMP)
 	$(PY) -m wafersim.isa.docgen docs/isa.md

@@ -10,8 +10,6 @@ set), and the ratio to the same stencil written directly in NumPy, timed in the 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import sys
 import time
@@ -23,18 +21,8 @@ import wafersim as ws
 from wafersim.kernels import reference
 from wafersim.kernels.assembly import heat_program
 
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"{platform.system()} {platform.machine()}")
+sys.path.insert(0, str(Path(__file__).parent))
+from results import machine, write_section  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -98,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{verdict(row['best_ratio'] <= 25)}; peak RSS < 4 GiB: {verdict(row['peak_mib'] < 4096)}")
     print(bars)
     if args.write:
-        Path(args.write).write_text(
-            "# Benchmark results\n\n## Engine: 5-point heat stencil, one cell per PE\n\n"
-            f"Command: `python bench/engine.py --preset {args.preset} --steps {args.steps} --write {args.write}`\n\n"
-            f"Machine: {machine()}\n\n{text}\n\n{bars}\n")
+        write_section(args.write, "engine",
+                      "## Engine: 5-point heat stencil, one cell per PE\n\n"
+                      f"Command: `python bench/engine.py --preset {args.preset} --steps {args.steps} --write {args.write}`\n\n"
+                      f"Machine: {machine()}\n\n{text}\n\n{bars}\n")
         print(f"wrote {args.write}")
     return 0 if row["exact"] else 1
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import linecache
 import re
 from pathlib import Path
 
 import numpy as np
 
 from wafersim.isa import docgen
+from wafersim.kernels import reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,18 +19,41 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
+def run_block(block: str, name: str) -> dict:
+    """Execute a doc code block as if from a file, so that @ws.jit can read kernel source (as IPython does)."""
+    filename = f"<{name}>"
+    linecache.cache[filename] = (len(block), None, block.splitlines(True), filename)
+    namespace: dict = {"__name__": name}
+    exec(compile(block, filename, "exec"), namespace)
+    return namespace
+
+
 def test_readme_code_runs_and_prints_what_it_says():
     blocks = python_blocks(ROOT / "README.md")
     assert blocks
     for block in blocks:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            namespace: dict = {}
-            exec(compile(block, "README.md", "exec"), namespace)
-        if "d_out" in namespace:  # the saxpy example: 2 * x + x
-            np.testing.assert_array_equal(namespace["d_out"].copy_to_host(), 3 * np.arange(1000, dtype=np.float32))
-            assert out.getvalue().startswith("[0. 3. 6. 9.]")
+            namespace = run_block(block, "README.md")
+        if "heat" in namespace:  # the heat example: each 32 x 32 block is its own zero-flux domain
+            expected = reference.heat(namespace["u"], 0.1, 50, (32, 32), order=reference.ORDER_API)
+            np.testing.assert_array_equal(namespace["result"], expected)
+            assert out.getvalue().startswith("heat: grid (2, 2) x block (32, 32)")
 
 
 def test_isa_doc_is_generated_from_the_opcode_table():
     assert (ROOT / "docs" / "isa.md").read_text() == docgen.render()
+
+
+def test_compiler_guide_code_runs_and_its_assembly_is_current():
+    for k, block in enumerate(python_blocks(ROOT / "docs" / "compiler.md")):
+        with contextlib.redirect_stdout(io.StringIO()):
+            run_block(block, f"docs/compiler.md:{k}")
+    import wafersim as ws
+    from wafersim.kernels.heat import heat_kernel
+
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    u = np.zeros((8, 8), np.float32)
+    heat_kernel.compile_for(dev.to_device(u), dev.device_array(u.shape), np.float32(0.1), 10)
+    shown = re.findall(r"```text\n(.*?)```", (ROOT / "docs" / "compiler.md").read_text(), flags=re.S)[0]
+    assert shown == heat_kernel.inspect_asm()

@@ -201,7 +201,9 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str) -> Compiled:
             stores.append(f"st r{regs[written]}, r0, {spill_base + alloc.spills[written]}")
         for text in reloads:
             lines.append((text, op.line))
-        lines.append((_format(_relocate(op, {"local": local_base, "scratch": scratch_base}), regs), op.line))
+        located = _relocate(op, {"local": local_base, "scratch": scratch_base})
+        for text in _wide_immediates(located, regs, scratch[-1]):
+            lines.append((text, op.line))
         for text in stores:
             lines.append((text, op.line))
     header = [f".name {fn.name}", f".sram {data_words}", f".args {fn.arg_count}"]
@@ -228,6 +230,23 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str) -> Compiled:
         raise CompileError(f"{fn.name} needs {needed:,} bytes of SRAM per PE but a PE has {spec.sram_bytes:,}: "
                            + ", ".join(parts), needed=needed, available=spec.sram_bytes)
     return Compiled(program, ir_text, asm_text, alloc)
+
+
+IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1
+ADDRESSING = {"ld", "st", "gld", "gst"}
+
+
+def _wide_immediates(op: Op, regs: dict, spare: int) -> list[str]:
+    """An instruction as text; an SRAM address beyond the 14-bit immediate goes through a spare register."""
+    if op.op not in ADDRESSING | {"addi"} or IMM_MIN <= op.imm <= IMM_MAX:
+        return [_format(op, regs)]
+    base = regs.get(op.a, op.a) if isinstance(op.a, VReg) else op.a
+    lines = [f"li r{spare}, {op.imm}"]
+    if op.op == "addi":
+        return lines + [_format(dataclasses.replace(op, op="add", a=base, b=spare, imm=0), regs)]
+    if base:
+        lines.append(f"add r{spare}, r{spare}, r{base}")
+    return lines + [_format(dataclasses.replace(op, a=spare, imm=0), regs)]
 
 
 def _relocate(op: Op, bases: dict[str, int]) -> Op:

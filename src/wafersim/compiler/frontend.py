@@ -87,15 +87,23 @@ class KernelSignature:
 
 
 class _Unsupported(Exception):
-    pass
+    """Raised inside lowering; becomes a `CompileError` at `node` (or at the enclosing expression)."""
+
+    def __init__(self, message: str, node: ast.AST | None = None) -> None:
+        super().__init__(message)
+        self.node = node
 
 
 # ----------------------------------------------------------------------------- lowering
 class Lowering:
     def __init__(self, func: Callable, signature: KernelSignature) -> None:
         self.func = func
-        self.filename = inspect.getsourcefile(func) or "<kernel>"
-        lines, self.first_line = inspect.getsourcelines(func)
+        try:
+            self.filename = inspect.getsourcefile(func) or "<kernel>"
+            lines, self.first_line = inspect.getsourcelines(func)
+        except (OSError, TypeError):
+            raise CompileError(f"cannot read the source of {func.__name__}: define kernels in a file (or in a "
+                               f"notebook cell), not with exec() of a string") from None
         self.source_lines = lines
         tree = ast.parse(textwrap.dedent("".join(lines)))
         self.fdef = tree.body[0]
@@ -234,7 +242,7 @@ class Lowering:
             try:
                 self.statement(stmt)
             except _Unsupported as exc:
-                raise self.error(stmt, str(exc)) from None
+                raise self.error(exc.node or stmt, str(exc)) from None
 
     def statement(self, s: ast.stmt) -> None:
         if isinstance(s, ast.Expr):
@@ -460,6 +468,9 @@ class Lowering:
                     raise _Unsupported(f"{getattr(base, '__name__', base)!r} has no attribute {node.attr!r}")
                 return getattr(base, node.attr)
             return _NOT_STATIC
+        if isinstance(node, ast.Tuple):
+            items = tuple(self.static(e) for e in node.elts)
+            return _NOT_STATIC if any(i is _NOT_STATIC for i in items) else items
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             value = self.static(node.operand)
             return -value if isinstance(value, (int, float)) else _NOT_STATIC
@@ -476,7 +487,7 @@ class Lowering:
         try:
             return self._expr(node)
         except _Unsupported as exc:
-            raise self.error(node, str(exc)) from None
+            raise self.error(exc.node or node, str(exc)) from None
 
     def _expr(self, node: ast.expr):
         if isinstance(node, ast.Constant):
@@ -785,7 +796,7 @@ class Lowering:
             value = self.expr(node)
             value = value.const if isinstance(value, Val) and value.is_const else None
         if value not in (0, 1, 2, 3):
-            raise _Unsupported("a direction must be a constant: ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST")
+            raise _Unsupported("a direction must be a constant: ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST", node)
         return int(value)
 
     def channel(self, kwargs, node) -> int:
@@ -793,7 +804,7 @@ class Lowering:
             return 0
         value = self.static(kwargs["channel"])
         if not isinstance(value, int) or not 0 <= value < 16:
-            raise _Unsupported("channel= must be a constant from 0 to 15")
+            raise _Unsupported("channel= must be a constant from 0 to 15", kwargs["channel"])
         return value
 
     def send(self, node, args, kwargs) -> Val:
@@ -899,7 +910,7 @@ class Lowering:
     def index_value(self, node: ast.expr, what: str) -> Val:
         v = self.scalar(node)
         if v.ty != "i32":
-            raise _Unsupported(f"{what} must be an int32, not a float32")
+            raise _Unsupported(f"{what} must be an int32, not a float32", node)
         return v
 
     def element_address(self, array, index_nodes: list[ast.expr], node) -> tuple[Val, int]:

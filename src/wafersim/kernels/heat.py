@@ -1,0 +1,48 @@
+"""2-D heat diffusion, one cell per PE: the kernel of API.md, compiled by `@ws.jit`."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import compiler  # noqa: F401  (the kernel language)
+from ..compiler import intrinsics as ws
+from ..runtime.device import Device
+from ..runtime.jit import jit
+from ..sim.stats import LaunchStats
+
+
+@jit
+def heat_kernel(u, out, alpha, steps):
+    x, y = ws.grid(2)                      # global PE coordinates of this thread
+    c = u[y, x]                            # global-memory load (slow, off-wafer)
+    for t in range(steps):
+        for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
+            if ws.has_neighbor(d):
+                ws.send(d, c)
+        acc = 0.0
+        for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
+            acc += ws.recv(d) if ws.has_neighbor(d) else c
+        c = c + alpha * (acc - 4.0 * c)
+        ws.syncthreads()
+    out[y, x] = c                          # global-memory store
+
+
+def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
+         block: tuple[int, int] | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """Run `steps` heat steps on `u` (height x width), one cell per PE; each block is a zero-flux domain.
+
+    The default block is the whole array (it must fit the wafer). Returns (result, LaunchStats)."""
+    u = np.ascontiguousarray(u, dtype=np.float32)
+    height, width = u.shape
+    device = device or Device(_fitting_spec(width, height))
+    bx, by = block or (width, height)
+    if width % bx or height % by:
+        raise ValueError(f"block {bx} x {by} must tile the {width} x {height} array")
+    d_u, d_out = device.to_device(u, stream=stream), device.device_array(u.shape, np.float32)
+    stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, np.float32(alpha), int(steps))
+    return d_out.copy_to_host(stream=stream), stats
+
+
+def _fitting_spec(width: int, height: int):
+    from ..arch.spec import WaferSpec
+
+    return WaferSpec(width=width, height=height)
