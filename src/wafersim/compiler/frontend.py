@@ -298,7 +298,7 @@ class Lowering:
             raise self.error(s, "a kernel cannot return a value (write results to an array)")
         self.emit("jmp", target=self.exit)
 
-    def move(self, dst: Val, value: Val, node) -> None:
+    def move(self, dst: Val, value: Val, node, retarget: bool = True) -> None:
         if dst.ty == "i32" and value.ty == "f32":
             raise self.error(node, "cannot assign a float32 value to an int32 variable (initialise it with a float, "
                                    "e.g. 0.0, or convert with int(...))")
@@ -306,7 +306,8 @@ class Lowering:
         if value.is_const:
             imm = int(value.const) if dst.ty == "i32" else int(np.float32(value.const).view(np.int32))
             self.emit("li", d=dst.reg, imm=imm)
-        elif value.temp and self.fn.ops and isinstance(self.fn.ops[-1], Op) and self.fn.ops[-1].d is value.reg \
+        elif retarget and value.temp and self.fn.ops and isinstance(self.fn.ops[-1], Op) \
+                and self.fn.ops[-1].d is value.reg \
                 and self.fn.ops[-1].writes() is value.reg:
             self.fn.ops[-1].d = dst.reg  # write the variable directly instead of a temporary and a move
         else:
@@ -420,9 +421,17 @@ class Lowering:
             (args[0], args[1], args[2] if len(args) == 3 else Val("i32", const=1))
         if not step.is_const or step.const == 0:
             raise self.error(iterable, "range() step must be a non-zero constant")
-        var = Val("i32", self.new_reg("i32", s.target.id))
-        self.move(var, start, s)
-        self.bind(s.target.id, var)
+        # A hidden counter drives the loop; the variable gets a copy each iteration, so assigning to it in
+        # the body does not change the iteration and after the loop it holds the last value, as in Python.
+        counter = Val("i32", self.new_reg("i32", "i"))
+        self.move(counter, start, s)
+        try:
+            var = self.lookup(s.target.id)
+            if not (isinstance(var, Val) and var.reg is not None and var.ty == "i32"):
+                raise KeyError
+        except KeyError:
+            var = Val("i32", self.new_reg("i32", s.target.id))
+            self.bind(s.target.id, var)
         limit = stop if stop.is_const else Val("i32", self.new_reg("i32", "stop"))
         if not stop.is_const:
             self.emit("mov", d=limit.reg, a=stop.reg)
@@ -430,13 +439,14 @@ class Lowering:
                                  self.new_label("fend"))
         self.emit("jmp", target=test)
         self.place(top)
+        self.emit("mov", d=var.reg, a=counter.reg)
         self.loops.append((cont, done))
         self.statements(s.body)
         self.loops.pop()
         self.place(cont)
-        self.emit("addi", d=var.reg, a=var.reg, imm=int(step.const))
+        self.emit("addi", d=counter.reg, a=counter.reg, imm=int(step.const))
         self.place(test)
-        first, second = (var, limit) if step.const > 0 else (limit, var)
+        first, second = (counter, limit) if step.const > 0 else (limit, counter)
         cond = self.result("slt", "i32", a=self.reg_of(first), b=self.reg_of(second))
         self.emit("bnz", a=cond.reg, target=top)
         self.place(done)
@@ -641,18 +651,21 @@ class Lowering:
         raise _Unsupported(f"unsupported unary operator {type(node.op).__name__}")
 
     def compare(self, node: ast.Compare) -> Val:
-        if len(node.ops) > 1:  # a < b < c: and of pairwise comparisons, short-circuit
-            pairs = []
-            left = node.left
-            for op, right in zip(node.ops, node.comparators):
-                pairs.append(ast.Compare(left=left, ops=[op], comparators=[right]))
+        if len(node.ops) > 1:  # a < b < c: each operand evaluated once, stopping at the first false
+            out = Val("i32", self.new_reg("i32", "chain"))
+            done = self.new_label("chain")
+            left = self.scalar(node.left)
+            for k, (op, right_node) in enumerate(zip(node.ops, node.comparators)):
+                right = self.scalar(right_node)
+                self.move(out, self.compare_values(op, left, right), node, retarget=False)
+                if k + 1 < len(node.ops):
+                    self.emit("bz", a=out.reg, target=done)
                 left = right
-            combined = ast.BoolOp(op=ast.And(), values=pairs)
-            ast.copy_location(combined, node)
-            ast.fix_missing_locations(combined)
-            return self.bool_op(combined)
-        a, b = self.scalar(node.left), self.scalar(node.comparators[0])
-        op = node.ops[0]
+            self.place(done)
+            return Val("i32", out.reg)
+        return self.compare_values(node.ops[0], self.scalar(node.left), self.scalar(node.comparators[0]))
+
+    def compare_values(self, op: ast.cmpop, a: Val, b: Val) -> Val:
         if a.is_const and b.is_const:
             py = {ast.Lt: lambda x, y: x < y, ast.LtE: lambda x, y: x <= y, ast.Gt: lambda x, y: x > y,
                   ast.GtE: lambda x, y: x >= y, ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y}
@@ -670,7 +683,9 @@ class Lowering:
         return self.result(name, "i32", a=self.reg_of(x), b=self.reg_of(y))
 
     def bool_op(self, node: ast.BoolOp) -> Val:
-        """`and`/`or` short-circuit: later operands are not evaluated once the result is known."""
+        """`and`/`or` short-circuit: later operands are not evaluated once the result is known.
+
+        The result is the deciding operand's value, as in Python (as float32 if any operand is)."""
         is_and = isinstance(node.op, ast.And)
         first = self.scalar(node.values[0])
         if first.is_const:
@@ -679,18 +694,27 @@ class Lowering:
             rest = ast.BoolOp(op=node.op, values=node.values[1:]) if len(node.values) > 2 else node.values[1]
             ast.copy_location(rest, node)
             return self.scalar(rest)
-        out = Val(first.ty, self.new_reg(first.ty, "bool"))
         done = self.new_label("sc")
-        self.move(out, first, node)
-        for operand in node.values[1:]:
-            test = self.truth(out)
-            self.emit("bz" if is_and else "bnz", a=test.reg, target=done)
+        results = [(len(self.fn.ops), first)]  # where each operand's value must be moved into the result
+        self.emit("bz" if is_and else "bnz", a=self.truth(first).reg, target=done)
+        for k, operand in enumerate(node.values[1:], start=1):
             value = self.scalar(operand)
-            if value.ty != out.ty:
-                raise _Unsupported("the operands of and/or must have the same type")
-            self.move(out, value, operand)
+            results.append((len(self.fn.ops), value))
+            if k + 1 < len(node.values):
+                self.emit("bz" if is_and else "bnz", a=self.truth(value).reg, target=done)
+        out = Val("f32" if any(v.ty == "f32" for _, v in results) else "i32")
+        out.reg = self.new_reg(out.ty, "bool")
+        self.insert_moves(out, results, node)
         self.place(done)
-        return Val(out.ty, out.reg, temp=False)
+        return Val(out.ty, out.reg)
+
+    def insert_moves(self, out: Val, results: list[tuple[int, Val]], node) -> None:
+        """Insert `out = value` at each recorded position (later positions first, so earlier ones stay valid)."""
+        for position, value in sorted(results, key=lambda item: -item[0]):
+            tail = self.fn.ops[position:]
+            del self.fn.ops[position:]
+            self.move(out, value, node, retarget=False)
+            self.fn.ops.extend(tail)
 
     def if_exp(self, node: ast.IfExp) -> Val:
         cond = self.truth(self.scalar(node.test))
@@ -699,19 +723,16 @@ class Lowering:
         otherwise, done = self.new_label("ielse"), self.new_label("iend")
         self.emit("bz", a=cond.reg, target=otherwise)
         first = self.scalar(node.body)
-        out_ty = first.ty
-        # The result type must be known before the second branch: promote int to float when either is float.
-        other_ty = _peek_type(self, node.orelse)
-        if other_ty == "f32":
-            out_ty = "f32"
-        out = Val(out_ty, self.new_reg(out_ty, "sel"))
-        self.move(out, first, node.body)
+        results = [(len(self.fn.ops), first)]
         self.emit("jmp", target=done)
         self.place(otherwise)
         second = self.scalar(node.orelse)
-        self.move(out, second, node.orelse)
+        results.append((len(self.fn.ops), second))
+        out = Val("f32" if "f32" in (first.ty, second.ty) else "i32")
+        out.reg = self.new_reg(out.ty, "sel")
+        self.insert_moves(out, results, node)
         self.place(done)
-        return Val(out.ty, out.reg, temp=False)
+        return Val(out.ty, out.reg)
 
     # calls -----------------------------------------------------------
     def call(self, node: ast.Call):
@@ -1037,7 +1058,7 @@ class Lowering:
                 raise _Unsupported("a global slice can only be assigned a local slice: x[a:a + n] = buf[0:n]")
             value = self.to_type(source, dst.array.dtype)
             self.emit("vfill", d=self.sram_address(dst.array, dst.start), b=self.reg_of(value),
-                      c=self.reg_of(dst.length), flags=1 if dst.array.dtype == "f32" else 0)
+                      c=self.reg_of(dst.length))
         else:
             raise _Unsupported(f"cannot assign {_describe(source)} to a slice")
 
@@ -1073,7 +1094,33 @@ class Lowering:
                         self.emit("vfma", d=d_addr, a=a, b=self.reg_of(b) if scalar else b, c=length,
                                   flags=flags | (2 if scalar else 0))
                         return
+        if self.reads_destination_late(node, dst):
+            # dst is read after the first operator would overwrite it: compute in scratch, then copy.
+            self.fn.scratch_words = max(self.fn.scratch_words, dst.array.size)
+            scratch = self.new_reg("i32")
+            self.emit("li", d=scratch, imm=0, reloc="scratch")
+            self.vector_into(node, scratch, length, ty, flags, top=True)
+            self.emit("vcopy", d=d_addr, a=scratch, c=length)
+            return
         self.vector_into(node, d_addr, length, ty, flags, top=True)
+
+    def reads_destination_late(self, node: ast.expr, dst: SliceRef) -> bool:
+        """Whether an operand other than the first one evaluated names the destination's array."""
+        leaves = []
+
+        def walk(n):
+            if isinstance(n, ast.BinOp):
+                walk(n.left)
+                walk(n.right)
+            elif _is_minmax(self, n):
+                walk(n.args[0])
+                walk(n.args[1])
+            else:
+                leaves.append(n)
+        walk(node)
+        name = dst.array.name
+        return any(isinstance(leaf, ast.Subscript) and isinstance(leaf.value, ast.Name) and leaf.value.id == name
+                   for leaf in leaves[1:])
 
     def vector_operand(self, node: ast.expr, ty: str):
         """A VReg holding an SRAM address (slice operand), or a scalar Val."""
@@ -1127,7 +1174,7 @@ class Lowering:
             return
         operand = self.vector_operand(node, ty)
         if isinstance(operand, Val):
-            self.emit("vfill", d=d_addr, b=self.reg_of(operand), c=length, flags=flags)
+            self.emit("vfill", d=d_addr, b=self.reg_of(operand), c=length)
         else:
             self.emit("vcopy", d=d_addr, a=operand, c=length)
 
@@ -1163,37 +1210,6 @@ def _is_minmax(lowering: Lowering, node: ast.expr) -> bool:
     if not isinstance(node, ast.Call):
         return False
     return lowering.static(node.func) in (min, max) and len(node.args) == 2
-
-
-def _peek_type(lowering: Lowering, node: ast.expr) -> str:
-    """The type an expression would have, judged from its syntax and known names (no code emitted)."""
-    if isinstance(node, ast.Constant):
-        return "f32" if isinstance(node.value, float) else "i32"
-    if isinstance(node, ast.Name):
-        try:
-            value = lowering.lookup(node.id)
-            return value.ty if isinstance(value, Val) else "i32"
-        except KeyError:
-            return "f32" if isinstance(lowering.globals.get(node.id), float) else "i32"
-    if isinstance(node, ast.BinOp):
-        if isinstance(node.op, ast.Div):
-            return "f32"
-        return "f32" if "f32" in (_peek_type(lowering, node.left), _peek_type(lowering, node.right)) else "i32"
-    if isinstance(node, ast.Call):
-        callee = lowering.static(node.func)
-        if callee is wsi.recv or callee in (float, math.sqrt, math.exp, math.log, math.tanh, wsi.fma):
-            return "f32"
-    if isinstance(node, ast.Subscript):
-        try:
-            base = lowering.lookup(node.value.id) if isinstance(node.value, ast.Name) else None
-            return base.dtype if isinstance(base, (GlobalArray, LocalArray)) else "i32"
-        except KeyError:
-            return "i32"
-    if isinstance(node, ast.UnaryOp):
-        return _peek_type(lowering, node.operand)
-    if isinstance(node, ast.IfExp):
-        return "f32" if "f32" in (_peek_type(lowering, node.body), _peek_type(lowering, node.orelse)) else "i32"
-    return "i32"
 
 
 def lower(func: Callable, signature: KernelSignature) -> IRFunction:
