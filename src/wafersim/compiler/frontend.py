@@ -713,7 +713,9 @@ class Lowering:
         for position, value in sorted(results, key=lambda item: -item[0]):
             tail = self.fn.ops[position:]
             del self.fn.ops[position:]
-            self.move(out, value, node, retarget=False)
+            # Write the result register directly when nothing later reads the operand's own register.
+            read_later = any(value.reg in op.reads() for op in tail if isinstance(op, Op))
+            self.move(out, value, node, retarget=not read_later)
             self.fn.ops.extend(tail)
 
     def if_exp(self, node: ast.IfExp) -> Val:
