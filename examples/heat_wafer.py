@@ -1,26 +1,30 @@
 """Heat diffusion on a whole wafer, one cell per PE: the API.md kernel, compiled with @ws.jit.
 
-    python examples/heat_wafer.py [--preset wse2] [--steps 100]
+    python examples/heat_wafer.py [--preset wse2] [--steps 100] [--out out]
 
-Runs the stencil on every PE of the wafer, checks the result against NumPy, and prints what the
-launch cost in simulated cycles, time, instructions, words moved and energy.
+Runs the stencil on every PE of the wafer (with a progress bar on a terminal), checks the result
+against NumPy, prints what the launch cost in simulated cycles, time, instructions, words moved and
+energy, and writes PNGs of the final field and of per-PE stall cycles.
 """
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
 import wafersim as ws
 from wafersim.kernels import reference
 from wafersim.kernels.heat import heat_kernel
+from wafersim.sim.pictures import save_map
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="wse2")
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--out", default="out", help="folder for the PNG pictures")
     args = parser.parse_args()
 
     dev = ws.Device(args.preset)
@@ -50,6 +54,10 @@ def main() -> None:
     print(f"wall time: {wall:.2f} s, compile included ({stats.instructions / wall:.3g} simulated PE-instructions/s)")
     same = np.array_equal(out, expected)
     print(f"matches NumPy exactly: {same}")
+    field = save_map(out, Path(args.out) / "heat_field.png", f"temperature after {args.steps} steps", "temperature",
+                     cmap="inferno")
+    stall = stats.heatmap("stall", Path(args.out) / "heat_stall.png")
+    print(f"wrote {field} and {stall}")
     if not same:
         raise SystemExit("result differs from NumPy")
 

@@ -18,6 +18,7 @@ from ..sim.engine import Launch
 from ..sim.layout import normalize_dims
 from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
+from .progress import LaunchProgress, ProgressOption, launch_progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,12 +258,22 @@ class Device:
                           f"DeviceArray or DevicePointer)", position=position, type=type(value).__name__)
 
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,
-               max_cycles: float | None = None, print_output: bool = True) -> LaunchStats:
-        """Run `program` over `grid` blocks of `block` PEs; returns (and keeps) its `LaunchStats`."""
+               max_cycles: float | None = None, print_output: bool = True,
+               progress: ProgressOption = None) -> LaunchStats:
+        """Run `program` over `grid` blocks of `block` PEs; returns (and keeps) its `LaunchStats`.
+
+        `max_cycles` bounds a kernel that never halts (`CycleLimitError`); `progress` shows a bar
+        (default: on a terminal, for launches that run over a second; see `runtime.progress`)."""
         grid, block = normalize_dims(grid, "grid"), normalize_dims(block, "block")
         stream = self._stream(stream)
         words = [self.kernel_argument(a, i) for i, a in enumerate(args)]
-        stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles).run()
+        bar = launch_progress(progress, program.name)
+        try:
+            stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
+                           progress=bar).run()
+        finally:
+            if isinstance(bar, LaunchProgress):
+                bar.close()
         stats.start_cycle = stream.time * self.spec.clock_hz
         stream._run(f"launch {program.name}", stats.seconds)
         self.launches.append(stats)
@@ -296,7 +307,7 @@ class ConfiguredKernel:
     block: Any
     stream: Stream | None = None
 
-    def __call__(self, *args: Any, max_cycles: float | None = None) -> LaunchStats:
+    def __call__(self, *args: Any, max_cycles: float | None = None, progress: ProgressOption = None) -> LaunchStats:
         from .current import get_current_device
 
         # Like CUDA: the stream's device, else the device the array arguments live on, else the current one.
@@ -305,4 +316,5 @@ class ConfiguredKernel:
             device = self.stream.device
         else:
             device = self.kernel.device or (owners[0] if owners else get_current_device())
-        return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, max_cycles=max_cycles)
+        return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, max_cycles=max_cycles,
+                                  progress=progress)

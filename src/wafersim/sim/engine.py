@@ -125,13 +125,16 @@ class Launch:
 
     def __init__(self, program: Program, spec: WaferSpec, grid: tuple[int, int], block: tuple[int, int],
                  args: Sequence[int], memory: GlobalMemory, max_cycles: float | None = None,
-                 print_limit: int = DEFAULT_PRINT_LIMIT) -> None:
+                 print_limit: int = DEFAULT_PRINT_LIMIT,
+                 progress: Callable[[int, int, int], None] | None = None) -> None:
         self.program, self.spec = program, spec
         self.placement = Placement(spec, grid, block)
         self.args = np.asarray([int(a) & 0xFFFFFFFF for a in args], dtype=np.uint32).view(np.int32)
         self.memory = memory
         self.max_cycles = DEFAULT_MAX_CYCLES if max_cycles is None else max_cycles
         self.print_limit = print_limit
+        self.progress = progress  # called as progress(waves done, waves, barriers released so far)
+        self.barriers = 0
         self.costs = opcode_cycles(spec)
         self.decoded = dict(program.instructions())
         self.n_registers = 1 + max([max(i.d, i.a, i.b, i.c) for i in self.decoded.values()] + [0])
@@ -166,6 +169,8 @@ class Launch:
             sim = _WaveSim(self, region, start, totals)
             ends = region.per_block_max(sim.run())
             slot_free[: region.count] = ends[: region.count]
+            if self.progress:
+                self.progress(w + 1, self.placement.waves, self.barriers)
         op_counts: dict[str, int] = {}
         for pc, instr in self.decoded.items():
             if totals.pc_counts[pc]:
@@ -754,6 +759,9 @@ class _WaveSim:
         release_at = self.region.block_reduce_max(np.where(self.at_barrier, self.barrier_time, -np.inf))
         release_at += self.spec.barrier_cycles(*self.launch.placement.block)
         self._guard_time(float(release_at.max()))
+        self.launch.barriers += 1
+        if self.launch.progress:
+            self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
         for bar_pc in [p for p in self.groups if self.launch.decoded.get(p) is not None
                        and self.launch.decoded[p].op == "bar"]:
             group = self.groups.pop(bar_pc)

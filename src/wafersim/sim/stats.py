@@ -83,6 +83,37 @@ class LaunchStats:
         """Achieved float32 FLOP/s over the wafer's peak."""
         return self.flops / self.seconds / self.spec.peak_flops if self.cycles else 0.0
 
+    HEATMAP_METRICS = {
+        "busy": ("cycles", "busy cycles per PE"),
+        "stall": ("cycles", "stall cycles per PE"),
+        "instructions": ("instructions", "instructions per PE"),
+        "words_sent": ("32-bit words", "words sent per PE (all directions)"),
+        "link_utilization": ("words / cycle", "outgoing link use per PE (words per cycle, 4 links)"),
+    }
+
+    def metric(self, name: str) -> np.ndarray:
+        """A per-PE (height, width) array by name: busy, stall, instructions, words_sent, link_utilization."""
+        if name == "busy":
+            return self.busy
+        if name == "stall":
+            return self.stall
+        if name == "instructions":
+            return self.pe_instructions
+        if name == "words_sent":
+            return self.link_words.sum(axis=0)
+        if name == "link_utilization":
+            return self.link_words.sum(axis=0) / max(self.cycles, 1)
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(self.HEATMAP_METRICS)}")
+
+    def heatmap(self, metric: str, path, title: str | None = None):
+        """Write a PNG heatmap of a per-PE metric over the wafer (north up, with a colour bar in its units)."""
+        from .pictures import save_map
+
+        values = self.metric(metric)  # raises for an unknown metric
+        units, label = self.HEATMAP_METRICS[metric]
+        return save_map(values, path, title or f"{self.program}: {label}", units,
+                        cmap="magma" if metric == "stall" else "viridis")
+
     def summary(self) -> str:
         return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
                 f"{self.cycles:,} cycles ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "

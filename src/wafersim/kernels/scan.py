@@ -1,0 +1,80 @@
+"""Inclusive prefix sum along each row of PEs, one value per PE (float32 or int32).
+
+Each row of the array is one `width x 1` block. The scan is a pipeline from the west edge: a PE waits
+for the running sum of the PEs west of it, adds its own value, stores the result and passes it east.
+The last PE of a row finishes about `width` hops after the first one starts; rows run in parallel.
+Sums are formed left to right, in the same order as `np.cumsum`, so float32 results match it exactly
+(int32 sums wrap around like NumPy's).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import compiler  # noqa: F401  (the kernel language)
+from ..compiler import intrinsics as ws
+from ..runtime.device import Device
+from ..runtime.jit import jit
+from ..sim.stats import LaunchStats
+
+
+@jit
+def scan_row_f32(v):
+    """Inclusive prefix sum of float32 `v` along this PE's row of the block (inlined into kernels)."""
+    acc = v
+    if ws.has_neighbor(ws.WEST):
+        acc = ws.recv(ws.WEST) + v
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, acc)
+    return acc
+
+
+@jit
+def scan_row_i32(v):
+    """Inclusive prefix sum of int32 `v` along this PE's row of the block (inlined into kernels)."""
+    acc = v
+    if ws.has_neighbor(ws.WEST):
+        acc = ws.recv(ws.WEST, dtype=np.int32) + v
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, acc)
+    return acc
+
+
+@jit
+def prefix_sum_f32_kernel(values, out):
+    x, y = ws.grid(2)
+    out[y, x] = scan_row_f32(values[y, x])
+
+
+@jit
+def prefix_sum_i32_kernel(values, out):
+    x, y = ws.grid(2)
+    out[y, x] = scan_row_i32(values[y, x])
+
+
+_KERNELS = {np.dtype(np.float32): prefix_sum_f32_kernel, np.dtype(np.int32): prefix_sum_i32_kernel}
+
+
+def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
+    """Inclusive prefix sum of each row of `values` (a 2-D float32 or int32 array, one value per PE).
+
+    Equivalent to `np.cumsum(values, axis=1)` in the array's dtype (other dtypes are converted to
+    float32). Each row is a `width x 1` block, so a row must fit the wafer's width. Returns (the
+    scanned array, LaunchStats). The default device is just large enough for the array."""
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
+    if values.dtype not in _KERNELS:
+        values = values.astype(np.float32)
+    values = np.ascontiguousarray(values)
+    height, width = values.shape
+    device = device or Device(_fitting_spec(width, height))
+    d_values = device.to_device(values)
+    d_out = device.device_array(values.shape, values.dtype)
+    stats = _KERNELS[values.dtype][(1, height), (width, 1)](d_values, d_out)
+    return d_out.copy_to_host(), stats
+
+
+def _fitting_spec(width: int, height: int):
+    from ..arch.spec import WaferSpec
+
+    return WaferSpec(width=width, height=height)

@@ -1,0 +1,48 @@
+"""Progress bars for long launches (tqdm), on a terminal only, and only once a launch runs a while."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+ProgressOption = bool | Callable[[int, int, int], None] | None
+
+
+class LaunchProgress:
+    """A tqdm bar over waves (several waves) or a counter of barrier releases (one wave)."""
+
+    def __init__(self, name: str, delay: float) -> None:
+        self.name, self.delay = name, delay
+        self.bar = None
+        self.waves_done = 0
+
+    def __call__(self, waves_done: int, waves: int, barriers: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            unit, total = ("wave", waves) if waves > 1 else ("barrier", None)
+            self.bar = tqdm(total=total, unit=unit, desc=self.name, delay=self.delay, file=sys.stderr, leave=False)
+        if waves > 1:
+            self.bar.update(max(waves_done - self.waves_done, 0))
+            self.waves_done = max(waves_done, self.waves_done)
+            self.bar.set_postfix(barriers=barriers, refresh=False)
+        elif waves_done == 0:
+            self.bar.update(barriers - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def launch_progress(option: ProgressOption, name: str) -> Callable | None:
+    """The progress callback for a launch: None (quiet) unless asked for or on a terminal.
+
+    `option`: False = never; True = always; None = only when stderr is a terminal and the
+    WAFERSIM_PROGRESS environment variable is not "0" (and then only once a launch has run 1 s);
+    or a callable progress(waves_done, waves, barriers)."""
+    if callable(option):
+        return option
+    if option is False or (option is None and (os.environ.get("WAFERSIM_PROGRESS") == "0"
+                                                or not sys.stderr.isatty())):
+        return None
+    return LaunchProgress(name, delay=0.0 if option else 1.0)

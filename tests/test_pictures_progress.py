@@ -1,0 +1,60 @@
+"""Heatmap PNGs and launch progress reporting."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels.heat import heat_kernel
+from wafersim.runtime.progress import LaunchProgress, launch_progress
+
+
+def run_heat(steps: int, grid=(2, 2), block=(8, 8), **options) -> ws.LaunchStats:
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    u = np.random.default_rng(0).random((16, 16), dtype=np.float32)
+    return heat_kernel[grid, block](dev.to_device(u), dev.device_array(u.shape), np.float32(0.1), steps, **options)
+
+
+@pytest.mark.parametrize("metric", ["busy", "stall", "instructions", "words_sent", "link_utilization"])
+def test_heatmap_png_is_written_for_every_metric(metric, tmp_path):
+    import matplotlib.image
+
+    stats = run_heat(3)
+    path = stats.heatmap(metric, tmp_path / f"{metric}.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width, _ = matplotlib.image.imread(path).shape
+    assert 200 <= height <= 1200 and 300 <= width <= 1400  # a readable figure with room for the colour bar
+    values = stats.metric(metric)
+    assert values.shape == (16, 16)
+
+
+def test_heatmap_metrics_are_the_stats_arrays():
+    stats = run_heat(3)
+    np.testing.assert_array_equal(stats.metric("stall"), stats.stall)
+    np.testing.assert_array_equal(stats.metric("words_sent"), stats.link_words.sum(axis=0))
+    assert stats.metric("link_utilization").max() == pytest.approx(stats.link_words.sum(axis=0).max() / stats.cycles)
+    with pytest.raises(ValueError, match="unknown metric"):
+        stats.metric("temperature")
+
+
+def test_progress_reports_every_barrier_and_the_end_of_each_wave():
+    events = []
+    run_heat(5, progress=lambda *e: events.append(e))
+    assert [e for e in events if e[0] == 0] == [(0, 1, k) for k in range(1, 6)]  # one release per step
+    assert events[-1] == (1, 1, 5)
+    events.clear()
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    u = np.ones((16, 16), np.float32)
+    heat_kernel[(2, 2), (8, 8)](dev.to_device(u), dev.device_array(u.shape), np.float32(0.1), 2,
+                               progress=lambda *e: events.append(e))
+    assert [e for e in events if e[0] > 0] == [(1, 4, 2), (2, 4, 4), (3, 4, 6), (4, 4, 8)]  # 4 waves
+
+
+def test_progress_is_quiet_off_a_terminal_and_when_disabled(monkeypatch, capsys):
+    assert launch_progress(None, "k") is None  # pytest's stderr is not a terminal
+    assert launch_progress(False, "k") is None
+    assert isinstance(launch_progress(True, "k"), LaunchProgress)
+    run_heat(2)
+    assert capsys.readouterr().err == ""
+    run_heat(2, progress=True)  # forced: a tqdm bar on stderr
+    assert "barrier" in capsys.readouterr().err
