@@ -23,7 +23,7 @@ bench: $(STAMP)
 	$(PY) bench/compiler.py --write bench/RESULTS.md
 
 docs: $(STAMP)
-	$(PY) tools/update_docs.py
+	$(PY) scripts/update_docs.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -50,7 +50,7 @@ def test_compiler_guide_code_runs_and_its_assembly_is_current():
     for k, block in enumerate(python_blocks(ROOT / "docs" / "compiler.md")):
         with contextlib.redirect_stdout(io.StringIO()):
             run_block(block, f"docs/compiler.md:{k}")
-    sys.path.insert(0, str(ROOT / "tools"))
+    sys.path.insert(0, str(ROOT / "scripts"))
     import update_docs
 
     shown = re.findall(r"```text\n(.*?)```", (ROOT / "docs" / "compiler.md").read_text(), flags=re.S)[0]

@@ -1,6 +1,6 @@
 """Regenerate the generated parts of the docs: docs/isa.md and the assembly shown in docs/compiler.md.
 
-    python tools/update_docs.py
+    python scripts/update_docs.py
 """
 from __future__ import annotations
 
