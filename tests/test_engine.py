@@ -353,6 +353,8 @@ done:
     waiting = {b["pe"] for b in err.blocked}
     assert waiting == {(0, 0), (1, 0), (0, 1), (1, 1)}
     assert "from the east on channel 2" in str(err) and "(1, 1)" in str(err)
+    # The map of the block: the two western columns wait on the east ('>'), the last column halted.
+    assert str(err).endswith("h halted\n    >>h\n    >>h")
 
 
 def test_exchanging_more_words_than_a_fifo_holds_deadlocks_with_a_clear_reason():

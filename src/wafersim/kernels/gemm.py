@@ -10,8 +10,11 @@ in its SRAM, as 1-D row-major local arrays. For k in 0..P-1:
 - every PE accumulates C += A[py, k] @ B[k, px] as T * T vector fused multiply-adds over tile rows:
   ``c[i*T:(i+1)*T] = a_k[i*T + kk] * b_k[kk*T:(kk+1)*T] + c[i*T:(i+1)*T]``.
 
-The FLOPs are exactly the fma work: 2 * n**3 (each vfma element counts 2). Tiles move between global
-memory and SRAM with one bulk copy per tile row.
+The FLOPs are exactly the fma work: 2 * n**3 (each vfma element counts 2).
+
+Global memory holds the matrices tile-blocked: a (P*P, T*T) array whose row py*P + px is tile (py, px)
+row-major (`to_tiles` / `from_tiles` convert). Each PE then moves a whole tile with one bulk copy, so it
+pays the off-wafer latency (`global_latency`, 500 cycles) once per tile instead of once per tile row.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
 
-# SRAM words a tile may use: five T x T float32 tiles (A, B, C and the two received panels).
+# SRAM a PE needs: five T x T float32 tiles (A, B, C and the two received panels) and a row.
 _TILES = 5
 
 
@@ -34,11 +37,13 @@ _TILES = 5
 def gemm_kernel(tile: int) -> Dispatcher:
     """The SUMMA kernel for T x T tiles (T = `tile`); local-array shapes are compile-time constants.
 
-    Launch on one P x P block: ``kernel[(1, 1), (P, P)](a, b, c, P)`` with n x n float32 device arrays."""
+    Launch on one P x P block: ``kernel[(1, 1), (P, P)](a, b, c, P)`` with tile-blocked (P*P, T*T) float32
+    device arrays (see `to_tiles`)."""
     if tile < 1:
         raise ValueError(f"tile must be positive, got {tile}")
     T = tile
     TT = tile * tile
+    T2, T3, T4 = 2 * tile, 3 * tile, 4 * tile
 
     @jit
     def gemm_summa(a, b, c, p):
@@ -48,11 +53,10 @@ def gemm_kernel(tile: int) -> Dispatcher:
         ak = ws.local.array(TT, np.float32)  # A[py, k], received along the row
         bk = ws.local.array(TT, np.float32)  # B[k, px], received along the column
         ct = ws.local.array(TT, np.float32)  # the C tile being accumulated
-        gx = px * T
-        gy = py * T
-        for i in range(T):
-            at[i * T:i * T + T] = a[gy + i, gx:gx + T]
-            bt[i * T:i * T + T] = b[gy + i, gx:gx + T]
+        crow = ws.local.array(T, np.float32)  # one row of C while it accumulates
+        me = py * p + px  # this PE's row of the tile-blocked (P*P, T*T) arrays
+        at[0:TT] = a[me, 0:TT]  # one bulk copy per tile
+        bt[0:TT] = b[me, 0:TT]
         ct[0:TT] = 0.0
         has_e = ws.has_neighbor(ws.EAST)
         has_w = ws.has_neighbor(ws.WEST)
@@ -95,15 +99,41 @@ def gemm_kernel(tile: int) -> Dispatcher:
                     ws.recv(ws.SOUTH, out=bk[i * T:i * T + T], channel=1)
                     if has_n:
                         ws.send(ws.NORTH, bk[i * T:i * T + T], channel=1)
-            # C += A_k @ B_k: one vector fma per (row i, inner index kk).
+            # C += A_k @ B_k, row by row: the row accumulates in crow (a fixed address and length, so the
+            # vector fma needs no address arithmetic for its destination), T vector fmas per row.
             for i in range(T):
                 ci = i * T
-                for kk in range(T):
-                    ct[ci:ci + T] = ak[ci + kk] * bk[kk * T:kk * T + T] + ct[ci:ci + T]
-        for i in range(T):
-            c[gy + i, gx:gx + T] = ct[i * T:i * T + T]
+                crow[0:T] = ct[ci:ci + T]
+                bo = 0
+                if T % 4 == 0:  # folded at compile time: unrolled by 4
+                    for kk in range(0, T, 4):
+                        ai = ci + kk
+                        crow[0:T] = ak[ai] * bk[bo:bo + T] + crow[0:T]
+                        crow[0:T] = ak[ai + 1] * bk[bo + T:bo + T2] + crow[0:T]
+                        crow[0:T] = ak[ai + 2] * bk[bo + T2:bo + T3] + crow[0:T]
+                        crow[0:T] = ak[ai + 3] * bk[bo + T3:bo + T4] + crow[0:T]
+                        bo += T4
+                else:
+                    for kk in range(T):
+                        crow[0:T] = ak[ci + kk] * bk[bo:bo + T] + crow[0:T]
+                        bo += T
+                ct[ci:ci + T] = crow[0:T]
+        c[me, 0:TT] = ct[0:TT]
 
     return gemm_summa
+
+
+def to_tiles(m: np.ndarray, p: int) -> np.ndarray:
+    """An (n, n) matrix as a (p*p, T*T) array whose row py*p + px is tile (py, px), row-major (n = p * T)."""
+    n = m.shape[0]
+    t = n // p
+    return np.ascontiguousarray(m.reshape(p, t, p, t).transpose(0, 2, 1, 3).reshape(p * p, t * t))
+
+
+def from_tiles(tiles: np.ndarray, p: int) -> np.ndarray:
+    """The inverse of `to_tiles`."""
+    t = int(round(np.sqrt(tiles.shape[1])))
+    return np.ascontiguousarray(tiles.reshape(p, p, t, t).transpose(0, 2, 1, 3).reshape(p * t, p * t))
 
 
 def gemm_flops(n: int) -> int:
@@ -125,11 +155,12 @@ def gemm(a: np.ndarray, b: np.ndarray, p: int, device: Device | None = None,
         raise ValueError(f"p = {p} must divide n = {n}")
     tile = n // p
     device = device or Device(WaferSpec(width=p, height=p))
-    words = _TILES * tile * tile
+    words = _TILES * tile * tile + tile
     if words * 4 >= device.spec.sram_bytes:
         raise ValueError(f"{_TILES} tiles of {tile} x {tile} float32 ({words * 4} bytes) do not fit the "
                          f"{device.spec.sram_bytes}-byte SRAM of a PE: use a larger p")
-    d_a, d_b = device.to_device(a, stream=stream), device.to_device(b, stream=stream)
-    d_c = device.device_array((n, n), np.float32)
+    d_a = device.to_device(to_tiles(a, p), stream=stream)
+    d_b = device.to_device(to_tiles(b, p), stream=stream)
+    d_c = device.device_array((p * p, tile * tile), np.float32)
     stats = gemm_kernel(tile)[(1, 1), (p, p), stream](d_a, d_b, d_c, int(p))
-    return d_c.copy_to_host(stream=stream), stats
+    return from_tiles(d_c.copy_to_host(stream=stream), p), stats

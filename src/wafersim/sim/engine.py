@@ -493,9 +493,39 @@ class _WaveSim:
             more = f" and {len(flat) - MAX_PES_NAMED} more" if len(flat) > MAX_PES_NAMED else ""
             lines.append(f"  {len(flat)} PE(s) at {self.program.describe_pc(pc)} {what}: {pes}{more}")
         first = blocked[0]
+        lines.append(self._deadlock_map(first["pe"]))
         raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
                             blocked=blocked, pe=first["pe"], block_index=first["block_index"], pc=first["pc"],
                             source=self.program.source_of(first["pc"]))
+
+    MAP_WIDTH, MAP_HEIGHT = 64, 24
+
+    def _deadlock_map(self, pe: tuple[int, int]) -> str:
+        """A character map of the block holding `pe` (a window of it, for big blocks): what each PE waits on."""
+        bx, by = self.launch.placement.block
+        x0, y0 = pe[0] - pe[0] % bx, pe[1] - pe[1] % by  # the block's north-west PE, region coordinates
+        wx, wy = min(bx, self.MAP_WIDTH), min(by, self.MAP_HEIGHT)
+        left = x0 + min(max(pe[0] - x0 - wx // 2, 0), bx - wx)
+        top = y0 + min(max(pe[1] - y0 - wy // 2, 0), by - wy)
+        grid = [["h"] * wx for _ in range(wy)]  # PEs in no group have halted
+        x, y = self.region.xy
+        for pc, group in self.groups.items():
+            instr = self.launch.decoded[pc]
+            if instr.op in ("recv", "recvv"):
+                char = "^>v<"[instr.dir]
+            elif instr.op in ("send", "sendv"):
+                char = "NESW"[instr.dir]
+            else:
+                char = "B"
+            for i in group.lanes.indices():
+                gx, gy = int(x[i]) - left, int(y[i]) - top
+                if 0 <= gx < wx and 0 <= gy < wy:
+                    grid[gy][gx] = char
+        block = self._block_of(int(np.flatnonzero((x == pe[0]) & (y == pe[1]))[0]))
+        window = "" if (wx, wy) == (bx, by) else f", PEs x {left}..{left + wx - 1}, y {top}..{top + wy - 1} shown"
+        rows = "\n".join("    " + "".join(row) for row in grid)
+        return (f"  block {block} (north up{window}): ^ > v < wait to receive from north/east/south/west, "
+                f"N E S W wait to send (FIFO full), B waits at a barrier, h halted\n{rows}")
 
     # ------------------------------------------------------------------ SRAM
     @staticmethod

@@ -1,0 +1,55 @@
+"""saxpy, `out = a * x + y` on float32 vectors: one element per PE over a 1-D grid of small blocks.
+
+The grid has `ceil(n / block)` blocks of `block x 1` PEs. When there are more blocks than the wafer
+holds at once they run in waves (each block slot starts its next block when the previous one
+finished), like CUDA blocks queued on a GPU's multiprocessors. The multiply-add is one fused `fma`,
+rounded once from the exact product as `(a.astype(float64) * x + y).astype(float32)`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import compiler  # noqa: F401  (the kernel language)
+from ..compiler import intrinsics as ws
+from ..runtime.device import Device
+from ..runtime.jit import jit
+from ..sim.stats import LaunchStats
+
+DEFAULT_SLOTS = 4  # block slots of the default device: its height, in blocks of block x 1 PEs
+
+
+@jit
+def saxpy_kernel(a, x, y, out):
+    i = ws.grid(1)
+    if i < x.size:
+        out[i] = ws.fma(a, x[i], y[i])
+
+
+def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
+          device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
+    """`a * x + y` for float32 vectors `x` and `y` (1-D, same length), one element per PE.
+
+    Launches `ceil(n / block)` blocks of `block x 1` PEs; PEs past the end do nothing. The default
+    device is just large enough for a few blocks at once (`block` wide, up to DEFAULT_SLOTS blocks
+    tall), so a long vector runs in several waves. Returns (out as float32, LaunchStats)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D and of the same length, got shapes {x.shape} and {y.shape}")
+    if block < 1:
+        raise ValueError("block must be >= 1")
+    n = x.size
+    if n == 0:
+        raise ValueError("x and y must not be empty")
+    blocks = -(-n // block)
+    device = device or Device(_fitting_spec(block, min(blocks, DEFAULT_SLOTS)))
+    d_x, d_y = device.to_device(x), device.to_device(y)
+    d_out = device.device_array(n, np.float32)
+    stats = saxpy_kernel[(blocks, 1), (block, 1)](np.float32(a), d_x, d_y, d_out)
+    return d_out.copy_to_host(), stats
+
+
+def _fitting_spec(width: int, height: int):
+    from ..arch.spec import WaferSpec
+
+    return WaferSpec(width=width, height=height)

@@ -1,0 +1,172 @@
+"""Library kernels (block reduce/all-reduce, Game of Life, row prefix sum, saxpy) against NumPy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels.life import life
+from wafersim.kernels.reduce import MAX, SUM, allreduce, block_allreduce, block_reduce
+from wafersim.kernels.saxpy import saxpy
+from wafersim.kernels.scan import prefix_sum
+
+
+# ----------------------------------------------------------------------------- NumPy references
+def blockwise(values: np.ndarray, block: tuple[int, int], fn) -> np.ndarray:
+    bx, by = block
+    gy, gx = values.shape[0] // by, values.shape[1] // bx
+    return fn(values.reshape(gy, by, gx, bx).astype(np.float64), axis=(1, 3))
+
+
+def spread(per_block: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    bx, by = block
+    return np.repeat(np.repeat(per_block, by, axis=0), bx, axis=1)
+
+
+def life_reference(board: np.ndarray, steps: int) -> np.ndarray:
+    b = board.astype(np.int32)
+    h, w = b.shape
+    for _ in range(steps):
+        p = np.pad(b, 1)
+        n = sum(p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
+        b = ((n == 3) | ((b == 1) & (n == 2))).astype(np.int32)
+    return b
+
+
+SIZES = [((8, 12), (4, 2)), ((24, 40), (8, 6))]  # (values shape (rows, cols), block (bx, by))
+
+
+# ----------------------------------------------------------------------------- reduce
+@pytest.mark.parametrize("shape,block", SIZES)
+def test_block_reduce_sum_exact_on_integers(shape, block):
+    values = np.random.default_rng(0).integers(-1000, 1000, size=shape).astype(np.float32)
+    out, stats = block_reduce(values, "sum", block)
+    assert out.dtype == np.float32 and out.shape == (shape[0] // block[1], shape[1] // block[0])
+    np.testing.assert_array_equal(out, blockwise(values, block, np.sum).astype(np.float32))
+    assert stats.grid == (shape[1] // block[0], shape[0] // block[1]) and stats.block == block
+
+
+@pytest.mark.parametrize("shape,block", SIZES)
+def test_block_reduce_sum_float_within_reassociation_error(shape, block):
+    values = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    out, _ = block_reduce(values, "sum", block)
+    expected = blockwise(values, block, np.sum)
+    bound = blockwise(np.abs(values), block, np.sum) * block[0] * block[1] * np.finfo(np.float32).eps
+    assert (np.abs(out - expected) <= bound).all()
+
+
+@pytest.mark.parametrize("shape,block", SIZES)
+def test_block_reduce_max(shape, block):
+    values = np.random.default_rng(2).standard_normal(shape).astype(np.float32) - 10.0  # all negative
+    out, _ = block_reduce(values, "max", block)
+    np.testing.assert_array_equal(out, blockwise(values, block, np.max).astype(np.float32))
+
+
+@pytest.mark.parametrize("op,fn", [("sum", np.sum), ("max", np.max)])
+@pytest.mark.parametrize("shape,block", SIZES)
+def test_block_allreduce(shape, block, op, fn):
+    values = np.random.default_rng(3).integers(-500, 500, size=shape).astype(np.float32)
+    out, stats = block_allreduce(values, op, block)
+    assert out.shape == values.shape
+    np.testing.assert_array_equal(out, spread(blockwise(values, block, fn), block).astype(np.float32))
+    assert stats.words_moved > 0
+
+
+def test_reduce_degenerate_blocks():
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for block in ((1, 1), (4, 1), (1, 3), (4, 3)):
+        out, _ = block_allreduce(values, "sum", block)
+        np.testing.assert_array_equal(out, spread(blockwise(values, block, np.sum), block).astype(np.float32))
+
+
+def test_reduce_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        block_reduce(np.zeros((4, 4), np.float32), "min", (2, 2))
+    with pytest.raises(ValueError):
+        block_reduce(np.zeros((4, 5), np.float32), "sum", (2, 2))
+
+
+@ws.jit
+def _softmax_like(values, out, rounds):
+    """A user kernel calling the `allreduce` device function several times (FIFO order across calls)."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    for r in range(rounds):
+        m = allreduce(v, MAX)
+        s = allreduce(v - m, SUM)
+        v = v - m - s
+    out[y, x] = v
+
+
+def test_allreduce_device_function_repeated_in_a_user_kernel():
+    values = np.random.default_rng(4).integers(0, 8, size=(6, 8)).astype(np.float32)
+    block = (4, 3)
+    dev = ws.Device(ws.WaferSpec(width=8, height=6))
+    d_v, d_o = dev.to_device(values), dev.device_array(values.shape, np.float32)
+    _softmax_like[(2, 2), block](d_v, d_o, 3)
+    expected = values.astype(np.float64)
+    for _ in range(3):
+        m = spread(blockwise(expected, block, np.max), block)
+        s = spread(blockwise(expected - m, block, np.sum), block)
+        expected = expected - m - s
+    np.testing.assert_array_equal(d_o.copy_to_host(), expected.astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- life
+@pytest.mark.parametrize("shape,steps", [((8, 8), 6), ((20, 28), 15)])
+def test_life_matches_numpy(shape, steps):
+    board = (np.random.default_rng(5).random(shape) < 0.35).astype(np.int32)
+    out, stats = life(board, steps)
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, life_reference(board, steps))
+    assert stats.block == (shape[1], shape[0])
+
+
+def test_life_glider_and_thin_boards():
+    glider = np.zeros((10, 10), np.int32)
+    glider[0, 1] = glider[1, 2] = glider[2, 0] = glider[2, 1] = glider[2, 2] = 1
+    out, _ = life(glider, 4)
+    np.testing.assert_array_equal(out, np.roll(glider, (1, 1), axis=(0, 1)))  # moved one cell south-east
+    for shape in ((1, 6), (6, 1)):
+        board = np.ones(shape, np.int32)
+        np.testing.assert_array_equal(life(board, 2)[0], life_reference(board, 2))
+    np.testing.assert_array_equal(life(glider, 0)[0], glider)
+
+
+# ----------------------------------------------------------------------------- scan
+@pytest.mark.parametrize("shape", [(3, 8), (12, 40)])
+def test_prefix_sum_float32_matches_cumsum(shape):
+    values = np.random.default_rng(6).standard_normal(shape).astype(np.float32)
+    out, stats = prefix_sum(values)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.cumsum(values, axis=1))  # same left-to-right order: exact
+    assert stats.grid == (1, shape[0]) and stats.block == (shape[1], 1)
+
+
+@pytest.mark.parametrize("shape", [(3, 8), (12, 40)])
+def test_prefix_sum_int32_matches_cumsum(shape):
+    values = np.random.default_rng(7).integers(-2**31, 2**31 - 1, size=shape).astype(np.int32)
+    out, _ = prefix_sum(values)
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, np.cumsum(values, axis=1, dtype=np.int32))  # wraps like NumPy
+
+
+# ----------------------------------------------------------------------------- saxpy
+@pytest.mark.parametrize("n,block", [(1000, 64), (3000, 32)])
+def test_saxpy_runs_in_waves_and_matches_fma(n, block):
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    a = np.float32(-1.37)
+    out, stats = saxpy(a, x, y, block=block)
+    np.testing.assert_array_equal(out, (a.astype(np.float64) * x + y).astype(np.float32))
+    assert stats.waves > 1
+    assert stats.grid == (-(-n // block), 1)
+
+
+def test_saxpy_on_a_given_device():
+    x = np.arange(640, dtype=np.float32)
+    dev = ws.Device(ws.WaferSpec(width=64, height=2))
+    out, stats = saxpy(2.0, x, x, block=64, device=dev)
+    np.testing.assert_array_equal(out, 3 * x)
+    assert stats.waves == 5 and dev.last_launch is stats
