@@ -1,7 +1,7 @@
 """Optimisation passes, linear-scan register allocation and code emission.
 
-Passes (on the IR): copy propagation inside basic blocks, then dead-code elimination of pure
-instructions whose result is never read. Constants are folded earlier, by the front end.
+Passes (on the IR): removal of branches to the next instruction, copy propagation inside basic
+blocks, then dead-code elimination of pure instructions whose result is never read. Constants are folded earlier, by the front end.
 
 Register allocation: liveness by dataflow over basic blocks gives each virtual register one live
 interval over the linear order; linear scan (Poletto and Sarkar) assigns physical registers
@@ -51,7 +51,24 @@ def eliminate_dead_code(fn: IRFunction) -> None:
         fn.ops = keep
 
 
+def drop_jumps_to_next(fn: IRFunction) -> None:
+    """Remove branches whose target is the very next instruction (e.g. the `return` of an inlined call)."""
+    keep = []
+    for k, op in enumerate(fn.ops):
+        if isinstance(op, Op) and op.op in BRANCHES:
+            following = []
+            for later in fn.ops[k + 1:]:
+                if not isinstance(later, Label):
+                    break
+                following.append(later)
+            if op.target in following:
+                continue
+        keep.append(op)
+    fn.ops = keep
+
+
 def optimize(fn: IRFunction) -> None:
+    drop_jumps_to_next(fn)
     copy_propagate(fn)
     eliminate_dead_code(fn)
 

@@ -542,6 +542,8 @@ class Lowering:
                 return self.const(static)
             return static
         base = self.expr(node.value)
+        if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "dtype":
+            return np.dtype(np.float32 if base.dtype == "f32" else np.int32)
         if isinstance(base, GlobalArray):
             if node.attr == "shape":
                 return Tup(base.shape)
@@ -680,6 +682,8 @@ class Lowering:
         if ty == "f32":
             name = {"slt": "flt", "sle": "fle", "seq": "feq", "sne": "fne"}[name]
         x, y = (b, a) if swap else (a, b)
+        if name in ("slt", "seq") and y.is_const and -8192 <= y.const <= 8191 and not x.is_const:
+            return self.result(name + "i", "i32", a=x.reg, imm=int(y.const))
         return self.result(name, "i32", a=self.reg_of(x), b=self.reg_of(y))
 
     def bool_op(self, node: ast.BoolOp) -> Val:
@@ -857,10 +861,14 @@ class Lowering:
             return Val("i32", const=0)
         ty = "f32"  # words arrive untyped; kernels exchange float32 unless told otherwise
         if "dtype" in kwargs:
-            dtype = np.dtype(self.static(kwargs["dtype"]))
-            ty = DTYPES.get(dtype, None)
-            if ty is None:
-                raise _Unsupported("recv dtype must be float32 or int32")
+            dtype = self.static(kwargs["dtype"])
+            if dtype is _NOT_STATIC:
+                dtype = self.expr(kwargs["dtype"])  # e.g. values.dtype of an array argument
+            try:
+                ty = DTYPES[np.dtype(dtype)]
+            except (TypeError, KeyError):
+                raise _Unsupported("recv dtype= must be np.float32 or np.int32 (or an array's .dtype)",
+                                   kwargs["dtype"]) from None
         return self.result("recv", ty, dir=direction, ch=channel)
 
     def debug_print(self, node, args) -> Val:

@@ -58,8 +58,9 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
     """Inclusive prefix sum of each row of `values` (a 2-D float32 or int32 array, one value per PE).
 
     Equivalent to `np.cumsum(values, axis=1)` in the array's dtype (other integer and bool arrays are
-    converted to int32, anything else to float32). Each row is a `width x 1` block, so a row must fit the wafer's width. Returns (the
-    scanned array, LaunchStats). The default device is just large enough for the array."""
+    converted to int32, anything else to float32). Each row is a `width x 1` block, so a row must fit
+    the wafer's width. Returns (the scanned array, LaunchStats). The default device is just large
+    enough for the array."""
     values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")

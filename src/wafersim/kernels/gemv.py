@@ -1,0 +1,109 @@
+"""Matrix-vector product y = A @ x on a P x Q block of PEs (P rows of PEs, Q columns).
+
+A (m x n, m = P * R, n = Q * C) is distributed in R x C tiles: PE (px, py) holds A[py*R:(py+1)*R,
+px*C:(px+1)*C] in its SRAM, stored column-major so that each column of the tile is a contiguous
+vector. Then:
+
+1. the PEs of the top row load their segment x[px*C:(px+1)*C] from global memory and it travels down
+   each column of PEs by forwarding (each PE receives it from the north and sends it on south);
+2. every PE computes its partial y for its R tile rows with C vector fused multiply-adds, one per tile
+   column: ``ys[0:R] = tile[j*R:(j+1)*R] * xs[j] + ys[0:R]``;
+3. the partial sums are reduced along each row of PEs towards the west edge: each PE adds what arrives
+   from the east (one vector add) and sends the sum west; the west PEs write y[py*R:(py+1)*R].
+
+FLOPs counted: 2*m*n for the fmas plus m*(Q-1) for the reduction's vector adds.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .. import compiler  # noqa: F401  (the kernel language)
+from ..arch.spec import WaferSpec
+from ..compiler import intrinsics as ws
+from ..runtime.device import Device
+from ..runtime.jit import Dispatcher, jit
+from ..sim.stats import LaunchStats
+
+
+@functools.lru_cache(maxsize=None)
+def gemv_kernel(rows: int, cols: int) -> Dispatcher:
+    """The kernel for R x C tiles (R = `rows`, C = `cols`); local-array shapes are compile-time constants.
+
+    Launch on one P x Q block: ``kernel[(1, 1), (Q, P)](a_tiles, x, y, Q)`` where `a_tiles` is the
+    (P*Q, R*C) array of `to_column_tiles`, x has n = Q*C elements and y has m = P*R."""
+    if rows < 1 or cols < 1:
+        raise ValueError(f"tile shape must be positive, got {rows} x {cols}")
+    R, C = rows, cols
+    RC = rows * cols
+
+    @jit
+    def gemv_tiles(a, x, y, q):
+        px, py = ws.grid(2)
+        tile = ws.local.array(RC, np.float32)  # A tile, column-major: column j is tile[j*R:(j+1)*R]
+        xs = ws.local.array(C, np.float32)  # x[px*C:(px+1)*C]
+        ys = ws.local.array(R, np.float32)  # partial y of the tile rows
+        part = ws.local.array(R, np.float32)  # partial sum arriving from the east
+        tile[0:RC] = a[py * q + px, 0:RC]  # one bulk copy
+        # 1. x segments: loaded by the top row, forwarded down the columns.
+        if py == 0:
+            xs[0:C] = x[px * C:px * C + C]
+        else:
+            ws.recv(ws.NORTH, out=xs[0:C])
+        if ws.has_neighbor(ws.SOUTH):
+            ws.send(ws.SOUTH, xs[0:C])
+        # 2. partial y = tile @ xs, a vector fma per tile column.
+        ys[0:R] = 0.0
+        jo = 0
+        for j in range(C):
+            ys[0:R] = tile[jo:jo + R] * xs[j] + ys[0:R]
+            jo += R
+        # 3. reduce along the row towards the west edge.
+        if ws.has_neighbor(ws.EAST):
+            ws.recv(ws.EAST, out=part[0:R])
+            ys[0:R] = ys[0:R] + part[0:R]
+        if ws.has_neighbor(ws.WEST):
+            ws.send(ws.WEST, ys[0:R])
+        else:
+            y[py * R:py * R + R] = ys[0:R]
+
+    return gemv_tiles
+
+
+def to_column_tiles(a: np.ndarray, p: int, q: int) -> np.ndarray:
+    """(m, n) -> (p*q, R*C): row py*q + px is tile (py, px) of A stored column-major (R = m/p, C = n/q)."""
+    m, n = a.shape
+    r, c = m // p, n // q
+    return np.ascontiguousarray(a.reshape(p, r, q, c).transpose(0, 2, 3, 1).reshape(p * q, c * r))
+
+
+def gemv_flops(m: int, n: int, q: int) -> int:
+    """FLOPs the kernel counts: m*n fmas (2 each) and the (q - 1) vector adds of length m/p per PE row."""
+    return 2 * m * n + m * (q - 1)
+
+
+def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = None,
+         stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """y = A @ x for an (m, n) float32 matrix on a block of `p` rows x `q` columns of PEs.
+
+    p must divide m and q must divide n. `device` defaults to a q x p wafer (just large enough).
+    Returns (y as a NumPy float32 array of length m, LaunchStats)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    if a.ndim != 2 or x.shape[0] != a.shape[1]:
+        raise ValueError(f"gemv takes an (m, n) matrix and a length-n vector, got {a.shape} and {x.shape}")
+    m, n = a.shape
+    if p < 1 or q < 1 or m % p or n % q:
+        raise ValueError(f"a {p} x {q} block of PEs must tile the {m} x {n} matrix evenly")
+    rows, cols = m // p, n // q
+    device = device or Device(WaferSpec(width=q, height=p))
+    words = rows * cols + cols + 2 * rows
+    if words * 4 >= device.spec.sram_bytes:
+        raise ValueError(f"a {rows} x {cols} tile ({words * 4} bytes with its vectors) does not fit the "
+                         f"{device.spec.sram_bytes}-byte SRAM of a PE: use more PEs")
+    d_a = device.to_device(to_column_tiles(a, p, q), stream=stream)
+    d_x = device.to_device(x, stream=stream)
+    d_y = device.device_array(m, np.float32)
+    stats = gemv_kernel(rows, cols)[(1, 1), (q, p), stream](d_a, d_x, d_y, int(q))
+    return d_y.copy_to_host(stream=stream), stats
