@@ -481,6 +481,16 @@ class Lowering:
         if isinstance(node, ast.Tuple):
             items = tuple(self.static(e) for e in node.elts)
             return _NOT_STATIC if any(i is _NOT_STATIC for i in items) else items
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)):
+            left, right = self.static(node.left), self.static(node.right)  # e.g. a local array of T * T
+            if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
+                try:
+                    return {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}.get(
+                        type(node.op)) if not isinstance(node.op, (ast.FloorDiv, ast.Mod)) else \
+                        (left // right if isinstance(node.op, ast.FloorDiv) else left % right)
+                except ZeroDivisionError:
+                    return _NOT_STATIC
+            return _NOT_STATIC
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             value = self.static(node.operand)
             return -value if isinstance(value, (int, float)) else _NOT_STATIC
@@ -991,6 +1001,13 @@ class Lowering:
         return self.arith(ast.Add(), array.ptr, byte).reg
 
     def slice_ref(self, array, parts: list[ast.expr], node) -> SliceRef:
+        if isinstance(array, LocalArray) and len(array.shape) == 2:  # a row of a 2-D local array: t[i, a:b]
+            if len(parts) != 2 or isinstance(parts[0], ast.Slice) or not isinstance(parts[1], ast.Slice):
+                raise _Unsupported("a slice of a 2-D local array is a row: t[i, a:b]")
+            row = self.index_value(parts[0], "the row index")
+            start, length = self.slice_bounds(parts[1], self.const(array.shape[1]))
+            return SliceRef(array, self.arith(ast.Add(), self.arith(ast.Mult(), row, self.const(array.shape[1])),
+                                              start), length)
         if isinstance(array, GlobalArray) and len(array.shape) == 2:
             if len(parts) != 2 or isinstance(parts[0], ast.Slice) or not isinstance(parts[1], ast.Slice):
                 raise _Unsupported("a slice of a 2-D global array is a row: u[y, a:b]")
@@ -1128,9 +1145,14 @@ class Lowering:
             else:
                 leaves.append(n)
         walk(node)
-        name = dst.array.name
-        return any(isinstance(leaf, ast.Subscript) and isinstance(leaf.value, ast.Name) and leaf.value.id == name
-                   for leaf in leaves[1:])
+        def names_destination(leaf: ast.expr) -> bool:  # the same array object, under whatever name
+            if not (isinstance(leaf, ast.Subscript) and isinstance(leaf.value, ast.Name)):
+                return False
+            try:
+                return self.lookup(leaf.value.id) is dst.array
+            except KeyError:
+                return False
+        return any(names_destination(leaf) for leaf in leaves[1:])
 
     def vector_operand(self, node: ast.expr, ty: str):
         """A VReg holding an SRAM address (slice operand), or a scalar Val."""
