@@ -21,6 +21,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/engine.py --preset wse2 --steps 100 --write bench/RESULTS.md
 	$(PY) bench/compiler.py --write bench/RESULTS.md
+	$(PY) bench/kernels.py --write bench/RESULTS.md --plot docs/kernel_utilization.png
 
 docs: $(STAMP)
 	$(PY) scripts/update_docs.py

@@ -75,7 +75,7 @@ def cases(rng: np.random.Generator):
     return out
 
 
-GEMM_SIZES = ((2, 16), (4, 16), (8, 16), (4, 32))
+GEMM_SIZES = ((2, 16), (4, 16), (8, 16), (2, 32), (4, 32), (8, 32))
 GEMV_SIZES = ((2, 2, 32), (4, 4, 32), (8, 8, 32))
 
 
@@ -123,12 +123,14 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4), layout="constrained")
-    for kernel, marker in (("gemm", "o"), ("gemv", "s")):
-        points = [r for r in rows if r["kernel"] == kernel]
-        ax.plot([r["pes"] for r in points], [100 * r["utilization"] for r in points], marker=marker, label=kernel)
-        for r in points:
-            ax.annotate(r["size"].split(" (")[0], (r["pes"], 100 * r["utilization"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4))
+    series: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["kernel"] in ("gemm", "gemv"):
+            tile = r["size"].split(", ")[1].split(" (")[0]
+            series.setdefault(f"{r['kernel']}, {tile}", []).append(r)
+    for label, points in series.items():
+        ax.plot([r["pes"] for r in points], [100 * r["utilization"] for r in points],
+                marker="o" if label.startswith("gemm") else "s", label=label)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("PEs in the block (= wafer size used)")
     ax.set_ylabel("utilization of peak FLOP/s (%)")
