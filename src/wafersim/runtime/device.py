@@ -7,6 +7,7 @@ ended and advances the stream by its simulated duration. Events read a stream's 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -142,6 +143,8 @@ class Device:
         self.memory = GlobalMemory(self.spec.global_bytes)
         self.default_stream = Stream(self, "default")
         self.launches: list[LaunchStats] = []
+        self.streams: list[Stream] = [self.default_stream]
+        self.trace = False  # record a sampled activity trace of every launch
         self._streams = 0
 
     @property
@@ -222,7 +225,26 @@ class Device:
     # ------------------------------------------------------------------ streams and events
     def stream(self) -> Stream:
         self._streams += 1
-        return Stream(self, f"stream{self._streams}")
+        self.streams.append(Stream(self, f"stream{self._streams}"))
+        return self.streams[-1]
+
+    def to_perfetto(self, path) -> "Path":
+        """Write every stream's commands (memcpys, launches) and every traced launch's PE activity as one
+        Chrome/Perfetto JSON trace, on the streams' simulated timelines."""
+        from ..sim import trace
+
+        events = [{"name": "process_name", "ph": "M", "pid": 0, "args": {"name": "host streams"}}]
+        for tid, stream in enumerate(self.streams):
+            events.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": tid, "args": {"name": stream.name}})
+            events += [{"name": what, "cat": "stream", "ph": "X", "pid": 0, "tid": tid, "ts": round(start * 1e6, 6),
+                        "dur": round((end - start) * 1e6, 6)} for what, start, end in stream.log]
+        notes = []
+        for k, stats in enumerate(self.launches, start=1):
+            if stats.trace is not None:
+                events += stats.trace.events(k, self.spec.clock_hz, self.spec.seconds(stats.start_cycle) * 1e6,
+                                             f"launch {k}: {stats.program}")
+                notes.append(f"launch {k}: {stats.trace.note}")
+        return trace.write(path, events, {"wafersim": f"{self.spec.summary()}; " + "; ".join(notes)})
 
     def event(self) -> Event:
         return Event(self)
@@ -259,18 +281,21 @@ class Device:
 
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,
                max_cycles: float | None = None, print_output: bool = True,
-               progress: ProgressOption = None) -> LaunchStats:
+               progress: ProgressOption = None, trace: bool | None = None) -> LaunchStats:
         """Run `program` over `grid` blocks of `block` PEs; returns (and keeps) its `LaunchStats`.
 
         `max_cycles` bounds a kernel that never halts (`CycleLimitError`); `progress` shows a bar
-        (default: on a terminal, for launches that run over a second; see `runtime.progress`)."""
+        (default: on a terminal, for launches that run over a second; see `runtime.progress`); `trace`
+        records a sampled activity trace (default: `Device.trace`, or the WAFERSIM_TRACE=1 variable)."""
         grid, block = normalize_dims(grid, "grid"), normalize_dims(block, "block")
         stream = self._stream(stream)
         words = [self.kernel_argument(a, i) for i, a in enumerate(args)]
         bar = launch_progress(progress, program.name)
         try:
+            if trace is None:
+                trace = self.trace or os.environ.get("WAFERSIM_TRACE") == "1"
             stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
-                           progress=bar).run()
+                           progress=bar, trace=trace).run()
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()
@@ -307,7 +332,8 @@ class ConfiguredKernel:
     block: Any
     stream: Stream | None = None
 
-    def __call__(self, *args: Any, max_cycles: float | None = None, progress: ProgressOption = None) -> LaunchStats:
+    def __call__(self, *args: Any, max_cycles: float | None = None, progress: ProgressOption = None,
+                 trace: bool | None = None) -> LaunchStats:
         from .current import get_current_device
 
         # Like CUDA: the stream's device, else the device the array arguments live on, else the current one.
@@ -317,4 +343,4 @@ class ConfiguredKernel:
         else:
             device = self.kernel.device or (owners[0] if owners else get_current_device())
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, max_cycles=max_cycles,
-                                  progress=progress)
+                                  progress=progress, trace=trace)

@@ -33,6 +33,7 @@ from .lanes import Lanes
 from .layout import Placement, WaveRegion
 from .memory import KERNEL_ADDRESS_LIMIT, GlobalMemory
 from .stats import LaunchStats, PrintRecord
+from .trace import TraceRecorder
 
 DEFAULT_MAX_CYCLES = 100_000_000
 # Per-PE times are float32 while every timing figure is a whole number of cycles and every time stays
@@ -126,7 +127,7 @@ class Launch:
     def __init__(self, program: Program, spec: WaferSpec, grid: tuple[int, int], block: tuple[int, int],
                  args: Sequence[int], memory: GlobalMemory, max_cycles: float | None = None,
                  print_limit: int = DEFAULT_PRINT_LIMIT,
-                 progress: Callable[[int, int, int], None] | None = None) -> None:
+                 progress: Callable[[int, int, int], None] | None = None, trace: bool = False) -> None:
         self.program, self.spec = program, spec
         self.placement = Placement(spec, grid, block)
         self.args = np.asarray([int(a) & 0xFFFFFFFF for a in args], dtype=np.uint32).view(np.int32)
@@ -135,6 +136,7 @@ class Launch:
         self.print_limit = print_limit
         self.progress = progress  # called as progress(waves done, waves, barriers released so far)
         self.barriers = 0
+        self.tracer = TraceRecorder(grid, block, grid[0] * grid[1] * block[0] * block[1]) if trace else None
         self.costs = opcode_cycles(spec)
         self.decoded = dict(program.instructions())
         self.n_registers = 1 + max([max(i.d, i.a, i.b, i.c) for i in self.decoded.values()] + [0])
@@ -183,7 +185,8 @@ class Launch:
             link_words=totals.link_words, global_bytes=int(totals.global_bytes), waves=self.placement.waves,
             op_counts=op_counts, vector_elements=int(totals.vector_elements),
             flops=int(totals.flops) + sum(FLOPS_PER_OP.get(op, 0) * c for op, c in op_counts.items()),
-            prints=prints, prints_dropped=totals.prints_dropped)
+            prints=prints, prints_dropped=totals.prints_dropped,
+            trace=self.tracer.trace if self.tracer else None)
 
 
 class _WaveSim:
@@ -213,6 +216,7 @@ class _WaveSim:
         # Splits on has_neighbor are the same every time the same lanes reach the same branch.
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
         self.ops = self._compile()
+        self.tracer = launch.tracer
 
     # ------------------------------------------------------------------ time representation
     def _whole_cycles(self) -> bool:
@@ -300,6 +304,8 @@ class _WaveSim:
         """Run the wave to completion; returns each PE's finishing cycle."""
         self._add_group(0, Lanes.from_mask(self.region.active))
         counts = self.totals.pc_counts
+        if self.tracer:
+            self.tracer.begin_wave(self.region)
         with np.errstate(all="ignore"):
             while self.groups:
                 runnable = [pc for pc, g in self.groups.items() if not g.blocked]
@@ -313,6 +319,8 @@ class _WaveSim:
                         lanes.add(self.icount, -1)
                     self._add_group(next_pc, lanes, blocked, *owed)
         self._accumulate()
+        if self.tracer:
+            self.tracer.end_wave(self.start, self.cycle)
         # The executors are closures over this object: drop them so its arrays are freed now, by
         # reference counting, rather than at some later cyclic garbage collection (a second launch
         # would otherwise map fresh memory while this one's is still held).
@@ -674,6 +682,8 @@ class _WaveSim:
         self._field_put(fifo.time, dst, slot, depart + self.spec.hop_latency)  # now: its arrival
         dst.add(fifo.pushed, 1)
         self._add_stall(src, depart, ready)
+        if self.tracer:
+            self.tracer.record(src, "send", ready - cost, depart + self.word_time)
         src.put(self.cycle, depart + self.word_time)
 
     def _add_stall(self, lanes: Lanes, later: np.ndarray, ready: np.ndarray) -> None:
@@ -694,6 +704,8 @@ class _WaveSim:
         self._field_put(fifo.time, lanes, slot, taken)  # now: when the slot was freed
         lanes.add(fifo.popped, 1)
         self._add_stall(lanes, taken, ready)
+        if self.tracer:
+            self.tracer.record(lanes, "recv", ready - cost, taken)
         lanes.put(self.cycle, taken)
         return values, lanes
 
@@ -798,6 +810,8 @@ class _WaveSim:
             cond = group.lanes.get(complete)
             go, stay = group.lanes.split(cond)
             if go.count:
+                if self.tracer:
+                    self.tracer.record(go, "barrier", go.get(self.barrier_time) - cost, go.get(release_at))
                 go.add(self.stall, go.get(release_at) - go.get(self.cycle))
                 go.put(self.cycle, go.get(release_at))
                 go.put(self.at_barrier, False)
@@ -854,6 +868,10 @@ class _WaveSim:
         hops = self.region.hops_to_edge()[L.idx]
         finished = np.maximum(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time, served)
         self._guard_time(float(finished.max(initial=0)))
+        if self.tracer:
+            loads = op in ("gld", "gldv")
+            self.tracer.record(L, "global load" if loads else "global store", issued - cost,
+                               finished if loads else issued)
         if op in ("gld", "gldv"):
             self.stall[L.idx] += finished - issued
             self.cycle[L.idx] = finished

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..arch.spec import WaferSpec
 from ..isa.opcodes import DIRECTIONS
+from .trace import LaunchTrace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,7 @@ class LaunchStats:
     prints: list[PrintRecord] = dataclasses.field(default_factory=list)
     prints_dropped: int = 0
     start_cycle: float = 0.0  # on its stream's timeline (filled in by the runtime)
+    trace: "LaunchTrace | None" = None  # sampled PE activity, when launched with trace=True
 
     @property
     def seconds(self) -> float:
@@ -113,6 +115,16 @@ class LaunchStats:
         units, label = self.HEATMAP_METRICS[metric]
         return save_map(values, path, title or f"{self.program}: {label}", units,
                         cmap="magma" if metric == "stall" else "viridis")
+
+    def to_perfetto(self, path) -> "Path":
+        """Write this launch as a Chrome/Perfetto JSON trace (open it in ui.perfetto.dev)."""
+        from ..errors import LaunchError
+        from . import trace
+
+        if self.trace is None:
+            raise LaunchError("this launch was not traced: launch with trace=True (or set WAFERSIM_TRACE=1)")
+        events = self.trace.events(1, self.spec.clock_hz, self.spec.seconds(self.start_cycle) * 1e6, self.program)
+        return trace.write(path, events, {"wafersim": f"{self.summary()}; {self.trace.note}"})
 
     def summary(self) -> str:
         return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "

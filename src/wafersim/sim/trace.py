@@ -1,0 +1,143 @@
+"""Launch traces in the Chrome / Perfetto trace-event format (JSON, opens in ui.perfetto.dev).
+
+A traced launch records what a sample of its PEs did and when: sends, receives (including the wait for
+the word), barrier waits, global-memory accesses, and the compute between them. One track per block
+(its north-west PE) when a launch has many blocks; otherwise a grid of PEs spread over each block. At
+most `MAX_TRACKS` tracks and `MAX_EVENTS_PER_TRACK` slices each, so a wafer-scale trace stays small;
+the trace's metadata says what was sampled and whether anything was cut.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .lanes import Lanes
+
+MAX_TRACKS = 64
+MAX_EVENTS_PER_TRACK = 1000  # with the compute slices between them: at most ~128k events, ~15 MB
+
+
+@dataclasses.dataclass
+class LaunchTrace:
+    tracks: dict[int, str]  # track id -> name
+    intervals: list[tuple[int, str, float, float]]  # (track, kind, start cycle, end cycle)
+    spans: dict[int, tuple[float, float]]  # track -> (first cycle, last cycle)
+    sampled_pes: int
+    total_pes: int
+    truncated_tracks: int = 0
+
+    def events(self, pid: int, clock_hz: float, offset_us: float = 0.0, name: str = "launch") -> list[dict]:
+        """Trace events (microseconds of simulated time) for one launch, as process `pid`."""
+        us = 1e6 / clock_hz
+        events = [{"name": "process_name", "ph": "M", "pid": pid, "args": {"name": name}}]
+        by_track: dict[int, list] = {}
+        for track, kind, start, end in self.intervals:
+            by_track.setdefault(track, []).append((start, end, kind))
+        for track, label in self.tracks.items():
+            events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": track, "args": {"name": label}})
+            first, last = self.spans.get(track, (0.0, 0.0))
+            cursor = first
+            for start, end, kind in sorted(by_track.get(track, [])):
+                if start > cursor:  # the time between recorded activities is computing
+                    events.append(_slice("compute", cursor, start, pid, track, us, offset_us))
+                events.append(_slice(kind, start, end, pid, track, us, offset_us))
+                cursor = max(cursor, end)
+            if last > cursor:
+                events.append(_slice("compute", cursor, last, pid, track, us, offset_us))
+        return events
+
+    @property
+    def note(self) -> str:
+        text = f"sampled {self.sampled_pes} of {self.total_pes:,} PEs"
+        if self.truncated_tracks:
+            text += f"; {self.truncated_tracks} track(s) cut at {MAX_EVENTS_PER_TRACK} slices"
+        return text
+
+
+def _slice(kind: str, start: float, end: float, pid: int, tid: int, us: float, offset: float) -> dict:
+    return {"name": kind, "cat": "pe", "ph": "X", "pid": pid, "tid": tid, "ts": round(offset + start * us, 6),
+            "dur": round(max(end - start, 0.0) * us, 6)}
+
+
+def write(path: str | Path, events: list[dict], metadata: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": metadata},
+                               separators=(",", ":")))
+    return path
+
+
+class TraceRecorder:
+    """Collects intervals for the sampled PEs of each wave of a launch (used by the engine)."""
+
+    def __init__(self, grid: tuple[int, int], block: tuple[int, int], total_pes: int) -> None:
+        self.grid, self.block = grid, block
+        self.trace = LaunchTrace({}, [], {}, 0, total_pes)
+        self.counts: dict[int, int] = {}
+        self.mask: np.ndarray | None = None
+        self.track_of: dict[int, int] = {}  # flat index in the wave's region -> track
+
+    def sample(self, n_blocks: int) -> list[tuple[int, int, int]]:
+        """(block number, tid.x, tid.y) of the PEs to trace."""
+        bx, by = self.block
+        if n_blocks >= MAX_TRACKS:
+            return [(k * n_blocks // MAX_TRACKS, 0, 0) for k in range(MAX_TRACKS)]
+        side = max(1, math.isqrt(MAX_TRACKS // n_blocks))
+        xs = sorted({min(bx - 1, (2 * i + 1) * bx // (2 * side)) for i in range(min(side, bx))})
+        ys = sorted({min(by - 1, (2 * j + 1) * by // (2 * side)) for j in range(min(side, by))})
+        return [(b, x, y) for b in range(n_blocks) for y in ys for x in xs]
+
+    def begin_wave(self, region) -> None:
+        wanted = {}
+        gx = self.grid[0]
+        for block, tx, ty in self.sample(self.grid[0] * self.grid[1]):
+            wanted.setdefault(block, []).append((tx, ty))
+        x, y = region.xy
+        tid_x, tid_y = region.special("tid.x"), region.special("tid.y")
+        self.mask = np.zeros(region.n, dtype=bool)
+        self.track_of = {}
+        for flat in np.flatnonzero(region.active & np.isin(region.block_id, list(wanted))):
+            block = int(region.block_id[flat])
+            if (int(tid_x[flat]), int(tid_y[flat])) in wanted[block]:
+                track = len(self.trace.tracks)
+                self.trace.tracks[track] = (f"block ({block % gx}, {block // gx}) PE ({int(x[flat])}, {int(y[flat])})")
+                self.track_of[int(flat)] = track
+                self.mask[flat] = True
+        self.trace.sampled_pes = len(self.trace.tracks)
+
+    def record(self, lanes: Lanes, kind: str, start, end) -> None:
+        """Intervals [start, end) (lane-aligned arrays or scalars) for the sampled lanes of a group."""
+        picked, positions = _sampled(lanes, self.mask)
+        if not len(picked):
+            return
+        starts = np.broadcast_to(start, np.shape(lanes.get(self.mask)))[positions]
+        ends = np.broadcast_to(end, np.shape(lanes.get(self.mask)))[positions]
+        for flat, s, e in zip(picked, starts, ends):
+            track = self.track_of[int(flat)]
+            count = self.counts.get(track, 0)
+            if count == MAX_EVENTS_PER_TRACK:
+                self.trace.truncated_tracks += 1
+            self.counts[track] = count + 1
+            if count < MAX_EVENTS_PER_TRACK:
+                self.trace.intervals.append((track, kind, float(s), float(e)))
+
+    def end_wave(self, start: np.ndarray, end: np.ndarray) -> None:
+        for flat, track in self.track_of.items():
+            self.trace.spans[track] = (float(start[flat]), float(end[flat]))
+
+
+def _sampled(lanes: Lanes, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(region indices, positions in `get` coordinates) of the lanes that are sampled."""
+    positions = np.flatnonzero(lanes.get(mask))  # few: the sample is at most MAX_TRACKS PEs
+    if lanes.mask is not None:
+        positions = positions[lanes.mask[positions]]
+    elif lanes.excl is not None:
+        positions = positions[~np.isin(positions, lanes.excl)]
+    if lanes.idx is not None:
+        return lanes.idx[positions], positions
+    base = 0 if lanes.window is None else lanes.window.start
+    return positions + base, positions
