@@ -16,10 +16,10 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) examples/heat_wafer.py --preset wse2 --steps 100
+	$(VENV)/bin/wafersim demo --preset wse2 --steps 100
 
 bench: $(STAMP)
-	$(PY) bench/engine.py --preset wse2 --steps 100 --write bench/RESULTS.md
+	$(VENV)/bin/wafersim bench --preset wse2 --steps 100 --write bench/RESULTS.md
 	$(PY) bench/compiler.py --write bench/RESULTS.md
 	$(PY) bench/kernels.py --write bench/RESULTS.md --plot docs/kernel_utilization.png
 

@@ -16,8 +16,7 @@ import wafersim as ws
 from wafersim.kernels.heat import heat_kernel
 from wafersim.runtime.jit import Dispatcher
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results import machine, write_section  # noqa: E402
+from wafersim.tools.results import machine, write_section
 
 
 def main(argv: list[str] | None = None) -> int:

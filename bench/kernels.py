@@ -19,8 +19,7 @@ import numpy as np
 from wafersim.kernels import heat as heat_mod
 from wafersim.sim.stats import LaunchStats
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results import machine, write_section  # noqa: E402
+from wafersim.tools.results import machine, write_section
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[object, float]:

@@ -22,6 +22,10 @@ from ..sim.stats import LaunchStats
 from .progress import LaunchProgress, ProgressOption, launch_progress
 
 
+#: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
+launch_observers: list = []
+
+
 @dataclasses.dataclass(frozen=True)
 class DevicePointer:
     """A device (off-wafer) memory address returned by `Device.malloc`."""
@@ -233,18 +237,25 @@ class Device:
         Chrome/Perfetto JSON trace, on the streams' simulated timelines."""
         from ..sim import trace
 
-        events = [{"name": "process_name", "ph": "M", "pid": 0, "args": {"name": "host streams"}}]
+        events, notes = self.trace_events()
+        return trace.write(path, events, {"wafersim": f"{self.spec.summary()}; " + "; ".join(notes)})
+
+    def trace_events(self, pid_base: int = 0, label: str = "") -> tuple[list[dict], list[str]]:
+        """Trace events of this device (process ids from `pid_base`), and notes on what was sampled."""
+        pid0 = pid_base
+        events = [{"name": "process_name", "ph": "M", "pid": pid0, "args": {"name": f"{label}host streams"}}]
         for tid, stream in enumerate(self.streams):
-            events.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": tid, "args": {"name": stream.name}})
-            events += [{"name": what, "cat": "stream", "ph": "X", "pid": 0, "tid": tid, "ts": round(start * 1e6, 6),
-                        "dur": round((end - start) * 1e6, 6)} for what, start, end in stream.log]
+            events.append({"name": "thread_name", "ph": "M", "pid": pid0, "tid": tid, "args": {"name": stream.name}})
+            events += [{"name": what, "cat": "stream", "ph": "X", "pid": pid0, "tid": tid,
+                        "ts": round(start * 1e6, 6), "dur": round((end - start) * 1e6, 6)}
+                       for what, start, end in stream.log]
         notes = []
         for k, stats in enumerate(self.launches, start=1):
             if stats.trace is not None:
-                events += stats.trace.events(k, self.spec.clock_hz, self.spec.seconds(stats.start_cycle) * 1e6,
-                                             f"launch {k}: {stats.program}")
-                notes.append(f"launch {k}: {stats.trace.note}")
-        return trace.write(path, events, {"wafersim": f"{self.spec.summary()}; " + "; ".join(notes)})
+                events += stats.trace.events(pid0 + k, self.spec.clock_hz, self.spec.seconds(stats.start_cycle) * 1e6,
+                                             f"{label}launch {k}: {stats.program}")
+                notes.append(f"{label}launch {k}: {stats.trace.note}")
+        return events, notes
 
     def event(self) -> Event:
         return Event(self)
@@ -302,6 +313,8 @@ class Device:
         stats.start_cycle = stream.time * self.spec.clock_hz
         stream._run(f"launch {program.name}", stats.seconds)
         self.launches.append(stats)
+        for observer in launch_observers:
+            observer(self, stats)
         if print_output:
             for record in stats.prints:
                 print(record)

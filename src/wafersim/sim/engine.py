@@ -117,8 +117,14 @@ class _Totals:
         self.vector_elements = 0
         self.flops = 0
         self.global_bytes = 0
-        self.prints: list[tuple] = []
+        self.prints: list[tuple] = []  # (cycle, y, x, text, value)
         self.prints_dropped = 0
+
+    def keep_earliest_prints(self, limit: int) -> None:
+        """Sort prints by (cycle, PE) and drop all but the first `limit`, counting what was dropped."""
+        self.prints.sort(key=lambda record: record[:3])
+        self.prints_dropped += max(len(self.prints) - limit, 0)
+        del self.prints[limit:]
 
 
 class Launch:
@@ -177,7 +183,8 @@ class Launch:
         for pc, instr in self.decoded.items():
             if totals.pc_counts[pc]:
                 op_counts[instr.op] = op_counts.get(instr.op, 0) + int(totals.pc_counts[pc])
-        prints = [PrintRecord(c, x, y, t, v) for c, y, x, t, v in sorted(totals.prints, key=lambda r: r[:3])]
+        totals.keep_earliest_prints(self.print_limit)
+        prints = [PrintRecord(c, x, y, t, v) for c, y, x, t, v in totals.prints]
         return LaunchStats(
             program=self.program.name, spec=self.spec, grid=self.placement.grid, block=self.placement.block,
             cycles=int(math.ceil(slot_free.max())), instructions=int(totals.pc_counts.sum()),
@@ -884,18 +891,14 @@ class _WaveSim:
     def _print(self, ins: Instr, lanes: Lanes) -> None:
         totals = self.totals
         L = lanes.to_index_form(self.n)
-        room = self.launch.print_limit - len(totals.prints)
-        if room < L.count:
-            totals.prints_dropped += L.count - max(room, 0)
-        take = L.idx[: max(room, 0)]
-        if not len(take):
-            return
-        raw = self.regs[ins.a, take]
+        raw = self.regs[ins.a, L.idx]
         values = raw.view(np.float32).astype(float) if ins.flags & FLAG_FLOAT else raw.astype(int)
         x, y = self.region.xy
         text = self.program.strings[ins.imm] if 0 <= ins.imm < len(self.program.strings) else f"#{ins.imm}"
         totals.prints.extend((float(c), int(py), int(px), text, v.item()) for c, px, py, v in
-                             zip(self.cycle[take], x[take], y[take], values))
+                             zip(self.cycle[L.idx], x[L.idx], y[L.idx], values))
+        if len(totals.prints) > 4 * self.launch.print_limit:  # keep only the earliest, by (cycle, PE)
+            totals.keep_earliest_prints(self.launch.print_limit)
 
     # ------------------------------------------------------------------ results
     def _accumulate(self) -> None:

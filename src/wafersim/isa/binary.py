@@ -1,0 +1,41 @@
+"""Program files (`.wsb`): a small header, JSON metadata, then little-endian 32-bit code words.
+
+    magic "WSB1" | uint32 metadata length | metadata (UTF-8 JSON) | code words
+"""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AssemblyError
+from .assembler import Program
+
+MAGIC = b"WSB1"
+
+
+def save(program: Program, path: str | Path) -> Path:
+    meta = json.dumps({"name": program.name, "data_words": program.data_words, "arg_count": program.arg_count,
+                       "strings": list(program.strings), "labels": program.labels}).encode()
+    path = Path(path)
+    path.write_bytes(MAGIC + struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes())
+    return path
+
+
+def load(path: str | Path) -> Program:
+    data = Path(path).read_bytes()
+    if data[:4] != MAGIC or len(data) < 8:
+        raise AssemblyError(f"{path}: not a wafersim program file (expected the {MAGIC!r} header)")
+    (length,) = struct.unpack("<I", data[4:8])
+    try:
+        meta = json.loads(data[8:8 + length])
+    except ValueError:
+        raise AssemblyError(f"{path}: damaged program metadata") from None
+    code = data[8 + length:]
+    if len(code) % 4:
+        raise AssemblyError(f"{path}: code is not a whole number of 32-bit words")
+    return Program(code=np.frombuffer(code, dtype="<u4").astype(np.uint32), name=meta["name"],
+                   data_words=meta["data_words"], arg_count=meta["arg_count"], strings=tuple(meta["strings"]),
+                   labels=meta.get("labels", {}))

@@ -1,0 +1,169 @@
+"""The `wafersim` command line: info, run, demo, bench, asm, disasm, trace."""
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from pathlib import Path
+
+import click
+
+from ..arch.spec import PRESET_SIZES, resolve_spec
+from ..errors import WaferError
+from ..isa import binary
+from ..isa.assembler import assemble, disassemble
+from ..isa.opcodes import opcode_cycles
+from ..runtime import device as runtime_device
+from ..sim import trace as trace_format
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """wafersim: a CUDA-like toolchain and simulator for a wafer-scale engine (our own ISA design)."""
+
+
+@main.command()
+@click.option("--spec", "spec_name", default="wse2", show_default=True,
+              help=f"a preset ({', '.join(PRESET_SIZES)}) or a WaferSpec TOML file")
+def info(spec_name: str) -> None:
+    """The machine: its figures and peak rates."""
+    spec = _spec(spec_name)
+    click.echo(spec.summary())
+    rows = [("mesh", f"{spec.width} x {spec.height} = {spec.n_pes:,} PEs"),
+            ("SRAM per PE", f"{spec.sram_bytes:,} bytes"), ("registers", str(spec.registers)),
+            ("vector lanes", str(spec.vector_lanes)), ("clock", f"{spec.clock_hz / 1e9:g} GHz"),
+            ("hop latency", f"{spec.hop_latency:g} cycles"),
+            ("link bandwidth", f"{spec.link_words_per_cycle:g} words/cycle/direction "
+                               f"= {spec.link_words_per_cycle * 4 * spec.clock_hz / 1e9:g} GB/s"),
+            ("channels x FIFO depth", f"{spec.channels} x {spec.fifo_depth} words"),
+            ("global memory", f"{spec.global_bytes / 1e12:g} TB, {spec.global_bytes_per_s / 1e9:g} GB/s, "
+                              f"{spec.global_latency:g} cycles + hops to the edge"),
+            ("peak fp32", f"{spec.peak_flops / 1e12:,.1f} TFLOP/s"),
+            ("aggregate link bandwidth", f"{4 * spec.n_pes * spec.link_words_per_cycle * 4 * spec.clock_hz / 1e15:,.1f}"
+                                         f" PB/s"),
+            ("barrier", f"{spec.barrier_base_cycles:g} + {spec.barrier_cycles_per_hop:g} x diameter cycles")]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        click.echo(f"  {name:<{width}}  {value}")
+    costs = opcode_cycles(spec)
+    classes = sorted(spec.cost_cycles.items())
+    click.echo("  issue cycles by class: " + ", ".join(f"{k} {v:g}" for k, v in classes)
+               + (f" (+ {len(spec.op_cycles)} per-opcode overrides)" if spec.op_cycles else "")
+               + f"; {len(costs)} opcodes")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+def run(script: str, script_args: tuple[str, ...]) -> None:
+    """Run a host script, then print a summary table of its launches."""
+    launches = _run_script(script, script_args)
+    click.echo(launch_table(launches))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-o", "--output", default="trace.json", show_default=True, help="trace file to write")
+def trace(script: str, script_args: tuple[str, ...], output: str) -> None:
+    """Run a host script with every launch traced; write one Perfetto/Chrome JSON trace."""
+    previous = os.environ.get("WAFERSIM_TRACE")
+    os.environ["WAFERSIM_TRACE"] = "1"
+    try:
+        launches = _run_script(script, script_args)
+    finally:
+        if previous is None:
+            os.environ.pop("WAFERSIM_TRACE", None)
+        else:
+            os.environ["WAFERSIM_TRACE"] = previous
+    devices = list(dict.fromkeys(device for device, _ in launches))
+    events, notes = [], []
+    for k, device in enumerate(devices):
+        more, note = device.trace_events(pid_base=1000 * k, label=f"device {k}: " if len(devices) > 1 else "")
+        events += more
+        notes += note
+    path = trace_format.write(output, events, {"wafersim": "; ".join(notes) or "no launches"})
+    click.echo(launch_table(launches))
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(events):,} events); open it in "
+               f"https://ui.perfetto.dev")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("demo_args", nargs=-1, type=click.UNPROCESSED)
+def demo(demo_args: tuple[str, ...]) -> None:
+    """Heat diffusion on a whole wafer (options: --preset, --steps, --out)."""
+    from .demo import main as demo_main
+
+    demo_main(list(demo_args))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("bench_args", nargs=-1, type=click.UNPROCESSED)
+def bench(bench_args: tuple[str, ...]) -> None:
+    """The engine benchmark (options: --preset, --steps, --write)."""
+    from .bench import main as bench_main
+
+    sys.exit(bench_main(list(bench_args)))
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", help="program file to write (default: SOURCE with .wsb)")
+def asm(source: str, output: str | None) -> None:
+    """Assemble a text program into a .wsb program file."""
+    program = _guard(lambda: assemble(Path(source).read_text(), name=Path(source).stem))
+    path = binary.save(program, output or Path(source).with_suffix(".wsb"))
+    click.echo(f"wrote {path}: {program.name}, {len(program.code)} words, {program.data_words} data words")
+
+
+@main.command()
+@click.argument("program_file", type=click.Path(exists=True, dir_okay=False))
+def disasm(program_file: str) -> None:
+    """Print a .wsb program file as assembly text."""
+    program = _guard(lambda: binary.load(program_file))
+    click.echo(disassemble(program), nl=False)
+
+
+def launch_table(launches: list) -> str:
+    """A text table of (device, LaunchStats) pairs."""
+    if not launches:
+        return "no launches"
+    head = ("#", "kernel", "grid", "block", "waves", "cycles", "time (us)", "PE-instructions", "words moved",
+            "global bytes", "energy (mJ)")
+    rows = [(str(k), s.program, "x".join(map(str, s.grid)), "x".join(map(str, s.block)), str(s.waves),
+             f"{s.cycles:,}", f"{s.seconds * 1e6:,.2f}", f"{s.instructions:,}", f"{s.words_moved:,}",
+             f"{s.global_bytes:,}", f"{s.energy_j * 1e3:.4f}") for k, (_, s) in enumerate(launches, start=1)]
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    line = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa
+    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def _run_script(script: str, script_args: tuple[str, ...]) -> list:
+    launches: list = []
+    observer = lambda device, stats: launches.append((device, stats))  # noqa: E731
+    runtime_device.launch_observers.append(observer)
+    saved_argv = sys.argv
+    sys.argv = [script, *script_args]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except WaferError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        sys.argv = saved_argv
+        runtime_device.launch_observers.remove(observer)
+    return launches
+
+
+def _spec(name: str):
+    return _guard(lambda: resolve_spec(name))
+
+
+def _guard(make):
+    try:
+        return make()
+    except WaferError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+if __name__ == "__main__":
+    main()

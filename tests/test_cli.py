@@ -1,0 +1,100 @@
+"""The `wafersim` command line: exit codes and key output of every command."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+from click.testing import CliRunner
+
+import wafersim as ws
+from wafersim.isa import binary
+from wafersim.tools.cli import main
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import wafersim as ws
+    from wafersim.kernels.heat import heat_kernel
+
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    u = np.ones((16, 16), np.float32)
+    d_u, d_out = dev.to_device(u), dev.device_array(u.shape)
+    heat_kernel[(2, 2), (8, 8)](d_u, d_out, np.float32(0.1), 3)
+    heat_kernel[(1, 1), (16, 16)](d_u, d_out, np.float32(0.1), 2)
+    assert np.allclose(d_out.copy_to_host(), 1.0)  # a constant field stays constant
+""")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_info_prints_the_machine_and_its_peak_rates(tmp_path):
+    result = invoke("info", "--spec", "wse2")
+    assert result.exit_code == 0
+    spec = ws.WaferSpec.preset("wse2")
+    assert "757 x 996 = 753,972 PEs" in result.output
+    assert f"{spec.peak_flops / 1e12:,.1f} TFLOP/s" in result.output
+    path = tmp_path / "small.toml"
+    ws.WaferSpec(width=5, height=7, clock_hz=1e9).save(path)
+    result = invoke("info", "--spec", str(path))
+    assert result.exit_code == 0 and "5 x 7 = 35 PEs" in result.output and "1 GHz" in result.output
+    result = CliRunner().invoke(main, ["info", "--spec", "nonsense"])
+    assert result.exit_code != 0 and "unknown spec" in result.output
+
+
+def test_run_prints_a_table_of_the_scripts_launches(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT)
+    result = invoke("run", str(script))
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert lines[0].split()[:4] == ["#", "kernel", "grid", "block"]
+    assert lines[2].split()[:5] == ["1", "heat_kernel", "2x2", "8x8", "1"]
+    assert lines[3].split()[:4] == ["2", "heat_kernel", "1x1", "16x16"]
+
+
+def test_run_reports_a_kernel_error_and_fails(tmp_path):
+    script = tmp_path / "bad.py"
+    script.write_text("import wafersim as ws\n"
+                      "ws.Device(ws.WaferSpec(width=4, height=4)).launch(ws.assemble('send east, 0, r0'), 1, (4, 1))\n")
+    result = CliRunner().invoke(main, ["run", str(script)])
+    assert result.exit_code == 1 and "MeshBoundaryError" in result.output and "(3, 0)" in result.output
+
+
+def test_trace_writes_a_perfetto_trace_of_every_launch(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT)
+    out = tmp_path / "trace.json"
+    result = invoke("trace", str(script), "-o", str(out))
+    assert result.exit_code == 0 and "wrote" in result.output
+    events = json.loads(out.read_text())["traceEvents"]
+    processes = {e["args"]["name"] for e in events if e["name"] == "process_name"}
+    assert processes == {"host streams", "launch 1: heat_kernel", "launch 2: heat_kernel"}
+    assert {"send", "recv", "barrier", "global load", "compute"} <= {e["name"] for e in events if e["ph"] == "X"}
+
+
+def test_asm_and_disasm_round_trip_through_a_program_file(tmp_path):
+    source = tmp_path / "k.s"
+    source.write_text(".sram 8\n.args 1\nloop:\n    addi r1, r1, 1\n    slti r2, r1, 10\n    bnz r2, loop\n"
+                      "    print r1, 0\n    halt\n")
+    result = invoke("asm", str(source))
+    assert result.exit_code == 0 and "wrote" in result.output
+    program = binary.load(source.with_suffix(".wsb"))
+    assert program.data_words == 8 and program.arg_count == 1
+    np.testing.assert_array_equal(program.code, ws.assemble(source.read_text()).code)
+    result = invoke("disasm", str(source.with_suffix(".wsb")))
+    assert result.exit_code == 0
+    assert np.array_equal(ws.assemble(result.output).code, program.code)
+    bad = tmp_path / "bad.wsb"
+    bad.write_bytes(b"nonsense")
+    result = CliRunner().invoke(main, ["disasm", str(bad)])
+    assert result.exit_code != 0 and "not a wafersim program file" in result.output
+
+
+def test_demo_and_bench_run_on_a_small_wafer(tmp_path):
+    result = invoke("demo", "--preset", "dev", "--steps", "3", "--out", str(tmp_path))
+    assert result.exit_code == 0 and "matches NumPy exactly: True" in result.output
+    assert (tmp_path / "heat_field.png").exists() and (tmp_path / "heat_stall.png").exists()
+    result = CliRunner().invoke(main, ["bench", "--preset", "dev", "--steps", "3"])
+    assert result.exit_code == 0 and "| dev | 4,096 | 3 | first |" in result.output

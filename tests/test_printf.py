@@ -1,0 +1,48 @@
+"""Kernel printf: `ws.print` output carries PE coordinates and cycle, is ordered, and is bounded."""
+from __future__ import annotations
+
+import numpy as np
+
+import wafersim as ws
+from wafersim.sim.engine import Launch
+
+
+@ws.jit
+def countdown(out):
+    x, y = ws.grid(2)
+    for k in range(x + 1):      # PE x prints x + 1 times, at different cycles
+        ws.print("k", k)
+    ws.print("x", x * 1.5)      # a float32 value
+
+
+def test_prints_are_ordered_by_cycle_then_pe_and_carry_coordinates(capsys):
+    dev = ws.Device(ws.WaferSpec(width=4, height=2))
+    stats = countdown[(1, 1), (4, 2)](dev.device_array(1))
+    records = stats.prints
+    assert len(records) == sum(x + 2 for x in range(4)) * 2 and stats.prints_dropped == 0
+    keys = [(r.cycle, r.y, r.x) for r in records]
+    assert keys == sorted(keys)
+    floats = [r for r in records if r.text == "x"]
+    assert sorted((r.x, r.y, r.value) for r in floats) == [(x, y, x * 1.5) for x in range(4) for y in range(2)]
+    for x in range(4):  # each PE printed k = 0 .. x in order
+        assert [r.value for r in records if r.text == "k" and (r.x, r.y) == (x, 0)] == list(range(x + 1))
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [str(r) for r in records]
+    assert printed[0].startswith("[PE (0, 0) @ cycle ") and printed[0].endswith("k: 0")
+
+
+def test_a_flood_of_prints_is_cut_off_with_a_note(capsys):
+    dev = ws.Device(ws.WaferSpec(width=64, height=64))
+    stats = countdown[(1, 1), (64, 64)](dev.device_array(1))
+    total = sum(x + 2 for x in range(64)) * 64
+    assert len(stats.prints) == 1000 and stats.prints_dropped == total - 1000
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1001 and lines[-1] == f"[wafersim] {total - 1000} more print(s) dropped (limit 1000)"
+    cycles = [r.cycle for r in stats.prints]
+    assert cycles == sorted(cycles)
+    # The kept prints are exactly the earliest 1000 by (cycle, PE) of an unlimited run.
+    out = dev.device_array(1)
+    program = countdown.compile_for(out).program
+    everything = Launch(program, dev.spec, (1, 1), (64, 64), [out.address, 1], dev.memory,
+                        print_limit=10**6).run().prints
+    assert len(everything) == total and everything[:1000] == stats.prints
