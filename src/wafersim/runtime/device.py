@@ -19,7 +19,7 @@ from ..sim.engine import Launch
 from ..sim.layout import normalize_dims
 from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
-from .progress import LaunchProgress, ProgressOption, launch_progress
+from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 
 
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
@@ -196,7 +196,7 @@ class Device:
         if data.nbytes > alloc.size:
             raise MemoryAccessError(f"memcpy_htod: {data.nbytes} bytes do not fit the {alloc.size}-byte allocation "
                                     f"at 0x{alloc.base:x}", nbytes=data.nbytes, available=alloc.size)
-        alloc.storage[: data.nbytes] = data.reshape(-1).view(np.uint8)
+        copy_bytes(alloc.storage[: data.nbytes], data.reshape(-1).view(np.uint8), "memcpy_htod")
         self._stream(stream)._run(f"memcpy_htod {data.nbytes} B", self._transfer_seconds(data.nbytes))
 
     def memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None = None) -> None:
@@ -207,7 +207,7 @@ class Device:
         if host_array.nbytes > alloc.size:
             raise MemoryAccessError(f"memcpy_dtoh: {host_array.nbytes} bytes asked from the {alloc.size}-byte "
                                     f"allocation at 0x{alloc.base:x}", nbytes=host_array.nbytes, available=alloc.size)
-        host_array.reshape(-1).view(np.uint8)[:] = alloc.storage[: host_array.nbytes]
+        copy_bytes(host_array.reshape(-1).view(np.uint8), alloc.storage[: host_array.nbytes], "memcpy_dtoh")
         self._stream(stream)._run(f"memcpy_dtoh {host_array.nbytes} B", self._transfer_seconds(host_array.nbytes))
 
     def to_device(self, array: np.ndarray, stream: Stream | None = None) -> DeviceArray:

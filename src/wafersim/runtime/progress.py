@@ -46,3 +46,22 @@ def launch_progress(option: ProgressOption, name: str) -> Callable | None:
                                                 or not sys.stderr.isatty())):
         return None
     return LaunchProgress(name, delay=0.0 if option else 1.0)
+
+
+LARGE_COPY = 256 << 20  # bytes: copies at least this large show a bar on a terminal
+CHUNK = 32 << 20
+
+
+def copy_bytes(dst, src, name: str, progress: ProgressOption = None) -> None:
+    """dst[:] = src for byte arrays; a large copy on a terminal shows a progress bar."""
+    callback = launch_progress(progress, name) if len(src) >= LARGE_COPY else None
+    if callback is None:
+        dst[:] = src
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=len(src), unit="B", unit_scale=True, desc=name, file=sys.stderr, leave=False,
+              delay=0.0 if progress else 1.0) as bar:
+        for start in range(0, len(src), CHUNK):
+            dst[start:start + CHUNK] = src[start:start + CHUNK]
+            bar.update(min(CHUNK, len(src) - start))

@@ -1,0 +1,105 @@
+"""Perfetto/Chrome traces: valid trace-event JSON, the expected tracks, bounded size at wafer scale."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels.heat import heat_kernel
+from wafersim.runtime.progress import copy_bytes
+from wafersim.sim import trace as trace_module
+
+
+def check_format(events: list[dict]) -> None:
+    """Every event has the fields the trace-event format requires for its phase."""
+    for event in events:
+        assert event["ph"] in ("X", "M")
+        assert isinstance(event["pid"], int) and isinstance(event["name"], str)
+        if event["ph"] == "X":
+            assert isinstance(event["tid"], int) and event["ts"] >= 0 and event["dur"] >= 0
+
+
+def heat(dev, grid, block, steps, **options):
+    u = np.random.default_rng(1).random((grid[1] * block[1], grid[0] * block[0]), dtype=np.float32)
+    s = dev.stream()
+    d_u, d_out = dev.to_device(u, stream=s), dev.device_array(u.shape)
+    stats = heat_kernel[grid, block, s](d_u, d_out, np.float32(0.1), steps, **options)
+    d_out.copy_to_host(stream=s)
+    return stats
+
+
+def test_a_track_per_block_with_the_activity_of_each_kind(tmp_path):
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    stats = heat(dev, (8, 8), (2, 2), 3, trace=True)  # 64 blocks: one track each
+    data = json.loads(stats.to_perfetto(tmp_path / "launch.json").read_text())
+    events = data["traceEvents"]
+    check_format(events)
+    tracks = [e["args"]["name"] for e in events if e["name"] == "thread_name"]
+    assert len(tracks) == 64 and tracks[0] == "block (0, 0) PE (0, 0)" and tracks[-1] == "block (7, 7) PE (14, 14)"
+    slices = [e for e in events if e["ph"] == "X"]
+    kinds = {e["name"] for e in slices}
+    assert kinds == {"compute", "send", "recv", "barrier", "global load", "global store"}
+    start_us = stats.spec.seconds(stats.start_cycle) * 1e6  # the launch sits on its stream, after the memcpy
+    ends = []
+    for tid in range(64):  # each track runs from the launch's start, without overlaps
+        own = sorted((e["ts"], e["ts"] + e["dur"]) for e in slices if e["tid"] == tid)
+        assert own[0][0] == pytest.approx(start_us, abs=1e-6)
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(own, own[1:]))
+        ends.append(own[-1][1])
+    assert max(ends) == pytest.approx(start_us + stats.seconds * 1e6, abs=2e-3)  # the last PE ends the launch
+    barriers = [e for e in slices if e["name"] == "barrier" and e["tid"] == 0]
+    assert len(barriers) == 3  # one per step
+    assert "sampled 64 of 256 PEs" in data["metadata"]["wafersim"]
+
+
+def test_one_big_block_is_sampled_as_a_grid_of_pes():
+    dev = ws.Device(ws.WaferSpec(width=32, height=32))
+    stats = heat(dev, (1, 1), (32, 32), 2, trace=True)
+    names = list(stats.trace.tracks.values())
+    assert len(names) == 64 and names[0] == "block (0, 0) PE (2, 2)" and names[-1] == "block (0, 0) PE (30, 30)"
+
+
+def test_device_trace_has_host_streams_and_launches_on_one_timeline(tmp_path):
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    dev.trace = True
+    stats = heat(dev, (2, 2), (8, 8), 2)
+    data = json.loads(dev.to_perfetto(tmp_path / "all.json").read_text())
+    events = data["traceEvents"]
+    check_format(events)
+    host = [e for e in events if e["ph"] == "X" and e["pid"] == 0]
+    assert [e["name"].split()[0] for e in host] == ["memcpy_htod", "launch", "memcpy_dtoh"]
+    launch = host[1]
+    pe_slices = [e for e in events if e["ph"] == "X" and e["pid"] == 1]
+    assert min(e["ts"] for e in pe_slices) == pytest.approx(launch["ts"], abs=1e-6)  # the launch starts its PEs
+    assert launch["dur"] == pytest.approx(stats.seconds * 1e6, rel=1e-6)
+
+
+def test_untraced_launch_says_how_to_trace():
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    with pytest.raises(ws.LaunchError, match="trace=True"):
+        heat(dev, (1, 1), (4, 4), 1).to_perfetto("never.json")
+
+
+def test_wafer_scale_trace_stays_under_its_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(trace_module, "MAX_EVENTS_PER_TRACK", 40)  # a short run that still hits the cap
+    dev = ws.Device("wse2")
+    stats = heat(dev, (1, 1), (dev.spec.width, dev.spec.height), 6, trace=True)
+    path = stats.to_perfetto(tmp_path / "wafer.json")
+    data = json.loads(path.read_text())
+    check_format(data["traceEvents"])
+    per_track = 2 * 40 + 1  # capped slices, with compute between them
+    assert len(data["traceEvents"]) <= 1 + 64 * (per_track + 1)
+    assert path.stat().st_size < 64 * per_track * 200  # bytes: the size follows the cap, not the wafer
+    assert "sampled 64 of 753,972 PEs" in data["metadata"]["wafersim"] and "cut at 40 slices" in data["metadata"]["wafersim"]
+
+
+def test_large_copies_show_a_progress_bar_only_when_asked_or_on_a_terminal(capsys):
+    src = np.arange(300 << 20, dtype=np.uint8)[: 300 << 20]
+    dst = np.empty_like(src)
+    copy_bytes(dst, src, "memcpy_htod")  # not a terminal: quiet
+    assert capsys.readouterr().err == "" and np.array_equal(dst, src)
+    dst[:] = 0
+    copy_bytes(dst, src, "memcpy_htod", progress=True)
+    assert "memcpy_htod" in capsys.readouterr().err and np.array_equal(dst, src)
