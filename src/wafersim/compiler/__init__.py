@@ -10,7 +10,7 @@ from .frontend import KernelSignature, lower
 __all__ = ["Compiled", "KernelSignature", "compile_kernel"]
 
 
-def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec) -> Compiled:
+def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, boundscheck: bool = True) -> Compiled:
     """Compile one specialisation of a kernel for a machine."""
-    fn = lower(func, signature)
+    fn = lower(func, signature, boundscheck)
     return emit(fn, spec, fn.filename)

@@ -96,8 +96,9 @@ class _Unsupported(Exception):
 
 # ----------------------------------------------------------------------------- lowering
 class Lowering:
-    def __init__(self, func: Callable, signature: KernelSignature) -> None:
+    def __init__(self, func: Callable, signature: KernelSignature, boundscheck: bool = True) -> None:
         self.func = func
+        self.boundscheck = boundscheck
         try:
             self.filename = inspect.getsourcefile(func) or "<kernel>"
             lines, self.first_line = inspect.getsourcelines(func)
@@ -888,9 +889,7 @@ class Lowering:
         if len(args) != 1:
             raise _Unsupported("ws.print([label,] value) prints one value")
         value = self.scalar(args[0])
-        if label not in self.fn.strings:
-            self.fn.strings.append(label)
-        self.emit("print", a=self.reg_of(value), imm=self.fn.strings.index(label), flags=1 if value.ty == "f32" else 0)
+        self.emit("print", a=self.reg_of(value), imm=self.string(label), flags=1 if value.ty == "f32" else 0)
         return Val("i32", const=0)
 
     def inline(self, node: ast.Call, func: Callable, args) -> Val:
@@ -954,12 +953,33 @@ class Lowering:
             raise _Unsupported(f"{what} must be an int32, not a float32", node)
         return v
 
+    def string(self, text: str) -> int:
+        """The program's string number for `text` (used by print and bounds-check messages)."""
+        if text not in self.fn.strings:
+            self.fn.strings.append(text)
+        return self.fn.strings.index(text)
+
+    def check_index(self, index: Val, size: Val, what: str) -> None:
+        """Stop with a MemoryAccessError unless 0 <= index < size (one `chk`, unless known at compile time)."""
+        if index.is_const and size.is_const:
+            if not 0 <= index.const < size.const:
+                raise _Unsupported(f"{what}: index {index.const} is out of bounds for size {size.const}")
+            return
+        if self.boundscheck:
+            self.emit("chk", a=self.reg_of(index), b=self.reg_of(size), imm=self.string(what))
+
     def element_address(self, array, index_nodes: list[ast.expr], node) -> tuple[Val, int]:
         """(register-or-constant word offset within the array, number of index dims)."""
         ndim = len(array.shape)
         if len(index_nodes) != ndim:
             raise _Unsupported(f"{array.name} has {ndim} dimension(s) but {len(index_nodes)} index(es) were given")
         indices = [self.index_value(n, "an array index") for n in index_nodes]
+        for axis, (index, n) in enumerate(zip(indices, index_nodes)):
+            size = self.const(array.shape[axis]) if isinstance(array, LocalArray) else array.shape[axis]
+            try:
+                self.check_index(index, size, f"{array.name} axis {axis}")
+            except _Unsupported as exc:
+                raise _Unsupported(str(exc), n) from None
         if ndim == 1:
             return indices[0], 1
         cols = self.const(array.shape[1]) if isinstance(array, LocalArray) else array.shape[1]
@@ -1005,31 +1025,38 @@ class Lowering:
             if len(parts) != 2 or isinstance(parts[0], ast.Slice) or not isinstance(parts[1], ast.Slice):
                 raise _Unsupported("a slice of a 2-D local array is a row: t[i, a:b]")
             row = self.index_value(parts[0], "the row index")
-            start, length = self.slice_bounds(parts[1], self.const(array.shape[1]))
+            self.check_index(row, self.const(array.shape[0]), f"{array.name} axis 0")
+            start, length = self.slice_bounds(parts[1], self.const(array.shape[1]), f"{array.name} row slice")
             return SliceRef(array, self.arith(ast.Add(), self.arith(ast.Mult(), row, self.const(array.shape[1])),
                                               start), length)
         if isinstance(array, GlobalArray) and len(array.shape) == 2:
             if len(parts) != 2 or isinstance(parts[0], ast.Slice) or not isinstance(parts[1], ast.Slice):
                 raise _Unsupported("a slice of a 2-D global array is a row: u[y, a:b]")
             row = self.index_value(parts[0], "the row index")
-            start, length = self.slice_bounds(parts[1], array.shape[1])
+            self.check_index(row, array.shape[0], f"{array.name} axis 0")
+            start, length = self.slice_bounds(parts[1], array.shape[1], f"{array.name} row slice")
             row_start = self.arith(ast.Add(), self.arith(ast.Mult(), row, array.shape[1]), start)
             return SliceRef(array, row_start, length)
         if len(parts) != 1 or len(array.shape) != 1:
             raise _Unsupported("slices are 1-D: buf[i:j] of a 1-D local array, x[a:b] or u[y, a:b] of a global one")
         size = self.const(array.shape[0]) if isinstance(array, LocalArray) else array.shape[0]
-        start, length = self.slice_bounds(parts[0], size)
+        start, length = self.slice_bounds(parts[0], size, f"{array.name} slice")
         if isinstance(array, LocalArray) and start.is_const and length.is_const:
             if start.const < 0 or start.const + length.const > array.size:
                 raise _Unsupported(f"slice [{start.const}:{start.const + length.const}] is out of bounds for "
                                    f"{array.name} of size {array.size}")
         return SliceRef(array, start, length)
 
-    def slice_bounds(self, s: ast.Slice, size: Val) -> tuple[Val, Val]:
+    def slice_bounds(self, s: ast.Slice, size: Val, what: str = "slice") -> tuple[Val, Val]:
         if s.step is not None:
             raise _Unsupported("slices with a step are not supported")
         start = self.index_value(s.lower, "a slice bound") if s.lower is not None else Val("i32", const=0)
         stop = self.index_value(s.upper, "a slice bound") if s.upper is not None else size
+        if not (start.is_const and stop.is_const and size.is_const):  # 0 <= start <= stop <= size
+            limit = self.arith(ast.Add(), size, Val("i32", const=1))
+            self.check_index(start, limit, f"{what} start")
+            self.check_index(stop, limit, f"{what} end")
+            self.check_index(self.arith(ast.Sub(), stop, start), limit, f"{what} length")
         return start, self.arith(ast.Sub(), stop, start)
 
     def slice_registers(self, ref: SliceRef, node) -> tuple[VReg | int, VReg | int]:
@@ -1244,7 +1271,7 @@ def _is_minmax(lowering: Lowering, node: ast.expr) -> bool:
     return lowering.static(node.func) in (min, max) and len(node.args) == 2
 
 
-def lower(func: Callable, signature: KernelSignature) -> IRFunction:
-    """Lower a Python kernel to IR for one argument signature."""
-    lowering = Lowering(func, signature)
+def lower(func: Callable, signature: KernelSignature, boundscheck: bool = True) -> IRFunction:
+    """Lower a Python kernel to IR for one argument signature (with array bounds checks unless told not to)."""
+    lowering = Lowering(func, signature, boundscheck)
     return lowering.lower()

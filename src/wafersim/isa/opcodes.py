@@ -12,6 +12,7 @@ Instruction word (32 bits), field layouts by format:
     JMP  op[31:24] target[23:0]
     MSG  op[31:24] d[23:19] a[18:14] b[13:9] dir[8:7] ch[6:3] 0[2:0]
     PRT  op[31:24] a[23:19] flags[18:15] imm[14:0]         (imm: unsigned 15-bit)
+    CHK  op[31:24] a[23:19] b[18:14] imm[13:0]             (imm: unsigned 14-bit)
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
     "JMP": (("target", 0, 24, False),),
     "MSG": (("d", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("dir", 7, 2, False), ("ch", 3, 4, False)),
     "PRT": (("a", 19, 5, False), ("flags", 15, 4, False), ("imm", 0, 15, False)),
+    "CHK": (("a", 19, 5, False), ("b", 14, 5, False), ("imm", 0, 14, False)),
 }
 
 DIRECTIONS = ("north", "east", "south", "west")
@@ -147,6 +149,8 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("sreg", "IMM", ("d", "sreg"), "special", "d = special register (" + ", ".join(SPECIAL_REGISTERS) + ")", ""),
     ("arg", "IMM", ("d", "imm"), "special", "d = kernel argument number imm (a 32-bit word)", ""),
     ("bar", "REG", (), "barrier", "wait until every PE of the block reaches a barrier", ""),
+    ("chk", "CHK", ("a", "b", "imm"), "alu", "bounds check: stop with a MemoryAccessError (message: the program's "
+     "string number imm) unless 0 <= a < b", ""),
     ("print", "PRT", ("a", "imm"), "print", "debug print of a with the program's string number imm (.f: as float32)", "f"),
 ]
 

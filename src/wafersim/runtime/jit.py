@@ -3,6 +3,7 @@ caches one binary per (type signature, machine), and launches it through the sam
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from typing import Any, Callable
 
@@ -19,9 +20,11 @@ class Dispatcher(Kernel):
 
     __wafersim_jit__ = True
 
-    def __init__(self, py_func: Callable) -> None:
+    def __init__(self, py_func: Callable, boundscheck: bool = True) -> None:
         super().__init__(program=None)  # type: ignore[arg-type]
         self.py_func = py_func
+        self.boundscheck = boundscheck
+        self.parameters = list(inspect.signature(py_func).parameters)
         self.cache: dict[tuple, Compiled] = {}
         self.compile_seconds: dict[tuple, float] = {}
         self._last: tuple | None = None
@@ -60,12 +63,16 @@ class Dispatcher(Kernel):
         key = (signature.args, device.spec.to_dict().__repr__())
         if key not in self.cache:
             start = time.perf_counter()
-            self.cache[key] = compile_kernel(self.py_func, signature, device.spec)
+            self.cache[key] = compile_kernel(self.py_func, signature, device.spec, self.boundscheck)
             self.compile_seconds[key] = time.perf_counter() - start
         self._last = key
         return self.cache[key]
 
     def launch(self, device: Device, grid, block, args, stream=None, **options):
+        if len(args) != len(self.parameters):
+            raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {len(self.parameters)} "
+                              f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
+                              given=len(args))
         signature, words = self.signature_of(tuple(args))
         compiled = self.compile(signature, device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
@@ -99,8 +106,12 @@ class Dispatcher(Kernel):
         return f"<ws.jit kernel {self.py_func.__name__}>"
 
 
-def jit(func: Callable | None = None, **options) -> Any:
-    """Decorate a Python function as a wafer kernel (or a device function callable from kernels)."""
+def jit(func: Callable | None = None, *, boundscheck: bool = True) -> Any:
+    """Decorate a Python function as a wafer kernel (or a device function callable from kernels).
+
+    `@ws.jit` or `@ws.jit(boundscheck=False)`: with bounds checks (the default), an array index or slice
+    outside its array stops the kernel with a MemoryAccessError naming the array, the index and the PE;
+    without them, kernels run a little faster and stray accesses are caught only at the edge of memory."""
     if func is None:
-        return lambda f: Dispatcher(f)
-    return Dispatcher(func)
+        return lambda f: Dispatcher(f, boundscheck)
+    return Dispatcher(func, boundscheck)

@@ -254,7 +254,7 @@ class _WaveSim:
         """An executor for an instruction that only computes (no timing, no control transfer)."""
         R, F, op = self.regs, self.fregs, ins.op
         d = ins.d
-        if op == "nop" or (d == 0 and op not in ("st", "ld") and not op.startswith("v")):
+        if op == "nop" or (d == 0 and op not in ("st", "ld", "chk") and not op.startswith("v")):
             return lambda lanes: None  # r0 stays zero (a load into r0 still checks its address)
         if op in _INT_BINARY:
             f = _INT_BINARY[op]
@@ -291,6 +291,7 @@ class _WaveSim:
             "sreg": lambda L: L.put(R[d], L.get(self.region.special(SPECIAL_REGISTERS[ins.imm]))),
             "arg": lambda L: L.put(R[d], self._arg(ins.imm)),
             "ld": lambda L: self._load(L, ins),
+            "chk": lambda L: self._bounds_check(L, ins),
         }
         if op in simple:
             return simple[op]
@@ -299,6 +300,16 @@ class _WaveSim:
         if op.startswith("v"):
             return lambda L: self._vector(L, ins)
         raise AssertionError(f"no executor for {op}")  # the opcode table and the engine disagree
+
+    def _bounds_check(self, L: Lanes, ins: Instr) -> None:
+        index = L.get(self.regs[ins.a]).astype(np.int64)
+        bound = L.get(self.regs[ins.b]).astype(np.int64)
+        bad = (index < 0) | (index >= bound)
+        if L.any(bad):
+            i = self._first_true(L, bad)
+            what = self.program.strings[ins.imm] if 0 < ins.imm < len(self.program.strings) else "index"
+            raise self._lane_error(MemoryAccessError, f"{what}: index {int(index[i])} is out of bounds for size "
+                                   f"{int(bound[i])}", L, bad, index=int(index[i]), size=int(bound[i]))
 
     def _arg(self, k: int) -> np.int32:
         if not 0 <= k < len(self.launch.args):

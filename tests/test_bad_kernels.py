@@ -1,0 +1,132 @@
+"""Bad kernels and bad launches fail loudly, with the array, the index, the PE and the source line."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+
+
+def line_of(kernel, marker: str) -> int:
+    lines, first = inspect.getsourcelines(kernel.py_func)
+    return first + next(i for i, text in enumerate(lines) if marker in text)
+
+
+@ws.jit
+def read_1d(out, k):
+    i = ws.grid(1)
+    out[i] = out[i + k]  # MARK-1d
+
+
+@ws.jit
+def read_2d(u, out, dx):
+    x, y = ws.grid(2)
+    out[y, x] = u[y, x + dx]  # MARK-2d
+
+
+@ws.jit
+def local_index(out, k):
+    buf = ws.local.array(8, np.float32)
+    other = ws.local.array(8, np.float32)
+    other[0] = 1.0
+    buf[k] = 2.0  # MARK-local
+    out[0] = other[0]
+
+
+@ws.jit
+def local_slice(out, k):
+    buf = ws.local.array(8, np.float32)
+    buf[k:k + 4] = 1.0  # MARK-slice
+    out[0] = buf[0]
+
+
+@ws.jit
+def global_row(u, out, a, n):
+    buf = ws.local.array(16, np.float32)
+    buf[0:n] = u[0, a:a + n]  # MARK-row
+    out[0, 0] = buf[0]
+
+
+@ws.jit(boundscheck=False)
+def unchecked_2d(u, out, dx):
+    x, y = ws.grid(2)
+    out[y, x] = u[y, x + dx]
+
+
+def device():
+    return ws.Device(ws.WaferSpec(width=8, height=8))
+
+
+def test_global_index_past_a_1d_array():
+    dev = device()
+    out = dev.to_device(np.zeros(4, np.float32))
+    read_1d[(1, 1), (4, 1)](out, 0)  # in bounds: fine
+    with pytest.raises(ws.MemoryAccessError) as info:
+        read_1d[(1, 1), (4, 1)](out, 1)
+    err = info.value
+    assert err.index == 4 and err.size == 4 and err.pe == (3, 0) and err.pes == [(3, 0)]
+    assert err.source == (__file__, line_of(read_1d, "MARK-1d"))
+    assert "out axis 0: index 4 is out of bounds for size 4" in str(err)
+
+
+def test_global_column_past_the_row_is_caught_even_inside_the_allocation():
+    dev = device()
+    u = dev.to_device(np.arange(16, dtype=np.float32).reshape(4, 4))
+    out = dev.device_array((4, 4))
+    with pytest.raises(ws.MemoryAccessError) as info:
+        read_2d[(1, 1), (4, 4)](u, out, 1)  # x + 1 = 4 on the last column: the next row's first element
+    err = info.value
+    assert "u axis 1" in str(err) and err.index == 4 and err.size == 4
+    assert {pe[0] for pe in err.pes} == {3} and len(err.pes) == 4
+    # Without bounds checks the same kernel reads the next row silently -- the reason they are on by default.
+    unchecked_2d[(1, 1), (4, 3)](u, out, 1)  # rows 0..2: the stray reads stay inside the allocation
+    assert out.copy_to_host()[0, 3] == 4.0
+
+
+def test_local_index_past_its_array_but_inside_sram():
+    dev = device()
+    out = dev.device_array(1)
+    local_index[(1, 1), (1, 1)](out, 7)
+    assert out.copy_to_host()[0] == 1.0
+    with pytest.raises(ws.MemoryAccessError) as info:
+        local_index[(1, 1), (1, 1)](out, 8)  # would overwrite `other`
+    assert "buf axis 0: index 8 is out of bounds for size 8" in str(info.value)
+    assert info.value.source == (__file__, line_of(local_index, "MARK-local"))
+
+
+@pytest.mark.parametrize("k,ok", [(0, True), (4, True), (5, False), (-1, False)])
+def test_local_slice_bounds(k, ok):
+    dev = device()
+    out = dev.device_array(1)
+    if ok:
+        local_slice[(1, 1), (1, 1)](out, k)
+        return
+    with pytest.raises(ws.MemoryAccessError, match="buf slice"):
+        local_slice[(1, 1), (1, 1)](out, k)
+
+
+def test_global_row_slice_bounds():
+    dev = device()
+    u = dev.to_device(np.arange(32, dtype=np.float32).reshape(2, 16))
+    out = dev.device_array((1, 1))
+    global_row[(1, 1), (1, 1)](u, out, 12, 4)
+    assert out.copy_to_host()[0, 0] == 12.0
+    with pytest.raises(ws.MemoryAccessError) as info:
+        global_row[(1, 1), (1, 1)](u, out, 13, 4)
+    assert "u row slice end: index 17 is out of bounds for size 17" in str(info.value)
+
+
+def test_wrong_argument_count_and_types_are_launch_errors():
+    dev = device()
+    out = dev.device_array(4)
+    with pytest.raises(ws.LaunchError) as info:
+        read_1d[(1, 1), (4, 1)](out)
+    assert info.value.expected == 2 and info.value.given == 1 and "read_1d(out, k)" in str(info.value)
+    with pytest.raises(ws.LaunchError, match="copy it to the device first"):
+        read_1d[(1, 1), (4, 1)](np.zeros(4, np.float32), 0)
+    with pytest.raises(ws.LaunchError, match="unsupported type str"):
+        read_1d[(1, 1), (4, 1)](out, "1")
+    with pytest.raises(ws.LaunchError, match="float32 or int32"):
+        read_1d[(1, 1), (4, 1)](dev.device_array(4, np.float64), 0)

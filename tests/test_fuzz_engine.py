@@ -1,0 +1,125 @@
+"""Fuzzing the engine and the host API: random programs, launch configurations and memcpy sizes must
+either work or fail with a `WaferError` -- never crash, hang, or corrupt the device.
+
+The suite runs a bounded number of examples; for a longer nightly run set WAFERSIM_FUZZ_EXAMPLES
+(e.g. WAFERSIM_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz_engine.py)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wafersim as ws
+from wafersim.isa.encoding import Instr, encode
+from wafersim.isa.opcodes import FORMATS, OPCODES
+
+EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def instructions(draw, length: int):
+    """Any encodable instruction; branch targets stay within the program (or one past it)."""
+    op = draw(st.sampled_from(OPCODES))
+    fields = {}
+    for name, _, width, signed in FORMATS[op.fmt]:
+        if name == "target":
+            fields[name] = draw(st.integers(0, length))
+        elif name == "flags":
+            fields[name] = draw(st.integers(0, 3)) if op.flags else 0
+        elif name in "dabc":
+            fields[name] = draw(st.integers(0, 7))  # a few registers, so values flow between instructions
+        elif name == "ch":
+            fields[name] = draw(st.integers(0, 3))
+        elif signed:
+            fields[name] = draw(st.integers(-64, 64))
+        else:
+            fields[name] = draw(st.integers(0, (1 << width) - 1))
+    if op.fmt == "EXT":
+        fields["imm"] = draw(st.integers(-(2**31), 2**32 - 1))
+    if op.name == "sreg":
+        fields["imm"] = draw(st.integers(0, 9))
+    return Instr(op.name, **fields)
+
+
+@st.composite
+def programs(draw):
+    length = draw(st.integers(1, 24))
+    body = [draw(instructions(length)) for _ in range(length)]
+    words = np.array([w for instr in body for w in encode(instr)], dtype=np.uint32)
+    return ws.Program(code=words, name="fuzz", data_words=draw(st.integers(0, 16)))
+
+
+@FUZZ
+@given(program=programs(), block=st.tuples(st.integers(1, 4), st.integers(1, 3)),
+       args=st.lists(st.integers(0, 2**31 - 1), max_size=3))
+def test_random_programs_run_or_fail_with_a_wafer_error(program, block, args):
+    dev = ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=4))
+    buffer = dev.device_array(64, np.int32)
+    words = [buffer] + args
+    try:
+        stats = dev.launch(program, (2, 1), block, words, max_cycles=20_000, print_output=False)
+    except ws.WaferError:
+        pass
+    else:
+        assert stats.cycles >= 0 and stats.instructions == stats.pe_instructions.sum()
+    # Whatever happened, the device still works.
+    x = np.arange(8, dtype=np.float32)
+    d_x = dev.to_device(x)
+    np.testing.assert_array_equal(d_x.copy_to_host(), x)
+
+
+@FUZZ
+@given(grid=st.tuples(st.integers(-2, 6), st.integers(-2, 6)), block=st.tuples(st.integers(-2, 12),
+                                                                               st.integers(-2, 12)))
+def test_random_launch_configurations_work_or_fail_cleanly(grid, block):
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    from wafersim.kernels.assembly import saxpy_program
+
+    n = 40
+    x = np.arange(n, dtype=np.float32)
+    d_x, d_y, d_out = dev.to_device(x), dev.to_device(x), dev.device_array(n)
+    valid = min(grid) >= 1 and min(block) >= 1 and block[0] <= 8 and block[1] <= 8
+    try:
+        stats = dev.launch(saxpy_program(), grid, block, (d_x, d_y, d_out, np.float32(2), n))
+    except ws.LaunchError:
+        assert not valid
+        return
+    assert valid
+    threads = grid[0] * block[0] * grid[1] * block[1]
+    expected = np.where(np.arange(n) < threads, 3 * x, 0)  # saxpy covers the first `threads` elements
+    # Elements are indexed row-major over the whole grid: the first rows of the grid cover the array.
+    width = grid[0] * block[0]
+    covered = np.zeros(n, bool)
+    for i in range(n):
+        covered[i] = i < threads and (i % width) < width
+    np.testing.assert_array_equal(d_out.copy_to_host(), np.where(covered, 3 * x, 0))
+    assert stats.waves == -(-(grid[0] * grid[1]) // ((8 // block[0]) * (8 // block[1])))
+
+
+@FUZZ
+@given(sizes=st.lists(st.integers(-8, 5000), min_size=1, max_size=8), copy=st.integers(0, 6000),
+       dtype=st.sampled_from([np.float32, np.int32, np.uint8, np.float64]))
+def test_random_allocations_and_memcpy_sizes(sizes, copy, dtype):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4, global_bytes=64 * 1024))
+    live = []
+    for size in sizes:
+        try:
+            live.append((dev.malloc(size), size))
+        except (ws.OutOfMemoryError, ws.LaunchError):
+            assert size <= 0 or sum(-(-s // 256) * 256 for _, s in live) + size > 64 * 1024 - 256 - 256 * len(live)
+    data = np.arange(copy, dtype=dtype)
+    for pointer, size in live:
+        try:
+            dev.memcpy_htod(pointer, data)
+        except ws.MemoryAccessError:
+            assert data.nbytes > size
+            continue
+        back = np.empty_like(data)
+        dev.memcpy_dtoh(back, pointer)
+        np.testing.assert_array_equal(back, data)
+    for pointer, _ in live:
+        dev.free(pointer)
+    assert dev.memory.used_bytes == 0
