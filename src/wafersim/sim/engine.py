@@ -28,7 +28,7 @@ from ..isa.assembler import Program, format_instr
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME, DIRECTIONS, FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS, opcode_cycles
 from .fabric import Fifo, SlotRows
-from .hostmem import tune_allocator
+from .hostmem import available_bytes, launch_bytes, tune_allocator
 from .lanes import Lanes
 from .layout import Placement, WaveRegion
 from .memory import KERNEL_ADDRESS_LIMIT, GlobalMemory
@@ -167,7 +167,31 @@ class Launch:
             raise LaunchError(f"{program.name} uses channel {max(channels)} but the machine has {spec.channels} "
                               f"channels per link direction", channel=max(channels))
 
+    def host_memory(self) -> dict[str, int]:
+        """Host memory this launch needs, by part (the largest wave is simulated at once)."""
+        fifos = set()
+        for instr in self.decoded.values():
+            if instr.op in ("recv", "recvv"):
+                fifos.add((instr.dir, instr.ch))
+            elif instr.op in ("send", "sendv"):
+                fifos.add(((instr.dir + 2) % 4, instr.ch))
+        whole = all(float(c).is_integer() for c in self.costs.values())
+        return launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,
+                            len(fifos), self.spec.fifo_depth, 4 if whole else 8)
+
+    def check_host_memory(self) -> None:
+        """Refuse, with the numbers, a launch whose state would not fit in host memory."""
+        parts = self.host_memory()
+        needed, available = sum(parts.values()), available_bytes()
+        if available is not None and needed > available:
+            detail = ", ".join(f"{name} {size / 2**20:,.0f} MiB" for name, size in parts.items() if size)
+            raise OutOfMemoryError(
+                f"{self.program.name} on {self.placement.wave(0).n:,} PEs needs about {needed / 2**30:.2f} GiB of "
+                f"host memory ({detail}) but {available / 2**30:.2f} GiB is available; launch fewer or smaller "
+                f"blocks at once, or use a machine with more memory", needed=needed, available=available, parts=parts)
+
     def run(self) -> LaunchStats:
+        self.check_host_memory()
         tune_allocator()
         totals = _Totals(self.spec, self.program)
         slot_free = np.zeros(self.placement.slots)  # when each slot's current block finishes

@@ -32,3 +32,33 @@ def tune_allocator() -> bool:
     ok &= mallopt(_M_TOP_PAD, 64 << 20)
     _tuned = bool(ok)
     return _tuned
+
+
+def available_bytes() -> int | None:
+    """Host memory the simulator may still use: WAFERSIM_HOST_MEMORY (bytes) if set, else the OS's
+    MemAvailable; None where neither is known."""
+    limit = os.environ.get("WAFERSIM_HOST_MEMORY")
+    if limit:
+        return int(float(limit))
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def launch_bytes(pes: int, wafer_pes: int, registers: int, data_words: int, fifos: int, fifo_depth: int,
+                 time_bytes: int) -> dict[str, int]:
+    """Host memory a launch needs, by part: `pes` simulated at once (the largest wave), `fifos` the
+    (direction, channel) FIFOs its program uses; NumPy temporaries are counted as a few per-PE arrays."""
+    return {
+        "registers": 4 * registers * pes,
+        "SRAM data": 4 * data_words * pes,
+        "FIFOs": fifos * pes * (fifo_depth * (4 + time_bytes) + 8),
+        "PE state": pes * (6 * time_bytes + 16 + 80),  # clocks, counters, identity, masks
+        "temporaries": pes * 12 * 8,
+        "statistics": wafer_pes * (2 * 8 + 8 + 4 * 8),  # busy, stall, instructions, words per link
+    }
