@@ -130,3 +130,31 @@ def test_wrong_argument_count_and_types_are_launch_errors():
         read_1d[(1, 1), (4, 1)](out, "1")
     with pytest.raises(ws.LaunchError, match="float32 or int32"):
         read_1d[(1, 1), (4, 1)](dev.device_array(4, np.float64), 0)
+
+
+@ws.jit
+def divide(out, a, b):
+    out[0] = a // b  # MARK-div
+    out[1] = a % b
+
+
+def test_integer_division_by_zero_stops_the_kernel():
+    dev = device()
+    out = dev.device_array(2, np.int32)
+    divide[(1, 1), (1, 1)](out, -7, 2)
+    assert list(out.copy_to_host()) == [-7 // 2, -7 % 2]  # Python's floor semantics
+    with pytest.raises(ws.KernelZeroDivisionError) as info:
+        divide[(1, 1), (1, 1)](out, 7, 0)
+    err = info.value
+    assert isinstance(err, ZeroDivisionError) and err.pe == (0, 0)
+    assert err.source == (__file__, line_of(divide, "MARK-div")) and err.instruction.startswith("chk ")
+
+
+def test_errors_carry_the_instruction_and_the_array():
+    dev = device()
+    out = dev.to_device(np.zeros(4, np.float32))
+    with pytest.raises(ws.MemoryAccessError) as info:
+        read_1d[(1, 1), (4, 1)](out, 2)
+    err = info.value
+    assert err.array == "out" and err.instruction.startswith("chk ") and err.block_index == (0, 0)
+    assert err.pes == [(2, 0), (3, 0)]

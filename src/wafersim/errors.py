@@ -56,3 +56,8 @@ class InvalidPointerError(WaferError):
 
 class CycleLimitError(WaferError):
     """A launch that ran past its `max_cycles` budget (a kernel that never halts)."""
+
+
+class KernelZeroDivisionError(WaferError, ZeroDivisionError):
+    """Integer `//` or `%` by zero in a `@ws.jit` kernel (with bounds checks on). The ISA's own `div` and
+    `rem` give defined results instead (see docs/isa.md); float division gives inf or nan (IEEE)."""

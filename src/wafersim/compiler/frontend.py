@@ -614,6 +614,11 @@ class Lowering:
     def floor_div_mod(self, op, a: Val, b: Val) -> Val:
         """Python's floor division and modulo from the ISA's truncating ones."""
         ra, rb = self.reg_of(a), self.reg_of(b)
+        if b.is_const and b.const == 0:
+            raise _Unsupported("integer division by zero")
+        if self.boundscheck and not b.is_const:  # stop with a clear error rather than a made-up value
+            nonzero = self.result("sne", "i32", a=rb, b=0)
+            self.emit("chk", a=0, b=nonzero.reg, imm=self.string("division by zero"))
         q = self.result("div", "i32", a=ra, b=rb)
         r = self.result("rem", "i32", a=ra, b=rb)
         # When the remainder is non-zero and its sign differs from the divisor's, adjust by one step.

@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import (CycleLimitError, DeadlockError, LaunchError, MemoryAccessError, MeshBoundaryError,
-                      OutOfMemoryError)
+from ..errors import (CycleLimitError, DeadlockError, KernelZeroDivisionError, LaunchError, MemoryAccessError,
+                      MeshBoundaryError, OutOfMemoryError)
 from ..isa.assembler import Program, format_instr
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME, DIRECTIONS, FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS, opcode_cycles
@@ -332,8 +332,11 @@ class _WaveSim:
         if L.any(bad):
             i = self._first_true(L, bad)
             what = self.program.strings[ins.imm] if 0 < ins.imm < len(self.program.strings) else "index"
+            if what == "division by zero":
+                raise self._lane_error(KernelZeroDivisionError, "integer division by zero", L, bad)
             raise self._lane_error(MemoryAccessError, f"{what}: index {int(index[i])} is out of bounds for size "
-                                   f"{int(bound[i])}", L, bad, index=int(index[i]), size=int(bound[i]))
+                                   f"{int(bound[i])}", L, bad, index=int(index[i]), size=int(bound[i]),
+                                   array=what.split(" ")[0])
 
     def _arg(self, k: int) -> np.int32:
         if not 0 <= k < len(self.launch.args):
@@ -407,7 +410,7 @@ class _WaveSim:
             if plain is not None:
                 try:
                     plain(lanes)
-                except MemoryAccessError as exc:
+                except (MemoryAccessError, KernelZeroDivisionError) as exc:
                     raise self._locate(exc, pc) from None
                 pending_cost += cost
                 pending_count += 1
@@ -429,7 +432,7 @@ class _WaveSim:
             self._flush(lanes, pending_cost, pending_count + 1)
             try:
                 return self._control(pc, instr, next_pc, cost, lanes)
-            except (MemoryAccessError, MeshBoundaryError) as exc:
+            except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError) as exc:
                 raise self._locate(exc, pc) from None
 
     def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
@@ -508,8 +511,9 @@ class _WaveSim:
         return f" (PE {fields['pe']} of block {fields['block_index']})" if fields else ""
 
     def _locate(self, exc, pc: int):
-        """Add the program counter and source line to an error raised by an executor."""
+        """Add the program counter, instruction and source line to an error raised by an executor."""
         exc.pc = pc
+        exc.instruction = format_instr(self.launch.decoded[pc])
         exc.source = self.program.source_of(pc)
         exc.args = (f"{exc.args[0]} at {self.program.describe_pc(pc)}",)
         return exc
