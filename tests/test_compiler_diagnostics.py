@@ -151,6 +151,7 @@ def test_sram_budget_is_checked_at_compile_time_with_its_parts():
     with pytest.raises(ws.CompileError) as info:
         launch(huge_local)
     err = info.value
+    assert isinstance(err, ws.OutOfMemoryError) and isinstance(err, ws.SramBudgetError)  # API.md: SRAM is OOM
     assert err.available == 49152 and err.needed > 49152
     code_bytes = err.needed - 4 * (12200 + 256)
     assert code_bytes > 0 and code_bytes % 4 == 0

@@ -46,3 +46,16 @@ def test_a_flood_of_prints_is_cut_off_with_a_note(capsys):
     everything = Launch(program, dev.spec, (1, 1), (64, 64), [out.address, 1], dev.memory,
                         print_limit=10**6).run().prints
     assert len(everything) == total and everything[:1000] == stats.prints
+
+
+def test_print_limit_and_output_are_launch_options(capsys):
+    dev = ws.Device(ws.WaferSpec(width=4, height=2))
+    stats = countdown[(1, 1), (4, 2)](dev.device_array(1), print_limit=5)
+    assert len(stats.prints) == 5 and stats.prints_dropped == 28 - 5
+    assert capsys.readouterr().out.splitlines()[-1] == "[wafersim] 23 more print(s) dropped (limit 5)"
+    countdown[(1, 1), (4, 2)](dev.device_array(1), print_output=False)
+    assert capsys.readouterr().out == ""
+    import pytest
+
+    with pytest.raises(ws.LaunchError, match="unknown launch option"):
+        countdown[(1, 1), (4, 2)](dev.device_array(1), steps=3)

@@ -40,7 +40,7 @@ def test_a_track_per_block_with_the_activity_of_each_kind(tmp_path):
     assert len(tracks) == 64 and tracks[0] == "block (0, 0) PE (0, 0)" and tracks[-1] == "block (7, 7) PE (14, 14)"
     slices = [e for e in events if e["ph"] == "X"]
     kinds = {e["name"] for e in slices}
-    assert kinds == {"compute", "send", "recv", "barrier", "global load", "global store"}
+    assert kinds == {"compute", "send", "recv", "barrier", "global load", "global store", "store drain"}
     start_us = stats.spec.seconds(stats.start_cycle) * 1e6  # the launch sits on its stream, after the memcpy
     ends = []
     for tid in range(64):  # each track runs from the launch's start, without overlaps
@@ -58,7 +58,8 @@ def test_one_big_block_is_sampled_as_a_grid_of_pes():
     dev = ws.Device(ws.WaferSpec(width=32, height=32))
     stats = heat(dev, (1, 1), (32, 32), 2, trace=True)
     names = list(stats.trace.tracks.values())
-    assert len(names) == 64 and names[0] == "block (0, 0) PE (2, 2)" and names[-1] == "block (0, 0) PE (30, 30)"
+    assert len(names) == 64 and names[0] == "block (0, 0) PE (0, 0)" and names[-1] == "block (0, 0) PE (31, 31)"
+    assert "block (0, 0) PE (31, 0)" in names and "block (0, 0) PE (0, 31)" in names  # the corners too
 
 
 def test_device_trace_has_host_streams_and_launches_on_one_timeline(tmp_path):

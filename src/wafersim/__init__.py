@@ -5,7 +5,8 @@ in `WaferSpec`.
 """
 from .arch import WaferSpec
 from .errors import (AssemblyError, CompileError, CycleLimitError, DeadlockError, InvalidPointerError,
-                     KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, SpecError, WaferError)
+                     KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, SpecError, SramBudgetError,
+                     WaferError)
 from .isa import Program, assemble, disassemble
 from .isa.opcodes import EAST, NORTH, SOUTH, WEST
 from .compiler.intrinsics import (blockDim, blockIdx, fma, grid, gridDim, gridsize, has_neighbor, local, recv,
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AssemblyError", "CompileError", "CycleLimitError", "DeadlockError", "Device", "DeviceArray", "DevicePointer",
     "EAST", "Event", "InvalidPointerError", "Kernel", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError",
-    "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "SOUTH", "SpecError", "Stream", "WEST",
+    "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
     "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
     "get_current_device", "select_device", "stream", "synchronize", "to_device",
     "jit", "grid", "gridsize", "threadIdx", "blockIdx", "blockDim", "gridDim", "send", "recv", "has_neighbor",

@@ -50,6 +50,11 @@ class OutOfMemoryError(WaferError):
     """Device (off-wafer) memory or per-PE SRAM exhausted, or host memory too small for a launch."""
 
 
+class SramBudgetError(CompileError, OutOfMemoryError):
+    """A kernel whose code, local arrays and spills do not fit a PE's SRAM: a compile error and an
+    out-of-memory error at once, so either `except` catches it."""
+
+
 class InvalidPointerError(WaferError):
     """A double free or a pointer that does not belong to this device."""
 

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import CompileError
+from ..errors import CompileError, SramBudgetError
 from ..isa.assembler import Program, assemble
 from .ir import BRANCHES, PURE, IRFunction, Label, Op, VReg, basic_blocks
 
@@ -244,7 +244,7 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str) -> Compiled:
             parts.append(f"register spills {4 * len(alloc.spills):,}")
         if fn.scratch_words:
             parts.append(f"vector temporaries {4 * fn.scratch_words:,}")
-        raise CompileError(f"{fn.name} needs {needed:,} bytes of SRAM per PE but a PE has {spec.sram_bytes:,}: "
+        raise SramBudgetError(f"{fn.name} needs {needed:,} bytes of SRAM per PE but a PE has {spec.sram_bytes:,}: "
                            + ", ".join(parts), needed=needed, available=spec.sram_bytes)
     return Compiled(program, ir_text, asm_text, alloc)
 

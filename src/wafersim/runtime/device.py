@@ -15,7 +15,7 @@ import numpy as np
 from ..arch.spec import WaferSpec, resolve_spec
 from ..errors import InvalidPointerError, LaunchError, MemoryAccessError
 from ..isa.assembler import Program
-from ..sim.engine import Launch
+from ..sim.engine import DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import normalize_dims
 from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
@@ -292,7 +292,8 @@ class Device:
 
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,
                max_cycles: float | None = None, print_output: bool = True,
-               progress: ProgressOption = None, trace: bool | None = None) -> LaunchStats:
+               progress: ProgressOption = None, trace: bool | None = None,
+               print_limit: int = DEFAULT_PRINT_LIMIT) -> LaunchStats:
         """Run `program` over `grid` blocks of `block` PEs; returns (and keeps) its `LaunchStats`.
 
         `max_cycles` bounds a kernel that never halts (`CycleLimitError`); `progress` shows a bar
@@ -306,7 +307,7 @@ class Device:
             if trace is None:
                 trace = self.trace or os.environ.get("WAFERSIM_TRACE") == "1"
             stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
-                           progress=bar, trace=trace).run()
+                           progress=bar, trace=trace, print_limit=print_limit).run()
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()
@@ -319,7 +320,7 @@ class Device:
             for record in stats.prints:
                 print(record)
             if stats.prints_dropped:
-                print(f"[wafersim] {stats.prints_dropped} more print(s) dropped (limit {len(stats.prints)})")
+                print(f"[wafersim] {stats.prints_dropped} more print(s) dropped (limit {print_limit})")
         return stats
 
 
@@ -345,8 +346,9 @@ class ConfiguredKernel:
     block: Any
     stream: Stream | None = None
 
-    def __call__(self, *args: Any, max_cycles: float | None = None, progress: ProgressOption = None,
-                 trace: bool | None = None) -> LaunchStats:
+    def __call__(self, *args: Any, **options: Any) -> LaunchStats:
+        """Launch with these kernel arguments. Options (keywords): max_cycles, progress, trace, print_limit,
+        print_output -- as for `Device.launch`."""
         from .current import get_current_device
 
         # Like CUDA: the stream's device, else the device the array arguments live on, else the current one.
@@ -355,5 +357,7 @@ class ConfiguredKernel:
             device = self.stream.device
         else:
             device = self.kernel.device or (owners[0] if owners else get_current_device())
-        return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, max_cycles=max_cycles,
-                                  progress=progress, trace=trace)
+        unknown = set(options) - {"max_cycles", "progress", "trace", "print_limit", "print_output"}
+        if unknown:
+            raise LaunchError(f"unknown launch option(s) {sorted(unknown)}; kernel arguments are positional")
+        return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)

@@ -486,6 +486,8 @@ class _WaveSim:
         cyc = lanes.get(self.cycle)
         done = np.maximum(cyc, lanes.get(self.store_done))
         lanes.add(self.stall, done - cyc)
+        if self.tracer:
+            self.tracer.record(lanes, "store drain", cyc, done)
         lanes.put(self.cycle, done)
         return []
 

@@ -4,7 +4,9 @@ A traced launch records what a sample of its PEs did and when: sends, receives (
 the word), barrier waits, global-memory accesses, and the compute between them. One track per block
 (its north-west PE) when a launch has many blocks; otherwise a grid of PEs spread over each block. At
 most `MAX_TRACKS` tracks and `MAX_EVENTS_PER_TRACK` slices each, so a wafer-scale trace stays small;
-the trace's metadata says what was sampled and whether anything was cut.
+the trace's metadata says what was sampled and whether anything was cut. Slices: compute, send, recv
+(including the wait for the word), barrier, global load, global store, store drain (a halting PE
+waiting for its posted stores to land).
 """
 from __future__ import annotations
 
@@ -87,8 +89,8 @@ class TraceRecorder:
         if n_blocks >= MAX_TRACKS:
             return [(k * n_blocks // MAX_TRACKS, 0, 0) for k in range(MAX_TRACKS)]
         side = max(1, math.isqrt(MAX_TRACKS // n_blocks))
-        xs = sorted({min(bx - 1, (2 * i + 1) * bx // (2 * side)) for i in range(min(side, bx))})
-        ys = sorted({min(by - 1, (2 * j + 1) * by // (2 * side)) for j in range(min(side, by))})
+        spread = lambda n: sorted({round(i * (n - 1) / (side - 1)) for i in range(side)}) if side > 1 else [0]  # noqa
+        xs, ys = spread(bx), spread(by)  # evenly spaced, edges and corners included
         return [(b, x, y) for b in range(n_blocks) for y in ys for x in xs]
 
     def begin_wave(self, region) -> None:
