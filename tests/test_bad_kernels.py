@@ -158,3 +158,29 @@ def test_errors_carry_the_instruction_and_the_array():
     err = info.value
     assert err.array == "out" and err.instruction.startswith("chk ") and err.block_index == (0, 0)
     assert err.pes == [(2, 0), (3, 0)]
+
+
+@pytest.mark.parametrize("failure", ["boundary", "deadlock", "bounds", "cycles", "host_memory"])
+def test_a_failed_launch_leaves_streams_memory_and_history_as_they_were(failure, monkeypatch):
+    dev = device()
+    s = dev.stream()
+    data = np.arange(16, dtype=np.float32)
+    keep = dev.to_device(data, stream=s)
+    out = dev.to_device(np.zeros(4, np.float32))
+    before = (s.time, len(s.log), dev.memory.used_bytes, len(dev.launches))
+    bad = {
+        "boundary": lambda: dev.launch(ws.assemble("send east, 0, r0\nhalt\n"), 1, (4, 1), stream=s),
+        "deadlock": lambda: dev.launch(ws.assemble("hasnb r1, east\nbz r1, d\nrecv r2, east, 0\nd:\nhalt\n"), 1,
+                                       (2, 1), stream=s),
+        "bounds": lambda: read_1d[(1, 1), (4, 1), s](out, 3),
+        "cycles": lambda: dev.launch(ws.assemble("l:\njmp l\n"), 1, 1, stream=s, max_cycles=500),
+        "host_memory": lambda: (monkeypatch.setenv("WAFERSIM_HOST_MEMORY", "1000"),
+                                read_1d[(1, 1), (4, 1), s](out, 0)),
+    }[failure]
+    with pytest.raises(ws.WaferError):
+        bad()
+    monkeypatch.delenv("WAFERSIM_HOST_MEMORY", raising=False)
+    assert (s.time, len(s.log), dev.memory.used_bytes, len(dev.launches)) == before
+    np.testing.assert_array_equal(keep.copy_to_host(), data)  # other allocations are untouched
+    read_1d[(1, 1), (4, 1), s](out, 0)  # and the next launch works
+    assert len(dev.launches) == 1 and s.time > before[0]
