@@ -11,8 +11,6 @@ Two patterns are used:
 """
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import math
 import re
 import sys
@@ -21,6 +19,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from conftest import load_source
 
 N = 16  # PEs per launch in the 1-row tests: block (N, 1) on grid (1, 1)
 
@@ -40,19 +39,7 @@ def launch(dev, kernel, *args, grid=(1, 1), block=(N, 1)):
     return [d.copy_to_host() for d in dargs if isinstance(d, ws.DeviceArray)]
 
 
-_counter = itertools.count()
-
-
-def load_module(tmp_path, source: str):
-    """Write `source` to a fresh .py file and import it (the compiler needs the function's source file)."""
-    name = f"_wsjit_gen_{next(_counter)}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+load_module = load_source  # write generated source to a file and import it (see conftest.py)
 
 
 def ulp_diff(a, b) -> np.ndarray:
@@ -970,20 +957,7 @@ def test_slice_messages(dev):
 
 
 def test_heat_kernel_matches_numpy():
-    @ws.jit
-    def heat(u, out, alpha, steps):
-        x, y = ws.grid(2)
-        c = u[y, x]
-        for t in range(steps):
-            for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
-                if ws.has_neighbor(d):
-                    ws.send(d, c)
-            acc = 0.0
-            for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
-                acc += ws.recv(d) if ws.has_neighbor(d) else c
-            c = c + alpha * (acc - 4.0 * c)
-            ws.syncthreads()
-        out[y, x] = c
+    from wafersim.kernels.heat import heat_kernel as heat  # the API.md kernel, unchanged
 
     dev = ws.Device(ws.WaferSpec(width=32, height=32))
     u = np.random.default_rng(7).random((32, 32), dtype=np.float32)

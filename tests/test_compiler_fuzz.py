@@ -15,8 +15,6 @@ undefined in NumPy.
 """
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import os
 import sys
 import warnings
@@ -27,6 +25,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
+from conftest import load_source
 
 N_PE = 8
 N_INT, N_FLOAT = 3, 3
@@ -36,7 +35,6 @@ FLOAT_CONSTS = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0]
 INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191, 8192, -8193, 65535]))
 DIVISORS = [2, 3, 5, 7, -2, -3, -5]
 
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -194,15 +192,7 @@ def render(body: list[str]) -> str:
                       f"def ref({params}):", *body, f"    return ({params},)", ""])
 
 
-def load(directory, source: str):
-    name = f"_wsjit_fuzz_{next(_counter)}"
-    path = directory / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+load = load_source  # see conftest.py
 
 
 def inputs(seed: int):

@@ -5,7 +5,6 @@ with an independent NumPy model of the same program; and reproducibility across 
 WAFERSIM_FUZZ_EXAMPLES=N runs a longer search."""
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import numpy as np
@@ -13,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
+from conftest import load_source
 
 EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "25"))
 DIRECTIONS = ("NORTH", "EAST", "SOUTH", "WEST")
@@ -73,11 +73,7 @@ def model(steps, values: np.ndarray, block: tuple[int, int]) -> np.ndarray:
 @given(steps=st.lists(step, min_size=1, max_size=8), block=st.tuples(st.integers(1, 5), st.integers(1, 4)),
        grid=st.tuples(st.integers(1, 3), st.integers(1, 2)), seed=st.integers(0, 2**16))
 def test_random_exchange_kernels_match_a_numpy_model(steps, block, grid, seed, tmp_path_factory):
-    path = tmp_path_factory.mktemp("fuzz") / "fuzz_kernel.py"
-    path.write_text(kernel_source(steps))
-    spec = importlib.util.spec_from_file_location(f"fuzz_kernel_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_source(tmp_path_factory.mktemp("fuzz"), kernel_source(steps))
     h, w = grid[1] * block[1], grid[0] * block[0]
     values = np.random.default_rng(seed).uniform(-2, 2, (h, w)).astype(np.float32)
     dev = ws.Device(ws.WaferSpec(width=8, height=8))
