@@ -444,3 +444,11 @@ def test_times_stay_exact_past_the_float32_range():
     arr = dev.to_device(np.ones(1, np.int32))
     stats = dev.launch(ws.assemble("arg r1, 0\ngld r2, r1, 0\naddi r3, r3, 1\nhalt\n"), (1, 1), (1, 1), (arr,))
     assert stats.cycles == 2**24 + 2  # served at 2**24, then addi and halt
+
+
+def test_a_binary_naming_a_special_register_that_does_not_exist_is_refused():
+    from wafersim.isa.encoding import Instr, encode
+
+    code = np.array(encode(Instr("sreg", d=1, imm=12)) + encode(Instr("halt")), dtype=np.uint32)
+    with pytest.raises(ws.LaunchError, match="special register number 12"):
+        ws.Device(ws.WaferSpec(width=2, height=2)).launch(ws.Program(code=code), 1, 1)

@@ -40,7 +40,7 @@ def instructions(draw, length: int):
     if op.fmt == "EXT":
         fields["imm"] = draw(st.integers(-(2**31), 2**32 - 1))
     if op.name == "sreg":
-        fields["imm"] = draw(st.integers(0, 9))
+        fields["imm"] = draw(st.integers(0, 15))  # 10..15 name no register: a LaunchError
     return Instr(op.name, **fields)
 
 

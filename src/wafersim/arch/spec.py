@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomli_w
 
 from ..errors import SpecError
@@ -215,8 +216,6 @@ class WaferSpec:
 
     def hops_to_edge(self, x: Any, y: Any) -> Any:
         """Hops from PE (x, y) to the nearest wafer edge, where off-wafer memory attaches."""
-        import numpy as np
-
         return np.minimum(np.minimum(x, self.width - 1 - x), np.minimum(y, self.height - 1 - y))
 
     def summary(self) -> str:

@@ -482,15 +482,11 @@ class Lowering:
         if isinstance(node, ast.Tuple):
             items = tuple(self.static(e) for e in node.elts)
             return _NOT_STATIC if any(i is _NOT_STATIC for i in items) else items
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)):
+        if isinstance(node, ast.BinOp) and type(node.op) in _STATIC_INT_OPS:
             left, right = self.static(node.left), self.static(node.right)  # e.g. a local array of T * T
-            if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
-                try:
-                    return {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right}.get(
-                        type(node.op)) if not isinstance(node.op, (ast.FloorDiv, ast.Mod)) else \
-                        (left // right if isinstance(node.op, ast.FloorDiv) else left % right)
-                except ZeroDivisionError:
-                    return _NOT_STATIC
+            if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool) \
+                    and not (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0):
+                return _STATIC_INT_OPS[type(node.op)](left, right)
             return _NOT_STATIC
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             value = self.static(node.operand)
@@ -901,7 +897,6 @@ class Lowering:
         if func in self.inlining:
             raise _Unsupported(f"recursive call to {func.__name__} (device functions are inlined)")
         values = [self.expr(a) for a in args]
-        callee = Lowering.__new__(Lowering)
         tree = ast.parse(textwrap.dedent(inspect.getsource(func))).body[0]
         params = [a.arg for a in tree.args.args]
         if len(params) != len(values):
@@ -930,7 +925,6 @@ class Lowering:
             self.return_target.pop()
             self.inlining.pop()
             self.globals, self.scopes = saved_globals, saved_scopes
-            del callee
         self.place(done)
         return Val(results[0].ty, results[0].reg) if results else Val("i32", const=0)
 
@@ -1196,8 +1190,9 @@ class Lowering:
                 raise _Unsupported("vector operands must all have the destination's dtype")
             return self.sram_address(value.array, value.start)
         if isinstance(value, Val):
-            return self.to_type(value, ty) if ty == "f32" or value.ty == "i32" else _raise(
-                _Unsupported("a float32 scalar cannot combine with an int32 slice"))
+            if ty == "i32" and value.ty == "f32":
+                raise _Unsupported("a float32 scalar cannot combine with an int32 slice")
+            return self.to_type(value, ty)
         raise _Unsupported(f"{_describe(value)} cannot be a vector operand")
 
     def vector_into(self, node: ast.expr, d_addr: VReg, length, ty: str, flags: int, top: bool) -> None:
@@ -1249,6 +1244,8 @@ class _NotStatic:
 
 
 _NOT_STATIC = _NotStatic()
+_STATIC_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+                   ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
 
 
 def _describe(value) -> str:
@@ -1259,10 +1256,6 @@ def _describe(value) -> str:
 def _arity(node, args, n: int) -> None:
     if len(args) != n:
         raise _Unsupported(f"this function takes {n} argument(s), got {len(args)}")
-
-
-def _raise(exc):
-    raise exc
 
 
 def _as_load(target: ast.expr) -> ast.expr:

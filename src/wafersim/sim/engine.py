@@ -162,6 +162,10 @@ class Launch:
         if program.arg_count is not None and program.arg_count != len(self.args):
             raise LaunchError(f"{program.name} takes {program.arg_count} argument(s), the launch gave {len(self.args)}",
                               expected=program.arg_count, given=len(self.args))
+        for pc, instr in self.decoded.items():
+            if instr.op == "sreg" and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
+                raise LaunchError(f"{program.name}: pc {pc} reads special register number {instr.imm}; there are "
+                                  f"{len(SPECIAL_REGISTERS)} ({', '.join(SPECIAL_REGISTERS)})", pc=pc)
         channels = {i.ch for i in self.decoded.values() if i.op in ("send", "sendv", "recv", "recvv")}
         if channels and max(channels) >= spec.channels:
             raise LaunchError(f"{program.name} uses channel {max(channels)} but the machine has {spec.channels} "
