@@ -18,40 +18,25 @@ from ..sim.stats import LaunchStats
 
 
 @jit
-def scan_row_f32(v):
-    """Inclusive prefix sum of float32 `v` along this PE's row of the block (inlined into kernels)."""
+def scan_row(v, dtype):
+    """Inclusive prefix sum of `v` along this PE's row of the block (inlined into kernels); `dtype` is the
+    words' type, e.g. an array argument's `.dtype` (np.float32 or np.int32)."""
     acc = v
     if ws.has_neighbor(ws.WEST):
-        acc = ws.recv(ws.WEST) + v
+        acc = ws.recv(ws.WEST, dtype=dtype) + v
     if ws.has_neighbor(ws.EAST):
         ws.send(ws.EAST, acc)
     return acc
 
 
 @jit
-def scan_row_i32(v):
-    """Inclusive prefix sum of int32 `v` along this PE's row of the block (inlined into kernels)."""
-    acc = v
-    if ws.has_neighbor(ws.WEST):
-        acc = ws.recv(ws.WEST, dtype=np.int32) + v
-    if ws.has_neighbor(ws.EAST):
-        ws.send(ws.EAST, acc)
-    return acc
-
-
-@jit
-def prefix_sum_f32_kernel(values, out):
+def prefix_sum_kernel(values, out):
+    """Compiled once per dtype of `values` (float32 or int32) by the dispatcher."""
     x, y = ws.grid(2)
-    out[y, x] = scan_row_f32(values[y, x])
+    out[y, x] = scan_row(values[y, x], values.dtype)
 
 
-@jit
-def prefix_sum_i32_kernel(values, out):
-    x, y = ws.grid(2)
-    out[y, x] = scan_row_i32(values[y, x])
-
-
-_KERNELS = {np.dtype(np.float32): prefix_sum_f32_kernel, np.dtype(np.int32): prefix_sum_i32_kernel}
+SUPPORTED = (np.dtype(np.float32), np.dtype(np.int32))
 
 
 def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
@@ -64,7 +49,7 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
     values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
-    if values.dtype not in _KERNELS:
+    if values.dtype not in SUPPORTED:
         integral = np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_
         values = values.astype(np.int32 if integral else np.float32)
     values = np.ascontiguousarray(values)
@@ -72,7 +57,7 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
     device = device or Device(_fitting_spec(width, height))
     d_values = device.to_device(values)
     d_out = device.device_array(values.shape, values.dtype)
-    stats = _KERNELS[values.dtype][(1, height), (width, 1)](d_values, d_out)
+    stats = prefix_sum_kernel[(1, height), (width, 1)](d_values, d_out)
     return d_out.copy_to_host(), stats
 
 
