@@ -80,36 +80,28 @@ def allreduce(v, op):
 
 
 # ----------------------------------------------------------------------------- kernels
-@jit
-def reduce_sum_kernel(values, out):
-    x, y = ws.grid(2)
-    r = reduce_to_corner(values[y, x], SUM)
-    if ws.threadIdx.x == 0 and ws.threadIdx.y == 0:
-        out[ws.blockIdx.y, ws.blockIdx.x] = r
+def _reduce_kernel(op: int):
+    """A kernel writing each block's reduction (by `op`, a compile-time constant of the closure)."""
+    @jit
+    def reduce_kernel(values, out):
+        x, y = ws.grid(2)
+        r = reduce_to_corner(values[y, x], op)
+        if ws.threadIdx.x == 0 and ws.threadIdx.y == 0:
+            out[ws.blockIdx.y, ws.blockIdx.x] = r
+    return reduce_kernel
 
 
-@jit
-def reduce_max_kernel(values, out):
-    x, y = ws.grid(2)
-    r = reduce_to_corner(values[y, x], MAX)
-    if ws.threadIdx.x == 0 and ws.threadIdx.y == 0:
-        out[ws.blockIdx.y, ws.blockIdx.x] = r
+def _allreduce_kernel(op: int):
+    """A kernel giving every PE its block's reduction (by `op`, a compile-time constant of the closure)."""
+    @jit
+    def allreduce_kernel(values, out):
+        x, y = ws.grid(2)
+        out[y, x] = allreduce(values[y, x], op)
+    return allreduce_kernel
 
 
-@jit
-def allreduce_sum_kernel(values, out):
-    x, y = ws.grid(2)
-    out[y, x] = allreduce(values[y, x], SUM)
-
-
-@jit
-def allreduce_max_kernel(values, out):
-    x, y = ws.grid(2)
-    out[y, x] = allreduce(values[y, x], MAX)
-
-
-_REDUCE = {SUM: reduce_sum_kernel, MAX: reduce_max_kernel}
-_ALLREDUCE = {SUM: allreduce_sum_kernel, MAX: allreduce_max_kernel}
+_REDUCE = {code: _reduce_kernel(code) for code in (SUM, MAX)}
+_ALLREDUCE = {code: _allreduce_kernel(code) for code in (SUM, MAX)}
 
 
 # ----------------------------------------------------------------------------- host functions
