@@ -12,7 +12,7 @@ import numpy as np
 from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler.frontend import DTYPES
 from ..errors import LaunchError
-from .device import ConfiguredKernel, Device, DeviceArray, Kernel
+from .device import Device, DeviceArray, Kernel
 
 
 class Dispatcher(Kernel):
@@ -98,9 +98,6 @@ class Dispatcher(Kernel):
     def inspect_asm(self) -> str:
         """The assembly of the last compiled specialisation."""
         return self._compiled().asm_text
-
-    def __getitem__(self, config) -> ConfiguredKernel:
-        return super().__getitem__(config)
 
     def __repr__(self) -> str:
         return f"<ws.jit kernel {self.py_func.__name__}>"

@@ -146,6 +146,9 @@ class Launch:
         self.costs = opcode_cycles(spec)
         self.decoded = dict(program.instructions())
         self.n_registers = 1 + max([max(i.d, i.a, i.b, i.c) for i in self.decoded.values()] + [0])
+        figures = [*self.costs.values(), spec.hop_latency, 1 / spec.link_words_per_cycle, spec.global_latency,
+                   spec.barrier_base_cycles, spec.barrier_cycles_per_hop]
+        self.whole_cycles = all(float(f).is_integer() for f in figures)  # then float32 times can be exact
         self._check_fits()
 
     def _check_fits(self) -> None:
@@ -179,9 +182,8 @@ class Launch:
                 fifos.add((instr.dir, instr.ch))
             elif instr.op in ("send", "sendv"):
                 fifos.add(((instr.dir + 2) % 4, instr.ch))
-        whole = all(float(c).is_integer() for c in self.costs.values())
         return launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,
-                            len(fifos), self.spec.fifo_depth, 4 if whole else 8)
+                            len(fifos), self.spec.fifo_depth, 4 if self.whole_cycles else 8)
 
     def check_host_memory(self) -> None:
         """Refuse, with the numbers, a launch whose state would not fit in host memory."""
@@ -236,7 +238,7 @@ class _WaveSim:
         self.fregs = self.regs.view(np.float32)
         self.sram = np.zeros((self.program.data_words, n), dtype=np.int32)
         self.fsram = self.sram.view(np.float32)
-        self.time_dtype = np.float32 if self._whole_cycles() and start.max(initial=0) < TIME32_LIMIT else np.float64
+        self.time_dtype = np.float32 if launch.whole_cycles and start.max(initial=0) < TIME32_LIMIT else np.float64
         self.start = start.astype(self.time_dtype)
         self.cycle = self.start.copy()
         self.stall = np.zeros(n, dtype=self.time_dtype)
@@ -254,12 +256,6 @@ class _WaveSim:
         self.tracer = launch.tracer
 
     # ------------------------------------------------------------------ time representation
-    def _whole_cycles(self) -> bool:
-        spec = self.spec
-        figures = [*self.launch.costs.values(), spec.hop_latency, 1 / spec.link_words_per_cycle,
-                   spec.global_latency, spec.barrier_base_cycles, spec.barrier_cycles_per_hop]
-        return all(float(f).is_integer() for f in figures)
-
     def _guard_time(self, latest: float) -> None:
         """Widen per-PE times to float64 before float32 could round them."""
         if self.time_dtype == np.float32 and latest >= TIME32_LIMIT:
@@ -917,7 +913,7 @@ class _WaveSim:
         issued = self.cycle[L.idx] + cost
         served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / spec.global_bytes_per_cycle)
         self.totals.global_bytes += int(nbytes.sum())
-        hops = self.region.hops_to_edge()[L.idx]
+        hops = self.region.hops_to_edge[L.idx]
         finished = np.maximum(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time, served)
         self._guard_time(float(finished.max(initial=0)))
         if self.tracer:

@@ -155,7 +155,9 @@ class WaveRegion:
         dx, dy = DIRECTION_STEP[direction]
         return dx + dy * self.width
 
+    @functools.cached_property
     def hops_to_edge(self) -> np.ndarray:
+        """Hops from each PE to the nearest wafer edge (computed once per wave)."""
         x, y = self.xy
         return self.placement.spec.hops_to_edge(x, y).astype(np.float64)
 
