@@ -16,7 +16,6 @@ undefined in NumPy.
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 
 import numpy as np

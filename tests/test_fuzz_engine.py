@@ -89,13 +89,9 @@ def test_random_launch_configurations_work_or_fail_cleanly(grid, block):
         return
     assert valid
     threads = grid[0] * block[0] * grid[1] * block[1]
-    expected = np.where(np.arange(n) < threads, 3 * x, 0)  # saxpy covers the first `threads` elements
-    # Elements are indexed row-major over the whole grid: the first rows of the grid cover the array.
-    width = grid[0] * block[0]
-    covered = np.zeros(n, bool)
-    for i in range(n):
-        covered[i] = i < threads and (i % width) < width
-    np.testing.assert_array_equal(d_out.copy_to_host(), np.where(covered, 3 * x, 0))
+    # Threads are numbered row-major over the whole grid, so they cover the first `threads` elements.
+    expected = np.where(np.arange(n) < threads, 3 * x, 0)
+    np.testing.assert_array_equal(d_out.copy_to_host(), expected)
     assert stats.waves == -(-(grid[0] * grid[1]) // ((8 // block[0]) * (8 // block[1])))
 
 

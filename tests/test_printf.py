@@ -1,8 +1,6 @@
 """Kernel printf: `ws.print` output carries PE coordinates and cycle, is ordered, and is bounded."""
 from __future__ import annotations
 
-import numpy as np
-
 import wafersim as ws
 from wafersim.sim.engine import Launch
 

@@ -151,7 +151,7 @@ def test_gldv_gstv_row_copy(dev, mode):
 def test_gldv_then_ld_reads_each_word(dev):
     """gldv places global word k at SRAM word base + k (checked with scalar loads)."""
     src = np.arange(1000, 1000 + 8 * 4, dtype=np.int32).reshape(4, 8) * -3
-    prog = ws.assemble(f"""
+    prog = ws.assemble("""
 .sram 20
 .args 2
     sreg r1, tid.x

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from ..arch.spec import WaferSpec
 from ..errors import CompileError, SramBudgetError
 from ..isa.assembler import Program, assemble

@@ -6,7 +6,10 @@ emits instructions. Calling one from ordinary host Python raises an error that s
 from __future__ import annotations
 
 from ..errors import CompileError
-from ..isa.opcodes import EAST, NORTH, SOUTH, WEST  # noqa: F401  (re-exported as ws.NORTH, ...)
+from ..isa.opcodes import EAST, NORTH, SOUTH, WEST
+
+__all__ = ["EAST", "NORTH", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
+           "gridsize", "has_neighbor", "local", "print_", "recv", "send", "syncthreads", "threadIdx"]
 
 
 class Intrinsic:

@@ -27,7 +27,6 @@ import functools
 
 import numpy as np
 
-from .. import compiler  # noqa: F401  (the kernel language)
 from ..arch.spec import WaferSpec
 from ..compiler import intrinsics as ws
 from ..runtime.device import Device

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import compiler  # noqa: F401  (the kernel language)
 from ..compiler import intrinsics as ws
 from ..runtime.device import Device
 from ..runtime.jit import jit

@@ -26,12 +26,12 @@ from ..errors import (CycleLimitError, DeadlockError, KernelZeroDivisionError, L
                       MeshBoundaryError, OutOfMemoryError)
 from ..isa.assembler import Program, format_instr
 from ..isa.encoding import Instr
-from ..isa.opcodes import BY_NAME, DIRECTIONS, FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS, opcode_cycles
+from ..isa.opcodes import DIRECTIONS, FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS, opcode_cycles
 from .fabric import Fifo, SlotRows
 from .hostmem import available_bytes, launch_bytes, tune_allocator
 from .lanes import Lanes
 from .layout import Placement, WaveRegion
-from .memory import KERNEL_ADDRESS_LIMIT, GlobalMemory
+from .memory import GlobalMemory
 from .stats import LaunchStats, PrintRecord
 from .trace import TraceRecorder
 

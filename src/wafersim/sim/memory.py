@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import InvalidPointerError, MemoryAccessError, OutOfMemoryError
+from ..errors import InvalidPointerError, OutOfMemoryError
 
 ALIGNMENT = 256  # like cudaMalloc: every allocation starts on a 256-byte boundary
 FIRST_ADDRESS = ALIGNMENT  # address 0 stays unused, so a zero pointer is never valid
