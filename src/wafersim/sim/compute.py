@@ -1,0 +1,248 @@
+"""Executors of instructions that only compute: scalar ALU/FPU ops, SRAM loads and stores, vector ops.
+
+Each instruction gets one executor closure (built once per wave by `ComputeMixin._compile`) that runs it
+over a group of lanes with one NumPy call; none of them touches timing beyond vector element cycles.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from ..errors import KernelZeroDivisionError, LaunchError, MemoryAccessError
+from ..isa.encoding import Instr
+from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
+from .lanes import Lanes
+
+# Instructions that read or change timing state, or transfer control: they end a straight-line run.
+_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "send", "sendv", "recv", "recvv", "gld", "gst", "gldv", "gstv", "print"}
+
+_INT_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "and": np.bitwise_and, "or": np.bitwise_or,
+               "xor": np.bitwise_xor, "min": np.minimum, "max": np.maximum, "slt": np.less, "sle": np.less_equal,
+               "seq": np.equal, "sne": np.not_equal}
+_INT_IMMEDIATE = {"addi": np.add, "muli": np.multiply, "andi": np.bitwise_and, "ori": np.bitwise_or,
+                  "xori": np.bitwise_xor, "slti": np.less, "seqi": np.equal}
+_FLOAT_BINARY = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply, "fdiv": np.divide, "fmin": np.minimum,
+                 "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal, "fne": np.not_equal}
+_FLOAT_UNARY = {"fneg": np.negative, "fabs": np.abs, "fsqrt": np.sqrt, "fexp": np.exp, "flog": np.log,
+                "ftanh": np.tanh}
+_VECTOR_BINARY = {"vadd": np.add, "vsub": np.subtract, "vmul": np.multiply, "vmin": np.minimum, "vmax": np.maximum}
+FLOPS_PER_OP = {name: 1 for name in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax")} | {"fma": 2}
+FLOPS_PER_VECTOR_ELEMENT = {"vadd": 1, "vsub": 1, "vmul": 1, "vmin": 1, "vmax": 1, "vfma": 2, "vscale": 1}
+
+
+
+def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a64, b64 = a.astype(np.int64), b.astype(np.int64)
+    safe = np.where(b64 == 0, 1, b64)
+    q = np.abs(a64) // np.abs(safe) * np.sign(a64) * np.sign(safe)
+    return np.where(b64 == 0, -1, q).astype(np.int32)  # INT_MIN / -1 wraps to INT_MIN
+
+
+def _int_rem(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    q = _int_div(a, b).astype(np.int64)
+    return np.where(b == 0, a, a.astype(np.int64) - b.astype(np.int64) * q).astype(np.int32)
+
+
+def _shift_left(a, b):
+    return np.left_shift(a, np.bitwise_and(b, 31))
+
+
+def _shift_right_logical(a, b):
+    return np.right_shift(np.asarray(a).view(np.uint32), np.bitwise_and(b, 31).astype(np.uint32)).view(np.int32)
+
+
+def _shift_right_arith(a, b):
+    return np.right_shift(a, np.bitwise_and(b, 31))
+
+
+def _float_to_int(f: np.ndarray) -> np.ndarray:
+    f64 = np.nan_to_num(f.astype(np.float64), nan=0.0, posinf=2**31 - 1, neginf=-(2**31))
+    return np.clip(np.trunc(f64), -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def _fma(a, b, c):
+    return (a.astype(np.float64) * b + c).astype(np.float32)
+
+
+
+class ComputeMixin:
+    """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
+
+    # ------------------------------------------------------------------ program preparation
+    def _compile(self) -> dict[int, tuple[Instr, int, float, Callable | None]]:
+        """pc -> (instruction, next pc, issue cost, plain executor or None for control/timing ops)."""
+        table = {}
+        for pc, instr in self.launch.decoded.items():
+            plain = None if instr.op in _CONTROL else self._plain(instr)
+            table[pc] = (instr, pc + instr.words, self.launch.costs[instr.op], plain)
+        return table
+
+    def _plain(self, ins: Instr) -> Callable[[Lanes], None]:
+        """An executor for an instruction that only computes (no timing, no control transfer)."""
+        R, F, op = self.regs, self.fregs, ins.op
+        d = ins.d
+        if op == "nop" or (d == 0 and op not in ("st", "ld", "chk") and not op.startswith("v")):
+            return lambda lanes: None  # r0 stays zero (a load into r0 still checks its address)
+        if op in _INT_BINARY:
+            f = _INT_BINARY[op]
+            return lambda L: L.apply(f, R[d], R[ins.a], R[ins.b])
+        if op in _INT_IMMEDIATE:
+            f, imm = _INT_IMMEDIATE[op], np.int32(ins.imm)
+            return lambda L: L.apply(f, R[d], R[ins.a], imm)
+        if op in _FLOAT_BINARY:
+            f = _FLOAT_BINARY[op]
+            out = R[d] if op in ("flt", "fle", "feq", "fne") else F[d]
+            return lambda L: L.apply(f, out, F[ins.a], F[ins.b])
+        if op in _FLOAT_UNARY:
+            f = _FLOAT_UNARY[op]
+            return lambda L: L.apply(f, F[d], F[ins.a])
+        custom2 = {"div": _int_div, "rem": _int_rem, "shl": _shift_left, "shr": _shift_right_logical,
+                   "sra": _shift_right_arith}
+        if op in custom2:
+            f = custom2[op]
+            return lambda L: L.put(R[d], f(L.get(R[ins.a]), L.get(R[ins.b])))
+        shifts = {"shli": _shift_left, "shri": _shift_right_logical, "srai": _shift_right_arith}
+        if op in shifts:
+            f, imm = shifts[op], np.int32(ins.imm)
+            return lambda L: L.put(R[d], f(L.get(R[ins.a]), imm))
+        simple = {
+            "mov": lambda L: L.put(R[d], L.get(R[ins.a])),
+            "neg": lambda L: L.apply(np.negative, R[d], R[ins.a]),
+            "abs": lambda L: L.apply(np.abs, R[d], R[ins.a]),
+            "sel": lambda L: L.put(R[d], np.where(L.get(R[ins.a]) != 0, L.get(R[ins.b]), L.get(R[ins.c]))),
+            "li": lambda L: L.put(R[d], np.int32(ins.imm)),
+            "fma": lambda L: L.put(F[d], _fma(L.get(F[ins.a]), L.get(F[ins.b]), L.get(F[ins.c]))),
+            "itof": lambda L: L.put(F[d], L.get(R[ins.a]).astype(np.float32)),
+            "ftoi": lambda L: L.put(R[d], _float_to_int(L.get(F[ins.a]))),
+            "hasnb": lambda L: L.put(R[d], L.get(self.region.has_neighbor(ins.dir))),
+            "sreg": lambda L: L.put(R[d], L.get(self.region.special(SPECIAL_REGISTERS[ins.imm]))),
+            "arg": lambda L: L.put(R[d], self._arg(ins.imm)),
+            "ld": lambda L: self._load(L, ins),
+            "chk": lambda L: self._bounds_check(L, ins),
+        }
+        if op in simple:
+            return simple[op]
+        if op == "st":
+            return lambda L: self._store(L, ins)
+        if op.startswith("v"):
+            return lambda L: self._vector(L, ins)
+        raise AssertionError(f"no executor for {op}")  # the opcode table and the engine disagree
+
+    def _bounds_check(self, L: Lanes, ins: Instr) -> None:
+        index = L.get(self.regs[ins.a]).astype(np.int64)
+        bound = L.get(self.regs[ins.b]).astype(np.int64)
+        bad = (index < 0) | (index >= bound)
+        if L.any(bad):
+            i = self._first_true(L, bad)
+            what = self.program.strings[ins.imm] if 0 < ins.imm < len(self.program.strings) else "index"
+            if what == "division by zero":
+                raise self._lane_error(KernelZeroDivisionError, "integer division by zero", L, bad)
+            raise self._lane_error(MemoryAccessError, f"{what}: index {int(index[i])} is out of bounds for size "
+                                   f"{int(bound[i])}", L, bad, index=int(index[i]), size=int(bound[i]),
+                                   array=what.split(" ")[0])
+
+    def _arg(self, k: int) -> np.int32:
+        if not 0 <= k < len(self.launch.args):
+            raise LaunchError(f"{self.program.name} reads argument {k} but the launch gave {len(self.launch.args)}",
+                              index=k, given=len(self.launch.args))
+        return self.launch.args[k]
+
+    # ------------------------------------------------------------------ SRAM
+    @staticmethod
+    def _first_true(lanes: Lanes, cond: np.ndarray) -> int:
+        """Position (in `get` coordinates) of the first lane where `cond` holds."""
+        if lanes.idx is None and not lanes.is_full:
+            cond = cond & lanes.as_mask()
+        return int(np.argmax(cond))
+
+    def _sram_check(self, lanes: Lanes, addr: np.ndarray, length, what: str) -> None:
+        size = self.program.data_words
+        bad = (addr < 0) | (addr + length > size)
+        if lanes.any(bad):
+            i = self._first_true(lanes, bad)
+            a = int(addr[i])
+            n = int(length if np.isscalar(length) else np.asarray(length)[i])
+            raise self._lane_error(MemoryAccessError,
+                                   f"{what} of SRAM words [{a}, {a + n}) outside the data segment [0, {size})",
+                                   lanes, bad, address=a, length=n, size=size)
+
+    def _load(self, L: Lanes, ins: Instr) -> None:
+        addr = L.get(self.regs[ins.a]).astype(np.int64) + ins.imm
+        self._sram_check(L, addr, 1, "load")
+        if ins.d == 0:
+            return
+        common = L.all_equal(addr)
+        if common is not None:
+            L.put(self.regs[ins.d], L.get(self.sram[int(common)]))
+        else:
+            Li = L.to_index_form(self.n)
+            self.regs[ins.d, Li.idx] = self.sram[addr if L.idx is not None else addr[L.as_mask()], Li.idx]
+
+    def _store(self, L: Lanes, ins: Instr) -> None:
+        addr = L.get(self.regs[ins.a]).astype(np.int64) + ins.imm
+        self._sram_check(L, addr, 1, "store")
+        common = L.all_equal(addr)
+        if common is not None:
+            L.put(self.sram[int(common)], L.get(self.regs[ins.d]))
+        else:
+            Li = L.to_index_form(self.n)
+            self.sram[addr if L.idx is not None else addr[L.as_mask()], Li.idx] = self.regs[ins.d, Li.idx]
+
+    def _vector(self, L: Lanes, ins: Instr) -> None:
+        """A vector op over SRAM ranges; each distinct (addresses, length) tuple is one NumPy call."""
+        scalar_b = ins.op in ("vscale", "vfill") or bool(ins.flags & FLAG_SCALAR)
+        names = ["d", "c"] + (["a"] if ins.op != "vfill" else []) + ([] if scalar_b else ["b"])
+        keys = np.stack([L.get(self.regs[getattr(ins, f)]).astype(np.int64) for f in names])
+        common = [L.all_equal(k) for k in keys]
+        if all(c is not None for c in common):
+            self._vector_uniform(L, ins, dict(zip(names, map(int, common))), scalar_b)
+            return
+        Li = L.to_index_form(self.n)
+        if L.idx is None:
+            keys = keys[:, L.as_mask()]
+        uniq, inverse = np.unique(keys, axis=1, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for j in range(uniq.shape[1]):
+            sub = Lanes(self.n, idx=Li.idx[inverse == j])
+            self._vector_uniform(sub, ins, dict(zip(names, map(int, uniq[:, j]))), scalar_b)
+
+    def _all_lanes(self, L: Lanes) -> np.ndarray:
+        return np.ones(np.shape(L.get(self.cycle)), dtype=bool)
+
+    def _vector_uniform(self, L: Lanes, ins: Instr, where: dict[str, int], scalar_b: bool) -> None:
+        d, n, a, b = where["d"], where["c"], where.get("a", 0), where.get("b", 0)
+        if n < 0:
+            raise self._lane_error(MemoryAccessError, f"{ins.op} with a negative length {n}", L, self._all_lanes(L),
+                                   length=n)
+        for operand in [f for f in ("d", "a", "b") if f in where]:
+            base = where[operand]
+            if base < 0 or base + n > self.program.data_words:
+                raise self._lane_error(MemoryAccessError,
+                                       f"{ins.op} operand {operand}: SRAM words [{base}, {base + n}) outside the data "
+                                       f"segment [0, {self.program.data_words})", L, self._all_lanes(L),
+                                       address=base, length=n, size=self.program.data_words)
+        is_float = bool(ins.flags & FLAG_FLOAT)
+        S = self.fsram if is_float else self.sram
+        regs = self.fregs if is_float else self.regs
+        scalar = regs[ins.b]
+        dst = S[d:d + n]
+        op = ins.op
+        if op == "vcopy":
+            L.put(dst, np.array(L.get(S[a:a + n])))
+        elif op == "vfill":
+            L.put(dst, L.get(scalar))
+        elif op == "vscale":
+            L.put(dst, L.get(S[a:a + n]) * L.get(scalar))
+        else:
+            other = L.get(scalar) if scalar_b else L.get(S[b:b + n])
+            if op == "vfma":
+                L.put(dst, L.get(dst) + L.get(S[a:a + n]) * other)
+            else:
+                L.put(dst, _VECTOR_BINARY[op](L.get(S[a:a + n]), other))
+        # Elements beyond the issue cost: n / vector_lanes cycles.
+        L.add(self.cycle, math.ceil(n / self.spec.vector_lanes))
+        self.totals.vector_elements += n * L.count
+        if is_float:
+            self.totals.flops += FLOPS_PER_VECTOR_ELEMENT.get(op, 0) * n * L.count

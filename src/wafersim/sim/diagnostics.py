@@ -1,0 +1,120 @@
+"""Diagnostics of a wave simulation: errors that name PEs and source lines, deadlock maps, debug prints."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DeadlockError
+from ..isa.assembler import format_instr
+from ..isa.encoding import Instr
+from ..isa.opcodes import DIRECTIONS, FLAG_FLOAT
+from .lanes import Lanes
+
+MAX_PES_NAMED = 8  # PEs listed by name in an error message
+
+
+class DiagnosticsMixin:
+    """Error construction and `print` for `WaveSim`."""
+
+    def _coords(self, flat: np.ndarray) -> list[tuple[int, int]]:
+        x, y = self.region.xy
+        return [(int(x[i]), int(y[i])) for i in flat[:MAX_PES_NAMED]]
+
+    def _first_pe(self, lanes: Lanes) -> dict:
+        i = lanes.indices()[:1]
+        if not len(i):
+            return {}
+        x, y = self.region.xy
+        return {"pe": (int(x[i[0]]), int(y[i[0]])), "block_index": self._block_of(int(i[0]))}
+
+    def _block_of(self, flat: int) -> tuple[int, int]:
+        block = int(self.region.block_id[flat])
+        gx = self.launch.placement.grid[0]
+        return block % gx, block // gx
+
+    def _where(self, lanes: Lanes) -> str:
+        fields = self._first_pe(lanes)
+        return f" (PE {fields['pe']} of block {fields['block_index']})" if fields else ""
+
+    def _locate(self, exc, pc: int):
+        """Add the program counter, instruction and source line to an error raised by an executor."""
+        exc.pc = pc
+        exc.instruction = format_instr(self.launch.decoded[pc])
+        exc.source = self.program.source_of(pc)
+        exc.args = (f"{exc.args[0]} at {self.program.describe_pc(pc)}",)
+        return exc
+
+    def _lane_error(self, cls, message: str, lanes: Lanes, bad: np.ndarray, **fields):
+        """An error naming the PEs of `lanes` where `bad` (lane-aligned) holds."""
+        flat = lanes.split(np.asarray(bad, dtype=bool))[0].indices()
+        pes = self._coords(flat)
+        more = f" (and {len(flat) - len(pes)} more)" if len(flat) > len(pes) else ""
+        first = {"pe": pes[0], "block_index": self._block_of(int(flat[0]))} if pes else {}
+        names = ", ".join(f"({x}, {y})" for x, y in pes)
+        return cls(f"{message}: PE {names}{more}", pes=pes, **first, **fields)
+
+    def _raise_deadlock(self) -> None:
+        lines, blocked = [], []
+        x, y = self.region.xy
+        for pc, group in sorted(self.groups.items()):
+            instr = self.launch.decoded[pc]
+            flat = group.lanes.indices()
+            if instr.op in ("recv", "recvv"):
+                what = f"waits for a word from the {DIRECTIONS[instr.dir]} on channel {instr.ch}"
+            elif instr.op in ("send", "sendv"):
+                what = (f"waits for room to send {DIRECTIONS[instr.dir]} on channel {instr.ch} "
+                        f"(the FIFO of {self.spec.fifo_depth} words is full)")
+            else:
+                what = "waits at a barrier that part of its block never reaches"
+            for i in flat:
+                blocked.append({"pe": (int(x[i]), int(y[i])), "pc": pc, "waits_for": what,
+                                "block_index": self._block_of(int(i))})
+            pes = ", ".join(f"({px}, {py})" for px, py in self._coords(flat))
+            more = f" and {len(flat) - MAX_PES_NAMED} more" if len(flat) > MAX_PES_NAMED else ""
+            lines.append(f"  {len(flat)} PE(s) at {self.program.describe_pc(pc)} {what}: {pes}{more}")
+        first = blocked[0]
+        lines.append(self._deadlock_map(first["pe"]))
+        raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
+                            blocked=blocked, pe=first["pe"], block_index=first["block_index"], pc=first["pc"],
+                            source=self.program.source_of(first["pc"]))
+
+    MAP_WIDTH, MAP_HEIGHT = 64, 24
+
+    def _deadlock_map(self, pe: tuple[int, int]) -> str:
+        """A character map of the block holding `pe` (a window of it, for big blocks): what each PE waits on."""
+        bx, by = self.launch.placement.block
+        x0, y0 = pe[0] - pe[0] % bx, pe[1] - pe[1] % by  # the block's north-west PE, region coordinates
+        wx, wy = min(bx, self.MAP_WIDTH), min(by, self.MAP_HEIGHT)
+        left = x0 + min(max(pe[0] - x0 - wx // 2, 0), bx - wx)
+        top = y0 + min(max(pe[1] - y0 - wy // 2, 0), by - wy)
+        grid = [["h"] * wx for _ in range(wy)]  # PEs in no group have halted
+        x, y = self.region.xy
+        for pc, group in self.groups.items():
+            instr = self.launch.decoded[pc]
+            if instr.op in ("recv", "recvv"):
+                char = "^>v<"[instr.dir]
+            elif instr.op in ("send", "sendv"):
+                char = "NESW"[instr.dir]
+            else:
+                char = "B"
+            for i in group.lanes.indices():
+                gx, gy = int(x[i]) - left, int(y[i]) - top
+                if 0 <= gx < wx and 0 <= gy < wy:
+                    grid[gy][gx] = char
+        block = self._block_of(int(np.flatnonzero((x == pe[0]) & (y == pe[1]))[0]))
+        window = "" if (wx, wy) == (bx, by) else f", PEs x {left}..{left + wx - 1}, y {top}..{top + wy - 1} shown"
+        rows = "\n".join("    " + "".join(row) for row in grid)
+        return (f"  block {block} (north up{window}): ^ > v < wait to receive from north/east/south/west, "
+                f"N E S W wait to send (FIFO full), B waits at a barrier, h halted\n{rows}")
+
+    # ------------------------------------------------------------------ debug print
+    def _print(self, ins: Instr, lanes: Lanes) -> None:
+        totals = self.totals
+        L = lanes.to_index_form(self.n)
+        raw = self.regs[ins.a, L.idx]
+        values = raw.view(np.float32).astype(float) if ins.flags & FLAG_FLOAT else raw.astype(int)
+        x, y = self.region.xy
+        text = self.program.strings[ins.imm] if 0 <= ins.imm < len(self.program.strings) else f"#{ins.imm}"
+        totals.prints.extend((float(c), int(py), int(px), text, v.item()) for c, px, py, v in
+                             zip(self.cycle[L.idx], x[L.idx], y[L.idx], values))
+        if len(totals.prints) > 4 * self.launch.print_limit:  # keep only the earliest, by (cycle, PE)
+            totals.keep_earliest_prints(self.launch.print_limit)

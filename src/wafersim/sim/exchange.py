@@ -1,0 +1,175 @@
+"""Fabric send and receive of a wave simulation: scalar words and resumable vector streams.
+
+Timing follows docs/timing.md: a send waits for its FIFO slot (back-pressure), each word occupies the
+sender's link for 1 / `link_words_per_cycle` cycles and arrives `hop_latency` later; a receive waits
+for its word.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import MemoryAccessError, MeshBoundaryError
+from ..isa.encoding import Instr
+from ..isa.opcodes import DIRECTIONS
+from .fabric import Fifo, SlotRows
+from .lanes import Lanes
+
+
+class ExchangeMixin:
+    """send/recv/sendv/recvv executors of `WaveSim`."""
+
+    def _fifo(self, direction: int, channel: int) -> Fifo:
+        key = (direction, channel)
+        if key not in self.fifos:
+            self.fifos[key] = Fifo(self.spec.fifo_depth, self.n, self.time_dtype)
+        return self.fifos[key]
+
+    def _check_neighbor(self, lanes: Lanes, direction: int, what: str) -> None:
+        has = lanes.get(self.region.has_neighbor(direction))
+        if not lanes.all(has):
+            raise self._lane_error(MeshBoundaryError,
+                                   f"{what} {DIRECTIONS[direction]} across the edge of the block "
+                                   f"{self.launch.placement.block}", lanes, ~has, direction=DIRECTIONS[direction])
+
+    @staticmethod
+    def _slot_rows(lanes: Lanes, counter: np.ndarray, depth: int):
+        """The FIFO slot each lane uses next: one int when all lanes agree, else lane-aligned indices."""
+        counts = lanes.get(counter)
+        common = lanes.all_equal(counts)  # equal counters use the same slot: one row for every lane
+        return int(common) % depth if common is not None else counts % depth
+
+    @staticmethod
+    def _field_get(field: SlotRows, lanes: Lanes, slot):
+        return lanes.get(field[slot]) if isinstance(slot, int) else field.gather(slot, lanes.idx)
+
+    @staticmethod
+    def _field_put(field: SlotRows, lanes: Lanes, slot, values) -> None:
+        if isinstance(slot, int):
+            lanes.put(field[slot], values)
+        else:
+            field.scatter(slot, lanes.idx, values)
+
+    def _push(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float) -> None:
+        """Push one word per lane (all have room): timing and FIFO contents.
+
+        A link carries only its sender's words, and the sender is busy until its word has left, so the
+        link is always free by the time its sender is ready: the sender's clock is the link's clock."""
+        slot = self._slot_rows(dst, fifo.pushed, fifo.depth)
+        if not isinstance(slot, int) and src.idx is None:
+            values = values if src.idx is not None else values[src.as_mask()]
+            src = src.to_index_form(self.n)
+            dst = dst.to_index_form(self.n)
+            slot = dst.get(fifo.pushed) % fifo.depth
+        ready = src.get(self.cycle) + cost
+        depart = np.maximum(ready, self._field_get(fifo.time, dst, slot))  # after word k - depth left
+        self._field_put(fifo.value, dst, slot, values)
+        self._field_put(fifo.time, dst, slot, depart + self.spec.hop_latency)  # now: its arrival
+        dst.add(fifo.pushed, 1)
+        self._add_stall(src, depart, ready)
+        if self.tracer:
+            self.tracer.record(src, "send", ready - cost, depart + self.word_time)
+        src.put(self.cycle, depart + self.word_time)
+
+    def _add_stall(self, lanes: Lanes, later: np.ndarray, ready: np.ndarray) -> None:
+        """stall += later - ready, skipped when no lane waited (the common case, and a cheap test)."""
+        waited = later != ready
+        if lanes.any(waited):
+            lanes.add(self.stall, later - ready)
+
+    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float) -> np.ndarray:
+        """Pop one word per lane (all have one): returns the values, lane-aligned."""
+        slot = self._slot_rows(lanes, fifo.popped, fifo.depth)
+        if not isinstance(slot, int) and lanes.idx is None:
+            lanes = lanes.to_index_form(self.n)
+            slot = lanes.get(fifo.popped) % fifo.depth
+        ready = lanes.get(self.cycle) + cost
+        taken = np.maximum(ready, self._field_get(fifo.time, lanes, slot))
+        values = self._field_get(fifo.value, lanes, slot)  # a view: use it before the slot is written again
+        self._field_put(fifo.time, lanes, slot, taken)  # now: when the slot was freed
+        lanes.add(fifo.popped, 1)
+        self._add_stall(lanes, taken, ready)
+        if self.tracer:
+            self.tracer.record(lanes, "recv", ready - cost, taken)
+        lanes.put(self.cycle, taken)
+        return values, lanes
+
+    def _send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        self._check_neighbor(lanes, ins.dir, "send")
+        fifo = self._fifo((ins.dir + 2) % 4, ins.ch)
+        offset = self.region.offset(ins.dir)
+        if ins.op == "sendv":
+            return self._stream(pc, ins, next_pc, cost, lanes, offset, fifo, sending=True)
+        src, dst = lanes.shifted_pair(offset)
+        room = dst.get(fifo.pushed) - dst.get(fifo.popped) < fifo.depth
+        blocked = None
+        if not src.all(room):
+            src, blocked = src.split(room)
+            dst = src.aligned(dst.window, offset)
+        if src.count:
+            self._push(src, dst, src.get(self.regs[ins.a]), fifo, cost)
+            self._progress()
+        out = [(next_pc, src.unwindow(self.n), False)]
+        if blocked is not None and blocked.count:
+            out.append((pc, blocked.unwindow(self.n), True))
+        return out
+
+    def _recv(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        self._check_neighbor(lanes, ins.dir, "recv from")
+        fifo = self._fifo(ins.dir, ins.ch)
+        if ins.op == "recvv":
+            return self._stream(pc, ins, next_pc, cost, lanes, 0, fifo, sending=False)
+        has = lanes.get(fifo.pushed) - lanes.get(fifo.popped) > 0
+        ready, waiting = (lanes, None) if lanes.all(has) else lanes.split(has)
+        if ready.count:
+            values, ready_i = self._pop(ready, fifo, cost)
+            if ins.d:
+                ready_i.put(self.regs[ins.d], values)
+            self._progress()
+        out = [(next_pc, ready, False)]
+        if waiting is not None and waiting.count:
+            out.append((pc, waiting, True))
+        return out
+
+    def _stream(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes, offset: int,
+                fifo: Fifo, sending: bool):
+        """sendv / recvv: move words one at a time while there is room / data; resumable."""
+        L = lanes.to_index_form(self.n)
+        base = self.regs[ins.a, L.idx].astype(np.int64)
+        length = self.regs[ins.b, L.idx].astype(np.int64)
+        what = "sendv" if sending else "recvv"
+        self._sram_check(L, base, np.maximum(length, 0), what)
+        if (length < 0).any():
+            raise self._lane_error(MemoryAccessError, f"{what} with a negative length", L, length < 0)
+        moved_any = False
+        while True:
+            done = self.progress[L.idx].astype(np.int64)
+            counterpart = L.idx + offset
+            if sending:
+                can = (done < length) & (fifo.pushed[counterpart] - fifo.popped[counterpart] < fifo.depth)
+            else:
+                can = (done < length) & (fifo.pushed[L.idx] - fifo.popped[L.idx] > 0)
+            if not can.any():
+                break
+            moved_any = True
+            sub = Lanes(self.n, idx=L.idx[can])
+            first_cost = np.where(done[can] == 0, cost, 0.0)
+            addr = base[can] + done[can]
+            if sending:
+                values = self.sram[addr, sub.idx]
+                self._push(sub, Lanes(self.n, idx=sub.idx + offset), values, fifo, first_cost)
+            else:
+                values, _ = self._pop(sub, fifo, first_cost)
+                self.sram[addr, sub.idx] = values
+            self.progress[sub.idx] += 1
+        finished = self.progress[L.idx] >= length
+        zero = length == 0  # an empty transfer still costs its issue
+        if zero.any():
+            self.cycle[L.idx[zero]] += cost
+        if moved_any:
+            self._progress()
+        finished_lanes, waiting = L.split(finished)
+        self.progress[finished_lanes.idx] = 0
+        out = [(next_pc, Lanes.from_indices(self.n, finished_lanes.idx), False)]
+        if waiting.count:
+            out.append((pc, Lanes.from_indices(self.n, waiting.idx), True))
+        return out

@@ -1,0 +1,277 @@
+"""The simulation of one wave: every PE of its region, run to completion (see `engine` for the model).
+
+`WaveSim` holds the per-PE state and the scheduler; instruction executors live in mixins by job:
+`compute` (ALU, SRAM, vector), `exchange` (fabric), `offwafer` (global memory), `diagnostics` (errors).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import CycleLimitError, KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError
+from ..isa.encoding import Instr
+from .compute import ComputeMixin
+from .diagnostics import DiagnosticsMixin
+from .exchange import ExchangeMixin
+from .fabric import Fifo
+from .lanes import Lanes
+from .layout import WaveRegion
+from .offwafer import OffWaferMixin
+
+if TYPE_CHECKING:
+    from .engine import Launch, _Totals
+
+# Per-PE times are float32 while every timing figure is a whole number of cycles and every time stays
+# below this bound (float32 holds every integer below 2**24 exactly); past it, a wave widens its time
+# arrays to float64. Half the bytes per time array make the fabric model much faster at wafer scale.
+TIME32_LIMIT = float(2**23)
+
+
+class _Group:
+    """PEs at one program counter. `cost`/`count`: issue cycles and instructions every lane has executed
+    but that are not yet added to the per-PE arrays (written once, at the next timing instruction or
+    when merging with a group that owes a different amount, rather than at every branch)."""
+
+    __slots__ = ("lanes", "blocked", "cost", "count")
+
+    def __init__(self, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
+        self.lanes, self.blocked, self.cost, self.count = lanes, blocked, cost, count
+
+
+
+class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
+    """The state of one wave: every PE of its region, run to completion."""
+
+    def __init__(self, launch: "Launch", region: WaveRegion, start: np.ndarray, totals: "_Totals") -> None:
+        self.launch, self.region, self.totals = launch, region, totals
+        self.spec = spec = launch.spec
+        self.program = launch.program
+        n = self.n = region.n
+        self.regs = np.zeros((launch.n_registers, n), dtype=np.int32)
+        self.fregs = self.regs.view(np.float32)
+        self.sram = np.zeros((self.program.data_words, n), dtype=np.int32)
+        self.fsram = self.sram.view(np.float32)
+        self.time_dtype = np.float32 if launch.whole_cycles and start.max(initial=0) < TIME32_LIMIT else np.float64
+        self.start = start.astype(self.time_dtype)
+        self.cycle = self.start.copy()
+        self.stall = np.zeros(n, dtype=self.time_dtype)
+        self.icount = np.zeros(n, dtype=np.int32)
+        self.store_done = np.zeros(n, dtype=self.time_dtype)
+        self.progress = np.zeros(n, dtype=np.int32)  # words done of a partly finished vector send/recv
+        self.at_barrier = np.zeros(n, dtype=bool)
+        self.barrier_time = np.zeros(n, dtype=self.time_dtype)
+        self.fifos: dict[tuple[int, int], Fifo] = {}
+        self.word_time = 1.0 / spec.link_words_per_cycle
+        self.groups: dict[int, _Group] = {}
+        # Splits on has_neighbor are the same every time the same lanes reach the same branch.
+        self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
+        self.ops = self._compile()
+        self.tracer = launch.tracer
+
+    # ------------------------------------------------------------------ time representation
+    def _guard_time(self, latest: float) -> None:
+        """Widen per-PE times to float64 before float32 could round them."""
+        if self.time_dtype == np.float32 and latest >= TIME32_LIMIT:
+            self.time_dtype = np.float64
+            for name in ("start", "cycle", "stall", "store_done", "barrier_time"):
+                setattr(self, name, getattr(self, name).astype(np.float64))
+            for fifo in self.fifos.values():
+                fifo.widen_time()
+
+    # ------------------------------------------------------------------ scheduling
+    def run(self) -> np.ndarray:
+        """Run the wave to completion; returns each PE's finishing cycle."""
+        self._add_group(0, Lanes.from_mask(self.region.active))
+        counts = self.totals.pc_counts
+        if self.tracer:
+            self.tracer.begin_wave(self.region)
+        with np.errstate(all="ignore"):
+            while self.groups:
+                runnable = [pc for pc, g in self.groups.items() if not g.blocked]
+                if not runnable:
+                    self._raise_deadlock()
+                pc = min(runnable)
+                group = self.groups.pop(pc)
+                for next_pc, lanes, blocked, *owed in self._run_group(pc, group):
+                    if blocked and next_pc == pc:  # it will execute again: count it once, when it completes
+                        counts[pc] -= lanes.count
+                        lanes.add(self.icount, -1)
+                    self._add_group(next_pc, lanes, blocked, *owed)
+        self._accumulate()
+        if self.tracer:
+            self.tracer.end_wave(self.start, self.cycle)
+        # The executors are closures over this object: drop them so its arrays are freed now, by
+        # reference counting, rather than at some later cyclic garbage collection (a second launch
+        # would otherwise map fresh memory while this one's is still held).
+        self.ops = {}
+        self.fifos = {}
+        return self.cycle
+
+    def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
+        if lanes.count == 0:
+            return
+        other = self.groups.get(pc)
+        if other is None:
+            self.groups[pc] = _Group(lanes, blocked, cost, count)
+            return
+        if (other.cost, other.count) != (cost, count):  # they owe different amounts: settle both first
+            self._flush(other.lanes, other.cost, other.count)
+            self._flush(lanes, cost, count)
+            cost, count = 0.0, 0
+        self.groups[pc] = _Group(other.lanes.union(lanes), blocked and other.blocked, cost, count)
+
+    def _progress(self) -> None:
+        """Something changed that may unblock waiting groups."""
+        for group in self.groups.values():
+            group.blocked = False
+
+    def _run_group(self, pc: int, group: _Group) -> list[tuple]:
+        """Run one group along straight-line code and branches until a timing instruction or a merge.
+
+        Returns (pc, lanes, blocked) or (pc, lanes, blocked, owed cost, owed count) continuations."""
+        lanes, pending_cost, pending_count = group.lanes, group.cost, group.count
+        counts = self.totals.pc_counts
+        previous = None  # the instruction this run executed last
+        while True:
+            if pc not in self.ops:
+                self._flush(lanes, pending_cost, pending_count)
+                if pc == len(self.program.code):  # falling off the end halts, like returning
+                    return self._halt(lanes)
+                raise LaunchError(f"{self.program.name}: jump to pc {pc}, outside the program "
+                                  f"({len(self.program.code)} words){self._where(lanes)}", pc=pc)
+            instr, next_pc, cost, plain = self.ops[pc]
+            counts[pc] += lanes.count
+            if plain is not None:
+                try:
+                    plain(lanes)
+                except (MemoryAccessError, KernelZeroDivisionError) as exc:
+                    raise self._locate(exc, pc) from None
+                pending_cost += cost
+                pending_count += 1
+                previous = instr
+                pc = next_pc
+                if pc in self.groups:  # another group waits here: merge with it
+                    return [(pc, lanes, False, pending_cost, pending_count)]
+                continue
+            if instr.op in ("bz", "bnz", "jmp"):
+                pending_cost += cost
+                pending_count += 1
+                if instr.target <= pc:
+                    self._check_cycle_limit(lanes, pc, pending_cost)
+                if instr.op == "jmp":
+                    return [(instr.target, lanes, False, pending_cost, pending_count)]
+                taken, fall = self._branch_split(pc, instr, lanes, previous)
+                return [(instr.target, taken, False, pending_cost, pending_count),
+                        (next_pc, fall, False, pending_cost, pending_count)]
+            self._flush(lanes, pending_cost, pending_count + 1)
+            try:
+                return self._control(pc, instr, next_pc, cost, lanes)
+            except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError) as exc:
+                raise self._locate(exc, pc) from None
+
+    def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
+        """(taken, not taken) lanes of a conditional branch."""
+        static = previous is not None and previous.op == "hasnb" and previous.d == instr.a and instr.a != 0
+        if static:  # the condition is has_neighbor(dir) over these lanes: a fixed function of the lane set
+            key = (pc, previous.dir, lanes.key())
+            if key in self.static_splits:
+                return self.static_splits[key]
+        nonzero = lanes.get(self.regs[instr.a]) != 0
+        result = lanes.split(nonzero if instr.op == "bnz" else ~nonzero)
+        if static:
+            self.static_splits[key] = result
+        return result
+
+    def _flush(self, lanes: Lanes, cost: float, count: int) -> None:
+        if cost:
+            lanes.add(self.cycle, cost)
+        if count:
+            lanes.add(self.icount, count)
+
+    def _control(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        op = ins.op
+        if op == "halt":
+            lanes.add(self.cycle, cost)
+            return self._halt(lanes)
+        if op == "bar":
+            return self._barrier(pc, lanes, cost)
+        if op in ("send", "sendv"):
+            return self._send(pc, ins, next_pc, cost, lanes)
+        if op in ("recv", "recvv"):
+            return self._recv(pc, ins, next_pc, cost, lanes)
+        if op == "print":
+            self._print(ins, lanes)  # stamped with the cycle at which it issues
+            lanes.add(self.cycle, cost)
+            return [(next_pc, lanes, False)]
+        return self._global(ins, next_pc, cost, lanes)
+
+    def _check_cycle_limit(self, lanes: Lanes, pc: int, owed: float = 0.0) -> None:
+        latest = lanes.max(lanes.get(self.cycle)) + owed
+        self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
+        if latest > self.launch.max_cycles:
+            raise CycleLimitError(
+                f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,} (a PE reached cycle "
+                f"{latest:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
+                f"max_cycles to the launch if it should run longer", max_cycles=self.launch.max_cycles, pc=pc,
+                **self._first_pe(lanes))
+
+    def _halt(self, lanes: Lanes) -> list:
+        # Posted global stores drain before a PE counts as finished.
+        cyc = lanes.get(self.cycle)
+        done = np.maximum(cyc, lanes.get(self.store_done))
+        lanes.add(self.stall, done - cyc)
+        if self.tracer:
+            self.tracer.record(lanes, "store drain", cyc, done)
+        lanes.put(self.cycle, done)
+        return []
+
+    # ------------------------------------------------------------------ barrier
+    def _barrier(self, pc: int, lanes: Lanes, cost: float):
+        lanes.put(self.at_barrier, True)
+        lanes.put(self.barrier_time, lanes.get(self.cycle) + cost)
+        self._add_group(pc, lanes, blocked=True)
+        complete = self.region.block_all(self.at_barrier)
+        if not complete.any():
+            return []
+        release_at = self.region.block_reduce_max(np.where(self.at_barrier, self.barrier_time, -np.inf))
+        release_at += self.spec.barrier_cycles(*self.launch.placement.block)
+        self._guard_time(float(release_at.max()))
+        self.launch.barriers += 1
+        if self.launch.progress:
+            self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
+        for bar_pc in [p for p in self.groups if self.launch.decoded.get(p) is not None
+                       and self.launch.decoded[p].op == "bar"]:
+            group = self.groups.pop(bar_pc)
+            cond = group.lanes.get(complete)
+            go, stay = group.lanes.split(cond)
+            if go.count:
+                if self.tracer:
+                    self.tracer.record(go, "barrier", go.get(self.barrier_time) - cost, go.get(release_at))
+                go.add(self.stall, go.get(release_at) - go.get(self.cycle))
+                go.put(self.cycle, go.get(release_at))
+                go.put(self.at_barrier, False)
+                self._add_group(bar_pc + 1, go.unwindow(self.n))
+            if stay.count:
+                self._add_group(bar_pc, stay, blocked=True)
+        self._progress()
+        return []
+
+    # ------------------------------------------------------------------ results
+    def _accumulate(self) -> None:
+        totals, region = self.totals, self.region
+        h, w = region.height, region.width
+        active = region.active
+        elapsed = np.where(active, self.cycle - self.start, 0.0)
+        stall = np.where(active, self.stall, 0.0)
+        totals.busy[:h, :w] += (elapsed - stall).reshape(h, w)
+        totals.stall[:h, :w] += stall.reshape(h, w)
+        totals.instructions[:h, :w] += self.icount.reshape(h, w)
+        for (incoming, _), fifo in self.fifos.items():  # words a PE sent = words its neighbour received
+            sender_direction = (incoming + 2) % 4
+            offset = region.offset(sender_direction)
+            sent = np.zeros(self.n, dtype=np.int64)
+            senders = region.has_neighbor(sender_direction)
+            sent[senders] = fifo.pushed[np.flatnonzero(senders) + offset]
+            totals.link_words[sender_direction, :h, :w] += sent.reshape(h, w)
+        self.cycle = np.where(active, self.cycle, 0.0)
