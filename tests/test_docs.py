@@ -55,3 +55,20 @@ def test_compiler_guide_code_runs_and_its_assembly_is_current():
 
     shown = re.findall(r"```text\n(.*?)```", (ROOT / "docs" / "compiler.md").read_text(), flags=re.S)[0]
     assert shown == update_docs.heat_asm(), "run `make docs` to regenerate docs/compiler.md"
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_docs_link_only_inside_the_repository():
+    """Every relative Markdown link of README.md and docs/*.md names a file of this repository, and no doc
+    points at files outside it (the project carries its own API reference, docs/api.md)."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = re.sub(r"```.*?```|`[^`\n]*`", "", path.read_text(), flags=re.S)  # code is not links
+        assert "../shared" not in path.read_text(), f"{path.name} refers to a file outside the repository"
+        for target in LINK.findall(text):
+            if target.startswith(("http://", "https://", "#", "mailto:")):
+                continue
+            resolved = (path.parent / target.split("#")[0]).resolve()
+            assert resolved.is_relative_to(ROOT), f"{path.name} links outside the repository: {target}"
+            assert resolved.exists(), f"{path.name} links to a missing file: {target}"
