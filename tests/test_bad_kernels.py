@@ -184,3 +184,26 @@ def test_a_failed_launch_leaves_streams_memory_and_history_as_they_were(failure,
     np.testing.assert_array_equal(keep.copy_to_host(), data)  # other allocations are untouched
     read_1d[(1, 1), (4, 1), s](out, 0)  # and the next launch works
     assert len(dev.launches) == 1 and s.time > before[0]
+
+
+@ws.jit
+def store_then_fail(out, bad):
+    i = ws.grid(1)
+    out[i] = 100.0 + i  # every PE stores...
+    out[i] = out[i] * 2.0  # ...twice, so undoing must restore the value from before the launch
+    ws.syncthreads()  # ...and all stores happen before the failing access
+    if i == 0:
+        out[bad] = 1.0  # bounds error when bad is out of range
+
+
+def test_a_failed_launch_undoes_the_global_stores_it_made():
+    dev = device()
+    before = np.arange(8, dtype=np.float32) - 3.0
+    out = dev.to_device(before)
+    with pytest.raises(ws.MemoryAccessError):
+        store_then_fail[(2, 1), (4, 1)](out, 99)
+    np.testing.assert_array_equal(out.copy_to_host(), before)
+    store_then_fail[(2, 1), (4, 1)](out, 7)  # the same launch, succeeding, keeps its stores
+    expected = (100.0 + np.arange(8, dtype=np.float32)) * 2.0
+    expected[7] = 1.0
+    np.testing.assert_array_equal(out.copy_to_host(), expected)

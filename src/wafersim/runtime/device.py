@@ -307,8 +307,9 @@ class Device:
         try:
             if trace is None:
                 trace = self.trace or os.environ.get("WAFERSIM_TRACE") == "1"
-            stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
-                           progress=bar, trace=trace, print_limit=print_limit).run()
+            with self.memory.undo_on_error():  # a launch that fails leaves device memory as it was
+                stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
+                               progress=bar, trace=trace, print_limit=print_limit).run()
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()

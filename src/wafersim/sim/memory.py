@@ -7,7 +7,9 @@ allocation (zero pages are not touched until written), so 1.5 TB of capacity cos
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
+from typing import Iterator
 
 import numpy as np
 
@@ -40,6 +42,8 @@ class GlobalMemory:
         self._bases: list[int] = []  # sorted
         self._allocs: dict[int, Allocation] = {}
         self.freed: dict[int, int] = {}  # base -> size of allocations freed (to name use-after-free)
+        # (allocation base, word indices, the words they held) of each store inside `undo_on_error`
+        self._journal: list[tuple[int, np.ndarray, np.ndarray]] | None = None
 
     @property
     def used_bytes(self) -> int:
@@ -93,6 +97,23 @@ class GlobalMemory:
     def is_live(self, base: int) -> bool:
         return base in self._allocs
 
+    @contextlib.contextmanager
+    def undo_on_error(self) -> Iterator[None]:
+        """Stores made inside the block are undone if it raises: a failed launch leaves memory as it was.
+
+        Each store keeps the words it overwrites (memory proportional to the words stored, not to the
+        allocations touched); on an error they are put back in reverse order, so a word stored twice
+        gets its value from before the block."""
+        self._journal = []
+        try:
+            yield
+        except BaseException:
+            for base, index, old in reversed(self._journal):
+                self._allocs[base].words()[index] = old
+            raise
+        finally:
+            self._journal = None
+
     # ------------------------------------------------------------------ vectorized word access for the engine
     def locate(self, addresses: np.ndarray, nbytes: np.ndarray | int = 4):
         """For byte addresses (int64), the allocation base of each and whether [addr, addr+nbytes) is valid.
@@ -141,8 +162,14 @@ class GlobalMemory:
     def scatter_words(self, addresses: np.ndarray, bases: np.ndarray, values: np.ndarray) -> None:
         """Store int32 words at valid byte addresses; for equal addresses the last lane wins."""
         if isinstance(bases, int):
-            self._allocs[bases].words()[(addresses - bases) >> 2] = values
+            self._store(bases, (addresses - bases) >> 2, values)
             return
         for base in np.unique(bases):
             sel = bases == base
-            self._allocs[int(base)].words()[(addresses[sel] - base) >> 2] = values[sel]
+            self._store(int(base), (addresses[sel] - base) >> 2, values[sel])
+
+    def _store(self, base: int, index: np.ndarray, values: np.ndarray) -> None:
+        words = self._allocs[base].words()
+        if self._journal is not None:
+            self._journal.append((base, index, words[index]))  # fancy indexing copies: the old words
+        words[index] = values
