@@ -207,3 +207,14 @@ def test_a_failed_launch_undoes_the_global_stores_it_made():
     expected = (100.0 + np.arange(8, dtype=np.float32)) * 2.0
     expected[7] = 1.0
     np.testing.assert_array_equal(out.copy_to_host(), expected)
+
+
+def test_a_device_allocation_the_host_cannot_back_is_an_out_of_memory_error():
+    dev = ws.Device("wse2")  # 1.5 TB of device memory, far more than this host has
+    try:
+        pointer = dev.malloc(1_400_000_000_000)
+    except ws.OutOfMemoryError as err:  # never NumPy's raw MemoryError
+        assert isinstance(err, ws.WaferError) and err.requested == 1_400_000_000_000
+        assert "host" in str(err) and dev.memory.used_bytes == 0
+    else:  # a host that overcommits memory backs it lazily
+        dev.free(pointer)

@@ -71,7 +71,14 @@ class GlobalMemory:
                 f"device memory exhausted: asked for {nbytes:,} bytes, {self.free_bytes:,} of "
                 f"{self.capacity:,} free (in ranges of 256-byte granules; the largest free range may be smaller)",
                 requested=nbytes, available=self.free_bytes, capacity=self.capacity)
-        alloc = Allocation(cursor, nbytes, np.zeros(-(-nbytes // 4) * 4, dtype=np.uint8))
+        try:  # zero pages cost nothing until written, but the host may still refuse the reservation
+            storage = np.zeros(-(-nbytes // 4) * 4, dtype=np.uint8)
+        except MemoryError:
+            raise OutOfMemoryError(
+                f"the host cannot back a {nbytes:,}-byte device allocation (device memory has {self.free_bytes:,} "
+                f"bytes free, but the simulator keeps device memory in host memory)", requested=nbytes,
+                available=self.free_bytes, capacity=self.capacity) from None
+        alloc = Allocation(cursor, nbytes, storage)
         bisect.insort(self._bases, cursor)
         self._allocs[cursor] = alloc
         self.freed.pop(cursor, None)
