@@ -218,3 +218,20 @@ def test_a_device_allocation_the_host_cannot_back_is_an_out_of_memory_error():
         assert "host" in str(err) and dev.memory.used_bytes == 0
     else:  # a host that overcommits memory backs it lazily
         dev.free(pointer)
+
+
+def test_undo_blocks_nest():
+    memory = device().memory
+    alloc = memory.allocate(16)
+    address = np.array([alloc.base], dtype=np.int64)
+    with pytest.raises(RuntimeError):
+        with memory.undo_on_error():
+            memory.scatter_words(address, alloc.base, np.array([1], dtype=np.int32))
+            with memory.undo_on_error():  # succeeds: its store is undone with the outer block's
+                memory.scatter_words(address + 4, alloc.base, np.array([2], dtype=np.int32))
+            with pytest.raises(ValueError), memory.undo_on_error():  # fails: only its own store is undone
+                memory.scatter_words(address + 8, alloc.base, np.array([3], dtype=np.int32))
+                raise ValueError
+            assert list(alloc.words()) == [1, 2, 0, 0]
+            raise RuntimeError
+    assert list(alloc.words()) == [0, 0, 0, 0]

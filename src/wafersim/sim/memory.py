@@ -110,16 +110,20 @@ class GlobalMemory:
 
         Each store keeps the words it overwrites (memory proportional to the words stored, not to the
         allocations touched); on an error they are put back in reverse order, so a word stored twice
-        gets its value from before the block."""
-        self._journal = []
+        gets its value from before the block. Blocks nest: an inner block that succeeds hands its
+        record to the enclosing one."""
+        outer, self._journal = self._journal, []
         try:
             yield
         except BaseException:
             for base, index, old in reversed(self._journal):
                 self._allocs[base].words()[index] = old
             raise
+        else:
+            if outer is not None:
+                outer.extend(self._journal)
         finally:
-            self._journal = None
+            self._journal = outer
 
     # ------------------------------------------------------------------ vectorized word access for the engine
     def locate(self, addresses: np.ndarray, nbytes: np.ndarray | int = 4):
