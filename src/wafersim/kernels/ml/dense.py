@@ -1,0 +1,174 @@
+"""The dense layer y = x W + b and its backward pass (dX, dW, db) on the mesh.
+
+Products run on the library's SUMMA kernel (`kernels.gemm`), which multiplies square matrices on a
+`p x p` block: a (m, k) @ (k, n) product is zero-padded to the smallest square of side `p * T` that
+holds all three dimensions, with `p = ceil(max(m, k, n) / tile)`. The padding is simulated work (the
+cycles are those of the padded product): a rectangular SUMMA would be faster for thin matrices. The bias
+add is a row-layout kernel (`elementwise.bias_add_kernel`), and db = sum over the batch of dY is
+`column_sum`: each column of PEs adds its rows, then the partial sums travel north to the first row.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ...arch.spec import WaferSpec
+from ...compiler import intrinsics as ws
+from ...runtime.device import Device
+from ...runtime.jit import Dispatcher, jit
+from ...sim.stats import LaunchStats
+from ..gemm import gemm
+from .elementwise import bias_add_kernel
+from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk,
+                     combine_stats, launch_rows, pes_per_row)
+
+DEFAULT_TILE = 8  # T of the SUMMA tiles: p = ceil(size / tile) PEs along each side of the block
+_GEMM_TILES = 5  # SUMMA keeps five T x T tiles in a PE's SRAM (kernels.gemm)
+
+
+def summa_side(m: int, k: int, n: int, tile: int) -> tuple[int, int]:
+    """(p, T): the side of the PE block and the tile size `matmul` uses for a (m, k) @ (k, n) product."""
+    size = max(m, k, n)
+    p = -(-size // tile)
+    return p, -(-size // p)
+
+
+def _check_tile(tile: int, spec: WaferSpec) -> None:
+    if not isinstance(tile, (int, np.integer)) or tile < 1:
+        raise MLShapeError(f"tile must be a positive int, got {tile!r}", tile=tile)
+    needed = (_GEMM_TILES * tile * tile + tile) * 4
+    if needed >= spec.sram_bytes:
+        raise TileTooLargeError(f"SUMMA tiles of {tile} x {tile} need {needed} bytes of SRAM per PE, the wafer has "
+                                f"{spec.sram_bytes}: use a smaller tile", needed=needed, available=spec.sram_bytes)
+
+
+def matmul(a: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE, device: Device | None = None,
+           stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """a @ b for float32 (m, k) and (k, n) matrices, on the library's SUMMA GEMM over a `p x p` block
+    (zero-padded to a square, see the module). Returns (the (m, n) product, LaunchStats)."""
+    a, b = as_matrix("a", a), as_matrix("b", b)
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2:
+        raise MLShapeError(f"matmul of {a.shape} and {b.shape}: inner dimensions differ", shape=(a.shape, b.shape))
+    _check_tile(tile, device.spec if device else WaferSpec())
+    p, t = summa_side(m, k, n, tile)
+    if device is not None and p > min(device.spec.width, device.spec.height):
+        raise MLShapeError(f"a {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} block, larger "
+                           f"than the {device.spec.width} x {device.spec.height} wafer: use a larger tile",
+                           needed=p, available=min(device.spec.width, device.spec.height))
+    side = p * t
+    padded_a = np.zeros((side, side), np.float32)
+    padded_b = np.zeros((side, side), np.float32)
+    padded_a[:m, :k] = a
+    padded_b[:k, :n] = b
+    c, stats = gemm(padded_a, padded_b, p, device=device or Device(WaferSpec(width=p, height=p)), stream=stream)
+    return np.ascontiguousarray(c[:m, :n]), stats
+
+
+@functools.lru_cache(maxsize=None)
+def column_sum_kernel(chunk: int) -> Dispatcher:
+    """out[j] = sum_i x[i, j] on a block of Q x P PEs (Q = ceil(cols / chunk), P rows of PEs): PE (q, r)
+    adds rows [r * rows_per_pe, (r + 1) * rows_per_pe) of its column chunk, then the partial sums are
+    passed north, each PE adding the one from the south. Launch ``kernel[(1, 1), (Q, P)](x, out, rows_per_pe)``."""
+    C = chunk
+
+    @jit
+    def column_sum(x, out, rows_per_pe):
+        q = ws.threadIdx.x
+        r = ws.threadIdx.y
+        acc = ws.local.array(C, np.float32)
+        buf = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, x.shape[1] - start)
+        acc[0:n] = 0.0
+        first = r * rows_per_pe
+        for i in range(first, min(first + rows_per_pe, x.shape[0])):
+            buf[0:n] = x[i, start:start + n]
+            acc[0:n] = acc[0:n] + buf[0:n]
+        if ws.has_neighbor(ws.SOUTH):
+            ws.recv(ws.SOUTH, out=buf[0:n])
+            acc[0:n] = acc[0:n] + buf[0:n]
+        if ws.has_neighbor(ws.NORTH):
+            ws.send(ws.NORTH, acc[0:n])
+        else:
+            out[start:start + n] = acc[0:n]
+
+    return column_sum
+
+
+def _column_sum_shape(rows: int, cols: int, chunk: int, spec: WaferSpec | None) -> tuple[int, int]:
+    """(P, rows_per_pe): as many rows of PEs as there are rows, up to the wafer's height."""
+    height = spec.height if spec else rows
+    rows_per_pe = -(-rows // min(rows, height))
+    return -(-rows // rows_per_pe), rows_per_pe
+
+
+def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+               stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """The sum over rows of a (rows, cols) float32 matrix (the bias gradient db = sum_i dY[i]).
+
+    Returns (a length-cols float32 vector, LaunchStats)."""
+    x = as_matrix("x", x)
+    check_chunk(chunk, device and device.spec, arrays=2)
+    rows, cols = x.shape
+    pe_rows, rows_per_pe = _column_sum_shape(rows, cols, chunk, device and device.spec)
+    q = pes_per_row(cols, chunk)
+    device = device or Device(WaferSpec(width=q, height=pe_rows))
+    if q > device.spec.width:
+        raise MLShapeError(f"{cols} columns in chunks of {chunk} need {q} PEs across, more than the wafer's "
+                           f"width {device.spec.width}: use a larger chunk", needed=q, available=device.spec.width)
+    d_x = device.to_device(x, stream=stream)
+    d_out = device.device_array(cols)
+    stats = column_sum_kernel(chunk)[(1, 1), (q, pe_rows), stream](d_x, d_out, rows_per_pe)
+    return d_out.copy_to_host(stream=stream), stats
+
+
+def dense_device(rows: int, features: tuple[int, ...], tile: int, chunk: int) -> Device:
+    """A device just large enough for every launch of a dense layer of `rows` rows between layers of the
+    given widths: the SUMMA block and the row-layout blocks."""
+    p = max(summa_side(rows, k, n, tile)[0] for k in features for n in features)
+    q = max(pes_per_row(f, chunk) for f in features)
+    return Device(WaferSpec(width=max(p, q), height=max(p, rows)))
+
+
+def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE,
+                  chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+                  stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """y = x @ w + b for x (batch, in), w (in, out), b (out,): the SUMMA product, then the bias add.
+
+    Returns (y as float32, the two launches' LaunchStats added up)."""
+    x, w = as_matrix("x", x), as_matrix("w", w)
+    b = as_vector("b", b, w.shape[1])
+    check_chunk(chunk, device and device.spec)
+    device = device or dense_device(x.shape[0], (x.shape[1], w.shape[1]), tile, chunk)
+    product, gemm_stats = matmul(x, w, tile, device, stream)
+    d_z, d_b = device.to_device(product, stream=stream), device.to_device(b, stream=stream)
+    d_y = device.device_array(product.shape)
+    bias_stats = launch_rows(bias_add_kernel(chunk), *product.shape, chunk, d_z, d_b, d_y, stream=stream)
+    return d_y.copy_to_host(stream=stream), combine_stats([gemm_stats, bias_stats])
+
+
+def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, tile: int = DEFAULT_TILE,
+                   chunk: int = DEFAULT_CHUNK, device: Device | None = None, need_dx: bool = True,
+                   stream=None) -> tuple[tuple[np.ndarray | None, np.ndarray, np.ndarray], LaunchStats]:
+    """Gradients of y = x @ w + b given dy = dL/dy: dx = dy @ w.T, dw = x.T @ dy, db = sum over rows of dy.
+
+    The transposes are host-side layout (as `gemm.to_tiles` is). `need_dx=False` skips dx (the first
+    layer's). Returns ((dx or None, dw, db), the launches' LaunchStats added up)."""
+    x, w, dy = as_matrix("x", x), as_matrix("w", w), as_matrix("dy", dy)
+    if w.shape[0] != x.shape[1] or dy.shape != (x.shape[0], w.shape[1]):
+        raise MLShapeError(f"dense_backward: x {x.shape}, w {w.shape} and dy {dy.shape} do not match",
+                           shape=(x.shape, w.shape, dy.shape))
+    check_chunk(chunk, device and device.spec, arrays=2)
+    device = device or dense_device(x.shape[0], w.shape, tile, chunk)
+    launches = []
+    dx = None
+    if need_dx:
+        dx, stats = matmul(dy, w.T, tile, device, stream)
+        launches.append(stats)
+    dw, stats = matmul(x.T, dy, tile, device, stream)
+    launches.append(stats)
+    db, stats = column_sum(dy, chunk, device, stream)
+    launches.append(stats)
+    return (dx, dw, db), combine_stats(launches)

@@ -1,0 +1,165 @@
+"""Element-wise ML kernels in the row layout (see `layout`): bias add, and the activations ReLU, GELU
+(tanh approximation) and tanh with their derivatives.
+
+Our ISA has no vector exp or tanh, so activations are a scalar loop over each PE's chunk (`ftanh` is an
+SFU instruction, 8 cycles); the bias add is one vector add.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ...compiler import intrinsics as ws
+from ...runtime.device import Device
+from ...runtime.jit import Dispatcher, jit
+from ...sim.stats import LaunchStats
+from .layout import DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, launch_rows, row_device
+
+RELU, GELU, TANH = 0, 1, 2
+ACTIVATIONS = {"relu": RELU, "gelu": GELU, "tanh": TANH}
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_CUBIC = 0.044715  # GELU(x) ~ x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), Hendrycks & Gimpel
+
+
+# ----------------------------------------------------------------------------- device functions
+@jit
+def activate(v, kind):
+    """ReLU, GELU (tanh approximation) or tanh of `v`; `kind` is a compile-time constant."""
+    if kind == RELU:
+        return max(v, 0.0)
+    if kind == TANH:
+        return math.tanh(v)
+    t = math.tanh(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v))
+    return 0.5 * v * (1.0 + t)
+
+
+@jit
+def activate_grad(v, g, kind):
+    """g * f'(v): the gradient through the activation at its input `v`."""
+    if kind == RELU:
+        return g if v > 0.0 else 0.0
+    if kind == TANH:
+        t = math.tanh(v)
+        return g * (1.0 - t * t)
+    t = math.tanh(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v))
+    inner_grad = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v)
+    return g * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * inner_grad)
+
+
+# ----------------------------------------------------------------------------- kernels
+@functools.lru_cache(maxsize=None)
+def activation_forward_kernel(kind: int, chunk: int) -> Dispatcher:
+    """y = f(x) in the row layout: ``kernel[(1, rows), (Q, 1)](x, y)``."""
+    C = chunk
+
+    @jit
+    def activation_forward(x, y):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        buf = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, x.shape[1] - start)
+        buf[0:n] = x[row, start:start + n]
+        for i in range(n):
+            buf[i] = activate(buf[i], kind)
+        y[row, start:start + n] = buf[0:n]
+
+    return activation_forward
+
+
+@functools.lru_cache(maxsize=None)
+def activation_backward_kernel(kind: int, chunk: int) -> Dispatcher:
+    """dx = dy * f'(x) in the row layout: ``kernel[(1, rows), (Q, 1)](x, dy, dx)``."""
+    C = chunk
+
+    @jit
+    def activation_backward(x, dy, dx):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        xs = ws.local.array(C, np.float32)
+        gs = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, x.shape[1] - start)
+        xs[0:n] = x[row, start:start + n]
+        gs[0:n] = dy[row, start:start + n]
+        for i in range(n):
+            gs[i] = activate_grad(xs[i], gs[i], kind)
+        dx[row, start:start + n] = gs[0:n]
+
+    return activation_backward
+
+
+@functools.lru_cache(maxsize=None)
+def bias_add_kernel(chunk: int) -> Dispatcher:
+    """y = x + b (b broadcast over rows) in the row layout: ``kernel[(1, rows), (Q, 1)](x, b, y)``."""
+    C = chunk
+
+    @jit
+    def bias_add(x, b, y):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        buf = ws.local.array(C, np.float32)
+        bias = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, x.shape[1] - start)
+        buf[0:n] = x[row, start:start + n]
+        bias[0:n] = b[start:start + n]
+        buf[0:n] = buf[0:n] + bias[0:n]
+        y[row, start:start + n] = buf[0:n]
+
+    return bias_add
+
+
+# ----------------------------------------------------------------------------- host functions
+def activation_code(kind: str) -> int:
+    """The kernel constant of an activation name, or an `MLShapeError` listing the names."""
+    if kind not in ACTIVATIONS:
+        raise MLShapeError(f"activation must be one of {sorted(ACTIVATIONS)}, got {kind!r}", activation=kind)
+    return ACTIVATIONS[kind]
+
+
+def activation_forward(x: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+                       stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """f(x) element-wise for `kind` in "relu", "gelu" (tanh approximation), "tanh"; x is (rows, cols).
+
+    Returns (f(x) as float32, LaunchStats). The default device holds one `ceil(cols / chunk) x 1` block
+    per row."""
+    code = activation_code(kind)
+    x = as_matrix("x", x)
+    check_chunk(chunk, device and device.spec)
+    device = row_device(*x.shape, chunk, device)
+    d_x = device.to_device(x, stream=stream)
+    d_y = device.device_array(x.shape)
+    stats = launch_rows(activation_forward_kernel(code, chunk), *x.shape, chunk, d_x, d_y, stream=stream)
+    return d_y.copy_to_host(stream=stream), stats
+
+
+def activation_backward(x: np.ndarray, dy: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK,
+                        device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """dy * f'(x): the gradient of the loss at the activation's input `x`, given the gradient `dy` at its
+    output. Returns (dx as float32, LaunchStats)."""
+    code = activation_code(kind)
+    x, dy = as_matrix("x", x), as_matrix("dy", dy)
+    if dy.shape != x.shape:
+        raise MLShapeError(f"dy {dy.shape} must have the shape of x {x.shape}", shape=dy.shape)
+    check_chunk(chunk, device and device.spec)
+    device = row_device(*x.shape, chunk, device)
+    d_x, d_dy = device.to_device(x, stream=stream), device.to_device(dy, stream=stream)
+    d_dx = device.device_array(x.shape)
+    stats = launch_rows(activation_backward_kernel(code, chunk), *x.shape, chunk, d_x, d_dy, d_dx, stream=stream)
+    return d_dx.copy_to_host(stream=stream), stats
+
+
+def bias_add(x: np.ndarray, b: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+             stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """x + b for a (rows, cols) x and a length-cols b. Returns (the sum as float32, LaunchStats)."""
+    x = as_matrix("x", x)
+    b = as_vector("b", b, x.shape[1])
+    check_chunk(chunk, device and device.spec)
+    device = row_device(*x.shape, chunk, device)
+    d_x, d_b = device.to_device(x, stream=stream), device.to_device(b, stream=stream)
+    d_y = device.device_array(x.shape)
+    stats = launch_rows(bias_add_kernel(chunk), *x.shape, chunk, d_x, d_b, d_y, stream=stream)
+    return d_y.copy_to_host(stream=stream), stats

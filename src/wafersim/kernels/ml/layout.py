@@ -1,0 +1,119 @@
+"""What the ML kernels share: the row layout of a (rows, cols) tensor over the mesh, argument checks,
+default devices, and adding up the `LaunchStats` of the launches one host function makes.
+
+**Row layout.** A float32 (rows, cols) tensor lives in device memory as a plain 2-D array. A kernel over it
+launches one block of `Q x 1` PEs per row (grid `(1, rows)`): PE `q` of the block holds the columns
+`[q * chunk, q * chunk + n)` of its row in SRAM, `n = min(chunk, cols - q * chunk)`, and `Q =
+ceil(cols / chunk)`. Reductions over a row (max, sum) are a local loop over the chunk and then the
+library's block all-reduce (`kernels.reduce.allreduce`) along the `Q` PEs, over the fabric. `chunk` is a
+compile-time constant of each kernel (the size of its local arrays).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from ...arch.spec import WaferSpec
+from ...errors import OutOfMemoryError, WaferError
+from ...runtime.device import Device
+from ...sim.stats import LaunchStats
+
+DEFAULT_CHUNK = 8  # columns of a row per PE: small, so that rows of tests span several PEs
+
+
+class MLShapeError(WaferError, ValueError):
+    """Arguments of an ML kernel's host function with shapes, dtypes or options that do not go together."""
+
+
+class TileTooLargeError(OutOfMemoryError):
+    """A chunk or tile that would not fit a PE's SRAM."""
+
+
+def as_matrix(name: str, value: np.ndarray) -> np.ndarray:
+    """`value` as a C-contiguous float32 2-D array, or an `MLShapeError` naming the argument."""
+    array = np.ascontiguousarray(value, dtype=np.float32)
+    if array.ndim != 2 or array.size == 0:
+        raise MLShapeError(f"{name} must be a non-empty 2-D array, got shape {array.shape}", array=name,
+                           shape=array.shape)
+    return array
+
+
+def as_vector(name: str, value: np.ndarray, length: int) -> np.ndarray:
+    """`value` as a float32 vector of `length` elements, or an `MLShapeError`."""
+    array = np.ascontiguousarray(value, dtype=np.float32).reshape(-1)
+    if array.shape != (length,):
+        raise MLShapeError(f"{name} must have {length} elements, got shape {np.shape(value)}", array=name,
+                           shape=np.shape(value), needed=length)
+    return array
+
+
+def check_chunk(chunk: int, spec: WaferSpec | None = None, arrays: int = 4) -> None:
+    """A chunk is a positive int whose `arrays` local float32 arrays fit (with room for code) in SRAM."""
+    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise MLShapeError(f"chunk must be a positive int, got {chunk!r}", chunk=chunk)
+    sram = (spec or WaferSpec()).sram_bytes
+    if arrays * int(chunk) * 4 > sram // 2:  # half the SRAM is left for code, spills and temporaries
+        raise TileTooLargeError(f"{arrays} chunks of {chunk} float32 ({arrays * chunk * 4} bytes) take more than "
+                                f"half the {sram}-byte SRAM of a PE: use a smaller chunk",
+                                needed=arrays * chunk * 4, available=sram // 2)
+
+
+def pes_per_row(cols: int, chunk: int) -> int:
+    """Q: the PEs of one row's block in the row layout."""
+    return -(-cols // chunk)
+
+
+def row_device(rows: int, cols: int, chunk: int, device: Device | None) -> Device:
+    """`device`, or one just large enough to hold every row's block at once (Q x rows PEs)."""
+    if device is not None:
+        q = pes_per_row(cols, chunk)
+        if q > device.spec.width:
+            raise MLShapeError(f"a row of {cols} columns in chunks of {chunk} needs {q} PEs, more than the "
+                               f"wafer's width {device.spec.width}: use a larger chunk", needed=q,
+                               available=device.spec.width)
+        return device
+    return Device(WaferSpec(width=pes_per_row(cols, chunk), height=rows))
+
+
+def launch_rows(kernel, rows: int, cols: int, chunk: int, *args, stream=None) -> LaunchStats:
+    """Launch a row-layout kernel: one `Q x 1` block per row."""
+    return kernel[(1, rows), (pes_per_row(cols, chunk), 1), stream](*args)
+
+
+def combine_stats(stats: Sequence[LaunchStats]) -> LaunchStats:
+    """The counters of launches run one after another on one device, added up (cycles, instructions,
+    per-PE busy, stall and link words, bytes, FLOPs): what a host function that makes several launches
+    returns. Its `program` names the launches; `grid`, `block` and `start_cycle` are the first launch's."""
+    stats = list(stats)
+    if not stats:
+        raise MLShapeError("no launches to combine")
+    if len(stats) == 1:
+        return stats[0]
+    first = stats[0]
+    if any(s.spec != first.spec for s in stats):
+        raise MLShapeError("launch statistics of different machines cannot be added up")
+    ops: Counter[str] = Counter()
+    for s in stats:
+        ops.update(s.op_counts)
+    return dataclasses.replace(
+        first, program="+".join(s.program for s in stats),
+        cycles=sum(s.cycles for s in stats), instructions=sum(s.instructions for s in stats),
+        busy=sum(s.busy for s in stats), stall=sum(s.stall for s in stats),
+        pe_instructions=sum(s.pe_instructions for s in stats), link_words=sum(s.link_words for s in stats),
+        global_bytes=sum(s.global_bytes for s in stats), waves=sum(s.waves for s in stats),
+        op_counts=dict(ops), vector_elements=sum(s.vector_elements for s in stats),
+        flops=sum(s.flops for s in stats), prints=[p for s in stats for p in s.prints],
+        prints_dropped=sum(s.prints_dropped for s in stats), trace=None)
+
+
+def time_split(stats: LaunchStats) -> tuple[float, float]:
+    """(compute, waiting) seconds of a launch: its simulated time divided in the ratio of the PE-cycles its
+    PEs spent issuing instructions (`busy`) to those they spent waiting (`stall`: on messages over the
+    fabric, barriers and off-wafer memory). For added-up statistics this is the ratio over all of them."""
+    busy, stall = float(stats.busy.sum()), float(stats.stall.sum())
+    if busy + stall == 0:
+        return 0.0, 0.0
+    return stats.seconds * busy / (busy + stall), stats.seconds * stall / (busy + stall)

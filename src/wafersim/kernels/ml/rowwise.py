@@ -1,0 +1,301 @@
+"""Row-wise ML kernels in the row layout (see `layout`): softmax, layer norm and softmax cross-entropy,
+forward and backward. Each row's reductions (max, sums) are a loop over the PE's chunk followed by the
+library's block all-reduce (`kernels.reduce.allreduce`) along the row's `Q x 1` block of PEs.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ...compiler import intrinsics as ws
+from ...runtime.device import Device
+from ...runtime.jit import Dispatcher, jit
+from ...sim.stats import LaunchStats
+from ..reduce import MAX, SUM, allreduce
+from .dense import column_sum
+from .layout import (DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, combine_stats, launch_rows,
+                     row_device)
+
+LOWEST = -3.0e38  # below any float32 logit we expect: the identity of the row max
+
+
+# ----------------------------------------------------------------------------- device functions
+@jit
+def chunk_sum(buf, n):
+    """buf[0] + ... + buf[n-1], left to right."""
+    s = 0.0
+    for i in range(n):
+        s += buf[i]
+    return s
+
+
+@jit
+def chunk_dot(a, b, n):
+    """a[0:n] . b[0:n], left to right."""
+    s = 0.0
+    for i in range(n):
+        s += a[i] * b[i]
+    return s
+
+
+@jit
+def softmax_chunk(buf, n):
+    """Replace this PE's chunk `buf[0:n]` of a row by its softmax over the whole row (every PE of the
+    row's block calls it); returns the row's log-sum-exp, max + log(sum(exp(x - max)))."""
+    m = LOWEST
+    for i in range(n):
+        m = max(m, buf[i])
+    m = allreduce(m, MAX)
+    s = 0.0
+    for i in range(n):
+        e = math.exp(buf[i] - m)
+        buf[i] = e
+        s += e
+    s = allreduce(s, SUM)
+    inv = 1.0 / s
+    buf[0:n] = buf[0:n] * inv
+    return m + math.log(s)
+
+
+# ----------------------------------------------------------------------------- kernels
+@functools.lru_cache(maxsize=None)
+def softmax_kernel(chunk: int) -> Dispatcher:
+    """y = softmax(x) along each row: ``kernel[(1, rows), (Q, 1)](x, y)``."""
+    C = chunk
+
+    @jit
+    def softmax_rows(x, y):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        buf = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, x.shape[1] - start)
+        buf[0:n] = x[row, start:start + n]
+        softmax_chunk(buf, n)
+        y[row, start:start + n] = buf[0:n]
+
+    return softmax_rows
+
+
+@functools.lru_cache(maxsize=None)
+def softmax_backward_kernel(chunk: int) -> Dispatcher:
+    """dx = y * (dy - sum(dy * y)) along each row, y = softmax(x): ``kernel[(1, rows), (Q, 1)](y, dy, dx)``."""
+    C = chunk
+
+    @jit
+    def softmax_backward_rows(y, dy, dx):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        ys = ws.local.array(C, np.float32)
+        gs = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, y.shape[1] - start)
+        ys[0:n] = y[row, start:start + n]
+        gs[0:n] = dy[row, start:start + n]
+        dot = allreduce(chunk_dot(ys, gs, n), SUM)
+        gs[0:n] = gs[0:n] - dot
+        gs[0:n] = gs[0:n] * ys[0:n]
+        dx[row, start:start + n] = gs[0:n]
+
+    return softmax_backward_rows
+
+
+@functools.lru_cache(maxsize=None)
+def layer_norm_kernel(chunk: int) -> Dispatcher:
+    """y = (x - mean) * rstd * gamma + beta per row, rstd = 1 / sqrt(var + eps) (biased variance); also
+    writes each row's mean and rstd for the backward pass: ``kernel[(1, rows), (Q, 1)](x, gamma, beta, y,
+    mean, rstd, eps)``."""
+    C = chunk
+
+    @jit
+    def layer_norm_rows(x, gamma, beta, y, mean_out, rstd_out, eps):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        buf = ws.local.array(C, np.float32)
+        gam = ws.local.array(C, np.float32)
+        bet = ws.local.array(C, np.float32)
+        cols = x.shape[1]
+        start = q * C
+        n = min(C, cols - start)
+        buf[0:n] = x[row, start:start + n]
+        gam[0:n] = gamma[start:start + n]
+        bet[0:n] = beta[start:start + n]
+        mean = allreduce(chunk_sum(buf, n), SUM) / cols
+        buf[0:n] = buf[0:n] - mean
+        var = allreduce(chunk_dot(buf, buf, n), SUM) / cols
+        rstd = 1.0 / math.sqrt(var + eps)
+        buf[0:n] = buf[0:n] * rstd          # x hat
+        buf[0:n] = buf[0:n] * gam[0:n]
+        buf[0:n] = buf[0:n] + bet[0:n]
+        y[row, start:start + n] = buf[0:n]
+        if q == 0:
+            mean_out[row] = mean
+            rstd_out[row] = rstd
+
+    return layer_norm_rows
+
+
+@functools.lru_cache(maxsize=None)
+def layer_norm_backward_kernel(chunk: int) -> Dispatcher:
+    """dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) per row, g = dy * gamma, xhat = (x - mean) * rstd;
+    also writes dy * xhat, whose sum over rows is dgamma: ``kernel[(1, rows), (Q, 1)](x, dy, gamma, mean,
+    rstd, dx, dy_xhat)``."""
+    C = chunk
+
+    @jit
+    def layer_norm_backward_rows(x, dy, gamma, mean, rstd, dx, dy_xhat):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        xh = ws.local.array(C, np.float32)
+        gs = ws.local.array(C, np.float32)
+        dys = ws.local.array(C, np.float32)
+        gam = ws.local.array(C, np.float32)
+        cols = x.shape[1]
+        start = q * C
+        n = min(C, cols - start)
+        xh[0:n] = x[row, start:start + n]
+        dys[0:n] = dy[row, start:start + n]
+        gam[0:n] = gamma[start:start + n]
+        r = rstd[row]
+        xh[0:n] = xh[0:n] - mean[row]
+        xh[0:n] = xh[0:n] * r
+        gs[0:n] = dys[0:n] * gam[0:n]
+        g_mean = allreduce(chunk_sum(gs, n), SUM) / cols
+        gx_mean = allreduce(chunk_dot(gs, xh, n), SUM) / cols
+        gs[0:n] = gs[0:n] - g_mean
+        gs[0:n] = xh[0:n] * (-gx_mean) + gs[0:n]
+        gs[0:n] = gs[0:n] * r
+        dx[row, start:start + n] = gs[0:n]
+        dys[0:n] = dys[0:n] * xh[0:n]
+        dy_xhat[row, start:start + n] = dys[0:n]
+
+    return layer_norm_backward_rows
+
+
+@functools.lru_cache(maxsize=None)
+def cross_entropy_kernel(chunk: int) -> Dispatcher:
+    """Softmax cross-entropy of each row of logits against an int32 label: loss[row] = logsumexp(x) -
+    x[label], and grad = (softmax(x) - onehot(label)) * grad_scale (1 / rows for the batch mean):
+    ``kernel[(1, rows), (Q, 1)](logits, labels, loss, grad, grad_scale)``."""
+    C = chunk
+
+    @jit
+    def cross_entropy_rows(logits, labels, loss, grad, grad_scale):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        buf = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, logits.shape[1] - start)
+        buf[0:n] = logits[row, start:start + n]
+        label = labels[row]
+        mine = label >= start and label < start + n  # this PE holds the label's column
+        picked = 0.0
+        if mine:
+            picked = buf[label - start]
+        picked = allreduce(picked, SUM)
+        lse = softmax_chunk(buf, n)
+        if mine:
+            buf[label - start] = buf[label - start] - 1.0
+        buf[0:n] = buf[0:n] * grad_scale
+        grad[row, start:start + n] = buf[0:n]
+        if q == 0:
+            loss[row] = lse - picked
+
+    return cross_entropy_rows
+
+
+# ----------------------------------------------------------------------------- host functions
+def _rows_setup(x: np.ndarray, chunk: int, device: Device | None, arrays: int) -> tuple[np.ndarray, Device]:
+    x = as_matrix("x", x)
+    check_chunk(chunk, device and device.spec, arrays)
+    return x, row_device(*x.shape, chunk, device)
+
+
+def _same_shape(name: str, value: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    array = as_matrix(name, value)
+    if array.shape != shape:
+        raise MLShapeError(f"{name} {array.shape} must have shape {shape}", array=name, shape=array.shape)
+    return array
+
+
+def softmax(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+            stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """softmax along each row of a (rows, cols) float32 matrix. Returns (y, LaunchStats)."""
+    x, device = _rows_setup(x, chunk, device, 1)
+    d_x, d_y = device.to_device(x, stream=stream), device.device_array(x.shape)
+    stats = launch_rows(softmax_kernel(chunk), *x.shape, chunk, d_x, d_y, stream=stream)
+    return d_y.copy_to_host(stream=stream), stats
+
+
+def softmax_backward(y: np.ndarray, dy: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+                     stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """The gradient at softmax's input, given its output `y` and the gradient `dy` at its output."""
+    y, device = _rows_setup(y, chunk, device, 2)
+    dy = _same_shape("dy", dy, y.shape)
+    d_y, d_dy = device.to_device(y, stream=stream), device.to_device(dy, stream=stream)
+    d_dx = device.device_array(y.shape)
+    stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx, stream=stream)
+    return d_dx.copy_to_host(stream=stream), stats
+
+
+def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5,
+               chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+               stream=None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LaunchStats]:
+    """Layer norm of each row of x (rows, cols) with scale `gamma` and shift `beta` (length cols).
+
+    Returns ((y, mean, rstd), LaunchStats): mean and rstd = 1/sqrt(var + eps) per row, for the backward."""
+    x, device = _rows_setup(x, chunk, device, 3)
+    rows, cols = x.shape
+    gamma, beta = as_vector("gamma", gamma, cols), as_vector("beta", beta, cols)
+    d_x, d_g, d_b = (device.to_device(a, stream=stream) for a in (x, gamma, beta))
+    d_y, d_mean, d_rstd = device.device_array(x.shape), device.device_array(rows), device.device_array(rows)
+    stats = launch_rows(layer_norm_kernel(chunk), rows, cols, chunk, d_x, d_g, d_b, d_y, d_mean, d_rstd,
+                        float(eps), stream=stream)
+    return tuple(d.copy_to_host(stream=stream) for d in (d_y, d_mean, d_rstd)), stats
+
+
+def layer_norm_backward(x: np.ndarray, gamma: np.ndarray, mean: np.ndarray, rstd: np.ndarray, dy: np.ndarray,
+                        chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+                        stream=None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LaunchStats]:
+    """Gradients of layer norm given the forward's input x, gamma, per-row mean and rstd, and dy.
+
+    Returns ((dx, dgamma, dbeta), the three launches' LaunchStats added up): the row kernel, then two
+    column sums (of dy * xhat and of dy)."""
+    x, device = _rows_setup(x, chunk, device, 4)
+    rows, cols = x.shape
+    dy = _same_shape("dy", dy, x.shape)
+    gamma = as_vector("gamma", gamma, cols)
+    mean, rstd = as_vector("mean", mean, rows), as_vector("rstd", rstd, rows)
+    d_x, d_dy, d_g, d_mean, d_rstd = (device.to_device(a, stream=stream) for a in (x, dy, gamma, mean, rstd))
+    d_dx, d_dyx = device.device_array(x.shape), device.device_array(x.shape)
+    row_stats = launch_rows(layer_norm_backward_kernel(chunk), rows, cols, chunk, d_x, d_dy, d_g, d_mean, d_rstd,
+                            d_dx, d_dyx, stream=stream)
+    dgamma, gamma_stats = column_sum(d_dyx.copy_to_host(stream=stream), chunk, device, stream)
+    dbeta, beta_stats = column_sum(dy, chunk, device, stream)
+    return (d_dx.copy_to_host(stream=stream), dgamma, dbeta), combine_stats([row_stats, gamma_stats, beta_stats])
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray, chunk: int = DEFAULT_CHUNK,
+                  device: Device | None = None,
+                  stream=None) -> tuple[tuple[np.ndarray, np.ndarray], LaunchStats]:
+    """Softmax cross-entropy of (rows, classes) logits against integer labels, and its gradient.
+
+    Returns ((per-row losses, d(mean loss)/d(logits)), LaunchStats); the mean loss is
+    ``losses.mean()``."""
+    logits, device = _rows_setup(logits, chunk, device, 1)
+    rows, classes = logits.shape
+    labels = np.asarray(labels)
+    if labels.shape != (rows,) or not np.issubdtype(labels.dtype, np.integer):
+        raise MLShapeError(f"labels must be {rows} integers, got {labels.dtype} of shape {labels.shape}",
+                           shape=labels.shape)
+    if labels.min() < 0 or labels.max() >= classes:
+        raise MLShapeError(f"labels must lie in [0, {classes}), got values from {labels.min()} to {labels.max()}",
+                           needed=classes)
+    d_logits = device.to_device(logits, stream=stream)
+    d_labels = device.to_device(labels.astype(np.int32), stream=stream)
+    d_loss, d_grad = device.device_array(rows), device.device_array(logits.shape)
+    stats = launch_rows(cross_entropy_kernel(chunk), rows, classes, chunk, d_logits, d_labels, d_loss, d_grad,
+                        float(1.0 / rows), stream=stream)
+    return (d_loss.copy_to_host(stream=stream), d_grad.copy_to_host(stream=stream)), stats

@@ -1,0 +1,192 @@
+"""ML kernels (wafersim.kernels.ml) against float64 NumPy references, forward and backward, at small and
+odd sizes; gradients are also checked against finite differences of the NumPy forward."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels import ml
+from wafersim.kernels.ml.dense import summa_side
+
+ATOL = 2e-5  # float32 results of O(1) values against float64
+
+
+def gelu(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+FORWARD = {"relu": lambda x: np.maximum(x, 0), "gelu": gelu, "tanh": np.tanh}
+
+
+def numeric_grad(f, x, dy, h=1e-6):
+    """d(sum(f(x) * dy))/dx by central differences, element-wise functions only."""
+    return (f(x + h) - f(x - h)) / (2 * h) * dy
+
+
+def softmax64(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def layer_norm64(x, gamma, beta, eps):
+    mean = x.mean(axis=1, keepdims=True)
+    rstd = 1 / np.sqrt(x.var(axis=1, keepdims=True) + eps)
+    return (x - mean) * rstd * gamma + beta, mean[:, 0], rstd[:, 0]
+
+
+def rand(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["relu", "gelu", "tanh"])
+def test_activations_and_their_derivatives(kind):
+    rng = np.random.default_rng(1)
+    x, dy = rand(rng, 3, 19), rand(rng, 3, 19)            # 19 columns: chunks of 8, 8 and 3
+    x[0, 0] = 0.5                                          # a ReLU input clearly on each side of 0
+    x[0, 1] = -0.5
+    y, stats = ml.activation_forward(x, kind)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(y, FORWARD[kind](x64), atol=ATOL)
+    assert stats.block == (3, 1) and stats.grid == (1, 3)
+    dx, _ = ml.activation_backward(x, dy, kind)
+    np.testing.assert_allclose(dx, numeric_grad(FORWARD[kind], x64, dy.astype(np.float64)), atol=1e-4)
+
+
+def test_bias_add_and_column_sum_odd_sizes():
+    rng = np.random.default_rng(2)
+    x, b = rand(rng, 7, 13), rand(rng, 13)
+    y, _ = ml.bias_add(x, b)
+    np.testing.assert_array_equal(y, x + b)               # one float32 addition each: exact
+    sums, stats = ml.column_sum(x)
+    np.testing.assert_allclose(sums, x.astype(np.float64).sum(axis=0), atol=ATOL)
+    assert stats.block == (2, 7) and stats.words_moved == 6 * 13  # partial sums pass north, row by row
+    small = ws.Device(ws.WaferSpec(width=4, height=3))   # 7 rows on 3 rows of PEs: 3 rows per PE
+    sums, stats = ml.column_sum(x, device=small)
+    np.testing.assert_allclose(sums, x.astype(np.float64).sum(axis=0), atol=ATOL)
+    assert stats.block == (2, 3)
+
+
+@pytest.mark.parametrize("m, k, n, tile", [(5, 21, 7, 8), (3, 4, 9, 4), (16, 16, 16, 8)])
+def test_dense_forward_and_backward(m, k, n, tile):
+    rng = np.random.default_rng(m * k * n)
+    x, w, b, dy = rand(rng, m, k), rand(rng, k, n), rand(rng, n), rand(rng, m, n)
+    x64, w64, dy64 = x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64)
+    y, stats = ml.dense_forward(x, w, b, tile=tile)
+    np.testing.assert_allclose(y, x64 @ w64 + b, atol=1e-4)
+    assert stats.program == "gemm_summa+bias_add"
+    p, t = summa_side(m, k, n, tile)
+    assert p == -(-max(m, k, n) // tile) and p * t >= max(m, k, n)
+    assert stats.flops == 2 * (p * t) ** 3 + m * n         # the padded square's fmas, then the bias adds
+    (dx, dw, db), stats = ml.dense_backward(x, w, dy, tile=tile)
+    np.testing.assert_allclose(dx, dy64 @ w64.T, atol=1e-4)
+    np.testing.assert_allclose(dw, x64.T @ dy64, atol=1e-4)
+    np.testing.assert_allclose(db, dy64.sum(axis=0), atol=1e-4)
+    assert stats.program == "gemm_summa+gemm_summa+column_sum"
+    (no_dx, dw2, _), _ = ml.dense_backward(x, w, dy, tile=tile, need_dx=False)
+    assert no_dx is None and np.array_equal(dw2, dw)
+
+
+def test_matmul_uses_the_mesh_and_checks_shapes():
+    rng = np.random.default_rng(3)
+    a, b = rand(rng, 9, 10), rand(rng, 10, 11)
+    c, stats = ml.matmul(a, b, tile=4)                     # 3 x 3 PEs, 4 x 4 tiles of a 12 x 12 square
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, atol=1e-4)
+    assert stats.block == (3, 3) and stats.words_moved > 0 and stats.flops == 2 * 12 ** 3
+    with pytest.raises(ml.MLShapeError):
+        ml.matmul(a, a)                                    # inner dimensions differ
+    with pytest.raises(ml.TileTooLargeError):
+        ml.matmul(a, b, tile=60)                           # five 60 x 60 tiles exceed 48 KiB
+    with pytest.raises(ml.MLShapeError):
+        ml.matmul(a, b, tile=2, device=ws.Device(ws.WaferSpec(width=4, height=4)))  # needs 6 x 6 PEs
+    assert issubclass(ml.MLShapeError, ws.WaferError) and issubclass(ml.TileTooLargeError, ws.OutOfMemoryError)
+
+
+def test_softmax_and_its_backward():
+    rng = np.random.default_rng(4)
+    x, dy = 3 * rand(rng, 4, 17), rand(rng, 4, 17)
+    y, stats = ml.softmax(x)
+    y64 = softmax64(x.astype(np.float64))
+    np.testing.assert_allclose(y, y64, atol=1e-6)
+    assert stats.words_moved > 0                           # max and sum all-reduced over 3 PEs per row
+    dx, _ = ml.softmax_backward(y, dy)
+    jacobian_product = y64 * (dy - (dy * y64).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(dx, jacobian_product, atol=1e-6)
+
+
+def test_softmax_of_large_logits_is_stable():
+    x = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1000.0, -1000.0]], np.float32)
+    y, _ = ml.softmax(x, chunk=2)
+    np.testing.assert_allclose(y, softmax64(x.astype(np.float64)), atol=1e-6)
+
+
+def test_layer_norm_forward_and_backward():
+    rng = np.random.default_rng(5)
+    x, gamma, beta, dy = rand(rng, 5, 11) + 2, rand(rng, 11), rand(rng, 11), rand(rng, 5, 11)
+    (y, mean, rstd), _ = ml.layer_norm(x, gamma, beta, eps=1e-5)
+    y64, mean64, rstd64 = layer_norm64(x.astype(np.float64), gamma, beta, 1e-5)
+    np.testing.assert_allclose(y, y64, atol=1e-4)
+    np.testing.assert_allclose(mean, mean64, atol=1e-5)
+    np.testing.assert_allclose(rstd, rstd64, rtol=1e-4)
+    (dx, dgamma, dbeta), stats = ml.layer_norm_backward(x, gamma, mean, rstd, dy)
+    assert stats.program == "layer_norm_backward_rows+column_sum+column_sum"
+
+    def loss(xv, gv, bv):                                  # sum(layer_norm(x) * dy), in float64
+        return float((layer_norm64(xv, gv, bv, 1e-5)[0] * dy).sum())
+
+    x64, g64, b64 = x.astype(np.float64), gamma.astype(np.float64), beta.astype(np.float64)
+    h = 1e-6
+    for (i, j) in [(0, 0), (2, 5), (4, 10)]:
+        step = np.zeros_like(x64)
+        step[i, j] = h
+        assert dx[i, j] == pytest.approx((loss(x64 + step, g64, b64) - loss(x64 - step, g64, b64)) / (2 * h),
+                                         abs=1e-3)
+    xhat = (x64 - mean64[:, None]) * rstd64[:, None]
+    np.testing.assert_allclose(dgamma, (dy * xhat).sum(axis=0), atol=1e-4)
+    np.testing.assert_allclose(dbeta, dy.astype(np.float64).sum(axis=0), atol=1e-4)
+
+
+def test_cross_entropy_loss_and_gradient():
+    rng = np.random.default_rng(6)
+    logits = 2 * rand(rng, 6, 10)
+    labels = np.array([0, 9, 3, 8, 7, 1])                  # columns in every chunk, first and last
+    (losses, grad), stats = ml.cross_entropy(logits, labels)
+    p = softmax64(logits.astype(np.float64))
+    np.testing.assert_allclose(losses, -np.log(p[np.arange(6), labels]), atol=1e-5)
+    onehot = np.eye(10)[labels]
+    np.testing.assert_allclose(grad, (p - onehot) / 6, atol=1e-6)
+    assert stats.grid == (1, 6) and stats.block == (2, 1)
+    with pytest.raises(ml.MLShapeError):
+        ml.cross_entropy(logits, np.array([0, 1, 2, 3, 4, 10]))   # label out of range
+    with pytest.raises(ml.MLShapeError):
+        ml.cross_entropy(logits, labels[:5])
+
+
+def test_bad_arguments_are_wafer_errors():
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(ml.MLShapeError):
+        ml.activation_forward(x, "sigmoid")
+    with pytest.raises(ml.MLShapeError):
+        ml.bias_add(x, np.ones(4))
+    with pytest.raises(ml.MLShapeError):
+        ml.softmax(np.ones(3))                             # 1-D
+    with pytest.raises(ml.TileTooLargeError):
+        ml.softmax(x, chunk=10_000)
+    with pytest.raises(ml.MLShapeError):
+        ml.softmax(np.ones((2, 40), np.float32), chunk=4, device=ws.Device(ws.WaferSpec(width=8, height=8)))
+
+
+def test_combined_stats_add_up_and_split_time():
+    x = np.random.default_rng(7).standard_normal((4, 9)).astype(np.float32)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    _, first = ml.softmax(x, device=dev)
+    _, second = ml.activation_forward(x, "tanh", device=dev)
+    both = ml.combine_stats([first, second])
+    assert both.cycles == first.cycles + second.cycles
+    assert both.instructions == first.instructions + second.instructions
+    assert np.array_equal(both.link_words, first.link_words + second.link_words)
+    assert both.op_counts["ftanh"] == second.op_counts["ftanh"] == 36
+    compute, waiting = ml.time_split(first)
+    assert compute > 0 and waiting > 0 and compute + waiting == pytest.approx(first.seconds)
