@@ -188,5 +188,7 @@ def test_combined_stats_add_up_and_split_time():
     assert both.instructions == first.instructions + second.instructions
     assert np.array_equal(both.link_words, first.link_words + second.link_words)
     assert both.op_counts["ftanh"] == second.op_counts["ftanh"] == 36
+    (dx, dw, db), _ = ml.dense_backward(x, x.T, x @ x.T, device=dev)
+    assert dev.memory.used_bytes == 0                      # host functions free their device arrays
     compute, waiting = ml.time_split(first)
     assert compute > 0 and waiting > 0 and compute + waiting == pytest.approx(first.seconds)

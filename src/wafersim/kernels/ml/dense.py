@@ -18,10 +18,10 @@ from ...compiler import intrinsics as ws
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..gemm import gemm
+from ..gemm import from_tiles, gemm_kernel, to_tiles
 from .elementwise import bias_add_kernel
-from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk,
-                     combine_stats, launch_rows, pes_per_row)
+from .layout import (DEFAULT_CHUNK, MLShapeError, Scratch, TileTooLargeError, as_matrix, as_vector,
+                     check_chunk, combine_stats, launch_rows, pes_per_row)
 
 DEFAULT_TILE = 8  # T of the SUMMA tiles: p = ceil(size / tile) PEs along each side of the block
 _GEMM_TILES = 5  # SUMMA keeps five T x T tiles in a PE's SRAM (kernels.gemm)
@@ -62,8 +62,13 @@ def matmul(a: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE, device: Devic
     padded_b = np.zeros((side, side), np.float32)
     padded_a[:m, :k] = a
     padded_b[:k, :n] = b
-    c, stats = gemm(padded_a, padded_b, p, device=device or Device(WaferSpec(width=p, height=p)), stream=stream)
-    return np.ascontiguousarray(c[:m, :n]), stats
+    # The library's kernel and layout, launched here rather than through `gemm.gemm` so that the device
+    # arrays are freed afterwards (gemm.gemm keeps them).
+    with Scratch(device or Device(WaferSpec(width=p, height=p)), stream) as mem:
+        d_a, d_b = mem.put(to_tiles(padded_a, p)), mem.put(to_tiles(padded_b, p))
+        d_c = mem.empty((p * p, t * t))
+        stats = gemm_kernel(t)[(1, 1), (p, p), stream](d_a, d_b, d_c, int(p))
+        return np.ascontiguousarray(from_tiles(mem.get(d_c), p)[:m, :n]), stats
 
 
 @functools.lru_cache(maxsize=None)
@@ -118,10 +123,10 @@ def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None 
     if q > device.spec.width:
         raise MLShapeError(f"{cols} columns in chunks of {chunk} need {q} PEs across, more than the wafer's "
                            f"width {device.spec.width}: use a larger chunk", needed=q, available=device.spec.width)
-    d_x = device.to_device(x, stream=stream)
-    d_out = device.device_array(cols)
-    stats = column_sum_kernel(chunk)[(1, 1), (q, pe_rows), stream](d_x, d_out, rows_per_pe)
-    return d_out.copy_to_host(stream=stream), stats
+    with Scratch(device, stream) as mem:
+        d_x, d_out = mem.put(x), mem.empty(cols)
+        stats = column_sum_kernel(chunk)[(1, 1), (q, pe_rows), stream](d_x, d_out, rows_per_pe)
+        return mem.get(d_out), stats
 
 
 def dense_device(rows: int, features: tuple[int, ...], tile: int, chunk: int) -> Device:
@@ -143,10 +148,10 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, tile: int = DEFAU
     check_chunk(chunk, device and device.spec)
     device = device or dense_device(x.shape[0], (x.shape[1], w.shape[1]), tile, chunk)
     product, gemm_stats = matmul(x, w, tile, device, stream)
-    d_z, d_b = device.to_device(product, stream=stream), device.to_device(b, stream=stream)
-    d_y = device.device_array(product.shape)
-    bias_stats = launch_rows(bias_add_kernel(chunk), *product.shape, chunk, d_z, d_b, d_y, stream=stream)
-    return d_y.copy_to_host(stream=stream), combine_stats([gemm_stats, bias_stats])
+    with Scratch(device, stream) as mem:
+        d_z, d_b, d_y = mem.put(product), mem.put(b), mem.empty(product.shape)
+        bias_stats = launch_rows(bias_add_kernel(chunk), *product.shape, chunk, d_z, d_b, d_y, stream=stream)
+        return mem.get(d_y), combine_stats([gemm_stats, bias_stats])
 
 
 def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, tile: int = DEFAULT_TILE,

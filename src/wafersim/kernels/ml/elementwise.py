@@ -15,7 +15,8 @@ from ...compiler import intrinsics as ws
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from .layout import DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, launch_rows, row_device
+from .layout import (DEFAULT_CHUNK, MLShapeError, Scratch, as_matrix, as_vector, check_chunk, launch_rows,
+                     row_device)
 
 RELU, GELU, TANH = 0, 1, 2
 ACTIVATIONS = {"relu": RELU, "gelu": GELU, "tanh": TANH}
@@ -129,11 +130,10 @@ def activation_forward(x: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK, dev
     code = activation_code(kind)
     x = as_matrix("x", x)
     check_chunk(chunk, device and device.spec)
-    device = row_device(*x.shape, chunk, device)
-    d_x = device.to_device(x, stream=stream)
-    d_y = device.device_array(x.shape)
-    stats = launch_rows(activation_forward_kernel(code, chunk), *x.shape, chunk, d_x, d_y, stream=stream)
-    return d_y.copy_to_host(stream=stream), stats
+    with Scratch(row_device(*x.shape, chunk, device), stream) as mem:
+        d_x, d_y = mem.put(x), mem.empty(x.shape)
+        stats = launch_rows(activation_forward_kernel(code, chunk), *x.shape, chunk, d_x, d_y, stream=stream)
+        return mem.get(d_y), stats
 
 
 def activation_backward(x: np.ndarray, dy: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK,
@@ -144,12 +144,12 @@ def activation_backward(x: np.ndarray, dy: np.ndarray, kind: str, chunk: int = D
     x, dy = as_matrix("x", x), as_matrix("dy", dy)
     if dy.shape != x.shape:
         raise MLShapeError(f"dy {dy.shape} must have the shape of x {x.shape}", shape=dy.shape)
-    check_chunk(chunk, device and device.spec)
-    device = row_device(*x.shape, chunk, device)
-    d_x, d_dy = device.to_device(x, stream=stream), device.to_device(dy, stream=stream)
-    d_dx = device.device_array(x.shape)
-    stats = launch_rows(activation_backward_kernel(code, chunk), *x.shape, chunk, d_x, d_dy, d_dx, stream=stream)
-    return d_dx.copy_to_host(stream=stream), stats
+    check_chunk(chunk, device and device.spec, arrays=2)
+    with Scratch(row_device(*x.shape, chunk, device), stream) as mem:
+        d_x, d_dy, d_dx = mem.put(x), mem.put(dy), mem.empty(x.shape)
+        stats = launch_rows(activation_backward_kernel(code, chunk), *x.shape, chunk, d_x, d_dy, d_dx,
+                            stream=stream)
+        return mem.get(d_dx), stats
 
 
 def bias_add(x: np.ndarray, b: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
@@ -157,9 +157,8 @@ def bias_add(x: np.ndarray, b: np.ndarray, chunk: int = DEFAULT_CHUNK, device: D
     """x + b for a (rows, cols) x and a length-cols b. Returns (the sum as float32, LaunchStats)."""
     x = as_matrix("x", x)
     b = as_vector("b", b, x.shape[1])
-    check_chunk(chunk, device and device.spec)
-    device = row_device(*x.shape, chunk, device)
-    d_x, d_b = device.to_device(x, stream=stream), device.to_device(b, stream=stream)
-    d_y = device.device_array(x.shape)
-    stats = launch_rows(bias_add_kernel(chunk), *x.shape, chunk, d_x, d_b, d_y, stream=stream)
-    return d_y.copy_to_host(stream=stream), stats
+    check_chunk(chunk, device and device.spec, arrays=2)
+    with Scratch(row_device(*x.shape, chunk, device), stream) as mem:
+        d_x, d_b, d_y = mem.put(x), mem.put(b), mem.empty(x.shape)
+        stats = launch_rows(bias_add_kernel(chunk), *x.shape, chunk, d_x, d_b, d_y, stream=stream)
+        return mem.get(d_y), stats

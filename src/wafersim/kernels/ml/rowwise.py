@@ -15,8 +15,8 @@ from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..reduce import MAX, SUM, allreduce
 from .dense import column_sum
-from .layout import (DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, combine_stats, launch_rows,
-                     row_device)
+from .layout import (DEFAULT_CHUNK, MLShapeError, Scratch, as_matrix, as_vector, check_chunk, combine_stats,
+                     launch_rows, row_device)
 
 LOWEST = -3.0e38  # below any float32 logit we expect: the identity of the row max
 
@@ -224,9 +224,10 @@ def softmax(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = N
             stream=None) -> tuple[np.ndarray, LaunchStats]:
     """softmax along each row of a (rows, cols) float32 matrix. Returns (y, LaunchStats)."""
     x, device = _rows_setup(x, chunk, device, 1)
-    d_x, d_y = device.to_device(x, stream=stream), device.device_array(x.shape)
-    stats = launch_rows(softmax_kernel(chunk), *x.shape, chunk, d_x, d_y, stream=stream)
-    return d_y.copy_to_host(stream=stream), stats
+    with Scratch(device, stream) as mem:
+        d_x, d_y = mem.put(x), mem.empty(x.shape)
+        stats = launch_rows(softmax_kernel(chunk), *x.shape, chunk, d_x, d_y, stream=stream)
+        return mem.get(d_y), stats
 
 
 def softmax_backward(y: np.ndarray, dy: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
@@ -234,10 +235,10 @@ def softmax_backward(y: np.ndarray, dy: np.ndarray, chunk: int = DEFAULT_CHUNK, 
     """The gradient at softmax's input, given its output `y` and the gradient `dy` at its output."""
     y, device = _rows_setup(y, chunk, device, 2)
     dy = _same_shape("dy", dy, y.shape)
-    d_y, d_dy = device.to_device(y, stream=stream), device.to_device(dy, stream=stream)
-    d_dx = device.device_array(y.shape)
-    stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx, stream=stream)
-    return d_dx.copy_to_host(stream=stream), stats
+    with Scratch(device, stream) as mem:
+        d_y, d_dy, d_dx = mem.put(y), mem.put(dy), mem.empty(y.shape)
+        stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx, stream=stream)
+        return mem.get(d_dx), stats
 
 
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5,
@@ -249,11 +250,12 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 
     x, device = _rows_setup(x, chunk, device, 3)
     rows, cols = x.shape
     gamma, beta = as_vector("gamma", gamma, cols), as_vector("beta", beta, cols)
-    d_x, d_g, d_b = (device.to_device(a, stream=stream) for a in (x, gamma, beta))
-    d_y, d_mean, d_rstd = device.device_array(x.shape), device.device_array(rows), device.device_array(rows)
-    stats = launch_rows(layer_norm_kernel(chunk), rows, cols, chunk, d_x, d_g, d_b, d_y, d_mean, d_rstd,
-                        float(eps), stream=stream)
-    return tuple(d.copy_to_host(stream=stream) for d in (d_y, d_mean, d_rstd)), stats
+    with Scratch(device, stream) as mem:
+        d_x, d_g, d_b = mem.put(x), mem.put(gamma), mem.put(beta)
+        d_y, d_mean, d_rstd = mem.empty(x.shape), mem.empty(rows), mem.empty(rows)
+        stats = launch_rows(layer_norm_kernel(chunk), rows, cols, chunk, d_x, d_g, d_b, d_y, d_mean, d_rstd,
+                            float(eps), stream=stream)
+        return (mem.get(d_y), mem.get(d_mean), mem.get(d_rstd)), stats
 
 
 def layer_norm_backward(x: np.ndarray, gamma: np.ndarray, mean: np.ndarray, rstd: np.ndarray, dy: np.ndarray,
@@ -268,13 +270,15 @@ def layer_norm_backward(x: np.ndarray, gamma: np.ndarray, mean: np.ndarray, rstd
     dy = _same_shape("dy", dy, x.shape)
     gamma = as_vector("gamma", gamma, cols)
     mean, rstd = as_vector("mean", mean, rows), as_vector("rstd", rstd, rows)
-    d_x, d_dy, d_g, d_mean, d_rstd = (device.to_device(a, stream=stream) for a in (x, dy, gamma, mean, rstd))
-    d_dx, d_dyx = device.device_array(x.shape), device.device_array(x.shape)
-    row_stats = launch_rows(layer_norm_backward_kernel(chunk), rows, cols, chunk, d_x, d_dy, d_g, d_mean, d_rstd,
-                            d_dx, d_dyx, stream=stream)
-    dgamma, gamma_stats = column_sum(d_dyx.copy_to_host(stream=stream), chunk, device, stream)
+    with Scratch(device, stream) as mem:
+        d_x, d_dy, d_g, d_mean, d_rstd = (mem.put(a) for a in (x, dy, gamma, mean, rstd))
+        d_dx, d_dyx = mem.empty(x.shape), mem.empty(x.shape)
+        row_stats = launch_rows(layer_norm_backward_kernel(chunk), rows, cols, chunk, d_x, d_dy, d_g, d_mean,
+                                d_rstd, d_dx, d_dyx, stream=stream)
+        dx, dy_xhat = mem.get(d_dx), mem.get(d_dyx)
+    dgamma, gamma_stats = column_sum(dy_xhat, chunk, device, stream)
     dbeta, beta_stats = column_sum(dy, chunk, device, stream)
-    return (d_dx.copy_to_host(stream=stream), dgamma, dbeta), combine_stats([row_stats, gamma_stats, beta_stats])
+    return (dx, dgamma, dbeta), combine_stats([row_stats, gamma_stats, beta_stats])
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray, chunk: int = DEFAULT_CHUNK,
@@ -293,9 +297,9 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray, chunk: int = DEFAULT_C
     if labels.min() < 0 or labels.max() >= classes:
         raise MLShapeError(f"labels must lie in [0, {classes}), got values from {labels.min()} to {labels.max()}",
                            needed=classes)
-    d_logits = device.to_device(logits, stream=stream)
-    d_labels = device.to_device(labels.astype(np.int32), stream=stream)
-    d_loss, d_grad = device.device_array(rows), device.device_array(logits.shape)
-    stats = launch_rows(cross_entropy_kernel(chunk), rows, classes, chunk, d_logits, d_labels, d_loss, d_grad,
-                        float(1.0 / rows), stream=stream)
-    return (d_loss.copy_to_host(stream=stream), d_grad.copy_to_host(stream=stream)), stats
+    with Scratch(device, stream) as mem:
+        d_logits, d_labels = mem.put(logits), mem.put(labels.astype(np.int32))
+        d_loss, d_grad = mem.empty(rows), mem.empty(logits.shape)
+        stats = launch_rows(cross_entropy_kernel(chunk), rows, classes, chunk, d_logits, d_labels, d_loss, d_grad,
+                            float(1.0 / rows), stream=stream)
+        return (mem.get(d_loss), mem.get(d_grad)), stats
