@@ -1,7 +1,7 @@
-"""Optimisation passes, linear-scan register allocation and code emission.
+"""Optimisation, linear-scan register allocation and code emission.
 
-Passes (on the IR): removal of branches to the next instruction, copy propagation inside basic
-blocks, then dead-code elimination of pure instructions whose result is never read. Constants are folded earlier, by the front end.
+The optimisation passes live in `compiler/passes/` (a named list, the verifier after each; see
+docs/compiler.md, "Optimisation passes"). Constants are folded earlier, by the front end.
 
 Register allocation: liveness by dataflow over basic blocks gives each virtual register one live
 interval over the linear order; linear scan (Poletto and Sarkar) assigns physical registers
@@ -15,60 +15,17 @@ import dataclasses
 from ..arch.spec import WaferSpec
 from ..errors import CompileError, SramBudgetError
 from ..isa.assembler import Program, assemble
-from .ir import BRANCHES, PURE, IRFunction, Label, Op, VReg, basic_blocks
+from .ir import BRANCHES, IRFunction, Label, Op, VReg, basic_blocks
+from .passes import PassLog, run_passes
+from .passes.cfg import CFG
 
 SCRATCH_REGISTERS = 4
 
 
 # ----------------------------------------------------------------------------- passes
-def copy_propagate(fn: IRFunction) -> None:
-    """Within each basic block, read the source of `mov d, a` instead of d until either is redefined."""
-    for block in basic_blocks(fn.ops):
-        copies: dict[VReg, VReg] = {}
-        for i in block:
-            op = fn.ops[i]
-            if not isinstance(op, Op):
-                continue
-            op.replace_reads(copies)
-            written = op.writes()
-            if written is not None:
-                copies = {k: v for k, v in copies.items() if k is not written and v is not written}
-                if op.op == "mov" and isinstance(op.a, VReg) and op.a is not written:
-                    copies[written] = op.a
-
-
-def eliminate_dead_code(fn: IRFunction) -> None:
-    """Drop pure instructions whose result no instruction reads (repeated until nothing changes)."""
-    while True:
-        read = {r for op in fn.instructions() for r in op.reads()}
-        keep = [op for op in fn.ops
-                if not (isinstance(op, Op) and op.op in PURE and op.writes() is not None and op.writes() not in read)]
-        keep = [op for op in keep if not (isinstance(op, Op) and op.op == "mov" and op.d is op.a)]
-        if len(keep) == len(fn.ops):
-            return
-        fn.ops = keep
-
-
-def drop_jumps_to_next(fn: IRFunction) -> None:
-    """Remove branches whose target is the very next instruction (e.g. the `return` of an inlined call)."""
-    keep = []
-    for k, op in enumerate(fn.ops):
-        if isinstance(op, Op) and op.op in BRANCHES:
-            following = []
-            for later in fn.ops[k + 1:]:
-                if not isinstance(later, Label):
-                    break
-                following.append(later)
-            if op.target in following:
-                continue
-        keep.append(op)
-    fn.ops = keep
-
-
-def optimize(fn: IRFunction) -> None:
-    drop_jumps_to_next(fn)
-    copy_propagate(fn)
-    eliminate_dead_code(fn)
+def optimize(fn: IRFunction) -> PassLog:
+    """Run the optimisation pipeline (`passes.PASSES`), verifying the IR after each pass."""
+    return run_passes(fn)
 
 
 # ----------------------------------------------------------------------------- liveness
@@ -138,12 +95,33 @@ class Allocation:
     registers_used: int
 
 
+def spill_weights(fn: IRFunction) -> dict[VReg, float]:
+    """How much spilling each register would cost: its reads and writes, each weighted 10**(loop depth)."""
+    cfg = CFG(fn)
+    depth = [0] * len(cfg.blocks)
+    for loop in cfg.loops():
+        for b in loop.blocks:
+            depth[b] += 1
+    weights: dict[VReg, float] = {}
+    for k, block in enumerate(cfg.blocks):
+        cost = 10.0 ** min(depth[k], 8)
+        for i in block:
+            op = fn.ops[i]
+            if isinstance(op, Op):
+                for reg in op.reads() + ([op.writes()] if op.writes() is not None else []):
+                    weights[reg] = weights.get(reg, 0.0) + cost
+    return weights
+
+
 def allocate_registers(fn: IRFunction, n_registers: int) -> Allocation:
+    """Linear scan; when registers run out, spill the live value that is cheapest to spill (fewest reads
+    and writes weighted by loop depth), so values used in inner loops keep their registers."""
     allocatable = list(range(1, n_registers - SCRATCH_REGISTERS))
     if not allocatable:
         raise CompileError(f"a machine with {n_registers} registers leaves none to allocate "
                            f"({SCRATCH_REGISTERS} are spill scratch and r0 is zero)")
     intervals = sorted(live_intervals(fn).items(), key=lambda item: (item[1][0], item[0].id))
+    weights = spill_weights(fn)
     free = list(reversed(allocatable))
     active: list[tuple[int, VReg]] = []  # (end, vreg), sorted by end
     registers: dict[VReg, int] = {}
@@ -156,11 +134,12 @@ def allocate_registers(fn: IRFunction, n_registers: int) -> Allocation:
             active.append((end, reg))
             active.sort(key=lambda item: (item[0], item[1].id))
             continue
-        last_end, last = active[-1]
-        if last_end > end:  # spill the interval that lives longest
-            registers[reg] = registers.pop(last)
-            spills[last] = len(spills)
-            active[-1] = (end, reg)
+        victim_end, victim = min(active, key=lambda item: (weights.get(item[1], 0.0), -item[0], item[1].id))
+        if (weights.get(victim, 0.0), -victim_end) < (weights.get(reg, 0.0), -end):
+            registers[reg] = registers.pop(victim)
+            spills[victim] = len(spills)
+            active.remove((victim_end, victim))
+            active.append((end, reg))
             active.sort(key=lambda item: (item[0], item[1].id))
         else:
             spills[reg] = len(spills)
@@ -175,6 +154,13 @@ class Compiled:
     ir_text: str
     asm_text: str
     allocation: Allocation
+    passes: PassLog | None = None  # the IR after each optimisation pass
+
+    def ir_after(self, name: str) -> str:
+        """The IR text after the named pass (`wafersim.compiler.PASS_NAMES`)."""
+        if self.passes is None:
+            raise KeyError("this binary was not compiled by the optimising pipeline")
+        return self.passes.text_after(name)
 
 
 def _format(op: Op, regs: dict) -> str:
@@ -191,7 +177,7 @@ def _format(op: Op, regs: dict) -> str:
 def emit(fn: IRFunction, spec: WaferSpec, filename: str) -> Compiled:
     """Optimise, allocate registers, lay out SRAM, and assemble the kernel into a `Program`."""
     ir_text = fn.text()
-    optimize(fn)
+    log = optimize(fn)
     alloc = allocate_registers(fn, spec.registers)
     spill_base = 0
     scratch_base = spill_base + len(alloc.spills)
@@ -244,7 +230,7 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str) -> Compiled:
             parts.append(f"vector temporaries {4 * fn.scratch_words:,}")
         raise SramBudgetError(f"{fn.name} needs {needed:,} bytes of SRAM per PE but a PE has {spec.sram_bytes:,}: "
                            + ", ".join(parts), needed=needed, available=spec.sram_bytes)
-    return Compiled(program, ir_text, asm_text, alloc)
+    return Compiled(program, ir_text, asm_text, alloc, log)
 
 
 IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1

@@ -1,0 +1,77 @@
+"""The optimisation pipeline: a named list of passes over the IR, the verifier after each one.
+
+`PASSES` is the order they run in; `run_passes` applies them and keeps the IR text after each, which
+`kernel.inspect_ir(after="licm")` prints (`wafersim.compiler.PASS_NAMES` lists the names). Each pass
+is a function `(fn, undefined)` that rewrites `fn.ops` in place; `undefined` holds the registers the
+front end left possibly-unwritten on some path (reads of those must keep reading as they did).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from ..ir import IRFunction, VReg
+from .bounds import eliminate_range_checks
+from .cleanup import coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code
+from .cse import eliminate_common_subexpressions
+from .licm import hoist_loop_invariants
+from .peephole import fold_address_offsets, use_immediate_forms
+from .strength import reduce_induction_variables
+from .verify import undefined_reads, verify
+
+Pass = Callable[[IRFunction, frozenset], None]
+
+
+def _plain(func: Callable[[IRFunction], None]) -> Pass:
+    def run(fn: IRFunction, undefined: frozenset) -> None:
+        func(fn)
+    run.__doc__ = func.__doc__
+    return run
+
+
+#: (name, pass), in the order they run. Names are what `inspect_ir(after=...)` takes.
+PASSES: list[tuple[str, Pass]] = [
+    ("jumps", _plain(drop_jumps_to_next)),
+    ("copyprop", _plain(copy_propagate)),
+    ("coalesce", _plain(coalesce_moves)),
+    ("cse", eliminate_common_subexpressions),
+    ("immediates", use_immediate_forms),
+    ("fold", _plain(fold_address_offsets)),
+    ("dce", _plain(eliminate_dead_code)),
+    ("licm", hoist_loop_invariants),
+    ("cse2", eliminate_common_subexpressions),
+    ("strength", reduce_induction_variables),
+    ("bounds", eliminate_range_checks),
+    ("copyprop2", _plain(copy_propagate)),
+    ("fold2", _plain(fold_address_offsets)),
+    ("dce2", _plain(eliminate_dead_code)),
+]
+PASS_NAMES: tuple[str, ...] = tuple(name for name, _ in PASSES)
+
+
+@dataclasses.dataclass
+class PassLog:
+    """The IR text before the passes and after each one, by pass name."""
+
+    before: str
+    after: dict[str, str]
+
+    def text_after(self, name: str) -> str:
+        if name not in self.after:
+            raise KeyError(f"no pass named {name!r}; the passes, in order: {', '.join(self.after)}")
+        return self.after[name]
+
+
+def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, check: bool = True) -> PassLog:
+    """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after each one."""
+    log = PassLog(fn.text(), {})
+    undefined: frozenset[VReg] = frozenset(undefined_reads(fn))
+    for name, run in PASSES if passes is None else passes:
+        run(fn, undefined)
+        if check:
+            verify(fn, name, undefined)
+        log.after[name] = fn.text()
+    return log
+
+
+__all__ = ["PASSES", "PASS_NAMES", "PassLog", "run_passes", "verify"]

@@ -1,0 +1,174 @@
+"""Control-flow analysis of the IR: basic blocks, edges, dominators, natural loops, definitions.
+
+The IR is not in SSA form: a virtual register that holds a Python variable may be written many times.
+The passes therefore lean on registers that are written exactly once in the whole function
+("single-definition" registers: temporaries, constants, addresses); their value never changes once
+written, so moving or sharing their computation is safe wherever the definition still dominates the uses.
+
+A `CFG` is a snapshot: any pass that inserts or removes instructions builds a new one.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+from ..ir import BRANCHES, IRFunction, Label, Op, VReg, basic_blocks
+
+
+@dataclasses.dataclass
+class Loop:
+    """A natural loop: its header block, the blocks of its body (header included), its latches."""
+
+    header: int
+    blocks: set[int]
+    latches: list[int]
+
+
+class CFG:
+    """Blocks of `fn.ops` with successor/predecessor edges, dominators and natural loops."""
+
+    def __init__(self, fn: IRFunction) -> None:
+        self.fn = fn
+        self.ops = fn.ops
+        self.blocks: list[list[int]] = basic_blocks(fn.ops)
+        self.block_of: dict[int, int] = {i: k for k, block in enumerate(self.blocks) for i in block}
+        label_block = {self.ops[b[0]]: k for k, b in enumerate(self.blocks) if isinstance(self.ops[b[0]], Label)}
+        self.succ: list[list[int]] = []
+        for k, block in enumerate(self.blocks):
+            last = self.ops[block[-1]]
+            succ: list[int] = []
+            if isinstance(last, Op) and last.op in BRANCHES:
+                succ.append(label_block[last.target])
+                if last.op != "jmp" and k + 1 < len(self.blocks):
+                    succ.append(k + 1)
+            elif not (isinstance(last, Op) and last.op == "halt") and k + 1 < len(self.blocks):
+                succ.append(k + 1)
+            self.succ.append(list(dict.fromkeys(succ)))
+        self.pred: list[list[int]] = [[] for _ in self.blocks]
+        for k, succ in enumerate(self.succ):
+            for s in succ:
+                self.pred[s].append(k)
+        self.reachable = self._reachable()
+        self.dom = self._dominators()
+
+    def _reachable(self) -> set[int]:
+        seen, todo = {0}, [0]
+        while todo:
+            for s in self.succ[todo.pop()]:
+                if s not in seen:
+                    seen.add(s)
+                    todo.append(s)
+        return seen if self.blocks else set()
+
+    def _dominators(self) -> list[set[int]]:
+        """dom[b]: the blocks that lie on every path from the entry to b (iterative dataflow)."""
+        everything = set(range(len(self.blocks)))
+        dom = [set(everything) for _ in self.blocks]
+        if not self.blocks:
+            return dom
+        dom[0] = {0}
+        order = [k for k in range(len(self.blocks)) if k in self.reachable and k != 0]
+        changed = True
+        while changed:
+            changed = False
+            for k in order:
+                preds = [dom[p] for p in self.pred[k] if p in self.reachable]
+                new = set.intersection(*preds) | {k} if preds else {k}
+                if new != dom[k]:
+                    dom[k], changed = new, True
+        return dom
+
+    def dominates(self, a: int, b: int) -> bool:
+        return a in self.dom[b]
+
+    def loops(self) -> list[Loop]:
+        """Natural loops (one per header, back edges merged), innermost (smallest) first."""
+        bodies: dict[int, set[int]] = {}
+        latches: dict[int, list[int]] = defaultdict(list)
+        for tail in self.reachable:
+            for head in self.succ[tail]:
+                if self.dominates(head, tail):  # a back edge
+                    body = bodies.setdefault(head, {head})
+                    latches[head].append(tail)
+                    todo = [tail]
+                    while todo:
+                        k = todo.pop()
+                        if k not in body:
+                            body.add(k)
+                            todo.extend(p for p in self.pred[k] if p in self.reachable)
+        loops = [Loop(h, body, latches[h]) for h, body in bodies.items()]
+        return sorted(loops, key=lambda loop: (len(loop.blocks), loop.header))
+
+    def preheader(self, loop: Loop) -> int | None:
+        """The single block outside the loop that enters it, if it has no other successor."""
+        outside = [p for p in self.pred[loop.header] if p not in loop.blocks]
+        if len(outside) != 1 or self.succ[outside[0]] != [loop.header]:
+            return None
+        return outside[0]
+
+    def insertion_point(self, block: int) -> int:
+        """Index in `ops` at which code appended to `block` goes (before its closing jump, if any)."""
+        last = self.blocks[block][-1]
+        op = self.ops[last]
+        return last if isinstance(op, Op) and op.op in BRANCHES else last + 1
+
+    def live_in(self) -> list[set[VReg]]:
+        """Registers live on entry to each block (backward dataflow)."""
+        use, define = [], []
+        for block in self.blocks:
+            u: set[VReg] = set()
+            d: set[VReg] = set()
+            for i in block:
+                op = self.ops[i]
+                if isinstance(op, Op):
+                    u |= {r for r in op.reads() if r not in d}
+                    if op.writes() is not None:
+                        d.add(op.writes())
+            use.append(u)
+            define.append(d)
+        live = [set() for _ in self.blocks]
+        changed = True
+        while changed:
+            changed = False
+            for k in reversed(range(len(self.blocks))):
+                out = set().union(*[live[s] for s in self.succ[k]]) if self.succ[k] else set()
+                new = use[k] | (out - define[k])
+                if new != live[k]:
+                    live[k], changed = new, True
+        return live
+
+
+def definitions(fn: IRFunction) -> dict[VReg, list[int]]:
+    """Each virtual register's defining instructions, as indices into `fn.ops`."""
+    defs: dict[VReg, list[int]] = defaultdict(list)
+    for i, op in enumerate(fn.ops):
+        if isinstance(op, Op) and op.writes() is not None:
+            defs[op.writes()].append(i)
+    return defs
+
+
+def uses(fn: IRFunction) -> dict[VReg, list[int]]:
+    """Each virtual register's reading instructions, as indices into `fn.ops`."""
+    found: dict[VReg, list[int]] = defaultdict(list)
+    for i, op in enumerate(fn.ops):
+        if isinstance(op, Op):
+            for reg in dict.fromkeys(op.reads()):
+                found[reg].append(i)
+    return found
+
+
+def new_vreg(fn: IRFunction, ty: str, hint: str) -> VReg:
+    """A fresh virtual register (ids above every id in the function)."""
+    top = getattr(fn, "_next_vreg_id", None)
+    if top is None:
+        ids = [r.id for op in fn.instructions() for r in (op.d, op.a, op.b, op.c) if isinstance(r, VReg)]
+        top = max(ids, default=0) + 1
+    fn._next_vreg_id = top + 1  # cached on the function: passes run one after another
+    return VReg(top, ty, hint)
+
+
+def constant_of(op: Op | None) -> int | None:
+    """The value a `li` writes, when it is a plain number (not an SRAM address fixed only at layout)."""
+    if op is not None and op.op == "li" and op.reloc is None:
+        return op.imm
+    return None

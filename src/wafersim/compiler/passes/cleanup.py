@@ -1,0 +1,97 @@
+"""Clean-up passes: jumps to the next instruction, copy propagation, dead-code elimination."""
+from __future__ import annotations
+
+from ..ir import BRANCHES, PURE, IRFunction, Label, Op, VReg, basic_blocks
+
+
+def drop_jumps_to_next(fn: IRFunction) -> None:
+    """Remove branches whose target is the very next instruction (e.g. the `return` of an inlined call)."""
+    keep = []
+    for k, op in enumerate(fn.ops):
+        if isinstance(op, Op) and op.op in BRANCHES:
+            following = []
+            for later in fn.ops[k + 1:]:
+                if not isinstance(later, Label):
+                    break
+                following.append(later)
+            if op.target in following:
+                continue
+        keep.append(op)
+    fn.ops = keep
+
+
+def copy_propagate(fn: IRFunction) -> None:
+    """Within each basic block, read the source of `mov d, a` instead of d until either is redefined."""
+    for block in basic_blocks(fn.ops):
+        copies: dict[VReg, VReg] = {}
+        for i in block:
+            op = fn.ops[i]
+            if not isinstance(op, Op):
+                continue
+            op.replace_reads(copies)
+            written = op.writes()
+            if written is not None:
+                copies = {k: v for k, v in copies.items() if k is not written and v is not written}
+                if op.op == "mov" and isinstance(op.a, VReg) and op.a is not written and op.a.ty == written.ty:
+                    copies[written] = op.a
+
+
+def eliminate_dead_code(fn: IRFunction) -> None:
+    """Drop pure instructions whose result no instruction reads (repeated until nothing changes)."""
+    while True:
+        read = {r for op in fn.instructions() for r in op.reads()}
+        keep = [op for op in fn.ops
+                if not (isinstance(op, Op) and op.op in PURE and op.writes() is not None and op.writes() not in read)]
+        keep = [op for op in keep if not (isinstance(op, Op) and op.op == "mov" and op.d is op.a)]
+        if len(keep) == len(fn.ops):
+            return
+        fn.ops = keep
+
+
+def coalesce_moves(fn: IRFunction) -> None:
+    """`t = op ...; mov v, t` in one block, t read by nothing else: the op writes v itself.
+
+    The front end computes `v += x` as a temporary and a move; written directly, `v` becomes a plain
+    induction variable (`addi v, v, k`) that strength reduction and bounds-check elimination recognise.
+    Nothing between the two may write `v`; if something reads it, the (pure) op moves down to the
+    move's place instead, provided nothing in between writes its operands.
+    """
+    readers: dict[VReg, int] = {}
+    writers: dict[VReg, int] = {}
+    for op in fn.instructions():
+        for reg in op.reads():
+            readers[reg] = readers.get(reg, 0) + 1
+        if op.writes() is not None:
+            writers[op.writes()] = writers.get(op.writes(), 0) + 1
+    for block in basic_blocks(fn.ops):
+        pending: dict[VReg, int] = {}  # single-definition temporary -> index of the op writing it
+        for i in block:
+            op = fn.ops[i]
+            if not isinstance(op, Op):
+                continue
+            if (op.op == "mov" and isinstance(op.a, VReg) and op.a in pending and readers.get(op.a) == 1
+                    and op.a.ty == op.d.ty and op.d is not op.a):
+                start = pending[op.a]
+                target = op.d
+                between = [fn.ops[j] for j in block if start < j < i and isinstance(fn.ops[j], Op)]
+                written_between = {b.writes() for b in between} - {None}
+                producer = fn.ops[start]
+                if target in written_between:
+                    pass
+                elif all(target not in b.reads() for b in between):
+                    pending.pop(op.a)
+                    producer.d = target
+                    op.a = target  # now `mov v, v`: dead-code elimination drops it
+                    continue
+                elif producer.op in PURE and not written_between & set(producer.reads()):
+                    # v is still read in between: compute the new value where the move was instead
+                    pending.pop(op.a)
+                    fn.ops[start] = Op("mov", d=producer.d, a=producer.d, line=producer.line)
+                    producer.d = target
+                    fn.ops[i] = producer
+                    continue
+            written = op.writes()
+            if written is not None:
+                pending = {t: j for t, j in pending.items() if t is not written}
+                if writers.get(written) == 1:
+                    pending[written] = i

@@ -1,0 +1,103 @@
+"""Common-subexpression elimination: compute a pure value once where an earlier computation dominates.
+
+Two scopes:
+
+- across blocks, along the dominator tree: an instruction whose result and operands are all
+  single-definition registers (values that never change) is dropped, and its readers read the earlier
+  result, when the same computation already ran in a dominating position;
+- within a block, for any registers: a repeat of a computation whose operands have not been written
+  since becomes a `mov` from the earlier result (copy propagation and DCE then remove it).
+
+Never shared: `ld` (memory may change in between), and `li` across blocks (a constant is cheaper to
+rematerialise than to keep in a register over a long range; loop-invariant motion still hoists it).
+"""
+from __future__ import annotations
+
+from ..ir import PURE, IRFunction, Op, VReg
+from .cfg import CFG, definitions
+
+_COMMUTATIVE = {"add", "mul", "and", "or", "xor", "min", "max", "seq", "sne", "fadd", "fmul", "fmin", "fmax",
+                "feq", "fne"}
+_NEVER = {"ld"}
+
+
+def _key(op: Op) -> tuple:
+    """What the instruction computes: opcode, operands (registers by identity) and every other field."""
+    a, b = op.a, op.b
+    if op.op in _COMMUTATIVE and (isinstance(a, VReg), id(a)) > (isinstance(b, VReg), id(b)):
+        a, b = b, a
+    return (op.op, a, b, op.c, op.imm, op.dir, op.ch, op.flags, op.reloc, op.d.ty)
+
+
+def _shareable(op: Op) -> bool:
+    return isinstance(op, Op) and op.op in PURE and op.op not in _NEVER and op.writes() is not None
+
+
+def eliminate_common_subexpressions(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
+    """Share repeated pure computations, across dominating blocks and within blocks."""
+    _across_blocks(fn, undefined)
+    _within_blocks(fn)
+
+
+def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
+    cfg = CFG(fn)
+    defs = definitions(fn)
+    single = {reg for reg, where in defs.items() if len(where) == 1 and reg not in undefined}
+    children: dict[int, list[int]] = {k: [] for k in range(len(cfg.blocks))}
+    for k in cfg.reachable:
+        strict = cfg.dom[k] - {k}
+        if strict:  # the immediate dominator: the strict dominator dominated by all the others
+            idom = max(strict, key=lambda d: len(cfg.dom[d]))
+            children[idom].append(k)
+    replace: dict[VReg, VReg] = {}
+    dropped: set[int] = set()
+    scopes: list[dict[tuple, VReg]] = [{}]
+    stack: list[tuple[int, bool]] = [(0, True)] if cfg.blocks else []
+    while stack:  # depth-first over the dominator tree with scoped tables
+        k, entering = stack.pop()
+        if not entering:
+            scopes.pop()
+            continue
+        scopes.append({})
+        stack.append((k, False))
+        for i in cfg.blocks[k]:
+            op = cfg.ops[i]
+            if not _shareable(op) or op.op == "li" or op.writes() not in single:
+                continue
+            op.replace_reads(replace)
+            if any(r not in single for r in op.reads()):
+                continue
+            key = _key(op)
+            earlier = next((scope[key] for scope in reversed(scopes) if key in scope), None)
+            if earlier is not None:
+                replace[op.writes()] = earlier
+                dropped.add(i)
+            else:
+                scopes[-1][key] = op.writes()
+        stack.extend((c, True) for c in reversed(children[k]))
+    if not replace:
+        return
+    fn.ops = [op for i, op in enumerate(fn.ops) if i not in dropped]
+    for op in fn.instructions():
+        op.replace_reads(replace)
+
+
+def _within_blocks(fn: IRFunction) -> None:
+    cfg = CFG(fn)
+    for block in cfg.blocks:
+        available: dict[tuple, VReg] = {}
+        for i in block:
+            op = fn.ops[i]
+            if not isinstance(op, Op):
+                continue
+            written = op.writes()
+            if _shareable(op) and written not in op.reads():  # keep `addi v, v, k`: an induction step
+                key = _key(op)
+                earlier = available.get(key)
+                if earlier is not None and earlier is not written and earlier.ty == written.ty:
+                    fn.ops[i] = Op("mov", d=written, a=earlier, line=op.line)
+                    op = fn.ops[i]
+            if written is not None:  # forget what read or wrote the register just written
+                available = {k: v for k, v in available.items() if v is not written and not any(x is written for x in k)}
+                if _shareable(op) and op.op != "mov" and written not in op.reads():
+                    available[_key(op)] = written

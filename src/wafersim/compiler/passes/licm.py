@@ -1,0 +1,66 @@
+"""Loop-invariant code motion: pure computations whose inputs do not change in a loop run once before it.
+
+An instruction in a loop is hoisted to the loop's preheader when it is pure (no memory, fabric or
+control effect; `ld` is excluded since the loop may store), its result register is written nowhere
+else in the function (so moving the write cannot change which value a reader sees), that register is
+not live into the loop header (no reader before the write), and each operand is written only outside
+the loop or by an instruction hoisted already. Pure instructions of this ISA never trap (division by
+zero has a defined result; the front end's zero check is a separate `chk` that stays put), so running
+one speculatively, before a loop that may run zero times, is safe.
+
+Loops are handled innermost first, so an invariant of a nest climbs as far out as its operands allow.
+A loop without a single preheader block (one entering block with no other successor) is left alone.
+"""
+from __future__ import annotations
+
+from ..ir import PURE, IRFunction, Op, VReg
+from .cfg import CFG, Loop, definitions
+
+_NOT_HOISTED = {"ld"}
+
+
+def hoist_loop_invariants(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
+    """Hoist invariants out of every loop with a preheader (to a fixed point: each op moves out at most
+    as many times as it is deep)."""
+    while True:
+        cfg = CFG(fn)
+        for loop in cfg.loops():
+            if _hoist_from(fn, cfg, loop, undefined):
+                break  # the op list changed: analyse again
+        else:
+            return
+
+
+def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> bool:
+    """Move the invariants of one loop to the end of its preheader; False when there are none."""
+    pre = cfg.preheader(loop)
+    if pre is None:
+        return False
+    defs = definitions(fn)
+    live_header = cfg.live_in()[loop.header]
+    in_loop = sorted(i for b in loop.blocks for i in cfg.blocks[b])
+    in_loop_set = set(in_loop)
+    hoisted: list[int] = []
+    hoisted_regs: set[VReg] = set()
+    changed = True
+    while changed:  # an invariant may become hoistable once the invariant it reads is
+        changed = False
+        for i in in_loop:
+            op = fn.ops[i]
+            if i in hoisted or not isinstance(op, Op) or op.op not in PURE or op.op in _NOT_HOISTED:
+                continue
+            written = op.writes()
+            if written is None or len(defs[written]) != 1 or written in live_header or written in undefined:
+                continue
+            if all(r in hoisted_regs or not any(d in in_loop_set for d in defs.get(r, [])) for r in op.reads()):
+                hoisted.append(i)
+                hoisted_regs.add(written)
+                changed = True
+    if not hoisted:
+        return False
+    at = cfg.insertion_point(pre)
+    moved = [fn.ops[i] for i in hoisted]  # discovery order: every operand before its readers
+    drop = set(hoisted)
+    fn.ops = [op for i, op in enumerate(fn.ops[:at]) if i not in drop] + moved + \
+             [op for i, op in enumerate(fn.ops[at:], start=at) if i not in drop]
+    return True

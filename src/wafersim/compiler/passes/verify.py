@@ -1,0 +1,119 @@
+"""The IR verifier, run after every pass: a pass that breaks an invariant is a compiler bug, caught at once.
+
+Checked: every instruction is an opcode of the ISA with its register fields holding virtual registers
+(or r0); branch targets are labels of the function and labels are unique; operand and result types fit
+the opcode (int32 addresses and integer arithmetic, float32 float arithmetic); and every register read
+is written on every path from the entry before the read. The front end can (for now) produce reads of
+variables assigned only on some paths, which read 0; the verifier accepts those that were already
+there before the first pass and refuses any a pass introduces.
+"""
+from __future__ import annotations
+
+from ...errors import CompileError
+from ...isa.opcodes import BY_NAME, FLAG_SCALAR
+from ..ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, VReg
+from .cfg import CFG
+
+_INT_ALU = {"add", "sub", "mul", "div", "rem", "and", "or", "xor", "shl", "shr", "sra", "min", "max", "slt", "sle",
+            "seq", "sne", "neg", "abs", "addi", "muli", "andi", "ori", "xori", "shli", "shri", "srai", "slti", "seqi"}
+_FLOAT_ALU = {"fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "fma", "fneg", "fabs", "fsqrt", "fexp", "flog", "ftanh",
+              "flt", "fle", "feq", "fne", "ftoi"}
+_INT_RESULT = _INT_ALU | {"flt", "fle", "feq", "fne", "ftoi", "hasnb", "sreg"}
+_FLOAT_RESULT = _FLOAT_ALU - {"flt", "fle", "feq", "fne", "ftoi"} | {"itof"}
+_VECTOR = {"vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill"}
+#: Fields holding SRAM/global addresses or lengths: int32 whatever the data type.
+_ADDRESS_FIELDS = {"ld": "a", "st": "a", "gld": "a", "gst": "a", "gldv": "dac", "gstv": "abc", "sendv": "ab",
+                   "recvv": "ab", "chk": "ab"}
+
+
+def _type_problems(op: Op) -> list[str]:
+    problems = []
+
+    def need(field: str, ty: str) -> None:
+        value = getattr(op, field)
+        if isinstance(value, VReg) and value.ty != ty:
+            problems.append(f"operand {field} = {value!r} is {value.ty}, {op.op} needs {ty}")
+
+    if op.op in _INT_ALU:
+        for f in ("a", "b"):
+            need(f, "i32")
+    if op.op in _FLOAT_ALU:
+        for f in ("a", "b", "c"):
+            need(f, "f32")
+    if op.op == "itof":
+        need("a", "i32")
+    if op.op in _INT_RESULT:
+        need("d", "i32")
+    if op.op in _FLOAT_RESULT:
+        need("d", "f32")
+    if op.op in _VECTOR:
+        fields = "dac" if (op.flags & FLAG_SCALAR or op.op in ("vscale", "vfill")) else "dabc"
+        for f in fields:
+            need(f, "i32")
+    for f in _ADDRESS_FIELDS.get(op.op, ""):
+        need(f, "i32")
+    return problems
+
+
+def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
+    """Registers read somewhere that some path from the entry reaches without writing them."""
+    cfg = cfg or CFG(fn)
+    n = len(cfg.blocks)
+    everything = {r for op in fn.instructions() for r in op.reads() + ([op.writes()] if op.writes() else [])}
+    defined_out = [set(everything) for _ in range(n)]
+    order = sorted(cfg.reachable)
+    changed = True
+    while changed:
+        changed = False
+        for k in order:
+            preds = [defined_out[p] for p in cfg.pred[k] if p in cfg.reachable]
+            current = set.intersection(*preds) if preds and k != 0 else set()
+            for i in cfg.blocks[k]:
+                op = cfg.ops[i]
+                if isinstance(op, Op) and op.writes() is not None:
+                    current = current | {op.writes()}
+            if current != defined_out[k]:
+                defined_out[k], changed = current, True
+    found: set[VReg] = set()
+    for k in order:
+        preds = [defined_out[p] for p in cfg.pred[k] if p in cfg.reachable]
+        current = set(set.intersection(*preds)) if preds and k != 0 else set()
+        for i in cfg.blocks[k]:
+            op = cfg.ops[i]
+            if isinstance(op, Op):
+                found |= {r for r in op.reads() if r not in current}
+                if op.writes() is not None:
+                    current.add(op.writes())
+    return found
+
+
+def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> None:
+    """Raise CompileError (an internal compiler error naming the pass) if `fn` breaks an IR invariant."""
+    problems: list[str] = []
+    labels = [op for op in fn.ops if isinstance(op, Label)]
+    names = [label.name for label in labels]
+    if len(set(names)) != len(names):
+        problems.append("duplicate labels " + ", ".join(sorted({n for n in names if names.count(n) > 1})))
+    label_set = set(labels)
+    for op in fn.ops:
+        if isinstance(op, Label):
+            continue
+        if not isinstance(op, Op) or op.op not in BY_NAME:
+            problems.append(f"not an instruction: {op!r}")
+            continue
+        operands = BY_NAME[op.op].operands
+        for f in REGISTER_FIELDS:
+            value = getattr(op, f)
+            if not isinstance(value, VReg) and value != 0:
+                problems.append(f"{op.text()}: field {f} holds {value!r}, not a virtual register or r0")
+            if f not in operands and value != 0:
+                problems.append(f"{op.text()}: field {f} is set but {op.op} has no such operand")
+        if op.op in BRANCHES and op.target not in label_set:
+            problems.append(f"{op.text()}: target is not a label of the function")
+        problems += [f"{op.text()}: {p}" for p in _type_problems(op)]
+    if not problems:
+        new = undefined_reads(fn) - known_undefined
+        problems += [f"{reg!r} is read before it is written on some path" for reg in sorted(new, key=lambda r: r.id)]
+    if problems:
+        raise CompileError(f"internal compiler error in {fn.name} after pass {after!r}: " + "; ".join(problems[:5]),
+                           pass_name=after)
