@@ -13,6 +13,7 @@ from ..isa.encoding import Instr
 from ..isa.opcodes import DIRECTIONS
 from .fabric import Fifo, SlotRows
 from .lanes import Lanes
+from .streams import receive_times, send_departures, waits_added
 
 
 class ExchangeMixin:
@@ -107,7 +108,7 @@ class ExchangeMixin:
             dst = src.aligned(dst.window, offset)
         if src.count:
             self._push(src, dst, src.get(self.regs[ins.a]), fifo, cost)
-            self._progress()
+            self._progress(fifo, True, dst)
         out = [(next_pc, src.unwindow(self.n), False)]
         if blocked is not None and blocked.count:
             out.append((pc, blocked.unwindow(self.n), True))
@@ -124,7 +125,7 @@ class ExchangeMixin:
             values, ready_i = self._pop(ready, fifo, cost)
             if ins.d:
                 ready_i.put(self.regs[ins.d], values)
-            self._progress()
+            self._progress(fifo, False, ready_i)
         out = [(next_pc, ready, False)]
         if waiting is not None and waiting.count:
             out.append((pc, waiting, True))
@@ -132,7 +133,8 @@ class ExchangeMixin:
 
     def _stream(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes, offset: int,
                 fifo: Fifo, sending: bool):
-        """sendv / recvv: move words one at a time while there is room / data; resumable."""
+        """sendv / recvv: move words while there is room / data; resumable (`self.progress` counts the
+        words a lane has moved of its current transfer)."""
         L = lanes.to_index_form(self.n)
         base = self.regs[ins.a, L.idx].astype(np.int64)
         length = self.regs[ins.b, L.idx].astype(np.int64)
@@ -140,7 +142,26 @@ class ExchangeMixin:
         self._sram_check(L, base, np.maximum(length, 0), what)
         if (length < 0).any():
             raise self._lane_error(MemoryAccessError, f"{what} with a negative length", L, length < 0)
-        moved_any = False
+        bulk = self.strategy.bulk_streams and self.tracer is None
+        mover = self._stream_bulk if bulk else self._stream_words
+        moved = mover(L, base, length, offset, fifo, cost, sending)
+        finished = self.progress[L.idx] >= length
+        zero = length == 0  # an empty transfer still costs its issue
+        if zero.any():
+            self.cycle[L.idx[zero]] += cost
+        if moved is not None:
+            self._progress(fifo, sending, moved)
+        finished_lanes, waiting = L.split(finished)
+        self.progress[finished_lanes.idx] = 0
+        out = [(next_pc, Lanes.from_indices(self.n, finished_lanes.idx), False)]
+        if waiting.count:
+            out.append((pc, Lanes.from_indices(self.n, waiting.idx), True))
+        return out
+
+    def _stream_words(self, L: Lanes, base: np.ndarray, length: np.ndarray, offset: int, fifo: Fifo,
+                      cost: float, sending: bool) -> np.ndarray | None:
+        """The reference mover: one word per lane per step. Returns the FIFO owners that moved words."""
+        moved = None
         while True:
             done = self.progress[L.idx].astype(np.int64)
             counterpart = L.idx + offset
@@ -149,8 +170,9 @@ class ExchangeMixin:
             else:
                 can = (done < length) & (fifo.pushed[L.idx] - fifo.popped[L.idx] > 0)
             if not can.any():
-                break
-            moved_any = True
+                return moved
+            if moved is None:
+                moved = counterpart[can]
             sub = Lanes(self.n, idx=L.idx[can])
             first_cost = np.where(done[can] == 0, cost, 0.0)
             addr = base[can] + done[can]
@@ -161,15 +183,48 @@ class ExchangeMixin:
                 values, _ = self._pop(sub, fifo, first_cost)
                 self.sram[addr, sub.idx] = values
             self.progress[sub.idx] += 1
-        finished = self.progress[L.idx] >= length
-        zero = length == 0  # an empty transfer still costs its issue
-        if zero.any():
-            self.cycle[L.idx[zero]] += cost
-        if moved_any:
-            self._progress()
-        finished_lanes, waiting = L.split(finished)
-        self.progress[finished_lanes.idx] = 0
-        out = [(next_pc, Lanes.from_indices(self.n, finished_lanes.idx), False)]
-        if waiting.count:
-            out.append((pc, Lanes.from_indices(self.n, waiting.idx), True))
+
+    def _stream_bulk(self, L: Lanes, base: np.ndarray, length: np.ndarray, offset: int, fifo: Fifo,
+                     cost: float, sending: bool) -> np.ndarray | None:
+        """Move, per lane, every word that FIFO room (send) or data (receive) allows, in one step.
+
+        No other lane pops (send) or pushes (receive) this FIFO meanwhile, so a lane's room or data only
+        shrinks by its own words: it moves min(words left, room or data) words, timed by `streams`."""
+        done = self.progress[L.idx].astype(np.int64)
+        owner = L.idx + offset  # whose FIFO: the receiver's for a send, the lane's own for a receive
+        queued = (fifo.pushed[owner] - fifo.popped[owner]).astype(np.int64)
+        count = np.minimum(length - done, fifo.depth - queued if sending else queued)
+        can = count > 0
+        if not can.any():
+            return None
+        pes, owner, done, count, addr = L.idx[can], owner[can], done[can], count[can], base[can] + done[can]
+        words = int(count.max())
+        valid = np.arange(words) < count[:, None]
+        ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
+        first = (fifo.pushed if sending else fifo.popped)[owner]
+        slot_times = fifo.time.gather_run(first, owner, words)
+        rows = addr[:, None] + np.arange(words)
+        if sending:
+            later = send_departures(ready, slot_times, self.word_time, self.launch.whole_cycles)
+            fifo.value.scatter_run(first, owner, self._sram_run(rows, pes, valid), valid)
+            fifo.time.scatter_run(first, owner, later + self.spec.hop_latency, valid)  # now: arrivals
+            fifo.pushed[owner] += count.astype(fifo.pushed.dtype)
+            step = self.word_time
+        else:
+            later = receive_times(ready, slot_times)
+            values = fifo.value.gather_run(first, owner, words)
+            self.sram[rows[valid], np.broadcast_to(pes[:, None], valid.shape)[valid]] = values[valid]
+            fifo.time.scatter_run(first, owner, later, valid)  # now: when each slot was freed
+            fifo.popped[owner] += count.astype(fifo.popped.dtype)
+            step = 0.0
+        self.stall[pes] = waits_added(self.stall[pes], later, ready, step, valid)
+        last = later[np.arange(len(pes)), count - 1]
+        self.cycle[pes] = last + step
+        self.progress[pes] += count.astype(self.progress.dtype)
+        return owner
+
+    def _sram_run(self, rows: np.ndarray, pes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """SRAM words at rows[i, j] of PE pes[i] ((lanes, words)); 0 where not `valid`."""
+        out = np.zeros(rows.shape, dtype=self.sram.dtype)
+        out[valid] = self.sram[rows[valid], np.broadcast_to(pes[:, None], valid.shape)[valid]]
         return out

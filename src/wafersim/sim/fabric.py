@@ -12,17 +12,29 @@ from __future__ import annotations
 import numpy as np
 
 
+# FIFO fields up to this size are one (depth, PEs) array, so that a run of slots per PE is one gather.
+BLOCK_BYTES = 8 << 20
+
+
 class SlotRows:
-    """The slots of one FIFO field, one per-PE row each, allocated on first use.
+    """The slots of one FIFO field, one per-PE row each.
 
-    Rows are separate arrays of a few MB rather than one (depth, PEs) block, so that the allocator can
-    recycle them across waves and launches instead of mapping fresh pages every time."""
+    Small fields are one (depth, PEs) array whose rows are views. Large ones (wafer-scale waves) keep
+    rows as separate arrays of a few MB, allocated on first use, so that the allocator can recycle them
+    across waves and launches instead of mapping fresh pages every time."""
 
-    __slots__ = ("rows", "n", "dtype")
+    __slots__ = ("rows", "n", "dtype", "block")
 
     def __init__(self, depth: int, n: int, dtype) -> None:
-        self.rows: list[np.ndarray | None] = [None] * depth
         self.n, self.dtype = n, dtype
+        self.block: np.ndarray | None = None
+        self.rows: list[np.ndarray | None] = [None] * depth
+        if depth * n * np.dtype(dtype).itemsize <= BLOCK_BYTES:
+            self._use_block(np.zeros((depth, n), dtype=dtype))
+
+    def _use_block(self, block: np.ndarray) -> None:
+        self.block = block
+        self.rows = list(block)
 
     def __getitem__(self, slot: int) -> np.ndarray:
         row = self.rows[slot]
@@ -32,6 +44,8 @@ class SlotRows:
 
     def gather(self, slots: np.ndarray, pes: np.ndarray) -> np.ndarray:
         """Values at (slots[i], pes[i])."""
+        if self.block is not None:
+            return self.block[slots, pes]
         out = np.empty(len(pes), dtype=self.dtype)
         for slot in np.unique(slots):
             sel = slots == slot
@@ -39,14 +53,47 @@ class SlotRows:
         return out
 
     def scatter(self, slots: np.ndarray, pes: np.ndarray, values) -> None:
+        if self.block is not None:
+            self.block[slots, pes] = values
+            return
         values = np.broadcast_to(values, pes.shape)
         for slot in np.unique(slots):
             sel = slots == slot
             self[int(slot)][pes[sel]] = values[sel]
 
+    def gather_run(self, first: np.ndarray, pes: np.ndarray, words: int) -> np.ndarray:
+        """Values of `words` consecutive slots per PE: out[i, j] = slot (first[i] + j) % depth of pes[i].
+
+        When every PE starts at the same slot (lockstep groups) each column is one row read."""
+        depth = len(self.rows)
+        slots = (first[:, None] + np.arange(words)) % depth
+        if self.block is not None:
+            return self.block[slots, pes[:, None]]
+        out = np.empty((len(pes), words), dtype=self.dtype)
+        if len(pes) and (first == first[0]).all():
+            for j in range(words):
+                out[:, j] = self[int(slots[0, j])][pes]
+            return out
+        out.reshape(-1)[:] = self.gather(slots.reshape(-1), np.repeat(pes, words))
+        return out
+
+    def scatter_run(self, first: np.ndarray, pes: np.ndarray, values: np.ndarray, valid: np.ndarray) -> None:
+        """The inverse of `gather_run` for the entries where `valid` (same shape as `values`) holds."""
+        depth = len(self.rows)
+        slots = (first[:, None] + np.arange(values.shape[1])) % depth
+        if self.block is None and len(pes) and (first == first[0]).all():
+            for j in range(values.shape[1]):
+                column = valid[:, j]
+                self[int(slots[0, j])][pes[column]] = values[column, j]
+            return
+        self.scatter(slots[valid], np.broadcast_to(pes[:, None], valid.shape)[valid], values[valid])
+
     def widen(self, dtype) -> None:
         self.dtype = dtype
-        self.rows = [None if row is None else row.astype(dtype) for row in self.rows]
+        if self.block is not None:
+            self._use_block(self.block.astype(dtype))
+        else:
+            self.rows = [None if row is None else row.astype(dtype) for row in self.rows]
 
 
 class Fifo:

@@ -183,6 +183,20 @@ class Lanes:
             return bool(np.count_nonzero(cond & self.mask))
         return int(np.count_nonzero(cond)) > int(np.count_nonzero(cond[self.excl]))
 
+    def touches(self, flat: np.ndarray) -> bool:
+        """Whether any of the region indices `flat` (unique; out-of-range ones ignored) is a lane of this
+        unwindowed group."""
+        flat = flat[(flat >= 0) & (flat < self.n)]
+        if not len(flat) or self.count == 0:
+            return False
+        if self.idx is not None:
+            return bool(np.isin(flat, self.idx, assume_unique=True).any())
+        if self.mask is not None:
+            return bool(self.mask[flat].any())
+        if self.excl is None:
+            return True
+        return len(flat) > int(np.count_nonzero(np.isin(flat, self.excl, assume_unique=True)))
+
     def all(self, cond: np.ndarray) -> bool:
         return not self.any(~cond)
 

@@ -18,6 +18,7 @@ from .fabric import Fifo
 from .lanes import Lanes
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
+from .strategy import active as active_strategy
 
 if TYPE_CHECKING:
     from .engine import Launch, _Totals
@@ -68,6 +69,16 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
         self.ops = self._compile()
         self.tracer = launch.tracer
+        self.strategy = active_strategy()
+        self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op == "bar"}
+        # pc of a send or receive -> (FIFO key, whether it waits for a push (receive) or a pop (send),
+        # flat offset from the waiting PE to the FIFO's owner)
+        self.waits_on: dict[int, tuple[tuple[int, int], bool, int]] = {}
+        for pc, instr in launch.decoded.items():
+            if instr.op in ("recv", "recvv"):
+                self.waits_on[pc] = ((instr.dir, instr.ch), True, 0)
+            elif instr.op in ("send", "sendv"):
+                self.waits_on[pc] = (((instr.dir + 2) % 4, instr.ch), False, region.offset(instr.dir))
 
     # ------------------------------------------------------------------ time representation
     def _guard_time(self, latest: float) -> None:
@@ -121,10 +132,26 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
             cost, count = 0.0, 0
         self.groups[pc] = _Group(other.lanes.union(lanes), blocked and other.blocked, cost, count)
 
-    def _progress(self) -> None:
-        """Something changed that may unblock waiting groups."""
-        for group in self.groups.values():
-            group.blocked = False
+    def _progress(self, fifo: Fifo, pushed: bool, owners: Lanes | np.ndarray) -> None:
+        """Words were pushed into (`pushed`) or popped from `fifo` at the PEs `owners`: unblock the groups
+        that may now progress. Groups at a barrier wait for its release, never for FIFOs.
+
+        With event wake-up, only groups waiting on this FIFO for this kind of change at one of those
+        PEs (a superset of the groups that can now progress, so the order in which groups progress is
+        the reference's); otherwise every blocked group."""
+        if not self.strategy.event_wakeup:
+            for pc, group in self.groups.items():
+                if pc not in self.barrier_pcs:
+                    group.blocked = False
+            return
+        if isinstance(owners, Lanes):
+            owners = owners.idx  # None for large groups: then wake every group waiting on this FIFO
+        for pc, group in self.groups.items():
+            wait = self.waits_on.get(pc)
+            if (not group.blocked or wait is None or wait[1] != pushed or self.fifos.get(wait[0]) is not fifo):
+                continue
+            if owners is None or group.lanes.touches(owners - wait[2]):
+                group.blocked = False
 
     def _run_group(self, pc: int, group: _Group) -> list[tuple]:
         """Run one group along straight-line code and branches until a timing instruction or a merge.
@@ -254,7 +281,6 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
                 self._add_group(bar_pc + 1, go.unwindow(self.n))
             if stay.count:
                 self._add_group(bar_pc, stay, blocked=True)
-        self._progress()
         return []
 
     # ------------------------------------------------------------------ results

@@ -1,0 +1,42 @@
+"""Execution strategies of the engine, switchable for differential testing.
+
+The fast strategies must give results, cycle counts and per-PE statistics bit-identical to the
+reference ones (per-word vector transfers, every blocked group re-tested after any progress);
+tests/test_engine_strategies.py runs kernels both ways and compares. Only tests and benchmarks should
+force a strategy.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Iterator
+
+
+@dataclasses.dataclass(frozen=True)
+class Strategy:
+    #: sendv/recvv move every word that FIFO room and data allow in one vectorised step (else one
+    #: word per step across the lanes).
+    bulk_streams: bool = True
+    #: a blocked group is re-tested only after a push (recv) or pop (send) on a FIFO it waits on at one
+    #: of its PEs (else every blocked group is re-tested after any progress).
+    event_wakeup: bool = True
+
+
+FAST = Strategy()
+REFERENCE = Strategy(bulk_streams=False, event_wakeup=False)
+_active = [FAST]
+
+
+def active() -> Strategy:
+    """The strategy new waves use."""
+    return _active[-1]
+
+
+@contextlib.contextmanager
+def forced(strategy: Strategy) -> Iterator[Strategy]:
+    """Run launches inside the `with` block under `strategy` (for differential tests and benchmarks)."""
+    _active.append(strategy)
+    try:
+        yield strategy
+    finally:
+        _active.pop()
