@@ -1,0 +1,209 @@
+"""Differential tests between the engine's execution strategies (`wafersim.sim.strategy`).
+
+The fast strategies (bulk vector transfers, event-driven wake-up) must give results, cycle counts and
+every per-PE statistic bit-identical to the reference strategies (one word per step, every blocked group
+re-tested after any progress). Each case runs the same launch both ways; results are also checked
+against NumPy, so that both strategies being wrong the same way would not pass either.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wafersim as ws
+from conftest import load_source
+from test_fuzz_kernels import kernel_source, model, step
+from wafersim.kernels import gemm, gemv, heat, heat_tiled, life, reduce, saxpy, scan
+from wafersim.sim import streams
+from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
+
+EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "15"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
+              Strategy(bulk_streams=False, event_wakeup=True), FAST]
+STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
+STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
+
+
+def assert_same_run(reference, other) -> None:
+    """Identical outputs (bit for bit) and launch statistics."""
+    (ref_out, ref_stats), (out, stats) = reference, other
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(ref_out))
+    for name in STAT_SCALARS:
+        assert getattr(stats, name) == getattr(ref_stats, name), name
+    for name in STAT_ARRAYS:
+        np.testing.assert_array_equal(getattr(stats, name), getattr(ref_stats, name), err_msg=name)
+
+
+def run_every_strategy(launch):
+    """`launch()` -> (output, LaunchStats) under each strategy; asserts they agree; returns the reference run."""
+    runs = []
+    for strategy in STRATEGIES:
+        with forced(strategy):
+            runs.append(launch())
+    for run in runs[1:]:
+        assert_same_run(runs[0], run)
+    return runs[0]
+
+
+rng = np.random.default_rng(2024)
+
+
+def f32(*shape):
+    return rng.random(shape, dtype=np.float32)
+
+
+# Whole-cycle figures (float32 times, closed-form send timing), fractional link rates (float64 times,
+# the recurrence), and FIFOs shallower than a message (back-pressure inside one vector transfer).
+SPECS = {
+    "default": None,
+    "fractional": ws.WaferSpec(width=6, height=6, link_words_per_cycle=0.75, hop_latency=2, fifo_depth=5),
+    "slow_link": ws.WaferSpec(width=6, height=6, link_words_per_cycle=0.5, fifo_depth=3),
+}
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS))
+def test_gemm_is_identical_under_every_strategy(spec):
+    p, tile = 6, 4
+    a, b = f32(p * tile, p * tile), f32(p * tile, p * tile)
+    device = (lambda: ws.Device(SPECS[spec])) if SPECS[spec] else (lambda: None)
+    c, _ = run_every_strategy(lambda: gemm.gemm(a, b, p, device=device()))
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4)
+
+
+def library_launches():
+    """name -> a launch of that library kernel on fixed random inputs."""
+    a, x = f32(48, 64), f32(64)
+    u, tiles, board = f32(20, 24), f32(32, 24), (rng.random((24, 20)) < 0.4).astype(np.int32)
+    blocks, block, rows, xs, ys = f32(16, 24), f32(30, 40), f32(5, 37), f32(1000), f32(1000)
+    return {
+        "gemv": lambda: gemv.gemv(a, x, 4, 4),
+        "heat": lambda: heat.heat(u, 0.1, 5),
+        "heat_tiled": lambda: heat_tiled.heat_tiled(tiles, 0.1, 3, 4),
+        "life": lambda: life.life(board, 4),
+        "reduce": lambda: reduce.block_reduce(blocks, "sum", block=(8, 8)),
+        "allreduce": lambda: reduce.block_allreduce(blocks, "max", block=(12, 8)),
+        "allreduce_one_block": lambda: reduce.block_allreduce(block, "sum", block=(40, 30)),
+        "scan": lambda: scan.prefix_sum(rows),
+        "saxpy": lambda: saxpy.saxpy(2.0, xs, ys, block=16),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(library_launches()))
+def test_library_kernels_are_identical_under_every_strategy(name):
+    run_every_strategy(library_launches()[name])  # each kernel's own tests compare its results with NumPy
+
+
+def test_one_block_allreduce_matches_numpy_under_the_fast_strategy():
+    values = f32(30, 40)
+    out, _ = run_every_strategy(lambda: reduce.block_allreduce(values, "max", block=(40, 30)))
+    np.testing.assert_array_equal(out, np.full_like(values, values.max()))
+
+
+@FUZZ
+@given(steps=st.lists(step, min_size=1, max_size=6), block=st.tuples(st.integers(1, 5), st.integers(1, 4)),
+       grid=st.tuples(st.integers(1, 3), st.integers(1, 2)), seed=st.integers(0, 2**16))
+def test_random_exchange_kernels_are_identical_under_every_strategy(steps, block, grid, seed, tmp_path_factory):
+    module = load_source(tmp_path_factory.mktemp("strategies"), kernel_source(steps))
+    h, w = grid[1] * block[1], grid[0] * block[0]
+    values = np.random.default_rng(seed).uniform(-2, 2, (h, w)).astype(np.float32)
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        d_in, d_out = dev.to_device(values), dev.device_array(values.shape)
+        stats = module.kernel[grid, block](d_in, d_out)
+        return d_out.copy_to_host(), stats
+
+    out, _ = run_every_strategy(launch)
+    np.testing.assert_array_equal(out, model(steps, values, block))
+
+
+# ----------------------------------------------------------------------------- vector messages
+OPPOSITE = {"NORTH": "SOUTH", "SOUTH": "NORTH", "EAST": "WEST", "WEST": "EAST"}
+SHIFT = {"NORTH": (-1, 0), "EAST": (0, 1), "SOUTH": (1, 0), "WEST": (0, -1)}  # (dy, dx) to the neighbour
+vector_step = st.tuples(st.sampled_from(sorted(OPPOSITE)), st.integers(0, 3), st.integers(1, 12))
+
+
+def vector_kernel_source(words: int, steps) -> str:
+    """Each PE fills `a` with v + j; per step it sends a[0:n] one way and adds what arrives from the other
+    way (its own a where it has no such neighbour) into a[0:n]."""
+    body = ["    x, y = ws.grid(2)", f"    a = ws.local.array({words}, np.float32)",
+            f"    b = ws.local.array({words}, np.float32)", "    v = inp[y, x]",
+            f"    for j in range({words}):", "        a[j] = v + j"]
+    for direction, channel, n in steps:
+        back = OPPOSITE[direction]
+        body += [f"    if ws.has_neighbor(ws.{direction}):",
+                 f"        ws.send(ws.{direction}, a[0:{n}], channel={channel})",
+                 f"    if ws.has_neighbor(ws.{back}):",
+                 f"        ws.recv(ws.{back}, out=b[0:{n}], channel={channel})",
+                 "    else:", f"        b[0:{n}] = a[0:{n}]",
+                 f"    a[0:{n}] = a[0:{n}] + b[0:{n}]"]
+    body += [f"    for j in range({words}):", f"        out[y, x * {words} + j] = a[j]"]
+    return "import numpy as np\nimport wafersim as ws\n\n\n@ws.jit\ndef kernel(inp, out):\n" + "\n".join(body) + "\n"
+
+
+def vector_model(words: int, steps, values: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    """The vector kernel in NumPy: (h, w, words) per-PE arrays, blocks exchanged independently."""
+    bx, by = block
+    h, w = values.shape
+    a = values[:, :, None] + np.arange(words, dtype=np.float32)
+    for direction, _, n in steps:
+        dy, dx = SHIFT[OPPOSITE[direction]]  # receive from the opposite neighbour, inside the block
+        b = a.copy()
+        ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
+        sy, sx = ys + dy, xs + dx
+        inside = (sy // by == ys // by) & (sx // bx == xs // bx) & (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+        b[inside] = a[np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)][inside]
+        a[:, :, :n] = a[:, :, :n] + b[:, :, :n]
+    return a.reshape(h, w * words)
+
+
+@FUZZ
+@given(steps=st.lists(vector_step, min_size=1, max_size=4), block=st.tuples(st.integers(1, 5), st.integers(1, 4)),
+       grid=st.tuples(st.integers(1, 2), st.integers(1, 2)), depth=st.integers(1, 6),
+       rate=st.sampled_from([1.0, 0.5, 2.0, 0.75]), hop=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_random_vector_exchanges_are_identical_under_every_strategy(steps, block, grid, depth, rate, hop, seed,
+                                                                    tmp_path_factory):
+    words = max(n for _, _, n in steps)
+    module = load_source(tmp_path_factory.mktemp("vectors"), vector_kernel_source(words, steps))
+    h, w = grid[1] * block[1], grid[0] * block[0]
+    values = np.random.default_rng(seed).integers(-8, 8, (h, w)).astype(np.float32)  # sums stay exact
+    spec = ws.WaferSpec(width=10, height=8, fifo_depth=depth, link_words_per_cycle=rate, hop_latency=hop)
+
+    def launch():
+        dev = ws.Device(spec)
+        d_in, d_out = dev.to_device(values), dev.device_array((h, w * words))
+        stats = module.kernel[grid, block](d_in, d_out)
+        return d_out.copy_to_host(), stats
+
+    out, _ = run_every_strategy(launch)
+    np.testing.assert_array_equal(out, vector_model(words, steps, values, block))
+
+
+# ----------------------------------------------------------------------------- the timing recurrences
+@given(ready=st.lists(st.integers(0, 50), min_size=1, max_size=5), words=st.integers(1, 8),
+       word_time=st.sampled_from([1.0, 2.0, 3.0]), seed=st.integers(0, 2**16))
+def test_closed_form_send_timing_equals_the_word_by_word_recurrence(ready, words, word_time, seed):
+    slot_free = np.random.default_rng(seed).integers(0, 120, (len(ready), words)).astype(np.float32)
+    ready = np.asarray(ready, dtype=np.float64)
+    expected = np.empty((len(ready), words))
+    depart = ready.copy()
+    for j in range(words):  # the reference: each word waits for its slot, then occupies the link
+        depart = np.maximum(depart if j == 0 else depart + word_time, slot_free[:, j])
+        expected[:, j] = depart
+    np.testing.assert_array_equal(streams.send_departures(ready, slot_free, word_time, True), expected)
+    np.testing.assert_array_equal(streams.send_departures(ready, slot_free, word_time, False), expected)
+
+
+def test_fast_strategy_is_the_default():
+    from wafersim.sim.strategy import active
+
+    assert active() == FAST
+    with forced(REFERENCE):
+        assert active() == REFERENCE
+    assert active() == FAST
