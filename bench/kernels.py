@@ -1,6 +1,6 @@
 """Kernel benchmarks: every library kernel at two or more sizes, against the same computation in NumPy.
 
-    python bench/kernels.py [--write bench/RESULTS.md] [--plot docs/kernel_utilization.png]
+    python bench/kernels.py [--write bench/RESULTS.md] [--plot docs/kernel_utilization.png] [--only gemm]
 
 For each case: simulated cycles and time, achieved float32 FLOP/s against the peak of the wafer it ran
 on (the host functions size the wafer to the problem), words per busy link, wall time and simulation
@@ -145,16 +145,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write")
     parser.add_argument("--plot", default="docs/kernel_utilization.png")
+    parser.add_argument("--only", help="run only the kernels whose name contains this text (no --write)")
     args = parser.parse_args(argv)
+    if args.only and args.write:
+        parser.error("--only gives a partial table: it cannot --write the results file")
     rows = []
     for kernel, size, simulate, direct in cases(np.random.default_rng(0)):
+        if args.only and args.only not in kernel:
+            continue
         stats, wall = timed(simulate)
         _, numpy_wall = timed(direct, repeat=3)
         rows.append(row(kernel, size, stats, wall, numpy_wall))
         print(f"{kernel:16s} {size:40s} {stats.cycles:>10,} cycles  {100 * stats.utilization:6.2f}%  "
               f"wall {wall:.2f} s", flush=True)
     text = table(rows)
-    plot(rows, Path(args.plot))
+    if not args.only:
+        plot(rows, Path(args.plot))
     section = ("## Kernels\n\n"
                f"Command: `python bench/kernels.py --write bench/RESULTS.md --plot {args.plot}`\n\n"
                f"Machine: {machine()}\n\n{text}\n\n"

@@ -12,7 +12,7 @@ from typing import Callable
 
 from ..ir import IRFunction, VReg
 from .bounds import eliminate_range_checks
-from .cleanup import coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code
+from .cleanup import coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code, remove_unused_labels
 from .cse import eliminate_common_subexpressions
 from .licm import hoist_loop_invariants
 from .peephole import fold_address_offsets, use_immediate_forms
@@ -32,6 +32,7 @@ def _plain(func: Callable[[IRFunction], None]) -> Pass:
 #: (name, pass), in the order they run. Names are what `inspect_ir(after=...)` takes.
 PASSES: list[tuple[str, Pass]] = [
     ("jumps", _plain(drop_jumps_to_next)),
+    ("labels", _plain(remove_unused_labels)),
     ("copyprop", _plain(copy_propagate)),
     ("coalesce", _plain(coalesce_moves)),
     ("cse", eliminate_common_subexpressions),

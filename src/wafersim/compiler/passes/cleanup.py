@@ -95,3 +95,10 @@ def coalesce_moves(fn: IRFunction) -> None:
                 pending = {t: j for t, j in pending.items() if t is not written}
                 if writers.get(written) == 1:
                     pending[written] = i
+
+
+def remove_unused_labels(fn: IRFunction) -> None:
+    """Drop labels no branch targets (e.g. the `continue` point of an unrolled loop), merging the
+    straight-line blocks on either side so that block-local passes see the whole run."""
+    targets = {op.target for op in fn.instructions() if op.op in BRANCHES}
+    fn.ops = [op for op in fn.ops if not isinstance(op, Label) or op in targets]
