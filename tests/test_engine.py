@@ -452,3 +452,50 @@ def test_a_binary_naming_a_special_register_that_does_not_exist_is_refused():
     code = np.array(encode(Instr("sreg", d=1, imm=12)) + encode(Instr("halt")), dtype=np.uint32)
     with pytest.raises(ws.LaunchError, match="special register number 12"):
         ws.Device(ws.WaferSpec(width=2, height=2)).launch(ws.Program(code=code), 1, 1)
+
+
+def test_cycle_limit_error_names_the_running_pes_and_their_source_lines(tmp_path):
+    from conftest import load_source
+
+    module = load_source(tmp_path, "import wafersim as ws\n\n\n@ws.jit\ndef spin(out, n):\n    i = 0\n"
+                                   "    while i < n:\n        i = i * 1\n    out[0] = i\n")
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.CycleLimitError) as info:
+        module.spin[(1, 1), (2, 2)](dev.device_array(1, np.int32), 10, max_cycles=2000)
+    err = info.value
+    assert err.source[1] in (7, 8) and err.source[0].endswith(".py")
+    assert [place["count"] for place in err.running] == [4]
+    assert sorted(err.running[0]["pes"]) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert "4 PE(s) at pc" in str(err) and "(1, 1)" in str(err)
+
+
+def test_max_seconds_stops_a_kernel_that_never_halts():
+    with pytest.raises(ws.CycleLimitError) as info:
+        run("spin:\njmp spin\n", (1, 1), (3, 1), max_cycles=1e15, max_seconds=0.2)
+    err = info.value
+    assert err.max_seconds == 0.2 and "max_seconds=0.2" in str(err)
+    assert err.running[0]["count"] == 3 and err.pe == (0, 0)
+
+
+def test_max_seconds_is_a_known_launch_option_and_does_not_change_a_halting_kernel():
+    plain = run("li r1, 1\nhalt\n", (1, 1), (2, 2))
+    limited = run("li r1, 1\nhalt\n", (1, 1), (2, 2), max_seconds=60)
+    assert plain.cycles == limited.cycles and plain.instructions == limited.instructions
+
+
+def test_long_waves_report_cycles_and_running_pes_to_the_progress_bar(monkeypatch):
+    from wafersim.sim import wave
+
+    beats = []
+
+    class Recorder:
+        def __call__(self, waves_done, waves, barriers):
+            pass
+
+        def running(self, cycle, pes):
+            beats.append((cycle, pes))
+
+    monkeypatch.setattr(wave, "HEARTBEAT_SECONDS", 0.0)
+    run("li r1, 50\nloop:\naddi r1, r1, -1\nbnz r1, loop\nhalt\n", (1, 1), (2, 1), progress=Recorder())
+    assert beats and all(pes == 2 for _, pes in beats)
+    assert [cycle for cycle, _ in beats] == sorted(cycle for cycle, _ in beats)

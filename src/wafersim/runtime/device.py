@@ -16,7 +16,7 @@ import numpy as np
 from ..arch.spec import WaferSpec, resolve_spec
 from ..errors import InvalidPointerError, LaunchError, MemoryAccessError
 from ..isa.assembler import Program
-from ..sim.engine import DEFAULT_PRINT_LIMIT, Launch
+from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import normalize_dims
 from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
@@ -294,10 +294,13 @@ class Device:
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,
                max_cycles: float | None = None, print_output: bool = True,
                progress: ProgressOption = None, trace: bool | None = None,
-               print_limit: int = DEFAULT_PRINT_LIMIT) -> LaunchStats:
+               print_limit: int = DEFAULT_PRINT_LIMIT,
+               max_seconds: float | None = DEFAULT_MAX_SECONDS) -> LaunchStats:
         """Run `program` over `grid` blocks of `block` PEs; returns (and keeps) its `LaunchStats`.
 
-        `max_cycles` bounds a kernel that never halts (`CycleLimitError`); `progress` shows a bar
+        `max_cycles` (simulated, default 1e8) and `max_seconds` (host wall-clock, default none) bound a
+        kernel that never halts (`CycleLimitError`, naming the PEs still running and their source lines);
+        `progress` shows a bar
         (default: on a terminal, for launches that run over a second; see `runtime.progress`); `trace`
         records a sampled activity trace (default: `Device.trace`, or the WAFERSIM_TRACE=1 variable)."""
         grid, block = normalize_dims(grid, "grid"), normalize_dims(block, "block")
@@ -309,7 +312,7 @@ class Device:
                 trace = self.trace or os.environ.get("WAFERSIM_TRACE") == "1"
             with self.memory.undo_on_error():  # a launch that fails leaves device memory as it was
                 stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
-                               progress=bar, trace=trace, print_limit=print_limit).run()
+                               progress=bar, trace=trace, print_limit=print_limit, max_seconds=max_seconds).run()
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()
@@ -349,8 +352,8 @@ class ConfiguredKernel:
     stream: Stream | None = None
 
     def __call__(self, *args: Any, **options: Any) -> LaunchStats:
-        """Launch with these kernel arguments. Options (keywords): max_cycles, progress, trace, print_limit,
-        print_output -- as for `Device.launch`."""
+        """Launch with these kernel arguments. Options (keywords): max_cycles, max_seconds, progress, trace,
+        print_limit, print_output -- as for `Device.launch`."""
         from .current import get_current_device
 
         # Like CUDA: the stream's device, else the device the array arguments live on, else the current one.
@@ -359,7 +362,7 @@ class ConfiguredKernel:
             device = self.stream.device
         else:
             device = self.kernel.device or (owners[0] if owners else get_current_device())
-        unknown = set(options) - {"max_cycles", "progress", "trace", "print_limit", "print_output"}
+        unknown = set(options) - {"max_cycles", "max_seconds", "progress", "trace", "print_limit", "print_output"}
         if unknown:
             raise LaunchError(f"unknown launch option(s) {sorted(unknown)}; kernel arguments are positional")
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)

@@ -29,6 +29,12 @@ class LaunchProgress:
         elif waves_done == 0:
             self.bar.update(barriers - self.bar.n)
 
+    def running(self, cycle: float, pes: int) -> None:
+        """A heartbeat from a long wave: the latest simulated cycle and how many PEs have not halted."""
+        if self.bar is None:
+            self(0, 1, 0)
+        self.bar.set_postfix(cycle=f"{cycle:,.0f}", running=f"{pes:,} PEs", refresh=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -52,6 +52,21 @@ class DiagnosticsMixin:
         names = ", ".join(f"({x}, {y})" for x, y in pes)
         return cls(f"{message}: PE {names}{more}", pes=pes, **first, **fields)
 
+    def _running(self, current: tuple[int, Lanes] | None = None) -> tuple[str, list[dict]]:
+        """Where the PEs that have not halted are (the groups, plus `current` = (pc, lanes) being run): one
+        text line and one dict (pc, source, count, pes, block_index) per program counter, most PEs first."""
+        places = [(pc, group.lanes) for pc, group in self.groups.items()] + ([current] if current else [])
+        lines, running = [], []
+        for pc, lanes in sorted(places, key=lambda place: (-place[1].count, place[0])):
+            flat = lanes.indices()
+            pes = self._coords(flat)
+            more = f" and {len(flat) - len(pes)} more" if len(flat) > len(pes) else ""
+            running.append({"pc": pc, "source": self.program.source_of(pc), "count": int(lanes.count), "pes": pes,
+                            "block_index": self._block_of(int(flat[0]))})
+            names = ", ".join(f"({x}, {y})" for x, y in pes)
+            lines.append(f"  {lanes.count} PE(s) at {self.program.describe_pc(pc)}: {names}{more}")
+        return "\n".join(lines), running
+
     def _raise_deadlock(self) -> None:
         lines, blocked = [], []
         x, y = self.region.xy

@@ -17,6 +17,7 @@ arrival plus a cost that grows with the block's diameter.
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ from .trace import TraceRecorder
 from .wave import TIME32_LIMIT, WaveSim  # noqa: F401  (re-exported)
 
 DEFAULT_MAX_CYCLES = 100_000_000
+DEFAULT_MAX_SECONDS = None  # no wall-clock limit unless asked: results must not depend on the host's speed
 DEFAULT_PRINT_LIMIT = 1000
 
 
@@ -66,12 +68,15 @@ class Launch:
     def __init__(self, program: Program, spec: WaferSpec, grid: tuple[int, int], block: tuple[int, int],
                  args: Sequence[int], memory: GlobalMemory, max_cycles: float | None = None,
                  print_limit: int = DEFAULT_PRINT_LIMIT,
-                 progress: Callable[[int, int, int], None] | None = None, trace: bool = False) -> None:
+                 progress: Callable[[int, int, int], None] | None = None, trace: bool = False,
+                 max_seconds: float | None = DEFAULT_MAX_SECONDS) -> None:
         self.program, self.spec = program, spec
         self.placement = Placement(spec, grid, block)
         self.args = np.asarray([int(a) & 0xFFFFFFFF for a in args], dtype=np.uint32).view(np.int32)
         self.memory = memory
         self.max_cycles = DEFAULT_MAX_CYCLES if max_cycles is None else max_cycles
+        self.max_seconds = max_seconds
+        self.deadline: float | None = None  # time.monotonic() past which the launch stops (from max_seconds)
         self.print_limit = print_limit
         self.progress = progress  # called as progress(waves done, waves, barriers released so far)
         self.barriers = 0
@@ -131,6 +136,8 @@ class Launch:
 
     def run(self) -> LaunchStats:
         self.check_host_memory()
+        if self.max_seconds is not None:
+            self.deadline = time.monotonic() + self.max_seconds
         tune_allocator()
         totals = _Totals(self.spec, self.program)
         slot_free = np.zeros(self.placement.slots)  # when each slot's current block finishes

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 # below this bound (float32 holds every integer below 2**24 exactly); past it, a wave widens its time
 # arrays to float64. Half the bytes per time array make the fabric model much faster at wafer scale.
 TIME32_LIMIT = float(2**23)
+HEARTBEAT_SECONDS = 1.0  # how often a long wave reports cycles and running PEs to a progress bar
 
 
 class _Group:
@@ -97,8 +99,18 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         counts = self.totals.pc_counts
         if self.tracer:
             self.tracer.begin_wave(self.region)
+        deadline = self.launch.deadline
+        heartbeat = getattr(self.launch.progress, "running", None)  # a LaunchProgress shows PEs and cycles
+        next_beat = time.monotonic() + HEARTBEAT_SECONDS
         with np.errstate(all="ignore"):
             while self.groups:
+                if deadline is not None or heartbeat is not None:
+                    now = time.monotonic()
+                    if deadline is not None and now > deadline:
+                        self._raise_time_limit()
+                    if heartbeat is not None and now > next_beat:
+                        heartbeat(self._latest_cycle(), sum(g.lanes.count for g in self.groups.values()))
+                        next_beat = now + HEARTBEAT_SECONDS
                 runnable = [pc for pc, g in self.groups.items() if not g.blocked]
                 if not runnable:
                     self._raise_deadlock()
@@ -237,11 +249,27 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         latest = lanes.max(lanes.get(self.cycle)) + owed
         self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
         if latest > self.launch.max_cycles:
+            where, running = self._running((pc, lanes))
             raise CycleLimitError(
                 f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,} (a PE reached cycle "
                 f"{latest:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
-                f"max_cycles to the launch if it should run longer", max_cycles=self.launch.max_cycles, pc=pc,
+                f"max_cycles to the launch if it should run longer. PEs still running:\n{where}",
+                max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,
                 **self._first_pe(lanes))
+
+    def _latest_cycle(self) -> float:
+        """The latest cycle any running PE has reached, counting issue cycles not yet written back."""
+        return max((g.lanes.max(g.lanes.get(self.cycle)) + g.cost for g in self.groups.values()), default=0.0)
+
+    def _raise_time_limit(self) -> None:
+        where, running = self._running()
+        first = running[0]
+        raise CycleLimitError(
+            f"{self.program.name} ran past max_seconds={self.launch.max_seconds:g} of host time (simulated up "
+            f"to cycle {self._latest_cycle():,.0f}); does it ever halt? Pass a larger max_seconds (or None) "
+            f"to the launch if it should run longer. PEs still running:\n{where}",
+            max_seconds=self.launch.max_seconds, pc=first["pc"], source=first["source"], running=running,
+            pe=first["pes"][0], block_index=first["block_index"])
 
     def _halt(self, lanes: Lanes) -> list:
         # Posted global stores drain before a PE counts as finished.
