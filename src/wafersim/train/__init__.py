@@ -1,0 +1,24 @@
+"""Training on the wafer (a layer above the runtime and the kernel library).
+
+- `Model` (`Model.mlp(sizes)`, or a list of `Dense` and `LayerNorm` layers), ending in softmax
+  cross-entropy;
+- `MemoryX` and `MemoryXSpec`: the host-side weight store (master weights, optimizer state, bytes streamed),
+  with the optimizers `SGD` and `Adam`;
+- `Trainer`: weight-streaming training on a `Device`, step by step, with a `StepReport` of simulated time
+  broken into compute, on-wafer traffic and weight/gradient streaming;
+- `reference.train_reference`: the same training in float64 NumPy, to check against;
+- `synthetic_classification`: a small data set.
+
+See docs/training.md.
+"""
+from .data import synthetic_classification
+from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
+from .memoryx import SGD, Adam, MemoryX, MemoryXSpec, StreamCounters
+from .model import Dense, LayerNorm, Model
+from .trainer import StepReport, Trainer, default_device
+
+__all__ = [
+    "ActivationsTooLargeError", "Adam", "Dense", "LayerNorm", "MemoryX", "MemoryXSpec", "Model",
+    "ModelDoesNotFitError", "ModelTooLargeError", "SGD", "StepReport", "StreamCounters", "Trainer", "TrainingError",
+    "default_device", "synthetic_classification",
+]

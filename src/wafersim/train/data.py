@@ -1,0 +1,37 @@
+"""A synthetic classification task, and the batches a training run takes from a data set."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import TrainingError
+
+
+def synthetic_classification(samples: int, features: int, classes: int, seed: int = 0,
+                             spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian blobs: one random centre per class (standard normal, times 2), samples around it with
+    standard deviation `spread`. Returns (x as float32 (samples, features), labels as int32)."""
+    if samples < 1 or features < 1 or classes < 2:
+        raise TrainingError(f"need samples, features >= 1 and classes >= 2, got {samples}, {features}, {classes}")
+    rng = np.random.default_rng(seed)
+    centres = 2.0 * rng.standard_normal((classes, features))
+    labels = rng.integers(0, classes, size=samples).astype(np.int32)
+    x = centres[labels] + spread * rng.standard_normal((samples, features))
+    return x.astype(np.float32), labels
+
+
+def check_data(x: np.ndarray, labels: np.ndarray, features: int, classes: int, batch_size: int) -> None:
+    """A `TrainingError` unless x is (n, features), labels n ints in [0, classes) and batch_size divides n."""
+    if x.ndim != 2 or x.shape[1] != features:
+        raise TrainingError(f"x must be (samples, {features}), got {x.shape}", shape=x.shape)
+    if labels.shape != (x.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+        raise TrainingError(f"labels must be {x.shape[0]} integers, got {labels.dtype} {labels.shape}")
+    if labels.min() < 0 or labels.max() >= classes:
+        raise TrainingError(f"labels must lie in [0, {classes})")
+    if batch_size < 1 or x.shape[0] % batch_size:
+        raise TrainingError(f"batch size {batch_size} must divide the {x.shape[0]} samples", batch_size=batch_size)
+
+
+def batch(x: np.ndarray, labels: np.ndarray, batch_size: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The batch of step `step` (from 0): consecutive rows, cycling through the data set."""
+    start = (step * batch_size) % x.shape[0]
+    return x[start:start + batch_size], labels[start:start + batch_size]

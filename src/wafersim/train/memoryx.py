@@ -1,0 +1,167 @@
+"""MemoryX: the host-side weight store of weight-streaming training. It keeps the master weights and the
+optimizer state, streams each layer's weights to the wafer, receives the gradients and applies the
+optimizer (SGD or Adam, in float32, on the host side), and counts the bytes it moves so that a training
+step can be charged for them.
+
+**Figures.** `MemoryXSpec`'s defaults are our assumptions for a design point, not measurements of a
+product. The capacity (2.4 PB) is the largest MemoryX configuration Cerebras announced publicly (Hot
+Chips 33, August 2021: "up to 2.4 PB, models of up to 120 trillion parameters"). The bandwidth (1.2 TB/s
+into and out of the wafer) and the per-transfer latency (2 us) are our own assumptions, of the order of
+a dozen 100 GbE-class links feeding the wafer; change them to study other points.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ..errors import SpecError
+from .errors import ModelTooLargeError, TrainingError
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryXSpec:
+    """The weight store's figures (see the module docstring for where they come from)."""
+
+    capacity_bytes: float = 2.4e15  # master weights plus optimizer state
+    bandwidth_bytes_per_s: float = 1.2e12  # weights to the wafer, and gradients back (each direction)
+    latency_s: float = 2e-6  # fixed cost of one transfer (one tensor)
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise SpecError(f"MemoryXSpec.{field.name} must be a positive finite number, got {value!r}",
+                                field=field.name, value=value)
+
+    def transfer_seconds(self, nbytes: int) -> float:
+        """Time of one transfer of `nbytes` between MemoryX and the wafer."""
+        return self.latency_s + nbytes / self.bandwidth_bytes_per_s
+
+
+@dataclasses.dataclass(frozen=True)
+class SGD:
+    """w -= lr * g (plain SGD), or with heavy-ball momentum w -= lr * v, v = momentum * v + g."""
+
+    lr: float = 0.1
+    momentum: float = 0.0
+
+    @property
+    def state_per_param(self) -> int:
+        """float32 state words kept per weight."""
+        return 1 if self.momentum else 0
+
+    def update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], step: int) -> None:
+        """Update `w` in place from its gradient `g` (`step` counts from 1)."""
+        if self.momentum:
+            v = state.setdefault("velocity", np.zeros_like(w))
+            v *= np.float32(self.momentum)
+            v += g
+            g = v
+        w -= np.float32(self.lr) * g
+
+
+@dataclasses.dataclass(frozen=True)
+class Adam:
+    """Adam (Kingma & Ba, 2015) with bias correction."""
+
+    lr: float = 1e-2
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    @property
+    def state_per_param(self) -> int:
+        return 2
+
+    def update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], step: int) -> None:
+        m = state.setdefault("m", np.zeros_like(w))
+        v = state.setdefault("v", np.zeros_like(w))
+        b1, b2 = np.float32(self.beta1), np.float32(self.beta2)
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        m_hat = m / np.float32(1 - self.beta1 ** step)
+        v_hat = v / np.float32(1 - self.beta2 ** step)
+        w -= np.float32(self.lr) * m_hat / (np.sqrt(v_hat) + np.float32(self.eps))
+
+
+Optimizer = SGD | Adam
+
+
+@dataclasses.dataclass
+class StreamCounters:
+    """What MemoryX moved since the counters were last taken."""
+
+    weight_bytes: int = 0  # to the wafer
+    gradient_bytes: int = 0  # from the wafer
+    transfers: int = 0
+    seconds: float = 0.0  # at the spec's bandwidth and latency, one transfer after another
+
+
+class MemoryX:
+    """The master copy of a model's float32 weights with its optimizer; see the module docstring.
+
+    `stream_weights(name)` hands a copy of one tensor to the wafer, `receive_gradient(name, g)` takes its
+    gradient back (gradients of one step add up), `update()` applies the optimizer to every tensor that
+    received a gradient. `take_counters()` returns and resets the bytes and time moved."""
+
+    def __init__(self, params: dict[str, np.ndarray], optimizer: Optimizer, spec: MemoryXSpec | None = None) -> None:
+        self.spec = spec or MemoryXSpec()
+        self.optimizer = optimizer
+        self.weights = {name: np.array(value, dtype=np.float32) for name, value in params.items()}
+        needed = self.bytes_needed(sum(w.size for w in self.weights.values()), optimizer)
+        if needed > self.spec.capacity_bytes:
+            raise ModelTooLargeError(
+                f"{sum(w.size for w in self.weights.values()):,} weights with {type(optimizer).__name__} state need "
+                f"{needed:,} bytes, MemoryX holds {self.spec.capacity_bytes:,.0f}", needed=needed,
+                available=self.spec.capacity_bytes)
+        self.state: dict[str, dict[str, np.ndarray]] = {name: {} for name in self.weights}
+        self.gradients: dict[str, np.ndarray] = {}
+        self.steps = 0
+        self.counters = StreamCounters()
+
+    @staticmethod
+    def bytes_needed(n_params: int, optimizer: Optimizer) -> int:
+        """Bytes of float32 weights, gradients and optimizer state for `n_params` weights."""
+        return 4 * n_params * (2 + optimizer.state_per_param)
+
+    def _charge(self, nbytes: int, field: str) -> None:
+        setattr(self.counters, field, getattr(self.counters, field) + nbytes)
+        self.counters.transfers += 1
+        self.counters.seconds += self.spec.transfer_seconds(nbytes)
+
+    def stream_weights(self, name: str) -> np.ndarray:
+        """A copy of the tensor `name`, as sent to the wafer (charged to the weight stream)."""
+        if name not in self.weights:
+            raise TrainingError(f"MemoryX holds no tensor {name!r}", name=name)
+        self._charge(self.weights[name].nbytes, "weight_bytes")
+        return self.weights[name].copy()
+
+    def receive_gradient(self, name: str, gradient: np.ndarray) -> None:
+        """Take the gradient of tensor `name` from the wafer (charged to the gradient stream)."""
+        if name not in self.weights:
+            raise TrainingError(f"MemoryX holds no tensor {name!r}", name=name)
+        gradient = np.asarray(gradient, dtype=np.float32)
+        if gradient.shape != self.weights[name].shape:
+            raise TrainingError(f"gradient of {name!r} has shape {gradient.shape}, the tensor "
+                                f"{self.weights[name].shape}", name=name, shape=gradient.shape)
+        self._charge(gradient.nbytes, "gradient_bytes")
+        if name in self.gradients:
+            self.gradients[name] = self.gradients[name] + gradient
+        else:
+            self.gradients[name] = gradient.copy()
+
+    def update(self) -> None:
+        """One optimizer step on every tensor that received a gradient; clears the gradients."""
+        self.steps += 1
+        for name, gradient in self.gradients.items():
+            self.optimizer.update(self.weights[name], gradient, self.state[name], self.steps)
+        self.gradients = {}
+
+    def take_counters(self) -> StreamCounters:
+        """The bytes, transfers and seconds moved since the last call, and reset them."""
+        counters, self.counters = self.counters, StreamCounters()
+        return counters

@@ -1,0 +1,210 @@
+"""Training a `Model` on a `Device` in weight-streaming mode, and what each step cost.
+
+**Weight streaming.** Layers run one after another on the wafer, each on the library's ML kernels
+(`kernels.ml`). MemoryX keeps the master weights: before a layer runs forward, its weights stream in;
+before it runs backward they stream in again (the wafer keeps activations only, not weights); its
+gradients stream back and MemoryX applies the optimizer once per step.
+
+**Simulated time of a step** (a `StepReport`) is the sum of three parts, taken one after another (no
+overlap of streaming with compute is assumed, so this is an upper bound of a machine that overlaps them):
+
+- `compute_s`: the part of every launch's simulated time in which its PEs issue instructions;
+- `wafer_traffic_s`: the part in which they wait: for messages over the fabric, barriers, and the
+  kernels' own off-wafer loads and stores (`kernels.ml.time_split` divides each launch in the ratio of
+  its PEs' busy to stall cycles);
+- `streaming_s`: weights in and gradients out at the MemoryX bandwidth, plus its latency per tensor.
+
+Between kernels the simulator keeps activations in device memory and copies them through the host (a
+kernel's SRAM does not outlive its launch); those copies are a simulation artefact and are not charged.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from ..runtime.device import Device
+from ..arch.spec import WaferSpec
+from ..kernels import ml
+from ..kernels.ml.dense import summa_side
+from ..kernels.ml.layout import pes_per_row
+from ..sim.stats import LaunchStats
+from .data import batch, check_data
+from .errors import ActivationsTooLargeError, TrainingError
+from .memoryx import MemoryX, MemoryXSpec, Optimizer
+from .model import Dense, LayerNorm, Model
+
+MODES = ("streaming",)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepReport:
+    """One training step: its loss (before the update) and its simulated cost."""
+
+    step: int
+    loss: float
+    compute_s: float
+    wafer_traffic_s: float
+    streaming_s: float
+    launches: int
+    fabric_words: int  # words sent over links by the step's launches
+    weight_bytes: int  # streamed from MemoryX to the wafer
+    gradient_bytes: int  # streamed from the wafer to MemoryX
+    flops: int
+
+    @property
+    def total_s(self) -> float:
+        return self.compute_s + self.wafer_traffic_s + self.streaming_s
+
+    def summary(self) -> str:
+        us = 1e6
+        return (f"step {self.step}: loss {self.loss:.4f}, {self.total_s * us:.2f} us = compute "
+                f"{self.compute_s * us:.2f} + wafer traffic {self.wafer_traffic_s * us:.2f} + streaming "
+                f"{self.streaming_s * us:.2f}; {self.launches} launches, {self.fabric_words:,} fabric words, "
+                f"{self.weight_bytes:,} B weights in, {self.gradient_bytes:,} B gradients out")
+
+
+def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_TILE,
+                   chunk: int = ml.DEFAULT_CHUNK) -> Device:
+    """A device just large enough for every launch of a step (the largest SUMMA block, the row blocks)."""
+    width = height = 1
+    for layer in model.layers:
+        if isinstance(layer, Dense):
+            p = max(summa_side(m, k, n, tile)[0] for m, k, n in _products(layer, batch_size))
+            width, height = max(width, p), max(height, p)
+        width = max(width, pes_per_row(layer.in_features, chunk), pes_per_row(layer.out_features, chunk))
+    return Device(WaferSpec(width=width, height=max(height, batch_size)))
+
+
+def _products(layer: Dense, rows: int) -> list[tuple[int, int, int]]:
+    """The (m, k, n) of the products of a dense layer's step: forward, dX and dW."""
+    k, n = layer.in_features, layer.out_features
+    return [(rows, k, n), (rows, n, k), (k, rows, n)]
+
+
+class Trainer:
+    """Trains `model` with `optimizer` on `device` in weight-streaming mode.
+
+    `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many over a data
+    set. `params` is the current master weights (MemoryX's). The model, its activations and the kernels'
+    blocks are checked against the wafer and MemoryX when the trainer is made, so a model that cannot run
+    fails at once with an error naming the sizes."""
+
+    def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device | None = None,
+                 mode: str = "streaming", memoryx_spec: MemoryXSpec | None = None, seed: int = 0,
+                 params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
+                 chunk: int = ml.DEFAULT_CHUNK) -> None:
+        if mode not in MODES:
+            raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
+        self.model, self.batch_size, self.mode, self.tile, self.chunk = model, batch_size, mode, tile, chunk
+        self.device = device or default_device(model, batch_size, tile, chunk)
+        self._check_fits_wafer()
+        self.memoryx = MemoryX(params if params is not None else model.init_params(seed), optimizer, memoryx_spec)
+        self.steps = 0
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Copies of the master weights."""
+        return {name: w.copy() for name, w in self.memoryx.weights.items()}
+
+    def _check_fits_wafer(self) -> None:
+        spec = self.device.spec
+        side = min(spec.width, spec.height)
+        needed, available = self.model.activation_bytes(self.batch_size), spec.n_pes * spec.sram_bytes
+        if needed > available:
+            raise ActivationsTooLargeError(
+                f"a batch of {self.batch_size} keeps {needed:,} bytes of activations, the wafer's SRAM holds "
+                f"{available:,}", needed=needed, available=available)
+        for i, layer in enumerate(self.model.layers):
+            for features in (layer.in_features, layer.out_features):
+                if pes_per_row(features, self.chunk) > spec.width:
+                    raise ActivationsTooLargeError(
+                        f"layer {i}: rows of {features} features in chunks of {self.chunk} need "
+                        f"{pes_per_row(features, self.chunk)} PEs across, the wafer has {spec.width}",
+                        layer=i, needed=pes_per_row(features, self.chunk), available=spec.width)
+            if isinstance(layer, Dense):
+                for m, k, n in _products(layer, self.batch_size):
+                    p, t = summa_side(m, k, n, self.tile)
+                    if p > side:
+                        raise ActivationsTooLargeError(
+                            f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
+                            f"block of PEs, the wafer is {spec.width} x {spec.height}", layer=i, needed=p,
+                            available=side)
+
+    # ------------------------------------------------------------------ one step
+    def step(self, x: np.ndarray, labels: np.ndarray) -> StepReport:
+        """Forward, loss, backward and the optimizer update on one batch."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        labels = np.asarray(labels)
+        check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
+        if x.shape[0] != self.batch_size:
+            raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
+        first_launch = len(self.device.launches)
+        self.memoryx.take_counters()
+        saved, activations = [], x
+        for i, layer in enumerate(self.model.layers):
+            activations, kept = self._forward(i, layer, activations)
+            saved.append(kept)
+        (losses, grad), _ = ml.cross_entropy(activations, labels, self.chunk, self.device)
+        for i in reversed(range(len(self.model.layers))):
+            grad = self._backward(i, self.model.layers[i], saved[i], grad)
+        self.memoryx.update()
+        self.steps += 1
+        return self._report(float(np.mean(losses, dtype=np.float64)), self.device.launches[first_launch:])
+
+    def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """The layer's output, and what its backward pass needs."""
+        kw = dict(chunk=self.chunk, device=self.device)
+        if isinstance(layer, LayerNorm):
+            gamma, beta = self.memoryx.stream_weights(f"{i}.gamma"), self.memoryx.stream_weights(f"{i}.beta")
+            (y, mean, rstd), _ = ml.layer_norm(x, gamma, beta, layer.eps, **kw)
+            return y, (x, mean, rstd)
+        w, b = self.memoryx.stream_weights(f"{i}.w"), self.memoryx.stream_weights(f"{i}.b")
+        z, _ = ml.dense_forward(x, w, b, tile=self.tile, **kw)
+        if layer.activation is None:
+            return z, (x, z)
+        y, _ = ml.activation_forward(z, layer.activation, **kw)
+        return y, (x, z)
+
+    def _backward(self, i: int, layer, kept: tuple, dy: np.ndarray) -> np.ndarray | None:
+        """The gradient at the layer's input (None for the first layer); its weights' gradients go to MemoryX."""
+        kw = dict(chunk=self.chunk, device=self.device)
+        if isinstance(layer, LayerNorm):
+            x, mean, rstd = kept
+            gamma = self.memoryx.stream_weights(f"{i}.gamma")
+            (dx, dgamma, dbeta), _ = ml.layer_norm_backward(x, gamma, mean, rstd, dy, **kw)
+            self.memoryx.receive_gradient(f"{i}.gamma", dgamma)
+            self.memoryx.receive_gradient(f"{i}.beta", dbeta)
+            return dx
+        x, z = kept
+        if layer.activation is not None:
+            dy, _ = ml.activation_backward(z, dy, layer.activation, **kw)
+        w = self.memoryx.stream_weights(f"{i}.w")
+        (dx, dw, db), _ = ml.dense_backward(x, w, dy, tile=self.tile, need_dx=i > 0, **kw)
+        self.memoryx.receive_gradient(f"{i}.w", dw)
+        self.memoryx.receive_gradient(f"{i}.b", db)
+        return dx
+
+    def _report(self, loss: float, launches: list[LaunchStats]) -> StepReport:
+        compute = waiting = 0.0
+        for stats in launches:
+            c, w = ml.time_split(stats)
+            compute, waiting = compute + c, waiting + w
+        streamed = self.memoryx.take_counters()
+        return StepReport(step=self.steps - 1, loss=loss, compute_s=compute, wafer_traffic_s=waiting,
+                          streaming_s=streamed.seconds, launches=len(launches),
+                          fabric_words=sum(s.words_moved for s in launches), weight_bytes=streamed.weight_bytes,
+                          gradient_bytes=streamed.gradient_bytes, flops=sum(s.flops for s in launches))
+
+    # ------------------------------------------------------------------ many steps
+    def fit(self, x: np.ndarray, labels: np.ndarray, steps: int,
+            callback: Callable[[StepReport], None] | None = None) -> list[StepReport]:
+        """`steps` more steps over the data set, batch after batch (cycling); `callback` sees each report."""
+        check_data(np.asarray(x), np.asarray(labels), self.model.in_features, self.model.classes, self.batch_size)
+        reports = []
+        for _ in range(steps):
+            reports.append(self.step(*batch(x, labels, self.batch_size, self.steps)))
+            if callback is not None:
+                callback(reports[-1])
+        return reports

@@ -1,0 +1,119 @@
+"""wafersim.train: weight-streaming training on the wafer against the float64 NumPy reference
+(train.reference), MemoryX's optimizers and accounting, and the errors for models that do not fit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim import train
+from wafersim.train.reference import loss_and_gradients, train_reference
+
+
+def run_both(model, optimizer, steps, samples=16, batch_size=8, seed=1, **trainer_options):
+    x, labels = train.synthetic_classification(samples, model.in_features, model.classes, seed=seed)
+    trainer = train.Trainer(model, optimizer, batch_size, seed=seed, **trainer_options)
+    start = trainer.params
+    reports = trainer.fit(x, labels, steps)
+    ref_losses, ref_weights = train_reference(model, start, optimizer, x, labels, steps, batch_size)
+    return trainer, reports, ref_losses, ref_weights
+
+
+def test_streaming_loss_curve_matches_numpy_over_50_steps():
+    model = train.Model.mlp([6, 8, 3], activation="relu")
+    trainer, reports, ref_losses, ref_weights = run_both(model, train.Adam(lr=0.05), steps=50)
+    losses = np.array([r.loss for r in reports])
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-4, atol=1e-5)
+    assert losses[-1] < 0.25 * losses[0]                   # it learns the task
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=5e-4, err_msg=name)
+    assert trainer.memoryx.steps == 50 and [r.step for r in reports] == list(range(50))
+
+
+def test_gelu_tanh_layer_norm_and_momentum_match_numpy():
+    model = train.Model([train.Dense(5, 9, "gelu"), train.LayerNorm(9), train.Dense(9, 7, "tanh"),
+                         train.Dense(7, 3)])
+    trainer, reports, ref_losses, ref_weights = run_both(model, train.SGD(lr=0.2, momentum=0.9), steps=4,
+                                                         samples=12, batch_size=6, chunk=4)
+    np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=2e-4, err_msg=name)
+
+
+def test_step_report_accounts_for_streaming_and_launches():
+    model = train.Model([train.Dense(5, 9, "gelu"), train.LayerNorm(9), train.Dense(9, 3)])
+    spec = train.MemoryXSpec(bandwidth_bytes_per_s=1e9, latency_s=1e-6)
+    trainer = train.Trainer(model, train.SGD(lr=0.1), batch_size=4, memoryx_spec=spec, chunk=4)
+    x, labels = train.synthetic_classification(4, 5, 3)
+    first_launch = len(trainer.device.launches)
+    report = trainer.step(x, labels)
+    launches = trainer.device.launches[first_launch:]
+    # Forward: every tensor streams in once; backward: each dense W and the LayerNorm gamma again.
+    w_bytes = 4 * (5 * 9 + 9 * 3)
+    assert report.weight_bytes == model.param_bytes + w_bytes + 4 * 9
+    assert report.gradient_bytes == model.param_bytes
+    transfers = 6 + 3 + 6                                  # tensors in, again for backward, gradients out
+    expected_streaming = transfers * 1e-6 + (report.weight_bytes + report.gradient_bytes) / 1e9
+    assert report.streaming_s == pytest.approx(expected_streaming)
+    # Launches: dense 0 (gemm, bias, gelu), layer norm, dense 2 (gemm, bias), loss; backward: dense 2
+    # (dX, dW, db), layer norm (row kernel, two column sums), gelu, dense 0 (dW, db).
+    assert report.launches == len(launches) == 3 + 1 + 2 + 1 + 3 + 3 + 1 + 2
+    assert report.compute_s + report.wafer_traffic_s == pytest.approx(sum(s.seconds for s in launches))
+    assert report.compute_s > 0 and report.wafer_traffic_s > 0
+    assert report.fabric_words == sum(s.words_moved for s in launches) > 0
+    assert report.total_s == pytest.approx(report.compute_s + report.wafer_traffic_s + report.streaming_s)
+    # The loss is that of the weights before the update, as the reference computes it.
+    ref_loss, _ = loss_and_gradients(model, model.init_params(0), x, labels)
+    assert report.loss == pytest.approx(ref_loss, rel=1e-5)
+
+
+def test_memoryx_optimizers_and_capacity():
+    w0 = np.array([1.0, -2.0, 0.5], np.float32)
+    g = np.array([0.5, 0.25, -1.0], np.float32)
+    store = train.MemoryX({"w": w0}, train.SGD(lr=0.1, momentum=0.5))
+    for _ in range(2):
+        store.receive_gradient("w", g)
+        store.update()
+    np.testing.assert_allclose(store.weights["w"], w0 - 0.1 * g - 0.1 * (0.5 * g + g), rtol=1e-6)
+
+    adam = train.MemoryX({"w": w0}, train.Adam(lr=0.01))
+    adam.receive_gradient("w", g)
+    adam.update()
+    np.testing.assert_allclose(adam.weights["w"], w0 - 0.01 * np.sign(g), rtol=1e-5)   # first Adam step
+    counters = adam.take_counters()
+    assert (counters.weight_bytes, counters.gradient_bytes, counters.transfers) == (0, 12, 1)
+    assert adam.stream_weights("w").tolist() == adam.weights["w"].tolist()
+    assert adam.take_counters().weight_bytes == 12
+
+    with pytest.raises(train.ModelTooLargeError) as err:   # 4 weights + grads + Adam state = 64 bytes
+        train.MemoryX({"w": np.zeros(4, np.float32)}, train.Adam(), train.MemoryXSpec(capacity_bytes=63))
+    assert err.value.needed == 64 and isinstance(err.value, ws.OutOfMemoryError)
+    with pytest.raises(train.TrainingError):
+        store.receive_gradient("w", np.zeros(4))
+    with pytest.raises(ws.SpecError):
+        train.MemoryXSpec(bandwidth_bytes_per_s=0)
+
+
+def test_models_that_do_not_fit_fail_with_the_sizes():
+    model = train.Model.mlp([4, 64, 2])
+    tiny = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(train.ActivationsTooLargeError) as err:    # 64 features in chunks of 8: 8 PEs across
+        train.Trainer(model, train.SGD(), batch_size=4, device=tiny)
+    assert err.value.needed == 8 and err.value.available == 4
+    with pytest.raises(train.ActivationsTooLargeError) as err:    # the SUMMA block of a 64-wide product
+        train.Trainer(model, train.SGD(), batch_size=4, device=tiny, chunk=16)
+    assert err.value.needed == 8
+    small_sram = ws.Device(ws.WaferSpec(width=8, height=8, sram_bytes=4096))
+    with pytest.raises(train.ActivationsTooLargeError) as err:    # activations larger than 64 x 4 KiB of SRAM
+        train.Trainer(train.Model.mlp([32, 32, 2]), train.SGD(), batch_size=1024, device=small_sram)
+    assert err.value.needed > err.value.available == 64 * 4096
+    with pytest.raises(train.TrainingError):
+        train.Trainer(model, train.SGD(), batch_size=4, mode="sideways")
+    with pytest.raises(train.TrainingError):
+        train.Model([train.Dense(4, 5), train.Dense(6, 2)])    # 5 features feed a layer taking 6
+    trainer = train.Trainer(train.Model.mlp([4, 2]), train.SGD(), batch_size=2)
+    with pytest.raises(train.TrainingError):
+        trainer.step(np.zeros((2, 4), np.float32), np.array([0, 2]))   # label 2 of 2 classes
+    with pytest.raises(train.TrainingError):
+        trainer.fit(np.zeros((3, 4), np.float32), np.zeros(3, int), 1)  # batch of 2 does not divide 3
+    assert issubclass(train.TrainingError, ws.WaferError)
