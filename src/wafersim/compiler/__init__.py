@@ -1,16 +1,35 @@
-"""The compiler: `@ws.jit` Python kernels -> IR -> register allocation -> ISA binary."""
+"""The compiler: `@ws.jit` Python kernels -> IR -> optimisation passes -> register allocation -> ISA binary."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from ..arch.spec import WaferSpec
 from .backend import Compiled, emit
 from .frontend import KernelSignature, lower
+from .passes import BASELINE_PASSES, PASS_NAMES, PASSES
 
-__all__ = ["Compiled", "KernelSignature", "compile_kernel"]
+__all__ = ["BASELINE_PASSES", "Compiled", "KernelSignature", "PASSES", "PASS_NAMES", "compile_kernel", "inspect_ir", "loop_body"]
 
 
-def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, boundscheck: bool = True) -> Compiled:
-    """Compile one specialisation of a kernel for a machine."""
+def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, boundscheck: bool = True,
+                   passes: list | None = None) -> Compiled:
+    """Compile one specialisation of a kernel for a machine (with `passes`, default `PASSES`)."""
     fn = lower(func, signature, boundscheck)
-    return emit(fn, spec, fn.filename)
+    return emit(fn, spec, fn.filename, passes)
+
+
+def inspect_ir(kernel: Any, after: str | None = None) -> str:
+    """The IR of a `@ws.jit` kernel's last compiled specialisation (or of a `Compiled`): before the
+    optimisation passes, or after the pass named `after` (one of `PASS_NAMES`)."""
+    compiled = kernel if isinstance(kernel, Compiled) else kernel._compiled()
+    return compiled.ir_text if after is None else compiled.ir_after(after)
+
+
+def loop_body(asm_text: str, label_prefix: str = "for") -> list[str]:
+    """The instructions and labels of the first loop in an assembly listing: from its first label whose
+    name starts with `label_prefix` to the branch back to that label (inclusive)."""
+    lines = [line.strip() for line in asm_text.splitlines()]
+    start = next(k for k, line in enumerate(lines) if line.startswith(label_prefix) and line.endswith(":"))
+    label = lines[start][:-1]
+    end = next(k for k in range(start + 1, len(lines)) if lines[k].endswith(f", {label}") or lines[k] == f"jmp {label}")
+    return lines[start:end + 1]

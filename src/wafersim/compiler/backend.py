@@ -23,9 +23,9 @@ SCRATCH_REGISTERS = 4
 
 
 # ----------------------------------------------------------------------------- passes
-def optimize(fn: IRFunction) -> PassLog:
-    """Run the optimisation pipeline (`passes.PASSES`), verifying the IR after each pass."""
-    return run_passes(fn)
+def optimize(fn: IRFunction, passes: list | None = None) -> PassLog:
+    """Run the optimisation pipeline (`passes.PASSES` unless given), verifying the IR after each pass."""
+    return run_passes(fn, passes)
 
 
 # ----------------------------------------------------------------------------- liveness
@@ -174,10 +174,10 @@ def _format(op: Op, regs: dict) -> str:
     return text
 
 
-def emit(fn: IRFunction, spec: WaferSpec, filename: str) -> Compiled:
+def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = None) -> Compiled:
     """Optimise, allocate registers, lay out SRAM, and assemble the kernel into a `Program`."""
     ir_text = fn.text()
-    log = optimize(fn)
+    log = optimize(fn, passes)
     alloc = allocate_registers(fn, spec.registers)
     spill_base = 0
     scratch_base = spill_base + len(alloc.spills)

@@ -7,6 +7,7 @@ front end left possibly-unwritten on some path (reads of those must keep reading
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Callable
 
@@ -33,7 +34,7 @@ def _plain(func: Callable[[IRFunction], None]) -> Pass:
 PASSES: list[tuple[str, Pass]] = [
     ("jumps", _plain(drop_jumps_to_next)),
     ("labels", _plain(remove_unused_labels)),
-    ("copyprop", _plain(copy_propagate)),
+    ("copyprop", copy_propagate),
     ("coalesce", _plain(coalesce_moves)),
     ("cse", eliminate_common_subexpressions),
     ("immediates", use_immediate_forms),
@@ -43,24 +44,31 @@ PASSES: list[tuple[str, Pass]] = [
     ("cse2", eliminate_common_subexpressions),
     ("strength", reduce_induction_variables),
     ("bounds", eliminate_range_checks),
-    ("copyprop2", _plain(copy_propagate)),
+    ("copyprop2", copy_propagate),
     ("fold2", _plain(fold_address_offsets)),
     ("dce2", _plain(eliminate_dead_code)),
 ]
 PASS_NAMES: tuple[str, ...] = tuple(name for name, _ in PASSES)
+#: The clean-up the compiler did before the optimisation passes existed: for before/after measurements.
+BASELINE_PASSES: list[tuple[str, Pass]] = [(name, run) for name, run in PASSES if name in ("jumps", "copyprop", "dce")]
 
 
 @dataclasses.dataclass
 class PassLog:
-    """The IR text before the passes and after each one, by pass name."""
+    """The IR before the passes and after each one, by pass name (copies, printed on demand)."""
 
     before: str
-    after: dict[str, str]
+    snapshots: dict[str, IRFunction]
 
     def text_after(self, name: str) -> str:
-        if name not in self.after:
-            raise KeyError(f"no pass named {name!r}; the passes, in order: {', '.join(self.after)}")
-        return self.after[name]
+        if name not in self.snapshots:
+            raise KeyError(f"no pass named {name!r}; the passes, in order: {', '.join(self.snapshots)}")
+        return self.snapshots[name].text()
+
+
+def _snapshot(fn: IRFunction) -> IRFunction:
+    ops = [copy.copy(op) for op in fn.ops]  # registers and labels are shared: passes never mutate those
+    return dataclasses.replace(fn, ops=ops)
 
 
 def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, check: bool = True) -> PassLog:
@@ -71,8 +79,8 @@ def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, che
         run(fn, undefined)
         if check:
             verify(fn, name, undefined)
-        log.after[name] = fn.text()
+        log.snapshots[name] = _snapshot(fn)
     return log
 
 
-__all__ = ["PASSES", "PASS_NAMES", "PassLog", "run_passes", "verify"]
+__all__ = ["BASELINE_PASSES", "PASSES", "PASS_NAMES", "PassLog", "run_passes", "verify"]

@@ -20,7 +20,7 @@ from .induction import analyse
 def eliminate_range_checks(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Drop the `chk`s that a `range` loop's own test already proves."""
     cfg = CFG(fn)
-    defs = definitions(fn)
+    defs = definitions(fn, cfg)
     redundant: set[int] = set()
     for loop in cfg.loops():
         redundant |= _proved_in(fn, cfg, loop, defs, undefined)

@@ -50,6 +50,10 @@ class CFG:
                 self.pred[s].append(k)
         self.reachable = self._reachable()
         self.dom = self._dominators()
+        # (registers read, register written) of each op, computed once: the analyses ask many times.
+        self.rw: list[tuple[list[VReg], VReg | None]] = [
+            (op.reads(), op.writes()) if isinstance(op, Op) else ([], None) for op in fn.ops]
+        self._live_in: list[set[VReg]] | None = None
 
     def _reachable(self) -> set[int]:
         seen, todo = {0}, [0]
@@ -113,20 +117,21 @@ class CFG:
         return last if isinstance(op, Op) and op.op in BRANCHES else last + 1
 
     def live_in(self) -> list[set[VReg]]:
-        """Registers live on entry to each block (backward dataflow)."""
+        """Registers live on entry to each block (backward dataflow; computed once per CFG)."""
+        if self._live_in is not None:
+            return self._live_in
         use, define = [], []
         for block in self.blocks:
             u: set[VReg] = set()
             d: set[VReg] = set()
             for i in block:
-                op = self.ops[i]
-                if isinstance(op, Op):
-                    u |= {r for r in op.reads() if r not in d}
-                    if op.writes() is not None:
-                        d.add(op.writes())
+                reads, written = self.rw[i]
+                u.update(r for r in reads if r not in d)
+                if written is not None:
+                    d.add(written)
             use.append(u)
             define.append(d)
-        live = [set() for _ in self.blocks]
+        live: list[set[VReg]] = [set() for _ in self.blocks]
         changed = True
         while changed:
             changed = False
@@ -135,26 +140,30 @@ class CFG:
                 new = use[k] | (out - define[k])
                 if new != live[k]:
                     live[k], changed = new, True
+        self._live_in = live
         return live
 
 
-def definitions(fn: IRFunction) -> dict[VReg, list[int]]:
-    """Each virtual register's defining instructions, as indices into `fn.ops`."""
+def definitions(fn: IRFunction, cfg: CFG | None = None) -> dict[VReg, list[int]]:
+    """Each virtual register's defining instructions, as indices into `fn.ops` (`cfg`: a current CFG)."""
     defs: dict[VReg, list[int]] = defaultdict(list)
-    for i, op in enumerate(fn.ops):
-        if isinstance(op, Op) and op.writes() is not None:
-            defs[op.writes()].append(i)
+    for i, (_, written) in enumerate(cfg.rw if cfg else _read_write(fn)):
+        if written is not None:
+            defs[written].append(i)
     return defs
 
 
-def uses(fn: IRFunction) -> dict[VReg, list[int]]:
-    """Each virtual register's reading instructions, as indices into `fn.ops`."""
+def uses(fn: IRFunction, cfg: CFG | None = None) -> dict[VReg, list[int]]:
+    """Each virtual register's reading instructions, as indices into `fn.ops` (`cfg`: a current CFG)."""
     found: dict[VReg, list[int]] = defaultdict(list)
-    for i, op in enumerate(fn.ops):
-        if isinstance(op, Op):
-            for reg in dict.fromkeys(op.reads()):
-                found[reg].append(i)
+    for i, (reads, _) in enumerate(cfg.rw if cfg else _read_write(fn)):
+        for reg in dict.fromkeys(reads):
+            found[reg].append(i)
     return found
+
+
+def _read_write(fn: IRFunction) -> list[tuple[list[VReg], VReg | None]]:
+    return [(op.reads(), op.writes()) if isinstance(op, Op) else ([], None) for op in fn.ops]
 
 
 def new_vreg(fn: IRFunction, ty: str, hint: str) -> VReg:

@@ -20,8 +20,28 @@ def drop_jumps_to_next(fn: IRFunction) -> None:
     fn.ops = keep
 
 
-def copy_propagate(fn: IRFunction) -> None:
-    """Within each basic block, read the source of `mov d, a` instead of d until either is redefined."""
+def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
+    """Read the source of `mov d, a` instead of d: everywhere when both are written only once (a's
+    write dominates the move, which dominates every read of d), else within the block until either is
+    written again."""
+    writes: dict[VReg, int] = {}
+    for op in fn.instructions():
+        if op.writes() is not None:
+            writes[op.writes()] = writes.get(op.writes(), 0) + 1
+    alias: dict[VReg, VReg] = {}
+    for op in fn.instructions():
+        if (op.op == "mov" and isinstance(op.a, VReg) and op.a.ty == op.d.ty and writes.get(op.d) == 1
+                and writes.get(op.a) == 1 and op.d not in undefined and op.a not in undefined):
+            alias[op.d] = op.a
+    for reg, source in list(alias.items()):  # chains of copies: read the first source
+        seen = {reg}
+        while source in alias and source not in seen:  # (a cycle can only be unreachable code)
+            seen.add(source)
+            source = alias[source]
+        alias[reg] = source
+    if alias:
+        for op in fn.instructions():
+            op.replace_reads(alias)
     for block in basic_blocks(fn.ops):
         copies: dict[VReg, VReg] = {}
         for i in block:

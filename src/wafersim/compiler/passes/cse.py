@@ -41,7 +41,7 @@ def eliminate_common_subexpressions(fn: IRFunction, undefined: frozenset = froze
 
 def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
     cfg = CFG(fn)
-    defs = definitions(fn)
+    defs = definitions(fn, cfg)
     single = {reg for reg, where in defs.items() if len(where) == 1 and reg not in undefined}
     children: dict[int, list[int]] = {k: [] for k in range(len(cfg.blocks))}
     for k in cfg.reachable:

@@ -36,7 +36,7 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> b
     pre = cfg.preheader(loop)
     if pre is None:
         return False
-    defs = definitions(fn)
+    defs = definitions(fn, cfg)
     live_header = cfg.live_in()[loop.header]
     in_loop = sorted(i for b in loop.blocks for i in cfg.blocks[b])
     in_loop_set = set(in_loop)

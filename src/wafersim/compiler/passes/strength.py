@@ -30,7 +30,7 @@ def _reduce_one(fn: IRFunction, cfg: CFG, loop, undefined: frozenset) -> bool:
     pre = cfg.preheader(loop)
     if pre is None:
         return False
-    defs, readers = definitions(fn), uses(fn)
+    defs, readers = definitions(fn, cfg), uses(fn, cfg)
     facts = analyse(fn, cfg, loop, defs, undefined)
     live_header = cfg.live_in()[loop.header]
     for t, form in facts.affine.items():

@@ -58,32 +58,45 @@ def _type_problems(op: Op) -> list[str]:
 def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
     """Registers read somewhere that some path from the entry reaches without writing them."""
     cfg = cfg or CFG(fn)
-    n = len(cfg.blocks)
-    everything = {r for op in fn.instructions() for r in op.reads() + ([op.writes()] if op.writes() else [])}
-    defined_out = [set(everything) for _ in range(n)]
+    bit: dict[VReg, int] = {}
+    for reads, written in cfg.rw:  # registers as bit positions: the sets below are Python ints
+        for reg in reads + ([written] if written is not None else []):
+            bit.setdefault(reg, 1 << len(bit))
+    everything = (1 << len(bit)) - 1
+    writes_of = []
+    for block in cfg.blocks:
+        mask = 0
+        for i in block:
+            if cfg.rw[i][1] is not None:
+                mask |= bit[cfg.rw[i][1]]
+        writes_of.append(mask)
+    defined_out = [everything] * len(cfg.blocks)
     order = sorted(cfg.reachable)
+    preds = [[p for p in cfg.pred[k] if p in cfg.reachable] for k in range(len(cfg.blocks))]
+
+    def defined_in(k: int) -> int:
+        if k == 0 or not preds[k]:
+            return 0
+        mask = everything
+        for p in preds[k]:
+            mask &= defined_out[p]
+        return mask
+
     changed = True
     while changed:
         changed = False
         for k in order:
-            preds = [defined_out[p] for p in cfg.pred[k] if p in cfg.reachable]
-            current = set.intersection(*preds) if preds and k != 0 else set()
-            for i in cfg.blocks[k]:
-                op = cfg.ops[i]
-                if isinstance(op, Op) and op.writes() is not None:
-                    current = current | {op.writes()}
+            current = defined_in(k) | writes_of[k]
             if current != defined_out[k]:
                 defined_out[k], changed = current, True
     found: set[VReg] = set()
     for k in order:
-        preds = [defined_out[p] for p in cfg.pred[k] if p in cfg.reachable]
-        current = set(set.intersection(*preds)) if preds and k != 0 else set()
+        current = defined_in(k)
         for i in cfg.blocks[k]:
-            op = cfg.ops[i]
-            if isinstance(op, Op):
-                found |= {r for r in op.reads() if r not in current}
-                if op.writes() is not None:
-                    current.add(op.writes())
+            reads, written = cfg.rw[i]
+            found.update(r for r in reads if not current & bit[r])
+            if written is not None:
+                current |= bit[written]
     return found
 
 
