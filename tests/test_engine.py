@@ -499,3 +499,34 @@ def test_long_waves_report_cycles_and_running_pes_to_the_progress_bar(monkeypatc
     run("li r1, 50\nloop:\naddi r1, r1, -1\nbnz r1, loop\nhalt\n", (1, 1), (2, 1), progress=Recorder())
     assert beats and all(pes == 2 for _, pes in beats)
     assert [cycle for cycle, _ in beats] == sorted(cycle for cycle, _ in beats)
+
+
+def lanes_in_every_form(n: int, members: np.ndarray):
+    """The same lane set as index, mask, complement and (when it is everything) full Lanes."""
+    from wafersim.sim.lanes import Lanes
+
+    mask = np.zeros(n, dtype=bool)
+    mask[members] = True
+    forms = [Lanes(n, idx=np.flatnonzero(mask)), Lanes(n, mask=mask)]
+    forms.append(Lanes(n) if mask.all() else Lanes(n, excl=np.flatnonzero(~mask)))
+    return forms
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sparse_lane_updates_agree_with_set_arithmetic_in_every_form(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 80))
+    members = np.flatnonzero(rng.random(n) < rng.random())
+    others = np.setdiff1d(np.flatnonzero(rng.random(n) < 0.3), members)  # disjoint from members
+    probe = np.unique(rng.integers(-3, n + 3, int(rng.integers(0, 20))))
+    expected_pick = sorted(set(probe.tolist()) & set(members.tolist()))
+    for lanes in lanes_in_every_form(n, members):
+        picked = lanes.pick(probe)
+        assert picked.tolist() == expected_pick, lanes
+        rest = lanes.without(picked)
+        assert rest.count == len(members) - len(picked)
+        assert rest.indices().tolist() == sorted(set(members.tolist()) - set(expected_pick))
+        for other in lanes_in_every_form(n, others):
+            merged = lanes.union_disjoint(other)
+            assert merged.count == len(members) + len(others)
+            assert merged.indices().tolist() == sorted(set(members.tolist()) | set(others.tolist()))

@@ -55,7 +55,7 @@ class DiagnosticsMixin:
     def _running(self, current: tuple[int, Lanes] | None = None) -> tuple[str, list[dict]]:
         """Where the PEs that have not halted are (the groups, plus `current` = (pc, lanes) being run): one
         text line and one dict (pc, source, count, pes, block_index) per program counter, most PEs first."""
-        places = [(pc, group.lanes) for pc, group in self.groups.items()] + ([current] if current else [])
+        places = self._places() + ([current] if current else [])
         lines, running = [], []
         for pc, lanes in sorted(places, key=lambda place: (-place[1].count, place[0])):
             flat = lanes.indices()
@@ -70,9 +70,9 @@ class DiagnosticsMixin:
     def _raise_deadlock(self) -> None:
         lines, blocked = [], []
         x, y = self.region.xy
-        for pc, group in sorted(self.groups.items()):
+        for pc, lanes in self._places():
             instr = self.launch.decoded[pc]
-            flat = group.lanes.indices()
+            flat = lanes.indices()
             if instr.op in ("recv", "recvv"):
                 what = f"waits for a word from the {DIRECTIONS[instr.dir]} on channel {instr.ch}"
             elif instr.op in ("send", "sendv"):
@@ -103,7 +103,7 @@ class DiagnosticsMixin:
         top = y0 + min(max(pe[1] - y0 - wy // 2, 0), by - wy)
         grid = [["h"] * wx for _ in range(wy)]  # PEs in no group have halted
         x, y = self.region.xy
-        for pc, group in self.groups.items():
+        for pc, lanes in self._places():
             instr = self.launch.decoded[pc]
             if instr.op in ("recv", "recvv"):
                 char = "^>v<"[instr.dir]
@@ -111,7 +111,7 @@ class DiagnosticsMixin:
                 char = "NESW"[instr.dir]
             else:
                 char = "B"
-            for i in group.lanes.indices():
+            for i in lanes.indices():
                 gx, gy = int(x[i]) - left, int(y[i]) - top
                 if 0 <= gx < wx and 0 <= gy < wy:
                     grid[gy][gx] = char

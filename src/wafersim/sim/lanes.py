@@ -183,20 +183,6 @@ class Lanes:
             return bool(np.count_nonzero(cond & self.mask))
         return int(np.count_nonzero(cond)) > int(np.count_nonzero(cond[self.excl]))
 
-    def touches(self, flat: np.ndarray) -> bool:
-        """Whether any of the region indices `flat` (unique; out-of-range ones ignored) is a lane of this
-        unwindowed group."""
-        flat = flat[(flat >= 0) & (flat < self.n)]
-        if not len(flat) or self.count == 0:
-            return False
-        if self.idx is not None:
-            return bool(np.isin(flat, self.idx, assume_unique=True).any())
-        if self.mask is not None:
-            return bool(self.mask[flat].any())
-        if self.excl is None:
-            return True
-        return len(flat) > int(np.count_nonzero(np.isin(flat, self.excl, assume_unique=True)))
-
     def all(self, cond: np.ndarray) -> bool:
         return not self.any(~cond)
 
@@ -280,6 +266,47 @@ class Lanes:
             return Lanes.from_indices(a.n, np.union1d(a.idx, b.idx))
         return Lanes.from_mask(a.as_mask() | b.as_mask())
 
+    # ------------------------------------------------------------------ sparse updates (event wake-up)
+    def pick(self, flat: np.ndarray) -> np.ndarray:
+        """The sorted region indices among `flat` (unique; out-of-range ones ignored) that are lanes of this
+        unwindowed group: O(len(flat)) for mask and full groups, no pass over the region."""
+        flat = np.sort(flat[(flat >= 0) & (flat < self.n)])
+        if self.idx is not None:
+            return flat[_sorted_member(self.idx, flat)]
+        if self.mask is not None:
+            return flat[self.mask[flat]]
+        return flat if self.excl is None else flat[~_sorted_member(self.excl, flat)]
+
+    def without(self, picked: np.ndarray) -> "Lanes":
+        """This unwindowed group less `picked` (sorted lanes of it, as from `pick`)."""
+        count = self.count - len(picked)
+        if self.idx is not None:
+            return Lanes(self.n, idx=self.idx[~_sorted_member(picked, self.idx)], count=count)
+        if self.mask is not None:
+            mask = self.mask.copy()
+            mask[picked] = False
+            if count < self.n * SPARSE_FRACTION:
+                return Lanes(self.n, idx=np.flatnonzero(mask), count=count)
+            return Lanes(self.n, mask=mask, count=count)
+        excl = picked if self.excl is None else np.insert(self.excl, np.searchsorted(self.excl, picked), picked)
+        return Lanes.all_but(self.n, excl)
+
+    def union_disjoint(self, other: "Lanes") -> "Lanes":
+        """`union` for unwindowed groups known to share no lane, without passes over the region where the
+        smaller one is in index form."""
+        a, b = (self, other) if self.form != "index" else (other, self)
+        if b.form != "index" or a.form == "full":
+            return a.union(b)
+        if a.form == "index":
+            merged = np.insert(a.idx, np.searchsorted(a.idx, b.idx), b.idx)
+            return Lanes.from_indices(a.n, merged)
+        if a.form == "mask":
+            mask = a.mask.copy()
+            mask[b.idx] = True
+            return Lanes(a.n, mask=mask, count=a.count + b.count)
+        excl = a.excl[~_sorted_member(b.idx, a.excl)]
+        return Lanes.all_but(a.n, excl)
+
     def unwindow(self, n: int) -> "Lanes":
         """Windowed lanes back in region coordinates (a region of `n` PEs)."""
         if self.idx is not None:
@@ -331,3 +358,11 @@ class Lanes:
 
     def __repr__(self) -> str:
         return f"Lanes({self.form}, count={self.count})"
+
+
+def _sorted_member(sorted_set: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values[i] in sorted_set, for a sorted unique `sorted_set` (binary search, no sort of `values`)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[pos] == values

@@ -67,6 +67,9 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         self.fifos: dict[tuple[int, int], Fifo] = {}
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.groups: dict[int, _Group] = {}
+        # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
+        # (moves to `groups`) only the lanes it concerns and the rest are never re-tested.
+        self.asleep: dict[int, Lanes] = {}
         # Splits on has_neighbor are the same every time the same lanes reach the same branch.
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
         self.ops = self._compile()
@@ -103,13 +106,13 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         heartbeat = getattr(self.launch.progress, "running", None)  # a LaunchProgress shows PEs and cycles
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
         with np.errstate(all="ignore"):
-            while self.groups:
+            while self.groups or self.asleep:
                 if deadline is not None or heartbeat is not None:
                     now = time.monotonic()
                     if deadline is not None and now > deadline:
                         self._raise_time_limit()
                     if heartbeat is not None and now > next_beat:
-                        heartbeat(self._latest_cycle(), sum(g.lanes.count for g in self.groups.values()))
+                        heartbeat(self._latest_cycle(), sum(lanes.count for _, lanes in self._places()))
                         next_beat = now + HEARTBEAT_SECONDS
                 runnable = [pc for pc, g in self.groups.items() if not g.blocked]
                 if not runnable:
@@ -134,6 +137,10 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
     def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
         if lanes.count == 0:
             return
+        if blocked and pc in self.waits_on and self.strategy.event_wakeup:  # (blocked lanes owe nothing)
+            sleeping = self.asleep.get(pc)
+            self.asleep[pc] = lanes if sleeping is None else sleeping.union_disjoint(lanes)
+            return
         other = self.groups.get(pc)
         if other is None:
             self.groups[pc] = _Group(lanes, blocked, cost, count)
@@ -142,28 +149,45 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
             self._flush(other.lanes, other.cost, other.count)
             self._flush(lanes, cost, count)
             cost, count = 0.0, 0
-        self.groups[pc] = _Group(other.lanes.union(lanes), blocked and other.blocked, cost, count)
+        self.groups[pc] = _Group(other.lanes.union_disjoint(lanes), blocked and other.blocked, cost, count)
 
     def _progress(self, fifo: Fifo, pushed: bool, owners: Lanes | np.ndarray) -> None:
-        """Words were pushed into (`pushed`) or popped from `fifo` at the PEs `owners`: unblock the groups
-        that may now progress. Groups at a barrier wait for its release, never for FIFOs.
+        """Words were pushed into (`pushed`) or popped from `fifo` at the PEs `owners`: unblock what may now
+        progress. Groups at a barrier wait for its release, never for FIFOs.
 
-        With event wake-up, only groups waiting on this FIFO for this kind of change at one of those
-        PEs (a superset of the groups that can now progress, so the order in which groups progress is
-        the reference's); otherwise every blocked group."""
+        With event wake-up, only the sleeping lanes that wait on this FIFO for this kind of change and
+        own (receive) or send to (send) one of those PEs: every lane that can now progress, and the
+        scheduler still runs groups in the reference's order. Otherwise every blocked group."""
         if not self.strategy.event_wakeup:
             for pc, group in self.groups.items():
                 if pc not in self.barrier_pcs:
                     group.blocked = False
             return
         if isinstance(owners, Lanes):
-            owners = owners.idx  # None for large groups: then wake every group waiting on this FIFO
-        for pc, group in self.groups.items():
-            wait = self.waits_on.get(pc)
-            if (not group.blocked or wait is None or wait[1] != pushed or self.fifos.get(wait[0]) is not fifo):
+            owners = owners.idx  # None for large groups: then wake every lane waiting on this FIFO
+        for pc, sleeping in list(self.asleep.items()):
+            fifo_key, wants_push, offset = self.waits_on[pc]
+            if wants_push != pushed or self.fifos.get(fifo_key) is not fifo:
                 continue
-            if owners is None or group.lanes.touches(owners - wait[2]):
-                group.blocked = False
+            if owners is None:
+                woken, rest = sleeping, None
+            else:
+                picked = sleeping.pick(owners - offset)
+                if not len(picked):
+                    continue
+                woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
+            if rest is None or rest.count == 0:
+                del self.asleep[pc]
+            else:
+                self.asleep[pc] = rest
+            self._add_group(pc, woken)
+
+    def _places(self) -> list[tuple[int, Lanes]]:
+        """(pc, lanes) of every PE that has not halted, one entry per pc, by pc."""
+        places = {pc: group.lanes for pc, group in self.groups.items()}
+        for pc, lanes in self.asleep.items():
+            places[pc] = lanes if pc not in places else places[pc].union(lanes)
+        return sorted(places.items())
 
     def _run_group(self, pc: int, group: _Group) -> list[tuple]:
         """Run one group along straight-line code and branches until a timing instruction or a merge.
@@ -259,7 +283,9 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
 
     def _latest_cycle(self) -> float:
         """The latest cycle any running PE has reached, counting issue cycles not yet written back."""
-        return max((g.lanes.max(g.lanes.get(self.cycle)) + g.cost for g in self.groups.values()), default=0.0)
+        owed = {pc: group.cost for pc, group in self.groups.items()}
+        return max((lanes.max(lanes.get(self.cycle)) + owed.get(pc, 0.0) for pc, lanes in self._places()),
+                   default=0.0)
 
     def _raise_time_limit(self) -> None:
         where, running = self._running()
