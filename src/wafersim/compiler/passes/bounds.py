@@ -63,12 +63,10 @@ def _proved_in(fn: IRFunction, cfg: CFG, loop: Loop, defs: dict, undefined: froz
         return limit is not None and value is not None and limit <= value
 
     body = next(k for k, block in enumerate(cfg.blocks) if fn.ops[block[0]] is test.target)
-    increments = {i for i, _ in facts.increments[iv]}
-    return _checks_on_tested_values(fn, cfg, loop, body, iv, increments, proves)
+    return _checks_on_tested_values(fn, cfg, loop, body, iv, proves)
 
 
-def _checks_on_tested_values(fn: IRFunction, cfg: CFG, loop: Loop, body: int, iv: VReg, increments: set[int],
-                             proves) -> set[int]:
+def _checks_on_tested_values(fn: IRFunction, cfg: CFG, loop: Loop, body: int, iv: VReg, proves) -> set[int]:
     """Forward must-dataflow of 'holds a value that passed the loop test', from `body` to the latches.
 
     Optimistic: blocks not yet reached hold everything; iterated to a fixed point, then read once."""
@@ -94,14 +92,12 @@ def _checks_on_tested_values(fn: IRFunction, cfg: CFG, loop: Loop, body: int, iv
                 continue
             if found is not None and op.op == "chk" and op.a in held and proves(op.b):
                 found.add(i)
-            written = op.writes()
+            written = op.writes()  # any write (the loop's own step included) ends what a register held
             if written is not None:
                 tested_copy = op.op == "mov" and op.a in held
                 held.discard(written)
                 if tested_copy:
                     held.add(written)
-            if i in increments:
-                held.discard(iv)
         return held
 
     changed = True

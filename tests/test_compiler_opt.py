@@ -1,0 +1,440 @@
+"""The optimisation passes (`wafersim.compiler.passes`): each pass on small hand-built IR, the verifier,
+the pass list and `inspect_ir(after=...)`, and optimised kernels run on the simulator against NumPy and
+against the same kernel compiled without the passes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.compiler import BASELINE_PASSES, PASS_NAMES, compile_kernel, inspect_ir, loop_body
+from wafersim.compiler.ir import IRFunction, Label, Op, VReg
+from wafersim.compiler.passes import run_passes
+from wafersim.compiler.passes.bounds import eliminate_range_checks
+from wafersim.compiler.passes.cse import eliminate_common_subexpressions
+from wafersim.compiler.passes.licm import hoist_loop_invariants
+from wafersim.compiler.passes.peephole import fold_address_offsets, use_immediate_forms
+from wafersim.compiler.passes.strength import reduce_induction_variables
+from wafersim.compiler.passes.verify import undefined_reads, verify
+from wafersim.errors import CompileError, MemoryAccessError
+
+
+# ----------------------------------------------------------------------------- hand-built IR
+class Builder:
+    """Small IR functions written op by op: registers by name, `label("x")` markers."""
+
+    def __init__(self) -> None:
+        self.regs: dict[str, VReg] = {}
+        self.labels: dict[str, Label] = {}
+        self.fn = IRFunction("t")
+
+    def r(self, name: str, ty: str = "i32") -> VReg:
+        if name not in self.regs:
+            self.regs[name] = VReg(len(self.regs) + 1, ty, name)
+        return self.regs[name]
+
+    def label(self, name: str) -> Label:
+        return self.labels.setdefault(name, Label(name))
+
+    def op(self, name: str, **fields) -> Op:
+        fields = {k: (self.r(v) if isinstance(v, str) and k in "dabc" else v) for k, v in fields.items()}
+        if "target" in fields:
+            fields["target"] = self.label(fields["target"])
+        made = Op(name, **fields)
+        self.fn.ops.append(made)
+        return made
+
+    def place(self, name: str) -> None:
+        self.fn.ops.append(self.label(name))
+
+
+def counted_loop(b: Builder, body, stop: int = 10) -> None:
+    """`i = 0; while i < stop: body(b); i += 1` in the front end's shape (test at the bottom)."""
+    b.op("li", d="i", imm=0)
+    b.op("li", d="stop", imm=stop)
+    b.op("jmp", target="test")
+    b.place("top")
+    body(b)
+    b.op("addi", d="i", a="i", imm=1)
+    b.place("test")
+    b.op("slt", d="c", a="i", b="stop")
+    b.op("bnz", a="c", target="top")
+    b.op("halt")
+
+
+def index_of(fn: IRFunction, op: Op) -> int:
+    return next(k for k, x in enumerate(fn.ops) if x is op)
+
+
+def test_licm_hoists_invariants_and_leaves_the_rest():
+    b = Builder()
+    b.op("arg", d="n", imm=0)
+    made = {}
+
+    def body(b):
+        made["const"] = b.op("li", d="k", imm=5000)
+        made["inv"] = b.op("mul", d="nk", a="n", b="k")  # depends only on invariants: hoisted after k
+        made["varying"] = b.op("add", d="v", a="i", b="nk")  # reads the induction variable: stays
+        made["load"] = b.op("ld", d="x", a="v", imm=0)
+        made["fixed_load"] = b.op("ld", d="y", a="nk", imm=0)  # an invariant address, but the loop stores
+        b.op("st", d="x", a="nk", imm=0)
+
+    counted_loop(b, body)
+    hoist_loop_invariants(b.fn)
+    top = index_of(b.fn, b.label("top"))
+    assert index_of(b.fn, made["const"]) < index_of(b.fn, made["inv"]) < top
+    assert all(index_of(b.fn, made[name]) > top for name in ("varying", "load", "fixed_load"))
+    verify(b.fn, "licm", frozenset())
+
+
+def test_licm_keeps_a_register_written_twice_or_read_before_its_write():
+    b = Builder()
+    made = {}
+
+    def body(b):
+        made["read_first"] = b.op("st", d="w", a=0, imm=0)  # reads w before the loop writes it
+        made["w"] = b.op("li", d="w", imm=7)
+        made["twice"] = b.op("li", d="y", imm=1)
+        b.op("bz", a="i", target="skip")
+        b.op("li", d="y", imm=2)
+        b.place("skip")
+        b.op("st", d="y", a=0, imm=1)
+
+    b.op("li", d="w", imm=3)
+    counted_loop(b, body)
+    # w is written twice (before and in the loop) so it is not single-definition; and y likewise.
+    hoist_loop_invariants(b.fn)
+    top = index_of(b.fn, b.label("top"))
+    assert index_of(b.fn, made["w"]) > top and index_of(b.fn, made["twice"]) > top
+
+
+def test_cse_shares_across_dominating_blocks_but_not_across_a_write():
+    b = Builder()
+    b.op("arg", d="p", imm=0)
+    b.op("arg", d="q", imm=1)
+    first = b.op("add", d="s1", a="p", b="q")
+    b.op("bz", a="p", target="else")
+    second = b.op("add", d="s2", a="q", b="p")  # same sum, operands swapped, in a dominated block
+    b.op("st", d="s2", a=0, imm=0)
+    b.place("else")
+    b.op("st", d="s1", a=0, imm=1)
+    b.op("mov", d="m", a="p")  # m is written twice: within-block sharing only, and not past the write
+    b.op("addi", d="t1", a="m", imm=1)
+    b.op("addi", d="m", a="m", imm=3)
+    third = b.op("addi", d="t2", a="m", imm=1)
+    b.op("st", d="t1", a=0, imm=2)
+    b.op("st", d="t2", a=0, imm=3)
+    b.op("halt")
+    eliminate_common_subexpressions(b.fn)
+    assert first in b.fn.ops and second not in b.fn.ops
+    assert any(op.op == "st" and op.d is b.r("s1") and op.imm == 0 for op in b.fn.instructions())
+    assert third in b.fn.ops and third.op == "addi"  # m changed in between: recomputed
+    verify(b.fn, "cse", frozenset())
+
+
+def test_immediate_forms_only_where_the_constant_fits():
+    b = Builder()
+    b.op("arg", d="a", imm=0)
+    b.op("li", d="small", imm=-300)
+    b.op("li", d="big", imm=1 << 20)
+    add = b.op("add", d="x", a="small", b="a")
+    sub = b.op("sub", d="y", a="a", b="small")
+    slt = b.op("slt", d="z", a="a", b="big")
+    sll = b.op("shl", d="w", a="small", b="a")  # constant on the left of a shift: no immediate form
+    for k, reg in enumerate("xyzw"):
+        b.op("st", d=reg, a=0, imm=k)
+    b.op("halt")
+    use_immediate_forms(b.fn)
+    ops = list(b.fn.instructions())
+    assert ops[3].op == "addi" and ops[3].a is b.r("a") and ops[3].imm == -300
+    assert ops[4].op == "addi" and ops[4].imm == 300
+    assert ops[5] is slt and ops[6] is sll
+    assert add not in ops and sub not in ops
+
+
+def test_address_folding_respects_writes_in_between():
+    b = Builder()
+    b.op("arg", d="p", imm=0)
+    b.op("addi", d="q", a="p", imm=8)
+    folded = b.op("ld", d="x", a="q", imm=4)
+    b.op("addi", d="p", a="p", imm=100)  # p changes: q + 4 is no longer p + 12
+    kept = b.op("ld", d="y", a="q", imm=4)
+    b.op("st", d="x", a=0, imm=0)
+    b.op("st", d="y", a=0, imm=1)
+    b.op("halt")
+    fold_address_offsets(b.fn)
+    assert folded.a is b.r("p") and folded.imm == 12
+    assert kept.a is b.r("q") and kept.imm == 4
+
+
+def test_strength_reduction_replaces_the_multiply_by_a_stepped_register():
+    b = Builder()
+    b.op("arg", d="base", imm=0)
+
+    def body(b):
+        b.op("muli", d="off", a="i", imm=12)
+        b.op("add", d="addr", a="off", b="base")
+        b.op("ld", d="x", a="addr", imm=0)
+        b.op("st", d="x", a=0, imm=0)
+
+    counted_loop(b, body)
+    reduce_induction_variables(b.fn)
+    verify(b.fn, "strength", frozenset())
+    from wafersim.compiler.passes.cleanup import eliminate_dead_code
+    eliminate_dead_code(b.fn)
+    top, test = index_of(b.fn, b.label("top")), index_of(b.fn, b.label("test"))
+    in_loop = [op.op for op in b.fn.ops[top + 1:test] if isinstance(op, Op)]
+    assert "muli" not in in_loop and "add" not in in_loop
+    assert in_loop.count("addi") == 2  # i += 1 and the address += 12
+    load = next(op for op in b.fn.instructions() if op.op == "ld")
+    step = next(op for op in b.fn.ops[top + 1:test] if isinstance(op, Op) and op.op == "addi" and op.imm == 12)
+    assert load.a is step.d
+
+
+def test_strength_reduction_keeps_a_value_read_after_the_step():
+    b = Builder()
+    b.op("arg", d="base", imm=0)
+    b.op("li", d="i", imm=0)
+    b.op("jmp", target="test")
+    b.place("top")
+    b.op("muli", d="off", a="i", imm=12)
+    b.op("add", d="addr", a="off", b="base")
+    b.op("addi", d="i", a="i", imm=1)  # the step comes between the address and its use
+    load = b.op("ld", d="x", a="addr", imm=0)
+    b.op("st", d="x", a=0, imm=0)
+    b.place("test")
+    b.op("slti", d="c", a="i", imm=10)
+    b.op("bnz", a="c", target="top")
+    b.op("halt")
+    reduce_induction_variables(b.fn)
+    assert load.a is b.r("addr")  # a stepped register would already hold the next iteration's address
+
+
+def test_licm_keeps_a_single_write_read_earlier_in_the_loop():
+    b = Builder()
+
+    def body(b):
+        b.op("st", d="z", a=0, imm=0)  # reads z, written below: the first trip reads it unwritten
+        b.op("li", d="z", imm=9)
+
+    counted_loop(b, body)
+    write = next(op for op in b.fn.instructions() if op.op == "li" and op.imm == 9)
+    hoist_loop_invariants(b.fn)  # even when told nothing is undefined
+    assert index_of(b.fn, write) > index_of(b.fn, b.label("top"))
+
+
+def test_range_check_dropped_only_when_the_loop_test_proves_it():
+    b = Builder()
+    b.op("arg", d="n", imm=0)
+    b.op("arg", d="m", imm=1)
+    made = {}
+
+    def body(b):
+        b.op("mov", d="j", a="i")
+        made["proved"] = b.op("chk", a="j", b="stop", imm=1)  # 0 <= i < stop
+        made["other"] = b.op("chk", a="j", b="m", imm=2)  # another bound: kept
+        b.op("addi", d="i", a="i", imm=1)
+        made["after_step"] = b.op("chk", a="i", b="stop", imm=3)  # i was stepped: may equal stop
+        b.op("addi", d="i", a="i", imm=-1)
+
+    b.op("li", d="i", imm=0)
+    b.op("mov", d="stop", a="n")
+    b.op("jmp", target="test")
+    b.place("top")
+    body(b)
+    b.op("addi", d="i", a="i", imm=1)
+    b.place("test")
+    b.op("slt", d="c", a="i", b="stop")
+    b.op("bnz", a="c", target="top")
+    b.op("halt")
+    # i has a negative step in the loop: not a plain induction variable, nothing may be dropped
+    eliminate_range_checks(b.fn)
+    assert made["proved"] in b.fn.ops
+
+
+def test_range_check_elimination_on_a_plain_counted_loop():
+    b = Builder()
+    b.op("arg", d="n", imm=0)
+    b.op("arg", d="m", imm=1)
+    b.op("li", d="i", imm=0)
+    b.op("jmp", target="test")
+    b.place("top")
+    b.op("mov", d="j", a="i")
+    proved = b.op("chk", a="j", b="n", imm=1)
+    other = b.op("chk", a="j", b="m", imm=2)
+    b.op("addi", d="i", a="i", imm=1)
+    stepped = b.op("chk", a="i", b="n", imm=3)
+    copy = b.op("chk", a="j", b="n", imm=4)  # j still holds the tested value
+    b.place("test")
+    b.op("slt", d="c", a="i", b="n")
+    b.op("bnz", a="c", target="top")
+    b.op("halt")
+    eliminate_range_checks(b.fn)
+    assert proved not in b.fn.ops and copy not in b.fn.ops
+    assert other in b.fn.ops and stepped in b.fn.ops
+
+
+def test_range_check_kept_when_the_start_may_be_negative():
+    b = Builder()
+    b.op("arg", d="n", imm=0)
+    b.op("li", d="i", imm=-1)
+    b.op("jmp", target="test")
+    b.place("top")
+    check = b.op("chk", a="i", b="n", imm=1)
+    b.op("addi", d="i", a="i", imm=1)
+    b.place("test")
+    b.op("slt", d="c", a="i", b="n")
+    b.op("bnz", a="c", target="top")
+    b.op("halt")
+    eliminate_range_checks(b.fn)
+    assert check in b.fn.ops
+
+
+# ----------------------------------------------------------------------------- verifier and pass list
+def test_verifier_reports_the_pass_and_the_problem():
+    b = Builder()
+    b.op("li", d="x", imm=1)
+    b.op("st", d="y", a=0, imm=0)  # y never written
+    b.op("halt")
+    known = frozenset(undefined_reads(b.fn))
+    verify(b.fn, "start", known)  # what the front end left is accepted ...
+    b.fn.ops.insert(0, Op("st", d=b.r("z"), a=0, imm=1))
+    with pytest.raises(CompileError, match=r"after pass 'mypass'.*%z"):  # ... a new one is not
+        verify(b.fn, "mypass", known)
+    bad_type = Builder()
+    bad_type.op("li", d="i", imm=1)
+    bad_type.op("fadd", d=bad_type.r("f", "f32"), a="i", b="i")
+    bad_type.op("halt")
+    with pytest.raises(CompileError, match="needs f32"):
+        verify(bad_type.fn, "types", frozenset())
+    dangling = Builder()
+    dangling.op("jmp", target="nowhere")
+    with pytest.raises(CompileError, match="not a label"):
+        verify(dangling.fn, "labels", frozenset())
+
+
+def test_a_broken_pass_is_caught_by_the_verifier():
+    b = Builder()
+    counted_loop(b, lambda b: b.op("st", d="i", a=0, imm=0))
+
+    def drop_first_instruction(fn, undefined):  # deletes `li i, 0`: i is then read unwritten
+        fn.ops.pop(0)
+
+    with pytest.raises(CompileError, match="drop"):
+        run_passes(b.fn, [("drop", drop_first_instruction)])
+
+
+def test_pass_names_and_inspect_ir_after_a_pass():
+    for name in ("cse", "immediates", "licm", "strength", "bounds", "dce"):
+        assert name in PASS_NAMES
+    assert PASS_NAMES.index("licm") < PASS_NAMES.index("strength") < PASS_NAMES.index("bounds")
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    x = dev.to_device(np.arange(8, dtype=np.float32))
+    scale_copy.compile_for(x, dev.device_array(8), np.float32(2.0))
+    before, after = inspect_ir(scale_copy), inspect_ir(scale_copy, after="licm")
+    assert before != after and "kernel scale_copy" in after
+    assert inspect_ir(scale_copy, after=PASS_NAMES[-1]).count("\n") <= before.count("\n")
+    with pytest.raises(KeyError, match="licm"):
+        inspect_ir(scale_copy, after="no-such-pass")
+
+
+# ----------------------------------------------------------------------------- optimised kernels run
+@ws.jit
+def scale_copy(x, out, s):
+    for i in range(x.size):
+        out[i] = x[i] * s
+
+
+@ws.jit
+def strided_sums(a, out, n, stride):
+    """out[j] = sum(a[j*stride + k] for k < n): nested address arithmetic, a reassigned accumulator."""
+    for j in range(out.size):
+        acc = 0.0
+        base = j * stride
+        for k in range(n):
+            acc += a[base + k] * (k + 1)
+        out[j] = acc
+
+
+@ws.jit
+def local_tiles(a, out):
+    """Local arrays, slices addressed by loop variables, a while loop and a conditional increment."""
+    buf = ws.local.array(64, np.float32)
+    buf[0:64] = a[0, 0:64]
+    for r in range(8):
+        for c in range(8):
+            buf[r * 8 + c] = buf[r * 8 + c] * 2.0 + r
+    i = 0
+    total = 0.0
+    while i < 64:
+        if i % 3 == 0:
+            total += buf[i]
+        i += 1
+    out[0, 0:64] = buf[0:64]
+    out[1, 0] = total
+
+
+def _run(dev, compiled, dispatcher, *args):
+    _, words = dispatcher.signature_of(args)
+    return dev.launch(compiled.program, (1, 1), (1, 1), words)
+
+
+def _both(dev, dispatcher, make_args):
+    """Results of the optimised and the unoptimised binary of one kernel on fresh copies of the inputs."""
+    results = []
+    for passes in (None, BASELINE_PASSES):
+        args = make_args()
+        signature, _ = dispatcher.signature_of(args)
+        compiled = compile_kernel(dispatcher.py_func, signature, dev.spec, passes=passes)
+        stats = _run(dev, compiled, dispatcher, *args)
+        results.append(([a.copy_to_host() for a in args if isinstance(a, ws.DeviceArray)], stats))
+    return results
+
+
+def test_optimised_kernels_match_numpy_and_the_unoptimised_binary():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    rng = np.random.default_rng(5)
+    a = rng.random(64, dtype=np.float32)
+    stride, n = 7, 5
+
+    def args():
+        return dev.to_device(a), dev.device_array(8), n, stride
+
+    (opt, opt_stats), (plain, plain_stats) = _both(dev, strided_sums, args)
+    want = np.array([sum(np.float32(a[j * stride + k]) * np.float32(k + 1) for k in range(n)) for j in range(8)],
+                    np.float32)
+    np.testing.assert_allclose(opt[1], want, rtol=1e-6)
+    np.testing.assert_array_equal(opt[1], plain[1])  # same operations in the same order: bit for bit
+    assert opt_stats.instructions < plain_stats.instructions
+
+    tiles = rng.random((2, 64), dtype=np.float32)
+    (opt, _), (plain, _) = _both(dev, local_tiles, lambda: (dev.to_device(tiles), dev.device_array((2, 64))))
+    buf = tiles[0] * np.float32(2) + np.repeat(np.arange(8, dtype=np.float32), 8)
+    np.testing.assert_array_equal(opt[1][0], buf)
+    assert opt[1][1, 0] == pytest.approx(float(buf[::3].astype(np.float64).sum()), rel=1e-5)
+    np.testing.assert_array_equal(opt[1], plain[1])
+
+
+def test_bounds_checks_left_in_still_catch_an_overrun():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    x = dev.to_device(np.arange(8, dtype=np.float32))
+    short = dev.device_array(4)
+    with pytest.raises(MemoryAccessError, match="out"):
+        scale_copy[(1, 1), (1, 1)](x, short, np.float32(2.0))  # out has 4 elements, the loop runs 8
+    body = loop_body(scale_copy.inspect_asm())
+    assert sum(line.startswith("chk") for line in body) == 1  # x's check is proved by range(x.size)
+
+
+def test_library_gemm_inner_loop_is_one_load_per_vector_fma():
+    from wafersim.kernels.gemm import gemm_kernel
+
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    z = dev.to_device(np.zeros((4, 32 * 32), np.float32))
+    compiled = gemm_kernel(32).compile_for(z, z, z, 2)
+    lines = [line.strip() for line in compiled.asm_text.splitlines()]
+    vfma_lines = [k for k, line in enumerate(lines) if line.startswith("vfma")]
+    start = max(k for k in range(vfma_lines[0]) if lines[k].endswith(":"))
+    body = [line.split()[0] for line in lines[start + 1:vfma_lines[-1] + 4] if not line.endswith(":")]
+    assert body.count("vfma.fs") == 16 and body.count("ld") == 16
+    assert len(body) - 32 <= 10  # address steps, the loop test: no recomputed addresses, no spills
