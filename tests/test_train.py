@@ -117,3 +117,50 @@ def test_models_that_do_not_fit_fail_with_the_sizes():
     with pytest.raises(train.TrainingError):
         trainer.fit(np.zeros((3, 4), np.float32), np.zeros(3, int), 1)  # batch of 2 does not divide 3
     assert issubclass(train.TrainingError, ws.WaferError)
+
+
+def test_pipelined_mode_matches_numpy_with_padded_columns():
+    # 7 hidden neurons on 2 PEs per column: 4 each, one padded; 3 classes: 2 per PE, one padded logit.
+    model = train.Model.mlp([5, 7, 3], activation="gelu")
+    trainer, reports, ref_losses, ref_weights = run_both(model, train.Adam(lr=0.05), steps=8, samples=8,
+                                                         batch_size=4, mode="pipelined", height=2)
+    assert trainer.mode == "pipelined" and trainer.memoryx is None
+    np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=2e-4, err_msg=name)
+    report = reports[-1]
+    assert (report.launches, report.streaming_s, report.weight_bytes, report.gradient_bytes) == (1, 0.0, 0, 0)
+    assert report.fabric_words > 0 and report.compute_s > 0
+    assert trainer.device.last_launch.block == (2, 2)      # a column of 2 PEs per layer
+
+
+def test_pipeline_layout_packs_and_unpacks_every_weight():
+    from wafersim.train.pipelined import PipelineLayout
+
+    model = train.Model.mlp([5, 7, 9, 3], activation="relu")
+    layout = PipelineLayout.plan(model, height=3)
+    assert layout.per_pe == (3, 3, 1) and layout.inputs == (5, 9, 9)
+    params = model.init_params(3)
+    params = {name: value + 1 for name, value in params.items()}   # no zeros to hide behind the padding
+    back = layout.unpack(*layout.pack(params))
+    assert sorted(back) == sorted(params)
+    for name in params:
+        np.testing.assert_array_equal(back[name], params[name])
+
+
+def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
+    trainer = train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), batch_size=4, mode="auto")
+    assert trainer.mode == "pipelined"
+    with_norm = train.Model.mlp([4, 6, 3], layer_norm=True)        # pipelined mode has dense layers only
+    assert train.Trainer(with_norm, train.SGD(), batch_size=4, mode="auto").mode == "streaming"
+    small = ws.WaferSpec(width=4, height=4, sram_bytes=8192)
+    big = train.Model.mlp([64, 64, 3])                              # 16 x 64 weights a PE: 16 KiB > 8 KiB
+    with pytest.raises(train.ModelDoesNotFitError) as err:
+        train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="pipelined")
+    assert err.value.available == 8192 and err.value.needed > 8192
+    streaming = train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="auto", chunk=16,
+                              tile=16)
+    assert streaming.mode == "streaming"
+    with pytest.raises(train.ModelDoesNotFitError) as err:          # chunks of 8: 8 PEs across a row
+        train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="auto")
+    assert "pipelined" in str(err.value) and "8 PEs across" in str(err.value)

@@ -1,4 +1,4 @@
-"""Training a `Model` on a `Device` in weight-streaming mode, and what each step cost.
+"""Training a `Model` on a `Device`, in weight-streaming or pipelined mode, and what each step cost.
 
 **Weight streaming.** Layers run one after another on the wafer, each on the library's ML kernels
 (`kernels.ml`). MemoryX keeps the master weights: before a layer runs forward, its weights stream in;
@@ -16,6 +16,11 @@ overlap of streaming with compute is assumed, so this is an upper bound of a mac
 
 Between kernels the simulator keeps activations in device memory and copies them through the host (a
 kernel's SRAM does not outlive its launch); those copies are a simulation artefact and are not charged.
+
+**Pipelined** mode (`pipelined`, `pipeline_kernel`) keeps every dense layer's weights and optimizer state
+on its own column of PEs and runs a whole step (all samples forward, backward, the update) as one launch;
+it streams nothing. `mode="auto"` picks pipelined when the model fits the wafer that way, else weight
+streaming, else raises `ModelDoesNotFitError` with both reasons.
 """
 from __future__ import annotations
 
@@ -31,11 +36,12 @@ from ..kernels.ml.dense import summa_side
 from ..kernels.ml.layout import pes_per_row
 from ..sim.stats import LaunchStats
 from .data import batch, check_data
-from .errors import ActivationsTooLargeError, TrainingError
-from .memoryx import MemoryX, MemoryXSpec, Optimizer
+from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
+from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
 from .model import Dense, LayerNorm, Model
+from .pipelined import PipelinedRunner
 
-MODES = ("streaming",)
+MODES = ("streaming", "pipelined", "auto")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +49,7 @@ class StepReport:
     """One training step: its loss (before the update) and its simulated cost."""
 
     step: int
+    mode: str  # "streaming" or "pipelined"
     loss: float
     compute_s: float
     wafer_traffic_s: float
@@ -59,7 +66,7 @@ class StepReport:
 
     def summary(self) -> str:
         us = 1e6
-        return (f"step {self.step}: loss {self.loss:.4f}, {self.total_s * us:.2f} us = compute "
+        return (f"step {self.step} ({self.mode}): loss {self.loss:.4f}, {self.total_s * us:.2f} us = compute "
                 f"{self.compute_s * us:.2f} + wafer traffic {self.wafer_traffic_s * us:.2f} + streaming "
                 f"{self.streaming_s * us:.2f}; {self.launches} launches, {self.fabric_words:,} fabric words, "
                 f"{self.weight_bytes:,} B weights in, {self.gradient_bytes:,} B gradients out")
@@ -67,8 +74,10 @@ class StepReport:
 
 def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_TILE,
                    chunk: int = ml.DEFAULT_CHUNK) -> Device:
-    """A device just large enough for every launch of a step (the largest SUMMA block, the row blocks)."""
-    width = height = 1
+    """A device just large enough for every launch of a step in either mode: the largest SUMMA block and
+    the row blocks of weight streaming, and a column of PEs per layer, one per output neuron, of pipelined
+    mode."""
+    width, height = len(model.layers), max(layer.out_features for layer in model.layers)
     for layer in model.layers:
         if isinstance(layer, Dense):
             p = max(summa_side(m, k, n, tile)[0] for m, k, n in _products(layer, batch_size))
@@ -84,28 +93,52 @@ def _products(layer: Dense, rows: int) -> list[tuple[int, int, int]]:
 
 
 class Trainer:
-    """Trains `model` with `optimizer` on `device` in weight-streaming mode.
+    """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
-    `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many over a data
-    set. `params` is the current master weights (MemoryX's). The model, its activations and the kernels'
-    blocks are checked against the wafer and MemoryX when the trainer is made, so a model that cannot run
-    fails at once with an error naming the sizes."""
+    `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer, one
+    column of `height` PEs per layer; dense layers only) or "auto" (pipelined if the model fits, else
+    streaming). `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many
+    over a data set; `params` is the current weights. The model is checked against the wafer (and
+    MemoryX) when the trainer is made, so one that cannot run fails at once with an error naming the
+    sizes."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device | None = None,
                  mode: str = "streaming", memoryx_spec: MemoryXSpec | None = None, seed: int = 0,
                  params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
-                 chunk: int = ml.DEFAULT_CHUNK) -> None:
+                 chunk: int = ml.DEFAULT_CHUNK, height: int | None = None) -> None:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
-        self.model, self.batch_size, self.mode, self.tile, self.chunk = model, batch_size, mode, tile, chunk
+        self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         self.device = device or default_device(model, batch_size, tile, chunk)
-        self._check_fits_wafer()
-        self.memoryx = MemoryX(params if params is not None else model.init_params(seed), optimizer, memoryx_spec)
+        params = params if params is not None else model.init_params(seed)
+        self.memoryx: MemoryX | None = None
+        self.pipeline: PipelinedRunner | None = None
+        if mode == "auto":
+            try:
+                self.pipeline = PipelinedRunner(model, optimizer, batch_size, self.device, params, height)
+            except ModelDoesNotFitError as pipelined_error:
+                try:
+                    self._start_streaming(params, optimizer, memoryx_spec)
+                except (ActivationsTooLargeError, ModelTooLargeError) as streaming_error:
+                    raise ModelDoesNotFitError(f"the model fits neither mode: pipelined: {pipelined_error}; "
+                                               f"weight streaming: {streaming_error}") from None
+        elif mode == "pipelined":
+            self.pipeline = PipelinedRunner(model, optimizer, batch_size, self.device, params, height)
+        else:
+            self._start_streaming(params, optimizer, memoryx_spec)
+        self.mode = "pipelined" if self.pipeline else "streaming"
         self.steps = 0
+
+    def _start_streaming(self, params: dict[str, np.ndarray], optimizer: Optimizer,
+                         memoryx_spec: MemoryXSpec | None) -> None:
+        self._check_fits_wafer()
+        self.memoryx = MemoryX(params, optimizer, memoryx_spec)
 
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """Copies of the master weights."""
+        """Copies of the current weights (MemoryX's master weights, or the wafer's in pipelined mode)."""
+        if self.pipeline:
+            return self.pipeline.params
         return {name: w.copy() for name, w in self.memoryx.weights.items()}
 
     def _check_fits_wafer(self) -> None:
@@ -140,6 +173,10 @@ class Trainer:
         check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
         if x.shape[0] != self.batch_size:
             raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
+        if self.pipeline:
+            losses, stats = self.pipeline.step(x, labels)
+            self.steps += 1
+            return self._report(float(np.mean(losses, dtype=np.float64)), [stats])
         first_launch = len(self.device.launches)
         self.memoryx.take_counters()
         saved, activations = [], x
@@ -191,8 +228,8 @@ class Trainer:
         for stats in launches:
             c, w = ml.time_split(stats)
             compute, waiting = compute + c, waiting + w
-        streamed = self.memoryx.take_counters()
-        return StepReport(step=self.steps - 1, loss=loss, compute_s=compute, wafer_traffic_s=waiting,
+        streamed = self.memoryx.take_counters() if self.memoryx else StreamCounters()
+        return StepReport(step=self.steps - 1, mode=self.mode, loss=loss, compute_s=compute, wafer_traffic_s=waiting,
                           streaming_s=streamed.seconds, launches=len(launches),
                           fabric_words=sum(s.words_moved for s in launches), weight_bytes=streamed.weight_bytes,
                           gradient_bytes=streamed.gradient_bytes, flops=sum(s.flops for s in launches))

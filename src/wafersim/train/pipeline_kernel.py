@@ -1,0 +1,234 @@
+"""The kernel of one pipelined training step: every dense layer on its own column of PEs, weights and
+optimizer state in SRAM, samples (micro-batches of one) streaming through the columns over the fabric.
+
+Launch one block of `L x H` PEs (L layers, H PEs per layer). PE (i, r) holds slice r of layer i: the
+output neurons [r * c_i, (r + 1) * c_i) with their weights (K_i x c_i, row-major), bias, gradients and
+optimizer state. The host pads every layer to H * c_i outputs with zero weights (`pipelined.pack`), so
+all slices are full; padded neurons stay exactly zero and padded logits are left out of the loss.
+
+For each sample s, forward (GPipe order: all samples forward, then all backward, then one update):
+
+1. column 0 loads x[s] from device memory; column i > 0 receives its slice of layer i - 1's output from
+   the west and all-gathers the K_i inputs along the column (slices pass south, then north; channel 0);
+2. z = b + x W_slice (K_i vector fmas of length c_i), kept for the backward; a = f(z) goes east;
+3. the last column computes softmax cross-entropy over the column (scalar all-reduces along the
+   column, channel 1), keeps the gradient at its outputs and writes the loss of the sample.
+
+Backward, for each sample: the gradient at the outputs arrives from the east (or from step 3), dz =
+da * f'(z); dW += x (x) dz and db += dz; the partial input gradient W_slice dz (K_i words) is summed up the
+column and broadcast back down (channel 2), and each PE sends its slice west. Then the optimizer (SGD
+with momentum, or Adam) updates weights and bias in SRAM, and they are written back to device memory.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ..compiler import intrinsics as ws
+from ..kernels.ml.elementwise import GELU, RELU, TANH, activate, activate_grad
+from ..kernels.ml.rowwise import LOWEST
+from ..kernels.reduce import MAX, SUM, combine
+from ..runtime.jit import Dispatcher, jit
+
+SGD_CODE, ADAM_CODE = 0, 1
+NO_ACTIVATION = -1
+# Columns of the per-layer configuration array (one row per layer, int32).
+CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_ACTIVATION, CFG_PREVIOUS_PER_PE = 0, 1, 2, 3
+
+
+@jit
+def activate_runtime(v, kind):
+    """f(v) for an activation code known only at run time (NO_ACTIVATION: v)."""
+    if kind == RELU:
+        return activate(v, RELU)
+    if kind == GELU:
+        return activate(v, GELU)
+    if kind == TANH:
+        return activate(v, TANH)
+    return v
+
+
+@jit
+def activate_grad_runtime(v, g, kind):
+    """g * f'(v) for an activation code known only at run time."""
+    if kind == RELU:
+        return activate_grad(v, g, RELU)
+    if kind == GELU:
+        return activate_grad(v, g, GELU)
+    if kind == TANH:
+        return activate_grad(v, g, TANH)
+    return g
+
+
+@jit
+def column_allreduce(v, op):
+    """Reduce `v` over this PE's column of the block (up to row 0), and return the result on every PE."""
+    acc = v
+    if ws.has_neighbor(ws.SOUTH):
+        acc = combine(acc, ws.recv(ws.SOUTH, channel=1), op)
+    if ws.has_neighbor(ws.NORTH):
+        ws.send(ws.NORTH, acc, channel=1)
+        acc = ws.recv(ws.NORTH, channel=1)
+    if ws.has_neighbor(ws.SOUTH):
+        ws.send(ws.SOUTH, acc, channel=1)
+    return acc
+
+
+@jit
+def optimizer_update(w, g, s1, s2, n, lr, h1, h2, eps, c1, c2, opt):
+    """Update w[0:n] from its gradient g: SGD (s1 the velocity, h1 the momentum) or Adam (s1, s2 the
+    moments, h1, h2 the betas, c1, c2 the bias corrections 1 / (1 - beta ** t)); `opt` is a constant."""
+    for e in range(n):
+        ge = g[e]
+        if opt == ADAM_CODE:
+            me = h1 * s1[e] + (1.0 - h1) * ge
+            ve = h2 * s2[e] + (1.0 - h2) * ge * ge
+            s1[e] = me
+            s2[e] = ve
+            w[e] = w[e] - lr * (me * c1) / (math.sqrt(ve * c2) + eps)
+        else:
+            ve = h1 * s1[e] + ge
+            s1[e] = ve
+            w[e] = w[e] - lr * ve
+
+
+@functools.lru_cache(maxsize=None)
+def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimizer: int) -> Dispatcher:
+    """The step kernel for `batch` samples, layers of at most `max_inputs` inputs and `max_outputs` outputs
+    per PE, and optimizer code `optimizer` (SGD_CODE or ADAM_CODE); see the module docstring."""
+    B, KM, CM = batch, max_inputs, max_outputs
+    WM = max_inputs * max_outputs
+
+    @jit
+    def pipelined_step(x, labels, cfg, wpack, bpack, s1w, s2w, s1b, s2b, loss, classes, lr, h1, h2, eps, c1, c2):
+        layer = ws.threadIdx.x
+        r = ws.threadIdx.y
+        last = ws.blockDim.x - 1
+        height = ws.blockDim.y
+        me = layer * height + r
+        k = cfg[layer, CFG_INPUTS]
+        c = cfg[layer, CFG_OUTPUTS_PER_PE]
+        kind = cfg[layer, CFG_ACTIVATION]
+        cp = cfg[layer, CFG_PREVIOUS_PER_PE]
+        n = k * c
+        wt = ws.local.array(WM, np.float32)
+        dw = ws.local.array(WM, np.float32)
+        m1 = ws.local.array(WM, np.float32)
+        m2 = ws.local.array(WM, np.float32)
+        bias = ws.local.array(CM, np.float32)
+        db = ws.local.array(CM, np.float32)
+        b1 = ws.local.array(CM, np.float32)
+        b2 = ws.local.array(CM, np.float32)
+        y = ws.local.array(CM, np.float32)
+        xs = ws.local.array(B * KM, np.float32)      # every sample's inputs, for dW
+        zs = ws.local.array(B * CM, np.float32)      # every sample's pre-activations
+        gs = ws.local.array(B * CM, np.float32)      # the last layer: gradients at its outputs
+        part = ws.local.array(KM, np.float32)
+        other = ws.local.array(KM, np.float32)
+        wt[0:n] = wpack[me, 0:n]
+        m1[0:n] = s1w[me, 0:n]
+        m2[0:n] = s2w[me, 0:n]
+        bias[0:c] = bpack[me, 0:c]
+        b1[0:c] = s1b[me, 0:c]
+        b2[0:c] = s2b[me, 0:c]
+        dw[0:n] = 0.0
+        db[0:c] = 0.0
+        has_n = ws.has_neighbor(ws.NORTH)
+        has_s = ws.has_neighbor(ws.SOUTH)
+        # ------------------------------------------------------------------ forward, sample by sample
+        for s in range(B):
+            xb = s * KM
+            if layer == 0:
+                xs[xb:xb + k] = x[s, 0:k]
+            else:
+                mine = xb + r * cp
+                ws.recv(ws.WEST, out=xs[mine:mine + cp])
+                for j in range(r):                   # all-gather: slices 0 .. r-1 come from the north
+                    o = xb + j * cp
+                    ws.recv(ws.NORTH, out=xs[o:o + cp])
+                    if has_s:
+                        ws.send(ws.SOUTH, xs[o:o + cp])
+                if has_s:
+                    ws.send(ws.SOUTH, xs[mine:mine + cp])
+                for jj in range(height - 1 - r):     # ... and slices height-1 .. r+1 from the south
+                    o = xb + (height - 1 - jj) * cp
+                    ws.recv(ws.SOUTH, out=xs[o:o + cp])
+                    if has_n:
+                        ws.send(ws.NORTH, xs[o:o + cp])
+                if has_n:
+                    ws.send(ws.NORTH, xs[mine:mine + cp])
+            y[0:c] = bias[0:c]
+            for kk in range(k):
+                y[0:c] = wt[kk * c:kk * c + c] * xs[xb + kk] + y[0:c]
+            zb = s * CM
+            zs[zb:zb + c] = y[0:c]
+            for j in range(c):
+                y[j] = activate_runtime(y[j], kind)
+            if layer < last:
+                ws.send(ws.EAST, y[0:c])
+            else:
+                valid = max(0, min(c, classes - r * c))  # padded logits take no part in the loss
+                top = LOWEST
+                for j in range(valid):
+                    top = max(top, y[j])
+                top = column_allreduce(top, MAX)
+                total = 0.0
+                for j in range(valid):
+                    e = math.exp(y[j] - top)
+                    gs[zb + j] = e
+                    total += e
+                total = column_allreduce(total, SUM)
+                label = labels[s]
+                owner = label >= r * c and label < r * c + valid
+                picked = 0.0
+                if owner:
+                    picked = y[label - r * c]
+                picked = column_allreduce(picked, SUM)
+                scale = 1.0 / (total * B)
+                for j in range(c):
+                    gs[zb + j] = gs[zb + j] * scale if j < valid else 0.0
+                if owner:
+                    gs[zb + label - r * c] = gs[zb + label - r * c] - 1.0 / B
+                if r == 0:
+                    loss[s] = top + math.log(total) - picked
+        # ------------------------------------------------------------------ backward, sample by sample
+        for s in range(B):
+            zb = s * CM
+            xb = s * KM
+            if layer == last:
+                y[0:c] = gs[zb:zb + c]
+            else:
+                ws.recv(ws.EAST, out=y[0:c])
+            for j in range(c):
+                y[j] = activate_grad_runtime(zs[zb + j], y[j], kind)
+            for kk in range(k):
+                dw[kk * c:kk * c + c] = y[0:c] * xs[xb + kk] + dw[kk * c:kk * c + c]
+            db[0:c] = db[0:c] + y[0:c]
+            if layer > 0:
+                for kk in range(k):                  # this slice's part of the input gradient
+                    acc = 0.0
+                    for j in range(c):
+                        acc += wt[kk * c + j] * y[j]
+                    part[kk] = acc
+                if has_s:                            # summed up the column, then broadcast back down
+                    ws.recv(ws.SOUTH, out=other[0:k], channel=2)
+                    part[0:k] = part[0:k] + other[0:k]
+                if has_n:
+                    ws.send(ws.NORTH, part[0:k], channel=2)
+                    ws.recv(ws.NORTH, out=part[0:k], channel=2)
+                if has_s:
+                    ws.send(ws.SOUTH, part[0:k], channel=2)
+                ws.send(ws.WEST, part[r * cp:r * cp + cp])
+        # ------------------------------------------------------------------ the optimizer, in SRAM
+        optimizer_update(wt, dw, m1, m2, n, lr, h1, h2, eps, c1, c2, optimizer)
+        optimizer_update(bias, db, b1, b2, c, lr, h1, h2, eps, c1, c2, optimizer)
+        wpack[me, 0:n] = wt[0:n]
+        s1w[me, 0:n] = m1[0:n]
+        s2w[me, 0:n] = m2[0:n]
+        bpack[me, 0:c] = bias[0:c]
+        s1b[me, 0:c] = b1[0:c]
+        s2b[me, 0:c] = b2[0:c]
+
+    return pipelined_step

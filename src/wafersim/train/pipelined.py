@@ -1,0 +1,162 @@
+"""Pipelined mode on the host side: where each layer goes on the mesh, the packing of weights and
+optimizer state into the per-PE rows the step kernel (`pipeline_kernel`) reads, and one step.
+
+Layer i runs on column i of one `L x H` block; PE (i, r) owns `c_i = ceil(N_i / H)` output neurons. The
+weights stay in device memory between steps, standing in for SRAM (the simulator's SRAM does not outlive a
+launch, so each step's launch loads them at its start and stores them at its end; that traffic is part
+of the step's `wafer_traffic_s`). Nothing streams from MemoryX.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import SramBudgetError
+from ..runtime.device import Device, DeviceArray
+from ..sim.stats import LaunchStats
+from .errors import ModelDoesNotFitError
+from .memoryx import Adam, Optimizer
+from .model import Dense, Model
+from .pipeline_kernel import (ADAM_CODE, CFG_ACTIVATION, CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_PREVIOUS_PER_PE,
+                              NO_ACTIVATION, SGD_CODE, pipelined_step_kernel)
+from ..kernels.ml.elementwise import ACTIVATIONS
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineLayout:
+    """Where a model's dense layers go: layer i on column i, `height` PEs per column, `per_pe[i]` output
+    neurons per PE and `inputs[i]` inputs per neuron (padded to the previous column's `height * per_pe`)."""
+
+    height: int
+    inputs: tuple[int, ...]
+    per_pe: tuple[int, ...]
+    layers: tuple[Dense, ...]
+
+    @classmethod
+    def plan(cls, model: Model, height: int) -> "PipelineLayout":
+        layers = tuple(model.layers)
+        if not all(isinstance(layer, Dense) for layer in layers):
+            raise ModelDoesNotFitError("pipelined mode runs dense layers only (this model has a LayerNorm)")
+        per_pe = tuple(-(-layer.out_features // height) for layer in layers)
+        inputs = (layers[0].in_features,) + tuple(height * c for c in per_pe[:-1])
+        return cls(height, inputs, per_pe, layers)
+
+    @property
+    def width(self) -> int:
+        return len(self.layers)
+
+    @property
+    def max_inputs(self) -> int:
+        return max(self.inputs)
+
+    @property
+    def max_outputs(self) -> int:
+        return max(self.per_pe)
+
+    def config(self) -> np.ndarray:
+        """The kernel's per-layer int32 table: inputs, outputs per PE, activation code, previous per PE."""
+        rows = []
+        for i, layer in enumerate(self.layers):
+            kind = NO_ACTIVATION if layer.activation is None else ACTIVATIONS[layer.activation]
+            rows.append([self.inputs[i], self.per_pe[i], kind, self.per_pe[i - 1] if i else 0])
+        table = np.array(rows, np.int32)
+        assert table.shape[1] == 1 + max(CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_ACTIVATION, CFG_PREVIOUS_PER_PE)
+        return table
+
+    def pack(self, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(weights, biases) as (L * H, max_inputs * max_outputs) and (L * H, max_outputs) float32 arrays:
+        row i * H + r holds PE (i, r)'s K_i x c_i weights row-major, and its c_i biases; padding is zero."""
+        h = self.height
+        wpack = np.zeros((self.width * h, self.max_inputs * self.max_outputs), np.float32)
+        bpack = np.zeros((self.width * h, self.max_outputs), np.float32)
+        for i, layer in enumerate(self.layers):
+            k, c = self.inputs[i], self.per_pe[i]
+            w = np.zeros((k, h * c), np.float32)
+            w[:layer.in_features, :layer.out_features] = params[f"{i}.w"]
+            b = np.zeros(h * c, np.float32)
+            b[:layer.out_features] = params[f"{i}.b"]
+            for r in range(h):
+                wpack[i * h + r, :k * c] = w[:, r * c:(r + 1) * c].reshape(-1)
+                bpack[i * h + r, :c] = b[r * c:(r + 1) * c]
+        return wpack, bpack
+
+    def unpack(self, wpack: np.ndarray, bpack: np.ndarray) -> dict[str, np.ndarray]:
+        """The inverse of `pack`: the model's parameters by name."""
+        h, params = self.height, {}
+        for i, layer in enumerate(self.layers):
+            k, c = self.inputs[i], self.per_pe[i]
+            w = np.concatenate([wpack[i * h + r, :k * c].reshape(k, c) for r in range(h)], axis=1)
+            b = np.concatenate([bpack[i * h + r, :c] for r in range(h)])
+            params[f"{i}.w"] = np.ascontiguousarray(w[:layer.in_features, :layer.out_features])
+            params[f"{i}.b"] = np.ascontiguousarray(b[:layer.out_features])
+        return params
+
+
+class PipelinedRunner:
+    """The model's weights and optimizer state on the wafer, and pipelined training steps over them."""
+
+    def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device,
+                 params: dict[str, np.ndarray], height: int | None = None) -> None:
+        spec = device.spec
+        height = height or min(spec.height, max(layer.out_features for layer in model.layers))
+        self.layout = PipelineLayout.plan(model, height)
+        if self.layout.width > spec.width or height > spec.height:
+            raise ModelDoesNotFitError(
+                f"pipelined mode needs a {self.layout.width} x {height} block (a column of PEs per layer), the "
+                f"wafer is {spec.width} x {spec.height}", needed=(self.layout.width, height),
+                available=(spec.width, spec.height))
+        self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
+        self.kernel = pipelined_step_kernel(batch_size, self.layout.max_inputs, self.layout.max_outputs,
+                                            ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE)
+        wpack, bpack = self.layout.pack(params)
+        self.cfg = device.to_device(self.layout.config())
+        self.weights, self.biases = device.to_device(wpack), device.to_device(bpack)
+        self.state = [device.device_array(wpack.shape), device.device_array(wpack.shape),
+                      device.device_array(bpack.shape), device.device_array(bpack.shape)]
+        self.steps = 0
+        self._check_sram()
+
+    def _arguments(self, d_x: DeviceArray, d_labels: DeviceArray, d_loss: DeviceArray) -> tuple:
+        opt, t = self.optimizer, self.steps + 1
+        if isinstance(opt, Adam):
+            hyper = (opt.lr, opt.beta1, opt.beta2, opt.eps, 1.0 / (1.0 - opt.beta1 ** t), 1.0 / (1.0 - opt.beta2 ** t))
+        else:
+            hyper = (opt.lr, opt.momentum, 0.0, 0.0, 1.0, 1.0)
+        w1, w2, b1, b2 = self.state
+        return (d_x, d_labels, self.cfg, self.weights, self.biases, w1, w2, b1, b2, d_loss,
+                self.model.classes, *(float(v) for v in hyper))
+
+    def _check_sram(self) -> None:
+        """Compile the step kernel now: weights, state and activations that overflow a PE's SRAM are a
+        `ModelDoesNotFitError` naming the sizes, before any step runs."""
+        probe_x = self.device.device_array((self.batch_size, self.model.in_features))
+        probe_labels = self.device.device_array(self.batch_size, np.int32)
+        probe_loss = self.device.device_array(self.batch_size)
+        try:
+            self.kernel.compile_for(*self._arguments(probe_x, probe_labels, probe_loss), device=self.device)
+        except SramBudgetError as err:
+            raise ModelDoesNotFitError(
+                f"pipelined mode: a PE's weights, optimizer state and {self.batch_size} samples' activations do "
+                f"not fit its SRAM ({err.fields.get('needed', '?')} bytes needed, {self.device.spec.sram_bytes} "
+                f"available)", needed=err.fields.get("needed"), available=self.device.spec.sram_bytes) from None
+        finally:
+            for array in (probe_x, probe_labels, probe_loss):
+                array.free()
+
+    def step(self, x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, LaunchStats]:
+        """One training step on a batch: (the per-sample losses, the launch's LaunchStats)."""
+        d_x, d_labels = self.device.to_device(x), self.device.to_device(labels.astype(np.int32))
+        d_loss = self.device.device_array(self.batch_size)
+        try:
+            block = (self.layout.width, self.layout.height)
+            stats = self.kernel[(1, 1), block](*self._arguments(d_x, d_labels, d_loss))
+            self.steps += 1
+            return d_loss.copy_to_host(), stats
+        finally:
+            for array in (d_x, d_labels, d_loss):
+                array.free()
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return self.layout.unpack(self.weights.copy_to_host(), self.biases.copy_to_host())
