@@ -518,7 +518,7 @@ def test_sparse_lane_updates_agree_with_set_arithmetic_in_every_form(seed):
     n = int(rng.integers(1, 80))
     members = np.flatnonzero(rng.random(n) < rng.random())
     others = np.setdiff1d(np.flatnonzero(rng.random(n) < 0.3), members)  # disjoint from members
-    probe = np.unique(rng.integers(-3, n + 3, int(rng.integers(0, 20))))
+    probe = np.unique(rng.integers(-3, n + 3, int(rng.integers(0, 20))))  # sorted, as owners always are
     expected_pick = sorted(set(probe.tolist()) & set(members.tolist()))
     for lanes in lanes_in_every_form(n, members):
         picked = lanes.pick(probe)

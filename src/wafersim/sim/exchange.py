@@ -197,34 +197,34 @@ class ExchangeMixin:
         can = count > 0
         if not can.any():
             return None
-        pes, owner, done, count, addr = L.idx[can], owner[can], done[can], count[can], base[can] + done[can]
+        if not can.all():
+            pes, owner, done, count, base = L.idx[can], owner[can], done[can], count[can], base[can]
+        else:
+            pes = L.idx
         words = int(count.max())
-        valid = np.arange(words) < count[:, None]
+        columns = np.arange(words)
+        valid = columns < count[:, None]
+        flat_pes = np.repeat(pes, count)  # the valid entries, row by row
+        flat_rows = (base + done)[:, None] + columns
+        flat_rows = flat_rows[valid]
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
         first = (fifo.pushed if sending else fifo.popped)[owner]
         slot_times = fifo.time.gather_run(first, owner, words)
-        rows = addr[:, None] + np.arange(words)
         if sending:
             later = send_departures(ready, slot_times, self.word_time, self.launch.whole_cycles)
-            fifo.value.scatter_run(first, owner, self._sram_run(rows, pes, valid), valid)
+            values = np.zeros(valid.shape, dtype=self.sram.dtype)
+            values[valid] = self.sram[flat_rows, flat_pes]
+            fifo.value.scatter_run(first, owner, values, valid)
             fifo.time.scatter_run(first, owner, later + self.spec.hop_latency, valid)  # now: arrivals
             fifo.pushed[owner] += count.astype(fifo.pushed.dtype)
             step = self.word_time
         else:
             later = receive_times(ready, slot_times)
-            values = fifo.value.gather_run(first, owner, words)
-            self.sram[rows[valid], np.broadcast_to(pes[:, None], valid.shape)[valid]] = values[valid]
+            self.sram[flat_rows, flat_pes] = fifo.value.gather_run(first, owner, words)[valid]
             fifo.time.scatter_run(first, owner, later, valid)  # now: when each slot was freed
             fifo.popped[owner] += count.astype(fifo.popped.dtype)
             step = 0.0
         self.stall[pes] = waits_added(self.stall[pes], later, ready, step, valid)
-        last = later[np.arange(len(pes)), count - 1]
-        self.cycle[pes] = last + step
+        self.cycle[pes] = later[np.arange(len(pes)), count - 1] + step
         self.progress[pes] += count.astype(self.progress.dtype)
         return owner
-
-    def _sram_run(self, rows: np.ndarray, pes: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """SRAM words at rows[i, j] of PE pes[i] ((lanes, words)); 0 where not `valid`."""
-        out = np.zeros(rows.shape, dtype=self.sram.dtype)
-        out[valid] = self.sram[rows[valid], np.broadcast_to(pes[:, None], valid.shape)[valid]]
-        return out

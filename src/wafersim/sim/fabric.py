@@ -86,7 +86,7 @@ class SlotRows:
                 column = valid[:, j]
                 self[int(slots[0, j])][pes[column]] = values[column, j]
             return
-        self.scatter(slots[valid], np.broadcast_to(pes[:, None], valid.shape)[valid], values[valid])
+        self.scatter(slots[valid], np.repeat(pes, np.count_nonzero(valid, axis=1)), values[valid])
 
     def widen(self, dtype) -> None:
         self.dtype = dtype

@@ -268,9 +268,10 @@ class Lanes:
 
     # ------------------------------------------------------------------ sparse updates (event wake-up)
     def pick(self, flat: np.ndarray) -> np.ndarray:
-        """The sorted region indices among `flat` (unique; out-of-range ones ignored) that are lanes of this
+        """The region indices among `flat` (sorted, unique; out-of-range ones ignored) that are lanes of this
         unwindowed group: O(len(flat)) for mask and full groups, no pass over the region."""
-        flat = np.sort(flat[(flat >= 0) & (flat < self.n)])
+        if len(flat) and (flat[0] < 0 or flat[-1] >= self.n):
+            flat = flat[(flat >= 0) & (flat < self.n)]
         if self.idx is not None:
             return flat[_sorted_member(self.idx, flat)]
         if self.mask is not None:

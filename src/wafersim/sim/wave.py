@@ -152,8 +152,8 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         self.groups[pc] = _Group(other.lanes.union_disjoint(lanes), blocked and other.blocked, cost, count)
 
     def _progress(self, fifo: Fifo, pushed: bool, owners: Lanes | np.ndarray) -> None:
-        """Words were pushed into (`pushed`) or popped from `fifo` at the PEs `owners`: unblock what may now
-        progress. Groups at a barrier wait for its release, never for FIFOs.
+        """Words were pushed into (`pushed`) or popped from `fifo` at the PEs `owners` (sorted): unblock
+        what may now progress. Groups at a barrier wait for its release, never for FIFOs.
 
         With event wake-up, only the sleeping lanes that wait on this FIFO for this kind of change and
         own (receive) or send to (send) one of those PEs: every lane that can now progress, and the
