@@ -7,12 +7,17 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
+from wafersim.train.pipeline_kernel import pipelined_step_kernel
 from wafersim.train.reference import loss_and_gradients, train_reference
 
 
-def run_both(model, optimizer, steps, samples=16, batch_size=8, seed=1, **trainer_options):
+def run_both(model, optimizer, steps, samples=16, batch_size=8, seed=1, bounds_checked=False, **trainer_options):
     x, labels = train.synthetic_classification(samples, model.in_features, model.classes, seed=seed)
     trainer = train.Trainer(model, optimizer, batch_size, seed=seed, **trainer_options)
+    if bounds_checked:   # the pipelined step kernel runs without bounds checks; here, with them
+        layout = trainer.pipeline.layout
+        trainer.pipeline.kernel = pipelined_step_kernel(batch_size, layout.max_inputs, layout.max_outputs,
+                                                        trainer.pipeline.kernel_optimizer, boundscheck=True)
     start = trainer.params
     reports = trainer.fit(x, labels, steps)
     ref_losses, ref_weights = train_reference(model, start, optimizer, x, labels, steps, batch_size)
@@ -123,7 +128,8 @@ def test_pipelined_mode_matches_numpy_with_padded_columns():
     # 7 hidden neurons on 2 PEs per column: 4 each, one padded; 3 classes: 2 per PE, one padded logit.
     model = train.Model.mlp([5, 7, 3], activation="gelu")
     trainer, reports, ref_losses, ref_weights = run_both(model, train.Adam(lr=0.05), steps=8, samples=8,
-                                                         batch_size=4, mode="pipelined", height=2)
+                                                         batch_size=4, mode="pipelined", height=2,
+                                                         bounds_checked=True)
     assert trainer.mode == "pipelined" and trainer.memoryx is None
     np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
     for name, weights in ref_weights.items():

@@ -15,8 +15,9 @@ For each sample s, forward (GPipe order: all samples forward, then all backward,
    column, channel 1), keeps the gradient at its outputs and writes the loss of the sample.
 
 Backward, for each sample: the gradient at the outputs arrives from the east (or from step 3), dz =
-da * f'(z); dW += x (x) dz and db += dz; the partial input gradient W_slice dz (K_i words) is summed up the
-column and broadcast back down (channel 2), and each PE sends its slice west. Then the optimizer (SGD
+da * f'(z); dW += x (x) dz and db += dz; the partial input gradient W_slice dz (K_i words, c_i vector fmas
+over a transposed copy of the weights made at the start of the step) is summed up the column and
+broadcast back down (channel 2), and each PE sends its slice west. Then the optimizer (SGD
 with momentum, or Adam) updates weights and bias in SRAM, and they are written back to device memory.
 """
 from __future__ import annotations
@@ -78,30 +79,39 @@ def column_allreduce(v, op):
 
 @jit
 def optimizer_update(w, g, s1, s2, n, lr, h1, h2, eps, c1, c2, opt):
-    """Update w[0:n] from its gradient g: SGD (s1 the velocity, h1 the momentum) or Adam (s1, s2 the
-    moments, h1, h2 the betas, c1, c2 the bias corrections 1 / (1 - beta ** t)); `opt` is a constant."""
-    for e in range(n):
-        ge = g[e]
-        if opt == ADAM_CODE:
-            me = h1 * s1[e] + (1.0 - h1) * ge
-            ve = h2 * s2[e] + (1.0 - h2) * ge * ge
-            s1[e] = me
-            s2[e] = ve
-            w[e] = w[e] - lr * (me * c1) / (math.sqrt(ve * c2) + eps)
-        else:
-            ve = h1 * s1[e] + ge
-            s1[e] = ve
-            w[e] = w[e] - lr * ve
+    """Update w[0:n] from its gradient g (which it overwrites): SGD (s1 the velocity, h1 the momentum) or
+    Adam (s1, s2 the moments, h1, h2 the betas, c1, c2 the bias corrections 1 / (1 - beta ** t)); `opt`
+    is a compile-time constant. Vector ops, but for Adam's square root and division (no vector form)."""
+    s1[0:n] = s1[0:n] * h1
+    if opt == ADAM_CODE:
+        a1 = 1.0 - h1
+        a2 = 1.0 - h2
+        s1[0:n] = g[0:n] * a1 + s1[0:n]
+        s2[0:n] = s2[0:n] * h2
+        g[0:n] = g[0:n] * g[0:n]
+        s2[0:n] = g[0:n] * a2 + s2[0:n]
+        g[0:n] = s2[0:n] * c2
+        for e in range(n):
+            g[e] = 1.0 / (math.sqrt(g[e]) + eps)
+        g[0:n] = g[0:n] * s1[0:n]
+        step = -lr * c1
+        w[0:n] = g[0:n] * step + w[0:n]
+    else:
+        s1[0:n] = s1[0:n] + g[0:n]
+        step = -lr
+        w[0:n] = s1[0:n] * step + w[0:n]
 
 
 @functools.lru_cache(maxsize=None)
-def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimizer: int) -> Dispatcher:
+def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimizer: int,
+                          boundscheck: bool = False) -> Dispatcher:
     """The step kernel for `batch` samples, layers of at most `max_inputs` inputs and `max_outputs` outputs
-    per PE, and optimizer code `optimizer` (SGD_CODE or ADAM_CODE); see the module docstring."""
+    per PE, and optimizer code `optimizer` (SGD_CODE or ADAM_CODE); see the module docstring. Bounds
+    checks cost a third of its cycles: the tests run it with them (`boundscheck=True`)."""
     B, KM, CM = batch, max_inputs, max_outputs
     WM = max_inputs * max_outputs
 
-    @jit
+    @jit(boundscheck=boundscheck)
     def pipelined_step(x, labels, cfg, wpack, bpack, s1w, s2w, s1b, s2b, loss, classes, lr, h1, h2, eps, c1, c2):
         layer = ws.threadIdx.x
         r = ws.threadIdx.y
@@ -113,7 +123,8 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
         kind = cfg[layer, CFG_ACTIVATION]
         cp = cfg[layer, CFG_PREVIOUS_PER_PE]
         n = k * c
-        wt = ws.local.array(WM, np.float32)
+        wt = ws.local.array(WM, np.float32)         # K x c, row-major
+        wtt = ws.local.array(WM, np.float32)        # c x K: the same weights transposed
         dw = ws.local.array(WM, np.float32)
         m1 = ws.local.array(WM, np.float32)
         m2 = ws.local.array(WM, np.float32)
@@ -128,6 +139,9 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
         part = ws.local.array(KM, np.float32)
         other = ws.local.array(KM, np.float32)
         wt[0:n] = wpack[me, 0:n]
+        for kk in range(k):                          # W transposed: the backward's W dz by vector fmas
+            for j in range(c):
+                wtt[j * k + kk] = wt[kk * c + j]
         m1[0:n] = s1w[me, 0:n]
         m2[0:n] = s2w[me, 0:n]
         bias[0:c] = bpack[me, 0:c]
@@ -160,8 +174,10 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
                 if has_n:
                     ws.send(ws.NORTH, xs[mine:mine + cp])
             y[0:c] = bias[0:c]
+            wo = 0                                   # offsets kept running: no multiply per fma
             for kk in range(k):
-                y[0:c] = wt[kk * c:kk * c + c] * xs[xb + kk] + y[0:c]
+                y[0:c] = wt[wo:wo + c] * xs[xb + kk] + y[0:c]
+                wo += c
             zb = s * CM
             zs[zb:zb + c] = y[0:c]
             for j in range(c):
@@ -203,15 +219,17 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
                 ws.recv(ws.EAST, out=y[0:c])
             for j in range(c):
                 y[j] = activate_grad_runtime(zs[zb + j], y[j], kind)
+            wo = 0
             for kk in range(k):
-                dw[kk * c:kk * c + c] = y[0:c] * xs[xb + kk] + dw[kk * c:kk * c + c]
+                dw[wo:wo + c] = y[0:c] * xs[xb + kk] + dw[wo:wo + c]
+                wo += c
             db[0:c] = db[0:c] + y[0:c]
             if layer > 0:
-                for kk in range(k):                  # this slice's part of the input gradient
-                    acc = 0.0
-                    for j in range(c):
-                        acc += wt[kk * c + j] * y[j]
-                    part[kk] = acc
+                part[0:k] = 0.0                      # this slice's part of the input gradient, W dz
+                wo = 0
+                for j in range(c):
+                    part[0:k] = wtt[wo:wo + k] * y[j] + part[0:k]
+                    wo += k
                 if has_s:                            # summed up the column, then broadcast back down
                     ws.recv(ws.SOUTH, out=other[0:k], channel=2)
                     part[0:k] = part[0:k] + other[0:k]

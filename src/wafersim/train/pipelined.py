@@ -107,8 +107,9 @@ class PipelinedRunner:
                 f"wafer is {spec.width} x {spec.height}", needed=(self.layout.width, height),
                 available=(spec.width, spec.height))
         self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
+        self.kernel_optimizer = ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE
         self.kernel = pipelined_step_kernel(batch_size, self.layout.max_inputs, self.layout.max_outputs,
-                                            ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE)
+                                            self.kernel_optimizer)
         wpack, bpack = self.layout.pack(params)
         self.cfg = device.to_device(self.layout.config())
         self.weights, self.biases = device.to_device(wpack), device.to_device(bpack)
