@@ -2,12 +2,13 @@
 
 A (m x n, m = P * R, n = Q * C) is distributed in R x C tiles: PE (px, py) holds A[py*R:(py+1)*R,
 px*C:(px+1)*C] in its SRAM, stored column-major so that each column of the tile is a contiguous
-vector. Then:
+vector, followed by the segment x[px*C:(px+1)*C] it multiplies. Then:
 
-1. the PEs of the top row load their segment x[px*C:(px+1)*C] from global memory and it travels down
-   each column of PEs by forwarding (each PE receives it from the north and sends it on south);
+1. every PE loads its tile and its x segment with one bulk copy: the host lays them out as one row of
+   a (P*Q, R*C + C) array (`to_column_tiles_with_x`), so each PE pays the off-wafer latency once (the
+   kernel is bound by that latency: two loads in a row, or x forwarded down the columns, cost more);
 2. every PE computes its partial y for its R tile rows with C vector fused multiply-adds, one per tile
-   column: ``ys[0:R] = tile[j*R:(j+1)*R] * xs[j] + ys[0:R]``;
+   column: ``ys[0:R] = tile[j*R:(j+1)*R] * x_j + ys[0:R]``;
 3. the partial sums are reduced along each row of PEs towards the west edge: each PE adds what arrives
    from the east (one vector add) and sends the sum west; the west PEs write y[py*R:(py+1)*R].
 
@@ -30,35 +31,28 @@ from ..sim.stats import LaunchStats
 def gemv_kernel(rows: int, cols: int) -> Dispatcher:
     """The kernel for R x C tiles (R = `rows`, C = `cols`); local-array shapes are compile-time constants.
 
-    Launch on one P x Q block: ``kernel[(1, 1), (Q, P)](a_tiles, x, y, Q)`` where `a_tiles` is the
-    (P*Q, R*C) array of `to_column_tiles`, x has n = Q*C elements and y has m = P*R."""
+    Launch on one P x Q block: ``kernel[(1, 1), (Q, P)](packed, y, Q)`` where `packed` is the
+    (P*Q, R*C + C) array of `to_column_tiles_with_x` and y has m = P*R elements."""
     if rows < 1 or cols < 1:
         raise ValueError(f"tile shape must be positive, got {rows} x {cols}")
     R, C = rows, cols
     RC = rows * cols
+    ROW = RC + cols  # a PE's global row: its tile, then its x segment
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
-    def gemv_tiles(a, x, y, q):
+    def gemv_tiles(packed, y, q):
         px, py = ws.grid(2)
-        tile = ws.local.array(RC, np.float32)  # A tile, column-major: column j is tile[j*R:(j+1)*R]
-        xs = ws.local.array(C, np.float32)  # x[px*C:(px+1)*C]
+        tile = ws.local.array(ROW, np.float32)  # A tile column-major (column j: tile[j*R:(j+1)*R]), then x
         ys = ws.local.array(R, np.float32)  # partial y of the tile rows
         part = ws.local.array(R, np.float32)  # partial sum arriving from the east
-        tile[0:RC] = a[py * q + px, 0:RC]  # one bulk copy
-        # 1. x segments: loaded by the top row, forwarded down the columns.
-        if py == 0:
-            xs[0:C] = x[px * C:px * C + C]
-        else:
-            ws.recv(ws.NORTH, out=xs[0:C])
-        if ws.has_neighbor(ws.SOUTH):
-            ws.send(ws.SOUTH, xs[0:C])
-        # 2. partial y = tile @ xs, a vector fma per tile column.
+        tile[0:ROW] = packed[py * q + px, 0:ROW]  # one bulk copy: tile and x segment
+        # partial y = tile @ x segment, a vector fma per tile column.
         ys[0:R] = 0.0
         jo = 0
         for j in range(C):
-            ys[0:R] = tile[jo:jo + R] * xs[j] + ys[0:R]
+            ys[0:R] = tile[jo:jo + R] * tile[RC + j] + ys[0:R]
             jo += R
-        # 3. reduce along the row towards the west edge.
+        # reduce along the row towards the west edge.
         if ws.has_neighbor(ws.EAST):
             ws.recv(ws.EAST, out=part[0:R])
             ys[0:R] = ys[0:R] + part[0:R]
@@ -75,6 +69,14 @@ def to_column_tiles(a: np.ndarray, p: int, q: int) -> np.ndarray:
     m, n = a.shape
     r, c = m // p, n // q
     return np.ascontiguousarray(a.reshape(p, r, q, c).transpose(0, 2, 3, 1).reshape(p * q, c * r))
+
+
+def to_column_tiles_with_x(a: np.ndarray, x: np.ndarray, p: int, q: int) -> np.ndarray:
+    """`to_column_tiles(a, p, q)` with each row followed by the segment of x its tile multiplies:
+    row py*q + px is [tile (py, px) column-major, x[px*C:(px+1)*C]]."""
+    tiles = to_column_tiles(a, p, q)
+    segments = np.tile(x.reshape(q, -1), (p, 1))  # row py*q + px holds segment px
+    return np.ascontiguousarray(np.concatenate([tiles, segments.astype(tiles.dtype)], axis=1))
 
 
 def gemv_flops(m: int, n: int, q: int) -> int:
@@ -101,8 +103,7 @@ def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = N
     if words * 4 >= device.spec.sram_bytes:
         raise ValueError(f"a {rows} x {cols} tile ({words * 4} bytes with its vectors) does not fit the "
                          f"{device.spec.sram_bytes}-byte SRAM of a PE: use more PEs")
-    d_a = device.to_device(to_column_tiles(a, p, q), stream=stream)
-    d_x = device.to_device(x, stream=stream)
+    d_packed = device.to_device(to_column_tiles_with_x(a, x, p, q), stream=stream)
     d_y = device.device_array(m, np.float32)
-    stats = gemv_kernel(rows, cols)[(1, 1), (q, p), stream](d_a, d_x, d_y, int(q))
+    stats = gemv_kernel(rows, cols)[(1, 1), (q, p), stream](d_packed, d_y, int(q))
     return d_y.copy_to_host(stream=stream), stats

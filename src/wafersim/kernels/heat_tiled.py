@@ -9,14 +9,15 @@ The domain (by*T rows, bx*T columns) runs on one bx x by block; PE (px, py) owns
    (`fifo_depth`), every PE sending one chunk to each neighbour before receiving, so no pair of PEs can
    block each other. Where a neighbour is missing (the edge of the whole domain) the halo is the tile's
    own edge: zero flux, as in `kernels.heat`.
-2. the update, six vector instructions over the span of the tile from its first interior cell to its
+2. the update, five vector instructions over the span of the tile from its first interior cell to its
    last (the halo columns inside the span are computed too and overwritten by the next exchange):
-   ``acc = N + S + E + W`` (three adds), ``acc = c * -4 + acc`` (fma), ``new = c``, ``new = acc * alpha + new``
-   (fma). Each rounding is the one of `reference.heat_step(..., order=ORDER_API)`, so the result equals
-   the one-cell-per-PE kernel's bit for bit.
+   ``acc = N + S + E + W`` (three adds), ``acc = c * -4 + acc`` (fma), then in place ``c = acc * alpha + c``
+   (fma; every neighbour was read into `acc` already). Each rounding is the one of
+   `reference.heat_step(..., order=ORDER_API)`, so the result equals the one-cell-per-PE kernel's bit for
+   bit.
 
-Two tiles alternate as source and destination. Tiles move to and from global memory with one bulk
-copy each: the host passes the domain tile-blocked, a (bx*by, T*T) array (`to_tiles`).
+Tiles move to and from global memory with one bulk copy each: the host passes the domain tile-blocked,
+a (bx*by, T*T) array (`to_tiles`).
 
 FLOPs counted per PE and step: 7 per element of the span, (T - 1) * (T + 2) + T elements (3 adds, two
 fmas of 2, the T x T cells plus the 2 * (T - 1) halo positions inside the span), see `heat_tiled_flops`.
@@ -59,8 +60,8 @@ def heat_tiled_kernel(tile: int) -> Dispatcher:
     CH = min(16, tile)  # words per message chunk (<= fifo_depth)
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
-    def heat_step(src, dst, acc, ecol, wcol, erecv, wrecv, alpha):
-        """One step: halo exchange of `src`, then dst = src + alpha * (N + S + E + W - 4 * src)."""
+    def heat_step(src, acc, ecol, wcol, erecv, wrecv, alpha):
+        """One step: halo exchange of `src`, then src += alpha * (N + S + E + W - 4 * src)."""
         has_n = ws.has_neighbor(ws.NORTH)
         has_s = ws.has_neighbor(ws.SOUTH)
         has_e = ws.has_neighbor(ws.EAST)
@@ -103,15 +104,14 @@ def heat_tiled_kernel(tile: int) -> Dispatcher:
             r += W
         acc[0:L] = src[NORTH0:NORTH0 + L] + src[SOUTH0:SOUTH0 + L] + src[EAST0:EAST0 + L] + src[WEST0:WEST0 + L]
         acc[0:L] = src[S0:S0 + L] * -4.0 + acc[0:L]
-        dst[S0:S0 + L] = src[S0:S0 + L]
-        dst[S0:S0 + L] = acc[0:L] * alpha + dst[S0:S0 + L]
+        src[S0:S0 + L] = acc[0:L] * alpha + src[S0:S0 + L]
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
     def heat_tiles(u, out, alpha, steps, bx):
         px, py = ws.grid(2)
         me = py * bx + px  # this PE's row of the tile-blocked arrays
         p = ws.local.array(WW, np.float32)  # tile with halo, row-major (T+2) x (T+2)
-        q = ws.local.array(WW, np.float32)  # the other time level
+        q = ws.local.array(TT, np.float32)  # the tile as it moves to and from global memory
         acc = ws.local.array(L, np.float32)
         ecol = ws.local.array(T, np.float32)
         wcol = ws.local.array(T, np.float32)
@@ -122,12 +122,8 @@ def heat_tiled_kernel(tile: int) -> Dispatcher:
         for i in range(T):
             p[r:r + T] = q[i * T:i * T + T]
             r += W
-        for t in range(steps // 2):
-            heat_step(p, q, acc, ecol, wcol, erecv, wrecv, alpha)
-            heat_step(q, p, acc, ecol, wcol, erecv, wrecv, alpha)
-        if steps % 2 == 1:
-            heat_step(p, q, acc, ecol, wcol, erecv, wrecv, alpha)
-            p[S0:S0 + L] = q[S0:S0 + L]
+        for t in range(steps):
+            heat_step(p, acc, ecol, wcol, erecv, wrecv, alpha)
         r = S0
         for i in range(T):
             q[i * T:i * T + T] = p[r:r + T]

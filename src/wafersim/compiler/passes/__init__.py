@@ -11,13 +11,15 @@ import copy
 import dataclasses
 from typing import Callable
 
-from ..ir import IRFunction, VReg
+from ..ir import IRFunction, Op, VReg
 from .bounds import eliminate_range_checks
-from .cleanup import coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code, remove_unused_labels
+from .cleanup import (coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code, eliminate_dead_writes,
+                      remove_unused_labels)
 from .cse import eliminate_common_subexpressions
 from .licm import hoist_loop_invariants
-from .peephole import fold_address_offsets, use_immediate_forms
+from .peephole import fold_address_offsets, propagate_constants, use_immediate_forms
 from .strength import reduce_induction_variables
+from .unroll import unroll_counted_loops
 from .verify import undefined_reads, verify
 
 Pass = Callable[[IRFunction, frozenset], None]
@@ -44,9 +46,14 @@ PASSES: list[tuple[str, Pass]] = [
     ("cse2", eliminate_common_subexpressions),
     ("strength", reduce_induction_variables),
     ("bounds", eliminate_range_checks),
+    ("unroll", unroll_counted_loops),
+    ("constprop", _plain(propagate_constants)),
+    ("licm2", hoist_loop_invariants),
+    ("cse3", eliminate_common_subexpressions),
     ("copyprop2", copy_propagate),
     ("fold2", _plain(fold_address_offsets)),
     ("dce2", _plain(eliminate_dead_code)),
+    ("deadwrites", _plain(eliminate_dead_writes)),
 ]
 PASS_NAMES: tuple[str, ...] = tuple(name for name, _ in PASSES)
 #: The clean-up the compiler did before the optimisation passes existed: for before/after measurements.
@@ -67,7 +74,7 @@ class PassLog:
 
 
 def _snapshot(fn: IRFunction) -> IRFunction:
-    ops = [copy.copy(op) for op in fn.ops]  # registers and labels are shared: passes never mutate those
+    ops = [copy.copy(op) if isinstance(op, Op) else op for op in fn.ops]  # registers and labels are shared
     return dataclasses.replace(fn, ops=ops)
 
 

@@ -122,3 +122,26 @@ def remove_unused_labels(fn: IRFunction) -> None:
     straight-line blocks on either side so that block-local passes see the whole run."""
     targets = {op.target for op in fn.instructions() if op.op in BRANCHES}
     fn.ops = [op for op in fn.ops if not isinstance(op, Label) or op in targets]
+
+
+def eliminate_dead_writes(fn: IRFunction) -> None:
+    """Drop pure instructions whose result is overwritten (or never read) before any read: the register
+    is not live after them. Catches what whole-function DCE cannot: a register written many times."""
+    from .cfg import CFG  # cfg imports nothing from here; kept local to keep this module's imports light
+
+    cfg = CFG(fn)
+    live_in = cfg.live_in()
+    dead: set[int] = set()
+    for k, block in enumerate(cfg.blocks):
+        live = set().union(*[live_in[s] for s in cfg.succ[k]]) if cfg.succ[k] else set()
+        for i in reversed(block):
+            reads, written = cfg.rw[i]
+            op = fn.ops[i]
+            if written is not None and op.op in PURE and written not in live:
+                dead.add(i)
+                continue
+            if written is not None:
+                live.discard(written)
+            live.update(reads)
+    if dead:
+        fn.ops = [op for i, op in enumerate(fn.ops) if i not in dead]

@@ -84,6 +84,7 @@ def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
 
 def _within_blocks(fn: IRFunction) -> None:
     cfg = CFG(fn)
+    defs = definitions(fn, cfg)
     for block in cfg.blocks:
         available: dict[tuple, VReg] = {}
         for i in block:
@@ -99,5 +100,8 @@ def _within_blocks(fn: IRFunction) -> None:
                     op = fn.ops[i]
             if written is not None:  # forget what read or wrote the register just written
                 available = {k: v for k, v in available.items() if v is not written and not any(x is written for x in k)}
-                if _shareable(op) and op.op != "mov" and written not in op.reads():
+                # a constant is shared only from a register that keeps it (written once): copies of
+                # that one then propagate everywhere, where a copy of a variable would stay a copy
+                if (_shareable(op) and op.op != "mov" and written not in op.reads()
+                        and (op.op != "li" or len(defs.get(written, ())) == 1)):
                     available[_key(op)] = written

@@ -73,3 +73,87 @@ def fold_address_offsets(fn: IRFunction) -> None:
                 offsets[written] = (op.a, op.imm, op.reloc)
             elif op.op == "li" and written.ty == "i32":
                 offsets[written] = (0, op.imm, op.reloc)
+
+
+def _wrap(value: int) -> int:
+    """int32 two's-complement wrap, as the machine's integer arithmetic."""
+    return (value + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+_FOLD_IMMEDIATE = {"addi": lambda a, k: a + k, "muli": lambda a, k: a * k, "andi": lambda a, k: a & k,
+                   "ori": lambda a, k: a | k, "xori": lambda a, k: a ^ k, "shli": lambda a, k: a << (k & 31),
+                   "slti": lambda a, k: int(a < k), "seqi": lambda a, k: int(a == k)}
+_FOLD_REGISTER = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+                  "min": min, "max": max, "slt": lambda a, b: int(a < b), "sle": lambda a, b: int(a <= b),
+                  "seq": lambda a, b: int(a == b), "sne": lambda a, b: int(a != b)}
+
+
+def propagate_constants(fn: IRFunction) -> None:
+    """Compute integer operations on registers of known value at compile time.
+
+    A register holds a known value after a plain `li` until it is written otherwise; at a join, the
+    values all predecessors agree on (forward dataflow over the blocks). Ops whose operands are all
+    known become `li` of the result, and loads/stores at a known address use r0 + immediate. Chiefly
+    for unrolled loops, whose counters are constants in each copy."""
+    from .cfg import CFG
+
+    cfg = CFG(fn)
+    n = len(cfg.blocks)
+    out: list[dict | None] = [None] * n  # None: not reached yet
+
+    def entry(k: int) -> dict:
+        if k == 0:
+            return {}
+        states = [out[p] for p in cfg.pred[k] if p in cfg.reachable]
+        if any(st is None for st in states) and not all(st is None for st in states):
+            states = [st for st in states if st is not None]  # optimistic: unreached predecessors agree
+        if not states or any(st is None for st in states):
+            return {}
+        first = states[0]
+        return {r: v for r, v in first.items() if all(st.get(r) == v for st in states[1:])}
+
+    changed = True
+    while changed:  # find the states (no rewriting yet)
+        changed = False
+        for k in sorted(cfg.reachable):
+            if k != 0 and all(out[p] is None for p in cfg.pred[k]):
+                continue  # no predecessor reached yet: nothing to say (optimistic)
+            state = _transfer(fn, cfg.blocks[k], entry(k), rewrite=False)
+            if state != out[k]:
+                out[k], changed = state, True
+    for k in sorted(cfg.reachable):
+        _transfer(fn, cfg.blocks[k], entry(k), rewrite=True)
+
+
+def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool) -> dict:
+    known = dict(known)
+    for i in block:
+        op = fn.ops[i]
+        if not isinstance(op, Op):
+            continue
+        value = None
+        a = known.get(op.a) if isinstance(op.a, VReg) else (0 if op.a == 0 else None)
+        b = known.get(op.b) if isinstance(op.b, VReg) else (0 if op.b == 0 else None)
+        if rewrite and op.op == "addi" and op.reloc is not None and a is not None:
+            # known + an SRAM address: an address `li` (fixed at layout); the result is not a number
+            fn.ops[i] = op = Op("li", d=op.d, imm=op.imm + a, line=op.line, reloc=op.reloc)
+        elif op.op in _FOLD_IMMEDIATE and op.reloc is None and a is not None:
+            value = _FOLD_IMMEDIATE[op.op](a, op.imm)
+        elif op.op in _FOLD_REGISTER and a is not None and b is not None:
+            value = _FOLD_REGISTER[op.op](a, b)
+        elif op.op == "mov" and a is not None and op.d.ty == "i32":
+            value = a
+        elif rewrite and op.op in _ADDRESSED and isinstance(op.a, VReg) and a is not None:
+            op.a, op.imm = 0, op.imm + a
+        written = op.writes()
+        if value is not None:
+            value = _wrap(value)
+            if rewrite:
+                fn.ops[i] = Op("li", d=written, imm=value, line=op.line)
+        elif op.op == "li" and op.reloc is None and written is not None and written.ty == "i32":
+            value = op.imm
+        if written is not None:
+            known.pop(written, None)
+            if value is not None:
+                known[written] = value
+    return known
