@@ -12,10 +12,12 @@ from wafersim.compiler import BASELINE_PASSES, PASS_NAMES, compile_kernel, inspe
 from wafersim.compiler.ir import IRFunction, Label, Op, VReg
 from wafersim.compiler.passes import run_passes
 from wafersim.compiler.passes.bounds import eliminate_range_checks
+from wafersim.compiler.passes.cleanup import eliminate_dead_code, eliminate_dead_writes
 from wafersim.compiler.passes.cse import eliminate_common_subexpressions
 from wafersim.compiler.passes.licm import hoist_loop_invariants
-from wafersim.compiler.passes.peephole import fold_address_offsets, use_immediate_forms
+from wafersim.compiler.passes.peephole import fold_address_offsets, propagate_constants, use_immediate_forms
 from wafersim.compiler.passes.strength import reduce_induction_variables
+from wafersim.compiler.passes.unroll import unroll_counted_loops
 from wafersim.compiler.passes.verify import undefined_reads, verify
 from wafersim.errors import CompileError, MemoryAccessError
 
@@ -181,7 +183,6 @@ def test_strength_reduction_replaces_the_multiply_by_a_stepped_register():
     counted_loop(b, body)
     reduce_induction_variables(b.fn)
     verify(b.fn, "strength", frozenset())
-    from wafersim.compiler.passes.cleanup import eliminate_dead_code
     eliminate_dead_code(b.fn)
     top, test = index_of(b.fn, b.label("top")), index_of(b.fn, b.label("test"))
     in_loop = [op.op for op in b.fn.ops[top + 1:test] if isinstance(op, Op)]
@@ -289,6 +290,76 @@ def test_range_check_kept_when_the_start_may_be_negative():
     b.op("halt")
     eliminate_range_checks(b.fn)
     assert check in b.fn.ops
+
+
+def test_unroll_copies_a_short_loop_and_keeps_the_counter_right():
+    b = Builder()
+    counted_loop(b, lambda b: b.op("st", d="i", a="i", imm=100), stop=3)
+    b.fn.ops.insert(len(b.fn.ops) - 1, Op("st", d=b.r("i"), a=0, imm=7))  # i after the loop: 3
+    unroll_counted_loops(b.fn)
+    verify(b.fn, "unroll", frozenset())
+    ops = [op for op in b.fn.ops if isinstance(op, Op)]
+    assert not any(op.op in ("jmp", "bnz", "bz") for op in ops)
+    assert [op.op for op in ops].count("st") == 4 and [op.op for op in ops].count("addi") == 3
+    propagate_constants(b.fn)
+    stores = [(op.a, op.imm, op.d) for op in b.fn.instructions() if op.op == "st"]
+    assert [(a, imm) for a, imm, _ in stores] == [(0, 100), (0, 101), (0, 102), (0, 7)]  # i = 0, 1, 2 folded
+
+
+def test_unroll_leaves_long_or_irregular_loops():
+    long = Builder()
+    counted_loop(long, lambda b: b.op("st", d="i", a="i", imm=0), stop=100)  # 100 trips: too many
+    before = list(long.fn.ops)
+    unroll_counted_loops(long.fn)
+    assert long.fn.ops == before
+    entered = Builder()
+
+    def body(b):
+        b.op("st", d="i", a="i", imm=0)
+        b.op("bz", a="i", target="top")  # a second way back to the top
+
+    counted_loop(entered, body, stop=4)
+    before = list(entered.fn.ops)
+    unroll_counted_loops(entered.fn)
+    assert entered.fn.ops == before
+
+
+def test_constant_propagation_meets_at_joins():
+    b = Builder()
+    b.op("arg", d="p", imm=0)
+    b.op("li", d="a", imm=3)
+    b.op("bz", a="p", target="other")
+    b.op("li", d="x", imm=5)
+    b.op("li", d="y", imm=1)
+    b.op("jmp", target="join")
+    b.place("other")
+    b.op("li", d="x", imm=5)
+    b.op("li", d="y", imm=2)
+    b.place("join")
+    sum_op = b.op("add", d="s", a="a", b="x")  # 3 + 5 on both paths
+    diff_op = b.op("add", d="t", a="a", b="y")  # y differs by path
+    load = b.op("ld", d="v", a="s", imm=10)
+    b.op("st", d="t", a=0, imm=0)
+    b.op("st", d="v", a=0, imm=1)
+    b.op("halt")
+    propagate_constants(b.fn)
+    folded = b.fn.ops[index_of(b.fn, load) - 2]
+    assert folded.op == "li" and folded.imm == 8 and folded.d is b.r("s")
+    assert diff_op in b.fn.ops
+    assert load.a == 0 and load.imm == 18
+
+
+def test_dead_writes_removed_only_when_overwritten_before_any_read():
+    b = Builder()
+    first = b.op("li", d="x", imm=1)
+    b.op("li", d="x", imm=2)
+    kept = b.op("li", d="y", imm=3)
+    b.op("bz", a="x", target="end")
+    b.op("st", d="y", a=0, imm=0)  # y read on one path: its write stays
+    b.place("end")
+    b.op("halt")
+    eliminate_dead_writes(b.fn)
+    assert first not in b.fn.ops and kept in b.fn.ops
 
 
 # ----------------------------------------------------------------------------- verifier and pass list
