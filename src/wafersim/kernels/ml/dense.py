@@ -18,13 +18,13 @@ from ...compiler import intrinsics as ws
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
+from ..gemm import _TILES as GEMM_TILES  # the tiles SUMMA keeps in a PE's SRAM, to check ours fit
 from ..gemm import from_tiles, gemm_kernel, to_tiles
 from .elementwise import bias_add_kernel
 from .layout import (DEFAULT_CHUNK, MLShapeError, Scratch, TileTooLargeError, as_matrix, as_vector,
                      check_chunk, combine_stats, launch_rows, pes_per_row)
 
 DEFAULT_TILE = 8  # T of the SUMMA tiles: p = ceil(size / tile) PEs along each side of the block
-_GEMM_TILES = 5  # SUMMA keeps five T x T tiles in a PE's SRAM (kernels.gemm)
 
 
 def summa_side(m: int, k: int, n: int, tile: int) -> tuple[int, int]:
@@ -37,7 +37,7 @@ def summa_side(m: int, k: int, n: int, tile: int) -> tuple[int, int]:
 def _check_tile(tile: int, spec: WaferSpec) -> None:
     if not isinstance(tile, (int, np.integer)) or tile < 1:
         raise MLShapeError(f"tile must be a positive int, got {tile!r}", tile=tile)
-    needed = (_GEMM_TILES * tile * tile + tile) * 4
+    needed = (GEMM_TILES * tile * tile + tile) * 4
     if needed >= spec.sram_bytes:
         raise TileTooLargeError(f"SUMMA tiles of {tile} x {tile} need {needed} bytes of SRAM per PE, the wafer has "
                                 f"{spec.sram_bytes}: use a smaller tile", needed=needed, available=spec.sram_bytes)
