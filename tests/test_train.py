@@ -2,6 +2,8 @@
 (train.reference), MemoryX's optimizers and accounting, and the errors for models that do not fit."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -45,7 +47,7 @@ def test_gelu_tanh_layer_norm_and_momentum_match_numpy():
         np.testing.assert_allclose(trainer.params[name], weights, atol=2e-4, err_msg=name)
 
 
-def test_step_report_accounts_for_streaming_and_launches():
+def test_step_report_accounts_for_streaming_and_launches(tmp_path):
     model = train.Model([train.Dense(5, 9, "gelu"), train.LayerNorm(9), train.Dense(9, 3)])
     spec = train.MemoryXSpec(bandwidth_bytes_per_s=1e9, latency_s=1e-6)
     trainer = train.Trainer(model, train.SGD(lr=0.1), batch_size=4, memoryx_spec=spec, chunk=4)
@@ -67,9 +69,21 @@ def test_step_report_accounts_for_streaming_and_launches():
     assert report.compute_s > 0 and report.wafer_traffic_s > 0
     assert report.fabric_words == sum(s.words_moved for s in launches) > 0
     assert report.total_s == pytest.approx(report.compute_s + report.wafer_traffic_s + report.streaming_s)
+    # The timeline puts the step's launches and transfers one after another: they add up to its time.
+    timeline = trainer.timeline.slices
+    assert [s.name for s in timeline if s.track == "steps"] == [f"step 0: loss {report.loss:.4f}"]
+    assert sum(s.seconds for s in timeline if s.track != "steps") == pytest.approx(report.total_s)
+    assert len([s for s in timeline if s.track.startswith("MemoryX")]) == 9    # weights in
+    assert len([s for s in timeline if s.track.endswith("gradients")]) == 6
+    assert [s.name for s in timeline if s.track == "wafer: launches"] == [s.program for s in launches]
     # The loss is that of the weights before the update, as the reference computes it.
     ref_loss, _ = loss_and_gradients(model, model.init_params(0), x, labels)
     assert report.loss == pytest.approx(ref_loss, rel=1e-5)
+    trace = json.loads(trainer.to_perfetto(tmp_path / "train.json").read_text())["traceEvents"]
+    slices = [e for e in trace if e["ph"] == "X"]
+    assert len(slices) == len(timeline)
+    streamed = [e for e in slices if e["tid"] == 2]                              # MemoryX -> wafer track
+    assert streamed[0]["name"] == "0.w (180 B)" and streamed[0]["dur"] == pytest.approx(1 + 180 / 1e3)
 
 
 def test_memoryx_optimizers_and_capacity():

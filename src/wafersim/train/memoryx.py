@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -106,10 +107,13 @@ class MemoryX:
 
     `stream_weights(name)` hands a copy of one tensor to the wafer, `receive_gradient(name, g)` takes its
     gradient back (gradients of one step add up), `update()` applies the optimizer to every tensor that
-    received a gradient. `take_counters()` returns and resets the bytes and time moved."""
+    received a gradient. `take_counters()` returns and resets the bytes and time moved; `on_transfer`, if
+    given, sees every transfer as it happens (the trainer's timeline)."""
 
-    def __init__(self, params: dict[str, np.ndarray], optimizer: Optimizer, spec: MemoryXSpec | None = None) -> None:
+    def __init__(self, params: dict[str, np.ndarray], optimizer: Optimizer, spec: MemoryXSpec | None = None,
+                 on_transfer: Callable[[str, str, int, float], None] | None = None) -> None:
         self.spec = spec or MemoryXSpec()
+        self.on_transfer = on_transfer  # called with (kind, tensor, bytes, seconds) for every transfer
         self.optimizer = optimizer
         self.weights = {name: np.array(value, dtype=np.float32) for name, value in params.items()}
         needed = self.bytes_needed(sum(w.size for w in self.weights.values()), optimizer)
@@ -128,16 +132,19 @@ class MemoryX:
         """Bytes of float32 weights, gradients and optimizer state for `n_params` weights."""
         return 4 * n_params * (2 + optimizer.state_per_param)
 
-    def _charge(self, nbytes: int, field: str) -> None:
+    def _charge(self, name: str, nbytes: int, field: str) -> None:
+        seconds = self.spec.transfer_seconds(nbytes)
         setattr(self.counters, field, getattr(self.counters, field) + nbytes)
         self.counters.transfers += 1
-        self.counters.seconds += self.spec.transfer_seconds(nbytes)
+        self.counters.seconds += seconds
+        if self.on_transfer is not None:
+            self.on_transfer(field, name, nbytes, seconds)
 
     def stream_weights(self, name: str) -> np.ndarray:
         """A copy of the tensor `name`, as sent to the wafer (charged to the weight stream)."""
         if name not in self.weights:
             raise TrainingError(f"MemoryX holds no tensor {name!r}", name=name)
-        self._charge(self.weights[name].nbytes, "weight_bytes")
+        self._charge(name, self.weights[name].nbytes, "weight_bytes")
         return self.weights[name].copy()
 
     def receive_gradient(self, name: str, gradient: np.ndarray) -> None:
@@ -148,7 +155,7 @@ class MemoryX:
         if gradient.shape != self.weights[name].shape:
             raise TrainingError(f"gradient of {name!r} has shape {gradient.shape}, the tensor "
                                 f"{self.weights[name].shape}", name=name, shape=gradient.shape)
-        self._charge(gradient.nbytes, "gradient_bytes")
+        self._charge(name, gradient.nbytes, "gradient_bytes")
         if name in self.gradients:
             self.gradients[name] = self.gradients[name] + gradient
         else:

@@ -25,6 +25,7 @@ streaming, else raises `ModelDoesNotFitError` with both reasons.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -40,6 +41,7 @@ from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLarg
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
 from .model import Dense, LayerNorm, Model
 from .pipelined import PipelinedRunner
+from .timeline import Timeline
 
 MODES = ("streaming", "pipelined", "auto")
 
@@ -128,6 +130,9 @@ class Trainer:
             self._start_streaming(params, optimizer, memoryx_spec)
         self.mode = "pipelined" if self.pipeline else "streaming"
         self.steps = 0
+        self.timeline = Timeline(self.device)
+        if self.memoryx:
+            self.memoryx.on_transfer = self.timeline.transfer
 
     def _start_streaming(self, params: dict[str, np.ndarray], optimizer: Optimizer,
                          memoryx_spec: MemoryXSpec | None) -> None:
@@ -173,22 +178,29 @@ class Trainer:
         check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
         if x.shape[0] != self.batch_size:
             raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
+        self.timeline.catch_up()  # launches made outside the trainer are not the step's
+        start_s, first_launch = self.timeline.clock, len(self.device.launches)
         if self.pipeline:
-            losses, stats = self.pipeline.step(x, labels)
-            self.steps += 1
-            return self._report(float(np.mean(losses, dtype=np.float64)), [stats])
-        first_launch = len(self.device.launches)
-        self.memoryx.take_counters()
-        saved, activations = [], x
-        for i, layer in enumerate(self.model.layers):
-            activations, kept = self._forward(i, layer, activations)
-            saved.append(kept)
-        (losses, grad), _ = ml.cross_entropy(activations, labels, self.chunk, self.device)
-        for i in reversed(range(len(self.model.layers))):
-            grad = self._backward(i, self.model.layers[i], saved[i], grad)
-        self.memoryx.update()
+            losses, _ = self.pipeline.step(x, labels)
+        else:
+            self.memoryx.take_counters()
+            saved, activations = [], x
+            for i, layer in enumerate(self.model.layers):
+                activations, kept = self._forward(i, layer, activations)
+                saved.append(kept)
+            (losses, grad), _ = ml.cross_entropy(activations, labels, self.chunk, self.device)
+            for i in reversed(range(len(self.model.layers))):
+                grad = self._backward(i, self.model.layers[i], saved[i], grad)
+            self.memoryx.update()
         self.steps += 1
-        return self._report(float(np.mean(losses, dtype=np.float64)), self.device.launches[first_launch:])
+        report = self._report(float(np.mean(losses, dtype=np.float64)), self.device.launches[first_launch:])
+        self.timeline.step(report.step, start_s, f"loss {report.loss:.4f}")
+        return report
+
+    def to_perfetto(self, path: str | Path) -> Path:
+        """Write the simulated timeline of every step so far (launches, MemoryX transfers) as a Perfetto
+        trace: open it in ui.perfetto.dev."""
+        return self.timeline.to_perfetto(path)
 
     def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """The layer's output, and what its backward pass needs."""
