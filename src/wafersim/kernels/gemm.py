@@ -49,7 +49,7 @@ def gemm_kernel(tile: int) -> Dispatcher:
     T = tile
     TT = tile * tile
     # Register blocking of the local product (when 8 divides T): 8 rows of C at a time share each row of B
-    # (its address is computed once for 8 vector fmas), and 2 steps of the k loop run per trip.
+    # (its address is computed once for 8 vector fmas), and 4 steps of the k loop run per trip.
     BLOCKED = tile % 8 == 0
     # The broadcasts move several tile rows per message (fewer instructions; the FIFOs pipeline them).
     CH = T * _largest_divisor(tile, 4)
@@ -113,13 +113,13 @@ def gemm_kernel(tile: int) -> Dispatcher:
             if BLOCKED:  # folded at compile time; the tuples below are unrolled
                 for i0 in range(0, TT, 8 * T):
                     bo = 0
-                    for kk in range(0, T, 2):
+                    for kk in range(0, T, 4):
                         ai = i0 + kk
-                        for u in (0, 1):
+                        for u in (0, 1, 2, 3):
                             for r in (0, 1, 2, 3, 4, 5, 6, 7):
                                 ct[i0 + r * T:i0 + r * T + T] = (ak[ai + r * T + u] * bk[bo + u * T:bo + u * T + T]
                                                                  + ct[i0 + r * T:i0 + r * T + T])
-                        bo += 2 * T
+                        bo += 4 * T
             else:
                 for ci in range(0, TT, T):
                     for kk in range(T):

@@ -12,7 +12,23 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from ..ir import BRANCHES, IRFunction, Label, Op, VReg, basic_blocks
+from ...isa.opcodes import BY_NAME
+from ..ir import BRANCHES, READS_D, REGISTER_FIELDS, IRFunction, Label, Op, VReg, basic_blocks
+
+#: Per opcode: the register fields it reads, and whether it writes `d` (what `Op.reads`/`Op.writes`
+#: compute, tabulated once: the analyses ask for every op many times).
+_READ_FIELDS = {name: tuple(f for f in op.operands if f in REGISTER_FIELDS and (f != "d" or name in READS_D))
+                for name, op in BY_NAME.items()}
+_WRITES_D = {name: "d" in op.operands and name not in READS_D for name, op in BY_NAME.items()}
+
+
+def read_write(op) -> tuple[list[VReg], VReg | None]:
+    """(registers `op` reads, register it writes or None); ([], None) for a label."""
+    if not isinstance(op, Op):
+        return [], None
+    reads = [v for v in (getattr(op, f) for f in _READ_FIELDS[op.op]) if isinstance(v, VReg)]
+    written = op.d if _WRITES_D[op.op] and isinstance(op.d, VReg) else None
+    return reads, written
 
 
 @dataclasses.dataclass
@@ -51,8 +67,7 @@ class CFG:
         self.reachable = self._reachable()
         self.dom = self._dominators()
         # (registers read, register written) of each op, computed once: the analyses ask many times.
-        self.rw: list[tuple[list[VReg], VReg | None]] = [
-            (op.reads(), op.writes()) if isinstance(op, Op) else ([], None) for op in fn.ops]
+        self.rw: list[tuple[list[VReg], VReg | None]] = [read_write(op) for op in fn.ops]
         self._live_in: list[set[VReg]] | None = None
 
     def _reachable(self) -> set[int]:
@@ -163,7 +178,7 @@ def uses(fn: IRFunction, cfg: CFG | None = None) -> dict[VReg, list[int]]:
 
 
 def _read_write(fn: IRFunction) -> list[tuple[list[VReg], VReg | None]]:
-    return [(op.reads(), op.writes()) if isinstance(op, Op) else ([], None) for op in fn.ops]
+    return [read_write(op) for op in fn.ops]
 
 
 def new_vreg(fn: IRFunction, ty: str, hint: str) -> VReg:

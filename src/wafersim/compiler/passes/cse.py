@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..ir import PURE, IRFunction, Op, VReg
 from .cfg import CFG, definitions
+from .cleanup import copy_propagate
 
 _COMMUTATIVE = {"add", "mul", "and", "or", "xor", "min", "max", "seq", "sne", "fadd", "fmul", "fmin", "fmax",
                 "feq", "fne"}
@@ -34,9 +35,11 @@ def _shareable(op: Op) -> bool:
 
 
 def eliminate_common_subexpressions(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
-    """Share repeated pure computations, across dominating blocks and within blocks."""
+    """Share repeated pure computations, across dominating blocks and within blocks (then propagate the
+    copies the latter leaves, so that later passes see the shared register itself)."""
     _across_blocks(fn, undefined)
     _within_blocks(fn)
+    copy_propagate(fn, undefined)
 
 
 def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
@@ -87,6 +90,7 @@ def _within_blocks(fn: IRFunction) -> None:
     defs = definitions(fn, cfg)
     for block in cfg.blocks:
         available: dict[tuple, VReg] = {}
+        mentioning: dict[VReg, list[tuple]] = {}  # register -> keys that read or produce it
         for i in block:
             op = fn.ops[i]
             if not isinstance(op, Op):
@@ -98,10 +102,15 @@ def _within_blocks(fn: IRFunction) -> None:
                 if earlier is not None and earlier is not written and earlier.ty == written.ty:
                     fn.ops[i] = Op("mov", d=written, a=earlier, line=op.line)
                     op = fn.ops[i]
-            if written is not None:  # forget what read or wrote the register just written
-                available = {k: v for k, v in available.items() if v is not written and not any(x is written for x in k)}
-                # a constant is shared only from a register that keeps it (written once): copies of
-                # that one then propagate everywhere, where a copy of a variable would stay a copy
-                if (_shareable(op) and op.op != "mov" and written not in op.reads()
-                        and (op.op != "li" or len(defs.get(written, ())) == 1)):
-                    available[_key(op)] = written
+            if written is None:
+                continue
+            for key in mentioning.pop(written, []):  # forget what read or wrote the register just written
+                available.pop(key, None)
+            # a constant is shared only from a register that keeps it (written once): copies of that one
+            # then propagate everywhere, where a copy of a variable would stay a copy
+            if (_shareable(op) and op.op != "mov" and written not in op.reads()
+                    and (op.op != "li" or len(defs.get(written, ())) == 1)):
+                key = _key(op)
+                available[key] = written
+                for reg in {written, *op.reads()}:
+                    mentioning.setdefault(reg, []).append(key)
