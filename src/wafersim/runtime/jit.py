@@ -91,9 +91,11 @@ class Dispatcher(Kernel):
         device = device or (owners[0] if owners else get_current_device())
         return self.compile(self.signature_of(args)[0], device)
 
-    def inspect_ir(self) -> str:
-        """The IR of the last compiled specialisation, before optimisation and register allocation."""
-        return self._compiled().ir_text
+    def inspect_ir(self, after: str | None = None) -> str:
+        """The IR of the last compiled specialisation: before optimisation and register allocation, or
+        after the optimisation pass named `after` (one of `wafersim.compiler.PASS_NAMES`)."""
+        compiled = self._compiled()
+        return compiled.ir_text if after is None else compiled.ir_after(after)
 
     def inspect_asm(self) -> str:
         """The assembly of the last compiled specialisation."""
