@@ -406,6 +406,7 @@ def test_pass_names_and_inspect_ir_after_a_pass():
     before, after = inspect_ir(scale_copy), inspect_ir(scale_copy, after="licm")
     assert before != after and "kernel scale_copy" in after
     assert inspect_ir(scale_copy, after=PASS_NAMES[-1]).count("\n") <= before.count("\n")
+    assert scale_copy.inspect_ir(after="licm") == after  # the same from the kernel itself
     with pytest.raises(KeyError, match="licm"):
         inspect_ir(scale_copy, after="no-such-pass")
 

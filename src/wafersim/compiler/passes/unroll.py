@@ -19,7 +19,7 @@ from ..ir import BRANCHES, IRFunction, Label, Op
 from .cfg import CFG, Loop, constant_of, definitions
 
 MAX_TRIPS = 16
-MAX_UNROLLED_OPS = 320
+MAX_UNROLLED_OPS = 192  # beyond this, copies add register pressure (spills) faster than they save tests
 
 
 def unroll_counted_loops(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
