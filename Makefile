@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(VENV)/bin/wafersim bench --preset wse2 --steps 100 --write bench/RESULTS.md
 	$(PY) bench/compiler.py --write bench/RESULTS.md
 	$(PY) bench/kernels.py --write bench/RESULTS.md --plot docs/kernel_utilization.png
+	$(PY) bench/workloads.py --timeout 600 --write bench/RESULTS.md
 
 docs: $(STAMP)
 	$(PY) scripts/update_docs.py

@@ -1,0 +1,47 @@
+"""bench/workloads.py at tiny sizes: every workload's simulator result matches its NumPy version.
+
+Runs the harness's own per-workload step (`run_child`: first launch, NumPy check, a warm launch) in this
+process; nothing here looks at wall-clock times."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_PATH = Path(__file__).resolve().parent.parent / "bench" / "workloads.py"
+_spec = importlib.util.spec_from_file_location("bench_workloads", _PATH)
+workloads = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = workloads  # its dataclass looks itself up there
+_spec.loader.exec_module(workloads)
+
+
+@pytest.mark.parametrize("name", list(workloads.WORKLOADS))
+def test_workload_matches_numpy(name, capsys):
+    assert workloads.run_child(name, "tiny", repeat=1) == 0, capsys.readouterr().err
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["event"] for r in records] == ["case", "first", "warm"]
+    assert records[1]["instructions"] > 0 and records[1]["cycles"] > 0
+
+
+def test_a_wrong_result_fails_loudly():
+    case = workloads.WORKLOADS["scan-row"]("tiny", np.random.default_rng(0))
+    result, _ = case.simulate()
+    result[0, 3] += 1
+    with pytest.raises(AssertionError, match="1 of 16 values differ"):
+        workloads.check("scan-row", case, result, case.numpy())
+
+
+def test_every_issue_9_row_and_the_stencils_are_there():
+    assert set(workloads.WORKLOADS) == {"gemm", "allreduce", "scan-rows", "scan-row", "switch-1", "switch-2",
+                                        "switch-4", "switch-8", "heat-tiled", "saxpy", "transpose", "heat", "life"}
+    assert workloads.selected("switch,heat") == ["switch-1", "switch-2", "switch-4", "switch-8", "heat"]
+
+
+def test_a_timed_out_workload_is_reported_not_measured():
+    rows = [{"name": "heat", "status": "timed out after 5 s", "warm_s": [], "ok": True}]
+    assert "| heat |" in workloads.table(rows, repeat=2) and "timed out after 5 s" in workloads.table(rows, 2)
+    assert workloads.bars(rows)[-1] == "- peak RSS of the heat run <= 600 MiB: not measured (heat not measured)"
