@@ -205,26 +205,27 @@ class ExchangeMixin:
         columns = np.arange(words)
         valid = columns < count[:, None]
         flat_pes = np.repeat(pes, count)  # the valid entries, row by row
-        flat_rows = (base + done)[:, None] + columns
-        flat_rows = flat_rows[valid]
+        flat_rows = ((base + done)[:, None] + columns)[valid]
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
-        first = (fifo.pushed if sending else fifo.popped)[owner]
-        slot_times = fifo.time.gather_run(first, owner, words)
+        slots = ((fifo.pushed if sending else fifo.popped)[owner][:, None] + columns) % fifo.depth
+        slot_times = fifo.time.gather_run(slots, owner)
         if sending:
             later = send_departures(ready, slot_times, self.word_time, self.launch.whole_cycles)
             values = np.zeros(valid.shape, dtype=self.sram.dtype)
             values[valid] = self.sram[flat_rows, flat_pes]
-            fifo.value.scatter_run(first, owner, values, valid)
-            fifo.time.scatter_run(first, owner, later + self.spec.hop_latency, valid)  # now: arrivals
+            fifo.value.scatter_run(slots, owner, values, valid)
+            fifo.time.scatter_run(slots, owner, later + self.spec.hop_latency, valid)  # now: arrivals
             fifo.pushed[owner] += count.astype(fifo.pushed.dtype)
             step = self.word_time
         else:
             later = receive_times(ready, slot_times)
-            self.sram[flat_rows, flat_pes] = fifo.value.gather_run(first, owner, words)[valid]
-            fifo.time.scatter_run(first, owner, later, valid)  # now: when each slot was freed
+            self.sram[flat_rows, flat_pes] = fifo.value.gather_run(slots, owner)[valid]
+            fifo.time.scatter_run(slots, owner, later, valid)  # now: when each slot was freed
             fifo.popped[owner] += count.astype(fifo.popped.dtype)
             step = 0.0
-        self.stall[pes] = waits_added(self.stall[pes], later, ready, step, valid)
-        self.cycle[pes] = later[np.arange(len(pes)), count - 1] + step
+        last = later[np.arange(len(pes)), count - 1]
+        self.stall[pes] = waits_added(self.stall[pes], later, last, ready, count, step, valid,
+                                      self.launch.whole_cycles)
+        self.cycle[pes] = last + step
         self.progress[pes] += count.astype(self.progress.dtype)
         return owner

@@ -61,30 +61,25 @@ class SlotRows:
             sel = slots == slot
             self[int(slot)][pes[sel]] = values[sel]
 
-    def gather_run(self, first: np.ndarray, pes: np.ndarray, words: int) -> np.ndarray:
-        """Values of `words` consecutive slots per PE: out[i, j] = slot (first[i] + j) % depth of pes[i].
+    def gather_run(self, slots: np.ndarray, pes: np.ndarray) -> np.ndarray:
+        """out[i, j] = slot slots[i, j] of PE pes[i]: a run of consecutive slots per PE ((lanes, words)).
 
-        When every PE starts at the same slot (lockstep groups) each column is one row read."""
-        depth = len(self.rows)
-        slots = (first[:, None] + np.arange(words)) % depth
+        Rows of a large field are read a column at a time when every PE is at the same slot (lockstep)."""
         if self.block is not None:
             return self.block[slots, pes[:, None]]
-        out = np.empty((len(pes), words), dtype=self.dtype)
-        if len(pes) and (first == first[0]).all():
-            for j in range(words):
-                out[:, j] = self[int(slots[0, j])][pes]
+        if len(pes) and (slots == slots[0]).all():
+            out = np.empty(slots.shape, dtype=self.dtype)
+            for j, slot in enumerate(slots[0]):
+                out[:, j] = self[int(slot)][pes]
             return out
-        out.reshape(-1)[:] = self.gather(slots.reshape(-1), np.repeat(pes, words))
-        return out
+        return self.gather(slots.reshape(-1), np.repeat(pes, slots.shape[1])).reshape(slots.shape)
 
-    def scatter_run(self, first: np.ndarray, pes: np.ndarray, values: np.ndarray, valid: np.ndarray) -> None:
+    def scatter_run(self, slots: np.ndarray, pes: np.ndarray, values: np.ndarray, valid: np.ndarray) -> None:
         """The inverse of `gather_run` for the entries where `valid` (same shape as `values`) holds."""
-        depth = len(self.rows)
-        slots = (first[:, None] + np.arange(values.shape[1])) % depth
-        if self.block is None and len(pes) and (first == first[0]).all():
-            for j in range(values.shape[1]):
+        if self.block is None and len(pes) and (slots == slots[0]).all():
+            for j, slot in enumerate(slots[0]):
                 column = valid[:, j]
-                self[int(slots[0, j])][pes[column]] = values[column, j]
+                self[int(slot)][pes[column]] = values[column, j]
             return
         self.scatter(slots[valid], np.repeat(pes, np.count_nonzero(valid, axis=1)), values[valid])
 

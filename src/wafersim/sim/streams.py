@@ -38,11 +38,15 @@ def send_departures(ready: np.ndarray, slot_free: np.ndarray, word_time: float, 
     return depart
 
 
-def waits_added(stall: np.ndarray, later: np.ndarray, ready_first: np.ndarray, step: float,
-                valid: np.ndarray) -> np.ndarray:
-    """stall plus each valid word's wait, added word by word (the reference's order of additions).
+def waits_added(stall: np.ndarray, later: np.ndarray, last: np.ndarray, ready_first: np.ndarray,
+                count: np.ndarray, step: float, valid: np.ndarray, whole_cycles: bool) -> np.ndarray:
+    """stall plus each valid word's wait later[j] - ready[j], where ready[0] = `ready_first` and
+    ready[j] = later[j-1] + step; `last` is each lane's later[count - 1].
 
-    A word's wait is later[j] - ready[j], where ready[0] = `ready_first` and ready[j] = later[j-1] + step."""
+    The waits telescope to last - ready_first - (count - 1) * step, exact with whole-cycle figures;
+    otherwise they are added word by word, in the reference's order of additions."""
+    if whole_cycles:
+        return stall + (last - ready_first - (count - 1) * step)
     ready = np.empty_like(later)
     ready[:, 0] = ready_first
     ready[:, 1:] = later[:, :-1] + step

@@ -277,7 +277,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
             raise CycleLimitError(
                 f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,} (a PE reached cycle "
                 f"{latest:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
-                f"max_cycles to the launch if it should run longer. PEs still running:\n{where}",
+                f"max_cycles to the launch if it should run longer\nPEs still running:\n{where}",
                 max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,
                 **self._first_pe(lanes))
 
@@ -293,7 +293,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         raise CycleLimitError(
             f"{self.program.name} ran past max_seconds={self.launch.max_seconds:g} of host time (simulated up "
             f"to cycle {self._latest_cycle():,.0f}); does it ever halt? Pass a larger max_seconds (or None) "
-            f"to the launch if it should run longer. PEs still running:\n{where}",
+            f"to the launch if it should run longer\nPEs still running:\n{where}",
             max_seconds=self.launch.max_seconds, pc=first["pc"], source=first["source"], running=running,
             pe=first["pes"][0], block_index=first["block_index"])
 
