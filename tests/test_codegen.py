@@ -1,8 +1,9 @@
 """Generated-code quality of the API.md heat kernel: what the optimisation passes leave in its loop.
 
 Expectations changed with the optimisation passes (docs/compiler.md, "Optimisation passes"): the loop
-no longer computes `has_neighbor` or loads constants (both are loop-invariant and hoisted), and labels
-nothing branches to are gone, so the loop is found as the run from its label to the branch back.
+no longer computes `has_neighbor` or loads constants (both are loop-invariant and hoisted), labels
+nothing branches to are gone (so the loop is found as the run from its label to the branch back), and
+the neighbour's side of each `if/else` falls through to the join (only edge PEs jump).
 """
 from __future__ import annotations
 
@@ -37,3 +38,6 @@ def test_heat_loop_body_has_no_invariant_work():
     constants = [line for line in body if line.startswith("li ")]
     assert len(constants) == 1 and constants[0].endswith(", 0")  # only `acc = 0.0`, which the loop then writes
     assert opcodes.count("send") == 4 and opcodes.count("recv") == 4 and opcodes.count("bar") == 1
+    # branch layout: `recv(d) if has_neighbor(d) else c` jumps only on the edge path (after its `mov`)
+    jumps = [k for k, line in enumerate(body) if line.startswith("jmp ")]
+    assert len(jumps) == 4 and all(body[k - 1].startswith("mov ") for k in jumps)

@@ -14,6 +14,7 @@ from wafersim.compiler.passes import run_passes
 from wafersim.compiler.passes.bounds import eliminate_range_checks
 from wafersim.compiler.passes.cleanup import eliminate_dead_code, eliminate_dead_writes
 from wafersim.compiler.passes.cse import eliminate_common_subexpressions
+from wafersim.compiler.passes.layout import place_then_before_join
 from wafersim.compiler.passes.licm import hoist_loop_invariants
 from wafersim.compiler.passes.peephole import fold_address_offsets, propagate_constants, use_immediate_forms
 from wafersim.compiler.passes.strength import reduce_induction_variables
@@ -360,6 +361,28 @@ def test_dead_writes_removed_only_when_overwritten_before_any_read():
     b.op("halt")
     eliminate_dead_writes(b.fn)
     assert first not in b.fn.ops and kept in b.fn.ops
+
+
+def test_layout_puts_the_then_side_before_the_join():
+    b = Builder()
+    b.op("arg", d="c", imm=0)
+    b.op("bz", a="c", target="else")
+    then_op = b.op("li", d="x", imm=1)
+    b.op("jmp", target="end")
+    b.place("else")
+    else_op = b.op("li", d="x", imm=2)
+    b.place("end")
+    b.op("st", d="x", a=0, imm=0)
+    b.op("halt")
+    place_then_before_join(b.fn)
+    verify(b.fn, "layout", frozenset())
+    ops = b.fn.ops
+    branch = ops[1]
+    assert branch.op == "bnz" and branch.a is b.r("c")
+    assert index_of(b.fn, else_op) < index_of(b.fn, then_op) < index_of(b.fn, b.label("end"))
+    assert ops[index_of(b.fn, branch.target) + 1] is then_op  # the taken branch lands on the then side
+    assert ops[index_of(b.fn, else_op) + 1].op == "jmp"  # the else side now jumps to the join
+    assert ops[index_of(b.fn, then_op) + 1] is b.label("end")  # ... and the then side falls into it
 
 
 # ----------------------------------------------------------------------------- verifier and pass list

@@ -15,6 +15,7 @@ from .bounds import eliminate_range_checks
 from .cleanup import (coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code, eliminate_dead_writes,
                       remove_unused_labels)
 from .cse import eliminate_common_subexpressions
+from .layout import place_then_before_join
 from .licm import hoist_loop_invariants
 from .peephole import fold_address_offsets, propagate_constants, use_immediate_forms
 from .strength import reduce_induction_variables
@@ -54,6 +55,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("fold2", _plain(fold_address_offsets)),
     ("dce2", _plain(eliminate_dead_code)),
     ("deadwrites", _plain(eliminate_dead_writes)),
+    ("layout", _plain(place_then_before_join)),
 ]
 PASS_NAMES: tuple[str, ...] = tuple(name for name, _ in PASSES)
 #: The clean-up the compiler did before the optimisation passes existed: for before/after measurements.

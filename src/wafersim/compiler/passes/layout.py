@@ -1,0 +1,46 @@
+"""Branch layout: the `then` side of an if/else falls through to the join instead of jumping there.
+
+The front end lowers ``if c: A else: B`` as ``bz c, ELSE; A; jmp END; ELSE: B; END:``, so the `then`
+side costs a branch not taken, A and a jump. Laid out as ``bnz c, THEN; B; jmp END; THEN: A; END:``
+it costs a taken branch and A; the `else` side pays the jump instead. With no profile, the `then` side is
+taken to be the common one (``recv(d) if has_neighbor(d) else c`` is the neighbour's value on every PE
+but the edge ones).
+
+Both sides move as whole runs of instructions, so branches into them by label still land; only the
+fall-through edges change, and each is replaced as described. A diamond is rearranged only when ELSE is
+branched to by its `bz` alone and END directly follows ELSE's side.
+"""
+from __future__ import annotations
+
+from ..ir import BRANCHES, IRFunction, Label, Op
+
+
+def place_then_before_join(fn: IRFunction) -> None:
+    """Rewrite every if/else diamond of the front end's shape (outermost first, then again inside)."""
+    serial = 0
+    changed = True
+    while changed:
+        changed = False
+        targets: dict[Label, int] = {}
+        for op in fn.instructions():
+            if op.op in BRANCHES:
+                targets[op.target] = targets.get(op.target, 0) + 1
+        position = {op: k for k, op in enumerate(fn.ops) if isinstance(op, Label)}
+        for i, op in enumerate(fn.ops):
+            if not (isinstance(op, Op) and op.op == "bz" and targets.get(op.target) == 1):
+                continue
+            otherwise = position[op.target]  # index of the ELSE label
+            jump = fn.ops[otherwise - 1]
+            if not (isinstance(jump, Op) and jump.op == "jmp") or otherwise - 1 <= i:
+                continue
+            end = position.get(jump.target)
+            if end is None or end <= otherwise:
+                continue
+            serial += 1
+            then_label = Label(f"then{serial}_")
+            then_side = fn.ops[i + 1:otherwise - 1]
+            else_side = fn.ops[otherwise:end]  # starts with the ELSE label
+            fn.ops = (fn.ops[:i] + [Op("bnz", a=op.a, target=then_label, line=op.line)] + else_side
+                      + [jump, then_label] + then_side + fn.ops[end:])
+            changed = True
+            break
