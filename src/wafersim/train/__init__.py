@@ -5,8 +5,8 @@
 - `MemoryX` and `MemoryXSpec`: the host-side weight store (master weights, optimizer state, bytes streamed),
   with the optimizers `SGD` and `Adam`;
 - `Trainer`: training on a `Device` in weight-streaming, pipelined or automatic mode, step by step, with a
-  `StepReport` of simulated time
-  broken into compute, on-wafer traffic and weight/gradient streaming, and a Perfetto timeline;
+  `StepReport` of simulated time broken into compute, on-wafer traffic and weight/gradient streaming, and
+  a Perfetto timeline of the steps;
 - `reference.train_reference`: the same training in float64 NumPy, to check against;
 - `synthetic_classification`: a small data set.
 

@@ -30,11 +30,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..runtime.device import Device
 from ..arch.spec import WaferSpec
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
 from ..kernels.ml.layout import pes_per_row
+from ..runtime.device import Device
 from ..sim.stats import LaunchStats
 from .data import batch, check_data
 from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
@@ -123,7 +123,8 @@ class Trainer:
                     self._start_streaming(params, optimizer, memoryx_spec)
                 except (ActivationsTooLargeError, ModelTooLargeError) as streaming_error:
                     raise ModelDoesNotFitError(f"the model fits neither mode: pipelined: {pipelined_error}; "
-                                               f"weight streaming: {streaming_error}") from None
+                                               f"weight streaming: {streaming_error}", pipelined=pipelined_error,
+                                               streaming=streaming_error) from None
         elif mode == "pipelined":
             self.pipeline = PipelinedRunner(model, optimizer, batch_size, self.device, params, height)
         else:
