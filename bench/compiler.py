@@ -29,6 +29,31 @@ def instructions_per_step(dev: ws.Device, program, kernel: Dispatcher, arrays: t
     return (counts[20] - counts[10]) / 10
 
 
+def library_compile_times() -> list[tuple[str, float]]:
+    """(kernel, CPU seconds) to compile each dense library kernel at its benchmark size: the median of three
+    fresh dispatchers. CPU time, not wall time: the benchmark machine is shared, and a compile is single-threaded."""
+    from wafersim.kernels.gemm import gemm_kernel
+    from wafersim.kernels.gemv import gemv_kernel
+    from wafersim.kernels.heat_tiled import heat_tiled_kernel
+
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    tiles = dev.to_device(np.zeros((64, 32 * 32 + 32), np.float32))
+    vector = dev.to_device(np.zeros(256, np.float32))
+    cases = [("gemm, 32 x 32 tiles", gemm_kernel(32), (tiles, tiles, tiles, 8)),
+             ("gemv, 32 x 32 tiles", gemv_kernel(32, 32), (tiles, vector, 8)),
+             ("heat_tiled, 16 x 16 tiles", heat_tiled_kernel(16), (tiles, tiles, np.float32(0.1), 20, 8))]
+    out = []
+    for name, kernel, args in cases:
+        seconds = []
+        for _ in range(3):
+            fresh = Dispatcher(kernel.py_func, boundscheck=False)
+            start = time.process_time()
+            fresh.compile_for(*args, device=dev)
+            seconds.append(time.process_time() - start)
+        out.append((name, statistics.median(seconds)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write")
@@ -49,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     per_step = instructions_per_step(dev, compiled.program, kernel, (d_u, d_out))
     per_step_before = instructions_per_step(dev, baseline.program, kernel, (d_u, d_out))
     moves_in_loop = sum(1 for line in loop_body(compiled.asm_text) if line.startswith("mov "))
+    library = library_compile_times()
     text = (
         "## Compiler: the API.md heat kernel\n\n"
         f"Command: `python bench/compiler.py --write bench/RESULTS.md`\n\nMachine: {machine()}\n\n"
@@ -56,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         f"| without the optimisation passes | `mov` in the loop body |\n|---|---|---|---|---|---|\n"
         f"| {statistics.median(times) * 1e3:.1f} ms | {min(times) * 1e3:.1f} ms | {len(compiled.program.code)} | "
         f"{per_step:g} | {per_step_before:g} | {moves_in_loop} (the zero-flux edge copy `c`, on edge PEs only) |\n\n"
-        f"Bar: compile time under 1 s: {'met' if statistics.median(times) < 1 else 'NOT met'}.\n"
+        "Compile time of the dense library kernels (CPU time, median of 3 fresh compiles): "
+        + ", ".join(f"{name} {seconds * 1e3:.0f} ms" for name, seconds in library) + ".\n\n"
+        f"Bar: compile time under 1 s: {'met' if max([statistics.median(times)] + [t for _, t in library]) < 1 else 'NOT met'}.\n"
     )
     print(text)
     if args.write:

@@ -65,7 +65,7 @@ class CFG:
             for s in succ:
                 self.pred[s].append(k)
         self.reachable = self._reachable()
-        self.dom = self._dominators()
+        self._dom: list[set[int]] | None = None
         # (registers read, register written) of each op, computed once: the analyses ask many times.
         self.rw: list[tuple[list[VReg], VReg | None]] = [read_write(op) for op in fn.ops]
         self._live_in: list[set[VReg]] | None = None
@@ -78,6 +78,13 @@ class CFG:
                     seen.add(s)
                     todo.append(s)
         return seen if self.blocks else set()
+
+    @property
+    def dom(self) -> list[set[int]]:
+        """dom[b]: the blocks on every path from the entry to b (computed on first use)."""
+        if self._dom is None:
+            self._dom = self._dominators()
+        return self._dom
 
     def _dominators(self) -> list[set[int]]:
         """dom[b]: the blocks that lie on every path from the entry to b (iterative dataflow)."""

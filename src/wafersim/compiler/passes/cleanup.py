@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..ir import BRANCHES, PURE, IRFunction, Label, Op, VReg, basic_blocks
+from .cfg import CFG, read_write
 
 
 def drop_jumps_to_next(fn: IRFunction) -> None:
@@ -26,8 +27,9 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     written again."""
     writes: dict[VReg, int] = {}
     for op in fn.instructions():
-        if op.writes() is not None:
-            writes[op.writes()] = writes.get(op.writes(), 0) + 1
+        _, written = read_write(op)
+        if written is not None:
+            writes[written] = writes.get(written, 0) + 1
     alias: dict[VReg, VReg] = {}
     for op in fn.instructions():
         if (op.op == "mov" and isinstance(op.a, VReg) and op.a.ty == op.d.ty and writes.get(op.d) == 1
@@ -49,7 +51,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             if not isinstance(op, Op):
                 continue
             op.replace_reads(copies)
-            written = op.writes()
+            _, written = read_write(op)
             if written is not None:
                 copies = {k: v for k, v in copies.items() if k is not written and v is not written}
                 if op.op == "mov" and isinstance(op.a, VReg) and op.a is not written and op.a.ty == written.ty:
@@ -59,9 +61,10 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
 def eliminate_dead_code(fn: IRFunction) -> None:
     """Drop pure instructions whose result no instruction reads (repeated until nothing changes)."""
     while True:
-        read = {r for op in fn.instructions() for r in op.reads()}
-        keep = [op for op in fn.ops
-                if not (isinstance(op, Op) and op.op in PURE and op.writes() is not None and op.writes() not in read)]
+        rw = [read_write(op) for op in fn.ops]
+        read = {r for reads, _ in rw for r in reads}
+        keep = [op for op, (_, written) in zip(fn.ops, rw)
+                if not (isinstance(op, Op) and op.op in PURE and written is not None and written not in read)]
         keep = [op for op in keep if not (isinstance(op, Op) and op.op == "mov" and op.d is op.a)]
         if len(keep) == len(fn.ops):
             return
@@ -127,8 +130,6 @@ def remove_unused_labels(fn: IRFunction) -> None:
 def eliminate_dead_writes(fn: IRFunction) -> None:
     """Drop pure instructions whose result is overwritten (or never read) before any read: the register
     is not live after them. Catches what whole-function DCE cannot: a register written many times."""
-    from .cfg import CFG  # cfg imports nothing from here; kept local to keep this module's imports light
-
     cfg = CFG(fn)
     live_in = cfg.live_in()
     dead: set[int] = set()
