@@ -521,6 +521,35 @@ def test_bounds_checks_left_in_still_catch_an_overrun():
     assert sum(line.startswith("chk") for line in body) == 1  # x's check is proved by range(x.size)
 
 
+@ws.jit
+def fill_strided(out):
+    buf = ws.local.array(64, np.float32)
+    for i in range(16):  # short and constant: unrolled when the SRAM has room for the longer code
+        buf[i * 4] = i * 0.5
+    out[0:64] = buf[0:64]
+
+
+def test_a_kernel_that_fits_only_without_unrolling_still_compiles():
+    from wafersim.compiler import PASSES
+
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    out = dev.device_array(64)
+    signature, _ = fill_strided.signature_of((out,))
+    rolled = compile_kernel(fill_strided.py_func, signature, dev.spec,
+                            passes=[(n, p) for n, p in PASSES if n != "unroll"])
+    unrolled = compile_kernel(fill_strided.py_func, signature, dev.spec)
+    assert unrolled.program.sram_bytes_needed > rolled.program.sram_bytes_needed
+    tight = ws.WaferSpec(width=2, height=2, sram_bytes=rolled.program.sram_bytes_needed)
+    compiled = compile_kernel(fill_strided.py_func, signature, tight)
+    assert compiled.program.sram_bytes_needed == rolled.program.sram_bytes_needed
+    dev_tight = ws.Device(tight)
+    out = dev_tight.device_array(64)
+    fill_strided[(1, 1), (1, 1)](out)
+    want = np.zeros(64, np.float32)
+    want[::4] = np.arange(16, dtype=np.float32) * np.float32(0.5)
+    np.testing.assert_array_equal(out.copy_to_host(), want)
+
+
 def test_library_gemm_inner_loop_is_one_load_per_vector_fma():
     from wafersim.kernels.gemm import gemm_kernel
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..arch.spec import WaferSpec
+from ..errors import SramBudgetError
 from .backend import Compiled, emit
 from .frontend import KernelSignature, lower
 from .passes import BASELINE_PASSES, PASS_NAMES, PASSES
@@ -13,9 +14,18 @@ __all__ = ["BASELINE_PASSES", "Compiled", "KernelSignature", "PASSES", "PASS_NAM
 
 def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, boundscheck: bool = True,
                    passes: list | None = None) -> Compiled:
-    """Compile one specialisation of a kernel for a machine (with `passes`, default `PASSES`)."""
+    """Compile one specialisation of a kernel for a machine (with `passes`, default `PASSES`).
+
+    Unrolling trades code for speed, and code shares a PE's SRAM with the kernel's data: a kernel that
+    does not fit with its loops unrolled is compiled again without the `unroll` pass before giving up."""
     fn = lower(func, signature, boundscheck)
-    return emit(fn, spec, fn.filename, passes)
+    try:
+        return emit(fn, spec, fn.filename, passes)
+    except SramBudgetError:
+        if passes is not None:
+            raise
+    fn = lower(func, signature, boundscheck)
+    return emit(fn, spec, fn.filename, [(name, run) for name, run in PASSES if name != "unroll"])
 
 
 def inspect_ir(kernel: Any, after: str | None = None) -> str:
