@@ -1,13 +1,15 @@
 """Training study: simulated time per step of pipelined and weight-streaming training against model size.
 
     python bench/train.py [--hidden 32 64 96 128 160] [--width 8 --height 8] [--preset NAME]
-                          [--batch 8] [--plot study.png] [--check]
+                          [--batch B] [--plot study.png] [--check]
 
 For an MLP [h, h, 4] whose hidden width h grows, on a small wafer (default 8 x 8 PEs of 48 KiB, so that
 the model outgrows pipelined mode's SRAM at a size the simulator runs in seconds), each mode is asked to
 take one step: the table gives its simulated time split into compute, on-wafer traffic and MemoryX
-streaming, or why the model does not fit. Simulated time does not depend on the data, so one step says
-what every step costs. `--preset wse2` runs the same on a WSE-2-sized wafer, where every size that can be
+streaming, or why the model does not fit. Simulated time hardly depends on the data, so one step says
+what every step costs. The batch is h samples unless `--batch` says otherwise: weight streaming's
+products then are square and the SUMMA kernel does no padded work (with a batch of 8 and h = 160 it
+would do 20 times the useful work, see `kernels.ml.dense`). `--preset wse2` runs the same on a WSE-2-sized wafer, where every size that can be
 simulated in reasonable wall time still fits pipelined mode (the crossover lies beyond 100 M weights).
 
 `--check` trains a small model for 50 steps in both modes and compares the loss curves with the float64
@@ -39,9 +41,10 @@ def one_step(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, chun
     return trainer.step(x, labels)
 
 
-def study(hidden: list[int], spec: ws.WaferSpec, batch: int) -> list[tuple[int, int, dict]]:
+def study(hidden: list[int], spec: ws.WaferSpec, batch: int | None) -> list[tuple[int, int, dict]]:
     rows = []
     for h in hidden:
+        samples = batch or h
         model = train.Model.mlp([h, h, CLASSES], activation="relu")
         # Row chunks and SUMMA tiles that keep each launch within the wafer's width.
         chunk = max(8, -(-h // spec.width))
@@ -49,16 +52,16 @@ def study(hidden: list[int], spec: ws.WaferSpec, batch: int) -> list[tuple[int, 
         results = {}
         for mode in ("pipelined", "streaming"):
             start = time.perf_counter()
-            results[mode] = one_step(model, mode, spec, batch, chunk, tile)
+            results[mode] = one_step(model, mode, spec, samples, chunk, tile)
             print(f"  h={h} {mode}: {time.perf_counter() - start:.1f} s wall", flush=True)
         rows.append((h, model.n_params, results))
     return rows
 
 
-def table(rows, spec: ws.WaferSpec) -> str:
+def table(rows, spec: ws.WaferSpec, batch: int | None) -> str:
     lines = [f"Wafer {spec.width} x {spec.height} PEs, {spec.sram_bytes} B SRAM each "
-             f"({spec.n_pes * spec.sram_bytes / 2**20:.1f} MiB in all); MLP [h, h, {CLASSES}], Adam; times in us "
-             f"(compute + on-wafer traffic + streaming).", "",
+             f"({spec.n_pes * spec.sram_bytes / 2**20:.1f} MiB in all); MLP [h, h, {CLASSES}], Adam, batch "
+             f"{batch or 'h'}; times in us (compute + on-wafer traffic + streaming).", "",
              "| h | weights | pipelined | weight streaming |", "|---|---|---|---|"]
     for h, n_params, results in rows:
         cells = []
@@ -113,7 +116,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--height", type=int, default=8)
     parser.add_argument("--preset", help="a WaferSpec preset instead of --width/--height (e.g. wse2)")
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, help="samples a step (default: h, square products)")
     parser.add_argument("--plot", help="write a PNG of time per step against model size here")
     parser.add_argument("--check", action="store_true", help="50 steps of both modes against NumPy")
     args = parser.parse_args()
@@ -122,7 +125,7 @@ def main() -> None:
         return
     spec = ws.WaferSpec.preset(args.preset) if args.preset else ws.WaferSpec(width=args.width, height=args.height)
     rows = study(args.hidden, spec, args.batch)
-    print(table(rows, spec))
+    print(table(rows, spec, args.batch))
     if args.plot:
         plot(rows, args.plot)
         print(f"wrote {args.plot}")
