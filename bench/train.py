@@ -9,8 +9,9 @@ take one step: the table gives its simulated time split into compute, on-wafer t
 streaming, or why the model does not fit. Simulated time hardly depends on the data, so one step says
 what every step costs. The batch is h samples unless `--batch` says otherwise: weight streaming's
 products then are square and the SUMMA kernel does no padded work (with a batch of 8 and h = 160 it
-would do 20 times the useful work, see `kernels.ml.dense`). `--preset wse2` runs the same on a WSE-2-sized wafer, where every size that can be
-simulated in reasonable wall time still fits pipelined mode (the crossover lies beyond 100 M weights).
+would do 20 times the useful work, see `kernels.ml.dense`). `--preset wse2` runs the same on a
+WSE-2-sized wafer, where every size that can be simulated in reasonable wall time still fits pipelined
+mode.
 
 `--check` trains a small model for 50 steps in both modes and compares the loss curves with the float64
 NumPy reference (`wafersim.train.reference`).

@@ -192,3 +192,39 @@ def test_combined_stats_add_up_and_split_time():
     assert dev.memory.used_bytes == 0                      # host functions free their device arrays
     compute, waiting = ml.time_split(first)
     assert compute > 0 and waiting > 0 and compute + waiting == pytest.approx(first.seconds)
+
+
+def attention64(q, k, v, causal):
+    """out, P and the loss sum(out * d_out)'s gradients, in float64 NumPy."""
+    scores = q @ k.T / np.sqrt(q.shape[1])
+    if causal:
+        scores = np.where(np.tril(np.ones(scores.shape, bool)), scores, -np.inf)
+    p = softmax64(scores)
+    return p @ v, p
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_forward_and_backward(causal):
+    rng = np.random.default_rng(8)
+    q, k, v, d_out = (rand(rng, 5, 6) for _ in range(4))   # 5 tokens of 6 features
+    (out, probs), stats = ml.attention_forward(q, k, v, causal=causal, tile=4, chunk=4)
+    q64, k64, v64, g64 = (a.astype(np.float64) for a in (q, k, v, d_out))
+    out64, p64 = attention64(q64, k64, v64, causal)
+    np.testing.assert_allclose(probs, p64, atol=1e-6)
+    np.testing.assert_allclose(out, out64, atol=1e-5)
+    assert stats.program == "gemm_summa+softmax_rows+gemm_summa"
+    if causal:
+        assert np.all(probs[np.triu_indices(5, 1)] == 0)
+    (dq, dk, dv), stats = ml.attention_backward(q, k, v, probs, d_out, tile=4, chunk=4)
+    h = 1e-6
+    for name, got, arg in (("q", dq, 0), ("k", dk, 1), ("v", dv, 2)):
+        for (i, j) in [(0, 0), (2, 3), (4, 5)]:
+            args = [q64, k64, v64]
+            up, down = [a.copy() for a in args], [a.copy() for a in args]
+            up[arg][i, j] += h
+            down[arg][i, j] -= h
+            loss_up, loss_down = ((attention64(*a, causal)[0] * g64).sum() for a in (up, down))
+            numeric = (loss_up - loss_down) / (2 * h)
+            assert got[i, j] == pytest.approx(numeric, abs=1e-4), (name, i, j)
+    with pytest.raises(ml.MLShapeError):
+        ml.attention_forward(q, k[:4], v)

@@ -5,12 +5,14 @@
   `dense_backward` (dX, dW, db), `column_sum`;
 - `elementwise`: `bias_add`, `activation_forward` / `activation_backward` for ReLU, GELU (tanh
   approximation) and tanh;
-- `rowwise`: `softmax` / `softmax_backward`, `layer_norm` / `layer_norm_backward`, `cross_entropy`
-  (softmax cross-entropy with its gradient);
+- `rowwise`: `softmax` / `softmax_backward` (with a scale and an optional causal mask), `layer_norm` /
+  `layer_norm_backward`, `cross_entropy` (softmax cross-entropy with its gradient);
+- `attention`: `attention_forward` / `attention_backward`, one scaled dot-product attention head;
 - `layout`: the row layout they share, `combine_stats` and `time_split`.
 
 docs/training.md shows them at work in `wafersim.train`.
 """
+from .attention import attention_backward, attention_forward
 from .dense import column_sum, dense_backward, dense_forward, matmul
 from .elementwise import ACTIVATIONS, activation_backward, activation_forward, bias_add
 from .layout import DEFAULT_CHUNK, MLShapeError, TileTooLargeError, combine_stats, time_split
@@ -18,6 +20,7 @@ from .rowwise import cross_entropy, layer_norm, layer_norm_backward, softmax, so
 
 __all__ = [
     "ACTIVATIONS", "DEFAULT_CHUNK", "MLShapeError", "TileTooLargeError", "activation_backward", "activation_forward",
+    "attention_backward", "attention_forward",
     "bias_add", "column_sum", "combine_stats", "cross_entropy", "dense_backward", "dense_forward", "layer_norm",
     "layer_norm_backward", "matmul", "softmax", "softmax_backward", "time_split",
 ]

@@ -55,25 +55,33 @@ def softmax_chunk(buf, n):
         s += e
     s = allreduce(s, SUM)
     inv = 1.0 / s
-    buf[0:n] = buf[0:n] * inv
+    if n > 0:
+        buf[0:n] = buf[0:n] * inv
     return m + math.log(s)
 
 
 # ----------------------------------------------------------------------------- kernels
 @functools.lru_cache(maxsize=None)
-def softmax_kernel(chunk: int) -> Dispatcher:
-    """y = softmax(x) along each row: ``kernel[(1, rows), (Q, 1)](x, y)``."""
+def softmax_kernel(chunk: int, causal: bool = False) -> Dispatcher:
+    """y = softmax(x * scale) along each row: ``kernel[(1, rows), (Q, 1)](x, y, scale)``. With `causal`, row
+    r takes only columns 0..r (attention's causal mask); the others get 0."""
     C = chunk
 
     @jit
-    def softmax_rows(x, y):
+    def softmax_rows(x, y, scale):
         q = ws.threadIdx.x
         row = ws.blockIdx.y
         buf = ws.local.array(C, np.float32)
         start = q * C
         n = min(C, x.shape[1] - start)
         buf[0:n] = x[row, start:start + n]
-        softmax_chunk(buf, n)
+        buf[0:n] = buf[0:n] * scale
+        valid = n
+        if causal:                                # folded at compile time
+            valid = max(0, min(n, row + 1 - start))
+        softmax_chunk(buf, valid)
+        if valid < n:
+            buf[valid:n] = 0.0
         y[row, start:start + n] = buf[0:n]
 
     return softmax_rows
@@ -81,11 +89,12 @@ def softmax_kernel(chunk: int) -> Dispatcher:
 
 @functools.lru_cache(maxsize=None)
 def softmax_backward_kernel(chunk: int) -> Dispatcher:
-    """dx = y * (dy - sum(dy * y)) along each row, y = softmax(x): ``kernel[(1, rows), (Q, 1)](y, dy, dx)``."""
+    """dx = scale * y * (dy - sum(dy * y)) along each row, y = softmax(scale * x): ``kernel[(1, rows), (Q, 1)](y,
+    dy, dx, scale)``."""
     C = chunk
 
     @jit
-    def softmax_backward_rows(y, dy, dx):
+    def softmax_backward_rows(y, dy, dx, scale):
         q = ws.threadIdx.x
         row = ws.blockIdx.y
         ys = ws.local.array(C, np.float32)
@@ -97,6 +106,7 @@ def softmax_backward_kernel(chunk: int) -> Dispatcher:
         dot = allreduce(chunk_dot(ys, gs, n), SUM)
         gs[0:n] = gs[0:n] - dot
         gs[0:n] = gs[0:n] * ys[0:n]
+        gs[0:n] = gs[0:n] * scale
         dx[row, start:start + n] = gs[0:n]
 
     return softmax_backward_rows
@@ -220,24 +230,28 @@ def _same_shape(name: str, value: np.ndarray, shape: tuple[int, int]) -> np.ndar
     return array
 
 
-def softmax(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
-            stream=None) -> tuple[np.ndarray, LaunchStats]:
-    """softmax along each row of a (rows, cols) float32 matrix. Returns (y, LaunchStats)."""
+def softmax(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None, stream=None,
+            scale: float = 1.0, causal: bool = False) -> tuple[np.ndarray, LaunchStats]:
+    """softmax(x * scale) along each row of a (rows, cols) float32 matrix; `causal` keeps only columns
+    0..r of row r (the rest are 0). Returns (y, LaunchStats)."""
     x, device = _rows_setup(x, chunk, device, 1)
     with Scratch(device, stream) as mem:
         d_x, d_y = mem.put(x), mem.empty(x.shape)
-        stats = launch_rows(softmax_kernel(chunk), *x.shape, chunk, d_x, d_y, stream=stream)
+        stats = launch_rows(softmax_kernel(chunk, bool(causal)), *x.shape, chunk, d_x, d_y, float(scale),
+                            stream=stream)
         return mem.get(d_y), stats
 
 
 def softmax_backward(y: np.ndarray, dy: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
-                     stream=None) -> tuple[np.ndarray, LaunchStats]:
-    """The gradient at softmax's input, given its output `y` and the gradient `dy` at its output."""
+                     stream=None, scale: float = 1.0) -> tuple[np.ndarray, LaunchStats]:
+    """The gradient at the input x of y = softmax(x * scale), given y and the gradient `dy` at the output
+    (masked entries, where y is 0, get 0)."""
     y, device = _rows_setup(y, chunk, device, 2)
     dy = _same_shape("dy", dy, y.shape)
     with Scratch(device, stream) as mem:
         d_y, d_dy, d_dx = mem.put(y), mem.put(dy), mem.empty(y.shape)
-        stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx, stream=stream)
+        stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx, float(scale),
+                            stream=stream)
         return mem.get(d_dx), stats
 
 
