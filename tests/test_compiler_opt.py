@@ -363,26 +363,43 @@ def test_dead_writes_removed_only_when_overwritten_before_any_read():
     assert first not in b.fn.ops and kept in b.fn.ops
 
 
-def test_layout_puts_the_then_side_before_the_join():
-    b = Builder()
-    b.op("arg", d="c", imm=0)
-    b.op("bz", a="c", target="else")
-    then_op = b.op("li", d="x", imm=1)
+def diamond(b: Builder) -> dict[str, Op]:
+    """`x = 1 if c else 2; store x` in the front end's shape."""
+    made = {"branch": b.op("bz", a="c", target="else")}
+    made["then"] = b.op("li", d="x", imm=1)
     b.op("jmp", target="end")
     b.place("else")
-    else_op = b.op("li", d="x", imm=2)
+    made["else"] = b.op("li", d="x", imm=2)
     b.place("end")
     b.op("st", d="x", a=0, imm=0)
-    b.op("halt")
+    return made
+
+
+def test_layout_puts_the_then_side_before_the_join_in_loops():
+    b = Builder()
+    b.op("arg", d="c", imm=0)
+    made = {}
+    counted_loop(b, lambda b: made.update(diamond(b)))
     place_then_before_join(b.fn)
     verify(b.fn, "layout", frozenset())
     ops = b.fn.ops
-    branch = ops[1]
+    branch = ops[index_of(b.fn, b.label("top")) + 1]
     assert branch.op == "bnz" and branch.a is b.r("c")
+    then_op, else_op = made["then"], made["else"]
     assert index_of(b.fn, else_op) < index_of(b.fn, then_op) < index_of(b.fn, b.label("end"))
     assert ops[index_of(b.fn, branch.target) + 1] is then_op  # the taken branch lands on the then side
     assert ops[index_of(b.fn, else_op) + 1].op == "jmp"  # the else side now jumps to the join
     assert ops[index_of(b.fn, then_op) + 1] is b.label("end")  # ... and the then side falls into it
+
+
+def test_layout_leaves_code_outside_loops_in_source_order():
+    b = Builder()
+    b.op("arg", d="c", imm=0)
+    diamond(b)
+    b.op("halt")
+    before = list(b.fn.ops)
+    place_then_before_join(b.fn)
+    assert b.fn.ops == before
 
 
 # ----------------------------------------------------------------------------- verifier and pass list

@@ -8,11 +8,13 @@ but the edge ones).
 
 Both sides move as whole runs of instructions, so branches into them by label still land; only the
 fall-through edges change, and each is replaced as described. A diamond is rearranged only when ELSE is
-branched to by its `bz` alone and END directly follows ELSE's side.
+branched to by its `bz` alone, END directly follows ELSE's side, and it lies in a loop (code that runs
+once gains nothing, and keeping its order keeps program counters, which diagnostics sort by, as written).
 """
 from __future__ import annotations
 
 from ..ir import BRANCHES, IRFunction, Label, Op
+from .cfg import CFG
 
 
 def place_then_before_join(fn: IRFunction) -> None:
@@ -26,8 +28,10 @@ def place_then_before_join(fn: IRFunction) -> None:
             if op.op in BRANCHES:
                 targets[op.target] = targets.get(op.target, 0) + 1
         position = {op: k for k, op in enumerate(fn.ops) if isinstance(op, Label)}
+        cfg = CFG(fn)
+        in_loops = {i for loop in cfg.loops() for b in loop.blocks for i in cfg.blocks[b]}
         for i, op in enumerate(fn.ops):
-            if not (isinstance(op, Op) and op.op == "bz" and targets.get(op.target) == 1):
+            if not (isinstance(op, Op) and op.op == "bz" and targets.get(op.target) == 1 and i in in_loops):
                 continue
             otherwise = position[op.target]  # index of the ELSE label
             jump = fn.ops[otherwise - 1]
