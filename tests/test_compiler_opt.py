@@ -350,6 +350,20 @@ def test_constant_propagation_meets_at_joins():
     assert load.a == 0 and load.imm == 18
 
 
+def test_constant_propagation_wraps_like_int32():
+    b = Builder()
+    b.op("li", d="big", imm=(1 << 31) - 1)
+    b.op("addi", d="over", a="big", imm=1)
+    b.op("li", d="unsigned", imm=(1 << 32) - 1)  # the bits of -1
+    b.op("slti", d="neg", a="unsigned", imm=0)
+    b.op("st", d="over", a=0, imm=0)
+    b.op("st", d="neg", a=0, imm=1)
+    b.op("halt")
+    propagate_constants(b.fn)
+    values = {op.d: op.imm for op in b.fn.instructions() if op.op == "li"}
+    assert values[b.r("over")] == -(1 << 31) and values[b.r("neg")] == 1
+
+
 def test_dead_writes_removed_only_when_overwritten_before_any_read():
     b = Builder()
     first = b.op("li", d="x", imm=1)

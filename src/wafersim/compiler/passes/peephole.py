@@ -151,7 +151,7 @@ def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool) -> d
             if rewrite:
                 fn.ops[i] = Op("li", d=written, imm=value, line=op.line)
         elif op.op == "li" and op.reloc is None and written is not None and written.ty == "i32":
-            value = op.imm
+            value = _wrap(op.imm)  # the register holds 32 bits, whatever number the li was given
         if written is not None:
             known.pop(written, None)
             if value is not None:
