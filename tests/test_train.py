@@ -178,9 +178,10 @@ def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
     with pytest.raises(train.ModelDoesNotFitError) as err:
         train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="pipelined")
     assert err.value.available == 8192 and err.value.needed > 8192
-    streaming = train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="auto", chunk=16,
-                              tile=16)
+    device = ws.Device(small)
+    streaming = train.Trainer(big, train.SGD(), batch_size=8, device=device, mode="auto", chunk=16, tile=16)
     assert streaming.mode == "streaming"
+    assert device.memory.used_bytes == 0                            # pipelined mode's try left nothing behind
     with pytest.raises(train.ModelDoesNotFitError) as err:          # chunks of 8: 8 PEs across a row
         train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="auto")
     assert "pipelined" in str(err.value) and "8 PEs across" in str(err.value)

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import SramBudgetError
+from ..kernels.ml.elementwise import ACTIVATIONS
 from ..runtime.device import Device, DeviceArray
 from ..sim.stats import LaunchStats
 from .errors import ModelDoesNotFitError
@@ -20,7 +21,6 @@ from .memoryx import Adam, Optimizer
 from .model import Dense, Model
 from .pipeline_kernel import (ADAM_CODE, CFG_ACTIVATION, CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_PREVIOUS_PER_PE,
                               NO_ACTIVATION, SGD_CODE, pipelined_step_kernel)
-from ..kernels.ml.elementwise import ACTIVATIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +116,17 @@ class PipelinedRunner:
         self.state = [device.device_array(wpack.shape), device.device_array(wpack.shape),
                       device.device_array(bpack.shape), device.device_array(bpack.shape)]
         self.steps = 0
-        self._check_sram()
+        try:
+            self._check_sram()
+        except ModelDoesNotFitError:
+            self.free()  # auto mode goes on to weight streaming on the same device
+            raise
+
+    def free(self) -> None:
+        """Release the device memory of the weights, optimizer state and configuration."""
+        for array in (self.cfg, self.weights, self.biases, *self.state):
+            if not array.is_freed:
+                array.free()
 
     def _arguments(self, d_x: DeviceArray, d_labels: DeviceArray, d_loss: DeviceArray) -> tuple:
         opt, t = self.optimizer, self.steps + 1

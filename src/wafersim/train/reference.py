@@ -8,7 +8,7 @@ import numpy as np
 
 from .data import batch, check_data
 from .memoryx import SGD, Adam, Optimizer
-from .model import Dense, LayerNorm, Model
+from .model import LayerNorm, Model
 
 _GELU_C = math.sqrt(2 / math.pi)
 
