@@ -530,3 +530,65 @@ def test_sparse_lane_updates_agree_with_set_arithmetic_in_every_form(seed):
             merged = lanes.union_disjoint(other)
             assert merged.count == len(members) + len(others)
             assert merged.indices().tolist() == sorted(set(members.tolist()) | set(others.tolist()))
+
+
+RELAY = """
+    sreg r1, tid.x
+    sreg r2, bdim.x
+    addi r2, r2, -1
+    li r3, 0              ; sram base of the chunk
+    li r4, 3              ; words per chunk (more than the FIFO holds in the test's spec)
+    li r5, 6              ; chunks
+loop:
+    bz r1, first
+    addi r7, r7, 1        ; a plain instruction just before each transfer: one run reaches it and waits
+    recvv west, 0, r3, r4
+    seq r6, r1, r2
+    bnz r6, next
+    addi r7, r7, 1
+    sendv east, 0, r3, r4
+    jmp next
+first:
+    addi r7, r7, 1
+    sendv east, 0, r3, r4
+next:
+    addi r5, r5, -1
+    bnz r5, loop
+    halt
+"""
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5])
+def test_a_send_or_receive_that_waits_counts_as_one_instruction(depth):
+    """Every PE of a relay chain executes each sendv/recvv exactly once per chunk, however often it had to
+    wait for room or data (a transfer that waited was counted twice when one run reached it and blocked)."""
+    stats = run(".sram 8\n" + RELAY, (1, 1), (5, 1), spec=ws.WaferSpec(width=5, height=1, fifo_depth=depth))
+    chunks = 6
+    assert stats.op_counts["sendv"] == 4 * chunks and stats.op_counts["recvv"] == 4 * chunks
+    # per chunk: first PE bz addi sendv addi bnz; last PE bz addi recvv seq bnz addi bnz;
+    # a middle PE bz addi recvv seq bnz addi sendv jmp addi bnz
+    per_chunk = [5, 10, 10, 10, 7]
+    assert stats.pe_instructions[0].tolist() == [6 + chunks * k + 1 for k in per_chunk]
+
+
+def test_a_barrier_counts_once_per_pe_when_late_arrivals_merge_with_waiting_pes():
+    source = """
+    sreg r1, tid.x
+    seqi r2, r1, 2
+    bnz r2, receiver
+    bz r1, barrier
+    jmp sender
+receiver:
+    recv r3, west, 0
+barrier:
+    bar
+    halt
+sender:
+    li r5, 7
+    send east, 0, r5
+    jmp barrier
+"""
+    stats = run(source, (1, 1), (3, 1))
+    assert stats.op_counts["bar"] == 3
+    # PE 0: sreg seqi bnz bz bar halt; PE 1 also li send and two jmps; PE 2: sreg seqi bnz recv bar halt
+    assert stats.pe_instructions[0, :3].tolist() == [6, 10, 6]

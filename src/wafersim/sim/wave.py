@@ -120,8 +120,8 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
                 pc = min(runnable)
                 group = self.groups.pop(pc)
                 for next_pc, lanes, blocked, *owed in self._run_group(pc, group):
-                    if blocked and next_pc == pc:  # it will execute again: count it once, when it completes
-                        counts[pc] -= lanes.count
+                    if blocked:  # the send/recv at next_pc will execute again: count it once, when it completes
+                        counts[next_pc] -= lanes.count
                         lanes.add(self.icount, -1)
                     self._add_group(next_pc, lanes, blocked, *owed)
         self._accumulate()
@@ -309,6 +309,11 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
 
     # ------------------------------------------------------------------ barrier
     def _barrier(self, pc: int, lanes: Lanes, cost: float):
+        waiting = lanes.get(self.at_barrier)
+        if lanes.any(waiting):  # merged with lanes that arrived earlier: those executed `bar` once already
+            again = lanes.split(waiting)[0]
+            self.totals.pc_counts[pc] -= again.count
+            again.add(self.icount, -1)
         lanes.put(self.at_barrier, True)
         lanes.put(self.barrier_time, lanes.get(self.cycle) + cost)
         self._add_group(pc, lanes, blocked=True)
