@@ -207,3 +207,17 @@ def test_fast_strategy_is_the_default():
     with forced(REFERENCE):
         assert active() == REFERENCE
     assert active() == FAST
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5])
+def test_a_relay_chain_waiting_on_every_chunk_is_identical_under_every_strategy(depth):
+    from test_engine import RELAY
+
+    spec = ws.WaferSpec(width=5, height=1, fifo_depth=depth)
+
+    def launch():
+        dev = ws.Device(spec)
+        stats = dev.launch(ws.assemble(".sram 8\n" + RELAY), (1, 1), (5, 1), print_output=False)
+        return np.zeros(1), stats
+
+    run_every_strategy(launch)
