@@ -60,6 +60,8 @@ def test_bias_add_and_column_sum_odd_sizes():
     x, b = rand(rng, 7, 13), rand(rng, 13)
     y, _ = ml.bias_add(x, b)
     np.testing.assert_array_equal(y, x + b)               # one float32 addition each: exact
+    z, _ = ml.add(x, y)
+    np.testing.assert_array_equal(z, x + y)
     sums, stats = ml.column_sum(x)
     np.testing.assert_allclose(sums, x.astype(np.float64).sum(axis=0), atol=ATOL)
     assert stats.block == (2, 7) and stats.words_moved == 6 * 13  # partial sums pass north, row by row

@@ -185,3 +185,25 @@ def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
     with pytest.raises(train.ModelDoesNotFitError) as err:          # chunks of 8: 8 PEs across a row
         train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="auto")
     assert "pipelined" in str(err.value) and "8 PEs across" in str(err.value)
+
+
+def test_transformer_block_trains_like_numpy():
+    model = train.Model([train.TransformerBlock(length=3, width=4, hidden=6, causal=True), train.Dense(12, 3)])
+    # The float64 reference's own gradients against finite differences of its loss.
+    x, labels = train.synthetic_classification(4, 12, 3, seed=4)
+    params = {name: value.astype(np.float64) for name, value in model.init_params(5).items()}
+    loss, grads = loss_and_gradients(model, params, x[:2], labels[:2])
+    for name in ("0.wq", "0.bv", "0.ln1_gamma", "0.w1", "0.ln2_beta", "1.w"):
+        step = {key: np.zeros_like(value) for key, value in params.items()}
+        step[name].flat[1] = 1e-6
+        up = loss_and_gradients(model, {k: params[k] + step[k] for k in params}, x[:2], labels[:2])[0]
+        down = loss_and_gradients(model, {k: params[k] - step[k] for k in params}, x[:2], labels[:2])[0]
+        assert grads[name].flat[1] == pytest.approx((up - down) / 2e-6, abs=1e-6), name
+    # SGD, not Adam: the key bias has no effect on attention (its gradient is 0 up to rounding), and Adam
+    # would scale float32 and float64 rounding noise in it up to full steps.
+    trainer, reports, ref_losses, ref_weights = run_both(model, train.SGD(lr=0.1, momentum=0.9), steps=3,
+                                                         samples=4, batch_size=2, seed=5)
+    np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=1e-4, err_msg=name)
+    assert train.Trainer(model, train.SGD(), batch_size=2, mode="auto").mode == "streaming"

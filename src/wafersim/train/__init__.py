@@ -1,7 +1,7 @@
 """Training on the wafer (a layer above the runtime and the kernel library).
 
-- `Model` (`Model.mlp(sizes)`, or a list of `Dense` and `LayerNorm` layers), ending in softmax
-  cross-entropy;
+- `Model` (`Model.mlp(sizes)`, or a list of `Dense`, `LayerNorm` and `TransformerBlock` layers), ending
+  in softmax cross-entropy;
 - `MemoryX` and `MemoryXSpec`: the host-side weight store (master weights, optimizer state, bytes streamed),
   with the optimizers `SGD` and `Adam`;
 - `Trainer`: training on a `Device` in weight-streaming, pipelined or automatic mode, step by step, with a
@@ -15,11 +15,11 @@ See docs/training.md.
 from .data import synthetic_classification
 from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
 from .memoryx import SGD, Adam, MemoryX, MemoryXSpec, StreamCounters
-from .model import Dense, LayerNorm, Model
+from .model import Dense, LayerNorm, Model, TransformerBlock
 from .trainer import StepReport, Trainer, default_device
 
 __all__ = [
     "ActivationsTooLargeError", "Adam", "Dense", "LayerNorm", "MemoryX", "MemoryXSpec", "Model",
-    "ModelDoesNotFitError", "ModelTooLargeError", "SGD", "StepReport", "StreamCounters", "Trainer", "TrainingError",
+    "ModelDoesNotFitError", "ModelTooLargeError", "SGD", "StepReport", "StreamCounters", "Trainer", "TrainingError", "TransformerBlock",
     "default_device", "synthetic_classification",
 ]

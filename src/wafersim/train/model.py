@@ -1,5 +1,11 @@
-"""A small model description: a list of layers (an MLP, optionally with layer norms), ending in a
-softmax cross-entropy loss over class logits."""
+"""A small model description: a list of layers (an MLP, optionally with layer norms, or a tiny
+transformer block with one attention head), ending in a softmax cross-entropy loss over class logits.
+
+Besides its parameters, each layer says what the wafer must hold for it (used to choose devices and to
+refuse models that do not fit): `products(rows)`, the (m, k, n) matrix products of its forward and
+backward passes for a batch of `rows` samples; `row_tensors(rows)`, the (rows, columns) tensors its
+row-layout kernels handle; `kept_per_sample()`, the float32 activations per sample it keeps for the
+backward pass."""
 from __future__ import annotations
 
 import dataclasses
@@ -31,9 +37,17 @@ class Dense:
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Glorot-normal W, zero b."""
-        scale = math.sqrt(2.0 / (self.in_features + self.out_features))
-        return {"w": (rng.standard_normal(self.param_shapes()["w"]) * scale).astype(np.float32),
-                "b": np.zeros(self.out_features, np.float32)}
+        return {"w": glorot(rng, self.in_features, self.out_features), "b": np.zeros(self.out_features, np.float32)}
+
+    def products(self, rows: int) -> list[tuple[int, int, int]]:
+        k, n = self.in_features, self.out_features
+        return [(rows, k, n), (rows, n, k), (k, rows, n)]  # forward, dX, dW
+
+    def row_tensors(self, rows: int) -> list[tuple[int, int]]:
+        return [(rows, self.in_features), (rows, self.out_features)]
+
+    def kept_per_sample(self) -> int:
+        return self.in_features + (self.out_features if self.activation else 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +71,87 @@ class LayerNorm:
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {"gamma": np.ones(self.features, np.float32), "beta": np.zeros(self.features, np.float32)}
 
+    def products(self, rows: int) -> list[tuple[int, int, int]]:
+        return []
 
-Layer = Dense | LayerNorm
+    def row_tensors(self, rows: int) -> list[tuple[int, int]]:
+        return [(rows, self.features)]
+
+    def kept_per_sample(self) -> int:
+        return self.features
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerBlock:
+    """A pre-norm transformer block over sequences of `length` tokens of `width` features, with one
+    attention head and an MLP of `hidden` GELU units:
+
+        y = x + Wo attention(Wq LN1(x), Wk LN1(x), Wv LN1(x)),   out = y + W2 gelu(W1 LN2(y))
+
+    (every W with a bias; `causal` masks attention to earlier tokens). A sample is one sequence, its
+    tokens' features one after another: `length * width` features in and out."""
+
+    length: int
+    width: int
+    hidden: int
+    causal: bool = False
+    eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if min(self.length, self.width, self.hidden) < 1:
+            raise TrainingError(f"TransformerBlock({self.length}, {self.width}, {self.hidden}): sizes must be positive")
+
+    @property
+    def in_features(self) -> int:
+        return self.length * self.width
+
+    @property
+    def out_features(self) -> int:
+        return self.length * self.width
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        w, h = self.width, self.hidden
+        shapes: dict[str, tuple[int, ...]] = {"ln1_gamma": (w,), "ln1_beta": (w,)}
+        for name in ("q", "k", "v", "o"):
+            shapes.update({f"w{name}": (w, w), f"b{name}": (w,)})
+        shapes.update({"ln2_gamma": (w,), "ln2_beta": (w,), "w1": (w, h), "b1": (h,), "w2": (h, w), "b2": (w,)})
+        return shapes
+
+    def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Glorot-normal weight matrices, zero biases and shifts, unit scales."""
+        params = {}
+        for name, shape in self.param_shapes().items():
+            if name.endswith("gamma"):
+                params[name] = np.ones(shape, np.float32)
+            elif len(shape) == 2:
+                params[name] = glorot(rng, *shape)
+            else:
+                params[name] = np.zeros(shape, np.float32)
+        return params
+
+    def products(self, rows: int) -> list[tuple[int, int, int]]:
+        tokens, t, w, h = rows * self.length, self.length, self.width, self.hidden
+        projections = [(tokens, w, w), (w, tokens, w)]
+        mlp = [(tokens, w, h), (tokens, h, w), (w, tokens, h), (h, tokens, w)]
+        attention = [(t, w, t), (t, t, w)]
+        return projections + mlp + attention
+
+    def row_tensors(self, rows: int) -> list[tuple[int, int]]:
+        tokens = rows * self.length
+        return [(tokens, self.width), (tokens, self.hidden), (self.length, self.length)]
+
+    def kept_per_sample(self) -> int:
+        # x, LN1(x), q, k, v, attention output, y, LN2(y) (width each), the MLP's pre-activation and
+        # activation (hidden each), and the attention weights (length x length).
+        return self.length * (8 * self.width + 2 * self.hidden + self.length)
+
+
+Layer = Dense | LayerNorm | TransformerBlock
+
+
+def glorot(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
+    """A Glorot-normal (n_in, n_out) float32 matrix."""
+    return (rng.standard_normal((n_in, n_out)) * math.sqrt(2.0 / (n_in + n_out))).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,11 +204,9 @@ class Model:
         return 4 * self.n_params
 
     def activation_bytes(self, batch: int) -> int:
-        """Bytes of float32 activations a training step keeps for the backward pass: every layer's input
-        and, for activated dense layers, the pre-activation too; plus the logits."""
-        kept = sum(layer.in_features + (layer.out_features if isinstance(layer, Dense) and layer.activation else 0)
-                   for layer in self.layers)
-        return 4 * batch * (kept + self.classes)
+        """Bytes of float32 activations a training step keeps for the backward pass (each layer's
+        `kept_per_sample`), plus the logits."""
+        return 4 * batch * (sum(layer.kept_per_sample() for layer in self.layers) + self.classes)
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Fresh float32 parameters, reproducible from `seed`."""

@@ -36,8 +36,9 @@ class PipelineLayout:
     @classmethod
     def plan(cls, model: Model, height: int) -> "PipelineLayout":
         layers = tuple(model.layers)
-        if not all(isinstance(layer, Dense) for layer in layers):
-            raise ModelDoesNotFitError("pipelined mode runs dense layers only (this model has a LayerNorm)")
+        others = sorted({type(layer).__name__ for layer in layers if not isinstance(layer, Dense)})
+        if others:
+            raise ModelDoesNotFitError(f"pipelined mode runs dense layers only (this model has {', '.join(others)})")
         per_pe = tuple(-(-layer.out_features // height) for layer in layers)
         inputs = (layers[0].in_features,) + tuple(height * c for c in per_pe[:-1])
         return cls(height, inputs, per_pe, layers)

@@ -2,13 +2,14 @@
 in float64 on the host, for the tests to compare loss curves and weights against."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from .data import batch, check_data
 from .memoryx import SGD, Adam, Optimizer
-from .model import LayerNorm, Model
+from .model import LayerNorm, Model, TransformerBlock
 
 _GELU_C = math.sqrt(2 / math.pi)
 
@@ -24,22 +25,86 @@ def _activation(kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return 0.5 * z * (1 + t), 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * z * z)
 
 
+def _layer_norm(a: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> tuple[np.ndarray, tuple]:
+    rstd = 1 / np.sqrt(a.var(axis=1, keepdims=True) + eps)
+    xhat = (a - a.mean(axis=1, keepdims=True)) * rstd
+    return xhat * gamma + beta, (xhat, rstd)
+
+
+def _layer_norm_grad(grad: np.ndarray, cache: tuple, gamma: np.ndarray) -> tuple[np.ndarray, ...]:
+    xhat, rstd = cache
+    g = grad * gamma
+    dx = rstd * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
+    return dx, (grad * xhat).sum(axis=0), grad.sum(axis=0)
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _transformer(a: np.ndarray, p, block: TransformerBlock) -> tuple[np.ndarray, tuple]:
+    """The block's forward over (batch, length * width) rows; `p(name)` gives its parameters."""
+    t, w = block.length, block.width
+    x = a.reshape(-1, w)
+    h, ln1 = _layer_norm(x, p("ln1_gamma"), p("ln1_beta"), block.eps)
+    q, k, v = (h @ p(f"w{n}") + p(f"b{n}") for n in "qkv")
+    att, probs = np.empty_like(q), []
+    mask = np.tril(np.ones((t, t), bool)) if block.causal else np.ones((t, t), bool)
+    for s in range(0, len(x), t):
+        scores = np.where(mask, q[s:s + t] @ k[s:s + t].T / np.sqrt(w), -np.inf)
+        probs.append(_softmax(scores))
+        att[s:s + t] = probs[-1] @ v[s:s + t]
+    y = x + att @ p("wo") + p("bo")
+    g, ln2 = _layer_norm(y, p("ln2_gamma"), p("ln2_beta"), block.eps)
+    pre = g @ p("w1") + p("b1")
+    hidden = _activation("gelu", pre)[0]
+    out = y + hidden @ p("w2") + p("b2")
+    return out.reshape(a.shape), (x, h, ln1, q, k, v, probs, att, y, g, ln2, pre, hidden)
+
+
+def _transformer_grad(grad: np.ndarray, cache: tuple, p, block: TransformerBlock) -> tuple[np.ndarray, dict]:
+    x, h, ln1, q, k, v, probs, att, y, g, ln2, pre, hidden = cache
+    t, w = block.length, block.width
+    d_out = grad.reshape(x.shape)
+    grads = {"w2": hidden.T @ d_out, "b2": d_out.sum(axis=0)}
+    d_pre = (d_out @ p("w2").T) * _activation("gelu", pre)[1]
+    grads.update(w1=g.T @ d_pre, b1=d_pre.sum(axis=0))
+    d_y_branch, grads["ln2_gamma"], grads["ln2_beta"] = _layer_norm_grad(d_pre @ p("w1").T, ln2, p("ln2_gamma"))
+    d_y = d_out + d_y_branch
+    grads.update(wo=att.T @ d_y, bo=d_y.sum(axis=0))
+    d_att = d_y @ p("wo").T
+    dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    for n, s in enumerate(range(0, len(x), t)):
+        pr, da = probs[n], d_att[s:s + t]
+        dv[s:s + t] = pr.T @ da
+        dp = da @ v[s:s + t].T
+        ds = pr * (dp - (dp * pr).sum(axis=1, keepdims=True)) / np.sqrt(w)
+        dq[s:s + t], dk[s:s + t] = ds @ k[s:s + t], ds.T @ q[s:s + t]
+    d_h = np.zeros_like(h)
+    for n, d in zip("qkv", (dq, dk, dv)):
+        grads[f"w{n}"], grads[f"b{n}"] = h.T @ d, d.sum(axis=0)
+        d_h += d @ p(f"w{n}").T
+    d_x_branch, grads["ln1_gamma"], grads["ln1_beta"] = _layer_norm_grad(d_h, ln1, p("ln1_gamma"))
+    return (d_y + d_x_branch).reshape(grad.shape), grads
+
+
 def loss_and_gradients(model: Model, params: dict[str, np.ndarray], x: np.ndarray,
                        labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """Mean softmax cross-entropy of the batch and the gradient of every parameter, in float64."""
     a = x.astype(np.float64)
     tape = []
     for i, layer in enumerate(model.layers):
+        p = functools.partial(_param, params, i)
         if isinstance(layer, LayerNorm):
-            mean = a.mean(axis=1, keepdims=True)
-            rstd = 1 / np.sqrt(a.var(axis=1, keepdims=True) + layer.eps)
-            xhat = (a - mean) * rstd
-            tape.append((xhat, rstd))
-            a = xhat * params[f"{i}.gamma"] + params[f"{i}.beta"]
+            a, cache = _layer_norm(a, p("gamma"), p("beta"), layer.eps)
+        elif isinstance(layer, TransformerBlock):
+            a, cache = _transformer(a, p, layer)
         else:
-            z = a @ params[f"{i}.w"] + params[f"{i}.b"]
-            tape.append((a, z))
+            z = a @ p("w") + p("b")
+            cache = (a, z)
             a = z if layer.activation is None else _activation(layer.activation, z)[0]
+        tape.append(cache)
     shifted = a - a.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     rows = np.arange(len(labels))
@@ -49,21 +114,24 @@ def loss_and_gradients(model: Model, params: dict[str, np.ndarray], x: np.ndarra
     grad /= len(labels)
     grads = {}
     for i in reversed(range(len(model.layers))):
-        layer = model.layers[i]
+        layer, cache, p = model.layers[i], tape[i], functools.partial(_param, params, i)
         if isinstance(layer, LayerNorm):
-            xhat, rstd = tape[i]
-            grads[f"{i}.gamma"] = (grad * xhat).sum(axis=0)
-            grads[f"{i}.beta"] = grad.sum(axis=0)
-            g = grad * params[f"{i}.gamma"]
-            grad = rstd * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
+            grad, grads[f"{i}.gamma"], grads[f"{i}.beta"] = _layer_norm_grad(grad, cache, p("gamma"))
+        elif isinstance(layer, TransformerBlock):
+            grad, block_grads = _transformer_grad(grad, cache, p, layer)
+            grads.update({f"{i}.{name}": g for name, g in block_grads.items()})
         else:
-            a_in, z = tape[i]
+            a_in, z = cache
             if layer.activation is not None:
                 grad = grad * _activation(layer.activation, z)[1]
             grads[f"{i}.w"] = a_in.T @ grad
             grads[f"{i}.b"] = grad.sum(axis=0)
-            grad = grad @ params[f"{i}.w"].T
+            grad = grad @ p("w").T
     return loss, grads
+
+
+def _param(params: dict[str, np.ndarray], layer: int, name: str) -> np.ndarray:
+    return params[f"{layer}.{name}"]
 
 
 def _optimizer_step(optimizer: Optimizer, w: np.ndarray, g: np.ndarray, state: dict, t: int) -> np.ndarray:

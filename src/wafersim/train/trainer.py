@@ -39,7 +39,8 @@ from ..sim.stats import LaunchStats
 from .data import batch, check_data
 from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
-from .model import Dense, LayerNorm, Model
+from . import transformer
+from .model import LayerNorm, Model, TransformerBlock
 from .pipelined import PipelinedRunner
 from .timeline import Timeline
 
@@ -81,17 +82,12 @@ def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_T
     mode."""
     width, height = len(model.layers), max(layer.out_features for layer in model.layers)
     for layer in model.layers:
-        if isinstance(layer, Dense):
-            p = max(summa_side(m, k, n, tile)[0] for m, k, n in _products(layer, batch_size))
+        for m, k, n in layer.products(batch_size):
+            p = summa_side(m, k, n, tile)[0]
             width, height = max(width, p), max(height, p)
-        width = max(width, pes_per_row(layer.in_features, chunk), pes_per_row(layer.out_features, chunk))
-    return Device(WaferSpec(width=width, height=max(height, batch_size)))
-
-
-def _products(layer: Dense, rows: int) -> list[tuple[int, int, int]]:
-    """The (m, k, n) of the products of a dense layer's step: forward, dX and dW."""
-    k, n = layer.in_features, layer.out_features
-    return [(rows, k, n), (rows, n, k), (k, rows, n)]
+        for rows, cols in layer.row_tensors(batch_size):
+            width, height = max(width, pes_per_row(cols, chunk)), max(height, rows)
+    return Device(WaferSpec(width=width, height=height))
 
 
 class Trainer:
@@ -156,20 +152,19 @@ class Trainer:
                 f"a batch of {self.batch_size} keeps {needed:,} bytes of activations, the wafer's SRAM holds "
                 f"{available:,}", needed=needed, available=available)
         for i, layer in enumerate(self.model.layers):
-            for features in (layer.in_features, layer.out_features):
+            for _, features in layer.row_tensors(self.batch_size):
                 if pes_per_row(features, self.chunk) > spec.width:
                     raise ActivationsTooLargeError(
                         f"layer {i}: rows of {features} features in chunks of {self.chunk} need "
                         f"{pes_per_row(features, self.chunk)} PEs across, the wafer has {spec.width}",
                         layer=i, needed=pes_per_row(features, self.chunk), available=spec.width)
-            if isinstance(layer, Dense):
-                for m, k, n in _products(layer, self.batch_size):
-                    p, t = summa_side(m, k, n, self.tile)
-                    if p > side:
-                        raise ActivationsTooLargeError(
-                            f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
-                            f"block of PEs, the wafer is {spec.width} x {spec.height}", layer=i, needed=p,
-                            available=side)
+            for m, k, n in layer.products(self.batch_size):
+                p, t = summa_side(m, k, n, self.tile)
+                if p > side:
+                    raise ActivationsTooLargeError(
+                        f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
+                        f"block of PEs, the wafer is {spec.width} x {spec.height}", layer=i, needed=p,
+                        available=side)
 
     # ------------------------------------------------------------------ one step
     def step(self, x: np.ndarray, labels: np.ndarray) -> StepReport:
@@ -206,6 +201,8 @@ class Trainer:
     def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """The layer's output, and what its backward pass needs."""
         kw = dict(chunk=self.chunk, device=self.device)
+        if isinstance(layer, TransformerBlock):
+            return transformer.forward(layer, self._weights(i), x, tile=self.tile, **kw)
         if isinstance(layer, LayerNorm):
             gamma, beta = self.memoryx.stream_weights(f"{i}.gamma"), self.memoryx.stream_weights(f"{i}.beta")
             (y, mean, rstd), _ = ml.layer_norm(x, gamma, beta, layer.eps, **kw)
@@ -220,6 +217,11 @@ class Trainer:
     def _backward(self, i: int, layer, kept: tuple, dy: np.ndarray) -> np.ndarray | None:
         """The gradient at the layer's input (None for the first layer); its weights' gradients go to MemoryX."""
         kw = dict(chunk=self.chunk, device=self.device)
+        if isinstance(layer, TransformerBlock):
+            dx, gradients = transformer.backward(layer, self._weights(i), kept, dy, tile=self.tile, **kw)
+            for name, gradient in gradients.items():
+                self.memoryx.receive_gradient(f"{i}.{name}", gradient)
+            return dx
         if isinstance(layer, LayerNorm):
             x, mean, rstd = kept
             gamma = self.memoryx.stream_weights(f"{i}.gamma")
@@ -235,6 +237,10 @@ class Trainer:
         self.memoryx.receive_gradient(f"{i}.w", dw)
         self.memoryx.receive_gradient(f"{i}.b", db)
         return dx
+
+    def _weights(self, i: int) -> Callable[[str], np.ndarray]:
+        """Layer i's tensors by name, each streamed from MemoryX when asked for."""
+        return lambda name: self.memoryx.stream_weights(f"{i}.{name}")
 
     def _report(self, loss: float, launches: list[LaunchStats]) -> StepReport:
         compute = waiting = 0.0

@@ -3,7 +3,7 @@
 
 - `dense`: `matmul` (the library's SUMMA GEMM, zero-padded to a square), `dense_forward` (y = x W + b),
   `dense_backward` (dX, dW, db), `column_sum`;
-- `elementwise`: `bias_add`, `activation_forward` / `activation_backward` for ReLU, GELU (tanh
+- `elementwise`: `bias_add`, `add`, `activation_forward` / `activation_backward` for ReLU, GELU (tanh
   approximation) and tanh;
 - `rowwise`: `softmax` / `softmax_backward` (with a scale and an optional causal mask), `layer_norm` /
   `layer_norm_backward`, `cross_entropy` (softmax cross-entropy with its gradient);
@@ -14,13 +14,13 @@ docs/training.md shows them at work in `wafersim.train`.
 """
 from .attention import attention_backward, attention_forward
 from .dense import column_sum, dense_backward, dense_forward, matmul
-from .elementwise import ACTIVATIONS, activation_backward, activation_forward, bias_add
+from .elementwise import ACTIVATIONS, activation_backward, activation_forward, add, bias_add
 from .layout import DEFAULT_CHUNK, MLShapeError, TileTooLargeError, combine_stats, time_split
 from .rowwise import cross_entropy, layer_norm, layer_norm_backward, softmax, softmax_backward
 
 __all__ = [
     "ACTIVATIONS", "DEFAULT_CHUNK", "MLShapeError", "TileTooLargeError", "activation_backward", "activation_forward",
-    "attention_backward", "attention_forward",
+    "add", "attention_backward", "attention_forward",
     "bias_add", "column_sum", "combine_stats", "cross_entropy", "dense_backward", "dense_forward", "layer_norm",
     "layer_norm_backward", "matmul", "softmax", "softmax_backward", "time_split",
 ]

@@ -1,5 +1,5 @@
-"""Element-wise ML kernels in the row layout (see `layout`): bias add, and the activations ReLU, GELU
-(tanh approximation) and tanh with their derivatives.
+"""Element-wise ML kernels in the row layout (see `layout`): bias add, add (residual connections), and the
+activations ReLU, GELU (tanh approximation) and tanh with their derivatives.
 
 Our ISA has no vector exp or tanh, so activations are a scalar loop over each PE's chunk (`ftanh` is an
 SFU instruction, 8 cycles); the bias add is one vector add.
@@ -113,6 +113,27 @@ def bias_add_kernel(chunk: int) -> Dispatcher:
     return bias_add
 
 
+@functools.lru_cache(maxsize=None)
+def add_kernel(chunk: int) -> Dispatcher:
+    """z = x + y element-wise in the row layout (a residual connection): ``kernel[(1, rows), (Q, 1)](x, y, z)``."""
+    C = chunk
+
+    @jit
+    def add_rows(x, y, z):
+        q = ws.threadIdx.x
+        row = ws.blockIdx.y
+        xs = ws.local.array(C, np.float32)
+        ys = ws.local.array(C, np.float32)
+        start = q * C
+        n = min(C, x.shape[1] - start)
+        xs[0:n] = x[row, start:start + n]
+        ys[0:n] = y[row, start:start + n]
+        xs[0:n] = xs[0:n] + ys[0:n]
+        z[row, start:start + n] = xs[0:n]
+
+    return add_rows
+
+
 # ----------------------------------------------------------------------------- host functions
 def activation_code(kind: str) -> int:
     """The kernel constant of an activation name, or an `MLShapeError` listing the names."""
@@ -162,3 +183,16 @@ def bias_add(x: np.ndarray, b: np.ndarray, chunk: int = DEFAULT_CHUNK, device: D
         d_x, d_b, d_y = mem.put(x), mem.put(b), mem.empty(x.shape)
         stats = launch_rows(bias_add_kernel(chunk), *x.shape, chunk, d_x, d_b, d_y, stream=stream)
         return mem.get(d_y), stats
+
+
+def add(x: np.ndarray, y: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = None,
+        stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """x + y for two (rows, cols) float32 matrices. Returns (the sum, LaunchStats)."""
+    x, y = as_matrix("x", x), as_matrix("y", y)
+    if y.shape != x.shape:
+        raise MLShapeError(f"y {y.shape} must have the shape of x {x.shape}", shape=y.shape)
+    check_chunk(chunk, device and device.spec, arrays=2)
+    with Scratch(row_device(*x.shape, chunk, device), stream) as mem:
+        d_x, d_y, d_z = mem.put(x), mem.put(y), mem.empty(x.shape)
+        stats = launch_rows(add_kernel(chunk), *x.shape, chunk, d_x, d_y, d_z, stream=stream)
+        return mem.get(d_z), stats
