@@ -15,6 +15,8 @@ from .fabric import Fifo, SlotRows
 from .lanes import Lanes
 from .streams import receive_times, send_departures, waits_added
 
+BULK_MAX_LANES = 4096  # vector transfers of larger groups move one word per step (measured: as fast)
+
 
 class ExchangeMixin:
     """send/recv/sendv/recvv executors of `WaveSim`."""
@@ -142,7 +144,9 @@ class ExchangeMixin:
         self._sram_check(L, base, np.maximum(length, 0), what)
         if (length < 0).any():
             raise self._lane_error(MemoryAccessError, f"{what} with a negative length", L, length < 0)
-        bulk = self.strategy.bulk_streams and self.tracer is None
+        # Large lockstep groups move a word per step through whole FIFO rows about as fast: bulk steps pay
+        # off where per-step overhead dominates (small and mid-sized groups).
+        bulk = self.strategy.bulk_streams and self.tracer is None and L.count <= BULK_MAX_LANES
         mover = self._stream_bulk if bulk else self._stream_words
         moved = mover(L, base, length, offset, fifo, cost, sending)
         finished = self.progress[L.idx] >= length
