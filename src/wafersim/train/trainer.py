@@ -200,42 +200,36 @@ class Trainer:
 
     def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """The layer's output, and what its backward pass needs."""
-        kw = dict(chunk=self.chunk, device=self.device)
+        kw, weights = dict(chunk=self.chunk, device=self.device), self._weights(i)
         if isinstance(layer, TransformerBlock):
-            return transformer.forward(layer, self._weights(i), x, tile=self.tile, **kw)
+            return transformer.forward(layer, weights, x, tile=self.tile, **kw)
         if isinstance(layer, LayerNorm):
-            gamma, beta = self.memoryx.stream_weights(f"{i}.gamma"), self.memoryx.stream_weights(f"{i}.beta")
-            (y, mean, rstd), _ = ml.layer_norm(x, gamma, beta, layer.eps, **kw)
+            (y, mean, rstd), _ = ml.layer_norm(x, weights("gamma"), weights("beta"), layer.eps, **kw)
             return y, (x, mean, rstd)
-        w, b = self.memoryx.stream_weights(f"{i}.w"), self.memoryx.stream_weights(f"{i}.b")
-        z, _ = ml.dense_forward(x, w, b, tile=self.tile, **kw)
+        z, _ = ml.dense_forward(x, weights("w"), weights("b"), tile=self.tile, **kw)
         if layer.activation is None:
             return z, (x, z)
         y, _ = ml.activation_forward(z, layer.activation, **kw)
         return y, (x, z)
 
     def _backward(self, i: int, layer, kept: tuple, dy: np.ndarray) -> np.ndarray | None:
-        """The gradient at the layer's input (None for the first layer); its weights' gradients go to MemoryX."""
-        kw = dict(chunk=self.chunk, device=self.device)
+        """The gradient at the layer's input (None for the first dense layer); the gradients of its tensors
+        go to MemoryX."""
+        kw, weights = dict(chunk=self.chunk, device=self.device), self._weights(i)
         if isinstance(layer, TransformerBlock):
-            dx, gradients = transformer.backward(layer, self._weights(i), kept, dy, tile=self.tile, **kw)
-            for name, gradient in gradients.items():
-                self.memoryx.receive_gradient(f"{i}.{name}", gradient)
-            return dx
-        if isinstance(layer, LayerNorm):
+            dx, gradients = transformer.backward(layer, weights, kept, dy, tile=self.tile, **kw)
+        elif isinstance(layer, LayerNorm):
             x, mean, rstd = kept
-            gamma = self.memoryx.stream_weights(f"{i}.gamma")
-            (dx, dgamma, dbeta), _ = ml.layer_norm_backward(x, gamma, mean, rstd, dy, **kw)
-            self.memoryx.receive_gradient(f"{i}.gamma", dgamma)
-            self.memoryx.receive_gradient(f"{i}.beta", dbeta)
-            return dx
-        x, z = kept
-        if layer.activation is not None:
-            dy, _ = ml.activation_backward(z, dy, layer.activation, **kw)
-        w = self.memoryx.stream_weights(f"{i}.w")
-        (dx, dw, db), _ = ml.dense_backward(x, w, dy, tile=self.tile, need_dx=i > 0, **kw)
-        self.memoryx.receive_gradient(f"{i}.w", dw)
-        self.memoryx.receive_gradient(f"{i}.b", db)
+            (dx, dgamma, dbeta), _ = ml.layer_norm_backward(x, weights("gamma"), mean, rstd, dy, **kw)
+            gradients = {"gamma": dgamma, "beta": dbeta}
+        else:
+            x, z = kept
+            if layer.activation is not None:
+                dy, _ = ml.activation_backward(z, dy, layer.activation, **kw)
+            (dx, dw, db), _ = ml.dense_backward(x, weights("w"), dy, tile=self.tile, need_dx=i > 0, **kw)
+            gradients = {"w": dw, "b": db}
+        for name, gradient in gradients.items():
+            self.memoryx.receive_gradient(f"{i}.{name}", gradient)
         return dx
 
     def _weights(self, i: int) -> Callable[[str], np.ndarray]:
