@@ -19,7 +19,7 @@ def run_both(model, optimizer, steps, samples=16, batch_size=8, seed=1, bounds_c
     if bounds_checked:   # the pipelined step kernel runs without bounds checks; here, with them
         layout = trainer.pipeline.layout
         trainer.pipeline.kernel = pipelined_step_kernel(batch_size, layout.max_inputs, layout.max_outputs,
-                                                        trainer.pipeline.kernel_optimizer, boundscheck=True)
+                                                        boundscheck=True, **trainer.pipeline.kernel_options)
     start = trainer.params
     reports = trainer.fit(x, labels, steps)
     ref_losses, ref_weights = train_reference(model, start, optimizer, x, labels, steps, batch_size)

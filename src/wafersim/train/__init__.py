@@ -20,6 +20,7 @@ from .trainer import StepReport, Trainer, default_device
 
 __all__ = [
     "ActivationsTooLargeError", "Adam", "Dense", "LayerNorm", "MemoryX", "MemoryXSpec", "Model",
-    "ModelDoesNotFitError", "ModelTooLargeError", "SGD", "StepReport", "StreamCounters", "Trainer", "TrainingError", "TransformerBlock",
+    "ModelDoesNotFitError", "ModelTooLargeError", "SGD", "StepReport", "StreamCounters", "Trainer", "TrainingError",
+    "TransformerBlock",
     "default_device", "synthetic_classification",
 ]

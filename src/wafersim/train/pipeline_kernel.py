@@ -40,25 +40,26 @@ CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_ACTIVATION, CFG_PREVIOUS_PER_PE = 0, 1, 2, 3
 
 
 @jit
-def activate_runtime(v, kind):
-    """f(v) for an activation code known only at run time (NO_ACTIVATION: v)."""
-    if kind == RELU:
+def activate_runtime(v, kind, relu_used, gelu_used, tanh_used):
+    """f(v) for an activation code known only at run time (NO_ACTIVATION: v); the compile-time flags
+    leave out the code of activations no layer has."""
+    if relu_used and kind == RELU:
         return activate(v, RELU)
-    if kind == GELU:
+    if gelu_used and kind == GELU:
         return activate(v, GELU)
-    if kind == TANH:
+    if tanh_used and kind == TANH:
         return activate(v, TANH)
     return v
 
 
 @jit
-def activate_grad_runtime(v, g, kind):
-    """g * f'(v) for an activation code known only at run time."""
-    if kind == RELU:
+def activate_grad_runtime(v, g, kind, relu_used, gelu_used, tanh_used):
+    """g * f'(v) for an activation code known only at run time (see `activate_runtime`)."""
+    if relu_used and kind == RELU:
         return activate_grad(v, g, RELU)
-    if kind == GELU:
+    if gelu_used and kind == GELU:
         return activate_grad(v, g, GELU)
-    if kind == TANH:
+    if tanh_used and kind == TANH:
         return activate_grad(v, g, TANH)
     return g
 
@@ -104,11 +105,13 @@ def optimizer_update(w, g, s1, s2, n, lr, h1, h2, eps, c1, c2, opt):
 
 @functools.lru_cache(maxsize=None)
 def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimizer: int,
-                          boundscheck: bool = False) -> Dispatcher:
+                          activations: tuple[int, ...] = (RELU, GELU, TANH), boundscheck: bool = False) -> Dispatcher:
     """The step kernel for `batch` samples, layers of at most `max_inputs` inputs and `max_outputs` outputs
-    per PE, and optimizer code `optimizer` (SGD_CODE or ADAM_CODE); see the module docstring. Bounds
-    checks cost a third of its cycles: the tests run it with them (`boundscheck=True`)."""
+    per PE, optimizer code `optimizer` (SGD_CODE or ADAM_CODE) and the activation codes the layers use
+    (the others' code is left out: faster compiles); see the module docstring. Bounds checks cost a third
+    of its cycles: the tests run it with them (`boundscheck=True`)."""
     B, KM, CM = batch, max_inputs, max_outputs
+    HAS_RELU, HAS_GELU, HAS_TANH = (code in activations for code in (RELU, GELU, TANH))
     WM = max_inputs * max_outputs
 
     @jit(boundscheck=boundscheck)
@@ -181,7 +184,7 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
             zb = s * CM
             zs[zb:zb + c] = y[0:c]
             for j in range(c):
-                y[j] = activate_runtime(y[j], kind)
+                y[j] = activate_runtime(y[j], kind, HAS_RELU, HAS_GELU, HAS_TANH)
             if layer < last:
                 ws.send(ws.EAST, y[0:c])
             else:
@@ -218,7 +221,7 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
             else:
                 ws.recv(ws.EAST, out=y[0:c])
             for j in range(c):
-                y[j] = activate_grad_runtime(zs[zb + j], y[j], kind)
+                y[j] = activate_grad_runtime(zs[zb + j], y[j], kind, HAS_RELU, HAS_GELU, HAS_TANH)
             wo = 0
             for kk in range(k):
                 dw[wo:wo + c] = y[0:c] * xs[xb + kk] + dw[wo:wo + c]

@@ -55,6 +55,10 @@ class PipelineLayout:
     def max_outputs(self) -> int:
         return max(self.per_pe)
 
+    def activation_codes(self) -> tuple[int, ...]:
+        """The activations the layers use (the kernel leaves out the code of the others)."""
+        return tuple(sorted({ACTIVATIONS[layer.activation] for layer in self.layers if layer.activation}))
+
     def config(self) -> np.ndarray:
         """The kernel's per-layer int32 table: inputs, outputs per PE, activation code, previous per PE."""
         rows = []
@@ -108,9 +112,10 @@ class PipelinedRunner:
                 f"wafer is {spec.width} x {spec.height}", needed=(self.layout.width, height),
                 available=(spec.width, spec.height))
         self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
-        self.kernel_optimizer = ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE
+        self.kernel_options = dict(optimizer=ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE,
+                                   activations=self.layout.activation_codes())
         self.kernel = pipelined_step_kernel(batch_size, self.layout.max_inputs, self.layout.max_outputs,
-                                            self.kernel_optimizer)
+                                            **self.kernel_options)
         wpack, bpack = self.layout.pack(params)
         self.cfg = device.to_device(self.layout.config())
         self.weights, self.biases = device.to_device(wpack), device.to_device(bpack)
