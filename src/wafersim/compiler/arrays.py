@@ -1,0 +1,213 @@
+"""Arrays: local arrays in SRAM, element loads and stores with bounds checks, slices as vector operands,
+and bulk copies between slices (local <-> local, global <-> local)."""
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+from .calls import CallLowering
+from .ir import VReg
+from .values import DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
+
+
+def subscript_parts(node: ast.Subscript) -> list[ast.expr]:
+    return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+
+class ArrayLowering(CallLowering):
+    def local_array(self, node: ast.Call, name: str) -> LocalArray:
+        """`ws.local.array(shape, dtype=np.float32)`: a static SRAM allocation."""
+        kwargs = {k.arg: k.value for k in node.keywords}
+        if set(kwargs) - {"shape", "dtype"} or len(node.args) > 2:
+            raise Unsupported("ws.local.array takes (shape, dtype=np.float32)")
+        shape_node = node.args[0] if node.args else kwargs.get("shape")
+        dtype_node = node.args[1] if len(node.args) > 1 else kwargs.get("dtype")
+        shape = self.static(shape_node) if shape_node is not None else None
+        dtype = self.static(dtype_node) if dtype_node is not None else np.float32
+        if isinstance(shape, int):
+            shape = (shape,)
+        if not (isinstance(shape, tuple) and 1 <= len(shape) <= 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+            raise Unsupported("ws.local.array needs a constant shape: an int or a tuple of 1 or 2 positive ints")
+        try:
+            ty = DTYPES[np.dtype(dtype)]
+        except (TypeError, KeyError, ValueError):
+            raise Unsupported("ws.local.array dtype must be np.float32 or np.int32") from None
+        array = LocalArray(name, ty, self.fn.local_words, shape)
+        self.fn.local_words += array.size
+        self.fn.local_arrays.append((name, array.size, shape))
+        return array
+
+    def index_value(self, node: ast.expr, what: str) -> Val:
+        v = self.scalar(node)
+        if v.ty != "i32":
+            raise Unsupported(f"{what} must be an int32, not a float32", node)
+        return v
+
+    def check_index(self, index: Val, size: Val, what: str) -> None:
+        """Stop with a MemoryAccessError unless 0 <= index < size (one `chk`, unless known at compile time)."""
+        if index.is_const and size.is_const:
+            if not 0 <= index.const < size.const:
+                raise Unsupported(f"{what}: index {index.const} is out of bounds for size {size.const}")
+            return
+        if self.boundscheck:
+            self.emit("chk", a=self.reg_of(index), b=self.reg_of(size), imm=self.string(what))
+
+    def dimension(self, array: LocalArray | GlobalArray, axis: int) -> Val:
+        return self.const(array.shape[axis]) if isinstance(array, LocalArray) else array.shape[axis]
+
+    def element_address(self, array, index_nodes: list[ast.expr]) -> Val:
+        """The (register or constant) word offset of an element within the array, bounds-checked."""
+        ndim = len(array.shape)
+        if len(index_nodes) != ndim:
+            raise Unsupported(f"{array.name} has {ndim} dimension(s) but {len(index_nodes)} index(es) were given")
+        indices = [self.index_value(n, "an array index") for n in index_nodes]
+        for axis, (index, n) in enumerate(zip(indices, index_nodes)):
+            try:
+                self.check_index(index, self.dimension(array, axis), f"{array.name} axis {axis}")
+            except Unsupported as exc:
+                raise Unsupported(str(exc), n) from None
+        if ndim == 1:
+            return indices[0]
+        return self.arith(ast.Add(), self.arith(ast.Mult(), indices[0], self.dimension(array, 1)), indices[1])
+
+    def subscripted(self, node: ast.Subscript):
+        """The array (or tuple) a subscript indexes."""
+        base = self.expr(node.value)
+        if not isinstance(base, (GlobalArray, LocalArray, Tup)):
+            raise Unsupported(f"cannot index {describe(base)}")
+        return base
+
+    def load_subscript(self, node: ast.Subscript):
+        base = self.subscripted(node)
+        parts = subscript_parts(node)
+        if isinstance(base, Tup):
+            index = self.static(parts[0]) if len(parts) == 1 else None
+            if not isinstance(index, int) or isinstance(index, bool) or not -len(base.items) <= index < len(base.items):
+                raise Unsupported("a tuple index must be a constant within range")
+            return base.items[index]
+        if any(isinstance(p, ast.Slice) for p in parts):
+            return self.slice_ref(base, parts)
+        offset = self.element_address(base, parts)
+        out = self.new_reg(base.dtype)
+        if isinstance(base, LocalArray):
+            if offset.is_const:
+                self.emit("ld", d=out, a=0, imm=base.base + int(offset.const), reloc="local")
+            else:
+                self.emit("ld", d=out, a=offset.reg, imm=base.base, reloc="local")
+        else:
+            self.emit("gld", d=out, a=self.global_address(base, offset), imm=0)
+        return Val(base.dtype, out, temp=True)
+
+    def global_address(self, array: GlobalArray, offset: Val) -> VReg:
+        byte = self.arith(ast.LShift(), offset, Val("i32", const=2))
+        return self.arith(ast.Add(), array.ptr, byte).reg
+
+    def slice_ref(self, array, parts: list[ast.expr]) -> SliceRef:
+        """`buf[a:b]` of a 1-D array, or the row slice `t[i, a:b]` of a 2-D one."""
+        if len(array.shape) == 2:
+            if len(parts) != 2 or isinstance(parts[0], ast.Slice) or not isinstance(parts[1], ast.Slice):
+                kind = "local" if isinstance(array, LocalArray) else "global"
+                raise Unsupported(f"a slice of a 2-D {kind} array is a row: t[i, a:b]")
+            row = self.index_value(parts[0], "the row index")
+            self.check_index(row, self.dimension(array, 0), f"{array.name} axis 0")
+            cols = self.dimension(array, 1)
+            start, length = self.slice_bounds(parts[1], cols, f"{array.name} row slice")
+            return SliceRef(array, self.arith(ast.Add(), self.arith(ast.Mult(), row, cols), start), length)
+        if len(parts) != 1:
+            raise Unsupported(f"{array.name} has 1 dimension but {len(parts)} index(es) were given")
+        start, length = self.slice_bounds(parts[0], self.dimension(array, 0), f"{array.name} slice")
+        return SliceRef(array, start, length)
+
+    def slice_bounds(self, s: ast.Slice, size: Val, what: str) -> tuple[Val, Val]:
+        """(start, length) of `s` over `size` elements, with 0 <= start <= stop <= size checked: at compile
+        time for what is constant, else by `chk` instructions."""
+        if s.step is not None:
+            raise Unsupported("slices with a step are not supported")
+        start = self.index_value(s.lower, "a slice bound") if s.lower is not None else Val("i32", const=0)
+        stop = self.index_value(s.upper, "a slice bound") if s.upper is not None else size
+        bad = any(v.is_const and v.const < 0 for v in (start, stop))
+        bad |= start.is_const and stop.is_const and start.const > stop.const
+        bad |= size.is_const and any(v.is_const and v.const > size.const for v in (start, stop))
+        if bad:
+            shown = f"[{start.const if start.is_const else '...'}:{stop.const if stop.is_const else '...'}]"
+            raise Unsupported(f"{what} {shown} is out of bounds or reversed for size "
+                              f"{size.const if size.is_const else 'n'}: slices need 0 <= start <= stop <= size "
+                              f"(negative bounds are not supported)")
+        if not (start.is_const and stop.is_const and size.is_const):  # the rest is checked at run time
+            limit = self.arith(ast.Add(), size, Val("i32", const=1))
+            self.check_index(start, limit, f"{what} start")
+            self.check_index(stop, limit, f"{what} end")
+            self.check_index(self.arith(ast.Sub(), stop, start), limit, f"{what} length")
+        return start, self.arith(ast.Sub(), stop, start)
+
+    def slice_registers(self, ref: SliceRef) -> tuple[VReg | int, VReg | int]:
+        """Registers holding an SRAM word address and a length for a local slice."""
+        if not isinstance(ref.array, LocalArray):
+            raise Unsupported("only slices of local arrays can be sent or received")
+        return self.sram_address(ref.array, ref.start), self.reg_of(ref.length)
+
+    def sram_address(self, array: LocalArray, start: Val) -> VReg:
+        out = self.new_reg("i32")
+        if start.is_const:
+            self.emit("li", d=out, imm=array.base + int(start.const), reloc="local")
+        else:
+            self.emit("addi", d=out, a=start.reg, imm=array.base, reloc="local")
+        return out
+
+    def check_same_length(self, source: SliceRef, dst: SliceRef) -> None:
+        """A slice operand must have the destination's length (NumPy refuses to broadcast them otherwise)."""
+        a, b = source.length, dst.length
+        what = f"{source.array.name} slice length against {dst.array.name} slice length"
+        if a.is_const and b.is_const:
+            if a.const != b.const:
+                raise Unsupported(f"a slice of {source.array.name} has {a.const} elements where the destination "
+                                  f"slice of {dst.array.name} has {b.const}")
+        elif self.boundscheck:
+            same = self.result("seq", "i32", a=self.reg_of(a), b=self.reg_of(b))
+            self.emit("chk", a=0, b=same.reg, imm=self.string(what))
+
+    def store_subscript(self, target: ast.Subscript, value_node: ast.expr, value=None) -> None:
+        """`array[index] = value` (value evaluated first, as in Python) or a slice assignment."""
+        base = self.subscripted(target)
+        if isinstance(base, Tup):
+            raise Unsupported("tuples cannot be changed: build a new one")
+        parts = subscript_parts(target)
+        if any(isinstance(p, ast.Slice) for p in parts):
+            self.store_slice(base, parts, target, value_node, value)
+            return
+        if value is None:
+            if self.is_untyped_recv(value_node):
+                self.recv_types[id(value_node)] = base.dtype
+            value = self.expr(value_node)
+        if not isinstance(value, Val):
+            raise Unsupported(f"cannot store {describe(value)} into an element of {base.name}", value_node)
+        if base.dtype == "i32" and value.ty == "f32":
+            raise Unsupported(f"cannot store a float32 into int32 array {base.name} ("
+                              + self.float_to_int_hint(value_node) + ")")
+        value = self.to_type(value, base.dtype)
+        offset = self.element_address(base, parts)
+        if isinstance(base, LocalArray):
+            if offset.is_const:
+                self.emit("st", d=self.reg_of(value), a=0, imm=base.base + int(offset.const), reloc="local")
+            else:
+                self.emit("st", d=self.reg_of(value), a=offset.reg, imm=base.base, reloc="local")
+            return
+        self.emit("gst", d=self.reg_of(value), a=self.global_address(base, offset), imm=0)
+
+    def copy_slice(self, dst: SliceRef, src: SliceRef) -> None:
+        if src.array.dtype != dst.array.dtype:
+            raise Unsupported(f"cannot copy a {src.array.dtype} slice into a {dst.array.dtype} slice")
+        self.check_same_length(src, dst)
+        if isinstance(dst.array, LocalArray) and isinstance(src.array, LocalArray):
+            self.emit("vcopy", d=self.sram_address(dst.array, dst.start), a=self.sram_address(src.array, src.start),
+                      c=self.reg_of(dst.length))
+        elif isinstance(dst.array, LocalArray):  # global -> local: one bulk load
+            address = self.global_address(src.array, src.start)
+            self.emit("gldv", d=self.sram_address(dst.array, dst.start), a=address, c=self.reg_of(dst.length))
+        elif isinstance(src.array, LocalArray):  # local -> global: one bulk store
+            address = self.global_address(dst.array, dst.start)
+            self.emit("gstv", a=address, b=self.sram_address(src.array, src.start), c=self.reg_of(dst.length))
+        else:
+            raise Unsupported("copy between two global arrays: stage it through a local array")

@@ -1,0 +1,239 @@
+"""Calls in kernels: the wafersim intrinsics (grid, send, recv, print, ...), math functions, conversions,
+and `@ws.jit` device functions, which are inlined with Python's argument binding (keywords, defaults)."""
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+from typing import Callable
+
+import numpy as np
+
+from . import intrinsics as wsi
+from .core import closure_globals, parse_function
+from .expressions import ExpressionLowering
+from .values import DTYPES, NOT_STATIC, LocalArray, SliceRef, Tup, Unsupported, Val, describe
+
+_UNARY_MATH = {math.sqrt: "fsqrt", math.exp: "fexp", math.log: "flog", math.tanh: "ftanh",
+               np.sqrt: "fsqrt", np.exp: "fexp", np.log: "flog", np.tanh: "ftanh"}
+
+
+def _arity(args, n: int) -> None:
+    if len(args) != n:
+        raise Unsupported(f"this function takes {n} argument(s), got {len(args)}")
+
+
+class CallLowering(ExpressionLowering):
+    def call(self, node: ast.Call):
+        callee = self.static(node.func)
+        if callee is NOT_STATIC:
+            raise Unsupported("only intrinsics, math functions and @ws.jit functions can be called in a kernel")
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            raise Unsupported("*args and **kwargs are not supported in kernel calls")
+        if getattr(callee, "__wafersim_jit__", False):
+            return self.inline(node, callee.py_func)
+        args = node.args
+        kwargs = {k.arg: k.value for k in node.keywords}
+        allowed = {wsi.send: {"channel"}, wsi.recv: {"channel", "dtype", "out"}}.get(callee, set())
+        unexpected = sorted(set(kwargs) - allowed)
+        if unexpected:
+            raise Unsupported(f"{getattr(callee, '__name__', None) or getattr(callee, 'name', callee)}() takes no "
+                              f"keyword argument {unexpected[0]!r} in a kernel")
+        if callee is wsi.grid or callee is wsi.gridsize:
+            return self.grid(callee, args)
+        if callee is wsi.has_neighbor:
+            _arity(args, 1)
+            return self.result("hasnb", "i32", dir=self.direction(args[0]))
+        if callee is wsi.syncthreads:
+            _arity(args, 0)
+            self.emit("bar")
+            return Val("i32", const=0)
+        if callee is wsi.send:
+            return self.send(node, args, kwargs)
+        if callee is wsi.recv:
+            return self.recv(node, args, kwargs)
+        if callee is wsi.local.array:
+            raise Unsupported("ws.local.array(...) must be assigned to a name: buf = ws.local.array(shape, dtype)")
+        if callee is wsi.fma:
+            _arity(args, 3)
+            a, b, c = (self.to_type(self.scalar(x), "f32") for x in args)
+            return self.result("fma", "f32", a=self.reg_of(a), b=self.reg_of(b), c=self.reg_of(c))
+        if callee is wsi.print_:
+            return self.debug_print(node, args)
+        if callee in _UNARY_MATH:
+            _arity(args, 1)
+            v = self.to_type(self.scalar(args[0]), "f32")
+            if v.is_const:
+                with np.errstate(all="ignore"):
+                    return self.const(float(getattr(np, _UNARY_MATH[callee][1:])(np.float32(v.const))))
+            return self.result(_UNARY_MATH[callee], "f32", a=v.reg)
+        if callee is abs:
+            _arity(args, 1)
+            v = self.scalar(args[0])
+            if v.is_const:
+                return self.const(abs(v.const))
+            return self.result("fabs" if v.ty == "f32" else "abs", v.ty, a=v.reg)
+        if callee in (min, max):
+            return self.min_max(callee, args)
+        if callee in (int, np.int32):
+            _arity(args, 1)
+            return self.to_int(self.scalar(args[0]), wraps=callee is np.int32)
+        if callee in (float, np.float32):
+            _arity(args, 1)
+            return self.to_type(self.scalar(args[0]), "f32")
+        if callee is range:
+            raise Unsupported("range() is only for `for` loops")
+        raise Unsupported(f"{getattr(callee, '__name__', callee)!r} cannot be called in a kernel")
+
+    def grid(self, callee, args) -> Val | Tup:
+        ndim = self.static(args[0]) if len(args) == 1 else None
+        if ndim not in (1, 2) or isinstance(ndim, bool):
+            raise Unsupported(f"ws.{callee.name}() takes 1 or 2")
+        if callee is wsi.grid:
+            coords = []
+            for axis in "xy"[:ndim]:
+                tid, bid, bdim = (self.special(f"{k}.{axis}") for k in ("tid", "bid", "bdim"))
+                coords.append(self.arith(ast.Add(), tid, self.arith(ast.Mult(), bid, bdim)))
+        else:
+            coords = [self.arith(ast.Mult(), self.special(f"gdim.{a}"), self.special(f"bdim.{a}"))
+                      for a in "xy"[:ndim]]
+        return coords[0] if ndim == 1 else Tup(tuple(coords))
+
+    def min_max(self, callee, args) -> Val:
+        if len(args) < 2:
+            raise Unsupported(f"{callee.__name__}() needs at least two values in a kernel")
+        values = [self.scalar(a) for a in args]
+        result = values[0]
+        for v in values[1:]:
+            ty = "f32" if "f32" in (result.ty, v.ty) else "i32"
+            x, y = self.to_type(result, ty), self.to_type(v, ty)
+            if x.is_const and y.is_const:
+                result = self.const(callee(x.const, y.const))
+                continue
+            name = ("f" if ty == "f32" else "") + callee.__name__
+            result = self.result(name, ty, a=self.reg_of(x), b=self.reg_of(y))
+        return result
+
+    def to_int(self, v: Val, wraps: bool) -> Val:
+        """int(v) / np.int32(v): float32 truncates toward zero (saturating on the machine)."""
+        if v.is_const:
+            if not math.isfinite(v.const):
+                raise Unsupported(f"cannot convert the constant {v.const} to an int32")
+            converted = self.const(int(v.const))
+            converted.wraps = wraps
+            return converted
+        return v if v.ty == "i32" else self.result("ftoi", "i32", a=v.reg)
+
+    # ------------------------------------------------------------------ the fabric
+    def direction(self, node: ast.expr) -> int:
+        value = self.static(node)
+        if value is NOT_STATIC:
+            value = self.expr(node)
+            value = value.const if isinstance(value, Val) and value.is_const else None
+        if isinstance(value, bool) or value not in (0, 1, 2, 3):
+            raise Unsupported("a direction must be a constant: ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST", node)
+        return int(value)
+
+    def channel(self, kwargs) -> int:
+        if "channel" not in kwargs:
+            return 0
+        value = self.static(kwargs["channel"])
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 16:
+            raise Unsupported("channel= must be a constant from 0 to 15", kwargs["channel"])
+        return value
+
+    def send(self, node, args, kwargs) -> Val:
+        if len(args) != 2:
+            raise Unsupported("ws.send(direction, value, channel=0) takes a direction and a value")
+        direction, channel = self.direction(args[0]), self.channel(kwargs)
+        value = self.expr(args[1])
+        if isinstance(value, SliceRef):
+            base, length = self.slice_registers(value)
+            self.emit("sendv", dir=direction, ch=channel, a=base, b=length)
+        elif isinstance(value, Val):
+            self.emit("send", dir=direction, ch=channel, a=self.reg_of(value))
+        else:
+            raise Unsupported(f"cannot send {describe(value)}")
+        return Val("i32", const=0)
+
+    def recv(self, node, args, kwargs) -> Val:
+        if len(args) != 1:
+            raise Unsupported("ws.recv(direction, channel=0) takes one direction")
+        direction, channel = self.direction(args[0]), self.channel(kwargs)
+        if "out" in kwargs:
+            target = self.expr(kwargs["out"])
+            if not isinstance(target, SliceRef) or not isinstance(target.array, LocalArray):
+                raise Unsupported("recv(out=...) needs a slice of a local array")
+            base, length = self.slice_registers(target)
+            self.emit("recvv", dir=direction, ch=channel, a=base, b=length)
+            return Val("i32", const=0)
+        # Words arrive untyped: the type comes from dtype=, else from where the value goes (an int32 variable
+        # it is assigned or added to, an int32 array element it is stored in), else float32.
+        ty = self.recv_types.get(id(node), "f32")
+        if "dtype" in kwargs:
+            dtype = self.static(kwargs["dtype"])
+            if dtype is NOT_STATIC:
+                dtype = self.expr(kwargs["dtype"])  # e.g. values.dtype of an array argument
+            try:
+                ty = DTYPES[np.dtype(dtype)]
+            except (TypeError, KeyError, ValueError):
+                raise Unsupported("recv dtype= must be np.float32 or np.int32 (or an array's .dtype)",
+                                  kwargs["dtype"]) from None
+        return self.result("recv", ty, dir=direction, ch=channel)
+
+    def debug_print(self, node, args) -> Val:
+        label = ""
+        if args and isinstance(self.static(args[0]), str):
+            label, args = self.static(args[0]), args[1:]
+        if len(args) != 1:
+            raise Unsupported("ws.print([label,] value) prints one value")
+        value = self.scalar(args[0])
+        self.emit("print", a=self.reg_of(value), imm=self.string(label), flags=1 if value.ty == "f32" else 0)
+        return Val("i32", const=0)
+
+    # ------------------------------------------------------------------ device functions
+    def python_value(self, value):
+        """A compile-time Python object as a kernel value: numbers become constants, tuples of them `Tup`s."""
+        if isinstance(value, (bool, int, float, np.number)):
+            return self.const(value)
+        if isinstance(value, tuple):
+            return Tup(tuple(self.python_value(item) for item in value))
+        return value
+
+    def inline(self, node: ast.Call, func: Callable) -> Val:
+        """Inline a `@ws.jit` function: arguments bind to parameters as in Python (positions, keywords,
+        defaults); numbers and tuples are passed by value, arrays by reference."""
+        if func in self.inlining:
+            raise Unsupported(f"recursive call to {func.__name__} (device functions are inlined)")
+        tree = parse_function(func)
+        if tree.args.vararg or tree.args.kwarg:
+            raise Unsupported(f"{func.__name__}() has *args or **kwargs, which device functions cannot have")
+        positional = [self.expr(a) for a in node.args]  # evaluated in the caller, in Python's order
+        keywords = {k.arg: self.expr(k.value) for k in node.keywords}
+        try:
+            bound = inspect.signature(func).bind(*positional, **keywords)
+        except TypeError as exc:
+            raise Unsupported(f"{func.__name__}(): {exc}") from None
+        given = set(bound.arguments)
+        bound.apply_defaults()
+        scope = {}
+        for name, value in bound.arguments.items():
+            if name not in given:  # a default: the Python object the def statement evaluated
+                value = self.python_value(value)
+            # Constants stay constants (a direction or a size passed to a helper stays usable as one).
+            scope[name] = value if isinstance(value, Val) and value.is_const else self.own(value, name)
+        saved = self.globals, self.scopes, self.defined, self.regions, self.loops
+        self.globals = closure_globals(func)
+        self.scopes, self.defined, self.regions, self.loops = [scope], set(scope), [], []
+        self.inlining.append(func)
+        done = self.new_label(f"ret_{func.__name__}_")
+        results: list[Val] = []
+        self.return_target.append((done, results))
+        try:
+            self.statements(tree.body)
+        finally:
+            self.return_target.pop()
+            self.inlining.pop()
+            self.globals, self.scopes, self.defined, self.regions, self.loops = saved
+        self.place(done)
+        return Val(results[0].ty, results[0].reg) if results else Val("i32", const=0)

@@ -1,0 +1,291 @@
+"""The front end's shared state and primitives: source positions and errors, registers and labels, name
+binding, constants and conversions, and compile-time evaluation of names (`static`)."""
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import inspect
+import textwrap
+import types
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import CompileError
+from . import intrinsics as wsi
+from .ir import IRFunction, Label, Op, VReg
+from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, Tup, Unsupported, Val, fits_int32,
+                     float32_bits, to_float32)
+
+_STATIC_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+                   ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
+
+
+@dataclasses.dataclass
+class LoopContext:
+    """An enclosing loop: where `continue` and `break` jump, and which names are defined when they do."""
+
+    next: Label
+    done: Label
+    defined_at_break: list = dataclasses.field(default_factory=list)
+    defined_at_continue: list = dataclasses.field(default_factory=list)
+
+
+def closure_globals(func: Callable) -> dict[str, Any]:
+    """The names a function's body can see at compile time: its globals, overridden by its closure."""
+    names = dict(func.__globals__)
+    if func.__closure__:
+        names.update(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__)))
+    return names
+
+
+def parse_function(func: Callable) -> ast.FunctionDef:
+    """The `def` of a device function, parsed from its source file."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError):
+        raise Unsupported(f"cannot read the source of {func.__name__}: define device functions in a file") from None
+    if not tree.body or not isinstance(tree.body[0], ast.FunctionDef):
+        raise Unsupported(f"{func.__name__} is not a plain function")
+    return tree.body[0]
+
+
+class LoweringCore:
+    """State of one lowering, and the primitives every part of the front end uses."""
+
+    def __init__(self, func: Callable, signature: KernelSignature, boundscheck: bool = True) -> None:
+        self.func = func
+        self.boundscheck = boundscheck
+        try:
+            self.filename = inspect.getsourcefile(func) or "<kernel>"
+            lines, self.first_line = inspect.getsourcelines(func)
+        except (OSError, TypeError):
+            raise CompileError(f"cannot read the source of {func.__name__}: define kernels in a file (or in a "
+                               f"notebook cell), not with exec() of a string") from None
+        self.source_lines = lines
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+        self.fdef = tree.body[0]
+        if not isinstance(self.fdef, ast.FunctionDef):
+            raise CompileError(f"{self.filename}: a kernel must be a plain function")
+        self.indent = len(lines[0]) - len(lines[0].lstrip())
+        self.fn = IRFunction(func.__name__, filename=self.filename)
+        self.counter = 0
+        self.labels = 0
+        self.line: int | None = None
+        self.loops: list[LoopContext] = []
+        self.exit = self.new_label("exit")
+        self.scopes: list[dict[str, Any]] = [{}]
+        self.globals = closure_globals(func)
+        self.inlining: list[Callable] = [func]
+        self.return_target: list[tuple[Label, list]] = []
+        self.signature = signature
+        # Names assigned on every path to the current point (None: the point is unreachable).
+        self.defined: set[str] | None = set()
+        # For each enclosing run-time branch or loop body, the bindings when it was entered: a name bound
+        # before it must keep its storage inside it (see StatementLowering.enter_region).
+        self.regions: list[dict[str, Any]] = []
+        # Type a `ws.recv(...)` call without dtype= takes from where its value goes, by id of the call node.
+        self.recv_types: dict[int, str] = {}
+        self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
+
+    # ------------------------------------------------------------------ positions and errors
+    def error(self, node: ast.AST | None, message: str) -> CompileError:
+        line = getattr(node, "lineno", 1) if node is not None else 1
+        col = getattr(node, "col_offset", 0) if node is not None else 0
+        file_line = line + self.first_line - 1
+        text = self.source_lines[line - 1].rstrip("\n") if 0 < line <= len(self.source_lines) else ""
+        caret = " " * (col + self.indent) + "^"
+        return CompileError(f"{self.filename}:{file_line}:{col + self.indent + 1}: {message}\n{text}\n{caret}",
+                            file=self.filename, line=file_line, col=col + self.indent + 1)
+
+    # ------------------------------------------------------------------ registers, labels, instructions
+    def new_reg(self, ty: str, hint: str = "") -> VReg:
+        self.counter += 1
+        return VReg(self.counter, ty, hint)
+
+    def new_label(self, hint: str) -> Label:
+        self.labels += 1
+        return Label(f"{hint}{self.labels}")
+
+    def emit(self, op: str, **fields) -> Op:
+        instr = Op(op, line=self.line, **fields)
+        self.fn.ops.append(instr)
+        return instr
+
+    def place(self, label: Label) -> None:
+        self.fn.ops.append(label)
+
+    def string(self, text: str) -> int:
+        """The program's string number for `text` (used by print and bounds-check messages)."""
+        if text not in self.fn.strings:
+            self.fn.strings.append(text)
+        return self.fn.strings.index(text)
+
+    # ------------------------------------------------------------------ names
+    def lookup(self, name: str):
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return scope[name]
+        raise KeyError(name)
+
+    def lookup_or_none(self, name: str):
+        try:
+            return self.lookup(name)
+        except KeyError:
+            return None
+
+    def bind(self, name: str, value) -> None:
+        self.scopes[-1][name] = value
+        if self.defined is not None:
+            self.defined.add(name)
+
+    # ------------------------------------------------------------------ scalars
+    def const(self, value) -> Val:
+        if isinstance(value, (bool, np.bool_)):
+            return Val("i32", const=int(value))
+        if isinstance(value, (int, np.integer)):
+            if not fits_int32(int(value)):
+                raise Unsupported(f"the integer constant {value} does not fit in int32")
+            return Val("i32", const=int(value), wraps=isinstance(value, np.integer))
+        if isinstance(value, (float, np.floating)):
+            return Val("f32", const=to_float32(value))
+        raise Unsupported(f"a {type(value).__name__} cannot be used as a kernel value")
+
+    def reg_of(self, v: Val) -> VReg | int:
+        """A register holding v (r0 for integer zero)."""
+        if v.reg is not None:
+            return v.reg
+        if v.ty == "i32" and v.const == 0:
+            return 0
+        reg = self.new_reg(v.ty)
+        imm = int(v.const) if v.ty == "i32" else float32_bits(v.const)
+        self.emit("li", d=reg, imm=imm)
+        return reg
+
+    def to_type(self, v: Val, ty: str) -> Val:
+        if v.ty == ty:
+            return v
+        if ty == "f32" and v.is_const:
+            return Val(ty, const=to_float32(v.const))
+        if ty == "f32":
+            out = self.new_reg("f32")
+            self.emit("itof", d=out, a=v.reg)
+            return Val("f32", out, temp=True)
+        raise Unsupported("a float32 value cannot be used where an int32 is needed (use int(...))")
+
+    def result(self, op: str, ty: str, **fields) -> Val:
+        out = self.new_reg(ty)
+        self.emit(op, d=out, **fields)
+        return Val(ty, out, temp=True)
+
+    def truth(self, v: Val) -> Val:
+        """An int32 0/1 register or constant for a condition."""
+        if v.is_const:
+            return Val("i32", const=int(bool(v.const)))
+        if v.ty == "f32":
+            return self.result("fne", "i32", a=v.reg, b=self.reg_of(Val("f32", const=0.0)))
+        return v
+
+    def float_to_int_hint(self, value_node: ast.AST | None) -> str:
+        """How to fix a float32 value where an int32 is needed, naming `ws.recv` when that is the cause."""
+        if value_node is not None and any(self.is_untyped_recv(n) for n in ast.walk(value_node)):
+            return ("ws.recv() without dtype= receives a float32 word; if the sender sent an int32, receive it "
+                    "with ws.recv(direction, dtype=np.int32) (int(...) would convert a float, not reinterpret "
+                    "the word)")
+        return "initialise it with a float, e.g. 0.0, or convert with int(...)"
+
+    def is_untyped_recv(self, node: ast.AST) -> bool:
+        """Whether `node` is a `ws.recv(d)` call returning a word without a dtype= (not one filling a slice)."""
+        if not isinstance(node, ast.Call):
+            return False
+        try:
+            callee = self.static(node.func)
+        except Unsupported:
+            return False
+        return callee is wsi.recv and not any(k.arg in ("dtype", "out") for k in node.keywords)
+
+    def move(self, dst: Val, value: Val, node, retarget: bool = True, value_node: ast.AST | None = None) -> None:
+        """dst = value, converting int32 to float32; float32 into an int32 register is an error."""
+        if dst.ty == "i32" and value.ty == "f32":
+            raise self.error(node, "cannot assign a float32 value to an int32 variable ("
+                                   + self.float_to_int_hint(value_node) + ")")
+        value = self.to_type(value, dst.ty)
+        if value.is_const:
+            imm = int(value.const) if dst.ty == "i32" else float32_bits(value.const)
+            self.emit("li", d=dst.reg, imm=imm)
+        elif retarget and value.temp and self.fn.ops and isinstance(self.fn.ops[-1], Op) \
+                and self.fn.ops[-1].d is value.reg \
+                and self.fn.ops[-1].writes() is value.reg:
+            self.fn.ops[-1].d = dst.reg  # write the variable directly instead of a temporary and a move
+        else:
+            self.emit("mov", d=dst.reg, a=value.reg)
+
+    def own(self, value, name: str):
+        """`value` in storage of its own for a variable `name`: a fresh temporary is adopted (and stops being
+        a temporary, so nothing else adopts it), a constant or another variable's register is copied; a
+        tuple is owned item by item. Arrays and slices are references and stay as they are."""
+        if isinstance(value, Tup):
+            return Tup(tuple(self.own(item, f"{name}{k}_") for k, item in enumerate(value.items)))
+        if not isinstance(value, Val):
+            return value
+        if value.temp:
+            value.temp = False
+            value.reg.hint = name
+            return Val(value.ty, value.reg)
+        reg = Val(value.ty, self.new_reg(value.ty, name))
+        self.move(reg, value, None)
+        return reg
+
+    def snapshot(self, value):
+        """`value` as it is now: a variable's register is copied to a temporary, so assignments that follow
+        (the other targets of `a, b = b, a`) cannot change it."""
+        if isinstance(value, Tup):
+            return Tup(tuple(self.snapshot(item) for item in value.items))
+        if isinstance(value, Val) and not value.is_const and not value.temp:
+            copy = Val(value.ty, self.new_reg(value.ty), temp=True)
+            self.emit("mov", d=copy.reg, a=value.reg)
+            return copy
+        return value
+
+    # ------------------------------------------------------------------ compile-time names
+    def static(self, node: ast.expr):
+        """The Python object a name or attribute chain denotes at compile time, or NOT_STATIC."""
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            try:
+                value = self.lookup(node.id)
+            except KeyError:
+                pass
+            else:
+                if isinstance(value, Val) and value.is_const:
+                    return value.const
+                return NOT_STATIC if isinstance(value, KERNEL_OBJECTS) else value
+            if node.id in self.globals:
+                return self.globals[node.id]
+            if hasattr(builtins, node.id):
+                return getattr(builtins, node.id)
+            raise Unsupported(f"unknown name {node.id!r}")
+        if isinstance(node, ast.Attribute):
+            base = self.static(node.value)
+            if base is NOT_STATIC or isinstance(base, (wsi.Dim,)):
+                return NOT_STATIC
+            if isinstance(base, (types.ModuleType, type)) or base is wsi.local or isinstance(base, wsi._Local):
+                if not hasattr(base, node.attr):
+                    raise Unsupported(f"{getattr(base, '__name__', base)!r} has no attribute {node.attr!r}")
+                return getattr(base, node.attr)
+            return NOT_STATIC
+        if isinstance(node, ast.Tuple):
+            items = tuple(self.static(e) for e in node.elts)
+            return NOT_STATIC if any(i is NOT_STATIC for i in items) else items
+        if isinstance(node, ast.BinOp) and type(node.op) in _STATIC_INT_OPS:
+            left, right = self.static(node.left), self.static(node.right)  # e.g. a local array of T * T
+            if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool) \
+                    and not (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0):
+                return _STATIC_INT_OPS[type(node.op)](left, right)
+            return NOT_STATIC
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            value = self.static(node.operand)
+            return -value if isinstance(value, (int, float)) else NOT_STATIC
+        return NOT_STATIC

@@ -1,0 +1,329 @@
+"""Scalar expressions: names, attributes, arithmetic with Python's promotions, constant folding,
+comparisons, and the short-circuit forms (`and`, `or`, conditional expressions)."""
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+from ..isa.opcodes import SPECIAL_REGISTERS
+from . import intrinsics as wsi
+from .core import LoweringCore
+from .ir import Op
+from .values import (NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe, fits_int32, to_float32,
+                     wrap_int32)
+
+_INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
+              ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.BitAnd: lambda x, y: x & y,
+              ast.BitOr: lambda x, y: x | y, ast.BitXor: lambda x, y: x ^ y, ast.RShift: lambda x, y: x >> y}
+_FLOAT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
+                ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.Pow: lambda x, y: x ** y}
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+            ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
+_HUGE_EXPONENT = 64  # beyond this, a power or shift of an integer other than 0, 1, -1 cannot fit in int32
+
+
+def _exact_int(op: ast.operator, x: int, y: int) -> int | float | None:
+    """Python's value of `x op y` on ints; None when it is certainly far outside int32 (not computed, since
+    2 ** 10 ** 9 would take the compiler's memory)."""
+    if isinstance(op, ast.Pow):
+        if y < 0:
+            return x ** y  # a float, as in Python (ZeroDivisionError for 0 ** -1)
+        return x ** y if abs(x) <= 1 or y <= _HUGE_EXPONENT else None
+    if isinstance(op, ast.LShift):
+        if y < 0:
+            raise ValueError("negative shift count")
+        return x << y if x == 0 or y <= _HUGE_EXPONENT else None
+    return _INT_FOLDS[type(op)](x, y)
+
+
+def _wrapped_int(op: ast.operator, x: int, y: int) -> int:
+    """`x op y` in int32 arithmetic with wrap-around, as NumPy computes it on np.int32 values."""
+    if isinstance(op, ast.Pow) and y >= 0:
+        return wrap_int32(pow(x, y, 2**32))
+    if isinstance(op, ast.LShift) and y >= 32:
+        return 0
+    value = _exact_int(op, x, y)
+    if isinstance(value, float):
+        raise TypeError("a negative power of an int32")
+    return wrap_int32(value)
+
+
+class ExpressionLowering(LoweringCore):
+    def scalar(self, node: ast.expr) -> Val:
+        value = self.expr(node)
+        if not isinstance(value, Val):
+            raise self.error(node, f"expected a number here, got {describe(value)}")
+        return value
+
+    def expr(self, node: ast.expr):
+        try:
+            return self._expr(node)
+        except Unsupported as exc:
+            raise self.error(exc.node or node, str(exc)) from None
+
+    def _expr(self, node: ast.expr):
+        if isinstance(node, ast.Constant):
+            return self.const(node.value)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.Attribute):
+            return self.attribute(node)
+        if isinstance(node, ast.BinOp):
+            return self.binary(node)
+        if isinstance(node, ast.UnaryOp):
+            return self.unary(node)
+        if isinstance(node, ast.Compare):
+            return self.compare(node)
+        if isinstance(node, ast.BoolOp):
+            return self.bool_op(node)
+        if isinstance(node, ast.IfExp):
+            return self.if_exp(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.Subscript):
+            return self.load_subscript(node)
+        if isinstance(node, ast.Tuple):
+            return Tup(tuple(self.expr(e) for e in node.elts))
+        raise Unsupported(f"unsupported expression in a kernel: {type(node).__name__}")
+
+    def name(self, node: ast.Name):
+        try:
+            value = self.lookup(node.id)
+        except KeyError:
+            value = self.static(node)
+            if isinstance(value, (int, float, bool, np.number)):
+                return self.const(value)
+            return value
+        if self.defined is not None and node.id not in self.defined:
+            raise Unsupported(f"variable {node.id!r} may be used before assignment: it is assigned only on some "
+                              f"paths (in a branch or a loop that may not run); assign it before the branch or loop")
+        return value
+
+    def attribute(self, node: ast.Attribute):
+        base_static = self.static(node.value)
+        if isinstance(base_static, wsi.Dim):
+            if node.attr not in base_static.registers:
+                raise Unsupported(f"{base_static.name} has .x and .y, not .{node.attr}")
+            return self.special(base_static.registers[node.attr])
+        static = self.static(node)
+        if static is not NOT_STATIC:
+            if isinstance(static, (int, float, bool, np.number)):
+                return self.const(static)
+            return static
+        base = self.expr(node.value)
+        if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "dtype":
+            return np.dtype(np.float32 if base.dtype == "f32" else np.int32)
+        if isinstance(base, GlobalArray):
+            if node.attr == "shape":
+                return Tup(base.shape)
+            if node.attr == "size":
+                total = base.shape[0]
+                for dim in base.shape[1:]:
+                    total = self.arith(ast.Mult(), total, dim)
+                return total
+        if isinstance(base, LocalArray):
+            if node.attr == "shape":
+                return Tup(tuple(self.const(n) for n in base.shape))
+            if node.attr == "size":
+                return self.const(base.size)
+        raise Unsupported(f"unsupported attribute .{node.attr} of {describe(base)}")
+
+    def special(self, name: str) -> Val:
+        return self.result("sreg", "i32", imm=SPECIAL_REGISTERS.index(name))
+
+    # ------------------------------------------------------------------ arithmetic
+    def binary(self, node: ast.BinOp):
+        left, right = self.expr(node.left), self.expr(node.right)
+        if not isinstance(left, Val) or not isinstance(right, Val):
+            raise Unsupported("slices compute only in an assignment to a slice, e.g. a[0:n] = b[0:n] * 2.0")
+        return self.arith(node.op, left, right)
+
+    def arith(self, op: ast.operator, a: Val, b: Val) -> Val:
+        if a.is_const and b.is_const:
+            return self.fold(op, a, b)
+        if isinstance(op, ast.Div):
+            a, b = self.to_type(a, "f32"), self.to_type(b, "f32")
+            return self.result("fdiv", "f32", a=self.reg_of(a), b=self.reg_of(b))
+        ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
+        a, b = self.to_type(a, ty), self.to_type(b, ty)
+        if ty == "f32":
+            table = {ast.Add: "fadd", ast.Sub: "fsub", ast.Mult: "fmul"}
+            if type(op) in table:
+                return self.result(table[type(op)], "f32", a=self.reg_of(a), b=self.reg_of(b))
+            if isinstance(op, (ast.FloorDiv, ast.Mod)):
+                raise Unsupported("// and % on float32 values are not supported; use int(...) first")
+            raise Unsupported(f"operator {type(op).__name__} is not defined for float32")
+        table = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.BitAnd: "and", ast.BitOr: "or",
+                 ast.BitXor: "xor", ast.LShift: "shl", ast.RShift: "sra"}
+        immediate = {ast.Add: "addi", ast.Mult: "muli", ast.BitAnd: "andi", ast.BitOr: "ori", ast.BitXor: "xori",
+                     ast.LShift: "shli", ast.RShift: "srai"}
+        if type(op) in immediate and b.is_const and -8192 <= b.const <= 8191:
+            return self.result(immediate[type(op)], "i32", a=self.reg_of(a), imm=int(b.const))
+        if isinstance(op, ast.Sub) and b.is_const and -8191 <= b.const <= 8192:
+            return self.result("addi", "i32", a=self.reg_of(a), imm=-int(b.const))
+        if type(op) in table:
+            return self.result(table[type(op)], "i32", a=self.reg_of(a), b=self.reg_of(b))
+        if isinstance(op, (ast.FloorDiv, ast.Mod)):
+            return self.floor_div_mod(op, a, b)
+        if isinstance(op, ast.Pow):
+            raise Unsupported("** needs a constant exponent on both sides; write the product out")
+        raise Unsupported(f"operator {type(op).__name__} is not supported")
+
+    def floor_div_mod(self, op, a: Val, b: Val) -> Val:
+        """Python's floor division and modulo from the ISA's truncating ones."""
+        ra, rb = self.reg_of(a), self.reg_of(b)
+        if b.is_const and b.const == 0:
+            raise Unsupported("integer division by zero")
+        if self.boundscheck and not b.is_const:  # stop with a clear error rather than a made-up value
+            nonzero = self.result("sne", "i32", a=rb, b=0)
+            self.emit("chk", a=0, b=nonzero.reg, imm=self.string("division by zero"))
+        q = self.result("div", "i32", a=ra, b=rb)
+        r = self.result("rem", "i32", a=ra, b=rb)
+        # When the remainder is non-zero and its sign differs from the divisor's, adjust by one step.
+        signs = self.result("xor", "i32", a=r.reg, b=rb)
+        negative = self.result("slt", "i32", a=signs.reg, b=0)
+        nonzero = self.result("sne", "i32", a=r.reg, b=0)
+        adjust = self.result("and", "i32", a=negative.reg, b=nonzero.reg)
+        if isinstance(op, ast.FloorDiv):
+            return self.result("sub", "i32", a=q.reg, b=adjust.reg)
+        step = self.result("mul", "i32", a=adjust.reg, b=rb)
+        return self.result("add", "i32", a=r.reg, b=step.reg)
+
+    def fold(self, op: ast.operator, a: Val, b: Val) -> Val:
+        """`a op b` on two constants at compile time. Python ints must give an int32 (else a CompileError);
+        NumPy int32 constants wrap around as NumPy's arithmetic does; floats round to float32."""
+        x, y = a.const, b.const
+        text = f"{x!r} {_SYMBOLS.get(type(op), type(op).__name__)} {y!r}"
+        try:
+            if isinstance(op, ast.Div):
+                if y == 0:
+                    raise ZeroDivisionError
+                return self.const(to_float32(np.float32(x) / np.float32(y)))
+            if "f32" in (a.ty, b.ty):
+                if type(op) not in _FLOAT_FOLDS:
+                    raise TypeError(f"{type(op).__name__} on a float")
+                return self.const(to_float32(_FLOAT_FOLDS[type(op)](x, y)))
+            if a.wraps or b.wraps:
+                return Val("i32", const=_wrapped_int(op, x, y), wraps=True)
+            value = _exact_int(op, x, y)
+        except (ZeroDivisionError, TypeError, KeyError, OverflowError, ValueError):
+            raise Unsupported(f"cannot evaluate the constant expression {text}") from None
+        if isinstance(value, float):  # an int to a negative power
+            return self.const(value)
+        if value is None or not fits_int32(value):
+            shown = "" if value is None else f" = {value}"
+            raise Unsupported(f"the constant expression {text}{shown} does not fit in int32 "
+                              f"(from {-2**31} to {2**31 - 1})")
+        return Val("i32", const=value)
+
+    def unary(self, node: ast.UnaryOp) -> Val:
+        v = self.scalar(node.operand)
+        if isinstance(node.op, ast.UAdd):
+            return v
+        if v.is_const:
+            if isinstance(node.op, ast.USub):
+                if v.ty == "f32":
+                    return self.const(-v.const)
+                return Val("i32", const=wrap_int32(-v.const), wraps=True) if v.wraps else self.const(-v.const)
+            if isinstance(node.op, ast.Not):
+                return self.const(not v.const)
+            if isinstance(node.op, ast.Invert) and v.ty == "i32":
+                return Val("i32", const=~v.const, wraps=v.wraps)
+        if isinstance(node.op, ast.USub):
+            return self.result("fneg" if v.ty == "f32" else "neg", v.ty, a=v.reg)
+        if isinstance(node.op, ast.Not):
+            return self.result("seq", "i32", a=self.truth(v).reg, b=0)
+        if isinstance(node.op, ast.Invert) and v.ty == "i32":
+            return self.result("xori", "i32", a=v.reg, imm=-1)
+        raise Unsupported(f"unsupported unary operator {type(node.op).__name__}"
+                          + (" on a float32" if isinstance(node.op, ast.Invert) else ""))
+
+    # ------------------------------------------------------------------ comparisons and short circuits
+    def compare(self, node: ast.Compare) -> Val:
+        if len(node.ops) > 1:  # a < b < c: each operand evaluated once, stopping at the first false
+            out = Val("i32", self.new_reg("i32", "chain"))
+            done = self.new_label("chain")
+            left = self.scalar(node.left)
+            for k, (op, right_node) in enumerate(zip(node.ops, node.comparators)):
+                right = self.scalar(right_node)
+                self.move(out, self.compare_values(op, left, right), node, retarget=False)
+                if k + 1 < len(node.ops):
+                    self.emit("bz", a=out.reg, target=done)
+                left = right
+            self.place(done)
+            return Val("i32", out.reg)
+        return self.compare_values(node.ops[0], self.scalar(node.left), self.scalar(node.comparators[0]))
+
+    def compare_values(self, op: ast.cmpop, a: Val, b: Val) -> Val:
+        names = {ast.Lt: ("slt", False), ast.LtE: ("sle", False), ast.Gt: ("slt", True), ast.GtE: ("sle", True),
+                 ast.Eq: ("seq", False), ast.NotEq: ("sne", False)}
+        if type(op) not in names:
+            raise Unsupported(f"comparison {type(op).__name__} is not supported on numbers")
+        if a.is_const and b.is_const:
+            py = {ast.Lt: lambda x, y: x < y, ast.LtE: lambda x, y: x <= y, ast.Gt: lambda x, y: x > y,
+                  ast.GtE: lambda x, y: x >= y, ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y}
+            return self.const(py[type(op)](a.const, b.const))
+        ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
+        a, b = self.to_type(a, ty), self.to_type(b, ty)
+        name, swap = names[type(op)]
+        if ty == "f32":
+            name = {"slt": "flt", "sle": "fle", "seq": "feq", "sne": "fne"}[name]
+        x, y = (b, a) if swap else (a, b)
+        if name in ("slt", "seq") and y.is_const and -8192 <= y.const <= 8191 and not x.is_const:
+            return self.result(name + "i", "i32", a=x.reg, imm=int(y.const))
+        return self.result(name, "i32", a=self.reg_of(x), b=self.reg_of(y))
+
+    def bool_op(self, node: ast.BoolOp) -> Val:
+        """`and`/`or` short-circuit: later operands are not evaluated once the result is known.
+
+        The result is the deciding operand's value, as in Python (as float32 if any operand is)."""
+        is_and = isinstance(node.op, ast.And)
+        first = self.scalar(node.values[0])
+        if first.is_const:
+            if bool(first.const) != is_and or len(node.values) == 1:
+                return first
+            rest = ast.BoolOp(op=node.op, values=node.values[1:]) if len(node.values) > 2 else node.values[1]
+            ast.copy_location(rest, node)
+            return self.scalar(rest)
+        done = self.new_label("sc")
+        results = [(len(self.fn.ops), first)]  # where each operand's value must be moved into the result
+        self.emit("bz" if is_and else "bnz", a=self.truth(first).reg, target=done)
+        for k, operand in enumerate(node.values[1:], start=1):
+            value = self.scalar(operand)
+            results.append((len(self.fn.ops), value))
+            if k + 1 < len(node.values):
+                self.emit("bz" if is_and else "bnz", a=self.truth(value).reg, target=done)
+        out = Val("f32" if any(v.ty == "f32" for _, v in results) else "i32")
+        out.reg = self.new_reg(out.ty, "bool")
+        self.insert_moves(out, results, node)
+        self.place(done)
+        return Val(out.ty, out.reg)
+
+    def insert_moves(self, out: Val, results: list[tuple[int, Val]], node) -> None:
+        """Insert `out = value` at each recorded position (later positions first, so earlier ones stay valid)."""
+        for position, value in sorted(results, key=lambda item: -item[0]):
+            tail = self.fn.ops[position:]
+            del self.fn.ops[position:]
+            # Write the result register directly when nothing later reads the operand's own register.
+            read_later = any(value.reg in op.reads() for op in tail if isinstance(op, Op))
+            self.move(out, value, node, retarget=not read_later)
+            self.fn.ops.extend(tail)
+
+    def if_exp(self, node: ast.IfExp) -> Val:
+        cond = self.truth(self.scalar(node.test))
+        if cond.is_const:
+            return self.scalar(node.body if cond.const else node.orelse)
+        otherwise, done = self.new_label("ielse"), self.new_label("iend")
+        self.emit("bz", a=cond.reg, target=otherwise)
+        first = self.scalar(node.body)
+        results = [(len(self.fn.ops), first)]
+        self.emit("jmp", target=done)
+        self.place(otherwise)
+        second = self.scalar(node.orelse)
+        results.append((len(self.fn.ops), second))
+        out = Val("f32" if "f32" in (first.ty, second.ty) else "i32")
+        out.reg = self.new_reg(out.ty, "sel")
+        self.insert_moves(out, results, node)
+        self.place(done)
+        return Val(out.ty, out.reg)

@@ -1,0 +1,373 @@
+"""Statements: assignments (single, chained, tuple, augmented, annotated), if/while/for, break/continue,
+return; and the two analyses that keep them faithful to Python:
+
+- definite assignment: `self.defined` holds the names assigned on every path to the current point, so a
+  variable assigned only in a branch that may not run is a CompileError where it is read, not a stale 0;
+- regions: inside a run-time branch or loop body, a name bound before it keeps its storage (values move
+  into its registers), so the value carried around a loop or out of a branch is the one assigned. Names
+  bound to compile-time constants (device-function arguments, unrolled loop variables) that such a
+  region assigns get a register before it; an array, slice or tuple bound before it cannot be rebound to
+  another one inside it (the choice would have to be made at run time).
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+from typing import Iterator
+
+from . import intrinsics as wsi
+from .core import LoopContext
+from .values import NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
+from .vectors import VectorLowering
+
+_ANNOTATIONS = {int: "i32", float: "f32"}
+
+
+def meet(*states: set[str] | None) -> set[str] | None:
+    """Names defined on every path that reaches a join point (None: no path does)."""
+    reachable = [s for s in states if s is not None]
+    if not reachable:
+        return None
+    return set.intersection(*reachable)
+
+
+def stored_names(statements: list[ast.stmt]) -> set[str]:
+    return {n.id for s in statements for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _copy(state: set[str] | None) -> set[str] | None:
+    return None if state is None else set(state)
+
+
+class StatementLowering(VectorLowering):
+    def statements(self, body: list[ast.stmt]) -> None:
+        for stmt in body:
+            self.line = stmt.lineno + self.first_line - 1 if len(self.inlining) == 1 else self.line
+            try:
+                self.statement(stmt)
+            except Unsupported as exc:
+                raise self.error(exc.node or stmt, str(exc)) from None
+
+    def statement(self, s: ast.stmt) -> None:
+        if isinstance(s, ast.Expr):
+            if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
+                return  # a docstring
+            self.expr(s.value)
+        elif isinstance(s, ast.Assign):
+            if len(s.targets) == 1:
+                self.assign(s.targets[0], s.value)
+            else:  # a = b = value: the value is evaluated once, then assigned to each target, left to right
+                value = self.expr(s.value)
+                for target in s.targets:
+                    self.assign_value(target, value, s.value)
+        elif isinstance(s, ast.AugAssign):
+            self.aug_assign(s)
+        elif isinstance(s, ast.AnnAssign):
+            self.ann_assign(s)
+        elif isinstance(s, ast.If):
+            self.if_statement(s)
+        elif isinstance(s, ast.For):
+            self.for_statement(s)
+        elif isinstance(s, ast.While):
+            self.while_statement(s)
+        elif isinstance(s, (ast.Break, ast.Continue)):
+            self.jump_statement(s)
+        elif isinstance(s, ast.Return):
+            self.return_statement(s)
+        elif isinstance(s, ast.Pass):
+            pass
+        else:
+            raise self.error(s, f"unsupported statement in a kernel: {type(s).__name__}")
+
+    # ------------------------------------------------------------------ assignments
+    def assign(self, target: ast.expr, value_node: ast.expr) -> None:
+        if isinstance(target, ast.Subscript):
+            self.store_subscript(target, value_node)
+            return
+        if isinstance(target, ast.Name):
+            if isinstance(value_node, ast.Call) and self.static(value_node.func) is wsi.local.array:
+                self.assign_name(target, self.local_array(value_node, target.id), value_node)
+                return
+            current = self.lookup_or_none(target.id)
+            if isinstance(current, Val) and not current.is_const:
+                self.type_recv(value_node, current.ty, target)
+        self.assign_value(target, self.expr(value_node), value_node)
+
+    def type_recv(self, value_node: ast.expr, ty: str, target: ast.expr) -> None:
+        """Give a `ws.recv(d)` without dtype= the type of the variable or element it goes to: the whole
+        value, or one operand of `target op recv` (what `x += ws.recv(d)` means)."""
+        if self.is_untyped_recv(value_node):
+            self.recv_types[id(value_node)] = ty
+        elif isinstance(value_node, ast.BinOp) and self.is_untyped_recv(value_node.right) \
+                and ast.unparse(value_node.left) == ast.unparse(target):
+            self.recv_types[id(value_node.right)] = ty
+
+    def assign_value(self, target: ast.expr, value, value_node: ast.expr) -> None:
+        """Assign an evaluated value to a target (a name, a tuple of targets, or an element or slice)."""
+        if isinstance(target, ast.Name):
+            self.assign_name(target, value, value_node)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            if not isinstance(value, Tup) or len(value.items) != len(target.elts):
+                raise self.error(target, f"cannot unpack {describe(value)} into {len(target.elts)} targets")
+            # Python evaluates the whole right side first: a, b = b, a swaps.
+            for element, item in zip(target.elts, self.snapshot(value).items):
+                self.assign_value(element, item, value_node)
+        elif isinstance(target, ast.Subscript):
+            self.store_subscript(target, value_node, value)
+        else:
+            raise self.error(target, f"cannot assign to {type(target).__name__}")
+
+    def assign_name(self, target: ast.Name, value, value_node: ast.expr | None) -> None:
+        name = target.id
+        current = self.lookup_or_none(name)
+        if isinstance(value, Val) and isinstance(current, Val) and not current.is_const:
+            self.move(current, value, target, value_node=value_node)
+            self.bind(name, current)
+            return
+        if self.bound_before_region(name):
+            if isinstance(value, Tup) and isinstance(current, Tup):
+                self.move_tuple(current, self.snapshot(value), target, value_node)
+                self.bind(name, current)
+                return
+            if current is not value:
+                raise self.error(target, f"{name!r} was {describe(current)} before this branch or loop and cannot "
+                                         f"become {describe(value)} inside it (that choice would be made at run "
+                                         f"time); use another name")
+        self.bind(name, self.own(value, name))
+
+    def move_tuple(self, current: Tup, value, target: ast.expr, value_node) -> None:
+        """Assign a tuple into the registers of a tuple variable (same length, numbers of compatible types)."""
+        if not isinstance(value, Tup) or len(value.items) != len(current.items):
+            raise self.error(target, "a tuple variable assigned in a branch or loop must keep its length")
+        for old, new in zip(current.items, value.items):
+            if isinstance(old, Val) and not old.is_const and isinstance(new, Val):
+                self.move(old, new, target, value_node=value_node)
+            elif isinstance(old, Tup):
+                self.move_tuple(old, new, target, value_node)
+            elif old is not new:
+                raise self.error(target, f"a tuple holding {describe(old)} cannot change it in a branch or loop")
+
+    def aug_assign(self, s: ast.AugAssign) -> None:
+        """`x op= v` as `x = x op v` (the target is read, then written)."""
+        if isinstance(s.target, ast.Subscript) and any(isinstance(n, ast.Call) for n in ast.walk(s.target.slice)):
+            raise self.error(s.target, "an augmented assignment would evaluate this index twice: compute the "
+                                       "index into a variable first")
+        load = ast.parse(ast.unparse(s.target), mode="eval").body
+        combined = ast.copy_location(ast.BinOp(left=load, op=s.op, right=s.value), s)
+        ast.fix_missing_locations(combined)
+        if isinstance(s.target, ast.Name):
+            current = self.lookup_or_none(s.target.id)
+            if isinstance(current, Val) and not current.is_const:
+                self.type_recv(combined, current.ty, s.target)
+        elif isinstance(s.target, ast.Subscript) and isinstance(s.target.value, ast.Name):
+            array = self.lookup_or_none(s.target.value.id)
+            if isinstance(array, (GlobalArray, LocalArray)):
+                self.type_recv(combined, array.dtype, s.target)
+        self.assign(s.target, combined)
+
+    def ann_assign(self, s: ast.AnnAssign) -> None:
+        """`x: int = v` / `x: float = v`: the variable gets the annotated type (an int value converts to a
+        float variable; a float value for an int variable is an error)."""
+        if s.value is None:
+            raise self.error(s, "a declaration without a value is not supported: write `x: float = 0.0`")
+        if not isinstance(s.target, ast.Name):
+            raise self.error(s.target, "annotations are supported on names only")
+        annotation = self.static(s.annotation)
+        ty = _ANNOTATIONS.get(annotation) or {"int32": "i32", "float32": "f32"}.get(getattr(annotation, "__name__", ""))
+        if ty is None:
+            raise self.error(s.annotation, "a kernel variable's annotation must be int, float, np.int32 or np.float32")
+        self.type_recv(s.value, ty, s.target)
+        value = self.scalar(s.value)
+        if ty == "i32" and value.ty == "f32":
+            raise self.error(s.value, "a float32 value for an int variable (" + self.float_to_int_hint(s.value) + ")")
+        current = self.lookup_or_none(s.target.id)
+        if isinstance(current, Val) and not current.is_const and current.ty != ty:
+            raise self.error(s.target, f"{s.target.id!r} is already a {current.ty} variable")
+        self.assign_name(s.target, self.to_type(value, ty), s.value)
+
+    # ------------------------------------------------------------------ regions and definite assignment
+    def bound_before_region(self, name: str) -> bool:
+        return any(name in bindings for bindings in self.regions)
+
+    def prepare_region(self, statements: list[ast.stmt]) -> None:
+        """Before a run-time branch or loop: constants bound to names it assigns move into registers, so
+        the value after it does not depend on which path ran."""
+        scope = self.scopes[-1]
+        for name in sorted(stored_names(statements)):
+            value = scope.get(name)
+            if isinstance(value, Val) and value.is_const:
+                register = Val(value.ty, self.new_reg(value.ty, name))
+                self.move(register, value, None)
+                scope[name] = register
+
+    @contextlib.contextmanager
+    def region(self) -> Iterator[None]:
+        """Lower a run-time branch or loop body (see the module docstring)."""
+        self.regions.append(dict(self.scopes[-1]))
+        try:
+            yield
+        finally:
+            self.regions.pop()
+
+    def branch(self, statements: list[ast.stmt], entry: set[str] | None) -> set[str] | None:
+        """Lower one arm of a run-time branch from `entry`; the names defined at its end."""
+        self.defined = _copy(entry)
+        with self.region():
+            self.statements(statements)
+        return self.defined
+
+    # ------------------------------------------------------------------ control flow
+    def jump_statement(self, s: ast.Break | ast.Continue) -> None:
+        word = "break" if isinstance(s, ast.Break) else "continue"
+        if not self.loops:
+            raise self.error(s, f"'{word}' outside a loop")
+        loop = self.loops[-1]
+        (loop.defined_at_break if word == "break" else loop.defined_at_continue).append(_copy(self.defined))
+        self.emit("jmp", target=loop.done if word == "break" else loop.next)
+        self.defined = None
+
+    def return_statement(self, s: ast.Return) -> None:
+        if self.return_target:  # inside an inlined device function
+            label, results = self.return_target[-1]
+            if s.value is not None:
+                value = self.scalar(s.value)
+                if not results:
+                    results.append(Val(value.ty, self.new_reg(value.ty, "ret")))
+                self.move(results[0], value, s, value_node=s.value)
+            self.emit("jmp", target=label)
+            self.defined = None
+            return
+        if s.value is not None and not (isinstance(s.value, ast.Constant) and s.value.value is None):
+            raise self.error(s, "a kernel cannot return a value (write results to an array)")
+        self.emit("jmp", target=self.exit)
+        self.defined = None
+
+    def if_statement(self, s: ast.If) -> None:
+        cond = self.truth(self.scalar(s.test))
+        if cond.is_const:  # fold: only the branch that runs is compiled
+            self.statements(s.body if cond.const else s.orelse)
+            return
+        self.prepare_region(s.body + s.orelse)
+        otherwise, done = self.new_label("else"), self.new_label("endif")
+        self.emit("bz", a=cond.reg, target=otherwise if s.orelse else done)
+        entry = _copy(self.defined)
+        after_body = self.branch(s.body, entry)
+        after_else = entry
+        if s.orelse:
+            self.emit("jmp", target=done)
+            self.place(otherwise)
+            after_else = self.branch(s.orelse, entry)
+        self.place(done)
+        self.defined = meet(after_body, after_else)
+
+    def loop_body(self, body: list[ast.stmt], loop: LoopContext, entry: set[str] | None) -> set[str] | None:
+        """Lower a run-time loop's body; the names defined when an iteration ends (normally or by continue)."""
+        self.loops.append(loop)
+        try:
+            end = self.branch(body, entry)
+        finally:
+            self.loops.pop()
+        return meet(end, *loop.defined_at_continue)
+
+    def while_statement(self, s: ast.While) -> None:
+        if s.orelse:
+            raise self.error(s, "while ... else is not supported")
+        self.prepare_region(s.body)
+        top, test, done = self.new_label("while"), self.new_label("wtest"), self.new_label("wend")
+        self.emit("jmp", target=test)
+        self.place(top)
+        entry = _copy(self.defined)
+        loop = LoopContext(test, done)
+        end = self.loop_body(s.body, loop, entry)
+        self.place(test)
+        self.line = s.lineno + self.first_line - 1 if len(self.inlining) == 1 else self.line
+        self.defined = meet(entry, end)
+        cond = self.truth(self.scalar(s.test))
+        if cond.is_const:
+            if cond.const:
+                self.emit("jmp", target=top)
+        else:
+            self.emit("bnz", a=cond.reg, target=top)
+        self.place(done)
+        forever = cond.is_const and cond.const
+        self.defined = meet(*loop.defined_at_break) if forever else meet(entry, end, *loop.defined_at_break)
+
+    def for_statement(self, s: ast.For) -> None:
+        if s.orelse:
+            raise self.error(s, "for ... else is not supported")
+        if not isinstance(s.target, ast.Name):
+            raise self.error(s.target, "a for loop needs a single name as its variable")
+        iterable = s.iter
+        if isinstance(iterable, (ast.Tuple, ast.List)):
+            self.unrolled_for(s)
+            return
+        if not (isinstance(iterable, ast.Call) and self.static(iterable.func) is range and not iterable.keywords):
+            raise self.error(iterable, "for loops run over range(...) or a tuple of constants")
+        args = [self.scalar(a) for a in iterable.args]
+        if not 1 <= len(args) <= 3 or any(a.ty != "i32" for a in args):
+            raise self.error(iterable, "range() takes 1 to 3 int32 arguments")
+        start, stop, step = (Val("i32", const=0), args[0], Val("i32", const=1)) if len(args) == 1 else \
+            (args[0], args[1], args[2] if len(args) == 3 else Val("i32", const=1))
+        if not step.is_const or step.const == 0:
+            raise self.error(iterable, "range() step must be a non-zero constant")
+        name = s.target.id
+        self.prepare_region(s.body)
+        # A hidden counter drives the loop; the variable gets a copy each iteration, so assigning to it in
+        # the body does not change the iteration and after the loop it holds the last value, as in Python.
+        counter = Val("i32", self.new_reg("i32", "i"))
+        self.move(counter, start, s)
+        entry = _copy(self.defined)
+        var = self.lookup_or_none(name)
+        if not (isinstance(var, Val) and not var.is_const and var.ty == "i32"):
+            if self.bound_before_region(name):
+                raise self.error(s.target, f"{name!r} was {describe(var)} before this branch or loop and cannot "
+                                           f"become a loop counter inside it; use another name")
+            var = Val("i32", self.new_reg("i32", name))
+            self.bind(name, var)
+        limit = stop if stop.is_const else Val("i32", self.new_reg("i32", "stop"))
+        if not stop.is_const:
+            self.emit("mov", d=limit.reg, a=stop.reg)
+        top, cont, test, done = (self.new_label("for"), self.new_label("fnext"), self.new_label("ftest"),
+                                 self.new_label("fend"))
+        self.emit("jmp", target=test)
+        self.place(top)
+        self.emit("mov", d=var.reg, a=counter.reg)
+        loop = LoopContext(cont, done)
+        end = self.loop_body(s.body, loop, None if entry is None else entry | {name})
+        self.place(cont)
+        self.emit("addi", d=counter.reg, a=counter.reg, imm=int(step.const))
+        self.place(test)
+        first, second = (counter, limit) if step.const > 0 else (limit, counter)
+        cond = self.result("slt", "i32", a=self.reg_of(first), b=self.reg_of(second))
+        self.emit("bnz", a=cond.reg, target=top)
+        self.place(done)
+        runs = start.is_const and stop.is_const and len(range(start.const, stop.const, step.const)) > 0
+        self.defined = meet(end, *loop.defined_at_break) if runs else meet(entry, end, *loop.defined_at_break)
+
+    def unrolled_for(self, s: ast.For) -> None:
+        """`for d in (<constants>)`: the body is compiled once per value, with the variable a constant."""
+        values = [self.static(e) for e in s.iter.elts]
+        if any(v is NOT_STATIC for v in values):
+            raise self.error(s.iter, "a loop over a tuple needs compile-time constants, e.g. (ws.NORTH, ws.SOUTH)")
+        name = s.target.id
+        if self.bound_before_region(name):
+            raise self.error(s.target, f"the variable of a loop over constants cannot reuse {name!r}, which was "
+                                       f"bound before the enclosing branch or loop; use another name")
+        done = self.new_label("uend")
+        breaks: list = []
+        for value in values:
+            following = self.new_label("unext")
+            self.bind(name, self.const(value))
+            loop = LoopContext(following, done)
+            self.loops.append(loop)
+            try:
+                self.statements(s.body)
+            finally:
+                self.loops.pop()
+            self.place(following)
+            self.defined = meet(self.defined, *loop.defined_at_continue)
+            breaks += loop.defined_at_break
+        self.place(done)
+        self.defined = meet(self.defined, *breaks)
+        if breaks and self.defined is not None:
+            self.defined.discard(name)  # which value it stopped at is known only at run time

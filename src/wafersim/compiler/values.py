@@ -1,0 +1,129 @@
+"""What the front end computes with: scalar values, arrays, slices, tuples, and the compile-time helpers on them.
+
+A kernel expression lowers to one of these: a `Val` (an int32/float32 constant or virtual register), a
+`GlobalArray` or `LocalArray`, a `SliceRef` (a vector operand), a `Tup`, or a plain Python object known at
+compile time (a module, an intrinsic, a dtype).
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+
+import numpy as np
+
+from .ir import VReg
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32"}
+
+
+@dataclasses.dataclass
+class Val:
+    """A scalar: a compile-time constant (`const`) or a virtual register (`reg`)."""
+
+    ty: str
+    reg: VReg | None = None
+    const: int | float | None = None
+    temp: bool = False  # a fresh register no variable owns yet
+    wraps: bool = False  # an integer constant of a NumPy integer type: folding wraps around to int32, as NumPy does
+
+    @property
+    def is_const(self) -> bool:
+        return self.reg is None
+
+
+@dataclasses.dataclass
+class GlobalArray:
+    """An array argument in off-wafer memory: a pointer register and one register per dimension."""
+
+    name: str
+    dtype: str
+    ptr: Val
+    shape: tuple[Val, ...]
+
+
+@dataclasses.dataclass
+class LocalArray:
+    """An array in the PE's SRAM with a compile-time shape."""
+
+    name: str
+    dtype: str
+    base: int  # word offset in the local SRAM segment
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclasses.dataclass
+class SliceRef:
+    """A 1-D slice of a local array (`buf[i:j]`) or of a global array row (`u[y, a:b]`)."""
+
+    array: LocalArray | GlobalArray
+    start: Val  # element index (local: word offset inside the array)
+    length: Val
+
+
+@dataclasses.dataclass
+class Tup:
+    """A tuple of kernel values (from a tuple display, `ws.grid(2)`, `.shape`)."""
+
+    items: tuple
+
+
+@dataclasses.dataclass
+class KernelSignature:
+    """Argument kinds of one specialisation: ('array', dtype, ndim) or ('scalar', ty)."""
+
+    args: tuple
+
+    def words(self) -> int:
+        return sum(1 + a[2] if a[0] == "array" else 1 for a in self.args)
+
+
+class Unsupported(Exception):
+    """Raised inside lowering; becomes a `CompileError` at `node` (or at the enclosing statement)."""
+
+    def __init__(self, message: str, node: ast.AST | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+class _NotStatic:
+    def __repr__(self) -> str:
+        return "<not static>"
+
+
+#: What `Lowering.static` returns for an expression that has no compile-time value.
+NOT_STATIC = _NotStatic()
+
+#: Kernel objects (as opposed to compile-time Python objects) a name can be bound to.
+KERNEL_OBJECTS = (Val, GlobalArray, LocalArray, SliceRef, Tup)
+
+
+def describe(value) -> str:
+    """A short phrase naming what a value is, for error messages."""
+    return {GlobalArray: "a global array", LocalArray: "a local array", SliceRef: "a slice", Tup: "a tuple"}.get(
+        type(value), repr(value))
+
+
+def wrap_int32(value: int) -> int:
+    """`value` reduced to int32 by two's-complement wrap-around (what NumPy's int32 arithmetic gives)."""
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def fits_int32(value: int) -> bool:
+    return INT_MIN <= value <= INT_MAX
+
+
+def float32_bits(value: float) -> int:
+    """The int32 bit pattern of a float32 constant (what `li` loads)."""
+    with np.errstate(over="ignore"):
+        return int(np.float32(value).view(np.int32))
+
+
+def to_float32(value) -> float:
+    """A Python number rounded to float32 (huge values become +-inf, as the machine's arithmetic would give)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))

@@ -1,0 +1,256 @@
+"""Slice assignments: `dst[a:b] = <tree of + - * min max and unary - over slices and scalars>` as vector
+instructions, with scalar subexpressions computed once and broadcast, and no element loop.
+
+The right side is resolved first, in Python's order: every scalar subexpression is evaluated (and converted
+to the destination's dtype) and every slice operand's bounds are computed. Then the tree is emitted: the left
+spine of the tree computes into the destination, right subtrees into vector temporaries in the scratch
+segment. If an operand read after the destination is first written names the destination's array, the whole
+tree is computed in scratch and copied at the end, so the result is what NumPy gives.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+
+from .arrays import ArrayLowering
+from .ir import VReg
+from .values import LocalArray, SliceRef, Unsupported, Val, describe
+
+_VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul"}
+_COMMUTATIVE = {"vadd", "vmul", "vmin", "vmax"}
+
+
+@dataclasses.dataclass
+class VecLeaf:
+    """A slice operand, and the expression it came from (to recognise `dst = x * y + dst`)."""
+
+    ref: SliceRef
+    node: ast.expr
+
+
+@dataclasses.dataclass
+class VecOp:
+    op: str  # vadd, vsub, vmul, vmin, vmax
+    left: "VecLeaf | VecOp | VecNeg | Val"
+    right: "VecLeaf | VecOp | VecNeg | Val"
+
+
+@dataclasses.dataclass
+class VecNeg:
+    operand: "VecLeaf | VecOp | VecNeg"
+
+
+@dataclasses.dataclass
+class _Target:
+    """Where a tree is being written: the length register and the float flag of every instruction."""
+
+    length: VReg | int
+    flags: int
+    ty: str
+    slot_words: int
+
+
+def _leaves(tree) -> list[VecLeaf]:
+    if isinstance(tree, VecLeaf):
+        return [tree]
+    if isinstance(tree, VecOp):
+        return _leaves(tree.left) + _leaves(tree.right)
+    if isinstance(tree, VecNeg):
+        return _leaves(tree.operand)
+    return []
+
+
+def _first_write(tree):
+    """The node whose instruction first writes the destination: the bottom of the tree's left spine."""
+    while True:
+        child = tree.left if isinstance(tree, VecOp) else tree.operand
+        if not isinstance(child, (VecOp, VecNeg)):
+            return tree
+        tree = child
+
+
+class VectorLowering(ArrayLowering):
+    # ------------------------------------------------------------------ classification
+    def is_min_max(self, node: ast.expr) -> bool:
+        if not (isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords):
+            return False
+        try:
+            return self.static(node.func) in (min, max)
+        except Unsupported:
+            return False
+
+    def has_slice(self, node: ast.expr) -> bool:
+        """Whether an expression has a slice among its operands (so it computes a vector)."""
+        if isinstance(node, ast.Subscript):
+            parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            return any(isinstance(p, ast.Slice) for p in parts)
+        if isinstance(node, ast.Name):
+            return isinstance(self.lookup_or_none(node.id), SliceRef)
+        if isinstance(node, ast.BinOp):
+            return self.has_slice(node.left) or self.has_slice(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return self.has_slice(node.operand)
+        if self.is_min_max(node):
+            return any(self.has_slice(a) for a in node.args)
+        return False
+
+    def is_vector_tree(self, node: ast.expr) -> bool:
+        return (isinstance(node, (ast.BinOp, ast.UnaryOp)) or self.is_min_max(node)) and self.has_slice(node)
+
+    # ------------------------------------------------------------------ slice assignment
+    def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
+        """`array[parts] = value_node` (or the already evaluated `value`)."""
+        if value is None and self.is_vector_tree(value_node):
+            if not isinstance(array, LocalArray):
+                raise Unsupported("vector arithmetic writes a local slice; store it to global memory after")
+            tree = self.resolve(value_node, array.dtype)
+            self.emit_tree(tree, self.slice_ref(array, parts), target)
+            return
+        if value is None:
+            if self.is_untyped_recv(value_node):
+                self.recv_types[id(value_node)] = array.dtype
+            value = self.expr(value_node)
+        dst = self.slice_ref(array, parts)
+        if isinstance(value, SliceRef):
+            self.copy_slice(dst, value)
+        elif isinstance(value, Val):
+            if not isinstance(dst.array, LocalArray):
+                raise Unsupported("a global slice can only be assigned a local slice: x[a:a + n] = buf[0:n]")
+            scalar = self.broadcast(value, dst.array.dtype, value_node)
+            self.emit("vfill", d=self.sram_address(dst.array, dst.start), b=self.reg_of(scalar),
+                      c=self.reg_of(dst.length))
+        else:
+            raise Unsupported(f"cannot assign {describe(value)} to a slice")
+
+    def broadcast(self, value: Val, ty: str, node: ast.expr) -> Val:
+        """A scalar operand of a slice operation, in the slice's dtype (NumPy keeps the array's dtype)."""
+        if ty == "i32" and value.ty == "f32":
+            raise Unsupported("a float32 scalar cannot combine with an int32 slice ("
+                              + self.float_to_int_hint(node) + ")", node)
+        return self.to_type(value, ty)
+
+    # ------------------------------------------------------------------ resolving the right side
+    def resolve(self, node: ast.expr, ty: str):
+        """The tree of `node` with its scalars evaluated and its slices computed, in Python's order."""
+        if not self.has_slice(node):
+            if self.is_untyped_recv(node):
+                self.recv_types[id(node)] = ty
+            return self.broadcast(self.scalar(node), ty, node)
+        if isinstance(node, ast.BinOp):
+            if type(node.op) not in _VECTOR_OPS:
+                if isinstance(node.op, ast.Div):
+                    raise Unsupported("dividing slices is not supported (the ISA has no vector divide): divide "
+                                      "element by element in a loop", node)
+                raise Unsupported(f"operator {type(node.op).__name__} is not supported on slices", node)
+            left = self.resolve(node.left, ty)
+            return VecOp(_VECTOR_OPS[type(node.op)], left, self.resolve(node.right, ty))
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.UAdd):
+                return self.resolve(node.operand, ty)
+            if isinstance(node.op, ast.USub):
+                return VecNeg(self.resolve(node.operand, ty))
+            raise Unsupported(f"unary {type(node.op).__name__} is not supported on slices", node)
+        if self.is_min_max(node):
+            left = self.resolve(node.args[0], ty)
+            return VecOp("vmin" if self.static(node.func) is min else "vmax", left, self.resolve(node.args[1], ty))
+        value = self.expr(node)
+        if not isinstance(value, SliceRef):
+            raise Unsupported(f"{describe(value)} cannot be a vector operand", node)
+        if not isinstance(value.array, LocalArray):
+            raise Unsupported("vector operands must be slices of local arrays (load global data first)", node)
+        if value.array.dtype != ty:
+            raise Unsupported("vector operands must all have the destination's dtype", node)
+        return VecLeaf(value, node)
+
+    # ------------------------------------------------------------------ emitting
+    def emit_tree(self, tree, dst: SliceRef, target: ast.expr) -> None:
+        for leaf in _leaves(tree):
+            self.check_same_length(leaf.ref, dst)
+        ty = dst.array.dtype
+        out = _Target(self.reg_of(dst.length), 1 if ty == "f32" else 0, ty, dst.array.size)
+        d_addr = self.sram_address(dst.array, dst.start)
+        if self.fused_accumulate(tree, d_addr, out, target):
+            return
+        early = _leaves(_first_write(tree))
+        late = [leaf for leaf in _leaves(tree) if all(leaf is not e for e in early)]
+        self.vector_slots = 0
+        if any(leaf.ref.array is dst.array for leaf in late):
+            # The destination is read after it is first written: compute in scratch, then copy.
+            scratch = self.vector_slot(out)
+            self.compute(tree, scratch, out)
+            self.emit("vcopy", d=d_addr, a=scratch, c=out.length)
+        else:
+            self.compute(tree, d_addr, out)
+
+    def fused_accumulate(self, tree, d_addr: VReg, out: _Target, target: ast.expr) -> bool:
+        """`dst = x * y + dst` (either order of the sum) as one `vfma` (which rounds the product, then the
+        sum, as NumPy does)."""
+        if not (isinstance(tree, VecOp) and tree.op == "vadd"):
+            return False
+        for product, other in ((tree.left, tree.right), (tree.right, tree.left)):
+            if isinstance(product, VecOp) and product.op == "vmul" and isinstance(other, VecLeaf) \
+                    and ast.unparse(other.node) == ast.unparse(target) \
+                    and not isinstance(product.left, (VecOp, VecNeg)) and not isinstance(product.right, (VecOp, VecNeg)):
+                a, b = product.left, product.right
+                if isinstance(a, Val):
+                    a, b = b, a
+                scalar = isinstance(b, Val)
+                self.emit("vfma", d=d_addr, a=self.sram_address(a.ref.array, a.ref.start),
+                          b=self.reg_of(b) if scalar else self.sram_address(b.ref.array, b.ref.start),
+                          c=out.length, flags=out.flags | (2 if scalar else 0))
+                return True
+        return False
+
+    def vector_slot(self, out: _Target) -> VReg:
+        """The SRAM address of a fresh vector temporary (released by the caller with `vector_slots -= 1`)."""
+        slot = self.vector_slots
+        self.vector_slots += 1
+        self.fn.scratch_words = max(self.fn.scratch_words, self.vector_slots * out.slot_words)
+        address = self.new_reg("i32")
+        self.emit("li", d=address, imm=slot * out.slot_words, reloc="scratch")
+        return address
+
+    def operand(self, node, dest: VReg | None, out: _Target) -> tuple[VReg | Val, bool]:
+        """An instruction operand for `node`: a scalar, a slice's address, or a subtree computed into `dest`
+        (or into a new temporary when `dest` is None). The flag says whether a temporary was taken."""
+        if isinstance(node, Val):
+            return node, False
+        if isinstance(node, VecLeaf):
+            return self.sram_address(node.ref.array, node.ref.start), False
+        if dest is None:
+            temporary = self.vector_slot(out)
+            self.compute(node, temporary, out)
+            return temporary, True
+        self.compute(node, dest, out)
+        return dest, False
+
+    def compute(self, node, dest: VReg, out: _Target) -> None:
+        if isinstance(node, VecNeg):
+            source, _ = self.operand(node.operand, dest, out)
+            self.negate(dest, source, out)
+            return
+        left, _ = self.operand(node.left, dest, out)
+        right, took = self.operand(node.right, None, out)
+        self.combine(node.op, dest, left, right, out)
+        if took:
+            self.vector_slots -= 1
+
+    def negate(self, dest: VReg, source: VReg, out: _Target) -> None:
+        minus_one = Val(out.ty, const=-1.0 if out.ty == "f32" else -1)
+        self.emit("vscale", d=dest, a=source, b=self.reg_of(minus_one), c=out.length, flags=out.flags)
+
+    def combine(self, op: str, dest: VReg, a: VReg | Val, b: VReg | Val, out: _Target) -> None:
+        """dest = a op b, with at most one scalar operand (it goes in the instruction's scalar slot)."""
+        if isinstance(a, Val):
+            if op not in _COMMUTATIVE:  # s - v = -(v - s), exactly, in int32 and in float32
+                self.combine(op, dest, b, a, out)
+                self.negate(dest, dest, out)
+                return
+            a, b = b, a
+        if isinstance(b, Val):
+            if op == "vmul":
+                self.emit("vscale", d=dest, a=a, b=self.reg_of(b), c=out.length, flags=out.flags)
+            else:
+                self.emit(op, d=dest, a=a, b=self.reg_of(b), c=out.length, flags=out.flags | 2)
+        else:
+            self.emit(op, d=dest, a=a, b=b, c=out.length, flags=out.flags)
