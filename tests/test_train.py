@@ -21,7 +21,9 @@ def run_both(model, optimizer, steps, samples=16, batch_size=8, seed=1, bounds_c
         trainer.pipeline.kernel = pipelined_step_kernel(batch_size, layout.max_inputs, layout.max_outputs,
                                                         boundscheck=True, **trainer.pipeline.kernel_options)
     start = trainer.params
-    reports = trainer.fit(x, labels, steps)
+    seen = []
+    reports = trainer.fit(x, labels, steps, callback=seen.append)
+    assert seen == reports
     ref_losses, ref_weights = train_reference(model, start, optimizer, x, labels, steps, batch_size)
     return trainer, reports, ref_losses, ref_weights
 
