@@ -542,6 +542,65 @@ def test_optimised_kernels_match_numpy_and_the_unoptimised_binary():
     np.testing.assert_array_equal(opt[1], plain[1])
 
 
+LOOP_KERNEL = """
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(src, out, n):
+    buf = ws.local.array(256, np.float32)
+    buf[0:256] = src[0:256]
+    acc = 0.0
+    k = {k0}
+    for i in range({outer}):
+        for j in range({inner}):
+            v = buf[i * {s1} + j * {s2} + {c1}] * {w}
+            buf[i * {s1} + {c1}] += 0.25  # loaded and stored at an address the j loop does not change
+            if (i + j) % {m} == 0:
+                acc += v
+            else:
+                acc = acc * 0.5 + src[i * {s3} + j]
+            buf[i * {s4} + j + {c2}] = acc
+            k += {step}
+        out[i] = acc + k
+    t = 0
+    while t < n:
+        out[{outer} + t] = buf[t * {s1} + {c1}]
+        t += 1
+"""
+
+
+def _random_loop_kernel(rng: np.random.Generator) -> tuple[str, int]:
+    """Source of a loop nest with affine addresses that stay inside the arrays by construction; n."""
+    outer, inner = int(rng.integers(1, 21)), int(rng.integers(1, 21))
+    s1, s2, s3, s4 = (int(x) for x in rng.integers(0, 6, size=4))
+    c1 = int(rng.integers(0, 256 - s1 * (outer - 1) - s2 * (inner - 1)))
+    s3 = min(s3, (256 - inner) // max(outer - 1, 1))
+    s4 = min(s4, (256 - inner) // max(outer - 1, 1))
+    c2 = int(rng.integers(0, 256 - s4 * (outer - 1) - (inner - 1)))
+    n = int(rng.integers(0, min(200 - outer, (255 - c1) // max(s1, 1) + 1)))
+    source = LOOP_KERNEL.format(outer=outer, inner=inner, s1=s1, s2=s2, s3=s3, s4=s4, c1=c1, c2=c2, n=n,
+                                w=float(rng.choice([0.5, 1.5, -2.0])), m=int(rng.integers(1, 4)),
+                                k0=int(rng.integers(-5, 5)), step=int(rng.integers(1, 4)))
+    return source, n
+
+
+def test_random_loop_nests_same_with_and_without_the_passes(tmp_path):
+    from conftest import load_source
+
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    rng = np.random.default_rng(2024)
+    src = rng.standard_normal(256).astype(np.float32)
+    for trial in range(12):
+        source, n = _random_loop_kernel(rng)
+        kern = load_source(tmp_path, source).kern
+        (opt, opt_stats), (plain, plain_stats) = _both(
+            dev, kern, lambda: (dev.to_device(src), dev.device_array(256), n))
+        np.testing.assert_array_equal(opt[1], plain[1], err_msg=source)  # bit for bit: same float ops
+        assert opt_stats.instructions < plain_stats.instructions, source
+
+
 def test_bounds_checks_left_in_still_catch_an_overrun():
     dev = ws.Device(ws.WaferSpec(width=4, height=4))
     x = dev.to_device(np.arange(8, dtype=np.float32))
