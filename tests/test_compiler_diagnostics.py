@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from conftest import load_source
 
 
 def marker_line(func, marker: str) -> int:
@@ -163,3 +164,162 @@ def test_sram_budget_is_checked_at_compile_time_with_its_parts():
     out = dev.device_array(8)
     huge_local[(1, 1), (1, 1)](out)
     assert out.copy_to_host()[0] == 4.0
+
+
+# ----------------------------------------------------------------------------- odd constructs
+# Each body is compiled as a kernel `odd(out, x, n, buf_source)` (out: 1-D float32, x: float32, n: int32);
+# the line marked `# HERE` must be reported by a CompileError (never a raw Python exception or an
+# AssemblyError) whose message contains the text given.
+ODD_CONSTRUCTS = [
+    ("y = None  # HERE", "NoneType cannot be used"),
+    ("y = 'text'  # HERE", "str cannot be used"),
+    ("y = 1j  # HERE", "complex cannot be used"),
+    ("y = [1, 2]  # HERE", "unsupported expression"),
+    ("y = lambda: 1  # HERE", "unsupported expression"),
+    ("y = f'{n}'  # HERE", "unsupported expression"),
+    ("y = (z := 3)  # HERE", "unsupported expression"),
+    ("y = 10000000000  # HERE", "does not fit in int32"),
+    ("y = 2 ** 100  # HERE", "does not fit in int32"),
+    ("y = 1 << -1  # HERE", "cannot evaluate"),
+    ("y = 1 // 0  # HERE", "cannot evaluate"),
+    ("y = 1.0 % 0.0  # HERE", "cannot evaluate"),
+    ("y = (-8.0) ** 0.5  # HERE", "cannot evaluate"),
+    ("y = 10.0 ** 400  # HERE", "cannot evaluate"),
+    ("y = int(1e30)  # HERE", "does not fit in int32"),
+    ("y = int(math.inf)  # HERE", "cannot convert"),
+    ("y = int(n, 2)  # HERE", "takes 1 argument"),
+    ("y = n ** 2  # HERE", "constant exponent"),
+    ("y = n << 40  # HERE", "shift count 40 is outside 0..31"),
+    ("y = n >> -1  # HERE", "shift count -1 is outside 0..31"),
+    ("y = ~x  # HERE", "Invert on a float32"),
+    ("y = n // 0  # HERE", "division by zero"),
+    ("y = x // 2.0  # HERE", "on float32 values are not supported"),
+    ("y = out + 1  # HERE", "cannot compute with a global array"),
+    ("y = out[0:4] + 1.0  # HERE", "slices compute only in an assignment"),
+    ("y = out is None  # HERE", "expected a number"),
+    ("y = n in (1, 2)  # HERE", "expected a number"),
+    ("y = out[0][0]  # HERE", "cannot index"),
+    ("y = out[0, 0]  # HERE", "1 dimension(s) but 2"),
+    ("y = out[1.5]  # HERE", "must be an int32"),
+    ("y = out[None]  # HERE", "NoneType cannot be used"),
+    ("y = out[0:4:2]  # HERE", "with a step"),
+    ("y = out.ndim  # HERE", "unsupported attribute .ndim"),
+    ("y = out.shape[3]  # HERE", "tuple index must be a constant"),
+    ("y = ws.threadIdx.z  # HERE", "has .x and .y"),
+    ("y = ws.no_such_thing  # HERE", "has no attribute"),
+    ("y = math.floor(x)  # HERE", "cannot be called"),
+    ("y = len(out)  # HERE", "cannot be called"),
+    ("y = out.sum()  # HERE", "only intrinsics"),
+    ("y = max(x, key=abs)  # HERE", "no keyword argument 'key'"),
+    ("y = min(x)  # HERE", "at least two"),
+    ("y = abs()  # HERE", "takes 1 argument"),
+    ("y = ws.grid()  # HERE", "takes 1 or 2"),
+    ("y = ws.grid(True)  # HERE", "takes 1 or 2"),
+    ("y = ws.fma(1.0, 2.0)  # HERE", "takes 3 argument"),
+    ("ws.syncthreads(1)  # HERE", "takes 0 argument"),
+    ("y = ws.has_neighbor()  # HERE", "takes 1 argument"),
+    ("ws.send(ws.EAST, 1.0, channel=99)  # HERE", "channel= must be a constant"),
+    ("ws.send(ws.EAST, 1.0, channel=n)  # HERE", "channel= must be a constant"),
+    ("ws.send(d=ws.EAST, value=1.0)  # HERE", "no keyword argument 'd'"),
+    ("ws.send(ws.EAST, out)  # HERE", "cannot send a global array"),
+    ("ws.send(ws.EAST, out[0:4])  # HERE", "only slices of local arrays"),
+    ("ws.send(5, 1.0)  # HERE", "a direction must be a constant"),
+    ("y = ws.recv(ws.EAST, dtype=np.float64)  # HERE", "dtype= must be np.float32 or np.int32"),
+    ("y = ws.recv(ws.EAST, dtype=5)  # HERE", "dtype= must be np.float32 or np.int32"),
+    ("ws.recv(ws.EAST, out=out)  # HERE", "needs a slice of a local array"),
+    ("ws.print('a', 'b')  # HERE", "str cannot be used"),
+    ("y = ws.syncthreads() + 1  # HERE", "cannot compute with None"),
+    ("b = ws.local.array((2, 2, 2))  # HERE", "constant shape"),
+    ("b = ws.local.array(n)  # HERE", "constant shape"),
+    ("b = ws.local.array(4, dtype='x')  # HERE", "dtype must be"),
+    ("b = ws.local.array(4, np.float64)  # HERE", "dtype must be"),
+    ("b = ws.local.array(4, order='C')  # HERE", "takes (shape, dtype"),
+    ("y = ws.local.array(4) + 1  # HERE", "must be assigned to a name"),
+    ("b = ws.local.array((2, 4))\nb[0:2, 0:2] = 1.0  # HERE", "is a row"),
+    ("b = ws.local.array((2, 4))\nb[1] = 1.0  # HERE", "2 dimension(s) but 1"),
+    ("b = ws.local.array(4)\nb[0:4] = out  # HERE", "cannot assign a global array to a slice"),
+    ("b = ws.local.array(4)\nb[0:4] = b[0:4] // 2  # HERE", "FloorDiv is not supported on slices"),
+    ("b = ws.local.array(4)\nb[0:4] = abs(b[0:4])  # HERE", "expected a number"),
+    ("b = ws.local.array(4)\nb[0:4] = out[0:4] * 2.0  # HERE", "slices of local arrays"),
+    ("b = ws.local.array(4)\nc = ws.local.array(4, np.int32)\nb[0:4] = c[0:4]  # HERE", "cannot copy a i32"),
+    ("b = ws.local.array(4)\nb[0:4] = ~b[0:4]  # HERE", "Invert is not supported on slices"),
+    ("out[0:4] = out[4:8]  # HERE", "between two global arrays"),
+    ("out[0:4] = 1.0  # HERE", "a global slice can only be assigned"),
+    ("out[0] = out  # HERE", "cannot store a global array"),
+    ("t = (1, 2)\nt[0] = 3  # HERE", "tuples cannot be changed"),
+    ("t = (1, 2)\ny = t[n]  # HERE", "tuple index must be a constant"),
+    ("a, b = 1  # HERE", "cannot unpack"),
+    ("a, b = (1, 2, 3)  # HERE", "cannot unpack"),
+    ("*a, b = (1, 2)  # HERE", "cannot assign to Starred"),
+    ("out.x = 1  # HERE", "cannot assign to Attribute"),
+    ("y: int  # HERE", "a declaration without a value"),
+    ("y: str = 1  # HERE", "annotation must be int, float"),
+    ("y: int = 1.5  # HERE", "float32 value for an int"),
+    ("y = 0\ny = 0.5  # HERE", "cannot assign a float32 value to an int32"),
+    ("for i in range(10, step=2):  # HERE\n    pass", "range(...)"),
+    ("for i in range(0.5):  # HERE\n    pass", "1 to 3 int32"),
+    ("for i in range(0, 10, n):  # HERE\n    pass", "non-zero constant"),
+    ("for i, j in range(3):  # HERE\n    pass", "single name"),
+    ("for v in out:  # HERE\n    pass", "range(...) or a tuple"),
+    ("for d in (ws.EAST, n):  # HERE\n    pass", "compile-time constants"),
+    ("for d in ('a', 'b'):  # HERE\n    pass", "str cannot be used"),
+    ("while n:  # HERE\n    pass\nelse:\n    pass", "while ... else"),
+    ("assert n  # HERE", "unsupported statement in a kernel: Assert"),
+    ("del n  # HERE", "unsupported statement in a kernel: Delete"),
+    ("import os  # HERE", "unsupported statement in a kernel: Import"),
+    ("def inner():  # HERE\n    pass", "unsupported statement in a kernel: FunctionDef"),
+    ("raise ValueError  # HERE", "unsupported statement in a kernel: Raise"),
+    ("try:  # HERE\n    pass\nexcept Exception:\n    pass", "unsupported statement in a kernel: Try"),
+    ("y = no_return(x) + 1  # HERE", "cannot compute with None"),
+    ("y = some_paths(x)  # HERE", "returns a value on some paths"),
+    ("y = varargs(x)  # HERE", "*args or **kwargs"),
+    ("y = no_return(*(x,))  # HERE", "*args and **kwargs"),
+    ("y = plain_python(x)  # HERE", "cannot be called"),
+    ("y = odd(out, x, n)  # HERE", "recursive call"),
+    ("y = GLOBAL_ARRAY[0]  # HERE", "cannot index array"),
+    ("y = GLOBAL_LIST[0]  # HERE", "cannot index [1, 2]"),
+]
+
+ODD_PRELUDE = '''
+import math
+import numpy as np
+import wafersim as ws
+from conftest import load_source
+
+GLOBAL_ARRAY = np.ones(3)
+GLOBAL_LIST = [1, 2]
+
+
+def plain_python(v):
+    return v
+
+
+@ws.jit
+def no_return(v):
+    v = v + 1.0
+
+
+@ws.jit
+def some_paths(v):
+    if v > 0.0:
+        return v
+
+
+@ws.jit
+def varargs(*values):
+    return 1.0
+
+'''
+
+
+@pytest.mark.parametrize("body,text", ODD_CONSTRUCTS)
+def test_odd_constructs_are_compile_errors_at_their_line(tmp_path, body, text):
+    lines = "\n".join("    " + line for line in body.splitlines())
+    source = ODD_PRELUDE + f"@ws.jit\ndef odd(out, x, n):\n{lines}\n    out[0] = 0.0\n"
+    module = load_source(tmp_path, source)
+    with pytest.raises(ws.CompileError) as info:
+        launch(module.odd, np.float32(1.5), 3)
+    err = info.value
+    expected_line = next(k for k, line in enumerate(source.splitlines(), 1) if "# HERE" in line)
+    assert err.file == module.__file__ and err.line == expected_line, str(err)
+    assert text in str(err), str(err)

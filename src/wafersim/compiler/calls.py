@@ -47,7 +47,7 @@ class CallLowering(ExpressionLowering):
         if callee is wsi.syncthreads:
             _arity(args, 0)
             self.emit("bar")
-            return Val("i32", const=0)
+            return None
         if callee is wsi.send:
             return self.send(node, args, kwargs)
         if callee is wsi.recv:
@@ -142,7 +142,7 @@ class CallLowering(ExpressionLowering):
             raise Unsupported("channel= must be a constant from 0 to 15", kwargs["channel"])
         return value
 
-    def send(self, node, args, kwargs) -> Val:
+    def send(self, node, args, kwargs) -> None:
         if len(args) != 2:
             raise Unsupported("ws.send(direction, value, channel=0) takes a direction and a value")
         direction, channel = self.direction(args[0]), self.channel(kwargs)
@@ -154,9 +154,9 @@ class CallLowering(ExpressionLowering):
             self.emit("send", dir=direction, ch=channel, a=self.reg_of(value))
         else:
             raise Unsupported(f"cannot send {describe(value)}")
-        return Val("i32", const=0)
+        return None
 
-    def recv(self, node, args, kwargs) -> Val:
+    def recv(self, node, args, kwargs) -> Val | None:
         if len(args) != 1:
             raise Unsupported("ws.recv(direction, channel=0) takes one direction")
         direction, channel = self.direction(args[0]), self.channel(kwargs)
@@ -166,7 +166,7 @@ class CallLowering(ExpressionLowering):
                 raise Unsupported("recv(out=...) needs a slice of a local array")
             base, length = self.slice_registers(target)
             self.emit("recvv", dir=direction, ch=channel, a=base, b=length)
-            return Val("i32", const=0)
+            return None
         # Words arrive untyped: the type comes from dtype=, else from where the value goes (an int32 variable
         # it is assigned or added to, an int32 array element it is stored in), else float32.
         ty = self.recv_types.get(id(node), "f32")
@@ -181,7 +181,7 @@ class CallLowering(ExpressionLowering):
                                   kwargs["dtype"]) from None
         return self.result("recv", ty, dir=direction, ch=channel)
 
-    def debug_print(self, node, args) -> Val:
+    def debug_print(self, node, args) -> None:
         label = ""
         if args and isinstance(self.static(args[0]), str):
             label, args = self.static(args[0]), args[1:]
@@ -189,20 +189,13 @@ class CallLowering(ExpressionLowering):
             raise Unsupported("ws.print([label,] value) prints one value")
         value = self.scalar(args[0])
         self.emit("print", a=self.reg_of(value), imm=self.string(label), flags=1 if value.ty == "f32" else 0)
-        return Val("i32", const=0)
+        return None
 
     # ------------------------------------------------------------------ device functions
-    def python_value(self, value):
-        """A compile-time Python object as a kernel value: numbers become constants, tuples of them `Tup`s."""
-        if isinstance(value, (bool, int, float, np.number)):
-            return self.const(value)
-        if isinstance(value, tuple):
-            return Tup(tuple(self.python_value(item) for item in value))
-        return value
-
-    def inline(self, node: ast.Call, func: Callable) -> Val:
+    def inline(self, node: ast.Call, func: Callable) -> Val | None:
         """Inline a `@ws.jit` function: arguments bind to parameters as in Python (positions, keywords,
-        defaults); numbers and tuples are passed by value, arrays by reference."""
+        defaults); numbers and tuples are passed by value, arrays by reference. A function without a return
+        value gives None, which no expression accepts."""
         if func in self.inlining:
             raise Unsupported(f"recursive call to {func.__name__} (device functions are inlined)")
         tree = parse_function(func)
@@ -231,9 +224,12 @@ class CallLowering(ExpressionLowering):
         self.return_target.append((done, results))
         try:
             self.statements(tree.body)
+            ended = self.defined  # None when no path reaches the end of the body without a return
         finally:
             self.return_target.pop()
             self.inlining.pop()
             self.globals, self.scopes, self.defined, self.regions, self.loops = saved
+        if results and ended is not None:
+            raise Unsupported(f"{func.__name__}() returns a value on some paths but not at its end")
         self.place(done)
-        return Val(results[0].ty, results[0].reg) if results else Val("i32", const=0)
+        return Val(results[0].ty, results[0].reg) if results else None

@@ -249,6 +249,14 @@ class LoweringCore:
         return value
 
     # ------------------------------------------------------------------ compile-time names
+    def python_value(self, value):
+        """A compile-time Python object as a kernel value: numbers become constants, tuples `Tup`s."""
+        if isinstance(value, (bool, int, float, np.number)):
+            return self.const(value)
+        if isinstance(value, tuple):
+            return Tup(tuple(self.python_value(item) for item in value))
+        return value
+
     def static(self, node: ast.expr):
         """The Python object a name or attribute chain denotes at compile time, or NOT_STATIC."""
         if isinstance(node, ast.Constant):

@@ -10,7 +10,7 @@ from ..isa.opcodes import SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .core import LoweringCore
 from .ir import Op
-from .values import (NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe, fits_int32, to_float32,
+from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, to_float32,
                      wrap_int32)
 
 _INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
@@ -91,10 +91,7 @@ class ExpressionLowering(LoweringCore):
         try:
             value = self.lookup(node.id)
         except KeyError:
-            value = self.static(node)
-            if isinstance(value, (int, float, bool, np.number)):
-                return self.const(value)
-            return value
+            return self.python_value(self.static(node))  # a global or closure constant (or object)
         if self.defined is not None and node.id not in self.defined:
             raise Unsupported(f"variable {node.id!r} may be used before assignment: it is assigned only on some "
                               f"paths (in a branch or a loop that may not run); assign it before the branch or loop")
@@ -135,8 +132,11 @@ class ExpressionLowering(LoweringCore):
     # ------------------------------------------------------------------ arithmetic
     def binary(self, node: ast.BinOp):
         left, right = self.expr(node.left), self.expr(node.right)
-        if not isinstance(left, Val) or not isinstance(right, Val):
+        if isinstance(left, SliceRef) or isinstance(right, SliceRef):
             raise Unsupported("slices compute only in an assignment to a slice, e.g. a[0:n] = b[0:n] * 2.0")
+        for operand in (left, right):
+            if not isinstance(operand, Val):
+                raise Unsupported(f"cannot compute with {describe(operand)}")
         return self.arith(node.op, left, right)
 
     def arith(self, op: ast.operator, a: Val, b: Val) -> Val:
@@ -158,6 +158,8 @@ class ExpressionLowering(LoweringCore):
                  ast.BitXor: "xor", ast.LShift: "shl", ast.RShift: "sra"}
         immediate = {ast.Add: "addi", ast.Mult: "muli", ast.BitAnd: "andi", ast.BitOr: "ori", ast.BitXor: "xori",
                      ast.LShift: "shli", ast.RShift: "srai"}
+        if isinstance(op, (ast.LShift, ast.RShift)) and b.is_const and not 0 <= b.const < 32:
+            raise Unsupported(f"shift count {b.const} is outside 0..31 for an int32")
         if type(op) in immediate and b.is_const and -8192 <= b.const <= 8191:
             return self.result(immediate[type(op)], "i32", a=self.reg_of(a), imm=int(b.const))
         if isinstance(op, ast.Sub) and b.is_const and -8191 <= b.const <= 8192:
