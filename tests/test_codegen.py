@@ -1,4 +1,5 @@
-"""Generated-code quality of the API.md heat kernel: what the optimisation passes leave in its loop.
+"""Generated-code quality: what the optimisation passes leave in the loops of the API.md heat kernel and
+of the library GEMM, and code size against a PE's SRAM.
 
 Expectations changed with the optimisation passes (docs/compiler.md, "Optimisation passes"): the loop
 no longer computes `has_neighbor` or loads constants (both are loop-invariant and hoisted), labels
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import wafersim as ws
-from wafersim.compiler import loop_body
+from wafersim.compiler import PASSES, compile_kernel, loop_body
 from wafersim.kernels.heat import heat_kernel
 
 
@@ -41,3 +42,47 @@ def test_heat_loop_body_has_no_invariant_work():
     # branch layout: `recv(d) if has_neighbor(d) else c` jumps only on the edge path (after its `mov`)
     jumps = [k for k, line in enumerate(body) if line.startswith("jmp ")]
     assert len(jumps) == 4 and all(body[k - 1].startswith("mov ") for k in jumps)
+
+
+def test_library_gemm_inner_loop_is_one_load_per_vector_fma():
+    from wafersim.kernels.gemm import gemm_kernel
+
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    z = dev.to_device(np.zeros((4, 32 * 32), np.float32))
+    compiled = gemm_kernel(32).compile_for(z, z, z, 2)
+    lines = [line.strip() for line in compiled.asm_text.splitlines()]
+    vfma_lines = [k for k, line in enumerate(lines) if line.startswith("vfma")]
+    start = max(k for k in range(vfma_lines[0]) if lines[k].endswith(":"))
+    body = [line.split()[0] for line in lines[start + 1:vfma_lines[-1] + 4] if not line.endswith(":")]
+    fmas = 8 * 4  # the kernel's unrolled block: 8 rows of C by 4 steps of k
+    assert body.count("vfma.fs") == fmas and body.count("ld") == fmas
+    # besides: A's address, B's 4 row addresses and their step, the k step and the loop test; nothing
+    # recomputed per fma, no spill code
+    assert len(body) - 2 * fmas <= 9
+
+
+@ws.jit
+def fill_strided(out):
+    buf = ws.local.array(64, np.float32)
+    for i in range(16):  # short and constant: unrolled when the SRAM has room for the longer code
+        buf[i * 4] = i * 0.5
+    out[0:64] = buf[0:64]
+
+
+def test_a_kernel_that_fits_only_without_unrolling_still_compiles():
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    out = dev.device_array(64)
+    signature, _ = fill_strided.signature_of((out,))
+    rolled = compile_kernel(fill_strided.py_func, signature, dev.spec,
+                            passes=[(n, p) for n, p in PASSES if n != "unroll"])
+    unrolled = compile_kernel(fill_strided.py_func, signature, dev.spec)
+    assert unrolled.program.sram_bytes_needed > rolled.program.sram_bytes_needed
+    tight = ws.WaferSpec(width=2, height=2, sram_bytes=rolled.program.sram_bytes_needed)
+    compiled = compile_kernel(fill_strided.py_func, signature, tight)
+    assert compiled.program.sram_bytes_needed == rolled.program.sram_bytes_needed
+    dev_tight = ws.Device(tight)
+    out = dev_tight.device_array(64)
+    fill_strided[(1, 1), (1, 1)](out)
+    want = np.zeros(64, np.float32)
+    want[::4] = np.arange(16, dtype=np.float32) * np.float32(0.5)
+    np.testing.assert_array_equal(out.copy_to_host(), want)
