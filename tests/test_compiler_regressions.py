@@ -506,3 +506,29 @@ def test_the_hint_for_an_untyped_recv_names_dtype(dev):
     err = compile_error(dev, float_recv_into_int, np.zeros(1, np.int32))
     assert err.line == line_of(float_recv_into_int, "MARK-hint")
     assert "dtype=np.int32" in str(err) and "convert with int(...)" not in str(err)
+
+
+# ----------------------------------------------------------------------------- module-level tuples
+DIRECTIONS = (ws.EAST, ws.WEST)
+WEIGHTS = (0.5, 0.25, 2.0)
+
+
+@ws.jit
+def module_tuples(out):
+    x, y = ws.grid(2)
+    for d in DIRECTIONS:
+        if ws.has_neighbor(d):
+            ws.send(d, float(x))
+    acc = 0.0
+    for d in DIRECTIONS:
+        if ws.has_neighbor(d):
+            acc += ws.recv(d)
+    a, b, c = WEIGHTS
+    out[x] = acc * WEIGHTS[0] + a + b * c
+
+
+def test_module_level_tuples_of_constants(dev):
+    (out,) = run(dev, module_tuples, np.zeros(4, np.float32), block=(4, 1))
+    x = np.arange(4)
+    acc = np.where(x > 0, x - 1, 0) + np.where(x < 3, x + 1, 0)
+    np.testing.assert_array_equal(out, (acc * 0.5 + 0.5 + 0.25 * 2.0).astype(np.float32))

@@ -299,7 +299,10 @@ class StatementLowering(VectorLowering):
             raise self.error(s.target, "a for loop needs a single name as its variable")
         iterable = s.iter
         if isinstance(iterable, (ast.Tuple, ast.List)):
-            self.unrolled_for(s)
+            self.unrolled_for(s, [self.static(e) for e in iterable.elts])
+            return
+        if isinstance(iterable, (ast.Name, ast.Attribute)) and isinstance(self.static(iterable), tuple):
+            self.unrolled_for(s, list(self.static(iterable)))  # a tuple constant of the module or closure
             return
         if not (isinstance(iterable, ast.Call) and self.static(iterable.func) is range and not iterable.keywords):
             raise self.error(iterable, "for loops run over range(...) or a tuple of constants")
@@ -344,9 +347,8 @@ class StatementLowering(VectorLowering):
         runs = start.is_const and stop.is_const and len(range(start.const, stop.const, step.const)) > 0
         self.defined = meet(end, *loop.defined_at_break) if runs else meet(entry, end, *loop.defined_at_break)
 
-    def unrolled_for(self, s: ast.For) -> None:
+    def unrolled_for(self, s: ast.For, values: list) -> None:
         """`for d in (<constants>)`: the body is compiled once per value, with the variable a constant."""
-        values = [self.static(e) for e in s.iter.elts]
         if any(v is NOT_STATIC for v in values):
             raise self.error(s.iter, "a loop over a tuple needs compile-time constants, e.g. (ws.NORTH, ws.SOUTH)")
         name = s.target.id
