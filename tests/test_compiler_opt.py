@@ -465,6 +465,17 @@ def test_pass_names_and_inspect_ir_after_a_pass():
         inspect_ir(scale_copy, after="no-such-pass")
 
 
+def test_docs_list_every_pass_in_order():
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "compiler.md").read_text()
+    table = guide[guide.index("| pass | what it does |"):]
+    table = table[:table.index("\n\n")]
+    listed = [name for row in table.splitlines()[2:] for name in re.findall(r"`([a-z0-9]+)`", row.split(" | ")[0])]
+    assert listed == list(PASS_NAMES)
+
+
 # ----------------------------------------------------------------------------- optimised kernels run
 @ws.jit
 def scale_copy(x, out, s):
