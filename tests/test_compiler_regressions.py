@@ -532,3 +532,33 @@ def test_module_level_tuples_of_constants(dev):
     x = np.arange(4)
     acc = np.where(x > 0, x - 1, 0) + np.where(x < 3, x + 1, 0)
     np.testing.assert_array_equal(out, (acc * 0.5 + 0.5 + 0.25 * 2.0).astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- augmented and nested assignment
+@ws.jit
+def augmented_and_nested(out, v):
+    buf = ws.local.array(4, np.float32)
+    other = ws.local.array(4, np.float32)
+    for i in range(4):
+        buf[i] = float(i)
+        other[i] = v * i
+    buf[0:4] += other[0:4]
+    buf[1:3] *= 2.0
+    (a, b), c = (v, v + 1.0), v * 3.0
+    out[0] += a
+    out[1] -= b * c
+    for i in range(4):
+        out[2 + i] = buf[i]
+
+
+def test_augmented_assignment_on_slices_and_nested_unpacking(dev):
+    v = np.float32(1.5)
+    expected = np.ones(6, np.float32)
+    buf, other = np.arange(4, dtype=np.float32), v * np.arange(4, dtype=np.float32)
+    buf += other
+    buf[1:3] *= np.float32(2.0)
+    expected[0] += v
+    expected[1] -= (v + np.float32(1.0)) * (v * np.float32(3.0))
+    expected[2:] = buf
+    (out,) = run(dev, augmented_and_nested, np.ones(6, np.float32), v)
+    np.testing.assert_array_equal(out, expected)
