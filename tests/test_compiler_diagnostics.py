@@ -323,3 +323,28 @@ def test_odd_constructs_are_compile_errors_at_their_line(tmp_path, body, text):
     expected_line = next(k for k, line in enumerate(source.splitlines(), 1) if "# HERE" in line)
     assert err.file == module.__file__ and err.line == expected_line, str(err)
     assert text in str(err), str(err)
+
+
+HELPER_SOURCE = '''
+import wafersim as ws
+
+
+@ws.jit
+def helper(v):
+    w = v * 2.0
+    return w + undefined_name  # HERE
+
+
+@ws.jit
+def kernel(out):
+    out[0] = helper(1.0)
+'''
+
+
+def test_an_error_in_a_device_function_points_at_its_own_line(tmp_path):
+    module = load_source(tmp_path, HELPER_SOURCE)
+    with pytest.raises(ws.CompileError) as info:
+        launch(module.kernel)
+    expected_line = next(k for k, line in enumerate(HELPER_SOURCE.splitlines(), 1) if "# HERE" in line)
+    assert info.value.file == module.__file__ and info.value.line == expected_line
+    assert "unknown name 'undefined_name'" in str(info.value) and "# HERE" in str(info.value)

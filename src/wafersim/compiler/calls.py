@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from . import intrinsics as wsi
-from .core import closure_globals, parse_function
+from .core import closure_globals, read_source
 from .expressions import ExpressionLowering
 from .values import DTYPES, NOT_STATIC, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
@@ -198,7 +198,8 @@ class CallLowering(ExpressionLowering):
         value gives None, which no expression accepts."""
         if func in self.inlining:
             raise Unsupported(f"recursive call to {func.__name__} (device functions are inlined)")
-        tree = parse_function(func)
+        source = read_source(func)
+        tree = source.tree
         if tree.args.vararg or tree.args.kwarg:
             raise Unsupported(f"{func.__name__}() has *args or **kwargs, which device functions cannot have")
         positional = [self.expr(a) for a in node.args]  # evaluated in the caller, in Python's order
@@ -215,8 +216,8 @@ class CallLowering(ExpressionLowering):
                 value = self.python_value(value)
             # Constants stay constants (a direction or a size passed to a helper stays usable as one).
             scope[name] = value if isinstance(value, Val) and value.is_const else self.own(value, name)
-        saved = self.globals, self.scopes, self.defined, self.regions, self.loops
-        self.globals = closure_globals(func)
+        saved = self.globals, self.scopes, self.defined, self.regions, self.loops, self.source
+        self.globals, self.source = closure_globals(func), source
         self.scopes, self.defined, self.regions, self.loops = [scope], set(scope), [], []
         self.inlining.append(func)
         done = self.new_label(f"ret_{func.__name__}_")
@@ -228,7 +229,7 @@ class CallLowering(ExpressionLowering):
         finally:
             self.return_target.pop()
             self.inlining.pop()
-            self.globals, self.scopes, self.defined, self.regions, self.loops = saved
+            self.globals, self.scopes, self.defined, self.regions, self.loops, self.source = saved
         if results and ended is not None:
             raise Unsupported(f"{func.__name__}() returns a value on some paths but not at its end")
         self.place(done)

@@ -40,15 +40,29 @@ def closure_globals(func: Callable) -> dict[str, Any]:
     return names
 
 
-def parse_function(func: Callable) -> ast.FunctionDef:
-    """The `def` of a device function, parsed from its source file."""
+@dataclasses.dataclass
+class Source:
+    """A function's source: its file, first line, text and the parsed `def`."""
+
+    filename: str
+    first_line: int
+    lines: list[str]
+    indent: int
+    tree: ast.FunctionDef
+
+
+def read_source(func: Callable) -> Source:
+    """Read and parse the source of a kernel or device function."""
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+        filename = inspect.getsourcefile(func) or "<kernel>"
+        lines, first_line = inspect.getsourcelines(func)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, SyntaxError):
-        raise Unsupported(f"cannot read the source of {func.__name__}: define device functions in a file") from None
+        raise Unsupported(f"cannot read the source of {func.__name__}: define kernels and device functions in a "
+                          f"file (or in a notebook cell), not with exec() of a string") from None
     if not tree.body or not isinstance(tree.body[0], ast.FunctionDef):
-        raise Unsupported(f"{func.__name__} is not a plain function")
-    return tree.body[0]
+        raise Unsupported(f"{filename}: {func.__name__} must be a plain function")
+    return Source(filename, first_line, lines, len(lines[0]) - len(lines[0].lstrip()), tree.body[0])
 
 
 class LoweringCore:
@@ -58,17 +72,11 @@ class LoweringCore:
         self.func = func
         self.boundscheck = boundscheck
         try:
-            self.filename = inspect.getsourcefile(func) or "<kernel>"
-            lines, self.first_line = inspect.getsourcelines(func)
-        except (OSError, TypeError):
-            raise CompileError(f"cannot read the source of {func.__name__}: define kernels in a file (or in a "
-                               f"notebook cell), not with exec() of a string") from None
-        self.source_lines = lines
-        tree = ast.parse(textwrap.dedent("".join(lines)))
-        self.fdef = tree.body[0]
-        if not isinstance(self.fdef, ast.FunctionDef):
-            raise CompileError(f"{self.filename}: a kernel must be a plain function")
-        self.indent = len(lines[0]) - len(lines[0].lstrip())
+            self.source = read_source(func)  # where errors point: the kernel, or the device function inlined
+        except Unsupported as exc:
+            raise CompileError(str(exc)) from None
+        self.fdef = self.source.tree
+        self.filename, self.first_line = self.source.filename, self.source.first_line
         self.fn = IRFunction(func.__name__, filename=self.filename)
         self.counter = 0
         self.labels = 0
@@ -91,13 +99,14 @@ class LoweringCore:
 
     # ------------------------------------------------------------------ positions and errors
     def error(self, node: ast.AST | None, message: str) -> CompileError:
+        source = self.source
         line = getattr(node, "lineno", 1) if node is not None else 1
         col = getattr(node, "col_offset", 0) if node is not None else 0
-        file_line = line + self.first_line - 1
-        text = self.source_lines[line - 1].rstrip("\n") if 0 < line <= len(self.source_lines) else ""
-        caret = " " * (col + self.indent) + "^"
-        return CompileError(f"{self.filename}:{file_line}:{col + self.indent + 1}: {message}\n{text}\n{caret}",
-                            file=self.filename, line=file_line, col=col + self.indent + 1)
+        file_line = line + source.first_line - 1
+        text = source.lines[line - 1].rstrip("\n") if 0 < line <= len(source.lines) else ""
+        caret = " " * (col + source.indent) + "^"
+        return CompileError(f"{source.filename}:{file_line}:{col + source.indent + 1}: {message}\n{text}\n{caret}",
+                            file=source.filename, line=file_line, col=col + source.indent + 1)
 
     # ------------------------------------------------------------------ registers, labels, instructions
     def new_reg(self, ty: str, hint: str = "") -> VReg:
