@@ -562,3 +562,53 @@ def test_augmented_assignment_on_slices_and_nested_unpacking(dev):
     expected[2:] = buf
     (out,) = run(dev, augmented_and_nested, np.ones(6, np.float32), v)
     np.testing.assert_array_equal(out, expected)
+
+
+# ----------------------------------------------------------------------------- types seen on the fabric
+@ws.jit
+def int_pipeline(out, values):
+    x, y = ws.grid(2)
+    width = ws.gridsize(2)[0]
+    s = values[x]
+    if x > 0:
+        v = ws.recv(ws.WEST)  # no dtype, nothing around it says: every send toward it sends an int32
+        s = s + v
+    if x + 1 < width:
+        ws.send(ws.EAST, s)
+    out[x] = s
+
+
+@ws.jit
+def int_forwarded(out, k):
+    x, y = ws.grid(2)
+    width = ws.gridsize(2)[0]
+    if x == 0:
+        ws.send(ws.EAST, k * 3)
+    else:
+        v = ws.recv(ws.WEST)  # forwarded on unchanged: the word keeps the type it was sent with
+        if x + 1 < width:
+            ws.send(ws.EAST, v)
+        out[x] = v + x
+
+
+def test_recv_without_dtype_reads_what_is_sent_toward_it(dev):
+    values = np.array([5, -2, 1 << 24, 9], np.int32)
+    (out, _) = run(dev, int_pipeline, np.zeros(4, np.int32), values, block=(4, 1))
+    np.testing.assert_array_equal(out, np.cumsum(values))
+    (out,) = run(dev, int_forwarded, np.zeros(4, np.int32), 1000003, block=(4, 1))
+    np.testing.assert_array_equal(out[1:], 3000009 + np.arange(1, 4))
+
+
+@ws.jit
+def float_sent_int_expected(out):
+    x, y = ws.grid(2)
+    if x == 0:
+        ws.send(ws.EAST, 1.5)
+    else:
+        out[0] = ws.recv(ws.WEST)  # MARK-mismatch
+
+
+def test_a_recv_whose_context_contradicts_every_send_is_refused(dev):
+    err = compile_error(dev, float_sent_int_expected, np.zeros(1, np.int32), block=(2, 1))
+    assert err.line == line_of(float_sent_int_expected, "MARK-mismatch")
+    assert "every ws.send toward it sends float32" in str(err) and "dtype=" in str(err)

@@ -10,12 +10,15 @@ from typing import Callable
 import numpy as np
 
 from . import intrinsics as wsi
-from .core import closure_globals, read_source
+from .core import RecvUse, closure_globals, read_source
 from .expressions import ExpressionLowering
 from .values import DTYPES, NOT_STATIC, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _UNARY_MATH = {math.sqrt: "fsqrt", math.exp: "fexp", math.log: "flog", math.tanh: "ftanh",
                np.sqrt: "fsqrt", np.exp: "fexp", np.log: "flog", np.tanh: "ftanh"}
+
+#: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
+_OPPOSITE = {wsi.NORTH: wsi.SOUTH, wsi.SOUTH: wsi.NORTH, wsi.EAST: wsi.WEST, wsi.WEST: wsi.EAST}
 
 
 def _arity(args, n: int) -> None:
@@ -154,6 +157,10 @@ class CallLowering(ExpressionLowering):
             self.emit("send", dir=direction, ch=channel, a=self.reg_of(value))
         else:
             raise Unsupported(f"cannot send {describe(value)}")
+        # A word received without dtype= and sent on (forwarded) says nothing about what is sent.
+        if not (isinstance(value, Val) and value.reg in self.untyped_recv_regs):
+            ty = value.ty if isinstance(value, Val) else value.array.dtype
+            self.sent.setdefault((direction, channel), {}).setdefault(ty, self.line)
         return None
 
     def recv(self, node, args, kwargs) -> Val | None:
@@ -168,9 +175,17 @@ class CallLowering(ExpressionLowering):
             self.emit("recvv", dir=direction, ch=channel, a=base, b=length)
             return None
         # Words arrive untyped: the type comes from dtype=, else from where the value goes (an int32 variable
-        # it is assigned or added to, an int32 array element it is stored in), else float32.
-        ty = self.recv_types.get(id(node), "f32")
+        # it is assigned or added to, an int32 array element it is stored in), else from what every send
+        # toward this recv sends (all PEs run this program), else float32.
+        key = (direction, channel)
+        if id(node) in self.recv_types:
+            ty, how = self.recv_types[id(node)], "context"
+        elif key in self.fabric_types:
+            ty, how = self.fabric_types[key], "fabric"
+        else:
+            ty, how = "f32", "default"
         if "dtype" in kwargs:
+            how = "dtype"
             dtype = self.static(kwargs["dtype"])
             if dtype is NOT_STATIC:
                 dtype = self.expr(kwargs["dtype"])  # e.g. values.dtype of an array argument
@@ -179,7 +194,34 @@ class CallLowering(ExpressionLowering):
             except (TypeError, KeyError, ValueError):
                 raise Unsupported("recv dtype= must be np.float32 or np.int32 (or an array's .dtype)",
                                   kwargs["dtype"]) from None
-        return self.result("recv", ty, dir=direction, ch=channel)
+        word = self.result("recv", ty, dir=direction, ch=channel)
+        self.received.append(RecvUse(key, ty, how, node, self.source))
+        if how != "dtype":
+            self.untyped_recv_regs.add(word.reg)
+        return word
+
+    def fabric_inference(self) -> dict[tuple[int, int], str]:
+        """For each (direction, channel) of recv: the one type every send toward it sends, if there is one.
+        A word sent east on a channel is received by the east neighbour from the west on that channel."""
+        return {(_OPPOSITE[d], ch): next(iter(types)) for (d, ch), types in self.sent.items() if len(types) == 1}
+
+    def needs_fabric_types(self, inferred: dict[tuple[int, int], str]) -> bool:
+        """Whether a recv took float32 by default where every send toward it sends another type."""
+        return any(use.how == "default" and inferred.get(use.key, use.ty) != use.ty for use in self.received)
+
+    def check_fabric_types(self, inferred: dict[tuple[int, int], str]) -> None:
+        """A recv typed by where its value goes, while every send toward it sends another type: the words
+        would be reinterpreted, so ask for an explicit dtype=."""
+        names = {"i32": "int32", "f32": "float32"}
+        for use in self.received:
+            sent = inferred.get(use.key)
+            if use.how == "context" and sent is not None and sent != use.ty:
+                line = self.sent[(_OPPOSITE[use.key[0]], use.key[1])][sent]
+                self.source = use.source
+                raise self.error(use.node, f"this ws.recv() would read its word as {names[use.ty]} (from where the "
+                                           f"value goes), but every ws.send toward it sends {names[sent]} (line "
+                                           f"{line}); say which with dtype= (np.int32 or np.float32)")
+
 
     def debug_print(self, node, args) -> None:
         label = ""

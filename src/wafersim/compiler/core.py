@@ -41,6 +41,18 @@ def closure_globals(func: Callable) -> dict[str, Any]:
 
 
 @dataclasses.dataclass
+class RecvUse:
+    """A `ws.recv` of one word: where it receives from, the type it reads, and what decided that type
+    ("dtype", "context": where the value goes, "fabric": what is sent toward it, "default": float32)."""
+
+    key: tuple[int, int]  # (direction, channel)
+    ty: str
+    how: str
+    node: ast.AST
+    source: "Source"
+
+
+@dataclasses.dataclass
 class Source:
     """A function's source: its file, first line, text and the parsed `def`."""
 
@@ -68,7 +80,8 @@ def read_source(func: Callable) -> Source:
 class LoweringCore:
     """State of one lowering, and the primitives every part of the front end uses."""
 
-    def __init__(self, func: Callable, signature: KernelSignature, boundscheck: bool = True) -> None:
+    def __init__(self, func: Callable, signature: KernelSignature, boundscheck: bool = True,
+                 fabric_types: dict[tuple[int, int], str] | None = None) -> None:
         self.func = func
         self.boundscheck = boundscheck
         try:
@@ -95,6 +108,12 @@ class LoweringCore:
         self.regions: list[dict[str, Any]] = []
         # Type a `ws.recv(...)` call without dtype= takes from where its value goes, by id of the call node.
         self.recv_types: dict[int, str] = {}
+        # Words on the fabric (see CallLowering.recv): the type every send toward a (direction, channel) of
+        # recv sends, from an earlier lowering of the same kernel; what this lowering sends and receives.
+        self.fabric_types = fabric_types or {}
+        self.sent: dict[tuple[int, int], dict[str, int | None]] = {}
+        self.received: list[RecvUse] = []
+        self.untyped_recv_regs: set[VReg] = set()
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
 
     # ------------------------------------------------------------------ positions and errors

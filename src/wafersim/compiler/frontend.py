@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..errors import CompileError
 from .ir import IRFunction
 from .statements import StatementLowering
 from .values import DTYPES, GlobalArray, KernelSignature, Val
@@ -55,5 +56,37 @@ class Lowering(StatementLowering):
 
 
 def lower(func: Callable, signature: KernelSignature, boundscheck: bool = True) -> IRFunction:
-    """Lower a Python kernel to IR for one argument signature (with array bounds checks unless told not to)."""
-    return Lowering(func, signature, boundscheck).lower()
+    """Lower a Python kernel to IR for one argument signature (with array bounds checks unless told not to).
+
+    A `ws.recv` without dtype= whose type nothing around it decides reads what every `ws.send` toward it
+    sends (all PEs run the same program): the kernel is lowered once, and again with the types seen on
+    the fabric when a recv read float32 by default where int32 is sent."""
+    lowering = Lowering(func, signature, boundscheck)
+    try:
+        fn = lowering.lower()
+    except CompileError as error:
+        lowering, fn = _retry_with_int_words(func, signature, boundscheck, lowering, error)
+    inferred = lowering.fabric_inference()
+    if lowering.needs_fabric_types(inferred):
+        lowering = Lowering(func, signature, boundscheck, fabric_types=inferred)
+        fn = lowering.lower()
+    lowering.check_fabric_types(inferred)
+    return fn
+
+
+def _retry_with_int_words(func, signature, boundscheck, failed: Lowering, error: CompileError):
+    """A lowering that stopped with an error may have stopped because a recv read float32 by default (an
+    int32 variable then cannot take the value) before the sends were seen. Lower again reading int32 there;
+    keep that lowering only if every send toward those recvs does send int32, else raise the first error."""
+    guessed = {use.key: "i32" for use in failed.received if use.how == "default"}
+    if not guessed:
+        raise error
+    retry = Lowering(func, signature, boundscheck, fabric_types=guessed)
+    try:
+        fn = retry.lower()
+    except CompileError:
+        raise error from None
+    inferred = retry.fabric_inference()
+    if any(inferred.get(key) != "i32" for key in guessed):
+        raise error
+    return retry, fn
