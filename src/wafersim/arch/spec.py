@@ -16,6 +16,7 @@ import numpy as np
 import tomli_w
 
 from ..errors import SpecError
+from . import defects as defect_model
 
 #: Issue cost in cycles of each instruction class. The ISA's opcode table maps every opcode to one
 #: of these classes; `WaferSpec.op_cycles` may override single opcodes by name.
@@ -90,6 +91,16 @@ class WaferSpec:
     barrier_cycles_per_hop: float = 2  # a gather to one corner and a broadcast back: 2 per hop
     hop_energy_pj: float = 0.5  # one 32-bit word over one link
     global_energy_pj_per_byte: float = 20.0
+    # Defect tolerance (docs/defects.md): the physical array is the logical width x height mesh plus
+    # spare columns (east) and rows (south); dead PEs are an explicit list of physical (x, y) and/or a
+    # reproducible random draw. A logical link spanning more than one physical hop costs
+    # `detour_cycles_per_hop` more per extra hop.
+    spare_cols: int = 0
+    spare_rows: int = 0
+    defects: tuple = ()
+    defect_rate: float = 0.0
+    defect_seed: int = 0
+    detour_cycles_per_hop: float = 1
     cost_cycles: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_COST_CYCLES))
     op_cycles: dict[str, float] = dataclasses.field(default_factory=dict)
     op_energy_pj: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_OP_ENERGY_PJ))
@@ -103,7 +114,22 @@ class WaferSpec:
         object.__setattr__(self, "cost_cycles", {**DEFAULT_COST_CYCLES, **self.cost_cycles})
         object.__setattr__(self, "op_energy_pj", {**DEFAULT_OP_ENERGY_PJ, **self.op_energy_pj})
         object.__setattr__(self, "op_cycles", dict(self.op_cycles))
+        object.__setattr__(self, "defects", self._normalized_defects(self.defects))
+        object.__setattr__(self, "_derived", {})  # cached dead map and repairs (not a field: not compared)
         self.validate()
+
+    @staticmethod
+    def _normalized_defects(value: Any) -> tuple[tuple[int, int], ...]:
+        """The defect list as sorted, distinct (x, y) tuples (TOML gives lists of [x, y] lists)."""
+        try:
+            pairs = [tuple(entry) for entry in value]
+        except TypeError:
+            pairs = None
+        if pairs is None or not all(len(p) == 2 and all(isinstance(c, int) and not isinstance(c, bool) for c in p)
+                                    for p in pairs):
+            raise SpecError(f"WaferSpec.defects = {value!r}: must be a list of [x, y] physical PE coordinates "
+                            f"(whole numbers)", field="defects", value=value)
+        return tuple(sorted(set(pairs), key=lambda p: (p[1], p[0])))
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -143,7 +169,9 @@ class WaferSpec:
         Path(path).write_text(tomli_w.dumps(self.to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["defects"] = [list(p) for p in self.defects]
+        return data
 
     def replace(self, **changes: Any) -> "WaferSpec":
         """A copy with some fields changed (validated again)."""
@@ -177,6 +205,16 @@ class WaferSpec:
         for field in ("hop_latency", "global_latency", "host_transfer_latency_s", "barrier_base_cycles",
                       "barrier_cycles_per_hop", "hop_energy_pj", "global_energy_pj_per_byte"):
             need(is_num(getattr(self, field)) and getattr(self, field) >= 0, field, "must be a number >= 0")
+        for field in ("spare_cols", "spare_rows", "defect_seed"):
+            need(is_int(getattr(self, field)) and getattr(self, field) >= 0, field, "must be a whole number >= 0")
+        need(is_num(self.defect_rate) and 0 <= self.defect_rate < 1, "defect_rate",
+             "must be a probability in [0, 1) that a physical PE is dead")
+        need(is_num(self.detour_cycles_per_hop) and self.detour_cycles_per_hop >= 0, "detour_cycles_per_hop",
+             "must be a number >= 0")
+        outside = [p for p in self.defects
+                   if not (0 <= p[0] < self.physical_width and 0 <= p[1] < self.physical_height)]
+        need(not outside, "defects", f"{outside[:4]} lie outside the physical array "
+             f"({self.physical_width} x {self.physical_height}: the mesh plus spare columns and rows)")
         for table in ("cost_cycles", "op_cycles", "op_energy_pj"):
             for key, value in getattr(self, table).items():
                 if not (is_num(value) and value >= 0):
@@ -219,8 +257,77 @@ class WaferSpec:
         return np.minimum(np.minimum(x, self.width - 1 - x), np.minimum(y, self.height - 1 - y))
 
     def summary(self) -> str:
-        return (f"{self.name}: {self.width} x {self.height} = {self.n_pes:,} PEs, {self.sram_bytes} B SRAM/PE, "
+        text = (f"{self.name}: {self.width} x {self.height} = {self.n_pes:,} PEs, {self.sram_bytes} B SRAM/PE, "
                 f"{self.clock_hz / 1e9:g} GHz, peak {self.peak_flops / 1e12:.1f} TFLOP/s fp32")
+        if self.has_physical_layout:
+            usable = self.usable_rectangle
+            text += (f"; physical {self.physical_width} x {self.physical_height}, {self.n_dead:,} dead PE(s), "
+                     f"usable {usable[0]} x {usable[1]}")
+        return text
+
+    # ----------------------------------------------------------------- defects and repair (docs/defects.md)
+    @property
+    def physical_width(self) -> int:
+        return self.width + self.spare_cols
+
+    @property
+    def physical_height(self) -> int:
+        return self.height + self.spare_rows
+
+    @property
+    def has_physical_layout(self) -> bool:
+        """Whether the spec has spares or defects, so that logical PEs need a physical map (else the
+        engine takes the plain path: every PE at its own coordinates, every link one hop)."""
+        return bool(self.spare_cols or self.spare_rows or self.defects or self.defect_rate)
+
+    @property
+    def dead(self) -> np.ndarray:
+        """(physical_height, physical_width) bool map of dead PEs (computed once; do not modify)."""
+        if "dead" not in self._derived:
+            dead = defect_model.draw_dead((self.physical_height, self.physical_width), self.defects,
+                                          self.defect_rate, self.defect_seed)
+            dead.setflags(write=False)
+            self._derived["dead"] = dead
+        return self._derived["dead"]
+
+    @property
+    def n_dead(self) -> int:
+        return int(self.dead.sum()) if self.has_physical_layout else 0
+
+    @property
+    def usable_rectangle(self) -> tuple[int, int]:
+        """The largest logical rectangle (width, height) the spares can offer; the whole mesh when they
+        cover every defect."""
+        if not self.has_physical_layout or self.repair() is not None:
+            return self.width, self.height
+        return defect_model.usable_rectangle(self.dead, self.width, self.height)
+
+    def repair(self, width: int | None = None, height: int | None = None) -> "defect_model.Repair | None":
+        """The physical map of the logical rectangle [0, width) x [0, height) (default: the whole mesh),
+        or None if the spares cannot cover it. When the whole mesh is covered, every smaller rectangle
+        uses the whole mesh's map, so a PE sits at the same physical site whatever the launch."""
+        width, height = width or self.width, height or self.height
+        key = ("repair", width, height)
+        if key not in self._derived:
+            whole = ("repair", self.width, self.height)
+            if key != whole and self.repair() is not None:
+                full = self.repair()
+                self._derived[key] = defect_model.Repair(width, height, full.phys_x[:height, :width],
+                                                         full.phys_y[:height], full.dead)
+            else:
+                self._derived[key] = defect_model.repair(self.dead, width, height)
+        return self._derived[key]
+
+    def repair_for_launch(self, width: int, height: int) -> "defect_model.Repair | None":
+        """The map a launch over a `width` x `height` logical rectangle runs on; None on a spec without
+        spares or defects; a `LaunchError` naming the dead PEs in the way if the spares cannot cover it."""
+        if not self.has_physical_layout:
+            return None
+        found = self.repair(width, height)
+        if found is None:
+            raise defect_model.cannot_cover(self.dead, width, height, self.usable_rectangle, self.spare_cols,
+                                            self.spare_rows)
+        return found
 
 
 def resolve_spec(spec: "WaferSpec | str | Path | None" = None) -> WaferSpec:

@@ -1,8 +1,9 @@
 """Fabric send and receive of a wave simulation: scalar words and resumable vector streams.
 
 Timing follows docs/timing.md: a send waits for its FIFO slot (back-pressure), each word occupies the
-sender's link for 1 / `link_words_per_cycle` cycles and arrives `hop_latency` later; a receive waits
-for its word.
+sender's link for 1 / `link_words_per_cycle` cycles and arrives `hop_latency` later (plus
+`detour_cycles_per_hop` per extra physical hop of a link bent around dead PEs); a receive waits for its
+word.
 """
 from __future__ import annotations
 
@@ -52,8 +53,10 @@ class ExchangeMixin:
         else:
             field.scatter(slot, lanes.idx, values)
 
-    def _push(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float) -> None:
-        """Push one word per lane (all have room): timing and FIFO contents.
+    def _push(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
+              latency: float | np.ndarray) -> None:
+        """Push one word per lane (all have room): timing and FIFO contents. `latency`: the link's, a
+        number or a per-PE array over the region (`WaveRegion.link_latency`).
 
         A link carries only its sender's words, and the sender is busy until its word has left, so the
         link is always free by the time its sender is ready: the sender's clock is the link's clock."""
@@ -66,7 +69,8 @@ class ExchangeMixin:
         ready = src.get(self.cycle) + cost
         depart = np.maximum(ready, self._field_get(fifo.time, dst, slot))  # after word k - depth left
         self._field_put(fifo.value, dst, slot, values)
-        self._field_put(fifo.time, dst, slot, depart + self.spec.hop_latency)  # now: its arrival
+        arrive = depart + (latency if np.isscalar(latency) else src.get(latency))
+        self._field_put(fifo.time, dst, slot, arrive)  # now: its arrival
         dst.add(fifo.pushed, 1)
         self._add_stall(src, depart, ready)
         if self.tracer:
@@ -109,7 +113,7 @@ class ExchangeMixin:
             src, blocked = src.split(room)
             dst = src.aligned(dst.window, offset)
         if src.count:
-            self._push(src, dst, src.get(self.regs[ins.a]), fifo, cost)
+            self._push(src, dst, src.get(self.regs[ins.a]), fifo, cost, self.region.link_latency(ins.dir))
             self._progress(fifo, True, dst)
         out = [(next_pc, src.unwindow(self.n), False)]
         if blocked is not None and blocked.count:
@@ -148,7 +152,8 @@ class ExchangeMixin:
         # off where per-step overhead dominates (small and mid-sized groups).
         bulk = self.strategy.bulk_streams and self.tracer is None and L.count <= BULK_MAX_LANES
         mover = self._stream_bulk if bulk else self._stream_words
-        moved = mover(L, base, length, offset, fifo, cost, sending)
+        latency = self.region.link_latency(ins.dir) if sending else 0.0
+        moved = mover(L, base, length, offset, fifo, cost, sending, latency)
         finished = self.progress[L.idx] >= length
         zero = length == 0  # an empty transfer still costs its issue
         if zero.any():
@@ -163,7 +168,7 @@ class ExchangeMixin:
         return out
 
     def _stream_words(self, L: Lanes, base: np.ndarray, length: np.ndarray, offset: int, fifo: Fifo,
-                      cost: float, sending: bool) -> np.ndarray | None:
+                      cost: float, sending: bool, latency: float | np.ndarray) -> np.ndarray | None:
         """The reference mover: one word per lane per step. Returns the FIFO owners that moved words."""
         moved = None
         while True:
@@ -182,14 +187,14 @@ class ExchangeMixin:
             addr = base[can] + done[can]
             if sending:
                 values = self.sram[addr, sub.idx]
-                self._push(sub, Lanes(self.n, idx=sub.idx + offset), values, fifo, first_cost)
+                self._push(sub, Lanes(self.n, idx=sub.idx + offset), values, fifo, first_cost, latency)
             else:
                 values, _ = self._pop(sub, fifo, first_cost)
                 self.sram[addr, sub.idx] = values
             self.progress[sub.idx] += 1
 
     def _stream_bulk(self, L: Lanes, base: np.ndarray, length: np.ndarray, offset: int, fifo: Fifo,
-                     cost: float, sending: bool) -> np.ndarray | None:
+                     cost: float, sending: bool, latency: float | np.ndarray) -> np.ndarray | None:
         """Move, per lane, every word that FIFO room (send) or data (receive) allows, in one step.
 
         No other lane pops (send) or pushes (receive) this FIFO meanwhile, so a lane's room or data only
@@ -218,7 +223,8 @@ class ExchangeMixin:
             values = np.zeros(valid.shape, dtype=self.sram.dtype)
             values[valid] = self.sram[flat_rows, flat_pes]
             fifo.value.scatter_run(slots, owner, values, valid)
-            fifo.time.scatter_run(slots, owner, later + self.spec.hop_latency, valid)  # now: arrivals
+            hop = latency if np.isscalar(latency) else latency[pes][:, None]
+            fifo.time.scatter_run(slots, owner, later + hop, valid)  # now: arrivals
             fifo.pushed[owner] += count.astype(fifo.pushed.dtype)
             step = self.word_time
         else:

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..arch.defects import Repair
 from ..arch.spec import WaferSpec
 from ..errors import LaunchError
 from ..isa.opcodes import DIRECTION_STEP
@@ -45,6 +46,14 @@ class Placement:
         if bx > self.spec.width or by > self.spec.height:
             raise LaunchError(f"block {bx} x {by} is larger than the wafer ({self.spec.width} x {self.spec.height} PEs)",
                               block=self.block, wafer=(self.spec.width, self.spec.height))
+        _ = self.repair  # on a wafer with defects the spares must cover the first (largest) wave: else a LaunchError
+
+    @functools.cached_property
+    def repair(self) -> "Repair | None":
+        """Where each logical PE of the launch sits on the physical array (None on a wafer without spares
+        or defects: every PE at its own coordinates). Every wave lies within the first one's rectangle."""
+        first = self.wave(0)
+        return self.spec.repair_for_launch(first.width, first.height)
 
     @property
     def slots_x(self) -> int:
@@ -157,9 +166,26 @@ class WaveRegion:
 
     @functools.cached_property
     def hops_to_edge(self) -> np.ndarray:
-        """Hops from each PE to the nearest wafer edge (computed once per wave)."""
+        """Hops from each PE to the nearest wafer edge (computed once per wave), from its physical site
+        on a wafer with spares or defects."""
+        repair = self.placement.repair
+        if repair is not None:
+            return repair.hops_to_edge()[:self.height, :self.width].reshape(-1).astype(np.float64)
         x, y = self.xy
         return self.placement.spec.hops_to_edge(x, y).astype(np.float64)
+
+    def link_latency(self, direction: int) -> float | np.ndarray:
+        """Cycles from a word leaving each PE towards `direction` to its arrival: `hop_latency`, or on a
+        wafer with spares or defects a per-PE array that adds `detour_cycles_per_hop` for every physical
+        hop beyond the first (a link bent around dead PEs)."""
+        spec, repair = self.placement.spec, self.placement.repair
+        if repair is None:
+            return spec.hop_latency
+        key = ("link_latency", direction)
+        if key not in self._cache:
+            extra = repair.extra_hops[direction, :self.height, :self.width].reshape(-1)
+            self._cache[key] = spec.hop_latency + spec.detour_cycles_per_hop * extra.astype(np.float64)
+        return self._cache[key]
 
     def per_block_max(self, values: np.ndarray) -> np.ndarray:
         """Maximum of a per-PE array over each slot's block, by slot number."""

@@ -1,7 +1,9 @@
 """PNG pictures of per-PE quantities over the wafer (matplotlib, no screen needed).
 
 Row 0 of the mesh (the north edge, y = 0) is drawn at the top, x grows to the right (east), as on
-the wafer; every picture has a colour bar labelled with its units.
+the wafer; every picture has a colour bar labelled with its units. On a wafer with spares or defects
+(docs/defects.md) pictures show the physical array: dead PEs as red crosses, PEs that carry no logical
+PE (unused spares, retired rows) in grey, and a dashed line where the spare columns and rows begin.
 """
 from __future__ import annotations
 
@@ -9,10 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
+UNUSED_COLOUR = "#b0b0b0"
+DEAD_COLOUR = "red"
+
 
 def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap: str = "viridis",
-             dpi: int = 100, max_pixels: int = 1200) -> Path:
-    """Write a (height, width) array as a PNG heatmap with a colour bar; returns the path."""
+             dpi: int = 100, max_pixels: int = 1200, dead: np.ndarray | None = None,
+             logical_size: tuple[int, int] | None = None) -> Path:
+    """Write a (height, width) array as a PNG heatmap with a colour bar; returns the path.
+
+    NaN entries are drawn grey (PEs without a value); `dead` (bool, same shape) marks dead PEs;
+    `logical_size` (width, height) draws the boundary of the logical mesh inside a physical array."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,7 +31,20 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
     scale = min(1.0, max_pixels / max(height, width))
     fig, ax = plt.subplots(figsize=(max(4.0, width * scale / dpi + 1.6), max(3.0, height * scale / dpi + 0.9)),
                            dpi=dpi, layout="constrained")
-    image = ax.imshow(values, origin="upper", cmap=cmap, interpolation="nearest", aspect="equal")
+    colours = matplotlib.colormaps[cmap].with_extremes(bad=UNUSED_COLOUR)
+    image = ax.imshow(np.ma.masked_invalid(values), origin="upper", cmap=colours, interpolation="nearest",
+                      aspect="equal")
+    if dead is not None and dead.any():
+        ys, xs = np.nonzero(dead)
+        ax.scatter(xs, ys, marker="x", c=DEAD_COLOUR, s=max(4.0, 400.0 / max(height, width)),
+                   linewidths=1.0, label=f"dead PE ({len(xs):,})")
+        ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
+    if logical_size is not None:
+        lw, lh = logical_size
+        if lw < width:
+            ax.axvline(lw - 0.5, color="white", linestyle="--", linewidth=0.8)
+        if lh < height:
+            ax.axhline(lh - 0.5, color="white", linestyle="--", linewidth=0.8)
     ax.set_title(title)
     ax.set_xlabel("x (PE column, east →)")
     ax.set_ylabel("y (PE row, south ↓)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,7 @@ class LaunchStats:
         compute += self.vector_elements * self.spec.op_energy_pj["vector"]
         return {
             "compute": compute * 1e-12,
-            "fabric": self.words_moved * self.spec.hop_energy_pj * 1e-12,
+            "fabric": (self.words_moved + self.detour_word_hops) * self.spec.hop_energy_pj * 1e-12,
             "global_memory": self.global_bytes * self.spec.global_energy_pj_per_byte * 1e-12,
         }
 
@@ -106,16 +107,53 @@ class LaunchStats:
             return self.link_words.sum(axis=0)
         if name == "link_utilization":
             return self.link_words.sum(axis=0) / max(self.cycles, 1)
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(self.HEATMAP_METRICS)}")
+        from ..errors import ArgumentError
+
+        raise ArgumentError(f"unknown metric {name!r}; known: {', '.join(self.HEATMAP_METRICS)}", metric=name)
 
     def heatmap(self, metric: str, path, title: str | None = None):
-        """Write a PNG heatmap of a per-PE metric over the wafer (north up, with a colour bar in its units)."""
+        """Write a PNG heatmap of a per-PE metric over the wafer (north up, with a colour bar in its units).
+
+        On a wafer with spares or defects the map is drawn over the physical array: each logical PE at
+        its physical site, dead PEs marked with red crosses, unused spare or retired PEs in grey, and a
+        dashed line where the spare columns and rows begin."""
         from .pictures import save_map
 
         values = self.metric(metric)  # raises for an unknown metric
         units, label = self.HEATMAP_METRICS[metric]
-        return save_map(values, path, title or f"{self.program}: {label}", units,
-                        cmap="magma" if metric == "stall" else "viridis")
+        title = title or f"{self.program}: {label}"
+        cmap = "magma" if metric == "stall" else "viridis"
+        repair = self.repair
+        if repair is None:
+            return save_map(values, path, title, units, cmap=cmap)
+        on_wafer = self.spec.repair() or repair  # the whole mesh's map when the spares cover it
+        physical = on_wafer.to_physical(values[:on_wafer.height, :on_wafer.width])
+        return save_map(physical, path, title, units, cmap=cmap, dead=on_wafer.dead,
+                        logical_size=(self.spec.width, self.spec.height))
+
+    # ----------------------------------------------------------------- defects (docs/defects.md)
+    @functools.cached_property
+    def repair(self):
+        """The physical map this launch ran on (`arch.defects.Repair`), None on a wafer without spares or
+        defects."""
+        from .layout import Placement
+
+        return Placement(self.spec, self.grid, self.block).repair
+
+    @property
+    def detour_word_hops(self) -> int:
+        """Extra physical hops that words crossed on links bent around dead PEs, summed over every word."""
+        repair = self.repair
+        if repair is None:
+            return 0
+        h, w = repair.height, repair.width
+        return int((self.link_words[:, :h, :w] * repair.extra_hops).sum())
+
+    @property
+    def detour_cycles(self) -> float:
+        """Link latency that detours added, summed over every word sent (`detour_word_hops` times
+        `detour_cycles_per_hop`). The launch's `cycles` grow by the part of it on the critical path."""
+        return self.detour_word_hops * self.spec.detour_cycles_per_hop
 
     def to_perfetto(self, path) -> "Path":
         """Write this launch as a Chrome/Perfetto JSON trace (open it in ui.perfetto.dev)."""
@@ -128,10 +166,18 @@ class LaunchStats:
         return trace.write(path, events, {"wafersim": f"{self.summary()}; {self.trace.note}"})
 
     def summary(self) -> str:
+        detours = (f", detours {self.detour_word_hops:,} extra word-hops ({self.detour_cycles:,.0f} cycles of "
+                   f"link latency over all words)" if self.repair is not None else "")
         return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
                 f"{self.cycles:,} cycles ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
                 f"{self.words_moved:,} words over links, {self.global_bytes:,} global bytes, "
-                f"{self.energy_j * 1e3:.4f} mJ")
+                f"{self.energy_j * 1e3:.4f} mJ{detours}")
 
     def __repr__(self) -> str:
         return f"LaunchStats({self.summary()})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a summary table and a heatmap of busy cycles over the launched blocks."""
+        from .stats_html import render_html
+
+        return render_html(self)

@@ -55,7 +55,10 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         self.fregs = self.regs.view(np.float32)
         self.sram = np.zeros((self.program.data_words, n), dtype=np.int32)
         self.fsram = self.sram.view(np.float32)
-        self.time_dtype = np.float32 if launch.whole_cycles and start.max(initial=0) < TIME32_LIMIT else np.float64
+        # A fractional detour cost on a wafer with defects makes link latencies fractional: float64 then.
+        whole_detours = region.placement.repair is None or float(spec.detour_cycles_per_hop).is_integer()
+        self.time_dtype = (np.float32 if launch.whole_cycles and whole_detours and start.max(initial=0) < TIME32_LIMIT
+                           else np.float64)
         self.start = start.astype(self.time_dtype)
         self.cycle = self.start.copy()
         self.stall = np.zeros(n, dtype=self.time_dtype)
