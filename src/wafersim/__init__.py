@@ -4,7 +4,7 @@ The machine and its ISA are our own design (real wafer-scale ISAs are not public
 in `WaferSpec`.
 """
 from .arch import WaferSpec
-from .errors import (AssemblyError, CompileError, CycleLimitError, DeadlockError, InvalidPointerError,
+from .errors import (ArgumentError, ArgumentTypeError, AssemblyError, CheckpointError, CompileError, CycleLimitError, DeadlockError, InvalidPointerError,
                      KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, SpecError, SramBudgetError,
                      WaferError)
 from .isa import Program, assemble, disassemble
@@ -20,7 +20,7 @@ from .sim import LaunchStats
 __version__ = "0.1.0"
 
 __all__ = [
-    "AssemblyError", "CompileError", "CycleLimitError", "DeadlockError", "Device", "DeviceArray", "DevicePointer",
+    "ArgumentError", "ArgumentTypeError", "AssemblyError", "CheckpointError", "CompileError", "CycleLimitError", "DeadlockError", "Device", "DeviceArray", "DevicePointer",
     "EAST", "Event", "InvalidPointerError", "Kernel", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError",
     "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
     "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",

@@ -30,8 +30,22 @@ class CompileError(WaferError):
     """A kernel that cannot be compiled (carries file:line:col)."""
 
 
-class LaunchError(WaferError):
-    """A launch that cannot run: bad grid/block, bad arguments, a block larger than the wafer."""
+class ArgumentError(WaferError, ValueError):
+    """A host API call given a value it cannot use (a metric name, a size, a dtype, an option)."""
+
+
+class LaunchError(ArgumentError):
+    """A launch or host call that cannot run: bad grid/block, stream, kernel argument or launch option, a
+    block larger than the wafer, a host array that does not match a device array."""
+
+
+class ArgumentTypeError(LaunchError, TypeError):
+    """A host API call or launch given an argument of the wrong type (also a `TypeError`)."""
+
+
+class CheckpointError(WaferError, ValueError):
+    """A device file (`Device.save` / `Device.load`) that cannot be read: missing, truncated, corrupted,
+    of another format version, or inconsistent; or a device that cannot be saved."""
 
 
 class MeshBoundaryError(WaferError):
@@ -42,7 +56,7 @@ class DeadlockError(WaferError):
     """No PE of a block can make progress; names the blocked PEs and what they wait for."""
 
 
-class MemoryAccessError(WaferError):
+class MemoryAccessError(WaferError, IndexError):
     """An out-of-range SRAM or global-memory access, or use of freed memory."""
 
 
@@ -55,7 +69,7 @@ class SramBudgetError(CompileError, OutOfMemoryError):
     out-of-memory error at once, so either `except` catches it."""
 
 
-class InvalidPointerError(WaferError):
+class InvalidPointerError(WaferError, ValueError):
     """A double free or a pointer that does not belong to this device."""
 
 

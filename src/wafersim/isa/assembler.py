@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import AssemblyError
+from ..errors import ArgumentTypeError, AssemblyError
 from .encoding import OPERAND_FIELD, Instr, decode, encode
 from .opcodes import BY_NAME, DIRECTIONS, FLAG_LETTERS, SPECIAL_REGISTERS
 
@@ -112,7 +112,11 @@ def format_instr(instr: Instr, labels: dict[int, str] | None = None) -> str:
 def disassemble(program: "Program | Sequence[int]") -> str:
     """Assembly text for a program (with its directives) or for bare code words."""
     if not isinstance(program, Program):
-        program = Program(code=np.asarray(program, dtype=np.uint32))
+        try:
+            program = Program(code=np.asarray(program, dtype=np.uint32).reshape(-1))
+        except (TypeError, ValueError, OverflowError):
+            raise ArgumentTypeError(f"disassemble: expected a Program or a sequence of 32-bit code words, got "
+                                    f"{type(program).__name__}") from None
     instrs = program.instructions()
     targets = sorted({i.target for _, i in instrs if BY_NAME[i.op].fmt in ("BR", "JMP")
                       and i.target <= len(program.code)})
@@ -180,6 +184,8 @@ def _split_operands(text: str) -> list[str]:
 
 def assemble(source: str, name: str | None = None) -> Program:
     """Assemble text into a `Program`; errors name the line."""
+    if not isinstance(source, str):
+        raise ArgumentTypeError(f"assemble: expected assembly text (a str), got {type(source).__name__}")
     program_name, data_words, arg_count = name or "kernel", 0, None
     strings: dict[int, str] = {}
     labels: dict[str, int] = {}

@@ -7,14 +7,15 @@ ended and advances the stream by its simulated duration. Events read a stream's 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
-from ..errors import InvalidPointerError, LaunchError, MemoryAccessError
+from ..errors import ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import normalize_dims
@@ -26,6 +27,20 @@ from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progres
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
 launch_observers: list = []
 
+#: dtype kinds device arrays may hold: booleans, signed and unsigned integers, floats, complex numbers.
+NUMERIC_KINDS = "biufc"
+
+
+def device_dtype(dtype: Any, what: str) -> np.dtype:
+    """`dtype` as a NumPy dtype a device array can hold; `ArgumentTypeError` for anything else."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ArgumentTypeError(f"{what}: {dtype!r} is not a NumPy dtype", dtype=repr(dtype)) from None
+    if dtype.kind not in NUMERIC_KINDS:
+        raise ArgumentTypeError(f"{what}: device memory holds numbers, not dtype {dtype}", dtype=str(dtype))
+    return dtype
+
 
 @dataclasses.dataclass(frozen=True)
 class DevicePointer:
@@ -34,6 +49,7 @@ class DevicePointer:
     device: "Device"
     address: int
     nbytes: int
+    serial: int = 0  # the allocation's serial number: a pointer outlives its allocation, not a reuse of its address
 
     def __int__(self) -> int:
         return self.address
@@ -71,6 +87,7 @@ class Event:
         self.time: float | None = None
 
     def record(self, stream: Stream | None = None) -> None:
+        """Record the current time of `stream` (default: the device's default stream)."""
         self.time = self.device._stream(stream).time
 
     def synchronize(self) -> None:
@@ -81,7 +98,12 @@ class Event:
 
 
 def event_elapsed_time(start: Event, stop: Event) -> float:
-    """Simulated milliseconds from `start` to `stop` (both must have been recorded)."""
+    """Simulated milliseconds from `start` to `stop` (both must have been recorded, on one device)."""
+    if not isinstance(start, Event) or not isinstance(stop, Event):
+        raise ArgumentTypeError(f"event_elapsed_time: expected two Events, got {type(start).__name__} and "
+                                f"{type(stop).__name__}")
+    if start.device is not stop.device:
+        raise LaunchError("event_elapsed_time: the events belong to different devices, whose clocks are unrelated")
     if start.time is None or stop.time is None:
         raise LaunchError("event_elapsed_time: both events must be recorded first")
     return (stop.time - start.time) * 1e3
@@ -115,6 +137,8 @@ class DeviceArray:
 
     def copy_to_host(self, ary: np.ndarray | None = None, stream: Stream | None = None) -> np.ndarray:
         """The array's contents as a new host array (or into `ary`)."""
+        if ary is not None and not isinstance(ary, np.ndarray):
+            raise ArgumentTypeError(f"copy_to_host: ary must be a NumPy array, got {type(ary).__name__}")
         if ary is not None and (ary.shape != self.shape or ary.dtype != self.dtype):
             raise LaunchError(f"copy_to_host: host array {ary.shape} {ary.dtype} does not match device array "
                               f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
@@ -124,6 +148,7 @@ class DeviceArray:
         return out
 
     def copy_to_device(self, ary: np.ndarray, stream: Stream | None = None) -> None:
+        """Overwrite the array with a host array of the same shape and dtype."""
         ary = np.asarray(ary)
         if ary.shape != self.shape or ary.dtype != self.dtype:
             raise LaunchError(f"copy_to_device: host array {ary.shape} {ary.dtype} does not match device array "
@@ -151,6 +176,9 @@ class Device:
         self.streams: list[Stream] = [self.default_stream]
         self.trace = False  # record a sampled activity trace of every launch
         self._streams = 0
+        # shape and dtype of each allocation made as a DeviceArray, by allocation serial (see `arrays`)
+        self._array_layouts: dict[int, tuple[tuple[int, ...], np.dtype]] = {}
+        self._array_names: dict[int, str] = {}  # by allocation serial: names from a loaded file
 
     @property
     def last_launch(self) -> LaunchStats | None:
@@ -165,12 +193,45 @@ class Device:
         if not isinstance(nbytes, (int, np.integer)) or isinstance(nbytes, bool):
             raise LaunchError(f"malloc: size must be an int, got {nbytes!r}")
         alloc = self.memory.allocate(int(nbytes))
-        return DevicePointer(self, alloc.base, int(nbytes))
+        return DevicePointer(self, alloc.base, int(nbytes), alloc.serial)
 
-    def free(self, pointer: DevicePointer) -> None:
+    def free(self, pointer: DevicePointer | DeviceArray) -> None:
         """Release an allocation; a second free or another device's pointer raises `InvalidPointerError`."""
-        self._own(pointer, "free")
-        self.memory.free(pointer.address)
+        alloc = self._own(pointer, "free")
+        self.memory.free(alloc.base)
+        self._array_layouts.pop(alloc.serial, None)
+        self._array_names.pop(alloc.serial, None)
+
+    def arrays(self) -> dict[str, DeviceArray]:
+        """Every live device array of this device (made by `device_array` or `to_device`, not yet freed), in
+        address order, keyed by its name in the file it was loaded from (`save(path, arrays={name: ...})`),
+        else by its address in hex (`f"0x{arr.address:x}"`, which `save` and `load` keep). Each call makes
+        new `DeviceArray` objects for the same memory."""
+        found = {}
+        for alloc in self.memory.allocations():
+            layout = self._array_layouts.get(alloc.serial)
+            if layout is not None:
+                name = self._array_names.get(alloc.serial, f"0x{alloc.base:x}")
+                found[name] = DeviceArray(self, layout[0], layout[1], DevicePointer(self, alloc.base, alloc.size,
+                                                                                   alloc.serial))
+        return found
+
+    def save(self, path: str | Path, arrays: Mapping[str, DeviceArray] | None = None) -> Path:
+        """Write the device to a NumPy `.npz` file at exactly `path`: its spec, device memory (every live
+        allocation and its contents, at the same addresses), its device arrays' shapes and dtypes (named by
+        `arrays`, a mapping of names to this device's arrays), its streams' clocks and the launch history.
+        `Device.load(path)` reads it back. Traces of traced launches are not kept."""
+        from .checkpoint import save_device
+
+        return save_device(self, path, arrays or {})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Device":
+        """A device read from a file `save` wrote; its arrays are in `arrays()`. A missing, truncated or
+        corrupted file, or one of another format version, raises `CheckpointError` (a `ValueError`)."""
+        from .checkpoint import load_device
+
+        return load_device(cls, path)
 
     def _own(self, pointer: Any, what: str) -> Allocation:
         if isinstance(pointer, DeviceArray):
@@ -180,12 +241,14 @@ class Device:
         if pointer.device is not self:
             raise InvalidPointerError(f"{what}: the pointer 0x{pointer.address:x} belongs to another device",
                                       address=pointer.address)
-        if not self.memory.is_live(pointer.address):
+        alloc = self.memory.lookup(pointer.address)
+        if alloc is None or alloc.serial != pointer.serial:  # freed (its address may have been reused since)
             if what == "free":
-                return self.memory.get(pointer.address)  # raises the double-free error
+                raise InvalidPointerError(f"double free of device address 0x{pointer.address:x}",
+                                          address=pointer.address)
             raise MemoryAccessError(f"{what}: device memory at 0x{pointer.address:x} was freed",
                                     address=pointer.address)
-        return self.memory.get(pointer.address)
+        return alloc
 
     def _transfer_seconds(self, nbytes: int) -> float:
         return self.spec.host_transfer_latency_s + nbytes / self.spec.global_bytes_per_s
@@ -194,6 +257,7 @@ class Device:
         """Copy a host array into device memory at `pointer`."""
         alloc = self._own(pointer, "memcpy_htod")
         data = np.ascontiguousarray(host_array)
+        device_dtype(data.dtype, "memcpy_htod")
         if data.nbytes > alloc.size:
             raise MemoryAccessError(f"memcpy_htod: {data.nbytes} bytes do not fit the {alloc.size}-byte allocation "
                                     f"at 0x{alloc.base:x}", nbytes=data.nbytes, available=alloc.size)
@@ -212,23 +276,32 @@ class Device:
         self._stream(stream)._run(f"memcpy_dtoh {host_array.nbytes} B", self._transfer_seconds(host_array.nbytes))
 
     def to_device(self, array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
-        """A new device array holding a copy of `array`."""
+        """A new device array holding a copy of `array` (a NumPy array, or anything `np.asarray` takes)."""
         array = np.ascontiguousarray(array)
+        device_dtype(array.dtype, "to_device")
         out = self.device_array(array.shape, array.dtype)
         self.memcpy_htod(out.pointer, array, stream=stream)
         return out
 
     def device_array(self, shape: int | Sequence[int], dtype: Any = np.float32, stream: Stream | None = None) -> DeviceArray:
         """A new zero-filled device array."""
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        if any((not isinstance(s, (int, np.integer))) or s < 0 for s in shape):
+        if isinstance(shape, (int, np.integer)):
+            shape = (shape,)
+        if not isinstance(shape, (tuple, list)) or any(not isinstance(s, (int, np.integer)) or isinstance(s, bool)
+                                                       for s in shape):
+            raise ArgumentTypeError(f"device_array: shape must be an int or a tuple of ints, got {shape!r}")
+        shape = tuple(int(s) for s in shape)
+        if any(s < 0 for s in shape):
             raise LaunchError(f"device_array: shape {shape} must be non-negative ints")
-        dtype = np.dtype(dtype)
-        nbytes = max(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, 1)
-        return DeviceArray(self, shape, dtype, self.malloc(nbytes))
+        dtype = device_dtype(dtype, "device_array")
+        nbytes = max(int(np.prod(shape, dtype=object)) * dtype.itemsize, 1)  # Python ints: no overflow
+        pointer = self.malloc(nbytes)
+        self._array_layouts[pointer.serial] = (shape, dtype)
+        return DeviceArray(self, shape, dtype, pointer)
 
     # ------------------------------------------------------------------ streams and events
     def stream(self) -> Stream:
+        """A new stream of this device, with its own clock starting at 0."""
         self._streams += 1
         self.streams.append(Stream(self, f"stream{self._streams}"))
         return self.streams[-1]
@@ -259,6 +332,7 @@ class Device:
         return events, notes
 
     def event(self) -> Event:
+        """A new, unrecorded event of this device."""
         return Event(self)
 
     def synchronize(self) -> None:
@@ -303,6 +377,11 @@ class Device:
         `progress` shows a bar
         (default: on a terminal, for launches that run over a second; see `runtime.progress`); `trace`
         records a sampled activity trace (default: `Device.trace`, or the WAFERSIM_TRACE=1 variable)."""
+        if not isinstance(program, Program):
+            raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
+                                    f"{type(program).__name__}")
+        check_launch_options(max_cycles=max_cycles, max_seconds=max_seconds, print_limit=print_limit,
+                             progress=progress, trace=trace, print_output=print_output)
         grid, block = normalize_dims(grid, "grid"), normalize_dims(block, "block")
         stream = self._stream(stream)
         words = [self.kernel_argument(a, i) for i, a in enumerate(args)]
@@ -327,6 +406,33 @@ class Device:
             if stats.prints_dropped:
                 print(f"[wafersim] {stats.prints_dropped} more print(s) dropped (limit {print_limit})")
         return stats
+
+
+def check_launch_options(max_cycles: Any, max_seconds: Any, print_limit: Any, progress: Any, trace: Any,
+                         print_output: Any) -> None:
+    """Refuse launch options of the wrong type or range with a `LaunchError` naming the option."""
+    def positive_number(name: str, value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ArgumentTypeError(f"launch option {name} must be a number or None, got {value!r}", option=name)
+        if not value > 0:
+            raise LaunchError(f"launch option {name} must be positive, got {value!r}", option=name)
+
+    positive_number("max_cycles", max_cycles)
+    positive_number("max_seconds", max_seconds)
+    if not isinstance(print_limit, (int, np.integer)) or isinstance(print_limit, bool):
+        raise ArgumentTypeError(f"launch option print_limit must be an int, got {print_limit!r}", option="print_limit")
+    if print_limit < 0:
+        raise LaunchError(f"launch option print_limit must be >= 0, got {print_limit}", option="print_limit")
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise ArgumentTypeError(f"launch option progress must be True, False, None or a callable, got {progress!r}",
+                                option="progress")
+    if not (trace is None or isinstance(trace, (bool, np.bool_))):
+        raise ArgumentTypeError(f"launch option trace must be True, False or None, got {trace!r}", option="trace")
+    if not isinstance(print_output, (bool, np.bool_)):
+        raise ArgumentTypeError(f"launch option print_output must be True or False, got {print_output!r}",
+                                option="print_output")
 
 
 class Kernel:

@@ -25,6 +25,9 @@ class Allocation:
     base: int
     size: int
     storage: np.ndarray  # uint8, len = size rounded up to 4
+    # Unique per device: a pointer to a freed allocation whose address was handed out again does not
+    # match the new allocation's serial, so stale pointers are caught instead of aliasing new memory.
+    serial: int = 0
 
     @property
     def end(self) -> int:
@@ -44,6 +47,7 @@ class GlobalMemory:
         self.freed: dict[int, int] = {}  # base -> size of allocations freed (to name use-after-free)
         # (allocation base, word indices, the words they held) of each store inside `undo_on_error`
         self._journal: list[tuple[int, np.ndarray, np.ndarray]] | None = None
+        self.next_serial = 1
 
     @property
     def used_bytes(self) -> int:
@@ -78,11 +82,37 @@ class GlobalMemory:
                 f"the host cannot back a {nbytes:,}-byte device allocation (device memory has {self.free_bytes:,} "
                 f"bytes free, but the simulator keeps device memory in host memory)", requested=nbytes,
                 available=self.free_bytes, capacity=self.capacity) from None
-        alloc = Allocation(cursor, nbytes, storage)
-        bisect.insort(self._bases, cursor)
-        self._allocs[cursor] = alloc
-        self.freed.pop(cursor, None)
+        alloc = Allocation(cursor, nbytes, storage, self.next_serial)
+        self.next_serial += 1
+        self._insert(alloc)
         return alloc
+
+    def _insert(self, alloc: Allocation) -> None:
+        bisect.insort(self._bases, alloc.base)
+        self._allocs[alloc.base] = alloc
+        self.freed.pop(alloc.base, None)
+
+    def allocations(self) -> list[Allocation]:
+        """The live allocations, by address."""
+        return [self._allocs[base] for base in self._bases]
+
+    def lookup(self, base: int) -> Allocation | None:
+        """The live allocation starting at `base`, or None."""
+        return self._allocs.get(base)
+
+    @classmethod
+    def restore(cls, capacity: int, allocations: list[Allocation], freed: dict[int, int],
+                next_serial: int) -> "GlobalMemory":
+        """A memory holding exactly these allocations (as `allocations()` listed them, storage included),
+        with the record of freed ranges and the next serial (used by `Device.load`)."""
+        memory = cls(capacity)
+        for alloc in allocations:
+            memory._insert(alloc)
+        memory.freed = dict(freed)
+        for alloc in allocations:
+            memory.freed.pop(alloc.base, None)
+        memory.next_serial = next_serial
+        return memory
 
     def free(self, base: int) -> None:
         alloc = self._allocs.pop(base, None)

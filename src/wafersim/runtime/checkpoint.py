@@ -1,0 +1,207 @@
+"""`Device.save` / `Device.load`: a device in one NumPy `.npz` file.
+
+The file holds plain arrays only (it is read with `allow_pickle=False`, so loading a file runs no code):
+
+- `meta`: a JSON document (a 0-d string array): the format name and version, the spec, the allocations
+  (address, size, serial, and shape, dtype and name for device arrays), freed ranges, streams' clocks
+  and logs, and each launch's scalar figures;
+- `memory_<k>`: the bytes of the k-th live allocation, in address order;
+- `launch_<k>_<field>`: the per-PE arrays of the k-th launch (`busy`, `stall`, `link_words`, ...).
+
+A file of another format version, or one that is truncated, corrupted or inconsistent, raises
+`CheckpointError`. Traces of traced launches (`stats.trace`) are not kept.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from ..arch.spec import WaferSpec
+from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError
+from ..sim.memory import Allocation, GlobalMemory
+from ..sim.stats import LaunchStats, PrintRecord
+
+if TYPE_CHECKING:
+    from .device import Device, DeviceArray
+
+FORMAT = "wafersim.device"
+FORMAT_VERSION = 1
+#: LaunchStats fields not kept: the spec is the device's, traces are not saved
+SKIPPED_STATS_FIELDS = {"spec", "trace"}
+TUPLE_STATS_FIELDS = {"grid", "block"}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _stats_record(stats: LaunchStats, index: int, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The JSON part of one launch; its per-PE arrays go into `arrays`. Fields that are neither arrays nor
+    JSON values are left out (and take their defaults on load)."""
+    record: dict[str, Any] = {}
+    for field in dataclasses.fields(stats):
+        value = getattr(stats, field.name)
+        if field.name in SKIPPED_STATS_FIELDS:
+            continue
+        if isinstance(value, np.ndarray):
+            arrays[f"launch_{index}_{field.name}"] = value
+            record[field.name] = {"array": f"launch_{index}_{field.name}"}
+        elif field.name == "prints":
+            record["prints"] = [dataclasses.astuple(p) for p in value]
+        else:
+            try:
+                json.dumps(value, default=_json_default)
+            except (TypeError, ValueError):
+                continue
+            record[field.name] = value
+    return record
+
+
+def _named(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[int, str]:
+    """Allocation serial -> name, for the arrays the caller named."""
+    from .device import DeviceArray
+
+    if not isinstance(arrays, Mapping):
+        raise ArgumentTypeError(f"save: arrays must be a mapping of names to device arrays, got {type(arrays).__name__}")
+    names: dict[int, str] = {}
+    for name, array in arrays.items():
+        if not isinstance(name, str) or not name:
+            raise ArgumentTypeError(f"save: array names must be non-empty strings, got {name!r}")
+        if not isinstance(array, DeviceArray):
+            raise ArgumentTypeError(f"save: {name!r} is a {type(array).__name__}, not a DeviceArray")
+        alloc = device._own(array, f"save {name!r}")
+        if alloc.serial in names:
+            raise LaunchError(f"save: {name!r} and {names[alloc.serial]!r} are the same device array")
+        names[alloc.serial] = name
+    return names
+
+
+def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "DeviceArray"]) -> Path:
+    """Write `device` to `path` (see the module's docstring); returns the path."""
+    names = _named(device, arrays)
+    data: dict[str, np.ndarray] = {}
+    allocations = []
+    for k, alloc in enumerate(device.memory.allocations()):
+        data[f"memory_{k}"] = alloc.storage
+        entry: dict[str, Any] = {"base": alloc.base, "size": alloc.size, "serial": alloc.serial}
+        layout = device._array_layouts.get(alloc.serial)
+        if layout is not None:
+            entry["shape"], entry["dtype"] = list(layout[0]), layout[1].str
+            name = names.get(alloc.serial, device._array_names.get(alloc.serial))
+            if name is not None:
+                entry["name"] = name
+        allocations.append(entry)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "spec": device.spec.to_dict(),
+        "trace": bool(device.trace),
+        "allocations": allocations,
+        "freed": [[base, size] for base, size in device.memory.freed.items()],
+        "next_serial": device.memory.next_serial,
+        "streams": [{"name": s.name, "time": s.time, "log": [list(entry) for entry in s.log]} for s in device.streams],
+        "stream_count": device._streams,
+        "launches": [_stats_record(stats, k, data) for k, stats in enumerate(device.launches)],
+    }
+    data["meta"] = np.array(json.dumps(meta, default=_json_default))
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    try:  # a file object, so NumPy does not add ".npz"; written aside and renamed, so a crash leaves no half file
+        with open(partial, "wb") as fh:
+            np.savez_compressed(fh, **data)
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
+    return path
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The meta document and every array of the file, all read (so that any damage shows here)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file", path=str(path)) from None
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise CheckpointError(f"{path}: not a readable wafersim device file (truncated or corrupted?): {exc}",
+                              path=str(path)) from None
+    if "meta" not in data:
+        raise CheckpointError(f"{path}: not a wafersim device file (no meta entry)", path=str(path))
+    try:
+        meta = json.loads(str(data["meta"][()]))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise CheckpointError(f"{path}: the meta entry is not valid JSON: {exc}", path=str(path)) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a wafersim device file", path=str(path))
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {meta.get('format_version')!r}; this wafersim reads "
+                              f"version {FORMAT_VERSION}", path=str(path), version=meta.get("format_version"),
+                              supported=FORMAT_VERSION)
+    return meta, data
+
+
+def _restore_stats(record: dict[str, Any], spec: WaferSpec, data: dict[str, np.ndarray]) -> LaunchStats:
+    known = {field.name for field in dataclasses.fields(LaunchStats)}
+    values: dict[str, Any] = {"spec": spec}
+    for name, value in record.items():
+        if name not in known:
+            continue  # a field a later wafersim wrote and this one does not have
+        if isinstance(value, dict) and set(value) == {"array"}:
+            value = data[value["array"]]
+        elif name == "prints":
+            value = [PrintRecord(*p) for p in value]
+        elif name in TUPLE_STATS_FIELDS:
+            value = tuple(value)
+        values[name] = value
+    return LaunchStats(**values)
+
+
+def load_device(cls: type["Device"], path: str | Path) -> "Device":
+    """The device saved at `path` (see `Device.load`)."""
+    from .device import Stream
+
+    path = Path(path)
+    meta, data = _read(path)
+    try:
+        device = cls(WaferSpec.from_dict(meta["spec"]))
+        allocations, layouts, names = [], {}, {}
+        for k, entry in enumerate(meta["allocations"]):
+            storage = data[f"memory_{k}"]
+            if storage.dtype != np.uint8 or storage.shape != (-(-entry["size"] // 4) * 4,):
+                raise CheckpointError(f"{path}: memory_{k} holds {storage.shape} {storage.dtype}, not the "
+                                      f"{entry['size']} bytes of its allocation", path=str(path))
+            allocations.append(Allocation(entry["base"], entry["size"], storage.copy(), entry["serial"]))
+            if "shape" in entry:
+                layouts[entry["serial"]] = (tuple(entry["shape"]), np.dtype(entry["dtype"]))
+            if "name" in entry:
+                names[entry["serial"]] = entry["name"]
+        device.memory = GlobalMemory.restore(device.spec.global_bytes, allocations,
+                                             {base: size for base, size in meta["freed"]}, meta["next_serial"])
+        device._array_layouts, device._array_names = layouts, names
+        device.streams = []
+        for saved in meta["streams"]:
+            stream = Stream(device, saved["name"])
+            stream.time, stream.log = saved["time"], [tuple(entry) for entry in saved["log"]]
+            device.streams.append(stream)
+        device.default_stream = device.streams[0]
+        device._streams = meta["stream_count"]
+        device.trace = meta["trace"]
+        device.launches = [_restore_stats(record, device.spec, data) for record in meta["launches"]]
+    except CheckpointError:
+        raise
+    except WaferError as exc:  # e.g. a spec this version refuses
+        raise CheckpointError(f"{path}: {exc}", path=str(path)) from exc
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: inconsistent wafersim device file ({type(exc).__name__}: {exc})",
+                              path=str(path)) from None
+    return device
