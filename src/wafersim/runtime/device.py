@@ -191,7 +191,7 @@ class Device:
     def malloc(self, nbytes: int) -> DevicePointer:
         """Allocate `nbytes` of device memory (zero-filled)."""
         if not isinstance(nbytes, (int, np.integer)) or isinstance(nbytes, bool):
-            raise LaunchError(f"malloc: size must be an int, got {nbytes!r}")
+            raise ArgumentTypeError(f"malloc: size must be an int, got {nbytes!r}")
         alloc = self.memory.allocate(int(nbytes))
         return DevicePointer(self, alloc.base, int(nbytes), alloc.serial)
 

@@ -1,0 +1,200 @@
+"""Device.save / Device.load: spec, memory, arrays and launch history survive a round trip; a launch after
+loading gives bit-identical results and cycle counts; damaged or foreign files are CheckpointErrors."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.runtime import checkpoint
+
+SPEC = ws.WaferSpec(width=8, height=8, fifo_depth=8)
+
+
+@ws.jit
+def shift_scale(u, out, a):
+    """out = a * (u shifted one PE east within each block row, the west edge keeping its own value) + 1."""
+    x, y = ws.grid(2)
+    c = u[y, x]
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, c)
+    w = ws.recv(ws.WEST) if ws.has_neighbor(ws.WEST) else c
+    if x == 0 and y == 0:
+        ws.print("corner", w)
+    out[y, x] = a * w + 1.0
+
+
+def reference(u: np.ndarray, a: np.float32, block_width: int) -> np.ndarray:
+    shifted = u.copy()
+    for x in range(u.shape[1]):
+        if x % block_width:
+            shifted[:, x] = u[:, x - 1]
+    return (a * shifted + np.float32(1.0)).astype(np.float32)
+
+
+def first_half(dev: ws.Device):
+    """A device with two named arrays, a freed array, a raw allocation and one launch on a second stream."""
+    u = np.random.default_rng(7).random((8, 8), dtype=np.float32)
+    d_u, d_out = dev.to_device(u), dev.device_array((8, 8))
+    dev.device_array(5, np.int32).free()
+    raw = dev.malloc(12)
+    dev.memcpy_htod(raw, np.array([3, 1, 4], dtype=np.int32))
+    stream = dev.stream()
+    shift_scale[(2, 2), (4, 4), stream](d_u, d_out, np.float32(0.5), print_output=False)
+    return u, d_u, d_out, raw, stream
+
+
+def test_round_trip_keeps_spec_memory_arrays_streams_and_launch_history(tmp_path):
+    dev = ws.Device(SPEC)
+    u, d_u, d_out, raw, stream = first_half(dev)
+    path = dev.save(tmp_path / "device.npz", arrays={"u": d_u, "out": d_out})
+    assert path == tmp_path / "device.npz" and path.exists()
+
+    loaded = ws.Device.load(path)
+    assert loaded.spec == SPEC
+    assert [(s.name, s.time, s.log) for s in loaded.streams] == [(s.name, s.time, s.log) for s in dev.streams]
+    arrays = loaded.arrays()
+    assert list(arrays) == ["u", "out"]                     # address order; the freed array is gone
+    assert np.array_equal(arrays["u"].copy_to_host(), u)
+    assert np.array_equal(arrays["out"].copy_to_host(), reference(u, np.float32(0.5), 4))
+    assert [(a.shape, a.dtype, a.address) for a in arrays.values()] == \
+        [(d_u.shape, d_u.dtype, d_u.address), (d_out.shape, d_out.dtype, d_out.address)]
+    # the raw allocation's bytes are there, at its address
+    assert loaded.memory.lookup(raw.address).storage[:12].view(np.int32).tolist() == [3, 1, 4]
+
+    (before,), (after,) = dev.launches, loaded.launches
+    assert after.summary() == before.summary() and after.spec == before.spec
+    for field in dataclasses.fields(ws.LaunchStats):
+        value = getattr(before, field.name)
+        if isinstance(value, np.ndarray):
+            restored = getattr(after, field.name)
+            assert restored.dtype == value.dtype and np.array_equal(restored, value), field.name
+        elif field.name != "trace":
+            assert getattr(after, field.name) == value, field.name
+    assert [p.text for p in after.prints] == ["corner"] and after.prints[0].value == pytest.approx(u[0, 0])
+    assert loaded.last_launch is loaded.launches[-1]
+
+
+def test_unnamed_arrays_are_keyed_by_address_and_new_allocations_do_not_overlap(tmp_path):
+    dev = ws.Device(SPEC)
+    _, d_u, d_out, raw, _ = first_half(dev)
+    assert list(dev.arrays()) == [f"0x{d_u.address:x}", f"0x{d_out.address:x}"]
+    loaded = ws.Device.load(dev.save(tmp_path / "d.npz"))
+    assert list(loaded.arrays()) == list(dev.arrays())
+
+    fresh = loaded.device_array(64, np.int32)
+    taken = [(a.base, a.end) for a in loaded.memory.allocations() if a.base != fresh.address]
+    assert all(fresh.address >= end or fresh.address + fresh.nbytes <= base for base, end in taken)
+    with pytest.raises(ws.InvalidPointerError):             # pointers of the saved device stay its own
+        loaded.free(raw)
+
+
+def test_a_launch_after_load_is_bit_identical_to_one_without_save_and_load(tmp_path):
+    plain = ws.Device(SPEC)
+    u, d_u, d_out, _, stream = first_half(plain)
+    second = shift_scale[(2, 2), (4, 4), stream](d_out, d_u, np.float32(-3.0), print_output=False)
+
+    saved = ws.Device(SPEC)
+    _, s_u, s_out, _, _ = first_half(saved)
+    loaded = ws.Device.load(saved.save(tmp_path / "mid.npz", arrays={"u": s_u, "out": s_out}))
+    arrays = loaded.arrays()
+    again = shift_scale[(2, 2), (4, 4), loaded.streams[1]](arrays["out"], arrays["u"], np.float32(-3.0),
+                                                            print_output=False)
+
+    expected = reference(reference(u, np.float32(0.5), 4), np.float32(-3.0), 4)
+    assert np.array_equal(d_u.copy_to_host(), expected)
+    assert arrays["u"].copy_to_host().tobytes() == d_u.copy_to_host().tobytes()
+    assert (again.cycles, again.start_cycle, again.instructions) == (second.cycles, second.start_cycle,
+                                                                      second.instructions)
+    for name in ("busy", "stall", "pe_instructions", "link_words"):
+        assert np.array_equal(getattr(again, name), getattr(second, name)), name
+    assert len(loaded.launches) == 2
+
+
+def test_save_refuses_arrays_it_cannot_name(tmp_path):
+    dev, other = ws.Device(SPEC), ws.Device(SPEC)
+    mine, theirs = dev.device_array(4), other.device_array(4)
+    with pytest.raises(ws.ArgumentTypeError):
+        dev.save(tmp_path / "a.npz", arrays=[mine])
+    with pytest.raises(ws.InvalidPointerError):
+        dev.save(tmp_path / "a.npz", arrays={"theirs": theirs})
+    with pytest.raises(ws.LaunchError, match="same device array"):
+        dev.save(tmp_path / "a.npz", arrays={"a": mine, "b": mine})
+    mine.free()
+    with pytest.raises(ws.MemoryAccessError):
+        dev.save(tmp_path / "a.npz", arrays={"mine": mine})
+    assert not (tmp_path / "a.npz").exists()
+
+
+def rewrite_meta(source, target, change) -> None:
+    """Copy a device file, passing its meta document through `change`."""
+    with np.load(source) as npz:
+        data = {name: npz[name] for name in npz.files}
+    meta = json.loads(str(data["meta"][()]))
+    change(meta)
+    data["meta"] = np.array(json.dumps(meta))
+    with open(target, "wb") as fh:
+        np.savez(fh, **data)
+
+
+@pytest.fixture(scope="module")
+def saved_file(tmp_path_factory):
+    dev = ws.Device(SPEC)
+    first_half(dev)
+    return dev.save(tmp_path_factory.mktemp("ckpt") / "device.npz")
+
+
+def damaged(kind: str, good, folder):
+    path = folder / f"{kind}.npz"
+    data = good.read_bytes()
+    if kind == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "corrupted":
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + data[middle + 64:])
+    elif kind == "not npz":
+        path.write_text("hello")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "missing":
+        pass
+    elif kind == "npz without meta":
+        with open(path, "wb") as fh:
+            np.savez(fh, x=np.arange(3))
+    elif kind == "other format version":
+        rewrite_meta(good, path, lambda meta: meta.update(format_version=checkpoint.FORMAT_VERSION + 1))
+    elif kind == "other format":
+        rewrite_meta(good, path, lambda meta: meta.update(format="something.else"))
+    elif kind == "memory of the wrong size":
+        rewrite_meta(good, path, lambda meta: meta["allocations"][0].update(size=10_000))
+    elif kind == "missing allocation":
+        rewrite_meta(good, path, lambda meta: meta["allocations"].append(dict(meta["allocations"][0])))
+    elif kind == "invalid spec":
+        rewrite_meta(good, path, lambda meta: meta["spec"].update(width=-3))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["truncated", "corrupted", "not npz", "empty", "missing", "npz without meta",
+                                  "other format version", "other format", "memory of the wrong size",
+                                  "missing allocation", "invalid spec"])
+def test_damaged_or_foreign_files_are_checkpoint_errors(kind, saved_file, tmp_path):
+    assert ws.Device.load(saved_file).spec == SPEC          # the file it was made from loads
+    with pytest.raises(ws.CheckpointError) as info:
+        ws.Device.load(damaged(kind, saved_file, tmp_path))
+    assert isinstance(info.value, ValueError) and isinstance(info.value, ws.WaferError)
+    assert str(tmp_path) in str(info.value)
+    if kind == "other format version":
+        assert info.value.version == checkpoint.FORMAT_VERSION + 1
+        assert info.value.supported == checkpoint.FORMAT_VERSION
+
+
+def test_the_file_is_a_plain_npz_with_a_version_field(saved_file):
+    with zipfile.ZipFile(saved_file) as archive:
+        assert "meta.npy" in archive.namelist()
+    with np.load(saved_file, allow_pickle=False) as npz:
+        meta = json.loads(str(npz["meta"][()]))
+    assert (meta["format"], meta["format_version"]) == ("wafersim.device", checkpoint.FORMAT_VERSION)

@@ -1,0 +1,180 @@
+"""Every error a user can trigger from the host API is a WaferError: a table of bad inputs to Device,
+DeviceArray, DevicePointer, streams, events, WaferSpec, assemble, launch options and LaunchStats, each
+with the error it must raise and the built-in exception it must also be where one fits."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+
+HALT = ws.assemble(".name halt_only\n.args 1\nhalt\n")
+
+
+@ws.jit
+def store_one(out):
+    out[0] = 1.0
+
+
+@pytest.fixture(scope="module")
+def env():
+    """Two small devices, arrays, a pointer, a freed array whose address has been handed out again, and
+    the stats of one launch."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    other = ws.Device(ws.WaferSpec(width=8, height=8))
+    arr = dev.device_array(4)
+    stale = dev.device_array(4)
+    stale.free()
+    reused = dev.malloc(16)                           # takes the freed array's address
+    assert reused.address == stale.address
+    stats = ws.Kernel(HALT)[1, 1](arr)
+    return types.SimpleNamespace(dev=dev, other=other, arr=arr, stale=stale, reused=reused, stats=stats,
+                                 stream=dev.stream(), other_stream=other.stream(),
+                                 recorded=recorded(dev), other_recorded=recorded(other))
+
+
+def recorded(dev: ws.Device) -> ws.Event:
+    event = dev.event()
+    event.record()
+    return event
+
+
+def launch(e, **options):
+    return ws.Kernel(HALT)[1, 1](e.arr, **{"print_output": False, **options})
+
+
+# (case id, call, the WaferError subclass it raises, the built-in it is also, or None)
+CASES = [
+    # devices and specs
+    ("unknown preset", lambda e: ws.Device("no-such-wafer"), ws.SpecError, ValueError),
+    ("spec of the wrong type", lambda e: ws.Device(3.5), ws.SpecError, ValueError),
+    ("negative width", lambda e: ws.WaferSpec(width=-1), ws.SpecError, ValueError),
+    ("width not an int", lambda e: ws.WaferSpec(width="wide"), ws.SpecError, ValueError),
+    ("unknown preset name", lambda e: ws.WaferSpec.preset("zzz"), ws.SpecError, ValueError),
+    ("missing spec file", lambda e: ws.WaferSpec.load("/nonexistent/spec.toml"), ws.SpecError, ValueError),
+    ("unknown spec key", lambda e: ws.WaferSpec.from_dict({"bogus": 1}), ws.SpecError, ValueError),
+    ("replace with a bad value", lambda e: e.dev.spec.replace(width=0), ws.SpecError, ValueError),
+    ("select an unknown device", lambda e: ws.select_device("zz"), ws.SpecError, ValueError),
+    # allocation
+    ("malloc of a float size", lambda e: e.dev.malloc(1.5), ws.ArgumentTypeError, TypeError),
+    ("malloc of a negative size", lambda e: e.dev.malloc(-1), ws.OutOfMemoryError, None),
+    ("malloc beyond capacity", lambda e: e.dev.malloc(10**20), ws.OutOfMemoryError, None),
+    ("device_array of a float shape", lambda e: e.dev.device_array(1.5), ws.ArgumentTypeError, TypeError),
+    ("device_array of a str shape", lambda e: e.dev.device_array("abc"), ws.ArgumentTypeError, TypeError),
+    ("device_array of a negative shape", lambda e: e.dev.device_array(-1), ws.LaunchError, ValueError),
+    ("device_array of an unknown dtype", lambda e: e.dev.device_array(4, "nonsense"), ws.ArgumentTypeError,
+     TypeError),
+    ("device_array of objects", lambda e: e.dev.device_array(4, object), ws.ArgumentTypeError, TypeError),
+    ("device_array too large", lambda e: e.dev.device_array((10**9, 10**9)), ws.OutOfMemoryError, None),
+    ("to_device of strings", lambda e: e.dev.to_device("abc"), ws.ArgumentTypeError, TypeError),
+    ("to_device of objects", lambda e: e.dev.to_device(np.array([object()])), ws.ArgumentTypeError, TypeError),
+    # pointers and freeing
+    ("free of an int", lambda e: e.dev.free(256), ws.InvalidPointerError, ValueError),
+    ("free of another device's pointer", lambda e: e.other.free(e.reused), ws.InvalidPointerError, ValueError),
+    ("double free after the address was reused", lambda e: e.stale.free(), ws.InvalidPointerError, ValueError),
+    ("copy from a freed array whose address was reused", lambda e: e.stale.copy_to_host(),
+     ws.MemoryAccessError, IndexError),
+    ("copy into a freed array whose address was reused",
+     lambda e: e.stale.copy_to_device(np.zeros(4, np.float32)), ws.MemoryAccessError, IndexError),
+    # copies
+    ("copy_to_host into a list", lambda e: e.arr.copy_to_host([0.0] * 4), ws.ArgumentTypeError, TypeError),
+    ("copy_to_host into a wrong shape", lambda e: e.arr.copy_to_host(np.zeros(3, np.float32)), ws.LaunchError,
+     ValueError),
+    ("copy_to_device of a wrong shape", lambda e: e.arr.copy_to_device(np.zeros(3)), ws.LaunchError, ValueError),
+    ("memcpy_htod past the allocation", lambda e: e.dev.memcpy_htod(e.reused, np.zeros(100, np.uint8)),
+     ws.MemoryAccessError, IndexError),
+    ("memcpy_htod of objects", lambda e: e.dev.memcpy_htod(e.reused, np.array([object()])), ws.ArgumentTypeError,
+     TypeError),
+    ("memcpy_dtoh into a list", lambda e: e.dev.memcpy_dtoh([0], e.reused), ws.LaunchError, ValueError),
+    ("memcpy_dtoh into a strided view", lambda e: e.dev.memcpy_dtoh(np.zeros((4, 4), np.uint8)[:, ::2], e.reused),
+     ws.LaunchError, ValueError),
+    ("memcpy on another device's stream",
+     lambda e: e.dev.memcpy_htod(e.reused, np.zeros(1), stream=e.other_stream), ws.LaunchError, ValueError),
+    ("memcpy on a stream that is a str", lambda e: e.dev.memcpy_htod(e.reused, np.zeros(1), stream="s"),
+     ws.LaunchError, ValueError),
+    # events
+    ("elapsed time of an unrecorded event", lambda e: e.dev.event().elapsed_time(e.recorded), ws.LaunchError,
+     ValueError),
+    ("elapsed time to a non-event", lambda e: ws.event_elapsed_time(e.recorded, 5), ws.ArgumentTypeError,
+     TypeError),
+    ("elapsed time across devices", lambda e: e.recorded.elapsed_time(e.other_recorded), ws.LaunchError,
+     ValueError),
+    ("record on another device's stream", lambda e: e.dev.event().record(e.other_stream), ws.LaunchError,
+     ValueError),
+    # launch configuration and options
+    ("configuration of one item", lambda e: ws.Kernel(HALT)[1], ws.LaunchError, ValueError),
+    ("configuration of four items", lambda e: ws.Kernel(HALT)[1, 1, None, None], ws.LaunchError, ValueError),
+    ("grid of zero", lambda e: ws.Kernel(HALT)[0, 1](e.arr), ws.LaunchError, ValueError),
+    ("grid of a str", lambda e: ws.Kernel(HALT)["a", 1](e.arr), ws.LaunchError, ValueError),
+    ("three-dimensional grid", lambda e: ws.Kernel(HALT)[(1, 1, 1), 1](e.arr), ws.LaunchError, ValueError),
+    ("block of a bool", lambda e: ws.Kernel(HALT)[1, True](e.arr), ws.LaunchError, ValueError),
+    ("block larger than the wafer", lambda e: ws.Kernel(HALT)[1, (9, 1)](e.arr), ws.LaunchError, ValueError),
+    ("unknown launch option", lambda e: launch(e, zzz=1), ws.LaunchError, ValueError),
+    ("negative max_cycles", lambda e: launch(e, max_cycles=-1), ws.LaunchError, ValueError),
+    ("max_cycles of a str", lambda e: launch(e, max_cycles="many"), ws.ArgumentTypeError, TypeError),
+    ("max_seconds of a str", lambda e: launch(e, max_seconds="long"), ws.ArgumentTypeError, TypeError),
+    ("zero max_seconds", lambda e: launch(e, max_seconds=0), ws.LaunchError, ValueError),
+    ("negative print_limit", lambda e: launch(e, print_limit=-1), ws.LaunchError, ValueError),
+    ("print_limit of a str", lambda e: launch(e, print_limit="all"), ws.ArgumentTypeError, TypeError),
+    ("progress of an int", lambda e: launch(e, progress=5), ws.ArgumentTypeError, TypeError),
+    ("trace of a str", lambda e: launch(e, trace="yes"), ws.ArgumentTypeError, TypeError),
+    ("print_output of None", lambda e: launch(e, print_output=None), ws.ArgumentTypeError, TypeError),
+    ("launch of something not a program", lambda e: e.dev.launch("program", 1, 1, []), ws.ArgumentTypeError,
+     TypeError),
+    ("Kernel of something not a program", lambda e: ws.Kernel("program")[1, 1](e.arr), ws.ArgumentTypeError,
+     TypeError),
+    ("argument of an unsupported type", lambda e: e.dev.launch(HALT, 1, 1, [object()]), ws.LaunchError,
+     ValueError),
+    ("argument too large for 32 bits", lambda e: e.dev.launch(HALT, 1, 1, [2**40]), ws.LaunchError, ValueError),
+    ("freed array as an argument", lambda e: ws.Kernel(HALT)[1, 1](e.stale), ws.MemoryAccessError, IndexError),
+    # @ws.jit kernels
+    ("calling a kernel like a function", lambda e: store_one(e.arr), ws.LaunchError, ValueError),
+    ("too few kernel arguments", lambda e: store_one[1, 1](), ws.LaunchError, ValueError),
+    ("a host array as a kernel argument", lambda e: store_one[1, 1](np.zeros(4)), ws.LaunchError, ValueError),
+    ("a float64 device array", lambda e: store_one[1, 1](e.dev.device_array(4, np.float64)), ws.LaunchError,
+     ValueError),
+    ("an array of another device on this stream", lambda e: store_one[1, 1, e.other_stream](e.arr),
+     ws.InvalidPointerError, ValueError),
+    # programs
+    ("assembly with an unknown mnemonic", lambda e: ws.assemble("bogus r1"), ws.AssemblyError, None),
+    ("assembly that is not text", lambda e: ws.assemble(5), ws.ArgumentTypeError, TypeError),
+    ("assembly as bytes", lambda e: ws.assemble(b"halt"), ws.ArgumentTypeError, TypeError),
+    ("disassembly of a str", lambda e: ws.disassemble("x"), ws.ArgumentTypeError, TypeError),
+    # launch statistics
+    ("unknown metric", lambda e: e.stats.metric("zzz"), ws.ArgumentError, ValueError),
+    ("metric named by an int", lambda e: e.stats.metric(5), ws.ArgumentError, ValueError),
+    ("heatmap of an unknown metric", lambda e: e.stats.heatmap("zzz", "never.png"), ws.ArgumentError, ValueError),
+    ("perfetto of an untraced launch", lambda e: e.stats.to_perfetto("never.json"), ws.LaunchError, ValueError),
+    # saving and loading
+    ("load of a missing file", lambda e: ws.Device.load("/nonexistent/device.npz"), ws.CheckpointError,
+     ValueError),
+    ("save with arrays of the wrong type", lambda e: e.dev.save("never.npz", arrays=[e.arr]), ws.ArgumentTypeError,
+     TypeError),
+]
+
+
+@pytest.mark.parametrize("call, error, builtin", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_raises_a_wafer_error(env, call, error, builtin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                              # nothing a failing call writes may land here
+    launches = len(env.dev.launches)
+    with pytest.raises(error) as info:
+        call(env)
+    assert isinstance(info.value, ws.WaferError)
+    if builtin is not None:
+        assert isinstance(info.value, builtin)
+    assert str(info.value)                                   # a message for people
+    assert len(env.dev.launches) == launches                 # a refused launch is not in the history
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_table_covers_every_public_error_class():
+    raised = {case[2] for case in CASES}
+    public = {getattr(ws, name) for name in ws.__all__
+              if isinstance(getattr(ws, name), type) and issubclass(getattr(ws, name), ws.WaferError)}
+    # raised by kernels at run time or by the compiler (covered by test_bad_kernels and the guide), not by
+    # a host call with a bad input
+    from_kernels = {ws.WaferError, ws.CompileError, ws.SramBudgetError, ws.MeshBoundaryError, ws.DeadlockError,
+                    ws.CycleLimitError, ws.KernelZeroDivisionError}
+    assert public - from_kernels <= raised
