@@ -25,9 +25,19 @@ def main() -> None:
 @main.command()
 @click.option("--spec", "spec_name", default="wse2", show_default=True,
               help=f"a preset ({', '.join(PRESET_SIZES)}) or a WaferSpec TOML file")
-def info(spec_name: str) -> None:
-    """The machine: its figures and peak rates."""
+@click.option("--spare-cols", type=int, help="override the spec's spare columns (docs/defects.md)")
+@click.option("--spare-rows", type=int, help="override the spec's spare rows")
+@click.option("--defect-rate", type=float, help="override the spec's defect rate (probability a physical PE is dead)")
+@click.option("--defect-seed", type=int, help="override the seed of the defect draw")
+def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_rate: float | None,
+         defect_seed: int | None) -> None:
+    """The machine: its figures and peak rates, defects, spares and the usable rectangle."""
     spec = _spec(spec_name)
+    overrides = {name: value for name, value in (("spare_cols", spare_cols), ("spare_rows", spare_rows),
+                                                  ("defect_rate", defect_rate), ("defect_seed", defect_seed))
+                 if value is not None}
+    if overrides:
+        spec = _guard(lambda: spec.replace(**overrides))
     click.echo(spec.summary())
     rows = [("mesh", f"{spec.width} x {spec.height} = {spec.n_pes:,} PEs"),
             ("SRAM per PE", f"{spec.sram_bytes:,} bytes"), ("registers", str(spec.registers)),
@@ -41,7 +51,8 @@ def info(spec_name: str) -> None:
             ("peak fp32", f"{spec.peak_flops / 1e12:,.1f} TFLOP/s"),
             ("aggregate link bandwidth", f"{4 * spec.n_pes * spec.link_words_per_cycle * 4 * spec.clock_hz / 1e15:,.1f}"
                                          f" PB/s"),
-            ("barrier", f"{spec.barrier_base_cycles:g} + {spec.barrier_cycles_per_hop:g} x diameter cycles")]
+            ("barrier", f"{spec.barrier_base_cycles:g} + {spec.barrier_cycles_per_hop:g} x diameter cycles"),
+            *defect_rows(spec)]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         click.echo(f"  {name:<{width}}  {value}")
@@ -122,6 +133,32 @@ def disasm(program_file: str) -> None:
     """Print a .wsb program file as assembly text."""
     program = _guard(lambda: binary.load(program_file))
     click.echo(disassemble(program), nl=False)
+
+
+def defect_rows(spec) -> list[tuple[str, str]]:
+    """(name, value) rows of `info` on dead PEs, spares and the usable rectangle (docs/defects.md)."""
+    if not spec.has_physical_layout:
+        return [("defects", "none: a perfect wafer, no spares (docs/defects.md)")]
+    drawn = f", rate {spec.defect_rate:g} (seed {spec.defect_seed})" if spec.defect_rate else ""
+    rows = [("physical array", f"{spec.physical_width} x {spec.physical_height} ({spec.spare_cols} spare column(s), "
+                               f"{spec.spare_rows} spare row(s))"),
+            ("dead PEs", f"{spec.n_dead:,} ({len(spec.defects)} listed{drawn})")]
+    repair = spec.repair()
+    if repair is not None:
+        bent = int((repair.extra_hops > 0).sum())
+        rows += [("spares used", f"up to {repair.spare_cols_used} of {spec.spare_cols} spare column(s) in a row, "
+                                 f"{repair.spare_rows_used} of {spec.spare_rows} spare row(s); "
+                                 f"{int(repair.used.sum() - repair.used[:spec.height, :spec.width].sum()):,} "
+                                 f"spare PEs carry logical PEs"),
+                 ("usable rectangle", f"{spec.width} x {spec.height}: the whole logical mesh"),
+                 ("detours", f"{bent:,} of {4 * spec.n_pes:,} directed links span more than one physical hop, "
+                             f"+{spec.detour_cycles_per_hop:g} cycles per extra hop")]
+    else:
+        usable = spec.usable_rectangle
+        rows += [("spares used", "all: the spares cannot cover the defects"),
+                 ("usable rectangle", f"{usable[0]} x {usable[1]} (the logical mesh shrinks; a launch needing "
+                                      f"more fails with LaunchError)")]
+    return rows
 
 
 def launch_table(launches: list) -> str:
