@@ -3,7 +3,7 @@ optimizer state in SRAM, samples (micro-batches of one) streaming through the co
 
 Launch one block of `L x H` PEs (L layers, H PEs per layer). PE (i, r) holds slice r of layer i: the
 output neurons [r * c_i, (r + 1) * c_i) with their weights (K_i x c_i, row-major), bias, gradients and
-optimizer state. The host pads every layer to H * c_i outputs with zero weights (`pipelined.pack`), so
+optimizer state. The host pads every layer to H * c_i outputs with zero weights (`PipelineLayout.pack`), so
 all slices are full; padded neurons stay exactly zero and padded logits are left out of the loss.
 
 For each sample s, forward (GPipe order: all samples forward, then all backward, then one update):
@@ -18,7 +18,8 @@ Backward, for each sample: the gradient at the outputs arrives from the east (or
 da * f'(z); dW += x (x) dz and db += dz; the partial input gradient W_slice dz (K_i words, c_i vector fmas
 over a transposed copy of the weights made at the start of the step) is summed up the column and
 broadcast back down (channel 2), and each PE sends its slice west. Then the optimizer (SGD
-with momentum, or Adam) updates weights and bias in SRAM, and they are written back to device memory.
+with momentum, or Adam) updates weights and bias in SRAM, and they and the optimizer state are written
+back to device memory.
 """
 from __future__ import annotations
 
