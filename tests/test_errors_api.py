@@ -56,6 +56,9 @@ CASES = [
     ("missing spec file", lambda e: ws.WaferSpec.load("/nonexistent/spec.toml"), ws.SpecError, ValueError),
     ("unknown spec key", lambda e: ws.WaferSpec.from_dict({"bogus": 1}), ws.SpecError, ValueError),
     ("replace with a bad value", lambda e: e.dev.spec.replace(width=0), ws.SpecError, ValueError),
+    ("replace of an unknown field", lambda e: e.dev.spec.replace(bogus=0), ws.SpecError, ValueError),
+    ("preset with an unknown field", lambda e: ws.WaferSpec.preset("dev", bogus=1), ws.SpecError, ValueError),
+    ("spec from a non-mapping", lambda e: ws.WaferSpec.from_dict(5), ws.SpecError, ValueError),
     ("select an unknown device", lambda e: ws.select_device("zz"), ws.SpecError, ValueError),
     # allocation
     ("malloc of a float size", lambda e: e.dev.malloc(1.5), ws.ArgumentTypeError, TypeError),
@@ -130,6 +133,9 @@ CASES = [
     ("argument too large for 32 bits", lambda e: e.dev.launch(HALT, 1, 1, [2**40]), ws.LaunchError, ValueError),
     ("freed array as an argument", lambda e: ws.Kernel(HALT)[1, 1](e.stale), ws.MemoryAccessError, IndexError),
     # @ws.jit kernels
+    ("jit of something not a function", lambda e: ws.jit("kernel"), ws.ArgumentTypeError, TypeError),
+    ("IR after an unknown pass", lambda e: (store_one.compile_for(e.arr), store_one.inspect_ir(after="no-such-pass")),
+     ws.ArgumentError, ValueError),
     ("calling a kernel like a function", lambda e: store_one(e.arr), ws.LaunchError, ValueError),
     ("too few kernel arguments", lambda e: store_one[1, 1](), ws.LaunchError, ValueError),
     ("a host array as a kernel argument", lambda e: store_one[1, 1](np.zeros(4)), ws.LaunchError, ValueError),

@@ -10,7 +10,7 @@ import dataclasses
 import math
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import tomli_w
@@ -139,7 +139,17 @@ class WaferSpec:
         if key not in PRESET_SIZES:
             raise SpecError(f"unknown preset {name!r}; known presets: {', '.join(PRESET_SIZES)}", preset=name)
         width, height = PRESET_SIZES[key]
+        cls._check_field_names(overrides, f"WaferSpec.preset({name!r})")
         return cls(**{"width": width, "height": height, "name": key, **overrides})
+
+    @classmethod
+    def _check_field_names(cls, names: Iterable[str], source: str, extra: frozenset[str] = frozenset()) -> None:
+        """`SpecError` naming any field a spec does not have (instead of the dataclass's TypeError)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(names) - known - extra)
+        if unknown:
+            raise SpecError(f"{source}: unknown WaferSpec field(s) {unknown}; known: {sorted(known)}",
+                            fields_unknown=unknown)
 
     @classmethod
     def load(cls, path: str | Path) -> "WaferSpec":
@@ -156,11 +166,10 @@ class WaferSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "WaferSpec":
         """Build a spec from a mapping; a `preset` key starts from that preset."""
+        if not isinstance(data, Mapping):
+            raise SpecError(f"{source}: a WaferSpec is built from a mapping of fields, not a {type(data).__name__}")
         data = dict(data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known - {"preset"})
-        if unknown:
-            raise SpecError(f"{source}: unknown WaferSpec field(s) {unknown}; known: {sorted(known)}", fields_unknown=unknown)
+        cls._check_field_names(data, source, frozenset({"preset"}))
         preset = data.pop("preset", None)
         return cls.preset(preset, **data) if preset else cls(**data)
 
@@ -175,6 +184,7 @@ class WaferSpec:
 
     def replace(self, **changes: Any) -> "WaferSpec":
         """A copy with some fields changed (validated again)."""
+        self._check_field_names(changes, "WaferSpec.replace")
         return dataclasses.replace(self, **changes)
 
     # ----------------------------------------------------------------- validation
@@ -253,7 +263,8 @@ class WaferSpec:
         return self.barrier_base_cycles + self.barrier_cycles_per_hop * diameter
 
     def hops_to_edge(self, x: Any, y: Any) -> Any:
-        """Hops from PE (x, y) to the nearest wafer edge, where off-wafer memory attaches."""
+        """Hops from PE (x, y) to the nearest wafer edge, where off-wafer memory attaches (on a wafer
+        without spares or defects; otherwise from the PE's physical site: `Repair.hops_to_edge`)."""
         return np.minimum(np.minimum(x, self.width - 1 - x), np.minimum(y, self.height - 1 - y))
 
     def summary(self) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler.frontend import DTYPES
-from ..errors import LaunchError
+from ..errors import ArgumentError, ArgumentTypeError, LaunchError
 from .device import Device, DeviceArray, Kernel
 
 
@@ -95,7 +95,12 @@ class Dispatcher(Kernel):
         """The IR of the last compiled specialisation: before optimisation and register allocation, or
         after the optimisation pass named `after` (one of `wafersim.compiler.PASS_NAMES`)."""
         compiled = self._compiled()
-        return compiled.ir_text if after is None else compiled.ir_after(after)
+        if after is None:
+            return compiled.ir_text
+        try:
+            return compiled.ir_after(after)
+        except KeyError as exc:  # an unknown pass name: a bad argument, reported as one
+            raise ArgumentError(str(exc.args[0]) if exc.args else f"no pass named {after!r}", after=after) from None
 
     def inspect_asm(self) -> str:
         """The assembly of the last compiled specialisation."""
@@ -112,5 +117,7 @@ def jit(func: Callable | None = None, *, boundscheck: bool = True) -> Any:
     outside its array stops the kernel with a MemoryAccessError naming the array, the index and the PE;
     without them, kernels run a little faster and stray accesses are caught only at the edge of memory."""
     if func is None:
-        return lambda f: Dispatcher(f, boundscheck)
+        return lambda f: jit(f, boundscheck=boundscheck)
+    if not inspect.isfunction(func):
+        raise ArgumentTypeError(f"@ws.jit decorates a Python function, not a {type(func).__name__}")
     return Dispatcher(func, boundscheck)
