@@ -173,6 +173,8 @@ def damaged(kind: str, good, folder):
         rewrite_meta(good, path, lambda meta: meta["allocations"][0].update(size=10_000))
     elif kind == "missing allocation":
         rewrite_meta(good, path, lambda meta: meta["allocations"].append(dict(meta["allocations"][0])))
+    elif kind == "overlapping allocations":
+        rewrite_meta(good, path, lambda meta: meta["allocations"][1].update(base=meta["allocations"][0]["base"]))
     elif kind == "invalid spec":
         rewrite_meta(good, path, lambda meta: meta["spec"].update(width=-3))
     return path
@@ -180,7 +182,7 @@ def damaged(kind: str, good, folder):
 
 @pytest.mark.parametrize("kind", ["truncated", "corrupted", "not npz", "empty", "missing", "npz without meta",
                                   "other format version", "other format", "memory of the wrong size",
-                                  "missing allocation", "invalid spec"])
+                                  "missing allocation", "overlapping allocations", "invalid spec"])
 def test_damaged_or_foreign_files_are_checkpoint_errors(kind, saved_file, tmp_path):
     assert ws.Device.load(saved_file).spec == SPEC          # the file it was made from loads
     with pytest.raises(ws.CheckpointError) as info:

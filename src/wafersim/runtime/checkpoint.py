@@ -25,7 +25,7 @@ import numpy as np
 
 from ..arch.spec import WaferSpec
 from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError
-from ..sim.memory import Allocation, GlobalMemory
+from ..sim.memory import ALIGNMENT, FIRST_ADDRESS, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats, PrintRecord
 
 if TYPE_CHECKING:
@@ -166,6 +166,16 @@ def _restore_stats(record: dict[str, Any], spec: WaferSpec, data: dict[str, np.n
     return LaunchStats(**values)
 
 
+def _check_layout(allocations: list[Allocation], capacity: int, path: Path) -> None:
+    """Allocations in address order, aligned, apart from each other and inside device memory."""
+    end = FIRST_ADDRESS
+    for alloc in allocations:
+        if alloc.base < end or alloc.base % ALIGNMENT or alloc.size <= 0 or alloc.end > capacity:
+            raise CheckpointError(f"{path}: the allocation at 0x{alloc.base:x} ({alloc.size} bytes) overlaps another "
+                                  f"or lies outside device memory", path=str(path))
+        end = alloc.end
+
+
 def load_device(cls: type["Device"], path: str | Path) -> "Device":
     """The device saved at `path` (see `Device.load`)."""
     from .device import Stream
@@ -180,11 +190,12 @@ def load_device(cls: type["Device"], path: str | Path) -> "Device":
             if storage.dtype != np.uint8 or storage.shape != (-(-entry["size"] // 4) * 4,):
                 raise CheckpointError(f"{path}: memory_{k} holds {storage.shape} {storage.dtype}, not the "
                                       f"{entry['size']} bytes of its allocation", path=str(path))
-            allocations.append(Allocation(entry["base"], entry["size"], storage.copy(), entry["serial"]))
+            allocations.append(Allocation(entry["base"], entry["size"], storage, entry["serial"]))
             if "shape" in entry:
                 layouts[entry["serial"]] = (tuple(entry["shape"]), np.dtype(entry["dtype"]))
             if "name" in entry:
                 names[entry["serial"]] = entry["name"]
+        _check_layout(allocations, device.spec.global_bytes, path)
         device.memory = GlobalMemory.restore(device.spec.global_bytes, allocations,
                                              {base: size for base, size in meta["freed"]}, meta["next_serial"])
         device._array_layouts, device._array_names = layouts, names
