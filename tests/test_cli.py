@@ -98,3 +98,23 @@ def test_demo_and_bench_run_on_a_small_wafer(tmp_path):
     assert (tmp_path / "heat_field.png").exists() and (tmp_path / "heat_stall.png").exists()
     result = CliRunner().invoke(main, ["bench", "--preset", "dev", "--steps", "3"])
     assert result.exit_code == 0 and "| dev | 4,096 | 3 | first |" in result.output
+
+
+def test_info_reports_defects_spares_and_the_usable_rectangle(tmp_path):
+    path = tmp_path / "defective.toml"
+    ws.WaferSpec(width=8, height=6, spare_cols=1, defects=[(3, 2), (4, 2)]).save(path)
+    result = invoke("info", "--spec", str(path))
+    assert result.exit_code == 0
+    assert "physical array            9 x 6 (1 spare column(s), 0 spare row(s))" in result.output
+    assert "dead PEs                  2 (2 listed)" in result.output
+    # Row 2 has 7 live PEs: 8 x 5 or 7 x 6 fit, and 7 x 6 is larger.
+    assert "usable rectangle          7 x 6 (the logical mesh shrinks" in result.output
+    # A spare row retires row 2: logical rows 1 and 2 are two physical rows apart, 8 links each way.
+    result = invoke("info", "--spec", str(path), "--spare-rows", "1")
+    assert result.exit_code == 0
+    assert "usable rectangle          8 x 6: the whole logical mesh" in result.output
+    assert "up to 0 of 1 spare column(s) in a row, 1 of 1 spare row(s)" in result.output
+    assert "16 of 192 directed links span more than one physical hop" in result.output
+    assert "none: a perfect wafer" in invoke("info", "--spec", "dev").output
+    result = CliRunner().invoke(main, ["info", "--spec", "dev", "--defect-rate", "2"])
+    assert result.exit_code != 0 and "WaferSpec.defect_rate" in result.output

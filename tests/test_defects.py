@@ -255,3 +255,21 @@ def test_heatmaps_draw_the_physical_array_with_dead_and_unused_pes(tmp_path):
     _, plain = heat_lib.heat(np.ones((6, 8), np.float32), 0.1, 2)
     pixels = matplotlib.image.imread(plain.heatmap("busy", tmp_path / "plain.png"))[..., :3]
     assert not ((pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.1) & (pixels[..., 2] < 0.1)).any()
+
+
+def test_fast_and_reference_engine_strategies_agree_on_a_defective_wafer():
+    """Per-link latencies go through every fabric path: scalar sends, bulk and per-word vector streams."""
+    from wafersim.sim.strategy import FAST, REFERENCE, forced
+
+    spec = spec_of(6, 4, spare_cols=1, spare_rows=1, defects=[(2, 1), (0, 3), (6, 4)], detour_cycles_per_hop=3)
+    outcomes = []
+    for strategy in (FAST, REFERENCE):
+        with forced(strategy):
+            runs = library_runs(spec, seed=5)
+        outcomes.append({name: (result, stats.cycles, stats.busy, stats.stall, stats.detour_word_hops)
+                         for name, (result, stats) in runs.items()})
+    for name in outcomes[0]:
+        fast, reference = outcomes[0][name], outcomes[1][name]
+        assert np.array_equal(fast[0], reference[0]) and fast[1] == reference[1], name
+        assert np.array_equal(fast[2], reference[2]) and np.array_equal(fast[3], reference[3]), name
+        assert fast[4] == reference[4] > 0, name
