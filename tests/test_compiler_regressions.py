@@ -612,3 +612,17 @@ def test_a_recv_whose_context_contradicts_every_send_is_refused(dev):
     err = compile_error(dev, float_sent_int_expected, np.zeros(1, np.int32), block=(2, 1))
     assert err.line == line_of(float_sent_int_expected, "MARK-mismatch")
     assert "every ws.send toward it sends float32" in str(err) and "dtype=" in str(err)
+
+
+@ws.jit
+def chained_computed_value(out, v):
+    f0 = v
+    f1 = 0.0
+    f0 = f1 = f0 + f0  # f0 takes the sum first; f1 must still get it
+    out[0] = f0
+    out[1] = f1
+
+
+def test_chained_assignment_of_a_computed_value_to_an_existing_variable(dev):
+    (out,) = run(dev, chained_computed_value, np.zeros(2, np.float32), np.float32(1.25))
+    np.testing.assert_array_equal(out, [2.5, 2.5])

@@ -246,6 +246,7 @@ class LoweringCore:
                 and self.fn.ops[-1].d is value.reg \
                 and self.fn.ops[-1].writes() is value.reg:
             self.fn.ops[-1].d = dst.reg  # write the variable directly instead of a temporary and a move
+            value.reg, value.temp = dst.reg, False  # the temporary is never written now: use the variable
         else:
             self.emit("mov", d=dst.reg, a=value.reg)
 

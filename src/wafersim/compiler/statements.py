@@ -57,7 +57,8 @@ class StatementLowering(VectorLowering):
             if len(s.targets) == 1:
                 self.assign(s.targets[0], s.value)
             else:  # a = b = value: the value is evaluated once, then assigned to each target, left to right
-                value = self.expr(s.value)
+                # (from a register of its own: a first target could otherwise take over a fresh temporary)
+                value = self.own(self.expr(s.value), "value")
                 for target in s.targets:
                     self.assign_value(target, value, s.value)
         elif isinstance(s, ast.AugAssign):
