@@ -118,8 +118,10 @@ def disassemble(program: "Program | Sequence[int]") -> str:
             raise ArgumentTypeError(f"disassemble: expected a Program or a sequence of 32-bit code words, got "
                                     f"{type(program).__name__}") from None
     instrs = program.instructions()
-    targets = sorted({i.target for _, i in instrs if BY_NAME[i.op].fmt in ("BR", "JMP")
-                      and i.target <= len(program.code)})
+    # A label can only stand before an instruction (or just past the last one); a target inside an
+    # instruction (an extension word) or outside the program stays a number.
+    starts = {pc for pc, _ in instrs} | {len(program.code)}
+    targets = sorted({i.target for _, i in instrs if BY_NAME[i.op].fmt in ("BR", "JMP") and i.target in starts})
     names = {pc: name for name, pc in program.labels.items()}
     labels = {t: names.get(t, f"L{t}") for t in targets}
     lines = [f".name {program.name}", f".sram {program.data_words}"]
