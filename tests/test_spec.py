@@ -303,3 +303,16 @@ def test_missing_toml_file_raises_spec_error(tmp_path):
 def test_unknown_spec_name_for_a_device_raises_spec_error():
     with pytest.raises(SpecError):
         ws.Device("not-a-preset")
+
+
+def test_toml_hand_written_defect_map(tmp_path):
+    path = tmp_path / "defective.toml"
+    path.write_text('preset = "dev"\nspare_cols = 1\ndefects = [[64, 0], [3, 2], [3, 2]]\n')
+    spec = WaferSpec.load(path)
+    assert (spec.width, spec.physical_width, spec.physical_height) == (64, 65, 64)
+    assert spec.defects == ((64, 0), (3, 2)) and spec.n_dead == 2  # sorted by row, duplicates merged
+    assert spec.repair().phys_x[2, :5].tolist() == [0, 1, 2, 4, 5]  # row 2 skips its dead PE
+    path.write_text('preset = "dev"\ndefects = [[1, 2, 3]]\n')
+    with pytest.raises(SpecError) as caught:
+        WaferSpec.load(path)
+    assert caught.value.field == "defects"
