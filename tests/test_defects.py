@@ -132,6 +132,7 @@ def test_direction_order_matches_the_isa():
 @pytest.mark.parametrize("name, spares, dead", [
     ("north-west corner", dict(spare_cols=1), [(0, 0)]),
     ("south-east corner of the physical array", dict(spare_cols=1, spare_rows=1), [(8, 6)]),
+    ("south-east corner of the logical mesh", dict(spare_cols=1), [(7, 5)]),
     ("west edge", dict(spare_cols=1), [(0, 3)]),
     ("east edge of the logical mesh", dict(spare_cols=1), [(7, 2)]),
     ("north edge", dict(spare_cols=1), [(4, 0)]),
