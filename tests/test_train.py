@@ -132,6 +132,10 @@ def test_models_that_do_not_fit_fail_with_the_sizes():
         train.Trainer(model, train.SGD(), batch_size=4, mode="sideways")
     with pytest.raises(train.TrainingError):
         train.Model([train.Dense(4, 5), train.Dense(6, 2)])    # 5 features feed a layer taking 6
+    for bad_layer in (lambda: train.Dense(0, 2), lambda: train.LayerNorm(0), lambda: train.Dense(2, 2, "swish"),
+                      lambda: train.TransformerBlock(0, 4, 4)):
+        with pytest.raises(train.TrainingError):
+            bad_layer()
     trainer = train.Trainer(train.Model.mlp([4, 2]), train.SGD(), batch_size=2)
     with pytest.raises(train.TrainingError):
         trainer.step(np.zeros((2, 4), np.float32), np.array([0, 2]))   # label 2 of 2 classes

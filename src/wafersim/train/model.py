@@ -57,6 +57,10 @@ class LayerNorm:
     features: int
     eps: float = 1e-5
 
+    def __post_init__(self) -> None:
+        if self.features < 1 or not self.eps > 0:
+            raise TrainingError(f"LayerNorm({self.features}, eps={self.eps}): features and eps must be positive")
+
     @property
     def in_features(self) -> int:
         return self.features
