@@ -23,11 +23,12 @@ import functools
 
 import numpy as np
 
-from ..arch.spec import WaferSpec
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
 
 # SRAM a PE needs: five T x T float32 tiles (A, B, C and the two received panels).
 _TILES = 5
@@ -45,7 +46,7 @@ def gemm_kernel(tile: int) -> Dispatcher:
     Launch on one P x P block: ``kernel[(1, 1), (P, P)](a, b, c, P)`` with tile-blocked (P*P, T*T) float32
     device arrays (see `to_tiles`)."""
     if tile < 1:
-        raise ValueError(f"tile must be positive, got {tile}")
+        raise ArgumentError(f"tile must be positive, got {tile}")
     T = tile
     TT = tile * tile
     # Register blocking of the local product (when 8 divides T): 8 rows of C at a time share each row of B
@@ -155,18 +156,17 @@ def gemm(a: np.ndarray, b: np.ndarray, p: int, device: Device | None = None,
     a = np.ascontiguousarray(a, dtype=np.float32)
     b = np.ascontiguousarray(b, dtype=np.float32)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
-        raise ValueError(f"gemm takes two square matrices of the same shape, got {a.shape} and {b.shape}")
+        raise ArgumentError(f"gemm takes two square matrices of the same shape, got {a.shape} and {b.shape}")
     n = a.shape[0]
     if p < 1 or n % p:
-        raise ValueError(f"p = {p} must divide n = {n}")
+        raise ArgumentError(f"p = {p} must divide n = {n}")
     tile = n // p
-    device = device or Device(WaferSpec(width=p, height=p))
+    device = device or fitting_device(p, p)
     words = _TILES * tile * tile
     if words * 4 >= device.spec.sram_bytes:
-        raise ValueError(f"{_TILES} tiles of {tile} x {tile} float32 ({words * 4} bytes) do not fit the "
+        raise ArgumentError(f"{_TILES} tiles of {tile} x {tile} float32 ({words * 4} bytes) do not fit the "
                          f"{device.spec.sram_bytes}-byte SRAM of a PE: use a larger p")
-    d_a = device.to_device(to_tiles(a, p), stream=stream)
-    d_b = device.to_device(to_tiles(b, p), stream=stream)
-    d_c = device.device_array((p * p, tile * tile), np.float32)
-    stats = gemm_kernel(tile)[(1, 1), (p, p), stream](d_a, d_b, d_c, int(p))
-    return from_tiles(d_c.copy_to_host(stream=stream), p), stats
+    with Scratch(device, stream) as mem:
+        d_a, d_b, d_c = mem.put(to_tiles(a, p)), mem.put(to_tiles(b, p)), mem.empty((p * p, tile * tile))
+        stats = gemm_kernel(tile)[(1, 1), (p, p), stream](d_a, d_b, d_c, int(p))
+        return from_tiles(mem.get(d_c), p), stats

@@ -20,11 +20,12 @@ import functools
 
 import numpy as np
 
-from ..arch.spec import WaferSpec
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,7 +35,7 @@ def gemv_kernel(rows: int, cols: int) -> Dispatcher:
     Launch on one P x Q block: ``kernel[(1, 1), (Q, P)](packed, y, Q)`` where `packed` is the
     (P*Q, R*C + C) array of `to_column_tiles_with_x` and y has m = P*R elements."""
     if rows < 1 or cols < 1:
-        raise ValueError(f"tile shape must be positive, got {rows} x {cols}")
+        raise ArgumentError(f"tile shape must be positive, got {rows} x {cols}")
     R, C = rows, cols
     RC = rows * cols
     ROW = RC + cols  # a PE's global row: its tile, then its x segment
@@ -99,17 +100,17 @@ def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = N
     a = np.ascontiguousarray(a, dtype=np.float32)
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     if a.ndim != 2 or x.shape[0] != a.shape[1]:
-        raise ValueError(f"gemv takes an (m, n) matrix and a length-n vector, got {a.shape} and {x.shape}")
+        raise ArgumentError(f"gemv takes an (m, n) matrix and a length-n vector, got {a.shape} and {x.shape}")
     m, n = a.shape
     if p < 1 or q < 1 or m % p or n % q:
-        raise ValueError(f"a {p} x {q} block of PEs must tile the {m} x {n} matrix evenly")
+        raise ArgumentError(f"a {p} x {q} block of PEs must tile the {m} x {n} matrix evenly")
     rows, cols = m // p, n // q
-    device = device or Device(WaferSpec(width=q, height=p))
+    device = device or fitting_device(q, p)
     words = rows * cols + cols + 2 * rows
     if words * 4 >= device.spec.sram_bytes:
-        raise ValueError(f"a {rows} x {cols} tile ({words * 4} bytes with its vectors) does not fit the "
+        raise ArgumentError(f"a {rows} x {cols} tile ({words * 4} bytes with its vectors) does not fit the "
                          f"{device.spec.sram_bytes}-byte SRAM of a PE: use more PEs")
-    d_packed = device.to_device(to_column_tiles_with_x(a, x, p, q), stream=stream)
-    d_y = device.device_array(m, np.float32)
-    stats = gemv_kernel(rows, cols)[(1, 1), (q, p), stream](d_packed, d_y, int(q))
-    return d_y.copy_to_host(stream=stream), stats
+    with Scratch(device, stream) as mem:
+        d_packed, d_y = mem.put(to_column_tiles_with_x(a, x, p, q)), mem.empty(m)
+        stats = gemv_kernel(rows, cols)[(1, 1), (q, p), stream](d_packed, d_y, int(q))
+        return mem.get(d_y), stats

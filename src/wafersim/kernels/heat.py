@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
 
 
 @jit
@@ -32,16 +34,11 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
     The default block is the whole array (it must fit the wafer). Returns (result, LaunchStats)."""
     u = np.ascontiguousarray(u, dtype=np.float32)
     height, width = u.shape
-    device = device or Device(_fitting_spec(width, height))
+    device = device or fitting_device(width, height)
     bx, by = block or (width, height)
     if width % bx or height % by:
-        raise ValueError(f"block {bx} x {by} must tile the {width} x {height} array")
-    d_u, d_out = device.to_device(u, stream=stream), device.device_array(u.shape, np.float32)
-    stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, np.float32(alpha), int(steps))
-    return d_out.copy_to_host(stream=stream), stats
-
-
-def _fitting_spec(width: int, height: int):
-    from ..arch.spec import WaferSpec
-
-    return WaferSpec(width=width, height=height)
+        raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
+    with Scratch(device, stream) as mem:
+        d_u, d_out = mem.put(u), mem.empty(u.shape)
+        stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, np.float32(alpha), int(steps))
+        return mem.get(d_out), stats

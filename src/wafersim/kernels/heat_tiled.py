@@ -28,11 +28,12 @@ import functools
 
 import numpy as np
 
-from ..arch.spec import WaferSpec
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
 
 
 def span_length(tile: int) -> int:
@@ -47,7 +48,7 @@ def heat_tiled_kernel(tile: int) -> Dispatcher:
     Launch on one bx x by block: ``kernel[(1, 1), (bx, by)](u_tiles, out_tiles, alpha, steps, bx)`` with
     (bx*by, T*T) float32 tile-blocked device arrays (see `to_tiles`)."""
     if tile < 1:
-        raise ValueError(f"tile must be positive, got {tile}")
+        raise ArgumentError(f"tile must be positive, got {tile}")
     T = tile
     TT = tile * tile
     W = tile + 2  # padded row length
@@ -159,10 +160,10 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     equals `kernels.heat.heat(u, alpha, steps)` (one cell per PE) exactly. Returns (result, LaunchStats)."""
     u = np.ascontiguousarray(u, dtype=np.float32)
     if u.ndim != 2 or tile < 1 or u.shape[0] % tile or u.shape[1] % tile:
-        raise ValueError(f"tile {tile} must divide both sides of the {u.shape} domain")
+        raise ArgumentError(f"tile {tile} must divide both sides of the {u.shape} domain")
     by, bx = u.shape[0] // tile, u.shape[1] // tile
-    device = device or Device(WaferSpec(width=bx, height=by))
-    d_u = device.to_device(to_tiles(u, tile), stream=stream)
-    d_out = device.device_array((bx * by, tile * tile), np.float32)
-    stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, np.float32(alpha), int(steps), int(bx))
-    return from_tiles(d_out.copy_to_host(stream=stream), tile, u.shape), stats
+    device = device or fitting_device(bx, by)
+    with Scratch(device, stream) as mem:
+        d_u, d_out = mem.put(to_tiles(u, tile)), mem.empty((bx * by, tile * tile))
+        stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, np.float32(alpha), int(steps), int(bx))
+        return from_tiles(mem.get(d_out), tile, u.shape), stats

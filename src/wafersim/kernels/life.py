@@ -18,9 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
 
 
 @jit
@@ -59,19 +61,13 @@ def life(board: np.ndarray, steps: int, device: Device | None = None) -> tuple[n
     `steps` generations, LaunchStats). The default device is just large enough for the board."""
     board = np.ascontiguousarray(board)
     if board.ndim != 2:
-        raise ValueError(f"board must be 2-D, got shape {board.shape}")
+        raise ArgumentError(f"board must be 2-D, got shape {board.shape}")
     if steps < 0:
-        raise ValueError("steps must be >= 0")
+        raise ArgumentError("steps must be >= 0")
     board = (board != 0).astype(np.int32)
     height, width = board.shape
-    device = device or Device(_fitting_spec(width, height))
-    d_board = device.to_device(board)
-    d_out = device.device_array(board.shape, np.int32)
-    stats = life_kernel[(1, 1), (width, height)](d_board, d_out, int(steps))
-    return d_out.copy_to_host(), stats
-
-
-def _fitting_spec(width: int, height: int):
-    from ..arch.spec import WaferSpec
-
-    return WaferSpec(width=width, height=height)
+    device = device or fitting_device(width, height)
+    with Scratch(device) as mem:
+        d_board, d_out = mem.put(board), mem.empty(board.shape, np.int32)
+        stats = life_kernel[(1, 1), (width, height)](d_board, d_out, int(steps))
+        return mem.get(d_out), stats

@@ -20,9 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
 
 SUM = 0
 MAX = 1
@@ -107,14 +109,14 @@ _ALLREDUCE = {code: _allreduce_kernel(code) for code in (SUM, MAX)}
 def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device | None):
     values = np.ascontiguousarray(values, dtype=np.float32)
     if values.ndim != 2:
-        raise ValueError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
+        raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     if op not in OPS:
-        raise ValueError(f"op must be one of {sorted(OPS)}, got {op!r}")
+        raise ArgumentError(f"op must be one of {sorted(OPS)}, got {op!r}")
     height, width = values.shape
     bx, by = block
     if bx < 1 or by < 1 or width % bx or height % by:
-        raise ValueError(f"block {bx} x {by} must tile the {width} x {height} array")
-    device = device or Device(_fitting_spec(width, height))
+        raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
+    device = device or fitting_device(width, height)
     return values, OPS[op], (width // bx, height // by), (bx, by), device
 
 
@@ -125,10 +127,10 @@ def block_reduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (
     `values` has shape (gy * by, gx * bx); returns (a (gy, gx) float32 array of per-block results,
     the LaunchStats of the launch). The default device is just large enough for the array."""
     values, code, grid, block, device = _prepare(values, op, block, device)
-    d_values = device.to_device(values)
-    d_out = device.device_array((grid[1], grid[0]), np.float32)
-    stats = _REDUCE[code][grid, block](d_values, d_out)
-    return d_out.copy_to_host(), stats
+    with Scratch(device) as mem:
+        d_values, d_out = mem.put(values), mem.empty((grid[1], grid[0]))
+        stats = _REDUCE[code][grid, block](d_values, d_out)
+        return mem.get(d_out), stats
 
 
 def block_allreduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (8, 8),
@@ -138,13 +140,7 @@ def block_allreduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] 
     Returns (an array shaped like `values` in which every PE holds its block's result, LaunchStats).
     The default device is just large enough for the array."""
     values, code, grid, block, device = _prepare(values, op, block, device)
-    d_values = device.to_device(values)
-    d_out = device.device_array(values.shape, np.float32)
-    stats = _ALLREDUCE[code][grid, block](d_values, d_out)
-    return d_out.copy_to_host(), stats
-
-
-def _fitting_spec(width: int, height: int):
-    from ..arch.spec import WaferSpec
-
-    return WaferSpec(width=width, height=height)
+    with Scratch(device) as mem:
+        d_values, d_out = mem.put(values), mem.empty(values.shape)
+        stats = _ALLREDUCE[code][grid, block](d_values, d_out)
+        return mem.get(d_out), stats

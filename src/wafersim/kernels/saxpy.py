@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
 
 DEFAULT_SLOTS = 4  # block slots of the default device: its height, in blocks of block x 1 PEs
 
@@ -34,21 +36,15 @@ def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.ascontiguousarray(y, dtype=np.float32)
     if x.ndim != 1 or x.shape != y.shape:
-        raise ValueError(f"x and y must be 1-D and of the same length, got shapes {x.shape} and {y.shape}")
+        raise ArgumentError(f"x and y must be 1-D and of the same length, got shapes {x.shape} and {y.shape}")
     if block < 1:
-        raise ValueError("block must be >= 1")
+        raise ArgumentError("block must be >= 1")
     n = x.size
     if n == 0:
-        raise ValueError("x and y must not be empty")
+        raise ArgumentError("x and y must not be empty")
     blocks = -(-n // block)
-    device = device or Device(_fitting_spec(block, min(blocks, DEFAULT_SLOTS)))
-    d_x, d_y = device.to_device(x), device.to_device(y)
-    d_out = device.device_array(n, np.float32)
-    stats = saxpy_kernel[(blocks, 1), (block, 1)](np.float32(a), d_x, d_y, d_out)
-    return d_out.copy_to_host(), stats
-
-
-def _fitting_spec(width: int, height: int):
-    from ..arch.spec import WaferSpec
-
-    return WaferSpec(width=width, height=height)
+    device = device or fitting_device(block, min(blocks, DEFAULT_SLOTS))
+    with Scratch(device) as mem:
+        d_x, d_y, d_out = mem.put(x), mem.put(y), mem.empty(n)
+        stats = saxpy_kernel[(blocks, 1), (block, 1)](np.float32(a), d_x, d_y, d_out)
+        return mem.get(d_out), stats

@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
 
 
 @jit
@@ -47,20 +49,14 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
     enough for the array."""
     values = np.asarray(values)
     if values.ndim != 2:
-        raise ValueError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
+        raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     if values.dtype not in SUPPORTED:
         integral = np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_
         values = values.astype(np.int32 if integral else np.float32)
     values = np.ascontiguousarray(values)
     height, width = values.shape
-    device = device or Device(_fitting_spec(width, height))
-    d_values = device.to_device(values)
-    d_out = device.device_array(values.shape, values.dtype)
-    stats = prefix_sum_kernel[(1, height), (width, 1)](d_values, d_out)
-    return d_out.copy_to_host(), stats
-
-
-def _fitting_spec(width: int, height: int):
-    from ..arch.spec import WaferSpec
-
-    return WaferSpec(width=width, height=height)
+    device = device or fitting_device(width, height)
+    with Scratch(device) as mem:
+        d_values, d_out = mem.put(values), mem.empty(values.shape, values.dtype)
+        stats = prefix_sum_kernel[(1, height), (width, 1)](d_values, d_out)
+        return mem.get(d_out), stats

@@ -17,10 +17,10 @@ import math
 
 import numpy as np
 
-from ...arch.spec import WaferSpec
 from ...runtime.device import Device
 from ...sim.stats import LaunchStats
 from .dense import DEFAULT_TILE, matmul, summa_side
+from ..hosting import fitting_device
 from .layout import DEFAULT_CHUNK, MLShapeError, as_matrix, combine_stats, pes_per_row
 from .rowwise import softmax, softmax_backward
 
@@ -36,7 +36,7 @@ def _check(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.
 def attention_device(length: int, width: int, tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK) -> Device:
     """A device just large enough for attention over `length` tokens of `width` features."""
     p = summa_side(length, max(length, width), max(length, width), tile)[0]
-    return Device(WaferSpec(width=max(p, pes_per_row(length, chunk)), height=max(p, length)))
+    return fitting_device(max(p, pes_per_row(length, chunk)), max(p, length))
 
 
 def attention_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = False,

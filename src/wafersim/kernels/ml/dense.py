@@ -20,9 +20,10 @@ from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..gemm import _TILES as GEMM_TILES  # the tiles SUMMA keeps in a PE's SRAM, to check ours fit
 from ..gemm import from_tiles, gemm_kernel, to_tiles
+from ..hosting import Scratch, fitting_device
 from .elementwise import bias_add_kernel
-from .layout import (DEFAULT_CHUNK, MLShapeError, Scratch, TileTooLargeError, as_matrix, as_vector,
-                     check_chunk, combine_stats, launch_rows, pes_per_row)
+from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk,
+                     combine_stats, launch_rows, pes_per_row)
 
 DEFAULT_TILE = 8  # T of the SUMMA tiles: p = ceil(size / tile) PEs along each side of the block
 
@@ -64,7 +65,7 @@ def matmul(a: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE, device: Devic
     padded_b[:k, :n] = b
     # The library's kernel and layout, launched here rather than through `gemm.gemm` so that the device
     # arrays are freed afterwards (gemm.gemm keeps them).
-    with Scratch(device or Device(WaferSpec(width=p, height=p)), stream) as mem:
+    with Scratch(device or fitting_device(p, p), stream) as mem:
         d_a, d_b = mem.put(to_tiles(padded_a, p)), mem.put(to_tiles(padded_b, p))
         d_c = mem.empty((p * p, t * t))
         stats = gemm_kernel(t)[(1, 1), (p, p), stream](d_a, d_b, d_c, int(p))
@@ -119,7 +120,7 @@ def column_sum(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None 
     rows, cols = x.shape
     pe_rows, rows_per_pe = _column_sum_shape(rows, cols, chunk, device and device.spec)
     q = pes_per_row(cols, chunk)
-    device = device or Device(WaferSpec(width=q, height=pe_rows))
+    device = device or fitting_device(q, pe_rows)
     if q > device.spec.width:
         raise MLShapeError(f"{cols} columns in chunks of {chunk} need {q} PEs across, more than the wafer's "
                            f"width {device.spec.width}: use a larger chunk", needed=q, available=device.spec.width)
@@ -134,7 +135,7 @@ def dense_device(rows: int, features: tuple[int, ...], tile: int, chunk: int) ->
     given widths: the SUMMA block and the row-layout blocks."""
     p = max(summa_side(rows, k, n, tile)[0] for k in features for n in features)
     q = max(pes_per_row(f, chunk) for f in features)
-    return Device(WaferSpec(width=max(p, q), height=max(p, rows)))
+    return fitting_device(max(p, q), max(p, rows))
 
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE,

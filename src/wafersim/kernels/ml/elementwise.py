@@ -15,8 +15,8 @@ from ...compiler import intrinsics as ws
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from .layout import (DEFAULT_CHUNK, MLShapeError, Scratch, as_matrix, as_vector, check_chunk, launch_rows,
-                     row_device)
+from ..hosting import Scratch
+from .layout import DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, launch_rows, row_device
 
 RELU, GELU, TANH = 0, 1, 2
 ACTIVATIONS = {"relu": RELU, "gelu": GELU, "tanh": TANH}

@@ -18,8 +18,9 @@ import numpy as np
 
 from ...arch.spec import WaferSpec
 from ...errors import OutOfMemoryError, WaferError
-from ...runtime.device import Device, DeviceArray
+from ...runtime.device import Device
 from ...sim.stats import LaunchStats
+from ..hosting import fitting_device
 
 DEFAULT_CHUNK = 8  # columns of a row per PE: small, so that rows of tests span several PEs
 
@@ -75,44 +76,7 @@ def row_device(rows: int, cols: int, chunk: int, device: Device | None) -> Devic
                                f"wafer's width {device.spec.width}: use a larger chunk", needed=q,
                                available=device.spec.width)
         return device
-    return Device(WaferSpec(width=pes_per_row(cols, chunk), height=rows))
-
-
-class Scratch:
-    """Device arrays of one host function, freed when its `with` block ends (so that a training loop of
-    thousands of launches does not fill device memory):
-
-        with Scratch(device, stream) as mem:
-            d_x, d_y = mem.put(x), mem.empty(x.shape)
-            ...launch...
-            return mem.get(d_y)
-    """
-
-    def __init__(self, device: Device, stream=None) -> None:
-        self.device, self.stream = device, stream
-        self.arrays: list[DeviceArray] = []
-
-    def put(self, array: np.ndarray) -> DeviceArray:
-        """A device copy of `array`."""
-        self.arrays.append(self.device.to_device(array, stream=self.stream))
-        return self.arrays[-1]
-
-    def empty(self, shape) -> DeviceArray:
-        """A zero-filled float32 device array."""
-        self.arrays.append(self.device.device_array(shape, np.float32))
-        return self.arrays[-1]
-
-    def get(self, array: DeviceArray) -> np.ndarray:
-        """`array` copied to the host."""
-        return array.copy_to_host(stream=self.stream)
-
-    def __enter__(self) -> "Scratch":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for array in self.arrays:
-            if not array.is_freed:
-                array.free()
+    return fitting_device(pes_per_row(cols, chunk), rows)
 
 
 def launch_rows(kernel, rows: int, cols: int, chunk: int, *args, stream=None) -> LaunchStats:

@@ -15,7 +15,8 @@ from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..reduce import MAX, SUM, allreduce
 from .dense import column_sum
-from .layout import (DEFAULT_CHUNK, MLShapeError, Scratch, as_matrix, as_vector, check_chunk, combine_stats,
+from ..hosting import Scratch
+from .layout import (DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, combine_stats,
                      launch_rows, row_device)
 
 LOWEST = -3.0e38  # below any float32 logit we expect: the identity of the row max

@@ -1,0 +1,56 @@
+"""Library host functions on a user's device: right answers, no device memory left behind, clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels import gemm, gemv, heat, heat_tiled, life, reduce, saxpy, scan
+from wafersim.kernels.reference import ORDER_API
+from wafersim.kernels.reference import heat as heat_reference
+
+RNG = np.random.default_rng(7)
+U = RNG.random((8, 8), dtype=np.float32)
+A = RNG.random((8, 8), dtype=np.float32)
+V = RNG.random((4, 8), dtype=np.float32)
+
+# (host function call on a device, NumPy reference of its first result, tolerance)
+CALLS = {
+    "saxpy": (lambda d: saxpy.saxpy(2.0, V[0], V[1], block=4, device=d), np.float32(2.0) * V[0] + V[1], 1e-6),
+    "block_reduce": (lambda d: reduce.block_reduce(V, "sum", (8, 4), device=d), V.sum(dtype=np.float64).reshape(1, 1), 1e-5),
+    "block_allreduce": (lambda d: reduce.block_allreduce(V, "max", (8, 4), device=d), np.full_like(V, V.max()), 0),
+    "prefix_sum": (lambda d: scan.prefix_sum(V, device=d), np.cumsum(V, axis=1, dtype=np.float32), 1e-6),
+    "life": (lambda d: life.life((U > 0.5).astype(np.int32), 0, device=d), (U > 0.5).astype(np.int32), 0),
+    "heat": (lambda d: heat.heat(U, 0.1, 3, device=d), heat_reference(U, 0.1, 3, order=ORDER_API), 0),
+    "heat_tiled": (lambda d: heat_tiled.heat_tiled(U, 0.1, 3, 4, device=d), heat_reference(U, 0.1, 3, order=ORDER_API), 0),
+    "gemm": (lambda d: gemm.gemm(A, A, 2, device=d), A.astype(np.float64) @ A, 1e-5),
+    "gemv": (lambda d: gemv.gemv(A, A[0], 2, 2, device=d), A.astype(np.float64) @ A[0], 1e-5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_host_functions_free_their_device_arrays(name):
+    call, expected, tolerance = CALLS[name]
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    keep = dev.to_device(np.arange(5, dtype=np.float32))  # the user's own array stays
+    for _ in range(2):  # a loop of calls on one device does not fill its memory
+        result, stats = call(dev)
+        np.testing.assert_allclose(result, expected, rtol=tolerance, atol=tolerance)
+        assert dev.memory.used_bytes == keep.nbytes and stats.cycles > 0
+    np.testing.assert_array_equal(keep.copy_to_host(), np.arange(5, dtype=np.float32))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: saxpy.saxpy(1.0, np.zeros(3, np.float32), np.zeros(4, np.float32)),
+    lambda: reduce.block_reduce(V, "mean", (8, 4)),
+    lambda: scan.prefix_sum(np.zeros(3)),
+    lambda: life.life(np.zeros(3), 1),
+    lambda: heat.heat(U, 0.1, 1, block=(3, 3)),
+    lambda: heat_tiled.heat_tiled(U, 0.1, 1, 3),
+    lambda: gemm.gemm(A, A, 3),
+    lambda: gemv.gemv(A, A[0, :5], 2, 2),
+])
+def test_bad_arguments_are_wafer_errors(call):
+    with pytest.raises(ws.ArgumentError) as info:
+        call()
+    assert isinstance(info.value, ws.WaferError) and isinstance(info.value, ValueError)
