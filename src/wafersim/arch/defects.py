@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,11 @@ DIRECTION_STEP = ((0, -1), (1, 0), (0, 1), (-1, 0))
 
 MAX_LISTED_ROWS = 6  # rows of dead PEs an error message spells out
 MAX_LISTED_PES = 8  # dead PEs listed per row
+
+
+def edge_hops(x: Any, y: Any, width: int, height: int) -> Any:
+    """Hops from (x, y) to the nearest edge of a `width` x `height` array (scalars or arrays)."""
+    return np.minimum(np.minimum(x, width - 1 - x), np.minimum(y, height - 1 - y))
 
 
 def draw_dead(physical_shape: tuple[int, int], explicit: tuple[tuple[int, int], ...], rate: float,
@@ -73,8 +79,7 @@ class Repair:
     def hops_to_edge(self) -> np.ndarray:
         """(height, width): hops from each logical PE's physical site to the nearest physical wafer edge."""
         ph, pw = self.dead.shape
-        px, py = self.phys_x, self.phys_y[:, None]
-        return np.minimum(np.minimum(px, pw - 1 - px), np.minimum(py, ph - 1 - py))
+        return edge_hops(self.phys_x, self.phys_y[:, None], pw, ph)
 
     @functools.cached_property
     def used(self) -> np.ndarray:

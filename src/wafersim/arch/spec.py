@@ -265,7 +265,7 @@ class WaferSpec:
     def hops_to_edge(self, x: Any, y: Any) -> Any:
         """Hops from PE (x, y) to the nearest wafer edge, where off-wafer memory attaches (on a wafer
         without spares or defects; otherwise from the PE's physical site: `Repair.hops_to_edge`)."""
-        return np.minimum(np.minimum(x, self.width - 1 - x), np.minimum(y, self.height - 1 - y))
+        return defect_model.edge_hops(x, y, self.width, self.height)
 
     def summary(self) -> str:
         text = (f"{self.name}: {self.width} x {self.height} = {self.n_pes:,} PEs, {self.sram_bytes} B SRAM/PE, "
