@@ -274,3 +274,23 @@ def test_fast_and_reference_engine_strategies_agree_on_a_defective_wafer():
         assert np.array_equal(fast[0], reference[0]) and fast[1] == reference[1], name
         assert np.array_equal(fast[2], reference[2]) and np.array_equal(fast[3], reference[3]), name
         assert fast[4] == reference[4] > 0, name
+
+
+def test_the_study_script_runs_and_writes_its_table_between_the_markers(tmp_path):
+    """bench/defects.py on the dev preset: it checks results bit-identical itself; here, the table."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "defects.py"
+    loader = importlib.util.spec_from_file_location("bench_defects", path)
+    study = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(study)
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"before\n{study.BEGIN}\nold\n{study.END}\nafter\n")
+    study.main(["--preset", "dev", "--rates", "0", "0.02", "--steps", "2", "--rounds", "1",
+                "--plot", str(tmp_path / "study.png"), "--write", str(doc)])
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| 0.00%") or line.startswith("| 2.00%")]
+    assert len(rows) == 2 and rows[0].count("+0.00%") == 3
+    assert (tmp_path / "study.png").stat().st_size > 0
