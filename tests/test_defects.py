@@ -294,3 +294,14 @@ def test_the_study_script_runs_and_writes_its_table_between_the_markers(tmp_path
     rows = [line for line in text.splitlines() if line.startswith("| 0.00%") or line.startswith("| 2.00%")]
     assert len(rows) == 2 and rows[0].count("+0.00%") == 3
     assert (tmp_path / "study.png").stat().st_size > 0
+
+
+def test_a_grid_larger_than_the_wafer_runs_in_waves_on_the_same_repaired_sites():
+    u = np.random.default_rng(9).random((12, 16), dtype=np.float32)  # 2 x 2 blocks of 8 x 6 on an 8 x 6 wafer
+    perfect, perfect_stats = heat_lib.heat(u, 0.1, 3, device=ws.Device(spec_of(8, 6)), block=(8, 6))
+    spec = spec_of(8, 6, spare_cols=1, defects=[(2, 4)])
+    result, stats = heat_lib.heat(u, 0.1, 3, device=ws.Device(spec), block=(8, 6))
+    assert stats.waves == perfect_stats.waves == 4
+    assert np.array_equal(result, perfect)
+    per_block = 3 * (2 + 4 * (8 - 2))  # one dead PE inside: its row link and the shifted vertical links
+    assert stats.detour_word_hops == 4 * per_block
