@@ -227,6 +227,9 @@ def test_presets_are_defect_free_and_toml_carries_the_map(tmp_path):
     assert loaded == spec and loaded.defects == ((3, 2), (65, 64))
     assert np.array_equal(loaded.dead, spec.dead) and loaded.usable_rectangle == spec.usable_rectangle
     assert "defects = [" in path.read_text()
+    # A NumPy list of dead PEs (np.argwhere gives (y, x) rows) is accepted as plain ints.
+    from_numpy = spec.replace(defects=np.argwhere(spec.dead)[:, ::-1])
+    assert np.array_equal(from_numpy.dead, spec.dead) and all(type(c) is int for p in from_numpy.defects for c in p)
 
 
 @pytest.mark.parametrize("field, value", [

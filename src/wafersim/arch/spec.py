@@ -125,11 +125,12 @@ class WaferSpec:
             pairs = [tuple(entry) for entry in value]
         except TypeError:
             pairs = None
-        if pairs is None or not all(len(p) == 2 and all(isinstance(c, int) and not isinstance(c, bool) for c in p)
+        whole = (int, np.integer)
+        if pairs is None or not all(len(p) == 2 and all(isinstance(c, whole) and not isinstance(c, bool) for c in p)
                                     for p in pairs):
             raise SpecError(f"WaferSpec.defects = {value!r}: must be a list of [x, y] physical PE coordinates "
                             f"(whole numbers)", field="defects", value=value)
-        return tuple(sorted(set(pairs), key=lambda p: (p[1], p[0])))
+        return tuple(sorted({(int(x), int(y)) for x, y in pairs}, key=lambda p: (p[1], p[0])))
 
     # ----------------------------------------------------------------- construction
     @classmethod
