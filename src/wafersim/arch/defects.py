@@ -68,7 +68,8 @@ class Repair:
         logical neighbour, by direction (north, east, south, west); 0 where there is no neighbour."""
         px = self.phys_x
         py = np.broadcast_to(self.phys_y[:, None], px.shape)
-        extra = np.zeros((4, self.height, self.width), dtype=np.int64)
+        # int32: 4 bytes per PE and direction (a wse2 wafer has 3 million directed links)
+        extra = np.zeros((4, self.height, self.width), dtype=np.int32)
         for direction, (dx, dy) in enumerate(DIRECTION_STEP):
             src = (slice(max(-dy, 0), self.height - max(dy, 0)), slice(max(-dx, 0), self.width - max(dx, 0)))
             dst = (slice(max(dy, 0), self.height + min(dy, 0)), slice(max(dx, 0), self.width + min(dx, 0)))
