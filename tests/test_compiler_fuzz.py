@@ -1,11 +1,11 @@
 """Differential fuzzing of the `@ws.jit` compiler with Hypothesis.
 
 Random kernels over int32 and float32 values (straight-line, and with branches: if/elif/else blocks,
-conditional expressions, and/or, small `for ... in range(k)` loops) are rendered as Python source text and
-written to a temporary module twice: once as a `@ws.jit` kernel (each PE loads its inputs from global arrays,
-runs the body, stores every variable) and once as a plain Python function with the very same body. The kernel
-runs on the simulator; the Python function runs on np.int32 / np.float32 scalars (so float32 rounding and
-int32 wrap-around apply), and every PE's results must match exactly.
+conditional expressions, and/or, small `for ... in range(k)` and counted `while` loops) are rendered as
+Python source text and written to a temporary module twice: once as a `@ws.jit` kernel (each PE loads its
+inputs from global arrays, runs the body, stores every variable) and once as a plain Python function with
+the very same body. The kernel runs on the simulator; the Python function runs on np.int32 / np.float32
+scalars (so float32 rounding and int32 wrap-around apply), and every PE's results must match exactly.
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would
@@ -146,9 +146,15 @@ class Gen:
         pad = "    " * indent
         kinds = ["int", "int", "float", "float", "aug"]
         if self.branching and nest < 2:
-            kinds += ["if", "if", "for"]
+            kinds += ["if", "if", "for", "while"]
         kind = self.choice(kinds)
         depth = self.draw(st.integers(1, 3))
+        if kind == "while":
+            counter = f"w{self.loops}"
+            self.loops += 1
+            lines = [f"{pad}{counter} = 0", f"{pad}while {counter} < {self.draw(st.integers(0, 3))}:"]
+            lines += self.block(indent + 1, self.draw(st.integers(1, 3)), nest + 1)
+            return lines + [f"{pad}    {counter} += 1"]
         if kind == "int":
             return [f"{pad}{self.choice(INT_VARS)} = {self.int_expr(depth)}"]
         if kind == "float":
@@ -235,8 +241,8 @@ def check(dev, directory, body: list[str], seed: int) -> None:
                                  f"{list(want_f[p])}\n  got  {list(got_i[p])} {list(got_f[p])}" for p in bad[:3]))
 
 
-# WS_FUZZ_EXAMPLES=2000 WS_FUZZ_RANDOM=1 runs a longer, non-deterministic search
-FUZZ = settings(max_examples=int(os.environ.get("WS_FUZZ_EXAMPLES", "30")), deadline=None,
+# WAFERSIM_FUZZ_EXAMPLES=2000 WS_FUZZ_RANDOM=1 runs a longer, non-deterministic search
+FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "30")), deadline=None,
                 derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
 
