@@ -6,6 +6,8 @@ Python source text and written to a temporary module twice: once as a `@ws.jit` 
 inputs from global arrays, runs the body, stores every variable) and once as a plain Python function with
 the very same body. The kernel runs on the simulator; the Python function runs on np.int32 / np.float32
 scalars (so float32 rounding and int32 wrap-around apply), and every PE's results must match exactly.
+Random slice assignments (trees of + - * unary - min max over slices of three local arrays and scalars, the
+destination often overlapping an operand) are compared the same way with NumPy.
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would
@@ -257,3 +259,81 @@ def test_straight_line_kernels_match_python(dev, gen_dir, body, seed):
 @given(body=programs(branching=True), seed=st.integers(0, 2**32 - 1))
 def test_branching_kernels_match_python(dev, gen_dir, body, seed):
     check(dev, gen_dir, body, seed)
+
+
+# ----------------------------------------------------------------------------- slice expression trees
+VEC_SIZE = 8
+VEC_ARRAYS = ("a", "b", "c")
+VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)")
+
+
+@st.composite
+def vector_trees(draw, length: int, depth: int):
+    """(kernel text, NumPy text) of a random tree of + - * unary - min max over slices and scalars."""
+    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax"] if depth > 0 else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "slice":
+        start = draw(st.integers(0, VEC_SIZE - length))
+        text = f"{draw(st.sampled_from(VEC_ARRAYS))}[{start}:{start + length}]"
+        return text, text
+    if kind == "scalar":
+        text = draw(st.sampled_from(VEC_SCALARS))
+        return text, text
+    if kind == "neg":
+        kernel, numpy = draw(vector_trees(length, depth - 1))
+        return f"(-{kernel})", f"(-{numpy})"
+    (kl, nl), (kr, nr) = draw(vector_trees(length, depth - 1)), draw(vector_trees(length, depth - 1))
+    if kind == "bin":
+        op = draw(st.sampled_from(["+", "-", "*"]))
+        return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
+    name = draw(st.sampled_from(["min", "max"]))
+    return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
+
+
+@st.composite
+def slice_assignments(draw):
+    length = draw(st.integers(1, VEC_SIZE))
+    start = draw(st.integers(0, VEC_SIZE - length))
+    target = f"{draw(st.sampled_from(VEC_ARRAYS))}[{start}:{start + length}]"
+    kernel, numpy = draw(vector_trees(length, draw(st.integers(1, 4))))
+    return target, kernel, numpy
+
+
+def render_slice_assignment(target: str, kernel_expr: str, numpy_expr: str) -> str:
+    fill = "\n".join(f"        {name}[i] = x[{k * VEC_SIZE} + i]" for k, name in enumerate(VEC_ARRAYS))
+    store = "\n".join(f"        out[{k * VEC_SIZE} + i] = {name}[i]" for k, name in enumerate(VEC_ARRAYS))
+    arrays = "\n".join(f"    {name} = ws.local.array({VEC_SIZE}, np.float32)" for name in VEC_ARRAYS)
+    return f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out, s, t):
+{arrays}
+    for i in range({VEC_SIZE}):
+{fill}
+    {target} = {kernel_expr}
+    for i in range({VEC_SIZE}):
+{store}
+
+
+def ref(x, s, t):
+    {", ".join(VEC_ARRAYS)} = (x[{0}:{VEC_SIZE}].copy(), x[{VEC_SIZE}:{2 * VEC_SIZE}].copy(),
+                               x[{2 * VEC_SIZE}:{3 * VEC_SIZE}].copy())
+    {target} = {numpy_expr}
+    return np.concatenate([{", ".join(VEC_ARRAYS)}])
+"""
+
+
+@FUZZ
+@given(assignment=slice_assignments(), seed=st.integers(0, 2**32 - 1))
+def test_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed):
+    module = load(gen_dir, render_slice_assignment(*assignment))
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-4, 4, len(VEC_ARRAYS) * VEC_SIZE).astype(np.float32)
+    s, t = np.float32(rng.uniform(-2, 2)), np.float32(rng.uniform(-2, 2))
+    with np.errstate(all="ignore"):
+        want = module.ref(x, s, t)
+    d_x, d_out = dev.to_device(x), dev.device_array(x.size)
+    module.kern[(1, 1), (1, 1)](d_x, d_out, s, t)
+    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{assignment[0]} = {assignment[1]}")
