@@ -146,7 +146,7 @@ class Gen:
 
     def statement(self, indent: int, nest: int) -> list[str]:
         pad = "    " * indent
-        kinds = ["int", "int", "float", "float", "aug"]
+        kinds = ["int", "int", "float", "float", "aug", "tuple", "chain"]
         if self.branching and nest < 2:
             kinds += ["if", "if", "for", "while"]
         kind = self.choice(kinds)
@@ -161,6 +161,15 @@ class Gen:
             return [f"{pad}{self.choice(INT_VARS)} = {self.int_expr(depth)}"]
         if kind == "float":
             return [f"{pad}{self.choice(FLOAT_VARS)} = {self.float_expr(depth)}"]
+        if kind == "tuple":  # targets take the values of the right side evaluated first (a swap, fib, ...)
+            first, second = self.draw(st.permutations(INT_VARS + FLOAT_VARS))[:2]
+            values = [self.int_expr(depth) if name in INT_VARS else self.float_expr(depth) for name in (first, second)]
+            return [f"{pad}{first}, {second} = {values[0]}, {values[1]}"]
+        if kind == "chain":  # every target gets the one value, evaluated once
+            names = INT_VARS if self.draw(st.booleans()) else FLOAT_VARS
+            first, second = self.draw(st.permutations(names))[:2]
+            value = self.int_expr(depth) if names is INT_VARS else self.float_expr(depth)
+            return [f"{pad}{first} = {second} = {value}"]
         if kind == "aug":
             if self.draw(st.booleans()):
                 return [f"{pad}{self.choice(INT_VARS)} {self.choice(['+=', '-=', '*=', '^='])} {self.int_expr(depth)}"]

@@ -626,3 +626,32 @@ def chained_computed_value(out, v):
 def test_chained_assignment_of_a_computed_value_to_an_existing_variable(dev):
     (out,) = run(dev, chained_computed_value, np.zeros(2, np.float32), np.float32(1.25))
     np.testing.assert_array_equal(out, [2.5, 2.5])
+
+
+# ----------------------------------------------------------------------------- moves the optimiser coalesces
+def shuffle(f0, f1):
+    t = -f0
+    u = f1
+    f1 = t
+    f0 = u
+    f1 = f0
+    return f0, f1
+
+
+@ws.jit
+def shuffle_kernel(xf, of):
+    f0 = xf[0]
+    f1 = xf[1]
+    t = -f0  # a temporary moved into f1 while f1 is still read: the coalescing pass left a read of
+    u = f1   # nothing behind (an internal compiler error found by the tuple/chain fuzzer)
+    f1 = t
+    f0 = u
+    f1 = f0
+    of[0] = f0
+    of[1] = f1
+
+
+def test_a_temporary_moved_into_a_variable_still_read_compiles_right(dev):
+    x = np.array([3.0, 5.0], np.float32)
+    (_, out) = run(dev, shuffle_kernel, x, np.zeros(2, np.float32))
+    assert list(out) == list(shuffle(*x))

@@ -109,7 +109,7 @@ def coalesce_moves(fn: IRFunction) -> None:
                 elif producer.op in PURE and not written_between & set(producer.reads()):
                     # v is still read in between: compute the new value where the move was instead
                     pending.pop(op.a)
-                    fn.ops[start] = Op("mov", d=producer.d, a=producer.d, line=producer.line)
+                    fn.ops[start] = None  # removed below (a placeholder would read a register nothing writes)
                     producer.d = target
                     fn.ops[i] = producer
                     continue
@@ -118,6 +118,7 @@ def coalesce_moves(fn: IRFunction) -> None:
                 pending = {t: j for t, j in pending.items() if t is not written}
                 if writers.get(written) == 1:
                     pending[written] = i
+    fn.ops = [op for op in fn.ops if op is not None]
 
 
 def remove_unused_labels(fn: IRFunction) -> None:
