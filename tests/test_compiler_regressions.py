@@ -655,3 +655,35 @@ def test_a_temporary_moved_into_a_variable_still_read_compiles_right(dev):
     x = np.array([3.0, 5.0], np.float32)
     (_, out) = run(dev, shuffle_kernel, x, np.zeros(2, np.float32))
     assert list(out) == list(shuffle(*x))
+
+
+# ----------------------------------------------------------------------------- shifts by a run-time count
+@ws.jit
+def shift_kernel(x, k, out):
+    i = ws.grid(1)
+    out[i, 0] = x[i] << k[i]
+    out[i, 1] = x[i] >> k[i]  # MARK-shift
+
+
+def int32_wrap(value: int) -> int:
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def test_run_time_shift_counts_follow_python(dev):
+    # The ISA shifts by the count's low five bits; Python shifts by the whole count (n << 40 is 0 in int32).
+    x = np.array([1, -5, 7, 123456, -1, 3, 2**30, -(2**31)], np.int32)
+    k = np.array([0, 1, 31, 32, 40, 33, 2, 100], np.int32)
+    (_, _, out) = run(dev, shift_kernel, x, k, np.zeros((8, 2), np.int32), block=(8, 1))
+    expected = [[int32_wrap(int(a) << int(b)), int(a) >> int(b)] for a, b in zip(x, k)]
+    assert out.tolist() == expected
+
+
+def test_a_negative_shift_count_stops_the_kernel_like_python():
+    with pytest.raises(ValueError):
+        1 << -1  # noqa: B018  (what Python does)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    with pytest.raises(ws.KernelValueError) as info:
+        run(dev, shift_kernel, np.ones(2, np.int32), np.array([3, -1], np.int32), np.zeros((2, 2), np.int32),
+            block=(2, 1))
+    err = info.value
+    assert isinstance(err, ValueError) and err.pes == [(1, 0)] and "negative shift count" in str(err)

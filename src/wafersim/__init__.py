@@ -5,7 +5,7 @@ in `WaferSpec`.
 """
 from .arch import WaferSpec
 from .errors import (ArgumentError, ArgumentTypeError, AssemblyError, CheckpointError, CompileError, CycleLimitError, DeadlockError, InvalidPointerError,
-                     KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, SpecError, SramBudgetError,
+                     KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, SpecError, SramBudgetError,
                      WaferError)
 from .isa import Program, assemble, disassemble
 from .isa.opcodes import EAST, NORTH, SOUTH, WEST
@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError", "ArgumentTypeError", "AssemblyError", "CheckpointError", "CompileError", "CycleLimitError", "DeadlockError", "Device", "DeviceArray", "DevicePointer",
-    "EAST", "Event", "InvalidPointerError", "Kernel", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError",
+    "EAST", "Event", "InvalidPointerError", "Kernel", "KernelValueError", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError",
     "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
     "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
     "get_current_device", "select_device", "stream", "synchronize", "to_device",

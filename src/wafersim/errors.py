@@ -77,6 +77,11 @@ class CycleLimitError(WaferError):
     """A launch that ran past its `max_cycles` budget (a kernel that never halts)."""
 
 
+class KernelValueError(WaferError, ValueError):
+    """A value Python would refuse in a `@ws.jit` kernel (with bounds checks on), such as a negative shift
+    count; it stops the kernel as Python would raise `ValueError`."""
+
+
 class KernelZeroDivisionError(WaferError, ZeroDivisionError):
     """Integer `//` or `%` by zero in a `@ws.jit` kernel (with bounds checks on). The ISA's own `div` and
     `rem` give defined results instead (see docs/isa.md); float division gives inf or nan (IEEE)."""

@@ -164,6 +164,8 @@ class ExpressionLowering(LoweringCore):
             return self.result(immediate[type(op)], "i32", a=self.reg_of(a), imm=int(b.const))
         if isinstance(op, ast.Sub) and b.is_const and -8191 <= b.const <= 8192:
             return self.result("addi", "i32", a=self.reg_of(a), imm=-int(b.const))
+        if isinstance(op, (ast.LShift, ast.RShift)):
+            return self.shift(op, a, b)
         if type(op) in table:
             return self.result(table[type(op)], "i32", a=self.reg_of(a), b=self.reg_of(b))
         if isinstance(op, (ast.FloorDiv, ast.Mod)):
@@ -171,6 +173,20 @@ class ExpressionLowering(LoweringCore):
         if isinstance(op, ast.Pow):
             raise Unsupported("** needs a constant exponent on both sides; write the product out")
         raise Unsupported(f"operator {type(op).__name__} is not supported")
+
+    def shift(self, op, a: Val, b: Val) -> Val:
+        """Python's `a << b` / `a >> b` (wrapped to int32) for a run-time count: the ISA's shifts use the
+        count's low five bits, so a count of 32 or more is handled here (`<<` gives 0, `>>` the sign)."""
+        ra, rb = self.reg_of(a), self.reg_of(b)
+        if self.boundscheck:  # Python raises ValueError for a negative count
+            nonnegative = self.result("sle", "i32", a=0, b=rb)
+            self.emit("chk", a=0, b=nonnegative.reg, imm=self.string("negative shift count"))
+        if isinstance(op, ast.RShift):
+            count = self.result("min", "i32", a=rb, b=self.reg_of(self.const(31)))
+            return self.result("sra", "i32", a=ra, b=count.reg)
+        shifted = self.result("shl", "i32", a=ra, b=rb)
+        in_range = self.result("slti", "i32", a=rb, imm=32)
+        return self.result("sel", "i32", a=in_range.reg, b=shifted.reg, c=0)
 
     def floor_div_mod(self, op, a: Val, b: Val) -> Val:
         """Python's floor division and modulo from the ISA's truncating ones."""

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import KernelZeroDivisionError, LaunchError, MemoryAccessError
+from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
 from .lanes import Lanes
@@ -66,6 +66,12 @@ def _fma(a, b, c):
     return (a.astype(np.float64) * b + c).astype(np.float32)
 
 
+
+#: `chk` messages the compiler emits for Python's arithmetic errors -> (error class, message).
+ARITHMETIC_CHECKS = {
+    "division by zero": (KernelZeroDivisionError, "integer division by zero"),
+    "negative shift count": (KernelValueError, "negative shift count"),
+}
 
 class ComputeMixin:
     """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
@@ -137,8 +143,9 @@ class ComputeMixin:
         if L.any(bad):
             i = self._first_true(L, bad)
             what = self.program.strings[ins.imm] if 0 < ins.imm < len(self.program.strings) else "index"
-            if what == "division by zero":
-                raise self._lane_error(KernelZeroDivisionError, "integer division by zero", L, bad)
+            if what in ARITHMETIC_CHECKS:  # a guard the compiler put where Python would raise
+                cls, message = ARITHMETIC_CHECKS[what]
+                raise self._lane_error(cls, message, L, bad)
             raise self._lane_error(MemoryAccessError, f"{what}: index {int(index[i])} is out of bounds for size "
                                    f"{int(bound[i])}", L, bad, index=int(index[i]), size=int(bound[i]),
                                    array=what.split(" ")[0])

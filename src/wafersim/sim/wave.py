@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import CycleLimitError, KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError
+from ..errors import (CycleLimitError, KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError,
+                      MeshBoundaryError)
 from ..isa.encoding import Instr
 from .compute import ComputeMixin
 from .diagnostics import DiagnosticsMixin
@@ -211,7 +212,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
             if plain is not None:
                 try:
                     plain(lanes)
-                except (MemoryAccessError, KernelZeroDivisionError) as exc:
+                except (MemoryAccessError, KernelZeroDivisionError, KernelValueError) as exc:
                     raise self._locate(exc, pc) from None
                 pending_cost += cost
                 pending_count += 1
@@ -233,7 +234,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
             self._flush(lanes, pending_cost, pending_count + 1)
             try:
                 return self._control(pc, instr, next_pc, cost, lanes)
-            except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError) as exc:
+            except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError) as exc:
                 raise self._locate(exc, pc) from None
 
     def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
