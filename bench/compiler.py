@@ -1,4 +1,4 @@
-"""Compiler benchmark: compile time of the API.md heat kernel, and the code it generates.
+"""Compiler benchmark: compile time of the heat kernel of docs/api.md, and the code it generates.
 
     python bench/compiler.py [--write bench/RESULTS.md]
 """
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     moves_in_loop = sum(1 for line in loop_body(compiled.asm_text) if line.startswith("mov "))
     library = library_compile_times()
     text = (
-        "## Compiler: the API.md heat kernel\n\n"
+        "## Compiler: the heat kernel of docs/api.md\n\n"
         f"Command: `python bench/compiler.py --write bench/RESULTS.md`\n\nMachine: {machine()}\n\n"
         f"| compile time (median of 7, fresh dispatcher) | min | code words | instructions per step (interior PE) "
         f"| without the optimisation passes | `mov` in the loop body |\n|---|---|---|---|---|---|\n"

@@ -1,4 +1,4 @@
-"""Hand-written assembly kernels: the API.md heat stencil and saxpy, as the compiler would emit them.
+"""Hand-written assembly kernels: the heat stencil of docs/api.md and saxpy, as the compiler would emit them.
 
 Register conventions used here: r0 = 0; arguments are read with `arg`.
 """

@@ -1,4 +1,4 @@
-"""2-D heat diffusion, one cell per PE: the kernel of API.md, compiled by `@ws.jit`."""
+"""2-D heat diffusion, one cell per PE: the kernel of docs/api.md, compiled by `@ws.jit`."""
 from __future__ import annotations
 
 import numpy as np

@@ -5,7 +5,7 @@ import numpy as np
 
 
 ORDER_ASSEMBLY = ("north", "east", "south", "west")  # kernels/assembly.py sums neighbours in this order
-ORDER_API = ("north", "south", "east", "west")  # the API.md kernel's order
+ORDER_API = ("north", "south", "east", "west")  # the order of the heat kernel in docs/api.md
 
 
 def heat_step(c: np.ndarray, alpha: np.float32, order: tuple[str, ...] = ORDER_ASSEMBLY) -> np.ndarray:

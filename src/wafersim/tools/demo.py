@@ -1,4 +1,4 @@
-"""The demo: heat diffusion on a whole wafer, one cell per PE, the API.md kernel compiled with @ws.jit.
+"""The demo: heat diffusion on a whole wafer, one cell per PE, the kernel of docs/api.md compiled with @ws.jit.
 
     wafersim demo [--preset wse2] [--steps 100] [--out out]     (or: make demo)
 
