@@ -58,6 +58,7 @@ CASES = [
     ("replace with a bad value", lambda e: e.dev.spec.replace(width=0), ws.SpecError, ValueError),
     ("replace of an unknown field", lambda e: e.dev.spec.replace(bogus=0), ws.SpecError, ValueError),
     ("preset with an unknown field", lambda e: ws.WaferSpec.preset("dev", bogus=1), ws.SpecError, ValueError),
+    ("constructor with an unknown field", lambda e: ws.WaferSpec(width=4, bogus=1), ws.SpecError, ValueError),
     ("spec from a non-mapping", lambda e: ws.WaferSpec.from_dict(5), ws.SpecError, ValueError),
     ("select an unknown device", lambda e: ws.select_device("zz"), ws.SpecError, ValueError),
     # allocation

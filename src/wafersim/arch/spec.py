@@ -7,10 +7,11 @@ figures below are assumptions chosen to be plausible (see docs/timing.md), not a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import tomli_w
@@ -340,6 +341,21 @@ class WaferSpec:
             raise defect_model.cannot_cover(self.dead, width, height, self.usable_rectangle, self.spare_cols,
                                             self.spare_rows)
         return found
+
+
+def _refusing_unknown_fields(init: Callable[..., None]) -> Callable[..., None]:
+    """`WaferSpec(bogus=1)` is a `SpecError` naming the field, like every other bad spec (the dataclass's own
+    `__init__` would raise a bare `TypeError`)."""
+
+    @functools.wraps(init)
+    def __init__(self: WaferSpec, *args: Any, **fields: Any) -> None:
+        WaferSpec._check_field_names(fields, "WaferSpec(...)")
+        init(self, *args, **fields)
+
+    return __init__
+
+
+WaferSpec.__init__ = _refusing_unknown_fields(WaferSpec.__init__)  # type: ignore[method-assign]
 
 
 def resolve_spec(spec: "WaferSpec | str | Path | None" = None) -> WaferSpec:
