@@ -277,9 +277,11 @@ VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)")
 
 
 @st.composite
-def vector_trees(draw, length: int, depth: int):
-    """(kernel text, NumPy text) of a random tree of + - * unary - min max over slices and scalars."""
-    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax"] if depth > 0 else [])
+def vector_trees(draw, length: int, depth: int, slice_first: bool = False):
+    """(kernel text, NumPy text) of a random tree of + - * / unary - min max over slices and scalars.
+
+    The left operand of `/` always holds a slice (`slice_first`): a scalar divided by a slice is refused."""
+    kinds = ["slice", "slice"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax"] if depth > 0 else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "slice":
         start = draw(st.integers(0, VEC_SIZE - length))
@@ -289,12 +291,15 @@ def vector_trees(draw, length: int, depth: int):
         text = draw(st.sampled_from(VEC_SCALARS))
         return text, text
     if kind == "neg":
-        kernel, numpy = draw(vector_trees(length, depth - 1))
+        kernel, numpy = draw(vector_trees(length, depth - 1, slice_first))
         return f"(-{kernel})", f"(-{numpy})"
-    (kl, nl), (kr, nr) = draw(vector_trees(length, depth - 1)), draw(vector_trees(length, depth - 1))
     if kind == "bin":
-        op = draw(st.sampled_from(["+", "-", "*"]))
+        op = draw(st.sampled_from(["+", "-", "*", "/"]))
+        (kl, nl) = draw(vector_trees(length, depth - 1, slice_first or op == "/"))
+        (kr, nr) = draw(vector_trees(length, depth - 1, slice_first and op in "+-*" and "[" not in kl))
         return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
+    (kl, nl) = draw(vector_trees(length, depth - 1, slice_first))
+    (kr, nr) = draw(vector_trees(length, depth - 1))
     name = draw(st.sampled_from(["min", "max"]))
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
 

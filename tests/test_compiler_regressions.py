@@ -239,13 +239,6 @@ def slice_lengths_differ_at_run_time(out, n):
     out[0] = a[0]
 
 
-@ws.jit
-def divides_slices(out):
-    a = ws.local.array(8, np.float32)
-    a[0:4] = a[0:4] / 2.0  # MARK-divide
-    out[0] = a[0]
-
-
 def test_slice_operands_of_another_length_are_refused(dev):
     err = compile_error(dev, slice_lengths_differ, np.zeros(1, np.float32))
     assert err.line == line_of(slice_lengths_differ, "MARK-length") and "has 2 elements" in str(err)
@@ -253,8 +246,6 @@ def test_slice_operands_of_another_length_are_refused(dev):
         run(dev, slice_lengths_differ_at_run_time, np.zeros(1, np.float32), 3)
     (out,) = run(dev, slice_lengths_differ_at_run_time, np.zeros(1, np.float32), 4)
     assert out[0] == 0.0
-    err = compile_error(dev, divides_slices, np.zeros(1, np.float32))
-    assert err.line == line_of(divides_slices, "MARK-divide") and "vector divide" in str(err)
 
 
 # ----------------------------------------------------------------------------- constant slices out of bounds
@@ -687,3 +678,55 @@ def test_a_negative_shift_count_stops_the_kernel_like_python():
             block=(2, 1))
     err = info.value
     assert isinstance(err, ValueError) and err.pes == [(1, 0)] and "negative shift count" in str(err)
+
+
+# ----------------------------------------------------------------------------- dividing slices
+@ws.jit
+def divide_slices(x, out, s):
+    a = ws.local.array(8, np.float32)
+    b = ws.local.array(8, np.float32)
+    a[0:8] = x[0:8]
+    b[0:8] = x[8:16]
+    a[0:8] = a[0:8] / b[0:8] + a[0:8] / s - (b[0:8] * 2.0) / (a[0:8] - b[0:8])
+    b[1:7] = b[0:6] / b[2:8]  # overlapping the destination
+    b[0:1] = -b[0:1] / 0.0
+    out[0:8] = a[0:8]
+    out[8:16] = b[0:8]
+
+
+def test_slices_divide_as_numpy_does(dev):
+    x = np.random.default_rng(3).uniform(-4, 4, 16).astype(np.float32)
+    s = np.float32(1.5)
+    (_, out) = run(dev, divide_slices, x, np.zeros(16, np.float32), s)
+    a, b = x[:8].copy(), x[8:].copy()
+    with np.errstate(all="ignore"):
+        a = a / b + a / s - (b * np.float32(2.0)) / (a - b)
+        b[1:7] = b[0:6] / b[2:8]
+        b[0:1] = -b[0:1] / np.float32(0.0)
+    np.testing.assert_array_equal(out, np.concatenate([a, b]))
+    assert np.isinf(out[8])
+
+
+@ws.jit
+def scalar_over_slice(out):
+    a = ws.local.array(4, np.float32)
+    a[0:4] = 1.0
+    a[0:4] = 2.0 / a[0:4]  # MARK-scalar-over-slice
+    out[0:4] = a[0:4]
+
+
+@ws.jit
+def int_slices_divided(out):
+    a = ws.local.array(4, np.int32)
+    a[0:4] = 6
+    a[0:4] = a[0:4] / a[0:4]  # MARK-int-divide
+    out[0:4] = a[0:4]
+
+
+@pytest.mark.parametrize("kernel, marker, dtype, words", [
+    (scalar_over_slice, "MARK-scalar-over-slice", np.float32, "a scalar divided by a slice"),
+    (int_slices_divided, "MARK-int-divide", np.int32, "int32 slice cannot hold"),
+])
+def test_divisions_the_vector_unit_cannot_do_are_refused_at_their_line(dev, kernel, marker, dtype, words):
+    err = compile_error(dev, kernel, np.zeros(4, dtype))
+    assert words in str(err) and f":{line_of(kernel, marker)}:" in str(err)

@@ -244,11 +244,25 @@ def run_vec(dev, body: str, X, Y, D, params, n: int = N_PES) -> np.ndarray:
     return d_out.copy_to_host()
 
 
+def truncating_division(a, b) -> np.ndarray:
+    """The ISA's int32 `div`, element by element in plain Python: rounds toward zero, x / 0 = -1, and
+    INT_MIN / -1 wraps to INT_MIN (docs/isa.md)."""
+    def one(x: int, y: int) -> int:
+        if y == 0:
+            return -1
+        quotient = abs(x) // abs(y) * (1 if (x < 0) == (y < 0) else -1)
+        return wrap(quotient)
+
+    a, b = np.asarray(a, dtype=np.int64), np.broadcast_to(np.asarray(b, dtype=np.int64), np.shape(a))
+    return np.array([one(int(x), int(y)) for x, y in zip(a, b)], dtype=np.int32)
+
+
 def vec_reference(op: str, mod: str, sram_rows: np.ndarray, params: np.ndarray, n: int) -> np.ndarray:
     """Per-PE NumPy reference on the raw int32 SRAM image (rows >= n are left untouched)."""
     is_float, is_scalar = "f" in mod, "s" in mod or op in ("vscale", "vfill")
     out = sram_rows.copy()
-    binary = {"vadd": np.add, "vsub": np.subtract, "vmul": np.multiply, "vmin": np.minimum, "vmax": np.maximum}
+    binary = {"vadd": np.add, "vsub": np.subtract, "vmul": np.multiply, "vmin": np.minimum, "vmax": np.maximum,
+              "vdiv": np.divide if is_float else truncating_division}
     with np.errstate(all="ignore"):
         for i in range(n):
             d, a, b, length, scalar = (int(v) for v in params[i])
@@ -290,7 +304,8 @@ def vec_params(mode: str, rng, op: str) -> np.ndarray:
     return np.column_stack([rows, scalars]).astype(np.int64)
 
 
-VEC_CASES = ([(op, mod) for op in ("vadd", "vsub", "vmul", "vmin", "vmax", "vfma") for mod in ("", ".f", ".s", ".fs")]
+VEC_CASES = ([(op, mod) for op in ("vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma")
+              for mod in ("", ".f", ".s", ".fs")]
              + [("vscale", ""), ("vscale", ".f"), ("vcopy", ""), ("vfill", "")])
 VEC_MODES = {"uniform": N_PES, "uniform-sparse": 10, "uniform-masked": 2 * N_PES // 3, "uniform-almost-all": N_PES - 3,
              "groups": N_PES, "per-pe": N_PES, "per-pe-masked": 2 * N_PES // 3, "per-pe-almost-all": N_PES - 3,

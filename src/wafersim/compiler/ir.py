@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterator
 
-from ..isa.opcodes import BY_NAME, DIRECTIONS, SPECIAL_REGISTERS
+from ..isa.opcodes import BY_NAME, DIRECTIONS, SPECIAL_REGISTERS, VECTOR_OPS
 
 #: Opcodes that take `d` as an input (an address or a value to store) rather than writing it.
-READS_D = {"st", "gst", "gldv", "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill"}
+READS_D = {"st", "gst", "gldv"} | VECTOR_OPS
 #: Instructions without effects other than writing `d`: removable when `d` is never read.
 PURE = {op.name for op in BY_NAME.values()
         if op.cost_class in ("alu", "mul", "fpu", "div", "sfu", "special") and "d" in op.operands} - READS_D - {"arg"}

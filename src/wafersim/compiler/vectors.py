@@ -16,7 +16,7 @@ from .arrays import ArrayLowering
 from .ir import VReg
 from .values import LocalArray, SliceRef, Unsupported, Val, describe
 
-_VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul"}
+_VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul", ast.Div: "vdiv"}
 _COMMUTATIVE = {"vadd", "vmul", "vmin", "vmax"}
 
 
@@ -30,7 +30,7 @@ class VecLeaf:
 
 @dataclasses.dataclass
 class VecOp:
-    op: str  # vadd, vsub, vmul, vmin, vmax
+    op: str  # vadd, vsub, vmul, vdiv, vmin, vmax
     left: "VecLeaf | VecOp | VecNeg | Val"
     right: "VecLeaf | VecOp | VecNeg | Val"
 
@@ -138,11 +138,14 @@ class VectorLowering(ArrayLowering):
             return self.broadcast(self.scalar(node), ty, node)
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _VECTOR_OPS:
-                if isinstance(node.op, ast.Div):
-                    raise Unsupported("dividing slices is not supported (the ISA has no vector divide): divide "
-                                      "element by element in a loop", node)
                 raise Unsupported(f"operator {type(node.op).__name__} is not supported on slices", node)
+            if isinstance(node.op, ast.Div) and ty != "f32":
+                raise Unsupported("`/` of slices gives float32 values, which an int32 slice cannot hold: divide "
+                                  "into a float32 array", node)
             left = self.resolve(node.left, ty)
+            if isinstance(node.op, ast.Div) and isinstance(left, Val):
+                raise Unsupported("a scalar divided by a slice is not supported (vdiv divides a slice by a slice "
+                                  "or a scalar): fill a local array with the scalar first", node)
             return VecOp(_VECTOR_OPS[type(node.op)], left, self.resolve(node.right, ty))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.UAdd):
@@ -242,10 +245,12 @@ class VectorLowering(ArrayLowering):
     def combine(self, op: str, dest: VReg, a: VReg | Val, b: VReg | Val, out: _Target) -> None:
         """dest = a op b, with at most one scalar operand (it goes in the instruction's scalar slot)."""
         if isinstance(a, Val):
-            if op not in _COMMUTATIVE:  # s - v = -(v - s), exactly, in int32 and in float32
+            if op == "vsub":  # s - v = -(v - s), exactly, in int32 and in float32
                 self.combine(op, dest, b, a, out)
                 self.negate(dest, dest, out)
                 return
+            if op not in _COMMUTATIVE:  # s / v has no such identity; `resolve` refuses it
+                raise AssertionError(f"{op} with a scalar first operand")
             a, b = b, a
         if isinstance(b, Val):
             if op == "vmul":

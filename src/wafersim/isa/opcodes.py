@@ -152,9 +152,16 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("chk", "CHK", ("a", "b", "imm"), "alu", "bounds check: stop with a MemoryAccessError (message: the program's "
      "string number imm) unless 0 <= a < b", ""),
     ("print", "PRT", ("a", "imm"), "print", "debug print of a with the program's string number imm (.f: as float32)", "f"),
+    # added later; opcode numbers are positions in this table, so new opcodes go last and old binaries
+    # keep their meaning
+    ("vdiv", "REG", ("d", "a", "b", "c"), "div", "sram[d:d+c] = sram[a:a+c] / sram[b:b+c]  (.s: / b; .f: IEEE, x/0 is "
+     "inf or nan; int32: truncating like div)", "fs"),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))
+#: Vector instructions over SRAM: `d` and `a` (and `b`, unless `.s` makes it a scalar register) hold SRAM
+#: word addresses, `c` the length; none of them writes a register.
+VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill"})
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 BY_CODE: dict[int, Opcode] = {op.code: op for op in OPCODES}
 

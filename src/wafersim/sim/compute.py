@@ -27,9 +27,10 @@ _FLOAT_BINARY = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply, "fdiv
                  "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal, "fne": np.not_equal}
 _FLOAT_UNARY = {"fneg": np.negative, "fabs": np.abs, "fsqrt": np.sqrt, "fexp": np.exp, "flog": np.log,
                 "ftanh": np.tanh}
-_VECTOR_BINARY = {"vadd": np.add, "vsub": np.subtract, "vmul": np.multiply, "vmin": np.minimum, "vmax": np.maximum}
+_VECTOR_BINARY = {"vadd": np.add, "vsub": np.subtract, "vmul": np.multiply, "vmin": np.minimum, "vmax": np.maximum,
+                  "vdiv": np.divide}
 FLOPS_PER_OP = {name: 1 for name in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax")} | {"fma": 2}
-FLOPS_PER_VECTOR_ELEMENT = {"vadd": 1, "vsub": 1, "vmul": 1, "vmin": 1, "vmax": 1, "vfma": 2, "vscale": 1}
+FLOPS_PER_VECTOR_ELEMENT = {"vadd": 1, "vsub": 1, "vmul": 1, "vmin": 1, "vmax": 1, "vfma": 2, "vscale": 1, "vdiv": 1}
 
 
 
@@ -246,6 +247,8 @@ class ComputeMixin:
             other = L.get(scalar) if scalar_b else L.get(S[b:b + n])
             if op == "vfma":
                 L.put(dst, L.get(dst) + L.get(S[a:a + n]) * other)
+            elif op == "vdiv" and not is_float:  # int32: the scalar `div`'s truncating, defined results
+                L.put(dst, _int_div(L.get(S[a:a + n]), other))
             else:
                 L.put(dst, _VECTOR_BINARY[op](L.get(S[a:a + n]), other))
         # Elements beyond the issue cost: n / vector_lanes cycles.

@@ -10,7 +10,7 @@ there before the first pass and refuses any a pass introduces.
 from __future__ import annotations
 
 from ...errors import CompileError
-from ...isa.opcodes import BY_NAME, FLAG_SCALAR
+from ...isa.opcodes import BY_NAME, FLAG_SCALAR, VECTOR_OPS
 from ..ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, VReg
 from .cfg import CFG
 
@@ -20,7 +20,6 @@ _FLOAT_ALU = {"fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "fma", "fneg", "fa
               "flt", "fle", "feq", "fne", "ftoi"}
 _INT_RESULT = _INT_ALU | {"flt", "fle", "feq", "fne", "ftoi", "hasnb", "sreg"}
 _FLOAT_RESULT = _FLOAT_ALU - {"flt", "fle", "feq", "fne", "ftoi"} | {"itof"}
-_VECTOR = {"vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill"}
 #: Fields holding SRAM/global addresses or lengths: int32 whatever the data type.
 _ADDRESS_FIELDS = {"ld": "a", "st": "a", "gld": "a", "gst": "a", "gldv": "dac", "gstv": "abc", "sendv": "ab",
                    "recvv": "ab", "chk": "ab"}
@@ -46,7 +45,7 @@ def _type_problems(op: Op) -> list[str]:
         need("d", "i32")
     if op.op in _FLOAT_RESULT:
         need("d", "f32")
-    if op.op in _VECTOR:
+    if op.op in VECTOR_OPS:
         fields = "dac" if (op.flags & FLAG_SCALAR or op.op in ("vscale", "vfill")) else "dabc"
         for f in fields:
             need(f, "i32")
