@@ -208,7 +208,7 @@ ODD_CONSTRUCTS = [
     ("y = ws.threadIdx.z  # HERE", "has .x and .y"),
     ("y = ws.no_such_thing  # HERE", "has no attribute"),
     ("y = math.floor(x)  # HERE", "cannot be called"),
-    ("y = len(out)  # HERE", "cannot be called"),
+    ("y = len(n)  # HERE", "len() of a number"),
     ("y = out.sum()  # HERE", "only intrinsics"),
     ("y = max(x, key=abs)  # HERE", "no keyword argument 'key'"),
     ("y = min(x)  # HERE", "at least two"),

@@ -730,3 +730,48 @@ def int_slices_divided(out):
 def test_divisions_the_vector_unit_cannot_do_are_refused_at_their_line(dev, kernel, marker, dtype, words):
     err = compile_error(dev, kernel, np.zeros(4, dtype))
     assert words in str(err) and f":{line_of(kernel, marker)}:" in str(err)
+
+
+# ----------------------------------------------------------------------------- len() and negative indices
+@ws.jit
+def lengths_and_ends(x, out):
+    a = ws.local.array(4, np.float32)
+    t = ws.local.array((3, 5), np.float32)
+    a[-1] = 7.0
+    t[-1, -2] = 9.0
+    out[0] = len(a)
+    out[1] = len(t)
+    out[2] = len(a[1:3])
+    out[3] = len((1, 2, 3))
+    out[4] = len(x)
+    out[5] = x[-1]
+    out[6] = x[-6]
+    out[7] = a[-1] + t[2, 3]
+    out[-1] = a[3]
+
+
+def python_lengths_and_ends(x: np.ndarray) -> list[float]:
+    a, t = [0.0] * 4, [[0.0] * 5 for _ in range(3)]
+    a[-1] = 7.0
+    t[-1][-2] = 9.0
+    out = [len(a), len(t), len(a[1:3]), len((1, 2, 3)), len(x), x[-1], x[-6], a[-1] + t[2][3], 0.0]
+    out[-1] = a[3]
+    return out
+
+
+def test_len_and_constant_negative_indices_follow_python(dev):
+    x = np.arange(6, dtype=np.float32) * 1.5
+    (_, out) = run(dev, lengths_and_ends, x, np.zeros(9, np.float32))
+    assert out.tolist() == python_lengths_and_ends(x)
+
+
+@ws.jit
+def index_before_the_start(x, out):
+    out[0] = x[-7]  # MARK-before-start
+
+
+def test_a_negative_index_before_the_start_is_an_error(dev):
+    with pytest.raises(ws.MemoryAccessError) as info:
+        run(dev, index_before_the_start, np.zeros(6, np.float32), np.zeros(1, np.float32))
+    assert "index -7 counts from the end" in str(info.value)
+    assert info.value.source[1] == line_of(index_before_the_start, "MARK-before-start")

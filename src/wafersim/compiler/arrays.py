@@ -63,9 +63,14 @@ class ArrayLowering(CallLowering):
         if len(index_nodes) != ndim:
             raise Unsupported(f"{array.name} has {ndim} dimension(s) but {len(index_nodes)} index(es) were given")
         indices = [self.index_value(n, "an array index") for n in index_nodes]
+        names = [f"{array.name} axis {axis}" for axis in range(ndim)]
+        for axis, index in enumerate(indices):
+            if index.is_const and index.const < 0:  # as in Python, a constant negative index counts from the end
+                names[axis] += f" (index {index.const} counts from the end)"
+                indices[axis] = self.arith(ast.Add(), index, self.dimension(array, axis))
         for axis, (index, n) in enumerate(zip(indices, index_nodes)):
             try:
-                self.check_index(index, self.dimension(array, axis), f"{array.name} axis {axis}")
+                self.check_index(index, self.dimension(array, axis), names[axis])
             except Unsupported as exc:
                 raise Unsupported(str(exc), n) from None
         if ndim == 1:

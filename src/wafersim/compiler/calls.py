@@ -12,7 +12,7 @@ import numpy as np
 from . import intrinsics as wsi
 from .core import RecvUse, closure_globals, read_source
 from .expressions import ExpressionLowering
-from .values import DTYPES, NOT_STATIC, LocalArray, SliceRef, Tup, Unsupported, Val, describe
+from .values import DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _UNARY_MATH = {math.sqrt: "fsqrt", math.exp: "fexp", math.log: "flog", math.tanh: "ftanh",
                np.sqrt: "fsqrt", np.exp: "fexp", np.log: "flog", np.tanh: "ftanh"}
@@ -84,9 +84,24 @@ class CallLowering(ExpressionLowering):
         if callee in (float, np.float32):
             _arity(args, 1)
             return self.to_type(self.scalar(args[0]), "f32")
+        if callee is len:
+            return self.length_of(args)
         if callee is range:
             raise Unsupported("range() is only for `for` loops")
         raise Unsupported(f"{getattr(callee, '__name__', callee)!r} cannot be called in a kernel")
+
+    def length_of(self, args) -> Val:
+        """`len()` of an array (its first dimension), a slice or a tuple, as Python gives it."""
+        _arity(args, 1)
+        value = self.expr(args[0])
+        if isinstance(value, (LocalArray, GlobalArray)):
+            return self.dimension(value, 0)
+        if isinstance(value, SliceRef):
+            return value.length
+        if isinstance(value, Tup):
+            return self.const(len(value.items))
+        raise Unsupported(f"len() of {'a number' if isinstance(value, Val) else describe(value)}: it takes an "
+                          f"array, a slice or a tuple", args[0])
 
     def grid(self, callee, args) -> Val | Tup:
         ndim = self.static(args[0]) if len(args) == 1 else None
