@@ -775,3 +775,25 @@ def test_a_negative_index_before_the_start_is_an_error(dev):
         run(dev, index_before_the_start, np.zeros(6, np.float32), np.zeros(1, np.float32))
     assert "index -7 counts from the end" in str(info.value)
     assert info.value.source[1] == line_of(index_before_the_start, "MARK-before-start")
+
+
+# ----------------------------------------------------------------------------- ** with a constant exponent
+@ws.jit
+def powers(x, n, out):
+    v = x[0]
+    out[0] = v ** 2
+    out[1] = v ** -1
+    out[2] = v ** 0
+    out[3] = v ** 1
+    out[4] = n ** 3
+    out[5] = n ** 0
+    out[6] = (n ** 13) % 1000
+    out[7] = -n ** 2
+
+
+def test_powers_with_a_constant_exponent_follow_python(dev):
+    x, n = np.array([2.6], np.float32), 8
+    (_, out) = run(dev, powers, x, n, np.zeros(8, np.float32))
+    v = x[0]  # float32 arithmetic, as the kernel does it (NumPy's float32 power for these exponents)
+    wrapped = lambda value: np.float32(int32_wrap(value))  # noqa: E731
+    assert out.tolist() == [v ** 2, np.float32(1) / v, 1.0, v, n ** 3, 1.0, wrapped(n ** 13) % 1000, -n ** 2]

@@ -145,6 +145,8 @@ class ExpressionLowering(LoweringCore):
         if isinstance(op, ast.Div):
             a, b = self.to_type(a, "f32"), self.to_type(b, "f32")
             return self.result("fdiv", "f32", a=self.reg_of(a), b=self.reg_of(b))
+        if isinstance(op, ast.Pow):
+            return self.power(a, b)
         ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
         a, b = self.to_type(a, ty), self.to_type(b, ty)
         if ty == "f32":
@@ -170,9 +172,38 @@ class ExpressionLowering(LoweringCore):
             return self.result(table[type(op)], "i32", a=self.reg_of(a), b=self.reg_of(b))
         if isinstance(op, (ast.FloorDiv, ast.Mod)):
             return self.floor_div_mod(op, a, b)
-        if isinstance(op, ast.Pow):
-            raise Unsupported("** needs a constant exponent on both sides; write the product out")
         raise Unsupported(f"operator {type(op).__name__} is not supported")
+
+    def power(self, base: Val, exponent: Val) -> Val:
+        """`base ** n` for a constant whole `n`. int32: n >= 0 by squaring and multiplying (exact: Python's
+        result wrapped to int32). float32: n in -1..2, where it is exactly what NumPy's float32 power gives
+        (1, the value, its square, its reciprocal); other exponents would round differently, so they are
+        refused rather than approximated."""
+        if not (exponent.is_const and exponent.ty == "i32"):
+            raise Unsupported("** needs a constant whole exponent (x ** 2); write other powers with math.exp "
+                              "and math.log, or a loop")
+        n = int(exponent.const)
+        if base.ty == "f32":
+            if n == -1:
+                return self.arith(ast.Div(), self.const(1.0), base)
+            if n == 0:
+                return self.const(1.0)
+            if n == 1:
+                return self.result("mov", "f32", a=self.reg_of(base))
+            if n == 2:
+                return self.arith(ast.Mult(), base, base)
+            raise Unsupported(f"float32 ** {n}: only the exponents -1, 0, 1 and 2 give NumPy's float32 result "
+                              f"exactly; write the product out (x * x * x rounds after each step)")
+        if n < 0:
+            raise Unsupported("an int to a negative power is a float in Python: convert with float(...) first")
+        result, square = self.const(1), base
+        while n:  # square and multiply: int32 products wrap, and wrapping commutes with multiplication
+            if n & 1:
+                result = self.arith(ast.Mult(), result, square)
+            n >>= 1
+            if n:
+                square = self.arith(ast.Mult(), square, square)
+        return result if not result.is_const else self.const(result.const)
 
     def shift(self, op, a: Val, b: Val) -> Val:
         """Python's `a << b` / `a >> b` (wrapped to int32) for a run-time count: the ISA's shifts use the
