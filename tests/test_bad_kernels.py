@@ -1,17 +1,11 @@
 """Bad kernels and bad launches fail loudly, with the array, the index, the PE and the source line."""
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 
 import wafersim as ws
-
-
-def line_of(kernel, marker: str) -> int:
-    lines, first = inspect.getsourcelines(kernel.py_func)
-    return first + next(i for i, text in enumerate(lines) if marker in text)
+from conftest import line_of
 
 
 @ws.jit

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from conftest import int32_wrap, truncated_division
 from wafersim.kernels.assembly import GLOBAL_INDEX
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -114,27 +115,17 @@ def float_inputs(seed: int):
 
 
 # ----------------------------------------------------------------------------- int32 reference (pure Python)
-def wrap(x: int) -> int:
-    x &= 0xFFFFFFFF
-    return x - (1 << 32) if x >> 31 else x
-
-
-def _trunc_div(a: int, b: int) -> int:
-    q = abs(a) // abs(b)
-    return -q if (a < 0) != (b < 0) else q
-
-
 INT_REF = {
-    "add": lambda a, b, c: wrap(a + b),
-    "sub": lambda a, b, c: wrap(a - b),
-    "mul": lambda a, b, c: wrap(a * b),
-    "div": lambda a, b, c: -1 if b == 0 else wrap(_trunc_div(a, b)),
-    "rem": lambda a, b, c: a if b == 0 else wrap(a - b * _trunc_div(a, b)),
-    "and": lambda a, b, c: wrap(a & b),
-    "or": lambda a, b, c: wrap(a | b),
-    "xor": lambda a, b, c: wrap(a ^ b),
-    "shl": lambda a, b, c: wrap(a << (b & 31)),
-    "shr": lambda a, b, c: wrap((a & 0xFFFFFFFF) >> (b & 31)),
+    "add": lambda a, b, c: int32_wrap(a + b),
+    "sub": lambda a, b, c: int32_wrap(a - b),
+    "mul": lambda a, b, c: int32_wrap(a * b),
+    "div": lambda a, b, c: -1 if b == 0 else int32_wrap(truncated_division(a, b)),
+    "rem": lambda a, b, c: a if b == 0 else int32_wrap(a - b * truncated_division(a, b)),
+    "and": lambda a, b, c: int32_wrap(a & b),
+    "or": lambda a, b, c: int32_wrap(a | b),
+    "xor": lambda a, b, c: int32_wrap(a ^ b),
+    "shl": lambda a, b, c: int32_wrap(a << (b & 31)),
+    "shr": lambda a, b, c: int32_wrap((a & 0xFFFFFFFF) >> (b & 31)),
     "sra": lambda a, b, c: a >> (b & 31),
     "min": lambda a, b, c: min(a, b),
     "max": lambda a, b, c: max(a, b),
@@ -145,8 +136,8 @@ INT_REF = {
 }
 INT_UNARY_REF = {
     "mov": lambda a: a,
-    "neg": lambda a: wrap(-a),
-    "abs": lambda a: wrap(abs(a)),
+    "neg": lambda a: int32_wrap(-a),
+    "abs": lambda a: int32_wrap(abs(a)),
 }
 
 
@@ -227,10 +218,10 @@ def _f32_bits(text: str) -> int:
 
 @pytest.mark.parametrize("literal, expected", [
     ("0", 0), ("-1", -1), ("123456", 123456), ("2147483647", INT_MAX), ("-2147483648", INT_MIN),
-    ("0xFFFFFFFF", -1), ("0x80000000", INT_MIN), ("0xDEADBEEF", wrap(0xDEADBEEF)), ("0x7fff_ffff", INT_MAX),
+    ("0xFFFFFFFF", -1), ("0x80000000", INT_MIN), ("0xDEADBEEF", int32_wrap(0xDEADBEEF)), ("0x7fff_ffff", INT_MAX),
     ("4294967295", -1), ("0b1011", 11),
-    ("1.5", _f32_bits("1.5")), ("-0.0", wrap(0x80000000)), ("0.1", _f32_bits("0.1")), ("3.4e38", _f32_bits("3.4e38")),
-    ("1e-3", _f32_bits("1e-3")), ("inf", 0x7F800000), ("-inf", wrap(0xFF800000)),
+    ("1.5", _f32_bits("1.5")), ("-0.0", int32_wrap(0x80000000)), ("0.1", _f32_bits("0.1")), ("3.4e38", _f32_bits("3.4e38")),
+    ("1e-3", _f32_bits("1e-3")), ("inf", 0x7F800000), ("-inf", int32_wrap(0xFF800000)),
 ])
 def test_li(dev, literal, expected):
     a = np.zeros(N_PES, np.int32)
@@ -433,11 +424,11 @@ join:
 
     def ref(x, y, z):
         if x == 0:
-            return wrap(y - z)
-        acc = wrap(x * y)
+            return int32_wrap(y - z)
+        acc = int32_wrap(x * y)
         for _ in range(y & 15):
-            acc = wrap(acc * 3 + x)
-        return wrap(acc ^ z) if acc >= 0 else wrap(z - acc)
+            acc = int32_wrap(acc * 3 + x)
+        return int32_wrap(acc ^ z) if acc >= 0 else int32_wrap(z - acc)
 
     np.testing.assert_array_equal(out[:N_ACTIVE], ref_map(ref, a, b, c)[:N_ACTIVE])
 
@@ -463,7 +454,7 @@ end:
     ai, bi = a.view(np.int32), b.view(np.int32)
     with np.errstate(all="ignore"):
         f = (a * b + a).view(np.int32)
-    i = ref_map(lambda x, y: wrap((x + y) << 1), ai, bi)
+    i = ref_map(lambda x, y: int32_wrap((x + y) << 1), ai, bi)
     expected = np.where(flag == 1, f, i)
     np.testing.assert_array_equal(out[:N_ACTIVE], expected[:N_ACTIVE])
 
@@ -473,7 +464,7 @@ def test_guard_with_various_active_counts(dev, n):
     """Different numbers of PEs pass the i < n guard (full, almost full, mask-sized, sparse groups)."""
     a, b, c = int_inputs(seed=43)
     out = run_body(dev, "    mul r23, r20, r21\n    sub r23, r23, r22", a, b, c, n=n)
-    expected = ref_map(lambda x, y, z: wrap(x * y - z), a, b, c)
+    expected = ref_map(lambda x, y, z: int32_wrap(x * y - z), a, b, c)
     np.testing.assert_array_equal(out[:n], expected[:n])
 
 
@@ -500,7 +491,7 @@ def test_writes_to_r0_are_discarded(dev):
 def test_r0_reads_as_zero(dev):
     a, b, c = int_inputs(seed=52)
     out = run_body(dev, "    li r0, -1\n    sub r23, r0, r20", a)
-    np.testing.assert_array_equal(out[:N_ACTIVE], ref_map(lambda x: wrap(-x), a)[:N_ACTIVE])
+    np.testing.assert_array_equal(out[:N_ACTIVE], ref_map(lambda x: int32_wrap(-x), a)[:N_ACTIVE])
 
 
 # ----------------------------------------------------------------------------- special registers

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
+from conftest import int32_wrap, truncated_division
 from wafersim.kernels.assembly import GLOBAL_INDEX
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -30,11 +31,6 @@ _INDEX = GLOBAL_INDEX  # i, the PE's global linear index, in r1
 @pytest.fixture(scope="module")
 def dev():
     return ws.Device(SPEC)
-
-
-def wrap(x: int) -> int:
-    x &= 0xFFFFFFFF
-    return x - (1 << 32) if x >> 31 else x
 
 
 # ============================================================================= scalar ld / st
@@ -247,14 +243,9 @@ def run_vec(dev, body: str, X, Y, D, params, n: int = N_PES) -> np.ndarray:
 def truncating_division(a, b) -> np.ndarray:
     """The ISA's int32 `div`, element by element in plain Python: rounds toward zero, x / 0 = -1, and
     INT_MIN / -1 wraps to INT_MIN (docs/isa.md)."""
-    def one(x: int, y: int) -> int:
-        if y == 0:
-            return -1
-        quotient = abs(x) // abs(y) * (1 if (x < 0) == (y < 0) else -1)
-        return wrap(quotient)
-
     a, b = np.asarray(a, dtype=np.int64), np.broadcast_to(np.asarray(b, dtype=np.int64), np.shape(a))
-    return np.array([one(int(x), int(y)) for x, y in zip(a, b)], dtype=np.int32)
+    return np.array([-1 if y == 0 else int32_wrap(truncated_division(int(x), int(y))) for x, y in zip(a, b)],
+                    dtype=np.int32)
 
 
 def vec_reference(op: str, mod: str, sram_rows: np.ndarray, params: np.ndarray, n: int) -> np.ndarray:
@@ -346,7 +337,7 @@ def test_vfma_int_wraps(dev, mode):
     for i in range(0, N_PES, 37):
         d, a, b, length, _ = params[i]
         for k in range(length):
-            want = wrap(int(sram[i, d + k]) + int(sram[i, a + k]) * int(sram[i, b + k]))
+            want = int32_wrap(int(sram[i, d + k]) + int(sram[i, a + k]) * int(sram[i, b + k]))
             assert out[i, d + k] == want
 
 
@@ -627,21 +618,21 @@ def model(program: list[tuple], regs0: np.ndarray) -> np.ndarray:
         for ins in program:
             op, d = ins[0], ins[1]
             if op in INT_BIN:
-                res = np.array([wrap(_INT_MODEL[op](int(x), int(y))) for x, y in zip(regs[ins[2]], regs[ins[3]])],
+                res = np.array([int32_wrap(_INT_MODEL[op](int(x), int(y))) for x, y in zip(regs[ins[2]], regs[ins[3]])],
                                dtype=np.int64).astype(np.int32)
             elif op in INT_IMM:
-                res = np.array([wrap(_INT_MODEL[_IMM_BASE[op]](int(x), ins[3])) for x in regs[ins[2]]],
+                res = np.array([int32_wrap(_INT_MODEL[_IMM_BASE[op]](int(x), ins[3])) for x in regs[ins[2]]],
                                dtype=np.int64).astype(np.int32)
             elif op == "mov":
                 res = regs[ins[2]].copy()
             elif op == "neg":
-                res = np.array([wrap(-int(x)) for x in regs[ins[2]]], dtype=np.int64).astype(np.int32)
+                res = np.array([int32_wrap(-int(x)) for x in regs[ins[2]]], dtype=np.int64).astype(np.int32)
             elif op == "abs":
-                res = np.array([wrap(abs(int(x))) for x in regs[ins[2]]], dtype=np.int64).astype(np.int32)
+                res = np.array([int32_wrap(abs(int(x))) for x in regs[ins[2]]], dtype=np.int64).astype(np.int32)
             elif op == "sel":
                 res = np.where(regs[ins[2]] != 0, regs[ins[3]], regs[ins[4]])
             elif op == "li":
-                res = np.full(regs.shape[1], wrap(ins[2]), np.int32)
+                res = np.full(regs.shape[1], int32_wrap(ins[2]), np.int32)
             elif op in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax"):
                 fn = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply, "fdiv": np.divide,
                       "fmin": np.minimum, "fmax": np.maximum}[op]
