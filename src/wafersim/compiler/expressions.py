@@ -203,7 +203,7 @@ class ExpressionLowering(LoweringCore):
             n >>= 1
             if n:
                 square = self.arith(ast.Mult(), square, square)
-        return result if not result.is_const else self.const(result.const)
+        return result
 
     def shift(self, op, a: Val, b: Val) -> Val:
         """Python's `a << b` / `a >> b` (wrapped to int32) for a run-time count: the ISA's shifts use the
