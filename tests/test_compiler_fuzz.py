@@ -65,12 +65,14 @@ class Gen:
         if self.loop_vars:
             kinds.append("loop")
         if depth > 0:
-            kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "conv"]
+            kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "conv", "pow"]
             if self.branching:
                 kinds.append("ifexp")
         kind = self.choice(kinds)
         if kind == "var":
             return self.choice(INT_VARS)
+        if kind == "pow":  # np.int32 ** n wraps as the kernel's int32 does
+            return f"({self.int_expr(depth - 1)} ** {self.draw(st.integers(0, 5))})"
         if kind == "const":
             return f"np.int32({self.draw(INT_CONSTS)})"
         if kind == "loop":
@@ -94,12 +96,14 @@ class Gen:
     def float_expr(self, depth: int) -> str:
         kinds = ["var", "var", "const"]
         if depth > 0:
-            kinds += ["bin", "bin", "bin", "neg", "abs", "minmax", "conv"]
+            kinds += ["bin", "bin", "bin", "neg", "abs", "minmax", "conv", "pow"]
             if self.branching:
                 kinds.append("ifexp")
         kind = self.choice(kinds)
         if kind == "var":
             return self.choice(FLOAT_VARS)
+        if kind == "pow":  # the float32 exponents the compiler takes, exactly NumPy's float32 power
+            return f"({self.float_expr(depth - 1)} ** {self.choice([-1, 0, 1, 2])})"
         if kind == "const":
             return f"np.float32({self.choice(FLOAT_CONSTS)})"
         if kind == "bin":
@@ -200,8 +204,13 @@ def programs(draw, branching: bool):
 
 
 def render(body: list[str]) -> str:
-    loads = [f"    i{k} = xi[p, {k}]" for k in range(N_INT)] + [f"    f{k} = xf[p, {k}]" for k in range(N_FLOAT)]
-    stores = [f"    oi[p, {k}] = i{k}" for k in range(N_INT)] + [f"    of[p, {k}] = f{k}" for k in range(N_FLOAT)]
+    def column(k: int, width: int) -> int:  # odd columns by negative indices, which count from the end
+        return k - width if k % 2 else k
+
+    loads = ([f"    i{k} = xi[p, {column(k, N_INT)}]" for k in range(N_INT)]
+             + [f"    f{k} = xf[p, {column(k, N_FLOAT)}]" for k in range(N_FLOAT)])
+    stores = ([f"    oi[p, {column(k, N_INT)}] = i{k}" for k in range(N_INT)]
+              + [f"    of[p, {column(k, N_FLOAT)}] = f{k}" for k in range(N_FLOAT)])
     params = ", ".join(INT_VARS + FLOAT_VARS)
     return "\n".join(["import numpy as np", "import wafersim as ws", "", "", "@ws.jit",
                       "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *body, *stores, "", "",
