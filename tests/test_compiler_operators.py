@@ -205,3 +205,23 @@ def test_powers_with_a_constant_exponent_follow_python(dev):
     v = x[0]  # float32 arithmetic, as the kernel does it (NumPy's float32 power for these exponents)
     wrapped = lambda value: np.float32(int32_wrap(value))  # noqa: E731
     assert out.tolist() == [v ** 2, np.float32(1) / v, 1.0, v, n ** 3, 1.0, wrapped(n ** 13) % 1000, -n ** 2]
+
+
+@ws.jit
+def float_square_and_reciprocal(x, out):
+    px, py = ws.grid(2)
+    i = py * ws.blockDim.x + px
+    out[i, 0] = x[i] ** 2
+    out[i, 1] = x[i] ** -1
+
+
+def test_float_square_and_reciprocal_are_numpys_array_power(dev):
+    # Values over many magnitudes: on NumPy float32 scalars about one in a thousand would differ in the last
+    # bit (C powf); np.power on float32 arrays rounds once, as the kernel does.
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(64) * 10.0 ** rng.integers(-6, 8, 64)).astype(np.float32)
+    x[:4] = [9262.0, 0.0, -0.0, 3.0e-39]
+    with np.errstate(all="ignore"):
+        expected = np.stack([np.power(x, np.float32(2)), np.power(x, np.float32(-1))], axis=1)
+    (_, out) = run(dev, float_square_and_reciprocal, x, np.zeros((64, 2), np.float32), block=(8, 8))
+    np.testing.assert_array_equal(out, expected)

@@ -176,8 +176,9 @@ class ExpressionLowering(LoweringCore):
 
     def power(self, base: Val, exponent: Val) -> Val:
         """`base ** n` for a constant whole `n`. int32: n >= 0 by squaring and multiplying (exact: Python's
-        result wrapped to int32). float32: n in -1..2, where it is exactly what NumPy's float32 power gives
-        (1, the value, its square, its reciprocal); other exponents would round differently, so they are
+        result wrapped to int32). float32: n in -1..2 (1, the value, its square, its reciprocal, each rounded
+        once: what `np.power` gives on float32 arrays; NumPy's float32 *scalars* go through the C library's
+        `powf`, which can differ in the last bit). Other exponents would round differently, so they are
         refused rather than approximated."""
         if not (exponent.is_const and exponent.ty == "i32"):
             raise Unsupported("** needs a constant whole exponent (x ** 2); write other powers with math.exp "
@@ -192,8 +193,8 @@ class ExpressionLowering(LoweringCore):
                 return self.result("mov", "f32", a=self.reg_of(base))
             if n == 2:
                 return self.arith(ast.Mult(), base, base)
-            raise Unsupported(f"float32 ** {n}: only the exponents -1, 0, 1 and 2 give NumPy's float32 result "
-                              f"exactly; write the product out (x * x * x rounds after each step)")
+            raise Unsupported(f"float32 ** {n}: only the exponents -1, 0, 1 and 2 are computed with one rounding, "
+                              f"as np.power does; write the product out (x * x * x rounds after each step)")
         if n < 0:
             raise Unsupported("an int to a negative power is a float in Python: convert with float(...) first")
         result, square = self.const(1), base
