@@ -147,7 +147,7 @@ def test_device_loads_a_toml_path(tmp_path):
     ({"registers": 33}, "registers"),
     ({"registers": 1}, "registers"),
     ({"channels": 0}, "channels"),
-    ({"channels": 17}, "channels"),
+    ({"channels": 33}, "channels"),
     ({"fifo_depth": 0}, "fifo_depth"),
     ({"sram_bytes": 49150}, "sram_bytes"),
     ({"sram_bytes": 49153}, "sram_bytes"),
@@ -188,7 +188,7 @@ def test_replace_revalidates():
 
 
 def test_boundary_values_are_accepted():
-    spec = WaferSpec(width=1, height=1, registers=32, channels=16, fifo_depth=1, sram_bytes=64, hop_latency=0,
+    spec = WaferSpec(width=1, height=1, registers=32, channels=32, fifo_depth=1, sram_bytes=64, hop_latency=0,
                      cost_cycles={"alu": 0})
     assert spec.n_pes == 1
     assert spec.cost_cycles["alu"] == 0

@@ -35,6 +35,7 @@ DEFAULT_COST_CYCLES: dict[str, float] = {
     "global": 1,  # issue cost of a global-memory access; latency and bandwidth come on top
     "special": 1,  # special registers, kernel arguments, has_neighbor
     "barrier": 1,
+    "route": 1,  # ws.route: switch one channel's configuration at this PE's router
     "print": 1,
     "halt": 1,
 }
@@ -54,6 +55,7 @@ DEFAULT_OP_ENERGY_PJ: dict[str, float] = {
     "global": 1.0,
     "special": 0.3,
     "barrier": 0.5,
+    "route": 0.3,
     "print": 0.3,
     "halt": 0.1,
 }
@@ -64,9 +66,9 @@ PRESET_SIZES: dict[str, tuple[int, int]] = {
     "dev": (64, 64),
 }
 
-# Hard limits of our instruction encoding (5-bit register fields, 4-bit channel fields).
+# Hard limits of our instruction encoding (5-bit register and channel fields).
 MAX_REGISTERS = 32
-MAX_CHANNELS = 16
+MAX_CHANNELS = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +83,9 @@ class WaferSpec:
     vector_lanes: int = 8
     clock_hz: float = 0.85e9
     hop_latency: float = 1
+    # Cycles a word takes between a PE and its own router, each way (the "ramp"); paid at both ends of
+    # every fabric transfer, routed or not. 0 on `dev` (idealised); presets cite their source (docs/timing.md).
+    ramp_latency: float = 0
     link_words_per_cycle: float = 1
     channels: int = 4
     fifo_depth: int = 16
@@ -209,12 +214,12 @@ class WaferSpec:
              f"must be between 2 and {MAX_REGISTERS} (5-bit register fields)")
         need(is_int(self.vector_lanes) and self.vector_lanes >= 1, "vector_lanes", "must be >= 1")
         need(is_int(self.channels) and 1 <= self.channels <= MAX_CHANNELS, "channels",
-             f"must be between 1 and {MAX_CHANNELS} (4-bit channel fields)")
+             f"must be between 1 and {MAX_CHANNELS} (5-bit channel fields)")
         need(is_int(self.fifo_depth) and self.fifo_depth >= 1, "fifo_depth", "must be >= 1 word")
         need(is_int(self.global_bytes) and self.global_bytes >= 4, "global_bytes", "must be >= 4 bytes")
         for field in ("clock_hz", "link_words_per_cycle", "global_bytes_per_s"):
             need(is_num(getattr(self, field)) and getattr(self, field) > 0, field, "must be a positive number")
-        for field in ("hop_latency", "global_latency", "host_transfer_latency_s", "barrier_base_cycles",
+        for field in ("hop_latency", "ramp_latency", "global_latency", "host_transfer_latency_s", "barrier_base_cycles",
                       "barrier_cycles_per_hop", "hop_energy_pj", "global_energy_pj_per_byte"):
             need(is_num(getattr(self, field)) and getattr(self, field) >= 0, field, "must be a number >= 0")
         for field in ("spare_cols", "spare_rows", "defect_seed"):
