@@ -1,0 +1,169 @@
+"""The layout every solver kernel shares: an (nz, ny, nx) grid with X and Y over PEs and Z in SRAM.
+
+PE (x, y) of one nx x ny block owns the column u[:, y, x] of nz values. Its SRAM keeps each vector of
+the solver as a *padded column* of nz + 2 words, data in [1, nz], so that the Z neighbours of cell k are
+the plain slices [0, nz) and [2, nz + 2) (the two pad words stay 0: the Dirichlet boundary at the ends of
+the column). The X and Y neighbours' columns arrive as whole columns from the four neighbouring PEs
+(`exchange`), in chunks of at most `fifo_depth` words; a missing neighbour (the edge of the domain) leaves
+its buffer at 0, the Dirichlet boundary on the sides.
+
+On the host the grid travels as a (ny * nx, nz) array whose row y * nx + x is PE (x, y)'s column
+(`to_columns`), so each PE loads or stores a vector with one bulk copy.
+
+``column_ops(nz)`` builds the device functions for one column length (local-array sizes and slice bounds
+are compile-time constants): the halo exchange, the operator A = diag - (sum of the six neighbours), a
+local dot product by a tree of vector adds (the ISA has no vector reduction) and the block-wide sum
+(the all-reduce of `kernels.reduce`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+
+from ...arch.spec import WaferSpec
+from ...compiler import intrinsics as ws
+from ...errors import ArgumentError, OutOfMemoryError
+from ...runtime.jit import jit
+from ...sim.stats import LaunchStats
+from ..reduce import SUM, allreduce
+
+#: The channel of the halo exchange; the all-reduce of `kernels.reduce` uses channel 0, and a separate
+#: channel keeps a fast PE's reduction word from ever queueing behind halo words on the same FIFO.
+HALO_CHANNEL = 1
+
+
+class ColumnTooLongError(ArgumentError, OutOfMemoryError):
+    """A grid whose Z columns (with the solver's other vectors) do not fit a PE's SRAM."""
+
+
+def pow2_at_least(n: int) -> int:
+    """The smallest power of two >= n (the length of the dot product's reduction tree)."""
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def to_columns(u: np.ndarray) -> np.ndarray:
+    """(nz, ny, nx) -> (ny * nx, nz): row y * nx + x is the column u[:, y, x] of PE (x, y)."""
+    nz, ny, nx = u.shape
+    return np.ascontiguousarray(u.reshape(nz, ny * nx).T, dtype=np.float32)
+
+
+def from_columns(cols: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """The inverse of `to_columns` for a grid of `shape` (nz, ny, nx)."""
+    return np.ascontiguousarray(cols.T.reshape(shape))
+
+
+def padded_columns(u: np.ndarray) -> np.ndarray:
+    """`to_columns(u)` with a 0 before and after each column: the (ny * nx, nz + 2) layout of SRAM."""
+    return np.ascontiguousarray(np.pad(to_columns(u), ((0, 0), (1, 1))))
+
+
+def from_padded_columns(cols: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """The inverse of `padded_columns` for a grid of `shape` (nz, ny, nx)."""
+    return from_columns(cols[:, 1:shape[0] + 1], shape)
+
+
+def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_words: int = 2048) -> np.ndarray:
+    """`u` as a float32 (nz, ny, nx) array, or a clear error: wrong rank, an empty axis, a grid wider or
+    taller than the wafer, or columns that do not fit SRAM when the kernel keeps `vectors` padded columns
+    (plus its dot-product tree) per PE. `code_words` reserves room for the kernel's code."""
+    u = np.asarray(u)
+    if u.ndim != 3 or 0 in u.shape:
+        raise ArgumentError(f"{name} must be a non-empty 3-D (nz, ny, nx) array, got shape {u.shape}",
+                            shape=u.shape)
+    nz, ny, nx = u.shape
+    if nx > spec.width or ny > spec.height:
+        raise ArgumentError(f"{name}: the {nx} x {ny} (x, y) grid needs a block of {nx} x {ny} PEs, the wafer has "
+                            f"{spec.width} x {spec.height}", needed=(nx, ny), available=(spec.width, spec.height))
+    needed = 4 * (vectors * (nz + 2) + pow2_at_least(nz) + code_words)
+    if needed > spec.sram_bytes:
+        longest = (spec.sram_words - code_words - pow2_at_least(nz)) // vectors - 2
+        raise ColumnTooLongError(
+            f"{name}: Z columns of {nz} values need about {needed:,} bytes of SRAM per PE ({vectors} vectors of "
+            f"{nz + 2} words, a {pow2_at_least(nz)}-word reduction tree and {code_words} words of code), a PE "
+            f"has {spec.sram_bytes:,}: use columns of at most ~{max(longest, 0)} values",
+            needed=needed, available=spec.sram_bytes)
+    return np.ascontiguousarray(u, dtype=np.float32)
+
+
+@dataclasses.dataclass
+class Solution:
+    """What an iterative solver returns: the solution grid, iterations done (counted as SciPy's callback
+    counts them), the norm of the last residual the iteration computed, whether it reached the tolerance,
+    SciPy's `info` code (0 converged, > 0 the iteration limit, < 0 a breakdown) and the launch's stats."""
+
+    x: np.ndarray
+    iterations: int
+    residual_norm: float
+    converged: bool
+    info: int
+    stats: LaunchStats
+
+
+@functools.lru_cache(maxsize=None)
+def column_ops(nz: int) -> SimpleNamespace:
+    """Device functions for padded columns of `nz` values (see the module docstring)."""
+    NZ = nz
+    P = pow2_at_least(nz)
+    HALVES = tuple(P >> k for k in range(1, P.bit_length()))  # P/2, P/4, ..., 1
+    CH = 16  # words per halo message: at most the default fifo_depth, so no pair of PEs blocks each other
+    HC = HALO_CHANNEL
+
+    @jit
+    def exchange(u, bn, bs, be, bw):
+        """Send this PE's column u[1:NZ+1] to its four neighbours and receive theirs into bn, bs, be, bw.
+
+        Chunk by chunk, every PE sends before it receives (as `kernels.heat_tiled`); a missing neighbour's
+        buffer is never written (the caller zeroes it once: the Dirichlet boundary)."""
+        has_n = ws.has_neighbor(ws.NORTH)
+        has_s = ws.has_neighbor(ws.SOUTH)
+        has_e = ws.has_neighbor(ws.EAST)
+        has_w = ws.has_neighbor(ws.WEST)
+        for c0 in range(0, NZ, CH):
+            nl = min(CH, NZ - c0)
+            if has_n:
+                ws.send(ws.NORTH, u[1 + c0:1 + c0 + nl], channel=HC)
+            if has_s:
+                ws.send(ws.SOUTH, u[1 + c0:1 + c0 + nl], channel=HC)
+            if has_e:
+                ws.send(ws.EAST, u[1 + c0:1 + c0 + nl], channel=HC)
+            if has_w:
+                ws.send(ws.WEST, u[1 + c0:1 + c0 + nl], channel=HC)
+            if has_n:
+                ws.recv(ws.NORTH, out=bn[c0:c0 + nl], channel=HC)
+            if has_s:
+                ws.recv(ws.SOUTH, out=bs[c0:c0 + nl], channel=HC)
+            if has_e:
+                ws.recv(ws.EAST, out=be[c0:c0 + nl], channel=HC)
+            if has_w:
+                ws.recv(ws.WEST, out=bw[c0:c0 + nl], channel=HC)
+
+    @jit
+    def laplace(u, out, diag, bn, bs, be, bw):
+        """out = diag * u - (the six neighbours' sum) over the column: the 7-point Laplacian (diag = 6)
+        plus a diagonal shift. `u` is padded (its Z neighbours are the slices either side); out too."""
+        exchange(u, bn, bs, be, bw)
+        out[1:NZ + 1] = bn[0:NZ] + bs[0:NZ]
+        out[1:NZ + 1] = out[1:NZ + 1] + be[0:NZ]
+        out[1:NZ + 1] = out[1:NZ + 1] + bw[0:NZ]
+        out[1:NZ + 1] = out[1:NZ + 1] + u[0:NZ]
+        out[1:NZ + 1] = out[1:NZ + 1] + u[2:NZ + 2]
+        out[1:NZ + 1] = diag[1:NZ + 1] * u[1:NZ + 1] - out[1:NZ + 1]
+
+    @jit
+    def local_dot(a, b, tmp):
+        """sum(a * b) over this PE's column (padded a, b): products, then a tree of vector adds over the
+        power-of-two `tmp`, whose words past NZ the caller zeroes once."""
+        tmp[0:NZ] = a[1:NZ + 1] * b[1:NZ + 1]
+        for h in HALVES:
+            tmp[0:h] = tmp[0:h] + tmp[h:h + h]
+        return tmp[0]
+
+    @jit
+    def dot(a, b, tmp):
+        """sum(a * b) over the whole block, the same value on every PE."""
+        return allreduce(local_dot(a, b, tmp), SUM)
+
+    return SimpleNamespace(exchange=exchange, laplace=laplace, local_dot=local_dot, dot=dot, nz=nz, tree=P)

@@ -1,0 +1,71 @@
+"""Host-side preparation the solver host functions share: checking the grid, the operator's diagonal and
+the tolerances, and choosing the device."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ...errors import ArgumentError
+from ...runtime.device import Device
+from ..hosting import fitting_device
+from .columns import check_grid
+from .reference import laplacian_diagonal
+
+
+@dataclasses.dataclass
+class Problem:
+    """A checked right-hand side (or start vector) `b`, the operator's diagonal and the device to run on."""
+
+    b: np.ndarray
+    diag: np.ndarray
+    device: Device
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.b.shape
+
+    @property
+    def block(self) -> tuple[int, int]:
+        """The (nx, ny) block of PEs the grid occupies."""
+        return self.b.shape[2], self.b.shape[1]
+
+
+def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Device | None,
+            name: str = "b") -> Problem:
+    """Check `b` (an (nz, ny, nx) grid) and `shift` (a scalar or a grid of that shape, >= 0 so that the
+    operator stays positive definite) for a kernel keeping `vectors` padded columns per PE; the default
+    device is an nx x ny wafer, just large enough."""
+    shape = np.shape(b)
+    if len(shape) == 3 and 0 not in shape:
+        device = device or fitting_device(shape[2], shape[1])
+    b = check_grid(b, name, vectors, device.spec if device is not None else fitting_device(1, 1).spec)
+    shift_arr = np.asarray(shift, dtype=np.float64)
+    if shift_arr.ndim not in (0, 3) or (shift_arr.ndim == 3 and shift_arr.shape != b.shape):
+        raise ArgumentError(f"shift must be a number or a grid of the shape of {name} {b.shape}, got shape "
+                            f"{shift_arr.shape}", shape=shift_arr.shape, expected=b.shape)
+    if not np.all(np.isfinite(shift_arr)) or np.any(shift_arr < 0):
+        raise ArgumentError(f"shift must be finite and >= 0 (the operator must stay positive definite), got "
+                            f"a minimum of {float(shift_arr.min())}")
+    if not np.all(np.isfinite(b)):
+        raise ArgumentError(f"{name} holds {int(np.sum(~np.isfinite(b)))} values that are not finite")
+    return Problem(b, laplacian_diagonal(b.shape, shift_arr).astype(np.float32), device)
+
+
+def squared_tolerance(b: np.ndarray, rtol: float, atol: float) -> tuple[float, float]:
+    """(||b||, atol^2) with atol = max(atol, rtol * ||b||), SciPy's stopping rule ``||r|| < atol``."""
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value) and value >= 0):
+            raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+    bnorm = float(np.linalg.norm(b.astype(np.float64)))
+    return bnorm, max(float(atol), float(rtol) * bnorm) ** 2
+
+
+def iteration_limit(n: int, maxiter: int | None) -> int:
+    """SciPy's default iteration limit (10 n) or the user's, checked."""
+    if maxiter is None:
+        return 10 * n
+    if not isinstance(maxiter, (int, np.integer)) or maxiter < 0 or maxiter >= 2 ** 31:
+        raise ArgumentError(f"maxiter must be an int in [0, 2**31), got {maxiter!r}")
+    return int(maxiter)
