@@ -66,6 +66,28 @@ PRESET_SIZES: dict[str, tuple[int, int]] = {
     "dev": (64, 64),
 }
 
+# Fabric and core figures of the WSE-2 (and WSE-3) taken from public sources; docs/timing.md
+# ("Calibrated presets") cites each one with its source and quote. Fields not listed keep the dataclass
+# defaults, which stay our assumptions; `dev` keeps every default (idealised: no ramp latency, 8 lanes).
+_CEREBRAS_FABRIC: dict[str, Any] = {
+    # Cerebras SDK (csl-examples, benchmarks/bandwidth-test/README.rst): cycles / 0.85 = ns.
+    # Lie, Hot Chips 34 (2022) cites 1.1 GHz for the core: the reproductions print both.
+    "clock_hz": 0.85e9,
+    "hop_latency": 1,  # router to router in one cycle (Luczynski et al., HPDC 2024, the model's L term)
+    "ramp_latency": 2,  # PE <-> router, each way (Luczynski et al., HPDC 2024: T_R)
+    "link_words_per_cycle": 1,  # one 32-bit wavelet per link, cycle and direction (Cerebras SDK docs)
+    "channels": 24,  # routable colors 0..23 (csl-examples, tutorials/10-sentinel-colors)
+    "sram_bytes": 48 * 1024,  # 48 kB per core (Lie, Hot Chips 34, 2022)
+    "vector_lanes": 1,  # one fp32 FMAC per cycle (fp16 runs 4-wide, which our 32-bit ISA has not)
+}
+
+#: Per-preset field values on top of the dataclass defaults (sizes come from `PRESET_SIZES`).
+PRESET_FIELDS: dict[str, dict[str, Any]] = {
+    "wse2": dict(_CEREBRAS_FABRIC),
+    "wse3": dict(_CEREBRAS_FABRIC),  # same core and fabric figures published; see docs/timing.md
+    "dev": {},
+}
+
 # Hard limits of our instruction encoding (5-bit register and channel fields).
 MAX_REGISTERS = 32
 MAX_CHANNELS = 32
@@ -107,6 +129,10 @@ class WaferSpec:
     defect_rate: float = 0.0
     defect_seed: int = 0
     detour_cycles_per_hop: float = 1
+    # Zero-skipping (docs/sparsity.md): cycles a zero-skipping instruction (vfmaz, vpacknz) spends per zero
+    # operand it passes over. 0: zeros are filtered as they are read, as the cores of a real wafer-scale
+    # engine are described to do ("filters out all zeros", Cerebras, Hot Chips 32, 2020); our assumption.
+    zero_skip_cycles: float = 0
     cost_cycles: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_COST_CYCLES))
     op_cycles: dict[str, float] = dataclasses.field(default_factory=dict)
     op_energy_pj: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_OP_ENERGY_PJ))
@@ -141,13 +167,13 @@ class WaferSpec:
     # ----------------------------------------------------------------- construction
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "WaferSpec":
-        """The named preset (`wse2`, `wse3`, `dev`), with optional field overrides."""
+        """The named preset (`wse2`, `wse3`, `dev`) with its `PRESET_FIELDS`, then optional field overrides."""
         key = name.lower()
         if key not in PRESET_SIZES:
             raise SpecError(f"unknown preset {name!r}; known presets: {', '.join(PRESET_SIZES)}", preset=name)
         width, height = PRESET_SIZES[key]
         cls._check_field_names(overrides, f"WaferSpec.preset({name!r})")
-        return cls(**{"width": width, "height": height, "name": key, **overrides})
+        return cls(**{"width": width, "height": height, "name": key, **PRESET_FIELDS[key], **overrides})
 
     @classmethod
     def _check_field_names(cls, names: Iterable[str], source: str, extra: frozenset[str] = frozenset()) -> None:
@@ -228,6 +254,8 @@ class WaferSpec:
              "must be a probability in [0, 1) that a physical PE is dead")
         need(is_num(self.detour_cycles_per_hop) and self.detour_cycles_per_hop >= 0, "detour_cycles_per_hop",
              "must be a number >= 0")
+        need(is_num(self.zero_skip_cycles) and self.zero_skip_cycles >= 0, "zero_skip_cycles",
+             "must be a number >= 0 (cycles per zero a zero-skipping instruction passes over)")
         outside = [p for p in self.defects
                    if not (0 <= p[0] < self.physical_width and 0 <= p[1] < self.physical_height)]
         need(not outside, "defects", f"{outside[:4]} lie outside the physical array "
