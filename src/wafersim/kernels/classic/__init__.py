@@ -1,0 +1,1 @@
+"""Classic kernels: FFT, Cholesky, histogram, Mandelbrot."""

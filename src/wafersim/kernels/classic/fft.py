@@ -1,0 +1,268 @@
+"""1-D and 2-D fast Fourier transforms of complex float32 data on a row of PEs.
+
+Complex numbers travel as pairs of float32: each PE's data is two planes of float32 words, the real parts
+and then the imaginary parts (split, or "planar", complex), because vector instructions work on one
+float32 per element.
+
+**Layout.** The rows of the input are spread over a row of P PEs (a P x 1 block): PE x holds the R rows
+x*R .. x*R + R - 1, stored *element-major*: word e*R + b of a plane is element e of the PE's row b. A slice
+of consecutive elements then covers all R rows at once, so every vector instruction works on all of a
+PE's rows together.
+
+**Local FFT** (`fft_stages`): the radix-2 Stockham autosort FFT in its decimation-in-time form
+(C. Van Loan, *Computational Frameworks for the Fast Fourier Transform*, SIAM 1992, algorithm 1.7.2):
+stage q (L = 2**q, r = N / L) combines, for each j < L/2 with twiddle w = exp(-2 pi i j / L),
+
+    out[j*r : j*r + r]          = y[2jr : 2jr + r] + w * y[2jr + r : 2jr + 2r]
+    out[j*r + N/2 : ... + r]    = y[2jr : 2jr + r] - w * y[2jr + r : 2jr + 2r]
+
+Input and output are in natural order (no bit reversal), every operand is a contiguous slice of r*R
+words, and w is one scalar per j, so a butterfly group is 8 vector instructions (4 for j = 0, w = 1).
+Stages alternate between two buffers. Twiddles are computed on the host in float64 and rounded to float32.
+
+**2-D FFT** (`fft2`): the rows are transformed where they lie, then the matrix is transposed through the
+fabric, then the rows of the transpose (the columns) are transformed. In the transpose PE x sends the
+R1 x R2 block of its rows that falls in PE d's columns to PE d, forwarded hop by hop along the row:
+first everything eastwards (PE x's stream east is, for each destination d > x, the blocks of sources
+0..x, in that order, so each PE keeps the first blocks it receives and forwards the rest), then
+westwards the same way. Each direction is a one-way pipeline, so nothing can deadlock. A block arrives
+in the sender's element-major order and is transposed into place with scalar loads and stores. The
+result stays transposed on the mesh (PE x holds columns x*R2 ...); the host puts it back in order.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ...compiler import intrinsics as ws
+from ...errors import ArgumentError
+from ...runtime.device import Device
+from ...runtime.jit import Dispatcher, jit
+from ...sim.stats import LaunchStats
+from ..hosting import Scratch, fitting_device
+from .common import check_fits_sram, check_line, is_power_of_two
+
+
+@jit
+def butterfly_group(sre, sim, dre, dim, a0, b0, o1, o2, n, wr, wi):
+    """dst[o1:o1+n] = y[a0:] + w * y[b0:], dst[o2:o2+n] = y[a0:] - w * y[b0:] (complex, planar; inlined).
+
+    w * y[b0:] is formed in the second output's place first, so no temporary is needed."""
+    nwi = -wi
+    dre[o2:o2 + n] = sre[b0:b0 + n] * wr
+    dre[o2:o2 + n] = sim[b0:b0 + n] * nwi + dre[o2:o2 + n]
+    dim[o2:o2 + n] = sre[b0:b0 + n] * wi
+    dim[o2:o2 + n] = sim[b0:b0 + n] * wr + dim[o2:o2 + n]
+    dre[o1:o1 + n] = sre[a0:a0 + n] + dre[o2:o2 + n]
+    dim[o1:o1 + n] = sim[a0:a0 + n] + dim[o2:o2 + n]
+    dre[o2:o2 + n] = sre[a0:a0 + n] - dre[o2:o2 + n]
+    dim[o2:o2 + n] = sim[a0:a0 + n] - dim[o2:o2 + n]
+
+
+@jit
+def stockham_stage(sre, sim, dre, dim, tw, tre, tim, r, lh, half, rows):
+    """One radix-2 Stockham stage over element-major data of `rows` rows (inlined): `lh` groups of
+    r*rows-word butterflies; the twiddle of group j is entry j*r of the tables at `tre` / `tim` in `tw`."""
+    n = r * rows
+    # j = 0: w = 1, no multiply.
+    dre[0:n] = sre[0:n] + sre[n:n + n]
+    dim[0:n] = sim[0:n] + sim[n:n + n]
+    dre[half:half + n] = sre[0:n] - sre[n:n + n]
+    dim[half:half + n] = sim[0:n] - sim[n:n + n]
+    for j in range(1, lh):
+        a0 = 2 * j * n
+        butterfly_group(sre, sim, dre, dim, a0, a0 + n, j * n, j * n + half, n, tw[tre + j * r], tw[tim + j * r])
+
+
+def stage_plan(length: int) -> tuple[tuple[int, int], ...]:
+    """(r, L/2) of every stage of a radix-2 Stockham FFT of `length` points."""
+    plan, r, lh = [], length // 2, 1
+    while r >= 1:
+        plan.append((r, lh))
+        r, lh = r // 2, lh * 2
+    return tuple(plan)
+
+
+def twiddles(length: int) -> np.ndarray:
+    """[cos, sin] of -2 pi k / length for k < length / 2, computed in float64, as float32 (length words)."""
+    angle = -2.0 * np.pi * np.arange(length // 2) / length
+    return np.concatenate([np.cos(angle), np.sin(angle)]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
+    """The FFT kernel for a row of `p` PEs holding `rows` rows of `length` points each (compile-time sizes).
+
+    `columns` = 0: a batch of 1-D FFTs along the rows. `columns` > 0: the 2-D FFT of a (p*rows, length)
+    matrix, with the transpose through the fabric; each PE ends with `columns` (= length / p) columns of
+    p*rows points. Launch ``kernel[(1, 1), (p, 1)](packed, tw, out)`` with the arrays of `_pack`."""
+    R1, N1 = rows, length
+    SZ = R1 * N1  # words of one plane on a PE (the same before and after the transpose)
+    PLAN1, H1 = tuple(r for r, _ in stage_plan(N1)), SZ // 2
+    T1RE, T1IM = 0, N1 // 2
+    TWO_D = columns > 0
+    R2 = max(columns, 1)
+    N2 = SZ // R2 if TWO_D else 2  # the column length p*rows
+    PLAN2, H2 = tuple(r for r, _ in stage_plan(N2) if TWO_D), SZ // 2
+    T2RE, T2IM = N1, N1 + N2 // 2
+    TW = N1 + (N2 if TWO_D else 0)
+    B = R1 * R2  # words of one plane of a transposed block
+    P = p
+
+    @jit
+    def place_block(bre, bim, qre, qim, src, dst):
+        """Transpose block words [src, src + B) (order: column c, row b) into [dst, dst + B) (row b, column c)."""
+        for c in range(R2):
+            for b in range(R1):
+                qre[dst + b * R2 + c] = bre[src + c * R1 + b]
+                qim[dst + b * R2 + c] = bim[src + c * R1 + b]
+
+    @jit
+    def transpose(pre, pim, qre, qim, bre, bim, x):
+        """The all-to-all of the 2-D FFT along the row of PEs: P's blocks into Q, transposed."""
+        place_block(pre, pim, qre, qim, x * B, x * B)  # this PE's own block
+        # Eastwards: keep the blocks of sources 0..x-1, forward those for PEs further east after them.
+        if ws.has_neighbor(ws.WEST):
+            for s in range(x):
+                ws.recv(ws.WEST, out=bre[0:B])
+                ws.recv(ws.WEST, out=bim[0:B])
+                place_block(bre, bim, qre, qim, 0, s * B)
+        for d in range(x + 1, P):
+            for s in range(x):
+                ws.recv(ws.WEST, out=bre[0:B])
+                ws.recv(ws.WEST, out=bim[0:B])
+                ws.send(ws.EAST, bre[0:B])
+                ws.send(ws.EAST, bim[0:B])
+            ws.send(ws.EAST, pre[d * B:d * B + B])
+            ws.send(ws.EAST, pim[d * B:d * B + B])
+        # Westwards, the mirror image: sources x+1..P-1, own block first in each destination's group.
+        if ws.has_neighbor(ws.EAST):
+            for s in range(x + 1, P):
+                ws.recv(ws.EAST, out=bre[0:B])
+                ws.recv(ws.EAST, out=bim[0:B])
+                place_block(bre, bim, qre, qim, 0, s * B)
+        for d in range(x - 1, -1, -1):
+            ws.send(ws.WEST, pre[d * B:d * B + B])
+            ws.send(ws.WEST, pim[d * B:d * B + B])
+            for s in range(x + 1, P):
+                ws.recv(ws.EAST, out=bre[0:B])
+                ws.recv(ws.EAST, out=bim[0:B])
+                ws.send(ws.WEST, bre[0:B])
+                ws.send(ws.WEST, bim[0:B])
+
+    @jit(boundscheck=False)  # every index is a compile-time plan; tests check the results against numpy.fft
+    def fft_rows(packed, tw_in, out):
+        x = ws.threadIdx.x
+        are = ws.local.array(SZ, np.float32)
+        aim = ws.local.array(SZ, np.float32)
+        bre = ws.local.array(SZ, np.float32)
+        bim = ws.local.array(SZ, np.float32)
+        tw = ws.local.array(TW, np.float32)
+        are[0:SZ] = packed[x, 0:SZ]  # one bulk copy per plane
+        aim[0:SZ] = packed[x, SZ:SZ + SZ]
+        tw[0:TW] = tw_in[0:TW]
+        sre, sim, dre, dim = are, aim, bre, bim
+        for r in PLAN1:  # unrolled: the buffers swap roles after each stage
+            stockham_stage(sre, sim, dre, dim, tw, T1RE, T1IM, r, N1 // 2 // r, H1, R1)
+            sre, sim, dre, dim = dre, dim, sre, sim
+        if TWO_D:  # folded at compile time
+            blk_re = ws.local.array(B, np.float32)
+            blk_im = ws.local.array(B, np.float32)
+            transpose(sre, sim, dre, dim, blk_re, blk_im, x)
+            sre, sim, dre, dim = dre, dim, sre, sim
+            for r in PLAN2:
+                stockham_stage(sre, sim, dre, dim, tw, T2RE, T2IM, r, N2 // 2 // r, H2, R2)
+                sre, sim, dre, dim = dre, dim, sre, sim
+        out[x, 0:SZ] = sre[0:SZ]
+        out[x, SZ:SZ + SZ] = sim[0:SZ]
+
+    return fft_rows
+
+
+def fft_flops(length: int, transforms: int) -> int:
+    """FLOPs the kernel counts for `transforms` FFTs of `length` points: per stage and point pair, a
+    complex multiply-add of 10 real operations (8 vector instructions, two of them fmas), except the
+    butterflies with w = 1 (j = 0), which are 4 additions."""
+    total = 0
+    for r, lh in stage_plan(length):
+        total += (10 * (lh - 1) + 4) * r
+    return total * transforms
+
+
+def _as_complex(name: str, value: np.ndarray, ndim: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(value)
+    if array.ndim not in ndim or array.size == 0:
+        raise ArgumentError(f"{name} must be a non-empty array of {' or '.join(map(str, ndim))} dimensions, "
+                            f"got shape {array.shape}", shape=array.shape)
+    return array.astype(np.complex64)
+
+
+def _check_length(what: str, n: int) -> None:
+    if n < 2 or not is_power_of_two(n):
+        raise ArgumentError(f"{what} = {n}: the radix-2 FFT needs a power of two >= 2", size=n)
+
+
+def _element_major(rows: np.ndarray, p: int) -> np.ndarray:
+    """(p*R, n) complex -> (p, 2*R*n) float32: PE x's rows element-major, real plane then imaginary plane."""
+    total, n = rows.shape
+    r = total // p
+    planes = rows.reshape(p, r, n).transpose(0, 2, 1).reshape(p, n * r)
+    return np.ascontiguousarray(np.concatenate([planes.real, planes.imag], axis=1), dtype=np.float32)
+
+
+def _from_element_major(packed: np.ndarray, p: int, length: int) -> np.ndarray:
+    """The inverse of `_element_major`: (p, 2*R*length) -> (p*R, length) complex64."""
+    size = packed.shape[1] // 2
+    planes = packed[:, :size] + 1j * packed[:, size:].astype(np.complex64)
+    r = size // length
+    return planes.reshape(p, length, r).transpose(0, 2, 1).reshape(p * r, length).astype(np.complex64)
+
+
+def _run(packed: np.ndarray, tw: np.ndarray, kernel: Dispatcher, p: int, device: Device | None,
+         stream) -> tuple[np.ndarray, LaunchStats]:
+    with Scratch(device, stream) as mem:
+        d_in, d_tw, d_out = mem.put(packed), mem.put(tw), mem.empty(packed.shape)
+        stats = kernel[(1, 1), (p, 1), stream](d_in, d_tw, d_out)
+        return mem.get(d_out), stats
+
+
+def fft(x: np.ndarray, p: int = 1, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """`numpy.fft.fft(x, axis=-1)` in complex64 for a length-n vector or a (batch, n) array of them.
+
+    The rows are spread over a row of `p` PEs (p must divide the batch), each PE transforming its batch/p
+    rows together; n must be a power of two. `device` defaults to a p x 1 wafer. Returns (the transform,
+    complex64, shaped like x; LaunchStats)."""
+    array = _as_complex("x", x, (1, 2))
+    rows = array.reshape(1, -1) if array.ndim == 1 else array
+    batch, n = rows.shape
+    _check_length("the transform length n", n)
+    device = device or fitting_device(p, 1)
+    check_line("fft", p, device.spec)
+    if batch % p:
+        raise ArgumentError(f"fft: p = {p} PEs must divide the batch of {batch} rows", size=batch)
+    r = batch // p
+    check_fits_sram(f"fft of {r} row(s) of {n} points per PE", 4 * r * n + n, device.spec)
+    out, stats = _run(_element_major(rows, p), twiddles(n), fft_kernel(r, n, p), p, device, stream)
+    return _from_element_major(out, p, n).reshape(array.shape), stats
+
+
+def fft2(a: np.ndarray, p: int, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """`numpy.fft.fft2(a)` in complex64 for an (m, n) array, m and n powers of two, on a row of `p` PEs.
+
+    p must divide both m and n: PE x transforms rows x*m/p ..., the matrix is transposed through the fabric,
+    and PE x transforms columns x*n/p .... `device` defaults to a p x 1 wafer. Returns (the transform,
+    complex64; LaunchStats)."""
+    array = _as_complex("a", a, (2,))
+    m, n = array.shape
+    _check_length("the number of rows m", m)
+    _check_length("the number of columns n", n)
+    device = device or fitting_device(p, 1)
+    check_line("fft2", p, device.spec)
+    if m % p or n % p:
+        raise ArgumentError(f"fft2: p = {p} PEs must divide both sides of the {m} x {n} array", size=(m, n))
+    r1, r2 = m // p, n // p
+    check_fits_sram(f"fft2 of a {m} x {n} array over {p} PEs", 4 * m * n // p + 2 * r1 * r2 + n + m, device.spec)
+    tw = np.concatenate([twiddles(n), twiddles(m)])
+    out, stats = _run(_element_major(array, p), tw, fft_kernel(r1, n, p, r2), p, device, stream)
+    return _from_element_major(out, p, m).T.copy(), stats
