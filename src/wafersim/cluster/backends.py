@@ -1,0 +1,145 @@
+"""Where a cluster's systems run: `LocalBackend` (every system in this process, one after another) and
+`RayBackend` (each system a Ray actor with its own `Device`, up to `workers` stepping at once).
+
+Both restart a system that fails mid-step and redo its part of the step from the same broadcast weights:
+a system keeps no state between steps (`system.System`), so the redone part gives the same gradients and
+the step the same result as if nothing had failed. Ray restarts a dead actor itself (`max_restarts`); the
+local backend builds the system again. A system that fails more than `max_restarts` times in one step
+raises `SystemFailedError`.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ClusterError, SystemFailedError
+from .system import SimulatedCrash, System, SystemResult
+
+Share = tuple[np.ndarray, np.ndarray, float]  # a system's x, labels, and gradient scale
+RAY_MISSING = "the ray backend needs Ray: pip install 'wafersim[cluster]'"
+
+
+def import_ray() -> Any:
+    """The `ray` module, or a `ClusterError` saying how to install it."""
+    try:
+        import ray
+    except ImportError as err:
+        raise ClusterError(f"{RAY_MISSING} ({err})") from None
+    return ray
+
+
+def start_ray(address: str | None = None, workers: int | None = None) -> tuple[Any, int, int | None]:
+    """Ray (started locally, or joined at `address`, unless already running), the number of systems to
+    step at once (`workers`, default the CPUs Ray has), and the host memory of its nodes when it spans
+    more than this machine (None: this machine's, which `cluster.memory` reads itself)."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    resources = ray.cluster_resources()
+    workers = workers if workers is not None else max(1, int(resources.get("CPU", 1)))
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ClusterError(f"workers must be an int >= 1, got {workers!r}", workers=workers)
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    memory = int(resources["memory"]) if len(nodes) > 1 and "memory" in resources else None
+    return ray, workers, memory
+
+
+class LocalBackend:
+    """The systems in this process, stepped one after another in index order."""
+
+    name = "local"
+
+    def __init__(self, system_args: Sequence[tuple], max_restarts: int) -> None:
+        self.system_args, self.max_restarts = list(system_args), max_restarts
+        self.systems = [System(*args, in_process=True) for args in self.system_args]
+        self.restarts = 0
+
+    @property
+    def concurrent(self) -> int:
+        return 1
+
+    def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
+        results = []
+        for i, (x, labels, scale) in enumerate(shares):
+            failures = 0
+            while True:
+                try:
+                    results.append(self.systems[i].step(weights, x, labels, scale))
+                    break
+                except SimulatedCrash as crash:
+                    failures += 1
+                    if failures > self.max_restarts:
+                        raise SystemFailedError(f"system {i} failed {failures} times in one step (max_restarts="
+                                                f"{self.max_restarts})", system=i, failures=failures) from crash
+                    self.restarts += 1
+                    self.systems[i] = System(*self.system_args[i], in_process=True)
+        return results
+
+    def inject_fault(self, system: int, at_transfer: int) -> None:
+        self.systems[system].inject_fault(at_transfer)
+
+    def pids(self) -> list[int]:
+        return [s.pid() for s in self.systems]
+
+    def close(self) -> None:
+        self.systems = []
+
+
+class RayBackend:
+    """Each system a Ray actor (started with `max_restarts`, so Ray brings a dead one back), at most
+    `workers` of them stepping at once. Ray must be running (`start_ray`)."""
+
+    name = "ray"
+
+    def __init__(self, system_args: Sequence[tuple], max_restarts: int, workers: int) -> None:
+        ray = self.ray = import_ray()
+        self.workers = workers
+        self.max_restarts = max_restarts
+        # num_cpus=0: an actor reserves no CPU, so a cluster may have more systems than the machine has CPUs;
+        # `workers` bounds how many step at once. SPREAD places them over the nodes of a real Ray cluster.
+        remote = ray.remote(System).options(max_restarts=max_restarts, max_task_retries=0, num_cpus=0,
+                                            scheduling_strategy="SPREAD")
+        self.actors = [remote.remote(*args, in_process=False) for args in system_args]
+        self.restarts = 0
+
+    @property
+    def concurrent(self) -> int:
+        return self.workers
+
+    def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
+        ray = self.ray
+        weights_ref = ray.put(weights)  # broadcast: one copy in the object store, read by every actor
+        results: list[SystemResult | None] = [None] * len(shares)
+        failures = [0] * len(shares)
+        waiting = list(range(len(shares)))
+        running: dict[Any, int] = {}
+        while waiting or running:
+            while waiting and len(running) < self.workers:
+                i = waiting.pop(0)
+                x, labels, scale = shares[i]
+                running[self.actors[i].step.remote(weights_ref, x, labels, scale)] = i
+            done, _ = ray.wait(list(running), num_returns=1)
+            i = running.pop(done[0])
+            try:
+                results[i] = ray.get(done[0])
+            except ray.exceptions.RayActorError as err:
+                failures[i] += 1
+                if failures[i] > self.max_restarts:
+                    raise SystemFailedError(f"system {i} (a Ray actor) died {failures[i]} times in one step "
+                                            f"(max_restarts={self.max_restarts}): {err}", system=i,
+                                            failures=failures[i]) from None
+                self.restarts += 1
+                waiting.insert(0, i)  # Ray restarts the actor; its next call waits until it is back
+        return results  # type: ignore[return-value]
+
+    def inject_fault(self, system: int, at_transfer: int) -> None:
+        self.ray.get(self.actors[system].inject_fault.remote(at_transfer))
+
+    def pids(self) -> list[int]:
+        return self.ray.get([a.pid.remote() for a in self.actors])
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor, no_restart=True)
+        self.actors = []

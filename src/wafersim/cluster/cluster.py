@@ -1,0 +1,88 @@
+"""`Cluster`: n wafer-scale systems behind a SwarmX tree and one MemoryX, on a backend that runs the
+simulation (`local`, in this process; `ray`, each system a Ray actor)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..arch.spec import WaferSpec
+from ..kernels import ml
+from ..runtime.device import resolve_spec
+from ..train import MemoryXSpec, Model
+from ..train.memoryx import Optimizer
+from .backends import import_ray, start_ray
+from .errors import ClusterError
+from .swarmx import SwarmXSpec, SwarmXTree
+
+BACKENDS = ("local", "ray")
+
+
+class Cluster:
+    """`n_systems` systems, each a wafer of `spec` (a `WaferSpec`, a preset name, or None for wafers just
+    large enough for the model), under a SwarmX tree (`swarmx`) fed by MemoryX (`memoryx`).
+
+    `backend="local"` simulates the systems in this process, one after another; `backend="ray"` makes
+    each a Ray actor holding its own `Device` (Ray is joined at `address`, or started locally unless it
+    is running), `workers` of them stepping at once (default: Ray's CPUs). Both give bit-identical
+    weights, losses and simulated times. A system that dies mid-step is restarted (up to `max_restarts`
+    times a step) and its part of the step redone. `trainer(model, optimizer, batch_size)` makes a
+    data-parallel trainer; use the cluster as a context manager, or `close()` it, to release its actors."""
+
+    def __init__(self, n_systems: int, spec: WaferSpec | str | None = None, swarmx: SwarmXSpec | None = None,
+                 memoryx: MemoryXSpec | None = None, backend: str = "local", workers: int | None = None,
+                 max_restarts: int = 3, address: str | None = None) -> None:
+        if backend not in BACKENDS:
+            raise ClusterError(f"backend must be one of {BACKENDS}, got {backend!r}", backend=backend)
+        if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
+            raise ClusterError(f"max_restarts must be an int >= 0, got {max_restarts!r}", max_restarts=max_restarts)
+        self.spec = resolve_spec(spec) if spec is not None else None
+        self.memoryx = memoryx or MemoryXSpec()
+        self.tree = SwarmXTree(n_systems, swarmx, self.memoryx)
+        self.n_systems, self.backend, self.max_restarts = n_systems, backend, max_restarts
+        self.workers, self.ray_memory, self.ray = 1, None, None
+        if backend == "ray":
+            self.ray, self.workers, self.ray_memory = start_ray(address, workers)
+        elif workers is not None:
+            raise ClusterError("workers applies to the ray backend only", workers=workers)
+        self._trainers: list[Any] = []
+
+    @property
+    def swarmx(self) -> SwarmXSpec:
+        return self.tree.spec
+
+    def __repr__(self) -> str:
+        wafer = self.spec.summary() if self.spec else "wafers sized to the model"
+        return f"Cluster({self.n_systems} systems, {self.backend}, {wafer}; {self.tree.summary()})"
+
+    def trainer(self, model: Model, optimizer: Optimizer, batch_size: int, seed: int = 0,
+                params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
+                chunk: int = ml.DEFAULT_CHUNK):
+        """A `DataParallelTrainer` of `model` on this cluster: each step's `batch_size` samples split over
+        the systems. Checks the host memory first (`ClusterTooLargeError` before anything is allocated)."""
+        from .data_parallel import DataParallelTrainer
+
+        trainer = DataParallelTrainer(self, model, optimizer, batch_size, seed, params, tile, chunk)
+        self._trainers.append(trainer)
+        return trainer
+
+    def close(self) -> None:
+        """Release the systems of every trainer (Ray actors are killed); Ray itself stays up."""
+        for trainer in self._trainers:
+            trainer.close()
+        self._trainers = []
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ray_available() -> tuple[bool, str]:
+    """Whether the ray backend can be used here, and if not, why."""
+    try:
+        import_ray()
+    except ClusterError as err:
+        return False, str(err)
+    return True, ""

@@ -1,0 +1,143 @@
+"""Data-parallel training on a `Cluster`, and what each step cost.
+
+A step: MemoryX's weights are broadcast through SwarmX to every system; system i runs forward and
+backward on its share of the batch (rows `[i * B // n, (i + 1) * B // n)`) and scales its gradient of its
+share's mean loss by share / B; the tree adds the systems' gradients in its fixed order; MemoryX applies
+the optimizer. The sum is the gradient of the whole batch's mean loss, so the loss curve is that of one
+system trained on the whole batch, up to float32 rounding (one system: exactly).
+
+**Simulated time** (`ClusterStepReport`): the systems run at once, so the step waits for the slowest
+(`compute_s` and `wafer_traffic_s` are its), plus every tensor of the step through the tree, one after
+another as in single-system training (`broadcast_s` down, `reduce_s` up, `SwarmXTree.transfer_seconds`).
+With one system and no tree this is exactly a `train.Trainer` step's time.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..train import MemoryX, Model
+from ..train.data import batch, check_data
+from ..train.memoryx import Optimizer
+from ..train.errors import TrainingError
+from . import memory
+from .backends import LocalBackend, RayBackend
+from .errors import ClusterError
+from .system import System, SystemResult
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterStepReport:
+    """One data-parallel step: its loss (before the update) and its simulated cost."""
+
+    step: int
+    n_systems: int
+    samples: int
+    loss: float
+    compute_s: float  # of the slowest system
+    wafer_traffic_s: float  # of the slowest system
+    broadcast_s: float  # weights, MemoryX -> SwarmX -> systems
+    reduce_s: float  # gradients, systems -> SwarmX (adding) -> MemoryX
+    system_busy_s: tuple[float, ...]  # every system's compute + wafer traffic
+    launches: int  # over all systems
+    flops: int  # over all systems
+    restarts: int  # systems restarted during the step
+
+    @property
+    def total_s(self) -> float:
+        return self.compute_s + self.wafer_traffic_s + self.broadcast_s + self.reduce_s
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.total_s
+
+    def summary(self) -> str:
+        us = 1e6
+        systems = f"{self.n_systems} system" + ("s" if self.n_systems > 1 else "")
+        return (f"step {self.step} on {systems}: loss {self.loss:.4f}, {self.total_s * us:.2f} us = "
+                f"compute {self.compute_s * us:.2f} + wafer traffic {self.wafer_traffic_s * us:.2f} + broadcast "
+                f"{self.broadcast_s * us:.2f} + reduce {self.reduce_s * us:.2f}; {self.samples_per_s:,.0f} samples/s"
+                + (f"; {self.restarts} restart(s)" if self.restarts else ""))
+
+
+def split(batch_size: int, n_systems: int) -> list[tuple[int, int]]:
+    """Each system's rows of a batch, (start, stop), as equal as they can be."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < n_systems:
+        raise ClusterError(f"a batch of {batch_size!r} samples cannot be split over {n_systems} systems (each needs "
+                           f"at least one)", batch_size=batch_size, n_systems=n_systems)
+    return [(i * batch_size // n_systems, (i + 1) * batch_size // n_systems) for i in range(n_systems)]
+
+
+class DataParallelTrainer:
+    """Trains `model` with `optimizer` on every system of `cluster` (made by `Cluster.trainer`)."""
+
+    def __init__(self, cluster, model: Model, optimizer: Optimizer, batch_size: int, seed: int,
+                 params: dict[str, np.ndarray] | None, tile: int, chunk: int) -> None:
+        self.cluster, self.model, self.batch_size = cluster, model, batch_size
+        self.bounds = split(batch_size, cluster.n_systems)
+        shares = [stop - start for start, stop in self.bounds]
+        largest = max(shares)
+        ray = cluster.backend == "ray"
+        self.memory = memory.estimate(model, largest, cluster.spec, tile, chunk, cluster.n_systems,
+                                      cluster.workers, actor_processes=ray, available=cluster.ray_memory)
+        self.memory.check(f"a cluster on the {cluster.backend} backend")
+        self.memoryx = MemoryX(params if params is not None else model.init_params(seed), optimizer, cluster.memoryx)
+        args = [(i, model, share, cluster.spec, tile, chunk) for i, share in enumerate(shares)]
+        if ray:
+            System(*args[shares.index(largest)], in_process=True)  # a model that does not fit fails here, at once
+            self.backend = RayBackend(args, cluster.max_restarts, cluster.workers)
+        else:
+            self.backend = LocalBackend(args, cluster.max_restarts)
+        self.steps = 0
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Copies of MemoryX's current weights."""
+        return {name: w.copy() for name, w in self.memoryx.weights.items()}
+
+    def inject_fault(self, system: int, at_transfer: int = 0) -> None:
+        """Make `system` die in the next step at its `at_transfer`-th weight/gradient transfer (to test
+        recovery): a Ray actor's process is killed, an in-process system raises and is rebuilt."""
+        if not 0 <= system < self.cluster.n_systems:
+            raise ClusterError(f"system {system} is not one of the cluster's {self.cluster.n_systems}", system=system)
+        self.backend.inject_fault(system, at_transfer)
+
+    def step(self, x: np.ndarray, labels: np.ndarray) -> ClusterStepReport:
+        """One step on a batch of `batch_size` samples: broadcast, forward and backward on every system,
+        tree reduction, MemoryX update."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        labels = np.asarray(labels)
+        check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
+        if x.shape[0] != self.batch_size:
+            raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
+        shares = [(x[a:b], labels[a:b], (b - a) / self.batch_size) for a, b in self.bounds]
+        restarts = self.backend.restarts
+        results = self.backend.step(self.memoryx.weights, shares)
+        for name, gradient in self.cluster.tree.reduce([r.gradients for r in results]).items():
+            self.memoryx.receive_gradient(name, gradient)
+        self.memoryx.update()
+        self.memoryx.take_counters()  # MemoryX's own charges assume one system; the tree's are below
+        self.steps += 1
+        return self._report(results, shares, self.backend.restarts - restarts)
+
+    def _report(self, results: list[SystemResult], shares: list, restarts: int) -> ClusterStepReport:
+        tree = self.cluster.tree
+        transfers = results[0].transfers  # every system streams the same tensors
+        seconds = {kind: sum(tree.transfer_seconds(n) for k, _, n in transfers if k == kind)
+                   for kind in ("weight_bytes", "gradient_bytes")}
+        slowest = max(results, key=lambda r: r.busy_s)
+        loss = sum(scale * r.loss for r, (_, _, scale) in zip(results, shares))
+        return ClusterStepReport(
+            step=self.steps - 1, n_systems=len(results), samples=self.batch_size, loss=float(loss),
+            compute_s=slowest.compute_s, wafer_traffic_s=slowest.wafer_traffic_s, broadcast_s=seconds["weight_bytes"],
+            reduce_s=seconds["gradient_bytes"], system_busy_s=tuple(r.busy_s for r in results),
+            launches=sum(r.launches for r in results), flops=sum(r.flops for r in results), restarts=restarts)
+
+    def fit(self, x: np.ndarray, labels: np.ndarray, steps: int) -> list[ClusterStepReport]:
+        """`steps` more steps over the data set, batch after batch (cycling), as `train.Trainer.fit`."""
+        check_data(np.asarray(x), np.asarray(labels), self.model.in_features, self.model.classes, self.batch_size)
+        return [self.step(*batch(x, labels, self.batch_size, self.steps)) for _ in range(steps)]
+
+    def close(self) -> None:
+        self.backend.close()

@@ -1,0 +1,94 @@
+"""How much host memory simulating a cluster takes, checked before any system is allocated.
+
+A system holds, for the whole run, its device memory (the step's activations, its copy of the weights,
+the streamed copies and the gradients); while it runs a launch, the simulator's state of that launch
+(`sim.hostmem.launch_bytes`: registers, SRAM, FIFOs, clocks over the PEs of the step's largest block, and
+statistics over the whole wafer). Launches of one process run one at a time, so a machine needs a launch's
+state once per system stepping at the same time (one for the `local` backend, `workers` for `ray`). A Ray
+actor is a Python process of its own, with wafersim and NumPy loaded: `ACTOR_PROCESS_BYTES` more each.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ..arch.spec import WaferSpec
+from ..sim.hostmem import available_bytes, launch_bytes
+from ..train import Model, default_device
+from .errors import ClusterTooLargeError
+
+# Resident memory of a Ray actor's process (measured with Ray 2.60 on Linux, VmRSS: 100 MiB once wafersim
+# is imported, 111 MiB after two small training steps); rounded up for larger models' compiled kernels.
+ACTOR_PROCESS_BYTES = 160 * 2**20
+# The library's kernels send on channels 0 and 1 only, in the four directions: at most 8 FIFOs a PE.
+FIFOS_PER_PE = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterMemory:
+    """Host memory of a cluster's simulation: per system, per concurrent launch, and in all."""
+
+    n_systems: int
+    concurrent: int  # systems stepping at once on one machine
+    system_bytes: int  # resident per system (device memory, and its process for Ray)
+    launch_bytes: int  # one launch's simulator state
+    available: int | None  # on this machine (or the Ray cluster), None where unknown
+
+    @property
+    def needed(self) -> int:
+        return self.n_systems * self.system_bytes + min(self.concurrent, self.n_systems) * self.launch_bytes
+
+    @property
+    def systems_per_worker(self) -> int:
+        """How many systems one machine of `available` bytes can hold (0 if not even one)."""
+        if self.available is None:
+            return self.n_systems
+        room = self.available - min(self.concurrent, self.n_systems) * self.launch_bytes
+        return max(0, room // self.system_bytes) if self.system_bytes else self.n_systems
+
+    @property
+    def workers_needed(self) -> int | None:
+        """Machines of this size the cluster would need (None if one system alone does not fit one)."""
+        per = self.systems_per_worker
+        return math.ceil(self.n_systems / per) if per else None
+
+    def check(self, what: str) -> None:
+        """Refuse, with the numbers, a cluster that does not fit the memory available."""
+        if self.available is None or self.needed <= self.available:
+            return
+        launches = min(self.concurrent, self.n_systems)
+        if self.workers_needed is None:
+            advice = "not even one system fits a machine of this size: use smaller wafers or a larger machine"
+        else:
+            advice = (f"it would need {self.workers_needed} workers (machines) of this size, "
+                      f"{self.systems_per_worker} systems each, or at most {self.systems_per_worker} systems here")
+        raise ClusterTooLargeError(
+            f"{what}: {self.n_systems} systems need about {_size(self.needed)} of host memory "
+            f"({self.n_systems} x {_size(self.system_bytes)} per system + {launches} launch(es) at once x "
+            f"{_size(self.launch_bytes)}) but {_size(self.available)} is available; "
+            f"{advice}", needed=self.needed, available=self.available, n_systems=self.n_systems,
+            system_bytes=self.system_bytes, launch_bytes=self.launch_bytes, workers_needed=self.workers_needed,
+            systems_per_worker=self.systems_per_worker)
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:,.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.2f} MiB"
+
+
+def estimate(model: Model, share: int, spec: WaferSpec | None, tile: int, chunk: int, n_systems: int,
+             concurrent: int, actor_processes: bool, available: int | None = None) -> ClusterMemory:
+    """The host memory of `n_systems` systems training `model` on shares of `share` samples on wafers of
+    `spec` (None: each just large enough), `concurrent` of them stepping at once; `available` defaults to
+    what this machine has (`sim.hostmem.available_bytes`)."""
+    block = default_device(model, share, tile, chunk).spec  # the largest block any launch of a step uses
+    wafer = spec if spec is not None else block
+    pes = min(block.width, wafer.width) * min(block.height, wafer.height)
+    launch = sum(launch_bytes(pes, wafer.n_pes, wafer.registers, wafer.sram_bytes // 4, FIFOS_PER_PE,
+                              wafer.fifo_depth, 8).values())
+    # activations, and four copies of the weights: the system's, the streamed ones, gradients, scaled gradients
+    resident = model.activation_bytes(share) + 4 * model.param_bytes
+    if actor_processes:
+        resident += ACTOR_PROCESS_BYTES
+    if available is None:
+        available = available_bytes()
+    return ClusterMemory(n_systems, concurrent, resident, launch, available)

@@ -1,0 +1,108 @@
+"""One system of a cluster: a wafer (`Device`) with a weight-streaming `Trainer` that computes the
+gradients of its share of each batch from the weights SwarmX broadcast, and hands them back for the tree
+to reduce. The same class runs in-process (the `local` backend) and inside a Ray actor (`ray`).
+
+A system keeps no training state between steps: its weights are overwritten by each step's broadcast,
+and its optimizer (`GradientTap`) applies nothing. So a system that dies can be restarted from its
+constructor's arguments and its step redone from the broadcast weights with the same result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+
+import numpy as np
+
+from ..arch.spec import WaferSpec
+from ..runtime.device import Device
+from ..train import Model, Trainer, default_device
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientTap:
+    """The optimizer of a system's copy of the weights: instead of updating a tensor it keeps the step's
+    gradient (in `state["gradient"]`) for the cluster, whose MemoryX applies the real optimizer."""
+
+    @property
+    def state_per_param(self) -> int:
+        return 0
+
+    def update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], step: int) -> None:
+        state["gradient"] = g
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemResult:
+    """What one system sends back from a step."""
+
+    system: int
+    gradients: dict[str, np.ndarray]  # of the mean loss over its share, scaled by share / batch
+    loss: float  # mean over its share
+    compute_s: float
+    wafer_traffic_s: float
+    launches: int
+    fabric_words: int
+    flops: int
+    transfers: tuple[tuple[str, str, int], ...]  # (kind, tensor, bytes) of each weight/gradient stream, in order
+
+    @property
+    def busy_s(self) -> float:
+        """The system's own time in the step: compute and on-wafer traffic."""
+        return self.compute_s + self.wafer_traffic_s
+
+
+class SimulatedCrash(Exception):
+    """Raised by a system of the local backend where a Ray actor's process would die (`inject_fault`)."""
+
+
+class System:
+    """System `index` of a cluster: trains `model` on batches of `share` samples on a wafer of `spec` (or,
+    with `spec=None`, one just large enough, `train.default_device`)."""
+
+    def __init__(self, index: int, model: Model, share: int, spec: WaferSpec | None, tile: int, chunk: int,
+                 in_process: bool = True) -> None:
+        self.index, self.share, self.in_process = index, share, in_process
+        device = Device(spec) if spec is not None else default_device(model, share, tile, chunk)
+        self.trainer = Trainer(model, GradientTap(), share, device=device, mode="streaming", tile=tile, chunk=chunk)
+        self.memoryx = self.trainer.memoryx
+        self._fault_at: int | None = None
+        self._transfers: list[tuple[str, str, int]] = []
+        timeline_hook = self.memoryx.on_transfer
+
+        def on_transfer(kind: str, tensor: str, nbytes: int, seconds: float) -> None:
+            self._transfers.append((kind, tensor, nbytes))
+            if self._fault_at is not None and len(self._transfers) > self._fault_at:
+                self._die()
+            timeline_hook(kind, tensor, nbytes, seconds)
+
+        self.memoryx.on_transfer = on_transfer
+
+    def pid(self) -> int:
+        """The process the system runs in."""
+        return os.getpid()
+
+    def inject_fault(self, at_transfer: int) -> None:
+        """Die in the next step, at its `at_transfer`-th weight or gradient transfer (0 = the first), as a
+        machine that fails mid-step: a Ray actor's process kills itself (SIGKILL), an in-process system
+        raises `SimulatedCrash`. A restarted system has no fault armed."""
+        self._fault_at = at_transfer
+
+    def _die(self) -> None:
+        if self.in_process:
+            raise SimulatedCrash(f"system {self.index} failed (injected)")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def step(self, weights: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray, scale: float) -> SystemResult:
+        """Load the broadcast `weights`, run forward and backward on this system's share (`x`, `labels`),
+        and return the gradients times `scale` (share / batch, so that the tree's sum is the gradient of
+        the whole batch's mean loss)."""
+        for name, value in weights.items():
+            self.memoryx.weights[name][...] = value
+        self._transfers = []
+        report = self.trainer.step(x, labels)
+        factor = np.float32(scale)
+        gradients = {name: state.pop("gradient") * factor for name, state in self.memoryx.state.items()
+                     if "gradient" in state}
+        return SystemResult(self.index, gradients, report.loss, report.compute_s, report.wafer_traffic_s,
+                            report.launches, report.fabric_words, report.flops, tuple(self._transfers))

@@ -1,0 +1,104 @@
+"""Data-parallel training on the local backend: one system equals `train.Trainer` exactly, more systems
+follow the single-system and float64 NumPy loss curves, and the step's time is the slowest system plus
+every tensor through the tree, as the SwarmX formula gives it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim import train
+from wafersim.cluster import Cluster, ClusterError, SwarmXSpec, SwarmXTree, split
+from wafersim.train.reference import train_reference
+
+SPEC = ws.WaferSpec.preset("dev", width=8, height=8)
+MODEL = train.Model.mlp([6, 8, 3], activation="relu")
+DATA = train.synthetic_classification(24, 6, 3, seed=1)
+
+
+def single_system(optimizer, batch_size, steps):
+    trainer = train.Trainer(MODEL, optimizer, batch_size=batch_size, device=ws.Device(SPEC))
+    return trainer, trainer.fit(*DATA, steps=steps)
+
+
+def test_one_system_is_exactly_single_system_training():
+    trainer, reports = single_system(train.Adam(lr=0.05), 8, 3)
+    with Cluster(1, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.Adam(lr=0.05), batch_size=8)
+        steps = dp.fit(*DATA, steps=3)
+        assert [s.loss for s in steps] == [r.loss for r in reports]
+        assert all(np.array_equal(dp.params[k], trainer.params[k]) for k in trainer.params)
+        for s, r in zip(steps, reports):
+            assert s.total_s == pytest.approx(r.total_s, rel=1e-12)
+            assert s.broadcast_s + s.reduce_s == pytest.approx(r.streaming_s, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_loss_curve_matches_one_system_on_the_whole_batch(n):
+    opt = train.SGD(lr=0.2, momentum=0.9)
+    trainer, reports = single_system(opt, 8, 4)                     # 8 = 4 + 4 or 2 + 3 + 3
+    reference, final = train_reference(MODEL, MODEL.init_params(0), opt, *DATA, 4, 8)
+    with Cluster(n, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, opt, batch_size=8)
+        losses = [s.loss for s in dp.fit(*DATA, steps=4)]
+        assert np.allclose(losses, [r.loss for r in reports], rtol=1e-5)
+        assert np.allclose(losses, reference, rtol=1e-4)
+        for name, w in trainer.params.items():
+            assert np.allclose(dp.params[name], w, atol=1e-5)
+            assert np.allclose(dp.params[name], final[name], atol=1e-4)
+
+
+def test_step_time_is_the_slowest_system_plus_the_tree():
+    swarmx = SwarmXSpec(link_bandwidth_bytes_per_s=2e8, level_latency_s=5e-6, fan_out=2)
+    mx = train.MemoryXSpec(bandwidth_bytes_per_s=4e8, latency_s=1e-6)
+    with Cluster(3, SPEC, swarmx=swarmx, memoryx=mx) as cluster:
+        report = cluster.trainer(MODEL, train.SGD(), batch_size=6).step(*(a[:6] for a in DATA))
+    # per tensor: MemoryX latency, 2 levels (3 systems, fan-out 2), bytes at the 2e8 B/s links
+    seconds = lambda shape: 1e-6 + 2 * 5e-6 + 4 * np.prod(shape) / 2e8
+    shapes = MODEL.param_shapes()
+    weights = [s for name, s in shapes.items() if name.endswith(".w")]   # streamed again for the backward pass
+    assert report.broadcast_s == pytest.approx(sum(map(seconds, shapes.values())) + sum(map(seconds, weights)))
+    assert report.reduce_s == pytest.approx(sum(map(seconds, shapes.values())))
+    assert report.compute_s + report.wafer_traffic_s == max(report.system_busy_s)
+    assert len(report.system_busy_s) == 3 and report.samples == 6 and report.restarts == 0
+    assert report.samples_per_s == pytest.approx(6 / report.total_s)
+
+
+def test_same_program_same_results_and_times():
+    runs = []
+    for _ in range(2):
+        with Cluster(2, SPEC) as cluster:
+            dp = cluster.trainer(MODEL, train.SGD(lr=0.1), batch_size=6)
+            runs.append(([(s.loss, s.total_s, s.system_busy_s) for s in dp.fit(*DATA, steps=2)], dp.params))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+
+
+def test_split_is_contiguous_and_as_equal_as_can_be():
+    assert split(8, 3) == [(0, 2), (2, 5), (5, 8)]
+    assert split(4, 4) == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    with pytest.raises(ClusterError, match="batch of 3 samples cannot be split over 4 systems"):
+        split(3, 4)
+
+
+def test_bad_clusters_and_batches_are_refused():
+    with pytest.raises(ClusterError, match="backend must be one of"):
+        Cluster(2, SPEC, backend="mpi")
+    with pytest.raises(ClusterError, match="workers applies to the ray backend"):
+        Cluster(2, SPEC, workers=2)
+    with pytest.raises(ClusterError, match="1 to 192 systems"):
+        Cluster(200, SPEC)
+    with pytest.raises(ClusterError, match="max_restarts"):
+        Cluster(2, SPEC, max_restarts=-1)
+    with Cluster(2, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(), batch_size=4)
+        with pytest.raises(train.TrainingError, match="a batch has 4 rows, got 8"):
+            dp.step(*(a[:8] for a in DATA))
+    tiny = ws.WaferSpec(width=4, height=4)
+    with pytest.raises(train.ActivationsTooLargeError):             # the model does not fit a system's wafer
+        Cluster(2, tiny).trainer(train.Model.mlp([4, 64, 2]), train.SGD(), batch_size=4)
+
+
+def test_repr_names_the_tree():
+    cluster = Cluster(20, SPEC)
+    assert "20 systems" in repr(cluster) and f"{SwarmXTree(20).levels} levels" in repr(cluster)

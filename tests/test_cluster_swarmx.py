@@ -1,0 +1,65 @@
+"""The SwarmX tree: its shape and transfer times against formulas from its spec, and its reduction order
+against sums written out by hand."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim import train
+from wafersim.cluster import ClusterError, SwarmXSpec, SwarmXTree
+
+
+@pytest.mark.parametrize("n, fan_out", [(1, 4), (2, 4), (4, 4), (5, 4), (16, 4), (17, 4), (64, 4), (65, 4),
+                                        (192, 4), (7, 2), (192, 8)])
+def test_levels_and_nodes_follow_the_fan_out(n, fan_out):
+    tree = SwarmXTree(n, SwarmXSpec(fan_out=fan_out))
+    levels = min(k for k in range(20) if fan_out ** k >= n)        # the smallest tree that reaches n leaves
+    assert tree.levels == levels
+    assert tree.nodes == sum(math.ceil(n / fan_out ** k) for k in range(1, levels + 1))
+
+
+def test_transfer_time_is_latencies_plus_bytes_at_the_slowest_rate():
+    mx = train.MemoryXSpec(bandwidth_bytes_per_s=1e9, latency_s=2e-6)
+    one = SwarmXTree(1, SwarmXSpec(link_bandwidth_bytes_per_s=5e8), mx)
+    assert one.transfer_seconds(4000) == pytest.approx(2e-6 + 4000 / 1e9, rel=1e-12)   # no tree: MemoryX alone
+    spec = SwarmXSpec(link_bandwidth_bytes_per_s=5e8, level_latency_s=3e-6, fan_out=4)
+    big = SwarmXTree(192, spec, mx)                                   # 4 levels: 4^3 = 64 < 192 <= 256
+    assert big.transfer_seconds(4000) == pytest.approx(2e-6 + 4 * 3e-6 + 4000 / 5e8, rel=1e-12)
+    fast_links = SwarmXTree(192, SwarmXSpec(link_bandwidth_bytes_per_s=1e12, level_latency_s=3e-6), mx)
+    assert fast_links.transfer_seconds(4000) == pytest.approx(2e-6 + 4 * 3e-6 + 4000 / 1e9, rel=1e-12)
+
+
+def test_reduction_adds_in_the_tree_order_in_float32():
+    rng = np.random.default_rng(3)
+    g = [rng.standard_normal(6).astype(np.float32) for _ in range(5)]
+    tree = SwarmXTree(5, SwarmXSpec(fan_out=2))
+    total = tree.reduce([{"w": v} for v in g])["w"]
+    assert total.dtype == np.float32
+    assert np.array_equal(total, ((g[0] + g[1]) + (g[2] + g[3])) + g[4])
+    six = SwarmXTree(6, SwarmXSpec(fan_out=4)).reduce([{"w": v} for v in g + [g[0]]])["w"]
+    assert np.array_equal(six, (((g[0] + g[1]) + g[2]) + g[3]) + (g[4] + g[0]))
+
+
+def test_reduction_order_is_the_trees_not_the_sequence():
+    # In float32 1e8 + 1 rounds to 1e8: left to right these give 1, in pairs (fan-out 2) they give 0.
+    values = [np.float32(v) for v in (1e8, 1.0, -1e8, 1.0)]
+    assert ((values[0] + values[1]) + values[2]) + values[3] == 1.0
+    tree = SwarmXTree(4, SwarmXSpec(fan_out=2))
+    assert tree.reduce([{"x": np.array([v])} for v in values])["x"][0] == 0.0
+
+
+def test_bad_trees_are_refused_with_the_limit():
+    with pytest.raises(ClusterError, match="1 to 192 systems") as err:
+        SwarmXTree(193)
+    assert err.value.available == 192
+    with pytest.raises(ClusterError):
+        SwarmXTree(0)
+    for bad in (dict(fan_out=1), dict(link_bandwidth_bytes_per_s=0), dict(level_latency_s=-1.0),
+                dict(max_systems=True)):
+        with pytest.raises(ws.SpecError):
+            SwarmXSpec(**bad)
+    with pytest.raises(ClusterError, match="reduces 3 systems"):
+        SwarmXTree(3).reduce([{"w": np.zeros(2)}] * 2)
