@@ -1,0 +1,149 @@
+"""Histogram with equal-width bins: every value is routed to the PE that owns its bin.
+
+**Layout.** The values are dealt out in equal chunks over a row of P PEs (a P x 1 block; the host pads the
+last chunk with NaN, which no bin keeps). The B bins are split into P ranges of ceil(B / P) consecutive
+bins: PE x owns bins x*BP .. x*BP + BP - 1 and counts them in its SRAM.
+
+**Binning.** Each PE finds the bin of each of its values: an estimate (v - lo) * B / (hi - lo), then
+corrected by comparing v with the float32 bin edges (the same edges as `numpy.histogram_bin_edges`), so a
+value lands in bin i exactly when edge[i] <= v < edge[i+1] (the last bin also takes v == hi), and values
+outside [lo, hi] (and NaN) are dropped, as NumPy does.
+
+**Routing.** Each value's bin number travels, one word, to the owner of the bin, forwarded hop by hop:
+first eastwards, then westwards. Eastwards, PE x sends the bin numbers of its own values owned further
+east, then passes on (or counts, if it owns them) the words arriving from the west until the end marker
+(-1), then sends its own end marker east; westwards the same in mirror image. Each direction is a
+one-way pipeline, so nothing deadlocks; a PE starts forwarding only once its own words are out, so the
+words of the west half of the row cross the middle link one after another: the kernel is bound by the
+middle link, which about a quarter of all values cross when they are spread evenly.
+
+No FLOPs to speak of (the estimate's subtract and multiply per value): `LaunchStats.flops` is small, and
+values per cycle is the figure of merit.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ...compiler import intrinsics as ws
+from ...errors import ArgumentError
+from ...runtime.device import Device
+from ...runtime.jit import Dispatcher, jit
+from ...sim.stats import LaunchStats
+from ..hosting import Scratch, fitting_device
+from .common import check_fits_sram, check_line
+
+END = -1  # the end of a PE's stream of bin numbers (bins are >= 0)
+
+
+@functools.lru_cache(maxsize=None)
+def histogram_kernel(chunk: int, bins: int, p: int) -> Dispatcher:
+    """The kernel for `chunk` values per PE, `bins` bins and a row of `p` PEs (compile-time sizes). Launch
+    ``kernel[(1, 1), (p, 1)](values, edges, counts, scale)`` with (p, chunk) float32 values, the bins + 1
+    float32 edges, an int32 counts array of p * ceil(bins / p) and the float32 estimate scale
+    bins / (hi - lo)."""
+    M, B, P = chunk, bins, p
+    BP = -(-bins // p)  # bins per PE
+
+    @jit(boundscheck=False)  # bins are clamped to [0, B) before use; the tests check counts against NumPy
+    def histogram_route(values, edges_g, counts_g, scale):
+        x = ws.threadIdx.x
+        vals = ws.local.array(M, np.float32)
+        bin_of = ws.local.array(M, np.int32)
+        edges = ws.local.array(B + 1, np.float32)
+        counts = ws.local.array(BP, np.int32)
+        vals[0:M] = values[x, 0:M]
+        edges[0:B + 1] = edges_g[0:B + 1]
+        counts[0:BP] = 0
+        lo = edges[0]
+        hi = edges[B]
+        mine = x * BP  # the first bin this PE owns
+        mine_end = mine + BP
+        for i in range(M):
+            v = vals[i]
+            b = END
+            if v >= lo and v <= hi:  # false for NaN
+                b = min(max(int((v - lo) * scale), 0), B - 1)
+                while b > 0 and v < edges[b]:
+                    b -= 1
+                while b < B - 1 and v >= edges[b + 1]:
+                    b += 1
+            bin_of[i] = b
+        # Eastwards: own words first, then the stream from the west, then the end marker.
+        for i in range(M):
+            b = bin_of[i]
+            if b >= mine_end:
+                ws.send(ws.EAST, b)
+            elif b >= mine:
+                counts[b - mine] += 1
+        if ws.has_neighbor(ws.WEST):
+            b = ws.recv(ws.WEST, dtype=np.int32)
+            while b != END:
+                if b >= mine_end:
+                    ws.send(ws.EAST, b)
+                else:
+                    counts[b - mine] += 1
+                b = ws.recv(ws.WEST, dtype=np.int32)
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, END)
+        # Westwards, the mirror image.
+        for i in range(M):
+            b = bin_of[i]
+            if b != END and b < mine:
+                ws.send(ws.WEST, b)
+        if ws.has_neighbor(ws.EAST):
+            b = ws.recv(ws.EAST, dtype=np.int32)
+            while b != END:
+                if b < mine:
+                    ws.send(ws.WEST, b)
+                else:
+                    counts[b - mine] += 1
+                b = ws.recv(ws.EAST, dtype=np.int32)
+        if ws.has_neighbor(ws.WEST):
+            ws.send(ws.WEST, END)
+        counts_g[mine:mine_end] = counts[0:BP]
+
+    return histogram_route
+
+
+def float32_edges(edges: np.ndarray) -> np.ndarray:
+    """Bin edges as float32, each rounded up where it is not a float32, so that for every float32 v,
+    v < edge holds in float32 exactly when it holds for the original edge (NumPy >= 2 already gives float32
+    edges for float32 data; older NumPy gives float64)."""
+    edges = np.asarray(edges)
+    rounded = edges.astype(np.float32)
+    below = rounded.astype(np.float64) < edges
+    rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
+    return rounded
+
+
+def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | None = None, p: int = 1,
+              device: Device | None = None, stream=None) -> tuple[np.ndarray, np.ndarray, LaunchStats]:
+    """`numpy.histogram(values, bins, range)` for float32 values and `bins` equal-width bins, on a row of
+    `p` PEs: the values are dealt out over the PEs and each is routed to the PE owning its bin.
+
+    Returns (counts as int64, the bin edges, LaunchStats). `device` defaults to a p x 1 wafer."""
+    values = np.asarray(values)
+    if values.size == 0 or not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise ArgumentError(f"histogram takes a non-empty array of real numbers, got {values.dtype} of shape "
+                            f"{values.shape}", shape=values.shape)
+    if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
+        raise ArgumentError(f"histogram: bins must be a positive int (equal-width bins), got {bins!r}")
+    flat = values.astype(np.float32).reshape(-1)
+    edges = np.histogram_bin_edges(flat, int(bins), range)  # NumPy's checks of range, and its edges
+    edges32 = float32_edges(edges)
+    device = device or fitting_device(p, 1)
+    check_line("histogram", p, device.spec)
+    chunk = -(-flat.size // p)
+    per_pe = -(-int(bins) // p)
+    check_fits_sram(f"histogram of {flat.size:,} values over {p} PEs ({chunk:,} each) into {bins} bins",
+                    2 * chunk + bins + 1 + per_pe, device.spec)
+    packed = np.full(p * chunk, np.nan, np.float32)
+    packed[:flat.size] = flat
+    scale = np.float32(int(bins) / (float(edges32[-1]) - float(edges32[0])))
+    with Scratch(device, stream) as mem:
+        d_values, d_edges = mem.put(packed.reshape(p, chunk)), mem.put(edges32)
+        d_counts = mem.empty(p * per_pe, np.int32)
+        stats = histogram_kernel(chunk, int(bins), p)[(1, 1), (p, 1), stream](d_values, d_edges, d_counts, scale)
+        return mem.get(d_counts)[:bins].astype(np.int64), edges, stats
