@@ -32,15 +32,27 @@ class Problem:
         return self.b.shape[2], self.b.shape[1]
 
 
+def default_device(shape: tuple[int, ...], device: Device | None) -> Device | None:
+    """`device`, or for a non-empty (nz, ny, nx) shape an nx x ny wafer, just large enough (else None:
+    `check_grid` then reports the bad shape)."""
+    if device is None and len(shape) == 3 and 0 not in shape:
+        return fitting_device(shape[2], shape[1])
+    return device
+
+
+def grid_on(u: np.ndarray, name: str, vectors: int, device: Device | None) -> tuple[np.ndarray, Device]:
+    """(`u` checked by `check_grid`, the device to run it on: `device` or the default of `default_device`)."""
+    device = default_device(np.shape(u), device)
+    u = check_grid(u, name, vectors, device.spec if device is not None else fitting_device(1, 1).spec)
+    return u, device
+
+
 def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Device | None,
             name: str = "b") -> Problem:
     """Check `b` (an (nz, ny, nx) grid) and `shift` (a scalar or a grid of that shape, >= 0 so that the
     operator stays positive definite) for a kernel keeping `vectors` padded columns per PE; the default
     device is an nx x ny wafer, just large enough."""
-    shape = np.shape(b)
-    if len(shape) == 3 and 0 not in shape:
-        device = device or fitting_device(shape[2], shape[1])
-    b = check_grid(b, name, vectors, device.spec if device is not None else fitting_device(1, 1).spec)
+    b, device = grid_on(b, name, vectors, device)
     shift_arr = np.asarray(shift, dtype=np.float64)
     if shift_arr.ndim not in (0, 3) or (shift_arr.ndim == 3 and shift_arr.shape != b.shape):
         raise ArgumentError(f"shift must be a number or a grid of the shape of {name} {b.shape}, got shape "

@@ -1,0 +1,122 @@
+"""The power method for the largest eigenvalue of the operator of `cg` (the 7-point 3-D Laplacian plus a
+diagonal shift, symmetric), in one launch, with the layout of `columns`.
+
+From a start vector x (normalised on the wafer), each iteration computes y = A x (one halo exchange),
+the Rayleigh quotient lambda = x . y (x has unit norm) and ||y||, and sets x = y / ||y||: two block-wide
+all-reduces. It stops after the iteration where |lambda - lambda_prev| <= tol * |lambda|, or after
+`maxiter` iterations. The error of lambda falls like (lambda_2 / lambda_1)^(2k) for a symmetric operator.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+
+from ...compiler import intrinsics as ws
+from ...errors import ArgumentError
+from ...runtime.device import Device
+from ...runtime.jit import Dispatcher, jit
+from ...sim.stats import LaunchStats
+from ..hosting import Scratch
+from .columns import column_ops, from_padded_columns, padded_columns
+from .setup import iteration_limit, prepare
+
+#: Padded columns the kernel keeps per PE: x, y, diag and four halo buffers.
+POWER_VECTORS = 7
+
+
+@dataclasses.dataclass
+class Eigenpair:
+    """What `power_method` returns: the eigenvalue estimate (the last Rayleigh quotient), the unit
+    eigenvector estimate as an (nz, ny, nx) grid (A x / ||A x|| of the last iteration), the iterations
+    done, whether the tolerance was reached, and the launch's stats."""
+
+    value: float
+    vector: np.ndarray
+    iterations: int
+    converged: bool
+    stats: LaunchStats
+
+
+@functools.lru_cache(maxsize=None)
+def power_kernel(nz: int) -> Dispatcher:
+    """The kernel for columns of `nz` values. Launch on one nx x ny block:
+    ``kernel[(1, 1), (nx, ny)](x0, diag, x_out, info, value, nx, maxiter, tol)`` with (nx*ny, nz + 2)
+    padded float32 columns; info (int32, 2) receives (iterations, converged), value (float32, 1) lambda."""
+    ops = column_ops(nz)
+    NZ, W, P = nz, nz + 2, ops.tree
+    laplace, dot = ops.laplace, ops.dot
+
+    @jit(boundscheck=False)  # tested: every slice is a constant of the column length
+    def power(x0, diag_cols, x_out, info, value, nx, maxiter, tol):
+        px, py = ws.grid(2)
+        me = py * nx + px
+        x = ws.local.array(W, np.float32)
+        y = ws.local.array(W, np.float32)
+        diag = ws.local.array(W, np.float32)
+        bn = ws.local.array(NZ, np.float32)
+        bs = ws.local.array(NZ, np.float32)
+        be = ws.local.array(NZ, np.float32)
+        bw = ws.local.array(NZ, np.float32)
+        tmp = ws.local.array(P, np.float32)
+        bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
+        bs[0:NZ] = 0.0
+        be[0:NZ] = 0.0
+        bw[0:NZ] = 0.0
+        tmp[0:P] = 0.0
+        y[0:W] = 0.0
+        x[0:W] = x0[me, 0:W]
+        diag[0:W] = diag_cols[me, 0:W]
+        x[1:NZ + 1] = x[1:NZ + 1] * (1.0 / math.sqrt(dot(x, x, tmp)))
+        lam = 0.0
+        lam_prev = 0.0
+        it = 0
+        done = 0
+        while it < maxiter:
+            laplace(x, y, diag, bn, bs, be, bw)
+            lam = dot(x, y, tmp)
+            x[1:NZ + 1] = y[1:NZ + 1] * (1.0 / math.sqrt(dot(y, y, tmp)))
+            it += 1
+            if abs(lam - lam_prev) <= tol * abs(lam):
+                done = 1
+                break
+            lam_prev = lam
+        x_out[me, 0:W] = x[0:W]
+        if px == 0 and py == 0:
+            info[0] = it
+            info[1] = done
+            value[0] = lam
+
+    return power
+
+
+def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarray | float = 0.0,
+                 tol: float = 1e-6, maxiter: int = 1000, seed: int = 0, device: Device | None = None,
+                 stream=None) -> Eigenpair:
+    """The largest eigenvalue of A = the 7-point 3-D Laplacian (Dirichlet) + diag(shift), by the power
+    method on the wafer.
+
+    `shape_or_x0` is the grid's (nz, ny, nx) shape (the start vector is then uniform random in [-1, 1)
+    from `seed`) or a start vector of that shape (not all zero). Stops when the Rayleigh quotient changes
+    by at most `tol` relatively, or after `maxiter` iterations. Returns an `Eigenpair`."""
+    if isinstance(shape_or_x0, tuple):
+        x0 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape_or_x0).astype(np.float32)
+    else:
+        x0 = shape_or_x0
+    problem = prepare(x0, shift, POWER_VECTORS, device, name="x0")
+    if not np.any(problem.b):
+        raise ArgumentError("the start vector x0 is all zero: the power method needs a nonzero start")
+    if not (math.isfinite(tol) and tol >= 0):
+        raise ArgumentError(f"tol must be a finite number >= 0, got {tol!r}")
+    limit = iteration_limit(problem.b.size, maxiter)
+    (nx, ny), nz = problem.block, problem.shape[0]
+    with Scratch(problem.device, stream) as mem:
+        d_x0, d_diag = mem.put(padded_columns(problem.b)), mem.put(padded_columns(problem.diag))
+        d_x, d_info, d_value = mem.empty((nx * ny, nz + 2)), mem.empty(2, np.int32), mem.empty(1)
+        stats = power_kernel(nz)[(1, 1), (nx, ny), stream](
+            d_x0, d_diag, d_x, d_info, d_value, int(nx), limit, np.float32(tol))
+        vector = from_padded_columns(mem.get(d_x), problem.shape)
+        (iterations, done), value = mem.get(d_info), float(mem.get(d_value)[0])
+    return Eigenpair(value, vector, int(iterations), bool(done), stats)
