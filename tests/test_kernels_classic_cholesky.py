@@ -1,0 +1,76 @@
+"""kernels.classic.cholesky: L against numpy.linalg.cholesky (float64), the FLOP count against its closed
+form, the failing column of a matrix that is not positive definite against LAPACK's spotrf, bad inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.linalg import lapack
+
+import wafersim as ws
+from wafersim.kernels.classic.cholesky import NotPositiveDefiniteError, cholesky, cholesky_flops
+
+
+def _spd(n: int, seed: int) -> np.ndarray:
+    """A well-conditioned random SPD float32 matrix: M M^T + n I."""
+    m = np.random.default_rng(seed).standard_normal((n, n))
+    return (m @ m.T + n * np.eye(n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("n, p", [(4, 1), (8, 2), (12, 3), (32, 8)])
+def test_cholesky_matches_numpy(n, p):
+    a = _spd(n, seed=n + p)
+    low, stats = cholesky(a, p)
+    want = np.linalg.cholesky(a.astype(np.float64))
+    assert low.dtype == np.float32 and low.shape == (n, n)
+    np.testing.assert_array_equal(np.triu(low, 1), 0)
+    # float32 throughout: errors of a few ulps of the largest entry (the matrix is well conditioned)
+    assert np.abs(low - want).max() <= 50 * np.finfo(np.float32).eps * np.abs(want).max()
+    rebuilt = low.astype(np.float64) @ low.T.astype(np.float64)
+    assert np.abs(rebuilt - a).max() <= 50 * np.finfo(np.float32).eps * np.abs(a).max()
+    # sum over k of (n - k)**2: the column scalings, reciprocals and fused multiply-adds
+    assert stats.flops == cholesky_flops(n) == sum((n - k) ** 2 for k in range(n))
+    assert stats.block == (p, 1)
+
+
+def test_only_the_lower_triangle_is_read():
+    a = _spd(8, seed=1)
+    garbage = a + np.triu(np.full_like(a, 1e6), 1)
+    low, _ = cholesky(garbage, 4)
+    ref, _ = cholesky(a, 4)
+    np.testing.assert_array_equal(low, ref)
+
+
+@pytest.mark.parametrize("bad_column", [0, 5, 11])
+def test_not_positive_definite_names_the_leading_minor(bad_column):
+    n, p = 12, 4
+    a = _spd(n, seed=3).astype(np.float64)
+    a[bad_column, bad_column] = -a[bad_column, bad_column]  # the leading minor of order bad_column + 1 fails
+    a = a.astype(np.float32)
+    _, info = lapack.spotrf(a, lower=1)  # LAPACK in float32: info = order of the first failing minor
+    assert info == bad_column + 1
+    with pytest.raises(NotPositiveDefiniteError, match=f"leading minor of order {info} ") as err:
+        cholesky(a, p)
+    assert err.value.column == bad_column and err.value.pivot <= 0
+    assert isinstance(err.value, ws.WaferError) and isinstance(err.value, ValueError)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(a)
+
+
+def test_a_nan_pivot_is_not_positive_definite():
+    a = _spd(4, seed=4)
+    a[2, 1] = np.nan  # propagates to the pivot of column 2
+    with pytest.raises(NotPositiveDefiniteError, match="order 3") as err:
+        cholesky(a, 2)
+    assert np.isnan(err.value.pivot)
+
+
+def test_bad_inputs_are_refused_with_sizes():
+    with pytest.raises(ws.ArgumentError, match=r"square matrix, got shape \(3, 4\)"):
+        cholesky(np.ones((3, 4), np.float32), 1)
+    with pytest.raises(ws.ArgumentError, match="p = 3 PEs must divide n = 8"):
+        cholesky(_spd(8, 0), 3)
+    with pytest.raises(ws.ArgumentError, match="width of 2 PEs"):
+        cholesky(_spd(8, 0), 4, device=ws.Device(ws.WaferSpec(width=2, height=2)))
+    with pytest.raises(ws.OutOfMemoryError, match="bytes") as err:
+        cholesky(np.eye(128, dtype=np.float32), 1)  # 128 columns of 128 words: 64 KiB on one PE
+    assert err.value.needed == (128 * 128 + 128) * 4

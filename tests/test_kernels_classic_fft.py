@@ -1,0 +1,97 @@
+"""kernels.classic.fft: batched 1-D and 2-D FFTs on a row of PEs against numpy.fft (in complex128), their
+FLOP counts, the words the 2-D transpose moves through the fabric, and refused inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels.classic.fft import fft, fft2, fft_flops
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _random_complex(shape, seed):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+
+
+def _assert_close_to_float32(got, want, points):
+    """A radix-2 FFT in float32 errs by about eps * log2(points) relative to the largest output."""
+    assert got.dtype == np.complex64 and got.shape == want.shape
+    bound = 4 * EPS32 * np.log2(points) * np.abs(want).max()
+    assert np.abs(got - want).max() <= bound
+
+
+@pytest.mark.parametrize("shape, p", [((8,), 1), ((2, 4), 2), ((6, 16), 3), ((8, 64), 4)])
+def test_fft_matches_numpy(shape, p):
+    x = _random_complex(shape, seed=len(shape) * 100 + shape[-1])
+    y, stats = fft(x, p)
+    _assert_close_to_float32(y, np.fft.fft(x.astype(np.complex128), axis=-1), shape[-1])
+    transforms = int(np.prod(shape[:-1]))
+    assert stats.flops == fft_flops(shape[-1], transforms)
+    assert stats.block == (p, 1) and stats.words_moved == 0  # each PE transforms its own rows
+
+
+def test_fft_flops_are_the_butterflies():
+    # Per stage and butterfly: a complex multiply-add (10 real FLOPs) except w = 1 (4 additions); one
+    # butterfly of each of the log2(n) stages has w = 1 per group of the first kind.
+    n = 16
+    stages = [(8, 1), (4, 2), (2, 4), (1, 8)]  # (pairs per group r, groups L/2)
+    expected = sum(r * (10 * (groups - 1) + 4) for r, groups in stages)
+    assert fft_flops(n, 3) == 3 * expected
+    assert fft_flops(n, 1) < 10 * (n // 2) * 4  # fewer than the textbook 5 n log2 n
+
+
+@pytest.mark.parametrize("m, n, p", [(8, 8, 2), (4, 16, 4), (16, 8, 2), (8, 4, 1)])
+def test_fft2_matches_numpy(m, n, p):
+    a = _random_complex((m, n), seed=m * n + p)
+    got, stats = fft2(a, p)
+    _assert_close_to_float32(got, np.fft.fft2(a.astype(np.complex128)), m * n)
+    assert stats.flops == fft_flops(n, m) + fft_flops(m, n)
+    # The transpose: PE x's block for PE d (m/p x n/p complex = 2 * m * n / p**2 words) crosses |x - d| links;
+    # sum over x != d of |x - d| is (p**3 - p) / 3.
+    block_words = 2 * (m // p) * (n // p)
+    assert stats.words_moved == block_words * (p ** 3 - p) // 3
+
+
+def test_fft2_of_real_and_structured_inputs():
+    # A single frequency transforms to a single spike; a constant to the DC term only.
+    m, n = 8, 16
+    rows, cols = np.indices((m, n))
+    wave = np.exp(2j * np.pi * (3 * rows / m + 5 * cols / n)).astype(np.complex64)
+    got, _ = fft2(wave, 4)
+    spike = np.zeros((m, n))
+    spike[3, 5] = m * n
+    assert np.abs(got - spike).max() <= 4 * EPS32 * np.log2(m * n) * m * n
+    const, _ = fft2(np.ones((m, n), np.float32), 4)
+    expected = np.zeros((m, n), np.complex64)
+    expected[0, 0] = m * n
+    np.testing.assert_array_equal(const, expected)  # additions of equal values only: exact
+
+
+def test_fft_is_deterministic_and_runs_on_a_larger_device():
+    x = _random_complex((4, 32), seed=7)
+    dev = ws.Device(ws.WaferSpec(width=8, height=4))
+    first, s1 = fft2(x, 4, device=dev)
+    again, s2 = fft2(x, 4, device=dev)
+    np.testing.assert_array_equal(first, again)
+    assert s1.cycles == s2.cycles and s1.spec.width == 8
+
+
+def test_bad_inputs_are_refused_with_sizes():
+    with pytest.raises(ws.ArgumentError, match="power of two"):
+        fft(np.ones(12, np.complex64))
+    with pytest.raises(ws.ArgumentError, match="must divide the batch of 6 rows"):
+        fft(np.ones((6, 8), np.complex64), p=4)
+    with pytest.raises(ws.ArgumentError, match="must divide both sides of the 8 x 16 array"):
+        fft2(np.ones((8, 16), np.complex64), p=3)
+    with pytest.raises(ws.ArgumentError, match="power of two"):
+        fft2(np.ones((6, 8), np.complex64), p=2)
+    with pytest.raises(ws.ArgumentError, match="2 dimensions"):
+        fft2(np.ones(8, np.complex64), p=2)
+    with pytest.raises(ws.ArgumentError, match="width of 4 PEs"):
+        fft2(np.ones((8, 8), np.complex64), p=8, device=ws.Device(ws.WaferSpec(width=4, height=4)))
+    with pytest.raises(ws.OutOfMemoryError, match=r"\d+ bytes") as info:
+        fft(np.ones((1, 4096), np.complex64))  # 4 planes of 4096 words: 64 KiB > a PE's SRAM
+    assert isinstance(info.value, ws.WaferError) and info.value.needed > info.value.available

@@ -1,0 +1,73 @@
+"""kernels.classic.histogram: counts and edges against numpy.histogram (edges, out-of-range values, NaN,
+ints), and the routing: the words over links equal each value's hops from its PE to its bin's owner."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels.classic.histogram import float32_edges, histogram
+
+
+@pytest.mark.parametrize("size, bins, value_range, p", [(100, 10, None, 1), (600, 16, (0.2, 0.9), 4),
+                                                        (299, 7, None, 3), (400, 5, (-2.0, 2.0), 8)])
+def test_histogram_matches_numpy(size, bins, value_range, p):
+    values = np.random.default_rng(size).standard_normal(size).astype(np.float32)
+    counts, edges, stats = histogram(values, bins, value_range, p)
+    want_counts, want_edges = np.histogram(values, bins, value_range)
+    np.testing.assert_array_equal(counts, want_counts)
+    np.testing.assert_array_equal(edges, want_edges)
+    assert counts.dtype == np.int64 and stats.block == (p, 1)
+
+
+def test_values_on_the_edges_out_of_range_and_nan():
+    edges = np.linspace(0, 1, 9, dtype=np.float32)  # 8 bins
+    values = np.concatenate([edges, np.nextafter(edges, np.float32(-1)), np.nextafter(edges, np.float32(2)),
+                             [np.nan, -5, 7, np.inf, -np.inf]]).astype(np.float32)
+    counts, _, _ = histogram(values, 8, (0.0, 1.0), p=4)
+    np.testing.assert_array_equal(counts, np.histogram(values, 8, (0.0, 1.0))[0])
+    assert counts.sum() == 3 * 9 - 2  # all but the value just below 0 and the one just above 1
+
+
+def test_integer_values_and_one_value():
+    ints = np.random.default_rng(2).integers(-20, 20, 333)
+    counts, edges, _ = histogram(ints, 9, p=3)
+    want = np.histogram(ints.astype(np.float32), 9)
+    np.testing.assert_array_equal(counts, want[0])
+    np.testing.assert_array_equal(edges, want[1])
+    counts, edges, _ = histogram(np.array([3.0]), 4)  # a zero-width range widens by 0.5 each way, as NumPy
+    np.testing.assert_array_equal(counts, np.histogram(np.float32([3.0]), 4)[0])
+
+
+def test_each_value_crosses_the_links_to_its_owner():
+    p, bins, size = 6, 12, 240
+    values = np.random.default_rng(5).random(size, dtype=np.float32)
+    counts, edges, stats = histogram(values, bins, (0.0, 1.0), p)
+    chunk = size // p
+    source = np.arange(size) // chunk
+    owner = (np.searchsorted(edges, values, side="right") - 1).clip(0, bins - 1) // (bins // p)
+    end_markers = 2 * (p - 1)  # one per link and direction
+    assert stats.words_moved == np.abs(owner - source).sum() + end_markers
+    np.testing.assert_array_equal(np.bincount(owner, minlength=p), counts.reshape(p, -1).sum(1))
+
+
+def test_float32_edges_round_up_so_comparisons_agree():
+    edges64 = np.array([0.1, 0.2, 1 / 3, 0.5])
+    edges32 = float32_edges(edges64)
+    assert edges32.dtype == np.float32 and np.all(edges32.astype(np.float64) >= edges64)
+    probe = np.concatenate([np.nextafter(edges32, np.float32(0)), edges32]).astype(np.float32)
+    for e64, e32 in zip(edges64, edges32):
+        np.testing.assert_array_equal(probe < e32, probe.astype(np.float64) < e64)
+
+
+def test_bad_inputs_are_refused_with_sizes():
+    with pytest.raises(ws.ArgumentError, match="positive int"):
+        histogram(np.ones(4), 0)
+    with pytest.raises(ws.ArgumentError, match="non-empty"):
+        histogram(np.array([], np.float32), 3)
+    with pytest.raises(ValueError):
+        histogram(np.ones(4), 3, (1.0, 0.0))  # NumPy's own check of the range
+    with pytest.raises(ws.ArgumentError, match="width of 2 PEs"):
+        histogram(np.ones(8), 4, p=3, device=ws.Device(ws.WaferSpec(width=2, height=2)))
+    with pytest.raises(ws.OutOfMemoryError, match="bytes"):
+        histogram(np.ones(6000, np.float32), 4, p=1)  # 2 x 6,000 words on one PE
