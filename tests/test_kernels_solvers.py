@@ -1,0 +1,174 @@
+"""Krylov solvers (CG, Jacobi-preconditioned CG, BiCGSTAB) and the power method of `kernels.solvers`,
+against SciPy and NumPy on the same matrix: the 7-point 3-D Laplacian plus a diagonal shift, built here
+with scipy.sparse Kronecker products (independently of the kernels' own NumPy reference)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+import wafersim as ws
+from wafersim.kernels.solvers import ColumnTooLongError, bicgstab, conjugate_gradient, power_method
+
+
+def laplacian(shape: tuple[int, int, int], shift=0.0) -> sp.csr_matrix:
+    """A = T_z (x) I (x) I + I (x) T_y (x) I + I (x) I (x) T_x + diag(shift) for a C-ordered (nz, ny, nx)
+    grid, T_n = tridiag(-1, 2, -1): the 7-point Laplacian with a Dirichlet boundary."""
+    def t(n):
+        return sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1])
+
+    def eye(n):
+        return sp.identity(n)
+
+    nz, ny, nx = shape
+    a = (sp.kron(sp.kron(t(nz), eye(ny)), eye(nx)) + sp.kron(sp.kron(eye(nz), t(ny)), eye(nx))
+         + sp.kron(sp.kron(eye(nz), eye(ny)), t(nx)))
+    return (a + sp.diags(np.broadcast_to(np.asarray(shift, dtype=np.float64), shape).ravel())).tocsr()
+
+
+def scipy_solve(method, a, b, rtol, maxiter=None, m=None):
+    """SciPy's solution, info and iteration count (its callback's count) in float64."""
+    count = [0]
+
+    def callback(_x):
+        count[0] += 1
+
+    kwargs = {"M": m} if m is not None else {}
+    x, info = method(a, b.ravel().astype(np.float64), rtol=rtol, maxiter=maxiter, callback=callback, **kwargs)
+    return x, info, count[0]
+
+
+def rel_residual(a, x, b) -> float:
+    """||b - A x|| / ||b|| in float64."""
+    b64 = b.ravel().astype(np.float64)
+    return float(np.linalg.norm(b64 - a @ x.ravel().astype(np.float64)) / np.linalg.norm(b64))
+
+
+RTOL = 1e-5
+CASES = [(16, 4, 5), (20, 3, 6), (7, 5, 4)]  # nz > 16 (two halo chunks), non-square blocks, nz not 2^k
+
+
+@pytest.mark.parametrize("shape", CASES)
+def test_cg_matches_scipy(shape):
+    rng = np.random.default_rng(sum(shape))
+    b = rng.standard_normal(shape).astype(np.float32)
+    sol = conjugate_gradient(b, rtol=RTOL)
+    a = laplacian(shape)
+    x_ref, info, iterations = scipy_solve(spla.cg, a, b, RTOL)
+    assert info == 0 and sol.converged and sol.info == 0
+    assert abs(sol.iterations - iterations) <= 2
+    assert sol.x.shape == shape and sol.x.dtype == np.float32
+    assert rel_residual(a, sol.x, b) < 3 * RTOL  # the true residual: float32 recurrences drift a little
+    assert np.linalg.norm(sol.x.ravel() - x_ref) / np.linalg.norm(x_ref) < 10 * RTOL
+    assert sol.residual_norm < RTOL * np.linalg.norm(b)  # the recurrence residual the test stopped on
+    assert sol.stats.block == (shape[2], shape[1]) and sol.stats.flops > 0
+
+
+def test_jacobi_preconditioned_cg_matches_scipy_and_pays_off_with_a_varying_shift():
+    shape = (12, 4, 4)
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal(shape).astype(np.float32)
+    shift = rng.random(shape) ** 4 * 200  # a diagonal ranging over two orders of magnitude
+    a = laplacian(shape, shift)
+    pcg = conjugate_gradient(b, shift=shift, rtol=RTOL, preconditioner="jacobi")
+    plain = conjugate_gradient(b, shift=shift, rtol=RTOL)
+    x_ref, info, iterations = scipy_solve(spla.cg, a, b, RTOL, m=sp.diags(1.0 / a.diagonal()))
+    _, _, plain_iterations = scipy_solve(spla.cg, a, b, RTOL)
+    assert info == 0 and pcg.converged and plain.converged
+    assert abs(pcg.iterations - iterations) <= 2 and abs(plain.iterations - plain_iterations) <= 2
+    assert pcg.iterations < plain.iterations
+    assert rel_residual(a, pcg.x, b) < 3 * RTOL
+    assert np.linalg.norm(pcg.x.ravel() - x_ref) / np.linalg.norm(x_ref) < 10 * RTOL
+
+
+@pytest.mark.parametrize("shape, scale", [((16, 4, 5), 0.0), ((9, 3, 4), 5.0)])
+def test_bicgstab_matches_scipy(shape, scale):
+    rng = np.random.default_rng(7 + sum(shape))
+    b = rng.standard_normal(shape).astype(np.float32)
+    shift = rng.random(shape) * scale
+    a = laplacian(shape, shift)
+    sol = bicgstab(b, shift=shift, rtol=RTOL)
+    x_ref, info, iterations = scipy_solve(spla.bicgstab, a, b, RTOL)
+    assert info == 0 and sol.info == 0 and sol.converged
+    assert abs(sol.iterations - iterations) <= 2
+    assert rel_residual(a, sol.x, b) < 3 * RTOL
+    assert np.linalg.norm(sol.x.ravel() - x_ref) / np.linalg.norm(x_ref) < 10 * RTOL
+
+
+@pytest.mark.parametrize("solver, method", [(conjugate_gradient, spla.cg), (bicgstab, spla.bicgstab)])
+def test_iteration_limit_reports_as_scipy(solver, method):
+    shape = (8, 4, 4)
+    b = np.random.default_rng(11).standard_normal(shape).astype(np.float32)
+    sol = solver(b, rtol=1e-6, maxiter=3)
+    _, info, iterations = scipy_solve(method, laplacian(shape), b, 1e-6, maxiter=3)
+    assert (sol.info, sol.iterations, sol.converged) == (info, iterations, False) == (3, 3, False)
+    assert sol.residual_norm > 1e-6 * np.linalg.norm(b)
+
+
+def test_solvers_are_deterministic_and_zero_rhs_gives_zero():
+    b = np.random.default_rng(5).standard_normal((6, 3, 3)).astype(np.float32)
+    first, second = conjugate_gradient(b), conjugate_gradient(b)
+    assert np.array_equal(first.x, second.x) and first.stats.cycles == second.stats.cycles
+    zero = bicgstab(np.zeros((4, 2, 2), np.float32))
+    assert zero.converged and zero.iterations == 0 and not zero.x.any()
+
+
+def test_solver_runs_on_a_larger_device():
+    b = np.random.default_rng(6).standard_normal((5, 3, 4)).astype(np.float32)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    sol = conjugate_gradient(b, device=dev)
+    assert sol.stats.spec.width == 8 and rel_residual(laplacian(b.shape), sol.x, b) < 3 * RTOL
+
+
+def test_power_method_finds_the_largest_eigenvalue():
+    shape = (6, 5, 4)
+    pair = power_method(shape, tol=1e-7, maxiter=400)
+    # Analytic: the 1-D eigenvalues 2 - 2 cos(pi k / (n + 1)) add over the three axes.
+    analytic = sum(2 - 2 * np.cos(np.pi * n / (n + 1)) for n in shape)
+    dense = np.linalg.eigvalsh(laplacian(shape).toarray())[-1]
+    assert dense == pytest.approx(analytic, rel=1e-12)
+    assert pair.converged and pair.value == pytest.approx(analytic, rel=1e-5)
+    v = pair.vector.ravel().astype(np.float64)
+    assert np.linalg.norm(v) == pytest.approx(1.0, rel=1e-5)
+    assert np.linalg.norm(laplacian(shape) @ v - analytic * v) < 2e-2  # eigenvector converges as sqrt
+
+
+def test_power_method_with_a_shift_against_numpy():
+    shape = (5, 3, 4)
+    rng = np.random.default_rng(2)
+    shift = rng.random(shape) * 4
+    x0 = rng.standard_normal(shape).astype(np.float32)
+    pair = power_method(x0, shift=shift, tol=0.0, maxiter=60)  # tol 0: exactly maxiter iterations
+    assert pair.iterations == 60
+    a = laplacian(shape, shift).toarray()
+    x = x0.ravel().astype(np.float64) / np.linalg.norm(x0)
+    for _ in range(60):  # the same iteration in float64
+        y = a @ x
+        value, x = x @ y, y / np.linalg.norm(y)
+    assert pair.value == pytest.approx(value, rel=1e-5)
+    assert pair.value <= np.linalg.eigvalsh(a)[-1] * (1 + 1e-6)  # a Rayleigh quotient never overshoots
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: conjugate_gradient(np.ones((4, 4), np.float32)), r"3-D \(nz, ny, nx\)"),
+    (lambda: conjugate_gradient(np.ones((4, 2, 2)), shift=-1.0), "shift must be finite and >= 0"),
+    (lambda: conjugate_gradient(np.ones((4, 2, 2)), shift=np.ones((3, 2, 2))), r"shape of b \(4, 2, 2\)"),
+    (lambda: conjugate_gradient(np.ones((4, 2, 2)), rtol=-1e-3), "rtol must be"),
+    (lambda: conjugate_gradient(np.ones((4, 2, 2)), preconditioner="ilu"), "preconditioner"),
+    (lambda: bicgstab(np.ones((4, 2, 2)), maxiter=-1), "maxiter"),
+    (lambda: bicgstab(np.full((4, 2, 2), np.nan)), "not finite"),
+    (lambda: power_method(np.zeros((4, 2, 2))), "all zero"),
+    (lambda: conjugate_gradient(np.ones((4, 9, 9)), device=ws.Device(ws.WaferSpec(width=8, height=8))),
+     "9 x 9 PEs, the wafer has 8 x 8"),
+])
+def test_bad_inputs_raise_clear_errors(call, match):
+    with pytest.raises(ws.ArgumentError, match=match):
+        call()
+
+
+def test_columns_too_long_for_sram_name_the_size_and_the_limit():
+    with pytest.raises(ColumnTooLongError, match=r"Z columns of 2000 values .* a PE has 49,152") as info:
+        conjugate_gradient(np.ones((2000, 2, 2), np.float32))
+    assert isinstance(info.value, ws.OutOfMemoryError)
+    assert info.value.fields["needed"] > info.value.fields["available"] == 49152

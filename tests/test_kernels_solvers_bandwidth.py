@@ -1,0 +1,59 @@
+"""Bandwidth tests of `kernels.solvers.bandwidth` against the analytic figures of `WaferSpec`, written out
+here from docs/timing.md."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels.solvers import global_read_bandwidth, memcpy_bandwidth
+
+SIZES = [4, 4096, 1 << 20, 1 << 24]
+
+
+@pytest.mark.parametrize("direction", ["htod", "dtoh"])
+def test_memcpy_bandwidth_follows_latency_plus_bytes_over_bandwidth(direction):
+    spec = ws.WaferSpec(width=4, height=4, host_transfer_latency_s=2e-6, global_bytes_per_s=100e9)
+    points = memcpy_bandwidth(SIZES, direction, device=ws.Device(spec))
+    for point, nbytes in zip(points, SIZES):
+        seconds = 2e-6 + nbytes / 100e9
+        assert point.nbytes == nbytes
+        assert point.seconds == pytest.approx(seconds, rel=1e-9)
+        assert point.bytes_per_s == pytest.approx(nbytes / seconds, rel=1e-9)
+        assert point.predicted_bytes_per_s == pytest.approx(nbytes / seconds, rel=1e-12)
+    rates = [p.bytes_per_s for p in points]
+    assert rates == sorted(rates) and rates[-1] > 0.98 * 100e9  # 16 MiB: within 2% of the link rate
+
+
+@pytest.mark.parametrize("words, block", [(1, (2, 2)), (64, (4, 3)), (512, (8, 8))])
+def test_global_read_takes_latency_or_bandwidth_whichever_is_longer(words, block):
+    spec = ws.WaferSpec(width=8, height=8)
+    point, stats = global_read_bandwidth(words, block, device=ws.Device(spec))
+    nx, ny = block
+    hops = max(min(x, y, spec.width - 1 - x, spec.height - 1 - y) for x in range(nx) for y in range(ny))
+    latency = spec.global_latency + hops + (words - 1) / spec.link_words_per_cycle
+    served = np.ceil(4 * words * nx * ny / (spec.global_bytes_per_s / spec.clock_hz))
+    bound = max(latency, served)
+    assert bound <= stats.cycles <= bound + 100  # the kernel's other instructions: a few dozen cycles
+    assert point.nbytes == 4 * words * nx * ny
+    assert point.bytes_per_s == pytest.approx(point.nbytes / (stats.cycles / spec.clock_hz))
+    assert point.predicted_bytes_per_s == pytest.approx(point.nbytes * spec.clock_hz / bound)
+
+
+def test_a_bandwidth_bound_read_reaches_the_off_wafer_rate():
+    spec = ws.WaferSpec(width=16, height=16, global_bytes_per_s=20e9)  # bound by bandwidth, not latency
+    point, _ = global_read_bandwidth(256, (16, 16), device=ws.Device(spec))
+    assert 0.97 * 20e9 < point.bytes_per_s <= 20e9
+
+
+def test_bad_inputs():
+    with pytest.raises(ws.ArgumentError, match="multiples of 4"):
+        memcpy_bandwidth([6])
+    with pytest.raises(ws.ArgumentError, match="'htod' or 'dtoh'"):
+        memcpy_bandwidth([4], "dtod")
+    with pytest.raises(ws.ArgumentError, match="does not fit the device's memory"):
+        memcpy_bandwidth([1 << 40], device=ws.Device(ws.WaferSpec(width=2, height=2, global_bytes=1 << 30)))
+    with pytest.raises(ws.ArgumentError, match="does not fit a PE's SRAM of 12288 words"):
+        global_read_bandwidth(20000, (2, 2))
+    with pytest.raises(ws.ArgumentError, match="positive"):
+        global_read_bandwidth(0, (2, 2))
