@@ -1,19 +1,36 @@
-"""Off-wafer (global) memory access of a wave simulation: gld, gst, gldv, gstv."""
+"""Off-wafer (global) memory access of a wave simulation: gld, gst, gldv, gstv, in simulated-time order.
+
+Accesses take effect at their issue cycle and are ordered by it (`memory_order` states the rule): a load
+never sees a store issued after it, nor misses one issued before it, whatever order the scheduler runs
+groups in. Stores that a PE could still precede with a load go to the launch's store log; a group about
+to load waits (`_next_group`) while another PE could still store at an earlier cycle.
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
+from ..isa.opcodes import BY_NAME
 from .lanes import Lanes
+from .memory_order import LOG_COMMIT_WORDS
+
+
+def _lanes_min(lanes: Lanes, values: np.ndarray) -> float:
+    """Smallest lane-aligned value (inf for no lanes)."""
+    return -lanes.max(-values)
 
 
 class OffWaferMixin:
     """Global memory executors of `WaveSim`: data movement plus latency, edge hops and shared bandwidth."""
 
+    # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         L = lanes.to_index_form(self.n)
         op, spec = ins.op, self.spec
+        memory, order = self.launch.memory, self.launch.memory_order
         if op in ("gld", "gst"):
             addr = (self.regs[ins.a, L.idx].astype(np.int64) & 0xFFFFFFFF) + ins.imm
             words = np.ones(L.count, dtype=np.int64)
@@ -24,17 +41,32 @@ class OffWaferMixin:
             if (words < 0).any():
                 raise self._lane_error(MemoryAccessError, f"{op} with a negative length", L, words < 0)
             self._sram_check(L, sram_base, words, op)
-        bases, ok = self.launch.memory.locate(addr, 4 * words)
+        bases, ok = memory.locate(addr, 4 * words)
         ok |= words == 0
         if not ok.all():
             i = int(np.argmax(~ok))
-            why = self.launch.memory.describe_address(int(addr[i]))
+            why = memory.describe_address(int(addr[i]))
             raise self._lane_error(MemoryAccessError, f"{op} of {4 * int(words[i])} bytes: {why}", L, ~ok,
                                    address=int(addr[i]), nbytes=4 * int(words[i]))
-        if op == "gld":
-            self.regs[ins.d, L.idx] = self.launch.memory.gather_words(addr, bases) if ins.d else 0
-        elif op == "gst":
-            self.launch.memory.scatter_words(addr, bases, self.regs[ins.d, L.idx])
+        issued = self.cycle[L.idx] + cost
+        loads = op in ("gld", "gldv")
+        # Stores: cycles before which no load can still issue (inf: every store goes straight to memory).
+        horizon = np.inf if loads or not order.active else self._load_horizon(L, issued, next_pc)
+        if loads and order.log.words > LOG_COMMIT_WORDS:  # keep lookups cheap: write back what is settled
+            order.log.commit(memory, min(float(issued.min()), self._load_horizon(None, None, None)))
+        checker = self.launch.racecheck
+        pc = next_pc - BY_NAME[op].words
+        if op in ("gld", "gst"):
+            if op == "gld":
+                values = memory.gather_words(addr, bases)
+                if order.log:
+                    values = order.log.overlay(addr, issued, values)
+                if ins.d:
+                    self.regs[ins.d, L.idx] = values
+            else:
+                self._store_words(addr, bases, self.regs[ins.d, L.idx], issued, horizon)
+            if checker is not None:
+                checker.record(self, L.idx, addr, issued, pc, write=op == "gst")
         else:
             for n in np.unique(words):  # one gather per distinct transfer length
                 sel = words == n
@@ -46,25 +78,150 @@ class OffWaferMixin:
                 pes = np.broadcast_to(L.idx[sel, None], word_addr.shape)
                 where = bases if isinstance(bases, int) else np.broadcast_to(bases[sel, None], word_addr.shape)
                 if op == "gldv":
-                    self.sram[sram_rows, pes] = self.launch.memory.gather_words(word_addr, where)
+                    values = memory.gather_words(word_addr, where)
+                    if order.log:
+                        values = order.log.overlay(word_addr, issued[sel, None], values)
+                    self.sram[sram_rows, pes] = values
                 else:
-                    self.launch.memory.scatter_words(word_addr, where, self.sram[sram_rows, pes])
+                    self._store_words(word_addr, where, self.sram[sram_rows, pes], issued[sel, None], horizon)
+                if checker is not None:
+                    checker.record(self, pes, word_addr, np.broadcast_to(issued[sel, None], word_addr.shape), pc,
+                                   write=op == "gstv")
         # Timing: latency plus hops to the wafer edge, and the wafer's shared off-wafer bandwidth.
         nbytes = 4 * words
-        issued = self.cycle[L.idx] + cost
         served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / spec.global_bytes_per_cycle)
         self.totals.global_bytes += int(nbytes.sum())
         hops = self.region.hops_to_edge[L.idx]
         finished = np.maximum(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time, served)
         self._guard_time(float(finished.max(initial=0)))
         if self.tracer:
-            loads = op in ("gld", "gldv")
             self.tracer.record(L, "global load" if loads else "global store", issued - cost,
                                finished if loads else issued)
-        if op in ("gld", "gldv"):
+        if loads:
             self.stall[L.idx] += finished - issued
             self.cycle[L.idx] = finished
         else:  # posted: the PE goes on; its halt waits for the store to land
             self.cycle[L.idx] = issued
             self.store_done[L.idx] = np.maximum(self.store_done[L.idx], finished)
         return [(next_pc, lanes, False)]
+
+    def _store_words(self, addr: np.ndarray, bases, values: np.ndarray, issued: np.ndarray, horizon: float) -> None:
+        """Store words issued at `issued` (lane-aligned, broadcastable to `addr`). Those issued at or before
+        `horizon` (no load can still issue before them) go to memory, the others to the store log; while
+        the log holds stores, all go through it, so that memory is written in cycle order. Among equal
+        addresses the store issued last wins (then the one executed last: the last lane)."""
+        memory, log = self.launch.memory, self.launch.memory_order.log
+        issued = np.broadcast_to(issued, addr.shape)
+        late = issued > horizon
+        if log or late.any():
+            if log:
+                late = np.ones(addr.shape, dtype=bool)
+            log.add(addr[late], bases if isinstance(bases, int) else bases[late], values[late], issued[late])
+            log.commit(memory, horizon)
+            if late.all():
+                return
+            keep = ~late
+            addr, values, issued = addr[keep], values[keep], issued[keep]
+            bases = bases if isinstance(bases, int) else bases[keep]
+        if addr.size > 1 and issued.min() != issued.max():  # time order first, so that the latest store wins
+            by_time = np.argsort(issued, axis=None, kind="stable")
+            addr, values = addr.ravel()[by_time], values.ravel()[by_time]
+            bases = bases if isinstance(bases, int) else np.broadcast_to(bases, issued.shape).ravel()[by_time]
+        memory.scatter_words(addr, bases, values)
+
+    # ------------------------------------------------------------------ causal order
+    def _load_horizon(self, lanes: Lanes | None, issued: np.ndarray | None, next_pc: int | None) -> float:
+        """A lower bound of the issue cycle of any load not yet executed: by the other PEs of the wave
+        (their cycle plus `memory_order.cycles_until` a load), by `lanes` after the instruction issued at
+        `issued` (continuing at `next_pc`), and by the blocks of later waves."""
+        order = self.launch.memory_order
+        horizon = np.inf
+        if lanes is not None and len(issued):
+            horizon = float(issued.min()) + order.next_load(next_pc)
+        for pc, group in self.groups.items():
+            ahead = order.next_load(pc)
+            if ahead < np.inf:
+                horizon = min(horizon, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
+        for pc, sleeping in self.asleep.items():
+            ahead = order.next_load(pc)
+            if ahead < np.inf:
+                horizon = min(horizon, _lanes_min(sleeping, sleeping.get(self.cycle)) + ahead)
+        region = self.region
+        if region.first_block + region.count < self.launch.placement.n_blocks:
+            # a later wave's block starts no earlier than the end of this wave's block in its slot
+            horizon = min(horizon, float(self.cycle[region.active].min()) + order.next_load(0))
+        return horizon
+
+    def _store_bound(self, skip: int | None) -> float:
+        """A lower bound of the issue cycle of any store by PEs of groups other than the one at `skip`
+        (asleep or blocked PEs included)."""
+        order = self.launch.memory_order
+        bound = np.inf
+        for pc, group in self.groups.items():
+            ahead = order.next_store(pc)
+            if pc != skip and ahead < np.inf:
+                bound = min(bound, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
+        for pc, sleeping in self.asleep.items():
+            ahead = order.next_store(pc)
+            if ahead < np.inf:
+                bound = min(bound, _lanes_min(sleeping, sleeping.get(self.cycle)) + ahead)
+        return bound
+
+    def _earliest_finish(self, issue: float) -> float:
+        """The earliest a load issued at `issue` can complete (latency, and the bandwidth used so far)."""
+        spec = self.spec
+        return max(issue + spec.global_latency, math.ceil((self.totals.global_bytes + 4) / spec.global_bytes_per_cycle))
+
+    def _load_issue(self, pc: int, group) -> np.ndarray:
+        """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included)."""
+        return group.lanes.get(self.cycle) + (group.cost + self.ops[pc][2])
+
+    def _next_group(self, runnable: list[int]):
+        """(pc, group) to run next, removed from `groups`: the lowest runnable pc, except that a group
+        at a global load runs only its PEs whose load issues before any store another PE (or one of its
+        own, after this load) could still issue. When every runnable group waits so, the group holding
+        the earliest load runs the PEs that no PE can still precede (all blocked PEs can only be woken by
+        these loads' PEs, after their loads complete)."""
+        order = self.launch.memory_order
+        if not order.active:
+            pc = min(runnable)
+            return pc, self.groups.pop(pc)
+        held = []
+        for pc in sorted(runnable):
+            group = self.groups[pc]
+            if pc not in order.load_pcs:
+                return pc, self.groups.pop(pc)
+            issue = self._load_issue(pc, group)
+            first = _lanes_min(group.lanes, issue)
+            own = self._earliest_finish(first) + order.next_store(self.ops[pc][1])
+            others = self._store_bound(pc)
+            if group.lanes.max(issue) < min(own, others):
+                return pc, self.groups.pop(pc)
+            ready = issue < min(own, others)
+            if group.lanes.any(ready):
+                return pc, self._split_off(pc, group, ready)
+            held.append((first, pc, issue))
+        # Every runnable group waits for another: all other PEs are blocked or at held loads.
+        wake = min(self._earliest_finish(first) for first, _, _ in held)
+        bound = min(self._earliest_finish(first) + order.next_store(self.ops[pc][1]) for first, pc, _ in held)
+        for pc, group in [*self.groups.items(), *((pc, None) for pc in self.asleep)]:
+            if group is not None and not group.blocked:
+                continue
+            lanes = self.asleep[pc] if group is None else group.lanes
+            ahead = order.next_store(pc)
+            if ahead < np.inf:
+                bound = min(bound, max(_lanes_min(lanes, lanes.get(self.cycle)), wake) + ahead)
+        first, pc, issue = min(held)
+        group = self.groups[pc]
+        ready = issue < bound
+        if not group.lanes.any(ready):  # ties at the same cycle (zero latency and costs): the earliest go
+            ready = issue <= first
+        if group.lanes.all(ready):
+            return pc, self.groups.pop(pc)
+        return pc, self._split_off(pc, group, ready)
+
+    def _split_off(self, pc: int, group, ready: np.ndarray):
+        """Leave the lanes of `group` where not `ready` waiting at `pc`; return a group of the others."""
+        go, wait = group.lanes.split(ready)
+        self.groups[pc] = type(group)(wait, False, group.cost, group.count)
+        return type(group)(go, False, group.cost, group.count)

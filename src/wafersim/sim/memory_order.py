@@ -1,0 +1,169 @@
+"""Causal global memory: what a load sees is decided by simulated time, not by the scheduler's order.
+
+The engine runs PEs in groups by program counter, not in simulated time: a group can run far ahead of
+another in cycles. Global memory is shared by every PE, so its accesses must be ordered by the cycle at
+which they issue (the PE's cycle after the instruction's issue cost):
+
+- a load issued at cycle t sees every store issued at a cycle <= t, by any PE of the launch, and no
+  store issued later (stores at one word at one cycle: the one the simulator executed last wins);
+- two mechanisms keep it so (`OffWaferMixin` applies them): a store that some PE could still follow
+  with a load at an earlier cycle goes into a `StoreLog` (a versioned overlay of memory) instead of
+  memory, and is written back once every PE has passed its cycle; and a load waits (its group is held)
+  while another PE could still issue a store at an earlier cycle (conservative discrete-event order).
+
+Both rely on lower bounds of when a PE can next store or load: `cycles_until` (a shortest path over the
+program's control flow, weighted by issue costs) from its program counter, added to its cycle.
+"""
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from ..isa.encoding import Instr
+from ..isa.opcodes import BY_NAME
+
+LOAD_OPS = frozenset({"gld", "gldv"})
+STORE_OPS = frozenset({"gst", "gstv"})
+#: A load commits the log to memory first when it holds more words than this, so that lookups stay cheap.
+LOG_COMMIT_WORDS = 1 << 16
+
+
+def successors(pc: int, instr: Instr, code_words: int) -> list[int]:
+    """Program counters that can follow the instruction at `pc` (falling off the end halts)."""
+    if instr.op == "halt":
+        return []
+    following = pc + BY_NAME[instr.op].words
+    if instr.op == "jmp":
+        targets = [instr.target]
+    elif instr.op in ("bz", "bnz"):
+        targets = [instr.target, following]
+    else:
+        targets = [following]
+    return [t for t in targets if t < code_words]
+
+
+def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: frozenset[str], code_words: int,
+                 global_latency: float) -> dict[int, float]:
+    """For each pc, the fewest cycles from a PE about to execute it until an instruction in `targets`
+    issues (its issue cost included), or inf when none is reachable.
+
+    Every instruction costs at least its issue cost, and a global load at least `global_latency` on
+    top, so a PE at pc with cycle c issues no target instruction before c + result[pc]."""
+    best = {pc: float(costs[instr.op]) for pc, instr in decoded.items() if instr.op in targets}
+    predecessors: dict[int, list[int]] = {}
+    for pc, instr in decoded.items():
+        for nxt in successors(pc, instr, code_words):
+            predecessors.setdefault(nxt, []).append(pc)
+    heap = [(d, pc) for pc, d in best.items()]
+    heapq.heapify(heap)
+    done: set[int] = set()
+    while heap:  # Dijkstra backwards from the targets
+        d, pc = heapq.heappop(heap)
+        if pc in done:
+            continue
+        done.add(pc)
+        for before in predecessors.get(pc, ()):
+            op = decoded[before].op
+            if op in targets:
+                continue  # its own issue comes first
+            step = costs[op] + (global_latency if op in LOAD_OPS else 0.0)
+            if d + step < best.get(before, np.inf):
+                best[before] = d + step
+                heapq.heappush(heap, (d + step, before))
+    return {pc: best.get(pc, np.inf) for pc in decoded}
+
+
+class StoreLog:
+    """Stores that some PE could still precede with a load: (byte address, allocation base, value, cycle),
+    in the order executed. Loads overlay it on memory; `commit` writes back what every PE has passed."""
+
+    def __init__(self) -> None:
+        self._chunks: list[tuple[np.ndarray, ...]] = []
+        self._merged: tuple[np.ndarray, ...] | None = None  # sorted by (address, cycle, order executed)
+        self.words = 0
+
+    def __bool__(self) -> bool:
+        return self.words > 0
+
+    def add(self, addresses: np.ndarray, bases, values: np.ndarray, cycles: np.ndarray) -> None:
+        addresses = np.asarray(addresses, dtype=np.int64).ravel()
+        if not len(addresses):
+            return
+        shape = np.shape(addresses)
+        bases = np.broadcast_to(np.asarray(bases, dtype=np.int64), shape).ravel()
+        cycles = np.broadcast_to(np.asarray(cycles, dtype=np.float64), shape).ravel()
+        self._chunks.append((addresses, bases.copy(), np.asarray(values, dtype=np.int32).ravel().copy(), cycles.copy()))
+        self.words += len(addresses)
+        self._merged = None
+
+    def _sorted(self) -> tuple[np.ndarray, ...]:
+        if self._merged is None:
+            addr, base, value, cycle = (np.concatenate(parts) for parts in zip(*self._chunks))
+            order = np.lexsort((np.arange(len(addr)), cycle, addr))  # stable: executed order breaks ties
+            self._merged = (addr[order], base[order], value[order], cycle[order])
+            self._chunks = [self._merged]
+        return self._merged
+
+    def overlay(self, addresses: np.ndarray, cycles: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """`values` loaded from memory at `addresses` by loads issued at `cycles` (broadcastable), with
+        the latest logged store to each address issued at a cycle <= the load's put in."""
+        addr, _, value, cycle = self._sorted()
+        cycles = np.broadcast_to(np.asarray(cycles, dtype=np.float64), addresses.shape)
+        flat_addr, flat_cycle = addresses.ravel(), cycles.ravel()
+        # One sort key for (address, cycle): ranks of addresses and of cycles over log and queries.
+        times = np.unique(np.concatenate([cycle, flat_cycle]))
+        span = len(times) + 1
+        uniq = np.unique(addr)
+        entry_key = np.searchsorted(uniq, addr) * span + np.searchsorted(times, cycle)
+        slot = np.searchsorted(uniq, flat_addr).clip(max=len(uniq) - 1)
+        logged = uniq[slot] == flat_addr
+        query_key = slot * span + np.searchsorted(times, flat_cycle)
+        hit = np.searchsorted(entry_key, query_key, side="right") - 1  # last entry <= (address, cycle)
+        found = logged & (hit >= 0)
+        found[found] &= addr[hit[found]] == flat_addr[found]
+        out = values.ravel().copy()
+        out[found] = value[hit[found]]
+        return out.reshape(values.shape)
+
+    def commit(self, memory, horizon: float) -> None:
+        """Write to `memory` every logged store issued at a cycle <= `horizon`, in cycle order."""
+        if not self.words:
+            return
+        addr, base, value, cycle = self._sorted()
+        due = cycle <= horizon
+        if not due.any():
+            return
+        d_addr, d_base, d_value, d_cycle = addr[due], base[due], value[due], cycle[due]
+        # Sorted by (address, cycle, order executed): the last entry of each address is the one to keep.
+        last = np.append(d_addr[1:] != d_addr[:-1], True)
+        memory.scatter_words(d_addr[last], d_base[last], d_value[last])
+        keep = ~due
+        self._merged = (addr[keep], base[keep], value[keep], cycle[keep])
+        self._chunks = [self._merged] if keep.any() else []
+        self.words = int(keep.sum())
+        if not self.words:
+            self._merged = None
+
+
+class GlobalOrder:
+    """A launch's causal-order state: per-pc distances to the next store and load, and the store log."""
+
+    def __init__(self, decoded: dict[int, Instr], costs: dict[str, float], code_words: int,
+                 global_latency: float) -> None:
+        ops = {instr.op for instr in decoded.values()}
+        self.load_pcs = {pc for pc, instr in decoded.items() if instr.op in LOAD_OPS}
+        self.latency = float(global_latency)
+        #: Loads can only see other PEs' stores out of order when the program both loads and stores.
+        self.active = bool(ops & LOAD_OPS) and bool(ops & STORE_OPS)
+        self.to_store = cycles_until(decoded, costs, STORE_OPS, code_words, global_latency) if self.active else {}
+        self.to_load = cycles_until(decoded, costs, LOAD_OPS, code_words, global_latency) if self.active else {}
+        self.log = StoreLog()
+
+    def next_store(self, pc: int) -> float:
+        """Fewest cycles from pc until a store can issue (inf: none can)."""
+        return self.to_store.get(pc, np.inf)
+
+    def next_load(self, pc: int) -> float:
+        """Fewest cycles from pc until a load can issue (inf: none can)."""
+        return self.to_load.get(pc, np.inf)

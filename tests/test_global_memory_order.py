@@ -1,0 +1,278 @@
+"""Causal global memory (sim/memory_order.py, sim/offwafer.py): a load sees exactly the stores issued at or
+before its cycle, whatever order the scheduler runs PEs in.
+
+Expected values come from a plain-Python timeline: each PE's issue cycles summed from the spec's
+per-opcode costs (`opcode_cycles`), and "the latest store at or before the load's cycle" over them.
+The spec gives each cost class a different cost, so that a timeline using the wrong class would be wrong.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from test_engine_strategies import run_every_strategy
+from wafersim.isa.opcodes import opcode_cycles
+from wafersim.sim.memory_order import StoreLog, cycles_until
+
+SPEC = ws.WaferSpec(width=8, height=8, cost_cycles={"alu": 1, "branch": 2, "special": 3, "global": 5})
+COST = opcode_cycles(SPEC)
+EMPTY = -1  # what the words hold before the launch
+
+
+def cost(*ops: str) -> float:
+    return sum(COST[op] for op in ops)
+
+
+def loop(count: int) -> float:
+    """`li r3, count` then `count` iterations of `addi r3, r3, -1; bnz r3, loop`."""
+    return cost("li") + count * cost("addi", "bnz")
+
+
+def run(source: str, words: int, grid=1, block=(2, 1), spec=SPEC):
+    """Launch `source` with one argument, a device array of `words` int32 filled with EMPTY; returns the
+    array's final contents and the launch's stats."""
+    dev = ws.Device(spec)
+    out = dev.to_device(np.full(words, EMPTY, dtype=np.int32))
+    stats = dev.launch(ws.assemble(source), grid, block, [out])
+    return out.copy_to_host(), stats
+
+
+def every_strategy(source: str, words: int, **launch):
+    """`run` under every engine strategy (they must agree bit for bit, cycles included)."""
+    return run_every_strategy(lambda: run(source, words, **launch))
+
+
+# PE 0 (the lower pc) counts down a long loop, then stores 7 to word 0; PE 1 loads word 0 at once and
+# copies it to word 1. The scheduler runs PE 0's loop and store first.
+LATE_STORE = """
+    sreg r1, tid.x
+    arg r2, 0
+    bnz r1, reader
+    li r3, 100
+loop:
+    addi r3, r3, -1
+    bnz r3, loop
+    li r4, 7
+    gst r4, r2, 0
+    halt
+reader:
+    gld r5, r2, 0
+    gst r5, r2, 4
+    halt
+"""
+
+
+def test_a_load_never_sees_a_store_issued_later_in_simulated_time():
+    store_at = cost("sreg", "arg", "bnz") + loop(100) + cost("li", "gst")
+    load_at = cost("sreg", "arg", "bnz", "gld")
+    assert load_at < store_at
+    out, _ = every_strategy(LATE_STORE, 2)
+    assert out.tolist() == [7, EMPTY]  # the store landed, after the load had read the old word
+
+
+# PE 0 (the lower pc) counts down a long loop, then loads word 0; PE 1 stores 7 there at once. The
+# scheduler would run PE 0's load before PE 1's store.
+EARLY_STORE = """
+    sreg r1, tid.x
+    arg r2, 0
+    bnz r1, writer
+    li r3, 100
+loop:
+    addi r3, r3, -1
+    bnz r3, loop
+    gld r5, r2, 0
+    gst r5, r2, 4
+    halt
+writer:
+    li r4, 7
+    gst r4, r2, 0
+    halt
+"""
+
+
+def test_a_load_sees_a_store_issued_earlier_that_the_scheduler_runs_later():
+    store_at = cost("sreg", "arg", "bnz", "li", "gst")
+    load_at = cost("sreg", "arg", "bnz") + loop(100) + cost("gld")
+    assert store_at < load_at
+    out, _ = every_strategy(EARLY_STORE, 2)
+    assert out.tolist() == [7, 7]
+
+
+# Both PEs store to word 0 from one instruction, PE 0 (lane 0) late after its loop, PE 1 at once: one
+# NumPy scatter would let the last lane win; simulated time says PE 0's store is the later one.
+SAME_WORD = """
+    sreg r1, tid.x
+    arg r2, 0
+    bnz r1, skip
+    li r3, 50
+loop:
+    addi r3, r3, -1
+    bnz r3, loop
+skip:
+    addi r4, r1, 10
+    gst r4, r2, 0
+    halt
+"""
+
+
+def test_of_two_stores_to_one_word_the_later_one_wins():
+    pe0 = cost("sreg", "arg", "bnz") + loop(50) + cost("addi", "gst")
+    pe1 = cost("sreg", "arg", "bnz", "addi", "gst")
+    assert pe1 < pe0
+    out, _ = every_strategy(SAME_WORD, 1)
+    assert out.tolist() == [10]  # PE 0's value, r1 + 10
+
+
+# Three one-PE blocks on a two-PE wafer: block 2 runs in a second wave, in block 0's slot, from block 0's
+# end. Block 1 stores late in the first wave; block 2 loads early in the second.
+WAVES = """
+    sreg r1, bid.x
+    arg r2, 0
+    seqi r6, r1, 1
+    bnz r6, writer
+    seqi r6, r1, 2
+    bnz r6, reader
+    halt
+writer:
+    li r3, {loops}
+loop:
+    addi r3, r3, -1
+    bnz r3, loop
+    li r4, 7
+    gst r4, r2, 0
+    halt
+reader:
+    gld r5, r2, 0
+    gst r5, r2, 4
+    halt
+"""
+TWO_PES = SPEC.replace(width=2, height=1)
+
+
+@pytest.mark.parametrize("loops", [3, 200])
+def test_a_later_wave_sees_only_the_stores_issued_before_its_loads(loops):
+    choose = cost("sreg", "arg", "seqi", "bnz")
+    block0_end = choose + cost("seqi", "bnz", "halt")
+    load_at = block0_end + choose + cost("seqi", "bnz", "gld")
+    store_at = choose + loop(loops) + cost("li", "gst")
+    out, stats = run(WAVES.format(loops=loops), 2, grid=(3, 1), block=(1, 1), spec=TWO_PES)
+    assert stats.waves == 2
+    assert out.tolist() == [7, 7 if store_at <= load_at else EMPTY]
+
+
+def random_timeline(rng: np.random.Generator, pes: int, words: int):
+    """A random plan: PE k waits a loop of `loops[k]` iterations, then stores `k + 100` to word `word[k]`
+    or loads it (and copies it to its own word `words + k`). Returns (assembly, plan, expected memory)."""
+    kinds = rng.choice(["gst", "gld"], size=pes)
+    word = rng.integers(0, words, size=pes)
+    loops = rng.permutation(np.arange(1, 4 * pes + 1))[:pes] * 3
+    lines = ["    sreg r1, tid.x", "    arg r2, 0"]
+    lines += [f"    seqi r6, r1, {k}\n    bnz r6, pe{k}" for k in range(pes)]
+    lines.append("    halt")
+    issue = []
+    for k in range(pes):
+        lines += [f"pe{k}:", f"    li r3, {loops[k]}", f"l{k}:", "    addi r3, r3, -1", f"    bnz r3, l{k}"]
+        before = cost("sreg", "arg") + (k + 1) * cost("seqi", "bnz") + loop(int(loops[k]))
+        if kinds[k] == "gst":
+            lines += [f"    li r4, {k + 100}", f"    gst r4, r2, {4 * word[k]}", "    halt"]
+            issue.append(before + cost("li", "gst"))
+        else:
+            lines += [f"    gld r5, r2, {4 * word[k]}", f"    gst r5, r2, {4 * (words + k)}", "    halt"]
+            issue.append(before + cost("gld"))
+    # The plain-Python timeline: loads see the latest store at or before their cycle.
+    expected = [EMPTY] * (words + pes)
+    stores = sorted((issue[k], k) for k in range(pes) if kinds[k] == "gst")
+    for k in range(pes):
+        if kinds[k] == "gld":
+            seen = [j for t, j in stores if t <= issue[k] and word[j] == word[k]]
+            expected[words + k] = seen[-1] + 100 if seen else EMPTY
+    for _, j in stores:
+        expected[word[j]] = j + 100
+    return "\n".join(lines) + "\n", expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_timelines_match_a_plain_python_model(seed):
+    rng = np.random.default_rng(seed)
+    pes, words = 6, 2
+    source, expected = random_timeline(rng, pes, words)
+    out, _ = every_strategy(source, words + pes, block=(pes, 1))
+    assert out.tolist() == expected
+
+
+def test_a_kernel_without_cross_pe_dependences_keeps_its_cycles():
+    """Each PE loads and stores its own words: the cycle count is the analytic single-PE timeline."""
+    source = """
+        sreg r1, tid.x
+        arg r2, 0
+        shli r1, r1, 2
+        add r2, r2, r1
+        gld r5, r2, 0
+        addi r5, r5, 1
+        gst r5, r2, 0
+        halt
+    """
+    out, stats = every_strategy(source, 4, block=(4, 1))
+    assert out.tolist() == [EMPTY + 1] * 4
+    # Row 0 lies on the wafer's north edge (no hops to it); 16 bytes are far below a cycle's bandwidth.
+    loaded = cost("sreg", "arg", "shli", "add", "gld") + SPEC.global_latency
+    store = loaded + cost("addi", "gst")
+    assert stats.cycles == max(store + SPEC.global_latency, store + cost("halt"))
+
+
+class FakeMemory:
+    """Memory as a dict of words, to check `StoreLog.commit` on its own."""
+
+    def __init__(self) -> None:
+        self.words: dict[int, int] = {}
+
+    def scatter_words(self, addresses, bases, values) -> None:
+        for a, v in zip(np.ravel(addresses), np.ravel(values)):
+            self.words[int(a)] = int(v)
+
+
+def test_store_log_overlay_and_commit_follow_cycle_order():
+    rng = np.random.default_rng(7)
+    log, entries = StoreLog(), []
+    for chunk in range(5):
+        addr = 4 * rng.integers(0, 6, size=8)
+        cycles = rng.integers(0, 20, size=8).astype(float)
+        values = rng.integers(0, 1000, size=8)
+        log.add(addr, 0, values, cycles)
+        entries += list(zip(addr.tolist(), cycles.tolist(), values.tolist()))  # in the order executed
+
+    def latest(a: int, t: float, default: int) -> int:
+        seen = [v for (ea, et, v) in sorted(entries, key=lambda e: e[1]) if ea == a and et <= t]  # stable
+        return seen[-1] if seen else default
+
+    queries = 4 * rng.integers(0, 7, size=40)
+    at = rng.integers(0, 22, size=40).astype(float)
+    got = log.overlay(queries, at, np.full(40, -5, dtype=np.int32))
+    assert got.tolist() == [latest(int(a), t, -5) for a, t in zip(queries, at)]
+    memory = FakeMemory()
+    log.commit(memory, 9.0)
+    assert memory.words == {a: latest(a, 9.0, None) for a, t, _ in entries if t <= 9.0}
+    assert log.words == sum(t > 9.0 for _, t, _ in entries)
+    log.commit(memory, np.inf)
+    assert memory.words == {a: latest(a, np.inf, None) for a, _, _ in entries}
+    assert not log
+
+
+def test_cycles_until_a_store_is_the_cheapest_path():
+    program = ws.assemble("""
+        bz r1, far
+        gst r1, r2, 0
+        halt
+    far:
+        gld r3, r2, 0
+        addi r3, r3, 1
+        gst r3, r2, 0
+        halt
+    """)
+    decoded = dict(program.instructions())
+    until = cycles_until(decoded, COST, frozenset({"gst", "gstv"}), len(program.code), SPEC.global_latency)
+    far = program.labels["far"]
+    assert until[far] == cost("gld") + SPEC.global_latency + cost("addi", "gst")
+    assert until[0] == cost("bz") + min(cost("gst"), until[far])
+    assert until[2] == np.inf  # halt
