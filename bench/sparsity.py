@@ -1,0 +1,116 @@
+"""Sparsity benchmark: simulated cycles and energy of y = A @ x against the density of A, 100% -> 1%.
+
+    python bench/sparsity.py [--write bench/RESULTS.md] [--plot docs/sparsity_density.png] [--table docs/sparsity.md]
+
+One matrix size (M x N, rows over a block of PEs) at every density; three kernels on the same partition:
+
+- dense: every entry stored and multiplied (`dense_spmv`, a vector fma per column of the PE's tile);
+- dense + skip: the same loop asking for zero-skipping (`dense_spmv(zero_skip=True)`: `vfmaz`);
+- sparse: only the nonzeros, stored as (value, index) pairs (`spmv`: one `vspfma` per PE).
+
+"multiply" is the cycles (and energy) of one multiply with the matrix resident in SRAM, as in an iterative
+solver: (launch with REPEATS multiplies - launch with 1) / (REPEATS - 1). "launch" is one whole launch:
+the multiply plus loading the matrix and x over the off-wafer links.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from wafersim.kernels.sparse import dense_spmv, spmv
+from wafersim.tools.results import write_section
+
+M, N, PES = 1024, 256, 64  # 16 rows of 256 columns per PE: the dense tile and the 100% pairs both fit SRAM
+DENSITIES = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
+REPEATS = 5
+KERNELS = {"dense": lambda a, x, r: dense_spmv(a, x, PES, repeats=r),
+           "dense + skip": lambda a, x, r: dense_spmv(a, x, PES, zero_skip=True, repeats=r),
+           "sparse": lambda a, x, r: spmv(a, x, PES, repeats=r)}
+
+
+def measure(rng: np.random.Generator) -> list[dict]:
+    rows = []
+    x = rng.random(N, dtype=np.float32)
+    for density in DENSITIES:
+        a = sp.random_array((M, N), density=density, format="csr", dtype=np.float32, rng=rng,
+                            data_sampler=lambda size: rng.uniform(0.5, 1.5, size))
+        reference = a @ x
+        for name, run in KERNELS.items():
+            y1, one = run(a, x, 1)
+            yr, many = run(a, x, REPEATS)
+            for y in (y1, yr):
+                assert np.allclose(y, reference, rtol=1e-5, atol=1e-5), (name, density)
+            rows.append({"kernel": name, "density": density, "nnz": a.nnz,
+                         "multiply_cycles": (many.cycles - one.cycles) / (REPEATS - 1),
+                         "multiply_energy_j": (many.energy_j - one.energy_j) / (REPEATS - 1),
+                         "launch_cycles": one.cycles, "launch_energy_j": one.energy_j})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    by = {(r["kernel"], r["density"]): r for r in rows}
+    lines = [f"{M} x {N} float32 matrix, rows over {PES} PEs ({M // PES} rows each), `dev` spec figures; "
+             f"multiply = one y = A @ x with A resident in SRAM; launch = one launch including loading A and x.", "",
+             "| density | nonzeros | dense multiply | dense + skip | sparse multiply | dense / sparse | "
+             "sparse 100% / sparse | energy dense / sparse (multiply) | launch dense / sparse (cycles) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    full = by[("sparse", 1.0)]["multiply_cycles"]
+    for density in DENSITIES:
+        d, s, z = by[("dense", density)], by[("sparse", density)], by[("dense + skip", density)]
+        lines.append(f"| {density:.0%} | {s['nnz']:,} | {d['multiply_cycles']:,.0f} | {z['multiply_cycles']:,.0f} | "
+                     f"{s['multiply_cycles']:,.0f} | {d['multiply_cycles'] / s['multiply_cycles']:.1f}x | "
+                     f"{full / s['multiply_cycles']:.1f}x | "
+                     f"{d['multiply_energy_j'] / s['multiply_energy_j']:.1f}x | "
+                     f"{d['launch_cycles']:,} / {s['launch_cycles']:,} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in KERNELS:
+        mine = [r for r in rows if r["kernel"] == name]
+        dens = [100 * r["density"] for r in mine]
+        left.plot(dens, [r["multiply_cycles"] for r in mine], "o-", label=name)
+        right.plot(dens, [r["multiply_energy_j"] * 1e9 for r in mine], "o-", label=name)
+    for axis, label in ((left, "simulated cycles per multiply"), (right, "energy per multiply (nJ)")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("density of A (%)")
+        axis.set_ylabel(label)
+        axis.invert_xaxis()
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    fig.suptitle(f"y = A @ x, {M} x {N}, {PES} PEs: dense vs zero-skipping")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", help="write the table as a section of this Markdown file")
+    parser.add_argument("--plot", help="save the density plot here (PNG)")
+    parser.add_argument("--table", help="replace the generated table in this Markdown file (docs/sparsity.md)")
+    args = parser.parse_args()
+    rows = measure(np.random.default_rng(0))
+    text = table(rows)
+    print(text)
+    if args.write:
+        write_section(args.write, "sparsity", "## Sparsity: dense vs zero-skipping y = A @ x against density\n\n"
+                      "`python bench/sparsity.py` (see docs/sparsity.md)\n\n" + text)
+    if args.table:
+        write_section(args.table, "sparsity-table", text)
+    if args.plot:
+        plot(rows, args.plot)
+        Path(args.plot).stat()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Calls to the zero-skipping and sparse intrinsics in kernels (docs/sparsity.md), lowered to vfmaz, vspfma,
+vspchk and vpacknz, and to send/sendv and recv/recvv for sending only nonzeros.
+
+Operands are local arrays or slices of them. A "pairs" operand holds (value, index) words, a value then
+its index as an int32 bit pattern. With bounds checks on (the default) every index a sparse instruction
+will use is checked against the arrays it names (`vspchk`, or `chk` for lengths), so an index past an
+array is a MemoryAccessError, never a write into a neighbouring array.
+"""
+from __future__ import annotations
+
+import ast
+
+from . import intrinsics as wsi
+from .values import LocalArray, SliceRef, Unsupported, Val, describe
+
+_INDEX_LIMIT = 0xFFFF  # a packed index word holds a row and a column of 16 bits each
+_FLOAT, _SCALAR = 1, 2
+
+
+class SparseCallLowering:
+    """Mixed into `CallLowering`: uses its expression, slice and emission helpers."""
+
+    def sparse_call(self, callee, node: ast.Call) -> Val | None:
+        args, kwargs = node.args, {k.arg: k.value for k in node.keywords}
+        signatures = {wsi.fma_skip_zeros: ("dst", "a", "b"), wsi.sparse_fma: ("y", "pairs", "x"),
+                      wsi.pack_nonzeros: ("pairs", "values"), wsi.send_nonzeros: ("direction", "values", "pairs"),
+                      wsi.recv_fma: ("direction", "y", "scale", "pairs")}
+        names = signatures[callee]
+        fabric = callee in (wsi.send_nonzeros, wsi.recv_fma)
+        unexpected = sorted(set(kwargs) - ({"channel"} if fabric else set()))
+        if unexpected or len(args) != len(names):
+            raise Unsupported(f"ws.{callee.name}({', '.join(names)}{', channel=0' if fabric else ''}) takes "
+                              f"{len(names)} arguments" + (f", not {unexpected[0]}=" if unexpected else ""), node)
+        if callee is wsi.fma_skip_zeros:
+            return self.fma_skip_zeros(*args)
+        if callee is wsi.sparse_fma:
+            return self.sparse_fma(*args)
+        if callee is wsi.pack_nonzeros:
+            return self.pack_nonzeros(*args)
+        direction, channel = self.direction(args[0]), self.channel(kwargs)
+        if callee is wsi.send_nonzeros:
+            return self.send_nonzeros(direction, channel, *args[1:])
+        return self.recv_fma(direction, channel, *args[1:])
+
+    # ------------------------------------------------------------------ operands
+    def local_slice(self, node: ast.expr, what: str) -> SliceRef:
+        value = self.expr(node)
+        if isinstance(value, LocalArray) and len(value.shape) == 1:
+            return SliceRef(value, Val("i32", const=0), Val("i32", const=value.size))
+        if not isinstance(value, SliceRef) or not isinstance(value.array, LocalArray):
+            raise Unsupported(f"{what} must be a 1-D local array or a slice of one, not {describe(value)}", node)
+        return value
+
+    def address(self, ref: SliceRef):
+        return self.sram_address(ref.array, ref.start)
+
+    def pair_count(self, pairs: SliceRef) -> Val:
+        """len(pairs) // 2, refusing an odd length (a value without its index)."""
+        length = pairs.length
+        if length.is_const:
+            if length.const % 2:
+                raise Unsupported(f"a pairs slice of {pairs.array.name} has {length.const} words: it holds "
+                                  f"(value, index) pairs, so its length must be even")
+            return Val("i32", const=length.const // 2)
+        if self.boundscheck:
+            odd = self.arith(ast.BitAnd(), length, Val("i32", const=1))
+            self.check_index(odd, Val("i32", const=1), f"{pairs.array.name} pairs length (must be even)")
+        return self.arith(ast.RShift(), length, Val("i32", const=1))
+
+    def clamped(self, length: Val) -> Val:
+        """A length as a 16-bit index limit (an index word cannot name more than 0xFFFF)."""
+        if length.is_const:
+            return Val("i32", const=min(length.const, _INDEX_LIMIT))
+        return Val("i32", self.result("min", "i32", a=self.reg_of(length),
+                                      b=self.reg_of(Val("i32", const=_INDEX_LIMIT))).reg, temp=True)
+
+    def check_pairs(self, pairs_addr, count: Val, y: SliceRef, x: SliceRef | None) -> None:
+        """With bounds checks on: one vspchk of every index against len(y) (and len(x))."""
+        if not self.boundscheck:
+            return
+        rows = self.clamped(y.length) if x is not None else y.length
+        if x is None:
+            self.emit("vspchk", a=pairs_addr, b=self.reg_of(rows), c=self.reg_of(count), flags=_SCALAR)
+            return
+        limit = self.arith(ast.BitOr(), self.arith(ast.LShift(), rows, Val("i32", const=16)), self.clamped(x.length))
+        self.emit("vspchk", a=pairs_addr, b=self.reg_of(limit), c=self.reg_of(count))
+
+    # ------------------------------------------------------------------ the intrinsics
+    def fma_skip_zeros(self, dst_node, a_node, b_node) -> None:
+        dst, a = self.local_slice(dst_node, "fma_skip_zeros dst"), self.local_slice(a_node, "fma_skip_zeros a")
+        ty = dst.array.dtype
+        if a.array.dtype != ty:
+            raise Unsupported("fma_skip_zeros operands must all have the destination's dtype", a_node)
+        self.check_same_length(a, dst)
+        b = self.expr(b_node)
+        if isinstance(b, Val):
+            b_reg, flags = self.reg_of(self.to_type(b, ty)), _SCALAR
+        else:
+            b = self.local_slice(b_node, "fma_skip_zeros b")
+            if b.array.dtype != ty:
+                raise Unsupported("fma_skip_zeros operands must all have the destination's dtype", b_node)
+            self.check_same_length(b, dst)
+            b_reg, flags = self.address(b), 0
+        self.emit("vfmaz", d=self.address(dst), a=self.address(a), b=b_reg, c=self.reg_of(dst.length),
+                  flags=flags | (_FLOAT if ty == "f32" else 0))
+        return None
+
+    def sparse_fma(self, y_node, pairs_node, x_node) -> None:
+        y, pairs = self.local_slice(y_node, "sparse_fma y"), self.local_slice(pairs_node, "sparse_fma pairs")
+        ty = y.array.dtype
+        count = self.pair_count(pairs)
+        pairs_addr = self.address(pairs)
+        x = self.expr(x_node)
+        if isinstance(x, Val):
+            self.check_pairs(pairs_addr, count, y, None)
+            b_reg, flags = self.reg_of(self.to_type(x, ty)), _SCALAR
+        else:
+            x = self.local_slice(x_node, "sparse_fma x")
+            if x.array.dtype != ty:
+                raise Unsupported("sparse_fma x must have y's dtype", x_node)
+            self.check_pairs(pairs_addr, count, y, x)
+            b_reg, flags = self.address(x), 0
+        self.emit("vspfma", d=self.address(y), a=pairs_addr, b=b_reg, c=self.reg_of(count),
+                  flags=flags | (_FLOAT if ty == "f32" else 0))
+        return None
+
+    def pack_nonzeros(self, pairs_node, values_node) -> Val:
+        pairs, values = self.local_slice(pairs_node, "pack_nonzeros pairs"), self.local_slice(values_node, "values")
+        room = Val("i32", const=0) if values.length.is_const and values.length.const == 0 else \
+            self.arith(ast.Sub(), self.arith(ast.Mult(), values.length, Val("i32", const=2)), Val("i32", const=1))
+        if not (values.length.is_const and values.length.const == 0):  # room for every value being nonzero
+            self.check_index(room, pairs.length, f"{pairs.array.name} pairs (2 words per value of "
+                                                 f"{values.array.name})")
+        return self.result("vpacknz", "i32", a=self.address(pairs), b=self.address(values),
+                           c=self.reg_of(values.length), flags=_FLOAT if values.array.dtype == "f32" else 0)
+
+    def send_nonzeros(self, direction: int, channel: int, values_node, pairs_node) -> Val:
+        """The count, then the pairs: a zero is never sent (it costs `zero_skip_cycles` to pass over)."""
+        count = self.pack_nonzeros(pairs_node, values_node)
+        pairs = self.local_slice(pairs_node, "send_nonzeros pairs")
+        self.emit("send", dir=direction, ch=channel, a=count.reg)
+        words = self.arith(ast.Mult(), count, Val("i32", const=2))
+        self.emit("sendv", dir=direction, ch=channel, a=self.address(pairs), b=self.reg_of(words))
+        return count
+
+    def recv_fma(self, direction: int, channel: int, y_node, scale_node, pairs_node) -> Val:
+        """Receive a count and its pairs into `pairs`, then apply them: y[position] += value * scale."""
+        y, pairs = self.local_slice(y_node, "recv_fma y"), self.local_slice(pairs_node, "recv_fma pairs")
+        scale = self.expr(scale_node)
+        if not isinstance(scale, Val):
+            raise Unsupported(f"recv_fma scale must be a number, not {describe(scale)}", scale_node)
+        count = self.result("recv", "i32", dir=direction, ch=channel)
+        words = self.arith(ast.Mult(), count, Val("i32", const=2))
+        self.check_index(words, self.arith(ast.Add(), pairs.length, Val("i32", const=1)),
+                         f"{pairs.array.name} pairs (2 words per received nonzero)")
+        pairs_addr = self.address(pairs)
+        self.emit("recvv", dir=direction, ch=channel, a=pairs_addr, b=self.reg_of(words))
+        self.check_pairs(pairs_addr, count, y, None)
+        ty = y.array.dtype
+        self.emit("vspfma", d=self.address(y), a=pairs_addr, b=self.reg_of(self.to_type(scale, ty)),
+                  c=count.reg, flags=_SCALAR | (_FLOAT if ty == "f32" else 0))
+        return count

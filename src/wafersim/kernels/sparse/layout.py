@@ -1,0 +1,165 @@
+"""Host side of the sparse kernels: SciPy matrices checked and laid out on PEs as (value, index) pairs.
+
+A PE owns some rows of the matrix and holds only their nonzeros, each as two 32-bit words: the value
+and a packed index word `(local row << 16) | local column`. The local column counts from the first
+column the PE's nonzeros touch (its x *window*), so that a PE needs only x[c0 : c0 + window] and a
+banded matrix (a stencil) needs only a band of x. Everything here is NumPy over all nonzeros at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+from ...arch.spec import WaferSpec
+from ...errors import ArgumentError, ArgumentTypeError
+
+INDEX_LIMIT = 1 << 16  # rows and columns of a PE's block: 16 bits each in a packed index word
+MAX_BLOCK_WIDTH = 64  # PEs are laid out in rows of at most this many
+CODE_RESERVE_WORDS = 1024  # SRAM kept for the kernel's code and scratch when checking that data fits
+
+
+def as_csr(a, name: str = "a") -> sp.csr_array:
+    """`a` (a SciPy sparse matrix or array, or a dense 2-D array) as float32 CSR with explicit zeros removed
+    (a stored zero would still be multiplied) and sorted column indices."""
+    if not (sp.issparse(a) or isinstance(a, np.ndarray)):
+        raise ArgumentTypeError(f"{name} must be a SciPy sparse matrix (or a 2-D NumPy array), got "
+                                f"{type(a).__name__}")
+    if len(a.shape) != 2:
+        raise ArgumentError(f"{name} must be 2-D, got shape {a.shape}")
+    try:
+        csr = sp.csr_array(a, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(f"{name} cannot be converted to float32: {exc}") from None
+    csr.eliminate_zeros()
+    csr.sort_indices()
+    return csr
+
+
+def vector_block(x, n: int, name: str, what: str) -> np.ndarray:
+    """`x` as a float32 (n, k) array: a length-n vector (k = 1) or an (n, k) matrix."""
+    x = np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
+    if x.ndim not in (1, 2) or x.shape[0] != n:
+        raise ArgumentError(f"{name} must have {n} rows ({what}), got shape {x.shape}")
+    return x.reshape(n, -1)
+
+
+def block_shape(pes: int) -> tuple[int, int]:
+    """(width, height) of a block of at least `pes` PEs, in rows of up to MAX_BLOCK_WIDTH."""
+    if not isinstance(pes, (int, np.integer)) or isinstance(pes, bool) or pes < 1:
+        raise ArgumentError(f"pes must be a whole number of PEs >= 1, got {pes!r}")
+    width = min(int(pes), MAX_BLOCK_WIDTH)
+    return width, math.ceil(pes / width)
+
+
+@dataclasses.dataclass
+class SparseLayout:
+    """The nonzeros of a matrix on a block of PEs.
+
+    PE p (= y * width + x) owns the output rows `row_ids[offsets[p]:offsets[p + 1]]` (global row numbers,
+    in local order) and the nonzeros `pairs[p, 1 : 1 + 2 * pairs[p, 0]]`; it reads
+    x[col_start[p] : col_start[p] + window]."""
+
+    width: int
+    height: int
+    rows: int  # local rows of the PE with the most (R)
+    window: int  # x words of the PE with the widest window
+    pairs: np.ndarray  # (pes, 1 + 2 * max nonzeros) int32: count, then (value bits, index) pairs
+    col_start: np.ndarray  # (pes,) first column of each PE's window
+    row_ids: np.ndarray  # global row of every owned row, PE by PE
+    offsets: np.ndarray  # (pes + 1,) where each PE's rows start in row_ids
+    nnz: np.ndarray  # (pes,) nonzeros per PE
+
+    @property
+    def pes(self) -> int:
+        return self.width * self.height
+
+    def x_windows(self, x: np.ndarray) -> np.ndarray:
+        """(pes, k * window) float32: for each PE, each column of x's window, one after another."""
+        n, k = x.shape
+        cols = self.col_start[:, None] + np.arange(self.window)
+        inside = cols < n
+        windows = np.where(inside[:, :, None], x[np.minimum(cols, n - 1)], 0.0)  # (pes, window, k)
+        return np.ascontiguousarray(windows.transpose(0, 2, 1).reshape(self.pes, k * self.window), dtype=np.float32)
+
+    def gather_rows(self, y_blocks: np.ndarray, m: int, k: int) -> np.ndarray:
+        """The (m, k) result from the kernel's (pes, k * rows) output; rows no PE owns are 0."""
+        counts = np.diff(self.offsets)
+        pe = np.repeat(np.arange(self.pes), counts)
+        local = np.arange(len(pe)) - self.offsets[pe]
+        y = np.zeros((m, k), dtype=np.float32)
+        y[self.row_ids] = y_blocks.reshape(self.pes, k, self.rows)[pe, :, local]
+        return y
+
+    def check_fits(self, spec: WaferSpec, rhs: int, what: str) -> None:
+        """An ArgumentError naming the PE, its sizes and the limits if its data cannot fit its SRAM."""
+        if self.rows > INDEX_LIMIT or self.window > INDEX_LIMIT:
+            raise ArgumentError(f"{what}: a PE holds {self.rows} rows and an x window of {self.window} columns; a "
+                                f"packed index word holds at most {INDEX_LIMIT} of each: use more PEs")
+        words = self.pairs.shape[1] + rhs * (self.window + self.rows)
+        limit = spec.sram_words - CODE_RESERVE_WORDS
+        if words > limit:
+            p = int(np.argmax(self.nnz))
+            raise ArgumentError(f"{what}: PE {p} holds {int(self.nnz[p])} nonzeros (2 words each), an x window of "
+                                f"{self.window} words and {self.rows} output rows per right-hand side ({rhs}): "
+                                f"{words * 4} bytes, more than the {limit * 4} bytes of its {spec.sram_bytes}-byte "
+                                f"SRAM left for data: use more PEs", needed=words * 4, available=limit * 4)
+
+
+def layout_rows(csr: sp.csr_array, row_ids: np.ndarray, row_counts: np.ndarray, width: int,
+                height: int) -> SparseLayout:
+    """Lay out `csr` with PE p owning the next `row_counts[p]` rows of `row_ids` (ascending; a PE's
+    nonzeros then lie in one contiguous run of CSR entries, as both partitions below give)."""
+    pes = width * height
+    m, n = csr.shape
+    row_counts = np.concatenate([row_counts, np.zeros(pes - len(row_counts), dtype=np.int64)]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(row_counts)])
+    indptr = csr.indptr.astype(np.int64)
+    per_row = np.diff(indptr)[row_ids]
+    cumulative = np.concatenate([[0], np.cumsum(per_row)])
+    nnz = cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+    first = np.where(row_counts > 0, indptr[row_ids[np.minimum(offsets[:-1], len(row_ids) - 1)]]
+                     if len(row_ids) else 0, 0)
+    local_row = np.full(m, -1, dtype=np.int64)
+    local_row[row_ids] = np.arange(len(row_ids)) - np.repeat(offsets[:-1], row_counts)
+    pe = np.repeat(np.arange(pes), nnz)
+    slot = np.arange(len(pe)) - np.repeat(np.cumsum(nnz) - nnz, nnz)
+    entry = first[pe] + slot  # CSR entries, PE by PE
+    row_of_entry = np.repeat(np.arange(m), np.diff(indptr))[entry]
+    cols = csr.indices[entry].astype(np.int64)
+    col_start = np.full(pes, n, dtype=np.int64)
+    col_end = np.zeros(pes, dtype=np.int64)
+    np.minimum.at(col_start, pe, cols)
+    np.maximum.at(col_end, pe, cols + 1)
+    col_start = np.where(nnz > 0, col_start, 0)
+    max_nnz = int(nnz.max(initial=0))
+    pairs = np.zeros((pes, 1 + 2 * max_nnz), dtype=np.int32)
+    pairs[:, 0] = nnz
+    pairs[pe, 1 + 2 * slot] = csr.data[entry].astype(np.float32).view(np.int32)
+    packed = (local_row[row_of_entry] << 16) | (cols - col_start[pe])
+    pairs[pe, 2 + 2 * slot] = packed.astype(np.uint32).view(np.int32)
+    window = int((col_end - col_start).max(initial=0))
+    return SparseLayout(width, height, max(int(row_counts.max(initial=0)), 1), max(window, 1), pairs, col_start,
+                        row_ids.astype(np.int64), offsets, nnz)
+
+
+def row_blocks(m: int, pes: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR rows over PEs: PE p gets rows [p * R, (p + 1) * R), R = ceil(m / pes). (row_ids, row_counts)."""
+    per = math.ceil(m / pes)
+    counts = np.clip(m - per * np.arange(pes), 0, per)
+    return np.arange(m, dtype=np.int64), counts
+
+
+def nonempty_row_blocks(csr: sp.csr_array, pes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hypersparse: only the rows with nonzeros, split into `pes` runs of about equal nonzero counts."""
+    counts = np.diff(csr.indptr)
+    nonempty = np.flatnonzero(counts).astype(np.int64)
+    if len(nonempty) == 0:
+        return nonempty, np.zeros(pes, dtype=np.int64)
+    cumulative = np.cumsum(counts[nonempty])
+    targets = cumulative[-1] * np.arange(1, pes) / pes
+    cuts = np.minimum(np.searchsorted(cumulative, targets, side="left") + 1, len(nonempty))
+    bounds = np.concatenate([[0], cuts, [len(nonempty)]])
+    return nonempty, np.diff(bounds)

@@ -1,0 +1,271 @@
+"""Zero-skipping and sparse instructions (vfmaz, vspfma, vspchk, vpacknz) through their kernel intrinsics:
+results against NumPy, cycles against the formulas of docs/sparsity.md from `WaferSpec`, errors."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.compiler import intrinsics as wsi
+from conftest import compile_error, run_on_one_block
+
+N = 24  # elements per PE
+PES = 4  # a (4, 1) block: every PE has its own data
+
+
+def pack(values: np.ndarray, index_words: np.ndarray) -> np.ndarray:
+    """(value, index) pairs as a float32 array, index words as int32 bit patterns."""
+    pairs = np.empty(2 * len(values), dtype=np.float32)
+    pairs[0::2] = values
+    pairs[1::2] = np.asarray(index_words, dtype=np.int64).astype(np.uint32).view(np.float32)
+    return pairs
+
+
+def sparse_operands(rng, zeros_per_pe=(0, 5, 12, 24)) -> np.ndarray:
+    a = rng.uniform(-2, 2, (PES, N)).astype(np.float32)
+    for p, zeros in enumerate(zeros_per_pe):
+        a[p, rng.permutation(N)[:zeros]] = 0.0
+    return a
+
+
+@ws.jit
+def skip_slice(a, b, y):
+    p = ws.grid(1)
+    av = ws.local.array(N, np.float32)
+    bv = ws.local.array(N, np.float32)
+    yv = ws.local.array(N, np.float32)
+    av[0:N] = a[p, 0:N]
+    bv[0:N] = b[p, 0:N]
+    yv[0:N] = y[p, 0:N]
+    wsi.fma_skip_zeros(yv, av, bv)
+    y[p, 0:N] = yv[0:N]
+
+
+@ws.jit
+def skip_scalar(a, y, s):
+    p = ws.grid(1)
+    av = ws.local.array(N, np.int32)
+    yv = ws.local.array(N, np.int32)
+    av[0:N] = a[p, 0:N]
+    yv[0:N] = y[p, 0:N]
+    wsi.fma_skip_zeros(yv[0:N], av[0:N], s)
+    y[p, 0:N] = yv[0:N]
+
+
+def test_fma_skip_zeros_equals_the_dense_fma_where_a_is_nonzero():
+    rng = np.random.default_rng(0)
+    a, b, y = sparse_operands(rng), rng.random((PES, N), dtype=np.float32), rng.random((PES, N), dtype=np.float32)
+    b[0, 3] = np.inf  # a skipped product never happens: inf * 0 would be nan
+    a[0, 3] = 0.0
+    (_, _, out) = run_on_one_block(ws.Device("dev"), skip_slice, a, b, y, block=(PES, 1))
+    with np.errstate(invalid="ignore"):
+        expected = np.where(a != 0, y + a * b, y)
+    np.testing.assert_array_equal(out, expected)
+    assert not np.isnan(out).any()
+
+
+def test_fma_skip_zeros_on_int32_wraps_like_the_dense_fma():
+    rng = np.random.default_rng(1)
+    a = rng.integers(-3, 3, (PES, N), dtype=np.int32)
+    y = rng.integers(2**31 - 10, 2**31 - 1, (PES, N), dtype=np.int32)
+    (_, out) = run_on_one_block(ws.Device("dev"), skip_scalar, a, y, 5, block=(PES, 1))
+    np.testing.assert_array_equal(out, (y.astype(np.int64) + a.astype(np.int64) * 5).astype(np.int32))
+
+
+@pytest.mark.parametrize("lanes, skip_cycles", [(8, 0), (4, 0), (4, 0.5)])
+def test_fma_skip_zeros_costs_the_nonzeros_and_zero_skip_cycles_per_zero(lanes, skip_cycles):
+    spec = ws.WaferSpec(width=PES, height=1, vector_lanes=lanes, zero_skip_cycles=skip_cycles)
+    dev = ws.Device(spec)
+    rng = np.random.default_rng(2)
+    a = sparse_operands(rng, zeros_per_pe=(0, 5, 12, 24))
+    args = [dev.to_device(v) for v in (a, rng.random((PES, N), dtype=np.float32), np.zeros((PES, N), np.float32))]
+    busy = skip_slice[(1, 1), (PES, 1)](*args).busy[0]
+    nonzeros = (a != 0).sum(axis=1)
+    element_cycles = np.ceil(nonzeros / lanes) + skip_cycles * (N - nonzeros)
+    # Every PE runs the same instructions; only the vfmaz's element cycles differ.
+    np.testing.assert_allclose(busy - busy[-1], element_cycles - element_cycles[-1])
+
+
+@ws.jit
+def apply_pairs(pairs, x, y, counts):
+    p = ws.grid(1)
+    pv = ws.local.array(2 * N, np.float32)
+    xv = ws.local.array(N, np.float32)
+    yv = ws.local.array(N, np.float32)
+    pv[0:2 * N] = pairs[p, 0:2 * N]
+    xv[0:N] = x[p, 0:N]
+    yv[0:N] = y[p, 0:N]
+    wsi.sparse_fma(yv, pv[0:2 * counts[p]], xv)
+    y[p, 0:N] = yv[0:N]
+
+
+@ws.jit
+def scatter_scaled(pairs, y, counts, s):
+    p = ws.grid(1)
+    pv = ws.local.array(2 * N, np.float32)
+    yv = ws.local.array(N, np.float32)
+    pv[0:2 * N] = pairs[p, 0:2 * N]
+    yv[0:N] = y[p, 0:N]
+    wsi.sparse_fma(yv[0:N], pv[0:2 * counts[p]], s)
+    y[p, 0:N] = yv[0:N]
+
+
+def random_pairs(rng, counts, rows: int = N, cols: int = N, packed: bool = True):
+    """Per-PE pairs with repeated rows (they accumulate in pair order) and the reference as np.add.at."""
+    pairs = np.zeros((PES, 2 * N), dtype=np.float32)
+    entries = []
+    for p, count in enumerate(counts):  # building test data, not the device path
+        values = rng.uniform(-1, 1, count).astype(np.float32)
+        r, c = rng.integers(0, rows, count), rng.integers(0, cols, count)
+        pairs[p, :2 * count] = pack(values, (r << 16) | c if packed else r)
+        entries.append((values, r, c))
+    return pairs, entries
+
+
+def test_sparse_fma_accumulates_every_pair_into_its_row():
+    rng = np.random.default_rng(3)
+    counts = np.array([0, 1, 9, N], dtype=np.int32)
+    pairs, entries = random_pairs(rng, counts)
+    x, y = rng.random((PES, N), dtype=np.float32), rng.random((PES, N), dtype=np.float32)
+    (_, _, out, _) = run_on_one_block(ws.Device("dev"), apply_pairs, pairs, x, y, counts, block=(PES, 1))
+    expected = y.copy()
+    for p, (values, r, c) in enumerate(entries):
+        np.add.at(expected[p], r, values * x[p, c])
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_sparse_fma_with_a_scalar_scatters_value_times_scalar():
+    rng = np.random.default_rng(4)
+    counts = np.array([3, 0, N, 7], dtype=np.int32)
+    pairs, entries = random_pairs(rng, counts, packed=False)
+    y = rng.random((PES, N), dtype=np.float32)
+    (_, out, _) = run_on_one_block(ws.Device("dev"), scatter_scaled, pairs, y, counts, np.float32(-1.5),
+                                   block=(PES, 1))
+    expected = y.copy()
+    for p, (values, r, _) in enumerate(entries):
+        np.add.at(expected[p], r, values * np.float32(-1.5))
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("pair_words", [2, 1])
+def test_sparse_fma_costs_pair_words_over_lanes_per_pair(pair_words):
+    spec = ws.WaferSpec(width=PES, height=1, sparse_pair_words=pair_words)
+    dev = ws.Device(spec)
+    rng = np.random.default_rng(5)
+    counts = np.array([N, 17, 4, 0], dtype=np.int32)
+    pairs, _ = random_pairs(rng, counts)
+    args = [dev.to_device(v) for v in (pairs, rng.random((PES, N), dtype=np.float32),
+                                        np.zeros((PES, N), np.float32), counts)]
+    busy = apply_pairs[(1, 1), (PES, 1)](*args).busy[0]
+    element_cycles = np.ceil(counts * pair_words / spec.vector_lanes)
+    # With bounds checks on, the vspchk before the vspfma reads every pair too: twice the pair cycles.
+    np.testing.assert_allclose(busy - busy[-1], 2 * (element_cycles - element_cycles[-1]))
+
+
+@pytest.mark.parametrize("bad_index, message", [((N << 16) | 2, f"row {N} is out of bounds for size {N}"),
+                                                 ((1 << 16) | (N + 3), f"column {N + 3} is out of bounds for size {N}")])
+def test_an_index_past_y_or_x_is_a_memory_access_error_naming_the_pair(bad_index, message):
+    counts = np.array([2, 2, 2, 2], dtype=np.int32)
+    pairs = np.zeros((PES, 2 * N), dtype=np.float32)
+    pairs[:, :4] = pack(np.ones(2, np.float32), [0, 0])
+    pairs[2, 2:4] = pack(np.ones(1, np.float32), [bad_index])
+    zeros = np.zeros((PES, N), np.float32)
+    with pytest.raises(ws.MemoryAccessError) as info:
+        run_on_one_block(ws.Device("dev"), apply_pairs, pairs, zeros, zeros, counts, block=(PES, 1))
+    assert message in str(info.value) and "pair 1" in str(info.value)
+    assert info.value.pes == [(2, 0)]
+
+
+@ws.jit
+def pack_and_count(values, pairs, counts):
+    p = ws.grid(1)
+    vv = ws.local.array(N, np.float32)
+    pv = ws.local.array(2 * N, np.float32)
+    vv[0:N] = values[p, 0:N]
+    counts[p] = wsi.pack_nonzeros(pv, vv)
+    pairs[p, 0:2 * N] = pv[0:2 * N]
+
+
+def test_pack_nonzeros_writes_value_position_pairs_in_order():
+    rng = np.random.default_rng(6)
+    values = sparse_operands(rng, zeros_per_pe=(3, 0, 24, 10))
+    values[0, 5] = -0.0  # a negative zero is a zero
+    values[1, 2] = np.nan  # nan is not
+    (_, pairs, counts) = run_on_one_block(ws.Device("dev"), pack_and_count, values, np.zeros((PES, 2 * N), np.float32),
+                                          np.zeros(PES, np.int32), block=(PES, 1))
+    for p in range(PES):
+        positions = np.flatnonzero(values[p] != 0)
+        assert counts[p] == len(positions)
+        np.testing.assert_array_equal(pairs[p, 1:2 * len(positions):2].view(np.int32), positions)
+        np.testing.assert_array_equal(pairs[p, 0:2 * len(positions):2], values[p, positions])
+
+
+@ws.jit
+def sparse_handoff(values, y, sent, received, scale):
+    p = ws.grid(1)
+    vv = ws.local.array(N, np.float32)
+    yv = ws.local.array(N, np.float32)
+    scratch = ws.local.array(2 * N, np.float32)
+    if p == 0:
+        vv[0:N] = values[0:N]
+        sent[0] = wsi.send_nonzeros(ws.EAST, vv, scratch, channel=1)
+    else:
+        yv[0:N] = y[0:N]
+        received[0] = wsi.recv_fma(ws.WEST, yv, scale, scratch, channel=1)
+        y[0:N] = yv[0:N]
+
+
+@pytest.mark.parametrize("zeros", [0, 20, N])
+def test_send_nonzeros_moves_only_nonzeros_and_recv_fma_applies_them(zeros):
+    rng = np.random.default_rng(7)
+    values = rng.uniform(-1, 1, N).astype(np.float32)
+    values[rng.permutation(N)[:zeros]] = 0.0
+    y = rng.random(N, dtype=np.float32)
+    dev = ws.Device("dev")
+    args = [dev.to_device(v) for v in (values, y, np.zeros(1, np.int32), np.zeros(1, np.int32))]
+    stats = sparse_handoff[(1, 1), (2, 1)](*args, np.float32(3.0))
+    out, sent, received = (args[i].copy_to_host() for i in (1, 2, 3))
+    np.testing.assert_allclose(out, y + np.float32(3.0) * values, rtol=1e-6)
+    assert sent[0] == received[0] == N - zeros
+    assert stats.words_moved == 1 + 2 * (N - zeros)  # the count, then a value and an index per nonzero
+
+
+def test_sparse_intrinsics_refuse_what_they_cannot_compile():
+    dev = ws.Device("dev")
+
+    @ws.jit
+    def odd_pairs(y):
+        yv = ws.local.array(4, np.float32)
+        pv = ws.local.array(5, np.float32)
+        wsi.sparse_fma(yv, pv, yv)
+
+    @ws.jit
+    def too_small(y):
+        vv = ws.local.array(4, np.float32)
+        pv = ws.local.array(7, np.float32)
+        wsi.pack_nonzeros(pv, vv)
+
+    @ws.jit
+    def not_a_slice(y):
+        yv = ws.local.array(4, np.float32)
+        wsi.fma_skip_zeros(yv, 2.0, yv)
+
+    @ws.jit
+    def mixed_types(y):
+        yv = ws.local.array(4, np.float32)
+        iv = ws.local.array(4, np.int32)
+        wsi.fma_skip_zeros(yv, iv, yv)
+
+    y = np.zeros(4, np.float32)
+    assert "length must be even" in str(compile_error(dev, odd_pairs, y))
+    assert "out of bounds for size 7" in str(compile_error(dev, too_small, y))
+    assert "must be a 1-D local array or a slice of one" in str(compile_error(dev, not_a_slice, y))
+    assert "dtype" in str(compile_error(dev, mixed_types, y))
+
+
+def test_zero_skip_figures_are_validated():
+    for field, value in (("zero_skip_cycles", -1), ("sparse_pair_words", 0), ("sparse_pair_words", math.nan)):
+        with pytest.raises(ws.SpecError, match=field):
+            ws.WaferSpec(**{field: value})
