@@ -59,6 +59,7 @@ def test_step_time_is_the_slowest_system_plus_the_tree():
     weights = [s for name, s in shapes.items() if name.endswith(".w")]   # streamed again for the backward pass
     assert report.broadcast_s == pytest.approx(sum(map(seconds, shapes.values())) + sum(map(seconds, weights)))
     assert report.reduce_s == pytest.approx(sum(map(seconds, shapes.values())))
+    assert sorted(name for kind, name, _ in report.transfers if kind == "gradient_bytes") == sorted(shapes)
     assert report.compute_s + report.wafer_traffic_s == max(report.system_busy_s)
     assert len(report.system_busy_s) == 3 and report.samples == 6 and report.restarts == 0
     assert report.samples_per_s == pytest.approx(6 / report.total_s)

@@ -14,6 +14,7 @@ With one system and no tree this is exactly a `train.Trainer` step's time.
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from ..train.errors import TrainingError
 from . import memory
 from .backends import LocalBackend, RayBackend
 from .errors import ClusterError
+from .swarmx import SwarmXTree
 from .system import System, SystemResult
 
 
@@ -43,6 +45,7 @@ class ClusterStepReport:
     launches: int  # over all systems
     flops: int  # over all systems
     restarts: int  # systems restarted during the step
+    transfers: tuple[tuple[str, str, int], ...]  # (kind, tensor, bytes) of each tensor through the tree, in order
 
     @property
     def total_s(self) -> float:
@@ -59,6 +62,14 @@ class ClusterStepReport:
                 f"compute {self.compute_s * us:.2f} + wafer traffic {self.wafer_traffic_s * us:.2f} + broadcast "
                 f"{self.broadcast_s * us:.2f} + reduce {self.reduce_s * us:.2f}; {self.samples_per_s:,.0f} samples/s"
                 + (f"; {self.restarts} restart(s)" if self.restarts else ""))
+
+
+def tree_seconds(tree: SwarmXTree, transfers: Sequence[tuple[str, str, int]]) -> tuple[float, float]:
+    """(broadcast_s, reduce_s): a step's weight and gradient transfers (kind, tensor, bytes) through `tree`,
+    one after another."""
+    seconds = {kind: sum(tree.transfer_seconds(n) for k, _, n in transfers if k == kind)
+               for kind in ("weight_bytes", "gradient_bytes")}
+    return seconds["weight_bytes"], seconds["gradient_bytes"]
 
 
 def split(batch_size: int, n_systems: int) -> list[tuple[int, int]]:
@@ -122,17 +133,16 @@ class DataParallelTrainer:
         return self._report(results, shares, self.backend.restarts - restarts)
 
     def _report(self, results: list[SystemResult], shares: list, restarts: int) -> ClusterStepReport:
-        tree = self.cluster.tree
         transfers = results[0].transfers  # every system streams the same tensors
-        seconds = {kind: sum(tree.transfer_seconds(n) for k, _, n in transfers if k == kind)
-                   for kind in ("weight_bytes", "gradient_bytes")}
+        broadcast_s, reduce_s = tree_seconds(self.cluster.tree, transfers)
         slowest = max(results, key=lambda r: r.busy_s)
         loss = sum(scale * r.loss for r, (_, _, scale) in zip(results, shares))
         return ClusterStepReport(
             step=self.steps - 1, n_systems=len(results), samples=self.batch_size, loss=float(loss),
-            compute_s=slowest.compute_s, wafer_traffic_s=slowest.wafer_traffic_s, broadcast_s=seconds["weight_bytes"],
-            reduce_s=seconds["gradient_bytes"], system_busy_s=tuple(r.busy_s for r in results),
-            launches=sum(r.launches for r in results), flops=sum(r.flops for r in results), restarts=restarts)
+            compute_s=slowest.compute_s, wafer_traffic_s=slowest.wafer_traffic_s, broadcast_s=broadcast_s,
+            reduce_s=reduce_s, system_busy_s=tuple(r.busy_s for r in results),
+            launches=sum(r.launches for r in results), flops=sum(r.flops for r in results), restarts=restarts,
+            transfers=transfers)
 
     def fit(self, x: np.ndarray, labels: np.ndarray, steps: int) -> list[ClusterStepReport]:
         """`steps` more steps over the data set, batch after batch (cycling), as `train.Trainer.fit`."""
