@@ -75,6 +75,23 @@ def run_layout(layout: SparseLayout, x: np.ndarray, m: int, what: str, device: D
         return layout.gather_rows(mem.get(d_y), m, k), stats
 
 
+def one_vector(x, n: int, m: int) -> np.ndarray:
+    """x as an (n, 1) block, refusing anything but a length-n vector."""
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ArgumentError(f"x must be a vector of length {n}, got shape {x.shape} (spmm takes matrices)")
+    return vector_block(x, n, "x", f"the columns of the {m} x {n} matrix")
+
+
+def rows_over_pes(csr: sp.csr_array, b: np.ndarray, pes: int, what: str, device: Device | None, stream,
+                  repeats: int) -> tuple[np.ndarray, LaunchStats]:
+    """CSR rows over `pes` PEs (PE p owns rows [p*R, (p+1)*R)) times the (n, k) block b."""
+    width, height = block_shape(pes)
+    row_ids, counts = row_blocks(csr.shape[0], width * height)
+    return run_layout(layout_rows(csr, row_ids, counts, width, height), b, csr.shape[0], what, device, stream,
+                      repeats)
+
+
 def spmm(a, b, pes: int, device: Device | None = None, stream=None,
          repeats: int = 1) -> tuple[np.ndarray, LaunchStats]:
     """A @ B for a sparse (m, n) matrix `a` (SciPy) and a dense (n, k) `b`, CSR rows over `pes` PEs.
@@ -83,9 +100,7 @@ def spmm(a, b, pes: int, device: Device | None = None, stream=None,
     csr = as_csr(a)
     m, n = csr.shape
     b = vector_block(b, n, "b", f"the columns of the {m} x {n} matrix")
-    width, height = block_shape(pes)
-    row_ids, counts = row_blocks(m, width * height)
-    return run_layout(layout_rows(csr, row_ids, counts, width, height), b, m, "spmm", device, stream, repeats)
+    return rows_over_pes(csr, b, pes, "spmm", device, stream, repeats)
 
 
 def spmv(a, x, pes: int, device: Device | None = None, stream=None,
@@ -93,11 +108,8 @@ def spmv(a, x, pes: int, device: Device | None = None, stream=None,
     """y = A @ x for a sparse (m, n) matrix `a` (SciPy) and a length-n `x`, CSR rows over `pes` PEs.
 
     Returns (y as a float32 array of length m, LaunchStats)."""
-    n = a.shape[1] if len(getattr(a, "shape", ())) == 2 else 0
-    x = np.asarray(x)
-    if x.ndim != 1:
-        raise ArgumentError(f"x must be a vector of length {n}, got shape {x.shape} (spmm takes matrices)")
-    y, stats = spmm(a, x, pes, device, stream, repeats)
+    csr = as_csr(a)
+    y, stats = rows_over_pes(csr, one_vector(x, csr.shape[1], csr.shape[0]), pes, "spmv", device, stream, repeats)
     return y[:, 0], stats
 
 
@@ -107,10 +119,7 @@ def hypersparse_spmv(a, x, pes: int, device: Device | None = None, stream=None,
     split over `pes` PEs by nonzero count; empty rows of y are 0 without any PE holding them."""
     csr = as_csr(a)
     m, n = csr.shape
-    x = np.asarray(x)
-    if x.ndim != 1:
-        raise ArgumentError(f"x must be a vector of length {n}, got shape {x.shape}")
-    x = vector_block(x, n, "x", f"the columns of the {m} x {n} matrix")
+    x = one_vector(x, n, m)
     width, height = block_shape(pes)
     row_ids, counts = nonempty_row_blocks(csr, width * height)
     y, stats = run_layout(layout_rows(csr, row_ids, counts, width, height), x, m, "hypersparse_spmv", device,

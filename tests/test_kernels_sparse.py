@@ -1,0 +1,132 @@
+"""Sparse kernels (wafersim.kernels.sparse) against SciPy and NumPy, their cost against the pair-cost formula
+of docs/sparsity.md, and their errors for inputs they cannot take."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import wafersim as ws
+from wafersim.kernels.sparse import dense_spmv, hypersparse_spmv, spmm, spmv, stencil7_matrix, stencil7_spmv
+from wafersim.kernels.sparse.layout import as_csr, layout_rows, nonempty_row_blocks
+
+
+def random_matrix(rng, m, n, density):
+    return sp.random_array((m, n), density=density, format="csr", dtype=np.float32, rng=rng,
+                           data_sampler=lambda size: rng.uniform(-1, 1, size))
+
+
+@pytest.mark.parametrize("m, n, density, pes", [(40, 30, 0.2, 6), (17, 50, 0.5, 4), (9, 9, 1.0, 16), (30, 8, 0.0, 3)])
+def test_spmv_matches_scipy(m, n, density, pes):
+    rng = np.random.default_rng(m)
+    a, x = random_matrix(rng, m, n, density), rng.uniform(-1, 1, n).astype(np.float32)
+    y, stats = spmv(a, x, pes)
+    np.testing.assert_allclose(y, a @ x, rtol=1e-5, atol=1e-6)
+    assert stats.flops == 2 * a.nnz  # a multiply and an add per nonzero, none per zero
+
+
+def test_spmv_takes_scipy_matrices_of_any_format_and_never_multiplies_stored_zeros():
+    rng = np.random.default_rng(1)
+    a = random_matrix(rng, 20, 20, 0.3).tocoo()
+    a.data[::3] = 0.0  # explicitly stored zeros
+    x = rng.random(20, dtype=np.float32)
+    for form in (a, a.tocsc(), sp.csr_matrix(a), a.toarray()):
+        y, stats = spmv(form, x, 4)
+        np.testing.assert_allclose(y, a.toarray() @ x, rtol=1e-5, atol=1e-6)
+        assert stats.flops == 2 * np.count_nonzero(a.toarray())
+
+
+def test_spmm_matches_scipy():
+    rng = np.random.default_rng(2)
+    a, b = random_matrix(rng, 33, 20, 0.25), rng.uniform(-1, 1, (20, 3)).astype(np.float32)
+    c, _ = spmm(a, b, 5)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-5, atol=1e-6)
+
+
+def test_hypersparse_spmv_places_only_the_rows_with_nonzeros():
+    rng = np.random.default_rng(3)
+    a = random_matrix(rng, 3000, 400, 0.0002)  # 240 nonzeros in 3,000 rows
+    x = rng.random(400, dtype=np.float32)
+    y, _ = hypersparse_spmv(a, x, 8)
+    np.testing.assert_allclose(y, a @ x, rtol=1e-5, atol=1e-6)
+    row_ids, counts = nonempty_row_blocks(as_csr(a), 8)
+    np.testing.assert_array_equal(row_ids, np.flatnonzero(np.diff(a.indptr)))
+    layout = layout_rows(as_csr(a), row_ids, counts, 8, 1)
+    assert layout.nnz.sum() == a.nnz and layout.nnz.max() <= 2 * a.nnz / 8 + np.diff(a.indptr).max()
+
+
+def numpy_laplacian(u: np.ndarray) -> np.ndarray:
+    """6 u - (the six neighbours), zero outside the grid: the stencil by array shifts."""
+    p = np.pad(u, 1)
+    return 6 * u - (p[:-2, 1:-1, 1:-1] + p[2:, 1:-1, 1:-1] + p[1:-1, :-2, 1:-1] + p[1:-1, 2:, 1:-1]
+                    + p[1:-1, 1:-1, :-2] + p[1:-1, 1:-1, 2:])
+
+
+def test_stencil7_matrix_and_spmv_are_the_numpy_stencil():
+    rng = np.random.default_rng(4)
+    u = rng.random((4, 5, 6), dtype=np.float32)  # (nz, ny, nx)
+    a = stencil7_matrix(6, 5, 4)
+    np.testing.assert_allclose((a @ u.reshape(-1)).reshape(u.shape), numpy_laplacian(u), rtol=1e-5)
+    assert a.nnz == 7 * u.size - 2 * (5 * 4 + 6 * 4 + 6 * 5)  # each face loses one neighbour per cell
+    y, _ = stencil7_spmv(u, 8)
+    np.testing.assert_allclose(y, numpy_laplacian(u), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("zero_skip", [False, True])
+def test_dense_baseline_matches_numpy(zero_skip):
+    rng = np.random.default_rng(5)
+    a, x = random_matrix(rng, 24, 16, 0.3), rng.random(16, dtype=np.float32)
+    y, _ = dense_spmv(a, x, 4, zero_skip=zero_skip)
+    np.testing.assert_allclose(y, a.toarray() @ x, rtol=1e-5, atol=1e-6)
+
+
+def test_a_multiply_costs_the_pair_cycles_of_the_busiest_pe():
+    """Per multiply (two launches differing only in repeats), the sparse kernel's cycles grow by
+    ceil(nonzeros * sparse_pair_words / vector_lanes) of its busiest PE, whatever the matrix's zeros."""
+    spec = ws.WaferSpec(width=4, height=1)
+    rng = np.random.default_rng(6)
+    x = rng.random(64, dtype=np.float32)
+
+    def per_multiply(nonzeros_per_row: int) -> float:
+        dense = np.zeros((8, 64), np.float32)
+        for row in dense:  # the same count in every row: every PE equally busy
+            row[rng.permutation(64)[:nonzeros_per_row]] = 1.0
+        a = sp.csr_array(dense)
+        cycles = [spmv(a, x, 4, device=ws.Device(spec), repeats=r)[1].cycles for r in (1, 3)]
+        return (cycles[1] - cycles[0]) / 2
+
+    nnz_per_pe = {k: 2 * k for k in (0, 8, 64)}  # 2 rows per PE
+    expected = {k: np.ceil(v * spec.sparse_pair_words / spec.vector_lanes) for k, v in nnz_per_pe.items()}
+    measured = {k: per_multiply(k) for k in nnz_per_pe}
+    assert measured[8] - measured[0] == expected[8] - expected[0]
+    assert measured[64] - measured[0] == expected[64] - expected[0]
+
+
+def test_bad_inputs_are_clear_errors_naming_sizes_and_limits():
+    rng = np.random.default_rng(7)
+    a = random_matrix(rng, 10, 6, 0.5)
+    with pytest.raises(ws.ArgumentError, match=r"x must have 6 rows .*got shape \(7,\)"):
+        spmv(a, np.zeros(7, np.float32), 2)
+    with pytest.raises(ws.ArgumentError, match="x must be a vector of length 6"):
+        spmv(a, np.zeros((6, 2), np.float32), 2)
+    with pytest.raises(ws.ArgumentError, match=r"b must have 6 rows"):
+        spmm(a, np.zeros((5, 2), np.float32), 2)
+    with pytest.raises(ws.ArgumentError, match="pes must be a whole number"):
+        spmv(a, np.zeros(6, np.float32), 0)
+    with pytest.raises(ws.ArgumentTypeError, match="SciPy sparse matrix"):
+        spmv([[1.0, 2.0]], np.zeros(2, np.float32), 1)
+    with pytest.raises(ws.ArgumentError, match="repeats"):
+        spmv(a, np.zeros(6, np.float32), 2, repeats=0)
+    with pytest.raises(ws.ArgumentError, match="3-D"):
+        stencil7_spmv(np.zeros((4, 4)), 2)
+
+
+def test_rows_that_do_not_fit_a_pes_sram_are_refused_before_launch():
+    big = sp.csr_array(np.ones((8, 4000), np.float32))  # 32,000 nonzeros: 8 rows of 8,000 words of pairs
+    with pytest.raises(ws.ArgumentError) as info:
+        spmv(big, np.ones(4000, np.float32), 2)
+    text = str(info.value)
+    assert "16000 nonzeros" in text and "49152-byte SRAM" in text and "use more PEs" in text
+    assert info.value.needed > info.value.available
+    with pytest.raises(ws.ArgumentError, match="49152-byte SRAM"):
+        dense_spmv(big, np.ones(4000, np.float32), 2)
