@@ -1,7 +1,7 @@
 """The race checker of a launch (`racecheck=True`), like compute-sanitizer's racecheck, for global memory.
 
 Two accesses to one global word race when they come from different PEs, at least one writes, and no
-barrier orders them: within a block, `ws.barrier()` orders everything before it against everything
+barrier orders them: within a block, `ws.syncthreads()` orders everything before it against everything
 after it; across blocks of one launch nothing does. The checker records every global word accessed
 (address, PE, barrier epoch of its block, pc, cycle, read or write) while the launch runs and finds the
 races once, vectorised, when it ends. Each racing word is reported at least once, paired with one
@@ -52,7 +52,7 @@ class RaceHazard:
     address: int  # byte address of the word (the first word found for this pair of instructions)
     first: RaceAccess
     second: RaceAccess
-    count: int = 1  # word pairs found for this pair of instructions
+    count: int = 1  # access pairs found for this pair of instructions (every racing access is in one)
 
     @property
     def kind(self) -> str:
@@ -136,6 +136,7 @@ class RaceChecker:
         pairs = np.concatenate(pairs)
         if not len(pairs):
             return [], 0
+        pairs = np.unique(np.sort(pairs, axis=1), axis=0)  # (i, j) and (j, i) are one pair
         # One report per (unordered) pair of instructions and access kinds, at its lowest address.
         a, b = pairs[:, 0], pairs[:, 1]
         swap = pc[a] * 2 + write[a] > pc[b] * 2 + write[b]
@@ -167,6 +168,6 @@ def race_error(stats) -> "RaceError":
     more = f"\n  (and {stats.races_dropped} more pair(s) of instructions)" if stats.races_dropped else ""
     total = len(stats.races) + stats.races_dropped
     return RaceError(f"{stats.program}: racecheck found {total} race(s) on global memory (pairs of "
-                     f"instructions):\n{lines}{more}\nAdd a ws.barrier() between the accesses of one block, or "
+                     f"instructions):\n{lines}{more}\nAdd a ws.syncthreads() between the accesses of one block, or "
                      f"give each PE its own words; racecheck='report' records them on LaunchStats.races "
                      f"without raising", races=list(stats.races), races_dropped=stats.races_dropped, stats=stats)
