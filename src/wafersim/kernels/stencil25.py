@@ -1,0 +1,221 @@
+"""The 25-point 3-D stencil of Jacquelin, Araya-Polo and Meng, "Massively scalable stencil algorithm"
+(SC22): a second-order-in-time, eighth-order-in-space finite-difference step of the 3-D wave equation.
+
+The domain is nx x ny x nz cells; PE (x, y) owns the Z column of nz cells at (x, y), as in the paper.
+Each step a PE needs the columns of the four PEs on each side in X and in Y (16 columns) and the four
+cells above and below in its own column:
+
+    lap = C0 * u + sum_k c_k * (u[z-k] + u[z+k] + u[x-k] + u[x+k] + u[y-k] + u[y+k]),  k = 1..4
+    u_next = 2 * u - u_prev + vp * lap
+
+with cells outside the domain counted as zero. The paper moves the columns by "localized broadcasts"
+on the routers; this version relays them with neighbour sends: in round k = 1..4 every PE passes the
+column it received in round k-1 (its own in round 1) one PE further in each of the four directions, so
+after round k it holds the columns k PEs away. Columns go in chunks of at most `fifo_depth` words, every
+PE sending one chunk each way before receiving, so no pair of PEs can block each other, and each
+received chunk is folded into `lap` at once (one vector fma), so a PE keeps one relay buffer per
+direction instead of 16 columns (the 48 kB SRAM would not hold them at nz = 1000).
+
+SRAM per PE: two columns with a four-cell zero halo (current and previous time level, swapped every
+step), vp, lap and four relay buffers: about 8 * nz words (32 kB at nz = 1000).
+
+Order of the float32 operations (the reference in `stencil25_reference` follows it exactly):
+``lap = u * C0``; for k = 1..4: ``lap = u[z+k] * c_k + lap``, ``lap = u[z-k] * c_k + lap``; for k = 1..4:
+the columns from the west, east, north and south (``lap = col * c_k + lap`` each); then
+``u_prev = u * 2 - u_prev`` and ``u_prev = vp * lap + u_prev``, which becomes the next step's ``u``.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..compiler import intrinsics as ws
+from ..errors import ArgumentError
+from ..runtime.device import Device
+from ..runtime.jit import Dispatcher, jit
+from ..sim.stats import LaunchStats
+from .hosting import Scratch, fitting_device
+
+#: Eighth-order central second-derivative weights for k = 0..4 (the classical Fornberg coefficients:
+#: -205/72, 8/5, -1/5, 8/315, -1/560), one axis at a time; the centre counts once per axis.
+AXIS_WEIGHTS = (-205.0 / 72.0, 8.0 / 5.0, -1.0 / 5.0, 8.0 / 315.0, -1.0 / 560.0)
+C0 = np.float32(3 * AXIS_WEIGHTS[0])
+CK = tuple(np.float32(w) for w in AXIS_WEIGHTS[1:])
+HALO = 4  # cells of zero halo at each end of a column (the stencil's reach in Z)
+
+#: float32 operations per cell and step: 1 multiply, 24 multiply-adds (2 each), 2 for 2u - u_prev and
+#: 2 for the final multiply-add (the count the paper's FLOP rates imply, ~51-53 per cell).
+FLOPS_PER_CELL = 1 + 24 * 2 + 2 + 2
+
+
+@functools.lru_cache(maxsize=None)
+def stencil25_kernel(nz: int, chunk: int = 16) -> Dispatcher:
+    """The kernel for Z columns of `nz` cells, moving columns in messages of `chunk` words (at most the
+    launch's `fifo_depth`).
+
+    Launch on one nx x ny block: ``kernel[(1, 1), (nx, ny)](u_prev, u, vp, out, steps, nx)`` with
+    (nx*ny, nz) float32 device arrays, row y*nx + x holding column (x, y)."""
+    if nz < 1 or chunk < 1:
+        raise ArgumentError(f"stencil25 needs nz >= 1 and chunk >= 1, got nz={nz}, chunk={chunk}")
+    N = nz
+    CH = min(chunk, nz)
+    c1, c2, c3, c4 = CK
+
+    @jit(boundscheck=False)
+    def fold(acc, col, lo, n, ck):
+        acc[lo:lo + n] = col[lo:lo + n] * ck + acc[lo:lo + n]
+
+    @jit(boundscheck=False)
+    def relay_round(se, sw, ss, sn, off, bw, be, bn, bs, acc, k, ck, x, y, nx, ny):
+        """Round k: pass on, one PE further east, west, south and north, the columns in `se`, `sw`, `ss`,
+        `sn` (from offset `off`), and fold what arrives: the columns k PEs to the west, east, north and
+        south, received in place into `bw`, `be`, `bn`, `bs` (a chunk is sent before its slot is
+        overwritten). A PE sends a way only to a neighbour that is at most k PEs from the column's owner
+        inside the domain, so every relay stops at the edge."""
+        send_e = x + 1 < nx and x + 1 >= k
+        send_w = x >= 1 and nx - x >= k
+        send_s = y + 1 < ny and y + 1 >= k
+        send_n = y >= 1 and ny - y >= k
+        recv_w = x >= k
+        recv_e = x + k < nx
+        recv_n = y >= k
+        recv_s = y + k < ny
+        for c0 in range(0, N, CH):
+            nl = min(CH, N - c0)
+            if send_e:
+                ws.send(ws.EAST, se[off + c0:off + c0 + nl])
+            if send_w:
+                ws.send(ws.WEST, sw[off + c0:off + c0 + nl])
+            if send_s:
+                ws.send(ws.SOUTH, ss[off + c0:off + c0 + nl])
+            if send_n:
+                ws.send(ws.NORTH, sn[off + c0:off + c0 + nl])
+            if recv_w:  # travelling east: the column of x - k
+                ws.recv(ws.WEST, out=bw[c0:c0 + nl])
+                fold(acc, bw, c0, nl, ck)
+            if recv_e:
+                ws.recv(ws.EAST, out=be[c0:c0 + nl])
+                fold(acc, be, c0, nl, ck)
+            if recv_n:
+                ws.recv(ws.NORTH, out=bn[c0:c0 + nl])
+                fold(acc, bn, c0, nl, ck)
+            if recv_s:
+                ws.recv(ws.SOUTH, out=bs[c0:c0 + nl])
+                fold(acc, bs, c0, nl, ck)
+
+    @jit(boundscheck=False)
+    def step(cur, prev, vp, acc, bw, be, bn, bs, x, y, nx, ny):
+        """One time step: the new level is written over `prev`."""
+        acc[0:N] = cur[HALO:HALO + N] * C0
+        acc[0:N] = cur[HALO + 1:HALO + 1 + N] * c1 + acc[0:N]
+        acc[0:N] = cur[HALO - 1:HALO - 1 + N] * c1 + acc[0:N]
+        acc[0:N] = cur[HALO + 2:HALO + 2 + N] * c2 + acc[0:N]
+        acc[0:N] = cur[HALO - 2:HALO - 2 + N] * c2 + acc[0:N]
+        acc[0:N] = cur[HALO + 3:HALO + 3 + N] * c3 + acc[0:N]
+        acc[0:N] = cur[HALO - 3:HALO - 3 + N] * c3 + acc[0:N]
+        acc[0:N] = cur[HALO + 4:HALO + 4 + N] * c4 + acc[0:N]
+        acc[0:N] = cur[HALO - 4:HALO - 4 + N] * c4 + acc[0:N]
+        relay_round(cur, cur, cur, cur, HALO, bw, be, bn, bs, acc, 1, c1, x, y, nx, ny)
+        relay_round(bw, be, bn, bs, 0, bw, be, bn, bs, acc, 2, c2, x, y, nx, ny)
+        relay_round(bw, be, bn, bs, 0, bw, be, bn, bs, acc, 3, c3, x, y, nx, ny)
+        relay_round(bw, be, bn, bs, 0, bw, be, bn, bs, acc, 4, c4, x, y, nx, ny)
+        prev[HALO:HALO + N] = cur[HALO:HALO + N] * 2.0 - prev[HALO:HALO + N]
+        prev[HALO:HALO + N] = vp[0:N] * acc[0:N] + prev[HALO:HALO + N]
+
+    @jit(boundscheck=False)
+    def stencil25(u_prev, u, vp_in, out, steps, nx):
+        x, y = ws.grid(2)
+        ny = ws.blockDim.y
+        me = y * nx + x
+        a = ws.local.array(N + 2 * HALO, np.float32)  # time levels with a zero halo in Z
+        b = ws.local.array(N + 2 * HALO, np.float32)
+        vp = ws.local.array(N, np.float32)
+        acc = ws.local.array(N, np.float32)
+        bw = ws.local.array(N, np.float32)  # relay buffers: the columns arriving from each side
+        be = ws.local.array(N, np.float32)
+        bn = ws.local.array(N, np.float32)
+        bs = ws.local.array(N, np.float32)
+        a[0:HALO] = 0.0
+        a[HALO + N:HALO + N + HALO] = 0.0
+        b[0:HALO] = 0.0
+        b[HALO + N:HALO + N + HALO] = 0.0
+        b[HALO:HALO + N] = u_prev[me, 0:N]
+        a[HALO:HALO + N] = u[me, 0:N]
+        vp[0:N] = vp_in[me, 0:N]
+        # Barriers around the time loop: the loads' and stores' share of the off-wafer bandwidth staggers
+        # the PEs; with them, the time loop of every launch starts and ends together (per-step figures).
+        ws.syncthreads()
+        for t in range(steps // 2):  # two steps per turn, the time levels swapping roles
+            step(a, b, vp, acc, bw, be, bn, bs, x, y, nx, ny)
+            step(b, a, vp, acc, bw, be, bn, bs, x, y, nx, ny)
+        if steps % 2 == 1:
+            step(a, b, vp, acc, bw, be, bn, bs, x, y, nx, ny)
+        ws.syncthreads()
+        if steps % 2 == 1:
+            out[me, 0:N] = b[HALO:HALO + N]
+        else:
+            out[me, 0:N] = a[HALO:HALO + N]
+
+    return stencil25
+
+
+def to_columns(field: np.ndarray) -> np.ndarray:
+    """(ny, nx, nz) -> (nx*ny, nz): row y*nx + x is the Z column of PE (x, y)."""
+    ny, nx, nz = field.shape
+    return np.ascontiguousarray(field, dtype=np.float32).reshape(ny * nx, nz)
+
+
+def stencil25(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int, device: Device | None = None,
+              chunk: int = 16, stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """`steps` 25-point wave-equation steps from time levels `u_prev`, `u` with `vp` (all (ny, nx, nz)),
+    one Z column per PE on one nx x ny block (`device` defaults to an nx x ny wafer). Returns the last
+    time level and the `LaunchStats`; equals `stencil25_reference` exactly."""
+    shapes = {np.shape(u_prev), np.shape(u), np.shape(vp)}
+    if len(shapes) != 1 or len(np.shape(u)) != 3:
+        raise ArgumentError(f"stencil25 needs u_prev, u and vp of one (ny, nx, nz) shape, got {sorted(shapes)}")
+    ny, nx, nz = np.shape(u)
+    device = device or fitting_device(nx, ny)
+    if chunk > device.spec.fifo_depth:
+        raise ArgumentError(f"chunk = {chunk} words exceeds the FIFO depth {device.spec.fifo_depth}: "
+                            f"PEs that send before receiving would wait on each other")
+    with Scratch(device, stream) as mem:
+        d_prev, d_u, d_vp = mem.put(to_columns(u_prev)), mem.put(to_columns(u)), mem.put(to_columns(vp))
+        d_out = mem.empty((nx * ny, nz))
+        stats = stencil25_kernel(nz, chunk)[(1, 1), (nx, ny), stream](d_prev, d_u, d_vp, d_out, int(steps), int(nx))
+        return mem.get(d_out).reshape(ny, nx, nz), stats
+
+
+def stencil25_reference(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int) -> np.ndarray:
+    """`steps` steps in NumPy float32 on (ny, nx, nz) arrays, in the kernel's order of operations."""
+    prev = np.array(u_prev, dtype=np.float32)
+    cur = np.array(u, dtype=np.float32)
+    vp = np.asarray(vp, dtype=np.float32)
+    ny, nx, nz = cur.shape
+
+    def shifted(a: np.ndarray, axis: int, k: int) -> np.ndarray:
+        """a moved by k cells along `axis` (the value k cells towards lower indices), zero outside."""
+        out = np.zeros_like(a)
+        n = a.shape[axis]
+        if abs(k) < n:
+            dst = [slice(None)] * 3
+            src = [slice(None)] * 3
+            dst[axis] = slice(k, None) if k > 0 else slice(0, n + k)
+            src[axis] = slice(0, n - k) if k > 0 else slice(-k, None)
+            out[tuple(dst)] = a[tuple(src)]
+        return out
+
+    for _ in range(steps):
+        lap = cur * C0
+        for k, ck in enumerate(CK, start=1):
+            lap = shifted(cur, 2, -k) * ck + lap  # u[z+k]
+            lap = shifted(cur, 2, k) * ck + lap  # u[z-k]
+        for k, ck in enumerate(CK, start=1):
+            lap = shifted(cur, 1, k) * ck + lap  # from the west: x - k
+            lap = shifted(cur, 1, -k) * ck + lap  # from the east: x + k
+            lap = shifted(cur, 0, k) * ck + lap  # from the north: y - k
+            lap = shifted(cur, 0, -k) * ck + lap  # from the south: y + k
+        nxt = cur * np.float32(2) - prev
+        nxt = vp * lap + nxt
+        prev, cur = cur, nxt
+    return cur

@@ -1,0 +1,131 @@
+"""Small-fabric versions of the reproductions in bench/reproduce_*.py (issue 11): the same kernels and the
+same shapes of the published results, on grids of a few dozen PEs.
+
+- `kernels.stencil25` (Jacquelin et al., SC22) equals its NumPy reference bit for bit; its time per step
+  does not depend on the grid (weak scaling), grows linearly with the column height, and its slope moves
+  with `WaferSpec` exactly as the kernel's operation count says.
+- The published cost models (bench/reproduce_models.py) follow their formulas from `WaferSpec` fields.
+- docs/timing.md cites every calibrated preset figure with the value the preset carries.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.arch.spec import PRESET_FIELDS
+from wafersim.errors import ArgumentError
+from wafersim.kernels import stencil25 as st
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import reproduce_common  # noqa: E402
+
+models = reproduce_common.load_script("reproduce_models")
+jacquelin = reproduce_common.load_script("reproduce_jacquelin_stencil")
+
+
+def _fields(ny, nx, nz, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((ny, nx, nz), dtype=np.float32), rng.standard_normal((ny, nx, nz), dtype=np.float32),
+            (rng.random((ny, nx, nz), dtype=np.float32) * np.float32(0.05)))
+
+
+# ----------------------------------------------------------------------------- the 25-point stencil
+@pytest.mark.parametrize("nx, ny, nz, steps, chunk", [(1, 1, 3, 2, 16), (5, 3, 7, 3, 16), (9, 9, 17, 2, 16),
+                                                      (10, 6, 12, 1, 5), (2, 11, 9, 4, 16)])
+def test_stencil25_equals_numpy_bit_for_bit(nx, ny, nz, steps, chunk):
+    u_prev, u, vp = _fields(ny, nx, nz)
+    got, stats = st.stencil25(u_prev, u, vp, steps, chunk=chunk)
+    assert np.array_equal(got, st.stencil25_reference(u_prev, u, vp, steps))
+    assert stats.flops > 0
+
+
+def test_stencil25_reference_is_the_wave_equation_step():
+    """The reference against a direct float64 formula (no shared code): zero outside the domain."""
+    u_prev, u, vp = _fields(6, 7, 8, seed=3)
+    padded = np.pad(u.astype(np.float64), 4)
+    lap = 3 * st.AXIS_WEIGHTS[0] * u.astype(np.float64)
+    for k, w in enumerate(st.AXIS_WEIGHTS[1:], start=1):
+        for axis in range(3):
+            for sign in (-1, 1):
+                lap += w * np.roll(padded, sign * k, axis=axis)[4:-4, 4:-4, 4:-4]
+    expected = 2 * u.astype(np.float64) - u_prev + vp.astype(np.float64) * lap
+    assert np.allclose(st.stencil25_reference(u_prev, u, vp, 1), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_stencil25_refuses_chunks_deeper_than_the_fifo():
+    u_prev, u, vp = _fields(2, 2, 4)
+    with pytest.raises(ArgumentError, match="FIFO depth 16"):
+        st.stencil25(u_prev, u, vp, 1, chunk=17)
+    with pytest.raises(ArgumentError, match="shape"):
+        st.stencil25(u_prev, u[:, :1], vp, 1)
+
+
+def _per_step(nx, ny, nz, **fields):
+    spec = ws.WaferSpec.preset("wse2", width=nx, height=ny, global_bytes_per_s=1e18, **fields)
+    ones = np.ones((ny, nx, nz), np.float32)
+    cycles = [st.stencil25(ones, ones, ones * np.float32(0.01), s, device=ws.Device(spec))[1].cycles for s in (1, 3)]
+    return (cycles[1] - cycles[0]) / 2
+
+
+def test_stencil25_weak_scaling_is_flat():
+    """Every PE four or more PEs from the edge does the same work: per-step time independent of the grid."""
+    assert _per_step(9, 9, 32) == _per_step(13, 10, 32) == _per_step(10, 14, 32)
+
+
+def test_stencil25_step_grows_linearly_with_the_column_and_moves_with_the_spec():
+    """Slope per cell: each cell is sent 16 times (4 rounds x 4 directions) at 1 / link_words_per_cycle
+    cycles a word by the sender, and 29 vector element operations (1 multiply, 8 Z and 16 received
+    multiply-adds, 4 for the update) at 1 / vector_lanes cycles each."""
+    nzs = (64, 80, 96)  # past the first few chunks, whose pipeline fills differently
+    base = [_per_step(9, 9, nz) for nz in nzs]
+    assert base[1] - base[0] == base[2] - base[1]  # linear in nz (whole chunks of 16)
+    slow_link = [_per_step(9, 9, nz, link_words_per_cycle=0.5) for nz in nzs[:2]]
+    two_lanes = [_per_step(9, 9, nz, vector_lanes=2) for nz in nzs[:2]]
+    dz = nzs[1] - nzs[0]
+    assert (slow_link[1] - slow_link[0]) - (base[1] - base[0]) == 16 * (2 - 1) * dz
+    assert (base[1] - base[0]) - (two_lanes[1] - two_lanes[0]) == 29 * (1 - 1 / 2) * dz
+
+
+def test_jacquelin_script_measures_and_checks_a_small_grid():
+    row = jacquelin.per_step(9, 9, 32)
+    assert row["cycles"] == _per_step(9, 9, 32)
+    assert row["us"] == pytest.approx(row["cycles"] / ws.WaferSpec.preset("wse2").clock_hz * 1e6)
+
+
+# ----------------------------------------------------------------------------- the published models
+def test_luczynski_chain_and_tree_follow_their_formulas():
+    spec = ws.WaferSpec.preset("wse2")
+    tr = spec.ramp_latency
+    for P in (4, 16, 512):
+        for B in (1, 64, 8192):
+            assert models.chain_reduce(P, B, spec) == B + (P - 1) + (2 * tr + 1) * (P - 1)
+            rounds = int(np.ceil(np.log2(P)))
+            assert models.tree_reduce(P, B, spec) == max(B * rounds, B + P - 1) + (2 * tr + 1) * rounds
+    # the tree wins for short vectors, the chain for long ones (the paper's crossover)
+    assert models.tree_reduce(512, 1, spec) < models.chain_reduce(512, 1, spec)
+    assert models.chain_reduce(512, 8192, spec) < models.tree_reduce(512, 8192, spec)
+
+
+def test_models_scale_with_the_spec():
+    spec = ws.WaferSpec.preset("wse2")
+    slow = spec.replace(link_words_per_cycle=0.5, ramp_latency=5)
+    assert models.chain_reduce(8, 100, slow) == 200 + 7 + 11 * 7
+    assert models.broadcast(8, 100, spec) == 100 + 7 + 4
+    assert models.rocki_allreduce(757, 996) == pytest.approx(1.1 * 1751)
+
+
+# ----------------------------------------------------------------------------- docs cite every figure
+def test_timing_doc_cites_every_calibrated_figure_with_its_value():
+    text = (ROOT / "docs" / "timing.md").read_text()
+    section = text.split("## Calibrated presets", 1)[1].split("\n## ", 1)[0]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", section, re.M)}
+    for name in ("wse2", "wse3"):
+        for field, value in PRESET_FIELDS[name].items():
+            assert field in rows, f"docs/timing.md does not cite {name}.{field}"
+            assert float(rows[field].split()[0].replace(",", "")) == pytest.approx(value, rel=1e-9), field
