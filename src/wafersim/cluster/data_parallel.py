@@ -90,8 +90,8 @@ class DataParallelTrainer:
         shares = [stop - start for start, stop in self.bounds]
         largest = max(shares)
         ray = cluster.backend == "ray"
-        self.memory = memory.estimate(model, largest, cluster.spec, tile, chunk, cluster.n_systems,
-                                      cluster.workers, actor_processes=ray, available=cluster.ray_memory)
+        self.memory = memory.estimate(model, largest, cluster.spec, cluster.n_systems, concurrent=cluster.workers,
+                                      actor_processes=ray, tile=tile, chunk=chunk, available=cluster.ray_memory)
         self.memory.check(f"a cluster on the {cluster.backend} backend")
         self.memoryx = MemoryX(params if params is not None else model.init_params(seed), optimizer, cluster.memoryx)
         args = [(i, model, share, cluster.spec, tile, chunk) for i, share in enumerate(shares)]

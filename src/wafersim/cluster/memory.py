@@ -1,11 +1,13 @@
 """How much host memory simulating a cluster takes, checked before any system is allocated.
 
 A system holds, for the whole run, its device memory (the step's activations, its copy of the weights,
-the streamed copies and the gradients); while it runs a launch, the simulator's state of that launch
-(`sim.hostmem.launch_bytes`: registers, SRAM, FIFOs, clocks over the PEs of the step's largest block, and
-statistics over the whole wafer). Launches of one process run one at a time, so a machine needs a launch's
-state once per system stepping at the same time (one for the `local` backend, `workers` for `ray`). A Ray
-actor is a Python process of its own, with wafersim and NumPy loaded: `ACTOR_PROCESS_BYTES` more each.
+the streamed copies and the gradients). While it steps, it also holds the simulator's state of the launch
+it runs (`sim.hostmem.launch_bytes`: registers, SRAM, FIFOs, clocks over the PEs of the step's largest
+block) and the statistics of every launch of the step so far (per PE of the whole wafer: 56 bytes a
+launch, 42 MB on a wse2-sized wafer), which the step's report needs and the system drops when the step
+ends. Launches of one process run one at a time, so a machine needs that once per system stepping at the
+same time (one for the `local` backend, `workers` for `ray`). A Ray actor is a Python process of its own,
+with wafersim and NumPy loaded: `ACTOR_PROCESS_BYTES` more each.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import dataclasses
 import math
 
 from ..arch.spec import WaferSpec
+from ..kernels import ml
 from ..sim.hostmem import available_bytes, launch_bytes
 from ..train import Model, default_device
 from .errors import ClusterTooLargeError
@@ -22,6 +25,12 @@ from .errors import ClusterTooLargeError
 ACTOR_PROCESS_BYTES = 160 * 2**20
 # The library's kernels send on channels 0 and 1 only, in the four directions: at most 8 FIFOs a PE.
 FIFOS_PER_PE = 8
+# Launches of a weight-streaming step, at most, by layer (counted from `train.Trainer` steps, with room to
+# spare; tests/test_cluster_memory.py checks the bound): a dense layer's forward product, bias and
+# activation and its backward activation, two products and column sum; a layer norm's passes; a
+# transformer block's fixed launches and its attention per sequence; the loss.
+LAUNCHES = {"Dense": 7, "LayerNorm": 4, "TransformerBlock": 50, "loss": 2}
+LAUNCHES_PER_SEQUENCE = 10  # a transformer block's attention forward and backward, for each sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +40,7 @@ class ClusterMemory:
     n_systems: int
     concurrent: int  # systems stepping at once on one machine
     system_bytes: int  # resident per system (device memory, and its process for Ray)
-    launch_bytes: int  # one launch's simulator state
+    launch_bytes: int  # a stepping system's launch state and its step's launch statistics
     available: int | None  # on this machine (or the Ray cluster), None where unknown
 
     @property
@@ -75,16 +84,28 @@ def _size(nbytes: int) -> str:
     return f"{nbytes / 2**30:,.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.2f} MiB"
 
 
-def estimate(model: Model, share: int, spec: WaferSpec | None, tile: int, chunk: int, n_systems: int,
-             concurrent: int, actor_processes: bool, available: int | None = None) -> ClusterMemory:
+def launches_per_step(model: Model, share: int) -> int:
+    """An upper bound of the launches of one weight-streaming step of `share` samples."""
+    count = LAUNCHES["loss"]
+    for layer in model.layers:
+        kind = type(layer).__name__
+        count += LAUNCHES[kind] + (LAUNCHES_PER_SEQUENCE * share if kind == "TransformerBlock" else 0)
+    return count
+
+
+def estimate(model: Model, share: int, spec: WaferSpec | None, n_systems: int, *, concurrent: int = 1,
+             actor_processes: bool = False, tile: int = ml.dense.DEFAULT_TILE, chunk: int = ml.DEFAULT_CHUNK,
+             available: int | None = None) -> ClusterMemory:
     """The host memory of `n_systems` systems training `model` on shares of `share` samples on wafers of
-    `spec` (None: each just large enough), `concurrent` of them stepping at once; `available` defaults to
-    what this machine has (`sim.hostmem.available_bytes`)."""
+    `spec` (None: each just large enough), `concurrent` of them stepping at once, each in a process of its
+    own if `actor_processes` (Ray); `available` defaults to what this machine has
+    (`sim.hostmem.available_bytes`)."""
     block = default_device(model, share, tile, chunk).spec  # the largest block any launch of a step uses
     wafer = spec if spec is not None else block
     pes = min(block.width, wafer.width) * min(block.height, wafer.height)
-    launch = sum(launch_bytes(pes, wafer.n_pes, wafer.registers, wafer.sram_bytes // 4, FIFOS_PER_PE,
-                              wafer.fifo_depth, 8).values())
+    parts = launch_bytes(pes, wafer.n_pes, wafer.registers, wafer.sram_bytes // 4, FIFOS_PER_PE, wafer.fifo_depth, 8)
+    # one launch's state, and the statistics of the step's other launches, kept until the step ends
+    launch = sum(parts.values()) + (launches_per_step(model, share) - 1) * parts["statistics"]
     # activations, and four copies of the weights: the system's, the streamed ones, gradients, scaled gradients
     resident = model.activation_bytes(share) + 4 * model.param_bytes
     if actor_processes:

@@ -114,7 +114,9 @@ class SwarmXTree:
         return {name: t.copy() for name, t in level[0].items()}
 
     def summary(self) -> str:
-        return (f"SwarmX tree: {self.n_systems} systems, {self.levels} levels of {self.nodes} nodes "
+        plural = lambda count, word: f"{count} {word}" + ("s" if count != 1 else "")
+        return (f"SwarmX tree: {plural(self.n_systems, 'system')}, {plural(self.levels, 'level')} of "
+                f"{plural(self.nodes, 'node')} "
                 f"(fan-out {self.spec.fan_out}), {self.bandwidth_bytes_per_s / 1e9:,.0f} GB/s, "
                 f"{self.levels * self.spec.level_latency_s * 1e6:g} us of tree latency per tensor")
 

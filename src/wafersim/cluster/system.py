@@ -17,6 +17,7 @@ import numpy as np
 from ..arch.spec import WaferSpec
 from ..runtime.device import Device
 from ..train import Model, Trainer, default_device
+from ..train.timeline import Timeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,13 +69,12 @@ class System:
         self.memoryx = self.trainer.memoryx
         self._fault_at: int | None = None
         self._transfers: list[tuple[str, str, int]] = []
-        timeline_hook = self.memoryx.on_transfer
 
         def on_transfer(kind: str, tensor: str, nbytes: int, seconds: float) -> None:
             self._transfers.append((kind, tensor, nbytes))
             if self._fault_at is not None and len(self._transfers) > self._fault_at:
                 self._die()
-            timeline_hook(kind, tensor, nbytes, seconds)
+            self.trainer.timeline.transfer(kind, tensor, nbytes, seconds)
 
         self.memoryx.on_transfer = on_transfer
 
@@ -101,6 +101,10 @@ class System:
             self.memoryx.weights[name][...] = value
         self._transfers = []
         report = self.trainer.step(x, labels)
+        # The step's launch statistics are in its report; a wafer-sized launch keeps 56 bytes a PE of them,
+        # which would pile up over a run. Drop them, and start the system's timeline afresh.
+        self.trainer.device.launches.clear()
+        self.trainer.timeline = Timeline(self.trainer.device)
         factor = np.float32(scale)
         gradients = {name: state.pop("gradient") * factor for name, state in self.memoryx.state.items()
                      if "gradient" in state}
