@@ -9,6 +9,7 @@ raises `SystemFailedError`.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,6 +19,7 @@ from .system import SimulatedCrash, System, SystemResult
 
 Share = tuple[np.ndarray, np.ndarray, float]  # a system's x, labels, and gradient scale
 RAY_MISSING = "the ray backend needs Ray: pip install 'wafersim[cluster]'"
+RESTART_TIMEOUT_S = 60.0  # how long a dead actor may take to come back (a new process importing wafersim)
 
 
 def import_ray() -> Any:
@@ -130,8 +132,24 @@ class RayBackend:
                                             f"(max_restarts={self.max_restarts}): {err}", system=i,
                                             failures=failures[i]) from None
                 self.restarts += 1
-                waiting.insert(0, i)  # Ray restarts the actor; its next call waits until it is back
+                self._wait_until_back(i, err)
+                waiting.insert(0, i)
         return results  # type: ignore[return-value]
+
+    def _wait_until_back(self, i: int, cause: Exception) -> None:
+        """Wait for Ray to restart actor i: calls made while it is down fail too, and must neither count
+        as failures of the step nor use up its restarts."""
+        deadline = time.monotonic() + RESTART_TIMEOUT_S
+        while True:
+            try:
+                self.ray.get(self.actors[i].pid.remote(), timeout=RESTART_TIMEOUT_S)
+                return
+            except (self.ray.exceptions.RayActorError, self.ray.exceptions.GetTimeoutError) as err:
+                if time.monotonic() > deadline:
+                    raise SystemFailedError(f"system {i} (a Ray actor) did not come back within "
+                                            f"{RESTART_TIMEOUT_S:.0f} s of failing: {cause}; last: {err}",
+                                            system=i) from None
+                time.sleep(0.1)
 
     def inject_fault(self, system: int, at_transfer: int) -> None:
         self.ray.get(self.actors[system].inject_fault.remote(at_transfer))
