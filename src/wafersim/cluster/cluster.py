@@ -2,8 +2,6 @@
 simulation (`local`, in this process; `ray`, each system a Ray actor)."""
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..arch.spec import WaferSpec
@@ -12,6 +10,7 @@ from ..runtime.device import resolve_spec
 from ..train import MemoryXSpec, Model
 from ..train.memoryx import Optimizer
 from .backends import import_ray, start_ray
+from .data_parallel import DataParallelTrainer
 from .errors import ClusterError
 from .swarmx import SwarmXSpec, SwarmXTree
 
@@ -45,7 +44,7 @@ class Cluster:
             self.ray, self.workers, self.ray_memory = start_ray(address, workers)
         elif workers is not None:
             raise ClusterError("workers applies to the ray backend only", workers=workers)
-        self._trainers: list[Any] = []
+        self._trainers: list[DataParallelTrainer] = []
 
     @property
     def swarmx(self) -> SwarmXSpec:
@@ -57,11 +56,9 @@ class Cluster:
 
     def trainer(self, model: Model, optimizer: Optimizer, batch_size: int, seed: int = 0,
                 params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
-                chunk: int = ml.DEFAULT_CHUNK):
+                chunk: int = ml.DEFAULT_CHUNK) -> DataParallelTrainer:
         """A `DataParallelTrainer` of `model` on this cluster: each step's `batch_size` samples split over
         the systems. Checks the host memory first (`ClusterTooLargeError` before anything is allocated)."""
-        from .data_parallel import DataParallelTrainer
-
         trainer = DataParallelTrainer(self, model, optimizer, batch_size, seed, params, tile, chunk)
         self._trainers.append(trainer)
         return trainer

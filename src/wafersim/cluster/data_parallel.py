@@ -14,7 +14,7 @@ With one system and no tree this is exactly a `train.Trainer` step's time.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from . import memory
 from .backends import LocalBackend, RayBackend
 from .errors import ClusterError
 from .swarmx import SwarmXTree
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 from .system import System, SystemResult
 
 
@@ -83,7 +86,7 @@ def split(batch_size: int, n_systems: int) -> list[tuple[int, int]]:
 class DataParallelTrainer:
     """Trains `model` with `optimizer` on every system of `cluster` (made by `Cluster.trainer`)."""
 
-    def __init__(self, cluster, model: Model, optimizer: Optimizer, batch_size: int, seed: int,
+    def __init__(self, cluster: Cluster, model: Model, optimizer: Optimizer, batch_size: int, seed: int,
                  params: dict[str, np.ndarray] | None, tile: int, chunk: int) -> None:
         self.cluster, self.model, self.batch_size = cluster, model, batch_size
         self.bounds = split(batch_size, cluster.n_systems)
