@@ -44,6 +44,7 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
     ops = column_ops(nz)
     NZ, W, P = nz, nz + 2, ops.tree
     PRE = preconditioned
+    WP = W if preconditioned else 1  # z and 1/d take SRAM only when preconditioned
     laplace, dot = ops.laplace, ops.dot
 
     @jit(boundscheck=False)  # tested: every slice is a constant of the column length
@@ -54,8 +55,8 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
         r = ws.local.array(W, np.float32)
         p = ws.local.array(W, np.float32)
         q = ws.local.array(W, np.float32)
-        z = ws.local.array(W, np.float32)
-        inv = ws.local.array(W, np.float32)
+        z = ws.local.array(WP, np.float32)
+        inv = ws.local.array(WP, np.float32)
         diag = ws.local.array(W, np.float32)
         bn = ws.local.array(NZ, np.float32)
         bs = ws.local.array(NZ, np.float32)

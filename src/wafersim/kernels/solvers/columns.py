@@ -65,10 +65,12 @@ def from_padded_columns(cols: np.ndarray, shape: tuple[int, int, int]) -> np.nda
     return from_columns(cols[:, 1:shape[0] + 1], shape)
 
 
-def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_words: int = 2048) -> np.ndarray:
+def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_words: int = 1024) -> np.ndarray:
     """`u` as a float32 (nz, ny, nx) array, or a clear error: wrong rank, an empty axis, a grid wider or
     taller than the wafer, or columns that do not fit SRAM when the kernel keeps `vectors` padded columns
-    (plus its dot-product tree) per PE. `code_words` reserves room for the kernel's code."""
+    (plus its dot-product tree) per PE. `code_words` reserves room for the kernel's code (the solvers'
+    compile to 300-600 words; should the estimate pass and the program still not fit, the compiler's
+    `SramBudgetError` names every part)."""
     u = np.asarray(u)
     if u.ndim != 3 or 0 in u.shape:
         raise ArgumentError(f"{name} must be a non-empty 3-D (nz, ny, nx) array, got shape {u.shape}",
@@ -77,11 +79,12 @@ def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_wor
     if nx > spec.width or ny > spec.height:
         raise ArgumentError(f"{name}: the {nx} x {ny} (x, y) grid needs a block of {nx} x {ny} PEs, the wafer has "
                             f"{spec.width} x {spec.height}", needed=(nx, ny), available=(spec.width, spec.height))
-    needed = 4 * (vectors * (nz + 2) + pow2_at_least(nz) + code_words)
+    columns = vectors + 1  # and one column of the compiler's vector temporaries
+    needed = 4 * (columns * (nz + 2) + pow2_at_least(nz) + code_words)
     if needed > spec.sram_bytes:
-        longest = (spec.sram_words - code_words - pow2_at_least(nz)) // vectors - 2
+        longest = (spec.sram_words - code_words - pow2_at_least(nz)) // columns - 2
         raise ColumnTooLongError(
-            f"{name}: Z columns of {nz} values need about {needed:,} bytes of SRAM per PE ({vectors} vectors of "
+            f"{name}: Z columns of {nz} values need about {needed:,} bytes of SRAM per PE ({columns} vectors of "
             f"{nz + 2} words, a {pow2_at_least(nz)}-word reduction tree and {code_words} words of code), a PE "
             f"has {spec.sram_bytes:,}: use columns of at most ~{max(longest, 0)} values",
             needed=needed, available=spec.sram_bytes)
@@ -99,7 +102,7 @@ class Solution:
     residual_norm: float
     converged: bool
     info: int
-    stats: LaunchStats
+    stats: LaunchStats | None
 
 
 @functools.lru_cache(maxsize=None)
