@@ -16,16 +16,17 @@ the CS-2's public 1.2 Tb/s (150e9 B/s), links a hundred times slower still (1.5e
 bandwidth-bound tree does), and no per-level latency.
 
 **How the points are produced.** Up to `--full` systems every system is simulated on its own wafer (the
-local backend). A system's simulated time does not depend on its data (the kernels have no
-data-dependent control flow), so a larger point is one system simulated with the same share plus the
-tree's formula for n systems (`cluster.tree_seconds`); the study checks, at every fully simulated point,
-that this projection equals the full simulation exactly. Strong scaling uses the projection throughout
+local backend). A system's simulated time hardly depends on its data (a cycle or two of data-dependent
+branches), so a larger point is one system simulated with the same share plus the tree's formula for n
+systems (`cluster.tree_seconds`); at every fully simulated point the study measures how far this
+projection is from the full simulation, and prints the largest deviation. Strong scaling uses the projection throughout
 (one system per share size). `--ray-systems` systems also train two steps on the `ray` backend with 1 and 2
 local workers, timing the simulation itself (wall clock), with the local backend beside them.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -66,25 +67,27 @@ def projected(report: cluster.ClusterStepReport, n: int, tree: cluster.SwarmXSpe
     return max(report.system_busy_s) + broadcast + reduce
 
 
-def weak_scaling(hidden: int, share: int, full: int) -> tuple[list[dict], cluster.ClusterStepReport]:
+def weak_scaling(hidden: int, share: int, full: int) -> tuple[list[dict], cluster.ClusterStepReport, float, float]:
+    """The weak-scaling rows, the one-system step they are projected from, the largest relative deviation
+    of a projection from a full simulation, and the largest spread of the systems' own times (s)."""
     model, x, labels = model_and_data(hidden, share * max(SYSTEMS))
     base = one_step(model, x, labels, 1, share)
-    rows = []
+    rows, deviation, spread = [], 0.0, 0.0
     for n in SYSTEMS:
         simulated = None
         if n <= full:
             start = time.perf_counter()
             report = one_step(model, x, labels, n, share * n)
             simulated = report.total_s
-            assert len(set(report.system_busy_s)) == 1, report.system_busy_s  # every system takes the same time
-            assert projected(base, n, TREES["default"]) == simulated, (n, simulated)  # the projection is exact
+            deviation = max(deviation, abs(projected(base, n, TREES["default"]) / simulated - 1))
+            spread = max(spread, max(report.system_busy_s) - min(report.system_busy_s))
             print(f"  weak, {n} systems simulated in full: {time.perf_counter() - start:.1f} s wall", flush=True)
         times = {name: projected(base, n, tree) for name, tree in TREES.items()}
         rows.append({"n": n, "simulated": simulated, "times": times,
                      "levels": cluster.SwarmXTree(n).levels,
                      "speedup": {name: n * times_1 / times[name] for name, times_1 in
                                  ((k, projected(base, 1, t)) for k, t in TREES.items())}})
-    return rows, base
+    return rows, base, deviation, spread
 
 
 def strong_scaling(hidden: int) -> list[dict]:
@@ -101,9 +104,9 @@ def strong_scaling(hidden: int) -> list[dict]:
     return rows
 
 
-def ray_wall_times(hidden: int, share: int, systems: int) -> list[tuple[str, float, float, float]]:
-    """(backend, first step's wall s, second step's wall s, simulated us of the step) of `systems`
-    systems: local, then ray with 1 and 2 workers on a local Ray of two CPUs."""
+def ray_wall_times(hidden: int, share: int, systems: int) -> list[tuple]:
+    """(backend, first step's wall s, second step's wall s, simulated us of the step, systems, load average
+    before, after) of `systems` systems: local, then ray with 1 and 2 workers on a local Ray of two CPUs."""
     import ray
 
     model, x, labels = model_and_data(hidden, share * systems * 2)
@@ -111,6 +114,7 @@ def ray_wall_times(hidden: int, share: int, systems: int) -> list[tuple[str, flo
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         for backend, workers in (("local", None), ("ray", 1), ("ray", 2)):
+            load = os.getloadavg()[0]
             with cluster.Cluster(systems, None, backend=backend, workers=workers) as c:
                 start = time.perf_counter()
                 trainer = c.trainer(model, train.Adam(lr=0.01), batch_size=share * systems)
@@ -120,15 +124,15 @@ def ray_wall_times(hidden: int, share: int, systems: int) -> list[tuple[str, flo
                 end = time.perf_counter()
             assert first.total_s == second.total_s
             label = "local" if backend == "local" else f"ray, {workers} worker{'s' if workers > 1 else ''}"
-            out.append((label, middle - start, end - middle, second.total_s * 1e6))
+            out.append((label, middle - start, end - middle, second.total_s * 1e6, systems, load, os.getloadavg()[0]))
             print(f"  {label}: {middle - start:.1f} s + {end - middle:.1f} s wall", flush=True)
     finally:
         ray.shutdown()
     return out
 
 
-def report_text(hidden: int, share: int, full: int, weak: list[dict], base, strong: list[dict],
-                walls: list[tuple] | None) -> str:
+def report_text(hidden: int, share: int, full: int, weak: list[dict], base, deviation: float, spread: float,
+                strong: list[dict], walls: list[tuple] | None) -> str:
     us = 1e6
     busy = max(base.system_busy_s) * us
     names = list(TREES)
@@ -136,10 +140,12 @@ def report_text(hidden: int, share: int, full: int, weak: list[dict], base, stro
     lines = [f"MLP [{hidden}, {hidden}, {CLASSES}], Adam, weight streaming, each system a wafer of "
              f"{wafer.width} x {wafer.height} PEs (just large enough); {len(base.transfers)} tensor transfers a step. "
              f"Machine: {machine()}. `python bench/cluster.py --full {full} --batch {share} --hidden {hidden}`.", "",
-             f"**Weak scaling** ({share} samples a system; one system's compute + wafer traffic = {busy:.2f} us, the "
-             f"same on every system). Simulated time a step (us) and speed-up in samples/s over one system; "
-             f"points up to {full} systems simulated in full (every system on its own wafer), larger ones "
-             f"projected from one system (exact where both exist):", "",
+             f"**Weak scaling** ({share} samples a system; one system's compute + wafer traffic = {busy:.2f} us). "
+             f"Simulated time a step (us) and speed-up in samples/s over one system; points up to {full} systems "
+             f"simulated in full (every system on its own wafer), larger ones projected from one system. The "
+             f"systems' own times differ with their data by at most {spread * 1e9:.1f} ns (a cycle or two of "
+             f"data-dependent branches); a projection differs from the full simulation by at most "
+             f"{deviation * 100:.4f}%:", "",
              "| systems | tree levels | step, default tree | speed-up: default | CS-2 links (150 GB/s) | "
              "links at 1.5 GB/s | no level latency | ideal |",
              "|---|---|---|---|---|---|---|---|"]
@@ -155,10 +161,12 @@ def report_text(hidden: int, share: int, full: int, weak: list[dict], base, stro
         lines.append(f"| {row['n']} | {row['share']} | {row['busy'] * us:.2f} | {row['times']['default'] * us:.2f} | "
                      + " | ".join(f"{row['speedup'][name]:.2f}" for name in names) + f" | {row['n']} |")
     if walls:
-        lines += ["", "**Wall time of the simulation** (two steps; the first includes starting the systems, and "
-                  "for Ray its actors' processes and their kernel compilation):", "",
+        lines += ["", f"**Wall time of the simulation** ({walls[0][4]} systems, two steps; the first includes "
+                  "starting the systems, and for Ray its actors' processes and their kernel compilation; Ray "
+                  "started with 2 CPUs; the machine's load average over the runs: "
+                  f"{walls[0][5]:.1f} before, {walls[-1][6]:.1f} after):", "",
                   "| backend | first step (s) | second step (s) | simulated step (us) |", "|---|---|---|---|"]
-        lines += [f"| {label} | {a:.1f} | {b:.1f} | {sim:.2f} |" for label, a, b, sim in walls]
+        lines += [f"| {label} | {a:.1f} | {b:.1f} | {sim:.2f} |" for label, a, b, sim, *_ in walls]
     return "\n".join(lines)
 
 
@@ -168,18 +176,29 @@ def plot(weak: list[dict], strong: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    styles = dict(zip(TREES, ("o-", "s:", "v-.", "^-")))
     for ax, rows, title in ((axes[0], weak, "weak scaling (fixed share a system)"),
-                            (axes[1], strong, f"strong scaling (batch of {STRONG_BATCH})")):
+                            (axes[2], strong, f"strong scaling (batch of {STRONG_BATCH})")):
         n = [row["n"] for row in rows]
         ax.plot(n, n, "k--", label="ideal")
-        for name, style in zip(TREES, ("o-", "s:", "v-.", "^-")):
+        for name, style in styles.items():
             ax.plot(n, [row["speedup"][name] for row in rows], style, label=f"SwarmX: {name}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
-        ax.set_xlabel("systems")
         ax.set_ylabel("speed-up over one system")
         ax.set_title(title)
+    n = [row["n"] for row in weak]
+    for name, style in styles.items():
+        axes[1].plot(n, [row["speedup"][name] / row["n"] for row in weak], style, label=f"SwarmX: {name}")
+    for k in range(1, 5):  # where the tree gains a level (fan-out 4)
+        axes[1].axvline(4 ** (k - 1) + 1, color="grey", lw=0.6, ls=":")
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_ylabel("efficiency (speed-up / systems)")
+    axes[1].set_title("weak scaling: efficiency (dotted: the tree gains a level)")
+    for ax in axes:
+        ax.set_xlabel("systems")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -192,14 +211,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="samples a system (weak scaling)")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--ray-systems", type=int, default=8, help="systems of the Ray wall-time runs (0: none)")
+    parser.add_argument("--ray-only", action="store_true", help="only the wall-time runs (print, write nothing)")
     parser.add_argument("--write", help="Markdown file whose 'cluster-scaling' section gets the tables")
     parser.add_argument("--results", help="bench/RESULTS.md: its 'cluster' section gets the tables too")
     parser.add_argument("--plot", help="PNG of speed-up against systems")
     args = parser.parse_args()
-    weak, base = weak_scaling(args.hidden, args.batch, args.full)
+    if args.ray_only:
+        for row in ray_wall_times(args.hidden, args.batch, args.ray_systems):
+            print(row)
+        return
+    weak, base, deviation, spread = weak_scaling(args.hidden, args.batch, args.full)
     strong = strong_scaling(args.hidden)
     walls = ray_wall_times(args.hidden, args.batch, args.ray_systems) if args.ray_systems else None
-    text = report_text(args.hidden, args.batch, args.full, weak, base, strong, walls)
+    text = report_text(args.hidden, args.batch, args.full, weak, base, deviation, spread, strong, walls)
     print(text)
     if args.write:
         write_section(args.write, "cluster-scaling", text)
