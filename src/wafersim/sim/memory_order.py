@@ -97,18 +97,27 @@ class StoreLog:
         self.words += len(addresses)
         self._merged = None
 
+    def _entries(self) -> tuple[np.ndarray, ...]:
+        """(address, base, value, cycle) of every logged store, in the order executed."""
+        if len(self._chunks) > 1:
+            self._chunks = [tuple(np.concatenate(parts) for parts in zip(*self._chunks))]
+        return self._chunks[0]
+
     def _sorted(self) -> tuple[np.ndarray, ...]:
+        """The entries sorted by (address, cycle, order executed), for lookups."""
         if self._merged is None:
-            addr, base, value, cycle = (np.concatenate(parts) for parts in zip(*self._chunks))
-            order = np.lexsort((np.arange(len(addr)), cycle, addr))  # stable: executed order breaks ties
+            addr, base, value, cycle = self._entries()
+            order = np.lexsort((cycle, addr))  # stable: the order executed breaks ties
             self._merged = (addr[order], base[order], value[order], cycle[order])
-            self._chunks = [self._merged]
         return self._merged
 
     def overlay(self, addresses: np.ndarray, cycles: np.ndarray, values: np.ndarray) -> np.ndarray:
         """`values` loaded from memory at `addresses` by loads issued at `cycles` (broadcastable), with
         the latest logged store to each address issued at a cycle <= the load's put in."""
         addr, _, value, cycle = self._sorted()
+        if addresses.size == 0 or addresses.max() < addr[0] or addresses.min() > addr[-1] \
+                or np.max(cycles) < cycle.min():
+            return values  # no logged store to these words, or none issued yet at the loads' cycles
         cycles = np.broadcast_to(np.asarray(cycles, dtype=np.float64), addresses.shape)
         flat_addr, flat_cycle = addresses.ravel(), cycles.ravel()
         # One sort key for (address, cycle): ranks of addresses and of cycles over log and queries.
@@ -127,23 +136,22 @@ class StoreLog:
         return out.reshape(values.shape)
 
     def commit(self, memory, horizon: float) -> None:
-        """Write to `memory` every logged store issued at a cycle <= `horizon`, in cycle order."""
+        """Write to `memory` every logged store issued at a cycle <= `horizon`, in cycle order (then in
+        the order executed: of equal addresses, the last written wins)."""
         if not self.words:
             return
-        addr, base, value, cycle = self._sorted()
+        addr, base, value, cycle = self._entries()
         due = cycle <= horizon
         if not due.any():
             return
-        d_addr, d_base, d_value, d_cycle = addr[due], base[due], value[due], cycle[due]
-        # Sorted by (address, cycle, order executed): the last entry of each address is the one to keep.
-        last = np.append(d_addr[1:] != d_addr[:-1], True)
-        memory.scatter_words(d_addr[last], d_base[last], d_value[last])
+        by_cycle = np.argsort(cycle[due], kind="stable")
+        bases = base[due][by_cycle]
+        one_base = bases[0] == bases[-1] and (bases == bases[0]).all()  # the usual case: one allocation
+        memory.scatter_words(addr[due][by_cycle], int(bases[0]) if one_base else bases, value[due][by_cycle])
         keep = ~due
-        self._merged = (addr[keep], base[keep], value[keep], cycle[keep])
-        self._chunks = [self._merged] if keep.any() else []
+        self._chunks = [(addr[keep], base[keep], value[keep], cycle[keep])] if keep.any() else []
         self.words = int(keep.sum())
-        if not self.words:
-            self._merged = None
+        self._merged = None
 
 
 class GlobalOrder:

@@ -148,8 +148,10 @@ class OffWaferMixin:
                 horizon = min(horizon, _lanes_min(sleeping, sleeping.get(self.cycle)) + ahead)
         region = self.region
         if region.first_block + region.count < self.launch.placement.n_blocks:
-            # a later wave's block starts no earlier than the end of this wave's block in its slot
-            horizon = min(horizon, float(self.cycle[region.active].min()) + order.next_load(0))
+            # A later wave's block starts when this wave's block in its slot ends: no earlier than the
+            # latest cycle any PE of that block has reached.
+            ends = region.per_block_max(np.where(region.active, self.cycle, np.inf))
+            horizon = min(horizon, float(ends.min()) + order.next_load(0))
         return horizon
 
     def _store_bound(self, skip: int | None) -> float:
@@ -183,8 +185,8 @@ class OffWaferMixin:
         the earliest load runs the PEs that no PE can still precede (all blocked PEs can only be woken by
         these loads' PEs, after their loads complete)."""
         order = self.launch.memory_order
-        if not order.active:
-            pc = min(runnable)
+        pc = min(runnable)
+        if not order.active or pc not in order.load_pcs:
             return pc, self.groups.pop(pc)
         held = []
         for pc in sorted(runnable):
