@@ -161,6 +161,37 @@ def test_a_later_wave_sees_only_the_stores_issued_before_its_loads(loops):
     assert out.tolist() == [7, 7 if store_at <= load_at else EMPTY]
 
 
+# PE 0 waits for a word from PE 1, then stores 7 to word 0; PE 1 loads word 0 after a loop, copies it to
+# word 1 and only then sends. PE 1's load waits while PE 0 might store first, but PE 0 is blocked on PE 1:
+# the scheduler must see that PE 0 cannot store before PE 1's load completes, and let the load run.
+BLOCKED_WRITER = """
+    sreg r1, tid.x
+    arg r2, 0
+    bnz r1, pe1
+    recv r3, east, 0
+    li r4, 7
+    gst r4, r2, 0
+    halt
+pe1:
+    li r3, 100
+loop:
+    addi r3, r3, -1
+    bnz r3, loop
+    gld r5, r2, 0
+    gst r5, r2, 4
+    send west, 0, r5
+    halt
+"""
+
+
+def test_a_load_is_not_held_for_a_pe_that_only_it_can_wake():
+    load_at = cost("sreg", "arg", "bnz") + loop(100) + cost("gld")
+    store_at_least = load_at + SPEC.global_latency + cost("gst", "send", "recv", "li", "gst")
+    assert load_at < store_at_least
+    out, _ = every_strategy(BLOCKED_WRITER, 2)
+    assert out.tolist() == [7, EMPTY]
+
+
 def random_timeline(rng: np.random.Generator, pes: int, words: int):
     """A random plan: PE k waits a loop of `loops[k]` iterations, then stores `k + 100` to word `word[k]`
     or loads it (and copies it to its own word `words + k`). Returns (assembly, plan, expected memory)."""
