@@ -1,6 +1,7 @@
 """Sparsity benchmark: simulated cycles and energy of y = A @ x against the density of A, 100% -> 1%.
 
-    python bench/sparsity.py [--write bench/RESULTS.md] [--plot docs/sparsity_density.png] [--table docs/sparsity.md]
+    python bench/sparsity.py [--spec dev|wse2|wse3] [--write bench/RESULTS.md] [--plot docs/sparsity_density.png]
+                             [--table docs/sparsity.md]
 
 One matrix size (M x N, rows over a block of PEs) at every density; three kernels on the same partition:
 
@@ -20,18 +21,23 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from wafersim import Device, WaferSpec
 from wafersim.kernels.sparse import dense_spmv, spmv
+from wafersim.kernels.sparse.layout import block_shape
 from wafersim.tools.results import write_section
 
 M, N, PES = 1024, 256, 64  # 16 rows of 256 columns per PE: the dense tile and the 100% pairs both fit SRAM
 DENSITIES = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 REPEATS = 5
-KERNELS = {"dense": lambda a, x, r: dense_spmv(a, x, PES, repeats=r),
-           "dense + skip": lambda a, x, r: dense_spmv(a, x, PES, zero_skip=True, repeats=r),
-           "sparse": lambda a, x, r: spmv(a, x, PES, repeats=r)}
+KERNELS = {"dense": lambda a, x, r, dev: dense_spmv(a, x, PES, repeats=r, device=dev),
+           "dense + skip": lambda a, x, r, dev: dense_spmv(a, x, PES, zero_skip=True, repeats=r, device=dev),
+           "sparse": lambda a, x, r, dev: spmv(a, x, PES, repeats=r, device=dev)}
 
 
-def measure(rng: np.random.Generator) -> list[dict]:
+def measure(rng: np.random.Generator, preset: str = "dev") -> list[dict]:
+    """Every kernel at every density on a wafer with the figures of `preset`, sized to the block."""
+    width, height = block_shape(PES)
+    spec = WaferSpec.preset(preset).replace(width=width, height=height)
     rows = []
     x = rng.random(N, dtype=np.float32)
     for density in DENSITIES:
@@ -39,8 +45,8 @@ def measure(rng: np.random.Generator) -> list[dict]:
                             data_sampler=lambda size: rng.uniform(0.5, 1.5, size))
         reference = a @ x
         for name, run in KERNELS.items():
-            y1, one = run(a, x, 1)
-            yr, many = run(a, x, REPEATS)
+            y1, one = run(a, x, 1, Device(spec))
+            yr, many = run(a, x, REPEATS, Device(spec))
             for y in (y1, yr):
                 assert np.allclose(y, reference, rtol=1e-5, atol=1e-5), (name, density)
             rows.append({"kernel": name, "density": density, "nnz": a.nnz,
@@ -50,9 +56,9 @@ def measure(rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], preset: str = "dev") -> str:
     by = {(r["kernel"], r["density"]): r for r in rows}
-    lines = [f"{M} x {N} float32 matrix, rows over {PES} PEs ({M // PES} rows each), `dev` spec figures; "
+    lines = [f"{M} x {N} float32 matrix, rows over {PES} PEs ({M // PES} rows each), `{preset}` spec figures; "
              f"multiply = one y = A @ x with A resident in SRAM; launch = one launch including loading A and x.", "",
              "| density | nonzeros | dense multiply | dense + skip | sparse multiply | dense / sparse | "
              "sparse 100% / sparse | energy dense / sparse (multiply) | launch dense / sparse (cycles) |",
@@ -95,18 +101,21 @@ def plot(rows: list[dict], path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default="dev", help="preset whose figures the wafer takes (default dev)")
     parser.add_argument("--write", help="write the table as a section of this Markdown file")
     parser.add_argument("--plot", help="save the density plot here (PNG)")
     parser.add_argument("--table", help="replace the generated table in this Markdown file (docs/sparsity.md)")
     args = parser.parse_args()
-    rows = measure(np.random.default_rng(0))
-    text = table(rows)
+    rows = measure(np.random.default_rng(0), args.spec)
+    text = table(rows, args.spec)
     print(text)
+    suffix = "" if args.spec == "dev" else f"-{args.spec}"
     if args.write:
-        write_section(args.write, "sparsity", "## Sparsity: dense vs zero-skipping y = A @ x against density\n\n"
-                      "`python bench/sparsity.py` (see docs/sparsity.md)\n\n" + text)
+        write_section(args.write, f"sparsity{suffix}", f"## Sparsity: dense vs zero-skipping y = A @ x against "
+                      f"density ({args.spec})\n\n`python bench/sparsity.py --spec {args.spec}` (see "
+                      f"docs/sparsity.md)\n\n" + text)
     if args.table:
-        write_section(args.table, "sparsity-table", text)
+        write_section(args.table, f"sparsity-table{suffix}", text)
     if args.plot:
         plot(rows, args.plot)
         Path(args.plot).stat()
