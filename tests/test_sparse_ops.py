@@ -232,6 +232,42 @@ def test_send_nonzeros_moves_only_nonzeros_and_recv_fma_applies_them(zeros):
     assert stats.words_moved == 1 + 2 * (N - zeros)  # the count, then a value and an index per nonzero
 
 
+@ws.jit
+def sparse_row_broadcast(values, y, scale):
+    x, row = ws.threadIdx.x, ws.threadIdx.y
+    vv = ws.local.array(N, np.float32)
+    yv = ws.local.array(N, np.float32)
+    scratch = ws.local.array(2 * N, np.float32)
+    if x == 0:  # the root of each row sends its nonzeros once; the routers copy them along the row
+        vv[0:N] = values[row, 0:N]
+        ws.send_nonzeros(ws.RAMP, vv, scratch, channel=2)
+    else:
+        p = row * ws.blockDim.x + x
+        yv[0:N] = y[p, 0:N]
+        ws.recv_fma(ws.RAMP, yv, scale * x, scratch, channel=2)
+        y[p, 0:N] = yv[0:N]
+
+
+def test_nonzeros_multicast_along_a_route_are_applied_by_every_receiver():
+    rng = np.random.default_rng(8)
+    width, height = 5, 2
+    values = rng.uniform(-1, 1, (height, N)).astype(np.float32)
+    values[0, rng.permutation(N)[:18]] = 0.0
+    values[1, :] = 0.0  # a row with nothing to send: only the count travels
+    y = rng.random((width * height, N), dtype=np.float32)
+    dev = ws.Device(ws.WaferSpec(width=width, height=height))
+    d_y = dev.to_device(y)
+    stats = sparse_row_broadcast[(1, 1), (width, height)](dev.to_device(values), d_y, np.float32(0.5),
+                                                           routes=[ws.routes.row_broadcast(2, root=0)])
+    out = d_y.copy_to_host().reshape(height, width, N)
+    scale = np.float32(0.5) * np.arange(width, dtype=np.float32)
+    expected = y.reshape(height, width, N) + scale[None, :, None] * values[:, None, :]
+    np.testing.assert_allclose(out[:, 1:], expected[:, 1:], rtol=1e-6)
+    np.testing.assert_array_equal(out[:, 0], y.reshape(height, width, N)[:, 0])
+    sent = 1 + 2 * (values != 0).sum(axis=1)  # per row: the count, then a value and an index per nonzero
+    assert stats.link_words.sum() == ((width - 1) * sent).sum()  # each word crosses every link of its row once
+
+
 def test_sparse_intrinsics_refuse_what_they_cannot_compile():
     dev = ws.Device("dev")
 

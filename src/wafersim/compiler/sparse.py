@@ -37,7 +37,7 @@ class SparseCallLowering:
             return self.sparse_fma(*args)
         if callee is wsi.pack_nonzeros:
             return self.pack_nonzeros(*args)
-        direction, channel = self.direction(args[0]), self.channel(kwargs)
+        direction, channel = self.direction(args[0], ramp=True), self.channel(kwargs)  # ws.RAMP: routed
         if callee is wsi.send_nonzeros:
             return self.send_nonzeros(direction, channel, *args[1:])
         return self.recv_fma(direction, channel, *args[1:])
