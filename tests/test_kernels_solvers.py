@@ -49,11 +49,11 @@ RTOL = 1e-5
 CASES = [(16, 4, 5), (20, 3, 6), (7, 5, 4)]  # nz > 16 (two halo chunks), non-square blocks, nz not 2^k
 
 
-@pytest.mark.parametrize("shape", CASES)
-def test_cg_matches_scipy(shape):
+@pytest.mark.parametrize("shape, single", [(CASES[0], False), (CASES[1], False), (CASES[2], False), (CASES[0], True)])
+def test_cg_matches_scipy(shape, single):
     rng = np.random.default_rng(sum(shape))
     b = rng.standard_normal(shape).astype(np.float32)
-    sol = conjugate_gradient(b, rtol=RTOL)
+    sol = conjugate_gradient(b, rtol=RTOL, single_reduction=single)
     a = laplacian(shape)
     x_ref, info, iterations = scipy_solve(spla.cg, a, b, RTOL)
     assert info == 0 and sol.converged and sol.info == 0
@@ -65,13 +65,14 @@ def test_cg_matches_scipy(shape):
     assert sol.stats.block == (shape[2], shape[1]) and sol.stats.flops > 0
 
 
-def test_jacobi_preconditioned_cg_matches_scipy_and_pays_off_with_a_varying_shift():
+@pytest.mark.parametrize("single", [False, True])
+def test_jacobi_preconditioned_cg_matches_scipy_and_pays_off_with_a_varying_shift(single):
     shape = (12, 4, 4)
     rng = np.random.default_rng(3)
     b = rng.standard_normal(shape).astype(np.float32)
     shift = rng.random(shape) ** 4 * 200  # a diagonal ranging over two orders of magnitude
     a = laplacian(shape, shift)
-    pcg = conjugate_gradient(b, shift=shift, rtol=RTOL, preconditioner="jacobi")
+    pcg = conjugate_gradient(b, shift=shift, rtol=RTOL, preconditioner="jacobi", single_reduction=single)
     plain = conjugate_gradient(b, shift=shift, rtol=RTOL)
     x_ref, info, iterations = scipy_solve(spla.cg, a, b, RTOL, m=sp.diags(1.0 / a.diagonal()))
     _, _, plain_iterations = scipy_solve(spla.cg, a, b, RTOL)

@@ -26,6 +26,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
+from .cg_single import CG_SINGLE_VECTORS, PCG_SINGLE_VECTORS, cg_single_kernel
 from .columns import Solution, column_ops, from_padded_columns, padded_columns
 from .setup import iteration_limit, prepare, squared_tolerance
 
@@ -114,20 +115,26 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
 
 
 def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: float = 1e-5, atol: float = 0.0,
-                       maxiter: int | None = None, preconditioner: str | None = None, device: Device | None = None,
-                       stream=None) -> Solution:
+                       maxiter: int | None = None, preconditioner: str | None = None, single_reduction: bool = False,
+                       device: Device | None = None, stream=None) -> Solution:
     """Solve A x = b on the wafer by CG, A = the 7-point 3-D Laplacian (Dirichlet boundary) + diag(shift).
 
     `b` is an (nz, ny, nx) grid (X and Y over an nx x ny block of PEs, Z columns in SRAM); `shift` a number
     or a grid of that shape, >= 0. Stops as `scipy.sparse.linalg.cg` does, when ||r|| < max(atol, rtol *
     ||b||), or after `maxiter` iterations (default 10 n). `preconditioner="jacobi"` divides the residual
-    by the operator's diagonal (which pays off when `shift` varies). The default device is an nx x ny
-    wafer. Returns a `Solution` (x as an (nz, ny, nx) float32 grid, iterations, the last residual norm,
+    by the operator's diagonal (which pays off when `shift` varies). `single_reduction=True` runs the
+    Chronopoulos-Gear form (`cg_single`): the same iterates in exact arithmetic, with every dot product
+    of an iteration reduced in one sweep over the block instead of two or three. The default device is an
+    nx x ny wafer. Returns a `Solution` (x as an (nz, ny, nx) float32 grid, iterations, the last residual norm,
     converged, SciPy's info code, LaunchStats)."""
     if preconditioner not in (None, "jacobi"):
         raise ArgumentError(f"preconditioner must be None or 'jacobi', got {preconditioner!r}")
     pre = preconditioner == "jacobi"
-    problem = prepare(b, shift, PCG_VECTORS if pre else CG_VECTORS, device)
+    if single_reduction:
+        vectors, kernel = (PCG_SINGLE_VECTORS if pre else CG_SINGLE_VECTORS), cg_single_kernel
+    else:
+        vectors, kernel = (PCG_VECTORS if pre else CG_VECTORS), cg_kernel
+    problem = prepare(b, shift, vectors, device)
     bnorm, atol2 = squared_tolerance(problem.b, rtol, atol)
     limit = iteration_limit(problem.b.size, maxiter)
     if bnorm == 0.0:  # SciPy returns x = 0 at once
@@ -137,7 +144,7 @@ def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: flo
         d_b, d_diag = mem.put(padded_columns(problem.b)), mem.put(padded_columns(problem.diag))
         d_inv = mem.put(padded_columns(np.float32(1.0) / problem.diag)) if pre else d_diag
         d_x, d_info, d_res = mem.empty((nx * ny, nz + 2)), mem.empty(2, np.int32), mem.empty(1)
-        stats = cg_kernel(nz, pre)[(1, 1), (nx, ny), stream](
+        stats = kernel(nz, pre)[(1, 1), (nx, ny), stream](
             d_b, d_diag, d_inv, d_x, d_info, d_res, int(nx), limit, np.float32(atol2))
         x = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, done), rr = mem.get(d_info), float(mem.get(d_res)[0])

@@ -169,4 +169,14 @@ def column_ops(nz: int) -> SimpleNamespace:
         """sum(a * b) over the whole block, the same value on every PE."""
         return allreduce(local_dot(a, b, tmp), SUM)
 
-    return SimpleNamespace(exchange=exchange, laplace=laplace, local_dot=local_dot, dot=dot, nz=nz, tree=P)
+    @jit
+    def block_sums(values, scratch):
+        """values[k] = the sum of values[k] over the block, on every PE, for each k of the local array
+        `values` (`scratch` as long: room for partial sums). One all-reduce a value for now: the routed
+        array all-reduce of `wafersim.collectives` takes them in one sweep."""
+        for k in range(len(values)):
+            values[k] = allreduce(values[k], SUM)
+        return 0
+
+    return SimpleNamespace(exchange=exchange, laplace=laplace, local_dot=local_dot, dot=dot,
+                           block_sums=block_sums, nz=nz, tree=P)
