@@ -6,8 +6,8 @@ the same tests, the same breakdown codes. Before iteration k it stops when ||r||
 rtol * ||b||)); in the middle, when ||s|| < atol after the half step x += alpha p (that iteration is not
 counted, as SciPy's callback does not count it); rho = r~ . r below eps^2 (eps of float32) is a breakdown
 (info -10), and so is |omega| < eps^2 (info -11). Each iteration costs two halo exchanges (A p, A s) and
-six block-wide all-reduces (||r||^2, r~ . r, r~ . v, ||s||^2, t . s, t . t); the vector s lives in r's
-SRAM, as in SciPy.
+six dot products, reduced in four sweeps over the block (||r||^2 with r~ . r, r~ . v, ||s||^2, t . s
+with t . t); the vector s lives in r's SRAM, as in SciPy.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
     the last residual's squared norm."""
     ops = column_ops(nz)
     NZ, W, P = nz, nz + 2, ops.tree
-    laplace, dot = ops.laplace, ops.dot
+    laplace, dot, local_dot, sums = ops.laplace, ops.dot, ops.local_dot, ops.block_sums
     TINY = BREAKDOWN
 
     @jit(boundscheck=False)  # tested: every slice is a constant of the column length
@@ -59,6 +59,8 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
         be = ws.local.array(NZ, np.float32)
         bw = ws.local.array(NZ, np.float32)
         tmp = ws.local.array(P, np.float32)
+        pair = ws.local.array(2, np.float32)  # two dot products reduced in one sweep
+        scratch = ws.local.array(2, np.float32)
         bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
         bs[0:NZ] = 0.0
         be[0:NZ] = 0.0
@@ -77,11 +79,14 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
         it = 0
         code = 1  # the iteration limit, unless something below ends the loop
         while it < maxiter:
-            rr = dot(r, r, tmp)
+            pair[0] = local_dot(r, r, tmp)
+            pair[1] = local_dot(rt, r, tmp)
+            sums(pair, scratch)
+            rr = pair[0]
             if rr < atol2:
                 code = 0
                 break
-            rho = dot(rt, r, tmp)
+            rho = pair[1]
             if abs(rho) < TINY:
                 code = -10
                 break
@@ -107,7 +112,10 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
                 code = 0
                 break
             laplace(r, t, diag, bn, bs, be, bw)
-            omega = dot(t, r, tmp) / dot(t, t, tmp)
+            pair[0] = local_dot(t, r, tmp)
+            pair[1] = local_dot(t, t, tmp)
+            sums(pair, scratch)
+            omega = pair[0] / pair[1]
             x[1:NZ + 1] = p[1:NZ + 1] * alpha + x[1:NZ + 1]
             x[1:NZ + 1] = r[1:NZ + 1] * omega + x[1:NZ + 1]
             r[1:NZ + 1] = t[1:NZ + 1] * -omega + r[1:NZ + 1]
