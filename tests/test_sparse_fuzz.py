@@ -53,3 +53,41 @@ def test_sparse_kernels_match_scipy_and_the_pair_cost(problem):
     pair_cycles = np.ceil(layout.nnz * pair_words / lanes).reshape(height, width)
     extra = again[1].busy - again[0].busy
     np.testing.assert_allclose(extra - extra.min(), pair_cycles - pair_cycles.min())
+
+
+@ws.jit
+def skip_and_pack(a, b, y, pairs, counts, n):
+    p = ws.grid(1)
+    av = ws.local.array(32, np.float32)
+    bv = ws.local.array(32, np.float32)
+    yv = ws.local.array(32, np.float32)
+    pv = ws.local.array(64, np.float32)
+    av[0:32] = a[p, 0:32]
+    bv[0:32] = b[p, 0:32]
+    yv[0:32] = y[p, 0:32]
+    ws.fma_skip_zeros(yv[0:n], av[32 - n:32], bv[0:n])  # run-time lengths, operands at other offsets
+    counts[p] = ws.pack_nonzeros(pv[0:2 * n], av[32 - n:32])
+    y[p, 0:32] = yv[0:32]
+    pairs[p, 0:64] = pv[0:64]
+
+
+@FUZZ
+@given(st.integers(0, 32), st.integers(1, 6), st.floats(0, 1), st.integers(0, 2**16))
+def test_skipping_and_packing_match_numpy(n, pes, zero_fraction, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-2, 2, (pes, 32)).astype(np.float32)
+    a[rng.random((pes, 32)) < zero_fraction] = 0.0
+    b, y = rng.uniform(-2, 2, (pes, 32)).astype(np.float32), rng.uniform(-2, 2, (pes, 32)).astype(np.float32)
+    dev = ws.Device(ws.WaferSpec(width=pes, height=1))
+    arrays = [dev.to_device(v) for v in (a, b, y, np.zeros((pes, 64), np.float32), np.zeros(pes, np.int32))]
+    skip_and_pack[(1, 1), (pes, 1)](*arrays, n)
+    out, pairs, counts = (arrays[i].copy_to_host() for i in (2, 3, 4))
+    tail = a[:, 32 - n:]
+    expected = y.copy()
+    expected[:, :n] = np.where(tail != 0, y[:, :n] + tail * b[:, :n], y[:, :n])
+    np.testing.assert_array_equal(out, expected)
+    for p in range(pes):
+        positions = np.flatnonzero(tail[p])
+        assert counts[p] == len(positions)
+        np.testing.assert_array_equal(pairs[p, 0:2 * len(positions):2], tail[p, positions])
+        np.testing.assert_array_equal(pairs[p, 1:2 * len(positions):2].view(np.int32), positions)

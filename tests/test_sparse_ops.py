@@ -296,7 +296,7 @@ def test_sparse_intrinsics_refuse_what_they_cannot_compile():
 
     y = np.zeros(4, np.float32)
     assert "length must be even" in str(compile_error(dev, odd_pairs, y))
-    assert "out of bounds for size 7" in str(compile_error(dev, too_small, y))
+    assert "has 7 words, but the 4 values of vv may need 8" in str(compile_error(dev, too_small, y))
     assert "must be a 1-D local array or a slice of one" in str(compile_error(dev, not_a_slice, y))
     assert "dtype" in str(compile_error(dev, mixed_types, y))
 

@@ -126,11 +126,16 @@ class SparseCallLowering:
 
     def pack_nonzeros(self, pairs_node, values_node) -> Val:
         pairs, values = self.local_slice(pairs_node, "pack_nonzeros pairs"), self.local_slice(values_node, "values")
-        room = Val("i32", const=0) if values.length.is_const and values.length.const == 0 else \
-            self.arith(ast.Sub(), self.arith(ast.Mult(), values.length, Val("i32", const=2)), Val("i32", const=1))
-        if not (values.length.is_const and values.length.const == 0):  # room for every value being nonzero
-            self.check_index(room, pairs.length, f"{pairs.array.name} pairs (2 words per value of "
-                                                 f"{values.array.name})")
+        needed = self.arith(ast.Mult(), values.length, Val("i32", const=2))  # room for every value being nonzero
+        if needed.is_const and pairs.length.is_const:
+            if needed.const > pairs.length.const:
+                raise Unsupported(f"the pairs slice of {pairs.array.name} has {pairs.length.const} words, but the "
+                                  f"{values.length.const} values of {values.array.name} may need {needed.const} "
+                                  f"(2 words per nonzero)")
+        else:
+            self.check_index(needed, self.arith(ast.Add(), pairs.length, Val("i32", const=1)),
+                             f"words the pairs of {values.array.name} may need (2 per value), against the length "
+                             f"of {pairs.array.name} + 1")
         return self.result("vpacknz", "i32", a=self.address(pairs), b=self.address(values),
                            c=self.reg_of(values.length), flags=_FLOAT if values.array.dtype == "f32" else 0)
 
