@@ -2,8 +2,8 @@
 diagonal shift, symmetric), in one launch, with the layout of `columns`.
 
 From a start vector x (normalised on the wafer), each iteration computes y = A x (one halo exchange),
-the Rayleigh quotient lambda = x . y (x has unit norm) and ||y||, and sets x = y / ||y||: two block-wide
-all-reduces. It stops after the iteration where |lambda - lambda_prev| <= tol * |lambda|, or after
+the Rayleigh quotient lambda = x . y (x has unit norm) and ||y||, and sets x = y / ||y||: the two dot
+products are reduced together (`columns.block_sums`). It stops after the iteration where |lambda - lambda_prev| <= tol * |lambda|, or after
 `maxiter` iterations. The error of lambda falls like (lambda_2 / lambda_1)^(2k) for a symmetric operator.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def power_kernel(nz: int) -> Dispatcher:
     padded float32 columns; info (int32, 2) receives (iterations, converged), value (float32, 1) lambda."""
     ops = column_ops(nz)
     NZ, W, P = nz, nz + 2, ops.tree
-    laplace, dot = ops.laplace, ops.dot
+    laplace, dot, local_dot, sums = ops.laplace, ops.dot, ops.local_dot, ops.block_sums
 
     @jit(boundscheck=False)  # tested: every slice is a constant of the column length
     def power(x0, diag_cols, x_out, info, value, nx, maxiter, tol):
@@ -61,6 +61,8 @@ def power_kernel(nz: int) -> Dispatcher:
         be = ws.local.array(NZ, np.float32)
         bw = ws.local.array(NZ, np.float32)
         tmp = ws.local.array(P, np.float32)
+        pair = ws.local.array(2, np.float32)  # x . y and y . y, reduced in one sweep
+        scratch = ws.local.array(2, np.float32)
         bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
         bs[0:NZ] = 0.0
         be[0:NZ] = 0.0
@@ -76,8 +78,11 @@ def power_kernel(nz: int) -> Dispatcher:
         done = 0
         while it < maxiter:
             laplace(x, y, diag, bn, bs, be, bw)
-            lam = dot(x, y, tmp)
-            x[1:NZ + 1] = y[1:NZ + 1] * (1.0 / math.sqrt(dot(y, y, tmp)))
+            pair[0] = local_dot(x, y, tmp)
+            pair[1] = local_dot(y, y, tmp)
+            sums(pair, scratch)
+            lam = pair[0]
+            x[1:NZ + 1] = y[1:NZ + 1] * (1.0 / math.sqrt(pair[1]))
             it += 1
             if abs(lam - lam_prev) <= tol * abs(lam):
                 done = 1
