@@ -63,3 +63,23 @@ def test_block_dot_product_matches_numpy(nz):
     d_out = dev.device_array(12)
     dots[(1, 1), (4, 3)](dev.to_device(padded_columns(a)), dev.to_device(padded_columns(b)), d_out, 4)
     assert np.array_equal(d_out.copy_to_host(), np.full(12, np.dot(a.ravel(), b.ravel()), np.float32))
+
+
+def test_block_sums_reduce_every_value_of_a_local_array():
+    sums = column_ops(4).block_sums
+
+    @ws.jit
+    def three_sums(v, out, nx):
+        px, py = ws.grid(2)
+        me = py * nx + px
+        vals = ws.local.array(3, np.float32)
+        scratch = ws.local.array(3, np.float32)
+        vals[0:3] = v[me, 0:3]
+        sums(vals, scratch)
+        out[me, 0:3] = vals[0:3]
+
+    v = np.random.default_rng(4).integers(-50, 50, size=(15, 3)).astype(np.float32)  # exact float32 sums
+    dev = fitting_device(5, 3)
+    d_out = dev.device_array((15, 3))
+    three_sums[(1, 1), (5, 3)](dev.to_device(v), d_out, 5)
+    assert np.array_equal(d_out.copy_to_host(), np.tile(v.sum(axis=0), (15, 1)))
