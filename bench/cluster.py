@@ -105,8 +105,9 @@ def strong_scaling(hidden: int) -> list[dict]:
 
 
 def ray_wall_times(hidden: int, share: int, systems: int) -> list[tuple]:
-    """(backend, first step's wall s, second step's wall s, simulated us of the step, systems, load average
-    before, after) of `systems` systems: local, then ray with 1 and 2 workers on a local Ray of two CPUs."""
+    """(backend, first step's wall s, second step's wall s, the second step's CPU s in the systems, simulated
+    us of the step, systems, load average before, after) of `systems` systems: local, then ray with 1 and 2
+    workers on a local Ray of two CPUs."""
     import ray
 
     model, x, labels = model_and_data(hidden, share * systems * 2)
@@ -124,8 +125,10 @@ def ray_wall_times(hidden: int, share: int, systems: int) -> list[tuple]:
                 end = time.perf_counter()
             assert first.total_s == second.total_s
             label = "local" if backend == "local" else f"ray, {workers} worker{'s' if workers > 1 else ''}"
-            out.append((label, middle - start, end - middle, second.total_s * 1e6, systems, load, os.getloadavg()[0]))
-            print(f"  {label}: {middle - start:.1f} s + {end - middle:.1f} s wall", flush=True)
+            out.append((label, middle - start, end - middle, second.host_cpu_s, second.total_s * 1e6, systems, load,
+                        os.getloadavg()[0]))
+            print(f"  {label}: {middle - start:.1f} s + {end - middle:.1f} s wall, second step "
+                  f"{second.host_cpu_s:.1f} CPU s", flush=True)
     finally:
         ray.shutdown()
     return out
@@ -161,12 +164,13 @@ def report_text(hidden: int, share: int, full: int, weak: list[dict], base, devi
         lines.append(f"| {row['n']} | {row['share']} | {row['busy'] * us:.2f} | {row['times']['default'] * us:.2f} | "
                      + " | ".join(f"{row['speedup'][name]:.2f}" for name in names) + f" | {row['n']} |")
     if walls:
-        lines += ["", f"**Wall time of the simulation** ({walls[0][4]} systems, two steps; the first includes "
+        lines += ["", f"**Wall time of the simulation** ({walls[0][5]} systems, two steps; the first includes "
                   "starting the systems, and for Ray its actors' processes and their kernel compilation; Ray "
-                  "started with 2 CPUs; the machine's load average over the runs: "
-                  f"{walls[0][5]:.1f} before, {walls[-1][6]:.1f} after):", "",
-                  "| backend | first step (s) | second step (s) | simulated step (us) |", "|---|---|---|---|"]
-        lines += [f"| {label} | {a:.1f} | {b:.1f} | {sim:.2f} |" for label, a, b, sim, *_ in walls]
+                  "started with 2 CPUs; CPU s: the systems' own CPU time in the second step; the machine's load "
+                  f"average over the runs: {walls[0][6]:.1f} before, {walls[-1][7]:.1f} after):", "",
+                  "| backend | first step, wall (s) | second step, wall (s) | second step, CPU (s) | "
+                  "simulated step (us) |", "|---|---|---|---|---|"]
+        lines += [f"| {label} | {a:.1f} | {b:.1f} | {cpu:.1f} | {sim:.2f} |" for label, a, b, cpu, sim, *_ in walls]
     return "\n".join(lines)
 
 

@@ -49,6 +49,8 @@ class ClusterStepReport:
     flops: int  # over all systems
     restarts: int  # systems restarted during the step
     transfers: tuple[tuple[str, str, int], ...]  # (kind, tensor, bytes) of each tensor through the tree, in order
+    # host CPU seconds the systems' simulation took (not simulated time; differs from run to run)
+    host_cpu_s: float = dataclasses.field(default=0.0, compare=False)
 
     @property
     def total_s(self) -> float:
@@ -145,7 +147,7 @@ class DataParallelTrainer:
             compute_s=slowest.compute_s, wafer_traffic_s=slowest.wafer_traffic_s, broadcast_s=broadcast_s,
             reduce_s=reduce_s, system_busy_s=tuple(r.busy_s for r in results),
             launches=sum(r.launches for r in results), flops=sum(r.flops for r in results), restarts=restarts,
-            transfers=transfers)
+            transfers=transfers, host_cpu_s=sum(r.cpu_s for r in results))
 
     def fit(self, x: np.ndarray, labels: np.ndarray, steps: int) -> list[ClusterStepReport]:
         """`steps` more steps over the data set, batch after batch (cycling), as `train.Trainer.fit`."""

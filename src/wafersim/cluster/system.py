@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import time
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class SystemResult:
     fabric_words: int
     flops: int
     transfers: tuple[tuple[str, str, int], ...]  # (kind, tensor, bytes) of each weight/gradient stream, in order
+    cpu_s: float = dataclasses.field(default=0.0, compare=False)  # host CPU time the simulation of the step took
 
     @property
     def busy_s(self) -> float:
@@ -100,6 +102,7 @@ class System:
         for name, value in weights.items():
             self.memoryx.weights[name][...] = value
         self._transfers = []
+        cpu = time.process_time()
         report = self.trainer.step(x, labels)
         # The step's launch statistics are in its report; a wafer-sized launch keeps 56 bytes a PE of them,
         # which would pile up over a run. Drop them, and start the system's timeline afresh.
@@ -109,4 +112,5 @@ class System:
         gradients = {name: state.pop("gradient") * factor for name, state in self.memoryx.state.items()
                      if "gradient" in state}
         return SystemResult(self.index, gradients, report.loss, report.compute_s, report.wafer_traffic_s,
-                            report.launches, report.fabric_words, report.flops, tuple(self._transfers))
+                            report.launches, report.fabric_words, report.flops, tuple(self._transfers),
+                            time.process_time() - cpu)
