@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from wafersim import Device, WaferSpec
 from wafersim.kernels.sparse import dense_spmv, spmv
 from wafersim.kernels.sparse.layout import block_shape
+from wafersim.kernels.sparse.spmspv import spmspv
 from wafersim.tools.results import write_section
 
 M, N, PES = 1024, 256, 64  # 16 rows of 256 columns per PE: the dense tile and the 100% pairs both fit SRAM
@@ -74,6 +75,41 @@ def table(rows: list[dict], preset: str = "dev") -> str:
     return "\n".join(lines)
 
 
+SPMSPV_N, SPMSPV_WORKERS, SPMSPV_DENSITY = 1024, 32, 0.01
+
+
+def measure_spmspv(rng: np.random.Generator, preset: str = "dev") -> list[dict]:
+    """spmspv of one 1024 x 1024 matrix (1% dense) by vectors x of falling density: the work x triggers."""
+    width, height = block_shape(SPMSPV_WORKERS)
+    spec = WaferSpec.preset(preset).replace(width=width + 1, height=height)
+    a = sp.random_array((SPMSPV_N, SPMSPV_N), density=SPMSPV_DENSITY, format="csr", dtype=np.float32, rng=rng)
+    rows = []
+    for density in DENSITIES + (0.0,):
+        x = rng.uniform(0.5, 1.5, SPMSPV_N).astype(np.float32)
+        x[rng.permutation(SPMSPV_N)[int(round(density * SPMSPV_N)):]] = 0.0
+        y, stats = spmspv(a, x, SPMSPV_WORKERS, device=Device(spec))
+        assert np.allclose(y, a @ x, rtol=1e-5, atol=1e-5), density
+        rows.append({"density": density, "nnz_x": int(np.count_nonzero(x)), "cycles": stats.cycles,
+                     "energy_j": stats.energy_j, "words": stats.words_moved})
+    return rows
+
+
+def spmspv_table(rows: list[dict], preset: str = "dev") -> str:
+    base = next(r for r in rows if r["density"] == 0.0)
+    lines = [f"`spmspv`: {SPMSPV_N} x {SPMSPV_N} matrix, {SPMSPV_DENSITY:.0%} dense, {SPMSPV_WORKERS} worker PEs plus "
+             f"a source PE, `{preset}` figures; x's nonzeros routed along the row; \"triggered\" = cycles above the "
+             f"launch with x = 0 (loading the matrix).", "",
+             "| density of x | nonzeros of x | launch cycles | triggered cycles | triggered, 100% / this | "
+             "words over links |", "|---|---|---|---|---|---|"]
+    full = next(r for r in rows if r["density"] == 1.0)["cycles"] - base["cycles"]
+    for r in rows:
+        triggered = r["cycles"] - base["cycles"]
+        ratio = f"{full / triggered:.1f}x" if triggered else "-"
+        lines.append(f"| {r['density']:.0%} | {r['nnz_x']:,} | {r['cycles']:,} | {triggered:,} | {ratio} | "
+                     f"{r['words']:,} |")
+    return "\n".join(lines)
+
+
 def plot(rows: list[dict], path: str) -> None:
     import matplotlib
 
@@ -107,7 +143,7 @@ def main() -> None:
     parser.add_argument("--table", help="replace the generated table in this Markdown file (docs/sparsity.md)")
     args = parser.parse_args()
     rows = measure(np.random.default_rng(0), args.spec)
-    text = table(rows, args.spec)
+    text = table(rows, args.spec) + "\n\n" + spmspv_table(measure_spmspv(np.random.default_rng(1), args.spec), args.spec)
     print(text)
     suffix = "" if args.spec == "dev" else f"-{args.spec}"
     if args.write:

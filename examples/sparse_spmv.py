@@ -1,4 +1,4 @@
-"""Sparse kernels that never multiply by zero: SpMV, SpMM, hypersparse SpMV and the 7-point stencil matrix.
+"""Sparse kernels that never multiply by zero: SpMV, SpMM, hypersparse SpMV, the 7-point stencil matrix, SpMSpV.
 
     python examples/sparse_spmv.py
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from wafersim.kernels.sparse import dense_spmv, hypersparse_spmv, spmm, spmv, stencil7_matrix, stencil7_spmv
+from wafersim.kernels.sparse import dense_spmv, hypersparse_spmv, spmm, spmspv, spmv, stencil7_matrix, stencil7_spmv
 
 
 def check(name: str, got: np.ndarray, expected: np.ndarray, stats, nnz: int) -> None:
@@ -39,6 +39,10 @@ def main() -> None:
     lap, stats = stencil7_spmv(u, pes=16)
     check("7-point Laplacian 8^3 as SpMV, 16 PEs", lap.reshape(-1), stencil7_matrix(8, 8, 8) @ u.reshape(-1),
           stats, stencil7_matrix(8, 8, 8).nnz)
+
+    xs = np.where(rng.random(256) < 0.1, x, 0).astype(np.float32)
+    y, stats = spmspv(a, xs, pes=16)
+    check(f"spmspv, x with {np.count_nonzero(xs)} nonzeros routed to 16 workers", y, a @ xs, stats, a.nnz)
 
     d = sp.random_array((1024, 256), density=0.1, format="csr", dtype=np.float32, rng=rng)
     xd = rng.random(256, dtype=np.float32)

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import wafersim as ws
 from wafersim.kernels.sparse import dense_spmv, hypersparse_spmv, spmm, spmv, stencil7_matrix, stencil7_spmv
 from wafersim.kernels.sparse.layout import as_csr, layout_rows, nonempty_row_blocks
+from wafersim.kernels.sparse.spmspv import spmspv
 
 
 def random_matrix(rng, m, n, density):
@@ -53,6 +54,34 @@ def test_hypersparse_spmv_places_only_the_rows_with_nonzeros():
     np.testing.assert_array_equal(row_ids, np.flatnonzero(np.diff(a.indptr)))
     layout = layout_rows(as_csr(a), row_ids, counts, 8, 1)
     assert layout.nnz.sum() == a.nnz and layout.nnz.max() <= 2 * a.nnz / 8 + np.diff(a.indptr).max()
+
+
+@pytest.mark.parametrize("x_density", [1.0, 0.2, 0.0])
+def test_spmspv_sends_and_works_on_the_nonzeros_of_x_only(x_density):
+    rng = np.random.default_rng(8)
+    a = random_matrix(rng, 45, 40, 0.15)
+    x = rng.uniform(-1, 1, 40).astype(np.float32)
+    x[rng.random(40) >= x_density] = 0.0
+    y, stats = spmspv(a, x, 10)  # 10 workers and a source: one row of 11 PEs
+    np.testing.assert_allclose(y, a @ x, rtol=1e-5, atol=1e-6)
+    nonzeros = np.count_nonzero(x)
+    assert stats.words_moved == 10 * (1 + 2 * nonzeros)  # a count and 2 words per nonzero, over 10 links
+    columns = a.tocsc()[:, np.flatnonzero(x)]
+    assert stats.flops == 2 * columns.nnz  # only the columns that x's nonzeros select are multiplied
+
+
+def test_spmspv_cycles_grow_with_the_nonzeros_of_x_not_its_length():
+    rng = np.random.default_rng(9)
+    a = sp.csr_array(np.ones((16, 64), np.float32))  # every column holds 4 nonzeros per worker
+    cycles = {}
+    for k in (0, 4, 8, 16):
+        x = np.zeros(64, np.float32)
+        x[rng.permutation(64)[:k]] = 1.0
+        cycles[k] = spmspv(a, x, 4)[1].cycles
+    per_nonzero = (cycles[4] - cycles[0]) / 4
+    assert per_nonzero > 0
+    assert cycles[8] - cycles[0] == pytest.approx(8 * per_nonzero, abs=2)
+    assert cycles[16] - cycles[0] == pytest.approx(16 * per_nonzero, abs=2)
 
 
 def numpy_laplacian(u: np.ndarray) -> np.ndarray:
@@ -117,6 +146,8 @@ def test_bad_inputs_are_clear_errors_naming_sizes_and_limits():
         spmv([[1.0, 2.0]], np.zeros(2, np.float32), 1)
     with pytest.raises(ws.ArgumentError, match="repeats"):
         spmv(a, np.zeros(6, np.float32), 2, repeats=0)
+    with pytest.raises(ws.ArgumentError, match=r"x must have 6 rows"):
+        spmspv(a, np.zeros(5, np.float32), 2)
     with pytest.raises(ws.ArgumentError, match="3-D"):
         stencil7_spmv(np.zeros((4, 4)), 2)
 
