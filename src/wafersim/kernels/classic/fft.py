@@ -26,7 +26,8 @@ R1 x R2 block of its rows that falls in PE d's columns to PE d, forwarded hop by
 first everything eastwards (PE x's stream east is, for each destination d > x, the blocks of sources
 0..x, in that order, so each PE keeps the first blocks it receives and forwards the rest), then
 westwards the same way. Each direction is a one-way pipeline, so nothing can deadlock. A block arrives
-in the sender's element-major order and is transposed into place with scalar loads and stores. The
+in the sender's element-major order, straight into its place; once all have arrived, each is transposed
+in place (through a staging buffer) with scalar loads and stores. The
 result stays transposed on the mesh (PE x holds columns x*R2 ...); the host puts it back in order.
 """
 from __future__ import annotations
@@ -75,6 +76,22 @@ def stockham_stage(sre, sim, dre, dim, tw, tre, tim, r, lh, half, rows):
         butterfly_group(sre, sim, dre, dim, a0, a0 + n, j * n, j * n + half, n, tw[tre + j * r], tw[tim + j * r])
 
 
+@jit
+def fft_phase(are, aim, bre, bim, tw, tre, tim, length, stages, half, rows):
+    """All `stages` (= log2 `length`, a constant) stages of an FFT of element-major data starting in A
+    (inlined). Stages run in pairs, A -> B -> A, in a run-time loop (unrolling every stage made kernels that
+    took the compiler minutes); the result is in A when `stages` is even, else in B."""
+    r = length // 2
+    lh = 1
+    for _ in range(stages // 2):
+        stockham_stage(are, aim, bre, bim, tw, tre, tim, r, lh, half, rows)
+        stockham_stage(bre, bim, are, aim, tw, tre, tim, r >> 1, lh * 2, half, rows)
+        r = r >> 2  # r is a positive power of two: shifts, not the floor division's sign fix-ups
+        lh = lh * 4
+    if stages % 2 == 1:  # folded at compile time
+        stockham_stage(are, aim, bre, bim, tw, tre, tim, r, lh, half, rows)
+
+
 def stage_plan(length: int) -> tuple[tuple[int, int], ...]:
     """(r, L/2) of every stage of a radix-2 Stockham FFT of `length` points."""
     plan, r, lh = [], length // 2, 1
@@ -99,12 +116,12 @@ def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
     p*rows points. Launch ``kernel[(1, 1), (p, 1)](packed, tw, out)`` with the arrays of `_pack`."""
     R1, N1 = rows, length
     SZ = R1 * N1  # words of one plane on a PE (the same before and after the transpose)
-    PLAN1, H1 = tuple(r for r, _ in stage_plan(N1)), SZ // 2
+    S1, H1 = len(stage_plan(N1)), SZ // 2
     T1RE, T1IM = 0, N1 // 2
     TWO_D = columns > 0
     R2 = max(columns, 1)
     N2 = SZ // R2 if TWO_D else 2  # the column length p*rows
-    PLAN2, H2 = tuple(r for r, _ in stage_plan(N2) if TWO_D), SZ // 2
+    S2, H2 = len(stage_plan(N2)), SZ // 2
     T2RE, T2IM = N1, N1 + N2 // 2
     TW = N1 + (N2 if TWO_D else 0)
     B = R1 * R2  # words of one plane of a transposed block
@@ -120,14 +137,14 @@ def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
 
     @jit
     def transpose(pre, pim, qre, qim, bre, bim, x):
-        """The all-to-all of the 2-D FFT along the row of PEs: P's blocks into Q, transposed."""
-        place_block(pre, pim, qre, qim, x * B, x * B)  # this PE's own block
+        """The all-to-all of the 2-D FFT along the row of PEs: P's blocks into Q, transposed. Blocks for this
+        PE are received straight into their places in Q and transposed there only once every message has
+        passed, so that no PE holds up the pipeline of forwarded blocks while it transposes."""
         # Eastwards: keep the blocks of sources 0..x-1, forward those for PEs further east after them.
         if ws.has_neighbor(ws.WEST):
             for s in range(x):
-                ws.recv(ws.WEST, out=bre[0:B])
-                ws.recv(ws.WEST, out=bim[0:B])
-                place_block(bre, bim, qre, qim, 0, s * B)
+                ws.recv(ws.WEST, out=qre[s * B:s * B + B])
+                ws.recv(ws.WEST, out=qim[s * B:s * B + B])
         for d in range(x + 1, P):
             for s in range(x):
                 ws.recv(ws.WEST, out=bre[0:B])
@@ -139,9 +156,8 @@ def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
         # Westwards, the mirror image: sources x+1..P-1, own block first in each destination's group.
         if ws.has_neighbor(ws.EAST):
             for s in range(x + 1, P):
-                ws.recv(ws.EAST, out=bre[0:B])
-                ws.recv(ws.EAST, out=bim[0:B])
-                place_block(bre, bim, qre, qim, 0, s * B)
+                ws.recv(ws.EAST, out=qre[s * B:s * B + B])
+                ws.recv(ws.EAST, out=qim[s * B:s * B + B])
         for d in range(x - 1, -1, -1):
             ws.send(ws.WEST, pre[d * B:d * B + B])
             ws.send(ws.WEST, pim[d * B:d * B + B])
@@ -150,6 +166,14 @@ def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
                 ws.recv(ws.EAST, out=bim[0:B])
                 ws.send(ws.WEST, bre[0:B])
                 ws.send(ws.WEST, bim[0:B])
+        # Transpose each block into place: this PE's own from P, the received ones through the staging buffer.
+        for s in range(P):
+            if s == x:
+                place_block(pre, pim, qre, qim, x * B, x * B)
+            else:
+                bre[0:B] = qre[s * B:s * B + B]
+                bim[0:B] = qim[s * B:s * B + B]
+                place_block(bre, bim, qre, qim, 0, s * B)
 
     @jit(boundscheck=False)  # every index is a compile-time plan; tests check the results against numpy.fft
     def fft_rows(packed, tw_in, out):
@@ -162,17 +186,17 @@ def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
         are[0:SZ] = packed[x, 0:SZ]  # one bulk copy per plane
         aim[0:SZ] = packed[x, SZ:SZ + SZ]
         tw[0:TW] = tw_in[0:TW]
-        sre, sim, dre, dim = are, aim, bre, bim
-        for r in PLAN1:  # unrolled: the buffers swap roles after each stage
-            stockham_stage(sre, sim, dre, dim, tw, T1RE, T1IM, r, N1 // 2 // r, H1, R1)
+        sre, sim, dre, dim = are, aim, bre, bim  # the buffer holding the data, and the other one
+        fft_phase(sre, sim, dre, dim, tw, T1RE, T1IM, N1, S1, H1, R1)
+        if S1 % 2 == 1:  # folded at compile time: the result is in the second buffer
             sre, sim, dre, dim = dre, dim, sre, sim
         if TWO_D:  # folded at compile time
             blk_re = ws.local.array(B, np.float32)
             blk_im = ws.local.array(B, np.float32)
             transpose(sre, sim, dre, dim, blk_re, blk_im, x)
             sre, sim, dre, dim = dre, dim, sre, sim
-            for r in PLAN2:
-                stockham_stage(sre, sim, dre, dim, tw, T2RE, T2IM, r, N2 // 2 // r, H2, R2)
+            fft_phase(sre, sim, dre, dim, tw, T2RE, T2IM, N2, S2, H2, R2)
+            if S2 % 2 == 1:
                 sre, sim, dre, dim = dre, dim, sre, sim
         out[x, 0:SZ] = sre[0:SZ]
         out[x, SZ:SZ + SZ] = sim[0:SZ]
