@@ -305,3 +305,28 @@ def test_zero_skip_figures_are_validated():
     for field, value in (("zero_skip_cycles", -1), ("sparse_pair_words", 0), ("sparse_pair_words", math.nan)):
         with pytest.raises(ws.SpecError, match=field):
             ws.WaferSpec(**{field: value})
+
+
+BIG = 40000  # more rows than a signed 16-bit field: the packed limit word has its sign bit set
+
+
+@ws.jit
+def big_y(pairs, x, y):
+    pv = ws.local.array(4, np.float32)
+    xv = ws.local.array(4, np.float32)
+    yv = ws.local.array(BIG, np.float32)
+    pv[0:4] = pairs[0:4]
+    xv[0:4] = x[0:4]
+    ws.sparse_fma(yv, pv, xv)
+    y[0] = yv[BIG - 1]
+    y[1] = yv[1]
+
+
+def test_rows_past_32767_are_checked_and_written_right():
+    dev = ws.Device(ws.WaferSpec(width=1, height=1, sram_bytes=4 * (BIG + 1024)))
+    x = np.array([5, 6, 7, 8], np.float32)
+    pairs = pack(np.array([2.0, 1.0], np.float32), [((BIG - 1) << 16) | 3, (1 << 16) | 0])
+    (_, _, y) = run_on_one_block(dev, big_y, pairs, x, np.zeros(2, np.float32))
+    np.testing.assert_array_equal(y, [2.0 * 8, 1.0 * 5])
+    with pytest.raises(ws.MemoryAccessError, match=f"row {BIG} is out of bounds for size {BIG}"):
+        run_on_one_block(dev, big_y, pack(np.ones(2, np.float32), [BIG << 16, 0]), x, np.zeros(2, np.float32))

@@ -82,7 +82,12 @@ class SparseCallLowering:
         if x is None:
             self.emit("vspchk", a=pairs_addr, b=self.reg_of(rows), c=self.reg_of(count), flags=_SCALAR)
             return
-        limit = self.arith(ast.BitOr(), self.arith(ast.LShift(), rows, Val("i32", const=16)), self.clamped(x.length))
+        columns = self.clamped(x.length)
+        if rows.is_const and columns.is_const:  # the packed limit as the machine's int32 word (rows >= 2**15 wrap)
+            word = (rows.const << 16) | columns.const
+            limit = Val("i32", const=word - (1 << 32) if word >= 1 << 31 else word)
+        else:
+            limit = self.arith(ast.BitOr(), self.arith(ast.LShift(), rows, Val("i32", const=16)), columns)
         self.emit("vspchk", a=pairs_addr, b=self.reg_of(limit), c=self.reg_of(count))
 
     # ------------------------------------------------------------------ the intrinsics

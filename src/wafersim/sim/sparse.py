@@ -141,14 +141,15 @@ class SparseMixin:
     def _sparse_check(self, L: Lanes, ins: Instr) -> None:
         """vspchk: every index of the pairs inside the limits in register b (the compiler's bounds check)."""
         count, lane, k, pes, index = self._pairs(L, ins)
-        limit = self.regs[ins.b, L.idx].astype(np.int64)[lane]
         if ins.flags & FLAG_SCALAR:
+            limit = self.regs[ins.b, L.idx].astype(np.int64)[lane]
             rows, row_limit = index.astype(np.int64), limit
             bad = (rows < 0) | (rows >= row_limit)
             columns = column_limit = None
         else:
             packed = index.view(np.uint32).astype(np.int64)
             rows, columns = packed >> _INDEX_BITS, packed & _COLUMN_MASK
+            limit = self.regs[ins.b, L.idx].view(np.uint32).astype(np.int64)[lane]  # row limit up to 0xFFFF
             row_limit, column_limit = limit >> _INDEX_BITS, limit & _COLUMN_MASK
             bad = (rows >= row_limit) | (columns >= column_limit)
         if bad.any():
