@@ -14,7 +14,7 @@ from wafersim.errors import AssemblyError
 from wafersim.isa import OPCODES, Instr, Program, assemble, decode, decode_at, disassemble, encode
 from wafersim.isa.assembler import assemble_words, format_instr
 from wafersim.isa.encoding import OPERAND_FIELD
-from wafersim.isa.opcodes import BY_CODE, BY_NAME, DIRECTIONS, FLAG_LETTERS, FORMATS, SPECIAL_REGISTERS
+from wafersim.isa.opcodes import ACCEPT, BY_CODE, BY_NAME, DIRECTIONS, FLAG_LETTERS, FORMATS, PORTS, SPECIAL_REGISTERS
 from wafersim.kernels.assembly import heat_program, saxpy_program
 
 
@@ -34,6 +34,10 @@ def operand_range(opcode, kind: str, n_words: int | None) -> tuple[int, int]:
     """Inclusive range of valid values of one assembly operand of `opcode`."""
     if kind == "sreg":
         return 0, len(SPECIAL_REGISTERS) - 1
+    if kind == "dir":
+        return 0, len(PORTS) - 1
+    if kind == "tx":  # a rule's output mask: ports plus ACCEPT (32), as the assembler writes every rule
+        return ACCEPT, 2 * ACCEPT - 1
     if kind == "imm" and opcode.fmt == "EXT":
         return -(1 << 31), (1 << 31) - 1
     if kind == "target" and n_words is not None:
@@ -129,7 +133,7 @@ def test_extremes_of_every_field_round_trip():
 
 @pytest.mark.parametrize("op, fields", [
     ("add", {"d": 32}), ("add", {"a": -1}), ("addi", {"imm": 8192}), ("addi", {"imm": -8193}),
-    ("bz", {"target": 1 << 19}), ("jmp", {"target": 1 << 24}), ("send", {"dir": 4}), ("send", {"ch": 16}),
+    ("bz", {"target": 1 << 19}), ("jmp", {"target": 1 << 24}), ("send", {"dir": 8}), ("send", {"ch": 32}), ("route", {"a": 32}),
     ("li", {"imm": 1 << 32}), ("li", {"imm": -(1 << 31) - 1}), ("vadd", {"flags": 16}),
 ])
 def test_encode_rejects_values_that_do_not_fit(op, fields):
@@ -155,7 +159,10 @@ def test_encoding_layout_matches_the_documented_bit_fields():
     jmp = BY_NAME["jmp"].code
     assert encode(Instr("jmp", target=0xABCDE)) == [(jmp << 24) | 0xABCDE]
     send = BY_NAME["send"].code
-    assert encode(Instr("send", dir=2, ch=9, a=7)) == [(send << 24) | (7 << 14) | (2 << 7) | (9 << 3)]
+    assert encode(Instr("send", dir=2, ch=9, a=7)) == [(send << 24) | (7 << 14) | (2 << 6) | (9 << 1)]
+    assert encode(Instr("send", dir=4, ch=31, a=1)) == [(send << 24) | (1 << 14) | (4 << 6) | (31 << 1)]
+    route = BY_NAME["route"].code
+    assert encode(Instr("route", ch=23, a=0b01000, b=0b110010)) == [(route << 24) | (23 << 19) | (8 << 14) | (50 << 8)]
     li = BY_NAME["li"].code
     assert encode(Instr("li", d=6, imm=-2)) == [(li << 24) | (6 << 19), 0xFFFFFFFE]
 

@@ -5,14 +5,16 @@ in `WaferSpec`.
 """
 from .arch import WaferSpec
 from .errors import (ArgumentError, ArgumentTypeError, AssemblyError, CheckpointError, CompileError, CycleLimitError, DeadlockError, InvalidPointerError,
-                     KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, SpecError, SramBudgetError,
+                     KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, RaceError, RouteError, SpecError, SramBudgetError,
                      WaferError)
 from .isa import Program, assemble, disassemble
-from .isa.opcodes import EAST, NORTH, SOUTH, WEST
+from .isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 from .compiler.intrinsics import (blockDim, blockIdx, fma, grid, gridDim, gridsize, has_neighbor, local, recv,
-                                  send, syncthreads, threadIdx)
+                                  route, route_mask, send, syncthreads, threadIdx, use_route)
 from .compiler.intrinsics import print_ as print  # noqa: A001  (ws.print in kernels, like CUDA printf)
+from .compiler.intrinsics import fma_skip_zeros, pack_nonzeros, recv_fma, send_nonzeros, sparse_fma
 from .runtime.jit import jit
+from .runtime import routes
 from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
                       event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
 from .sim import LaunchStats
@@ -22,9 +24,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ArgumentError", "ArgumentTypeError", "AssemblyError", "CheckpointError", "CompileError", "CycleLimitError", "DeadlockError", "Device", "DeviceArray", "DevicePointer",
     "EAST", "Event", "InvalidPointerError", "Kernel", "KernelValueError", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError",
-    "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
+    "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "RAMP", "RaceError", "RouteError", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
     "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
     "get_current_device", "select_device", "stream", "synchronize", "to_device",
     "jit", "grid", "gridsize", "threadIdx", "blockIdx", "blockDim", "gridDim", "send", "recv", "has_neighbor",
-    "syncthreads", "local", "fma", "print",
+    "syncthreads", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
+    "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma",
 ]

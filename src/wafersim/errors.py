@@ -48,6 +48,12 @@ class CheckpointError(WaferError, ValueError):
     of another format version, or inconsistent; or a device that cannot be saved."""
 
 
+class RouteError(LaunchError):
+    """A channel route that cannot work: it leaves the block, sends words to a router that takes nothing
+    from that side, merges two sources on one link or receiver, or forms a cycle; or a PE sends through
+    its router on a channel with no route from its ramp. The message names the PEs."""
+
+
 class MeshBoundaryError(WaferError):
     """A send or recv across the edge of the PE's block."""
 
@@ -85,3 +91,9 @@ class KernelValueError(WaferError, ValueError):
 class KernelZeroDivisionError(WaferError, ZeroDivisionError):
     """Integer `//` or `%` by zero in a `@ws.jit` kernel (with bounds checks on). The ISA's own `div` and
     `rem` give defined results instead (see docs/isa.md); float division gives inf or nan (IEEE)."""
+
+
+class RaceError(WaferError):
+    """Global-memory races found by a launch with `racecheck=True`: two PEs touching one word, at least one
+    writing, with no barrier between them. `races` lists them (`RaceHazard`: both PEs, both source
+    lines), `races_dropped` counts those left out, `stats` is the launch's `LaunchStats`."""

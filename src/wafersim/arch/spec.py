@@ -133,6 +133,10 @@ class WaferSpec:
     # operand it passes over. 0: zeros are filtered as they are read, as the cores of a real wafer-scale
     # engine are described to do ("filters out all zeros", Cerebras, Hot Chips 32, 2020); our assumption.
     zero_skip_cycles: float = 0
+    # SRAM words a sparse instruction (vspfma, vspchk, vpacknz) moves per (value, index) pair: a pair is two
+    # 32-bit words, and a PE moves `vector_lanes` words a cycle, so a pair costs 2 / vector_lanes cycles
+    # where a dense element costs 1 / vector_lanes. Our assumption (an index packed into fewer bits: < 2).
+    sparse_pair_words: float = 2
     cost_cycles: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_COST_CYCLES))
     op_cycles: dict[str, float] = dataclasses.field(default_factory=dict)
     op_energy_pj: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_OP_ENERGY_PJ))
@@ -256,6 +260,8 @@ class WaferSpec:
              "must be a number >= 0")
         need(is_num(self.zero_skip_cycles) and self.zero_skip_cycles >= 0, "zero_skip_cycles",
              "must be a number >= 0 (cycles per zero a zero-skipping instruction passes over)")
+        need(is_num(self.sparse_pair_words) and self.sparse_pair_words > 0, "sparse_pair_words",
+             "must be a positive number of SRAM words per (value, index) pair")
         outside = [p for p in self.defects
                    if not (0 <= p[0] < self.physical_width and 0 <= p[1] < self.physical_height)]
         need(not outside, "defects", f"{outside[:4]} lie outside the physical array "

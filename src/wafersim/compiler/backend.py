@@ -209,6 +209,7 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
             lines.append((text, op.line))
     header = [f".name {fn.name}", f".sram {data_words}", f".args {fn.arg_count}"]
     header += [f'.string {i} "{s}"' for i, s in enumerate(fn.strings) if i > 0]
+    header += [f".route {channel} {name}" for channel, name in sorted(fn.routes.items())]
     asm_text = "\n".join(header + [("    " if not t.endswith(":") else "") + t for t, _ in lines]) + "\n"
     program = assemble(asm_text)
     table, pc = {}, 0

@@ -9,16 +9,23 @@ from typing import Callable
 
 import numpy as np
 
+from ..arch.spec import MAX_CHANNELS
+from ..isa.opcodes import ACCEPT
+from ..isa.routes import NAMED as NAMED_ROUTES
+from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
 from .core import RecvUse, closure_globals, read_source
 from .expressions import ExpressionLowering
+from .sparse import SparseCallLowering
 from .values import DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _UNARY_MATH = {math.sqrt: "fsqrt", math.exp: "fexp", math.log: "flog", math.tanh: "ftanh",
                np.sqrt: "fsqrt", np.exp: "fexp", np.log: "flog", np.tanh: "ftanh"}
 
 #: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
-_OPPOSITE = {wsi.NORTH: wsi.SOUTH, wsi.SOUTH: wsi.NORTH, wsi.EAST: wsi.WEST, wsi.WEST: wsi.EAST}
+#: A routed word (sent to ws.RAMP) is received from ws.RAMP.
+_OPPOSITE = {wsi.NORTH: wsi.SOUTH, wsi.SOUTH: wsi.NORTH, wsi.EAST: wsi.WEST, wsi.WEST: wsi.EAST, wsi.RAMP: wsi.RAMP}
+_PORT_NAMES = "ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST or ws.RAMP"
 
 
 def _arity(args, n: int) -> None:
@@ -26,7 +33,7 @@ def _arity(args, n: int) -> None:
         raise Unsupported(f"this function takes {n} argument(s), got {len(args)}")
 
 
-class CallLowering(ExpressionLowering):
+class CallLowering(SparseCallLowering, ExpressionLowering):
     def call(self, node: ast.Call):
         callee = self.static(node.func)
         if callee is NOT_STATIC:
@@ -35,9 +42,11 @@ class CallLowering(ExpressionLowering):
             raise Unsupported("*args and **kwargs are not supported in kernel calls")
         if getattr(callee, "__wafersim_jit__", False):
             return self.inline(node, callee.py_func)
+        if callee in wsi.SPARSE:
+            return self.sparse_call(callee, node)
         args = node.args
         kwargs = {k.arg: k.value for k in node.keywords}
-        allowed = {wsi.send: {"channel"}, wsi.recv: {"channel", "dtype", "out"}}.get(callee, set())
+        allowed = {wsi.send: {"channel"}, wsi.recv: {"channel", "dtype", "out"}, wsi.route: {"rx", "tx"}}.get(callee, set())
         unexpected = sorted(set(kwargs) - allowed)
         if unexpected:
             raise Unsupported(f"{getattr(callee, '__name__', None) or getattr(callee, 'name', callee)}() takes no "
@@ -53,6 +62,30 @@ class CallLowering(ExpressionLowering):
             return None
         if callee is wsi.send:
             return self.send(node, args, kwargs)
+        if callee is wsi.route:
+            return self.route(args, kwargs)
+        if callee is wsi.use_route:
+            _arity(args, 2)
+            channel, name = self.channel({}, args[0]), self.static(args[1])
+            if name is NOT_STATIC:
+                name = self.constant_int(args[1])
+            if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < len(PATTERN_NAMES):
+                name = PATTERN_NAMES[name]
+            if name not in NAMED_ROUTES:
+                raise Unsupported(f"ws.use_route(channel, pattern): pattern must be one of {', '.join(NAMED_ROUTES)}",
+                                  args[1])
+            if self.fn.routes.get(channel, name) != name:
+                raise Unsupported(f"channel {channel} is already routed as {self.fn.routes[channel]} in this kernel; "
+                                  f"use another channel for {name}", args[0])
+            self.fn.routes[channel] = name
+            return None
+        if callee is wsi.route_mask:
+            _arity(args, 3)
+            masks = [self.expr(a) for a in args[1:]]
+            if not all(isinstance(m, Val) and m.ty == "i32" for m in masks):
+                raise Unsupported("ws.route_mask(channel, rx_mask, tx_mask) takes int32 port masks", node)
+            self.emit("routr", ch=self.channel({}, args[0]), a=self.reg_of(masks[0]), b=self.reg_of(masks[1]))
+            return None
         if callee is wsi.recv:
             return self.recv(node, args, kwargs)
         if callee is wsi.local.array:
@@ -143,27 +176,54 @@ class CallLowering(ExpressionLowering):
         return v if v.ty == "i32" else self.result("ftoi", "i32", a=v.reg)
 
     # ------------------------------------------------------------------ the fabric
-    def direction(self, node: ast.expr) -> int:
+    def direction(self, node: ast.expr, ramp: bool = False) -> int:
+        """A constant direction; with `ramp`, also ws.RAMP (through this PE's router)."""
+        value = self.constant_int(node)
+        if value not in ((0, 1, 2, 3, wsi.RAMP) if ramp else (0, 1, 2, 3)):
+            raise Unsupported(f"a direction must be a constant: {_PORT_NAMES if ramp else _PORT_NAMES[:-12]}", node)
+        return int(value)
+
+    def constant_int(self, node: ast.expr) -> int | None:
         value = self.static(node)
         if value is NOT_STATIC:
             value = self.expr(node)
             value = value.const if isinstance(value, Val) and value.is_const else None
-        if isinstance(value, bool) or value not in (0, 1, 2, 3):
-            raise Unsupported("a direction must be a constant: ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST", node)
-        return int(value)
+        return None if isinstance(value, bool) or not isinstance(value, (int, np.integer)) else int(value)
 
-    def channel(self, kwargs) -> int:
-        if "channel" not in kwargs:
+    def channel(self, kwargs, node: ast.expr | None = None) -> int:
+        if node is None and "channel" not in kwargs:
             return 0
-        value = self.static(kwargs["channel"])
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 16:
-            raise Unsupported("channel= must be a constant from 0 to 15", kwargs["channel"])
+        node = kwargs["channel"] if node is None else node
+        value = self.static(node)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < MAX_CHANNELS:
+            raise Unsupported(f"channel= must be a constant from 0 to {MAX_CHANNELS - 1}", node)
         return value
+
+    def ports(self, node: ast.expr, what: str) -> int:
+        """The bit mask of a constant port or tuple of ports (() for none)."""
+        value = self.static(node)
+        items = value if isinstance(value, tuple) else (value,)
+        if not all(isinstance(p, int) and not isinstance(p, bool) and p in (0, 1, 2, 3, wsi.RAMP) for p in items):
+            raise Unsupported(f"ws.route {what}= must be a constant port ({_PORT_NAMES}) or a tuple of them", node)
+        return sum(1 << p for p in set(items))
+
+    def route(self, args, kwargs) -> None:
+        """ws.route(channel, rx, tx): this PE's router sends words of `channel` arriving from `rx` to `tx`."""
+        if len(args) + len(kwargs) != 3 or len(args) < 1:
+            raise Unsupported("ws.route(channel, rx, tx) takes a channel, the input port(s) and the output port(s)")
+        named = dict(zip(("rx", "tx"), args[1:])) | kwargs
+        if set(named) != {"rx", "tx"}:
+            raise Unsupported("ws.route(channel, rx, tx) takes a channel, the input port(s) and the output port(s)")
+        rx = self.ports(named["rx"], "rx")
+        if not rx:
+            raise Unsupported("ws.route rx= names no input port", named["rx"])
+        self.emit("route", ch=self.channel({}, args[0]), a=rx, b=self.ports(named["tx"], "tx") | ACCEPT)
+        return None
 
     def send(self, node, args, kwargs) -> None:
         if len(args) != 2:
             raise Unsupported("ws.send(direction, value, channel=0) takes a direction and a value")
-        direction, channel = self.direction(args[0]), self.channel(kwargs)
+        direction, channel = self.direction(args[0], ramp=True), self.channel(kwargs)
         value = self.expr(args[1])
         if isinstance(value, SliceRef):
             base, length = self.slice_registers(value)
@@ -181,7 +241,7 @@ class CallLowering(ExpressionLowering):
     def recv(self, node, args, kwargs) -> Val | None:
         if len(args) != 1:
             raise Unsupported("ws.recv(direction, channel=0) takes one direction")
-        direction, channel = self.direction(args[0]), self.channel(kwargs)
+        direction, channel = self.direction(args[0], ramp=True), self.channel(kwargs)
         if "out" in kwargs:
             target = self.expr(kwargs["out"])
             if not isinstance(target, SliceRef) or not isinstance(target.array, LocalArray):

@@ -6,10 +6,11 @@ emits instructions. Calling one from ordinary host Python raises an error that s
 from __future__ import annotations
 
 from ..errors import CompileError
-from ..isa.opcodes import EAST, NORTH, SOUTH, WEST
+from ..isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 
-__all__ = ["EAST", "NORTH", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
-           "gridsize", "has_neighbor", "local", "print_", "recv", "send", "syncthreads", "threadIdx"]
+__all__ = ["EAST", "NORTH", "RAMP", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
+           "gridsize", "has_neighbor", "local", "print_", "recv", "route", "route_mask", "send", "use_route", "syncthreads", "threadIdx",
+           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma"]
 
 
 class Intrinsic:
@@ -42,12 +43,34 @@ gridDim = Dim("gridDim", "gdim.x", "gdim.y")
 
 grid = Intrinsic("grid", "grid(1) -> global x index; grid(2) -> (x, y) global PE coordinates of this thread.")
 gridsize = Intrinsic("gridsize", "gridsize(1) -> total threads along x; gridsize(2) -> (width, height).")
-send = Intrinsic("send", "send(direction, value_or_slice, channel=0): send to the neighbour in direction.")
+send = Intrinsic("send", "send(direction, value_or_slice, channel=0): send to the neighbour in direction, or with "
+                 "ws.RAMP through this PE's router along the channel's route.")
+route = Intrinsic("route", "route(channel, rx, tx): at this PE's router, words of channel arriving from the port(s) rx "
+                  "go to the port(s) tx (ws.NORTH/EAST/SOUTH/WEST/RAMP; a tuple is multicast, () drops).")
+use_route = Intrinsic("use_route", "use_route(channel, pattern): this kernel relies on channel being routed as the "
+                      "named pattern (row_bus, column_bus, block_bus, chain_north/east/south/west): the launch "
+                      "installs it in every block.")
+route_mask = Intrinsic("route_mask", "route_mask(channel, rx_mask, tx_mask): ws.route with port bit masks computed at "
+                       "run time (bit p = port p, e.g. 1 << ws.EAST), each PE its own.")
 recv = Intrinsic("recv", "recv(direction, channel=0) -> word; recv(direction, out=slice, channel=0) fills a slice.")
 has_neighbor = Intrinsic("has_neighbor", "has_neighbor(direction) -> whether that neighbour is in this block.")
 syncthreads = Intrinsic("syncthreads", "syncthreads(): barrier over the PEs of this block.")
 fma = Intrinsic("fma", "fma(a, b, c) -> a * b + c in float32.")
 print_ = Intrinsic("print", "print(value[, label]): debug print with the PE coordinates and cycle.")
+
+# Zero-skipping and sparse operands (docs/sparsity.md). A pairs slice holds (value, index) words: a value
+# then its index as an int32 bit pattern (`wafersim.kernels.sparse.pack_pairs` builds them on the host).
+fma_skip_zeros = Intrinsic("fma_skip_zeros", "fma_skip_zeros(dst, a, b): dst += a * b (b a slice or a scalar), "
+                           "skipping the elements where a is zero; costs only a's nonzeros.")
+sparse_fma = Intrinsic("sparse_fma", "sparse_fma(y, pairs, x): for each (value, index) pair, y[index >> 16] += "
+                       "value * x[index & 0xffff]; with a scalar x, y[index] += value * x.")
+pack_nonzeros = Intrinsic("pack_nonzeros", "pack_nonzeros(pairs, values) -> count: (value, position) pairs of the "
+                          "nonzeros of values, written to the start of pairs.")
+send_nonzeros = Intrinsic("send_nonzeros", "send_nonzeros(direction, values, pairs, channel=0) -> count: send only "
+                          "the nonzeros of values, as a count and (value, position) pairs (pairs: scratch).")
+recv_fma = Intrinsic("recv_fma", "recv_fma(direction, y, scale, pairs, channel=0) -> count: receive what "
+                     "send_nonzeros sent and apply each pair: y[position] += value * scale (pairs: scratch).")
+SPARSE = frozenset({fma_skip_zeros, sparse_fma, pack_nonzeros, send_nonzeros, recv_fma})
 
 
 class _Local:

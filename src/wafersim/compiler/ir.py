@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterator
 
-from ..isa.opcodes import BY_NAME, DIRECTIONS, SPECIAL_REGISTERS, VECTOR_OPS
+from ..isa.encoding import OPERAND_FIELD
+from ..isa.opcodes import BY_NAME, PORTS, SPECIAL_REGISTERS, VECTOR_OPS, port_mask_text
 
 #: Opcodes that take `d` as an input (an address or a value to store) rather than writing it.
 READS_D = {"st", "gst", "gldv"} | VECTOR_OPS
@@ -81,7 +82,9 @@ class Op:
                 value = getattr(self, operand)
                 parts.append(repr(value) if isinstance(value, VReg) else f"r{value}")
             elif operand == "dir":
-                parts.append(DIRECTIONS[self.dir])
+                parts.append(PORTS[self.dir])
+            elif operand in ("rx", "tx"):
+                parts.append(port_mask_text(getattr(self, OPERAND_FIELD[operand])))
             elif operand == "sreg":
                 parts.append(SPECIAL_REGISTERS[self.imm])
             elif operand == "target":
@@ -104,6 +107,7 @@ class IRFunction:
     scratch_words: int = 0  # SRAM words of vector temporaries
     local_arrays: list[tuple[str, int, tuple[int, ...]]] = dataclasses.field(default_factory=list)
     filename: str = "<kernel>"
+    routes: dict[int, str] = dataclasses.field(default_factory=dict)  # channel -> pattern (ws.use_route)
 
     def instructions(self) -> Iterator[Op]:
         return (op for op in self.ops if isinstance(op, Op))

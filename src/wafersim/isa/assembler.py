@@ -26,9 +26,10 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, AssemblyError
 from .encoding import OPERAND_FIELD, Instr, decode, encode
-from .opcodes import BY_NAME, DIRECTIONS, FLAG_LETTERS, SPECIAL_REGISTERS
+from .routes import NAMED as NAMED_ROUTES
+from .opcodes import ACCEPT, BY_NAME, DIRECTIONS, FLAG_LETTERS, PORTS, SPECIAL_REGISTERS, port_mask_text
 
-_DIRECTION_NAMES = {name: i for i, name in enumerate(DIRECTIONS)} | {name[0]: i for i, name in enumerate(DIRECTIONS)}
+_DIRECTION_NAMES = {name: i for i, name in enumerate(PORTS)} | {name[0]: i for i, name in enumerate(DIRECTIONS)}
 _LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:\s*(.*)$")
 
 
@@ -44,6 +45,8 @@ class Program:
     labels: dict[str, int] = dataclasses.field(default_factory=dict)
     #: word address -> (file, line) of the source that produced it (the compiler fills this in)
     lines: dict[int, tuple[str, int]] = dataclasses.field(default_factory=dict)
+    #: (channel, pattern name) of the routes the kernel relies on (`.route`; `isa.routes.NAMED`)
+    routes: tuple[tuple[int, str], ...] = ()
 
     @property
     def code_bytes(self) -> int:
@@ -92,7 +95,9 @@ def format_instr(instr: Instr, labels: dict[int, str] | None = None) -> str:
         if operand in "dabc":
             parts.append(f"r{value}")
         elif operand == "dir":
-            parts.append(DIRECTIONS[value])
+            parts.append(PORTS[value] if value < len(PORTS) else str(value))
+        elif operand in ("rx", "tx"):
+            parts.append(port_mask_text(value))
         elif operand == "sreg":
             parts.append(SPECIAL_REGISTERS[value] if 0 <= value < len(SPECIAL_REGISTERS) else str(value))
         elif operand == "target" and labels and value in labels:
@@ -128,6 +133,7 @@ def disassemble(program: "Program | Sequence[int]") -> str:
     if program.arg_count is not None:
         lines.append(f".args {program.arg_count}")
     lines += [f'.string {i} "{s}"' for i, s in enumerate(program.strings) if i > 0]
+    lines += [f".route {channel} {name}" for channel, name in program.routes]
     for pc, instr in instrs:
         if pc in labels:
             lines.append(f"{labels[pc]}:")
@@ -167,7 +173,14 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
     if kind == "dir":
         if low in _DIRECTION_NAMES:
             return _DIRECTION_NAMES[low]
-        raise ValueError(f"expected a direction (north, east, south, west), got {token!r}")
+        raise ValueError(f"expected a direction (north, east, south, west, ramp), got {token!r}")
+    if kind in ("rx", "tx"):
+        if low == "drop" and kind == "tx":
+            return ACCEPT
+        names = [] if low == "none" else low.split("+")
+        if not all(name in _DIRECTION_NAMES for name in names):
+            raise ValueError(f"expected ports joined by + (north+east+ramp), none or drop, got {token!r}")
+        return sum(1 << _DIRECTION_NAMES[name] for name in set(names)) | (ACCEPT if kind == "tx" and names else 0)
     if kind == "sreg":
         if low in SPECIAL_REGISTERS:
             return SPECIAL_REGISTERS.index(low)
@@ -190,6 +203,7 @@ def assemble(source: str, name: str | None = None) -> Program:
         raise ArgumentTypeError(f"assemble: expected assembly text (a str), got {type(source).__name__}")
     program_name, data_words, arg_count = name or "kernel", 0, None
     strings: dict[int, str] = {}
+    routes: dict[int, str] = {}
     labels: dict[str, int] = {}
     pending: list[tuple[int, str, Instr, dict[str, str]]] = []  # (line number, text, instr, unresolved labels)
     pc = 0
@@ -225,6 +239,14 @@ def assemble(source: str, name: str | None = None) -> Program:
                     data_words = _parse_int(rest.strip())
                 elif head == ".args":
                     arg_count = _parse_int(rest.strip())
+                elif head == ".route":
+                    channel_text, _, pattern = rest.strip().partition(" ")
+                    channel, pattern = _parse_int(channel_text), pattern.strip()
+                    if pattern not in NAMED_ROUTES or channel < 0:
+                        raise fail(f".route needs a channel and a pattern ({', '.join(NAMED_ROUTES)})")
+                    if routes.get(channel, pattern) != pattern:
+                        raise fail(f"channel {channel} routed as {routes[channel]} and {pattern}")
+                    routes[channel] = pattern
                 else:
                     raise fail(f"unknown directive {head}")
             except ValueError:
@@ -271,7 +293,7 @@ def assemble(source: str, name: str | None = None) -> Program:
             raise AssemblyError(f"line {number}: {exc}\n    {raw}", line=number) from None
     table = tuple(strings.get(i, "") for i in range(max(strings, default=0) + 1))
     return Program(code=np.array(words, dtype=np.uint32), name=program_name, data_words=data_words,
-                   arg_count=arg_count, strings=table, labels=labels)
+                   arg_count=arg_count, strings=table, labels=labels, routes=tuple(sorted(routes.items())))
 
 
 def assemble_words(instrs: Iterable[Instr]) -> np.ndarray:

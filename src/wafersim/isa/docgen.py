@@ -9,7 +9,7 @@ from . import opcodes
 from .opcodes import FORMATS, OPCODES, SPECIAL_REGISTERS
 
 _OPERAND_TEXT = {"d": "rD", "a": "rA", "b": "rB", "c": "rC", "imm": "imm", "target": "label", "dir": "dir",
-                 "ch": "ch", "sreg": "sreg"}
+                 "ch": "ch", "sreg": "sreg", "rx": "rx", "tx": "tx"}
 
 
 def render() -> str:
@@ -28,6 +28,10 @@ def render() -> str:
         "- SRAM (`WaferSpec.sram_bytes`): the program's code, then its data segment of `.sram N` words. Loads,",
         "  stores and vector ops address the data segment in 32-bit words from 0.",
         "- A FIFO per incoming direction and channel (`fifo_depth` words); sends block while it is full.",
+        "- A router with five ports (north, east, south, west and `ramp`, the PE itself) and, per channel, a",
+        "  route: for each input port, the set of output ports its words go to (multicast). `send`/`recv` with",
+        "  dir = `ramp` go through the router along the channel's route; other directions move one hop.",
+        "  `route` changes this PE's route of one channel; masks are written `west+ramp`, or `none`.",
         "- Device (off-wafer) memory is byte-addressed; kernels reach the first 4 GiB (32-bit pointers).",
         "",
         "## Encoding",

@@ -10,7 +10,8 @@ Instruction word (32 bits), field layouts by format:
     EXT  op[31:24] d[23:19] 0[18:0]   + one extension word  (imm: any 32-bit value)
     BR   op[31:24] a[23:19] target[18:0]                   (absolute word address)
     JMP  op[31:24] target[23:0]
-    MSG  op[31:24] d[23:19] a[18:14] b[13:9] dir[8:7] ch[6:3] 0[2:0]
+    MSG  op[31:24] d[23:19] a[18:14] b[13:9] dir[8:6] ch[5:1] 0[0]     (dir 4: the PE's router, RAMP)
+    RTE  op[31:24] ch[23:19] rx[18:14] tx[13:8] 0[7:0]       (rx, tx: port masks, bit p = port p; tx bit 5: ACCEPT)
     PRT  op[31:24] a[23:19] flags[18:15] imm[14:0]         (imm: unsigned 15-bit)
     CHK  op[31:24] a[23:19] b[18:14] imm[13:0]             (imm: unsigned 14-bit)
 """
@@ -27,13 +28,27 @@ FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
     "EXT": (("d", 19, 5, False),),
     "BR": (("a", 19, 5, False), ("target", 0, 19, False)),
     "JMP": (("target", 0, 24, False),),
-    "MSG": (("d", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("dir", 7, 2, False), ("ch", 3, 4, False)),
+    "MSG": (("d", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("dir", 6, 3, False), ("ch", 1, 5, False)),
+    "RTE": (("ch", 19, 5, False), ("a", 14, 5, False), ("b", 8, 6, False)),
     "PRT": (("a", 19, 5, False), ("flags", 15, 4, False), ("imm", 0, 15, False)),
     "CHK": (("a", 19, 5, False), ("b", 14, 5, False), ("imm", 0, 14, False)),
 }
 
 DIRECTIONS = ("north", "east", "south", "west")
 NORTH, EAST, SOUTH, WEST = range(4)
+#: The ports of a PE's router: the four links and the PE itself ("ramp", as the Cerebras SDK calls it).
+#: `dir` = RAMP in send/recv means "through this PE's router, along the channel's route".
+PORTS = DIRECTIONS + ("ramp",)
+RAMP = 4
+#: Bit 5 of an output mask: the input has a rule (with no output bits, its words are dropped). A mask of
+#: 0 means no rule: a word arriving there is an error.
+ACCEPT = 1 << 5
+
+
+def port_mask_text(mask: int) -> str:
+    """`west+ramp` for a mask with bits WEST and RAMP, `none` for 0, `drop` for ACCEPT alone."""
+    text = "+".join(name for port, name in enumerate(PORTS) if mask >> port & 1)
+    return text or ("drop" if mask & ACCEPT else "none")
 #: (dx, dy) of each direction; y grows south.
 DIRECTION_STEP = ((0, -1), (1, 0), (0, 1), (-1, 0))
 
@@ -156,12 +171,26 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     # keep their meaning
     ("vdiv", "REG", ("d", "a", "b", "c"), "div", "sram[d:d+c] = sram[a:a+c] / sram[b:b+c]  (.s: / b; .f: IEEE, x/0 is "
      "inf or nan; int32: truncating like div)", "fs"),
+    ("route", "RTE", ("ch", "rx", "tx"), "route", "at this PE's router, words on channel ch arriving from the ports in "
+     "mask rx go to the ports in mask tx (multicast; `drop`: discarded; `none`: no rule, an error if a word comes)", ""),
+    ("routr", "MSG", ("ch", "a", "b"), "route", "route with the port masks in registers: rx = a, tx = b (6 bits: "
+     "ports and ACCEPT = 32; each PE its own)", ""),
+    # zero-skipping and sparse operands (docs/sparsity.md): a pair is a value word then an index word
+    ("vfmaz", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] += sram[a:a+c] * sram[b:b+c]  (.s: * b), skipping "
+     "elements where sram[a+k] is zero: costs ceil(nonzeros / vector_lanes) + zero_skip_cycles per zero", "fs"),
+    ("vspfma", "REG", ("d", "a", "b", "c"), "vector", "for the c (value, index) pairs at sram[a:a+2c]: sram[d + (index "
+     ">> 16)] += value * sram[b + (index & 0xffff)]  (.s: sram[d + index] += value * b); products read first; costs ceil(c * sparse_pair_words / vector_lanes)", "fs"),
+    ("vspchk", "REG", ("a", "b", "c"), "vector", "check the c pairs at sram[a:a+2c]: stop with a MemoryAccessError "
+     "unless index >> 16 < b >> 16 and index & 0xffff < b & 0xffff  (.s: 0 <= index < b)", "s"),
+    ("vpacknz", "REG", ("d", "a", "b", "c"), "vector", "write a (value, position) pair to sram[a:] for each nonzero of "
+     "sram[b:b+c], in order; d = their count (.f: float32 zero test, -0.0 is zero)", "f"),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))
 #: Vector instructions over SRAM: `d` and `a` (and `b`, unless `.s` makes it a scalar register) hold SRAM
 #: word addresses, `c` the length; none of them writes a register.
-VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill"})
+VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
+                        "vfmaz", "vspfma"})
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 BY_CODE: dict[int, Opcode] = {op.code: op for op in OPCODES}
 

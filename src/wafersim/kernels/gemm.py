@@ -1,12 +1,11 @@
-"""Dense matrix multiply C = A @ B on a P x P block of PEs: SUMMA by nearest-neighbour forwarding.
+"""Dense matrix multiply C = A @ B on a P x P block of PEs: SUMMA over routed multicast.
 
 PE (px, py) keeps the T x T tiles A[py, px], B[py, px] and C[py, px] of the n x n matrices (n = P * T)
 in its SRAM, as 1-D row-major local arrays. For k in 0..P-1:
 
-- the PEs of column k send their A tile east and west along their row, one tile row (T words) at a time;
-  the other PEs of the row receive each tile row and forward it on (a pipelined row broadcast, no
-  wrap-around links);
-- the PEs of row k do the same with their B tile north and south along their column (channel 1);
+- the PEs of column k hand their A tile to their routers once; a row bus (channel 0) copies it to every
+  PE of the row, which receives it without forwarding anything itself (the routers do);
+- the PEs of row k do the same with their B tile over a column bus (channel 1);
 - every PE accumulates C += A[py, k] @ B[k, px] as T * T vector fused multiply-adds over tile rows:
   ``c[i*T:(i+1)*T] = a_k[i*T + kk] * b_k[kk*T:(kk+1)*T] + c[i*T:(i+1)*T]``, R rows of C at a time
   (register blocking: each row of B is addressed once for R fmas).
@@ -34,11 +33,6 @@ from .hosting import Scratch, fitting_device
 _TILES = 5
 
 
-def _largest_divisor(n: int, limit: int) -> int:
-    """The largest d <= limit dividing n."""
-    return max(d for d in range(1, limit + 1) if n % d == 0)
-
-
 @functools.lru_cache(maxsize=None)
 def gemm_kernel(tile: int) -> Dispatcher:
     """The SUMMA kernel for T x T tiles (T = `tile`); local-array shapes are compile-time constants.
@@ -52,8 +46,6 @@ def gemm_kernel(tile: int) -> Dispatcher:
     # Register blocking of the local product (when 8 divides T): 8 rows of C at a time share each row of B
     # (its address is computed once for 8 vector fmas), and 4 steps of the k loop run per trip.
     BLOCKED = tile % 8 == 0
-    # The broadcasts move several tile rows per message (fewer instructions; the FIFOs pipeline them).
-    CH = T * _largest_divisor(tile, 4)
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
     def gemm_summa(a, b, c, p):
@@ -67,47 +59,19 @@ def gemm_kernel(tile: int) -> Dispatcher:
         at[0:TT] = a[me, 0:TT]  # one bulk copy per tile
         bt[0:TT] = b[me, 0:TT]
         ct[0:TT] = 0.0
-        has_e = ws.has_neighbor(ws.EAST)
-        has_w = ws.has_neighbor(ws.WEST)
-        has_n = ws.has_neighbor(ws.NORTH)
-        has_s = ws.has_neighbor(ws.SOUTH)
+        ws.use_route(0, "row_bus")  # A[py, k] from column k to its whole row: one multicast
+        ws.use_route(1, "column_bus")  # B[k, px] from row k to its whole column
         for k in range(p):
-            # Row broadcast of A[py, k] from column k, east and west, CH words per message.
             if px == k:
                 ak[0:TT] = at[0:TT]
-                for o in range(0, TT, CH):
-                    if has_e:
-                        ws.send(ws.EAST, ak[o:o + CH])
-                    if has_w:
-                        ws.send(ws.WEST, ak[o:o + CH])
-            elif px > k:
-                for o in range(0, TT, CH):
-                    ws.recv(ws.WEST, out=ak[o:o + CH])
-                    if has_e:
-                        ws.send(ws.EAST, ak[o:o + CH])
+                ws.send(ws.RAMP, ak[0:TT], channel=0)
             else:
-                for o in range(0, TT, CH):
-                    ws.recv(ws.EAST, out=ak[o:o + CH])
-                    if has_w:
-                        ws.send(ws.WEST, ak[o:o + CH])
-            # Column broadcast of B[k, px] from row k, north and south.
+                ws.recv(ws.RAMP, out=ak[0:TT], channel=0)
             if py == k:
                 bk[0:TT] = bt[0:TT]
-                for o in range(0, TT, CH):
-                    if has_s:
-                        ws.send(ws.SOUTH, bk[o:o + CH], channel=1)
-                    if has_n:
-                        ws.send(ws.NORTH, bk[o:o + CH], channel=1)
-            elif py > k:
-                for o in range(0, TT, CH):
-                    ws.recv(ws.NORTH, out=bk[o:o + CH], channel=1)
-                    if has_s:
-                        ws.send(ws.SOUTH, bk[o:o + CH], channel=1)
+                ws.send(ws.RAMP, bk[0:TT], channel=1)
             else:
-                for o in range(0, TT, CH):
-                    ws.recv(ws.SOUTH, out=bk[o:o + CH], channel=1)
-                    if has_n:
-                        ws.send(ws.NORTH, bk[o:o + CH], channel=1)
+                ws.recv(ws.RAMP, out=bk[0:TT], channel=1)
             # C += A_k @ B_k: for each block of R rows of C, for each kk, C[i, :] += A[i, kk] * B[kk, :].
             # The compiler hoists the row addresses of C out of the kk loop and strength-reduces the B row
             # address, leaving per vector fma one scalar load of A[i, kk] (and an add per 8 fmas).

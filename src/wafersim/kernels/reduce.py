@@ -1,24 +1,27 @@
 """Block reduction and all-reduce of float32 values (sum or max), one value per PE.
 
-The reduction is a pipelined sweep over the block, using only nearest-neighbour messages:
+Built on `wafersim.collectives` (routed channels):
 
 1. along each row to the west edge: the east-most PE sends its value west; every other PE waits for
-   the partial result from the east, combines it with its own value and passes it on;
-2. down the first column to the north-west PE, in the same way (from the south-most PE northwards);
-3. (all-reduce only) broadcast back: the north-west PE sends the result south along the first column,
-   and every PE of the first column sends it east along its row, where each PE forwards it east.
+   the partial result from the east, combines it with its own value and passes it on (a one-hop chain
+   through the routers, channel 0);
+2. down the first column to the north-west PE, in the same way (channel 1);
+3. (all-reduce only) broadcast back: the north-west PE hands the result to its router once, and a block
+   bus (channel 2) copies it along the first row and down every column, with no PE forwarding it.
 
-Each phase is a chain of single-word messages, so a reduction costs about `bx + by` hops and the
-all-reduce about `2 * (bx + by)`. Sums combine in the order `v[x] + (v[x+1] + (...))` along a row and
-then `row[y] + (row[y+1] + ...)` down the column (float32 rounding differs from a left-to-right sum).
+A reduction costs about `bx + by` chain steps; the broadcast about `bx + by` hops of one cycle each.
+Sums combine in the order `v[x] + (v[x+1] + (...))` along a row and then `row[y] + (row[y+1] + ...)`
+down the column (float32 rounding differs from a left-to-right sum).
 
 The device functions `reduce_to_corner`, `broadcast_from_corner` and `allreduce` can be called from
-any `@ws.jit` kernel (they are inlined); `op` must be a compile-time constant, `SUM` or `MAX`.
+any `@ws.jit` kernel (they are inlined); `op` must be a compile-time constant, `SUM` or `MAX`. They use
+channels 0 to 2 for routed words (a kernel's own neighbour sends on those channels are unaffected).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import collectives as wsc
 from ..compiler import intrinsics as ws
 from ..errors import ArgumentError
 from ..runtime.device import Device
@@ -26,58 +29,31 @@ from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
 from .hosting import Scratch, fitting_device
 
-SUM = 0
-MAX = 1
+SUM = wsc.SUM
+MAX = wsc.MAX
 OPS = {"sum": SUM, "max": MAX}
+combine = wsc.combine
 
 
 # ----------------------------------------------------------------------------- device functions
-@jit
-def combine(a, b, op):
-    """a + b or max(a, b); `op` is a compile-time constant (SUM or MAX), so the branch folds away."""
-    if op == MAX:
-        return max(a, b)
-    return a + b
-
-
 @jit
 def reduce_to_corner(v, op):
     """Reduce `v` over the block; the north-west PE (threadIdx 0, 0) returns the block's result.
 
     Other PEs return partial results (their row's suffix, or the first column's suffix)."""
-    acc = v
-    if ws.has_neighbor(ws.EAST):             # rows: pipelined westwards
-        acc = combine(acc, ws.recv(ws.EAST), op)
-    if ws.has_neighbor(ws.WEST):
-        ws.send(ws.WEST, acc)
-    else:                                    # first column: pipelined northwards
-        if ws.has_neighbor(ws.SOUTH):
-            acc = combine(acc, ws.recv(ws.SOUTH), op)
-        if ws.has_neighbor(ws.NORTH):
-            ws.send(ws.NORTH, acc)
-    return acc
+    return wsc.block_reduce_to_corner(v, op, channel=0)
 
 
 @jit
 def broadcast_from_corner(v):
-    """Every PE of the block returns the north-west PE's `v` (down the first column, then along rows)."""
-    r = v
-    if ws.has_neighbor(ws.WEST):
-        r = ws.recv(ws.WEST)
-    else:
-        if ws.has_neighbor(ws.NORTH):
-            r = ws.recv(ws.NORTH)
-        if ws.has_neighbor(ws.SOUTH):
-            ws.send(ws.SOUTH, r)
-    if ws.has_neighbor(ws.EAST):
-        ws.send(ws.EAST, r)
-    return r
+    """Every PE of the block returns the north-west PE's `v` (over a block bus on channel 2)."""
+    return wsc.block_broadcast(v, 0, 0, channel=2)
 
 
 @jit
 def allreduce(v, op):
     """Reduce `v` over the block and return the result on every PE."""
-    return broadcast_from_corner(reduce_to_corner(v, op))
+    return wsc.block_all_reduce(v, op, channel=0)
 
 
 # ----------------------------------------------------------------------------- kernels

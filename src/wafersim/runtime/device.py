@@ -22,6 +22,7 @@ from ..sim.layout import normalize_dims
 from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
+from .routes import route_masks
 
 
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
@@ -369,20 +370,25 @@ class Device:
                max_cycles: float | None = None, print_output: bool = True,
                progress: ProgressOption = None, trace: bool | None = None,
                print_limit: int = DEFAULT_PRINT_LIMIT,
-               max_seconds: float | None = DEFAULT_MAX_SECONDS) -> LaunchStats:
+               max_seconds: float | None = DEFAULT_MAX_SECONDS, routes=None,
+               racecheck: bool | str = False) -> LaunchStats:
         """Run `program` over `grid` blocks of `block` PEs; returns (and keeps) its `LaunchStats`.
 
         `max_cycles` (simulated, default 1e8) and `max_seconds` (host wall-clock, default none) bound a
         kernel that never halts (`CycleLimitError`, naming the PEs still running and their source lines);
         `progress` shows a bar
         (default: on a terminal, for launches that run over a second; see `runtime.progress`); `trace`
-        records a sampled activity trace (default: `Device.trace`, or the WAFERSIM_TRACE=1 variable)."""
+        records a sampled activity trace (default: `Device.trace`, or the WAFERSIM_TRACE=1 variable);
+        `routes` configures channels' routes in every block (`ws.routes`: a `Route` or a list of them);
+        `racecheck=True` checks global memory for races and raises `RaceError` listing them ('report':
+        only list them in `LaunchStats.races`; docs/racecheck.md)."""
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
                                     f"{type(program).__name__}")
         check_launch_options(max_cycles=max_cycles, max_seconds=max_seconds, print_limit=print_limit,
-                             progress=progress, trace=trace, print_output=print_output)
+                             progress=progress, trace=trace, print_output=print_output, racecheck=racecheck)
         grid, block = normalize_dims(grid, "grid"), normalize_dims(block, "block")
+        masks = route_masks(routes, block, self.spec, program.routes)
         stream = self._stream(stream)
         words = [self.kernel_argument(a, i) for i, a in enumerate(args)]
         bar = launch_progress(progress, program.name)
@@ -391,7 +397,8 @@ class Device:
                 trace = self.trace or os.environ.get("WAFERSIM_TRACE") == "1"
             with self.memory.undo_on_error():  # a launch that fails leaves device memory as it was
                 stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
-                               progress=bar, trace=trace, print_limit=print_limit, max_seconds=max_seconds).run()
+                               progress=bar, trace=trace, print_limit=print_limit, max_seconds=max_seconds,
+                               routes=masks, racecheck=racecheck).run()
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()
@@ -409,7 +416,7 @@ class Device:
 
 
 def check_launch_options(max_cycles: Any, max_seconds: Any, print_limit: Any, progress: Any, trace: Any,
-                         print_output: Any) -> None:
+                         print_output: Any, racecheck: Any = False) -> None:
     """Refuse launch options of the wrong type or range with a `LaunchError` naming the option."""
     def positive_number(name: str, value: Any) -> None:
         if value is None:
@@ -433,6 +440,9 @@ def check_launch_options(max_cycles: Any, max_seconds: Any, print_limit: Any, pr
     if not isinstance(print_output, (bool, np.bool_)):
         raise ArgumentTypeError(f"launch option print_output must be True or False, got {print_output!r}",
                                 option="print_output")
+    if not (isinstance(racecheck, (bool, np.bool_)) or (isinstance(racecheck, str) and racecheck == "report")):
+        raise ArgumentTypeError(f"launch option racecheck must be True, False or 'report', got {racecheck!r}",
+                                option="racecheck")
 
 
 class Kernel:
@@ -459,7 +469,7 @@ class ConfiguredKernel:
 
     def __call__(self, *args: Any, **options: Any) -> LaunchStats:
         """Launch with these kernel arguments. Options (keywords): max_cycles, max_seconds, progress, trace,
-        print_limit, print_output -- as for `Device.launch`."""
+        print_limit, print_output, routes, racecheck -- as for `Device.launch`."""
         from .current import get_current_device
 
         # Like CUDA: the stream's device, else the device the array arguments live on, else the current one.
@@ -468,7 +478,8 @@ class ConfiguredKernel:
             device = self.stream.device
         else:
             device = self.kernel.device or (owners[0] if owners else get_current_device())
-        unknown = set(options) - {"max_cycles", "max_seconds", "progress", "trace", "print_limit", "print_output"}
+        unknown = set(options) - {"max_cycles", "max_seconds", "progress", "trace", "print_limit", "print_output",
+                                  "routes", "racecheck"}
         if unknown:
             raise LaunchError(f"unknown launch option(s) {sorted(unknown)}; kernel arguments are positional")
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)

@@ -14,6 +14,7 @@ from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, Mem
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
 from .lanes import Lanes
+from .sparse import SPARSE_OPS, SparseMixin
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
 _CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "send", "sendv", "recv", "recvv", "gld", "gst", "gldv", "gstv", "print"}
@@ -74,7 +75,7 @@ ARITHMETIC_CHECKS = {
     "negative shift count": (KernelValueError, "negative shift count"),
 }
 
-class ComputeMixin:
+class ComputeMixin(SparseMixin):
     """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
 
     # ------------------------------------------------------------------ program preparation
@@ -90,6 +91,8 @@ class ComputeMixin:
         """An executor for an instruction that only computes (no timing, no control transfer)."""
         R, F, op = self.regs, self.fregs, ins.op
         d = ins.d
+        if op in ("route", "routr"):  # changes this PE's router, not its registers
+            return lambda L: self._route(ins, L)
         if op == "nop" or (d == 0 and op not in ("st", "ld", "chk") and not op.startswith("v")):
             return lambda lanes: None  # r0 stays zero (a load into r0 still checks its address)
         if op in _INT_BINARY:
@@ -133,6 +136,8 @@ class ComputeMixin:
             return simple[op]
         if op == "st":
             return lambda L: self._store(L, ins)
+        if op in SPARSE_OPS:
+            return self._sparse_executor(ins)
         if op.startswith("v"):
             return lambda L: self._vector(L, ins)
         raise AssertionError(f"no executor for {op}")  # the opcode table and the engine disagree

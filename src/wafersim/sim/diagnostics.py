@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import DeadlockError
 from ..isa.assembler import format_instr
 from ..isa.encoding import Instr
-from ..isa.opcodes import DIRECTIONS, FLAG_FLOAT
+from ..isa.opcodes import FLAG_FLOAT, PORTS
 from .lanes import Lanes
 
 MAX_PES_NAMED = 8  # PEs listed by name in an error message
@@ -74,9 +74,9 @@ class DiagnosticsMixin:
             instr = self.launch.decoded[pc]
             flat = lanes.indices()
             if instr.op in ("recv", "recvv"):
-                what = f"waits for a word from the {DIRECTIONS[instr.dir]} on channel {instr.ch}"
+                what = f"waits for a word from the {PORTS[instr.dir]} on channel {instr.ch}"
             elif instr.op in ("send", "sendv"):
-                what = (f"waits for room to send {DIRECTIONS[instr.dir]} on channel {instr.ch} "
+                what = (f"waits for room to send {PORTS[instr.dir]} on channel {instr.ch} "
                         f"(the FIFO of {self.spec.fifo_depth} words is full)")
             else:
                 what = "waits at a barrier that part of its block never reaches"
@@ -106,9 +106,9 @@ class DiagnosticsMixin:
         for pc, lanes in self._places():
             instr = self.launch.decoded[pc]
             if instr.op in ("recv", "recvv"):
-                char = "^>v<"[instr.dir]
+                char = "^>v<r"[instr.dir]
             elif instr.op in ("send", "sendv"):
-                char = "NESW"[instr.dir]
+                char = "NESWR"[instr.dir]
             else:
                 char = "B"
             for i in lanes.indices():
@@ -119,7 +119,8 @@ class DiagnosticsMixin:
         window = "" if (wx, wy) == (bx, by) else f", PEs x {left}..{left + wx - 1}, y {top}..{top + wy - 1} shown"
         rows = "\n".join("    " + "".join(row) for row in grid)
         return (f"  block {block} (north up{window}): ^ > v < wait to receive from north/east/south/west, "
-                f"N E S W wait to send (FIFO full), B waits at a barrier, h halted\n{rows}")
+                f"N E S W wait to send (FIFO full), r R wait to receive / send through the router, B waits at "
+                f"a barrier, h halted\n{rows}")
 
     # ------------------------------------------------------------------ debug print
     def _print(self, ins: Instr, lanes: Lanes) -> None:

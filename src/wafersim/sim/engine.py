@@ -25,11 +25,13 @@ import numpy as np
 from ..arch.spec import WaferSpec
 from ..errors import LaunchError, OutOfMemoryError
 from ..isa.assembler import Program
-from ..isa.opcodes import SPECIAL_REGISTERS, opcode_cycles
+from ..isa.opcodes import RAMP, SPECIAL_REGISTERS, opcode_cycles
 from .compute import FLOPS_PER_OP, FLOPS_PER_VECTOR_ELEMENT  # noqa: F401  (re-exported)
 from .hostmem import available_bytes, launch_bytes, tune_allocator
 from .layout import Placement
 from .memory import GlobalMemory
+from .memory_order import GlobalOrder
+from .racecheck import RaceChecker, race_error
 from .stats import LaunchStats, PrintRecord
 from .trace import TraceRecorder
 from .wave import TIME32_LIMIT, WaveSim  # noqa: F401  (re-exported)
@@ -48,6 +50,7 @@ class _Totals:
         self.stall = np.zeros(shape)
         self.instructions = np.zeros(shape, dtype=np.int64)
         self.link_words = np.zeros((4, *shape), dtype=np.int64)
+        self.routed_link_words: dict[int, np.ndarray] = {}  # channel -> (4, *shape), routed words only
         self.pc_counts = np.zeros(len(program.code) + 1, dtype=np.int64)
         self.vector_elements = 0
         self.flops = 0
@@ -69,8 +72,11 @@ class Launch:
                  args: Sequence[int], memory: GlobalMemory, max_cycles: float | None = None,
                  print_limit: int = DEFAULT_PRINT_LIMIT,
                  progress: Callable[[int, int, int], None] | None = None, trace: bool = False,
-                 max_seconds: float | None = DEFAULT_MAX_SECONDS) -> None:
+                 max_seconds: float | None = DEFAULT_MAX_SECONDS,
+                 routes: dict[int, np.ndarray] | None = None, racecheck: bool | str = False) -> None:
         self.program, self.spec = program, spec
+        # channel -> (5, block height, block width) uint8: per input port, the mask of output ports
+        self.routes = dict(routes or {})
         self.placement = Placement(spec, grid, block)
         self.args = np.asarray([int(a) & 0xFFFFFFFF for a in args], dtype=np.uint32).view(np.int32)
         self.memory = memory
@@ -83,11 +89,17 @@ class Launch:
         self.tracer = TraceRecorder(grid, block, grid[0] * grid[1] * block[0] * block[1]) if trace else None
         self.costs = opcode_cycles(spec)
         self.decoded = dict(program.instructions())
-        self.n_registers = 1 + max([max(i.d, i.a, i.b, i.c) for i in self.decoded.values()] + [0])
-        figures = [*self.costs.values(), spec.hop_latency, 1 / spec.link_words_per_cycle, spec.global_latency,
+        self.n_registers = 1 + max([getattr(i, f) for i in self.decoded.values() for f in i.opcode.operands
+                                    if f in ("d", "a", "b", "c")] + [0])  # (route's a and b are port masks)
+        figures = [*self.costs.values(), spec.hop_latency, spec.ramp_latency, 1 / spec.link_words_per_cycle,
+                   spec.global_latency,
                    spec.barrier_base_cycles, spec.barrier_cycles_per_hop]
         self.whole_cycles = all(float(f).is_integer() for f in figures)  # then float32 times can be exact
         self._check_fits()
+        # Global accesses in simulated-time order (sim/memory_order.py); the race checker when asked for.
+        self.memory_order = GlobalOrder(self.decoded, self.costs, len(program.code), spec.global_latency)
+        self.racecheck = RaceChecker(self) if racecheck else None
+        self.raise_on_race = not isinstance(racecheck, str)  # 'report': only list them on LaunchStats
 
     def _check_fits(self) -> None:
         spec, program = self.spec, self.program
@@ -107,7 +119,8 @@ class Launch:
             if instr.op == "sreg" and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                 raise LaunchError(f"{program.name}: pc {pc} reads special register number {instr.imm}; there are "
                                   f"{len(SPECIAL_REGISTERS)} ({', '.join(SPECIAL_REGISTERS)})", pc=pc)
-        channels = {i.ch for i in self.decoded.values() if i.op in ("send", "sendv", "recv", "recvv")}
+        channels = {i.ch for i in self.decoded.values() if i.op in ("send", "sendv", "recv", "recvv", "route", "routr")}
+        channels |= set(self.routes)
         if channels and max(channels) >= spec.channels:
             raise LaunchError(f"{program.name} uses channel {max(channels)} but the machine has {spec.channels} "
                               f"channels per link direction", channel=max(channels))
@@ -119,7 +132,7 @@ class Launch:
             if instr.op in ("recv", "recvv"):
                 fifos.add((instr.dir, instr.ch))
             elif instr.op in ("send", "sendv"):
-                fifos.add(((instr.dir + 2) % 4, instr.ch))
+                fifos.add((instr.dir if instr.dir == RAMP else (instr.dir + 2) % 4, instr.ch))
         return launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,
                             len(fifos), self.spec.fifo_depth, 4 if self.whole_cycles else 8)
 
@@ -149,19 +162,25 @@ class Launch:
             slot_free[: region.count] = ends[: region.count]
             if self.progress:
                 self.progress(w + 1, self.placement.waves, self.barriers)
+        self.memory_order.log.commit(self.memory, np.inf)  # every PE has halted: all stores land
         op_counts: dict[str, int] = {}
         for pc, instr in self.decoded.items():
             if totals.pc_counts[pc]:
                 op_counts[instr.op] = op_counts.get(instr.op, 0) + int(totals.pc_counts[pc])
         totals.keep_earliest_prints(self.print_limit)
         prints = [PrintRecord(c, x, y, t, v) for c, y, x, t, v in totals.prints]
-        return LaunchStats(
+        stats = LaunchStats(
             program=self.program.name, spec=self.spec, grid=self.placement.grid, block=self.placement.block,
             cycles=int(math.ceil(slot_free.max())), instructions=int(totals.pc_counts.sum()),
             busy=totals.busy, stall=totals.stall, pe_instructions=totals.instructions,
-            link_words=totals.link_words, global_bytes=int(totals.global_bytes), waves=self.placement.waves,
+            link_words=totals.link_words, routed_link_words=totals.routed_link_words, global_bytes=int(totals.global_bytes), waves=self.placement.waves,
             op_counts=op_counts, vector_elements=int(totals.vector_elements),
             flops=int(totals.flops) + sum(FLOPS_PER_OP.get(op, 0) * c for op, c in op_counts.items()),
             prints=prints, prints_dropped=totals.prints_dropped,
             trace=self.tracer.trace if self.tracer else None)
+        if self.racecheck is not None:
+            stats.races, stats.races_dropped = self.racecheck.hazards()
+            if stats.races and self.raise_on_race:
+                raise race_error(stats)
+        return stats
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import MemoryAccessError, MeshBoundaryError
 from ..isa.encoding import Instr
-from ..isa.opcodes import DIRECTIONS
+from ..isa.opcodes import DIRECTIONS, RAMP
 from .fabric import Fifo, SlotRows
 from .lanes import Lanes
 from .streams import receive_times, send_departures, waits_added
@@ -101,6 +101,8 @@ class ExchangeMixin:
         return values, lanes
 
     def _send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        if ins.dir == RAMP:
+            return self._routed_send(pc, ins, next_pc, cost, lanes)
         self._check_neighbor(lanes, ins.dir, "send")
         fifo = self._fifo((ins.dir + 2) % 4, ins.ch)
         offset = self.region.offset(ins.dir)
@@ -121,7 +123,8 @@ class ExchangeMixin:
         return out
 
     def _recv(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
-        self._check_neighbor(lanes, ins.dir, "recv from")
+        if ins.dir != RAMP:  # a routed word comes from wherever the route brings it
+            self._check_neighbor(lanes, ins.dir, "recv from")
         fifo = self._fifo(ins.dir, ins.ch)
         if ins.op == "recvv":
             return self._stream(pc, ins, next_pc, cost, lanes, 0, fifo, sending=False)
@@ -138,9 +141,9 @@ class ExchangeMixin:
         return out
 
     def _stream(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes, offset: int,
-                fifo: Fifo, sending: bool):
+                fifo: Fifo, sending: bool, mover=None):
         """sendv / recvv: move words while there is room / data; resumable (`self.progress` counts the
-        words a lane has moved of its current transfer)."""
+        words a lane has moved of its current transfer). `mover`: a routed send's (`routed`)."""
         L = lanes.to_index_form(self.n)
         base = self.regs[ins.a, L.idx].astype(np.int64)
         length = self.regs[ins.b, L.idx].astype(np.int64)
@@ -151,8 +154,9 @@ class ExchangeMixin:
         # Large lockstep groups move a word per step through whole FIFO rows about as fast: bulk steps pay
         # off where per-step overhead dominates (small and mid-sized groups).
         bulk = self.strategy.bulk_streams and self.tracer is None and L.count <= BULK_MAX_LANES
-        mover = self._stream_bulk if bulk else self._stream_words
-        latency = self.region.link_latency(ins.dir) if sending else 0.0
+        if mover is None:
+            mover = self._stream_bulk if bulk else self._stream_words
+        latency = self.region.link_latency(ins.dir) if sending and ins.dir != RAMP else 0.0
         moved = mover(L, base, length, offset, fifo, cost, sending, latency)
         finished = self.progress[L.idx] >= length
         zero = length == 0  # an empty transfer still costs its issue

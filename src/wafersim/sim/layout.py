@@ -174,18 +174,23 @@ class WaveRegion:
         x, y = self.xy
         return self.placement.spec.hops_to_edge(x, y).astype(np.float64)
 
-    def link_latency(self, direction: int) -> float | np.ndarray:
-        """Cycles from a word leaving each PE towards `direction` to its arrival: `hop_latency`, or on a
-        wafer with spares or defects a per-PE array that adds `detour_cycles_per_hop` for every physical
-        hop beyond the first (a link bent around dead PEs)."""
+    def hop_cycles(self, direction: int) -> float | np.ndarray:
+        """Cycles a word takes over the link from each PE towards `direction`, router to router:
+        `hop_latency`, or on a wafer with spares or defects a per-PE array that adds
+        `detour_cycles_per_hop` for every physical hop beyond the first (a link bent around dead PEs)."""
         spec, repair = self.placement.spec, self.placement.repair
         if repair is None:
             return spec.hop_latency
-        key = ("link_latency", direction)
+        key = ("hop_cycles", direction)
         if key not in self._cache:
             extra = repair.extra_hops[direction, :self.height, :self.width].reshape(-1)
             self._cache[key] = spec.hop_latency + spec.detour_cycles_per_hop * extra.astype(np.float64)
         return self._cache[key]
+
+    def link_latency(self, direction: int) -> float | np.ndarray:
+        """Cycles from a word leaving each PE towards `direction` to its arrival at the neighbour PE: up
+        the sender's ramp, over the link (`hop_cycles`), down the receiver's ramp."""
+        return self.hop_cycles(direction) + 2 * self.placement.spec.ramp_latency
 
     def per_block_max(self, values: np.ndarray) -> np.ndarray:
         """Maximum of a per-PE array over each slot's block, by slot number."""

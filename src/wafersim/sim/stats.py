@@ -38,7 +38,7 @@ class LaunchStats:
     busy: np.ndarray  # cycles each PE spent executing
     stall: np.ndarray  # cycles each PE spent waiting (messages, barriers, global memory, back-pressure)
     pe_instructions: np.ndarray  # instructions executed per PE
-    link_words: np.ndarray  # (4, height, width): words each PE sent north, east, south, west
+    link_words: np.ndarray  # (4, height, width): words each PE sent north, east, south, west (routed included)
     global_bytes: int  # bytes moved between PEs and off-wafer memory
     waves: int
     op_counts: dict[str, int]  # executions of each opcode, over all PEs
@@ -48,6 +48,12 @@ class LaunchStats:
     prints_dropped: int = 0
     start_cycle: float = 0.0  # on its stream's timeline (filled in by the runtime)
     trace: "LaunchTrace | None" = None  # sampled PE activity, when launched with trace=True
+    # channel -> (4, height, width): the routed words of that channel each PE's router forwarded over
+    # each of its links (a part of `link_words`)
+    routed_link_words: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    # with racecheck: global-memory races found (sim/racecheck.py `RaceHazard`), capped; how many left out
+    races: list = dataclasses.field(default_factory=list)
+    races_dropped: int = 0
 
     @property
     def seconds(self) -> float:
@@ -55,7 +61,7 @@ class LaunchStats:
 
     @property
     def words_moved(self) -> int:
-        """Words sent over links (each crosses one link: nearest-neighbour only)."""
+        """Words moved over links, one count per link crossed (a routed word counts every hop)."""
         return int(self.link_words.sum())
 
     def words_per_link(self) -> dict[str, int]:
@@ -93,10 +99,19 @@ class LaunchStats:
         "instructions": ("instructions", "instructions per PE"),
         "words_sent": ("32-bit words", "words sent per PE (all directions)"),
         "link_utilization": ("words / cycle", "outgoing link use per PE (words per cycle, 4 links)"),
+        "routed_words": ("32-bit words", "routed words each PE's router sent on (all channels, 4 links)"),
     }
+    # ... and "routed_words_<c>": the same for channel c alone (e.g. "routed_words_1").
 
     def metric(self, name: str) -> np.ndarray:
-        """A per-PE (height, width) array by name: busy, stall, instructions, words_sent, link_utilization."""
+        """A per-PE (height, width) array by name: busy, stall, instructions, words_sent, link_utilization,
+        routed_words, routed_words_<channel>."""
+        if name == "routed_words":
+            return sum((words.sum(axis=0) for words in self.routed_link_words.values()),
+                       np.zeros(self.busy.shape, dtype=np.int64))
+        if isinstance(name, str) and name.startswith("routed_words_") and name[13:].isdigit():
+            words = self.routed_link_words.get(int(name[13:]))
+            return np.zeros(self.busy.shape, dtype=np.int64) if words is None else words.sum(axis=0)
         if name == "busy":
             return self.busy
         if name == "stall":
@@ -120,7 +135,10 @@ class LaunchStats:
         from .pictures import save_map
 
         values = self.metric(metric)  # raises for an unknown metric
-        units, label = self.HEATMAP_METRICS[metric]
+        channel = metric[13:] if isinstance(metric, str) and metric.startswith("routed_words_") else None
+        units, label = self.HEATMAP_METRICS["routed_words" if channel else metric]
+        if channel:
+            label = label.replace("all channels", f"channel {channel}")
         title = title or f"{self.program}: {label}"
         cmap = "magma" if metric == "stall" else "viridis"
         repair = self.repair

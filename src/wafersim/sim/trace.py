@@ -6,7 +6,8 @@ the word), barrier waits, global-memory accesses, and the compute between them. 
 most `MAX_TRACKS` tracks and `MAX_EVENTS_PER_TRACK` slices each, so a wafer-scale trace stays small;
 the trace's metadata says what was sampled and whether anything was cut. Slices: compute, send, recv
 (including the wait for the word), barrier, global load, global store, store drain (a halting PE
-waiting for its posted stores to land).
+waiting for its posted stores to land). Counter tracks: per routed channel, the words its routers have
+forwarded over links so far (over all PEs, not only the sampled ones).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .lanes import Lanes
 
 MAX_TRACKS = 64
 MAX_EVENTS_PER_TRACK = 1000  # with the compute slices between them: at most ~128k events, ~15 MB
+MAX_COUNTER_POINTS = 500  # per counter track
 
 
 @dataclasses.dataclass
@@ -31,6 +33,8 @@ class LaunchTrace:
     sampled_pes: int
     total_pes: int
     truncated_tracks: int = 0
+    # counter name -> (cycles, increments): e.g. the link-words of a routed channel
+    counters: dict[str, tuple[list, list]] = dataclasses.field(default_factory=dict)
 
     def events(self, pid: int, clock_hz: float, offset_us: float = 0.0, name: str = "launch") -> list[dict]:
         """Trace events (microseconds of simulated time) for one launch, as process `pid`."""
@@ -50,6 +54,9 @@ class LaunchTrace:
                 cursor = max(cursor, end)
             if last > cursor:
                 events.append(_slice("compute", cursor, last, pid, track, us, offset_us))
+        for counter, (times, increments) in sorted(self.counters.items()):
+            events += _counter_events(counter, np.concatenate(times), np.concatenate(increments), pid, us,
+                                      offset_us)
         return events
 
     @property
@@ -58,6 +65,20 @@ class LaunchTrace:
         if self.truncated_tracks:
             text += f"; {self.truncated_tracks} track(s) cut at {MAX_EVENTS_PER_TRACK} slices"
         return text
+
+
+def _counter_events(name: str, times: np.ndarray, increments: np.ndarray, pid: int, us: float,
+                    offset: float) -> list[dict]:
+    """A Perfetto counter track of the running total of `increments` over time, at most
+    MAX_COUNTER_POINTS points (the last of each time bucket)."""
+    order = np.argsort(times, kind="stable")
+    times, totals = times[order], np.cumsum(increments[order])
+    if len(times) > MAX_COUNTER_POINTS:
+        edges = np.linspace(times[0], times[-1], MAX_COUNTER_POINTS + 1)[1:]
+        last = np.minimum(np.searchsorted(times, edges, side="right") - 1, len(times) - 1)
+        times, totals = times[np.unique(last)], totals[np.unique(last)]
+    return [{"name": name, "ph": "C", "pid": pid, "ts": round(offset + float(t) * us, 6),
+             "args": {"words": int(v)}} for t, v in zip(times, totals)]
 
 
 def _slice(kind: str, start: float, end: float, pid: int, tid: int, us: float, offset: float) -> dict:
@@ -126,6 +147,12 @@ class TraceRecorder:
             self.counts[track] = count + 1
             if count < MAX_EVENTS_PER_TRACK:
                 self.trace.intervals.append((track, kind, float(s), float(e)))
+
+    def count(self, name: str, times: np.ndarray, increments: np.ndarray) -> None:
+        """Add increments at times (cycles) to the counter track `name` (all PEs, not only the sample)."""
+        times_list, increments_list = self.trace.counters.setdefault(name, ([], []))
+        times_list.append(np.asarray(times, dtype=np.float64).reshape(-1))
+        increments_list.append(np.asarray(increments, dtype=np.int64).reshape(-1))
 
     def end_wave(self, start: np.ndarray, end: np.ndarray) -> None:
         for flat, track in self.track_of.items():

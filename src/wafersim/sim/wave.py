@@ -11,15 +11,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import (CycleLimitError, KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError,
-                      MeshBoundaryError)
+                      MeshBoundaryError, RouteError)
 from ..isa.encoding import Instr
 from .compute import ComputeMixin
 from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
+from ..isa.opcodes import RAMP
 from .fabric import Fifo
 from .lanes import Lanes
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
+from .routed import RoutedExchangeMixin
+from .routing import RouteTables
 from .strategy import active as active_strategy
 
 if TYPE_CHECKING:
@@ -44,7 +47,7 @@ class _Group:
 
 
 
-class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
+class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, OffWaferMixin, DiagnosticsMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     def __init__(self, launch: "Launch", region: WaveRegion, start: np.ndarray, totals: "_Totals") -> None:
@@ -69,6 +72,10 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         self.at_barrier = np.zeros(n, dtype=bool)
         self.barrier_time = np.zeros(n, dtype=self.time_dtype)
         self.fifos: dict[tuple[int, int], Fifo] = {}
+        self.routes = RouteTables(region, spec.ramp_latency, launch.routes)
+        self.injected: dict[int, np.ndarray] = {}  # per routed channel: words each PE sent on current paths
+        self.routed_link_words: dict[int, np.ndarray] = {}  # per routed channel: (4, n) words per link
+        self.last_arrival: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per routed channel, per receiver
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.groups: dict[int, _Group] = {}
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
@@ -81,11 +88,13 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         self.strategy = active_strategy()
         self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op == "bar"}
         # pc of a send or receive -> (FIFO key, whether it waits for a push (receive) or a pop (send),
-        # flat offset from the waiting PE to the FIFO's owner)
-        self.waits_on: dict[int, tuple[tuple[int, int], bool, int]] = {}
+        # flat offset from the waiting PE to the FIFO's owner; None for a routed send: many owners)
+        self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
         for pc, instr in launch.decoded.items():
             if instr.op in ("recv", "recvv"):
                 self.waits_on[pc] = ((instr.dir, instr.ch), True, 0)
+            elif instr.op in ("send", "sendv") and instr.dir == RAMP:
+                self.waits_on[pc] = ((RAMP, instr.ch), False, None)
             elif instr.op in ("send", "sendv"):
                 self.waits_on[pc] = (((instr.dir + 2) % 4, instr.ch), False, region.offset(instr.dir))
 
@@ -121,8 +130,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
                 runnable = [pc for pc, g in self.groups.items() if not g.blocked]
                 if not runnable:
                     self._raise_deadlock()
-                pc = min(runnable)
-                group = self.groups.pop(pc)
+                pc, group = self._next_group(runnable)  # the lowest pc, but global loads in cycle order
                 for next_pc, lanes, blocked, *owed in self._run_group(pc, group):
                     if blocked:  # the send/recv at next_pc will execute again: count it once, when it completes
                         counts[next_pc] -= lanes.count
@@ -173,7 +181,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
             fifo_key, wants_push, offset = self.waits_on[pc]
             if wants_push != pushed or self.fifos.get(fifo_key) is not fifo:
                 continue
-            if owners is None:
+            if owners is None or offset is None:
                 woken, rest = sleeping, None
             else:
                 picked = sleeping.pick(owners - offset)
@@ -212,7 +220,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
             if plain is not None:
                 try:
                     plain(lanes)
-                except (MemoryAccessError, KernelZeroDivisionError, KernelValueError) as exc:
+                except (MemoryAccessError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
                     raise self._locate(exc, pc) from None
                 pending_cost += cost
                 pending_count += 1
@@ -234,7 +242,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
             self._flush(lanes, pending_cost, pending_count + 1)
             try:
                 return self._control(pc, instr, next_pc, cost, lanes)
-            except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError) as exc:
+            except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
                 raise self._locate(exc, pc) from None
 
     def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
@@ -324,6 +332,8 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         complete = self.region.block_all(self.at_barrier)
         if not complete.any():
             return []
+        if self.launch.racecheck is not None:  # accesses on either side of a barrier are ordered
+            self.launch.racecheck.barrier_released(self.region.block_id[complete])
         release_at = self.region.block_reduce_max(np.where(self.at_barrier, self.barrier_time, -np.inf))
         release_at += self.spec.barrier_cycles(*self.launch.placement.block)
         self._guard_time(float(release_at.max()))
@@ -357,10 +367,19 @@ class WaveSim(ComputeMixin, ExchangeMixin, OffWaferMixin, DiagnosticsMixin):
         totals.stall[:h, :w] += stall.reshape(h, w)
         totals.instructions[:h, :w] += self.icount.reshape(h, w)
         for (incoming, _), fifo in self.fifos.items():  # words a PE sent = words its neighbour received
+            if incoming == RAMP:
+                continue  # routed words: counted along their paths below
             sender_direction = (incoming + 2) % 4
             offset = region.offset(sender_direction)
             sent = np.zeros(self.n, dtype=np.int64)
             senders = region.has_neighbor(sender_direction)
             sent[senders] = fifo.pushed[np.flatnonzero(senders) + offset]
             totals.link_words[sender_direction, :h, :w] += sent.reshape(h, w)
+        for channel in list(self.injected):
+            self._count_routed_links(channel)
+        for channel, words in self.routed_link_words.items():
+            per_link = words.reshape(4, h, w)
+            totals.link_words[:, :h, :w] += per_link
+            routed = totals.routed_link_words.setdefault(channel, np.zeros_like(totals.link_words))
+            routed[:, :h, :w] += per_link
         self.cycle = np.where(active, self.cycle, 0.0)

@@ -10,6 +10,7 @@ there before the first pass and refuses any a pass introduces.
 from __future__ import annotations
 
 from ...errors import CompileError
+from ...isa.encoding import OPERAND_FIELD
 from ...isa.opcodes import BY_NAME, FLAG_SCALAR, VECTOR_OPS
 from ..ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, VReg
 from .cfg import CFG
@@ -114,7 +115,10 @@ def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> None:
             problems.append(f"not an instruction: {op!r}")
             continue
         operands = BY_NAME[op.op].operands
+        immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}  # e.g. route's port masks
         for f in REGISTER_FIELDS:
+            if f in immediates:
+                continue
             value = getattr(op, f)
             if not isinstance(value, VReg) and value != 0:
                 problems.append(f"{op.text()}: field {f} holds {value!r}, not a virtual register or r0")

@@ -1,0 +1,31 @@
+"""wafersim.collectives: broadcast, scatter, gather, reduce and all-reduce over block rows, columns and
+whole blocks, built on routed channels (multicast in the routers; see docs/routes.md).
+
+Device functions, called from `@ws.jit` kernels by every PE of the block::
+
+    from wafersim import collectives as wsc
+
+    @ws.jit
+    def kernel(out):
+        total = wsc.block_all_reduce(ws.threadIdx.x * 1.0, wsc.SUM, channel=2)  # channels 2, 3, 4
+
+Scalars (int32 or float32) and whole local arrays (`*_array`, in place). Reductions take `op` = SUM,
+MAX or MIN. Each collective declares the static routes it needs on its channel(s) (`ws.use_route`;
+see each function for how many): within one kernel, give collectives of different kinds different
+channels.
+"""
+from .block import (block_all_reduce, block_all_reduce_array, block_broadcast, block_broadcast_array, block_reduce,
+                    block_reduce_array, block_reduce_to_corner)
+from .lines import (CHUNK, combine, column_all_reduce, column_all_reduce_array, column_broadcast, column_broadcast_array,
+                    column_gather, column_reduce, column_reduce_array, column_scatter, row_all_reduce,
+                    row_all_reduce_array, row_broadcast, row_broadcast_array, row_gather, row_reduce,
+                    row_reduce_array, row_scatter)
+from .ports import MAX, MIN, OPERATORS, SUM
+
+__all__ = [
+    "CHUNK", "MAX", "MIN", "OPERATORS", "SUM", "block_all_reduce", "block_all_reduce_array", "block_broadcast",
+    "block_broadcast_array", "block_reduce", "block_reduce_to_corner", "combine", "block_reduce_array", "column_all_reduce",
+    "column_all_reduce_array", "column_broadcast", "column_broadcast_array", "column_gather", "column_reduce",
+    "column_reduce_array", "column_scatter", "row_all_reduce", "row_all_reduce_array", "row_broadcast",
+    "row_broadcast_array", "row_gather", "row_reduce", "row_reduce_array", "row_scatter",
+]

@@ -1,0 +1,257 @@
+"""Collectives along the rows and columns of a block, on routed channels.
+
+Device functions: call them from `@ws.jit` kernels. Every PE of the block must call the same collective
+with the same root and channel, like a CUDA cooperative-groups collective. Each declares the static
+route it needs (`ws.use_route`), which the launch installs in every block, so no PE ever reconfigures a
+router while words are in flight; give each route pattern its own channels within a kernel.
+
+- broadcast (channel: a bus): the root hands its words to its router once; the routers copy them along
+  the line (multicast), so each word costs the root one send whatever the line's length;
+- reduce (channels c and c + 1: one-hop chains towards the west/north and the east/south): each PE
+  receives its outer neighbour's partial result, combines its own and sends on towards the root. Arrays
+  move in chunks of `CHUNK` words so that the chain is pipelined;
+- all-reduce (channels c, c + 1): reduce to PE 0 of the line over a chain on c, then broadcast from it
+  over a bus on c + 1;
+- scatter (a bus): the root broadcasts the whole array and each PE keeps its element; gather (c, c + 1:
+  chains): each PE sends its value towards the root, and PEs on the way forward what they receive.
+"""
+from __future__ import annotations
+
+from ..compiler import intrinsics as ws
+from ..runtime.jit import jit
+from .ports import CHAIN_EAST, CHAIN_NORTH, CHAIN_SOUTH, CHAIN_WEST, COLUMN_BUS, MAX, ROW_BUS, SUM
+
+CHUNK = 32  # words per step of an array reduce: enough to hide a hop's latency, small enough to pipeline
+
+
+@jit
+def combine(a, b, op):
+    """a (op) b for op = SUM, MAX or MIN (a constant)."""
+    if op == SUM:
+        result = a + b
+    elif op == MAX:
+        result = max(a, b)
+    else:
+        result = min(a, b)
+    return result
+
+
+@jit
+def combine_into(acc, part, start, stop, op):
+    """acc[start:stop] = acc[start:stop] (op) part[0:stop - start], element by element."""
+    n = stop - start
+    if op == SUM:
+        acc[start:stop] += part[0:n]
+    elif op == MAX:
+        acc[start:stop] = max(acc[start:stop], part[0:n])
+    else:
+        acc[start:stop] = min(acc[start:stop], part[0:n])
+    return 0
+
+
+# ---------------------------------------------------------------------------- generic line collectives
+# position: this PE's index along the line; has_ahead / has_behind: whether it has a neighbour towards
+# higher / lower positions; bus: the line's bus pattern; towards_low / towards_high: the chain patterns
+# moving words to lower / higher positions.
+@jit
+def line_broadcast(value, position, root, channel, bus):
+    ws.use_route(channel, bus)
+    if position == root:
+        ws.send(ws.RAMP, value, channel=channel)
+    else:
+        value = ws.recv(ws.RAMP, channel=channel)
+    return value
+
+
+@jit
+def line_broadcast_array(values, position, root, channel, bus):
+    ws.use_route(channel, bus)
+    if position == root:
+        ws.send(ws.RAMP, values[0:len(values)], channel=channel)
+    else:
+        ws.recv(ws.RAMP, out=values[0:len(values)], channel=channel)
+    return 0
+
+
+@jit
+def line_reduce(value, position, root, op, channel, has_ahead, has_behind, towards_low, towards_high, two_sided=1):
+    """(two_sided = 0, a constant: the root is PE 0 and channel + 1 stays free.)"""
+    ws.use_route(channel, towards_low)
+    if two_sided:
+        ws.use_route(channel + 1, towards_high)
+    part = value  # (a received word takes the type of the variable it is assigned to: value's)
+    if position >= root and has_ahead:
+        part = ws.recv(ws.RAMP, channel=channel)
+        value = combine(value, part, op)
+    if two_sided and position <= root and has_behind:
+        part = ws.recv(ws.RAMP, channel=channel + 1)
+        value = combine(value, part, op)
+    if position > root:
+        ws.send(ws.RAMP, value, channel=channel)
+    if two_sided and position < root:
+        ws.send(ws.RAMP, value, channel=channel + 1)
+    return value
+
+
+@jit
+def line_reduce_array(values, part, position, root, op, channel, has_ahead, has_behind, towards_low,
+                      towards_high, two_sided=1):
+    ws.use_route(channel, towards_low)
+    if two_sided:
+        ws.use_route(channel + 1, towards_high)
+    n = len(values)
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        if position >= root and has_ahead:
+            ws.recv(ws.RAMP, out=part[0:stop - start], channel=channel)
+            combine_into(values, part, start, stop, op)
+        if two_sided and position <= root and has_behind:
+            ws.recv(ws.RAMP, out=part[0:stop - start], channel=channel + 1)
+            combine_into(values, part, start, stop, op)
+        if position > root:
+            ws.send(ws.RAMP, values[start:stop], channel=channel)
+        if two_sided and position < root:
+            ws.send(ws.RAMP, values[start:stop], channel=channel + 1)
+    return 0
+
+
+@jit
+def line_gather(value, values, position, root, channel, size, towards_low, towards_high):
+    """values[i] at the root = value of PE i of the line; each PE forwards what comes from beyond it."""
+    ws.use_route(channel, towards_low)
+    ws.use_route(channel + 1, towards_high)
+    if position == root:
+        values[root] = value
+        for i in range(root + 1, size):
+            values[i] = ws.recv(ws.RAMP, channel=channel)
+        for i in range(root - 1, -1, -1):
+            values[i] = ws.recv(ws.RAMP, channel=channel + 1)
+    elif position > root:
+        ws.send(ws.RAMP, value, channel=channel)
+        for _ in range(size - 1 - position):
+            ws.send(ws.RAMP, ws.recv(ws.RAMP, channel=channel), channel=channel)
+    else:
+        ws.send(ws.RAMP, value, channel=channel + 1)
+        for _ in range(position):
+            ws.send(ws.RAMP, ws.recv(ws.RAMP, channel=channel + 1), channel=channel + 1)
+    return 0
+
+
+# ---------------------------------------------------------------------------- rows
+@jit
+def row_broadcast(value, root=0, channel=0):
+    """The `value` of the PE at column `root` of this PE's row (a scalar; channel: a row bus)."""
+    return line_broadcast(value, ws.threadIdx.x, root, channel, ROW_BUS)
+
+
+@jit
+def row_broadcast_array(values, root=0, channel=0):
+    """Every PE of the row gets the root's local array `values` (in place; channel: a row bus)."""
+    return line_broadcast_array(values, ws.threadIdx.x, root, channel, ROW_BUS)
+
+
+@jit
+def row_reduce(value, root=0, op=SUM, channel=0):
+    """The sum (max, min) of `value` over the row, returned at the root (others get partial results);
+    channels `channel` and `channel + 1`."""
+    return line_reduce(value, ws.threadIdx.x, root, op, channel, ws.has_neighbor(ws.EAST),
+                       ws.has_neighbor(ws.WEST), CHAIN_WEST, CHAIN_EAST)
+
+
+@jit
+def row_reduce_array(values, part, root=0, op=SUM, channel=0):
+    """values (a local array) = its element-wise sum (max, min) over the row, at the root; `part`: a
+    scratch local array of at least min(len(values), CHUNK) elements; channels `channel`, `channel + 1`."""
+    return line_reduce_array(values, part, ws.threadIdx.x, root, op, channel, ws.has_neighbor(ws.EAST),
+                             ws.has_neighbor(ws.WEST), CHAIN_WEST, CHAIN_EAST)
+
+
+@jit
+def row_all_reduce(value, op=SUM, channel=0):
+    """The sum (max, min) of `value` over the row, at every PE of the row; channels `channel` (a chain)
+    and `channel + 1` (a bus)."""
+    total = line_reduce(value, ws.threadIdx.x, 0, op, channel, ws.has_neighbor(ws.EAST), 0, CHAIN_WEST,
+                        CHAIN_EAST, 0)
+    return row_broadcast(total, 0, channel + 1)
+
+
+@jit
+def row_all_reduce_array(values, part, op=SUM, channel=0):
+    """values = its element-wise sum (max, min) over the row, at every PE of the row; channels `channel`
+    (a chain) and `channel + 1` (a bus)."""
+    line_reduce_array(values, part, ws.threadIdx.x, 0, op, channel, ws.has_neighbor(ws.EAST), 0, CHAIN_WEST,
+                      CHAIN_EAST, 0)
+    return row_broadcast_array(values, 0, channel + 1)
+
+
+@jit
+def row_scatter(values, root=0, channel=0):
+    """values[x] of the root's array, at the PE of column x (every PE passes an array as long as the
+    row: the root's holds the data, the others' receive a copy; channel: a row bus)."""
+    row_broadcast_array(values, root, channel)
+    return values[ws.threadIdx.x]
+
+
+@jit
+def row_gather(value, values, root=0, channel=0):
+    """At the root: values[x] = `value` of the PE of column x (values: a local array as long as the row);
+    channels `channel` and `channel + 1`."""
+    return line_gather(value, values, ws.threadIdx.x, root, channel, ws.blockDim.x, CHAIN_WEST, CHAIN_EAST)
+
+
+# ---------------------------------------------------------------------------- columns
+@jit
+def column_broadcast(value, root=0, channel=0):
+    """The `value` of the PE at row `root` of this PE's column (a scalar; channel: a column bus)."""
+    return line_broadcast(value, ws.threadIdx.y, root, channel, COLUMN_BUS)
+
+
+@jit
+def column_broadcast_array(values, root=0, channel=0):
+    """Every PE of the column gets the root's local array `values` (in place; channel: a column bus)."""
+    return line_broadcast_array(values, ws.threadIdx.y, root, channel, COLUMN_BUS)
+
+
+@jit
+def column_reduce(value, root=0, op=SUM, channel=0):
+    """The sum (max, min) of `value` over the column, returned at the root; channels `channel`, `channel + 1`."""
+    return line_reduce(value, ws.threadIdx.y, root, op, channel, ws.has_neighbor(ws.SOUTH),
+                       ws.has_neighbor(ws.NORTH), CHAIN_NORTH, CHAIN_SOUTH)
+
+
+@jit
+def column_reduce_array(values, part, root=0, op=SUM, channel=0):
+    """values = its element-wise sum (max, min) over the column, at the root; channels `channel`, `channel + 1`."""
+    return line_reduce_array(values, part, ws.threadIdx.y, root, op, channel, ws.has_neighbor(ws.SOUTH),
+                             ws.has_neighbor(ws.NORTH), CHAIN_NORTH, CHAIN_SOUTH)
+
+
+@jit
+def column_all_reduce(value, op=SUM, channel=0):
+    """The sum (max, min) of `value` over the column, at every PE of the column; channels `channel` (a
+    chain) and `channel + 1` (a bus)."""
+    total = line_reduce(value, ws.threadIdx.y, 0, op, channel, ws.has_neighbor(ws.SOUTH), 0, CHAIN_NORTH,
+                        CHAIN_SOUTH, 0)
+    return column_broadcast(total, 0, channel + 1)
+
+
+@jit
+def column_all_reduce_array(values, part, op=SUM, channel=0):
+    """values = its element-wise sum (max, min) over the column, at every PE of the column; channels
+    `channel` (a chain) and `channel + 1` (a bus)."""
+    line_reduce_array(values, part, ws.threadIdx.y, 0, op, channel, ws.has_neighbor(ws.SOUTH), 0,
+                      CHAIN_NORTH, CHAIN_SOUTH, 0)
+    return column_broadcast_array(values, 0, channel + 1)
+
+
+@jit
+def column_scatter(values, root=0, channel=0):
+    """values[y] of the root's array, at the PE of row y (channel: a column bus)."""
+    column_broadcast_array(values, root, channel)
+    return values[ws.threadIdx.y]
+
+
+@jit
+def column_gather(value, values, root=0, channel=0):
+    """At the root: values[y] = `value` of the PE of row y; channels `channel` and `channel + 1`."""
+    return line_gather(value, values, ws.threadIdx.y, root, channel, ws.blockDim.y, CHAIN_NORTH, CHAIN_SOUTH)

@@ -1,0 +1,191 @@
+"""Channel routes set at launch: `kernel[grid, block](args..., routes=[ws.routes.row_broadcast(1)])`.
+
+A `Route` configures one channel at every PE router of each block: for each input port (ws.NORTH,
+ws.EAST, ws.SOUTH, ws.WEST, or ws.RAMP: the PE's own sends), the ports its words go to. Kernels then
+move words with `ws.send(ws.RAMP, value, channel=c)` and `ws.recv(ws.RAMP, channel=c)`; the routers
+forward them (multicast included) without PE instructions. Routes are relative to a block, so every
+block of a grid gets the same ones. `ws.route(...)` inside a kernel changes one PE's route.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..arch.spec import WaferSpec
+from ..errors import ArgumentTypeError, RouteError
+from ..isa import routes as patterns
+from ..isa.opcodes import ACCEPT, EAST, NORTH, PORTS, SOUTH, WEST
+
+N_PORTS = len(PORTS)
+Ports = int | Sequence[int]
+Rules = Callable[[int, int], np.ndarray]
+
+
+def port_mask(ports: Ports) -> int:
+    """Bit mask of a port or a sequence of ports."""
+    items = (ports,) if isinstance(ports, (int, np.integer)) else tuple(ports)
+    for port in items:
+        if isinstance(port, bool) or not isinstance(port, (int, np.integer)) or not 0 <= port < N_PORTS:
+            raise RouteError(f"{port!r} is not a port: use ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST or ws.RAMP")
+    return sum(1 << int(p) for p in set(items))
+
+
+class Route:
+    """One channel's route over a block: `rules(block_width, block_height)` gives a (5, height, width)
+    uint8 array: for each input port, each PE's mask of output ports plus ACCEPT (32) where the input has
+    a rule (ACCEPT alone: its words are dropped; 0: no rule, a word arriving there is an error)."""
+
+    def __init__(self, channel: int, rules: Rules, name: str = "route", merge: bool = False) -> None:
+        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or channel < 0:
+            raise RouteError(f"{name}: channel must be a whole number >= 0, got {channel!r}", channel=channel)
+        self.channel, self.rules, self.name, self.merge = int(channel), rules, name, bool(merge)
+
+    def masks(self, block: tuple[int, int]) -> np.ndarray:
+        bx, by = block
+        masks = np.asarray(self.rules(bx, by))
+        if masks.shape != (N_PORTS, by, bx):
+            raise RouteError(f"{self.name} (channel {self.channel}) gave masks of shape {masks.shape}, expected "
+                             f"{(N_PORTS, by, bx)} for a {bx} x {by} block", channel=self.channel)
+        if masks.min(initial=0) < 0 or masks.max(initial=0) >= 2 * ACCEPT:
+            raise RouteError(f"{self.name} (channel {self.channel}): masks must be port masks (bits 0-4) plus "
+                             f"ACCEPT (32)",
+                             channel=self.channel)
+        return masks.astype(np.uint8)
+
+    def __repr__(self) -> str:
+        return f"<route {self.name} on channel {self.channel}>"
+
+
+def _check_root(name: str, root: int, size: int, axis: str) -> None:
+    if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < size:
+        raise RouteError(f"{name}: root {axis} = {root!r} is outside the block ({size} PEs along {axis})", root=root)
+
+
+def row_broadcast(channel: int, root: int = 0, include_root: bool = False) -> Route:
+    """Words the PE at column `root` of each block row sends reach every PE of its row (the root too, with
+    `include_root`)."""
+    def rules(bx: int, by: int) -> np.ndarray:
+        _check_root("row_broadcast", root, bx, "x")
+        masks = patterns.blank(bx, by)
+        patterns.line_broadcast(masks, root, bx, EAST, WEST, lambda i: (slice(None), i), include_root)
+        return masks
+    return Route(channel, rules, "row_broadcast")
+
+
+def column_broadcast(channel: int, root: int = 0, include_root: bool = False) -> Route:
+    """Words the PE at row `root` of each block column sends reach every PE of its column."""
+    def rules(bx: int, by: int) -> np.ndarray:
+        _check_root("column_broadcast", root, by, "y")
+        masks = patterns.blank(bx, by)
+        patterns.line_broadcast(masks, root, by, SOUTH, NORTH, lambda i: (i, slice(None)), include_root)
+        return masks
+    return Route(channel, rules, "column_broadcast")
+
+
+def broadcast(channel: int, root: tuple[int, int] = (0, 0), include_root: bool = False) -> Route:
+    """Words the PE at `root` = (x, y) of a block sends reach every PE of the block: along the root's
+    row, and from each PE of that row up and down its column."""
+    def rules(bx: int, by: int) -> np.ndarray:
+        rx, ry = _root_pair("broadcast", root)
+        _check_root("broadcast", rx, bx, "x")
+        _check_root("broadcast", ry, by, "y")
+        masks = patterns.blank(bx, by)
+        vertical = (1 << NORTH if ry > 0 else 0) | (1 << SOUTH if ry < by - 1 else 0)
+        patterns.line_broadcast(masks, ry, by, SOUTH, NORTH, lambda i: (i, slice(None)), False, root_sends=False)
+        patterns.line_broadcast(masks, rx, bx, EAST, WEST, lambda i: (ry, i), include_root, also=vertical)
+        return masks
+    return Route(channel, rules, "broadcast")
+
+
+def named(channel: int, name: str) -> Route:
+    """A pattern by name (`isa.routes.NAMED`: row_bus, column_bus, block_bus, chain_north, ...)."""
+    if name not in patterns.NAMED:
+        raise RouteError(f"no route pattern named {name!r}; known: {', '.join(patterns.NAMED)}", name=name)
+    rules, merge = patterns.NAMED[name]
+    return Route(channel, rules, name, merge=merge)
+
+
+def row_bus(channel: int) -> Route:
+    """Any PE's words reach every other PE of its block row (several senders share the channel, in turn)."""
+    return named(channel, "row_bus")
+
+
+def column_bus(channel: int) -> Route:
+    """Any PE's words reach every other PE of its block column."""
+    return named(channel, "column_bus")
+
+
+def block_bus(channel: int) -> Route:
+    """Any PE's words reach every other PE of its block (along its row, then up and down the columns)."""
+    return named(channel, "block_bus")
+
+
+def _root_pair(name: str, root) -> tuple[int, int]:
+    try:
+        rx, ry = root
+    except (TypeError, ValueError):
+        raise RouteError(f"{name}: root must be an (x, y) pair, got {root!r}", root=root) from None
+    return rx, ry
+
+
+def chain(channel: int, direction: int) -> Route:
+    """Every PE's words go one hop in `direction`, to the next PE's ramp (the last PE of each line has
+    no route out): a neighbour send through the routers, as reduce chains use."""
+    if isinstance(direction, bool) or direction not in patterns.STEP:
+        raise RouteError(f"chain: direction must be ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST, got {direction!r}")
+    return Route(channel, lambda bx, by: patterns.chain(bx, by, direction), "chain")
+
+
+def custom(channel: int, rules: Callable[[int, int, int, int], Mapping[Ports, Ports]], merge: bool = False) -> Route:
+    """A route from `rules(x, y, block_width, block_height)` -> {input port(s): output port(s)} per PE
+    (a Python call per PE at launch: for small blocks or prototypes). `merge`: several PEs may send on
+    the channel and share links (their words must reach each receiver in the order they are sent)."""
+    def table(bx: int, by: int) -> np.ndarray:
+        masks = patterns.blank(bx, by)
+        for y in range(by):
+            for x in range(bx):
+                for rx, tx in dict(rules(x, y, bx, by)).items():
+                    out = port_mask(tx) | ACCEPT
+                    for port in range(N_PORTS):
+                        if port_mask(rx) >> port & 1:
+                            masks[port, y, x] = out
+        return masks
+    return Route(channel, table, "custom", merge=merge)
+
+
+def route_masks(routes: Iterable[Route] | Route | None, block: tuple[int, int], spec: WaferSpec,
+                declared: Sequence[tuple[int, str]] = ()) -> dict[int, tuple[np.ndarray, bool]]:
+    """The `routes=` launch option plus the routes the program declares (`ws.use_route`), as
+    {channel: ((5, by, bx) masks, merge)}, checked."""
+    if routes is None:
+        routes = []
+    elif isinstance(routes, Route):
+        routes = [routes]
+    try:
+        routes = list(routes)
+    except TypeError:
+        raise ArgumentTypeError(f"launch option routes must be a Route or a list of them, got {routes!r}",
+                                option="routes") from None
+    chosen: dict[int, Route] = {}
+    for route in routes:
+        if not isinstance(route, Route):
+            raise ArgumentTypeError(f"launch option routes: expected ws.routes.* routes, got {route!r}",
+                                    option="routes")
+        if route.channel in chosen:
+            raise RouteError(f"two routes for channel {route.channel}: give each channel one route",
+                             channel=route.channel)
+        chosen[route.channel] = route
+    for channel, name in declared:
+        given = chosen.get(channel)
+        if given is not None and given.name != name:
+            raise RouteError(f"the kernel routes channel {channel} as {name} (ws.use_route), but the launch gives it "
+                             f"{given!r}: use another channel for one of them", channel=channel)
+        chosen[channel] = given or named(channel, name)
+    out: dict[int, tuple[np.ndarray, bool]] = {}
+    for channel, route in chosen.items():
+        if channel >= spec.channels:
+            raise RouteError(f"{route!r}: the machine has {spec.channels} channels (0..{spec.channels - 1})",
+                             channel=channel)
+        out[channel] = (route.masks(block), route.merge)
+    return out

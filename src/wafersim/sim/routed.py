@@ -1,0 +1,208 @@
+"""Sends through a PE's router along a channel's route (`send`/`sendv` with dir = ramp) and `route`.
+
+A routed word is written, at send time, into the (ramp, channel) FIFO of every PE its route reaches
+(`routing.trace`), arriving at departure + that PE's path latency. Back-pressure holds at every
+receiver: a word leaves only when each receiver has a free slot, and waits for the latest of them (word
+k waits for word k - `fifo_depth` to be popped everywhere, as a multicast stalls on its slowest branch).
+Receives are ordinary FIFO pops (`exchange`). Forwarding costs no PE instructions.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..errors import RouteError
+from ..isa.encoding import Instr
+from ..isa.opcodes import RAMP
+from .fabric import Fifo
+from .lanes import Lanes
+from .routing import Deliveries
+from .streams import send_departures, waits_added
+
+
+class RoutedExchangeMixin:
+    """Routed send, vector send and `route` executors of `WaveSim`."""
+
+    def _route(self, ins: Instr, lanes: Lanes) -> None:
+        pes = lanes.indices()
+        if ins.op == "routr":  # masks from registers, per PE (higher bits are ignored)
+            rx, tx = self.regs[ins.a, pes] & 31, self.regs[ins.b, pes] & 63
+        else:
+            rx, tx = ins.a, ins.b
+        self._count_routed_links(ins.ch)  # the words sent so far took the paths of the routes before
+        self.routes.set(ins.ch, pes, rx, tx)
+
+    def _routed_rows(self, ins: Instr, lanes: Lanes) -> tuple[Deliveries, Lanes, np.ndarray]:
+        """The paths of these lanes' words on the channel, the lanes in index form and their rows."""
+        L = lanes.to_index_form(self.n)
+        no_rule = self.routes.channel(ins.ch)[RAMP, L.idx] == 0
+        if no_rule.any():
+            raise self._lane_error(RouteError, f"send through the router on channel {ins.ch}, but the route of "
+                                   f"channel {ins.ch} at these PEs takes nothing from the ramp (their own sends)",
+                                   L, no_rule, channel=ins.ch)
+        table = self.routes.deliveries(ins.ch, L.idx)
+        rows = table.rows(L.idx)
+        table.check(rows)
+        return table, L, rows
+
+    def _check_arrival_order(self, channel: int, dest: np.ndarray, source: np.ndarray, first: np.ndarray,
+                             last: np.ndarray) -> None:
+        """Words reach each receiver's FIFO in the order the simulation ran their sends; that must also be
+        the order they arrive (`first`/`last`: arrival of this send's first/last word at each `dest`),
+        else the hardware would deliver them otherwise (several sources merging on one channel)."""
+        previous, by = self._last_arrival(channel)
+        early = first < previous[dest]
+        if early.any():
+            i = int(np.flatnonzero(early)[0])
+            raise RouteError(
+                f"channel {channel}: a word from {self._coords(source[i:i + 1])[0]} reaches "
+                f"{self._coords(dest[i:i + 1])[0]} at cycle {first[i]:,.0f}, before a word from "
+                f"{self._coords(by[dest[i:i + 1]])[0]} already queued there (cycle {previous[dest[i]]:,.0f}); the "
+                f"simulation keeps the order in which sends ran, the hardware the order of arrival: order the "
+                f"senders (e.g. a barrier between them) or give them separate channels", channel=channel)
+        previous[dest] = last
+        by[dest] = source
+
+    def _last_arrival(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
+        if channel not in self.last_arrival:
+            self.last_arrival[channel] = (np.full(self.n, -np.inf), np.zeros(self.n, dtype=np.int64))
+        return self.last_arrival[channel]
+
+    @staticmethod
+    def _expand(table: Deliveries, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(entry index into table.dest, lane number) of every delivery of the given rows, lane by lane."""
+        first, counts = table.start[rows], table.start[rows + 1] - table.start[rows]
+        lane = np.repeat(np.arange(len(rows)), counts)
+        before = np.cumsum(counts) - counts
+        return np.arange(int(counts.sum())) - before[lane] + first[lane], lane
+
+    def _routed_send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        table, L, rows = self._routed_rows(ins, lanes)
+        fifo = self._fifo(RAMP, ins.ch)
+        if L.count > 1 and self._share_receivers(table, rows):
+            return self._routed_send_in_turn(pc, ins, next_pc, cost, L)
+        if ins.op == "sendv":
+            mover = functools.partial(self._routed_stream_step, table, ins.ch)
+            return self._stream(pc, ins, next_pc, cost, L, 0, fifo, sending=True, mover=mover)
+        entry, lane = self._expand(table, rows)
+        dest = table.dest[entry]
+        full = fifo.pushed[dest] - fifo.popped[dest] >= fifo.depth
+        blocked_lane = np.bincount(lane[full], minlength=len(rows)) > 0
+        out = []
+        if blocked_lane.any():
+            keep = ~blocked_lane[lane]
+            entry, dest = entry[keep], dest[keep]
+            lane = np.cumsum(~blocked_lane)[lane[keep]] - 1  # renumber the lanes that go
+            out.append((pc, Lanes.from_indices(self.n, L.idx[blocked_lane]), True))
+        src = Lanes(self.n, idx=L.idx[~blocked_lane])  # index form: its arrays are indexed by src.idx below
+        if src.count:
+            slot = fifo.pushed[dest] % fifo.depth
+            ready = self.cycle[src.idx] + cost
+            depart = ready.copy()
+            np.maximum.at(depart, lane, fifo.time.gather(slot, dest))  # word k - depth popped everywhere
+            arrival = depart[lane] + table.latency[entry]
+            self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
+            fifo.value.scatter(slot, dest, self.regs[ins.a, src.idx][lane])
+            fifo.time.scatter(slot, dest, arrival)
+            fifo.pushed[dest] += 1
+            self._add_stall(src, depart, ready)
+            if self.tracer:
+                self.tracer.record(src, "send", ready - cost, depart + self.word_time)
+                self._trace_link_words(ins.ch, table, src.idx, depart, np.ones(len(depart), dtype=np.int64))
+            self.cycle[src.idx] = depart + self.word_time
+            self._injected(ins.ch)[src.idx] += 1
+            self._progress(fifo, True, np.unique(dest))
+        return [(next_pc, Lanes.from_indices(self.n, src.idx), False)] + out
+
+    @staticmethod
+    def _share_receivers(table: Deliveries, rows: np.ndarray) -> bool:
+        """Whether two of these sources reach a common receiver (only on a channel whose route merges)."""
+        entry, _ = RoutedExchangeMixin._expand(table, rows)
+        dest = table.dest[entry]
+        return len(np.unique(dest)) < len(dest)
+
+    def _routed_send_in_turn(self, pc: int, ins: Instr, next_pc: int, cost: float, L: Lanes):
+        """Senders that share receivers on a merging channel, one after the other: earliest first, then
+        by PE (each receiver's FIFO then holds their words in that order; `_check_arrival_order` refuses
+        an order the hardware's arrival times would contradict). Rare, and a Python loop over them."""
+        order = np.lexsort((L.idx, self.cycle[L.idx]))
+        out = []
+        for pe in L.idx[order]:
+            out += self._routed_send(pc, ins, next_pc, cost, Lanes(self.n, idx=np.array([pe])))
+        return out
+
+    def _routed_stream_step(self, table: Deliveries, channel: int, L: Lanes, base: np.ndarray,
+                            length: np.ndarray, offset: int, fifo: Fifo, cost: float, sending: bool,
+                            latency) -> np.ndarray | None:
+        """Move, per lane, as many words as every receiver of its route has room for (a `_stream` mover)."""
+        done = self.progress[L.idx].astype(np.int64)
+        entry, lane = self._expand(table, table.rows(L.idx))
+        dest = table.dest[entry]
+        room = np.full(len(L.idx), np.iinfo(np.int64).max)  # a route with no receivers never fills
+        np.minimum.at(room, lane, fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64))
+        count = np.minimum(length - done, room)
+        can = count > 0
+        if not can.any():
+            return None
+        if not can.all():
+            keep = can[lane]
+            entry, dest = entry[keep], dest[keep]
+            lane = np.cumsum(can)[lane[keep]] - 1
+            pes, done, count, base = L.idx[can], done[can], count[can], base[can]
+        else:
+            pes = L.idx
+        words = int(count.max())
+        columns = np.arange(words)
+        valid = columns < count[:, None]
+        ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
+        slots = (fifo.pushed[dest][:, None] + columns) % fifo.depth
+        slot_free = np.zeros((len(pes), words), dtype=self.time_dtype)
+        np.maximum.at(slot_free, lane, fifo.time.gather_run(slots, dest))
+        later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
+        values = np.zeros(valid.shape, dtype=self.sram.dtype)
+        values[valid] = self.sram[((base + done)[:, None] + columns)[valid], np.repeat(pes, count)]
+        valid_d = valid[lane]
+        arrival = later[lane] + table.latency[entry][:, None]
+        last = count[lane] - 1
+        self._check_arrival_order(channel, dest, pes[lane], arrival[:, 0], arrival[np.arange(len(dest)), last])
+        fifo.value.scatter_run(slots, dest, values[lane], valid_d)
+        fifo.time.scatter_run(slots, dest, arrival, valid_d)
+        fifo.pushed[dest] += count[lane].astype(fifo.pushed.dtype)
+        last = later[np.arange(len(pes)), count - 1]
+        self.stall[pes] = waits_added(self.stall[pes], later, last, ready, count, self.word_time, valid,
+                                      self.launch.whole_cycles)
+        if self.tracer:
+            self.tracer.record(Lanes(self.n, idx=pes), "send", ready - np.where(done == 0, cost, 0.0),
+                               last + self.word_time)
+            self._trace_link_words(channel, table, pes, later[:, 0], count)
+        self.cycle[pes] = last + self.word_time
+        self.progress[pes] += count.astype(self.progress.dtype)
+        self._injected(channel)[pes] += count
+        return np.unique(dest)
+
+    # ------------------------------------------------------------------ link statistics
+    def _trace_link_words(self, channel: int, table: Deliveries, pes: np.ndarray, times: np.ndarray,
+                          words: np.ndarray) -> None:
+        """Count, on the trace's counter track of the channel, the link crossings of these words."""
+        rows = table.rows(pes)
+        links = table.link_start[rows + 1] - table.link_start[rows]
+        self.tracer.count(f"channel {channel}: routed words over links", times, links * words)
+
+    def _injected(self, channel: int) -> np.ndarray:
+        """Words each PE has handed to its router on `channel` since the channel's paths last changed."""
+        if channel not in self.injected:
+            self.injected[channel] = np.zeros(self.n, dtype=np.int64)
+        return self.injected[channel]
+
+    def _count_routed_links(self, channel: int) -> None:
+        """Add the words sent on `channel` so far to the per-link counts, along the paths the current
+        routes give them (called before a route changes, and at the end of the wave)."""
+        words = self.injected.pop(channel, None)
+        if words is None or not words.any():
+            return
+        table = self.routes.deliveries(channel, np.flatnonzero(words))
+        per_source = words[table.sources]
+        counts = np.repeat(per_source, np.diff(table.link_start))
+        link_words = self.routed_link_words.setdefault(channel, np.zeros((4, self.n), dtype=np.int64))
+        np.add.at(link_words, (table.link_dir, table.link_pe), counts)

@@ -1,0 +1,262 @@
+"""Routed channels: where each PE router sends the words of a channel, traced once per configuration.
+
+Every PE has a router with five ports: the four links and its own PE (the "ramp"). For each channel, a
+route at each router says, for each input port, which output ports a word arriving there goes to (a
+bit mask: several outputs is multicast, at no extra cost). A word a PE hands to its router
+(`send ramp`) therefore reaches a fixed set of PEs, each after a fixed latency: `trace` computes that set
+for every PE whose route takes words from its ramp, one level of hops at a time over all sources at
+once (NumPy, never a loop over PEs). It also finds the configurations that cannot work and names the
+PEs: a route that leaves the block, a word arriving at a router whose route takes nothing from that
+side, two sources sharing a link or a receiver on one channel (their words would interleave in an
+order only the hardware's timing decides), and cycles.
+
+The engine delivers a routed word into each receiver's FIFO of (ramp, channel) with arrival time
+departure + 2 * ramp_latency + the latencies of the links on its path (docs/timing.md). A route is read
+when a word is sent: a `route` instruction changes the paths of the words sent after it.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import RouteError
+from ..isa.opcodes import PORTS, RAMP
+from .layout import WaveRegion
+
+N_PORTS = len(PORTS)
+ALL_OUTPUTS = (1 << N_PORTS) - 1
+OPPOSITE = (2, 3, 0, 1)  # the port a word enters by after leaving through north, east, south, west
+MAX_PES_NAMED = 4
+
+
+@dataclasses.dataclass
+class Deliveries:
+    """Where the words of each source go, as compressed rows: source `sources[i]` (a flat PE index)
+    delivers to `dest[start[i]:start[i + 1]]` after `latency[...]` cycles, and its words cross the links
+    (`link_pe`, `link_dir`)[link_start[i]:link_start[i + 1]]."""
+
+    sources: np.ndarray
+    start: np.ndarray
+    dest: np.ndarray
+    latency: np.ndarray
+    link_start: np.ndarray
+    link_pe: np.ndarray
+    link_dir: np.ndarray
+    row_of: np.ndarray  # per PE: its row in `sources`, or -1 if it has no route from its ramp
+    broken: np.ndarray  # per row: the number of the message saying why its words cannot go, or -1
+    messages: list[str]
+
+    def rows(self, pes: np.ndarray) -> np.ndarray:
+        return self.row_of[pes]
+
+    def check(self, rows: np.ndarray | None = None) -> None:
+        """Raise the `RouteError` of the first broken source among `rows` (default: all)."""
+        numbers = self.broken if rows is None else self.broken[rows]
+        bad = numbers[numbers >= 0]
+        if len(bad):
+            raise RouteError(self.messages[int(bad.min())], pes_sending=int(np.count_nonzero(numbers >= 0)))
+
+
+class RouteTables:
+    """The routes of one wave's region: per channel, a (5, n) uint8 array of output masks by input port
+    (bit p: port p; ACCEPT: the input has a rule; 0: none), and whether sources may share links (merge)."""
+
+    CACHED_SOURCE_SETS = 64  # traced source sets kept per channel (a kernel's groups of senders)
+
+    def __init__(self, region: WaveRegion, ramp_latency: float,
+                 block_routes: dict[int, tuple[np.ndarray, bool]]) -> None:
+        self.region = region
+        self.ramp_latency = float(ramp_latency)
+        self.masks: dict[int, np.ndarray] = {}
+        self.merge: set[int] = set()
+        self._traced: dict[int, dict[bytes, Deliveries]] = {}
+        for channel, (block_masks, merge) in block_routes.items():
+            self.masks[channel] = self._tile(block_masks)
+            if merge:
+                self.merge.add(channel)
+            else:  # every source of a launch route must work: fail before anything runs
+                self.deliveries(channel).check()
+
+    def _tile(self, block_masks: np.ndarray) -> np.ndarray:
+        """A block's (5, by, bx) masks repeated over the region's blocks; PEs outside any block get none."""
+        region = self.region
+        tiled = np.tile(block_masks, (1, region.rows, region.cols)).reshape(N_PORTS, region.n)
+        return np.where(region.active, tiled, 0).astype(np.uint8)
+
+    def channel(self, channel: int) -> np.ndarray:
+        if channel not in self.masks:
+            self.masks[channel] = np.zeros((N_PORTS, self.region.n), dtype=np.uint8)
+        return self.masks[channel]
+
+    def set(self, channel: int, pes: np.ndarray, rx_mask, tx_mask) -> bool:
+        """Send words arriving at `pes` by the ports in `rx_mask` to the ports in `tx_mask` (ints, or
+        arrays aligned with `pes`); True if anything changed (the channel's paths are then traced again)."""
+        masks = self.channel(channel)
+        changed = False
+        for port in range(N_PORTS):
+            takes = (np.asarray(rx_mask) >> port & 1).astype(bool)
+            if not takes.any():
+                continue
+            chosen = pes if takes.ndim == 0 else pes[takes]
+            value = tx_mask if np.ndim(tx_mask) == 0 else np.asarray(tx_mask)[takes]
+            row = masks[port]
+            if (row[chosen] != value).any():
+                row[chosen] = value
+                changed = True
+        if changed:
+            self._traced.pop(channel, None)
+        return changed
+
+    def deliveries(self, channel: int, pes: np.ndarray | None = None) -> Deliveries:
+        """Where the words of `pes` (default: every PE with a route from its ramp) go on `channel`."""
+        masks = self.channel(channel)
+        if pes is None:
+            pes = np.flatnonzero(masks[RAMP] != 0)
+        cache = self._traced.setdefault(channel, {})
+        key = pes.tobytes()
+        if key not in cache:
+            if len(cache) >= self.CACHED_SOURCE_SETS:
+                cache.pop(next(iter(cache)))
+            cache[key] = trace(self.region, masks, self.ramp_latency, channel, pes, channel in self.merge)
+        return cache[key]
+
+
+def _names(region: WaveRegion, flat: np.ndarray) -> str:
+    """'PE (x, y) of block (bx, by), ...' for the first few flat indices."""
+    x, y = region.xy
+    gx = region.placement.grid[0]
+    bx, by = region.placement.block
+    parts = []
+    for i in np.asarray(flat)[:MAX_PES_NAMED]:
+        block = int(region.block_id[i])
+        parts.append(f"thread ({int(x[i]) % bx}, {int(y[i]) % by}) of block ({block % gx}, {block // gx})")
+    more = len(flat) - len(parts)
+    return ", ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: int, sources: np.ndarray,
+          merge: bool = False) -> Deliveries:
+    """Follow the words of `sources` (flat PE indices) on `channel`, hop by hop.
+
+    A source whose words cannot be delivered is marked broken, with a message naming the PEs, rather
+    than failing at once: a kernel that changes routes may leave stale sources that never send, and only
+    a send from a broken source is an error (`Deliveries.check`). Unless `merge`, two sources may not
+    share a link or a receiver; with it, each source is followed on its own (a cycle shows as a path
+    longer than the block)."""
+    n = region.n
+    sources = np.asarray(sources, dtype=np.int64)
+    no_rule = masks[RAMP, sources] == 0
+    broken = np.full(len(sources), -1, dtype=np.int64)  # per source row: its message's number, or -1
+    messages: list[str] = []
+
+    def fail(rows: np.ndarray, message: str) -> None:
+        messages.append(f"route of channel {channel}: {message}")
+        rows = np.unique(rows)
+        broken[rows] = np.where(broken[rows] < 0, len(messages) - 1, broken[rows])
+
+    if no_rule.any():
+        fail(np.flatnonzero(no_rule), f"{_names(region, sources[no_rule])}: no route from the ramp (their own sends)")
+    hop = {d: region.hop_cycles(d) for d in range(4)}
+    bx, by = region.placement.block
+    levels_left = N_PORTS * bx * by + 1  # a path longer than this visits some (PE, port) twice: a cycle
+    # Each (PE, input port) of a channel may carry the words of one source only (else they merge).
+    slot_owner = np.full(N_PORTS * n, -1, dtype=np.int64)
+    delivered: list[tuple[np.ndarray, ...]] = []
+    links: list[tuple[np.ndarray, ...]] = []
+    # frontier: (source row, PE, input port, latency so far)
+    keep = ~no_rule
+    row, pe = np.arange(len(sources))[keep], sources[keep]
+    port = np.full(len(pe), RAMP, dtype=np.int64)
+    latency = np.zeros(len(pe))
+    while len(pe):
+        levels_left -= 1
+        if levels_left < 0:
+            fail(row, f"words of {_names(region, sources[np.unique(row)])} go round a cycle (at "
+                      f"{_names(region, pe[:1])})")
+            break
+        slots = port * n + pe
+        if merge:  # one source's words reaching one (PE, port) twice at once: two paths meet
+            slots = slots + row * (N_PORTS * n)
+        order = np.argsort(slots, kind="stable")
+        same = np.flatnonzero(slots[order][1:] == slots[order][:-1])
+        if len(same):
+            pairs = np.concatenate([order[same], order[same + 1]])
+            one = order[same[0]]
+            fail(row[pairs], f"words of two sources, or of one source by two paths, meet arriving from the "
+                             f"{PORTS[int(port[one])]} at {_names(region, pe[[one]])}; sources: "
+                             f"{_names(region, sources[np.unique(row[pairs])])}")
+        owner = slot_owner[slots] if not merge else np.full(len(slots), -1)
+        taken = owner >= 0
+        if taken.any():
+            j = int(np.flatnonzero(taken)[0])
+            cycle = owner[j] == row[j]
+            what = ("its words come back to a router they passed (a cycle)" if cycle else
+                    f"its words meet those of {_names(region, sources[[owner[j]]])} on one link")
+            fail(np.concatenate([row[taken], owner[taken]]), f"{_names(region, sources[[row[j]]])}: {what}, "
+                 f"arriving from the {PORTS[int(port[j])]} at {_names(region, pe[[j]])}")
+        if not merge:
+            slot_owner[slots] = row
+        out = masks[port, pe] & ALL_OUTPUTS  # (the ACCEPT bit says only that the rule exists)
+        next_parts = []
+        for p in range(N_PORTS):
+            goes = (out >> p & 1).astype(bool)
+            if not goes.any():
+                continue
+            r, at, lat = row[goes], pe[goes], latency[goes]
+            if p == RAMP:
+                delivered.append((r, at, lat + 2 * ramp_latency))
+                continue
+            inside = region.has_neighbor(p)[at]
+            if not inside.all():
+                fail(r[~inside], f"words go {PORTS[p]} out of the block at {_names(region, at[~inside])}")
+                r, at, lat = r[inside], at[inside], lat[inside]
+            links.append((r, at, np.full(len(at), p, dtype=np.int8)))
+            nb = at + region.offset(p)
+            entry = OPPOSITE[p]
+            accepted = masks[entry, nb] != 0
+            if not accepted.all():
+                fail(r[~accepted], f"words go {PORTS[p]} to {_names(region, nb[~accepted])}, whose route takes "
+                                   f"nothing from the {PORTS[entry]} (add it to the route there)")
+            step = hop[p] if np.isscalar(hop[p]) else hop[p][at]
+            next_parts.append((r, nb, np.full(len(nb), entry, dtype=np.int64), lat + step))
+        if not next_parts:
+            break
+        row, pe, port, latency = (np.concatenate(parts) for parts in zip(*next_parts))
+        going = broken[row] < 0
+        if not going.all():
+            row, pe, port, latency = row[going], pe[going], port[going], latency[going]
+    d_row, dest, d_lat = _join(delivered)
+    ok = broken[d_row] < 0
+    d_row, dest, d_lat = d_row[ok], dest[ok], d_lat[ok]
+    receiver = dest + d_row * n if merge else dest  # with merge, a receiver may hear several sources
+    _, inverse, counts = np.unique(receiver, return_inverse=True, return_counts=True)
+    repeated = counts[inverse] > 1
+    if repeated.any():
+        twice = np.unique(dest[repeated])
+        fail(d_row[repeated], f"{_names(region, twice)} receive(s) the words of "
+                              f"{'one source twice' if merge else 'several sources'} "
+                              f"({_names(region, sources[np.unique(d_row[repeated])])}); a receiver takes one "
+                              f"source per channel unless the route merges (then: one path from each source)")
+        d_row, dest, d_lat = d_row[~repeated], dest[~repeated], d_lat[~repeated]
+    l_row, link_pe, link_dir = _join(links)
+    keep = broken[l_row] < 0
+    l_row, link_pe, link_dir = l_row[keep], link_pe[keep], link_dir[keep]
+    order, link_order = np.argsort(d_row, kind="stable"), np.argsort(l_row, kind="stable")
+    row_of = np.full(n, -1, dtype=np.int64)
+    row_of[sources] = np.arange(len(sources))  # (the caller's order: lanes index their rows directly)
+    return Deliveries(sources=sources, start=_row_starts(d_row, len(sources)), dest=dest[order].astype(np.int64),
+                      latency=d_lat[order], link_start=_row_starts(l_row, len(sources)),
+                      link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
+                      row_of=row_of, broken=broken, messages=messages)
+
+
+def _join(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _row_starts(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """CSR row pointers of entries labelled by `rows` (any order)."""
+    return np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n_rows)))).astype(np.int64)

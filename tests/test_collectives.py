@@ -1,0 +1,163 @@
+"""wafersim.collectives (src/wafersim/collectives/) against NumPy: broadcast, scatter, gather, reduce and
+all-reduce over rows, columns and whole blocks, for scalars and arrays, odd and 1-PE blocks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim import collectives as wsc
+
+SPEC = ws.WaferSpec.preset("dev", width=12, height=10, ramp_latency=2, channels=24)
+REDUCE = {wsc.SUM: np.sum, wsc.MAX: np.max, wsc.MIN: np.min}
+BLOCKS = [(1, 1), (1, 5), (6, 1), (5, 3), (7, 4)]
+
+
+def launch(kernel, block, values: np.ndarray, dtype=np.float32, *extra):
+    device = ws.Device(SPEC)
+    out = device.to_device(np.zeros(values.size, dtype))
+    stats = kernel[1, block](out, device.to_device(values.astype(dtype)), *extra)
+    return out.copy_to_host().reshape(block[1], block[0]), stats
+
+
+def data(block, dtype=np.float32, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(-50, 50, block[1] * block[0]).astype(dtype)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("op", [wsc.SUM, wsc.MAX, wsc.MIN])
+def test_scalar_all_reduces_match_numpy(block, op):
+    @ws.jit
+    def all_reduce(out, values):
+        x, y = ws.threadIdx.x, ws.threadIdx.y
+        i = y * ws.blockDim.x + x
+        v = values[i]
+        r = wsc.row_all_reduce(v, op, channel=1)  # channels 1, 2
+        c = wsc.column_all_reduce(v, op, channel=3)  # 3, 4
+        b = wsc.block_all_reduce(v, op, channel=5)  # 5, 6, 7
+        out[i] = r + 1000 * c + 1000000 * b
+
+    values = data(block, np.int32)
+    got, _ = launch(all_reduce, block, values, np.int32)
+    grid = values.reshape(block[1], block[0])
+    f = REDUCE[op]
+    expected = (f(grid, axis=1, keepdims=True) + 1000 * f(grid, axis=0, keepdims=True) + 1000000 * f(grid))
+    np.testing.assert_array_equal(got, np.broadcast_to(expected, got.shape))
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_reduce_to_any_root_and_broadcast_from_any_root(block):
+    bx, by = block
+    rx, ry = bx // 2, by // 2
+
+    @ws.jit
+    def to_root(out, values):
+        x, y = ws.threadIdx.x, ws.threadIdx.y
+        i = y * ws.blockDim.x + x
+        total = wsc.block_reduce(values[i], rx, ry, wsc.SUM, channel=2)  # 2 .. 5
+        row_total = wsc.row_reduce(values[i], rx, wsc.SUM, channel=2)  # the same chains as its rows
+        spread = wsc.block_broadcast(values[i], rx, ry, channel=6)
+        col_spread = wsc.column_broadcast(values[i], ry, channel=7)
+        result = spread + 10.0 * col_spread
+        if x == rx:
+            result += 100.0 * row_total
+        if x == rx and y == ry:
+            result += 100000.0 * total
+        out[i] = result
+
+    values = data(block, seed=1)
+    got, _ = launch(to_root, block, values)
+    grid = values.reshape(by, bx)
+    expected = grid[ry, rx] + 10.0 * np.broadcast_to(grid[ry][None, :], grid.shape)
+    expected[:, rx] += 100.0 * grid.sum(axis=1)
+    expected[ry, rx] += 100000.0 * grid.sum()
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("block", [(1, 1), (5, 3), (3, 6)])
+@pytest.mark.parametrize("n", [1, 33, 70])
+def test_array_all_reduce_and_broadcast_match_numpy(block, n):
+    bx, by = block
+
+    @ws.jit
+    def arrays(out, values):
+        x, y = ws.threadIdx.x, ws.threadIdx.y
+        i = y * ws.blockDim.x + x
+        buf = ws.local.array(n, np.float32)
+        part = ws.local.array(wsc.CHUNK, np.float32)
+        row = ws.local.array(n, np.float32)
+        for k in range(n):
+            buf[k] = values[i] + k
+            row[k] = values[i] * (k + 1)
+        wsc.block_all_reduce_array(buf, part, wsc.SUM, channel=1)  # 1, 2, 3
+        wsc.row_all_reduce_array(row, part, wsc.MAX, channel=4)  # 4, 5
+        out[i] = buf[n - 1] + 0.001 * row[n - 1]
+
+    values = data(block, seed=2)
+    got, _ = launch(arrays, block, values)
+    grid = values.reshape(by, bx)
+    block_total = (grid + (n - 1)).sum()
+    row_max = (grid * n).max(axis=1, keepdims=True)
+    expected = np.float32(block_total) + np.float32(0.001) * row_max  # (integers: sums are exact)
+    np.testing.assert_allclose(got, np.broadcast_to(expected, got.shape), rtol=1e-6)
+
+
+@pytest.mark.parametrize("block", [(1, 1), (6, 1), (5, 4)])
+def test_scatter_and_gather_along_rows_and_columns(block):
+    bx, by = block
+
+    @ws.jit
+    def scatter_gather(out, values):
+        x, y = ws.threadIdx.x, ws.threadIdx.y
+        i = y * ws.blockDim.x + x
+        row = ws.local.array(bx, np.float32)
+        column = ws.local.array(by, np.float32)
+        if x == bx - 1:
+            for k in range(bx):
+                row[k] = values[y * ws.blockDim.x + k] * 2.0
+        mine = wsc.row_scatter(row, bx - 1, channel=1)  # = 2 * values[i]
+        wsc.column_gather(mine + y, column, 0, channel=2)  # 2, 3
+        result = mine
+        if y == 0:
+            for k in range(by):
+                result += 1000.0 * (k + 1) * column[k]
+        out[i] = result
+
+    values = data(block, seed=3)
+    got, _ = launch(scatter_gather, block, values)
+    grid = values.reshape(by, bx)
+    expected = 2.0 * grid
+    gathered = 2.0 * grid + np.arange(by)[:, None]  # column k, row j: what PE (k, j) sent
+    expected[0] += (1000.0 * np.arange(1, by + 1)[:, None] * gathered).sum(axis=0)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_routed_broadcast_is_faster_than_a_hop_by_hop_relay_and_the_gap_grows_with_the_line():
+    """A relay costs a receive and a send at every PE on the way; the routed broadcast one cycle a hop."""
+    @ws.jit
+    def relay(out, values):
+        x = ws.threadIdx.x
+        v = values[0]
+        if x > 0:
+            v = ws.recv(ws.WEST)
+        if x < ws.blockDim.x - 1:
+            ws.send(ws.EAST, v)
+        out[x] = v
+
+    @ws.jit
+    def routed(out, values):
+        out[ws.threadIdx.x] = wsc.row_broadcast(values[0], 0, channel=1)
+
+    gaps = []
+    for width in (6, 12):
+        values = np.arange(width, dtype=np.float32) + 5
+        got_relay, relay_stats = launch(relay, (width, 1), values)
+        got_routed, routed_stats = launch(routed, (width, 1), values)
+        np.testing.assert_array_equal(got_routed, got_relay)
+        np.testing.assert_array_equal(got_routed, np.full((1, width), values[0]))
+        last = width - 1  # when the last PE of the line has its value (its span, less its final store)
+        relay_span = relay_stats.busy[0, last] + relay_stats.stall[0, last]
+        routed_span = routed_stats.busy[0, last] + routed_stats.stall[0, last]
+        gaps.append(relay_span - routed_span)
+    assert 0 < gaps[0] < gaps[1]

@@ -1,0 +1,357 @@
+"""Routed channels: launch routes (src/wafersim/runtime/routes.py), the tracer (sim/routing.py) and
+routed sends and receives (sim/routed.py), checked against NumPy and against arrival times computed
+from `WaferSpec` figures by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.isa.opcodes import RAMP
+from wafersim.sim.strategy import REFERENCE, forced
+
+from conftest import line_of
+
+SPEC = ws.WaferSpec.preset("dev", width=12, height=10, ramp_latency=2, hop_latency=1, channels=8)
+
+
+def run_asm(source: str, block, routes=None, spec=SPEC, args=()):
+    device = ws.Device(spec)
+    program = ws.assemble(source)
+    stats = device.launch(program, 1, block, list(args), routes=routes)
+    return device, stats
+
+
+def elapsed(stats) -> np.ndarray:
+    """Cycles from each PE's start to its halt."""
+    return stats.busy + stats.stall
+
+
+# A root (thread x == 0) sends one word through its router; everyone else receives it.
+ONE_WORD = """
+.name one_word
+    sreg r1, tid.x
+    sreg r2, tid.y
+    or r3, r1, r2
+    bnz r3, receive
+    li r4, 42
+    send ramp, 1, r4
+    halt
+receive:
+    recv r5, ramp, 1
+    halt
+"""
+
+
+@pytest.mark.parametrize("root", [0, 3, 6])
+def test_row_broadcast_arrival_is_two_ramps_plus_one_cycle_per_hop(root):
+    source = ONE_WORD.replace("or r3, r1, r2", f"addi r3, r1, {-root}")
+    block = (7, 1)
+    _, stats = run_asm(source, block, routes=[ws.routes.row_broadcast(1, root=root)])
+    times = elapsed(stats)[0, :7]
+    # root: sreg, sreg, addi, bnz, li (5 cycles); the send issues (1) and its word leaves at 6, taking 1
+    # cycle on the link; halt. A receiver: 4 cycles, recv ready at 5; the word arrives at 6 + 2 ramps +
+    # the hops; the recv completes then, and halt takes 1.
+    ramp, hop = SPEC.ramp_latency, SPEC.hop_latency
+    hops = np.abs(np.arange(7) - root)
+    expected = np.maximum(5, 6 + 2 * ramp + hop * hops) + 1
+    expected[root] = 6 + 1 + 1  # (whatever the fan-out)
+    np.testing.assert_array_equal(times, expected)
+    assert stats.routed_link_words[1].sum() == 6  # one word over each of the 6 links of the row
+    assert stats.words_moved == 6
+
+
+def test_a_plain_neighbour_send_pays_both_ramps_too():
+    source = """
+    .name hop
+        sreg r1, tid.x
+        bnz r1, receive
+        send east, 0, r1
+        halt
+    receive:
+        recv r2, west, 0
+        halt
+    """
+    _, stats = run_asm(source, (2, 1))
+    # sender: sreg, bnz, send issue -> leaves at 3; arrives 3 + hop + 2 ramps; receiver ready at 3.
+    assert elapsed(stats)[0, 1] == 3 + SPEC.hop_latency + 2 * SPEC.ramp_latency + 1
+    assert SPEC.ramp_latency > 0  # (else this would not test the ramps)
+
+
+def test_a_multicast_costs_the_sender_one_send_whatever_its_fan_out():
+    small = elapsed(run_asm(ONE_WORD, (2, 2), routes=[ws.routes.broadcast(1)])[1])[0, 0]
+    large = elapsed(run_asm(ONE_WORD, (12, 10), routes=[ws.routes.broadcast(1)])[1])[0, 0]
+    assert small == large
+
+
+@pytest.mark.parametrize("block", [(1, 1), (1, 7), (5, 1), (4, 3), (9, 7)])
+@pytest.mark.parametrize("kind", ["row", "column", "block"])
+def test_broadcast_routes_deliver_the_roots_value_to_every_pe(block, kind):
+    bx, by = block
+    root = (bx // 2, by - 1)
+
+    @ws.jit
+    def spread(out, root_x, root_y):
+        x, y = ws.threadIdx.x, ws.threadIdx.y
+        mine = 100 * y + x + 1
+        is_root = x == root_x if kind_code == 0 else (y == root_y if kind_code == 1 else (x == root_x and y == root_y))
+        if is_root:
+            ws.send(ws.RAMP, mine, channel=2)
+            out[y * ws.blockDim.x + x] = mine
+        else:
+            out[y * ws.blockDim.x + x] = ws.recv(ws.RAMP, channel=2, dtype=np.int32)
+
+    kind_code = {"row": 0, "column": 1, "block": 2}[kind]
+    route = {"row": ws.routes.row_broadcast(2, root=root[0]), "column": ws.routes.column_broadcast(2, root=root[1]),
+             "block": ws.routes.broadcast(2, root=root)}[kind]
+    device = ws.Device(SPEC)
+    out = device.to_device(np.zeros(bx * by, np.int32))
+    spread[1, block](out, *root, routes=[route])
+    y, x = np.mgrid[0:by, 0:bx]
+    values = 100 * y + x + 1
+    expected = {"row": np.broadcast_to(values[:, root[0]][:, None], (by, bx)),
+                "column": np.broadcast_to(values[root[1]][None, :], (by, bx)),
+                "block": np.full((by, bx), values[root[1], root[0]])}[kind]
+    np.testing.assert_array_equal(out.copy_to_host().reshape(by, bx), expected)
+
+
+VECTOR = """
+.name vector
+.sram 64
+    sreg r1, tid.x
+    li r2, 0
+    li r3, {n}
+    bnz r1, receive
+    send ramp, 1, r2
+    sendv ramp, 1, r2, r3
+    halt
+receive:
+    recv r4, ramp, 1
+    recvv ramp, 1, r2, r3
+    halt
+"""
+
+
+@pytest.mark.parametrize("n, depth", [(5, 16), (40, 4), (64, 1)])
+def test_routed_vector_sends_keep_order_and_back_pressure_every_receiver(n, depth):
+    spec = SPEC.replace(fifo_depth=depth)
+    device = ws.Device(spec)
+    program = ws.assemble(VECTOR.format(n=n))
+    with forced(REFERENCE):  # the reference strategy must agree too
+        reference = device.launch(program, 1, (6, 1), [], routes=[ws.routes.row_broadcast(1)])
+    stats = device.launch(program, 1, (6, 1), [], routes=[ws.routes.row_broadcast(1)])
+    assert stats.cycles == reference.cycles
+    np.testing.assert_array_equal(elapsed(stats), elapsed(reference))
+    assert stats.routed_link_words[1].sum() == 5 * (n + 1)
+    if depth >= n + 1:  # no back-pressure: the last word leaves n + 1 cycles after the first
+        ramp, hop = spec.ramp_latency, spec.hop_latency
+        # sreg, li, li, bnz (4); the send issues and its word takes the link (2); the sendv issues (1) and
+        # its words leave one a cycle: the last at 4 + 2 + 1 + (n - 1)
+        last_arrives = 6 + n + 2 * ramp + hop * np.arange(1, 6)
+        np.testing.assert_array_equal(elapsed(stats)[0, 1:6], last_arrives + 1)
+
+
+def test_vector_values_arrive_intact_at_every_receiver():
+    @ws.jit
+    def copy_row(out, data):
+        x = ws.threadIdx.x
+        buf = ws.local.array(24, np.float32)
+        if x == 2:
+            for i in range(24):
+                buf[i] = data[i]
+            ws.send(ws.RAMP, buf[0:24], channel=3)
+        else:
+            ws.recv(ws.RAMP, out=buf[0:24], channel=3)
+        for i in range(24):
+            out[x * 24 + i] = buf[i]
+
+    device = ws.Device(SPEC.replace(fifo_depth=3))
+    data = np.random.default_rng(1).standard_normal(24).astype(np.float32)
+    out = device.to_device(np.zeros(5 * 24, np.float32))
+    copy_row[1, (5, 1)](out, device.to_device(data), routes=ws.routes.row_broadcast(3, root=2))
+    np.testing.assert_array_equal(out.copy_to_host().reshape(5, 24), np.tile(data, (5, 1)))
+
+
+def test_in_kernel_routes_chain_a_prefix_sum_like_launch_routes():
+    @ws.jit
+    def chain_sum(out, last_sends):
+        x = ws.threadIdx.x
+        ws.route(4, ws.RAMP, ws.EAST)  # at the last PE this leads off the block: an error only if it sends
+        ws.route(4, ws.WEST, ws.RAMP)
+        total = x + 1
+        if x > 0:
+            total += ws.recv(ws.RAMP, channel=4, dtype=np.int32)
+        if x < ws.blockDim.x - 1 or last_sends:
+            ws.send(ws.RAMP, total, channel=4)  # MARK-send
+        out[x] = total
+
+    @ws.jit
+    def launch_routed(out):
+        x = ws.threadIdx.x
+        total = x + 1
+        if x > 0:
+            total += ws.recv(ws.RAMP, channel=4, dtype=np.int32)
+        if x < ws.blockDim.x - 1:
+            ws.send(ws.RAMP, total, channel=4)
+        out[x] = total
+
+    device = ws.Device(SPEC)
+    out = device.to_device(np.zeros(7, np.int32))
+    chain_sum[1, (7, 1)](out, 0)
+    np.testing.assert_array_equal(out.copy_to_host(), np.cumsum(np.arange(1, 8)))
+    out = device.to_device(np.zeros(7, np.int32))
+    launch_routed[1, (7, 1)](out, routes=[ws.routes.chain(4, ws.EAST)])
+    np.testing.assert_array_equal(out.copy_to_host(), np.cumsum(np.arange(1, 8)))
+    with pytest.raises(ws.RouteError, match=r"east out of the block at thread \(6, 0\)") as info:
+        chain_sum[1, (7, 1)](out, 1)
+    assert info.value.source[1] == line_of(chain_sum, "MARK-send")
+
+
+# ----------------------------------------------------------------------------- errors naming the PEs
+def test_a_route_leaving_the_block_fails_at_launch_naming_the_pe():
+    route = ws.routes.custom(1, lambda x, y, w, h: {RAMP: ws.EAST} if x == w - 1 and y == 1 else {})
+    with pytest.raises(ws.RouteError, match=r"east out of the block at thread \(4, 1\) of block \(0, 0\)"):
+        run_asm(ONE_WORD, (5, 3), routes=[route])
+
+
+def test_a_word_sent_to_a_router_that_takes_nothing_from_that_side_fails_at_launch():
+    route = ws.routes.custom(1, lambda x, y, w, h: {RAMP: ws.SOUTH} if (x, y) == (2, 0) else {})
+    with pytest.raises(ws.RouteError, match=r"thread \(2, 1\).*takes nothing from the north"):
+        run_asm(ONE_WORD, (4, 3), routes=[route])
+
+
+def test_two_sources_on_one_channel_and_a_cycle_are_refused():
+    merging = ws.routes.custom(1, lambda x, y, w, h: {RAMP: ws.EAST, ws.WEST: (ws.EAST, RAMP)} if x < w - 1
+                               else {ws.WEST: RAMP})
+    with pytest.raises(ws.RouteError, match="meet"):
+        run_asm(ONE_WORD, (4, 1), routes=[merging])
+    ring = ws.routes.custom(1, lambda x, y, w, h: {(0, 0): {RAMP: ws.EAST, ws.SOUTH: ws.EAST},
+                                                   (1, 0): {ws.WEST: ws.SOUTH}, (1, 1): {ws.NORTH: ws.WEST},
+                                                   (0, 1): {ws.EAST: ws.NORTH}}.get((x, y), {}))
+    with pytest.raises(ws.RouteError, match="cycle"):
+        run_asm(ONE_WORD, (2, 2), routes=[ring])
+
+
+def test_sending_without_a_route_from_the_ramp_names_the_source_line():
+    @ws.jit
+    def lonely(out):
+        ws.send(ws.RAMP, 1.0, channel=1)  # MARK-lonely
+
+    device = ws.Device(SPEC)
+    with pytest.raises(ws.RouteError, match="takes nothing from the ramp") as info:
+        lonely[1, (2, 1)](device.to_device(np.zeros(1, np.float32)))
+    assert info.value.source[1] == line_of(lonely, "MARK-lonely")
+
+
+def test_bad_route_options_are_refused():
+    device = ws.Device(SPEC)
+    with pytest.raises(ws.RouteError, match="channels"):
+        device.launch(ws.assemble(ONE_WORD), 1, (2, 1), [], routes=[ws.routes.row_broadcast(SPEC.channels)])
+    with pytest.raises(ws.RouteError, match="two routes for channel 1"):
+        device.launch(ws.assemble(ONE_WORD), 1, (2, 1), [],
+                      routes=[ws.routes.row_broadcast(1), ws.routes.column_broadcast(1)])
+    with pytest.raises(ws.RouteError, match="outside the block"):
+        device.launch(ws.assemble(ONE_WORD), 1, (2, 1), [], routes=[ws.routes.row_broadcast(1, root=2)])
+    with pytest.raises(ws.ArgumentTypeError):
+        device.launch(ws.assemble(ONE_WORD), 1, (2, 1), [], routes=["row"])
+
+
+def test_route_compile_errors_name_the_source_line():
+    @ws.jit
+    def bad(out, d):
+        ws.route(1, d, ws.EAST)
+
+    device = ws.Device(SPEC)
+    with pytest.raises(ws.CompileError, match="rx= must be a constant port"):
+        bad[1, 1](device.to_device(np.zeros(1, np.float32)), 1)
+
+
+def test_grids_of_blocks_get_the_same_routes_in_every_block():
+    @ws.jit
+    def per_block(out):
+        x, y = ws.grid(2)
+        w, h = ws.gridsize(2)
+        if ws.threadIdx.x == 0:
+            ws.send(ws.RAMP, x + 1000 * y, channel=1)
+            out[y * w + x] = x + 1000 * y
+        else:
+            out[y * w + x] = ws.recv(ws.RAMP, channel=1, dtype=np.int32)
+
+    device = ws.Device(SPEC)
+    out = device.to_device(np.zeros(12 * 4, np.int32))
+    per_block[(3, 2), (4, 2)](out, routes=[ws.routes.row_broadcast(1)])
+    y, x = np.mgrid[0:4, 0:12]
+    root_x = x - x % 4
+    np.testing.assert_array_equal(out.copy_to_host().reshape(4, 12), root_x + 1000 * y)
+
+
+# ----------------------------------------------------------------------------- buses: several senders
+BUS_TURNS = """
+.name turns
+    sreg r1, tid.x
+    li r2, 0
+loop:
+    seq r3, r1, r2
+    bz r3, listen
+    send ramp, 1, r1
+    jmp next
+listen:
+    recv r4, ramp, 1
+    add r5, r5, r4
+next:
+    addi r2, r2, 1
+    slti r3, r2, {width}
+    bnz r3, loop
+    halt
+"""
+
+
+def test_a_bus_carries_words_of_every_sender_in_turn():
+    """Every PE broadcasts its index in turn on one row bus; every PE sums what it hears."""
+    width = 6
+    device = ws.Device(SPEC)
+    program = ws.assemble(BUS_TURNS.format(width=width))
+    stats = device.launch(program, 1, (width, 1), [], routes=[ws.routes.row_bus(1)])
+    assert stats.routed_link_words[1].sum() == width * (width - 1)  # each broadcast crosses every link once
+    assert stats.op_counts["recv"] == width * (width - 1)
+
+
+def test_simultaneous_senders_on_a_bus_that_the_simulation_cannot_order_are_refused():
+    # PEs 0 and 4 send at once on a row bus; PE 1 hears PE 0 first, PE 3 hears PE 4 first: no single order
+    source = """
+    .name both
+        sreg r1, tid.x
+        seqi r2, r1, 0
+        seqi r3, r1, 4
+        or r2, r2, r3
+        bz r2, listen
+        send ramp, 1, r1
+        halt
+    listen:
+        recv r4, ramp, 1
+        recv r4, ramp, 1
+        halt
+    """
+    with pytest.raises(ws.RouteError, match="before a word from"):
+        run_asm(source, (5, 1), routes=[ws.routes.row_bus(1)])
+
+
+def test_heatmaps_and_the_trace_show_routed_traffic_per_channel(tmp_path):
+    device = ws.Device(SPEC)
+    program = ws.assemble(ONE_WORD)
+    stats = device.launch(program, 1, (5, 3), [], routes=[ws.routes.broadcast(1, root=(0, 0))], trace=True)
+    # The root's word goes east along row 0 (4 links) and down every column (2 links each): per PE,
+    # the words its router sends on.
+    expected = np.zeros((SPEC.height, SPEC.width), dtype=np.int64)
+    expected[0, 0] = 2  # east and south
+    expected[0, 1:4] = 2  # on east, and south
+    expected[0, 4] = 1  # south
+    expected[1, 0:5] = 1  # south, to row 2
+    np.testing.assert_array_equal(stats.metric("routed_words_1"), expected)
+    np.testing.assert_array_equal(stats.metric("routed_words"), expected)
+    assert not stats.metric("routed_words_2").any()
+    assert stats.heatmap("routed_words_1", tmp_path / "routed.png").exists()
+    events = stats.trace.events(0, SPEC.clock_hz)
+    counters = [e for e in events if e["ph"] == "C"]
+    assert counters and counters[-1]["name"] == "channel 1: routed words over links"
+    assert counters[-1]["args"]["words"] == expected.sum() == 4 + 5 * 2
