@@ -12,7 +12,9 @@ shrinks evenly on all of them.
 2. the column l[k:n, k] (the pivot first) is broadcast along the row of PEs, east and west, in chunks of
    16 words (`fifo_depth`) forwarded hop by hop, so the broadcast pipelines;
 3. every PE updates each of its columns j > k: a[j:n, j] -= l_jk * l[j:n, k], one vector fused
-   multiply-add of n - j elements.
+   multiply-add of n - j elements. The owner of column k + 1 updates that column first, factors it and
+   sends it on (look-ahead) before its other updates, so the broadcast of column k + 1 overlaps the
+   updates of step k everywhere (two column buffers alternate between steps).
 
 **Not positive definite.** Every PE reads the pivot at the head of the broadcast; if it is not positive
 (or NaN), all of them stop at that step (so no PE waits for a column that never comes), and the owner
@@ -56,52 +58,71 @@ def cholesky_kernel(n: int, p: int) -> Dispatcher:
     C = n // p  # columns per PE
     CN = C * N
 
+    @jit
+    def factor_and_send(cols, lk, k, boff, has_e, has_w):
+        """On the owner of column k: the pivot into lk[boff + k], and if it is positive, l_kk and the scaled
+        column below it, into place and into lk; then lk[boff + k:boff + N] goes east and west."""
+        base = (k // P) * N
+        piv = cols[base + k]
+        lk[boff + k] = piv
+        if piv > 0.0:
+            d = math.sqrt(piv)
+            cols[base + k] = d
+            cols[base + k + 1:base + N] = cols[base + k + 1:base + N] * (1.0 / d)
+            lk[boff + k + 1:boff + N] = cols[base + k + 1:base + N]
+        for o in range(boff + k, boff + N, CHUNK):
+            e = min(o + CHUNK, boff + N)
+            if has_e:
+                ws.send(ws.EAST, lk[o:e])
+            if has_w:
+                ws.send(ws.WEST, lk[o:e])
+
+    @jit
+    def update(cols, lk, boff, lj, x):
+        """Column j = x + P * lj (local index lj) -= l_jk * l[j:n, k], over rows j..n-1 (column k at boff)."""
+        j = x + P * lj
+        cols[lj * N + j:lj * N + N] = lk[boff + j:boff + N] * (-lk[boff + j]) + cols[lj * N + j:lj * N + N]
+
     @jit(boundscheck=False)  # the indices follow from n and p alone; the tests check L against NumPy
     def cholesky_columns(cols_g, status, pivot):
         x = ws.threadIdx.x
         cols = ws.local.array(CN, np.float32)  # this PE's columns, each n words
-        lk = ws.local.array(N, np.float32)  # the column being broadcast: the pivot, then l[k+1:n, k]
+        lk = ws.local.array(2 * N, np.float32)  # column k at (k % 2) * N: the pivot, then l[k+1:n, k]
         cols[0:CN] = cols_g[x, 0:CN]
         has_e = ws.has_neighbor(ws.EAST)
         has_w = ws.has_neighbor(ws.WEST)
+        if x == 0:
+            factor_and_send(cols, lk, 0, 0, has_e, has_w)
         for k in range(N):
             owner = k % P
-            if x == owner:
-                base = (k // P) * N
-                piv = cols[base + k]
-                lk[k] = piv
-                if piv > 0.0:
-                    d = math.sqrt(piv)
-                    cols[base + k] = d
-                    cols[base + k + 1:base + N] = cols[base + k + 1:base + N] * (1.0 / d)
-                    lk[k + 1:N] = cols[base + k + 1:base + N]
-                for o in range(k, N, CHUNK):
-                    e = min(o + CHUNK, N)
-                    if has_e:
-                        ws.send(ws.EAST, lk[o:e])
-                    if has_w:
-                        ws.send(ws.WEST, lk[o:e])
-            elif x > owner:
-                for o in range(k, N, CHUNK):
-                    e = min(o + CHUNK, N)
+            boff = (k & 1) * N
+            if x > owner:
+                for o in range(boff + k, boff + N, CHUNK):
+                    e = min(o + CHUNK, boff + N)
                     ws.recv(ws.WEST, out=lk[o:e])
                     if has_e:
                         ws.send(ws.EAST, lk[o:e])
-            else:
-                for o in range(k, N, CHUNK):
-                    e = min(o + CHUNK, N)
+            elif x < owner:
+                for o in range(boff + k, boff + N, CHUNK):
+                    e = min(o + CHUNK, boff + N)
                     ws.recv(ws.EAST, out=lk[o:e])
                     if has_w:
                         ws.send(ws.WEST, lk[o:e])
-            if not lk[k] > 0.0:  # every PE sees the same pivot, so all stop at the same step
+            if not lk[boff + k] > 0.0:  # every PE sees the same pivot, so all stop at the same step
                 if x == owner:
                     status[0] = k
-                    pivot[0] = lk[k]
+                    pivot[0] = lk[boff + k]
                 break
-            # Trailing update of this PE's columns j > k (local index lj, j = x + P * lj).
-            for lj in range((k + P - x) // P, C):
-                j = x + P * lj
-                cols[lj * N + j:lj * N + N] = lk[j:N] * (-lk[j]) + cols[lj * N + j:lj * N + N]
+            # Trailing update of this PE's columns j > k (local index lj, j = x + P * lj). Look-ahead: the
+            # owner of column k + 1 updates it first and sends it on before its other columns, so the next
+            # broadcast travels while every PE is still busy with this step's updates.
+            first = (k + P - x) // P
+            if k + 1 < N and x == (k + 1) % P:
+                update(cols, lk, boff, first, x)
+                factor_and_send(cols, lk, k + 1, N - boff, has_e, has_w)
+                first += 1
+            for lj in range(first, C):
+                update(cols, lk, boff, lj, x)
         cols_g[x, 0:CN] = cols[0:CN]
 
     return cholesky_columns
