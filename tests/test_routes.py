@@ -355,3 +355,40 @@ def test_heatmaps_and_the_trace_show_routed_traffic_per_channel(tmp_path):
     counters = [e for e in events if e["ph"] == "C"]
     assert counters and counters[-1]["name"] == "channel 1: routed words over links"
     assert counters[-1]["args"]["words"] == expected.sum() == 4 + 5 * 2
+
+
+def test_routed_streams_of_two_channels_share_a_link():
+    """PE 0 streams n words east on channel 1, PE 1 streams n words east on channel 2: the link from PE 1
+    to PE 2 carries both, one word a cycle, so PE 3 has all 2n words no earlier than 2n cycles in."""
+    n = 12
+    source = f"""
+    .name share
+    .sram {n}
+        sreg r1, tid.x
+        li r2, 0
+        li r3, {n}
+        slti r4, r1, 2
+        bz r4, listen
+        bnz r1, second
+        sendv ramp, 1, r2, r3
+        halt
+    second:
+        sendv ramp, 2, r2, r3
+        halt
+    listen:
+        recvv ramp, 1, r2, r3
+        recvv ramp, 2, r2, r3
+        halt
+    """
+    routes = [ws.routes.row_broadcast(1, root=0), ws.routes.custom(2, lambda x, y, w, h: (
+        {RAMP: ws.EAST} if x == 1 else {ws.WEST: (ws.EAST, RAMP)} if x == 2 else {ws.WEST: RAMP} if x == 3 else {}))]
+    spec = SPEC.replace(fifo_depth=2 * n)  # no back-pressure: only the shared link can hold words back
+    _, shared = run_asm(source, (4, 1), routes=routes, spec=spec)
+    assert elapsed(shared)[0, 3] >= 2 * n
+    # The same streams on links of their own (PE 1's goes to PE 0 only) are not held back.
+    routes[1] = ws.routes.custom(2, lambda x, y, w, h: {RAMP: ws.WEST} if x == 1 else {ws.EAST: RAMP} if x == 0 else {})
+    lone = source.replace("recvv ramp, 2, r2, r3", "").replace("slti r4, r1, 2", "slti r4, r1, 2\n        seqi r5, r1, 0")
+    _, apart = run_asm(lone, (4, 1), routes=routes, spec=spec)
+    # PE 3 then has channel 1's n words only (it listens to nothing else): the shared link cost it the
+    # other stream's n words (less one cycle of overlap at the start)
+    assert elapsed(shared)[0, 3] - elapsed(apart)[0, 3] >= n - 1

@@ -101,6 +101,7 @@ class RoutedExchangeMixin:
             ready = self.cycle[src.idx] + cost
             depart = ready.copy()
             np.maximum.at(depart, lane, fifo.time.gather(slot, dest))  # word k - depth popped everywhere
+            depart += self._share_links(table, table.rows(src.idx), depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
             fifo.value.scatter(slot, dest, self.regs[ins.a, src.idx][lane])
@@ -160,6 +161,7 @@ class RoutedExchangeMixin:
         slot_free = np.zeros((len(pes), words), dtype=self.time_dtype)
         np.maximum.at(slot_free, lane, fifo.time.gather_run(slots, dest))
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
+        later += self._share_links(table, table.rows(pes), later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
         values = np.zeros(valid.shape, dtype=self.sram.dtype)
         values[valid] = self.sram[((base + done)[:, None] + columns)[valid], np.repeat(pes, count)]
         valid_d = valid[lane]
@@ -180,6 +182,38 @@ class RoutedExchangeMixin:
         self.progress[pes] += count.astype(self.progress.dtype)
         self._injected(channel)[pes] += count
         return np.unique(dest)
+
+    # ------------------------------------------------------------------ links shared by channels
+    def _share_links(self, table: Deliveries, rows: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """How long each sender's words (leaving at `first` .. `last`) must wait so that no link of their
+        path carries them while it carries other routed words; then reserves those links.
+
+        A link moves `link_words_per_cycle` words a cycle whatever their channel. Each link remembers the
+        span of its latest reservation; words whose span overlaps it wait for its end, and the whole
+        multicast waits (its sender stalls) for its most contended link: conservative for branches that
+        were free. Spans reserved by sends the simulation ran earlier but that lie later in simulated time
+        are not waited for (see docs/timing.md)."""
+        starts, counts = table.link_start[rows], table.link_start[rows + 1] - table.link_start[rows]
+        if not counts.any():
+            return np.zeros(len(rows))
+        if self.link_busy is None:
+            self.link_busy = np.full((2, 4 * self.n), -np.inf)
+        lane = np.repeat(np.arange(len(rows)), counts)
+        entry = np.arange(int(counts.sum())) - (np.cumsum(counts) - counts)[lane] + starts[lane]
+        link = table.link_dir[entry].astype(np.int64) * self.n + table.link_pe[entry]
+        begin = first[lane] + table.link_offset[entry]
+        end = last[lane] + table.link_offset[entry] + self.word_time
+        busy_from, busy_until = self.link_busy[0, link], self.link_busy[1, link]
+        overlap = (begin < busy_until) & (end > busy_from)
+        delay = np.zeros(len(rows))
+        if overlap.any():
+            np.maximum.at(delay, lane[overlap], (busy_until - begin)[overlap])
+            begin, end = begin + delay[lane], end + delay[lane]
+        later = begin >= busy_until  # after the reservation (right after it, when it waited)
+        touching = later & (begin == busy_until)
+        self.link_busy[0, link] = np.where(touching, busy_from, np.where(later, begin, busy_from))
+        self.link_busy[1, link] = np.where(later, end, busy_until)
+        return delay
 
     # ------------------------------------------------------------------ link statistics
     def _trace_link_words(self, channel: int, table: Deliveries, pes: np.ndarray, times: np.ndarray,

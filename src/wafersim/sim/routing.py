@@ -34,7 +34,8 @@ MAX_PES_NAMED = 4
 class Deliveries:
     """Where the words of each source go, as compressed rows: source `sources[i]` (a flat PE index)
     delivers to `dest[start[i]:start[i + 1]]` after `latency[...]` cycles, and its words cross the links
-    (`link_pe`, `link_dir`)[link_start[i]:link_start[i + 1]]."""
+    (`link_pe`, `link_dir`)[link_start[i]:link_start[i + 1]], entering each `link_offset` cycles after
+    leaving the sender."""
 
     sources: np.ndarray
     start: np.ndarray
@@ -43,6 +44,7 @@ class Deliveries:
     link_start: np.ndarray
     link_pe: np.ndarray
     link_dir: np.ndarray
+    link_offset: np.ndarray
     row_of: np.ndarray  # per PE: its row in `sources`, or -1 if it has no route from its ramp
     broken: np.ndarray  # per row: the number of the message saying why its words cannot go, or -1
     messages: list[str]
@@ -211,7 +213,7 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
             if not inside.all():
                 fail(r[~inside], f"words go {PORTS[p]} out of the block at {_names(region, at[~inside])}")
                 r, at, lat = r[inside], at[inside], lat[inside]
-            links.append((r, at, np.full(len(at), p, dtype=np.int8)))
+            links.append((r, at, np.full(len(at), p, dtype=np.int8), lat + ramp_latency))
             nb = at + region.offset(p)
             entry = OPPOSITE[p]
             accepted = masks[entry, nb] != 0
@@ -239,21 +241,22 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                               f"({_names(region, sources[np.unique(d_row[repeated])])}); a receiver takes one "
                               f"source per channel unless the route merges (then: one path from each source)")
         d_row, dest, d_lat = d_row[~repeated], dest[~repeated], d_lat[~repeated]
-    l_row, link_pe, link_dir = _join(links)
+    l_row, link_pe, link_dir, link_offset = _join(links, 4)
     keep = broken[l_row] < 0
-    l_row, link_pe, link_dir = l_row[keep], link_pe[keep], link_dir[keep]
+    l_row, link_pe, link_dir, link_offset = l_row[keep], link_pe[keep], link_dir[keep], link_offset[keep]
     order, link_order = np.argsort(d_row, kind="stable"), np.argsort(l_row, kind="stable")
     row_of = np.full(n, -1, dtype=np.int64)
     row_of[sources] = np.arange(len(sources))  # (the caller's order: lanes index their rows directly)
     return Deliveries(sources=sources, start=_row_starts(d_row, len(sources)), dest=dest[order].astype(np.int64),
                       latency=d_lat[order], link_start=_row_starts(l_row, len(sources)),
                       link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
+                      link_offset=link_offset[link_order].astype(np.float64),
                       row_of=row_of, broken=broken, messages=messages)
 
 
-def _join(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+def _join(parts: list[tuple[np.ndarray, ...]], width: int = 3) -> tuple[np.ndarray, ...]:
     if not parts:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+        return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))[:width]
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 

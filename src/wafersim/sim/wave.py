@@ -76,6 +76,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, OffWaferMixin, D
         self.injected: dict[int, np.ndarray] = {}  # per routed channel: words each PE sent on current paths
         self.routed_link_words: dict[int, np.ndarray] = {}  # per routed channel: (4, n) words per link
         self.last_arrival: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per routed channel, per receiver
+        self.link_busy: np.ndarray | None = None  # (2, 4n): latest reservation of each link by routed words
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.groups: dict[int, _Group] = {}
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
