@@ -137,121 +137,95 @@ def line_gather(value, values, position, root, channel, size, towards_low, towar
     return 0
 
 
-# ---------------------------------------------------------------------------- rows
-@jit
-def row_broadcast(value, root=0, channel=0):
-    """The `value` of the PE at column `root` of this PE's row (a scalar; channel: a row bus)."""
-    return line_broadcast(value, ws.threadIdx.x, root, channel, ROW_BUS)
+# ---------------------------------------------------------------------------- rows and columns
+class _Line:
+    """The collectives of one kind of line (rows or columns): device functions built once per axis, so
+    that rows and columns share one definition. `position` is threadIdx.x (rows) or .y (columns)."""
+
+    def __init__(self, axis: int) -> None:
+        rows = axis == 0
+        bus = ROW_BUS if rows else COLUMN_BUS
+        to_low, to_high = (CHAIN_WEST, CHAIN_EAST) if rows else (CHAIN_NORTH, CHAIN_SOUTH)
+        ahead, behind = (ws.EAST, ws.WEST) if rows else (ws.SOUTH, ws.NORTH)
+
+        @jit
+        def position():
+            return ws.threadIdx.x if rows else ws.threadIdx.y
+
+        @jit
+        def size():
+            return ws.blockDim.x if rows else ws.blockDim.y
+
+        @jit
+        def broadcast(value, root=0, channel=0):
+            return line_broadcast(value, position(), root, channel, bus)
+
+        @jit
+        def broadcast_array(values, root=0, channel=0):
+            return line_broadcast_array(values, position(), root, channel, bus)
+
+        @jit
+        def reduce(value, root=0, op=SUM, channel=0):
+            return line_reduce(value, position(), root, op, channel, ws.has_neighbor(ahead),
+                               ws.has_neighbor(behind), to_low, to_high)
+
+        @jit
+        def reduce_array(values, part, root=0, op=SUM, channel=0):
+            return line_reduce_array(values, part, position(), root, op, channel, ws.has_neighbor(ahead),
+                                     ws.has_neighbor(behind), to_low, to_high)
+
+        @jit
+        def all_reduce(value, op=SUM, channel=0):
+            total = line_reduce(value, position(), 0, op, channel, ws.has_neighbor(ahead), 0, to_low, to_high, 0)
+            return line_broadcast(total, position(), 0, channel + 1, bus)
+
+        @jit
+        def all_reduce_array(values, part, op=SUM, channel=0):
+            line_reduce_array(values, part, position(), 0, op, channel, ws.has_neighbor(ahead), 0, to_low,
+                              to_high, 0)
+            return line_broadcast_array(values, position(), 0, channel + 1, bus)
+
+        @jit
+        def scatter(values, root=0, channel=0):
+            line_broadcast_array(values, position(), root, channel, bus)
+            return values[position()]
+
+        @jit
+        def gather(value, values, root=0, channel=0):
+            return line_gather(value, values, position(), root, channel, size(), to_low, to_high)
+
+        line, index = ("row", "column x") if rows else ("column", "row y")
+        docs = {
+            broadcast: f"The `value` of the PE at {index} = `root` of this PE's {line} (a scalar; channel: a bus).",
+            broadcast_array: f"Every PE of the {line} gets the root's local array `values` (in place; channel: a bus).",
+            reduce: f"The sum (max, min) of `value` over the {line}, returned at the root (others get partial "
+                    f"results); channels `channel` and `channel + 1`.",
+            reduce_array: f"values (a local array) = its element-wise sum (max, min) over the {line}, at the root; "
+                          f"`part`: a scratch local array of at least min(len(values), CHUNK) elements; channels "
+                          f"`channel` and `channel + 1`.",
+            all_reduce: f"The sum (max, min) of `value` over the {line}, at every PE of it; channels `channel` (a "
+                        f"chain) and `channel + 1` (a bus).",
+            all_reduce_array: f"values = its element-wise sum (max, min) over the {line}, at every PE of it; "
+                              f"channels `channel` (a chain) and `channel + 1` (a bus).",
+            scatter: f"values[i] of the root's array at the PE of {index} = i (every PE passes an array as long as "
+                     f"the {line}: the root's holds the data, the others' receive a copy; channel: a bus).",
+            gather: f"At the root: values[i] = `value` of the PE of {index} = i (values: a local array as long as "
+                    f"the {line}); channels `channel` and `channel + 1`.",
+        }
+        for function, doc in docs.items():
+            function.__doc__ = function.py_func.__doc__ = doc
+        self.broadcast, self.broadcast_array, self.reduce, self.reduce_array = (broadcast, broadcast_array, reduce,
+                                                                                 reduce_array)
+        self.all_reduce, self.all_reduce_array, self.scatter, self.gather = (all_reduce, all_reduce_array, scatter,
+                                                                             gather)
 
 
-@jit
-def row_broadcast_array(values, root=0, channel=0):
-    """Every PE of the row gets the root's local array `values` (in place; channel: a row bus)."""
-    return line_broadcast_array(values, ws.threadIdx.x, root, channel, ROW_BUS)
-
-
-@jit
-def row_reduce(value, root=0, op=SUM, channel=0):
-    """The sum (max, min) of `value` over the row, returned at the root (others get partial results);
-    channels `channel` and `channel + 1`."""
-    return line_reduce(value, ws.threadIdx.x, root, op, channel, ws.has_neighbor(ws.EAST),
-                       ws.has_neighbor(ws.WEST), CHAIN_WEST, CHAIN_EAST)
-
-
-@jit
-def row_reduce_array(values, part, root=0, op=SUM, channel=0):
-    """values (a local array) = its element-wise sum (max, min) over the row, at the root; `part`: a
-    scratch local array of at least min(len(values), CHUNK) elements; channels `channel`, `channel + 1`."""
-    return line_reduce_array(values, part, ws.threadIdx.x, root, op, channel, ws.has_neighbor(ws.EAST),
-                             ws.has_neighbor(ws.WEST), CHAIN_WEST, CHAIN_EAST)
-
-
-@jit
-def row_all_reduce(value, op=SUM, channel=0):
-    """The sum (max, min) of `value` over the row, at every PE of the row; channels `channel` (a chain)
-    and `channel + 1` (a bus)."""
-    total = line_reduce(value, ws.threadIdx.x, 0, op, channel, ws.has_neighbor(ws.EAST), 0, CHAIN_WEST,
-                        CHAIN_EAST, 0)
-    return row_broadcast(total, 0, channel + 1)
-
-
-@jit
-def row_all_reduce_array(values, part, op=SUM, channel=0):
-    """values = its element-wise sum (max, min) over the row, at every PE of the row; channels `channel`
-    (a chain) and `channel + 1` (a bus)."""
-    line_reduce_array(values, part, ws.threadIdx.x, 0, op, channel, ws.has_neighbor(ws.EAST), 0, CHAIN_WEST,
-                      CHAIN_EAST, 0)
-    return row_broadcast_array(values, 0, channel + 1)
-
-
-@jit
-def row_scatter(values, root=0, channel=0):
-    """values[x] of the root's array, at the PE of column x (every PE passes an array as long as the
-    row: the root's holds the data, the others' receive a copy; channel: a row bus)."""
-    row_broadcast_array(values, root, channel)
-    return values[ws.threadIdx.x]
-
-
-@jit
-def row_gather(value, values, root=0, channel=0):
-    """At the root: values[x] = `value` of the PE of column x (values: a local array as long as the row);
-    channels `channel` and `channel + 1`."""
-    return line_gather(value, values, ws.threadIdx.x, root, channel, ws.blockDim.x, CHAIN_WEST, CHAIN_EAST)
-
-
-# ---------------------------------------------------------------------------- columns
-@jit
-def column_broadcast(value, root=0, channel=0):
-    """The `value` of the PE at row `root` of this PE's column (a scalar; channel: a column bus)."""
-    return line_broadcast(value, ws.threadIdx.y, root, channel, COLUMN_BUS)
-
-
-@jit
-def column_broadcast_array(values, root=0, channel=0):
-    """Every PE of the column gets the root's local array `values` (in place; channel: a column bus)."""
-    return line_broadcast_array(values, ws.threadIdx.y, root, channel, COLUMN_BUS)
-
-
-@jit
-def column_reduce(value, root=0, op=SUM, channel=0):
-    """The sum (max, min) of `value` over the column, returned at the root; channels `channel`, `channel + 1`."""
-    return line_reduce(value, ws.threadIdx.y, root, op, channel, ws.has_neighbor(ws.SOUTH),
-                       ws.has_neighbor(ws.NORTH), CHAIN_NORTH, CHAIN_SOUTH)
-
-
-@jit
-def column_reduce_array(values, part, root=0, op=SUM, channel=0):
-    """values = its element-wise sum (max, min) over the column, at the root; channels `channel`, `channel + 1`."""
-    return line_reduce_array(values, part, ws.threadIdx.y, root, op, channel, ws.has_neighbor(ws.SOUTH),
-                             ws.has_neighbor(ws.NORTH), CHAIN_NORTH, CHAIN_SOUTH)
-
-
-@jit
-def column_all_reduce(value, op=SUM, channel=0):
-    """The sum (max, min) of `value` over the column, at every PE of the column; channels `channel` (a
-    chain) and `channel + 1` (a bus)."""
-    total = line_reduce(value, ws.threadIdx.y, 0, op, channel, ws.has_neighbor(ws.SOUTH), 0, CHAIN_NORTH,
-                        CHAIN_SOUTH, 0)
-    return column_broadcast(total, 0, channel + 1)
-
-
-@jit
-def column_all_reduce_array(values, part, op=SUM, channel=0):
-    """values = its element-wise sum (max, min) over the column, at every PE of the column; channels
-    `channel` (a chain) and `channel + 1` (a bus)."""
-    line_reduce_array(values, part, ws.threadIdx.y, 0, op, channel, ws.has_neighbor(ws.SOUTH), 0,
-                      CHAIN_NORTH, CHAIN_SOUTH, 0)
-    return column_broadcast_array(values, 0, channel + 1)
-
-
-@jit
-def column_scatter(values, root=0, channel=0):
-    """values[y] of the root's array, at the PE of row y (channel: a column bus)."""
-    column_broadcast_array(values, root, channel)
-    return values[ws.threadIdx.y]
-
-
-@jit
-def column_gather(value, values, root=0, channel=0):
-    """At the root: values[y] = `value` of the PE of row y; channels `channel` and `channel + 1`."""
-    return line_gather(value, values, ws.threadIdx.y, root, channel, ws.blockDim.y, CHAIN_NORTH, CHAIN_SOUTH)
+_ROWS, _COLUMNS = _Line(0), _Line(1)
+row_broadcast, column_broadcast = _ROWS.broadcast, _COLUMNS.broadcast
+row_broadcast_array, column_broadcast_array = _ROWS.broadcast_array, _COLUMNS.broadcast_array
+row_reduce, column_reduce = _ROWS.reduce, _COLUMNS.reduce
+row_reduce_array, column_reduce_array = _ROWS.reduce_array, _COLUMNS.reduce_array
+row_all_reduce, column_all_reduce = _ROWS.all_reduce, _COLUMNS.all_reduce
+row_all_reduce_array, column_all_reduce_array = _ROWS.all_reduce_array, _COLUMNS.all_reduce_array
+row_scatter, column_scatter = _ROWS.scatter, _COLUMNS.scatter
+row_gather, column_gather = _ROWS.gather, _COLUMNS.gather
