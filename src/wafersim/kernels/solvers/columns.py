@@ -28,11 +28,16 @@ from ...compiler import intrinsics as ws
 from ...errors import ArgumentError, OutOfMemoryError
 from ...runtime.jit import jit
 from ...sim.stats import LaunchStats
+from ... import collectives as wsc
 from ..reduce import SUM, allreduce
 
 #: The channel of the halo exchange; the all-reduce of `kernels.reduce` uses channel 0, and a separate
 #: channel keeps a fast PE's reduction word from ever queueing behind halo words on the same FIFO.
 HALO_CHANNEL = 1
+
+#: The first of the three channels of `kernels.reduce.allreduce` (a row chain, a column chain, a block
+#: bus); `block_sums` uses the same channels with the same routes.
+REDUCE_CHANNEL = 0
 
 
 class ColumnTooLongError(ArgumentError, OutOfMemoryError):
@@ -172,11 +177,9 @@ def column_ops(nz: int) -> SimpleNamespace:
     @jit
     def block_sums(values, scratch):
         """values[k] = the sum of values[k] over the block, on every PE, for each k of the local array
-        `values` (`scratch` as long: room for partial sums). One all-reduce a value for now: the routed
-        array all-reduce of `wafersim.collectives` takes them in one sweep."""
-        for k in range(len(values)):
-            values[k] = allreduce(values[k], SUM)
-        return 0
+        `values` (`scratch` as long: room for partial sums), in one sweep: the routed array all-reduce of
+        `wafersim.collectives` on the channels (and routes) of `kernels.reduce.allreduce`."""
+        return wsc.block_all_reduce_array(values, scratch, wsc.SUM, channel=REDUCE_CHANNEL)
 
     return SimpleNamespace(exchange=exchange, laplace=laplace, local_dot=local_dot, dot=dot,
                            block_sums=block_sums, nz=nz, tree=P)
