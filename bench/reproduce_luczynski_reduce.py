@@ -1,0 +1,255 @@
+"""Reproduce Luczynski et al., "Near-Optimal Wafer-Scale Reduce" (HPDC 2024) on the `wse2` preset: 1-D
+reduce and all-reduce of B float32 words over a row of P PEs, as a chain and as a binary tree, against
+the paper's cost model (bench/reproduce_models.py), which the paper reports within 4% of CS-2 runs.
+
+    python bench/reproduce_luczynski_reduce.py [--P 4,16,64,256,512] [--B 1,16,256,2048,8192]
+                                               [--write bench/RESULTS.md]
+
+- chain: `wafersim.collectives.row_reduce_array` and `row_all_reduce_array` (`row_reduce`,
+  `row_all_reduce` for B = 1): each PE receives its outer neighbour's partial vector on a routed
+  channel, adds its own and passes it on, in chunks; the all-reduce broadcasts on a routed bus;
+- tree: recursive halving towards PE 0 (this file): in round r the PEs at odd multiples of 2^r send
+  their partial vector 2^r PEs west over routers configured at launch (one channel per round, the PEs
+  in between forwarding it without instructions); vectors go chunk by chunk through all rounds, so the
+  rounds pipeline as the paper's do;
+- all-reduce: either reduce, then the routers' multicast from PE 0 (`ws.routes.row_broadcast`).
+
+The time of a collective is the launch's cycles with it minus the same launch without it (barriers
+before and after, off-wafer bandwidth lifted so that loading and storing do not bound the launch).
+Every run is checked against NumPy (integer-valued floats, so any order of additions is exact).
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reproduce_common import Comparison, GOAL, load_script, table, write_results  # noqa: E402
+
+import wafersim as ws  # noqa: E402
+from wafersim import collectives as wsc  # noqa: E402
+from wafersim.isa.opcodes import ACCEPT, EAST, RAMP, WEST  # noqa: E402
+
+models = load_script("reproduce_models")
+
+TREE_CHANNEL0 = 2  # rounds use channels 2, 3, ...; the chain collectives use 0 and 1
+CHUNK = 16  # tree messages: at most `fifo_depth` words, so a sender never waits for its parent to be ready
+
+
+def tree_round_route(channel: int, r: int) -> "ws.routes.Route":
+    """Round r of a recursive-halving reduce along each block row: PEs at x = 2^r (2k + 1) send west to
+    x - 2^r (when it exists), the PEs in between pass the words on, the receiver takes them."""
+    s = 1 << r
+
+    def rules(bx: int, by: int) -> np.ndarray:
+        masks = np.zeros((5, by, bx), dtype=np.uint8)
+        x = np.arange(bx)
+        m = x % (2 * s)
+        sender = m == s
+        between = (m > 0) & (m < s) & (x - m + s < bx)
+        receiver = (m == 0) & (x + s < bx)
+        masks[RAMP][:, sender] = 1 << WEST | ACCEPT
+        masks[EAST][:, between] = 1 << WEST | ACCEPT
+        masks[EAST][:, receiver] = 1 << RAMP | ACCEPT
+        return masks
+
+    return ws.routes.Route(channel, rules, f"tree round {r}")
+
+
+@functools.lru_cache(maxsize=None)
+def kernel(shape: str, B: int, P: int, all_reduce: bool):
+    """A launch of one row of P PEs: load B words each, barrier, [the collective if go], barrier, store
+    PE 0's result (every PE's, for an all-reduce)."""
+    rounds = tuple(range(max(1, math.ceil(math.log2(P))))) if P > 1 else ()
+    PART = min(B, max(CHUNK, wsc.CHUNK))  # scratch for one chunk (B = 8192 words fill 32 kB of the 48)
+    bcast = TREE_CHANNEL0 + len(rounds)
+
+    # The chain: the collectives library (channels 0 and 1), one kernel per case so that each compiles
+    # only the collective it times.
+    @ws.jit
+    def chain_reduce_scalar(vin, out, go):
+        x = ws.threadIdx.x
+        v = vin[x, 0]
+        ws.syncthreads()
+        if go:
+            v = wsc.row_reduce(v, 0, wsc.SUM, 0)
+        ws.syncthreads()
+        if x == 0:
+            out[x, 0] = v
+
+    @ws.jit
+    def chain_allreduce_scalar(vin, out, go):
+        x = ws.threadIdx.x
+        v = vin[x, 0]
+        ws.syncthreads()
+        if go:
+            v = wsc.row_all_reduce(v, wsc.SUM, 0)
+        ws.syncthreads()
+        out[x, 0] = v
+
+    @ws.jit
+    def chain_reduce_vector(vin, out, go):
+        x = ws.threadIdx.x
+        v = ws.local.array(B, np.float32)
+        part = ws.local.array(PART, np.float32)
+        v[0:B] = vin[x, 0:B]
+        ws.syncthreads()
+        if go:
+            wsc.row_reduce_array(v, part, 0, wsc.SUM, 0)
+        ws.syncthreads()
+        if x == 0:
+            out[x, 0:B] = v[0:B]
+
+    @ws.jit
+    def chain_allreduce_vector(vin, out, go):
+        x = ws.threadIdx.x
+        v = ws.local.array(B, np.float32)
+        part = ws.local.array(PART, np.float32)
+        v[0:B] = vin[x, 0:B]
+        ws.syncthreads()
+        if go:
+            wsc.row_all_reduce_array(v, part, wsc.SUM, 0)
+        ws.syncthreads()
+        out[x, 0:B] = v[0:B]
+
+    @ws.jit
+    def tree_kernel(vin, out, go):
+        x = ws.threadIdx.x
+        v = ws.local.array(B, np.float32)
+        part = ws.local.array(PART, np.float32)
+        v[0:B] = vin[x, 0:B]
+        ws.syncthreads()
+        if go:
+            last = 0  # the round this PE sends in: the lowest set bit of x (PE 0 never sends)
+            while last < len(rounds) and (x >> last) & 1 == 0:
+                last += 1
+            for c0 in range(0, B, CHUNK):  # chunk by chunk, so that the rounds pipeline
+                n = min(CHUNK, B - c0)
+                for r in rounds:  # unrolled: each round's channel and stride are constants
+                    if r < last:
+                        if x + (1 << r) < P:
+                            ws.recv(ws.RAMP, out=part[0:n], channel=TREE_CHANNEL0 + r)
+                            v[c0:c0 + n] += part[0:n]
+                    elif r == last:
+                        ws.send(ws.RAMP, v[c0:c0 + n], channel=TREE_CHANNEL0 + r)
+            if all_reduce:
+                if x == 0:
+                    ws.send(ws.RAMP, v[0:B], channel=bcast)
+                else:
+                    ws.recv(ws.RAMP, out=v[0:B], channel=bcast)
+        ws.syncthreads()
+        if all_reduce or x == 0:
+            out[x, 0:B] = v[0:B]
+
+    @ws.jit
+    def tree_kernel_scalar(vin, out, go):  # B = 1: one word in registers, no vector instructions
+        x = ws.threadIdx.x
+        v = vin[x, 0]
+        ws.syncthreads()
+        if go:
+            active = 1
+            for r in rounds:
+                if active:
+                    if x & ((2 << r) - 1) == 0:
+                        if x + (1 << r) < P:
+                            v = v + ws.recv(ws.RAMP, channel=TREE_CHANNEL0 + r)
+                    else:
+                        ws.send(ws.RAMP, v, channel=TREE_CHANNEL0 + r)
+                        active = 0
+            if all_reduce:
+                if x == 0:
+                    ws.send(ws.RAMP, v, channel=bcast)
+                else:
+                    v = ws.recv(ws.RAMP, channel=bcast)
+        ws.syncthreads()
+        if all_reduce or x == 0:
+            out[x, 0] = v
+
+    routes = []
+    if shape == "tree":
+        routes = [tree_round_route(TREE_CHANNEL0 + r, r) for r in rounds]
+        if all_reduce:
+            routes.append(ws.routes.row_broadcast(bcast, 0))
+    if shape == "chain":
+        chains = {(False, True): chain_reduce_scalar, (True, True): chain_allreduce_scalar,
+                  (False, False): chain_reduce_vector, (True, False): chain_allreduce_vector}
+        return chains[all_reduce, B == 1], routes
+    return (tree_kernel_scalar if B == 1 else tree_kernel), routes
+
+
+def simulated(shape: str, P: int, B: int, all_reduce: bool = False, preset: str = "wse2") -> float:
+    """Cycles of the collective on P x 1 PEs of the preset, checked against NumPy."""
+    spec = ws.WaferSpec.preset(preset, width=P, height=1, global_bytes_per_s=1e18)
+    values = np.random.default_rng(P * 10007 + B).integers(-8, 9, size=(P, B)).astype(np.float32)
+    k, routes = kernel(shape, B, P, all_reduce)
+    cycles = []
+    for go in (0, 1):
+        dev = ws.Device(spec)
+        d_in, d_out = dev.to_device(values), dev.device_array((P, B))
+        cycles.append(k[(1, 1), (P, 1)](d_in, d_out, go, routes=routes).cycles)
+        if go:
+            got = d_out.copy_to_host()
+            rows = slice(None) if all_reduce else slice(0, 1)
+            if not np.array_equal(got[rows], np.broadcast_to(values.sum(axis=0), got[rows].shape)):
+                raise AssertionError(f"{shape} {'all-reduce' if all_reduce else 'reduce'} P={P} B={B} differs "
+                                     f"from NumPy")
+    return float(cycles[1] - cycles[0])
+
+
+def predicted(shape: str, P: int, B: int, all_reduce: bool, spec: ws.WaferSpec) -> float:
+    if all_reduce:
+        return models.allreduce(P, B, spec, shape)
+    return (models.chain_reduce if shape == "chain" else models.tree_reduce)(P, B, spec)
+
+
+def main(argv: list[str] | None = None) -> list[Comparison]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--P", default="4,16,64,256,512")
+    ap.add_argument("--B", default="1,16,256,2048,8192")
+    ap.add_argument("--preset", default="wse2")
+    ap.add_argument("--write", type=Path)
+    args = ap.parse_args(argv)
+    Ps = [int(v) for v in args.P.split(",")]
+    Bs = [int(v) for v in args.B.split(",")]
+    spec = ws.WaferSpec.preset(args.preset)
+    rows = []
+    print(f"{'collective':>18} {'P':>4} {'B':>5} {'simulated':>10} {'model':>10} {'ratio':>6}")
+    for all_reduce in (False, True):
+        for shape in ("chain", "tree"):
+            for P in Ps:
+                for B in Bs:
+                    sim = simulated(shape, P, B, all_reduce, args.preset)
+                    model = predicted(shape, P, B, all_reduce, spec)
+                    name = f"{shape} {'all-reduce' if all_reduce else 'reduce'}"
+                    rows.append((name, P, B, sim, model))
+                    print(f"{name:>18} {P:>4} {B:>5} {sim:>10,.0f} {model:>10,.0f} {sim / model:>6.2f}", flush=True)
+    comparisons = []
+    for name in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in rows if r[0] == name]
+        ratios = np.array([r[3] / r[4] for r in mine])
+        inside = int(np.sum(np.abs(ratios - 1) <= GOAL))
+        worst = mine[int(np.argmax(np.abs(ratios - 1)))]
+        comparisons.append(Comparison(
+            f"{name}: geometric-mean cycles over {len(mine)} (P, B)", float(np.exp(np.mean(np.log([r[3] for r in mine])))),
+            float(np.exp(np.mean(np.log([r[4] for r in mine])))), "cycles",
+            f"{inside}/{len(mine)} within 25%; ratio {ratios.min():.2f}-{ratios.max():.2f}, farthest at "
+            f"P={worst[1]}, B={worst[2]}"))
+    print()
+    print(table(comparisons))
+    if args.write:
+        detail = "\n".join(f"| {n} | {P} | {B} | {s:,.0f} | {m:,.0f} | {s / m:.2f} |" for n, P, B, s, m in rows)
+        body = (table(comparisons) + "\n\n| collective | P | B | simulated cycles | model cycles | ratio |\n"
+                "|---|---|---|---|---|---|\n" + detail + "\n")
+        command = "python bench/reproduce_luczynski_reduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_results("reproduce-luczynski", "Reproduction: Luczynski et al. HPDC 2024, 1-D reduce and all-reduce on wse2",
+                      command.strip(), body, args.write)
+    return comparisons
+
+
+if __name__ == "__main__":
+    main()
