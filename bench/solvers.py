@@ -52,6 +52,8 @@ def runners(shape: tuple[int, int, int], rng: np.random.Generator
         "cg": lambda n, d: conjugate_gradient(b, rtol=0.0, maxiter=n, device=d).stats,
         "cg, Jacobi": lambda n, d: conjugate_gradient(b, shift=shift, rtol=0.0, maxiter=n, preconditioner="jacobi",
                                                       device=d).stats,
+        "cg, single reduction": lambda n, d: conjugate_gradient(b, rtol=0.0, maxiter=n, single_reduction=True,
+                                                                device=d).stats,
         "bicgstab": lambda n, d: bicgstab(b, rtol=0.0, maxiter=n, device=d).stats,
         "power method": lambda n, d: power_method(b, tol=0.0, maxiter=n, device=d).stats,
         "stencil 7-point": lambda n, d: stencil7(b, (0.4, 0.1, 0.1, 0.1), n, device=d)[1],
@@ -116,7 +118,10 @@ def iterations_table(sizes: list[tuple[int, int, int]], rtol: float) -> str:
         cases = [("cg", a0, spla.cg, None, lambda: conjugate_gradient(b, rtol=rtol)),
                  ("cg, Jacobi, varying shift", a1, spla.cg, sp.diags(1 / a1.diagonal()),
                   lambda: conjugate_gradient(b, shift=shift, rtol=rtol, preconditioner="jacobi")),
+                 ("cg, Jacobi, varying shift, single reduction", a1, spla.cg, sp.diags(1 / a1.diagonal()),
+                  lambda: conjugate_gradient(b, shift=shift, rtol=rtol, preconditioner="jacobi", single_reduction=True)),
                  ("cg, varying shift", a1, spla.cg, None, lambda: conjugate_gradient(b, shift=shift, rtol=rtol)),
+                 ("cg, single reduction", a0, spla.cg, None, lambda: conjugate_gradient(b, rtol=rtol, single_reduction=True)),
                  ("bicgstab", a0, spla.bicgstab, None, lambda: bicgstab(b, rtol=rtol))]
         for name, a, method, m, solve in cases:
             counts = []
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wafer", action="store_true", help="add a 757 x 996 block run (minutes)")
     args = parser.parse_args(argv)
     sizes = [((64, 16, 16), None), ((64, 64, 64), None)]
-    sizes += [((32, 996, 757), ("cg", "stencil 7-point"))] if args.wafer else []
+    sizes += [((32, 996, 757), ("cg", "cg, single reduction", "stencil 7-point"))] if args.wafer else []
     start = time.perf_counter()
     throughput = throughput_table(sizes, 2, 4)
     iterations = iterations_table([(16, 8, 8), (32, 16, 16)], 1e-5)
