@@ -4,6 +4,8 @@ weights of a run without the failure. Skipped, with the reason, only where Ray i
 cannot start."""
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 
@@ -18,13 +20,32 @@ MODEL = train.Model.mlp([6, 8, 3], activation="relu")
 DATA = train.synthetic_classification(12, 6, 3, seed=2)
 
 
+START_TIMEOUT_S = 60  # ray.init has no timeout of its own; a machine where Ray hangs skips rather than stalls
+
+
+class _StartTimeout(Exception):
+    pass
+
+
+def _give_up(signum, frame):
+    raise _StartTimeout
+
+
 @pytest.fixture(scope="module")
 def ray_session():
     """A small local Ray: two CPUs, no dashboard; shut down after the module."""
+    previous = signal.signal(signal.SIGALRM, _give_up)
+    signal.alarm(START_TIMEOUT_S)
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except _StartTimeout:
+        ray.shutdown()
+        pytest.skip(f"Ray did not start on this machine within {START_TIMEOUT_S} s")
     except Exception as err:  # noqa: BLE001 - any failure to start Ray is a reason to skip, stated
         pytest.skip(f"Ray cannot start on this machine: {type(err).__name__}: {err}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     yield ray
     ray.shutdown()
 
