@@ -2,17 +2,17 @@
 
 - broadcast (channel: a block bus): along the sender's row, and from every PE of that row up and down
   its column, so a word reaches the farthest PE after |dx| + |dy| hops and costs the root one send;
-- reduce (channels c .. c + 3): along every row to the root's column (chains both ways), then along that
+- reduce (channels c, c + 1: neighbour words): along every row to the root's column, then along that
   column to the root;
-- all-reduce (channels c .. c + 2): reduce to PE (0, 0) over a west chain (c) and a north chain (c + 1),
-  then broadcast from it over a block bus (c + 2).
+- all-reduce (channels c .. c + 2): reduce to PE (0, 0) (c: rows, c + 1: the first column), then
+  broadcast from it over a block bus (c + 2).
 """
 from __future__ import annotations
 
 from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
 from .lines import line_reduce, line_reduce_array
-from .ports import BLOCK_BUS, CHAIN_EAST, CHAIN_NORTH, CHAIN_SOUTH, CHAIN_WEST, SUM
+from .ports import BLOCK_BUS, SUM
 
 
 @jit
@@ -40,26 +40,26 @@ def block_broadcast_array(values, root_x=0, root_y=0, channel=0):
 @jit
 def block_reduce(value, root_x=0, root_y=0, op=SUM, channel=0):
     """The sum (max, min) of `value` over the block, returned at PE (root_x, root_y); channels
-    `channel` .. `channel + 3`."""
+    `channel` (rows) and `channel + 1` (the root's column), neighbour words."""
     x, y = ws.threadIdx.x, ws.threadIdx.y
-    value = line_reduce(value, x, root_x, op, channel, ws.has_neighbor(ws.EAST), ws.has_neighbor(ws.WEST),
-                        CHAIN_WEST, CHAIN_EAST)
+    value = line_reduce(value, x, root_x, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST),
+                        ws.has_neighbor(ws.WEST))
     if x == root_x:
-        value = line_reduce(value, y, root_y, op, channel + 2, ws.has_neighbor(ws.SOUTH),
-                            ws.has_neighbor(ws.NORTH), CHAIN_NORTH, CHAIN_SOUTH)
+        value = line_reduce(value, y, root_y, op, channel + 1, ws.SOUTH, ws.NORTH, ws.has_neighbor(ws.SOUTH),
+                            ws.has_neighbor(ws.NORTH))
     return value
 
 
 @jit
 def block_reduce_array(values, part, root_x=0, root_y=0, op=SUM, channel=0):
     """values = its element-wise sum (max, min) over the block, at PE (root_x, root_y); channels
-    `channel` .. `channel + 3`."""
+    `channel` (rows) and `channel + 1` (the root's column)."""
     x, y = ws.threadIdx.x, ws.threadIdx.y
-    line_reduce_array(values, part, x, root_x, op, channel, ws.has_neighbor(ws.EAST), ws.has_neighbor(ws.WEST),
-                      CHAIN_WEST, CHAIN_EAST)
+    line_reduce_array(values, part, x, root_x, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST),
+                      ws.has_neighbor(ws.WEST))
     if x == root_x:
-        line_reduce_array(values, part, y, root_y, op, channel + 2, ws.has_neighbor(ws.SOUTH),
-                          ws.has_neighbor(ws.NORTH), CHAIN_NORTH, CHAIN_SOUTH)
+        line_reduce_array(values, part, y, root_y, op, channel + 1, ws.SOUTH, ws.NORTH, ws.has_neighbor(ws.SOUTH),
+                          ws.has_neighbor(ws.NORTH))
     return 0
 
 
@@ -68,10 +68,9 @@ def block_reduce_to_corner(value, op=SUM, channel=0):
     """The sum (max, min) of `value` over the block, returned at PE (0, 0) (others get partial results:
     their row's suffix, or the first column's); channels `channel` (rows) and `channel + 1` (column)."""
     x, y = ws.threadIdx.x, ws.threadIdx.y
-    value = line_reduce(value, x, 0, op, channel, ws.has_neighbor(ws.EAST), 0, CHAIN_WEST, CHAIN_EAST, 0)
+    value = line_reduce(value, x, 0, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST), 0, 0)
     if x == 0:
-        value = line_reduce(value, y, 0, op, channel + 1, ws.has_neighbor(ws.SOUTH), 0, CHAIN_NORTH,
-                            CHAIN_SOUTH, 0)
+        value = line_reduce(value, y, 0, op, channel + 1, ws.SOUTH, ws.NORTH, ws.has_neighbor(ws.SOUTH), 0, 0)
     return value
 
 
@@ -87,8 +86,8 @@ def block_all_reduce_array(values, part, op=SUM, channel=0):
     """values = its element-wise sum (max, min) over the block, at every PE of the block; channels
     `channel` .. `channel + 2`."""
     x, y = ws.threadIdx.x, ws.threadIdx.y
-    line_reduce_array(values, part, x, 0, op, channel, ws.has_neighbor(ws.EAST), 0, CHAIN_WEST, CHAIN_EAST, 0)
+    line_reduce_array(values, part, x, 0, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST), 0, 0)
     if x == 0:
-        line_reduce_array(values, part, y, 0, op, channel + 1, ws.has_neighbor(ws.SOUTH), 0, CHAIN_NORTH,
-                          CHAIN_SOUTH, 0)
+        line_reduce_array(values, part, y, 0, op, channel + 1, ws.SOUTH, ws.NORTH, ws.has_neighbor(ws.SOUTH), 0,
+                          0)
     return block_broadcast_array(values, 0, 0, channel + 2)

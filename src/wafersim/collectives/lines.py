@@ -1,25 +1,25 @@
-"""Collectives along the rows and columns of a block, on routed channels.
+"""Collectives along the rows and columns of a block: routed multicast and neighbour chains.
 
 Device functions: call them from `@ws.jit` kernels. Every PE of the block must call the same collective
-with the same root and channel, like a CUDA cooperative-groups collective. Each declares the static
-route it needs (`ws.use_route`), which the launch installs in every block, so no PE ever reconfigures a
-router while words are in flight; give each route pattern its own channels within a kernel.
+with the same root and channel, like a CUDA cooperative-groups collective. Broadcasts declare the
+static route they need (`ws.use_route`), which the launch installs in every block, so no PE ever
+reconfigures a router while words are in flight; give each route pattern its own channel in a kernel.
 
 - broadcast (channel: a bus): the root hands its words to its router once; the routers copy them along
   the line (multicast), so each word costs the root one send whatever the line's length;
-- reduce (channels c and c + 1: one-hop chains towards the west/north and the east/south): each PE
-  receives its outer neighbour's partial result, combines its own and sends on towards the root. Arrays
-  move in chunks of `CHUNK` words so that the chain is pipelined;
-- all-reduce (channels c, c + 1): reduce to PE 0 of the line over a chain on c, then broadcast from it
-  over a bus on c + 1;
-- scatter (a bus): the root broadcasts the whole array and each PE keeps its element; gather (c, c + 1:
-  chains): each PE sends its value towards the root, and PEs on the way forward what they receive.
+- reduce (channel: neighbour words): each PE receives its outer neighbour's partial result, combines its
+  own and sends on towards the root (a chain: routes could not shorten it). Arrays move in chunks of
+  `CHUNK` words so that the chain is pipelined;
+- all-reduce (channels c, c + 1): reduce to PE 0 of the line on c, then broadcast from it over a bus on
+  c + 1;
+- scatter (a bus): the root broadcasts the whole array and each PE keeps its element; gather (neighbour
+  words): each PE sends its value towards the root, and PEs on the way forward what they receive.
 """
 from __future__ import annotations
 
 from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
-from .ports import CHAIN_EAST, CHAIN_NORTH, CHAIN_SOUTH, CHAIN_WEST, COLUMN_BUS, MAX, ROW_BUS, SUM
+from .ports import COLUMN_BUS, MAX, ROW_BUS, SUM
 
 CHUNK = 32  # words per step of an array reduce: enough to hide a hop's latency, small enough to pipeline
 
@@ -74,66 +74,59 @@ def line_broadcast_array(values, position, root, channel, bus):
 
 
 @jit
-def line_reduce(value, position, root, op, channel, has_ahead, has_behind, towards_low, towards_high, two_sided=1):
-    """(two_sided = 0, a constant: the root is PE 0 and channel + 1 stays free.)"""
-    ws.use_route(channel, towards_low)
-    if two_sided:
-        ws.use_route(channel + 1, towards_high)
+def line_reduce(value, position, root, op, channel, ahead, behind, has_ahead, has_behind, two_sided=1):
+    """Partial results flow towards the root one neighbour hop at a time (plain sends: a chain gains
+    nothing from routes). `two_sided` = 0 (a constant) when the root is PE 0: that side folds away."""
     part = value  # (a received word takes the type of the variable it is assigned to: value's)
     if position >= root and has_ahead:
-        part = ws.recv(ws.RAMP, channel=channel)
+        part = ws.recv(ahead, channel=channel)
         value = combine(value, part, op)
     if two_sided and position <= root and has_behind:
-        part = ws.recv(ws.RAMP, channel=channel + 1)
+        part = ws.recv(behind, channel=channel)
         value = combine(value, part, op)
     if position > root:
-        ws.send(ws.RAMP, value, channel=channel)
+        ws.send(behind, value, channel=channel)
     if two_sided and position < root:
-        ws.send(ws.RAMP, value, channel=channel + 1)
+        ws.send(ahead, value, channel=channel)
     return value
 
 
 @jit
-def line_reduce_array(values, part, position, root, op, channel, has_ahead, has_behind, towards_low,
-                      towards_high, two_sided=1):
-    ws.use_route(channel, towards_low)
-    if two_sided:
-        ws.use_route(channel + 1, towards_high)
+def line_reduce_array(values, part, position, root, op, channel, ahead, behind, has_ahead, has_behind,
+                      two_sided=1):
     n = len(values)
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         if position >= root and has_ahead:
-            ws.recv(ws.RAMP, out=part[0:stop - start], channel=channel)
+            ws.recv(ahead, out=part[0:stop - start], channel=channel)
             combine_into(values, part, start, stop, op)
         if two_sided and position <= root and has_behind:
-            ws.recv(ws.RAMP, out=part[0:stop - start], channel=channel + 1)
+            ws.recv(behind, out=part[0:stop - start], channel=channel)
             combine_into(values, part, start, stop, op)
         if position > root:
-            ws.send(ws.RAMP, values[start:stop], channel=channel)
+            ws.send(behind, values[start:stop], channel=channel)
         if two_sided and position < root:
-            ws.send(ws.RAMP, values[start:stop], channel=channel + 1)
+            ws.send(ahead, values[start:stop], channel=channel)
     return 0
 
 
 @jit
-def line_gather(value, values, position, root, channel, size, towards_low, towards_high):
+def line_gather(value, values, position, root, channel, size, ahead, behind):
     """values[i] at the root = value of PE i of the line; each PE forwards what comes from beyond it."""
-    ws.use_route(channel, towards_low)
-    ws.use_route(channel + 1, towards_high)
     if position == root:
         values[root] = value
         for i in range(root + 1, size):
-            values[i] = ws.recv(ws.RAMP, channel=channel)
+            values[i] = ws.recv(ahead, channel=channel)
         for i in range(root - 1, -1, -1):
-            values[i] = ws.recv(ws.RAMP, channel=channel + 1)
+            values[i] = ws.recv(behind, channel=channel)
     elif position > root:
-        ws.send(ws.RAMP, value, channel=channel)
+        ws.send(behind, value, channel=channel)
         for _ in range(size - 1 - position):
-            ws.send(ws.RAMP, ws.recv(ws.RAMP, channel=channel), channel=channel)
+            ws.send(behind, ws.recv(ahead, channel=channel), channel=channel)
     else:
-        ws.send(ws.RAMP, value, channel=channel + 1)
+        ws.send(ahead, value, channel=channel)
         for _ in range(position):
-            ws.send(ws.RAMP, ws.recv(ws.RAMP, channel=channel + 1), channel=channel + 1)
+            ws.send(ahead, ws.recv(behind, channel=channel), channel=channel)
     return 0
 
 
@@ -145,7 +138,6 @@ class _Line:
     def __init__(self, axis: int) -> None:
         rows = axis == 0
         bus = ROW_BUS if rows else COLUMN_BUS
-        to_low, to_high = (CHAIN_WEST, CHAIN_EAST) if rows else (CHAIN_NORTH, CHAIN_SOUTH)
         ahead, behind = (ws.EAST, ws.WEST) if rows else (ws.SOUTH, ws.NORTH)
 
         @jit
@@ -166,23 +158,23 @@ class _Line:
 
         @jit
         def reduce(value, root=0, op=SUM, channel=0):
-            return line_reduce(value, position(), root, op, channel, ws.has_neighbor(ahead),
-                               ws.has_neighbor(behind), to_low, to_high)
+            return line_reduce(value, position(), root, op, channel, ahead, behind, ws.has_neighbor(ahead),
+                               ws.has_neighbor(behind))
 
         @jit
         def reduce_array(values, part, root=0, op=SUM, channel=0):
-            return line_reduce_array(values, part, position(), root, op, channel, ws.has_neighbor(ahead),
-                                     ws.has_neighbor(behind), to_low, to_high)
+            return line_reduce_array(values, part, position(), root, op, channel, ahead, behind,
+                                     ws.has_neighbor(ahead), ws.has_neighbor(behind))
 
         @jit
         def all_reduce(value, op=SUM, channel=0):
-            total = line_reduce(value, position(), 0, op, channel, ws.has_neighbor(ahead), 0, to_low, to_high, 0)
+            total = line_reduce(value, position(), 0, op, channel, ahead, behind, ws.has_neighbor(ahead), 0, 0)
             return line_broadcast(total, position(), 0, channel + 1, bus)
 
         @jit
         def all_reduce_array(values, part, op=SUM, channel=0):
-            line_reduce_array(values, part, position(), 0, op, channel, ws.has_neighbor(ahead), 0, to_low,
-                              to_high, 0)
+            line_reduce_array(values, part, position(), 0, op, channel, ahead, behind, ws.has_neighbor(ahead), 0,
+                              0)
             return line_broadcast_array(values, position(), 0, channel + 1, bus)
 
         @jit
@@ -192,17 +184,17 @@ class _Line:
 
         @jit
         def gather(value, values, root=0, channel=0):
-            return line_gather(value, values, position(), root, channel, size(), to_low, to_high)
+            return line_gather(value, values, position(), root, channel, size(), ahead, behind)
 
         line, index = ("row", "column x") if rows else ("column", "row y")
         docs = {
             broadcast: f"The `value` of the PE at {index} = `root` of this PE's {line} (a scalar; channel: a bus).",
             broadcast_array: f"Every PE of the {line} gets the root's local array `values` (in place; channel: a bus).",
             reduce: f"The sum (max, min) of `value` over the {line}, returned at the root (others get partial "
-                    f"results); channels `channel` and `channel + 1`.",
+                    f"results); channel: neighbour words.",
             reduce_array: f"values (a local array) = its element-wise sum (max, min) over the {line}, at the root; "
-                          f"`part`: a scratch local array of at least min(len(values), CHUNK) elements; channels "
-                          f"`channel` and `channel + 1`.",
+                          f"`part`: a scratch local array of at least min(len(values), CHUNK) elements; channel: "
+                          f"neighbour words.",
             all_reduce: f"The sum (max, min) of `value` over the {line}, at every PE of it; channels `channel` (a "
                         f"chain) and `channel + 1` (a bus).",
             all_reduce_array: f"values = its element-wise sum (max, min) over the {line}, at every PE of it; "
@@ -210,7 +202,7 @@ class _Line:
             scatter: f"values[i] of the root's array at the PE of {index} = i (every PE passes an array as long as "
                      f"the {line}: the root's holds the data, the others' receive a copy; channel: a bus).",
             gather: f"At the root: values[i] = `value` of the PE of {index} = i (values: a local array as long as "
-                    f"the {line}); channels `channel` and `channel + 1`.",
+                    f"the {line}); channel: neighbour words.",
         }
         for function, doc in docs.items():
             function.__doc__ = function.py_func.__doc__ = doc

@@ -80,7 +80,7 @@ class RoutedExchangeMixin:
     def _routed_send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         table, L, rows = self._routed_rows(ins, lanes)
         fifo = self._fifo(RAMP, ins.ch)
-        if L.count > 1 and self._share_receivers(table, rows):
+        if L.count > 1 and ins.ch in self.routes.merge and self._share_receivers(table, rows):
             return self._routed_send_in_turn(pc, ins, next_pc, cost, L)
         if ins.op == "sendv":
             mover = functools.partial(self._routed_stream_step, table, ins.ch)
@@ -113,7 +113,8 @@ class RoutedExchangeMixin:
                 self._trace_link_words(ins.ch, table, src.idx, depart, np.ones(len(depart), dtype=np.int64))
             self.cycle[src.idx] = depart + self.word_time
             self._injected(ins.ch)[src.idx] += 1
-            self._progress(fifo, True, np.unique(dest))
+            # (each receiver appears once: one source per receiver in a send; many: wake all that wait)
+            self._progress(fifo, True, None if len(dest) > self.n // 16 else np.sort(dest))
         return [(next_pc, Lanes.from_indices(self.n, src.idx), False)] + out
 
     @staticmethod
@@ -181,7 +182,7 @@ class RoutedExchangeMixin:
         self.cycle[pes] = last + self.word_time
         self.progress[pes] += count.astype(self.progress.dtype)
         self._injected(channel)[pes] += count
-        return np.unique(dest)
+        return np.sort(dest)  # (each receiver once: one source per receiver in a send)
 
     # ------------------------------------------------------------------ links shared by channels
     def _share_links(self, table: Deliveries, rows: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:

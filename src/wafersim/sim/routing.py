@@ -17,12 +17,19 @@ when a word is sent: a `route` instruction changes the paths of the words sent a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections import OrderedDict
 
 import numpy as np
 
 from ..errors import RouteError
 from ..isa.opcodes import PORTS, RAMP
 from .layout import WaveRegion
+
+#: Traces kept across launches (a kernel launched again with the same routes on the same placement skips
+#: tracing: a wafer-wide bus takes seconds to trace), least recently used first out.
+TRACE_CACHE: "OrderedDict[tuple, Deliveries]" = OrderedDict()
+TRACE_CACHE_SIZE = 4
 
 N_PORTS = len(PORTS)
 ALL_OUTPUTS = (1 << N_PORTS) - 1
@@ -45,12 +52,14 @@ class Deliveries:
     link_pe: np.ndarray
     link_dir: np.ndarray
     link_offset: np.ndarray
-    row_of: np.ndarray  # per PE: its row in `sources`, or -1 if it has no route from its ramp
     broken: np.ndarray  # per row: the number of the message saying why its words cannot go, or -1
     messages: list[str]
 
     def rows(self, pes: np.ndarray) -> np.ndarray:
-        return self.row_of[pes]
+        """The row of each PE in `sources` (sorted), or -1 for a PE that is not one of them."""
+        rows = np.minimum(np.searchsorted(self.sources, pes), max(len(self.sources) - 1, 0))
+        found = self.sources[rows] == pes if len(self.sources) else np.zeros(len(pes), dtype=bool)
+        return np.where(found, rows, -1)
 
     def check(self, rows: np.ndarray | None = None) -> None:
         """Raise the `RouteError` of the first broken source among `rows` (default: all)."""
@@ -111,17 +120,40 @@ class RouteTables:
         return changed
 
     def deliveries(self, channel: int, pes: np.ndarray | None = None) -> Deliveries:
-        """Where the words of `pes` (default: every PE with a route from its ramp) go on `channel`."""
+        """Where the words of `pes` go on `channel` (their rows: `Deliveries.rows`).
+
+        Without merges the paths of every PE with a route from its ramp are traced at once and kept (a
+        tree per source, each link and receiver used once: about the size of the block); on a merging
+        channel (a bus: every source reaches the whole line) only the given senders, per set of senders."""
         masks = self.channel(channel)
-        if pes is None:
-            pes = np.flatnonzero(masks[RAMP] != 0)
         cache = self._traced.setdefault(channel, {})
+        if pes is None or channel not in self.merge:
+            if None not in cache:
+                cache[None] = self._trace(channel, masks, np.flatnonzero(masks[RAMP] != 0))
+            return cache[None]
         key = pes.tobytes()
         if key not in cache:
             if len(cache) >= self.CACHED_SOURCE_SETS:
                 cache.pop(next(iter(cache)))
-            cache[key] = trace(self.region, masks, self.ramp_latency, channel, pes, channel in self.merge)
+            cache[key] = self._trace(channel, masks, pes)
         return cache[key]
+
+    def _trace(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:
+        """`trace`, or its result from an earlier launch with the same routes, placement and figures."""
+        region = self.region
+        placement = region.placement
+        key = (repr(placement.spec.to_dict()), placement.grid, placement.block, region.first_block, region.count,
+               channel, channel in self.merge, self.ramp_latency,
+               hashlib.blake2b(masks.tobytes(), digest_size=16).digest(),
+               hashlib.blake2b(np.asarray(sources, dtype=np.int64).tobytes(), digest_size=16).digest())
+        if key in TRACE_CACHE:
+            TRACE_CACHE.move_to_end(key)
+            return TRACE_CACHE[key]
+        result = trace(region, masks, self.ramp_latency, channel, sources, channel in self.merge)
+        TRACE_CACHE[key] = result
+        while len(TRACE_CACHE) > TRACE_CACHE_SIZE:
+            TRACE_CACHE.popitem(last=False)
+        return result
 
 
 def _names(region: WaveRegion, flat: np.ndarray) -> str:
@@ -148,6 +180,8 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     longer than the block)."""
     n = region.n
     sources = np.asarray(sources, dtype=np.int64)
+    if len(sources) > 1 and not (sources[1:] > sources[:-1]).all():
+        sources = np.unique(sources)  # sorted: `Deliveries.rows` searches them
     no_rule = masks[RAMP, sources] == 0
     broken = np.full(len(sources), -1, dtype=np.int64)  # per source row: its message's number, or -1
     messages: list[str] = []
@@ -163,7 +197,7 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     bx, by = region.placement.block
     levels_left = N_PORTS * bx * by + 1  # a path longer than this visits some (PE, port) twice: a cycle
     # Each (PE, input port) of a channel may carry the words of one source only (else they merge).
-    slot_owner = np.full(N_PORTS * n, -1, dtype=np.int64)
+    slot_owner = None if merge else np.full(N_PORTS * n, -1, dtype=np.int64)
     delivered: list[tuple[np.ndarray, ...]] = []
     links: list[tuple[np.ndarray, ...]] = []
     # frontier: (source row, PE, input port, latency so far)
@@ -179,16 +213,21 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
             break
         slots = port * n + pe
         if merge:  # one source's words reaching one (PE, port) twice at once: two paths meet
-            slots = slots + row * (N_PORTS * n)
-        order = np.argsort(slots, kind="stable")
-        same = np.flatnonzero(slots[order][1:] == slots[order][:-1])
-        if len(same):
+            keys = slots + row * (N_PORTS * n)
+            order = np.argsort(keys, kind="stable")
+            same = np.flatnonzero(keys[order][1:] == keys[order][:-1])
             pairs = np.concatenate([order[same], order[same + 1]])
-            one = order[same[0]]
+            owner = np.full(len(slots), -1)
+        else:  # a slot written twice in this level keeps one row: the others see it
+            owner = slot_owner[slots]
+            slot_owner[slots] = row
+            lost = np.flatnonzero(slot_owner[slots] != row)
+            pairs = np.concatenate([lost, np.flatnonzero(np.isin(slots, slots[lost]))]) if len(lost) else lost
+        if len(pairs):
+            one = int(pairs[0])
             fail(row[pairs], f"words of two sources, or of one source by two paths, meet arriving from the "
                              f"{PORTS[int(port[one])]} at {_names(region, pe[[one]])}; sources: "
                              f"{_names(region, sources[np.unique(row[pairs])])}")
-        owner = slot_owner[slots] if not merge else np.full(len(slots), -1)
         taken = owner >= 0
         if taken.any():
             j = int(np.flatnonzero(taken)[0])
@@ -197,8 +236,6 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                     f"its words meet those of {_names(region, sources[[owner[j]]])} on one link")
             fail(np.concatenate([row[taken], owner[taken]]), f"{_names(region, sources[[row[j]]])}: {what}, "
                  f"arriving from the {PORTS[int(port[j])]} at {_names(region, pe[[j]])}")
-        if not merge:
-            slot_owner[slots] = row
         out = masks[port, pe] & ALL_OUTPUTS  # (the ACCEPT bit says only that the rule exists)
         next_parts = []
         for p in range(N_PORTS):
@@ -232,8 +269,9 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     ok = broken[d_row] < 0
     d_row, dest, d_lat = d_row[ok], dest[ok], d_lat[ok]
     receiver = dest + d_row * n if merge else dest  # with merge, a receiver may hear several sources
-    _, inverse, counts = np.unique(receiver, return_inverse=True, return_counts=True)
-    repeated = counts[inverse] > 1
+    ordered = np.sort(receiver)
+    twice_keys = ordered[1:][ordered[1:] == ordered[:-1]]
+    repeated = np.isin(receiver, twice_keys) if len(twice_keys) else np.zeros(len(receiver), dtype=bool)
     if repeated.any():
         twice = np.unique(dest[repeated])
         fail(d_row[repeated], f"{_names(region, twice)} receive(s) the words of "
@@ -245,13 +283,11 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     keep = broken[l_row] < 0
     l_row, link_pe, link_dir, link_offset = l_row[keep], link_pe[keep], link_dir[keep], link_offset[keep]
     order, link_order = np.argsort(d_row, kind="stable"), np.argsort(l_row, kind="stable")
-    row_of = np.full(n, -1, dtype=np.int64)
-    row_of[sources] = np.arange(len(sources))  # (the caller's order: lanes index their rows directly)
     return Deliveries(sources=sources, start=_row_starts(d_row, len(sources)), dest=dest[order].astype(np.int64),
                       latency=d_lat[order], link_start=_row_starts(l_row, len(sources)),
                       link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
                       link_offset=link_offset[link_order].astype(np.float64),
-                      row_of=row_of, broken=broken, messages=messages)
+                      broken=broken, messages=messages)
 
 
 def _join(parts: list[tuple[np.ndarray, ...]], width: int = 3) -> tuple[np.ndarray, ...]:
