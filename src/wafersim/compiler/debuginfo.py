@@ -1,0 +1,79 @@
+"""Debug information: where each kernel variable and local array lives at each instruction.
+
+The back end calls `symbols` once the program is assembled. A variable is its virtual register (the one
+the front end named after it); it is reported at a pc only where that register is *live* (some path
+from there reads it before writing it). There the register, or its spill slot, holds exactly the value
+the rest of the program uses; elsewhere its register may already hold another value, or a write the
+optimiser removed as dead would make the old value wrong, so the variable is left out rather than
+shown stale (like a debugger's "optimised out"). Local arrays live at fixed SRAM words for the whole
+program. Names bound to compile-time constants have no storage and are not listed.
+"""
+from __future__ import annotations
+
+from ..isa.assembler import Symbol
+from .ir import IRFunction, Op, VReg
+
+#: Hints the front end gives temporaries (not source variables); other internal hints end in "_".
+INTERNAL_HINTS = frozenset({"chain", "bool", "sel", "ret"})
+
+
+def is_variable(hint: str) -> bool:
+    """Whether a register hint names a source variable (not a temporary, a shape or a derived value)."""
+    return (hint.isidentifier() and not hint.endswith("_") and not hint.endswith("_sr")
+            and hint not in INTERNAL_HINTS)
+
+
+def op_liveness(fn: IRFunction, wanted: set[VReg]) -> tuple[list[frozenset], list[frozenset]]:
+    """The registers of `wanted` live into and out of every op (index into `fn.ops`)."""
+    from .backend import block_liveness
+
+    blocks, _, live_out = block_liveness(fn)
+    before: list[frozenset] = [frozenset()] * len(fn.ops)
+    after: list[frozenset] = [frozenset()] * len(fn.ops)
+    for k, block in enumerate(blocks):
+        live = {reg for reg in live_out[k] if reg in wanted}
+        for i in reversed(block):
+            op = fn.ops[i]
+            after[i] = frozenset(live)
+            if isinstance(op, Op):
+                written = op.writes()
+                live.discard(written)
+                live |= {reg for reg in op.reads() if reg in wanted}
+            before[i] = frozenset(live)
+    return before, after
+
+
+def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int], spill_base: int,
+            local_base: int, pc_owner: list[tuple[int, int, bool]], code_words: int) -> tuple[Symbol, ...]:
+    """The symbol table of a kernel.
+
+    `pc_owner` lists (pc, op index, after) for every instruction in address order: which IR op it was
+    emitted for, and whether it comes after that op's own instruction (a spill store), where the op's
+    result is in its scratch register but not yet in its spill slot."""
+    variables = {reg for reg in (*registers, *spills) if is_variable(reg.hint)}
+    pointers = {reg.hint[: -len("_n0_")] for reg in (*registers, *spills) if reg.hint.endswith("_n0_")}
+    before, after = op_liveness(fn, variables)
+    runs: dict[VReg, list[list[int]]] = {}  # [start, end) pcs where each register holds its variable
+    bounds = [pc for pc, _, _ in pc_owner[1:]] + [code_words]
+    for (pc, k, past), end in zip(pc_owner, bounds):
+        if past:
+            written = fn.ops[k].writes()
+            live = after[k] - {written} if written in spills else after[k]
+        else:
+            live = before[k]
+        for reg in live:
+            spans = runs.setdefault(reg, [])
+            if spans and spans[-1][1] == pc:
+                spans[-1][1] = end
+            else:
+                spans.append([pc, end])
+    table = []
+    for reg in sorted(runs, key=lambda r: (r.hint, r.id)):
+        dtype = "ptr" if reg.hint in pointers else reg.ty
+        where = ("reg", registers[reg]) if reg in registers else ("spill", spill_base + spills[reg])
+        table.append(Symbol(reg.hint, dtype, *where, tuple((s, e) for s, e in runs[reg])))
+    offset = local_base
+    for name, words, shape, ty in fn.local_arrays:
+        table.append(Symbol(name, ty, "sram", offset, ((0, code_words),), tuple(shape)))
+        offset += words
+    return tuple(table)

@@ -1,0 +1,165 @@
+"""PE state by source name: a kernel's variables and local arrays read back from a launch, like symbols
+from a core dump.
+
+A `LaunchState` comes with a launch made with `keep_state=True` (`stats.state`: the last wave's PEs;
+`keep_state='all'`: every wave's), with every error a launch raises while its PEs run (`err.state`: the
+failing wave), and from the debugger at each stop. PEs are named by their launch coordinates, the
+`(x, y)` that `ws.grid(2)` gives them.
+
+The compiler's symbol table (`Program.symbols`) says where each variable lives at each pc: a register,
+a spill slot, or for local arrays a range of SRAM words. A variable is readable where the PE stopped
+only if the rest of the program still reads it there; otherwise (its last use is behind, or the
+optimiser removed it) `read_local` raises `VariableUnavailableError` instead of guessing. A PE that
+has halted has no live variables: its local arrays can still be read.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ArgumentError, LaunchError
+from ..isa.assembler import Program, Symbol
+from ..sim.debug_hooks import HALTED, UNKNOWN, WaveSnapshot
+from ..sim.layout import Placement
+
+_DTYPES = {"i32": np.int32, "f32": np.float32, "ptr": np.uint32}
+
+
+class VariableUnavailableError(ArgumentError, KeyError):
+    """A name that is not a variable or local array of the kernel, or one that holds no value where the
+    PE stopped (not live there, or the PE has halted)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def pe_lane(placement: Placement, pe: Any) -> tuple[int, int]:
+    """(wave, lane in that wave's region) of the PE at launch coordinates `pe` = (x, y)."""
+    if not (isinstance(pe, (tuple, list)) and len(pe) == 2
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pe)):
+        raise LaunchError(f"pe must be a pair of ints (x, y) as ws.grid(2) gives, got {pe!r}")
+    (gx, gy), (bx, by) = placement.grid, placement.block
+    x, y = int(pe[0]), int(pe[1])
+    if not (0 <= x < gx * bx and 0 <= y < gy * by):
+        raise LaunchError(f"PE ({x}, {y}) is outside the launch: {gx * bx} x {gy * by} PEs (grid {gx} x {gy} "
+                          f"of blocks {bx} x {by})", pe=(x, y))
+    block = (y // by) * gx + x // bx
+    wave = block // placement.slots
+    region = placement.wave(wave)
+    slot = block - region.first_block
+    lane = ((slot // region.cols) * by + y % by) * region.width + (slot % region.cols) * bx + x % bx
+    return wave, lane
+
+
+class LaunchState:
+    """The PE state of (some waves of) a launch, readable by source name."""
+
+    def __init__(self, program: Program, placement: Placement, waves: Sequence[WaveSnapshot]) -> None:
+        self.program, self.placement = program, placement
+        self.waves = {snap.wave: snap for snap in waves}
+
+    def __repr__(self) -> str:
+        waves = ", ".join(str(w) for w in sorted(self.waves))
+        return f"<LaunchState of {self.program.name}: wave(s) {waves} of {self.placement.waves}>"
+
+    @property
+    def nbytes(self) -> int:
+        """Host memory the kept state holds."""
+        return sum(snap.nbytes for snap in self.waves.values())
+
+    # ------------------------------------------------------------------ where PEs are
+    def locate(self, pe: Any) -> tuple[WaveSnapshot, int]:
+        """(wave snapshot, lane) of the PE at launch coordinates `pe` = (x, y)."""
+        wave, lane = pe_lane(self.placement, pe)
+        snap = self.waves.get(wave)
+        if snap is None:
+            kept = ", ".join(str(w) for w in sorted(self.waves)) or "none"
+            raise LaunchError(f"PE {tuple(pe)} ran in wave {wave} of {self.placement.waves}; this state holds "
+                              f"wave(s) {kept} (launch with keep_state='all' to keep every wave)", pe=tuple(pe))
+        return snap, lane
+
+    def pc(self, pe: Any) -> int | None:
+        """The pc the PE stopped before (None: it has halted)."""
+        snap, lane = self.locate(pe)
+        pc = int(snap.pcs[lane])
+        return None if pc == HALTED else pc
+
+    def line(self, pe: Any) -> tuple[str, int] | None:
+        """(file, line) of the source the PE stopped at (None: halted, or no line there)."""
+        pc = self.pc(pe)
+        return None if pc is None or pc == UNKNOWN else self.program.source_of(pc)
+
+    def where(self) -> dict[int | None, list[tuple[int, int]]]:
+        """PEs (launch coordinates) by the source line they stopped at; None gathers halted PEs and
+        those at instructions without a line."""
+        found: dict[int | None, list[tuple[int, int]]] = {}
+        for snap in self.waves.values():
+            x, y = self._launch_coords(snap)
+            active = snap.region.active
+            pcs = snap.pcs[active]
+            for pc in np.unique(pcs):
+                where = self.program.source_of(int(pc)) if pc >= 0 else None
+                key = where[1] if where else None
+                chosen = np.flatnonzero(pcs == pc)
+                found.setdefault(key, []).extend(zip(x[active][chosen].tolist(), y[active][chosen].tolist()))
+        return {key: sorted(pes, key=lambda p: (p[1], p[0])) for key, pes in found.items()}
+
+    def _launch_coords(self, snap: WaveSnapshot) -> tuple[np.ndarray, np.ndarray]:
+        """Launch (x, y) of every lane of a wave."""
+        (gx, _), (bx, by) = self.placement.grid, self.placement.block
+        x, y = snap.region.xy
+        block = snap.region.block_id
+        return (block % gx) * bx + x % bx, (block // gx) * by + y % by
+
+    # ------------------------------------------------------------------ values
+    def symbols_at(self, pc: int | None) -> dict[str, Symbol]:
+        """The symbols holding a value at `pc`, by name (a name two registers could hold is left out)."""
+        found: dict[str, list[Symbol]] = {}
+        for sym in self.program.symbols:
+            if sym.storage == "sram" or (pc is not None and pc >= 0
+                                         and any(s <= pc < e for s, e in sym.ranges)):
+                found.setdefault(sym.name, []).append(sym)
+        return {name: syms[0] for name, syms in found.items() if len(syms) == 1}
+
+    def read_local(self, name: str, pe: Any) -> Any:
+        """The value of kernel variable or local array `name` on PE `pe` = (x, y), where it stopped: a
+        NumPy scalar (int32, float32, or uint32 for a global array argument's address) or a copy of the
+        array. Raises `VariableUnavailableError` when the name holds no value there."""
+        snap, lane = self.locate(pe)
+        pc = int(snap.pcs[lane])
+        sym = self.symbols_at(pc).get(name)
+        if sym is None:
+            raise VariableUnavailableError(self._why_not(name, pc, pe))
+        return self._value(sym, snap, lane)
+
+    def locals(self, pe: Any) -> dict[str, Any]:
+        """Every variable and local array holding a value on PE `pe` where it stopped, by name."""
+        snap, lane = self.locate(pe)
+        pc = int(snap.pcs[lane])
+        return {name: self._value(sym, snap, lane) for name, sym in sorted(self.symbols_at(pc).items())}
+
+    @staticmethod
+    def _value(sym: Symbol, snap: WaveSnapshot, lane: int) -> Any:
+        dtype = _DTYPES[sym.dtype]
+        if sym.storage == "reg":
+            return snap.regs[sym.index, lane].view(dtype)
+        if sym.storage == "spill":
+            return snap.sram[sym.index, lane].view(dtype)
+        words = int(np.prod(sym.shape))
+        return snap.sram[sym.index: sym.index + words, lane].copy().view(dtype).reshape(sym.shape)
+
+    def _why_not(self, name: str, pc: int, pe: Any) -> str:
+        if not any(sym.name == name for sym in self.program.symbols):
+            known = sorted({sym.name for sym in self.program.symbols})
+            return (f"{self.program.name} has no variable or local array {name!r} with storage (known: "
+                    f"{', '.join(known) or 'none'}; names bound to compile-time constants have none)")
+        if pc == HALTED:
+            return f"PE {tuple(pe)} has halted: only local arrays keep values after a PE halts ({name!r} is a scalar)"
+        if pc == UNKNOWN:
+            return f"where PE {tuple(pe)} stopped is not known, so {name!r} cannot be read"
+        live = [sym for sym in self.program.symbols if sym.name == name and any(s <= pc < e for s, e in sym.ranges)]
+        if len(live) > 1:
+            return f"two variables named {name!r} (an inlined device function's and its caller's) are live at pc {pc}"
+        return (f"{name!r} holds no value at {self.program.describe_pc(pc)} where PE {tuple(pe)} stopped: the "
+                f"program does not read it again from there (its last use is behind, or the optimiser removed it)")

@@ -1,0 +1,158 @@
+"""What a debugger sees of the engine: snapshots of a wave's state, and a `WaveSim` that can stop.
+
+`snapshot` records where every PE of a wave is (its pc, or halted) next to the wave's registers, SRAM
+and FIFOs. The arrays are the wave's own, not copies: a launch that keeps its state keeps one wave's
+memory alive (or every wave's, when asked), nothing more.
+
+`DebugWaveSim` is used only when a debugger is attached (`Launch(wave_class=...)`); plain launches run
+`WaveSim` untouched. It stops *inside* a group's run, before the first instruction of a source line,
+by wrapping that instruction's executor, so that the scheduler runs groups in exactly the order it
+would without a debugger: a launch gives the same results and cycle counts with or without stops.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from ..isa.assembler import Program
+from .lanes import Lanes
+from .layout import WaveRegion
+from .wave import WaveSim
+
+if TYPE_CHECKING:
+    from .fabric import Fifo
+
+HALTED = -1  # a PE that has halted (or not started: PEs of blocks outside the launch never run)
+UNKNOWN = -2  # a PE of the group that failed, when the error does not say at which pc
+_FABRIC_OPS = ("send", "sendv", "recv", "recvv")
+
+
+@dataclasses.dataclass
+class WaveSnapshot:
+    """The state of one wave's PEs: pcs (`HALTED`, `UNKNOWN` or a pc), registers, SRAM, cycles, FIFOs."""
+
+    wave: int
+    region: WaveRegion
+    pcs: np.ndarray  # (PEs,) int64
+    regs: np.ndarray  # (registers, PEs) int32
+    sram: np.ndarray  # (data words, PEs) int32
+    cycle: np.ndarray  # (PEs,) each PE's cycle counter (a stopped group may owe its last few issue cycles)
+    fifos: dict[tuple[int, int], "Fifo"]  # (direction, channel) -> FIFO, as the wave left them
+
+    @property
+    def nbytes(self) -> int:
+        """Host memory the snapshot keeps alive."""
+        return int(self.pcs.nbytes + self.regs.nbytes + self.sram.nbytes + self.cycle.nbytes)
+
+
+def wave_of(region: WaveRegion) -> int:
+    """Which wave of its launch a region is."""
+    return region.first_block // region.placement.slots
+
+
+def snapshot(sim: WaveSim, stopped: tuple[int | None, Lanes] | None = None) -> WaveSnapshot:
+    """Where every PE of `sim` is now. `stopped`: (pc, lanes) of the group being run, which the scheduler
+    holds outside its tables (pc None: not known)."""
+    pcs = np.full(sim.n, HALTED, dtype=np.int64)
+    for pc, lanes in sim._places():
+        lanes.put(pcs, pc)
+    if stopped is not None and stopped[1] is not None:
+        pc, lanes = stopped
+        lanes.put(pcs, UNKNOWN if pc is None else pc)
+    pcs[~sim.region.active] = HALTED
+    return WaveSnapshot(wave_of(sim.region), sim.region, pcs, sim.regs, sim.sram, sim.cycle, dict(sim.fifos))
+
+
+def failed_snapshot(sim: WaveSim, error: BaseException) -> WaveSnapshot:
+    """The state of a wave that raised `error`: the group being run is at the error's pc."""
+    running = getattr(sim, "running", None)
+    return snapshot(sim, None if running is None else (getattr(error, "pc", None), running))
+
+
+def line_starts(program: Program) -> dict[int, int]:
+    """pc -> source line of the instructions a debugger stops before: in each basic block, the first
+    instruction of each source line (the optimiser interleaves lines; a line met again later in the
+    same block is not a new stop)."""
+    instrs = program.instructions()
+    targets = {i.target for _, i in instrs if i.op in ("bz", "bnz", "jmp")}
+    starts: dict[int, int] = {}
+    seen: set[int] = set()
+    for pc, instr in instrs:
+        if pc in targets:
+            seen = set()
+        where = program.lines.get(pc)
+        if where is not None and where[1] not in seen:
+            starts[pc] = where[1]
+            seen.add(where[1])
+        if instr.op in ("bz", "bnz", "jmp", "halt"):
+            seen = set()
+    return starts
+
+
+class Controller(Protocol):
+    """What `DebugWaveSim` asks of a debugger (`runtime.debug` implements it)."""
+
+    def wants(self, sim: "DebugWaveSim", pc: int, lanes: Lanes) -> bool:
+        """Whether these PEs, about to run the first instruction of a line at `pc`, should stop."""
+
+    def pause(self, sim: "DebugWaveSim", pc: int | None, lanes: Lanes | None, reason: str) -> None:
+        """Stop (block until told to go on). `lanes` at `pc` are the group being run (None after a barrier)."""
+
+    def wants_barriers(self) -> bool:
+        """Whether to stop after every barrier release."""
+
+
+class DebugWaveSim(WaveSim):
+    """A `WaveSim` that asks its controller (a class attribute, see `bind`) whether to stop before each
+    line's first instruction and after each barrier release."""
+
+    controller: Controller
+
+    def __init__(self, launch, region, start, totals) -> None:
+        self.starts = line_starts(launch.program)
+        super().__init__(launch, region, start, totals)
+        # pc a PE last blocked at (a send or recv it retries is the same arrival: it stops once)
+        self.blocked_at = np.full(self.n, HALTED, dtype=np.int64)
+        self.wave = wave_of(region)
+
+    @classmethod
+    def bind(cls, controller: Controller) -> type["DebugWaveSim"]:
+        """A subclass whose waves report to `controller`."""
+        return type("BoundDebugWaveSim", (cls,), {"controller": controller})
+
+    def _compile(self):
+        ops = super()._compile()
+        for pc in self.starts:
+            if pc in ops and ops[pc][3] is not None:
+                instr, next_pc, cost, plain = ops[pc]
+                ops[pc] = (instr, next_pc, cost, self._stopping(pc, plain))
+        return ops
+
+    def _stopping(self, pc: int, plain):
+        def run(lanes: Lanes) -> None:
+            if self.controller.wants(self, pc, lanes):
+                self.controller.pause(self, pc, lanes, "line")
+            plain(lanes)
+        return run
+
+    def _branch_split(self, pc, instr, lanes, previous):
+        if pc in self.starts and self.controller.wants(self, pc, lanes):
+            self.controller.pause(self, pc, lanes, "line")
+        return super()._branch_split(pc, instr, lanes, previous)
+
+    def _control(self, pc, ins, next_pc, cost, lanes):
+        if pc in self.starts:
+            again = lanes.get(self.at_barrier) if ins.op == "bar" else lanes.get(self.blocked_at) == pc
+            fresh = lanes.split(~np.asarray(again, dtype=bool))[0]
+            if fresh.count and self.controller.wants(self, pc, fresh):
+                self.controller.pause(self, pc, lanes, "line")
+        released = self.launch.barriers
+        result = super()._control(pc, ins, next_pc, cost, lanes)
+        if ins.op in _FABRIC_OPS:
+            for next_place, moved, blocked, *_ in result:
+                moved.put(self.blocked_at, next_place if blocked else HALTED)
+        if self.launch.barriers > released and self.controller.wants_barriers():
+            self.controller.pause(self, None, None, "barrier")
+        return result

@@ -1,0 +1,111 @@
+"""`wafersim debug script.py`: the debugger at a prompt, for every launch a host script makes.
+
+Before each launch and at each stop it reads commands (one a line) until one of them runs the launch:
+
+    break LINE [X Y]   stop when a PE (or PE (X, Y)) reaches LINE      (b)
+    clear              remove every breakpoint
+    cont               run to the next breakpoint or the end            (c)
+    step [X Y]         run until a PE (or PE (X, Y)) starts a line      (s)
+    barrier            run until the next barrier releases               (sb)
+    where              PEs by source line                                (w)
+    locals X Y         the variables of PE (X, Y)                        (l)
+    print NAME X Y     one variable or local array of PE (X, Y)          (p)
+    fifo X Y DIR [CH]  words waiting at PE (X, Y) from DIR (north, east, south, west, ramp)
+    quit               run everything to the end without stopping       (q)
+
+The end of the input counts as `quit`.
+"""
+from __future__ import annotations
+
+from typing import Callable, TextIO
+
+import numpy as np
+
+from ..errors import WaferError
+from ..isa.assembler import Program
+from ..runtime.debug import Controller
+from ..sim.debug_hooks import DebugWaveSim
+from ..sim.lanes import Lanes
+from ..sim.layout import Placement
+
+RUNS = {"c": "run", "cont": "run", "s": "step", "step": "step", "sb": "barrier", "barrier": "barrier"}
+
+
+class ReplDebugger(Controller):
+    """A debugger reading commands from `source` and writing to `echo` (click.echo, print)."""
+
+    def __init__(self, source: TextIO, echo: Callable[[str], None]) -> None:
+        super().__init__()
+        self.source, self.echo = source, echo
+        self.detached = False
+        self.launches = 0
+
+    def wave_class(self, program: Program, placement: Placement) -> type[DebugWaveSim]:
+        bound = super().wave_class(program, placement)
+        self.launches += 1
+        self.current = None
+        lines = sorted(set(self._stops.values()))
+        self.echo(f"launch {self.launches}: {program.name} grid {placement.grid} block {placement.block}; lines "
+                  f"with code: {', '.join(map(str, lines))}")
+        if not self.detached:
+            self.prompt()
+        return bound
+
+    def pause(self, sim: DebugWaveSim, pc: int | None, lanes: Lanes | None, reason: str) -> None:
+        self.echo(str(self.stopped(sim, pc, lanes, reason)))
+        self.prompt()
+        self.current = None
+
+    def prompt(self) -> None:
+        """Read and run commands until one runs the launch."""
+        while True:
+            self.echo("(wsdb) ")
+            text = self.source.readline()
+            if not text:
+                text = "quit"
+            words = text.split()
+            if not words:
+                continue
+            try:
+                if self.command(words[0].lower(), words[1:]):
+                    return
+            except (WaferError, ValueError, IndexError) as exc:
+                self.echo(f"error: {exc}")
+
+    def command(self, name: str, args: list[str]) -> bool:
+        """Run one command; True when it lets the launch run."""
+        numbers = lambda: tuple(int(a) for a in args)  # noqa: E731
+        if name in RUNS:
+            self.mode = RUNS[name]
+            self.step_pe = numbers()[:2] if name in ("s", "step") and len(args) >= 2 else None
+            return True
+        if name in ("q", "quit"):
+            self.mode, self.detached = "end", True
+            return True
+        if name in ("b", "break"):
+            values = numbers()
+            bp = self.break_at(values[0], values[1:3] if len(values) >= 3 else None)
+            self.echo(f"breakpoint at line {bp.line}" + (f" for PE {bp.pe}" if bp.pe else ""))
+        elif name == "clear":
+            self.clear()
+        elif name in ("w", "where"):
+            for line, pes in sorted(self.where().items(), key=lambda item: (item[0] is None, item[0] or 0)):
+                shown = ", ".join(f"({x}, {y})" for x, y in pes[:8]) + (" ..." if len(pes) > 8 else "")
+                self.echo(f"  line {line if line is not None else '-'}: {len(pes)} PE(s) {shown}")
+        elif name in ("l", "locals"):
+            for key, value in self.locals(numbers()[:2]).items():
+                self.echo(f"  {key} = {_show(value)}")
+        elif name in ("p", "print"):
+            self.echo(f"  {args[0]} = {_show(self.read_local(args[0], tuple(int(a) for a in args[1:3])))}")
+        elif name == "fifo":
+            channel = int(args[3]) if len(args) > 3 else 0
+            contents = self.fifo((int(args[0]), int(args[1])), args[2], channel)
+            self.echo(f"  {len(contents)} word(s): " + ", ".join(
+                f"{w} ({f:g}) at cycle {t:g}" for w, f, t in zip(contents.words, contents.floats, contents.arrival)))
+        else:
+            self.echo(__doc__.split("\n\n")[1])
+        return False
+
+
+def _show(value) -> str:
+    return np.array2string(value, threshold=64) if isinstance(value, np.ndarray) else str(value)
