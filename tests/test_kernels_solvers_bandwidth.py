@@ -1,12 +1,12 @@
 """Bandwidth tests of `kernels.solvers.bandwidth` against the analytic figures of `WaferSpec`, written out
-here from docs/timing.md."""
+here from docs/timing.md and docs/routes.md."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import wafersim as ws
-from wafersim.kernels.solvers import global_read_bandwidth, memcpy_bandwidth
+from wafersim.kernels.solvers import broadcast_bandwidth, global_read_bandwidth, memcpy_bandwidth
 
 SIZES = [4, 4096, 1 << 20, 1 << 24]
 
@@ -46,6 +46,28 @@ def test_a_bandwidth_bound_read_reaches_the_off_wafer_rate():
     assert 0.97 * 20e9 < point.bytes_per_s <= 20e9
 
 
+@pytest.mark.parametrize("words, block, axis, fields", [
+    (1, (8, 3), "row", {}),
+    (256, (8, 2), "row", {}),  # a short line: bound by the link's rate
+    (256, (40, 2), "row", {}),  # a long one: bound by fifo_depth words per trip to the far end
+    (200, (3, 24), "column", {"ramp_latency": 2, "fifo_depth": 8, "hop_latency": 2}),
+])
+def test_broadcast_takes_the_link_rate_or_the_back_pressure_round_trip(words, block, axis, fields):
+    nx, ny = block
+    spec = ws.WaferSpec(width=nx, height=ny, **fields)
+    point, stats = broadcast_bandwidth(words, block, axis, device=ws.Device(spec))
+    length = nx if axis == "row" else ny
+    trip = 2 * spec.ramp_latency + (length - 1) * spec.hop_latency  # the far receiver's distance
+    # Word k leaves once word k - fifo_depth has reached every receiver (docs/routes.md).
+    bound = max(words / spec.link_words_per_cycle, ((words - 1) // spec.fifo_depth) * trip) + trip
+    rounds = -(-words // spec.fifo_depth)
+    assert bound <= stats.cycles <= bound + 40 + 3 * rounds  # the root's fill and each round's receive
+    assert point.nbytes == 4 * words
+    assert point.predicted_bytes_per_s == pytest.approx(4 * words * spec.clock_hz / bound)
+    # Multicast: each word crosses each link of its line once, and no other link.
+    assert stats.routed_link_words[0].sum() == words * (length - 1) * (ny if axis == "row" else nx)
+
+
 def test_bad_inputs():
     with pytest.raises(ws.ArgumentError, match="multiples of 4"):
         memcpy_bandwidth([6])
@@ -57,3 +79,7 @@ def test_bad_inputs():
         global_read_bandwidth(20000, (2, 2))
     with pytest.raises(ws.ArgumentError, match="positive"):
         global_read_bandwidth(0, (2, 2))
+    with pytest.raises(ws.ArgumentError, match="'row' or 'column'"):
+        broadcast_bandwidth(4, (2, 2), "diagonal")
+    with pytest.raises(ws.ArgumentError, match="does not fit a PE's SRAM"):
+        broadcast_bandwidth(20000, (2, 2))

@@ -1,5 +1,6 @@
-"""Bandwidth tests: host <-> device copies (`memcpy_*`) and off-wafer reads by the PEs of a block, each
-measured on the simulator and set beside the figure `WaferSpec` predicts for it (docs/timing.md).
+"""Bandwidth tests: host <-> device copies (`memcpy_*`), off-wafer reads by the PEs of a block, and routed
+row and column broadcasts, each measured on the simulator and set beside the figure `WaferSpec` predicts
+for it (docs/timing.md, docs/routes.md).
 
 - Host copies: a copy of B bytes takes ``host_transfer_latency_s + B / global_bytes_per_s`` on its
   stream, so the achieved rate climbs from latency-bound (small copies) to `global_bytes_per_s`.
@@ -7,6 +8,14 @@ measured on the simulator and set beside the figure `WaferSpec` predicts for it 
   completes ``global_latency + hops to the wafer edge + (n - 1) / link_words_per_cycle`` cycles after it
   issues, and no sooner than the wafer's shared bandwidth has served every byte before it, so the launch
   takes about ``max(latency term, nx * ny * 4n / global_bytes_per_cycle)`` cycles.
+- Row (column) broadcasts: the first PE of every row (column) hands n words to its router once, and the
+  routers copy them along the line (`wafersim.collectives`). A word reaches the far end of a line of L
+  PEs ``trip = 2 * ramp_latency + (L - 1) * hop_latency`` cycles after it leaves, and back-pressure holds
+  at every receiver (docs/routes.md): word k leaves only once word k - `fifo_depth` has been taken
+  everywhere, that is not before word k - `fifo_depth` left plus `trip`. So a broadcast takes at least
+  ``max(n / link_words_per_cycle, floor((n - 1) / fifo_depth) * trip) + trip`` cycles: on a short line
+  the link's rate bounds it, on a line longer than about `fifo_depth` hops the round of `fifo_depth`
+  words per trip does (16 words per ~64 cycles on a 64-PE row: a quarter of the link's rate).
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from ...arch.spec import WaferSpec
+from ... import collectives as wsc
 from ...compiler import intrinsics as ws
 from ...errors import ArgumentError, WaferError
 from ...runtime.device import Device, event_elapsed_time
@@ -138,3 +148,58 @@ def global_read_bandwidth(words: int, block: tuple[int, int], device: Device | N
     seconds = stats.seconds
     predicted = device.spec.seconds(predicted_read_cycles(device.spec, words, nx, ny))
     return BandwidthPoint(nbytes, seconds, nbytes / seconds, nbytes / predicted), stats
+
+
+@functools.lru_cache(maxsize=None)
+def broadcast_kernel(words: int, rows: bool) -> Dispatcher:
+    """A kernel in which PE 0 of every row (`rows`) or column fills `words` words with its line's number
+    and broadcasts them along its line over a routed bus; a receiver that got a wrong word stores a 1 in
+    `bad` (a correct run stores nothing, so only the broadcast is timed)."""
+    N = words
+    broadcast = wsc.row_broadcast_array if rows else wsc.column_broadcast_array
+
+    @jit
+    def line_broadcast(bad, nx):
+        x, y = ws.grid(2)
+        line = y if rows else x
+        buf = ws.local.array(N, np.float32)
+        if (x if rows else y) == 0:
+            buf[0:N] = float(line)
+        broadcast(buf, 0, 0)
+        if buf[0] != float(line) or buf[N - 1] != float(line):
+            bad[y * nx + x] = 1
+
+    return line_broadcast
+
+
+def predicted_broadcast_cycles(spec: WaferSpec, words: int, length: int) -> float:
+    """The spec's lower bound on a broadcast of `words` words along a line of `length` PEs (see the module
+    docstring: the link's rate or the receivers' back-pressure, then the last word's trip; the root's fill
+    and the kernel's other instructions come on top)."""
+    trip = 2 * spec.ramp_latency + (length - 1) * spec.hop_latency
+    return max(words / spec.link_words_per_cycle, ((words - 1) // spec.fifo_depth) * trip) + trip
+
+
+def broadcast_bandwidth(words: int, block: tuple[int, int], axis: str = "row", device: Device | None = None
+                        ) -> tuple[BandwidthPoint, LaunchStats]:
+    """PE 0 of every row (`axis="row"`) or column of an nx x ny block broadcasts `words` words along it
+    over the routers; returns (the rate at which each receiver gets the words, bytes = 4 * words, against
+    the spec's bound, as a `BandwidthPoint`; LaunchStats). A wrong word received raises `WaferError`."""
+    if axis not in ("row", "column"):
+        raise ArgumentError(f"axis must be 'row' or 'column', got {axis!r}")
+    nx, ny = block
+    if words < 1 or nx < 1 or ny < 1:
+        raise ArgumentError(f"words and the block's sides must be positive, got {words} and {nx} x {ny}")
+    device = device or fitting_device(nx, ny)
+    if words + 64 > device.spec.sram_words:
+        raise ArgumentError(f"a broadcast of {words} words does not fit a PE's SRAM of {device.spec.sram_words} "
+                            f"words", needed=words, available=device.spec.sram_words)
+    with Scratch(device) as mem:
+        d_bad = mem.empty(nx * ny, np.int32)
+        stats = broadcast_kernel(words, axis == "row")[(1, 1), (nx, ny)](d_bad, int(nx))
+        bad = int(mem.get(d_bad).sum())
+    if bad:
+        raise WaferError(f"broadcast_bandwidth: {bad} PEs received wrong words")  # a simulator bug: say so loudly
+    nbytes = 4 * words
+    predicted = device.spec.seconds(predicted_broadcast_cycles(device.spec, words, nx if axis == "row" else ny))
+    return BandwidthPoint(nbytes, stats.seconds, nbytes / stats.seconds, nbytes / predicted), stats
