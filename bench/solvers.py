@@ -29,8 +29,8 @@ import scipy.sparse.linalg as spla
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from wafersim.kernels.solvers import (bicgstab, conjugate_gradient, global_read_bandwidth,  # noqa: E402
-                                      memcpy_bandwidth, power_method, stencil7)
+from wafersim.kernels.solvers import (bicgstab, broadcast_bandwidth, conjugate_gradient,  # noqa: E402
+                                      global_read_bandwidth, memcpy_bandwidth, power_method, stencil7)
 from wafersim.arch.spec import WaferSpec  # noqa: E402
 from wafersim.runtime.device import Device  # noqa: E402
 from wafersim.sim.stats import LaunchStats  # noqa: E402
@@ -151,6 +151,12 @@ def bandwidth_tables(plot: Path | None) -> str:
         reads.append(point)
         lines.append(f"| {words} x {side}x{side} | {point.nbytes:,} | {stats.cycles:,} | "
                      f"{point.bytes_per_s / 1e9:.4g} | {point.predicted_bytes_per_s / 1e9:.4g} |")
+    lines += ["", "| routed row broadcast, words x row length | cycles | simulated GB/s per receiver | WaferSpec bound GB/s |",
+              "|---|---|---|---|"]
+    for words, length in ((16, 8), (1024, 8), (1024, 16), (1024, 64), (1024, 256), (1024, 757)):
+        point, stats = broadcast_bandwidth(words, (length, 1))
+        lines.append(f"| {words} x {length} | {stats.cycles:,} | {point.bytes_per_s / 1e9:.4g} | "
+                     f"{point.predicted_bytes_per_s / 1e9:.4g} |")
     if plot is not None:
         import matplotlib
         matplotlib.use("Agg")
@@ -195,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                "and 4 iterations with the off-wafer bandwidth out of the way (an iteration touches no "
                "off-wafer memory; see the script's docstring):\n\n"
                f"{throughput}\n\nIterations to a tolerance, against SciPy on the same matrix (float32 like the wafer, and float64):\n\n"
-               f"{iterations}\n\nBandwidth (default `dev` figures: 150 GB/s off-wafer, 5 us per host copy):\n\n"
+               f"{iterations}\n\nBandwidth (default `dev` figures: 150 GB/s off-wafer, 5 us per host copy, one word a "
+               "cycle a link, 16-word FIFOs):\n\n"
                f"{bandwidth}\n")
     print(section)
     if args.write:
