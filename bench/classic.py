@@ -1,4 +1,4 @@
-"""Classic kernels (FFT, 2-D FFT, Cholesky, histogram, Mandelbrot) at several sizes, up to a whole wafer.
+"""Classic kernels (FFTs, Cholesky, histogram, Mandelbrot) at several sizes, up to a whole wafer.
 
     python bench/classic.py [--write bench/RESULTS.md] [--pictures docs] [--only NAME]
 
@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 import wafersim as ws
-from wafersim.kernels.classic import cholesky, fft, fft2, histogram, mandelbrot
+from wafersim.kernels.classic import cholesky, fft, fft2, fft_long, histogram, mandelbrot
 from wafersim.kernels.classic.mandelbrot import DEFAULT_EXTENT, pixel_coordinates, reference_counts
 from wafersim.sim.stats import LaunchStats
 from wafersim.tools.results import machine, write_section
@@ -62,6 +62,14 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, Callable[[], tuple[L
             _check_fft(y, np.fft.fft2(a.astype(np.complex128)), a.size)
             return stats, f"{stats.words_moved / stats.cycles:.2f} word-hops/cycle"
         out.append(("fft2", f"{m} x {n}, {p} PEs", run, lambda a=a: np.fft.fft2(a)))
+    for n, p in ((4096, 16), (16384, 32)):
+        x = _complex(rng, n)
+
+        def run(x=x, p=p):
+            y, stats = fft_long(x, p)
+            _check_fft(y, np.fft.fft(x.astype(np.complex128)), x.size)
+            return stats, f"{stats.words_moved / stats.cycles:.2f} word-hops/cycle"
+        out.append(("fft_long (four-step)", f"{n:,} points, {p} PEs", run, lambda x=x: np.fft.fft(x)))
     for n, p in ((64, 8), (128, 16), (256, 8)):
         a = _spd(rng, n)
 

@@ -1,12 +1,12 @@
-"""kernels.classic.fft: batched 1-D and 2-D FFTs on a row of PEs against numpy.fft (in complex128), their
-FLOP counts, the words the 2-D transpose moves through the fabric, and refused inputs."""
+"""kernels.classic.fft: batched 1-D, 2-D and four-step (one long vector) FFTs on a row of PEs against numpy.fft
+(in complex128), their FLOP counts, the words the transpose moves through the fabric, and refused inputs."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import wafersim as ws
-from wafersim.kernels.classic.fft import fft, fft2, fft_flops
+from wafersim.kernels.classic.fft import fft, fft2, fft_flops, fft_long, fft_long_flops, fft_long_split
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -55,6 +55,19 @@ def test_fft2_matches_numpy(m, n, p):
     assert stats.words_moved == block_words * (p ** 3 - p) // 3
 
 
+@pytest.mark.parametrize("n, p", [(4, 1), (32, 2), (256, 4)])
+def test_fft_long_matches_numpy(n, p):
+    x = _random_complex((n,), seed=n)
+    y, stats = fft_long(x, p)
+    _assert_close_to_float32(y, np.fft.fft(x.astype(np.complex128)), n)
+    n1, n2 = fft_long_split(n)
+    assert n1 * n2 == n and n1 <= n2 <= 2 * n1
+    # n2 transforms of n1 points, a complex multiply (6 FLOPs) per point, n1 transforms of n2 points
+    assert stats.flops == fft_long_flops(n) == fft_flops(n1, n2) + 6 * n + fft_flops(n2, n1)
+    block_words = 2 * (n2 // p) * (n1 // p)
+    assert stats.words_moved == block_words * (p ** 3 - p) // 3
+
+
 def test_fft2_of_real_and_structured_inputs():
     # A single frequency transforms to a single spike; a constant to the DC term only.
     m, n = 8, 16
@@ -92,6 +105,10 @@ def test_bad_inputs_are_refused_with_sizes():
         fft2(np.ones(8, np.complex64), p=2)
     with pytest.raises(ws.ArgumentError, match="width of 4 PEs"):
         fft2(np.ones((8, 8), np.complex64), p=8, device=ws.Device(ws.WaferSpec(width=4, height=4)))
+    with pytest.raises(ws.ArgumentError, match=r"p = 8 PEs must divide n1 = 4 \(n = 16 = 4 x 4\)"):
+        fft_long(np.ones(16, np.complex64), p=8)
+    with pytest.raises(ws.ArgumentError, match="1 dimensions"):
+        fft_long(np.ones((4, 4), np.complex64), p=1)
     with pytest.raises(ws.OutOfMemoryError, match=r"\d+ bytes") as info:
         fft(np.ones((1, 4096), np.complex64))  # 4 planes of 4096 words: 64 KiB > a PE's SRAM
     assert isinstance(info.value, ws.WaferError) and info.value.needed > info.value.available

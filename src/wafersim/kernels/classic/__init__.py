@@ -2,8 +2,8 @@
 against NumPy/SciPy in tests/test_kernels_classic_*.py and described with their mapping onto the mesh in
 docs/classic-kernels.md:
 
-- `fft`: `fft` (a batch of 1-D FFTs, rows over a row of PEs) and `fft2` (2-D, with a transpose through the
-  fabric), complex float32 as pairs of float32, radix-2 Stockham;
+- `fft`: `fft` (a batch of 1-D FFTs, rows over a row of PEs), `fft2` (2-D, with a transpose through the
+  fabric) and `fft_long` (one long vector, four-step), complex float32 as pairs of float32, radix-2 Stockham;
 - `cholesky`: `cholesky` of an SPD matrix, columns dealt cyclically over a row of PEs; a matrix that is not
   positive definite raises `NotPositiveDefiniteError`;
 - `histogram`: `histogram` with equal-width bins, each value routed to the PE owning its bin;
@@ -11,8 +11,8 @@ docs/classic-kernels.md:
 """
 from .cholesky import NotPositiveDefiniteError, cholesky
 from .common import TileTooLargeError
-from .fft import fft, fft2
+from .fft import fft, fft2, fft_long
 from .histogram import histogram
 from .mandelbrot import mandelbrot
 
-__all__ = ["NotPositiveDefiniteError", "TileTooLargeError", "cholesky", "fft", "fft2", "histogram", "mandelbrot"]
+__all__ = ["NotPositiveDefiniteError", "TileTooLargeError", "cholesky", "fft", "fft2", "fft_long", "histogram", "mandelbrot"]

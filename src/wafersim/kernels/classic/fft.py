@@ -1,4 +1,5 @@
-"""1-D and 2-D fast Fourier transforms of complex float32 data on a row of PEs.
+"""1-D and 2-D fast Fourier transforms of complex float32 data on a row of PEs: `fft` (a batch of rows),
+`fft2` and `fft_long` (one long vector, by the four-step method over the same machinery as `fft2`).
 
 Complex numbers travel as pairs of float32: each PE's data is two planes of float32 words, the real parts
 and then the imaginary parts (split, or "planar", complex), because vector instructions work on one
@@ -108,12 +109,14 @@ def twiddles(length: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
+def fft_kernel(rows: int, length: int, p: int, columns: int = 0, twiddled: bool = False) -> Dispatcher:
     """The FFT kernel for a row of `p` PEs holding `rows` rows of `length` points each (compile-time sizes).
 
     `columns` = 0: a batch of 1-D FFTs along the rows. `columns` > 0: the 2-D FFT of a (p*rows, length)
     matrix, with the transpose through the fabric; each PE ends with `columns` (= length / p) columns of
-    p*rows points. Launch ``kernel[(1, 1), (p, 1)](packed, tw, out)`` with the arrays of `_pack`."""
+    p*rows points. `twiddled`: between the two, multiply by the twiddle planes that follow the data in
+    `packed` (the four-step 1-D FFT). Launch ``kernel[(1, 1), (p, 1)](packed, tw, out)``: `packed` is
+    (p, 2 or 4 planes of rows*length words), `tw` the twiddle tables, `out` (p, 2 planes)."""
     R1, N1 = rows, length
     SZ = R1 * N1  # words of one plane on a PE (the same before and after the transpose)
     S1, H1 = len(stage_plan(N1)), SZ // 2
@@ -126,6 +129,17 @@ def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
     TW = N1 + (N2 if TWO_D else 0)
     B = R1 * R2  # words of one plane of a transposed block
     P = p
+    TWIDDLED = twiddled
+
+    @jit
+    def twiddle_multiply(pre, pim, qre, qim, wre, wim):
+        """P *= W elementwise (complex), with Q as scratch: 6 vector instructions over each plane."""
+        qre[0:SZ] = pim[0:SZ] * wim[0:SZ]
+        qim[0:SZ] = pim[0:SZ] * wre[0:SZ]
+        pim[0:SZ] = pre[0:SZ] * wim[0:SZ]
+        pim[0:SZ] = pim[0:SZ] + qim[0:SZ]
+        pre[0:SZ] = pre[0:SZ] * wre[0:SZ]
+        pre[0:SZ] = pre[0:SZ] - qre[0:SZ]
 
     @jit
     def place_block(bre, bim, qre, qim, src, dst):
@@ -186,10 +200,17 @@ def fft_kernel(rows: int, length: int, p: int, columns: int = 0) -> Dispatcher:
         are[0:SZ] = packed[x, 0:SZ]  # one bulk copy per plane
         aim[0:SZ] = packed[x, SZ:SZ + SZ]
         tw[0:TW] = tw_in[0:TW]
+        if TWIDDLED:  # folded at compile time
+            wre = ws.local.array(SZ, np.float32)
+            wim = ws.local.array(SZ, np.float32)
+            wre[0:SZ] = packed[x, 2 * SZ:3 * SZ]
+            wim[0:SZ] = packed[x, 3 * SZ:4 * SZ]
         sre, sim, dre, dim = are, aim, bre, bim  # the buffer holding the data, and the other one
         fft_phase(sre, sim, dre, dim, tw, T1RE, T1IM, N1, S1, H1, R1)
         if S1 % 2 == 1:  # folded at compile time: the result is in the second buffer
             sre, sim, dre, dim = dre, dim, sre, sim
+        if TWIDDLED:
+            twiddle_multiply(sre, sim, dre, dim, wre, wim)
         if TWO_D:  # folded at compile time
             blk_re = ws.local.array(B, np.float32)
             blk_im = ws.local.array(B, np.float32)
@@ -243,10 +264,11 @@ def _from_element_major(packed: np.ndarray, p: int, length: int) -> np.ndarray:
     return planes.reshape(p, length, r).transpose(0, 2, 1).reshape(p * r, length).astype(np.complex64)
 
 
-def _run(packed: np.ndarray, tw: np.ndarray, kernel: Dispatcher, p: int, device: Device | None,
+def _run(packed: np.ndarray, plane_words: int, tw: np.ndarray, kernel: Dispatcher, p: int, device: Device,
          stream) -> tuple[np.ndarray, LaunchStats]:
+    """Launch `kernel` on a row of p PEs; returns the (p, 2 * plane_words) result planes and the stats."""
     with Scratch(device, stream) as mem:
-        d_in, d_tw, d_out = mem.put(packed), mem.put(tw), mem.empty(packed.shape)
+        d_in, d_tw, d_out = mem.put(packed), mem.put(tw), mem.empty((p, 2 * plane_words))
         stats = kernel[(1, 1), (p, 1), stream](d_in, d_tw, d_out)
         return mem.get(d_out), stats
 
@@ -267,7 +289,7 @@ def fft(x: np.ndarray, p: int = 1, device: Device | None = None, stream=None) ->
         raise ArgumentError(f"fft: p = {p} PEs must divide the batch of {batch} rows", size=batch)
     r = batch // p
     check_fits_sram(f"fft of {r} row(s) of {n} points per PE", 4 * r * n + n, device.spec)
-    out, stats = _run(_element_major(rows, p), twiddles(n), fft_kernel(r, n, p), p, device, stream)
+    out, stats = _run(_element_major(rows, p), r * n, twiddles(n), fft_kernel(r, n, p), p, device, stream)
     return _from_element_major(out, p, n).reshape(array.shape), stats
 
 
@@ -288,5 +310,46 @@ def fft2(a: np.ndarray, p: int, device: Device | None = None, stream=None) -> tu
     r1, r2 = m // p, n // p
     check_fits_sram(f"fft2 of a {m} x {n} array over {p} PEs", 4 * m * n // p + 2 * r1 * r2 + n + m, device.spec)
     tw = np.concatenate([twiddles(n), twiddles(m)])
-    out, stats = _run(_element_major(array, p), tw, fft_kernel(r1, n, p, r2), p, device, stream)
+    out, stats = _run(_element_major(array, p), r1 * n, tw, fft_kernel(r1, n, p, r2), p, device, stream)
     return _from_element_major(out, p, m).T.copy(), stats
+
+
+def fft_long_split(n: int) -> tuple[int, int]:
+    """(n1, n2) with n = n1 * n2, n1 <= n2 and both powers of two as close as can be: the four-step shape."""
+    n2 = 1 << ((n.bit_length() - 1 + 1) // 2)
+    return n // n2, n2
+
+
+def fft_long_flops(n: int) -> int:
+    """FLOPs the kernel counts for `fft_long` of n points: n2 FFTs of n1 points, 6 per point for the
+    twiddles (a complex multiply: 4 multiplies, 2 additions), n1 FFTs of n2 points."""
+    n1, n2 = fft_long_split(n)
+    return fft_flops(n1, n2) + 6 * n + fft_flops(n2, n1)
+
+
+def fft_long(x: np.ndarray, p: int, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """`numpy.fft.fft(x)` in complex64 for one vector of n points (a power of two >= 4) spread over a row of
+    `p` PEs: the four-step FFT (D. H. Bailey, "FFTs in external or hierarchical memory", J. Supercomputing
+    4, 1990). With n = n1 * n2 (`fft_long_split`), x is viewed as the n2 x n1 matrix M[j2, j1] =
+    x[n2 * j1 + j2]; its rows are transformed, multiplied by exp(-2 pi i j2 k1 / n), transposed through
+    the fabric and transformed again, exactly as `fft2` with the twiddles between, and X[k1 + n1 k2] is
+    entry (k2, k1) of the result. p must divide n1. Returns (X as complex64, LaunchStats)."""
+    array = _as_complex("x", x, (1,))
+    n = array.shape[0]
+    _check_length("the transform length n", n)
+    if n < 4:
+        raise ArgumentError(f"fft_long: n = {n} is too short to split in two (use fft)", size=n)
+    n1, n2 = fft_long_split(n)
+    device = device or fitting_device(p, 1)
+    check_line("fft_long", p, device.spec)
+    if n1 % p:
+        raise ArgumentError(f"fft_long: p = {p} PEs must divide n1 = {n1} (n = {n} = {n1} x {n2})", size=n)
+    r1, r2 = n2 // p, n1 // p
+    check_fits_sram(f"fft_long of {n} points over {p} PEs", 6 * n // p + 2 * r1 * r2 + n1 + n2, device.spec)
+    matrix = array.reshape(n1, n2).T  # M[j2, j1] = x[n2 * j1 + j2]
+    j2, k1 = np.indices((n2, n1))
+    twiddle = np.exp(-2j * np.pi * ((j2 * k1) % n) / n)  # exact products mod n, then float64 angles
+    packed = np.concatenate([_element_major(matrix, p), _element_major(twiddle, p)], axis=1)
+    tw = np.concatenate([twiddles(n1), twiddles(n2)])
+    out, stats = _run(packed, r1 * n1, tw, fft_kernel(r1, n1, p, r2, twiddled=True), p, device, stream)
+    return _from_element_major(out, p, n2).T.reshape(-1).copy(), stats
