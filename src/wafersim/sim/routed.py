@@ -21,6 +21,16 @@ from .routing import Deliveries
 from .streams import send_departures, waits_added
 
 
+def _per_lane(ufunc, values: np.ndarray, lane: np.ndarray, lanes: int, empty) -> np.ndarray:
+    """ufunc.reduce of `values` over the entries of each lane (`lane`: sorted lane numbers, as `_expand`
+    makes them; rows of a 2-D `values`), `empty` for a lane without entries: `ufunc.at` without its cost."""
+    out = np.full((lanes,) + values.shape[1:], empty, dtype=np.result_type(values, np.asarray(empty)))
+    if len(lane):
+        starts = np.flatnonzero(np.r_[True, lane[1:] != lane[:-1]])
+        out[lane[starts]] = ufunc.reduceat(values, starts, axis=0)
+    return out
+
+
 class RoutedExchangeMixin:
     """Routed send, vector send and `route` executors of `WaveSim`."""
 
@@ -100,7 +110,8 @@ class RoutedExchangeMixin:
             slot = fifo.pushed[dest] % fifo.depth
             ready = self.cycle[src.idx] + cost
             depart = ready.copy()
-            np.maximum.at(depart, lane, fifo.time.gather(slot, dest))  # word k - depth popped everywhere
+            np.maximum(depart, _per_lane(np.maximum, fifo.time.gather(slot, dest), lane, len(depart), -np.inf),
+                       out=depart)  # word k - depth popped everywhere
             depart += self._share_links(table, table.rows(src.idx), depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
@@ -142,7 +153,8 @@ class RoutedExchangeMixin:
         entry, lane = self._expand(table, table.rows(L.idx))
         dest = table.dest[entry]
         room = np.full(len(L.idx), np.iinfo(np.int64).max)  # a route with no receivers never fills
-        np.minimum.at(room, lane, fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64))
+        np.minimum(room, _per_lane(np.minimum, fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64),
+                                   lane, len(room), room[0]), out=room)
         count = np.minimum(length - done, room)
         can = count > 0
         if not can.any():
@@ -160,7 +172,7 @@ class RoutedExchangeMixin:
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
         slots = (fifo.pushed[dest][:, None] + columns) % fifo.depth
         slot_free = np.zeros((len(pes), words), dtype=self.time_dtype)
-        np.maximum.at(slot_free, lane, fifo.time.gather_run(slots, dest))
+        np.maximum(slot_free, _per_lane(np.maximum, fifo.time.gather_run(slots, dest), lane, len(pes), 0), out=slot_free)
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
         later += self._share_links(table, table.rows(pes), later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
         values = np.zeros(valid.shape, dtype=self.sram.dtype)
@@ -208,7 +220,8 @@ class RoutedExchangeMixin:
         overlap = (begin < busy_until) & (end > busy_from)
         delay = np.zeros(len(rows))
         if overlap.any():
-            np.maximum.at(delay, lane[overlap], (busy_until - begin)[overlap])
+            np.maximum(delay, _per_lane(np.maximum, np.where(overlap, busy_until - begin, 0.0), lane, len(rows), 0.0),
+                       out=delay)
             begin, end = begin + delay[lane], end + delay[lane]
         later = begin >= busy_until  # after the reservation (right after it, when it waited)
         touching = later & (begin == busy_until)
