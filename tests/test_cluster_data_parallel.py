@@ -103,3 +103,15 @@ def test_bad_clusters_and_batches_are_refused():
 def test_repr_names_the_tree():
     cluster = Cluster(20, SPEC)
     assert "20 systems" in repr(cluster) and f"{SwarmXTree(20).levels} levels" in repr(cluster)
+
+
+def test_a_transformer_block_trains_data_parallel_like_on_one_system():
+    model = train.Model([train.TransformerBlock(length=2, width=4, hidden=4, causal=True), train.Dense(8, 3)])
+    x, labels = train.synthetic_classification(2, 8, 3, seed=4)        # 2 sequences: 1 a system
+    single = train.Trainer(model, train.SGD(lr=0.1), batch_size=2)
+    expected = single.step(x, labels).loss
+    with Cluster(2, None) as cluster:                                   # wafers sized to the model
+        dp = cluster.trainer(model, train.SGD(lr=0.1), batch_size=2)
+        assert dp.step(x, labels).loss == pytest.approx(expected, rel=1e-5)
+        for name, w in single.params.items():
+            assert np.allclose(dp.params[name], w, atol=1e-5)
