@@ -79,6 +79,14 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, Callable[[], tuple[L
             assert np.abs(low - want).max() <= 50 * EPS32 * np.abs(want).max()
             return stats, f"{n ** 3 / 3 / stats.seconds / 1e9:.1f} GFLOP/s of n^3/3"
         out.append(("cholesky", f"n = {n}, {p} PEs", run, lambda a=a: np.linalg.cholesky(a)))
+    a = _spd(rng, 128)
+
+    def run_forwarded(a=a):
+        low, stats = cholesky(a, 16, routed=False)
+        assert np.abs(low - np.linalg.cholesky(a.astype(np.float64))).max() <= 50 * EPS32 * np.abs(low).max()
+        return stats, f"{128 ** 3 / 3 / stats.seconds / 1e9:.1f} GFLOP/s of n^3/3"
+    out.append(("cholesky", "n = 128, 16 PEs, forwarded by the cores (routed=False)", run_forwarded,
+                lambda a=a: np.linalg.cholesky(a)))
     for size, bins, p in ((4096, 64, 16), (16384, 256, 64)):
         values = rng.standard_normal(size).astype(np.float32)
 

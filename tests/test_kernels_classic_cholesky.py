@@ -30,6 +30,18 @@ def test_cholesky_matches_numpy(n, p):
     # sum over k of (n - k)**2: the column scalings, reciprocals and fused multiply-adds
     assert stats.flops == cholesky_flops(n) == sum((n - k) ** 2 for k in range(n))
     assert stats.block == (p, 1)
+    # Column k (its pivot and the n - k - 1 words below) crosses each of the p - 1 links of the row once.
+    assert stats.words_moved == (p - 1) * n * (n + 1) // 2
+
+
+def test_routed_and_forwarded_broadcasts_agree():
+    a = _spd(32, seed=9)
+    routed, by_routers = cholesky(a, 8)
+    forwarded, by_cores = cholesky(a, 8, routed=False)
+    np.testing.assert_array_equal(routed, forwarded)  # the same arithmetic in the same order
+    assert by_routers.words_moved == by_cores.words_moved
+    # Forwarding costs every PE a receive and a send per chunk; the routers' multicast costs only the owner.
+    assert by_routers.instructions < by_cores.instructions and by_routers.cycles < by_cores.cycles
 
 
 def test_only_the_lower_triangle_is_read():

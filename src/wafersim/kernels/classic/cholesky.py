@@ -9,8 +9,10 @@ shrinks evenly on all of them.
 
 1. the PE owning column k takes the pivot a_kk; if it is positive, l_kk = sqrt(a_kk) and the column below
    is scaled by 1 / l_kk (one vector multiply);
-2. the column l[k:n, k] (the pivot first) is broadcast along the row of PEs, east and west, in chunks of
-   16 words (`fifo_depth`) forwarded hop by hop, so the broadcast pipelines;
+2. the column l[k:n, k] (the pivot first) is broadcast along the row of PEs: by default in one send to
+   the owner's router, which multicasts it along a row bus (docs/routes.md), so no other PE spends an
+   instruction on passing it on; with `routed=False`, east and west in chunks of 16 words (`fifo_depth`)
+   that every PE receives and sends on (a pipeline, but a receive and a send per chunk on every PE);
 3. every PE updates each of its columns j > k: a[j:n, j] -= l_jk * l[j:n, k], one vector fused
    multiply-add of n - j elements. The owner of column k + 1 updates that column first, factors it and
    sends it on (look-ahead) before its other updates, so the broadcast of column k + 1 overlaps the
@@ -39,9 +41,11 @@ from ...sim.stats import LaunchStats
 from ..hosting import Scratch, fitting_device
 from .common import check_fits_sram, check_line
 
-#: Words per message of the column broadcast: one FIFO's worth (`WaferSpec.fifo_depth` on every preset), so a
-#: forwarding PE passes a chunk on while the next arrives.
+#: Words per message of the forwarded column broadcast: one FIFO's worth (`WaferSpec.fifo_depth` on every
+#: preset), so a forwarding PE passes a chunk on while the next arrives.
 CHUNK = 16
+#: The channel of the routed column broadcast (a row bus: any PE's words reach every other PE of the row).
+BUS = 1
 
 
 class NotPositiveDefiniteError(ArgumentError):
@@ -50,11 +54,13 @@ class NotPositiveDefiniteError(ArgumentError):
 
 
 @functools.lru_cache(maxsize=None)
-def cholesky_kernel(n: int, p: int) -> Dispatcher:
-    """The kernel for an n x n matrix on a row of p PEs (compile-time sizes). Launch
+def cholesky_kernel(n: int, p: int, routed: bool = True) -> Dispatcher:
+    """The kernel for an n x n matrix on a row of p PEs (compile-time sizes); `routed`: columns broadcast by
+    the routers' multicast (a row bus on channel `BUS`), else forwarded by every PE's core. Launch
     ``kernel[(1, 1), (p, 1)](cols, status, pivot)``: `cols` the (p, n*n/p) float32 array of `to_cyclic_columns`
     (overwritten with L), `status` an int32 [-1], `pivot` a float32 [0]."""
     N, P = n, p
+    ROUTED = routed and p > 1
     C = n // p  # columns per PE
     CN = C * N
 
@@ -70,12 +76,15 @@ def cholesky_kernel(n: int, p: int) -> Dispatcher:
             cols[base + k] = d
             cols[base + k + 1:base + N] = cols[base + k + 1:base + N] * (1.0 / d)
             lk[boff + k + 1:boff + N] = cols[base + k + 1:base + N]
-        for o in range(boff + k, boff + N, CHUNK):
-            e = min(o + CHUNK, boff + N)
-            if has_e:
-                ws.send(ws.EAST, lk[o:e])
-            if has_w:
-                ws.send(ws.WEST, lk[o:e])
+        if ROUTED:  # folded at compile time
+            ws.send(ws.RAMP, lk[boff + k:boff + N], channel=BUS)  # one send: the routers copy it along the row
+        else:
+            for o in range(boff + k, boff + N, CHUNK):
+                e = min(o + CHUNK, boff + N)
+                if has_e:
+                    ws.send(ws.EAST, lk[o:e])
+                if has_w:
+                    ws.send(ws.WEST, lk[o:e])
 
     @jit
     def update(cols, lk, boff, lj, x):
@@ -91,12 +100,17 @@ def cholesky_kernel(n: int, p: int) -> Dispatcher:
         cols[0:CN] = cols_g[x, 0:CN]
         has_e = ws.has_neighbor(ws.EAST)
         has_w = ws.has_neighbor(ws.WEST)
+        if ROUTED:
+            ws.use_route(BUS, "row_bus")
         if x == 0:
             factor_and_send(cols, lk, 0, 0, has_e, has_w)
         for k in range(N):
             owner = k % P
             boff = (k & 1) * N
-            if x > owner:
+            if ROUTED:
+                if x != owner:
+                    ws.recv(ws.RAMP, out=lk[boff + k:boff + N], channel=BUS)
+            elif x > owner:
                 for o in range(boff + k, boff + N, CHUNK):
                     e = min(o + CHUNK, boff + N)
                     ws.recv(ws.WEST, out=lk[o:e])
@@ -146,10 +160,12 @@ def cholesky_flops(n: int) -> int:
     return n * (n + 1) * (2 * n + 1) // 6
 
 
-def cholesky(a: np.ndarray, p: int, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
+def cholesky(a: np.ndarray, p: int, device: Device | None = None, stream=None,
+             routed: bool = True) -> tuple[np.ndarray, LaunchStats]:
     """The lower-triangular L (float32) with A = L L^T, like `numpy.linalg.cholesky`, on a row of `p` PEs.
 
-    Only the lower triangle of the square matrix `a` is read. p must divide n. Raises
+    Only the lower triangle of the square matrix `a` is read. p must divide n. `routed=False` forwards each
+    column through every PE's core instead of the routers' multicast (for comparison). Raises
     `NotPositiveDefiniteError` (naming the leading minor and its pivot) when a pivot is not positive in
     float32. `device` defaults to a p x 1 wafer. Returns (L, LaunchStats)."""
     a = np.asarray(a)
@@ -168,7 +184,7 @@ def cholesky(a: np.ndarray, p: int, device: Device | None = None, stream=None) -
     with Scratch(device, stream) as mem:
         d_cols = mem.put(cols)
         d_status, d_pivot = mem.put(np.array([-1], np.int32)), mem.empty(1)
-        stats = cholesky_kernel(n, p)[(1, 1), (p, 1), stream](d_cols, d_status, d_pivot)
+        stats = cholesky_kernel(n, p, bool(routed))[(1, 1), (p, 1), stream](d_cols, d_status, d_pivot)
         failed = int(mem.get(d_status)[0])
         if failed >= 0:
             pivot = float(mem.get(d_pivot)[0])
