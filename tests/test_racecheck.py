@@ -143,3 +143,24 @@ def test_conflict_partners_find_exactly_the_racing_accesses(seed):
     for i in np.flatnonzero(partner >= 0):  # every partner is a genuine conflict
         j = partner[i]
         assert group[i] == group[j] and who[i] != who[j] and (write[i] or write[j])
+
+
+def test_bulk_copies_race_on_the_words_they_share(dev):
+    """PE k copies 4 words of its SRAM to global words 2k..2k+3: neighbours overlap on two words each."""
+    source = """
+        .sram 4
+        sreg r1, tid.x
+        arg r2, 0
+        shli r3, r1, 3
+        add r2, r2, r3
+        li r4, 0
+        li r5, 4
+        gstv r2, r4, r5
+        halt
+    """
+    out = zeros(dev, 8)
+    stats = dev.launch(ws.assemble(source), 1, (3, 1), [out], racecheck="report")
+    [hazard] = stats.races  # one pair of instructions: the gstv with itself
+    assert hazard.kind == "write-write"
+    assert hazard.count == 4  # words 2, 3 (PEs 0 and 1) and 4, 5 (PEs 1 and 2)
+    assert hazard.address == out.address + 8  # the lowest shared word
