@@ -18,6 +18,7 @@ undefined in NumPy.
 from __future__ import annotations
 
 import os
+import types
 import warnings
 
 import numpy as np
@@ -35,6 +36,16 @@ FLOAT_VARS = [f"f{k}" for k in range(N_FLOAT)]
 FLOAT_CONSTS = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0]
 INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191, 8192, -8193, 65535]))
 DIVISORS = [2, 3, 5, 7, -2, -3, -5]
+FLOAT_MATH = ["sin", "cos", "arctan", "tanh", "floor", "ceil", "trunc", "expm1", "log1p", "sqrt"]
+#: Device functions the generated bodies call (plain Python functions in the reference): a tuple returned,
+#: a string constant argument.
+HELPERS = """
+@ws.jit
+def mix(a, b, how="add"):
+    if how == "add":
+        return b, a + b
+    return a - b, b
+"""
 
 
 
@@ -96,7 +107,7 @@ class Gen:
     def float_expr(self, depth: int) -> str:
         kinds = ["var", "var", "const"]
         if depth > 0:
-            kinds += ["bin", "bin", "bin", "neg", "abs", "minmax", "conv", "pow"]
+            kinds += ["bin", "bin", "bin", "neg", "abs", "minmax", "conv", "pow", "math", "fdivmod"]
             if self.branching:
                 kinds.append("ifexp")
         kind = self.choice(kinds)
@@ -107,6 +118,11 @@ class Gen:
             return f"({self.float_expr(depth - 1)} ** {self.choice([0, 1])})"
         if kind == "const":
             return f"np.float32({self.choice(FLOAT_CONSTS)})"
+        if kind == "math":  # NumPy float32 ufuncs, the machine's math opcodes (a nan discards the example)
+            return f"np.{self.choice(FLOAT_MATH)}({self.float_expr(depth - 1)})"
+        if kind == "fdivmod":  # Python's float // and % (np.float32 scalars: npy_divmod, as the machine)
+            divisor = self.choice([c for c in FLOAT_CONSTS if c != 0.0])
+            return f"({self.float_expr(depth - 1)} {self.choice(['//', '%'])} np.float32({divisor}))"
         if kind == "bin":
             op = self.choice(["+", "-", "*"])
             return f"({self.float_expr(depth - 1)} {op} {self.float_expr(depth - 1)})"
@@ -151,11 +167,36 @@ class Gen:
 
     def statement(self, indent: int, nest: int) -> list[str]:
         pad = "    " * indent
-        kinds = ["int", "int", "float", "float", "aug", "tuple", "chain"]
+        kinds = ["int", "int", "float", "float", "aug", "tuple", "chain", "helper"]
         if self.branching and nest < 2:
-            kinds += ["if", "if", "for", "while"]
+            kinds += ["if", "if", "for", "while", "zipfor", "stepfor"]
         kind = self.choice(kinds)
         depth = self.draw(st.integers(1, 3))
+        if kind == "helper":  # a device function returning a tuple, with a string constant argument
+            names = INT_VARS if self.draw(st.booleans()) else FLOAT_VARS
+            first, second = self.draw(st.permutations(names))[:2]
+            make = self.int_expr if names is INT_VARS else self.float_expr
+            how = self.choice(["add", "sub"])
+            return [f"{pad}{first}, {second} = mix({make(depth)}, {make(depth)}, {how!r})"]
+        if kind in ("zipfor", "stepfor"):
+            var = f"k{self.loops}"
+            self.loops += 1
+            if kind == "zipfor":  # unrolled: a pair of constants per trip, through enumerate and zip
+                firsts = tuple(self.draw(st.lists(st.integers(-5, 5), min_size=0, max_size=3)))
+                seconds = tuple(self.draw(st.lists(st.integers(-5, 5), min_size=0, max_size=3)))
+                header = f"for {var}, ({var}a, {var}b) in enumerate(zip({firsts!r}, {seconds!r})):"
+                names = [var, f"{var}a", f"{var}b"]
+            else:  # range with a step known only at run time, up or down
+                start, stop = self.draw(st.integers(-3, 6)), self.draw(st.integers(-3, 6))
+                step = f"max(abs({self.int_expr(0)}) % np.int32(3), np.int32(1))"
+                if self.draw(st.booleans()):
+                    start, stop, step = stop, start, f"-{step}"
+                header = f"for {var} in range({start}, {stop}, {step}):"
+                names = [var]
+            self.loop_vars += names
+            lines = [pad + header] + self.block(indent + 1, self.draw(st.integers(1, 3)), nest + 1)
+            del self.loop_vars[-len(names):]
+            return lines
         if kind == "while":
             counter = f"w{self.loops}"
             self.loops += 1
@@ -213,7 +254,7 @@ def render(body: list[str]) -> str:
     stores = ([f"    oi[p, {column(k, N_INT)}] = i{k}" for k in range(N_INT)]
               + [f"    of[p, {column(k, N_FLOAT)}] = f{k}" for k in range(N_FLOAT)])
     params = ", ".join(INT_VARS + FLOAT_VARS)
-    return "\n".join(["import numpy as np", "import wafersim as ws", "", "", "@ws.jit",
+    return "\n".join(["import numpy as np", "import wafersim as ws", HELPERS, "", "@ws.jit",
                       "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *body, *stores, "", "",
                       f"def ref({params}):", *body, f"    return ({params},)", ""])
 
@@ -235,6 +276,8 @@ def inputs(seed: int):
 def check(dev, directory, body: list[str], seed: int) -> None:
     source = render(body)
     module = load(directory, source)
+    # The reference calls the device functions as the plain Python functions they are.
+    reference = types.FunctionType(module.ref.__code__, dict(vars(module), mix=module.mix.py_func))
     xi, xf = inputs(seed)
     want_i = np.zeros((N_PE, N_INT), np.int32)
     want_f = np.zeros((N_PE, N_FLOAT), np.float32)
@@ -243,7 +286,7 @@ def check(dev, directory, body: list[str], seed: int) -> None:
         for p in range(N_PE):
             args = [np.int32(v) for v in xi[p]] + [np.float32(v) for v in xf[p]]
             try:
-                result = module.ref(*args)
+                result = reference(*args)
             except (FloatingPointError, OverflowError, ValueError):
                 assume(False)  # a NaN or an undefined float -> int32 cast: outside what this test compares
             for k in range(N_INT):
@@ -283,7 +326,8 @@ def test_branching_kernels_match_python(dev, gen_dir, body, seed):
 # ----------------------------------------------------------------------------- slice expression trees
 VEC_SIZE = 8
 VEC_ARRAYS = ("a", "b", "c")
-VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)")
+VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)", "sum(b[1:5])", "min(c[0:3])",
+               "max(a[2:8])")  # reductions: evaluated, as NumPy does, before the destination is written
 
 
 @st.composite

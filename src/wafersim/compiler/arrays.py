@@ -114,7 +114,8 @@ class ArrayLowering(CallLowering):
         if len(array.shape) == 2:
             if len(parts) != 2 or isinstance(parts[0], ast.Slice) or not isinstance(parts[1], ast.Slice):
                 kind = "local" if isinstance(array, LocalArray) else "global"
-                raise Unsupported(f"a slice of a 2-D {kind} array is a row: t[i, a:b]")
+                raise Unsupported(f"a slice of a 2-D {kind} array is a row, t[i, a:b]; a block t[a:b, c:d] can only "
+                                  f"be assigned to or be an operand of an assignment to a block")
             row = self.index_value(parts[0], "the row index")
             self.check_index(row, self.dimension(array, 0), f"{array.name} axis 0")
             cols = self.dimension(array, 1)

@@ -15,17 +15,22 @@ from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
 from .core import RecvUse, closure_globals, read_source
-from .expressions import ExpressionLowering
+from .scalar_math import MATH_FUNCTIONS, MathLowering
 from .sparse import SparseCallLowering
-from .values import DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
-
-_UNARY_MATH = {math.sqrt: "fsqrt", math.exp: "fexp", math.log: "flog", math.tanh: "ftanh",
-               np.sqrt: "fsqrt", np.exp: "fexp", np.log: "flog", np.tanh: "ftanh"}
+from .values import DTYPES, KERNEL_OBJECTS, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 #: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
 #: A routed word (sent to ws.RAMP) is received from ws.RAMP.
 _OPPOSITE = {wsi.NORTH: wsi.SOUTH, wsi.SOUTH: wsi.NORTH, wsi.EAST: wsi.WEST, wsi.WEST: wsi.EAST, wsi.RAMP: wsi.RAMP}
 _PORT_NAMES = "ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST or ws.RAMP"
+_LINK_NAMES = "ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST"
+
+
+def returned(registers):
+    """What a call of a device function gives: copies of its result registers' values (a number or a tuple)."""
+    if isinstance(registers, Tup):
+        return Tup(tuple(returned(item) for item in registers.items))
+    return Val(registers.ty, registers.reg)
 
 
 def _arity(args, n: int) -> None:
@@ -33,7 +38,7 @@ def _arity(args, n: int) -> None:
         raise Unsupported(f"this function takes {n} argument(s), got {len(args)}")
 
 
-class CallLowering(SparseCallLowering, ExpressionLowering):
+class CallLowering(SparseCallLowering, MathLowering):
     def call(self, node: ast.Call):
         callee = self.static(node.func)
         if callee is NOT_STATIC:
@@ -96,13 +101,10 @@ class CallLowering(SparseCallLowering, ExpressionLowering):
             return self.result("fma", "f32", a=self.reg_of(a), b=self.reg_of(b), c=self.reg_of(c))
         if callee is wsi.print_:
             return self.debug_print(node, args)
-        if callee in _UNARY_MATH:
-            _arity(args, 1)
-            v = self.to_type(self.scalar(args[0]), "f32")
-            if v.is_const:
-                with np.errstate(all="ignore"):
-                    return self.const(float(getattr(np, _UNARY_MATH[callee][1:])(np.float32(v.const))))
-            return self.result(_UNARY_MATH[callee], "f32", a=v.reg)
+        if callee in MATH_FUNCTIONS:
+            return self.math_call(callee, args)
+        if callee is sum or callee is wsi.dot or (callee in (min, max) and len(args) == 1):
+            return self.reduction(callee, args)
         if callee is abs:
             _arity(args, 1)
             v = self.scalar(args[0])
@@ -156,14 +158,16 @@ class CallLowering(SparseCallLowering, ExpressionLowering):
         values = [self.scalar(a) for a in args]
         result = values[0]
         for v in values[1:]:
-            ty = "f32" if "f32" in (result.ty, v.ty) else "i32"
-            x, y = self.to_type(result, ty), self.to_type(v, ty)
-            if x.is_const and y.is_const:
-                result = self.const(callee(x.const, y.const))
-                continue
-            name = ("f" if ty == "f32" else "") + callee.__name__
-            result = self.result(name, ty, a=self.reg_of(x), b=self.reg_of(y))
+            result = self.min_max_pair(callee, result, v)
         return result
+
+    def min_max_pair(self, callee, a: Val, b: Val) -> Val:
+        ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
+        x, y = self.to_type(a, ty), self.to_type(b, ty)
+        if x.is_const and y.is_const:
+            return self.const(callee(x.const, y.const))
+        name = ("f" if ty == "f32" else "") + callee.__name__
+        return self.result(name, ty, a=self.reg_of(x), b=self.reg_of(y))
 
     def to_int(self, v: Val, wraps: bool) -> Val:
         """int(v) / np.int32(v): float32 truncates toward zero (saturating on the machine)."""
@@ -180,7 +184,7 @@ class CallLowering(SparseCallLowering, ExpressionLowering):
         """A constant direction; with `ramp`, also ws.RAMP (through this PE's router)."""
         value = self.constant_int(node)
         if value not in ((0, 1, 2, 3, wsi.RAMP) if ramp else (0, 1, 2, 3)):
-            raise Unsupported(f"a direction must be a constant: {_PORT_NAMES if ramp else _PORT_NAMES[:-12]}", node)
+            raise Unsupported(f"a direction must be a constant: {_PORT_NAMES if ramp else _LINK_NAMES}", node)
         return int(value)
 
     def constant_int(self, node: ast.expr) -> int | None:
@@ -319,8 +323,8 @@ class CallLowering(SparseCallLowering, ExpressionLowering):
         tree = source.tree
         if tree.args.vararg or tree.args.kwarg:
             raise Unsupported(f"{func.__name__}() has *args or **kwargs, which device functions cannot have")
-        positional = [self.expr(a) for a in node.args]  # evaluated in the caller, in Python's order
-        keywords = {k.arg: self.expr(k.value) for k in node.keywords}
+        positional = [self.argument(a) for a in node.args]  # evaluated in the caller, in Python's order
+        keywords = {k.arg: self.argument(k.value) for k in node.keywords}
         try:
             bound = inspect.signature(func).bind(*positional, **keywords)
         except TypeError as exc:
@@ -331,8 +335,10 @@ class CallLowering(SparseCallLowering, ExpressionLowering):
         for name, value in bound.arguments.items():
             if name not in given:  # a default: the Python object the def statement evaluated
                 value = self.python_value(value)
-            # Constants stay constants (a direction or a size passed to a helper stays usable as one).
-            scope[name] = value if isinstance(value, Val) and value.is_const else self.own(value, name)
+            # Constants stay constants (a direction, a size, a route name or a tuple of ports passed to a
+            # helper stays usable as one).
+            constant = (isinstance(value, Val) and value.is_const) or not isinstance(value, KERNEL_OBJECTS)
+            scope[name] = value if constant else self.own(value, name)
         saved = self.globals, self.scopes, self.defined, self.regions, self.loops, self.source
         self.globals, self.source = closure_globals(func), source
         self.scopes, self.defined, self.regions, self.loops = [scope], set(scope), [], []
@@ -350,4 +356,12 @@ class CallLowering(SparseCallLowering, ExpressionLowering):
         if results and ended is not None:
             raise Unsupported(f"{func.__name__}() returns a value on some paths but not at its end")
         self.place(done)
-        return Val(results[0].ty, results[0].reg) if results else None
+        return returned(results[0]) if results else None
+
+    def argument(self, node: ast.expr):
+        """A device function's argument: a kernel value, or a compile-time object that is not a number (a
+        string, a tuple of constants, a dtype), passed as it is so it binds as a constant."""
+        static = self.static(node)
+        if static is NOT_STATIC or isinstance(static, (bool, int, float, np.number)):
+            return self.expr(node)
+        return self.python_value(static)

@@ -77,6 +77,27 @@ def read_source(func: Callable) -> Source:
     return Source(filename, first_line, lines, len(lines[0]) - len(lines[0].lstrip()), tree.body[0])
 
 
+def constant_tuple(value: Tup) -> tuple | None:
+    """The Python tuple a `Tup` of compile-time constants stands for (numbers, strings, nested tuples), or
+    None when an item is a kernel value (a register, an array)."""
+    items = []
+    for item in value.items:
+        if isinstance(item, Val):
+            if not item.is_const:
+                return None
+            items.append(item.const)
+        elif isinstance(item, Tup):
+            inner = constant_tuple(item)
+            if inner is None:
+                return None
+            items.append(inner)
+        elif isinstance(item, KERNEL_OBJECTS):
+            return None
+        else:
+            items.append(item)
+    return tuple(items)
+
+
 class LoweringCore:
     """State of one lowering, and the primitives every part of the front end uses."""
 
@@ -115,6 +136,7 @@ class LoweringCore:
         self.received: list[RecvUse] = []
         self.untyped_recv_regs: set[VReg] = set()
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
+        self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
 
     # ------------------------------------------------------------------ positions and errors
     def error(self, node: ast.AST | None, message: str) -> CompileError:
@@ -253,7 +275,11 @@ class LoweringCore:
     def own(self, value, name: str):
         """`value` in storage of its own for a variable `name`: a fresh temporary is adopted (and stops being
         a temporary, so nothing else adopts it), a constant or another variable's register is copied; a
-        tuple is owned item by item. Arrays and slices are references and stay as they are."""
+        tuple is owned item by item, except a tuple of constants, which stays a constant (it cannot change;
+        `prepare_region` gives it registers before a branch or loop that rebinds it). Arrays and slices are
+        references and stay as they are."""
+        if isinstance(value, Tup) and constant_tuple(value) is not None:
+            return value
         if isinstance(value, Tup):
             return Tup(tuple(self.own(item, f"{name}{k}_") for k, item in enumerate(value.items)))
         if not isinstance(value, Val):
@@ -298,6 +324,10 @@ class LoweringCore:
             else:
                 if isinstance(value, Val) and value.is_const:
                     return value.const
+                if isinstance(value, Tup) and constant_tuple(value) is not None:
+                    return constant_tuple(value)
+                if isinstance(value, Val):
+                    return self.assigned_constant(node.id)
                 return NOT_STATIC if isinstance(value, KERNEL_OBJECTS) else value
             if node.id in self.globals:
                 return self.globals[node.id]
@@ -325,4 +355,41 @@ class LoweringCore:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             value = self.static(node.operand)
             return -value if isinstance(value, (int, float)) else NOT_STATIC
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
+            base, index = self.static(node.value), self.static(node.slice)  # DIRECTIONS[0]
+            if isinstance(base, tuple) and isinstance(index, int) and not isinstance(index, bool) \
+                    and -len(base) <= index < len(base):
+                return base[index]
         return NOT_STATIC
+
+    def assigned_constant(self, name: str):
+        """The value of a variable that the function being lowered assigns exactly once, from a compile-time
+        expression of globals and constants only (`d = ws.NORTH`, `n = 2 * T`): it is the same wherever the
+        variable can be read, so it can serve where a constant is needed (a direction, a shape); else
+        NOT_STATIC. A name assigned anywhere else (another assignment, a loop, `+=`) is not a constant."""
+        tree = self.source.tree
+        cache = self.single_assignments.get(id(tree))
+        if cache is None:
+            stores: dict[str, list] = {}
+            for n in ast.walk(tree):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                    stores.setdefault(n.id, []).append(n)
+            cache = {}
+            for n in ast.walk(tree):
+                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                    target = n.targets[0]
+                    if stores[target.id] == [target]:
+                        cache[target.id] = n.value
+            for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs:
+                cache.pop(arg.arg, None)  # a parameter is assigned by the call as well
+            self.single_assignments[id(tree)] = cache
+        value = cache.get(name)
+        if value is None:
+            return NOT_STATIC
+        if any(isinstance(n, ast.Name) and self.lookup_or_none(n.id) is not None for n in ast.walk(value)):
+            return NOT_STATIC  # reads a kernel variable (it may change between the assignment and here)
+        try:
+            static = self.static(value)
+        except Unsupported:
+            return NOT_STATIC
+        return static if isinstance(static, (int, float, tuple)) else NOT_STATIC

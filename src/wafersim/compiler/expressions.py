@@ -10,7 +10,7 @@ from ..isa.opcodes import SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .core import LoweringCore
 from .ir import Op
-from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, to_float32,
+from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32, to_float32,
                      wrap_int32)
 
 _INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
@@ -18,6 +18,7 @@ _INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult
               ast.BitOr: lambda x, y: x | y, ast.BitXor: lambda x, y: x ^ y, ast.RShift: lambda x, y: x >> y}
 _FLOAT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
                 ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.Pow: lambda x, y: x ** y}
+_FLOAT_OPCODES = {ast.FloorDiv: "ffloordiv", ast.Mod: "fpymod", ast.Pow: "fpow"}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
             ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
 _HUGE_EXPONENT = 64  # beyond this, a power or shift of an integer other than 0, 1, -1 cannot fit in int32
@@ -153,8 +154,9 @@ class ExpressionLowering(LoweringCore):
             table = {ast.Add: "fadd", ast.Sub: "fsub", ast.Mult: "fmul"}
             if type(op) in table:
                 return self.result(table[type(op)], "f32", a=self.reg_of(a), b=self.reg_of(b))
-            if isinstance(op, (ast.FloorDiv, ast.Mod)):
-                raise Unsupported("// and % on float32 values are not supported; use int(...) first")
+            if isinstance(op, (ast.FloorDiv, ast.Mod)):  # Python's float // and %, as np.floor_divide/remainder
+                return self.result("ffloordiv" if isinstance(op, ast.FloorDiv) else "fpymod", "f32",
+                                   a=self.reg_of(a), b=self.reg_of(b))
             raise Unsupported(f"operator {type(op).__name__} is not defined for float32")
         table = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.BitAnd: "and", ast.BitOr: "or",
                  ast.BitXor: "xor", ast.LShift: "shl", ast.RShift: "sra"}
@@ -180,9 +182,14 @@ class ExpressionLowering(LoweringCore):
         once: what `np.power` gives on float32 arrays; NumPy's float32 *scalars* go through the C library's
         `powf`, which can differ in the last bit). Other exponents would round differently, so they are
         refused rather than approximated."""
+        if "f32" in (base.ty, exponent.ty) and not (exponent.is_const and exponent.ty == "i32"
+                                                     and -1 <= exponent.const <= 2):
+            # Any other float power: one `fpow`, what np.power gives on float32 arrays.
+            x, y = self.to_type(base, "f32"), self.to_type(exponent, "f32")
+            return self.result("fpow", "f32", a=self.reg_of(x), b=self.reg_of(y))
         if not (exponent.is_const and exponent.ty == "i32"):
-            raise Unsupported("** needs a constant whole exponent (x ** 2); write other powers with math.exp "
-                              "and math.log, or a loop")
+            raise Unsupported("an int32 ** needs a constant whole exponent (i ** 2); for a run-time exponent "
+                              "write float(i) ** n (float32) or a loop")
         n = int(exponent.const)
         if base.ty == "f32":
             if n == -1:
@@ -191,10 +198,7 @@ class ExpressionLowering(LoweringCore):
                 return self.const(1.0)
             if n == 1:
                 return self.result("mov", "f32", a=self.reg_of(base))
-            if n == 2:
-                return self.arith(ast.Mult(), base, base)
-            raise Unsupported(f"float32 ** {n}: only the exponents -1, 0, 1 and 2 are computed with one rounding, "
-                              f"as np.power does; write the product out (x * x * x rounds after each step)")
+            return self.arith(ast.Mult(), base, base)  # n == 2: rounded once, as np.power gives
         if n < 0:
             raise Unsupported("an int to a negative power is a float in Python: convert with float(...) first")
         result, square = self.const(1), base
@@ -253,6 +257,11 @@ class ExpressionLowering(LoweringCore):
             if "f32" in (a.ty, b.ty):
                 if type(op) not in _FLOAT_FOLDS:
                     raise TypeError(f"{type(op).__name__} on a float")
+                if type(op) in _FLOAT_OPCODES:  # what the machine's instruction gives (NumPy float32), where
+                    _FLOAT_FOLDS[type(op)](x, y)    # Python gives a float too (1.0 % 0.0 raises, (-8.0) ** 0.5 is
+                    if isinstance(op, ast.Pow) and x < 0 and y != int(y):  # complex: refused at compile time)
+                        raise ValueError("a negative float to a fractional power")
+                    return self.const(fold_float32(_FLOAT_OPCODES[type(op)], x, y))
                 return self.const(to_float32(_FLOAT_FOLDS[type(op)](x, y)))
             if a.wraps or b.wraps:
                 return Val("i32", const=_wrapped_int(op, x, y), wraps=True)
@@ -291,6 +300,9 @@ class ExpressionLowering(LoweringCore):
 
     # ------------------------------------------------------------------ comparisons and short circuits
     def compare(self, node: ast.Compare) -> Val:
+        folded = self.compare_constants(node)
+        if folded is not None:
+            return folded
         if len(node.ops) > 1:  # a < b < c: each operand evaluated once, stopping at the first false
             out = Val("i32", self.new_reg("i32", "chain"))
             done = self.new_label("chain")
@@ -304,6 +316,24 @@ class ExpressionLowering(LoweringCore):
             self.place(done)
             return Val("i32", out.reg)
         return self.compare_values(node.ops[0], self.scalar(node.left), self.scalar(node.comparators[0]))
+
+    def compare_constants(self, node: ast.Compare) -> Val | None:
+        """A comparison of compile-time objects that are not all numbers (`which == "row"` on a helper's
+        string argument, `d in (ws.EAST, ws.WEST)`), folded with Python's meaning; None otherwise."""
+        operands = [self.static(n) for n in [node.left, *node.comparators]]
+        if any(v is NOT_STATIC for v in operands) or all(isinstance(v, (int, float)) for v in operands):
+            return None
+        ops = {ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y, ast.Is: lambda x, y: x is y,
+               ast.IsNot: lambda x, y: x is not y, ast.In: lambda x, y: x in y, ast.NotIn: lambda x, y: x not in y}
+        result = True
+        for op, left, right in zip(node.ops, operands, operands[1:]):
+            if type(op) not in ops:
+                raise Unsupported(f"comparison {type(op).__name__} of {left!r} and {right!r} is not supported")
+            try:
+                result = result and bool(ops[type(op)](left, right))
+            except TypeError as exc:
+                raise Unsupported(f"cannot compare {left!r} and {right!r}: {exc}") from None
+        return self.const(result)
 
     def compare_values(self, op: ast.cmpop, a: Val, b: Val) -> Val:
         names = {ast.Lt: ("slt", False), ast.LtE: ("sle", False), ast.Gt: ("slt", True), ast.GtE: ("sle", True),

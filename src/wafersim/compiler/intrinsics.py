@@ -10,7 +10,7 @@ from ..isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 
 __all__ = ["EAST", "NORTH", "RAMP", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
            "gridsize", "has_neighbor", "local", "print_", "recv", "route", "route_mask", "send", "use_route", "syncthreads", "threadIdx",
-           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma"]
+           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot"]
 
 
 class Intrinsic:
@@ -56,6 +56,8 @@ recv = Intrinsic("recv", "recv(direction, channel=0) -> word; recv(direction, ou
 has_neighbor = Intrinsic("has_neighbor", "has_neighbor(direction) -> whether that neighbour is in this block.")
 syncthreads = Intrinsic("syncthreads", "syncthreads(): barrier over the PEs of this block.")
 fma = Intrinsic("fma", "fma(a, b, c) -> a * b + c in float32.")
+dot = Intrinsic("dot", "dot(a, b) -> sum of a[k] * b[k] over two local slices of one length, left to right, each "
+                "product and sum rounded to the slices' dtype (one vdot instruction).")
 print_ = Intrinsic("print", "print(value[, label]): debug print with the PE coordinates and cycle.")
 
 # Zero-skipping and sparse operands (docs/sparsity.md). A pairs slice holds (value, index) words: a value

@@ -16,9 +16,9 @@ import contextlib
 from typing import Iterator
 
 from . import intrinsics as wsi
-from .core import LoopContext
+from .core import LoopContext, constant_tuple
 from .values import NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
-from .vectors import VectorLowering
+from .rows import RowLowering
 
 _ANNOTATIONS = {int: "i32", float: "f32"}
 
@@ -39,7 +39,7 @@ def _copy(state: set[str] | None) -> set[str] | None:
     return None if state is None else set(state)
 
 
-class StatementLowering(VectorLowering):
+class StatementLowering(RowLowering):
     def statements(self, body: list[ast.stmt]) -> None:
         for stmt in body:
             self.line = stmt.lineno + self.first_line - 1 if len(self.inlining) == 1 else self.line
@@ -200,6 +200,15 @@ class StatementLowering(VectorLowering):
                 register = Val(value.ty, self.new_reg(value.ty, name))
                 self.move(register, value, None)
                 scope[name] = register
+            elif isinstance(value, Tup) and constant_tuple(value) is not None \
+                    and all(isinstance(item, (Val, Tup)) for item in value.items):
+                scope[name] = self.registers_for(value, name)
+
+    def registers_for(self, value: Tup, name: str) -> Tup:
+        """A tuple of constants copied item by item into registers of its own."""
+        return Tup(tuple(self.registers_for(item, f"{name}{k}_") if isinstance(item, Tup)
+                         else self.own(Val(item.ty, const=item.const), f"{name}{k}_")
+                         for k, item in enumerate(value.items)))
 
     @contextlib.contextmanager
     def region(self) -> Iterator[None]:
@@ -231,10 +240,10 @@ class StatementLowering(VectorLowering):
         if self.return_target:  # inside an inlined device function
             label, results = self.return_target[-1]
             if s.value is not None:
-                value = self.scalar(s.value)
+                value = self.expr(s.value)
                 if not results:
-                    results.append(Val(value.ty, self.new_reg(value.ty, "ret")))
-                self.move(results[0], value, s, value_node=s.value)
+                    results.append(self.return_registers(value, s.value))
+                self.move_returned(results[0], value, s)
             self.emit("jmp", target=label)
             self.defined = None
             return
@@ -242,6 +251,27 @@ class StatementLowering(VectorLowering):
             raise self.error(s, "a kernel cannot return a value (write results to an array)")
         self.emit("jmp", target=self.exit)
         self.defined = None
+
+    def return_registers(self, value, node: ast.expr):
+        """Registers for what a device function returns: a number, or a (nested) tuple of numbers."""
+        if isinstance(value, Val):
+            return Val(value.ty, self.new_reg(value.ty, "ret_"))
+        if isinstance(value, Tup):
+            return Tup(tuple(self.return_registers(item, node) for item in value.items))
+        raise self.error(node, f"a device function returns numbers or tuples of numbers, not {describe(value)}")
+
+    def move_returned(self, registers, value, s: ast.Return) -> None:
+        """Move a returned value into the function's result registers (every return must have one shape)."""
+        if isinstance(registers, Tup):
+            if not isinstance(value, Tup) or len(value.items) != len(registers.items):
+                raise self.error(s, "every return of a device function must return the same shape: "
+                                    f"{len(registers.items)} values here, as at its first return")
+            for register, item in zip(registers.items, self.snapshot(value).items):
+                self.move_returned(register, item, s)
+            return
+        if not isinstance(value, Val):
+            raise self.error(s, f"this return gives {describe(value)} where an earlier one returned a number")
+        self.move(registers, value, s, value_node=s.value)
 
     def if_statement(self, s: ast.If) -> None:
         cond = self.truth(self.scalar(s.test))
@@ -296,24 +326,33 @@ class StatementLowering(VectorLowering):
     def for_statement(self, s: ast.For) -> None:
         if s.orelse:
             raise self.error(s, "for ... else is not supported")
-        if not isinstance(s.target, ast.Name):
-            raise self.error(s.target, "a for loop needs a single name as its variable")
         iterable = s.iter
-        if isinstance(iterable, (ast.Tuple, ast.List)):
-            self.unrolled_for(s, [self.static(e) for e in iterable.elts])
-            return
-        if isinstance(iterable, (ast.Name, ast.Attribute)) and isinstance(self.static(iterable), tuple):
-            self.unrolled_for(s, list(self.static(iterable)))  # a tuple constant of the module or closure
+        try:
+            items = self.compile_time_items(iterable)
+        except Unsupported as exc:
+            raise self.error(exc.node or iterable, str(exc)) from None
+        if items is not None:
+            self.unrolled_for(s, items)
             return
         if not (isinstance(iterable, ast.Call) and self.static(iterable.func) is range and not iterable.keywords):
-            raise self.error(iterable, "for loops run over range(...) or a tuple of constants")
+            raise self.error(iterable, "for loops run over range(...) or a tuple (also through enumerate and zip)")
+        if not isinstance(s.target, ast.Name):
+            raise self.error(s.target, "a for loop over range() needs a single name as its variable")
         args = [self.scalar(a) for a in iterable.args]
         if not 1 <= len(args) <= 3 or any(a.ty != "i32" for a in args):
             raise self.error(iterable, "range() takes 1 to 3 int32 arguments")
         start, stop, step = (Val("i32", const=0), args[0], Val("i32", const=1)) if len(args) == 1 else \
             (args[0], args[1], args[2] if len(args) == 3 else Val("i32", const=1))
-        if not step.is_const or step.const == 0:
-            raise self.error(iterable, "range() step must be a non-zero constant")
+        if step.is_const and step.const == 0:
+            raise self.error(iterable, "range() arg 3 must not be zero")
+        positive = None
+        if not step.is_const:  # a run-time step (grid-stride loops): evaluated once, as Python's range does
+            step = self.own(self.snapshot(step), "step_")
+            if self.boundscheck:
+                nonzero = self.result("sne", "i32", a=step.reg, b=0)
+                self.emit("chk", a=0, b=nonzero.reg, imm=self.string("range() step is zero"))
+            positive = self.result("slt", "i32", a=0, b=step.reg)
+            positive = self.own(positive, "up_")
         name = s.target.id
         self.prepare_region(s.body)
         # A hidden counter drives the loop; the variable gets a copy each iteration, so assigning to it in
@@ -339,28 +378,94 @@ class StatementLowering(VectorLowering):
         loop = LoopContext(cont, done)
         end = self.loop_body(s.body, loop, None if entry is None else entry | {name})
         self.place(cont)
-        self.emit("addi", d=counter.reg, a=counter.reg, imm=int(step.const))
+        if positive is None:
+            self.emit("addi", d=counter.reg, a=counter.reg, imm=int(step.const))
+        else:
+            self.emit("add", d=counter.reg, a=counter.reg, b=step.reg)
         self.place(test)
-        first, second = (counter, limit) if step.const > 0 else (limit, counter)
-        cond = self.result("slt", "i32", a=self.reg_of(first), b=self.reg_of(second))
+        if positive is None:
+            first, second = (counter, limit) if step.const > 0 else (limit, counter)
+            cond = self.result("slt", "i32", a=self.reg_of(first), b=self.reg_of(second))
+        else:  # counting up while counter < stop, or down while counter > stop, by the step's sign
+            up = self.result("slt", "i32", a=counter.reg, b=self.reg_of(limit))
+            down = self.result("slt", "i32", a=self.reg_of(limit), b=counter.reg)
+            cond = self.result("sel", "i32", a=positive.reg, b=up.reg, c=down.reg)
         self.emit("bnz", a=cond.reg, target=top)
         self.place(done)
-        runs = start.is_const and stop.is_const and len(range(start.const, stop.const, step.const)) > 0
+        runs = start.is_const and stop.is_const and step.is_const \
+            and len(range(start.const, stop.const, step.const)) > 0
         self.defined = meet(end, *loop.defined_at_break) if runs else meet(entry, end, *loop.defined_at_break)
 
+    def compile_time_items(self, node: ast.expr) -> list | None:
+        """The items of a loop over a tuple, known when compiling: a tuple display, a tuple constant (of the
+        module, a closure, a helper argument) or a tuple variable, and `enumerate`/`zip` of those. Items are
+        Python constants or kernel values (numbers in registers); None when `node` is something else."""
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return [self.loop_item(e) for e in node.elts]
+        if isinstance(node, ast.Call):
+            callee = self.static(node.func)
+            if callee is enumerate:
+                keywords = {k.arg: k.value for k in node.keywords}
+                if not 1 <= len(node.args) + len(keywords) <= 2 or set(keywords) - {"start"} or len(node.args) > 2:
+                    raise Unsupported("enumerate(tuple, start=0) in a kernel", node)
+                start_node = node.args[1] if len(node.args) == 2 else keywords.get("start")
+                start = 0 if start_node is None else self.static(start_node)
+                if not isinstance(start, int) or isinstance(start, bool):
+                    raise Unsupported("enumerate()'s start must be a constant int", start_node)
+                return [(start + k, item) for k, item in enumerate(self.tuple_items(node.args[0]))]
+            if callee is zip:
+                if node.keywords or not node.args:
+                    raise Unsupported("zip(tuple, tuple, ...) in a kernel", node)
+                return [tuple(group) for group in zip(*(self.tuple_items(a) for a in node.args))]
+            return None
+        static = self.static(node) if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) else NOT_STATIC
+        if isinstance(static, tuple):
+            return list(static)
+        if isinstance(node, ast.Name) and isinstance(self.lookup_or_none(node.id), Tup):
+            return list(self.expr(node).items)
+        return None
+
+    def tuple_items(self, node: ast.expr) -> list:
+        items = self.compile_time_items(node)
+        if items is None:
+            raise Unsupported("enumerate and zip in a kernel loop run over tuples (not range or arrays)", node)
+        return items
+
+    def loop_item(self, node: ast.expr):
+        static = self.static(node)
+        return static if static is not NOT_STATIC else self.expr(node)
+
+    def bind_loop_target(self, target: ast.expr, item) -> None:
+        """Bind an unrolled loop's variable (or tuple of variables) to one item: constants stay constants,
+        numbers in registers are copied (assigning to the variable must not change the tuple)."""
+        if isinstance(target, ast.Name):
+            value = item if isinstance(item, (Val, Tup)) else self.python_value(item)
+            if isinstance(value, (Val, Tup)) and not (isinstance(value, Val) and value.is_const):
+                value = self.own(self.snapshot(value), target.id)
+            self.bind(target.id, value)
+            return
+        if not isinstance(target, (ast.Tuple, ast.List)):
+            raise self.error(target, "a loop variable must be a name or a tuple of names")
+        parts = item.items if isinstance(item, Tup) else item
+        if not isinstance(parts, tuple) or len(parts) != len(target.elts):
+            raise self.error(target, f"cannot unpack {describe(item) if isinstance(item, Tup) else repr(item)} "
+                                     f"into {len(target.elts)} loop variables")
+        for element, part in zip(target.elts, parts):
+            self.bind_loop_target(element, part)
+
     def unrolled_for(self, s: ast.For, values: list) -> None:
-        """`for d in (<constants>)`: the body is compiled once per value, with the variable a constant."""
-        if any(v is NOT_STATIC for v in values):
-            raise self.error(s.iter, "a loop over a tuple needs compile-time constants, e.g. (ws.NORTH, ws.SOUTH)")
-        name = s.target.id
-        if self.bound_before_region(name):
-            raise self.error(s.target, f"the variable of a loop over constants cannot reuse {name!r}, which was "
-                                       f"bound before the enclosing branch or loop; use another name")
+        """`for d in (<constants>)` (and over tuples, enumerate and zip of them): the body is compiled once
+        per item, with the variable bound to it (a constant stays a constant)."""
+        names = sorted(stored_names([ast.Assign(targets=[s.target], value=ast.Constant(0))]))
+        for name in names:
+            if self.bound_before_region(name):
+                raise self.error(s.target, f"the variable of a loop over a tuple cannot reuse {name!r}, which was "
+                                           f"bound before the enclosing branch or loop; use another name")
         done = self.new_label("uend")
         breaks: list = []
         for value in values:
             following = self.new_label("unext")
-            self.bind(name, self.const(value))
+            self.bind_loop_target(s.target, value)
             loop = LoopContext(following, done)
             self.loops.append(loop)
             try:
@@ -373,4 +478,4 @@ class StatementLowering(VectorLowering):
         self.place(done)
         self.defined = meet(self.defined, *breaks)
         if breaks and self.defined is not None:
-            self.defined.discard(name)  # which value it stopped at is known only at run time
+            self.defined.difference_update(names)  # which value it stopped at is known only at run time

@@ -127,3 +127,19 @@ def to_float32(value) -> float:
     """A Python number rounded to float32 (huge values become +-inf, as the machine's arithmetic would give)."""
     with np.errstate(over="ignore"):
         return float(np.float32(value))
+
+
+#: The NumPy ufunc that defines each scalar float32 math opcode (the engine runs the same one).
+UFUNC_OF = {"fsqrt": np.sqrt, "fexp": np.exp, "flog": np.log, "ftanh": np.tanh, "fsin": np.sin, "fcos": np.cos,
+            "ftan": np.tan, "fasin": np.arcsin, "facos": np.arccos, "fatan": np.arctan, "fsinh": np.sinh,
+            "fcosh": np.cosh, "fasinh": np.arcsinh, "facosh": np.arccosh, "fatanh": np.arctanh, "fexpm1": np.expm1,
+            "flog2": np.log2, "flog10": np.log10, "flog1p": np.log1p, "ffloor": np.floor, "fceil": np.ceil,
+            "ftrunc": np.trunc, "fabs": np.fabs, "fpow": np.power, "fatan2": np.arctan2, "fhypot": np.hypot,
+            "fcopysign": np.copysign, "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder}
+
+
+def fold_float32(opcode: str, *values: float) -> float:
+    """What the machine's `opcode` gives for constant operands: the same NumPy ufunc on float32 arrays."""
+    with np.errstate(all="ignore"):
+        arrays = [np.array([v], dtype=np.float32) for v in values]
+        return float(UFUNC_OF[opcode](*arrays)[0])

@@ -12,9 +12,10 @@ from __future__ import annotations
 import ast
 import dataclasses
 
+from . import intrinsics as wsi
 from .arrays import ArrayLowering
 from .ir import VReg
-from .values import LocalArray, SliceRef, Unsupported, Val, describe
+from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul", ast.Div: "vdiv"}
 _COMMUTATIVE = {"vadd", "vmul", "vmin", "vmax"}
@@ -259,3 +260,56 @@ class VectorLowering(ArrayLowering):
                 self.emit(op, d=dest, a=a, b=self.reg_of(b), c=out.length, flags=out.flags | 2)
         else:
             self.emit(op, d=dest, a=a, b=b, c=out.length, flags=out.flags)
+
+    # ------------------------------------------------------------------ reductions
+    def reduction(self, callee, args) -> Val:
+        """`sum(s)`, `min(s)`, `max(s)` of a local slice (or a whole 1-D local array), and `ws.dot(a, b)` of two:
+        one vredsum / vredmin / vredmax / vdot, accumulated left to right (see docs/python-supported.md). Of a
+        tuple, sum/min/max are the scalar operations on its items."""
+        is_dot = callee is wsi.dot
+        name = "ws.dot" if is_dot else callee.__name__
+        if len(args) != (2 if is_dot else 1):
+            raise Unsupported(f"{name}() of slices takes {'two slices' if is_dot else 'one slice'} in a kernel")
+        values = [self.expr(a) for a in args]
+        if not is_dot and isinstance(values[0], Tup):
+            return self.tuple_reduction(callee, values[0], args[0])
+        refs = [self.reduction_operand(v, a, name) for v, a in zip(values, args)]
+        ty = refs[0].array.dtype
+        if is_dot:
+            if refs[1].array.dtype != ty:
+                raise Unsupported("ws.dot() of an int32 and a float32 slice: convert one array first", args[1])
+            self.check_same_length(refs[1], refs[0])
+        op = {sum: "vredsum", min: "vredmin", max: "vredmax"}.get(callee, "vdot")
+        fields = {"a": self.sram_address(refs[0].array, refs[0].start), "c": self.reg_of(refs[0].length)}
+        if is_dot:
+            fields["b"] = self.sram_address(refs[1].array, refs[1].start)
+        return self.result(op, ty, flags=1 if ty == "f32" else 0, **fields)
+
+    def reduction_operand(self, value, node: ast.expr, name: str) -> SliceRef:
+        if isinstance(value, LocalArray) and len(value.shape) == 1:
+            return SliceRef(value, Val("i32", const=0), Val("i32", const=value.shape[0]))
+        if isinstance(value, SliceRef) and isinstance(value.array, LocalArray):
+            return value
+        if isinstance(value, SliceRef):
+            raise Unsupported(f"{name}() of a global slice: copy it into a local array first", node)
+        if isinstance(value, Val) and name in ("min", "max"):
+            raise Unsupported(f"{name}() of one number: min and max of numbers need at least two values; one "
+                              f"argument must be a slice of a local array or a tuple", node)
+        raise Unsupported(f"{name}() in a kernel takes slices of local arrays (or a tuple), not {describe(value)}",
+                          node)
+
+    def tuple_reduction(self, callee, value: Tup, node: ast.expr) -> Val:
+        items = list(value.items)
+        if not all(isinstance(item, Val) for item in items):
+            raise Unsupported(f"{callee.__name__}() of a tuple takes a tuple of numbers", node)
+        if callee is sum:  # Python's sum starts from 0 and adds left to right
+            total = self.const(0)
+            for item in items:
+                total = self.arith(ast.Add(), total, item)
+            return total
+        if not items:
+            raise Unsupported(f"{callee.__name__}() of an empty tuple", node)
+        result = items[0]
+        for item in items[1:]:
+            result = self.min_max_pair(callee, result, item)
+        return result

@@ -184,6 +184,47 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
      "unless index >> 16 < b >> 16 and index & 0xffff < b & 0xffff  (.s: 0 <= index < b)", "s"),
     ("vpacknz", "REG", ("d", "a", "b", "c"), "vector", "write a (value, position) pair to sram[a:] for each nonzero of "
      "sram[b:b+c], in order; d = their count (.f: float32 zero test, -0.0 is zero)", "f"),
+    # scalar float32 math (docs/python-supported.md): each computes what NumPy's float32 ufunc of the same name
+    # gives on float32 arrays; transcendental functions on the special-function unit, rounding and sign ops
+    # on the FPU, the remainders on the divider
+    ("fsin", "REG", ("d", "a"), "sfu", "d = sin(a) (float32, as np.sin)", ""),
+    ("fcos", "REG", ("d", "a"), "sfu", "d = cos(a)", ""),
+    ("ftan", "REG", ("d", "a"), "sfu", "d = tan(a)", ""),
+    ("fasin", "REG", ("d", "a"), "sfu", "d = asin(a) (nan outside [-1, 1])", ""),
+    ("facos", "REG", ("d", "a"), "sfu", "d = acos(a) (nan outside [-1, 1])", ""),
+    ("fatan", "REG", ("d", "a"), "sfu", "d = atan(a)", ""),
+    ("fsinh", "REG", ("d", "a"), "sfu", "d = sinh(a)", ""),
+    ("fcosh", "REG", ("d", "a"), "sfu", "d = cosh(a)", ""),
+    ("fasinh", "REG", ("d", "a"), "sfu", "d = asinh(a)", ""),
+    ("facosh", "REG", ("d", "a"), "sfu", "d = acosh(a) (nan below 1)", ""),
+    ("fatanh", "REG", ("d", "a"), "sfu", "d = atanh(a) (+-inf at +-1, nan outside)", ""),
+    ("fexpm1", "REG", ("d", "a"), "sfu", "d = exp(a) - 1, accurate near 0", ""),
+    ("flog2", "REG", ("d", "a"), "sfu", "d = log2(a)", ""),
+    ("flog10", "REG", ("d", "a"), "sfu", "d = log10(a)", ""),
+    ("flog1p", "REG", ("d", "a"), "sfu", "d = log(1 + a), accurate near 0", ""),
+    ("fpow", "REG", ("d", "a", "b"), "sfu", "d = a ** b (float32, as np.power: a negative base to a fractional "
+     "power is nan)", ""),
+    ("fatan2", "REG", ("d", "a", "b"), "sfu", "d = atan2(a, b) (the angle of the point (b, a))", ""),
+    ("fhypot", "REG", ("d", "a", "b"), "sfu", "d = sqrt(a * a + b * b) without intermediate overflow", ""),
+    ("ffloor", "REG", ("d", "a"), "fpu", "d = floor(a) (float32)", ""),
+    ("fceil", "REG", ("d", "a"), "fpu", "d = ceil(a)", ""),
+    ("ftrunc", "REG", ("d", "a"), "fpu", "d = trunc(a) (toward zero)", ""),
+    ("fcopysign", "REG", ("d", "a", "b"), "fpu", "d = |a| with the sign bit of b", ""),
+    ("ffmod", "REG", ("d", "a", "b"), "div", "d = fmod(a, b): a - trunc(a / b) * b exactly, the sign of a (C's "
+     "fmod, np.fmod)", ""),
+    ("ffloordiv", "REG", ("d", "a", "b"), "div", "d = a // b as Python and np.floor_divide compute it on floats "
+     "(from fmod, so exact where floor(a / b) would round)", ""),
+    ("fpymod", "REG", ("d", "a", "b"), "div", "d = a % b as Python and np.remainder compute it on floats (the "
+     "sign of b)", ""),
+    # reductions of an SRAM range into a register (docs/python-supported.md): sequential order, element 0
+    # first, each step rounded (float32) or wrapped (int32), as a Python loop computes them
+    ("vredsum", "REG", ("d", "a", "c"), "vector", "d = sram[a] + sram[a+1] + ... + sram[a+c-1], left to right "
+     "(0 when c = 0; .f: float32)", "f"),
+    ("vredmin", "REG", ("d", "a", "c"), "vector", "d = the smallest of sram[a:a+c] (.f: float32, nan if any is "
+     "nan); c = 0 stops the PE with a KernelValueError", "f"),
+    ("vredmax", "REG", ("d", "a", "c"), "vector", "d = the largest of sram[a:a+c] (as vredmin)", "f"),
+    ("vdot", "REG", ("d", "a", "b", "c"), "vector", "d = sum of sram[a+k] * sram[b+k], left to right, each "
+     "product and each sum rounded (.f: float32; int32 wraps)", "f"),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))

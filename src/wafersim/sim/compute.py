@@ -24,14 +24,24 @@ _INT_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "and": np.
                "seq": np.equal, "sne": np.not_equal}
 _INT_IMMEDIATE = {"addi": np.add, "muli": np.multiply, "andi": np.bitwise_and, "ori": np.bitwise_or,
                   "xori": np.bitwise_xor, "slti": np.less, "seqi": np.equal}
-_FLOAT_BINARY = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply, "fdiv": np.divide, "fmin": np.minimum,
-                 "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal, "fne": np.not_equal}
 _FLOAT_UNARY = {"fneg": np.negative, "fabs": np.abs, "fsqrt": np.sqrt, "fexp": np.exp, "flog": np.log,
-                "ftanh": np.tanh}
+                "ftanh": np.tanh, "fsin": np.sin, "fcos": np.cos, "ftan": np.tan, "fasin": np.arcsin,
+                "facos": np.arccos, "fatan": np.arctan, "fsinh": np.sinh, "fcosh": np.cosh, "fasinh": np.arcsinh,
+                "facosh": np.arccosh, "fatanh": np.arctanh, "fexpm1": np.expm1, "flog2": np.log2,
+                "flog10": np.log10, "flog1p": np.log1p, "ffloor": np.floor, "fceil": np.ceil, "ftrunc": np.trunc}
+#: Scalar float32 math with two operands (the result is float32, like fadd's).
+FLOAT_MATH_BINARY = {"fpow": np.power, "fatan2": np.arctan2, "fhypot": np.hypot, "fcopysign": np.copysign,
+                     "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder}
+#: Reductions of an SRAM range into a register, left to right (docs/python-supported.md).
+REDUCTIONS = frozenset({"vredsum", "vredmin", "vredmax", "vdot"})
+_FLOAT_BINARY = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply, "fdiv": np.divide, "fmin": np.minimum,
+                 "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal, "fne": np.not_equal,
+                 **FLOAT_MATH_BINARY}
 _VECTOR_BINARY = {"vadd": np.add, "vsub": np.subtract, "vmul": np.multiply, "vmin": np.minimum, "vmax": np.maximum,
                   "vdiv": np.divide}
 FLOPS_PER_OP = {name: 1 for name in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax")} | {"fma": 2}
-FLOPS_PER_VECTOR_ELEMENT = {"vadd": 1, "vsub": 1, "vmul": 1, "vmin": 1, "vmax": 1, "vfma": 2, "vscale": 1, "vdiv": 1}
+FLOPS_PER_VECTOR_ELEMENT = {"vadd": 1, "vsub": 1, "vmul": 1, "vmin": 1, "vmax": 1, "vfma": 2, "vscale": 1, "vdiv": 1,
+                            "vredsum": 1, "vredmin": 1, "vredmax": 1, "vdot": 2}
 
 
 
@@ -73,6 +83,7 @@ def _fma(a, b, c):
 ARITHMETIC_CHECKS = {
     "division by zero": (KernelZeroDivisionError, "integer division by zero"),
     "negative shift count": (KernelValueError, "negative shift count"),
+    "range() step is zero": (KernelValueError, "range() arg 3 must not be zero"),
 }
 
 class ComputeMixin(SparseMixin):
@@ -138,6 +149,8 @@ class ComputeMixin(SparseMixin):
             return lambda L: self._store(L, ins)
         if op in SPARSE_OPS:
             return self._sparse_executor(ins)
+        if op in REDUCTIONS:
+            return lambda L: self._reduction(L, ins)
         if op.startswith("v"):
             return lambda L: self._vector(L, ins)
         raise AssertionError(f"no executor for {op}")  # the opcode table and the engine disagree
@@ -261,3 +274,53 @@ class ComputeMixin(SparseMixin):
         self.totals.vector_elements += n * L.count
         if is_float:
             self.totals.flops += FLOPS_PER_VECTOR_ELEMENT.get(op, 0) * n * L.count
+
+    def _reduction(self, L: Lanes, ins: Instr) -> None:
+        """vredsum / vredmin / vredmax / vdot: one value per lane from an SRAM range, accumulated left to right
+        (NumPy's `accumulate` is sequential, so float32 sums round exactly as a Python loop does)."""
+        fields = ["a", "c"] + (["b"] if ins.op == "vdot" else [])
+        keys = np.stack([L.get(self.regs[getattr(ins, f)]).astype(np.int64) for f in fields])
+        common = [L.all_equal(k) for k in keys]
+        if all(c is not None for c in common):
+            self._reduction_uniform(L, ins, dict(zip(fields, map(int, common))))
+            return
+        Li = L.to_index_form(self.n)
+        if L.idx is None:
+            keys = keys[:, L.as_mask()]
+        uniq, inverse = np.unique(keys, axis=1, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for j in range(uniq.shape[1]):
+            sub = Lanes(self.n, idx=Li.idx[inverse == j])
+            self._reduction_uniform(sub, ins, dict(zip(fields, map(int, uniq[:, j]))))
+
+    def _reduction_uniform(self, L: Lanes, ins: Instr, where: dict[str, int]) -> None:
+        n, op = where["c"], ins.op
+        if n < 0:
+            raise self._lane_error(MemoryAccessError, f"{op} with a negative length {n}", L, self._all_lanes(L),
+                                   length=n)
+        if n == 0 and op in ("vredmin", "vredmax"):
+            raise self._lane_error(KernelValueError, f"{'min' if op == 'vredmin' else 'max'}() of an empty slice",
+                                   L, self._all_lanes(L))
+        for operand in [f for f in ("a", "b") if f in where]:
+            base = where[operand]
+            if base < 0 or base + n > self.program.data_words:
+                raise self._lane_error(MemoryAccessError,
+                                       f"{op} operand {operand}: SRAM words [{base}, {base + n}) outside the data "
+                                       f"segment [0, {self.program.data_words})", L, self._all_lanes(L),
+                                       address=base, length=n, size=self.program.data_words)
+        is_float = bool(ins.flags & FLAG_FLOAT)
+        S, regs = (self.fsram, self.fregs) if is_float else (self.sram, self.regs)
+        values = L.get(S[where["a"]:where["a"] + n])
+        if op == "vdot":
+            values = values * L.get(S[where["b"]:where["b"] + n])  # each product rounded (or wrapped) first
+        if n == 0:
+            result = np.zeros(values.shape[1:], dtype=values.dtype)
+        else:
+            ufunc = {"vredsum": np.add, "vdot": np.add, "vredmin": np.minimum, "vredmax": np.maximum}[op]
+            result = ufunc.accumulate(values, axis=0, dtype=values.dtype)[-1]
+        if ins.d:
+            L.put(regs[ins.d], result)
+        L.add(self.cycle, math.ceil(n / self.spec.vector_lanes))
+        self.totals.vector_elements += n * L.count
+        if is_float:
+            self.totals.flops += FLOPS_PER_VECTOR_ELEMENT[op] * n * L.count

@@ -18,12 +18,14 @@ from .cfg import CFG
 _INT_ALU = {"add", "sub", "mul", "div", "rem", "and", "or", "xor", "shl", "shr", "sra", "min", "max", "slt", "sle",
             "seq", "sne", "neg", "abs", "addi", "muli", "andi", "ori", "xori", "shli", "shri", "srai", "slti", "seqi"}
 _FLOAT_ALU = {"fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "fma", "fneg", "fabs", "fsqrt", "fexp", "flog", "ftanh",
-              "flt", "fle", "feq", "fne", "ftoi"}
+              "flt", "fle", "feq", "fne", "ftoi", "fsin", "fcos", "ftan", "fasin", "facos", "fatan", "fsinh", "fcosh",
+              "fasinh", "facosh", "fatanh", "fexpm1", "flog2", "flog10", "flog1p", "fpow", "fatan2", "fhypot", "ffloor",
+              "fceil", "ftrunc", "fcopysign", "ffmod", "ffloordiv", "fpymod"}
 _INT_RESULT = _INT_ALU | {"flt", "fle", "feq", "fne", "ftoi", "hasnb", "sreg"}
 _FLOAT_RESULT = _FLOAT_ALU - {"flt", "fle", "feq", "fne", "ftoi"} | {"itof"}
 #: Fields holding SRAM/global addresses or lengths: int32 whatever the data type.
 _ADDRESS_FIELDS = {"ld": "a", "st": "a", "gld": "a", "gst": "a", "gldv": "dac", "gstv": "abc", "sendv": "ab",
-                   "recvv": "ab", "chk": "ab"}
+                   "recvv": "ab", "chk": "ab", "vredsum": "ac", "vredmin": "ac", "vredmax": "ac", "vdot": "abc"}
 
 
 def _type_problems(op: Op) -> list[str]:
@@ -50,6 +52,8 @@ def _type_problems(op: Op) -> list[str]:
         fields = "dac" if (op.flags & FLAG_SCALAR or op.op in ("vscale", "vfill")) else "dabc"
         for f in fields:
             need(f, "i32")
+    if op.op in ("vredsum", "vredmin", "vredmax", "vdot"):  # the result's type is the elements' (.f: float32)
+        need("d", "f32" if op.flags & 1 else "i32")
     for f in _ADDRESS_FIELDS.get(op.op, ""):
         need(f, "i32")
     return problems

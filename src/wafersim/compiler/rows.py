@@ -1,0 +1,148 @@
+"""2-D slices of 2-D arrays: `t[0:4, 0:4] = <expression>` as one slice assignment per row.
+
+`t[r0:r1, c0:c1] = e` runs, for each row k of the block, `t[r0 + k, c0:c1] = e_k`, where `e_k` is `e` with
+every 2-D slice `u[s0:s1, ...]` in it replaced by its row `u[s0 + k, ...]`: one vector instruction per
+operator and row (or one bulk copy per row between global and local memory). As NumPy evaluates the whole
+right side before writing, the scalar subexpressions of `e` are evaluated once, before the first row, and
+an operand that would read rows of the destination that earlier rows have already written is refused.
+
+Row counts must be known when compiling: constant bounds (`t[1:3, ...]`), or `a:a + K` with a constant K
+(`u[y:y + 4, x:x + 4]`, the start computed at run time and bounds-checked).
+"""
+from __future__ import annotations
+
+import ast
+
+from .arrays import subscript_parts
+from .values import GlobalArray, LocalArray, Unsupported, Val
+from .vectors import VectorLowering
+
+_HIDDEN = "row operand "  # names no source can write (a space): scalars of a row expression, evaluated once
+
+
+def _is_block(node: ast.expr) -> bool:
+    """Whether `node` is a subscript with slices on both axes (`t[a:b, c:d]`)."""
+    if not isinstance(node, ast.Subscript):
+        return False
+    parts = subscript_parts(node)
+    return len(parts) == 2 and all(isinstance(p, ast.Slice) for p in parts)
+
+
+class RowLowering(VectorLowering):
+    def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
+        if len(parts) == 2 and all(isinstance(p, ast.Slice) for p in parts):
+            self.store_rows(array, parts, target, value_node, value)
+            return
+        super().store_slice(array, parts, target, value_node, value)
+
+    def row_range(self, array, rows: ast.Slice, what: str) -> tuple[ast.expr, int, int | None]:
+        """(start expression, number of rows, constant start or None) of the row slice of a 2-D block."""
+        if not isinstance(array, (LocalArray, GlobalArray)) or len(array.shape) != 2:
+            raise Unsupported(f"{what}: a slice on two axes needs a 2-D array")
+        if rows.step is not None:
+            raise Unsupported("slices with a step are not supported")
+        start_node = rows.lower if rows.lower is not None else ast.Constant(0)
+        start, stop = self.static(start_node), None
+        if rows.upper is not None:
+            stop = self.static(rows.upper)
+        elif isinstance(array, LocalArray):
+            stop = array.shape[0]
+        if isinstance(start, int) and isinstance(stop, int):
+            if not 0 <= start <= stop or (isinstance(array, LocalArray) and stop > array.shape[0]):
+                raise Unsupported(f"{what}: rows [{start}:{stop}] are out of bounds or reversed for "
+                                  f"{array.shape[0] if isinstance(array, LocalArray) else 'the array'}'s rows")
+            return ast.Constant(start), stop - start, start
+        upper = rows.upper
+        if isinstance(upper, ast.BinOp) and isinstance(upper.op, ast.Add) \
+                and ast.unparse(upper.left) == ast.unparse(start_node) and isinstance(self.static(upper.right), int):
+            count = self.static(upper.right)
+            if count < 0:
+                raise Unsupported(f"{what}: {count} rows")
+            if any(isinstance(n, ast.Call) for n in ast.walk(start_node)):
+                raise Unsupported(f"{what}: the row start is computed for each row: compute it into a variable "
+                                  f"first", start_node)
+            return start_node, count, None
+        raise Unsupported(f"{what}: the number of rows must be known when compiling: constant bounds, or "
+                          f"a:a + K with a constant K")
+
+    def store_rows(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value) -> None:
+        start, count, constant_start = self.row_range(array, parts[0], f"{array.name} block")
+        hidden: list[str] = []
+        if value is None and not _is_block(value_node) and not self.is_vector_tree(value_node):
+            if self.is_untyped_recv(value_node):
+                self.recv_types[id(value_node)] = array.dtype
+            value = self.expr(value_node)  # a scalar or a 1-D slice: the same for every row
+        try:
+            if value is None:
+                same_rows = constant_start if constant_start is not None else ast.unparse(start)
+                value_node = self.hoist_scalars(value_node, array, same_rows, count, hidden)
+            for k in range(count):
+                row = ast.Constant(constant_start + k) if constant_start is not None else \
+                    ast.BinOp(left=start, op=ast.Add(), right=ast.Constant(k))
+                row_target = ast.Subscript(value=target.value, slice=ast.Tuple(elts=[row, parts[1]], ctx=ast.Load()),
+                                           ctx=ast.Store())
+                ast.copy_location(row_target, target)
+                ast.fix_missing_locations(row_target)
+                row_value = None if value is not None else self.row_of(value_node, k)
+                super().store_slice(array, [row, parts[1]], row_target, row_value, value)
+        finally:
+            for name in hidden:
+                self.scopes[-1].pop(name, None)
+                if self.defined is not None:
+                    self.defined.discard(name)
+
+    def hoist_scalars(self, node: ast.expr, dst, dst_start: int | str, count: int, hidden: list[str]) -> ast.expr:
+        """`node` with its scalar subexpressions evaluated now (bound to hidden names) and its 2-D slices
+        checked: the same number of rows as the destination, and not reading rows of it written earlier
+        (`dst_start`: the destination's first row, a constant or the text of its expression)."""
+        if _is_block(node):
+            base = self.subscripted(node)
+            start, rows, constant = self.row_range(base, subscript_parts(node)[0], "an operand block")
+            if rows != count:
+                raise Unsupported(f"a block of {rows} rows where the destination has {count}", node)
+            if base is dst and (constant if constant is not None else ast.unparse(start)) != dst_start:
+                raise Unsupported("this operand reads rows of the destination that earlier rows of the assignment "
+                                  "write (NumPy reads them all first): copy it into another array first", node)
+            return node
+        if isinstance(node, ast.BinOp):
+            return ast.copy_location(ast.BinOp(left=self.hoist_scalars(node.left, dst, dst_start, count, hidden),
+                                               op=node.op,
+                                               right=self.hoist_scalars(node.right, dst, dst_start, count, hidden)),
+                                     node)
+        if isinstance(node, ast.UnaryOp):
+            return ast.copy_location(ast.UnaryOp(op=node.op, operand=self.hoist_scalars(node.operand, dst, dst_start,
+                                                                                         count, hidden)), node)
+        if self.is_min_max(node):
+            args = [self.hoist_scalars(a, dst, dst_start, count, hidden) for a in node.args]
+            return ast.copy_location(ast.Call(func=node.func, args=args, keywords=[]), node)
+        value = self.expr(node)
+        if not isinstance(value, Val):
+            if getattr(value, "array", None) is dst:
+                raise Unsupported("a row of the destination as an operand of a block assignment: copy it into "
+                                  "another array first", node)
+            return node  # a 1-D slice: broadcast to every row, as NumPy does
+        name = f"{_HIDDEN}{len(hidden)}"
+        hidden.append(name)
+        self.bind(name, value)
+        return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+
+    def row_of(self, node: ast.expr, k: int) -> ast.expr:
+        """`node` with each 2-D slice replaced by its k-th row."""
+        if _is_block(node):
+            base = self.subscripted(node)
+            start, _, constant = self.row_range(base, subscript_parts(node)[0], "an operand block")
+            row = ast.Constant(constant + k) if constant is not None else \
+                ast.BinOp(left=start, op=ast.Add(), right=ast.Constant(k))
+            out = ast.Subscript(value=node.value, slice=ast.Tuple(elts=[row, subscript_parts(node)[1]], ctx=ast.Load()),
+                                ctx=ast.Load())
+        elif isinstance(node, ast.BinOp):
+            out = ast.BinOp(left=self.row_of(node.left, k), op=node.op, right=self.row_of(node.right, k))
+        elif isinstance(node, ast.UnaryOp):
+            out = ast.UnaryOp(op=node.op, operand=self.row_of(node.operand, k))
+        elif isinstance(node, ast.Call):
+            out = ast.Call(func=node.func, args=[self.row_of(a, k) for a in node.args], keywords=[])
+        else:
+            return node
+        ast.copy_location(out, node)
+        ast.fix_missing_locations(out)
+        return out

@@ -1,0 +1,242 @@
+"""Scalar float32 math in kernels (`math.*`, `np.*`, float `//`, `%`, `**`) against NumPy's float32 ufuncs.
+
+The machine's math opcodes are defined as NumPy's float32 ufuncs, so every result must equal NumPy's on
+float32 arrays bit for bit (0 ulps; nan compared as nan), over ordinary values and the edge cases (signed
+zeros, infinities, nan, subnormals, the float32 limits). As an independent check of those ufuncs, finite
+results are also compared with the `math` module in float64, rounded to float32: within 4 ulps.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import compile_error, load_source, run_on_one_block
+
+EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 1e-45, -1e-45, 1e-38, 3.4028235e38, -3.4028235e38,
+         np.inf, -np.inf, np.nan, 1e-7, 0.9999999, 1.0000001, math.pi, -math.pi, 88.72, -103.9, 1e10, 100.0, -7.25]
+
+
+def values(n_random: int = 70, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    wide = rng.standard_normal(n_random) * np.exp2(rng.integers(-20, 20, n_random))
+    return np.concatenate([np.array(EDGES), rng.uniform(-4, 4, n_random), wide]).astype(np.float32)
+
+
+UNARY = {  # kernel text -> NumPy float32 ufunc, float64 reference
+    "math.sin": (np.sin, math.sin), "math.cos": (np.cos, math.cos), "math.tan": (np.tan, math.tan),
+    "math.asin": (np.arcsin, math.asin), "math.acos": (np.arccos, math.acos), "math.atan": (np.arctan, math.atan),
+    "math.sinh": (np.sinh, math.sinh), "math.cosh": (np.cosh, math.cosh), "math.tanh": (np.tanh, math.tanh),
+    "math.asinh": (np.arcsinh, math.asinh), "math.acosh": (np.arccosh, math.acosh),
+    "math.atanh": (np.arctanh, math.atanh), "math.exp": (np.exp, math.exp), "math.expm1": (np.expm1, math.expm1),
+    "math.log": (np.log, math.log), "math.log2": (np.log2, math.log2), "math.log10": (np.log10, math.log10),
+    "math.log1p": (np.log1p, math.log1p), "math.sqrt": (np.sqrt, math.sqrt), "math.fabs": (np.fabs, math.fabs),
+    "np.floor": (np.floor, math.floor), "np.ceil": (np.ceil, math.ceil), "np.trunc": (np.trunc, math.trunc),
+    "np.arcsin": (np.arcsin, math.asin), "np.sin": (np.sin, math.sin),
+}
+BINARY = {
+    "math.pow": np.power, "math.atan2": np.arctan2, "math.hypot": np.hypot, "math.copysign": np.copysign,
+    "math.fmod": np.fmod, "np.power": np.power, "np.arctan2": np.arctan2, "np.floor_divide": np.floor_divide,
+    "np.remainder": np.remainder, "{a} // {b}": np.floor_divide, "{a} % {b}": np.remainder, "{a} ** {b}": np.power,
+}
+
+
+def same_bits(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Element-wise: the same float32 (signed zeros told apart), or both nan."""
+    return (got.view(np.int32) == want.view(np.int32)) | (np.isnan(got) & np.isnan(want))
+
+
+def ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in float32 steps between finite values (ordered integer view of the bits)."""
+    def ordered(x):
+        i = x.view(np.int32).astype(np.int64)
+        return np.where(i < 0, -(2**31) - i, i)
+    return np.abs(ordered(a) - ordered(b))
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(ws.WaferSpec(width=8, height=8))
+
+
+def unary_kernel(tmp_path, names: list[str]):
+    stores = "\n".join(f"        out[j, {k}] = {name}(v)" for k, name in enumerate(names))
+    source = f"""import math
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out, n):
+    for j in range(ws.grid(1), n, ws.gridsize(1)):
+        v = x[j]
+{stores}
+"""
+    return load_source(tmp_path, source).kern
+
+
+def test_unary_functions_equal_numpy_float32_bit_for_bit(dev, tmp_path):
+    names = list(UNARY)
+    x = values()
+    kern = unary_kernel(tmp_path, names)
+    d_out = dev.device_array((x.size, len(names)))
+    kern[(1, 1), (8, 1)](dev.to_device(x), d_out, x.size)
+    got = d_out.copy_to_host()
+    with np.errstate(all="ignore"):
+        for k, name in enumerate(names):
+            want = UNARY[name][0](x)
+            bad = ~same_bits(got[:, k], want)
+            assert not bad.any(), (name, x[bad][:5], got[bad, k][:5], want[bad][:5])
+
+
+def test_unary_functions_are_within_4_ulps_of_float64_math(dev, tmp_path):
+    names = [n for n in UNARY if n.startswith("math.")]
+    x = values(seed=5)
+    kern = unary_kernel(tmp_path, names)
+    d_out = dev.device_array((x.size, len(names)))
+    kern[(1, 1), (8, 1)](dev.to_device(x), d_out, x.size)
+    got = d_out.copy_to_host()
+    for k, name in enumerate(names):
+        reference = UNARY[name][1]
+        for i, v in enumerate(x):
+            try:
+                exact = reference(float(v))
+            except (ValueError, OverflowError):
+                continue  # outside the domain: Python raises, the machine gives nan or inf as NumPy does
+            want = np.float32(exact) if abs(exact) < 3.4e38 else None
+            if want is None or not np.isfinite(want) or not np.isfinite(got[i, k]):
+                continue
+            assert ulps(got[i:i + 1, k], np.array([want]))[0] <= 4, (name, v, got[i, k], want)
+
+
+def test_binary_functions_and_float_operators_equal_numpy(dev, tmp_path):
+    names = list(BINARY)
+    exprs = [n.format(a="a", b="b") if "{" in n else f"{n}(a, b)" for n in names]
+    stores = "\n".join(f"        out[j, {k}] = {e}" for k, e in enumerate(exprs))
+    source = f"""import math
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, y, out, n):
+    for j in range(ws.grid(1), n, ws.gridsize(1)):
+        a = x[j]
+        b = y[j]
+{stores}
+"""
+    kern = load_source(tmp_path, source).kern
+    base = values(30)
+    x = np.repeat(base, 9)
+    y = np.tile(np.array([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 0.3, 7.0], np.float32), base.size)
+    d_out = dev.device_array((x.size, len(names)))
+    kern[(1, 1), (8, 1)](dev.to_device(x), dev.to_device(y), d_out, x.size)
+    got = d_out.copy_to_host()
+    with np.errstate(all="ignore"):
+        for k, name in enumerate(names):
+            want = BINARY[name](x, y)
+            bad = ~same_bits(got[:, k], want)
+            assert not bad.any(), (name, x[bad][:4], y[bad][:4], got[bad, k][:4], want[bad][:4])
+
+
+def test_float_floor_division_and_modulo_are_pythons(dev, tmp_path):
+    """Python's float // and % (the sign of the divisor, floor of the exact quotient) on float32 values."""
+    source = """import wafersim as ws
+
+
+@ws.jit
+def kern(x, y, out):
+    i = ws.grid(1)
+    out[i, 0] = x[i] // y[i]
+    out[i, 1] = x[i] % y[i]
+"""
+    kern = load_source(tmp_path, source).kern
+    x = np.array([7.5, -7.5, 7.5, -7.5, 1.0, 0.3, -0.0, 1e30], np.float32)
+    y = np.array([2.0, 2.0, -2.0, -2.0, 0.1, 0.1, 3.0, 7.0], np.float32)
+    out, = run_on_one_block(dev, kern, x, y, np.zeros((8, 2), np.float32), block=(8, 1))[2:]
+    for i in range(8):
+        a, b = float(x[i]), float(y[i])
+        assert out[i, 0] == np.float32(a // b) or math.isclose(out[i, 0], a // b, rel_tol=1e-6), (a, b)
+        assert same_bits(out[i:i + 1, 1], np.remainder(x[i:i + 1], y[i:i + 1])).all()
+        assert math.copysign(1, out[i, 1]) == math.copysign(1, b) or out[i, 1] == 0
+
+
+def test_floor_ceil_trunc_give_ints_and_predicates_give_bools(dev, tmp_path):
+    source = """import math
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out):
+    i = ws.grid(1)
+    v = x[i]
+    out[i, 0] = math.floor(v)
+    out[i, 1] = math.ceil(v)
+    out[i, 2] = math.trunc(v)
+    out[i, 3] = math.isnan(v)
+    out[i, 4] = np.isinf(v)
+    out[i, 5] = math.isfinite(v)
+    out[i, 6] = math.floor(i) + math.isnan(i)
+"""
+    kern = load_source(tmp_path, source).kern
+    x = np.array([2.5, -2.5, -0.0, 7.0, np.nan, np.inf, -np.inf, 1e-30], np.float32)
+    out, = run_on_one_block(dev, kern, x, np.zeros((8, 7), np.int32), block=(8, 1))[1:]
+    for i, v in enumerate(x):
+        v = float(v)
+        if math.isfinite(v):
+            assert list(out[i, :3]) == [math.floor(v), math.ceil(v), math.trunc(v)]
+        assert list(out[i, 3:6]) == [math.isnan(v), math.isinf(v), math.isfinite(v)]
+        assert out[i, 6] == i
+
+
+def test_constant_arguments_fold_to_what_the_machine_computes(dev, tmp_path):
+    source = """import math
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out):
+    i = ws.grid(1)
+    out[0] = math.sin(0.7) + x[i] * 0.0
+    out[1] = math.atan2(1.0, -3.0)
+    out[2] = 7.5 // -2.0
+    out[3] = -7.5 % 2.0
+    out[4] = 2.0 ** 0.5
+    out[5] = math.log1p(1e-6)
+    out[6] = math.floor(-2.5)
+"""
+    kern = load_source(tmp_path, source).kern
+    out, = run_on_one_block(dev, kern, np.zeros(1, np.float32), np.zeros(7, np.float32))[1:]
+    f = np.float32
+    want = [np.sin(np.array([0.7], f))[0], np.arctan2(f(1.0), f(-3.0)), f(-4.0), f(0.5), np.power(f(2.0), f(0.5)),
+            np.log1p(np.array([1e-6], f))[0], -3.0]
+    assert same_bits(out, np.array(want, f)).all(), (out, want)
+
+
+@pytest.mark.parametrize("body,text", [
+    ("y = math.erf(x)", "cannot be called"),
+    ("y = math.log(x, 2.0)", "takes one number"),
+    ("y = math.atan2(x)", "takes two numbers"),
+    ("y = np.fmod(n, 3)", "np.fmod of two int32"),
+    ("y = math.floor(math.inf)", "has no int value"),
+    ("y = n ** n", "constant whole exponent"),
+    ("y = 1.0 % 0.0", "cannot evaluate"),
+    ("y = (-8.0) ** 0.5", "cannot evaluate"),
+])
+def test_unsupported_math_is_a_compile_error(dev, tmp_path, body, text):
+    source = f"""import math
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(out, x, n):
+    {body}
+    out[0] = 0.0
+"""
+    kern = load_source(tmp_path, source).kern
+    error = compile_error(dev, kern, np.zeros(1, np.float32), np.float32(1.5), 3)
+    assert text in str(error), str(error)

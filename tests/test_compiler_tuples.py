@@ -1,0 +1,256 @@
+"""Tuples and compile-time constants through device functions and loops, against plain Python.
+
+Device functions returning tuples (`x, y = helper(...)`), constant arguments of any kind (strings, tuples
+of ints) binding as constants in the inlined body, `for` over tuples with `enumerate` and `zip` (displays,
+module globals, closures, helper arguments, tuple variables), `range` with a step known only at run time
+(grid-stride loops), and directions held in variables.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import compile_error, load_source, run_on_one_block
+
+PRELUDE = """import math
+import numpy as np
+import wafersim as ws
+
+DIRS = (ws.EAST, ws.WEST)
+WEIGHTS = (1.5, -2.0, 0.25)
+"""
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(ws.WaferSpec(width=8, height=8))
+
+
+def module(tmp_path, body: str):
+    return load_source(tmp_path, PRELUDE + body)
+
+
+def python_divmod(a, b):
+    return a // b, a % b
+
+
+def test_device_functions_return_tuples(dev, tmp_path):
+    m = module(tmp_path, """
+
+@ws.jit
+def divmod_(a, b):
+    return a // b, a % b
+
+
+@ws.jit
+def stats(v, w):
+    if v > w:
+        return (w, v), v - w
+    return (v, w), w - v
+
+
+@ws.jit
+def kern(x, out):
+    i = ws.grid(1)
+    q, r = divmod_(x[i], 7)
+    (lo, hi), gap = stats(x[i], 3)
+    pair = divmod_(x[i] * 1.0, 2.5)
+    out[i, 0] = q
+    out[i, 1] = r
+    out[i, 2] = lo * 100 + hi
+    out[i, 3] = gap
+    out[i, 4] = int(pair[0] * 10 + pair[1])
+""")
+    x = np.array([-20, -7, -1, 0, 3, 6, 50, 1000], np.int32)
+    out, = run_on_one_block(dev, m.kern, x, np.zeros((8, 5), np.int32), block=(8, 1))[1:]
+    for i, v in enumerate(x.tolist()):
+        q, r = python_divmod(v, 7)
+        lo, hi = sorted((v, 3))
+        p0, p1 = python_divmod(np.float32(v), np.float32(2.5))
+        assert list(out[i]) == [q, r, np.int32(lo * 100 + hi), hi - lo, int(np.float32(p0 * 10 + p1))], v
+
+
+def test_constant_arguments_of_any_kind_bind_as_constants(dev, tmp_path):
+    m = module(tmp_path, """
+
+@ws.jit
+def scaled(v, how, weights=(1, 2, 3), dirs=DIRS):
+    if how == "first":
+        return v * weights[0]
+    if how in ("sum", "total"):
+        total = 0
+        for w in weights:
+            total += v * w
+        return total
+    return v * len(weights) + len(dirs)
+
+
+@ws.jit
+def neighbours(dirs):
+    count = 0
+    for d in dirs:
+        if ws.has_neighbor(d):
+            count += 1
+    return count
+
+
+@ws.jit
+def kern(out):
+    i = ws.grid(1)
+    out[i, 0] = scaled(i, "first")
+    out[i, 1] = scaled(i, "sum", (4, 5))
+    out[i, 2] = scaled(i, how="other", weights=(1, 1, 1, 1))
+    out[i, 3] = neighbours(DIRS)
+    out[i, 4] = neighbours((ws.NORTH, ws.SOUTH, ws.EAST))
+""")
+    out, = run_on_one_block(dev, m.kern, np.zeros((4, 5), np.int32), block=(4, 1))
+    for i in range(4):
+        east, west = i < 3, i > 0
+        assert list(out[i]) == [i, i * 4 + i * 5, i * 4 + 2, east + west, east], i
+
+
+def test_for_over_enumerate_and_zip_of_constant_tuples(dev, tmp_path):
+    m = module(tmp_path, """
+OFFSETS = (10, 20, 30)
+
+
+def make(scale):
+    @ws.jit
+    def kern(x, out):
+        i = ws.grid(1)
+        local = (x[i], x[i] * 2.0, x[i] - 1.0)
+        acc = 0.0
+        for k, w in enumerate(WEIGHTS):
+            acc += k * w * x[i]
+        for k, (w, o) in enumerate(zip(WEIGHTS, OFFSETS), start=1):
+            acc += k * w + o
+        for v, w in zip(local, WEIGHTS):
+            v += 1.0
+            acc += v * w
+        for pair in zip((1, 2), (3.5, 4.5, 5.5)):
+            acc += pair[0] * pair[1] * scale
+        out[i] = acc + local[0]
+    return kern
+""")
+    kern = m.make(0.5)
+    x = np.array([0.5, -1.25, 3.0, 8.0], np.float32)
+    out, = run_on_one_block(dev, kern, x, np.zeros(4, np.float32), block=(4, 1))[1:]
+    f = np.float32
+    weights, offsets = (f(1.5), f(-2.0), f(0.25)), (10, 20, 30)
+    for i, xi in enumerate(x):
+        acc = f(0.0)
+        for k, w in enumerate(weights):
+            acc = f(acc + f(f(k * w) * xi))
+        for k, (w, o) in enumerate(zip(weights, offsets), start=1):
+            acc = f(acc + f(f(k * w) + o))
+        for v, w in zip((xi, f(xi * 2), f(xi - 1)), weights):
+            acc = f(acc + f(f(v + 1) * w))
+        for a, b in zip((1, 2), (f(3.5), f(4.5))):
+            acc = f(acc + f(f(a * b) * f(0.5)))
+        assert out[i] == f(acc + xi), (i, out[i], acc + xi)
+
+
+@pytest.mark.parametrize("start,stop,step", [(0, 37, 3), (5, 37, 8), (36, -1, -5), (0, 10, 100), (9, 9, 1),
+                                             (3, 0, 2)])
+def test_range_with_a_run_time_step(dev, tmp_path, start, stop, step):
+    m = module(tmp_path, """
+
+@ws.jit
+def kern(out, start, stop, step):
+    i = ws.grid(1)
+    total = 0
+    count = 0
+    for j in range(start + i, stop, step):
+        total += j * (count + 1)
+        count += 1
+        step = 1000  # Python's range evaluated its step once
+    out[i, 0] = total
+    out[i, 1] = count
+""")
+    out, = run_on_one_block(dev, m.kern, np.zeros((4, 2), np.int32), start, stop, step, block=(4, 1))
+    for i in range(4):
+        values = list(range(start + i, stop, step))
+        assert list(out[i]) == [sum(j * (c + 1) for c, j in enumerate(values)), len(values)], i
+
+
+def test_grid_stride_loop_covers_every_element_once(dev, tmp_path):
+    m = module(tmp_path, """
+
+@ws.jit
+def kern(x, out, n):
+    for j in range(ws.grid(1), n, ws.gridsize(1)):
+        out[j] = x[j] * 2.0 + 1.0
+""")
+    x = np.arange(101, dtype=np.float32)
+    d_x, d_out = dev.to_device(x), dev.device_array(101)
+    m.kern[(2, 1), (3, 1)](d_x, d_out, 101)
+    assert np.array_equal(d_out.copy_to_host(), x * 2 + 1)
+
+
+def test_a_zero_run_time_step_stops_the_kernel_as_python_raises(dev, tmp_path):
+    m = module(tmp_path, """
+
+@ws.jit
+def kern(out, step):
+    for j in range(0, 10, step):
+        out[0] = j
+""")
+    with pytest.raises(ws.KernelValueError, match="must not be zero"):
+        run_on_one_block(dev, m.kern, np.zeros(1, np.int32), 0)
+    assert range(0, 10, 1)  # Python: range(0, 10, 0) raises ValueError, the same message
+
+
+def test_directions_held_in_variables(dev, tmp_path):
+    m = module(tmp_path, """
+ROUTE = "row_bus"
+
+
+@ws.jit
+def kern(x, out):
+    i = ws.grid(1)
+    east = ws.EAST
+    west = DIRS[1]
+    pattern = ROUTE
+    if ws.has_neighbor(east):
+        ws.send(east, x[i])
+    left = 0.0
+    if ws.has_neighbor(west):
+        left = ws.recv(west)
+    out[i] = left
+""")
+    x = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    out, = run_on_one_block(dev, m.kern, x, np.zeros(4, np.float32), block=(4, 1))[1:]
+    assert list(out) == [0.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("body,text", [
+    ("for a, b in enumerate(range(3)):\n        pass", "run over tuples"),
+    ("for a, b in (1, 2):\n        pass", "cannot unpack"),
+    ("d = ws.EAST\n    d = ws.WEST\n    ws.send(d, 1.0)", "direction must be a constant"),
+    ("for k in enumerate((1, 2), start=n):\n        pass", "start must be a constant"),
+    ("x, y = pair(1)", "cannot unpack"),
+    ("y = shape(n)", "same shape"),
+])
+def test_misuse_is_a_compile_error(dev, tmp_path, body, text):
+    m = module(tmp_path, f"""
+
+@ws.jit
+def pair(v):
+    return v
+
+
+@ws.jit
+def shape(v):
+    if v > 0:
+        return v, v
+    return v, v, v
+
+
+@ws.jit
+def kern(out, n):
+    {body}
+    out[0] = 0
+""")
+    error = compile_error(dev, m.kern, np.zeros(1, np.int32), 3)
+    assert text in str(error), str(error)
