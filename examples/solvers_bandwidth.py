@@ -1,11 +1,11 @@
-"""Host <-> device copy bandwidth and off-wafer read bandwidth, simulated against `WaferSpec`'s figures.
+"""Host <-> device copy, off-wafer read and routed broadcast bandwidth, simulated against `WaferSpec`'s figures.
 
     python examples/solvers_bandwidth.py
 """
 from __future__ import annotations
 
 import wafersim as ws
-from wafersim.kernels.solvers import global_read_bandwidth, memcpy_bandwidth
+from wafersim.kernels.solvers import broadcast_bandwidth, global_read_bandwidth, memcpy_bandwidth
 
 
 def main() -> None:
@@ -21,6 +21,11 @@ def main() -> None:
         point, stats = global_read_bandwidth(words, (side, side))
         print(f"  {words:5d} words x {side} x {side} PEs: {stats.cycles:>7,} cycles, "
               f"{point.bytes_per_s / 1e9:7.2f} GB/s simulated, bound {point.predicted_bytes_per_s / 1e9:7.2f} GB/s")
+    print("routed row broadcasts of 1,024 words (every receiver's rate):")
+    for length in (8, 16, 64, 256):
+        point, stats = broadcast_bandwidth(1024, (length, 1))
+        print(f"  a row of {length:3d} PEs: {stats.cycles:>7,} cycles, {point.bytes_per_s / 1e9:6.3f} GB/s simulated, "
+              f"bound {point.predicted_bytes_per_s / 1e9:6.3f} GB/s")
 
 
 if __name__ == "__main__":
