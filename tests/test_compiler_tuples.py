@@ -254,3 +254,30 @@ def kern(out, n):
 """)
     error = compile_error(dev, m.kern, np.zeros(1, np.int32), 3)
     assert text in str(error), str(error)
+
+
+def test_a_route_name_passed_to_a_helper_as_a_string(dev, tmp_path):
+    """`helper(v, "row_bus")`: the string binds as a constant, so ws.use_route inside the helper takes it."""
+    m = module(tmp_path, """
+
+@ws.jit
+def broadcast(value, position, bus, channel=3):
+    ws.use_route(channel, bus)
+    if position == 0:
+        ws.send(ws.RAMP, value, channel=channel)
+    else:
+        value = ws.recv(ws.RAMP, channel=channel)
+    return value
+
+
+def make(ports):
+    @ws.jit
+    def kern(x, out):
+        i = ws.grid(1)
+        out[i] = broadcast(x[i], i, "row_bus") + len(ports)
+    return kern
+""")
+    kern = m.make((ws.EAST, ws.WEST))  # a tuple held in a closure
+    x = np.array([2.5, 7.0, 9.0, 1.0], np.float32)
+    out, = run_on_one_block(dev, kern, x, np.zeros(4, np.float32), block=(4, 1))[1:]
+    assert list(out) == [4.5] * 4
