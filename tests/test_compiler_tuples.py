@@ -281,3 +281,17 @@ def make(ports):
     x = np.array([2.5, 7.0, 9.0, 1.0], np.float32)
     out, = run_on_one_block(dev, kern, x, np.zeros(4, np.float32), block=(4, 1))[1:]
     assert list(out) == [4.5] * 4
+
+
+def test_a_direction_assigned_only_in_a_branch_is_not_a_constant(dev, tmp_path):
+    m = module(tmp_path, """
+
+@ws.jit
+def kern(out, n):
+    if n > 0:
+        d = ws.EAST
+    ws.send(d, 1.0)
+    out[0] = 0.0
+""")
+    error = compile_error(dev, m.kern, np.zeros(1, np.float32), 1)
+    assert "may be used before assignment" in str(error)

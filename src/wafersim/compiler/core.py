@@ -326,8 +326,9 @@ class LoweringCore:
                     return value.const
                 if isinstance(value, Tup) and constant_tuple(value) is not None:
                     return constant_tuple(value)
-                if isinstance(value, Val):
-                    return self.assigned_constant(node.id)
+                if isinstance(value, Val):  # (only where the variable is assigned on every path, as Python reads it)
+                    defined = self.defined is None or node.id in self.defined
+                    return self.assigned_constant(node.id) if defined else NOT_STATIC
                 return NOT_STATIC if isinstance(value, KERNEL_OBJECTS) else value
             if node.id in self.globals:
                 return self.globals[node.id]
