@@ -392,3 +392,15 @@ def test_routed_streams_of_two_channels_share_a_link():
     # PE 3 then has channel 1's n words only (it listens to nothing else): the shared link cost it the
     # other stream's n words (less one cycle of overlap at the start)
     assert elapsed(shared)[0, 3] - elapsed(apart)[0, 3] >= n - 1
+
+
+def test_a_long_route_streams_a_word_a_cycle_when_its_receivers_keep_up():
+    """Words on their way wait in the routers of the path: a FIFO of 4 words does not throttle a 39-hop
+    broadcast to 4 words per round trip."""
+    n, width = 64, 40
+    spec = SPEC.replace(width=width, height=1, fifo_depth=4)
+    device = ws.Device(spec)
+    stats = device.launch(ws.assemble(VECTOR.format(n=n)), 1, (width, 1), [], routes=[ws.routes.row_broadcast(1)])
+    far = elapsed(stats)[0, width - 1]
+    # the root's last word leaves at 6 + n (see the test above) and needs 2 ramps and 39 hops
+    assert far == 6 + n + 2 * spec.ramp_latency + spec.hop_latency * (width - 1) + 1

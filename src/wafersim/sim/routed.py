@@ -2,8 +2,10 @@
 
 A routed word is written, at send time, into the (ramp, channel) FIFO of every PE its route reaches
 (`routing.trace`), arriving at departure + that PE's path latency. Back-pressure holds at every
-receiver: a word leaves only when each receiver has a free slot, and waits for the latest of them (word
-k waits for word k - `fifo_depth` to be popped everywhere, as a multicast stalls on its slowest branch).
+receiver: word k may arrive only once word k - `fifo_depth` has been popped there, so it leaves no
+earlier than that pop minus the path's latency, at the latest of its receivers (a multicast stalls on
+its slowest branch). Words on their way sit in the routers of the path (about a word per hop of
+buffering), so a long route still streams a word a cycle when its receivers keep up.
 Receives are ordinary FIFO pops (`exchange`). Forwarding costs no PE instructions.
 """
 from __future__ import annotations
@@ -110,8 +112,9 @@ class RoutedExchangeMixin:
             slot = fifo.pushed[dest] % fifo.depth
             ready = self.cycle[src.idx] + cost
             depart = ready.copy()
-            np.maximum(depart, _per_lane(np.maximum, fifo.time.gather(slot, dest), lane, len(depart), -np.inf),
-                       out=depart)  # word k - depth popped everywhere
+            # word k may reach each receiver only once word k - depth has left its FIFO there
+            free = fifo.time.gather(slot, dest) - table.latency[entry]
+            np.maximum(depart, _per_lane(np.maximum, free, lane, len(depart), -np.inf), out=depart)
             depart += self._share_links(table, table.rows(src.idx), depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
@@ -172,7 +175,8 @@ class RoutedExchangeMixin:
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
         slots = (fifo.pushed[dest][:, None] + columns) % fifo.depth
         slot_free = np.zeros((len(pes), words), dtype=self.time_dtype)
-        np.maximum(slot_free, _per_lane(np.maximum, fifo.time.gather_run(slots, dest), lane, len(pes), 0), out=slot_free)
+        free = fifo.time.gather_run(slots, dest) - table.latency[entry][:, None]  # (as in `_routed_send`)
+        np.maximum(slot_free, _per_lane(np.maximum, free, lane, len(pes), -np.inf), out=slot_free)
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
         later += self._share_links(table, table.rows(pes), later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
         values = np.zeros(valid.shape, dtype=self.sram.dtype)
