@@ -1,5 +1,5 @@
 """The column layout of `kernels.solvers.columns`: host layouts, the grid checks, and the device dot
-product (a tree of vector adds) against NumPy."""
+products against NumPy."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 import wafersim as ws
 from wafersim.kernels.hosting import fitting_device
 from wafersim.kernels.solvers.columns import (ColumnTooLongError, check_grid, column_ops, from_columns,
-                                              from_padded_columns, padded_columns, pow2_at_least, to_columns)
+                                              from_padded_columns, padded_columns, to_columns)
 
 
 def test_layouts_round_trip_and_put_each_column_on_its_pe():
@@ -22,28 +22,22 @@ def test_layouts_round_trip_and_put_each_column_on_its_pe():
     assert np.array_equal(from_padded_columns(padded, u.shape), u)
 
 
-@pytest.mark.parametrize("n, want", [(1, 1), (2, 2), (3, 4), (16, 16), (17, 32)])
-def test_pow2_at_least(n, want):
-    assert pow2_at_least(n) == want
-
-
 def test_check_grid_names_the_size_and_the_limit():
     spec = ws.WaferSpec(width=4, height=4)
     with pytest.raises(ws.ArgumentError, match=r"5 x 2 \(x, y\) grid needs a block of 5 x 2 PEs, the wafer has 4 x 4"):
         check_grid(np.ones((3, 2, 5)), "u", 4, spec)
     with pytest.raises(ws.ArgumentError, match="non-empty 3-D"):
         check_grid(np.ones((0, 2, 2)), "u", 4, spec)
-    with pytest.raises(ColumnTooLongError, match="a PE has 4,096: use columns of at most ~") as info:
+    with pytest.raises(ColumnTooLongError, match="a PE has 4,096: use columns of at most ~202 values") as info:
         check_grid(np.ones((300, 1, 1)), "u", 4, spec.replace(sram_bytes=4096), code_words=0)
-    # 4 vectors and one of compiler temporaries, 302 words each, and the 512-word tree of the dot product.
-    assert info.value.fields["needed"] == 4 * (5 * 302 + 512) and info.value.fields["available"] == 4096
+    # 4 vectors and one of compiler temporaries, 302 words each.
+    assert info.value.fields["needed"] == 4 * 5 * 302 and info.value.fields["available"] == 4096
     assert check_grid(np.ones((100, 1, 1)), "u", 4, spec.replace(sram_bytes=4096), code_words=0).dtype == np.float32
 
 
 @pytest.mark.parametrize("nz", [1, 5, 16, 21])
 def test_block_dot_product_matches_numpy(nz):
-    ops = column_ops(nz)
-    P, dot = ops.tree, ops.dot  # plain names: a kernel calls functions by name
+    dot = column_ops(nz).dot  # a plain name: a kernel calls functions by name
 
     @ws.jit
     def dots(a, b, out, nx):
@@ -51,11 +45,9 @@ def test_block_dot_product_matches_numpy(nz):
         me = py * nx + px
         x = ws.local.array(nz + 2, np.float32)
         y = ws.local.array(nz + 2, np.float32)
-        tmp = ws.local.array(P, np.float32)
-        tmp[0:P] = 0.0
         x[0:nz + 2] = a[me, 0:nz + 2]
         y[0:nz + 2] = b[me, 0:nz + 2]
-        out[me] = dot(x, y, tmp)
+        out[me] = dot(x, y)
 
     rng = np.random.default_rng(nz)
     a, b = (rng.integers(-8, 8, size=(nz, 3, 4)).astype(np.float32) for _ in range(2))  # exact sums

@@ -10,12 +10,11 @@ for it (docs/timing.md, docs/routes.md).
   takes about ``max(latency term, nx * ny * 4n / global_bytes_per_cycle)`` cycles.
 - Row (column) broadcasts: the first PE of every row (column) hands n words to its router once, and the
   routers copy them along the line (`wafersim.collectives`). A word reaches the far end of a line of L
-  PEs ``trip = 2 * ramp_latency + (L - 1) * hop_latency`` cycles after it leaves, and back-pressure holds
-  at every receiver (docs/routes.md): word k leaves only once word k - `fifo_depth` has been taken
-  everywhere, that is not before word k - `fifo_depth` left plus `trip`. So a broadcast takes at least
-  ``max(n / link_words_per_cycle, floor((n - 1) / fifo_depth) * trip) + trip`` cycles: on a short line
-  the link's rate bounds it, on a line longer than about `fifo_depth` hops the round of `fifo_depth`
-  words per trip does (16 words per ~64 cycles on a 64-PE row: a quarter of the link's rate).
+  PEs ``trip = 2 * ramp_latency + (L - 1) * hop_latency`` cycles after it leaves; words on their way wait
+  in the routers of the path, so while the receivers keep up the words stream at the link's rate
+  (docs/routes.md) and a broadcast takes at least ``n / link_words_per_cycle + trip`` cycles: the line's
+  length costs latency, not bandwidth, and the rate per receiver tends to
+  ``4 * link_words_per_cycle * clock_hz`` bytes a second.
 """
 from __future__ import annotations
 
@@ -173,11 +172,10 @@ def broadcast_kernel(words: int, rows: bool) -> Dispatcher:
 
 
 def predicted_broadcast_cycles(spec: WaferSpec, words: int, length: int) -> float:
-    """The spec's lower bound on a broadcast of `words` words along a line of `length` PEs (see the module
-    docstring: the link's rate or the receivers' back-pressure, then the last word's trip; the root's fill
-    and the kernel's other instructions come on top)."""
-    trip = 2 * spec.ramp_latency + (length - 1) * spec.hop_latency
-    return max(words / spec.link_words_per_cycle, ((words - 1) // spec.fifo_depth) * trip) + trip
+    """The spec's lower bound on a broadcast of `words` words along a line of `length` PEs: the words at
+    the link's rate, then the last one's trip up and down the ramps and over length - 1 hops (the root's
+    fill and the kernel's other instructions come on top)."""
+    return words / spec.link_words_per_cycle + 2 * spec.ramp_latency + (length - 1) * spec.hop_latency
 
 
 def broadcast_bandwidth(words: int, block: tuple[int, int], axis: str = "row", device: Device | None = None

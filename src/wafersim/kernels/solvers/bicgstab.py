@@ -39,7 +39,7 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
     when not the iteration limit: 0 converged, -10 or -11 a breakdown, 1 the limit) and res (float32, 1)
     the last residual's squared norm."""
     ops = column_ops(nz)
-    NZ, W, P = nz, nz + 2, ops.tree
+    NZ, W = nz, nz + 2
     laplace, dot, local_dot, sums = ops.laplace, ops.dot, ops.local_dot, ops.block_sums
     TINY = BREAKDOWN
 
@@ -58,14 +58,12 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
         bs = ws.local.array(NZ, np.float32)
         be = ws.local.array(NZ, np.float32)
         bw = ws.local.array(NZ, np.float32)
-        tmp = ws.local.array(P, np.float32)
         pair = ws.local.array(2, np.float32)  # two dot products reduced in one sweep
         scratch = ws.local.array(2, np.float32)
         bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
         bs[0:NZ] = 0.0
         be[0:NZ] = 0.0
         bw[0:NZ] = 0.0
-        tmp[0:P] = 0.0
         p[0:W] = 0.0
         v[0:W] = 0.0
         x[0:W] = 0.0
@@ -79,8 +77,8 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
         it = 0
         code = 1  # the iteration limit, unless something below ends the loop
         while it < maxiter:
-            pair[0] = local_dot(r, r, tmp)
-            pair[1] = local_dot(rt, r, tmp)
+            pair[0] = local_dot(r, r)
+            pair[1] = local_dot(rt, r)
             sums(pair, scratch)
             rr = pair[0]
             if rr < atol2:
@@ -100,20 +98,20 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
             else:
                 p[1:NZ + 1] = r[1:NZ + 1]
             laplace(p, v, diag, bn, bs, be, bw)
-            rv = dot(rt, v, tmp)
+            rv = dot(rt, v)
             if rv == 0.0:
                 code = -11
                 break
             alpha = rho / rv
             r[1:NZ + 1] = v[1:NZ + 1] * -alpha + r[1:NZ + 1]  # r is now s
-            rr = dot(r, r, tmp)
+            rr = dot(r, r)
             if rr < atol2:
                 x[1:NZ + 1] = p[1:NZ + 1] * alpha + x[1:NZ + 1]
                 code = 0
                 break
             laplace(r, t, diag, bn, bs, be, bw)
-            pair[0] = local_dot(t, r, tmp)
-            pair[1] = local_dot(t, t, tmp)
+            pair[0] = local_dot(t, r)
+            pair[1] = local_dot(t, t)
             sums(pair, scratch)
             omega = pair[0] / pair[1]
             x[1:NZ + 1] = p[1:NZ + 1] * alpha + x[1:NZ + 1]
@@ -122,7 +120,7 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
             rho_prev = rho
             it += 1
         if code == 1:  # the limit reached: report the last residual (SciPy reports no convergence either)
-            rr = dot(r, r, tmp)
+            rr = dot(r, r)
         x_out[me, 0:W] = x[0:W]
         if px == 0 and py == 0:
             info[0] = it

@@ -43,7 +43,7 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
     atol2)`` with (nx*ny, nz + 2) padded float32 columns (`padded_columns`), x written the same way and
     info an int32 array of 2 (iterations, reached the tolerance) plus a float32 array of 1 (||r||^2)."""
     ops = column_ops(nz)
-    NZ, W, P = nz, nz + 2, ops.tree
+    NZ, W = nz, nz + 2
     PRE = preconditioned
     WP = W if preconditioned else 1  # z and 1/d take SRAM only when preconditioned
     laplace, dot = ops.laplace, ops.dot
@@ -63,12 +63,10 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
         bs = ws.local.array(NZ, np.float32)
         be = ws.local.array(NZ, np.float32)
         bw = ws.local.array(NZ, np.float32)
-        tmp = ws.local.array(P, np.float32)
         bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
         bs[0:NZ] = 0.0
         be[0:NZ] = 0.0
         bw[0:NZ] = 0.0
-        tmp[0:P] = 0.0
         p[0:W] = 0.0
         x[0:W] = 0.0
         r[0:W] = b[me, 0:W]  # x0 = 0, so r0 = b
@@ -80,13 +78,13 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
         it = 0
         done = 0
         while it < maxiter:
-            rr = dot(r, r, tmp)
+            rr = dot(r, r)
             if rr < atol2:
                 done = 1
                 break
             if PRE:
                 z[1:NZ + 1] = inv[1:NZ + 1] * r[1:NZ + 1]
-                rho = dot(r, z, tmp)
+                rho = dot(r, z)
                 if it > 0:
                     p[1:NZ + 1] = p[1:NZ + 1] * (rho / rho_prev) + z[1:NZ + 1]
                 else:
@@ -98,13 +96,13 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
                 else:
                     p[1:NZ + 1] = r[1:NZ + 1]
             laplace(p, q, diag, bn, bs, be, bw)
-            alpha = rho / dot(p, q, tmp)
+            alpha = rho / dot(p, q)
             x[1:NZ + 1] = p[1:NZ + 1] * alpha + x[1:NZ + 1]
             r[1:NZ + 1] = q[1:NZ + 1] * -alpha + r[1:NZ + 1]
             rho_prev = rho
             it += 1
         if not done:  # the limit reached: report the last residual (SciPy reports no convergence either)
-            rr = dot(r, r, tmp)
+            rr = dot(r, r)
         x_out[me, 0:W] = x[0:W]
         if px == 0 and py == 0:
             info[0] = it

@@ -37,7 +37,7 @@ PCG_SINGLE_VECTORS = 12
 def cg_single_kernel(nz: int, preconditioned: bool) -> Dispatcher:
     """The single-reduction CG kernel for columns of `nz` values; arguments as `cg.cg_kernel`'s."""
     ops = column_ops(nz)
-    NZ, W, P = nz, nz + 2, ops.tree
+    NZ, W = nz, nz + 2
     PRE = preconditioned
     WP = W if preconditioned else 1  # u and 1/d take SRAM only when preconditioned
     NPART = 3 if preconditioned else 2  # r . u, (A u) . u and, preconditioned, r . r
@@ -59,14 +59,12 @@ def cg_single_kernel(nz: int, preconditioned: bool) -> Dispatcher:
         bs = ws.local.array(NZ, np.float32)
         be = ws.local.array(NZ, np.float32)
         bw = ws.local.array(NZ, np.float32)
-        tmp = ws.local.array(P, np.float32)
         part = ws.local.array(NPART, np.float32)  # this PE's dot products, then the block's sums
         scratch = ws.local.array(NPART, np.float32)
         bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
         bs[0:NZ] = 0.0
         be[0:NZ] = 0.0
         bw[0:NZ] = 0.0
-        tmp[0:P] = 0.0
         p[0:W] = 0.0
         s[0:W] = 0.0
         x[0:W] = 0.0
@@ -76,15 +74,15 @@ def cg_single_kernel(nz: int, preconditioned: bool) -> Dispatcher:
             inv[0:W] = inv_cols[me, 0:W]
             u[0:W] = inv[0:W] * r[0:W]
             laplace(u, w, diag, bn, bs, be, bw)
-            part[0] = local_dot(r, u, tmp)
-            part[1] = local_dot(w, u, tmp)
-            part[2] = local_dot(r, r, tmp)
+            part[0] = local_dot(r, u)
+            part[1] = local_dot(w, u)
+            part[2] = local_dot(r, r)
             sums(part, scratch)
             rr = part[2]
         else:
             laplace(r, w, diag, bn, bs, be, bw)
-            part[0] = local_dot(r, r, tmp)
-            part[1] = local_dot(w, r, tmp)
+            part[0] = local_dot(r, r)
+            part[1] = local_dot(w, r)
             sums(part, scratch)
             rr = part[0]
         gamma = part[0]
@@ -106,15 +104,15 @@ def cg_single_kernel(nz: int, preconditioned: bool) -> Dispatcher:
             if PRE:
                 u[1:NZ + 1] = inv[1:NZ + 1] * r[1:NZ + 1]
                 laplace(u, w, diag, bn, bs, be, bw)
-                part[0] = local_dot(r, u, tmp)
-                part[1] = local_dot(w, u, tmp)
-                part[2] = local_dot(r, r, tmp)
+                part[0] = local_dot(r, u)
+                part[1] = local_dot(w, u)
+                part[2] = local_dot(r, r)
                 sums(part, scratch)
                 rr = part[2]
             else:
                 laplace(r, w, diag, bn, bs, be, bw)
-                part[0] = local_dot(r, r, tmp)
-                part[1] = local_dot(w, r, tmp)
+                part[0] = local_dot(r, r)
+                part[1] = local_dot(w, r)
                 sums(part, scratch)
                 rr = part[0]
             beta = part[0] / gamma

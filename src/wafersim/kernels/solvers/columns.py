@@ -12,7 +12,7 @@ On the host the grid travels as a (ny * nx, nz) array whose row y * nx + x is PE
 
 ``column_ops(nz)`` builds the device functions for one column length (local-array sizes and slice bounds
 are compile-time constants): the halo exchange, the operator A = diag - (sum of the six neighbours), a
-local dot product by a tree of vector adds (the ISA has no vector reduction) and the block-wide sum
+local dot product (one `vdot` instruction, `ws.dot`) and the block-wide sum
 (the all-reduce of `kernels.reduce`).
 """
 from __future__ import annotations
@@ -44,11 +44,6 @@ class ColumnTooLongError(ArgumentError, OutOfMemoryError):
     """A grid whose Z columns (with the solver's other vectors) do not fit a PE's SRAM."""
 
 
-def pow2_at_least(n: int) -> int:
-    """The smallest power of two >= n (the length of the dot product's reduction tree)."""
-    return 1 << max(0, (n - 1).bit_length())
-
-
 def to_columns(u: np.ndarray) -> np.ndarray:
     """(nz, ny, nx) -> (ny * nx, nz): row y * nx + x is the column u[:, y, x] of PE (x, y)."""
     nz, ny, nx = u.shape
@@ -73,7 +68,7 @@ def from_padded_columns(cols: np.ndarray, shape: tuple[int, int, int]) -> np.nda
 def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_words: int = 1024) -> np.ndarray:
     """`u` as a float32 (nz, ny, nx) array, or a clear error: wrong rank, an empty axis, a grid wider or
     taller than the wafer, or columns that do not fit SRAM when the kernel keeps `vectors` padded columns
-    (plus its dot-product tree) per PE. `code_words` reserves room for the kernel's code (the solvers'
+    per PE. `code_words` reserves room for the kernel's code (the solvers'
     compile to 300-600 words; should the estimate pass and the program still not fit, the compiler's
     `SramBudgetError` names every part)."""
     u = np.asarray(u)
@@ -85,13 +80,13 @@ def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_wor
         raise ArgumentError(f"{name}: the {nx} x {ny} (x, y) grid needs a block of {nx} x {ny} PEs, the wafer has "
                             f"{spec.width} x {spec.height}", needed=(nx, ny), available=(spec.width, spec.height))
     columns = vectors + 1  # and one column of the compiler's vector temporaries
-    needed = 4 * (columns * (nz + 2) + pow2_at_least(nz) + code_words)
+    needed = 4 * (columns * (nz + 2) + code_words)
     if needed > spec.sram_bytes:
-        longest = (spec.sram_words - code_words - pow2_at_least(nz)) // columns - 2
+        longest = (spec.sram_words - code_words) // columns - 2
         raise ColumnTooLongError(
             f"{name}: Z columns of {nz} values need about {needed:,} bytes of SRAM per PE ({columns} vectors of "
-            f"{nz + 2} words, a {pow2_at_least(nz)}-word reduction tree and {code_words} words of code), a PE "
-            f"has {spec.sram_bytes:,}: use columns of at most ~{max(longest, 0)} values",
+            f"{nz + 2} words and {code_words} words of code), a PE has {spec.sram_bytes:,}: use columns of at "
+            f"most ~{max(longest, 0)} values",
             needed=needed, available=spec.sram_bytes)
     return np.ascontiguousarray(u, dtype=np.float32)
 
@@ -114,8 +109,6 @@ class Solution:
 def column_ops(nz: int) -> SimpleNamespace:
     """Device functions for padded columns of `nz` values (see the module docstring)."""
     NZ = nz
-    P = pow2_at_least(nz)
-    HALVES = tuple(P >> k for k in range(1, P.bit_length()))  # P/2, P/4, ..., 1
     CH = 16  # words per halo message: at most the default fifo_depth, so no pair of PEs blocks each other
     HC = HALO_CHANNEL
 
@@ -161,18 +154,14 @@ def column_ops(nz: int) -> SimpleNamespace:
         out[1:NZ + 1] = diag[1:NZ + 1] * u[1:NZ + 1] - out[1:NZ + 1]
 
     @jit
-    def local_dot(a, b, tmp):
-        """sum(a * b) over this PE's column (padded a, b): products, then a tree of vector adds over the
-        power-of-two `tmp`, whose words past NZ the caller zeroes once."""
-        tmp[0:NZ] = a[1:NZ + 1] * b[1:NZ + 1]
-        for h in HALVES:
-            tmp[0:h] = tmp[0:h] + tmp[h:h + h]
-        return tmp[0]
+    def local_dot(a, b):
+        """sum(a * b) over this PE's column (padded a, b): one vector dot product, summed in order."""
+        return ws.dot(a[1:NZ + 1], b[1:NZ + 1])
 
     @jit
-    def dot(a, b, tmp):
+    def dot(a, b):
         """sum(a * b) over the whole block, the same value on every PE."""
-        return allreduce(local_dot(a, b, tmp), SUM)
+        return allreduce(local_dot(a, b), SUM)
 
     @jit
     def block_sums(values, scratch):
@@ -182,4 +171,4 @@ def column_ops(nz: int) -> SimpleNamespace:
         return wsc.block_all_reduce_array(values, scratch, wsc.SUM, channel=REDUCE_CHANNEL)
 
     return SimpleNamespace(exchange=exchange, laplace=laplace, local_dot=local_dot, dot=dot,
-                           block_sums=block_sums, nz=nz, tree=P)
+                           block_sums=block_sums, nz=nz)

@@ -46,7 +46,7 @@ def power_kernel(nz: int) -> Dispatcher:
     ``kernel[(1, 1), (nx, ny)](x0, diag, x_out, info, value, nx, maxiter, tol)`` with (nx*ny, nz + 2)
     padded float32 columns; info (int32, 2) receives (iterations, converged), value (float32, 1) lambda."""
     ops = column_ops(nz)
-    NZ, W, P = nz, nz + 2, ops.tree
+    NZ, W = nz, nz + 2
     laplace, dot, local_dot, sums = ops.laplace, ops.dot, ops.local_dot, ops.block_sums
 
     @jit(boundscheck=False)  # tested: every slice is a constant of the column length
@@ -60,26 +60,24 @@ def power_kernel(nz: int) -> Dispatcher:
         bs = ws.local.array(NZ, np.float32)
         be = ws.local.array(NZ, np.float32)
         bw = ws.local.array(NZ, np.float32)
-        tmp = ws.local.array(P, np.float32)
         pair = ws.local.array(2, np.float32)  # x . y and y . y, reduced in one sweep
         scratch = ws.local.array(2, np.float32)
         bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
         bs[0:NZ] = 0.0
         be[0:NZ] = 0.0
         bw[0:NZ] = 0.0
-        tmp[0:P] = 0.0
         y[0:W] = 0.0
         x[0:W] = x0[me, 0:W]
         diag[0:W] = diag_cols[me, 0:W]
-        x[1:NZ + 1] = x[1:NZ + 1] * (1.0 / math.sqrt(dot(x, x, tmp)))
+        x[1:NZ + 1] = x[1:NZ + 1] * (1.0 / math.sqrt(dot(x, x)))
         lam = 0.0
         lam_prev = 0.0
         it = 0
         done = 0
         while it < maxiter:
             laplace(x, y, diag, bn, bs, be, bw)
-            pair[0] = local_dot(x, y, tmp)
-            pair[1] = local_dot(y, y, tmp)
+            pair[0] = local_dot(x, y)
+            pair[1] = local_dot(y, y)
             sums(pair, scratch)
             lam = pair[0]
             x[1:NZ + 1] = y[1:NZ + 1] * (1.0 / math.sqrt(pair[1]))
