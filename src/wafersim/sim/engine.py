@@ -23,9 +23,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import LaunchError, OutOfMemoryError
+from ..errors import LaunchError, OutOfMemoryError, WaferError
 from ..isa.assembler import Program
-from ..isa.opcodes import RAMP, SPECIAL_REGISTERS, opcode_cycles
+from ..isa.opcodes import PORTS, RAMP, SPECIAL_REGISTERS, opcode_cycles
+from .debug_hooks import WaveSnapshot, failed_snapshot, snapshot
 from .compute import FLOPS_PER_OP, FLOPS_PER_VECTOR_ELEMENT  # noqa: F401  (re-exported)
 from .hostmem import available_bytes, launch_bytes, tune_allocator
 from .layout import Placement
@@ -73,8 +74,12 @@ class Launch:
                  print_limit: int = DEFAULT_PRINT_LIMIT,
                  progress: Callable[[int, int, int], None] | None = None, trace: bool = False,
                  max_seconds: float | None = DEFAULT_MAX_SECONDS,
-                 routes: dict[int, np.ndarray] | None = None, racecheck: bool | str = False) -> None:
+                 routes: dict[int, np.ndarray] | None = None, racecheck: bool | str = False,
+                 keep_state: bool | str = False, wave_class: type[WaveSim] = WaveSim) -> None:
         self.program, self.spec = program, spec
+        # keep_state: True keeps the last wave's PE state (registers, SRAM, pcs), 'all' every wave's
+        self.keep_state, self.wave_class = keep_state, wave_class
+        self.kept_states: list[WaveSnapshot] = []
         # channel -> (5, block height, block width) uint8: per input port, the mask of output ports
         self.routes = dict(routes or {})
         self.placement = Placement(spec, grid, block)
@@ -116,6 +121,10 @@ class Launch:
             raise LaunchError(f"{program.name} takes {program.arg_count} argument(s), the launch gave {len(self.args)}",
                               expected=program.arg_count, given=len(self.args))
         for pc, instr in self.decoded.items():
+            ports = 4 if instr.op == "hasnb" else len(PORTS)  # (a 3-bit field: 5..7 name no port)
+            if "dir" in instr.opcode.operands and instr.dir >= ports:
+                raise LaunchError(f"{program.name}: pc {pc} ({instr.op}) names direction {instr.dir}; there are "
+                                  f"{ports} ({', '.join(PORTS[:ports])})", pc=pc)
             if instr.op == "sreg" and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                 raise LaunchError(f"{program.name}: pc {pc} reads special register number {instr.imm}; there are "
                                   f"{len(SPECIAL_REGISTERS)} ({', '.join(SPECIAL_REGISTERS)})", pc=pc)
@@ -157,8 +166,15 @@ class Launch:
         for w in range(self.placement.waves):
             region = self.placement.wave(w)
             start = slot_free[np.minimum(region.slot, region.count - 1)]
-            sim = WaveSim(self, region, start, totals)
-            ends = region.per_block_max(sim.run())
+            sim = self.wave_class(self, region, start, totals)
+            try:
+                finish = sim.run()
+            except WaferError as error:  # the failing wave's state goes with the error (runtime.state)
+                error.wave_states = [failed_snapshot(sim, error)]
+                raise
+            if self.keep_state == "all" or (self.keep_state and w == self.placement.waves - 1):
+                self.kept_states.append(snapshot(sim))
+            ends = region.per_block_max(finish)
             slot_free[: region.count] = ends[: region.count]
             if self.progress:
                 self.progress(w + 1, self.placement.waves, self.barriers)
