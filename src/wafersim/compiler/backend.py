@@ -15,6 +15,7 @@ import dataclasses
 from ..arch.spec import WaferSpec
 from ..errors import CompileError, SramBudgetError
 from ..isa.assembler import Program, assemble
+from .debuginfo import symbols
 from .ir import BRANCHES, IRFunction, Label, Op, VReg, basic_blocks
 from .passes import PassLog, run_passes
 from .passes.cfg import CFG
@@ -29,8 +30,8 @@ def optimize(fn: IRFunction, passes: list | None = None) -> PassLog:
 
 
 # ----------------------------------------------------------------------------- liveness
-def live_intervals(fn: IRFunction) -> dict[VReg, tuple[int, int]]:
-    """[first, last] linear positions where each virtual register is live (dataflow over blocks)."""
+def block_liveness(fn: IRFunction) -> tuple[list[list[int]], list[set], list[set]]:
+    """Basic blocks (op indices) with the virtual registers live into and out of each (dataflow)."""
     ops = fn.ops
     blocks = basic_blocks(ops)
     label_block = {ops[b[0]]: k for k, b in enumerate(blocks) if isinstance(ops[b[0]], Label)}
@@ -66,6 +67,13 @@ def live_intervals(fn: IRFunction) -> dict[VReg, tuple[int, int]]:
             inn = use[k] | (out - define[k])
             if out != live_out[k] or inn != live_in[k]:
                 live_out[k], live_in[k], changed = out, inn, True
+    return blocks, live_in, live_out
+
+
+def live_intervals(fn: IRFunction) -> dict[VReg, tuple[int, int]]:
+    """[first, last] linear positions where each virtual register is live (dataflow over blocks)."""
+    ops = fn.ops
+    blocks, live_in, live_out = block_liveness(fn)
     intervals: dict[VReg, list[int]] = {}
 
     def extend(reg: VReg, pos: int) -> None:
@@ -185,9 +193,11 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
     data_words = local_base + fn.local_words
     scratch = list(range(spec.registers - SCRATCH_REGISTERS, spec.registers))
     lines: list[tuple[str, int | None]] = []  # (assembly line, source line); labels have None
-    for op in fn.ops:
+    owners: list[tuple[int, bool]] = []  # per line: the IR op it is for, and whether after that op's own
+    for k, op in enumerate(fn.ops):
         if isinstance(op, Label):
             lines.append((f"{op.name}:", None))
+            owners.append((k, False))
             continue
         regs = dict(alloc.registers)
         reloads, stores = [], []
@@ -207,24 +217,28 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
             lines.append((text, op.line))
         for text in stores:
             lines.append((text, op.line))
+        owners += [(k, False)] * (len(lines) - len(owners) - len(stores)) + [(k, True)] * len(stores)
     header = [f".name {fn.name}", f".sram {data_words}", f".args {fn.arg_count}"]
     header += [f'.string {i} "{s}"' for i, s in enumerate(fn.strings) if i > 0]
     header += [f".route {channel} {name}" for channel, name in sorted(fn.routes.items())]
     asm_text = "\n".join(header + [("    " if not t.endswith(":") else "") + t for t, _ in lines]) + "\n"
     program = assemble(asm_text)
     table, pc = {}, 0
+    pc_owner = []  # (pc, IR op, after the op's own instruction) of every instruction
     sizes = iter(instr.words for _, instr in program.instructions())
-    for text, line in lines:
+    for (text, line), (k, past) in zip(lines, owners):
         if text.endswith(":"):
             continue
         if line is not None:
             table[pc] = (filename, line)
+        pc_owner.append((pc, k, past))
         pc += next(sizes)
-    program = dataclasses.replace(program, lines=table)
+    program = dataclasses.replace(program, lines=table, symbols=symbols(
+        fn, alloc.registers, alloc.spills, spill_base, local_base, pc_owner, len(program.code)))
     needed = program.sram_bytes_needed
     if needed > spec.sram_bytes:
         parts = [f"code {program.code_bytes:,}"]
-        parts += [f"local array {name} {4 * words:,}" for name, words, _ in fn.local_arrays]
+        parts += [f"local array {name} {4 * words:,}" for name, words, *_ in fn.local_arrays]
         if alloc.spills:
             parts.append(f"register spills {4 * len(alloc.spills):,}")
         if fn.scratch_words:

@@ -73,7 +73,8 @@ def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int],
         where = ("reg", registers[reg]) if reg in registers else ("spill", spill_base + spills[reg])
         table.append(Symbol(reg.hint, dtype, *where, tuple((s, e) for s, e in runs[reg])))
     offset = local_base
-    for name, words, shape, ty in fn.local_arrays:
-        table.append(Symbol(name, ty, "sram", offset, ((0, code_words),), tuple(shape)))
+    for name, words, shape, *dtype in fn.local_arrays:  # (an entry without its dtype is left out)
+        if dtype:
+            table.append(Symbol(name, dtype[0], "sram", offset, ((0, code_words),), tuple(shape)))
         offset += words
     return tuple(table)

@@ -105,7 +105,7 @@ class IRFunction:
     strings: list[str] = dataclasses.field(default_factory=lambda: [""])
     local_words: int = 0  # SRAM words of local arrays
     scratch_words: int = 0  # SRAM words of vector temporaries
-    local_arrays: list[tuple[str, int, tuple[int, ...]]] = dataclasses.field(default_factory=list)
+    local_arrays: list[tuple[str, int, tuple[int, ...], str]] = dataclasses.field(default_factory=list)  # name, words, shape, type
     filename: str = "<kernel>"
     routes: dict[int, str] = dataclasses.field(default_factory=dict)  # channel -> pattern (ws.use_route)
 

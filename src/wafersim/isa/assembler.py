@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import struct
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -31,6 +31,17 @@ from .opcodes import ACCEPT, BY_NAME, DIRECTIONS, FLAG_LETTERS, PORTS, SPECIAL_R
 
 _DIRECTION_NAMES = {name: i for i, name in enumerate(PORTS)} | {name[0]: i for i, name in enumerate(DIRECTIONS)}
 _LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:\s*(.*)$")
+
+
+class Symbol(NamedTuple):
+    """Where a kernel variable or local array lives, and at which pcs it holds the source's value."""
+
+    name: str
+    dtype: str  # "i32", "f32", or "ptr" (a global array argument: its device address)
+    storage: str  # "reg" (a register), "spill" (one SRAM word) or "sram" (a local array)
+    index: int  # register number, or word address in the PE's SRAM data segment
+    ranges: tuple[tuple[int, int], ...]  # [start, end) pcs where it is live (stopped before that pc)
+    shape: tuple[int, ...] = ()  # a local array's shape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +58,8 @@ class Program:
     lines: dict[int, tuple[str, int]] = dataclasses.field(default_factory=dict)
     #: (channel, pattern name) of the routes the kernel relies on (`.route`; `isa.routes.NAMED`)
     routes: tuple[tuple[int, str], ...] = ()
+    #: kernel variables and local arrays by source name (the compiler fills this in; `runtime.state`)
+    symbols: tuple[Symbol, ...] = ()
 
     @property
     def code_bytes(self) -> int:

@@ -108,6 +108,8 @@ class Controller:
         self._stops = line_starts(program)
         for bp in self.breakpoints:
             self._check_line(bp.line)
+            if bp.pe is not None:
+                pe_lane(placement, bp.pe)  # a PE outside the launch: an error, not a breakpoint never hit
         return DebugWaveSim.bind(self)
 
     def wants(self, sim: DebugWaveSim, pc: int, lanes: Lanes) -> bool:
@@ -173,6 +175,11 @@ class Controller:
     def where(self) -> dict[int | None, list[tuple[int, int]]]:
         """PEs (launch coordinates) by the source line they are at; None: halted or between lines."""
         return self._state().where()
+
+    def line(self, pe: tuple[int, int]) -> int | None:
+        """The source line PE `pe` is at (None: halted, or between lines)."""
+        where = self._state().line(pe)
+        return None if where is None else where[1]
 
     def locals(self, pe: tuple[int, int]) -> dict[str, Any]:
         """The variables and local arrays holding a value on PE `pe` where it is, by name."""

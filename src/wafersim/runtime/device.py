@@ -15,18 +15,21 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
-from ..errors import ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError
+from ..errors import ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError, WaferError
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
-from ..sim.layout import normalize_dims
+from ..sim.layout import Placement, normalize_dims
 from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
+from .state import LaunchState
 
 
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
 launch_observers: list = []
+#: Debuggers every launch reports to (`wafersim debug`): the last one's `wave_class(program)` runs it.
+launch_debuggers: list = []
 
 #: dtype kinds device arrays may hold: booleans, signed and unsigned integers, floats, complex numbers.
 NUMERIC_KINDS = "biufc"
@@ -371,7 +374,7 @@ class Device:
                progress: ProgressOption = None, trace: bool | None = None,
                print_limit: int = DEFAULT_PRINT_LIMIT,
                max_seconds: float | None = DEFAULT_MAX_SECONDS, routes=None,
-               racecheck: bool | str = False) -> LaunchStats:
+               racecheck: bool | str = False, keep_state: bool | str = False, _wave_class=None) -> LaunchStats:
         """Run `program` over `grid` blocks of `block` PEs; returns (and keeps) its `LaunchStats`.
 
         `max_cycles` (simulated, default 1e8) and `max_seconds` (host wall-clock, default none) bound a
@@ -381,24 +384,38 @@ class Device:
         records a sampled activity trace (default: `Device.trace`, or the WAFERSIM_TRACE=1 variable);
         `routes` configures channels' routes in every block (`ws.routes`: a `Route` or a list of them);
         `racecheck=True` checks global memory for races and raises `RaceError` listing them ('report':
-        only list them in `LaunchStats.races`; docs/racecheck.md)."""
+        only list them in `LaunchStats.races`; docs/racecheck.md); `keep_state=True` keeps the PEs' state at
+        the end (the last wave's; 'all': every wave's) as `stats.state`, readable by source name
+        (`runtime.state.LaunchState`; docs/debugging.md). An error raised while PEs run always carries
+        the failing wave's state as `err.state`."""
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
                                     f"{type(program).__name__}")
         check_launch_options(max_cycles=max_cycles, max_seconds=max_seconds, print_limit=print_limit,
-                             progress=progress, trace=trace, print_output=print_output, racecheck=racecheck)
+                             progress=progress, trace=trace, print_output=print_output, racecheck=racecheck,
+                             keep_state=keep_state)
         grid, block = normalize_dims(grid, "grid"), normalize_dims(block, "block")
         masks = route_masks(routes, block, self.spec, program.routes)
         stream = self._stream(stream)
         words = [self.kernel_argument(a, i) for i, a in enumerate(args)]
+        if _wave_class is None and launch_debuggers:
+            _wave_class = launch_debuggers[-1].wave_class(program, Placement(self.spec, grid, block))
         bar = launch_progress(progress, program.name)
         try:
             if trace is None:
                 trace = self.trace or os.environ.get("WAFERSIM_TRACE") == "1"
             with self.memory.undo_on_error():  # a launch that fails leaves device memory as it was
-                stats = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
-                               progress=bar, trace=trace, print_limit=print_limit, max_seconds=max_seconds,
-                               routes=masks, racecheck=racecheck).run()
+                launch = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
+                                progress=bar, trace=trace, print_limit=print_limit, max_seconds=max_seconds,
+                                routes=masks, racecheck=racecheck, keep_state=keep_state,
+                                **({} if _wave_class is None else {"wave_class": _wave_class}))
+                stats = launch.run()
+            if keep_state:
+                stats.state = LaunchState(program, launch.placement, launch.kept_states)
+        except WaferError as error:
+            if getattr(error, "wave_states", None) is not None and getattr(error, "state", None) is None:
+                error.state = LaunchState(program, Placement(self.spec, grid, block), error.wave_states)
+            raise
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()
@@ -416,7 +433,7 @@ class Device:
 
 
 def check_launch_options(max_cycles: Any, max_seconds: Any, print_limit: Any, progress: Any, trace: Any,
-                         print_output: Any, racecheck: Any = False) -> None:
+                         print_output: Any, racecheck: Any = False, keep_state: Any = False) -> None:
     """Refuse launch options of the wrong type or range with a `LaunchError` naming the option."""
     def positive_number(name: str, value: Any) -> None:
         if value is None:
@@ -443,6 +460,9 @@ def check_launch_options(max_cycles: Any, max_seconds: Any, print_limit: Any, pr
     if not (isinstance(racecheck, (bool, np.bool_)) or (isinstance(racecheck, str) and racecheck == "report")):
         raise ArgumentTypeError(f"launch option racecheck must be True, False or 'report', got {racecheck!r}",
                                 option="racecheck")
+    if not (isinstance(keep_state, (bool, np.bool_)) or (isinstance(keep_state, str) and keep_state == "all")):
+        raise ArgumentTypeError(f"launch option keep_state must be True, False or 'all', got {keep_state!r}",
+                                option="keep_state")
 
 
 class Kernel:
@@ -469,17 +489,20 @@ class ConfiguredKernel:
 
     def __call__(self, *args: Any, **options: Any) -> LaunchStats:
         """Launch with these kernel arguments. Options (keywords): max_cycles, max_seconds, progress, trace,
-        print_limit, print_output, routes, racecheck -- as for `Device.launch`."""
-        from .current import get_current_device
-
-        # Like CUDA: the stream's device, else the device the array arguments live on, else the current one.
-        owners = [a.device for a in args if isinstance(a, (DeviceArray, DevicePointer))]
-        if isinstance(self.stream, Stream):
-            device = self.stream.device
-        else:
-            device = self.kernel.device or (owners[0] if owners else get_current_device())
+        print_limit, print_output, routes, racecheck, keep_state -- as for `Device.launch`."""
+        device = self.device_for(args)
         unknown = set(options) - {"max_cycles", "max_seconds", "progress", "trace", "print_limit", "print_output",
-                                  "routes", "racecheck"}
+                                  "routes", "racecheck", "keep_state"}
         if unknown:
             raise LaunchError(f"unknown launch option(s) {sorted(unknown)}; kernel arguments are positional")
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)
+
+    def device_for(self, args: Sequence[Any]) -> Device:
+        """The device a launch with these arguments runs on."""
+        from .current import get_current_device
+
+        # Like CUDA: the stream's device, else the device the array arguments live on, else the current one.
+        if isinstance(self.stream, Stream):
+            return self.stream.device
+        owners = [a.device for a in args if isinstance(a, (DeviceArray, DevicePointer))]
+        return self.kernel.device or (owners[0] if owners else get_current_device())

@@ -73,21 +73,30 @@ def failed_snapshot(sim: WaveSim, error: BaseException) -> WaveSnapshot:
 
 def line_starts(program: Program) -> dict[int, int]:
     """pc -> source line of the instructions a debugger stops before: in each basic block, the first
-    instruction of each source line (the optimiser interleaves lines; a line met again later in the
-    same block is not a new stop)."""
+    instruction of each source line. The optimiser interleaves lines: a line met again later in the same
+    block is not a new stop, and neither is code it moved ahead of an earlier line (loop-invariant code
+    hoisted in front of its loop: later in its block comes an earlier line, and never its own again)."""
     instrs = program.instructions()
     targets = {i.target for _, i in instrs if i.op in ("bz", "bnz", "jmp")}
-    starts: dict[int, int] = {}
-    seen: set[int] = set()
+    blocks: list[list[tuple[int, int | None]]] = [[]]
     for pc, instr in instrs:
-        if pc in targets:
-            seen = set()
+        if pc in targets and blocks[-1]:
+            blocks.append([])
         where = program.lines.get(pc)
-        if where is not None and where[1] not in seen:
-            starts[pc] = where[1]
-            seen.add(where[1])
+        blocks[-1].append((pc, where[1] if where else None))
         if instr.op in ("bz", "bnz", "jmp", "halt"):
-            seen = set()
+            blocks.append([])
+    starts: dict[int, int] = {}
+    for block in blocks:
+        seen: set[int] = set()
+        for k, (pc, line) in enumerate(block):
+            if line is None or line in seen:
+                continue
+            seen.add(line)
+            later = [other for _, other in block[k + 1:] if other is not None]
+            if any(other < line for other in later) and line not in later:
+                continue  # moved ahead of its loop
+            starts[pc] = line
     return starts
 
 
@@ -112,9 +121,13 @@ class DebugWaveSim(WaveSim):
 
     def __init__(self, launch, region, start, totals) -> None:
         self.starts = line_starts(launch.program)
+        self.entries = {}  # line -> its first stop (where a loop whose body is that line comes back to)
+        for pc, line in sorted(self.starts.items(), reverse=True):
+            self.entries[line] = pc
         super().__init__(launch, region, start, totals)
         # pc a PE last blocked at (a send or recv it retries is the same arrival: it stops once)
         self.blocked_at = np.full(self.n, HALTED, dtype=np.int64)
+        self.line_now = np.full(self.n, HALTED, dtype=np.int64)  # the line each PE last started
         self.wave = wave_of(region)
 
     @classmethod
@@ -130,24 +143,33 @@ class DebugWaveSim(WaveSim):
                 ops[pc] = (instr, next_pc, cost, self._stopping(pc, plain))
         return ops
 
+    def _arrive(self, pc: int, lanes: Lanes, group: Lanes | None = None) -> None:
+        """PEs start a line at `pc`: stop them if they come to it (not from another part of the same line,
+        which the optimiser or a branch inside the line split off) and the controller wants them.
+        `group`: every PE at `pc` (when `lanes` leaves out some retrying a send or receive)."""
+        line = self.starts[pc]
+        fresh = lanes if self.entries[line] == pc else lanes.split(lanes.get(self.line_now) != line)[0]
+        lanes.put(self.line_now, line)
+        if fresh.count and self.controller.wants(self, pc, fresh):
+            self.controller.pause(self, pc, lanes if group is None else group, "line")
+
     def _stopping(self, pc: int, plain):
         def run(lanes: Lanes) -> None:
-            if self.controller.wants(self, pc, lanes):
-                self.controller.pause(self, pc, lanes, "line")
+            self._arrive(pc, lanes)
             plain(lanes)
         return run
 
     def _branch_split(self, pc, instr, lanes, previous):
-        if pc in self.starts and self.controller.wants(self, pc, lanes):
-            self.controller.pause(self, pc, lanes, "line")
+        if pc in self.starts:
+            self._arrive(pc, lanes)
         return super()._branch_split(pc, instr, lanes, previous)
 
     def _control(self, pc, ins, next_pc, cost, lanes):
         if pc in self.starts:
             again = lanes.get(self.at_barrier) if ins.op == "bar" else lanes.get(self.blocked_at) == pc
             fresh = lanes.split(~np.asarray(again, dtype=bool))[0]
-            if fresh.count and self.controller.wants(self, pc, fresh):
-                self.controller.pause(self, pc, lanes, "line")
+            if fresh.count:
+                self._arrive(pc, fresh, lanes)
         released = self.launch.barriers
         result = super()._control(pc, ins, next_pc, cost, lanes)
         if ins.op in _FABRIC_OPS:

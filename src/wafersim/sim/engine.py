@@ -142,8 +142,12 @@ class Launch:
                 fifos.add((instr.dir, instr.ch))
             elif instr.op in ("send", "sendv"):
                 fifos.add((instr.dir if instr.dir == RAMP else (instr.dir + 2) % 4, instr.ch))
-        return launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,
-                            len(fifos), self.spec.fifo_depth, 4 if self.whole_cycles else 8)
+        parts = launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,
+                             len(fifos), self.spec.fifo_depth, 4 if self.whole_cycles else 8)
+        if self.keep_state == "all":  # every earlier wave's registers, SRAM, pcs and cycles stay alive
+            per_pe = 4 * (self.n_registers + self.program.data_words) + 8 + (4 if self.whole_cycles else 8)
+            parts["kept state"] = (self.placement.waves - 1) * self.placement.wave(0).n * per_pe
+        return parts
 
     def check_host_memory(self) -> None:
         """Refuse, with the numbers, a launch whose state would not fit in host memory."""

@@ -54,3 +54,11 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def crop_physical(repair, physical: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A physical-array map (and its dead-PE mask) cut to the smallest north-west rectangle that holds the
+    physical sites of the logical PEs x < `width`, y < `height` (`repair`: an `arch.defects.Repair`)."""
+    rows = int(repair.phys_y[:height].max(initial=-1)) + 1
+    cols = int(repair.phys_x[:height, :width].max(initial=-1)) + 1
+    return physical[:rows, :cols], repair.dead[:rows, :cols]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,8 @@ class LaunchStats:
     # with racecheck: global-memory races found (sim/racecheck.py `RaceHazard`), capped; how many left out
     races: list = dataclasses.field(default_factory=list)
     races_dropped: int = 0
+    # with keep_state: the PEs' variables and local arrays by source name (runtime.state.LaunchState)
+    state: Any = None
 
     @property
     def seconds(self) -> float:
@@ -126,13 +129,15 @@ class LaunchStats:
 
         raise ArgumentError(f"unknown metric {name!r}; known: {', '.join(self.HEATMAP_METRICS)}", metric=name)
 
-    def heatmap(self, metric: str, path, title: str | None = None):
-        """Write a PNG heatmap of a per-PE metric over the wafer (north up, with a colour bar in its units).
+    def heatmap(self, metric: str, path, title: str | None = None, whole_wafer: bool = False):
+        """Write a PNG heatmap of a per-PE metric (north up, with a colour bar in its units) over the
+        rectangle of the wafer the launch's blocks occupied, or over the whole wafer with `whole_wafer`.
 
         On a wafer with spares or defects the map is drawn over the physical array: each logical PE at
         its physical site, dead PEs marked with red crosses, unused spare or retired PEs in grey, and a
         dashed line where the spare columns and rows begin."""
-        from .pictures import save_map
+        from .pictures import crop_physical, save_map
+        from .stats_html import launched_region
 
         values = self.metric(metric)  # raises for an unknown metric
         channel = metric[13:] if isinstance(metric, str) and metric.startswith("routed_words_") else None
@@ -141,12 +146,16 @@ class LaunchStats:
             label = label.replace("all channels", f"channel {channel}")
         title = title or f"{self.program}: {label}"
         cmap = "magma" if metric == "stall" else "viridis"
+        width, height = (self.spec.width, self.spec.height) if whole_wafer else launched_region(self)
         repair = self.repair
         if repair is None:
-            return save_map(values, path, title, units, cmap=cmap)
+            return save_map(values[:height, :width], path, title, units, cmap=cmap)
         on_wafer = self.spec.repair() or repair  # the whole mesh's map when the spares cover it
         physical = on_wafer.to_physical(values[:on_wafer.height, :on_wafer.width])
-        return save_map(physical, path, title, units, cmap=cmap, dead=on_wafer.dead,
+        dead = on_wafer.dead
+        if not whole_wafer:
+            physical, dead = crop_physical(on_wafer, physical, width, height)
+        return save_map(physical, path, title, units, cmap=cmap, dead=dead,
                         logical_size=(self.spec.width, self.spec.height))
 
     # ----------------------------------------------------------------- defects (docs/defects.md)

@@ -79,6 +79,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, OffWaferMixin, D
         self.link_busy: np.ndarray | None = None  # (2, 4n): latest reservation of each link by routed words
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.groups: dict[int, _Group] = {}
+        self.running: Lanes | None = None  # the group `run` is running (see `debug_hooks.failed_snapshot`)
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
         # (moves to `groups`) only the lanes it concerns and the rest are never re-tested.
         self.asleep: dict[int, Lanes] = {}
@@ -132,11 +133,13 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, OffWaferMixin, D
                 if not runnable:
                     self._raise_deadlock()
                 pc, group = self._next_group(runnable)  # the lowest pc, but global loads in cycle order
+                self.running = group.lanes  # out of the tables while it runs: a failed launch's state shows it
                 for next_pc, lanes, blocked, *owed in self._run_group(pc, group):
                     if blocked:  # the send/recv at next_pc will execute again: count it once, when it completes
                         counts[next_pc] -= lanes.count
                         lanes.add(self.icount, -1)
                     self._add_group(next_pc, lanes, blocked, *owed)
+                self.running = None
         self._accumulate()
         if self.tracer:
             self.tracer.end_wave(self.start, self.cycle)

@@ -1,4 +1,4 @@
-"""The `wafersim` command line: info, run, demo, bench, asm, disasm, trace."""
+"""The `wafersim` command line: info, run, debug, demo, bench, asm, disasm, trace."""
 from __future__ import annotations
 
 import os
@@ -64,12 +64,20 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--heatmap", "metrics", multiple=True, help="also draw this per-PE metric of every launch as a PNG "
+              "(busy, stall, instructions, words_sent, link_utilization, routed_words; repeatable)")
+@click.option("--whole-wafer", is_flag=True, help="draw heatmaps over the whole wafer, not the launched blocks")
+@click.option("--out", "out_dir", default="heatmaps", show_default=True, help="folder for the heatmaps")
 @click.argument("script", type=click.Path(exists=True, dir_okay=False))
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
-def run(script: str, script_args: tuple[str, ...]) -> None:
-    """Run a host script, then print a summary table of its launches."""
+def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], whole_wafer: bool, out_dir: str) -> None:
+    """Run a host script, then print a summary table of its launches (and draw heatmaps if asked)."""
     launches = _run_script(script, script_args)
     click.echo(launch_table(launches))
+    for k, (_, stats) in enumerate(launches, start=1):
+        for metric in metrics:
+            path = Path(out_dir) / f"launch{k}_{stats.program}_{metric}.png"
+            click.echo(f"wrote {_guard(lambda: stats.heatmap(metric, path, whole_wafer=whole_wafer))}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -97,6 +105,26 @@ def trace(script: str, script_args: tuple[str, ...], output: str) -> None:
     click.echo(launch_table(launches))
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(events):,} events); open it in "
                f"https://ui.perfetto.dev")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-b", "--break", "breaks", multiple=True, type=int, help="a breakpoint at this source line (repeatable)")
+def debug(script: str, script_args: tuple[str, ...], breaks: tuple[int, ...]) -> None:
+    """Run a host script with a debugger prompt before each launch and at each stop (`help` lists the
+    commands: break, cont, step, barrier, where, locals, print, fifo, quit)."""
+    from .debug_repl import ReplDebugger
+
+    debugger = ReplDebugger(sys.stdin, lambda text: click.echo(text, nl=not text.endswith(" ")))
+    for line in breaks:
+        _guard(lambda: debugger.break_at(line))  # checked against each launch's lines when it starts
+    runtime_device.launch_debuggers.append(debugger)
+    try:
+        launches = _run_script(script, script_args)
+    finally:
+        runtime_device.launch_debuggers.remove(debugger)
+    click.echo(launch_table(launches))
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -103,7 +103,7 @@ class ReplDebugger(Controller):
             self.echo(f"  {len(contents)} word(s): " + ", ".join(
                 f"{w} ({f:g}) at cycle {t:g}" for w, f, t in zip(contents.words, contents.floats, contents.arrival)))
         else:
-            self.echo(__doc__.split("\n\n")[1])
+            self.echo(next(part for part in __doc__.split("\n\n") if part.lstrip().startswith("break")))
         return False
 
 

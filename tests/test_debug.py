@@ -1,0 +1,197 @@
+"""The debugger: `ws.debug(kernel[grid, block], *args)` driven programmatically, and `wafersim debug script.py`
+driven through its prompt (src/wafersim/runtime/debug.py, sim/debug_hooks.py, tools/debug_repl.py)."""
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import wafersim as ws
+from conftest import line_of
+from wafersim.tools.cli import main as cli
+
+
+@ws.jit
+def smooth(u, out, alpha, steps):
+    x, y = ws.grid(2)
+    c = u[y, x]
+    for t in range(steps):
+        if ws.has_neighbor(ws.NORTH):
+            ws.send(ws.NORTH, c)
+        if ws.has_neighbor(ws.SOUTH):
+            ws.send(ws.SOUTH, c)
+        above = ws.recv(ws.NORTH) if ws.has_neighbor(ws.NORTH) else c  # MARK-recv
+        below = ws.recv(ws.SOUTH) if ws.has_neighbor(ws.SOUTH) else c
+        c = c + alpha * (above + below - 2.0 * c)  # MARK-update
+        ws.syncthreads()  # MARK-bar
+    out[y, x] = c
+
+
+def reference(u: np.ndarray, alpha: float, steps: int) -> list[np.ndarray]:
+    """The field after each step, in float32 as the PEs compute it (blocks 4 PEs tall: no exchange across)."""
+    c, fields = u.astype(np.float32), []
+    alpha = np.float32(alpha)
+    for _ in range(steps):
+        blocks = c.reshape(-1, 4, c.shape[1])
+        above = np.concatenate([blocks[:, :1], blocks[:, :-1]], axis=1).reshape(c.shape)
+        below = np.concatenate([blocks[:, 1:], blocks[:, -1:]], axis=1).reshape(c.shape)
+        c = c + alpha * (above + below - np.float32(2.0) * c)
+        fields.append(c)
+    return fields
+
+
+@pytest.fixture
+def setup():
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    u = np.random.default_rng(3).random((8, 8), dtype=np.float32)
+    return dev, u, dev.to_device(u)
+
+
+def test_breakpoints_stop_each_iteration_and_show_values_python_computes(setup):
+    dev, u, d_u = setup
+    plain_out = dev.device_array(u.shape)
+    plain = smooth[(2, 2), (4, 4)](d_u, plain_out, np.float32(0.1), 3)
+    fields = [u] + reference(u, 0.1, 3)
+    out = dev.device_array(u.shape)
+    update = line_of(smooth, "MARK-update")
+    seen = []
+    with ws.debug(smooth[(2, 2), (4, 4)], d_u, out, np.float32(0.1), 3) as dbg:
+        dbg.break_at(line=update, pe=(2, 1))
+        while (stop := dbg.cont()).reason != "finished":
+            assert stop.reason == "breakpoint" and stop.line == update and dbg.line((2, 1)) == update
+            assert dbg.read_local("c", (2, 1)) == fields[len(seen)][1, 2]
+            assert dbg.read_local("above", (2, 1)) == fields[len(seen)][0, 2]
+            seen.append(int(dbg.read_local("t", (2, 1))) if "t" in dbg.locals((2, 1)) else len(seen))
+    assert seen == [0, 1, 2]
+    np.testing.assert_array_equal(out.copy_to_host(), plain_out.copy_to_host())
+    np.testing.assert_allclose(out.copy_to_host(), fields[-1], rtol=1e-6)
+    assert dbg.stats.cycles == plain.cycles and dbg.stats.instructions == plain.instructions
+
+
+def test_where_step_and_fifo_contents(setup):
+    dev, u, d_u = setup
+    recv_line = line_of(smooth, "MARK-recv")
+    with ws.debug(smooth[(2, 2), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 2) as dbg:
+        dbg.break_at(line=recv_line)
+        stop = dbg.cont()
+        assert stop.line == recv_line
+        where = dbg.where()
+        assert sum(len(pes) for pes in where.values()) == 64
+        assert set(stop.pes) <= set(where[recv_line])
+        # PE (5, 2) has neighbours north and south in its block: both sent c before anyone received
+        north = dbg.fifo((5, 2), ws.NORTH)
+        south = dbg.fifo((5, 2), "south")
+        assert north.floats.tolist() == [u[1, 5]] and south.floats.tolist() == [u[3, 5]]
+        assert len(dbg.fifo((5, 0), ws.NORTH)) == 0  # the top of a block: nothing comes from the north
+        assert len(dbg.fifo((5, 2), ws.EAST)) == 0  # the kernel never uses it
+        dbg.clear()
+        stop = dbg.step(pe=(5, 2))  # the next line PE (5, 2) starts: the second receive
+        assert stop.reason == "step" and stop.line == recv_line + 1 and dbg.line((5, 2)) == recv_line + 1
+        assert dbg.read_local("above", (5, 2)) == u[1, 5]
+
+
+def test_step_barrier_stops_once_per_release(setup):
+    dev, u, d_u = setup
+    releases = []
+    with ws.debug(smooth[(2, 2), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 4) as dbg:
+        while (stop := dbg.step_barrier()).reason == "barrier":
+            releases.append(stop.barriers)
+            assert dbg.where().keys() == {line_of(smooth, "MARK-bar")}  # every PE was at the barrier
+    assert releases == [1, 2, 3, 4]  # the four blocks run in lockstep: one release per step
+
+
+def test_leaving_the_block_with_an_error_abandons_the_launch_and_keeps_memory(setup):
+    dev, u, d_u = setup
+    out = dev.to_device(np.full(u.shape, 7.0, np.float32))
+    launches = len(dev.launches)
+    with pytest.raises(RuntimeError, match="user stops here"):
+        with ws.debug(smooth[(2, 2), (4, 4)], d_u, out, np.float32(0.1), 2) as dbg:
+            dbg.break_at(line=line_of(smooth, "MARK-bar"))
+            dbg.cont()
+            raise RuntimeError("user stops here")
+    assert (out.copy_to_host() == 7.0).all() and len(dev.launches) == launches
+    with pytest.raises(ws.ArgumentError, match="finished"):
+        dbg.cont()
+
+
+def test_leaving_the_block_runs_the_launch_to_its_end(setup):
+    dev, u, d_u = setup
+    out = dev.device_array(u.shape)
+    with ws.debug(smooth[(2, 2), (4, 4)], d_u, out, np.float32(0.1), 2) as dbg:
+        dbg.break_at(line=line_of(smooth, "MARK-update"))
+        dbg.cont()
+    np.testing.assert_allclose(out.copy_to_host(), reference(u, 0.1, 2)[-1], rtol=1e-6)
+    assert dbg.stats is not None and dev.last_launch is dbg.stats
+
+
+def test_bad_breakpoints_are_errors(setup):
+    dev, u, d_u = setup
+    with ws.debug(smooth[(2, 2), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 1) as dbg:
+        dbg.break_at(line=1)  # a line of this file without kernel code: refused when the launch starts
+        with pytest.raises(ws.ArgumentError, match="line 1 has no code in smooth; lines with code: "):
+            dbg.cont()
+    with pytest.raises(ws.ArgumentError, match="not stopped"):
+        ws.debug(smooth[(1, 1), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 1).locals((0, 0))
+    with pytest.raises(ws.LaunchError, match="configured kernel"):
+        ws.debug(smooth, d_u)
+
+
+def test_the_cli_prompt_stops_shows_and_runs_on(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent('''
+        import numpy as np
+        import wafersim as ws
+
+        @ws.jit
+        def double(u, out):
+            x, y = ws.grid(2)
+            v = u[y, x] * 2.0
+            w = v + x
+            out[y, x] = w
+
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        u = np.arange(16, dtype=np.float32).reshape(4, 4)
+        out = dev.device_array(u.shape)
+        double[(1, 1), (4, 4)](dev.to_device(u), out)
+        assert (out.copy_to_host() == u * 2 + np.arange(4)).all()
+    '''))
+    commands = "break 10 1 2\nlocals 1 2\ncont\nlocals 1 2\nprint v 1 2\nwhere\nprint w 1 2\nfifo 1 2 north\nhelp\ncont\n"
+    result = CliRunner().invoke(cli, ["debug", str(script)], input=commands)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "launch 1: double grid (1, 1) block (4, 4)" in text
+    assert "breakpoint at line 10 for PE (1, 2)" in text
+    assert "error: the launch is not stopped" in text  # locals before it runs
+    # line 10 is `out[y, x] = w`: u[2, 1] = 9, so w = 9 * 2 + 1; v is dead there
+    assert "breakpoint at line 10 (pc" in text and f"w = {np.float32(19.0)}" in text
+    assert "error: 'v' holds no value" in text
+    assert "line 10: 16 PE(s)" in text and "0 word(s)" in text
+    assert "stop when a PE" in text  # help
+    assert "double" in text.splitlines()[-1]  # the launch table at the end
+
+
+def test_the_cli_refuses_a_bad_breakpoint_line(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("print('no launches')\n")
+    result = CliRunner().invoke(cli, ["debug", str(script), "--break", "x"])
+    assert result.exit_code != 0
+
+
+def test_an_error_of_the_launch_is_raised_by_the_call_that_ran_into_it(setup):
+    dev, u, d_u = setup
+
+    @ws.jit
+    def reads_past(u, n):
+        x, y = ws.grid(2)
+        k = x * 10 + y
+        v = u[y, x + n]  # MARK-oob
+        u[y, x] = v + k
+
+    with ws.debug(reads_past[(1, 1), (4, 4)], d_u, 6) as dbg:
+        with pytest.raises(ws.MemoryAccessError) as caught:
+            dbg.cont()
+    state = caught.value.state
+    assert state.line((2, 3))[1] == line_of(reads_past, "MARK-oob") and state.read_local("k", (2, 3)) == 23
+    assert (d_u.copy_to_host() == u).all()  # the failed launch stored nothing

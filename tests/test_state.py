@@ -1,0 +1,144 @@
+"""Variables by source name: the compiler's symbol table, `keep_state=True`, and `err.state` of a failed launch
+(src/wafersim/runtime/state.py, src/wafersim/compiler/debuginfo.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import line_of
+
+
+@ws.jit
+def accumulate(u, out, steps):
+    x, y = ws.grid(2)
+    c = u[y, x]
+    history = ws.local.array(4, dtype=np.int32)
+    scale = ws.local.array((2, 3), dtype=np.float32)
+    total = 0
+    for t in range(steps):
+        history[t % 4] = t * 10 + x
+        total += x + y * t
+    for i in range(2):
+        for j in range(3):
+            scale[i, j] = c * (i * 3 + j)
+    out[y, x] = c + total
+
+
+@ws.jit
+def fails_east(u, n):
+    x, y = ws.grid(2)
+    v = 0.0
+    marker = x * 3 + y * 100
+    if x == 3:
+        v = u[y, x + n]  # MARK-oob
+    u[y, x] = v + marker
+
+
+def small_device(**fields) -> ws.Device:
+    return ws.Device(ws.WaferSpec(width=8, height=8, **fields))
+
+
+def test_local_arrays_of_every_pe_after_a_launch_match_python():
+    dev = small_device()
+    u = np.arange(64, dtype=np.float32).reshape(8, 8) / 7
+    out = dev.device_array((8, 8))
+    stats = accumulate[(2, 2), (4, 4)](dev.to_device(u), out, 6, keep_state=True)
+    state = stats.state
+    for x, y in [(0, 0), (5, 2), (7, 7), (3, 6)]:
+        history = [0] * 4
+        for t in range(6):
+            history[t % 4] = t * 10 + x
+        np.testing.assert_array_equal(state.read_local("history", (x, y)), np.array(history, np.int32))
+        scale = state.read_local("scale", (x, y))
+        assert scale.dtype == np.float32 and scale.shape == (2, 3)
+        np.testing.assert_array_equal(scale, np.float32(u[y, x]) * np.arange(6, dtype=np.float32).reshape(2, 3))
+        assert state.pc((x, y)) is None and state.line((x, y)) is None  # halted
+        assert set(state.locals((x, y))) == {"history", "scale"}  # scalars are dead once a PE halts
+    assert list(state.where()) == [None]
+    with pytest.raises(ws.VariableUnavailableError, match="halted"):
+        state.read_local("total", (1, 1))
+    with pytest.raises(ws.VariableUnavailableError, match="no variable or local array 'nope'"):
+        state.read_local("nope", (1, 1))
+
+
+def test_a_failed_launch_carries_every_pe_where_it_stopped_with_its_live_variables():
+    dev = small_device()
+    u = dev.to_device(np.zeros((8, 8), np.float32))
+    with pytest.raises(ws.MemoryAccessError) as caught:
+        fails_east[(2, 2), (4, 4)](u, 100)
+    state = caught.value.state
+    bad_line = line_of(fails_east, "MARK-oob")
+    where = state.where()
+    assert sorted(where[bad_line]) == sorted((3, y) for y in range(8))
+    assert sum(len(pes) for pes in where.values()) == 64
+    for y in (0, 5):
+        assert state.line((3, y))[1] == bad_line
+        values = state.locals((3, y))
+        assert values["x"] == 3 and values["y"] == y and values["marker"] == 3 * 3 + y * 100
+        assert values["x"].dtype == np.int32
+        assert "n" not in values  # its last use (x + n) is behind the failing bounds check: no value claimed
+        assert state.read_local("u", (3, y)) == u.address  # a global array argument: its device address
+    assert state.read_local("marker", (6, 2)) == 6 * 3 + 200  # a PE of the group that had not run on
+
+
+def test_spilled_variables_are_read_from_their_slots():
+    @ws.jit
+    def many(out, a0):
+        x, y = ws.grid(2)
+        v0, v1, v2, v3, v4, v5, v6, v7 = a0 + x, a0 * 2 + y, a0 + 3, x * y, x - y, y * 7, x + 9, a0 * x
+        s = v0 * 1 + v1 * 2 + v2 * 3 + v3 * 4
+        r = ws.recv(ws.NORTH, dtype=np.int32) if y == 99 else 0  # MARK-stop (never receives: y < 8)
+        out[y, x] = s + v4 * 5 + v5 * 6 + v6 * 7 + v7 * 8 + r + v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7
+
+    dev = small_device(registers=12)
+    stats = many[(1, 1), (4, 4)](dev.device_array((4, 4), np.int32), 5, keep_state=True)
+    program = stats.state.program
+    assert any(sym.storage == "spill" for sym in program.symbols), "the test needs spilled variables"
+    line = line_of(many, "MARK-stop")
+    with ws.debug(many[(1, 1), (4, 4)], dev.device_array((4, 4), np.int32), 5) as dbg:
+        dbg.break_at(line=line, pe=(2, 3))
+        dbg.cont()
+        values = dbg.locals((2, 3))
+    a0, x, y = 5, 2, 3
+    expected = {"v0": a0 + x, "v1": a0 * 2 + y, "v2": a0 + 3, "v3": x * y, "v4": x - y, "v5": y * 7, "v6": x + 9,
+                "v7": a0 * x}
+    assert {k: int(values[k]) for k in expected if k in values} == expected
+    assert set(expected) <= set(values)
+
+
+def test_keep_state_keeps_the_last_wave_or_every_wave_when_asked():
+    dev = small_device()
+    u = np.arange(32 * 8, dtype=np.float32).reshape(8, 32)
+    d_u, out = dev.to_device(u), dev.device_array((8, 32))
+    last = accumulate[(4, 1), (8, 8)](d_u, out, 3, keep_state=True)  # one block per wave: 4 waves
+    every = accumulate[(4, 1), (8, 8)](d_u, out, 3, keep_state="all")
+    assert last.waves == 4 and sorted(last.state.waves) == [3] and sorted(every.state.waves) == [0, 1, 2, 3]
+    assert every.state.nbytes == 4 * last.state.nbytes
+    with pytest.raises(ws.LaunchError, match="keep_state='all'"):
+        last.state.read_local("history", (1, 1))
+    for x in (1, 9, 30):
+        expected = np.array([0 * 10 + x, 1 * 10 + x, 2 * 10 + x, 0], np.int32)
+        np.testing.assert_array_equal(every.state.read_local("history", (x, 5)), expected)
+    assert accumulate[(4, 1), (8, 8)](d_u, out, 3).state is None
+    from wafersim.sim.engine import Launch
+
+    plan = Launch(every.state.program, dev.spec, (4, 1), (8, 8), [d_u.address, 8, 32, out.address, 8, 32, 3],
+                  dev.memory, keep_state="all").host_memory()
+    assert plan["kept state"] >= every.state.nbytes - last.state.nbytes  # refused up front if it cannot fit
+
+
+@pytest.mark.parametrize("value", ["last", 1, None])
+def test_keep_state_must_be_true_false_or_all(value):
+    dev = small_device()
+    with pytest.raises(ws.ArgumentTypeError, match="keep_state"):
+        accumulate[(1, 1), (2, 2)](dev.device_array((2, 2)), dev.device_array((2, 2)), 1, keep_state=value)
+
+
+def test_pe_outside_the_launch_is_an_error_naming_the_size():
+    dev = small_device()
+    stats = accumulate[(1, 1), (2, 2)](dev.device_array((2, 2)), dev.device_array((2, 2)), 1, keep_state=True)
+    with pytest.raises(ws.LaunchError, match=r"outside the launch: 2 x 2 PEs"):
+        stats.state.locals((2, 0))
+    with pytest.raises(ws.LaunchError, match="pair of ints"):
+        stats.state.locals(3)
