@@ -80,8 +80,8 @@ def stockham_stage(sre, sim, dre, dim, tw, tre, tim, r, lh, half, rows):
 @jit
 def fft_phase(are, aim, bre, bim, tw, tre, tim, length, stages, half, rows):
     """All `stages` (= log2 `length`, a constant) stages of an FFT of element-major data starting in A
-    (inlined). Stages run in pairs, A -> B -> A, in a run-time loop (unrolling every stage made kernels that
-    took the compiler minutes); the result is in A when `stages` is even, else in B."""
+    (inlined). Stages run in pairs, A -> B -> A, in a run-time loop (with every stage unrolled, the 2-D
+    kernel for 64 x 64 points took the compiler 26 s); the result is in A when `stages` is even, else in B."""
     r = length // 2
     lh = 1
     for _ in range(stages // 2):
