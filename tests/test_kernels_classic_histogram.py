@@ -65,8 +65,10 @@ def test_bad_inputs_are_refused_with_sizes():
         histogram(np.ones(4), 0)
     with pytest.raises(ws.ArgumentError, match="non-empty"):
         histogram(np.array([], np.float32), 3)
-    with pytest.raises(ValueError):
-        histogram(np.ones(4), 3, (1.0, 0.0))  # NumPy's own check of the range
+    with pytest.raises(ws.ArgumentError, match="max must be larger than min"):
+        histogram(np.ones(4), 3, (1.0, 0.0))  # NumPy's own check of the range, as a WaferError
+    with pytest.raises(ws.ArgumentError, match="not finite"):
+        histogram(np.array([1.0, np.inf]), 3)
     with pytest.raises(ws.ArgumentError, match="width of 2 PEs"):
         histogram(np.ones(8), 4, p=3, device=ws.Device(ws.WaferSpec(width=2, height=2)))
     with pytest.raises(ws.OutOfMemoryError, match="bytes"):

@@ -137,7 +137,10 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
         raise ArgumentError(f"histogram: bins must be a positive int (equal-width bins), got {bins!r}")
     flat = values.astype(np.float32).reshape(-1)
-    edges = np.histogram_bin_edges(flat, int(bins), range)  # NumPy's checks of range, and its edges
+    try:
+        edges = np.histogram_bin_edges(flat, int(bins), range)  # NumPy's edges, and its checks of the range
+    except ValueError as err:  # a range that is reversed or not finite, or data whose range is not finite
+        raise ArgumentError(f"histogram: {err}", range=range) from None
     edges32 = float32_edges(edges)
     device = device or fitting_device(p, 1)
     check_line("histogram", p, device.spec)
