@@ -6,8 +6,11 @@ Python source text and written to a temporary module twice: once as a `@ws.jit` 
 inputs from global arrays, runs the body, stores every variable) and once as a plain Python function with
 the very same body. The kernel runs on the simulator; the Python function runs on np.int32 / np.float32
 scalars (so float32 rounding and int32 wrap-around apply), and every PE's results must match exactly.
-Random slice assignments (trees of + - * unary - min max over slices of three local arrays and scalars, the
-destination often overlapping an operand) are compared the same way with NumPy.
+Bodies also call NumPy float32 math (np.sin, np.floor, ...), use float // and %, a device function returning
+a tuple with a string constant argument, loops over enumerate/zip of constant tuples, and range() with a
+step known only at run time. Random slice assignments (trees of + - * unary - min max over slices of three
+local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
+operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row) are compared the same way with NumPy.
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would
@@ -405,3 +408,82 @@ def test_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed):
     d_x, d_out = dev.to_device(x), dev.device_array(x.size)
     module.kern[(1, 1), (1, 1)](d_x, d_out, s, t)
     np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{assignment[0]} = {assignment[1]}")
+
+
+# ----------------------------------------------------------------------------- 2-D block assignments
+BLOCK_ROWS, BLOCK_COLS = 4, 6
+
+
+@st.composite
+def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, slice_first: bool = False):
+    """(kernel text, NumPy text) of a tree over blocks of the 2-D arrays a, b, c (and scalars). A block of
+    the destination's array starts at the destination's row (other rows are refused: earlier rows write them)."""
+    kinds = ["block", "block"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax"] if depth else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "block":
+        name = draw(st.sampled_from(VEC_ARRAYS))
+        row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))
+        col = draw(st.integers(0, BLOCK_COLS - cols))
+        text = f"{name}[{row}:{row + rows}, {col}:{col + cols}]"
+        return text, text
+    if kind == "scalar":
+        text = draw(st.sampled_from(("s", "t", "np.float32(0.5)", "(s * t)", f"{dst}[0, 0]")))
+        return text, text
+    if kind == "neg":
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first))
+        return f"(-{kernel})", f"(-{numpy})"
+    if kind == "bin":
+        op = draw(st.sampled_from(["+", "-", "*", "/"]))
+        kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first or op == "/"))
+        kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first and op in "+-*" and "[" not in kl))
+        return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
+    kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first))
+    kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1))
+    name = draw(st.sampled_from(["min", "max"]))
+    return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
+
+
+@st.composite
+def block_assignments(draw):
+    rows, cols = draw(st.integers(1, BLOCK_ROWS)), draw(st.integers(1, BLOCK_COLS))
+    dst = draw(st.sampled_from(VEC_ARRAYS))
+    row, col = draw(st.integers(0, BLOCK_ROWS - rows)), draw(st.integers(0, BLOCK_COLS - cols))
+    target = f"{dst}[{row}:{row + rows}, {col}:{col + cols}]"
+    kernel, numpy = draw(block_trees(rows, cols, dst, row, draw(st.integers(1, 3))))
+    return target, kernel, numpy
+
+
+@FUZZ
+@given(assignment=block_assignments(), seed=st.integers(0, 2**32 - 1))
+def test_block_assignments_match_numpy(dev, gen_dir, assignment, seed):
+    target, kernel_expr, numpy_expr = assignment
+    rows, cols = BLOCK_ROWS, BLOCK_COLS
+    arrays = "\n".join(f"    {name} = ws.local.array(({rows}, {cols}), np.float32)\n"
+                       f"    {name}[0:{rows}, 0:{cols}] = x[{k * rows}:{(k + 1) * rows}, 0:{cols}]"
+                       for k, name in enumerate(VEC_ARRAYS))
+    stores = "\n".join(f"    out[{k * rows}:{(k + 1) * rows}, 0:{cols}] = {name}[0:{rows}, 0:{cols}]"
+                       for k, name in enumerate(VEC_ARRAYS))
+    module = load(gen_dir, f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out, s, t):
+{arrays}
+    {target} = {kernel_expr}
+{stores}
+
+
+def ref(x, s, t):
+    a, b, c = x[0:{rows}].copy(), x[{rows}:{2 * rows}].copy(), x[{2 * rows}:].copy()
+    {target} = {numpy_expr}
+    return np.concatenate([a, b, c])
+""")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-4, 4, (3 * rows, cols)).astype(np.float32)
+    s, t = np.float32(rng.uniform(-2, 2)), np.float32(rng.uniform(-2, 2))
+    with np.errstate(all="ignore"):
+        want = module.ref(x, s, t)
+    d_out = dev.device_array(x.shape)
+    module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, s, t)
+    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{target} = {kernel_expr}")
