@@ -195,3 +195,24 @@ def test_an_error_of_the_launch_is_raised_by_the_call_that_ran_into_it(setup):
     state = caught.value.state
     assert state.line((2, 3))[1] == line_of(reads_past, "MARK-oob") and state.read_local("k", (2, 3)) == 23
     assert (d_u.copy_to_host() == u).all()  # the failed launch stored nothing
+
+
+def test_a_breakpoint_for_one_pe_stops_only_in_that_pes_wave():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))  # one 4 x 4 block at a time: four waves
+
+    @ws.jit
+    def scaled(out, a):
+        x, y = ws.grid(2)
+        v = a * (x + 10 * y)
+        out[y, x] = v  # MARK-store
+
+    out = dev.device_array((4, 16), np.int32)
+    stops = []
+    with ws.debug(scaled[(4, 1), (4, 4)], out, 3) as dbg:
+        dbg.break_at(line=line_of(scaled, "MARK-store"), pe=(9, 2))
+        while dbg.cont().reason != "finished":
+            stops.append((dbg.read_local("v", (9, 2)), sorted(dbg.where())))
+            with pytest.raises(ws.LaunchError, match="wave 0 of 4"):
+                dbg.locals((1, 1))  # a PE of a wave that has run: the debugger holds the current wave
+    assert stops == [(3 * (9 + 20), [line_of(scaled, "MARK-store")])]
+    assert dbg.stats.waves == 4

@@ -133,7 +133,7 @@ class Controller:
         if reason == "barrier":
             stop = Stop("barrier", barriers=sim.launch.barriers)
         else:
-            x, y = self.current._launch_coords(self.current.waves[sim.wave])
+            x, y = self.current.launch_coords(self.current.waves[sim.wave])
             flat = lanes.indices()
             pes = list(zip(x[flat[:MAX_PES_LISTED]].tolist(), y[flat[:MAX_PES_LISTED]].tolist()))
             stop = Stop("step" if self.mode == "step" else "breakpoint", self._stops.get(pc), pc, pes,

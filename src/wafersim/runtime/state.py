@@ -95,7 +95,7 @@ class LaunchState:
         those at instructions without a line."""
         found: dict[int | None, list[tuple[int, int]]] = {}
         for snap in self.waves.values():
-            x, y = self._launch_coords(snap)
+            x, y = self.launch_coords(snap)
             active = snap.region.active
             pcs = snap.pcs[active]
             for pc in np.unique(pcs):
@@ -105,7 +105,7 @@ class LaunchState:
                 found.setdefault(key, []).extend(zip(x[active][chosen].tolist(), y[active][chosen].tolist()))
         return {key: sorted(pes, key=lambda p: (p[1], p[0])) for key, pes in found.items()}
 
-    def _launch_coords(self, snap: WaveSnapshot) -> tuple[np.ndarray, np.ndarray]:
+    def launch_coords(self, snap: WaveSnapshot) -> tuple[np.ndarray, np.ndarray]:
         """Launch (x, y) of every lane of a wave."""
         (gx, _), (bx, by) = self.placement.grid, self.placement.block
         x, y = snap.region.xy
