@@ -212,12 +212,12 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                       f"{_names(region, pe[:1])})")
             break
         slots = port * n + pe
-        if merge:  # one source's words reaching one (PE, port) twice at once: two paths meet
-            keys = slots + row * (N_PORTS * n)
-            order = np.argsort(keys, kind="stable")
-            same = np.flatnonzero(keys[order][1:] == keys[order][:-1])
-            pairs = np.concatenate([order[same], order[same + 1]])
-            owner = np.full(len(slots), -1)
+        if merge:  # two paths of one source that meet show as a receiver reached twice (checked at the end)
+            if len(pe) > N_PORTS * bx * by * len(sources):
+                fail(row, f"the paths of {_names(region, sources[np.unique(row)])} multiply (paths that split "
+                          f"and meet again, at {_names(region, pe[:1])})")
+                break
+            pairs = owner = np.zeros(0, dtype=np.int64)
         else:  # a slot written twice in this level keeps one row: the others see it
             owner = slot_owner[slots]
             slot_owner[slots] = row
@@ -229,7 +229,7 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                              f"{PORTS[int(port[one])]} at {_names(region, pe[[one]])}; sources: "
                              f"{_names(region, sources[np.unique(row[pairs])])}")
         taken = owner >= 0
-        if taken.any():
+        if len(owner) and taken.any():
             j = int(np.flatnonzero(taken)[0])
             cycle = owner[j] == row[j]
             what = ("its words come back to a router they passed (a cycle)" if cycle else
