@@ -15,8 +15,9 @@ routers' multicast from it back to every PE:
 The routers forward every tree message over its 2^r hops without PE instructions (one channel per round
 and side: the west and north trees share channels 0..R-1, east and south R..2R-1, where a PE of column
 p takes words of its row and of its column on one channel: `merge`). Each PE receives what its tree
-sends it (the rounds before its own), adds, and sends once; per-PE roles come from the host. The time is the launch's cycles with the all-reduce minus the same
-launch without it (barriers before and after), checked against NumPy (integer-valued floats: exact).
+sends it (the rounds before its own), adds, and sends once; per-PE roles come from the host. The time
+is the launch's cycles with the all-reduce minus the same launch without it (barriers before and
+after), checked against NumPy (integer-valued floats: exact).
 """
 from __future__ import annotations
 
@@ -232,7 +233,8 @@ def main(argv: list[str] | None = None) -> list[Comparison]:
         command = "python bench/reproduce_rocki_allreduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
         walls = ", ".join(f"{r['width']} x {r['height']}: {r['wall']:.0f} s" for r in rows)
         write_results("reproduce-rocki", "Reproduction: Rocki et al. SC20, whole-fabric all-reduce on wse2",
-                      command.strip(), table(comparisons) + f"\n\nWall time (two launches each): {walls}.\n", args.write)
+                      command.strip(), table(comparisons) + f"\n\nWall time (two launches each): {walls}.\n",
+                      args.write)
     return comparisons
 
 
