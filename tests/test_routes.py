@@ -404,3 +404,30 @@ def test_a_long_route_streams_a_word_a_cycle_when_its_receivers_keep_up():
     far = elapsed(stats)[0, width - 1]
     # the root's last word leaves at 6 + n (see the test above) and needs 2 ramps and 39 hops
     assert far == 6 + n + 2 * spec.ramp_latency + spec.hop_latency * (width - 1) + 1
+
+
+def test_declared_routes_must_agree_with_each_other_and_with_the_launch():
+    @ws.jit
+    def twice(out):
+        ws.use_route(1, "row_bus")
+        ws.use_route(1, "column_bus")
+
+    device = ws.Device(SPEC)
+    out = device.to_device(np.zeros(1, np.float32))
+    with pytest.raises(ws.CompileError, match="already routed as row_bus"):
+        twice[1, 1](out)
+
+    @ws.jit
+    def declared(out):
+        ws.use_route(1, "row_bus")
+        if ws.threadIdx.x == 0:
+            ws.send(ws.RAMP, 2.5, channel=1)
+        else:
+            out[ws.threadIdx.x] = ws.recv(ws.RAMP, channel=1)
+
+    out = device.to_device(np.zeros(4, np.float32))
+    with pytest.raises(ws.RouteError, match="routes channel 1 as row_bus"):
+        declared[1, (4, 1)](out, routes=[ws.routes.row_broadcast(1)])
+    declared[1, (4, 1)](out, routes=[ws.routes.row_bus(1)])  # the same pattern: fine
+    np.testing.assert_array_equal(out.copy_to_host(), [0, 2.5, 2.5, 2.5])
+    assert ".route 1 row_bus" in ws.disassemble(declared.compile_for(out, device=device).program)
