@@ -374,7 +374,8 @@ class Device:
                progress: ProgressOption = None, trace: bool | None = None,
                print_limit: int = DEFAULT_PRINT_LIMIT,
                max_seconds: float | None = DEFAULT_MAX_SECONDS, routes=None,
-               racecheck: bool | str = False, keep_state: bool | str = False, _wave_class=None) -> LaunchStats:
+               racecheck: bool | str = False, keep_state: bool | str = False, checkpoint_every: int | None = None,
+               checkpoint: str | Path | None = None, _wave_class=None) -> LaunchStats:
         """Run `program` over `grid` blocks of `block` PEs; returns (and keeps) its `LaunchStats`.
 
         `max_cycles` (simulated, default 1e8) and `max_seconds` (host wall-clock, default none) bound a
@@ -387,7 +388,9 @@ class Device:
         only list them in `LaunchStats.races`; docs/racecheck.md); `keep_state=True` keeps the PEs' state at
         the end (the last wave's; 'all': every wave's) as `stats.state`, readable by source name
         (`runtime.state.LaunchState`; docs/debugging.md). An error raised while PEs run always carries
-        the failing wave's state as `err.state`."""
+        the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to
+        `path` after every N-th barrier release, for `ws.resume_launch(path)` to finish in another process
+        (`runtime.resume`: one-wave launches without trace, racecheck or routed channels)."""
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
                                     f"{type(program).__name__}")
@@ -398,6 +401,10 @@ class Device:
         masks = route_masks(routes, block, self.spec, program.routes)
         stream = self._stream(stream)
         words = [self.kernel_argument(a, i) for i, a in enumerate(args)]
+        if checkpoint_every is not None or checkpoint is not None:
+            from .resume import checkpoint_saver
+
+            _wave_class = checkpoint_saver(self, checkpoint, checkpoint_every)
         if _wave_class is None and launch_debuggers:
             _wave_class = launch_debuggers[-1].wave_class(program, Placement(self.spec, grid, block))
         bar = launch_progress(progress, program.name)
@@ -489,10 +496,11 @@ class ConfiguredKernel:
 
     def __call__(self, *args: Any, **options: Any) -> LaunchStats:
         """Launch with these kernel arguments. Options (keywords): max_cycles, max_seconds, progress, trace,
-        print_limit, print_output, routes, racecheck, keep_state -- as for `Device.launch`."""
+        print_limit, print_output, routes, racecheck, keep_state, checkpoint_every, checkpoint -- as for
+        `Device.launch`."""
         device = self.device_for(args)
         unknown = set(options) - {"max_cycles", "max_seconds", "progress", "trace", "print_limit", "print_output",
-                                  "routes", "racecheck", "keep_state"}
+                                  "routes", "racecheck", "keep_state", "checkpoint_every", "checkpoint"}
         if unknown:
             raise LaunchError(f"unknown launch option(s) {sorted(unknown)}; kernel arguments are positional")
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)

@@ -1,0 +1,212 @@
+"""Checkpoints inside a launch: save a long launch at a barrier and finish it later, in another process,
+with bit-identical results and cycle counts.
+
+    stats = kernel[grid, block](*args, checkpoint_every=100, checkpoint="run.npz")   # saves as it goes
+    dev, stats = ws.resume_launch("run.npz")   # in a new process: the launch from its last checkpoint
+
+A checkpoint is taken after every `every`-th barrier release at which the whole launch is at one point:
+every PE just released by the barrier, none asleep or owing cycles (a lockstep kernel, such as a stencil
+with a barrier a step). The file is the device's own `.npz` (`Device.save`: memory, streams, launch
+history; `Device.load` reads it) plus the launch: program, configuration, every PE's registers, SRAM,
+cycle counters and FIFOs, the engine's counters and the global stores not yet written back, under a
+`launch_checkpoint` entry with its own format version. Each checkpoint replaces the previous one.
+
+What is supported: launches of one wave, without tracing, race checking or routed channels; a launch
+outside that is refused up front (`CheckpointError`), so a checkpoint never silently misses state.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError
+from ..isa.assembler import Program, Symbol
+from ..isa.opcodes import RAMP
+from ..sim.fabric import Fifo
+from ..sim.lanes import Lanes
+from ..sim.stats import LaunchStats
+from ..sim.wave import WaveSim
+from .device import Device
+
+LAUNCH_FORMAT_VERSION = 1
+_STATE = ("regs", "sram", "cycle", "stall", "icount", "store_done", "progress", "barrier_time", "start")
+
+
+# ----------------------------------------------------------------------------- saving
+class _Saver:
+    """The wave class of a checkpointed launch (called by the engine for each wave)."""
+
+    def __init__(self, device: Device, path: Path, every: int) -> None:
+        self.device, self.path, self.every = device, path, every
+        self.saved = 0
+
+    def __call__(self, launch, region, start, totals) -> WaveSim:
+        refuse = []
+        if launch.placement.waves != 1:
+            refuse.append(f"it runs in {launch.placement.waves} waves (one is supported)")
+        if launch.tracer is not None or launch.racecheck is not None:
+            refuse.append("it is traced or race-checked")
+        if launch.routes or any(i.op in ("route", "routr") or (i.op in ("send", "sendv", "recv", "recvv")
+                                                               and i.dir == RAMP) for i in launch.decoded.values()):
+            refuse.append("it uses routed channels")
+        if refuse:
+            raise CheckpointError(f"{launch.program.name} cannot be checkpointed: " + "; ".join(refuse))
+        sim = _CheckpointingWaveSim(launch, region, start, totals)
+        sim.saver = self
+        return sim
+
+
+class _CheckpointingWaveSim(WaveSim):
+    saver: _Saver
+
+    def _control(self, pc, ins, next_pc, cost, lanes):
+        released = self.launch.barriers
+        result = super()._control(pc, ins, next_pc, cost, lanes)
+        if self.launch.barriers > released and self.launch.barriers % self.saver.every == 0 and self._at_one_point():
+            self.saver.saved += 1
+            _save(self, self.saver.device, self.saver.path)
+        return result
+
+    def _at_one_point(self) -> bool:
+        if self.asleep or len(self.groups) != 1:
+            return False
+        group = next(iter(self.groups.values()))
+        return not group.blocked and group.cost == 0 and group.count == 0 \
+            and group.lanes.count == int(self.region.active.sum())
+
+
+def _program_record(program: Program) -> dict[str, Any]:
+    return {"name": program.name, "data_words": program.data_words, "arg_count": program.arg_count,
+            "strings": list(program.strings), "labels": program.labels,
+            "lines": [[pc, file, line] for pc, (file, line) in program.lines.items()],
+            "routes": [list(r) for r in program.routes],
+            "symbols": [[s.name, s.dtype, s.storage, s.index, [list(r) for r in s.ranges], list(s.shape)]
+                        for s in program.symbols]}
+
+
+def _save(sim: WaveSim, device: Device, path: Path) -> None:
+    launch = sim.launch
+    device.save(path)  # memory (this launch's stores so far included), streams, history
+    with np.load(path, allow_pickle=False) as npz:
+        data = {name: npz[name] for name in npz.files}
+    pc = next(iter(sim.groups))
+    fifos = []
+    for k, (key, fifo) in enumerate(sim.fifos.items()):
+        data[f"ckpt_fifo_{k}_value"] = np.stack([fifo.value[s] for s in range(fifo.depth)])
+        data[f"ckpt_fifo_{k}_time"] = np.stack([fifo.time[s] for s in range(fifo.depth)])
+        data[f"ckpt_fifo_{k}_pushed"], data[f"ckpt_fifo_{k}_popped"] = fifo.pushed, fifo.popped
+        fifos.append(list(key))
+    for name in _STATE:
+        data[f"ckpt_{name}"] = getattr(sim, name)
+    data["ckpt_code"] = launch.program.code
+    data["ckpt_pc_counts"] = sim.totals.pc_counts
+    log = launch.memory_order.log
+    if log:
+        for name, values in zip(("addr", "base", "value", "cycle"), log._entries()):
+            data[f"ckpt_log_{name}"] = values
+    totals = sim.totals
+    meta = {"version": LAUNCH_FORMAT_VERSION, "program": _program_record(launch.program),
+            "grid": list(launch.placement.grid), "block": list(launch.placement.block),
+            "args": [int(a) for a in launch.args], "pc": pc, "barriers": launch.barriers, "fifos": fifos,
+            "time_dtype": np.dtype(sim.time_dtype).str, "max_cycles": launch.max_cycles,
+            "print_limit": launch.print_limit,
+            "totals": {"vector_elements": int(totals.vector_elements), "flops": int(totals.flops),
+                       "global_bytes": int(totals.global_bytes), "prints_dropped": int(totals.prints_dropped),
+                       "prints": [list(p) for p in totals.prints]}}
+    data["launch_checkpoint"] = np.array(json.dumps(meta))
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as fh:
+        np.savez_compressed(fh, **data)
+    os.replace(partial, path)
+
+
+def checkpoint_saver(device: Device, path: Any, every: Any) -> _Saver:
+    """The wave class a launch with `checkpoint_every=every, checkpoint=path` runs (`Device.launch`)."""
+    if not isinstance(every, (int, np.integer)) or isinstance(every, bool) or every < 1:
+        raise CheckpointError(f"launch option checkpoint_every must be a positive number of barriers, got {every!r}",
+                              option="checkpoint_every")
+    if not isinstance(path, (str, os.PathLike)):
+        raise CheckpointError(f"launch option checkpoint_every needs checkpoint=, the file to write, got {path!r}",
+                              option="checkpoint")
+    return _Saver(device, Path(path), int(every))
+
+
+# ----------------------------------------------------------------------------- resuming
+class _Restorer:
+    def __init__(self, meta: dict, data: dict[str, np.ndarray]) -> None:
+        self.meta, self.data = meta, data
+
+    def __call__(self, launch, region, start, totals) -> WaveSim:
+        sim = _ResumedWaveSim(launch, region, start, totals)
+        meta, data = self.meta, self.data
+        sim.time_dtype = np.dtype(meta["time_dtype"]).type
+        for name in _STATE:
+            saved = data[f"ckpt_{name}"]
+            current = getattr(sim, name)
+            if saved.shape != current.shape:
+                raise CheckpointError(f"the checkpoint's {name} has shape {saved.shape}, the launch {current.shape}")
+            if saved.dtype == current.dtype:
+                current[...] = saved  # in place: the executors hold the register and SRAM arrays
+            else:
+                setattr(sim, name, saved.copy())  # a time array widened to float64 before the checkpoint
+        for k, key in enumerate(meta["fifos"]):
+            fifo = Fifo(launch.spec.fifo_depth, sim.n, sim.time_dtype)
+            for slot in range(fifo.depth):
+                fifo.value[slot][:] = data[f"ckpt_fifo_{k}_value"][slot]
+                fifo.time[slot][:] = data[f"ckpt_fifo_{k}_time"][slot]
+            fifo.pushed[:], fifo.popped[:] = data[f"ckpt_fifo_{k}_pushed"], data[f"ckpt_fifo_{k}_popped"]
+            sim.fifos[tuple(key)] = fifo
+        totals.pc_counts[:] = data["ckpt_pc_counts"]
+        for name in ("vector_elements", "flops", "global_bytes", "prints_dropped"):
+            setattr(totals, name, meta["totals"][name])
+        totals.prints = [tuple(p) for p in meta["totals"]["prints"]]
+        launch.barriers = meta["barriers"]
+        if "ckpt_log_addr" in data:
+            launch.memory_order.log.add(data["ckpt_log_addr"], data["ckpt_log_base"], data["ckpt_log_value"],
+                                        data["ckpt_log_cycle"])
+        sim.resume_pc = meta["pc"]
+        return sim
+
+
+class _ResumedWaveSim(WaveSim):
+    resume_pc: int | None = None
+
+    def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
+        if self.resume_pc is not None:  # the run's first group: every PE, where the checkpoint left them
+            pc, self.resume_pc = self.resume_pc, None
+        super()._add_group(pc, lanes, blocked, cost, count)
+
+
+def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
+    """The device saved in a checkpoint file, with the launch finished from its checkpoint: (device, the
+    launch's `LaunchStats`). Its results and cycle counts are those of the launch run without a stop."""
+    path = Path(path)
+    device = Device.load(path)  # CheckpointError for a missing, corrupted or foreign file
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {name: npz[name] for name in npz.files if name.startswith("ckpt_")}
+            meta = json.loads(str(npz["launch_checkpoint"][()]))
+    except KeyError:
+        raise CheckpointError(f"{path}: a device file without a launch checkpoint (Device.load reads it)",
+                              path=str(path)) from None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: the launch checkpoint cannot be read: {exc}", path=str(path)) from None
+    if meta.get("version") != LAUNCH_FORMAT_VERSION:
+        raise CheckpointError(f"{path}: launch checkpoint version {meta.get('version')!r}; this wafersim reads "
+                              f"version {LAUNCH_FORMAT_VERSION}", path=str(path), version=meta.get("version"))
+    record = meta["program"]
+    program = Program(code=data["ckpt_code"].astype(np.uint32), name=record["name"], data_words=record["data_words"],
+                      arg_count=record["arg_count"], strings=tuple(record["strings"]), labels=record["labels"],
+                      lines={pc: (file, line) for pc, file, line in record["lines"]},
+                      routes=tuple(tuple(r) for r in record["routes"]),
+                      symbols=tuple(Symbol(n, d, s, i, tuple(tuple(r) for r in ranges), tuple(shape))
+                                    for n, d, s, i, ranges, shape in record["symbols"]))
+    stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]), [a & 0xFFFFFFFF for a in meta["args"]],
+                          max_cycles=meta["max_cycles"], print_limit=meta["print_limit"],
+                          _wave_class=_Restorer(meta, data), progress=False, print_output=False)
+    return device, stats

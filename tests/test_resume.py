@@ -1,0 +1,120 @@
+"""Checkpoints inside a launch: saved at barriers, resumed in a new process with bit-identical results and
+cycle counts (src/wafersim/runtime/resume.py)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import load_source
+from wafersim.runtime.resume import resume_launch
+
+KERNEL = textwrap.dedent('''
+    import numpy as np
+    import wafersim as ws
+
+    @ws.jit
+    def smooth(u, out, alpha, steps):
+        x, y = ws.grid(2)
+        c = u[y, x]
+        for t in range(steps):
+            if ws.has_neighbor(ws.NORTH):
+                ws.send(ws.NORTH, c)
+            if ws.has_neighbor(ws.SOUTH):
+                ws.send(ws.SOUTH, c)
+            above = ws.recv(ws.NORTH) if ws.has_neighbor(ws.NORTH) else c
+            below = ws.recv(ws.SOUTH) if ws.has_neighbor(ws.SOUTH) else c
+            c = c + alpha * (above + below - 2.0 * c)
+            out[y, x] = out[y, x] + c       # a global load and store every step
+            ws.syncthreads()
+''')
+
+RESUME = textwrap.dedent('''
+    import sys
+    import numpy as np
+    from wafersim.runtime.resume import resume_launch
+
+    dev, stats = resume_launch(sys.argv[1])
+    out = dev.arrays()[sys.argv[3]].copy_to_host()  # arrays of a loaded device are named by address
+    np.savez(sys.argv[2], out=out, cycles=stats.cycles, instructions=stats.instructions, busy=stats.busy,
+             stall=stats.stall, link_words=stats.link_words, global_bytes=stats.global_bytes,
+             history=len(dev.launches))
+''')
+
+
+@pytest.fixture
+def kernels(tmp_path):
+    return load_source(tmp_path, KERNEL)
+
+
+def run(kernels, steps: int, **checkpoint):
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    u = np.random.default_rng(7).random((8, 8), dtype=np.float32)
+    d_u, out = dev.to_device(u), dev.device_array(u.shape)
+    launch = kernels.smooth[(2, 2), (4, 4)]
+    args = (d_u, out, np.float32(0.1), steps)
+    return dev, out, launch(*args, **checkpoint)
+
+
+@pytest.mark.parametrize("steps, every", [(7, 3), (5, 2)])
+def test_a_launch_resumed_in_a_new_process_matches_the_launch_run_through(kernels, tmp_path, steps, every):
+    _, plain_out, plain = run(kernels, steps)
+    path = tmp_path / "run.npz"
+    dev, out, stats = run(kernels, steps, checkpoint_every=every, checkpoint=path)
+    np.testing.assert_array_equal(out.copy_to_host(), plain_out.copy_to_host())
+    assert stats.cycles == plain.cycles
+    data = np.load(path)
+    meta = json.loads(str(data["launch_checkpoint"][()]))
+    assert meta["barriers"] == every * (steps // every)  # the last checkpoint replaced the earlier ones
+    script = tmp_path / "resume.py"
+    script.write_text(RESUME)
+    result_path = tmp_path / "result.npz"
+    done = subprocess.run([sys.executable, str(script), str(path), str(result_path), f"0x{out.address:x}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    resumed = np.load(result_path)
+    np.testing.assert_array_equal(resumed["out"], plain_out.copy_to_host())
+    assert int(resumed["cycles"]) == plain.cycles and int(resumed["instructions"]) == plain.instructions
+    for name in ("busy", "stall", "link_words"):
+        np.testing.assert_array_equal(resumed[name], getattr(plain, name))
+    assert int(resumed["global_bytes"]) == plain.global_bytes
+    assert int(resumed["history"]) == 1  # the loaded history (empty at the checkpoint) plus the resumed launch
+
+
+def test_launches_a_checkpoint_cannot_hold_are_refused_before_they_run(kernels, tmp_path):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    u = dev.to_device(np.zeros((8, 4), np.float32))
+    args = (u, dev.device_array((8, 4)), np.float32(0.1), 2)
+    path = tmp_path / "x.npz"
+    with pytest.raises(ws.CheckpointError, match="2 waves"):
+        kernels.smooth[(1, 2), (4, 4)](*args, checkpoint_every=1, checkpoint=path)
+    with pytest.raises(ws.CheckpointError, match="traced"):
+        kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=1, checkpoint=path, trace=True)
+    with pytest.raises(ws.CheckpointError, match="positive number of barriers"):
+        kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=0, checkpoint=path)
+    with pytest.raises(ws.CheckpointError, match="needs checkpoint="):
+        kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=2)
+    assert not (tmp_path / "x.npz").exists() and dev.launches == []
+
+
+def test_resume_refuses_files_without_a_checkpoint_or_of_another_version(kernels, tmp_path):
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    dev.save(tmp_path / "plain.npz")
+    with pytest.raises(ws.CheckpointError, match="without a launch checkpoint"):
+        resume_launch(tmp_path / "plain.npz")
+    path = tmp_path / "run.npz"
+    run(kernels, 2, checkpoint_every=1, checkpoint=path)
+    data = dict(np.load(path))
+    meta = json.loads(str(data["launch_checkpoint"][()]))
+    meta["version"] = 99
+    data["launch_checkpoint"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "future.npz", **data)
+    with pytest.raises(ws.CheckpointError, match="version 99"):
+        resume_launch(tmp_path / "future.npz")
+    with pytest.raises(ws.CheckpointError):
+        resume_launch(tmp_path / "missing.npz")
