@@ -404,6 +404,8 @@ class Device:
         if checkpoint_every is not None or checkpoint is not None:
             from .resume import checkpoint_saver
 
+            if _wave_class is not None or launch_debuggers:
+                raise LaunchError("a launch under the debugger cannot take checkpoints (checkpoint_every=)")
             _wave_class = checkpoint_saver(self, checkpoint, checkpoint_every)
         if _wave_class is None and launch_debuggers:
             _wave_class = launch_debuggers[-1].wave_class(program, Placement(self.spec, grid, block))
