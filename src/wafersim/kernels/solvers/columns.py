@@ -13,7 +13,7 @@ On the host the grid travels as a (ny * nx, nz) array whose row y * nx + x is PE
 ``column_ops(nz)`` builds the device functions for one column length (local-array sizes and slice bounds
 are compile-time constants): the halo exchange, the operator A = diag - (sum of the six neighbours), a
 local dot product (one `vdot` instruction, `ws.dot`) and the block-wide sum
-(the all-reduce of `kernels.reduce`).
+(a reduction to the block's centre PE and a routed multicast back, `wafersim.collectives`).
 """
 from __future__ import annotations
 
@@ -29,15 +29,14 @@ from ...errors import ArgumentError, OutOfMemoryError
 from ...runtime.jit import jit
 from ...sim.stats import LaunchStats
 from ... import collectives as wsc
-from ..reduce import SUM, allreduce
 
-#: The channel of the halo exchange; the all-reduce of `kernels.reduce` uses channel 0, and a separate
-#: channel keeps a fast PE's reduction word from ever queueing behind halo words on the same FIFO.
-HALO_CHANNEL = 1
-
-#: The first of the three channels of `kernels.reduce.allreduce` (a row chain, a column chain, a block
-#: bus); `block_sums` uses the same channels with the same routes.
+#: The first of the three channels of the block sums (`wafersim.collectives`: neighbour words along the
+#: rows, then along the centre column, and a block bus back).
 REDUCE_CHANNEL = 0
+
+#: The channel of the halo exchange: its own, so that a fast PE's reduction word never queues behind
+#: halo words in a FIFO.
+HALO_CHANNEL = 3
 
 
 class ColumnTooLongError(ArgumentError, OutOfMemoryError):
@@ -159,16 +158,24 @@ def column_ops(nz: int) -> SimpleNamespace:
         return ws.dot(a[1:NZ + 1], b[1:NZ + 1])
 
     @jit
+    def block_sum(value):
+        """The sum of `value` over the block, on every PE: reduced to the centre PE, broadcast back."""
+        cx, cy = ws.blockDim.x // 2, ws.blockDim.y // 2
+        total = wsc.block_reduce(value, cx, cy, wsc.SUM, REDUCE_CHANNEL)
+        return wsc.block_broadcast(total, cx, cy, REDUCE_CHANNEL + 2)
+
+    @jit
     def dot(a, b):
         """sum(a * b) over the whole block, the same value on every PE."""
-        return allreduce(local_dot(a, b), SUM)
+        return block_sum(local_dot(a, b))
 
     @jit
     def block_sums(values, scratch):
         """values[k] = the sum of values[k] over the block, on every PE, for each k of the local array
-        `values` (`scratch` as long: room for partial sums), in one sweep: the routed array all-reduce of
-        `wafersim.collectives` on the channels (and routes) of `kernels.reduce.allreduce`."""
-        return wsc.block_all_reduce_array(values, scratch, wsc.SUM, channel=REDUCE_CHANNEL)
+        `values` (`scratch` as long: room for partial sums), in one sweep, as `block_sum` does."""
+        cx, cy = ws.blockDim.x // 2, ws.blockDim.y // 2
+        wsc.block_reduce_array(values, scratch, cx, cy, wsc.SUM, REDUCE_CHANNEL)
+        return wsc.block_broadcast_array(values, cx, cy, REDUCE_CHANNEL + 2)
 
     return SimpleNamespace(exchange=exchange, laplace=laplace, local_dot=local_dot, dot=dot,
                            block_sums=block_sums, nz=nz)
