@@ -36,7 +36,7 @@ class ArrayLowering(CallLowering):
             raise Unsupported("ws.local.array dtype must be np.float32 or np.int32") from None
         array = LocalArray(name, ty, self.fn.local_words, shape)
         self.fn.local_words += array.size
-        self.fn.local_arrays.append((name, array.size, shape))
+        self.fn.local_arrays.append((name, array.size, shape, ty))
         return array
 
     def index_value(self, node: ast.expr, what: str) -> Val:

@@ -58,7 +58,7 @@ class StatementLowering(RowLowering):
                 self.assign(s.targets[0], s.value)
             else:  # a = b = value: the value is evaluated once, then assigned to each target, left to right
                 # (from a register of its own: a first target could otherwise take over a fresh temporary)
-                value = self.own(self.expr(s.value), "value")
+                value = self.own(self.expr(s.value), "value_")
                 for target in s.targets:
                     self.assign_value(target, value, s.value)
         elif isinstance(s, ast.AugAssign):
@@ -357,7 +357,7 @@ class StatementLowering(RowLowering):
         self.prepare_region(s.body)
         # A hidden counter drives the loop; the variable gets a copy each iteration, so assigning to it in
         # the body does not change the iteration and after the loop it holds the last value, as in Python.
-        counter = Val("i32", self.new_reg("i32", "i"))
+        counter = Val("i32", self.new_reg("i32", "i_"))  # (a hint ending in _ names no source variable)
         self.move(counter, start, s)
         entry = _copy(self.defined)
         var = self.lookup_or_none(name)
@@ -367,7 +367,7 @@ class StatementLowering(RowLowering):
                                            f"become a loop counter inside it; use another name")
             var = Val("i32", self.new_reg("i32", name))
             self.bind(name, var)
-        limit = stop if stop.is_const else Val("i32", self.new_reg("i32", "stop"))
+        limit = stop if stop.is_const else Val("i32", self.new_reg("i32", "stop_"))
         if not stop.is_const:
             self.emit("mov", d=limit.reg, a=stop.reg)
         top, cont, test, done = (self.new_label("for"), self.new_label("fnext"), self.new_label("ftest"),
