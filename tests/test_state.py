@@ -142,3 +142,28 @@ def test_pe_outside_the_launch_is_an_error_naming_the_size():
         stats.state.locals((2, 0))
     with pytest.raises(ws.LaunchError, match="pair of ints"):
         stats.state.locals(3)
+
+
+def test_variables_named_like_the_compilers_temporaries_are_the_users():
+    @ws.jit
+    def names(out, n):
+        x, y = ws.grid(2)
+        value = stop = x * 5 + y
+        acc = 0
+        for i in range(n):
+            acc += i * 3 + value  # MARK-loop
+            stop += 1
+        out[y, x] = acc + stop
+
+    dev = small_device()
+    seen = []
+    with ws.debug(names[(1, 1), (2, 2)], dev.device_array((2, 2), np.int32), 4) as dbg:
+        dbg.break_at(line=line_of(names, "MARK-loop"), pe=(1, 1))
+        while dbg.cont().reason != "finished":
+            seen.append({k: int(v) for k, v in dbg.locals((1, 1)).items() if k in ("acc", "value", "stop", "i")})
+    value = 1 * 5 + 1
+    expected_acc = [sum(k * 3 + value for k in range(j)) for j in range(4)]
+    assert [s["acc"] for s in seen] == expected_acc
+    assert [s["stop"] for s in seen] == [value + j for j in range(4)]  # the user's stop, not the loop's bound
+    # value and i may be optimised into one induction register (i * 3 + value): then they are not listed
+    assert all(s.get("value", value) == value and s.get("i", j) == j for j, s in enumerate(seen))
