@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                    "Command: `python bench/classic.py --write bench/RESULTS.md --pictures docs`\n\n"
                    f"Machine: {machine()}\n\nEach result is checked against NumPy in the run. Utilization is of the "
                    "peak of the wafer the kernel ran on (a row of p PEs for FFT, Cholesky and histogram; the "
-                   "whole `wse2` for the last Mandelbrot row). docs/classic-kernels.md explains the figures.\n\n"
+                   "whole `wse2` for the last Mandelbrot row). Simulated cycles are exact and repeatable; wall and NumPy "
+                   "times are of a shared VM and vary with its load. docs/classic-kernels.md explains the figures.\n\n"
                    f"{text}\n")
         write_section(args.write, "classic", section)
         print(f"wrote {args.write}")
