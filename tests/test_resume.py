@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,15 +87,52 @@ def test_a_launch_resumed_in_a_new_process_matches_the_launch_run_through(kernel
     assert int(resumed["history"]) == 1  # the loaded history (empty at the checkpoint) plus the resumed launch
 
 
+def test_every_checkpoint_of_a_launch_in_waves_resumes_to_the_same_end(kernels, tmp_path, monkeypatch):
+    from wafersim.runtime import resume as resume_module
+
+    spec = ws.WaferSpec(width=8, height=4)  # two 4 x 4 slots: a 2 x 2 grid runs in two waves
+    u = np.random.default_rng(2).random((8, 8), dtype=np.float32)
+
+    def launch(**options):
+        dev = ws.Device(spec)
+        d_u, out = dev.to_device(u), dev.device_array(u.shape)
+        stats = kernels.smooth[(2, 2), (4, 4)](d_u, out, np.float32(0.1), 4, **options)
+        return out, stats
+
+    plain_out, plain = launch()
+    assert plain.waves == 2
+    copies = []
+    replace = resume_module.os.replace
+
+    def keep_each(partial, path):  # every checkpoint, not only the last, to resume from each
+        replace(partial, path)
+        if "launch_checkpoint" in np.load(path).files:  # (not the device file it starts from)
+            copies.append(tmp_path / f"copy{len(copies)}.npz")
+            copies[-1].write_bytes(Path(path).read_bytes())
+
+    monkeypatch.setattr(resume_module.os, "replace", keep_each)
+    out, stats = launch(checkpoint_every=3, checkpoint=tmp_path / "run.npz")
+    np.testing.assert_array_equal(out.copy_to_host(), plain_out.copy_to_host())
+    waves = [json.loads(str(np.load(c)["launch_checkpoint"][()]))["wave"] for c in copies]
+    assert waves == [0, 1]  # releases 3 (wave 0) and 6 (wave 1): each block releases once a step
+    for copy in copies:
+        dev, resumed = resume_launch(copy)
+        result = dev.arrays()[f"0x{out.address:x}"].copy_to_host()
+        np.testing.assert_array_equal(result, plain_out.copy_to_host())
+        assert (resumed.cycles, resumed.instructions) == (plain.cycles, plain.instructions)
+        for name in ("busy", "stall", "pe_instructions", "link_words"):
+            np.testing.assert_array_equal(getattr(resumed, name), getattr(plain, name))
+
+
 def test_launches_a_checkpoint_cannot_hold_are_refused_before_they_run(kernels, tmp_path):
     dev = ws.Device(ws.WaferSpec(width=4, height=4))
     u = dev.to_device(np.zeros((8, 4), np.float32))
     args = (u, dev.device_array((8, 4)), np.float32(0.1), 2)
     path = tmp_path / "x.npz"
-    with pytest.raises(ws.CheckpointError, match="2 waves"):
-        kernels.smooth[(1, 2), (4, 4)](*args, checkpoint_every=1, checkpoint=path)
     with pytest.raises(ws.CheckpointError, match="traced"):
         kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=1, checkpoint=path, trace=True)
+    with pytest.raises(ws.CheckpointError, match="race-checked"):
+        kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=1, checkpoint=path, racecheck=True)
     with pytest.raises(ws.CheckpointError, match="positive number of barriers"):
         kernels.smooth[(1, 1), (4, 4)](*args, checkpoint_every=0, checkpoint=path)
     with pytest.raises(ws.CheckpointError, match="needs checkpoint="):

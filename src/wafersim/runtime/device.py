@@ -390,7 +390,7 @@ class Device:
         (`runtime.state.LaunchState`; docs/debugging.md). An error raised while PEs run always carries
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to
         `path` after every N-th barrier release, for `ws.resume_launch(path)` to finish in another process
-        (`runtime.resume`: one-wave launches without trace, racecheck or routed channels)."""
+        (`runtime.resume`: launches without trace, racecheck or routed channels)."""
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
                                     f"{type(program).__name__}")

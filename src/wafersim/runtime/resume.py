@@ -4,14 +4,15 @@ with bit-identical results and cycle counts.
     stats = kernel[grid, block](*args, checkpoint_every=100, checkpoint="run.npz")   # saves as it goes
     dev, stats = ws.resume_launch("run.npz")   # in a new process: the launch from its last checkpoint
 
-A checkpoint is taken after every `every`-th barrier release at which the whole launch is at one point:
+A checkpoint is taken after every `every`-th barrier release at which the whole wave is at one point:
 every PE just released by the barrier, none asleep or owing cycles (a lockstep kernel, such as a stencil
 with a barrier a step). The file is the device's own `.npz` (`Device.save`: memory, streams, launch
 history; `Device.load` reads it) plus the launch: program, configuration, every PE's registers, SRAM,
 cycle counters and FIFOs, the engine's counters and the global stores not yet written back, under a
 `launch_checkpoint` entry with its own format version. Each checkpoint replaces the previous one.
 
-What is supported: launches of one wave, without tracing, race checking or routed channels; a launch
+What is supported: launches without tracing, race checking or routed channels, in any number of waves
+(a checkpoint in a later wave keeps the counters of the waves before it); a launch
 outside that is refused up front (`CheckpointError`), so a checkpoint never silently misses state.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from ..errors import CheckpointError
 from ..isa.assembler import Program, Symbol
 from ..isa.opcodes import RAMP
+from ..sim.debug_hooks import wave_of
 from ..sim.fabric import Fifo
 from ..sim.lanes import Lanes
 from ..sim.stats import LaunchStats
@@ -35,6 +37,7 @@ from .device import Device
 
 LAUNCH_FORMAT_VERSION = 1
 _STATE = ("regs", "sram", "cycle", "stall", "icount", "store_done", "progress", "barrier_time", "start")
+_TOTALS = ("pc_counts", "busy", "stall", "instructions", "link_words")  # summed over the waves run so far
 
 
 # ----------------------------------------------------------------------------- saving
@@ -47,8 +50,6 @@ class _Saver:
 
     def __call__(self, launch, region, start, totals) -> WaveSim:
         refuse = []
-        if launch.placement.waves != 1:
-            refuse.append(f"it runs in {launch.placement.waves} waves (one is supported)")
         if launch.tracer is not None or launch.racecheck is not None:
             refuse.append("it is traced or race-checked")
         if launch.routes or any(i.op in ("route", "routr") or (i.op in ("send", "sendv", "recv", "recvv")
@@ -104,7 +105,9 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
     for name in _STATE:
         data[f"ckpt_{name}"] = getattr(sim, name)
     data["ckpt_code"] = launch.program.code
-    data["ckpt_pc_counts"] = sim.totals.pc_counts
+    for name in _TOTALS:
+        data[f"ckpt_totals_{name}"] = getattr(sim.totals, name)
+    data["ckpt_slot_free"] = launch.slot_free
     log = launch.memory_order.log
     if log:
         for name, values in zip(("addr", "base", "value", "cycle"), log._entries()):
@@ -112,7 +115,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
     totals = sim.totals
     meta = {"version": LAUNCH_FORMAT_VERSION, "program": _program_record(launch.program),
             "grid": list(launch.placement.grid), "block": list(launch.placement.block),
-            "args": [int(a) for a in launch.args], "pc": pc, "barriers": launch.barriers, "fifos": fifos,
+            "args": [int(a) for a in launch.args], "pc": pc, "wave": wave_of(sim.region), "barriers": launch.barriers, "fifos": fifos,
             "time_dtype": np.dtype(sim.time_dtype).str, "max_cycles": launch.max_cycles,
             "print_limit": launch.print_limit,
             "totals": {"vector_elements": int(totals.vector_elements), "flops": int(totals.flops),
@@ -138,10 +141,20 @@ def checkpoint_saver(device: Device, path: Any, every: Any) -> _Saver:
 
 # ----------------------------------------------------------------------------- resuming
 class _Restorer:
+    """The wave class of a resumed launch: the checkpoint's wave from its state, later waves as usual."""
+
     def __init__(self, meta: dict, data: dict[str, np.ndarray]) -> None:
         self.meta, self.data = meta, data
 
+    def restore_totals(self, totals) -> tuple[int, np.ndarray]:
+        """Restore the engine's counters (`Launch.run` calls this); the wave to start at, the slots' times."""
+        for name in _TOTALS:
+            getattr(totals, name)[...] = self.data[f"ckpt_totals_{name}"]
+        return self.meta["wave"], self.data["ckpt_slot_free"].copy()
+
     def __call__(self, launch, region, start, totals) -> WaveSim:
+        if wave_of(region) != self.meta["wave"]:
+            return WaveSim(launch, region, start, totals)
         sim = _ResumedWaveSim(launch, region, start, totals)
         meta, data = self.meta, self.data
         sim.time_dtype = np.dtype(meta["time_dtype"]).type
@@ -161,7 +174,6 @@ class _Restorer:
                 fifo.time[slot][:] = data[f"ckpt_fifo_{k}_time"][slot]
             fifo.pushed[:], fifo.popped[:] = data[f"ckpt_fifo_{k}_pushed"], data[f"ckpt_fifo_{k}_popped"]
             sim.fifos[tuple(key)] = fifo
-        totals.pc_counts[:] = data["ckpt_pc_counts"]
         for name in ("vector_elements", "flops", "global_bytes", "prints_dropped"):
             setattr(totals, name, meta["totals"][name])
         totals.prints = [tuple(p) for p in meta["totals"]["prints"]]

@@ -167,7 +167,12 @@ class Launch:
         tune_allocator()
         totals = _Totals(self.spec, self.program)
         slot_free = np.zeros(self.placement.slots)  # when each slot's current block finishes
-        for w in range(self.placement.waves):
+        first = 0
+        restore = getattr(self.wave_class, "restore_totals", None)  # a launch resumed from a checkpoint:
+        if restore is not None:  # runtime.resume restores the counters, gives the wave and the slots' times
+            first, slot_free = restore(totals)
+        self.slot_free = slot_free  # (updated in place: a checkpoint reads it)
+        for w in range(first, self.placement.waves):
             region = self.placement.wave(w)
             start = slot_free[np.minimum(region.slot, region.count - 1)]
             sim = self.wave_class(self, region, start, totals)
