@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -54,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
         return dbg.stats
 
     block = (bx, by)
+    checkpoint = Path(tempfile.mkdtemp()) / "run.npz"
     ways = {"plain": lambda: plain(), "keep_state=True": lambda: plain(keep_state=True),
+            "checkpoint_every=5": lambda: plain(checkpoint_every=5, checkpoint=checkpoint),
             "ws.debug, no breakpoint": lambda: debugged(False),
             f"ws.debug, {args.steps} stops": lambda: debugged(True)}
     print(f"heat, {args.steps} steps, grid {grid} of {bx} x {by} PEs on {args.preset} ({dev.spec.n_pes:,} PEs)\n")
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = (field, stats.cycles)
         same = np.array_equal(field, results["plain"][0]) and stats.cycles == results["plain"][1]
         kept = f"{stats.state.nbytes / 2**20:.2f}" if stats.state is not None else "-"
+        if name.startswith("checkpoint"):
+            kept = f"file {checkpoint.stat().st_size / 2**20:.2f}"
         print(f"| {name} | {min(times):.3f} | {float(np.median(times)):.3f} | {stats.cycles:,} | {kept} | "
               f"{'yes' if same else 'NO'} |")
 
