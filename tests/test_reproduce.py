@@ -1,9 +1,10 @@
 """Small-fabric versions of the reproductions in bench/reproduce_*.py (issue 11): the same kernels and the
 same shapes of the published results, on grids of a few dozen PEs.
 
-- `kernels.stencil25` (Jacquelin et al., SC22) equals its NumPy reference bit for bit; its time per step
-  does not depend on the grid (weak scaling), grows linearly with the column height, and its slope moves
-  with `WaferSpec` exactly as the kernel's operation count says.
+- `kernels.stencil25` (Jacquelin et al., SC22) equals its NumPy reference bit for bit, relaying columns or
+  with localized broadcasts on routes; its time per step does not depend on the grid (weak scaling),
+  grows linearly with the column height, and its slope moves with `WaferSpec` exactly as the kernel's
+  operation count says.
 - The 1-D reduce and all-reduce of bench/reproduce_luczynski_reduce.py (chain: the collectives library;
   tree: recursive halving over routes) give NumPy's sums; a chain's time grows linearly in P; one more
   cycle per hop adds exactly the model's distance L = P - 1 (twice, with the broadcast of an all-reduce).
@@ -53,6 +54,21 @@ def test_stencil25_equals_numpy_bit_for_bit(nx, ny, nz, steps, chunk):
     assert stats.flops > 0
 
 
+@pytest.mark.parametrize("nx, ny, nz, steps", [(3, 2, 5, 1), (12, 7, 18, 2)])
+def test_stencil25_with_localized_broadcasts_equals_numpy_bit_for_bit(nx, ny, nz, steps):
+    """20 routed channels, PEs taking turns by position mod 5 (12 x 7 reuses every channel)."""
+    u_prev, u, vp = _fields(ny, nx, nz, seed=5)
+    got, _ = st.stencil25(u_prev, u, vp, steps, routed=True)
+    assert np.array_equal(got, st.stencil25_reference(u_prev, u, vp, steps, routed=True))
+
+
+def test_localized_broadcasts_scale_flat_and_beat_relays():
+    """The routers copy each column to four PEs, so a PE sends 4 columns a step instead of relaying 16."""
+    routed = [_per_step(nx, ny, 64, routed=True) for nx, ny in ((9, 9), (12, 10))]
+    assert routed[1] == pytest.approx(routed[0], rel=2e-3)  # (shared links: a few cycles of arrival order)
+    assert routed[0] < _per_step(9, 9, 64)
+
+
 def test_stencil25_reference_is_the_wave_equation_step():
     """The reference against a direct float64 formula (no shared code): zero outside the domain."""
     u_prev, u, vp = _fields(6, 7, 8, seed=3)
@@ -75,10 +91,11 @@ def test_stencil25_refuses_chunks_deeper_than_the_fifo():
 
 
 @functools.lru_cache(maxsize=None)
-def _per_step(nx, ny, nz, **fields):
+def _per_step(nx, ny, nz, routed=False, **fields):
     spec = ws.WaferSpec.preset("wse2", width=nx, height=ny, global_bytes_per_s=1e18, **fields)
     ones = np.ones((ny, nx, nz), np.float32)
-    cycles = [st.stencil25(ones, ones, ones * np.float32(0.01), s, device=ws.Device(spec))[1].cycles for s in (1, 3)]
+    cycles = [st.stencil25(ones, ones, ones * np.float32(0.01), s, device=ws.Device(spec), routed=routed)[1].cycles
+              for s in (1, 3)]
     return (cycles[1] - cycles[0]) / 2
 
 

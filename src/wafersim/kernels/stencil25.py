@@ -160,6 +160,153 @@ def stencil25_kernel(nz: int, chunk: int = 16) -> Dispatcher:
     return stencil25
 
 
+# ----------------------------------------------------------------------------- localized broadcasts
+#: Routed version: each PE hands each chunk of its column to its router once per direction, and the
+#: routers deliver it to the next four PEs that way (the paper's "localized broadcasts"). A word's channel
+#: is fixed along its path, so the PEs of a line take turns by position mod 5: the PE at x sends east on
+#: channel EAST_CH + x % 5, which the routers of x + 1..x + 3 pass on and copy to their PE and the router
+#: of x + 4 only copies (so no two sources share a link or a receiver): 4 directions x 5 = 20 channels.
+SPAN = 5
+EAST_CH, WEST_CH, SOUTH_CH, NORTH_CH = 0, SPAN, 2 * SPAN, 3 * SPAN
+
+
+def _line_rules(masks, pos, size, channel_of, forward, arrive_from, horizontal: bool) -> None:
+    """Rules of one flow direction into `masks` (channel -> (5, by, bx)): `pos` the PE positions along the
+    lines (x for rows, y for columns), words travel towards `forward` and enter from `arrive_from`."""
+    from ..isa.opcodes import ACCEPT, EAST, RAMP, SOUTH
+    ahead = forward in (EAST, SOUTH)  # towards higher positions
+    has_next = (pos + 1 < size) if ahead else (pos >= 1)
+    onward = np.where(has_next, 1 << forward, 0).astype(np.uint8)
+    for j in range(SPAN):
+        k = (pos - j) % SPAN if ahead else (j - pos) % SPAN  # distance from this channel's source
+        rules = np.zeros((5, len(pos)), dtype=np.uint8)  # per input port, per position along the line
+        rules[RAMP] = np.where(k == 0, onward | ACCEPT, 0)
+        mid = (k >= 1) & (k <= SPAN - 2)
+        rules[arrive_from] = np.where(mid, onward | 1 << RAMP | ACCEPT,
+                                      np.where(k == SPAN - 1, 1 << RAMP | ACCEPT, 0))
+        target = masks[channel_of(j)]
+        target |= rules[:, None, :] if horizontal else rules[:, :, None]
+
+
+def localized_broadcast_routes() -> list:
+    """The 20 launch routes of the routed kernel (block-relative, any block size)."""
+    from ..isa.opcodes import EAST, NORTH, SOUTH, WEST
+    from ..runtime.routes import Route
+
+    def rules_for(channel: int):
+        def rules(bx: int, by: int) -> np.ndarray:
+            masks = {c: np.zeros((5, by, bx), dtype=np.uint8) for c in range(4 * SPAN)}
+            x, y = np.arange(bx), np.arange(by)
+            _line_rules(masks, x, bx, lambda j: EAST_CH + j, EAST, WEST, True)
+            _line_rules(masks, x, bx, lambda j: WEST_CH + j, WEST, EAST, True)
+            _line_rules(masks, y, by, lambda j: SOUTH_CH + j, SOUTH, NORTH, False)
+            _line_rules(masks, y, by, lambda j: NORTH_CH + j, NORTH, SOUTH, False)
+            return masks[channel]
+        return rules
+
+    return [Route(c, rules_for(c), "stencil25 localized broadcast") for c in range(4 * SPAN)]
+
+
+@functools.lru_cache(maxsize=None)
+def stencil25_routed_kernel(nz: int, chunk: int = 16) -> Dispatcher:
+    """The kernel with localized broadcasts; launch like `stencil25_kernel` with
+    ``routes=localized_broadcast_routes()``. Folds the X columns (k = 1..4, west then east), then the Y
+    columns, per chunk (`stencil25_reference(..., routed=True)`)."""
+    if nz < 1 or chunk < 1:
+        raise ArgumentError(f"stencil25 needs nz >= 1 and chunk >= 1, got nz={nz}, chunk={chunk}")
+    N = nz
+    CH = min(chunk, nz)
+    c1, c2, c3, c4 = CK
+    COEF = (c1, c2, c3, c4)
+    PHASES = tuple(range(SPAN))
+    KS = (1, 2, 3, 4)
+
+    @jit(boundscheck=False)
+    def fold_line(acc, buf, c0, nl, pos, size, fwd_ch, back_ch, m):
+        """Fold the chunks of the columns k = 1..4 PEs behind and ahead along a line, for a PE at a
+        position m mod 5 (a constant): each arrives on its source's channel."""
+        for k in KS:
+            if pos >= k:  # the column k behind, sent forward by its owner
+                ws.recv(ws.RAMP, out=buf[0:nl], channel=fwd_ch + (m - k) % SPAN)
+                acc[c0:c0 + nl] = buf[0:nl] * COEF[k - 1] + acc[c0:c0 + nl]
+            if pos + k < size:
+                ws.recv(ws.RAMP, out=buf[0:nl], channel=back_ch + (m + k) % SPAN)
+                acc[c0:c0 + nl] = buf[0:nl] * COEF[k - 1] + acc[c0:c0 + nl]
+        return 0
+
+    @jit(boundscheck=False)
+    def exchange(cur, acc, buf, x, y, nx, ny, mx, my):
+        """Send each chunk of `cur` four ways, then fold the 16 columns' chunks as they arrive."""
+        for c0 in range(0, N, CH):
+            nl = min(CH, N - c0)
+            for m in PHASES:  # unrolled: a PE's channels depend on its position mod 5
+                if mx == m:
+                    if x + 1 < nx:
+                        ws.send(ws.RAMP, cur[HALO + c0:HALO + c0 + nl], channel=EAST_CH + m)
+                    if x >= 1:
+                        ws.send(ws.RAMP, cur[HALO + c0:HALO + c0 + nl], channel=WEST_CH + m)
+            for m1 in PHASES:
+                if my == m1:
+                    if y + 1 < ny:
+                        ws.send(ws.RAMP, cur[HALO + c0:HALO + c0 + nl], channel=SOUTH_CH + m1)
+                    if y >= 1:
+                        ws.send(ws.RAMP, cur[HALO + c0:HALO + c0 + nl], channel=NORTH_CH + m1)
+            for m2 in PHASES:
+                if mx == m2:
+                    fold_line(acc, buf, c0, nl, x, nx, EAST_CH, WEST_CH, m2)
+            for m3 in PHASES:
+                if my == m3:
+                    fold_line(acc, buf, c0, nl, y, ny, SOUTH_CH, NORTH_CH, m3)
+
+    @jit(boundscheck=False)
+    def step(cur, prev, vp, acc, buf, x, y, nx, ny, mx, my):
+        acc[0:N] = cur[HALO:HALO + N] * C0
+        acc[0:N] = cur[HALO + 1:HALO + 1 + N] * c1 + acc[0:N]
+        acc[0:N] = cur[HALO - 1:HALO - 1 + N] * c1 + acc[0:N]
+        acc[0:N] = cur[HALO + 2:HALO + 2 + N] * c2 + acc[0:N]
+        acc[0:N] = cur[HALO - 2:HALO - 2 + N] * c2 + acc[0:N]
+        acc[0:N] = cur[HALO + 3:HALO + 3 + N] * c3 + acc[0:N]
+        acc[0:N] = cur[HALO - 3:HALO - 3 + N] * c3 + acc[0:N]
+        acc[0:N] = cur[HALO + 4:HALO + 4 + N] * c4 + acc[0:N]
+        acc[0:N] = cur[HALO - 4:HALO - 4 + N] * c4 + acc[0:N]
+        exchange(cur, acc, buf, x, y, nx, ny, mx, my)
+        prev[HALO:HALO + N] = cur[HALO:HALO + N] * 2.0 - prev[HALO:HALO + N]
+        prev[HALO:HALO + N] = vp[0:N] * acc[0:N] + prev[HALO:HALO + N]
+
+    @jit(boundscheck=False)
+    def stencil25_routed(u_prev, u, vp_in, out, steps, nx):
+        x, y = ws.grid(2)
+        ny = ws.blockDim.y
+        me = y * nx + x
+        mx = x % SPAN
+        my = y % SPAN
+        a = ws.local.array(N + 2 * HALO, np.float32)
+        b = ws.local.array(N + 2 * HALO, np.float32)
+        vp = ws.local.array(N, np.float32)
+        acc = ws.local.array(N, np.float32)
+        buf = ws.local.array(CH, np.float32)
+        a[0:HALO] = 0.0
+        a[HALO + N:HALO + N + HALO] = 0.0
+        b[0:HALO] = 0.0
+        b[HALO + N:HALO + N + HALO] = 0.0
+        b[HALO:HALO + N] = u_prev[me, 0:N]
+        a[HALO:HALO + N] = u[me, 0:N]
+        vp[0:N] = vp_in[me, 0:N]
+        ws.syncthreads()  # (as in the relay kernel: per-step figures)
+        for t in range(steps // 2):
+            step(a, b, vp, acc, buf, x, y, nx, ny, mx, my)
+            step(b, a, vp, acc, buf, x, y, nx, ny, mx, my)
+        if steps % 2 == 1:
+            step(a, b, vp, acc, buf, x, y, nx, ny, mx, my)
+        ws.syncthreads()
+        if steps % 2 == 1:
+            out[me, 0:N] = b[HALO:HALO + N]
+        else:
+            out[me, 0:N] = a[HALO:HALO + N]
+
+    return stencil25_routed
+
+
 def to_columns(field: np.ndarray) -> np.ndarray:
     """(ny, nx, nz) -> (nx*ny, nz): row y*nx + x is the Z column of PE (x, y)."""
     ny, nx, nz = field.shape
@@ -167,27 +314,41 @@ def to_columns(field: np.ndarray) -> np.ndarray:
 
 
 def stencil25(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int, device: Device | None = None,
-              chunk: int = 16, stream=None) -> tuple[np.ndarray, LaunchStats]:
+              chunk: int = 16, stream=None, routed: bool = False) -> tuple[np.ndarray, LaunchStats]:
     """`steps` 25-point wave-equation steps from time levels `u_prev`, `u` with `vp` (all (ny, nx, nz)),
-    one Z column per PE on one nx x ny block (`device` defaults to an nx x ny wafer). Returns the last
-    time level and the `LaunchStats`; equals `stencil25_reference` exactly."""
+    one Z column per PE on one nx x ny block (`device` defaults to an nx x ny wafer). `routed`: move the
+    columns by localized broadcasts on 20 routed channels instead of relaying them. Returns the last
+    time level and the `LaunchStats`; equals `stencil25_reference(..., routed=routed)` exactly."""
     shapes = {np.shape(u_prev), np.shape(u), np.shape(vp)}
     if len(shapes) != 1 or len(np.shape(u)) != 3:
         raise ArgumentError(f"stencil25 needs u_prev, u and vp of one (ny, nx, nz) shape, got {sorted(shapes)}")
     ny, nx, nz = np.shape(u)
-    device = device or fitting_device(nx, ny)
+    if device is None:
+        device = fitting_device(nx, ny)
+        if routed:  # the default machine has 4 channels; the routes need 20 (the calibrated presets have 24)
+            device = Device(device.spec.replace(channels=max(device.spec.channels, 4 * SPAN)))
+    if routed and device.spec.channels < 4 * SPAN:
+        raise ArgumentError(f"stencil25(routed=True) needs {4 * SPAN} channels (5 per direction), but the "
+                            f"device has {device.spec.channels}")
     if chunk > device.spec.fifo_depth:
         raise ArgumentError(f"chunk = {chunk} words exceeds the FIFO depth {device.spec.fifo_depth}: "
                             f"PEs that send before receiving would wait on each other")
     with Scratch(device, stream) as mem:
         d_prev, d_u, d_vp = mem.put(to_columns(u_prev)), mem.put(to_columns(u)), mem.put(to_columns(vp))
         d_out = mem.empty((nx * ny, nz))
-        stats = stencil25_kernel(nz, chunk)[(1, 1), (nx, ny), stream](d_prev, d_u, d_vp, d_out, int(steps), int(nx))
+        if routed:
+            launch = stencil25_routed_kernel(nz, chunk)[(1, 1), (nx, ny), stream]
+            stats = launch(d_prev, d_u, d_vp, d_out, int(steps), int(nx), routes=localized_broadcast_routes())
+        else:
+            stats = stencil25_kernel(nz, chunk)[(1, 1), (nx, ny), stream](d_prev, d_u, d_vp, d_out, int(steps),
+                                                                          int(nx))
         return mem.get(d_out).reshape(ny, nx, nz), stats
 
 
-def stencil25_reference(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int) -> np.ndarray:
-    """`steps` steps in NumPy float32 on (ny, nx, nz) arrays, in the kernel's order of operations."""
+def stencil25_reference(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int,
+                        routed: bool = False) -> np.ndarray:
+    """`steps` steps in NumPy float32 on (ny, nx, nz) arrays, in the kernel's order of operations (the
+    relay kernel's, or with `routed` the routed kernel's: X columns k = 1..4, then Y columns)."""
     prev = np.array(u_prev, dtype=np.float32)
     cur = np.array(u, dtype=np.float32)
     vp = np.asarray(vp, dtype=np.float32)
@@ -210,11 +371,13 @@ def stencil25_reference(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps
         for k, ck in enumerate(CK, start=1):
             lap = shifted(cur, 2, -k) * ck + lap  # u[z+k]
             lap = shifted(cur, 2, k) * ck + lap  # u[z-k]
-        for k, ck in enumerate(CK, start=1):
-            lap = shifted(cur, 1, k) * ck + lap  # from the west: x - k
-            lap = shifted(cur, 1, -k) * ck + lap  # from the east: x + k
-            lap = shifted(cur, 0, k) * ck + lap  # from the north: y - k
-            lap = shifted(cur, 0, -k) * ck + lap  # from the south: y + k
+        # (axis, shift) of each received column in the order the kernel folds them; shift k: x - k (west)
+        west_east = [[(1, k), (1, -k)] for k in range(1, 5)]
+        north_south = [[(0, k), (0, -k)] for k in range(1, 5)]
+        order = (sum(west_east, []) + sum(north_south, []) if routed else
+                 sum((we + ns for we, ns in zip(west_east, north_south)), []))
+        for axis, k in order:
+            lap = shifted(cur, axis, k) * CK[abs(k) - 1] + lap
         nxt = cur * np.float32(2) - prev
         nxt = vp * lap + nxt
         prev, cur = cur, nxt
