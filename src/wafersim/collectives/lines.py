@@ -21,7 +21,7 @@ from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
 from .ports import COLUMN_BUS, MAX, ROW_BUS, SUM
 
-CHUNK = 32  # words per step of an array reduce: enough to hide a hop's latency, small enough to pipeline
+CHUNK = 16  # words per step of an array reduce: no more than a FIFO holds (fifo_depth 16), so the chain pipelines
 
 
 @jit
