@@ -41,6 +41,15 @@ def recorded(dev: ws.Device) -> ws.Event:
     return event
 
 
+def failed_state(e) -> ws.LaunchState:
+    """The state a failed launch carries (a store to address 0, outside every allocation)."""
+    try:
+        ws.Kernel(ws.assemble(".args 1\ngst r0, r0, 0\nhalt\n"))[1, 1](e.arr)
+    except ws.MemoryAccessError as error:
+        return error.state
+    raise AssertionError("the launch should have failed")
+
+
 def launch(e, **options):
     return ws.Kernel(HALT)[1, 1](e.arr, **{"print_output": False, **options})
 
@@ -125,6 +134,12 @@ CASES = [
     ("progress of an int", lambda e: launch(e, progress=5), ws.ArgumentTypeError, TypeError),
     ("trace of a str", lambda e: launch(e, trace="yes"), ws.ArgumentTypeError, TypeError),
     ("print_output of None", lambda e: launch(e, print_output=None), ws.ArgumentTypeError, TypeError),
+    ("keep_state of a str", lambda e: launch(e, keep_state="last"), ws.ArgumentTypeError, TypeError),
+    ("a variable the kernel does not have", lambda e: failed_state(e).read_local("zzz", (0, 0)),
+     ws.VariableUnavailableError, ValueError),
+    ("racecheck of a string", lambda e: launch(e, racecheck="yes"), ws.ArgumentTypeError, TypeError),
+    ("a race under racecheck", lambda e: ws.Kernel(ws.assemble("arg r1, 0\ngst r1, r1, 0\nhalt\n"))[1, (2, 1)](
+        e.arr, racecheck=True), ws.RaceError, None),  # both PEs store to one word: no barrier orders them
     ("routes of a str", lambda e: launch(e, routes="row"), ws.ArgumentTypeError, TypeError),
     ("route root outside the block", lambda e: launch(e, routes=[ws.routes.row_broadcast(1, root=5)]),
      ws.RouteError, ValueError),

@@ -13,7 +13,11 @@ from .compiler.intrinsics import (blockDim, blockIdx, fma, grid, gridDim, gridsi
                                   route, route_mask, send, syncthreads, threadIdx, use_route)
 from .compiler.intrinsics import print_ as print  # noqa: A001  (ws.print in kernels, like CUDA printf)
 from .compiler.intrinsics import fma_skip_zeros, pack_nonzeros, recv_fma, send_nonzeros, sparse_fma
+from .compiler.intrinsics import dot
 from .runtime.jit import jit
+from .runtime.debug import debug
+from .runtime.resume import resume_launch
+from .runtime.state import LaunchState, VariableUnavailableError
 from .runtime import routes
 from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
                       event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
@@ -29,5 +33,6 @@ __all__ = [
     "get_current_device", "select_device", "stream", "synchronize", "to_device",
     "jit", "grid", "gridsize", "threadIdx", "blockIdx", "blockDim", "gridDim", "send", "recv", "has_neighbor",
     "syncthreads", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
-    "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma",
+    "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",
+    "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
 ]
