@@ -42,7 +42,7 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
     rows = [("mesh", f"{spec.width} x {spec.height} = {spec.n_pes:,} PEs"),
             ("SRAM per PE", f"{spec.sram_bytes:,} bytes"), ("registers", str(spec.registers)),
             ("vector lanes", str(spec.vector_lanes)), ("clock", f"{spec.clock_hz / 1e9:g} GHz"),
-            ("hop latency", f"{spec.hop_latency:g} cycles"),
+            ("hop latency", f"{spec.hop_latency:g} cycles, plus {spec.ramp_latency:g} up and down each ramp"),
             ("link bandwidth", f"{spec.link_words_per_cycle:g} words/cycle/direction "
                                f"= {spec.link_words_per_cycle * 4 * spec.clock_hz / 1e9:g} GB/s"),
             ("channels x FIFO depth", f"{spec.channels} x {spec.fifo_depth} words"),
