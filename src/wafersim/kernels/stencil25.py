@@ -49,6 +49,29 @@ HALO = 4  # cells of zero halo at each end of a column (the stencil's reach in Z
 FLOPS_PER_CELL = 1 + 24 * 2 + 2 + 2
 
 
+@jit
+def load_levels(a, b, vp, u_prev, u, vp_in, me, n, halo):
+    """PE `me`'s two time levels (zero halos of `halo` cells in Z around its `n` cells) and velocity."""
+    a[0:halo] = 0.0
+    a[halo + n:halo + n + halo] = 0.0
+    b[0:halo] = 0.0
+    b[halo + n:halo + n + halo] = 0.0
+    b[halo:halo + n] = u_prev[me, 0:n]
+    a[halo:halo + n] = u[me, 0:n]
+    vp[0:n] = vp_in[me, 0:n]
+    return 0
+
+
+@jit
+def store_level(out, a, b, me, steps, n, halo):
+    """The newest time level after `steps` steps (the levels swap roles every step)."""
+    if steps % 2 == 1:
+        out[me, 0:n] = b[halo:halo + n]
+    else:
+        out[me, 0:n] = a[halo:halo + n]
+    return 0
+
+
 @functools.lru_cache(maxsize=None)
 def stencil25_kernel(nz: int, chunk: int = 16) -> Dispatcher:
     """The kernel for Z columns of `nz` cells, moving columns in messages of `chunk` words (at most the
@@ -136,13 +159,7 @@ def stencil25_kernel(nz: int, chunk: int = 16) -> Dispatcher:
         be = ws.local.array(N, np.float32)
         bn = ws.local.array(N, np.float32)
         bs = ws.local.array(N, np.float32)
-        a[0:HALO] = 0.0
-        a[HALO + N:HALO + N + HALO] = 0.0
-        b[0:HALO] = 0.0
-        b[HALO + N:HALO + N + HALO] = 0.0
-        b[HALO:HALO + N] = u_prev[me, 0:N]
-        a[HALO:HALO + N] = u[me, 0:N]
-        vp[0:N] = vp_in[me, 0:N]
+        load_levels(a, b, vp, u_prev, u, vp_in, me, N, HALO)
         # Barriers around the time loop: the loads' and stores' share of the off-wafer bandwidth staggers
         # the PEs; with them, the time loop of every launch starts and ends together (per-step figures).
         ws.syncthreads()
@@ -152,10 +169,7 @@ def stencil25_kernel(nz: int, chunk: int = 16) -> Dispatcher:
         if steps % 2 == 1:
             step(a, b, vp, acc, bw, be, bn, bs, x, y, nx, ny)
         ws.syncthreads()
-        if steps % 2 == 1:
-            out[me, 0:N] = b[HALO:HALO + N]
-        else:
-            out[me, 0:N] = a[HALO:HALO + N]
+        store_level(out, a, b, me, steps, N, HALO)
 
     return stencil25
 
@@ -285,13 +299,7 @@ def stencil25_routed_kernel(nz: int, chunk: int = 16) -> Dispatcher:
         vp = ws.local.array(N, np.float32)
         acc = ws.local.array(N, np.float32)
         buf = ws.local.array(CH, np.float32)
-        a[0:HALO] = 0.0
-        a[HALO + N:HALO + N + HALO] = 0.0
-        b[0:HALO] = 0.0
-        b[HALO + N:HALO + N + HALO] = 0.0
-        b[HALO:HALO + N] = u_prev[me, 0:N]
-        a[HALO:HALO + N] = u[me, 0:N]
-        vp[0:N] = vp_in[me, 0:N]
+        load_levels(a, b, vp, u_prev, u, vp_in, me, N, HALO)
         ws.syncthreads()  # (as in the relay kernel: per-step figures)
         for t in range(steps // 2):
             step(a, b, vp, acc, buf, x, y, nx, ny, mx, my)
@@ -299,10 +307,7 @@ def stencil25_routed_kernel(nz: int, chunk: int = 16) -> Dispatcher:
         if steps % 2 == 1:
             step(a, b, vp, acc, buf, x, y, nx, ny, mx, my)
         ws.syncthreads()
-        if steps % 2 == 1:
-            out[me, 0:N] = b[HALO:HALO + N]
-        else:
-            out[me, 0:N] = a[HALO:HALO + N]
+        store_level(out, a, b, me, steps, N, HALO)
 
     return stencil25_routed
 
