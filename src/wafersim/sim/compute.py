@@ -220,10 +220,15 @@ class ComputeMixin(SparseMixin):
         """A vector op over SRAM ranges; each distinct (addresses, length) tuple is one NumPy call."""
         scalar_b = ins.op in ("vscale", "vfill") or bool(ins.flags & FLAG_SCALAR)
         names = ["d", "c"] + (["a"] if ins.op != "vfill" else []) + ([] if scalar_b else ["b"])
+        self._by_operands(L, ins, names, lambda sub, where: self._vector_uniform(sub, ins, where, scalar_b))
+
+    def _by_operands(self, L: Lanes, ins: Instr, names: list[str], run) -> None:
+        """run(lanes, {field: value}) once per distinct tuple of the register operands `names` (SRAM
+        addresses and lengths) over the lanes: one call when every lane agrees, the common case."""
         keys = np.stack([L.get(self.regs[getattr(ins, f)]).astype(np.int64) for f in names])
         common = [L.all_equal(k) for k in keys]
         if all(c is not None for c in common):
-            self._vector_uniform(L, ins, dict(zip(names, map(int, common))), scalar_b)
+            run(L, dict(zip(names, map(int, common))))
             return
         Li = L.to_index_form(self.n)
         if L.idx is None:
@@ -231,8 +236,7 @@ class ComputeMixin(SparseMixin):
         uniq, inverse = np.unique(keys, axis=1, return_inverse=True)
         inverse = inverse.reshape(-1)
         for j in range(uniq.shape[1]):
-            sub = Lanes(self.n, idx=Li.idx[inverse == j])
-            self._vector_uniform(sub, ins, dict(zip(names, map(int, uniq[:, j]))), scalar_b)
+            run(Lanes(self.n, idx=Li.idx[inverse == j]), dict(zip(names, map(int, uniq[:, j]))))
 
     def _all_lanes(self, L: Lanes) -> np.ndarray:
         return np.ones(np.shape(L.get(self.cycle)), dtype=bool)
@@ -279,19 +283,7 @@ class ComputeMixin(SparseMixin):
         """vredsum / vredmin / vredmax / vdot: one value per lane from an SRAM range, accumulated left to right
         (NumPy's `accumulate` is sequential, so float32 sums round exactly as a Python loop does)."""
         fields = ["a", "c"] + (["b"] if ins.op == "vdot" else [])
-        keys = np.stack([L.get(self.regs[getattr(ins, f)]).astype(np.int64) for f in fields])
-        common = [L.all_equal(k) for k in keys]
-        if all(c is not None for c in common):
-            self._reduction_uniform(L, ins, dict(zip(fields, map(int, common))))
-            return
-        Li = L.to_index_form(self.n)
-        if L.idx is None:
-            keys = keys[:, L.as_mask()]
-        uniq, inverse = np.unique(keys, axis=1, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        for j in range(uniq.shape[1]):
-            sub = Lanes(self.n, idx=Li.idx[inverse == j])
-            self._reduction_uniform(sub, ins, dict(zip(fields, map(int, uniq[:, j]))))
+        self._by_operands(L, ins, fields, lambda sub, where: self._reduction_uniform(sub, ins, where))
 
     def _reduction_uniform(self, L: Lanes, ins: Instr, where: dict[str, int]) -> None:
         n, op = where["c"], ins.op
