@@ -33,6 +33,8 @@ def test_check_grid_names_the_size_and_the_limit():
     # 4 vectors and one of compiler temporaries, 302 words each.
     assert info.value.fields["needed"] == 4 * 5 * 302 and info.value.fields["available"] == 4096
     assert check_grid(np.ones((100, 1, 1)), "u", 4, spec.replace(sram_bytes=4096), code_words=0).dtype == np.float32
+    with pytest.raises(ws.ArgumentError, match="fifo_depth >= 16 and channels >= 4, the wafer has 8 and 4"):
+        check_grid(np.ones((4, 2, 2)), "u", 4, spec.replace(fifo_depth=8))
 
 
 @pytest.mark.parametrize("nz", [1, 5, 16, 21])

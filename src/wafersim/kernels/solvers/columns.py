@@ -38,6 +38,10 @@ REDUCE_CHANNEL = 0
 #: halo words in a FIFO.
 HALO_CHANNEL = 3
 
+#: Words per halo message. Every PE sends one to each neighbour before receiving, so a message must fit
+#: the receiver's FIFO (`fifo_depth`, 16 by default) or two neighbours would wait on each other.
+HALO_CHUNK = 16
+
 
 class ColumnTooLongError(ArgumentError, OutOfMemoryError):
     """A grid whose Z columns (with the solver's other vectors) do not fit a PE's SRAM."""
@@ -79,6 +83,10 @@ def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_wor
         raise ArgumentError(f"{name}: the {nx} x {ny} (x, y) grid needs a block of {nx} x {ny} PEs, the wafer has "
                             f"{spec.width} x {spec.height}", needed=(nx, ny), available=(spec.width, spec.height))
     columns = vectors + 1  # and one column of the compiler's vector temporaries
+    if spec.fifo_depth < HALO_CHUNK or spec.channels <= HALO_CHANNEL:
+        raise ArgumentError(f"the solver kernels exchange halos in {HALO_CHUNK}-word messages on channel "
+                            f"{HALO_CHANNEL}: they need fifo_depth >= {HALO_CHUNK} and channels >= {HALO_CHANNEL + 1}, "
+                            f"the wafer has {spec.fifo_depth} and {spec.channels}")
     needed = 4 * (columns * (nz + 2) + code_words)
     if needed > spec.sram_bytes:
         longest = (spec.sram_words - code_words) // columns - 2
@@ -108,7 +116,7 @@ class Solution:
 def column_ops(nz: int) -> SimpleNamespace:
     """Device functions for padded columns of `nz` values (see the module docstring)."""
     NZ = nz
-    CH = 16  # words per halo message: at most the default fifo_depth, so no pair of PEs blocks each other
+    CH = HALO_CHUNK
     HC = HALO_CHANNEL
 
     @jit

@@ -3,8 +3,9 @@ diagonal shift, symmetric), in one launch, with the layout of `columns`.
 
 From a start vector x (normalised on the wafer), each iteration computes y = A x (one halo exchange),
 the Rayleigh quotient lambda = x . y (x has unit norm) and ||y||, and sets x = y / ||y||: the two dot
-products are reduced together (`columns.block_sums`). It stops after the iteration where |lambda - lambda_prev| <= tol * |lambda|, or after
-`maxiter` iterations. The error of lambda falls like (lambda_2 / lambda_1)^(2k) for a symmetric operator.
+products are reduced together (`columns.block_sums`). It stops after the iteration where
+|lambda - lambda_prev| <= tol * |lambda|, or after `maxiter` iterations. The error of lambda falls like
+(lambda_2 / lambda_1)^(2k) for a symmetric operator.
 """
 from __future__ import annotations
 
