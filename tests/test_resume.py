@@ -156,3 +156,17 @@ def test_resume_refuses_files_without_a_checkpoint_or_of_another_version(kernels
         resume_launch(tmp_path / "future.npz")
     with pytest.raises(ws.CheckpointError):
         resume_launch(tmp_path / "missing.npz")
+
+
+def test_checkpoints_by_host_time_are_written_at_barriers_and_change_nothing(kernels, tmp_path):
+    _, plain_out, plain = run(kernels, 4)
+    path = tmp_path / "timed.npz"
+    _, out, stats = run(kernels, 4, checkpoint_every="1e-9s", checkpoint=path)  # due at every release
+    np.testing.assert_array_equal(out.copy_to_host(), plain_out.copy_to_host())
+    assert stats.cycles == plain.cycles
+    meta = json.loads(str(np.load(path)["launch_checkpoint"][()]))
+    assert meta["barriers"] == 4  # the last release at which the whole wave was together
+    with pytest.raises(ws.CheckpointError, match="'30 minutes'"):
+        run(kernels, 1, checkpoint_every="30 minutes", checkpoint=path)
+    with pytest.raises(ws.CheckpointError, match="positive number of seconds"):
+        run(kernels, 1, checkpoint_every="-1s", checkpoint=path)

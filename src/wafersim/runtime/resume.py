@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,17 @@ _TOTALS = ("pc_counts", "busy", "stall", "instructions", "link_words")  # summed
 class _Saver:
     """The wave class of a checkpointed launch (called by the engine for each wave)."""
 
-    def __init__(self, device: Device, path: Path, every: int) -> None:
-        self.device, self.path, self.every = device, path, every
+    def __init__(self, device: Device, path: Path, every: int | None, seconds: float | None = None) -> None:
+        self.device, self.path, self.every, self.seconds = device, path, every, seconds
         self.saved = 0
+        self.last = time.monotonic()  # host time of the launch's start, then of the last checkpoint
+
+    def due(self, barriers: int) -> bool:
+        """Whether the barrier release that made `barriers` should write a checkpoint: every `every`-th,
+        or the first after `seconds` of host time since the last checkpoint."""
+        if self.every is not None:
+            return barriers % self.every == 0
+        return time.monotonic() - self.last >= self.seconds
 
     def __call__(self, launch, region, start, totals) -> WaveSim:
         refuse = []
@@ -68,9 +77,10 @@ class _CheckpointingWaveSim(WaveSim):
     def _control(self, pc, ins, next_pc, cost, lanes):
         released = self.launch.barriers
         result = super()._control(pc, ins, next_pc, cost, lanes)
-        if self.launch.barriers > released and self.launch.barriers % self.saver.every == 0 and self._at_one_point():
+        if self.launch.barriers > released and self.saver.due(self.launch.barriers) and self._at_one_point():
             self.saver.saved += 1
             _save(self, self.saver.device, self.saver.path)
+            self.saver.last = time.monotonic()
         return result
 
     def _at_one_point(self) -> bool:
@@ -129,14 +139,26 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
 
 
 def checkpoint_saver(device: Device, path: Any, every: Any) -> _Saver:
-    """The wave class a launch with `checkpoint_every=every, checkpoint=path` runs (`Device.launch`)."""
-    if not isinstance(every, (int, np.integer)) or isinstance(every, bool) or every < 1:
-        raise CheckpointError(f"launch option checkpoint_every must be a positive number of barriers, got {every!r}",
-                              option="checkpoint_every")
+    """The wave class a launch with `checkpoint_every=every, checkpoint=path` runs (`Device.launch`):
+    `every` a number of barrier releases, or a string of host seconds such as "30s" (the first barrier
+    release at which the whole wave is together after that long)."""
+    seconds = None
+    if isinstance(every, str) and every.endswith("s"):
+        try:
+            seconds = float(every[:-1])
+        except ValueError:
+            seconds = None
+        if seconds is None or not seconds > 0:
+            raise CheckpointError(f"launch option checkpoint_every={every!r}: a time must be a positive number of "
+                                  f"seconds such as '30s'", option="checkpoint_every")
+        every = None
+    elif not isinstance(every, (int, np.integer)) or isinstance(every, bool) or every < 1:
+        raise CheckpointError(f"launch option checkpoint_every must be a positive number of barriers or a time "
+                              f"such as '30s', got {every!r}", option="checkpoint_every")
     if not isinstance(path, (str, os.PathLike)):
         raise CheckpointError(f"launch option checkpoint_every needs checkpoint=, the file to write, got {path!r}",
                               option="checkpoint")
-    return _Saver(device, Path(path), int(every))
+    return _Saver(device, Path(path), None if every is None else int(every), seconds)
 
 
 # ----------------------------------------------------------------------------- resuming
