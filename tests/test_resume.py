@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from wafersim import collectives as wsc
 from conftest import load_source
 from wafersim.runtime.resume import resume_launch
 
@@ -170,3 +171,41 @@ def test_checkpoints_by_host_time_are_written_at_barriers_and_change_nothing(ker
         run(kernels, 1, checkpoint_every="30 minutes", checkpoint=path)
     with pytest.raises(ws.CheckpointError, match="positive number of seconds"):
         run(kernels, 1, checkpoint_every="-1s", checkpoint=path)
+
+
+@ws.jit
+def routed_steps(out, steps):
+    x, y = ws.grid(2)
+    total = 0.0
+    for t in range(steps):
+        if ws.threadIdx.x == 0:
+            ws.send(ws.RAMP, 1.0 * (t + y), channel=1)  # a launch route: a row broadcast
+        else:
+            total += ws.recv(ws.RAMP, channel=1)
+        total += wsc.block_all_reduce(1.0 * x, wsc.SUM, channel=2)  # declared routes (a block bus)
+        ws.syncthreads()
+    out[y, x] = total
+
+
+def test_a_launch_with_routed_channels_resumes_to_the_same_end(tmp_path):
+    def launch(**options):
+        dev = ws.Device(ws.WaferSpec(width=8, height=8, channels=8))
+        out = dev.device_array((4, 8))
+        stats = routed_steps[(1, 1), (8, 4)](out, 5, routes=[ws.routes.row_broadcast(1)], **options)
+        return dev, out, stats
+
+    _, plain_out, plain = launch()
+    path = tmp_path / "routed.npz"
+    _, saved_out, _ = launch(checkpoint_every=2, checkpoint=path)
+    device, resumed = resume_launch(path)
+    assert resumed.cycles == plain.cycles and resumed.instructions == plain.instructions
+    np.testing.assert_array_equal(device.arrays()[f"0x{saved_out.address:x}"].copy_to_host(),
+                                  plain_out.copy_to_host())
+    np.testing.assert_array_equal(resumed.link_words, plain.link_words)
+    assert sorted(resumed.routed_link_words) == sorted(plain.routed_link_words)
+    for channel, words in plain.routed_link_words.items():
+        np.testing.assert_array_equal(resumed.routed_link_words[channel], words)
+    # the values: every PE heard its row's root 5 times and took 5 block sums of the x indices
+    y = np.arange(4)[:, None]
+    expected = np.where(np.arange(8)[None, :] == 0, 0.0, sum(t + y for t in range(5))) + 5 * 4 * 28.0
+    np.testing.assert_array_equal(plain_out.copy_to_host(), expected)

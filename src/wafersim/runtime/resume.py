@@ -28,13 +28,13 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..isa.assembler import Program, Symbol
-from ..isa.opcodes import RAMP
 from ..sim.debug_hooks import wave_of
 from ..sim.fabric import Fifo
 from ..sim.lanes import Lanes
 from ..sim.stats import LaunchStats
 from ..sim.wave import WaveSim
 from .device import Device
+from .routes import Route
 
 LAUNCH_FORMAT_VERSION = 1
 _STATE = ("regs", "sram", "cycle", "stall", "icount", "store_done", "progress", "barrier_time", "start")
@@ -61,9 +61,6 @@ class _Saver:
         refuse = []
         if launch.tracer is not None or launch.racecheck is not None:
             refuse.append("it is traced or race-checked")
-        if launch.routes or any(i.op in ("route", "routr") or (i.op in ("send", "sendv", "recv", "recvv")
-                                                               and i.dir == RAMP) for i in launch.decoded.values()):
-            refuse.append("it uses routed channels")
         if refuse:
             raise CheckpointError(f"{launch.program.name} cannot be checkpointed: " + "; ".join(refuse))
         sim = _CheckpointingWaveSim(launch, region, start, totals)
@@ -100,6 +97,53 @@ def _program_record(program: Program) -> dict[str, Any]:
                         for s in program.symbols]}
 
 
+def _save_routes(sim: WaveSim, data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The routed-channel state of a wave into `data` (arrays) and a record of what is there (for meta):
+    the launch's explicit routes (declared ones come back from the program), every channel's current
+    masks (a kernel may have changed them), and the counters and link reservations of routed words."""
+    launch, tables = sim.launch, sim.routes
+    declared = {channel for channel, _ in launch.program.routes}
+    explicit = []
+    for channel, (masks, merge) in launch.routes.items():
+        if channel not in declared:
+            data[f"ckpt_launch_route_{channel}"] = masks
+            explicit.append([int(channel), bool(merge)])
+    for channel, masks in tables.masks.items():
+        data[f"ckpt_route_{channel}"] = masks
+    for channel, words in sim.injected.items():
+        data[f"ckpt_injected_{channel}"] = words
+    for channel, words in sim.routed_link_words.items():
+        data[f"ckpt_routed_links_{channel}"] = words
+    for channel, words in sim.totals.routed_link_words.items():
+        data[f"ckpt_totals_routed_{channel}"] = words
+    for channel, (when, who) in sim.last_arrival.items():
+        data[f"ckpt_arrival_{channel}"], data[f"ckpt_arrival_by_{channel}"] = when, who
+    if sim.link_busy is not None:
+        data["ckpt_link_busy"] = sim.link_busy
+    return {"explicit": explicit, "channels": [int(c) for c in tables.masks], "merge": sorted(tables.merge),
+            "injected": [int(c) for c in sim.injected], "links": [int(c) for c in sim.routed_link_words],
+            "totals": [int(c) for c in sim.totals.routed_link_words],
+            "arrival": [int(c) for c in sim.last_arrival]}
+
+
+def _restore_routes(sim: WaveSim, record: dict[str, Any], data: dict[str, np.ndarray]) -> None:
+    tables = sim.routes
+    tables.masks = {c: data[f"ckpt_route_{c}"].copy() for c in record["channels"]}
+    tables.merge = set(record["merge"])
+    tables._traced = {}
+    sim.injected = {c: data[f"ckpt_injected_{c}"].copy() for c in record["injected"]}
+    sim.routed_link_words = {c: data[f"ckpt_routed_links_{c}"].copy() for c in record["links"]}
+    sim.last_arrival = {c: (data[f"ckpt_arrival_{c}"].copy(), data[f"ckpt_arrival_by_{c}"].copy())
+                        for c in record["arrival"]}
+    sim.link_busy = data["ckpt_link_busy"].copy() if "ckpt_link_busy" in data else None
+
+
+def _launch_routes(meta: dict, data: dict[str, np.ndarray]) -> list[Route]:
+    """The checkpointed launch's explicit routes, as the launch option gives them."""
+    return [Route(channel, lambda bx, by, masks=data[f"ckpt_launch_route_{channel}"]: masks, "checkpointed", merge)
+            for channel, merge in meta.get("routes", {}).get("explicit", [])]
+
+
 def _save(sim: WaveSim, device: Device, path: Path) -> None:
     launch = sim.launch
     device.save(path)  # memory (this launch's stores so far included), streams, history
@@ -118,6 +162,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
     for name in _TOTALS:
         data[f"ckpt_totals_{name}"] = getattr(sim.totals, name)
     data["ckpt_slot_free"] = launch.slot_free
+    routes = _save_routes(sim, data)
     log = launch.memory_order.log
     if log:
         for name, values in zip(("addr", "base", "value", "cycle"), log._entries()):
@@ -126,7 +171,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
     meta = {"version": LAUNCH_FORMAT_VERSION, "program": _program_record(launch.program),
             "grid": list(launch.placement.grid), "block": list(launch.placement.block),
             "args": [int(a) for a in launch.args], "pc": pc, "wave": wave_of(sim.region), "barriers": launch.barriers, "fifos": fifos,
-            "time_dtype": np.dtype(sim.time_dtype).str, "max_cycles": launch.max_cycles,
+            "time_dtype": np.dtype(sim.time_dtype).str, "max_cycles": launch.max_cycles, "routes": routes,
             "print_limit": launch.print_limit,
             "totals": {"vector_elements": int(totals.vector_elements), "flops": int(totals.flops),
                        "global_bytes": int(totals.global_bytes), "prints_dropped": int(totals.prints_dropped),
@@ -172,6 +217,8 @@ class _Restorer:
         """Restore the engine's counters (`Launch.run` calls this); the wave to start at, the slots' times."""
         for name in _TOTALS:
             getattr(totals, name)[...] = self.data[f"ckpt_totals_{name}"]
+        for channel in self.meta.get("routes", {}).get("totals", []):
+            totals.routed_link_words[channel] = self.data[f"ckpt_totals_routed_{channel}"].copy()
         return self.meta["wave"], self.data["ckpt_slot_free"].copy()
 
     def __call__(self, launch, region, start, totals) -> WaveSim:
@@ -200,6 +247,8 @@ class _Restorer:
             setattr(totals, name, meta["totals"][name])
         totals.prints = [tuple(p) for p in meta["totals"]["prints"]]
         launch.barriers = meta["barriers"]
+        if "routes" in meta:
+            _restore_routes(sim, meta["routes"], data)
         if "ckpt_log_addr" in data:
             launch.memory_order.log.add(data["ckpt_log_addr"], data["ckpt_log_base"], data["ckpt_log_value"],
                                         data["ckpt_log_cycle"])
@@ -241,6 +290,6 @@ def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
                       symbols=tuple(Symbol(n, d, s, i, tuple(tuple(r) for r in ranges), tuple(shape))
                                     for n, d, s, i, ranges, shape in record["symbols"]))
     stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]), [a & 0xFFFFFFFF for a in meta["args"]],
-                          max_cycles=meta["max_cycles"], print_limit=meta["print_limit"],
+                          max_cycles=meta["max_cycles"], print_limit=meta["print_limit"], routes=_launch_routes(meta, data),
                           _wave_class=_Restorer(meta, data), progress=False, print_output=False)
     return device, stats
