@@ -41,6 +41,7 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
     ops = column_ops(nz)
     NZ, W = nz, nz + 2
     laplace, dot, local_dot, sums = ops.laplace, ops.dot, ops.local_dot, ops.block_sums
+    clear_halos = ops.clear_halos
     TINY = BREAKDOWN
 
     @jit(boundscheck=False)  # tested: every slice is a constant of the column length
@@ -60,10 +61,7 @@ def bicgstab_kernel(nz: int) -> Dispatcher:
         bw = ws.local.array(NZ, np.float32)
         pair = ws.local.array(2, np.float32)  # two dot products reduced in one sweep
         scratch = ws.local.array(2, np.float32)
-        bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
-        bs[0:NZ] = 0.0
-        be[0:NZ] = 0.0
-        bw[0:NZ] = 0.0
+        clear_halos(bn, bs, be, bw)
         p[0:W] = 0.0
         v[0:W] = 0.0
         x[0:W] = 0.0

@@ -47,6 +47,7 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
     PRE = preconditioned
     WP = W if preconditioned else 1  # z and 1/d take SRAM only when preconditioned
     laplace, dot = ops.laplace, ops.dot
+    clear_halos = ops.clear_halos
 
     @jit(boundscheck=False)  # tested: every slice is a constant of the column length
     def cg(b, diag_cols, inv_cols, x_out, info, res, nx, maxiter, atol2):
@@ -63,10 +64,7 @@ def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
         bs = ws.local.array(NZ, np.float32)
         be = ws.local.array(NZ, np.float32)
         bw = ws.local.array(NZ, np.float32)
-        bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
-        bs[0:NZ] = 0.0
-        be[0:NZ] = 0.0
-        bw[0:NZ] = 0.0
+        clear_halos(bn, bs, be, bw)
         p[0:W] = 0.0
         x[0:W] = 0.0
         r[0:W] = b[me, 0:W]  # x0 = 0, so r0 = b

@@ -42,6 +42,7 @@ def cg_single_kernel(nz: int, preconditioned: bool) -> Dispatcher:
     WP = W if preconditioned else 1  # u and 1/d take SRAM only when preconditioned
     NPART = 3 if preconditioned else 2  # r . u, (A u) . u and, preconditioned, r . r
     laplace, local_dot, sums = ops.laplace, ops.local_dot, ops.block_sums
+    clear_halos = ops.clear_halos
 
     @jit(boundscheck=False)  # tested: every slice is a constant of the column length
     def cg_single(b, diag_cols, inv_cols, x_out, info, res, nx, maxiter, atol2):
@@ -61,10 +62,7 @@ def cg_single_kernel(nz: int, preconditioned: bool) -> Dispatcher:
         bw = ws.local.array(NZ, np.float32)
         part = ws.local.array(NPART, np.float32)  # this PE's dot products, then the block's sums
         scratch = ws.local.array(NPART, np.float32)
-        bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
-        bs[0:NZ] = 0.0
-        be[0:NZ] = 0.0
-        bw[0:NZ] = 0.0
+        clear_halos(bn, bs, be, bw)
         p[0:W] = 0.0
         s[0:W] = 0.0
         x[0:W] = 0.0

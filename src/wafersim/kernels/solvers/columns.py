@@ -149,6 +149,15 @@ def column_ops(nz: int) -> SimpleNamespace:
                 ws.recv(ws.WEST, out=bw[c0:c0 + nl], channel=HC)
 
     @jit
+    def clear_halos(bn, bs, be, bw):
+        """Zero the four neighbour buffers: a missing neighbour's column stays 0 (the Dirichlet boundary)."""
+        bn[0:NZ] = 0.0
+        bs[0:NZ] = 0.0
+        be[0:NZ] = 0.0
+        bw[0:NZ] = 0.0
+        return 0
+
+    @jit
     def laplace(u, out, diag, bn, bs, be, bw):
         """out = diag * u - (the six neighbours' sum) over the column: the 7-point Laplacian (diag = 6)
         plus a diagonal shift. `u` is padded (its Z neighbours are the slices either side); out too."""
@@ -185,5 +194,5 @@ def column_ops(nz: int) -> SimpleNamespace:
         wsc.block_reduce_array(values, scratch, cx, cy, wsc.SUM, REDUCE_CHANNEL)
         return wsc.block_broadcast_array(values, cx, cy, REDUCE_CHANNEL + 2)
 
-    return SimpleNamespace(exchange=exchange, laplace=laplace, local_dot=local_dot, dot=dot,
+    return SimpleNamespace(exchange=exchange, clear_halos=clear_halos, laplace=laplace, local_dot=local_dot, dot=dot,
                            block_sums=block_sums, nz=nz)

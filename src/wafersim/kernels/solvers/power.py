@@ -49,6 +49,7 @@ def power_kernel(nz: int) -> Dispatcher:
     ops = column_ops(nz)
     NZ, W = nz, nz + 2
     laplace, dot, local_dot, sums = ops.laplace, ops.dot, ops.local_dot, ops.block_sums
+    clear_halos = ops.clear_halos
 
     @jit(boundscheck=False)  # tested: every slice is a constant of the column length
     def power(x0, diag_cols, x_out, info, value, nx, maxiter, tol):
@@ -63,10 +64,7 @@ def power_kernel(nz: int) -> Dispatcher:
         bw = ws.local.array(NZ, np.float32)
         pair = ws.local.array(2, np.float32)  # x . y and y . y, reduced in one sweep
         scratch = ws.local.array(2, np.float32)
-        bn[0:NZ] = 0.0  # a missing neighbour's column stays 0: the Dirichlet boundary
-        bs[0:NZ] = 0.0
-        be[0:NZ] = 0.0
-        bw[0:NZ] = 0.0
+        clear_halos(bn, bs, be, bw)
         y[0:W] = 0.0
         x[0:W] = x0[me, 0:W]
         diag[0:W] = diag_cols[me, 0:W]
