@@ -41,10 +41,11 @@ WHY = """Why the simulated collectives are slower than the model: (1) the model 
 2 T_R + 1 cycles (the add) and a vector one cycle a word in total, because a WSE PE streams fabric input
 through its FMAC to fabric output in one DSD instruction; our PE receives, adds (a cycle a word at
 vector_lanes = 1) and sends (a cycle a word, paid by the sender) as separate instructions, each with an
-issue cycle, so a vector costs 2-3 cycles a word per step; (2) the chain collective moves 32-word chunks
-through 16-word FIFOs, so a PE's send completes only when its neighbour takes the chunk and chunks do not
-overlap along the chain (store-and-forward per chunk, where the hardware cuts through per word). The
-latency terms agree where those costs vanish: one more cycle per hop adds exactly P - 1 (tests)."""
+issue cycle, so a vector costs 2-3 cycles a word per step; (2) the chain collective moves a vector in
+chunks of `collectives.CHUNK` (16) words and each PE receives, adds and forwards a whole chunk before the
+next (store-and-forward per chunk, where the hardware cuts through per word), so its per-hop latency is
+a chunk's three passes. The latency terms agree where those costs vanish: one more cycle per hop adds
+exactly P - 1 (tests)."""
 
 TREE_CHANNEL0 = 2  # rounds use channels 2, 3, ...; the chain collectives use 0 and 1
 CHUNK = 16  # tree messages: at most `fifo_depth` words, so a sender never waits for its parent to be ready
