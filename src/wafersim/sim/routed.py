@@ -82,9 +82,10 @@ class RoutedExchangeMixin:
         return self.last_arrival[channel]
 
     @staticmethod
-    def _expand(table: Deliveries, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(entry index into table.dest, lane number) of every delivery of the given rows, lane by lane."""
-        first, counts = table.start[rows], table.start[rows + 1] - table.start[rows]
+    def _expand(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(entry index, lane number) of every entry of the given rows of compressed rows with row
+        pointers `start` (`Deliveries.start` for receivers, `.link_start` for links), lane by lane."""
+        first, counts = start[rows], start[rows + 1] - start[rows]
         lane = np.repeat(np.arange(len(rows)), counts)
         before = np.cumsum(counts) - counts
         return np.arange(int(counts.sum())) - before[lane] + first[lane], lane
@@ -97,7 +98,7 @@ class RoutedExchangeMixin:
         if ins.op == "sendv":
             mover = functools.partial(self._routed_stream_step, table, ins.ch)
             return self._stream(pc, ins, next_pc, cost, L, 0, fifo, sending=True, mover=mover)
-        entry, lane = self._expand(table, rows)
+        entry, lane = self._expand(table.start, rows)
         dest = table.dest[entry]
         full = fifo.pushed[dest] - fifo.popped[dest] >= fifo.depth
         blocked_lane = np.bincount(lane[full], minlength=len(rows)) > 0
@@ -115,7 +116,7 @@ class RoutedExchangeMixin:
             # word k may reach each receiver only once word k - depth has left its FIFO there
             free = fifo.time.gather(slot, dest) - table.latency[entry]
             np.maximum(depart, _per_lane(np.maximum, free, lane, len(depart), -np.inf), out=depart)
-            depart += self._share_links(table, table.rows(src.idx), depart, depart)
+            depart += self._share_links(table, rows[~blocked_lane], depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
             fifo.value.scatter(slot, dest, self.regs[ins.a, src.idx][lane])
@@ -124,7 +125,8 @@ class RoutedExchangeMixin:
             self._add_stall(src, depart, ready)
             if self.tracer:
                 self.tracer.record(src, "send", ready - cost, depart + self.word_time)
-                self._trace_link_words(ins.ch, table, src.idx, depart, np.ones(len(depart), dtype=np.int64))
+                self._trace_link_words(ins.ch, table, rows[~blocked_lane], depart,
+                                       np.ones(len(depart), dtype=np.int64))
             self.cycle[src.idx] = depart + self.word_time
             self._injected(ins.ch)[src.idx] += 1
             # (each receiver appears once: one source per receiver in a send; many: wake all that wait)
@@ -134,7 +136,7 @@ class RoutedExchangeMixin:
     @staticmethod
     def _share_receivers(table: Deliveries, rows: np.ndarray) -> bool:
         """Whether two of these sources reach a common receiver (only on a channel whose route merges)."""
-        entry, _ = RoutedExchangeMixin._expand(table, rows)
+        entry, _ = RoutedExchangeMixin._expand(table.start, rows)
         dest = table.dest[entry]
         return len(np.unique(dest)) < len(dest)
 
@@ -153,7 +155,8 @@ class RoutedExchangeMixin:
                             latency) -> np.ndarray | None:
         """Move, per lane, as many words as every receiver of its route has room for (a `_stream` mover)."""
         done = self.progress[L.idx].astype(np.int64)
-        entry, lane = self._expand(table, table.rows(L.idx))
+        rows = table.rows(L.idx)
+        entry, lane = self._expand(table.start, rows)
         dest = table.dest[entry]
         room = np.full(len(L.idx), np.iinfo(np.int64).max)  # a route with no receivers never fills
         np.minimum(room, _per_lane(np.minimum, fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64),
@@ -166,7 +169,7 @@ class RoutedExchangeMixin:
             keep = can[lane]
             entry, dest = entry[keep], dest[keep]
             lane = np.cumsum(can)[lane[keep]] - 1
-            pes, done, count, base = L.idx[can], done[can], count[can], base[can]
+            pes, rows, done, count, base = L.idx[can], rows[can], done[can], count[can], base[can]
         else:
             pes = L.idx
         words = int(count.max())
@@ -178,7 +181,7 @@ class RoutedExchangeMixin:
         free = fifo.time.gather_run(slots, dest) - table.latency[entry][:, None]  # (as in `_routed_send`)
         np.maximum(slot_free, _per_lane(np.maximum, free, lane, len(pes), -np.inf), out=slot_free)
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
-        later += self._share_links(table, table.rows(pes), later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
+        later += self._share_links(table, rows, later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
         values = np.zeros(valid.shape, dtype=self.sram.dtype)
         values[valid] = self.sram[((base + done)[:, None] + columns)[valid], np.repeat(pes, count)]
         valid_d = valid[lane]
@@ -194,7 +197,7 @@ class RoutedExchangeMixin:
         if self.tracer:
             self.tracer.record(Lanes(self.n, idx=pes), "send", ready - np.where(done == 0, cost, 0.0),
                                last + self.word_time)
-            self._trace_link_words(channel, table, pes, later[:, 0], count)
+            self._trace_link_words(channel, table, rows, later[:, 0], count)
         self.cycle[pes] = last + self.word_time
         self.progress[pes] += count.astype(self.progress.dtype)
         self._injected(channel)[pes] += count
@@ -210,13 +213,11 @@ class RoutedExchangeMixin:
         multicast waits (its sender stalls) for its most contended link: conservative for branches that
         were free. Spans reserved by sends the simulation ran earlier but that lie later in simulated time
         are not waited for (see docs/timing.md)."""
-        starts, counts = table.link_start[rows], table.link_start[rows + 1] - table.link_start[rows]
-        if not counts.any():
+        entry, lane = self._expand(table.link_start, rows)
+        if not len(entry):
             return np.zeros(len(rows))
         if self.link_busy is None:
             self.link_busy = np.full((2, 4 * self.n), -np.inf)
-        lane = np.repeat(np.arange(len(rows)), counts)
-        entry = np.arange(int(counts.sum())) - (np.cumsum(counts) - counts)[lane] + starts[lane]
         link = table.link_dir[entry].astype(np.int64) * self.n + table.link_pe[entry]
         begin = first[lane] + table.link_offset[entry]
         end = last[lane] + table.link_offset[entry] + self.word_time
@@ -228,16 +229,16 @@ class RoutedExchangeMixin:
                        out=delay)
             begin, end = begin + delay[lane], end + delay[lane]
         later = begin >= busy_until  # after the reservation (right after it, when it waited)
-        touching = later & (begin == busy_until)
-        self.link_busy[0, link] = np.where(touching, busy_from, np.where(later, begin, busy_from))
+        gap = later & (begin > busy_until)  # a new span; one right after the old extends it
+        self.link_busy[0, link] = np.where(gap, begin, busy_from)
         self.link_busy[1, link] = np.where(later, end, busy_until)
         return delay
 
     # ------------------------------------------------------------------ link statistics
-    def _trace_link_words(self, channel: int, table: Deliveries, pes: np.ndarray, times: np.ndarray,
+    def _trace_link_words(self, channel: int, table: Deliveries, rows: np.ndarray, times: np.ndarray,
                           words: np.ndarray) -> None:
-        """Count, on the trace's counter track of the channel, the link crossings of these words."""
-        rows = table.rows(pes)
+        """Count, on the trace's counter track of the channel, the link crossings of these senders' words
+        (`rows` of `table`)."""
         links = table.link_start[rows + 1] - table.link_start[rows]
         self.tracer.count(f"channel {channel}: routed words over links", times, links * words)
 

@@ -81,7 +81,7 @@ class RouteTables:
         self.ramp_latency = float(ramp_latency)
         self.masks: dict[int, np.ndarray] = {}
         self.merge: set[int] = set()
-        self._traced: dict[int, dict[bytes, Deliveries]] = {}
+        self._traced: dict[int, dict[bytes | None, Deliveries]] = {}  # None: every source (no merges)
         for channel, (block_masks, merge) in block_routes.items():
             self.masks[channel] = self._tile(block_masks)
             if merge:
