@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import MAX_CHANNELS
-from ..isa.opcodes import ACCEPT
+from ..isa.opcodes import ACCEPT, port_mask
 from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
@@ -206,10 +206,11 @@ class CallLowering(SparseCallLowering, MathLowering):
     def ports(self, node: ast.expr, what: str) -> int:
         """The bit mask of a constant port or tuple of ports (() for none)."""
         value = self.static(node)
-        items = value if isinstance(value, tuple) else (value,)
-        if not all(isinstance(p, int) and not isinstance(p, bool) and p in (0, 1, 2, 3, wsi.RAMP) for p in items):
-            raise Unsupported(f"ws.route {what}= must be a constant port ({_PORT_NAMES}) or a tuple of them", node)
-        return sum(1 << p for p in set(items))
+        try:
+            return port_mask(value if isinstance(value, tuple) else (value,))
+        except (TypeError, ValueError):
+            raise Unsupported(f"ws.route {what}= must be a constant port ({_PORT_NAMES}) or a tuple of them",
+                              node) from None
 
     def route(self, args, kwargs) -> None:
         """ws.route(channel, rx, tx): this PE's router sends words of `channel` arriving from `rx` to `tx`."""

@@ -18,6 +18,7 @@ Instruction word (32 bits), field layouts by format:
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 from ..arch.spec import DEFAULT_COST_CYCLES
 
@@ -43,6 +44,15 @@ RAMP = 4
 #: Bit 5 of an output mask: the input has a rule (with no output bits, its words are dropped). A mask of
 #: 0 means no rule: a word arriving there is an error.
 ACCEPT = 1 << 5
+
+
+def port_mask(ports) -> int:
+    """The bit mask of a port or a sequence of ports (bit p = port p); ValueError for anything else."""
+    items = (ports,) if isinstance(ports, numbers.Integral) else tuple(ports)
+    for port in items:
+        if isinstance(port, bool) or not isinstance(port, numbers.Integral) or not 0 <= port < len(PORTS):
+            raise ValueError(f"{port!r} is not a port")
+    return sum(1 << int(p) for p in set(items))
 
 
 def port_mask_text(mask: int) -> str:

@@ -16,6 +16,7 @@ from ..arch.spec import WaferSpec
 from ..errors import ArgumentTypeError, RouteError
 from ..isa import routes as patterns
 from ..isa.opcodes import ACCEPT, EAST, NORTH, PORTS, SOUTH, WEST
+from ..isa.opcodes import port_mask as isa_port_mask
 
 N_PORTS = len(PORTS)
 Ports = int | Sequence[int]
@@ -23,12 +24,12 @@ Rules = Callable[[int, int], np.ndarray]
 
 
 def port_mask(ports: Ports) -> int:
-    """Bit mask of a port or a sequence of ports."""
-    items = (ports,) if isinstance(ports, (int, np.integer)) else tuple(ports)
-    for port in items:
-        if isinstance(port, bool) or not isinstance(port, (int, np.integer)) or not 0 <= port < N_PORTS:
-            raise RouteError(f"{port!r} is not a port: use ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST or ws.RAMP")
-    return sum(1 << int(p) for p in set(items))
+    """Bit mask of a port or a sequence of ports (`isa.opcodes.port_mask`), a `RouteError` otherwise."""
+    try:
+        return isa_port_mask(ports)
+    except (TypeError, ValueError):
+        raise RouteError(f"{ports!r} is not a port or ports: use ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST or ws.RAMP"
+                         ) from None
 
 
 class Route:
@@ -146,9 +147,9 @@ def custom(channel: int, rules: Callable[[int, int, int, int], Mapping[Ports, Po
         for y in range(by):
             for x in range(bx):
                 for rx, tx in dict(rules(x, y, bx, by)).items():
-                    out = port_mask(tx) | ACCEPT
+                    inputs, out = port_mask(rx), port_mask(tx) | ACCEPT
                     for port in range(N_PORTS):
-                        if port_mask(rx) >> port & 1:
+                        if inputs >> port & 1:
                             masks[port, y, x] = out
         return masks
     return Route(channel, table, "custom", merge=merge)
