@@ -12,13 +12,13 @@ from __future__ import annotations
 from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
 from .lines import line_reduce, line_reduce_array
-from .ports import BLOCK_BUS, SUM
+from .ports import SUM
 
 
 @jit
 def block_broadcast(value, root_x=0, root_y=0, channel=0):
     """The `value` of PE (root_x, root_y) of the block, at every PE of the block (a scalar)."""
-    ws.use_route(channel, BLOCK_BUS)
+    ws.use_route(channel, "block_bus")
     if ws.threadIdx.x == root_x and ws.threadIdx.y == root_y:
         ws.send(ws.RAMP, value, channel=channel)
     else:
@@ -29,7 +29,7 @@ def block_broadcast(value, root_x=0, root_y=0, channel=0):
 @jit
 def block_broadcast_array(values, root_x=0, root_y=0, channel=0):
     """Every PE of the block gets the local array `values` of PE (root_x, root_y) (in place)."""
-    ws.use_route(channel, BLOCK_BUS)
+    ws.use_route(channel, "block_bus")
     if ws.threadIdx.x == root_x and ws.threadIdx.y == root_y:
         ws.send(ws.RAMP, values[0:len(values)], channel=channel)
     else:

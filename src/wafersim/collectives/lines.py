@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
-from .ports import COLUMN_BUS, MAX, ROW_BUS, SUM
+from .ports import MAX, SUM
 
 CHUNK = 16  # words per step of an array reduce: no more than a FIFO holds (fifo_depth 16), so the chain pipelines
 
@@ -137,7 +137,7 @@ class _Line:
 
     def __init__(self, axis: int) -> None:
         rows = axis == 0
-        bus = ROW_BUS if rows else COLUMN_BUS
+        bus = "row_bus" if rows else "column_bus"
         ahead, behind = (ws.EAST, ws.WEST) if rows else (ws.SOUTH, ws.NORTH)
 
         @jit
