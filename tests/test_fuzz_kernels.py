@@ -1,6 +1,7 @@
 """Random kernels with neighbour exchanges (deadlock-free by construction: every PE that has a neighbour
-in direction d sends to it, and every PE with a neighbour in the opposite direction receives) compared
-with an independent NumPy model of the same program; and reproducibility across stream orders.
+in direction d sends to it, and every PE with a neighbour in the opposite direction receives) and
+collectives on routed channels, compared with an independent NumPy model of the same program; and
+reproducibility across stream orders.
 
 WAFERSIM_FUZZ_EXAMPLES=N runs a longer search."""
 from __future__ import annotations
@@ -20,8 +21,15 @@ SHIFT = {"NORTH": (-1, 0), "EAST": (0, 1), "SOUTH": (1, 0), "WEST": (0, -1)}  # 
 OPPOSITE = {"NORTH": "SOUTH", "SOUTH": "NORTH", "EAST": "WEST", "WEST": "EAST"}
 COMBINE = {"add": "v + w", "sub": "v - w", "mul": "v * w", "min": "min(v, w)", "max": "max(v, w)"}
 
+# Collectives on routed channels (wafersim.collectives): each kind on channels of its own.
+BROADCAST = {"row": ("row_broadcast", 4, "threadIdx.x", "blockDim.x"),
+             "column": ("column_broadcast", 5, "threadIdx.y", "blockDim.y"), "block": ("block_broadcast", 6, "", "")}
+ALL_REDUCE = {"row": ("row_all_reduce", 7), "column": ("column_all_reduce", 9), "block": ("block_all_reduce", 11)}
+
 step = st.one_of(
     st.tuples(st.just("exchange"), st.sampled_from(DIRECTIONS), st.integers(0, 3), st.sampled_from(sorted(COMBINE))),
+    st.tuples(st.just("broadcast"), st.sampled_from(sorted(BROADCAST)), st.integers(0, 4), st.just("")),
+    st.tuples(st.just("allreduce"), st.sampled_from(sorted(ALL_REDUCE)), st.just(0), st.just("")),
     st.tuples(st.just("scale"), st.sampled_from([0.5, 1.5, -1.0, 0.25]), st.just(0), st.just("")),
     st.tuples(st.just("offset"), st.sampled_from([1.0, -2.0, 0.125]), st.just(0), st.just("")),
 )
@@ -35,12 +43,31 @@ def kernel_source(steps) -> str:
             body += [f"    if ws.has_neighbor(ws.{a}):", f"        ws.send(ws.{a}, v, channel={channel})",
                      f"    w = ws.recv(ws.{back}, channel={channel}) if ws.has_neighbor(ws.{back}) else v",
                      f"    v = {COMBINE[combine]}"]
+        elif kind == "broadcast":  # the root: channel-th PE along the line (or block), wrapped to its size
+            name, ch, _, _ = BROADCAST[a]
+            if a == "block":
+                body.append(f"    v = wsc.{name}(v, {channel} % ws.blockDim.x, {channel} % ws.blockDim.y, channel={ch})")
+            else:
+                body.append(f"    v = wsc.{name}(v, {channel} % ws.{BROADCAST[a][3]}, channel={ch})")
+        elif kind == "allreduce":
+            name, ch = ALL_REDUCE[a]
+            body.append(f"    v = wsc.{name}(v, wsc.SUM, channel={ch})")
         elif kind == "scale":
             body.append(f"    v = v * {a!r}")
         else:
             body.append(f"    v = v + {a!r}")
     body.append("    out[y, x] = v")
-    return "import wafersim as ws\n\n\n@ws.jit\ndef kernel(inp, out):\n" + "\n".join(body) + "\n"
+    return ("import wafersim as ws\nfrom wafersim import collectives as wsc\n\n\n@ws.jit\ndef kernel(inp, out):\n"
+            + "\n".join(body) + "\n")
+
+
+def fold_from_the_end(v: np.ndarray, axis: int) -> np.ndarray:
+    """v[0] + (v[1] + (... + v[-1])) along `axis` in float32: the order of the collectives' chains."""
+    lines = np.moveaxis(v, axis, 0)
+    acc = lines[-1].copy()
+    for k in range(len(lines) - 2, -1, -1):
+        acc = lines[k] + acc
+    return acc
 
 
 def model(steps, values: np.ndarray, block: tuple[int, int]) -> np.ndarray:
@@ -51,7 +78,7 @@ def model(steps, values: np.ndarray, block: tuple[int, int]) -> np.ndarray:
     for y0 in range(0, values.shape[0], by):
         for x0 in range(0, values.shape[1], bx):
             v = values[y0:y0 + by, x0:x0 + bx].copy()
-            for kind, a, _, combine in steps:
+            for kind, a, channel, combine in steps:
                 if kind == "exchange":
                     dy, dx = SHIFT[OPPOSITE[a]]  # receive from the opposite direction
                     w = v.copy()
@@ -60,6 +87,18 @@ def model(steps, values: np.ndarray, block: tuple[int, int]) -> np.ndarray:
                     w[dst_y, dst_x] = v[src_y, src_x]
                     v = {"add": lambda: v + w, "sub": lambda: v - w, "mul": lambda: v * w,
                          "min": lambda: np.minimum(v, w), "max": lambda: np.maximum(v, w)}[combine]()
+                elif kind == "broadcast":
+                    rx, ry = channel % bx, channel % by
+                    v = {"row": lambda: np.repeat(v[:, rx:rx + 1], bx, axis=1),
+                         "column": lambda: np.repeat(v[ry:ry + 1, :], by, axis=0),
+                         "block": lambda: np.full_like(v, v[ry, rx])}[a]()
+                elif kind == "allreduce":
+                    if a == "row":
+                        v = np.repeat(fold_from_the_end(v, 1)[:, None], bx, axis=1)
+                    elif a == "column":
+                        v = np.repeat(fold_from_the_end(v, 0)[None, :], by, axis=0)
+                    else:  # rows to the first column, then down it to the corner
+                        v = np.full_like(v, fold_from_the_end(fold_from_the_end(v, 1), 0))
                 elif kind == "scale":
                     v = v * np.float32(a)
                 else:
@@ -76,7 +115,7 @@ def test_random_exchange_kernels_match_a_numpy_model(steps, block, grid, seed, t
     module = load_source(tmp_path_factory.mktemp("fuzz"), kernel_source(steps))
     h, w = grid[1] * block[1], grid[0] * block[0]
     values = np.random.default_rng(seed).uniform(-2, 2, (h, w)).astype(np.float32)
-    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    dev = ws.Device(ws.WaferSpec(width=8, height=8, channels=16))
     d_in, d_out = dev.to_device(values), dev.device_array(values.shape)
     module.kernel[grid, block](d_in, d_out)
     np.testing.assert_array_equal(d_out.copy_to_host(), model(steps, values, block))
