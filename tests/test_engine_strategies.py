@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import wafersim as ws
 from conftest import load_source
+from test_fuzz_kernels import SPEC as FUZZ_SPEC
 from test_fuzz_kernels import kernel_source, model, step
 from wafersim.kernels import gemm, gemv, heat, heat_tiled, life, reduce, saxpy, scan
 from wafersim.sim import streams
@@ -114,7 +115,7 @@ def test_random_exchange_kernels_are_identical_under_every_strategy(steps, block
     values = np.random.default_rng(seed).uniform(-2, 2, (h, w)).astype(np.float32)
 
     def launch():
-        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        dev = ws.Device(FUZZ_SPEC)
         d_in, d_out = dev.to_device(values), dev.device_array(values.shape)
         stats = module.kernel[grid, block](d_in, d_out)
         return d_out.copy_to_host(), stats

@@ -25,6 +25,7 @@ COMBINE = {"add": "v + w", "sub": "v - w", "mul": "v * w", "min": "min(v, w)", "
 BROADCAST = {"row": ("row_broadcast", 4, "threadIdx.x", "blockDim.x"),
              "column": ("column_broadcast", 5, "threadIdx.y", "blockDim.y"), "block": ("block_broadcast", 6, "", "")}
 ALL_REDUCE = {"row": ("row_all_reduce", 7), "column": ("column_all_reduce", 9), "block": ("block_all_reduce", 11)}
+SPEC = ws.WaferSpec(width=8, height=8, channels=16)  # (the collectives' channels 4 to 13 included)
 
 step = st.one_of(
     st.tuples(st.just("exchange"), st.sampled_from(DIRECTIONS), st.integers(0, 3), st.sampled_from(sorted(COMBINE))),
@@ -115,7 +116,7 @@ def test_random_exchange_kernels_match_a_numpy_model(steps, block, grid, seed, t
     module = load_source(tmp_path_factory.mktemp("fuzz"), kernel_source(steps))
     h, w = grid[1] * block[1], grid[0] * block[0]
     values = np.random.default_rng(seed).uniform(-2, 2, (h, w)).astype(np.float32)
-    dev = ws.Device(ws.WaferSpec(width=8, height=8, channels=16))
+    dev = ws.Device(SPEC)
     d_in, d_out = dev.to_device(values), dev.device_array(values.shape)
     module.kernel[grid, block](d_in, d_out)
     np.testing.assert_array_equal(d_out.copy_to_host(), model(steps, values, block))
