@@ -78,13 +78,17 @@ _CEREBRAS_FABRIC: dict[str, Any] = {
     "link_words_per_cycle": 1,  # one 32-bit wavelet per link, cycle and direction (Cerebras SDK docs)
     "channels": 24,  # routable colors 0..23 (csl-examples, tutorials/10-sentinel-colors)
     "sram_bytes": 48 * 1024,  # 48 kB per core (Lie, Hot Chips 34, 2022)
-    "vector_lanes": 1,  # one fp32 FMAC per cycle (fp16 runs 4-wide, which our 32-bit ISA has not)
+    "vector_lanes": 1,  # one fp32 FMAC per cycle
+    # 4-way fp16 SIMD on the WSE-1/WSE-2 core (Lie, Hot Chips 34, 2022; The Next Platform, 2024-03-14)
+    "vector_lanes_half": 4,
 }
 
 #: Per-preset field values on top of the dataclass defaults (sizes come from `PRESET_SIZES`).
 PRESET_FIELDS: dict[str, dict[str, Any]] = {
     "wse2": dict(_CEREBRAS_FABRIC),
-    "wse3": dict(_CEREBRAS_FABRIC),  # same core and fabric figures published; see docs/timing.md
+    # same core and fabric figures published, but an 8-wide fp16 SIMD unit (The Next Platform, 2024-03-14);
+    # see docs/timing.md
+    "wse3": {**_CEREBRAS_FABRIC, "vector_lanes_half": 8},
     "dev": {},
 }
 
@@ -103,6 +107,10 @@ class WaferSpec:
     sram_bytes: int = 49152
     registers: int = 32
     vector_lanes: int = 8
+    # 16-bit float (float16, bfloat16) elements a vector op processes per cycle, including the float32
+    # accumulation of 16-bit products (`vwfma`) and conversions (docs/timing.md). `dev`: 4 x vector_lanes,
+    # the wse2 ratio.
+    vector_lanes_half: int = 32
     clock_hz: float = 0.85e9
     hop_latency: float = 1
     # Cycles a word takes between a PE and its own router, each way (the "ramp"); paid at both ends of
@@ -243,6 +251,7 @@ class WaferSpec:
         need(is_int(self.registers) and 2 <= self.registers <= MAX_REGISTERS, "registers",
              f"must be between 2 and {MAX_REGISTERS} (5-bit register fields)")
         need(is_int(self.vector_lanes) and self.vector_lanes >= 1, "vector_lanes", "must be >= 1")
+        need(is_int(self.vector_lanes_half) and self.vector_lanes_half >= 1, "vector_lanes_half", "must be >= 1")
         need(is_int(self.channels) and 1 <= self.channels <= MAX_CHANNELS, "channels",
              f"must be between 1 and {MAX_CHANNELS} (5-bit channel fields)")
         need(is_int(self.fifo_depth) and self.fifo_depth >= 1, "fifo_depth", "must be >= 1 word")

@@ -6,16 +6,16 @@ import ast
 
 import numpy as np
 
-from .calls import CallLowering
+from .halfprec import HalfLowering
 from .ir import VReg
-from .values import DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
+from .values import ARRAY_DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 
 def subscript_parts(node: ast.Subscript) -> list[ast.expr]:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 
 
-class ArrayLowering(CallLowering):
+class ArrayLowering(HalfLowering):
     def local_array(self, node: ast.Call, name: str) -> LocalArray:
         """`ws.local.array(shape, dtype=np.float32)`: a static SRAM allocation."""
         kwargs = {k.arg: k.value for k in node.keywords}
@@ -31,9 +31,10 @@ class ArrayLowering(CallLowering):
                 and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
             raise Unsupported("ws.local.array needs a constant shape: an int or a tuple of 1 or 2 positive ints")
         try:
-            ty = DTYPES[np.dtype(dtype)]
+            ty = ARRAY_DTYPES[np.dtype(dtype)]
         except (TypeError, KeyError, ValueError):
-            raise Unsupported("ws.local.array dtype must be np.float32 or np.int32") from None
+            raise Unsupported("ws.local.array dtype must be np.float32, np.int32, np.float16 or "
+                              "ml_dtypes.bfloat16") from None
         array = LocalArray(name, ty, self.fn.local_words, shape)
         self.fn.local_words += array.size
         self.fn.local_arrays.append((name, array.size, shape, ty))
@@ -95,7 +96,8 @@ class ArrayLowering(CallLowering):
         if any(isinstance(p, ast.Slice) for p in parts):
             return self.slice_ref(base, parts)
         offset = self.element_address(base, parts)
-        out = self.new_reg(base.dtype)
+        word = Val(self.element_word_type(base.dtype), self.new_reg(self.element_word_type(base.dtype)), temp=True)
+        out = word.reg
         if isinstance(base, LocalArray):
             if offset.is_const:
                 self.emit("ld", d=out, a=0, imm=base.base + int(offset.const), reloc="local")
@@ -103,7 +105,7 @@ class ArrayLowering(CallLowering):
                 self.emit("ld", d=out, a=offset.reg, imm=base.base, reloc="local")
         else:
             self.emit("gld", d=out, a=self.global_address(base, offset), imm=0)
-        return Val(base.dtype, out, temp=True)
+        return self.widen_element(word, base.dtype)
 
     def global_address(self, array: GlobalArray, offset: Val) -> VReg:
         byte = self.arith(ast.LShift(), offset, Val("i32", const=2))
@@ -185,14 +187,14 @@ class ArrayLowering(CallLowering):
             return
         if value is None:
             if self.is_untyped_recv(value_node):
-                self.recv_types[id(value_node)] = base.dtype
+                self.recv_types[id(value_node)] = self.scalar_operand_type(base.dtype)
             value = self.expr(value_node)
         if not isinstance(value, Val):
             raise Unsupported(f"cannot store {describe(value)} into an element of {base.name}", value_node)
         if base.dtype == "i32" and value.ty == "f32":
             raise Unsupported(f"cannot store a float32 into int32 array {base.name} ("
                               + self.float_to_int_hint(value_node) + ")")
-        value = self.to_type(value, base.dtype)
+        value = self.element_value(value, base.dtype)
         offset = self.element_address(base, parts)
         if isinstance(base, LocalArray):
             if offset.is_const:
@@ -203,6 +205,8 @@ class ArrayLowering(CallLowering):
         self.emit("gst", d=self.reg_of(value), a=self.global_address(base, offset), imm=0)
 
     def copy_slice(self, dst: SliceRef, src: SliceRef) -> None:
+        if self.convert_slice(dst, src):
+            return
         if src.array.dtype != dst.array.dtype:
             raise Unsupported(f"cannot copy a {src.array.dtype} slice into a {dst.array.dtype} slice")
         self.check_same_length(src, dst)

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Iterator
 
 from ..isa.encoding import OPERAND_FIELD
-from ..isa.opcodes import BY_NAME, PORTS, SPECIAL_REGISTERS, VECTOR_OPS, port_mask_text
+from ..isa.opcodes import BY_NAME, FLAG_LETTERS, PORTS, SPECIAL_REGISTERS, VECTOR_OPS, port_mask_text
 
 #: Opcodes that take `d` as an input (an address or a value to store) rather than writing it.
 READS_D = {"st", "gst", "gldv"} | VECTOR_OPS
@@ -93,7 +93,7 @@ class Op:
                 parts.append(str(getattr(self, operand)))
         flags = ""
         if self.flags:
-            flags = "." + "".join(k for k, v in (("f", 1), ("s", 2)) if self.flags & v)
+            flags = "." + "".join(k for k, v in FLAG_LETTERS.items() if self.flags & v)
         return f"{self.op}{flags} {', '.join(parts)}".rstrip()
 
 

@@ -11,10 +11,14 @@ import dataclasses
 
 import numpy as np
 
+from ..isa.halfprec import HALF_NAMES
 from .ir import VReg
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32"}
+#: Element types of arrays (local and global): the scalar types, and the 16-bit floats `f16` and `bf16`,
+#: stored one per 32-bit word (isa/halfprec.py), whose elements read as float32 values.
+ARRAY_DTYPES = {**DTYPES, **HALF_NAMES}
 
 
 @dataclasses.dataclass

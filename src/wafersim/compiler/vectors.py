@@ -15,6 +15,7 @@ import dataclasses
 from . import intrinsics as wsi
 from .arrays import ArrayLowering
 from .ir import VReg
+from ..isa.opcodes import FLAG_SCALAR
 from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul", ast.Div: "vdiv"}
@@ -101,6 +102,8 @@ class VectorLowering(ArrayLowering):
     # ------------------------------------------------------------------ slice assignment
     def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
         """`array[parts] = value_node` (or the already evaluated `value`)."""
+        if value is None:
+            value_node = self.slice_fma(value_node) or value_node
         if value is None and self.is_vector_tree(value_node):
             if not isinstance(array, LocalArray):
                 raise Unsupported("vector arithmetic writes a local slice; store it to global memory after")
@@ -109,7 +112,7 @@ class VectorLowering(ArrayLowering):
             return
         if value is None:
             if self.is_untyped_recv(value_node):
-                self.recv_types[id(value_node)] = array.dtype
+                self.recv_types[id(value_node)] = self.scalar_operand_type(array.dtype)
             value = self.expr(value_node)
         dst = self.slice_ref(array, parts)
         if isinstance(value, SliceRef):
@@ -117,7 +120,7 @@ class VectorLowering(ArrayLowering):
         elif isinstance(value, Val):
             if not isinstance(dst.array, LocalArray):
                 raise Unsupported("a global slice can only be assigned a local slice: x[a:a + n] = buf[0:n]")
-            scalar = self.broadcast(value, dst.array.dtype, value_node)
+            scalar = self.element_value(self.broadcast(value, dst.array.dtype, value_node), dst.array.dtype)
             self.emit("vfill", d=self.sram_address(dst.array, dst.start), b=self.reg_of(scalar),
                       c=self.reg_of(dst.length))
         else:
@@ -128,21 +131,21 @@ class VectorLowering(ArrayLowering):
         if ty == "i32" and value.ty == "f32":
             raise Unsupported("a float32 scalar cannot combine with an int32 slice ("
                               + self.float_to_int_hint(node) + ")", node)
-        return self.to_type(value, ty)
+        return self.to_type(value, self.scalar_operand_type(ty))
 
     # ------------------------------------------------------------------ resolving the right side
     def resolve(self, node: ast.expr, ty: str):
         """The tree of `node` with its scalars evaluated and its slices computed, in Python's order."""
         if not self.has_slice(node):
             if self.is_untyped_recv(node):
-                self.recv_types[id(node)] = ty
+                self.recv_types[id(node)] = self.scalar_operand_type(ty)
             return self.broadcast(self.scalar(node), ty, node)
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _VECTOR_OPS:
                 raise Unsupported(f"operator {type(node.op).__name__} is not supported on slices", node)
             if isinstance(node.op, ast.Div) and ty != "f32":
-                raise Unsupported("`/` of slices gives float32 values, which an int32 slice cannot hold: divide "
-                                  "into a float32 array", node)
+                raise Unsupported("`/` of slices gives float32 values, which an int32 slice cannot hold (16-bit "
+                                  "slices have no divide): divide into a float32 array", node)
             left = self.resolve(node.left, ty)
             if isinstance(node.op, ast.Div) and isinstance(left, Val):
                 raise Unsupported("a scalar divided by a slice is not supported (vdiv divides a slice by a slice "
@@ -162,8 +165,7 @@ class VectorLowering(ArrayLowering):
             raise Unsupported(f"{describe(value)} cannot be a vector operand", node)
         if not isinstance(value.array, LocalArray):
             raise Unsupported("vector operands must be slices of local arrays (load global data first)", node)
-        if value.array.dtype != ty:
-            raise Unsupported("vector operands must all have the destination's dtype", node)
+        self.check_vector_dtype(value.array.dtype, ty, node)
         return VecLeaf(value, node)
 
     # ------------------------------------------------------------------ emitting
@@ -171,10 +173,13 @@ class VectorLowering(ArrayLowering):
         for leaf in _leaves(tree):
             self.check_same_length(leaf.ref, dst)
         ty = dst.array.dtype
-        out = _Target(self.reg_of(dst.length), 1 if ty == "f32" else 0, ty, dst.array.size)
+        mixed = self.mixed_accumulate(_leaves(tree), ty)
+        out = _Target(self.reg_of(dst.length), self.vector_flags(ty), mixed or ty, dst.array.size)
         d_addr = self.sram_address(dst.array, dst.start)
-        if self.fused_accumulate(tree, d_addr, out, target):
+        if self.fused_accumulate(tree, d_addr, out, target, widening=mixed is not None):
             return
+        if mixed:
+            raise self.mixed_refusal()
         early = _leaves(_first_write(tree))
         late = [leaf for leaf in _leaves(tree) if all(leaf is not e for e in early)]
         self.vector_slots = 0
@@ -186,9 +191,9 @@ class VectorLowering(ArrayLowering):
         else:
             self.compute(tree, d_addr, out)
 
-    def fused_accumulate(self, tree, d_addr: VReg, out: _Target, target: ast.expr) -> bool:
+    def fused_accumulate(self, tree, d_addr: VReg, out: _Target, target: ast.expr, widening: bool = False) -> bool:
         """`dst = x * y + dst` (either order of the sum) as one `vfma` (which rounds the product, then the
-        sum, as NumPy does)."""
+        sum, as NumPy does); `widening`: 16-bit x and y into a float32 dst, one `vwfma`."""
         if not (isinstance(tree, VecOp) and tree.op == "vadd"):
             return False
         for product, other in ((tree.left, tree.right), (tree.right, tree.left)):
@@ -199,9 +204,15 @@ class VectorLowering(ArrayLowering):
                 if isinstance(a, Val):
                     a, b = b, a
                 scalar = isinstance(b, Val)
-                self.emit("vfma", d=d_addr, a=self.sram_address(a.ref.array, a.ref.start),
-                          b=self.reg_of(b) if scalar else self.sram_address(b.ref.array, b.ref.start),
-                          c=out.length, flags=out.flags | (2 if scalar else 0))
+                fields = dict(d=d_addr, a=self.sram_address(a.ref.array, a.ref.start),
+                              b=self.reg_of(b) if scalar else self.sram_address(b.ref.array, b.ref.start),
+                              c=out.length)
+                if widening:
+                    if any(leaf.ref.array.dtype != out.ty for leaf in (a, b) if isinstance(leaf, VecLeaf)):
+                        raise self.mixed_refusal()
+                    self.emit("vwfma", flags=self.vector_flags(out.ty) | (FLAG_SCALAR if scalar else 0), **fields)
+                else:
+                    self.emit_vector("vfma", out.ty, scalar, **fields)
                 return True
         return False
 
@@ -240,8 +251,8 @@ class VectorLowering(ArrayLowering):
             self.vector_slots -= 1
 
     def negate(self, dest: VReg, source: VReg, out: _Target) -> None:
-        minus_one = Val(out.ty, const=-1.0 if out.ty == "f32" else -1)
-        self.emit("vscale", d=dest, a=source, b=self.reg_of(minus_one), c=out.length, flags=out.flags)
+        minus_one = Val(self.scalar_operand_type(out.ty), const=-1 if out.ty == "i32" else -1.0)
+        self.emit_vector("vscale", out.ty, True, d=dest, a=source, b=self.reg_of(minus_one), c=out.length)
 
     def combine(self, op: str, dest: VReg, a: VReg | Val, b: VReg | Val, out: _Target) -> None:
         """dest = a op b, with at most one scalar operand (it goes in the instruction's scalar slot)."""
@@ -254,12 +265,10 @@ class VectorLowering(ArrayLowering):
                 raise AssertionError(f"{op} with a scalar first operand")
             a, b = b, a
         if isinstance(b, Val):
-            if op == "vmul":
-                self.emit("vscale", d=dest, a=a, b=self.reg_of(b), c=out.length, flags=out.flags)
-            else:
-                self.emit(op, d=dest, a=a, b=self.reg_of(b), c=out.length, flags=out.flags | 2)
+            self.emit_vector("vscale" if op == "vmul" else op, out.ty, True, d=dest, a=a, b=self.reg_of(b),
+                             c=out.length)
         else:
-            self.emit(op, d=dest, a=a, b=b, c=out.length, flags=out.flags)
+            self.emit_vector(op, out.ty, d=dest, a=a, b=b, c=out.length)
 
     # ------------------------------------------------------------------ reductions
     def reduction(self, callee, args) -> Val:
@@ -275,6 +284,9 @@ class VectorLowering(ArrayLowering):
             return self.tuple_reduction(callee, values[0], args[0])
         refs = [self.reduction_operand(v, a, name) for v, a in zip(values, args)]
         ty = refs[0].array.dtype
+        if any(self.element_word_type(ref.array.dtype) != ref.array.dtype for ref in refs):
+            raise Unsupported(f"{name}() of a 16-bit slice: widen it into a float32 array first "
+                              f"(t[0:n] = h[0:n]) and reduce that", args[0])
         if is_dot:
             if refs[1].array.dtype != ty:
                 raise Unsupported("ws.dot() of an int32 and a float32 slice: convert one array first", args[1])

@@ -65,8 +65,10 @@ DIRECTION_STEP = ((0, -1), (1, 0), (0, 1), (-1, 0))
 SPECIAL_REGISTERS = ("tid.x", "tid.y", "bid.x", "bid.y", "bdim.x", "bdim.y", "gdim.x", "gdim.y", "pe.x", "pe.y")
 
 #: Modifier letters written after a dot (`vadd.fs`): bit values in the `flags` field.
-FLAG_LETTERS = {"f": 1, "s": 2}
+FLAG_LETTERS = {"f": 1, "s": 2, "b": 4}
 FLAG_FLOAT, FLAG_SCALAR = 1, 2
+#: On the 16-bit float opcodes (`vhadd` ... `f2h`): bfloat16 instead of float16 (isa/halfprec.py).
+FLAG_BFLOAT = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,13 +237,40 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vredmax", "REG", ("d", "a", "c"), "vector", "d = the largest of sram[a:a+c] (as vredmin)", "f"),
     ("vdot", "REG", ("d", "a", "b", "c"), "vector", "d = sum of sram[a+k] * sram[b+k], left to right, each "
      "product and each sum rounded (.f: float32; int32 wraps)", "f"),
+    # 16-bit floats (isa/halfprec.py, docs/python-supported.md): one float16 value (.b: bfloat16) per 32-bit
+    # word, in its low half. Each 16-bit result is rounded to nearest even, as NumPy / ml_dtypes compute on
+    # arrays of that dtype; their elements cost ceil(c / vector_lanes_half) cycles (WaferSpec)
+    ("vhadd", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] = sram[a:a+c] + sram[b:b+c]  (.s: + b, a "
+     "float32 register rounded to 16 bits first; .b: bfloat16)", "sb"),
+    ("vhsub", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] = sram[a:a+c] - sram[b:b+c]  (.s: - b)", "sb"),
+    ("vhmul", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] = sram[a:a+c] * sram[b:b+c]  (.s: * b: the "
+     "16-bit scale)", "sb"),
+    ("vhmin", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] = min(sram[a:a+c], sram[b:b+c])  (.s: min "
+     "with b)", "sb"),
+    ("vhmax", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] = max(sram[a:a+c], sram[b:b+c])  (.s: max "
+     "with b)", "sb"),
+    ("vhfma", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] += sram[a:a+c] * sram[b:b+c]  (.s: * b); "
+     "the product rounded to 16 bits, then the sum", "sb"),
+    ("vwfma", "REG", ("d", "a", "b", "c"), "vector", "float32 sram[d:d+c] += float32(16-bit sram[a:a+c]) * "
+     "float32(16-bit sram[b:b+c])  (.s: * b, a float32 register): float32 accumulation, one rounding when "
+     "both factors are 16-bit (their product is exact)", "sb"),
+    ("vcvth", "REG", ("d", "a", "c"), "vector", "16-bit sram[d:d+c] = float32 sram[a:a+c] rounded to nearest even "
+     "(.b: bfloat16)", "b"),
+    ("vcvtf", "REG", ("d", "a", "c"), "vector", "float32 sram[d:d+c] = 16-bit sram[a:a+c] (exact; .b: bfloat16)",
+     "b"),
+    ("h2f", "REG", ("d", "a"), "fpu", "d = float32 of the 16-bit value in the low half of a (exact; .b: "
+     "bfloat16)", "b"),
+    ("f2h", "REG", ("d", "a"), "fpu", "d = the 16-bit bits of float32 a rounded to nearest even, high half zero "
+     "(.b: bfloat16)", "b"),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))
+#: The vector opcodes on 16-bit floats (their elements cost ceil(n / `WaferSpec.vector_lanes_half`) cycles).
+HALF_VECTOR_OPS = frozenset({"vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma", "vwfma", "vcvth", "vcvtf"})
 #: Vector instructions over SRAM: `d` and `a` (and `b`, unless `.s` makes it a scalar register) hold SRAM
 #: word addresses, `c` the length; none of them writes a register.
 VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
-                        "vfmaz", "vspfma"})
+                        "vfmaz", "vspfma"}) | HALF_VECTOR_OPS
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 BY_CODE: dict[int, Opcode] = {op.code: op for op in OPCODES}
 

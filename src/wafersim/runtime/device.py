@@ -16,6 +16,7 @@ import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
 from ..errors import ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError, WaferError
+from ..isa import halfprec
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import Placement, normalize_dims
@@ -41,9 +42,20 @@ def device_dtype(dtype: Any, what: str) -> np.dtype:
         dtype = np.dtype(dtype)
     except TypeError:
         raise ArgumentTypeError(f"{what}: {dtype!r} is not a NumPy dtype", dtype=repr(dtype)) from None
-    if dtype.kind not in NUMERIC_KINDS:
+    if dtype.kind not in NUMERIC_KINDS and not halfprec.is_half(dtype):
         raise ArgumentTypeError(f"{what}: device memory holds numbers, not dtype {dtype}", dtype=str(dtype))
     return dtype
+
+
+def device_itemsize(dtype: np.dtype) -> int:
+    """Bytes of device memory per element: a 16-bit float takes a whole 32-bit word (`isa.halfprec`), so
+    kernels address it as they address float32; other dtypes take their size."""
+    return 4 if halfprec.is_half(dtype) else dtype.itemsize
+
+
+def device_words(array: np.ndarray) -> np.ndarray:
+    """A host array as device memory holds it: 16-bit floats widened to one 32-bit word each."""
+    return halfprec.host_to_words(array) if halfprec.is_half(array.dtype) else array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +141,8 @@ class DeviceArray:
 
     @property
     def nbytes(self) -> int:
-        return self.size * self.dtype.itemsize
+        """Bytes of device memory the array takes (4 per element for 16-bit floats: see `device_itemsize`)."""
+        return self.size * device_itemsize(self.dtype)
 
     @property
     def address(self) -> int:
@@ -148,6 +161,11 @@ class DeviceArray:
                               f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
                               device=(self.shape, str(self.dtype)))
         out = np.empty(self.shape, dtype=self.dtype) if ary is None else ary
+        if halfprec.is_half(self.dtype):  # one value per 32-bit word on the device
+            words = np.empty(self.shape, dtype=np.uint32)
+            self.device.memcpy_dtoh(words, self.pointer, stream=stream)
+            out[...] = halfprec.words_to_host(words, self.dtype)
+            return out
         self.device.memcpy_dtoh(out, self.pointer, stream=stream)
         return out
 
@@ -158,7 +176,7 @@ class DeviceArray:
             raise LaunchError(f"copy_to_device: host array {ary.shape} {ary.dtype} does not match device array "
                               f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
                               device=(self.shape, str(self.dtype)))
-        self.device.memcpy_htod(self.pointer, ary, stream=stream)
+        self.device.memcpy_htod(self.pointer, device_words(ary), stream=stream)
 
     def free(self) -> None:
         """Release the array now; using it afterwards raises an error."""
@@ -284,7 +302,7 @@ class Device:
         array = np.ascontiguousarray(array)
         device_dtype(array.dtype, "to_device")
         out = self.device_array(array.shape, array.dtype)
-        self.memcpy_htod(out.pointer, array, stream=stream)
+        self.memcpy_htod(out.pointer, device_words(array), stream=stream)
         return out
 
     def device_array(self, shape: int | Sequence[int], dtype: Any = np.float32, stream: Stream | None = None) -> DeviceArray:
@@ -298,7 +316,7 @@ class Device:
         if any(s < 0 for s in shape):
             raise LaunchError(f"device_array: shape {shape} must be non-negative ints")
         dtype = device_dtype(dtype, "device_array")
-        nbytes = max(int(np.prod(shape, dtype=object)) * dtype.itemsize, 1)  # Python ints: no overflow
+        nbytes = max(int(np.prod(shape, dtype=object)) * device_itemsize(dtype), 1)  # Python ints: no overflow
         pointer = self.malloc(nbytes)
         self._array_layouts[pointer.serial] = (shape, dtype)
         return DeviceArray(self, shape, dtype, pointer)

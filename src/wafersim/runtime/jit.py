@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..compiler import Compiled, KernelSignature, compile_kernel
-from ..compiler.frontend import DTYPES
+from ..compiler.values import ARRAY_DTYPES
 from ..errors import ArgumentError, ArgumentTypeError, LaunchError
 from .device import Device, DeviceArray, Kernel
 
@@ -40,10 +40,10 @@ class Dispatcher(Kernel):
         kinds, words = [], []
         for position, value in enumerate(args):
             if isinstance(value, DeviceArray):
-                if value.dtype not in DTYPES or value.ndim not in (1, 2):
-                    raise LaunchError(f"argument {position}: kernels take 1-D or 2-D float32 or int32 device arrays, "
-                                      f"got {value.ndim}-D {value.dtype}", position=position)
-                kinds.append(("array", DTYPES[value.dtype], value.ndim))
+                if value.dtype not in ARRAY_DTYPES or value.ndim not in (1, 2):
+                    raise LaunchError(f"argument {position}: kernels take 1-D or 2-D float32, int32, float16 or "
+                                      f"bfloat16 device arrays, got {value.ndim}-D {value.dtype}", position=position)
+                kinds.append(("array", ARRAY_DTYPES[value.dtype], value.ndim))
                 words += [value, *value.shape]
             elif isinstance(value, np.ndarray):
                 raise LaunchError(f"argument {position}: a host NumPy array; copy it to the device first "

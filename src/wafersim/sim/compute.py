@@ -13,6 +13,8 @@ import numpy as np
 from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
+from ..isa.opcodes import HALF_VECTOR_OPS
+from .compute_half import SCALAR_HALF_OPS, HalfComputeMixin
 from .lanes import Lanes
 from .sparse import SPARSE_OPS, SparseMixin
 
@@ -86,7 +88,7 @@ ARITHMETIC_CHECKS = {
     "range() step is zero": (KernelValueError, "range() arg 3 must not be zero"),
 }
 
-class ComputeMixin(SparseMixin):
+class ComputeMixin(SparseMixin, HalfComputeMixin):
     """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
 
     # ------------------------------------------------------------------ program preparation
@@ -149,6 +151,8 @@ class ComputeMixin(SparseMixin):
             return lambda L: self._store(L, ins)
         if op in SPARSE_OPS:
             return self._sparse_executor(ins)
+        if op in HALF_VECTOR_OPS or op in SCALAR_HALF_OPS:
+            return self._half_executor(ins)
         if op in REDUCTIONS:
             return lambda L: self._reduction(L, ins)
         if op.startswith("v"):

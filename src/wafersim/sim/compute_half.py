@@ -1,0 +1,76 @@
+"""Executors of the 16-bit float instructions: `vhadd` ... `vhfma`, `vwfma`, `vcvth`, `vcvtf`, `h2f`, `f2h`.
+
+A 16-bit value is stored one per 32-bit word, its bits in the low half (`isa.halfprec`). Every 16-bit
+result is what NumPy (float16) or ml_dtypes (bfloat16) gives on arrays of that dtype, so each operation
+rounds to nearest even in 16 bits; `vwfma` widens its 16-bit factors to float32 and accumulates in
+float32. Vector elements cost ceil(n / `WaferSpec.vector_lanes_half`) cycles beyond the issue cost.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from ..isa import halfprec
+from ..isa.encoding import Instr
+from ..isa.opcodes import FLAG_BFLOAT, FLAG_SCALAR
+from .lanes import Lanes
+
+#: The 16-bit binary vector ops and the NumPy ufunc each applies in the 16-bit dtype.
+_HALF_BINARY = {"vhadd": np.add, "vhsub": np.subtract, "vhmul": np.multiply, "vhmin": np.minimum,
+                "vhmax": np.maximum}
+_CONVERSIONS = frozenset({"vcvth", "vcvtf"})
+_FLOPS_PER_ELEMENT = {"vhadd": 1, "vhsub": 1, "vhmul": 1, "vhmin": 1, "vhmax": 1, "vhfma": 2, "vwfma": 2}
+SCALAR_HALF_OPS = frozenset({"h2f", "f2h"})
+
+
+class HalfComputeMixin:
+    """16-bit float executors of a wave simulation (`WaveSim`, through `ComputeMixin`)."""
+
+    def _half_executor(self, ins: Instr) -> Callable[[Lanes], None]:
+        R, F = self.regs, self.fregs
+        kind = halfprec.kind_of_flags(ins.flags, FLAG_BFLOAT)
+        if ins.op == "h2f":
+            return lambda L: L.put(F[ins.d], halfprec.widen(L.get(R[ins.a]), kind))
+        if ins.op == "f2h":
+            return lambda L: L.put(R[ins.d], self._rounded_words(L.get(F[ins.a]), kind))
+        scalar_b = bool(ins.flags & FLAG_SCALAR)
+        names = ["d", "c", "a"] + ([] if scalar_b or ins.op in _CONVERSIONS else ["b"])
+        return lambda L: self._by_operands(
+            L, ins, names, lambda sub, where: self._half_vector(sub.to_index_form(self.n), ins, where, kind, scalar_b))
+
+    @staticmethod
+    def _rounded_words(values: np.ndarray, kind: str) -> np.ndarray:
+        with np.errstate(over="ignore"):  # beyond the 16-bit range: +-inf, as NumPy's cast gives
+            return halfprec.to_words(values, kind)
+
+    def _half_vector(self, L: Lanes, ins: Instr, where: dict[str, int], kind: str, scalar_b: bool) -> None:
+        n, op = where["c"], ins.op
+        for operand in [f for f in ("d", "a", "b") if f in where]:
+            self._check_range(L, ins, operand, np.full(L.count, where[operand]), np.full(L.count, n))
+        d, a = where["d"], where["a"]
+        words_a = L.get(self.sram[a:a + n])
+        with np.errstate(over="ignore", invalid="ignore"):
+            if op == "vcvtf":
+                L.put(self.fsram[d:d + n], halfprec.widen(words_a, kind))
+            elif op == "vcvth":
+                L.put(self.sram[d:d + n], halfprec.to_words(words_a.view(np.float32), kind))
+            elif op == "vwfma":  # float32 accumulation of widened factors (a scalar factor is float32 already)
+                other = L.get(self.fregs[ins.b]) if scalar_b else halfprec.widen(L.get(self.sram[where["b"]:where["b"] + n]), kind)
+                total = L.get(self.fsram[d:d + n]) + halfprec.widen(words_a, kind) * other
+                L.put(self.fsram[d:d + n], total)
+            else:
+                x = halfprec.from_words(words_a, kind)
+                if scalar_b:  # the float32 scalar rounded to 16 bits, as NumPy keeps the array's dtype
+                    y = L.get(self.fregs[ins.b]).astype(halfprec.HALF_DTYPES[kind])
+                else:
+                    y = halfprec.from_words(L.get(self.sram[where["b"]:where["b"] + n]), kind)
+                if op == "vhfma":
+                    result = halfprec.from_words(L.get(self.sram[d:d + n]), kind) + x * y
+                else:
+                    result = _HALF_BINARY[op](x, y)
+                L.put(self.sram[d:d + n], result.view(np.uint16).astype(np.int32))
+        L.add(self.cycle, math.ceil(n / self.spec.vector_lanes_half))
+        self.totals.vector_elements += n * L.count
+        self.totals.flops += _FLOPS_PER_ELEMENT.get(op, 0) * n * L.count
