@@ -24,6 +24,7 @@ from ..hosting import Scratch, fitting_device
 from .elementwise import bias_add_kernel
 from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk,
                      combine_stats, launch_rows, pes_per_row)
+from .mixed import half_dtype, matmul_mixed
 
 DEFAULT_TILE = 8  # T of the SUMMA tiles: p = ceil(size / tile) PEs along each side of the block
 
@@ -140,12 +141,17 @@ def dense_device(rows: int, features: tuple[int, ...], tile: int, chunk: int) ->
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE,
                   chunk: int = DEFAULT_CHUNK, device: Device | None = None,
-                  stream=None) -> tuple[np.ndarray, LaunchStats]:
+                  stream=None, precision: str = "float32") -> tuple[np.ndarray, LaunchStats]:
     """y = x @ w + b for x (batch, in), w (in, out), b (out,): the SUMMA product, then the bias add.
 
-    Returns (y as float32, the two launches' LaunchStats added up)."""
-    x, w = as_matrix("x", x), as_matrix("w", w)
+    `precision="float16"` or `"bfloat16"`: x and w in that 16-bit type, float32 accumulation and bias, y
+    rounded once to 16 bits, in one launch (`kernels.ml.mixed`). Returns (y as float32, or the 16-bit
+    dtype, and the launches' LaunchStats added up)."""
+    dtype = half_dtype(precision)
+    x, w = as_matrix("x", x, dtype or np.float32), as_matrix("w", w, dtype or np.float32)
     b = as_vector("b", b, w.shape[1])
+    if dtype is not None:
+        return matmul_mixed(x, w, precision, tile, bias=b, round_out=True, device=device, stream=stream)
     check_chunk(chunk, device and device.spec)
     device = device or dense_device(x.shape[0], (x.shape[1], w.shape[1]), tile, chunk)
     product, gemm_stats = matmul(x, w, tile, device, stream)
@@ -157,12 +163,15 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, tile: int = DEFAU
 
 def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, tile: int = DEFAULT_TILE,
                    chunk: int = DEFAULT_CHUNK, device: Device | None = None, need_dx: bool = True,
-                   stream=None) -> tuple[tuple[np.ndarray | None, np.ndarray, np.ndarray], LaunchStats]:
+                   stream=None, precision: str = "float32") -> tuple[tuple[np.ndarray | None, np.ndarray, np.ndarray], LaunchStats]:
     """Gradients of y = x @ w + b given dy = dL/dy: dx = dy @ w.T, dw = x.T @ dy, db = sum over rows of dy.
 
     The transposes are host-side layout (as `gemm.to_tiles` is). `need_dx=False` skips dx (the first
-    layer's). Returns ((dx or None, dw, db), the launches' LaunchStats added up)."""
-    x, w, dy = as_matrix("x", x), as_matrix("w", w), as_matrix("dy", dy)
+    layer's). `precision="float16"` or `"bfloat16"`: x, w and dy in that 16-bit type and float32
+    accumulation; dx is rounded to 16 bits, dw and db stay float32 (for float32 master weights).
+    Returns ((dx or None, dw, db), the launches' LaunchStats added up)."""
+    dtype = half_dtype(precision) or np.float32
+    x, w, dy = as_matrix("x", x, dtype), as_matrix("w", w, dtype), as_matrix("dy", dy, dtype)
     if w.shape[0] != x.shape[1] or dy.shape != (x.shape[0], w.shape[1]):
         raise MLShapeError(f"dense_backward: x {x.shape}, w {w.shape} and dy {dy.shape} do not match",
                            shape=(x.shape, w.shape, dy.shape))
@@ -170,10 +179,16 @@ def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, tile: int = DEF
     device = device or dense_device(x.shape[0], w.shape, tile, chunk)
     launches = []
     dx = None
+
+    def product(a: np.ndarray, b: np.ndarray, rounded: bool) -> tuple[np.ndarray, LaunchStats]:
+        if precision == "float32":
+            return matmul(a, b, tile, device, stream)
+        return matmul_mixed(a, b, precision, tile, round_out=rounded, device=device, stream=stream)
+
     if need_dx:
-        dx, stats = matmul(dy, w.T, tile, device, stream)
+        dx, stats = product(dy, w.T, True)
         launches.append(stats)
-    dw, stats = matmul(x.T, dy, tile, device, stream)
+    dw, stats = product(x.T, dy, False)
     launches.append(stats)
     db, stats = column_sum(dy, chunk, device, stream)
     launches.append(stats)

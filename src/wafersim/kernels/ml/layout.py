@@ -33,9 +33,10 @@ class TileTooLargeError(OutOfMemoryError):
     """A chunk or tile that would not fit a PE's SRAM."""
 
 
-def as_matrix(name: str, value: np.ndarray) -> np.ndarray:
-    """`value` as a C-contiguous float32 2-D array, or an `MLShapeError` naming the argument."""
-    array = np.ascontiguousarray(value, dtype=np.float32)
+def as_matrix(name: str, value: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """`value` as a C-contiguous 2-D array of `dtype` (default float32), or an `MLShapeError` naming the
+    argument."""
+    array = np.ascontiguousarray(value, dtype=dtype)
     if array.ndim != 2 or array.size == 0:
         raise MLShapeError(f"{name} must be a non-empty 2-D array, got shape {array.shape}", array=name,
                            shape=array.shape)
