@@ -1,0 +1,249 @@
+"""16-bit floats in `@ws.jit` kernels (compiler/halfprec.py): float16 and bfloat16 local arrays and kernel
+arguments, element loads and stores, vector operations rounded as NumPy / ml_dtypes round them, float32
+accumulation, conversions, their cost from `WaferSpec.vector_lanes_half`, and what is refused.
+
+Every reference is NumPy (float16) or ml_dtypes (bfloat16) computing in the same precision, one operation at
+a time, compared bit for bit.
+"""
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import compile_error, line_of, run_on_one_block
+
+N = 24
+KINDS = [np.float16, ml_dtypes.bfloat16]
+SPEC = ws.WaferSpec(width=2, height=2)
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(SPEC)
+
+
+def values(dtype, seed: int, n: int = N) -> np.ndarray:
+    """Random 16-bit values of both signs, some large enough to overflow float16 when multiplied."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(n) * rng.choice([0.5, 3.0, 200.0], n)).astype(dtype)
+
+
+def make_arith(dtype):
+    @ws.jit
+    def arith(x, y, s, out):
+        a = ws.local.array(N, dtype)
+        b = ws.local.array(N, dtype)
+        r = ws.local.array((8, N), dtype)
+        a[0:N] = x[0:N]
+        b[0:N] = y[0:N]
+        r[0, 0:N] = a[0:N] + b[0:N]
+        r[1, 0:N] = a[0:N] - b[0:N]
+        r[2, 0:N] = a[0:N] * b[0:N]
+        r[3, 0:N] = min(a[0:N], b[0:N])
+        r[4, 0:N] = max(a[0:N], s)
+        r[5, 0:N] = a[0:N] * s - b[0:N]  # scale, then subtract: two roundings
+        r[6, 0:N] = -a[0:N]
+        r[7, 0:N] = b[0:N]
+        r[7, 0:N] = a[0:N] * b[0:N] + r[7, 0:N]  # 16-bit fma: the product rounded, then the sum
+        for i in range(8):
+            out[i, 0:N] = r[i, 0:N]
+
+    return arith
+
+
+@pytest.mark.parametrize("dtype", KINDS, ids=["float16", "bfloat16"])
+def test_vector_ops_round_as_numpy_does_in_16_bits(dev, dtype):
+    x, y = values(dtype, 1), values(dtype, 2)
+    s = np.float32(1.3)
+    out = np.zeros((8, N), dtype)
+    (_, _, got) = run_on_one_block(dev, make_arith(dtype), x, y, s, out)
+    hs = dtype(s)  # the float32 scalar is rounded to the slice's dtype first, as NumPy keeps the array's dtype
+    with np.errstate(over="ignore"):
+        expected = [x + y, x - y, x * y, np.minimum(x, y), np.maximum(x, hs), x * hs - y, -x, x * y + y]
+    assert got.dtype == np.dtype(dtype)
+    for row, want in zip(got, expected):
+        np.testing.assert_array_equal(row.view(np.uint16), np.asarray(want, dtype).view(np.uint16))
+
+
+@pytest.mark.parametrize("dtype", KINDS, ids=["float16", "bfloat16"])
+def test_float32_accumulation_of_16_bit_products(dev, dtype):
+    """`acc = x * y + acc` and `ws.fma(x, y, acc)` with 16-bit x, y and float32 acc: the product is exact in
+    float32, the sum rounds once in float32; with a float32 scalar factor the product rounds first."""
+
+    @ws.jit
+    def accumulate(x, y, acc_in, s, out):
+        a = ws.local.array(N, dtype)
+        b = ws.local.array(N, dtype)
+        acc = ws.local.array(N, np.float32)
+        a[0:N] = x[0:N]
+        b[0:N] = y[0:N]
+        acc[0:N] = acc_in[0:N]
+        acc[0:N] = a[0:N] * b[0:N] + acc[0:N]
+        acc[0:N] = ws.fma(b[0:N], a[0:N], acc[0:N])
+        acc[0:N] += a[0:N] * s
+        out[0:N] = acc[0:N]
+
+    x, y = values(dtype, 3), values(dtype, 4)
+    acc = np.random.default_rng(5).standard_normal(N).astype(np.float32)
+    s = np.float32(0.37)
+    (_, _, _, got) = run_on_one_block(dev, accumulate, x, y, acc, s, np.zeros(N, np.float32))
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    expected = acc + x32 * y32
+    expected = expected + y32 * x32
+    expected = expected + x32 * s
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", KINDS, ids=["float16", "bfloat16"])
+def test_conversions_elements_and_fill(dev, dtype):
+    """Slice copies between float32 and 16-bit arrays convert (rounding to nearest even one way, exact the
+    other); an element reads as float32 and a stored number rounds; a fill rounds its scalar once."""
+
+    @ws.jit
+    def convert(x32, h, out_h, out_32, out_scalar):
+        f = ws.local.array(N, np.float32)
+        t = ws.local.array(N, dtype)
+        f[0:N] = x32[0:N]
+        t[0:N] = f[0:N]  # round
+        out_h[0:N] = t[0:N]
+        t[0:N] = h[0:N]
+        f[0:N] = t[0:N]  # widen
+        out_32[0:N] = f[0:N]
+        t[0:4] = 0.1  # fill
+        t[4] = t[5] * 3.0 + 1.0  # element read (float32), float32 arithmetic, store rounds
+        h[0] = f[1] / 3.0  # a global 16-bit element store
+        out_scalar[0] = h[2] + t[3]  # a global 16-bit element load, float32 sum
+        out_h[0:N] = t[0:N]
+
+    x32 = np.random.default_rng(6).standard_normal(N).astype(np.float32) * 1000
+    h = values(dtype, 7)
+    (_, got_h_arg, got_h, got_32, got_scalar) = run_on_one_block(
+        dev, convert, x32, h, np.zeros(N, dtype), np.zeros(N, np.float32), np.zeros(1, np.float32))
+    np.testing.assert_array_equal(got_32, h.astype(np.float32))
+    expected = h.copy()
+    expected[0:4] = dtype(0.1)
+    expected[4] = dtype(np.float32(h[5]) * np.float32(3.0) + np.float32(1.0))
+    np.testing.assert_array_equal(got_h.view(np.uint16), expected.view(np.uint16))
+    assert got_h_arg[0] == dtype(np.float32(h[1]) / np.float32(3.0))
+    assert got_scalar[0] == np.float32(h[2]) + np.float32(expected[3])
+
+
+def test_rounding_of_the_float32_to_16_bit_conversion_is_to_nearest_even(dev):
+    """Ties between two float16 neighbours round to the even one; beyond the range: inf."""
+
+    @ws.jit
+    def narrow(x32, out):
+        f = ws.local.array(6, np.float32)
+        t = ws.local.array(6, np.float16)
+        f[0:6] = x32[0:6]
+        t[0:6] = f[0:6]
+        out[0:6] = t[0:6]
+
+    ulp = 2.0 ** -10  # float16 spacing in [1, 2)
+    ties = np.array([1 + ulp / 2, 1 + 3 * ulp / 2, -(1 + ulp / 2), 70000.0, 65519.0, 2.0 ** -25], np.float32)
+    (_, got) = run_on_one_block(dev, narrow, ties, np.zeros(6, np.float16))
+    assert got.tolist() == [1.0, 1 + 2 * ulp, -1.0, math.inf, 65504.0, 0.0]
+
+
+def test_vector_cycles_follow_vector_lanes_half():
+    """A 16-bit vector op of n elements costs its issue plus ceil(n / vector_lanes_half) cycles: lengthening
+    it by `lanes` elements adds one cycle per op, where a float32 op adds lanes_half / lanes cycles."""
+    spec = ws.WaferSpec(width=1, height=1, vector_lanes=2, vector_lanes_half=8)
+
+    def kernel_for(dtype, n):
+        @ws.jit
+        def adds(x, out):
+            a = ws.local.array(64, dtype)
+            a[0:64] = x[0:64]
+            for _ in range(10):
+                a[0:n] = a[0:n] + a[0:n]
+            out[0:64] = a[0:64]
+
+        return adds
+
+    def cycles(dtype, n):
+        d = ws.Device(spec)
+        x = np.ones(64, dtype)
+        stats = kernel_for(dtype, n)[(1, 1), (1, 1)](d.to_device(x), d.device_array(64, dtype))
+        return stats.cycles
+
+    assert cycles(np.float16, 40) - cycles(np.float16, 8) == 10 * (math.ceil(40 / 8) - math.ceil(8 / 8))
+    assert cycles(np.float32, 40) - cycles(np.float32, 8) == 10 * (math.ceil(40 / 2) - math.ceil(8 / 2))
+
+
+def test_16_bit_arrays_take_a_word_per_element_of_sram():
+    """One 16-bit value per 32-bit word: a float16 array costs the SRAM a float32 one does, and the
+    out-of-SRAM error counts it so."""
+    spec = ws.WaferSpec(width=1, height=1, sram_bytes=4096)
+
+    @ws.jit
+    def too_big(out):
+        t = ws.local.array(1100, np.float16)  # 4,400 bytes
+        t[0:4] = 1.0
+        out[0:4] = t[0:4]
+
+    d = ws.Device(spec)
+    with pytest.raises(ws.CompileError, match="local array t 4,400"):
+        too_big[(1, 1), (1, 1)](d.device_array(4, np.float16))
+
+
+def test_refused_with_a_compile_error_at_the_line(dev):
+    x16, x32 = np.ones(N, np.float16), np.ones(N, np.float32)
+
+    @ws.jit
+    def mixed_tree(h, f):
+        a = ws.local.array(N, np.float16)
+        c = ws.local.array(N, np.float32)
+        a[0:N] = h[0:N]
+        c[0:N] = a[0:N] * 2.0 + c[0:N] * 2.0  # mixed: refused
+        f[0:N] = c[0:N]
+
+    err = compile_error(dev, mixed_tree, x16, x32)
+    assert "float32 accumulation of 16-bit products" in str(err)
+    assert err.line == line_of(mixed_tree, "mixed: refused")
+
+    @ws.jit
+    def fma_of_float32(h, f):
+        c = ws.local.array(N, np.float32)
+        c[0:N] = f[0:N]
+        c[0:N] = ws.fma(c[0:N], c[0:N], c[0:N])  # refused: float32 factors
+        f[0:N] = c[0:N]
+
+    assert "float16 or bfloat16" in str(compile_error(dev, fma_of_float32, x16, x32))
+
+    @ws.jit
+    def divide(h, f):
+        a = ws.local.array(N, np.float16)
+        a[0:N] = h[0:N]
+        a[0:N] = a[0:N] / a[0:N]
+        h[0:N] = a[0:N]
+
+    assert "16-bit slices have no divide" in str(compile_error(dev, divide, x16, x32))
+
+    @ws.jit
+    def reduce16(h, f):
+        a = ws.local.array(N, np.float16)
+        a[0:N] = h[0:N]
+        f[0] = sum(a[0:N])
+
+    assert "widen it into a float32 array" in str(compile_error(dev, reduce16, x16, x32))
+
+    @ws.jit
+    def two_kinds(h, f):
+        a = ws.local.array(N, np.float16)
+        b = ws.local.array(N, ml_dtypes.bfloat16)
+        a[0:N] = h[0:N]
+        b[0:N] = a[0:N] + b[0:N]
+
+    assert "dtype (bfloat16), not float16" in str(compile_error(dev, two_kinds, x16, x32))
+
+    @ws.jit
+    def global_conversion(h, f):
+        a = ws.local.array(N, np.float32)
+        a[0:N] = h[0:N]  # a 16-bit global slice into a float32 local one
+
+    assert "conversions run between local arrays" in str(compile_error(dev, global_conversion, x16, x32))

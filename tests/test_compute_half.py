@@ -1,0 +1,102 @@
+"""The engine's 16-bit float instructions (sim/compute_half.py), written in assembly: each PE's result
+against NumPy / ml_dtypes on the same 16-bit values, the `.b` (bfloat16) modifier through the assembler
+and disassembler, per-PE operands, and operands outside the data segment.
+"""
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.isa import halfprec
+
+PES = 8
+N = 6
+# Each PE i: its 2N input words at global word i * 2N go to SRAM [0, 2N); results at [2N, 5N) go back.
+PROGRAM = """
+.name half_ops
+.sram {sram}
+.args 3                  # inputs (words), outputs (words), length n
+    sreg r1, tid.x
+    muli r2, r1, {in_bytes}
+    arg r3, 0
+    add r3, r3, r2
+    li r4, 0
+    li r5, {two_n}
+    gldv r4, r3, r5       # x at [0, n), y at [n, 2n)
+    arg r6, 2             # n (the same on every PE)
+    li r7, {n}
+    li r8, {out0}
+    li r9, {out1}
+    li r10, {out2}
+    vhadd{b} r8, r4, r7, r6      # x + y (16-bit)
+    vcvtf{b} r9, r4, r6          # float32(x)
+    vwfma{b} r9, r4, r7, r6      # float32(x) + float32(x) * float32(y)
+    ld r11, r0, {n}              # y[0] bits
+    h2f{b} r12, r11
+    vhfma.s{bl} r10, r4, r12, r6  # out2 (zeros) += x * y[0] (16-bit)
+    ld r13, r0, 0
+    h2f{b} r13, r13
+    fadd r13, r13, r13
+    f2h{b} r13, r13
+    st r13, r10, 0               # out2[0] = 16-bit(2 * x[0])
+    muli r2, r1, {out_bytes}
+    arg r3, 1
+    add r3, r3, r2
+    li r14, {three_n}
+    gstv r3, r8, r14
+    halt
+"""
+
+
+def program(bfloat: bool) -> ws.Program:
+    return ws.assemble(PROGRAM.format(sram=5 * N, in_bytes=8 * N, out_bytes=12 * N, two_n=2 * N, n=N, out0=2 * N,
+                                      out1=3 * N, out2=4 * N, three_n=3 * N, b=".b" if bfloat else "",
+                                      bl="b" if bfloat else ""))
+
+
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_each_pe_computes_what_numpy_computes_in_16_bits(kind):
+    dtype = halfprec.HALF_DTYPES[kind]
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((PES, N)) * 4).astype(dtype)
+    y = (rng.standard_normal((PES, N)) * 4).astype(dtype)
+    words = np.concatenate([halfprec.host_to_words(x), halfprec.host_to_words(y)], axis=1).astype(np.int32)
+    dev = ws.Device(ws.WaferSpec(width=PES, height=1))
+    d_out = dev.device_array((PES, 3 * N), np.int32)
+    ws.Kernel(program(kind == "bf16"))[(1, 1), (PES, 1)](dev.to_device(words), d_out, N)
+    out = d_out.copy_to_host()
+    got_sum = halfprec.from_words(out[:, :N], kind)
+    got_acc = out[:, N:2 * N].view(np.float32)
+    got_fma = halfprec.from_words(out[:, 2 * N:], kind)
+    np.testing.assert_array_equal(got_sum.view(np.uint16), (x + y).view(np.uint16))
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    np.testing.assert_array_equal(got_acc, x32 + x32 * y32)
+    expected_fma = np.zeros((PES, N), dtype) + x * y[:, :1]
+    expected_fma[:, 0] = (x32[:, 0] + x32[:, 0]).astype(dtype)
+    np.testing.assert_array_equal(got_fma.view(np.uint16), expected_fma.view(np.uint16))
+    assert out[:, 2 * N:].min() >= 0 and out[:, :N].max() <= 0xFFFF  # 16-bit results leave the high half zero
+
+
+def test_bfloat16_modifier_round_trips_through_the_disassembler():
+    text = ws.disassemble(program(True))
+    assert "vhadd.b" in text and "vhfma.sb" in text and "f2h.b" in text
+    assert ws.disassemble(ws.assemble(text)) == text
+    with pytest.raises(ws.AssemblyError, match="takes no .b modifier"):
+        ws.assemble(".name bad\n    vadd.b r1, r2, r3, r4\n    halt\n")
+
+
+def test_an_operand_outside_the_data_segment_is_a_memory_access_error():
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    prog = ws.assemble(".name oob\n.sram 8\n    li r1, 4\n    li r2, 6\n    vhadd r1, r0, r0, r2\n    halt\n")
+    with pytest.raises(ws.MemoryAccessError, match=r"vhadd operand d: SRAM words \[4, 10\) outside"):
+        ws.Kernel(prog)[(1, 1), (1, 1)]()
+
+
+def test_bfloat16_values_are_ml_dtypes_bits():
+    """The word form is the dtype's own bit pattern in the low half (what `host_to_words` writes)."""
+    values = np.array([1.0, -2.5, 3.0e38], ml_dtypes.bfloat16)
+    words = halfprec.host_to_words(values)
+    assert words.tolist() == [0x3F80, 0xC020, values.view(np.uint16)[2]]
+    np.testing.assert_array_equal(halfprec.words_to_host(words, values.dtype), values)
