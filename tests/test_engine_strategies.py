@@ -222,3 +222,13 @@ def test_a_relay_chain_waiting_on_every_chunk_is_identical_under_every_strategy(
         return np.zeros(1), stats
 
     run_every_strategy(launch)
+
+
+def test_mixed_precision_gemm_is_identical_under_every_strategy():
+    """16-bit tiles on the fabric and 16-bit vector ops (kernels.ml.mixed) on a FIFO shallower than a tile."""
+    from wafersim.kernels.ml.mixed import matmul_mixed
+
+    spec = ws.WaferSpec(width=3, height=3, fifo_depth=5, vector_lanes_half=3)
+    a, b = (f32(12, 12) - 0.5).astype(np.float16), (f32(12, 12) - 0.5).astype(np.float16)
+    c, _ = run_every_strategy(lambda: matmul_mixed(a, b, "float16", tile=4, device=ws.Device(spec)))
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-5)

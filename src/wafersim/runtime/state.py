@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ArgumentError, LaunchError
+from ..isa import halfprec
 from ..isa.assembler import Program, Symbol
 from ..sim.debug_hooks import HALTED, UNKNOWN, WaveSnapshot
 from ..sim.layout import Placement
@@ -141,6 +142,9 @@ class LaunchState:
 
     @staticmethod
     def _value(sym: Symbol, snap: WaveSnapshot, lane: int) -> Any:
+        if sym.dtype in halfprec.HALF_DTYPES:  # a 16-bit local array: one value per word (isa.halfprec)
+            words = snap.sram[sym.index: sym.index + int(np.prod(sym.shape)), lane]
+            return halfprec.from_words(words, sym.dtype).reshape(sym.shape)
         dtype = _DTYPES[sym.dtype]
         if sym.storage == "reg":
             return snap.regs[sym.index, lane].view(dtype)
