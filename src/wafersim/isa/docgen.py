@@ -52,12 +52,14 @@ def render() -> str:
         "Directions: " + ", ".join(f"`{d}` = {i}" for i, d in enumerate(opcodes.DIRECTIONS)) +
         ". Special registers (`sreg`): " + ", ".join(f"`{s}` = {i}" for i, s in enumerate(SPECIAL_REGISTERS)) + ".",
         "Modifiers after a dot set `flags` bits: " + ", ".join(f"`.{k}` = {v}" for k, v in opcodes.FLAG_LETTERS.items()) +
-        " (`f`: float32 elements; `s`: operand b is a scalar register).",
+        " (`f`: float32 elements; `s`: operand b is a scalar register; `b`: bfloat16 instead of float16 on the",
+        "16-bit float opcodes).",
         "",
         "## Instructions",
         "",
         "Cost: the instruction class whose issue cycles `WaferSpec.cost_cycles` gives (and `op_cycles` may",
-        "override by opcode); defaults in brackets. Vector ops add ceil(n / `vector_lanes`) cycles; a send adds",
+        "override by opcode); defaults in brackets. Vector ops add ceil(n / `vector_lanes`) cycles (the 16-bit",
+        "float ops `" + "`, `".join(sorted(opcodes.HALF_VECTOR_OPS)) + "`: ceil(n / `vector_lanes_half`)); a send adds",
         "1 / `link_words_per_cycle` cycles a word; messages, global memory and barriers may wait on top (see",
         "docs/timing.md).",
         "",
