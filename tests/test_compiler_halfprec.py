@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from conftest import compile_error, line_of, run_on_one_block
+from conftest import compile_error, line_of, load_source, run_on_one_block
 
 N = 24
 KINDS = [np.float16, ml_dtypes.bfloat16]
@@ -191,59 +191,38 @@ def test_16_bit_arrays_take_a_word_per_element_of_sram():
         too_big[(1, 1), (1, 1)](d.device_array(4, np.float16))
 
 
-def test_refused_with_a_compile_error_at_the_line(dev):
-    x16, x32 = np.ones(N, np.float16), np.ones(N, np.float32)
+REFUSALS_SOURCE = """
+import ml_dtypes
+import numpy as np
+import wafersim as ws
 
-    @ws.jit
-    def mixed_tree(h, f):
-        a = ws.local.array(N, np.float16)
-        c = ws.local.array(N, np.float32)
-        a[0:N] = h[0:N]
-        c[0:N] = a[0:N] * 2.0 + c[0:N] * 2.0  # mixed: refused
-        f[0:N] = c[0:N]
 
-    err = compile_error(dev, mixed_tree, x16, x32)
-    assert "float32 accumulation of 16-bit products" in str(err)
-    assert err.line == line_of(mixed_tree, "mixed: refused")
+@ws.jit
+def kernel(h, f):
+    a = ws.local.array({n}, np.float16)
+    b = ws.local.array({n}, ml_dtypes.bfloat16)
+    c = ws.local.array({n}, np.float32)
+    a[0:{n}] = h[0:{n}]
+    c[0:{n}] = f[0:{n}]
+    {statement}  # REFUSED
+"""
+REFUSALS = {
+    "c[0:4] = a[0:4] * 2.0 + c[0:4] * 2.0": "float32 accumulation of 16-bit products",
+    "c[0:4] = a[0:4] * 2.0": "16-bit slices in a float32 slice expression",
+    "c[0:4] = ws.fma(c[0:4], c[0:4], c[0:4])": "float16 or bfloat16",
+    "a[0:4] = a[0:4] / a[0:4]": "16-bit slices have no divide",
+    "f[0] = sum(a[0:4])": "widen it into a float32 array",
+    "f[0] = ws.dot(a[0:4], a[0:4])": "widen it into a float32 array",
+    "b[0:4] = a[0:4] + b[0:4]": "dtype (bfloat16), not float16",
+    "c[0:4] = a[0:4] * b[0:4] + c[0:4]": "float16 and bfloat16 slices in one expression",
+    "c[0:4] = h[0:4]": "conversions run between local arrays",
+    "x = ws.recv(ws.EAST, dtype=np.float16)": "recv dtype= must be np.float32 or np.int32",
+}
 
-    @ws.jit
-    def fma_of_float32(h, f):
-        c = ws.local.array(N, np.float32)
-        c[0:N] = f[0:N]
-        c[0:N] = ws.fma(c[0:N], c[0:N], c[0:N])  # refused: float32 factors
-        f[0:N] = c[0:N]
 
-    assert "float16 or bfloat16" in str(compile_error(dev, fma_of_float32, x16, x32))
-
-    @ws.jit
-    def divide(h, f):
-        a = ws.local.array(N, np.float16)
-        a[0:N] = h[0:N]
-        a[0:N] = a[0:N] / a[0:N]
-        h[0:N] = a[0:N]
-
-    assert "16-bit slices have no divide" in str(compile_error(dev, divide, x16, x32))
-
-    @ws.jit
-    def reduce16(h, f):
-        a = ws.local.array(N, np.float16)
-        a[0:N] = h[0:N]
-        f[0] = sum(a[0:N])
-
-    assert "widen it into a float32 array" in str(compile_error(dev, reduce16, x16, x32))
-
-    @ws.jit
-    def two_kinds(h, f):
-        a = ws.local.array(N, np.float16)
-        b = ws.local.array(N, ml_dtypes.bfloat16)
-        a[0:N] = h[0:N]
-        b[0:N] = a[0:N] + b[0:N]
-
-    assert "dtype (bfloat16), not float16" in str(compile_error(dev, two_kinds, x16, x32))
-
-    @ws.jit
-    def global_conversion(h, f):
-        a = ws.local.array(N, np.float32)
-        a[0:N] = h[0:N]  # a 16-bit global slice into a float32 local one
-
-    assert "conversions run between local arrays" in str(compile_error(dev, global_conversion, x16, x32))
+@pytest.mark.parametrize("statement", REFUSALS)
+def test_refused_with_a_compile_error_at_the_line(dev, statement, tmp_path):
+    kernel = load_source(tmp_path, REFUSALS_SOURCE.format(n=N, statement=statement)).kernel
+    err = compile_error(dev, kernel, np.ones(N, np.float16), np.ones(N, np.float32))
+    assert REFUSALS[statement] in str(err)
+    assert err.line == line_of(kernel, "# REFUSED")

@@ -33,6 +33,43 @@ from .hosting import Scratch, fitting_device
 _TILES = 5
 
 
+@jit
+def share_tile(mine, own, panel, channel):
+    """A SUMMA panel step: the PE whose turn it is (`mine`) copies its tile `own` into `panel` and hands it
+    to its router on `channel` (a bus route multicasts it along its row or column); the others receive it
+    into `panel`."""
+    if mine:
+        panel[:] = own[:]
+        ws.send(ws.RAMP, panel[:], channel=channel)
+    else:
+        ws.recv(ws.RAMP, out=panel[:], channel=channel)
+
+
+@jit
+def tile_product(ak, bk, ct, T):
+    """C += A_k @ B_k for T x T row-major tiles in local arrays (T a constant): for each kk, C[i, :] +=
+    A[i, kk] * B[kk, :], one vector fma per row of C (kernels.ml.mixed: a float32 A_k and C, a 16-bit B_k).
+
+    Register blocking when 8 divides T: 8 rows of C at a time share each row of B (its address computed once
+    for 8 fmas) and 4 steps of kk run per trip. The compiler hoists the row addresses of C out of the kk
+    loop and strength-reduces the B row address, leaving per vector fma one scalar load of A[i, kk] (and an
+    add per 8 fmas)."""
+    if T % 8 == 0:  # folded at compile time; the tuples below are unrolled
+        for i0 in range(0, T * T, 8 * T):
+            bo = 0
+            for kk in range(0, T, 4):
+                ai = i0 + kk
+                for u in (0, 1, 2, 3):
+                    for r in (0, 1, 2, 3, 4, 5, 6, 7):
+                        ct[i0 + r * T:i0 + r * T + T] = (ak[ai + r * T + u] * bk[bo + u * T:bo + u * T + T]
+                                                         + ct[i0 + r * T:i0 + r * T + T])
+                bo += 4 * T
+    else:
+        for ci in range(0, T * T, T):
+            for kk in range(T):
+                ct[ci:ci + T] = ak[ci + kk] * bk[kk * T:kk * T + T] + ct[ci:ci + T]
+
+
 @functools.lru_cache(maxsize=None)
 def gemm_kernel(tile: int) -> Dispatcher:
     """The SUMMA kernel for T x T tiles (T = `tile`); local-array shapes are compile-time constants.
@@ -43,9 +80,6 @@ def gemm_kernel(tile: int) -> Dispatcher:
         raise ArgumentError(f"tile must be positive, got {tile}")
     T = tile
     TT = tile * tile
-    # Register blocking of the local product (when 8 divides T): 8 rows of C at a time share each row of B
-    # (its address is computed once for 8 vector fmas), and 4 steps of the k loop run per trip.
-    BLOCKED = tile % 8 == 0
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
     def gemm_summa(a, b, c, p):
@@ -62,33 +96,9 @@ def gemm_kernel(tile: int) -> Dispatcher:
         ws.use_route(0, "row_bus")  # A[py, k] from column k to its whole row: one multicast
         ws.use_route(1, "column_bus")  # B[k, px] from row k to its whole column
         for k in range(p):
-            if px == k:
-                ak[0:TT] = at[0:TT]
-                ws.send(ws.RAMP, ak[0:TT], channel=0)
-            else:
-                ws.recv(ws.RAMP, out=ak[0:TT], channel=0)
-            if py == k:
-                bk[0:TT] = bt[0:TT]
-                ws.send(ws.RAMP, bk[0:TT], channel=1)
-            else:
-                ws.recv(ws.RAMP, out=bk[0:TT], channel=1)
-            # C += A_k @ B_k: for each block of R rows of C, for each kk, C[i, :] += A[i, kk] * B[kk, :].
-            # The compiler hoists the row addresses of C out of the kk loop and strength-reduces the B row
-            # address, leaving per vector fma one scalar load of A[i, kk] (and an add per 8 fmas).
-            if BLOCKED:  # folded at compile time; the tuples below are unrolled
-                for i0 in range(0, TT, 8 * T):
-                    bo = 0
-                    for kk in range(0, T, 4):
-                        ai = i0 + kk
-                        for u in (0, 1, 2, 3):
-                            for r in (0, 1, 2, 3, 4, 5, 6, 7):
-                                ct[i0 + r * T:i0 + r * T + T] = (ak[ai + r * T + u] * bk[bo + u * T:bo + u * T + T]
-                                                                 + ct[i0 + r * T:i0 + r * T + T])
-                        bo += 4 * T
-            else:
-                for ci in range(0, TT, T):
-                    for kk in range(T):
-                        ct[ci:ci + T] = ak[ci + kk] * bk[kk * T:kk * T + T] + ct[ci:ci + T]
+            share_tile(px == k, at, ak, 0)
+            share_tile(py == k, bt, bk, 1)
+            tile_product(ak, bk, ct, T)
         c[me, 0:TT] = ct[0:TT]
 
     return gemm_summa

@@ -26,7 +26,7 @@ from ...isa.halfprec import HALF_DTYPES
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..gemm import from_tiles, to_tiles
+from ..gemm import from_tiles, share_tile, tile_product, to_tiles
 from ..hosting import Scratch, fitting_device
 from .layout import MLShapeError, TileTooLargeError, as_matrix
 
@@ -78,14 +78,8 @@ def mixed_gemm_kernel(tile: int, dtype: np.dtype, bias: bool, round_out: bool) -
             else:
                 ws.recv(ws.RAMP, out=ah[0:TT], channel=0)
                 ak[0:TT] = ah[0:TT]
-            if py == k:
-                bk[0:TT] = bt[0:TT]
-                ws.send(ws.RAMP, bk[0:TT], channel=1)
-            else:
-                ws.recv(ws.RAMP, out=bk[0:TT], channel=1)
-            for ci in range(0, TT, T):
-                for kk in range(T):
-                    ct[ci:ci + T] = ak[ci + kk] * bk[kk * T:kk * T + T] + ct[ci:ci + T]
+            share_tile(py == k, bt, bk, 1)
+            tile_product(ak, bk, ct, T)  # each step one vwfma: float32 ak scalar, 16-bit bk row, float32 ct
         if bias:  # compile-time constants: folded, so a kernel without them has no trace of them
             row = ws.local.array(T, np.float32)
             row[0:T] = bias_tiles[px, 0:T]
