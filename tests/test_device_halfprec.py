@@ -47,3 +47,13 @@ def test_a_16_bit_local_array_reads_back_from_the_kept_state():
     t = stats.state.read_local("t", (0, 0))
     assert t.dtype == np.dtype(ml_dtypes.bfloat16)
     assert t.tolist() == [1.5, 3.0, 1.5, 1.5]
+
+
+def test_16_bit_arrays_survive_save_and_load(tmp_path):
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    arrays = {name: dev.to_device(np.linspace(-2, 2, 5).astype(dtype)) for name, dtype in
+              (("h", np.float16), ("b", ml_dtypes.bfloat16))}
+    loaded = ws.Device.load(dev.save(tmp_path / "dev.npz", arrays=arrays)).arrays()
+    for name, array in arrays.items():
+        assert loaded[name].dtype == array.dtype
+        np.testing.assert_array_equal(loaded[name].copy_to_host(), array.copy_to_host())

@@ -326,3 +326,12 @@ def test_toml_hand_written_defect_map(tmp_path):
     with pytest.raises(SpecError) as caught:
         WaferSpec.load(path)
     assert caught.value.field == "defects"
+
+
+def test_16_bit_vector_lanes_per_preset_and_validation():
+    """The fp16 SIMD widths cited in docs/timing.md: 4 on the WSE-2 core, 8 on the WSE-3's; `dev` 4 x its 8."""
+    assert [WaferSpec.preset(name).vector_lanes_half for name in ("wse2", "wse3", "dev")] == [4, 8, 32]
+    for bad in (0, 1.5, True):
+        with pytest.raises(SpecError) as caught:
+            WaferSpec(vector_lanes_half=bad)
+        assert caught.value.field == "vector_lanes_half"

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..arch.spec import WaferSpec
 from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError
+from ..isa import halfprec
 from ..sim.memory import ALIGNMENT, FIRST_ADDRESS, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats, PrintRecord
 
@@ -95,7 +96,9 @@ def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "Device
         entry: dict[str, Any] = {"base": alloc.base, "size": alloc.size, "serial": alloc.serial}
         layout = device._array_layouts.get(alloc.serial)
         if layout is not None:
-            entry["shape"], entry["dtype"] = list(layout[0]), layout[1].str
+            # bfloat16's `.str` is a bare 2-byte void ('<V2'): its name reads back (ml_dtypes registers it)
+            dtype_text = layout[1].name if halfprec.is_half(layout[1]) else layout[1].str
+            entry["shape"], entry["dtype"] = list(layout[0]), dtype_text
             name = names.get(alloc.serial, device._array_names.get(alloc.serial))
             if name is not None:
                 entry["name"] = name
