@@ -8,10 +8,14 @@ a time, compared bit for bit.
 from __future__ import annotations
 
 import math
+import os
+import random
 
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import wafersim as ws
 from conftest import compile_error, line_of, load_source, run_on_one_block
@@ -226,3 +230,77 @@ def test_refused_with_a_compile_error_at_the_line(dev, statement, tmp_path):
     err = compile_error(dev, kernel, np.ones(N, np.float16), np.ones(N, np.float32))
     assert REFUSALS[statement] in str(err)
     assert err.line == line_of(kernel, "# REFUSED")
+
+
+# ============================================================================= random vector trees
+FUZZ_EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "12"))
+ARRAYS = "abcd"
+TREE_SOURCE = """
+import ml_dtypes
+import numpy as np
+import wafersim as ws
+
+DT = {dtype}
+
+
+@ws.jit
+def kernel(x, s, out):
+    a = ws.local.array(8, DT)
+    b = ws.local.array(8, DT)
+    c = ws.local.array(8, DT)
+    d = ws.local.array(8, DT)
+    a[0:8] = x[0, 0:8]
+    b[0:8] = x[1, 0:8]
+    c[0:8] = x[2, 0:8]
+    d[0:8] = x[3, 0:8]
+    {target}[0:8] = {expression}
+    out[0, 0:8] = a[0:8]
+    out[1, 0:8] = b[0:8]
+    out[2, 0:8] = c[0:8]
+    out[3, 0:8] = d[0:8]
+"""
+
+
+def random_tree(rng: random.Random, depth: int) -> tuple[str, str]:
+    """(kernel source, NumPy source) of a vector expression: every operator has a slice operand, scalars are
+    atoms (the float32 argument s or a constant), each rounded to the array's dtype (`R(...)`) as the
+    16-bit instruction rounds its scalar operand."""
+    if depth == 0 or rng.random() < 0.25:
+        name = rng.choice(ARRAYS)
+        return f"{name}[0:8]", name
+    vector = random_tree(rng, depth - 1)
+    op = rng.choice(["+", "-", "*", "min", "max", "neg"])
+    if op == "neg":
+        return f"-({vector[0]})", f"-({vector[1]})"
+    if rng.random() < 0.4:
+        atom = rng.choice(["s", "1.5", "-0.75", "3"])
+        other = (atom, f"R({atom})")
+    else:
+        other = random_tree(rng, depth - 1)
+    left, right = (vector, other) if rng.random() < 0.5 else (other, vector)
+    if op in ("min", "max"):
+        return f"{op}({left[0]}, {right[0]})", f"np.{op}imum({left[1]}, {right[1]})"
+    return f"({left[0]} {op} {right[0]})", f"({left[1]} {op} {right[1]})"
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), bfloat=st.booleans())
+def test_random_16_bit_vector_trees_match_numpy(dev, tmp_path_factory, seed, bfloat):
+    rng = random.Random(seed)
+    dtype = ml_dtypes.bfloat16 if bfloat else np.float16
+    kernel_text, numpy_text = random_tree(rng, 3)
+    if "(" not in kernel_text:  # a plain copy, not a tree
+        kernel_text, numpy_text = f"({kernel_text} + 0.5)", f"({numpy_text} + R(0.5))"
+    target = rng.choice(ARRAYS)
+    source = TREE_SOURCE.format(dtype="ml_dtypes.bfloat16" if bfloat else "np.float16", target=target,
+                                expression=kernel_text)
+    kernel = load_source(tmp_path_factory.mktemp("tree"), source).kernel
+    x = (np.random.default_rng(seed).uniform(-4, 4, (4, 8))).astype(dtype)
+    s = np.float32(np.random.default_rng(seed + 1).uniform(-2, 2))
+    (_, got) = run_on_one_block(dev, kernel, x, s, np.zeros((4, 8), dtype))
+    env = {name: x[k].copy() for k, name in enumerate(ARRAYS)} | {"np": np, "s": s, "R": dtype}
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = x.copy()
+        expected[ARRAYS.index(target)] = np.asarray(eval(numpy_text, env), dtype)
+    np.testing.assert_array_equal(got.view(np.uint16), expected.view(np.uint16), err_msg=kernel_text)
