@@ -28,7 +28,7 @@ _IMPLICIT_SCALAR = frozenset({"vscale", "vfill"})
 NAMES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "i32": "int32"}
 
 
-def is_half(ty: str) -> bool:
+def is_half_type(ty: str) -> bool:
     return ty in halfprec.HALF_DTYPES
 
 
@@ -41,17 +41,17 @@ class HalfLowering(CallLowering):
     # ------------------------------------------------------------------ scalars <-> elements
     def element_word_type(self, ty: str) -> str:
         """The register type of an array element's raw word (a 16-bit element is an int32 bit pattern)."""
-        return "i32" if is_half(ty) else ty
+        return "i32" if is_half_type(ty) else ty
 
     def widen_element(self, word: Val, ty: str) -> Val:
         """The value of an element loaded as `word`: float32 for a 16-bit element (exact)."""
-        if not is_half(ty):
+        if not is_half_type(ty):
             return word
         return self.result("h2f", "f32", a=word.reg, flags=half_flags(ty))
 
     def element_value(self, value: Val, ty: str) -> Val:
         """`value` as the word an element of type `ty` stores: 16-bit elements round it to nearest even."""
-        if not is_half(ty):
+        if not is_half_type(ty):
             return self.to_type(value, ty)
         value = self.to_type(value, "f32")
         if value.is_const:
@@ -62,14 +62,14 @@ class HalfLowering(CallLowering):
     # ------------------------------------------------------------------ vector instructions
     def vector_flags(self, ty: str) -> int:
         """The flags of a vector instruction over elements of type `ty` (before `.s`)."""
-        if is_half(ty):
+        if is_half_type(ty):
             return half_flags(ty)
         return FLAG_FLOAT if ty == "f32" else 0
 
     def emit_vector(self, op: str, ty: str, scalar: bool = False, **fields) -> None:
         """Emit the vector instruction `op` (a float32/int32 opcode name) for elements of type `ty`: the
         16-bit opcode for 16-bit elements; `scalar` marks `b` as a scalar register."""
-        name = _HALF_OPCODE[op] if is_half(ty) else op
+        name = _HALF_OPCODE[op] if is_half_type(ty) else op
         flags = self.vector_flags(ty)
         if scalar and name not in _IMPLICIT_SCALAR:
             flags |= FLAG_SCALAR
@@ -78,11 +78,11 @@ class HalfLowering(CallLowering):
     def scalar_operand_type(self, ty: str) -> str:
         """The type of a scalar operand of a vector op over `ty`: float32 for 16-bit elements (the
         instruction rounds it to 16 bits)."""
-        return "f32" if is_half(ty) else ty
+        return "f32" if is_half_type(ty) else ty
 
     def check_vector_dtype(self, leaf_ty: str, ty: str, node: ast.expr) -> None:
         """A slice operand must have the destination's dtype (mixed precision: `vwfma` and conversions)."""
-        if leaf_ty == ty or (ty == "f32" and is_half(leaf_ty)):  # the second: checked by `mixed_accumulate`
+        if leaf_ty == ty or (ty == "f32" and is_half_type(leaf_ty)):  # the second: checked by `mixed_accumulate`
             return
         raise Unsupported(f"vector operands must all have the destination's dtype ({NAMES[ty]}), not "
                           f"{NAMES[leaf_ty]}: convert with a slice copy into a {NAMES[ty]} array first", node)
@@ -90,7 +90,7 @@ class HalfLowering(CallLowering):
     def mixed_accumulate(self, leaves: list, ty: str) -> str | None:
         """For a float32 destination with 16-bit slice operands: their common 16-bit type (the tree must be
         a float32 accumulation of 16-bit products, `vwfma`); None when no operand is 16-bit."""
-        kinds = {leaf.ref.array.dtype for leaf in leaves if is_half(leaf.ref.array.dtype)}
+        kinds = {leaf.ref.array.dtype for leaf in leaves if is_half_type(leaf.ref.array.dtype)}
         if not kinds or ty != "f32":
             return None
         if len(kinds) > 1:
@@ -107,14 +107,14 @@ class HalfLowering(CallLowering):
         `vcvth` rounds to nearest even). False when the copy is not a conversion."""
         types = (src.array.dtype, dst.array.dtype)
         if not (isinstance(dst.array, LocalArray) and isinstance(src.array, LocalArray)):
-            if any(map(is_half, types)) and types[0] != types[1]:
+            if any(map(is_half_type, types)) and types[0] != types[1]:
                 raise Unsupported(f"a {NAMES[types[0]]} slice copied to a {NAMES[types[1]]} slice: conversions run "
                                   f"between local arrays (copy the global data into a local array of its dtype "
                                   f"first)")
             return False
-        if types[0] == "f32" and is_half(types[1]):
+        if types[0] == "f32" and is_half_type(types[1]):
             op, kind = "vcvth", types[1]
-        elif is_half(types[0]) and types[1] == "f32":
+        elif is_half_type(types[0]) and types[1] == "f32":
             op, kind = "vcvtf", types[0]
         else:
             return False

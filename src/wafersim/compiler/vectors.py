@@ -12,10 +12,11 @@ from __future__ import annotations
 import ast
 import dataclasses
 
+from ..isa.opcodes import FLAG_SCALAR
 from . import intrinsics as wsi
 from .arrays import ArrayLowering
+from .halfprec import is_half_type
 from .ir import VReg
-from ..isa.opcodes import FLAG_SCALAR
 from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul", ast.Div: "vdiv"}
@@ -44,10 +45,10 @@ class VecNeg:
 
 @dataclasses.dataclass
 class _Target:
-    """Where a tree is being written: the length register and the float flag of every instruction."""
+    """Where a tree is being written: the length register, the element type its instructions work on (for
+    a float32 accumulation of 16-bit products: the 16-bit type) and the words of a vector temporary."""
 
     length: VReg | int
-    flags: int
     ty: str
     slot_words: int
 
@@ -174,7 +175,7 @@ class VectorLowering(ArrayLowering):
             self.check_same_length(leaf.ref, dst)
         ty = dst.array.dtype
         mixed = self.mixed_accumulate(_leaves(tree), ty)
-        out = _Target(self.reg_of(dst.length), self.vector_flags(ty), mixed or ty, dst.array.size)
+        out = _Target(self.reg_of(dst.length), mixed or ty, dst.array.size)
         d_addr = self.sram_address(dst.array, dst.start)
         if self.fused_accumulate(tree, d_addr, out, target, widening=mixed is not None):
             return
@@ -284,7 +285,7 @@ class VectorLowering(ArrayLowering):
             return self.tuple_reduction(callee, values[0], args[0])
         refs = [self.reduction_operand(v, a, name) for v, a in zip(values, args)]
         ty = refs[0].array.dtype
-        if any(self.element_word_type(ref.array.dtype) != ref.array.dtype for ref in refs):
+        if any(is_half_type(ref.array.dtype) for ref in refs):
             raise Unsupported(f"{name}() of a 16-bit slice: widen it into a float32 array first "
                               f"(t[0:n] = h[0:n]) and reduce that", args[0])
         if is_dot:
