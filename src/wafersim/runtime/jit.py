@@ -41,8 +41,8 @@ class Dispatcher(Kernel):
         for position, value in enumerate(args):
             if isinstance(value, DeviceArray):
                 if value.dtype not in ARRAY_DTYPES or value.ndim not in (1, 2):
-                    raise LaunchError(f"argument {position}: kernels take 1-D or 2-D float32, int32, float16 or "
-                                      f"bfloat16 device arrays, got {value.ndim}-D {value.dtype}", position=position)
+                    raise LaunchError(f"argument {position}: kernels take 1-D or 2-D float32 or int32 device arrays "
+                                      f"(or float16, bfloat16), got {value.ndim}-D {value.dtype}", position=position)
                 kinds.append(("array", ARRAY_DTYPES[value.dtype], value.ndim))
                 words += [value, *value.shape]
             elif isinstance(value, np.ndarray):
