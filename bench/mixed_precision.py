@@ -88,8 +88,8 @@ def table(rows: list[dict]) -> str:
         f"{P} x {P} wafer. Cycles are simulated (deterministic); the 16-bit results equal NumPy's float32 "
         "accumulation in the kernel's order bit for bit. Host seconds were measured on a shared 2-core machine "
         "(noisy): compare ratios of the same run, not seconds. NumPy: the fastest of 50 float32 products of the "
-        "same operands; first call: with the compile (the kernel cache is per process, so only the first "
-        "precision of the first preset pays it in full).",
+        "same operands; first call: with compiling the kernel for this machine (binaries are cached per "
+        "signature and machine), warm: the same call again.",
         "",
         "| preset | precision | GEMM cycles | vs float32 | layer cycles (with bias) | vs float32 | host s, first call | "
         "warm | warm / NumPy | warm / float32 warm |",
