@@ -214,6 +214,7 @@ REFUSALS = {
     "c[0:4] = a[0:4] * 2.0 + c[0:4] * 2.0": "float32 accumulation of 16-bit products",
     "c[0:4] = a[0:4] * 2.0": "16-bit slices in a float32 slice expression",
     "c[0:4] = ws.fma(c[0:4], c[0:4], c[0:4])": "float16 or bfloat16",
+    "a[0:4] = ws.fma(a[0:4], a[0:4], a[0:4])": "acc from a float32 one",
     "a[0:4] = a[0:4] / a[0:4]": "16-bit slices have no divide",
     "f[0] = sum(a[0:4])": "widen it into a float32 array",
     "f[0] = ws.dot(a[0:4], a[0:4])": "widen it into a float32 array",

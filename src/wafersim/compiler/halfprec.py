@@ -125,8 +125,9 @@ class HalfLowering(CallLowering):
 
     def slice_fma(self, node: ast.expr) -> ast.expr | None:
         """`ws.fma(x, y, acc)` over slices, as the tree `x * y + acc` (None if `node` is no such call).
-        Refused unless `x` and `y` are slices of 16-bit arrays: their product is exact in float32, so the
-        one rounding of `vwfma` is the one rounding `fma` promises (float32 factors would round twice)."""
+        Refused unless `x` and `y` are slices of 16-bit arrays and `acc` of a float32 one: their product is
+        exact in float32, so the one rounding of `vwfma` is the one rounding `fma` promises (float32 factors,
+        or a 16-bit accumulator, would round twice)."""
         if not (isinstance(node, ast.Call) and len(node.args) == 3 and not node.keywords):
             return None
         try:
@@ -136,11 +137,12 @@ class HalfLowering(CallLowering):
             return None
         if not any(self.has_slice(a) for a in node.args):
             return None
-        for factor in node.args[:2]:
-            if self.static_dtype(factor) not in halfprec.HALF_DTYPES:
-                raise Unsupported("ws.fma(x, y, acc) of slices takes x and y from float16 or bfloat16 arrays (their "
-                                  "product is exact, so the float32 result rounds once); for other slices write "
-                                  "acc[a:b] = x[...] * y[...] + acc[a:b] (rounded twice, as NumPy does)", node)
+        factors = [self.static_dtype(factor) for factor in node.args[:2]]
+        if any(ty not in halfprec.HALF_DTYPES for ty in factors) or self.static_dtype(node.args[2]) != "f32":
+            raise Unsupported("ws.fma(x, y, acc) of slices takes x and y from float16 or bfloat16 arrays and acc "
+                              "from a float32 one (the product is exact, so the float32 result rounds once); for "
+                              "other slices write acc[a:b] = x[...] * y[...] + acc[a:b] (rounded twice, as NumPy "
+                              "does)", node)
         return ast.copy_location(ast.BinOp(ast.BinOp(node.args[0], ast.Mult(), node.args[1]), ast.Add(),
                                            node.args[2]), node)
 
