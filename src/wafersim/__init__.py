@@ -22,6 +22,7 @@ from .runtime import routes
 from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
                       event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
 from .sim import LaunchStats
+from .errors import WordTypeError
 
 __version__ = "0.1.0"
 
@@ -36,3 +37,4 @@ __all__ = [
     "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",
     "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
 ]
+__all__ += ["WordTypeError"]

@@ -52,7 +52,9 @@ use_route = Intrinsic("use_route", "use_route(channel, pattern): this kernel rel
                       "installs it in every block.")
 route_mask = Intrinsic("route_mask", "route_mask(channel, rx_mask, tx_mask): ws.route with port bit masks computed at "
                        "run time (bit p = port p, e.g. 1 << ws.EAST), each PE its own.")
-recv = Intrinsic("recv", "recv(direction, channel=0) -> word; recv(direction, out=slice, channel=0) fills a slice.")
+recv = Intrinsic("recv", "recv(direction, channel=0, dtype=None, bitcast=False) -> word; recv(direction, out=slice, "
+                 "channel=0) fills a slice. A word sent as another type stops the kernel with a WordTypeError; "
+                 "bitcast=True (with dtype=) reads its bits as dtype whatever type it was sent as.")
 has_neighbor = Intrinsic("has_neighbor", "has_neighbor(direction) -> whether that neighbour is in this block.")
 syncthreads = Intrinsic("syncthreads", "syncthreads(): barrier over the PEs of this block.")
 fma = Intrinsic("fma", "fma(a, b, c) -> a * b + c in float32.")

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..isa.assembler import Program, Symbol
+from ..isa.opcodes import WORD_TAG
 from ..sim.debug_hooks import wave_of
 from ..sim.fabric import Fifo
 from ..sim.lanes import Lanes
@@ -242,6 +243,7 @@ class _Restorer:
                 fifo.value[slot][:] = data[f"ckpt_fifo_{k}_value"][slot]
                 fifo.time[slot][:] = data[f"ckpt_fifo_{k}_time"][slot]
             fifo.pushed[:], fifo.popped[:] = data[f"ckpt_fifo_{k}_pushed"], data[f"ckpt_fifo_{k}_popped"]
+            fifo.tags.uniform = WORD_TAG["raw"]  # checkpoints keep no type tags: words in flight are unchecked
             sim.fifos[tuple(key)] = fifo
         for name in ("vector_elements", "flops", "global_bytes", "prints_dropped"):
             setattr(totals, name, meta["totals"][name])

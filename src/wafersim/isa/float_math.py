@@ -1,0 +1,56 @@
+"""What the float32 math instructions that NumPy has no float32 ufunc for compute (`ferf`, `fgamma`,
+`fremainder`, ...), and the function table of `vmath` (a scalar math instruction applied to an SRAM range).
+
+The engine runs these functions and the compiler folds constants with them, so both always agree. The
+special functions are evaluated in float64 (SciPy's `erf`, `erfc`, `gamma`, `gammaln`) and rounded once to
+float32: within 1 ulp of the exact value wherever float64 evaluation is accurate to a few float64 ulps
+(tests/test_compiler_math.py checks them against Python's `math` module).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.special
+
+
+def _in_float64(function):
+    def run(x: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return function(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32)
+    run.__name__ = function.__name__
+    return run
+
+
+erf32 = _in_float64(scipy.special.erf)
+erfc32 = _in_float64(scipy.special.erfc)
+gamma32 = _in_float64(scipy.special.gamma)  # inf at 0 and the negative integers, nan at -inf (as math raises)
+lgamma32 = _in_float64(scipy.special.gammaln)  # log |gamma(x)|, as math.lgamma
+
+
+def fraction32(x: np.ndarray) -> np.ndarray:
+    """The fractional part with the sign of x (math.modf's first item; 0 for infinities)."""
+    return np.modf(x)[0]
+
+
+def ieee_remainder32(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """math.remainder on float32: x - n * y with n the integer nearest x / y, ties to even; exact.
+
+    fmod(x, 2|y|) is exact and keeps the quotient's parity; the nearest multiple of |y| to its magnitude
+    s (in [0, 2|y|)) is 0, |y| or 2|y|, and every subtraction below is exact (Sterbenz), in float64."""
+    with np.errstate(all="ignore"):
+        x64, a = np.asarray(x, np.float64), np.abs(np.asarray(y, np.float64))
+        t = np.fmod(x64, 2 * a)
+        s = np.abs(t)
+        r = np.where(2 * s <= a, s, np.where(2 * s < 3 * a, s - a, s - 2 * a))
+        return np.where(np.signbit(t), -r, r).astype(np.float32)  # a zero result has the sign of x
+
+
+#: float32 -> float32 instructions defined here (the engine's other unary math runs NumPy's ufuncs).
+UNARY = {"ferf": erf32, "ferfc": erfc32, "fgamma": gamma32, "flgamma": lgamma32, "frint": np.rint,
+         "ffrac": fraction32}
+BINARY = {"fremainder": ieee_remainder32}
+
+#: The functions `vmath d, a, fn, c` applies element-wise: fn is a position in this tuple (5 bits).
+VECTOR_MATH = ("fsqrt", "fexp", "flog", "ftanh", "fsin", "fcos", "ftan", "fasin", "facos", "fatan", "fsinh",
+               "fcosh", "fasinh", "facosh", "fatanh", "fexpm1", "flog2", "flog10", "flog1p", "ffloor", "fceil",
+               "ftrunc", "fabs", "ferf", "ferfc", "fgamma", "flgamma", "frint", "ffrac")
+assert len(VECTOR_MATH) <= 32
