@@ -15,7 +15,7 @@ from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
 from .core import RecvUse, closure_globals, read_source
-from .scalar_math import MATH_FUNCTIONS, MathLowering
+from .scalar_math import MATH_FUNCTIONS, OPERATOR_FUNCTIONS, MathLowering
 from .sparse import SparseCallLowering
 from .values import DTYPES, KERNEL_OBJECTS, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
@@ -111,6 +111,8 @@ class CallLowering(SparseCallLowering, MathLowering):
             return self.debug_print(node, args)
         if callee in MATH_FUNCTIONS:
             return self.math_call(callee, args)
+        if callee in OPERATOR_FUNCTIONS:
+            return self.operator_call(callee, node)
         if callee is sum or callee is wsi.dot or (callee in (min, max) and len(args) == 1):
             return self.reduction(callee, args)
         if callee is abs:

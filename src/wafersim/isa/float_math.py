@@ -12,10 +12,22 @@ import numpy as np
 import scipy.special
 
 
-def _in_float64(function):
-    def run(x: np.ndarray) -> np.ndarray:
+def _ufunc_like(function):
+    """`function` with the `out=` and `where=` keywords of a NumPy ufunc (the engine's executors pass them)."""
+    def run(*args, out: np.ndarray | None = None, where=True):
         with np.errstate(all="ignore"):
-            return function(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32)
+            result = function(*args)
+        if out is None:
+            return result
+        np.copyto(out, result, where=where)
+        return out
+    run.__name__ = function.__name__
+    return run
+
+
+def _in_float64(function):
+    """`function` evaluated in float64 on float32 arguments, rounded once to float32."""
+    run = _ufunc_like(lambda x: function(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32))
     run.__name__ = function.__name__
     return run
 
@@ -26,11 +38,13 @@ gamma32 = _in_float64(scipy.special.gamma)  # inf at 0 and the negative integers
 lgamma32 = _in_float64(scipy.special.gammaln)  # log |gamma(x)|, as math.lgamma
 
 
+@_ufunc_like
 def fraction32(x: np.ndarray) -> np.ndarray:
     """The fractional part with the sign of x (math.modf's first item; 0 for infinities)."""
     return np.modf(x)[0]
 
 
+@_ufunc_like
 def ieee_remainder32(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """math.remainder on float32: x - n * y with n the integer nearest x / y, ties to even; exact.
 

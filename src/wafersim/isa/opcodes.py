@@ -280,7 +280,7 @@ OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerat
 #: Vector instructions over SRAM: `d` and `a` (and `b`, unless `.s` makes it a scalar register) hold SRAM
 #: word addresses, `c` the length; none of them writes a register.
 VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
-                        "vfmaz", "vspfma"})
+                        "vfmaz", "vspfma", "vmath"})  # (vmath's b is a function number)
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 BY_CODE: dict[int, Opcode] = {op.code: op for op in OPCODES}
 
