@@ -35,7 +35,14 @@ def _in_float64(function):
 erf32 = _in_float64(scipy.special.erf)
 erfc32 = _in_float64(scipy.special.erfc)
 gamma32 = _in_float64(scipy.special.gamma)  # inf at 0 and the negative integers, nan at -inf (as math raises)
-lgamma32 = _in_float64(scipy.special.gammaln)  # log |gamma(x)|, as math.lgamma
+
+
+def _log_abs_gamma(x: np.ndarray) -> np.ndarray:
+    """log |gamma(x)| as math.lgamma: +inf at -inf (SciPy's gammaln gives -inf there)."""
+    return np.where(x == -np.inf, np.inf, scipy.special.gammaln(x))
+
+
+lgamma32 = _in_float64(_log_abs_gamma)
 
 
 @_ufunc_like
