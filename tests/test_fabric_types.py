@@ -1,0 +1,169 @@
+"""Type tags of fabric words (sim/wordtypes.py, the MSGS/MSGR `flags` field): a word received as another
+type than it was sent as stops the kernel with a WordTypeError naming both PEs and both source lines;
+`bitcast=True` reinterprets on purpose; the tags cost no cycles."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import line_of, run_on_one_block
+from wafersim.isa.encoding import decode_at, encode
+from wafersim.isa.opcodes import WORD_TAG
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(ws.WaferSpec(width=4, height=4))
+
+
+@ws.jit
+def int_received_as_float(out):
+    i = ws.grid(1)
+    if i == 0:
+        ws.send(ws.EAST, 7)  # MARK-send
+    else:
+        out[i] = ws.recv(ws.WEST, dtype=np.float32)  # MARK-recv
+
+
+def test_a_word_received_as_another_type_names_both_pes_and_lines(dev):
+    with pytest.raises(ws.WordTypeError) as info:
+        run_on_one_block(dev, int_received_as_float, np.zeros(2, np.float32), block=(2, 1))
+    error = info.value
+    assert isinstance(error, ws.WaferError)
+    assert error.pe == (1, 0) and error.sender == (0, 0)
+    assert error.source[1] == line_of(int_received_as_float, "MARK-recv")
+    assert error.sender_source[1] == line_of(int_received_as_float, "MARK-send")
+    assert (error.sent_type, error.received_type) == ("int32", "float32")
+    assert "bitcast=True" in str(error)
+
+
+@ws.jit
+def bitcasts(values, out):
+    i = ws.grid(1)
+    buf = ws.local.array(4, np.float32)
+    ints = ws.local.array(4, np.int32)
+    if i == 0:
+        ws.send(ws.EAST, values[0])
+        buf[0:4] = values[0:4]
+        ws.send(ws.EAST, buf[0:4], channel=1)
+    else:
+        out[0] = ws.recv(ws.WEST, dtype=np.int32, bitcast=True)
+        ws.recv(ws.WEST, out=ints[0:4], channel=1, bitcast=True)
+        for k in range(4):
+            out[1 + k] = ints[k]
+
+
+def test_bitcast_reads_the_bits_as_numpy_view_does(dev):
+    values = np.array([1.5, -0.0, np.inf, 3.1e-39], np.float32)
+    _, out = run_on_one_block(dev, bitcasts, values, np.zeros(5, np.int32), block=(2, 1))
+    assert out[0] == values[:1].view(np.int32)[0]
+    assert (out[1:] == values.view(np.int32)).all()
+
+
+@ws.jit
+def vector_mismatch(out):
+    i = ws.threadIdx.y
+    ints = ws.local.array(3, np.int32)
+    floats = ws.local.array(3, np.float32)
+    if i == 0:
+        ints[0:3] = 5
+        ws.send(ws.SOUTH, ints[0:3], channel=2)  # MARK-send
+    else:
+        ws.recv(ws.NORTH, out=floats[0:3], channel=2)  # MARK-recv
+        out[0] = floats[0]
+
+
+def test_vector_words_are_checked(dev):
+    with pytest.raises(ws.WordTypeError) as info:
+        run_on_one_block(dev, vector_mismatch, np.zeros(1, np.float32), block=(1, 2))
+    assert info.value.pe == (0, 1) and info.value.sender == (0, 0)
+    assert info.value.source[1] == line_of(vector_mismatch, "MARK-recv")
+    assert info.value.sender_source[1] == line_of(vector_mismatch, "MARK-send")
+
+
+@ws.jit
+def routed_mismatch(out, wrong):
+    x = ws.threadIdx.x
+    if x == 0:
+        ws.send(ws.RAMP, 41, channel=2)  # MARK-send
+    elif wrong:
+        out[x] = ws.recv(ws.RAMP, channel=2, dtype=np.float32)  # MARK-recv
+    else:
+        out[x] = ws.recv(ws.RAMP, channel=2, dtype=np.int32)
+
+
+def test_routed_words_are_checked_and_name_the_sender(dev):
+    route = ws.routes.row_broadcast(2, root=0)
+    out = dev.to_device(np.zeros(3, np.float32))
+    routed_mismatch[1, (3, 1)](out, 0, routes=[route])  # an int32, converted on the store
+    assert out.copy_to_host().tolist() == [0.0, 41.0, 41.0]
+    with pytest.raises(ws.WordTypeError) as info:
+        routed_mismatch[1, (3, 1)](out, 1, routes=[route])
+    assert info.value.sender == (0, 0) and info.value.pe in ((1, 0), (2, 0))
+    assert info.value.sender_source[1] == line_of(routed_mismatch, "MARK-send")
+
+
+@ws.jit
+def mixed_channel(out, swap):
+    i = ws.grid(1)
+    if i == 0:
+        ws.send(ws.EAST, 3)
+        ws.send(ws.EAST, 2.5)
+        ws.send(ws.EAST, 4)
+    elif swap:
+        out[0] = ws.recv(ws.WEST, dtype=np.int32)
+        out[1] = ws.recv(ws.WEST, dtype=np.int32)  # MARK-second
+    else:
+        out[0] = ws.recv(ws.WEST, dtype=np.int32)
+        out[1] = ws.recv(ws.WEST, dtype=np.float32)
+        out[2] = ws.recv(ws.WEST, dtype=np.int32)
+
+
+def test_a_channel_carrying_two_types_checks_each_word(dev):
+    """Per-slot tags: ints and floats interleaved on one channel are each read right, or the wrong one is
+    caught (not the first, which has the right type)."""
+    _, = [run_on_one_block(dev, mixed_channel, np.zeros(3, np.float32), 0, block=(2, 1))[0]]
+    assert _.tolist() == [3.0, 2.5, 4.0]
+    with pytest.raises(ws.WordTypeError) as info:
+        run_on_one_block(dev, mixed_channel, np.zeros(3, np.float32), 1, block=(2, 1))
+    assert info.value.source[1] == line_of(mixed_channel, "MARK-second")
+    assert (info.value.sent_type, info.value.received_type) == ("float32", "int32")
+
+
+RING = """.name ring
+.sram 0
+    sreg r1, tid.x
+    li r2, 1078530011
+    bnz r1, receiver
+    send{tag} east, 0, r2
+    send{tag} east, 0, r2
+    halt
+receiver:
+    recv{tag} r3, west, 0
+    recv{tag} r3, west, 0
+    halt
+"""
+
+
+def test_tags_cost_no_cycles_and_round_trip_in_assembly(dev):
+    """The same program with typed and with untagged (raw) messages: identical cycle counts."""
+    cycles = {}
+    for tag in ("", ".f32", ".i32"):
+        program = ws.assemble(RING.format(tag=tag))
+        if tag:
+            assert f"send{tag} east, 0, r2" in ws.disassemble(program)
+        cycles[tag] = dev.launch(program, grid=1, block=(2, 1)).cycles
+    assert cycles[""] == cycles[".f32"] == cycles[".i32"]
+    for op in ("send", "sendv", "recv", "recvv"):
+        for tag in WORD_TAG.values():
+            instr = ws.assemble(f"{op}.{['raw', 'f32', 'i32'][tag]} east, 1, r2{', r3' if op.endswith('v') else ''}"
+                                if op != "recv" else f"recv.{['raw', 'f32', 'i32'][tag]} r2, east, 1")
+            word = decode_at(instr.code, 0)
+            assert word.flags == tag and encode(word) == instr.code.tolist()
+
+
+def test_assembly_typed_receive_of_another_type_is_an_error(dev):
+    source = RING.replace("send{tag}", "send.i32").replace("recv{tag}", "recv.f32")
+    with pytest.raises(ws.WordTypeError):
+        dev.launch(ws.assemble(source), grid=1, block=(2, 1))
