@@ -23,6 +23,7 @@ from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream,
                       event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
 from .sim import LaunchStats
 from .errors import WordTypeError
+from .compiler.intrinsics import constant
 
 __version__ = "0.1.0"
 
@@ -37,4 +38,4 @@ __all__ = [
     "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",
     "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
 ]
-__all__ += ["WordTypeError"]
+__all__ += ["WordTypeError", "constant"]

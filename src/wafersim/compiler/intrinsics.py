@@ -10,7 +10,7 @@ from ..isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 
 __all__ = ["EAST", "NORTH", "RAMP", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
            "gridsize", "has_neighbor", "local", "print_", "recv", "route", "route_mask", "send", "use_route", "syncthreads", "threadIdx",
-           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot"]
+           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot", "constant"]
 
 
 class Intrinsic:
@@ -84,3 +84,15 @@ class _Local:
 
 
 local = _Local()
+
+
+class _Constant:
+    """`ws.constant`: annotate a kernel parameter with it (`def k(out, n: ws.constant)`) and the kernel is
+    compiled for each value the launches pass (an int or a float), which is then a compile-time constant
+    inside: a local array's shape (`ws.local.array(n)`), a `range` bound, a direction or a channel."""
+
+    def __repr__(self) -> str:
+        return "<wafersim constant parameter annotation>"
+
+
+constant = _Constant()

@@ -75,7 +75,8 @@ class Tup:
 
 @dataclasses.dataclass
 class KernelSignature:
-    """Argument kinds of one specialisation: ('array', dtype, ndim) or ('scalar', ty)."""
+    """Argument kinds of one specialisation: ('array', dtype, ndim), ('scalar', ty), or ('constant', ty, value)
+    for a `ws.constant` parameter."""
 
     args: tuple
 
