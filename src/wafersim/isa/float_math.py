@@ -9,7 +9,6 @@ float32: within 1 ulp of the exact value wherever float64 evaluation is accurate
 from __future__ import annotations
 
 import numpy as np
-import scipy.special
 
 
 def _ufunc_like(function):
@@ -25,24 +24,32 @@ def _ufunc_like(function):
     return run
 
 
-def _in_float64(function):
-    """`function` evaluated in float64 on float32 arguments, rounded once to float32."""
-    run = _ufunc_like(lambda x: function(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32))
-    run.__name__ = function.__name__
+def _in_float64(name: str, function=None):
+    """SciPy's special function `name` (or `function`) evaluated in float64 on float32 arguments, rounded once
+    to float32. SciPy is imported on first use: a simulation that never runs one does not pay its memory."""
+    def evaluate(x):
+        import scipy.special
+
+        f = function or getattr(scipy.special, name)
+        return f(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32)
+    run = _ufunc_like(evaluate)
+    run.__name__ = name
     return run
 
 
-erf32 = _in_float64(scipy.special.erf)
-erfc32 = _in_float64(scipy.special.erfc)
-gamma32 = _in_float64(scipy.special.gamma)  # inf at 0 and the negative integers, nan at -inf (as math raises)
+erf32 = _in_float64("erf")
+erfc32 = _in_float64("erfc")
+gamma32 = _in_float64("gamma")  # inf at 0 and the negative integers, nan at -inf (as math raises)
 
 
 def _log_abs_gamma(x: np.ndarray) -> np.ndarray:
     """log |gamma(x)| as math.lgamma: +inf at -inf (SciPy's gammaln gives -inf there)."""
+    import scipy.special
+
     return np.where(x == -np.inf, np.inf, scipy.special.gammaln(x))
 
 
-lgamma32 = _in_float64(_log_abs_gamma)
+lgamma32 = _in_float64("lgamma", _log_abs_gamma)
 
 
 @_ufunc_like
