@@ -5,6 +5,10 @@ emits instructions. Calling one from ordinary host Python raises an error that s
 """
 from __future__ import annotations
 
+import math as _math
+
+import numpy as _np
+
 from ..errors import CompileError
 from ..isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 
@@ -96,3 +100,14 @@ class _Constant:
 
 
 constant = _Constant()
+
+
+# `ws.exp`, `ws.tanh`, ...: NumPy's float32 functions under the names a CUDA user reaches for. They are the
+# NumPy ufuncs themselves, so a kernel may write `ws.exp(x)` or `ws.exp(a[0:n])` (one `vmath`) and host code
+# computes the same thing; erf/erfc/gamma/lgamma, which NumPy lacks, are the `math` module's.
+MATH_ALIASES = {name: getattr(_np, name) for name in (
+    "sqrt", "exp", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
+    "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "floor", "ceil", "trunc", "rint", "fabs")} | {
+    name: getattr(_math, name) for name in ("erf", "erfc", "gamma", "lgamma")}
+globals().update(MATH_ALIASES)
+__all__ += sorted(MATH_ALIASES)
