@@ -279,18 +279,26 @@ def test_erf_erfc_gamma_lgamma_within_1_ulp_of_float64_math(dev, tmp_path):
     assert checked > 4 * 200
 
 
-def test_remainder_modf_round_rint_degrees_radians(dev, tmp_path):
-    source = """import math
+def pairwise_kernel(tmp_path, outputs: str, body: str):
+    """A kernel that, for each j (grid-stride), binds a = x[j] and b = y[j] and runs `body` (which stores
+    into the arrays named in `outputs`)."""
+    source = f"""import math
+import operator
 import numpy as np
 import wafersim as ws
 
 
 @ws.jit
-def kern(x, y, out, rounded, n):
+def kern(x, y, {outputs}, n):
     for j in range(ws.grid(1), n, ws.gridsize(1)):
         a = x[j]
         b = y[j]
-        out[j, 0] = math.remainder(a, b)
+{body}"""
+    return load_source(tmp_path, source).kern
+
+
+def test_remainder_modf_round_rint_degrees_radians(dev, tmp_path):
+    kern = pairwise_kernel(tmp_path, "out, rounded", """        out[j, 0] = math.remainder(a, b)
         frac, whole = math.modf(a)
         out[j, 1] = frac
         out[j, 2] = whole
@@ -298,8 +306,7 @@ def kern(x, y, out, rounded, n):
         out[j, 4] = math.degrees(a)
         out[j, 5] = np.radians(a)
         rounded[j] = round(b)
-"""
-    kern = load_source(tmp_path, source).kern
+""")
     rng = np.random.default_rng(8)
     x = np.concatenate([values(seed=9), rng.integers(-40, 40, 200) * np.float32(0.5)]).astype(np.float32)
     y = np.concatenate([np.resize(np.array([1.0, -2.0, 0.5, 3.0, 1e-3, 7.5, np.inf, 0.0], np.float32),
@@ -325,16 +332,7 @@ def kern(x, y, out, rounded, n):
 
 
 def test_operator_module_functions_are_the_operators(dev, tmp_path):
-    source = """import operator
-import wafersim as ws
-
-
-@ws.jit
-def kern(x, y, out, flags, n):
-    for j in range(ws.grid(1), n, ws.gridsize(1)):
-        a = x[j]
-        b = y[j]
-        out[j, 0] = operator.add(a, b)
+    kern = pairwise_kernel(tmp_path, "out, flags", """        out[j, 0] = operator.add(a, b)
         out[j, 1] = operator.sub(a, b)
         out[j, 2] = operator.mul(a, 3)
         out[j, 3] = operator.truediv(a, b)
@@ -348,8 +346,7 @@ def kern(x, y, out, flags, n):
         flags[j, 2] = operator.xor(int(a), 5)
         flags[j, 3] = operator.lshift(int(b), 2)
         flags[j, 4] = operator.not_(a)
-"""
-    kern = load_source(tmp_path, source).kern
+""")
     x = np.array([1.5, -2.25, 0.0, 7.0, -9.5, 3.0, 100.0, -0.5], np.float32)
     y = np.array([2.0, 0.5, -3.0, 7.0, 4.0, -1.5, 0.25, 8.0], np.float32)
     out, flags = dev.device_array((8, 9)), dev.device_array((8, 5), dtype=np.int32)

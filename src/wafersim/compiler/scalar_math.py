@@ -37,7 +37,7 @@ BINARY = {
     np.fmod: "ffmod", np.floor_divide: "ffloordiv", np.remainder: "fpymod", math.remainder: "fremainder",
 }
 #: Python's math.floor/ceil/trunc return an int: the float32 function, then a conversion to int32.
-TO_INT = {math.floor: "ffloor", math.ceil: "fceil", math.trunc: "ftrunc"}
+TO_INT = {math.floor: "ffloor", math.ceil: "fceil", math.trunc: "ftrunc", round: "frint"}  # round: ties to even
 PREDICATES = (math.isnan, np.isnan, math.isinf, np.isinf, math.isfinite, np.isfinite)
 #: NumPy functions that keep int32 arguments int32 (np.power(2, 3) is 8): they lower as the operators.
 _INT_OPERATORS = {np.power: "**", np.floor_divide: "//", np.remainder: "%"}
@@ -52,7 +52,7 @@ ANGLE_FACTORS = {math.degrees: np.float32(180) / np.float32(np.pi), np.degrees: 
 SPLITS = (math.modf, np.modf)
 
 MATH_FUNCTIONS = (frozenset(UNARY) | frozenset(BINARY) | frozenset(TO_INT) | frozenset(PREDICATES)
-                  | frozenset(ANGLE_FACTORS) | frozenset(SPLITS) | {round})
+                  | frozenset(ANGLE_FACTORS) | frozenset(SPLITS))
 #: The `operator` module's functions, as the operators they stand for (called with Python's semantics).
 OPERATOR_BINARY = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult, operator.truediv: ast.Div,
                    operator.floordiv: ast.FloorDiv, operator.mod: ast.Mod, operator.pow: ast.Pow,
@@ -100,15 +100,7 @@ class MathLowering(ExpressionLowering):
         """round(x): an int, halves to even, as Python's; round(x, ndigits) is refused."""
         if len(args) != 1:
             raise Unsupported("round(x, ndigits) is not supported in a kernel: round(x) gives an int")
-        value = self.scalar(args[0])
-        if value.ty == "i32":
-            return value
-        if value.is_const:
-            if not math.isfinite(value.const):
-                raise Unsupported(f"round({value.const}) has no int value")
-            return self.const(round(value.const))
-        rounded = self.result("frint", "f32", a=value.reg)
-        return self.result("ftoi", "i32", a=rounded.reg)
+        return self.rounded_to_int(round, self.scalar(args[0]))
 
     def operator_call(self, callee, node: ast.Call) -> Val:
         """operator.add(a, b) and the like: exactly the operator applied to the arguments."""
@@ -136,7 +128,7 @@ class MathLowering(ExpressionLowering):
         return self.result(opcode, "f32", a=registers[0], **({"b": registers[1]} if len(registers) > 1 else {}))
 
     def rounded_to_int(self, callee, value: Val) -> Val:
-        """math.floor/ceil/trunc: an int as in Python (an int32 argument is returned as it is); a float32 one is
+        """math.floor/ceil/trunc and round: an int as in Python (an int32 argument is returned as it is); a float32 one is
         rounded, then converted (saturating at the int32 limits; nan gives 0, where Python raises)."""
         if value.ty == "i32":
             return value
