@@ -15,7 +15,7 @@ import operator
 import numpy as np
 
 from .expressions import ExpressionLowering
-from .values import Tup, Unsupported, Val, fold_float32
+from .values import SliceRef, Tup, Unsupported, Val, describe, fold_float32
 
 #: float32 -> float32 functions of one argument: opcode, and the NumPy ufunc that defines it.
 UNARY = {
@@ -77,7 +77,7 @@ class MathLowering(ExpressionLowering):
                 raise Unsupported(f"{name}() takes one number in a kernel")
         elif len(args) != 2:
             raise Unsupported(f"{name}() takes two numbers in a kernel")
-        values = [self.scalar(a) for a in args]
+        values = [self.math_argument(a, name) for a in args]
         if callee in PREDICATES:
             return self.float_predicate(callee, values[0])
         if callee in TO_INT:
@@ -96,11 +96,22 @@ class MathLowering(ExpressionLowering):
         opcode = UNARY.get(callee) or BINARY[callee]
         return self.float_op(opcode, [self.to_type(v, "f32") for v in values])
 
+    def math_argument(self, node: ast.expr, name: str) -> Val:
+        """A number for a math function; a slice gets the rule for math on slices."""
+        value = self.expr(node)
+        if isinstance(value, SliceRef):
+            raise Unsupported(f"{name}() of a slice: math functions of one argument apply to slices inside a slice "
+                              f"assignment (dst[0:n] = np.exp(src[0:n])); functions of two arguments and those "
+                              f"returning ints or tuples take numbers only", node)
+        if not isinstance(value, Val):
+            raise Unsupported(f"{name}() takes numbers, not {describe(value)}", node)
+        return value
+
     def rounded(self, args) -> Val:
         """round(x): an int, halves to even, as Python's; round(x, ndigits) is refused."""
         if len(args) != 1:
             raise Unsupported("round(x, ndigits) is not supported in a kernel: round(x) gives an int")
-        return self.rounded_to_int(round, self.scalar(args[0]))
+        return self.rounded_to_int(round, self.math_argument(args[0], "round"))
 
     def operator_call(self, callee, node: ast.Call) -> Val:
         """operator.add(a, b) and the like: exactly the operator applied to the arguments."""
