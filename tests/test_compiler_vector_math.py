@@ -105,7 +105,7 @@ def kern(out):
     ("b[0:4] = np.exp(b[0:4])", "int32 slice"),
     ("y = np.exp(a[0:4])", "exp() of a slice"),
     ("a[0:4] = np.power(a[0:4], 2.0)", "functions of two arguments"),
-    ("a[0:4] = abs(b[0:4])", "int32 slice"),
+    ("b[0:4] = abs(b[0:4])", "int32 slice"),
 ])
 def test_refused_vector_math(dev, tmp_path, body, text):
     source = f"""import numpy as np
