@@ -8,6 +8,7 @@ import pytest
 
 import wafersim as ws
 from conftest import line_of, run_on_one_block
+from wafersim import collectives as wsc
 from wafersim.isa.encoding import decode_at, encode
 from wafersim.isa.opcodes import WORD_TAG
 
@@ -167,3 +168,25 @@ def test_assembly_typed_receive_of_another_type_is_an_error(dev):
     source = RING.replace("send{tag}", "send.i32").replace("recv{tag}", "recv.f32")
     with pytest.raises(ws.WordTypeError):
         dev.launch(ws.assemble(source), grid=1, block=(2, 1))
+
+
+@ws.jit
+def two_collectives_one_channel(ints, floats, out_i, out_f):
+    x = ws.threadIdx.x
+    buf = ws.local.array(4, np.float32)
+    buf[0:4] = floats[0:4]
+    buf[0:4] = buf[0:4] + x                                 # each PE's own until the broadcast
+    out_i[x] = wsc.row_broadcast(ints[x], 1, channel=1)  # int32 words on the row bus of channel 1
+    wsc.row_broadcast_array(buf, 2, channel=1)             # then float32 words on the same channel
+    out_f[x, 0:4] = buf[0:4]
+
+
+def test_collectives_of_two_types_share_a_routed_channel():
+    """The routed FIFOs carry both tags (per-slot tags), each word is received as what it is."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    ints = np.array([10, 20, 30, 40], np.int32)
+    floats = np.array([0.5, -1.5, 2.25, 8.0], np.float32)
+    out_i, out_f = dev.device_array(4, dtype=np.int32), dev.device_array((4, 4))
+    two_collectives_one_channel[1, (4, 1)](dev.to_device(ints), dev.to_device(floats), out_i, out_f)
+    assert out_i.copy_to_host().tolist() == [20] * 4
+    np.testing.assert_array_equal(out_f.copy_to_host(), np.tile(floats + np.float32(2), (4, 1)))  # the root's
