@@ -11,7 +11,8 @@ a tuple with a string constant argument, loops over enumerate/zip of constant tu
 step known only at run time, the `operator` module's functions, math.remainder and math.modf. Random slice
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
-operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row) are compared the same way with NumPy.
+operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included) are compared the
+same way with NumPy.
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would
@@ -438,8 +439,12 @@ BLOCK_ROWS, BLOCK_COLS = 4, 6
 def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, slice_first: bool = False):
     """(kernel text, NumPy text) of a tree over blocks of the 2-D arrays a, b, c (and scalars). A block of
     the destination's array starts at the destination's row (other rows are refused: earlier rows write them)."""
-    kinds = ["block", "block"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax"] if depth else [])
+    kinds = ["block", "block"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax", "fn"] if depth else [])
     kind = draw(st.sampled_from(kinds))
+    if kind == "fn":  # a math function of a block: one vmath per row
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first))
+        name = draw(st.sampled_from(VEC_FUNCTIONS))
+        return f"{name}({kernel})", f"{name}({numpy})"
     if kind == "block":
         name = draw(st.sampled_from(VEC_ARRAYS))
         row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))

@@ -123,3 +123,20 @@ def kern(out):
 """
     kern = load_source(tmp_path, source).kern
     assert text in str(compile_error(dev, kern, np.zeros(1, np.float32)))
+
+
+@ws.jit
+def block_function(x, out):
+    t = ws.local.array((2, 4), np.float32)
+    u = ws.local.array((2, 4), np.float32)
+    for r in range(2):
+        u[r, 0:4] = x[r, 0:4]
+    t[0:2, 0:4] = np.exp(u[0:2, 0:4]) * 0.5 + abs(u[0:2, 0:4]) - ws.sqrt(2.0)
+    for r in range(2):
+        out[r, 0:4] = t[r, 0:4]
+
+
+def test_functions_of_blocks_apply_row_by_row(dev):
+    x = np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4)
+    _, out = run_on_one_block(dev, block_function, x, np.zeros((2, 4), np.float32))
+    assert same_bits(out, np.exp(x) * np.float32(0.5) + np.abs(x) - np.sqrt(np.float32(2.0)))
