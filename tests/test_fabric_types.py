@@ -190,3 +190,38 @@ def test_collectives_of_two_types_share_a_routed_channel():
     two_collectives_one_channel[1, (4, 1)](dev.to_device(ints), dev.to_device(floats), out_i, out_f)
     assert out_i.copy_to_host().tolist() == [20] * 4
     np.testing.assert_array_equal(out_f.copy_to_host(), np.tile(floats + np.float32(2), (4, 1)))  # the root's
+
+
+@ws.jit
+def across_a_barrier(out, wrong):
+    i = ws.grid(1)
+    if i == 0:
+        ws.send(ws.EAST, 5)
+        ws.send(ws.EAST, 2.5)
+    ws.syncthreads()  # both words are in flight when the checkpoint is written here
+    if i == 1:
+        out[0] = ws.recv(ws.WEST, dtype=np.int32)
+        if wrong:
+            out[1] = ws.recv(ws.WEST, dtype=np.int32)
+        else:
+            out[1] = ws.recv(ws.WEST, dtype=np.float32)
+
+
+@pytest.mark.parametrize("wrong", [0, 1])
+def test_checkpoints_keep_the_tags_of_words_in_flight(tmp_path, wrong):
+    from wafersim.runtime.resume import resume_launch
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(2)
+    path = tmp_path / "run.npz"
+    launch = across_a_barrier[(1, 1), (2, 1)]
+    if wrong:
+        with pytest.raises(ws.WordTypeError):
+            launch(out, wrong, checkpoint_every=1, checkpoint=path)
+        with pytest.raises(ws.WordTypeError):
+            resume_launch(path)  # the float word is still tagged float32 after the resume
+        return
+    launch(out, wrong, checkpoint_every=1, checkpoint=path)
+    resumed, _ = resume_launch(path)
+    assert out.copy_to_host().tolist() == [5.0, 2.5]
+    assert next(iter(resumed.arrays().values())).copy_to_host().tolist() == [5.0, 2.5]

@@ -102,7 +102,7 @@ class Fifo:
         self.time = SlotRows(depth, n, time_dtype)  # arrival of the slot's word, or when it was popped
         self.pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
         self.popped = np.zeros(n, dtype=np.int32)
-        self.tags = WordTags(depth)  # the words' types (wordtypes)
+        self.tags = WordTags(depth, n)  # the words' types (wordtypes)
 
     def widen_time(self) -> None:
         self.time.widen(np.float64)

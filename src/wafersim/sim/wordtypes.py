@@ -23,10 +23,10 @@ _TYPE_NAMES = {"f32": "float32", "i32": "int32"}  # (each starts with a vowel so
 class WordTags:
     """The tags of the words of one FIFO."""
 
-    __slots__ = ("depth", "uniform", "slots")
+    __slots__ = ("depth", "_n", "uniform", "slots")
 
-    def __init__(self, depth: int) -> None:
-        self.depth = depth
+    def __init__(self, depth: int, n: int) -> None:
+        self.depth, self._n = depth, n
         self.uniform: int | None = None  # the tag of every word pushed so far (None: none pushed)
         self.slots: np.ndarray | None = None  # (depth, PEs) uint8, once two tags have been pushed
 
@@ -50,6 +50,22 @@ class WordTags:
         if self.slots is None:
             return pes, np.full(len(pes), self.uniform, dtype=np.uint8)
         return pes, self.slots[words, pes]
+
+
+    def saved(self) -> np.ndarray:
+        """The tags as one array for a checkpoint: row 0 the uniform tag (-1: none pushed; -2: per slot), then
+        the per-slot tags (when the FIFO keeps them)."""
+        head = np.full((1, self._n), -1 if self.uniform is None else self.uniform, dtype=np.int16)
+        if self.slots is None:
+            return head
+        head[:] = -2
+        return np.concatenate([head, self.slots.astype(np.int16)])
+
+    def restore(self, saved: np.ndarray) -> None:
+        """The inverse of `saved`."""
+        head = int(saved[0, 0]) if saved.size else -1
+        self.uniform = None if head == -1 else (RAW if head == -2 else head)
+        self.slots = saved[1:].astype(np.uint8) if head == -2 else None
 
 
 def _words_between(before: np.ndarray, after: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
