@@ -38,6 +38,9 @@ RAW_WORD = WORD_TAG["raw"]
 
 def word_tag(ty: str) -> int:
     """The fabric type tag of words of a kernel type ("i32", "f32"): see isa.opcodes.WORD_TYPES."""
+    if ty not in WORD_TAG:
+        raise Unsupported(f"{ty} words cannot go on the fabric: it has type tags for "
+                          f"{', '.join(t for t in WORD_TAG if t != 'raw')}")
     return WORD_TAG[ty]
 
 

@@ -51,7 +51,6 @@ class WordTags:
             return pes, np.full(len(pes), self.uniform, dtype=np.uint8)
         return pes, self.slots[words, pes]
 
-
     def saved(self) -> np.ndarray:
         """The tags as one array for a checkpoint: row 0 the uniform tag (-1: none pushed; -2: per slot), then
         the per-slot tags (when the FIFO keeps them)."""
