@@ -1,13 +1,18 @@
 """Type tags of fabric words (sim/wordtypes.py, the MSGS/MSGR `flags` field): a word received as another
 type than it was sent as stops the kernel with a WordTypeError naming both PEs and both source lines;
-`bitcast=True` reinterprets on purpose; the tags cost no cycles."""
+`bitcast=True` reinterprets on purpose; the tags cost no cycles. Random exchanges (Hypothesis, budget
+WAFERSIM_FUZZ_EXAMPLES) check that exactly the first misread word raises.
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import wafersim as ws
-from conftest import line_of, run_on_one_block
+from conftest import line_of, load_source, run_on_one_block
 from wafersim import collectives as wsc
 from wafersim.isa.encoding import decode_at, encode
 from wafersim.isa.opcodes import WORD_TAG
@@ -225,3 +230,54 @@ def test_checkpoints_keep_the_tags_of_words_in_flight(tmp_path, wrong):
     resumed, _ = resume_launch(path)
     assert out.copy_to_host().tolist() == [5.0, 2.5]
     assert next(iter(resumed.arrays().values())).copy_to_host().tolist() == [5.0, 2.5]
+
+
+# ---------------------------------------------------------------------- fuzzing the checks
+WORDS_MAX = 6
+
+
+@st.composite
+def exchanges(draw):
+    """A sequence of words PE 0 sends east (each an int32 or a float32), and how PE 1 receives each: as
+    int32 or float32, with or without bitcast."""
+    n = draw(st.integers(1, WORDS_MAX))
+    sent = draw(st.lists(st.sampled_from(["i32", "f32"]), min_size=n, max_size=n))
+    received = draw(st.lists(st.sampled_from(["i32", "f32"]), min_size=n, max_size=n))
+    bitcast = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    return sent, received, bitcast
+
+
+def exchange_kernel(tmp_path, sent, received, bitcast):
+    sends = [f"        ws.send(ws.EAST, {'ints' if t == 'i32' else 'floats'}[{k}])" for k, t in enumerate(sent)]
+    recvs = [f"        {'out_i' if t == 'i32' else 'out_f'}[{k}] = ws.recv(ws.WEST, dtype="
+             f"{'np.int32' if t == 'i32' else 'np.float32'}{', bitcast=True' if cast else ''})  # WORD-{k}"
+             for k, (t, cast) in enumerate(zip(received, bitcast))]
+    source = "\n".join(["import numpy as np", "import wafersim as ws", "", "", "@ws.jit",
+                        "def kern(ints, floats, out_i, out_f):", "    if ws.grid(1) == 0:", *sends, "    else:",
+                        *recvs, ""])
+    return load_source(tmp_path, source).kern
+
+
+@settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "30")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(exchange=exchanges(), seed=st.integers(0, 2**32 - 1))
+def test_random_exchanges_raise_exactly_at_the_first_misread_word(dev, tmp_path, exchange, seed):
+    """Reference: each word's bits are NumPy's `.view` of what was sent; the first word received as another
+    type without bitcast is the error, on its line."""
+    sent, received, bitcast = exchange
+    rng = np.random.default_rng(seed)
+    ints = rng.integers(-2**31, 2**31, WORDS_MAX, dtype=np.int64).astype(np.int32)
+    floats = (rng.standard_normal(WORDS_MAX) * 1e3).astype(np.float32)
+    kern = exchange_kernel(tmp_path, sent, received, bitcast)
+    out_i, out_f = np.zeros(WORDS_MAX, np.int32), np.zeros(WORDS_MAX, np.float32)
+    wrong = [k for k in range(len(sent)) if sent[k] != received[k] and not bitcast[k]]
+    if wrong:
+        with pytest.raises(ws.WordTypeError) as info:
+            run_on_one_block(dev, kern, ints, floats, out_i, out_f, block=(2, 1))
+        assert info.value.source[1] == line_of(kern, f"WORD-{wrong[0]}")
+        return
+    _, _, got_i, got_f = run_on_one_block(dev, kern, ints, floats, out_i, out_f, block=(2, 1))
+    for k, (s, r) in enumerate(zip(sent, received)):
+        bits = (ints if s == "i32" else floats)[k:k + 1].view(np.int32)[0]
+        got = got_i[k] if r == "i32" else got_f[k:k + 1].view(np.int32)[0]
+        assert got == bits, (k, s, r)
