@@ -1,7 +1,7 @@
 """Type tags of fabric words (sim/wordtypes.py, the MSGS/MSGR `flags` field): a word received as another
 type than it was sent as stops the kernel with a WordTypeError naming both PEs and both source lines;
 `bitcast=True` reinterprets on purpose; the tags cost no cycles. Random exchanges (Hypothesis, budget
-WAFERSIM_FUZZ_EXAMPLES) check that exactly the first misread word raises.
+WAFERSIM_FUZZ_EXAMPLES) check that exactly the first misread word raises."""
 from __future__ import annotations
 
 import os
@@ -108,33 +108,6 @@ def test_routed_words_are_checked_and_name_the_sender(dev):
         routed_mismatch[1, (3, 1)](out, 1, routes=[route])
     assert info.value.sender == (0, 0) and info.value.pe in ((1, 0), (2, 0))
     assert info.value.sender_source[1] == line_of(routed_mismatch, "MARK-send")
-
-
-@ws.jit
-def mixed_channel(out, swap):
-    i = ws.grid(1)
-    if i == 0:
-        ws.send(ws.EAST, 3)
-        ws.send(ws.EAST, 2.5)
-        ws.send(ws.EAST, 4)
-    elif swap:
-        out[0] = ws.recv(ws.WEST, dtype=np.int32)
-        out[1] = ws.recv(ws.WEST, dtype=np.int32)  # MARK-second
-    else:
-        out[0] = ws.recv(ws.WEST, dtype=np.int32)
-        out[1] = ws.recv(ws.WEST, dtype=np.float32)
-        out[2] = ws.recv(ws.WEST, dtype=np.int32)
-
-
-def test_a_channel_carrying_two_types_checks_each_word(dev):
-    """Per-slot tags: ints and floats interleaved on one channel are each read right, or the wrong one is
-    caught (not the first, which has the right type)."""
-    _, = [run_on_one_block(dev, mixed_channel, np.zeros(3, np.float32), 0, block=(2, 1))[0]]
-    assert _.tolist() == [3.0, 2.5, 4.0]
-    with pytest.raises(ws.WordTypeError) as info:
-        run_on_one_block(dev, mixed_channel, np.zeros(3, np.float32), 1, block=(2, 1))
-    assert info.value.source[1] == line_of(mixed_channel, "MARK-second")
-    assert (info.value.sent_type, info.value.received_type) == ("float32", "int32")
 
 
 RING = """.name ring
