@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import wafersim as ws
 
@@ -55,3 +56,73 @@ def test_row_slices_of_a_2d_local_array_are_vector_operands():
     t[1, 0:4] = t[2, 4:8] * np.float32(2) + t[1, 0:4]
     np.testing.assert_array_equal(run(row_slices, 32).reshape(4, 8), t)
     assert "vfma" in row_slices.inspect_asm()
+
+
+# ---------------------------------------------------------------------- 3-D local arrays
+D0, D1, D2 = 2, 3, 4
+
+
+@ws.jit
+def three_d(x, out):
+    t = ws.local.array((D0, D1, D2), np.float32)
+    for i in range(D0):
+        for j in range(D1):
+            for k in range(D2):
+                t[i, j, k] = x[(i * D1 + j) * D2 + k]
+    t[1, 2, 0:4] = t[0, 1, 0:4] * 2.0 - t[1, 0, 0:4]  # row slices, as NumPy's t[i, j, a:b]
+    t[-1, 0, -1] = t[0, -1, 1] + len(t) + t.shape[2]   # constant negative indices count from the end
+    for i in range(D0):
+        for j in range(D1):
+            out[i * D1 + j, 0:D2] = t[i, j, 0:D2]
+
+
+def test_three_dimensional_local_arrays_are_row_major_like_numpy():
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    x = np.arange(D0 * D1 * D2, dtype=np.float32) * np.float32(0.5)
+    out = dev.device_array((D0 * D1, D2))
+    three_d[(1, 1), (1, 1)](dev.to_device(x), out)
+    want = x.reshape(D0, D1, D2).copy()
+    want[1, 2, 0:4] = want[0, 1, 0:4] * 2 - want[1, 0, 0:4]
+    want[-1, 0, -1] = want[0, -1, 1] + D0 + D2
+    np.testing.assert_array_equal(out.copy_to_host(), want.reshape(D0 * D1, D2))
+
+
+@ws.jit
+def three_d_out_of_bounds(out, j):
+    t = ws.local.array((2, 3, 4), np.float32)
+    t[1, j, 0] = 1.0
+    out[0] = t[1, 2, 0]
+
+
+def test_three_dimensional_indices_are_bounds_checked_per_axis():
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    out = dev.device_array(1)
+    three_d_out_of_bounds[(1, 1), (1, 1)](out, 2)
+    assert out.copy_to_host()[0] == 1.0
+    with pytest.raises(ws.MemoryAccessError, match="axis 1"):
+        three_d_out_of_bounds[(1, 1), (1, 1)](out, 3)  # word 24 of 24: caught on its axis
+
+
+# ---------------------------------------------------------------------- ws.constant parameters
+@ws.jit
+def sized_by_argument(out, n: ws.constant, fill: ws.constant):
+    buf = ws.local.array((n, 2), np.float32)
+    for i in range(n):
+        buf[i, 0:2] = fill * i
+    total = 0.0
+    for i in range(n):
+        total += sum(buf[i, 0:2])
+    out[0] = total
+    out[1] = len(buf)
+
+
+def test_constant_parameters_size_local_arrays_and_compile_per_value():
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    out = dev.device_array(2)
+    for n in (3, 7, 3):
+        sized_by_argument[(1, 1), (1, 1)](out, n, 0.5)
+        want = sum(np.float32(0.5) * i * 2 for i in range(n))
+        assert out.copy_to_host().tolist() == [want, n]
+    assert len(sized_by_argument.cache) == 2  # one binary per value, reused for the repeated 3
+    with pytest.raises(ws.LaunchError, match="ws.constant"):
+        sized_by_argument[(1, 1), (1, 1)](out, out, 0.5)

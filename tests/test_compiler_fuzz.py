@@ -7,10 +7,12 @@ inputs from global arrays, runs the body, stores every variable) and once as a p
 the very same body. The kernel runs on the simulator; the Python function runs on np.int32 / np.float32
 scalars (so float32 rounding and int32 wrap-around apply), and every PE's results must match exactly.
 Bodies also call NumPy float32 math (np.sin, np.floor, ...), use float // and %, a device function returning
-a tuple with a string constant argument, loops over enumerate/zip of constant tuples, and range() with a
-step known only at run time. Random slice assignments (trees of + - * unary - min max over slices of three
+a tuple with a string constant argument, loops over enumerate/zip of constant tuples, range() with a
+step known only at run time, the `operator` module's functions, math.remainder and math.modf. Random slice
+assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
-operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row) are compared the same way with NumPy.
+operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included) are compared the
+same way with NumPy.
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would
@@ -39,7 +41,12 @@ FLOAT_VARS = [f"f{k}" for k in range(N_FLOAT)]
 FLOAT_CONSTS = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0]
 INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191, 8192, -8193, 65535]))
 DIVISORS = [2, 3, 5, 7, -2, -3, -5]
-FLOAT_MATH = ["sin", "cos", "arctan", "tanh", "floor", "ceil", "trunc", "expm1", "log1p", "sqrt"]
+FLOAT_MATH = ["sin", "cos", "arctan", "tanh", "floor", "ceil", "trunc", "expm1", "log1p", "sqrt", "rint", "degrees",
+              "radians"]
+#: The `operator` module's functions, the same operators in the kernel and in Python.
+OPERATORS = ["operator.add", "operator.sub", "operator.mul"]
+#: Functions of slices in vector trees (one `vmath` each; the reference applies the same NumPy ufunc).
+VEC_FUNCTIONS = ["np.exp", "np.tanh", "np.sin", "np.floor", "np.sqrt", "abs", "np.rint", "np.log1p"]
 #: Device functions the generated bodies call (plain Python functions in the reference): a tuple returned,
 #: a string constant argument.
 HELPERS = """
@@ -79,7 +86,7 @@ class Gen:
         if self.loop_vars:
             kinds.append("loop")
         if depth > 0:
-            kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "conv", "pow"]
+            kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "conv", "pow", "operator"]
             if self.branching:
                 kinds.append("ifexp")
         kind = self.choice(kinds)
@@ -96,6 +103,8 @@ class Gen:
             return f"({self.int_expr(depth - 1)} {op} {self.int_expr(depth - 1)})"
         if kind == "divmod":
             return f"({self.int_expr(depth - 1)} {self.choice(['//', '%'])} np.int32({self.choice(DIVISORS)}))"
+        if kind == "operator":
+            return f"{self.choice(OPERATORS)}({self.int_expr(depth - 1)}, {self.int_expr(depth - 1)})"
         if kind == "neg":
             return f"(-{self.int_expr(depth - 1)})"
         if kind == "abs":
@@ -110,7 +119,8 @@ class Gen:
     def float_expr(self, depth: int) -> str:
         kinds = ["var", "var", "const"]
         if depth > 0:
-            kinds += ["bin", "bin", "bin", "neg", "abs", "minmax", "conv", "pow", "math", "fdivmod"]
+            kinds += ["bin", "bin", "bin", "neg", "abs", "minmax", "conv", "pow", "math", "fdivmod", "operator",
+                      "remainder", "modf"]
             if self.branching:
                 kinds.append("ifexp")
         kind = self.choice(kinds)
@@ -123,6 +133,13 @@ class Gen:
             return f"np.float32({self.choice(FLOAT_CONSTS)})"
         if kind == "math":  # NumPy float32 ufuncs, the machine's math opcodes (a nan discards the example)
             return f"np.{self.choice(FLOAT_MATH)}({self.float_expr(depth - 1)})"
+        if kind == "operator":
+            return f"{self.choice(OPERATORS)}({self.float_expr(depth - 1)}, {self.float_expr(depth - 1)})"
+        if kind == "remainder":  # exact in float64, so Python's result rounds to the machine's float32 one
+            divisor = self.choice([c for c in FLOAT_CONSTS if c != 0.0])
+            return f"np.float32(math.remainder({self.float_expr(depth - 1)}, np.float32({divisor})))"
+        if kind == "modf":  # (fractional part, integral part): both exact
+            return f"np.float32(math.modf({self.float_expr(depth - 1)})[{self.choice([0, 1])}])"
         if kind == "fdivmod":  # Python's float // and % (np.float32 scalars: npy_divmod, as the machine)
             divisor = self.choice([c for c in FLOAT_CONSTS if c != 0.0])
             return f"({self.float_expr(depth - 1)} {self.choice(['//', '%'])} np.float32({divisor}))"
@@ -257,7 +274,7 @@ def render(body: list[str]) -> str:
     stores = ([f"    oi[p, {column(k, N_INT)}] = i{k}" for k in range(N_INT)]
               + [f"    of[p, {column(k, N_FLOAT)}] = f{k}" for k in range(N_FLOAT)])
     params = ", ".join(INT_VARS + FLOAT_VARS)
-    return "\n".join(["import numpy as np", "import wafersim as ws", HELPERS, "", "@ws.jit",
+    return "\n".join(["import math", "import operator", "import numpy as np", "import wafersim as ws", HELPERS, "", "@ws.jit",
                       "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *body, *stores, "", "",
                       f"def ref({params}):", *body, f"    return ({params},)", ""])
 
@@ -338,7 +355,7 @@ def vector_trees(draw, length: int, depth: int, slice_first: bool = False):
     """(kernel text, NumPy text) of a random tree of + - * / unary - min max over slices and scalars.
 
     The left operand of `/` always holds a slice (`slice_first`): a scalar divided by a slice is refused."""
-    kinds = ["slice", "slice"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax"] if depth > 0 else [])
+    kinds = ["slice", "slice"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax", "fn"] if depth > 0 else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "slice":
         start = draw(st.integers(0, VEC_SIZE - length))
@@ -350,6 +367,10 @@ def vector_trees(draw, length: int, depth: int, slice_first: bool = False):
     if kind == "neg":
         kernel, numpy = draw(vector_trees(length, depth - 1, slice_first))
         return f"(-{kernel})", f"(-{numpy})"
+    if kind == "fn":  # a math function of a subtree (of a scalar, the scalar instruction)
+        kernel, numpy = draw(vector_trees(length, depth - 1, slice_first))
+        name = draw(st.sampled_from(VEC_FUNCTIONS))
+        return f"{name}({kernel})", f"{name}({numpy})"
     if kind == "bin":
         op = draw(st.sampled_from(["+", "-", "*", "/"]))
         (kl, nl) = draw(vector_trees(length, depth - 1, slice_first or op == "/"))
@@ -418,8 +439,12 @@ BLOCK_ROWS, BLOCK_COLS = 4, 6
 def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, slice_first: bool = False):
     """(kernel text, NumPy text) of a tree over blocks of the 2-D arrays a, b, c (and scalars). A block of
     the destination's array starts at the destination's row (other rows are refused: earlier rows write them)."""
-    kinds = ["block", "block"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax"] if depth else [])
+    kinds = ["block", "block"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax", "fn"] if depth else [])
     kind = draw(st.sampled_from(kinds))
+    if kind == "fn":  # a math function of a block: one vmath per row
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first))
+        name = draw(st.sampled_from(VEC_FUNCTIONS))
+        return f"{name}({kernel})", f"{name}({numpy})"
     if kind == "block":
         name = draw(st.sampled_from(VEC_ARRAYS))
         row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))

@@ -217,7 +217,9 @@ def kern(x, out):
 
 
 @pytest.mark.parametrize("body,text", [
-    ("y = math.erf(x)", "cannot be called"),
+    ("y = math.frexp(x)", "cannot be called"),
+    ("y = round(x, 2)", "round(x, ndigits) is not supported"),
+    ("y = math.modf(x, x)", "takes one number"),
     ("y = math.log(x, 2.0)", "takes one number"),
     ("y = math.atan2(x)", "takes two numbers"),
     ("y = np.fmod(n, 3)", "np.fmod of two int32"),
@@ -240,3 +242,118 @@ def kern(out, x, n):
     kern = load_source(tmp_path, source).kern
     error = compile_error(dev, kern, np.zeros(1, np.float32), np.float32(1.5), 3)
     assert text in str(error), str(error)
+
+
+# ---------------------------------------------------------------------- special functions, rounding, operator
+SPECIAL = {"math.erf": math.erf, "math.erfc": math.erfc, "math.gamma": math.gamma, "math.lgamma": math.lgamma}
+
+
+def test_erf_erfc_gamma_lgamma_within_1_ulp_of_float64_math(dev, tmp_path):
+    """Evaluated in float64 and rounded once: within 1 ulp of Python's math (which is float64) wherever that
+    is finite; where math raises (gamma's poles) the machine gives inf or nan."""
+    names = list(SPECIAL)
+    x = np.concatenate([values(seed=11), np.linspace(-6, 6, 97, dtype=np.float32),
+                        np.array([-1.0, -2.0, 0.5, 1e-30, 30.0, 171.0, 40.0], np.float32)]).astype(np.float32)
+    kern = unary_kernel(tmp_path, names)
+    d_out = dev.device_array((x.size, len(names)))
+    kern[(1, 1), (8, 1)](dev.to_device(x), d_out, x.size)
+    got = d_out.copy_to_host()
+    checked = 0
+    for k, name in enumerate(names):
+        for i, v in enumerate(x):
+            try:
+                exact = SPECIAL[name](float(v))
+            except (ValueError, OverflowError):
+                assert not np.isfinite(got[i, k]), (name, v, got[i, k])  # a pole or overflow: inf or nan
+                continue
+            if math.isnan(exact):
+                assert np.isnan(got[i, k]), (name, v)
+                continue
+            with np.errstate(over="ignore"):
+                want = np.float32(exact)
+            if not np.isfinite(want):
+                assert got[i, k] == want, (name, v, got[i, k])
+                continue
+            assert ulps(got[i:i + 1, k], np.array([want]))[0] <= 1, (name, v, got[i, k], want)
+            checked += 1
+    assert checked > 4 * 200
+
+
+def pairwise_kernel(tmp_path, outputs: str, body: str):
+    """A kernel that, for each j (grid-stride), binds a = x[j] and b = y[j] and runs `body` (which stores
+    into the arrays named in `outputs`)."""
+    source = f"""import math
+import operator
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, y, {outputs}, n):
+    for j in range(ws.grid(1), n, ws.gridsize(1)):
+        a = x[j]
+        b = y[j]
+{body}"""
+    return load_source(tmp_path, source).kern
+
+
+def test_remainder_modf_round_rint_degrees_radians(dev, tmp_path):
+    kern = pairwise_kernel(tmp_path, "out, rounded", """        out[j, 0] = math.remainder(a, b)
+        frac, whole = math.modf(a)
+        out[j, 1] = frac
+        out[j, 2] = whole
+        out[j, 3] = np.rint(a)
+        out[j, 4] = math.degrees(a)
+        out[j, 5] = np.radians(a)
+        rounded[j] = round(b)
+""")
+    rng = np.random.default_rng(8)
+    x = np.concatenate([values(seed=9), rng.integers(-40, 40, 200) * np.float32(0.5)]).astype(np.float32)
+    y = np.concatenate([np.resize(np.array([1.0, -2.0, 0.5, 3.0, 1e-3, 7.5, np.inf, 0.0], np.float32),
+                                  x.size - 200), rng.integers(-40, 40, 200) * np.float32(0.5)]).astype(np.float32)
+    out, rounded = dev.device_array((x.size, 6)), dev.device_array(x.size, dtype=np.int32)
+    kern[(1, 1), (8, 1)](dev.to_device(x), dev.to_device(y), out, rounded, x.size)
+    got, got_round = out.copy_to_host(), rounded.copy_to_host()
+    for i, (a, b) in enumerate(zip(x.astype(float), y.astype(float))):
+        try:
+            want = np.float32(math.remainder(a, b))  # exact in float64, so exact after rounding
+        except ValueError:
+            want = np.float32(np.nan)
+        assert same_bits(got[i:i + 1, 0], np.array([want])).all(), (a, b, got[i, 0], want)
+        if math.isfinite(b):
+            assert got_round[i] == round(b), (b, got_round[i])
+    frac, whole = np.modf(x)
+    assert same_bits(got[:, 1], frac).all() and same_bits(got[:, 2], whole).all()
+    finite = np.isfinite(x)
+    assert all(math.modf(float(v)) == (float(f), float(w)) for v, f, w in zip(x[finite], frac[finite], whole[finite]))
+    assert same_bits(got[:, 3], np.rint(x)).all()
+    with np.errstate(over="ignore"):
+        assert same_bits(got[:, 4], np.degrees(x)).all() and same_bits(got[:, 5], np.radians(x)).all()
+
+
+def test_operator_module_functions_are_the_operators(dev, tmp_path):
+    kern = pairwise_kernel(tmp_path, "out, flags", """        out[j, 0] = operator.add(a, b)
+        out[j, 1] = operator.sub(a, b)
+        out[j, 2] = operator.mul(a, 3)
+        out[j, 3] = operator.truediv(a, b)
+        out[j, 4] = operator.floordiv(a, b)
+        out[j, 5] = operator.mod(a, b)
+        out[j, 6] = operator.neg(a)
+        out[j, 7] = operator.abs(a)
+        out[j, 8] = operator.pow(a, 2)
+        flags[j, 0] = operator.lt(a, b)
+        flags[j, 1] = operator.ge(a, b)
+        flags[j, 2] = operator.xor(int(a), 5)
+        flags[j, 3] = operator.lshift(int(b), 2)
+        flags[j, 4] = operator.not_(a)
+""")
+    x = np.array([1.5, -2.25, 0.0, 7.0, -9.5, 3.0, 100.0, -0.5], np.float32)
+    y = np.array([2.0, 0.5, -3.0, 7.0, 4.0, -1.5, 0.25, 8.0], np.float32)
+    out, flags = dev.device_array((8, 9)), dev.device_array((8, 5), dtype=np.int32)
+    kern[(1, 1), (8, 1)](dev.to_device(x), dev.to_device(y), out, flags, 8)
+    got, got_flags = out.copy_to_host(), flags.copy_to_host()
+    for i in range(8):
+        a, b = x[i], y[i]  # NumPy float32 scalars: the kernel's arithmetic
+        want = [a + b, a - b, a * np.float32(3), a / b, a // b, a % b, -a, abs(a), a ** np.float32(2)]
+        assert same_bits(got[i], np.array(want, np.float32)).all(), (i, got[i], want)
+        assert list(got_flags[i]) == [a < b, a >= b, int(a) ^ 5, int(b) << 2, not a]

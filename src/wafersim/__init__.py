@@ -22,6 +22,10 @@ from .runtime import routes
 from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
                       event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
 from .sim import LaunchStats
+from .errors import WordTypeError
+from .compiler.intrinsics import constant
+from .compiler.intrinsics import MATH_ALIASES as _MATH_ALIASES
+globals().update(_MATH_ALIASES)  # ws.exp, ws.tanh, ... (NumPy's float32 functions, usable in kernels)
 
 __version__ = "0.1.0"
 
@@ -36,3 +40,4 @@ __all__ = [
     "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",
     "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
 ]
+__all__ += ["WordTypeError", "constant", *sorted(_MATH_ALIASES)]

@@ -97,3 +97,10 @@ class RaceError(WaferError):
     """Global-memory races found by a launch with `racecheck=True`: two PEs touching one word, at least one
     writing, with no barrier between them. `races` lists them (`RaceHazard`: both PEs, both source
     lines), `races_dropped` counts those left out, `stats` is the launch's `LaunchStats`."""
+
+
+class WordTypeError(WaferError):
+    """A typed receive (`ws.recv` with a known type, `recv.f32` in assembly) of a fabric word the sender
+    tagged with another type: the bits would be silently reinterpreted. Names both PEs (`pe`: the receiver,
+    `sender`) and both source lines (`source`, `sender_source`); `ws.recv(d, dtype=..., bitcast=True)`
+    reinterprets on purpose."""

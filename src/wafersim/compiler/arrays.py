@@ -11,6 +11,10 @@ from .ir import VReg
 from .values import ARRAY_DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 
+#: Local arrays have up to this many axes (global array arguments: 1 or 2).
+MAX_LOCAL_DIMENSIONS = 3
+
+
 def subscript_parts(node: ast.Subscript) -> list[ast.expr]:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
 
@@ -27,9 +31,11 @@ class ArrayLowering(HalfLowering):
         dtype = self.static(dtype_node) if dtype_node is not None else np.float32
         if isinstance(shape, int):
             shape = (shape,)
-        if not (isinstance(shape, tuple) and 1 <= len(shape) <= 2
-                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
-            raise Unsupported("ws.local.array needs a constant shape: an int or a tuple of 1 or 2 positive ints")
+        if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
+                and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in shape)):
+            raise Unsupported(f"ws.local.array needs a constant shape: an int or a tuple of 1 to "
+                              f"{MAX_LOCAL_DIMENSIONS} positive ints")
+        shape = tuple(int(n) for n in shape)
         try:
             ty = ARRAY_DTYPES[np.dtype(dtype)]
         except (TypeError, KeyError, ValueError):
@@ -74,9 +80,15 @@ class ArrayLowering(HalfLowering):
                 self.check_index(index, self.dimension(array, axis), names[axis])
             except Unsupported as exc:
                 raise Unsupported(str(exc), n) from None
-        if ndim == 1:
-            return indices[0]
-        return self.arith(ast.Add(), self.arith(ast.Mult(), indices[0], self.dimension(array, 1)), indices[1])
+        return self.row_major(array, indices)
+
+    def row_major(self, array, indices: list[Val]) -> Val:
+        """The word offset of the element (or row start) at `indices` of the leading axes, as NumPy lays out a
+        C-ordered array: ((i0 * n1) + i1) * n2 + i2."""
+        offset = indices[0]
+        for axis, index in enumerate(indices[1:], start=1):
+            offset = self.arith(ast.Add(), self.arith(ast.Mult(), offset, self.dimension(array, axis)), index)
+        return offset
 
     def subscripted(self, node: ast.Subscript):
         """The array (or tuple) a subscript indexes."""
@@ -112,17 +124,25 @@ class ArrayLowering(HalfLowering):
         return self.arith(ast.Add(), array.ptr, byte).reg
 
     def slice_ref(self, array, parts: list[ast.expr]) -> SliceRef:
-        """`buf[a:b]` of a 1-D array, or the row slice `t[i, a:b]` of a 2-D one."""
-        if len(array.shape) == 2:
-            if len(parts) != 2 or isinstance(parts[0], ast.Slice) or not isinstance(parts[1], ast.Slice):
+        """`buf[a:b]` of a 1-D array, or the row slice `t[i, a:b]` of a 2-D one (`t[i, j, a:b]` of a 3-D one)."""
+        ndim = len(array.shape)
+        if ndim >= 2:
+            if len(parts) != ndim or any(isinstance(p, ast.Slice) for p in parts[:-1]) \
+                    or not isinstance(parts[-1], ast.Slice):
                 kind = "local" if isinstance(array, LocalArray) else "global"
-                raise Unsupported(f"a slice of a 2-D {kind} array is a row, t[i, a:b]; a block t[a:b, c:d] can only "
-                                  f"be assigned to or be an operand of an assignment to a block")
-            row = self.index_value(parts[0], "the row index")
-            self.check_index(row, self.dimension(array, 0), f"{array.name} axis 0")
-            cols = self.dimension(array, 1)
-            start, length = self.slice_bounds(parts[1], cols, f"{array.name} row slice")
-            return SliceRef(array, self.arith(ast.Add(), self.arith(ast.Mult(), row, cols), start), length)
+                row = ", ".join("i j".split()[:ndim - 1])
+                raise Unsupported(f"a slice of a {ndim}-D {kind} array is a row, t[{row}, a:b]; a block "
+                                  f"t[a:b, c:d] of a 2-D array can only be assigned to or be an operand of an "
+                                  f"assignment to a block")
+            indices = []
+            for axis, part in enumerate(parts[:-1]):
+                index = self.index_value(part, "the row index")
+                self.check_index(index, self.dimension(array, axis), f"{array.name} axis {axis}")
+                indices.append(index)
+            cols = self.dimension(array, ndim - 1)
+            start, length = self.slice_bounds(parts[-1], cols, f"{array.name} row slice")
+            row_start = self.arith(ast.Mult(), self.row_major(array, indices), cols)
+            return SliceRef(array, self.arith(ast.Add(), row_start, start), length)
         if len(parts) != 1:
             raise Unsupported(f"{array.name} has 1 dimension but {len(parts)} index(es) were given")
         start, length = self.slice_bounds(parts[0], self.dimension(array, 0), f"{array.name} slice")

@@ -10,12 +10,12 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import MAX_CHANNELS
-from ..isa.opcodes import ACCEPT, port_mask
+from ..isa.opcodes import ACCEPT, WORD_TAG, port_mask
 from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
 from .core import RecvUse, closure_globals, read_source
-from .scalar_math import MATH_FUNCTIONS, MathLowering
+from .scalar_math import MATH_FUNCTIONS, OPERATOR_FUNCTIONS, MathLowering
 from .sparse import SparseCallLowering
 from .values import DTYPES, KERNEL_OBJECTS, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
@@ -31,6 +31,17 @@ def returned(registers):
     if isinstance(registers, Tup):
         return Tup(tuple(returned(item) for item in registers.items))
     return Val(registers.ty, registers.reg)
+
+
+RAW_WORD = WORD_TAG["raw"]
+
+
+def word_tag(ty: str) -> int:
+    """The fabric type tag of words of a kernel type ("i32", "f32"): see isa.opcodes.WORD_TYPES."""
+    if ty not in WORD_TAG:
+        raise Unsupported(f"{ty} words cannot go on the fabric: it has type tags for "
+                          f"{', '.join(t for t in WORD_TAG if t != 'raw')}")
+    return WORD_TAG[ty]
 
 
 def _arity(args, n: int) -> None:
@@ -51,7 +62,7 @@ class CallLowering(SparseCallLowering, MathLowering):
             return self.sparse_call(callee, node)
         args = node.args
         kwargs = {k.arg: k.value for k in node.keywords}
-        allowed = {wsi.send: {"channel"}, wsi.recv: {"channel", "dtype", "out"}, wsi.route: {"rx", "tx"}}.get(callee, set())
+        allowed = {wsi.send: {"channel"}, wsi.recv: {"channel", "dtype", "out", "bitcast"}, wsi.route: {"rx", "tx"}}.get(callee, set())
         unexpected = sorted(set(kwargs) - allowed)
         if unexpected:
             raise Unsupported(f"{getattr(callee, '__name__', None) or getattr(callee, 'name', callee)}() takes no "
@@ -103,6 +114,8 @@ class CallLowering(SparseCallLowering, MathLowering):
             return self.debug_print(node, args)
         if callee in MATH_FUNCTIONS:
             return self.math_call(callee, args)
+        if callee in OPERATOR_FUNCTIONS:
+            return self.operator_call(callee, node)
         if callee is sum or callee is wsi.dot or (callee in (min, max) and len(args) == 1):
             return self.reduction(callee, args)
         if callee is abs:
@@ -230,11 +243,13 @@ class CallLowering(SparseCallLowering, MathLowering):
             raise Unsupported("ws.send(direction, value, channel=0) takes a direction and a value")
         direction, channel = self.direction(args[0], ramp=True), self.channel(kwargs)
         value = self.expr(args[1])
+        # Each word is tagged with its type: a receive that reads it as another type stops the kernel
+        # (a WordTypeError) instead of reinterpreting its bits.
         if isinstance(value, SliceRef):
             base, length = self.slice_registers(value)
-            self.emit("sendv", dir=direction, ch=channel, a=base, b=length)
+            self.emit("sendv", dir=direction, ch=channel, a=base, b=length, flags=word_tag(value.array.dtype))
         elif isinstance(value, Val):
-            self.emit("send", dir=direction, ch=channel, a=self.reg_of(value))
+            self.emit("send", dir=direction, ch=channel, a=self.reg_of(value), flags=word_tag(value.ty))
         else:
             raise Unsupported(f"cannot send {describe(value)}")
         # A word received without dtype= and sent on (forwarded) says nothing about what is sent.
@@ -247,13 +262,20 @@ class CallLowering(SparseCallLowering, MathLowering):
         if len(args) != 1:
             raise Unsupported("ws.recv(direction, channel=0) takes one direction")
         direction, channel = self.direction(args[0], ramp=True), self.channel(kwargs)
+        bitcast = self.bitcast_flag(kwargs)
         if "out" in kwargs:
             target = self.expr(kwargs["out"])
             if not isinstance(target, SliceRef) or not isinstance(target.array, LocalArray):
                 raise Unsupported("recv(out=...) needs a slice of a local array")
+            if "dtype" in kwargs:
+                raise Unsupported("recv(out=...) takes the slice's dtype: pass no dtype=", kwargs["dtype"])
             base, length = self.slice_registers(target)
-            self.emit("recvv", dir=direction, ch=channel, a=base, b=length)
+            tag = RAW_WORD if bitcast else word_tag(target.array.dtype)
+            self.emit("recvv", dir=direction, ch=channel, a=base, b=length, flags=tag)
             return None
+        if bitcast and "dtype" not in kwargs:
+            raise Unsupported("ws.recv(..., bitcast=True) needs dtype= (the type to read the bits as)",
+                              kwargs["bitcast"])
         # Words arrive untyped: the type comes from dtype=, else from where the value goes (an int32 variable
         # it is assigned or added to, an int32 array element it is stored in), else from what every send
         # toward this recv sends (all PEs run this program), else float32.
@@ -274,11 +296,20 @@ class CallLowering(SparseCallLowering, MathLowering):
             except (TypeError, KeyError, ValueError):
                 raise Unsupported("recv dtype= must be np.float32 or np.int32 (or an array's .dtype)",
                                   kwargs["dtype"]) from None
-        word = self.result("recv", ty, dir=direction, ch=channel)
+        word = self.result("recv", ty, dir=direction, ch=channel, flags=RAW_WORD if bitcast else word_tag(ty))
         self.received.append(RecvUse(key, ty, how, node, self.source))
         if how != "dtype":
             self.untyped_recv_regs.add(word.reg)
         return word
+
+    def bitcast_flag(self, kwargs) -> bool:
+        """ws.recv's bitcast=: a constant bool; True reads the word's bits as they are, whatever its tag."""
+        if "bitcast" not in kwargs:
+            return False
+        value = self.static(kwargs["bitcast"])
+        if not isinstance(value, bool):
+            raise Unsupported("bitcast= must be the constant True or False", kwargs["bitcast"])
+        return value
 
     def fabric_inference(self) -> dict[tuple[int, int], str]:
         """For each (direction, channel) of recv: the one type every send toward it sends, if there is one.

@@ -43,6 +43,9 @@ class Lowering(StatementLowering):
                     shape.append(dim)
                 self.bind(name, GlobalArray(name, kind[1], ptr, tuple(shape)))
                 word += 1 + kind[2]
+            elif kind[0] == "constant":  # a ws.constant parameter: this specialisation's value
+                self.bind(name, self.const(kind[2]))
+                word += 1
             else:
                 v = Val(kind[1], self.new_reg(kind[1], name))
                 self.emit("arg", d=v.reg, imm=word)

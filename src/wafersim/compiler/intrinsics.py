@@ -5,12 +5,16 @@ emits instructions. Calling one from ordinary host Python raises an error that s
 """
 from __future__ import annotations
 
+import math as _math
+
+import numpy as _np
+
 from ..errors import CompileError
 from ..isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 
 __all__ = ["EAST", "NORTH", "RAMP", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
            "gridsize", "has_neighbor", "local", "print_", "recv", "route", "route_mask", "send", "use_route", "syncthreads", "threadIdx",
-           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot"]
+           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot", "constant"]
 
 
 class Intrinsic:
@@ -52,7 +56,9 @@ use_route = Intrinsic("use_route", "use_route(channel, pattern): this kernel rel
                       "installs it in every block.")
 route_mask = Intrinsic("route_mask", "route_mask(channel, rx_mask, tx_mask): ws.route with port bit masks computed at "
                        "run time (bit p = port p, e.g. 1 << ws.EAST), each PE its own.")
-recv = Intrinsic("recv", "recv(direction, channel=0) -> word; recv(direction, out=slice, channel=0) fills a slice.")
+recv = Intrinsic("recv", "recv(direction, channel=0, dtype=None, bitcast=False) -> word; recv(direction, out=slice, "
+                 "channel=0) fills a slice. A word sent as another type stops the kernel with a WordTypeError; "
+                 "bitcast=True (with dtype=) reads its bits as dtype whatever type it was sent as.")
 has_neighbor = Intrinsic("has_neighbor", "has_neighbor(direction) -> whether that neighbour is in this block.")
 syncthreads = Intrinsic("syncthreads", "syncthreads(): barrier over the PEs of this block.")
 fma = Intrinsic("fma", "fma(a, b, c) -> a * b + c in float32.")
@@ -82,3 +88,26 @@ class _Local:
 
 
 local = _Local()
+
+
+class _Constant:
+    """`ws.constant`: annotate a kernel parameter with it (`def k(out, n: ws.constant)`) and the kernel is
+    compiled for each value the launches pass (an int or a float), which is then a compile-time constant
+    inside: a local array's shape (`ws.local.array(n)`), a `range` bound, a direction or a channel."""
+
+    def __repr__(self) -> str:
+        return "<wafersim constant parameter annotation>"
+
+
+constant = _Constant()
+
+
+# `ws.exp`, `ws.tanh`, ...: NumPy's float32 functions under the names a CUDA user reaches for. They are the
+# NumPy ufuncs themselves, so a kernel may write `ws.exp(x)` or `ws.exp(a[0:n])` (one `vmath`) and host code
+# computes the same thing; erf/erfc/gamma/lgamma, which NumPy lacks, are the `math` module's.
+MATH_ALIASES = {name: getattr(_np, name) for name in (
+    "sqrt", "exp", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
+    "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "floor", "ceil", "trunc", "rint", "fabs")} | {
+    name: getattr(_math, name) for name in ("erf", "erfc", "gamma", "lgamma")}
+globals().update(MATH_ALIASES)
+__all__ += sorted(MATH_ALIASES)

@@ -10,7 +10,8 @@ import dataclasses
 from typing import Iterator
 
 from ..isa.encoding import OPERAND_FIELD
-from ..isa.opcodes import BY_NAME, FLAG_LETTERS, PORTS, SPECIAL_REGISTERS, VECTOR_OPS, port_mask_text
+from ..isa.float_math import VECTOR_MATH
+from ..isa.opcodes import BY_NAME, PORTS, SPECIAL_REGISTERS, VECTOR_OPS, modifier_text, port_mask_text
 
 #: Opcodes that take `d` as an input (an address or a value to store) rather than writing it.
 READS_D = {"st", "gst", "gldv"} | VECTOR_OPS
@@ -87,14 +88,13 @@ class Op:
                 parts.append(port_mask_text(getattr(self, OPERAND_FIELD[operand])))
             elif operand == "sreg":
                 parts.append(SPECIAL_REGISTERS[self.imm])
+            elif operand == "fn":
+                parts.append(VECTOR_MATH[self.b])
             elif operand == "target":
                 parts.append(self.target.name)
             else:
                 parts.append(str(getattr(self, operand)))
-        flags = ""
-        if self.flags:
-            flags = "." + "".join(k for k, v in FLAG_LETTERS.items() if self.flags & v)
-        return f"{self.op}{flags} {', '.join(parts)}".rstrip()
+        return f"{self.op}{modifier_text(self.op, self.flags)} {', '.join(parts)}".rstrip()
 
 
 @dataclasses.dataclass

@@ -112,7 +112,7 @@ class RowLowering(VectorLowering):
         if isinstance(node, ast.UnaryOp):
             return ast.copy_location(ast.UnaryOp(op=node.op, operand=self.hoist_scalars(node.operand, dst, dst_start,
                                                                                          count, hidden)), node)
-        if self.is_min_max(node):
+        if self.is_min_max(node) or (self.vector_function(node) is not None and self.has_slice(node)):
             args = [self.hoist_scalars(a, dst, dst_start, count, hidden) for a in node.args]
             return ast.copy_location(ast.Call(func=node.func, args=args, keywords=[]), node)
         value = self.expr(node)

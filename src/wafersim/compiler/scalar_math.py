@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 
 import numpy as np
 
 from .expressions import ExpressionLowering
-from .values import Unsupported, Val, fold_float32
+from .values import SliceRef, Tup, Unsupported, Val, describe, fold_float32
 
 #: float32 -> float32 functions of one argument: opcode, and the NumPy ufunc that defines it.
 UNARY = {
@@ -26,37 +27,67 @@ UNARY = {
     np.arccosh: "facosh", math.atanh: "fatanh", np.arctanh: "fatanh", math.expm1: "fexpm1", np.expm1: "fexpm1",
     math.log2: "flog2", np.log2: "flog2", math.log10: "flog10", np.log10: "flog10", math.log1p: "flog1p",
     np.log1p: "flog1p", np.floor: "ffloor", np.ceil: "fceil", np.trunc: "ftrunc", math.fabs: "fabs",
-    np.fabs: "fabs",
+    np.fabs: "fabs", math.erf: "ferf", math.erfc: "ferfc", math.gamma: "fgamma", math.lgamma: "flgamma",
+    np.rint: "frint",
 }
 #: float32 functions of two arguments.
 BINARY = {
     math.pow: "fpow", np.power: "fpow", math.atan2: "fatan2", np.arctan2: "fatan2", math.hypot: "fhypot",
     np.hypot: "fhypot", math.copysign: "fcopysign", np.copysign: "fcopysign", math.fmod: "ffmod",
-    np.fmod: "ffmod", np.floor_divide: "ffloordiv", np.remainder: "fpymod",
+    np.fmod: "ffmod", np.floor_divide: "ffloordiv", np.remainder: "fpymod", math.remainder: "fremainder",
 }
 #: Python's math.floor/ceil/trunc return an int: the float32 function, then a conversion to int32.
-TO_INT = {math.floor: "ffloor", math.ceil: "fceil", math.trunc: "ftrunc"}
+TO_INT = {math.floor: "ffloor", math.ceil: "fceil", math.trunc: "ftrunc", round: "frint"}  # round: ties to even
 PREDICATES = (math.isnan, np.isnan, math.isinf, np.isinf, math.isfinite, np.isfinite)
 #: NumPy functions that keep int32 arguments int32 (np.power(2, 3) is 8): they lower as the operators.
 _INT_OPERATORS = {np.power: "**", np.floor_divide: "//", np.remainder: "%"}
 
-MATH_FUNCTIONS = frozenset(UNARY) | frozenset(BINARY) | frozenset(TO_INT) | frozenset(PREDICATES)
+#: Conversions between degrees and radians: one fmul by the float32 constant NumPy's float32 loops use
+#: (np.degrees multiplies by float32(180) / float32(pi), np.radians by float32(pi / 180)).
+ANGLE_FACTORS = {math.degrees: np.float32(180) / np.float32(np.pi), np.degrees: np.float32(180) / np.float32(np.pi),
+                 np.rad2deg: np.float32(180) / np.float32(np.pi), math.radians: np.float32(np.pi / 180),
+                 np.radians: np.float32(np.pi / 180), np.deg2rad: np.float32(np.pi / 180)}
+#: Functions of one number that return something else than a float32: the fractional and integral parts
+#: (a tuple), and Python's round (an int, ties to even).
+SPLITS = (math.modf, np.modf)
+
+MATH_FUNCTIONS = (frozenset(UNARY) | frozenset(BINARY) | frozenset(TO_INT) | frozenset(PREDICATES)
+                  | frozenset(ANGLE_FACTORS) | frozenset(SPLITS))
+#: The `operator` module's functions, as the operators they stand for (called with Python's semantics).
+OPERATOR_BINARY = {operator.add: ast.Add, operator.sub: ast.Sub, operator.mul: ast.Mult, operator.truediv: ast.Div,
+                   operator.floordiv: ast.FloorDiv, operator.mod: ast.Mod, operator.pow: ast.Pow,
+                   operator.lshift: ast.LShift, operator.rshift: ast.RShift, operator.and_: ast.BitAnd,
+                   operator.or_: ast.BitOr, operator.xor: ast.BitXor}
+OPERATOR_UNARY = {operator.neg: ast.USub, operator.pos: ast.UAdd, operator.invert: ast.Invert,
+                  operator.inv: ast.Invert, operator.not_: ast.Not}
+OPERATOR_COMPARE = {operator.lt: ast.Lt, operator.le: ast.LtE, operator.gt: ast.Gt, operator.ge: ast.GtE,
+                    operator.eq: ast.Eq, operator.ne: ast.NotEq}
+OPERATOR_FUNCTIONS = frozenset(OPERATOR_BINARY) | frozenset(OPERATOR_UNARY) | frozenset(OPERATOR_COMPARE) | {
+    operator.abs}
 
 
 class MathLowering(ExpressionLowering):
     def math_call(self, callee, args) -> Val:
         """A call of one of `MATH_FUNCTIONS` on numbers."""
         name = getattr(callee, "__name__", str(callee))
-        if callee in UNARY or callee in TO_INT or callee in PREDICATES:
+        if callee is round:
+            return self.rounded(args)
+        if callee in UNARY or callee in TO_INT or callee in PREDICATES or callee in ANGLE_FACTORS or callee in SPLITS:
             if len(args) != 1:
                 raise Unsupported(f"{name}() takes one number in a kernel")
         elif len(args) != 2:
             raise Unsupported(f"{name}() takes two numbers in a kernel")
-        values = [self.scalar(a) for a in args]
+        values = [self.math_argument(a, name) for a in args]
         if callee in PREDICATES:
             return self.float_predicate(callee, values[0])
         if callee in TO_INT:
             return self.rounded_to_int(callee, values[0])
+        if callee in ANGLE_FACTORS:
+            factor = Val("f32", const=float(ANGLE_FACTORS[callee]))
+            return self.float_op("fmul", [self.to_type(values[0], "f32"), factor])
+        if callee in SPLITS:  # (fractional part, integral part), both float32, as math.modf
+            x = self.to_type(values[0], "f32")
+            return Tup((self.float_op("ffrac", [x]), self.float_op("ftrunc", [x])))
         if callee in _INT_OPERATORS and all(v.ty == "i32" for v in values):
             op = {"**": ast.Pow(), "//": ast.FloorDiv(), "%": ast.Mod()}[_INT_OPERATORS[callee]]
             return self.arith(op, values[0], values[1])
@@ -64,6 +95,41 @@ class MathLowering(ExpressionLowering):
             raise Unsupported("np.fmod of two int32 values is not supported: use math.fmod (float32) or %")
         opcode = UNARY.get(callee) or BINARY[callee]
         return self.float_op(opcode, [self.to_type(v, "f32") for v in values])
+
+    def math_argument(self, node: ast.expr, name: str) -> Val:
+        """A number for a math function; a slice gets the rule for math on slices."""
+        value = self.expr(node)
+        if isinstance(value, SliceRef):
+            raise Unsupported(f"{name}() of a slice: math functions of one argument apply to slices inside a slice "
+                              f"assignment (dst[0:n] = np.exp(src[0:n])); functions of two arguments and those "
+                              f"returning ints or tuples take numbers only", node)
+        if not isinstance(value, Val):
+            raise Unsupported(f"{name}() takes numbers, not {describe(value)}", node)
+        return value
+
+    def rounded(self, args) -> Val:
+        """round(x): an int, halves to even, as Python's; round(x, ndigits) is refused."""
+        if len(args) != 1:
+            raise Unsupported("round(x, ndigits) is not supported in a kernel: round(x) gives an int")
+        return self.rounded_to_int(round, self.math_argument(args[0], "round"))
+
+    def operator_call(self, callee, node: ast.Call) -> Val:
+        """operator.add(a, b) and the like: exactly the operator applied to the arguments."""
+        args, name = node.args, callee.__name__
+        def located(new: ast.expr) -> ast.expr:
+            return ast.copy_location(new, node)
+        if callee in OPERATOR_BINARY or callee in OPERATOR_COMPARE:
+            if len(args) != 2:
+                raise Unsupported(f"operator.{name}() takes two numbers")
+            if callee in OPERATOR_BINARY:
+                return self.expr(located(ast.BinOp(left=args[0], op=OPERATOR_BINARY[callee](), right=args[1])))
+            return self.expr(located(ast.Compare(left=args[0], ops=[OPERATOR_COMPARE[callee]()],
+                                                 comparators=[args[1]])))
+        if len(args) != 1:
+            raise Unsupported(f"operator.{name}() takes one number")
+        if callee is operator.abs:
+            return self.expr(located(ast.Call(func=ast.Name(id="abs", ctx=ast.Load()), args=args, keywords=[])))
+        return self.expr(located(ast.UnaryOp(op=OPERATOR_UNARY[callee](), operand=args[0])))
 
     def float_op(self, opcode: str, values: list[Val]) -> Val:
         """`opcode` on float32 values, folded when they are all constants."""
@@ -73,7 +139,7 @@ class MathLowering(ExpressionLowering):
         return self.result(opcode, "f32", a=registers[0], **({"b": registers[1]} if len(registers) > 1 else {}))
 
     def rounded_to_int(self, callee, value: Val) -> Val:
-        """math.floor/ceil/trunc: an int as in Python (an int32 argument is returned as it is); a float32 one is
+        """math.floor/ceil/trunc and round: an int as in Python (an int32 argument is returned as it is); a float32 one is
         rounded, then converted (saturating at the int32 limits; nan gives 0, where Python raises)."""
         if value.ty == "i32":
             return value

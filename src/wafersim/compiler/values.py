@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from ..isa.halfprec import HALF_NAMES
+from ..isa import float_math
 from .ir import VReg
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -78,7 +79,8 @@ class Tup:
 
 @dataclasses.dataclass
 class KernelSignature:
-    """Argument kinds of one specialisation: ('array', dtype, ndim) or ('scalar', ty)."""
+    """Argument kinds of one specialisation: ('array', dtype, ndim), ('scalar', ty), or ('constant', ty, value)
+    for a `ws.constant` parameter."""
 
     args: tuple
 
@@ -139,7 +141,8 @@ UFUNC_OF = {"fsqrt": np.sqrt, "fexp": np.exp, "flog": np.log, "ftanh": np.tanh, 
             "fcosh": np.cosh, "fasinh": np.arcsinh, "facosh": np.arccosh, "fatanh": np.arctanh, "fexpm1": np.expm1,
             "flog2": np.log2, "flog10": np.log10, "flog1p": np.log1p, "ffloor": np.floor, "fceil": np.ceil,
             "ftrunc": np.trunc, "fabs": np.fabs, "fpow": np.power, "fatan2": np.arctan2, "fhypot": np.hypot,
-            "fcopysign": np.copysign, "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder}
+            "fcopysign": np.copysign, "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder,
+            "fmul": np.multiply, **float_math.UNARY, **float_math.BINARY}
 
 
 def fold_float32(opcode: str, *values: float) -> float:

@@ -12,10 +12,14 @@ from __future__ import annotations
 import ast
 import dataclasses
 
+import numpy as np
+
+from ..isa.float_math import VECTOR_MATH
 from ..isa.opcodes import FLAG_SCALAR
 from . import intrinsics as wsi
 from .arrays import ArrayLowering
 from .halfprec import is_half_type
+from .scalar_math import UNARY
 from .ir import VReg
 from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
@@ -40,7 +44,15 @@ class VecOp:
 
 @dataclasses.dataclass
 class VecNeg:
-    operand: "VecLeaf | VecOp | VecNeg"
+    operand: "VecLeaf | VecOp | VecNeg | VecFn"
+
+
+@dataclasses.dataclass
+class VecFn:
+    """A float32 math function of one operand applied to each element (`vmath`)."""
+
+    opcode: str  # a scalar math opcode of float_math.VECTOR_MATH
+    operand: "VecLeaf | VecOp | VecNeg | VecFn"
 
 
 @dataclasses.dataclass
@@ -58,7 +70,7 @@ def _leaves(tree) -> list[VecLeaf]:
         return [tree]
     if isinstance(tree, VecOp):
         return _leaves(tree.left) + _leaves(tree.right)
-    if isinstance(tree, VecNeg):
+    if isinstance(tree, (VecNeg, VecFn)):
         return _leaves(tree.operand)
     return []
 
@@ -67,7 +79,7 @@ def _first_write(tree):
     """The node whose instruction first writes the destination: the bottom of the tree's left spine."""
     while True:
         child = tree.left if isinstance(tree, VecOp) else tree.operand
-        if not isinstance(child, (VecOp, VecNeg)):
+        if not isinstance(child, (VecOp, VecNeg, VecFn)):
             return tree
         tree = child
 
@@ -95,10 +107,30 @@ class VectorLowering(ArrayLowering):
             return self.has_slice(node.operand)
         if self.is_min_max(node):
             return any(self.has_slice(a) for a in node.args)
+        if self.vector_function(node) is not None:
+            return self.has_slice(node.args[0])
         return False
 
+    def vector_function(self, node: ast.expr) -> str | None:
+        """The `vmath` function of a call of a float32 math function of one argument (`np.exp(...)`,
+        `math.sqrt(...)`, `abs(...)`), else None."""
+        if not (isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords):
+            return None
+        try:
+            callee = self.static(node.func)
+        except Unsupported:
+            return None
+        if callee in (abs, np.abs):
+            return "fabs"
+        try:
+            opcode = UNARY.get(callee)
+        except TypeError:  # an unhashable object
+            return None
+        return opcode if opcode in VECTOR_MATH else None
+
     def is_vector_tree(self, node: ast.expr) -> bool:
-        return (isinstance(node, (ast.BinOp, ast.UnaryOp)) or self.is_min_max(node)) and self.has_slice(node)
+        return (isinstance(node, (ast.BinOp, ast.UnaryOp)) or self.is_min_max(node)
+                or self.vector_function(node) is not None) and self.has_slice(node)
 
     # ------------------------------------------------------------------ slice assignment
     def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
@@ -158,6 +190,12 @@ class VectorLowering(ArrayLowering):
             if isinstance(node.op, ast.USub):
                 return VecNeg(self.resolve(node.operand, ty))
             raise Unsupported(f"unary {type(node.op).__name__} is not supported on slices", node)
+        function = self.vector_function(node)
+        if function is not None:
+            if ty != "f32":
+                raise Unsupported(f"math functions of slices compute float32 values: the destination is an "
+                                  f"int32 slice", node)
+            return VecFn(function, self.resolve(node.args[0], ty))
         if self.is_min_max(node):
             left = self.resolve(node.args[0], ty)
             return VecOp("vmin" if self.static(node.func) is min else "vmax", left, self.resolve(node.args[1], ty))
@@ -200,7 +238,7 @@ class VectorLowering(ArrayLowering):
         for product, other in ((tree.left, tree.right), (tree.right, tree.left)):
             if isinstance(product, VecOp) and product.op == "vmul" and isinstance(other, VecLeaf) \
                     and ast.unparse(other.node) == ast.unparse(target) \
-                    and not isinstance(product.left, (VecOp, VecNeg)) and not isinstance(product.right, (VecOp, VecNeg)):
+                    and isinstance(product.left, (VecLeaf, Val)) and isinstance(product.right, (VecLeaf, Val)):
                 a, b = product.left, product.right
                 if isinstance(a, Val):
                     a, b = b, a
@@ -244,6 +282,10 @@ class VectorLowering(ArrayLowering):
         if isinstance(node, VecNeg):
             source, _ = self.operand(node.operand, dest, out)
             self.negate(dest, source, out)
+            return
+        if isinstance(node, VecFn):
+            source, _ = self.operand(node.operand, dest, out)  # (a vector: `resolve` folds scalar calls)
+            self.emit("vmath", d=dest, a=source, b=VECTOR_MATH.index(node.opcode), c=out.length)
             return
         left, _ = self.operand(node.left, dest, out)
         right, took = self.operand(node.right, None, out)

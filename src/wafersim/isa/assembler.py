@@ -27,7 +27,9 @@ import numpy as np
 from ..errors import ArgumentTypeError, AssemblyError
 from .encoding import OPERAND_FIELD, Instr, decode, encode
 from .routes import NAMED as NAMED_ROUTES
-from .opcodes import ACCEPT, BY_NAME, DIRECTIONS, FLAG_LETTERS, PORTS, SPECIAL_REGISTERS, port_mask_text
+from .opcodes import (ACCEPT, BY_NAME, DIRECTIONS, FLAG_LETTERS, MESSAGE_OPS, PORTS, SPECIAL_REGISTERS, WORD_TAG,
+                      WORD_TYPES, modifier_text, port_mask_text)
+from .float_math import VECTOR_MATH
 
 _DIRECTION_NAMES = {name: i for i, name in enumerate(PORTS)} | {name[0]: i for i, name in enumerate(DIRECTIONS)}
 _LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*)\s*:\s*(.*)$")
@@ -100,8 +102,7 @@ def format_instr(instr: Instr, labels: dict[int, str] | None = None) -> str:
     """One instruction as assembly text."""
     opcode = BY_NAME[instr.op]
     mnemonic = instr.op
-    if instr.flags:
-        mnemonic += "." + "".join(letter for letter, bit in FLAG_LETTERS.items() if instr.flags & bit)
+    mnemonic += modifier_text(instr.op, instr.flags)
     parts = []
     for operand in opcode.operands:
         value = getattr(instr, OPERAND_FIELD.get(operand, operand))
@@ -113,6 +114,8 @@ def format_instr(instr: Instr, labels: dict[int, str] | None = None) -> str:
             parts.append(port_mask_text(value))
         elif operand == "sreg":
             parts.append(SPECIAL_REGISTERS[value] if 0 <= value < len(SPECIAL_REGISTERS) else str(value))
+        elif operand == "fn":
+            parts.append(VECTOR_MATH[value] if value < len(VECTOR_MATH) else str(value))
         elif operand == "target" and labels and value in labels:
             parts.append(labels[value])
         elif operand == "target":
@@ -198,6 +201,12 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
         if low in SPECIAL_REGISTERS:
             return SPECIAL_REGISTERS.index(low)
         raise ValueError(f"expected a special register ({', '.join(SPECIAL_REGISTERS)}), got {token!r}")
+    if kind == "fn":
+        if low in VECTOR_MATH:
+            return VECTOR_MATH.index(low)
+        if low.isdigit():
+            return int(low)  # a function number past the table (the disassembly of a stray word)
+        raise ValueError(f"expected a math instruction of one operand ({', '.join(VECTOR_MATH)}), got {token!r}")
     if kind == "target":
         try:
             return _parse_int(token)
@@ -270,6 +279,10 @@ def assemble(source: str, name: str | None = None) -> Program:
         if opcode is None:
             raise fail(f"unknown instruction {mnemonic!r}")
         flags = 0
+        if mnemonic in MESSAGE_OPS and modifiers:
+            if modifiers not in WORD_TAG:
+                raise fail(f"{mnemonic} takes a word type modifier ({', '.join('.' + t for t in WORD_TYPES)})")
+            flags, modifiers = WORD_TAG[modifiers], ""
         for letter in modifiers:
             if letter not in opcode.flags:
                 raise fail(f"{mnemonic} takes no .{letter} modifier (accepts: {opcode.flags or 'none'})")

@@ -9,7 +9,7 @@ from . import opcodes
 from .opcodes import FORMATS, OPCODES, SPECIAL_REGISTERS
 
 _OPERAND_TEXT = {"d": "rD", "a": "rA", "b": "rB", "c": "rC", "imm": "imm", "target": "label", "dir": "dir",
-                 "ch": "ch", "sreg": "sreg", "rx": "rx", "tx": "tx"}
+                 "ch": "ch", "sreg": "sreg", "rx": "rx", "tx": "tx", "fn": "fn"}
 
 
 def render() -> str:
@@ -52,8 +52,12 @@ def render() -> str:
         "Directions: " + ", ".join(f"`{d}` = {i}" for i, d in enumerate(opcodes.DIRECTIONS)) +
         ". Special registers (`sreg`): " + ", ".join(f"`{s}` = {i}" for i, s in enumerate(SPECIAL_REGISTERS)) + ".",
         "Modifiers after a dot set `flags` bits: " + ", ".join(f"`.{k}` = {v}" for k, v in opcodes.FLAG_LETTERS.items()) +
-        " (`f`: float32 elements; `s`: operand b is a scalar register; `b`: bfloat16 instead of float16 on the",
+        " (`f`: float32 elements; `s`: operand b is a scalar register; `b`: bfloat16 instead of float16 on the "
         "16-bit float opcodes).",
+        "On `" + "`, `".join(sorted(opcodes.MESSAGE_OPS)) + "` the modifier is the word's type tag instead (`flags` "
+        "in the MSGS/MSGR field): " + ", ".join(f"`.{t}` = {k}" for k, t in enumerate(opcodes.WORD_TYPES)) +
+        " (no modifier: `raw`, never checked); a typed receive of a word tagged with another type stops the "
+        "kernel with a `WordTypeError`.",
         "",
         "## Instructions",
         "",

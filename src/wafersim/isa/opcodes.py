@@ -11,6 +11,8 @@ Instruction word (32 bits), field layouts by format:
     BR   op[31:24] a[23:19] target[18:0]                   (absolute word address)
     JMP  op[31:24] target[23:0]
     MSG  op[31:24] d[23:19] a[18:14] b[13:9] dir[8:6] ch[5:1] 0[0]     (dir 4: the PE's router, RAMP)
+    MSGS op[31:24] flags[23:19] a[18:14] b[13:9] dir[8:6] ch[5:1] 0[0] (flags: the word type, WORD_TYPES)
+    MSGR op[31:24] d[23:19] flags[18:14] 0[13:9] dir[8:6] ch[5:1] 0[0] (flags: the word type, WORD_TYPES)
     RTE  op[31:24] ch[23:19] rx[18:14] tx[13:8] 0[7:0]       (rx, tx: port masks, bit p = port p; tx bit 5: ACCEPT)
     PRT  op[31:24] a[23:19] flags[18:15] imm[14:0]         (imm: unsigned 15-bit)
     CHK  op[31:24] a[23:19] b[18:14] imm[13:0]             (imm: unsigned 14-bit)
@@ -30,6 +32,9 @@ FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
     "BR": (("a", 19, 5, False), ("target", 0, 19, False)),
     "JMP": (("target", 0, 24, False),),
     "MSG": (("d", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("dir", 6, 3, False), ("ch", 1, 5, False)),
+    "MSGS": (("flags", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("dir", 6, 3, False),
+             ("ch", 1, 5, False)),
+    "MSGR": (("d", 19, 5, False), ("flags", 14, 5, False), ("dir", 6, 3, False), ("ch", 1, 5, False)),
     "RTE": (("ch", 19, 5, False), ("a", 14, 5, False), ("b", 8, 6, False)),
     "PRT": (("a", 19, 5, False), ("flags", 15, 4, False), ("imm", 0, 15, False)),
     "CHK": (("a", 19, 5, False), ("b", 14, 5, False), ("imm", 0, 14, False)),
@@ -69,6 +74,25 @@ FLAG_LETTERS = {"f": 1, "s": 2, "b": 4}
 FLAG_FLOAT, FLAG_SCALAR = 1, 2
 #: On the 16-bit float opcodes (`vhadd` ... `f2h`): bfloat16 instead of float16 (isa/halfprec.py).
 FLAG_BFLOAT = 4
+
+#: The type tag a fabric word carries (docs/python-supported.md, "Words on the fabric"): the `flags` field of
+#: send/sendv/recv/recvv, written as a modifier (`send.i32`). A send tags its words; a typed receive of a
+#: word tagged with another type stops the kernel with a `WordTypeError`. `raw` (0, what untyped assembly
+#: gives) is never checked: a raw send's words go to any receive, a raw receive (`bitcast=True`) takes any
+#: word. Tags are positions in this tuple (the field has 5 bits; `f16`, `bf16`: 16-bit floats, one per word).
+WORD_TYPES = ("raw", "f32", "i32", "f16", "bf16")
+WORD_TAG = {name: tag for tag, name in enumerate(WORD_TYPES)}
+#: Opcodes whose `flags` field is a word type rather than modifier letters.
+MESSAGE_OPS = frozenset({"send", "sendv", "recv", "recvv"})
+
+
+def modifier_text(op: str, flags: int) -> str:
+    """The modifier written after an instruction's mnemonic: `.fs` (flag letters) or `.i32` (a word type)."""
+    if not flags:
+        return ""
+    if op in MESSAGE_OPS:
+        return "." + (WORD_TYPES[flags] if flags < len(WORD_TYPES) else str(flags))
+    return "." + "".join(letter for letter, bit in FLAG_LETTERS.items() if flags & bit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,10 +191,12 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("gldv", "REG", ("d", "a", "c"), "global", "sram[d:d+c] = global words at byte address a (one bulk transfer)", ""),
     ("gstv", "REG", ("a", "b", "c"), "global", "global words at byte address a = sram[b:b+c] (one bulk transfer)", ""),
     # mesh messages to nearest neighbours in the same block
-    ("send", "MSG", ("dir", "ch", "a"), "send", "send word a to the neighbour in dir on channel ch", ""),
-    ("sendv", "MSG", ("dir", "ch", "a", "b"), "send", "send sram[a:a+b] to the neighbour in dir on channel ch", ""),
-    ("recv", "MSG", ("d", "dir", "ch"), "recv", "d = next word from the neighbour in dir on channel ch (blocking)", ""),
-    ("recvv", "MSG", ("dir", "ch", "a", "b"), "recv", "sram[a:a+b] = next b words from the neighbour in dir on ch", ""),
+    ("send", "MSGS", ("dir", "ch", "a"), "send", "send word a to the neighbour in dir on channel ch (.i32, .f32: its "
+     "type tag)", ""),
+    ("sendv", "MSGS", ("dir", "ch", "a", "b"), "send", "send sram[a:a+b] to the neighbour in dir on channel ch", ""),
+    ("recv", "MSGR", ("d", "dir", "ch"), "recv", "d = next word from the neighbour in dir on channel ch (blocking; "
+     ".i32, .f32: a word tagged with another type is a WordTypeError)", ""),
+    ("recvv", "MSGS", ("dir", "ch", "a", "b"), "recv", "sram[a:a+b] = next b words from the neighbour in dir on ch", ""),
     ("hasnb", "MSG", ("d", "dir"), "special", "d = 1 if the neighbour in dir is inside this block else 0", ""),
     # identity, arguments, synchronisation, debugging
     ("sreg", "IMM", ("d", "sreg"), "special", "d = special register (" + ", ".join(SPECIAL_REGISTERS) + ")", ""),
@@ -262,6 +288,19 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
      "bfloat16)", "b"),
     ("f2h", "REG", ("d", "a"), "fpu", "d = the 16-bit bits of float32 a rounded to nearest even, high half zero "
      "(.b: bfloat16)", "b"),
+    # more scalar float32 math (isa/float_math.py defines what NumPy has no float32 ufunc for), and vector
+    # math: one of them applied to each element of an SRAM range
+    ("ferf", "REG", ("d", "a"), "sfu", "d = erf(a) (float32: float64 erf rounded once)", ""),
+    ("ferfc", "REG", ("d", "a"), "sfu", "d = erfc(a) = 1 - erf(a), accurate for large a", ""),
+    ("fgamma", "REG", ("d", "a"), "sfu", "d = gamma(a) (inf at 0 and the negative integers)", ""),
+    ("flgamma", "REG", ("d", "a"), "sfu", "d = log(|gamma(a)|)", ""),
+    ("frint", "REG", ("d", "a"), "fpu", "d = a rounded to the nearest integer, ties to even (np.rint)", ""),
+    ("ffrac", "REG", ("d", "a"), "fpu", "d = a - trunc(a) with the sign of a, 0 for infinities (math.modf)", ""),
+    ("fremainder", "REG", ("d", "a", "b"), "div", "d = a - n * b, n the integer nearest a / b, ties to even "
+     "(IEEE remainder, math.remainder; exact)", ""),
+    ("vmath", "REG", ("d", "a", "fn", "c"), "vector", "sram[d:d+c] = fn(sram[a:a+c]) for a float32 math instruction "
+     "fn of one operand (float_math.VECTOR_MATH: fsqrt, fexp, ..., ffrac); each element also costs the "
+     "instruction's own cycles over vector_lanes", ""),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))
@@ -270,7 +309,7 @@ HALF_VECTOR_OPS = frozenset({"vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma
 #: Vector instructions over SRAM: `d` and `a` (and `b`, unless `.s` makes it a scalar register) hold SRAM
 #: word addresses, `c` the length; none of them writes a register.
 VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
-                        "vfmaz", "vspfma"}) | HALF_VECTOR_OPS
+                        "vfmaz", "vspfma", "vmath"}) | HALF_VECTOR_OPS  # (vmath's b is a function number)
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 BY_CODE: dict[int, Opcode] = {op.code: op for op in OPCODES}
 

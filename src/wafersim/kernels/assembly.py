@@ -54,7 +54,7 @@ done:
 def _exchange_sends() -> str:
     out = []
     for d in ("north", "east", "south", "west"):
-        out.append(f"    hasnb r15, {d}\n    bz r15, sent_{d}\n    send {d}, 0, r10\nsent_{d}:")
+        out.append(f"    hasnb r15, {d}\n    bz r15, sent_{d}\n    send.f32 {d}, 0, r10\nsent_{d}:")  # float32 words, checked on receipt
     return "\n".join(out)
 
 
@@ -63,7 +63,7 @@ def _exchange_recvs() -> str:
     for d in ("north", "east", "south", "west"):
         out.append(f"""    hasnb r15, {d}
     bz r15, edge_{d}
-    recv r17, {d}, 0
+    recv.f32 r17, {d}, 0
     jmp got_{d}
 edge_{d}:
     mov r17, r10         # zero-flux edge: the missing neighbour reads as the cell itself

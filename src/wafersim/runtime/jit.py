@@ -10,6 +10,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..compiler import Compiled, KernelSignature, compile_kernel
+from ..compiler import intrinsics as wsi
+from ..compiler.core import closure_globals
 from ..compiler.values import ARRAY_DTYPES
 from ..errors import ArgumentError, ArgumentTypeError, LaunchError
 from .device import Device, DeviceArray, Kernel
@@ -74,8 +76,36 @@ class Dispatcher(Kernel):
                               f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
                               given=len(args))
         signature, words = self.signature_of(tuple(args))
-        compiled = self.compile(signature, device)
+        compiled = self.compile(self.with_constants(signature, args), device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
+
+    def with_constants(self, signature: KernelSignature, args) -> KernelSignature:
+        """`signature` with the arguments of `ws.constant` parameters as ("constant", type, value): the kernel
+        is compiled for each value (the cache key holds it), in which the parameter is a constant."""
+        kinds = list(signature.args)
+        for position in self.constant_parameters:
+            kind, value = kinds[position], args[position]
+            if kind[0] != "scalar":
+                raise LaunchError(f"argument {position} ({self.parameters[position]}: ws.constant) must be an int or a "
+                                  f"float, not {type(value).__name__}", position=position)
+            kinds[position] = ("constant", kind[1], int(value) if kind[1] == "i32" else float(value))
+        return KernelSignature(tuple(kinds))
+
+    @functools.cached_property
+    def constant_parameters(self) -> tuple[int, ...]:
+        """Positions of the parameters annotated `ws.constant` (also as the string of a postponed annotation)."""
+        names = closure_globals(self.py_func)
+        positions = []
+        for position, parameter in enumerate(inspect.signature(self.py_func).parameters.values()):
+            annotation = parameter.annotation
+            if isinstance(annotation, str):  # `from __future__ import annotations`: a dotted name's text
+                head, *attributes = annotation.strip().split(".")
+                annotation = names.get(head)
+                for attribute in attributes:
+                    annotation = getattr(annotation, attribute, None)
+            if annotation is wsi.constant:
+                positions.append(position)
+        return tuple(positions)
 
     def _compiled(self) -> Compiled:
         if self._last is None:
@@ -89,7 +119,7 @@ class Dispatcher(Kernel):
 
         owners = [a.device for a in args if isinstance(a, DeviceArray)]
         device = device or (owners[0] if owners else get_current_device())
-        return self.compile(self.signature_of(args)[0], device)
+        return self.compile(self.with_constants(self.signature_of(args)[0], args), device)
 
     def inspect_ir(self, after: str | None = None) -> str:
         """The IR of the last compiled specialisation: before optimisation and register allocation, or

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..isa.assembler import Program, Symbol
+from ..isa.opcodes import WORD_TAG
 from ..sim.debug_hooks import wave_of
 from ..sim.fabric import Fifo
 from ..sim.lanes import Lanes
@@ -155,6 +156,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
         data[f"ckpt_fifo_{k}_value"] = np.stack([fifo.value[s] for s in range(fifo.depth)])
         data[f"ckpt_fifo_{k}_time"] = np.stack([fifo.time[s] for s in range(fifo.depth)])
         data[f"ckpt_fifo_{k}_pushed"], data[f"ckpt_fifo_{k}_popped"] = fifo.pushed, fifo.popped
+        data[f"ckpt_fifo_{k}_tags"] = fifo.tags.saved()
         fifos.append(list(key))
     for name in _STATE:
         data[f"ckpt_{name}"] = getattr(sim, name)
@@ -242,6 +244,10 @@ class _Restorer:
                 fifo.value[slot][:] = data[f"ckpt_fifo_{k}_value"][slot]
                 fifo.time[slot][:] = data[f"ckpt_fifo_{k}_time"][slot]
             fifo.pushed[:], fifo.popped[:] = data[f"ckpt_fifo_{k}_pushed"], data[f"ckpt_fifo_{k}_popped"]
+            if f"ckpt_fifo_{k}_tags" in data:
+                fifo.tags.restore(data[f"ckpt_fifo_{k}_tags"])
+            else:  # a checkpoint from before type tags: its words in flight are not checked
+                fifo.tags.uniform = WORD_TAG["raw"]
             sim.fifos[tuple(key)] = fifo
         for name in ("vector_elements", "flops", "global_bytes", "prints_dropped"):
             setattr(totals, name, meta["totals"][name])

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError
+from ..isa import float_math
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
 from ..isa.opcodes import HALF_VECTOR_OPS
@@ -30,10 +31,11 @@ _FLOAT_UNARY = {"fneg": np.negative, "fabs": np.abs, "fsqrt": np.sqrt, "fexp": n
                 "ftanh": np.tanh, "fsin": np.sin, "fcos": np.cos, "ftan": np.tan, "fasin": np.arcsin,
                 "facos": np.arccos, "fatan": np.arctan, "fsinh": np.sinh, "fcosh": np.cosh, "fasinh": np.arcsinh,
                 "facosh": np.arccosh, "fatanh": np.arctanh, "fexpm1": np.expm1, "flog2": np.log2,
-                "flog10": np.log10, "flog1p": np.log1p, "ffloor": np.floor, "fceil": np.ceil, "ftrunc": np.trunc}
+                "flog10": np.log10, "flog1p": np.log1p, "ffloor": np.floor, "fceil": np.ceil, "ftrunc": np.trunc,
+                **float_math.UNARY}
 #: Scalar float32 math with two operands (the result is float32, like fadd's).
 FLOAT_MATH_BINARY = {"fpow": np.power, "fatan2": np.arctan2, "fhypot": np.hypot, "fcopysign": np.copysign,
-                     "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder}
+                     "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder, **float_math.BINARY}
 #: Reductions of an SRAM range into a register, left to right (docs/python-supported.md).
 REDUCTIONS = frozenset({"vredsum", "vredmin", "vredmax", "vdot"})
 _FLOAT_BINARY = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply, "fdiv": np.divide, "fmin": np.minimum,
@@ -222,7 +224,7 @@ class ComputeMixin(SparseMixin, HalfComputeMixin):
 
     def _vector(self, L: Lanes, ins: Instr) -> None:
         """A vector op over SRAM ranges; each distinct (addresses, length) tuple is one NumPy call."""
-        scalar_b = ins.op in ("vscale", "vfill") or bool(ins.flags & FLAG_SCALAR)
+        scalar_b = ins.op in ("vscale", "vfill", "vmath") or bool(ins.flags & FLAG_SCALAR)
         names = ["d", "c"] + (["a"] if ins.op != "vfill" else []) + ([] if scalar_b else ["b"])
         self._by_operands(L, ins, names, lambda sub, where: self._vector_uniform(sub, ins, where, scalar_b))
 
@@ -260,11 +262,16 @@ class ComputeMixin(SparseMixin, HalfComputeMixin):
         is_float = bool(ins.flags & FLAG_FLOAT)
         S = self.fsram if is_float else self.sram
         regs = self.fregs if is_float else self.regs
-        scalar = regs[ins.b]
+        scalar = regs[ins.b] if ins.op != "vmath" else None  # (vmath's b names a function, not a register)
         dst = S[d:d + n]
         op = ins.op
+        element_cycles = 1.0
         if op == "vcopy":
             L.put(dst, np.array(L.get(S[a:a + n])))
+        elif op == "vmath":  # float32 whatever the flags: every function of the table is a float32 one
+            function = float_math.VECTOR_MATH[ins.b]
+            L.put(self.fsram[d:d + n], _FLOAT_UNARY[function](L.get(self.fsram[a:a + n])))
+            element_cycles = self.launch.costs[function]
         elif op == "vfill":
             L.put(dst, L.get(scalar))
         elif op == "vscale":
@@ -277,8 +284,8 @@ class ComputeMixin(SparseMixin, HalfComputeMixin):
                 L.put(dst, _int_div(L.get(S[a:a + n]), other))
             else:
                 L.put(dst, _VECTOR_BINARY[op](L.get(S[a:a + n]), other))
-        # Elements beyond the issue cost: n / vector_lanes cycles.
-        L.add(self.cycle, math.ceil(n / self.spec.vector_lanes))
+        # Elements beyond the issue cost: n / vector_lanes cycles (times the function's cost for vmath).
+        L.add(self.cycle, math.ceil(n * element_cycles / self.spec.vector_lanes))
         self.totals.vector_elements += n * L.count
         if is_float:
             self.totals.flops += FLOPS_PER_VECTOR_ELEMENT.get(op, 0) * n * L.count

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .wordtypes import WordTags
+
 
 # FIFO fields up to this size are one (depth, PEs) array, so that a run of slots per PE is one gather.
 BLOCK_BYTES = 8 << 20
@@ -92,7 +94,7 @@ class SlotRows:
 
 
 class Fifo:
-    __slots__ = ("depth", "value", "time", "pushed", "popped")
+    __slots__ = ("depth", "value", "time", "pushed", "popped", "tags")
 
     def __init__(self, depth: int, n: int, time_dtype=np.float64) -> None:
         self.depth = depth
@@ -100,6 +102,7 @@ class Fifo:
         self.time = SlotRows(depth, n, time_dtype)  # arrival of the slot's word, or when it was popped
         self.pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
         self.popped = np.zeros(n, dtype=np.int32)
+        self.tags = WordTags(depth, n)  # the words' types (wordtypes)
 
     def widen_time(self) -> None:
         self.time.widen(np.float64)

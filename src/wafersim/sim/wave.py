@@ -23,6 +23,7 @@ from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
 from .routing import RouteTables
+from .wordtypes import WordTypeMixin
 from .strategy import active as active_strategy
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class _Group:
 
 
 
-class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, OffWaferMixin, DiagnosticsMixin):
+class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, OffWaferMixin, DiagnosticsMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     def __init__(self, launch: "Launch", region: WaveRegion, start: np.ndarray, totals: "_Totals") -> None:
@@ -276,9 +277,9 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, OffWaferMixin, D
         if op == "bar":
             return self._barrier(pc, lanes, cost)
         if op in ("send", "sendv"):
-            return self._send(pc, ins, next_pc, cost, lanes)
+            return self._typed_send(pc, ins, next_pc, cost, lanes)
         if op in ("recv", "recvv"):
-            return self._recv(pc, ins, next_pc, cost, lanes)
+            return self._typed_recv(pc, ins, next_pc, cost, lanes)
         if op == "print":
             self._print(ins, lanes)  # stamped with the cycle at which it issues
             lanes.add(self.cycle, cost)

@@ -1,0 +1,84 @@
+"""What the float32 math instructions that NumPy has no float32 ufunc for compute (`ferf`, `fgamma`,
+`fremainder`, ...), and the function table of `vmath` (a scalar math instruction applied to an SRAM range).
+
+The engine runs these functions and the compiler folds constants with them, so both always agree. The
+special functions are evaluated in float64 (SciPy's `erf`, `erfc`, `gamma`, `gammaln`) and rounded once to
+float32: within 1 ulp of the exact value wherever float64 evaluation is accurate to a few float64 ulps
+(tests/test_compiler_math.py checks them against Python's `math` module).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _ufunc_like(function):
+    """`function` with the `out=` and `where=` keywords of a NumPy ufunc (the engine's executors pass them)."""
+    def run(*args, out: np.ndarray | None = None, where=True):
+        with np.errstate(all="ignore"):
+            result = function(*args)
+        if out is None:
+            return result
+        np.copyto(out, result, where=where)
+        return out
+    run.__name__ = function.__name__
+    return run
+
+
+def _in_float64(name: str, function=None):
+    """SciPy's special function `name` (or `function`) evaluated in float64 on float32 arguments, rounded once
+    to float32. SciPy is imported on first use: a simulation that never runs one does not pay its memory."""
+    def evaluate(x):
+        import scipy.special
+
+        f = function or getattr(scipy.special, name)
+        return f(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32)
+    run = _ufunc_like(evaluate)
+    run.__name__ = name
+    return run
+
+
+erf32 = _in_float64("erf")
+erfc32 = _in_float64("erfc")
+gamma32 = _in_float64("gamma")  # inf at 0 and the negative integers, nan at -inf (as math raises)
+
+
+def _log_abs_gamma(x: np.ndarray) -> np.ndarray:
+    """log |gamma(x)| as math.lgamma: +inf at -inf (SciPy's gammaln gives -inf there)."""
+    import scipy.special
+
+    return np.where(x == -np.inf, np.inf, scipy.special.gammaln(x))
+
+
+lgamma32 = _in_float64("lgamma", _log_abs_gamma)
+
+
+@_ufunc_like
+def fraction32(x: np.ndarray) -> np.ndarray:
+    """The fractional part with the sign of x (math.modf's first item; 0 for infinities)."""
+    return np.modf(x)[0]
+
+
+@_ufunc_like
+def ieee_remainder32(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """math.remainder on float32: x - n * y with n the integer nearest x / y, ties to even; exact.
+
+    fmod(x, 2|y|) is exact and keeps the quotient's parity; the nearest multiple of |y| to its magnitude
+    s (in [0, 2|y|)) is 0, |y| or 2|y|, and every subtraction below is exact (Sterbenz), in float64."""
+    with np.errstate(all="ignore"):
+        x64, a = np.asarray(x, np.float64), np.abs(np.asarray(y, np.float64))
+        t = np.fmod(x64, 2 * a)
+        s = np.abs(t)
+        r = np.where(2 * s <= a, s, np.where(2 * s < 3 * a, s - a, s - 2 * a))
+        return np.where(np.signbit(t), -r, r).astype(np.float32)  # a zero result has the sign of x
+
+
+#: float32 -> float32 instructions defined here (the engine's other unary math runs NumPy's ufuncs).
+UNARY = {"ferf": erf32, "ferfc": erfc32, "fgamma": gamma32, "flgamma": lgamma32, "frint": np.rint,
+         "ffrac": fraction32}
+BINARY = {"fremainder": ieee_remainder32}
+
+#: The functions `vmath d, a, fn, c` applies element-wise: fn is a position in this tuple (5 bits).
+VECTOR_MATH = ("fsqrt", "fexp", "flog", "ftanh", "fsin", "fcos", "ftan", "fasin", "facos", "fatan", "fsinh",
+               "fcosh", "fasinh", "facosh", "fatanh", "fexpm1", "flog2", "flog10", "flog1p", "ffloor", "fceil",
+               "ftrunc", "fabs", "ferf", "ferfc", "fgamma", "flgamma", "frint", "ffrac")
+assert len(VECTOR_MATH) <= 32

@@ -1,0 +1,143 @@
+"""Type tags of fabric words: a send tags its words with the type its instruction names (`send.i32`), a
+typed receive checks them (`recv.f32`), and a word received as another type stops the kernel with a
+`WordTypeError` naming both PEs and both source lines. `raw` (tag 0: untyped assembly, `bitcast=True`) is
+never checked. Tags cost no simulated cycles.
+
+A FIFO whose words all carry one tag keeps no per-word data (`WordTags.uniform`), so the common program,
+which sends one type per channel, pays a comparison per instruction group; a FIFO that has carried two
+tags keeps one byte per slot (`WordTags.slots`), written on send and read on typed receives.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import WaferError, WordTypeError
+from ..isa.encoding import Instr
+from ..isa.opcodes import DIRECTIONS, RAMP, WORD_TAG, WORD_TYPES
+from .lanes import Lanes
+
+RAW = WORD_TAG["raw"]
+_TYPE_NAMES = {"f32": "float32", "i32": "int32", "f16": "float16", "bf16": "bfloat16"}
+
+
+class WordTags:
+    """The tags of the words of one FIFO."""
+
+    __slots__ = ("depth", "_n", "uniform", "slots")
+
+    def __init__(self, depth: int, n: int) -> None:
+        self.depth, self._n = depth, n
+        self.uniform: int | None = None  # the tag of every word pushed so far (None: none pushed)
+        self.slots: np.ndarray | None = None  # (depth, PEs) uint8, once two tags have been pushed
+
+    def needs_marking(self, tag: int) -> bool:
+        """Whether a push of `tag` must write per-slot tags (else it only records the uniform tag)."""
+        if self.slots is None and self.uniform in (None, tag):
+            self.uniform = tag
+            return False
+        return True
+
+    def mark(self, before: np.ndarray, after: np.ndarray, tag: int) -> None:
+        """Tag the words pushed since the counters were `before` (now `after`)."""
+        if self.slots is None:  # the words in flight all carry the uniform tag
+            self.slots = np.full((self.depth, len(before)), self.uniform, dtype=np.uint8)
+        pes, words = _words_between(before, after, self.depth)
+        self.slots[words, pes] = tag
+
+    def read(self, before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(PE, tag) of each word popped since the counters were `before` (now `after`)."""
+        pes, words = _words_between(before, after, self.depth)
+        if self.slots is None:
+            return pes, np.full(len(pes), self.uniform, dtype=np.uint8)
+        return pes, self.slots[words, pes]
+
+    def saved(self) -> np.ndarray:
+        """The tags as one array for a checkpoint: row 0 the uniform tag (-1: none pushed; -2: per slot), then
+        the per-slot tags (when the FIFO keeps them)."""
+        head = np.full((1, self._n), -1 if self.uniform is None else self.uniform, dtype=np.int16)
+        if self.slots is None:
+            return head
+        head[:] = -2
+        return np.concatenate([head, self.slots.astype(np.int16)])
+
+    def restore(self, saved: np.ndarray) -> None:
+        """The inverse of `saved`."""
+        head = int(saved[0, 0]) if saved.size else -1
+        self.uniform = None if head == -1 else (RAW if head == -2 else head)
+        self.slots = saved[1:].astype(np.uint8) if head == -2 else None
+
+
+def _words_between(before: np.ndarray, after: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """(PE, slot) of every word counted between two copies of a FIFO counter."""
+    pes = np.flatnonzero(after != before)
+    counts = (after[pes] - before[pes]).astype(np.int64)
+    rows = np.repeat(pes, counts)
+    first = np.cumsum(counts) - counts
+    k = np.arange(len(rows)) - np.repeat(first, counts) + np.repeat(before[pes].astype(np.int64), counts)
+    return rows, k % depth
+
+
+def _where(source: tuple[str, int] | None) -> str:
+    return f"{source[0]}:{source[1]}" if source else "a line unknown (no line table)"
+
+
+class WordTypeMixin:
+    """Typed send/recv executors of `WaveSim`, around the exchange ones."""
+
+    def _typed_send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        fifo = self._fifo(RAMP if ins.dir == RAMP else (ins.dir + 2) % 4, ins.ch)
+        if not fifo.tags.needs_marking(ins.flags):
+            return self._send(pc, ins, next_pc, cost, lanes)
+        before = fifo.pushed.copy()
+        out = self._send(pc, ins, next_pc, cost, lanes)
+        fifo.tags.mark(before, fifo.pushed, ins.flags)
+        return out
+
+    def _typed_recv(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        fifo = self._fifo(ins.dir, ins.ch)
+        tags = fifo.tags
+        if ins.flags == RAW or (tags.slots is None and tags.uniform in (None, RAW, ins.flags)):
+            return self._recv(pc, ins, next_pc, cost, lanes)
+        before = fifo.popped.copy()
+        out = self._recv(pc, ins, next_pc, cost, lanes)
+        pes, got = tags.read(before, fifo.popped)
+        wrong = (got != RAW) & (got != ins.flags)
+        if wrong.any():
+            k = int(np.flatnonzero(wrong)[0])
+            raise self._word_type_error(pc, ins, int(pes[k]), int(got[k]))
+        return out
+
+    def _word_type_error(self, pc: int, ins: Instr, receiver: int, tag: int) -> WordTypeError:
+        """The error for a word tagged `tag` received by the PE `receiver` at `pc` as `ins.flags`."""
+        got, wanted = (_TYPE_NAMES.get(WORD_TYPES[t], WORD_TYPES[t]) if t < len(WORD_TYPES) else f"tag {t}"
+                       for t in (tag, ins.flags))
+        senders = self._senders_of(ins, receiver)
+        send_dir = RAMP if ins.dir == RAMP else (ins.dir + 2) % 4
+        send_pcs = [p for p, i in self.launch.decoded.items()
+                    if i.op in ("send", "sendv") and i.dir == send_dir and i.ch == ins.ch and i.flags == tag]
+        sender_source = self.program.source_of(send_pcs[0]) if send_pcs else None
+        receiver_xy = self._coords(np.array([receiver]))[0]
+        sender_xy = self._coords(np.array(senders[:1]))[0] if senders else None
+        source = self.program.source_of(pc)
+        by = f"PE {sender_xy}" if sender_xy else f"a PE whose route on channel {ins.ch} reaches it"
+        how = DIRECTIONS[ins.dir] if ins.dir != RAMP else "the router (ramp)"
+        return WordTypeError(
+            f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
+            f"it was sent as {got} by {by} at {_where(sender_source)}; receive it as {got} (dtype=), or pass "
+            f"bitcast=True to ws.recv to reinterpret the bits on purpose",
+            pe=receiver_xy, sender=sender_xy, source=source, sender_source=sender_source, pc=pc,
+            sent_type=got, received_type=wanted, channel=ins.ch)
+
+    def _senders_of(self, ins: Instr, receiver: int) -> list[int]:
+        """The PE(s) whose words reach `receiver` by the receive's direction: the neighbour there, or on a
+        routed channel the PEs whose current route delivers to it."""
+        if ins.dir != RAMP:
+            return [receiver + self.region.offset(ins.dir)]
+        candidates = np.flatnonzero(self.routes.channel(ins.ch)[RAMP] != 0)
+        try:
+            table = self.routes.deliveries(ins.ch, candidates)
+        except WaferError:
+            return []
+        entries = np.flatnonzero(table.dest == receiver)
+        rows = np.searchsorted(table.start, entries, side="right") - 1
+        return [int(table.sources[r]) for r in rows]
