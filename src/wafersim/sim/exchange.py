@@ -12,7 +12,6 @@ import numpy as np
 from ..errors import MemoryAccessError, MeshBoundaryError
 from ..isa.encoding import Instr
 from ..isa.opcodes import DIRECTIONS, RAMP
-from . import fused_exchange
 from .fabric import Fifo, SlotRows
 from .lanes import Lanes
 from .streams import receive_times, send_departures, waits_added
@@ -28,10 +27,6 @@ class ExchangeMixin:
         if key not in self.fifos:
             self.fifos[key] = Fifo(self.spec.fifo_depth, self.n, self.time_dtype)
         return self.fifos[key]
-
-    def _fused(self) -> bool:
-        """Whether scalar sends and receives may take the compiled one-pass path (`fused_exchange`)."""
-        return self.tracer is None and fused_exchange.available()
 
     def _check_neighbor(self, lanes: Lanes, direction: int, what: str) -> None:
         has = lanes.get(self.region.has_neighbor(direction))
@@ -125,12 +120,6 @@ class ExchangeMixin:
         if ins.op == "sendv":
             return self._stream(pc, ins, next_pc, cost, lanes, offset, fifo, sending=True)
         src, dst = lanes.shifted_pair(offset)
-        latency = self.region.link_latency(ins.dir)
-        if (self._fused() and np.isscalar(latency)
-                and fused_exchange.try_push(src, offset, fifo, self.cycle, self.stall, self.regs[ins.a], cost, latency,
-                                            self.word_time)):
-            self._progress(fifo, True, dst)
-            return [(next_pc, src.unwindow(self.n), False)]
         queued = dst.get(fifo.pushed) - dst.get(fifo.popped)
         most_queued = int(queued.max(initial=0))  # (over the window for mask forms: a bound)
         blocked = None
@@ -140,7 +129,8 @@ class ExchangeMixin:
                 src, blocked = src.split(room)
                 dst = src.aligned(dst.window, offset)
         if src.count:
-            self._push(src, dst, src.get(self.regs[ins.a]), fifo, cost, latency, most_queued)
+            self._push(src, dst, src.get(self.regs[ins.a]), fifo, cost, self.region.link_latency(ins.dir),
+                       most_queued)
             self._progress(fifo, True, dst)
         out = [(next_pc, src.unwindow(self.n), False)]
         if blocked is not None and blocked.count:
@@ -153,10 +143,6 @@ class ExchangeMixin:
         fifo = self._fifo(ins.dir, ins.ch)
         if ins.op == "recvv":
             return self._stream(pc, ins, next_pc, cost, lanes, 0, fifo, sending=False)
-        if self._fused() and fused_exchange.try_pop(lanes, fifo, self.cycle, self.stall,
-                                                    self.regs[ins.d] if ins.d else None, cost):
-            self._progress(fifo, False, lanes)
-            return [(next_pc, lanes, False)]
         has = lanes.get(fifo.pushed) - lanes.get(fifo.popped) > 0
         ready, waiting = (lanes, None) if lanes.all(has) else lanes.split(has)
         if ready.count:
