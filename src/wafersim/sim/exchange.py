@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import MemoryAccessError, MeshBoundaryError
 from ..isa.encoding import Instr
 from ..isa.opcodes import DIRECTIONS, RAMP
+from . import parallel
 from .fabric import Fifo, SlotRows
 from .lanes import Lanes
 from .streams import receive_times, send_departures, waits_added
@@ -60,16 +61,18 @@ class ExchangeMixin:
             field.scatter(slot, lanes.idx, values)
 
     def _push(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
-              latency: float | np.ndarray, most_queued: int | None = None) -> None:
+              latency: float | np.ndarray, most_queued: int | None = None, word: int | None = None) -> None:
         """Push one word per lane (all have room): timing and FIFO contents. `latency`: the link's, a
         number or a per-PE array over the region (`WaveRegion.link_latency`); `most_queued`: a bound of
-        the words already queued at `dst`, if the caller knows one.
+        the words already queued at `dst`, if the caller knows one; `word`: the number of the word every
+        lane pushes, if the caller knows they agree.
 
         A link carries only its sender's words, and the sender is busy until its word has left, so the
         link is always free by the time its sender is ready: the sender's clock is the link's clock."""
         if fifo.shallow:
             fifo.make_room(1 + (self._most_queued(dst, fifo) if most_queued is None else most_queued))
-        word = self._word_numbers(dst, fifo.pushed)
+        if word is None:
+            word = self._word_numbers(dst, fifo.pushed)
         if not isinstance(word, int) and src.idx is None:
             values = values[src.as_mask()]
             src = src.to_index_form(self.n)
@@ -93,9 +96,11 @@ class ExchangeMixin:
         if lanes.any(waited):
             lanes.add(self.stall, later - ready)
 
-    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float) -> np.ndarray:
-        """Pop one word per lane (all have one): returns the values, lane-aligned."""
-        word = self._word_numbers(lanes, fifo.popped)
+    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float, word: int | None = None) -> np.ndarray:
+        """Pop one word per lane (all have one): returns the values, lane-aligned. `word`: the number of
+        the word every lane pops, if the caller knows they agree."""
+        if word is None:
+            word = self._word_numbers(lanes, fifo.popped)
         if not isinstance(word, int) and lanes.idx is None:
             lanes = lanes.to_index_form(self.n)
             word = lanes.get(fifo.popped)
@@ -120,6 +125,7 @@ class ExchangeMixin:
         if ins.op == "sendv":
             return self._stream(pc, ins, next_pc, cost, lanes, offset, fifo, sending=True)
         src, dst = lanes.shifted_pair(offset)
+        latency = self.region.link_latency(ins.dir)
         queued = dst.get(fifo.pushed) - dst.get(fifo.popped)
         most_queued = int(queued.max(initial=0))  # (over the window for mask forms: a bound)
         blocked = None
@@ -129,13 +135,47 @@ class ExchangeMixin:
                 src, blocked = src.split(room)
                 dst = src.aligned(dst.window, offset)
         if src.count:
-            self._push(src, dst, src.get(self.regs[ins.a]), fifo, cost, self.region.link_latency(ins.dir),
-                       most_queued)
+            self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued)
             self._progress(fifo, True, dst)
         out = [(next_pc, src.unwindow(self.n), False)]
         if blocked is not None and blocked.count:
             out.append((pc, blocked.unwindow(self.n), True))
         return out
+
+    def _push_parts(self, src: Lanes, dst: Lanes, registers: np.ndarray, fifo: Fifo, cost: float,
+                    latency: float | np.ndarray, most_queued: int) -> None:
+        """`_push` of each sender's `registers` value, in parts on several threads for a large lockstep
+        group (`parallel`)."""
+        word = self._word_numbers(dst, fifo.pushed)
+        parts = parallel.parts_of([src, dst]) if isinstance(word, int) and self.tracer is None else None
+        if parts is None:
+            self._push(src, dst, src.get(registers), fifo, cost, latency, most_queued, word)
+            return
+        if fifo.shallow:  # (before the threads: they must not deepen the ring at once)
+            fifo.make_room(1 + most_queued)
+        fifo.time[word % fifo.depth], fifo.value[fifo.value_slots(word)]  # the rows exist before the threads
+        parallel.run(lambda part_src, part_dst: self._push(part_src, part_dst, part_src.get(registers), fifo, cost,
+                                                           latency, most_queued, word), parts)
+
+    def _pop_parts(self, lanes: Lanes, fifo: Fifo, cost: float, destination: np.ndarray | None) -> Lanes:
+        """`_pop` into the `destination` register (None: r0), in parts on several threads for a large
+        lockstep group (`parallel`). Returns the lanes as `_pop` left them (for `_progress`)."""
+        word = self._word_numbers(lanes, fifo.popped)
+        parts = parallel.parts_of([lanes]) if isinstance(word, int) and self.tracer is None else None
+        if parts is None:
+            values, popped = self._pop(lanes, fifo, cost, word)
+            if destination is not None:
+                popped.put(destination, values)
+            return popped
+
+        def pop_part(part: Lanes) -> None:
+            values, _ = self._pop(part, fifo, cost, word)
+            if destination is not None:
+                part.put(destination, values)
+
+        fifo.time[word % fifo.depth], fifo.value[fifo.value_slots(word)]  # the rows exist before the threads
+        parallel.run(pop_part, parts)
+        return lanes
 
     def _recv(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         if ins.dir != RAMP:  # a routed word comes from wherever the route brings it
@@ -146,10 +186,7 @@ class ExchangeMixin:
         has = lanes.get(fifo.pushed) - lanes.get(fifo.popped) > 0
         ready, waiting = (lanes, None) if lanes.all(has) else lanes.split(has)
         if ready.count:
-            values, ready_i = self._pop(ready, fifo, cost)
-            if ins.d:
-                ready_i.put(self.regs[ins.d], values)
-            self._progress(fifo, False, ready_i)
+            self._progress(fifo, False, self._pop_parts(ready, fifo, cost, self.regs[ins.d] if ins.d else None))
         out = [(next_pc, ready, False)]
         if waiting is not None and waiting.count:
             out.append((pc, waiting, True))
