@@ -96,8 +96,9 @@ class ExchangeMixin:
         if lanes.any(waited):
             lanes.add(self.stall, later - ready)
 
-    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float, word: int | None = None) -> np.ndarray:
-        """Pop one word per lane (all have one): returns the values, lane-aligned. `word`: the number of
+    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float, word: int | None = None) -> tuple[np.ndarray, Lanes]:
+        """Pop one word per lane (all have one): returns the values, lane-aligned, and the lanes they align
+        with (in index form if the lanes' words differ). `word`: the number of
         the word every lane pops, if the caller knows they agree."""
         if word is None:
             word = self._word_numbers(lanes, fifo.popped)
@@ -153,7 +154,7 @@ class ExchangeMixin:
             return
         if fifo.shallow:  # (before the threads: they must not deepen the ring at once)
             fifo.make_room(1 + most_queued)
-        fifo.time[word % fifo.depth], fifo.value[fifo.value_slots(word)]  # the rows exist before the threads
+        fifo.allocate_rows(word)
         parallel.run(lambda part_src, part_dst: self._push(part_src, part_dst, part_src.get(registers), fifo, cost,
                                                            latency, most_queued, word), parts)
 
@@ -173,7 +174,7 @@ class ExchangeMixin:
             if destination is not None:
                 part.put(destination, values)
 
-        fifo.time[word % fifo.depth], fifo.value[fifo.value_slots(word)]  # the rows exist before the threads
+        fifo.allocate_rows(word)
         parallel.run(pop_part, parts)
         return lanes
 

@@ -3,7 +3,8 @@
 A FIFO is a ring of `fifo_depth` slots per PE; word k uses slot k % depth. Each slot keeps one time:
 while its word is in flight or buffered, the word's arrival time; once popped, the pop time, which is
 the earliest time word k + depth may enter (back-pressure: a word waits for the word `fifo_depth`
-ahead of it to leave). FIFOs are created only for the directions and channels a program uses, so memory
+ahead of it to leave). Values are kept only while queued, in a ring only as deep as the deepest
+queue so far (`Fifo`). FIFOs are created only for the directions and channels a program uses, so memory
 follows the program. There are no per-link arrays: a link carries only its sender's words and the
 sender is busy while a word leaves, so a link is always free by the time its sender is ready again.
 """
@@ -122,6 +123,11 @@ class Fifo:
     def value_slots(self, counts):
         """The value slot of word `counts` (an int or an array of word numbers)."""
         return counts % len(self.value.rows)
+
+    def allocate_rows(self, word: int) -> None:
+        """Allocate (if still unallocated) the time and value rows word number `word` uses, so that
+        threads writing different PEs of them never allocate one at once (`parallel`)."""
+        self.time[word % self.depth], self.value[self.value_slots(word)]  # noqa: B018 (allocation on access)
 
     def make_room(self, queued: int) -> None:
         """Deepen the value ring (at least doubling it, at most to `depth`) so that queues of `queued`
