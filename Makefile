@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(PY) bench/compiler.py --write bench/RESULTS.md
 	$(PY) bench/kernels.py --write bench/RESULTS.md --plot docs/kernel_utilization.png
 	$(PY) bench/workloads.py --timeout 600 --write bench/RESULTS.md
+	$(PY) bench/threads.py --write bench/RESULTS.md
 
 docs: $(STAMP)
 	$(PY) scripts/update_docs.py

@@ -508,10 +508,10 @@ def selected(only: str | None) -> list[str]:
     return names
 
 
-def command_line(argv: list[str]) -> str:
+def command_line(argv: list[str], script: str = "bench/workloads.py") -> str:
     """The command that reproduces this run, as the results file should show it."""
     niceness = os.nice(0)
-    return (f"nice -n {niceness} " if niceness else "") + "python bench/workloads.py " + shlex.join(argv)
+    return (f"nice -n {niceness} " if niceness else "") + f"python {script} " + shlex.join(argv)
 
 
 def engine_source() -> str:

@@ -204,7 +204,7 @@ class Controller:
         if fifo is None:
             return FifoContents(np.zeros(0, np.int32), np.zeros(0))
         slots = np.arange(int(fifo.popped[lane]), int(fifo.pushed[lane])) % fifo.depth
-        words = np.array([fifo.value[int(s)][lane] for s in slots], dtype=np.int32)
+        words = fifo.queued_values(lane)
         arrival = np.array([fifo.time[int(s)][lane] for s in slots], dtype=np.float64)
         return FifoContents(words, arrival)
 

@@ -153,7 +153,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
     pc = next(iter(sim.groups))
     fifos = []
     for k, (key, fifo) in enumerate(sim.fifos.items()):
-        data[f"ckpt_fifo_{k}_value"] = np.stack([fifo.value[s] for s in range(fifo.depth)])
+        data[f"ckpt_fifo_{k}_value"] = fifo.values_by_slot()
         data[f"ckpt_fifo_{k}_time"] = np.stack([fifo.time[s] for s in range(fifo.depth)])
         data[f"ckpt_fifo_{k}_pushed"], data[f"ckpt_fifo_{k}_popped"] = fifo.pushed, fifo.popped
         data[f"ckpt_fifo_{k}_tags"] = fifo.tags.saved()
@@ -239,16 +239,13 @@ class _Restorer:
             else:
                 setattr(sim, name, saved.copy())  # a time array widened to float64 before the checkpoint
         for k, key in enumerate(meta["fifos"]):
-            fifo = Fifo(launch.spec.fifo_depth, sim.n, sim.time_dtype)
-            for slot in range(fifo.depth):
-                fifo.value[slot][:] = data[f"ckpt_fifo_{k}_value"][slot]
-                fifo.time[slot][:] = data[f"ckpt_fifo_{k}_time"][slot]
-            fifo.pushed[:], fifo.popped[:] = data[f"ckpt_fifo_{k}_pushed"], data[f"ckpt_fifo_{k}_popped"]
+            sim.fifos[tuple(key)] = Fifo.restore(
+                data[f"ckpt_fifo_{k}_value"], data[f"ckpt_fifo_{k}_time"], data[f"ckpt_fifo_{k}_pushed"],
+                data[f"ckpt_fifo_{k}_popped"], sim.time_dtype)
             if f"ckpt_fifo_{k}_tags" in data:
-                fifo.tags.restore(data[f"ckpt_fifo_{k}_tags"])
+                sim.fifos[tuple(key)].tags.restore(data[f"ckpt_fifo_{k}_tags"])
             else:  # a checkpoint from before type tags: its words in flight are not checked
-                fifo.tags.uniform = WORD_TAG["raw"]
-            sim.fifos[tuple(key)] = fifo
+                sim.fifos[tuple(key)].tags.uniform = WORD_TAG["raw"]
         for name in ("vector_elements", "flops", "global_bytes", "prints_dropped"):
             setattr(totals, name, meta["totals"][name])
         totals.prints = [tuple(p) for p in meta["totals"]["prints"]]

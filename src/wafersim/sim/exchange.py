@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import MemoryAccessError, MeshBoundaryError
 from ..isa.encoding import Instr
 from ..isa.opcodes import DIRECTIONS, RAMP
+from . import parallel
 from .fabric import Fifo, SlotRows
 from .lanes import Lanes
 from .streams import receive_times, send_departures, waits_added
@@ -36,11 +37,17 @@ class ExchangeMixin:
                                    f"{self.launch.placement.block}", lanes, ~has, direction=DIRECTIONS[direction])
 
     @staticmethod
-    def _slot_rows(lanes: Lanes, counter: np.ndarray, depth: int):
-        """The FIFO slot each lane uses next: one int when all lanes agree, else lane-aligned indices."""
+    def _word_numbers(lanes: Lanes, counter: np.ndarray):
+        """The number of the word each lane moves next (from a FIFO's `pushed` or `popped`): one int when
+        all lanes agree (then every lane uses the same slot: one row), else lane-aligned numbers."""
         counts = lanes.get(counter)
-        common = lanes.all_equal(counts)  # equal counters use the same slot: one row for every lane
-        return int(common) % depth if common is not None else counts % depth
+        common = lanes.all_equal(counts)
+        return int(common) if common is not None else counts
+
+    @staticmethod
+    def _most_queued(lanes: Lanes, fifo: Fifo) -> int:
+        """An upper bound of the words queued in these lanes' FIFOs (exact for index-form lanes)."""
+        return int((lanes.get(fifo.pushed) - lanes.get(fifo.popped)).max(initial=0))
 
     @staticmethod
     def _field_get(field: SlotRows, lanes: Lanes, slot):
@@ -54,21 +61,27 @@ class ExchangeMixin:
             field.scatter(slot, lanes.idx, values)
 
     def _push(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
-              latency: float | np.ndarray) -> None:
+              latency: float | np.ndarray, most_queued: int | None = None, word: int | None = None) -> None:
         """Push one word per lane (all have room): timing and FIFO contents. `latency`: the link's, a
-        number or a per-PE array over the region (`WaveRegion.link_latency`).
+        number or a per-PE array over the region (`WaveRegion.link_latency`); `most_queued`: a bound of
+        the words already queued at `dst`, if the caller knows one; `word`: the number of the word every
+        lane pushes, if the caller knows they agree.
 
         A link carries only its sender's words, and the sender is busy until its word has left, so the
         link is always free by the time its sender is ready: the sender's clock is the link's clock."""
-        slot = self._slot_rows(dst, fifo.pushed, fifo.depth)
-        if not isinstance(slot, int) and src.idx is None:
-            values = values if src.idx is not None else values[src.as_mask()]
+        if fifo.shallow:
+            fifo.make_room(1 + (self._most_queued(dst, fifo) if most_queued is None else most_queued))
+        if word is None:
+            word = self._word_numbers(dst, fifo.pushed)
+        if not isinstance(word, int) and src.idx is None:
+            values = values[src.as_mask()]
             src = src.to_index_form(self.n)
             dst = dst.to_index_form(self.n)
-            slot = dst.get(fifo.pushed) % fifo.depth
+            word = dst.get(fifo.pushed)
+        slot = word % fifo.depth
         ready = src.get(self.cycle) + cost
         depart = np.maximum(ready, self._field_get(fifo.time, dst, slot))  # after word k - depth left
-        self._field_put(fifo.value, dst, slot, values)
+        self._field_put(fifo.value, dst, fifo.value_slots(word), values)
         arrive = depart + (latency if np.isscalar(latency) else src.get(latency))
         self._field_put(fifo.time, dst, slot, arrive)  # now: its arrival
         dst.add(fifo.pushed, 1)
@@ -83,15 +96,19 @@ class ExchangeMixin:
         if lanes.any(waited):
             lanes.add(self.stall, later - ready)
 
-    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float) -> np.ndarray:
-        """Pop one word per lane (all have one): returns the values, lane-aligned."""
-        slot = self._slot_rows(lanes, fifo.popped, fifo.depth)
-        if not isinstance(slot, int) and lanes.idx is None:
+    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float, word: int | None = None) -> tuple[np.ndarray, Lanes]:
+        """Pop one word per lane (all have one): returns the values, lane-aligned, and the lanes they align
+        with (in index form if the lanes' words differ). `word`: the number of
+        the word every lane pops, if the caller knows they agree."""
+        if word is None:
+            word = self._word_numbers(lanes, fifo.popped)
+        if not isinstance(word, int) and lanes.idx is None:
             lanes = lanes.to_index_form(self.n)
-            slot = lanes.get(fifo.popped) % fifo.depth
+            word = lanes.get(fifo.popped)
+        slot = word % fifo.depth
         ready = lanes.get(self.cycle) + cost
         taken = np.maximum(ready, self._field_get(fifo.time, lanes, slot))
-        values = self._field_get(fifo.value, lanes, slot)  # a view: use it before the slot is written again
+        values = self._field_get(fifo.value, lanes, fifo.value_slots(word))  # a view: use it before a push
         self._field_put(fifo.time, lanes, slot, taken)  # now: when the slot was freed
         lanes.add(fifo.popped, 1)
         self._add_stall(lanes, taken, ready)
@@ -109,18 +126,57 @@ class ExchangeMixin:
         if ins.op == "sendv":
             return self._stream(pc, ins, next_pc, cost, lanes, offset, fifo, sending=True)
         src, dst = lanes.shifted_pair(offset)
-        room = dst.get(fifo.pushed) - dst.get(fifo.popped) < fifo.depth
+        latency = self.region.link_latency(ins.dir)
+        queued = dst.get(fifo.pushed) - dst.get(fifo.popped)
+        most_queued = int(queued.max(initial=0))  # (over the window for mask forms: a bound)
         blocked = None
-        if not src.all(room):
-            src, blocked = src.split(room)
-            dst = src.aligned(dst.window, offset)
+        if most_queued >= fifo.depth:  # some FIFO may be full
+            room = queued < fifo.depth
+            if not src.all(room):
+                src, blocked = src.split(room)
+                dst = src.aligned(dst.window, offset)
         if src.count:
-            self._push(src, dst, src.get(self.regs[ins.a]), fifo, cost, self.region.link_latency(ins.dir))
+            self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued)
             self._progress(fifo, True, dst)
         out = [(next_pc, src.unwindow(self.n), False)]
         if blocked is not None and blocked.count:
             out.append((pc, blocked.unwindow(self.n), True))
         return out
+
+    def _push_parts(self, src: Lanes, dst: Lanes, registers: np.ndarray, fifo: Fifo, cost: float,
+                    latency: float | np.ndarray, most_queued: int) -> None:
+        """`_push` of each sender's `registers` value, in parts on several threads for a large lockstep
+        group (`parallel`)."""
+        word = self._word_numbers(dst, fifo.pushed)
+        parts = parallel.parts_of([src, dst]) if isinstance(word, int) and self.tracer is None else None
+        if parts is None:
+            self._push(src, dst, src.get(registers), fifo, cost, latency, most_queued, word)
+            return
+        if fifo.shallow:  # (before the threads: they must not deepen the ring at once)
+            fifo.make_room(1 + most_queued)
+        fifo.allocate_rows(word)
+        parallel.run(lambda part_src, part_dst: self._push(part_src, part_dst, part_src.get(registers), fifo, cost,
+                                                           latency, most_queued, word), parts)
+
+    def _pop_parts(self, lanes: Lanes, fifo: Fifo, cost: float, destination: np.ndarray | None) -> Lanes:
+        """`_pop` into the `destination` register (None: r0), in parts on several threads for a large
+        lockstep group (`parallel`). Returns the lanes as `_pop` left them (for `_progress`)."""
+        word = self._word_numbers(lanes, fifo.popped)
+        parts = parallel.parts_of([lanes]) if isinstance(word, int) and self.tracer is None else None
+        if parts is None:
+            values, popped = self._pop(lanes, fifo, cost, word)
+            if destination is not None:
+                popped.put(destination, values)
+            return popped
+
+        def pop_part(part: Lanes) -> None:
+            values, _ = self._pop(part, fifo, cost, word)
+            if destination is not None:
+                part.put(destination, values)
+
+        fifo.allocate_rows(word)
+        parallel.run(pop_part, parts)
+        return lanes
 
     def _recv(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         if ins.dir != RAMP:  # a routed word comes from wherever the route brings it
@@ -131,10 +187,7 @@ class ExchangeMixin:
         has = lanes.get(fifo.pushed) - lanes.get(fifo.popped) > 0
         ready, waiting = (lanes, None) if lanes.all(has) else lanes.split(has)
         if ready.count:
-            values, ready_i = self._pop(ready, fifo, cost)
-            if ins.d:
-                ready_i.put(self.regs[ins.d], values)
-            self._progress(fifo, False, ready_i)
+            self._progress(fifo, False, self._pop_parts(ready, fifo, cost, self.regs[ins.d] if ins.d else None))
         out = [(next_pc, ready, False)]
         if waiting is not None and waiting.count:
             out.append((pc, waiting, True))
@@ -212,28 +265,32 @@ class ExchangeMixin:
             return None
         if not can.all():
             pes, owner, done, count, base = L.idx[can], owner[can], done[can], count[can], base[can]
+            queued = queued[can]
         else:
             pes = L.idx
+        if sending and fifo.shallow:
+            fifo.make_room(int((queued + count).max()))
         words = int(count.max())
         columns = np.arange(words)
         valid = columns < count[:, None]
         flat_pes = np.repeat(pes, count)  # the valid entries, row by row
         flat_rows = ((base + done)[:, None] + columns)[valid]
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
-        slots = ((fifo.pushed if sending else fifo.popped)[owner][:, None] + columns) % fifo.depth
+        numbers = (fifo.pushed if sending else fifo.popped)[owner][:, None] + columns  # of the words moved
+        slots, value_slots = numbers % fifo.depth, fifo.value_slots(numbers)
         slot_times = fifo.time.gather_run(slots, owner)
         if sending:
             later = send_departures(ready, slot_times, self.word_time, self.launch.whole_cycles)
             values = np.zeros(valid.shape, dtype=self.sram.dtype)
             values[valid] = self.sram[flat_rows, flat_pes]
-            fifo.value.scatter_run(slots, owner, values, valid)
+            fifo.value.scatter_run(value_slots, owner, values, valid)
             hop = latency if np.isscalar(latency) else latency[pes][:, None]
             fifo.time.scatter_run(slots, owner, later + hop, valid)  # now: arrivals
             fifo.pushed[owner] += count.astype(fifo.pushed.dtype)
             step = self.word_time
         else:
             later = receive_times(ready, slot_times)
-            self.sram[flat_rows, flat_pes] = fifo.value.gather_run(slots, owner)[valid]
+            self.sram[flat_rows, flat_pes] = fifo.value.gather_run(value_slots, owner)[valid]
             fifo.time.scatter_run(slots, owner, later, valid)  # now: when each slot was freed
             fifo.popped[owner] += count.astype(fifo.popped.dtype)
             step = 0.0

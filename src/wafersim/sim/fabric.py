@@ -3,7 +3,8 @@
 A FIFO is a ring of `fifo_depth` slots per PE; word k uses slot k % depth. Each slot keeps one time:
 while its word is in flight or buffered, the word's arrival time; once popped, the pop time, which is
 the earliest time word k + depth may enter (back-pressure: a word waits for the word `fifo_depth`
-ahead of it to leave). FIFOs are created only for the directions and channels a program uses, so memory
+ahead of it to leave). Values are kept only while queued, in a ring only as deep as the deepest
+queue so far (`Fifo`). FIFOs are created only for the directions and channels a program uses, so memory
 follows the program. There are no per-link arrays: a link carries only its sender's words and the
 sender is busy while a word leaves, so a link is always free by the time its sender is ready again.
 """
@@ -94,15 +95,87 @@ class SlotRows:
 
 
 class Fifo:
+    """One FIFO of every PE of a wave: word k of a PE uses time slot k % depth and value slot k % the
+    value ring's depth.
+
+    The time ring is always `depth` deep (word k's back-pressure reads the pop time of word k - depth),
+    but a value is only needed while its word is queued, so the value ring is only as deep as the
+    deepest queue so far (`make_room`): one row for a stencil that pops every word before the next
+    arrives, instead of `depth` rows of 4 bytes per PE."""
+
     __slots__ = ("depth", "value", "time", "pushed", "popped", "tags")
 
     def __init__(self, depth: int, n: int, time_dtype=np.float64) -> None:
         self.depth = depth
-        self.value = SlotRows(depth, n, np.int32)
+        self.value = SlotRows(1, n, np.int32)  # grows with the queues (`make_room`)
         self.time = SlotRows(depth, n, time_dtype)  # arrival of the slot's word, or when it was popped
         self.pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
         self.popped = np.zeros(n, dtype=np.int32)
         self.tags = WordTags(depth, n)  # the words' types (wordtypes)
+
+    @property
+    def value_depth(self) -> int:
+        """Rows of the value ring."""
+        return len(self.value.rows)
+
+    @property
+    def shallow(self) -> bool:
+        """Whether the value ring is shallower than the FIFO (pushes must then call `make_room`)."""
+        return len(self.value.rows) < self.depth
+
+    def value_slots(self, counts):
+        """The value slot of word `counts` (an int or an array of word numbers)."""
+        return counts % len(self.value.rows)
+
+    def allocate_rows(self, word: int) -> None:
+        """Allocate (if still unallocated) the time and value rows word number `word` uses, so that
+        threads writing different PEs of them never allocate one at once (`parallel`)."""
+        self.time[word % self.depth], self.value[self.value_slots(word)]  # noqa: B018 (allocation on access)
+
+    def make_room(self, queued: int) -> None:
+        """Deepen the value ring (at least doubling it, at most to `depth`) so that queues of `queued`
+        words fit, moving the queued words to their new slots."""
+        old_depth = len(self.value.rows)
+        if queued <= old_depth:
+            return
+        new_depth = min(self.depth, max(queued, 2 * old_depth))
+        old, new = self.value, SlotRows(new_depth, self.value.n, np.int32)
+        for ahead in range(old_depth):  # the words queued at each PE: popped, popped + 1, ...
+            word = self.popped + ahead
+            pes = np.flatnonzero(word < self.pushed)
+            if len(pes):
+                new.scatter(word[pes] % new_depth, pes, old.gather(word[pes] % old_depth, pes))
+        self.value = new
+
+    def queued_values(self, pe: int) -> np.ndarray:
+        """The values of the words queued at PE `pe`, oldest first."""
+        words = np.arange(int(self.popped[pe]), int(self.pushed[pe]))
+        return np.array([self.value[int(s)][pe] for s in self.value_slots(words)], dtype=np.int32)
+
+    def values_by_slot(self) -> np.ndarray:
+        """(depth, n) values with each queued word k at row k % depth (as a full-depth ring holds them;
+        the other entries are zero), for checkpoints."""
+        if not self.shallow:
+            return np.stack([self.value[s] for s in range(self.depth)])
+        out = np.zeros((self.depth, self.value.n), dtype=np.int32)
+        for ahead in range(len(self.value.rows)):
+            word = self.popped + ahead
+            pes = np.flatnonzero(word < self.pushed)
+            out[word[pes] % self.depth, pes] = self.value.gather(self.value_slots(word[pes]), pes)
+        return out
+
+    @classmethod
+    def restore(cls, values: np.ndarray, times: np.ndarray, pushed: np.ndarray, popped: np.ndarray,
+                time_dtype) -> "Fifo":
+        """A FIFO from `values_by_slot`, its time rows and counters (a full-depth value ring)."""
+        depth, n = values.shape
+        fifo = cls(depth, n, time_dtype)
+        fifo.make_room(depth)  # (nothing queued yet: nothing moves)
+        for slot in range(depth):
+            fifo.value[slot][:] = values[slot]
+            fifo.time[slot][:] = times[slot]
+        fifo.pushed[:], fifo.popped[:] = pushed, popped
+        return fifo
 
     def widen_time(self) -> None:
         self.time.widen(np.float64)

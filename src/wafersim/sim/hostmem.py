@@ -57,7 +57,7 @@ def launch_bytes(pes: int, wafer_pes: int, registers: int, data_words: int, fifo
     return {
         "registers": 4 * registers * pes,
         "SRAM data": 4 * data_words * pes,
-        "FIFOs": fifos * pes * (fifo_depth * (4 + time_bytes) + 8),
+        "FIFOs": fifos * pes * (fifo_depth * (4 + time_bytes) + 8),  # value rings at their deepest (sim/fabric.py)
         "PE state": pes * (6 * time_bytes + 16 + 80),  # clocks, counters, identity, masks
         "temporaries": pes * 12 * 8,
         "statistics": wafer_pes * (2 * 8 + 8 + 4 * 8),  # busy, stall, instructions, words per link

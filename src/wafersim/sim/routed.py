@@ -100,17 +100,21 @@ class RoutedExchangeMixin:
             return self._stream(pc, ins, next_pc, cost, L, 0, fifo, sending=True, mover=mover)
         entry, lane = self._expand(table.start, rows)
         dest = table.dest[entry]
-        full = fifo.pushed[dest] - fifo.popped[dest] >= fifo.depth
+        queued = fifo.pushed[dest] - fifo.popped[dest]
+        full = queued >= fifo.depth
         blocked_lane = np.bincount(lane[full], minlength=len(rows)) > 0
         out = []
         if blocked_lane.any():
             keep = ~blocked_lane[lane]
-            entry, dest = entry[keep], dest[keep]
+            entry, dest, queued = entry[keep], dest[keep], queued[keep]
             lane = np.cumsum(~blocked_lane)[lane[keep]] - 1  # renumber the lanes that go
             out.append((pc, Lanes.from_indices(self.n, L.idx[blocked_lane]), True))
         src = Lanes(self.n, idx=L.idx[~blocked_lane])  # index form: its arrays are indexed by src.idx below
         if src.count:
-            slot = fifo.pushed[dest] % fifo.depth
+            if fifo.shallow:  # (each receiver gets one word: one source per receiver in a send)
+                fifo.make_room(1 + int(queued.max(initial=0)))
+            word = fifo.pushed[dest]
+            slot = word % fifo.depth
             ready = self.cycle[src.idx] + cost
             depart = ready.copy()
             # word k may reach each receiver only once word k - depth has left its FIFO there
@@ -119,7 +123,7 @@ class RoutedExchangeMixin:
             depart += self._share_links(table, rows[~blocked_lane], depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
-            fifo.value.scatter(slot, dest, self.regs[ins.a, src.idx][lane])
+            fifo.value.scatter(fifo.value_slots(word), dest, self.regs[ins.a, src.idx][lane])
             fifo.time.scatter(slot, dest, arrival)
             fifo.pushed[dest] += 1
             self._add_stall(src, depart, ready)
@@ -172,11 +176,14 @@ class RoutedExchangeMixin:
             pes, rows, done, count, base = L.idx[can], rows[can], done[can], count[can], base[can]
         else:
             pes = L.idx
+        if fifo.shallow:
+            fifo.make_room(int((fifo.pushed[dest] - fifo.popped[dest] + count[lane]).max(initial=0)))
         words = int(count.max())
         columns = np.arange(words)
         valid = columns < count[:, None]
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
-        slots = (fifo.pushed[dest][:, None] + columns) % fifo.depth
+        numbers = fifo.pushed[dest][:, None] + columns  # of the words sent
+        slots = numbers % fifo.depth
         slot_free = np.zeros((len(pes), words), dtype=self.time_dtype)
         free = fifo.time.gather_run(slots, dest) - table.latency[entry][:, None]  # (as in `_routed_send`)
         np.maximum(slot_free, _per_lane(np.maximum, free, lane, len(pes), -np.inf), out=slot_free)
@@ -188,7 +195,7 @@ class RoutedExchangeMixin:
         arrival = later[lane] + table.latency[entry][:, None]
         last = count[lane] - 1
         self._check_arrival_order(channel, dest, pes[lane], arrival[:, 0], arrival[np.arange(len(dest)), last])
-        fifo.value.scatter_run(slots, dest, values[lane], valid_d)
+        fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], valid_d)
         fifo.time.scatter_run(slots, dest, arrival, valid_d)
         fifo.pushed[dest] += count[lane].astype(fifo.pushed.dtype)
         last = later[np.arange(len(pes)), count - 1]

@@ -1,0 +1,88 @@
+"""Both cores for the fabric: a large group's send or receive runs as a few parts in threads.
+
+NumPy releases the GIL inside its loops over large arrays, so the same sequence of NumPy calls over
+disjoint slices of the PEs runs in parallel. A send or receive of a large lockstep group (every lane at
+the same word number of its FIFO, so one time row and one value row) is cut into contiguous parts of its
+window; each part touches only its own PEs' entries, and every PE gets the same float operations in the
+same order as in one call, so results and cycle counts do not depend on the number of threads.
+
+Threads: `WAFERSIM_THREADS` (default: the CPUs this process may use). `threads(n)` changes it for a
+block of code (benchmarks measure 1 against 2).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .lanes import Lanes
+
+#: Groups smaller than this run in one call: below it, handing work to a thread costs more than it saves.
+PARALLEL_LANES = 1 << 17
+
+
+def _default_threads() -> int:
+    configured = os.environ.get("WAFERSIM_THREADS")
+    if configured:
+        return max(1, int(configured))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (not Linux)
+        return os.cpu_count() or 1
+
+
+_threads = [_default_threads()]
+_pool: ThreadPoolExecutor | None = None
+
+
+def thread_count() -> int:
+    """Threads a large send or receive is spread over."""
+    return _threads[-1]
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Use `count` threads inside the block (1: everything on the calling thread)."""
+    _threads.append(max(1, int(count)))
+    try:
+        yield
+    finally:
+        _threads.pop()
+
+
+def parts_of(lanes: Sequence[Lanes]) -> list[list[Lanes]] | None:
+    """Aligned groups (a sender group and its receivers, or one group) cut into one part per thread:
+    part i of each covers the same window positions. None when the group is too small or in index form."""
+    first = lanes[0]
+    count = thread_count()
+    if count < 2 or first.count < PARALLEL_LANES or first.idx is not None:
+        return None
+    bounds = np.linspace(0, first.n, count + 1).astype(np.int64)
+    return [[_window_part(group, int(lo), int(hi)) for group in lanes] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def _window_part(lanes: Lanes, lo: int, hi: int) -> Lanes:
+    """The lanes of window positions [lo, hi) of a group in full, complement or mask form, as a group
+    windowed on those PEs."""
+    base = 0 if lanes.window is None else lanes.window.start
+    window = slice(base + lo, base + hi)
+    if lanes.mask is not None:
+        return Lanes(hi - lo, mask=lanes.mask[lo:hi], window=window)
+    if lanes.excl is not None:
+        inside = lanes.excl[(lanes.excl >= lo) & (lanes.excl < hi)] - lo
+        return Lanes(hi - lo, excl=inside if len(inside) else None, window=window)
+    return Lanes(hi - lo, window=window)
+
+
+def run(work: Callable[..., None], parts: list[list[Lanes]]) -> None:
+    """work(*part) for every part: all but the first on the pool's threads, the first on this one."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(thread_count() - 1, 1), thread_name_prefix="wafersim")
+    futures = [_pool.submit(work, *part) for part in parts[1:]]
+    work(*parts[0])
+    for future in futures:
+        future.result()  # (re-raises a part's error)

@@ -1,0 +1,76 @@
+"""sim/parallel.py: sends and receives of large groups split over threads give the same bits as one call."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_engine_strategies import assert_same_run, library_launches
+from wafersim.kernels import heat, reference
+from wafersim.sim import parallel
+from wafersim.sim.lanes import Lanes
+
+
+def run_threaded_and_not(launch, monkeypatch, count: int):
+    """`launch()` on one thread and on `count` threads with every group split; both must agree."""
+    with parallel.threads(1):
+        one = launch()
+    with monkeypatch.context() as patch, parallel.threads(count):
+        patch.setattr(parallel, "PARALLEL_LANES", 2)  # (test wafers are small: split every group)
+        many = launch()
+    assert_same_run(one, many)
+    return one
+
+
+@pytest.mark.parametrize("name", sorted(library_launches()))
+def test_library_kernels_are_identical_on_one_and_on_three_threads(name, monkeypatch):
+    run_threaded_and_not(library_launches()[name], monkeypatch, 3)  # each kernel's tests compare with NumPy
+
+
+def test_heat_on_two_threads_matches_numpy(monkeypatch):
+    u = np.random.default_rng(3).random((12, 10), dtype=np.float32)
+    out, _ = run_threaded_and_not(lambda: heat.heat(u, 0.1, 6), monkeypatch, 2)
+    np.testing.assert_array_equal(out, reference.heat(u, 0.1, 6, order=reference.ORDER_API))
+
+
+def test_threads_take_parts_of_a_large_group(monkeypatch):
+    """The split is used: a large group's send runs as parts (not only the one-call fallback)."""
+    calls = []
+    original = parallel.run
+    monkeypatch.setattr(parallel, "run", lambda work, parts: calls.append(len(parts)) or original(work, parts))
+    monkeypatch.setattr(parallel, "PARALLEL_LANES", 2)
+    with parallel.threads(2):
+        heat.heat(np.ones((8, 8), dtype=np.float32), 0.1, 2)
+    assert calls and set(calls) == {2}
+
+
+def lanes_of_every_form(rng: np.random.Generator, n: int) -> list[tuple[Lanes, np.ndarray]]:
+    """(lanes, the region indices they stand for) in each splittable form, windowed or not."""
+    mask = rng.random(n) < 0.5
+    excl = np.sort(rng.choice(n, 5, replace=False))
+    m, start = n - 7, 7  # a window over the last n - 7 PEs
+    wmask = rng.random(m) < 0.3
+    wexcl = np.sort(rng.choice(m, 4, replace=False))
+    return [
+        (Lanes(n), np.arange(n)),
+        (Lanes(n, mask=mask), np.flatnonzero(mask)),
+        (Lanes(n, excl=excl), np.setdiff1d(np.arange(n), excl)),
+        (Lanes(m, window=slice(start, n)), np.arange(start, n)),
+        (Lanes(m, mask=wmask, window=slice(start, n)), np.flatnonzero(wmask) + start),
+        (Lanes(m, excl=wexcl, window=slice(start, n)), np.setdiff1d(np.arange(m), wexcl) + start),
+    ]
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_parts_cover_each_lane_once_in_order(count, monkeypatch):
+    monkeypatch.setattr(parallel, "PARALLEL_LANES", 1)
+    rng = np.random.default_rng(count)
+    with parallel.threads(count):
+        for lanes, expected in lanes_of_every_form(rng, 60):
+            parts = parallel.parts_of([lanes])
+            assert len(parts) == count
+            covered = np.concatenate([part.indices() for (part,) in parts])
+            np.testing.assert_array_equal(covered, expected)
+            assert sum(part.count for (part,) in parts) == lanes.count
+        assert parallel.parts_of([Lanes(60, idx=np.arange(5))]) is None  # index form: one call
+    with parallel.threads(1):
+        assert parallel.parts_of([Lanes(60)]) is None
