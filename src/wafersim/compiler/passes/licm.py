@@ -14,7 +14,7 @@ A loop without a single preheader block (one entering block with no other succes
 from __future__ import annotations
 
 from ..ir import PURE, IRFunction, Op, VReg
-from .cfg import CFG, Loop, definitions
+from .cfg import CFG, Loop, definitions, phi_operands
 
 _NOT_HOISTED = {"ld"}
 
@@ -38,6 +38,7 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> b
         return False
     defs = definitions(fn, cfg)
     live_header = cfg.live_in()[loop.header]
+    kept = phi_operands(fn)
     in_loop = sorted(i for b in loop.blocks for i in cfg.blocks[b])
     in_loop_set = set(in_loop)
     hoisted: list[int] = []
@@ -51,6 +52,8 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> b
                 continue
             written = op.writes()
             if written is None or len(defs[written]) != 1 or written in live_header or written in undefined:
+                continue
+            if written in kept:
                 continue
             if all(r in hoisted_regs or not any(d in in_loop_set for d in defs.get(r, [])) for r in op.reads()):
                 hoisted.append(i)
