@@ -217,3 +217,17 @@ def phi_operands(fn: IRFunction) -> set[VReg]:
     and its next value overlap); a loop would also lose the `li i, start` and `addi i, i, step` that
     unrolling and strength reduction recognise."""
     return {value for op in fn.ops if isinstance(op, Phi) for value in op.reads()}
+
+
+def rename_registers(fn: IRFunction, hints: dict[VReg, str]) -> None:
+    """Give registers new names (`hints`): each becomes a fresh register with that hint, written and read
+    where it was (registers are shared with the pass log's earlier snapshots, so they are never changed
+    in place); in SSA form the fresh one is a version of the same original."""
+    fresh = {reg: new_vreg(fn, reg.ty, hint) for reg, hint in hints.items()}
+    for reg, new in fresh.items():
+        if reg in fn.ssa_origin:
+            fn.ssa_origin[new] = fn.ssa_origin[reg]
+    for op in fn.instructions():
+        op.replace_reads(fresh)
+        if op.writes() in fresh:
+            op.d = fresh[op.d]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..ir import BRANCHES, PURE, IRFunction, Label, Op, Phi, VReg, basic_blocks
 from ..debuginfo import is_variable
-from .cfg import CFG, read_write
+from .cfg import CFG, read_write, rename_registers
 
 
 def drop_jumps_to_next(fn: IRFunction) -> None:
@@ -32,12 +32,13 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
         if written is not None:
             writes[written] = writes.get(written, 0) + 1
     alias: dict[VReg, VReg] = {}
+    named: dict[VReg, str] = {}  # variables copied from a register
     for op in fn.instructions():
         if (op.op == "mov" and isinstance(op.a, VReg) and op.a.ty == op.d.ty and writes.get(op.d) == 1
                 and writes.get(op.a) == 1 and op.d not in undefined and op.a not in undefined):
             alias[op.d] = op.a
-            if fn.ssa and is_variable(op.d.hint) and not is_variable(op.a.hint):
-                op.a.hint = op.d.hint  # `above = <temporary>`: the debugger still finds `above` (an SSA version)
+            if fn.ssa and is_variable(op.d.hint):
+                named[op.d] = op.d.hint
         elif isinstance(op, Phi):  # in SSA form: a phi of one value (besides itself) is a copy of it
             values = {id(v): v for _, v in op.incoming if v is not op.d}
             (only,) = values.values() if len(values) == 1 else (None,)
@@ -52,6 +53,10 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     if alias:
         for op in fn.instructions():
             op.replace_reads(alias)
+    # in SSA form, `above = <temporary>` propagated: the temporary takes the name (the debugger finds `above`)
+    named = {alias[reg]: hint for reg, hint in named.items() if not is_variable(alias[reg].hint)}
+    if named:
+        rename_registers(fn, named)
     for block in basic_blocks(fn.ops):
         copies: dict[VReg, VReg] = {}
         for i in block:

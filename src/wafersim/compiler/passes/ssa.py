@@ -324,7 +324,8 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
         else:
             wanted = next(iter(originals)) if len(originals) == 1 else None
         named = sorted({m.hint for m in members if is_variable(m.hint)})
-        if wanted is not None and wanted not in claimed and (undefined_members or is_variable(wanted.hint) or not named):
+        if (wanted is not None and wanted not in claimed and (undefined_members or not named or is_variable(wanted.hint))
+                and (undefined_members or any(m.hint == wanted.hint for m in members))):
             register[root] = wanted
             claimed.add(wanted)
         elif named:  # e.g. `above = <temporary>`, propagated: the variable's name (for the debugger)
