@@ -11,6 +11,7 @@ registers are scratch for reloading spilled operands around an instruction.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from ..arch.spec import WaferSpec
 from ..errors import CompileError, SramBudgetError
@@ -161,10 +162,14 @@ def allocate_registers(fn: IRFunction, n_registers: int) -> Allocation:
 class Compiled:
     program: Program
     ir_text: str
-    asm_text: str  # the program disassembled, with the IR's labels
     allocation: Allocation
     passes: PassLog | None = None  # the IR after each optimisation pass
     machine_code: list | None = None  # the allocated instructions (`Op`s over r0..r31) and labels encoded
+
+    @functools.cached_property
+    def asm_text(self) -> str:
+        """The program disassembled, with the IR's labels (on first use: most compiles never print it)."""
+        return disassemble(self.program)
 
     def ir_after(self, name: str) -> str:
         """The IR text after the named pass (`wafersim.compiler.PASS_NAMES`)."""
@@ -236,7 +241,7 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
             parts.append(f"vector temporaries {4 * fn.scratch_words:,}")
         raise SramBudgetError(f"{fn.name} needs {needed:,} bytes of SRAM per PE but a PE has {spec.sram_bytes:,}: "
                            + ", ".join(parts), needed=needed, available=spec.sram_bytes)
-    return Compiled(program, ir_text, disassemble(program), alloc, log, machine)
+    return Compiled(program, ir_text, alloc, log, machine)
 
 
 IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1
