@@ -24,6 +24,9 @@ def _library_runs():
     """(name, a call of a library host function at a small size) for the library's kernels."""
     from wafersim.kernels import gemm, gemv, heat, heat_tiled, life, reduce, saxpy, scan
     from wafersim.kernels.classic import cholesky, fft, histogram, mandelbrot  # (the host functions)
+    from wafersim.kernels.ml import dense, elementwise
+    from wafersim.kernels.solvers import stencil7
+    from wafersim.kernels.sparse import dense as sparse_dense
 
     f32 = lambda *shape: RNG.random(shape, dtype=np.float32)  # noqa: E731
     spd = f32(8, 8) @ f32(8, 8).T + 8 * np.eye(8, dtype=np.float32)
@@ -40,6 +43,11 @@ def _library_runs():
         ("histogram", lambda: histogram(f32(64), bins=4, p=2)),
         ("fft", lambda: fft(f32(16).astype(np.complex64), p=1)),
         ("cholesky", lambda: cholesky(spd, 2)),
+        ("reduce", lambda: reduce.block_reduce(f32(4, 4), "max", (4, 4))),
+        ("activation", lambda: elementwise.activation_forward(f32(4, 16), "relu")),
+        ("column sum", lambda: dense.column_sum(f32(8, 16))),
+        ("stencil7", lambda: stencil7(f32(4, 4, 8), (0.5, 0.1, 0.1, 0.1), 2)),
+        ("dense spmv", lambda: sparse_dense.dense_spmv(f32(8, 8), f32(8), 2)),
     ]
 
 
