@@ -3,18 +3,16 @@ the SSA verifier, leaving SSA (coalescing, copies on edges, swap cycles) and ker
 swap and rotate around loops and branches, against plain Python."""
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 import wafersim as ws
-from wafersim.compiler import PASS_NAMES, compile_kernel
+from wafersim.compiler import PASS_NAMES, PASSES, compile_kernel
 from wafersim.compiler.backend import emit
 from wafersim.compiler.ir import IRFunction, Label, Op, Phi, VReg
 from wafersim.compiler.passes import SSA_PASSES
 from wafersim.compiler.passes.cfg import CFG
-from wafersim.compiler.passes.ssa import dominance_frontiers, immediate_dominators, into_ssa, out_of_ssa
+from wafersim.compiler.passes.ssa import dominance_frontiers, immediate_dominators, out_of_ssa
 from wafersim.compiler.passes.verify import ssa_problems, verify
 from wafersim.errors import CompileError
 
@@ -330,3 +328,17 @@ def test_a_register_unwritten_on_one_path_goes_through_ssa_and_keeps_its_value_o
     out = dev.device_array(1, dtype=np.int32)
     dev.launch(compiled.program, (1, 1), (1, 1), [out, 1, 1])
     assert out.copy_to_host()[0] == 6
+
+
+def test_a_pass_list_that_enters_ssa_form_leaves_it_before_allocation():
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    signature, _ = tribonacci.signature_of((dev.device_array(3, dtype=np.int32), 5))
+    passes = [(name, run) for name, run in PASSES if name in ("ssa", "cse", "licm")]
+    compiled = compile_kernel(tribonacci.py_func, signature, dev.spec, passes=passes)
+    assert list(compiled.passes.snapshots) == ["ssa", "cse", "licm", "unssa"]
+    out = dev.device_array(3, dtype=np.int32)
+    dev.launch(compiled.program, (1, 1), (1, 1), [out, 3, 5])
+    a, b, c = 0, 0, 1
+    for _ in range(5):
+        a, b, c = b, c, a + b + c
+    assert out.copy_to_host().tolist() == [a, b, c]

@@ -97,10 +97,14 @@ def _snapshot(fn: IRFunction) -> IRFunction:
 
 
 def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, check: bool = True) -> PassLog:
-    """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after each one."""
+    """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after each one. A list that
+    goes into SSA form (`ssa`) without leaving it gets `unssa` at its end."""
     log = PassLog(fn.text(), {})
     undefined: frozenset[VReg] = frozenset(undefined_reads(fn))
-    for name, run in PASSES if passes is None else passes:
+    chosen = PASSES if passes is None else passes
+    if fn.ssa is False and any(run is into_ssa for _, run in chosen) and not any(run is out_of_ssa for _, run in chosen):
+        chosen = [*chosen, ("unssa", out_of_ssa)]  # register allocation needs the form left
+    for name, run in chosen:
         run(fn, undefined)
         if check:
             verify(fn, name, undefined)
