@@ -59,3 +59,49 @@ def compile_error(dev, kernel, *args, block=(1, 1)) -> ws.CompileError:
     with pytest.raises(ws.CompileError) as info:
         run_on_one_block(dev, kernel, *args, block=block)
     return info.value
+
+
+def assembled_reference(compiled) -> ws.Program:
+    """What the compiler's former text path made of a compiled kernel's allocated instructions: each one
+    rendered as assembly text (`Op.text`, labels by name, the program's directives) and assembled, with
+    the line table taken from the instructions in order. The reference the direct `Instr` encoding must
+    match bit for bit (tests/test_compiler_encode.py)."""
+    from wafersim.compiler.ir import Label
+    from wafersim.isa.assembler import assemble
+
+    program = compiled.program
+    header = [f".name {program.name}", f".sram {program.data_words}", f".args {program.arg_count}"]
+    header += [f'.string {i} "{s}"' for i, s in enumerate(program.strings) if i > 0]
+    header += [f".route {channel} {name}" for channel, name in program.routes]
+    body = [f"{item.name}:" if isinstance(item, Label) else f"    {item.text()}" for item in compiled.machine_code]
+    reference = assemble("\n".join(header + body) + "\n")
+    filename = next(iter(program.lines.values()), ("<kernel>",))[0]
+    instructions = [item for item in compiled.machine_code if not isinstance(item, Label)]
+    lines = {pc: (filename, op.line) for (pc, _), op in zip(reference.instructions(), instructions)
+             if op.line is not None}
+    return reference.__class__(**{**reference.__dict__, "lines": lines})
+
+
+def assert_same_program(program: ws.Program, reference: ws.Program) -> None:
+    """Bit-identical code and the same directives, labels and line table."""
+    assert program.code.dtype == reference.code.dtype and (program.code == reference.code).all()
+    for field in ("name", "data_words", "arg_count", "strings", "labels", "routes", "lines"):
+        assert getattr(program, field) == getattr(reference, field), field
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _every_compile_matches_the_text_path():
+    """Every kernel any test compiles (the library kernels included) is also assembled from text, the way
+    the compiler did before it encoded `Instr`s directly, and must come out identical."""
+    import wafersim.compiler as compiler
+
+    direct = compiler.emit
+
+    def checked(*args, **kwargs):
+        compiled = direct(*args, **kwargs)
+        assert_same_program(compiled.program, assembled_reference(compiled))
+        return compiled
+
+    compiler.emit = checked
+    yield
+    compiler.emit = direct

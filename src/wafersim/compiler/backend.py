@@ -11,12 +11,14 @@ registers are scratch for reloading spilled operands around an instruction.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from ..arch.spec import WaferSpec
 from ..errors import CompileError, SramBudgetError
-from ..isa.assembler import Program, assemble
+from ..isa.assembler import Program, disassemble
+from .encode import encode_machine_code
 from .debuginfo import symbols
-from .ir import BRANCHES, IRFunction, Label, Op, VReg, basic_blocks
+from .ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, VReg, basic_blocks
 from .passes import PassLog, run_passes
 from .passes.cfg import CFG
 
@@ -160,9 +162,14 @@ def allocate_registers(fn: IRFunction, n_registers: int) -> Allocation:
 class Compiled:
     program: Program
     ir_text: str
-    asm_text: str
     allocation: Allocation
     passes: PassLog | None = None  # the IR after each optimisation pass
+    machine_code: list | None = None  # the allocated instructions (`Op`s over r0..r31) and labels encoded
+
+    @functools.cached_property
+    def asm_text(self) -> str:
+        """The program disassembled, with the IR's labels (on first use: most compiles never print it)."""
+        return disassemble(self.program)
 
     def ir_after(self, name: str) -> str:
         """The IR text after the named pass (`wafersim.compiler.PASS_NAMES`)."""
@@ -171,19 +178,21 @@ class Compiled:
         return self.passes.text_after(name)
 
 
-def _format(op: Op, regs: dict) -> str:
-    saved = {f: getattr(op, f) for f in ("d", "a", "b", "c")}
-    for f, value in saved.items():
+def _physical(op: Op, regs: dict) -> Op:
+    """A copy of `op` with its virtual registers replaced by the physical registers `regs` gives them."""
+    twin = dataclasses.replace(op)
+    for field in REGISTER_FIELDS:
+        value = getattr(twin, field)
         if isinstance(value, VReg):
-            setattr(op, f, regs[value])
-    text = op.text()
-    for f, value in saved.items():
-        setattr(op, f, value)
-    return text
+            setattr(twin, field, regs[value])
+    return twin
 
 
 def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = None) -> Compiled:
-    """Optimise, allocate registers, lay out SRAM, and assemble the kernel into a `Program`."""
+    """Optimise, allocate registers, lay out SRAM, and encode the kernel into a `Program`.
+
+    The allocated instructions go to the encoder as `Instr`s (`encode_machine_code`), never through
+    assembly text; `Compiled.asm_text` is the result disassembled."""
     ir_text = fn.text()
     log = optimize(fn, passes)
     alloc = allocate_registers(fn, spec.registers)
@@ -192,12 +201,11 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
     local_base = scratch_base + fn.scratch_words
     data_words = local_base + fn.local_words
     scratch = list(range(spec.registers - SCRATCH_REGISTERS, spec.registers))
-    lines: list[tuple[str, int | None]] = []  # (assembly line, source line); labels have None
-    owners: list[tuple[int, bool]] = []  # per line: the IR op it is for, and whether after that op's own
+    machine: list[Op | Label] = []  # physical instructions and labels, in program order
+    owners: list[tuple[int, bool]] = []  # per machine instruction: the IR op it is for, and whether after its own
     for k, op in enumerate(fn.ops):
         if isinstance(op, Label):
-            lines.append((f"{op.name}:", None))
-            owners.append((k, False))
+            machine.append(op)
             continue
         regs = dict(alloc.registers)
         reloads, stores = [], []
@@ -205,35 +213,23 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
         for reg in dict.fromkeys(op.reads()):
             if reg in alloc.spills:
                 regs[reg] = next(used_scratch)
-                reloads.append(f"ld r{regs[reg]}, r0, {spill_base + alloc.spills[reg]}")
+                reloads.append(Op("ld", d=regs[reg], a=0, imm=spill_base + alloc.spills[reg], line=op.line))
         written = op.writes()
         if written is not None and written in alloc.spills:
             regs[written] = regs.get(written) if written in op.reads() else next(used_scratch, scratch[-1])
-            stores.append(f"st r{regs[written]}, r0, {spill_base + alloc.spills[written]}")
-        for text in reloads:
-            lines.append((text, op.line))
+            stores.append(Op("st", d=regs[written], a=0, imm=spill_base + alloc.spills[written], line=op.line))
         located = _relocate(op, {"local": local_base, "scratch": scratch_base})
-        for text in _wide_immediates(located, regs, scratch[-1]):
-            lines.append((text, op.line))
-        for text in stores:
-            lines.append((text, op.line))
-        owners += [(k, False)] * (len(lines) - len(owners) - len(stores)) + [(k, True)] * len(stores)
-    header = [f".name {fn.name}", f".sram {data_words}", f".args {fn.arg_count}"]
-    header += [f'.string {i} "{s}"' for i, s in enumerate(fn.strings) if i > 0]
-    header += [f".route {channel} {name}" for channel, name in sorted(fn.routes.items())]
-    asm_text = "\n".join(header + [("    " if not t.endswith(":") else "") + t for t, _ in lines]) + "\n"
-    program = assemble(asm_text)
-    table, pc = {}, 0
-    pc_owner = []  # (pc, IR op, after the op's own instruction) of every instruction
-    sizes = iter(instr.words for _, instr in program.instructions())
-    for (text, line), (k, past) in zip(lines, owners):
-        if text.endswith(":"):
-            continue
-        if line is not None:
-            table[pc] = (filename, line)
-        pc_owner.append((pc, k, past))
-        pc += next(sizes)
-    program = dataclasses.replace(program, lines=table, symbols=symbols(
+        own = reloads + _wide_immediates(located, regs, scratch[-1])
+        machine += own + stores
+        owners += [(k, False)] * len(own) + [(k, True)] * len(stores)
+    strings = tuple(fn.strings)
+    code, labels, pcs = encode_machine_code(machine, fn.name, filename)
+    instructions = [op for op in machine if isinstance(op, Op)]
+    table = {pc: (filename, op.line) for pc, op in zip(pcs, instructions) if op.line is not None}
+    pc_owner = [(pc, k, past) for pc, (k, past) in zip(pcs, owners)]
+    program = Program(code=code, name=fn.name, data_words=data_words, arg_count=fn.arg_count, strings=strings,
+                      labels=labels, lines=table, routes=tuple(sorted(fn.routes.items())))
+    program = dataclasses.replace(program, symbols=symbols(
         fn, alloc.registers, alloc.spills, spill_base, local_base, pc_owner, len(program.code)))
     needed = program.sram_bytes_needed
     if needed > spec.sram_bytes:
@@ -245,24 +241,25 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
             parts.append(f"vector temporaries {4 * fn.scratch_words:,}")
         raise SramBudgetError(f"{fn.name} needs {needed:,} bytes of SRAM per PE but a PE has {spec.sram_bytes:,}: "
                            + ", ".join(parts), needed=needed, available=spec.sram_bytes)
-    return Compiled(program, ir_text, asm_text, alloc, log)
+    return Compiled(program, ir_text, alloc, log, machine)
 
 
 IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1
 ADDRESSING = {"ld", "st", "gld", "gst"}
 
 
-def _wide_immediates(op: Op, regs: dict, spare: int) -> list[str]:
-    """An instruction as text; an SRAM address beyond the 14-bit immediate goes through a spare register."""
+def _wide_immediates(op: Op, regs: dict, spare: int) -> list[Op]:
+    """An instruction over physical registers; an SRAM address beyond the 14-bit immediate goes through a
+    spare register."""
     if op.op not in ADDRESSING | {"addi"} or IMM_MIN <= op.imm <= IMM_MAX:
-        return [_format(op, regs)]
+        return [_physical(op, regs)]
     base = regs.get(op.a, op.a) if isinstance(op.a, VReg) else op.a
-    lines = [f"li r{spare}, {op.imm}"]
+    out = [Op("li", d=spare, imm=op.imm, line=op.line)]
     if op.op == "addi":
-        return lines + [_format(dataclasses.replace(op, op="add", a=base, b=spare, imm=0), regs)]
+        return out + [_physical(dataclasses.replace(op, op="add", a=base, b=spare, imm=0), regs)]
     if base:
-        lines.append(f"add r{spare}, r{spare}, r{base}")
-    return lines + [_format(dataclasses.replace(op, a=spare, imm=0), regs)]
+        out.append(Op("add", d=spare, a=spare, b=base, line=op.line))
+    return out + [_physical(dataclasses.replace(op, a=spare, imm=0), regs)]
 
 
 def _relocate(op: Op, bases: dict[str, int]) -> Op:

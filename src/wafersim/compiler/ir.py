@@ -3,6 +3,10 @@
 A kernel lowers to `IRFunction.ops`: each `Op` is one ISA instruction whose register fields hold
 `VReg`s (or 0 for r0), plus `Label` markers. Basic blocks are the runs between labels and branches.
 The IR is printable (`kernel.inspect_ir()`); passes and register allocation work on it directly.
+
+Between the passes `ssa` and `unssa` (compiler/passes/ssa.py) the function is in SSA form
+(`IRFunction.ssa`): every register is written by exactly one instruction, and a `Phi` at the start of
+a block picks, per predecessor block (named by its label), the value that flows in from there.
 """
 from __future__ import annotations
 
@@ -97,6 +101,30 @@ class Op:
         return f"{self.op}{modifier_text(self.op, self.flags)} {', '.join(parts)}".rstrip()
 
 
+@dataclasses.dataclass(eq=False)
+class Phi(Op):
+    """`d = phi(value from each predecessor)`: the SSA join, at the start of a block, before its other
+    instructions. Not an instruction of the ISA: `unssa` replaces every phi by copies (or by nothing,
+    when its operands share the register of `d`)."""
+
+    #: (label of a predecessor block, the value that flows in along that edge), one per predecessor
+    incoming: list = dataclasses.field(default_factory=list)
+
+    def writes(self) -> VReg | None:
+        return self.d if isinstance(self.d, VReg) else None
+
+    def reads(self) -> list[VReg]:
+        return [value for _, value in self.incoming if isinstance(value, VReg)]
+
+    def replace_reads(self, mapping: dict) -> None:
+        # a new list: pass snapshots (`passes.PassLog`) share the old one
+        self.incoming = [(label, mapping.get(value, value) if isinstance(value, VReg) else value)
+                         for label, value in self.incoming]
+
+    def text(self) -> str:
+        return f"phi {self.d!r}, " + ", ".join(f"[{label.name}: {value!r}]" for label, value in self.incoming)
+
+
 @dataclasses.dataclass
 class IRFunction:
     name: str
@@ -108,12 +136,18 @@ class IRFunction:
     local_arrays: list[tuple[str, int, tuple[int, ...], str]] = dataclasses.field(default_factory=list)  # name, words, shape, type
     filename: str = "<kernel>"
     routes: dict[int, str] = dataclasses.field(default_factory=dict)  # channel -> pattern (ws.use_route)
+    ssa: bool = False  # in SSA form (between the passes `ssa` and `unssa`)
+    #: in SSA form: each register's original (the front end's register it is a version of)
+    ssa_origin: dict = dataclasses.field(default_factory=dict)
+    #: in SSA form: registers standing for a variable's value on a path where the front end never wrote it
+    ssa_undefined: frozenset = frozenset()
 
     def instructions(self) -> Iterator[Op]:
         return (op for op in self.ops if isinstance(op, Op))
 
     def text(self) -> str:
-        lines = [f"kernel {self.name} ({self.arg_count} argument words, {self.local_words} local SRAM words)"]
+        form = ", SSA" if self.ssa else ""
+        lines = [f"kernel {self.name} ({self.arg_count} argument words, {self.local_words} local SRAM words{form})"]
         for op in self.ops:
             if isinstance(op, Label):
                 lines.append(f"{op.name}:")

@@ -141,22 +141,30 @@ def disassemble(program: "Program | Sequence[int]") -> str:
     instrs = program.instructions()
     # A label can only stand before an instruction (or just past the last one); a target inside an
     # instruction (an extension word) or outside the program stays a number.
+    # Every label of the program is listed where it stands (a compiled kernel keeps the IR's labels);
+    # a branch names the last label at its target, or L<pc> where the program has none.
     starts = {pc for pc, _ in instrs} | {len(program.code)}
     targets = sorted({i.target for _, i in instrs if BY_NAME[i.op].fmt in ("BR", "JMP") and i.target in starts})
     names = {pc: name for name, pc in program.labels.items()}
     labels = {t: names.get(t, f"L{t}") for t in targets}
+    standing: dict[int, list[str]] = {}
+    for name, pc in program.labels.items():
+        if pc in starts and names[pc] != name:
+            standing.setdefault(pc, []).append(name)
+    for pc, name in labels.items():
+        standing.setdefault(pc, []).append(name)
+    for pc, name in names.items():
+        if pc in starts and pc not in labels:
+            standing.setdefault(pc, []).append(name)
     lines = [f".name {program.name}", f".sram {program.data_words}"]
     if program.arg_count is not None:
         lines.append(f".args {program.arg_count}")
     lines += [f'.string {i} "{s}"' for i, s in enumerate(program.strings) if i > 0]
     lines += [f".route {channel} {name}" for channel, name in program.routes]
     for pc, instr in instrs:
-        if pc in labels:
-            lines.append(f"{labels[pc]}:")
+        lines += [f"{name}:" for name in standing.get(pc, ())]
         lines.append(f"    {format_instr(instr, labels)}")
-    end = len(program.code)
-    if end in labels:  # a branch to just past the last instruction
-        lines.append(f"{labels[end]}:")
+    lines += [f"{name}:" for name in standing.get(len(program.code), ())]  # labels just past the last instruction
     return "\n".join(lines) + "\n"
 
 

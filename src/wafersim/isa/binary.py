@@ -1,6 +1,11 @@
 """Program files (`.wsb`): a small header, JSON metadata, then little-endian 32-bit code words.
 
     magic "WSB1" | uint32 metadata length | metadata (UTF-8 JSON) | code words
+
+The metadata holds the name, data words, argument count, strings and labels, and, for compiled kernels,
+the line table (pc -> file and source line: runtime errors name the kernel's lines), the routes the
+kernel relies on and its symbol table (variables for `runtime.state`). Files without them load as
+programs without them.
 """
 from __future__ import annotations
 
@@ -11,14 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AssemblyError
-from .assembler import Program
+from .assembler import Program, Symbol
 
 MAGIC = b"WSB1"
 
 
 def save(program: Program, path: str | Path) -> Path:
     meta = json.dumps({"name": program.name, "data_words": program.data_words, "arg_count": program.arg_count,
-                       "strings": list(program.strings), "labels": program.labels}).encode()
+                       "strings": list(program.strings), "labels": program.labels,
+                       "lines": [[pc, file, line] for pc, (file, line) in sorted(program.lines.items())],
+                       "routes": [list(route) for route in program.routes],
+                       "symbols": [[*symbol[:4], [list(r) for r in symbol.ranges], list(symbol.shape)]
+                                   for symbol in program.symbols]}).encode()
     path = Path(path)
     path.write_bytes(MAGIC + struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes())
     return path
@@ -38,4 +47,8 @@ def load(path: str | Path) -> Program:
         raise AssemblyError(f"{path}: code is not a whole number of 32-bit words")
     return Program(code=np.frombuffer(code, dtype="<u4").astype(np.uint32), name=meta["name"],
                    data_words=meta["data_words"], arg_count=meta["arg_count"], strings=tuple(meta["strings"]),
-                   labels=meta.get("labels", {}))
+                   labels=meta.get("labels", {}),
+                   lines={pc: (file, line) for pc, file, line in meta.get("lines", [])},
+                   routes=tuple((channel, name) for channel, name in meta.get("routes", [])),
+                   symbols=tuple(Symbol(*fields, tuple(tuple(r) for r in ranges), tuple(shape))
+                                 for *fields, ranges, shape in meta.get("symbols", [])))

@@ -17,6 +17,7 @@ from .cleanup import (coalesce_moves, copy_propagate, drop_jumps_to_next, elimin
 from .cse import eliminate_common_subexpressions
 from .layout import place_then_before_join
 from .licm import hoist_loop_invariants
+from .ssa import into_ssa, out_of_ssa
 from .peephole import fold_address_offsets, propagate_constants, use_immediate_forms
 from .strength import reduce_induction_variables
 from .unroll import unroll_counted_loops
@@ -38,13 +39,16 @@ PASSES: list[tuple[str, Pass]] = [
     ("labels", _plain(remove_unused_labels)),
     ("copyprop", copy_propagate),
     ("coalesce", _plain(coalesce_moves)),
+    ("ssa", into_ssa),  # from here to `unssa`: SSA form
     ("cse", eliminate_common_subexpressions),
+    ("sccp", _plain(propagate_constants)),
     ("immediates", use_immediate_forms),
     ("fold", _plain(fold_address_offsets)),
     ("cse2", eliminate_common_subexpressions),
     ("dce", _plain(eliminate_dead_code)),
     ("licm", hoist_loop_invariants),
     ("cse3", eliminate_common_subexpressions),
+    ("unssa", out_of_ssa),
     ("strength", reduce_induction_variables),
     ("bounds", eliminate_range_checks),
     ("unroll", unroll_counted_loops),
@@ -60,6 +64,11 @@ PASSES: list[tuple[str, Pass]] = [
 PASS_NAMES: tuple[str, ...] = tuple(name for name, _ in PASSES)
 #: The clean-up the compiler did before the optimisation passes existed: for before/after measurements.
 BASELINE_PASSES: list[tuple[str, Pass]] = [(name, run) for name, run in PASSES if name in ("jumps", "copyprop", "dce")]
+#: The pipeline as it was before the SSA passes: the same passes, on the front end's registers (before/after
+#: measurements in bench/compiler.py).
+PRE_SSA_PASSES: list[tuple[str, Pass]] = [(name, run) for name, run in PASSES if name not in ("ssa", "sccp", "unssa")]
+#: The passes that run on SSA form (between `ssa` and `unssa`).
+SSA_PASSES: tuple[str, ...] = PASS_NAMES[PASS_NAMES.index("ssa") + 1:PASS_NAMES.index("unssa")]
 
 
 @dataclasses.dataclass
@@ -80,7 +89,7 @@ def _snapshot(fn: IRFunction) -> IRFunction:
     ops = []
     for op in fn.ops:
         if isinstance(op, Op):
-            twin = object.__new__(Op)  # a field-for-field copy, several times cheaper than copy.copy
+            twin = object.__new__(type(op))  # a field-for-field copy, several times cheaper than copy.copy
             twin.__dict__.update(op.__dict__)
             op = twin
         ops.append(op)
@@ -88,10 +97,14 @@ def _snapshot(fn: IRFunction) -> IRFunction:
 
 
 def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, check: bool = True) -> PassLog:
-    """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after each one."""
+    """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after each one. A list that
+    goes into SSA form (`ssa`) without leaving it gets `unssa` at its end."""
     log = PassLog(fn.text(), {})
     undefined: frozenset[VReg] = frozenset(undefined_reads(fn))
-    for name, run in PASSES if passes is None else passes:
+    chosen = PASSES if passes is None else passes
+    if fn.ssa is False and any(run is into_ssa for _, run in chosen) and not any(run is out_of_ssa for _, run in chosen):
+        chosen = [*chosen, ("unssa", out_of_ssa)]  # register allocation needs the form left
+    for name, run in chosen:
         run(fn, undefined)
         if check:
             verify(fn, name, undefined)
@@ -99,4 +112,4 @@ def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, che
     return log
 
 
-__all__ = ["BASELINE_PASSES", "PASSES", "PASS_NAMES", "PassLog", "run_passes", "verify"]
+__all__ = ["BASELINE_PASSES", "PASSES", "PASS_NAMES", "PRE_SSA_PASSES", "SSA_PASSES", "PassLog", "run_passes", "verify"]

@@ -1,9 +1,10 @@
 """Control-flow analysis of the IR: basic blocks, edges, dominators, natural loops, definitions.
 
-The IR is not in SSA form: a virtual register that holds a Python variable may be written many times.
-The passes therefore lean on registers that are written exactly once in the whole function
-("single-definition" registers: temporaries, constants, addresses); their value never changes once
-written, so moving or sharing their computation is safe wherever the definition still dominates the uses.
+Outside SSA form a virtual register that holds a Python variable may be written many times. The passes
+therefore lean on registers that are written exactly once in the whole function ("single-definition"
+registers: temporaries, constants, addresses); their value never changes once written, so moving or
+sharing their computation is safe wherever the definition still dominates the uses. In SSA form
+(passes/ssa.py) every register is one of those, so the same passes reach every value.
 
 A `CFG` is a snapshot: any pass that inserts or removes instructions builds a new one.
 """
@@ -13,7 +14,7 @@ import dataclasses
 from collections import defaultdict
 
 from ...isa.opcodes import BY_NAME
-from ..ir import BRANCHES, READS_D, REGISTER_FIELDS, IRFunction, Label, Op, VReg, basic_blocks
+from ..ir import BRANCHES, READS_D, REGISTER_FIELDS, IRFunction, Label, Op, Phi, VReg, basic_blocks
 
 #: Per opcode: the register fields it reads, and whether it writes `d` (what `Op.reads`/`Op.writes`
 #: compute, tabulated once: the analyses ask for every op many times).
@@ -26,6 +27,8 @@ def read_write(op) -> tuple[list[VReg], VReg | None]:
     """(registers `op` reads, register it writes or None); ([], None) for a label."""
     if not isinstance(op, Op):
         return [], None
+    if isinstance(op, Phi):
+        return op.reads(), op.writes()
     reads = [v for v in (getattr(op, f) for f in _READ_FIELDS[op.op]) if isinstance(v, VReg)]
     written = op.d if _WRITES_D[op.op] and isinstance(op.d, VReg) else None
     return reads, written
@@ -203,3 +206,28 @@ def constant_of(op: Op | None) -> int | None:
     if op is not None and op.op == "li" and op.reloc is None:
         return op.imm
     return None
+
+
+def phi_operands(fn: IRFunction) -> set[VReg]:
+    """In SSA form, the registers some phi reads (loop-carried values and the values they start from).
+
+    Their computations are neither hoisted nor shared (CSE, LICM): computed elsewhere, the operand would
+    be live where the phi's result is, and leaving SSA would need a copy costing as much as the
+    computation saved (`i + 1` shared with an address `i + 1` computed earlier in the loop makes `i`
+    and its next value overlap); a loop would also lose the `li i, start` and `addi i, i, step` that
+    unrolling and strength reduction recognise."""
+    return {value for op in fn.ops if isinstance(op, Phi) for value in op.reads()}
+
+
+def rename_registers(fn: IRFunction, hints: dict[VReg, str]) -> None:
+    """Give registers new names (`hints`): each becomes a fresh register with that hint, written and read
+    where it was (registers are shared with the pass log's earlier snapshots, so they are never changed
+    in place); in SSA form the fresh one is a version of the same original."""
+    fresh = {reg: new_vreg(fn, reg.ty, hint) for reg, hint in hints.items()}
+    for reg, new in fresh.items():
+        if reg in fn.ssa_origin:
+            fn.ssa_origin[new] = fn.ssa_origin[reg]
+    for op in fn.instructions():
+        op.replace_reads(fresh)
+        if op.writes() in fresh:
+            op.d = fresh[op.d]

@@ -1,8 +1,9 @@
 """Clean-up passes: jumps to the next instruction, copy propagation, dead-code elimination."""
 from __future__ import annotations
 
-from ..ir import BRANCHES, PURE, IRFunction, Label, Op, VReg, basic_blocks
-from .cfg import CFG, read_write
+from ..ir import BRANCHES, PURE, IRFunction, Label, Op, Phi, VReg, basic_blocks
+from ..debuginfo import is_variable
+from .cfg import CFG, read_write, rename_registers
 
 
 def drop_jumps_to_next(fn: IRFunction) -> None:
@@ -31,10 +32,18 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
         if written is not None:
             writes[written] = writes.get(written, 0) + 1
     alias: dict[VReg, VReg] = {}
+    named: dict[VReg, str] = {}  # variables copied from a register
     for op in fn.instructions():
         if (op.op == "mov" and isinstance(op.a, VReg) and op.a.ty == op.d.ty and writes.get(op.d) == 1
                 and writes.get(op.a) == 1 and op.d not in undefined and op.a not in undefined):
             alias[op.d] = op.a
+            if fn.ssa and is_variable(op.d.hint):
+                named[op.d] = op.d.hint
+        elif isinstance(op, Phi):  # in SSA form: a phi of one value (besides itself) is a copy of it
+            values = {id(v): v for _, v in op.incoming if v is not op.d}
+            (only,) = values.values() if len(values) == 1 else (None,)
+            if isinstance(only, VReg) and only.ty == op.d.ty:
+                alias[op.d] = only
     for reg, source in list(alias.items()):  # chains of copies: read the first source
         seen = {reg}
         while source in alias and source not in seen:  # (a cycle can only be unreachable code)
@@ -44,6 +53,10 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     if alias:
         for op in fn.instructions():
             op.replace_reads(alias)
+    # in SSA form, `above = <temporary>` propagated: the temporary takes the name (the debugger finds `above`)
+    named = {alias[reg]: hint for reg, hint in named.items() if not is_variable(alias[reg].hint)}
+    if named:
+        rename_registers(fn, named)
     for block in basic_blocks(fn.ops):
         copies: dict[VReg, VReg] = {}
         for i in block:
@@ -59,12 +72,14 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
 
 
 def eliminate_dead_code(fn: IRFunction) -> None:
-    """Drop pure instructions whose result no instruction reads (repeated until nothing changes)."""
+    """Drop pure instructions (and phis) whose result no instruction reads (repeated until nothing changes;
+    a phi read only by itself goes too)."""
     while True:
         rw = [read_write(op) for op in fn.ops]
-        read = {r for reads, _ in rw for r in reads}
+        read = {r for op, (reads, written) in zip(fn.ops, rw) for r in reads if not (isinstance(op, Phi) and r is written)}
         keep = [op for op, (_, written) in zip(fn.ops, rw)
-                if not (isinstance(op, Op) and op.op in PURE and written is not None and written not in read)]
+                if not (isinstance(op, Op) and (op.op in PURE or isinstance(op, Phi)) and written is not None
+                        and written not in read)]
         keep = [op for op in keep if not (isinstance(op, Op) and op.op == "mov" and op.d is op.a)]
         if len(keep) == len(fn.ops):
             return

@@ -14,7 +14,7 @@ rematerialise than to keep in a register over a long range; loop-invariant motio
 from __future__ import annotations
 
 from ..ir import PURE, IRFunction, Op, VReg
-from .cfg import CFG, definitions
+from .cfg import CFG, definitions, phi_operands
 from .cleanup import copy_propagate
 
 _COMMUTATIVE = {"add", "mul", "and", "or", "xor", "min", "max", "seq", "sne", "fadd", "fmul", "fmin", "fmax",
@@ -46,6 +46,7 @@ def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
     cfg = CFG(fn)
     defs = definitions(fn, cfg)
     single = {reg for reg, where in defs.items() if len(where) == 1 and reg not in undefined}
+    kept = phi_operands(fn)
     children: dict[int, list[int]] = {k: [] for k in range(len(cfg.blocks))}
     for k in cfg.reachable:
         strict = cfg.dom[k] - {k}
@@ -65,7 +66,7 @@ def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
         stack.append((k, False))
         for i in cfg.blocks[k]:
             op = cfg.ops[i]
-            if not _shareable(op) or op.op == "li" or op.writes() not in single:
+            if not _shareable(op) or op.op == "li" or op.writes() not in single or op.writes() in kept:
                 continue
             op.replace_reads(replace)
             if any(r not in single for r in op.reads()):
@@ -88,6 +89,7 @@ def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
 def _within_blocks(fn: IRFunction) -> None:
     cfg = CFG(fn)
     defs = definitions(fn, cfg)
+    kept = phi_operands(fn)  # constants that start or carry a loop's value stay `li`s of their own
     for block in cfg.blocks:
         available: dict[tuple, VReg] = {}
         mentioning: dict[VReg, list[tuple]] = {}  # register -> keys that read or produce it
@@ -96,7 +98,8 @@ def _within_blocks(fn: IRFunction) -> None:
             if not isinstance(op, Op):
                 continue
             written = op.writes()
-            if _shareable(op) and written not in op.reads():  # keep `addi v, v, k`: an induction step
+            if _shareable(op) and written not in op.reads() and written not in kept:
+                # (keep `addi v, v, k`: an induction step)
                 key = _key(op)
                 earlier = available.get(key)
                 if earlier is not None and earlier is not written and earlier.ty == written.ty:
@@ -109,7 +112,7 @@ def _within_blocks(fn: IRFunction) -> None:
             # a constant is shared only from a register that keeps it (written once): copies of that one
             # then propagate everywhere, where a copy of a variable would stay a copy
             if (_shareable(op) and op.op != "mov" and written not in op.reads()
-                    and (op.op != "li" or len(defs.get(written, ())) == 1)):
+                    and written not in kept and (op.op != "li" or len(defs.get(written, ())) == 1)):
                 key = _key(op)
                 available[key] = written
                 for reg in {written, *op.reads()}:

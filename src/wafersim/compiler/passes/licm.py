@@ -13,8 +13,9 @@ A loop without a single preheader block (one entering block with no other succes
 """
 from __future__ import annotations
 
+from ..debuginfo import is_variable
 from ..ir import PURE, IRFunction, Op, VReg
-from .cfg import CFG, Loop, definitions
+from .cfg import CFG, Loop, definitions, phi_operands, rename_registers
 
 _NOT_HOISTED = {"ld"}
 
@@ -38,6 +39,7 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> b
         return False
     defs = definitions(fn, cfg)
     live_header = cfg.live_in()[loop.header]
+    kept = phi_operands(fn)
     in_loop = sorted(i for b in loop.blocks for i in cfg.blocks[b])
     in_loop_set = set(in_loop)
     hoisted: list[int] = []
@@ -52,6 +54,8 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> b
             written = op.writes()
             if written is None or len(defs[written]) != 1 or written in live_header or written in undefined:
                 continue
+            if written in kept:
+                continue
             if all(r in hoisted_regs or not any(d in in_loop_set for d in defs.get(r, [])) for r in op.reads()):
                 hoisted.append(i)
                 hoisted_regs.add(written)
@@ -60,6 +64,8 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> b
         return False
     at = cfg.insertion_point(pre)
     moved = [fn.ops[i] for i in hoisted]  # discovery order: every operand before its readers
+    if fn.ssa:  # a hoisted version of a variable (`acc = 0.0` in the loop) is a value, no longer the variable
+        rename_registers(fn, {op.d: op.d.hint + "_" for op in moved if is_variable(op.d.hint)})
     drop = set(hoisted)
     fn.ops = [op for i, op in enumerate(fn.ops[:at]) if i not in drop] + moved + \
              [op for i, op in enumerate(fn.ops[at:], start=at) if i not in drop]

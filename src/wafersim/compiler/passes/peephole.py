@@ -11,7 +11,7 @@ instruction can carry at most one such relocation.
 """
 from __future__ import annotations
 
-from ..ir import IRFunction, Op, VReg, basic_blocks
+from ..ir import IRFunction, Label, Op, Phi, VReg, basic_blocks
 from .cfg import definitions
 
 IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1
@@ -94,7 +94,8 @@ def propagate_constants(fn: IRFunction) -> None:
     A register holds a known value after a plain `li` until it is written otherwise; at a join, the
     values all predecessors agree on (forward dataflow over the blocks). Ops whose operands are all
     known become `li` of the result, and loads/stores at a known address use r0 + immediate. Chiefly
-    for unrolled loops, whose counters are constants in each copy."""
+    for unrolled loops, whose counters are constants in each copy. In SSA form a phi is known when the
+    predecessors reached so far give it the same value (optimistic, as in Wegman and Zadeck's SCCP)."""
     from .cfg import CFG
 
     cfg = CFG(fn)
@@ -112,23 +113,41 @@ def propagate_constants(fn: IRFunction) -> None:
         first = states[0]
         return {r: v for r, v in first.items() if all(st.get(r) == v for st in states[1:])}
 
+    label_block = {fn.ops[block[0]]: k for k, block in enumerate(cfg.blocks) if isinstance(fn.ops[block[0]], Label)}
+
+    def phi_value(phi: Phi) -> int | None:
+        """In SSA form: the value every reached predecessor gives the phi, when they agree."""
+        values = set()
+        for label, value in phi.incoming:
+            state = out[label_block[label]]
+            if state is None:
+                continue  # not reached yet (optimistic)
+            values.add(state.get(value) if isinstance(value, VReg) else value)
+        return values.pop() if len(values) == 1 and None not in values else None
+
     changed = True
     while changed:  # find the states (no rewriting yet)
         changed = False
         for k in sorted(cfg.reachable):
             if k != 0 and all(out[p] is None for p in cfg.pred[k]):
                 continue  # no predecessor reached yet: nothing to say (optimistic)
-            state = _transfer(fn, cfg.blocks[k], entry(k), rewrite=False)
+            state = _transfer(fn, cfg.blocks[k], entry(k), False, phi_value)
             if state != out[k]:
                 out[k], changed = state, True
     for k in sorted(cfg.reachable):
-        _transfer(fn, cfg.blocks[k], entry(k), rewrite=True)
+        _transfer(fn, cfg.blocks[k], entry(k), True, phi_value)
 
 
-def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool) -> dict:
+def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_value) -> dict:
     known = dict(known)
     for i in block:
         op = fn.ops[i]
+        if isinstance(op, Phi):
+            known.pop(op.d, None)
+            value = phi_value(op) if op.d.ty == "i32" else None
+            if value is not None:
+                known[op.d] = value  # (the phi stays: the instructions reading it fold)
+            continue
         if not isinstance(op, Op):
             continue
         value = None

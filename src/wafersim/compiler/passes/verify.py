@@ -6,13 +6,19 @@ the opcode (int32 addresses and integer arithmetic, float32 float arithmetic); a
 is written on every path from the entry before the read. The front end can (for now) produce reads of
 variables assigned only on some paths, which read 0; the verifier accepts those that were already
 there before the first pass and refuses any a pass introduces.
+
+In SSA form (`fn.ssa`, between the passes `ssa` and `unssa`) it checks instead that every register is
+written exactly once; that each phi stands at the start of its block with one operand per predecessor,
+named by the predecessor's label, and of the phi's type; and that every write dominates its reads (the
+end of the predecessor, for a phi's operand). Only the undefined versions (`fn.ssa_undefined`: a path
+on which the front end never wrote the variable) are read without a write.
 """
 from __future__ import annotations
 
 from ...errors import CompileError
 from ...isa.encoding import OPERAND_FIELD
 from ...isa.opcodes import BY_NAME, FLAG_SCALAR, VECTOR_OPS
-from ..ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, VReg
+from ..ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, Phi, VReg
 from .cfg import CFG
 
 _INT_ALU = {"add", "sub", "mul", "div", "rem", "and", "or", "xor", "shl", "shr", "sra", "min", "max", "slt", "sle",
@@ -115,6 +121,10 @@ def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> None:
     for op in fn.ops:
         if isinstance(op, Label):
             continue
+        if isinstance(op, Phi):
+            if not fn.ssa:
+                problems.append(f"{op.text()}: a phi outside SSA form")
+            continue
         if not isinstance(op, Op) or op.op not in BY_NAME:
             problems.append(f"not an instruction: {op!r}")
             continue
@@ -131,9 +141,62 @@ def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> None:
         if op.op in BRANCHES and op.target not in label_set:
             problems.append(f"{op.text()}: target is not a label of the function")
         problems += [f"{op.text()}: {p}" for p in _type_problems(op)]
-    if not problems:
+    if not problems and fn.ssa:
+        problems += ssa_problems(fn)
+    elif not problems:
         new = undefined_reads(fn) - known_undefined
         problems += [f"{reg!r} is read before it is written on some path" for reg in sorted(new, key=lambda r: r.id)]
     if problems:
         raise CompileError(f"internal compiler error in {fn.name} after pass {after!r}: " + "; ".join(problems[:5]),
                            pass_name=after)
+
+
+def ssa_problems(fn: IRFunction) -> list[str]:
+    """What breaks SSA form in `fn`: see the module's docstring."""
+    cfg = CFG(fn)
+    problems: list[str] = []
+    where: dict[VReg, tuple[int, int]] = {}  # register -> (block, op index) of its write
+    for k, block in enumerate(cfg.blocks):
+        for i in block:
+            written = cfg.rw[i][1]
+            if written is None:
+                continue
+            if written in where:
+                problems.append(f"{written!r} is written twice (not SSA)")
+            where[written] = (k, i)
+    label_block = {fn.ops[block[0]]: k for k, block in enumerate(cfg.blocks) if isinstance(fn.ops[block[0]], Label)}
+
+    def dominated(reg: VReg, k: int, i: int | None) -> bool:
+        """Whether the write of `reg` dominates the read at op i of block k (None: the block's end)."""
+        if reg not in where:
+            return reg in fn.ssa_undefined
+        dk, di = where[reg]
+        return cfg.dominates(dk, k) and (dk != k or i is None or di < i)
+
+    for k, block in enumerate(cfg.blocks):
+        if k not in cfg.reachable:
+            problems.append(f"block {k} is unreachable")
+            continue
+        in_phis = True
+        for i in block:
+            op = fn.ops[i]
+            if isinstance(op, Label):
+                continue
+            if not isinstance(op, Phi):
+                in_phis = False
+                problems += [f"{op.text()}: {r!r} is read where its write does not dominate"
+                             for r in cfg.rw[i][0] if not dominated(r, k, i)]
+                continue
+            if not in_phis:
+                problems.append(f"{op.text()}: a phi after the block's first instruction")
+            preds = sorted(p for p in cfg.pred[k] if p in cfg.reachable)
+            named = sorted(label_block.get(label, -1) for label, _ in op.incoming)
+            if named != preds:
+                problems.append(f"{op.text()}: operands for blocks {named}, predecessors are {preds}")
+            for label, value in op.incoming:
+                if isinstance(value, VReg):
+                    if value.ty != op.d.ty:
+                        problems.append(f"{op.text()}: {value!r} is {value.ty}, the phi is {op.d.ty}")
+                    if label in label_block and not dominated(value, label_block[label], None):
+                        problems.append(f"{op.text()}: the write of {value!r} does not dominate the end of {label}")
+    return problems
