@@ -130,7 +130,8 @@ class ArrayLowering(CallLowering):
         """(start, length) of `s` over `size` elements, with 0 <= start <= stop <= size checked: at compile
         time for what is constant, else by `chk` instructions."""
         if s.step is not None:
-            raise Unsupported("slices with a step are not supported")
+            raise Unsupported("a slice with a step is supported only as a whole side of a copy between local "
+                              "arrays (`col[0:n] = t[j:j + n * w:w]`)")
         start = self.index_value(s.lower, "a slice bound") if s.lower is not None else Val("i32", const=0)
         stop = self.index_value(s.upper, "a slice bound") if s.upper is not None else size
         bad = any(v.is_const and v.const < 0 for v in (start, stop))

@@ -10,7 +10,8 @@ from ..isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 
 __all__ = ["EAST", "NORTH", "RAMP", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
            "gridsize", "has_neighbor", "local", "print_", "recv", "route", "route_mask", "send", "use_route", "syncthreads", "threadIdx",
-           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot"]
+           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot",
+           "outer_add"]
 
 
 class Intrinsic:
@@ -58,6 +59,9 @@ syncthreads = Intrinsic("syncthreads", "syncthreads(): barrier over the PEs of t
 fma = Intrinsic("fma", "fma(a, b, c) -> a * b + c in float32.")
 dot = Intrinsic("dot", "dot(a, b) -> sum of a[k] * b[k] over two local slices of one length, left to right, each "
                 "product and sum rounded to the slices' dtype (one vdot instruction).")
+outer_add = Intrinsic("outer_add", "outer_add(c, x, y): c[i, j] += x[i] * y[j] for a 2-D local array c (or a block of "
+                      "its whole rows, c[r0:r1, :]) and 1-D local slices x, y of c's row and column counts (one vger: a "
+                      "rank-1 update).")
 print_ = Intrinsic("print", "print(value[, label]): debug print with the PE coordinates and cycle.")
 
 # Zero-skipping and sparse operands (docs/sparsity.md). A pairs slice holds (value, index) words: a value

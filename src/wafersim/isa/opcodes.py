@@ -235,13 +235,21 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vredmax", "REG", ("d", "a", "c"), "vector", "d = the largest of sram[a:a+c] (as vredmin)", "f"),
     ("vdot", "REG", ("d", "a", "b", "c"), "vector", "d = sum of sram[a+k] * sram[b+k], left to right, each "
      "product and each sum rounded (.f: float32; int32 wraps)", "f"),
+    # operand descriptors (docs/isa.md, "Strided and 2-D operands"): a strided copy and a rank-1 update, as the
+    # strided and multi-dimensional memory DSDs of the Cerebras SDK describe whole tensors to one instruction
+    ("vcopys", "REG", ("d", "a", "b", "c"), "vector", "strided copy: sram[d + k*sd] = sram[a + k*sa] for k < c, the "
+     "strides the signed 16-bit halves of b (sd = b >> 16, sa = low half); every element read before any is "
+     "written (a repeated destination keeps the last); costs ceil(c / vector_lanes), as vcopy", ""),
+    ("vger", "REG", ("d", "a", "b", "c"), "vector", "rank-1 update (outer product): sram[d + i*N + j] += sram[a + i] "
+     "* sram[b + j] for i < M = c >> 16, j < N = c & 0xffff (.f: float32, the product rounded, then the sum, as "
+     "vfma; int32 wraps); every operand read before any element is written; costs ceil(M*N / vector_lanes)", "f"),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))
 #: Vector instructions over SRAM: `d` and `a` (and `b`, unless `.s` makes it a scalar register) hold SRAM
 #: word addresses, `c` the length; none of them writes a register.
 VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
-                        "vfmaz", "vspfma"})
+                        "vfmaz", "vspfma", "vcopys", "vger"})
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 BY_CODE: dict[int, Opcode] = {op.code: op for op in OPCODES}
 

@@ -14,6 +14,7 @@ from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, Mem
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
 from .lanes import Lanes
+from .descriptors import DESCRIPTOR_OPS, DescriptorMixin
 from .sparse import SPARSE_OPS, SparseMixin
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
@@ -86,7 +87,7 @@ ARITHMETIC_CHECKS = {
     "range() step is zero": (KernelValueError, "range() arg 3 must not be zero"),
 }
 
-class ComputeMixin(SparseMixin):
+class ComputeMixin(SparseMixin, DescriptorMixin):
     """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
 
     # ------------------------------------------------------------------ program preparation
@@ -149,6 +150,8 @@ class ComputeMixin(SparseMixin):
             return lambda L: self._store(L, ins)
         if op in SPARSE_OPS:
             return self._sparse_executor(ins)
+        if op in DESCRIPTOR_OPS:
+            return self._descriptor_executor(ins)
         if op in REDUCTIONS:
             return lambda L: self._reduction(L, ins)
         if op.startswith("v"):
