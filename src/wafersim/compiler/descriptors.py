@@ -116,32 +116,41 @@ class DescriptorLowering:
         if len(node.args) != 3 or node.keywords:
             raise Unsupported("ws.outer_add(c, x, y) takes three arguments", node)
         c_node, x_node, y_node = node.args
-        block = self.row_block(c_node)
+        block, cols = self.outer_target(c_node)
         x, y = self.local_slice(x_node, "outer_add x"), self.local_slice(y_node, "outer_add y")
         for ref, what in ((x, x_node), (y, y_node)):
             if ref.array.dtype != block.array.dtype:
                 raise Unsupported("ws.outer_add operands must all have c's dtype", what)
             if ref.array.size >= _FIELD_LIMIT:
                 raise Unsupported(f"ws.outer_add: {ref.array.name} has 65,536 words or more (16-bit fields)", what)
-        cols = block.array.shape[1]
-        self.check_same_length(x, block)  # block.length: its rows
-        self.check_same_length(y, SliceRef(block.array, Val("i32", const=0), Val("i32", const=cols)))
-        shape = packed_halves(block.length, Val("i32", const=cols), self)
+        if cols is None:  # a 1-D c holds len(x) rows of len(y)
+            product = SliceRef(x.array, x.start, self.arith(ast.Mult(), x.length, y.length))
+            self.check_same_length(product, block)
+        else:
+            self.check_same_length(x, block)  # block.length: its rows
+            self.check_same_length(y, SliceRef(block.array, Val("i32", const=0), Val("i32", const=cols)))
+        shape = packed_halves(x.length, y.length, self)
         flags = _FLOAT if block.array.dtype == "f32" else 0
         self.emit("vger", d=self.sram_address(block.array, block.start), a=self.address(x), b=self.address(y),
                   c=self.reg_of(shape), flags=flags)
 
-    def row_block(self, node: ast.expr) -> SliceRef:
-        """A 2-D local array, or a block of its whole rows `c[r0:r1, :]`, as (first element, row count)."""
+    def outer_target(self, node: ast.expr) -> tuple[SliceRef, int | None]:
+        """c of ws.outer_add: a 1-D local slice (its length checked against len(x) * len(y)) with None, or a 2-D
+        local array or a block of its whole rows `c[r0:r1, :]` as (first element, row count) and its columns."""
         value = self.expr(node) if not isinstance(node, ast.Subscript) else self.subscripted(node)
+        if isinstance(value, (LocalArray, SliceRef)) and len(getattr(value, "array", value).shape) == 1:
+            ref = self.local_slice(node, "outer_add c")
+            if ref.array.size >= _FIELD_LIMIT:
+                raise Unsupported(f"ws.outer_add: {ref.array.name} has 65,536 words or more (16-bit fields)", node)
+            return ref, None
         if not isinstance(value, LocalArray) or len(value.shape) != 2:
-            raise Unsupported(f"ws.outer_add c must be a 2-D local array or a block of its rows, not "
-                              f"{describe(value)}", node)
+            raise Unsupported(f"ws.outer_add c must be a local array, a 1-D slice of one or a block of whole rows of "
+                              f"a 2-D one, not {describe(value)}", node)
         rows, cols = value.shape
         if value.size >= _FIELD_LIMIT:
             raise Unsupported(f"ws.outer_add: {value.name} has 65,536 words or more (16-bit fields)", node)
         if not isinstance(node, ast.Subscript):
-            return SliceRef(value, Val("i32", const=0), Val("i32", const=rows))
+            return SliceRef(value, Val("i32", const=0), Val("i32", const=rows)), cols
         parts = subscript_parts(node)
         whole_rows = len(parts) == 2 and all(isinstance(p, ast.Slice) for p in parts) and parts[1].step is None \
             and self.static(parts[1].lower or ast.Constant(0)) == 0 \
@@ -150,4 +159,4 @@ class DescriptorLowering:
             raise Unsupported(f"ws.outer_add c must be {value.name} or a block of its whole rows, "
                               f"{value.name}[r0:r1, :]", node)
         start, count = self.slice_bounds(parts[0], Val("i32", const=rows), f"{value.name} rows")
-        return SliceRef(value, self.arith(ast.Mult(), start, Val("i32", const=cols)), count)
+        return SliceRef(value, self.arith(ast.Mult(), start, Val("i32", const=cols)), count), cols

@@ -37,59 +37,58 @@ _TILES = 5
 def gemm_kernel(tile: int) -> Dispatcher:
     """The SUMMA kernel for T x T tiles (T = `tile`); local-array shapes are compile-time constants.
 
-    Launch on one P x P block: ``kernel[(1, 1), (P, P)](a, b, c, P)`` with tile-blocked (P*P, T*T) float32
-    device arrays (see `to_tiles`)."""
+    Launch on one P x P block: ``kernel[(1, 1), (P, P)](ab, c, P)`` with the (P*P, 2*T*T) float32 operand
+    tiles of `to_operand_tiles` and a tile-blocked (P*P, T*T) float32 device array c (see `to_tiles`)."""
     if tile < 1:
         raise ArgumentError(f"tile must be positive, got {tile}")
     T = tile
     TT = tile * tile
-    # Register blocking of the local product (when 8 divides T): 8 rows of C at a time share each row of B
-    # (its address is computed once for 8 vector fmas), and 4 steps of the k loop run per trip.
-    BLOCKED = tile % 8 == 0
+    OWN_A, OWN_B, GOT_A, GOT_B = 0, TT, 2 * TT, 3 * TT  # the four tiles of `panels`
+    # The last step updates C a block of rows at a time and stores each block as soon as it is final, so
+    # the off-wafer store of all but the last block overlaps the product (when 4 divides T).
+    BLOCKS = 4 if tile % 4 == 0 else 1
+    RB = T // BLOCKS
+    # Rank-1 updates per trip of the k loop (the tuple loop is unrolled): one loop test per four updates.
+    UNROLL = 4 if tile % 4 == 0 else 1
+    OFFSETS = tuple(range(0, UNROLL * T, T))
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
-    def gemm_summa(a, b, c, p):
+    def gemm_summa(ab, c, p):
         px, py = ws.grid(2)
-        at = ws.local.array(TT, np.float32)  # this PE's A tile
-        bt = ws.local.array(TT, np.float32)  # this PE's B tile
-        ak = ws.local.array(TT, np.float32)  # A[py, k], received along the row
-        bk = ws.local.array(TT, np.float32)  # B[k, px], received along the column
-        ct = ws.local.array(TT, np.float32)  # the C tile being accumulated
-        me = py * p + px  # this PE's row of the tile-blocked (P*P, T*T) arrays
-        at[0:TT] = a[me, 0:TT]  # one bulk copy per tile
-        bt[0:TT] = b[me, 0:TT]
+        # This PE's A tile transposed (column j of A at [j*T:(j+1)*T]: the x operand of a rank-1 update),
+        # its B tile, and the A and B panels received in a step.
+        panels = ws.local.array(4 * TT, np.float32)
+        ct = ws.local.array(TT, np.float32)  # the C tile being accumulated, row-major
+        me = py * p + px  # this PE's row of the tile-blocked arrays
+        panels[OWN_A:OWN_A + 2 * TT] = ab[me, 0:2 * TT]  # both tiles in one bulk copy: one off-wafer latency
         ct[0:TT] = 0.0
         ws.use_route(0, "row_bus")  # A[py, k] from column k to its whole row: one multicast
         ws.use_route(1, "column_bus")  # B[k, px] from row k to its whole column
         for k in range(p):
+            ao = OWN_A
             if px == k:
-                ak[0:TT] = at[0:TT]
-                ws.send(ws.RAMP, ak[0:TT], channel=0)
+                ws.send(ws.RAMP, panels[OWN_A:OWN_A + TT], channel=0)
             else:
-                ws.recv(ws.RAMP, out=ak[0:TT], channel=0)
+                ws.recv(ws.RAMP, out=panels[GOT_A:GOT_A + TT], channel=0)
+                ao = GOT_A
+            bo = OWN_B
             if py == k:
-                bk[0:TT] = bt[0:TT]
-                ws.send(ws.RAMP, bk[0:TT], channel=1)
+                ws.send(ws.RAMP, panels[OWN_B:OWN_B + TT], channel=1)
             else:
-                ws.recv(ws.RAMP, out=bk[0:TT], channel=1)
-            # C += A_k @ B_k: for each block of R rows of C, for each kk, C[i, :] += A[i, kk] * B[kk, :].
-            # The compiler hoists the row addresses of C out of the kk loop and strength-reduces the B row
-            # address, leaving per vector fma one scalar load of A[i, kk] (and an add per 8 fmas).
-            if BLOCKED:  # folded at compile time; the tuples below are unrolled
-                for i0 in range(0, TT, 8 * T):
-                    bo = 0
-                    for kk in range(0, T, 4):
-                        ai = i0 + kk
-                        for u in (0, 1, 2, 3):
-                            for r in (0, 1, 2, 3, 4, 5, 6, 7):
-                                ct[i0 + r * T:i0 + r * T + T] = (ak[ai + r * T + u] * bk[bo + u * T:bo + u * T + T]
-                                                                 + ct[i0 + r * T:i0 + r * T + T])
-                        bo += 4 * T
+                ws.recv(ws.RAMP, out=panels[GOT_B:GOT_B + TT], channel=1)
+                bo = GOT_B
+            # C += A_k @ B_k as T rank-1 updates: C += (column kk of A_k) x (row kk of B_k).
+            if k < p - 1:
+                for kk in range(0, TT, UNROLL * T):
+                    for u in OFFSETS:
+                        ws.outer_add(ct[0:TT], panels[ao + kk + u:ao + kk + u + T], panels[bo + kk + u:bo + kk + u + T])
             else:
-                for ci in range(0, TT, T):
-                    for kk in range(T):
-                        ct[ci:ci + T] = ak[ci + kk] * bk[kk * T:kk * T + T] + ct[ci:ci + T]
-        c[me, 0:TT] = ct[0:TT]
+                for r0 in range(0, T, RB):
+                    for kk in range(0, TT, UNROLL * T):
+                        for v in OFFSETS:
+                            ws.outer_add(ct[r0 * T:r0 * T + RB * T], panels[ao + kk + v + r0:ao + kk + v + r0 + RB],
+                                         panels[bo + kk + v:bo + kk + v + T])
+                    c[me, r0 * T:r0 * T + RB * T] = ct[r0 * T:r0 * T + RB * T]
 
     return gemm_summa
 
@@ -99,6 +98,15 @@ def to_tiles(m: np.ndarray, p: int) -> np.ndarray:
     n = m.shape[0]
     t = n // p
     return np.ascontiguousarray(m.reshape(p, t, p, t).transpose(0, 2, 1, 3).reshape(p * p, t * t))
+
+
+def to_operand_tiles(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
+    """The kernel's operands: a (p*p, 2*T*T) array whose row py*p + px is tile (py, px) of A transposed
+    (column-major: the columns of A are the x operands of the rank-1 updates), then tile (py, px) of B
+    row-major, so that a PE loads both with one bulk copy."""
+    t = a.shape[0] // p
+    a_tiles = to_tiles(a, p).reshape(p * p, t, t).transpose(0, 2, 1).reshape(p * p, t * t)
+    return np.ascontiguousarray(np.concatenate([a_tiles, to_tiles(b, p)], axis=1))
 
 
 def from_tiles(tiles: np.ndarray, p: int) -> np.ndarray:
@@ -131,6 +139,6 @@ def gemm(a: np.ndarray, b: np.ndarray, p: int, device: Device | None = None,
         raise ArgumentError(f"{_TILES} tiles of {tile} x {tile} float32 ({words * 4} bytes) do not fit the "
                          f"{device.spec.sram_bytes}-byte SRAM of a PE: use a larger p")
     with Scratch(device, stream) as mem:
-        d_a, d_b, d_c = mem.put(to_tiles(a, p)), mem.put(to_tiles(b, p)), mem.empty((p * p, tile * tile))
-        stats = gemm_kernel(tile)[(1, 1), (p, p), stream](d_a, d_b, d_c, int(p))
+        d_ab, d_c = mem.put(to_operand_tiles(a, b, p)), mem.empty((p * p, tile * tile))
+        stats = gemm_kernel(tile)[(1, 1), (p, p), stream](d_ab, d_c, int(p))
         return from_tiles(mem.get(d_c), p), stats
