@@ -243,6 +243,16 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vger", "REG", ("d", "a", "b", "c"), "vector", "rank-1 update (outer product): sram[d + i*N + j] += sram[a + i] "
      "* sram[b + j] for i < M = c >> 16, j < N = c & 0xffff (.f: float32, the product rounded, then the sum, as "
      "vfma; int32 wraps); every operand read before any element is written; costs ceil(M*N / vector_lanes)", "f"),
+    # background receive (docs/isa.md, "Background receives"): the fabric fills SRAM while the PE computes, as
+    # the asynchronous DSD operations of the Cerebras SDK run on a microthread beside the main thread
+    ("recva", "MSG", ("dir", "ch", "a", "b"), "recv", "start receiving the next b words from dir on channel ch into "
+     "sram[a:a+b] in the background: the PE goes on after the issue; words are taken as they arrive", ""),
+    ("rwait", "MSG", ("dir", "ch"), "recv", "wait until the background receive from dir on channel ch has taken its "
+     "last word (at once if none is running); sram[a:a+b] of that recva is defined only after it", ""),
+    ("senda", "MSG", ("dir", "ch", "a", "b"), "send", "start sending sram[a:a+b] to dir on channel ch in the "
+     "background (as sendv, a word per 1 / link_words_per_cycle): the PE goes on after the issue", ""),
+    ("swait", "MSG", ("dir", "ch"), "send", "wait until the background send to dir on channel ch has sent its last "
+     "word (at once if none is running); sram[a:a+b] of that senda may change only after it", ""),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))

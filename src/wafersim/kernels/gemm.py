@@ -29,8 +29,8 @@ from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
 from .hosting import Scratch, fitting_device
 
-# SRAM a PE needs: five T x T float32 tiles (A, B, C and the two received panels).
-_TILES = 5
+# SRAM a PE needs: seven T x T float32 tiles (A, B, C and two buffers of the two received panels).
+_TILES = 7
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,51 +43,75 @@ def gemm_kernel(tile: int) -> Dispatcher:
         raise ArgumentError(f"tile must be positive, got {tile}")
     T = tile
     TT = tile * tile
-    OWN_A, OWN_B, GOT_A, GOT_B = 0, TT, 2 * TT, 3 * TT  # the four tiles of `panels`
+    # `panels`: this PE's A tile transposed (column j of A at [j*T:(j+1)*T]: the x operand of a rank-1
+    # update) and its B tile, then two buffers of the A and B panels received in a step (double buffering:
+    # step k computes with one while the panels of step k + 1 arrive in the other).
+    OWN_A, OWN_B, GOT = 0, TT, 2 * TT
     # The last step updates C a block of rows at a time and stores each block as soon as it is final, so
     # the off-wafer store of all but the last block overlaps the product (when 4 divides T).
     BLOCKS = 4 if tile % 4 == 0 else 1
     RB = T // BLOCKS
     # Rank-1 updates per trip of the k loop (the tuple loop is unrolled): one loop test per four updates.
-    UNROLL = 4 if tile % 4 == 0 else 1
+    UNROLL = 4 if tile % 8 == 0 else 1
     OFFSETS = tuple(range(0, UNROLL * T, T))
+    HALF = (T // 2) * T  # the B panel of the next step is sent after the first half of the updates
+
+    @jit
+    def rank1_updates(panels, ct, ao, bo, r0, rows, lo, hi):
+        """C[r0:r0 + rows, :] += sum over kk in [lo, hi) of A_k[r0:r0 + rows, kk] x B_k[kk, :] (offsets in words)."""
+        for kk in range(lo, hi, UNROLL * T):
+            for u in OFFSETS:
+                ws.outer_add(ct[r0 * T:r0 * T + rows * T], panels[ao + kk + u + r0:ao + kk + u + r0 + rows],
+                             panels[bo + kk + u:bo + kk + u + T])
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
     def gemm_summa(ab, c, p):
         px, py = ws.grid(2)
-        # This PE's A tile transposed (column j of A at [j*T:(j+1)*T]: the x operand of a rank-1 update),
-        # its B tile, and the A and B panels received in a step.
-        panels = ws.local.array(4 * TT, np.float32)
+        panels = ws.local.array(6 * TT, np.float32)
         ct = ws.local.array(TT, np.float32)  # the C tile being accumulated, row-major
         me = py * p + px  # this PE's row of the tile-blocked arrays
         panels[OWN_A:OWN_A + 2 * TT] = ab[me, 0:2 * TT]  # both tiles in one bulk copy: one off-wafer latency
         ct[0:TT] = 0.0
         ws.use_route(0, "row_bus")  # A[py, k] from column k to its whole row: one multicast
         ws.use_route(1, "column_bus")  # B[k, px] from row k to its whole column
+        if px == 0:  # the panels of step 0
+            ws.send_async(ws.RAMP, panels[OWN_A:OWN_A + TT], channel=0)
+        else:
+            ws.recv_async(ws.RAMP, out=panels[GOT:GOT + TT], channel=0)
+        if py == 0:  # B[0, px] goes once A[py, 0] has passed this PE: one stream at a time through a ramp
+            if px == 0:
+                ws.send_wait(ws.RAMP, channel=0)
+            else:
+                ws.recv_wait(ws.RAMP, channel=0)
+            ws.send_async(ws.RAMP, panels[OWN_B:OWN_B + TT], channel=1)
+        else:
+            ws.recv_async(ws.RAMP, out=panels[GOT + TT:GOT + 2 * TT], channel=1)
         for k in range(p):
+            here = GOT + (k % 2) * 2 * TT  # this step's received panels
+            there = GOT + ((k + 1) % 2) * 2 * TT  # the next step's
             ao = OWN_A
-            if px == k:
-                ws.send(ws.RAMP, panels[OWN_A:OWN_A + TT], channel=0)
-            else:
-                ws.recv(ws.RAMP, out=panels[GOT_A:GOT_A + TT], channel=0)
-                ao = GOT_A
+            if px != k:
+                ws.recv_wait(ws.RAMP, channel=0)
+                ao = here
             bo = OWN_B
-            if py == k:
-                ws.send(ws.RAMP, panels[OWN_B:OWN_B + TT], channel=1)
-            else:
-                ws.recv(ws.RAMP, out=panels[GOT_B:GOT_B + TT], channel=1)
-                bo = GOT_B
-            # C += A_k @ B_k as T rank-1 updates: C += (column kk of A_k) x (row kk of B_k).
-            if k < p - 1:
-                for kk in range(0, TT, UNROLL * T):
-                    for u in OFFSETS:
-                        ws.outer_add(ct[0:TT], panels[ao + kk + u:ao + kk + u + T], panels[bo + kk + u:bo + kk + u + T])
+            if py != k:
+                ws.recv_wait(ws.RAMP, channel=1)
+                bo = here + TT
+            last = k == p - 1
+            if not last:  # the A panel of step k + 1 moves (in the background) during the first half
+                if px == k + 1:
+                    ws.send_async(ws.RAMP, panels[OWN_A:OWN_A + TT], channel=0)
+                else:
+                    ws.recv_async(ws.RAMP, out=panels[there:there + TT], channel=0)
+                if py != k + 1:
+                    ws.recv_async(ws.RAMP, out=panels[there + TT:there + 2 * TT], channel=1)
+                rank1_updates(panels, ct, ao, bo, 0, T, 0, HALF)
+                if py == k + 1:  # and the B panel during the second: one stream at a time into each PE
+                    ws.send_async(ws.RAMP, panels[OWN_B:OWN_B + TT], channel=1)
+                rank1_updates(panels, ct, ao, bo, 0, T, HALF, TT)
             else:
                 for r0 in range(0, T, RB):
-                    for kk in range(0, TT, UNROLL * T):
-                        for v in OFFSETS:
-                            ws.outer_add(ct[r0 * T:r0 * T + RB * T], panels[ao + kk + v + r0:ao + kk + v + r0 + RB],
-                                         panels[bo + kk + v:bo + kk + v + T])
+                    rank1_updates(panels, ct, ao, bo, r0, RB, 0, TT)
                     c[me, r0 * T:r0 * T + RB * T] = ct[r0 * T:r0 * T + RB * T]
 
     return gemm_summa

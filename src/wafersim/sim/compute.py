@@ -18,7 +18,7 @@ from .descriptors import DESCRIPTOR_OPS, DescriptorMixin
 from .sparse import SPARSE_OPS, SparseMixin
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
-_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "send", "sendv", "recv", "recvv", "gld", "gst", "gldv", "gstv", "print"}
+_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print"}
 
 _INT_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "and": np.bitwise_and, "or": np.bitwise_or,
                "xor": np.bitwise_xor, "min": np.minimum, "max": np.maximum, "slt": np.less, "sle": np.less_equal,
