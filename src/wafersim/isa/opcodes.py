@@ -235,7 +235,7 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vredmax", "REG", ("d", "a", "c"), "vector", "d = the largest of sram[a:a+c] (as vredmin)", "f"),
     ("vdot", "REG", ("d", "a", "b", "c"), "vector", "d = sum of sram[a+k] * sram[b+k], left to right, each "
      "product and each sum rounded (.f: float32; int32 wraps)", "f"),
-    # operand descriptors (docs/isa.md, "Strided and 2-D operands"): a strided copy and a rank-1 update, as the
+    # operand descriptors (docs/timing.md, "Strided and 2-D operands"): a strided copy and a rank-1 update, as the
     # strided and multi-dimensional memory DSDs of the Cerebras SDK describe whole tensors to one instruction
     ("vcopys", "REG", ("d", "a", "b", "c"), "vector", "strided copy: sram[d + k*sd] = sram[a + k*sa] for k < c, the "
      "strides the signed 16-bit halves of b (sd = b >> 16, sa = low half); every element read before any is "
@@ -243,8 +243,8 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vger", "REG", ("d", "a", "b", "c"), "vector", "rank-1 update (outer product): sram[d + i*N + j] += sram[a + i] "
      "* sram[b + j] for i < M = c >> 16, j < N = c & 0xffff (.f: float32, the product rounded, then the sum, as "
      "vfma; int32 wraps); every operand read before any element is written; costs ceil(M*N / vector_lanes)", "f"),
-    # background receive (docs/isa.md, "Background receives"): the fabric fills SRAM while the PE computes, as
-    # the asynchronous DSD operations of the Cerebras SDK run on a microthread beside the main thread
+    # background transfers (docs/timing.md, "Background transfers"): the fabric moves words while the PE
+    # computes, as the asynchronous DSD operations of the Cerebras SDK run on a microthread beside the main thread
     ("recva", "MSG", ("dir", "ch", "a", "b"), "recv", "start receiving the next b words from dir on channel ch into "
      "sram[a:a+b] in the background: the PE goes on after the issue; words are taken as they arrive", ""),
     ("rwait", "MSG", ("dir", "ch"), "recv", "wait until the background receive from dir on channel ch has taken its "

@@ -1,20 +1,27 @@
-"""Dense matrix multiply C = A @ B on a P x P block of PEs: SUMMA over routed multicast.
+"""Dense matrix multiply C = A @ B on a P x P block of PEs: SUMMA over routed multicast, with the panels
+moving in the background while the PEs compute.
 
 PE (px, py) keeps the T x T tiles A[py, px], B[py, px] and C[py, px] of the n x n matrices (n = P * T)
-in its SRAM, as 1-D row-major local arrays. For k in 0..P-1:
+in its SRAM: A transposed (its columns contiguous), B and C row-major. For k in 0..P-1:
 
-- the PEs of column k hand their A tile to their routers once; a row bus (channel 0) copies it to every
-  PE of the row, which receives it without forwarding anything itself (the routers do);
+- the PEs of column k hand their A tile to their routers; a row bus (channel 0) copies it to every PE of
+  the row, which receives it without forwarding anything itself (the routers do);
 - the PEs of row k do the same with their B tile over a column bus (channel 1);
-- every PE accumulates C += A[py, k] @ B[k, px] as T * T vector fused multiply-adds over tile rows:
-  ``c[i*T:(i+1)*T] = a_k[i*T + kk] * b_k[kk*T:(kk+1)*T] + c[i*T:(i+1)*T]``, R rows of C at a time
-  (register blocking: each row of B is addressed once for R fmas).
+- every PE accumulates C += A[py, k] @ B[k, px] as T rank-1 updates, one `vger` each:
+  ``ws.outer_add(c, column kk of A_k, row kk of B_k)`` (T * T fused multiply-adds for one issue).
 
-The FLOPs are exactly the fma work: 2 * n**3 (each vfma element counts 2).
+The transfers are background ones (`ws.send_async` / `ws.recv_async`, the asynchronous DSD operations
+of real wafer-scale chips): the panels of step k + 1 move into a second pair of buffers while step k
+computes, A's during the first half of the updates and B's during the second (one stream at a time
+through a PE's ramp), so a step costs its updates, not its updates plus 2 * T * T words of transfer.
+In the last step C is updated a block of rows at a time and each block is stored as soon as it is final.
 
-Global memory holds the matrices tile-blocked: a (P*P, T*T) array whose row py*P + px is tile (py, px)
-row-major (`to_tiles` / `from_tiles` convert). Each PE then moves a whole tile with one bulk copy, so it
-pays the off-wafer latency (`global_latency`, 500 cycles) once per tile instead of once per tile row.
+The FLOPs are exactly the fma work: 2 * n**3 (each rank-1 element counts 2).
+
+Global memory holds the operands tile-blocked: a (P*P, 2*T*T) array whose row py*P + px is tile (py, px)
+of A transposed, then tile (py, px) of B (`to_operand_tiles`), so each PE loads both with one bulk copy
+and pays the off-wafer latency (`global_latency`, 500 cycles) once; C comes back as a (P*P, T*T) array
+(`from_tiles`).
 """
 from __future__ import annotations
 
@@ -70,22 +77,28 @@ def gemm_kernel(tile: int) -> Dispatcher:
         panels = ws.local.array(6 * TT, np.float32)
         ct = ws.local.array(TT, np.float32)  # the C tile being accumulated, row-major
         me = py * p + px  # this PE's row of the tile-blocked arrays
-        panels[OWN_A:OWN_A + 2 * TT] = ab[me, 0:2 * TT]  # both tiles in one bulk copy: one off-wafer latency
-        ct[0:TT] = 0.0
         ws.use_route(0, "row_bus")  # A[py, k] from column k to its whole row: one multicast
         ws.use_route(1, "column_bus")  # B[k, px] from row k to its whole column
-        if px == 0:  # the panels of step 0
+        # Step 0's panels move while the PEs load their tiles: column 0 loads its A tile first and sends it
+        # at once; the others post their receives, then load both tiles with one bulk copy (one latency).
+        if px == 0:
+            panels[OWN_A:OWN_A + TT] = ab[me, 0:TT]
             ws.send_async(ws.RAMP, panels[OWN_A:OWN_A + TT], channel=0)
+            panels[OWN_B:OWN_B + TT] = ab[me, TT:2 * TT]
         else:
             ws.recv_async(ws.RAMP, out=panels[GOT:GOT + TT], channel=0)
+            if py != 0:
+                ws.recv_async(ws.RAMP, out=panels[GOT + TT:GOT + 2 * TT], channel=1)
+            panels[OWN_A:OWN_A + 2 * TT] = ab[me, 0:2 * TT]
         if py == 0:  # B[0, px] goes once A[py, 0] has passed this PE: one stream at a time through a ramp
             if px == 0:
                 ws.send_wait(ws.RAMP, channel=0)
             else:
                 ws.recv_wait(ws.RAMP, channel=0)
             ws.send_async(ws.RAMP, panels[OWN_B:OWN_B + TT], channel=1)
-        else:
+        elif px == 0:
             ws.recv_async(ws.RAMP, out=panels[GOT + TT:GOT + 2 * TT], channel=1)
+        ct[0:TT] = 0.0  # (while the panels arrive)
         for k in range(p):
             here = GOT + (k % 2) * 2 * TT  # this step's received panels
             there = GOT + ((k + 1) % 2) * 2 * TT  # the next step's

@@ -2,8 +2,8 @@
 PE computes; `rwait` / `swait` wait for it (docs/timing.md, "Background transfers").
 
 The model is the asynchronous DSD operations of the Cerebras SDK, which move data between memory and the
-fabric on a microthread beside the main thread (CSL language reference, "Data Structure Descriptors": a
-DSD operation with `.async = true`). Here the words move exactly as a blocking `recvv` / `sendv` issued at
+fabric on a microthread beside the main thread (Cerebras SDK, CSL language reference, "Data Structure
+Descriptors", section "Asynchronous DSD Operations": a DSD operation with `.async = true`). Here the words move exactly as a blocking `recvv` / `sendv` issued at
 the same cycle would move them (the same arrival, departure and back-pressure times, on the transfer's
 own clock), but the PE's clock moves on by the issue cost only; the wait then moves it to the cycle the
 last word was taken or sent, if that is later.

@@ -1,8 +1,8 @@
 """Executors of the operand-descriptor instructions: `vcopys` (strided copy) and `vger` (rank-1 update).
 
 Both describe a whole strided or 2-D operand to one instruction, as the memory DSDs of the Cerebras SDK
-do (a `mem1d_dsd` has an extent and a stride; a `mem4d_dsd` nests up to four of them; CSL language
-reference, "Data Structure Descriptors"). Operands are packed into one register of 16-bit halves:
+do (a `mem1d_dsd` has an extent and a stride; a `mem4d_dsd` nests up to four of them; Cerebras SDK,
+CSL language reference, "Data Structure Descriptors"). Operands are packed into one register of 16-bit halves:
 
 - `vcopys d, a, b, c`: sram[d + k*sd] = sram[a + k*sa] for k < c, with sd = b >> 16 and sa the low half
   of b (both signed);
