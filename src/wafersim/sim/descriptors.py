@@ -49,13 +49,10 @@ class DescriptorMixin:
         run = {"vcopys": self._strided_copy, "vger": self._rank1_update}[ins.op]
         return lambda L: self._by_operands(L, ins, ["d", "a", "b", "c"], lambda sub, where: run(sub, ins, where))
 
-    def _check_words(self, L: Lanes, ins: Instr, operand: str, words: np.ndarray) -> None:
-        """Every SRAM word an operand touches inside the data segment (the error names the range)."""
-        if not len(words):
-            return
+    def _check_span(self, L: Lanes, ins: Instr, operand: str, low: int, high: int) -> None:
+        """SRAM words low..high (inclusive) of an operand inside the data segment (nothing when high < low)."""
         size = self.program.data_words
-        low, high = int(words.min()), int(words.max())
-        if low < 0 or high >= size:
+        if high >= low and (low < 0 or high >= size):
             bad = low if low < 0 else high
             raise self._lane_error(MemoryAccessError, f"{ins.op} operand {operand}: SRAM word {bad} outside the data "
                                    f"segment [0, {size})", L, self._all_lanes(L), address=bad, size=size)
@@ -73,8 +70,9 @@ class DescriptorMixin:
         dst_stride, src_stride = split_halves(where["b"])
         k = np.arange(n, dtype=np.int64)
         source, target = where["a"] + k * src_stride, where["d"] + k * dst_stride
-        self._check_words(L, ins, "a", source)
-        self._check_words(L, ins, "d", target)
+        for operand, words in (("a", source), ("d", target)):
+            if n:
+                self._check_span(L, ins, operand, int(words.min()), int(words.max()))
         values = np.array(L.get(self.sram[source]))  # every element read before any is written
         rows = self.sram[target]
         L.put(rows, values)
@@ -85,11 +83,7 @@ class DescriptorMixin:
         m, n = split_dims(where["c"])
         d, a, b = where["d"], where["a"], where["b"]
         for operand, base, length in (("d", d, m * n), ("a", a, m), ("b", b, n)):
-            if base < 0 or base + length > self.program.data_words:
-                raise self._lane_error(MemoryAccessError,
-                                       f"vger operand {operand}: SRAM words [{base}, {base + length}) outside the "
-                                       f"data segment [0, {self.program.data_words})", L, self._all_lanes(L),
-                                       address=base, length=length, size=self.program.data_words)
+            self._check_span(L, ins, operand, base, base + length - 1)
         is_float = bool(ins.flags & FLAG_FLOAT)
         S = self.fsram if is_float else self.sram
         x, y = L.get(S[a:a + m]), L.get(S[b:b + n])
