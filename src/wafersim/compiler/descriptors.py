@@ -74,7 +74,7 @@ class DescriptorLowering:
         """`dst = src` where either side is strided, as one vcopys; False when neither is (not handled here)."""
         if not isinstance(value_node, ast.Subscript):
             return False
-        if self.strided_ref(array, parts) is None and not self.is_strided_node(value_node):
+        if not self.is_strided(array, parts) and not self.is_strided_node(value_node):
             return False
         source_array = self.subscripted(value_node)  # Python evaluates the right side first
         source = self.strided_operand(source_array, subscript_parts(value_node), value_node)
@@ -93,13 +93,17 @@ class DescriptorLowering:
                   c=self.reg_of(target[0].length))
         return True
 
-    def is_strided_node(self, node: ast.Subscript) -> bool:
-        parts = subscript_parts(node)
+    @staticmethod
+    def is_strided(array, parts: list[ast.expr]) -> bool:
+        """Whether `array[parts]` is a slice with a step or a column of a 2-D local array (nothing evaluated)."""
         if any(isinstance(p, ast.Slice) and p.step is not None for p in parts):
             return True
-        return len(parts) == 2 and isinstance(parts[0], ast.Slice) and not isinstance(parts[1], ast.Slice) \
-            and isinstance(self.lookup_or_none(node.value.id) if isinstance(node.value, ast.Name) else None,
-                           LocalArray)
+        return isinstance(array, LocalArray) and len(array.shape) == 2 and len(parts) == 2 \
+            and isinstance(parts[0], ast.Slice) and not isinstance(parts[1], ast.Slice)
+
+    def is_strided_node(self, node: ast.Subscript) -> bool:
+        array = self.lookup_or_none(node.value.id) if isinstance(node.value, ast.Name) else None
+        return self.is_strided(array, subscript_parts(node))
 
     def strided_operand(self, array, parts: list[ast.expr], node: ast.expr) -> tuple[SliceRef, int]:
         if not isinstance(array, LocalArray):
