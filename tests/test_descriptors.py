@@ -301,3 +301,26 @@ def test_what_outer_add_refuses(dev, kernel, message):
     error = compile_error(dev, kernel, np.zeros(K, np.float32))
     assert message in str(error)
     assert error.line == line_of(kernel, "refused")
+
+
+@ws.jit
+def column_from_a_received_index(out):
+    p = ws.grid(1)
+    t = ws.local.array((3, 4), np.float32)
+    v = ws.local.array(3, np.float32)
+    t[0:3, 0:4] = 0.0
+    v[0:3] = 5.0
+    if p == 0:
+        ws.send(ws.EAST, 2)
+    else:
+        t[0:3, ws.recv(ws.WEST, dtype=np.int32)] = v[0:3]  # the index expression runs once
+        for i in range(3):
+            out[i * 4:i * 4 + 4] = t[i, 0:4]
+
+
+def test_a_strided_copy_evaluates_each_side_once(dev):
+    out = dev.device_array(12)
+    column_from_a_received_index[(1, 1), (2, 1)](out)  # a second recv would deadlock
+    expected = np.zeros((3, 4), np.float32)
+    expected[:, 2] = 5.0
+    np.testing.assert_array_equal(out.copy_to_host().reshape(3, 4), expected)
