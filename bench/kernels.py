@@ -174,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         plot(rows, Path(args.plot))
     section = ("## Kernels\n\n"
                f"Command: `python bench/kernels.py --write bench/RESULTS.md --plot {args.plot}`\n\n"
-               f"Machine: {machine()}\n\n{text}\n\n{heat_instructions(rows)}\n\n"
+               f"Machine: {machine()}\n\nSimulated cycles and utilization are exact and reproducible; wall times "
+               f"are noisy (2 cores shared with other work): compare the same-run ratios to NumPy.\n\n"
+               f"{text}\n\n{heat_instructions(rows)}\n\n"
                f"GEMM and GEMV utilization against block size: `{args.plot}`.\n")
     print(text)
     print(heat_instructions(rows))
