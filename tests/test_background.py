@@ -164,3 +164,28 @@ def async_of_a_scalar(out):
 def test_what_background_transfers_refuse(kernel, message):
     error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(N, np.float32))
     assert message in str(error) and "refused" in str(error)
+
+
+@ws.jit
+def two_sends(out):
+    p = ws.grid(1)
+    buf = ws.local.array(2 * N, np.float32)
+    for i in range(2 * N):
+        buf[i] = i * 1.0
+    if p == 0:
+        ws.send_async(ws.EAST, buf[0:N])
+        ws.send_async(ws.EAST, buf[N:2 * N])  # queued behind the first
+        ws.send_wait(ws.EAST)
+    else:
+        ws.recv(ws.WEST, out=buf[N:2 * N])
+        ws.recv(ws.WEST, out=buf[0:N])
+        out[0:2 * N] = buf[0:2 * N]
+
+
+def test_background_transfers_on_one_channel_run_in_order():
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(2 * N)
+    stats = two_sends[(1, 1), (2, 1)](out)
+    np.testing.assert_array_equal(out.copy_to_host(), np.concatenate([np.arange(N, 2 * N), np.arange(N)]))
+    # the link carries a word a cycle: the sender's wait ends no sooner than 2N word times after it began
+    assert stats.busy.ravel()[0] + stats.stall.ravel()[0] >= 2 * N

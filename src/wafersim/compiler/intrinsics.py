@@ -64,12 +64,12 @@ outer_add = Intrinsic("outer_add", "outer_add(c, x, y): c[i, j] += x[i] * y[j] f
                       "rank-1 update).")
 recv_async = Intrinsic("recv_async", "recv_async(direction, out=slice, channel=0): start receiving len(slice) words "
                        "into a local slice in the background (one recva); the PE goes on at once. The slice holds "
-                       "them only after ws.recv_wait(direction, channel) (one background receive per channel).")
+                       "them only after ws.recv_wait(direction, channel) (receives on one channel run one after the other).")
 recv_wait = Intrinsic("recv_wait", "recv_wait(direction, channel=0): wait until the background receive from direction "
                       "on channel has its last word (one rwait).")
 send_async = Intrinsic("send_async", "send_async(direction, slice, channel=0): start sending a local slice in the "
                        "background (one senda); the PE goes on at once and may change the slice only after "
-                       "ws.send_wait(direction, channel) (one background send per channel).")
+                       "ws.send_wait(direction, channel) (sends on one channel run one after the other).")
 send_wait = Intrinsic("send_wait", "send_wait(direction, channel=0): wait until the background send to direction on "
                       "channel has sent its last word (one swait).")
 BACKGROUND = frozenset({recv_async, recv_wait, send_async, send_wait})

@@ -11,7 +11,8 @@ last word was taken or sent, if that is later.
 In the simulation a PE stays at its `recva` / `senda` until every word has moved (its clock parked at
 the issue, a lower bound of its next instruction's cycle, so the scheduler's causal order of global
 accesses holds): a program whose transfer needs this PE's later instructions to complete is reported as
-a deadlock, never run wrong. Per (direction, channel) a PE has one background transfer each way at a time.
+a deadlock, never run wrong. Transfers on one (direction, channel) and way run one after the other: a
+second starts when the one before it has moved its last word.
 """
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ class BackgroundMixin:
         first, resumed = pes[starting], pes[~starting]
         state[_ISSUE, first] = self.cycle[first]
         state[_STALL, first] = self.stall[first]
+        # A transfer starts after the one before it on the same channel and way (a queue runs them in order).
+        self.cycle[first] = np.maximum(self.cycle[first], state[_CLOCK, first])
         self.cycle[resumed] = state[_CLOCK, resumed]  # the stream goes on from its last word
         move = self._recv if ins.op == "recva" else self._send
         out = move(pc, ins, next_pc, cost, L)
