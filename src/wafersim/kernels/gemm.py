@@ -14,7 +14,7 @@ The transfers are background ones (`ws.send_async` / `ws.recv_async`, the asynch
 of real wafer-scale chips): the panels of step k + 1 move into a second pair of buffers while step k
 computes, A's during the first half of the updates and B's during the second (one stream at a time
 through a PE's ramp), so a step costs its updates, not its updates plus 2 * T * T words of transfer.
-In the last step C is updated a block of rows at a time and each block is stored as soon as it is final.
+In the last step C is updated in two blocks of rows, the first stored while the second is computed.
 
 The FLOPs are exactly the fma work: 2 * n**3 (each rank-1 element counts 2).
 
@@ -54,10 +54,11 @@ def gemm_kernel(tile: int) -> Dispatcher:
     # update) and its B tile, then two buffers of the A and B panels received in a step (double buffering:
     # step k computes with one while the panels of step k + 1 arrive in the other).
     OWN_A, OWN_B, GOT = 0, TT, 2 * TT
-    # The last step updates C a block of rows at a time and stores each block as soon as it is final, so
-    # the off-wafer store of all but the last block overlaps the product (when 4 divides T).
-    BLOCKS = 4 if tile % 4 == 0 else 1
-    RB = T // BLOCKS
+    # The last step updates C in two blocks of rows and stores the first (RB rows) as soon as it is final, so
+    # that its off-wafer store overlaps the second block's updates. The second block's T updates take at least
+    # as long as the first block's RB * T words take to leave at a word a cycle, (T - RB) * T * T / 8 >= RB * T
+    # with up to 8 vector lanes (`dev`; `wse2` has 1): a PE's stores never overlap each other.
+    RB = T * T // (T + 8)
     # Rank-1 updates per trip of the k loop (the tuple loop is unrolled): one loop test per four updates.
     UNROLL = 4 if tile % 8 == 0 else 1
     OFFSETS = tuple(range(0, UNROLL * T, T))
@@ -123,9 +124,10 @@ def gemm_kernel(tile: int) -> Dispatcher:
                     ws.send_async(ws.RAMP, panels[OWN_B:OWN_B + TT], channel=1)
                 rank1_updates(panels, ct, ao, bo, 0, T, HALF, TT)
             else:
-                for r0 in range(0, T, RB):
-                    rank1_updates(panels, ct, ao, bo, r0, RB, 0, TT)
-                    c[me, r0 * T:r0 * T + RB * T] = ct[r0 * T:r0 * T + RB * T]
+                rank1_updates(panels, ct, ao, bo, 0, RB, 0, TT)
+                c[me, 0:RB * T] = ct[0:RB * T]
+                rank1_updates(panels, ct, ao, bo, RB, T - RB, 0, TT)
+                c[me, RB * T:TT] = ct[RB * T:TT]
 
     return gemm_summa
 
