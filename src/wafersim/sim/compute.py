@@ -222,7 +222,7 @@ class ComputeMixin(SparseMixin, DescriptorMixin):
     def _vector(self, L: Lanes, ins: Instr) -> None:
         """A vector op over SRAM ranges; each distinct (addresses, length) tuple is one NumPy call."""
         scalar_b = ins.op in ("vscale", "vfill") or bool(ins.flags & FLAG_SCALAR)
-        names = ["d", "c"] + (["a"] if ins.op != "vfill" else []) + ([] if scalar_b else ["b"])
+        names = ["d", "c"] + (["a"] if ins.op != "vfill" else []) + ([] if scalar_b or ins.op == "vcopy" else ["b"])
         self._by_operands(L, ins, names, lambda sub, where: self._vector_uniform(sub, ins, where, scalar_b))
 
     def _by_operands(self, L: Lanes, ins: Instr, names: list[str], run) -> None:
@@ -259,7 +259,7 @@ class ComputeMixin(SparseMixin, DescriptorMixin):
         is_float = bool(ins.flags & FLAG_FLOAT)
         S = self.fsram if is_float else self.sram
         regs = self.fregs if is_float else self.regs
-        scalar = regs[ins.b]
+        scalar = regs[ins.b] if ins.op != "vcopy" else None  # (vcopy has no b: its field may name any register)
         dst = S[d:d + n]
         op = ins.op
         if op == "vcopy":
