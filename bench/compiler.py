@@ -40,8 +40,9 @@ def library_compile_times() -> list[tuple[str, float]]:
 
     dev = ws.Device(ws.WaferSpec(width=8, height=8))
     tiles = dev.to_device(np.zeros((64, 32 * 32 + 32), np.float32))
+    operands = dev.to_device(np.zeros((64, 2 * 32 * 32), np.float32))  # A and B tiles (gemm.to_operand_tiles)
     vector = dev.to_device(np.zeros(256, np.float32))
-    cases = [("gemm, 32 x 32 tiles", gemm_kernel(32), (tiles, tiles, tiles, 8)),
+    cases = [("gemm, 32 x 32 tiles", gemm_kernel(32), (operands, tiles, 8)),
              ("gemv, 32 x 32 tiles", gemv_kernel(32, 32), (tiles, vector, 8)),
              ("heat_tiled, 16 x 16 tiles", heat_tiled_kernel(16), (tiles, tiles, np.float32(0.1), 20, 8))]
     out = []

@@ -9,6 +9,7 @@ speed (PE-instructions per wall second), and the NumPy time for the same computa
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -101,8 +102,18 @@ def row(kernel: str, size: str, stats: LaunchStats, wall: float, numpy_wall: flo
         "gflops": stats.flops / stats.seconds / 1e9 if stats.cycles else 0.0,
         "utilization": stats.utilization, "pes": stats.spec.n_pes,
         "words_per_link": stats.words_moved / busy_links if busy_links else 0.0,
-        "wall_s": wall, "rate": stats.instructions / wall, "numpy_s": numpy_wall,
+        "wall_s": wall, "rate": stats.instructions / wall, "numpy_s": numpy_wall, "instructions": stats.instructions,
     }
+
+
+def heat_instructions(rows: list[dict]) -> str:
+    """Instructions per PE per step of the heat rows (every PE of the wafer used; loads and stores included)."""
+    parts = []
+    for r in rows:
+        if r["kernel"].startswith("heat"):
+            steps = int(re.search(r"(\d+) steps", r["size"])[1])
+            parts.append(f"{r['kernel']} {r['size']}: {r['instructions'] / r['pes'] / steps:.1f}")
+    return ("Heat instructions per PE per step: " + "; ".join(parts) + ".") if parts else ""
 
 
 def table(rows: list[dict]) -> str:
@@ -163,9 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         plot(rows, Path(args.plot))
     section = ("## Kernels\n\n"
                f"Command: `python bench/kernels.py --write bench/RESULTS.md --plot {args.plot}`\n\n"
-               f"Machine: {machine()}\n\n{text}\n\n"
+               f"Machine: {machine()}\n\nSimulated cycles and utilization are exact and reproducible; wall times "
+               f"are noisy (2 cores shared with other work): compare the same-run ratios to NumPy.\n\n"
+               f"{text}\n\n{heat_instructions(rows)}\n\n"
                f"GEMM and GEMV utilization against block size: `{args.plot}`.\n")
     print(text)
+    print(heat_instructions(rows))
     if args.write:
         write_section(args.write, "kernels", section)
         print(f"wrote {args.write} and {args.plot}")

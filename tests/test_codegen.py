@@ -1,5 +1,5 @@
 """Generated-code quality: what the optimisation passes leave in the loops of the API.md heat kernel and
-of the library GEMM, and code size against a PE's SRAM.
+of the library GEMM (rank-1 updates, `vger`), and code size against a PE's SRAM.
 
 Expectations changed with the optimisation passes (docs/compiler.md, "Optimisation passes"): the loop
 no longer computes `has_neighbor` or loads constants (both are loop-invariant and hoisted, `acc = 0.0`
@@ -46,21 +46,29 @@ def test_heat_loop_body_has_no_invariant_work():
     assert len(jumps) == 4 and all(body[k - 1].startswith("mov ") for k in jumps)
 
 
-def test_library_gemm_inner_loop_is_one_load_per_vector_fma():
+def test_library_gemm_updates_are_rank1_updates_with_only_address_steps_between():
     from wafersim.kernels.gemm import gemm_kernel
 
     dev = ws.Device(ws.WaferSpec(width=2, height=2))
-    z = dev.to_device(np.zeros((4, 32 * 32), np.float32))
-    compiled = gemm_kernel(32).compile_for(z, z, z, 2)
-    lines = [line.strip() for line in compiled.asm_text.splitlines()]
-    vfma_lines = [k for k, line in enumerate(lines) if line.startswith("vfma")]
-    start = max(k for k in range(vfma_lines[0]) if lines[k].endswith(":"))
-    body = [line.split()[0] for line in lines[start + 1:vfma_lines[-1] + 4] if not line.endswith(":")]
-    fmas = 8 * 4  # the kernel's unrolled block: 8 rows of C by 4 steps of k
-    assert body.count("vfma.fs") == fmas and body.count("ld") == fmas
-    # besides: A's address, B's 4 row addresses and their step, the k step and the loop test; nothing
-    # recomputed per fma, no spill code
-    assert len(body) - 2 * fmas <= 9
+    z = dev.to_device(np.zeros((4, 2 * 32 * 32), np.float32))
+    compiled = gemm_kernel(32).compile_for(z, dev.device_array((4, 32 * 32)), 2)
+    runs, current = [], []  # straight-line runs (between labels and branches)
+    for line in (line.strip() for line in compiled.asm_text.splitlines()):
+        if line.endswith(":") or line.split()[0] in ("bz", "bnz", "jmp", "halt"):
+            runs.append(current)
+            current = []
+        elif not line.startswith("."):
+            current.append(line.split()[0])
+    updates = [run for run in runs if "vger.f" in run]
+    # a step's 32 updates (two halves, unrolled: its loops have constant trip counts) and the last step's
+    # two row blocks of 32 each
+    assert sum(run.count("vger.f") for run in updates) == 3 * 32
+    for run in updates:
+        count = run.count("vger.f")
+        # operands in SRAM: no loads, no spills; besides the updates, each one's two operand addresses, the
+        # bases of each unrolled trip (a constant and an add per two or four updates), and the last step's stores of C
+        assert set(run) <= {"vger.f", "addi", "add", "li", "seq", "gstv"}
+        assert len(run) - count <= 3 * count + 4
 
 
 @ws.jit

@@ -126,3 +126,30 @@ def test_constant_parameters_size_local_arrays_and_compile_per_value():
     assert len(sized_by_argument.cache) == 2  # one binary per value, reused for the repeated 3
     with pytest.raises(ws.LaunchError, match="ws.constant"):
         sized_by_argument[(1, 1), (1, 1)](out, out, 0.5)
+@ws.jit(boundscheck=False)
+def window_sum(src, out, s):
+    a = ws.local.array(16, np.float32)
+    r = ws.local.array(4, np.float32)
+    a[0:16] = src[0:16]
+    r[0:4] = a[s:s + 4] + a[s + 1:s + 1 + 4]  # run-time starts, constant lengths
+    out[0:4] = r[0:4]
+
+
+@ws.jit
+def window_checked(src, out, s):
+    a = ws.local.array(16, np.float32)
+    r = ws.local.array(4, np.float32)
+    a[0:16] = src[0:16]
+    r[0:4] = a[s:s + 4]
+    out[0:4] = r[0:4]
+
+
+def test_a_slice_e_to_e_plus_k_has_the_constant_length_k():
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    src = np.arange(16, dtype=np.float32) ** 2
+    out = dev.device_array(4)
+    window_sum[1, 1](dev.to_device(src), out, 5)
+    np.testing.assert_array_equal(out.copy_to_host(), src[5:9] + src[6:10])
+    assert "sub " not in window_sum.inspect_asm()  # no stop - start: the vadd's length is the constant 4
+    with pytest.raises(ws.MemoryAccessError):  # the bounds are still checked (stop 17 > 16)
+        window_checked[1, 1](dev.to_device(src), dev.device_array(4), 13)

@@ -119,3 +119,13 @@ def test_random_allocations_and_memcpy_sizes(sizes, copy, dtype):
     for pointer, _ in live:
         dev.free(pointer)
     assert dev.memory.used_bytes == 0
+
+
+def test_a_vector_copy_ignores_its_unused_b_field():
+    # Found by the fuzzer: `vcopy` (operands d, a, c) with its b field naming a register the program never
+    # uses read that register's row, past the registers the launch allocates (an IndexError, not a result).
+    word = encode(Instr("vcopy", d=0, a=0, c=0))[0] | (1 << 9)  # b = r1
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    stats = dev.launch(ws.Program(code=np.array([word], dtype=np.uint32), name="stray_b", data_words=0),
+                       (1, 1), (1, 1), [])
+    assert stats.instructions == 1

@@ -33,6 +33,23 @@ def test_gemm_matches_numpy(p, tile):
     assert 0 < stats.utilization < 1
 
 
+@pytest.mark.parametrize("p, tile", [(3, 12), (2, 8), (1, 5)])
+def test_gemm_equals_rank1_updates_in_order_bit_for_bit(p, tile):
+    # The kernel adds the n rank-1 updates A[:, k] x B[k, :] to C in the order k = 0..n-1 (SUMMA's steps,
+    # then the updates of a step; the last step's row blocks keep that order per element), each product
+    # and each sum rounded to float32: the same loop in NumPy gives the same bits. (p = 3: the double
+    # buffers alternate an odd number of times; T = 12 and 5: no unrolling, 3 and 1-row blocks.)
+    n = p * tile
+    rng = np.random.default_rng(100 + n)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    c, _ = gemm(a, b, p)
+    want = np.zeros((n, n), np.float32)
+    for k in range(n):
+        want = want + np.outer(a[:, k], b[k, :])
+    np.testing.assert_array_equal(c, want)
+
+
 def test_gemm_on_a_larger_device_and_bad_shapes():
     a = np.arange(36, dtype=np.float32).reshape(6, 6) / 10
     c, stats = gemm(a, a.T, 3, device=ws.Device(ws.WaferSpec(width=8, height=8)))

@@ -56,8 +56,10 @@ def test_float32_inputs_are_rounded_to_the_precision_first():
 
 
 def test_mixed_precision_product_takes_fewer_cycles_where_16_bit_lanes_are_wider():
-    """On a scaled-down wse2 (1 float32 FMAC a cycle, 4 float16), the same product in the same tiles on the
-    same block: fewer simulated cycles in mixed precision, by about the element cycles saved."""
+    """On a scaled-down wse2 (1 float32 FMAC a cycle, 4 float16), the same mixed product in the same tiles on
+    the same block: fewer simulated cycles than on a machine whose 16-bit rate is the float32 one, by about
+    the element cycles saved. (The float32 library GEMM is a different kernel, rank-1 updates with
+    background transfers, so its cycles are no yardstick for the 16-bit rate.)"""
     spec = ws.WaferSpec.preset("wse2", width=2, height=2)
     a, b = operands(np.float16, 6, [(16, 16), (16, 16)])
     _, fp32 = ml.matmul(a, b, tile=8, device=ws.Device(spec))
@@ -66,10 +68,9 @@ def test_mixed_precision_product_takes_fewer_cycles_where_16_bit_lanes_are_wider
     # Element cycles of the fmas alone, per PE: (16 / 8 steps) * 64 row fmas of 8 elements.
     fmas = 2 * 64
     saved = fmas * (8 / spec.vector_lanes - 8 / spec.vector_lanes_half)
-    assert fp32.cycles - mixed.cycles > saved / 2
     same_rate = spec.replace(vector_lanes_half=spec.vector_lanes)
     _, slow = matmul_mixed(a, b, "float16", tile=8, device=ws.Device(same_rate))
-    assert slow.cycles > mixed.cycles  # the gain is the 16-bit rate, not the kernel's shape
+    assert slow.cycles - mixed.cycles > saved / 2  # the gain is the 16-bit rate, not the kernel's shape
 
 
 def test_bad_precision_and_shapes_are_ml_shape_errors():

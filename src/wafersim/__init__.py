@@ -14,6 +14,7 @@ from .compiler.intrinsics import (blockDim, blockIdx, fma, grid, gridDim, gridsi
 from .compiler.intrinsics import print_ as print  # noqa: A001  (ws.print in kernels, like CUDA printf)
 from .compiler.intrinsics import fma_skip_zeros, pack_nonzeros, recv_fma, send_nonzeros, sparse_fma
 from .compiler.intrinsics import dot
+from .compiler.intrinsics import outer_add, recv_async, recv_wait, send_async, send_wait
 from .runtime.jit import jit
 from .runtime.debug import debug
 from .runtime.resume import resume_launch
@@ -39,5 +40,6 @@ __all__ = [
     "syncthreads", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
     "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",
     "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
+    "outer_add", "recv_async", "recv_wait", "send_async", "send_wait",
 ]
 __all__ += ["WordTypeError", "constant", *sorted(_MATH_ALIASES)]

@@ -152,7 +152,8 @@ class ArrayLowering(HalfLowering):
         """(start, length) of `s` over `size` elements, with 0 <= start <= stop <= size checked: at compile
         time for what is constant, else by `chk` instructions."""
         if s.step is not None:
-            raise Unsupported("slices with a step are not supported")
+            raise Unsupported("a slice with a step is supported only as a whole side of a copy between local "
+                              "arrays (`col[0:n] = t[j:j + n * w:w]`)")
         start = self.index_value(s.lower, "a slice bound") if s.lower is not None else Val("i32", const=0)
         stop = self.index_value(s.upper, "a slice bound") if s.upper is not None else size
         bad = any(v.is_const and v.const < 0 for v in (start, stop))
@@ -168,7 +169,22 @@ class ArrayLowering(HalfLowering):
             self.check_index(start, limit, f"{what} start")
             self.check_index(stop, limit, f"{what} end")
             self.check_index(self.arith(ast.Sub(), stop, start), limit, f"{what} length")
-        return start, self.arith(ast.Sub(), stop, start)
+        return start, self.constant_span(s) or self.arith(ast.Sub(), stop, start)
+
+    def constant_span(self, s: ast.Slice) -> Val | None:
+        """The length K of `x[e:e + K]` with a constant K and a pure `e` (names, constants and arithmetic,
+        which give the same value both times they are evaluated): stop - start is K whatever e is, even
+        wrapped, so vector instructions get a constant length instead of a subtraction. None otherwise."""
+        upper, lower = s.upper, s.lower
+        if lower is None or not (isinstance(upper, ast.BinOp) and isinstance(upper.op, ast.Add)):
+            return None
+        pure = all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop,
+                                  ast.Load)) for n in ast.walk(lower))
+        span = self.static(upper.right)
+        if not pure or ast.unparse(upper.left) != ast.unparse(lower) or not isinstance(span, int) \
+                or isinstance(span, bool):
+            return None
+        return Val("i32", const=span)
 
     def slice_registers(self, ref: SliceRef) -> tuple[VReg | int, VReg | int]:
         """Registers holding an SRAM word address and a length for a local slice."""

@@ -16,6 +16,8 @@ from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
 from .core import RecvUse, closure_globals, read_source
 from .scalar_math import MATH_FUNCTIONS, OPERATOR_FUNCTIONS, MathLowering
+from .background import BackgroundCallLowering
+from .descriptors import DescriptorLowering
 from .sparse import SparseCallLowering
 from .values import DTYPES, KERNEL_OBJECTS, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
@@ -49,7 +51,7 @@ def _arity(args, n: int) -> None:
         raise Unsupported(f"this function takes {n} argument(s), got {len(args)}")
 
 
-class CallLowering(SparseCallLowering, MathLowering):
+class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowering, MathLowering):
     def call(self, node: ast.Call):
         callee = self.static(node.func)
         if callee is NOT_STATIC:
@@ -60,6 +62,10 @@ class CallLowering(SparseCallLowering, MathLowering):
             return self.inline(node, callee.py_func)
         if callee in wsi.SPARSE:
             return self.sparse_call(callee, node)
+        if callee is wsi.outer_add:
+            return self.outer_add(node)
+        if callee in wsi.BACKGROUND:
+            return self.background_call(callee, node)
         args = node.args
         kwargs = {k.arg: k.value for k in node.keywords}
         allowed = {wsi.send: {"channel"}, wsi.recv: {"channel", "dtype", "out", "bitcast"}, wsi.route: {"rx", "tx"}}.get(callee, set())

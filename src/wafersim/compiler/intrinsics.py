@@ -14,7 +14,8 @@ from ..isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 
 __all__ = ["EAST", "NORTH", "RAMP", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
            "gridsize", "has_neighbor", "local", "print_", "recv", "route", "route_mask", "send", "use_route", "syncthreads", "threadIdx",
-           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot", "constant"]
+           "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot", "constant",
+           "outer_add", "recv_async", "recv_wait", "send_async", "send_wait"]
 
 
 class Intrinsic:
@@ -64,6 +65,20 @@ syncthreads = Intrinsic("syncthreads", "syncthreads(): barrier over the PEs of t
 fma = Intrinsic("fma", "fma(a, b, c) -> a * b + c in float32.")
 dot = Intrinsic("dot", "dot(a, b) -> sum of a[k] * b[k] over two local slices of one length, left to right, each "
                 "product and sum rounded to the slices' dtype (one vdot instruction).")
+outer_add = Intrinsic("outer_add", "outer_add(c, x, y): c[i, j] += x[i] * y[j] for a 2-D local array c (or a block of "
+                      "its whole rows, c[r0:r1, :]) and 1-D local slices x, y of c's row and column counts (one vger: a "
+                      "rank-1 update).")
+recv_async = Intrinsic("recv_async", "recv_async(direction, out=slice, channel=0): start receiving len(slice) words "
+                       "into a local slice in the background (one recva); the PE goes on at once. The slice holds "
+                       "them only after ws.recv_wait(direction, channel) (receives on one channel run one after the other).")
+recv_wait = Intrinsic("recv_wait", "recv_wait(direction, channel=0): wait until the background receive from direction "
+                      "on channel has its last word (one rwait).")
+send_async = Intrinsic("send_async", "send_async(direction, slice, channel=0): start sending a local slice in the "
+                       "background (one senda); the PE goes on at once and may change the slice only after "
+                       "ws.send_wait(direction, channel) (sends on one channel run one after the other).")
+send_wait = Intrinsic("send_wait", "send_wait(direction, channel=0): wait until the background send to direction on "
+                      "channel has sent its last word (one swait).")
+BACKGROUND = frozenset({recv_async, recv_wait, send_async, send_wait})
 print_ = Intrinsic("print", "print(value[, label]): debug print with the PE coordinates and cycle.")
 
 # Zero-skipping and sparse operands (docs/sparsity.md). A pairs slice holds (value, index) words: a value

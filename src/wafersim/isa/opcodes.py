@@ -301,6 +301,24 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vmath", "REG", ("d", "a", "fn", "c"), "vector", "sram[d:d+c] = fn(sram[a:a+c]) for a float32 math instruction "
      "fn of one operand (float_math.VECTOR_MATH: fsqrt, fexp, ..., ffrac); each element also costs the "
      "instruction's own cycles over vector_lanes", ""),
+    # operand descriptors (docs/timing.md, "Strided and 2-D operands"): a strided copy and a rank-1 update, as the
+    # strided and multi-dimensional memory DSDs of the Cerebras SDK describe whole tensors to one instruction
+    ("vcopys", "REG", ("d", "a", "b", "c"), "vector", "strided copy: sram[d + k*sd] = sram[a + k*sa] for k < c, the "
+     "strides the signed 16-bit halves of b (sd = b >> 16, sa = low half); every element read before any is "
+     "written (a repeated destination keeps the last); costs ceil(c / vector_lanes), as vcopy", ""),
+    ("vger", "REG", ("d", "a", "b", "c"), "vector", "rank-1 update (outer product): sram[d + i*N + j] += sram[a + i] "
+     "* sram[b + j] for i < M = c >> 16, j < N = c & 0xffff (.f: float32, the product rounded, then the sum, as "
+     "vfma; int32 wraps); every operand read before any element is written; costs ceil(M*N / vector_lanes)", "f"),
+    # background transfers (docs/timing.md, "Background transfers"): the fabric moves words while the PE
+    # computes, as the asynchronous DSD operations of the Cerebras SDK run on a microthread beside the main thread
+    ("recva", "MSG", ("dir", "ch", "a", "b"), "recv", "start receiving the next b words from dir on channel ch into "
+     "sram[a:a+b] in the background: the PE goes on after the issue; words are taken as they arrive", ""),
+    ("rwait", "MSG", ("dir", "ch"), "recv", "wait until the background receive from dir on channel ch has taken its "
+     "last word (at once if none is running); sram[a:a+b] of that recva is defined only after it", ""),
+    ("senda", "MSG", ("dir", "ch", "a", "b"), "send", "start sending sram[a:a+b] to dir on channel ch in the "
+     "background (as sendv, a word per 1 / link_words_per_cycle): the PE goes on after the issue", ""),
+    ("swait", "MSG", ("dir", "ch"), "send", "wait until the background send to dir on channel ch has sent its last "
+     "word (at once if none is running); sram[a:a+b] of that senda may change only after it", ""),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))
@@ -309,7 +327,7 @@ HALF_VECTOR_OPS = frozenset({"vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma
 #: Vector instructions over SRAM: `d` and `a` (and `b`, unless `.s` makes it a scalar register) hold SRAM
 #: word addresses, `c` the length; none of them writes a register.
 VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vdiv", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
-                        "vfmaz", "vspfma", "vmath"}) | HALF_VECTOR_OPS  # (vmath's b is a function number)
+                        "vfmaz", "vspfma", "vmath", "vcopys", "vger"}) | HALF_VECTOR_OPS  # (vmath's b is a function number)
 BY_NAME: dict[str, Opcode] = {op.name: op for op in OPCODES}
 BY_CODE: dict[int, Opcode] = {op.code: op for op in OPCODES}
 

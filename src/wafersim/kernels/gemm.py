@@ -1,20 +1,27 @@
-"""Dense matrix multiply C = A @ B on a P x P block of PEs: SUMMA over routed multicast.
+"""Dense matrix multiply C = A @ B on a P x P block of PEs: SUMMA over routed multicast, with the panels
+moving in the background while the PEs compute.
 
 PE (px, py) keeps the T x T tiles A[py, px], B[py, px] and C[py, px] of the n x n matrices (n = P * T)
-in its SRAM, as 1-D row-major local arrays. For k in 0..P-1:
+in its SRAM: A transposed (its columns contiguous), B and C row-major. For k in 0..P-1:
 
-- the PEs of column k hand their A tile to their routers once; a row bus (channel 0) copies it to every
-  PE of the row, which receives it without forwarding anything itself (the routers do);
+- the PEs of column k hand their A tile to their routers; a row bus (channel 0) copies it to every PE of
+  the row, which receives it without forwarding anything itself (the routers do);
 - the PEs of row k do the same with their B tile over a column bus (channel 1);
-- every PE accumulates C += A[py, k] @ B[k, px] as T * T vector fused multiply-adds over tile rows:
-  ``c[i*T:(i+1)*T] = a_k[i*T + kk] * b_k[kk*T:(kk+1)*T] + c[i*T:(i+1)*T]``, R rows of C at a time
-  (register blocking: each row of B is addressed once for R fmas).
+- every PE accumulates C += A[py, k] @ B[k, px] as T rank-1 updates, one `vger` each:
+  ``ws.outer_add(c, column kk of A_k, row kk of B_k)`` (T * T fused multiply-adds for one issue).
 
-The FLOPs are exactly the fma work: 2 * n**3 (each vfma element counts 2).
+The transfers are background ones (`ws.send_async` / `ws.recv_async`, the asynchronous DSD operations
+of real wafer-scale chips): the panels of step k + 1 move into a second pair of buffers while step k
+computes, A's during the first half of the updates and B's during the second (one stream at a time
+through a PE's ramp), so a step costs its updates, not its updates plus 2 * T * T words of transfer.
+In the last step C is updated in two blocks of rows, the first stored while the second is computed.
 
-Global memory holds the matrices tile-blocked: a (P*P, T*T) array whose row py*P + px is tile (py, px)
-row-major (`to_tiles` / `from_tiles` convert). Each PE then moves a whole tile with one bulk copy, so it
-pays the off-wafer latency (`global_latency`, 500 cycles) once per tile instead of once per tile row.
+The FLOPs are exactly the fma work: 2 * n**3 (each rank-1 element counts 2).
+
+Global memory holds the operands tile-blocked: a (P*P, 2*T*T) array whose row py*P + px is tile (py, px)
+of A transposed, then tile (py, px) of B (`to_operand_tiles`), so each PE loads both with one bulk copy
+and pays the off-wafer latency (`global_latency`, 500 cycles) once; C comes back as a (P*P, T*T) array
+(`from_tiles`).
 """
 from __future__ import annotations
 
@@ -29,77 +36,98 @@ from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
 from .hosting import Scratch, fitting_device
 
-# SRAM a PE needs: five T x T float32 tiles (A, B, C and the two received panels).
-_TILES = 5
-
-
-@jit
-def share_tile(mine, own, panel, channel):
-    """A SUMMA panel step: the PE whose turn it is (`mine`) copies its tile `own` into `panel` and hands it
-    to its router on `channel` (a bus route multicasts it along its row or column); the others receive it
-    into `panel`."""
-    if mine:
-        panel[:] = own[:]
-        ws.send(ws.RAMP, panel[:], channel=channel)
-    else:
-        ws.recv(ws.RAMP, out=panel[:], channel=channel)
-
-
-@jit
-def tile_product(ak, bk, ct, T):
-    """C += A_k @ B_k for T x T row-major tiles in local arrays (T a constant): for each kk, C[i, :] +=
-    A[i, kk] * B[kk, :], one vector fma per row of C (kernels.ml.mixed: a float32 A_k and C, a 16-bit B_k).
-
-    Register blocking when 8 divides T: 8 rows of C at a time share each row of B (its address computed once
-    for 8 fmas) and 4 steps of kk run per trip. The compiler hoists the row addresses of C out of the kk
-    loop and strength-reduces the B row address, leaving per vector fma one scalar load of A[i, kk] (and an
-    add per 8 fmas)."""
-    if T % 8 == 0:  # folded at compile time; the tuples below are unrolled
-        for i0 in range(0, T * T, 8 * T):
-            bo = 0
-            for kk in range(0, T, 4):
-                ai = i0 + kk
-                for u in (0, 1, 2, 3):
-                    for r in (0, 1, 2, 3, 4, 5, 6, 7):
-                        ct[i0 + r * T:i0 + r * T + T] = (ak[ai + r * T + u] * bk[bo + u * T:bo + u * T + T]
-                                                         + ct[i0 + r * T:i0 + r * T + T])
-                bo += 4 * T
-    else:
-        for ci in range(0, T * T, T):
-            for kk in range(T):
-                ct[ci:ci + T] = ak[ci + kk] * bk[kk * T:kk * T + T] + ct[ci:ci + T]
+# SRAM a PE needs: seven T x T float32 tiles (A, B, C and two buffers of the two received panels).
+_TILES = 7
 
 
 @functools.lru_cache(maxsize=None)
 def gemm_kernel(tile: int) -> Dispatcher:
     """The SUMMA kernel for T x T tiles (T = `tile`); local-array shapes are compile-time constants.
 
-    Launch on one P x P block: ``kernel[(1, 1), (P, P)](a, b, c, P)`` with tile-blocked (P*P, T*T) float32
-    device arrays (see `to_tiles`)."""
+    Launch on one P x P block: ``kernel[(1, 1), (P, P)](ab, c, P)`` with the (P*P, 2*T*T) float32 operand
+    tiles of `to_operand_tiles` and a tile-blocked (P*P, T*T) float32 device array c (see `to_tiles`)."""
     if tile < 1:
         raise ArgumentError(f"tile must be positive, got {tile}")
     T = tile
     TT = tile * tile
+    # `panels`: this PE's A tile transposed (column j of A at [j*T:(j+1)*T]: the x operand of a rank-1
+    # update) and its B tile, then two buffers of the A and B panels received in a step (double buffering:
+    # step k computes with one while the panels of step k + 1 arrive in the other).
+    OWN_A, OWN_B, GOT = 0, TT, 2 * TT
+    # The last step updates C in two blocks of rows and stores the first (RB rows) as soon as it is final, so
+    # that its off-wafer store overlaps the second block's updates. The second block's T updates take at least
+    # as long as the first block's RB * T words take to leave at a word a cycle, (T - RB) * T * T / 8 >= RB * T
+    # with up to 8 vector lanes (`dev`; `wse2` has 1): a PE's stores never overlap each other.
+    RB = T * T // (T + 8)
+    # Rank-1 updates per trip of the k loop (the tuple loop is unrolled): one loop test per four updates.
+    UNROLL = 4 if tile % 8 == 0 else 1
+    OFFSETS = tuple(range(0, UNROLL * T, T))
+    HALF = (T // 2) * T  # the B panel of the next step is sent after the first half of the updates
+
+    @jit
+    def rank1_updates(panels, ct, ao, bo, r0, rows, lo, hi):
+        """C[r0:r0 + rows, :] += sum over kk in [lo, hi) of A_k[r0:r0 + rows, kk] x B_k[kk, :] (offsets in words)."""
+        for kk in range(lo, hi, UNROLL * T):
+            for u in OFFSETS:
+                ws.outer_add(ct[r0 * T:r0 * T + rows * T], panels[ao + kk + u + r0:ao + kk + u + r0 + rows],
+                             panels[bo + kk + u:bo + kk + u + T])
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
-    def gemm_summa(a, b, c, p):
+    def gemm_summa(ab, c, p):
         px, py = ws.grid(2)
-        at = ws.local.array(TT, np.float32)  # this PE's A tile
-        bt = ws.local.array(TT, np.float32)  # this PE's B tile
-        ak = ws.local.array(TT, np.float32)  # A[py, k], received along the row
-        bk = ws.local.array(TT, np.float32)  # B[k, px], received along the column
-        ct = ws.local.array(TT, np.float32)  # the C tile being accumulated
-        me = py * p + px  # this PE's row of the tile-blocked (P*P, T*T) arrays
-        at[0:TT] = a[me, 0:TT]  # one bulk copy per tile
-        bt[0:TT] = b[me, 0:TT]
-        ct[0:TT] = 0.0
+        panels = ws.local.array(6 * TT, np.float32)
+        ct = ws.local.array(TT, np.float32)  # the C tile being accumulated, row-major
+        me = py * p + px  # this PE's row of the tile-blocked arrays
         ws.use_route(0, "row_bus")  # A[py, k] from column k to its whole row: one multicast
         ws.use_route(1, "column_bus")  # B[k, px] from row k to its whole column
+        # Step 0's panels move while the PEs load their tiles: column 0 loads its A tile first and sends it
+        # at once; the others post their receives, then load both tiles with one bulk copy (one latency).
+        if px == 0:
+            panels[OWN_A:OWN_A + TT] = ab[me, 0:TT]
+            ws.send_async(ws.RAMP, panels[OWN_A:OWN_A + TT], channel=0)
+            panels[OWN_B:OWN_B + TT] = ab[me, TT:2 * TT]
+        else:
+            ws.recv_async(ws.RAMP, out=panels[GOT:GOT + TT], channel=0)
+            if py != 0:
+                ws.recv_async(ws.RAMP, out=panels[GOT + TT:GOT + 2 * TT], channel=1)
+            panels[OWN_A:OWN_A + 2 * TT] = ab[me, 0:2 * TT]
+        if py == 0:  # B[0, px] goes once A[py, 0] has passed this PE: one stream at a time through a ramp
+            if px == 0:
+                ws.send_wait(ws.RAMP, channel=0)
+            else:
+                ws.recv_wait(ws.RAMP, channel=0)
+            ws.send_async(ws.RAMP, panels[OWN_B:OWN_B + TT], channel=1)
+        elif px == 0:
+            ws.recv_async(ws.RAMP, out=panels[GOT + TT:GOT + 2 * TT], channel=1)
+        ct[0:TT] = 0.0  # (while the panels arrive)
         for k in range(p):
-            share_tile(px == k, at, ak, 0)
-            share_tile(py == k, bt, bk, 1)
-            tile_product(ak, bk, ct, T)
-        c[me, 0:TT] = ct[0:TT]
+            here = GOT + (k % 2) * 2 * TT  # this step's received panels
+            there = GOT + ((k + 1) % 2) * 2 * TT  # the next step's
+            ao = OWN_A
+            if px != k:
+                ws.recv_wait(ws.RAMP, channel=0)
+                ao = here
+            bo = OWN_B
+            if py != k:
+                ws.recv_wait(ws.RAMP, channel=1)
+                bo = here + TT
+            last = k == p - 1
+            if not last:  # the A panel of step k + 1 moves (in the background) during the first half
+                if px == k + 1:
+                    ws.send_async(ws.RAMP, panels[OWN_A:OWN_A + TT], channel=0)
+                else:
+                    ws.recv_async(ws.RAMP, out=panels[there:there + TT], channel=0)
+                if py != k + 1:
+                    ws.recv_async(ws.RAMP, out=panels[there + TT:there + 2 * TT], channel=1)
+                rank1_updates(panels, ct, ao, bo, 0, T, 0, HALF)
+                if py == k + 1:  # and the B panel during the second: one stream at a time into each PE
+                    ws.send_async(ws.RAMP, panels[OWN_B:OWN_B + TT], channel=1)
+                rank1_updates(panels, ct, ao, bo, 0, T, HALF, TT)
+            else:
+                rank1_updates(panels, ct, ao, bo, 0, RB, 0, TT)
+                c[me, 0:RB * T] = ct[0:RB * T]
+                rank1_updates(panels, ct, ao, bo, RB, T - RB, 0, TT)
+                c[me, RB * T:TT] = ct[RB * T:TT]
 
     return gemm_summa
 
@@ -109,6 +137,15 @@ def to_tiles(m: np.ndarray, p: int) -> np.ndarray:
     n = m.shape[0]
     t = n // p
     return np.ascontiguousarray(m.reshape(p, t, p, t).transpose(0, 2, 1, 3).reshape(p * p, t * t))
+
+
+def to_operand_tiles(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
+    """The kernel's operands: a (p*p, 2*T*T) array whose row py*p + px is tile (py, px) of A transposed
+    (column-major: the columns of A are the x operands of the rank-1 updates), then tile (py, px) of B
+    row-major, so that a PE loads both with one bulk copy."""
+    t = a.shape[0] // p
+    a_tiles = to_tiles(a, p).reshape(p * p, t, t).transpose(0, 2, 1).reshape(p * p, t * t)
+    return np.ascontiguousarray(np.concatenate([a_tiles, to_tiles(b, p)], axis=1))
 
 
 def from_tiles(tiles: np.ndarray, p: int) -> np.ndarray:
@@ -141,6 +178,6 @@ def gemm(a: np.ndarray, b: np.ndarray, p: int, device: Device | None = None,
         raise ArgumentError(f"{_TILES} tiles of {tile} x {tile} float32 ({words * 4} bytes) do not fit the "
                          f"{device.spec.sram_bytes}-byte SRAM of a PE: use a larger p")
     with Scratch(device, stream) as mem:
-        d_a, d_b, d_c = mem.put(to_tiles(a, p)), mem.put(to_tiles(b, p)), mem.empty((p * p, tile * tile))
-        stats = gemm_kernel(tile)[(1, 1), (p, p), stream](d_a, d_b, d_c, int(p))
+        d_ab, d_c = mem.put(to_operand_tiles(a, b, p)), mem.empty((p * p, tile * tile))
+        stats = gemm_kernel(tile)[(1, 1), (p, p), stream](d_ab, d_c, int(p))
         return from_tiles(mem.get(d_c), p), stats

@@ -67,11 +67,8 @@ def heat_tiled_kernel(tile: int) -> Dispatcher:
         has_s = ws.has_neighbor(ws.SOUTH)
         has_e = ws.has_neighbor(ws.EAST)
         has_w = ws.has_neighbor(ws.WEST)
-        r = S0
-        for i in range(T):  # edge columns -> contiguous buffers
-            ecol[i] = src[r + T - 1]
-            wcol[i] = src[r]
-            r += W
+        ecol[0:T] = src[S0 + T - 1:S0 + T - 1 + T * W:W]  # edge columns -> contiguous buffers (strided copies)
+        wcol[0:T] = src[S0:S0 + T * W:W]
         for c0 in range(0, T, CH):
             nl = min(CH, T - c0)
             if has_n:
@@ -98,11 +95,8 @@ def heat_tiled_kernel(tile: int) -> Dispatcher:
             erecv[0:T] = ecol[0:T]
         if not has_w:
             wrecv[0:T] = wcol[0:T]
-        r = S0
-        for i in range(T):  # contiguous buffers -> halo columns
-            src[r + T] = erecv[i]
-            src[r - 1] = wrecv[i]
-            r += W
+        src[S0 + T:S0 + T + T * W:W] = erecv[0:T]  # contiguous buffers -> halo columns
+        src[S0 - 1:S0 - 1 + T * W:W] = wrecv[0:T]
         acc[0:L] = src[NORTH0:NORTH0 + L] + src[SOUTH0:SOUTH0 + L] + src[EAST0:EAST0 + L] + src[WEST0:WEST0 + L]
         acc[0:L] = src[S0:S0 + L] * -4.0 + acc[0:L]
         src[S0:S0 + L] = acc[0:L] * alpha + src[S0:S0 + L]

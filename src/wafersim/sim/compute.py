@@ -17,10 +17,11 @@ from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
 from ..isa.opcodes import HALF_VECTOR_OPS
 from .compute_half import SCALAR_HALF_OPS, HalfComputeMixin
 from .lanes import Lanes
+from .descriptors import DESCRIPTOR_OPS, DescriptorMixin
 from .sparse import SPARSE_OPS, SparseMixin
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
-_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "send", "sendv", "recv", "recvv", "gld", "gst", "gldv", "gstv", "print"}
+_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print"}
 
 _INT_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "and": np.bitwise_and, "or": np.bitwise_or,
                "xor": np.bitwise_xor, "min": np.minimum, "max": np.maximum, "slt": np.less, "sle": np.less_equal,
@@ -90,7 +91,7 @@ ARITHMETIC_CHECKS = {
     "range() step is zero": (KernelValueError, "range() arg 3 must not be zero"),
 }
 
-class ComputeMixin(SparseMixin, HalfComputeMixin):
+class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
     """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
 
     # ------------------------------------------------------------------ program preparation
@@ -155,6 +156,8 @@ class ComputeMixin(SparseMixin, HalfComputeMixin):
             return self._sparse_executor(ins)
         if op in HALF_VECTOR_OPS or op in SCALAR_HALF_OPS:
             return self._half_executor(ins)
+        if op in DESCRIPTOR_OPS:
+            return self._descriptor_executor(ins)
         if op in REDUCTIONS:
             return lambda L: self._reduction(L, ins)
         if op.startswith("v"):
@@ -225,7 +228,7 @@ class ComputeMixin(SparseMixin, HalfComputeMixin):
     def _vector(self, L: Lanes, ins: Instr) -> None:
         """A vector op over SRAM ranges; each distinct (addresses, length) tuple is one NumPy call."""
         scalar_b = ins.op in ("vscale", "vfill", "vmath") or bool(ins.flags & FLAG_SCALAR)
-        names = ["d", "c"] + (["a"] if ins.op != "vfill" else []) + ([] if scalar_b else ["b"])
+        names = ["d", "c"] + (["a"] if ins.op != "vfill" else []) + ([] if scalar_b or ins.op == "vcopy" else ["b"])
         self._by_operands(L, ins, names, lambda sub, where: self._vector_uniform(sub, ins, where, scalar_b))
 
     def _by_operands(self, L: Lanes, ins: Instr, names: list[str], run) -> None:
@@ -262,7 +265,8 @@ class ComputeMixin(SparseMixin, HalfComputeMixin):
         is_float = bool(ins.flags & FLAG_FLOAT)
         S = self.fsram if is_float else self.sram
         regs = self.fregs if is_float else self.regs
-        scalar = regs[ins.b] if ins.op != "vmath" else None  # (vmath's b names a function, not a register)
+        # (vmath's b names a function, not a register; vcopy has no b: its field may name any register)
+        scalar = regs[ins.b] if ins.op not in ("vmath", "vcopy") else None
         dst = S[d:d + n]
         op = ins.op
         element_cycles = 1.0

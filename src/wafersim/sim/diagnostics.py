@@ -73,9 +73,9 @@ class DiagnosticsMixin:
         for pc, lanes in self._places():
             instr = self.launch.decoded[pc]
             flat = lanes.indices()
-            if instr.op in ("recv", "recvv"):
+            if instr.op in ("recv", "recvv", "recva"):
                 what = f"waits for a word from the {PORTS[instr.dir]} on channel {instr.ch}"
-            elif instr.op in ("send", "sendv"):
+            elif instr.op in ("send", "sendv", "senda"):
                 what = (f"waits for room to send {PORTS[instr.dir]} on channel {instr.ch} "
                         f"(the FIFO of {self.spec.fifo_depth} words is full)")
             else:
@@ -105,9 +105,9 @@ class DiagnosticsMixin:
         x, y = self.region.xy
         for pc, lanes in self._places():
             instr = self.launch.decoded[pc]
-            if instr.op in ("recv", "recvv"):
+            if instr.op in ("recv", "recvv", "recva"):
                 char = "^>v<r"[instr.dir]
-            elif instr.op in ("send", "sendv"):
+            elif instr.op in ("send", "sendv", "senda"):
                 char = "NESWR"[instr.dir]
             else:
                 char = "B"

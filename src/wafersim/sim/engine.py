@@ -128,7 +128,8 @@ class Launch:
             if instr.op == "sreg" and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                 raise LaunchError(f"{program.name}: pc {pc} reads special register number {instr.imm}; there are "
                                   f"{len(SPECIAL_REGISTERS)} ({', '.join(SPECIAL_REGISTERS)})", pc=pc)
-        channels = {i.ch for i in self.decoded.values() if i.op in ("send", "sendv", "recv", "recvv", "route", "routr")}
+        channels = {i.ch for i in self.decoded.values() if i.op in ("send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route",
+                                                        "routr")}
         channels |= set(self.routes)
         if channels and max(channels) >= spec.channels:
             raise LaunchError(f"{program.name} uses channel {max(channels)} but the machine has {spec.channels} "
@@ -138,9 +139,9 @@ class Launch:
         """Host memory this launch needs, by part (the largest wave is simulated at once)."""
         fifos = set()
         for instr in self.decoded.values():
-            if instr.op in ("recv", "recvv"):
+            if instr.op in ("recv", "recvv", "recva"):
                 fifos.add((instr.dir, instr.ch))
-            elif instr.op in ("send", "sendv"):
+            elif instr.op in ("send", "sendv", "senda"):
                 fifos.add((instr.dir if instr.dir == RAMP else (instr.dir + 2) % 4, instr.ch))
         parts = launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,
                              len(fifos), self.spec.fifo_depth, 4 if self.whole_cycles else 8)

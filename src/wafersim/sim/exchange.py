@@ -123,7 +123,7 @@ class ExchangeMixin:
         self._check_neighbor(lanes, ins.dir, "send")
         fifo = self._fifo((ins.dir + 2) % 4, ins.ch)
         offset = self.region.offset(ins.dir)
-        if ins.op == "sendv":
+        if ins.op in ("sendv", "senda"):
             return self._stream(pc, ins, next_pc, cost, lanes, offset, fifo, sending=True)
         src, dst = lanes.shifted_pair(offset)
         latency = self.region.link_latency(ins.dir)
@@ -182,7 +182,7 @@ class ExchangeMixin:
         if ins.dir != RAMP:  # a routed word comes from wherever the route brings it
             self._check_neighbor(lanes, ins.dir, "recv from")
         fifo = self._fifo(ins.dir, ins.ch)
-        if ins.op == "recvv":
+        if ins.op in ("recvv", "recva"):
             return self._stream(pc, ins, next_pc, cost, lanes, 0, fifo, sending=False)
         has = lanes.get(fifo.pushed) - lanes.get(fifo.popped) > 0
         ready, waiting = (lanes, None) if lanes.all(has) else lanes.split(has)

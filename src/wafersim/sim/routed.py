@@ -95,7 +95,7 @@ class RoutedExchangeMixin:
         fifo = self._fifo(RAMP, ins.ch)
         if L.count > 1 and ins.ch in self.routes.merge and self._share_receivers(table, rows):
             return self._routed_send_in_turn(pc, ins, next_pc, cost, L)
-        if ins.op == "sendv":
+        if ins.op in ("sendv", "senda"):
             mover = functools.partial(self._routed_stream_step, table, ins.ch)
             return self._stream(pc, ins, next_pc, cost, L, 0, fifo, sending=True, mover=mover)
         entry, lane = self._expand(table.start, rows)

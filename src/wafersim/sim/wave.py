@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import (CycleLimitError, KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError,
                       MeshBoundaryError, RouteError)
 from ..isa.encoding import Instr
+from .background import BackgroundMixin
 from .compute import ComputeMixin
 from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
@@ -48,7 +49,8 @@ class _Group:
 
 
 
-class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, OffWaferMixin, DiagnosticsMixin):
+class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, OffWaferMixin, DiagnosticsMixin,
+              BackgroundMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     def __init__(self, launch: "Launch", region: WaveRegion, start: np.ndarray, totals: "_Totals") -> None:
@@ -73,6 +75,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, O
         self.at_barrier = np.zeros(n, dtype=bool)
         self.barrier_time = np.zeros(n, dtype=self.time_dtype)
         self.fifos: dict[tuple[int, int], Fifo] = {}
+        self.background: dict[tuple, np.ndarray] = {}  # per (op, dir, ch): recva / senda state (`background`)
         self.routes = RouteTables(region, spec.ramp_latency, launch.routes)
         self.injected: dict[int, np.ndarray] = {}  # per routed channel: words each PE sent on current paths
         self.routed_link_words: dict[int, np.ndarray] = {}  # per routed channel: (4, n) words per link
@@ -94,11 +97,11 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, O
         # flat offset from the waiting PE to the FIFO's owner; None for a routed send: many owners)
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
         for pc, instr in launch.decoded.items():
-            if instr.op in ("recv", "recvv"):
+            if instr.op in ("recv", "recvv", "recva"):
                 self.waits_on[pc] = ((instr.dir, instr.ch), True, 0)
-            elif instr.op in ("send", "sendv") and instr.dir == RAMP:
+            elif instr.op in ("send", "sendv", "senda") and instr.dir == RAMP:
                 self.waits_on[pc] = ((RAMP, instr.ch), False, None)
-            elif instr.op in ("send", "sendv"):
+            elif instr.op in ("send", "sendv", "senda"):
                 self.waits_on[pc] = (((instr.dir + 2) % 4, instr.ch), False, region.offset(instr.dir))
 
     # ------------------------------------------------------------------ time representation
@@ -280,6 +283,10 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, O
             return self._typed_send(pc, ins, next_pc, cost, lanes)
         if op in ("recv", "recvv"):
             return self._typed_recv(pc, ins, next_pc, cost, lanes)
+        if op in ("recva", "senda"):
+            return self._background(pc, ins, next_pc, cost, lanes)
+        if op in ("rwait", "swait"):
+            return self._wait_background(ins, next_pc, cost, lanes)
         if op == "print":
             self._print(ins, lanes)  # stamped with the cycle at which it issues
             lanes.add(self.cycle, cost)
@@ -315,9 +322,13 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, O
             pe=first["pes"][0], block_index=first["block_index"])
 
     def _halt(self, lanes: Lanes) -> list:
-        # Posted global stores drain before a PE counts as finished.
+        # Posted global stores drain, and background transfers end, before a PE counts as finished.
+        if self.background:
+            lanes = lanes.to_index_form(self.n)
         cyc = lanes.get(self.cycle)
         done = np.maximum(cyc, lanes.get(self.store_done))
+        if self.background:
+            done = np.maximum(done, self._background_done(lanes)).astype(done.dtype)
         lanes.add(self.stall, done - cyc)
         if self.tracer:
             self.tracer.record(lanes, "store drain", cyc, done)

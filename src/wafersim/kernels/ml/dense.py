@@ -19,7 +19,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..gemm import _TILES as GEMM_TILES  # the tiles SUMMA keeps in a PE's SRAM, to check ours fit
-from ..gemm import from_tiles, gemm_kernel, to_tiles
+from ..gemm import from_tiles, gemm_kernel, to_operand_tiles
 from ..hosting import Scratch, fitting_device
 from .elementwise import bias_add_kernel
 from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk,
@@ -67,9 +67,9 @@ def matmul(a: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE, device: Devic
     # The library's kernel and layout, launched here rather than through `gemm.gemm` so that the device
     # arrays are freed afterwards (gemm.gemm keeps them).
     with Scratch(device or fitting_device(p, p), stream) as mem:
-        d_a, d_b = mem.put(to_tiles(padded_a, p)), mem.put(to_tiles(padded_b, p))
+        d_ab = mem.put(to_operand_tiles(padded_a, padded_b, p))
         d_c = mem.empty((p * p, t * t))
-        stats = gemm_kernel(t)[(1, 1), (p, p), stream](d_a, d_b, d_c, int(p))
+        stats = gemm_kernel(t)[(1, 1), (p, p), stream](d_ab, d_c, int(p))
         return np.ascontiguousarray(from_tiles(mem.get(d_c), p)[:m, :n]), stats
 
 

@@ -26,7 +26,7 @@ from ...isa.halfprec import HALF_DTYPES
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..gemm import from_tiles, share_tile, tile_product, to_tiles
+from ..gemm import from_tiles, to_tiles
 from ..hosting import Scratch, fitting_device
 from .layout import MLShapeError, TileTooLargeError, as_matrix
 
@@ -43,6 +43,43 @@ def half_dtype(precision: str) -> np.dtype | None:
     if precision not in PRECISIONS:
         raise MLShapeError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}", precision=precision)
     return PRECISIONS[precision]
+
+
+@jit
+def share_tile(mine, own, panel, channel):
+    """A SUMMA panel step: the PE whose turn it is (`mine`) copies its tile `own` into `panel` and hands it
+    to its router on `channel` (a bus route multicasts it along its row or column); the others receive it
+    into `panel`."""
+    if mine:
+        panel[:] = own[:]
+        ws.send(ws.RAMP, panel[:], channel=channel)
+    else:
+        ws.recv(ws.RAMP, out=panel[:], channel=channel)
+
+
+@jit
+def tile_product(ak, bk, ct, T):
+    """C += A_k @ B_k for T x T row-major tiles in local arrays (T a constant): for each kk, C[i, :] +=
+    A[i, kk] * B[kk, :], one vector fma per row of C (here: a float32 A_k and C, a 16-bit B_k).
+
+    Register blocking when 8 divides T: 8 rows of C at a time share each row of B (its address computed once
+    for 8 fmas) and 4 steps of kk run per trip. The compiler hoists the row addresses of C out of the kk
+    loop and strength-reduces the B row address, leaving per vector fma one scalar load of A[i, kk] (and an
+    add per 8 fmas)."""
+    if T % 8 == 0:  # folded at compile time; the tuples below are unrolled
+        for i0 in range(0, T * T, 8 * T):
+            bo = 0
+            for kk in range(0, T, 4):
+                ai = i0 + kk
+                for u in (0, 1, 2, 3):
+                    for r in (0, 1, 2, 3, 4, 5, 6, 7):
+                        ct[i0 + r * T:i0 + r * T + T] = (ak[ai + r * T + u] * bk[bo + u * T:bo + u * T + T]
+                                                         + ct[i0 + r * T:i0 + r * T + T])
+                bo += 4 * T
+    else:
+        for ci in range(0, T * T, T):
+            for kk in range(T):
+                ct[ci:ci + T] = ak[ci + kk] * bk[kk * T:kk * T + T] + ct[ci:ci + T]
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,39 @@
+"""Background transfers in kernels: `ws.recv_async` / `ws.send_async` start a vector receive / send that runs
+while the PE computes (`recva` / `senda`), `ws.recv_wait` / `ws.send_wait` wait for it (`rwait` / `swait`);
+see docs/timing.md, "Background transfers"."""
+from __future__ import annotations
+
+import ast
+
+from . import intrinsics as wsi
+from .values import LocalArray, SliceRef, Unsupported
+
+
+class BackgroundCallLowering:
+    """Mixed into `CallLowering`: uses its direction, channel, slice and emission helpers."""
+
+    def background_call(self, callee, node: ast.Call) -> None:
+        kwargs = {k.arg: k.value for k in node.keywords}
+        usage, opcode, slots = {
+            wsi.recv_async: ("ws.recv_async(direction, out=slice, channel=0)", "recva", 1),
+            wsi.send_async: ("ws.send_async(direction, slice, channel=0)", "senda", 2),
+            wsi.recv_wait: ("ws.recv_wait(direction, channel=0)", "rwait", 1),
+            wsi.send_wait: ("ws.send_wait(direction, channel=0)", "swait", 1)}[callee]
+        allowed = {"channel", "out"} if callee is wsi.recv_async else {"channel"}
+        unexpected = sorted(set(kwargs) - allowed)
+        if len(node.args) != slots or unexpected or (callee is wsi.recv_async and "out" not in kwargs):
+            raise Unsupported(f"{usage}: wrong arguments" + (f" ({unexpected[0]}= is not one)" if unexpected else ""),
+                              node)
+        direction, channel = self.direction(node.args[0], ramp=True), self.channel(kwargs)
+        if opcode in ("rwait", "swait"):
+            self.emit(opcode, dir=direction, ch=channel)
+            return None
+        slice_node = kwargs["out"] if callee is wsi.recv_async else node.args[1]
+        target = self.expr(slice_node)
+        if not isinstance(target, SliceRef) or not isinstance(target.array, LocalArray):
+            raise Unsupported(f"{usage} needs a slice of a local array", slice_node)
+        if callee is wsi.send_async:
+            self.sent.setdefault((direction, channel), {}).setdefault(target.array.dtype, self.line)
+        base, length = self.slice_registers(target)
+        self.emit(opcode, dir=direction, ch=channel, a=base, b=length)
+        return None

@@ -1,0 +1,166 @@
+"""Strided and 2-D operands in kernels: copies between strided slices (`vcopys`) and `ws.outer_add` (`vger`).
+
+- A copy whose source or destination is a slice with a constant step (`col[0:n] = t[j:j + n * w:w]`) or a
+  column of a 2-D local array (`col[0:n] = t2[0:n, j]`, `t2[1:4, 0] = v[0:3]`) is one `vcopys`: both strides
+  go in one register as signed 16-bit halves. Anywhere else a step or a column is refused, as before.
+- `ws.outer_add(c, x, y)`: c[i, j] += x[i] * y[j] over a 2-D local array (or a block of its whole rows,
+  `c[r0:r1, :]`) and two 1-D local slices, one `vger` (a rank-1 update: M x N fused multiply-adds for one
+  issue, as an outer-product unit does).
+
+Lengths and shapes are checked as every slice's are: at compile time where known, else by `chk` (with
+bounds checks on). The packed fields hold 16 bits, so arrays of 65,536 words or more are refused.
+"""
+from __future__ import annotations
+
+import ast
+
+from .values import LocalArray, SliceRef, Unsupported, Val, describe
+
+_FIELD_LIMIT = 1 << 16  # a packed length or stride field holds 16 bits
+_FLOAT = 1
+
+
+def subscript_parts(node: ast.Subscript) -> list[ast.expr]:
+    from .arrays import subscript_parts as parts  # (arrays imports this module through calls)
+
+    return parts(node)
+
+
+def packed_halves(high: Val, low: Val, lowering) -> Val:
+    """(high << 16) | (low & 0xffff) as the machine's int32 word (a constant when both are)."""
+    if high.is_const and low.is_const:
+        word = ((high.const << 16) | (low.const & 0xFFFF)) & 0xFFFFFFFF
+        return Val("i32", const=word - (1 << 32) if word >= 1 << 31 else word)
+    masked = lowering.arith(ast.BitAnd(), low, Val("i32", const=0xFFFF))
+    return lowering.arith(ast.BitOr(), lowering.arith(ast.LShift(), high, Val("i32", const=16)), masked)
+
+
+class DescriptorLowering:
+    """Mixed into `CallLowering`: uses its expression, slice and emission helpers."""
+
+    # ------------------------------------------------------------------ strided slices
+    def strided_ref(self, array, parts: list[ast.expr]) -> tuple[SliceRef, int] | None:
+        """(slice, element step) of a slice with a step or a column of a 2-D local array; None for others."""
+        if not isinstance(array, LocalArray):
+            return None
+        if len(array.shape) == 1 and len(parts) == 1 and isinstance(parts[0], ast.Slice) and parts[0].step is not None:
+            start, length, step = self.stepped_bounds(parts[0], array.shape[0], f"{array.name} slice")
+            return SliceRef(array, start, length), step
+        if len(array.shape) == 2 and len(parts) == 2 and isinstance(parts[0], ast.Slice) \
+                and not isinstance(parts[1], ast.Slice):
+            rows, cols = array.shape
+            row, length, row_step = self.stepped_bounds(parts[0], rows, f"{array.name} column")
+            column = self.index_value(parts[1], "the column index")
+            if column.is_const and column.const < 0:
+                column = Val("i32", const=column.const + cols)
+            self.check_index(column, Val("i32", const=cols), f"{array.name} axis 1")
+            start = self.arith(ast.Add(), self.arith(ast.Mult(), row, Val("i32", const=cols)), column)
+            return SliceRef(array, start, length), row_step * cols
+        return None
+
+    def stepped_bounds(self, s: ast.Slice, size: int, what: str) -> tuple[Val, Val, int]:
+        """(start, length, step) of `s` over `size` elements; the step a constant positive int."""
+        step = 1 if s.step is None else self.static(s.step)
+        if not isinstance(step, int) or isinstance(step, bool) or step < 1:
+            raise Unsupported(f"{what}: a slice step must be a positive int known when compiling", s.step)
+        start, span = self.slice_bounds(ast.Slice(lower=s.lower, upper=s.upper), Val("i32", const=size), what)
+        if step == 1:
+            return start, span, 1
+        length = self.arith(ast.FloorDiv(), self.arith(ast.Add(), span, Val("i32", const=step - 1)),
+                            Val("i32", const=step))
+        return start, length, step
+
+    def strided_copy(self, array, parts: list[ast.expr], value_node: ast.expr) -> bool:
+        """`dst = src` where either side is strided, as one vcopys; False when neither is (not handled here)."""
+        if not isinstance(value_node, ast.Subscript):
+            return False
+        if not self.is_strided(array, parts) and not self.is_strided_node(value_node):
+            return False
+        source_array = self.subscripted(value_node)  # Python evaluates the right side first
+        source = self.strided_operand(source_array, subscript_parts(value_node), value_node)
+        target = self.strided_operand(array, parts, value_node)
+        for ref, step in (source, target):
+            if ref.array.size >= _FIELD_LIMIT or abs(step) >= _FIELD_LIMIT // 2:
+                raise Unsupported(f"a strided copy of {ref.array.name}: steps and arrays must be below 32,768 and "
+                                  f"65,536 words (16-bit fields of vcopys)", value_node)
+        if source[0].array.dtype != target[0].array.dtype:
+            raise Unsupported(f"cannot copy a {source[0].array.dtype} slice into a {target[0].array.dtype} slice",
+                              value_node)
+        self.check_same_length(source[0], target[0])
+        strides = packed_halves(Val("i32", const=target[1]), Val("i32", const=source[1]), self)
+        self.emit("vcopys", d=self.sram_address(target[0].array, target[0].start),
+                  a=self.sram_address(source[0].array, source[0].start), b=self.reg_of(strides),
+                  c=self.reg_of(target[0].length))
+        return True
+
+    @staticmethod
+    def is_strided(array, parts: list[ast.expr]) -> bool:
+        """Whether `array[parts]` is a slice with a step or a column of a 2-D local array (nothing evaluated)."""
+        if any(isinstance(p, ast.Slice) and p.step is not None for p in parts):
+            return True
+        return isinstance(array, LocalArray) and len(array.shape) == 2 and len(parts) == 2 \
+            and isinstance(parts[0], ast.Slice) and not isinstance(parts[1], ast.Slice)
+
+    def is_strided_node(self, node: ast.Subscript) -> bool:
+        array = self.lookup_or_none(node.value.id) if isinstance(node.value, ast.Name) else None
+        return self.is_strided(array, subscript_parts(node))
+
+    def strided_operand(self, array, parts: list[ast.expr], node: ast.expr) -> tuple[SliceRef, int]:
+        if not isinstance(array, LocalArray):
+            raise Unsupported("a strided copy (a slice with a step, or a column) is between local arrays: "
+                              "copy global data into a local array first", node)
+        strided = self.strided_ref(array, parts)
+        if strided is not None:
+            return strided
+        return self.slice_ref(array, parts), 1
+
+    # ------------------------------------------------------------------ rank-1 update
+    def outer_add(self, node: ast.Call) -> None:
+        """`ws.outer_add(c, x, y)`: c[i, j] += x[i] * y[j], one vger."""
+        if len(node.args) != 3 or node.keywords:
+            raise Unsupported("ws.outer_add(c, x, y) takes three arguments", node)
+        c_node, x_node, y_node = node.args
+        block, cols = self.outer_target(c_node)
+        x, y = self.local_slice(x_node, "outer_add x"), self.local_slice(y_node, "outer_add y")
+        for ref, what in ((x, x_node), (y, y_node)):
+            if ref.array.dtype != block.array.dtype:
+                raise Unsupported("ws.outer_add operands must all have c's dtype", what)
+            if ref.array.size >= _FIELD_LIMIT:
+                raise Unsupported(f"ws.outer_add: {ref.array.name} has 65,536 words or more (16-bit fields)", what)
+        if cols is None:  # a 1-D c holds len(x) rows of len(y)
+            product = SliceRef(x.array, x.start, self.arith(ast.Mult(), x.length, y.length))
+            self.check_same_length(product, block)
+        else:
+            self.check_same_length(x, block)  # block.length: its rows
+            self.check_same_length(y, SliceRef(block.array, Val("i32", const=0), Val("i32", const=cols)))
+        shape = packed_halves(x.length, y.length, self)
+        flags = _FLOAT if block.array.dtype == "f32" else 0
+        self.emit("vger", d=self.sram_address(block.array, block.start), a=self.address(x), b=self.address(y),
+                  c=self.reg_of(shape), flags=flags)
+
+    def outer_target(self, node: ast.expr) -> tuple[SliceRef, int | None]:
+        """c of ws.outer_add: a 1-D local slice (its length checked against len(x) * len(y)) with None, or a 2-D
+        local array or a block of its whole rows `c[r0:r1, :]` as (first element, row count) and its columns."""
+        value = self.expr(node) if not isinstance(node, ast.Subscript) else self.subscripted(node)
+        if isinstance(value, (LocalArray, SliceRef)) and len(getattr(value, "array", value).shape) == 1:
+            ref = self.local_slice(node, "outer_add c")
+            if ref.array.size >= _FIELD_LIMIT:
+                raise Unsupported(f"ws.outer_add: {ref.array.name} has 65,536 words or more (16-bit fields)", node)
+            return ref, None
+        if not isinstance(value, LocalArray) or len(value.shape) != 2:
+            raise Unsupported(f"ws.outer_add c must be a local array, a 1-D slice of one or a block of whole rows of "
+                              f"a 2-D one, not {describe(value)}", node)
+        rows, cols = value.shape
+        if value.size >= _FIELD_LIMIT:
+            raise Unsupported(f"ws.outer_add: {value.name} has 65,536 words or more (16-bit fields)", node)
+        if not isinstance(node, ast.Subscript):
+            return SliceRef(value, Val("i32", const=0), Val("i32", const=rows)), cols
+        parts = subscript_parts(node)
+        whole_rows = len(parts) == 2 and all(isinstance(p, ast.Slice) for p in parts) and parts[1].step is None \
+            and self.static(parts[1].lower or ast.Constant(0)) == 0 \
+            and (parts[1].upper is None or self.static(parts[1].upper) == cols)
+        if not whole_rows or parts[0].step is not None:
+            raise Unsupported(f"ws.outer_add c must be {value.name} or a block of its whole rows, "
+                              f"{value.name}[r0:r1, :]", node)
+        start, count = self.slice_bounds(parts[0], Val("i32", const=rows), f"{value.name} rows")
+        return SliceRef(value, self.arith(ast.Mult(), start, Val("i32", const=cols)), count), cols

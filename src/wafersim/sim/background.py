@@ -1,0 +1,86 @@
+"""Background transfers: `recva` / `senda` start a vector receive / send that the fabric completes while the
+PE computes; `rwait` / `swait` wait for it (docs/timing.md, "Background transfers").
+
+The model is the asynchronous DSD operations of the Cerebras SDK, which move data between memory and the
+fabric on a microthread beside the main thread (Cerebras SDK, CSL language reference, "Data Structure
+Descriptors", section "Asynchronous DSD Operations": a DSD operation with `.async = true`). Here the words move exactly as a blocking `recvv` / `sendv` issued at
+the same cycle would move them (the same arrival, departure and back-pressure times, on the transfer's
+own clock), but the PE's clock moves on by the issue cost only; the wait then moves it to the cycle the
+last word was taken or sent, if that is later.
+
+In the simulation a PE stays at its `recva` / `senda` until every word has moved (its clock parked at
+the issue, a lower bound of its next instruction's cycle, so the scheduler's causal order of global
+accesses holds): a program whose transfer needs this PE's later instructions to complete is reported as
+a deadlock, never run wrong. Transfers on one (direction, channel) and way run one after the other: a
+second starts when the one before it has moved its last word.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..isa.encoding import Instr
+from .lanes import Lanes
+
+# Rows of a channel's per-PE background state.
+_ISSUE, _STALL, _CLOCK = range(3)
+#: The opcode each wait waits for.
+WAITS_FOR = {"rwait": "recva", "swait": "senda"}
+
+
+class BackgroundMixin:
+    """`recva` / `senda` / `rwait` / `swait` executors of a wave simulation (`WaveSim`)."""
+
+    def _background_state(self, op: str, ins: Instr) -> np.ndarray:
+        """(3, n) float64 for (op, dir, ch): the cycle a PE issued the transfer, its stall then, and the transfer's
+        clock (the cycle its last word moved; -inf when nothing moved in the background)."""
+        key = (op, ins.dir, ins.ch)
+        if key not in self.background:
+            state = np.zeros((3, self.n))
+            state[_CLOCK] = -np.inf
+            self.background[key] = state
+        return self.background[key]
+
+    def _background(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        """recva / senda: the stream of a recvv / sendv, on the transfer's clock; the PE's clock and stall kept."""
+        state = self._background_state(ins.op, ins)
+        L = lanes.to_index_form(self.n)
+        pes = L.idx
+        starting = self.progress[pes] == 0
+        first, resumed = pes[starting], pes[~starting]
+        state[_ISSUE, first] = self.cycle[first]
+        state[_STALL, first] = self.stall[first]
+        # A transfer starts after the one before it on the same channel and way (a queue runs them in order).
+        self.cycle[first] = np.maximum(self.cycle[first], state[_CLOCK, first])
+        self.cycle[resumed] = state[_CLOCK, resumed]  # the stream goes on from its last word
+        move = self._recv if ins.op == "recva" else self._send
+        out = move(pc, ins, next_pc, cost, L)
+        state[_CLOCK, pes] = self.cycle[pes]
+        self.cycle[pes] = state[_ISSUE, pes] + cost
+        self.stall[pes] = state[_STALL, pes]
+        if len(out) > 1:  # lanes that moved no word yet start afresh when retried (their issue not yet paid)
+            waiting = out[1][1].indices()
+            idle = waiting[self.progress[waiting] == 0]
+            self.cycle[idle] = state[_ISSUE, idle]
+        return out
+
+    def _background_done(self, lanes: Lanes) -> np.ndarray:
+        """The cycle the last background transfer of each lane (index form) ends (-inf for none); a PE halts after
+        it."""
+        done = np.full(lanes.count, -np.inf)
+        for state in self.background.values():
+            np.maximum(done, state[_CLOCK, lanes.idx], out=done)
+        return done
+
+    def _wait_background(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        """rwait / swait: the PE's clock moves to the transfer's clock if that is later."""
+        state = self._background_state(WAITS_FOR[ins.op], ins)
+        L = lanes.to_index_form(self.n)
+        pes = L.idx
+        ready = self.cycle[pes] + cost
+        done = np.maximum(ready, state[_CLOCK, pes]).astype(self.cycle.dtype)
+        self.stall[pes] += done - ready
+        if self.tracer:
+            self.tracer.record(L, "recv" if ins.op == "rwait" else "send", ready - cost, done)
+        self.cycle[pes] = done
+        state[_CLOCK, pes] = -np.inf
+        return [(next_pc, lanes, False)]

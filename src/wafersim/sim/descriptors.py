@@ -1,0 +1,92 @@
+"""Executors of the operand-descriptor instructions: `vcopys` (strided copy) and `vger` (rank-1 update).
+
+Both describe a whole strided or 2-D operand to one instruction, as the memory DSDs of the Cerebras SDK
+do (a `mem1d_dsd` has an extent and a stride; a `mem4d_dsd` nests up to four of them; Cerebras SDK,
+CSL language reference, "Data Structure Descriptors"). Operands are packed into one register of 16-bit halves:
+
+- `vcopys d, a, b, c`: sram[d + k*sd] = sram[a + k*sa] for k < c, with sd = b >> 16 and sa the low half
+  of b (both signed);
+- `vger d, a, b, c`: sram[d + i*N + j] += sram[a + i] * sram[b + j] for i < M = c >> 16, j < N = c & 0xffff.
+
+Each distinct tuple of operand registers over the lanes is one NumPy call (`_by_operands`), never a
+Python loop over PEs. Costs: the issue plus ceil(elements / `vector_lanes`), as every dense vector op.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from ..errors import MemoryAccessError
+from ..isa.encoding import Instr
+from ..isa.opcodes import FLAG_FLOAT
+from .lanes import Lanes
+
+DESCRIPTOR_OPS = frozenset({"vcopys", "vger"})
+#: FLOPs per element of a float32 descriptor op (a rank-1 update element is a fused multiply-add).
+FLOPS_PER_DESCRIPTOR_ELEMENT = {"vcopys": 0, "vger": 2}
+_HALF = 16
+
+
+def split_halves(word: int) -> tuple[int, int]:
+    """(high, low) signed 16-bit halves of a 32-bit register value (vcopys' strides)."""
+    word &= 0xFFFFFFFF
+    high, low = word >> _HALF, word & 0xFFFF
+    return high - (1 << _HALF) * (high >> 15), low - (1 << _HALF) * (low >> 15)
+
+
+def split_dims(word: int) -> tuple[int, int]:
+    """(M, N) unsigned 16-bit halves of a 32-bit register value (vger's shape)."""
+    word &= 0xFFFFFFFF
+    return word >> _HALF, word & 0xFFFF
+
+
+class DescriptorMixin:
+    """`vcopys` and `vger` executors of a wave simulation (`WaveSim`, through `ComputeMixin`)."""
+
+    def _descriptor_executor(self, ins: Instr) -> Callable[[Lanes], None]:
+        run = {"vcopys": self._strided_copy, "vger": self._rank1_update}[ins.op]
+        return lambda L: self._by_operands(L, ins, ["d", "a", "b", "c"], lambda sub, where: run(sub, ins, where))
+
+    def _check_span(self, L: Lanes, ins: Instr, operand: str, low: int, high: int) -> None:
+        """SRAM words low..high (inclusive) of an operand inside the data segment (nothing when high < low)."""
+        size = self.program.data_words
+        if high >= low and (low < 0 or high >= size):
+            bad = low if low < 0 else high
+            raise self._lane_error(MemoryAccessError, f"{ins.op} operand {operand}: SRAM word {bad} outside the data "
+                                   f"segment [0, {size})", L, self._all_lanes(L), address=bad, size=size)
+
+    def _charge_elements(self, L: Lanes, elements: int, flops_per_element: int) -> None:
+        L.add(self.cycle, math.ceil(elements / self.spec.vector_lanes))
+        self.totals.vector_elements += elements * L.count
+        self.totals.flops += flops_per_element * elements * L.count
+
+    def _strided_copy(self, L: Lanes, ins: Instr, where: dict[str, int]) -> None:
+        n = where["c"]
+        if n < 0:
+            raise self._lane_error(MemoryAccessError, f"vcopys with a negative length {n}", L, self._all_lanes(L),
+                                   length=n)
+        dst_stride, src_stride = split_halves(where["b"])
+        k = np.arange(n, dtype=np.int64)
+        source, target = where["a"] + k * src_stride, where["d"] + k * dst_stride
+        for operand, words in (("a", source), ("d", target)):
+            if n:
+                self._check_span(L, ins, operand, int(words.min()), int(words.max()))
+        values = np.array(L.get(self.sram[source]))  # every element read before any is written
+        rows = self.sram[target]
+        L.put(rows, values)
+        self.sram[target] = rows  # a repeated row (stride 0) keeps the last element, as NumPy assigns
+        self._charge_elements(L, n, 0)
+
+    def _rank1_update(self, L: Lanes, ins: Instr, where: dict[str, int]) -> None:
+        m, n = split_dims(where["c"])
+        d, a, b = where["d"], where["a"], where["b"]
+        for operand, base, length in (("d", d, m * n), ("a", a, m), ("b", b, n)):
+            self._check_span(L, ins, operand, base, base + length - 1)
+        is_float = bool(ins.flags & FLAG_FLOAT)
+        S = self.fsram if is_float else self.sram
+        x, y = L.get(S[a:a + m]), L.get(S[b:b + n])
+        products = (x[:, None] * y[None, :]).reshape((m * n,) + x.shape[1:])  # rounded (float32) or wrapped
+        L.put(S[d:d + m * n], L.get(S[d:d + m * n]) + products)
+        self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"] if is_float else 0)

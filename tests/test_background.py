@@ -1,0 +1,191 @@
+"""Background transfers (`ws.recv_async` / `ws.send_async`, `recva` / `senda` and their waits): the data of a
+blocking transfer, the timing of a blocking transfer issued at the same cycle on the transfer's own clock,
+overlap with computation, the same results under every engine strategy, and what they refuse."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import compile_error
+from wafersim.sim import strategy
+
+N = 48  # words moved: three FIFOs' worth, so the sender waits for the receiver to take words
+
+
+def transfer_kernel(mode: str):
+    """PE 0 sends N words east to PE 1, which then adds `work` vector ops that do not touch them.
+
+    mode: "blocking" (sendv / recvv), "wait-at-once" (background transfers waited for right away), or
+    "overlap" (background transfers waited for after the work)."""
+
+    @ws.jit
+    def move(out, work):
+        p = ws.grid(1)
+        buf = ws.local.array(N, np.float32)
+        acc = ws.local.array(N, np.float32)
+        for i in range(N):
+            buf[i] = i * 0.5 + p
+        acc[0:N] = 0.0
+        if p == 0:
+            if mode == "blocking":
+                ws.send(ws.EAST, buf[0:N])
+            else:
+                ws.send_async(ws.EAST, buf[0:N])
+                if mode == "wait-at-once":
+                    ws.send_wait(ws.EAST)
+        elif mode == "blocking":
+            ws.recv(ws.WEST, out=buf[0:N])
+        else:
+            ws.recv_async(ws.WEST, out=buf[0:N])
+            if mode == "wait-at-once":
+                ws.recv_wait(ws.WEST)
+        for i in range(work):
+            acc[0:N] = acc[0:N] + 1.0
+        if mode == "overlap":
+            if p == 0:
+                ws.send_wait(ws.EAST)
+            else:
+                ws.recv_wait(ws.WEST)
+        if p == 1:
+            out[0:N] = buf[0:N]
+
+    return move
+
+
+def _run(mode: str, work: int):
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(N)
+    stats = transfer_kernel(mode)[(1, 1), (2, 1)](out, work)
+    return out.copy_to_host(), stats
+
+
+def test_background_transfers_deliver_the_words_of_blocking_ones():
+    for mode in ("blocking", "wait-at-once", "overlap"):
+        out, _ = _run(mode, 3)
+        np.testing.assert_array_equal(out, np.arange(N, dtype=np.float32) * 0.5)
+
+
+def test_waiting_at_once_costs_what_a_blocking_transfer_costs():
+    # The words move at the times the blocking transfer moves them; the PE's total is the same. The receiver's
+    # wait instruction issues in a cycle it would have waited anyway; the sender's N word cycles become waiting.
+    _, blocking = _run("blocking", 0)
+    _, waited = _run("wait-at-once", 0)
+    total = lambda stats: stats.busy.ravel() + stats.stall.ravel()  # noqa: E731
+    np.testing.assert_array_equal(total(waited), total(blocking))
+    assert waited.busy.ravel()[1] == blocking.busy.ravel()[1] + 1
+    assert waited.busy.ravel()[0] == blocking.busy.ravel()[0] - N + 1
+
+
+def test_work_overlaps_a_background_receive():
+    # Enough work to cover the transfer: the receiver no longer waits for the words it took before the work;
+    # only the wait's issue cycle is added.
+    work = 30
+    _, blocking = _run("blocking", work)
+    _, overlap = _run("overlap", work)
+    saved = blocking.stall.ravel()[1] - overlap.stall.ravel()[1]
+    assert saved >= N - 1  # a word a cycle from a sender that starts with the receiver
+    extra = overlap.busy.ravel()[1] - blocking.busy.ravel()[1]
+    assert 1 <= extra <= 2  # the wait's issue (and the branch that picks it)
+    assert blocking.cycles - overlap.cycles == saved - extra
+
+
+@pytest.mark.parametrize("mode", ["wait-at-once", "overlap"])
+def test_background_transfers_are_identical_under_every_strategy(mode):
+    results = []
+    for forced in (strategy.FAST, strategy.REFERENCE):
+        with strategy.forced(forced):
+            out, stats = _run(mode, 5)
+        results.append((out, stats.cycles, stats.busy.tolist(), stats.stall.tolist()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1:] == results[1][1:]
+
+
+@ws.jit
+def unwaited_send(out):
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    buf[0:N] = 1.0
+    if p == 0:
+        ws.send_async(ws.EAST, buf[0:N])  # halts without send_wait
+    else:
+        ws.recv(ws.WEST, out=buf[0:N])
+        out[0:N] = buf[0:N]
+
+
+def test_a_pe_halts_only_after_its_background_transfers():
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(N)
+    stats = unwaited_send[(1, 1), (2, 1)](out)
+    np.testing.assert_array_equal(out.copy_to_host(), np.ones(N, np.float32))
+    assert stats.busy.ravel()[0] + stats.stall.ravel()[0] >= N  # its last word leaves N word-times after the first
+
+
+@ws.jit
+def needs_later_instructions(out):
+    p = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    got = ws.local.array(N, np.float32)
+    buf[0:N] = 2.0
+    if p == 0:
+        ws.recv_async(ws.EAST, out=got[0:N])  # PE 1 sends only after it has received PE 0's words
+        ws.send(ws.EAST, buf[0:N])
+        ws.recv_wait(ws.EAST)
+    else:
+        ws.recv(ws.WEST, out=got[0:N])
+        ws.send(ws.WEST, buf[0:N])
+    out[0:N] = got[0:N]
+
+
+def test_a_background_transfer_that_needs_the_pes_later_instructions_is_reported_as_a_deadlock():
+    # On hardware the receive would run beside the send; the simulator holds the PE at its recva until the
+    # words have arrived (docs/timing.md): an error, never a wrong result.
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    with pytest.raises(ws.DeadlockError):
+        needs_later_instructions[(1, 1), (2, 1)](dev.device_array(N))
+
+
+@ws.jit
+def async_without_out(out):
+    buf = ws.local.array(N, np.float32)
+    ws.recv_async(ws.WEST)  # refused: needs out=
+    out[0:N] = buf[0:N]
+
+
+@ws.jit
+def async_of_a_scalar(out):
+    buf = ws.local.array(N, np.float32)
+    ws.send_async(ws.EAST, 1.0)  # refused: a slice of a local array
+    out[0:N] = buf[0:N]
+
+
+@pytest.mark.parametrize("kernel, message", [(async_without_out, "wrong arguments"),
+                                             (async_of_a_scalar, "needs a slice of a local array")])
+def test_what_background_transfers_refuse(kernel, message):
+    error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(N, np.float32))
+    assert message in str(error) and "refused" in str(error)
+
+
+@ws.jit
+def two_sends(out):
+    p = ws.grid(1)
+    buf = ws.local.array(2 * N, np.float32)
+    for i in range(2 * N):
+        buf[i] = i * 1.0
+    if p == 0:
+        ws.send_async(ws.EAST, buf[0:N])
+        ws.send_async(ws.EAST, buf[N:2 * N])  # queued behind the first
+        ws.send_wait(ws.EAST)
+    else:
+        ws.recv(ws.WEST, out=buf[N:2 * N])
+        ws.recv(ws.WEST, out=buf[0:N])
+        out[0:2 * N] = buf[0:2 * N]
+
+
+def test_background_transfers_on_one_channel_run_in_order():
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(2 * N)
+    stats = two_sends[(1, 1), (2, 1)](out)
+    np.testing.assert_array_equal(out.copy_to_host(), np.concatenate([np.arange(N, 2 * N), np.arange(N)]))
+    # the link carries a word a cycle: the sender's wait ends no sooner than 2N word times after it began
+    assert stats.busy.ravel()[0] + stats.stall.ravel()[0] >= 2 * N
