@@ -16,7 +16,7 @@ from ..errors import SramBudgetError
 from ..kernels.ml.elementwise import ACTIVATIONS
 from ..runtime.device import Device, DeviceArray
 from ..sim.stats import LaunchStats
-from .errors import ModelDoesNotFitError
+from .errors import ModelDoesNotFitError, TrainingError
 from .memoryx import Adam, Optimizer
 from .model import Dense, Model
 from .pipeline_kernel import (ADAM_CODE, CFG_ACTIVATION, CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_PREVIOUS_PER_PE,
@@ -98,12 +98,26 @@ class PipelineLayout:
         return params
 
 
+def default_micro_batch(batch_size: int, layers: int) -> int:
+    """The largest micro-batch that still gives every one of `layers` columns a micro-batch in flight (at
+    least `layers` micro-batches), dividing the batch; 1 when the batch is smaller than that."""
+    for size in range(batch_size // max(layers, 1), 1, -1):
+        if batch_size % size == 0:
+            return size
+    return 1
+
+
 class PipelinedRunner:
     """The model's weights and optimizer state on the wafer, and pipelined training steps over them."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device,
-                 params: dict[str, np.ndarray], height: int | None = None) -> None:
+                 params: dict[str, np.ndarray], height: int | None = None, micro_batch: int | None = None) -> None:
         spec = device.spec
+        micro_batch = micro_batch or default_micro_batch(batch_size, len(model.layers))
+        if micro_batch < 1 or batch_size % micro_batch:
+            raise TrainingError(f"a micro-batch of {micro_batch} samples must divide the batch of {batch_size}",
+                                micro_batch=micro_batch, batch_size=batch_size)
+        self.micro_batch = micro_batch
         height = height or min(spec.height, max(layer.out_features for layer in model.layers))
         self.layout = PipelineLayout.plan(model, height)
         if self.layout.width > spec.width or height > spec.height:
@@ -113,7 +127,7 @@ class PipelinedRunner:
                 available=(spec.width, spec.height))
         self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
         self.kernel_options = dict(optimizer=ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE,
-                                   activations=self.layout.activation_codes())
+                                   activations=self.layout.activation_codes(), micro_batch=micro_batch)
         self.kernel = pipelined_step_kernel(batch_size, self.layout.max_inputs, self.layout.max_outputs,
                                             **self.kernel_options)
         wpack, bpack = self.layout.pack(params)

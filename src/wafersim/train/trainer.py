@@ -103,7 +103,8 @@ class Trainer:
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device | None = None,
                  mode: str = "streaming", memoryx_spec: MemoryXSpec | None = None, seed: int = 0,
                  params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
-                 chunk: int = ml.DEFAULT_CHUNK, height: int | None = None) -> None:
+                 chunk: int = ml.DEFAULT_CHUNK, height: int | None = None, micro_batch: int | None = None,
+                 overlap: bool = True) -> None:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
@@ -111,9 +112,12 @@ class Trainer:
         params = params if params is not None else model.init_params(seed)
         self.memoryx: MemoryX | None = None
         self.pipeline: PipelinedRunner | None = None
+        def start_pipelined() -> PipelinedRunner:
+            return PipelinedRunner(model, optimizer, batch_size, self.device, params, height, micro_batch)
+
         if mode == "auto":
             try:
-                self.pipeline = PipelinedRunner(model, optimizer, batch_size, self.device, params, height)
+                self.pipeline = start_pipelined()
             except ModelDoesNotFitError as pipelined_error:
                 try:
                     self._start_streaming(params, optimizer, memoryx_spec)
@@ -122,7 +126,7 @@ class Trainer:
                                                f"weight streaming: {streaming_error}", pipelined=pipelined_error,
                                                streaming=streaming_error) from None
         elif mode == "pipelined":
-            self.pipeline = PipelinedRunner(model, optimizer, batch_size, self.device, params, height)
+            self.pipeline = start_pipelined()
         else:
             self._start_streaming(params, optimizer, memoryx_spec)
         self.mode = "pipelined" if self.pipeline else "streaming"
