@@ -160,6 +160,25 @@ def test_pipelined_mode_matches_numpy_with_padded_columns():
     assert trainer.device.last_launch.block == (2, 2)      # a column of 2 PEs per layer
 
 
+def test_pipelined_micro_batches_match_numpy_and_send_fewer_longer_messages():
+    model = train.Model.mlp([5, 7, 3], activation="relu")
+    runs = {}
+    for micro_batch in (1, 3):                              # 6 samples: 6 micro-batches of 1, or 2 of 3
+        trainer, reports, ref_losses, _ = run_both(model, train.SGD(lr=0.3, momentum=0.5), steps=2, samples=6,
+                                                   batch_size=6, mode="pipelined", height=3, micro_batch=micro_batch,
+                                                   bounds_checked=True)
+        assert trainer.pipeline.micro_batch == micro_batch
+        np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
+        runs[micro_batch] = trainer.device.last_launch
+    # The same words cross the fabric, in a third as many vector messages.
+    assert runs[1].words_moved == runs[3].words_moved
+    assert runs[1].op_counts["sendv"] == 3 * runs[3].op_counts["sendv"]
+    from wafersim.train.pipelined import default_micro_batch
+    assert [default_micro_batch(b, 2) for b in (1, 4, 6, 8, 7)] == [1, 2, 3, 4, 1]
+    with pytest.raises(train.TrainingError):
+        train.Trainer(model, train.SGD(), batch_size=6, mode="pipelined", micro_batch=4)
+
+
 def test_pipeline_layout_packs_and_unpacks_every_weight():
     from wafersim.train.pipelined import PipelineLayout
 
