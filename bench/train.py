@@ -33,21 +33,21 @@ CLASSES = 4
 DOES_NOT_FIT = (train.ModelDoesNotFitError, train.ActivationsTooLargeError, train.ModelTooLargeError)
 
 
-def make_trainer(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int,
-                 height: int | None) -> train.Trainer:
+def make_trainer(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, height: int | None,
+                 bandwidth: float = train.CS2_IO_BYTES_PER_S) -> train.Trainer:
     # Row chunks and SUMMA tiles that keep each launch within the wafer's width.
     h = max(layer.out_features for layer in model.layers)
     chunk = max(8, -(-h // spec.width))
     tile = max(8, -(-h // min(spec.width, spec.height)))
     return train.Trainer(model, train.Adam(lr=0.01), batch, device=ws.Device(spec), mode=mode, chunk=chunk,
-                         tile=tile, height=height)
+                         tile=tile, height=height, memoryx_spec=train.MemoryXSpec(bandwidth_bytes_per_s=bandwidth))
 
 
-def one_step(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, height: int | None):
+def one_step(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, height: int | None, bandwidth: float):
     """(the report of one step in `mode` or the reason the model does not fit, wall seconds of the first
     step, wall seconds of a second, warm step)."""
     try:
-        trainer = make_trainer(model, mode, spec, batch, height)
+        trainer = make_trainer(model, mode, spec, batch, height, bandwidth)
     except DOES_NOT_FIT as err:
         return str(err), 0.0, 0.0
     x, labels = train.synthetic_classification(batch, model.in_features, model.classes)
@@ -68,13 +68,14 @@ def fits_pipelined(h: int, spec: ws.WaferSpec, batch: int) -> str:
     return "fits"
 
 
-def study(hidden: list[int], spec: ws.WaferSpec, batch: int, height: int) -> list[tuple[int, int, dict]]:
+def study(hidden: list[int], spec: ws.WaferSpec, batch: int, height: int,
+          bandwidth: float) -> list[tuple[int, int, dict]]:
     rows = []
     for h in hidden:
         model = train.Model.mlp([h, h, CLASSES], activation="relu")
         results = {}
         for mode in ("pipelined", "streaming"):
-            results[mode] = one_step(model, mode, spec, batch, height if mode == "pipelined" else None)
+            results[mode] = one_step(model, mode, spec, batch, height if mode == "pipelined" else None, bandwidth)
             print(f"  h={h} {mode}: {results[mode][1]:.1f} s wall (first step), {results[mode][2]:.1f} s (warm)",
                   flush=True)
         rows.append((h, model.n_params, results))
@@ -90,10 +91,11 @@ def cell(result) -> str:
     return text + (f"; overlapped {r.overlapped_s * 1e6:.1f}" if r.streaming_s else "")
 
 
-def table(rows, spec: ws.WaferSpec, batch: int, height: int) -> str:
+def table(rows, spec: ws.WaferSpec, batch: int, height: int, bandwidth: float) -> str:
     lines = [f"Wafer {spec.name or 'custom'} {spec.width} x {spec.height} PEs, {spec.sram_bytes:,} B SRAM each "
              f"({spec.n_pes * spec.sram_bytes / 2**20:,.1f} MiB in all); MLP [h, h, {CLASSES}], ReLU, Adam, batch "
-             f"{batch}; pipelined: a column of {height} PEs per layer. Simulated us per step: compute + on-wafer "
+             f"{batch}; pipelined: a column of {height} PEs per layer; MemoryX at {bandwidth / 1e9:,.0f} GB/s each "
+             f"way, {train.MemoryXSpec().latency_s * 1e6:g} us a tensor. Simulated us per step: compute + on-wafer "
              f"traffic + streaming (weight streaming also overlapped with compute). Wall seconds: first step "
              f"(with compiles) / warm step.", "",
              "| h | weights | pipelined | weight streaming | wall s (pipelined; streaming) |", "|---|---|---|---|---|"]
@@ -154,6 +156,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=8)
     parser.add_argument("--batch", type=int, default=8, help="samples a step")
     parser.add_argument("--pipeline-height", type=int, default=16, help="PEs a layer's column in pipelined mode")
+    parser.add_argument("--memoryx-bandwidth", type=float, default=train.CS2_IO_BYTES_PER_S,
+                        help="MemoryX bytes/s each way (default: a CS-2's published I/O, 150 GB/s)")
     parser.add_argument("--plot", help="write a PNG of time per step against model size here")
     parser.add_argument("--write", help="write the results into this file's 'train' section")
     parser.add_argument("--check", action="store_true", help="50 steps of both modes against NumPy")
@@ -162,8 +166,8 @@ def main() -> None:
         check()
         return
     spec = ws.WaferSpec(width=args.width, height=args.height) if args.width else ws.WaferSpec.preset(args.preset)
-    rows = study(args.hidden, spec, args.batch, args.pipeline_height)
-    text = table(rows, spec, args.batch, args.pipeline_height)
+    rows = study(args.hidden, spec, args.batch, args.pipeline_height, args.memoryx_bandwidth)
+    text = table(rows, spec, args.batch, args.pipeline_height, args.memoryx_bandwidth)
     fits = [f"| {h} | {4 * (2 * h * h + h * CLASSES + h + CLASSES) / 2**20:,.1f} MiB | "
             f"{fits_pipelined(h, spec, args.batch)} |" for h in args.fit_hidden]
     if fits:

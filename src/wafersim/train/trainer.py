@@ -115,6 +115,9 @@ class Trainer:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         self.device = device or default_device(model, batch_size, tile, chunk)
+        # What every ML kernel of weight-streaming mode is called with (one place to add options such as
+        # a precision).
+        self.kernel_options = dict(chunk=chunk, device=self.device)
         params = params if params is not None else model.init_params(seed)
         self.memoryx: MemoryX | None = None
         self.pipeline: PipelinedRunner | None = None
@@ -196,7 +199,7 @@ class Trainer:
                 activations, kept = self._forward(i, layer, activations)
                 saved.append(kept)
             self.timeline.begin_pass()
-            (losses, grad), _ = ml.cross_entropy(activations, labels, self.chunk, self.device)
+            (losses, grad), _ = ml.cross_entropy(activations, labels, **self.kernel_options)
             for i in reversed(range(len(self.model.layers))):
                 self.timeline.begin_pass()
                 grad = self._backward(i, self.model.layers[i], saved[i], grad)
@@ -213,7 +216,7 @@ class Trainer:
 
     def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """The layer's output, and what its backward pass needs."""
-        kw, weights = dict(chunk=self.chunk, device=self.device), self._weights(i)
+        kw, weights = self.kernel_options, self._weights(i)
         if isinstance(layer, TransformerBlock):
             return transformer.forward(layer, weights, x, tile=self.tile, **kw)
         if isinstance(layer, LayerNorm):
@@ -228,7 +231,7 @@ class Trainer:
     def _backward(self, i: int, layer, kept: tuple, dy: np.ndarray) -> np.ndarray | None:
         """The gradient at the layer's input (None for the first dense layer); the gradients of its tensors
         go to MemoryX."""
-        kw, weights = dict(chunk=self.chunk, device=self.device), self._weights(i)
+        kw, weights = self.kernel_options, self._weights(i)
         if isinstance(layer, TransformerBlock):
             dx, gradients = transformer.backward(layer, weights, kept, dy, tile=self.tile, **kw)
         elif isinstance(layer, LayerNorm):
