@@ -179,12 +179,24 @@ def test_pipelined_micro_batches_match_numpy_and_send_fewer_longer_messages():
         train.Trainer(model, train.SGD(), batch_size=6, mode="pipelined", micro_batch=4)
 
 
+def test_pipelined_layer_norm_matches_numpy():
+    # 7 features on 3 PEs: 3, 3 and 1 real ones, two padded; padded features must stay out of the norm.
+    model = train.Model.mlp([5, 7, 6, 3], activation="tanh", layer_norm=True)
+    trainer, reports, ref_losses, ref_weights = run_both(model, train.Adam(lr=0.05), steps=3, samples=8,
+                                                         batch_size=4, mode="pipelined", height=3,
+                                                         bounds_checked=True)
+    assert trainer.mode == "pipelined" and trainer.device.last_launch.block == (5, 3)
+    np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=2e-4, err_msg=name)
+
+
 def test_pipeline_layout_packs_and_unpacks_every_weight():
     from wafersim.train.pipelined import PipelineLayout
 
-    model = train.Model.mlp([5, 7, 9, 3], activation="relu")
+    model = train.Model([train.Dense(5, 7, "relu"), train.LayerNorm(7), train.Dense(7, 9, "relu"), train.Dense(9, 3)])
     layout = PipelineLayout.plan(model, height=3)
-    assert layout.per_pe == (3, 3, 1) and layout.inputs == (5, 9, 9)
+    assert layout.per_pe == (3, 3, 3, 1) and layout.inputs == (5, 1, 9, 9)
     params = model.init_params(3)
     params = {name: value + 1 for name, value in params.items()}   # no zeros to hide behind the padding
     back = layout.unpack(*layout.pack(params))
@@ -196,8 +208,8 @@ def test_pipeline_layout_packs_and_unpacks_every_weight():
 def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
     trainer = train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), batch_size=4, mode="auto")
     assert trainer.mode == "pipelined"
-    with_norm = train.Model.mlp([4, 6, 3], layer_norm=True)        # pipelined mode has dense layers only
-    assert train.Trainer(with_norm, train.SGD(), batch_size=4, mode="auto").mode == "streaming"
+    starts_with_norm = train.Model([train.LayerNorm(4), train.Dense(4, 3)])   # pipelined: dense first and last
+    assert train.Trainer(starts_with_norm, train.SGD(), batch_size=4, mode="auto").mode == "streaming"
     small = ws.WaferSpec(width=4, height=4, sram_bytes=8192)
     big = train.Model.mlp([64, 64, 3])                              # 16 x 64 weights a PE: 16 KiB > 8 KiB
     device = ws.Device(small)
