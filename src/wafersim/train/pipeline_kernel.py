@@ -25,6 +25,12 @@ gradient W_slice dz (K_i x M words, vector fmas of length M over a transposed co
 the start of the step) is reduce-scattered along the column (channel 2: each slice's partial sums travel
 to the PE that owns that slice in the previous column), and each PE sends its summed slice west. Then the optimizer (SGD with momentum, or Adam) updates weights and bias in SRAM, and they and
 the optimizer state are written back to device memory.
+
+A layer norm's column (CFG_KIND == NORM, between dense layers) holds each PE's gamma where a dense PE
+holds its weights (K = 1) and beta where it holds its bias, so the same optimizer code updates them. It
+receives its slice from the west (no all-gather: it needs only its own features) and all-reduces each
+sample's sum and sum of squared deviations along the column (`norm_forward`); backward, the two sums of
+its input gradient (`norm_backward`), and sends its slice of that gradient west.
 """
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
     `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer, one
-    column of `height` PEs per layer; dense layers only) or "auto" (pipelined if the model fits, else
+    column of `height` PEs per layer; dense layers and layer norms) or "auto" (pipelined if the model fits, else
     streaming). `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many
     over a data set; `params` is the current weights. The model is checked against the wafer (and
     MemoryX) when the trainer is made, so one that cannot run fails at once with an error naming the
