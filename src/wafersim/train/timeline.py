@@ -91,9 +91,11 @@ class Timeline:
         self._seen = len(device.launches)
         self._pending_weight_bytes = 0  # streamed since the last launch: charged to the next one
 
-    def skip_launches(self) -> None:
-        """Leave out the device's launches so far (made outside the trainer)."""
+    def begin_step(self) -> None:
+        """Open a step: the device's launches so far (made outside the trainer) and anything left of a
+        step that failed are left out."""
         self._seen = len(self.device.launches)
+        self.events, self.pass_index, self._pending_weight_bytes = [], 0, 0
 
     def begin_pass(self) -> None:
         """The launches and transfers from here on belong to the next pass (a layer forward or backward)."""

@@ -187,7 +187,7 @@ class Trainer:
         check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
         if x.shape[0] != self.batch_size:
             raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
-        self.timeline.skip_launches()  # launches made outside the trainer are not the step's
+        self.timeline.begin_step()
         first_launch = len(self.device.launches)
         if self.pipeline:
             losses, _ = self.pipeline.step(x, labels)
