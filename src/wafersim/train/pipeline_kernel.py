@@ -23,8 +23,9 @@ Backward, for each micro-batch: the gradient at the outputs arrives from the eas
 da * f'(z); dW += x (x) dz and db += dz (sample by sample, vector fmas of length c_i); the partial input
 gradient W_slice dz (K_i x M words, vector fmas of length M over a transposed copy of the weights made at
 the start of the step) is reduce-scattered along the column (channel 2: each slice's partial sums travel
-to the PE that owns that slice in the previous column), and each PE sends its summed slice west. Then the optimizer (SGD with momentum, or Adam) updates weights and bias in SRAM, and they and
-the optimizer state are written back to device memory.
+to the PE that owns that slice in the previous column), and each PE sends its summed slice west. Then the
+optimizer (SGD with momentum, or Adam) updates weights and bias in SRAM, and they and the optimizer state
+are written back to device memory.
 
 A layer norm's column (CFG_KIND == NORM, between dense layers) holds each PE's gamma where a dense PE
 holds its weights (K = 1) and beta where it holds its bias, so the same optimizer code updates them. It
