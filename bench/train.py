@@ -1,17 +1,18 @@
 """Training study: simulated time per step of pipelined and weight-streaming training against model size.
 
-    python bench/train.py [--hidden 32 64 96 128 160] [--width 8 --height 8] [--preset NAME]
-                          [--batch B] [--plot study.png] [--check]
+    python bench/train.py [--preset wse2] [--hidden 32 64 ...] [--batch 8] [--pipeline-height 16]
+                          [--fit-hidden 256 512 ...] [--plot docs/training_study.png]
+                          [--write bench/RESULTS.md] [--check]
 
-For an MLP [h, h, 4] whose hidden width h grows, on a small wafer (default 8 x 8 PEs of 48 KiB, so that
-the model outgrows pipelined mode's SRAM at a size the simulator runs in seconds), each mode is asked to
-take one step: the table gives its simulated time split into compute, on-wafer traffic and MemoryX
-streaming, or why the model does not fit. Simulated time hardly depends on the data, so one step says
-what every step costs. The batch is h samples unless `--batch` says otherwise: weight streaming's
-products then are square and the SUMMA kernel does no padded work (with a batch of 8 and h = 160 it
-would do 20 times the useful work, see `kernels.ml.dense`). `--preset wse2` runs the same on a
-WSE-2-sized wafer, where every size that can be simulated in reasonable wall time still fits pipelined
-mode.
+For an MLP [h, h, 4] whose hidden width h grows, each mode is asked to take one step (simulated time
+hardly depends on the data, so one step says what every step costs): the table gives its simulated time
+split into compute, on-wafer traffic and MemoryX streaming, weight streaming also with streaming
+overlapped with compute, or why the model does not fit. Pipelined mode puts each layer on a column of
+`--pipeline-height` PEs (by default 16: simulating a column of a whole wse2 wafer's 996 PEs for every
+size would take hours), so it stops fitting once a layer, its optimizer state and the batch's activations
+outgrow that column's SRAM; `--fit-hidden` sizes are only checked (the step kernel compiled against the
+SRAM, nothing simulated) for pipelined mode on full-height columns, which says where pipelined mode
+stops fitting on the whole wafer. `--width/--height` choose a custom wafer instead of a preset.
 
 `--check` trains a small model for 50 steps in both modes and compares the loss curves with the float64
 NumPy reference (`wafersim.train.reference`).
@@ -25,73 +26,108 @@ import numpy as np
 
 import wafersim as ws
 from wafersim import train
+from wafersim.tools.results import machine, write_section
 from wafersim.train.reference import train_reference
 
 CLASSES = 4
+DOES_NOT_FIT = (train.ModelDoesNotFitError, train.ActivationsTooLargeError, train.ModelTooLargeError)
 
 
-def one_step(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, chunk: int,
-             tile: int) -> train.StepReport | str:
-    """The report of one step in `mode`, or the reason the model does not fit."""
+def make_trainer(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, height: int | None,
+                 bandwidth: float = train.CS2_IO_BYTES_PER_S) -> train.Trainer:
+    # Row chunks and SUMMA tiles that keep each launch within the wafer's width.
+    h = max(layer.out_features for layer in model.layers)
+    chunk = max(8, -(-h // spec.width))
+    tile = max(8, -(-h // min(spec.width, spec.height)))
+    return train.Trainer(model, train.Adam(lr=0.01), batch, device=ws.Device(spec), mode=mode, chunk=chunk,
+                         tile=tile, height=height, memoryx_spec=train.MemoryXSpec(bandwidth_bytes_per_s=bandwidth))
+
+
+def one_step(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, height: int | None, bandwidth: float):
+    """(the report of one step in `mode` or the reason the model does not fit, wall seconds of the first
+    step, wall seconds of a second, warm step)."""
     try:
-        trainer = train.Trainer(model, train.Adam(lr=0.01), batch, device=ws.Device(spec), mode=mode, chunk=chunk,
-                                tile=tile)
-    except (train.ModelDoesNotFitError, train.ActivationsTooLargeError, train.ModelTooLargeError) as err:
-        return str(err)
+        trainer = make_trainer(model, mode, spec, batch, height, bandwidth)
+    except DOES_NOT_FIT as err:
+        return str(err), 0.0, 0.0
     x, labels = train.synthetic_classification(batch, model.in_features, model.classes)
-    return trainer.step(x, labels)
+    start = time.perf_counter()
+    report = trainer.step(x, labels)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    trainer.step(x, labels)
+    return report, first, time.perf_counter() - start
 
 
-def study(hidden: list[int], spec: ws.WaferSpec, batch: int | None) -> list[tuple[int, int, dict]]:
+def fits_pipelined(h: int, spec: ws.WaferSpec, batch: int) -> str:
+    """Whether [h, h, 4] fits pipelined mode on full-height columns: compiled against the SRAM only."""
+    try:
+        make_trainer(train.Model.mlp([h, h, CLASSES]), "pipelined", spec, batch, None)
+    except DOES_NOT_FIT as err:
+        return f"does not fit ({err})"
+    return "fits"
+
+
+def study(hidden: list[int], spec: ws.WaferSpec, batch: int, height: int,
+          bandwidth: float) -> list[tuple[int, int, dict]]:
     rows = []
     for h in hidden:
-        samples = batch or h
         model = train.Model.mlp([h, h, CLASSES], activation="relu")
-        # Row chunks and SUMMA tiles that keep each launch within the wafer's width.
-        chunk = max(8, -(-h // spec.width))
-        tile = max(8, -(-h // min(spec.width, spec.height)))
         results = {}
         for mode in ("pipelined", "streaming"):
-            start = time.perf_counter()
-            results[mode] = one_step(model, mode, spec, samples, chunk, tile)
-            print(f"  h={h} {mode}: {time.perf_counter() - start:.1f} s wall", flush=True)
+            results[mode] = one_step(model, mode, spec, batch, height if mode == "pipelined" else None, bandwidth)
+            print(f"  h={h} {mode}: {results[mode][1]:.1f} s wall (first step), {results[mode][2]:.1f} s (warm)",
+                  flush=True)
         rows.append((h, model.n_params, results))
     return rows
 
 
-def table(rows, spec: ws.WaferSpec, batch: int | None) -> str:
-    lines = [f"Wafer {spec.width} x {spec.height} PEs, {spec.sram_bytes} B SRAM each "
-             f"({spec.n_pes * spec.sram_bytes / 2**20:.1f} MiB in all); MLP [h, h, {CLASSES}], Adam, batch "
-             f"{batch or 'h'}; times in us (compute + on-wafer traffic + streaming).", "",
-             "| h | weights | pipelined | weight streaming |", "|---|---|---|---|"]
+def cell(result) -> str:
+    r = result[0]
+    if isinstance(r, str):
+        return f"does not fit ({r})"
+    text = (f"{r.total_s * 1e6:.1f} = {r.compute_s * 1e6:.1f} + {r.wafer_traffic_s * 1e6:.1f} + "
+            f"{r.streaming_s * 1e6:.1f}")
+    return text + (f"; overlapped {r.overlapped_s * 1e6:.1f}" if r.streaming_s else "")
+
+
+def table(rows, spec: ws.WaferSpec, batch: int, height: int, bandwidth: float) -> str:
+    lines = [f"Wafer {spec.name or 'custom'} {spec.width} x {spec.height} PEs, {spec.sram_bytes:,} B SRAM each "
+             f"({spec.n_pes * spec.sram_bytes / 2**20:,.1f} MiB in all); MLP [h, h, {CLASSES}], ReLU, Adam, batch "
+             f"{batch}; pipelined: a column of {height} PEs per layer; MemoryX at {bandwidth / 1e9:,.0f} GB/s each "
+             f"way, {train.MemoryXSpec().latency_s * 1e6:g} us a tensor. Simulated us per step: compute + on-wafer "
+             f"traffic + streaming (weight streaming also overlapped with compute). Wall seconds: first step "
+             f"(with compiles) / warm step.", "",
+             "| h | weights | pipelined | weight streaming | wall s (pipelined; streaming) |", "|---|---|---|---|---|"]
     for h, n_params, results in rows:
-        cells = []
-        for mode in ("pipelined", "streaming"):
-            r = results[mode]
-            cells.append(f"does not fit ({r})" if isinstance(r, str) else
-                         f"{r.total_s * 1e6:.1f} = {r.compute_s * 1e6:.1f} + {r.wafer_traffic_s * 1e6:.1f} + "
-                         f"{r.streaming_s * 1e6:.1f}")
-        lines.append(f"| {h} | {n_params:,} | {cells[0]} | {cells[1]} |")
+        p, s = results["pipelined"], results["streaming"]
+        wall = f"{p[1]:.1f} / {p[2]:.1f}; {s[1]:.1f} / {s[2]:.1f}"
+        lines.append(f"| {h} | {n_params:,} | {cell(p)} | {cell(s)} | {wall} |")
     return "\n".join(lines)
 
 
-def plot(rows, path: str) -> None:
+def plot(rows, path: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for mode, marker in (("pipelined", "o"), ("streaming", "s")):
-        points = [(n, r[mode].total_s * 1e6) for _, n, r in rows if not isinstance(r[mode], str)]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    lines = (("pipelined", "total_s", "o", "pipelined"), ("streaming", "total_s", "s", "weight streaming"),
+             ("streaming", "overlapped_s", "^", "weight streaming, overlapped"))
+    for mode, field, marker, label in lines:
+        points = [(n, getattr(r[mode][0], field) * 1e6) for _, n, r in rows if not isinstance(r[mode][0], str)]
         if points:
-            ax.plot(*zip(*points), marker=marker, label=mode)
-    misfits = [n for _, n, r in rows if isinstance(r["pipelined"], str)]
+            ax.plot(*zip(*points), marker=marker, label=label)
+    misfits = [n for _, n, r in rows if isinstance(r["pipelined"][0], str)]
     if misfits:
         ax.axvline(min(misfits), color="grey", linestyle="--", label="pipelined stops fitting")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("weights")
     ax.set_ylabel("simulated time per step (us)")
-    ax.legend()
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -113,23 +149,42 @@ def check(steps: int = 50) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", type=int, nargs="+", default=[32, 64, 96, 128, 160])
-    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[32, 64, 96, 128, 160, 192])
+    parser.add_argument("--fit-hidden", type=int, nargs="*", default=[256, 512, 768, 992, 1024, 1536])
+    parser.add_argument("--preset", default="wse2", help="a WaferSpec preset (default wse2)")
+    parser.add_argument("--width", type=int, help="a custom wafer of --width x --height PEs instead")
     parser.add_argument("--height", type=int, default=8)
-    parser.add_argument("--preset", help="a WaferSpec preset instead of --width/--height (e.g. wse2)")
-    parser.add_argument("--batch", type=int, help="samples a step (default: h, square products)")
+    parser.add_argument("--batch", type=int, default=8, help="samples a step")
+    parser.add_argument("--pipeline-height", type=int, default=16, help="PEs a layer's column in pipelined mode")
+    parser.add_argument("--memoryx-bandwidth", type=float, default=train.CS2_IO_BYTES_PER_S,
+                        help="MemoryX bytes/s each way (default: a CS-2's published I/O, 150 GB/s)")
     parser.add_argument("--plot", help="write a PNG of time per step against model size here")
+    parser.add_argument("--write", help="write the results into this file's 'train' section")
     parser.add_argument("--check", action="store_true", help="50 steps of both modes against NumPy")
     args = parser.parse_args()
     if args.check:
         check()
         return
-    spec = ws.WaferSpec.preset(args.preset) if args.preset else ws.WaferSpec(width=args.width, height=args.height)
-    rows = study(args.hidden, spec, args.batch)
-    print(table(rows, spec, args.batch))
+    spec = ws.WaferSpec(width=args.width, height=args.height) if args.width else ws.WaferSpec.preset(args.preset)
+    rows = study(args.hidden, spec, args.batch, args.pipeline_height, args.memoryx_bandwidth)
+    text = table(rows, spec, args.batch, args.pipeline_height, args.memoryx_bandwidth)
+    fits = [f"| {h} | {4 * (2 * h * h + h * CLASSES + h + CLASSES) / 2**20:,.1f} MiB | "
+            f"{fits_pipelined(h, spec, args.batch)} |" for h in args.fit_hidden]
+    if fits:
+        text += ("\n\nPipelined mode on full-height columns (the step kernel compiled against the SRAM; not "
+                 "simulated):\n\n| h | weights (float32) | pipelined |\n|---|---|---|\n" + "\n".join(fits))
+    print(text)
     if args.plot:
-        plot(rows, args.plot)
+        plot(rows, args.plot, f"MLP [h, h, {CLASSES}] on {spec.name or 'custom'}, batch {args.batch}")
         print(f"wrote {args.plot}")
+    if args.write:
+        command = ("python bench/train.py " + (f"--width {args.width} --height {args.height}" if args.width else
+                                               f"--preset {args.preset}") +
+                   f" --batch {args.batch} --pipeline-height {args.pipeline_height} --hidden "
+                   + " ".join(map(str, args.hidden)) + " --fit-hidden " + " ".join(map(str, args.fit_hidden)))
+        write_section(args.write, "train", f"## Training: pipelined against weight streaming (bench/train.py)\n\n"
+                      f"`{command}` on {machine()}; shared and noisy machine: wall seconds are indicative only, "
+                      f"simulated times are deterministic.\n\n{text}")
 
 
 if __name__ == "__main__":

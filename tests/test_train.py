@@ -160,12 +160,43 @@ def test_pipelined_mode_matches_numpy_with_padded_columns():
     assert trainer.device.last_launch.block == (2, 2)      # a column of 2 PEs per layer
 
 
+def test_pipelined_micro_batches_match_numpy_and_send_fewer_longer_messages():
+    model = train.Model.mlp([5, 7, 3], activation="relu")
+    runs = {}
+    for micro_batch in (1, 3):                              # 6 samples: 6 micro-batches of 1, or 2 of 3
+        trainer, reports, ref_losses, _ = run_both(model, train.SGD(lr=0.3, momentum=0.5), steps=2, samples=6,
+                                                   batch_size=6, mode="pipelined", height=3, micro_batch=micro_batch,
+                                                   bounds_checked=True)
+        assert trainer.pipeline.micro_batch == micro_batch
+        np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
+        runs[micro_batch] = trainer.device.last_launch
+    # The same words cross the fabric, in a third as many vector messages.
+    assert runs[1].words_moved == runs[3].words_moved
+    assert runs[1].op_counts["sendv"] == 3 * runs[3].op_counts["sendv"]
+    from wafersim.train.pipelined import default_micro_batch
+    assert [default_micro_batch(b, 2) for b in (1, 4, 6, 8, 7)] == [1, 2, 3, 4, 1]
+    with pytest.raises(train.TrainingError):
+        train.Trainer(model, train.SGD(), batch_size=6, mode="pipelined", micro_batch=4)
+
+
+def test_pipelined_layer_norm_matches_numpy():
+    # 7 features on 3 PEs: 3, 3 and 1 real ones, two padded; padded features must stay out of the norm.
+    model = train.Model.mlp([5, 7, 6, 3], activation="tanh", layer_norm=True)
+    trainer, reports, ref_losses, ref_weights = run_both(model, train.Adam(lr=0.05), steps=3, samples=8,
+                                                         batch_size=4, mode="pipelined", height=3,
+                                                         bounds_checked=True)
+    assert trainer.mode == "pipelined" and trainer.device.last_launch.block == (5, 3)
+    np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=2e-4, err_msg=name)
+
+
 def test_pipeline_layout_packs_and_unpacks_every_weight():
     from wafersim.train.pipelined import PipelineLayout
 
-    model = train.Model.mlp([5, 7, 9, 3], activation="relu")
+    model = train.Model([train.Dense(5, 7, "relu"), train.LayerNorm(7), train.Dense(7, 9, "relu"), train.Dense(9, 3)])
     layout = PipelineLayout.plan(model, height=3)
-    assert layout.per_pe == (3, 3, 1) and layout.inputs == (5, 9, 9)
+    assert layout.per_pe == (3, 3, 3, 1) and layout.inputs == (5, 1, 9, 9)
     params = model.init_params(3)
     params = {name: value + 1 for name, value in params.items()}   # no zeros to hide behind the padding
     back = layout.unpack(*layout.pack(params))
@@ -177,8 +208,8 @@ def test_pipeline_layout_packs_and_unpacks_every_weight():
 def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
     trainer = train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), batch_size=4, mode="auto")
     assert trainer.mode == "pipelined"
-    with_norm = train.Model.mlp([4, 6, 3], layer_norm=True)        # pipelined mode has dense layers only
-    assert train.Trainer(with_norm, train.SGD(), batch_size=4, mode="auto").mode == "streaming"
+    starts_with_norm = train.Model([train.LayerNorm(4), train.Dense(4, 3)])   # pipelined: dense first and last
+    assert train.Trainer(starts_with_norm, train.SGD(), batch_size=4, mode="auto").mode == "streaming"
     small = ws.WaferSpec(width=4, height=4, sram_bytes=8192)
     big = train.Model.mlp([64, 64, 3])                              # 16 x 64 weights a PE: 16 KiB > 8 KiB
     device = ws.Device(small)

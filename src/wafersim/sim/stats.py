@@ -57,6 +57,10 @@ class LaunchStats:
     races_dropped: int = 0
     # with keep_state: the PEs' variables and local arrays by source name (runtime.state.LaunchState)
     state: Any = None
+    # weight streaming (filled in by wafersim.train): bytes of weights streamed in from the off-wafer
+    # store for this launch, and of gradients streamed out after it
+    weight_stream_bytes: int = 0
+    gradient_stream_bytes: int = 0
 
     @property
     def seconds(self) -> float:
@@ -195,10 +199,12 @@ class LaunchStats:
     def summary(self) -> str:
         detours = (f", detours {self.detour_word_hops:,} extra word-hops ({self.detour_cycles:,.0f} cycles of "
                    f"link latency over all words)" if self.repair is not None else "")
+        streamed = (f", streamed {self.weight_stream_bytes:,} B of weights in and {self.gradient_stream_bytes:,} B "
+                    f"of gradients out" if self.weight_stream_bytes or self.gradient_stream_bytes else "")
         return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
                 f"{self.cycles:,} cycles ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
                 f"{self.words_moved:,} words over links, {self.global_bytes:,} global bytes, "
-                f"{self.energy_j * 1e3:.4f} mJ{detours}")
+                f"{self.energy_j * 1e3:.4f} mJ{detours}{streamed}")
 
     def __repr__(self) -> str:
         return f"LaunchStats({self.summary()})"

@@ -3,11 +3,14 @@ optimizer state, streams each layer's weights to the wafer, receives the gradien
 optimizer (SGD or Adam, in float32, on the host side), and counts the bytes it moves so that a training
 step can be charged for them.
 
-**Figures.** `MemoryXSpec`'s defaults are our assumptions for a design point, not measurements of a
-product. The capacity (2.4 PB) is the largest MemoryX configuration Cerebras announced publicly (Hot
-Chips 33, August 2021: "up to 2.4 PB, models of up to 120 trillion parameters"). The bandwidth (1.2 TB/s
-into and out of the wafer) and the per-transfer latency (2 us) are our own assumptions, of the order of
-a dozen 100 GbE-class links feeding the wafer; change them to study other points.
+**Figures.** `MemoryXSpec`'s defaults are a design point, not measurements of a product. Public:
+the capacity, 2.4 PB, is the largest MemoryX configuration Cerebras announced (Hot Chips 33, August 2021,
+and Cerebras's "MemoryX" glossary page: "can scale from 4TB to 2.4PB ... models with up to 120 trillion
+parameters"); the same page says MemoryX's storage and I/O "can match or exceed the I/O bandwidth of a
+CS-2 system", which Cerebras's "SwarmX" glossary page gives as 1.2 Tb/s, that is 150 GB/s
+(`CS2_IO_BYTES_PER_S`). **Our assumptions:** the default bandwidth of 1.2 TB/s each way (eight times the
+CS-2's published I/O, a wafer fed by a wider link; `cluster.swarmx` builds on it) and the 2 us latency of
+each transfer (one tensor); pass `bandwidth_bytes_per_s=CS2_IO_BYTES_PER_S` to study the published rate.
 """
 from __future__ import annotations
 
@@ -21,12 +24,17 @@ from ..errors import SpecError
 from .errors import ModelTooLargeError, TrainingError
 
 
+# A CS-2's I/O: 1.2 Tb/s (Cerebras, "SwarmX" glossary page: "Each CS-2 system has 1.2Tb/s of I/O
+# bandwidth"; the Argonne SC24 AI-accelerators tutorial: "1.2 Tbps I/O to and from the chip").
+CS2_IO_BYTES_PER_S = 1.2e12 / 8
+
+
 @dataclasses.dataclass(frozen=True)
 class MemoryXSpec:
     """The weight store's figures (see the module docstring for where they come from)."""
 
     capacity_bytes: float = 2.4e15  # master weights plus optimizer state
-    bandwidth_bytes_per_s: float = 1.2e12  # weights to the wafer, and gradients back (each direction)
+    bandwidth_bytes_per_s: float = 1.2e12  # each direction; our assumption (8 x CS2_IO_BYTES_PER_S)
     latency_s: float = 2e-6  # fixed cost of one transfer (one tensor)
 
     def __post_init__(self) -> None:

@@ -1,25 +1,37 @@
 """The kernel of one pipelined training step: every dense layer on its own column of PEs, weights and
-optimizer state in SRAM, samples (micro-batches of one) streaming through the columns over the fabric.
+optimizer state in SRAM, micro-batches of samples streaming through the columns over the fabric.
 
 Launch one block of `L x H` PEs (L layers, H PEs per layer). PE (i, r) holds slice r of layer i: the
 output neurons [r * c_i, (r + 1) * c_i) with their weights (K_i x c_i, row-major), bias, gradients and
 optimizer state. The host pads every layer to H * c_i outputs with zero weights (`PipelineLayout.pack`), so
 all slices are full; padded neurons stay exactly zero and padded logits are left out of the loss.
 
-For each sample s, forward (GPipe order: all samples forward, then all backward, then one update):
+The batch of B samples goes through in B / M micro-batches of M samples (GPipe order: every micro-batch
+forward, then every one backward, then one update). A message carries a slice for all M samples of a
+micro-batch (feature-major: the M values of one feature next to each other), so a larger M means fewer,
+longer messages and vector operations of length M; while column i works on micro-batch u, column i + 1
+works on u - 1, so several micro-batches are in flight. For each micro-batch, forward:
 
-1. column 0 loads x[s] from device memory; column i > 0 receives its slice of layer i - 1's output from
-   the west and all-gathers the K_i inputs along the column (slices pass south, then north; channel 0);
-2. z = b + x W_slice (K_i vector fmas of length c_i), kept for the backward; a = f(z) goes east;
-3. the last column computes softmax cross-entropy over the column (scalar all-reduces along the
-   column, channel 1), keeps the gradient at its outputs and writes the loss of the sample.
+1. column 0 loads its samples from device memory; column i > 0 receives its slice of layer i - 1's output
+   from the west and all-gathers the K_i inputs along the column (slices pass south, then north; channel 0);
+2. z = b + W_slice^T x for the M samples (K_i vector fmas of length M per output neuron), kept for the
+   backward; a = f(z) goes east;
+3. the last column computes softmax cross-entropy over the column, sample by sample (scalar all-reduces
+   along the column, channel 1), keeps the gradient at its outputs and writes the loss of each sample.
 
-Backward, for each sample: the gradient at the outputs arrives from the east (or from step 3), dz =
-da * f'(z); dW += x (x) dz and db += dz; the partial input gradient W_slice dz (K_i words, c_i vector fmas
-over a transposed copy of the weights made at the start of the step) is summed up the column and
-broadcast back down (channel 2), and each PE sends its slice west. Then the optimizer (SGD
-with momentum, or Adam) updates weights and bias in SRAM, and they and the optimizer state are written
-back to device memory.
+Backward, for each micro-batch: the gradient at the outputs arrives from the east (or from step 3), dz =
+da * f'(z); dW += x (x) dz and db += dz (sample by sample, vector fmas of length c_i); the partial input
+gradient W_slice dz (K_i x M words, vector fmas of length M over a transposed copy of the weights made at
+the start of the step) is reduce-scattered along the column (channel 2: each slice's partial sums travel
+to the PE that owns that slice in the previous column), and each PE sends its summed slice west. Then the
+optimizer (SGD with momentum, or Adam) updates weights and bias in SRAM, and they and the optimizer state
+are written back to device memory.
+
+A layer norm's column (CFG_KIND == NORM, between dense layers) holds each PE's gamma where a dense PE
+holds its weights (K = 1) and beta where it holds its bias, so the same optimizer code updates them. It
+receives its slice from the west (no all-gather: it needs only its own features) and all-reduces each
+sample's sum and sum of squared deviations along the column (`norm_forward`); backward, the two sums of
+its input gradient (`norm_backward`), and sends its slice of that gradient west.
 """
 from __future__ import annotations
 
@@ -37,7 +49,8 @@ from ..runtime.jit import Dispatcher, jit
 SGD_CODE, ADAM_CODE = 0, 1
 NO_ACTIVATION = -1
 # Columns of the per-layer configuration array (one row per layer, int32).
-CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_ACTIVATION, CFG_PREVIOUS_PER_PE = 0, 1, 2, 3
+CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_ACTIVATION, CFG_PREVIOUS_PER_PE, CFG_KIND, CFG_FEATURES = 0, 1, 2, 3, 4, 5
+DENSE, NORM = 0, 1  # CFG_KIND: a dense layer, or a layer norm (its gamma in the weights, beta in the biases)
 
 
 @jit
@@ -104,19 +117,73 @@ def optimizer_update(w, g, s1, s2, n, lr, h1, h2, eps, c1, c2, opt):
         w[0:n] = s1[0:n] * step + w[0:n]
 
 
+@jit
+def norm_forward(y, zs, rs, gamma, beta, zb, sb, samples, c, valid, inv_features, eps):
+    """Layer norm of a micro-batch's slice y (c x samples, feature-major) in place: each sample's mean
+    and variance over the column (two all-reduces), the normalised values kept in zs[zb:] and each
+    sample's 1/std in rs[sb:]; padded features (from `valid` on) give 0."""
+    for m in range(samples):
+        total = 0.0
+        for j in range(valid):
+            total += y[j * samples + m]
+        mean = column_allreduce(total, SUM) * inv_features
+        squares = 0.0
+        for j in range(valid):
+            d = y[j * samples + m] - mean
+            squares += d * d
+        rstd = 1.0 / math.sqrt(column_allreduce(squares, SUM) * inv_features + eps)
+        rs[sb + m] = rstd
+        for j in range(c):
+            e = j * samples + m
+            normed = (y[e] - mean) * rstd if j < valid else 0.0
+            zs[zb + e] = normed
+            y[e] = normed * gamma[j] + beta[j]
+
+
+@jit
+def norm_backward(y, zs, rs, gamma, dgamma, dbeta, zb, sb, samples, c, valid, inv_features):
+    """The layer norm's backward for a micro-batch: y holds the gradient at its outputs (c x samples) and
+    gets the gradient at its inputs, dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy gamma (the
+    means all-reduced over the column); dgamma += dy xhat and dbeta += dy."""
+    for m in range(samples):
+        g_sum = 0.0
+        gx_sum = 0.0
+        for j in range(valid):
+            g = y[j * samples + m] * gamma[j]
+            g_sum += g
+            gx_sum += g * zs[zb + j * samples + m]
+        g_mean = column_allreduce(g_sum, SUM) * inv_features
+        gx_mean = column_allreduce(gx_sum, SUM) * inv_features
+        rstd = rs[sb + m]
+        for j in range(c):
+            e = j * samples + m
+            dy = y[e]
+            normed = zs[zb + e]
+            dgamma[j] = dy * normed + dgamma[j]
+            dbeta[j] = dbeta[j] + dy
+            y[e] = rstd * (dy * gamma[j] - g_mean - normed * gx_mean) if j < valid else 0.0
+
+
 @functools.lru_cache(maxsize=None)
 def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimizer: int,
-                          activations: tuple[int, ...] = (RELU, GELU, TANH), boundscheck: bool = False) -> Dispatcher:
-    """The step kernel for `batch` samples, layers of at most `max_inputs` inputs and `max_outputs` outputs
-    per PE, optimizer code `optimizer` (SGD_CODE or ADAM_CODE) and the activation codes the layers use
-    (the others' code is left out: faster compiles); see the module docstring. Bounds checks cost a third
-    of its cycles: the tests run it with them (`boundscheck=True`)."""
-    B, KM, CM = batch, max_inputs, max_outputs
+                          activations: tuple[int, ...] = (RELU, GELU, TANH), boundscheck: bool = False,
+                          micro_batch: int = 1, norms: bool = False) -> Dispatcher:
+    """The step kernel for `batch` samples in micro-batches of `micro_batch` (which divides it), layers of
+    at most `max_inputs` inputs and `max_outputs` outputs per PE, optimizer code `optimizer` (SGD_CODE or
+    ADAM_CODE) and the activation codes the layers use (the others' code is left out: faster compiles),
+    `norms` whether any layer is a layer norm (else its code is left out);
+    see the module docstring. Bounds checks cost a third of its cycles: the tests run it with them
+    (`boundscheck=True`)."""
+    B, KM, CM, M = batch, max_inputs, max_outputs, micro_batch
+    assert B % M == 0, (B, M)
+    U = B // M
     HAS_RELU, HAS_GELU, HAS_TANH = (code in activations for code in (RELU, GELU, TANH))
+    HAS_NORM = norms
     WM = max_inputs * max_outputs
 
     @jit(boundscheck=boundscheck)
-    def pipelined_step(x, labels, cfg, wpack, bpack, s1w, s2w, s1b, s2b, loss, classes, lr, h1, h2, eps, c1, c2):
+    def pipelined_step(x, labels, cfg, wpack, bpack, s1w, s2w, s1b, s2b, loss, classes, lr, h1, h2, eps, c1, c2,
+                       norm_eps):
         layer = ws.threadIdx.x
         r = ws.threadIdx.y
         last = ws.blockDim.x - 1
@@ -126,7 +193,14 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
         c = cfg[layer, CFG_OUTPUTS_PER_PE]
         kind = cfg[layer, CFG_ACTIVATION]
         cp = cfg[layer, CFG_PREVIOUS_PER_PE]
+        is_norm = HAS_NORM and cfg[layer, CFG_KIND] == NORM
+        features = cfg[layer, CFG_FEATURES]
+        valid_features = max(0, min(c, features - r * c))
+        inv_features = 1.0 / features
         n = k * c
+        km = k * M
+        cm = c * M
+        pm = cp * M
         wt = ws.local.array(WM, np.float32)         # K x c, row-major
         wtt = ws.local.array(WM, np.float32)        # c x K: the same weights transposed
         dw = ws.local.array(WM, np.float32)
@@ -136,12 +210,14 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
         db = ws.local.array(CM, np.float32)
         b1 = ws.local.array(CM, np.float32)
         b2 = ws.local.array(CM, np.float32)
-        y = ws.local.array(CM, np.float32)
-        xs = ws.local.array(B * KM, np.float32)      # every sample's inputs, for dW
-        zs = ws.local.array(B * CM, np.float32)      # every sample's pre-activations
-        gs = ws.local.array(B * CM, np.float32)      # the last layer: gradients at its outputs
-        part = ws.local.array(KM, np.float32)
-        other = ws.local.array(KM, np.float32)
+        y = ws.local.array(CM * M, np.float32)       # a micro-batch's outputs or their gradients, c x M
+        yt = ws.local.array(CM * M, np.float32)      # the same, M x c
+        xs = ws.local.array(B * KM, np.float32)      # every micro-batch's inputs, K x M each, for dW
+        zs = ws.local.array(B * CM, np.float32)      # every micro-batch's pre-activations, c x M each
+        gs = ws.local.array(B * CM, np.float32)      # the last layer: gradients at its outputs, c x M each
+        rs = ws.local.array(B, np.float32)           # a layer norm: each sample's 1 / std
+        part = ws.local.array(KM * M, np.float32)
+        other = ws.local.array(CM * M, np.float32)   # a slice of the previous layer's, cp x M
         wt[0:n] = wpack[me, 0:n]
         for kk in range(k):                          # W transposed: the backward's W dz by vector fmas
             for j in range(c):
@@ -155,94 +231,135 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
         db[0:c] = 0.0
         has_n = ws.has_neighbor(ws.NORTH)
         has_s = ws.has_neighbor(ws.SOUTH)
-        # ------------------------------------------------------------------ forward, sample by sample
-        for s in range(B):
-            xb = s * KM
-            if layer == 0:
-                xs[xb:xb + k] = x[s, 0:k]
+        # ------------------------------------------------------------------ forward, micro-batch by micro-batch
+        for u in range(U):
+            xb = u * KM * M                          # input kk of sample m at xs[xb + kk * M + m]
+            zb = u * CM * M
+            if is_norm:                              # its slice from the west: no all-gather
+                ws.recv(ws.WEST, out=y[0:cm])
+                norm_forward(y, zs, rs, wt, bias, zb, u * M, M, c, valid_features, inv_features, norm_eps)
             else:
-                mine = xb + r * cp
-                ws.recv(ws.WEST, out=xs[mine:mine + cp])
-                for j in range(r):                   # all-gather: slices 0 .. r-1 come from the north
-                    o = xb + j * cp
-                    ws.recv(ws.NORTH, out=xs[o:o + cp])
+                if layer == 0:
+                    for m in range(M):                   # one vector load a sample, then K x M in SRAM
+                        part[0:k] = x[u * M + m, 0:k]
+                        xo = xb + m
+                        for kk in range(k):
+                            xs[xo] = part[kk]
+                            xo += M
+                else:
+                    mine = xb + r * pm
+                    ws.recv(ws.WEST, out=xs[mine:mine + pm])
+                    for j in range(r):                   # all-gather: slices 0 .. r-1 come from the north
+                        o = xb + j * pm
+                        ws.recv(ws.NORTH, out=xs[o:o + pm])
+                        if has_s:
+                            ws.send(ws.SOUTH, xs[o:o + pm])
                     if has_s:
-                        ws.send(ws.SOUTH, xs[o:o + cp])
-                if has_s:
-                    ws.send(ws.SOUTH, xs[mine:mine + cp])
-                for jj in range(height - 1 - r):     # ... and slices height-1 .. r+1 from the south
-                    o = xb + (height - 1 - jj) * cp
-                    ws.recv(ws.SOUTH, out=xs[o:o + cp])
+                        ws.send(ws.SOUTH, xs[mine:mine + pm])
+                    for jj in range(height - 1 - r):     # ... and slices height-1 .. r+1 from the south
+                        o = xb + (height - 1 - jj) * pm
+                        ws.recv(ws.SOUTH, out=xs[o:o + pm])
+                        if has_n:
+                            ws.send(ws.NORTH, xs[o:o + pm])
                     if has_n:
-                        ws.send(ws.NORTH, xs[o:o + cp])
-                if has_n:
-                    ws.send(ws.NORTH, xs[mine:mine + cp])
-            y[0:c] = bias[0:c]
-            wo = 0                                   # offsets kept running: no multiply per fma
-            for kk in range(k):
-                y[0:c] = wt[wo:wo + c] * xs[xb + kk] + y[0:c]
-                wo += c
-            zb = s * CM
-            zs[zb:zb + c] = y[0:c]
-            for j in range(c):
-                y[j] = activate_runtime(y[j], kind, HAS_RELU, HAS_GELU, HAS_TANH)
+                        ws.send(ws.NORTH, xs[mine:mine + pm])
+                wo = 0                                   # offsets kept running: no multiply per fma
+                for j in range(c):                       # output j of the M samples: K vector fmas of length M
+                    yo = j * M
+                    y[yo:yo + M] = bias[j]
+                    xo = xb
+                    for kk in range(k):
+                        y[yo:yo + M] = xs[xo:xo + M] * wtt[wo + kk] + y[yo:yo + M]
+                        xo += M
+                    wo += k
+                zs[zb:zb + cm] = y[0:cm]
+                for q in range(cm):
+                    y[q] = activate_runtime(y[q], kind, HAS_RELU, HAS_GELU, HAS_TANH)
             if layer < last:
-                ws.send(ws.EAST, y[0:c])
+                ws.send(ws.EAST, y[0:cm])
             else:
                 valid = max(0, min(c, classes - r * c))  # padded logits take no part in the loss
-                top = LOWEST
-                for j in range(valid):
-                    top = max(top, y[j])
-                top = column_allreduce(top, MAX)
-                total = 0.0
-                for j in range(valid):
-                    e = math.exp(y[j] - top)
-                    gs[zb + j] = e
-                    total += e
-                total = column_allreduce(total, SUM)
-                label = labels[s]
-                owner = label >= r * c and label < r * c + valid
-                picked = 0.0
-                if owner:
-                    picked = y[label - r * c]
-                picked = column_allreduce(picked, SUM)
-                scale = 1.0 / (total * B)
-                for j in range(c):
-                    gs[zb + j] = gs[zb + j] * scale if j < valid else 0.0
-                if owner:
-                    gs[zb + label - r * c] = gs[zb + label - r * c] - 1.0 / B
-                if r == 0:
-                    loss[s] = top + math.log(total) - picked
-        # ------------------------------------------------------------------ backward, sample by sample
-        for s in range(B):
-            zb = s * CM
-            xb = s * KM
+                for m in range(M):
+                    top = LOWEST
+                    for j in range(valid):
+                        top = max(top, y[j * M + m])
+                    top = column_allreduce(top, MAX)
+                    total = 0.0
+                    for j in range(valid):
+                        e = math.exp(y[j * M + m] - top)
+                        gs[zb + j * M + m] = e
+                        total += e
+                    total = column_allreduce(total, SUM)
+                    s = u * M + m
+                    label = labels[s]
+                    owner = label >= r * c and label < r * c + valid
+                    picked = 0.0
+                    if owner:
+                        picked = y[(label - r * c) * M + m]
+                    picked = column_allreduce(picked, SUM)
+                    scale = 1.0 / (total * B)
+                    for j in range(c):
+                        gs[zb + j * M + m] = gs[zb + j * M + m] * scale if j < valid else 0.0
+                    if owner:
+                        gs[zb + (label - r * c) * M + m] = gs[zb + (label - r * c) * M + m] - 1.0 / B
+                    if r == 0:
+                        loss[s] = top + math.log(total) - picked
+        # ------------------------------------------------------------------ backward, micro-batch by micro-batch
+        for u in range(U):
+            zb = u * CM * M
+            xb = u * KM * M
             if layer == last:
-                y[0:c] = gs[zb:zb + c]
+                y[0:cm] = gs[zb:zb + cm]
             else:
-                ws.recv(ws.EAST, out=y[0:c])
-            for j in range(c):
-                y[j] = activate_grad_runtime(zs[zb + j], y[j], kind, HAS_RELU, HAS_GELU, HAS_TANH)
-            wo = 0
-            for kk in range(k):
-                dw[wo:wo + c] = y[0:c] * xs[xb + kk] + dw[wo:wo + c]
-                wo += c
-            db[0:c] = db[0:c] + y[0:c]
-            if layer > 0:
-                part[0:k] = 0.0                      # this slice's part of the input gradient, W dz
-                wo = 0
-                for j in range(c):
-                    part[0:k] = wtt[wo:wo + k] * y[j] + part[0:k]
-                    wo += k
-                if has_s:                            # summed up the column, then broadcast back down
-                    ws.recv(ws.SOUTH, out=other[0:k], channel=2)
-                    part[0:k] = part[0:k] + other[0:k]
-                if has_n:
-                    ws.send(ws.NORTH, part[0:k], channel=2)
-                    ws.recv(ws.NORTH, out=part[0:k], channel=2)
-                if has_s:
-                    ws.send(ws.SOUTH, part[0:k], channel=2)
-                ws.send(ws.WEST, part[r * cp:r * cp + cp])
+                ws.recv(ws.EAST, out=y[0:cm])
+            if is_norm:
+                norm_backward(y, zs, rs, wt, dw, db, zb, u * M, M, c, valid_features, inv_features)
+                ws.send(ws.WEST, y[0:cm])
+            else:
+                for q in range(cm):
+                    y[q] = activate_grad_runtime(zs[zb + q], y[q], kind, HAS_RELU, HAS_GELU, HAS_TANH)
+                for j in range(c):                       # dz transposed, M x c: dW's updates are vectors of c
+                    for m in range(M):
+                        yt[m * c + j] = y[j * M + m]
+                for m in range(M):
+                    wo = 0
+                    xo = xb + m
+                    for kk in range(k):
+                        dw[wo:wo + c] = yt[m * c:m * c + c] * xs[xo] + dw[wo:wo + c]
+                        wo += c
+                        xo += M
+                    db[0:c] = db[0:c] + yt[m * c:m * c + c]
+                if layer > 0:
+                    part[0:km] = 0.0                     # this slice's part of the input gradient W dz, K x M
+                    for j in range(c):
+                        wo = j * k
+                        po = 0
+                        for kk in range(k):
+                            part[po:po + M] = y[j * M:j * M + M] * wtt[wo] + part[po:po + M]
+                            wo += 1
+                            po += M
+                    # Reduce-scatter along the column: slice j's partial sums travel to PE j, from the south
+                    # (slices north of this PE first) and from the north (the farthest slice first).
+                    for j in range(r):
+                        o = j * pm
+                        if has_s:
+                            ws.recv(ws.SOUTH, out=other[0:pm], channel=2)
+                            part[o:o + pm] = part[o:o + pm] + other[0:pm]
+                        ws.send(ws.NORTH, part[o:o + pm], channel=2)
+                    mine = r * pm
+                    if has_s:
+                        ws.recv(ws.SOUTH, out=other[0:pm], channel=2)
+                        part[mine:mine + pm] = part[mine:mine + pm] + other[0:pm]
+                    for jj in range(height - 1 - r):
+                        o = (height - 1 - jj) * pm
+                        if has_n:
+                            ws.recv(ws.NORTH, out=other[0:pm], channel=2)
+                            part[o:o + pm] = part[o:o + pm] + other[0:pm]
+                        ws.send(ws.SOUTH, part[o:o + pm], channel=2)
+                    if has_n:
+                        ws.recv(ws.NORTH, out=other[0:pm], channel=2)
+                        part[mine:mine + pm] = part[mine:mine + pm] + other[0:pm]
+                    ws.send(ws.WEST, part[mine:mine + pm])
         # ------------------------------------------------------------------ the optimizer, in SRAM
         optimizer_update(wt, dw, m1, m2, n, lr, h1, h2, eps, c1, c2, optimizer)
         optimizer_update(bias, db, b1, b2, c, lr, h1, h2, eps, c1, c2, optimizer)

@@ -16,32 +16,44 @@ from ..errors import SramBudgetError
 from ..kernels.ml.elementwise import ACTIVATIONS
 from ..runtime.device import Device, DeviceArray
 from ..sim.stats import LaunchStats
-from .errors import ModelDoesNotFitError
+from .errors import ModelDoesNotFitError, TrainingError
 from .memoryx import Adam, Optimizer
-from .model import Dense, Model
-from .pipeline_kernel import (ADAM_CODE, CFG_ACTIVATION, CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_PREVIOUS_PER_PE,
-                              NO_ACTIVATION, SGD_CODE, pipelined_step_kernel)
+from .model import Dense, LayerNorm, Model
+from .pipeline_kernel import (ADAM_CODE, CFG_ACTIVATION, CFG_FEATURES, CFG_INPUTS, CFG_KIND, CFG_OUTPUTS_PER_PE,
+                              CFG_PREVIOUS_PER_PE, DENSE, NO_ACTIVATION, NORM, SGD_CODE, pipelined_step_kernel)
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineLayout:
-    """Where a model's dense layers go: layer i on column i, `height` PEs per column, `per_pe[i]` output
-    neurons per PE and `inputs[i]` inputs per neuron (padded to the previous column's `height * per_pe`)."""
+    """Where a model's layers go: layer i on column i, `height` PEs per column, `per_pe[i]` output neurons
+    (or a layer norm's features) per PE and `inputs[i]` inputs per neuron (padded to the previous column's
+    `height * per_pe`; 1 for a layer norm, whose PE holds one gamma and beta per feature)."""
 
     height: int
     inputs: tuple[int, ...]
     per_pe: tuple[int, ...]
-    layers: tuple[Dense, ...]
+    layers: tuple[Dense | LayerNorm, ...]
 
     @classmethod
     def plan(cls, model: Model, height: int) -> "PipelineLayout":
         layers = tuple(model.layers)
-        others = sorted({type(layer).__name__ for layer in layers if not isinstance(layer, Dense)})
+        others = sorted({type(layer).__name__ for layer in layers if not isinstance(layer, (Dense, LayerNorm))})
         if others:
-            raise ModelDoesNotFitError(f"pipelined mode runs dense layers only (this model has {', '.join(others)})")
+            raise ModelDoesNotFitError(f"pipelined mode runs dense layers and layer norms only (this model has "
+                                       f"{', '.join(others)})")
+        if not (isinstance(layers[0], Dense) and isinstance(layers[-1], Dense)):
+            raise ModelDoesNotFitError("pipelined mode needs dense first and last layers (a layer norm between them)")
+        if len({layer.eps for layer in layers if isinstance(layer, LayerNorm)}) > 1:
+            raise ModelDoesNotFitError("pipelined mode needs one eps for all its layer norms")
         per_pe = tuple(-(-layer.out_features // height) for layer in layers)
-        inputs = (layers[0].in_features,) + tuple(height * c for c in per_pe[:-1])
+        inputs = tuple(1 if isinstance(layer, LayerNorm) else height * per_pe[i - 1] if i else layer.in_features
+                       for i, layer in enumerate(layers))
         return cls(height, inputs, per_pe, layers)
+
+    @property
+    def norm_eps(self) -> float:
+        """The layer norms' eps (0 when there are none)."""
+        return next((layer.eps for layer in self.layers if isinstance(layer, LayerNorm)), 0.0)
 
     @property
     def width(self) -> int:
@@ -57,30 +69,37 @@ class PipelineLayout:
 
     def activation_codes(self) -> tuple[int, ...]:
         """The activations the layers use (the kernel leaves out the code of the others)."""
-        return tuple(sorted({ACTIVATIONS[layer.activation] for layer in self.layers if layer.activation}))
+        return tuple(sorted({ACTIVATIONS[layer.activation] for layer in self.layers
+                             if isinstance(layer, Dense) and layer.activation}))
 
     def config(self) -> np.ndarray:
-        """The kernel's per-layer int32 table: inputs, outputs per PE, activation code, previous per PE."""
+        """The kernel's per-layer int32 table: inputs, outputs per PE, activation code, previous per PE,
+        kind (DENSE or NORM), features (outputs before padding)."""
         rows = []
         for i, layer in enumerate(self.layers):
-            kind = NO_ACTIVATION if layer.activation is None else ACTIVATIONS[layer.activation]
-            rows.append([self.inputs[i], self.per_pe[i], kind, self.per_pe[i - 1] if i else 0])
+            norm = isinstance(layer, LayerNorm)
+            kind = NO_ACTIVATION if norm or layer.activation is None else ACTIVATIONS[layer.activation]
+            rows.append([self.inputs[i], self.per_pe[i], kind, self.per_pe[i - 1] if i else 0, NORM if norm else DENSE,
+                         layer.out_features])
         table = np.array(rows, np.int32)
-        assert table.shape[1] == 1 + max(CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_ACTIVATION, CFG_PREVIOUS_PER_PE)
+        assert table.shape[1] == 1 + max(CFG_INPUTS, CFG_OUTPUTS_PER_PE, CFG_ACTIVATION, CFG_PREVIOUS_PER_PE,
+                                         CFG_KIND, CFG_FEATURES)
         return table
 
     def pack(self, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(weights, biases) as (L * H, max_inputs * max_outputs) and (L * H, max_outputs) float32 arrays:
-        row i * H + r holds PE (i, r)'s K_i x c_i weights row-major, and its c_i biases; padding is zero."""
+        row i * H + r holds PE (i, r)'s K_i x c_i weights row-major, and its c_i biases (a layer norm: its
+        c_i gammas and betas); padding is zero."""
         h = self.height
         wpack = np.zeros((self.width * h, self.max_inputs * self.max_outputs), np.float32)
         bpack = np.zeros((self.width * h, self.max_outputs), np.float32)
         for i, layer in enumerate(self.layers):
             k, c = self.inputs[i], self.per_pe[i]
+            w_name, b_name = self.tensor_names(i)
             w = np.zeros((k, h * c), np.float32)
-            w[:layer.in_features, :layer.out_features] = params[f"{i}.w"]
+            w[:k if isinstance(layer, LayerNorm) else layer.in_features, :layer.out_features] = params[w_name]
             b = np.zeros(h * c, np.float32)
-            b[:layer.out_features] = params[f"{i}.b"]
+            b[:layer.out_features] = params[b_name]
             for r in range(h):
                 wpack[i * h + r, :k * c] = w[:, r * c:(r + 1) * c].reshape(-1)
                 bpack[i * h + r, :c] = b[r * c:(r + 1) * c]
@@ -91,19 +110,39 @@ class PipelineLayout:
         h, params = self.height, {}
         for i, layer in enumerate(self.layers):
             k, c = self.inputs[i], self.per_pe[i]
+            w_name, b_name = self.tensor_names(i)
             w = np.concatenate([wpack[i * h + r, :k * c].reshape(k, c) for r in range(h)], axis=1)
             b = np.concatenate([bpack[i * h + r, :c] for r in range(h)])
-            params[f"{i}.w"] = np.ascontiguousarray(w[:layer.in_features, :layer.out_features])
-            params[f"{i}.b"] = np.ascontiguousarray(b[:layer.out_features])
+            w = w[0] if isinstance(layer, LayerNorm) else w[:layer.in_features]
+            params[w_name] = np.ascontiguousarray(w[..., :layer.out_features])
+            params[b_name] = np.ascontiguousarray(b[:layer.out_features])
         return params
+
+    def tensor_names(self, i: int) -> tuple[str, str]:
+        """The names of layer i's tensors in the weights and the biases rows."""
+        return (f"{i}.gamma", f"{i}.beta") if isinstance(self.layers[i], LayerNorm) else (f"{i}.w", f"{i}.b")
+
+
+def default_micro_batch(batch_size: int, layers: int) -> int:
+    """The largest micro-batch that still gives every one of `layers` columns a micro-batch in flight (at
+    least `layers` micro-batches), dividing the batch; 1 when the batch is smaller than that."""
+    for size in range(batch_size // max(layers, 1), 1, -1):
+        if batch_size % size == 0:
+            return size
+    return 1
 
 
 class PipelinedRunner:
     """The model's weights and optimizer state on the wafer, and pipelined training steps over them."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device,
-                 params: dict[str, np.ndarray], height: int | None = None) -> None:
+                 params: dict[str, np.ndarray], height: int | None = None, micro_batch: int | None = None) -> None:
         spec = device.spec
+        micro_batch = micro_batch or default_micro_batch(batch_size, len(model.layers))
+        if micro_batch < 1 or batch_size % micro_batch:
+            raise TrainingError(f"a micro-batch of {micro_batch} samples must divide the batch of {batch_size}",
+                                micro_batch=micro_batch, batch_size=batch_size)
+        self.micro_batch = micro_batch
         height = height or min(spec.height, max(layer.out_features for layer in model.layers))
         self.layout = PipelineLayout.plan(model, height)
         if self.layout.width > spec.width or height > spec.height:
@@ -113,7 +152,8 @@ class PipelinedRunner:
                 available=(spec.width, spec.height))
         self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
         self.kernel_options = dict(optimizer=ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE,
-                                   activations=self.layout.activation_codes())
+                                   activations=self.layout.activation_codes(), micro_batch=micro_batch,
+                                   norms=any(isinstance(layer, LayerNorm) for layer in model.layers))
         self.kernel = pipelined_step_kernel(batch_size, self.layout.max_inputs, self.layout.max_outputs,
                                             **self.kernel_options)
         wpack, bpack = self.layout.pack(params)
@@ -142,7 +182,7 @@ class PipelinedRunner:
             hyper = (opt.lr, opt.momentum, 0.0, 0.0, 1.0, 1.0)
         w1, w2, b1, b2 = self.state
         return (d_x, d_labels, self.cfg, self.weights, self.biases, w1, w2, b1, b2, d_loss,
-                self.model.classes, *(float(v) for v in hyper))
+                self.model.classes, *(float(v) for v in hyper), float(self.layout.norm_eps))
 
     def _check_sram(self) -> None:
         """Compile the step kernel now: weights, state and activations that overflow a PE's SRAM are a

@@ -1,6 +1,16 @@
-"""The simulated timeline of a training run: every launch on the wafer and every MemoryX transfer, one
-after another as the time of a `StepReport` counts them, written as a Perfetto trace (ui.perfetto.dev)
-with a track for the steps, one for the wafer's launches and one for each direction of streaming."""
+"""The simulated timeline of a training run: every launch on the wafer and every MemoryX transfer of each
+step, scheduled one after another (as a `StepReport`'s parts add up) or with weight streaming overlapped
+with compute, and written as a Perfetto trace (ui.perfetto.dev) with a track for the steps, one for the
+wafer's launches, one for each direction of streaming, and a counter of the bytes streamed.
+
+**Overlap.** A step is a sequence of passes (each layer forward, the loss, each layer backward). With
+`overlap=True` the weights are double-buffered on the wafer: a pass's weights stream in while the pass
+before it computes, as soon as the pass two before it has finished (its buffer is free) and the weight
+link is idle; a launch starts when the wafer is idle and the weights streamed before it (in program
+order) have arrived; a gradient streams out as soon as the launch that made it has ended and the
+gradient link is idle. Both links run at the same time, each direction at MemoryX's bandwidth. Without
+overlap every launch and transfer waits for the one before it.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -8,9 +18,12 @@ from pathlib import Path
 
 from ..runtime.device import Device
 from ..sim import trace
+from ..sim.stats import LaunchStats
 
 TRACKS = ("steps", "wafer: launches", "MemoryX -> wafer: weights", "wafer -> MemoryX: gradients")
+LAUNCH = "launch"
 STREAM_TRACKS = {"weight_bytes": TRACKS[2], "gradient_bytes": TRACKS[3]}
+COUNTER = "MemoryX bytes streamed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,45 +34,125 @@ class Slice:
     name: str
     start_s: float
     seconds: float
+    nbytes: int = 0  # bytes streamed (transfers only)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """A launch or a transfer of a step, in program order: `kind` is LAUNCH or a `STREAM_TRACKS` key."""
+
+    kind: str
+    name: str
+    seconds: float
+    pass_index: int
+    nbytes: int = 0
+
+
+def schedule(events: list[Event], overlap: bool) -> list[float]:
+    """The start of each event (seconds from the step's start), one after another or overlapped (see the
+    module docstring)."""
+    if not overlap:
+        starts, clock = [], 0.0
+        for event in events:
+            starts.append(clock)
+            clock += event.seconds
+        return starts
+    wafer_free = weights_free = gradients_free = 0.0
+    weights_ready = 0.0  # when every weight transfer so far has arrived
+    pass_end: dict[int, float] = {}  # the end of each pass's last launch
+    last_launch_end = 0.0
+    starts = []
+    for event in events:
+        if event.kind == LAUNCH:
+            start = max(wafer_free, weights_ready)
+            wafer_free = last_launch_end = start + event.seconds
+            pass_end[event.pass_index] = wafer_free
+        elif event.kind == "weight_bytes":
+            buffer_free = max((end for p, end in pass_end.items() if p <= event.pass_index - 2), default=0.0)
+            start = max(weights_free, buffer_free)
+            weights_free = weights_ready = start + event.seconds
+        else:
+            start = max(gradients_free, last_launch_end)
+            gradients_free = start + event.seconds
+        starts.append(start)
+    return starts
 
 
 class Timeline:
-    """Records launches (from the device's launch history) and transfers (from MemoryX) in the order they
-    happen, each starting when the one before ended."""
+    """Records a step's launches (from the device's launch history) and transfers (from MemoryX) in the
+    order they happen, and schedules them when the step closes (`overlap`: see the module docstring)."""
 
-    def __init__(self, device: Device) -> None:
-        self.device = device
+    def __init__(self, device: Device, overlap: bool = False) -> None:
+        self.device, self.overlap = device, overlap
         self.clock = 0.0
         self.slices: list[Slice] = []
+        self.events: list[Event] = []  # the open step's
+        self.pass_index = 0
         self._seen = len(device.launches)
+        self._pending_weight_bytes = 0  # streamed since the last launch: charged to the next one
 
-    def _add(self, track: str, name: str, seconds: float) -> None:
-        self.slices.append(Slice(track, name, self.clock, seconds))
-        self.clock += seconds
+    def begin_step(self) -> None:
+        """Open a step: the device's launches so far (made outside the trainer) and anything left of a
+        step that failed are left out."""
+        self._seen = len(self.device.launches)
+        self.events, self.pass_index, self._pending_weight_bytes = [], 0, 0
+
+    def begin_pass(self) -> None:
+        """The launches and transfers from here on belong to the next pass (a layer forward or backward)."""
+        self.catch_up()
+        self.pass_index += 1
 
     def catch_up(self) -> None:
-        """Add the device's launches since the last call."""
+        """Add the device's launches since the last call; each is charged with the weights streamed
+        before it (`LaunchStats.weight_stream_bytes`)."""
         for stats in self.device.launches[self._seen:]:
-            self._add(TRACKS[1], stats.program, stats.seconds)
+            stats.weight_stream_bytes += self._pending_weight_bytes
+            self._pending_weight_bytes = 0
+            self.events.append(Event(LAUNCH, stats.program, stats.seconds, self.pass_index))
         self._seen = len(self.device.launches)
 
     def transfer(self, kind: str, tensor: str, nbytes: int, seconds: float) -> None:
-        """A MemoryX transfer (`kind`: "weight_bytes" or "gradient_bytes"), after the launches before it."""
+        """A MemoryX transfer (`kind`: "weight_bytes" or "gradient_bytes"), after the launches before it;
+        gradients are charged to the launch before them (`LaunchStats.gradient_stream_bytes`)."""
         self.catch_up()
-        self._add(STREAM_TRACKS[kind], f"{tensor} ({nbytes:,} B)", seconds)
+        if kind == "weight_bytes":
+            self._pending_weight_bytes += nbytes
+        elif self.device.launches:
+            last: LaunchStats = self.device.launches[-1]
+            last.gradient_stream_bytes += nbytes
+        self.events.append(Event(kind, f"{tensor} ({nbytes:,} B)", seconds, self.pass_index, nbytes))
 
-    def step(self, number: int, start_s: float, label: str) -> None:
-        """Close step `number`, begun at `start_s`, with a slice on the steps track."""
+    def step(self, number: int, label: str) -> tuple[float, float]:
+        """Close step `number` with a slice on the steps track; returns its (serial, overlapped) seconds.
+        The timeline draws the one its `overlap` asks for."""
         self.catch_up()
-        self.slices.append(Slice(TRACKS[0], f"step {number}: {label}", start_s, self.clock - start_s))
+        ends = {}
+        for overlap in (False, True):
+            starts = schedule(self.events, overlap)
+            ends[overlap] = max((s + e.seconds for s, e in zip(starts, self.events)), default=0.0)
+            if overlap == self.overlap:
+                chosen = starts
+        start_s = self.clock
+        for start, event in zip(chosen, self.events):
+            track = TRACKS[1] if event.kind == LAUNCH else STREAM_TRACKS[event.kind]
+            self.slices.append(Slice(track, event.name, start_s + start, event.seconds, event.nbytes))
+        self.clock = start_s + ends[self.overlap]
+        self.slices.append(Slice(TRACKS[0], f"step {number}: {label}", start_s, ends[self.overlap]))
+        self.events, self.pass_index = [], 0
+        return ends[False], ends[True]
 
     def to_perfetto(self, path: str | Path) -> Path:
         """Write the timeline as a Chrome/Perfetto JSON trace (simulated microseconds)."""
         events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 0, "args": {"name": "training (simulated)"}}]
         for tid, name in enumerate(TRACKS):
             events.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": tid, "args": {"name": name}})
+        streamed = {"weights in": 0, "gradients out": 0}
         for s in self.slices:
             events.append({"name": s.name, "cat": "train", "ph": "X", "pid": 0, "tid": TRACKS.index(s.track),
                            "ts": round(s.start_s * 1e6, 6), "dur": round(s.seconds * 1e6, 6)})
-        return trace.write(path, events, {"wafersim": f"training on {self.device.spec.summary()}; launches and "
-                                                      f"MemoryX transfers one after another"})
+        for s in sorted((s for s in self.slices if s.nbytes), key=lambda s: s.start_s + s.seconds):
+            streamed["weights in" if s.track == TRACKS[2] else "gradients out"] += s.nbytes
+            events.append({"name": COUNTER, "ph": "C", "pid": 0, "ts": round((s.start_s + s.seconds) * 1e6, 6),
+                           "args": dict(streamed)})
+        how = "weight streaming overlapped with compute" if self.overlap else "launches and transfers one after another"
+        return trace.write(path, events, {"wafersim": f"training on {self.device.spec.summary()}; {how}"})

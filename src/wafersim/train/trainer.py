@@ -5,8 +5,10 @@
 before it runs backward they stream in again (the wafer keeps activations only, not weights); its
 gradients stream back and MemoryX applies the optimizer once per step.
 
-**Simulated time of a step** (a `StepReport`) is the sum of three parts, taken one after another (no
-overlap of streaming with compute is assumed, so this is an upper bound of a machine that overlaps them):
+**Simulated time of a step** (a `StepReport`) is the sum of three parts, taken one after another (an
+upper bound); `overlapped_s` is the step's time when weight streaming overlaps compute (the weights of the
+next layer stream in while a layer computes, gradients stream out while the next launches run: see
+`timeline`):
 
 - `compute_s`: the part of every launch's simulated time in which its PEs issue instructions;
 - `wafer_traffic_s`: the part in which they wait: for messages over the fabric, barriers, and the
@@ -57,6 +59,7 @@ class StepReport:
     compute_s: float
     wafer_traffic_s: float
     streaming_s: float
+    overlapped_s: float  # the step's time with weight streaming overlapped with compute (timeline.schedule)
     launches: int
     fabric_words: int  # words sent over links by the step's launches
     weight_bytes: int  # streamed from MemoryX to the wafer
@@ -71,7 +74,8 @@ class StepReport:
         us = 1e6
         return (f"step {self.step} ({self.mode}): loss {self.loss:.4f}, {self.total_s * us:.2f} us = compute "
                 f"{self.compute_s * us:.2f} + wafer traffic {self.wafer_traffic_s * us:.2f} + streaming "
-                f"{self.streaming_s * us:.2f}; {self.launches} launches, {self.fabric_words:,} fabric words, "
+                f"{self.streaming_s * us:.2f} ({self.overlapped_s * us:.2f} us overlapped); {self.launches} launches, "
+                f"{self.fabric_words:,} fabric words, "
                 f"{self.weight_bytes:,} B weights in, {self.gradient_bytes:,} B gradients out")
 
 
@@ -94,26 +98,35 @@ class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
     `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer, one
-    column of `height` PEs per layer; dense layers only) or "auto" (pipelined if the model fits, else
+    column of `height` PEs per layer; dense layers and layer norms) or "auto" (pipelined if the model fits, else
     streaming). `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many
     over a data set; `params` is the current weights. The model is checked against the wafer (and
     MemoryX) when the trainer is made, so one that cannot run fails at once with an error naming the
-    sizes."""
+    sizes. `micro_batch` is pipelined mode's samples per micro-batch (by default the largest divisor of the
+    batch that keeps every column busy, `pipelined.default_micro_batch`); `overlap` says whether the
+    Perfetto timeline draws weight streaming overlapped with compute (the `StepReport` gives both)."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device | None = None,
                  mode: str = "streaming", memoryx_spec: MemoryXSpec | None = None, seed: int = 0,
                  params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
-                 chunk: int = ml.DEFAULT_CHUNK, height: int | None = None) -> None:
+                 chunk: int = ml.DEFAULT_CHUNK, height: int | None = None, micro_batch: int | None = None,
+                 overlap: bool = True) -> None:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         self.device = device or default_device(model, batch_size, tile, chunk)
+        # What every ML kernel of weight-streaming mode is called with (one place to add options such as
+        # a precision).
+        self.kernel_options = dict(chunk=chunk, device=self.device)
         params = params if params is not None else model.init_params(seed)
         self.memoryx: MemoryX | None = None
         self.pipeline: PipelinedRunner | None = None
+        def start_pipelined() -> PipelinedRunner:
+            return PipelinedRunner(model, optimizer, batch_size, self.device, params, height, micro_batch)
+
         if mode == "auto":
             try:
-                self.pipeline = PipelinedRunner(model, optimizer, batch_size, self.device, params, height)
+                self.pipeline = start_pipelined()
             except ModelDoesNotFitError as pipelined_error:
                 try:
                     self._start_streaming(params, optimizer, memoryx_spec)
@@ -122,12 +135,12 @@ class Trainer:
                                                f"weight streaming: {streaming_error}", pipelined=pipelined_error,
                                                streaming=streaming_error) from None
         elif mode == "pipelined":
-            self.pipeline = PipelinedRunner(model, optimizer, batch_size, self.device, params, height)
+            self.pipeline = start_pipelined()
         else:
             self._start_streaming(params, optimizer, memoryx_spec)
         self.mode = "pipelined" if self.pipeline else "streaming"
         self.steps = 0
-        self.timeline = Timeline(self.device)
+        self.timeline = Timeline(self.device, overlap)
         if self.memoryx:
             self.memoryx.on_transfer = self.timeline.transfer
 
@@ -174,24 +187,27 @@ class Trainer:
         check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
         if x.shape[0] != self.batch_size:
             raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
-        self.timeline.catch_up()  # launches made outside the trainer are not the step's
-        start_s, first_launch = self.timeline.clock, len(self.device.launches)
+        self.timeline.begin_step()
+        first_launch = len(self.device.launches)
         if self.pipeline:
             losses, _ = self.pipeline.step(x, labels)
         else:
             self.memoryx.take_counters()
             saved, activations = [], x
             for i, layer in enumerate(self.model.layers):
+                self.timeline.begin_pass()
                 activations, kept = self._forward(i, layer, activations)
                 saved.append(kept)
-            (losses, grad), _ = ml.cross_entropy(activations, labels, self.chunk, self.device)
+            self.timeline.begin_pass()
+            (losses, grad), _ = ml.cross_entropy(activations, labels, **self.kernel_options)
             for i in reversed(range(len(self.model.layers))):
+                self.timeline.begin_pass()
                 grad = self._backward(i, self.model.layers[i], saved[i], grad)
             self.memoryx.update()
         self.steps += 1
-        report = self._report(float(np.mean(losses, dtype=np.float64)), self.device.launches[first_launch:])
-        self.timeline.step(report.step, start_s, f"loss {report.loss:.4f}")
-        return report
+        loss = float(np.mean(losses, dtype=np.float64))
+        _, overlapped_s = self.timeline.step(self.steps - 1, f"loss {loss:.4f}")
+        return self._report(loss, self.device.launches[first_launch:], overlapped_s)
 
     def to_perfetto(self, path: str | Path) -> Path:
         """Write the simulated timeline of every step so far (launches, MemoryX transfers) as a Perfetto
@@ -200,7 +216,7 @@ class Trainer:
 
     def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """The layer's output, and what its backward pass needs."""
-        kw, weights = dict(chunk=self.chunk, device=self.device), self._weights(i)
+        kw, weights = self.kernel_options, self._weights(i)
         if isinstance(layer, TransformerBlock):
             return transformer.forward(layer, weights, x, tile=self.tile, **kw)
         if isinstance(layer, LayerNorm):
@@ -215,7 +231,7 @@ class Trainer:
     def _backward(self, i: int, layer, kept: tuple, dy: np.ndarray) -> np.ndarray | None:
         """The gradient at the layer's input (None for the first dense layer); the gradients of its tensors
         go to MemoryX."""
-        kw, weights = dict(chunk=self.chunk, device=self.device), self._weights(i)
+        kw, weights = self.kernel_options, self._weights(i)
         if isinstance(layer, TransformerBlock):
             dx, gradients = transformer.backward(layer, weights, kept, dy, tile=self.tile, **kw)
         elif isinstance(layer, LayerNorm):
@@ -236,14 +252,14 @@ class Trainer:
         """Layer i's tensors by name, each streamed from MemoryX when asked for."""
         return lambda name: self.memoryx.stream_weights(f"{i}.{name}")
 
-    def _report(self, loss: float, launches: list[LaunchStats]) -> StepReport:
+    def _report(self, loss: float, launches: list[LaunchStats], overlapped_s: float) -> StepReport:
         compute = waiting = 0.0
         for stats in launches:
             c, w = ml.time_split(stats)
             compute, waiting = compute + c, waiting + w
         streamed = self.memoryx.take_counters() if self.memoryx else StreamCounters()
         return StepReport(step=self.steps - 1, mode=self.mode, loss=loss, compute_s=compute, wafer_traffic_s=waiting,
-                          streaming_s=streamed.seconds, launches=len(launches),
+                          streaming_s=streamed.seconds, overlapped_s=overlapped_s, launches=len(launches),
                           fabric_words=sum(s.words_moved for s in launches), weight_bytes=streamed.weight_bytes,
                           gradient_bytes=streamed.gradient_bytes, flops=sum(s.flops for s in launches))
 
