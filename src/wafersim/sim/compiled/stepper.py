@@ -20,10 +20,15 @@ import numpy as np
 from ..lanes import Lanes
 from .table import ProgramTable
 
-#: Groups up to this many PEs run compiled even when converged (NumPy's per-call overhead dominates).
-SMALL_GROUP = 4096
+#: Groups up to this many PEs run compiled even when converged (NumPy's per-call overhead dominates),
+#: if they have a long enough run of instructions ahead (`ProgramTable.long_run`).
+SMALL_GROUP = 1024
 #: Groups of at least this many PEs are split between the strategy's threads.
 PARALLEL_MIN = 16384
+#: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
+ALONE_BELOW = 8
+#: The interpreter takes a large group this many PEs at a time, so that their registers stay in cache.
+CHUNK_LANES = 1024
 
 
 @functools.lru_cache(maxsize=None)
@@ -50,50 +55,48 @@ class CompiledMixin:
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
         table = self.compiled_table
-        return (table is not None and table.runs(pc)
-                and (lanes.count <= SMALL_GROUP or lanes.idx is not None or lanes.mask is not None))
+        if table is None or not table.runs(pc):
+            return False
+        if lanes.idx is not None or lanes.mask is not None:  # divergent: NumPy would gather or mask
+            return True
+        return lanes.count <= SMALL_GROUP and bool(table.long_run[pc])
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:
         """Run `group` (at `pc`) in the interpreter; (pc, lanes, blocked) continuations where its PEs stopped."""
-        from .interpreter import run_lanes  # (imports Numba: only launches that come here pay for it)
+        from .interpreter import run_group  # (imports Numba: only launches that come here pay for it)
         from ..wave import TIME32_LIMIT
 
         table, lanes = self.compiled_table, group.lanes
         if self.lane_constants is None:
             self.lane_constants = table.lane_constants(self.region)
         idx = lanes.indices().astype(np.int64, copy=False)
-        times = self.cycle[idx].astype(np.float64) + group.cost
-        counts = np.full(len(idx), group.count, dtype=np.int64)
-        stops = np.empty(len(idx), dtype=np.int64)
+        # Region-sized (only the lanes' entries are touched; untouched pages are never mapped in).
+        times, counts, stops = np.empty(self.n), np.empty(self.n, dtype=np.int64), np.empty(self.n, dtype=np.int64)
+        times[idx] = self.cycle[idx] + np.float64(group.cost)
+        counts[idx] = group.count
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
         pc_counts = self.totals.pc_counts
-        fixed = (table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram, self.lane_constants,
-                 self.launch.args, int(self.spec.vector_lanes), float(self.launch.max_cycles), float(time_limit))
+        fixed = (times, counts, stops, table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram,
+                 self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.launch.max_cycles),
+                 float(time_limit))
         threads = self.strategy.threads
-        if threads > 1 and len(idx) >= PARALLEL_MIN:
-            parts = np.array_split(np.arange(len(idx)), threads)
-            outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in parts]
-            results = [np.empty(len(part), dtype=np.int64) for part in parts]
-
-            def run_part(k: int) -> None:
-                part = parts[k]
-                part_times, part_counts = times[part], counts[part]
-                run_lanes(idx[part], pc, part_times, part_counts, results[k], *fixed, *outputs[k])
-                times[part], counts[part], stops[part] = part_times, part_counts, results[k]
-
-            for future in [_pool(threads).submit(run_part, k) for k in range(len(parts))]:
+        stats = np.zeros(2, dtype=np.int64)
+        if threads > 1 and len(idx) >= PARALLEL_MIN:  # parts of the group on several threads (GIL released)
+            outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
+            futures = [_pool(threads).submit(run_group, part, pc, *fixed, *output, ALONE_BELOW, CHUNK_LANES)
+                       for part, output in zip(np.array_split(idx, threads), outputs)]
+            for future in futures:
                 future.result()
-            stats = np.zeros(2, dtype=np.int64)
             for part_pc_counts, part_stats in outputs:
                 pc_counts += part_pc_counts
                 stats += part_stats
         else:
-            stats = np.zeros(2, dtype=np.int64)
-            run_lanes(idx, pc, times, counts, stops, *fixed, pc_counts, stats)
-        self.cycle[idx] = times
-        self.icount[idx] += counts.astype(self.icount.dtype)
+            run_group(idx, pc, *fixed, pc_counts, stats, ALONE_BELOW, CHUNK_LANES)
+        self.cycle[idx] = times[idx]
+        self.icount[idx] += counts[idx].astype(self.icount.dtype)
         self.totals.vector_elements += int(stats[0])
         self.totals.flops += int(stats[1])
+        stops = stops[idx]
         if (stops == stops[0]).all():
             return self._compiled_stop(int(stops[0]), lanes)
         order = np.argsort(stops, kind="stable")  # (stable: each part's indices stay sorted)

@@ -40,6 +40,7 @@ _REGISTER_WRITERS = frozenset(KIND_NAMES[KINDS["add"]:KINDS["ld"]]) - {"bz", "bn
 # Rows of `ProgramTable.fields`.
 KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW = range(10)
 FIELDS = 10
+LONG_RUN = 12  # instructions (see `ProgramTable._long_runs`)
 
 
 class ProgramTable:
@@ -73,6 +74,25 @@ class ProgramTable:
                     self.lane_rows.append(key)
                 column[LANE_ROW] = self.lane_rows.index(key)
             self.costs[pc] = costs[instr.op]
+        self.long_run = self._long_runs()
+
+    def _long_runs(self) -> np.ndarray:
+        """Per pc: whether the interpreter, entered there, runs at least `LONG_RUN` instructions or a loop
+        (following fall-through and jumps) before it stops -- enough to repay calling it for a converged
+        group, which NumPy runs at one call per instruction."""
+        kinds, targets, nexts = self.fields[KIND], self.fields[IMM], self.fields[NEXT]
+        branches = {KINDS["bz"], KINDS["bnz"], KINDS["jmp"]}
+        long = np.zeros(kinds.shape[0], dtype=bool)
+        for start in range(kinds.shape[0]):
+            pc, steps = start, 0
+            while 0 <= pc < kinds.shape[0] and kinds[pc] != STOP and steps < LONG_RUN:
+                if kinds[pc] in branches and targets[pc] <= pc:
+                    steps = LONG_RUN  # a loop
+                    break
+                pc = targets[pc] if kinds[pc] == KINDS["jmp"] else nexts[pc]
+                steps += 1
+            long[start] = steps >= LONG_RUN
+        return long
 
     def runs(self, pc: int) -> bool:
         """Whether the interpreter executes the instruction at `pc`."""
