@@ -98,20 +98,23 @@ class CompiledMixin:
         self.totals.flops += int(stats[1])
         stops = stops[idx]
         if (stops == stops[0]).all():
-            return self._compiled_stop(int(stops[0]), lanes)
-        order = np.argsort(stops, kind="stable")  # (stable: each part's indices stay sorted)
-        ordered = stops[order]
-        cuts = np.flatnonzero(np.diff(ordered)) + 1
-        continuations = []
-        for part in np.split(order, cuts):
-            continuations += self._compiled_stop(int(stops[part[0]]), Lanes.from_indices(self.n, idx[part]))
-        return continuations
+            places = [(int(stops[0]), lanes)]
+        else:
+            order = np.argsort(stops, kind="stable")  # (stable: each part's indices stay sorted)
+            cuts = np.flatnonzero(np.diff(stops[order])) + 1
+            places = [(int(stops[part[0]]), Lanes.from_indices(self.n, idx[part])) for part in np.split(order, cuts)]
+        # PEs before an instruction the NumPy engine runs at its turn (fabric, global memory, ...) join
+        # the scheduler's groups first; then, if the interpreter stopped before an instruction it runs
+        # (one that would fail or pass a limit), or before a compute instruction it does not run, the
+        # NumPy engine runs that one instruction now (raising what it raises, with every other PE in
+        # its place), so that every visit makes progress.
+        now = [(stop, stopped) for stop, stopped in places if self._stopped_before_compute(stop)]
+        for stop, stopped in places:
+            if not self._stopped_before_compute(stop):
+                self._add_group(stop, stopped)
+        return [step for stop, stopped in now for step in self._run_numpy(stop, stopped, one_step=True)]
 
-    def _compiled_stop(self, pc: int, lanes: Lanes) -> list[tuple]:
-        """Continuations of PEs the interpreter left at `pc`. If it stopped before an instruction it runs
-        (one that would fail or pass a limit), or before a compute instruction it does not run, the NumPy
-        engine runs that one instruction now (raising what it raises), so every visit makes progress."""
+    def _stopped_before_compute(self, pc: int) -> bool:
+        """Whether the instruction at `pc` only computes (the interpreter refused it, or does not run it)."""
         instr = self.ops.get(pc)
-        if self.compiled_table.runs(pc) or (instr is not None and instr[3] is not None):
-            return self._run_numpy(pc, lanes, one_step=True)
-        return [(pc, lanes, False)]
+        return self.compiled_table.runs(pc) or (instr is not None and instr[3] is not None)
