@@ -317,6 +317,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     cursor += 1
                 else:
                     run_lo, run_hi, run_pc, run_owed, run_done, run_behind = lo, hi, pc, owed, owed_done, behind
+                latest = -np.inf  # an upper bound of the lanes' times (owed cycles apart)
+                for k in range(run_lo, run_hi):
+                    latest = max(latest, times[order[k]])
                 while True:  # straight-line code and branches, over the lanes order[run_lo:run_hi]
                     kind = fields[KIND, run_pc] if 0 <= run_pc < code_words else K_STOP
                     if kind == K_STOP or run_pc >= run_behind:
@@ -332,8 +335,17 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             stop_pcs[i] = run_pc
                         break
                     d, a, b, imm = fields[D, run_pc], fields[A, run_pc], fields[B, run_pc], fields[IMM, run_pc]
-                    kept = run_lo
-                    for k in range(run_lo, run_hi):
+                    after = latest + run_owed + costs[run_pc]  # (the latest any lane is after this one)
+                    if (kind == K_BZ or kind == K_BNZ or kind == K_JMP) and (
+                            imm > run_pc or (after <= max_cycles and after < time_limit)):
+                        # a branch no lane can refuse (the common case): only the conditions, per lane
+                        if kind != K_JMP:
+                            for k in range(run_lo, run_hi):
+                                taken[k - run_lo] = (regs[a, order[k]] == 0) == (kind == K_BZ)
+                        kept = run_hi
+                    else:
+                        kept = run_lo
+                    for k in range(kept, run_hi):
                         i = order[k]
                         status, extra = GO_ON, 0
                         if kind == K_NOP:
@@ -475,6 +487,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             continue
                         if extra:
                             times[i] += extra
+                            latest = max(latest, times[i])
                         if kind == K_BZ or kind == K_BNZ:
                             taken[kept - run_lo] = status == TAKEN
                         if kept != k:  # (after a refusal: close the gap)
