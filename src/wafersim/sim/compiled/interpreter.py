@@ -43,6 +43,7 @@ from .table import A, B, C, D, FLOAT, IMM, KIND, KINDS, LANE_ROW, NEXT, SCALAR
  K_VADD, K_VSUB, K_VMUL, K_VMIN, K_VMAX, K_VFMA, K_VSCALE, K_VCOPY, K_VFILL, K_VDIV, K_VREDSUM,
  K_VDOT) = range(len(KINDS))
 assert K_VDOT == KINDS["vdot"] and K_BZ == KINDS["bz"] and K_LD == KINDS["ld"]  # the two lists agree
+assert K_SNE - K_SLT == K_FNE - K_FLT == 3 and K_FMAX - K_FADD == 5  # (`compare`, `float_binary`)
 
 # Per-call statistics (`stats` argument).
 VECTOR_ELEMENTS, FLOPS = 0, 1
@@ -108,6 +109,32 @@ def fmax(x, y):
     if y != y:
         return y
     return x if x > y else y
+
+
+@njit(cache=True, inline="always")
+def float_binary(which: int, x, y):
+    """fadd (which = 0), fsub, fmul, fdiv, fmin, fmax (5) on float32 operands."""
+    if which == 0:
+        return fadd(x, y)
+    if which == 1:
+        return fsub(x, y)
+    if which == 2:
+        return fmul(x, y)
+    if which == 3:
+        return fdiv(x, y)
+    return fmin(x, y) if which == 4 else fmax(x, y)
+
+
+@njit(cache=True, inline="always")
+def compare(which: int, x, y) -> int:
+    """slt/flt (which = 0), sle/fle (1), seq/feq (2), sne/fne (3): 1 or 0."""
+    if which == 0:
+        return 1 if x < y else 0
+    if which == 1:
+        return 1 if x <= y else 0
+    if which == 2:
+        return 1 if x == y else 0
+    return 1 if x != y else 0
 
 
 @njit(cache=True, inline="always")
@@ -376,14 +403,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             regs[d, i] = min(regs[a, i], regs[b, i])
                         elif kind == K_MAX:
                             regs[d, i] = max(regs[a, i], regs[b, i])
-                        elif kind == K_SLT:
-                            regs[d, i] = 1 if regs[a, i] < regs[b, i] else 0
-                        elif kind == K_SLE:
-                            regs[d, i] = 1 if regs[a, i] <= regs[b, i] else 0
-                        elif kind == K_SEQ:
-                            regs[d, i] = 1 if regs[a, i] == regs[b, i] else 0
-                        elif kind == K_SNE:
-                            regs[d, i] = 1 if regs[a, i] != regs[b, i] else 0
+                        elif K_SLT <= kind <= K_SNE:
+                            regs[d, i] = compare(kind - K_SLT, regs[a, i], regs[b, i])
                         elif kind == K_MOV:
                             regs[d, i] = regs[a, i]
                         elif kind == K_NEG:
@@ -414,29 +435,13 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             regs[d, i] = 1 if regs[a, i] == imm else 0
                         elif kind == K_LI:
                             regs[d, i] = imm
-                        elif kind == K_FADD:
-                            fregs[d, i] = fadd(fregs[a, i], fregs[b, i])
-                        elif kind == K_FSUB:
-                            fregs[d, i] = fsub(fregs[a, i], fregs[b, i])
-                        elif kind == K_FMUL:
-                            fregs[d, i] = fmul(fregs[a, i], fregs[b, i])
-                        elif kind == K_FDIV:
-                            fregs[d, i] = fdiv(fregs[a, i], fregs[b, i])
-                        elif kind == K_FMIN:
-                            fregs[d, i] = fmin(fregs[a, i], fregs[b, i])
-                        elif kind == K_FMAX:
-                            fregs[d, i] = fmax(fregs[a, i], fregs[b, i])
+                        elif K_FADD <= kind <= K_FMAX:
+                            fregs[d, i] = float_binary(kind - K_FADD, fregs[a, i], fregs[b, i])
                         elif kind == K_FMA:
                             fregs[d, i] = np.float32(fadd(fmul(np.float64(fregs[a, i]), np.float64(fregs[b, i])),
                                                           np.float64(fregs[fields[C, run_pc], i])))
-                        elif kind == K_FLT:
-                            regs[d, i] = 1 if fregs[a, i] < fregs[b, i] else 0
-                        elif kind == K_FLE:
-                            regs[d, i] = 1 if fregs[a, i] <= fregs[b, i] else 0
-                        elif kind == K_FEQ:
-                            regs[d, i] = 1 if fregs[a, i] == fregs[b, i] else 0
-                        elif kind == K_FNE:
-                            regs[d, i] = 1 if fregs[a, i] != fregs[b, i] else 0
+                        elif K_FLT <= kind <= K_FNE:
+                            regs[d, i] = compare(kind - K_FLT, fregs[a, i], fregs[b, i])
                         elif kind == K_FNEG:
                             fregs[d, i] = -fregs[a, i]
                         elif kind == K_FABS:
