@@ -62,7 +62,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, O
         self.fsram = self.sram.view(np.float32)
         # A fractional detour cost on a wafer with defects makes link latencies fractional: float64 then.
         whole_detours = region.placement.repair is None or float(spec.detour_cycles_per_hop).is_integer()
-        self.time_dtype = (np.float32 if launch.whole_cycles and whole_detours and start.max(initial=0) < TIME32_LIMIT
+        self.whole_times = launch.whole_cycles and whole_detours  # every time a whole number of cycles
+        self.time_dtype = (np.float32 if self.whole_times and start.max(initial=0) < TIME32_LIMIT
                            else np.float64)
         self.start = start.astype(self.time_dtype)
         self.cycle = self.start.copy()

@@ -46,8 +46,8 @@ class CompiledMixin:
         launch = self.launch
         self.compiled_table = None
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
-        if not (self.strategy.compiled and self.compiled_compute and launch.whole_cycles):
-            return  # (fractional issue costs: NumPy's owed-cost sums would round differently)
+        if not (self.strategy.compiled and self.compiled_compute and self.whole_times):
+            return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:
             launch.compiled_table = ProgramTable(launch.decoded, len(self.program.code), launch.costs)
         self.compiled_table = launch.compiled_table
