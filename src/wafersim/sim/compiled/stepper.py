@@ -57,9 +57,11 @@ class CompiledMixin:
         table = self.compiled_table
         if table is None or not table.runs(pc):
             return False
-        if lanes.idx is not None or lanes.mask is not None:  # divergent: NumPy would gather or mask
+        if lanes.mask is not None:  # divergent and large: every NumPy call a masked one over the region
             return True
-        return lanes.count <= SMALL_GROUP and bool(table.long_run[pc])
+        # A few PEs (index form), or a small region: NumPy's calls are cheap per PE but cost microseconds
+        # each, the interpreter's call some tens: worth it with a run of instructions ahead.
+        return (lanes.idx is not None or lanes.count <= SMALL_GROUP) and bool(table.long_run[pc])
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:
         """Run `group` (at `pc`) in the interpreter; (pc, lanes, blocked) continuations where its PEs stopped."""
