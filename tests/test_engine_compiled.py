@@ -174,3 +174,4 @@ def test_limits_and_faults_raise_the_same_errors_on_the_compiled_path(source, op
     reference, compiled = failure(source, False, **options), failure(source, True, **options)
     assert type(reference) is type(compiled) is kind
     assert str(compiled) == str(reference)
+    assert compiled.state.where() == reference.state.where()  # (the PEs the error left elsewhere too)

@@ -114,7 +114,11 @@ class CompiledMixin:
         for stop, stopped in places:
             if not self._stopped_before_compute(stop):
                 self._add_group(stop, stopped)
-        return [step for stop, stopped in now for step in self._run_numpy(stop, stopped, one_step=True)]
+        continuations = []
+        for stop, stopped in now:
+            self.running = stopped  # (what a failed launch's state shows as running: these PEs, at `stop`)
+            continuations += self._run_numpy(stop, stopped, one_step=True)
+        return continuations
 
     def _stopped_before_compute(self, pc: int) -> bool:
         """Whether the instruction at `pc` only computes (the interpreter refused it, or does not run it)."""
