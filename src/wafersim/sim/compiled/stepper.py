@@ -23,6 +23,8 @@ from .table import ProgramTable
 #: Groups up to this many PEs run compiled even when converged (NumPy's per-call overhead dominates),
 #: if they have a long enough run of instructions ahead (`ProgramTable.long_run`).
 SMALL_GROUP = 1024
+#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs.
+SMALL_REGION = 4096
 #: Groups of at least this many PEs are split between the strategy's threads.
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
@@ -59,9 +61,12 @@ class CompiledMixin:
             return False
         if lanes.mask is not None:  # divergent and large: every NumPy call a masked one over the region
             return True
-        # A few PEs (index form), or a small region: NumPy's calls are cheap per PE but cost microseconds
-        # each, the interpreter's call some tens: worth it with a run of instructions ahead.
-        return (lanes.idx is not None or lanes.count <= SMALL_GROUP) and bool(table.long_run[pc])
+        # A few PEs of a small region, or a small group: NumPy's calls are cheap per PE but cost
+        # microseconds each, the interpreter's call some tens: worth it with a run of instructions ahead.
+        # (A few PEs of a large region stay in NumPy: the edges of a stencil's block, say, which would
+        # otherwise make every stencil launch load Numba, some 150 MiB, for little gain.)
+        small = self.n <= SMALL_REGION if lanes.idx is not None else lanes.count <= SMALL_GROUP
+        return small and bool(table.long_run[pc])
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:
         """Run `group` (at `pc`) in the interpreter; (pc, lanes, blocked) continuations where its PEs stopped."""
