@@ -42,7 +42,10 @@ from .table import A, B, C, D, FLOAT, IMM, KIND, KINDS, LANE_ROW, NEXT, SCALAR
  K_LD, K_ST, K_CHK, K_HASNB, K_SREG, K_ARG,
  K_VADD, K_VSUB, K_VMUL, K_VMIN, K_VMAX, K_VFMA, K_VSCALE, K_VCOPY, K_VFILL, K_VDIV, K_VREDSUM,
  K_VDOT) = range(len(KINDS))
-assert K_VDOT == KINDS["vdot"] and K_BZ == KINDS["bz"] and K_LD == KINDS["ld"]  # the two lists agree
+# Numba freezes these constants of table.py into the cached machine code, which it keeps until *this*
+# file changes: the checks run at every import, and a change of table.py's numbering must touch this file.
+assert (KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW) == tuple(range(10))
+assert K_VDOT == KINDS["vdot"] == len(KINDS) - 1 and K_BZ == KINDS["bz"] and K_LD == KINDS["ld"]  # lists agree
 assert K_SNE - K_SLT == K_FNE - K_FLT == 3 and K_FMAX - K_FADD == 5  # (`compare`, `float_binary`)
 
 # Per-call statistics (`stats` argument).

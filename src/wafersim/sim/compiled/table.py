@@ -5,7 +5,8 @@ interpreter leaves to the NumPy engine: timing and control instructions (fabric,
 print, halt), instructions whose NumPy results a compiled version might not reproduce bit for bit
 (transcendental float32 math, whose NumPy kernels differ from libm's in the last bit), and the rarer
 ones (sparse, routing, float min/max reductions). Kinds are plain integers so that the interpreter's
-dispatch compiles to a jump table.
+dispatch compiles to a jump table. The interpreter's cached machine code holds these numbers: a change
+here must come with a change of interpreter.py (Numba re-compiles when that file changes).
 """
 from __future__ import annotations
 
