@@ -97,10 +97,10 @@ def launch(source: str, values: np.ndarray, grid, block):
 
 MODES = {  # stepper constants that select the interpreter's modes
     "segments": {},
-    "pe_by_pe": {"ALONE_BELOW": 10**9},
+    "pe_by_pe": {"ALONE_BELOW": 10**9, "SMALL_GROUP": 10**9, "SMALL_REGION": 10**9},
     "chunks_of_3": {"CHUNK_LANES": 3},
     "threads": {"PARALLEL_MIN": 1},
-    "converged_small_groups": {"SMALL_GROUP": 10**9},
+    "small_groups": {"SMALL_GROUP": 10**9, "SMALL_REGION": 10**9},
 }
 
 

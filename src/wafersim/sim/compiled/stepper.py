@@ -20,11 +20,13 @@ import numpy as np
 from ..lanes import Lanes
 from .table import ProgramTable
 
-#: Groups up to this many PEs run compiled even when converged (NumPy's per-call overhead dominates),
-#: if they have a long enough run of instructions ahead (`ProgramTable.long_run`).
-SMALL_GROUP = 1024
-#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs.
-SMALL_REGION = 4096
+#: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
+#: instructions ahead (`ProgramTable.long_run`). Off (0): measured on saxpy's waves of 256 PEs and on
+#: the 64-PE transpose, the interpreter's per-call cost (tens of microseconds from Python) did not pay
+#: (bench/RESULTS.md, engine-compiled); the tests switch it on to keep the mode exercised.
+SMALL_GROUP = 0
+#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (off, as SMALL_GROUP).
+SMALL_REGION = 0
 #: Groups of at least this many PEs are split between the strategy's threads.
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
