@@ -279,7 +279,12 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     seg_hi = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_cost = np.empty(MAX_SEGMENTS, dtype=np.float64)  # issue cycles every lane of it owes (not yet in times)
     seg_done = np.empty(MAX_SEGMENTS, dtype=np.int64)  # instructions likewise owed to counts
+    refused = False  # set when a PE refuses an instruction: then every PE stops where it is
     for first_lane in range(0, lanes.shape[0], chunk):  # (chunks: their registers stay in cache)
+        if refused:  # (lanes of chunks not run stay at the start)
+            for k in range(first_lane, lanes.shape[0]):
+                stop_pcs[lanes[k]] = start_pc
+            break
         m = min(chunk, lanes.shape[0] - first_lane)
         order[:m] = lanes[first_lane:first_lane + m]
         top = m  # first free slot of `order`
@@ -492,6 +497,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             times[i] += run_owed
                             counts[i] += run_done
                             stop_pcs[i] = run_pc
+                            refused = True
                             continue
                         if extra:
                             times[i] += extra
@@ -502,6 +508,15 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             order[kept] = i
                         kept += 1
                     run_hi = kept
+                    if refused:  # an error (or a limit) comes: the other PEs stay where they are, as the
+                        for k in range(run_lo, run_hi):  # NumPy scheduler would leave them; these just ran it
+                            i = order[k]
+                            times[i] += run_owed + costs[run_pc]
+                            counts[i] += run_done + 1
+                            jumps = kind == K_JMP or ((kind == K_BZ or kind == K_BNZ) and taken[k - run_lo])
+                            stop_pcs[i] = fields[IMM, run_pc] if jumps else fields[NEXT, run_pc]
+                        pc_counts[run_pc] += run_hi - run_lo
+                        break
                     if run_hi == run_lo:
                         break
                     pc_counts[run_pc] += run_hi - run_lo
@@ -541,5 +556,16 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         run_pc = fields[IMM, run_pc]
                     else:
                         run_pc = fields[NEXT, run_pc]
-                if not alone:
+                if not alone or refused:
                     break
+            if refused:
+                if alone:  # lanes of this segment not run yet: at their start (owed cycles settled)
+                    for k in range(cursor, hi):
+                        stop_pcs[order[k]] = resume[order[k]]
+                for s in range(segments):  # every other segment: where it waits
+                    for k in range(seg_lo[s], seg_hi[s]):
+                        i = order[k]
+                        times[i] += seg_cost[s]
+                        counts[i] += seg_done[s]
+                        stop_pcs[i] = seg_pc[s]
+                break

@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 
+from ...isa.opcodes import RAMP
 from ..lanes import Lanes
 from .table import ProgramTable
 
@@ -50,7 +51,11 @@ class CompiledMixin:
         launch = self.launch
         self.compiled_table = None
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
-        if not (self.strategy.compiled and self.compiled_compute and self.whole_times):
+        # Routed channels share links first come, first served in the order groups reach their sends:
+        # PEs that ran ahead here could reach them in another order (a measured difference of cycles).
+        routed = bool(launch.routes) or any(instr.op in ("route", "routr") or (
+            instr.op in ("send", "sendv", "recv", "recvv") and instr.dir == RAMP) for instr in launch.decoded.values())
+        if not (self.strategy.compiled and self.compiled_compute and self.whole_times) or routed:
             return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:
             launch.compiled_table = ProgramTable(launch.decoded, len(self.program.code), launch.costs)
