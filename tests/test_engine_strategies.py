@@ -1,8 +1,9 @@
 """Differential tests between the engine's execution strategies (`wafersim.sim.strategy`).
 
-The fast strategies (bulk vector transfers, event-driven wake-up) must give results, cycle counts and
-every per-PE statistic bit-identical to the reference strategies (one word per step, every blocked group
-re-tested after any progress). Each case runs the same launch both ways; results are also checked
+The fast strategies (bulk vector transfers, event-driven wake-up, the compiled interpreter for small and
+divergent groups) must give results, cycle counts and every per-PE statistic bit-identical to the
+reference strategies (one word per step, every blocked group re-tested after any progress, one NumPy
+call per instruction and group). Each case runs the same launch both ways; results are also checked
 against NumPy, so that both strategies being wrong the same way would not pass either.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "15"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
-              Strategy(bulk_streams=False, event_wakeup=True), FAST]
+              Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 

@@ -118,6 +118,7 @@ class DebugWaveSim(WaveSim):
     line's first instruction and after each barrier release."""
 
     controller: Controller
+    compiled_compute = False  # every group runs through `_compile`'s executors, which stop at lines
 
     def __init__(self, launch, region, start, totals) -> None:
         self.starts = line_starts(launch.program)

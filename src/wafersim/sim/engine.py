@@ -94,6 +94,7 @@ class Launch:
         self.tracer = TraceRecorder(grid, block, grid[0] * grid[1] * block[0] * block[1]) if trace else None
         self.costs = opcode_cycles(spec)
         self.decoded = dict(program.instructions())
+        self.compiled_table = None  # the program as arrays for sim.compiled, built by the first wave using it
         self.n_registers = 1 + max([getattr(i, f) for i in self.decoded.values() for f in i.opcode.operands
                                     if f in ("d", "a", "b", "c")] + [0])  # (route's a and b are port masks)
         figures = [*self.costs.values(), spec.hop_latency, spec.ramp_latency, 1 / spec.link_words_per_cycle,

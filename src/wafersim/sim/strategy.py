@@ -1,7 +1,8 @@
 """Execution strategies of the engine, switchable for differential testing.
 
 The fast strategies must give results, cycle counts and per-PE statistics bit-identical to the
-reference ones (per-word vector transfers, every blocked group re-tested after any progress);
+reference ones (per-word vector transfers, every blocked group re-tested after any progress, one NumPy
+call per instruction and group);
 tests/test_engine_strategies.py runs kernels both ways and compares. Only tests and benchmarks should
 force a strategy.
 """
@@ -20,10 +21,15 @@ class Strategy:
     #: a blocked group is re-tested only after a push (recv) or pop (send) on a FIFO it waits on at one
     #: of its PEs (else every blocked group is re-tested after any progress).
     event_wakeup: bool = True
+    #: small and divergent groups run in the compiled (Numba) per-PE interpreter, `sim.compiled` (else
+    #: every group runs one NumPy call per instruction).
+    compiled: bool = True
+    #: threads the compiled interpreter splits a large divergent group between (results do not depend on it).
+    threads: int = 2
 
 
 FAST = Strategy()
-REFERENCE = Strategy(bulk_streams=False, event_wakeup=False)
+REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False)
 _active = [FAST]
 
 

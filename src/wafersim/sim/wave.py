@@ -14,6 +14,7 @@ from ..errors import (CycleLimitError, KernelValueError, KernelZeroDivisionError
                       MeshBoundaryError, RouteError)
 from ..isa.encoding import Instr
 from .background import BackgroundMixin
+from .compiled.stepper import CompiledMixin
 from .compute import ComputeMixin
 from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
@@ -49,8 +50,8 @@ class _Group:
 
 
 
-class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, OffWaferMixin, DiagnosticsMixin,
-              BackgroundMixin):
+class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, OffWaferMixin,
+              DiagnosticsMixin, BackgroundMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     def __init__(self, launch: "Launch", region: WaveRegion, start: np.ndarray, totals: "_Totals") -> None:
@@ -64,7 +65,8 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, O
         self.fsram = self.sram.view(np.float32)
         # A fractional detour cost on a wafer with defects makes link latencies fractional: float64 then.
         whole_detours = region.placement.repair is None or float(spec.detour_cycles_per_hop).is_integer()
-        self.time_dtype = (np.float32 if launch.whole_cycles and whole_detours and start.max(initial=0) < TIME32_LIMIT
+        self.whole_times = launch.whole_cycles and whole_detours  # every time a whole number of cycles
+        self.time_dtype = (np.float32 if self.whole_times and start.max(initial=0) < TIME32_LIMIT
                            else np.float64)
         self.start = start.astype(self.time_dtype)
         self.cycle = self.start.copy()
@@ -103,6 +105,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, O
                 self.waits_on[pc] = ((RAMP, instr.ch), False, None)
             elif instr.op in ("send", "sendv", "senda"):
                 self.waits_on[pc] = (((instr.dir + 2) % 4, instr.ch), False, region.offset(instr.dir))
+        self._compiled_setup()
 
     # ------------------------------------------------------------------ time representation
     def _guard_time(self, latest: float) -> None:
@@ -210,10 +213,17 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, O
         return sorted(places.items())
 
     def _run_group(self, pc: int, group: _Group) -> list[tuple]:
-        """Run one group along straight-line code and branches until a timing instruction or a merge.
+        """Run one group along straight-line code and branches until a timing instruction or a merge
+        (small and divergent groups in the compiled interpreter, `CompiledMixin`, when it runs `pc`).
 
         Returns (pc, lanes, blocked) or (pc, lanes, blocked, owed cost, owed count) continuations."""
-        lanes, pending_cost, pending_count = group.lanes, group.cost, group.count
+        if self._wants_compiled(pc, group.lanes):
+            return self._run_compiled(pc, group)
+        return self._run_numpy(pc, group.lanes, group.cost, group.count)
+
+    def _run_numpy(self, pc: int, lanes: Lanes, pending_cost: float = 0.0, pending_count: int = 0,
+                   one_step: bool = False) -> list[tuple]:
+        """`_run_group` with one NumPy call per instruction; `one_step`: return after one instruction."""
         counts = self.totals.pc_counts
         previous = None  # the instruction this run executed last
         while True:
@@ -234,7 +244,7 @@ class WaveSim(ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, O
                 pending_count += 1
                 previous = instr
                 pc = next_pc
-                if pc in self.groups:  # another group waits here: merge with it
+                if pc in self.groups or one_step:  # another group waits here: merge with it
                     return [(pc, lanes, False, pending_cost, pending_count)]
                 continue
             if instr.op in ("bz", "bnz", "jmp"):

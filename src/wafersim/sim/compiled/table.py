@@ -1,0 +1,107 @@
+"""A program decoded into flat arrays for the compiled interpreter (`interpreter.run_lanes`).
+
+Every program counter gets an operation kind (`KINDS`) and its operand fields; `STOP` marks what the
+interpreter leaves to the NumPy engine: timing and control instructions (fabric, global memory, barrier,
+print, halt), instructions whose NumPy results a compiled version might not reproduce bit for bit
+(transcendental float32 math, whose NumPy kernels differ from libm's in the last bit), and the rarer
+ones (sparse, routing, float min/max reductions). Kinds are plain integers so that the interpreter's
+dispatch compiles to a jump table. The interpreter's cached machine code holds these numbers: a change
+here must come with a change of interpreter.py (Numba re-compiles when that file changes).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...isa.encoding import Instr
+from ...isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
+
+#: Operation kinds of the interpreter, by opcode name; anything else is STOP.
+KIND_NAMES = (
+    "stop", "nop",
+    # integer ALU, register operands
+    "add", "sub", "mul", "div", "rem", "and", "or", "xor", "shl", "shr", "sra", "min", "max",
+    "slt", "sle", "seq", "sne", "mov", "neg", "abs", "sel",
+    # integer ALU, immediate operand
+    "addi", "muli", "andi", "ori", "xori", "shli", "shri", "srai", "slti", "seqi", "li",
+    # float32 ALU
+    "fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "fma", "flt", "fle", "feq", "fne", "fneg", "fabs",
+    "fsqrt", "itof", "ftoi", "ffloor", "fceil", "ftrunc",
+    # control within a PE
+    "bz", "bnz", "jmp",
+    # SRAM, identity, arguments, checks
+    "ld", "st", "chk", "hasnb", "sreg", "arg",
+    # vector ops and reductions over SRAM ranges
+    "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill", "vdiv", "vredsum", "vdot",
+)
+KINDS = {name: number for number, name in enumerate(KIND_NAMES)}
+STOP, NOP = KINDS["stop"], KINDS["nop"]
+# Opcodes that write only register d: with d = r0 they do nothing (r0 stays zero), as in the NumPy engine.
+_REGISTER_WRITERS = frozenset(KIND_NAMES[KINDS["add"]:KINDS["ld"]]) - {"bz", "bnz", "jmp"} | {"hasnb", "sreg", "arg"}
+
+# Rows of `ProgramTable.fields`.
+KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW = range(10)
+FIELDS = 10
+LONG_RUN = 12  # instructions (see `ProgramTable._long_runs`)
+
+
+class ProgramTable:
+    """`fields[row, pc]` (int64, rows KIND..LANE_ROW) and `costs[pc]` (issue cycles) of a launch's program.
+
+    `lane_rows`: the per-PE constants the program reads (special registers by name, `has_neighbor`
+    directions), in the order of the rows `WaveSim` stacks into its lane-constant array; an `sreg` or
+    `hasnb` instruction names its row in LANE_ROW."""
+
+    def __init__(self, decoded: dict[int, Instr], code_words: int, costs: dict[str, float]) -> None:
+        self.fields = np.zeros((FIELDS, code_words + 1), dtype=np.int64)  # pc = code_words: falls off the end
+        self.costs = np.zeros(code_words + 1, dtype=np.float64)
+        self.lane_rows: list[tuple[str, int]] = []  # ("sreg", register number) or ("hasnb", direction)
+        for pc, instr in decoded.items():
+            kind = KINDS.get(instr.op, STOP)
+            if kind != STOP and instr.op in _REGISTER_WRITERS and instr.d == 0:
+                kind = NOP
+            column = self.fields[:, pc]
+            column[KIND] = kind
+            column[D], column[A], column[B], column[C] = instr.d, instr.a, instr.b, instr.c
+            column[IMM] = instr.target if instr.op in ("bz", "bnz", "jmp") else instr.imm
+            column[NEXT] = pc + instr.words
+            column[FLOAT] = bool(instr.flags & FLAG_FLOAT)
+            column[SCALAR] = bool(instr.flags & FLAG_SCALAR) or instr.op in ("vscale", "vfill")
+            if kind in (KINDS["sreg"], KINDS["hasnb"]):
+                if kind == KINDS["sreg"] and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
+                    column[KIND] = STOP  # the launch refuses it before running
+                    continue
+                key = ("sreg", instr.imm) if kind == KINDS["sreg"] else ("hasnb", instr.dir)
+                if key not in self.lane_rows:
+                    self.lane_rows.append(key)
+                column[LANE_ROW] = self.lane_rows.index(key)
+            self.costs[pc] = costs[instr.op]
+        self.long_run = self._long_runs()
+
+    def _long_runs(self) -> np.ndarray:
+        """Per pc: whether the interpreter, entered there, runs at least `LONG_RUN` instructions or a loop
+        (following fall-through and jumps) before it stops -- enough to repay calling it for a converged
+        group, which NumPy runs at one call per instruction."""
+        kinds, targets, nexts = self.fields[KIND], self.fields[IMM], self.fields[NEXT]
+        branches = {KINDS["bz"], KINDS["bnz"], KINDS["jmp"]}
+        long = np.zeros(kinds.shape[0], dtype=bool)
+        for start in range(kinds.shape[0]):
+            pc, steps = start, 0
+            while 0 <= pc < kinds.shape[0] and kinds[pc] != STOP and steps < LONG_RUN:
+                if kinds[pc] in branches and targets[pc] <= pc:
+                    steps = LONG_RUN  # a loop
+                    break
+                pc = targets[pc] if kinds[pc] == KINDS["jmp"] else nexts[pc]
+                steps += 1
+            long[start] = steps >= LONG_RUN
+        return long
+
+    def runs(self, pc: int) -> bool:
+        """Whether the interpreter executes the instruction at `pc`."""
+        return self.fields[KIND, pc] != STOP if 0 <= pc < self.fields.shape[1] else False
+
+    def lane_constants(self, region) -> np.ndarray:
+        """(rows, PEs) int32: the per-PE constants of `lane_rows` over a wave's region."""
+        table = np.zeros((max(len(self.lane_rows), 1), region.n), dtype=np.int32)
+        for row, (what, number) in enumerate(self.lane_rows):
+            table[row] = region.special(SPECIAL_REGISTERS[number]) if what == "sreg" else region.has_neighbor(number)
+        return table

@@ -1,0 +1,177 @@
+"""The compiled interpreter (`wafersim.sim.compiled`) against the NumPy executors, instruction by instruction.
+
+Every instruction the interpreter runs is executed on operands full of edge cases (NaN, -0.0, infinities,
+INT_MIN, shift counts past 31, overlapping vector ranges), on divergent PEs, and the results, cycle counts
+and statistics must be bit-identical to the NumPy engine's (`Strategy(compiled=False)`), in each of the
+interpreter's modes (segments, PE by PE, chunked, several threads). NumPy is the reference for both: the
+NumPy executors apply NumPy's ufuncs, and a few results are also checked against NumPy directly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from test_engine_strategies import assert_same_run
+from wafersim.sim.compiled import stepper
+from wafersim.sim.strategy import Strategy, forced
+
+WORDS = 16  # input words per PE
+RESULTS = 80  # result words per PE (sram[16:96]; each path writes its own layout)
+INT_BINARY = ("add", "sub", "mul", "div", "rem", "and", "or", "xor", "shl", "shr", "sra", "min", "max", "slt", "sle",
+              "seq", "sne")
+INT_IMMEDIATE = (("addi", -7), ("muli", -3), ("andi", 0x1F0F), ("ori", -256), ("xori", 0x155), ("shli", 33),
+                 ("shri", 35), ("srai", 31), ("slti", -1), ("seqi", 0))
+FLOAT_BINARY = ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "flt", "fle", "feq", "fne")
+FLOAT_UNARY = ("fneg", "fabs", "fsqrt", "ffloor", "fceil", "ftrunc", "ftoi")
+
+
+def program() -> str:
+    """Each PE loads WORDS words of input, takes one of three paths by its index mod 3 (integer ALU, float
+    ALU, vector ops), loops a data-dependent number of times, and stores RESULTS words."""
+    out = iter(range(WORDS, WORDS + RESULTS - 1))  # (the last word: the loop's result)
+    lines = [".sram 96", ".args 2",
+             "sreg r1, tid.x", "sreg r2, tid.y", "sreg r3, bdim.x", "mul r4, r2, r3", "add r4, r4, r1",
+             "sreg r5, bid.x", "sreg r6, bdim.y", "mul r6, r6, r5", "mul r6, r6, r3",
+             "add r4, r4, r6",  # r4: this PE's row of the inputs (blocks side by side)
+             "li r5, 16", "muli r6, r4, 64", "arg r7, 0", "add r7, r7, r6", "gldv r0, r7, r5",
+             "ld r10, r0, 0", "ld r11, r0, 1", "ld r12, r0, 2", "ld r13, r0, 3", "ld r14, r0, 4", "ld r15, r0, 5",
+             "li r20, 3", "rem r21, r4, r20", "bz r21, integers", "addi r21, r21, -1", "bz r21, vectors"]
+    for op in FLOAT_BINARY:  # (r14 may be NaN, r12 and r13 are not)
+        lines += [f"{op} r16, r12, r13", f"st r16, r0, {next(out)}", f"{op} r16, r14, r13", f"st r16, r0, {next(out)}"]
+    for op in FLOAT_UNARY:
+        lines += [f"{op} r16, r14", f"st r16, r0, {next(out)}"]
+    lines += ["fma r16, r12, r13, r14", f"st r16, r0, {next(out)}", "itof r16, r10", f"st r16, r0, {next(out)}",
+              "hasnb r16, east", f"st r16, r0, {next(out)}", "jmp join", "integers:"]
+    out = iter(range(WORDS, WORDS + RESULTS - 1))
+    for op in INT_BINARY:
+        lines += [f"{op} r16, r10, r11", f"st r16, r0, {next(out)}"]
+    for op, imm in INT_IMMEDIATE:
+        lines += [f"{op} r16, r10, {imm}", f"st r16, r0, {next(out)}"]
+    lines += ["neg r16, r10", f"st r16, r0, {next(out)}", "abs r16, r11", f"st r16, r0, {next(out)}",
+              "sel r16, r15, r10, r11", f"st r16, r0, {next(out)}", "li r16, -123456789", f"st r16, r0, {next(out)}",
+              "jmp join", "vectors:",
+              # ranges: a = sram[0:6], b = sram[6:12]; results land in sram[16:64]
+              "li r17, 0", "li r18, 6", "li r19, 6", "li r22, 16"]
+    vector = ["vadd.f", "vsub.f", "vmul.f", "vmin.f", "vmax.f", "vdiv.f", "vadd", "vmul", "vdiv", "vmin", "vmax"]
+    for k, op in enumerate(vector[:7]):
+        lines += [f"li r22, {16 + 6 * k}", f"{op} r22, r17, r18, r19"]
+    lines += ["li r22, 58", "vfma.fs r22, r17, r12, r19",  # scalar-operand fma over sram[58:64], reads 58..63
+              "li r22, 1", "vcopy r22, r17, r19",  # overlapping: as if through a temporary
+              "vredsum.f r16, r18, r19", "st r16, r0, 88", "vdot.f r16, r18, r18, r19", "st r16, r0, 89",
+              "vredsum r16, r17, r19", "st r16, r0, 90", "vdot r16, r17, r18, r19", "st r16, r0, 91", "li r22, 64", "vscale.f r22, r17, r13, r19",
+              "li r22, 70", "vfill r22, r10, r19", "li r22, 76", "vdiv r22, r17, r18, r19", "li r22, 82",
+              "vmin.s r22, r17, r11, r19",
+              "join:",
+              "andi r23, r15, 7",  # a data-dependent loop: the lanes of one path diverge again
+              "loop:", "bz r23, done", "fadd r12, r12, r13", "addi r23, r23, -1", "jmp loop",
+              "done:", f"st r12, r0, {WORDS + RESULTS - 1}",
+              f"li r5, {RESULTS}", f"muli r6, r4, {4 * RESULTS}", "arg r7, 1", "add r7, r7, r6", "li r8, 16", "gstv r7, r8, r5", "halt"]
+    return "\n".join(lines) + "\n"
+
+
+def inputs(pes: int, seed: int) -> np.ndarray:
+    """(pes, WORDS) int32 bit patterns: random words and the edge cases of both interpretations."""
+    rng = np.random.default_rng(seed)
+    special_floats = np.array([np.nan, -np.nan, 0.0, -0.0, np.inf, -np.inf, 1.5, -2.5, 1e30, 1e-45, 3e9, -3e9,
+                               0.49999997, 2.5, -0.5], dtype=np.float32).view(np.int32)
+    special_ints = np.array([-2**31, -1, 0, 1, 2**31 - 1, 31, 32, -33, 7, -7], dtype=np.int32)
+    words = rng.integers(-2**31, 2**31, (pes, WORDS), dtype=np.int64).astype(np.int32)
+    pool = np.concatenate([special_floats, special_ints])
+    picks = rng.random((pes, WORDS)) < 0.6
+    words[picks] = rng.choice(pool, picks.sum())
+    # Second operands (words 2, 3: the scalars r12, r13; words 6-11: the second range) hold no NaN: which of
+    # two NaN operands a NumPy loop returns depends on its memory layout (the compiled path keeps the first).
+    numbers = special_floats[~np.isnan(special_floats.view(np.float32))]
+    words[:, 6:12] = rng.choice(numbers, (pes, 6))
+    words[:, 2:4] = rng.choice(numbers, (pes, 2))
+    return words
+
+
+def launch(source: str, values: np.ndarray, grid, block):
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    d_in, d_out = dev.to_device(values), dev.device_array((values.shape[0], RESULTS), np.int32)
+    stats = dev.launch(ws.assemble(source), grid, block, (d_in, d_out), print_output=False)
+    return d_out.copy_to_host(), stats
+
+
+MODES = {  # stepper constants that select the interpreter's modes
+    "segments": {},
+    "pe_by_pe": {"ALONE_BELOW": 10**9, "SMALL_GROUP": 10**9, "SMALL_REGION": 10**9},
+    "chunks_of_3": {"CHUNK_LANES": 3},
+    "threads": {"PARALLEL_MIN": 1},
+    "small_groups": {"SMALL_GROUP": 10**9, "SMALL_REGION": 10**9},
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_compiled_instruction_matches_the_numpy_executors(mode, seed, monkeypatch):
+    grid, block = (2, 1), (6, 5)
+    values = inputs(60, seed)
+    source = program()
+    with forced(Strategy(compiled=False)):
+        reference = launch(source, values, grid, block)
+    for name, value in MODES[mode].items():
+        monkeypatch.setattr(stepper, name, value)
+    with forced(Strategy(threads=3)):
+        compiled = launch(source, values, grid, block)
+    assert_same_run(reference, compiled)
+    out = reference[0]
+    integers = np.flatnonzero(np.arange(60) % 3 == 0)  # (NumPy directly, for a few of them)
+    a, b = values[integers, 0], values[integers, 1]
+    np.testing.assert_array_equal(out[integers, 0], a + b)
+    np.testing.assert_array_equal(out[integers, 11], np.minimum(a, b))
+
+
+def test_the_compiled_path_runs_and_can_be_switched_off(monkeypatch):
+    calls = []
+    original = stepper.CompiledMixin._run_compiled
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled", lambda self, pc, group: calls.append(pc) or
+                        original(self, pc, group))
+    values = inputs(60, 3)
+    with forced(Strategy(compiled=False)):
+        launch(program(), values, (2, 1), (6, 5))
+    assert calls == []
+    launch(program(), values, (2, 1), (6, 5))
+    assert calls
+
+
+LOOPS_FOREVER = """
+    sreg r1, tid.x
+    andi r1, r1, 1
+    bz r1, done
+spin:
+    addi r2, r2, 1
+    jmp spin
+done:
+    halt
+"""
+
+OUT_OF_BOUNDS = """
+.sram 4
+    sreg r1, tid.x
+    andi r2, r1, 1
+    bz r2, done
+    ld r3, r1, 2
+done:
+    halt
+"""
+
+
+def failure(source: str, compiled: bool, **options) -> ws.WaferError:
+    dev = ws.Device(ws.WaferSpec(width=8, height=2))
+    with forced(Strategy(compiled=compiled)), pytest.raises(ws.WaferError) as error:
+        dev.launch(ws.assemble(source), (1, 1), (8, 2), print_output=False, **options)
+    return error.value
+
+
+@pytest.mark.parametrize("source, options, kind", [(LOOPS_FOREVER, {"max_cycles": 5000}, ws.CycleLimitError),
+                                                   (OUT_OF_BOUNDS, {}, ws.MemoryAccessError)])
+def test_limits_and_faults_raise_the_same_errors_on_the_compiled_path(source, options, kind):
+    """The interpreter stops a PE before a branch that would pass max_cycles, or an access that would
+    fail: the NumPy engine then runs it and raises, naming the same PEs, pc and line."""
+    reference, compiled = failure(source, False, **options), failure(source, True, **options)
+    assert type(reference) is type(compiled) is kind
+    assert str(compiled) == str(reference)
+    assert compiled.state.where() == reference.state.where()  # (the PEs the error left elsewhere too)
