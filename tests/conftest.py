@@ -49,9 +49,7 @@ def truncated_division(a: int, b: int) -> int:
 
 def run_on_one_block(dev, kernel, *args, block=(1, 1)) -> list[np.ndarray]:
     """Launch one block; NumPy arrays are copied to the device and back (returned in order)."""
-    dargs = [dev.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
-    kernel[(1, 1), block](*dargs)
-    return [d.copy_to_host() for d in dargs if isinstance(d, ws.DeviceArray)]
+    return launch(dev, kernel, *args, block=block)
 
 
 def compile_error(dev, kernel, *args, block=(1, 1)) -> ws.CompileError:
@@ -105,3 +103,27 @@ def _every_compile_matches_the_text_path():
     compiler.emit = checked
     yield
     compiler.emit = direct
+
+
+def launch(dev, kernel, *args, grid=(1, 1), block=(16, 1)):
+    """Launch with NumPy arrays copied to the device; returns the host copies of every array argument."""
+    dargs = [dev.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
+    kernel[grid, block](*dargs)
+    return [d.copy_to_host() for d in dargs if isinstance(d, ws.DeviceArray)]
+
+
+def backward_branches(asm: str) -> list[str]:
+    """Branch instructions whose target label comes earlier in the listing (i.e. loops)."""
+    lines = [l.strip() for l in asm.splitlines()]
+    labels = {l[:-1]: k for k, l in enumerate(lines) if l.endswith(":")}
+    found = []
+    for k, line in enumerate(lines):
+        words = line.replace(",", " ").split()
+        if words and words[0] in ("jmp", "bz", "bnz") and words[-1] in labels and labels[words[-1]] <= k:
+            found.append(line)
+    return found
+
+
+def opcodes(asm: str) -> list[str]:
+    return [l.split()[0].split(".")[0] for l in asm.splitlines()
+            if l.startswith("    ") and l.strip() and not l.strip().endswith(":")]

@@ -189,3 +189,36 @@ def test_background_transfers_on_one_channel_run_in_order():
     np.testing.assert_array_equal(out.copy_to_host(), np.concatenate([np.arange(N, 2 * N), np.arange(N)]))
     # the link carries a word a cycle: the sender's wait ends no sooner than 2N word times after it began
     assert stats.busy.ravel()[0] + stats.stall.ravel()[0] >= 2 * N
+
+
+@ws.jit
+def typed_background(out, as_int):
+    """PE 0 sends float32 words in the background; PE 1 receives them in the background into a float32 or,
+    with `as_int`, an int32 slice."""
+    p = ws.grid(1)
+    buf = ws.local.array(4, np.float32)
+    ibuf = ws.local.array(4, np.int32)
+    if p == 0:
+        for i in range(4):
+            buf[i] = i + 0.5
+        ws.send_async(ws.EAST, buf[0:4])
+        ws.send_wait(ws.EAST)
+    elif as_int:
+        ws.recv_async(ws.WEST, out=ibuf[0:4])  # the words are float32: a WordTypeError, never their bits as ints
+        ws.recv_wait(ws.WEST)
+        for i in range(4):
+            out[i] = ibuf[i]
+    else:
+        ws.recv_async(ws.WEST, out=buf[0:4])
+        ws.recv_wait(ws.WEST)
+        out[0:4] = buf[0:4]
+
+
+def test_background_transfers_carry_word_types_like_blocking_ones():
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(4)
+    typed_background[(1, 1), (2, 1)](out, 0)
+    np.testing.assert_array_equal(out.copy_to_host(), np.arange(4, dtype=np.float32) + 0.5)
+    with pytest.raises(ws.WordTypeError, match="received a float32 word as int32") as info:
+        typed_background[(1, 1), (2, 1)](out, 1)
+    assert info.value.sender_source is not None  # the send_async's line is named

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 
 from . import intrinsics as wsi
-from .values import LocalArray, SliceRef, Unsupported
+from .values import LocalArray, SliceRef, Unsupported, word_tag
 
 
 class BackgroundCallLowering:
@@ -35,5 +35,6 @@ class BackgroundCallLowering:
         if callee is wsi.send_async:
             self.sent.setdefault((direction, channel), {}).setdefault(target.array.dtype, self.line)
         base, length = self.slice_registers(target)
-        self.emit(opcode, dir=direction, ch=channel, a=base, b=length)
+        # (typed words: the tag of the slice's type, sent with the words or checked on arrival)
+        self.emit(opcode, dir=direction, ch=channel, a=base, b=length, flags=word_tag(target.array.dtype))
         return None

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import MAX_CHANNELS
-from ..isa.opcodes import ACCEPT, WORD_TAG, port_mask
+from ..isa.opcodes import ACCEPT, port_mask
 from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
@@ -19,7 +19,8 @@ from .scalar_math import MATH_FUNCTIONS, OPERATOR_FUNCTIONS, MathLowering
 from .background import BackgroundCallLowering
 from .descriptors import DescriptorLowering
 from .sparse import SparseCallLowering
-from .values import DTYPES, KERNEL_OBJECTS, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
+from .values import (DTYPES, KERNEL_OBJECTS, NOT_STATIC, RAW_WORD, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
+                     Val, describe, word_tag)
 
 #: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
 #: A routed word (sent to ws.RAMP) is received from ws.RAMP.
@@ -35,15 +36,6 @@ def returned(registers):
     return Val(registers.ty, registers.reg)
 
 
-RAW_WORD = WORD_TAG["raw"]
-
-
-def word_tag(ty: str) -> int:
-    """The fabric type tag of words of a kernel type ("i32", "f32"): see isa.opcodes.WORD_TYPES."""
-    if ty not in WORD_TAG:
-        raise Unsupported(f"{ty} words cannot go on the fabric: it has type tags for "
-                          f"{', '.join(t for t in WORD_TAG if t != 'raw')}")
-    return WORD_TAG[ty]
 
 
 def _arity(args, n: int) -> None:

@@ -11,8 +11,9 @@ import dataclasses
 
 import numpy as np
 
-from ..isa.halfprec import HALF_NAMES
 from ..isa import float_math
+from ..isa.halfprec import HALF_NAMES
+from ..isa.opcodes import WORD_TAG
 from .ir import VReg
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -94,6 +95,17 @@ class Unsupported(Exception):
     def __init__(self, message: str, node: ast.AST | None = None) -> None:
         super().__init__(message)
         self.node = node
+
+
+RAW_WORD = WORD_TAG["raw"]
+
+
+def word_tag(ty: str) -> int:
+    """The fabric type tag of words of a kernel type ("i32", "f32", "f16", "bf16"): see isa.opcodes.WORD_TYPES."""
+    if ty not in WORD_TAG:
+        raise Unsupported(f"{ty} words cannot go on the fabric: it has type tags for "
+                          f"{', '.join(t for t in WORD_TAG if t != 'raw')}")
+    return WORD_TAG[ty]
 
 
 class _NotStatic:

@@ -195,8 +195,8 @@ class VectorLowering(ArrayLowering):
         function = self.vector_function(node)
         if function is not None:
             if ty != "f32":
-                raise Unsupported(f"math functions of slices compute float32 values: the destination is an "
-                                  f"int32 slice", node)
+                raise Unsupported("math functions of slices compute float32 values: the destination is an "
+                                  "int32 slice", node)
             return VecFn(function, self.resolve(node.args[0], ty))
         if self.is_min_max(node):
             left = self.resolve(node.args[0], ty)

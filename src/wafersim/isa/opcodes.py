@@ -83,7 +83,7 @@ FLAG_BFLOAT = 4
 WORD_TYPES = ("raw", "f32", "i32", "f16", "bf16")
 WORD_TAG = {name: tag for tag, name in enumerate(WORD_TYPES)}
 #: Opcodes whose `flags` field is a word type rather than modifier letters.
-MESSAGE_OPS = frozenset({"send", "sendv", "recv", "recvv"})
+MESSAGE_OPS = frozenset({"send", "sendv", "recv", "recvv", "senda", "recva"})
 
 
 def modifier_text(op: str, flags: int) -> str:
@@ -311,11 +311,11 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
      "vfma; int32 wraps); every operand read before any element is written; costs ceil(M*N / vector_lanes)", "f"),
     # background transfers (docs/timing.md, "Background transfers"): the fabric moves words while the PE
     # computes, as the asynchronous DSD operations of the Cerebras SDK run on a microthread beside the main thread
-    ("recva", "MSG", ("dir", "ch", "a", "b"), "recv", "start receiving the next b words from dir on channel ch into "
+    ("recva", "MSGS", ("dir", "ch", "a", "b"), "recv", "start receiving the next b words from dir on channel ch into "
      "sram[a:a+b] in the background: the PE goes on after the issue; words are taken as they arrive", ""),
     ("rwait", "MSG", ("dir", "ch"), "recv", "wait until the background receive from dir on channel ch has taken its "
      "last word (at once if none is running); sram[a:a+b] of that recva is defined only after it", ""),
-    ("senda", "MSG", ("dir", "ch", "a", "b"), "send", "start sending sram[a:a+b] to dir on channel ch in the "
+    ("senda", "MSGS", ("dir", "ch", "a", "b"), "send", "start sending sram[a:a+b] to dir on channel ch in the "
      "background (as sendv, a word per 1 / link_words_per_cycle): the PE goes on after the issue", ""),
     ("swait", "MSG", ("dir", "ch"), "send", "wait until the background send to dir on channel ch has sent its last "
      "word (at once if none is running); sram[a:a+b] of that senda may change only after it", ""),

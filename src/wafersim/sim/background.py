@@ -52,7 +52,7 @@ class BackgroundMixin:
         # A transfer starts after the one before it on the same channel and way (a queue runs them in order).
         self.cycle[first] = np.maximum(self.cycle[first], state[_CLOCK, first])
         self.cycle[resumed] = state[_CLOCK, resumed]  # the stream goes on from its last word
-        move = self._recv if ins.op == "recva" else self._send
+        move = self._typed_recv if ins.op == "recva" else self._typed_send  # (word type tags as recvv / sendv)
         out = move(pc, ins, next_pc, cost, L)
         state[_CLOCK, pes] = self.cycle[pes]
         self.cycle[pes] = state[_ISSUE, pes] + cost

@@ -114,7 +114,7 @@ class WordTypeMixin:
         senders = self._senders_of(ins, receiver)
         send_dir = RAMP if ins.dir == RAMP else (ins.dir + 2) % 4
         send_pcs = [p for p, i in self.launch.decoded.items()
-                    if i.op in ("send", "sendv") and i.dir == send_dir and i.ch == ins.ch and i.flags == tag]
+                    if i.op in ("send", "sendv", "senda") and i.dir == send_dir and i.ch == ins.ch and i.flags == tag]
         sender_source = self.program.source_of(send_pcs[0]) if send_pcs else None
         receiver_xy = self._coords(np.array([receiver]))[0]
         sender_xy = self._coords(np.array(senders[:1]))[0] if senders else None
