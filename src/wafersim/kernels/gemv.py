@@ -86,6 +86,21 @@ def to_column_tiles_with_x(a: np.ndarray, x: np.ndarray, p: int, q: int) -> np.n
     return np.ascontiguousarray(np.concatenate([tiles, segments.astype(tiles.dtype)], axis=1))
 
 
+def _tile_shape(shape: tuple[int, ...], p: int, q: int) -> tuple[int, int]:
+    """The R x C tile of each PE when a `p` x `q` block of PEs tiles an (m, n) matrix evenly."""
+    m, n = shape
+    if p < 1 or q < 1 or m % p or n % q:
+        raise ArgumentError(f"a {p} x {q} block of PEs must tile the {m} x {n} matrix evenly")
+    return m // p, n // q
+
+
+def _check_fits(device: Device, words: int, rows: int, cols: int) -> None:
+    """Refuse a tile whose local arrays (`words` float32 words in all) do not fit a PE's SRAM."""
+    if words * 4 >= device.spec.sram_bytes:
+        raise ArgumentError(f"a {rows} x {cols} tile ({words * 4} bytes with its vectors) does not fit the "
+                            f"{device.spec.sram_bytes}-byte SRAM of a PE: use more PEs")
+
+
 def gemv_flops(m: int, n: int, q: int) -> int:
     """FLOPs the kernel counts: m*n fmas (2 each) and the (q - 1) vector adds of length m/p per PE row."""
     return 2 * m * n + m * (q - 1)
@@ -101,16 +116,112 @@ def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = N
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     if a.ndim != 2 or x.shape[0] != a.shape[1]:
         raise ArgumentError(f"gemv takes an (m, n) matrix and a length-n vector, got {a.shape} and {x.shape}")
-    m, n = a.shape
-    if p < 1 or q < 1 or m % p or n % q:
-        raise ArgumentError(f"a {p} x {q} block of PEs must tile the {m} x {n} matrix evenly")
-    rows, cols = m // p, n // q
+    rows, cols = _tile_shape(a.shape, p, q)
     device = device or fitting_device(q, p)
-    words = rows * cols + cols + 2 * rows
-    if words * 4 >= device.spec.sram_bytes:
-        raise ArgumentError(f"a {rows} x {cols} tile ({words * 4} bytes with its vectors) does not fit the "
-                         f"{device.spec.sram_bytes}-byte SRAM of a PE: use more PEs")
+    _check_fits(device, rows * cols + cols + 2 * rows, rows, cols)
     with Scratch(device, stream) as mem:
-        d_packed, d_y = mem.put(to_column_tiles_with_x(a, x, p, q)), mem.empty(m)
+        d_packed, d_y = mem.put(to_column_tiles_with_x(a, x, p, q)), mem.empty(a.shape[0])
         stats = gemv_kernel(rows, cols)[(1, 1), (q, p), stream](d_packed, d_y, int(q))
         return mem.get(d_y), stats
+
+
+@functools.lru_cache(maxsize=None)
+def gemv_resident_kernel(rows: int, cols: int, chunk: int) -> Dispatcher:
+    """The kernel of `gemv_batch` for R x C tiles: the tile is loaded once, then the vectors stream through,
+    their x segments read `chunk` vectors at a time (one off-wafer latency per chunk, not per vector).
+
+    Launch on one P x Q block: ``kernel[(1, 1), (Q, P)](tiles, xs, ys, Q, V)`` where `tiles` is the
+    (P*Q, R*C) array of `to_column_tiles`, `xs` the (Q, K*C) array of `to_column_segments` (the V
+    vectors' segments, vector after vector, zero-padded to K, a multiple of `chunk`) and ys the (V, m) result."""
+    if rows < 1 or cols < 1 or chunk < 1:
+        raise ArgumentError(f"tile shape and chunk must be positive, got {rows} x {cols} and {chunk}")
+    R, C = rows, cols
+    RC = rows * cols
+    KC = chunk * cols
+
+    @jit(boundscheck=False)
+    def gemv_resident(tiles, xs, ys, q, nvec):
+        px, py = ws.grid(2)
+        tile = ws.local.array(RC, np.float32)  # A tile column-major (column j: tile[j*R:(j+1)*R])
+        segs = ws.local.array(KC, np.float32)  # x segments of a chunk of vectors (north PEs)
+        seg = ws.local.array(C, np.float32)  # x segment of the vector in flight
+        acc = ws.local.array(R, np.float32)  # partial y of the tile rows
+        part = ws.local.array(R, np.float32)  # partial sum arriving from the east
+        tile[0:RC] = tiles[py * q + px, 0:RC]  # the matrix is loaded once and stays resident
+        for v in range(nvec):
+            # the north PE of each column reads the segments; the others receive them and pass them south.
+            if ws.has_neighbor(ws.NORTH):
+                ws.recv(ws.NORTH, out=seg[0:C])
+            else:
+                k = v % chunk
+                if k == 0:
+                    segs[0:KC] = xs[px, v * C:v * C + KC]
+                seg[0:C] = segs[k * C:k * C + C]
+            if ws.has_neighbor(ws.SOUTH):
+                ws.send_async(ws.SOUTH, seg[0:C])  # forwarded while this PE computes
+            acc[0:R] = 0.0
+            jo = 0
+            if C % 4 == 0:  # folded at compile time: four columns a trip (the tuple loop is unrolled)
+                for j in range(0, C, 4):
+                    for u in (0, 1, 2, 3):
+                        acc[0:R] = tile[jo + u * R:jo + u * R + R] * seg[j + u] + acc[0:R]
+                    jo += 4 * R
+            else:
+                for j in range(C):
+                    acc[0:R] = tile[jo:jo + R] * seg[j] + acc[0:R]
+                    jo += R
+            if ws.has_neighbor(ws.SOUTH):
+                ws.send_wait(ws.SOUTH)  # seg is received into again next vector
+            # reduce along the row towards the west edge, vector after vector (a pipeline along the row).
+            if ws.has_neighbor(ws.EAST):
+                ws.recv(ws.EAST, out=part[0:R])
+                acc[0:R] = acc[0:R] + part[0:R]
+            if ws.has_neighbor(ws.WEST):
+                ws.send(ws.WEST, acc[0:R])
+            else:
+                ys[v, py * R:py * R + R] = acc[0:R]
+
+    return gemv_resident
+
+
+def to_column_segments(xs: np.ndarray, q: int, chunk: int = 1) -> np.ndarray:
+    """(V, n) -> (q, K*C): row px holds segment px (C = n/q) of every vector, vector after vector, followed
+    by zeros up to K vectors, the multiple of `chunk` at or above V."""
+    v, n = xs.shape
+    xs = np.concatenate([xs, np.zeros((-v % chunk, n), xs.dtype)])
+    v = xs.shape[0]
+    return np.ascontiguousarray(xs.reshape(v, q, n // q).transpose(1, 0, 2).reshape(q, -1))
+
+
+# x words a north PE reads in one go: 512 words take about as long to arrive (a word a cycle) as the
+# off-wafer latency they share (docs/timing.md), and stay small beside a tile in SRAM.
+CHUNK_WORDS = 512
+
+
+def gemv_batch(a: np.ndarray, xs: np.ndarray, p: int, q: int, device: Device | None = None,
+               stream=None) -> tuple[np.ndarray, LaunchStats]:
+    """Y[v] = A @ xs[v] for V vectors with A resident on the wafer: an (m, n) float32 matrix on a block of `p`
+    rows x `q` columns of PEs and xs of shape (V, n) (or a length-n vector, V = 1).
+
+    Each PE loads its tile once; then, vector after vector, the north PEs read their x segment and pass it
+    down their column, every PE multiplies it by its tile, and the partial sums are reduced along each row
+    of PEs to the west edge, which writes Y[v]. Returns (Y as a (V, m) float32 array, LaunchStats)."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    xs = xs.reshape(1, -1) if xs.ndim == 1 else xs
+    if a.ndim != 2 or xs.ndim != 2 or xs.shape[1] != a.shape[1] or xs.shape[0] < 1:
+        raise ArgumentError(f"gemv_batch takes an (m, n) matrix and (V, n) vectors, got {a.shape} and {xs.shape}")
+    rows, cols = _tile_shape(a.shape, p, q)
+    device = device or fitting_device(q, p)
+    chunk = min(xs.shape[0], max(1, CHUNK_WORDS // cols))
+    _check_fits(device, rows * cols + (chunk + 1) * cols + 2 * rows, rows, cols)
+    with Scratch(device, stream) as mem:
+        d_tiles, d_xs = mem.put(to_column_tiles(a, p, q)), mem.put(to_column_segments(xs, q, chunk))
+        d_ys = mem.empty((xs.shape[0], a.shape[0]))
+        stats = gemv_resident_kernel(rows, cols, chunk)[(1, 1), (q, p), stream](d_tiles, d_xs, d_ys, int(q), int(xs.shape[0]))
+        return mem.get(d_ys), stats
+
+
+def gemv_batch_flops(m: int, n: int, q: int, vectors: int) -> int:
+    """FLOPs `gemv_batch` counts: `gemv_flops` per vector."""
+    return vectors * gemv_flops(m, n, q)
