@@ -28,6 +28,23 @@ from ..sim.stats import LaunchStats
 from .hosting import Scratch, fitting_device
 
 
+@jit
+def tile_times_segment(ys, tile, x, xo, R, C):
+    """ys[0:R] = (R x C tile, column-major) @ x[xo:xo + C]: a vector fma per tile column (a device function,
+    inlined; R and C are compile-time constants of the caller)."""
+    ys[0:R] = 0.0
+    jo = 0
+    if C % 4 == 0:  # folded at compile time: four columns a trip (the tuple loop is unrolled)
+        for j in range(xo, xo + C, 4):
+            for u in (0, 1, 2, 3):
+                ys[0:R] = tile[jo + u * R:jo + u * R + R] * x[j + u] + ys[0:R]
+            jo += 4 * R
+    else:
+        for j in range(xo, xo + C):
+            ys[0:R] = tile[jo:jo + R] * x[j] + ys[0:R]
+            jo += R
+
+
 @functools.lru_cache(maxsize=None)
 def gemv_kernel(rows: int, cols: int) -> Dispatcher:
     """The kernel for R x C tiles (R = `rows`, C = `cols`); local-array shapes are compile-time constants.
@@ -47,18 +64,8 @@ def gemv_kernel(rows: int, cols: int) -> Dispatcher:
         ys = ws.local.array(R, np.float32)  # partial y of the tile rows
         part = ws.local.array(R, np.float32)  # partial sum arriving from the east
         tile[0:ROW] = packed[py * q + px, 0:ROW]  # one bulk copy: tile and x segment
-        # partial y = tile @ x segment, a vector fma per tile column.
-        ys[0:R] = 0.0
-        jo = 0
-        if C % 4 == 0:  # folded at compile time: four columns a trip (the tuple loop is unrolled)
-            for j in range(0, C, 4):
-                for u in (0, 1, 2, 3):
-                    ys[0:R] = tile[jo + u * R:jo + u * R + R] * tile[RC + j + u] + ys[0:R]
-                jo += 4 * R
-        else:
-            for j in range(C):
-                ys[0:R] = tile[jo:jo + R] * tile[RC + j] + ys[0:R]
-                jo += R
+        # partial y = tile @ x segment.
+        tile_times_segment(ys, tile, tile, RC, R, C)
         # reduce along the row towards the west edge.
         if ws.has_neighbor(ws.EAST):
             ws.recv(ws.EAST, out=part[0:R])
@@ -159,17 +166,7 @@ def gemv_resident_kernel(rows: int, cols: int, chunk: int) -> Dispatcher:
                 seg[0:C] = segs[k * C:k * C + C]
             if ws.has_neighbor(ws.SOUTH):
                 ws.send_async(ws.SOUTH, seg[0:C])  # forwarded while this PE computes
-            acc[0:R] = 0.0
-            jo = 0
-            if C % 4 == 0:  # folded at compile time: four columns a trip (the tuple loop is unrolled)
-                for j in range(0, C, 4):
-                    for u in (0, 1, 2, 3):
-                        acc[0:R] = tile[jo + u * R:jo + u * R + R] * seg[j + u] + acc[0:R]
-                    jo += 4 * R
-            else:
-                for j in range(C):
-                    acc[0:R] = tile[jo:jo + R] * seg[j] + acc[0:R]
-                    jo += R
+            tile_times_segment(acc, tile, seg, 0, R, C)
             if ws.has_neighbor(ws.SOUTH):
                 ws.send_wait(ws.SOUTH)  # seg is received into again next vector
             # reduce along the row towards the west edge, vector after vector (a pipeline along the row).
