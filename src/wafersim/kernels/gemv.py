@@ -45,6 +45,15 @@ def tile_times_segment(ys, tile, x, xo, R, C):
             jo += R
 
 
+@jit
+def add_from_east(ys, part, R):
+    """ys[0:R] += the partial sum arriving from the east neighbour (received into `part`), if there is one:
+    a step of the reduction along a row of PEs towards its west edge (a device function, inlined)."""
+    if ws.has_neighbor(ws.EAST):
+        ws.recv(ws.EAST, out=part[0:R])
+        ys[0:R] = ys[0:R] + part[0:R]
+
+
 @functools.lru_cache(maxsize=None)
 def gemv_kernel(rows: int, cols: int) -> Dispatcher:
     """The kernel for R x C tiles (R = `rows`, C = `cols`); local-array shapes are compile-time constants.
@@ -67,9 +76,7 @@ def gemv_kernel(rows: int, cols: int) -> Dispatcher:
         # partial y = tile @ x segment.
         tile_times_segment(ys, tile, tile, RC, R, C)
         # reduce along the row towards the west edge.
-        if ws.has_neighbor(ws.EAST):
-            ws.recv(ws.EAST, out=part[0:R])
-            ys[0:R] = ys[0:R] + part[0:R]
+        add_from_east(ys, part, R)
         if ws.has_neighbor(ws.WEST):
             ws.send(ws.WEST, ys[0:R])
         else:
@@ -170,9 +177,7 @@ def gemv_resident_kernel(rows: int, cols: int, chunk: int) -> Dispatcher:
             if ws.has_neighbor(ws.SOUTH):
                 ws.send_wait(ws.SOUTH)  # seg is received into again next vector
             # reduce along the row towards the west edge, vector after vector (a pipeline along the row).
-            if ws.has_neighbor(ws.EAST):
-                ws.recv(ws.EAST, out=part[0:R])
-                acc[0:R] = acc[0:R] + part[0:R]
+            add_from_east(acc, part, R)
             if ws.has_neighbor(ws.WEST):
                 ws.send(ws.WEST, acc[0:R])
             else:
