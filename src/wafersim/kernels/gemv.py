@@ -13,6 +13,14 @@ vector, followed by the segment x[px*C:(px+1)*C] it multiplies. Then:
    from the east (one vector add) and sends the sum west; the west PEs write y[py*R:(py+1)*R].
 
 FLOPs counted: 2*m*n for the fmas plus m*(Q-1) for the reduction's vector adds.
+
+That single product is bound by off-wafer memory (docs/compiler.md): each word of A read is used once.
+`gemv_batch` keeps A resident instead, as LLM decode on a wafer does (WaferLLM, He et al., OSDI 2025,
+arXiv:2502.04563): each PE loads its tile once, then for each of V vectors the north PE of each column
+reads the vector's x segment (a chunk of vectors' segments per off-wafer read) and passes it south down
+the column, every PE multiplies it by its tile as in step 2, and the partial sums are reduced along the
+rows as in step 3, the rows working as pipelines (a PE adds vector v while its east neighbour multiplies
+vector v + 1).
 """
 from __future__ import annotations
 
@@ -153,6 +161,8 @@ def gemv_resident_kernel(rows: int, cols: int, chunk: int) -> Dispatcher:
     RC = rows * cols
     KC = chunk * cols
 
+    # No bounds checks, as in gemv_kernel: every index is in range by construction (the host pads xs to
+    # whole chunks and sizes ys), and the tests compare every vector's product with NumPy.
     @jit(boundscheck=False)
     def gemv_resident(tiles, xs, ys, q, nvec):
         px, py = ws.grid(2)
@@ -196,7 +206,8 @@ def to_column_segments(xs: np.ndarray, q: int, chunk: int = 1) -> np.ndarray:
 
 
 # x words a north PE reads in one go: 512 words take about as long to arrive (a word a cycle) as the
-# off-wafer latency they share (docs/timing.md), and stay small beside a tile in SRAM.
+# off-wafer latency they share (`global_latency`, 500 cycles: docs/timing.md), so a chunk costs at most
+# twice its transfer; and they stay small beside a tile in SRAM.
 CHUNK_WORDS = 512
 
 
