@@ -39,6 +39,7 @@ def _library_runs():
         ("heat_tiled", lambda: heat_tiled.heat_tiled(f32(16, 16), 0.1, 2, 8)),
         ("gemm", lambda: gemm.gemm(f32(32, 32), f32(32, 32), 2)),
         ("gemv", lambda: gemv.gemv(f32(64, 64), f32(64), 2, 2)),
+        ("gemv_batch", lambda: gemv.gemv_batch(f32(64, 64), f32(3, 64), 2, 2)),
         ("life", lambda: life.life((RNG.random((6, 6)) < 0.4).astype(np.int32), 2)),
         ("allreduce", lambda: reduce.block_allreduce(f32(4, 4), "sum", (4, 4))),
         ("prefix sum", lambda: scan.prefix_sum(f32(2, 4))),

@@ -83,8 +83,10 @@ def library_launches():
     a, x = f32(48, 64), f32(64)
     u, tiles, board = f32(20, 24), f32(32, 24), (rng.random((24, 20)) < 0.4).astype(np.int32)
     blocks, block, rows, xs, ys = f32(16, 24), f32(30, 40), f32(5, 37), f32(1000), f32(1000)
+    batch = f32(5, 64)  # drawn here, not in the lambda: every strategy's run gets the same vectors
     return {
         "gemv": lambda: gemv.gemv(a, x, 4, 4),
+        "gemv_batch": lambda: gemv.gemv_batch(a, batch, 3, 4),
         "heat": lambda: heat.heat(u, 0.1, 5),
         "heat_tiled": lambda: heat_tiled.heat_tiled(tiles, 0.1, 3, 4),
         "life": lambda: life.life(board, 4),

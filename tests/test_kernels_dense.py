@@ -7,7 +7,7 @@ import pytest
 import wafersim as ws
 from wafersim.kernels import reference
 from wafersim.kernels.gemm import gemm, gemm_flops
-from wafersim.kernels.gemv import gemv, gemv_flops
+from wafersim.kernels.gemv import CHUNK_WORDS, gemv, gemv_batch, gemv_batch_flops, gemv_flops
 from wafersim.kernels.heat import heat
 from wafersim.kernels.heat_tiled import heat_tiled, heat_tiled_flops, span_length
 
@@ -73,6 +73,59 @@ def test_gemv_matches_numpy(m, n, p, q):
     # row of PEs adds its east neighbour's partial (m/p elements), m * (q - 1) vector adds in all.
     assert stats.flops == gemv_flops(m, n, q) == 2 * m * n + m * (q - 1)
     assert stats.block == (q, p) and stats.spec.width == q and stats.spec.height == p
+
+
+@pytest.mark.parametrize("m, n, p, q, vectors", [(8, 12, 2, 3, 1), (15, 14, 3, 2, 4), (32, 24, 4, 4, 6),
+                                                 (6, 20, 1, 4, 3), (7, 9, 1, 1, 2)])
+def test_gemv_batch_matches_numpy(m, n, p, q, vectors):
+    rng = np.random.default_rng(m * n + vectors)
+    a = rng.standard_normal((m, n)).astype(np.float32)
+    xs = rng.standard_normal((vectors, n)).astype(np.float32)
+    ys, stats = gemv_batch(a, xs, p, q)
+    assert ys.dtype == np.float32 and ys.shape == (vectors, m)
+    want = xs.astype(np.float64) @ a.astype(np.float64).T
+    for got, ref in zip(ys, want):
+        assert _rel_err(got, ref) < RTOL
+    assert stats.flops == gemv_batch_flops(m, n, q, vectors) == vectors * (2 * m * n + m * (q - 1))
+    assert stats.block == (q, p)
+
+
+def test_gemv_batch_reads_the_vectors_in_chunks():
+    # More vectors than one chunk holds, and a last chunk only partly filled: every vector still comes out.
+    cols = 8
+    vectors = CHUNK_WORDS // cols + 3
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 2 * cols)).astype(np.float32)
+    xs = rng.standard_normal((vectors, 2 * cols)).astype(np.float32)
+    ys, _ = gemv_batch(a, xs, 2, 2)
+    np.testing.assert_allclose(ys, xs.astype(np.float64) @ a.astype(np.float64).T, rtol=1e-4, atol=1e-5)
+
+
+def test_gemv_batch_of_one_vector_equals_gemv():
+    # The same fmas and the same reduction order: bit for bit equal, and both amortise nothing.
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((12, 16)).astype(np.float32)
+    x = rng.standard_normal(16).astype(np.float32)
+    y, _ = gemv(a, x, 3, 2)
+    ys, _ = gemv_batch(a, x, 3, 2)
+    np.testing.assert_array_equal(ys[0], y)
+
+
+def test_gemv_batch_amortises_the_matrix_load():
+    # The matrix is read once: each further vector costs far less than a single-vector launch.
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((16, 16)).astype(np.float32)
+    one = gemv(a, a[0], 2, 2)[1].cycles
+    batch = gemv_batch(a, rng.standard_normal((5, 16)).astype(np.float32), 2, 2)[1].cycles
+    assert batch - gemv_batch(a, a[:1], 2, 2)[1].cycles < 4 * one / 2
+
+
+def test_gemv_batch_refuses_bad_shapes():
+    a = np.ones((4, 6), np.float32)
+    with pytest.raises(ws.ArgumentError):
+        gemv_batch(a, np.ones((2, 5), np.float32), 2, 2)
+    with pytest.raises(ws.ArgumentError):
+        gemv_batch(a, np.ones((2, 6), np.float32), 3, 2)
 
 
 @pytest.mark.parametrize("bx, by, tile, steps", [(2, 2, 8, 5), (3, 2, 4, 6), (2, 1, 20, 3)])

@@ -25,6 +25,7 @@ CALLS = {
     "heat_tiled": (lambda d: heat_tiled.heat_tiled(U, 0.1, 3, 4, device=d), heat_reference(U, 0.1, 3, order=ORDER_API), 0),
     "gemm": (lambda d: gemm.gemm(A, A, 2, device=d), A.astype(np.float64) @ A, 1e-5),
     "gemv": (lambda d: gemv.gemv(A, A[0], 2, 2, device=d), A.astype(np.float64) @ A[0], 1e-5),
+    "gemv_batch": (lambda d: gemv.gemv_batch(A, V, 2, 2, device=d), V.astype(np.float64) @ A.T, 1e-5),
 }
 
 
@@ -49,6 +50,7 @@ def test_host_functions_free_their_device_arrays(name):
     lambda: heat_tiled.heat_tiled(U, 0.1, 1, 3),
     lambda: gemm.gemm(A, A, 3),
     lambda: gemv.gemv(A, A[0, :5], 2, 2),
+    lambda: gemv.gemv_batch(A, V[:, :5], 2, 2),
 ])
 def test_bad_arguments_are_wafer_errors(call):
     with pytest.raises(ws.ArgumentError) as info:
