@@ -3,6 +3,7 @@
     python bench/train.py [--preset wse2] [--hidden 32 64 ...] [--batch 8] [--pipeline-height 16]
                           [--fit-hidden 256 512 ...] [--plot docs/training_study.png]
                           [--write bench/RESULTS.md] [--check]
+    python bench/train.py --precision float32 bfloat16 float16 [--hidden 32 64 128] [--write bench/RESULTS.md]
 
 For an MLP [h, h, 4] whose hidden width h grows, each mode is asked to take one step (simulated time
 hardly depends on the data, so one step says what every step costs): the table gives its simulated time
@@ -13,6 +14,10 @@ size would take hours), so it stops fitting once a layer, its optimizer state an
 outgrow that column's SRAM; `--fit-hidden` sizes are only checked (the step kernel compiled against the
 SRAM, nothing simulated) for pipelined mode on full-height columns, which says where pipelined mode
 stops fitting on the whole wafer. `--width/--height` choose a custom wafer instead of a preset.
+
+`--precision` instead takes one weight-streaming step per size in each given precision (mixed precision
+is weight-streaming only): 16-bit dense layers run at `vector_lanes_half` elements a cycle and stream half
+the weight bytes; the table (section "train-precision") gives the simulated time of each.
 
 `--check` trains a small model for 50 steps in both modes and compares the loss curves with the float64
 NumPy reference (`wafersim.train.reference`).
@@ -34,20 +39,22 @@ DOES_NOT_FIT = (train.ModelDoesNotFitError, train.ActivationsTooLargeError, trai
 
 
 def make_trainer(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, height: int | None,
-                 bandwidth: float = train.CS2_IO_BYTES_PER_S) -> train.Trainer:
+                 bandwidth: float = train.CS2_IO_BYTES_PER_S, precision: str = "float32") -> train.Trainer:
     # Row chunks and SUMMA tiles that keep each launch within the wafer's width.
     h = max(layer.out_features for layer in model.layers)
     chunk = max(8, -(-h // spec.width))
     tile = max(8, -(-h // min(spec.width, spec.height)))
     return train.Trainer(model, train.Adam(lr=0.01), batch, device=ws.Device(spec), mode=mode, chunk=chunk,
-                         tile=tile, height=height, memoryx_spec=train.MemoryXSpec(bandwidth_bytes_per_s=bandwidth))
+                         tile=tile, height=height, memoryx_spec=train.MemoryXSpec(bandwidth_bytes_per_s=bandwidth),
+                         precision=precision)
 
 
-def one_step(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, height: int | None, bandwidth: float):
+def one_step(model: train.Model, mode: str, spec: ws.WaferSpec, batch: int, height: int | None, bandwidth: float,
+             precision: str = "float32"):
     """(the report of one step in `mode` or the reason the model does not fit, wall seconds of the first
     step, wall seconds of a second, warm step)."""
     try:
-        trainer = make_trainer(model, mode, spec, batch, height, bandwidth)
+        trainer = make_trainer(model, mode, spec, batch, height, bandwidth, precision)
     except DOES_NOT_FIT as err:
         return str(err), 0.0, 0.0
     x, labels = train.synthetic_classification(batch, model.in_features, model.classes)
@@ -106,6 +113,25 @@ def table(rows, spec: ws.WaferSpec, batch: int, height: int, bandwidth: float) -
     return "\n".join(lines)
 
 
+def precision_table(hidden: list[int], precisions: list[str], spec: ws.WaferSpec, batch: int,
+                    bandwidth: float) -> str:
+    """Simulated time of a weight-streaming step of MLP [h, h, 4] in each precision, as a Markdown table."""
+    lines = [f"Wafer {spec.name or 'custom'} {spec.width} x {spec.height} PEs ({spec.vector_lanes} float32, "
+             f"{spec.vector_lanes_half} 16-bit lanes); MLP [h, h, {CLASSES}], ReLU, Adam, batch {batch}, weight "
+             f"streaming; MemoryX at {bandwidth / 1e9:,.0f} GB/s each way. Simulated us per step: compute + "
+             f"on-wafer traffic + streaming; overlapped; bytes of weights in. Wall seconds: first / warm step.", "",
+             "| h | precision | simulated us | overlapped us | weight bytes in | wall s |", "|---|---|---|---|---|---|"]
+    for h in hidden:
+        model = train.Model.mlp([h, h, CLASSES], activation="relu")
+        for precision in precisions:
+            result = one_step(model, "streaming", spec, batch, None, bandwidth, precision)
+            r = result[0]
+            print(f"  h={h} {precision}: {result[1]:.1f} s wall (first step), {result[2]:.1f} s (warm)", flush=True)
+            lines.append(f"| {h} | {precision} | {cell(result).split(';')[0]} | {r.overlapped_s * 1e6:.1f} | "
+                         f"{r.weight_bytes:,} | {result[1]:.1f} / {result[2]:.1f} |")
+    return "\n".join(lines)
+
+
 def plot(rows, path: str, title: str) -> None:
     import matplotlib
 
@@ -161,11 +187,24 @@ def main() -> None:
     parser.add_argument("--plot", help="write a PNG of time per step against model size here")
     parser.add_argument("--write", help="write the results into this file's 'train' section")
     parser.add_argument("--check", action="store_true", help="50 steps of both modes against NumPy")
+    parser.add_argument("--precision", nargs="+", choices=["float32", "bfloat16", "float16"],
+                        help="instead of the study: a weight-streaming step in each of these precisions")
     args = parser.parse_args()
     if args.check:
         check()
         return
     spec = ws.WaferSpec(width=args.width, height=args.height) if args.width else ws.WaferSpec.preset(args.preset)
+    if args.precision:
+        text = precision_table(args.hidden, args.precision, spec, args.batch, args.memoryx_bandwidth)
+        print(text)
+        if args.write:
+            wafer = f"--width {args.width} --height {args.height}" if args.width else f"--preset {args.preset}"
+            command = (f"python bench/train.py --precision {' '.join(args.precision)} {wafer} "
+                       f"--batch {args.batch} --hidden {' '.join(map(str, args.hidden))} --write {args.write}")
+            write_section(args.write, "train-precision", "## Training in mixed precision (bench/train.py "
+                          f"--precision)\n\n`{command}` on {machine()}; shared and noisy machine: wall seconds are "
+                          f"indicative only, simulated times are deterministic.\n\n{text}")
+        return
     rows = study(args.hidden, spec, args.batch, args.pipeline_height, args.memoryx_bandwidth)
     text = table(rows, spec, args.batch, args.pipeline_height, args.memoryx_bandwidth)
     fits = [f"| {h} | {4 * (2 * h * h + h * CLASSES + h + CLASSES) / 2**20:,.1f} MiB | "

@@ -148,12 +148,15 @@ class MemoryX:
         if self.on_transfer is not None:
             self.on_transfer(field, name, nbytes, seconds)
 
-    def stream_weights(self, name: str) -> np.ndarray:
-        """A copy of the tensor `name`, as sent to the wafer (charged to the weight stream)."""
+    def stream_weights(self, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+        """A copy of the tensor `name`, as sent to the wafer (charged to the weight stream); with `dtype`
+        (a 16-bit type, for mixed-precision training) the float32 master weights are rounded to it before
+        they leave, so only its bytes are streamed."""
         if name not in self.weights:
             raise TrainingError(f"MemoryX holds no tensor {name!r}", name=name)
-        self._charge(name, self.weights[name].nbytes, "weight_bytes")
-        return self.weights[name].copy()
+        sent = self.weights[name].astype(dtype) if dtype is not None else self.weights[name].copy()
+        self._charge(name, sent.nbytes, "weight_bytes")
+        return sent
 
     def receive_gradient(self, name: str, gradient: np.ndarray) -> None:
         """Take the gradient of tensor `name` from the wafer (charged to the gradient stream)."""

@@ -1,5 +1,11 @@
 """A NumPy reference of training: the same model, loss and optimizers as `Trainer`, written independently
-in float64 on the host, for the tests to compare loss curves and weights against."""
+in float64 on the host, for the tests to compare loss curves and weights against.
+
+With a 16-bit `precision` (mixed-precision training) dense layers round where the mixed kernels round:
+their inputs, weights and output gradients are rounded to 16 bits (from float32, the wafer's type), the
+products accumulate in float32 in the order the kernels document (c = c + outer(a[:, k], b[k, :]) for
+k = 0, 1, ...), the float32 bias is added before y is rounded to 16 bits, dx is rounded to 16 bits, dW
+and db stay float32; everything else stays float64."""
 from __future__ import annotations
 
 import functools
@@ -7,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..kernels.ml.mixed import PRECISIONS
 from .data import batch, check_data
 from .memoryx import SGD, Adam, Optimizer
 from .model import LayerNorm, Model, TransformerBlock
@@ -89,9 +96,44 @@ def _transformer_grad(grad: np.ndarray, cache: tuple, p, block: TransformerBlock
     return (d_y + d_x_branch).reshape(grad.shape), grads
 
 
-def loss_and_gradients(model: Model, params: dict[str, np.ndarray], x: np.ndarray,
-                       labels: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-    """Mean softmax cross-entropy of the batch and the gradient of every parameter, in float64."""
+def _to_half(a: np.ndarray, half: np.dtype) -> np.ndarray:
+    """`a` as the wafer holds it in 16 bits: rounded to float32 first (its type there), then to `half`."""
+    return np.asarray(a).astype(np.float32).astype(half)
+
+
+def _float32_accumulated(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b of 16-bit matrices summed in float32, one rank-1 term after another (each product of two
+    16-bit values is exact in float32, so only the sums round)."""
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    c = np.zeros((a.shape[0], b.shape[1]), np.float32)
+    for k in range(a.shape[1]):
+        c = c + np.outer(a32[:, k], b32[k, :])
+    return c
+
+
+def _dense_forward(a: np.ndarray, w: np.ndarray, b: np.ndarray, half: np.dtype | None) -> np.ndarray:
+    if half is None:
+        return a @ w + b
+    z = _float32_accumulated(_to_half(a, half), _to_half(w, half)) + b.astype(np.float32)
+    return z.astype(half).astype(np.float64)
+
+
+def _dense_backward(a: np.ndarray, w: np.ndarray, grad: np.ndarray,
+                    half: np.dtype | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dx, dW, db) of a dense layer."""
+    if half is None:
+        return grad @ w.T, a.T @ grad, grad.sum(axis=0)
+    a16, w16, g16 = _to_half(a, half), _to_half(w, half), _to_half(grad, half)
+    dx = _float32_accumulated(g16, w16.T).astype(half)
+    return (dx.astype(np.float64), _float32_accumulated(a16.T, g16).astype(np.float64),
+            g16.astype(np.float64).sum(axis=0))
+
+
+def loss_and_gradients(model: Model, params: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
+                       precision: str = "float32") -> tuple[float, dict[str, np.ndarray]]:
+    """Mean softmax cross-entropy of the batch and the gradient of every parameter, in float64 (dense
+    layers in mixed precision for a 16-bit `precision`, see the module)."""
+    half = PRECISIONS[precision]
     a = x.astype(np.float64)
     tape = []
     for i, layer in enumerate(model.layers):
@@ -101,7 +143,7 @@ def loss_and_gradients(model: Model, params: dict[str, np.ndarray], x: np.ndarra
         elif isinstance(layer, TransformerBlock):
             a, cache = _transformer(a, p, layer)
         else:
-            z = a @ p("w") + p("b")
+            z = _dense_forward(a, p("w"), p("b"), half)
             cache = (a, z)
             a = z if layer.activation is None else _activation(layer.activation, z)[0]
         tape.append(cache)
@@ -124,9 +166,7 @@ def loss_and_gradients(model: Model, params: dict[str, np.ndarray], x: np.ndarra
             a_in, z = cache
             if layer.activation is not None:
                 grad = grad * _activation(layer.activation, z)[1]
-            grads[f"{i}.w"] = a_in.T @ grad
-            grads[f"{i}.b"] = grad.sum(axis=0)
-            grad = grad @ p("w").T
+            grad, grads[f"{i}.w"], grads[f"{i}.b"] = _dense_backward(a_in, p("w"), grad, half)
     return loss, grads
 
 
@@ -149,14 +189,16 @@ def _optimizer_step(optimizer: Optimizer, w: np.ndarray, g: np.ndarray, state: d
 
 
 def train_reference(model: Model, params: dict[str, np.ndarray], optimizer: Optimizer, x: np.ndarray,
-                    labels: np.ndarray, steps: int, batch_size: int) -> tuple[list[float], dict[str, np.ndarray]]:
-    """`steps` steps of the same batches as `Trainer.fit`; returns (the loss of each step, final weights)."""
+                    labels: np.ndarray, steps: int, batch_size: int,
+                    precision: str = "float32") -> tuple[list[float], dict[str, np.ndarray]]:
+    """`steps` steps of the same batches as `Trainer.fit` (with the `Trainer`'s `precision`); returns (the
+    loss of each step, final weights)."""
     check_data(x, labels, model.in_features, model.classes, batch_size)
     weights = {name: value.astype(np.float64) for name, value in params.items()}
     states: dict[str, dict] = {name: {} for name in weights}
     losses = []
     for s in range(steps):
-        loss, grads = loss_and_gradients(model, weights, *batch(x, labels, batch_size, s))
+        loss, grads = loss_and_gradients(model, weights, *batch(x, labels, batch_size, s), precision)
         losses.append(loss)
         for name, g in grads.items():
             weights[name] = _optimizer_step(optimizer, weights[name], g, states[name], s + 1)

@@ -23,6 +23,13 @@ kernel's SRAM does not outlive its launch); those copies are a simulation artefa
 on its own column of PEs and runs a whole step (all samples forward, backward, the update) as one launch;
 it streams nothing. `mode="auto"` picks pipelined when the model fits the wafer that way, else weight
 streaming, else raises `ModelDoesNotFitError` with both reasons.
+
+**Mixed precision** (`precision="bfloat16"` or `"float16"`, weight streaming only): every dense layer runs
+on the mixed kernels (`kernels.ml.mixed`): MemoryX rounds its float32 master W to 16 bits as it streams it
+(half the bytes), x and dy are rounded to 16 bits, products accumulate in float32, y and dx come back in
+16 bits, dW and db in float32 for the float32 master weights and optimizer. Activations, layer norms and
+the loss run in float32 on the 16-bit values widened. Pipelined mode's step kernel is float32 only, and
+the transformer block's kernels too: both refuse a 16-bit precision (`TrainingError`).
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from ..arch.spec import WaferSpec
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
 from ..kernels.ml.layout import pes_per_row
+from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
 from .data import batch, check_data
@@ -65,6 +73,7 @@ class StepReport:
     weight_bytes: int  # streamed from MemoryX to the wafer
     gradient_bytes: int  # streamed from the wafer to MemoryX
     flops: int
+    precision: str = "float32"  # of the dense layers' products (the Trainer's `precision`)
 
     @property
     def total_s(self) -> float:
@@ -72,7 +81,8 @@ class StepReport:
 
     def summary(self) -> str:
         us = 1e6
-        return (f"step {self.step} ({self.mode}): loss {self.loss:.4f}, {self.total_s * us:.2f} us = compute "
+        mode = self.mode if self.precision == "float32" else f"{self.mode}, {self.precision}"
+        return (f"step {self.step} ({mode}): loss {self.loss:.4f}, {self.total_s * us:.2f} us = compute "
                 f"{self.compute_s * us:.2f} + wafer traffic {self.wafer_traffic_s * us:.2f} + streaming "
                 f"{self.streaming_s * us:.2f} ({self.overlapped_s * us:.2f} us overlapped); {self.launches} launches, "
                 f"{self.fabric_words:,} fabric words, "
@@ -104,20 +114,25 @@ class Trainer:
     MemoryX) when the trainer is made, so one that cannot run fails at once with an error naming the
     sizes. `micro_batch` is pipelined mode's samples per micro-batch (by default the largest divisor of the
     batch that keeps every column busy, `pipelined.default_micro_batch`); `overlap` says whether the
-    Perfetto timeline draws weight streaming overlapped with compute (the `StepReport` gives both)."""
+    Perfetto timeline draws weight streaming overlapped with compute (the `StepReport` gives both).
+    `precision` ("float32", "bfloat16" or "float16") is that of the dense layers' products: 16-bit runs in
+    weight-streaming mode only (see the module; "auto" then means streaming) and on models without a
+    `TransformerBlock`, else a `TrainingError` says so."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device | None = None,
                  mode: str = "streaming", memoryx_spec: MemoryXSpec | None = None, seed: int = 0,
                  params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
                  chunk: int = ml.DEFAULT_CHUNK, height: int | None = None, micro_batch: int | None = None,
-                 overlap: bool = True) -> None:
+                 overlap: bool = True, precision: str = "float32") -> None:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
+        mode = self._check_precision(model, mode, precision)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         self.device = device or default_device(model, batch_size, tile, chunk)
         # What every ML kernel of weight-streaming mode is called with (one place to add options such as
         # a precision).
         self.kernel_options = dict(chunk=chunk, device=self.device)
+        self.precision, self.half_dtype = precision, PRECISIONS[precision]
         params = params if params is not None else model.init_params(seed)
         self.memoryx: MemoryX | None = None
         self.pipeline: PipelinedRunner | None = None
@@ -143,6 +158,25 @@ class Trainer:
         self.timeline = Timeline(self.device, overlap)
         if self.memoryx:
             self.memoryx.on_transfer = self.timeline.transfer
+
+    @staticmethod
+    def _check_precision(model: Model, mode: str, precision: str) -> str:
+        """The mode to run in (streaming for "auto" with a 16-bit precision), or a `TrainingError` for a
+        precision this mode or model cannot run."""
+        if precision not in PRECISIONS:
+            raise TrainingError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}",
+                                precision=precision)
+        if precision == "float32":
+            return mode
+        if mode == "pipelined":
+            raise TrainingError(f"mixed precision ({precision}) is weight-streaming only: pipelined mode's step "
+                                f"kernel runs float32; use mode='streaming'", precision=precision, mode=mode)
+        blocks = [i for i, layer in enumerate(model.layers) if isinstance(layer, TransformerBlock)]
+        if blocks:
+            raise TrainingError(f"mixed precision ({precision}) covers dense layers and layer norms; the "
+                                f"transformer block (layer {blocks[0]}) runs float32 only", precision=precision,
+                                layer=blocks[0])
+        return "streaming"
 
     def _start_streaming(self, params: dict[str, np.ndarray], optimizer: Optimizer,
                          memoryx_spec: MemoryXSpec | None) -> None:
@@ -222,7 +256,8 @@ class Trainer:
         if isinstance(layer, LayerNorm):
             (y, mean, rstd), _ = ml.layer_norm(x, weights("gamma"), weights("beta"), layer.eps, **kw)
             return y, (x, mean, rstd)
-        z, _ = ml.dense_forward(x, weights("w"), weights("b"), tile=self.tile, **kw)
+        z, _ = ml.dense_forward(x, weights("w", self.half_dtype), weights("b"), tile=self.tile,
+                                precision=self.precision, **kw)
         if layer.activation is None:
             return z, (x, z)
         y, _ = ml.activation_forward(z, layer.activation, **kw)
@@ -242,15 +277,17 @@ class Trainer:
             x, z = kept
             if layer.activation is not None:
                 dy, _ = ml.activation_backward(z, dy, layer.activation, **kw)
-            (dx, dw, db), _ = ml.dense_backward(x, weights("w"), dy, tile=self.tile, need_dx=i > 0, **kw)
+            (dx, dw, db), _ = ml.dense_backward(x, weights("w", self.half_dtype), dy, tile=self.tile,
+                                                need_dx=i > 0, precision=self.precision, **kw)
             gradients = {"w": dw, "b": db}
         for name, gradient in gradients.items():
             self.memoryx.receive_gradient(f"{i}.{name}", gradient)
         return dx
 
-    def _weights(self, i: int) -> Callable[[str], np.ndarray]:
-        """Layer i's tensors by name, each streamed from MemoryX when asked for."""
-        return lambda name: self.memoryx.stream_weights(f"{i}.{name}")
+    def _weights(self, i: int) -> Callable[..., np.ndarray]:
+        """Layer i's tensors by name, each streamed from MemoryX when asked for (rounded to a dtype if one
+        is given)."""
+        return lambda name, dtype=None: self.memoryx.stream_weights(f"{i}.{name}", dtype)
 
     def _report(self, loss: float, launches: list[LaunchStats], overlapped_s: float) -> StepReport:
         compute = waiting = 0.0
@@ -261,7 +298,8 @@ class Trainer:
         return StepReport(step=self.steps - 1, mode=self.mode, loss=loss, compute_s=compute, wafer_traffic_s=waiting,
                           streaming_s=streamed.seconds, overlapped_s=overlapped_s, launches=len(launches),
                           fabric_words=sum(s.words_moved for s in launches), weight_bytes=streamed.weight_bytes,
-                          gradient_bytes=streamed.gradient_bytes, flops=sum(s.flops for s in launches))
+                          gradient_bytes=streamed.gradient_bytes, flops=sum(s.flops for s in launches),
+                          precision=self.precision)
 
     # ------------------------------------------------------------------ many steps
     def fit(self, x: np.ndarray, labels: np.ndarray, steps: int,
