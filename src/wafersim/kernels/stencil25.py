@@ -72,6 +72,23 @@ def store_level(out, a, b, me, steps, n, halo):
     return 0
 
 
+@jit(boundscheck=False)
+def z_star(cur, acc, n):
+    """acc[0:n] = C0 * each cell of the column `cur` (its halo of HALO cells at each end) plus its eight Z
+    neighbours weighted CK[k - 1] at distance k, the +k term before the -k one (the reference's order)."""
+    acc[0:n] = cur[HALO:HALO + n] * C0
+    for k in (1, 2, 3, 4):  # (unrolled: k and CK[k - 1] are constants)
+        acc[0:n] = cur[HALO + k:HALO + k + n] * CK[k - 1] + acc[0:n]
+        acc[0:n] = cur[HALO - k:HALO - k + n] * CK[k - 1] + acc[0:n]
+
+
+@jit(boundscheck=False)
+def leapfrog(cur, prev, vp, acc, n):
+    """The time step over `prev` (the new level): 2 * cur - prev + vp * acc, rounded as two fused steps."""
+    prev[HALO:HALO + n] = cur[HALO:HALO + n] * 2.0 - prev[HALO:HALO + n]
+    prev[HALO:HALO + n] = vp[0:n] * acc[0:n] + prev[HALO:HALO + n]
+
+
 @functools.lru_cache(maxsize=None)
 def stencil25_kernel(nz: int, chunk: int = 16) -> Dispatcher:
     """The kernel for Z columns of `nz` cells, moving columns in messages of `chunk` words (at most the
@@ -130,21 +147,12 @@ def stencil25_kernel(nz: int, chunk: int = 16) -> Dispatcher:
     @jit(boundscheck=False)
     def step(cur, prev, vp, acc, bw, be, bn, bs, x, y, nx, ny):
         """One time step: the new level is written over `prev`."""
-        acc[0:N] = cur[HALO:HALO + N] * C0
-        acc[0:N] = cur[HALO + 1:HALO + 1 + N] * c1 + acc[0:N]
-        acc[0:N] = cur[HALO - 1:HALO - 1 + N] * c1 + acc[0:N]
-        acc[0:N] = cur[HALO + 2:HALO + 2 + N] * c2 + acc[0:N]
-        acc[0:N] = cur[HALO - 2:HALO - 2 + N] * c2 + acc[0:N]
-        acc[0:N] = cur[HALO + 3:HALO + 3 + N] * c3 + acc[0:N]
-        acc[0:N] = cur[HALO - 3:HALO - 3 + N] * c3 + acc[0:N]
-        acc[0:N] = cur[HALO + 4:HALO + 4 + N] * c4 + acc[0:N]
-        acc[0:N] = cur[HALO - 4:HALO - 4 + N] * c4 + acc[0:N]
+        z_star(cur, acc, N)
         relay_round(cur, cur, cur, cur, HALO, bw, be, bn, bs, acc, 1, c1, x, y, nx, ny)
         relay_round(bw, be, bn, bs, 0, bw, be, bn, bs, acc, 2, c2, x, y, nx, ny)
         relay_round(bw, be, bn, bs, 0, bw, be, bn, bs, acc, 3, c3, x, y, nx, ny)
         relay_round(bw, be, bn, bs, 0, bw, be, bn, bs, acc, 4, c4, x, y, nx, ny)
-        prev[HALO:HALO + N] = cur[HALO:HALO + N] * 2.0 - prev[HALO:HALO + N]
-        prev[HALO:HALO + N] = vp[0:N] * acc[0:N] + prev[HALO:HALO + N]
+        leapfrog(cur, prev, vp, acc, N)
 
     @jit(boundscheck=False)
     def stencil25(u_prev, u, vp_in, out, steps, nx):
@@ -274,18 +282,9 @@ def stencil25_routed_kernel(nz: int, chunk: int = 16) -> Dispatcher:
 
     @jit(boundscheck=False)
     def step(cur, prev, vp, acc, buf, x, y, nx, ny, mx, my):
-        acc[0:N] = cur[HALO:HALO + N] * C0
-        acc[0:N] = cur[HALO + 1:HALO + 1 + N] * c1 + acc[0:N]
-        acc[0:N] = cur[HALO - 1:HALO - 1 + N] * c1 + acc[0:N]
-        acc[0:N] = cur[HALO + 2:HALO + 2 + N] * c2 + acc[0:N]
-        acc[0:N] = cur[HALO - 2:HALO - 2 + N] * c2 + acc[0:N]
-        acc[0:N] = cur[HALO + 3:HALO + 3 + N] * c3 + acc[0:N]
-        acc[0:N] = cur[HALO - 3:HALO - 3 + N] * c3 + acc[0:N]
-        acc[0:N] = cur[HALO + 4:HALO + 4 + N] * c4 + acc[0:N]
-        acc[0:N] = cur[HALO - 4:HALO - 4 + N] * c4 + acc[0:N]
+        z_star(cur, acc, N)
         exchange(cur, acc, buf, x, y, nx, ny, mx, my)
-        prev[HALO:HALO + N] = cur[HALO:HALO + N] * 2.0 - prev[HALO:HALO + N]
-        prev[HALO:HALO + N] = vp[0:N] * acc[0:N] + prev[HALO:HALO + N]
+        leapfrog(cur, prev, vp, acc, N)
 
     @jit(boundscheck=False)
     def stencil25_routed(u_prev, u, vp_in, out, steps, nx):
