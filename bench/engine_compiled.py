@@ -24,12 +24,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workloads import WORKLOADS, check, engine_source  # noqa: E402
 
+from wafersim.sim import parallel  # noqa: E402
 from wafersim.sim.strategy import Strategy, forced  # noqa: E402
 from wafersim.tools.results import machine, write_section  # noqa: E402
 
 DEFAULT = ("switch-2", "switch-4", "switch-8", "saxpy", "scan-row", "transpose")
-STRATEGIES = {"numpy path": Strategy(compiled=False), "compiled, 1 thread": Strategy(threads=1),
-              "compiled, 2 threads": Strategy(threads=2)}
+STRATEGIES = {"numpy path": (Strategy(compiled=False), 2), "compiled, 1 thread": (Strategy(), 1),
+              "compiled, 2 threads": (Strategy(), 2)}  # (strategy, engine threads)
 STATS = ("cycles", "instructions", "op_counts", "flops", "vector_elements", "global_bytes")
 
 
@@ -44,8 +45,8 @@ def measure(name: str, size: str, repeat: int) -> list[dict]:
     """One row per strategy: first and best warm launch (wall, CPU), checked against the NumPy path."""
     case = WORKLOADS[name](size, np.random.default_rng(0))
     rows, reference = [], None
-    for label, strategy in STRATEGIES.items():
-        with forced(strategy):
+    for label, (strategy, thread_count) in STRATEGIES.items():
+        with forced(strategy), parallel.threads(thread_count):
             (result, stats), first_wall, first_cpu = timed_launch(case.simulate)
             warm = [timed_launch(case.simulate)[1:] for _ in range(repeat)]
         if reference is None:

@@ -13,6 +13,7 @@ import pytest
 
 import wafersim as ws
 from test_engine_strategies import assert_same_run
+from wafersim.sim import parallel
 from wafersim.sim.compiled import stepper
 from wafersim.sim.strategy import Strategy, forced
 
@@ -114,7 +115,7 @@ def test_every_compiled_instruction_matches_the_numpy_executors(mode, seed, monk
         reference = launch(source, values, grid, block)
     for name, value in MODES[mode].items():
         monkeypatch.setattr(stepper, name, value)
-    with forced(Strategy(threads=3)):
+    with parallel.threads(3):
         compiled = launch(source, values, grid, block)
     assert_same_run(reference, compiled)
     out = reference[0]

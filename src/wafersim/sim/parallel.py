@@ -1,4 +1,5 @@
-"""Both cores for the fabric: a large group's send or receive runs as a few parts in threads.
+"""Both cores for the fabric: a large group's send or receive runs as a few parts in threads (and the
+compiled interpreter's large divergent groups, `sim.compiled.stepper`, on the same threads).
 
 NumPy releases the GIL inside its loops over large arrays, so the same sequence of NumPy calls over
 disjoint slices of the PEs runs in parallel. A send or receive of a large lockstep group (every lane at
@@ -77,8 +78,9 @@ def _window_part(lanes: Lanes, lo: int, hi: int) -> Lanes:
     return Lanes(hi - lo, window=window)
 
 
-def run(work: Callable[..., None], parts: list[list[Lanes]]) -> None:
-    """work(*part) for every part: all but the first on the pool's threads, the first on this one."""
+def run(work: Callable[..., None], parts: Sequence[Sequence]) -> None:
+    """work(*part) for every part (a sequence of arguments): all but the first on the pool's threads, the
+    first on this one."""
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=max(thread_count() - 1, 1), thread_name_prefix="wafersim")

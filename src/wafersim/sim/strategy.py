@@ -24,8 +24,7 @@ class Strategy:
     #: small and divergent groups run in the compiled (Numba) per-PE interpreter, `sim.compiled` (else
     #: every group runs one NumPy call per instruction).
     compiled: bool = True
-    #: threads the compiled interpreter splits a large divergent group between (results do not depend on it).
-    threads: int = 2
+    # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()

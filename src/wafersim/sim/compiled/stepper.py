@@ -12,12 +12,10 @@ cycle counts and statistics are bit-identical to the NumPy path (tests/test_engi
 """
 from __future__ import annotations
 
-import concurrent.futures
-import functools
-
 import numpy as np
 
 from ...isa.opcodes import RAMP
+from .. import parallel
 from ..lanes import Lanes
 from .table import ProgramTable
 
@@ -28,17 +26,12 @@ from .table import ProgramTable
 SMALL_GROUP = 0
 #: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (off, as SMALL_GROUP).
 SMALL_REGION = 0
-#: Groups of at least this many PEs are split between the strategy's threads.
+#: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
 ALONE_BELOW = 8
 #: The interpreter takes a large group this many PEs at a time, so that their registers stay in cache.
 CHUNK_LANES = 1024
-
-
-@functools.lru_cache(maxsize=None)
-def _pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wafersim-compiled")
 
 
 class CompiledMixin:
@@ -93,14 +86,13 @@ class CompiledMixin:
         fixed = (times, counts, stops, table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram,
                  self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.launch.max_cycles),
                  float(time_limit))
-        threads = self.strategy.threads
+        threads = parallel.thread_count()
         stats = np.zeros(2, dtype=np.int64)
         if threads > 1 and len(idx) >= PARALLEL_MIN:  # parts of the group on several threads (GIL released)
             outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
-            futures = [_pool(threads).submit(run_group, part, pc, *fixed, *output, ALONE_BELOW, CHUNK_LANES)
-                       for part, output in zip(np.array_split(idx, threads), outputs)]
-            for future in futures:
-                future.result()
+            parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, ALONE_BELOW,
+                                                                 CHUNK_LANES),
+                         [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
             for part_pc_counts, part_stats in outputs:
                 pc_counts += part_pc_counts
                 stats += part_stats
