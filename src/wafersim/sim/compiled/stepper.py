@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...isa.opcodes import RAMP
+from ...isa.opcodes import MESSAGE_OPS, RAMP
 from .. import parallel
 from ..lanes import Lanes
 from .table import ProgramTable
@@ -47,7 +47,7 @@ class CompiledMixin:
         # Routed channels share links first come, first served in the order groups reach their sends:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles).
         routed = bool(launch.routes) or any(instr.op in ("route", "routr") or (
-            instr.op in ("send", "sendv", "recv", "recvv") and instr.dir == RAMP) for instr in launch.decoded.values())
+            instr.op in MESSAGE_OPS and instr.dir == RAMP) for instr in launch.decoded.values())
         if not (self.strategy.compiled and self.compiled_compute and self.whole_times) or routed:
             return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:
