@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 demo: $(STAMP)
 	$(VENV)/bin/wafersim demo --preset wse2 --steps 100

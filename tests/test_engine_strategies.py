@@ -235,3 +235,23 @@ def test_mixed_precision_gemm_is_identical_under_every_strategy():
     a, b = (f32(12, 12) - 0.5).astype(np.float16), (f32(12, 12) - 0.5).astype(np.float16)
     c, _ = run_every_strategy(lambda: matmul_mixed(a, b, "float16", tile=4, device=ws.Device(spec)))
     np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS))
+def test_lockstep_vector_transfers_of_large_groups_are_identical(spec, monkeypatch):
+    """Vector transfers of groups above `exchange.BULK_MAX_LANES` PEs move whole rows a word at a time
+    (`_stream_lockstep`), falling back to the general movers where lanes differ or a FIFO lacks room (the
+    shallow FIFOs of "fractional" and "slow_link"). The threshold is lowered so that small blocks take it,
+    including the mask-form groups of the tiled kernel's `if has_neighbor(...)` sends."""
+    from wafersim.sim import exchange
+
+    monkeypatch.setattr(exchange, "BULK_MAX_LANES", 4)
+    taken = []
+    lockstep = exchange.ExchangeMixin._stream_lockstep
+    monkeypatch.setattr(exchange.ExchangeMixin, "_stream_lockstep",
+                        lambda self, *args: taken.append(lockstep(self, *args)) or taken[-1])
+    u = f32(5 * 3, 6 * 3)
+    device = (lambda: ws.Device(SPECS[spec])) if SPECS[spec] else (lambda: None)
+    out, stats = run_every_strategy(lambda: heat_tiled.heat_tiled(u, 0.1, 3, 3, device=device()))
+    np.testing.assert_array_equal(out, heat.heat(u, 0.1, 3)[0])  # (bit for bit: see kernels.heat_tiled)
+    assert any(taken)  # the fast strategies took the path

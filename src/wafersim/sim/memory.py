@@ -200,6 +200,21 @@ class GlobalMemory:
             out[sel] = self._allocs[int(base)].words()[(addresses[sel] - base) >> 2]
         return out
 
+    def rows_view(self, base: int, first: int, rows: int, stride: int, words: int, store: bool) -> np.ndarray | None:
+        """The (rows, words) int32 view of `words` words at byte addresses first + r * stride (r < rows), all
+        in the allocation at `base` (already located and checked), for strided bulk copies. For a `store`
+        inside `undo_on_error`, the words it will overwrite are kept first (one contiguous block only: None
+        for gaps between rows, then `scatter_words` keeps them)."""
+        flat = self._allocs[base].words()
+        start = (first - base) >> 2
+        if store and self._journal is not None:
+            if stride != 4 * words:
+                return None
+            block = slice(start, start + rows * words)
+            self._journal.append((base, block, flat[block].copy()))
+        return np.lib.stride_tricks.as_strided(flat[start:], shape=(rows, words), strides=(stride, flat.itemsize),
+                                               writeable=True)
+
     def scatter_words(self, addresses: np.ndarray, bases: np.ndarray, values: np.ndarray) -> None:
         """Store int32 words at valid byte addresses; for equal addresses the last lane wins."""
         if isinstance(bases, int):

@@ -67,6 +67,8 @@ class OffWaferMixin:
                 self._store_words(addr, bases, self.regs[ins.d, L.idx], issued, horizon)
             if checker is not None:
                 checker.record(self, L.idx, addr, issued, pc, write=op == "gst")
+        elif checker is None and self._affine_bulk(op, L, addr, bases, words, sram_base, issued, horizon):
+            pass
         else:
             for n in np.unique(words):  # one gather per distinct transfer length
                 sel = words == n
@@ -104,6 +106,36 @@ class OffWaferMixin:
             self.cycle[L.idx] = issued
             self.store_done[L.idx] = np.maximum(self.store_done[L.idx], finished)
         return [(next_pc, lanes, False)]
+
+    def _affine_bulk(self, op: str, L: Lanes, addr: np.ndarray, bases, words: np.ndarray, sram_base: np.ndarray,
+                     issued: np.ndarray, horizon: float) -> bool:
+        """gldv / gstv of a group whose transfers are one strided block: consecutive PEs, the same length and
+        SRAM address everywhere, global addresses a fixed stride apart (at least the transfer's bytes, so that
+        no two transfers overlap): one strided copy between a (PEs, words) view of global memory and the SRAM
+        rows, instead of 2-D gathers. The same words as the general path; False (nothing done) where it does
+        not apply: a store log to keep in time order, other shapes."""
+        count = L.count
+        n = int(words[0])
+        if not isinstance(bases, int) or n == 0 or count < 2:
+            return False
+        first_pe, stride = int(L.idx[0]), int(addr[1] - addr[0])
+        if stride < 4 * n or stride % 4 or int(L.idx[-1]) - first_pe != count - 1:
+            return False
+        log = self.launch.memory_order.log
+        if log if op == "gldv" else (log or float(issued.max()) > horizon):
+            return False
+        if not ((words == n).all() and (sram_base == sram_base[0]).all()
+                and np.array_equal(addr, addr[0] + stride * np.arange(count))):
+            return False
+        rows = self.launch.memory.rows_view(bases, int(addr[0]), count, stride, n, store=op == "gstv")
+        if rows is None:
+            return False
+        sram = self.sram[int(sram_base[0]):int(sram_base[0]) + n, first_pe:first_pe + count]
+        if op == "gldv":
+            sram[...] = rows.T
+        else:
+            rows[...] = sram.T
+        return True
 
     def _store_words(self, addr: np.ndarray, bases, values: np.ndarray, issued: np.ndarray, horizon: float) -> None:
         """Store words issued at `issued` (lane-aligned, broadcastable to `addr`). Those issued at or before
