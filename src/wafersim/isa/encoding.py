@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
+
+import numpy as np
 
 from ..errors import AssemblyError
 from .opcodes import BY_CODE, BY_NAME, FORMATS, Opcode
@@ -82,9 +85,17 @@ def decode_at(words: Sequence[int], pc: int) -> Instr:
 
 def decode(words: Sequence[int]) -> list[tuple[int, Instr]]:
     """All instructions of a code segment as (word address, instruction)."""
+    return list(_decode_segment((np.asarray(words, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).tobytes()))
+
+
+@functools.lru_cache(maxsize=64)
+def _decode_segment(code: bytes) -> tuple[tuple[int, Instr], ...]:
+    """`decode` of a code segment's bytes, kept: every launch of a kernel decodes the same words (for a
+    program of thousands of instructions, a tenth of a second each time). `Instr`s are frozen."""
+    words = np.frombuffer(code, dtype=np.uint32)
     out, pc = [], 0
     while pc < len(words):
         instr = decode_at(words, pc)
         out.append((pc, instr))
         pc += instr.words
-    return out
+    return tuple(out)

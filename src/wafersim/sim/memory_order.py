@@ -16,6 +16,7 @@ program's control flow, weighted by issue costs) from its program counter, added
 """
 from __future__ import annotations
 
+import functools
 import heapq
 
 import numpy as np
@@ -72,6 +73,13 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
                 best[before] = d + step
                 heapq.heappush(heap, (d + step, before))
     return {pc: best.get(pc, np.inf) for pc in decoded}
+
+
+@functools.lru_cache(maxsize=64)
+def _distances(key: tuple, targets: frozenset[str]) -> dict[int, float]:
+    """`cycles_until` for a (decoded items, cost items, code words, global latency) key; callers only read it."""
+    items, costs, code_words, latency = key
+    return cycles_until(dict(items), dict(costs), targets, code_words, latency)
 
 
 class StoreLog:
@@ -164,8 +172,11 @@ class GlobalOrder:
         self.latency = float(global_latency)
         #: Loads can only see other PEs' stores out of order when the program both loads and stores.
         self.active = bool(ops & LOAD_OPS) and bool(ops & STORE_OPS)
-        self.to_store = cycles_until(decoded, costs, STORE_OPS, code_words, global_latency) if self.active else {}
-        self.to_load = cycles_until(decoded, costs, LOAD_OPS, code_words, global_latency) if self.active else {}
+        if self.active:  # (the same for every launch of a program on a spec: kept)
+            key = (tuple(decoded.items()), tuple(sorted(costs.items())), code_words, float(global_latency))
+            self.to_store, self.to_load = _distances(key, STORE_OPS), _distances(key, LOAD_OPS)
+        else:
+            self.to_store, self.to_load = {}, {}
         self.log = StoreLog()
 
     def next_store(self, pc: int) -> float:
