@@ -8,6 +8,7 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
+from wafersim.kernels.ml import PRECISIONS
 from wafersim.train.reference import train_reference
 
 MODEL = train.Model.mlp([6, 8, 3], activation="relu")
@@ -82,14 +83,29 @@ def test_16_bit_products_take_fewer_cycles_on_wse2():
     assert compute["bfloat16"] < compute["float32"]
 
 
-@pytest.mark.parametrize("mode", ["pipelined", "auto"])
-def test_mixed_precision_is_streaming_only(mode):
-    if mode == "pipelined":
-        with pytest.raises(ws.WaferError, match="weight-streaming only"):
-            train.Trainer(MODEL, ADAM, 8, mode=mode, precision="bfloat16")
-    else:  # "auto" would pick pipelined for this small model in float32; in 16 bits it streams
-        assert train.Trainer(MODEL, ADAM, 8, mode="auto").mode == "pipelined"
-        assert train.Trainer(MODEL, ADAM, 8, mode="auto", precision="bfloat16").mode == "streaming"
+def test_pipelined_bfloat16_matches_numpy_and_streaming_from_the_same_init(bfloat16_run):
+    streaming, streamed, (start, x, labels) = bfloat16_run
+    # Two PEs a column: the input gradient's partial sums meet in another order than the reference's.
+    trainer, reports, (pipelined_start, _, _) = train_on_wafer("bfloat16", STEPS, mode="pipelined", height=2)
+    assert trainer.mode == "pipelined" and trainer.pipeline.kernel_options["half"] == PRECISIONS["bfloat16"]
+    for name, value in start.items():                                    # both trained from the same init
+        np.testing.assert_array_equal(pipelined_start[name], value)
+    losses = np.array([r.loss for r in reports])
+    ref_losses, ref_weights = train_reference(MODEL, start, ADAM, x, labels, STEPS, 8, precision="bfloat16")
+    assert losses[0] == pytest.approx(ref_losses[0], rel=1e-5)
+    np.testing.assert_allclose(losses, ref_losses, rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(losses, [r.loss for r in streamed], rtol=2e-3, atol=1e-4)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=2e-3, err_msg=name)
+        assert trainer.params[name].dtype == np.float32                  # master weights stay float32
+    # The step kernel rounds: its first loss is the bfloat16 one, not the float32 one.
+    float32_first, _ = train_reference(MODEL, start, ADAM, x, labels, 1, 8)
+    assert abs(losses[0] - float32_first[0]) > 1e-4
+    assert all(r.precision == "bfloat16" and r.streaming_s == 0 for r in reports)
+
+
+def test_auto_mode_keeps_its_choice_in_16_bits():
+    assert train.Trainer(MODEL, ADAM, 8, mode="auto", precision="bfloat16").mode == "pipelined"
 
 
 def test_mixed_precision_refuses_transformer_blocks_and_unknown_precisions():

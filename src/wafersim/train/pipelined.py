@@ -134,10 +134,12 @@ def default_micro_batch(batch_size: int, layers: int) -> int:
 
 
 class PipelinedRunner:
-    """The model's weights and optimizer state on the wafer, and pipelined training steps over them."""
+    """The model's weights and optimizer state on the wafer, and pipelined training steps over them; with
+    `half` (a 16-bit dtype) the step kernel runs mixed precision (`pipeline_kernel`)."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device,
-                 params: dict[str, np.ndarray], height: int | None = None, micro_batch: int | None = None) -> None:
+                 params: dict[str, np.ndarray], height: int | None = None, micro_batch: int | None = None,
+                 half: np.dtype | None = None) -> None:
         spec = device.spec
         micro_batch = micro_batch or default_micro_batch(batch_size, len(model.layers))
         if micro_batch < 1 or batch_size % micro_batch:
@@ -154,7 +156,7 @@ class PipelinedRunner:
         self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
         self.kernel_options = dict(optimizer=ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE,
                                    activations=self.layout.activation_codes(), micro_batch=micro_batch,
-                                   norms=any(isinstance(layer, LayerNorm) for layer in model.layers))
+                                   norms=any(isinstance(layer, LayerNorm) for layer in model.layers), half=half)
         self.kernel = pipelined_step_kernel(batch_size, self.layout.max_inputs, self.layout.max_outputs,
                                             **self.kernel_options)
         wpack, bpack = self.layout.pack(params)

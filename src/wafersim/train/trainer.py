@@ -126,7 +126,7 @@ class Trainer:
                  overlap: bool = True, precision: str = "float32") -> None:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
-        mode = self._check_precision(model, mode, precision)
+        self._check_precision(precision)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         self.device = device or default_device(model, batch_size, tile, chunk)
         # What every ML kernel of weight-streaming mode is called with (one place to add options such as
@@ -137,7 +137,8 @@ class Trainer:
         self.memoryx: MemoryX | None = None
         self.pipeline: PipelinedRunner | None = None
         def start_pipelined() -> PipelinedRunner:
-            return PipelinedRunner(model, optimizer, batch_size, self.device, params, height, micro_batch)
+            return PipelinedRunner(model, optimizer, batch_size, self.device, params, height, micro_batch,
+                                   self.half_dtype)
 
         if mode == "auto":
             try:
@@ -160,23 +161,11 @@ class Trainer:
             self.memoryx.on_transfer = self.timeline.transfer
 
     @staticmethod
-    def _check_precision(model: Model, mode: str, precision: str) -> str:
-        """The mode to run in (streaming for "auto" with a 16-bit precision), or a `TrainingError` for a
-        precision this mode or model cannot run."""
+    def _check_precision(precision: str) -> None:
+        """A `TrainingError` for a precision that is not one of `PRECISIONS`."""
         if precision not in PRECISIONS:
             raise TrainingError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}",
                                 precision=precision)
-        if precision == "float32":
-            return mode
-        if mode == "pipelined":
-            raise TrainingError(f"mixed precision ({precision}) is weight-streaming only: pipelined mode's step "
-                                f"kernel runs float32; use mode='streaming'", precision=precision, mode=mode)
-        blocks = [i for i, layer in enumerate(model.layers) if isinstance(layer, TransformerBlock)]
-        if blocks:
-            raise TrainingError(f"mixed precision ({precision}) covers dense layers and layer norms; the "
-                                f"transformer block (layer {blocks[0]}) runs float32 only", precision=precision,
-                                layer=blocks[0])
-        return "streaming"
 
     def _start_streaming(self, params: dict[str, np.ndarray], optimizer: Optimizer,
                          memoryx_spec: MemoryXSpec | None) -> None:
