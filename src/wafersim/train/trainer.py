@@ -49,9 +49,11 @@ from ..sim.stats import LaunchStats
 from .data import batch, check_data
 from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
-from . import transformer
+from . import layers
 from .model import LayerNorm, Model, TransformerBlock
 from .pipelined import PipelinedRunner
+from .pipelined_stages import StagedPipeline, stage_block
+from .stage_kernels import HANDOFF_PROGRAM
 from .timeline import Timeline
 
 MODES = ("streaming", "pipelined", "auto")
@@ -93,14 +95,17 @@ def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_T
                    chunk: int = ml.DEFAULT_CHUNK) -> Device:
     """A device just large enough for every launch of a step in either mode: the largest SUMMA block and
     the row blocks of weight streaming, and a column of PEs per layer, one per output neuron, of pipelined
-    mode."""
+    mode (a model with a transformer block: a region per layer side by side, `pipelined_stages`, for
+    micro-batches as large as the batch)."""
     width, height = len(model.layers), max(layer.out_features for layer in model.layers)
     for layer in model.layers:
-        for m, k, n in layer.products(batch_size):
-            p = summa_side(m, k, n, tile)[0]
-            width, height = max(width, p), max(height, p)
-        for rows, cols in layer.row_tensors(batch_size):
-            width, height = max(width, pes_per_row(cols, chunk)), max(height, rows)
+        w, h = stage_block(layer, batch_size, tile, chunk)
+        width, height = max(width, w), max(height, h)
+    if any(isinstance(layer, TransformerBlock) for layer in model.layers):
+        last = len(model.layers) - 1
+        blocks = [stage_block(layer, batch_size, tile, chunk, model.classes if i == last else 0)
+                  for i, layer in enumerate(model.layers)]
+        width, height = max(width, sum(w for w, _ in blocks)), max([height] + [h for _, h in blocks])
     return Device(WaferSpec(width=width, height=height))
 
 
@@ -135,8 +140,12 @@ class Trainer:
         self.precision, self.half_dtype = precision, PRECISIONS[precision]
         params = params if params is not None else model.init_params(seed)
         self.memoryx: MemoryX | None = None
-        self.pipeline: PipelinedRunner | None = None
-        def start_pipelined() -> PipelinedRunner:
+        self.pipeline: PipelinedRunner | StagedPipeline | None = None
+
+        def start_pipelined() -> PipelinedRunner | StagedPipeline:
+            if any(isinstance(layer, TransformerBlock) for layer in model.layers):
+                return StagedPipeline(model, optimizer, batch_size, self.device, params, micro_batch, precision,
+                                      tile, chunk)
             return PipelinedRunner(model, optimizer, batch_size, self.device, params, height, micro_batch,
                                    self.half_dtype)
 
@@ -212,7 +221,10 @@ class Trainer:
             raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
         self.timeline.begin_step()
         first_launch = len(self.device.launches)
-        if self.pipeline:
+        tasks = None
+        if isinstance(self.pipeline, StagedPipeline):
+            losses, tasks = self.pipeline.step(x, labels, self.timeline)
+        elif self.pipeline:
             losses, _ = self.pipeline.step(x, labels)
         else:
             self.memoryx.take_counters()
@@ -229,7 +241,7 @@ class Trainer:
             self.memoryx.update()
         self.steps += 1
         loss = float(np.mean(losses, dtype=np.float64))
-        _, overlapped_s = self.timeline.step(self.steps - 1, f"loss {loss:.4f}")
+        _, overlapped_s = self.timeline.step(self.steps - 1, f"loss {loss:.4f}", tasks)
         return self._report(loss, self.device.launches[first_launch:], overlapped_s)
 
     def to_perfetto(self, path: str | Path) -> Path:
@@ -239,36 +251,13 @@ class Trainer:
 
     def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """The layer's output, and what its backward pass needs."""
-        kw, weights = self.kernel_options, self._weights(i)
-        if isinstance(layer, TransformerBlock):
-            return transformer.forward(layer, weights, x, tile=self.tile, **kw)
-        if isinstance(layer, LayerNorm):
-            (y, mean, rstd), _ = ml.layer_norm(x, weights("gamma"), weights("beta"), layer.eps, **kw)
-            return y, (x, mean, rstd)
-        z, _ = ml.dense_forward(x, weights("w", self.half_dtype), weights("b"), tile=self.tile,
-                                precision=self.precision, **kw)
-        if layer.activation is None:
-            return z, (x, z)
-        y, _ = ml.activation_forward(z, layer.activation, **kw)
-        return y, (x, z)
+        return layers.forward(layer, self._weights(i), x, self.tile, self.precision, **self.kernel_options)
 
     def _backward(self, i: int, layer, kept: tuple, dy: np.ndarray) -> np.ndarray | None:
         """The gradient at the layer's input (None for the first dense layer); the gradients of its tensors
         go to MemoryX."""
-        kw, weights = self.kernel_options, self._weights(i)
-        if isinstance(layer, TransformerBlock):
-            dx, gradients = transformer.backward(layer, weights, kept, dy, tile=self.tile, **kw)
-        elif isinstance(layer, LayerNorm):
-            x, mean, rstd = kept
-            (dx, dgamma, dbeta), _ = ml.layer_norm_backward(x, weights("gamma"), mean, rstd, dy, **kw)
-            gradients = {"gamma": dgamma, "beta": dbeta}
-        else:
-            x, z = kept
-            if layer.activation is not None:
-                dy, _ = ml.activation_backward(z, dy, layer.activation, **kw)
-            (dx, dw, db), _ = ml.dense_backward(x, weights("w", self.half_dtype), dy, tile=self.tile,
-                                                need_dx=i > 0, precision=self.precision, **kw)
-            gradients = {"w": dw, "b": db}
+        dx, gradients = layers.backward(layer, self._weights(i), kept, dy, self.tile, need_dx=i > 0,
+                                        precision=self.precision, **self.kernel_options)
         for name, gradient in gradients.items():
             self.memoryx.receive_gradient(f"{i}.{name}", gradient)
         return dx
@@ -281,7 +270,8 @@ class Trainer:
     def _report(self, loss: float, launches: list[LaunchStats], overlapped_s: float) -> StepReport:
         compute = waiting = 0.0
         for stats in launches:
-            c, w = ml.time_split(stats)
+            # A hand-off between pipelined stages' regions is all fabric traffic.
+            c, w = (0.0, stats.seconds) if stats.program == HANDOFF_PROGRAM else ml.time_split(stats)
             compute, waiting = compute + c, waiting + w
         streamed = self.memoryx.take_counters() if self.memoryx else StreamCounters()
         return StepReport(step=self.steps - 1, mode=self.mode, loss=loss, compute_s=compute, wafer_traffic_s=waiting,
