@@ -17,10 +17,10 @@ from wafersim.train.timeline import LAUNCH, Event, stage_schedule
 MODEL = train.Model([train.TransformerBlock(length=2, width=4, hidden=4, causal=True), train.Dense(8, 3)])
 # SGD, not Adam: the key bias has no effect on attention (its gradient is 0 up to rounding), and Adam would
 # scale float32 against float64 rounding noise in it up to full steps.
-SGD = train.SGD(lr=0.05, momentum=0.5)
+SGD = train.SGD(lr=0.02, momentum=0.5)
 
 
-def data(samples: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def data(samples: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Overlapping blobs, scaled down: a loss curve that still moves after 50 steps."""
     x, labels = train.synthetic_classification(samples, MODEL.in_features, MODEL.classes, seed=4, spread=4.0)
     return 0.25 * x, labels
@@ -28,26 +28,27 @@ def data(samples: int = 16) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_50_step_loss_curve_matches_numpy_and_weight_streaming(precision):
+    # A sequence a step: the step's cost is its ~60 launches, whatever their size.
     x, labels = data()
-    trainer = train.Trainer(MODEL, SGD, 2, seed=5, mode="pipelined", micro_batch=2, precision=precision)
+    trainer = train.Trainer(MODEL, SGD, 1, seed=5, mode="pipelined", precision=precision)
     assert trainer.mode == "pipelined" and trainer.memoryx is None
     start = trainer.params
     reports = trainer.fit(x, labels, 50)
     losses = np.array([r.loss for r in reports])
-    ref_losses, ref_weights = train_reference(MODEL, start, SGD, x, labels, 50, 2, precision=precision)
+    ref_losses, ref_weights = train_reference(MODEL, start, SGD, x, labels, 50, 1, precision=precision)
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-3, atol=1e-4)
     for name, weights in ref_weights.items():
         np.testing.assert_allclose(trainer.params[name], weights, atol=1e-3, err_msg=name)
         assert trainer.params[name].dtype == np.float32                      # float32 master weights
-    assert losses[-10:].mean() < 0.1 * losses[0]                              # it learns the task
+    assert losses[-10:].mean() < 0.05 * losses[0]                             # it learns the task
     if precision == "bfloat16":                                               # the rounding is real
-        float32_losses, _ = train_reference(MODEL, start, SGD, x, labels, 1, 2)
+        float32_losses, _ = train_reference(MODEL, start, SGD, x, labels, 1, 1)
         assert abs(losses[0] - float32_losses[0]) > 1e-4
     # Nothing streams; the step is many launches on the wafer, hand-offs included.
     assert all(r.mode == "pipelined" and r.precision == precision for r in reports)
     assert all(r.streaming_s == r.weight_bytes == r.gradient_bytes == 0 for r in reports)
     # Weight streaming from the same init follows the same curve.
-    streaming = train.Trainer(MODEL, SGD, 2, seed=5, precision=precision)
+    streaming = train.Trainer(MODEL, SGD, 1, seed=5, precision=precision)
     for name, value in streaming.params.items():
         np.testing.assert_array_equal(value, start[name])
     streamed = [r.loss for r in streaming.fit(x, labels, 3)]

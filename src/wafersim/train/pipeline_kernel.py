@@ -32,6 +32,17 @@ holds its weights (K = 1) and beta where it holds its bias, so the same optimize
 receives its slice from the west (no all-gather: it needs only its own features) and all-reduces each
 sample's sum and sum of squared deviations along the column (`norm_forward`); backward, the two sums of
 its input gradient (`norm_backward`), and sends its slice of that gradient west.
+
+**Mixed precision** (`half`, a 16-bit dtype: the trainer's `precision="bfloat16"` or `"float16"`) rounds
+where weight-streaming mode's mixed kernels round (`kernels.ml.mixed`): the transposed weights the
+products read are a 16-bit copy of the float32 master weights (which the optimizer updates, with its
+float32 state); a dense layer rounds its inputs to 16 bits, sums the exact products in float32 from zero
+in input order and adds the float32 bias last, then rounds z once; backward it rounds dz (after the
+activation's gradient) and the input gradient it sends west. dW and db stay float32; layer norms, the
+activations and the loss run in float32 on the 16-bit values. Values stay in float32 words (a 16-bit
+value takes a word on the fabric and in SRAM anyway, docs/python-supported.md), so the products run at the
+float32 rate. With more than one PE a column the input gradient's partial sums meet in another order than
+a single product's (a rounding of float32 sums apart).
 """
 from __future__ import annotations
 

@@ -39,9 +39,9 @@ class PipelineLayout:
         layers = tuple(model.layers)
         others = sorted({type(layer).__name__ for layer in layers if not isinstance(layer, (Dense, LayerNorm))})
         if others:
-            raise ModelDoesNotFitError(f"pipelined mode runs dense layers and layer norms only (this model has "
-                                       f"{', '.join(others)}, which trains in weight-streaming mode: "
-                                       f"mode='streaming' or 'auto')", layers=others)
+            raise ModelDoesNotFitError(f"the pipelined step kernel runs dense layers and layer norms only (this "
+                                       f"model has {', '.join(others)}: the Trainer runs it pipelined in stages, "
+                                       f"pipelined_stages.StagedPipeline)", layers=others)
         if not (isinstance(layers[0], Dense) and isinstance(layers[-1], Dense)):
             raise ModelDoesNotFitError("pipelined mode needs dense first and last layers (a layer norm between them)")
         if len({layer.eps for layer in layers if isinstance(layer, LayerNorm)}) > 1:

@@ -21,15 +21,19 @@ kernel's SRAM does not outlive its launch); those copies are a simulation artefa
 
 **Pipelined** mode (`pipelined`, `pipeline_kernel`) keeps every dense layer's weights and optimizer state
 on its own column of PEs and runs a whole step (all samples forward, backward, the update) as one launch;
-it streams nothing. `mode="auto"` picks pipelined when the model fits the wafer that way, else weight
-streaming, else raises `ModelDoesNotFitError` with both reasons.
+it streams nothing. A model with a `TransformerBlock` runs pipelined in stages (`pipelined_stages`): a
+region of PEs per layer with its weights, optimizer state and gradients resident, the ML kernels per
+micro-batch, hand-offs between regions over the fabric and the optimizer on the wafer. `mode="auto"`
+picks pipelined when the model fits the wafer that way, else weight streaming, else raises
+`ModelDoesNotFitError` with both reasons.
 
-**Mixed precision** (`precision="bfloat16"` or `"float16"`, weight streaming only): every dense layer runs
-on the mixed kernels (`kernels.ml.mixed`): MemoryX rounds its float32 master W to 16 bits as it streams it
+**Mixed precision** (`precision="bfloat16"` or `"float16"`, every mode): every dense product runs on the
+mixed kernels (`kernels.ml.mixed`): MemoryX rounds its float32 master W to 16 bits as it streams it
 (half the bytes), x and dy are rounded to 16 bits, products accumulate in float32, y and dx come back in
-16 bits, dW and db in float32 for the float32 master weights and optimizer. Activations, layer norms and
-the loss run in float32 on the 16-bit values widened. Pipelined mode's step kernel is float32 only, and
-the transformer block's kernels too: both refuse a 16-bit precision (`TrainingError`).
+16 bits, dW and db in float32 for the float32 master weights and optimizer. Activations, layer norms,
+attention and the loss run in float32 on the 16-bit values widened. Pipelined mode rounds at the same
+places, its float32 master weights and optimizer state staying on the wafer (`pipeline_kernel`,
+`pipelined_stages`).
 """
 from __future__ import annotations
 
@@ -112,17 +116,16 @@ def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_T
 class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
-    `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer, one
-    column of `height` PEs per layer; dense layers and layer norms) or "auto" (pipelined if the model fits, else
-    streaming). `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many
+    `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer: one
+    column of `height` PEs per layer for dense layers and layer norms, a region per layer for a model with a
+    transformer block) or "auto" (pipelined if the model fits, else streaming). `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many
     over a data set; `params` is the current weights. The model is checked against the wafer (and
     MemoryX) when the trainer is made, so one that cannot run fails at once with an error naming the
     sizes. `micro_batch` is pipelined mode's samples per micro-batch (by default the largest divisor of the
     batch that keeps every column busy, `pipelined.default_micro_batch`); `overlap` says whether the
     Perfetto timeline draws weight streaming overlapped with compute (the `StepReport` gives both).
-    `precision` ("float32", "bfloat16" or "float16") is that of the dense layers' products: 16-bit runs in
-    weight-streaming mode only (see the module; "auto" then means streaming) and on models without a
-    `TransformerBlock`, else a `TrainingError` says so."""
+    `precision` ("float32", "bfloat16" or "float16") is that of the dense products, in every mode (see the
+    module)."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device | None = None,
                  mode: str = "streaming", memoryx_spec: MemoryXSpec | None = None, seed: int = 0,
