@@ -2,24 +2,30 @@
 (train.reference), MemoryX's optimizers and accounting, and the errors for models that do not fit."""
 from __future__ import annotations
 
+import functools
 import json
+import math
+from unittest import mock
 
 import numpy as np
 import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.train.pipeline_kernel import pipelined_step_kernel
+from wafersim.train import pipelined
+from wafersim.train.pipeline_kernel import local_words, pipelined_step_kernel
 from wafersim.train.reference import loss_and_gradients, train_reference
 
 
 def run_both(model, optimizer, steps, samples=16, batch_size=8, seed=1, bounds_checked=False, **trainer_options):
     x, labels = train.synthetic_classification(samples, model.in_features, model.classes, seed=seed)
-    trainer = train.Trainer(model, optimizer, batch_size, seed=seed, **trainer_options)
-    if bounds_checked:   # the pipelined step kernel runs without bounds checks; here, with them
-        layout = trainer.pipeline.layout
-        trainer.pipeline.kernel = pipelined_step_kernel(batch_size, layout.max_inputs, layout.max_outputs,
-                                                        boundscheck=True, **trainer.pipeline.kernel_options)
+    # The pipelined step kernel runs without bounds checks; here, with them (compiled once, when the
+    # trainer checks it against the SRAM).
+    checked = functools.partial(pipelined_step_kernel, boundscheck=True) if bounds_checked else pipelined_step_kernel
+    with mock.patch.object(pipelined, "pipelined_step_kernel", checked):
+        trainer = train.Trainer(model, optimizer, batch_size, seed=seed, **trainer_options)
+    if bounds_checked:
+        assert trainer.pipeline.kernel.boundscheck
     start = trainer.params
     seen = []
     reports = trainer.fit(x, labels, steps, callback=seen.append)
@@ -186,6 +192,11 @@ def test_pipelined_layer_norm_matches_numpy():
                                                          batch_size=4, mode="pipelined", height=3,
                                                          bounds_checked=True)
     assert trainer.mode == "pipelined" and trainer.device.last_launch.block == (5, 3)
+    # The local arrays the host counts to refuse a model before compiling are the compiled kernel's.
+    (compiled,) = trainer.pipeline.kernel.cache.values()
+    layout = trainer.pipeline.layout
+    words = sum(math.prod(s.shape) for s in compiled.program.symbols if s.storage == "sram")
+    assert words == local_words(4, layout.max_inputs, layout.max_outputs, trainer.pipeline.micro_batch)
     np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-5)
     for name, weights in ref_weights.items():
         np.testing.assert_allclose(trainer.params[name], weights, atol=2e-4, err_msg=name)
@@ -206,7 +217,8 @@ def test_pipeline_layout_packs_and_unpacks_every_weight():
 
 
 def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
-    trainer = train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), batch_size=4, mode="auto")
+    # height=2: the step kernel test_train_timeline runs (compiled once per session).
+    trainer = train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), batch_size=4, mode="auto", height=2)
     assert trainer.mode == "pipelined"
     starts_with_norm = train.Model([train.LayerNorm(4), train.Dense(4, 3)])   # pipelined: dense first and last
     assert train.Trainer(starts_with_norm, train.SGD(), batch_size=4, mode="auto").mode == "streaming"

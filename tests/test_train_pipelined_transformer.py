@@ -4,6 +4,8 @@ the fabric), against the float64 NumPy reference and weight-streaming mode, in f
 stage schedule of its overlapped time; and the sizes it refuses."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -55,7 +57,7 @@ def test_50_step_loss_curve_matches_numpy_and_weight_streaming(precision):
     np.testing.assert_allclose(streamed, losses[:3], rtol=1e-5)
 
 
-def test_micro_batches_in_flight_overlap_and_hand_offs_are_wafer_traffic():
+def test_micro_batches_in_flight_overlap_and_hand_offs_are_wafer_traffic(tmp_path):
     x, labels = data(4)
     runs = {}
     for micro_batch in (1, 2):                               # a batch of 2 sequences: 2 micro-batches, or 1
@@ -78,6 +80,13 @@ def test_micro_batches_in_flight_overlap_and_hand_offs_are_wafer_traffic():
     # The second micro-batch's forward runs in the block's region while the first is in the dense one's.
     assert report.overlapped_s < report.total_s
     assert len(two.pipeline.regions) == 2 and two.pipeline.regions[1].x == two.pipeline.regions[0].width
+    # The timeline draws that schedule: the step lasts overlapped_s, and launches of both regions overlap.
+    slices = two.timeline.slices
+    assert next(s for s in slices if s.track == "steps").seconds == pytest.approx(report.overlapped_s)
+    runs = [s for s in slices if s.track == "wafer: launches"]
+    assert any(a.start_s < b.start_s + b.seconds and b.start_s < a.start_s + a.seconds
+               for i, a in enumerate(runs) for b in runs[i + 1:])
+    assert json.loads(two.to_perfetto(tmp_path / "t.json").read_text())["traceEvents"]
 
 
 def test_stage_schedule_runs_stages_on_different_micro_batches_at_once():

@@ -3,12 +3,15 @@ accumulation and float32 master weights, against the NumPy reference rounding at
 (train.reference with `precision=`), and against float32 training."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import wafersim as ws
 from wafersim import train
 from wafersim.kernels.ml import PRECISIONS
+from wafersim.train.pipeline_kernel import local_words
 from wafersim.train.reference import train_reference
 
 MODEL = train.Model.mlp([6, 8, 3], activation="relu")
@@ -102,10 +105,15 @@ def test_pipelined_bfloat16_matches_numpy_and_streaming_from_the_same_init(bfloa
     float32_first, _ = train_reference(MODEL, start, ADAM, x, labels, 1, 8)
     assert abs(losses[0] - float32_first[0]) > 1e-4
     assert all(r.precision == "bfloat16" and r.streaming_s == 0 for r in reports)
+    (compiled,) = trainer.pipeline.kernel.cache.values()                 # its 16-bit rounding buffer counted
+    layout = trainer.pipeline.layout
+    words = sum(math.prod(s.shape) for s in compiled.program.symbols if s.storage == "sram")
+    assert words == local_words(8, layout.max_inputs, layout.max_outputs, trainer.pipeline.micro_batch, mixed=True)
 
 
 def test_auto_mode_keeps_its_choice_in_16_bits():
-    assert train.Trainer(MODEL, ADAM, 8, mode="auto", precision="bfloat16").mode == "pipelined"
+    # height=2: the step kernel of the pipelined bfloat16 test above (compiled once per session).
+    assert train.Trainer(MODEL, ADAM, 8, mode="auto", precision="bfloat16", height=2).mode == "pipelined"
 
 
 def test_unknown_precisions_are_refused():

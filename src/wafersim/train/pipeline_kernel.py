@@ -183,6 +183,16 @@ def round_to_half(v, lo, n, hbuf):
     v[lo:lo + n] = hbuf[0:n]
 
 
+def local_words(batch: int, max_inputs: int, max_outputs: int, micro_batch: int = 1, mixed: bool = False) -> int:
+    """SRAM words of the step kernel's local arrays (those of `pipelined_step_kernel`, one by one): a lower
+    bound of a PE's SRAM use (code, spills and vector temporaries come on top), so that a model far too
+    large for pipelined mode is refused without compiling the kernel."""
+    B, KM, CM, M = batch, max_inputs, max_outputs, micro_batch
+    WM = KM * CM
+    rounding = max(WM, KM * M, CM * M) if mixed else 1
+    return 5 * WM + 4 * CM + 2 * CM * M + B * KM + 2 * B * CM + B + rounding + KM * M + CM * M
+
+
 @functools.lru_cache(maxsize=None)
 def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimizer: int,
                           activations: tuple[int, ...] = (RELU, GELU, TANH), boundscheck: bool = False,

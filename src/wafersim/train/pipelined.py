@@ -20,7 +20,8 @@ from .errors import ModelDoesNotFitError, TrainingError
 from .memoryx import Adam, Optimizer
 from .model import Dense, LayerNorm, Model
 from .pipeline_kernel import (ADAM_CODE, CFG_ACTIVATION, CFG_FEATURES, CFG_INPUTS, CFG_KIND, CFG_OUTPUTS_PER_PE,
-                              CFG_PREVIOUS_PER_PE, DENSE, NO_ACTIVATION, NORM, SGD_CODE, pipelined_step_kernel)
+                              CFG_PREVIOUS_PER_PE, DENSE, NO_ACTIVATION, NORM, SGD_CODE, local_words,
+                              pipelined_step_kernel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,19 +188,27 @@ class PipelinedRunner:
         return (d_x, d_labels, self.cfg, self.weights, self.biases, w1, w2, b1, b2, d_loss,
                 self.model.classes, *(float(v) for v in hyper), float(self.layout.norm_eps))
 
+    def _does_not_fit(self, needed: int | None) -> ModelDoesNotFitError:
+        return ModelDoesNotFitError(
+            f"pipelined mode: a PE's weights, optimizer state and {self.batch_size} samples' activations do "
+            f"not fit its SRAM ({needed if needed is not None else '?'} bytes needed, {self.device.spec.sram_bytes} "
+            f"available)", needed=needed, available=self.device.spec.sram_bytes)
+
     def _check_sram(self) -> None:
-        """Compile the step kernel now: weights, state and activations that overflow a PE's SRAM are a
-        `ModelDoesNotFitError` naming the sizes, before any step runs."""
+        """Compile the step kernel now (unless its local arrays alone overflow a PE's SRAM): weights, state
+        and activations that overflow it are a `ModelDoesNotFitError` naming the sizes, before any step
+        runs."""
+        arrays = 4 * local_words(self.batch_size, self.layout.max_inputs, self.layout.max_outputs, self.micro_batch,
+                                 self.kernel_options["half"] is not None)
+        if arrays > self.device.spec.sram_bytes:
+            raise self._does_not_fit(arrays)
         probe_x = self.device.device_array((self.batch_size, self.model.in_features))
         probe_labels = self.device.device_array(self.batch_size, np.int32)
         probe_loss = self.device.device_array(self.batch_size)
         try:
             self.kernel.compile_for(*self._arguments(probe_x, probe_labels, probe_loss), device=self.device)
         except SramBudgetError as err:
-            raise ModelDoesNotFitError(
-                f"pipelined mode: a PE's weights, optimizer state and {self.batch_size} samples' activations do "
-                f"not fit its SRAM ({err.fields.get('needed', '?')} bytes needed, {self.device.spec.sram_bytes} "
-                f"available)", needed=err.fields.get("needed"), available=self.device.spec.sram_bytes) from None
+            raise self._does_not_fit(err.fields.get("needed")) from None
         finally:
             for array in (probe_x, probe_labels, probe_loss):
                 array.free()
