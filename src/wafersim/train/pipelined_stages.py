@@ -47,6 +47,7 @@ from .errors import ModelDoesNotFitError, TrainingError
 from .memoryx import Adam, Optimizer
 from .model import Model
 from .pipeline_kernel import ADAM_CODE, SGD_CODE
+from .pipelined import default_micro_batch
 from .stage_kernels import handoff_kernel, update_kernel
 from .timeline import Timeline
 
@@ -138,8 +139,6 @@ class StagedPipeline:
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device,
                  params: dict[str, np.ndarray], micro_batch: int | None = None, precision: str = "float32",
                  tile: int = ml.dense.DEFAULT_TILE, chunk: int = ml.DEFAULT_CHUNK) -> None:
-        from .pipelined import default_micro_batch
-
         micro_batch = micro_batch or default_micro_batch(batch_size, len(model.layers))
         if micro_batch < 1 or batch_size % micro_batch:
             raise TrainingError(f"a micro-batch of {micro_batch} samples must divide the batch of {batch_size}",

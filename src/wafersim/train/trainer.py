@@ -54,7 +54,7 @@ from .data import batch, check_data
 from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
 from . import layers
-from .model import LayerNorm, Model, TransformerBlock
+from .model import Model, TransformerBlock
 from .pipelined import PipelinedRunner
 from .pipelined_stages import StagedPipeline, stage_block
 from .stage_kernels import HANDOFF_PROGRAM

@@ -22,7 +22,6 @@ from ..kernels.ml.mixed import PRECISIONS
 from .model import TransformerBlock
 
 Weights = Callable[..., np.ndarray]  # weights(name) or weights(name, dtype): one of the block's tensors
-PROJECTIONS = ("wq", "wk", "wv", "wo", "w1", "w2")  # the weight matrices of its dense products
 
 
 def _sequences(block: TransformerBlock, tokens: int) -> list[slice]:
