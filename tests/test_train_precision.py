@@ -111,6 +111,17 @@ def test_pipelined_bfloat16_matches_numpy_and_streaming_from_the_same_init(bfloa
     assert words == local_words(8, layout.max_inputs, layout.max_outputs, trainer.pipeline.micro_batch, mixed=True)
 
 
+def test_pipelined_layer_norms_stay_float32_between_16_bit_dense_layers():
+    # A layer norm column takes its inputs unrounded and sends its input gradient unrounded, as the
+    # reference's; 7 features on 3 PEs a column, two padded.
+    model = train.Model.mlp([5, 7, 6, 3], activation="tanh", layer_norm=True)
+    trainer, reports, (start, x, labels) = train_on_wafer("bfloat16", 3, model, mode="pipelined", height=3)
+    ref_losses, ref_weights = train_reference(model, start, ADAM, x, labels, 3, 8, precision="bfloat16")
+    np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=2e-3, atol=1e-4)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=2e-3, err_msg=name)
+
+
 def test_auto_mode_keeps_its_choice_in_16_bits():
     # height=2: the step kernel of the pipelined bfloat16 test above (compiled once per session).
     assert train.Trainer(MODEL, ADAM, 8, mode="auto", precision="bfloat16", height=2).mode == "pipelined"
