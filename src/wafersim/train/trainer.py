@@ -96,16 +96,16 @@ class StepReport:
 
 
 def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_TILE,
-                   chunk: int = ml.DEFAULT_CHUNK) -> Device:
+                   chunk: int = ml.DEFAULT_CHUNK, stages: bool = False) -> Device:
     """A device just large enough for every launch of a step in either mode: the largest SUMMA block and
     the row blocks of weight streaming, and a column of PEs per layer, one per output neuron, of pipelined
-    mode (a model with a transformer block: a region per layer side by side, `pipelined_stages`, for
-    micro-batches as large as the batch)."""
+    mode; with `stages` (a model with a transformer block that may run pipelined, `pipelined_stages`) also
+    wide enough for a region per layer side by side, for micro-batches as large as the batch."""
     width, height = len(model.layers), max(layer.out_features for layer in model.layers)
     for layer in model.layers:
         w, h = stage_block(layer, batch_size, tile, chunk)
         width, height = max(width, w), max(height, h)
-    if any(isinstance(layer, TransformerBlock) for layer in model.layers):
+    if stages:
         last = len(model.layers) - 1
         blocks = [stage_block(layer, batch_size, tile, chunk, model.classes if i == last else 0)
                   for i, layer in enumerate(model.layers)]
@@ -136,7 +136,8 @@ class Trainer:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self._check_precision(precision)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
-        self.device = device or default_device(model, batch_size, tile, chunk)
+        staged = mode != "streaming" and any(isinstance(layer, TransformerBlock) for layer in model.layers)
+        self.device = device or default_device(model, batch_size, tile, chunk, stages=staged)
         # What every ML kernel of weight-streaming mode is called with (one place to add options such as
         # a precision).
         self.kernel_options = dict(chunk=chunk, device=self.device)
