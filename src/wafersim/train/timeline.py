@@ -5,12 +5,13 @@ wafer's launches, one for each direction of streaming, and a counter of the byte
 
 **Overlap.** In staged pipelined mode (`pipelined_stages`) the overlapped schedule is that of stages
 working on different micro-batches at once (`stage_schedule`). In weight-streaming mode a step is a
-sequence of passes (each layer forward, the loss, each layer backward). With `overlap=True` the weights are double-buffered on the wafer: a pass's weights stream in while the pass
-before it computes, as soon as the pass two before it has finished (its buffer is free) and the weight
-link is idle; a launch starts when the wafer is idle and the weights streamed before it (in program
-order) have arrived; a gradient streams out as soon as the launch that made it has ended and the
-gradient link is idle. Both links run at the same time, each direction at MemoryX's bandwidth. Without
-overlap every launch and transfer waits for the one before it.
+sequence of passes (each layer forward, the loss, each layer backward). With `overlap=True` the weights
+are double-buffered on the wafer: a pass's weights stream in while the pass before it computes, as soon as
+the pass two before it has finished (its buffer is free) and the weight link is idle; a launch starts when
+the wafer is idle and the weights streamed before it (in program order) have arrived; a gradient streams
+out as soon as the launch that made it has ended and the gradient link is idle. Both links run at the same
+time, each direction at MemoryX's bandwidth. Without overlap every launch and transfer waits for the one
+before it.
 """
 from __future__ import annotations
 

@@ -116,14 +116,15 @@ def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_T
 class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
-    `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer: one
-    column of `height` PEs per layer for dense layers and layer norms, a region per layer for a model with a
-    transformer block) or "auto" (pipelined if the model fits, else streaming). `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many
-    over a data set; `params` is the current weights. The model is checked against the wafer (and
-    MemoryX) when the trainer is made, so one that cannot run fails at once with an error naming the
-    sizes. `micro_batch` is pipelined mode's samples per micro-batch (by default the largest divisor of the
-    batch that keeps every column busy, `pipelined.default_micro_batch`); `overlap` says whether the
-    Perfetto timeline draws weight streaming overlapped with compute (the `StepReport` gives both).
+    `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer: one column
+    of `height` PEs per layer for dense layers and layer norms, a region per layer for a model with a
+    transformer block) or "auto" (pipelined if the model fits, else streaming). `step(x, labels)` runs one
+    step on a batch and returns its `StepReport`; `fit` runs many over a data set; `params` is the current
+    weights. The model is checked against the wafer (and MemoryX) when the trainer is made, so one that cannot
+    run fails at once with an error naming the sizes. `micro_batch` is pipelined mode's samples per
+    micro-batch (by default the largest divisor of the batch that keeps every column busy,
+    `pipelined.default_micro_batch`); `overlap` says whether the Perfetto timeline draws weight streaming
+    overlapped with compute (the `StepReport` gives both).
     `precision` ("float32", "bfloat16" or "float16") is that of the dense products, in every mode (see the
     module)."""
 
@@ -136,8 +137,10 @@ class Trainer:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self._check_precision(precision)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
-        staged = mode != "streaming" and any(isinstance(layer, TransformerBlock) for layer in model.layers)
-        self.device = device or default_device(model, batch_size, tile, chunk, stages=staged)
+        # A model with a transformer block runs pipelined in stages (`pipelined_stages`), an MLP on the step
+        # kernel (`pipelined`).
+        staged = any(isinstance(layer, TransformerBlock) for layer in model.layers)
+        self.device = device or default_device(model, batch_size, tile, chunk, stages=staged and mode != "streaming")
         # What every ML kernel of weight-streaming mode is called with (one place to add options such as
         # a precision).
         self.kernel_options = dict(chunk=chunk, device=self.device)
@@ -147,7 +150,7 @@ class Trainer:
         self.pipeline: PipelinedRunner | StagedPipeline | None = None
 
         def start_pipelined() -> PipelinedRunner | StagedPipeline:
-            if any(isinstance(layer, TransformerBlock) for layer in model.layers):
+            if staged:
                 return StagedPipeline(model, optimizer, batch_size, self.device, params, micro_batch, precision,
                                       tile, chunk)
             return PipelinedRunner(model, optimizer, batch_size, self.device, params, height, micro_batch,
