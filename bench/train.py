@@ -4,6 +4,7 @@
                           [--fit-hidden 256 512 ...] [--plot docs/training_study.png]
                           [--write bench/RESULTS.md] [--check]
     python bench/train.py --precision float32 bfloat16 float16 [--hidden 32 64 128] [--write bench/RESULTS.md]
+    python bench/train.py --transformer 4 8 [--precision float32 bfloat16] [--write bench/RESULTS.md]
 
 For an MLP [h, h, 4] whose hidden width h grows, each mode is asked to take one step (simulated time
 hardly depends on the data, so one step says what every step costs): the table gives its simulated time
@@ -15,9 +16,14 @@ outgrow that column's SRAM; `--fit-hidden` sizes are only checked (the step kern
 SRAM, nothing simulated) for pipelined mode on full-height columns, which says where pipelined mode
 stops fitting on the whole wafer. `--width/--height` choose a custom wafer instead of a preset.
 
-`--precision` instead takes one weight-streaming step per size in each given precision (mixed precision
-is weight-streaming only): 16-bit dense layers run at `vector_lanes_half` elements a cycle and stream half
-the weight bytes; the table (section "train-precision") gives the simulated time of each.
+`--precision` instead takes one weight-streaming step per size in each given precision: 16-bit dense
+layers run at `vector_lanes_half` elements a cycle and stream half the weight bytes; the table (section
+"train-precision") gives the simulated time of each.
+
+`--transformer W ...` instead takes one step of a tiny transformer model (a `TransformerBlock` of 8 tokens
+of W features, 4W hidden units, then a dense layer to 4 classes) in each mode and each `--precision`
+(default float32) on a 64 x 64 corner of the preset (section "train-transformer"): pipelined mode runs it
+in stages (`train/pipelined_stages.py`), a region per layer.
 
 `--check` trains a small model for 50 steps in both modes and compares the loss curves with the float64
 NumPy reference (`wafersim.train.reference`).
@@ -132,6 +138,32 @@ def precision_table(hidden: list[int], precisions: list[str], spec: ws.WaferSpec
     return "\n".join(lines)
 
 
+def transformer_table(widths: list[int], precisions: list[str], spec: ws.WaferSpec, batch: int,
+                      bandwidth: float) -> str:
+    """One step of [TransformerBlock(8, w, 4w), Dense(8w, 4)] in each mode and precision, as a Markdown table."""
+    lines = [f"Wafer {spec.name or 'custom'} {spec.width} x {spec.height} PEs; a causal TransformerBlock of 8 tokens "
+             f"of w features and 4w GELU units, then Dense(8w, {CLASSES}); Adam, batch {batch} (pipelined: "
+             f"micro-batches of {max(1, batch // 2)}, a region per layer); MemoryX at {bandwidth / 1e9:,.0f} GB/s "
+             f"each way. Simulated us per step: compute + on-wafer traffic + streaming; overlapped (streaming with "
+             f"compute, or pipelined stages at once). Wall seconds: first / warm step.", "",
+             "| w | weights | mode | precision | simulated us | overlapped us | launches | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for w in widths:
+        model = train.Model([train.TransformerBlock(8, w, 4 * w, causal=True), train.Dense(8 * w, CLASSES)])
+        for mode in ("pipelined", "streaming"):
+            for precision in precisions:
+                result = one_step(model, mode, spec, batch, None, bandwidth, precision)
+                r = result[0]
+                print(f"  w={w} {mode} {precision}: {result[1]:.1f} s wall (first step), {result[2]:.1f} s (warm)",
+                      flush=True)
+                if isinstance(r, str):
+                    lines.append(f"| {w} | {model.n_params:,} | {mode} | {precision} | {cell(result)} | | | |")
+                    continue
+                lines.append(f"| {w} | {model.n_params:,} | {mode} | {precision} | {cell(result).split(';')[0]} | "
+                             f"{r.overlapped_s * 1e6:.1f} | {r.launches} | {result[1]:.1f} / {result[2]:.1f} |")
+    return "\n".join(lines)
+
+
 def plot(rows, path: str, title: str) -> None:
     import matplotlib
 
@@ -189,11 +221,25 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="50 steps of both modes against NumPy")
     parser.add_argument("--precision", nargs="+", choices=["float32", "bfloat16", "float16"],
                         help="instead of the study: a weight-streaming step in each of these precisions")
+    parser.add_argument("--transformer", type=int, nargs="+", metavar="W",
+                        help="instead of the study: a tiny transformer model of width W, a step in each mode")
     args = parser.parse_args()
     if args.check:
         check()
         return
     spec = ws.WaferSpec(width=args.width, height=args.height) if args.width else ws.WaferSpec.preset(args.preset)
+    if args.transformer:
+        corner = ws.WaferSpec.preset(args.preset, width=64, height=64) if not args.width else spec
+        precisions = args.precision or ["float32"]
+        text = transformer_table(args.transformer, precisions, corner, args.batch, args.memoryx_bandwidth)
+        print(text)
+        if args.write:
+            command = (f"python bench/train.py --transformer {' '.join(map(str, args.transformer))} --precision "
+                       f"{' '.join(precisions)} --preset {args.preset} --batch {args.batch} --write {args.write}")
+            write_section(args.write, "train-transformer", "## Training a transformer block in both modes "
+                          f"(bench/train.py --transformer)\n\n`{command}` on {machine()}; shared and noisy machine: "
+                          f"wall seconds are indicative only, simulated times are deterministic.\n\n{text}")
+        return
     if args.precision:
         text = precision_table(args.hidden, args.precision, spec, args.batch, args.memoryx_bandwidth)
         print(text)

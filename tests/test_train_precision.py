@@ -3,11 +3,15 @@ accumulation and float32 master weights, against the NumPy reference rounding at
 (train.reference with `precision=`), and against float32 training."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import wafersim as ws
 from wafersim import train
+from wafersim.kernels.ml import PRECISIONS
+from wafersim.train.pipeline_kernel import local_words
 from wafersim.train.reference import train_reference
 
 MODEL = train.Model.mlp([6, 8, 3], activation="relu")
@@ -82,19 +86,47 @@ def test_16_bit_products_take_fewer_cycles_on_wse2():
     assert compute["bfloat16"] < compute["float32"]
 
 
-@pytest.mark.parametrize("mode", ["pipelined", "auto"])
-def test_mixed_precision_is_streaming_only(mode):
-    if mode == "pipelined":
-        with pytest.raises(ws.WaferError, match="weight-streaming only"):
-            train.Trainer(MODEL, ADAM, 8, mode=mode, precision="bfloat16")
-    else:  # "auto" would pick pipelined for this small model in float32; in 16 bits it streams
-        assert train.Trainer(MODEL, ADAM, 8, mode="auto").mode == "pipelined"
-        assert train.Trainer(MODEL, ADAM, 8, mode="auto", precision="bfloat16").mode == "streaming"
+def test_pipelined_bfloat16_matches_numpy_and_streaming_from_the_same_init(bfloat16_run):
+    streaming, streamed, (start, x, labels) = bfloat16_run
+    # Two PEs a column: the input gradient's partial sums meet in another order than the reference's.
+    trainer, reports, (pipelined_start, _, _) = train_on_wafer("bfloat16", STEPS, mode="pipelined", height=2)
+    assert trainer.mode == "pipelined" and trainer.pipeline.kernel_options["half"] == PRECISIONS["bfloat16"]
+    for name, value in start.items():                                    # both trained from the same init
+        np.testing.assert_array_equal(pipelined_start[name], value)
+    losses = np.array([r.loss for r in reports])
+    ref_losses, ref_weights = train_reference(MODEL, start, ADAM, x, labels, STEPS, 8, precision="bfloat16")
+    assert losses[0] == pytest.approx(ref_losses[0], rel=1e-5)
+    np.testing.assert_allclose(losses, ref_losses, rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(losses, [r.loss for r in streamed], rtol=2e-3, atol=1e-4)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=2e-3, err_msg=name)
+        assert trainer.params[name].dtype == np.float32                  # master weights stay float32
+    # The step kernel rounds: its first loss is the bfloat16 one, not the float32 one.
+    float32_first, _ = train_reference(MODEL, start, ADAM, x, labels, 1, 8)
+    assert abs(losses[0] - float32_first[0]) > 1e-4
+    assert all(r.precision == "bfloat16" and r.streaming_s == 0 for r in reports)
+    (compiled,) = trainer.pipeline.kernel.cache.values()                 # its 16-bit rounding buffer counted
+    layout = trainer.pipeline.layout
+    words = sum(math.prod(s.shape) for s in compiled.program.symbols if s.storage == "sram")
+    assert words == local_words(8, layout.max_inputs, layout.max_outputs, trainer.pipeline.micro_batch, mixed=True)
 
 
-def test_mixed_precision_refuses_transformer_blocks_and_unknown_precisions():
-    block = train.Model([train.TransformerBlock(2, 4, 8), train.Dense(8, 3)])
-    with pytest.raises(train.TrainingError, match="transformer block"):
-        train.Trainer(block, ADAM, 4, precision="float16")
+def test_pipelined_layer_norms_stay_float32_between_16_bit_dense_layers():
+    # A layer norm column takes its inputs unrounded and sends its input gradient unrounded, as the
+    # reference's; 7 features on 3 PEs a column, two padded.
+    model = train.Model.mlp([5, 7, 6, 3], activation="tanh", layer_norm=True)
+    trainer, reports, (start, x, labels) = train_on_wafer("bfloat16", 3, model, mode="pipelined", height=3)
+    ref_losses, ref_weights = train_reference(model, start, ADAM, x, labels, 3, 8, precision="bfloat16")
+    np.testing.assert_allclose([r.loss for r in reports], ref_losses, rtol=2e-3, atol=1e-4)
+    for name, weights in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], weights, atol=2e-3, err_msg=name)
+
+
+def test_auto_mode_keeps_its_choice_in_16_bits():
+    # height=2: the step kernel of the pipelined bfloat16 test above (compiled once per session).
+    assert train.Trainer(MODEL, ADAM, 8, mode="auto", precision="bfloat16", height=2).mode == "pipelined"
+
+
+def test_unknown_precisions_are_refused():
     with pytest.raises(train.TrainingError, match="precision must be one of"):
         train.Trainer(MODEL, ADAM, 8, precision="float8")

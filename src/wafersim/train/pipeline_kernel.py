@@ -32,6 +32,17 @@ holds its weights (K = 1) and beta where it holds its bias, so the same optimize
 receives its slice from the west (no all-gather: it needs only its own features) and all-reduces each
 sample's sum and sum of squared deviations along the column (`norm_forward`); backward, the two sums of
 its input gradient (`norm_backward`), and sends its slice of that gradient west.
+
+**Mixed precision** (`half`, a 16-bit dtype: the trainer's `precision="bfloat16"` or `"float16"`) rounds
+where weight-streaming mode's mixed kernels round (`kernels.ml.mixed`): the transposed weights the
+products read are a 16-bit copy of the float32 master weights (which the optimizer updates, with its
+float32 state); a dense layer rounds its inputs to 16 bits, sums the exact products in float32 from zero
+in input order and adds the float32 bias last, then rounds z once; backward it rounds dz (after the
+activation's gradient) and the input gradient it sends west. dW and db stay float32; layer norms, the
+activations and the loss run in float32 on the 16-bit values. Values stay in float32 words (a 16-bit
+value takes a word on the fabric and in SRAM anyway, docs/python-supported.md), so the products run at the
+float32 rate. With more than one PE a column the input gradient's partial sums meet in another order than
+a single product's (a rounding of float32 sums apart).
 """
 from __future__ import annotations
 
@@ -164,14 +175,33 @@ def norm_backward(y, zs, rs, gamma, dgamma, dbeta, zb, sb, samples, c, valid, in
             y[e] = rstd * (dy * gamma[j] - g_mean - normed * gx_mean) if j < valid else 0.0
 
 
+@jit
+def round_to_half(v, lo, n, hbuf):
+    """Round v[lo:lo + n] in place to the 16-bit type of `hbuf` (a local 16-bit array of at least n
+    elements): one conversion each way, `vcvth` then `vcvtf`."""
+    hbuf[0:n] = v[lo:lo + n]
+    v[lo:lo + n] = hbuf[0:n]
+
+
+def local_words(batch: int, max_inputs: int, max_outputs: int, micro_batch: int = 1, mixed: bool = False) -> int:
+    """SRAM words of the step kernel's local arrays (those of `pipelined_step_kernel`, one by one): a lower
+    bound of a PE's SRAM use (code, spills and vector temporaries come on top), so that a model far too
+    large for pipelined mode is refused without compiling the kernel."""
+    B, KM, CM, M = batch, max_inputs, max_outputs, micro_batch
+    WM = KM * CM
+    rounding = max(WM, KM * M, CM * M) if mixed else 1
+    return 5 * WM + 4 * CM + 2 * CM * M + B * KM + 2 * B * CM + B + rounding + KM * M + CM * M
+
+
 @functools.lru_cache(maxsize=None)
 def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimizer: int,
                           activations: tuple[int, ...] = (RELU, GELU, TANH), boundscheck: bool = False,
-                          micro_batch: int = 1, norms: bool = False) -> Dispatcher:
+                          micro_batch: int = 1, norms: bool = False, half: np.dtype | None = None) -> Dispatcher:
     """The step kernel for `batch` samples in micro-batches of `micro_batch` (which divides it), layers of
     at most `max_inputs` inputs and `max_outputs` outputs per PE, optimizer code `optimizer` (SGD_CODE or
     ADAM_CODE) and the activation codes the layers use (the others' code is left out: faster compiles),
     `norms` whether any layer is a layer norm (else its code is left out);
+    `half` a 16-bit dtype for mixed precision (see the module docstring), None for float32;
     see the module docstring. Bounds checks cost a third of its cycles: the tests run it with them
     (`boundscheck=True`)."""
     B, KM, CM, M = batch, max_inputs, max_outputs, micro_batch
@@ -180,6 +210,9 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
     HAS_RELU, HAS_GELU, HAS_TANH = (code in activations for code in (RELU, GELU, TANH))
     HAS_NORM = norms
     WM = max_inputs * max_outputs
+    MIXED = half is not None
+    HALF = np.dtype(half).type if MIXED else np.float32
+    HW = max(WM, KM * M, CM * M) if MIXED else 1  # the rounding buffer (one word when unused)
 
     @jit(boundscheck=boundscheck)
     def pipelined_step(x, labels, cfg, wpack, bpack, s1w, s2w, s1b, s2b, loss, classes, lr, h1, h2, eps, c1, c2,
@@ -216,12 +249,15 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
         zs = ws.local.array(B * CM, np.float32)      # every micro-batch's pre-activations, c x M each
         gs = ws.local.array(B * CM, np.float32)      # the last layer: gradients at its outputs, c x M each
         rs = ws.local.array(B, np.float32)           # a layer norm: each sample's 1 / std
+        hbuf = ws.local.array(HW, HALF)              # mixed precision: values on their way to 16 bits
         part = ws.local.array(KM * M, np.float32)
         other = ws.local.array(CM * M, np.float32)   # a slice of the previous layer's, cp x M
         wt[0:n] = wpack[me, 0:n]
         for kk in range(k):                          # W transposed: the backward's W dz by vector fmas
             for j in range(c):
                 wtt[j * k + kk] = wt[kk * c + j]
+        if MIXED:                                    # the 16-bit copy the products read; wt stays the master
+            round_to_half(wtt, 0, n, hbuf)
         m1[0:n] = s1w[me, 0:n]
         m2[0:n] = s2w[me, 0:n]
         bias[0:c] = bpack[me, 0:c]
@@ -263,15 +299,24 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
                             ws.send(ws.NORTH, xs[o:o + pm])
                     if has_n:
                         ws.send(ws.NORTH, xs[mine:mine + pm])
+                if MIXED:
+                    round_to_half(xs, xb, km, hbuf)
                 wo = 0                                   # offsets kept running: no multiply per fma
                 for j in range(c):                       # output j of the M samples: K vector fmas of length M
                     yo = j * M
-                    y[yo:yo + M] = bias[j]
+                    if MIXED:                            # float32 sums from 0, the bias last (as mixed.py)
+                        y[yo:yo + M] = 0.0
+                    else:
+                        y[yo:yo + M] = bias[j]
                     xo = xb
                     for kk in range(k):
                         y[yo:yo + M] = xs[xo:xo + M] * wtt[wo + kk] + y[yo:yo + M]
                         xo += M
+                    if MIXED:
+                        y[yo:yo + M] = y[yo:yo + M] + bias[j]
                     wo += k
+                if MIXED:                                # z rounded once to 16 bits
+                    round_to_half(y, 0, cm, hbuf)
                 zs[zb:zb + cm] = y[0:cm]
                 for q in range(cm):
                     y[q] = activate_runtime(y[q], kind, HAS_RELU, HAS_GELU, HAS_TANH)
@@ -318,6 +363,8 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
             else:
                 for q in range(cm):
                     y[q] = activate_grad_runtime(zs[zb + q], y[q], kind, HAS_RELU, HAS_GELU, HAS_TANH)
+                if MIXED:                                # dz in 16 bits, for dW, db and dx
+                    round_to_half(y, 0, cm, hbuf)
                 for j in range(c):                       # dz transposed, M x c: dW's updates are vectors of c
                     for m in range(M):
                         yt[m * c + j] = y[j * M + m]
@@ -359,6 +406,8 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
                     if has_n:
                         ws.recv(ws.NORTH, out=other[0:pm], channel=2)
                         part[mine:mine + pm] = part[mine:mine + pm] + other[0:pm]
+                    if MIXED:                            # dx leaves in 16 bits
+                        round_to_half(part, mine, pm, hbuf)
                     ws.send(ws.WEST, part[mine:mine + pm])
         # ------------------------------------------------------------------ the optimizer, in SRAM
         optimizer_update(wt, dw, m1, m2, n, lr, h1, h2, eps, c1, c2, optimizer)

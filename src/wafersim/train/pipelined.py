@@ -20,7 +20,8 @@ from .errors import ModelDoesNotFitError, TrainingError
 from .memoryx import Adam, Optimizer
 from .model import Dense, LayerNorm, Model
 from .pipeline_kernel import (ADAM_CODE, CFG_ACTIVATION, CFG_FEATURES, CFG_INPUTS, CFG_KIND, CFG_OUTPUTS_PER_PE,
-                              CFG_PREVIOUS_PER_PE, DENSE, NO_ACTIVATION, NORM, SGD_CODE, pipelined_step_kernel)
+                              CFG_PREVIOUS_PER_PE, DENSE, NO_ACTIVATION, NORM, SGD_CODE, local_words,
+                              pipelined_step_kernel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,9 +40,9 @@ class PipelineLayout:
         layers = tuple(model.layers)
         others = sorted({type(layer).__name__ for layer in layers if not isinstance(layer, (Dense, LayerNorm))})
         if others:
-            raise ModelDoesNotFitError(f"pipelined mode runs dense layers and layer norms only (this model has "
-                                       f"{', '.join(others)}, which trains in weight-streaming mode: "
-                                       f"mode='streaming' or 'auto')", layers=others)
+            raise ModelDoesNotFitError(f"the pipelined step kernel runs dense layers and layer norms only (this "
+                                       f"model has {', '.join(others)}: the Trainer runs it pipelined in stages, "
+                                       f"pipelined_stages.StagedPipeline)", layers=others)
         if not (isinstance(layers[0], Dense) and isinstance(layers[-1], Dense)):
             raise ModelDoesNotFitError("pipelined mode needs dense first and last layers (a layer norm between them)")
         if len({layer.eps for layer in layers if isinstance(layer, LayerNorm)}) > 1:
@@ -134,10 +135,12 @@ def default_micro_batch(batch_size: int, layers: int) -> int:
 
 
 class PipelinedRunner:
-    """The model's weights and optimizer state on the wafer, and pipelined training steps over them."""
+    """The model's weights and optimizer state on the wafer, and pipelined training steps over them; with
+    `half` (a 16-bit dtype) the step kernel runs mixed precision (`pipeline_kernel`)."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device,
-                 params: dict[str, np.ndarray], height: int | None = None, micro_batch: int | None = None) -> None:
+                 params: dict[str, np.ndarray], height: int | None = None, micro_batch: int | None = None,
+                 half: np.dtype | None = None) -> None:
         spec = device.spec
         micro_batch = micro_batch or default_micro_batch(batch_size, len(model.layers))
         if micro_batch < 1 or batch_size % micro_batch:
@@ -154,7 +157,7 @@ class PipelinedRunner:
         self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
         self.kernel_options = dict(optimizer=ADAM_CODE if isinstance(optimizer, Adam) else SGD_CODE,
                                    activations=self.layout.activation_codes(), micro_batch=micro_batch,
-                                   norms=any(isinstance(layer, LayerNorm) for layer in model.layers))
+                                   norms=any(isinstance(layer, LayerNorm) for layer in model.layers), half=half)
         self.kernel = pipelined_step_kernel(batch_size, self.layout.max_inputs, self.layout.max_outputs,
                                             **self.kernel_options)
         wpack, bpack = self.layout.pack(params)
@@ -185,19 +188,27 @@ class PipelinedRunner:
         return (d_x, d_labels, self.cfg, self.weights, self.biases, w1, w2, b1, b2, d_loss,
                 self.model.classes, *(float(v) for v in hyper), float(self.layout.norm_eps))
 
+    def _does_not_fit(self, needed: int | None) -> ModelDoesNotFitError:
+        return ModelDoesNotFitError(
+            f"pipelined mode: a PE's weights, optimizer state and {self.batch_size} samples' activations do "
+            f"not fit its SRAM ({needed if needed is not None else '?'} bytes needed, {self.device.spec.sram_bytes} "
+            f"available)", needed=needed, available=self.device.spec.sram_bytes)
+
     def _check_sram(self) -> None:
-        """Compile the step kernel now: weights, state and activations that overflow a PE's SRAM are a
-        `ModelDoesNotFitError` naming the sizes, before any step runs."""
+        """Compile the step kernel now (unless its local arrays alone overflow a PE's SRAM): weights, state
+        and activations that overflow it are a `ModelDoesNotFitError` naming the sizes, before any step
+        runs."""
+        arrays = 4 * local_words(self.batch_size, self.layout.max_inputs, self.layout.max_outputs, self.micro_batch,
+                                 self.kernel_options["half"] is not None)
+        if arrays > self.device.spec.sram_bytes:
+            raise self._does_not_fit(arrays)
         probe_x = self.device.device_array((self.batch_size, self.model.in_features))
         probe_labels = self.device.device_array(self.batch_size, np.int32)
         probe_loss = self.device.device_array(self.batch_size)
         try:
             self.kernel.compile_for(*self._arguments(probe_x, probe_labels, probe_loss), device=self.device)
         except SramBudgetError as err:
-            raise ModelDoesNotFitError(
-                f"pipelined mode: a PE's weights, optimizer state and {self.batch_size} samples' activations do "
-                f"not fit its SRAM ({err.fields.get('needed', '?')} bytes needed, {self.device.spec.sram_bytes} "
-                f"available)", needed=err.fields.get("needed"), available=self.device.spec.sram_bytes) from None
+            raise self._does_not_fit(err.fields.get("needed")) from None
         finally:
             for array in (probe_x, probe_labels, probe_loss):
                 array.free()

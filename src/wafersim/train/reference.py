@@ -1,7 +1,8 @@
 """A NumPy reference of training: the same model, loss and optimizers as `Trainer`, written independently
 in float64 on the host, for the tests to compare loss curves and weights against.
 
-With a 16-bit `precision` (mixed-precision training) dense layers round where the mixed kernels round:
+With a 16-bit `precision` (mixed-precision training) dense layers, and the six dense products of a
+transformer block, round where the mixed kernels round:
 their inputs, weights and output gradients are rounded to 16 bits (from float32, the wafer's type), the
 products accumulate in float32 in the order the kernels document (c = c + outer(a[:, k], b[k, :]) for
 k = 0, 1, ...), the float32 bias is added before y is rounded to 16 bits, dx is rounded to 16 bits, dW
@@ -50,37 +51,46 @@ def _softmax(s: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _transformer(a: np.ndarray, p, block: TransformerBlock) -> tuple[np.ndarray, tuple]:
-    """The block's forward over (batch, length * width) rows; `p(name)` gives its parameters."""
+def _transformer(a: np.ndarray, p, block: TransformerBlock, half: np.dtype | None) -> tuple[np.ndarray, tuple]:
+    """The block's forward over (batch, length * width) rows; `p(name)` gives its parameters; its six dense
+    products in mixed precision for a 16-bit `half`."""
     t, w = block.length, block.width
     x = a.reshape(-1, w)
+
+    def dense(a: np.ndarray, name: str) -> np.ndarray:
+        return _dense_forward(a, p(f"w{name}"), p(f"b{name}"), half)
+
     h, ln1 = _layer_norm(x, p("ln1_gamma"), p("ln1_beta"), block.eps)
-    q, k, v = (h @ p(f"w{n}") + p(f"b{n}") for n in "qkv")
+    q, k, v = (dense(h, n) for n in "qkv")
     att, probs = np.empty_like(q), []
     mask = np.tril(np.ones((t, t), bool)) if block.causal else np.ones((t, t), bool)
     for s in range(0, len(x), t):
         scores = np.where(mask, q[s:s + t] @ k[s:s + t].T / np.sqrt(w), -np.inf)
         probs.append(_softmax(scores))
         att[s:s + t] = probs[-1] @ v[s:s + t]
-    y = x + att @ p("wo") + p("bo")
+    y = x + dense(att, "o")
     g, ln2 = _layer_norm(y, p("ln2_gamma"), p("ln2_beta"), block.eps)
-    pre = g @ p("w1") + p("b1")
+    pre = dense(g, "1")
     hidden = _activation("gelu", pre)[0]
-    out = y + hidden @ p("w2") + p("b2")
+    out = y + dense(hidden, "2")
     return out.reshape(a.shape), (x, h, ln1, q, k, v, probs, att, y, g, ln2, pre, hidden)
 
 
-def _transformer_grad(grad: np.ndarray, cache: tuple, p, block: TransformerBlock) -> tuple[np.ndarray, dict]:
+def _transformer_grad(grad: np.ndarray, cache: tuple, p, block: TransformerBlock,
+                      half: np.dtype | None) -> tuple[np.ndarray, dict]:
     x, h, ln1, q, k, v, probs, att, y, g, ln2, pre, hidden = cache
     t, w = block.length, block.width
     d_out = grad.reshape(x.shape)
-    grads = {"w2": hidden.T @ d_out, "b2": d_out.sum(axis=0)}
-    d_pre = (d_out @ p("w2").T) * _activation("gelu", pre)[1]
-    grads.update(w1=g.T @ d_pre, b1=d_pre.sum(axis=0))
-    d_y_branch, grads["ln2_gamma"], grads["ln2_beta"] = _layer_norm_grad(d_pre @ p("w1").T, ln2, p("ln2_gamma"))
+    grads = {}
+
+    def dense(a: np.ndarray, name: str, d: np.ndarray) -> np.ndarray:
+        dx, grads[f"w{name}"], grads[f"b{name}"] = _dense_backward(a, p(f"w{name}"), d, half)
+        return dx
+
+    d_pre = dense(hidden, "2", d_out) * _activation("gelu", pre)[1]
+    d_y_branch, grads["ln2_gamma"], grads["ln2_beta"] = _layer_norm_grad(dense(g, "1", d_pre), ln2, p("ln2_gamma"))
     d_y = d_out + d_y_branch
-    grads.update(wo=att.T @ d_y, bo=d_y.sum(axis=0))
-    d_att = d_y @ p("wo").T
+    d_att = dense(att, "o", d_y)
     dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
     for n, s in enumerate(range(0, len(x), t)):
         pr, da = probs[n], d_att[s:s + t]
@@ -90,8 +100,7 @@ def _transformer_grad(grad: np.ndarray, cache: tuple, p, block: TransformerBlock
         dq[s:s + t], dk[s:s + t] = ds @ k[s:s + t], ds.T @ q[s:s + t]
     d_h = np.zeros_like(h)
     for n, d in zip("qkv", (dq, dk, dv)):
-        grads[f"w{n}"], grads[f"b{n}"] = h.T @ d, d.sum(axis=0)
-        d_h += d @ p(f"w{n}").T
+        d_h += dense(h, n, d)
     d_x_branch, grads["ln1_gamma"], grads["ln1_beta"] = _layer_norm_grad(d_h, ln1, p("ln1_gamma"))
     return (d_y + d_x_branch).reshape(grad.shape), grads
 
@@ -141,7 +150,7 @@ def loss_and_gradients(model: Model, params: dict[str, np.ndarray], x: np.ndarra
         if isinstance(layer, LayerNorm):
             a, cache = _layer_norm(a, p("gamma"), p("beta"), layer.eps)
         elif isinstance(layer, TransformerBlock):
-            a, cache = _transformer(a, p, layer)
+            a, cache = _transformer(a, p, layer, half)
         else:
             z = _dense_forward(a, p("w"), p("b"), half)
             cache = (a, z)
@@ -160,7 +169,7 @@ def loss_and_gradients(model: Model, params: dict[str, np.ndarray], x: np.ndarra
         if isinstance(layer, LayerNorm):
             grad, grads[f"{i}.gamma"], grads[f"{i}.beta"] = _layer_norm_grad(grad, cache, p("gamma"))
         elif isinstance(layer, TransformerBlock):
-            grad, block_grads = _transformer_grad(grad, cache, p, layer)
+            grad, block_grads = _transformer_grad(grad, cache, p, layer, half)
             grads.update({f"{i}.{name}": g for name, g in block_grads.items()})
         else:
             a_in, z = cache

@@ -3,13 +3,15 @@ step, scheduled one after another (as a `StepReport`'s parts add up) or with wei
 with compute, and written as a Perfetto trace (ui.perfetto.dev) with a track for the steps, one for the
 wafer's launches, one for each direction of streaming, and a counter of the bytes streamed.
 
-**Overlap.** A step is a sequence of passes (each layer forward, the loss, each layer backward). With
-`overlap=True` the weights are double-buffered on the wafer: a pass's weights stream in while the pass
-before it computes, as soon as the pass two before it has finished (its buffer is free) and the weight
-link is idle; a launch starts when the wafer is idle and the weights streamed before it (in program
-order) have arrived; a gradient streams out as soon as the launch that made it has ended and the
-gradient link is idle. Both links run at the same time, each direction at MemoryX's bandwidth. Without
-overlap every launch and transfer waits for the one before it.
+**Overlap.** In staged pipelined mode (`pipelined_stages`) the overlapped schedule is that of stages
+working on different micro-batches at once (`stage_schedule`). In weight-streaming mode a step is a
+sequence of passes (each layer forward, the loss, each layer backward). With `overlap=True` the weights
+are double-buffered on the wafer: a pass's weights stream in while the pass before it computes, as soon as
+the pass two before it has finished (its buffer is free) and the weight link is idle; a launch starts when
+the wafer is idle and the weights streamed before it (in program order) have arrived; a gradient streams
+out as soon as the launch that made it has ended and the gradient link is idle. Both links run at the same
+time, each direction at MemoryX's bandwidth. Without overlap every launch and transfer waits for the one
+before it.
 """
 from __future__ import annotations
 
@@ -78,6 +80,34 @@ def schedule(events: list[Event], overlap: bool) -> list[float]:
     return starts
 
 
+def stage_schedule(events: list[Event], tasks: list[tuple[str, int, int]]) -> list[float]:
+    """The start of each launch of a staged pipelined step (`pipelined_stages`) when its stages run at the
+    same time: event pass p (from 1) belongs to task ``tasks[p - 1]`` = (phase, stage, micro-batch), its
+    launches one after another on the stage's region. A task starts when its region is free and what it
+    needs has ended: a forward pass the previous stage's forward of the same micro-batch; a backward pass
+    the next stage's backward of it (the last stage: its own forward, which ends with the loss); an
+    update the stage's own backward passes (its region is busy until then)."""
+    last = max((stage for _, stage, _ in tasks), default=0)
+    region_free: dict[int, float] = {}
+    ended: dict[tuple[str, int, int], float] = {}
+    cursor: dict[int, float] = {}
+    starts = []
+    for event in events:
+        phase, stage, micro = tasks[event.pass_index - 1]
+        if event.pass_index not in cursor:
+            if phase == "forward":
+                after = ended.get(("forward", stage - 1, micro), 0.0)
+            elif phase == "backward":
+                after = ended[("forward", stage, micro)] if stage == last else ended[("backward", stage + 1, micro)]
+            else:
+                after = 0.0
+            cursor[event.pass_index] = max(region_free.get(stage, 0.0), after)
+        starts.append(cursor[event.pass_index])
+        cursor[event.pass_index] += event.seconds
+        ended[(phase, stage, micro)] = region_free[stage] = cursor[event.pass_index]
+    return starts
+
+
 class Timeline:
     """Records a step's launches (from the device's launch history) and transfers (from MemoryX) in the
     order they happen, and schedules them when the step closes (`overlap`: see the module docstring)."""
@@ -122,13 +152,14 @@ class Timeline:
             last.gradient_stream_bytes += nbytes
         self.events.append(Event(kind, f"{tensor} ({nbytes:,} B)", seconds, self.pass_index, nbytes))
 
-    def step(self, number: int, label: str) -> tuple[float, float]:
+    def step(self, number: int, label: str, tasks: list[tuple[str, int, int]] | None = None) -> tuple[float, float]:
         """Close step `number` with a slice on the steps track; returns its (serial, overlapped) seconds.
-        The timeline draws the one its `overlap` asks for."""
+        The timeline draws the one its `overlap` asks for. `tasks` (staged pipelined mode) says what each
+        pass is: the overlapped schedule is then `stage_schedule`'s."""
         self.catch_up()
         ends = {}
         for overlap in (False, True):
-            starts = schedule(self.events, overlap)
+            starts = stage_schedule(self.events, tasks) if overlap and tasks else schedule(self.events, overlap)
             ends[overlap] = max((s + e.seconds for s, e in zip(starts, self.events)), default=0.0)
             if overlap == self.overlap:
                 chosen = starts

@@ -21,15 +21,19 @@ kernel's SRAM does not outlive its launch); those copies are a simulation artefa
 
 **Pipelined** mode (`pipelined`, `pipeline_kernel`) keeps every dense layer's weights and optimizer state
 on its own column of PEs and runs a whole step (all samples forward, backward, the update) as one launch;
-it streams nothing. `mode="auto"` picks pipelined when the model fits the wafer that way, else weight
-streaming, else raises `ModelDoesNotFitError` with both reasons.
+it streams nothing. A model with a `TransformerBlock` runs pipelined in stages (`pipelined_stages`): a
+region of PEs per layer with its weights, optimizer state and gradients resident, the ML kernels per
+micro-batch, hand-offs between regions over the fabric and the optimizer on the wafer. `mode="auto"`
+picks pipelined when the model fits the wafer that way, else weight streaming, else raises
+`ModelDoesNotFitError` with both reasons.
 
-**Mixed precision** (`precision="bfloat16"` or `"float16"`, weight streaming only): every dense layer runs
-on the mixed kernels (`kernels.ml.mixed`): MemoryX rounds its float32 master W to 16 bits as it streams it
+**Mixed precision** (`precision="bfloat16"` or `"float16"`, every mode): every dense product runs on the
+mixed kernels (`kernels.ml.mixed`): MemoryX rounds its float32 master W to 16 bits as it streams it
 (half the bytes), x and dy are rounded to 16 bits, products accumulate in float32, y and dx come back in
-16 bits, dW and db in float32 for the float32 master weights and optimizer. Activations, layer norms and
-the loss run in float32 on the 16-bit values widened. Pipelined mode's step kernel is float32 only, and
-the transformer block's kernels too: both refuse a 16-bit precision (`TrainingError`).
+16 bits, dW and db in float32 for the float32 master weights and optimizer. Activations, layer norms,
+attention and the loss run in float32 on the 16-bit values widened. Pipelined mode rounds at the same
+places, its float32 master weights and optimizer state staying on the wafer (`pipeline_kernel`,
+`pipelined_stages`).
 """
 from __future__ import annotations
 
@@ -49,9 +53,11 @@ from ..sim.stats import LaunchStats
 from .data import batch, check_data
 from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
-from . import transformer
-from .model import LayerNorm, Model, TransformerBlock
+from . import layers
+from .model import Model, TransformerBlock
 from .pipelined import PipelinedRunner
+from .pipelined_stages import StagedPipeline, stage_block
+from .stage_kernels import HANDOFF_PROGRAM
 from .timeline import Timeline
 
 MODES = ("streaming", "pipelined", "auto")
@@ -90,34 +96,37 @@ class StepReport:
 
 
 def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_TILE,
-                   chunk: int = ml.DEFAULT_CHUNK) -> Device:
+                   chunk: int = ml.DEFAULT_CHUNK, stages: bool = False) -> Device:
     """A device just large enough for every launch of a step in either mode: the largest SUMMA block and
     the row blocks of weight streaming, and a column of PEs per layer, one per output neuron, of pipelined
-    mode."""
+    mode; with `stages` (a model with a transformer block that may run pipelined, `pipelined_stages`) also
+    wide enough for a region per layer side by side, for micro-batches as large as the batch."""
     width, height = len(model.layers), max(layer.out_features for layer in model.layers)
     for layer in model.layers:
-        for m, k, n in layer.products(batch_size):
-            p = summa_side(m, k, n, tile)[0]
-            width, height = max(width, p), max(height, p)
-        for rows, cols in layer.row_tensors(batch_size):
-            width, height = max(width, pes_per_row(cols, chunk)), max(height, rows)
+        w, h = stage_block(layer, batch_size, tile, chunk)
+        width, height = max(width, w), max(height, h)
+    if stages:
+        last = len(model.layers) - 1
+        blocks = [stage_block(layer, batch_size, tile, chunk, model.classes if i == last else 0)
+                  for i, layer in enumerate(model.layers)]
+        width, height = max(width, sum(w for w, _ in blocks)), max([height] + [h for _, h in blocks])
     return Device(WaferSpec(width=width, height=height))
 
 
 class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
-    `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer, one
-    column of `height` PEs per layer; dense layers and layer norms) or "auto" (pipelined if the model fits, else
-    streaming). `step(x, labels)` runs one step on a batch and returns its `StepReport`; `fit` runs many
-    over a data set; `params` is the current weights. The model is checked against the wafer (and
-    MemoryX) when the trainer is made, so one that cannot run fails at once with an error naming the
-    sizes. `micro_batch` is pipelined mode's samples per micro-batch (by default the largest divisor of the
-    batch that keeps every column busy, `pipelined.default_micro_batch`); `overlap` says whether the
-    Perfetto timeline draws weight streaming overlapped with compute (the `StepReport` gives both).
-    `precision` ("float32", "bfloat16" or "float16") is that of the dense layers' products: 16-bit runs in
-    weight-streaming mode only (see the module; "auto" then means streaming) and on models without a
-    `TransformerBlock`, else a `TrainingError` says so."""
+    `mode` is "streaming" (weights in MemoryX, `memoryx_spec`), "pipelined" (weights on the wafer: one column
+    of `height` PEs per layer for dense layers and layer norms, a region per layer for a model with a
+    transformer block) or "auto" (pipelined if the model fits, else streaming). `step(x, labels)` runs one
+    step on a batch and returns its `StepReport`; `fit` runs many over a data set; `params` is the current
+    weights. The model is checked against the wafer (and MemoryX) when the trainer is made, so one that cannot
+    run fails at once with an error naming the sizes. `micro_batch` is pipelined mode's samples per
+    micro-batch (by default the largest divisor of the batch that keeps every column busy,
+    `pipelined.default_micro_batch`); `overlap` says whether the Perfetto timeline draws weight streaming
+    overlapped with compute (the `StepReport` gives both).
+    `precision` ("float32", "bfloat16" or "float16") is that of the dense products, in every mode (see the
+    module)."""
 
     def __init__(self, model: Model, optimizer: Optimizer, batch_size: int, device: Device | None = None,
                  mode: str = "streaming", memoryx_spec: MemoryXSpec | None = None, seed: int = 0,
@@ -126,18 +135,26 @@ class Trainer:
                  overlap: bool = True, precision: str = "float32") -> None:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
-        mode = self._check_precision(model, mode, precision)
+        self._check_precision(precision)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
-        self.device = device or default_device(model, batch_size, tile, chunk)
+        # A model with a transformer block runs pipelined in stages (`pipelined_stages`), an MLP on the step
+        # kernel (`pipelined`).
+        staged = any(isinstance(layer, TransformerBlock) for layer in model.layers)
+        self.device = device or default_device(model, batch_size, tile, chunk, stages=staged and mode != "streaming")
         # What every ML kernel of weight-streaming mode is called with (one place to add options such as
         # a precision).
         self.kernel_options = dict(chunk=chunk, device=self.device)
         self.precision, self.half_dtype = precision, PRECISIONS[precision]
         params = params if params is not None else model.init_params(seed)
         self.memoryx: MemoryX | None = None
-        self.pipeline: PipelinedRunner | None = None
-        def start_pipelined() -> PipelinedRunner:
-            return PipelinedRunner(model, optimizer, batch_size, self.device, params, height, micro_batch)
+        self.pipeline: PipelinedRunner | StagedPipeline | None = None
+
+        def start_pipelined() -> PipelinedRunner | StagedPipeline:
+            if staged:
+                return StagedPipeline(model, optimizer, batch_size, self.device, params, micro_batch, precision,
+                                      tile, chunk)
+            return PipelinedRunner(model, optimizer, batch_size, self.device, params, height, micro_batch,
+                                   self.half_dtype)
 
         if mode == "auto":
             try:
@@ -160,23 +177,11 @@ class Trainer:
             self.memoryx.on_transfer = self.timeline.transfer
 
     @staticmethod
-    def _check_precision(model: Model, mode: str, precision: str) -> str:
-        """The mode to run in (streaming for "auto" with a 16-bit precision), or a `TrainingError` for a
-        precision this mode or model cannot run."""
+    def _check_precision(precision: str) -> None:
+        """A `TrainingError` for a precision that is not one of `PRECISIONS`."""
         if precision not in PRECISIONS:
             raise TrainingError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}",
                                 precision=precision)
-        if precision == "float32":
-            return mode
-        if mode == "pipelined":
-            raise TrainingError(f"mixed precision ({precision}) is weight-streaming only: pipelined mode's step "
-                                f"kernel runs float32; use mode='streaming'", precision=precision, mode=mode)
-        blocks = [i for i, layer in enumerate(model.layers) if isinstance(layer, TransformerBlock)]
-        if blocks:
-            raise TrainingError(f"mixed precision ({precision}) covers dense layers and layer norms; the "
-                                f"transformer block (layer {blocks[0]}) runs float32 only", precision=precision,
-                                layer=blocks[0])
-        return "streaming"
 
     def _start_streaming(self, params: dict[str, np.ndarray], optimizer: Optimizer,
                          memoryx_spec: MemoryXSpec | None) -> None:
@@ -223,7 +228,10 @@ class Trainer:
             raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
         self.timeline.begin_step()
         first_launch = len(self.device.launches)
-        if self.pipeline:
+        tasks = None
+        if isinstance(self.pipeline, StagedPipeline):
+            losses, tasks = self.pipeline.step(x, labels, self.timeline)
+        elif self.pipeline:
             losses, _ = self.pipeline.step(x, labels)
         else:
             self.memoryx.take_counters()
@@ -240,7 +248,7 @@ class Trainer:
             self.memoryx.update()
         self.steps += 1
         loss = float(np.mean(losses, dtype=np.float64))
-        _, overlapped_s = self.timeline.step(self.steps - 1, f"loss {loss:.4f}")
+        _, overlapped_s = self.timeline.step(self.steps - 1, f"loss {loss:.4f}", tasks)
         return self._report(loss, self.device.launches[first_launch:], overlapped_s)
 
     def to_perfetto(self, path: str | Path) -> Path:
@@ -250,36 +258,13 @@ class Trainer:
 
     def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """The layer's output, and what its backward pass needs."""
-        kw, weights = self.kernel_options, self._weights(i)
-        if isinstance(layer, TransformerBlock):
-            return transformer.forward(layer, weights, x, tile=self.tile, **kw)
-        if isinstance(layer, LayerNorm):
-            (y, mean, rstd), _ = ml.layer_norm(x, weights("gamma"), weights("beta"), layer.eps, **kw)
-            return y, (x, mean, rstd)
-        z, _ = ml.dense_forward(x, weights("w", self.half_dtype), weights("b"), tile=self.tile,
-                                precision=self.precision, **kw)
-        if layer.activation is None:
-            return z, (x, z)
-        y, _ = ml.activation_forward(z, layer.activation, **kw)
-        return y, (x, z)
+        return layers.forward(layer, self._weights(i), x, self.tile, self.precision, **self.kernel_options)
 
     def _backward(self, i: int, layer, kept: tuple, dy: np.ndarray) -> np.ndarray | None:
         """The gradient at the layer's input (None for the first dense layer); the gradients of its tensors
         go to MemoryX."""
-        kw, weights = self.kernel_options, self._weights(i)
-        if isinstance(layer, TransformerBlock):
-            dx, gradients = transformer.backward(layer, weights, kept, dy, tile=self.tile, **kw)
-        elif isinstance(layer, LayerNorm):
-            x, mean, rstd = kept
-            (dx, dgamma, dbeta), _ = ml.layer_norm_backward(x, weights("gamma"), mean, rstd, dy, **kw)
-            gradients = {"gamma": dgamma, "beta": dbeta}
-        else:
-            x, z = kept
-            if layer.activation is not None:
-                dy, _ = ml.activation_backward(z, dy, layer.activation, **kw)
-            (dx, dw, db), _ = ml.dense_backward(x, weights("w", self.half_dtype), dy, tile=self.tile,
-                                                need_dx=i > 0, precision=self.precision, **kw)
-            gradients = {"w": dw, "b": db}
+        dx, gradients = layers.backward(layer, self._weights(i), kept, dy, self.tile, need_dx=i > 0,
+                                        precision=self.precision, **self.kernel_options)
         for name, gradient in gradients.items():
             self.memoryx.receive_gradient(f"{i}.{name}", gradient)
         return dx
@@ -292,7 +277,8 @@ class Trainer:
     def _report(self, loss: float, launches: list[LaunchStats], overlapped_s: float) -> StepReport:
         compute = waiting = 0.0
         for stats in launches:
-            c, w = ml.time_split(stats)
+            # A hand-off between pipelined stages' regions is all fabric traffic.
+            c, w = (0.0, stats.seconds) if stats.program == HANDOFF_PROGRAM else ml.time_split(stats)
             compute, waiting = compute + c, waiting + w
         streamed = self.memoryx.take_counters() if self.memoryx else StreamCounters()
         return StepReport(step=self.steps - 1, mode=self.mode, loss=loss, compute_s=compute, wafer_traffic_s=waiting,

@@ -297,12 +297,13 @@ def layer_norm_backward(x: np.ndarray, gamma: np.ndarray, mean: np.ndarray, rstd
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray, chunk: int = DEFAULT_CHUNK,
-                  device: Device | None = None,
-                  stream=None) -> tuple[tuple[np.ndarray, np.ndarray], LaunchStats]:
+                  device: Device | None = None, stream=None,
+                  grad_scale: float | None = None) -> tuple[tuple[np.ndarray, np.ndarray], LaunchStats]:
     """Softmax cross-entropy of (rows, classes) logits against integer labels, and its gradient.
 
     Returns ((per-row losses, d(mean loss)/d(logits)), LaunchStats); the mean loss is
-    ``losses.mean()``."""
+    ``losses.mean()``. `grad_scale` replaces the gradient's 1 / rows (a micro-batch of a larger batch:
+    1 / the batch's rows)."""
     logits, device = _rows_setup(logits, chunk, device, 1)
     rows, classes = logits.shape
     labels = np.asarray(labels)
@@ -316,5 +317,5 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray, chunk: int = DEFAULT_C
         d_logits, d_labels = mem.put(logits), mem.put(labels.astype(np.int32))
         d_loss, d_grad = mem.empty(rows), mem.empty(logits.shape)
         stats = launch_rows(cross_entropy_kernel(chunk), rows, classes, chunk, d_logits, d_labels, d_loss, d_grad,
-                            float(1.0 / rows), stream=stream)
+                            float(1.0 / rows if grad_scale is None else grad_scale), stream=stream)
         return (mem.get(d_loss), mem.get(d_grad)), stats
