@@ -227,6 +227,12 @@ class WaferSpec:
         data["defects"] = [list(p) for p in self.defects]
         return data
 
+    @functools.cached_property
+    def cache_key(self) -> str:
+        """Every field, as one string: the key of caches by spec (compiled kernels, traced routes). Kept on
+        the (frozen) spec: `to_dict` costs milliseconds, and small launches ask for it every time."""
+        return repr(self.to_dict())
+
     def replace(self, **changes: Any) -> "WaferSpec":
         """A copy with some fields changed (validated again)."""
         self._check_field_names(changes, "WaferSpec.replace")

@@ -85,7 +85,12 @@ def decode_at(words: Sequence[int], pc: int) -> Instr:
 
 def decode(words: Sequence[int]) -> list[tuple[int, Instr]]:
     """All instructions of a code segment as (word address, instruction)."""
-    return list(_decode_segment((np.asarray(words, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).tobytes()))
+    return list(_decode_segment(code_bytes(words)))
+
+
+def code_bytes(words: Sequence[int]) -> bytes:
+    """A code segment as bytes of uint32 words: the key of what is kept per program (`decode`)."""
+    return (np.asarray(words, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).tobytes()
 
 
 @functools.lru_cache(maxsize=64)

@@ -62,7 +62,7 @@ class Dispatcher(Kernel):
         return KernelSignature(tuple(kinds)), words
 
     def compile(self, signature: KernelSignature, device: Device) -> Compiled:
-        key = (signature.args, device.spec.to_dict().__repr__())
+        key = (signature.args, device.spec.cache_key)
         if key not in self.cache:
             start = time.perf_counter()
             self.cache[key] = compile_kernel(self.py_func, signature, device.spec, self.boundscheck)

@@ -75,11 +75,19 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
     return {pc: best.get(pc, np.inf) for pc in decoded}
 
 
-@functools.lru_cache(maxsize=64)
-def _distances(key: tuple, targets: frozenset[str]) -> dict[int, float]:
-    """`cycles_until` for a (decoded items, cost items, code words, global latency) key; callers only read it."""
-    items, costs, code_words, latency = key
-    return cycles_until(dict(items), dict(costs), targets, code_words, latency)
+_DISTANCES: dict[tuple, dict[int, float]] = {}
+
+
+def _distances(key: tuple, targets: frozenset[str], decoded: dict[int, Instr]) -> dict[int, float]:
+    """`cycles_until` for a (code words, cost items, code length, global latency) key, kept (the last 64);
+    callers only read it."""
+    full = (*key, targets)
+    if full not in _DISTANCES:
+        if len(_DISTANCES) >= 128:
+            _DISTANCES.pop(next(iter(_DISTANCES)))
+        _code, costs, code_words, latency = key
+        _DISTANCES[full] = cycles_until(decoded, dict(costs), targets, code_words, latency)
+    return _DISTANCES[full]
 
 
 class StoreLog:
@@ -166,15 +174,16 @@ class GlobalOrder:
     """A launch's causal-order state: per-pc distances to the next store and load, and the store log."""
 
     def __init__(self, decoded: dict[int, Instr], costs: dict[str, float], code_words: int,
-                 global_latency: float) -> None:
+                 global_latency: float, code_key: bytes) -> None:
         ops = {instr.op for instr in decoded.values()}
         self.load_pcs = {pc for pc, instr in decoded.items() if instr.op in LOAD_OPS}
         self.latency = float(global_latency)
         #: Loads can only see other PEs' stores out of order when the program both loads and stores.
         self.active = bool(ops & LOAD_OPS) and bool(ops & STORE_OPS)
-        if self.active:  # (the same for every launch of a program on a spec: kept)
-            key = (tuple(decoded.items()), tuple(sorted(costs.items())), code_words, float(global_latency))
-            self.to_store, self.to_load = _distances(key, STORE_OPS), _distances(key, LOAD_OPS)
+        if self.active:  # (the same for every launch of a program on a spec: kept, by `code_key`, its words)
+            key = (code_key, tuple(sorted(costs.items())), code_words, float(global_latency))
+            self.to_store = _distances(key, STORE_OPS, decoded)
+            self.to_load = _distances(key, LOAD_OPS, decoded)
         else:
             self.to_store, self.to_load = {}, {}
         self.log = StoreLog()

@@ -142,7 +142,7 @@ class RouteTables:
         """`trace`, or its result from an earlier launch with the same routes, placement and figures."""
         region = self.region
         placement = region.placement
-        key = (repr(placement.spec.to_dict()), placement.grid, placement.block, region.first_block, region.count,
+        key = (placement.spec.cache_key, placement.grid, placement.block, region.first_block, region.count,
                channel, channel in self.merge, self.ramp_latency,
                hashlib.blake2b(masks.tobytes(), digest_size=16).digest(),
                hashlib.blake2b(np.asarray(sources, dtype=np.int64).tobytes(), digest_size=16).digest())
