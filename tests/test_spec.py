@@ -335,3 +335,10 @@ def test_16_bit_vector_lanes_per_preset_and_validation():
         with pytest.raises(SpecError) as caught:
             WaferSpec(vector_lanes_half=bad)
         assert caught.value.field == "vector_lanes_half"
+
+
+def test_cache_key_names_every_field():
+    spec = ws.WaferSpec.preset("wse2")
+    assert spec.cache_key == repr(spec.to_dict()) == ws.WaferSpec.preset("wse2").cache_key
+    for changed in (spec.replace(width=5), spec.replace(cost_cycles={**spec.cost_cycles, "alu": 2})):
+        assert changed.cache_key == repr(changed.to_dict()) != spec.cache_key
