@@ -17,11 +17,26 @@ from numba import njit
 def rank1_update_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray,
                          m: int, n: int) -> None:
     """sram[d[k] + i*n + j, pes[k]] += sram[a[k] + i, pes[k]] * sram[b[k] + j, pes[k]] for every lane k,
-    i < m, j < n. The caller guarantees every span is inside `sram` and that no lane's destination
-    overlaps its own operands (so reading the operands while writing equals reading them first)."""
+    i < m, j < n, every operand read before any destination word is written (as NumPy does). The caller
+    guarantees every span is inside `sram`."""
     lanes = len(pes)
+    x = np.empty((m, lanes), dtype=np.float32)
+    y = np.empty((n, lanes), dtype=np.float32)
+    for k in range(lanes):
+        pe = pes[k]
+        for i in range(m):
+            x[i, k] = sram[a[k] + i, pe]
+        for j in range(n):
+            y[j, k] = sram[b[k] + j, pe]
+    common = True  # the usual case: one destination address for every lane
+    for k in range(lanes):
+        common = common and d[k] == d[0]
     for i in range(m):
         for j in range(n):
-            for k in range(lanes):  # (lanes innermost: consecutive PEs are neighbours in a row)
-                pe = pes[k]
-                sram[d[k] + i * n + j, pe] += sram[a[k] + i, pe] * sram[b[k] + j, pe]
+            if common:
+                row = sram[d[0] + i * n + j]
+                for k in range(lanes):  # (lanes innermost: consecutive PEs are neighbours in a row)
+                    row[pes[k]] += x[i, k] * y[j, k]
+            else:
+                for k in range(lanes):
+                    sram[d[k] + i * n + j, pes[k]] += x[i, k] * y[j, k]

@@ -88,9 +88,8 @@ class DescriptorMixin:
 
     def _rank1_update_compiled(self, L: Lanes, ins: Instr) -> bool:
         """A float32 `vger` over lanes that share a shape (M, N) but whose addresses may differ, in one
-        compiled pass (`descriptor_kernels`). False (nothing done) where the lanes' shapes differ, a span
-        leaves the data segment (the NumPy path then reports it) or a destination overlaps its own
-        operands (NumPy reads every operand before writing)."""
+        compiled pass (`descriptor_kernels`). False (nothing done) where the lanes' shapes differ or a span
+        leaves the data segment (the NumPy path then reports it)."""
         pes = L.indices()
         shapes = self.regs[ins.c, pes]
         if not len(pes) or (shapes != shapes[0]).any():
@@ -100,9 +99,7 @@ class DescriptorMixin:
             return False
         d, a, b = (self.regs[field, pes].astype(np.int64) for field in (ins.d, ins.a, ins.b))
         size = self.program.data_words
-        inside = ((d >= 0) & (d + m * n <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)).all()
-        apart = ((d + m * n <= a) | (a + m <= d)) & ((d + m * n <= b) | (b + n <= d))
-        if not inside or not apart.all():
+        if not ((d >= 0) & (d + m * n <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)).all():
             return False
         rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
         self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])

@@ -14,6 +14,7 @@ from ..isa.encoding import Instr
 from ..isa.opcodes import DIRECTIONS, RAMP
 from . import parallel
 from .fabric import Fifo, SlotRows
+from .fifo_kernels import gather_word_runs, scatter_word_runs
 from .lanes import Lanes
 from .streams import receive_times, send_departures, waits_added
 
@@ -273,25 +274,23 @@ class ExchangeMixin:
         words = int(count.max())
         columns = np.arange(words)
         valid = columns < count[:, None]
-        flat_pes = np.repeat(pes, count)  # the valid entries, row by row
-        flat_rows = ((base + done)[:, None] + columns)[valid]
+        first_row = base + done  # each lane's first SRAM word of this step
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
         numbers = (fifo.pushed if sending else fifo.popped)[owner][:, None] + columns  # of the words moved
         slots, value_slots = numbers % fifo.depth, fifo.value_slots(numbers)
         slot_times = fifo.time.gather_run(slots, owner)
         if sending:
             later = send_departures(ready, slot_times, self.word_time, self.launch.whole_cycles)
-            values = np.zeros(valid.shape, dtype=self.sram.dtype)
-            values[valid] = self.sram[flat_rows, flat_pes]
-            fifo.value.scatter_run(value_slots, owner, values, valid)
+            values = gather_word_runs(self.sram, first_row, pes, count, words)
+            fifo.value.scatter_run(value_slots, owner, values, count)
             hop = latency if np.isscalar(latency) else latency[pes][:, None]
-            fifo.time.scatter_run(slots, owner, later + hop, valid)  # now: arrivals
+            fifo.time.scatter_run(slots, owner, later + hop, count)  # now: arrivals
             fifo.pushed[owner] += count.astype(fifo.pushed.dtype)
             step = self.word_time
         else:
             later = receive_times(ready, slot_times)
-            self.sram[flat_rows, flat_pes] = fifo.value.gather_run(value_slots, owner)[valid]
-            fifo.time.scatter_run(slots, owner, later, valid)  # now: when each slot was freed
+            scatter_word_runs(self.sram, first_row, pes, count, fifo.value.gather_run(value_slots, owner))
+            fifo.time.scatter_run(slots, owner, later, count)  # now: when each slot was freed
             fifo.popped[owner] += count.astype(fifo.popped.dtype)
             step = 0.0
         last = later[np.arange(len(pes)), count - 1]

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fifo_kernels import gather_slot_runs, scatter_slot_runs
 from .wordtypes import WordTags
 
 
 # FIFO fields up to this size are one (depth, PEs) array, so that a run of slots per PE is one gather.
 BLOCK_BYTES = 8 << 20
+
+
+def _as_index(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous int64 copy (or the array itself), so that the compiled loops see one signature."""
+    return np.ascontiguousarray(array, dtype=np.int64)
 
 
 class SlotRows:
@@ -69,7 +75,7 @@ class SlotRows:
 
         Rows of a large field are read a column at a time when every PE is at the same slot (lockstep)."""
         if self.block is not None:
-            return self.block[slots, pes[:, None]]
+            return gather_slot_runs(self.block, _as_index(slots), _as_index(pes))
         if len(pes) and (slots == slots[0]).all():
             out = np.empty(slots.shape, dtype=self.dtype)
             for j, slot in enumerate(slots[0]):
@@ -77,9 +83,13 @@ class SlotRows:
             return out
         return self.gather(slots.reshape(-1), np.repeat(pes, slots.shape[1])).reshape(slots.shape)
 
-    def scatter_run(self, slots: np.ndarray, pes: np.ndarray, values: np.ndarray, valid: np.ndarray) -> None:
-        """The inverse of `gather_run` for the entries where `valid` (same shape as `values`) holds."""
-        if self.block is None and len(pes) and (slots == slots[0]).all():
+    def scatter_run(self, slots: np.ndarray, pes: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
+        """The inverse of `gather_run` for the first counts[i] entries of each lane i."""
+        if self.block is not None:
+            scatter_slot_runs(self.block, _as_index(slots), _as_index(pes), values, _as_index(counts))
+            return
+        valid = np.arange(slots.shape[1]) < counts[:, None]
+        if len(pes) and (slots == slots[0]).all():
             for j, slot in enumerate(slots[0]):
                 column = valid[:, j]
                 self[int(slot)][pes[column]] = values[column, j]

@@ -18,6 +18,7 @@ from ..errors import RouteError
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
 from .fabric import Fifo
+from .fifo_kernels import gather_word_runs
 from .lanes import Lanes
 from .routing import Deliveries
 from .streams import send_departures, waits_added
@@ -189,14 +190,13 @@ class RoutedExchangeMixin:
         np.maximum(slot_free, _per_lane(np.maximum, free, lane, len(pes), -np.inf), out=slot_free)
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
         later += self._share_links(table, rows, later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
-        values = np.zeros(valid.shape, dtype=self.sram.dtype)
-        values[valid] = self.sram[((base + done)[:, None] + columns)[valid], np.repeat(pes, count)]
-        valid_d = valid[lane]
+        values = gather_word_runs(self.sram, base + done, pes, count, words)
+        count_d = count[lane]
         arrival = later[lane] + table.latency[entry][:, None]
         last = count[lane] - 1
         self._check_arrival_order(channel, dest, pes[lane], arrival[:, 0], arrival[np.arange(len(dest)), last])
-        fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], valid_d)
-        fifo.time.scatter_run(slots, dest, arrival, valid_d)
+        fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], count_d)
+        fifo.time.scatter_run(slots, dest, arrival, count_d)
         fifo.pushed[dest] += count[lane].astype(fifo.pushed.dtype)
         last = later[np.arange(len(pes)), count - 1]
         self.stall[pes] = waits_added(self.stall[pes], later, last, ready, count, self.word_time, valid,
