@@ -18,7 +18,7 @@ from ..errors import RouteError
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
 from .fabric import Fifo
-from .fifo_kernels import gather_word_runs
+from .fifo_kernels import gather_word_runs, routed_deliver, routed_slot_free
 from .lanes import Lanes
 from .routing import Deliveries
 from .streams import send_departures, waits_added
@@ -143,7 +143,7 @@ class RoutedExchangeMixin:
         """Whether two of these sources reach a common receiver (only on a channel whose route merges)."""
         entry, _ = RoutedExchangeMixin._expand(table.start, rows)
         dest = table.dest[entry]
-        return len(np.unique(dest)) < len(dest)
+        return len(dest) > 1 and int(np.bincount(dest).max()) > 1  # (receivers are PEs of the wave: a count each)
 
     def _routed_send_in_turn(self, pc: int, ins: Instr, next_pc: int, cost: float, L: Lanes):
         """Senders that share receivers on a merging channel, one after the other: earliest first, then
@@ -183,20 +183,31 @@ class RoutedExchangeMixin:
         columns = np.arange(words)
         valid = columns < count[:, None]
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
-        numbers = fifo.pushed[dest][:, None] + columns  # of the words sent
-        slots = numbers % fifo.depth
+        first_word = fifo.pushed[dest].astype(np.int64)  # the number of each receiver's first word
+        path_latency = table.latency[entry]  # (float64, from `routing.trace`)
+        # Single-block FIFO fields (`fabric.SlotRows`): one compiled pass per direction, else NumPy.
+        compiled = fifo.time.block is not None and fifo.value.block is not None
+        if compiled:
+            free = routed_slot_free(fifo.time.block, dest, lane, path_latency, first_word, len(pes), words)
+        else:
+            slots = (first_word[:, None] + columns) % fifo.depth
+            free = _per_lane(np.maximum, fifo.time.gather_run(slots, dest) - path_latency[:, None], lane, len(pes),
+                             -np.inf)  # (as in `_routed_send`)
         slot_free = np.zeros((len(pes), words), dtype=self.time_dtype)
-        free = fifo.time.gather_run(slots, dest) - table.latency[entry][:, None]  # (as in `_routed_send`)
-        np.maximum(slot_free, _per_lane(np.maximum, free, lane, len(pes), -np.inf), out=slot_free)
+        np.maximum(slot_free, free, out=slot_free)
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
         later += self._share_links(table, rows, later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
         values = gather_word_runs(self.sram, base + done, pes, count, words)
         count_d = count[lane]
-        arrival = later[lane] + table.latency[entry][:, None]
-        last = count[lane] - 1
-        self._check_arrival_order(channel, dest, pes[lane], arrival[:, 0], arrival[np.arange(len(dest)), last])
-        fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], count_d)
-        fifo.time.scatter_run(slots, dest, arrival, count_d)
+        self._check_arrival_order(channel, dest, pes[lane], later[lane, 0] + path_latency,
+                                  later[lane, count_d - 1] + path_latency)
+        if compiled:
+            routed_deliver(fifo.time.block, fifo.value.block, dest, lane, path_latency, first_word, values, later,
+                           count)
+        else:
+            numbers = first_word[:, None] + columns
+            fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], count_d)
+            fifo.time.scatter_run(numbers % fifo.depth, dest, later[lane] + path_latency[:, None], count_d)
         fifo.pushed[dest] += count[lane].astype(fifo.pushed.dtype)
         last = later[np.arange(len(pes)), count - 1]
         self.stall[pes] = waits_added(self.stall[pes], later, last, ready, count, self.word_time, valid,
