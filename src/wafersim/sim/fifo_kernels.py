@@ -2,9 +2,11 @@
 
 A vector transfer of L lanes moving W words each reads and writes (L, W) entries of (slots, PEs) arrays.
 NumPy's two-array fancy indexing (and the boolean selections of the valid entries before it) cost several
-times what these loops do; they move the same entries in the same order (of two writes to one entry the
-later wins, as in NumPy's assignment), converting values as NumPy's assignment does, so the results are
-identical.
+times what these loops do; they move the same entries (of two writes to one entry the later one in row-major
+(lane, word) order wins, as in NumPy's assignment), converting values as NumPy's assignment does, so the
+results are identical. Every loop runs word by word with the lanes innermost: rows of a field are 4 * PEs
+bytes apart, and lanes in lockstep then read and write each row contiguously instead of touching a row per
+word (rows a power-of-two stride apart share cache sets).
 """
 from __future__ import annotations
 
@@ -17,21 +19,22 @@ def gather_slot_runs(block: np.ndarray, slots: np.ndarray, pes: np.ndarray) -> n
     """out[i, j] = block[slots[i, j], pes[i]]."""
     lanes, words = slots.shape
     out = np.empty((lanes, words), dtype=block.dtype)
-    for i in range(lanes):
-        pe = pes[i]
-        for j in range(words):
-            out[i, j] = block[slots[i, j], pe]
+    for j in range(words):
+        for i in range(lanes):
+            out[i, j] = block[slots[i, j], pes[i]]
     return out
 
 
 @njit(cache=True, nogil=True)
 def scatter_slot_runs(block: np.ndarray, slots: np.ndarray, pes: np.ndarray, values: np.ndarray,
                       counts: np.ndarray) -> None:
-    """block[slots[i, j], pes[i]] = values[i, j] for j < counts[i], lane by lane."""
-    for i in range(len(pes)):
-        pe = pes[i]
-        for j in range(counts[i]):
-            block[slots[i, j], pe] = values[i, j]
+    """block[slots[i, j], pes[i]] = values[i, j] for j < counts[i] (each (slot, PE) written at most once:
+    a lane's run of slots is shorter than the ring, and lanes are distinct PEs)."""
+    lanes, words = slots.shape
+    for j in range(words):
+        for i in range(lanes):
+            if j < counts[i]:
+                block[slots[i, j], pes[i]] = values[i, j]
 
 
 @njit(cache=True, nogil=True)
@@ -39,46 +42,49 @@ def gather_word_runs(sram: np.ndarray, first: np.ndarray, pes: np.ndarray, count
                      words: int) -> np.ndarray:
     """out[i, j] = sram[first[i] + j, pes[i]] for j < counts[i], zero after: (lanes, words)."""
     out = np.zeros((len(pes), words), dtype=sram.dtype)
-    for i in range(len(pes)):
-        pe = pes[i]
-        for j in range(counts[i]):
-            out[i, j] = sram[first[i] + j, pe]
+    for j in range(words):
+        for i in range(len(pes)):
+            if j < counts[i]:
+                out[i, j] = sram[first[i] + j, pes[i]]
     return out
 
 
 @njit(cache=True, nogil=True)
 def scatter_word_runs(sram: np.ndarray, first: np.ndarray, pes: np.ndarray, counts: np.ndarray,
                       values: np.ndarray) -> None:
-    """sram[first[i] + j, pes[i]] = values[i, j] for j < counts[i], lane by lane."""
-    for i in range(len(pes)):
-        pe = pes[i]
-        for j in range(counts[i]):
-            sram[first[i] + j, pe] = values[i, j]
+    """sram[first[i] + j, pes[i]] = values[i, j] for j < counts[i] (distinct lanes: distinct PEs)."""
+    for j in range(values.shape[1]):
+        for i in range(len(pes)):
+            if j < counts[i]:
+                sram[first[i] + j, pes[i]] = values[i, j]
 
 
 @njit(cache=True, nogil=True)
 def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray, pes: np.ndarray,
                       first_word: np.ndarray, ready: np.ndarray, counts: np.ndarray, first_row: np.ndarray,
                       words: int) -> np.ndarray:
-    """A bulk receive of counts[i] words by each lane i from its own FIFO (`exchange._stream_bulk`): word j
-    (number first_word[i] + j) is taken at max(taken[j - 1], its arrival) (taken[-1] = ready[i]), its value
-    goes to SRAM word first_row[i] + j, and its slot's time becomes the take time. Returns the take times,
-    (lanes, words) float64; entries past a lane's count repeat its last take (callers ignore them)."""
+    """A bulk receive of counts[i] words by each lane i (distinct PEs) from its own FIFO
+    (`exchange._stream_bulk`): word j (number first_word[i] + j) is taken at max(taken[j - 1], its arrival)
+    (taken[-1] = ready[i]), its value goes to SRAM word first_row[i] + j, and its slot's time becomes the
+    take time. Returns the take times, (lanes, words) float64; entries past a lane's count repeat its last
+    take (callers ignore them)."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
-    taken = np.empty((len(pes), words), dtype=np.float64)
-    for i in range(len(pes)):
-        pe = pes[i]
-        latest = ready[i]
-        for j in range(words):
+    lanes = len(pes)
+    taken = np.empty((lanes, words), dtype=np.float64)
+    latest = ready.copy()
+    slot, value_slot = first_word % depth, first_word % value_depth  # (then stepped: no divisions)
+    for j in range(words):
+        for i in range(lanes):
             if j < counts[i]:
-                number = first_word[i] + j
-                slot = number % depth
-                arrival = np.float64(time_block[slot, pe])
-                if arrival > latest:
-                    latest = arrival
-                sram[first_row[i] + j, pe] = value_block[number % value_depth, pe]
-                time_block[slot, pe] = latest
-            taken[i, j] = latest
+                pe = pes[i]
+                arrival = np.float64(time_block[slot[i], pe])
+                if arrival > latest[i]:
+                    latest[i] = arrival
+                sram[first_row[i] + j, pe] = value_block[value_slot[i], pe]
+                time_block[slot[i], pe] = latest[i]
+                slot[i] = slot[i] + 1 if slot[i] + 1 < depth else 0
+                value_slot[i] = value_slot[i] + 1 if value_slot[i] + 1 < value_depth else 0
+            taken[i, j] = latest[i]
     return taken
 
 
@@ -90,12 +96,13 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
     reaches every receiver after the word `depth` ahead of it was popped there (`routed`)."""
     depth = time_block.shape[0]
     out = np.full((lanes, words), -np.inf)
-    for e in range(len(dest)):
-        pe, row = dest[e], lane[e]
-        for j in range(words):
-            free = time_block[(first_word[e] + j) % depth, pe] - latency[e]
-            if free > out[row, j]:
-                out[row, j] = free
+    slot = first_word % depth
+    for j in range(words):
+        for e in range(len(dest)):
+            free = time_block[slot[e], dest[e]] - latency[e]
+            if free > out[lane[e], j]:
+                out[lane[e], j] = free
+            slot[e] = slot[e] + 1 if slot[e] + 1 < depth else 0
     return out
 
 
@@ -103,12 +110,16 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
 def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
                    latency: np.ndarray, first_word: np.ndarray, values: np.ndarray, departures: np.ndarray,
                    counts: np.ndarray) -> None:
-    """Write the first counts[lane[e]] words of each receiver e's sender into its FIFO: values, and the
-    arrival times departure + latency[e] (`routed`)."""
+    """Write the first counts[lane[e]] words of each receiver e's sender into its FIFO (receivers distinct):
+    values, and the arrival times departure + latency[e] (`routed`)."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
-    for e in range(len(dest)):
-        pe, row = dest[e], lane[e]
-        for j in range(counts[row]):
-            number = first_word[e] + j
-            value_block[number % value_depth, pe] = values[row, j]
-            time_block[number % depth, pe] = departures[row, j] + latency[e]
+    slot, value_slot = first_word % depth, first_word % value_depth
+    for j in range(values.shape[1]):
+        for e in range(len(dest)):
+            row = lane[e]
+            if j < counts[row]:
+                pe = dest[e]
+                value_block[value_slot[e], pe] = values[row, j]
+                time_block[slot[e], pe] = departures[row, j] + latency[e]
+                slot[e] = slot[e] + 1 if slot[e] + 1 < depth else 0
+                value_slot[e] = value_slot[e] + 1 if value_slot[e] + 1 < value_depth else 0
