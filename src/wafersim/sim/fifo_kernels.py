@@ -96,13 +96,15 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
     reaches every receiver after the word `depth` ahead of it was popped there (`routed`)."""
     depth = time_block.shape[0]
     out = np.full((lanes, words), -np.inf)
-    slot = first_word % depth
-    for j in range(words):
+    first_slot = first_word % depth
+    for j in range(words):  # (words <= depth: a slot index wraps at most once)
         for e in range(len(dest)):
-            free = time_block[slot[e], dest[e]] - latency[e]
+            slot = first_slot[e] + j
+            if slot >= depth:
+                slot -= depth
+            free = time_block[slot, dest[e]] - latency[e]
             if free > out[lane[e], j]:
                 out[lane[e], j] = free
-            slot[e] = slot[e] + 1 if slot[e] + 1 < depth else 0
     return out
 
 
@@ -113,13 +115,16 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
     """Write the first counts[lane[e]] words of each receiver e's sender into its FIFO (receivers distinct):
     values, and the arrival times departure + latency[e] (`routed`)."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
-    slot, value_slot = first_word % depth, first_word % value_depth
-    for j in range(values.shape[1]):
+    first_slot, first_value_slot = first_word % depth, first_word % value_depth
+    for j in range(values.shape[1]):  # (counts <= the queues the rings hold: an index wraps at most once)
         for e in range(len(dest)):
             row = lane[e]
             if j < counts[row]:
                 pe = dest[e]
-                value_block[value_slot[e], pe] = values[row, j]
-                time_block[slot[e], pe] = departures[row, j] + latency[e]
-                slot[e] = slot[e] + 1 if slot[e] + 1 < depth else 0
-                value_slot[e] = value_slot[e] + 1 if value_slot[e] + 1 < value_depth else 0
+                slot, value_slot = first_slot[e] + j, first_value_slot[e] + j
+                if slot >= depth:
+                    slot -= depth
+                if value_slot >= value_depth:
+                    value_slot -= value_depth
+                value_block[value_slot, pe] = values[row, j]
+                time_block[slot, pe] = departures[row, j] + latency[e]
