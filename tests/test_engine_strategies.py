@@ -235,3 +235,29 @@ def test_mixed_precision_gemm_is_identical_under_every_strategy():
     a, b = (f32(12, 12) - 0.5).astype(np.float16), (f32(12, 12) - 0.5).astype(np.float16)
     c, _ = run_every_strategy(lambda: matmul_mixed(a, b, "float16", tile=4, device=ws.Device(spec)))
     np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passes(monkeypatch):
+    """A block large enough that its groups run NumPy executors (not the per-PE interpreter): the compiled
+    rank-1 updates and background receives must change nothing, and must have run."""
+    from wafersim.sim import background, descriptors
+
+    calls = {"vger": 0, "recva": 0}
+
+    def counted(name, function):
+        def run(*args):
+            calls[name] += 1
+            return function(*args)
+        return run
+
+    monkeypatch.setattr(descriptors, "rank1_update_float32", counted("vger", descriptors.rank1_update_float32))
+    monkeypatch.setattr(background, "background_receive_step", counted("recva", background.background_receive_step))
+    p, tile = 12, 8
+    a, b = f32(p * tile, p * tile), f32(p * tile, p * tile)
+    runs = []
+    for strategy in (Strategy(compiled_descriptors=False, compiled_background=False), FAST):
+        with forced(strategy):
+            runs.append(gemm.gemm(a, b, p))
+    assert calls["vger"] and calls["recva"]
+    assert_same_run(*runs)
+    np.testing.assert_allclose(runs[1][0], a.astype(np.float64) @ b, rtol=1e-4)
