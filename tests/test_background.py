@@ -231,11 +231,11 @@ def test_background_transfers_carry_word_types_like_blocking_ones():
 ])
 @pytest.mark.parametrize("mode", ["wait-at-once", "overlap"])
 def test_compiled_background_receives_are_identical_to_numpy_ones(spec, mode, monkeypatch):
-    from wafersim.sim import background
+    from wafersim.sim import background_kernels
 
     calls = []
-    step = background.background_receive_step
-    monkeypatch.setattr(background, "background_receive_step", lambda *args: calls.append(1) or step(*args))
+    step = background_kernels.background_receive_step
+    monkeypatch.setattr(background_kernels, "background_receive_step", lambda *args: calls.append(1) or step(*args))
     results = []
     for forced in (strategy.Strategy(compiled_background=False), strategy.FAST):
         with strategy.forced(forced):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from wafersim.sim import descriptors
+from wafersim.sim import descriptor_kernels
 from wafersim.sim.descriptor_kernels import rank1_update_float32
 from wafersim.sim.strategy import Strategy, forced
 
@@ -58,7 +58,8 @@ def test_vger_with_per_pe_addresses_is_identical_compiled_or_not(monkeypatch):
     pes = 24
     x, y, c = (rng.random((pes, k), dtype=np.float32) for k in (8, 6, 24))
     calls = []
-    monkeypatch.setattr(descriptors, "rank1_update_float32", lambda *args: calls.append(1) or rank1_update_float32(*args))
+    monkeypatch.setattr(descriptor_kernels, "rank1_update_float32",
+                        lambda *args: calls.append(1) or rank1_update_float32(*args))
     runs = []
     # (NumPy executors on both sides: the per-PE interpreter would run this small group itself)
     for strategy in (Strategy(compiled=False, compiled_descriptors=False), Strategy(compiled=False)):

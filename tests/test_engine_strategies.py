@@ -240,7 +240,7 @@ def test_mixed_precision_gemm_is_identical_under_every_strategy():
 def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passes(monkeypatch):
     """A block large enough that its groups run NumPy executors (not the per-PE interpreter): the compiled
     rank-1 updates and background receives must change nothing, and must have run."""
-    from wafersim.sim import background, descriptors
+    from wafersim.sim import background_kernels, descriptor_kernels
 
     calls = {"vger": 0, "recva": 0}
 
@@ -250,8 +250,10 @@ def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passe
             return function(*args)
         return run
 
-    monkeypatch.setattr(descriptors, "rank1_update_float32", counted("vger", descriptors.rank1_update_float32))
-    monkeypatch.setattr(background, "background_receive_step", counted("recva", background.background_receive_step))
+    monkeypatch.setattr(descriptor_kernels, "rank1_update_float32",
+                        counted("vger", descriptor_kernels.rank1_update_float32))
+    monkeypatch.setattr(background_kernels, "background_receive_step",
+                        counted("recva", background_kernels.background_receive_step))
     p, tile = 12, 8
     a, b = f32(p * tile, p * tile), f32(p * tile, p * tile)
     runs = []

@@ -20,7 +20,6 @@ import numpy as np
 
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
-from .background_kernels import DONE, background_receive_step
 from .exchange import BULK_MAX_LANES
 from .lanes import Lanes
 from .wordtypes import RAW
@@ -90,16 +89,18 @@ class BackgroundMixin:
                           state: np.ndarray) -> list | None:
         """`_background` of a `recva` in one compiled pass; None (nothing changed) where the kernel leaves a
         lane to the NumPy path (an empty transfer, or one outside SRAM: charged or reported there)."""
+        from . import background_kernels  # (imports Numba: only launches with background receives load it)
+
         fifo = self._fifo(ins.dir, ins.ch)
         pes = L.idx
         finished = np.empty(len(pes), dtype=bool)
         moved = np.empty(len(pes), dtype=bool)
-        status = background_receive_step(
+        status = background_kernels.background_receive_step(
             pes.astype(np.int64, copy=False), self.regs[ins.a, pes].astype(np.int64),
             self.regs[ins.b, pes].astype(np.int64), self.progress, self.cycle, self.stall, state, fifo.pushed,
             fifo.popped, fifo.time.block, fifo.value.block, self.sram, float(cost), self.launch.whole_cycles,
             finished, moved)
-        if status != DONE:
+        if status != background_kernels.DONE:
             return None
         if moved.any():
             self._progress(fifo, False, pes[moved])

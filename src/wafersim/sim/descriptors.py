@@ -21,7 +21,6 @@ import numpy as np
 from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT
-from .descriptor_kernels import rank1_update_float32
 from .lanes import Lanes
 
 DESCRIPTOR_OPS = frozenset({"vcopys", "vger"})
@@ -101,7 +100,9 @@ class DescriptorMixin:
         size = self.program.data_words
         if not ((d >= 0) & (d + m * n <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)).all():
             return False
-        rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
+        from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
+
+        descriptor_kernels.rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
         self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
         return True
 

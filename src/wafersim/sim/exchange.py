@@ -13,8 +13,7 @@ from ..errors import MemoryAccessError, MeshBoundaryError
 from ..isa.encoding import Instr
 from ..isa.opcodes import DIRECTIONS, RAMP
 from . import parallel
-from .fabric import Fifo, SlotRows
-from .fifo_kernels import gather_word_runs, receive_slot_runs, scatter_word_runs
+from .fabric import Fifo, SlotRows, compiled_movers
 from .lanes import Lanes
 from .streams import receive_times, send_departures, waits_added
 
@@ -295,7 +294,7 @@ class ExchangeMixin:
         numbers = fifo.pushed[owner][:, None] + np.arange(words)  # of the words moved
         slots = numbers % fifo.depth
         later = send_departures(ready, fifo.time.gather_run(slots, owner), self.word_time, self.launch.whole_cycles)
-        values = gather_word_runs(self.sram, first_row, pes, count, words)
+        values = compiled_movers().gather_word_runs(self.sram, first_row, pes, count, words)
         fifo.value.scatter_run(fifo.value_slots(numbers), owner, values, count)
         hop = latency if np.isscalar(latency) else latency[pes][:, None]
         fifo.time.scatter_run(slots, owner, later + hop, count)  # now: arrivals
@@ -308,13 +307,14 @@ class ExchangeMixin:
         (lanes, words). One compiled pass where the FIFO's fields are single blocks (`fabric.SlotRows`)."""
         first_word = fifo.popped[pes].astype(np.int64)
         if fifo.time.block is not None and fifo.value.block is not None:
-            later = receive_slot_runs(fifo.time.block, fifo.value.block, self.sram, pes.astype(np.int64),
+            later = compiled_movers().receive_slot_runs(fifo.time.block, fifo.value.block, self.sram, pes.astype(np.int64),
                                       first_word, ready, count, first_row, words)
         else:
             numbers = first_word[:, None] + np.arange(words)
             slots = numbers % fifo.depth
             later = receive_times(ready, fifo.time.gather_run(slots, pes))
-            scatter_word_runs(self.sram, first_row, pes, count, fifo.value.gather_run(fifo.value_slots(numbers), pes))
+            compiled_movers().scatter_word_runs(self.sram, first_row, pes, count,
+                                              fifo.value.gather_run(fifo.value_slots(numbers), pes))
             fifo.time.scatter_run(slots, pes, later, count)  # now: when each slot was freed
         fifo.popped[pes] += count.astype(fifo.popped.dtype)
         return later

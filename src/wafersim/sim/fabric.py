@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fifo_kernels import gather_slot_runs, scatter_slot_runs
 from .wordtypes import WordTags
 
 
 # FIFO fields up to this size are one (depth, PEs) array, so that a run of slots per PE is one gather.
 BLOCK_BYTES = 8 << 20
+
+
+def compiled_movers():
+    """The `fifo_kernels` module, imported on first use: it imports Numba (some 150 MiB of memory), which
+    only launches that stream words in bulk need."""
+    from . import fifo_kernels
+
+    return fifo_kernels
 
 
 def _as_index(array: np.ndarray) -> np.ndarray:
@@ -75,7 +82,7 @@ class SlotRows:
 
         Rows of a large field are read a column at a time when every PE is at the same slot (lockstep)."""
         if self.block is not None:
-            return gather_slot_runs(self.block, _as_index(slots), _as_index(pes))
+            return compiled_movers().gather_slot_runs(self.block, _as_index(slots), _as_index(pes))
         if len(pes) and (slots == slots[0]).all():
             out = np.empty(slots.shape, dtype=self.dtype)
             for j, slot in enumerate(slots[0]):
@@ -86,7 +93,7 @@ class SlotRows:
     def scatter_run(self, slots: np.ndarray, pes: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
         """The inverse of `gather_run` for the first counts[i] entries of each lane i."""
         if self.block is not None:
-            scatter_slot_runs(self.block, _as_index(slots), _as_index(pes), values, _as_index(counts))
+            compiled_movers().scatter_slot_runs(self.block, _as_index(slots), _as_index(pes), values, _as_index(counts))
             return
         valid = np.arange(slots.shape[1]) < counts[:, None]
         if len(pes) and (slots == slots[0]).all():

@@ -17,8 +17,7 @@ import numpy as np
 from ..errors import RouteError
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
-from .fabric import Fifo
-from .fifo_kernels import gather_word_runs, routed_deliver, routed_slot_free
+from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
 from .routing import Deliveries
 from .streams import send_departures, waits_added
@@ -240,7 +239,7 @@ class RoutedExchangeMixin:
         # Single-block FIFO fields (`fabric.SlotRows`): one compiled pass per direction, else NumPy.
         compiled = fifo.time.block is not None and fifo.value.block is not None
         if compiled:
-            free = routed_slot_free(fifo.time.block, dest, lane, path_latency, first_word, len(pes), words)
+            free = compiled_movers().routed_slot_free(fifo.time.block, dest, lane, path_latency, first_word, len(pes), words)
         else:
             slots = (first_word[:, None] + columns) % fifo.depth
             free = _per_lane(np.maximum, fifo.time.gather_run(slots, dest) - path_latency[:, None], lane, len(pes),
@@ -249,13 +248,13 @@ class RoutedExchangeMixin:
         np.maximum(slot_free, free, out=slot_free)
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
         later += self._share_links(table, rows, later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
-        values = gather_word_runs(self.sram, base + done, pes, count, words)
+        values = compiled_movers().gather_word_runs(self.sram, base + done, pes, count, words)
         count_d = count[lane]
         self._check_arrival_order(channel, dest, pes[lane], later[lane, 0] + path_latency,
                                   later[lane, count_d - 1] + path_latency)
         if compiled:
-            routed_deliver(fifo.time.block, fifo.value.block, dest, lane, path_latency, first_word, values, later,
-                           count)
+            compiled_movers().routed_deliver(fifo.time.block, fifo.value.block, dest, lane, path_latency, first_word,
+                                           values, later, count)
         else:
             numbers = first_word[:, None] + columns
             fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], count_d)

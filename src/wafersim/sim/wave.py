@@ -198,7 +198,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
                 picked = sleeping.pick(owners - offset)
                 if not len(picked):
                     continue
-                woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
+                if len(picked) == sleeping.count:  # all of them (a multicast's receivers): no new sets
+                    woken, rest = sleeping, None
+                else:
+                    woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
             if rest is None or rest.count == 0:
                 del self.asleep[pc]
             else:
