@@ -263,3 +263,16 @@ def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passe
     assert calls["vger"] and calls["recva"]
     assert_same_run(*runs)
     np.testing.assert_allclose(runs[1][0], a.astype(np.float64) @ b, rtol=1e-4)
+
+
+def test_streams_over_fifos_kept_row_by_row_are_identical_under_every_strategy(monkeypatch):
+    """FIFO fields of wafer-scale waves are kept row by row (`fabric.BLOCK_BYTES`), where the compiled
+    movers do not apply and bulk streams take their NumPy paths: forced here on a small GEMM."""
+    from wafersim.sim import fabric
+
+    monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)
+    p, tile = 4, 4
+    a, b = f32(p * tile, p * tile), f32(p * tile, p * tile)
+    spec = ws.WaferSpec(width=p, height=p, fifo_depth=3)
+    c, _ = run_every_strategy(lambda: gemm.gemm(a, b, p, device=ws.Device(spec)))
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4)
