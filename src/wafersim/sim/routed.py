@@ -132,7 +132,7 @@ class RoutedExchangeMixin:
 
     def _expanded(self, table: Deliveries, rows: np.ndarray, links: bool = False) -> _Expansion:
         """`_Expansion` of these rows of `table`, from the wave's cache when these senders streamed before."""
-        cache = self.__dict__.setdefault("_expansions", {})
+        cache = self.expansions
         key = (id(table), links, rows.tobytes())
         kept = cache.get(key)
         if kept is None or kept.table is not table:
