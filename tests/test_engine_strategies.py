@@ -255,3 +255,44 @@ def test_lockstep_vector_transfers_of_large_groups_are_identical(spec, monkeypat
     out, stats = run_every_strategy(lambda: heat_tiled.heat_tiled(u, 0.1, 3, 3, device=device()))
     np.testing.assert_array_equal(out, heat.heat(u, 0.1, 3)[0])  # (bit for bit: see kernels.heat_tiled)
     assert any(taken)  # the fast strategies took the path
+
+
+def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passes(monkeypatch):
+    """A block large enough that its groups run NumPy executors (not the per-PE interpreter): the compiled
+    rank-1 updates and background receives must change nothing, and must have run."""
+    from wafersim.sim import background_kernels, descriptor_kernels
+
+    calls = {"vger": 0, "recva": 0}
+
+    def counted(name, function):
+        def run(*args):
+            calls[name] += 1
+            return function(*args)
+        return run
+
+    monkeypatch.setattr(descriptor_kernels, "rank1_update_float32",
+                        counted("vger", descriptor_kernels.rank1_update_float32))
+    monkeypatch.setattr(background_kernels, "background_receive_step",
+                        counted("recva", background_kernels.background_receive_step))
+    p, tile = 12, 8
+    a, b = f32(p * tile, p * tile), f32(p * tile, p * tile)
+    runs = []
+    for strategy in (Strategy(compiled_descriptors=False, compiled_background=False), FAST):
+        with forced(strategy):
+            runs.append(gemm.gemm(a, b, p))
+    assert calls["vger"] and calls["recva"]
+    assert_same_run(*runs)
+    np.testing.assert_allclose(runs[1][0], a.astype(np.float64) @ b, rtol=1e-4)
+
+
+def test_streams_over_fifos_kept_row_by_row_are_identical_under_every_strategy(monkeypatch):
+    """FIFO fields of wafer-scale waves are kept row by row (`fabric.BLOCK_BYTES`), where the compiled
+    movers do not apply and bulk streams take their NumPy paths: forced here on a small GEMM."""
+    from wafersim.sim import fabric
+
+    monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)
+    p, tile = 4, 4
+    a, b = f32(p * tile, p * tile), f32(p * tile, p * tile)
+    spec = ws.WaferSpec(width=p, height=p, fifo_depth=3)
+    c, _ = run_every_strategy(lambda: gemm.gemm(a, b, p, device=ws.Device(spec)))
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4)

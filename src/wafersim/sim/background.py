@@ -19,7 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..isa.encoding import Instr
+from ..isa.opcodes import RAMP
+from .exchange import BULK_MAX_LANES
 from .lanes import Lanes
+from .wordtypes import RAW
 
 # Rows of a channel's per-PE background state.
 _ISSUE, _STALL, _CLOCK = range(3)
@@ -44,6 +47,10 @@ class BackgroundMixin:
         """recva / senda: the stream of a recvv / sendv, on the transfer's clock; the PE's clock and stall kept."""
         state = self._background_state(ins.op, ins)
         L = lanes.to_index_form(self.n)
+        if ins.op == "recva" and self._compiled_receive_applies(ins, L):
+            out = self._compiled_receive(pc, ins, next_pc, cost, L, state)
+            if out is not None:
+                return out
         pes = L.idx
         starting = self.progress[pes] == 0
         first, resumed = pes[starting], pes[~starting]
@@ -61,6 +68,45 @@ class BackgroundMixin:
             waiting = out[1][1].indices()
             idle = waiting[self.progress[waiting] == 0]
             self.cycle[idle] = state[_ISSUE, idle]
+        return out
+
+    def _compiled_receive_applies(self, ins: Instr, L: Lanes) -> bool:
+        """Whether a `recva` step of these lanes may run in `background_kernels` (the bulk strategy, no
+        trace, word types that need no check, single-block FIFO fields, neighbours where it names one)."""
+        strategy = self.strategy
+        if not (strategy.compiled_background and strategy.bulk_streams and self.tracer is None
+                and L.count <= BULK_MAX_LANES):
+            return False
+        fifo = self._fifo(ins.dir, ins.ch)
+        tags = fifo.tags
+        if not (ins.flags == RAW or (tags.slots is None and tags.uniform in (None, RAW, ins.flags))):
+            return False  # (`_typed_recv` checks the words' types)
+        if fifo.time.block is None or fifo.value.block is None:
+            return False
+        return ins.dir == RAMP or bool(self.region.has_neighbor(ins.dir)[L.idx].all())
+
+    def _compiled_receive(self, pc: int, ins: Instr, next_pc: int, cost: float, L: Lanes,
+                          state: np.ndarray) -> list | None:
+        """`_background` of a `recva` in one compiled pass; None (nothing changed) where the kernel leaves a
+        lane to the NumPy path (an empty transfer, or one outside SRAM: charged or reported there)."""
+        from . import background_kernels  # (imports Numba: only launches with background receives load it)
+
+        fifo = self._fifo(ins.dir, ins.ch)
+        pes = L.idx
+        finished = np.empty(len(pes), dtype=bool)
+        moved = np.empty(len(pes), dtype=bool)
+        status = background_kernels.background_receive_step(
+            pes.astype(np.int64, copy=False), self.regs[ins.a, pes].astype(np.int64),
+            self.regs[ins.b, pes].astype(np.int64), self.progress, self.cycle, self.stall, state, fifo.pushed,
+            fifo.popped, fifo.time.block, fifo.value.block, self.sram, float(cost), self.launch.whole_cycles,
+            finished, moved)
+        if status != background_kernels.DONE:
+            return None
+        if moved.any():
+            self._progress(fifo, False, pes[moved])
+        out = [(next_pc, Lanes.from_indices(self.n, pes[finished]), False)]
+        if not finished.all():
+            out.append((pc, Lanes.from_indices(self.n, pes[~finished]), True))
         return out
 
     def _background_done(self, lanes: Lanes) -> np.ndarray:

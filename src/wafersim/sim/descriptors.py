@@ -47,7 +47,13 @@ class DescriptorMixin:
 
     def _descriptor_executor(self, ins: Instr) -> Callable[[Lanes], None]:
         run = {"vcopys": self._strided_copy, "vger": self._rank1_update}[ins.op]
-        return lambda L: self._by_operands(L, ins, ["d", "a", "b", "c"], lambda sub, where: run(sub, ins, where))
+
+        def execute(L: Lanes) -> None:
+            if (ins.op == "vger" and ins.flags & FLAG_FLOAT and self.strategy.compiled_descriptors
+                    and self._rank1_update_compiled(L, ins)):
+                return
+            self._by_operands(L, ins, ["d", "a", "b", "c"], lambda sub, where: run(sub, ins, where))
+        return execute
 
     def _check_span(self, L: Lanes, ins: Instr, operand: str, low: int, high: int) -> None:
         """SRAM words low..high (inclusive) of an operand inside the data segment (nothing when high < low)."""
@@ -78,6 +84,27 @@ class DescriptorMixin:
         L.put(rows, values)
         self.sram[target] = rows  # a repeated row (stride 0) keeps the last element, as NumPy assigns
         self._charge_elements(L, n, 0)
+
+    def _rank1_update_compiled(self, L: Lanes, ins: Instr) -> bool:
+        """A float32 `vger` over lanes that share a shape (M, N) but whose addresses may differ, in one
+        compiled pass (`descriptor_kernels`). False (nothing done) where the lanes' shapes differ or a span
+        leaves the data segment (the NumPy path then reports it)."""
+        pes = L.indices()
+        shapes = self.regs[ins.c, pes]
+        if not len(pes) or (shapes != shapes[0]).any():
+            return False
+        m, n = split_dims(int(shapes[0]))
+        if m == 0 or n == 0:
+            return False
+        d, a, b = (self.regs[field, pes].astype(np.int64) for field in (ins.d, ins.a, ins.b))
+        size = self.program.data_words
+        if not ((d >= 0) & (d + m * n <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)).all():
+            return False
+        from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
+
+        descriptor_kernels.rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
+        self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
+        return True
 
     def _rank1_update(self, L: Lanes, ins: Instr, where: dict[str, int]) -> None:
         m, n = split_dims(where["c"])

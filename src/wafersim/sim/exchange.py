@@ -13,7 +13,7 @@ from ..errors import MemoryAccessError, MeshBoundaryError
 from ..isa.encoding import Instr
 from ..isa.opcodes import DIRECTIONS, RAMP
 from . import parallel
-from .fabric import Fifo, SlotRows
+from .fabric import Fifo, SlotRows, compiled_movers
 from .lanes import Lanes
 from .streams import receive_times, send_departures, waits_added
 
@@ -307,28 +307,14 @@ class ExchangeMixin:
         if sending and fifo.shallow:
             fifo.make_room(int((queued + count).max()))
         words = int(count.max())
-        columns = np.arange(words)
-        valid = columns < count[:, None]
-        flat_pes = np.repeat(pes, count)  # the valid entries, row by row
-        flat_rows = ((base + done)[:, None] + columns)[valid]
+        valid = np.arange(words) < count[:, None]
+        first_row = base + done  # each lane's first SRAM word of this step
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
-        numbers = (fifo.pushed if sending else fifo.popped)[owner][:, None] + columns  # of the words moved
-        slots, value_slots = numbers % fifo.depth, fifo.value_slots(numbers)
-        slot_times = fifo.time.gather_run(slots, owner)
         if sending:
-            later = send_departures(ready, slot_times, self.word_time, self.launch.whole_cycles)
-            values = np.zeros(valid.shape, dtype=self.sram.dtype)
-            values[valid] = self.sram[flat_rows, flat_pes]
-            fifo.value.scatter_run(value_slots, owner, values, valid)
-            hop = latency if np.isscalar(latency) else latency[pes][:, None]
-            fifo.time.scatter_run(slots, owner, later + hop, valid)  # now: arrivals
-            fifo.pushed[owner] += count.astype(fifo.pushed.dtype)
+            later = self._bulk_send_words(pes, owner, fifo, first_row, ready, count, words, latency)
             step = self.word_time
         else:
-            later = receive_times(ready, slot_times)
-            self.sram[flat_rows, flat_pes] = fifo.value.gather_run(value_slots, owner)[valid]
-            fifo.time.scatter_run(slots, owner, later, valid)  # now: when each slot was freed
-            fifo.popped[owner] += count.astype(fifo.popped.dtype)
+            later = self._bulk_receive_words(pes, fifo, first_row, ready, count, words)
             step = 0.0
         last = later[np.arange(len(pes)), count - 1]
         self.stall[pes] = waits_added(self.stall[pes], later, last, ready, count, step, valid,
@@ -336,3 +322,35 @@ class ExchangeMixin:
         self.cycle[pes] = last + step
         self.progress[pes] += count.astype(self.progress.dtype)
         return owner
+
+    def _bulk_send_words(self, pes: np.ndarray, owner: np.ndarray, fifo: Fifo, first_row: np.ndarray,
+                         ready: np.ndarray, count: np.ndarray, words: int, latency: float | np.ndarray) -> np.ndarray:
+        """`_stream_bulk`'s pushes of count[i] words by each lane i into the FIFO of owner[i]: their
+        departures, (lanes, words)."""
+        numbers = fifo.pushed[owner][:, None] + np.arange(words)  # of the words moved
+        slots = numbers % fifo.depth
+        later = send_departures(ready, fifo.time.gather_run(slots, owner), self.word_time, self.launch.whole_cycles)
+        values = compiled_movers().gather_word_runs(self.sram, first_row, pes, count, words)
+        fifo.value.scatter_run(fifo.value_slots(numbers), owner, values, count)
+        hop = latency if np.isscalar(latency) else latency[pes][:, None]
+        fifo.time.scatter_run(slots, owner, later + hop, count)  # now: arrivals
+        fifo.pushed[owner] += count.astype(fifo.pushed.dtype)
+        return later
+
+    def _bulk_receive_words(self, pes: np.ndarray, fifo: Fifo, first_row: np.ndarray, ready: np.ndarray,
+                            count: np.ndarray, words: int) -> np.ndarray:
+        """`_stream_bulk`'s pops of count[i] words by each lane i from its own FIFO: when each was taken,
+        (lanes, words). One compiled pass where the FIFO's fields are single blocks (`fabric.SlotRows`)."""
+        first_word = fifo.popped[pes].astype(np.int64)
+        if fifo.time.block is not None and fifo.value.block is not None:
+            later = compiled_movers().receive_slot_runs(fifo.time.block, fifo.value.block, self.sram, pes.astype(np.int64),
+                                      first_word, ready, count, first_row, words)
+        else:
+            numbers = first_word[:, None] + np.arange(words)
+            slots = numbers % fifo.depth
+            later = receive_times(ready, fifo.time.gather_run(slots, pes))
+            compiled_movers().scatter_word_runs(self.sram, first_row, pes, count,
+                                              fifo.value.gather_run(fifo.value_slots(numbers), pes))
+            fifo.time.scatter_run(slots, pes, later, count)  # now: when each slot was freed
+        fifo.popped[pes] += count.astype(fifo.popped.dtype)
+        return later

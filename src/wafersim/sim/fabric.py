@@ -19,6 +19,19 @@ from .wordtypes import WordTags
 BLOCK_BYTES = 8 << 20
 
 
+def compiled_movers():
+    """The `fifo_kernels` module, imported on first use: it imports Numba (some 150 MiB of memory), which
+    only launches that stream words in bulk need."""
+    from . import fifo_kernels
+
+    return fifo_kernels
+
+
+def _as_index(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous int64 copy (or the array itself), so that the compiled loops see one signature."""
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
 class SlotRows:
     """The slots of one FIFO field, one per-PE row each.
 
@@ -69,7 +82,7 @@ class SlotRows:
 
         Rows of a large field are read a column at a time when every PE is at the same slot (lockstep)."""
         if self.block is not None:
-            return self.block[slots, pes[:, None]]
+            return compiled_movers().gather_slot_runs(self.block, _as_index(slots), _as_index(pes))
         if len(pes) and (slots == slots[0]).all():
             out = np.empty(slots.shape, dtype=self.dtype)
             for j, slot in enumerate(slots[0]):
@@ -77,9 +90,13 @@ class SlotRows:
             return out
         return self.gather(slots.reshape(-1), np.repeat(pes, slots.shape[1])).reshape(slots.shape)
 
-    def scatter_run(self, slots: np.ndarray, pes: np.ndarray, values: np.ndarray, valid: np.ndarray) -> None:
-        """The inverse of `gather_run` for the entries where `valid` (same shape as `values`) holds."""
-        if self.block is None and len(pes) and (slots == slots[0]).all():
+    def scatter_run(self, slots: np.ndarray, pes: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
+        """The inverse of `gather_run` for the first counts[i] entries of each lane i."""
+        if self.block is not None:
+            compiled_movers().scatter_slot_runs(self.block, _as_index(slots), _as_index(pes), values, _as_index(counts))
+            return
+        valid = np.arange(slots.shape[1]) < counts[:, None]
+        if len(pes) and (slots == slots[0]).all():
             for j, slot in enumerate(slots[0]):
                 column = valid[:, j]
                 self[int(slot)][pes[column]] = values[column, j]

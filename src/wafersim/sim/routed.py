@@ -17,20 +17,67 @@ import numpy as np
 from ..errors import RouteError
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
-from .fabric import Fifo
+from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
 from .routing import Deliveries
 from .streams import send_departures, waits_added
 
 
-def _per_lane(ufunc, values: np.ndarray, lane: np.ndarray, lanes: int, empty) -> np.ndarray:
+def _per_lane(ufunc, values: np.ndarray, lane: np.ndarray, lanes: int, empty,
+              starts: np.ndarray | None = None) -> np.ndarray:
     """ufunc.reduce of `values` over the entries of each lane (`lane`: sorted lane numbers, as `_expand`
-    makes them; rows of a 2-D `values`), `empty` for a lane without entries: `ufunc.at` without its cost."""
+    makes them; rows of a 2-D `values`), `empty` for a lane without entries: `ufunc.at` without its cost.
+    `starts`: `_lane_starts(lane)`, if known."""
     out = np.full((lanes,) + values.shape[1:], empty, dtype=np.result_type(values, np.asarray(empty)))
     if len(lane):
-        starts = np.flatnonzero(np.r_[True, lane[1:] != lane[:-1]])
+        starts = _lane_starts(lane) if starts is None else starts
         out[lane[starts]] = ufunc.reduceat(values, starts, axis=0)
     return out
+
+
+def _lane_starts(lane: np.ndarray) -> np.ndarray:
+    """Where each lane's entries begin in sorted lane numbers."""
+    return np.flatnonzero(np.r_[True, lane[1:] != lane[:-1]])
+
+
+class _Expansion:
+    """The entries of some senders' rows of a `Deliveries` (receivers, or links with `links`), and what the
+    senders' steps derive from them, kept while those senders stream (a vector send runs as `depth`-word
+    steps of the same senders): `RoutedExchangeMixin._expanded`."""
+
+    def __init__(self, table: Deliveries, rows: np.ndarray, links: bool, n: int) -> None:
+        self.table = table  # (held: the cache key holds its id)
+        self.entry, self.lane = RoutedExchangeMixin._expand(table.link_start if links else table.start, rows)
+        self.n = n
+
+    @functools.cached_property
+    def starts(self) -> np.ndarray:
+        return _lane_starts(self.lane)
+
+    @functools.cached_property
+    def dest(self) -> np.ndarray:
+        return self.table.dest[self.entry]
+
+    @functools.cached_property
+    def sorted_dest(self) -> np.ndarray:
+        return np.sort(self.dest)
+
+    @functools.cached_property
+    def latency(self) -> np.ndarray:
+        return self.table.latency[self.entry]
+
+    @functools.cached_property
+    def shared(self) -> bool:
+        """Whether two senders reach a common receiver (receivers are PEs of the wave: a count each)."""
+        return len(self.dest) > 1 and int(np.bincount(self.dest).max()) > 1
+
+    @functools.cached_property
+    def link(self) -> np.ndarray:
+        return self.table.link_dir[self.entry].astype(np.int64) * self.n + self.table.link_pe[self.entry]
+
+    @functools.cached_property
+    def link_offset(self) -> np.ndarray:
+        return self.table.link_offset[self.entry]
 
 
 class RoutedExchangeMixin:
@@ -81,6 +128,19 @@ class RoutedExchangeMixin:
             self.last_arrival[channel] = (np.full(self.n, -np.inf), np.zeros(self.n, dtype=np.int64))
         return self.last_arrival[channel]
 
+    EXPANSIONS_KEPT = 256  # sender sets whose expansions a wave keeps (then it starts afresh)
+
+    def _expanded(self, table: Deliveries, rows: np.ndarray, links: bool = False) -> _Expansion:
+        """`_Expansion` of these rows of `table`, from the wave's cache when these senders streamed before."""
+        cache = self.expansions
+        key = (id(table), links, rows.tobytes())
+        kept = cache.get(key)
+        if kept is None or kept.table is not table:
+            if len(cache) >= self.EXPANSIONS_KEPT:
+                cache.clear()
+            kept = cache[key] = _Expansion(table, rows, links, self.n)
+        return kept
+
     @staticmethod
     def _expand(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(entry index, lane number) of every entry of the given rows of compressed rows with row
@@ -93,7 +153,7 @@ class RoutedExchangeMixin:
     def _routed_send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         table, L, rows = self._routed_rows(ins, lanes)
         fifo = self._fifo(RAMP, ins.ch)
-        if L.count > 1 and ins.ch in self.routes.merge and self._share_receivers(table, rows):
+        if L.count > 1 and ins.ch in self.routes.merge and self._expanded(table, rows).shared:
             return self._routed_send_in_turn(pc, ins, next_pc, cost, L)
         if ins.op in ("sendv", "senda"):
             mover = functools.partial(self._routed_stream_step, table, ins.ch)
@@ -137,13 +197,6 @@ class RoutedExchangeMixin:
             self._progress(fifo, True, None if len(dest) > self.n // 16 else np.sort(dest))
         return [(next_pc, Lanes.from_indices(self.n, src.idx), False)] + out
 
-    @staticmethod
-    def _share_receivers(table: Deliveries, rows: np.ndarray) -> bool:
-        """Whether two of these sources reach a common receiver (only on a channel whose route merges)."""
-        entry, _ = RoutedExchangeMixin._expand(table.start, rows)
-        dest = table.dest[entry]
-        return len(np.unique(dest)) < len(dest)
-
     def _routed_send_in_turn(self, pc: int, ins: Instr, next_pc: int, cost: float, L: Lanes):
         """Senders that share receivers on a merging channel, one after the other: earliest first, then
         by PE (each receiver's FIFO then holds their words in that order; `_check_arrival_order` refuses
@@ -160,20 +213,19 @@ class RoutedExchangeMixin:
         """Move, per lane, as many words as every receiver of its route has room for (a `_stream` mover)."""
         done = self.progress[L.idx].astype(np.int64)
         rows = table.rows(L.idx)
-        entry, lane = self._expand(table.start, rows)
-        dest = table.dest[entry]
+        expansion = self._expanded(table, rows)
+        lane, dest = expansion.lane, expansion.dest
         room = np.full(len(L.idx), np.iinfo(np.int64).max)  # a route with no receivers never fills
         np.minimum(room, _per_lane(np.minimum, fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64),
-                                   lane, len(room), room[0]), out=room)
+                                   lane, len(room), room[0], expansion.starts), out=room)
         count = np.minimum(length - done, room)
         can = count > 0
         if not can.any():
             return None
         if not can.all():
-            keep = can[lane]
-            entry, dest = entry[keep], dest[keep]
-            lane = np.cumsum(can)[lane[keep]] - 1
             pes, rows, done, count, base = L.idx[can], rows[can], done[can], count[can], base[can]
+            expansion = self._expanded(table, rows)
+            lane, dest = expansion.lane, expansion.dest
         else:
             pes = L.idx
         if fifo.shallow:
@@ -182,21 +234,31 @@ class RoutedExchangeMixin:
         columns = np.arange(words)
         valid = columns < count[:, None]
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
-        numbers = fifo.pushed[dest][:, None] + columns  # of the words sent
-        slots = numbers % fifo.depth
+        first_word = fifo.pushed[dest].astype(np.int64)  # the number of each receiver's first word
+        path_latency = expansion.latency  # (float64, from `routing.trace`)
+        # Single-block FIFO fields (`fabric.SlotRows`): one compiled pass per direction, else NumPy.
+        compiled = fifo.time.block is not None and fifo.value.block is not None
+        if compiled:
+            free = compiled_movers().routed_slot_free(fifo.time.block, dest, lane, path_latency, first_word, len(pes), words)
+        else:
+            slots = (first_word[:, None] + columns) % fifo.depth
+            free = _per_lane(np.maximum, fifo.time.gather_run(slots, dest) - path_latency[:, None], lane, len(pes),
+                             -np.inf)  # (as in `_routed_send`)
         slot_free = np.zeros((len(pes), words), dtype=self.time_dtype)
-        free = fifo.time.gather_run(slots, dest) - table.latency[entry][:, None]  # (as in `_routed_send`)
-        np.maximum(slot_free, _per_lane(np.maximum, free, lane, len(pes), -np.inf), out=slot_free)
+        np.maximum(slot_free, free, out=slot_free)
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
         later += self._share_links(table, rows, later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
-        values = np.zeros(valid.shape, dtype=self.sram.dtype)
-        values[valid] = self.sram[((base + done)[:, None] + columns)[valid], np.repeat(pes, count)]
-        valid_d = valid[lane]
-        arrival = later[lane] + table.latency[entry][:, None]
-        last = count[lane] - 1
-        self._check_arrival_order(channel, dest, pes[lane], arrival[:, 0], arrival[np.arange(len(dest)), last])
-        fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], valid_d)
-        fifo.time.scatter_run(slots, dest, arrival, valid_d)
+        values = compiled_movers().gather_word_runs(self.sram, base + done, pes, count, words)
+        count_d = count[lane]
+        self._check_arrival_order(channel, dest, pes[lane], later[lane, 0] + path_latency,
+                                  later[lane, count_d - 1] + path_latency)
+        if compiled:
+            compiled_movers().routed_deliver(fifo.time.block, fifo.value.block, dest, lane, path_latency, first_word,
+                                           values, later, count)
+        else:
+            numbers = first_word[:, None] + columns
+            fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], count_d)
+            fifo.time.scatter_run(numbers % fifo.depth, dest, later[lane] + path_latency[:, None], count_d)
         fifo.pushed[dest] += count[lane].astype(fifo.pushed.dtype)
         last = later[np.arange(len(pes)), count - 1]
         self.stall[pes] = waits_added(self.stall[pes], later, last, ready, count, self.word_time, valid,
@@ -208,7 +270,7 @@ class RoutedExchangeMixin:
         self.cycle[pes] = last + self.word_time
         self.progress[pes] += count.astype(self.progress.dtype)
         self._injected(channel)[pes] += count
-        return np.sort(dest)  # (each receiver once: one source per receiver in a send)
+        return expansion.sorted_dest  # (each receiver once: one source per receiver in a send)
 
     # ------------------------------------------------------------------ links shared by channels
     def _share_links(self, table: Deliveries, rows: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -220,20 +282,21 @@ class RoutedExchangeMixin:
         multicast waits (its sender stalls) for its most contended link: conservative for branches that
         were free. Spans reserved by sends the simulation ran earlier but that lie later in simulated time
         are not waited for (see docs/timing.md)."""
-        entry, lane = self._expand(table.link_start, rows)
-        if not len(entry):
+        links = self._expanded(table, rows, links=True)
+        lane = links.lane
+        if not len(lane):
             return np.zeros(len(rows))
         if self.link_busy is None:
             self.link_busy = np.full((2, 4 * self.n), -np.inf)
-        link = table.link_dir[entry].astype(np.int64) * self.n + table.link_pe[entry]
-        begin = first[lane] + table.link_offset[entry]
-        end = last[lane] + table.link_offset[entry] + self.word_time
+        link = links.link
+        begin = first[lane] + links.link_offset
+        end = last[lane] + links.link_offset + self.word_time
         busy_from, busy_until = self.link_busy[0, link], self.link_busy[1, link]
         overlap = (begin < busy_until) & (end > busy_from)
         delay = np.zeros(len(rows))
         if overlap.any():
-            np.maximum(delay, _per_lane(np.maximum, np.where(overlap, busy_until - begin, 0.0), lane, len(rows), 0.0),
-                       out=delay)
+            np.maximum(delay, _per_lane(np.maximum, np.where(overlap, busy_until - begin, 0.0), lane, len(rows), 0.0,
+                                        links.starts), out=delay)
             begin, end = begin + delay[lane], end + delay[lane]
         later = begin >= busy_until  # after the reservation (right after it, when it waited)
         gap = later & (begin > busy_until)  # a new span; one right after the old extends it

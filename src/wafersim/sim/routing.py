@@ -17,6 +17,7 @@ when a word is sent: a `route` instruction changes the paths of the words sent a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections import OrderedDict
 
@@ -29,7 +30,10 @@ from .layout import WaveRegion
 #: Traces kept across launches (a kernel launched again with the same routes on the same placement skips
 #: tracing: a wafer-wide bus takes seconds to trace), least recently used first out.
 TRACE_CACHE: "OrderedDict[tuple, Deliveries]" = OrderedDict()
-TRACE_CACHE_SIZE = 4
+#: Bounds of the kept traces: entries (a kernel with a bus per step, like the library GEMM's 2 x P source
+#: sets, keeps them all) and bytes (a wafer-wide trace is tens of MB).
+TRACE_CACHE_SIZE = 512
+TRACE_CACHE_BYTES = 128 << 20
 
 N_PORTS = len(PORTS)
 ALL_OUTPUTS = (1 << N_PORTS) - 1
@@ -54,6 +58,11 @@ class Deliveries:
     link_offset: np.ndarray
     broken: np.ndarray  # per row: the number of the message saying why its words cannot go, or -1
     messages: list[str]
+
+    @functools.cached_property
+    def nbytes(self) -> int:
+        """Bytes of its arrays (for the bound of `TRACE_CACHE`)."""
+        return sum(value.nbytes for value in vars(self).values() if isinstance(value, np.ndarray))
 
     def rows(self, pes: np.ndarray) -> np.ndarray:
         """The row of each PE in `sources` (sorted), or -1 for a PE that is not one of them."""
@@ -151,7 +160,8 @@ class RouteTables:
             return TRACE_CACHE[key]
         result = trace(region, masks, self.ramp_latency, channel, sources, channel in self.merge)
         TRACE_CACHE[key] = result
-        while len(TRACE_CACHE) > TRACE_CACHE_SIZE:
+        while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
+                                        or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
             TRACE_CACHE.popitem(last=False)
         return result
 

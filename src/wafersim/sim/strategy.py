@@ -24,11 +24,18 @@ class Strategy:
     #: small and divergent groups run in the compiled (Numba) per-PE interpreter, `sim.compiled` (else
     #: every group runs one NumPy call per instruction).
     compiled: bool = True
+    #: a float32 rank-1 update (`vger`) runs as one compiled pass over its lanes, whatever their addresses
+    #: (`sim.descriptor_kernels`; else one NumPy call per distinct tuple of operand addresses).
+    compiled_descriptors: bool = True
+    #: a bulk step of background receives (`recva`) runs as one compiled pass over its lanes
+    #: (`sim.background_kernels`; else NumPy calls over lane-sized arrays). Only with `bulk_streams`.
+    compiled_background: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
-REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False)
+REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
+                     compiled_background=False)
 _active = [FAST]
 
 

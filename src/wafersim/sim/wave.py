@@ -83,6 +83,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         self.routed_link_words: dict[int, np.ndarray] = {}  # per routed channel: (4, n) words per link
         self.last_arrival: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per routed channel, per receiver
         self.link_busy: np.ndarray | None = None  # (2, 4n): latest reservation of each link by routed words
+        self.expansions: dict[tuple, object] = {}  # routed senders' expansions while they stream (`routed`)
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.groups: dict[int, _Group] = {}
         self.running: Lanes | None = None  # the group `run` is running (see `debug_hooks.failed_snapshot`)
@@ -198,7 +199,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
                 picked = sleeping.pick(owners - offset)
                 if not len(picked):
                     continue
-                woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
+                if len(picked) == sleeping.count:  # all of them (a multicast's receivers): no new sets
+                    woken, rest = sleeping, None
+                else:
+                    woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
             if rest is None or rest.count == 0:
                 del self.asleep[pc]
             else:
