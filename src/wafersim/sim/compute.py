@@ -91,6 +91,12 @@ ARITHMETIC_CHECKS = {
     "range() step is zero": (KernelValueError, "range() arg 3 must not be zero"),
 }
 
+_INT_CUSTOM = {"div": _int_div, "rem": _int_rem, "shl": _shift_left, "shr": _shift_right_logical,
+               "sra": _shift_right_arith}
+_SHIFT_IMMEDIATE = {"shli": _shift_left, "shri": _shift_right_logical, "srai": _shift_right_arith}
+_SIMPLE = frozenset({"mov", "neg", "abs", "sel", "li", "fma", "itof", "ftoi", "hasnb", "sreg", "arg", "ld", "chk"})
+
+
 class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
     """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
 
@@ -124,32 +130,14 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         if op in _FLOAT_UNARY:
             f = _FLOAT_UNARY[op]
             return lambda L: L.apply(f, F[d], F[ins.a])
-        custom2 = {"div": _int_div, "rem": _int_rem, "shl": _shift_left, "shr": _shift_right_logical,
-                   "sra": _shift_right_arith}
-        if op in custom2:
-            f = custom2[op]
+        if op in _INT_CUSTOM:
+            f = _INT_CUSTOM[op]
             return lambda L: L.put(R[d], f(L.get(R[ins.a]), L.get(R[ins.b])))
-        shifts = {"shli": _shift_left, "shri": _shift_right_logical, "srai": _shift_right_arith}
-        if op in shifts:
-            f, imm = shifts[op], np.int32(ins.imm)
+        if op in _SHIFT_IMMEDIATE:
+            f, imm = _SHIFT_IMMEDIATE[op], np.int32(ins.imm)
             return lambda L: L.put(R[d], f(L.get(R[ins.a]), imm))
-        simple = {
-            "mov": lambda L: L.put(R[d], L.get(R[ins.a])),
-            "neg": lambda L: L.apply(np.negative, R[d], R[ins.a]),
-            "abs": lambda L: L.apply(np.abs, R[d], R[ins.a]),
-            "sel": lambda L: L.put(R[d], np.where(L.get(R[ins.a]) != 0, L.get(R[ins.b]), L.get(R[ins.c]))),
-            "li": lambda L: L.put(R[d], np.int32(ins.imm)),
-            "fma": lambda L: L.put(F[d], _fma(L.get(F[ins.a]), L.get(F[ins.b]), L.get(F[ins.c]))),
-            "itof": lambda L: L.put(F[d], L.get(R[ins.a]).astype(np.float32)),
-            "ftoi": lambda L: L.put(R[d], _float_to_int(L.get(F[ins.a]))),
-            "hasnb": lambda L: L.put(R[d], L.get(self.region.has_neighbor(ins.dir))),
-            "sreg": lambda L: L.put(R[d], L.get(self.region.special(SPECIAL_REGISTERS[ins.imm]))),
-            "arg": lambda L: L.put(R[d], self._arg(ins.imm)),
-            "ld": lambda L: self._load(L, ins),
-            "chk": lambda L: self._bounds_check(L, ins),
-        }
-        if op in simple:
-            return simple[op]
+        if op in _SIMPLE:  # (an if-chain, not a dict of closures: built for every instruction of every wave)
+            return self._simple(ins)
         if op == "st":
             return lambda L: self._store(L, ins)
         if op in SPARSE_OPS:
@@ -163,6 +151,35 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         if op.startswith("v"):
             return lambda L: self._vector(L, ins)
         raise AssertionError(f"no executor for {op}")  # the opcode table and the engine disagree
+
+    def _simple(self, ins: Instr) -> Callable[[Lanes], None]:
+        """The executor of one of the `_SIMPLE` ops."""
+        R, F, op, d = self.regs, self.fregs, ins.op, ins.d
+        if op == "mov":
+            return lambda L: L.put(R[d], L.get(R[ins.a]))
+        if op == "neg":
+            return lambda L: L.apply(np.negative, R[d], R[ins.a])
+        if op == "abs":
+            return lambda L: L.apply(np.abs, R[d], R[ins.a])
+        if op == "sel":
+            return lambda L: L.put(R[d], np.where(L.get(R[ins.a]) != 0, L.get(R[ins.b]), L.get(R[ins.c])))
+        if op == "li":
+            return lambda L: L.put(R[d], np.int32(ins.imm))
+        if op == "fma":
+            return lambda L: L.put(F[d], _fma(L.get(F[ins.a]), L.get(F[ins.b]), L.get(F[ins.c])))
+        if op == "itof":
+            return lambda L: L.put(F[d], L.get(R[ins.a]).astype(np.float32))
+        if op == "ftoi":
+            return lambda L: L.put(R[d], _float_to_int(L.get(F[ins.a])))
+        if op == "hasnb":
+            return lambda L: L.put(R[d], L.get(self.region.has_neighbor(ins.dir)))
+        if op == "sreg":
+            return lambda L: L.put(R[d], L.get(self.region.special(SPECIAL_REGISTERS[ins.imm])))
+        if op == "arg":
+            return lambda L: L.put(R[d], self._arg(ins.imm))
+        if op == "ld":
+            return lambda L: self._load(L, ins)
+        return lambda L: self._bounds_check(L, ins)  # chk
 
     def _bounds_check(self, L: Lanes, ins: Instr) -> None:
         index = L.get(self.regs[ins.a]).astype(np.int64)
