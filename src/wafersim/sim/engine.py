@@ -95,6 +95,7 @@ class Launch:
         self.costs = opcode_cycles(spec)
         self.decoded = dict(program.instructions())
         self.compiled_table = None  # the program as arrays for sim.compiled, built by the first wave using it
+        self.neighbour_branches = None  # pc -> direction of branches on has_neighbor (sim.branches), by the first wave
         self.n_registers = 1 + max([getattr(i, f) for i in self.decoded.values() for f in i.opcode.operands
                                     if f in ("d", "a", "b", "c")] + [0])  # (route's a and b are port masks)
         figures = [*self.costs.values(), spec.hop_latency, spec.ramp_latency, 1 / spec.link_words_per_cycle,

@@ -175,6 +175,37 @@ class Lanes:
             view += value
             view[self.excl] = saved
 
+    # ------------------------------------------------------------------ unmasked writes (full, complement forms)
+    @property
+    def is_dense(self) -> bool:
+        """Full or complement form: writes can run unmasked over the whole window (`keep_outside`)."""
+        return self.idx is None and self.mask is None
+
+    def window_view(self, arr: np.ndarray) -> np.ndarray:
+        """The window of a per-PE array (the region when unwindowed), for `out=` arguments of dense groups."""
+        return self._view(arr)
+
+    def keep_outside(self, view: np.ndarray) -> np.ndarray | None:
+        """The entries of a window view that belong to no lane (a complement's few exclusions), saved
+        before an unmasked write over the whole window and put back by `restore_outside`."""
+        return None if self.excl is None else view[..., self.excl]
+
+    def restore_outside(self, view: np.ndarray, kept: np.ndarray | None) -> None:
+        if kept is not None:
+            view[..., self.excl] = kept
+
+    def extremes(self, arr: np.ndarray) -> tuple[int, int]:
+        """(min, max) of a per-PE integer array over the lanes of a dense group (read-only reductions: the
+        excluded entries are set to a lane's value meanwhile, then put back)."""
+        view = self._view(arr)
+        kept = self.keep_outside(view)
+        if kept is not None:
+            view[self.excl] = view[self.first()]
+        try:
+            return int(view.min()), int(view.max())
+        finally:
+            self.restore_outside(view, kept)
+
     def any(self, cond: np.ndarray) -> bool:
         """Whether lane-aligned `cond` holds for any lane."""
         if self.idx is not None or self.is_full:
