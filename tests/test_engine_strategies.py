@@ -27,7 +27,7 @@ EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "15"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
-              Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), FAST]
+              Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), Strategy(lockstep=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -235,3 +235,20 @@ def test_mixed_precision_gemm_is_identical_under_every_strategy():
     a, b = (f32(12, 12) - 0.5).astype(np.float16), (f32(12, 12) - 0.5).astype(np.float16)
     c, _ = run_every_strategy(lambda: matmul_mixed(a, b, "float16", tile=4, device=ws.Device(spec)))
     np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the lockstep path
+@pytest.mark.parametrize("grid", [(1, 1), (3, 2)])
+def test_stencils_on_blocks_are_identical_with_and_without_the_lockstep_path(grid):
+    """Heat over one or several blocks (dense groups with exclusions at every block edge, shifted windows,
+    memoized has_neighbor branches) and Life; results also equal NumPy's."""
+    from test_kernels_basic import life_reference
+    from wafersim.kernels import reference
+
+    block = (7, 6)
+    u = f32(block[1] * grid[1], block[0] * grid[0])
+    out, _ = run_every_strategy(lambda: heat.heat(u, 0.1, 4, block=block))
+    np.testing.assert_array_equal(out, reference.heat(u, 0.1, 4, block=block, order=reference.ORDER_API))
+    board = (rng.random((block[1] * grid[1], block[0] * grid[0])) < 0.4).astype(np.int32)
+    life_out, _ = run_every_strategy(lambda: life.life(board, 5))
+    np.testing.assert_array_equal(life_out, life_reference(board, 5))

@@ -32,7 +32,7 @@ class ExchangeMixin:
     def _check_neighbor(self, lanes: Lanes, direction: int, what: str) -> None:
         # Whether PEs have a neighbour is a fixed function of the PEs: a dense group (cheap to key: its
         # few exclusions) passes once per wave, not at every step of a stencil.
-        key = (direction, lanes.key()) if lanes.is_dense and lanes.window is None else None
+        key = (direction, lanes.key()) if lanes.is_dense and lanes.window is None and self.strategy.lockstep else None
         if key is not None and key in self.checked_neighbors:
             return
         has = lanes.get(self.region.has_neighbor(direction))
@@ -85,7 +85,7 @@ class ExchangeMixin:
             src = src.to_index_form(self.n)
             dst = dst.to_index_form(self.n)
             word = dst.get(fifo.pushed)
-        if isinstance(word, int) and src.is_dense and dst.is_dense and self.tracer is None:
+        if isinstance(word, int) and src.is_dense and dst.is_dense and self.tracer is None and self.strategy.lockstep:
             self._push_rows(src, dst, values, fifo, cost, latency, word)
             return
         slot = word % fifo.depth
@@ -115,7 +115,7 @@ class ExchangeMixin:
         if not isinstance(word, int) and lanes.idx is None:
             lanes = lanes.to_index_form(self.n)
             word = lanes.get(fifo.popped)
-        if isinstance(word, int) and lanes.is_dense and self.tracer is None:
+        if isinstance(word, int) and lanes.is_dense and self.tracer is None and self.strategy.lockstep:
             return self._pop_rows(lanes, fifo, cost, word), lanes
         slot = word % fifo.depth
         ready = lanes.get(self.cycle) + cost
@@ -137,7 +137,7 @@ class ExchangeMixin:
     def _lockstep_counts(self, lanes: Lanes, fifo: Fifo) -> tuple[int, int] | None:
         """(pushed, popped): the word counts of `fifo` that every lane of a dense group shares (a lockstep
         stencil's case), else None."""
-        if not lanes.is_dense or self.tracer is not None:
+        if not lanes.is_dense or self.tracer is not None or not self.strategy.lockstep:
             return None
         pushed, most_pushed = lanes.extremes(fifo.pushed)
         if pushed != most_pushed:

@@ -104,6 +104,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         self.tracer = launch.tracer
         self.strategy = active_strategy()
         self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op == "bar"}
+        # Owed issue cycles may go into a send's cost, or be settled by difference: exact with whole times.
+        self.lockstep_owing = (self.strategy.lockstep and self.fold_owed_issue and self.whole_times
+                               and self.tracer is None)
         # pc of a send or receive -> (FIFO key, whether it waits for a push (receive) or a pop (send),
         # flat offset from the waiting PE to the FIFO's owner; None for a routed send: many owners)
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
@@ -178,7 +181,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
             self.groups[pc] = _Group(lanes, blocked, cost, count)
             return
         if (other.cost, other.count) != (cost, count):  # they owe different amounts
-            if blocked or other.blocked or not self.whole_times:  # settle both first
+            if blocked or other.blocked or not self.lockstep_owing:  # settle both first
                 self._flush(other.lanes, other.cost, other.count)
                 self._flush(lanes, cost, count)
                 cost, count = 0.0, 0
@@ -274,8 +277,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
-            owing = self.fold_owed_issue and self.whole_times and self.tracer is None and instr.op in ("send", "recv") \
-                and instr.dir != RAMP
+            owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
             if not owing:
                 self._flush(lanes, pending_cost, pending_count + 1)
                 pending_cost, pending_count = 0.0, -1
@@ -298,7 +300,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
 
     def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
         """(taken, not taken) lanes of a conditional branch."""
-        direction = self.neighbour_branches.get(pc)
+        direction = self.neighbour_branches.get(pc) if self.strategy.lockstep else None
         if direction is None and previous is not None and previous.op == "hasnb" and previous.d == instr.a != 0:
             direction = previous.dir
         static = direction is not None

@@ -1,0 +1,25 @@
+"""sim/lanes.py: the dense-group helpers of the lockstep path."""
+from __future__ import annotations
+
+import numpy as np
+
+from test_parallel import lanes_of_every_form
+
+
+def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
+    """Lanes.extremes reduces over the lanes only (and leaves the array as it was); keep_outside and
+    restore_outside put back the entries of PEs outside a dense group after an unmasked write."""
+    rng = np.random.default_rng(5)
+    for lanes, expected in lanes_of_every_form(rng, 60):
+        if not lanes.is_dense:
+            continue
+        values = rng.integers(-50, 50, 60).astype(np.int32)
+        before = values.copy()
+        assert lanes.extremes(values) == (int(values[expected].min()), int(values[expected].max()))
+        np.testing.assert_array_equal(values, before)
+        view = lanes.window_view(values)
+        kept = lanes.keep_outside(view)
+        view += 1000
+        lanes.restore_outside(view, kept)
+        changed = np.flatnonzero(values != before)
+        np.testing.assert_array_equal(changed, expected)
