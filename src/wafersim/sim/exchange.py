@@ -134,16 +134,21 @@ class ExchangeMixin:
     # time row and one value row of it: each step is an unmasked NumPy call over the window with `out=`
     # (the few excluded entries saved and put back), about half the passes over memory of the general
     # path's temporaries and puts, with the same float operations on every lane.
-    def _lockstep_counts(self, lanes: Lanes, fifo: Fifo) -> tuple[int, int] | None:
-        """(pushed, popped): the word counts of `fifo` that every lane of a dense group shares (a lockstep
-        stencil's case), else None."""
+    def _lockstep_word(self, lanes: Lanes, fifo: Fifo, sending: bool) -> tuple[int, int] | None:
+        """For a dense group (a lockstep stencil's case) whose lanes all push (`sending`) or pop the same
+        word number of `fifo` and all have room or a word: (that number, the most words queued at any of
+        the lanes); else None. Three reductions: the counter that moves must be uniform, the other only
+        bounded."""
         if not lanes.is_dense or self.tracer is not None or not self.strategy.lockstep:
             return None
-        pushed, most_pushed = lanes.extremes(fifo.pushed)
-        if pushed != most_pushed:
+        moving, other = (fifo.pushed, fifo.popped) if sending else (fifo.popped, fifo.pushed)
+        word, last = lanes.extremes(moving)
+        if word != last:
             return None
-        popped, most_popped = lanes.extremes(fifo.popped)
-        return (pushed, popped) if popped == most_popped else None
+        bound, _ = lanes.extremes(other, largest=False)  # the fewest popped (sending) or pushed (receiving)
+        if sending:
+            return (word, word - bound) if word - bound < fifo.depth else None
+        return (word, 0) if bound > word else None  # (`_pop` needs no bound)
 
     def _push_rows(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
                    latency: float | np.ndarray, word: int) -> None:
@@ -201,9 +206,10 @@ class ExchangeMixin:
             return self._stream(pc, ins, next_pc, cost, lanes, offset, fifo, sending=True)
         src, dst = lanes.shifted_pair(offset)
         latency = self.region.link_latency(ins.dir)
-        counts = self._lockstep_counts(dst, fifo)
-        if counts is not None and counts[0] - counts[1] < fifo.depth:  # every lane has room
-            self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, counts[0] - counts[1], counts[0])
+        lockstep = self._lockstep_word(dst, fifo, sending=True)
+        if lockstep is not None:  # every lane has room
+            word, most_queued = lockstep
+            self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued, word)
             self._progress(fifo, True, dst)
             return [(next_pc, src.unwindow(self.n), False)]
         queued = dst.get(fifo.pushed) - dst.get(fifo.popped)
@@ -268,9 +274,9 @@ class ExchangeMixin:
         if ins.op in ("recvv", "recva"):
             return self._stream(pc, ins, next_pc, cost, lanes, 0, fifo, sending=False)
         destination = self.regs[ins.d] if ins.d else None
-        counts = self._lockstep_counts(lanes, fifo)
-        if counts is not None and counts[0] > counts[1]:  # every lane has a word
-            self._progress(fifo, False, self._pop_parts(lanes, fifo, cost, destination, counts[1]))
+        lockstep = self._lockstep_word(lanes, fifo, sending=False)
+        if lockstep is not None:  # every lane has a word
+            self._progress(fifo, False, self._pop_parts(lanes, fifo, cost, destination, lockstep[0]))
             return [(next_pc, lanes, False)]
         has = lanes.get(fifo.pushed) - lanes.get(fifo.popped) > 0
         ready, waiting = (lanes, None) if lanes.all(has) else lanes.split(has)

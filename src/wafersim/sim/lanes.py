@@ -194,15 +194,15 @@ class Lanes:
         if kept is not None:
             view[..., self.excl] = kept
 
-    def extremes(self, arr: np.ndarray) -> tuple[int, int]:
+    def extremes(self, arr: np.ndarray, largest: bool = True) -> tuple[int, int | None]:
         """(min, max) of a per-PE integer array over the lanes of a dense group (read-only reductions: the
-        excluded entries are set to a lane's value meanwhile, then put back)."""
+        excluded entries are set to a lane's value meanwhile, then put back); max is None unless `largest`."""
         view = self._view(arr)
         kept = self.keep_outside(view)
         if kept is not None:
             view[self.excl] = view[self.first()]
         try:
-            return int(view.min()), int(view.max())
+            return int(view.min()), (int(view.max()) if largest else None)
         finally:
             self.restore_outside(view, kept)
 
