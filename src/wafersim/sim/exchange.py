@@ -156,35 +156,61 @@ class ExchangeMixin:
         slot = word % fifo.depth
         time_row, value_row = dst.window_view(fifo.time[slot]), dst.window_view(fifo.value[fifo.value_slots(word)])
         pushed, cycle = dst.window_view(fifo.pushed), src.window_view(self.cycle)
-        ready = cycle + cost
-        depart = np.maximum(ready, time_row)  # after word k - depth left
         kept_time, kept_value, kept_pushed = (dst.keep_outside(a) for a in (time_row, value_row, pushed))
         kept_cycle = src.keep_outside(cycle)
+        if self._never_waits(src, dst, fifo.time[slot], cost):  # then every lane departs when ready
+            self._add_in_steps(cycle, cost, latency if np.isscalar(latency) else src.window_view(latency), time_row)
+            self._add_in_steps(cycle, cost, self.word_time, cycle)
+        else:
+            ready = cycle + cost
+            depart = np.maximum(ready, time_row)  # after word k - depth left
+            np.add(depart, latency if np.isscalar(latency) else src.window_view(latency), out=time_row)  # arrival
+            np.add(depart, self.word_time, out=cycle)
+            self._add_rows_stall(src, depart, ready)
         np.copyto(value_row, values)
-        np.add(depart, latency if np.isscalar(latency) else src.window_view(latency), out=time_row)  # its arrival
         pushed += 1
-        np.add(depart, self.word_time, out=cycle)
         dst.restore_outside(time_row, kept_time)
         dst.restore_outside(value_row, kept_value)
         dst.restore_outside(pushed, kept_pushed)
         src.restore_outside(cycle, kept_cycle)
-        self._add_rows_stall(src, depart, ready)
 
     def _pop_rows(self, lanes: Lanes, fifo: Fifo, cost: float, word: int) -> np.ndarray:
         """`_pop` of a dense group whose lanes all pop word number `word` (see "lockstep rows"); returns the
         values (a view of the value row: use it before a push)."""
-        time_row = lanes.window_view(fifo.time[word % fifo.depth])
-        popped, cycle = lanes.window_view(fifo.popped), lanes.window_view(self.cycle)
-        ready = cycle + cost
+        times = fifo.time[word % fifo.depth]
+        time_row, popped, cycle = (lanes.window_view(a) for a in (times, fifo.popped, self.cycle))
         kept_time, kept_popped, kept_cycle = (lanes.keep_outside(a) for a in (time_row, popped, cycle))
-        np.maximum(ready, time_row, out=time_row)  # taken; now: when the slot was freed
-        popped += 1
+        ready = None
+        if self._never_waits(lanes, lanes, times, cost):  # every word is there when its lane is ready
+            np.add(cycle, cost, out=time_row)  # taken; now: when the slot was freed
+        else:
+            ready = cycle + cost
+            np.maximum(ready, time_row, out=time_row)
         np.copyto(cycle, time_row)
+        popped += 1
+        lanes.restore_outside(time_row, kept_time)
         lanes.restore_outside(popped, kept_popped)
         lanes.restore_outside(cycle, kept_cycle)
-        lanes.restore_outside(time_row, kept_time)
-        self._add_rows_stall(lanes, time_row, ready)
+        if ready is not None:
+            self._add_rows_stall(lanes, time_row, ready)
         return lanes.window_view(fifo.value[fifo.value_slots(word)])
+
+    def _never_waits(self, lanes: Lanes, owners: Lanes, times: np.ndarray, cost: float) -> bool:
+        """Whether no lane can wait on its FIFO slot: the latest slot time `times` (a per-PE row) of the
+        `owners` aligned with the lanes is no later than the earliest lane is ready (rounding is monotonic:
+        each lane's own cycle + cost is no earlier). Two reductions that only read, instead of a
+        maximum and a difference to write and test."""
+        _, latest = owners.extremes(times, least=False)
+        earliest, _ = lanes.extremes(self.cycle, largest=False)
+        return latest <= earliest + cost
+
+    def _add_in_steps(self, base: np.ndarray, first: float, then, out: np.ndarray) -> None:
+        """out = base + first + then, added in that order (one pass when both are whole numbers: exact)."""
+        if self.whole_times and np.isscalar(then):
+            np.add(base, first + then, out=out)
+        else:
+            np.add(base, first, out=out)
+            out += then
 
     def _add_rows_stall(self, lanes: Lanes, later: np.ndarray, ready: np.ndarray) -> None:
         """stall += later - ready over a dense group's window, `ready` reused for the difference. Entries

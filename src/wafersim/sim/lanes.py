@@ -194,15 +194,16 @@ class Lanes:
         if kept is not None:
             view[..., self.excl] = kept
 
-    def extremes(self, arr: np.ndarray, largest: bool = True) -> tuple[int, int | None]:
-        """(min, max) of a per-PE integer array over the lanes of a dense group (read-only reductions: the
-        excluded entries are set to a lane's value meanwhile, then put back); max is None unless `largest`."""
+    def extremes(self, arr: np.ndarray, least: bool = True, largest: bool = True) -> tuple:
+        """(min, max) of a per-PE array over the lanes of a dense group, as Python numbers (read-only
+        reductions: the excluded entries are set to a lane's value meanwhile, then put back); the one
+        not asked for (`least`, `largest`) is None."""
         view = self._view(arr)
         kept = self.keep_outside(view)
         if kept is not None:
             view[self.excl] = view[self.first()]
         try:
-            return int(view.min()), (int(view.max()) if largest else None)
+            return view.min().item() if least else None, view.max().item() if largest else None
         finally:
             self.restore_outside(view, kept)
 
