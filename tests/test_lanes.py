@@ -23,3 +23,25 @@ def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
         lanes.restore_outside(view, kept)
         changed = np.flatnonzero(values != before)
         np.testing.assert_array_equal(changed, expected)
+
+
+def test_chunk_extremes_bound_each_run_of_lanes_and_leave_the_array_as_it_was():
+    rng = np.random.default_rng(6)
+    for lanes, expected in lanes_of_every_form(rng, 60):
+        if not lanes.is_dense:
+            continue
+        values = rng.uniform(-5, 5, 60).astype(np.float32)
+        before = values.copy()
+        size = 7
+        base = 0 if lanes.window is None else lanes.window.start
+        positions = expected - base  # window positions of the lanes
+        for largest in (True, False):
+            got = lanes.chunk_extremes(values, largest, size)
+            np.testing.assert_array_equal(values, before)
+            assert len(got) == -(-lanes.n // size)
+            for chunk, bound in enumerate(got):
+                inside = values[base + positions[(positions >= chunk * size) & (positions < (chunk + 1) * size)]]
+                if len(inside) == 0:
+                    assert bound == (-np.inf if largest else np.inf)
+                else:
+                    assert bound == (inside.max() if largest else inside.min())

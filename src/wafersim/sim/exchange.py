@@ -181,7 +181,9 @@ class ExchangeMixin:
         time_row, popped, cycle = (lanes.window_view(a) for a in (times, fifo.popped, self.cycle))
         kept_time, kept_popped, kept_cycle = (lanes.keep_outside(a) for a in (time_row, popped, cycle))
         ready = None
-        if self._never_waits(lanes, lanes, times, cost):  # every word is there when its lane is ready
+        # Where the last pop of this FIFO waited (a receive right after its neighbour's send), the bound is
+        # not tried: it would fail again. (Either way the result is exact: the hint only picks the path.)
+        if not self.pops_waited.get(id(fifo)) and self._never_waits(lanes, lanes, times, cost):
             np.add(cycle, cost, out=time_row)  # taken; now: when the slot was freed
         else:
             ready = cycle + cost
@@ -192,17 +194,17 @@ class ExchangeMixin:
         lanes.restore_outside(popped, kept_popped)
         lanes.restore_outside(cycle, kept_cycle)
         if ready is not None:
-            self._add_rows_stall(lanes, time_row, ready)
+            self.pops_waited[id(fifo)] = self._add_rows_stall(lanes, time_row, ready)
         return lanes.window_view(fifo.value[fifo.value_slots(word)])
 
     def _never_waits(self, lanes: Lanes, owners: Lanes, times: np.ndarray, cost: float) -> bool:
-        """Whether no lane can wait on its FIFO slot: the latest slot time `times` (a per-PE row) of the
-        `owners` aligned with the lanes is no later than the earliest lane is ready (rounding is monotonic:
-        each lane's own cycle + cost is no earlier). Two reductions that only read, instead of a
-        maximum and a difference to write and test."""
-        _, latest = owners.extremes(times, least=False)
-        earliest, _ = lanes.extremes(self.cycle, largest=False)
-        return latest <= earliest + cost
+        """Whether no lane can wait on its FIFO slot: in every run of window positions, the latest slot
+        time `times` (a per-PE row) of the `owners` aligned with the lanes is no later than the earliest
+        lane is ready (rounding is monotonic: each lane's own cycle + cost is no earlier). Two reductions
+        that only read, instead of a maximum and a difference to write and test."""
+        latest = owners.chunk_extremes(times, largest=True)
+        earliest = lanes.chunk_extremes(self.cycle, largest=False)
+        return bool((latest <= earliest + cost).all())
 
     def _add_in_steps(self, base: np.ndarray, first: float, then, out: np.ndarray) -> None:
         """out = base + first + then, added in that order (one pass when both are whole numbers: exact)."""
@@ -212,15 +214,18 @@ class ExchangeMixin:
             np.add(base, first, out=out)
             out += then
 
-    def _add_rows_stall(self, lanes: Lanes, later: np.ndarray, ready: np.ndarray) -> None:
-        """stall += later - ready over a dense group's window, `ready` reused for the difference. Entries
-        outside the group get + 0.0, which leaves them as they were (stall is never -0.0)."""
+    def _add_rows_stall(self, lanes: Lanes, later: np.ndarray, ready: np.ndarray) -> bool:
+        """stall += later - ready over a dense group's window, `ready` reused for the difference; returns
+        whether any lane waited. Entries outside the group get + 0.0, which leaves them as they were
+        (stall is never -0.0)."""
         waited = np.subtract(later, ready, out=ready)
         if lanes.excl is not None:
             waited[lanes.excl] = 0.0
-        if waited.any():
-            stall = lanes.window_view(self.stall)
-            stall += waited
+        if not waited.any():
+            return False
+        stall = lanes.window_view(self.stall)
+        stall += waited
+        return True
 
     def _send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         if ins.dir == RAMP:

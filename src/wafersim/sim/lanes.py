@@ -207,6 +207,24 @@ class Lanes:
         finally:
             self.restore_outside(view, kept)
 
+    def chunk_extremes(self, arr: np.ndarray, largest: bool, size: int = 4096) -> np.ndarray:
+        """The max (`largest`) or min of a per-PE float array over each run of `size` window positions of a
+        dense group, its exclusions left out (set to -inf or +inf meanwhile, then put back): bounds that
+        stay tight where values drift across the region, at the cost of one reduction."""
+        view = self._view(arr)
+        kept = self.keep_outside(view)
+        if kept is not None:
+            view[self.excl] = -np.inf if largest else np.inf
+        try:
+            reduce = np.maximum.reduce if largest else np.minimum.reduce
+            whole = len(view) - len(view) % size
+            parts = [reduce(view[:whole].reshape(-1, size), axis=1)] if whole else []
+            if whole < len(view):
+                parts.append(reduce(view[whole:], keepdims=True))
+            return np.concatenate(parts)
+        finally:
+            self.restore_outside(view, kept)
+
     def any(self, cond: np.ndarray) -> bool:
         """Whether lane-aligned `cond` holds for any lane."""
         if self.idx is not None or self.is_full:

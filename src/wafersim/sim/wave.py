@@ -99,7 +99,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         if getattr(launch, "neighbour_branches", None) is None:  # (once per launch, not per wave)
             launch.neighbour_branches = neighbour_branches(launch.decoded)
         self.neighbour_branches: dict[int, int] = launch.neighbour_branches  # pc -> dir of has_neighbor tested
-        self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
+        self.checked_neighbors: set[tuple] = set()
+        self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)  # (direction, dense lanes' key) that all have that neighbour
         self.ops = self._compile()
         self.tracer = launch.tracer
         self.strategy = active_strategy()
