@@ -242,7 +242,7 @@ class ExchangeMixin:
             word, most_queued = lockstep
             self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued, word)
             self._progress(fifo, True, dst)
-            return [(next_pc, src.unwindow(self.n), False)]
+            return [(next_pc, lanes, False)]  # (every lane sent: the group as it came, not `src` unwindowed)
         queued = dst.get(fifo.pushed) - dst.get(fifo.popped)
         most_queued = int(queued.max(initial=0))  # (over the window for mask forms: a bound)
         blocked = None
