@@ -99,8 +99,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         if getattr(launch, "neighbour_branches", None) is None:  # (once per launch, not per wave)
             launch.neighbour_branches = neighbour_branches(launch.decoded)
         self.neighbour_branches: dict[int, int] = launch.neighbour_branches  # pc -> dir of has_neighbor tested
-        self.checked_neighbors: set[tuple] = set()
-        self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)  # (direction, dense lanes' key) that all have that neighbour
+        self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
+        self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
         self.ops = self._compile()
         self.tracer = launch.tracer
         self.strategy = active_strategy()
@@ -279,11 +279,13 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
             owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
-            if not owing:
+            if owing:
+                issue = pending_cost + cost
+            else:
                 self._flush(lanes, pending_cost, pending_count + 1)
-                pending_cost, pending_count = 0.0, -1
+                issue = cost
             try:
-                out = self._control(pc, instr, next_pc, pending_cost + cost, lanes)
+                out = self._control(pc, instr, next_pc, issue, lanes)
             except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
                 raise self._locate(exc, pc) from None
             if not owing:
