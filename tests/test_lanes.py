@@ -45,3 +45,18 @@ def test_chunk_extremes_bound_each_run_of_lanes_and_leave_the_array_as_it_was():
                     assert bound == (-np.inf if largest else np.inf)
                 else:
                     assert bound == (inside.max() if largest else inside.min())
+
+
+def test_evenly_spaced_exclusions_index_as_slices_and_others_as_arrays():
+    from wafersim.sim.lanes import Lanes
+
+    values = np.arange(40, dtype=np.int32)
+    for excl, is_slice in [([5], True), ([3, 10, 17, 24], True), ([2, 3, 9], False), ([], True)]:
+        lanes = Lanes(40, excl=np.array(excl, dtype=np.int64))
+        assert isinstance(lanes.excl_at, slice) == is_slice
+        np.testing.assert_array_equal(values[lanes.excl_at], values[np.array(excl, dtype=np.int64)])
+        kept = lanes.keep_outside(values)
+        values[:] = -1
+        lanes.restore_outside(values, kept)
+        np.testing.assert_array_equal(np.flatnonzero(values >= 0), excl)
+        values = np.arange(40, dtype=np.int32)

@@ -220,7 +220,7 @@ class ExchangeMixin:
         (stall is never -0.0)."""
         waited = np.subtract(later, ready, out=ready)
         if lanes.excl is not None:
-            waited[lanes.excl] = 0.0
+            waited[lanes.excl_at] = 0.0
         if not waited.any():
             return False
         stall = lanes.window_view(self.stall)
