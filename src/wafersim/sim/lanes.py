@@ -204,6 +204,7 @@ class Lanes:
         return kept.copy() if isinstance(at, slice) else kept
 
     def restore_outside(self, view: np.ndarray, kept: np.ndarray | None) -> None:
+        """Put back the entries `keep_outside` saved (nothing for a full group)."""
         if kept is not None:
             view[..., self.excl_at] = kept
 
