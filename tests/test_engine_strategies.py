@@ -27,7 +27,7 @@ EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "15"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
-              Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), FAST]
+              Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), Strategy(lockstep=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -296,3 +296,24 @@ def test_streams_over_fifos_kept_row_by_row_are_identical_under_every_strategy(m
     spec = ws.WaferSpec(width=p, height=p, fifo_depth=3)
     c, _ = run_every_strategy(lambda: gemm.gemm(a, b, p, device=ws.Device(spec)))
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- the lockstep path
+@pytest.mark.parametrize("grid, spec", [((1, 1), None), ((3, 2), None), ((2, 2), "fractional")])
+def test_stencils_on_blocks_are_identical_with_and_without_the_lockstep_path(grid, spec):
+    """Heat over one or several blocks (dense groups with exclusions at every block edge, shifted windows,
+    memoized has_neighbor branches) and Life; with fractional link rates too (float64 times: the rows
+    path without folded or differenced owed cycles). Results also equal NumPy's."""
+    from test_kernels_basic import life_reference
+    from wafersim.kernels import reference
+
+    block = (20, 18)  # (edge rows and columns are under 1/16 of a block: dense groups with exclusions)
+    width, height = block[0] * grid[0], block[1] * grid[1]
+    fractional = ws.WaferSpec(width=width, height=height, link_words_per_cycle=0.75, hop_latency=2, fifo_depth=5)
+    device = (lambda: ws.Device(fractional)) if spec else (lambda: None)
+    u = f32(height, width)
+    out, _ = run_every_strategy(lambda: heat.heat(u, 0.1, 4, device=device(), block=block))
+    np.testing.assert_array_equal(out, reference.heat(u, 0.1, 4, block=block, order=reference.ORDER_API))
+    board = (rng.random((height, width)) < 0.4).astype(np.int32)
+    life_out, _ = run_every_strategy(lambda: life.life(board, 5, device()))
+    np.testing.assert_array_equal(life_out, life_reference(board, 5))

@@ -50,7 +50,15 @@ FLOPS_PER_VECTOR_ELEMENT = {"vadd": 1, "vsub": 1, "vmul": 1, "vmin": 1, "vmax": 
 
 
 
+def _natural_operands(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether every dividend is >= 0 and every divisor > 0: then truncating division is floor division
+    and int32 has room for it (no INT_MIN / -1), so NumPy's int32 // and % give `div` and `rem` exactly."""
+    return np.size(a) > 0 and np.min(a) >= 0 and np.min(b) > 0
+
+
 def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if _natural_operands(a, b):  # (a thread index divided by a count, say: no int64 temporaries)
+        return np.floor_divide(a, b).astype(np.int32, copy=False)
     a64, b64 = a.astype(np.int64), b.astype(np.int64)
     safe = np.where(b64 == 0, 1, b64)
     q = np.abs(a64) // np.abs(safe) * np.sign(a64) * np.sign(safe)
@@ -58,6 +66,8 @@ def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _int_rem(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if _natural_operands(a, b):
+        return np.remainder(a, b).astype(np.int32, copy=False)
     q = _int_div(a, b).astype(np.int64)
     return np.where(b == 0, a, a.astype(np.int64) - b.astype(np.int64) * q).astype(np.int32)
 

@@ -135,6 +135,7 @@ class Launch:
         self.code_key = code_bytes(program.code)
         self.decoded, self.n_registers, self.bad_fields, self.channels = _code_facts(self.code_key)
         self.compiled_table = None  # the program as arrays for sim.compiled, built by the first wave using it
+        self.neighbour_branches = None  # pc -> direction of branches on has_neighbor (sim.branches), by the first wave
         self._check_fits()
         # Global accesses in simulated-time order (sim/memory_order.py); the race checker when asked for.
         self.memory_order = GlobalOrder(self.decoded, self.costs, len(program.code), spec.global_latency,

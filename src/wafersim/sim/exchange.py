@@ -30,11 +30,18 @@ class ExchangeMixin:
         return self.fifos[key]
 
     def _check_neighbor(self, lanes: Lanes, direction: int, what: str) -> None:
+        # Whether PEs have a neighbour is a fixed function of the PEs: a dense group (cheap to key: its
+        # few exclusions) passes once per wave, not at every step of a stencil.
+        key = (direction, lanes.key()) if lanes.is_dense and lanes.window is None and self.strategy.lockstep else None
+        if key is not None and key in self.checked_neighbors:
+            return
         has = lanes.get(self.region.has_neighbor(direction))
         if not lanes.all(has):
             raise self._lane_error(MeshBoundaryError,
                                    f"{what} {DIRECTIONS[direction]} across the edge of the block "
                                    f"{self.launch.placement.block}", lanes, ~has, direction=DIRECTIONS[direction])
+        if key is not None:
+            self.checked_neighbors.add(key)
 
     @staticmethod
     def _word_numbers(lanes: Lanes, counter: np.ndarray):
@@ -78,6 +85,9 @@ class ExchangeMixin:
             src = src.to_index_form(self.n)
             dst = dst.to_index_form(self.n)
             word = dst.get(fifo.pushed)
+        if isinstance(word, int) and src.is_dense and dst.is_dense and self.tracer is None and self.strategy.lockstep:
+            self._push_rows(src, dst, values, fifo, cost, latency, word)
+            return
         slot = word % fifo.depth
         ready = src.get(self.cycle) + cost
         depart = np.maximum(ready, self._field_get(fifo.time, dst, slot))  # after word k - depth left
@@ -105,6 +115,8 @@ class ExchangeMixin:
         if not isinstance(word, int) and lanes.idx is None:
             lanes = lanes.to_index_form(self.n)
             word = lanes.get(fifo.popped)
+        if isinstance(word, int) and lanes.is_dense and self.tracer is None and self.strategy.lockstep:
+            return self._pop_rows(lanes, fifo, cost, word), lanes
         slot = word % fifo.depth
         ready = lanes.get(self.cycle) + cost
         taken = np.maximum(ready, self._field_get(fifo.time, lanes, slot))
@@ -117,6 +129,104 @@ class ExchangeMixin:
         lanes.put(self.cycle, taken)
         return values, lanes
 
+    # ------------------------------------------------------------------ lockstep rows
+    # A dense group (full or complement form) whose lanes all move the same word number of a FIFO uses one
+    # time row and one value row of it: each step is an unmasked NumPy call over the window with `out=`
+    # (the few excluded entries saved and put back), about half the passes over memory of the general
+    # path's temporaries and puts, with the same float operations on every lane.
+    def _lockstep_word(self, lanes: Lanes, fifo: Fifo, sending: bool) -> tuple[int, int] | None:
+        """For a dense group (a lockstep stencil's case) whose lanes all push (`sending`) or pop the same
+        word number of `fifo` and all have room or a word: (that number, the most words queued at any of
+        the lanes); else None. Three reductions: the counter that moves must be uniform, the other only
+        bounded."""
+        if not lanes.is_dense or self.tracer is not None or not self.strategy.lockstep:
+            return None
+        moving, other = (fifo.pushed, fifo.popped) if sending else (fifo.popped, fifo.pushed)
+        word, last = lanes.extremes(moving)
+        if word != last:
+            return None
+        bound, _ = lanes.extremes(other, largest=False)  # the fewest popped (sending) or pushed (receiving)
+        if sending:
+            return (word, word - bound) if word - bound < fifo.depth else None
+        return (word, 0) if bound > word else None  # (`_pop` needs no bound)
+
+    def _push_rows(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
+                   latency: float | np.ndarray, word: int) -> None:
+        """`_push` of dense groups whose lanes all push word number `word` (see "lockstep rows")."""
+        slot = word % fifo.depth
+        time_row, value_row = dst.window_view(fifo.time[slot]), dst.window_view(fifo.value[fifo.value_slots(word)])
+        pushed, cycle = dst.window_view(fifo.pushed), src.window_view(self.cycle)
+        kept_time, kept_value, kept_pushed = (dst.keep_outside(a) for a in (time_row, value_row, pushed))
+        kept_cycle = src.keep_outside(cycle)
+        if self._never_waits(src, dst, fifo.time[slot], cost):  # then every lane departs when ready
+            self._add_in_steps(cycle, cost, latency if np.isscalar(latency) else src.window_view(latency), time_row)
+            self._add_in_steps(cycle, cost, self.word_time, cycle)
+        else:
+            ready = cycle + cost
+            depart = np.maximum(ready, time_row)  # after word k - depth left
+            np.add(depart, latency if np.isscalar(latency) else src.window_view(latency), out=time_row)  # arrival
+            np.add(depart, self.word_time, out=cycle)
+            self._add_rows_stall(src, depart, ready)
+        np.copyto(value_row, values)
+        pushed += 1
+        dst.restore_outside(time_row, kept_time)
+        dst.restore_outside(value_row, kept_value)
+        dst.restore_outside(pushed, kept_pushed)
+        src.restore_outside(cycle, kept_cycle)
+
+    def _pop_rows(self, lanes: Lanes, fifo: Fifo, cost: float, word: int) -> np.ndarray:
+        """`_pop` of a dense group whose lanes all pop word number `word` (see "lockstep rows"); returns the
+        values (a view of the value row: use it before a push)."""
+        times = fifo.time[word % fifo.depth]
+        time_row, popped, cycle = (lanes.window_view(a) for a in (times, fifo.popped, self.cycle))
+        kept_time, kept_popped, kept_cycle = (lanes.keep_outside(a) for a in (time_row, popped, cycle))
+        ready = None
+        # Where the last pop of this FIFO waited (a receive right after its neighbour's send), the bound is
+        # not tried: it would fail again. (Either way the result is exact: the hint only picks the path.)
+        if not self.pops_waited.get(id(fifo)) and self._never_waits(lanes, lanes, times, cost):
+            np.add(cycle, cost, out=time_row)  # taken; now: when the slot was freed
+        else:
+            ready = cycle + cost
+            np.maximum(ready, time_row, out=time_row)
+        np.copyto(cycle, time_row)
+        popped += 1
+        lanes.restore_outside(time_row, kept_time)
+        lanes.restore_outside(popped, kept_popped)
+        lanes.restore_outside(cycle, kept_cycle)
+        if ready is not None:
+            self.pops_waited[id(fifo)] = self._add_rows_stall(lanes, time_row, ready)
+        return lanes.window_view(fifo.value[fifo.value_slots(word)])
+
+    def _never_waits(self, lanes: Lanes, owners: Lanes, times: np.ndarray, cost: float) -> bool:
+        """Whether no lane can wait on its FIFO slot: in every run of window positions, the latest slot
+        time `times` (a per-PE row) of the `owners` aligned with the lanes is no later than the earliest
+        lane is ready (rounding is monotonic: each lane's own cycle + cost is no earlier). Two reductions
+        that only read, instead of a maximum and a difference to write and test."""
+        latest = owners.chunk_extremes(times, largest=True)
+        earliest = lanes.chunk_extremes(self.cycle, largest=False)
+        return bool((latest <= earliest + cost).all())
+
+    def _add_in_steps(self, base: np.ndarray, first: float, then, out: np.ndarray) -> None:
+        """out = base + first + then, added in that order (one pass when both are whole numbers: exact)."""
+        if self.whole_times and np.isscalar(then):
+            np.add(base, first + then, out=out)
+        else:
+            np.add(base, first, out=out)
+            out += then
+
+    def _add_rows_stall(self, lanes: Lanes, later: np.ndarray, ready: np.ndarray) -> bool:
+        """stall += later - ready over a dense group's window, `ready` reused for the difference; returns
+        whether any lane waited. Entries outside the group get + 0.0, which leaves them as they were
+        (stall is never -0.0)."""
+        waited = np.subtract(later, ready, out=ready)
+        if lanes.excl is not None:
+            waited[lanes.excl_at] = 0.0
+        if not waited.any():
+            return False
+        stall = lanes.window_view(self.stall)
+        stall += waited
+        return True
+
     def _send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         if ins.dir == RAMP:
             return self._routed_send(pc, ins, next_pc, cost, lanes)
@@ -127,6 +237,12 @@ class ExchangeMixin:
             return self._stream(pc, ins, next_pc, cost, lanes, offset, fifo, sending=True)
         src, dst = lanes.shifted_pair(offset)
         latency = self.region.link_latency(ins.dir)
+        lockstep = self._lockstep_word(dst, fifo, sending=True)
+        if lockstep is not None:  # every lane has room
+            word, most_queued = lockstep
+            self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued, word)
+            self._progress(fifo, True, dst)
+            return [(next_pc, lanes, False)]  # (every lane sent: the group as it came, not `src` unwindowed)
         queued = dst.get(fifo.pushed) - dst.get(fifo.popped)
         most_queued = int(queued.max(initial=0))  # (over the window for mask forms: a bound)
         blocked = None
@@ -144,10 +260,11 @@ class ExchangeMixin:
         return out
 
     def _push_parts(self, src: Lanes, dst: Lanes, registers: np.ndarray, fifo: Fifo, cost: float,
-                    latency: float | np.ndarray, most_queued: int) -> None:
+                    latency: float | np.ndarray, most_queued: int, word: int | None = None) -> None:
         """`_push` of each sender's `registers` value, in parts on several threads for a large lockstep
-        group (`parallel`)."""
-        word = self._word_numbers(dst, fifo.pushed)
+        group (`parallel`). `word`: the number of the word every lane pushes, if the caller knows it."""
+        if word is None:
+            word = self._word_numbers(dst, fifo.pushed)
         parts = parallel.parts_of([src, dst]) if isinstance(word, int) and self.tracer is None else None
         if parts is None:
             self._push(src, dst, src.get(registers), fifo, cost, latency, most_queued, word)
@@ -158,10 +275,13 @@ class ExchangeMixin:
         parallel.run(lambda part_src, part_dst: self._push(part_src, part_dst, part_src.get(registers), fifo, cost,
                                                            latency, most_queued, word), parts)
 
-    def _pop_parts(self, lanes: Lanes, fifo: Fifo, cost: float, destination: np.ndarray | None) -> Lanes:
+    def _pop_parts(self, lanes: Lanes, fifo: Fifo, cost: float, destination: np.ndarray | None,
+                   word: int | None = None) -> Lanes:
         """`_pop` into the `destination` register (None: r0), in parts on several threads for a large
-        lockstep group (`parallel`). Returns the lanes as `_pop` left them (for `_progress`)."""
-        word = self._word_numbers(lanes, fifo.popped)
+        lockstep group (`parallel`). Returns the lanes as `_pop` left them (for `_progress`). `word`: the
+        number of the word every lane pops, if the caller knows it."""
+        if word is None:
+            word = self._word_numbers(lanes, fifo.popped)
         parts = parallel.parts_of([lanes]) if isinstance(word, int) and self.tracer is None else None
         if parts is None:
             values, popped = self._pop(lanes, fifo, cost, word)
@@ -184,10 +304,15 @@ class ExchangeMixin:
         fifo = self._fifo(ins.dir, ins.ch)
         if ins.op in ("recvv", "recva"):
             return self._stream(pc, ins, next_pc, cost, lanes, 0, fifo, sending=False)
+        destination = self.regs[ins.d] if ins.d else None
+        lockstep = self._lockstep_word(lanes, fifo, sending=False)
+        if lockstep is not None:  # every lane has a word
+            self._progress(fifo, False, self._pop_parts(lanes, fifo, cost, destination, lockstep[0]))
+            return [(next_pc, lanes, False)]
         has = lanes.get(fifo.pushed) - lanes.get(fifo.popped) > 0
         ready, waiting = (lanes, None) if lanes.all(has) else lanes.split(has)
         if ready.count:
-            self._progress(fifo, False, self._pop_parts(ready, fifo, cost, self.regs[ins.d] if ins.d else None))
+            self._progress(fifo, False, self._pop_parts(ready, fifo, cost, destination))
         out = [(next_pc, ready, False)]
         if waiting is not None and waiting.count:
             out.append((pc, waiting, True))

@@ -23,12 +23,13 @@ SPARSE_FRACTION = 1 / 16
 
 
 class Lanes:
-    __slots__ = ("n", "mask", "idx", "excl", "count", "window")
+    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at")
 
     def __init__(self, n: int, mask: np.ndarray | None = None, idx: np.ndarray | None = None,
                  excl: np.ndarray | None = None, count: int | None = None, window: slice | None = None) -> None:
         self.n = n  # PEs in the region (or in the window)
         self.mask, self.idx, self.excl, self.window = mask, idx, excl, window
+        self._excl_at: slice | np.ndarray | None = None  # `excl` as an index, on first use (`excl_at`)
         if count is None:
             if idx is not None:
                 count = len(idx)
@@ -139,9 +140,9 @@ class Lanes:
         elif self.excl is None:
             view[...] = values
         else:
-            saved = view[..., self.excl]
+            saved = self.keep_outside(view)
             view[...] = values
-            view[..., self.excl] = saved
+            self.restore_outside(view, saved)
 
     def apply(self, ufunc, out: np.ndarray, *inputs) -> None:
         """out[lanes] = ufunc(*inputs[lanes]) for per-PE arrays or scalars, without temporaries when possible."""
@@ -156,9 +157,9 @@ class Lanes:
         elif self.excl is None:
             ufunc(*args, out=view)
         else:
-            saved = view[..., self.excl]
+            saved = self.keep_outside(view)
             ufunc(*args, out=view)
-            view[..., self.excl] = saved
+            self.restore_outside(view, saved)
 
     def add(self, arr: np.ndarray, value) -> None:
         """arr[lanes] += value (scalar or lane-aligned values)."""
@@ -171,9 +172,72 @@ class Lanes:
         elif self.excl is None:
             view += value
         else:
-            saved = view[self.excl]
+            saved = self.keep_outside(view)
             view += value
-            view[self.excl] = saved
+            self.restore_outside(view, saved)
+
+    # ------------------------------------------------------------------ unmasked writes (full, complement forms)
+    @property
+    def is_dense(self) -> bool:
+        """Full or complement form: writes can run unmasked over the whole window (`keep_outside`)."""
+        return self.idx is None and self.mask is None
+
+    def window_view(self, arr: np.ndarray) -> np.ndarray:
+        """The window of a per-PE array (the region when unwindowed), for `out=` arguments of dense groups."""
+        return self._view(arr)
+
+    @property
+    def excl_at(self) -> slice | np.ndarray | None:
+        """`excl` as an index: a slice where the exclusions are evenly spaced (a block's edge row or
+        column: strided copies instead of gathers and scatters), else the array itself."""
+        if self._excl_at is None and self.excl is not None:
+            self._excl_at = _as_slice(self.excl)
+        return self._excl_at
+
+    def keep_outside(self, view: np.ndarray) -> np.ndarray | None:
+        """The entries of a window view that belong to no lane (a complement's few exclusions), saved
+        (a copy) before an unmasked write over the whole window and put back by `restore_outside`."""
+        if self.excl is None:
+            return None
+        at = self.excl_at
+        kept = view[..., at]
+        return kept.copy() if isinstance(at, slice) else kept
+
+    def restore_outside(self, view: np.ndarray, kept: np.ndarray | None) -> None:
+        """Put back the entries `keep_outside` saved (nothing for a full group)."""
+        if kept is not None:
+            view[..., self.excl_at] = kept
+
+    def extremes(self, arr: np.ndarray, least: bool = True, largest: bool = True) -> tuple:
+        """(min, max) of a per-PE array over the lanes of a dense group, as Python numbers (read-only
+        reductions: the excluded entries are set to a lane's value meanwhile, then put back); the one
+        not asked for (`least`, `largest`) is None."""
+        view = self._view(arr)
+        kept = self.keep_outside(view)
+        if kept is not None:
+            view[self.excl_at] = view[self.first()]
+        try:
+            return view.min().item() if least else None, view.max().item() if largest else None
+        finally:
+            self.restore_outside(view, kept)
+
+    def chunk_extremes(self, arr: np.ndarray, largest: bool, size: int = 4096) -> np.ndarray:
+        """The max (`largest`) or min of a per-PE float array over each run of `size` window positions of a
+        dense group, its exclusions left out (set to -inf or +inf meanwhile, then put back): bounds that
+        stay tight where values drift across the region, at the cost of one reduction."""
+        view = self._view(arr)
+        kept = self.keep_outside(view)
+        if kept is not None:
+            view[self.excl_at] = -np.inf if largest else np.inf
+        try:
+            reduce = np.maximum.reduce if largest else np.minimum.reduce
+            whole = len(view) - len(view) % size
+            parts = [reduce(view[:whole].reshape(-1, size), axis=1)] if whole else []
+            if whole < len(view):
+                parts.append(reduce(view[whole:], keepdims=True))
+            return np.concatenate(parts)
+        finally:
+            self.restore_outside(view, kept)
 
     def any(self, cond: np.ndarray) -> bool:
         """Whether lane-aligned `cond` holds for any lane."""
@@ -359,6 +423,16 @@ class Lanes:
 
     def __repr__(self) -> str:
         return f"Lanes({self.form}, count={self.count})"
+
+
+def _as_slice(indices: np.ndarray) -> slice | np.ndarray:
+    """Sorted unique `indices` as an equivalent slice when evenly spaced, else unchanged."""
+    if len(indices) <= 1:
+        return slice(int(indices[0]), int(indices[0]) + 1) if len(indices) else slice(0, 0)
+    step = int(indices[1] - indices[0])
+    if step > 0 and (np.diff(indices) == step).all():
+        return slice(int(indices[0]), int(indices[-1]) + 1, step)
+    return indices
 
 
 def _sorted_member(sorted_set: np.ndarray, values: np.ndarray) -> np.ndarray:

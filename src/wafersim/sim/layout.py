@@ -199,8 +199,12 @@ class WaveRegion:
 
     def block_reduce_max(self, values: np.ndarray) -> np.ndarray:
         """Per-block maximum of a per-PE array, broadcast back to the PEs."""
+        return self.per_pe_of_blocks(self.per_block_max(values))
+
+    def per_pe_of_blocks(self, per_block: np.ndarray) -> np.ndarray:
+        """A per-block array (as from `per_block_max`) broadcast to the PEs of each block."""
         bx, by = self.placement.block
-        grid = self.per_block_max(values).reshape(self.rows, self.cols)
+        grid = per_block.reshape(self.rows, self.cols)
         return np.repeat(np.repeat(grid, by, axis=0), bx, axis=1).reshape(-1)
 
     def block_all(self, flags: np.ndarray) -> np.ndarray:

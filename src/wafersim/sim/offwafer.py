@@ -28,11 +28,16 @@ class OffWaferMixin:
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
-        L = lanes.to_index_form(self.n)
         op, spec = ins.op, self.spec
+        # A scalar load or store by every PE of the wave (a stencil's first and last access) reads and
+        # writes per-PE arrays whole, through a slice, instead of gathering and scattering at every index.
+        whole = (lanes.is_full and op in ("gld", "gst") and self.strategy.lockstep and self.tracer is None
+                 and self.launch.racecheck is None)
+        L = lanes if whole else lanes.to_index_form(self.n)
+        at = slice(None) if whole else L.idx  # the lanes' entries of a per-PE array
         memory, order = self.launch.memory, self.launch.memory_order
         if op in ("gld", "gst"):
-            addr = (self.regs[ins.a, L.idx].astype(np.int64) & 0xFFFFFFFF) + ins.imm
+            addr = (self.regs[ins.a, at].astype(np.int64) & 0xFFFFFFFF) + ins.imm
             words = np.ones(L.count, dtype=np.int64)
         else:
             addr = self.regs[ins.a, L.idx].astype(np.int64) & 0xFFFFFFFF
@@ -48,7 +53,7 @@ class OffWaferMixin:
             why = memory.describe_address(int(addr[i]))
             raise self._lane_error(MemoryAccessError, f"{op} of {4 * int(words[i])} bytes: {why}", L, ~ok,
                                    address=int(addr[i]), nbytes=4 * int(words[i]))
-        issued = self.cycle[L.idx] + cost
+        issued = self.cycle[at] + cost
         loads = op in ("gld", "gldv")
         # Stores: cycles before which no load can still issue (inf: every store goes straight to memory).
         horizon = np.inf if loads or not order.active else self._load_horizon(L, issued, next_pc)
@@ -62,9 +67,9 @@ class OffWaferMixin:
                 if order.log:
                     values = order.log.overlay(addr, issued, values)
                 if ins.d:
-                    self.regs[ins.d, L.idx] = values
+                    self.regs[ins.d, at] = values
             else:
-                self._store_words(addr, bases, self.regs[ins.d, L.idx], issued, horizon)
+                self._store_words(addr, bases, self.regs[ins.d, at], issued, horizon)
             if checker is not None:
                 checker.record(self, L.idx, addr, issued, pc, write=op == "gst")
         elif checker is None and self._affine_bulk(op, L, addr, bases, words, sram_base, issued, horizon):
@@ -93,18 +98,18 @@ class OffWaferMixin:
         nbytes = 4 * words
         served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / spec.global_bytes_per_cycle)
         self.totals.global_bytes += int(nbytes.sum())
-        hops = self.region.hops_to_edge[L.idx]
+        hops = self.region.hops_to_edge[at]
         finished = np.maximum(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time, served)
         self._guard_time(float(finished.max(initial=0)))
         if self.tracer:
             self.tracer.record(L, "global load" if loads else "global store", issued - cost,
                                finished if loads else issued)
         if loads:
-            self.stall[L.idx] += finished - issued
-            self.cycle[L.idx] = finished
+            self.stall[at] += finished - issued
+            self.cycle[at] = finished
         else:  # posted: the PE goes on; its halt waits for the store to land
-            self.cycle[L.idx] = issued
-            self.store_done[L.idx] = np.maximum(self.store_done[L.idx], finished)
+            self.cycle[at] = issued
+            self.store_done[at] = np.maximum(self.store_done[at], finished)
         return [(next_pc, lanes, False)]
 
     def _affine_bulk(self, op: str, L: Lanes, addr: np.ndarray, bases, words: np.ndarray, sram_base: np.ndarray,

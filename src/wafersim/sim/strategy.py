@@ -30,12 +30,19 @@ class Strategy:
     #: a bulk step of background receives (`recva`) runs as one compiled pass over its lanes
     #: (`sim.background_kernels`; else NumPy calls over lane-sized arrays). Only with `bulk_streams`.
     compiled_background: bool = True
+    #: the lockstep path: dense groups whose lanes all move one word number of a FIFO use unmasked row
+    #: operations (`exchange`, "lockstep rows"); a scalar send or receive takes the issue cycles its
+    #: lanes owe into its own cost and merging groups settle only the smaller one's difference; branches
+    #: on has_neighbor (`sim.branches`) and neighbour checks are memoized per lane set (else: masked puts
+    #: and temporaries, every owed amount written back before each send or receive and at every merge,
+    #: every branch and check read from the registers).
+    lockstep: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
-                     compiled_background=False)
+                     compiled_background=False, lockstep=False)
 _active = [FAST]
 
 

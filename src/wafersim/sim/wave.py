@@ -14,6 +14,7 @@ from ..errors import (CycleLimitError, KernelValueError, KernelZeroDivisionError
                       MeshBoundaryError, RouteError)
 from ..isa.encoding import Instr
 from .background import BackgroundMixin
+from .branches import neighbour_branches
 from .compiled.stepper import CompiledMixin
 from .compute import ComputeMixin
 from .diagnostics import DiagnosticsMixin
@@ -54,6 +55,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
               DiagnosticsMixin, BackgroundMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
+    #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
+    #: (False where every PE's clock must be up to date before each instruction: the debugger's stops).
+    fold_owed_issue = True
+
     def __init__(self, launch: "Launch", region: WaveRegion, start: np.ndarray, totals: "_Totals") -> None:
         self.launch, self.region, self.totals = launch, region, totals
         self.spec = spec = launch.spec
@@ -92,10 +97,18 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         self.asleep: dict[int, Lanes] = {}
         # Splits on has_neighbor are the same every time the same lanes reach the same branch.
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
+        if getattr(launch, "neighbour_branches", None) is None:  # (once per launch, not per wave)
+            launch.neighbour_branches = neighbour_branches(launch.decoded)
+        self.neighbour_branches: dict[int, int] = launch.neighbour_branches  # pc -> dir of has_neighbor tested
+        self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
+        self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
         self.ops = self._compile()
         self.tracer = launch.tracer
         self.strategy = active_strategy()
         self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op == "bar"}
+        # Owed issue cycles may go into a send's cost, or be settled by difference: exact with whole times.
+        self.lockstep_owing = (self.strategy.lockstep and self.fold_owed_issue and self.whole_times
+                               and self.tracer is None)
         # pc of a send or receive -> (FIFO key, whether it waits for a push (receive) or a pop (send),
         # flat offset from the waiting PE to the FIFO's owner; None for a routed send: many owners)
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
@@ -169,10 +182,18 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         if other is None:
             self.groups[pc] = _Group(lanes, blocked, cost, count)
             return
-        if (other.cost, other.count) != (cost, count):  # they owe different amounts: settle both first
-            self._flush(other.lanes, other.cost, other.count)
-            self._flush(lanes, cost, count)
-            cost, count = 0.0, 0
+        if (other.cost, other.count) != (cost, count):  # they owe different amounts
+            if blocked or other.blocked or not self.lockstep_owing:  # settle both first
+                self._flush(other.lanes, other.cost, other.count)
+                self._flush(lanes, cost, count)
+                cost, count = 0.0, 0
+            elif lanes.count <= other.lanes.count:  # the smaller group settles the difference (perhaps
+                # negative: exact, whole numbers) and the merged group owes what the larger one did, so that
+                # a stencil's large group is not written back at every merge with its edges
+                self._flush(lanes, cost - other.cost, count - other.count)
+                cost, count = other.cost, other.count
+            else:
+                self._flush(other.lanes, other.cost - cost, other.count - count)
         self.groups[pc] = _Group(other.lanes.union_disjoint(lanes), blocked and other.blocked, cost, count)
 
     def _progress(self, fifo: Fifo, pushed: bool, owners: Lanes | np.ndarray) -> None:
@@ -261,17 +282,37 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
-            self._flush(lanes, pending_cost, pending_count + 1)
+            owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
+            if owing:
+                issue = pending_cost + cost
+            else:
+                self._flush(lanes, pending_cost, pending_count + 1)
+                issue = cost
             try:
-                return self._control(pc, instr, next_pc, cost, lanes)
+                out = self._control(pc, instr, next_pc, issue, lanes)
             except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
                 raise self._locate(exc, pc) from None
+            if not owing:
+                return out
+            # A send or receive took the issue cycles its lanes owed as part of its own (exact: whole
+            # numbers); the lanes that complete it go on owing its count, those that block settle both.
+            settled = []
+            for next_place, part, blocked, *_ in out:
+                if blocked:
+                    self._flush(part, pending_cost, pending_count + 1)
+                    settled.append((next_place, part, True))
+                else:
+                    settled.append((next_place, part, False, 0.0, pending_count + 1))
+            return settled
 
     def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
         """(taken, not taken) lanes of a conditional branch."""
-        static = previous is not None and previous.op == "hasnb" and previous.d == instr.a and instr.a != 0
+        direction = self.neighbour_branches.get(pc) if self.strategy.lockstep else None
+        if direction is None and previous is not None and previous.op == "hasnb" and previous.d == instr.a != 0:
+            direction = previous.dir
+        static = direction is not None
         if static:  # the condition is has_neighbor(dir) over these lanes: a fixed function of the lane set
-            key = (pc, previous.dir, lanes.key())
+            key = (pc, direction, lanes.key())
             if key in self.static_splits:
                 return self.static_splits[key]
         nonzero = lanes.get(self.regs[instr.a]) != 0
@@ -351,6 +392,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
 
     # ------------------------------------------------------------------ barrier
     def _barrier(self, pc: int, lanes: Lanes, cost: float):
+        if (lanes.is_full and not self.groups and not self.asleep and self.strategy.lockstep and self.tracer is None
+                and self.launch.racecheck is None and not self.at_barrier.any()):
+            return self._barrier_of_everyone(pc, cost)
         waiting = lanes.get(self.at_barrier)
         if lanes.any(waiting):  # merged with lanes that arrived earlier: those executed `bar` once already
             again = lanes.split(waiting)[0]
@@ -384,6 +428,28 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
                 self._add_group(bar_pc + 1, go.unwindow(self.n))
             if stay.count:
                 self._add_group(bar_pc, stay, blocked=True)
+        return []
+
+    def _barrier_of_everyone(self, pc: int, cost: float) -> list:
+        """`_barrier` when every PE of the wave arrives at once, in one full group (a stencil's step), none
+        of them there before: every block releases now, at its latest arrival plus the barrier's cycles.
+        The same arithmetic as the general case, without its masks: no `at_barrier` flags to set and
+        clear, one temporary."""
+        np.add(self.cycle, cost, out=self.barrier_time)
+        release = self.region.per_block_max(self.barrier_time)
+        release += self.spec.barrier_cycles(*self.launch.placement.block)
+        self._guard_time(float(release.max()))
+        self.launch.barriers += 1
+        if self.launch.progress:
+            self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
+        if len(release) == 1:  # one block: the release is one number
+            release = release[0]
+        else:
+            release = self.region.per_pe_of_blocks(release)
+        waited = np.subtract(release, self.cycle)
+        self.stall += waited
+        self.cycle[...] = release
+        self._add_group(pc + 1, Lanes.full(self.n))
         return []
 
     # ------------------------------------------------------------------ results

@@ -1,0 +1,62 @@
+"""sim/lanes.py: the dense-group helpers of the lockstep path."""
+from __future__ import annotations
+
+import numpy as np
+
+from test_parallel import lanes_of_every_form
+
+
+def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
+    """Lanes.extremes reduces over the lanes only (and leaves the array as it was); keep_outside and
+    restore_outside put back the entries of PEs outside a dense group after an unmasked write."""
+    rng = np.random.default_rng(5)
+    for lanes, expected in lanes_of_every_form(rng, 60):
+        if not lanes.is_dense:
+            continue
+        values = rng.integers(-50, 50, 60).astype(np.int32)
+        before = values.copy()
+        assert lanes.extremes(values) == (int(values[expected].min()), int(values[expected].max()))
+        np.testing.assert_array_equal(values, before)
+        view = lanes.window_view(values)
+        kept = lanes.keep_outside(view)
+        view += 1000
+        lanes.restore_outside(view, kept)
+        changed = np.flatnonzero(values != before)
+        np.testing.assert_array_equal(changed, expected)
+
+
+def test_chunk_extremes_bound_each_run_of_lanes_and_leave_the_array_as_it_was():
+    rng = np.random.default_rng(6)
+    for lanes, expected in lanes_of_every_form(rng, 60):
+        if not lanes.is_dense:
+            continue
+        values = rng.uniform(-5, 5, 60).astype(np.float32)
+        before = values.copy()
+        size = 7
+        base = 0 if lanes.window is None else lanes.window.start
+        positions = expected - base  # window positions of the lanes
+        for largest in (True, False):
+            got = lanes.chunk_extremes(values, largest, size)
+            np.testing.assert_array_equal(values, before)
+            assert len(got) == -(-lanes.n // size)
+            for chunk, bound in enumerate(got):
+                inside = values[base + positions[(positions >= chunk * size) & (positions < (chunk + 1) * size)]]
+                if len(inside) == 0:
+                    assert bound == (-np.inf if largest else np.inf)
+                else:
+                    assert bound == (inside.max() if largest else inside.min())
+
+
+def test_evenly_spaced_exclusions_index_as_slices_and_others_as_arrays():
+    from wafersim.sim.lanes import Lanes
+
+    values = np.arange(40, dtype=np.int32)
+    for excl, is_slice in [([5], True), ([3, 10, 17, 24], True), ([2, 3, 9], False), ([], True)]:
+        lanes = Lanes(40, excl=np.array(excl, dtype=np.int64))
+        assert isinstance(lanes.excl_at, slice) == is_slice
+        np.testing.assert_array_equal(values[lanes.excl_at], values[np.array(excl, dtype=np.int64)])
+        kept = lanes.keep_outside(values)
+        values[:] = -1
+        lanes.restore_outside(values, kept)
+        np.testing.assert_array_equal(np.flatnonzero(values >= 0), excl)
+        values = np.arange(40, dtype=np.int32)
