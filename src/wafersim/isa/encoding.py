@@ -33,8 +33,9 @@ class Instr:
     def opcode(self) -> Opcode:
         return BY_NAME[self.op]
 
-    @property
+    @functools.cached_property
     def words(self) -> int:
+        """Code words the instruction takes (kept: the engine asks for every instruction of every wave)."""
         return self.opcode.words
 
 
@@ -85,22 +86,14 @@ def decode_at(words: Sequence[int], pc: int) -> Instr:
 
 def decode(words: Sequence[int]) -> list[tuple[int, Instr]]:
     """All instructions of a code segment as (word address, instruction)."""
-    return list(_decode_segment(code_bytes(words)))
-
-
-def code_bytes(words: Sequence[int]) -> bytes:
-    """A code segment as bytes of uint32 words: the key of what is kept per program (`decode`)."""
-    return (np.asarray(words, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).tobytes()
-
-
-@functools.lru_cache(maxsize=64)
-def _decode_segment(code: bytes) -> tuple[tuple[int, Instr], ...]:
-    """`decode` of a code segment's bytes, kept: every launch of a kernel decodes the same words (for a
-    program of thousands of instructions, a tenth of a second each time). `Instr`s are frozen."""
-    words = np.frombuffer(code, dtype=np.uint32)
     out, pc = [], 0
     while pc < len(words):
         instr = decode_at(words, pc)
         out.append((pc, instr))
         pc += instr.words
-    return tuple(out)
+    return out
+
+
+def code_bytes(words: Sequence[int]) -> bytes:
+    """A code segment as bytes of uint32 words: the key of what is kept per code (`sim.code_facts`)."""
+    return (np.asarray(words, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).tobytes()

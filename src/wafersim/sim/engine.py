@@ -16,7 +16,6 @@ arrival plus a cost that grows with the block's diameter.
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
 from typing import Callable, Sequence
@@ -26,8 +25,9 @@ import numpy as np
 from ..arch.spec import WaferSpec
 from ..errors import LaunchError, OutOfMemoryError, WaferError
 from ..isa.assembler import Program
-from ..isa.encoding import Instr, code_bytes, decode
+from ..isa.encoding import code_bytes
 from ..isa.opcodes import PORTS, RAMP, SPECIAL_REGISTERS, opcode_cycles
+from .code_facts import code_facts
 from .debug_hooks import WaveSnapshot, failed_snapshot, snapshot
 from .compute import FLOPS_PER_OP, FLOPS_PER_VECTOR_ELEMENT  # noqa: F401  (re-exported)
 from .hostmem import available_bytes, launch_bytes, tune_allocator
@@ -68,22 +68,6 @@ class _Totals:
         del self.prints[limit:]
 
 
-@functools.lru_cache(maxsize=64)
-def _code_facts(code: bytes) -> tuple[dict[int, Instr], int, tuple[int, ...], frozenset[int]]:
-    """What a launch needs to know of its code, kept for the next launch of the same code (for a program of
-    thousands of instructions, milliseconds each time): pc -> instruction (shared: read only), registers used,
-    the pcs of instructions with a direction or special register out of range (`Launch._check_fits` raises),
-    and the channels its fabric instructions use."""
-    decoded = dict(decode(np.frombuffer(code, dtype=np.uint32)))
-    registers = 1 + max([getattr(i, f) for i in decoded.values() for f in i.opcode.operands
-                         if f in ("d", "a", "b", "c")] + [0])  # (route's a and b are port masks)
-    bad = tuple(pc for pc, i in decoded.items()
-                if ("dir" in i.opcode.operands and i.dir >= (4 if i.op == "hasnb" else len(PORTS)))
-                or (i.op == "sreg" and not 0 <= i.imm < len(SPECIAL_REGISTERS)))
-    channels = frozenset(i.ch for i in decoded.values() if i.op in CHANNEL_OPS)
-    return decoded, registers, bad, channels
-
-
 _SPEC_TIMING: dict[str, tuple[dict[str, float], bool]] = {}
 
 
@@ -99,10 +83,6 @@ def _spec_timing(spec: WaferSpec) -> tuple[dict[str, float], bool]:
                    spec.global_latency, spec.barrier_base_cycles, spec.barrier_cycles_per_hop]
         _SPEC_TIMING[key] = costs, all(float(f).is_integer() for f in figures)
     return _SPEC_TIMING[key]
-
-
-#: Instructions whose `ch` field names a channel.
-CHANNEL_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route", "routr"})
 
 
 class Launch:
@@ -132,14 +112,12 @@ class Launch:
         self.barriers = 0
         self.tracer = TraceRecorder(grid, block, grid[0] * grid[1] * block[0] * block[1]) if trace else None
         self.costs, self.whole_cycles = _spec_timing(spec)
-        self.code_key = code_bytes(program.code)
-        self.decoded, self.n_registers, self.bad_fields, self.channels = _code_facts(self.code_key)
+        self.facts = code_facts(code_bytes(program.code))
+        self.decoded, self.n_registers = self.facts.decoded, self.facts.registers
         self.compiled_table = None  # the program as arrays for sim.compiled, built by the first wave using it
-        self.neighbour_branches = None  # pc -> direction of branches on has_neighbor (sim.branches), by the first wave
         self._check_fits()
         # Global accesses in simulated-time order (sim/memory_order.py); the race checker when asked for.
-        self.memory_order = GlobalOrder(self.decoded, self.costs, len(program.code), spec.global_latency,
-                                        self.code_key)
+        self.memory_order = GlobalOrder(self.facts, self.costs, len(program.code), spec.global_latency)
         self.racecheck = RaceChecker(self) if racecheck else None
         self.raise_on_race = not isinstance(racecheck, str)  # 'report': only list them on LaunchStats
 
@@ -157,7 +135,7 @@ class Launch:
         if program.arg_count is not None and program.arg_count != len(self.args):
             raise LaunchError(f"{program.name} takes {program.arg_count} argument(s), the launch gave {len(self.args)}",
                               expected=program.arg_count, given=len(self.args))
-        for pc in self.bad_fields:
+        for pc in self.facts.bad_fields:
             instr = self.decoded[pc]
             ports = 4 if instr.op == "hasnb" else len(PORTS)  # (a 3-bit field: 5..7 name no port)
             if "dir" in instr.opcode.operands and instr.dir >= ports:
@@ -166,7 +144,7 @@ class Launch:
             if instr.op == "sreg" and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                 raise LaunchError(f"{program.name}: pc {pc} reads special register number {instr.imm}; there are "
                                   f"{len(SPECIAL_REGISTERS)} ({', '.join(SPECIAL_REGISTERS)})", pc=pc)
-        channels = self.channels | set(self.routes)
+        channels = self.facts.channels | set(self.routes)
         if channels and max(channels) >= spec.channels:
             raise LaunchError(f"{program.name} uses channel {max(channels)} but the machine has {spec.channels} "
                               f"channels per link direction", channel=max(channels))

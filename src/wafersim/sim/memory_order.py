@@ -16,12 +16,12 @@ program's control flow, weighted by issue costs) from its program counter, added
 """
 from __future__ import annotations
 
-import functools
 import heapq
 
 import numpy as np
 
 from ..isa.encoding import Instr
+from .code_facts import CodeFacts
 from ..isa.opcodes import BY_NAME
 
 LOAD_OPS = frozenset({"gld", "gldv"})
@@ -73,21 +73,6 @@ def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: fr
                 best[before] = d + step
                 heapq.heappush(heap, (d + step, before))
     return {pc: best.get(pc, np.inf) for pc in decoded}
-
-
-_DISTANCES: dict[tuple, dict[int, float]] = {}
-
-
-def _distances(key: tuple, targets: frozenset[str], decoded: dict[int, Instr]) -> dict[int, float]:
-    """`cycles_until` for a (code words, cost items, code length, global latency) key, kept (the last 64);
-    callers only read it."""
-    full = (*key, targets)
-    if full not in _DISTANCES:
-        if len(_DISTANCES) >= 128:
-            _DISTANCES.pop(next(iter(_DISTANCES)))
-        _code, costs, code_words, latency = key
-        _DISTANCES[full] = cycles_until(decoded, dict(costs), targets, code_words, latency)
-    return _DISTANCES[full]
 
 
 class StoreLog:
@@ -173,19 +158,21 @@ class StoreLog:
 class GlobalOrder:
     """A launch's causal-order state: per-pc distances to the next store and load, and the store log."""
 
-    def __init__(self, decoded: dict[int, Instr], costs: dict[str, float], code_words: int,
-                 global_latency: float, code_key: bytes) -> None:
+    def __init__(self, facts: CodeFacts, costs: dict[str, float], code_words: int, global_latency: float) -> None:
+        decoded = facts.decoded
         ops = {instr.op for instr in decoded.values()}
         self.load_pcs = {pc for pc, instr in decoded.items() if instr.op in LOAD_OPS}
         self.latency = float(global_latency)
         #: Loads can only see other PEs' stores out of order when the program both loads and stores.
         self.active = bool(ops & LOAD_OPS) and bool(ops & STORE_OPS)
-        if self.active:  # (the same for every launch of a program on a spec: kept, by `code_key`, its words)
-            key = (code_key, tuple(sorted(costs.items())), code_words, float(global_latency))
-            self.to_store = _distances(key, STORE_OPS, decoded)
-            self.to_load = _distances(key, LOAD_OPS, decoded)
-        else:
-            self.to_store, self.to_load = {}, {}
+        self.to_store: dict[int, float] = {}
+        self.to_load: dict[int, float] = {}
+        if self.active:  # (the same for every launch of the code on a spec: kept with the code's facts)
+            timing = (tuple(sorted(costs.items())), code_words, self.latency)
+            self.to_store, self.to_load = (
+                facts.memo(("cycles_until", targets, timing),
+                           lambda targets=targets: cycles_until(decoded, costs, targets, code_words, self.latency))
+                for targets in (STORE_OPS, LOAD_OPS))
         self.log = StoreLog()
 
     def next_store(self, pc: int) -> float:

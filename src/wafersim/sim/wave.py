@@ -97,9 +97,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         self.asleep: dict[int, Lanes] = {}
         # Splits on has_neighbor are the same every time the same lanes reach the same branch.
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
-        if getattr(launch, "neighbour_branches", None) is None:  # (once per launch, not per wave)
-            launch.neighbour_branches = neighbour_branches(launch.decoded)
-        self.neighbour_branches: dict[int, int] = launch.neighbour_branches  # pc -> dir of has_neighbor tested
+        self.neighbour_branches: dict[int, int] = launch.facts.memo(  # pc -> dir of has_neighbor tested
+            "neighbour_branches", lambda: neighbour_branches(launch.decoded))
         self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
         self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
         self.ops = self._compile()

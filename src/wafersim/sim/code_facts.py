@@ -1,0 +1,48 @@
+"""What every launch of a code segment needs to know of it, computed once per code and kept for the next
+launches of the same code: the decoded instructions, the registers and channels they use, and the results of
+static analyses (`CodeFacts.memo`: the causal-order distances of `memory_order`, the has_neighbor branches of
+`branches`). For a program of thousands of instructions each costs milliseconds, which small launches (a
+training step makes dozens) would otherwise pay every time.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from ..isa.encoding import Instr, decode
+from ..isa.opcodes import PORTS, SPECIAL_REGISTERS
+
+#: Instructions whose `ch` field names a channel.
+CHANNEL_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route", "routr"})
+
+
+class CodeFacts:
+    """Facts of one code segment (its bytes: `isa.encoding.code_bytes`). Shared by launches: read only."""
+
+    def __init__(self, code: bytes) -> None:
+        #: pc -> instruction
+        self.decoded: dict[int, Instr] = dict(decode(np.frombuffer(code, dtype=np.uint32)))
+        #: registers the code uses (r0 included; route's a and b are port masks, not registers)
+        self.registers = 1 + max([getattr(i, f) for i in self.decoded.values() for f in i.opcode.operands
+                                  if f in ("d", "a", "b", "c")] + [0])
+        #: pcs of instructions naming a direction or special register out of range (`Launch` refuses them)
+        self.bad_fields = tuple(pc for pc, i in self.decoded.items()
+                                if ("dir" in i.opcode.operands and i.dir >= (4 if i.op == "hasnb" else len(PORTS)))
+                                or (i.op == "sreg" and not 0 <= i.imm < len(SPECIAL_REGISTERS)))
+        #: channels the fabric instructions use
+        self.channels = frozenset(i.ch for i in self.decoded.values() if i.op in CHANNEL_OPS)
+        self._memo: dict[Any, Any] = {}
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """`make()`, computed once per code and `key` (which names whatever else the result depends on)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+
+@functools.lru_cache(maxsize=64)
+def code_facts(code: bytes) -> CodeFacts:
+    """The facts of a code segment, kept for the last 64 codes launched."""
+    return CodeFacts(code)
