@@ -27,7 +27,9 @@ def test_the_estimate_follows_what_numpy_actually_allocates():
     launch.run()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert 0.7 * peak <= estimate <= 1.5 * peak
+    # An upper bound that stays close: it counts FIFO value rings at their full depth, where heat's stay one
+    # word deep (sim/fabric.py), which the lockstep path's fewer temporaries no longer make up for.
+    assert 0.7 * peak <= estimate <= 1.75 * peak
 
 
 def test_a_launch_too_big_for_host_memory_is_refused_with_the_numbers(monkeypatch):
