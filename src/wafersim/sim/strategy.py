@@ -24,6 +24,9 @@ class Strategy:
     #: small and divergent groups run in the compiled (Numba) per-PE interpreter, `sim.compiled` (else
     #: every group runs one NumPy call per instruction).
     compiled: bool = True
+    #: the compiled interpreter also runs neighbour send/recv/sendv/recvv, parking PEs on full or empty
+    #: FIFOs (else its PEs stop at every transfer and the NumPy executors run it). Only with `compiled`.
+    compiled_fabric: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
