@@ -14,10 +14,6 @@ import numpy as np
 from ..fabric import Fifo, SlotRows
 from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM
 
-#: Value rings are stacked as deep as the FIFOs (no push is ever refused for room) while all of them take
-#: at most this many bytes; beyond, as deep as the deepest ring so far (`Fifo`'s memory-saving rings).
-FULL_RINGS_BYTES = 64 << 20
-
 
 class FabricState:
     """The FIFOs `keys` ((incoming direction, channel), as `WaveSim.fifos`) of `wave`, stacked."""
@@ -85,7 +81,9 @@ class FabricState:
         """Copy the FIFOs into fresh stacks and re-point them there."""
         wave, n, count = self.wave, self.wave.n, len(fifos)
         depth = wave.spec.fifo_depth
-        rings = depth if count * depth * n * 4 <= FULL_RINGS_BYTES else max(fifo.value_depth for fifo in fifos)
+        # Value rings as deep as the deepest so far (`Fifo`: a stencil keeps one row): a push that would
+        # overflow one is refused, the NumPy engine deepens that ring, and the next call restacks.
+        rings = max(fifo.value_depth for fifo in fifos)
         time = np.zeros((count, depth, n), dtype=wave.time_dtype)
         value = np.zeros((count, rings, n), dtype=np.int32)
         pushed, popped = np.zeros((count, n), dtype=np.int32), np.zeros((count, n), dtype=np.int32)
