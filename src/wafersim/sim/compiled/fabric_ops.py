@@ -60,14 +60,15 @@ def _wrong_tag(f, slot, i, tag, tags, meta) -> bool:
 
 
 @njit(cache=True)
-def fabric_op(kind, pc, i, now, fields, costs, regs, sram, lane_constants, fabric):
+def fabric_op(kind, pc, i, now, fields, costs, regs, sram, lane_constants, time, value, pushed, popped, tags, meta,
+              offsets, latency, word_time, progress, stall, parked, ready, ready_top):
     """Execute the neighbour transfer at `pc` for PE `i`, whose cycle is `now`: (status, its cycle after).
 
     GO_ON: done (issue cost included); BLOCKED: parked at it (a vector transfer keeps its progress);
     REFUSED: the NumPy engine must run it (it raises, or deepens a value ring) -- nothing moved, or, for
-    a vector transfer, the words moved so far are kept in `progress`."""
-    (time, value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
-     ready_top) = fabric
+    a vector transfer, the words moved so far are kept in `progress`. The FIFO arguments are the unpacked
+    `fabric` tuple of `run_group` (arrays passed one by one: a tuple unpacked per call costs reference
+    counting of each array)."""
     if lane_constants[fields[LANE_ROW, pc], i] == 0:
         return REFUSED, now  # across the block's edge: a MeshBoundaryError
     f, tag, direction = fields[FIFO, pc], fields[TAG, pc], fields[DIR, pc]

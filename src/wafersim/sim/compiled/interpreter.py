@@ -69,7 +69,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     order = np.empty(capacity, dtype=np.int64)  # segments are ranges of this buffer of PEs
     taken = np.empty(chunk, dtype=np.bool_)
     spare = np.empty(chunk, dtype=np.int64)
-    ready, ready_top = fabric[12], fabric[13]  # the work list of woken PEs (`fabric_ops`)
+    (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
+     ready_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
     if fabric_on and sleepers.shape[0]:
         park_sleepers(sleepers, resume, fields, fabric)
     seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
@@ -89,14 +90,15 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
         seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = start_pc, 0, m, 0.0, 0
         segments = 1
         while True:
-            if segments == 0:  # this chunk's segments are done: run PEs that transfers woke, each alone
+            if segments == 0:  # this chunk's segments are done: run a PE that a transfer woke, alone
                 if refused or ready_top[0] == 0:
                     break
-                m = min(chunk, ready_top[0])
-                ready_top[0] -= m
-                order[:m] = ready[ready_top[0]:ready_top[0] + m]
-                top = m
-                seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, m, 0.0, 0
+                # One at a time, the latest woken first: a pipeline runs PE after PE along its chain
+                # (neighbours: their registers share cache lines), not wavefront after wavefront.
+                ready_top[0] -= 1
+                order[0] = ready[ready_top[0]]
+                top = 1
+                seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, 1, 0.0, 0
                 segments = 1
             best = 0
             for s in range(1, segments):
@@ -301,7 +303,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 regs[d, i] = args[imm]
                         elif kind >= K_SEND:  # a neighbour transfer, at the PE's cycle with owed issue cycles
                             status, moved_to = fabric_op(kind, run_pc, i, times[i] + run_owed, fields, costs, regs, sram,
-                                                         lane_constants, fabric)
+                                                         lane_constants, fifo_time, fifo_value, pushed, popped, tags,
+                                                         meta, offsets, latency, word_time, progress, stall, parked,
+                                                         ready, ready_top)
                             if status == BLOCKED:  # parked (owed cycles settled): out of this run
                                 times[i] = moved_to
                                 counts[i] += run_done
