@@ -23,7 +23,7 @@ import numpy as np
 from ...isa.opcodes import MESSAGE_OPS, RAMP
 from .. import parallel
 from ..lanes import Lanes
-from .table import FABRIC_KINDS, KIND, KINDS, ProgramTable
+from .table import ProgramTable
 
 #: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
 #: instructions ahead (`ProgramTable.long_run`). Off (0): measured on saxpy's waves of 256 PEs and on
@@ -44,7 +44,6 @@ FABRIC_GROUP = 4096
 # Operations that keep a program's transfers on the NumPy path: background transfers share the FIFOs with
 # state the interpreter does not keep (`background`).
 _BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait"})
-_FABRIC_KIND_NUMBERS = np.array(sorted(KINDS[name] for name in FABRIC_KINDS))
 _NO_PES = np.zeros(0, dtype=np.int64)
 
 
@@ -71,10 +70,9 @@ class CompiledMixin:
             # their FIFOs (each launch runs under one strategy: the table is the launch's).
             fabric = (self.strategy.compiled_fabric and launch.tracer is None
                       and not any(instr.op in _BACKGROUND_OPS for instr in launch.decoded.values()))
-            launch.compiled_table = ProgramTable(launch.decoded, len(self.program.code), launch.costs, fabric)
+            launch.compiled_table = ProgramTable.of(self.program, launch.decoded, launch.costs, fabric)
         self.compiled_table = launch.compiled_table
-        self.compiled_fabric_pcs = frozenset(
-            np.flatnonzero(np.isin(self.compiled_table.fields[KIND], _FABRIC_KIND_NUMBERS)).tolist())
+        self.compiled_fabric_pcs = self.compiled_table.fabric_pcs
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:

@@ -10,6 +10,8 @@ here must come with a change of interpreter.py (Numba re-compiles when that file
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ...isa.encoding import Instr
@@ -46,6 +48,7 @@ FABRIC_KINDS = frozenset({"send", "recv", "sendv", "recvv"})
 KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR = range(13)
 FIELDS = 13
 LONG_RUN = 12  # instructions (see `ProgramTable._long_runs`)
+_TABLES: dict[int, tuple] = {}  # id(program) -> (a weak reference to it, {(costs, fabric): its table})
 
 
 class ProgramTable:
@@ -94,6 +97,8 @@ class ProgramTable:
                 column[LANE_ROW] = self.lane_rows.index(key)
             self.costs[pc] = costs[instr.op]
         self.long_run = self._long_runs()
+        fabric_kinds = [KINDS[name] for name in FABRIC_KINDS]
+        self.fabric_pcs = frozenset(np.flatnonzero(np.isin(self.fields[KIND], fabric_kinds)).tolist())  # its transfers
 
     def _long_runs(self) -> np.ndarray:
         """Per pc: whether the interpreter, entered there, runs at least `LONG_RUN` instructions or a loop
@@ -112,6 +117,19 @@ class ProgramTable:
                 steps += 1
             long[start] = steps >= LONG_RUN
         return long
+
+    @classmethod
+    def of(cls, program, decoded: dict[int, Instr], costs: dict[str, float], fabric: bool) -> "ProgramTable":
+        """The table of `program` (its `decoded` instructions) for these costs, built once per program and
+        reused by its later launches (a table is only read)."""
+        key = (tuple(sorted(costs.items())), fabric)
+        entry = _TABLES.get(id(program))
+        if entry is None or entry[0]() is not program:
+            entry = _TABLES[id(program)] = (weakref.ref(program), {})
+            weakref.finalize(program, _TABLES.pop, id(program), None)
+        if key not in entry[1]:
+            entry[1][key] = cls(decoded, len(program.code), costs, fabric)
+        return entry[1][key]
 
     def runs(self, pc: int) -> bool:
         """Whether the interpreter executes the instruction at `pc`."""
