@@ -35,13 +35,13 @@ from numba import njit
 
 from . import numba_cache
 from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op
-from .fabric_ops import fabric_op, park_sleepers
+from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, park_sleepers, ring_slot
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
-                    K_ORI, K_REM, K_SEL, K_SEND, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
+                    K_ORI, K_REM, K_RECV, K_SEL, K_SEND, K_SENDV, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
                     K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_XOR, K_XORI, REFUSED, TAKEN)
-from .table import A, B, C, D, IMM, KIND, LANE_ROW, NEXT
+from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
 WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
@@ -71,6 +71,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     spare = np.empty(chunk, dtype=np.int64)
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
      ready_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
+    depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
     if fabric_on and sleepers.shape[0]:
         park_sleepers(sleepers, resume, fields, fabric)
     seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
@@ -301,11 +302,75 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 status = REFUSED
                             else:
                                 regs[d, i] = args[imm]
-                        elif kind >= K_SEND:  # a neighbour transfer, at the PE's cycle with owed issue cycles
-                            status, moved_to = fabric_op(kind, run_pc, i, times[i] + run_owed, fields, costs, regs, sram,
-                                                         lane_constants, fifo_time, fifo_value, pushed, popped, tags,
-                                                         meta, offsets, latency, word_time, progress, stall, parked,
-                                                         ready, ready_top)
+                        elif kind >= K_SEND:
+                            # A neighbour transfer (`fabric_ops`, whose arithmetic this is), from the PE's cycle with
+                            # its owed issue cycles; written out here, where the arrays cost no reference counting.
+                            moved_to = times[i] + run_owed
+                            f, tag = fields[FIFO, run_pc], fields[TAG, run_pc]
+                            sending = kind == K_SEND or kind == K_SENDV
+                            scalar = kind == K_SEND or kind == K_RECV
+                            owner = i + offsets[fields[DIR, run_pc]] if sending else i
+                            base, length, done = np.int64(0), np.int64(1), np.int64(0)
+                            if lane_constants[fields[LANE_ROW, run_pc], i] == 0:
+                                status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
+                            elif not scalar:
+                                base, length, done = np.int64(regs[a, i]), np.int64(regs[b, i]), np.int64(progress[i])
+                                if length < 0 or base < 0 or base + length > data_words:
+                                    status, length = REFUSED, -1  # a MemoryAccessError
+                                elif length == 0:
+                                    moved_to += costs[run_pc]  # an empty transfer still costs its issue
+                            while done < length:
+                                number = pushed[f, owner] if sending else popped[f, owner]
+                                queued = pushed[f, owner] - popped[f, owner]
+                                slot = ring_slot(number, depth)
+                                if sending and queued >= depth or not sending and queued == 0:
+                                    parked[i] = 2 * f + (1 if sending else 0)
+                                    status = BLOCKED
+                                    break
+                                if sending and queued + 1 > rings:
+                                    status = REFUSED  # the NumPy engine deepens the value ring
+                                    break
+                                if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`)
+                                    got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
+                                    if got != -1 and got != RAW and got != tag:
+                                        status = REFUSED  # a WordTypeError
+                                        break
+                                ready_at = moved_to + (costs[run_pc] if done == 0 else 0.0)
+                                if sending:
+                                    later = max(ready_at, np.float64(fifo_time[f, slot, owner]))  # word k - depth left
+                                    fifo_value[f, ring_slot(number, rings), owner] = regs[a, i] if scalar else sram[base + done, i]
+                                    fifo_time[f, slot, owner] = later + latency[fields[DIR, run_pc], i if per_pe_latency else 0]
+                                    pushed[f, owner] = number + 1
+                                    if meta[f, PER_SLOT] == 0 and (meta[f, UNIFORM] == -1 or meta[f, UNIFORM] == tag):
+                                        meta[f, UNIFORM] = tag  # (`WordTags.needs_marking`, `mark`)
+                                    else:
+                                        if meta[f, PER_SLOT] == 0:  # the words in flight carry the uniform tag
+                                            tags[f, :, :] = meta[f, UNIFORM]
+                                            meta[f, PER_SLOT] = 1
+                                        tags[f, slot, owner] = tag
+                                    meta[f, MOVED] |= PUSHED
+                                    waiter, key = owner, 2 * f
+                                    moved_to = later + word_time
+                                else:
+                                    later = max(ready_at, np.float64(fifo_time[f, slot, i]))
+                                    word = fifo_value[f, ring_slot(number, rings), i]
+                                    fifo_time[f, slot, i] = later  # now: when the slot was freed
+                                    popped[f, i] = number + 1
+                                    meta[f, MOVED] |= POPPED
+                                    if not scalar:
+                                        sram[base + done, i] = word
+                                    elif d != 0:
+                                        regs[d, i] = word
+                                    waiter, key = i + meta[f, SENDER_OFFSET], 2 * f + 1
+                                    moved_to = later
+                                stall[i] += later - ready_at
+                                if 0 <= waiter < parked.shape[0] and parked[waiter] == key:  # woken: to the work list
+                                    parked[waiter] = -1
+                                    ready[ready_top[0]] = waiter
+                                    ready_top[0] += 1
+                                done += 1
+                            if not scalar and length > 0:
+                                progress[i] = 0 if status == GO_ON else done
                             if status == BLOCKED:  # parked (owed cycles settled): out of this run
                                 times[i] = moved_to
                                 counts[i] += run_done
