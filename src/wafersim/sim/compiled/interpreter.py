@@ -40,7 +40,7 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
                     K_ORI, K_REM, K_RECV, K_SEL, K_SEND, K_SENDV, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
-                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_XOR, K_XORI, REFUSED, TAKEN)
+                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_XOR, K_XORI, REFUSED, STOPPED, TAKEN)
 from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
@@ -183,6 +183,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         break
                     d, a, b, imm = fields[D, run_pc], fields[A, run_pc], fields[B, run_pc], fields[IMM, run_pc]
                     after = latest + run_owed + costs[run_pc]  # (the latest any lane is after this one)
+                    over_limit = False
                     if (kind == K_BZ or kind == K_BNZ or kind == K_JMP) and (
                             imm > run_pc or (after <= max_cycles and after < time_limit)):
                         # a branch no lane can refuse (the common case): only the conditions, per lane
@@ -192,6 +193,12 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         kept = run_hi
                     else:
                         kept = run_lo
+                        if kind == K_BZ or kind == K_BNZ or kind == K_JMP:
+                            # A backward branch some lane may not take (a limit): the NumPy engine checks the
+                            # limits over the whole group, so if one lane passes one, all stop before it.
+                            for k in range(run_lo, run_hi):
+                                after = times[order[k]] + run_owed + costs[run_pc]
+                                over_limit = over_limit or after > max_cycles or after >= time_limit
                     for k in range(kept, run_hi):
                         i = order[k]
                         status, extra = GO_ON, 0
@@ -279,9 +286,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         elif kind == K_FTRUNC:
                             fregs[d, i] = np.float32(np.trunc(np.float64(fregs[a, i])))
                         elif kind == K_BZ or kind == K_BNZ or kind == K_JMP:
-                            if imm <= run_pc and (times[i] + run_owed + costs[run_pc] > max_cycles
-                                             or times[i] + run_owed + costs[run_pc] >= time_limit):
-                                status = REFUSED  # a backward branch: where the NumPy engine checks its limits
+                            if over_limit:
+                                status = STOPPED  # a backward branch: where the NumPy engine checks its limits
                             elif kind == K_JMP or (regs[a, i] == 0) == (kind == K_BZ):
                                 status = TAKEN
                         elif kind == K_LD or kind == K_ST:
@@ -382,6 +388,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         else:  # vector ops and reductions over SRAM ranges (a call: its loops outweigh the call's cost)
                             status, extra = vector_op(kind, run_pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats,
                                                       scratch_int, scratch_float)
+                        if status == STOPPED:  # it stops before this instruction (the others go on)
+                            times[i] += run_owed
+                            counts[i] += run_done
+                            stop_pcs[i] = run_pc
+                            continue
                         if status == REFUSED:  # it stops before this instruction; the NumPy engine runs it
                             times[i] += run_owed
                             counts[i] += run_done

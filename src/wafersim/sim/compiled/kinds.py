@@ -26,7 +26,9 @@ assert K_SNE - K_SLT == K_FNE - K_FLT == 3 and K_FMAX - K_FADD == 5  # (`compare
 # Per-call statistics (`stats` argument).
 VECTOR_ELEMENTS, FLOPS = 0, 1
 # What executing an instruction did: went on to the next instruction, took a branch, refused (executed
-# nothing, or, for a vector transfer, stopped part-way with its progress kept: the instruction would fail
-# or pass a limit, and the NumPy engine runs it), or blocked (a fabric transfer waits for its FIFO: the PE
-# is parked until a neighbour's push or pop wakes it, `fabric_ops`).
-GO_ON, TAKEN, REFUSED, BLOCKED = 0, 1, 2, 3
+# nothing, or, for a vector transfer, stopped part-way with its progress kept: the instruction would fail,
+# and the NumPy engine runs it and raises, with every other PE where it is), blocked (a fabric transfer
+# waits for its FIFO: the PE is parked until a neighbour's push or pop wakes it, `fabric_ops`), or
+# stopped (a backward branch past a limit: the PE, with every lane of its segment, stops before it, and
+# the NumPy engine runs it; the other PEs go on to their own stops).
+GO_ON, TAKEN, REFUSED, BLOCKED, STOPPED = 0, 1, 2, 3, 4

@@ -26,12 +26,14 @@ from ..lanes import Lanes
 from .table import ProgramTable
 
 #: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
-#: instructions ahead (`ProgramTable.long_run`). Off (0): measured on saxpy's waves of 256 PEs and on
-#: the 64-PE transpose, the interpreter's per-call cost (tens of microseconds from Python) did not pay
-#: (bench/RESULTS.md, engine-compiled); the tests switch it on to keep the mode exercised.
-SMALL_GROUP = 0
-#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (off, as SMALL_GROUP).
-SMALL_REGION = 0
+#: instructions ahead (`ProgramTable.long_run`). Measured (CPU time, best of 10 warm launches): with
+#: transfers in the interpreter, 64 takes the 64-PE transpose from 52 to 18 ms and the one-row scan from
+#: 5.2 to 3.4 ms; 256 made saxpy's waves of 256 PEs slower (about 620 against 520 ms at its quick size:
+#: the interpreter's per-call cost, tens of microseconds from Python, does not pay for their few
+#: instructions between global accesses), so 64. The tests switch it higher to exercise the mode.
+SMALL_GROUP = 64
+#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (as SMALL_GROUP).
+SMALL_REGION = 64
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
