@@ -50,7 +50,7 @@ WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
-              resume, sleepers):
+              resume, sleepers, loop_budget):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -59,7 +59,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     `fabric_on`: also run neighbour transfers (`fabric_ops`, on the FIFOs of `fabric`); a PE that blocks
     is parked (`fabric`'s `parked[i]` >= 0, `resume[i]` its pc) until a transfer of another PE wakes it;
     it then runs alone from there. `sleepers`: PEs blocked before this call, each at `resume[pe]`, parked
-    (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`)."""
+    (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`).
+    `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
+    that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
+    halts."""
+    loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
     scratch_int = np.empty(sram.shape[0], dtype=np.int32)
@@ -183,9 +187,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         break
                     d, a, b, imm = fields[D, run_pc], fields[A, run_pc], fields[B, run_pc], fields[IMM, run_pc]
                     after = latest + run_owed + costs[run_pc]  # (the latest any lane is after this one)
-                    over_limit = False
-                    if (kind == K_BZ or kind == K_BNZ or kind == K_JMP) and (
-                            imm > run_pc or (after <= max_cycles and after < time_limit)):
+                    is_branch = kind == K_BZ or kind == K_BNZ or kind == K_JMP
+                    if is_branch and imm <= run_pc:  # a loop: it counts against the call's budget
+                        loops_left -= run_hi - run_lo
+                    over_limit = is_branch and imm <= run_pc and loops_left < 0
+                    if is_branch and not over_limit and (imm > run_pc or (after <= max_cycles and after < time_limit)):
                         # a branch no lane can refuse (the common case): only the conditions, per lane
                         if kind != K_JMP:
                             for k in range(run_lo, run_hi):
@@ -193,9 +199,10 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         kept = run_hi
                     else:
                         kept = run_lo
-                        if kind == K_BZ or kind == K_BNZ or kind == K_JMP:
-                            # A backward branch some lane may not take (a limit): the NumPy engine checks the
-                            # limits over the whole group, so if one lane passes one, all stop before it.
+                        if is_branch:
+                            # A backward branch some lane may not take (a limit, or the call's budget of loop
+                            # iterations is spent): the NumPy engine checks the limits over the whole group,
+                            # so if one lane passes one, all stop before it.
                             for k in range(run_lo, run_hi):
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit

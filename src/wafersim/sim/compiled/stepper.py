@@ -40,6 +40,10 @@ PARALLEL_MIN = 16384
 ALONE_BELOW = 8
 #: The interpreter takes a large group this many PEs at a time, so that their registers stay in cache.
 CHUNK_LANES = 1024
+#: A call returns to the scheduler after this many loop iterations per PE of the call (backward branches,
+#: summed over its PEs), so that `max_seconds`, Ctrl-C and progress reports reach a kernel that never
+#: halts within a fraction of a second; a PE stopped so continues at the next call.
+LOOP_BUDGET_PER_PE = 4096
 #: At a neighbour transfer, converged groups of up to this many PEs run compiled too (larger ones: one
 #: vectorised NumPy call moves all their words, and the interpreter would take in every sleeping lane).
 FABRIC_GROUP = 4096
@@ -124,21 +128,26 @@ class CompiledMixin:
                  self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.launch.max_cycles),
                  float(time_limit))
         stats = np.zeros(2, dtype=np.int64)
+        # A converged group (small, or at a transfer) runs in segments, in lockstep like the NumPy engine,
+        # so that an instruction that fails stops all its failing PEs together (each PE alone would stop
+        # the call at the first); only a divergent group's smallest segments run PE by PE.
+        alone_below = ALONE_BELOW if lanes.mask is not None else 0
+        budget = LOOP_BUDGET_PER_PE * (len(idx) + len(sleepers))
         if fabric is not None:
-            run_group(idx, pc, *fixed, pc_counts, stats, ALONE_BELOW, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, sleepers)
+            run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
+                      fabric.resume, sleepers, budget)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
                 outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
-                parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, ALONE_BELOW,
-                                                                     CHUNK_LANES, False, *unused),
+                parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
+                                                                     CHUNK_LANES, False, *unused, budget),
                              [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
                 for part_pc_counts, part_stats in outputs:
                     pc_counts += part_pc_counts
                     stats += part_stats
             else:
-                run_group(idx, pc, *fixed, pc_counts, stats, ALONE_BELOW, CHUNK_LANES, False, *unused)
+                run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget)
         members = idx if not len(sleepers) else np.concatenate([idx, sleepers])
         self.cycle[members] = times[members]
         self.icount[members] += counts[members].astype(self.icount.dtype)
