@@ -27,13 +27,14 @@ from .table import ProgramTable
 
 #: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
 #: instructions ahead (`ProgramTable.long_run`). Measured (CPU time, best of 10 warm launches): with
-#: transfers in the interpreter, 64 takes the 64-PE transpose from 52 to 18 ms and the one-row scan from
-#: 5.2 to 3.4 ms; 256 made saxpy's waves of 256 PEs slower (about 620 against 520 ms at its quick size:
-#: the interpreter's per-call cost, tens of microseconds from Python, does not pay for their few
-#: instructions between global accesses), so 64. The tests switch it higher to exercise the mode.
-SMALL_GROUP = 64
-#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (as SMALL_GROUP).
-SMALL_REGION = 64
+#: transfers in the interpreter, 64 would take the 64-PE transpose from 52 to 18 ms and the one-row scan
+#: from 5.2 to 3.4 ms (256 made saxpy's waves of 256 PEs slower: the interpreter's per-call cost does
+#: not pay for their few instructions between global accesses). Off (0) for now: with 64, small
+#: converged groups running PE by PE report only the first failing PE of an error, and a differential
+#: run (gemv, `Strategy(event_wakeup=False)`) deadlocked; the tests switch it on to exercise the mode.
+SMALL_GROUP = 0
+#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (off, as SMALL_GROUP).
+SMALL_REGION = 0
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
@@ -128,10 +129,7 @@ class CompiledMixin:
                  self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.launch.max_cycles),
                  float(time_limit))
         stats = np.zeros(2, dtype=np.int64)
-        # A converged group (small, or at a transfer) runs in segments, in lockstep like the NumPy engine,
-        # so that an instruction that fails stops all its failing PEs together (each PE alone would stop
-        # the call at the first); only a divergent group's smallest segments run PE by PE.
-        alone_below = ALONE_BELOW if lanes.mask is not None else 0
+        alone_below = ALONE_BELOW
         budget = LOOP_BUDGET_PER_PE * (len(idx) + len(sleepers))
         if fabric is not None:
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
