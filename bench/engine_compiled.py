@@ -3,7 +3,7 @@
     python bench/engine_compiled.py [--quick] [--only NAME[,NAME]] [--repeat N] [--write bench/RESULTS.md]
 
 For each workload of bench/workloads.py named (default: the divergent switches, saxpy's small waves, the
-one-row scan and the small transpose), one process launches it under `Strategy(compiled=False)` (every
+one-row and the whole-wafer scans, and the small transpose), one process launches it under `Strategy(compiled=False)` (every
 group one NumPy call per instruction), under the default strategy with one interpreter thread and with
 two, and times the same math in NumPy. Every launch must give the same result, cycle count and
 statistics as the NumPy path's (bit for bit), or the run fails. Reported: the first launch of the process
@@ -28,7 +28,7 @@ from wafersim.sim import parallel  # noqa: E402
 from wafersim.sim.strategy import Strategy, forced  # noqa: E402
 from wafersim.tools.results import machine, write_section  # noqa: E402
 
-DEFAULT = ("switch-2", "switch-4", "switch-8", "saxpy", "scan-row", "transpose")
+DEFAULT = ("switch-2", "switch-4", "switch-8", "saxpy", "scan-row", "scan-rows", "transpose")
 STRATEGIES = {"numpy path": (Strategy(compiled=False), 2), "compiled, 1 thread": (Strategy(), 1),
               "compiled, 2 threads": (Strategy(), 2)}  # (strategy, engine threads)
 STATS = ("cycles", "instructions", "op_counts", "flops", "vector_elements", "global_bytes")

@@ -27,7 +27,8 @@ EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "15"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
-              Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), Strategy(lockstep=False), FAST]
+              Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), Strategy(lockstep=False),
+              Strategy(compiled_fabric=False), Strategy(event_wakeup=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -317,3 +318,110 @@ def test_stencils_on_blocks_are_identical_with_and_without_the_lockstep_path(gri
     board = (rng.random((height, width)) < 0.4).astype(np.int32)
     life_out, _ = run_every_strategy(lambda: life.life(board, 5, device()))
     np.testing.assert_array_equal(life_out, life_reference(board, 5))
+
+
+# ----------------------------------------------------------------------------- transfers in the interpreter
+# Under FAST, neighbour send/recv of small regions and of pipelines run in the compiled interpreter
+# (sim/compiled/fabric_ops.py): PEs park on full or empty FIFOs and are woken inside the call. These
+# programs block and wake in every way a FIFO allows; each is checked against a plain-Python model.
+@ws.jit
+def ping_pong(values, totals, counts, k):
+    """Along each row: k words east to the next PE (even j: int32, odd j: float32, one FIFO of mixed
+    types), k float32 words back west once the next PE heard back from its own east neighbour."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    total = v
+    count = 0
+    if ws.has_neighbor(ws.WEST):
+        for j in range(k):
+            if j % 2 == 0:
+                count += ws.recv(ws.WEST, dtype=np.int32)
+            else:
+                total += ws.recv(ws.WEST, dtype=np.float32)
+    if ws.has_neighbor(ws.EAST):
+        for j in range(k):
+            if j % 2 == 0:
+                ws.send(ws.EAST, j + x)
+            else:
+                ws.send(ws.EAST, v)
+        for j in range(k):
+            total += ws.recv(ws.EAST, dtype=np.float32)
+    if ws.has_neighbor(ws.WEST):
+        for j in range(k):
+            ws.send(ws.WEST, total)
+    totals[y, x] = total
+    counts[y, x] = count
+
+
+def ping_pong_model(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`ping_pong` in plain Python (float32 sums in the kernel's order), each row one block."""
+    totals, counts = np.zeros_like(values), np.zeros(values.shape, dtype=np.int32)
+    for y, row in enumerate(values):
+        w = len(row)
+        forward = []
+        for x in range(w):
+            total, count = row[x], 0
+            if x > 0:
+                for j in range(k):
+                    if j % 2 == 0:
+                        count += j + x - 1
+                    else:
+                        total = np.float32(total + row[x - 1])
+            forward.append(total)
+            counts[y, x] = count
+        for x in reversed(range(w)):  # the replies: PE x adds k copies of PE x + 1's final total
+            total = forward[x]
+            if x < w - 1:
+                for _ in range(k):
+                    total = np.float32(total + totals[y, x + 1])
+            totals[y, x] = total
+    return totals, counts
+
+
+@pytest.mark.parametrize("depth,k,width", [(1, 5, 6), (2, 7, 5), (5, 4, 7), (16, 9, 3)])
+def test_ping_pong_with_back_pressure_and_mixed_word_types_is_identical_under_every_strategy(depth, k, width):
+    values = np.random.default_rng(depth).integers(-8, 8, (3, width)).astype(np.float32)  # sums stay exact
+    spec = ws.WaferSpec(width=8, height=4, fifo_depth=depth)
+
+    def launch():
+        dev = ws.Device(spec)
+        d_values, d_totals = dev.to_device(values), dev.device_array(values.shape)
+        d_counts = dev.device_array(values.shape, np.int32)
+        stats = ping_pong[(1, 3), (width, 1)](d_values, d_totals, d_counts, k)
+        return np.concatenate([d_totals.copy_to_host().view(np.int32), d_counts.copy_to_host()]), stats
+
+    out, _ = run_every_strategy(launch)
+    totals, counts = ping_pong_model(values, k)
+    np.testing.assert_array_equal(out, np.concatenate([totals.view(np.int32), counts]))
+
+
+def test_one_row_scan_and_small_transpose_are_identical_under_every_strategy():
+    """A pipeline of blocked-then-woken PEs (each waits for its west neighbour) and vector messages
+    between all pairs of a small block (bench/workloads.py, tiny sizes)."""
+    from test_bench_workloads import workloads
+
+    for name in ("scan-row", "transpose"):
+        case = workloads.WORKLOADS[name]("tiny", np.random.default_rng(3))
+        out, _ = run_every_strategy(case.simulate)
+        workloads.check(name, case, out, case.numpy())
+
+
+@pytest.mark.parametrize("wrong", ["type", "edge"])
+def test_a_wrong_transfer_raises_the_same_error_under_every_strategy(wrong, tmp_path):
+    """The interpreter refuses a receive of a word of another type, or a send across the block's edge: the
+    NumPy executors run it and raise, with every strategy's message."""
+    send = "ws.send(ws.EAST, v)" if wrong == "type" else "ws.send(ws.WEST, v)"
+    module = load_source(tmp_path, "import numpy as np\nimport wafersim as ws\n\n\n@ws.jit\ndef kernel(inp, out):\n"
+                         "    x, y = ws.grid(2)\n    v = inp[y, x]\n    if x == 0:\n        " + send + "\n"
+                         "    if x == 1:\n        out[y, x] = ws.recv(ws.WEST, dtype=np.int32)\n")
+    values = np.arange(4, dtype=np.float32).reshape(1, 4)
+    messages = set()
+    for strategy in STRATEGIES:
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec(width=4, height=1))
+            d_in, d_out = dev.to_device(values), dev.device_array(values.shape, np.int32)
+            error = ws.WordTypeError if wrong == "type" else ws.MeshBoundaryError
+            with pytest.raises(error) as info:
+                module.kernel[(1, 1), (4, 1)](d_in, d_out)
+            messages.add(str(info.value))
+    assert len(messages) == 1, messages

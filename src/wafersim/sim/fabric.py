@@ -52,6 +52,14 @@ class SlotRows:
         self.block = block
         self.rows = list(block)
 
+    @classmethod
+    def over(cls, block: np.ndarray) -> "SlotRows":
+        """Slot rows that are the rows of `block` ((depth, PEs), a view kept, e.g. of a stack of FIFOs)."""
+        rows = cls.__new__(cls)
+        rows.n, rows.dtype = block.shape[1], block.dtype
+        rows._use_block(block)
+        return rows
+
     def __getitem__(self, slot: int) -> np.ndarray:
         row = self.rows[slot]
         if row is None:

@@ -37,12 +37,15 @@ class Strategy:
     #: and temporaries, every owed amount written back before each send or receive and at every merge,
     #: every branch and check read from the registers).
     lockstep: bool = True
+    #: the compiled interpreter also runs neighbour send/recv/sendv/recvv, parking PEs on full or empty
+    #: FIFOs (else its PEs stop at every transfer and the NumPy executors run it). Only with `compiled`.
+    compiled_fabric: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
-                     compiled_background=False, lockstep=False)
+                     compiled_background=False, lockstep=False, compiled_fabric=False)
 _active = [FAST]
 
 

@@ -1,279 +1,83 @@
-"""The compiled interpreter: runs a group of PEs through compute, SRAM and branch instructions, each PE
-with its own program counter, until each reaches an instruction the NumPy engine must run
-(`table.STOP`), or one that would fail or pass a limit (then it stops *before* it, and the NumPy engine
-runs it and raises what it raises).
+"""The compiled interpreter: runs a group of PEs through compute, SRAM, branch and neighbour-transfer
+instructions, each PE with its own program counter, until each reaches an instruction the NumPy engine
+must run (`table.STOP`), or one that would fail or pass a limit (then it stops *before* it, and the NumPy
+engine runs it and raises what it raises).
 
 PEs at one program counter form a *segment* and execute each instruction together, one tight loop over
 the segment's PEs (the dispatch on the instruction's kind, the same for every PE of the loop, is
-learnt by the branch predictor), so that decoding costs once per instruction and segment, not per PE. A conditional branch splits a segment; like
-the NumPy engine's scheduler, the segment with the lowest program counter runs first and stops where
-another waits, so that forward branches reconverge and segments merge again. Segments smaller than
-`alone_below` (divergence down to a few PEs) run PE by PE, each straight to its stop (one loop serves
-both: the instruction semantics appear once, written out in that loop, where Numba keeps the arrays'
-reference counts out of the hot path -- an inlined function per instruction would not).
+learnt by the branch predictor), so that decoding costs once per instruction and segment, not per PE. A
+conditional branch splits a segment; like the NumPy engine's scheduler, the segment with the lowest
+program counter runs first and stops where another waits, so that forward branches reconverge and
+segments merge again. Segments smaller than `alone_below` (divergence down to a few PEs) run PE by PE,
+each straight to its stop (one loop serves both: the instruction semantics appear once, written out in
+that loop, where Numba keeps the arrays' reference counts out of the hot path -- an inlined function per
+instruction would not).
 
-Operation semantics are the NumPy executors' (sim/compute.py) operation for operation, so that results
-are bit for bit the same: int32 arithmetic wraps, float32 arithmetic rounds once per operation in
-float32, float min/max follow NumPy's NaN and signed-zero rules, of two NaN operands the first is kept,
-vector operations read every source element before writing any (as NumPy computes the right-hand side
-first), reductions add left to right. Cycle counts are whole numbers here (the caller only comes here
-when every timing figure is), so the order in which issue cycles are added cannot change them.
+A send or receive that finds its FIFO full or empty parks its PE (`fabric_ops`): it leaves its segment,
+and a later push or pop on that FIFO puts it on a work list; when a chunk's segments are done, the woken
+PEs run alone from where they waited, until the list is empty. So a PE leaves the interpreter only at an
+instruction it does not run, or parked when nothing in this call can wake it.
 
-Everything compiled lives in this one file: Numba's cache is invalidated by a change of the file that
-defines a function, not of files it calls into, so a helper elsewhere could leave stale machine code.
+Operation semantics are the NumPy executors' (sim/compute.py, sim/exchange.py) operation for operation,
+so that results are bit for bit the same (`arith`, `fabric_ops`). Cycle counts are whole numbers here
+(the caller only comes here when every timing figure is), so the order in which issue cycles are added
+cannot change them.
 
-Compiled with Numba (`cache=True`: the machine code is kept next to this file, so only the first launch
-on a machine pays for compilation); `nogil=True` lets several threads run parts of a group at once.
+Compiled with Numba (`cache=True`: the machine code is kept next to these files, so only the first launch
+on a machine pays for compilation; `numba_cache` drops it when any of them changes, since Numba itself
+only notices a change of the file that defines a function); `nogil=True` lets several threads run parts
+of a group at once (without fabric transfers: their FIFOs are shared between PEs).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .table import A, B, C, D, FLOAT, IMM, KIND, KINDS, LANE_ROW, NEXT, SCALAR
-
-# Kinds as module constants: Numba folds them into the if-chain of `run_group`.
-(K_STOP, K_NOP, K_ADD, K_SUB, K_MUL, K_DIV, K_REM, K_AND, K_OR, K_XOR, K_SHL, K_SHR, K_SRA, K_MIN, K_MAX,
- K_SLT, K_SLE, K_SEQ, K_SNE, K_MOV, K_NEG, K_ABS, K_SEL,
- K_ADDI, K_MULI, K_ANDI, K_ORI, K_XORI, K_SHLI, K_SHRI, K_SRAI, K_SLTI, K_SEQI, K_LI,
- K_FADD, K_FSUB, K_FMUL, K_FDIV, K_FMIN, K_FMAX, K_FMA, K_FLT, K_FLE, K_FEQ, K_FNE, K_FNEG, K_FABS,
- K_FSQRT, K_ITOF, K_FTOI, K_FFLOOR, K_FCEIL, K_FTRUNC,
- K_BZ, K_BNZ, K_JMP,
- K_LD, K_ST, K_CHK, K_HASNB, K_SREG, K_ARG,
- K_VADD, K_VSUB, K_VMUL, K_VMIN, K_VMAX, K_VFMA, K_VSCALE, K_VCOPY, K_VFILL, K_VDIV, K_VREDSUM,
- K_VDOT) = range(len(KINDS))
-# Numba freezes these constants of table.py into the cached machine code, which it keeps until *this*
-# file changes: the checks run at every import, and a change of table.py's numbering must touch this file.
-assert (KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW) == tuple(range(10))
-assert K_VDOT == KINDS["vdot"] == len(KINDS) - 1 and K_BZ == KINDS["bz"] and K_LD == KINDS["ld"]  # lists agree
-assert K_SNE - K_SLT == K_FNE - K_FLT == 3 and K_FMAX - K_FADD == 5  # (`compare`, `float_binary`)
-
-# Per-call statistics (`stats` argument).
-VECTOR_ELEMENTS, FLOPS = 0, 1
-# What `execute` did: went on to the next instruction, took a branch, or refused (executed nothing: the
-# instruction would fail or pass a limit).
-GO_ON, TAKEN, REFUSED = 0, 1, 2
-
-
-@njit(cache=True, inline="always")
-def int_div(a: int, b: int) -> int:
-    """`div`: truncating, b = 0 gives -1, INT_MIN / -1 wraps (sim/compute.py `int_div`)."""
-    if b == 0:
-        return -1
-    q = abs(a) // abs(b)
-    return np.int32(q if (a < 0) == (b < 0) else -q)
-
-
-@njit(cache=True, inline="always")
-def int_rem(a: int, b: int) -> int:
-    if b == 0:
-        return a
-    return np.int32(a - b * np.int64(int_div(a, b)))
-
-
-# Two NaN operands: x86 returns the first one (quieted), as NumPy's loops, which keep the operands in
-# order, do; LLVM may swap the operands of a commutative operation, so that case is spelled out (an
-# operation on the first NaN alone gives it back quieted). One NaN operand: the hardware's choice.
-@njit(cache=True, inline="always")
-def fadd(x, y):
-    return x + x if x != x and y != y else x + y
-
-
-@njit(cache=True, inline="always")
-def fsub(x, y):
-    return x - x if x != x and y != y else x - y
-
-
-@njit(cache=True, inline="always")
-def fmul(x, y):
-    return x * x if x != x and y != y else x * y
-
-
-@njit(cache=True, inline="always")
-def fdiv(x, y):
-    return x / x if x != x and y != y else x / y
-
-
-@njit(cache=True, inline="always")
-def fmin(x, y):
-    """np.minimum on float32: a NaN operand wins (the first if both), and of two equal values (0.0 and
-    -0.0) the second."""
-    if x != x:
-        return x
-    if y != y:
-        return y
-    return x if x < y else y
-
-
-@njit(cache=True, inline="always")
-def fmax(x, y):
-    if x != x:
-        return x
-    if y != y:
-        return y
-    return x if x > y else y
-
-
-@njit(cache=True, inline="always")
-def float_binary(which: int, x, y):
-    """fadd (which = 0), fsub, fmul, fdiv, fmin, fmax (5) on float32 operands."""
-    if which == 0:
-        return fadd(x, y)
-    if which == 1:
-        return fsub(x, y)
-    if which == 2:
-        return fmul(x, y)
-    if which == 3:
-        return fdiv(x, y)
-    return fmin(x, y) if which == 4 else fmax(x, y)
-
-
-@njit(cache=True, inline="always")
-def compare(which: int, x, y) -> int:
-    """slt/flt (which = 0), sle/fle (1), seq/feq (2), sne/fne (3): 1 or 0."""
-    if which == 0:
-        return 1 if x < y else 0
-    if which == 1:
-        return 1 if x <= y else 0
-    if which == 2:
-        return 1 if x == y else 0
-    return 1 if x != y else 0
-
-
-@njit(cache=True, inline="always")
-def ftoi(x) -> int:
-    """float32 -> int32 truncated toward zero, saturating, NaN gives 0 (sim/compute.py `_float_to_int`)."""
-    f = np.float64(x)
-    if f != f:
-        return 0
-    if f >= 2147483647.0:
-        return 2147483647
-    if f <= -2147483648.0:
-        return -2147483648
-    return int(f)
-
-
-@njit(cache=True, inline="always")
-def _vector_int(kind: int, x: int, y: int, acc: int) -> int:
-    """One element of an int32 vector op (wrapped by the caller's store); `acc` is vfma's destination."""
-    if kind == K_VADD:
-        return x + y
-    if kind == K_VSUB:
-        return x - y
-    if kind == K_VMUL or kind == K_VSCALE:
-        return x * y
-    if kind == K_VMIN:
-        return min(x, y)
-    if kind == K_VMAX:
-        return max(x, y)
-    if kind == K_VFMA:
-        return acc + np.int32(x * y)
-    return int_div(x, y)  # K_VDIV
-
-
-@njit(cache=True, inline="always")
-def _vector_float(kind: int, x, y, acc):
-    if kind == K_VADD:
-        return fadd(x, y)
-    if kind == K_VSUB:
-        return fsub(x, y)
-    if kind == K_VMUL or kind == K_VSCALE:
-        return fmul(x, y)
-    if kind == K_VMIN:
-        return fmin(x, y)
-    if kind == K_VMAX:
-        return fmax(x, y)
-    if kind == K_VFMA:
-        return fadd(acc, fmul(x, y))  # the product rounded to float32 first, as NumPy computes it
-    return fdiv(x, y)  # K_VDIV
-
-
-@njit(cache=True, error_model="numpy")
-def vector_op(kind, pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats, scratch_int, scratch_float):
-    """A vector op or reduction over SRAM ranges for PE `i`: (GO_ON, cycles beyond the issue cost), or
-    (REFUSED, 0) without executing it when a length is negative or a range leaves the data segment."""
-    d, a, b = fields[D, pc], fields[A, pc], fields[B, pc]
-    data_words = sram.shape[0]
-    length = np.int64(regs[fields[C, pc], i])
-    source = np.int64(regs[a, i])
-    is_reduction = kind == K_VREDSUM or kind == K_VDOT
-    if length < 0 or source < 0 or source + length > data_words:
-        if not (kind == K_VFILL and length >= 0):  # (vfill reads no source range)
-            return REFUSED, 0
-    target = np.int64(regs[d, i])
-    if not is_reduction and (target < 0 or target + length > data_words):
-        return REFUSED, 0
-    reads_b = kind == K_VDOT or (not is_reduction and fields[SCALAR, pc] == 0)
-    other = np.int64(regs[b, i])
-    if reads_b and (other < 0 or other + length > data_words):
-        return REFUSED, 0
-    is_float = fields[FLOAT, pc] != 0
-    if kind == K_VCOPY or kind == K_VFILL:  # bits moved as they are, whatever the flag
-        for k in range(length):
-            scratch_int[k] = regs[b, i] if kind == K_VFILL else sram[source + k, i]
-        for k in range(length):
-            sram[target + k, i] = scratch_int[k]
-    elif is_reduction and is_float:
-        total = np.float32(0.0)  # (NumPy's accumulate starts from element 0: -0.0 stays -0.0)
-        for k in range(length):
-            value = fsram[source + k, i]
-            if kind == K_VDOT:
-                value = fmul(value, fsram[other + k, i])
-            total = value if k == 0 else fadd(total, value)
-        if d != 0:
-            fregs[d, i] = total
-    elif is_reduction:
-        whole = np.int32(0)
-        for k in range(length):
-            value = np.int64(sram[source + k, i])
-            if kind == K_VDOT:
-                value = np.int32(value * sram[other + k, i])
-            whole = np.int32(whole + value)
-        if d != 0:
-            regs[d, i] = whole
-    elif is_float:
-        scalar = fregs[b, i]
-        for k in range(length):
-            y = scalar if not reads_b else fsram[other + k, i]
-            scratch_float[k] = _vector_float(kind, fsram[source + k, i], y, fsram[target + k, i])
-        for k in range(length):
-            fsram[target + k, i] = scratch_float[k]
-    else:
-        scalar_int = np.int64(regs[b, i])
-        for k in range(length):
-            y_int = scalar_int if not reads_b else np.int64(sram[other + k, i])
-            scratch_int[k] = _vector_int(kind, np.int64(sram[source + k, i]), y_int,
-                                         np.int64(sram[target + k, i]))
-        for k in range(length):
-            sram[target + k, i] = scratch_int[k]
-    extra = (length + vector_lanes - 1) // vector_lanes  # elements beyond the issue cost
-    stats[VECTOR_ELEMENTS] += length
-    if is_float:
-        stats[FLOPS] += 2 * length if kind == K_VFMA or kind == K_VDOT else (
-            0 if kind == K_VCOPY or kind == K_VFILL else length)
-    return GO_ON, extra
-
+from . import numba_cache
+from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op
+from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, park_sleepers, ring_slot
+from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
+                    K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
+                    K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
+                    K_ORI, K_REM, K_RECV, K_SEL, K_SEND, K_SENDV, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
+                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_XOR, K_XORI, REFUSED, STOPPED, TAKEN)
+from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
+WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
-              vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes):
+              vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
+              resume, sleepers, loop_budget):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
-    pc) and `stats` (vector elements, flops) accumulate what ran."""
+    pc) and `stats` (vector elements, flops) accumulate what ran.
+
+    `fabric_on`: also run neighbour transfers (`fabric_ops`, on the FIFOs of `fabric`); a PE that blocks
+    is parked (`fabric`'s `parked[i]` >= 0, `resume[i]` its pc) until a transfer of another PE wakes it;
+    it then runs alone from there. `sleepers`: PEs blocked before this call, each at `resume[pe]`, parked
+    (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`).
+    `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
+    that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
+    halts."""
+    loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
     scratch_int = np.empty(sram.shape[0], dtype=np.int32)
     scratch_float = np.empty(sram.shape[0], dtype=np.float32)
-    chunk = max(1, min(lanes.shape[0], chunk_lanes))
+    chunk = max(1, min(lanes.shape[0] + sleepers.shape[0], chunk_lanes))
     capacity = 3 * chunk + 16
     order = np.empty(capacity, dtype=np.int64)  # segments are ranges of this buffer of PEs
     taken = np.empty(chunk, dtype=np.bool_)
     spare = np.empty(chunk, dtype=np.int64)
-    resume = np.empty(times.shape[0], dtype=np.int64)  # where a PE running alone starts
+    (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
+     ready_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
+    depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
+    if fabric_on and sleepers.shape[0]:
+        park_sleepers(sleepers, resume, fields, fabric)
     seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_lo = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_hi = np.empty(MAX_SEGMENTS, dtype=np.int64)
@@ -290,7 +94,17 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
         top = m  # first free slot of `order`
         seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = start_pc, 0, m, 0.0, 0
         segments = 1
-        while segments > 0:
+        while True:
+            if segments == 0:  # this chunk's segments are done: run a PE that a transfer woke, alone
+                if refused or ready_top[0] == 0:
+                    break
+                # One at a time, the latest woken first: a pipeline runs PE after PE along its chain
+                # (neighbours: their registers share cache lines), not wavefront after wavefront.
+                ready_top[0] -= 1
+                order[0] = ready[ready_top[0]]
+                top = 1
+                seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, 1, 0.0, 0
+                segments = 1
             best = 0
             for s in range(1, segments):
                 if seg_pc[s] < seg_pc[best]:
@@ -335,8 +149,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             behind = code_words + 1  # the lowest pc another segment waits at: run only up to it
             for s in range(segments):
                 behind = min(behind, seg_pc[s])
-            alone = hi - lo < alone_below  # then each lane runs on its own, from resume[i]
-            if alone:
+            alone = hi - lo < alone_below or pc == WOKEN  # then each lane runs on its own, from resume[i]
+            if alone and pc != WOKEN:
                 for k in range(lo, hi):
                     i = order[k]
                     times[i] += owed
@@ -357,6 +171,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     latest = max(latest, times[order[k]])
                 while True:  # straight-line code and branches, over the lanes order[run_lo:run_hi]
                     kind = fields[KIND, run_pc] if 0 <= run_pc < code_words else K_STOP
+                    if kind >= K_SEND and not fabric_on:
+                        kind = K_STOP
                     if kind == K_STOP or run_pc >= run_behind:
                         if kind != K_STOP:  # another segment is behind or here: let it catch up (and merge)
                             seg_pc[segments], seg_lo[segments], seg_hi[segments] = run_pc, run_lo, run_hi
@@ -371,8 +187,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         break
                     d, a, b, imm = fields[D, run_pc], fields[A, run_pc], fields[B, run_pc], fields[IMM, run_pc]
                     after = latest + run_owed + costs[run_pc]  # (the latest any lane is after this one)
-                    if (kind == K_BZ or kind == K_BNZ or kind == K_JMP) and (
-                            imm > run_pc or (after <= max_cycles and after < time_limit)):
+                    is_branch = kind == K_BZ or kind == K_BNZ or kind == K_JMP
+                    if is_branch and imm <= run_pc:  # a loop: it counts against the call's budget
+                        loops_left -= run_hi - run_lo
+                    over_limit = is_branch and imm <= run_pc and loops_left < 0
+                    if is_branch and not over_limit and (imm > run_pc or (after <= max_cycles and after < time_limit)):
                         # a branch no lane can refuse (the common case): only the conditions, per lane
                         if kind != K_JMP:
                             for k in range(run_lo, run_hi):
@@ -380,6 +199,13 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         kept = run_hi
                     else:
                         kept = run_lo
+                        if is_branch:
+                            # A backward branch some lane may not take (a limit, or the call's budget of loop
+                            # iterations is spent): the NumPy engine checks the limits over the whole group,
+                            # so if one lane passes one, all stop before it.
+                            for k in range(run_lo, run_hi):
+                                after = times[order[k]] + run_owed + costs[run_pc]
+                                over_limit = over_limit or after > max_cycles or after >= time_limit
                     for k in range(kept, run_hi):
                         i = order[k]
                         status, extra = GO_ON, 0
@@ -467,9 +293,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         elif kind == K_FTRUNC:
                             fregs[d, i] = np.float32(np.trunc(np.float64(fregs[a, i])))
                         elif kind == K_BZ or kind == K_BNZ or kind == K_JMP:
-                            if imm <= run_pc and (times[i] + run_owed + costs[run_pc] > max_cycles
-                                             or times[i] + run_owed + costs[run_pc] >= time_limit):
-                                status = REFUSED  # a backward branch: where the NumPy engine checks its limits
+                            if over_limit:
+                                status = STOPPED  # a backward branch: where the NumPy engine checks its limits
                             elif kind == K_JMP or (regs[a, i] == 0) == (kind == K_BZ):
                                 status = TAKEN
                         elif kind == K_LD or kind == K_ST:
@@ -490,9 +315,91 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 status = REFUSED
                             else:
                                 regs[d, i] = args[imm]
+                        elif kind >= K_SEND:
+                            # A neighbour transfer (`fabric_ops`, whose arithmetic this is), from the PE's cycle with
+                            # its owed issue cycles; written out here, where the arrays cost no reference counting.
+                            moved_to = times[i] + run_owed
+                            f, tag = fields[FIFO, run_pc], fields[TAG, run_pc]
+                            sending = kind == K_SEND or kind == K_SENDV
+                            scalar = kind == K_SEND or kind == K_RECV
+                            owner = i + offsets[fields[DIR, run_pc]] if sending else i
+                            base, length, done = np.int64(0), np.int64(1), np.int64(0)
+                            if lane_constants[fields[LANE_ROW, run_pc], i] == 0:
+                                status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
+                            elif not scalar:
+                                base, length, done = np.int64(regs[a, i]), np.int64(regs[b, i]), np.int64(progress[i])
+                                if length < 0 or base < 0 or base + length > data_words:
+                                    status, length = REFUSED, -1  # a MemoryAccessError
+                                elif length == 0:
+                                    moved_to += costs[run_pc]  # an empty transfer still costs its issue
+                            while done < length:
+                                number = pushed[f, owner] if sending else popped[f, owner]
+                                queued = pushed[f, owner] - popped[f, owner]
+                                slot = ring_slot(number, depth)
+                                if sending and queued >= depth or not sending and queued == 0:
+                                    parked[i] = 2 * f + (1 if sending else 0)
+                                    status = BLOCKED
+                                    break
+                                if sending and queued + 1 > rings:
+                                    status = REFUSED  # the NumPy engine deepens the value ring
+                                    break
+                                if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`)
+                                    got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
+                                    if got != -1 and got != RAW and got != tag:
+                                        status = REFUSED  # a WordTypeError
+                                        break
+                                ready_at = moved_to + (costs[run_pc] if done == 0 else 0.0)
+                                if sending:
+                                    later = max(ready_at, np.float64(fifo_time[f, slot, owner]))  # word k - depth left
+                                    fifo_value[f, ring_slot(number, rings), owner] = regs[a, i] if scalar else sram[base + done, i]
+                                    fifo_time[f, slot, owner] = later + latency[fields[DIR, run_pc], i if per_pe_latency else 0]
+                                    pushed[f, owner] = number + 1
+                                    if meta[f, PER_SLOT] == 0 and (meta[f, UNIFORM] == -1 or meta[f, UNIFORM] == tag):
+                                        meta[f, UNIFORM] = tag  # (`WordTags.needs_marking`, `mark`)
+                                    else:
+                                        if meta[f, PER_SLOT] == 0:  # the words in flight carry the uniform tag
+                                            tags[f, :, :] = meta[f, UNIFORM]
+                                            meta[f, PER_SLOT] = 1
+                                        tags[f, slot, owner] = tag
+                                    meta[f, MOVED] |= PUSHED
+                                    waiter, key = owner, 2 * f
+                                    moved_to = later + word_time
+                                else:
+                                    later = max(ready_at, np.float64(fifo_time[f, slot, i]))
+                                    word = fifo_value[f, ring_slot(number, rings), i]
+                                    fifo_time[f, slot, i] = later  # now: when the slot was freed
+                                    popped[f, i] = number + 1
+                                    meta[f, MOVED] |= POPPED
+                                    if not scalar:
+                                        sram[base + done, i] = word
+                                    elif d != 0:
+                                        regs[d, i] = word
+                                    waiter, key = i + meta[f, SENDER_OFFSET], 2 * f + 1
+                                    moved_to = later
+                                stall[i] += later - ready_at
+                                if 0 <= waiter < parked.shape[0] and parked[waiter] == key:  # woken: to the work list
+                                    parked[waiter] = -1
+                                    ready[ready_top[0]] = waiter
+                                    ready_top[0] += 1
+                                done += 1
+                            if not scalar and length > 0:
+                                progress[i] = 0 if status == GO_ON else done
+                            if status == BLOCKED:  # parked (owed cycles settled): out of this run
+                                times[i] = moved_to
+                                counts[i] += run_done
+                                resume[i] = run_pc
+                                continue
+                            # (the instruction's issue cost is added with the owed cycles, as for the others)
+                            times[i] = moved_to - run_owed - (costs[run_pc] if status == GO_ON else 0.0)
+                            latest = max(latest, times[i])
                         else:  # vector ops and reductions over SRAM ranges (a call: its loops outweigh the call's cost)
                             status, extra = vector_op(kind, run_pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats,
                                                       scratch_int, scratch_float)
+                        if status == STOPPED:  # it stops before this instruction (the others go on)
+                            times[i] += run_owed
+                            counts[i] += run_done
+                            stop_pcs[i] = run_pc
+                            continue
                         if status == REFUSED:  # it stops before this instruction; the NumPy engine runs it
                             times[i] += run_owed
                             counts[i] += run_done
@@ -569,3 +476,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         counts[i] += seg_done[s]
                         stop_pcs[i] = seg_pc[s]
                 break
+    while ready_top[0] > 0:  # woken but not run (a PE refused an instruction): where they wait
+        ready_top[0] -= 1
+        stop_pcs[ready[ready_top[0]]] = resume[ready[ready_top[0]]]
+
+
+numba_cache.drop_if_stale(run_group)  # (before any call: Numba reads its cache at the first)

@@ -3,12 +3,18 @@
 A group the NumPy executors would run slowly -- a small one, where every NumPy call costs microseconds
 of overhead for a handful of PEs, or a divergent one (mask or index form), where every call is a masked
 or gathered operation over the region -- runs in the interpreter instead: each PE follows its own
-program counter through compute, SRAM and branch instructions until the next instruction the NumPy
-engine handles (fabric, global memory, barrier, print, halt, or an unsupported compute instruction),
-where it joins the group of PEs at that pc. Large converged groups stay in NumPy.
+program counter through compute, SRAM, branch and neighbour send/recv instructions until the next
+instruction the NumPy engine handles (routed fabric, global memory, barrier, print, halt, or an
+unsupported compute instruction), where it joins the group of PEs at that pc, or until it blocks on a
+FIFO that nothing in the call can fill or drain, where it goes to sleep as the NumPy engine's blocked
+lanes do. Every call also takes in the lanes sleeping at neighbour transfers (`_take_sleepers`): a PE of
+the call that pushes or pops wakes them inside the interpreter, so a pipeline (a scan along a row, a
+relay) runs through in one call instead of one scheduler round per PE. Large converged groups stay in
+NumPy.
 
-Only PE-local state changes on this path, so no other PE can observe how far ahead a PE ran; results,
-cycle counts and statistics are bit-identical to the NumPy path (tests/test_engine_strategies.py).
+PE-local state and timestamped FIFOs change on this path: a word's times depend only on the words
+before it in its FIFO, never on when in host order a PE ran, so results, cycle counts and statistics
+are bit-identical to the NumPy path (tests/test_engine_strategies.py).
 """
 from __future__ import annotations
 
@@ -20,9 +26,12 @@ from ..lanes import Lanes
 from .table import ProgramTable
 
 #: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
-#: instructions ahead (`ProgramTable.long_run`). Off (0): measured on saxpy's waves of 256 PEs and on
-#: the 64-PE transpose, the interpreter's per-call cost (tens of microseconds from Python) did not pay
-#: (bench/RESULTS.md, engine-compiled); the tests switch it on to keep the mode exercised.
+#: instructions ahead (`ProgramTable.long_run`). Measured (CPU time, best of 10 warm launches): with
+#: transfers in the interpreter, 64 would take the 64-PE transpose from 52 to 18 ms and the one-row scan
+#: from 5.2 to 3.4 ms (256 made saxpy's waves of 256 PEs slower: the interpreter's per-call cost does
+#: not pay for their few instructions between global accesses). Off (0) for now: with 64, small
+#: converged groups running PE by PE report only the first failing PE of an error, and a differential
+#: run (gemv, `Strategy(event_wakeup=False)`) deadlocked; the tests switch it on to exercise the mode.
 SMALL_GROUP = 0
 #: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (off, as SMALL_GROUP).
 SMALL_REGION = 0
@@ -32,6 +41,17 @@ PARALLEL_MIN = 16384
 ALONE_BELOW = 8
 #: The interpreter takes a large group this many PEs at a time, so that their registers stay in cache.
 CHUNK_LANES = 1024
+#: A call returns to the scheduler after this many loop iterations per PE of the call (backward branches,
+#: summed over its PEs), so that `max_seconds`, Ctrl-C and progress reports reach a kernel that never
+#: halts within a fraction of a second; a PE stopped so continues at the next call.
+LOOP_BUDGET_PER_PE = 4096
+#: At a neighbour transfer, converged groups of up to this many PEs run compiled too (larger ones: one
+#: vectorised NumPy call moves all their words, and the interpreter would take in every sleeping lane).
+FABRIC_GROUP = 4096
+# Operations that keep a program's transfers on the NumPy path: background transfers share the FIFOs with
+# state the interpreter does not keep (`background`).
+_BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait"})
+_NO_PES = np.zeros(0, dtype=np.int64)
 
 
 class CompiledMixin:
@@ -43,6 +63,8 @@ class CompiledMixin:
     def _compiled_setup(self) -> None:
         launch = self.launch
         self.compiled_table = None
+        self.compiled_fabric = None  # a FabricState when the interpreter runs neighbour transfers, on first use
+        self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         # Routed channels share links first come, first served in the order groups reach their sends:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles).
@@ -51,8 +73,13 @@ class CompiledMixin:
         if not (self.strategy.compiled and self.compiled_compute and self.whole_times) or routed:
             return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:
-            launch.compiled_table = ProgramTable(launch.decoded, len(self.program.code), launch.costs)
+            # Neighbour transfers run compiled unless a tracer records them or background transfers share
+            # their FIFOs (each launch runs under one strategy: the table is the launch's).
+            fabric = (self.strategy.compiled_fabric and launch.tracer is None
+                      and not any(instr.op in _BACKGROUND_OPS for instr in launch.decoded.values()))
+            launch.compiled_table = ProgramTable.of(self.program, launch.decoded, launch.costs, fabric)
         self.compiled_table = launch.compiled_table
+        self.compiled_fabric_pcs = self.compiled_table.fabric_pcs
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
@@ -61,6 +88,10 @@ class CompiledMixin:
             return False
         if lanes.mask is not None:  # divergent and large: every NumPy call a masked one over the region
             return True
+        if self.compiled_fabric_pcs and pc in self.compiled_fabric_pcs:
+            # A converged group of a small region, or a few PEs that can wake sleeping ones (a pipeline's
+            # next stage): the interpreter runs them, and those they wake, through their transfers.
+            return lanes.count <= FABRIC_GROUP and (self.n <= FABRIC_GROUP or self._sleeping_at_transfers())
         # A few PEs of a small region, or a small group: NumPy's calls are cheap per PE but cost
         # microseconds each, the interpreter's call some tens: worth it with a run of instructions ahead.
         # (A few PEs of a large region stay in NumPy: the edges of a stencil's block, say, which would
@@ -69,7 +100,8 @@ class CompiledMixin:
         return small and bool(table.long_run[pc])
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:
-        """Run `group` (at `pc`) in the interpreter; (pc, lanes, blocked) continuations where its PEs stopped."""
+        """Run `group` (at `pc`) in the interpreter, with the lanes sleeping at neighbour transfers;
+        (pc, lanes, blocked) continuations where its PEs stopped."""
         from .interpreter import run_group  # (imports Numba: only launches that come here pay for it)
         from ..wave import TIME32_LIMIT
 
@@ -77,52 +109,107 @@ class CompiledMixin:
         if self.lane_constants is None:
             self.lane_constants = table.lane_constants(self.region)
         idx = lanes.indices().astype(np.int64, copy=False)
+        threads = parallel.thread_count()
+        threaded = threads > 1 and len(idx) >= PARALLEL_MIN  # (then without transfers: PEs share FIFOs)
+        fabric = None
+        if self.compiled_fabric_pcs and not threaded:
+            if self.compiled_fabric is None:
+                from .fabric_state import FabricState
+                self.compiled_fabric = FabricState(self, table.fifo_keys)
+            fabric = self.compiled_fabric
+        sleepers = self._take_sleepers(fabric.resume) if fabric is not None else _NO_PES
         # Region-sized (only the lanes' entries are touched; untouched pages are never mapped in).
         times, counts, stops = np.empty(self.n), np.empty(self.n, dtype=np.int64), np.empty(self.n, dtype=np.int64)
         times[idx] = self.cycle[idx] + np.float64(group.cost)
         counts[idx] = group.count
+        times[sleepers], counts[sleepers] = self.cycle[sleepers], 0  # (sleeping lanes owe nothing)
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
         pc_counts = self.totals.pc_counts
         fixed = (times, counts, stops, table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram,
                  self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.launch.max_cycles),
                  float(time_limit))
-        threads = parallel.thread_count()
         stats = np.zeros(2, dtype=np.int64)
-        if threads > 1 and len(idx) >= PARALLEL_MIN:  # parts of the group on several threads (GIL released)
-            outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
-            parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, ALONE_BELOW,
-                                                                 CHUNK_LANES),
-                         [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
-            for part_pc_counts, part_stats in outputs:
-                pc_counts += part_pc_counts
-                stats += part_stats
+        alone_below = ALONE_BELOW
+        budget = LOOP_BUDGET_PER_PE * (len(idx) + len(sleepers))
+        if fabric is not None:
+            run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
+                      fabric.resume, sleepers, budget)
         else:
-            run_group(idx, pc, *fixed, pc_counts, stats, ALONE_BELOW, CHUNK_LANES)
-        self.cycle[idx] = times[idx]
-        self.icount[idx] += counts[idx].astype(self.icount.dtype)
+            unused = self._no_fabric()
+            if threaded:  # parts of the group on several threads (GIL released)
+                outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
+                parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
+                                                                     CHUNK_LANES, False, *unused, budget),
+                             [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
+                for part_pc_counts, part_stats in outputs:
+                    pc_counts += part_pc_counts
+                    stats += part_stats
+            else:
+                run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget)
+        members = idx if not len(sleepers) else np.concatenate([idx, sleepers])
+        self.cycle[members] = times[members]
+        self.icount[members] += counts[members].astype(self.icount.dtype)
         self.totals.vector_elements += int(stats[0])
         self.totals.flops += int(stats[1])
-        stops = stops[idx]
-        if (stops == stops[0]).all():
-            places = [(int(stops[0]), lanes)]
+        stops = stops[members]
+        parked = np.zeros(len(members), dtype=bool)
+        if fabric is not None:
+            # Wake what the call's pushes and pops let progress outside it (with event wake-up off: every
+            # blocked group), before its own parked PEs go to sleep.
+            for fifo, pushed in fabric.finish():
+                self._progress(fifo, pushed, None)
+            parked = fabric.parked[members] >= 0
+            if parked.any():
+                stops[parked] = fabric.resume[members[parked]]
+                fabric.parked[members[parked]] = -1
+        if not len(sleepers) and not parked[0] and (stops == stops[0]).all():
+            places = [(int(stops[0]), lanes, False)]
         else:
-            order = np.argsort(stops, kind="stable")  # (stable: each part's indices stay sorted)
-            cuts = np.flatnonzero(np.diff(stops[order])) + 1
-            places = [(int(stops[part[0]]), Lanes.from_indices(self.n, idx[part])) for part in np.split(order, cuts)]
-        # PEs before an instruction the NumPy engine runs at its turn (fabric, global memory, ...) join
-        # the scheduler's groups first; then, if the interpreter stopped before an instruction it runs
-        # (one that would fail or pass a limit), or before a compute instruction it does not run, the
-        # NumPy engine runs that one instruction now (raising what it raises, with every other PE in
-        # its place), so that every visit makes progress.
-        now = [(stop, stopped) for stop, stopped in places if self._stopped_before_compute(stop)]
-        for stop, stopped in places:
-            if not self._stopped_before_compute(stop):
-                self._add_group(stop, stopped)
+            keys = stops * 2 + parked
+            order = np.argsort(keys, kind="stable")
+            cuts = np.flatnonzero(np.diff(keys[order])) + 1
+            places = [(int(stops[part[0]]), Lanes.from_indices(self.n, np.sort(members[part])), bool(parked[part[0]]))
+                      for part in np.split(order, cuts)]
+        # PEs before an instruction the NumPy engine runs at its turn (routed fabric, global memory, ...)
+        # join the scheduler's groups first, and PEs parked at a transfer its sleeping lanes; then, if the
+        # interpreter stopped before an instruction it runs (one that would fail or pass a limit), or
+        # before a compute instruction it does not run, the NumPy engine runs that one instruction now
+        # (raising what it raises, with every other PE in its place), so that every visit makes progress.
+        now = [(stop, stopped) for stop, stopped, blocked in places
+               if not blocked and self._stopped_before_compute(stop)]
+        for stop, stopped, blocked in places:
+            if blocked or not self._stopped_before_compute(stop):
+                self._add_group(stop, stopped, blocked)
         continuations = []
         for stop, stopped in now:
             self.running = stopped  # (what a failed launch's state shows as running: these PEs, at `stop`)
             continuations += self._run_numpy(stop, stopped, one_step=True)
         return continuations
+
+    def _sleeping_at_transfers(self) -> bool:
+        return any(pc in self.compiled_fabric_pcs for pc in self.asleep)
+
+    def _take_sleepers(self, resume: np.ndarray) -> np.ndarray:
+        """Remove the lanes sleeping at the transfers the interpreter runs from the scheduler: their region
+        indices (`resume` receives each one's pc)."""
+        parts = []
+        for pc in [pc for pc in self.asleep if pc in self.compiled_fabric_pcs]:
+            indices = self.asleep.pop(pc).indices().astype(np.int64, copy=False)
+            resume[indices] = pc
+            parts.append(indices)
+        return np.concatenate(parts) if parts else _NO_PES
+
+    def _no_fabric(self) -> tuple:
+        """`run_group`'s fabric arguments for a call without transfers (arrays of the right types)."""
+        if getattr(self, "_no_fabric_args", None) is None or self._no_fabric_args[0][0].dtype != self.time_dtype:
+            empty3, empty2 = np.zeros((0, 1, 1), dtype=self.time_dtype), np.zeros((0, 1), dtype=np.int32)
+            ints = np.zeros(1, dtype=np.int64)
+            fabric = (empty3, np.zeros((0, 1, 1), dtype=np.int32), empty2, empty2.copy(),
+                      np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, 4), dtype=np.int64), np.zeros(4, dtype=np.int64),
+                      np.zeros((4, 1)), 1.0, self.progress, self.stall, ints, ints.copy(), np.zeros(1, dtype=np.int64))
+            self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64), _NO_PES)  # (resume: region-sized)
+        fabric, resume, sleepers = self._no_fabric_args
+        return fabric[:9] + (self.progress, self.stall) + fabric[11:], resume, sleepers
 
     def _stopped_before_compute(self, pc: int) -> bool:
         """Whether the instruction at `pc` only computes (the interpreter refused it, or does not run it)."""

@@ -10,10 +10,12 @@ here must come with a change of interpreter.py (Numba re-compiles when that file
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ...isa.encoding import Instr
-from ...isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
+from ...isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, RAMP, SPECIAL_REGISTERS
 
 #: Operation kinds of the interpreter, by opcode name; anything else is STOP.
 KIND_NAMES = (
@@ -32,16 +34,21 @@ KIND_NAMES = (
     "ld", "st", "chk", "hasnb", "sreg", "arg",
     # vector ops and reductions over SRAM ranges
     "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill", "vdiv", "vredsum", "vdot",
+    # neighbour (non-routed) fabric transfers (`fabric_ops`), only in tables built with `fabric=True`
+    "send", "recv", "sendv", "recvv",
 )
 KINDS = {name: number for number, name in enumerate(KIND_NAMES)}
 STOP, NOP = KINDS["stop"], KINDS["nop"]
 # Opcodes that write only register d: with d = r0 they do nothing (r0 stays zero), as in the NumPy engine.
 _REGISTER_WRITERS = frozenset(KIND_NAMES[KINDS["add"]:KINDS["ld"]]) - {"bz", "bnz", "jmp"} | {"hasnb", "sreg", "arg"}
 
-# Rows of `ProgramTable.fields`.
-KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW = range(10)
-FIELDS = 10
+FABRIC_KINDS = frozenset({"send", "recv", "sendv", "recvv"})
+# Rows of `ProgramTable.fields`. FIFO: the fabric instruction's FIFO (a number into `fifo_keys`), TAG: its
+# word type tag, DIR: its direction (for the link latency).
+KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR = range(13)
+FIELDS = 13
 LONG_RUN = 12  # instructions (see `ProgramTable._long_runs`)
+_TABLES: dict[int, tuple] = {}  # id(program) -> (a weak reference to it, {(costs, fabric): its table})
 
 
 class ProgramTable:
@@ -49,14 +56,22 @@ class ProgramTable:
 
     `lane_rows`: the per-PE constants the program reads (special registers by name, `has_neighbor`
     directions), in the order of the rows `WaveSim` stacks into its lane-constant array; an `sreg` or
-    `hasnb` instruction names its row in LANE_ROW."""
+    `hasnb` instruction names its row in LANE_ROW (and a fabric instruction its direction's `has_neighbor`).
 
-    def __init__(self, decoded: dict[int, Instr], code_words: int, costs: dict[str, float]) -> None:
+    `fabric`: the interpreter also runs neighbour send/recv/sendv/recvv (the caller decides that the program
+    allows it: no routes, no background transfers); `fifo_keys` lists their FIFOs, (incoming direction,
+    channel) as `WaveSim.fifos` keys them, in the order of the FIFO row."""
+
+    def __init__(self, decoded: dict[int, Instr], code_words: int, costs: dict[str, float],
+                 fabric: bool = False) -> None:
         self.fields = np.zeros((FIELDS, code_words + 1), dtype=np.int64)  # pc = code_words: falls off the end
         self.costs = np.zeros(code_words + 1, dtype=np.float64)
         self.lane_rows: list[tuple[str, int]] = []  # ("sreg", register number) or ("hasnb", direction)
+        self.fifo_keys: list[tuple[int, int]] = []
         for pc, instr in decoded.items():
             kind = KINDS.get(instr.op, STOP)
+            if instr.op in FABRIC_KINDS and not (fabric and instr.dir < RAMP):
+                kind = STOP
             if kind != STOP and instr.op in _REGISTER_WRITERS and instr.d == 0:
                 kind = NOP
             column = self.fields[:, pc]
@@ -66,16 +81,24 @@ class ProgramTable:
             column[NEXT] = pc + instr.words
             column[FLOAT] = bool(instr.flags & FLAG_FLOAT)
             column[SCALAR] = bool(instr.flags & FLAG_SCALAR) or instr.op in ("vscale", "vfill")
-            if kind in (KINDS["sreg"], KINDS["hasnb"]):
+            if kind != STOP and instr.op in FABRIC_KINDS:
+                key = (instr.dir if instr.op.startswith("recv") else (instr.dir + 2) % 4, instr.ch)
+                if key not in self.fifo_keys:
+                    self.fifo_keys.append(key)
+                column[FIFO], column[TAG], column[DIR] = self.fifo_keys.index(key), instr.flags, instr.dir
+                column[FLOAT] = column[SCALAR] = 0
+            if kind in (KINDS["sreg"], KINDS["hasnb"]) or (kind != STOP and instr.op in FABRIC_KINDS):
                 if kind == KINDS["sreg"] and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                     column[KIND] = STOP  # the launch refuses it before running
                     continue
-                key = ("sreg", instr.imm) if kind == KINDS["sreg"] else ("hasnb", instr.dir)
+                key = ("sreg", instr.imm) if kind == KINDS["sreg"] else ("hasnb", instr.dir)  # (fabric: its neighbour)
                 if key not in self.lane_rows:
                     self.lane_rows.append(key)
                 column[LANE_ROW] = self.lane_rows.index(key)
             self.costs[pc] = costs[instr.op]
         self.long_run = self._long_runs()
+        fabric_kinds = [KINDS[name] for name in FABRIC_KINDS]
+        self.fabric_pcs = frozenset(np.flatnonzero(np.isin(self.fields[KIND], fabric_kinds)).tolist())  # its transfers
 
     def _long_runs(self) -> np.ndarray:
         """Per pc: whether the interpreter, entered there, runs at least `LONG_RUN` instructions or a loop
@@ -94,6 +117,19 @@ class ProgramTable:
                 steps += 1
             long[start] = steps >= LONG_RUN
         return long
+
+    @classmethod
+    def of(cls, program, decoded: dict[int, Instr], costs: dict[str, float], fabric: bool) -> "ProgramTable":
+        """The table of `program` (its `decoded` instructions) for these costs, built once per program and
+        reused by its later launches (a table is only read)."""
+        key = (tuple(sorted(costs.items())), fabric)
+        entry = _TABLES.get(id(program))
+        if entry is None or entry[0]() is not program:
+            entry = _TABLES[id(program)] = (weakref.ref(program), {})
+            weakref.finalize(program, _TABLES.pop, id(program), None)
+        if key not in entry[1]:
+            entry[1][key] = cls(decoded, len(program.code), costs, fabric)
+        return entry[1][key]
 
     def runs(self, pc: int) -> bool:
         """Whether the interpreter executes the instruction at `pc`."""

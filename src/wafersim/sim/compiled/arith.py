@@ -1,0 +1,208 @@
+"""The compiled interpreter's arithmetic: NumPy's semantics, operation for operation (see `interpreter`),
+and the vector operations and reductions over SRAM ranges."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kinds import (FLOPS, GO_ON, K_VADD, K_VCOPY, K_VDOT, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
+                    K_VREDSUM, K_VSCALE, K_VSUB, REFUSED, VECTOR_ELEMENTS)
+from .table import A, B, C, D, FLOAT, SCALAR
+
+@njit(cache=True, inline="always")
+def int_div(a: int, b: int) -> int:
+    """`div`: truncating, b = 0 gives -1, INT_MIN / -1 wraps (sim/compute.py `int_div`)."""
+    if b == 0:
+        return -1
+    q = abs(a) // abs(b)
+    return np.int32(q if (a < 0) == (b < 0) else -q)
+
+
+@njit(cache=True, inline="always")
+def int_rem(a: int, b: int) -> int:
+    if b == 0:
+        return a
+    return np.int32(a - b * np.int64(int_div(a, b)))
+
+
+# Two NaN operands: x86 returns the first one (quieted), as NumPy's loops, which keep the operands in
+# order, do; LLVM may swap the operands of a commutative operation, so that case is spelled out (an
+# operation on the first NaN alone gives it back quieted). One NaN operand: the hardware's choice.
+@njit(cache=True, inline="always")
+def fadd(x, y):
+    return x + x if x != x and y != y else x + y
+
+
+@njit(cache=True, inline="always")
+def fsub(x, y):
+    return x - x if x != x and y != y else x - y
+
+
+@njit(cache=True, inline="always")
+def fmul(x, y):
+    return x * x if x != x and y != y else x * y
+
+
+@njit(cache=True, inline="always")
+def fdiv(x, y):
+    return x / x if x != x and y != y else x / y
+
+
+@njit(cache=True, inline="always")
+def fmin(x, y):
+    """np.minimum on float32: a NaN operand wins (the first if both), and of two equal values (0.0 and
+    -0.0) the second."""
+    if x != x:
+        return x
+    if y != y:
+        return y
+    return x if x < y else y
+
+
+@njit(cache=True, inline="always")
+def fmax(x, y):
+    if x != x:
+        return x
+    if y != y:
+        return y
+    return x if x > y else y
+
+
+@njit(cache=True, inline="always")
+def float_binary(which: int, x, y):
+    """fadd (which = 0), fsub, fmul, fdiv, fmin, fmax (5) on float32 operands."""
+    if which == 0:
+        return fadd(x, y)
+    if which == 1:
+        return fsub(x, y)
+    if which == 2:
+        return fmul(x, y)
+    if which == 3:
+        return fdiv(x, y)
+    return fmin(x, y) if which == 4 else fmax(x, y)
+
+
+@njit(cache=True, inline="always")
+def compare(which: int, x, y) -> int:
+    """slt/flt (which = 0), sle/fle (1), seq/feq (2), sne/fne (3): 1 or 0."""
+    if which == 0:
+        return 1 if x < y else 0
+    if which == 1:
+        return 1 if x <= y else 0
+    if which == 2:
+        return 1 if x == y else 0
+    return 1 if x != y else 0
+
+
+@njit(cache=True, inline="always")
+def ftoi(x) -> int:
+    """float32 -> int32 truncated toward zero, saturating, NaN gives 0 (sim/compute.py `_float_to_int`)."""
+    f = np.float64(x)
+    if f != f:
+        return 0
+    if f >= 2147483647.0:
+        return 2147483647
+    if f <= -2147483648.0:
+        return -2147483648
+    return int(f)
+
+
+@njit(cache=True, inline="always")
+def _vector_int(kind: int, x: int, y: int, acc: int) -> int:
+    """One element of an int32 vector op (wrapped by the caller's store); `acc` is vfma's destination."""
+    if kind == K_VADD:
+        return x + y
+    if kind == K_VSUB:
+        return x - y
+    if kind == K_VMUL or kind == K_VSCALE:
+        return x * y
+    if kind == K_VMIN:
+        return min(x, y)
+    if kind == K_VMAX:
+        return max(x, y)
+    if kind == K_VFMA:
+        return acc + np.int32(x * y)
+    return int_div(x, y)  # K_VDIV
+
+
+@njit(cache=True, inline="always")
+def _vector_float(kind: int, x, y, acc):
+    if kind == K_VADD:
+        return fadd(x, y)
+    if kind == K_VSUB:
+        return fsub(x, y)
+    if kind == K_VMUL or kind == K_VSCALE:
+        return fmul(x, y)
+    if kind == K_VMIN:
+        return fmin(x, y)
+    if kind == K_VMAX:
+        return fmax(x, y)
+    if kind == K_VFMA:
+        return fadd(acc, fmul(x, y))  # the product rounded to float32 first, as NumPy computes it
+    return fdiv(x, y)  # K_VDIV
+
+
+@njit(cache=True, error_model="numpy")
+def vector_op(kind, pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats, scratch_int, scratch_float):
+    """A vector op or reduction over SRAM ranges for PE `i`: (GO_ON, cycles beyond the issue cost), or
+    (REFUSED, 0) without executing it when a length is negative or a range leaves the data segment."""
+    d, a, b = fields[D, pc], fields[A, pc], fields[B, pc]
+    data_words = sram.shape[0]
+    length = np.int64(regs[fields[C, pc], i])
+    source = np.int64(regs[a, i])
+    is_reduction = kind == K_VREDSUM or kind == K_VDOT
+    if length < 0 or source < 0 or source + length > data_words:
+        if not (kind == K_VFILL and length >= 0):  # (vfill reads no source range)
+            return REFUSED, 0
+    target = np.int64(regs[d, i])
+    if not is_reduction and (target < 0 or target + length > data_words):
+        return REFUSED, 0
+    reads_b = kind == K_VDOT or (not is_reduction and fields[SCALAR, pc] == 0)
+    other = np.int64(regs[b, i])
+    if reads_b and (other < 0 or other + length > data_words):
+        return REFUSED, 0
+    is_float = fields[FLOAT, pc] != 0
+    if kind == K_VCOPY or kind == K_VFILL:  # bits moved as they are, whatever the flag
+        for k in range(length):
+            scratch_int[k] = regs[b, i] if kind == K_VFILL else sram[source + k, i]
+        for k in range(length):
+            sram[target + k, i] = scratch_int[k]
+    elif is_reduction and is_float:
+        total = np.float32(0.0)  # (NumPy's accumulate starts from element 0: -0.0 stays -0.0)
+        for k in range(length):
+            value = fsram[source + k, i]
+            if kind == K_VDOT:
+                value = fmul(value, fsram[other + k, i])
+            total = value if k == 0 else fadd(total, value)
+        if d != 0:
+            fregs[d, i] = total
+    elif is_reduction:
+        whole = np.int32(0)
+        for k in range(length):
+            value = np.int64(sram[source + k, i])
+            if kind == K_VDOT:
+                value = np.int32(value * sram[other + k, i])
+            whole = np.int32(whole + value)
+        if d != 0:
+            regs[d, i] = whole
+    elif is_float:
+        scalar = fregs[b, i]
+        for k in range(length):
+            y = scalar if not reads_b else fsram[other + k, i]
+            scratch_float[k] = _vector_float(kind, fsram[source + k, i], y, fsram[target + k, i])
+        for k in range(length):
+            fsram[target + k, i] = scratch_float[k]
+    else:
+        scalar_int = np.int64(regs[b, i])
+        for k in range(length):
+            y_int = scalar_int if not reads_b else np.int64(sram[other + k, i])
+            scratch_int[k] = _vector_int(kind, np.int64(sram[source + k, i]), y_int,
+                                         np.int64(sram[target + k, i]))
+        for k in range(length):
+            sram[target + k, i] = scratch_int[k]
+    extra = (length + vector_lanes - 1) // vector_lanes  # elements beyond the issue cost
+    stats[VECTOR_ELEMENTS] += length
+    if is_float:
+        stats[FLOPS] += 2 * length if kind == K_VFMA or kind == K_VDOT else (
+            0 if kind == K_VCOPY or kind == K_VFILL else length)
+    return GO_ON, extra

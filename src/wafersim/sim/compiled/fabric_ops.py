@@ -1,0 +1,60 @@
+"""Neighbour send and receive in the compiled interpreter: scalar words (`send`, `recv`) and vector
+transfers (`sendv`, `recvv`), with the NumPy engine's arithmetic (sim/exchange.py, `_push`, `_pop` and
+the word-by-word mover `_stream_words`), its back-pressure, word-type tags (sim/wordtypes.py) and stall.
+The transfer itself is written out in `interpreter.run_group`'s loop (there its arrays cost no reference
+counting per instruction, measured: a call per transfer took a third of a whole-wafer scan's time); this
+module holds its state's layout, the parking of sleeping PEs and the ring arithmetic.
+
+The fabric model is timestamp-based -- a word departs at max(ready, when its slot was freed), is taken at
+max(ready, its arrival) -- so a PE's results do not depend on when, in host order, it runs, only on the
+words it finds: a PE runs until its FIFO is empty (receive) or full (send), then *parks* (`parked[i]`:
+the FIFO and what it waits for) and the interpreter runs others; a push or pop on that FIFO moves it to
+the `ready` stack (the work list the interpreter drains), so no PE is ever re-tested in vain.
+
+The FIFOs of a wave are stacked (`FabricState`, sim/compiled/fabric_state.py): per FIFO number f,
+time[f, slot, PE], value[f, slot, PE] (a ring of `value.shape[1]` slots, maybe shallower than the
+FIFO: a push that would overflow it is refused, and the NumPy engine deepens it), pushed/popped[f, PE],
+tags[f, slot, PE] with meta[f] = (uniform tag or -1, whether tags are per slot, flat offset from a FIFO's
+owner to its sender, pushes | pops seen). All times are whole cycles here (the interpreter only runs
+then), so float64 arithmetic stored into float32 arrays is exact.
+"""
+from __future__ import annotations
+
+from numba import njit
+
+from .kinds import K_SEND, K_SENDV
+from .table import DIR, FIFO, KIND
+
+# Columns of the per-FIFO `meta` array.
+UNIFORM, PER_SLOT, SENDER_OFFSET, MOVED = 0, 1, 2, 3
+PUSHED, POPPED = 1, 2  # bits of meta[f, MOVED]
+RAW = 0  # the untyped word tag (isa.opcodes.WORD_TAG["raw"]): never checked
+
+
+@njit(cache=True, inline="always")
+def ring_slot(k, size):
+    """k % size for a word number k >= 0 (a mask for the usual power-of-two sizes: no division)."""
+    return k & (size - 1) if size & (size - 1) == 0 else k % size
+
+
+@njit(cache=True)
+def park_sleepers(sleepers, resume, fields, fabric):
+    """Park the PEs `sleepers`, each blocked at the transfer at `resume[pe]` (the scheduler's sleeping
+    lanes), or put it on the work list if its FIFO has changed since."""
+    time, pushed, popped, offsets, parked, ready, ready_top = (fabric[0], fabric[2], fabric[3], fabric[6], fabric[11],
+                                                               fabric[12], fabric[13])
+    depth = time.shape[1]
+    for s in sleepers:
+        pc = resume[s]
+        kind, f = fields[KIND, pc], fields[FIFO, pc]
+        if kind == K_SEND or kind == K_SENDV:
+            owner = s + offsets[fields[DIR, pc]]
+            can = pushed[f, owner] - popped[f, owner] < depth
+            parked[s] = 2 * f + 1
+        else:
+            can = pushed[f, s] > popped[f, s]
+            parked[s] = 2 * f
+        if can:  # woken already: to the work list
+            parked[s] = -1
+            ready[ready_top[0]] = s
+            ready_top[0] += 1

@@ -1,0 +1,109 @@
+"""`FabricState`: a wave's neighbour FIFOs as the stacked arrays the compiled interpreter works on
+(`fabric_ops`), and its parking and work-list arrays.
+
+The wave's `Fifo` objects stay the NumPy engine's view of the same memory: their time and value rings,
+counters and per-slot tags are re-pointed at rows of the stacks, so both engines see every word at once
+and nothing is copied per call. Whatever replaces one of those arrays on the NumPy side (a value ring
+deepened by `Fifo.make_room`, times widened to float64, a checkpoint restored) is noticed by identity
+at the next call and the stacks are rebuilt from the FIFOs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..fabric import Fifo, SlotRows
+from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM
+
+
+class FabricState:
+    """The FIFOs `keys` ((incoming direction, channel), as `WaveSim.fifos`) of `wave`, stacked."""
+
+    def __init__(self, wave, keys: list[tuple[int, int]]) -> None:
+        self.wave, self.keys = wave, keys
+        n, region = wave.n, wave.region
+        self.parked = np.full(n, -1, dtype=np.int64)  # FIFO * 2 + (0: waits for a push, 1: for a pop), or -1
+        self.resume = np.zeros(n, dtype=np.int64)  # where a parked or woken PE continues
+        self.ready = np.empty(n, dtype=np.int64)  # the work list: woken PEs
+        self.ready_top = np.zeros(1, dtype=np.int64)
+        self.meta = np.zeros((len(keys), 4), dtype=np.int64)
+        for f, (incoming, _) in enumerate(keys):  # words of a FIFO come from the neighbour in its direction
+            self.meta[f, SENDER_OFFSET] = region.offset(incoming)
+        self.offsets = np.array([region.offset(direction) for direction in range(4)], dtype=np.int64)
+        latencies = [region.link_latency(direction) for direction in range(4)]
+        if all(np.isscalar(latency) for latency in latencies):
+            self.latency = np.array(latencies, dtype=np.float64).reshape(4, 1)
+        else:  # links bent around dead PEs: per sending PE
+            self.latency = np.stack([np.broadcast_to(np.asarray(latency, dtype=np.float64), (n,))
+                                     for latency in latencies])
+        self.stacks: tuple | None = None  # (time, value, pushed, popped, tags)
+        self.views: list[tuple] = []  # per FIFO: the views of the stacks it was given
+
+    def arrays(self) -> tuple:
+        """The `fabric` tuple of `interpreter.run_group`, with the FIFOs' current state."""
+        wave = self.wave
+        fifos = [wave._fifo(*key) for key in self.keys]
+        if not self._stacked(fifos):
+            self._stack(fifos)
+        for f, fifo in enumerate(fifos):
+            self.meta[f, UNIFORM] = -1 if fifo.tags.uniform is None else fifo.tags.uniform
+            self.meta[f, PER_SLOT] = fifo.tags.slots is not None
+        time, value, pushed, popped, tags = self.stacks
+        return (time, value, pushed, popped, tags, self.meta, self.offsets, self.latency, wave.word_time,
+                wave.progress, wave.stall, self.parked, self.ready, self.ready_top)
+
+    def finish(self) -> list[tuple[Fifo, bool]]:
+        """After a call: hand the tags back to the FIFOs; returns (FIFO, pushed) for every kind of change
+        (push, pop) the call made to a FIFO, for the scheduler's wake-up."""
+        changed = []
+        for f, key in enumerate(self.keys):
+            fifo = self.wave.fifos[key]
+            fifo.tags.uniform = None if self.meta[f, UNIFORM] == -1 else int(self.meta[f, UNIFORM])
+            if self.meta[f, PER_SLOT] and fifo.tags.slots is None:
+                fifo.tags.slots = self.views[f][4]  # (the interpreter filled these rows: tags per slot from now)
+            moved = self.meta[f, MOVED]
+            if moved & PUSHED:
+                changed.append((fifo, True))
+            if moved & POPPED:
+                changed.append((fifo, False))
+            self.meta[f, MOVED] = 0
+        return changed
+
+    def _stacked(self, fifos: list[Fifo]) -> bool:
+        if self.stacks is None or self.stacks[0].dtype != self.wave.time_dtype:
+            return False
+        for fifo, (time, value, pushed, popped, tags) in zip(fifos, self.views):
+            if (fifo.time.block is not time or fifo.value.block is not value or fifo.pushed is not pushed
+                    or fifo.popped is not popped or not (fifo.tags.slots is None or fifo.tags.slots is tags)):
+                return False
+        return True
+
+    def _stack(self, fifos: list[Fifo]) -> None:
+        """Copy the FIFOs into fresh stacks and re-point them there."""
+        wave, n, count = self.wave, self.wave.n, len(fifos)
+        depth = wave.spec.fifo_depth
+        # Value rings as deep as the deepest so far (`Fifo`: a stencil keeps one row): a push that would
+        # overflow one is refused, the NumPy engine deepens that ring, and the next call restacks.
+        rings = max(fifo.value_depth for fifo in fifos)
+        time = np.zeros((count, depth, n), dtype=wave.time_dtype)
+        value = np.zeros((count, rings, n), dtype=np.int32)
+        pushed, popped = np.zeros((count, n), dtype=np.int32), np.zeros((count, n), dtype=np.int32)
+        tags = np.zeros((count, depth, n), dtype=np.uint8)
+        self.views = []
+        for f, fifo in enumerate(fifos):
+            for slot, row in enumerate(fifo.time.rows):
+                if row is not None:
+                    time[f, slot] = row
+            for ahead in range(fifo.value_depth):  # queued word k moves to value slot k % rings
+                word = fifo.popped + ahead
+                pes = np.flatnonzero(word < fifo.pushed)
+                if len(pes):
+                    value[f, word[pes] % rings, pes] = fifo.value.gather(fifo.value_slots(word[pes]), pes)
+            pushed[f], popped[f] = fifo.pushed, fifo.popped
+            fifo.time, fifo.value = SlotRows.over(time[f]), SlotRows.over(value[f])
+            fifo.pushed, fifo.popped = pushed[f], popped[f]
+            tag_rows = tags[f]
+            if fifo.tags.slots is not None:
+                tag_rows[:] = fifo.tags.slots
+                fifo.tags.slots = tag_rows
+            self.views.append((fifo.time.block, fifo.value.block, fifo.pushed, fifo.popped, tag_rows))
+        self.stacks = (time, value, pushed, popped, tags)

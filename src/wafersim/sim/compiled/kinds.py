@@ -1,0 +1,34 @@
+"""The compiled interpreter's constants: operation kinds (`table.KINDS`) as module constants, so that
+Numba folds them into the interpreter's if-chains, and what an executed instruction reports.
+
+Numba freezes these numbers into the cached machine code of the files that use them; `numba_cache`
+drops that cache whenever any file of this package changes, so a renumbering here can never leave
+stale machine code behind.
+"""
+from __future__ import annotations
+
+from .table import A, B, C, D, DIR, FIFO, FLOAT, IMM, KIND, KINDS, LANE_ROW, NEXT, SCALAR, TAG
+
+(K_STOP, K_NOP, K_ADD, K_SUB, K_MUL, K_DIV, K_REM, K_AND, K_OR, K_XOR, K_SHL, K_SHR, K_SRA, K_MIN, K_MAX,
+ K_SLT, K_SLE, K_SEQ, K_SNE, K_MOV, K_NEG, K_ABS, K_SEL,
+ K_ADDI, K_MULI, K_ANDI, K_ORI, K_XORI, K_SHLI, K_SHRI, K_SRAI, K_SLTI, K_SEQI, K_LI,
+ K_FADD, K_FSUB, K_FMUL, K_FDIV, K_FMIN, K_FMAX, K_FMA, K_FLT, K_FLE, K_FEQ, K_FNE, K_FNEG, K_FABS,
+ K_FSQRT, K_ITOF, K_FTOI, K_FFLOOR, K_FCEIL, K_FTRUNC,
+ K_BZ, K_BNZ, K_JMP,
+ K_LD, K_ST, K_CHK, K_HASNB, K_SREG, K_ARG,
+ K_VADD, K_VSUB, K_VMUL, K_VMIN, K_VMAX, K_VFMA, K_VSCALE, K_VCOPY, K_VFILL, K_VDIV, K_VREDSUM,
+ K_VDOT, K_SEND, K_RECV, K_SENDV, K_RECVV) = range(len(KINDS))
+assert (KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR) == tuple(range(13))
+assert K_RECVV == KINDS["recvv"] == len(KINDS) - 1 and K_BZ == KINDS["bz"] and K_LD == KINDS["ld"]  # lists agree
+assert K_VDOT == KINDS["vdot"] and K_SEND == KINDS["send"]
+assert K_SNE - K_SLT == K_FNE - K_FLT == 3 and K_FMAX - K_FADD == 5  # (`compare`, `float_binary`)
+
+# Per-call statistics (`stats` argument).
+VECTOR_ELEMENTS, FLOPS = 0, 1
+# What executing an instruction did: went on to the next instruction, took a branch, refused (executed
+# nothing, or, for a vector transfer, stopped part-way with its progress kept: the instruction would fail,
+# and the NumPy engine runs it and raises, with every other PE where it is), blocked (a fabric transfer
+# waits for its FIFO: the PE is parked until a neighbour's push or pop wakes it, `fabric_ops`), or
+# stopped (a backward branch past a limit: the PE, with every lane of its segment, stops before it, and
+# the NumPy engine runs it; the other PEs go on to their own stops).
+GO_ON, TAKEN, REFUSED, BLOCKED, STOPPED = 0, 1, 2, 3, 4
