@@ -8,6 +8,7 @@ from test_engine_strategies import assert_same_run, library_launches
 from wafersim.kernels import heat, reference
 from wafersim.sim import parallel
 from wafersim.sim.lanes import Lanes
+from wafersim.sim.strategy import Strategy, forced
 
 
 def run_threaded_and_not(launch, monkeypatch, count: int):
@@ -38,7 +39,7 @@ def test_threads_take_parts_of_a_large_group(monkeypatch):
     original = parallel.run
     monkeypatch.setattr(parallel, "run", lambda work, parts: calls.append(len(parts)) or original(work, parts))
     monkeypatch.setattr(parallel, "PARALLEL_LANES", 2)
-    with parallel.threads(2):
+    with parallel.threads(2), forced(Strategy(compiled_fabric=False)):  # (else 64 PEs run their sends compiled)
         heat.heat(np.ones((8, 8), dtype=np.float32), 0.1, 2)
     assert calls and set(calls) == {2}
 

@@ -39,9 +39,7 @@ class Strategy:
     lockstep: bool = True
     #: the compiled interpreter also runs neighbour send/recv/sendv/recvv, parking PEs on full or empty
     #: FIFOs (else its PEs stop at every transfer and the NumPy executors run it). Only with `compiled`.
-    #: Off by default: a known false deadlock (the 16 x 8 `fft2` on 2 PEs, 64-word messages through 16-word
-    #: FIFOs, reports a full FIFO and an empty one at once) is not yet understood.
-    compiled_fabric: bool = False
+    compiled_fabric: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 

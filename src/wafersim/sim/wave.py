@@ -134,7 +134,6 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
     def run(self) -> np.ndarray:
         """Run the wave to completion; returns each PE's finishing cycle."""
         self._add_group(0, Lanes.from_mask(self.region.active))
-        counts = self.totals.pc_counts
         if self.tracer:
             self.tracer.begin_wave(self.region)
         deadline = self.launch.deadline
@@ -154,11 +153,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
                     self._raise_deadlock()
                 pc, group = self._next_group(runnable)  # the lowest pc, but global loads in cycle order
                 self.running = group.lanes  # out of the tables while it runs: a failed launch's state shows it
-                for next_pc, lanes, blocked, *owed in self._run_group(pc, group):
-                    if blocked:  # the send/recv at next_pc will execute again: count it once, when it completes
-                        counts[next_pc] -= lanes.count
-                        lanes.add(self.icount, -1)
-                    self._add_group(next_pc, lanes, blocked, *owed)
+                for continuation in self._run_group(pc, group):
+                    self._continue(*continuation)
                 self.running = None
         self._accumulate()
         if self.tracer:
@@ -169,6 +165,13 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         self.ops = {}
         self.fifos = {}
         return self.cycle
+
+    def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
+        """A continuation of a group's run joins the scheduler's groups."""
+        if blocked:  # the send/recv at next_pc will execute again: count it once, when it completes
+            self.totals.pc_counts[next_pc] -= lanes.count
+            lanes.add(self.icount, -1)
+        self._add_group(next_pc, lanes, blocked, *owed)
 
     def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
         if lanes.count == 0:

@@ -180,11 +180,14 @@ class CompiledMixin:
         for stop, stopped, blocked in places:
             if blocked or not self._stopped_before_compute(stop):
                 self._add_group(stop, stopped, blocked)
-        continuations = []
+        # Each such run's continuations join the scheduler before the next runs: a PE it leaves blocked (a
+        # receive that found no word yet) must be asleep when a later one's push could wake it (the 16 x 8
+        # fft2 over 2 PEs deadlocked when the receiver's run came first and its continuation was returned last).
         for stop, stopped in now:
             self.running = stopped  # (what a failed launch's state shows as running: these PEs, at `stop`)
-            continuations += self._run_numpy(stop, stopped, one_step=True)
-        return continuations
+            for continuation in self._run_numpy(stop, stopped, one_step=True):
+                self._continue(*continuation)
+        return []
 
     def _sleeping_at_transfers(self) -> bool:
         return any(pc in self.compiled_fabric_pcs for pc in self.asleep)
