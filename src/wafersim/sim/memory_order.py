@@ -21,8 +21,8 @@ import heapq
 import numpy as np
 
 from ..isa.encoding import Instr
-from .code_facts import CodeFacts
 from ..isa.opcodes import BY_NAME
+from .code_facts import CodeFacts
 
 LOAD_OPS = frozenset({"gld", "gldv"})
 STORE_OPS = frozenset({"gst", "gstv"})

@@ -72,9 +72,7 @@ class OffWaferMixin:
                 self._store_words(addr, bases, self.regs[ins.d, at], issued, horizon)
             if checker is not None:
                 checker.record(self, L.idx, addr, issued, pc, write=op == "gst")
-        elif checker is None and self._affine_bulk(op, L, addr, bases, words, sram_base, issued, horizon):
-            pass
-        else:
+        elif checker is not None or not self._affine_bulk(op, L, addr, bases, words, sram_base, issued, horizon):
             for n in np.unique(words):  # one gather per distinct transfer length
                 sel = words == n
                 if not n:
@@ -126,8 +124,8 @@ class OffWaferMixin:
         first_pe, stride = int(L.idx[0]), int(addr[1] - addr[0])
         if stride < 4 * n or stride % 4 or int(L.idx[-1]) - first_pe != count - 1:
             return False
-        log = self.launch.memory_order.log
-        if log if op == "gldv" else (log or float(issued.max()) > horizon):
+        # Logged stores must be overlaid on loads, and stores after the horizon logged, in time order.
+        if self.launch.memory_order.log or (op == "gstv" and float(issued.max()) > horizon):
             return False
         if not ((words == n).all() and (sram_base == sram_base[0]).all()
                 and np.array_equal(addr, addr[0] + stride * np.arange(count))):
