@@ -104,6 +104,23 @@ def test_library_kernels_are_identical_under_every_strategy(name):
     run_every_strategy(library_launches()[name])  # each kernel's own tests compare its results with NumPy
 
 
+@pytest.mark.parametrize("name", ["gemv", "gemv_batch", "scan", "allreduce_one_block"])
+def test_small_converged_groups_in_the_interpreter_are_identical(name, monkeypatch):
+    """The interpreter also running small converged groups (`stepper.SMALL_GROUP`, off by default) with
+    event wake-up on or off: a gemv once deadlocked this way, before a one-step run's continuations joined
+    the scheduler at once (`WaveSim._continue`)."""
+    from wafersim.sim.compiled import stepper
+
+    launch = library_launches()[name]
+    with forced(REFERENCE):
+        reference = launch()
+    monkeypatch.setattr(stepper, "SMALL_GROUP", 64)
+    monkeypatch.setattr(stepper, "SMALL_REGION", 64)
+    for strategy in (Strategy(event_wakeup=False), FAST):
+        with forced(strategy):
+            assert_same_run(reference, launch())
+
+
 def test_one_block_allreduce_matches_numpy_under_the_fast_strategy():
     values = f32(30, 40)
     out, _ = run_every_strategy(lambda: reduce.block_allreduce(values, "max", block=(40, 30)))
