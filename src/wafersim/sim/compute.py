@@ -261,11 +261,16 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
     def _by_operands(self, L: Lanes, ins: Instr, names: list[str], run) -> None:
         """run(lanes, {field: value}) once per distinct tuple of the register operands `names` (SRAM
         addresses and lengths) over the lanes: one call when every lane agrees, the common case."""
-        keys = np.stack([L.get(self.regs[getattr(ins, f)]).astype(np.int64) for f in names])
-        common = [L.all_equal(k) for k in keys]
-        if all(c is not None for c in common):
+        rows = [L.get(self.regs[getattr(ins, f)]) for f in names]
+        common = []
+        for row in rows:  # (each row tested as it is: no stacked int64 copy unless the lanes disagree)
+            common.append(L.all_equal(row))
+            if common[-1] is None:
+                break
+        else:
             run(L, dict(zip(names, map(int, common))))
             return
+        keys = np.stack([row.astype(np.int64) for row in rows])
         Li = L.to_index_form(self.n)
         if L.idx is None:
             keys = keys[:, L.as_mask()]
@@ -297,14 +302,16 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         dst = S[d:d + n]
         op = ins.op
         element_cycles = 1.0
-        if op == "vcopy":
-            L.put(dst, np.array(L.get(S[a:a + n])))
+        if op == "vcopy":  # (NumPy's assignment copies an overlapping source first; a gather is a copy)
+            L.put(dst, L.get(S[a:a + n]) if L.is_dense or L.idx is not None else np.array(L.get(S[a:a + n])))
         elif op == "vmath":  # float32 whatever the flags: every function of the table is a float32 one
             function = float_math.VECTOR_MATH[ins.b]
             L.put(self.fsram[d:d + n], _FLOAT_UNARY[function](L.get(self.fsram[a:a + n])))
             element_cycles = self.launch.costs[function]
         elif op == "vfill":
             L.put(dst, L.get(scalar))
+        elif L.is_dense and (op != "vdiv" or is_float):
+            self._vector_dense(L, op, dst, S[a:a + n], scalar if scalar_b or op == "vscale" else S[b:b + n])
         elif op == "vscale":
             L.put(dst, L.get(S[a:a + n]) * L.get(scalar))
         else:
@@ -320,6 +327,27 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         self.totals.vector_elements += n * L.count
         if is_float:
             self.totals.flops += FLOPS_PER_VECTOR_ELEMENT.get(op, 0) * n * L.count
+
+    def _vector_dense(self, L: Lanes, op: str, dst: np.ndarray, a: np.ndarray, other: np.ndarray) -> None:
+        """A vector op of a full or complement group written straight into `dst` (unmasked over the window,
+        the few excluded PEs restored: `Lanes.apply`), with no temporary the size of the operands: at wafer
+        scale each would be hundreds of MiB of freshly mapped memory. NumPy's ufuncs give overlapping
+        operands the results of separate ones, so this equals computing first and storing after."""
+        if op == "vfma":  # dst + a * other, each rounded: the product into a scratch array kept per shape
+            product = self._vector_scratch(a.shape, a.dtype)
+            np.multiply(L.window_view(a), L.window_view(other), out=L.window_view(product))
+            L.apply(np.add, dst, dst, product)
+        else:
+            L.apply(np.multiply if op == "vscale" else _VECTOR_BINARY[op], dst, a, other)
+
+    def _vector_scratch(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A region-wide array of this shape, reused by every vector op of the wave that needs one."""
+        key = (shape, np.dtype(dtype))
+        scratch = self.scratch.get(key)
+        if scratch is None:
+            self.scratch.clear()  # (one at a time: memory grows with the largest operand only)
+            scratch = self.scratch[key] = np.empty(shape, dtype=dtype)
+        return scratch
 
     def _reduction(self, L: Lanes, ins: Instr) -> None:
         """vredsum / vredmin / vredmax / vdot: one value per lane from an SRAM range, accumulated left to right

@@ -90,6 +90,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         self.link_busy: np.ndarray | None = None  # (2, 4n): latest reservation of each link by routed words
         self.expansions: dict[tuple, object] = {}  # routed senders' expansions while they stream (`routed`)
         self.word_time = 1.0 / spec.link_words_per_cycle
+        self.scratch: dict[tuple, np.ndarray] = {}  # a vector op's temporary, kept for the next (`compute`)
         self.groups: dict[int, _Group] = {}
         self.running: Lanes | None = None  # the group `run` is running (see `debug_hooks.failed_snapshot`)
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
@@ -164,6 +165,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         # would otherwise map fresh memory while this one's is still held).
         self.ops = {}
         self.fifos = {}
+        self.scratch = {}
         return self.cycle
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
