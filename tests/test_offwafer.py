@@ -37,7 +37,9 @@ def _run(width: int, order: np.ndarray, fail: int, before: np.ndarray):
 
 @pytest.mark.parametrize("width", [N, 2 * N + 3])  # rows back to back, and rows with gaps between transfers
 @pytest.mark.parametrize("order", ["in order", "reversed"])  # reversed: not affine, the general path
-def test_bulk_copies_match_numpy_and_the_general_path(width, order, monkeypatch):
+@pytest.mark.parametrize("block", [4096, 3])  # 3: a load's transposing copy in blocks of PEs, one cut short
+def test_bulk_copies_match_numpy_and_the_general_path(width, order, block, monkeypatch):
+    monkeypatch.setattr(offwafer, "TRANSPOSE_BLOCK", block)
     rows = 8
     permutation = np.arange(rows, dtype=np.int32)
     if order == "reversed":

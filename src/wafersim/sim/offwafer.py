@@ -17,6 +17,9 @@ from ..isa.opcodes import BY_NAME
 from .lanes import Lanes
 from .memory_order import LOG_COMMIT_WORDS
 
+#: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
+TRANSPOSE_BLOCK = 4096
+
 
 def _lanes_min(lanes: Lanes, values: np.ndarray) -> float:
     """Smallest lane-aligned value (inf for no lanes)."""
@@ -135,7 +138,10 @@ class OffWaferMixin:
             return False
         sram = self.sram[int(sram_base[0]):int(sram_base[0]) + n, first_pe:first_pe + count]
         if op == "gldv":
-            sram[...] = rows.T
+            # In blocks of PEs: one transposing copy of a whole wafer's rows walks memory across cache lines
+            # and runs ~3x slower (measured: 0.30 against 0.09 s for 78 words on each of 754k PEs).
+            for first in range(0, count, TRANSPOSE_BLOCK):
+                sram[:, first:first + TRANSPOSE_BLOCK] = rows[first:first + TRANSPOSE_BLOCK].T
         else:
             rows[...] = sram.T
         return True
