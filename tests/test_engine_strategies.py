@@ -28,7 +28,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), Strategy(lockstep=False),
-              Strategy(compiled_fabric=False), Strategy(event_wakeup=False), FAST]
+              Strategy(compiled_fabric=False), Strategy(event_wakeup=False), Strategy(stream_rows=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -261,18 +261,40 @@ def test_lockstep_vector_transfers_of_large_groups_are_identical(spec, monkeypat
     (`_stream_lockstep`), falling back to the general movers where lanes differ or a FIFO lacks room (the
     shallow FIFOs of "fractional" and "slow_link"). The threshold is lowered so that small blocks take it,
     including the mask-form groups of the tiled kernel's `if has_neighbor(...)` sends."""
-    from wafersim.sim import exchange
+    from wafersim.sim import exchange, stream_rows
 
     monkeypatch.setattr(exchange, "BULK_MAX_LANES", 4)
     taken = []
-    lockstep = exchange.ExchangeMixin._stream_lockstep
-    monkeypatch.setattr(exchange.ExchangeMixin, "_stream_lockstep",
+    lockstep = stream_rows.StreamRowsMixin._stream_lockstep
+    monkeypatch.setattr(stream_rows.StreamRowsMixin, "_stream_lockstep",
                         lambda self, *args: taken.append(lockstep(self, *args)) or taken[-1])
     u = f32(5 * 3, 6 * 3)
     device = (lambda: ws.Device(SPECS[spec])) if SPECS[spec] else (lambda: None)
     out, stats = run_every_strategy(lambda: heat_tiled.heat_tiled(u, 0.1, 3, 3, device=device()))
     np.testing.assert_array_equal(out, heat.heat(u, 0.1, 3)[0])  # (bit for bit: see kernels.heat_tiled)
     assert any(taken)  # the fast strategies took the path
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS))
+def test_vector_transfers_a_row_at_a_time_are_identical(spec, monkeypatch):
+    """A block large enough that its `has_neighbor` groups are dense (complement form): vector transfers
+    write each FIFO row once (`stream_rows`), waits included, where times are whole cycles (not on the
+    "fractional" spec), and give the word-by-word path's results, cycles and statistics."""
+    from wafersim.sim import exchange, stream_rows
+    from wafersim.sim.compiled import stepper
+
+    monkeypatch.setattr(exchange, "BULK_MAX_LANES", 4)
+    monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)  # (else the interpreter runs this small block's transfers)
+    rows = []
+    for name in ("_send_rows", "_receive_rows"):
+        method = getattr(stream_rows.StreamRowsMixin, name)
+        monkeypatch.setattr(stream_rows.StreamRowsMixin, name,
+                            lambda self, *args, method=method: rows.append(method(self, *args)) or rows[-1])
+    u = f32(20 * 2, 20 * 2)
+    device = (lambda: ws.Device(SPECS[spec].replace(width=20, height=20))) if SPECS[spec] else (lambda: None)
+    out, _ = run_every_strategy(lambda: heat_tiled.heat_tiled(u, 0.1, 3, 2, device=device()))
+    np.testing.assert_array_equal(out, heat.heat(u, 0.1, 3)[0])
+    assert any(rows) == (spec != "fractional")
 
 
 def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passes(monkeypatch):

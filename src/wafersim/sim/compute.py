@@ -16,6 +16,7 @@ from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
 from ..isa.opcodes import HALF_VECTOR_OPS
 from .compute_half import SCALAR_HALF_OPS, HalfComputeMixin
+from . import parallel
 from .lanes import Lanes
 from .descriptors import DESCRIPTOR_OPS, DescriptorMixin
 from .sparse import SPARSE_OPS, SparseMixin
@@ -333,12 +334,23 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         the few excluded PEs restored: `Lanes.apply`), with no temporary the size of the operands: at wafer
         scale each would be hundreds of MiB of freshly mapped memory. NumPy's ufuncs give overlapping
         operands the results of separate ones, so this equals computing first and storing after."""
-        if op == "vfma":  # dst + a * other, each rounded: the product into a scratch array kept per shape
-            product = self._vector_scratch(a.shape, a.dtype)
-            np.multiply(L.window_view(a), L.window_view(other), out=L.window_view(product))
-            L.apply(np.add, dst, dst, product)
+        product = self._vector_scratch(a.shape, a.dtype) if op == "vfma" else None
+        ufunc = np.multiply if op == "vscale" else _VECTOR_BINARY.get(op)
+
+        def run(part: Lanes) -> None:
+            if product is not None:  # dst + a * other, each rounded: the product into the scratch array
+                np.multiply(part.window_view(a), part.window_view(other), out=part.window_view(product))
+                part.apply(np.add, dst, dst, product)
+            else:
+                part.apply(ufunc, dst, a, other)
+
+        # A large group's PEs in parts on the engine's threads (NumPy releases the GIL): each part reads and
+        # writes only its own PEs' columns, so overlapping SRAM ranges stay within a part.
+        parts = parallel.parts_of([L])
+        if parts is None:
+            run(L)
         else:
-            L.apply(np.multiply if op == "vscale" else _VECTOR_BINARY[op], dst, a, other)
+            parallel.run(run, parts)
 
     def _vector_scratch(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A region-wide array of this shape, reused by every vector op of the wave that needs one."""

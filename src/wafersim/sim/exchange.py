@@ -353,38 +353,6 @@ class ExchangeMixin:
             out.append((pc, Lanes.from_indices(self.n, waiting.idx), True))
         return out
 
-    def _stream_lockstep(self, ins: Instr, cost: float, lanes: Lanes, offset: int, fifo: Fifo,
-                         sending: bool) -> bool:
-        """A whole transfer of a large group whose lanes all move the same SRAM words, from the start, with
-        room (send) or data (receive) for all of them: word by word as scalar sends or receives of whole
-        rows (views over the group's window, no gathers), on the engine's threads. The same `_push`/`_pop`
-        arithmetic as `_stream_words`, so the same times and values. False (nothing done) otherwise."""
-        base = lanes.all_equal(lanes.get(self.regs[ins.a]))
-        length = lanes.all_equal(lanes.get(self.regs[ins.b]))
-        if base is None or length is None or lanes.all_equal(lanes.get(self.progress)) != 0:
-            return False
-        base, length = int(base), int(length)
-        if length <= 0 or base < 0 or base + length > self.program.data_words:
-            return False  # (the general movers raise or charge the empty transfer's issue)
-        if sending:
-            src, dst = lanes.shifted_pair(offset)
-            queued = dst.get(fifo.pushed) - dst.get(fifo.popped)
-            if not src.all(queued + length <= fifo.depth):
-                return False
-            most_queued = int(queued.max(initial=0))  # (over the window for mask forms: a bound)
-            latency = self.region.link_latency(ins.dir) if ins.dir != RAMP else 0.0
-            for k in range(length):
-                self._push_parts(src, dst, self.sram[base + k], fifo, cost if k == 0 else 0.0, latency,
-                                 most_queued + k)
-            self._progress(fifo, True, dst)
-        else:
-            if not lanes.all(lanes.get(fifo.pushed) - lanes.get(fifo.popped) >= length):
-                return False
-            for k in range(length):
-                self._pop_parts(lanes, fifo, cost if k == 0 else 0.0, self.sram[base + k])
-            self._progress(fifo, False, lanes)
-        return True
-
     def _stream_words(self, L: Lanes, base: np.ndarray, length: np.ndarray, offset: int, fifo: Fifo,
                       cost: float, sending: bool, latency: float | np.ndarray) -> np.ndarray | None:
         """The reference mover: one word per lane per step. Returns the FIFO owners that moved words."""

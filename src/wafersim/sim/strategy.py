@@ -40,12 +40,17 @@ class Strategy:
     #: the compiled interpreter also runs neighbour send/recv/sendv/recvv, parking PEs on full or empty
     #: FIFOs (else its PEs stop at every transfer and the NumPy executors run it). Only with `compiled`.
     compiled_fabric: bool = True
+    #: a lockstep vector transfer of a large group (`sim.stream_rows`) in which no lane can wait, with whole
+    #: cycle times, writes each FIFO row once from the closed form of its words' times (else word by word
+    #: as whole-row scalar sends and receives).
+    stream_rows: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
-                     compiled_background=False, lockstep=False, compiled_fabric=False)
+                     compiled_background=False, lockstep=False, compiled_fabric=False,
+                     stream_rows=False)
 _active = [FAST]
 
 

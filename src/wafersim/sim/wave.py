@@ -25,6 +25,7 @@ from .lanes import Lanes
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
+from .stream_rows import StreamRowsMixin
 from .routing import RouteTables
 from .wordtypes import WordTypeMixin
 from .strategy import active as active_strategy
@@ -51,8 +52,8 @@ class _Group:
 
 
 
-class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, WordTypeMixin, OffWaferMixin,
-              DiagnosticsMixin, BackgroundMixin):
+class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin, WordTypeMixin,
+              OffWaferMixin, DiagnosticsMixin, BackgroundMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
