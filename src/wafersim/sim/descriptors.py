@@ -79,10 +79,16 @@ class DescriptorMixin:
         for operand, words in (("a", source), ("d", target)):
             if n:
                 self._check_span(L, ins, operand, int(words.min()), int(words.max()))
-        values = np.array(L.get(self.sram[source]))  # every element read before any is written
-        rows = self.sram[target]
-        L.put(rows, values)
-        self.sram[target] = rows  # a repeated row (stride 0) keeps the last element, as NumPy assigns
+        if L.is_dense and len(set(target.tolist())) == n and not set(target.tolist()) & set(source.tolist()):
+            # Distinct target rows that are no source row: row by row, unmasked, with no gathered copies
+            # (a tiled stencil's halo columns: a third of the passes over memory).
+            for source_row, target_row in zip(source.tolist(), target.tolist()):
+                L.put(self.sram[target_row], L.get(self.sram[source_row]))
+        else:
+            values = np.array(L.get(self.sram[source]))  # every element read before any is written
+            rows = self.sram[target]
+            L.put(rows, values)
+            self.sram[target] = rows  # a repeated row (stride 0) keeps the last element, as NumPy assigns
         self._charge_elements(L, n, 0)
 
     def _rank1_update_compiled(self, L: Lanes, ins: Instr) -> bool:
