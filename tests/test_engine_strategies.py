@@ -275,14 +275,18 @@ def test_lockstep_vector_transfers_of_large_groups_are_identical(spec, monkeypat
     assert any(taken)  # the fast strategies took the path
 
 
+@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("spec", sorted(SPECS))
-def test_vector_transfers_a_row_at_a_time_are_identical(spec, monkeypatch):
+def test_vector_transfers_a_row_at_a_time_are_identical(spec, threads, monkeypatch):
     """A block large enough that its `has_neighbor` groups are dense (complement form): vector transfers
     write each FIFO row once (`stream_rows`), waits included, where times are whole cycles (not on the
-    "fractional" spec), and give the word-by-word path's results, cycles and statistics."""
-    from wafersim.sim import exchange, stream_rows
+    "fractional" spec), and give the word-by-word path's results, cycles and statistics; also in parts on
+    threads (the threshold lowered so that this block is cut)."""
+    from wafersim.sim import exchange, parallel, stream_rows
     from wafersim.sim.compiled import stepper
 
+    monkeypatch.setattr(parallel, "PARALLEL_LANES", 64)
+    monkeypatch.setattr(parallel, "_threads", [threads])
     monkeypatch.setattr(exchange, "BULK_MAX_LANES", 4)
     monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)  # (else the interpreter runs this small block's transfers)
     rows = []

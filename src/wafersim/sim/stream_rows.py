@@ -19,6 +19,7 @@ import numpy as np
 
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
+from . import parallel
 from .fabric import Fifo
 from .lanes import Lanes
 
@@ -65,9 +66,10 @@ class StreamRowsMixin:
                 and all(group.is_dense for group in groups))
 
     def _send_rows(self, src: Lanes, dst: Lanes, base: int, length: int, fifo: Fifo, cost: float,
-                          latency: float | np.ndarray, most_queued: int) -> bool:
+                   latency: float | np.ndarray, most_queued: int) -> bool:
         """Push `length` words from SRAM rows base.. of every sender, all receivers being at one word number:
-        each row written once; False (nothing done) where that does not apply."""
+        each row written once, a large group in parts on the engine's threads; False (nothing done) where
+        that does not apply."""
         if not self._rows_apply(src, dst):
             return False
         first = dst.all_equal(dst.get(fifo.pushed))
@@ -77,62 +79,84 @@ class StreamRowsMixin:
         for k in range(length):  # (the ring deepens as the word-by-word pushes deepen it)
             if fifo.shallow:
                 fifo.make_room(1 + most_queued + k)
-        cycle = src.window_view(self.cycle)
-        kept_cycle = src.keep_outside(cycle)
-        hop = latency if np.isscalar(latency) else src.window_view(latency)
-        ready = cycle + cost
-        depart = np.empty_like(ready)
-        for k in range(length):
-            word = first + k
-            time_row = dst.window_view(fifo.time[word % fifo.depth])
-            value_row = dst.window_view(fifo.value[fifo.value_slots(word)])
-            kept_time, kept_value = dst.keep_outside(time_row), dst.keep_outside(value_row)
-            if k:
-                depart += self.word_time  # ready: the previous word has left
-            np.maximum(ready if k == 0 else depart, time_row, out=depart)  # after word k - depth left
-            np.add(depart, hop, out=time_row)  # now: its arrival
-            np.copyto(value_row, src.window_view(self.sram[base + k]))
-            dst.restore_outside(time_row, kept_time)
-            dst.restore_outside(value_row, kept_value)
-        pushed = dst.window_view(fifo.pushed)
-        kept_pushed = dst.keep_outside(pushed)
-        pushed += length
-        dst.restore_outside(pushed, kept_pushed)
-        np.add(depart, self.word_time, out=cycle)
-        src.restore_outside(cycle, kept_cycle)
-        # The waits of all words: the sum over k of depart_k - ready_k, with ready_k = depart_(k-1) + word_time.
-        self._add_rows_stall(src, depart - (length - 1) * self.word_time, ready)
+            fifo.allocate_rows(first + k)  # (before the threads: they must not allocate a row at once)
+
+        def move(src: Lanes, dst: Lanes) -> None:
+            cycle = src.window_view(self.cycle)
+            kept_cycle = src.keep_outside(cycle)
+            hop = latency if np.isscalar(latency) else src.window_view(latency)
+            ready = cycle + cost
+            depart = np.empty_like(ready)
+            for k in range(length):
+                word = first + k
+                time_row = dst.window_view(fifo.time[word % fifo.depth])
+                value_row = dst.window_view(fifo.value[fifo.value_slots(word)])
+                kept_time, kept_value = dst.keep_outside(time_row), dst.keep_outside(value_row)
+                if k:
+                    depart += self.word_time  # ready: the previous word has left
+                np.maximum(ready if k == 0 else depart, time_row, out=depart)  # after word k - depth left
+                np.add(depart, hop, out=time_row)  # now: its arrival
+                np.copyto(value_row, src.window_view(self.sram[base + k]))
+                dst.restore_outside(time_row, kept_time)
+                dst.restore_outside(value_row, kept_value)
+            pushed = dst.window_view(fifo.pushed)
+            kept_pushed = dst.keep_outside(pushed)
+            pushed += length
+            dst.restore_outside(pushed, kept_pushed)
+            np.add(depart, self.word_time, out=cycle)
+            src.restore_outside(cycle, kept_cycle)
+            # The waits of all words: the sum over k of depart_k - ready_k, ready_k = depart_(k-1) + word_time.
+            self._add_rows_stall(src, depart - (length - 1) * self.word_time, ready)
+
+        self._in_parts(move, src, dst)
         return True
 
     def _receive_rows(self, lanes: Lanes, base: int, length: int, fifo: Fifo, cost: float) -> bool:
         """Pop `length` words into SRAM rows base.. of every lane, all being at one word number: each row
-        written once; False (nothing done) where that does not apply."""
+        written once, a large group in parts on the engine's threads; False (nothing done) where that
+        does not apply."""
         if not self._rows_apply(lanes):
             return False
         first = lanes.all_equal(lanes.get(fifo.popped))
         if first is None:
             return False
         first = int(first)
-        cycle = lanes.window_view(self.cycle)
-        kept_cycle = lanes.keep_outside(cycle)
-        ready = cycle + cost
-        taken = ready.copy()
-        for k in range(length):  # word k is taken when it has arrived and word k - 1 was taken
-            word = first + k
-            time_row = lanes.window_view(fifo.time[word % fifo.depth])
-            kept_time = lanes.keep_outside(time_row)
-            np.maximum(taken, time_row, out=taken)
-            np.copyto(time_row, taken)  # now: when the slot was freed
-            lanes.restore_outside(time_row, kept_time)
-            sram_row = lanes.window_view(self.sram[base + k])
-            kept_sram = lanes.keep_outside(sram_row)
-            np.copyto(sram_row, lanes.window_view(fifo.value[fifo.value_slots(word)]))
-            lanes.restore_outside(sram_row, kept_sram)
-        np.copyto(cycle, taken)
-        lanes.restore_outside(cycle, kept_cycle)
-        popped = lanes.window_view(fifo.popped)
-        kept_popped = lanes.keep_outside(popped)
-        popped += length
-        lanes.restore_outside(popped, kept_popped)
-        self._add_rows_stall(lanes, taken, ready)  # the waits of all words: taken_last - ready_0
+        for k in range(length):
+            fifo.allocate_rows(first + k)
+
+        def move(lanes: Lanes) -> None:
+            cycle = lanes.window_view(self.cycle)
+            kept_cycle = lanes.keep_outside(cycle)
+            ready = cycle + cost
+            taken = ready.copy()
+            for k in range(length):  # word k is taken when it has arrived and word k - 1 was taken
+                word = first + k
+                time_row = lanes.window_view(fifo.time[word % fifo.depth])
+                kept_time = lanes.keep_outside(time_row)
+                np.maximum(taken, time_row, out=taken)
+                np.copyto(time_row, taken)  # now: when the slot was freed
+                lanes.restore_outside(time_row, kept_time)
+                sram_row = lanes.window_view(self.sram[base + k])
+                kept_sram = lanes.keep_outside(sram_row)
+                np.copyto(sram_row, lanes.window_view(fifo.value[fifo.value_slots(word)]))
+                lanes.restore_outside(sram_row, kept_sram)
+            np.copyto(cycle, taken)
+            lanes.restore_outside(cycle, kept_cycle)
+            popped = lanes.window_view(fifo.popped)
+            kept_popped = lanes.keep_outside(popped)
+            popped += length
+            lanes.restore_outside(popped, kept_popped)
+            self._add_rows_stall(lanes, taken, ready)  # the waits of all words: taken_last - ready_0
+
+        self._in_parts(move, lanes)
         return True
+
+    @staticmethod
+    def _in_parts(move, *groups: Lanes) -> None:
+        """move(*groups), or move(*part) for each part of aligned groups on the engine's threads: each part
+        touches only its own window positions, with the same operations as one call."""
+        parts = parallel.parts_of(list(groups))
+        if parts is None:
+            move(*groups)
+        else:
+            parallel.run(move, parts)
