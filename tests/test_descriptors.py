@@ -125,6 +125,33 @@ def test_vcopys_negative_and_zero_strides(dev):
     assert out[4] == 7 and (np.delete(out, 4) == -1).all()
 
 
+def test_vcopys_of_a_huge_length_into_one_word_takes_its_cycles_without_materialising_them(dev):
+    """Both strides 0: 2**30 elements, every one the same word, land in one word (the last written). The
+    element cycles (2**30, past float32's exact range) widen the times first: exact cycle counts."""
+    n = 2**30
+    source = """
+.sram 4
+.args 1
+    li r1, 7
+    st r1, r0, 0
+    li r4, 1
+    li r5, 0
+    li r6, 0
+    li r7, {n}
+    vcopys r4, r5, r6, r7
+    ld r1, r0, 1
+    arg r2, 0
+    gst r1, r2, 0
+    halt
+"""
+    out = dev.device_array(1, np.int32)
+    huge = ws.Kernel(ws.assemble(source.format(n=n)))[1, 1](out)
+    assert out.copy_to_host()[0] == 7
+    small = ws.Kernel(ws.assemble(source.format(n=3)))[1, 1](out)
+    vector_lanes = dev.spec.vector_lanes
+    assert huge.cycles - small.cycles == -(-n // vector_lanes) - -(-3 // vector_lanes)
+
+
 def test_vcopys_outside_the_data_segment_is_a_memory_error(dev):
     with pytest.raises(ws.MemoryAccessError, match="vcopys operand a"):
         _assembled_copy(dev, (1 << 16) | 4, 16, 8, 8)  # source words 8, 12, ..., 36 > 31

@@ -324,7 +324,7 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
             else:
                 L.put(dst, _VECTOR_BINARY[op](L.get(S[a:a + n]), other))
         # Elements beyond the issue cost: n / vector_lanes cycles (times the function's cost for vmath).
-        L.add(self.cycle, math.ceil(n * element_cycles / self.spec.vector_lanes))
+        self._add_element_cycles(L, math.ceil(n * element_cycles / self.spec.vector_lanes))
         self.totals.vector_elements += n * L.count
         if is_float:
             self.totals.flops += FLOPS_PER_VECTOR_ELEMENT.get(op, 0) * n * L.count
@@ -394,7 +394,7 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
             result = ufunc.accumulate(values, axis=0, dtype=values.dtype)[-1]
         if ins.d:
             L.put(regs[ins.d], result)
-        L.add(self.cycle, math.ceil(n / self.spec.vector_lanes))
+        self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes))
         self.totals.vector_elements += n * L.count
         if is_float:
             self.totals.flops += FLOPS_PER_VECTOR_ELEMENT[op] * n * L.count

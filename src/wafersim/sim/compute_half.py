@@ -71,6 +71,6 @@ class HalfComputeMixin:
                 else:
                     result = _HALF_BINARY[op](x, y)
                 L.put(self.sram[d:d + n], result.view(np.uint16).astype(np.int32))
-        L.add(self.cycle, math.ceil(n / self.spec.vector_lanes_half))
+        self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes_half))
         self.totals.vector_elements += n * L.count
         self.totals.flops += _FLOPS_PER_ELEMENT.get(op, 0) * n * L.count

@@ -64,7 +64,7 @@ class DescriptorMixin:
                                    f"segment [0, {size})", L, self._all_lanes(L), address=bad, size=size)
 
     def _charge_elements(self, L: Lanes, elements: int, flops_per_element: int) -> None:
-        L.add(self.cycle, math.ceil(elements / self.spec.vector_lanes))
+        self._add_element_cycles(L, math.ceil(elements / self.spec.vector_lanes))
         self.totals.vector_elements += elements * L.count
         self.totals.flops += flops_per_element * elements * L.count
 
@@ -74,11 +74,15 @@ class DescriptorMixin:
             raise self._lane_error(MemoryAccessError, f"vcopys with a negative length {n}", L, self._all_lanes(L),
                                    length=n)
         dst_stride, src_stride = split_halves(where["b"])
-        k = np.arange(n, dtype=np.int64)
+        for operand, start, stride in (("a", where["a"], src_stride), ("d", where["d"], dst_stride)):
+            if n:  # (spans first, from their ends: a length from a stray register must not be materialised)
+                last = start + (n - 1) * stride
+                self._check_span(L, ins, operand, min(start, last), max(start, last))
+        first = 0
+        if dst_stride == 0:  # every element goes to one word: the last one written stays (read first, as all)
+            first = max(n - 1, 0)
+        k = np.arange(first, n, dtype=np.int64)  # (now at most the data segment's words: spans are inside it)
         source, target = where["a"] + k * src_stride, where["d"] + k * dst_stride
-        for operand, words in (("a", source), ("d", target)):
-            if n:
-                self._check_span(L, ins, operand, int(words.min()), int(words.max()))
         if L.is_dense and len(set(target.tolist())) == n and not set(target.tolist()) & set(source.tolist()):
             # Distinct target rows that are no source row: row by row, unmasked, with no gathered copies
             # (a tiled stencil's halo columns: a third of the passes over memory).

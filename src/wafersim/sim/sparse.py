@@ -77,7 +77,7 @@ class SparseMixin:
         cycles = np.ceil(elements * words_per_element / self.spec.vector_lanes)
         if zeros is not None and self.spec.zero_skip_cycles:
             cycles = cycles + zeros * self.spec.zero_skip_cycles
-        self.cycle[L.idx] += cycles.astype(self.cycle.dtype)
+        self._add_element_cycles(L, cycles)
         total = int(elements.sum())
         self.totals.vector_elements += total
         if is_float:

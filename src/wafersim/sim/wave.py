@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # below this bound (float32 holds every integer below 2**24 exactly); past it, a wave widens its time
 # arrays to float64. Half the bytes per time array make the fabric model much faster at wafer scale.
 TIME32_LIMIT = float(2**23)
+#: Element cycles added to PEs between two checks against `TIME32_LIMIT` (`_add_element_cycles`).
+UNCHECKED_ELEMENT_CYCLES = float(2**22)
 HEARTBEAT_SECONDS = 1.0  # how often a long wave reports cycles and running PEs to a progress bar
 
 
@@ -77,6 +79,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.start = start.astype(self.time_dtype)
         self.cycle = self.start.copy()
         self.stall = np.zeros(n, dtype=self.time_dtype)
+        self.unchecked_cycles = 0.0  # element cycles added since the last check (`_add_element_cycles`)
         self.icount = np.zeros(n, dtype=np.int32)
         self.store_done = np.zeros(n, dtype=self.time_dtype)
         self.progress = np.zeros(n, dtype=np.int32)  # words done of a partly finished vector send/recv
@@ -131,6 +134,22 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 setattr(self, name, getattr(self, name).astype(np.float64))
             for fifo in self.fifos.values():
                 fifo.widen_time()
+
+    def _add_element_cycles(self, lanes: Lanes, cycles: float | np.ndarray) -> None:
+        """Add a vector or descriptor instruction's element cycles (beyond its issue cost) to its lanes.
+
+        Issue costs stay within the margin the cycle-limit checks at backward branches leave below
+        `TIME32_LIMIT`; element cycles need not (a `vcopys` into one word may run a register's worth of
+        elements). Their sum since the last check is kept below 2**22, checked against every PE's latest
+        time when it would not be, so float32 times stay below 2**24: exact."""
+        if self.time_dtype == np.float32:
+            most = float(np.max(cycles, initial=0))  # (a number, or lane-aligned numbers)
+            self.unchecked_cycles += most
+            if self.unchecked_cycles >= UNCHECKED_ELEMENT_CYCLES:
+                self.unchecked_cycles = 0.0
+                self._guard_time(float(self.cycle.max(initial=0)) + most + self.spec.global_latency
+                                 + len(self.program.code) * max(self.launch.costs.values()))
+        lanes.add(self.cycle, cycles if np.isscalar(cycles) else cycles.astype(self.cycle.dtype))
 
     # ------------------------------------------------------------------ scheduling
     def run(self) -> np.ndarray:
