@@ -82,29 +82,21 @@ class StreamRowsMixin:
             fifo.allocate_rows(first + k)  # (before the threads: they must not allocate a row at once)
 
         def move(src: Lanes, dst: Lanes) -> None:
-            cycle = src.window_view(self.cycle)
-            kept_cycle = src.keep_outside(cycle)
-            hop = latency if np.isscalar(latency) else src.window_view(latency)
-            ready = cycle + cost
+            ready = src.window_view(self.cycle) + cost
             depart = np.empty_like(ready)
+            hop = latency if np.isscalar(latency) else src.window_view(latency)
             for k in range(length):
                 word = first + k
                 time_row = dst.window_view(fifo.time[word % fifo.depth])
-                value_row = dst.window_view(fifo.value[fifo.value_slots(word)])
-                kept_time, kept_value = dst.keep_outside(time_row), dst.keep_outside(value_row)
+                kept_time = dst.keep_outside(time_row)
                 if k:
                     depart += self.word_time  # ready: the previous word has left
                 np.maximum(ready if k == 0 else depart, time_row, out=depart)  # after word k - depth left
                 np.add(depart, hop, out=time_row)  # now: its arrival
-                np.copyto(value_row, src.window_view(self.sram[base + k]))
                 dst.restore_outside(time_row, kept_time)
-                dst.restore_outside(value_row, kept_value)
-            pushed = dst.window_view(fifo.pushed)
-            kept_pushed = dst.keep_outside(pushed)
-            pushed += length
-            dst.restore_outside(pushed, kept_pushed)
-            np.add(depart, self.word_time, out=cycle)
-            src.restore_outside(cycle, kept_cycle)
+                dst.put(fifo.value[fifo.value_slots(word)], src.window_view(self.sram[base + k]))
+            dst.add(fifo.pushed, length)
+            src.put(self.cycle, depart + self.word_time)
             # The waits of all words: the sum over k of depart_k - ready_k, ready_k = depart_(k-1) + word_time.
             self._add_rows_stall(src, depart - (length - 1) * self.word_time, ready)
 
@@ -125,27 +117,15 @@ class StreamRowsMixin:
             fifo.allocate_rows(first + k)
 
         def move(lanes: Lanes) -> None:
-            cycle = lanes.window_view(self.cycle)
-            kept_cycle = lanes.keep_outside(cycle)
-            ready = cycle + cost
+            ready = lanes.window_view(self.cycle) + cost
             taken = ready.copy()
             for k in range(length):  # word k is taken when it has arrived and word k - 1 was taken
                 word = first + k
-                time_row = lanes.window_view(fifo.time[word % fifo.depth])
-                kept_time = lanes.keep_outside(time_row)
-                np.maximum(taken, time_row, out=taken)
-                np.copyto(time_row, taken)  # now: when the slot was freed
-                lanes.restore_outside(time_row, kept_time)
-                sram_row = lanes.window_view(self.sram[base + k])
-                kept_sram = lanes.keep_outside(sram_row)
-                np.copyto(sram_row, lanes.window_view(fifo.value[fifo.value_slots(word)]))
-                lanes.restore_outside(sram_row, kept_sram)
-            np.copyto(cycle, taken)
-            lanes.restore_outside(cycle, kept_cycle)
-            popped = lanes.window_view(fifo.popped)
-            kept_popped = lanes.keep_outside(popped)
-            popped += length
-            lanes.restore_outside(popped, kept_popped)
+                np.maximum(taken, lanes.window_view(fifo.time[word % fifo.depth]), out=taken)
+                lanes.put(fifo.time[word % fifo.depth], taken)  # now: when the slot was freed
+                lanes.put(self.sram[base + k], lanes.window_view(fifo.value[fifo.value_slots(word)]))
+            lanes.add(fifo.popped, length)
+            lanes.put(self.cycle, taken)
             self._add_rows_stall(lanes, taken, ready)  # the waits of all words: taken_last - ready_0
 
         self._in_parts(move, lanes)
