@@ -40,12 +40,17 @@ class Strategy:
     #: the compiled interpreter also runs neighbour send/recv/sendv/recvv, parking PEs on full or empty
     #: FIFOs (else its PEs stop at every transfer and the NumPy executors run it). Only with `compiled`.
     compiled_fabric: bool = True
+    #: programs with routed channels run in the compiled interpreter too when `sim.routed_senders` proves
+    #: that at most one PE per block sends routed words (else they stay on the NumPy path). Only with
+    #: `compiled`.
+    compiled_routed: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
-                     compiled_background=False, lockstep=False, compiled_fabric=False)
+                     compiled_background=False, lockstep=False, compiled_fabric=False,
+                     compiled_routed=False)
 _active = [FAST]
 
 
