@@ -164,6 +164,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, RoutedExchangeMixin, W
         # would otherwise map fresh memory while this one's is still held).
         self.ops = {}
         self.fifos = {}
+        if self.compiled_fabric is not None:  # (no FIFO refers to its stacks any more: a later wave's)
+            self.compiled_fabric.release()
+            self.compiled_fabric = None
         return self.cycle
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
