@@ -176,3 +176,22 @@ def test_limits_and_faults_raise_the_same_errors_on_the_compiled_path(source, op
     assert type(reference) is type(compiled) is kind
     assert str(compiled) == str(reference)
     assert compiled.state.where() == reference.state.where()  # (the PEs the error left elsewhere too)
+
+
+def test_fifo_stacks_kept_from_a_finished_wave_start_as_fresh_ones():
+    """`FabricState` takes the stacks of an earlier wave of the same shapes (`fabric_state._SPARE`): every
+    slot that wave wrote (a transpose's vector words fill them all) must read as a fresh stack's would."""
+    from test_bench_workloads import workloads
+    from wafersim.sim.compiled import fabric_state
+
+    case = workloads.WORKLOADS["transpose"]("tiny", np.random.default_rng(5))
+    fabric_state._SPARE.clear()
+    fresh = case.simulate()  # stacks mapped fresh
+    assert fabric_state._SPARE, "the finished wave did not hand its stacks back"
+    for _ in range(2):
+        kept = fabric_state._SPARE[-1]
+        assert kept[2].max() > 0  # (words were pushed: the slots below that count were written)
+        again = case.simulate()  # on the kept stacks, as its last wave left them
+        assert fabric_state._SPARE[-1][0] is kept[0], "the launch did not reuse the kept stacks"
+        assert_same_run(fresh, again)
+        np.testing.assert_array_equal(again[0], case.numpy())

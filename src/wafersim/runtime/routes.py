@@ -8,6 +8,7 @@ block of a grid gets the same ones. `ws.route(...)` inside a kernel changes one 
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -19,6 +20,9 @@ from ..isa.opcodes import ACCEPT, EAST, NORTH, PORTS, SOUTH, WEST
 from ..isa.opcodes import port_mask as isa_port_mask
 
 N_PORTS = len(PORTS)
+#: Masks of named patterns kept per (pattern, block), last used last (`Route.masks`).
+_PATTERN_MASKS: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+PATTERN_MASKS_KEPT = 16
 Ports = int | Sequence[int]
 Rules = Callable[[int, int], np.ndarray]
 
@@ -43,6 +47,21 @@ class Route:
         self.channel, self.rules, self.name, self.merge = int(channel), rules, name, bool(merge)
 
     def masks(self, block: tuple[int, int]) -> np.ndarray:
+        """The (5, by, bx) uint8 masks over a block, checked (read-only when kept for a named pattern)."""
+        pure = any(self.rules is rules for rules, _ in patterns.NAMED.values())  # a function of the block only
+        key = (self.rules, tuple(block))
+        if pure and key in _PATTERN_MASKS:
+            _PATTERN_MASKS.move_to_end(key)
+            return _PATTERN_MASKS[key]
+        masks = self._checked(block)
+        if pure:  # (a wafer-sized block's bus takes tens of ms to build and check: launches reuse it)
+            masks.setflags(write=False)
+            _PATTERN_MASKS[key] = masks
+            while len(_PATTERN_MASKS) > PATTERN_MASKS_KEPT:
+                _PATTERN_MASKS.popitem(last=False)
+        return masks
+
+    def _checked(self, block: tuple[int, int]) -> np.ndarray:
         bx, by = block
         masks = np.asarray(self.rules(bx, by))
         if masks.shape != (N_PORTS, by, bx):

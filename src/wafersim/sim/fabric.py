@@ -70,6 +70,8 @@ class SlotRows:
         """Values at (slots[i], pes[i])."""
         if self.block is not None:
             return self.block[slots, pes]
+        if len(pes) and slots.min() == slots.max():  # one slot (a multicast's receivers, lockstep): one row
+            return self[int(slots[0])][pes]
         out = np.empty(len(pes), dtype=self.dtype)
         for slot in _present(slots):
             sel = slots == slot
@@ -79,6 +81,9 @@ class SlotRows:
     def scatter(self, slots: np.ndarray, pes: np.ndarray, values) -> None:
         if self.block is not None:
             self.block[slots, pes] = values
+            return
+        if len(pes) and slots.min() == slots.max():  # (as in `gather`)
+            self[int(slots[0])][pes] = values
             return
         values = np.broadcast_to(values, pes.shape)
         for slot in _present(slots):

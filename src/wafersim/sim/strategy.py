@@ -40,9 +40,12 @@ class Strategy:
     #: the compiled interpreter also runs neighbour send/recv/sendv/recvv, parking PEs on full or empty
     #: FIFOs (else its PEs stop at every transfer and the NumPy executors run it). Only with `compiled`.
     compiled_fabric: bool = True
-    #: a lockstep vector transfer of a large group (`sim.stream_rows`) in which no lane can wait, with whole
-    #: cycle times, writes each FIFO row once from the closed form of its words' times (else word by word
-    #: as whole-row scalar sends and receives).
+    #: programs with routed channels run in the compiled interpreter too when `sim.routed_senders` proves
+    #: that at most one PE per block sends routed words (else they stay on the NumPy path). Only with
+    #: `compiled`.
+    compiled_routed: bool = True
+    #: a lockstep vector transfer of a large group (`sim.stream_rows`), with whole cycle times, writes each
+    #: FIFO row once, waits included (else word by word as whole-row scalar sends and receives).
     stream_rows: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
@@ -50,7 +53,7 @@ class Strategy:
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
                      compiled_background=False, lockstep=False, compiled_fabric=False,
-                     stream_rows=False)
+                     compiled_routed=False, stream_rows=False)
 _active = [FAST]
 
 

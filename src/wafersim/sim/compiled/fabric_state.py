@@ -9,10 +9,40 @@ at the next call and the stacks are rebuilt from the FIFOs.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..fabric import Fifo, SlotRows
 from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM
+
+
+#: Stacks of finished waves, kept for the next wave that stacks FIFOs of the same shapes: a wafer-sized
+#: stack is tens of MB (beyond glibc's heap threshold, so freshly mapped and faulted in page by page at
+#: every launch otherwise). `FabricState.release` hands a wave's stacks here once nothing else uses them.
+_SPARE: list[tuple] = []
+_SPARE_LOCK = threading.Lock()
+SPARE_BYTES = 512 << 20  # at most this much kept
+
+
+def _take_spare(shapes: tuple, time_dtype) -> tuple | None:
+    """Stacks of these shapes from `_SPARE` (removed from it), zeroed where their last wave wrote, or None."""
+    with _SPARE_LOCK:
+        for k, stacks in enumerate(_SPARE):
+            if tuple(a.shape for a in stacks) == shapes and stacks[0].dtype == time_dtype:
+                del _SPARE[k]
+                break
+        else:
+            return None
+    time, value, pushed, _, tags = stacks
+    # Word k of a FIFO used slot k % depth (its arrival, then its pop time, and its tag): only the slots
+    # below the most words any PE received were written.
+    for f in range(time.shape[0]):
+        written = min(time.shape[1], int(pushed[f].max(initial=0)))
+        time[f, :written] = 0
+        tags[f, :written] = 0
+    value.fill(0)
+    return stacks
 
 
 class FabricState:
@@ -84,10 +114,15 @@ class FabricState:
         # Value rings as deep as the deepest so far (`Fifo`: a stencil keeps one row): a push that would
         # overflow one is refused, the NumPy engine deepens that ring, and the next call restacks.
         rings = max(fifo.value_depth for fifo in fifos)
-        time = np.zeros((count, depth, n), dtype=wave.time_dtype)
-        value = np.zeros((count, rings, n), dtype=np.int32)
-        pushed, popped = np.zeros((count, n), dtype=np.int32), np.zeros((count, n), dtype=np.int32)
-        tags = np.zeros((count, depth, n), dtype=np.uint8)
+        shapes = ((count, depth, n), (count, rings, n), (count, n), (count, n), (count, depth, n))
+        spare = _take_spare(shapes, wave.time_dtype)
+        if spare is not None:  # (pushed, popped: every entry is written below)
+            time, value, pushed, popped, tags = spare
+        else:
+            time = np.zeros(shapes[0], dtype=wave.time_dtype)
+            value = np.zeros(shapes[1], dtype=np.int32)
+            pushed, popped = np.zeros(shapes[2], dtype=np.int32), np.zeros(shapes[3], dtype=np.int32)
+            tags = np.zeros(shapes[4], dtype=np.uint8)
         self.views = []
         for f, fifo in enumerate(fifos):
             for slot, row in enumerate(fifo.time.rows):
@@ -107,3 +142,15 @@ class FabricState:
                 fifo.tags.slots = tag_rows
             self.views.append((fifo.time.block, fifo.value.block, fifo.pushed, fifo.popped, tag_rows))
         self.stacks = (time, value, pushed, popped, tags)
+
+    def release(self) -> None:
+        """The wave is over (its FIFOs dropped): keep the stacks for a later wave (`_SPARE`)."""
+        stacks, self.stacks, self.views = self.stacks, None, []
+        if stacks is None:
+            return
+        size = sum(a.nbytes for a in stacks)
+        with _SPARE_LOCK:
+            while _SPARE and size + sum(a.nbytes for kept in _SPARE for a in kept) > SPARE_BYTES:
+                _SPARE.pop(0)  # the oldest first
+            if size <= SPARE_BYTES:
+                _SPARE.append(stacks)

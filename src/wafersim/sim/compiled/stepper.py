@@ -23,6 +23,7 @@ import numpy as np
 from ...isa.opcodes import MESSAGE_OPS, RAMP
 from .. import parallel
 from ..lanes import Lanes
+from ..routed_senders import sender_conditions, single_sender
 from .table import ProgramTable
 
 #: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
@@ -67,9 +68,13 @@ class CompiledMixin:
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         # Routed channels share links first come, first served in the order groups reach their sends:
-        # PEs that ran ahead here could reach them in another order (a measured difference of cycles).
+        # PEs that ran ahead here could reach them in another order (a measured difference of cycles),
+        # unless one PE per block sends all of them (`routed_senders`: then that order is its own).
         routed = bool(launch.routes) or any(instr.op in ("route", "routr") or (
             instr.op in MESSAGE_OPS and instr.dir == RAMP) for instr in launch.decoded.values())
+        if routed and self.strategy.compiled_routed:
+            routed = not single_sender(launch.facts.memo("routed_senders", lambda: sender_conditions(
+                launch.decoded, len(self.program.code))), launch.placement.block)
         if not (self.strategy.compiled and self.compiled_compute and self.whole_times) or routed:
             return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:

@@ -1,0 +1,154 @@
+"""The routed-senders analysis (`sim.routed_senders`) and the compiled path it opens to routed programs.
+
+A routed program runs in the compiled interpreter only when the analysis proves that one PE per block sends
+routed words (`Strategy.compiled_routed`); its results, cycles and statistics must be bit-identical to the
+NumPy path's and the reference strategy's, and programs it cannot prove stay on the NumPy path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from test_engine_strategies import assert_same_run
+from wafersim.isa.encoding import code_bytes
+from wafersim.kernels import reduce
+from wafersim.sim.code_facts import code_facts
+from wafersim.sim.compiled import stepper
+from wafersim.sim.routed_senders import sender_conditions, single_sender
+from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
+
+
+def conditions(body: str):
+    program = ws.assemble(f".name t\n.sram 0\n.args 0\n.route 2 block_bus\n{body}\n    halt\n")
+    return sender_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code))
+
+
+ROOT_ONLY = """
+    sreg r7, tid.x
+    sreg r10, tid.y
+    seqi r1, r7, 2
+    bz r1, sc
+    seqi r1, r10, 1
+sc:
+    bz r1, other
+    send.f32 ramp, 2, r2
+    jmp end
+other:
+    recv.f32 r2, ramp, 2
+end:
+"""
+
+
+def test_a_send_guarded_by_both_thread_indices_has_one_sender_per_block():
+    found = conditions(ROOT_ONLY)
+    assert found == [((0, 2), (1, 1))]
+    assert single_sender(found, (4, 3))
+    assert single_sender(found, (2, 3))  # (no PE of a 2-wide block has tid.x = 2: none sends)
+
+
+@pytest.mark.parametrize("guard, block, single", [
+    ("sreg r7, tid.x\n    seqi r1, r7, 0\n    bz r1, skip", (4, 1), True),  # one row: tid.y is always 0
+    ("sreg r7, tid.x\n    seqi r1, r7, 0\n    bz r1, skip", (4, 2), False),  # one PE per row of the block
+    ("sreg r7, tid.y\n    bnz r7, skip", (1, 5), True),  # bnz on tid.y itself: falls through where it is 0
+    ("sreg r7, tid.x\n    sreg r8, tid.y\n    seqi r1, r7, 1\n    seqi r2, r8, 0\n    and r3, r1, r2\n    bz r3, skip",
+     (3, 3), True),
+    ("sreg r7, tid.x\n    seqi r1, r7, 1\n    sreg r1, tid.y\n    bz r1, skip", (3, 3), False),  # r1 overwritten
+    ("arg r7, 0\n    seqi r1, r7, 0\n    bz r1, skip", (3, 3), False),  # a kernel argument: any PE
+    ("", (1, 1), True),  # a one-PE block
+    ("", (2, 1), False),
+])
+def test_the_analysis_bounds_the_senders_by_the_branches_that_guard_them(guard, block, single):
+    found = conditions(f"    {guard}\n    send.f32 ramp, 2, r2\nskip:")
+    assert single_sender(found, block) is single
+
+
+def test_sends_guarded_for_two_different_pes_are_not_one_sender():
+    body = ("    sreg r7, tid.x\n    seqi r1, r7, 0\n    bz r1, b\n    send.f32 ramp, 2, r2\nb:\n"
+            "    seqi r1, r7, 1\n    bz r1, c\n    send.f32 ramp, 2, r2\nc:")
+    assert not single_sender(conditions(body), (2, 1))
+
+
+def test_a_loop_around_the_guard_still_proves_one_sender():
+    body = ("    li r5, 3\n    sreg r7, tid.x\n    seqi r1, r7, 0\nloop:\n    bz r1, next\n    send.f32 ramp, 2, r5\n"
+            "next:\n    addi r5, r5, -1\n    bnz r5, loop")
+    assert single_sender(conditions(body), (5, 1))
+
+
+def test_programs_that_change_routes_or_send_in_the_background_are_never_proven():
+    assert conditions("    route 2, ramp, east\n    send.f32 ramp, 2, r2") is None
+    assert single_sender(None, (1, 1)) is False
+    assert conditions("    recv.f32 r2, ramp, 2") == []  # receives only: no sender at all
+
+
+# ----------------------------------------------------------------------------- the compiled path
+rng = np.random.default_rng(99)
+
+
+@ws.jit
+def broadcast_then_scan(values, out, root_x, root_y):
+    """Every PE gets the root PE's value over a block bus, adds its own and runs a prefix sum along its
+    row of the block (neighbour words): a routed program whose neighbour transfers the interpreter runs."""
+    x, y = ws.grid(2)
+    ws.use_route(2, "block_bus")
+    v = values[y, x]
+    if ws.threadIdx.x == 1 and ws.threadIdx.y == 0:
+        ws.send(ws.RAMP, v, channel=2)
+        shared = v
+    else:
+        shared = ws.recv(ws.RAMP, channel=2)
+    acc = v + shared
+    if ws.has_neighbor(ws.WEST):
+        acc = ws.recv(ws.WEST) + acc
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, acc)
+    out[y, x] = acc
+
+
+def scan_model(values: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    bx, by = block
+    out = np.empty_like(values)
+    for y0 in range(0, values.shape[0], by):
+        for x0 in range(0, values.shape[1], bx):
+            tile = values[y0:y0 + by, x0:x0 + bx]
+            out[y0:y0 + by, x0:x0 + bx] = np.cumsum(tile + tile[0, 1], axis=1, dtype=np.float32)
+    return out
+
+
+@pytest.mark.parametrize("grid, block", [((1, 1), (6, 4)), ((3, 2), (5, 3)), ((2, 2), (2, 1))])
+def test_a_routed_program_with_one_sender_is_identical_on_the_compiled_path(grid, block, monkeypatch):
+    values = rng.random((grid[1] * block[1], grid[0] * block[0]), dtype=np.float32)
+    compiled_calls = []
+    original = stepper.CompiledMixin._run_compiled
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled",
+                        lambda self, pc, group: compiled_calls.append(pc) or original(self, pc, group))
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=16, height=8))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = broadcast_then_scan[grid, block](d_values, d_out, 1, 0)
+        return d_out.copy_to_host(), stats
+
+    runs = {}
+    for name, strategy in {"reference": REFERENCE, "numpy": Strategy(compiled_routed=False), "fast": FAST}.items():
+        compiled_calls.clear()
+        with forced(strategy):
+            runs[name] = launch()
+        if name == "fast":
+            assert compiled_calls, "the routed program did not run in the interpreter"
+        if name == "numpy":
+            assert not compiled_calls, "Strategy(compiled_routed=False) ran a routed program in the interpreter"
+    assert_same_run(runs["reference"], runs["numpy"])
+    assert_same_run(runs["reference"], runs["fast"])
+    np.testing.assert_array_equal(runs["fast"][0], scan_model(values, block))
+
+
+def test_the_wafer_wide_allreduce_kernel_is_proven_and_identical():
+    values = rng.random((24, 30), dtype=np.float32)
+    with forced(REFERENCE):
+        reference = reduce.block_allreduce(values, "sum", block=(30, 24))
+    with forced(FAST):
+        fast = reduce.block_allreduce(values, "sum", block=(30, 24))
+    assert_same_run(reference, fast)
+    program = reduce._ALLREDUCE[reduce.SUM]._compiled().program
+    found = sender_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code))
+    assert single_sender(found, (30, 24))
