@@ -27,6 +27,7 @@ from ..errors import LaunchError, OutOfMemoryError, WaferError
 from ..isa.assembler import Program
 from ..isa.encoding import code_bytes
 from ..isa.opcodes import PORTS, RAMP, SPECIAL_REGISTERS, opcode_cycles
+from .batching import WaveBatcher
 from .code_facts import code_facts
 from .debug_hooks import WaveSnapshot, failed_snapshot, snapshot
 from .compute import FLOPS_PER_OP, FLOPS_PER_VECTOR_ELEMENT  # noqa: F401  (re-exported)
@@ -47,8 +48,8 @@ DEFAULT_PRINT_LIMIT = 1000
 class _Totals:
     """Counters summed over the waves of a launch."""
 
-    def __init__(self, spec: WaferSpec, program: Program) -> None:
-        shape = (spec.height, spec.width)
+    def __init__(self, spec: WaferSpec, program: Program, shape: tuple[int, int] | None = None) -> None:
+        shape = shape or (spec.height, spec.width)  # (a batch of waves keeps its own, `sim.batching`)
         self.busy = np.zeros(shape)
         self.stall = np.zeros(shape)
         self.instructions = np.zeros(shape, dtype=np.int64)
@@ -187,8 +188,18 @@ class Launch:
         if restore is not None:  # runtime.resume restores the counters, gives the wave and the slots' times
             first, slot_free = restore(totals)
         self.slot_free = slot_free  # (updated in place: a checkpoint reads it)
-        for w in range(first, self.placement.waves):
+        batcher = WaveBatcher.for_launch(self, totals)  # several full waves at once where that is exact
+        w = first
+        while w < self.placement.waves:
+            done = batcher.run(w, slot_free) if batcher is not None else 0
+            if done:
+                for k in range(w, w + done):
+                    if self.progress:
+                        self.progress(k + 1, self.placement.waves, self.barriers)
+                w += done
+                continue
             region = self.placement.wave(w)
+            began = slot_free.copy()
             start = slot_free[np.minimum(region.slot, region.count - 1)]
             sim = self.wave_class(self, region, start, totals)
             try:
@@ -200,8 +211,11 @@ class Launch:
                 self.kept_states.append(snapshot(sim))
             ends = region.per_block_max(finish)
             slot_free[: region.count] = ends[: region.count]
+            if batcher is not None:
+                batcher.observe(w, began, slot_free)
             if self.progress:
                 self.progress(w + 1, self.placement.waves, self.barriers)
+            w += 1
         self.memory_order.log.commit(self.memory, np.inf)  # every PE has halted: all stores land
         op_counts: dict[str, int] = {}
         for pc, instr in self.decoded.items():

@@ -29,6 +29,13 @@ def _lanes_min(lanes: Lanes, values: np.ndarray) -> float:
 class OffWaferMixin:
     """Global memory executors of `WaveSim`: data movement plus latency, edge hops and shared bandwidth."""
 
+    #: Whether a group about to load waits while another PE could still store at an earlier cycle (off only
+    #: in a batch of waves, `sim.batching`, which checks afterwards that no PE loaded another's stores).
+    holds_loads = True
+    #: (lanes' indices or None for every PE, byte addresses, words, whether a store) of each global access,
+    #: recorded only by a batch of waves; None: not recorded.
+    accesses: list | None = None
+
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         op, spec = ins.op, self.spec
@@ -56,6 +63,8 @@ class OffWaferMixin:
             why = memory.describe_address(int(addr[i]))
             raise self._lane_error(MemoryAccessError, f"{op} of {4 * int(words[i])} bytes: {why}", L, ~ok,
                                    address=int(addr[i]), nbytes=4 * int(words[i]))
+        if self.accesses is not None:  # a batch of waves (`sim.batching`) checks who touched which words
+            self.accesses.append((None if whole else L.idx, addr, words, op in ("gst", "gstv")))
         issued = self.cycle[at] + cost
         loads = op in ("gld", "gldv")
         # Stores: cycles before which no load can still issue (inf: every store goes straight to memory).
@@ -96,11 +105,9 @@ class OffWaferMixin:
                     checker.record(self, pes, word_addr, np.broadcast_to(issued[sel, None], word_addr.shape), pc,
                                    write=op == "gstv")
         # Timing: latency plus hops to the wafer edge, and the wafer's shared off-wafer bandwidth.
-        nbytes = 4 * words
-        served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / spec.global_bytes_per_cycle)
-        self.totals.global_bytes += int(nbytes.sum())
         hops = self.region.hops_to_edge[at]
-        finished = np.maximum(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time, served)
+        finished = self._global_finish(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time,
+                                       4 * words, at)
         self._guard_time(float(finished.max(initial=0)))
         if self.tracer:
             self.tracer.record(L, "global load" if loads else "global store", issued - cost,
@@ -170,6 +177,14 @@ class OffWaferMixin:
             bases = bases if isinstance(bases, int) else np.broadcast_to(bases, issued.shape).ravel()[by_time]
         memory.scatter_words(addr, bases, values)
 
+    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray, at) -> np.ndarray:
+        """When the lanes' global accesses complete: `unloaded` (latency, hops, words), or later where the
+        wafer's shared off-wafer bandwidth has not yet served the bytes of every access executed so far
+        and of these lanes up to each one (`at`: the lanes' entries of a per-PE array)."""
+        served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / self.spec.global_bytes_per_cycle)
+        self.totals.global_bytes += int(nbytes.sum())
+        return np.maximum(unloaded, served)
+
     # ------------------------------------------------------------------ causal order
     def _load_horizon(self, lanes: Lanes | None, issued: np.ndarray | None, next_pc: int | None) -> float:
         """A lower bound of the issue cycle of any load not yet executed: by the other PEs of the wave
@@ -227,7 +242,7 @@ class OffWaferMixin:
         these loads' PEs, after their loads complete)."""
         order = self.launch.memory_order
         pc = min(runnable)
-        if not order.active or pc not in order.load_pcs:
+        if not order.active or pc not in order.load_pcs or not self.holds_loads:
             return pc, self.groups.pop(pc)
         held = []
         for pc in sorted(runnable):

@@ -47,13 +47,18 @@ class Strategy:
     #: a lockstep vector transfer of a large group (`sim.stream_rows`), with whole cycle times, writes each
     #: FIFO row once, waits included (else word by word as whole-row scalar sends and receives).
     stream_rows: bool = True
+    #: full waves run several at a time in one simulation where it provably gives the same results,
+    #: cycles and statistics as one by one (`sim.batching`: start times predicted and checked, no PE
+    #: touching a word another PE of the batch stored, off-wafer bandwidth never the limit; else the
+    #: batch is undone and its waves run one by one).
+    batched_waves: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
                      compiled_background=False, lockstep=False, compiled_fabric=False,
-                     compiled_routed=False, stream_rows=False)
+                     compiled_routed=False, stream_rows=False, batched_waves=False)
 _active = [FAST]
 
 
