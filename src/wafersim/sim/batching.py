@@ -87,15 +87,27 @@ class BatchedWaveSim(WaveSim):
         super().__init__(launch, region, start, totals)
         self.accesses = []
         self.wave_n = region.n // region.waves
+        self.one_wave = launch.placement.wave(0)  # (the shape of every full wave)
         self.unloaded_min = np.full(region.waves, np.inf)
         self.wave_bytes = np.zeros(region.waves, dtype=np.int64)
 
     def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray, at) -> np.ndarray:
         self.totals.global_bytes += int(nbytes.sum())
-        wave = (np.arange(self.n) if isinstance(at, slice) else at) // self.wave_n
-        np.minimum.at(self.unloaded_min, wave, unloaded)
-        np.add.at(self.wave_bytes, wave, nbytes)
+        if isinstance(at, slice):  # every PE: a (wave, PE) view
+            waves = np.arange(self.region.waves)
+            least = unloaded.reshape(len(waves), -1).min(axis=1)
+            moved = nbytes.reshape(len(waves), -1).sum(axis=1)
+        else:  # sorted lanes: runs of one wave each
+            wave = at // self.wave_n
+            first = np.flatnonzero(np.concatenate([[True], wave[1:] != wave[:-1]]))
+            waves, least, moved = wave[first], np.minimum.reduceat(unloaded, first), np.add.reduceat(nbytes, first)
+        self.unloaded_min[waves] = np.minimum(self.unloaded_min[waves], least)
+        self.wave_bytes[waves] += moved
         return unloaded.astype(np.float64)  # (the dtype the bandwidth's maximum gives one wave at a time)
+
+    def _later_blocks_start(self) -> float:
+        # The blocks after the batch start where the batch's last wave ends, in their slot.
+        return float(self.one_wave.per_block_max(self.cycle[self.n - self.wave_n:]).min())
 
     def owners_are_private(self) -> bool:
         """Whether every word some PE stored to was accessed by that PE only (in this batch)."""
@@ -195,25 +207,29 @@ class WaveBatcher:
             self.size = FIRST_BATCH
             self.durations = None  # learn them again from the next wave run on its own
             return 0
-        self._fold(batch, count, region)
+        self._fold(batch, count, region, sim.whole_times)
         slot_free[: self.slots] = ends[-1]
         self.durations = ends[-1] - starts[-1]
         self.size = min(2 * self.size, self.most)
         return count
 
-    def _fold(self, batch: "_Totals", count: int, region: BatchRegion) -> None:
-        """Add a batch's counters to the launch's, wave by wave (the additions one wave at a time makes)."""
+    def _fold(self, batch: "_Totals", count: int, region: BatchRegion, whole: bool) -> None:
+        """Add a batch's counters to the launch's as one wave at a time adds them: integers (and, with
+        `whole` times, cycle counts: whole numbers, summed exactly in any order) at once, other cycle
+        counts wave by wave, in order."""
         totals = self.totals
         h, w = region.wave_height, region.width
-        for k in range(count):
-            rows = slice(k * h, (k + 1) * h)
-            totals.busy[:h, :w] += batch.busy[rows]
-            totals.stall[:h, :w] += batch.stall[rows]
-            totals.instructions[:h, :w] += batch.instructions[rows]
-            totals.link_words[:, :h, :w] += batch.link_words[:, rows]
-            for channel, words in batch.routed_link_words.items():
-                routed = totals.routed_link_words.setdefault(channel, np.zeros_like(totals.link_words))
-                routed[:, :h, :w] += words[:, rows]
+        for mine, theirs in ((totals.busy, batch.busy), (totals.stall, batch.stall)):
+            if whole:
+                mine[:h, :w] += theirs.reshape(count, h, w).sum(axis=0)
+            else:
+                for k in range(count):
+                    mine[:h, :w] += theirs[k * h:(k + 1) * h]
+        totals.instructions[:h, :w] += batch.instructions.reshape(count, h, w).sum(axis=0)
+        totals.link_words[:, :h, :w] += batch.link_words.reshape(4, count, h, w).sum(axis=1)
+        for channel, words in batch.routed_link_words.items():
+            routed = totals.routed_link_words.setdefault(channel, np.zeros_like(totals.link_words))
+            routed[:, :h, :w] += words.reshape(4, count, h, w).sum(axis=1)
         totals.pc_counts += batch.pc_counts
         totals.vector_elements += batch.vector_elements
         totals.flops += batch.flops

@@ -204,11 +204,14 @@ class OffWaferMixin:
                 horizon = min(horizon, _lanes_min(sleeping, sleeping.get(self.cycle)) + ahead)
         region = self.region
         if region.first_block + region.count < self.launch.placement.n_blocks:
-            # A later wave's block starts when this wave's block in its slot ends: no earlier than the
-            # latest cycle any PE of that block has reached.
-            ends = region.per_block_max(np.where(region.active, self.cycle, np.inf))
-            horizon = min(horizon, float(ends.min()) + order.next_load(0))
+            horizon = min(horizon, self._later_blocks_start() + order.next_load(0))
         return horizon
+
+    def _later_blocks_start(self) -> float:
+        """A lower bound of the start of any block of a later wave: it starts when this wave's block in its
+        slot ends, no earlier than the latest cycle any PE of that block has reached."""
+        ends = self.region.per_block_max(np.where(self.region.active, self.cycle, np.inf))
+        return float(ends.min())
 
     def _store_bound(self, skip: int | None) -> float:
         """A lower bound of the issue cycle of any store by PEs of groups other than the one at `skip`
