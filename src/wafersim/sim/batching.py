@@ -159,6 +159,7 @@ class WaveBatcher:
         self.most = max(BATCH_PES // self.wave_n, 1)
         self.size = FIRST_BATCH
         self.failures = 0
+        self.refusals: dict[str, int] = {}  # why batches were undone: start times, bandwidth, shared words, error
         self.durations: np.ndarray | None = None  # per slot: how long its last block ran
 
     @classmethod
@@ -197,12 +198,17 @@ class WaveBatcher:
                 sim = BatchedWaveSim(launch, region, region.per_pe_of_blocks(starts.reshape(-1)), batch)
                 ends = region.per_block_max(sim.run()).astype(np.float64).reshape(count, self.slots)
                 served = np.ceil((totals.global_bytes + np.cumsum(sim.wave_bytes)) / launch.spec.global_bytes_per_cycle)
-                if not (np.array_equal(ends[:-1], starts[1:]) and (sim.unloaded_min >= served).all()
-                        and sim.owners_are_private()):
-                    raise _Rejected
-        except (_Rejected, WaferError):
+                if not np.array_equal(ends[:-1], starts[1:]):
+                    raise _Rejected("start times")
+                if not (sim.unloaded_min >= served).all():
+                    raise _Rejected("bandwidth")
+                if not sim.owners_are_private():
+                    raise _Rejected("shared words")
+        except (_Rejected, WaferError) as why:
             log._chunks, log.words, log._merged = saved_log
             launch.barriers = saved_barriers
+            reason = why.args[0] if isinstance(why, _Rejected) else "error"
+            self.refusals[reason] = self.refusals.get(reason, 0) + 1
             self.failures += 1
             self.size = FIRST_BATCH
             self.durations = None  # learn them again from the next wave run on its own
