@@ -346,3 +346,18 @@ def test_neighbour_exchanges_and_barriers_in_batches(batches, steps, block, slot
     out, stats = batched_and_one_by_one(launch, reference=True)
     np.testing.assert_array_equal(out, exchange_model(steps, values, block))
     assert stats.waves == waves and batches["waves"] > 0 and batches["refused"] == 0
+
+
+def test_a_progress_callback_hears_each_waves_barriers(tmp_path):
+    """Barrier releases reach a progress callback wave by wave: such launches run one wave at a time."""
+    module = load_source(tmp_path, exchange_source([("EAST", 0, "add", True), ("SOUTH", 1, "max", True)]))
+    values = np.random.default_rng(7).uniform(-2, 2, (4 * 6, 4)).astype(np.float32)
+    events = []
+    for strategy in (FAST, ONE_BY_ONE):
+        dev = ws.Device(ws.WaferSpec(width=4, height=4))
+        d_in, d_out = dev.to_device(values), dev.device_array(values.shape)
+        with forced(strategy):
+            module.kernel[(1, 6), (4, 4)](d_in, d_out, progress=lambda *e: events.append((strategy, e)))
+    batched = [e for s, e in events if s is FAST]
+    assert batched == [e for s, e in events if s is ONE_BY_ONE]
+    assert [e for e in batched if e[0] > 0] == [(k, 6, 2 * k) for k in range(1, 7)]  # two releases a wave

@@ -27,7 +27,8 @@ order of floating-point additions as one wave at a time. Global memory stores ar
 (`GlobalMemory.undo_on_error`) and the store log saved, so that a batch failing a check -- or raising
 any `WaferError` -- is undone and its waves run one by one (which raises the error, with its wave's
 state, where there is one). A launch with a tracer, race checker, kept state, debugger or checkpoint
-(another `wave_class`), prints, routed channels, or a wafer with defects never batches.
+(another `wave_class`), prints, routed channels, barriers and a progress callback (which counts barrier
+releases), or a wafer with defects never batches.
 """
 from __future__ import annotations
 
@@ -170,9 +171,11 @@ class WaveBatcher:
                 or launch.racecheck is not None or launch.keep_state or launch.routes or placement.repair is not None
                 or placement.n_blocks // placement.slots < 3 or 2 * placement.wave(0).n > BATCH_PES):
             return None
+        # A progress callback hears of every barrier release: one wave at a time, each wave's own; a batch
+        # releases several waves' blocks at once.
+        refused = {"print", "route", "routr"} | ({"bar"} if launch.progress is not None else set())
         for instr in launch.decoded.values():
-            if instr.op in ("print", "route", "routr") or ("dir" in instr.opcode.operands and instr.dir == RAMP
-                                                            and instr.op != "hasnb"):
+            if instr.op in refused or ("dir" in instr.opcode.operands and instr.dir == RAMP and instr.op != "hasnb"):
                 return None
         return cls(launch, totals)
 
