@@ -361,3 +361,26 @@ def test_a_progress_callback_hears_each_waves_barriers(tmp_path):
     batched = [e for s, e in events if s is FAST]
     assert batched == [e for s, e in events if s is ONE_BY_ONE]
     assert [e for e in batched if e[0] > 0] == [(k, 6, 2 * k) for k in range(1, 7)]  # two releases a wave
+
+
+def test_a_store_log_restored_forgets_what_came_after_it_was_saved():
+    from wafersim.sim.memory_order import StoreLog
+
+    class Words:
+        def __init__(self) -> None:
+            self.words: dict[int, int] = {}
+
+        def scatter_words(self, addresses, bases, values) -> None:
+            self.words.update(zip(np.ravel(addresses).tolist(), np.ravel(values).tolist()))
+
+    log = StoreLog()
+    log.add(np.array([8, 12]), 0, np.array([1, 2]), np.array([5.0, 6.0]))
+    saved = log.saved()
+    log.add(np.array([8]), 0, np.array([3]), np.array([7.0]))
+    log.commit(Words(), 6.5)
+    log.restore(saved)
+    assert log.words == 2
+    np.testing.assert_array_equal(log.overlay(np.array([8, 12]), np.array([10.0, 10.0]), np.zeros(2, np.int32)), [1, 2])
+    memory = Words()
+    log.commit(memory, np.inf)
+    assert memory.words == {8: 1, 12: 2}

@@ -195,7 +195,7 @@ class WaveBatcher:
         batch = type(totals)(launch.spec, launch.program, (region.height, region.width))
         batch.global_bytes = totals.global_bytes
         log = launch.memory_order.log
-        saved_log, saved_barriers = (list(log._chunks), log.words, log._merged), launch.barriers
+        saved_log, saved_barriers = log.saved(), launch.barriers
         try:
             with launch.memory.undo_on_error():
                 sim = BatchedWaveSim(launch, region, region.per_pe_of_blocks(starts.reshape(-1)), batch)
@@ -208,7 +208,7 @@ class WaveBatcher:
                 if not sim.owners_are_private():
                     raise _Rejected("shared words")
         except (_Rejected, WaferError) as why:
-            log._chunks, log.words, log._merged = saved_log
+            log.restore(saved_log)
             launch.barriers = saved_barriers
             reason = why.args[0] if isinstance(why, _Rejected) else "error"
             self.refusals[reason] = self.refusals.get(reason, 0) + 1

@@ -98,6 +98,15 @@ class StoreLog:
         self.words += len(addresses)
         self._merged = None
 
+    def saved(self) -> tuple:
+        """The log's contents, for `restore` (its arrays are never changed in place: no copy needed)."""
+        return list(self._chunks), self.words, self._merged
+
+    def restore(self, saved: tuple) -> None:
+        """Put back the contents `saved` returned (a batch of waves undone, `sim.batching`)."""
+        chunks, self.words, self._merged = saved
+        self._chunks = list(chunks)
+
     def _entries(self) -> tuple[np.ndarray, ...]:
         """(address, base, value, cycle) of every logged store, in the order executed."""
         if len(self._chunks) > 1:
