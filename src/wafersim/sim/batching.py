@@ -74,8 +74,7 @@ class BatchRegion(WaveRegion):
 
     @functools.cached_property
     def hops_to_edge(self) -> np.ndarray:
-        x, y = self.xy
-        return self.placement.spec.hops_to_edge(x, y % self.wave_height).astype(np.float64)
+        return np.tile(self.placement.wave(0).hops_to_edge, self.waves)  # (every full wave has wave 0's shape)
 
 
 class BatchedWaveSim(WaveSim):
@@ -104,7 +103,7 @@ class BatchedWaveSim(WaveSim):
             waves, least, moved = wave[first], np.minimum.reduceat(unloaded, first), np.add.reduceat(nbytes, first)
         self.unloaded_min[waves] = np.minimum(self.unloaded_min[waves], least)
         self.wave_bytes[waves] += moved
-        return unloaded.astype(np.float64)  # (the dtype the bandwidth's maximum gives one wave at a time)
+        return np.asarray(unloaded, dtype=np.float64)  # (the dtype the bandwidth's maximum gives one at a time)
 
     def _later_blocks_start(self) -> float:
         # The blocks after the batch start where the batch's last wave ends, in their slot.
