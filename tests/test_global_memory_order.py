@@ -99,6 +99,33 @@ def test_a_load_sees_a_store_issued_earlier_that_the_scheduler_runs_later():
     assert out.tolist() == [7, 7]
 
 
+# The same, the load reached by straight-line code (no branch just before it): a run of the NumPy
+# executors must stop there and let the scheduler hold it (it once ran on and loaded EMPTY).
+STRAIGHT_LOAD = """
+    sreg r1, tid.x
+    arg r2, 0
+    bz r1, writer
+    li r5, 1
+    addi r5, r5, 1
+    addi r5, r5, 1
+    gld r6, r2, 0
+    gst r6, r2, 4
+    halt
+writer:
+    li r4, 7
+    gst r4, r2, 0
+    halt
+"""
+
+
+def test_a_load_after_straight_line_code_sees_a_store_issued_earlier():
+    store_at = cost("sreg", "arg", "bz", "li", "gst")
+    load_at = cost("sreg", "arg", "bz", "li", "addi", "addi", "gld")
+    assert store_at < load_at
+    out, _ = every_strategy(STRAIGHT_LOAD, 2)
+    assert out.tolist() == [7, 7]
+
+
 # Both PEs store to word 0 from one instruction, PE 0 (lane 0) late after its loop, PE 1 at once: one
 # NumPy scatter would let the last lane win; simulated time says PE 0's store is the later one.
 SAME_WORD = """

@@ -107,6 +107,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
         self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
         self.ops = self._compile()
+        order = launch.memory_order  # (global loads a run must leave to the scheduler, `_run_numpy`)
+        self.held_loads = frozenset(order.load_pcs) if order.active and self.holds_loads else frozenset()
         self.tracer = launch.tracer
         self.strategy = active_strategy()
         self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op == "bar"}
@@ -296,7 +298,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 pending_count += 1
                 previous = instr
                 pc = next_pc
-                if pc in self.groups or one_step:  # another group waits here: merge with it
+                # Another group waits here: merge with it. At a global load that another PE's store could
+                # precede, the scheduler decides when these PEs may load (`_next_group`): return to it.
+                if pc in self.groups or one_step or pc in self.held_loads:
                     return [(pc, lanes, False, pending_cost, pending_count)]
                 continue
             if instr.op in ("bz", "bnz", "jmp"):
