@@ -40,12 +40,16 @@ class Strategy:
     #: the compiled interpreter also runs neighbour send/recv/sendv/recvv, parking PEs on full or empty
     #: FIFOs (else its PEs stop at every transfer and the NumPy executors run it). Only with `compiled`.
     compiled_fabric: bool = True
+    #: the compiled interpreter runs register-only instructions (integer and float ALU) as one loop per
+    #: operation over a segment's PEs (`sim.compiled.simple_ops`; else in its general per-PE loop, with
+    #: the dispatch on the operation per PE). Only with `compiled`.
+    compiled_simple: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
-                     compiled_background=False, lockstep=False, compiled_fabric=False)
+                     compiled_background=False, lockstep=False, compiled_fabric=False, compiled_simple=False)
 _active = [FAST]
 
 

@@ -35,6 +35,7 @@ from numba import njit
 
 from . import numba_cache
 from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op
+from .simple_ops import run_simple
 from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, park_sleepers, ring_slot
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
@@ -44,13 +45,14 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
 from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
+SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions in the general loop (a call costs more)
 WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
-              resume, sleepers, loop_budget):
+              resume, sleepers, loop_budget, simple_on):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -62,7 +64,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`).
     `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
     that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
-    halts."""
+    halts. `simple_on`: run register-only instructions in `simple_ops` (one loop per operation) rather
+    than in the general loop below."""
     loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
@@ -206,6 +209,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for k in range(run_lo, run_hi):
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit
+                    if simple_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm, order, kept,
+                                                                  run_hi, regs, fregs):
+                        kept = run_hi  # (done: nothing of the loop below applies to these kinds)
                     for k in range(kept, run_hi):
                         i = order[k]
                         status, extra = GO_ON, 0
