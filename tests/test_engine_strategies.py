@@ -28,7 +28,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), Strategy(lockstep=False),
-              Strategy(compiled_fabric=False), Strategy(event_wakeup=False), FAST]
+              Strategy(compiled_fabric=False), Strategy(event_wakeup=False), Strategy(compiled_loops=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 

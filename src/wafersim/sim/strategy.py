@@ -40,16 +40,18 @@ class Strategy:
     #: the compiled interpreter also runs neighbour send/recv/sendv/recvv, parking PEs on full or empty
     #: FIFOs (else its PEs stop at every transfer and the NumPy executors run it). Only with `compiled`.
     compiled_fabric: bool = True
-    #: the compiled interpreter runs register-only instructions (integer and float ALU) as one loop per
-    #: operation over a segment's PEs (`sim.compiled.simple_ops`; else in its general per-PE loop, with
-    #: the dispatch on the operation per PE). Only with `compiled`.
-    compiled_simple: bool = True
+    #: the compiled interpreter's fast paths for segments (PEs at one pc, `sim.compiled.interpreter`):
+    #: register-only instructions run as one loop per operation over the segment (`simple_ops`), segments
+    #: side by side in its lane order merge in place, a split whose lanes are already in order moves none,
+    #: and each segment keeps a bound of its lanes' times (else: the dispatch and bookkeeping per PE, merges
+    #: copy every lane, every split reorders, the bound is recomputed per run). Only with `compiled`.
+    compiled_loops: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
-                     compiled_background=False, lockstep=False, compiled_fabric=False, compiled_simple=False)
+                     compiled_background=False, lockstep=False, compiled_fabric=False, compiled_loops=False)
 _active = [FAST]
 
 

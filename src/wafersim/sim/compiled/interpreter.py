@@ -52,7 +52,7 @@ WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
-              resume, sleepers, loop_budget, simple_on):
+              resume, sleepers, loop_budget, fast_on):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -64,8 +64,10 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`).
     `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
     that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
-    halts. `simple_on`: run register-only instructions in `simple_ops` (one loop per operation) rather
-    than in the general loop below."""
+    halts. `fast_on`: the segments' fast paths (`Strategy.compiled_loops`): register-only instructions
+    in `simple_ops` (one loop per operation) rather than in the general loop below, segments side by side
+    merged in place, lanes already in a split's order left in place, each segment's bound of its lanes'
+    times kept rather than recomputed when it runs."""
     loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
@@ -86,6 +88,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     seg_hi = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_cost = np.empty(MAX_SEGMENTS, dtype=np.float64)  # issue cycles every lane of it owes (not yet in times)
     seg_done = np.empty(MAX_SEGMENTS, dtype=np.int64)  # instructions likewise owed to counts
+    seg_late = np.empty(MAX_SEGMENTS, dtype=np.float64)  # an upper bound of its lanes' times (owed cycles apart)
     refused = False  # set when a PE refuses an instruction: then every PE stops where it is
     for first_lane in range(0, lanes.shape[0], chunk):  # (chunks: their registers stay in cache)
         if refused:  # (lanes of chunks not run stay at the start)
@@ -96,6 +99,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
         order[:m] = lanes[first_lane:first_lane + m]
         top = m  # first free slot of `order`
         seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = start_pc, 0, m, 0.0, 0
+        seg_late[0] = -np.inf
+        for k in range(m):
+            seg_late[0] = max(seg_late[0], times[order[k]])
         segments = 1
         while True:
             if segments == 0:  # this chunk's segments are done: run a PE that a transfer woke, alone
@@ -107,6 +113,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 order[0] = ready[ready_top[0]]
                 top = 1
                 seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, 1, 0.0, 0
+                seg_late[0] = times[order[0]]
                 segments = 1
             best = 0
             for s in range(1, segments):
@@ -117,7 +124,39 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             for s in range(segments):
                 if seg_pc[s] == pc:
                     same += seg_hi[s] - seg_lo[s]
-            if same > seg_hi[best] - seg_lo[best]:  # several segments at this pc: merge them (owed cycles settled)
+            if same > seg_hi[best] - seg_lo[best]:  # several segments at this pc: merge them
+                first, last, least_cost, least_done = top, 0, np.inf, np.int64(1) << 62
+                for s in range(segments):
+                    if seg_pc[s] == pc:
+                        first, last = min(first, seg_lo[s]), max(last, seg_hi[s])
+                        least_cost, least_done = min(least_cost, seg_cost[s]), min(least_done, seg_done[s])
+                late = -np.inf
+                if fast_on and last - first == same:
+                    # Side by side in `order` (the two sides of a split, reconverging): merged where they are,
+                    # owing the least of their owed amounts; lanes that owe more settle only the difference
+                    # (whole cycles: the sums are exact in any order).
+                    s = 0
+                    while s < segments:
+                        if seg_pc[s] != pc:
+                            s += 1
+                            continue
+                        more_cost, more_done = seg_cost[s] - least_cost, seg_done[s] - least_done
+                        if more_cost != 0 or more_done != 0:
+                            for k in range(seg_lo[s], seg_hi[s]):
+                                i = order[k]
+                                times[i] += more_cost
+                                counts[i] += more_done
+                        late = max(late, seg_late[s] + more_cost)
+                        segments -= 1
+                        seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
+                        seg_cost[s], seg_done[s], seg_late[s] = seg_cost[segments], seg_done[segments], seg_late[segments]
+                    best = segments
+                    seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, first, last, least_cost, least_done
+                    seg_late[best] = late
+                    segments += 1
+                    same = 0  # (merged: the copying merge below is skipped)
+            if same > seg_hi[best] - seg_lo[best]:  # (owed cycles settled, lanes copied to the end of `order`)
+                late = -np.inf
                 if top + same > capacity:  # compact the live segments to the front of a fresh buffer
                     fresh = np.empty(capacity, dtype=np.int64)
                     top = 0
@@ -139,16 +178,18 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         counts[i] += seg_done[s]
                         order[top] = i
                         top += 1
+                    late = max(late, seg_late[s] + seg_cost[s])
                     segments -= 1
                     seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-                    seg_cost[s], seg_done[s] = seg_cost[segments], seg_done[segments]
+                    seg_cost[s], seg_done[s], seg_late[s] = seg_cost[segments], seg_done[segments], seg_late[segments]
                 best = segments
                 seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, start, top, 0.0, 0
+                seg_late[best] = late
                 segments += 1
-            lo, hi, owed, owed_done = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best]
+            lo, hi, owed, owed_done, late = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best], seg_late[best]
             segments -= 1
             seg_pc[best], seg_lo[best], seg_hi[best] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-            seg_cost[best], seg_done[best] = seg_cost[segments], seg_done[segments]
+            seg_cost[best], seg_done[best], seg_late[best] = seg_cost[segments], seg_done[segments], seg_late[segments]
             behind = code_words + 1  # the lowest pc another segment waits at: run only up to it
             for s in range(segments):
                 behind = min(behind, seg_pc[s])
@@ -169,9 +210,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     cursor += 1
                 else:
                     run_lo, run_hi, run_pc, run_owed, run_done, run_behind = lo, hi, pc, owed, owed_done, behind
-                latest = -np.inf  # an upper bound of the lanes' times (owed cycles apart)
-                for k in range(run_lo, run_hi):
-                    latest = max(latest, times[order[k]])
+                latest = late  # an upper bound of the lanes' times (owed cycles apart)
+                if alone or not fast_on:
+                    latest = -np.inf
+                    for k in range(run_lo, run_hi):
+                        latest = max(latest, times[order[k]])
                 while True:  # straight-line code and branches, over the lanes order[run_lo:run_hi]
                     kind = fields[KIND, run_pc] if 0 <= run_pc < code_words else K_STOP
                     if kind >= K_SEND and not fabric_on:
@@ -179,7 +222,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     if kind == K_STOP or run_pc >= run_behind:
                         if kind != K_STOP:  # another segment is behind or here: let it catch up (and merge)
                             seg_pc[segments], seg_lo[segments], seg_hi[segments] = run_pc, run_lo, run_hi
-                            seg_cost[segments], seg_done[segments] = run_owed, run_done
+                            seg_cost[segments], seg_done[segments], seg_late[segments] = run_owed, run_done, latest
                             segments += 1
                             break
                         for k in range(run_lo, run_hi):
@@ -209,7 +252,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for k in range(run_lo, run_hi):
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit
-                    if simple_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm, order, kept,
+                    if fast_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm, order, kept,
                                                                   run_hi, regs, fregs):
                         kept = run_hi  # (done: nothing of the loop below applies to these kinds)
                     for k in range(kept, run_hi):
@@ -441,15 +484,19 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             n_taken += taken[k]
                         if 0 < n_taken < run_hi - run_lo:  # the segment splits: taken lanes first, in their order
                             split = run_lo + n_taken
-                            w_taken, w_fall = 0, n_taken
-                            for k in range(run_hi - run_lo):
-                                if taken[k]:
-                                    spare[w_taken] = order[run_lo + k]
-                                    w_taken += 1
-                                else:
-                                    spare[w_fall] = order[run_lo + k]
-                                    w_fall += 1
-                            order[run_lo:run_hi] = spare[:run_hi - run_lo]
+                            first_fall = 0  # (with fast_on: lanes already in that order, as in a loop's later
+                            while fast_on and first_fall < n_taken and taken[first_fall]:  # passes, stay)
+                                first_fall += 1
+                            if first_fall < n_taken:
+                                w_taken, w_fall = 0, n_taken
+                                for k in range(run_hi - run_lo):
+                                    if taken[k]:
+                                        spare[w_taken] = order[run_lo + k]
+                                        w_taken += 1
+                                    else:
+                                        spare[w_fall] = order[run_lo + k]
+                                        w_fall += 1
+                                order[run_lo:run_hi] = spare[:run_hi - run_lo]
                             if segments + 2 > MAX_SEGMENTS:  # too divergent for segments: each lane on its own
                                 for k in range(run_lo, run_hi):
                                     i = order[k]
@@ -461,7 +508,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for target, first, last in ((fields[IMM, run_pc], run_lo, split),
                                                         (fields[NEXT, run_pc], split, run_hi)):
                                 seg_pc[segments], seg_lo[segments], seg_hi[segments] = target, first, last
-                                seg_cost[segments], seg_done[segments] = run_owed, run_done
+                                seg_cost[segments], seg_done[segments], seg_late[segments] = run_owed, run_done, latest
                                 segments += 1
                             break
                         run_pc = fields[IMM, run_pc] if n_taken else fields[NEXT, run_pc]

@@ -7,7 +7,7 @@ bookkeeping (status, refusal, the gap after a refused PE) has nothing to do: `ru
 the kind once and runs a loop that does only the operation, which is several times faster per PE than
 the general loop (whose dispatch and bookkeeping happen per PE). Each loop's body is the general loop's
 expression for that kind, character for character, so that results are bit for bit the same
-(tests/test_engine_compiled.py compares `Strategy(compiled_simple=False)`, which leaves every
+(tests/test_engine_compiled.py compares `Strategy(compiled_loops=False)`, which leaves every
 instruction to the general loop).
 """
 from __future__ import annotations
