@@ -8,6 +8,8 @@ NumPy executors apply NumPy's ufuncs, and a few results are also checked against
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -176,3 +178,63 @@ def test_limits_and_faults_raise_the_same_errors_on_the_compiled_path(source, op
     assert type(reference) is type(compiled) is kind
     assert str(compiled) == str(reference)
     assert compiled.state.where() == reference.state.where()  # (the PEs the error left elsewhere too)
+
+
+@ws.jit
+def switch_rounds(values, out, k, rounds):
+    """PE x takes branch x % k of six for `rounds` rounds, and a data-dependent one inside some: segments
+    that split, reconverge side by side and owe different cycles (fdiv, fsqrt) when they merge."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    branch = ws.threadIdx.x % k
+    for r in range(rounds):
+        if branch == 0:
+            v = (v + 0.25) * 0.5
+        elif branch == 1:
+            v = v / (v + 1.0)
+            if v > 0.3:
+                v = v * 0.75
+        elif branch == 2:
+            v = math.sqrt(v)
+        elif branch == 3:
+            v = 3.5 * v * (1.0 - v)
+        elif branch == 4:
+            v = min(v * 1.5, 1.0)
+        else:
+            v = max(v - 0.25, 0.0) * 1.25
+        if v < 0.1:
+            v = v + 0.5
+    out[y, x] = v
+
+
+@pytest.mark.parametrize("k", [2, 5, 6])
+@pytest.mark.parametrize("chunk", [7, 1024])
+def test_divergent_rounds_are_identical_with_and_without_the_segment_fast_paths(k, chunk, monkeypatch):
+    """`Strategy.compiled_loops` (register-only loops, in-place merges, splits in order, kept time bounds)
+    against the interpreter's general path and the NumPy engine, over chunks that split mid-row."""
+    monkeypatch.setattr(stepper, "CHUNK_LANES", chunk)
+    values = np.random.default_rng(k).random((14, 46), dtype=np.float32)
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=46, height=14))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = switch_rounds[(2, 2), (23, 7)](d_values, d_out, k, 5)
+        return d_out.copy_to_host(), stats
+
+    with forced(Strategy(compiled=False)):
+        reference = run()
+    for strategy in (Strategy(compiled_loops=False), Strategy()):
+        with forced(strategy):
+            assert_same_run(reference, run())
+
+
+@pytest.mark.parametrize("loops", [False, True])
+def test_a_cycle_limit_in_divergent_loops_raises_the_same_error_with_the_segment_fast_paths(loops):
+    dev = ws.Device(ws.WaferSpec(width=8, height=2))
+    errors = []
+    for strategy in (Strategy(compiled=False), Strategy(compiled_loops=loops)):
+        with forced(strategy), pytest.raises(ws.CycleLimitError) as error:
+            dev.launch(ws.assemble(LOOPS_FOREVER), (1, 1), (8, 2), print_output=False, max_cycles=5000)
+        errors.append(error.value)
+    assert str(errors[1]) == str(errors[0])
+    assert errors[1].state.where() == errors[0].state.where()
