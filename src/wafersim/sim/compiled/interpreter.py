@@ -35,7 +35,7 @@ from numba import njit
 
 from . import numba_cache
 from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op
-from .simple_ops import run_simple
+from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, park_sleepers, ring_slot
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
@@ -125,22 +125,24 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 if seg_pc[s] == pc:
                     same += seg_hi[s] - seg_lo[s]
             if same > seg_hi[best] - seg_lo[best]:  # several segments at this pc: merge them
-                first, last, least_cost, least_done = top, 0, np.inf, np.int64(1) << 62
+                first, last, largest = top, 0, best
                 for s in range(segments):
                     if seg_pc[s] == pc:
                         first, last = min(first, seg_lo[s]), max(last, seg_hi[s])
-                        least_cost, least_done = min(least_cost, seg_cost[s]), min(least_done, seg_done[s])
+                        if seg_hi[s] - seg_lo[s] > seg_hi[largest] - seg_lo[largest]:
+                            largest = s
+                keep_cost, keep_done = seg_cost[largest], seg_done[largest]
                 late = -np.inf
                 if fast_on and last - first == same:
                     # Side by side in `order` (the two sides of a split, reconverging): merged where they are,
-                    # owing the least of their owed amounts; lanes that owe more settle only the difference
-                    # (whole cycles: the sums are exact in any order).
+                    # owing what the largest of them owes; the lanes of the others settle the difference, up
+                    # or down (whole cycles: the sums are exact in any order).
                     s = 0
                     while s < segments:
                         if seg_pc[s] != pc:
                             s += 1
                             continue
-                        more_cost, more_done = seg_cost[s] - least_cost, seg_done[s] - least_done
+                        more_cost, more_done = seg_cost[s] - keep_cost, seg_done[s] - keep_done
                         if more_cost != 0 or more_done != 0:
                             for k in range(seg_lo[s], seg_hi[s]):
                                 i = order[k]
@@ -151,7 +153,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
                         seg_cost[s], seg_done[s], seg_late[s] = seg_cost[segments], seg_done[segments], seg_late[segments]
                     best = segments
-                    seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, first, last, least_cost, least_done
+                    seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, first, last, keep_cost, keep_done
                     seg_late[best] = late
                     segments += 1
                     same = 0  # (merged: the copying merge below is skipped)
@@ -237,9 +239,13 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     if is_branch and imm <= run_pc:  # a loop: it counts against the call's budget
                         loops_left -= run_hi - run_lo
                     over_limit = is_branch and imm <= run_pc and loops_left < 0
+                    counted = False  # (n_taken and first_fall known from the conditions' loop)
                     if is_branch and not over_limit and (imm > run_pc or (after <= max_cycles and after < time_limit)):
                         # a branch no lane can refuse (the common case): only the conditions, per lane
-                        if kind != K_JMP:
+                        if kind != K_JMP and fast_on:  # (with the taken lanes counted, and the first lane not taken)
+                            n_taken, first_fall = branch_conditions(regs[a], kind == K_BZ, order[run_lo:run_hi], taken)
+                            counted = True
+                        elif kind != K_JMP:
                             for k in range(run_lo, run_hi):
                                 taken[k - run_lo] = (regs[a, order[k]] == 0) == (kind == K_BZ)
                         kept = run_hi
@@ -479,15 +485,17 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     run_owed += costs[run_pc]
                     run_done += 1
                     if kind == K_BZ or kind == K_BNZ:
-                        n_taken = 0
-                        for k in range(run_hi - run_lo):
-                            n_taken += taken[k]
+                        if not counted:
+                            n_taken = 0
+                            for k in range(run_hi - run_lo):
+                                n_taken += taken[k]
+                            first_fall = 0
+                            while fast_on and first_fall < n_taken and taken[first_fall]:
+                                first_fall += 1
                         if 0 < n_taken < run_hi - run_lo:  # the segment splits: taken lanes first, in their order
                             split = run_lo + n_taken
-                            first_fall = 0  # (with fast_on: lanes already in that order, as in a loop's later
-                            while fast_on and first_fall < n_taken and taken[first_fall]:  # passes, stay)
-                                first_fall += 1
-                            if first_fall < n_taken:
+                            if first_fall < n_taken:  # (with fast_on: lanes already in that order, as in a loop's
+                                # later passes, stay where they are)
                                 w_taken, w_fall = 0, n_taken
                                 for k in range(run_hi - run_lo):
                                     if taken[k]:

@@ -218,3 +218,19 @@ def run_simple(kind, d, a, b, c, imm, order, lo, hi, regs, fregs) -> bool:
     else:  # (every kind below K_BZ is listed above)
         return False
     return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def branch_conditions(row, want_zero, lanes, taken):
+    """taken[j] = (row[lanes[j]] == 0) == want_zero (a bz or bnz on the register `row`, for the PEs `lanes`);
+    (how many are taken, the first j not taken or len(lanes))."""
+    n = lanes.shape[0]
+    n_taken, first_fall = 0, n
+    for j in range(n):
+        yes = (row[lanes[j]] == 0) == want_zero
+        taken[j] = yes
+        if yes:
+            n_taken += 1
+        elif first_fall == n:
+            first_fall = j
+    return n_taken, first_fall
