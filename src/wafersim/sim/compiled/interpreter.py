@@ -258,8 +258,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for k in range(run_lo, run_hi):
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit
-                    if fast_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm, order, kept,
-                                                                  run_hi, regs, fregs):
+                    if fast_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm,
+                                                                order[kept:run_hi], regs, fregs):
                         kept = run_hi  # (done: nothing of the loop below applies to these kinds)
                     for k in range(kept, run_hi):
                         i = order[k]

@@ -5,10 +5,12 @@ instructions that only read and write registers (integer and float32 ALU, immedi
 kind below `K_BZ`), nothing can fail, stop, block or cost extra cycles, so the interpreter's per-PE
 bookkeeping (status, refusal, the gap after a refused PE) has nothing to do: `run_simple` dispatches on
 the kind once and runs a loop that does only the operation, which is several times faster per PE than
-the general loop (whose dispatch and bookkeeping happen per PE). Each loop's body is the general loop's
-expression for that kind, character for character, so that results are bit for bit the same
-(tests/test_engine_compiled.py compares `Strategy(compiled_loops=False)`, which leaves every
-instruction to the general loop).
+the general loop (whose dispatch and bookkeeping happen per PE); it reads and writes rows of the register
+file (1-D views) through unsigned lane numbers, so that the loop does no address arithmetic or negative-
+index wrap-around beyond the gather. Each loop's body is the general loop's expression for that kind
+(the same operations, in the same precision, through the same `arith` functions), so that results are bit
+for bit the same (tests/test_engine_compiled.py compares `Strategy(compiled_loops=False)`, which leaves
+every instruction to the general loop).
 """
 from __future__ import annotations
 
@@ -23,198 +25,203 @@ from .kinds import (K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_BZ, K_DIV, K_FABS, K_
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_simple(kind, d, a, b, c, imm, order, lo, hi, regs, fregs) -> bool:
-    """Run the register-only instruction `kind` (operands d, a, b, c, imm) for the PEs order[lo:hi];
-    False (nothing done) for a kind that is not register-only (`K_BZ` and above)."""
+def run_simple(kind, d, a, b, c, imm, lanes, regs, fregs) -> bool:
+    """Run the register-only instruction `kind` (operands d, a, b, c, imm) for the PEs `lanes` (region
+    indices); False (nothing done) for a kind that is not register-only (`K_BZ` and above)."""
     if kind >= K_BZ:
         return False
+    # Rows of the register file, and the lanes as unsigned numbers (no negative-index wrap-around per PE).
+    rd, ra, rb, rc = regs[d], regs[a], regs[b], regs[c]
+    fd, fa, fb, fc = fregs[d], fregs[a], fregs[b], fregs[c]
+    at = lanes.view(np.uint64)
+    n = at.shape[0]
     if kind == K_NOP:
         return True
     # Float32 ALU first: the commonest in numeric kernels.
     if kind == K_FADD:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = fadd(fregs[a, i], fregs[b, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = fadd(fa[i], fb[i])
     elif kind == K_FSUB:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = fsub(fregs[a, i], fregs[b, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = fsub(fa[i], fb[i])
     elif kind == K_FMUL:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = fmul(fregs[a, i], fregs[b, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = fmul(fa[i], fb[i])
     elif kind == K_FDIV:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = fdiv(fregs[a, i], fregs[b, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = fdiv(fa[i], fb[i])
     elif kind == K_FMIN:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = fmin(fregs[a, i], fregs[b, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = fmin(fa[i], fb[i])
     elif kind == K_FMAX:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = fmax(fregs[a, i], fregs[b, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = fmax(fa[i], fb[i])
     elif kind == K_FMA:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = np.float32(fadd(fmul(np.float64(fregs[a, i]), np.float64(fregs[b, i])),
-                                          np.float64(fregs[c, i])))
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(fadd(fmul(np.float64(fa[i]), np.float64(fb[i])),
+                                          np.float64(fc[i])))
     elif K_FLT <= kind <= K_FNE:
         which = kind - K_FLT
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = compare(which, fregs[a, i], fregs[b, i])
+        for j in range(n):
+            i = at[j]
+            rd[i] = compare(which, fa[i], fb[i])
     elif kind == K_FNEG:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = -fregs[a, i]
+        for j in range(n):
+            i = at[j]
+            fd[i] = -fa[i]
     elif kind == K_FABS:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = abs(fregs[a, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = abs(fa[i])
     elif kind == K_FSQRT:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = np.sqrt(fregs[a, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.sqrt(fa[i])
     elif kind == K_ITOF:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = np.float32(regs[a, i])
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(ra[i])
     elif kind == K_FTOI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = ftoi(fregs[a, i])
+        for j in range(n):
+            i = at[j]
+            rd[i] = ftoi(fa[i])
     elif kind == K_FFLOOR:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = np.float32(np.floor(np.float64(fregs[a, i])))
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(np.floor(np.float64(fa[i])))
     elif kind == K_FTRUNC:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = np.float32(np.trunc(np.float64(fregs[a, i])))
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(np.trunc(np.float64(fa[i])))
     elif kind == K_FCEIL:
-        for k in range(lo, hi):
-            i = order[k]
-            fregs[d, i] = np.float32(np.ceil(np.float64(fregs[a, i])))
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(np.ceil(np.float64(fa[i])))
     # Integer ALU with an immediate (loop counters, constants).
     elif kind == K_LI:
-        for k in range(lo, hi):
-            regs[d, order[k]] = imm
+        for j in range(n):
+            rd[at[j]] = imm
     elif kind == K_ADDI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) + imm
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) + imm
     elif kind == K_MULI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) * imm
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) * imm
     elif kind == K_ANDI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) & imm
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) & imm
     elif kind == K_ORI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) | imm
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) | imm
     elif kind == K_XORI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) ^ imm
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) ^ imm
     elif kind == K_SHLI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) << (imm & 31)
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) << (imm & 31)
     elif kind == K_SHRI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = (np.int64(regs[a, i]) & 0xFFFFFFFF) >> (imm & 31)
+        for j in range(n):
+            i = at[j]
+            rd[i] = (np.int64(ra[i]) & 0xFFFFFFFF) >> (imm & 31)
     elif kind == K_SRAI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) >> (imm & 31)
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) >> (imm & 31)
     elif kind == K_SLTI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = 1 if regs[a, i] < imm else 0
+        for j in range(n):
+            i = at[j]
+            rd[i] = 1 if ra[i] < imm else 0
     elif kind == K_SEQI:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = 1 if regs[a, i] == imm else 0
+        for j in range(n):
+            i = at[j]
+            rd[i] = 1 if ra[i] == imm else 0
     # Integer ALU, register operands.
     elif kind == K_ADD:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) + regs[b, i]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) + rb[i]
     elif kind == K_SUB:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) - regs[b, i]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) - rb[i]
     elif kind == K_MUL:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) * regs[b, i]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) * rb[i]
     elif kind == K_DIV:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = int_div(np.int64(regs[a, i]), np.int64(regs[b, i]))
+        for j in range(n):
+            i = at[j]
+            rd[i] = int_div(np.int64(ra[i]), np.int64(rb[i]))
     elif kind == K_REM:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = int_rem(np.int64(regs[a, i]), np.int64(regs[b, i]))
+        for j in range(n):
+            i = at[j]
+            rd[i] = int_rem(np.int64(ra[i]), np.int64(rb[i]))
     elif kind == K_AND:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = regs[a, i] & regs[b, i]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ra[i] & rb[i]
     elif kind == K_OR:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = regs[a, i] | regs[b, i]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ra[i] | rb[i]
     elif kind == K_XOR:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = regs[a, i] ^ regs[b, i]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ra[i] ^ rb[i]
     elif kind == K_SHL:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) << (regs[b, i] & 31)
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) << (rb[i] & 31)
     elif kind == K_SHR:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = (np.int64(regs[a, i]) & 0xFFFFFFFF) >> (regs[b, i] & 31)
+        for j in range(n):
+            i = at[j]
+            rd[i] = (np.int64(ra[i]) & 0xFFFFFFFF) >> (rb[i] & 31)
     elif kind == K_SRA:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = np.int64(regs[a, i]) >> (regs[b, i] & 31)
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) >> (rb[i] & 31)
     elif kind == K_MIN:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = min(regs[a, i], regs[b, i])
+        for j in range(n):
+            i = at[j]
+            rd[i] = min(ra[i], rb[i])
     elif kind == K_MAX:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = max(regs[a, i], regs[b, i])
+        for j in range(n):
+            i = at[j]
+            rd[i] = max(ra[i], rb[i])
     elif K_SLT <= kind <= K_SNE:
         which = kind - K_SLT
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = compare(which, regs[a, i], regs[b, i])
+        for j in range(n):
+            i = at[j]
+            rd[i] = compare(which, ra[i], rb[i])
     elif kind == K_MOV:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = regs[a, i]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ra[i]
     elif kind == K_NEG:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = -np.int64(regs[a, i])
+        for j in range(n):
+            i = at[j]
+            rd[i] = -np.int64(ra[i])
     elif kind == K_ABS:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = abs(np.int64(regs[a, i]))
+        for j in range(n):
+            i = at[j]
+            rd[i] = abs(np.int64(ra[i]))
     elif kind == K_SEL:
-        for k in range(lo, hi):
-            i = order[k]
-            regs[d, i] = regs[b, i] if regs[a, i] != 0 else regs[c, i]
+        for j in range(n):
+            i = at[j]
+            rd[i] = rb[i] if ra[i] != 0 else rc[i]
     else:  # (every kind below K_BZ is listed above)
         return False
     return True
@@ -224,10 +231,11 @@ def run_simple(kind, d, a, b, c, imm, order, lo, hi, regs, fregs) -> bool:
 def branch_conditions(row, want_zero, lanes, taken):
     """taken[j] = (row[lanes[j]] == 0) == want_zero (a bz or bnz on the register `row`, for the PEs `lanes`);
     (how many are taken, the first j not taken or len(lanes))."""
-    n = lanes.shape[0]
+    at = lanes.view(np.uint64)  # (no negative-index wrap-around per PE)
+    n = at.shape[0]
     n_taken, first_fall = 0, n
     for j in range(n):
-        yes = (row[lanes[j]] == 0) == want_zero
+        yes = (row[at[j]] == 0) == want_zero
         taken[j] = yes
         if yes:
             n_taken += 1
