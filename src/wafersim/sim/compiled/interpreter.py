@@ -52,7 +52,7 @@ WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
-              resume, sleepers, loop_budget, fast_on):
+              resume, sleepers, loop_budget, fast_on, steady):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -67,7 +67,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     halts. `fast_on`: the segments' fast paths (`Strategy.compiled_loops`): register-only instructions
     in `simple_ops` (one loop per operation) rather than in the general loop below, segments side by side
     merged in place, lanes already in a split's order left in place, each segment's bound of its lanes'
-    times kept rather than recomputed when it runs."""
+    times kept rather than recomputed when it runs, and the conditions of a `steady` branch (per pc: its
+    register is written by nothing after it, `ProgramTable.steady`) reused when the same PEs come back to
+    it with `order` unchanged."""
     loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
@@ -90,6 +92,14 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     seg_done = np.empty(MAX_SEGMENTS, dtype=np.int64)  # instructions likewise owed to counts
     seg_late = np.empty(MAX_SEGMENTS, dtype=np.float64)  # an upper bound of its lanes' times (owed cycles apart)
     refused = False  # set when a PE refuses an instruction: then every PE stops where it is
+    # Conditions of steady branches, per pc: (lanes order[lo:hi] when `order` had `reorders` writes, taken
+    # lanes, first lane not taken); any write to `order` makes them stale.
+    reorders = 0
+    memo_at = np.full(code_words + 1, -1, dtype=np.int64)
+    memo_lo = np.zeros(code_words + 1, dtype=np.int64)
+    memo_hi = np.zeros(code_words + 1, dtype=np.int64)
+    memo_taken = np.zeros(code_words + 1, dtype=np.int64)
+    memo_first = np.zeros(code_words + 1, dtype=np.int64)
     for first_lane in range(0, lanes.shape[0], chunk):  # (chunks: their registers stay in cache)
         if refused:  # (lanes of chunks not run stay at the start)
             for k in range(first_lane, lanes.shape[0]):
@@ -97,6 +107,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             break
         m = min(chunk, lanes.shape[0] - first_lane)
         order[:m] = lanes[first_lane:first_lane + m]
+        reorders += 1
         top = m  # first free slot of `order`
         seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = start_pc, 0, m, 0.0, 0
         seg_late[0] = -np.inf
@@ -111,6 +122,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 # (neighbours: their registers share cache lines), not wavefront after wavefront.
                 ready_top[0] -= 1
                 order[0] = ready[ready_top[0]]
+                reorders += 1
                 top = 1
                 seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, 1, 0.0, 0
                 seg_late[0] = times[order[0]]
@@ -168,6 +180,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         seg_lo[s], seg_hi[s] = top, top + size
                         top += size
                     order = fresh
+                reorders += 1
                 start = top
                 s = 0
                 while s < segments:
@@ -243,7 +256,14 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     if is_branch and not over_limit and (imm > run_pc or (after <= max_cycles and after < time_limit)):
                         # a branch no lane can refuse (the common case): only the conditions, per lane
                         if kind != K_JMP and fast_on:  # (with the taken lanes counted, and the first lane not taken)
-                            n_taken, first_fall = branch_conditions(regs[a], kind == K_BZ, order[run_lo:run_hi], taken)
+                            if (steady[run_pc] and memo_at[run_pc] == reorders and memo_lo[run_pc] == run_lo
+                                    and memo_hi[run_pc] == run_hi):  # the same PEs as last time: the same way
+                                n_taken, first_fall = memo_taken[run_pc], memo_first[run_pc]
+                            else:
+                                n_taken, first_fall = branch_conditions(regs[a], kind == K_BZ, order[run_lo:run_hi],
+                                                                        taken)
+                                memo_at[run_pc], memo_lo[run_pc], memo_hi[run_pc] = reorders, run_lo, run_hi
+                                memo_taken[run_pc], memo_first[run_pc] = n_taken, first_fall
                             counted = True
                         elif kind != K_JMP:
                             for k in range(run_lo, run_hi):
@@ -468,6 +488,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             taken[kept - run_lo] = status == TAKEN
                         if kept != k:  # (after a refusal: close the gap)
                             order[kept] = i
+                            reorders += 1
                         kept += 1
                     run_hi = kept
                     if refused:  # an error (or a limit) comes: the other PEs stay where they are, as the
@@ -505,6 +526,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                         spare[w_fall] = order[run_lo + k]
                                         w_fall += 1
                                 order[run_lo:run_hi] = spare[:run_hi - run_lo]
+                                reorders += 1
                             if segments + 2 > MAX_SEGMENTS:  # too divergent for segments: each lane on its own
                                 for k in range(run_lo, run_hi):
                                     i = order[k]
