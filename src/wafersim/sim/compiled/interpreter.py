@@ -163,10 +163,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         late = max(late, seg_late[s] + more_cost)
                         segments -= 1
                         seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-                        seg_cost[s], seg_done[s], seg_late[s] = seg_cost[segments], seg_done[segments], seg_late[segments]
+                        seg_cost[s], seg_done[s] = seg_cost[segments], seg_done[segments]
+                        seg_late[s] = seg_late[segments]
                     best = segments
-                    seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, first, last, keep_cost, keep_done
-                    seg_late[best] = late
+                    seg_pc[best], seg_lo[best], seg_hi[best] = pc, first, last
+                    seg_cost[best], seg_done[best], seg_late[best] = keep_cost, keep_done, late
                     segments += 1
                     same = 0  # (merged: the copying merge below is skipped)
             if same > seg_hi[best] - seg_lo[best]:  # (owed cycles settled, lanes copied to the end of `order`)
