@@ -45,7 +45,8 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
 from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
-SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions in the general loop (a call costs more)
+SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
+# loop (a call of `simple_ops` costs more)
 WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
 
 
@@ -256,7 +257,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     counted = False  # (n_taken and first_fall known from the conditions' loop)
                     if is_branch and not over_limit and (imm > run_pc or (after <= max_cycles and after < time_limit)):
                         # a branch no lane can refuse (the common case): only the conditions, per lane
-                        if kind != K_JMP and fast_on:  # (with the taken lanes counted, and the first lane not taken)
+                        if kind != K_JMP and fast_on and run_hi - run_lo >= SIMPLE_MIN:  # (counted: see `counted`)
                             if (steady[run_pc] and memo_at[run_pc] == reorders and memo_lo[run_pc] == run_lo
                                     and memo_hi[run_pc] == run_hi):  # the same PEs as last time: the same way
                                 n_taken, first_fall = memo_taken[run_pc], memo_first[run_pc]
