@@ -93,14 +93,15 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     seg_done = np.empty(MAX_SEGMENTS, dtype=np.int64)  # instructions likewise owed to counts
     seg_late = np.empty(MAX_SEGMENTS, dtype=np.float64)  # an upper bound of its lanes' times (owed cycles apart)
     refused = False  # set when a PE refuses an instruction: then every PE stops where it is
-    # Conditions of steady branches, per pc: (lanes order[lo:hi] when `order` had `reorders` writes, taken
-    # lanes, first lane not taken); any write to `order` makes them stale.
-    reorders = 0
-    memo_at = np.full(code_words + 1, -1, dtype=np.int64)
-    memo_lo = np.zeros(code_words + 1, dtype=np.int64)
-    memo_hi = np.zeros(code_words + 1, dtype=np.int64)
-    memo_taken = np.zeros(code_words + 1, dtype=np.int64)
-    memo_first = np.zeros(code_words + 1, dtype=np.int64)
+    # Conditions of steady branches, per pc (three words: `order`'s count of writes then, or -1, or -2 for a
+    # branch that is not steady; lo << 32 | hi of its lanes order[lo:hi]; taken lanes << 32 | first lane not
+    # taken), and at the end `order`'s count of writes: any write makes them stale. (One flat array: the PE
+    # by PE loop below has no registers to spare for more live values.)
+    memo = np.full(3 * code_words + 4, -1, dtype=np.int64)
+    memo[-1] = 0
+    for branch_pc in range(code_words):
+        if not steady[branch_pc]:
+            memo[3 * branch_pc] = -2
     for first_lane in range(0, lanes.shape[0], chunk):  # (chunks: their registers stay in cache)
         if refused:  # (lanes of chunks not run stay at the start)
             for k in range(first_lane, lanes.shape[0]):
@@ -108,7 +109,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             break
         m = min(chunk, lanes.shape[0] - first_lane)
         order[:m] = lanes[first_lane:first_lane + m]
-        reorders += 1
+        memo[3 * code_words + 3] += 1
         top = m  # first free slot of `order`
         seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = start_pc, 0, m, 0.0, 0
         seg_late[0] = -np.inf
@@ -123,7 +124,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 # (neighbours: their registers share cache lines), not wavefront after wavefront.
                 ready_top[0] -= 1
                 order[0] = ready[ready_top[0]]
-                reorders += 1
+                memo[3 * code_words + 3] += 1
                 top = 1
                 seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, 1, 0.0, 0
                 seg_late[0] = times[order[0]]
@@ -182,7 +183,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         seg_lo[s], seg_hi[s] = top, top + size
                         top += size
                     order = fresh
-                reorders += 1
+                memo[3 * code_words + 3] += 1
                 start = top
                 s = 0
                 while s < segments:
@@ -258,14 +259,16 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     if is_branch and not over_limit and (imm > run_pc or (after <= max_cycles and after < time_limit)):
                         # a branch no lane can refuse (the common case): only the conditions, per lane
                         if kind != K_JMP and fast_on and run_hi - run_lo >= SIMPLE_MIN:  # (counted: see `counted`)
-                            if (steady[run_pc] and memo_at[run_pc] == reorders and memo_lo[run_pc] == run_lo
-                                    and memo_hi[run_pc] == run_hi):  # the same PEs as last time: the same way
-                                n_taken, first_fall = memo_taken[run_pc], memo_first[run_pc]
+                            if (memo[3 * run_pc] == memo[3 * code_words + 3]
+                                    and memo[3 * run_pc + 1] == (run_lo << 32 | run_hi)):  # the same PEs: the same way
+                                n_taken, first_fall = memo[3 * run_pc + 2] >> 32, memo[3 * run_pc + 2] & 0xFFFFFFFF
                             else:
                                 n_taken, first_fall = branch_conditions(regs[a], kind == K_BZ, order[run_lo:run_hi],
                                                                         taken)
-                                memo_at[run_pc], memo_lo[run_pc], memo_hi[run_pc] = reorders, run_lo, run_hi
-                                memo_taken[run_pc], memo_first[run_pc] = n_taken, first_fall
+                                if memo[3 * run_pc] != -2:
+                                    memo[3 * run_pc] = memo[3 * code_words + 3]
+                                    memo[3 * run_pc + 1] = run_lo << 32 | run_hi
+                                    memo[3 * run_pc + 2] = n_taken << 32 | first_fall
                             counted = True
                         elif kind != K_JMP:
                             for k in range(run_lo, run_hi):
@@ -490,7 +493,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             taken[kept - run_lo] = status == TAKEN
                         if kept != k:  # (after a refusal: close the gap)
                             order[kept] = i
-                            reorders += 1
+                            memo[3 * code_words + 3] += 1
                         kept += 1
                     run_hi = kept
                     if refused:  # an error (or a limit) comes: the other PEs stay where they are, as the
@@ -528,7 +531,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                         spare[w_fall] = order[run_lo + k]
                                         w_fall += 1
                                 order[run_lo:run_hi] = spare[:run_hi - run_lo]
-                                reorders += 1
+                                memo[3 * code_words + 3] += 1
                             if segments + 2 > MAX_SEGMENTS:  # too divergent for segments: each lane on its own
                                 for k in range(run_lo, run_hi):
                                     i = order[k]

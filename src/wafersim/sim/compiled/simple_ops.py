@@ -30,195 +30,240 @@ def run_simple(kind, d, a, b, c, imm, lanes, regs, fregs) -> bool:
     indices); False (nothing done) for a kind that is not register-only (`K_BZ` and above)."""
     if kind >= K_BZ:
         return False
-    # Rows of the register file, and the lanes as unsigned numbers (no negative-index wrap-around per PE).
-    rd, ra, rb, rc = regs[d], regs[a], regs[b], regs[c]
-    fd, fa, fb, fc = fregs[d], fregs[a], fregs[b], fregs[c]
+    # The lanes as unsigned numbers (no negative-index wrap-around per PE), and in each branch the rows of
+    # the register file it uses (taken there, not here: inlined into the interpreter, row views taken up
+    # front were computed for every instruction of every PE running alone).
     at = lanes.view(np.uint64)
     n = at.shape[0]
     if kind == K_NOP:
         return True
     # Float32 ALU first: the commonest in numeric kernels.
     if kind == K_FADD:
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
         for j in range(n):
             i = at[j]
             fd[i] = fadd(fa[i], fb[i])
     elif kind == K_FSUB:
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
         for j in range(n):
             i = at[j]
             fd[i] = fsub(fa[i], fb[i])
     elif kind == K_FMUL:
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
         for j in range(n):
             i = at[j]
             fd[i] = fmul(fa[i], fb[i])
     elif kind == K_FDIV:
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
         for j in range(n):
             i = at[j]
             fd[i] = fdiv(fa[i], fb[i])
     elif kind == K_FMIN:
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
         for j in range(n):
             i = at[j]
             fd[i] = fmin(fa[i], fb[i])
     elif kind == K_FMAX:
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
         for j in range(n):
             i = at[j]
             fd[i] = fmax(fa[i], fb[i])
     elif kind == K_FMA:
+        fd, fa, fb, fc = fregs[d], fregs[a], fregs[b], fregs[c]
         for j in range(n):
             i = at[j]
             fd[i] = np.float32(fadd(fmul(np.float64(fa[i]), np.float64(fb[i])),
                                           np.float64(fc[i])))
     elif K_FLT <= kind <= K_FNE:
         which = kind - K_FLT
+        rd, fa, fb = regs[d], fregs[a], fregs[b]
         for j in range(n):
             i = at[j]
             rd[i] = compare(which, fa[i], fb[i])
     elif kind == K_FNEG:
+        fd, fa = fregs[d], fregs[a]
         for j in range(n):
             i = at[j]
             fd[i] = -fa[i]
     elif kind == K_FABS:
+        fd, fa = fregs[d], fregs[a]
         for j in range(n):
             i = at[j]
             fd[i] = abs(fa[i])
     elif kind == K_FSQRT:
+        fd, fa = fregs[d], fregs[a]
         for j in range(n):
             i = at[j]
             fd[i] = np.sqrt(fa[i])
     elif kind == K_ITOF:
+        ra, fd = regs[a], fregs[d]
         for j in range(n):
             i = at[j]
             fd[i] = np.float32(ra[i])
     elif kind == K_FTOI:
+        rd, fa = regs[d], fregs[a]
         for j in range(n):
             i = at[j]
             rd[i] = ftoi(fa[i])
     elif kind == K_FFLOOR:
+        fd, fa = fregs[d], fregs[a]
         for j in range(n):
             i = at[j]
             fd[i] = np.float32(np.floor(np.float64(fa[i])))
     elif kind == K_FTRUNC:
+        fd, fa = fregs[d], fregs[a]
         for j in range(n):
             i = at[j]
             fd[i] = np.float32(np.trunc(np.float64(fa[i])))
     elif kind == K_FCEIL:
+        fd, fa = fregs[d], fregs[a]
         for j in range(n):
             i = at[j]
             fd[i] = np.float32(np.ceil(np.float64(fa[i])))
     # Integer ALU with an immediate (loop counters, constants).
     elif kind == K_LI:
+        rd = regs[d]
         for j in range(n):
             rd[at[j]] = imm
     elif kind == K_ADDI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) + imm
     elif kind == K_MULI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) * imm
     elif kind == K_ANDI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) & imm
     elif kind == K_ORI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) | imm
     elif kind == K_XORI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) ^ imm
     elif kind == K_SHLI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) << (imm & 31)
     elif kind == K_SHRI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = (np.int64(ra[i]) & 0xFFFFFFFF) >> (imm & 31)
     elif kind == K_SRAI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) >> (imm & 31)
     elif kind == K_SLTI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = 1 if ra[i] < imm else 0
     elif kind == K_SEQI:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = 1 if ra[i] == imm else 0
     # Integer ALU, register operands.
     elif kind == K_ADD:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) + rb[i]
     elif kind == K_SUB:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) - rb[i]
     elif kind == K_MUL:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) * rb[i]
     elif kind == K_DIV:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = int_div(np.int64(ra[i]), np.int64(rb[i]))
     elif kind == K_REM:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = int_rem(np.int64(ra[i]), np.int64(rb[i]))
     elif kind == K_AND:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = ra[i] & rb[i]
     elif kind == K_OR:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = ra[i] | rb[i]
     elif kind == K_XOR:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = ra[i] ^ rb[i]
     elif kind == K_SHL:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) << (rb[i] & 31)
     elif kind == K_SHR:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = (np.int64(ra[i]) & 0xFFFFFFFF) >> (rb[i] & 31)
     elif kind == K_SRA:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = np.int64(ra[i]) >> (rb[i] & 31)
     elif kind == K_MIN:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = min(ra[i], rb[i])
     elif kind == K_MAX:
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = max(ra[i], rb[i])
     elif K_SLT <= kind <= K_SNE:
         which = kind - K_SLT
+        rd, ra, rb = regs[d], regs[a], regs[b]
         for j in range(n):
             i = at[j]
             rd[i] = compare(which, ra[i], rb[i])
     elif kind == K_MOV:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = ra[i]
     elif kind == K_NEG:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = -np.int64(ra[i])
     elif kind == K_ABS:
+        rd, ra = regs[d], regs[a]
         for j in range(n):
             i = at[j]
             rd[i] = abs(np.int64(ra[i]))
     elif kind == K_SEL:
+        rd, ra, rb, rc = regs[d], regs[a], regs[b], regs[c]
         for j in range(n):
             i = at[j]
             rd[i] = rb[i] if ra[i] != 0 else rc[i]
