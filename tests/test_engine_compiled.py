@@ -8,13 +8,17 @@ NumPy executors apply NumPy's ufuncs, and a few results are also checked against
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import wafersim as ws
 from test_engine_strategies import assert_same_run
 from wafersim.sim import parallel
+from wafersim.isa.encoding import decode
 from wafersim.sim.compiled import stepper
+from wafersim.sim.compiled.table import ProgramTable
 from wafersim.sim.strategy import Strategy, forced
 
 WORDS = 16  # input words per PE
@@ -195,3 +199,96 @@ def test_fifo_stacks_kept_from_a_finished_wave_start_as_fresh_ones():
         assert fabric_state._SPARE[-1][0] is kept[0], "the launch did not reuse the kept stacks"
         assert_same_run(fresh, again)
         np.testing.assert_array_equal(again[0], case.numpy())
+
+
+@ws.jit
+def switch_rounds(values, out, k, rounds, turn):
+    """PE x takes branch x % k of six for `rounds` rounds, and a data-dependent one inside some: segments
+    that split, reconverge side by side and owe different cycles (fdiv, fsqrt) when they merge. From round
+    `turn` on, odd rows take the next branch (no turn when `turn` >= `rounds`: the branches' registers are
+    then written before the loop only, and the interpreter reuses their conditions)."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    branch = ws.threadIdx.x % k
+    for r in range(rounds):
+        if r == turn and y % 2 == 1:
+            branch = (branch + 1) % k
+        if branch == 0:
+            v = (v + 0.25) * 0.5
+        elif branch == 1:
+            v = v / (v + 1.0)
+            if v > 0.3:
+                v = v * 0.75
+        elif branch == 2:
+            v = math.sqrt(v)
+        elif branch == 3:
+            v = 3.5 * v * (1.0 - v)
+        elif branch == 4:
+            v = min(v * 1.5, 1.0)
+        else:
+            v = max(v - 0.25, 0.0) * 1.25
+        if v < 0.1:
+            v = v + 0.5
+    out[y, x] = v
+
+
+@pytest.mark.parametrize("k", [2, 5, 6])
+@pytest.mark.parametrize("chunk", [7, 1024])
+@pytest.mark.parametrize("turn", [2, 99])
+def test_divergent_rounds_are_identical_with_and_without_the_segment_fast_paths(k, chunk, turn, monkeypatch):
+    """`Strategy.compiled_loops` (register-only loops, in-place merges, splits in order, kept time bounds)
+    against the interpreter's general path and the NumPy engine, over chunks that split mid-row."""
+    monkeypatch.setattr(stepper, "CHUNK_LANES", chunk)
+    values = np.random.default_rng(k).random((14, 46), dtype=np.float32)
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=46, height=14))
+        d_values, d_out = dev.to_device(values), dev.device_array(values.shape, np.float32)
+        stats = switch_rounds[(2, 2), (23, 7)](d_values, d_out, k, 5, turn)
+        return d_out.copy_to_host(), stats
+
+    with forced(Strategy(compiled=False)):
+        reference = run()
+    for strategy in (Strategy(compiled_loops=False), Strategy()):
+        with forced(strategy):
+            assert_same_run(reference, run())
+
+
+@pytest.mark.parametrize("loops", [False, True])
+def test_a_cycle_limit_in_divergent_loops_raises_the_same_error_with_the_segment_fast_paths(loops):
+    dev = ws.Device(ws.WaferSpec(width=8, height=2))
+    errors = []
+    for strategy in (Strategy(compiled=False), Strategy(compiled_loops=loops)):
+        with forced(strategy), pytest.raises(ws.CycleLimitError) as error:
+            dev.launch(ws.assemble(LOOPS_FOREVER), (1, 1), (8, 2), print_output=False, max_cycles=5000)
+        errors.append(error.value)
+    assert str(errors[1]) == str(errors[0])
+    assert errors[1].state.where() == errors[0].state.where()
+
+
+def test_steady_branches_are_those_whose_register_nothing_after_them_writes():
+    """`ProgramTable.steady`: r1 is written before the loop only, r2 inside it, r3 after a loop exit that a
+    branch back can reach (and r0 never): the interpreter may reuse the conditions of r1's and r0's branches."""
+    source = """
+    sreg r1, tid.x
+    andi r1, r1, 1
+    li r2, 3
+top:
+    bnz r1, odd
+    addi r2, r2, -1
+odd:
+    bz r3, skip
+    nop
+skip:
+    bz r0, later
+later:
+    bnz r2, top
+    li r3, 1
+    bnz r3, top
+    halt
+"""
+    program = ws.assemble(source)
+    decoded = dict(decode(program.code))
+    table = ProgramTable(decoded, len(program.code), {instr.op: 1.0 for instr in decoded.values()})
+    steady = {decoded[pc].op + " r" + str(decoded[pc].a) for pc in np.flatnonzero(table.steady).tolist()}
+    assert steady == {"bnz r1", "bz r0"}

@@ -52,13 +52,20 @@ class Strategy:
     #: touching a word another PE of the batch stored, off-wafer bandwidth never the limit; else the
     #: batch is undone and its waves run one by one).
     batched_waves: bool = True
+    #: the compiled interpreter's fast paths for segments (PEs at one pc, `sim.compiled.interpreter`):
+    #: register-only instructions run as one loop per operation over the segment (`simple_ops`), segments
+    #: side by side in its lane order merge in place, a split whose lanes are already in order moves none,
+    #: and each segment keeps a bound of its lanes' times (else: the dispatch and bookkeeping per PE, merges
+    #: copy every lane, every split reorders, the bound is recomputed per run). Only with `compiled`.
+    compiled_loops: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
                      compiled_background=False, lockstep=False, compiled_fabric=False,
-                     compiled_routed=False, stream_rows=False, batched_waves=False)
+                     compiled_routed=False, stream_rows=False, batched_waves=False,
+                     compiled_loops=False)
 _active = [FAST]
 
 

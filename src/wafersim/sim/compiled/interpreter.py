@@ -35,6 +35,7 @@ from numba import njit
 
 from . import numba_cache
 from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op
+from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, park_sleepers, ring_slot
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
@@ -44,13 +45,15 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
 from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
+SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
+# loop (a call of `simple_ops` costs more)
 WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
-              resume, sleepers, loop_budget):
+              resume, sleepers, loop_budget, fast_on, steady):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -62,7 +65,12 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`).
     `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
     that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
-    halts."""
+    halts. `fast_on`: the segments' fast paths (`Strategy.compiled_loops`): register-only instructions
+    in `simple_ops` (one loop per operation) rather than in the general loop below, segments side by side
+    merged in place, lanes already in a split's order left in place, each segment's bound of its lanes'
+    times kept rather than recomputed when it runs, and the conditions of a `steady` branch (per pc: its
+    register is written by nothing after it, `ProgramTable.steady`) reused when the same PEs come back to
+    it with `order` unchanged."""
     loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
@@ -83,7 +91,17 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     seg_hi = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_cost = np.empty(MAX_SEGMENTS, dtype=np.float64)  # issue cycles every lane of it owes (not yet in times)
     seg_done = np.empty(MAX_SEGMENTS, dtype=np.int64)  # instructions likewise owed to counts
+    seg_late = np.empty(MAX_SEGMENTS, dtype=np.float64)  # an upper bound of its lanes' times (owed cycles apart)
     refused = False  # set when a PE refuses an instruction: then every PE stops where it is
+    # Conditions of steady branches, per pc (three words: `order`'s count of writes then, or -1, or -2 for a
+    # branch that is not steady; lo << 32 | hi of its lanes order[lo:hi]; taken lanes << 32 | first lane not
+    # taken), and at the end `order`'s count of writes: any write makes them stale. (One flat array: the PE
+    # by PE loop below has no registers to spare for more live values.)
+    memo = np.full(3 * code_words + 4, -1, dtype=np.int64)
+    memo[-1] = 0
+    for branch_pc in range(code_words):
+        if not steady[branch_pc]:
+            memo[3 * branch_pc] = -2
     for first_lane in range(0, lanes.shape[0], chunk):  # (chunks: their registers stay in cache)
         if refused:  # (lanes of chunks not run stay at the start)
             for k in range(first_lane, lanes.shape[0]):
@@ -91,8 +109,12 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             break
         m = min(chunk, lanes.shape[0] - first_lane)
         order[:m] = lanes[first_lane:first_lane + m]
+        memo[3 * code_words + 3] += 1
         top = m  # first free slot of `order`
         seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = start_pc, 0, m, 0.0, 0
+        seg_late[0] = -np.inf
+        for k in range(m):
+            seg_late[0] = max(seg_late[0], times[order[k]])
         segments = 1
         while True:
             if segments == 0:  # this chunk's segments are done: run a PE that a transfer woke, alone
@@ -102,8 +124,10 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 # (neighbours: their registers share cache lines), not wavefront after wavefront.
                 ready_top[0] -= 1
                 order[0] = ready[ready_top[0]]
+                memo[3 * code_words + 3] += 1
                 top = 1
                 seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, 1, 0.0, 0
+                seg_late[0] = times[order[0]]
                 segments = 1
             best = 0
             for s in range(1, segments):
@@ -114,7 +138,42 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             for s in range(segments):
                 if seg_pc[s] == pc:
                     same += seg_hi[s] - seg_lo[s]
-            if same > seg_hi[best] - seg_lo[best]:  # several segments at this pc: merge them (owed cycles settled)
+            if same > seg_hi[best] - seg_lo[best]:  # several segments at this pc: merge them
+                first, last, largest = top, 0, best
+                for s in range(segments):
+                    if seg_pc[s] == pc:
+                        first, last = min(first, seg_lo[s]), max(last, seg_hi[s])
+                        if seg_hi[s] - seg_lo[s] > seg_hi[largest] - seg_lo[largest]:
+                            largest = s
+                keep_cost, keep_done = seg_cost[largest], seg_done[largest]
+                late = -np.inf
+                if fast_on and last - first == same:
+                    # Side by side in `order` (the two sides of a split, reconverging): merged where they are,
+                    # owing what the largest of them owes; the lanes of the others settle the difference, up
+                    # or down (whole cycles: the sums are exact in any order).
+                    s = 0
+                    while s < segments:
+                        if seg_pc[s] != pc:
+                            s += 1
+                            continue
+                        more_cost, more_done = seg_cost[s] - keep_cost, seg_done[s] - keep_done
+                        if more_cost != 0 or more_done != 0:
+                            for k in range(seg_lo[s], seg_hi[s]):
+                                i = order[k]
+                                times[i] += more_cost
+                                counts[i] += more_done
+                        late = max(late, seg_late[s] + more_cost)
+                        segments -= 1
+                        seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
+                        seg_cost[s], seg_done[s] = seg_cost[segments], seg_done[segments]
+                        seg_late[s] = seg_late[segments]
+                    best = segments
+                    seg_pc[best], seg_lo[best], seg_hi[best] = pc, first, last
+                    seg_cost[best], seg_done[best], seg_late[best] = keep_cost, keep_done, late
+                    segments += 1
+                    same = 0  # (merged: the copying merge below is skipped)
+            if same > seg_hi[best] - seg_lo[best]:  # (owed cycles settled, lanes copied to the end of `order`)
+                late = -np.inf
                 if top + same > capacity:  # compact the live segments to the front of a fresh buffer
                     fresh = np.empty(capacity, dtype=np.int64)
                     top = 0
@@ -124,6 +183,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         seg_lo[s], seg_hi[s] = top, top + size
                         top += size
                     order = fresh
+                memo[3 * code_words + 3] += 1
                 start = top
                 s = 0
                 while s < segments:
@@ -136,16 +196,18 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         counts[i] += seg_done[s]
                         order[top] = i
                         top += 1
+                    late = max(late, seg_late[s] + seg_cost[s])
                     segments -= 1
                     seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-                    seg_cost[s], seg_done[s] = seg_cost[segments], seg_done[segments]
+                    seg_cost[s], seg_done[s], seg_late[s] = seg_cost[segments], seg_done[segments], seg_late[segments]
                 best = segments
                 seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, start, top, 0.0, 0
+                seg_late[best] = late
                 segments += 1
-            lo, hi, owed, owed_done = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best]
+            lo, hi, owed, owed_done, late = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best], seg_late[best]
             segments -= 1
             seg_pc[best], seg_lo[best], seg_hi[best] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-            seg_cost[best], seg_done[best] = seg_cost[segments], seg_done[segments]
+            seg_cost[best], seg_done[best], seg_late[best] = seg_cost[segments], seg_done[segments], seg_late[segments]
             behind = code_words + 1  # the lowest pc another segment waits at: run only up to it
             for s in range(segments):
                 behind = min(behind, seg_pc[s])
@@ -166,9 +228,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     cursor += 1
                 else:
                     run_lo, run_hi, run_pc, run_owed, run_done, run_behind = lo, hi, pc, owed, owed_done, behind
-                latest = -np.inf  # an upper bound of the lanes' times (owed cycles apart)
-                for k in range(run_lo, run_hi):
-                    latest = max(latest, times[order[k]])
+                latest = late  # an upper bound of the lanes' times (owed cycles apart)
+                if alone or not fast_on:
+                    latest = -np.inf
+                    for k in range(run_lo, run_hi):
+                        latest = max(latest, times[order[k]])
                 while True:  # straight-line code and branches, over the lanes order[run_lo:run_hi]
                     kind = fields[KIND, run_pc] if 0 <= run_pc < code_words else K_STOP
                     if kind >= K_SEND and not fabric_on:
@@ -176,7 +240,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     if kind == K_STOP or run_pc >= run_behind:
                         if kind != K_STOP:  # another segment is behind or here: let it catch up (and merge)
                             seg_pc[segments], seg_lo[segments], seg_hi[segments] = run_pc, run_lo, run_hi
-                            seg_cost[segments], seg_done[segments] = run_owed, run_done
+                            seg_cost[segments], seg_done[segments], seg_late[segments] = run_owed, run_done, latest
                             segments += 1
                             break
                         for k in range(run_lo, run_hi):
@@ -191,9 +255,22 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     if is_branch and imm <= run_pc:  # a loop: it counts against the call's budget
                         loops_left -= run_hi - run_lo
                     over_limit = is_branch and imm <= run_pc and loops_left < 0
+                    counted = False  # (n_taken and first_fall known from the conditions' loop)
                     if is_branch and not over_limit and (imm > run_pc or (after <= max_cycles and after < time_limit)):
                         # a branch no lane can refuse (the common case): only the conditions, per lane
-                        if kind != K_JMP:
+                        if kind != K_JMP and fast_on and run_hi - run_lo >= SIMPLE_MIN:  # (counted: see `counted`)
+                            if (memo[3 * run_pc] == memo[3 * code_words + 3]
+                                    and memo[3 * run_pc + 1] == (run_lo << 32 | run_hi)):  # the same PEs: the same way
+                                n_taken, first_fall = memo[3 * run_pc + 2] >> 32, memo[3 * run_pc + 2] & 0xFFFFFFFF
+                            else:
+                                n_taken, first_fall = branch_conditions(regs[a], kind == K_BZ, order[run_lo:run_hi],
+                                                                        taken)
+                                if memo[3 * run_pc] != -2:
+                                    memo[3 * run_pc] = memo[3 * code_words + 3]
+                                    memo[3 * run_pc + 1] = run_lo << 32 | run_hi
+                                    memo[3 * run_pc + 2] = n_taken << 32 | first_fall
+                            counted = True
+                        elif kind != K_JMP:
                             for k in range(run_lo, run_hi):
                                 taken[k - run_lo] = (regs[a, order[k]] == 0) == (kind == K_BZ)
                         kept = run_hi
@@ -206,6 +283,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for k in range(run_lo, run_hi):
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit
+                    if fast_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm,
+                                                                order[kept:run_hi], regs, fregs):
+                        kept = run_hi  # (done: nothing of the loop below applies to these kinds)
                     for k in range(kept, run_hi):
                         i = order[k]
                         status, extra = GO_ON, 0
@@ -413,6 +493,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             taken[kept - run_lo] = status == TAKEN
                         if kept != k:  # (after a refusal: close the gap)
                             order[kept] = i
+                            memo[3 * code_words + 3] += 1
                         kept += 1
                     run_hi = kept
                     if refused:  # an error (or a limit) comes: the other PEs stay where they are, as the
@@ -430,20 +511,27 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     run_owed += costs[run_pc]
                     run_done += 1
                     if kind == K_BZ or kind == K_BNZ:
-                        n_taken = 0
-                        for k in range(run_hi - run_lo):
-                            n_taken += taken[k]
+                        if not counted:
+                            n_taken = 0
+                            for k in range(run_hi - run_lo):
+                                n_taken += taken[k]
+                            first_fall = 0
+                            while fast_on and first_fall < n_taken and taken[first_fall]:
+                                first_fall += 1
                         if 0 < n_taken < run_hi - run_lo:  # the segment splits: taken lanes first, in their order
                             split = run_lo + n_taken
-                            w_taken, w_fall = 0, n_taken
-                            for k in range(run_hi - run_lo):
-                                if taken[k]:
-                                    spare[w_taken] = order[run_lo + k]
-                                    w_taken += 1
-                                else:
-                                    spare[w_fall] = order[run_lo + k]
-                                    w_fall += 1
-                            order[run_lo:run_hi] = spare[:run_hi - run_lo]
+                            if first_fall < n_taken:  # (with fast_on: lanes already in that order, as in a loop's
+                                # later passes, stay where they are)
+                                w_taken, w_fall = 0, n_taken
+                                for k in range(run_hi - run_lo):
+                                    if taken[k]:
+                                        spare[w_taken] = order[run_lo + k]
+                                        w_taken += 1
+                                    else:
+                                        spare[w_fall] = order[run_lo + k]
+                                        w_fall += 1
+                                order[run_lo:run_hi] = spare[:run_hi - run_lo]
+                                memo[3 * code_words + 3] += 1
                             if segments + 2 > MAX_SEGMENTS:  # too divergent for segments: each lane on its own
                                 for k in range(run_lo, run_hi):
                                     i = order[k]
@@ -455,7 +543,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for target, first, last in ((fields[IMM, run_pc], run_lo, split),
                                                         (fields[NEXT, run_pc], split, run_hi)):
                                 seg_pc[segments], seg_lo[segments], seg_hi[segments] = target, first, last
-                                seg_cost[segments], seg_done[segments] = run_owed, run_done
+                                seg_cost[segments], seg_done[segments], seg_late[segments] = run_owed, run_done, latest
                                 segments += 1
                             break
                         run_pc = fields[IMM, run_pc] if n_taken else fields[NEXT, run_pc]

@@ -2,7 +2,7 @@
 
 Numba re-compiles a cached function when the file that defines it changes, but not when a file it calls
 into or takes constants from changes (its machine code has them inlined). The interpreter spans several
-files (`kinds`, `table`, `arith`, `fabric_ops`, `interpreter`), so this module keeps a hash of all of
+files (`kinds`, `table`, `arith`, `fabric_ops`, `simple_ops`, `interpreter`), so this module keeps a hash of all of
 them next to the cache and drops the cached machine code of all of them when any changed.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ("kinds.py", "table.py", "arith.py", "fabric_ops.py", "interpreter.py")
+SOURCES = ("kinds.py", "table.py", "arith.py", "fabric_ops.py", "simple_ops.py", "interpreter.py")
 STAMP = "wafersim-interpreter.sha256"
 
 

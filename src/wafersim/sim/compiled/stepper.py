@@ -136,21 +136,23 @@ class CompiledMixin:
         stats = np.zeros(2, dtype=np.int64)
         alone_below = ALONE_BELOW
         budget = LOOP_BUDGET_PER_PE * (len(idx) + len(sleepers))
+        fast, steady = self.strategy.compiled_loops, table.steady
         if fabric is not None:
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, sleepers, budget)
+                      fabric.resume, sleepers, budget, fast, steady)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
                 outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
                 parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
-                                                                     CHUNK_LANES, False, *unused, budget),
+                                                                     CHUNK_LANES, False, *unused, budget, fast, steady),
                              [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
                 for part_pc_counts, part_stats in outputs:
                     pc_counts += part_pc_counts
                     stats += part_stats
             else:
-                run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget)
+                run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget, fast,
+                          steady)
         members = idx if not len(sleepers) else np.concatenate([idx, sleepers])
         self.cycle[members] = times[members]
         self.icount[members] += counts[members].astype(self.icount.dtype)

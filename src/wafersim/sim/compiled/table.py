@@ -97,6 +97,7 @@ class ProgramTable:
                 column[LANE_ROW] = self.lane_rows.index(key)
             self.costs[pc] = costs[instr.op]
         self.long_run = self._long_runs()
+        self.steady = self._steady_branches()
         fabric_kinds = [KINDS[name] for name in FABRIC_KINDS]
         self.fabric_pcs = frozenset(np.flatnonzero(np.isin(self.fields[KIND], fabric_kinds)).tolist())  # its transfers
 
@@ -117,6 +118,36 @@ class ProgramTable:
                 steps += 1
             long[start] = steps >= LONG_RUN
         return long
+
+    def _steady_branches(self) -> np.ndarray:
+        """Per pc: a bz or bnz whose register no instruction the interpreter may run after it (following
+        fall-through and branches from it, loops included) writes, so that within one call of the interpreter
+        each PE takes it the same way every time it gets there (`interpreter.run_group` then reuses the
+        conditions of a segment that comes back with the same PEs). Conservative: every instruction but
+        branches, stores, checks and sends counts as writing its d register."""
+        kinds, regs, targets, nexts = self.fields[KIND], self.fields[A], self.fields[IMM], self.fields[NEXT]
+        size = kinds.shape[0]
+        quiet = {KINDS[name] for name in ("stop", "nop", "bz", "bnz", "jmp", "st", "chk", "send", "sendv")}
+        writes = np.array([kind not in quiet for kind in kinds.tolist()]) & (self.fields[D] != 0)
+        steady = np.zeros(size, dtype=bool)
+        for start in np.flatnonzero(np.isin(kinds, [KINDS["bz"], KINDS["bnz"]])).tolist():
+            register, seen, todo, clean = regs[start], {start}, [start], True
+            while todo and clean:
+                pc = todo.pop()
+                if kinds[pc] == STOP:  # (the interpreter stops there for the rest of the call)
+                    continue
+                if writes[pc] and self.fields[D, pc] == register:
+                    clean = False
+                follow = [targets[pc]] if kinds[pc] == KINDS["jmp"] else [nexts[pc]]
+                if kinds[pc] in (KINDS["bz"], KINDS["bnz"]):
+                    follow.append(targets[pc])
+                for nxt in follow:
+                    nxt = int(nxt)
+                    if 0 <= nxt < size and nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            steady[start] = clean
+        return steady
 
     @classmethod
     def of(cls, program, decoded: dict[int, Instr], costs: dict[str, float], fabric: bool) -> "ProgramTable":
