@@ -79,7 +79,10 @@ class StreamRowsMixin:
         for k in range(length):  # (the ring deepens as the word-by-word pushes deepen it)
             if fifo.shallow:
                 fifo.make_room(1 + most_queued + k)
-            fifo.allocate_rows(first + k)  # (before the threads: they must not allocate a row at once)
+        # Rows allocated before the threads (two allocating one row at once would lose a part's words), and
+        # only once the ring is as deep as it gets: deepening replaces the ring, dropping rows of unpushed words.
+        for k in range(length):
+            fifo.allocate_rows(first + k)
 
         def move(src: Lanes, dst: Lanes) -> None:
             ready = src.window_view(self.cycle) + cost
