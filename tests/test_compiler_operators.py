@@ -88,6 +88,30 @@ def test_a_negative_shift_count_stops_the_kernel_like_python():
     assert isinstance(err, ValueError) and err.pes == [(1, 0)] and "negative shift count" in str(err)
 
 
+
+# ----------------------------------------------------------------------------- a scalar minus a slice
+@ws.jit
+def scalar_minus_slices(x, out, s):
+    a = ws.local.array(8, np.float32)
+    b = ws.local.array(8, np.float32)
+    a[0:8] = x[0:8]
+    b[0:8] = 3.0 - a[0:8]
+    out[0:8] = b[0:8]
+    b[0:8] = a[0:8] / (s - a[0:8])  # s - a is +0.0 where a == s: a / (+0.0) is +inf for a > 0
+    out[8:16] = b[0:8]
+
+
+def test_a_scalar_minus_a_slice_keeps_the_sign_of_zero(dev):
+    """s - v where v == s is +0.0, as NumPy gives (it was compiled as -(v - s), which is -0.0)."""
+    x = np.array([3.0, -1.5, 2.0, 3.0, 0.5, 3.0, -0.0, 7.25], np.float32)
+    s = np.float32(3.0)
+    (_, out) = run(dev, scalar_minus_slices, x, np.zeros(16, np.float32), s)
+    with np.errstate(all="ignore"):
+        expected = np.concatenate([np.float32(3.0) - x, x / (s - x)])
+    np.testing.assert_array_equal(out.view(np.int32), expected.view(np.int32))  # (bits: +0.0 is not -0.0)
+    assert np.isposinf(out[8])
+
+
 # ----------------------------------------------------------------------------- dividing slices
 @ws.jit
 def divide_slices(x, out, s):

@@ -302,9 +302,10 @@ class VectorLowering(ArrayLowering):
     def combine(self, op: str, dest: VReg, a: VReg | Val, b: VReg | Val, out: _Target) -> None:
         """dest = a op b, with at most one scalar operand (it goes in the instruction's scalar slot)."""
         if isinstance(a, Val):
-            if op == "vsub":  # s - v = -(v - s), exactly, in int32 and in float32
-                self.combine(op, dest, b, a, out)
-                self.negate(dest, dest, out)
+            if op == "vsub":  # s - v = (-v) + s, exactly, in int32 and in IEEE floats (not -(v - s): where
+                # v == s that is -0.0, where s - v is +0.0)
+                self.negate(dest, b, out)
+                self.combine("vadd", dest, dest, a, out)
                 return
             if op not in _COMMUTATIVE:  # s / v has no such identity; `resolve` refuses it
                 raise AssertionError(f"{op} with a scalar first operand")
