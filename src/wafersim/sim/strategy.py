@@ -47,13 +47,17 @@ class Strategy:
     #: a lockstep vector transfer of a large group (`sim.stream_rows`), with whole cycle times, writes each
     #: FIFO row once, waits included (else word by word as whole-row scalar sends and receives).
     stream_rows: bool = True
+    #: the compiled interpreter runs the PEs that neighbour transfers wake in batches, as segments by the pc
+    #: each resumes at (parallel pipelines, a scan's rows, as wavefronts; else one woken PE at a time, each
+    #: alone). Only with `compiled_fabric`.
+    compiled_wavefronts: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
 FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
                      compiled_background=False, lockstep=False, compiled_fabric=False,
-                     compiled_routed=False, stream_rows=False)
+                     compiled_routed=False, stream_rows=False, compiled_wavefronts=False)
 _active = [FAST]
 
 

@@ -45,12 +45,13 @@ from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
 WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
+WOKEN_PCS = 8  # woken PEs of a batch at more distinct pcs than this run each alone
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
-              resume, sleepers, loop_budget):
+              resume, sleepers, loop_budget, wake_batch):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -62,7 +63,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`).
     `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
     that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
-    halts."""
+    halts. `wake_batch`: how many woken PEs run together (`woken_segments`; 1: each alone)."""
     loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
@@ -95,16 +96,20 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
         seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = start_pc, 0, m, 0.0, 0
         segments = 1
         while True:
-            if segments == 0:  # this chunk's segments are done: run a PE that a transfer woke, alone
+            if segments == 0:  # this chunk's segments are done: run PEs that a transfer woke
                 if refused or ready_top[0] == 0:
                     break
-                # One at a time, the latest woken first: a pipeline runs PE after PE along its chain
-                # (neighbours: their registers share cache lines), not wavefront after wavefront.
-                ready_top[0] -= 1
-                order[0] = ready[ready_top[0]]
-                top = 1
-                seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, 1, 0.0, 0
-                segments = 1
+                # The latest woken first. `wake_batch` 1: one at a time, alone (a pipeline runs PE after PE
+                # along its chain). Larger: up to that many from the top of the work list, as segments by
+                # the pc each resumes at, so that parallel chains (a scan's rows) run as a wavefront whose
+                # every instruction is one loop over the batch; a small batch keeps the lines its PEs
+                # touch in cache until the next wavefront (their neighbours) uses them.
+                take = min(ready_top[0], wake_batch, chunk)
+                ready_top[0] -= take
+                top = take
+                segments = woken_segments(ready, ready_top[0], take, resume, order, seg_pc, seg_lo, seg_hi)
+                for s in range(segments):
+                    seg_cost[s], seg_done[s] = 0.0, 0
             best = 0
             for s in range(1, segments):
                 if seg_pc[s] < seg_pc[best]:
@@ -479,6 +484,40 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     while ready_top[0] > 0:  # woken but not run (a PE refused an instruction): where they wait
         ready_top[0] -= 1
         stop_pcs[ready[ready_top[0]]] = resume[ready[ready_top[0]]]
+
+
+@njit(cache=True, nogil=True)
+def woken_segments(ready, base, take, resume, order, seg_pc, seg_lo, seg_hi):
+    """Lay out the woken PEs ready[base:base + take] in order[:take] as segments by resume pc (the latest
+    woken first within each); returns how many segments. A single PE, or woken PEs at more than
+    `WOKEN_PCS` distinct pcs, form one `WOKEN` segment instead (each runs alone from its resume pc)."""
+    count = 0
+    for k in range(take):
+        pc = resume[ready[base + k]]
+        s = 0
+        while s < count and seg_pc[s] != pc:
+            s += 1
+        if s == count:
+            if count == WOKEN_PCS or take == 1:
+                for j in range(take):
+                    order[j] = ready[base + take - 1 - j]
+                seg_pc[0], seg_lo[0], seg_hi[0] = WOKEN, 0, take
+                return 1
+            seg_pc[count], seg_hi[count] = pc, 0
+            count += 1
+        seg_hi[s] += 1  # (its size, for now)
+    start = 0
+    for s in range(count):
+        seg_lo[s], start = start, start + seg_hi[s]
+        seg_hi[s] = seg_lo[s]  # (filled below)
+    for j in range(take):
+        i = ready[base + take - 1 - j]
+        s = 0
+        while seg_pc[s] != resume[i]:
+            s += 1
+        order[seg_hi[s]] = i
+        seg_hi[s] += 1
+    return count
 
 
 numba_cache.drop_if_stale(run_group)  # (before any call: Numba reads its cache at the first)

@@ -36,6 +36,10 @@ from .table import ProgramTable
 SMALL_GROUP = 0
 #: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (off, as SMALL_GROUP).
 SMALL_REGION = 0
+#: Woken PEs the interpreter runs together (`Strategy.compiled_wavefronts`): enough to amortise decoding
+#: over a wavefront, few enough that the cache lines of one wavefront's PEs stay in L2 until the next
+#: (their neighbours) uses them.
+WAKE_BATCH = 16
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
@@ -137,20 +141,21 @@ class CompiledMixin:
         alone_below = ALONE_BELOW
         budget = LOOP_BUDGET_PER_PE * (len(idx) + len(sleepers))
         if fabric is not None:
+            wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, sleepers, budget)
+                      fabric.resume, sleepers, budget, wake_batch)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
                 outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
                 parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
-                                                                     CHUNK_LANES, False, *unused, budget),
+                                                                     CHUNK_LANES, False, *unused, budget, 1),
                              [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
                 for part_pc_counts, part_stats in outputs:
                     pc_counts += part_pc_counts
                     stats += part_stats
             else:
-                run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget)
+                run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget, 1)
         members = idx if not len(sleepers) else np.concatenate([idx, sleepers])
         self.cycle[members] = times[members]
         self.icount[members] += counts[members].astype(self.icount.dtype)
