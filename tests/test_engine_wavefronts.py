@@ -119,3 +119,45 @@ def test_ping_pong_between_neighbours_in_batches_is_identical(depth, k, width, m
     assert_same_run(reference, fast)
     totals, counts = ping_pong_model(values, k)
     np.testing.assert_array_equal(fast[0], np.concatenate([totals.view(np.int32), counts]))
+
+
+def places_model(n, members, stops, parked, resume):
+    """The scheduler's (pc, sorted members, parked) per stop, by (stop, parked): a stable sort."""
+    keys = [(int(resume[i]) * 2 + 1) if parked[i] >= 0 else int(stops[i]) * 2 for i in members]
+    found = {}
+    for i, key in zip(members, keys):
+        found.setdefault(key, []).append(int(i))
+    return [(key >> 1, sorted(found[key]), bool(key & 1)) for key in sorted(found)]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_settling_a_call_writes_back_and_groups_its_members_by_stop(seed):
+    from wafersim.sim.compiled import settle
+    from wafersim.sim.lanes import Lanes
+
+    g = np.random.default_rng(seed)
+    n = int(g.integers(20, 3000))
+    chosen = g.permutation(n)[:int(g.integers(1, n))]
+    idx = np.sort(chosen[:int(g.integers(0, len(chosen) + 1))]).astype(np.int64)
+    sleepers = chosen[len(idx):].astype(np.int64)
+    if not len(idx):
+        idx, sleepers = sleepers[:1].copy(), sleepers[1:]
+    pcs = g.choice(60, size=int(g.choice([1, 2, 5, 40])), replace=False)
+    stops = g.choice(pcs, size=n).astype(np.int64)
+    parked = np.where(g.random(n) < 0.3, 1, -1).astype(np.int64) if seed % 3 else np.full(n, -1, dtype=np.int64)
+    resume = g.choice(pcs, size=n).astype(np.int64)
+    times, counts = g.integers(0, 1000, n).astype(np.float64), g.integers(0, 50, n).astype(np.int64)
+    cycle, icount = np.zeros(n, dtype=np.float32), g.integers(0, 9, n).astype(np.int32)
+    members = np.concatenate([idx, sleepers])
+    expected = places_model(n, members, stops, parked, resume)
+    expected_icount = icount.copy()
+    expected_icount[members] += counts[members].astype(np.int32)
+    codes, keys = settle.codes_for(n, len(members)), np.zeros(settle.MAX_KEYS, dtype=np.int64)
+    k = settle.settle(idx, sleepers, times, counts, stops, parked, resume, cycle, icount,
+                      codes, keys)
+    lanes = Lanes.from_indices(n, idx)
+    found = settle.places(lanes, idx, sleepers, stops, codes, keys, k)
+    assert [(pc, list(part.indices()), blocked) for pc, part, blocked in found] == expected
+    np.testing.assert_array_equal(cycle[members], times[members].astype(np.float32))
+    np.testing.assert_array_equal(icount, expected_icount)
+    assert (parked[members] == -1).all()

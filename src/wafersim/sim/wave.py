@@ -186,9 +186,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.ops = {}
         self.fifos = {}
         self.scratch = {}
-        if self.compiled_fabric is not None:  # (no FIFO refers to its stacks any more: a later wave's)
-            self.compiled_fabric.release()
-            self.compiled_fabric = None
+        self._compiled_release()
         return self.cycle
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:

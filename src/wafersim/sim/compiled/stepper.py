@@ -71,6 +71,7 @@ class CompiledMixin:
         self.compiled_fabric = None  # a FabricState when the interpreter runs neighbour transfers, on first use
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
+        self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
         # Routed channels share links first come, first served in the order groups reach their sends:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles),
         # unless one PE per block sends all of them (`routed_senders`: then that order is its own).
@@ -111,6 +112,7 @@ class CompiledMixin:
     def _run_compiled(self, pc: int, group) -> list[tuple]:
         """Run `group` (at `pc`) in the interpreter, with the lanes sleeping at neighbour transfers;
         (pc, lanes, blocked) continuations where its PEs stopped."""
+        from . import settle
         from .interpreter import run_group  # (imports Numba: only launches that come here pay for it)
         from ..wave import TIME32_LIMIT
 
@@ -127,11 +129,10 @@ class CompiledMixin:
                 self.compiled_fabric = FabricState(self, table.fifo_keys)
             fabric = self.compiled_fabric
         sleepers = self._take_sleepers(fabric.resume) if fabric is not None else _NO_PES
-        # Region-sized (only the lanes' entries are touched; untouched pages are never mapped in).
-        times, counts, stops = np.empty(self.n), np.empty(self.n, dtype=np.int64), np.empty(self.n, dtype=np.int64)
-        times[idx] = self.cycle[idx] + np.float64(group.cost)
-        counts[idx] = group.count
-        times[sleepers], counts[sleepers] = self.cycle[sleepers], 0  # (sleeping lanes owe nothing)
+        if self.compiled_scratch is None:
+            self.compiled_scratch = settle.scratch(self.n)
+        times, counts, stops = self.compiled_scratch  # (region-sized: only the lanes' entries are used)
+        settle.begin(idx, sleepers, self.cycle, np.float64(group.cost), np.int64(group.count), times, counts)
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
         pc_counts = self.totals.pc_counts
         fixed = (times, counts, stops, table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram,
@@ -156,30 +157,17 @@ class CompiledMixin:
                     stats += part_stats
             else:
                 run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget, 1)
-        members = idx if not len(sleepers) else np.concatenate([idx, sleepers])
-        self.cycle[members] = times[members]
-        self.icount[members] += counts[members].astype(self.icount.dtype)
         self.totals.vector_elements += int(stats[0])
         self.totals.flops += int(stats[1])
-        stops = stops[members]
-        parked = np.zeros(len(members), dtype=bool)
         if fabric is not None:
             # Wake what the call's pushes and pops let progress outside it (with event wake-up off: every
             # blocked group), before its own parked PEs go to sleep.
             for fifo, pushed in fabric.finish():
                 self._progress(fifo, pushed, None)
-            parked = fabric.parked[members] >= 0
-            if parked.any():
-                stops[parked] = fabric.resume[members[parked]]
-                fabric.parked[members[parked]] = -1
-        if not len(sleepers) and not parked[0] and (stops == stops[0]).all():
-            places = [(int(stops[0]), lanes, False)]
-        else:
-            keys = stops * 2 + parked
-            order = np.argsort(keys, kind="stable")
-            cuts = np.flatnonzero(np.diff(keys[order])) + 1
-            places = [(int(stops[part[0]]), Lanes.from_indices(self.n, np.sort(members[part])), bool(parked[part[0]]))
-                      for part in np.split(order, cuts)]
+        codes, keys = settle.codes_for(self.n, len(idx) + len(sleepers)), np.zeros(settle.MAX_KEYS, dtype=np.int64)
+        coded = settle.settle(idx, sleepers, times, counts, stops, fabric.parked if fabric is not None else _NO_PES,
+                              fabric.resume if fabric is not None else _NO_PES, self.cycle, self.icount, codes, keys)
+        places = settle.places(lanes, idx, sleepers, stops, codes, keys, coded)
         # PEs before an instruction the NumPy engine runs at its turn (routed fabric, global memory, ...)
         # join the scheduler's groups first, and PEs parked at a transfer its sleeping lanes; then, if the
         # interpreter stopped before an instruction it runs (one that would fail or pass a limit), or
@@ -198,6 +186,16 @@ class CompiledMixin:
             for continuation in self._run_numpy(stop, stopped, one_step=True):
                 self._continue(*continuation)
         return []
+
+    def _compiled_release(self) -> None:
+        """The wave is over: hand its interpreter arrays to a later wave (`FabricState.release`, `settle`)."""
+        if self.compiled_fabric is not None:  # (no FIFO refers to its stacks any more: a later wave's)
+            self.compiled_fabric.release()
+            self.compiled_fabric = None
+        if self.compiled_scratch is not None:
+            from . import settle
+            settle.release(self.compiled_scratch)
+            self.compiled_scratch = None
 
     def _sleeping_at_transfers(self) -> bool:
         return any(pc in self.compiled_fabric_pcs for pc in self.asleep)
