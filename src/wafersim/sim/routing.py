@@ -70,6 +70,18 @@ class Deliveries:
         found = self.sources[rows] == pes if len(self.sources) else np.zeros(len(pes), dtype=bool)
         return np.where(found, rows, -1)
 
+    def distinct(self, row: int) -> bool:
+        """Whether source row `row` reaches each of its receivers, and crosses each of its links, once (as
+        a traced tree does; kept per row, since a trace is kept across launches)."""
+        known = self.__dict__.setdefault("_distinct_rows", {})
+        if row not in known:
+            dest = self.dest[self.start[row]:self.start[row + 1]]
+            first, last = self.link_start[row], self.link_start[row + 1]
+            links = self.link_dir[first:last].astype(np.int64) * (int(self.link_pe.max(initial=0)) + 1)
+            links += self.link_pe[first:last]
+            known[row] = len(np.unique(dest)) == len(dest) and len(np.unique(links)) == len(links)
+        return known[row]
+
     def check(self, rows: np.ndarray | None = None) -> None:
         """Raise the `RouteError` of the first broken source among `rows` (default: all)."""
         numbers = self.broken if rows is None else self.broken[rows]
