@@ -23,14 +23,11 @@ from .routing import Deliveries
 def send_from_one(wave, ins: Instr, next_pc: int, cost: float, L: Lanes, table: Deliveries, rows: np.ndarray,
                   fifo: Fifo) -> list[tuple] | None:
     """Continuations of the send of `L` (one PE, row `rows[0]` of `table`) on `fifo`, or None."""
-    if wave.tracer is not None or not table.distinct(int(rows[0])):
+    runs = table.one_source(int(rows[0])) if wave.tracer is None else None
+    if runs is None or not len(runs[0]):
         return None
     kernels = compiled_movers()
-    row = int(rows[0])
-    first, last = int(table.start[row]), int(table.start[row + 1])
-    if first == last:
-        return None
-    dest, latency = table.dest[first:last], table.latency[first:last]
+    dest, latency, *links = runs
     word, most = kernels.routed_one_word(dest, fifo.pushed, fifo.popped, fifo.depth)
     if word < 0:
         return None
@@ -42,10 +39,7 @@ def send_from_one(wave, ins: Instr, next_pc: int, cost: float, L: Lanes, table: 
     depart = ready.copy()
     # word k may reach each receiver only once word k - depth has left its FIFO there
     np.maximum(depart, np.array([kernels.routed_one_free(time_row, dest, latency)]), out=depart)
-    link_first, link_last = int(table.link_start[row]), int(table.link_start[row + 1])
-    links = (table.link_dir[link_first:link_last], table.link_pe[link_first:link_last],
-             table.link_offset[link_first:link_last])
-    if link_first < link_last:
+    if len(links[0]):
         if wave.link_busy is None:
             wave.link_busy = np.full((2, 4 * wave.n), -np.inf)
         leaves = float(depart[0])
@@ -57,7 +51,7 @@ def send_from_one(wave, ins: Instr, next_pc: int, cost: float, L: Lanes, table: 
     previous, by = wave._last_arrival(ins.ch)
     if kernels.routed_one_early(previous, dest, float(departed[0]), latency):
         return None  # (the NumPy path raises the RouteError)
-    if link_first < link_last:
+    if len(links[0]):
         kernels.routed_one_reserve(wave.link_busy, *links, wave.n, leaves, leaves, wave.word_time, delay)
     depart[:] = departed
     kernels.routed_one_deliver(dest, latency, float(depart[0]), int(wave.regs[ins.a, src[0]]), int(src[0]),
@@ -66,5 +60,5 @@ def send_from_one(wave, ins: Instr, next_pc: int, cost: float, L: Lanes, table: 
     wave._add_stall(sender, depart, ready)
     wave.cycle[src] = depart + wave.word_time
     wave._injected(ins.ch)[src] += 1
-    wave._progress(fifo, True, None if len(dest) > wave.n // 16 else np.sort(dest))
+    wave._progress(fifo, True, None if len(dest) > wave.n // 16 else dest)  # (sorted)
     return [(next_pc, Lanes.from_indices(wave.n, src), False)]

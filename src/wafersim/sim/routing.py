@@ -70,16 +70,25 @@ class Deliveries:
         found = self.sources[rows] == pes if len(self.sources) else np.zeros(len(pes), dtype=bool)
         return np.where(found, rows, -1)
 
-    def distinct(self, row: int) -> bool:
-        """Whether source row `row` reaches each of its receivers, and crosses each of its links, once (as
-        a traced tree does; kept per row, since a trace is kept across launches)."""
-        known = self.__dict__.setdefault("_distinct_rows", {})
+    def one_source(self, row: int) -> tuple[np.ndarray, ...] | None:
+        """Source row `row`'s receivers and links sorted by PE (dest, latency, link_dir, link_pe,
+        link_offset), so that passes over them walk per-PE arrays in order, or None when it does not reach
+        each receiver and cross each link once (as a traced tree does). Kept per row (a trace is kept across
+        launches)."""
+        known = self.__dict__.setdefault("_one_source", {})
         if row not in known:
-            dest = self.dest[self.start[row]:self.start[row + 1]]
+            first, last = self.start[row], self.start[row + 1]
+            by_pe = np.argsort(self.dest[first:last], kind="stable") + first
+            dest = self.dest[by_pe]
             first, last = self.link_start[row], self.link_start[row + 1]
-            links = self.link_dir[first:last].astype(np.int64) * (int(self.link_pe.max(initial=0)) + 1)
-            links += self.link_pe[first:last]
-            known[row] = len(np.unique(dest)) == len(dest) and len(np.unique(links)) == len(links)
+            link = self.link_dir[first:last].astype(np.int64) * (int(self.link_pe.max(initial=0)) + 1)
+            link += self.link_pe[first:last]
+            by_link = np.argsort(link, kind="stable")
+            link = link[by_link]
+            by_link += first
+            distinct = (dest[1:] > dest[:-1]).all() and (link[1:] > link[:-1]).all()
+            known[row] = (dest, self.latency[by_pe], self.link_dir[by_link], self.link_pe[by_link],
+                          self.link_offset[by_link]) if distinct else None
         return known[row]
 
     def check(self, rows: np.ndarray | None = None) -> None:
