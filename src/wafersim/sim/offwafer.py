@@ -21,6 +21,11 @@ from .memory_order import LOG_COMMIT_WORDS
 TRANSPOSE_BLOCK = 4096
 
 
+def _increasing(values: np.ndarray) -> bool:
+    """Whether `values` (1-D) strictly increase."""
+    return values.ndim == 1 and bool((values[1:] > values[:-1]).all())
+
+
 def _lanes_min(lanes: Lanes, values: np.ndarray) -> float:
     """Smallest lane-aligned value (inf for no lanes)."""
     return -lanes.max(-values)
@@ -96,11 +101,20 @@ class OffWaferMixin:
                     checker.record(self, pes, word_addr, np.broadcast_to(issued[sel, None], word_addr.shape), pc,
                                    write=op == "gstv")
         # Timing: latency plus hops to the wafer edge, and the wafer's shared off-wafer bandwidth.
-        nbytes = 4 * words
-        served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / spec.global_bytes_per_cycle)
-        self.totals.global_bytes += int(nbytes.sum())
         hops = self.region.hops_to_edge[at]
-        finished = np.maximum(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time, served)
+        if op in ("gld", "gst"):  # one word each: the same figures without the per-lane word counts
+            first = self.totals.global_bytes + 4  # (byte counts below 2**53: exact as float64)
+            served = np.arange(first, first + 4 * L.count, 4, dtype=np.float64)
+            served /= spec.global_bytes_per_cycle
+            np.ceil(served, out=served)
+            self.totals.global_bytes += 4 * L.count
+            finished = issued + spec.global_latency + hops  # (+ 0 words' streaming)
+            np.maximum(finished, served, out=finished)
+        else:
+            nbytes = 4 * words
+            served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / spec.global_bytes_per_cycle)
+            self.totals.global_bytes += int(nbytes.sum())
+            finished = np.maximum(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time, served)
         self._guard_time(float(finished.max(initial=0)))
         if self.tracer:
             self.tracer.record(L, "global load" if loads else "global store", issued - cost,
@@ -164,7 +178,9 @@ class OffWaferMixin:
             keep = ~late
             addr, values, issued = addr[keep], values[keep], issued[keep]
             bases = bases if isinstance(bases, int) else bases[keep]
-        if addr.size > 1 and issued.min() != issued.max():  # time order first, so that the latest store wins
+        if addr.size > 1 and issued.min() != issued.max() and not _increasing(addr):
+            # time order first, so that the latest store wins (addresses that only increase are distinct:
+            # no store can overwrite another, in any order)
             by_time = np.argsort(issued, axis=None, kind="stable")
             addr, values = addr.ravel()[by_time], values.ravel()[by_time]
             bases = bases if isinstance(bases, int) else np.broadcast_to(bases, issued.shape).ravel()[by_time]
