@@ -494,7 +494,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             offset = region.offset(sender_direction)
             sent = np.zeros(self.n, dtype=np.int64)
             senders = region.has_neighbor(sender_direction)
-            sent[senders] = fifo.pushed[np.flatnonzero(senders) + offset]
+            # sender i's neighbour i + offset lies in the region: the senders' window lines up with theirs
+            window, theirs = slice(max(-offset, 0), self.n - max(offset, 0)), slice(max(offset, 0), self.n + min(offset, 0))
+            np.copyto(sent[window], fifo.pushed[theirs], where=senders[window])
             totals.link_words[sender_direction, :h, :w] += sent.reshape(h, w)
         for channel in list(self.injected):
             self._count_routed_links(channel)

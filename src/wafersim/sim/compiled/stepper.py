@@ -18,6 +18,9 @@ are bit-identical to the NumPy path (tests/test_engine_strategies.py).
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from ...isa.opcodes import MESSAGE_OPS, RAMP
@@ -57,6 +60,29 @@ FABRIC_GROUP = 4096
 # state the interpreter does not keep (`background`).
 _BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait"})
 _NO_PES = np.zeros(0, dtype=np.int64)
+#: Lane constants of recent regions, kept across launches (a launch repeated on the same placement skips
+#: computing them: a wafer's worth is some MB); the interpreter only reads them.
+_LANE_CONSTANTS: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+LANE_CONSTANTS_BYTES = 64 << 20
+_LANE_CONSTANTS_LOCK = threading.Lock()
+
+
+def _lane_constants(table: ProgramTable, region) -> np.ndarray:
+    """`table.lane_constants(region)`, or the same array from an earlier launch on the same placement."""
+    placement = region.placement
+    key = (placement.spec.cache_key, placement.grid, placement.block, region.first_block, region.count,
+           tuple(table.lane_rows))
+    with _LANE_CONSTANTS_LOCK:
+        kept = _LANE_CONSTANTS.get(key)
+        if kept is not None:
+            _LANE_CONSTANTS.move_to_end(key)
+            return kept
+    constants = table.lane_constants(region)
+    with _LANE_CONSTANTS_LOCK:
+        _LANE_CONSTANTS[key] = constants
+        while len(_LANE_CONSTANTS) > 1 and sum(a.nbytes for a in _LANE_CONSTANTS.values()) > LANE_CONSTANTS_BYTES:
+            _LANE_CONSTANTS.popitem(last=False)
+    return constants
 
 
 class CompiledMixin:
@@ -118,7 +144,7 @@ class CompiledMixin:
 
         table, lanes = self.compiled_table, group.lanes
         if self.lane_constants is None:
-            self.lane_constants = table.lane_constants(self.region)
+            self.lane_constants = _lane_constants(table, self.region)
         idx = lanes.indices().astype(np.int64, copy=False)
         threads = parallel.thread_count()
         threaded = threads > 1 and len(idx) >= PARALLEL_MIN  # (then without transfers: PEs share FIFOs)
