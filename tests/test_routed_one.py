@@ -143,3 +143,32 @@ def test_a_one_block_allreduce_broadcasts_on_the_compiled_path(shape, monkeypatc
         assert ran == [True]
     out, _ = reduce.block_allreduce(values, "max", block=shape[::-1])
     np.testing.assert_array_equal(out, np.full_like(values, values.max()))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_source_sorts_a_row_by_pe_and_refuses_repeats(seed):
+    from wafersim.sim.routing import Deliveries
+
+    g = np.random.default_rng(seed)
+    sizes = g.integers(0, 40, 3)
+    dest = np.concatenate([g.permutation(200)[:k] for k in sizes]).astype(np.int64)
+    links = np.concatenate([g.permutation(800)[:k + 2] for k in sizes])
+    start, link_start = np.r_[0, np.cumsum(sizes)], np.r_[0, np.cumsum(sizes + 2)]
+    repeated = seed % 3 == 0 and sizes[1] > 1
+    if repeated:
+        dest[start[1] + 1] = dest[start[1]]
+    table = Deliveries(sources=np.arange(3), start=start, dest=dest, latency=g.random(len(dest)), link_start=link_start,
+                       link_pe=(links % 200).astype(np.int64), link_dir=(links // 200).astype(np.uint8),
+                       link_offset=g.random(len(links)), broken=np.full(3, -1), messages=[])
+    for row in range(3):
+        found = table.one_source(row)
+        if repeated and row == 1:
+            assert found is None
+            continue
+        run, link_run = slice(start[row], start[row + 1]), slice(link_start[row], link_start[row + 1])
+        by_pe = np.argsort(dest[run])
+        by_link = np.argsort(table.link_dir[link_run].astype(np.int64) * 200 + table.link_pe[link_run])
+        expected = (dest[run][by_pe], table.latency[run][by_pe], table.link_dir[link_run][by_link],
+                    table.link_pe[link_run][by_link], table.link_offset[link_run][by_link])
+        for got, want in zip(found, expected):
+            np.testing.assert_array_equal(got, want)

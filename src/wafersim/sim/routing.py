@@ -78,17 +78,18 @@ class Deliveries:
         known = self.__dict__.setdefault("_one_source", {})
         if row not in known:
             first, last = self.start[row], self.start[row + 1]
-            by_pe = np.argsort(self.dest[first:last], kind="stable") + first
-            dest = self.dest[by_pe]
+            by_pe = _distinct_order(self.dest[first:last])
             first, last = self.link_start[row], self.link_start[row + 1]
             link = self.link_dir[first:last].astype(np.int64) * (int(self.link_pe.max(initial=0)) + 1)
             link += self.link_pe[first:last]
-            by_link = np.argsort(link, kind="stable")
-            link = link[by_link]
-            by_link += first
-            distinct = (dest[1:] > dest[:-1]).all() and (link[1:] > link[:-1]).all()
-            known[row] = (dest, self.latency[by_pe], self.link_dir[by_link], self.link_pe[by_link],
-                          self.link_offset[by_link]) if distinct else None
+            by_link = _distinct_order(link)
+            if by_pe is None or by_link is None:
+                known[row] = None
+            else:
+                by_pe += self.start[row]
+                by_link += first
+                known[row] = (self.dest[by_pe], self.latency[by_pe], self.link_dir[by_link], self.link_pe[by_link],
+                              self.link_offset[by_link])
         return known[row]
 
     def check(self, rows: np.ndarray | None = None) -> None:
@@ -185,6 +186,17 @@ class RouteTables:
                                         or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
             TRACE_CACHE.popitem(last=False)
         return result
+
+
+def _distinct_order(keys: np.ndarray) -> np.ndarray | None:
+    """The permutation that sorts `keys` (non-negative integers), or None when two are equal: one pass
+    over a table of the keys' range instead of a comparison sort."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    position = np.full(int(keys.max()) + 1, -1, dtype=np.int64)
+    position[keys] = np.arange(len(keys))
+    order = position[position >= 0]
+    return order if len(order) == len(keys) else None
 
 
 def _names(region: WaveRegion, flat: np.ndarray) -> str:
