@@ -15,7 +15,10 @@ instruction would not).
 
 A send or receive that finds its FIFO full or empty parks its PE (`fabric_ops`): it leaves its segment,
 and a later push or pop on that FIFO puts it on a work list; when a chunk's segments are done, the woken
-PEs run alone from where they waited, until the list is empty. So a PE leaves the interpreter only at an
+PEs run from where they waited, until the list is empty: a batch of them at a time (`wake_batch`, the
+latest woken first), as segments by the pc each resumes at (`woken_segments`), so that parallel pipelines
+-- a scan along every row of a wafer -- run as wavefronts whose every instruction is one loop over the
+batch, or one at a time, alone (`wake_batch` 1, the reference). So a PE leaves the interpreter only at an
 instruction it does not run, or parked when nothing in this call can wake it.
 
 Operation semantics are the NumPy executors' (sim/compute.py, sim/exchange.py) operation for operation,
