@@ -193,9 +193,9 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         return lambda L: self._bounds_check(L, ins)  # chk
 
     def _bounds_check(self, L: Lanes, ins: Instr) -> None:
-        index = L.get(self.regs[ins.a]).astype(np.int64)
-        bound = L.get(self.regs[ins.b]).astype(np.int64)
-        bad = (index < 0) | (index >= bound)
+        index, bound = L.get(self.regs[ins.a]), L.get(self.regs[ins.b])  # (int32: compared as they are)
+        bad = index < 0
+        bad |= index >= bound
         if L.any(bad):
             i = self._first_true(L, bad)
             what = self.program.strings[ins.imm] if 0 < ins.imm < len(self.program.strings) else "index"

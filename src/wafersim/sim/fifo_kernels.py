@@ -128,3 +128,97 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
                     value_slot -= value_depth
                 value_block[value_slot, pe] = values[row, j]
                 time_block[slot, pe] = departures[row, j] + latency[e]
+
+
+@njit(cache=True, nogil=True)
+def add_link_words(link_words: np.ndarray, link_start: np.ndarray, link_dir: np.ndarray, link_pe: np.ndarray,
+                   per_source: np.ndarray) -> None:
+    """link_words[link_dir[e], link_pe[e]] += per_source[i] for every link e of source i's path
+    (link_start[i] .. link_start[i + 1]): `np.add.at` of the repeated counts, without its cost (`routed`)."""
+    for i in range(len(per_source)):
+        words = per_source[i]
+        for e in range(link_start[i], link_start[i + 1]):
+            link_words[link_dir[e], link_pe[e]] += words
+
+
+# ------------------------------------------------------------------ a routed send from one PE (`routed_one`)
+@njit(cache=True, nogil=True)
+def routed_one_word(dest: np.ndarray, pushed: np.ndarray, popped: np.ndarray, depth: int) -> tuple[int, int]:
+    """(the word number every receiver is at, the most words queued at one), or (-1, 0) when their word
+    numbers differ, (-2, 0) when a receiver's FIFO is full."""
+    word = pushed[dest[0]]
+    most = 0
+    for d in dest:
+        if pushed[d] != word:
+            return -1, 0
+        queued = pushed[d] - popped[d]
+        if queued >= depth:
+            return -2, 0
+        most = max(most, queued)
+    return word, most
+
+
+@njit(cache=True, nogil=True)
+def routed_one_free(time_row: np.ndarray, dest: np.ndarray, latency: np.ndarray) -> float:
+    """max over the receivers of (the time of the word's slot there) - the path's latency, or -inf."""
+    free = -np.inf
+    for e in range(len(dest)):
+        value = np.float64(time_row[dest[e]]) - latency[e]
+        if value > free:
+            free = value
+    return free
+
+
+@njit(cache=True, nogil=True)
+def routed_one_delay(link_busy: np.ndarray, link_dir: np.ndarray, link_pe: np.ndarray, link_offset: np.ndarray,
+                     n: int, first: float, last: float, word_time: float) -> float:
+    """How long the words must wait for the links of their path (`RoutedExchangeMixin._share_links`)."""
+    delay = 0.0
+    for e in range(len(link_dir)):
+        link = np.int64(link_dir[e]) * n + link_pe[e]
+        begin = first + link_offset[e]
+        end = last + link_offset[e] + word_time
+        if begin < link_busy[1, link] and end > link_busy[0, link]:
+            delay = max(delay, link_busy[1, link] - begin)
+    return delay
+
+
+@njit(cache=True, nogil=True)
+def routed_one_reserve(link_busy: np.ndarray, link_dir: np.ndarray, link_pe: np.ndarray, link_offset: np.ndarray,
+                       n: int, first: float, last: float, word_time: float, delay: float) -> None:
+    """Reserve the path's links (distinct) for the words, `delay` later (`_share_links`)."""
+    for e in range(len(link_dir)):
+        link = np.int64(link_dir[e]) * n + link_pe[e]
+        begin = first + link_offset[e] + delay
+        end = last + link_offset[e] + word_time + delay
+        busy_from, busy_until = link_busy[0, link], link_busy[1, link]
+        later = begin >= busy_until  # after the reservation (right after it, when it waited)
+        if later and begin > busy_until:  # a new span; one right after the old extends it
+            link_busy[0, link] = begin
+        else:
+            link_busy[0, link] = busy_from
+        link_busy[1, link] = end if later else busy_until
+
+
+@njit(cache=True, nogil=True)
+def routed_one_early(previous: np.ndarray, dest: np.ndarray, depart: float, latency: np.ndarray) -> bool:
+    """Whether the word would reach some receiver before a word already queued there arrived."""
+    for e in range(len(dest)):
+        if depart + latency[e] < previous[dest[e]]:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def routed_one_deliver(dest: np.ndarray, latency: np.ndarray, depart: float, value: int, source: int,
+                       previous: np.ndarray, by: np.ndarray, time_row: np.ndarray, value_row: np.ndarray,
+                       pushed: np.ndarray) -> None:
+    """Write the word into every receiver's FIFO (distinct receivers), arriving at depart + latency."""
+    for e in range(len(dest)):
+        d = dest[e]
+        arrival = depart + latency[e]
+        previous[d] = arrival
+        by[d] = source
+        value_row[d] = value
+        time_row[d] = arrival
+        pushed[d] += 1

@@ -21,6 +21,11 @@ from .memory_order import LOG_COMMIT_WORDS
 TRANSPOSE_BLOCK = 4096
 
 
+def _increasing(values: np.ndarray) -> bool:
+    """Whether `values` (1-D) strictly increase."""
+    return values.ndim == 1 and bool((values[1:] > values[:-1]).all())
+
+
 def _lanes_min(lanes: Lanes, values: np.ndarray) -> float:
     """Smallest lane-aligned value (inf for no lanes)."""
     return -lanes.max(-values)
@@ -171,7 +176,9 @@ class OffWaferMixin:
             keep = ~late
             addr, values, issued = addr[keep], values[keep], issued[keep]
             bases = bases if isinstance(bases, int) else bases[keep]
-        if addr.size > 1 and issued.min() != issued.max():  # time order first, so that the latest store wins
+        if addr.size > 1 and issued.min() != issued.max() and not _increasing(addr):
+            # time order first, so that the latest store wins (addresses that only increase are distinct:
+            # no store can overwrite another, in any order)
             by_time = np.argsort(issued, axis=None, kind="stable")
             addr, values = addr.ravel()[by_time], values.ravel()[by_time]
             bases = bases if isinstance(bases, int) else np.broadcast_to(bases, issued.shape).ravel()[by_time]
@@ -181,8 +188,11 @@ class OffWaferMixin:
         """When the lanes' global accesses complete: `unloaded` (latency, hops, words), or later where the
         wafer's shared off-wafer bandwidth has not yet served the bytes of every access executed so far
         and of these lanes up to each one (`at`: the lanes' entries of a per-PE array)."""
-        served = np.ceil((self.totals.global_bytes + np.cumsum(nbytes)) / self.spec.global_bytes_per_cycle)
+        served = np.cumsum(nbytes, dtype=np.float64)  # (in place; byte counts below 2**53: exact as float64)
+        served += self.totals.global_bytes
         self.totals.global_bytes += int(nbytes.sum())
+        served /= self.spec.global_bytes_per_cycle
+        np.ceil(served, out=served)
         return np.maximum(unloaded, served)
 
     # ------------------------------------------------------------------ causal order

@@ -19,6 +19,7 @@ from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
 from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
+from .routed_one import send_from_one
 from .routing import Deliveries
 from .streams import send_departures, waits_added
 
@@ -158,6 +159,10 @@ class RoutedExchangeMixin:
         if ins.op in ("sendv", "senda"):
             mover = functools.partial(self._routed_stream_step, table, ins.ch)
             return self._stream(pc, ins, next_pc, cost, L, 0, fifo, sending=True, mover=mover)
+        if L.count == 1 and ins.op == "send" and self.strategy.routed_one:
+            out = send_from_one(self, ins, next_pc, cost, L, table, rows, fifo)
+            if out is not None:
+                return out
         entry, lane = self._expand(table.start, rows)
         dest = table.dest[entry]
         queued = fifo.pushed[dest] - fifo.popped[dest]
@@ -326,6 +331,7 @@ class RoutedExchangeMixin:
             return
         table = self.routes.deliveries(channel, np.flatnonzero(words))
         per_source = words[table.sources]
-        counts = np.repeat(per_source, np.diff(table.link_start))
-        link_words = self.routed_link_words.setdefault(channel, np.zeros((4, self.n), dtype=np.int64))
-        np.add.at(link_words, (table.link_dir, table.link_pe), counts)
+        link_words = self.routed_link_words.get(channel)
+        if link_words is None:
+            link_words = self.routed_link_words[channel] = np.zeros((4, self.n), dtype=np.int64)
+        compiled_movers().add_link_words(link_words, table.link_start, table.link_dir, table.link_pe, per_source)

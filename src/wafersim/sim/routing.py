@@ -70,6 +70,28 @@ class Deliveries:
         found = self.sources[rows] == pes if len(self.sources) else np.zeros(len(pes), dtype=bool)
         return np.where(found, rows, -1)
 
+    def one_source(self, row: int) -> tuple[np.ndarray, ...] | None:
+        """Source row `row`'s receivers and links sorted by PE (dest, latency, link_dir, link_pe,
+        link_offset), so that passes over them walk per-PE arrays in order, or None when it does not reach
+        each receiver and cross each link once (as a traced tree does). Kept per row (a trace is kept across
+        launches)."""
+        known = self.__dict__.setdefault("_one_source", {})
+        if row not in known:
+            first, last = self.start[row], self.start[row + 1]
+            by_pe = _distinct_order(self.dest[first:last])
+            first, last = self.link_start[row], self.link_start[row + 1]
+            link = self.link_dir[first:last].astype(np.int64) * (int(self.link_pe.max(initial=0)) + 1)
+            link += self.link_pe[first:last]
+            by_link = _distinct_order(link)
+            if by_pe is None or by_link is None:
+                known[row] = None
+            else:
+                by_pe += self.start[row]
+                by_link += first
+                known[row] = (self.dest[by_pe], self.latency[by_pe], self.link_dir[by_link], self.link_pe[by_link],
+                              self.link_offset[by_link])
+        return known[row]
+
     def check(self, rows: np.ndarray | None = None) -> None:
         """Raise the `RouteError` of the first broken source among `rows` (default: all)."""
         numbers = self.broken if rows is None else self.broken[rows]
@@ -164,6 +186,17 @@ class RouteTables:
                                         or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
             TRACE_CACHE.popitem(last=False)
         return result
+
+
+def _distinct_order(keys: np.ndarray) -> np.ndarray | None:
+    """The permutation that sorts `keys` (non-negative integers), or None when two are equal: one pass
+    over a table of the keys' range instead of a comparison sort."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    position = np.full(int(keys.max()) + 1, -1, dtype=np.int64)
+    position[keys] = np.arange(len(keys))
+    order = position[position >= 0]
+    return order if len(order) == len(keys) else None
 
 
 def _names(region: WaveRegion, flat: np.ndarray) -> str:

@@ -58,6 +58,13 @@ class Strategy:
     #: and each segment keeps a bound of its lanes' times (else: the dispatch and bookkeeping per PE, merges
     #: copy every lane, every split reorders, the bound is recomputed per run). Only with `compiled`.
     compiled_loops: bool = True
+    #: the compiled interpreter runs the PEs that neighbour transfers wake in batches, as segments by the pc
+    #: each resumes at (parallel pipelines, a scan's rows, as wavefronts; else one woken PE at a time, each
+    #: alone). Only with `compiled_fabric`.
+    compiled_wavefronts: bool = True
+    #: a scalar routed send from one PE (a block's broadcast) runs as compiled passes over its receivers and
+    #: links (`sim.routed_one`; else NumPy gathers and scatters over their expanded index arrays).
+    routed_one: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -65,7 +72,7 @@ FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
-                     compiled_loops=False)
+                     compiled_loops=False, compiled_wavefronts=False, routed_one=False)
 _active = [FAST]
 
 

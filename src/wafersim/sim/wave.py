@@ -188,9 +188,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.ops = {}
         self.fifos = {}
         self.scratch = {}
-        if self.compiled_fabric is not None:  # (no FIFO refers to its stacks any more: a later wave's)
-            self.compiled_fabric.release()
-            self.compiled_fabric = None
+        self._compiled_release()
         return self.cycle
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
@@ -500,13 +498,20 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             offset = region.offset(sender_direction)
             sent = np.zeros(self.n, dtype=np.int64)
             senders = region.has_neighbor(sender_direction)
-            sent[senders] = fifo.pushed[np.flatnonzero(senders) + offset]
+            # sender i's neighbour i + offset lies in the region: the senders' window lines up with theirs
+            window, theirs = slice(max(-offset, 0), self.n - max(offset, 0)), slice(max(offset, 0), self.n + min(offset, 0))
+            np.copyto(sent[window], fifo.pushed[theirs], where=senders[window])
             totals.link_words[sender_direction, :h, :w] += sent.reshape(h, w)
         for channel in list(self.injected):
             self._count_routed_links(channel)
         for channel, words in self.routed_link_words.items():
             per_link = words.reshape(4, h, w)
             totals.link_words[:, :h, :w] += per_link
-            routed = totals.routed_link_words.setdefault(channel, np.zeros_like(totals.link_words))
+            routed = totals.routed_link_words.get(channel)
+            if routed is None and per_link.shape == totals.link_words.shape:  # (this wave is done with it)
+                totals.routed_link_words[channel] = per_link
+                continue
+            if routed is None:  # (np.zeros, not zeros_like: pages mapped in only where written)
+                routed = totals.routed_link_words[channel] = np.zeros(totals.link_words.shape, dtype=np.int64)
             routed[:, :h, :w] += per_link
         self.cycle = np.where(active, self.cycle, 0.0)

@@ -25,6 +25,9 @@ from numba import njit
 from .kinds import K_SEND, K_SENDV
 from .table import DIR, FIFO, KIND
 
+WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc (`interpreter.run_group`)
+WOKEN_PCS = 8  # woken PEs of a batch at more distinct pcs than this run each alone
+
 # Columns of the per-FIFO `meta` array.
 UNIFORM, PER_SLOT, SENDER_OFFSET, MOVED = 0, 1, 2, 3
 PUSHED, POPPED = 1, 2  # bits of meta[f, MOVED]
@@ -58,3 +61,38 @@ def park_sleepers(sleepers, resume, fields, fabric):
             parked[s] = -1
             ready[ready_top[0]] = s
             ready_top[0] += 1
+
+
+@njit(cache=True, nogil=True)
+def woken_segments(ready, base, take, resume, order, seg_pc, seg_lo, seg_hi):
+    """Lay out the woken PEs ready[base:base + take] in order[:take] as segments by resume pc (the latest
+    woken first within each); returns how many segments. A single PE, or woken PEs at more than
+    `WOKEN_PCS` distinct pcs, form one `WOKEN` segment instead (each runs alone from its resume pc)."""
+    count = 0
+    for k in range(take):
+        pc = resume[ready[base + k]]
+        s = 0
+        while s < count and seg_pc[s] != pc:
+            s += 1
+        if s == count:
+            if count == WOKEN_PCS or take == 1:
+                for j in range(take):
+                    order[j] = ready[base + take - 1 - j]
+                seg_pc[0], seg_lo[0], seg_hi[0] = WOKEN, 0, take
+                return 1
+            seg_pc[count], seg_hi[count] = pc, 0
+            count += 1
+        seg_hi[s] += 1  # (its size, for now)
+    start = 0
+    for s in range(count):
+        seg_lo[s], start = start, start + seg_hi[s]
+        seg_hi[s] = seg_lo[s]  # (filled below)
+    for j in range(take):
+        i = ready[base + take - 1 - j]
+        s = 0
+        while seg_pc[s] != resume[i]:
+            s += 1
+        order[seg_hi[s]] = i
+        seg_hi[s] += 1
+    return count
+

@@ -15,7 +15,10 @@ instruction would not).
 
 A send or receive that finds its FIFO full or empty parks its PE (`fabric_ops`): it leaves its segment,
 and a later push or pop on that FIFO puts it on a work list; when a chunk's segments are done, the woken
-PEs run alone from where they waited, until the list is empty. So a PE leaves the interpreter only at an
+PEs run from where they waited, until the list is empty: a batch of them at a time (`wake_batch`, the
+latest woken first), as segments by the pc each resumes at (`fabric_ops.woken_segments`), so that parallel pipelines
+-- a scan along every row of a wafer -- run as wavefronts whose every instruction is one loop over the
+batch, or one at a time, alone (`wake_batch` 1, the reference). So a PE leaves the interpreter only at an
 instruction it does not run, or parked when nothing in this call can wake it.
 
 Operation semantics are the NumPy executors' (sim/compute.py, sim/exchange.py) operation for operation,
@@ -36,7 +39,8 @@ from numba import njit
 from . import numba_cache
 from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op
 from .simple_ops import branch_conditions, run_simple
-from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, park_sleepers, ring_slot
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WOKEN, park_sleepers, ring_slot,
+                         woken_segments)
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
@@ -47,13 +51,12 @@ from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
 SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
 # loop (a call of `simple_ops` costs more)
-WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
-              resume, sleepers, loop_budget, fast_on, steady):
+              resume, sleepers, loop_budget, fast_on, steady, wake_batch):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -70,7 +73,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     merged in place, lanes already in a split's order left in place, each segment's bound of its lanes'
     times kept rather than recomputed when it runs, and the conditions of a `steady` branch (per pc: its
     register is written by nothing after it, `ProgramTable.steady`) reused when the same PEs come back to
-    it with `order` unchanged."""
+    it with `order` unchanged.
+    `wake_batch`: how many woken PEs run together (`woken_segments`; 1: each alone)."""
     loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
@@ -117,18 +121,24 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             seg_late[0] = max(seg_late[0], times[order[k]])
         segments = 1
         while True:
-            if segments == 0:  # this chunk's segments are done: run a PE that a transfer woke, alone
+            if segments == 0:  # this chunk's segments are done: run PEs that a transfer woke
                 if refused or ready_top[0] == 0:
                     break
-                # One at a time, the latest woken first: a pipeline runs PE after PE along its chain
-                # (neighbours: their registers share cache lines), not wavefront after wavefront.
-                ready_top[0] -= 1
-                order[0] = ready[ready_top[0]]
-                memo[3 * code_words + 3] += 1
-                top = 1
-                seg_pc[0], seg_lo[0], seg_hi[0], seg_cost[0], seg_done[0] = WOKEN, 0, 1, 0.0, 0
-                seg_late[0] = times[order[0]]
-                segments = 1
+                # The latest woken first. `wake_batch` 1: one at a time, alone (a pipeline runs PE after PE
+                # along its chain). Larger: up to that many from the top of the work list, as segments by
+                # the pc each resumes at, so that parallel chains (a scan's rows) run as a wavefront whose
+                # every instruction is one loop over the batch; a small batch keeps the lines its PEs
+                # touch in cache until the next wavefront (their neighbours) uses them.
+                take = min(ready_top[0], wake_batch, chunk)
+                ready_top[0] -= take
+                top = take
+                segments = woken_segments(ready, ready_top[0], take, resume, order, seg_pc, seg_lo, seg_hi)
+                memo[3 * code_words + 3] += 1  # (`order` rewritten: steady branches' conditions are stale)
+                for s in range(segments):
+                    seg_cost[s], seg_done[s] = 0.0, 0
+                    seg_late[s] = -np.inf  # (a bound of the segment's times, as `fast_on` keeps them)
+                    for k in range(seg_lo[s], seg_hi[s]):
+                        seg_late[s] = max(seg_late[s], times[order[k]])
             best = 0
             for s in range(1, segments):
                 if seg_pc[s] < seg_pc[best]:

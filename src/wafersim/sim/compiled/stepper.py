@@ -18,6 +18,9 @@ are bit-identical to the NumPy path (tests/test_engine_strategies.py).
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from ...isa.opcodes import MESSAGE_OPS, RAMP
@@ -36,6 +39,10 @@ from .table import ProgramTable
 SMALL_GROUP = 0
 #: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (off, as SMALL_GROUP).
 SMALL_REGION = 0
+#: Woken PEs the interpreter runs together (`Strategy.compiled_wavefronts`): enough to amortise decoding
+#: over a wavefront, few enough that the cache lines of one wavefront's PEs stay in L2 until the next
+#: (their neighbours) uses them.
+WAKE_BATCH = 16
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
@@ -53,6 +60,29 @@ FABRIC_GROUP = 4096
 # state the interpreter does not keep (`background`).
 _BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait"})
 _NO_PES = np.zeros(0, dtype=np.int64)
+#: Lane constants of recent regions, kept across launches (a launch repeated on the same placement skips
+#: computing them: a wafer's worth is some MB); the interpreter only reads them.
+_LANE_CONSTANTS: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+LANE_CONSTANTS_BYTES = 64 << 20
+_LANE_CONSTANTS_LOCK = threading.Lock()
+
+
+def _lane_constants(table: ProgramTable, region) -> np.ndarray:
+    """`table.lane_constants(region)`, or the same array from an earlier launch on the same placement."""
+    placement = region.placement
+    key = (placement.spec.cache_key, placement.grid, placement.block, region.first_block, region.count,
+           tuple(table.lane_rows))
+    with _LANE_CONSTANTS_LOCK:
+        kept = _LANE_CONSTANTS.get(key)
+        if kept is not None:
+            _LANE_CONSTANTS.move_to_end(key)
+            return kept
+    constants = table.lane_constants(region)
+    with _LANE_CONSTANTS_LOCK:
+        _LANE_CONSTANTS[key] = constants
+        while len(_LANE_CONSTANTS) > 1 and sum(a.nbytes for a in _LANE_CONSTANTS.values()) > LANE_CONSTANTS_BYTES:
+            _LANE_CONSTANTS.popitem(last=False)
+    return constants
 
 
 class CompiledMixin:
@@ -67,6 +97,7 @@ class CompiledMixin:
         self.compiled_fabric = None  # a FabricState when the interpreter runs neighbour transfers, on first use
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
+        self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
         # Routed channels share links first come, first served in the order groups reach their sends:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles),
         # unless one PE per block sends all of them (`routed_senders`: then that order is its own).
@@ -107,12 +138,13 @@ class CompiledMixin:
     def _run_compiled(self, pc: int, group) -> list[tuple]:
         """Run `group` (at `pc`) in the interpreter, with the lanes sleeping at neighbour transfers;
         (pc, lanes, blocked) continuations where its PEs stopped."""
+        from . import settle
         from .interpreter import run_group  # (imports Numba: only launches that come here pay for it)
         from ..wave import TIME32_LIMIT
 
         table, lanes = self.compiled_table, group.lanes
         if self.lane_constants is None:
-            self.lane_constants = table.lane_constants(self.region)
+            self.lane_constants = _lane_constants(table, self.region)
         idx = lanes.indices().astype(np.int64, copy=False)
         threads = parallel.thread_count()
         threaded = threads > 1 and len(idx) >= PARALLEL_MIN  # (then without transfers: PEs share FIFOs)
@@ -123,11 +155,10 @@ class CompiledMixin:
                 self.compiled_fabric = FabricState(self, table.fifo_keys)
             fabric = self.compiled_fabric
         sleepers = self._take_sleepers(fabric.resume) if fabric is not None else _NO_PES
-        # Region-sized (only the lanes' entries are touched; untouched pages are never mapped in).
-        times, counts, stops = np.empty(self.n), np.empty(self.n, dtype=np.int64), np.empty(self.n, dtype=np.int64)
-        times[idx] = self.cycle[idx] + np.float64(group.cost)
-        counts[idx] = group.count
-        times[sleepers], counts[sleepers] = self.cycle[sleepers], 0  # (sleeping lanes owe nothing)
+        if self.compiled_scratch is None:
+            self.compiled_scratch = settle.scratch(self.n)
+        times, counts, stops = self.compiled_scratch  # (region-sized: only the lanes' entries are used)
+        settle.begin(idx, sleepers, self.cycle, np.float64(group.cost), np.int64(group.count), times, counts)
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
         pc_counts = self.totals.pc_counts
         fixed = (times, counts, stops, table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram,
@@ -138,45 +169,34 @@ class CompiledMixin:
         budget = LOOP_BUDGET_PER_PE * (len(idx) + len(sleepers))
         fast, steady = self.strategy.compiled_loops, table.steady
         if fabric is not None:
+            wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, sleepers, budget, fast, steady)
+                      fabric.resume, sleepers, budget, fast, steady, wake_batch)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
                 outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
                 parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
-                                                                     CHUNK_LANES, False, *unused, budget, fast, steady),
+                                                                     CHUNK_LANES, False, *unused, budget, fast, steady,
+                                                                     1),
                              [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
                 for part_pc_counts, part_stats in outputs:
                     pc_counts += part_pc_counts
                     stats += part_stats
             else:
                 run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget, fast,
-                          steady)
-        members = idx if not len(sleepers) else np.concatenate([idx, sleepers])
-        self.cycle[members] = times[members]
-        self.icount[members] += counts[members].astype(self.icount.dtype)
+                          steady, 1)
         self.totals.vector_elements += int(stats[0])
         self.totals.flops += int(stats[1])
-        stops = stops[members]
-        parked = np.zeros(len(members), dtype=bool)
         if fabric is not None:
             # Wake what the call's pushes and pops let progress outside it (with event wake-up off: every
             # blocked group), before its own parked PEs go to sleep.
             for fifo, pushed in fabric.finish():
                 self._progress(fifo, pushed, None)
-            parked = fabric.parked[members] >= 0
-            if parked.any():
-                stops[parked] = fabric.resume[members[parked]]
-                fabric.parked[members[parked]] = -1
-        if not len(sleepers) and not parked[0] and (stops == stops[0]).all():
-            places = [(int(stops[0]), lanes, False)]
-        else:
-            keys = stops * 2 + parked
-            order = np.argsort(keys, kind="stable")
-            cuts = np.flatnonzero(np.diff(keys[order])) + 1
-            places = [(int(stops[part[0]]), Lanes.from_indices(self.n, np.sort(members[part])), bool(parked[part[0]]))
-                      for part in np.split(order, cuts)]
+        codes, keys = settle.codes_for(self.n, len(idx) + len(sleepers)), np.zeros(settle.MAX_KEYS, dtype=np.int64)
+        coded = settle.settle(idx, sleepers, times, counts, stops, fabric.parked if fabric is not None else _NO_PES,
+                              fabric.resume if fabric is not None else _NO_PES, self.cycle, self.icount, codes, keys)
+        places = settle.places(lanes, idx, sleepers, stops, codes, keys, coded)
         # PEs before an instruction the NumPy engine runs at its turn (routed fabric, global memory, ...)
         # join the scheduler's groups first, and PEs parked at a transfer its sleeping lanes; then, if the
         # interpreter stopped before an instruction it runs (one that would fail or pass a limit), or
@@ -195,6 +215,16 @@ class CompiledMixin:
             for continuation in self._run_numpy(stop, stopped, one_step=True):
                 self._continue(*continuation)
         return []
+
+    def _compiled_release(self) -> None:
+        """The wave is over: hand its interpreter arrays to a later wave (`FabricState.release`, `settle`)."""
+        if self.compiled_fabric is not None:  # (no FIFO refers to its stacks any more: a later wave's)
+            self.compiled_fabric.release()
+            self.compiled_fabric = None
+        if self.compiled_scratch is not None:
+            from . import settle
+            settle.release(self.compiled_scratch)
+            self.compiled_scratch = None
 
     def _sleeping_at_transfers(self) -> bool:
         return any(pc in self.compiled_fabric_pcs for pc in self.asleep)
