@@ -444,9 +444,10 @@ def ping_pong_model(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]
     return totals, counts
 
 
-@pytest.mark.parametrize("depth,k,width", [(1, 5, 6), (2, 7, 5), (5, 4, 7), (16, 9, 3)])
-def test_ping_pong_with_back_pressure_and_mixed_word_types_is_identical_under_every_strategy(depth, k, width):
-    values = np.random.default_rng(depth).integers(-8, 8, (3, width)).astype(np.float32)  # sums stay exact
+def ping_pong_launch(depth: int, k: int, width: int):
+    """(values, launch): `ping_pong` on 3 rows of `width` PEs, FIFOs `depth` words deep, `k` rounds (values
+    small integers: float sums stay exact); launch() -> (totals' bits and counts, LaunchStats)."""
+    values = np.random.default_rng(depth).integers(-8, 8, (3, width)).astype(np.float32)
     spec = ws.WaferSpec(width=8, height=4, fifo_depth=depth)
 
     def launch():
@@ -455,7 +456,12 @@ def test_ping_pong_with_back_pressure_and_mixed_word_types_is_identical_under_ev
         d_counts = dev.device_array(values.shape, np.int32)
         stats = ping_pong[(1, 3), (width, 1)](d_values, d_totals, d_counts, k)
         return np.concatenate([d_totals.copy_to_host().view(np.int32), d_counts.copy_to_host()]), stats
+    return values, launch
 
+
+@pytest.mark.parametrize("depth,k,width", [(1, 5, 6), (2, 7, 5), (5, 4, 7), (16, 9, 3)])
+def test_ping_pong_with_back_pressure_and_mixed_word_types_is_identical_under_every_strategy(depth, k, width):
+    values, launch = ping_pong_launch(depth, k, width)
     out, _ = run_every_strategy(launch)
     totals, counts = ping_pong_model(values, k)
     np.testing.assert_array_equal(out, np.concatenate([totals.view(np.int32), counts]))

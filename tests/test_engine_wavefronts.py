@@ -12,7 +12,7 @@ import pytest
 
 import wafersim as ws
 from test_engine import RELAY
-from test_engine_strategies import assert_same_run, ping_pong, ping_pong_model
+from test_engine_strategies import assert_same_run, ping_pong_launch, ping_pong_model
 from wafersim.kernels import reduce, scan
 from wafersim.sim.compiled import fabric_ops, interpreter, stepper
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
@@ -101,15 +101,7 @@ def test_batched_scans_and_allreduce_match_numpy():
 @pytest.mark.parametrize("depth,k,width", [(1, 5, 6), (2, 7, 5), (16, 9, 3)])
 def test_ping_pong_between_neighbours_in_batches_is_identical(depth, k, width, monkeypatch):
     """Woken PEs at several pcs (sends and receives both ways, back-pressure) in small batches."""
-    values = np.random.default_rng(depth).integers(-8, 8, (3, width)).astype(np.float32)
-    spec = ws.WaferSpec(width=8, height=4, fifo_depth=depth)
-
-    def launch():
-        dev = ws.Device(spec)
-        d_values, d_totals = dev.to_device(values), dev.device_array(values.shape)
-        d_counts = dev.device_array(values.shape, np.int32)
-        stats = ping_pong[(1, 3), (width, 1)](d_values, d_totals, d_counts, k)
-        return np.concatenate([d_totals.copy_to_host().view(np.int32), d_counts.copy_to_host()]), stats
+    values, launch = ping_pong_launch(depth, k, width)
 
     with forced(REFERENCE):
         reference = launch()

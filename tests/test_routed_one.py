@@ -8,6 +8,7 @@ import pytest
 
 import wafersim as ws
 from test_engine_strategies import assert_same_run
+from test_routes import TWO_BUS_SENDERS
 from wafersim.kernels import reduce
 from wafersim.sim import routed_one
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
@@ -113,20 +114,7 @@ def test_a_bus_with_every_sender_in_turn_falls_back_where_receivers_differ(monke
 def test_a_word_that_would_overtake_a_queued_one_raises_the_same_error():
     # PEs 0 and 4 send at once on a row bus (one at a time, each a one-PE send): PE 1 hears PE 0 first,
     # PE 3 hears PE 4 first, an order the simulation cannot keep (`RoutedExchangeMixin._check_arrival_order`)
-    source = """
-    .name both
-        sreg r1, tid.x
-        seqi r2, r1, 0
-        seqi r3, r1, 4
-        or r2, r2, r3
-        bz r2, listen
-        send ramp, 1, r1
-        halt
-    listen:
-        recv r4, ramp, 1
-        recv r4, ramp, 1
-        halt
-    """
+    source = TWO_BUS_SENDERS
     messages = []
     for strategy in (NUMPY_PATH, FAST):
         with forced(strategy), pytest.raises(ws.RouteError, match="before a word from") as error:

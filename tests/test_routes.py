@@ -316,22 +316,26 @@ def test_a_bus_carries_words_of_every_sender_in_turn():
     assert stats.op_counts["recv"] == width * (width - 1)
 
 
+# PEs 0 and 4 of a row send at once on a bus, the others receive twice (tests/test_routed_one.py too).
+TWO_BUS_SENDERS = """
+.name both
+    sreg r1, tid.x
+    seqi r2, r1, 0
+    seqi r3, r1, 4
+    or r2, r2, r3
+    bz r2, listen
+    send ramp, 1, r1
+    halt
+listen:
+    recv r4, ramp, 1
+    recv r4, ramp, 1
+    halt
+"""
+
+
 def test_simultaneous_senders_on_a_bus_that_the_simulation_cannot_order_are_refused():
     # PEs 0 and 4 send at once on a row bus; PE 1 hears PE 0 first, PE 3 hears PE 4 first: no single order
-    source = """
-    .name both
-        sreg r1, tid.x
-        seqi r2, r1, 0
-        seqi r3, r1, 4
-        or r2, r2, r3
-        bz r2, listen
-        send ramp, 1, r1
-        halt
-    listen:
-        recv r4, ramp, 1
-        recv r4, ramp, 1
-        halt
-    """
+    source = TWO_BUS_SENDERS
     with pytest.raises(ws.RouteError, match="before a word from"):
         run_asm(source, (5, 1), routes=[ws.routes.row_bus(1)])
 
