@@ -6,6 +6,7 @@ import ast
 
 import numpy as np
 
+from ..isa.halfprec import as_dtype
 from .halfprec import HalfLowering
 from .ir import VReg
 from .values import ARRAY_DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
@@ -37,7 +38,7 @@ class ArrayLowering(HalfLowering):
                               f"{MAX_LOCAL_DIMENSIONS} positive ints")
         shape = tuple(int(n) for n in shape)
         try:
-            ty = ARRAY_DTYPES[np.dtype(dtype)]
+            ty = ARRAY_DTYPES[as_dtype(dtype)]
         except (TypeError, KeyError, ValueError):
             raise Unsupported("ws.local.array dtype must be np.float32, np.int32, np.float16 or "
                               "ml_dtypes.bfloat16") from None

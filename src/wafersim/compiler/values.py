@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -20,7 +21,24 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32"}
 #: Element types of arrays (local and global): the scalar types, and the 16-bit floats `f16` and `bf16`,
 #: stored one per 32-bit word (isa/halfprec.py), whose elements read as float32 values.
-ARRAY_DTYPES = {**DTYPES, **HALF_NAMES}
+class _ArrayDtypes(Mapping):
+    """`DTYPES` and `HALF_NAMES` as one mapping, without importing `ml_dtypes` (isa/halfprec.py)."""
+
+    def __getitem__(self, dtype: np.dtype) -> str:
+        return DTYPES[dtype] if dtype in DTYPES else HALF_NAMES[dtype]
+
+    def __contains__(self, dtype: object) -> bool:
+        return dtype in DTYPES or dtype in HALF_NAMES
+
+    def __iter__(self) -> Iterator[np.dtype]:
+        yield from DTYPES
+        yield from HALF_NAMES
+
+    def __len__(self) -> int:
+        return len(DTYPES) + len(HALF_NAMES)
+
+
+ARRAY_DTYPES: Mapping[np.dtype, str] = _ArrayDtypes()
 
 
 @dataclasses.dataclass

@@ -11,13 +11,79 @@ The runtime, the compiler and the engine all convert through this module.
 """
 from __future__ import annotations
 
-import ml_dtypes
+import sys
+from collections.abc import Iterator, Mapping
+
 import numpy as np
 
+_FLOAT16 = np.dtype(np.float16)
+
+
+def bfloat16() -> np.dtype:
+    """NumPy's dtype of bfloat16 (`ml_dtypes.bfloat16`). `ml_dtypes` is imported here, on first use, not
+    at `import wafersim`: importing it costs 0.5-1 s, which every program that never touches bfloat16
+    would pay."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _loaded_bfloat16() -> np.dtype | None:
+    """bfloat16's dtype if `ml_dtypes` is already imported, else None: a host array can only be of
+    dtype bfloat16 once its owner imported `ml_dtypes`, so a lookup by dtype never needs to import it."""
+    return bfloat16() if "ml_dtypes" in sys.modules else None
+
+
+class _HalfDtypes(Mapping):
+    """The compiler's 16-bit type name (`f16`, `bf16`) -> NumPy dtype; bfloat16 loaded on first use."""
+
+    def __getitem__(self, name: str) -> np.dtype:
+        if name == "f16":
+            return _FLOAT16
+        if name == "bf16":
+            return bfloat16()
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in ("f16", "bf16")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("f16", "bf16"))
+
+    def __len__(self) -> int:
+        return 2
+
+
+class _HalfNames(Mapping):
+    """NumPy dtype -> the compiler's 16-bit type name: the inverse of `HALF_DTYPES`, keyed by `np.dtype`
+    objects only (as a dict of them would be)."""
+
+    def __getitem__(self, dtype: np.dtype) -> str:
+        if isinstance(dtype, np.dtype):
+            if dtype == _FLOAT16:
+                return "f16"
+            if dtype == _loaded_bfloat16():
+                return "bf16"
+        raise KeyError(dtype)
+
+    def __contains__(self, dtype: object) -> bool:
+        try:
+            self[dtype]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[np.dtype]:
+        return iter((_FLOAT16, bfloat16()))
+
+    def __len__(self) -> int:
+        return 2
+
+
 #: The 16-bit float kinds: the compiler's type name -> NumPy dtype.
-HALF_DTYPES: dict[str, np.dtype] = {"f16": np.dtype(np.float16), "bf16": np.dtype(ml_dtypes.bfloat16)}
+HALF_DTYPES: Mapping[str, np.dtype] = _HalfDtypes()
 #: NumPy dtype -> the compiler's type name.
-HALF_NAMES: dict[np.dtype, str] = {dtype: name for name, dtype in HALF_DTYPES.items()}
+HALF_NAMES: Mapping[np.dtype, str] = _HalfNames()
 #: The opcode flag letter that selects bfloat16 (without it a 16-bit opcode works on float16).
 BFLOAT_FLAG_LETTER = "b"
 
@@ -25,9 +91,17 @@ BFLOAT_FLAG_LETTER = "b"
 def is_half(dtype) -> bool:
     """Whether `dtype` (anything `np.dtype` takes) is float16 or bfloat16."""
     try:
-        return np.dtype(dtype) in HALF_NAMES
+        return as_dtype(dtype) in HALF_NAMES
     except TypeError:
         return False
+
+
+def as_dtype(dtype) -> np.dtype:
+    """`np.dtype(dtype)`, where `dtype` may also be the name "bfloat16" (which NumPy knows only once
+    `ml_dtypes` is imported)."""
+    if isinstance(dtype, str) and "bfloat16" in dtype:
+        bfloat16()
+    return np.dtype(dtype)
 
 
 def kind_of_flags(flags: int, bfloat_flag: int) -> str:

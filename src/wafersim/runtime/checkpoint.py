@@ -195,7 +195,7 @@ def load_device(cls: type["Device"], path: str | Path) -> "Device":
                                       f"{entry['size']} bytes of its allocation", path=str(path))
             allocations.append(Allocation(entry["base"], entry["size"], storage, entry["serial"]))
             if "shape" in entry:
-                layouts[entry["serial"]] = (tuple(entry["shape"]), np.dtype(entry["dtype"]))
+                layouts[entry["serial"]] = (tuple(entry["shape"]), halfprec.as_dtype(entry["dtype"]))
             if "name" in entry:
                 names[entry["serial"]] = entry["name"]
         _check_layout(allocations, device.spec.global_bytes, path)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 
+from collections.abc import Iterator, Mapping
+
 import numpy as np
 
 from ...arch.spec import WaferSpec
@@ -30,9 +32,25 @@ from ..gemm import from_tiles, to_tiles
 from ..hosting import Scratch, fitting_device
 from .layout import MLShapeError, TileTooLargeError, as_matrix
 
+class _Precisions(Mapping):
+    """`precision=` name -> dtype of the 16-bit operands (None: float32). bfloat16's dtype is looked up
+    when asked for, so importing the kernels does not import `ml_dtypes` (isa/halfprec.py)."""
+
+    _KINDS = {"float32": None, "float16": "f16", "bfloat16": "bf16"}
+
+    def __getitem__(self, precision: str) -> np.dtype | None:
+        kind = self._KINDS[precision]
+        return None if kind is None else HALF_DTYPES[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KINDS)
+
+    def __len__(self) -> int:
+        return len(self._KINDS)
+
+
 #: The `precision=` names of the ML host functions and the dtype of their 16-bit operands (None: float32).
-PRECISIONS: dict[str, np.dtype | None] = {"float32": None, "float16": HALF_DTYPES["f16"],
-                                          "bfloat16": HALF_DTYPES["bf16"]}
+PRECISIONS: Mapping[str, np.dtype | None] = _Precisions()
 #: SRAM words per tile element of the mixed SUMMA kernel: A, B, the received A (16-bit and widened), the
 #: received B, the float32 C and its 16-bit rounding.
 _TILE_WORDS = 7
