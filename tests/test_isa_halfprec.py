@@ -25,8 +25,9 @@ def test_the_tables_equal_the_plain_dicts():
     assert dict(PRECISIONS) == {"float32": None, "float16": FLOAT16, "bfloat16": BFLOAT16}
 
 
-@pytest.mark.parametrize("key", [np.float16, "f2", np.dtype(np.float64), np.dtype(np.int16), "f16", None])
-def test_keys_other_than_dtypes_miss_as_in_a_dict(key):
+@pytest.mark.parametrize("key", [np.float16, "f2", np.dtype(np.float64), np.dtype(np.int16), "f16", None,
+                                 np.dtype(np.float32), FLOAT16, BFLOAT16])
+def test_keys_other_than_half_dtypes_miss_as_in_a_dict(key):
     plain = {dtype: name for name, dtype in PLAIN_HALF_DTYPES.items()}
     assert (key in halfprec.HALF_NAMES) == (key in plain)
     assert (key in ARRAY_DTYPES) == (key in PLAIN_ARRAY_DTYPES)
@@ -53,3 +54,10 @@ def test_bfloat16_by_name_in_a_fresh_process_loads_ml_dtypes():
     code = ("import numpy as np; from wafersim.isa import halfprec\n"
             "print(halfprec.is_half('bfloat16'), halfprec.as_dtype('bfloat16') == halfprec.HALF_DTYPES['bf16'])")
     assert _fresh(code) == "True True"
+
+
+def test_float64_is_not_half_before_ml_dtypes_is_imported():
+    # (NumPy compares float64 equal to None: a lookup before bfloat16 is loaded must not take float64 for it)
+    code = ("import numpy as np; from wafersim.isa import halfprec; from wafersim.compiler.values import ARRAY_DTYPES\n"
+            "print(np.dtype(np.float64) in halfprec.HALF_NAMES, np.dtype(np.float64) in ARRAY_DTYPES)")
+    assert _fresh(code) == "False False"

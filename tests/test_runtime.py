@@ -241,6 +241,33 @@ def test_two_streams_keep_separate_clocks(dev):
     assert dev.default_stream.time == 0
 
 
+def test_a_dropped_device_is_freed_at_once_with_its_memory_and_history():
+    # No reference cycle (streams point back weakly): a loop making a device per launch must not keep
+    # each old device's memory alive until Python's occasional full collection.
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        dev = ws.Device(ws.WaferSpec(width=4, height=4))
+        x = dev.to_device(np.arange(16, dtype=np.float32))
+        y = dev.to_device(np.ones(16, dtype=np.float32))
+        dev.stream()
+        dev.launch(saxpy_program(), 1, (4, 4), [x, y, y, 2.0, 16])
+        np.testing.assert_array_equal(y.copy_to_host(), 2 * np.arange(16, dtype=np.float32) + 1)
+        memory, history = weakref.ref(dev.memory), weakref.ref(dev.launches[-1])
+        del dev, x, y
+        assert memory() is None and history() is None
+    finally:
+        gc.enable()
+
+
+def test_a_stream_whose_device_is_gone_is_a_launch_error():
+    stream = ws.Device(ws.WaferSpec(width=4, height=4)).stream()
+    with pytest.raises(ws.LaunchError, match="no longer exists"):
+        stream.device
+
+
 def test_commands_on_one_stream_are_ordered(dev):
     s = dev.stream()
     sizes = [64, 4096, 4, 1 << 15]

@@ -62,7 +62,8 @@ class _HalfNames(Mapping):
         if isinstance(dtype, np.dtype):
             if dtype == _FLOAT16:
                 return "f16"
-            if dtype == _loaded_bfloat16():
+            bf16 = _loaded_bfloat16()
+            if bf16 is not None and dtype == bf16:  # (`dtype == None` is True for float64: NumPy reads None as it)
                 return "bf16"
         raise KeyError(dtype)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -75,12 +76,26 @@ class DevicePointer:
 
 
 class Stream:
-    """An ordered queue of commands with its own simulated clock (seconds)."""
+    """An ordered queue of commands with its own simulated clock (seconds). A stream belongs to its
+    device, which must stay referenced while the stream is used (as a CUDA stream needs its context)."""
 
     def __init__(self, device: "Device", name: str) -> None:
-        self.device, self.name = device, name
+        # A weak reference: the device holds its streams, and a strong one back would make a device a
+        # reference cycle, freed (with its memory and launch statistics) only by Python's occasional
+        # full collection; a loop creating a device per launch then grew its peak memory launch by launch.
+        self._device = weakref.ref(device)
+        self.name = name
         self.time = 0.0
         self.log: list[tuple[str, float, float]] = []  # (what, start s, end s)
+
+    @property
+    def device(self) -> "Device":
+        """The device the stream belongs to."""
+        device = self._device()
+        if device is None:
+            raise LaunchError(f"the device of {self!r} no longer exists: keep a reference to the Device "
+                              "while its streams are in use")
+        return device
 
     def _run(self, what: str, seconds: float) -> float:
         start = self.time
