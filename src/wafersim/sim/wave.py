@@ -22,6 +22,8 @@ from .exchange import ExchangeMixin
 from ..isa.opcodes import RAMP
 from .fabric import Fifo
 from .lanes import Lanes
+from . import vector_batch
+from .vector_batch import BATCH_PASSES, VectorBatch
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
@@ -275,10 +277,29 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
 
     def _run_numpy(self, pc: int, lanes: Lanes, pending_cost: float = 0.0, pending_count: int = 0,
                    one_step: bool = False) -> list[tuple]:
-        """`_run_group` with one NumPy call per instruction; `one_step`: return after one instruction."""
+        """`_run_group` with one NumPy call per instruction; `one_step`: return after one instruction.
+        A large dense group's consecutive vector instructions may run together (`sim.vector_batch`)."""
+        batch = self.vector_batch = self._vector_batch(lanes, one_step)
+        try:
+            return self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, batch)
+        finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
+            if batch is not None:
+                batch.flush()
+                self.vector_batch = None
+
+    def _vector_batch(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
+        if (self.strategy.fused_vectors and not one_step and self.tracer is None and lanes.is_dense
+                and lanes.window is None and lanes.count >= vector_batch.BATCH_LANES):
+            return VectorBatch(lanes, self.sram)
+        return None
+
+    def _run_lanes(self, pc: int, lanes: Lanes, pending_cost: float, pending_count: int, one_step: bool,
+                   batch: VectorBatch | None) -> list[tuple]:
         counts = self.totals.pc_counts
         previous = None  # the instruction this run executed last
         while True:
+            if batch is not None and (pc not in self.ops or self.ops[pc][0].op not in BATCH_PASSES):
+                batch.flush()  # (the next instruction may read or write SRAM the queued ones write)
             if pc not in self.ops:
                 self._flush(lanes, pending_cost, pending_count)
                 if pc == len(self.program.code):  # falling off the end halts, like returning
