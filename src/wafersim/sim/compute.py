@@ -120,7 +120,7 @@ def _vfma_blocked(lanes: Lanes, dst: np.ndarray, a: np.ndarray, other: np.ndarra
     would (as one product array over the region did). `other`: (words, PEs) or one value per PE."""
     d, x, y = lanes.window_view(dst), lanes.window_view(a), lanes.window_view(other)
     words, width = d.shape
-    step = max(64, VFMA_BLOCK_BYTES // max(words * d.itemsize, 1))
+    step = max(1, VFMA_BLOCK_BYTES // max(words * d.itemsize, 1))
     block = np.empty((words, min(step, width)), dtype=a.dtype)
     kept = lanes.keep_outside(d)
     for first in range(0, width, step):

@@ -30,6 +30,8 @@ BATCH_LANES = 1 << 15
 #: smaller blocks cost more in NumPy's per-call and per-row overhead than they save (measured on heat_tiled:
 #: 1 MiB 1.2 s, 4 MiB 0.4 s, 64 MiB 0.6 s for its 30 vector instructions on 754k PEs, one thread).
 BLOCK_BYTES = 4 << 20
+#: The fewest PEs in a block (tests use fewer, to cut small groups into several blocks).
+MIN_BLOCK_PES = 256
 #: Instructions that only read and write registers and cannot fail: queued instructions stay queued.
 REGISTER_ONLY = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne",
                            "addi", "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "hasnb", "sreg",
@@ -86,7 +88,7 @@ class VectorBatch:
             return
         ops, written, lanes = self.ops, self.written, self.lanes
         words = max(hi - lo for lo, hi in written)
-        step = max(256, BLOCK_BYTES // (4 * _union_length(written + self.read)))
+        step = max(MIN_BLOCK_PES, BLOCK_BYTES // (4 * _union_length(written + self.read)))
         self.ops, self.written, self.read = [], [], []
 
         def run(part: Lanes) -> None:
