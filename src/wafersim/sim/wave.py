@@ -63,6 +63,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
     #: (False where every PE's clock must be up to date before each instruction: the debugger's stops).
     fold_owed_issue = True
+    #: Whether a large dense group's consecutive vector instructions may run together (`sim.vector_batch`;
+    #: False where SRAM must be up to date between instructions: the debugger's stops).
+    batches_vectors = True
 
     def __init__(self, launch: "Launch", region: WaveRegion, start: np.ndarray, totals: "_Totals") -> None:
         self.launch, self.region, self.totals = launch, region, totals
@@ -288,8 +291,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 self.vector_batch = None
 
     def _vector_batch(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
-        if (self.strategy.fused_vectors and not one_step and self.tracer is None and lanes.is_dense
-                and lanes.window is None and lanes.count >= vector_batch.BATCH_LANES):
+        """A queue for the vector instructions of a run of `lanes`, where they may be batched."""
+        if (self.strategy.fused_vectors and self.batches_vectors and not one_step and self.tracer is None
+                and lanes.is_dense and lanes.window is None and lanes.count >= vector_batch.BATCH_LANES):
             return VectorBatch(lanes, self.sram)
         return None
 
