@@ -98,3 +98,30 @@ def test_batched_vectors_match_one_call_per_instruction_and_numpy(skip, threads,
 def test_union_length():
     assert vector_batch._union_length([(5, 9), (0, 3), (2, 4), (8, 12), (20, 21)]) == 4 + 7 + 1
     assert vector_batch._union_length([]) == 1
+
+
+@ws.jit(boundscheck=False)
+def fails_after_vectors(x, bad):
+    """Vector instructions queued, then one past the data segment (an error as it issues, the queue not yet
+    run): the failed launch's state must have the queued ones run."""
+    i = ws.grid(1)
+    a = ws.local.array(W, np.float32)
+    b = ws.local.array(W, np.float32)
+    a[0:W] = x[i, 0:W]
+    b[0:W] = a[0:W] + a[0:W]
+    a[0:W] = b[0:W] * 3.0 + a[0:W]
+    b[0:bad] = a[0:bad] + a[0:bad]
+
+
+def test_a_failed_launch_shows_the_queued_vector_instructions_run(monkeypatch):
+    monkeypatch.setattr(vector_batch, "BATCH_LANES", 1)
+    x = np.random.default_rng(7).random((PES, W), dtype=np.float32)
+    states = []
+    for strategy in (Strategy(compiled=False, fused_vectors=False), Strategy(compiled=False)):
+        dev = ws.Device(ws.WaferSpec(width=PES, height=1))
+        with forced(strategy), pytest.raises(ws.MemoryAccessError) as error:
+            fails_after_vectors[(1, 1), (PES, 1)](dev.to_device(x), 1000)
+        states.append(error.value.state.waves[0].sram)
+    np.testing.assert_array_equal(states[1], states[0])
+    a = x + np.float32(3.0) * (x + x)
+    np.testing.assert_array_equal(states[0][:W].view(np.float32).T, a)  # (a is the first local array)

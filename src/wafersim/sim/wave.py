@@ -282,13 +282,16 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                    one_step: bool = False) -> list[tuple]:
         """`_run_group` with one NumPy call per instruction; `one_step`: return after one instruction.
         A large dense group's consecutive vector instructions may run together (`sim.vector_batch`)."""
+        outer = self.vector_batch  # (a run inside another's instruction: the outer one's queue runs first)
+        if outer is not None:
+            outer.flush()
         batch = self.vector_batch = self._vector_batch(lanes, one_step)
         try:
             return self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, batch)
         finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
             if batch is not None:
                 batch.flush()
-                self.vector_batch = None
+            self.vector_batch = outer
 
     def _vector_batch(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
         """A queue for the vector instructions of a run of `lanes`, where they may be batched."""
