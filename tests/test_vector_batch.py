@@ -20,7 +20,7 @@ PES = 40
 
 @ws.jit
 def chain(x, k, out, kout, scale, skip):
-    """The instructions asked of the batch, in a row (vadd, vfma, ld, vsub, vscale, vmul, vdiv, int vadd)."""
+    """The instructions asked of the batch, in a row (vadd, vfma, ld, vsub, ld, vscale, vmul, vdiv, int vadd)."""
     i = ws.grid(1)
     if i < skip:
         return
@@ -33,6 +33,7 @@ def chain(x, k, out, kout, scale, skip):
     a[1:W] = a[0:W - 1] * scale + a[1:W]  # (overlapping: every product from the words before the sums)
     c = a[2]  # a word the vfma writes, queued: the load must see its result
     b[0:W] = b[0:W] - a[0:W]
+    c = c + b[3]  # (the load runs the queue: the vsub alone, one call)
     b[0:W] = b[0:W] * c  # (a scalar per lane, its register written again by the next instructions)
     a[0:W - 2] = a[2:W] * b[0:W - 2]
     b[0:W] = b[0:W] / a[0:W]
@@ -47,6 +48,7 @@ def numpy_chain(x: np.ndarray, k: np.ndarray, scale: np.float32, skip: int):
     a[:, 1:] = a[:, :-1] * scale + a[:, 1:]
     c = a[:, 2:3].copy()
     b[:] = b - a
+    c = c + b[:, 3:4]
     b[:] = b * c
     a[:, :-2] = a[:, 2:] * b[:, :-2]
     b[:] = b / a

@@ -46,13 +46,14 @@ BATCH_PASSES = REGISTER_ONLY | BATCHED_VECTOR_OPS | {"ld"}
 class VectorBatch:
     """Queued vector instructions of one group (`lanes`, dense) over one SRAM (`sram`, int32 words)."""
 
-    __slots__ = ("lanes", "sram", "ops", "written", "read")
+    __slots__ = ("lanes", "sram", "ops", "written", "read", "fmas")
 
     def __init__(self, lanes: Lanes, sram: np.ndarray) -> None:
         self.lanes, self.sram = lanes, sram
         self.ops: list[Callable[[slice, np.ndarray | None], None]] = []
         self.written: list[tuple[int, int]] = []  # SRAM row ranges the queue writes
         self.read: list[tuple[int, int]] = []  # and reads (sizing the blocks)
+        self.fmas = 0  # queued vfmas (they need an array for a block's products)
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -68,6 +69,7 @@ class VectorBatch:
         `sources`: the SRAM rows of `a` and `other`."""
         self.written.append(rows)
         self.read.extend(sources)
+        self.fmas += fma
         row_operand = isinstance(other, np.ndarray) and other.ndim == 2
 
         def run(cols: slice, product: np.ndarray | None) -> None:
@@ -86,15 +88,17 @@ class VectorBatch:
         """Run the queue (see the module docstring) and empty it."""
         if not self.ops:
             return
-        ops, written, lanes = self.ops, self.written, self.lanes
+        ops, written, lanes, fmas = self.ops, self.written, self.lanes, self.fmas
         words = max(hi - lo for lo, hi in written)
         step = max(MIN_BLOCK_PES, BLOCK_BYTES // (4 * _union_length(written + self.read)))
-        self.ops, self.written, self.read = [], [], []
+        if len(ops) == 1 and not fmas:  # (nothing to keep in cache for: one call over the whole part)
+            step = lanes.n
+        self.ops, self.written, self.read, self.fmas = [], [], [], 0
 
         def run(part: Lanes) -> None:
             base = 0 if part.window is None else part.window.start
             kept = [part.keep_outside(part.window_view(self.sram[lo:hi])) for lo, hi in written]
-            product = np.empty((words, min(step, part.n)), dtype=np.float32)
+            product = np.empty((words, min(step, part.n)), dtype=np.float32) if fmas else None
             for first in range(0, part.n, step):
                 cols = slice(base + first, base + min(first + step, part.n))
                 for op in ops:
