@@ -32,7 +32,8 @@ BATCH_LANES = 1 << 15
 BLOCK_BYTES = 4 << 20
 #: The fewest PEs in a block (tests use fewer, to cut small groups into several blocks).
 MIN_BLOCK_PES = 256
-#: Instructions that only read and write registers and cannot fail: queued instructions stay queued.
+#: Instructions that touch no SRAM: queued instructions stay queued across them (should one fail, the queue
+#: still runs before the error leaves the group's run, `WaveSim._run_numpy`).
 REGISTER_ONLY = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne",
                            "addi", "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "hasnb", "sreg",
                            "arg", "nop", "fadd", "fsub", "fmul", "fmin", "fmax", "flt", "fle", "feq", "fne"})
