@@ -30,7 +30,8 @@ STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), Strategy(lockstep=False),
               Strategy(compiled_fabric=False), Strategy(event_wakeup=False), Strategy(stream_rows=False),
               Strategy(compiled_routed=False), Strategy(compiled_loops=False), Strategy(compiled_wavefronts=False),
-              Strategy(routed_one=False), FAST]
+              Strategy(routed_one=False), Strategy(blocked_vfma=False), Strategy(lean_bulk_stores=False),
+              Strategy(fused_vectors=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -285,9 +286,17 @@ def test_vector_transfers_a_row_at_a_time_are_identical(spec, threads, monkeypat
     "fractional" spec), and give the word-by-word path's results, cycles and statistics; also in parts on
     threads (the threshold lowered so that this block is cut). Parts never allocate a FIFO row: two threads
     allocating one row at once lose one part's words (it happened at wafer scale, where the value ring
-    deepened during a transfer and dropped rows allocated before the threads)."""
-    from wafersim.sim import exchange, fabric, parallel, stream_rows
+    deepened during a transfer and dropped rows allocated before the threads). The update's vector
+    instructions run batched (`vector_batch`, in blocks of 16 PEs) where the strategy says so."""
+    from wafersim.sim import exchange, fabric, parallel, stream_rows, vector_batch
     from wafersim.sim.compiled import stepper
+
+    monkeypatch.setattr(vector_batch, "BATCH_LANES", 64)
+    monkeypatch.setattr(vector_batch, "MIN_BLOCK_PES", 16)
+    monkeypatch.setattr(vector_batch, "BLOCK_BYTES", 1)
+    batched = []
+    flush = vector_batch.VectorBatch.flush
+    monkeypatch.setattr(vector_batch.VectorBatch, "flush", lambda self: (batched.append(len(self)), flush(self))[-1])
 
     monkeypatch.setattr(parallel, "PARALLEL_LANES", 64)
     monkeypatch.setattr(parallel, "_threads", [threads])
@@ -322,6 +331,7 @@ def test_vector_transfers_a_row_at_a_time_are_identical(spec, threads, monkeypat
     out, _ = run_every_strategy(lambda: heat_tiled.heat_tiled(u, 0.1, 3, tile, device=device()))
     np.testing.assert_array_equal(out, heat.heat(u, 0.1, 3)[0])
     assert any(rows) == (spec != "fractional")
+    assert max(batched) == 5  # (three vadds and two vfmas: see kernels.heat_tiled)
 
 
 def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passes(monkeypatch):

@@ -8,7 +8,8 @@ import pytest
 
 import wafersim as ws
 from test_engine_strategies import assert_same_run
-from wafersim.sim import offwafer
+from wafersim.sim import offwafer, parallel
+from wafersim.sim.strategy import Strategy, forced
 
 N = 5  # words per transfer
 
@@ -37,9 +38,12 @@ def _run(width: int, order: np.ndarray, fail: int, before: np.ndarray):
 
 @pytest.mark.parametrize("width", [N, 2 * N + 3])  # rows back to back, and rows with gaps between transfers
 @pytest.mark.parametrize("order", ["in order", "reversed"])  # reversed: not affine, the general path
-@pytest.mark.parametrize("block", [4096, 3])  # 3: a load's transposing copy in blocks of PEs, one cut short
-def test_bulk_copies_match_numpy_and_the_general_path(width, order, block, monkeypatch):
+@pytest.mark.parametrize("block", [4096, 3])  # 3: transposing copies in blocks of PEs, one cut short
+@pytest.mark.parametrize("threads", [1, 2])  # (with lean_bulk_stores, blocks on the engine's threads)
+def test_bulk_copies_match_numpy_and_the_general_path(width, order, block, threads, monkeypatch):
     monkeypatch.setattr(offwafer, "TRANSPOSE_BLOCK", block)
+    monkeypatch.setattr(parallel, "PARALLEL_LANES", 2)
+    monkeypatch.setattr(parallel, "_threads", [threads])
     rows = 8
     permutation = np.arange(rows, dtype=np.int32)
     if order == "reversed":
@@ -54,13 +58,22 @@ def test_bulk_copies_match_numpy_and_the_general_path(width, order, block, monke
     expected[0, 0] = 1.0
     np.testing.assert_array_equal(fast, expected)
     assert any(taken) == (order == "in order")
+    with forced(Strategy(lean_bulk_stores=False)):  # one transposing copy of all PEs, a copy as undo record
+        assert_same_run((fast, fast_stats), _run(width, permutation, 0, before)[1:])
     monkeypatch.setattr(offwafer.OffWaferMixin, "_affine_bulk", lambda self, *a: False)
     assert_same_run((fast, fast_stats), _run(width, permutation, 0, before)[1:])
 
 
 @pytest.mark.parametrize("width", [N, 2 * N + 3])
-def test_a_failed_launch_undoes_its_bulk_stores(width):
-    before = np.full((8, width), -1.0, np.float32)
+@pytest.mark.parametrize("value", [-1.0, 0.0])  # 0: the undo record of all-zero words is a lazy zero array
+@pytest.mark.parametrize("lean", [True, False])
+def test_a_failed_launch_undoes_its_bulk_stores(width, value, lean):
+    before = np.full((8, width), value, np.float32)
+    with forced(Strategy(lean_bulk_stores=lean)):
+        _fail(before, width)
+
+
+def _fail(before: np.ndarray, width: int) -> None:
     dev = ws.Device(ws.WaferSpec(width=8, height=1))
     d_dst = dev.to_device(before)
     src = dev.to_device(np.ones((8, width), np.float32))

@@ -20,6 +20,7 @@ from . import parallel
 from .lanes import Lanes
 from .descriptors import DESCRIPTOR_OPS, DescriptorMixin
 from .sparse import SPARSE_OPS, SparseMixin
+from .vector_batch import BATCHED_VECTOR_OPS, VectorBatch
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
 _CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print"}
@@ -108,8 +109,33 @@ _SHIFT_IMMEDIATE = {"shli": _shift_left, "shri": _shift_right_logical, "srai": _
 _SIMPLE = frozenset({"mov", "neg", "abs", "sel", "li", "fma", "itof", "ftoi", "hasnb", "sreg", "arg", "ld", "chk"})
 
 
+#: Bytes of a blocked vfma's product block (`_vfma_blocked`): it stays in cache until it is added in.
+VFMA_BLOCK_BYTES = 2 << 20
+
+
+def _vfma_blocked(lanes: Lanes, dst: np.ndarray, a: np.ndarray, other: np.ndarray) -> None:
+    """dst = dst + a * other (each rounded) over a dense group's window, in blocks of PEs: the products of a
+    block go into a small array and are added in at once. Each PE's words are computed from its own words
+    only, and a block's products before any of its sums, so overlapping operands give what separate ones
+    would (as one product array over the region did). `other`: (words, PEs) or one value per PE."""
+    d, x, y = lanes.window_view(dst), lanes.window_view(a), lanes.window_view(other)
+    words, width = d.shape
+    step = max(1, VFMA_BLOCK_BYTES // max(words * d.itemsize, 1))
+    block = np.empty((words, min(step, width)), dtype=a.dtype)
+    kept = lanes.keep_outside(d)
+    for first in range(0, width, step):
+        cols = slice(first, min(first + step, width))
+        product = block[:, :cols.stop - first]
+        np.multiply(x[:, cols], y[..., cols], out=product)
+        np.add(d[:, cols], product, out=d[:, cols])
+    lanes.restore_outside(d, kept)
+
+
 class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
     """Compute executors of a wave simulation (`WaveSim`): registers, SRAM and vector state live there."""
+
+    #: The vector instructions of the running group being queued (`sim.vector_batch`), or None.
+    vector_batch: VectorBatch | None = None
 
     # ------------------------------------------------------------------ program preparation
     def _compile(self) -> dict[int, tuple[Instr, int, float, Callable | None]]:
@@ -237,6 +263,9 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         if ins.d == 0:
             return
         common = L.all_equal(addr)
+        batch = self.vector_batch
+        if batch is not None and (common is None or batch.writes(int(common))):
+            batch.flush()  # (a queued vector instruction writes the word)
         if common is not None:
             L.put(self.regs[ins.d], L.get(self.sram[int(common)]))
         else:
@@ -311,6 +340,8 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
             element_cycles = self.launch.costs[function]
         elif op == "vfill":
             L.put(dst, L.get(scalar))
+        elif self._queued(L, ins, S, d, n, a, b, scalar, scalar_b, is_float):
+            pass  # (runs with the instructions queued next to it: `sim.vector_batch`)
         elif L.is_dense and (op != "vdiv" or is_float):
             self._vector_dense(L, op, dst, S[a:a + n], scalar if scalar_b or op == "vscale" else S[b:b + n])
         elif op == "vscale":
@@ -329,16 +360,41 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         if is_float:
             self.totals.flops += FLOPS_PER_VECTOR_ELEMENT.get(op, 0) * n * L.count
 
+    def _queued(self, L: Lanes, ins: Instr, S: np.ndarray, d: int, n: int, a: int, b: int, scalar: np.ndarray | None,
+                scalar_b: bool, is_float: bool) -> bool:
+        """Queue a vector instruction of the group whose vector instructions are being batched
+        (`sim.vector_batch`), True; else run what is queued (the instruction may read it), False."""
+        batch = self.vector_batch
+        if batch is None:
+            return False
+        op = ins.op
+        if L is not batch.lanes or op not in BATCHED_VECTOR_OPS or (op == "vdiv" and not is_float):
+            batch.flush()
+            return False
+        if scalar_b or op == "vscale":  # read now: a later instruction may write the register
+            row = L.get(scalar)
+            common = L.all_equal(row)
+            other = row.copy() if common is None else common
+        else:
+            other = S[b:b + n]
+        ufunc = np.multiply if op == "vscale" else _VECTOR_BINARY.get(op)
+        sources = [(a, a + n)] + ([] if scalar_b or op == "vscale" else [(b, b + n)])
+        batch.add(ufunc, S[d:d + n], (d, d + n), S[a:a + n], other, fma=op == "vfma", sources=sources)
+        return True
+
     def _vector_dense(self, L: Lanes, op: str, dst: np.ndarray, a: np.ndarray, other: np.ndarray) -> None:
         """A vector op of a full or complement group written straight into `dst` (unmasked over the window,
         the few excluded PEs restored: `Lanes.apply`), with no temporary the size of the operands: at wafer
         scale each would be hundreds of MiB of freshly mapped memory. NumPy's ufuncs give overlapping
         operands the results of separate ones, so this equals computing first and storing after."""
-        product = self._vector_scratch(a.shape, a.dtype) if op == "vfma" else None
+        blocked = op == "vfma" and self.strategy.blocked_vfma
+        product = self._vector_scratch(a.shape, a.dtype) if op == "vfma" and not blocked else None
         ufunc = np.multiply if op == "vscale" else _VECTOR_BINARY.get(op)
 
         def run(part: Lanes) -> None:
-            if product is not None:  # dst + a * other, each rounded: the product into the scratch array
+            if blocked:
+                _vfma_blocked(part, dst, a, other)
+            elif product is not None:  # dst + a * other, each rounded: the product into the scratch array
                 np.multiply(part.window_view(a), part.window_view(other), out=part.window_view(product))
                 part.apply(np.add, dst, dst, product)
             else:

@@ -120,6 +120,7 @@ class DebugWaveSim(WaveSim):
     controller: Controller
     compiled_compute = False  # every group runs through `_compile`'s executors, which stop at lines
     fold_owed_issue = False  # a stop shows every PE's clock up to date
+    batches_vectors = False  # and SRAM as every instruction before the stop left it
 
     def __init__(self, launch, region, start, totals) -> None:
         self.starts = line_starts(launch.program)

@@ -200,18 +200,22 @@ class GlobalMemory:
             out[sel] = self._allocs[int(base)].words()[(addresses[sel] - base) >> 2]
         return out
 
-    def rows_view(self, base: int, first: int, rows: int, stride: int, words: int, store: bool) -> np.ndarray | None:
+    def rows_view(self, base: int, first: int, rows: int, stride: int, words: int, store: bool,
+                  lean: bool = False) -> np.ndarray | None:
         """The (rows, words) int32 view of `words` words at byte addresses first + r * stride (r < rows), all
         in the allocation at `base` (already located and checked), for strided bulk copies. For a `store`
         inside `undo_on_error`, the words it will overwrite are kept first (one contiguous block only: None
-        for gaps between rows, then `scatter_words` keeps them)."""
+        for gaps between rows, then `scatter_words` keeps them); `lean`: words that are all zero (a fresh
+        output array) are kept as a zero array, which maps no memory unless an error puts it back."""
         flat = self._allocs[base].words()
         start = (first - base) >> 2
         if store and self._journal is not None:
             if stride != 4 * words:
                 return None
             block = slice(start, start + rows * words)
-            self._journal.append((base, block, flat[block].copy()))
+            old = flat[block]
+            kept = np.zeros(len(old), dtype=old.dtype) if lean and not old.any() else old.copy()
+            self._journal.append((base, block, kept))
         return np.lib.stride_tricks.as_strided(flat[start:], shape=(rows, words), strides=(stride, flat.itemsize),
                                                writeable=True)
 

@@ -8,12 +8,14 @@ to load waits (`_next_group`) while another PE could still store at an earlier c
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
 from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME
+from . import parallel
 from .lanes import Lanes
 from .memory_order import LOG_COMMIT_WORDS
 
@@ -24,6 +26,22 @@ TRANSPOSE_BLOCK = 4096
 def _increasing(values: np.ndarray) -> bool:
     """Whether `values` (1-D) strictly increase."""
     return values.ndim == 1 and bool((values[1:] > values[:-1]).all())
+
+
+def _in_blocks(copy: Callable[[slice], None], count: int, threaded: bool) -> None:
+    """copy(pes) for consecutive blocks of `TRANSPOSE_BLOCK` PEs of `count`; `threaded`: a large range in one
+    run of blocks per thread of the engine (disjoint PEs: the same words in any order)."""
+    def run(lo: int, hi: int) -> None:
+        for first in range(lo, hi, TRANSPOSE_BLOCK):
+            copy(slice(first, min(first + TRANSPOSE_BLOCK, hi)))
+
+    threads = parallel.thread_count() if threaded and count >= parallel.PARALLEL_LANES else 1
+    if threads < 2:
+        run(0, count)
+        return
+    blocks = -(-count // TRANSPOSE_BLOCK)
+    cuts = [min(count, TRANSPOSE_BLOCK * (blocks * k // threads)) for k in range(threads + 1)]
+    parallel.run(run, [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])])
 
 
 def _lanes_min(lanes: Lanes, values: np.ndarray) -> float:
@@ -145,15 +163,23 @@ class OffWaferMixin:
         if not ((words == n).all() and (sram_base == sram_base[0]).all()
                 and np.array_equal(addr, addr[0] + stride * np.arange(count))):
             return False
-        rows = self.launch.memory.rows_view(bases, int(addr[0]), count, stride, n, store=op == "gstv")
+        lean = self.strategy.lean_bulk_stores
+        rows = self.launch.memory.rows_view(bases, int(addr[0]), count, stride, n, store=op == "gstv", lean=lean)
         if rows is None:
             return False
         sram = self.sram[int(sram_base[0]):int(sram_base[0]) + n, first_pe:first_pe + count]
+        def load(pes: slice) -> None:
+            sram[:, pes] = rows[pes].T
+
+        def store(pes: slice) -> None:
+            rows[pes] = sram[:, pes].T
+
         if op == "gldv":
             # In blocks of PEs: one transposing copy of a whole wafer's rows walks memory across cache lines
             # and runs ~3x slower (measured: 0.30 against 0.09 s for 78 words on each of 754k PEs).
-            for first in range(0, count, TRANSPOSE_BLOCK):
-                sram[:, first:first + TRANSPOSE_BLOCK] = rows[first:first + TRANSPOSE_BLOCK].T
+            _in_blocks(load, count, threaded=lean)
+        elif lean:  # (the same blocks the other way: 0.07 against 0.14 s for 64 words on 754k PEs)
+            _in_blocks(store, count, threaded=True)
         else:
             rows[...] = sram.T
         return True

@@ -65,6 +65,18 @@ class Strategy:
     #: a scalar routed send from one PE (a block's broadcast) runs as compiled passes over its receivers and
     #: links (`sim.routed_one`; else NumPy gathers and scatters over their expanded index arrays).
     routed_one: bool = True
+    #: a dense group's vfma computes its products in cache-sized blocks of PEs, each added in as it is made
+    #: (`sim.compute`; else into one scratch array over the region, at wafer scale a few hundred MiB of
+    #: fresh memory per launch, written and read back once more).
+    blocked_vfma: bool = True
+    #: a strided bulk store (`gstv`, `sim.offwafer`) transposes in blocks of PEs, on the engine's threads, and
+    #: its undo record (`GlobalMemory.undo_on_error`) of words that are all zero is a zero array that maps
+    #: no memory until read (else one transposing copy of the whole range, and a copy of the old words).
+    lean_bulk_stores: bool = True
+    #: consecutive vector instructions of a large dense group (only register instructions and loads of
+    #: words they do not write between them) run together, block of PEs by block (`sim.vector_batch`;
+    #: else one NumPy call over the whole group per instruction).
+    fused_vectors: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -72,7 +84,8 @@ FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
-                     compiled_loops=False, compiled_wavefronts=False, routed_one=False)
+                     compiled_loops=False, compiled_wavefronts=False, routed_one=False,
+                     blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False)
 _active = [FAST]
 
 

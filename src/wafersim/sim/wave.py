@@ -22,6 +22,8 @@ from .exchange import ExchangeMixin
 from ..isa.opcodes import RAMP
 from .fabric import Fifo
 from .lanes import Lanes
+from . import vector_batch
+from .vector_batch import BATCH_PASSES, VectorBatch
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
@@ -61,6 +63,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
     #: (False where every PE's clock must be up to date before each instruction: the debugger's stops).
     fold_owed_issue = True
+    #: Whether a large dense group's consecutive vector instructions may run together (`sim.vector_batch`;
+    #: False where SRAM must be up to date between instructions: the debugger's stops).
+    batches_vectors = True
 
     def __init__(self, launch: "Launch", region: WaveRegion, start: np.ndarray, totals: "_Totals") -> None:
         self.launch, self.region, self.totals = launch, region, totals
@@ -275,10 +280,33 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
 
     def _run_numpy(self, pc: int, lanes: Lanes, pending_cost: float = 0.0, pending_count: int = 0,
                    one_step: bool = False) -> list[tuple]:
-        """`_run_group` with one NumPy call per instruction; `one_step`: return after one instruction."""
+        """`_run_group` with one NumPy call per instruction; `one_step`: return after one instruction.
+        A large dense group's consecutive vector instructions may run together (`sim.vector_batch`)."""
+        outer = self.vector_batch  # (a run inside another's instruction: the outer one's queue runs first)
+        if outer is not None:
+            outer.flush()
+        batch = self.vector_batch = self._vector_batch(lanes, one_step)
+        try:
+            return self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, batch)
+        finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
+            if batch is not None:
+                batch.flush()
+            self.vector_batch = outer
+
+    def _vector_batch(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
+        """A queue for the vector instructions of a run of `lanes`, where they may be batched."""
+        if (self.strategy.fused_vectors and self.batches_vectors and not one_step and self.tracer is None
+                and lanes.is_dense and lanes.window is None and lanes.count >= vector_batch.BATCH_LANES):
+            return VectorBatch(lanes, self.sram)
+        return None
+
+    def _run_lanes(self, pc: int, lanes: Lanes, pending_cost: float, pending_count: int, one_step: bool,
+                   batch: VectorBatch | None) -> list[tuple]:
         counts = self.totals.pc_counts
         previous = None  # the instruction this run executed last
         while True:
+            if batch is not None and (pc not in self.ops or self.ops[pc][0].op not in BATCH_PASSES):
+                batch.flush()  # (the next instruction may read or write SRAM the queued ones write)
             if pc not in self.ops:
                 self._flush(lanes, pending_cost, pending_count)
                 if pc == len(self.program.code):  # falling off the end halts, like returning
