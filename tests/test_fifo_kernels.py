@@ -76,16 +76,24 @@ def test_receive_slot_runs_take_words_like_the_numpy_receive(time_dtype, value_d
 
 
 @pytest.mark.parametrize("time_dtype", [np.float32, np.float64])
-def test_routed_slot_free_and_delivery_match_numpy(time_dtype):
+@pytest.mark.parametrize("words_at", ["scattered", "one", "two"])  # the receivers' first word numbers
+@pytest.mark.parametrize("value_depth", [DEPTH, DEPTH + 3])
+def test_routed_slot_free_and_delivery_match_numpy(time_dtype, words_at, value_depth):
     senders, words = 5, DEPTH
     per_sender = rng.integers(0, 7, senders)  # receivers of each sender (some none)
+    per_sender[0] = 3
     lane = np.repeat(np.arange(senders), per_sender).astype(np.int64)
     dest = rng.choice(PES, len(lane), replace=False).astype(np.int64)
     latency = rng.integers(2, 9, len(lane)).astype(np.float64)
-    first_word = rng.integers(0, 40, len(lane)).astype(np.int64)
+    # Scattered: the loop per receiver and word; one or two numbers (a multicast in step; the last step's
+    # senders behind): the passes with the slot rows hoisted, from a number whose run wraps the ring.
+    first_word = {"scattered": rng.integers(0, 40, len(lane)),
+                  "one": np.full(len(lane), 2 * DEPTH + 3),
+                  "two": np.where(rng.random(len(lane)) < 0.5, 2 * DEPTH + 3, DEPTH - 1)}[words_at].astype(np.int64)
     time_block = rng.integers(0, 80, (DEPTH, PES)).astype(time_dtype)
-    value_block = np.zeros((DEPTH, PES), np.int32)
+    value_block = np.zeros((value_depth, PES), np.int32)
     slots = (first_word[:, None] + np.arange(words)) % DEPTH
+    value_slots = (first_word[:, None] + np.arange(words)) % value_depth
     expected_free = np.full((senders, words), -np.inf)
     np.maximum.at(expected_free, lane, time_block[slots, dest[:, None]] - latency[:, None])
     np.testing.assert_array_equal(fk.routed_slot_free(time_block, dest, lane, latency, first_word, senders, words),
@@ -95,8 +103,20 @@ def test_routed_slot_free_and_delivery_match_numpy(time_dtype):
     departures = rng.integers(0, 90, (senders, words)).astype(np.float64) + 0.25
     valid = np.arange(words) < counts[lane][:, None]
     expected_times, expected_values = time_block.copy(), value_block.copy()
-    expected_values[slots[valid], np.repeat(dest, counts[lane])] = values[lane][valid]
+    expected_values[value_slots[valid], np.repeat(dest, counts[lane])] = values[lane][valid]
     expected_times[slots[valid], np.repeat(dest, counts[lane])] = (departures[lane] + latency[:, None])[valid]
     fk.routed_deliver(time_block, value_block, dest, lane, latency, first_word, values, departures, counts)
     np.testing.assert_array_equal(time_block, expected_times)
     np.testing.assert_array_equal(value_block, expected_values)
+
+
+@pytest.mark.parametrize("pes", [[3], [0, 1, 2, 3], [2, 3, 4, 9, 10, 20], [5, 7, 9]])
+def test_lane_runs_split_pes_into_runs_of_consecutive_ones(pes):
+    pes = np.array(pes, dtype=np.int64)
+    runs = fk.lane_runs(pes)
+    assert runs[0] == 0 and runs[-1] == len(pes)
+    for r in range(len(runs) - 1):
+        run = pes[runs[r]:runs[r + 1]]
+        np.testing.assert_array_equal(run, run[0] + np.arange(len(run)))
+        if r:
+            assert pes[runs[r]] != pes[runs[r] - 1] + 1

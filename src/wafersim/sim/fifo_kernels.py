@@ -15,6 +15,26 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def lane_runs(pes: np.ndarray) -> np.ndarray:
+    """Where the runs of consecutive PEs start in `pes` (lane numbers), then len(pes): runs[r] .. runs[r + 1]
+    are lanes whose PEs are pes[runs[r]] + 0, 1, ..."""
+    lanes = len(pes)
+    count = 1
+    for k in range(1, lanes):
+        if pes[k] != pes[k - 1] + 1:
+            count += 1
+    runs = np.empty(count + 1, dtype=np.int64)
+    runs[0] = 0
+    r = 0
+    for k in range(1, lanes):
+        if pes[k] != pes[k - 1] + 1:
+            r += 1
+            runs[r] = k
+    runs[count] = lanes
+    return runs
+
+
+@njit(cache=True, nogil=True)
 def gather_slot_runs(block: np.ndarray, slots: np.ndarray, pes: np.ndarray) -> np.ndarray:
     """out[i, j] = block[slots[i, j], pes[i]]."""
     lanes, words = slots.shape
@@ -88,6 +108,30 @@ def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.
     return taken
 
 
+#: At most this many distinct first word numbers among a routed step's receivers take a pass each with the
+#: slot rows hoisted (`_word_groups`); more take the loop that finds each receiver's slot per word.
+_WORD_GROUPS = 4
+
+
+@njit(cache=True, nogil=True)
+def _word_groups(first_word: np.ndarray) -> np.ndarray:
+    """The distinct word numbers of `first_word` in order of first appearance, or an empty array when
+    there are more than `_WORD_GROUPS` (the receivers of one send are at one or two: those of the last step
+    and those that sent in it)."""
+    groups = np.empty(_WORD_GROUPS, dtype=np.int64)
+    count = 0
+    for e in range(len(first_word)):
+        known = False
+        for g in range(count):
+            known = known or groups[g] == first_word[e]
+        if not known:
+            if count == _WORD_GROUPS:
+                return groups[:0]
+            groups[count] = first_word[e]
+            count += 1
+    return groups[:count]
+
+
 @njit(cache=True, nogil=True)
 def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
                      first_word: np.ndarray, lanes: int, words: int) -> np.ndarray:
@@ -95,17 +139,31 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
     takes at dest[e]) - latency[e], -inf for none: when each word of a routed send may leave so that it
     reaches every receiver after the word `depth` ahead of it was popped there (`routed`)."""
     depth = time_block.shape[0]
-    out = np.full((lanes, words), -np.inf)
+    # Word-major (a row of it stays in cache while the receivers go by), transposed at the end.
+    by_word = np.full((words, lanes), -np.inf)
+    groups = _word_groups(first_word)
+    if len(groups) == 1:
+        # The usual case: one slot row per word, receivers innermost, the maxima in the same order as below.
+        slot = groups[0] % depth
+        for j in range(words):
+            times, best = time_block[slot], by_word[j]
+            for e in range(len(dest)):
+                free = times[dest[e]] - latency[e]
+                if free > best[lane[e]]:
+                    best[lane[e]] = free
+            slot = slot + 1 if slot + 1 < depth else 0
+        return by_word.T.copy()
     first_slot = first_word % depth
     for j in range(words):  # (words <= depth: a slot index wraps at most once)
-        for e in range(len(dest)):
+        best = by_word[j]
+        for e in range(len(dest)):  # (receivers in order: the maxima then compare in NumPy's order)
             slot = first_slot[e] + j
             if slot >= depth:
                 slot -= depth
             free = time_block[slot, dest[e]] - latency[e]
-            if free > out[lane[e], j]:
-                out[lane[e], j] = free
-    return out
+            if free > best[lane[e]]:
+                best[lane[e]] = free
+    return by_word.T.copy()
 
 
 @njit(cache=True, nogil=True)
@@ -115,8 +173,29 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
     """Write the first counts[lane[e]] words of each receiver e's sender into its FIFO (receivers distinct):
     values, and the arrival times departure + latency[e] (`routed`)."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
+    # The senders' words word-major: a column of `values` per word would be a cache line per sender.
+    value_by_word, departure_by_word = values.T.copy(), departures.T.copy()
+    groups = _word_groups(first_word)
+    if len(groups):
+        # The usual case: a pass per distinct first word number (receivers distinct: the passes write
+        # distinct entries, in any order), one slot row per word, receivers innermost.
+        for g in range(len(groups)):
+            word = groups[g]
+            slot, value_slot = word % depth, word % value_depth
+            for j in range(values.shape[1]):
+                times, held = time_block[slot], value_block[value_slot]
+                sent, departed = value_by_word[j], departure_by_word[j]
+                for e in range(len(dest)):
+                    row = lane[e]
+                    if first_word[e] == word and j < counts[row]:
+                        held[dest[e]] = sent[row]
+                        times[dest[e]] = departed[row] + latency[e]
+                slot = slot + 1 if slot + 1 < depth else 0
+                value_slot = value_slot + 1 if value_slot + 1 < value_depth else 0
+        return
     first_slot, first_value_slot = first_word % depth, first_word % value_depth
     for j in range(values.shape[1]):  # (counts <= the queues the rings hold: an index wraps at most once)
+        sent, departed = value_by_word[j], departure_by_word[j]
         for e in range(len(dest)):
             row = lane[e]
             if j < counts[row]:
@@ -126,8 +205,8 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
                     slot -= depth
                 if value_slot >= value_depth:
                     value_slot -= value_depth
-                value_block[value_slot, pe] = values[row, j]
-                time_block[slot, pe] = departures[row, j] + latency[e]
+                value_block[value_slot, pe] = sent[row]
+                time_block[slot, pe] = departed[row] + latency[e]
 
 
 @njit(cache=True, nogil=True)
