@@ -30,7 +30,7 @@ STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(bulk_streams=False, event_wakeup=True), Strategy(compiled=False), Strategy(lockstep=False),
               Strategy(compiled_fabric=False), Strategy(event_wakeup=False), Strategy(stream_rows=False),
               Strategy(compiled_routed=False), Strategy(compiled_loops=False), Strategy(compiled_wavefronts=False),
-              Strategy(routed_one=False), FAST]
+              Strategy(routed_one=False), Strategy(routed_steps=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 

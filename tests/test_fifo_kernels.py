@@ -120,3 +120,94 @@ def test_lane_runs_split_pes_into_runs_of_consecutive_ones(pes):
         np.testing.assert_array_equal(run, run[0] + np.arange(len(run)))
         if r:
             assert pes[runs[r]] != pes[runs[r] - 1] + 1
+
+
+def routed_setup(senders: int = 6):
+    """Senders' receivers (distinct, lanes in order, a sender with none) and their FIFO counters."""
+    per_sender = rng.integers(0, 7, senders)
+    per_sender[1] = 0
+    lane = np.repeat(np.arange(senders), per_sender).astype(np.int64)
+    dest = rng.choice(PES, len(lane), replace=False).astype(np.int64)
+    popped = rng.integers(0, 30, PES).astype(np.int32)
+    pushed = (popped + rng.integers(0, DEPTH + 1, PES)).astype(np.int32)
+    return lane, dest, pushed, popped
+
+
+def test_routed_room_is_the_least_room_over_each_lanes_receivers():
+    lane, dest, pushed, popped = routed_setup()
+    expected = np.full(6, np.iinfo(np.int64).max)
+    np.minimum.at(expected, lane, DEPTH - (pushed[dest] - popped[dest]).astype(np.int64))
+    np.testing.assert_array_equal(fk.routed_room(pushed, popped, dest, lane, DEPTH, 6), expected)
+
+
+@pytest.mark.parametrize("early", [False, True])
+@pytest.mark.parametrize("time_dtype", [np.float32, np.float64])
+def test_routed_arrivals_keep_the_books_or_change_nothing(early, time_dtype):
+    lane, dest, pushed, popped = routed_setup()
+    sources = np.array([3, 7, 11, 19, 23, 29], dtype=np.int64)
+    later = (rng.integers(50, 90, (6, DEPTH)) + 0.5).astype(time_dtype)
+    counts = rng.integers(1, DEPTH + 1, 6).astype(np.int64)
+    latency = rng.integers(1, 9, len(lane)).astype(np.float64)
+    previous = np.where(rng.random(PES) < 0.5, -np.inf, rng.integers(0, 40, PES)).astype(np.float64)
+    by = rng.integers(0, PES, PES).astype(np.int64)
+    if early:  # a word already queued at the third receiver arrives after this send's first word
+        previous[dest[2]] = later[lane[2], 0] + latency[2] + 1
+    before = [previous.copy(), by.copy(), pushed.copy()]
+    found = fk.routed_arrivals(previous, by, pushed, dest, lane, sources, later, counts, latency)
+    if early:
+        assert found == 2
+        for got, kept in zip((previous, by, pushed), before):
+            np.testing.assert_array_equal(got, kept)
+        return
+    assert found == -1
+    expected_previous, expected_by, expected_pushed = before
+    assert not (later[lane, 0] + latency < expected_previous[dest]).any()
+    expected_previous[dest] = later[lane, counts[lane] - 1] + latency
+    expected_by[dest] = sources[lane]
+    expected_pushed[dest] += counts[lane].astype(np.int32)
+    np.testing.assert_array_equal(previous, expected_previous)
+    np.testing.assert_array_equal(by, expected_by)
+    np.testing.assert_array_equal(pushed, expected_pushed)
+
+
+def numpy_share_links(link_busy, link, lane, link_offset, first, last, word_time, lanes):
+    """`RoutedExchangeMixin._share_links`' NumPy arithmetic (the reference the compiled pass must equal)."""
+    begin = first[lane] + link_offset
+    end = last[lane] + link_offset + word_time
+    busy_from, busy_until = link_busy[0, link], link_busy[1, link]
+    overlap = (begin < busy_until) & (end > busy_from)
+    delay = np.zeros(lanes)
+    if overlap.any():
+        np.maximum.at(delay, lane, np.where(overlap, busy_until - begin, 0.0))
+        begin, end = begin + delay[lane], end + delay[lane]
+    later = begin >= busy_until
+    gap = later & (begin > busy_until)
+    link_busy[0, link] = np.where(gap, begin, busy_from)
+    link_busy[1, link] = np.where(later, end, busy_until)
+    return delay
+
+
+@pytest.mark.parametrize("busy", ["free", "contended", "shared link"])
+@pytest.mark.parametrize("word_time", [1.0, 4 / 3])
+def test_share_links_delays_and_reserves_like_numpy(busy, word_time):
+    lanes, links = 5, 4 * PES
+    per_lane = rng.integers(1, 8, lanes)
+    lane = np.repeat(np.arange(lanes), per_lane).astype(np.int64)
+    link = rng.choice(links, len(lane), replace=False).astype(np.int64)
+    if busy == "shared link":  # two lanes' paths over one link: the later entry's reservation stays
+        link[-1] = link[0]
+    link_offset = rng.integers(0, 6, len(lane)).astype(np.float64)
+    first = rng.integers(0, 30, lanes).astype(np.float64)
+    last = first + rng.integers(0, 12, lanes)
+    link_busy = np.full((2, links), -np.inf)
+    if busy != "free":  # reservations that overlap some words, end right at others' start, or lie before
+        link_busy[0] = rng.integers(0, 30, links)
+        link_busy[1] = link_busy[0] + rng.integers(0, 15, links)
+        link_busy[1, link[1]] = first[lane[1]] + link_offset[1]
+    expected_busy = link_busy.copy()
+    expected = numpy_share_links(expected_busy, link, lane, link_offset, first, last, word_time, lanes)
+    delay = fk.share_links(link_busy, link, lane, link_offset, first, last, word_time, lanes)
+    np.testing.assert_array_equal(delay, expected)
+    np.testing.assert_array_equal(link_busy, expected_busy)
+    if busy == "contended":
+        assert delay.any()

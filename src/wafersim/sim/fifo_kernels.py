@@ -210,6 +210,70 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
 
 
 @njit(cache=True, nogil=True)
+def routed_room(pushed: np.ndarray, popped: np.ndarray, dest: np.ndarray, lane: np.ndarray, depth: int,
+                lanes: int) -> np.ndarray:
+    """Per lane, the least room (depth - queued words) over its receivers dest[e] (lane[e]: its lane), the
+    int64 maximum for a lane without receivers (`routed._routed_stream_step`)."""
+    room = np.full(lanes, np.iinfo(np.int64).max, dtype=np.int64)
+    for e in range(len(dest)):
+        free = np.int64(depth) - (np.int64(pushed[dest[e]]) - np.int64(popped[dest[e]]))
+        if free < room[lane[e]]:
+            room[lane[e]] = free
+    return room
+
+
+@njit(cache=True, nogil=True)
+def routed_arrivals(previous: np.ndarray, by: np.ndarray, pushed: np.ndarray, dest: np.ndarray, lane: np.ndarray,
+                    sources: np.ndarray, later: np.ndarray, counts: np.ndarray, latency: np.ndarray) -> int:
+    """The bookkeeping of a routed step's receivers (distinct), in two passes: the first receiver whose
+    first word (departure later[lane, 0] + latency) would arrive before the word already queued there
+    (previous[dest]), returned with nothing changed (`_check_arrival_order` then reports it); else -1,
+    having set previous[dest] to the arrival of its last word (later[lane, counts[lane] - 1] + latency),
+    by[dest] to its sender (sources[lane]) and added its sender's words to pushed[dest]."""
+    for e in range(len(dest)):
+        if later[lane[e], 0] + latency[e] < previous[dest[e]]:
+            return e
+    for e in range(len(dest)):
+        row = lane[e]
+        previous[dest[e]] = later[row, counts[row] - 1] + latency[e]
+        by[dest[e]] = sources[row]
+        pushed[dest[e]] += counts[row]
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def share_links(link_busy: np.ndarray, link: np.ndarray, lane: np.ndarray, link_offset: np.ndarray,
+                first: np.ndarray, last: np.ndarray, word_time: float, lanes: int) -> np.ndarray:
+    """`RoutedExchangeMixin._share_links` over the links of some senders' paths (link[e] of lane lane[e],
+    reached link_offset[e] after its words leave, first[lane] .. last[lane]): each lane's delay (the most
+    any of its links' reservations holds it back, 0 for none), then the links reserved, as NumPy does it:
+    every reservation read before any is written, a link listed twice keeping its last entry's."""
+    links = len(link)
+    busy_from, busy_until = np.empty(links), np.empty(links)
+    begin, end = np.empty(links), np.empty(links)
+    delay = np.zeros(lanes)
+    overlap = False
+    for e in range(links):
+        busy_from[e], busy_until[e] = link_busy[0, link[e]], link_busy[1, link[e]]
+        begin[e] = first[lane[e]] + link_offset[e]
+        end[e] = last[lane[e]] + link_offset[e] + word_time
+        if begin[e] < busy_until[e] and end[e] > busy_from[e]:
+            overlap = True
+            wait = busy_until[e] - begin[e]  # (> 0: every delay is a positive number or zero)
+            if wait > delay[lane[e]]:
+                delay[lane[e]] = wait
+    for e in range(links):
+        if overlap:  # (as NumPy: the times move only when some link held its words back)
+            begin[e] += delay[lane[e]]
+            end[e] += delay[lane[e]]
+        later = begin[e] >= busy_until[e]  # after the reservation (right after it, when it waited)
+        gap = later and begin[e] > busy_until[e]  # a new span; one right after the old extends it
+        link_busy[0, link[e]] = begin[e] if gap else busy_from[e]
+        link_busy[1, link[e]] = end[e] if later else busy_until[e]
+    return delay
+
+
+@njit(cache=True, nogil=True)
 def add_link_words(link_words: np.ndarray, link_start: np.ndarray, link_dir: np.ndarray, link_pe: np.ndarray,
                    per_source: np.ndarray) -> None:
     """link_words[link_dir[e], link_pe[e]] += per_source[i] for every link e of source i's path

@@ -65,6 +65,10 @@ class Strategy:
     #: a scalar routed send from one PE (a block's broadcast) runs as compiled passes over its receivers and
     #: links (`sim.routed_one`; else NumPy gathers and scatters over their expanded index arrays).
     routed_one: bool = True
+    #: a routed vector send's step keeps the books of its receivers and links (their room, the arrival
+    #: order, the words pushed, the links' reservations) in compiled passes (`sim.fifo_kernels`:
+    #: `routed_room`, `routed_arrivals`, `share_links`; else NumPy over the expanded receivers and links).
+    routed_steps: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -72,7 +76,8 @@ FAST = Strategy()
 REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, compiled_descriptors=False,
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
-                     compiled_loops=False, compiled_wavefronts=False, routed_one=False)
+                     compiled_loops=False, compiled_wavefronts=False, routed_one=False,
+                     routed_steps=False)
 _active = [FAST]
 
 
