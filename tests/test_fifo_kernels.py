@@ -78,12 +78,16 @@ def test_receive_slot_runs_take_words_like_the_numpy_receive(time_dtype, value_d
 @pytest.mark.parametrize("time_dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("words_at", ["scattered", "one", "two"])  # the receivers' first word numbers
 @pytest.mark.parametrize("value_depth", [DEPTH, DEPTH + 3])
-def test_routed_slot_free_and_delivery_match_numpy(time_dtype, words_at, value_depth):
+@pytest.mark.parametrize("receivers", ["scattered", "runs"])
+def test_routed_slot_free_and_delivery_match_numpy(time_dtype, words_at, value_depth, receivers):
     senders, words = 5, DEPTH
     per_sender = rng.integers(0, 7, senders)  # receivers of each sender (some none)
     per_sender[0] = 3
     lane = np.repeat(np.arange(senders), per_sender).astype(np.int64)
     dest = rng.choice(PES, len(lane), replace=False).astype(np.int64)
+    if receivers == "runs":  # a bus's receivers: a run of PEs per sender, up (stride 1) or down (-1)
+        dest = np.concatenate([s * 8 + (np.arange(k) if s % 2 else 7 - np.arange(k))
+                               for s, k in enumerate(per_sender)]).astype(np.int64)
     latency = rng.integers(2, 9, len(lane)).astype(np.float64)
     # Scattered: the loop per receiver and word; one or two numbers (a multicast in step; the last step's
     # senders behind): the passes with the slot rows hoisted, from a number whose run wraps the ring.
@@ -120,6 +124,14 @@ def test_lane_runs_split_pes_into_runs_of_consecutive_ones(pes):
         np.testing.assert_array_equal(run, run[0] + np.arange(len(run)))
         if r:
             assert pes[runs[r]] != pes[runs[r] - 1] + 1
+
+
+def test_receiver_segments_cover_the_receivers_in_order():
+    dest = np.array([1, 2, 3, 9, 7, 5, 20, 21, 30, 31], dtype=np.int64)
+    lane = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1], dtype=np.int64)
+    first_word = np.array([4, 4, 4, 4, 4, 4, 4, 4, 5, 5], dtype=np.int64)
+    segments = fk.receiver_segments(dest, lane, first_word)
+    np.testing.assert_array_equal(segments, [[0, 3, 1, 1], [3, 6, 9, -2], [6, 8, 20, 1], [8, 10, 30, 1]])
 
 
 def routed_setup(senders: int = 6):

@@ -108,28 +108,24 @@ def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.
     return taken
 
 
-#: At most this many distinct first word numbers among a routed step's receivers take a pass each with the
-#: slot rows hoisted (`_word_groups`); more take the loop that finds each receiver's slot per word.
-_WORD_GROUPS = 4
-
-
 @njit(cache=True, nogil=True)
-def _word_groups(first_word: np.ndarray) -> np.ndarray:
-    """The distinct word numbers of `first_word` in order of first appearance, or an empty array when
-    there are more than `_WORD_GROUPS` (the receivers of one send are at one or two: those of the last step
-    and those that sent in it)."""
-    groups = np.empty(_WORD_GROUPS, dtype=np.int64)
+def receiver_segments(dest: np.ndarray, lane: np.ndarray, first_word: np.ndarray) -> np.ndarray:
+    """The receivers of a routed step cut into segments of one lane and one first word number whose PEs
+    step by a constant stride (a bus's row or column, in either direction): rows (first entry, end, first PE,
+    stride), in receiver order. A multicast's thousands of receivers make a few segments per sender."""
+    out = np.empty((len(dest), 4), dtype=np.int64)
     count = 0
-    for e in range(len(first_word)):
-        known = False
-        for g in range(count):
-            known = known or groups[g] == first_word[e]
-        if not known:
-            if count == _WORD_GROUPS:
-                return groups[:0]
-            groups[count] = first_word[e]
-            count += 1
-    return groups[:count]
+    e = 0
+    while e < len(dest):
+        end = e + 1
+        stride = dest[end] - dest[e] if end < len(dest) else 1
+        while (end < len(dest) and lane[end] == lane[e] and first_word[end] == first_word[e]
+               and dest[end] - dest[end - 1] == stride):
+            end += 1
+        out[count, 0], out[count, 1], out[count, 2], out[count, 3] = e, end, dest[e], stride
+        count += 1
+        e = end
+    return out[:count]
 
 
 @njit(cache=True, nogil=True)
@@ -139,31 +135,29 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
     takes at dest[e]) - latency[e], -inf for none: when each word of a routed send may leave so that it
     reaches every receiver after the word `depth` ahead of it was popped there (`routed`)."""
     depth = time_block.shape[0]
-    # Word-major (a row of it stays in cache while the receivers go by), transposed at the end.
-    by_word = np.full((words, lanes), -np.inf)
-    groups = _word_groups(first_word)
-    if len(groups) == 1:
-        # The usual case: one slot row per word, receivers innermost, the maxima in the same order as below.
-        slot = groups[0] % depth
-        for j in range(words):
-            times, best = time_block[slot], by_word[j]
-            for e in range(len(dest)):
-                free = times[dest[e]] - latency[e]
-                if free > best[lane[e]]:
-                    best[lane[e]] = free
-            slot = slot + 1 if slot + 1 < depth else 0
-        return by_word.T.copy()
-    first_slot = first_word % depth
+    out = np.full((lanes, words), -np.inf)
+    segments = receiver_segments(dest, lane, first_word)
+    first_slot = np.empty(len(segments), dtype=np.int64)
+    for g in range(len(segments)):
+        first_slot[g] = first_word[segments[g, 0]] % depth
+    # Word by word, a segment (`receiver_segments`) at a time: one slot row, no index per receiver; the
+    # maxima still compare the receivers of a lane in their order.
     for j in range(words):  # (words <= depth: a slot index wraps at most once)
-        best = by_word[j]
-        for e in range(len(dest)):  # (receivers in order: the maxima then compare in NumPy's order)
-            slot = first_slot[e] + j
+        for g in range(len(segments)):
+            first, end, pe, stride = segments[g, 0], segments[g, 1], segments[g, 2], segments[g, 3]
+            slot = first_slot[g] + j
             if slot >= depth:
                 slot -= depth
-            free = time_block[slot, dest[e]] - latency[e]
-            if free > best[lane[e]]:
-                best[lane[e]] = free
-    return by_word.T.copy()
+            times = time_block[slot]
+            row = lane[first]
+            best = out[row, j]
+            for e in range(first, end):
+                free = times[pe] - latency[e]
+                if free > best:
+                    best = free
+                pe += stride
+            out[row, j] = best
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -173,40 +167,27 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
     """Write the first counts[lane[e]] words of each receiver e's sender into its FIFO (receivers distinct):
     values, and the arrival times departure + latency[e] (`routed`)."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
-    # The senders' words word-major: a column of `values` per word would be a cache line per sender.
-    value_by_word, departure_by_word = values.T.copy(), departures.T.copy()
-    groups = _word_groups(first_word)
-    if len(groups):
-        # The usual case: a pass per distinct first word number (receivers distinct: the passes write
-        # distinct entries, in any order), one slot row per word, receivers innermost.
-        for g in range(len(groups)):
-            word = groups[g]
-            slot, value_slot = word % depth, word % value_depth
-            for j in range(values.shape[1]):
-                times, held = time_block[slot], value_block[value_slot]
-                sent, departed = value_by_word[j], departure_by_word[j]
-                for e in range(len(dest)):
-                    row = lane[e]
-                    if first_word[e] == word and j < counts[row]:
-                        held[dest[e]] = sent[row]
-                        times[dest[e]] = departed[row] + latency[e]
-                slot = slot + 1 if slot + 1 < depth else 0
-                value_slot = value_slot + 1 if value_slot + 1 < value_depth else 0
-        return
-    first_slot, first_value_slot = first_word % depth, first_word % value_depth
+    segments = receiver_segments(dest, lane, first_word)
+    first_slot, first_value_slot = np.empty(len(segments), dtype=np.int64), np.empty(len(segments), dtype=np.int64)
+    for g in range(len(segments)):
+        first_slot[g], first_value_slot[g] = first_word[segments[g, 0]] % depth, first_word[segments[g, 0]] % value_depth
     for j in range(values.shape[1]):  # (counts <= the queues the rings hold: an index wraps at most once)
-        sent, departed = value_by_word[j], departure_by_word[j]
-        for e in range(len(dest)):
-            row = lane[e]
-            if j < counts[row]:
-                pe = dest[e]
-                slot, value_slot = first_slot[e] + j, first_value_slot[e] + j
-                if slot >= depth:
-                    slot -= depth
-                if value_slot >= value_depth:
-                    value_slot -= value_depth
-                value_block[value_slot, pe] = sent[row]
-                time_block[slot, pe] = departed[row] + latency[e]
+        for g in range(len(segments)):  # (a segment at a time, as in `routed_slot_free`)
+            first, end, pe, stride = segments[g, 0], segments[g, 1], segments[g, 2], segments[g, 3]
+            row = lane[first]
+            if j >= counts[row]:
+                continue
+            slot, value_slot = first_slot[g] + j, first_value_slot[g] + j
+            if slot >= depth:
+                slot -= depth
+            if value_slot >= value_depth:
+                value_slot -= value_depth
+            times, held = time_block[slot], value_block[value_slot]
+            sent, departed = values[row, j], departures[row, j]
+            for e in range(first, end):
+                held[pe] = sent
+                times[pe] = departed + latency[e]
+                pe += stride
 
 
 @njit(cache=True, nogil=True)
