@@ -68,6 +68,14 @@ class _Expansion:
         return self.table.latency[self.entry]
 
     @functools.cached_property
+    def by_dest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(order, dest, lane, latency): the entries with each lane's receivers in PE order. A trace lists
+        them by distance (a bus's both ways alternately); in PE order they are a few runs of a constant
+        stride, which `fifo_kernels.receiver_segments` turns into loops without per-receiver indices."""
+        order = np.lexsort((self.dest, self.lane))
+        return order, self.dest[order], self.lane[order], self.latency[order]
+
+    @functools.cached_property
     def shared(self) -> bool:
         """Whether two senders reach a common receiver (receivers are PEs of the wave: a count each)."""
         return len(self.dest) > 1 and int(np.bincount(self.dest).max()) > 1
@@ -247,7 +255,14 @@ class RoutedExchangeMixin:
         # Single-block FIFO fields (`fabric.SlotRows`): one compiled pass per direction, else NumPy.
         compiled = fifo.time.block is not None and fifo.value.block is not None
         if compiled:
-            free = compiled_movers().routed_slot_free(fifo.time.block, dest, lane, path_latency, first_word, len(pes), words)
+            # The receivers in PE order (`_Expansion.by_dest`) with `routed_steps`: the same writes, and each
+            # lane's maxima over the same values (in another order, equal but for the sign of a zero, which the
+            # `np.maximum` from +0.0 below erases; times are never NaN).
+            order, by_dest, by_lane, by_latency = (expansion.by_dest if self.strategy.routed_steps else
+                                                   (None, dest, lane, path_latency))
+            by_word = first_word if order is None else first_word[order]
+            free = compiled_movers().routed_slot_free(fifo.time.block, by_dest, by_lane, by_latency, by_word,
+                                                      len(pes), words)
         else:
             slots = (first_word[:, None] + columns) % fifo.depth
             free = _per_lane(np.maximum, fifo.time.gather_run(slots, dest) - path_latency[:, None], lane, len(pes),
@@ -267,7 +282,7 @@ class RoutedExchangeMixin:
             fifo.pushed[dest] += count_d.astype(fifo.pushed.dtype)
         # (the arrivals kept and the words counted into `pushed`; `first_word` holds the numbers before)
         if compiled:
-            compiled_movers().routed_deliver(fifo.time.block, fifo.value.block, dest, lane, path_latency, first_word,
+            compiled_movers().routed_deliver(fifo.time.block, fifo.value.block, by_dest, by_lane, by_latency, by_word,
                                            values, later, count)
         else:
             numbers = first_word[:, None] + columns
