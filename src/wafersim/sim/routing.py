@@ -107,12 +107,15 @@ class RouteTables:
     CACHED_SOURCE_SETS = 64  # traced source sets kept per channel (a kernel's groups of senders)
 
     def __init__(self, region: WaveRegion, ramp_latency: float,
-                 block_routes: dict[int, tuple[np.ndarray, bool]]) -> None:
+                 block_routes: dict[int, tuple[np.ndarray, bool]], whole_buses: bool = False) -> None:
         self.region = region
         self.ramp_latency = float(ramp_latency)
+        #: a merging channel's sender sets are cut from one trace of all its sources (`_cut_from_whole`)
+        self.whole_buses = whole_buses
         self.masks: dict[int, np.ndarray] = {}
         self.merge: set[int] = set()
         self._traced: dict[int, dict[bytes | None, Deliveries]] = {}  # None: every source (no merges)
+        self._whole: dict[int, Deliveries | bool] = {}  # per merging channel (`_cut_from_whole`); False: unusable
         for channel, (block_masks, merge) in block_routes.items():
             self.masks[channel] = self._tile(block_masks)
             if merge:
@@ -148,6 +151,7 @@ class RouteTables:
                 changed = True
         if changed:
             self._traced.pop(channel, None)
+            self._whole.pop(channel, None)
         return changed
 
     def deliveries(self, channel: int, pes: np.ndarray | None = None) -> Deliveries:
@@ -166,8 +170,42 @@ class RouteTables:
         if key not in cache:
             if len(cache) >= self.CACHED_SOURCE_SETS:
                 cache.pop(next(iter(cache)))
-            cache[key] = self._trace(channel, masks, pes)
+            cut = self._cut_from_whole(channel, masks, pes) if self.whole_buses else None
+            cache[key] = cut if cut is not None else self._trace(channel, masks, pes)
         return cache[key]
+
+    def _cut_from_whole(self, channel: int, masks: np.ndarray, pes: np.ndarray) -> Deliveries | None:
+        """The trace of `pes` on a merging channel cut from one trace of every source with a route from its
+        ramp (a GEMM's bus has 2 x P sender sets: one trace instead of 2 x P, each as long as the bus), or
+        None where the cut might differ from tracing `pes` alone.
+
+        On a merging channel each source is followed on its own, so a source's receivers, links, latencies
+        and their order do not depend on the other sources traced with it. Only the checks can: the cut is
+        used where the whole trace found nothing wrong and no source crossed more than the links that the
+        check for multiplying paths allows it (then no set of them fails that check either), and every PE of
+        `pes` is one of its sources."""
+        whole = self._whole.get(channel)
+        if whole is None:
+            whole = self._trace(channel, masks, np.flatnonzero(masks[RAMP] != 0))
+            links = np.diff(whole.link_start)
+            bx, by = self.region.placement.block
+            if whole.messages or (len(links) and int(links.max()) > N_PORTS * bx * by):
+                whole = False
+            self._whole[channel] = whole
+        if whole is False:
+            return None
+        pes = np.asarray(pes, dtype=np.int64)
+        if len(pes) > 1 and not (pes[1:] > pes[:-1]).all():
+            pes = np.unique(pes)
+        rows = whole.rows(pes)
+        if (rows < 0).any():
+            return None
+        entry, starts = _rows_entries(whole.start, rows)
+        link, link_starts = _rows_entries(whole.link_start, rows)
+        return Deliveries(sources=pes, start=starts, dest=whole.dest[entry], latency=whole.latency[entry],
+                          link_start=link_starts, link_pe=whole.link_pe[link], link_dir=whole.link_dir[link],
+                          link_offset=whole.link_offset[link], broken=np.full(len(pes), -1, dtype=np.int64),
+                          messages=[])
 
     def _trace(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:
         """`trace`, or its result from an earlier launch with the same routes, placement and figures."""
@@ -331,6 +369,15 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                       link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
                       link_offset=link_offset[link_order].astype(np.float64),
                       broken=broken, messages=messages)
+
+
+def _rows_entries(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of `rows` of compressed rows with pointers `start`, row after row, and the pointers of
+    those rows alone."""
+    counts = start[rows + 1] - start[rows]
+    starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    entry = np.arange(int(starts[-1]), dtype=np.int64) - np.repeat(starts[:-1] - start[rows], counts)
+    return entry, starts
 
 
 def _join(parts: list[tuple[np.ndarray, ...]], width: int = 3) -> tuple[np.ndarray, ...]:

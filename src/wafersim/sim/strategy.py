@@ -67,7 +67,9 @@ class Strategy:
     routed_one: bool = True
     #: a routed vector send's step keeps the books of its receivers and links (their room, the arrival
     #: order, the words pushed, the links' reservations) in compiled passes (`sim.fifo_kernels`:
-    #: `routed_room`, `routed_arrivals`, `share_links`; else NumPy over the expanded receivers and links).
+    #: `routed_room`, `routed_arrivals`, `share_links`; else NumPy over the expanded receivers and links),
+    #: each lane's receivers in PE order, and a merging channel's (a bus's) sender sets cut from one trace of
+    #: all its sources (`sim.routing`; else traced set by set).
     routed_steps: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
