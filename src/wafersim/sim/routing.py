@@ -34,6 +34,8 @@ TRACE_CACHE: "OrderedDict[tuple, Deliveries]" = OrderedDict()
 #: sets, keeps them all) and bytes (a wafer-wide trace is tens of MB).
 TRACE_CACHE_SIZE = 512
 TRACE_CACHE_BYTES = 128 << 20
+#: Receivers and links of a merging channel's whole trace at most (`RouteTables._trace_whole`; some 40 MB).
+WHOLE_TRACE_ENTRIES = 1 << 21
 
 N_PORTS = len(PORTS)
 ALL_OUTPUTS = (1 << N_PORTS) - 1
@@ -170,29 +172,50 @@ class RouteTables:
         if key not in cache:
             if len(cache) >= self.CACHED_SOURCE_SETS:
                 cache.pop(next(iter(cache)))
-            cut = self._cut_from_whole(channel, masks, pes) if self.whole_buses else None
-            cache[key] = cut if cut is not None else self._trace(channel, masks, pes)
+            cut = self._cut_from_whole(channel, pes) if self.whole_buses else None
+            if cut is None:
+                cut = self._trace(channel, masks, pes)
+                if self.whole_buses and channel not in self._whole:  # (the first set sizes the whole trace)
+                    self._whole[channel] = self._trace_whole(channel, masks, cut)
+            cache[key] = cut
         return cache[key]
 
-    def _cut_from_whole(self, channel: int, masks: np.ndarray, pes: np.ndarray) -> Deliveries | None:
-        """The trace of `pes` on a merging channel cut from one trace of every source with a route from its
-        ramp (a GEMM's bus has 2 x P sender sets: one trace instead of 2 x P, each as long as the bus), or
-        None where the cut might differ from tracing `pes` alone.
+    def _trace_whole(self, channel: int, masks: np.ndarray, sample: Deliveries) -> Deliveries | bool:
+        """One trace of every source of a merging channel with a route from its ramp (`_cut_from_whole`), in
+        parts of sources, or False where it would be too large (its receivers and links, judged from the
+        sources of `sample`, a set traced on its own: a bus along a line of P PEs has P - 1 of each, one
+        over a whole block thousands) or where a cut from it might differ from a set's own trace: a part
+        found something wrong, or a source crossed more links than the check for multiplying paths allows
+        one source (then no set of such sources fails that check either)."""
+        sizes = np.diff(sample.start) + np.diff(sample.link_start)
+        per_source = int(sizes.max(initial=0))
+        sources = np.flatnonzero(masks[RAMP] != 0)
+        if sample.messages or not per_source or len(sources) * per_source > WHOLE_TRACE_ENTRIES:
+            return False
+        chunk = max(1, WHOLE_TRACE_ENTRIES // (4 * per_source))  # (a part's size stays bounded if others are larger)
+        parts, total = [], 0
+        for first in range(0, len(sources), chunk):
+            part = self._trace(channel, masks, sources[first:first + chunk])
+            total += len(part.dest) + len(part.link_pe)
+            if part.messages or total > 2 * WHOLE_TRACE_ENTRIES:
+                return False
+            parts.append(part)
+        whole = parts[0] if len(parts) == 1 else _concatenate(parts)
+        bx, by = self.region.placement.block
+        if int(np.diff(whole.link_start).max(initial=0)) > N_PORTS * bx * by:
+            return False
+        return whole
+
+    def _cut_from_whole(self, channel: int, pes: np.ndarray) -> Deliveries | None:
+        """The trace of `pes` on a merging channel cut from the channel's whole trace (`_trace_whole`: a
+        GEMM's bus has 2 x P sender sets, each as long as the bus: two traces instead of 2 x P), or None
+        where there is none or `pes` are not all its sources.
 
         On a merging channel each source is followed on its own, so a source's receivers, links, latencies
-        and their order do not depend on the other sources traced with it. Only the checks can: the cut is
-        used where the whole trace found nothing wrong and no source crossed more than the links that the
-        check for multiplying paths allows it (then no set of them fails that check either), and every PE of
-        `pes` is one of its sources."""
+        and their order do not depend on the other sources traced with it; only the checks could, and
+        `_trace_whole` keeps no trace where they might."""
         whole = self._whole.get(channel)
-        if whole is None:
-            whole = self._trace(channel, masks, np.flatnonzero(masks[RAMP] != 0))
-            links = np.diff(whole.link_start)
-            bx, by = self.region.placement.block
-            if whole.messages or (len(links) and int(links.max()) > N_PORTS * bx * by):
-                whole = False
-            self._whole[channel] = whole
-        if whole is False:
+        if whole is None or whole is False:
             return None
         pes = np.asarray(pes, dtype=np.int64)
         if len(pes) > 1 and not (pes[1:] > pes[:-1]).all():
@@ -369,6 +392,21 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                       link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
                       link_offset=link_offset[link_order].astype(np.float64),
                       broken=broken, messages=messages)
+
+
+def _concatenate(parts: list[Deliveries]) -> Deliveries:
+    """The traces of consecutive parts of sorted sources (none broken) as one."""
+    def rows(name: str) -> np.ndarray:
+        offsets = np.cumsum([0] + [int(getattr(part, name)[-1]) for part in parts[:-1]])
+        return np.concatenate([getattr(part, name)[:-1] + offset for part, offset in zip(parts, offsets)]
+                              + [np.array([offsets[-1] + int(getattr(parts[-1], name)[-1])])]).astype(np.int64)
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(part, name) for part in parts])
+
+    return Deliveries(sources=joined("sources"), start=rows("start"), dest=joined("dest"), latency=joined("latency"),
+                      link_start=rows("link_start"), link_pe=joined("link_pe"), link_dir=joined("link_dir"),
+                      link_offset=joined("link_offset"), broken=joined("broken"), messages=[])
 
 
 def _rows_entries(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
