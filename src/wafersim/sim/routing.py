@@ -107,6 +107,7 @@ class RouteTables:
     (bit p: port p; ACCEPT: the input has a rule; 0: none), and whether sources may share links (merge)."""
 
     CACHED_SOURCE_SETS = 64  # traced source sets kept per channel (a kernel's groups of senders)
+    CUTS_KEPT = 1024  # sender sets cut from a whole trace kept with it (`_cut_from_whole`)
 
     def __init__(self, region: WaveRegion, ramp_latency: float,
                  block_routes: dict[int, tuple[np.ndarray, bool]], whole_buses: bool = False) -> None:
@@ -217,18 +218,14 @@ class RouteTables:
         whole = self._whole.get(channel)
         if whole is None or whole is False:
             return None
-        pes = np.asarray(pes, dtype=np.int64)
-        if len(pes) > 1 and not (pes[1:] > pes[:-1]).all():
-            pes = np.unique(pes)
-        rows = whole.rows(pes)
-        if (rows < 0).any():
-            return None
-        entry, starts = _rows_entries(whole.start, rows)
-        link, link_starts = _rows_entries(whole.link_start, rows)
-        return Deliveries(sources=pes, start=starts, dest=whole.dest[entry], latency=whole.latency[entry],
-                          link_start=link_starts, link_pe=whole.link_pe[link], link_dir=whole.link_dir[link],
-                          link_offset=whole.link_offset[link], broken=np.full(len(pes), -1, dtype=np.int64),
-                          messages=[])
+        # Kept with the whole trace (which `TRACE_CACHE` keeps across launches, as it kept each set's trace).
+        cuts = whole.__dict__.setdefault("_cuts", {})
+        key = np.asarray(pes, dtype=np.int64).tobytes()
+        if key not in cuts:
+            if len(cuts) >= self.CUTS_KEPT:
+                cuts.clear()
+            cuts[key] = _cut(whole, pes)
+        return cuts[key]
 
     def _trace(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:
         """`trace`, or its result from an earlier launch with the same routes, placement and figures."""
@@ -392,6 +389,22 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                       link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
                       link_offset=link_offset[link_order].astype(np.float64),
                       broken=broken, messages=messages)
+
+
+def _cut(whole: Deliveries, pes: np.ndarray) -> Deliveries | None:
+    """The rows of `pes` (sorted and distinct first) of an unbroken trace, or None if one is not its source."""
+    pes = np.asarray(pes, dtype=np.int64)
+    if len(pes) > 1 and not (pes[1:] > pes[:-1]).all():
+        pes = np.unique(pes)
+    rows = whole.rows(pes)
+    if (rows < 0).any():
+        return None
+    entry, starts = _rows_entries(whole.start, rows)
+    link, link_starts = _rows_entries(whole.link_start, rows)
+    return Deliveries(sources=pes, start=starts, dest=whole.dest[entry], latency=whole.latency[entry],
+                      link_start=link_starts, link_pe=whole.link_pe[link], link_dir=whole.link_dir[link],
+                      link_offset=whole.link_offset[link], broken=np.full(len(pes), -1, dtype=np.int64),
+                      messages=[])
 
 
 def _concatenate(parts: list[Deliveries]) -> Deliveries:
