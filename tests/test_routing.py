@@ -110,7 +110,8 @@ def test_a_set_with_a_pe_outside_the_whole_trace_is_traced_on_its_own(bus_tables
 def test_gemm_traces_each_bus_once_with_whole_buses(monkeypatch):
     traced = []
     original = routing.trace
-    monkeypatch.setattr(routing, "trace", lambda *args, **kwargs: traced.append(len(args[4])) or original(*args, **kwargs))
+    monkeypatch.setattr(routing, "trace",
+                        lambda *args, **kwargs: traced.append(len(args[4])) or original(*args, **kwargs))
     routing.TRACE_CACHE.clear()
     p = 5
     a, b = (rng.random((p * 4, p * 4), dtype=np.float32) for _ in range(2))

@@ -170,7 +170,8 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
     segments = receiver_segments(dest, lane, first_word)
     first_slot, first_value_slot = np.empty(len(segments), dtype=np.int64), np.empty(len(segments), dtype=np.int64)
     for g in range(len(segments)):
-        first_slot[g], first_value_slot[g] = first_word[segments[g, 0]] % depth, first_word[segments[g, 0]] % value_depth
+        word = first_word[segments[g, 0]]
+        first_slot[g], first_value_slot[g] = word % depth, word % value_depth
     for j in range(values.shape[1]):  # (counts <= the queues the rings hold: an index wraps at most once)
         for g in range(len(segments)):  # (a segment at a time, as in `routed_slot_free`)
             first, end, pe, stride = segments[g, 0], segments[g, 1], segments[g, 2], segments[g, 3]

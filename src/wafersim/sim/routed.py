@@ -232,8 +232,8 @@ class RoutedExchangeMixin:
             room = compiled_movers().routed_room(fifo.pushed, fifo.popped, dest, lane, fifo.depth, len(L.idx))
         else:
             room = np.full(len(L.idx), np.iinfo(np.int64).max)
-            np.minimum(room, _per_lane(np.minimum, fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64),
-                                       lane, len(room), room[0], expansion.starts), out=room)
+            free = fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64)
+            np.minimum(room, _per_lane(np.minimum, free, lane, len(room), room[0], expansion.starts), out=room)
         count = np.minimum(length - done, room)
         can = count > 0
         if not can.any():
