@@ -23,10 +23,14 @@ def reference_rank1(sram: np.ndarray, pes, d, a, b, m: int, n: int) -> np.ndarra
 
 
 @pytest.mark.parametrize("case", ["one destination", "per-lane destinations", "destination over operands"])
-def test_rank1_update_equals_numpy_bit_for_bit(case):
+@pytest.mark.parametrize("layout", ["scattered", "runs"])
+def test_rank1_update_equals_numpy_bit_for_bit(case, layout):
     words, pes_total, m, n = 200, 50, 5, 7
     sram = (rng.standard_normal((words, pes_total)) * 1e3).astype(np.float32)
-    pes = np.sort(rng.choice(pes_total, 31, replace=False)).astype(np.int64)
+    if layout == "scattered":  # short runs: the loop per lane
+        pes = np.sort(rng.choice(pes_total, 31, replace=False)).astype(np.int64)
+    else:  # runs of consecutive PEs (a block's rows, one PE left out): a vectorised loop per run
+        pes = np.concatenate([np.arange(0, 12), np.arange(13, 30), np.arange(31, 50)]).astype(np.int64)
     a = rng.integers(0, 40, len(pes)).astype(np.int64)
     b = rng.integers(40, 80, len(pes)).astype(np.int64)
     d = np.full(len(pes), 100, dtype=np.int64)

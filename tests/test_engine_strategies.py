@@ -31,7 +31,7 @@ STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(compiled_fabric=False), Strategy(event_wakeup=False), Strategy(stream_rows=False),
               Strategy(compiled_routed=False), Strategy(compiled_loops=False), Strategy(compiled_wavefronts=False),
               Strategy(routed_one=False), Strategy(blocked_vfma=False), Strategy(lean_bulk_stores=False),
-              Strategy(fused_vectors=False), FAST]
+              Strategy(fused_vectors=False), Strategy(routed_steps=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -336,7 +336,7 @@ def test_vector_transfers_a_row_at_a_time_are_identical(spec, threads, monkeypat
 
 def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passes(monkeypatch):
     """A block large enough that its groups run NumPy executors (not the per-PE interpreter): the compiled
-    rank-1 updates and background receives must change nothing, and must have run."""
+    rank-1 updates, background receives and routed steps must change nothing, and must have run."""
     from wafersim.sim import background_kernels, descriptor_kernels
 
     calls = {"vger": 0, "recva": 0}
@@ -354,7 +354,8 @@ def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passe
     p, tile = 12, 8
     a, b = f32(p * tile, p * tile), f32(p * tile, p * tile)
     runs = []
-    for strategy in (Strategy(compiled_descriptors=False, compiled_background=False), FAST):
+    # (runs of 12 PEs: the vectorised rank-1 loops, lanes in step, receivers in PE order)
+    for strategy in (Strategy(compiled_descriptors=False, compiled_background=False, routed_steps=False), FAST):
         with forced(strategy):
             runs.append(gemm.gemm(a, b, p))
     assert calls["vger"] and calls["recva"]

@@ -76,16 +76,28 @@ def test_receive_slot_runs_take_words_like_the_numpy_receive(time_dtype, value_d
 
 
 @pytest.mark.parametrize("time_dtype", [np.float32, np.float64])
-def test_routed_slot_free_and_delivery_match_numpy(time_dtype):
+@pytest.mark.parametrize("words_at", ["scattered", "one", "two"])  # the receivers' first word numbers
+@pytest.mark.parametrize("value_depth", [DEPTH, DEPTH + 3])
+@pytest.mark.parametrize("receivers", ["scattered", "runs"])
+def test_routed_slot_free_and_delivery_match_numpy(time_dtype, words_at, value_depth, receivers):
     senders, words = 5, DEPTH
     per_sender = rng.integers(0, 7, senders)  # receivers of each sender (some none)
+    per_sender[0] = 3
     lane = np.repeat(np.arange(senders), per_sender).astype(np.int64)
     dest = rng.choice(PES, len(lane), replace=False).astype(np.int64)
+    if receivers == "runs":  # a bus's receivers: a run of PEs per sender, up (stride 1) or down (-1)
+        dest = np.concatenate([s * 8 + (np.arange(k) if s % 2 else 7 - np.arange(k))
+                               for s, k in enumerate(per_sender)]).astype(np.int64)
     latency = rng.integers(2, 9, len(lane)).astype(np.float64)
-    first_word = rng.integers(0, 40, len(lane)).astype(np.int64)
+    # Scattered: the loop per receiver and word; one or two numbers (a multicast in step; the last step's
+    # senders behind): the passes with the slot rows hoisted, from a number whose run wraps the ring.
+    first_word = {"scattered": rng.integers(0, 40, len(lane)),
+                  "one": np.full(len(lane), 2 * DEPTH + 3),
+                  "two": np.where(rng.random(len(lane)) < 0.5, 2 * DEPTH + 3, DEPTH - 1)}[words_at].astype(np.int64)
     time_block = rng.integers(0, 80, (DEPTH, PES)).astype(time_dtype)
-    value_block = np.zeros((DEPTH, PES), np.int32)
+    value_block = np.zeros((value_depth, PES), np.int32)
     slots = (first_word[:, None] + np.arange(words)) % DEPTH
+    value_slots = (first_word[:, None] + np.arange(words)) % value_depth
     expected_free = np.full((senders, words), -np.inf)
     np.maximum.at(expected_free, lane, time_block[slots, dest[:, None]] - latency[:, None])
     np.testing.assert_array_equal(fk.routed_slot_free(time_block, dest, lane, latency, first_word, senders, words),
@@ -95,8 +107,119 @@ def test_routed_slot_free_and_delivery_match_numpy(time_dtype):
     departures = rng.integers(0, 90, (senders, words)).astype(np.float64) + 0.25
     valid = np.arange(words) < counts[lane][:, None]
     expected_times, expected_values = time_block.copy(), value_block.copy()
-    expected_values[slots[valid], np.repeat(dest, counts[lane])] = values[lane][valid]
+    expected_values[value_slots[valid], np.repeat(dest, counts[lane])] = values[lane][valid]
     expected_times[slots[valid], np.repeat(dest, counts[lane])] = (departures[lane] + latency[:, None])[valid]
     fk.routed_deliver(time_block, value_block, dest, lane, latency, first_word, values, departures, counts)
     np.testing.assert_array_equal(time_block, expected_times)
     np.testing.assert_array_equal(value_block, expected_values)
+
+
+@pytest.mark.parametrize("pes", [[3], [0, 1, 2, 3], [2, 3, 4, 9, 10, 20], [5, 7, 9]])
+def test_lane_runs_split_pes_into_runs_of_consecutive_ones(pes):
+    pes = np.array(pes, dtype=np.int64)
+    runs = fk.lane_runs(pes)
+    assert runs[0] == 0 and runs[-1] == len(pes)
+    for r in range(len(runs) - 1):
+        run = pes[runs[r]:runs[r + 1]]
+        np.testing.assert_array_equal(run, run[0] + np.arange(len(run)))
+        if r:
+            assert pes[runs[r]] != pes[runs[r] - 1] + 1
+
+
+def test_receiver_segments_cover_the_receivers_in_order():
+    dest = np.array([1, 2, 3, 9, 7, 5, 20, 21, 30, 31], dtype=np.int64)
+    lane = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1], dtype=np.int64)
+    first_word = np.array([4, 4, 4, 4, 4, 4, 4, 4, 5, 5], dtype=np.int64)
+    segments = fk.receiver_segments(dest, lane, first_word)
+    np.testing.assert_array_equal(segments, [[0, 3, 1, 1], [3, 6, 9, -2], [6, 8, 20, 1], [8, 10, 30, 1]])
+
+
+def routed_setup(senders: int = 6):
+    """Senders' receivers (distinct, lanes in order, a sender with none) and their FIFO counters."""
+    per_sender = rng.integers(0, 7, senders)
+    per_sender[1] = 0
+    lane = np.repeat(np.arange(senders), per_sender).astype(np.int64)
+    dest = rng.choice(PES, len(lane), replace=False).astype(np.int64)
+    popped = rng.integers(0, 30, PES).astype(np.int32)
+    pushed = (popped + rng.integers(0, DEPTH + 1, PES)).astype(np.int32)
+    return lane, dest, pushed, popped
+
+
+def test_routed_room_is_the_least_room_over_each_lanes_receivers():
+    lane, dest, pushed, popped = routed_setup()
+    expected = np.full(6, np.iinfo(np.int64).max)
+    np.minimum.at(expected, lane, DEPTH - (pushed[dest] - popped[dest]).astype(np.int64))
+    np.testing.assert_array_equal(fk.routed_room(pushed, popped, dest, lane, DEPTH, 6), expected)
+
+
+@pytest.mark.parametrize("early", [False, True])
+@pytest.mark.parametrize("time_dtype", [np.float32, np.float64])
+def test_routed_arrivals_keep_the_books_or_change_nothing(early, time_dtype):
+    lane, dest, pushed, popped = routed_setup()
+    sources = np.array([3, 7, 11, 19, 23, 29], dtype=np.int64)
+    later = (rng.integers(50, 90, (6, DEPTH)) + 0.5).astype(time_dtype)
+    counts = rng.integers(1, DEPTH + 1, 6).astype(np.int64)
+    latency = rng.integers(1, 9, len(lane)).astype(np.float64)
+    previous = np.where(rng.random(PES) < 0.5, -np.inf, rng.integers(0, 40, PES)).astype(np.float64)
+    by = rng.integers(0, PES, PES).astype(np.int64)
+    if early:  # a word already queued at the third receiver arrives after this send's first word
+        previous[dest[2]] = later[lane[2], 0] + latency[2] + 1
+    before = [previous.copy(), by.copy(), pushed.copy()]
+    found = fk.routed_arrivals(previous, by, pushed, dest, lane, sources, later, counts, latency)
+    if early:
+        assert found == 2
+        for got, kept in zip((previous, by, pushed), before):
+            np.testing.assert_array_equal(got, kept)
+        return
+    assert found == -1
+    expected_previous, expected_by, expected_pushed = before
+    assert not (later[lane, 0] + latency < expected_previous[dest]).any()
+    expected_previous[dest] = later[lane, counts[lane] - 1] + latency
+    expected_by[dest] = sources[lane]
+    expected_pushed[dest] += counts[lane].astype(np.int32)
+    np.testing.assert_array_equal(previous, expected_previous)
+    np.testing.assert_array_equal(by, expected_by)
+    np.testing.assert_array_equal(pushed, expected_pushed)
+
+
+def numpy_share_links(link_busy, link, lane, link_offset, first, last, word_time, lanes):
+    """`RoutedExchangeMixin._share_links`' NumPy arithmetic (the reference the compiled pass must equal)."""
+    begin = first[lane] + link_offset
+    end = last[lane] + link_offset + word_time
+    busy_from, busy_until = link_busy[0, link], link_busy[1, link]
+    overlap = (begin < busy_until) & (end > busy_from)
+    delay = np.zeros(lanes)
+    if overlap.any():
+        np.maximum.at(delay, lane, np.where(overlap, busy_until - begin, 0.0))
+        begin, end = begin + delay[lane], end + delay[lane]
+    later = begin >= busy_until
+    gap = later & (begin > busy_until)
+    link_busy[0, link] = np.where(gap, begin, busy_from)
+    link_busy[1, link] = np.where(later, end, busy_until)
+    return delay
+
+
+@pytest.mark.parametrize("busy", ["free", "contended", "shared link"])
+@pytest.mark.parametrize("word_time", [1.0, 4 / 3])
+def test_share_links_delays_and_reserves_like_numpy(busy, word_time):
+    lanes, links = 5, 4 * PES
+    per_lane = rng.integers(1, 8, lanes)
+    lane = np.repeat(np.arange(lanes), per_lane).astype(np.int64)
+    link = rng.choice(links, len(lane), replace=False).astype(np.int64)
+    if busy == "shared link":  # two lanes' paths over one link: the later entry's reservation stays
+        link[-1] = link[0]
+    link_offset = rng.integers(0, 6, len(lane)).astype(np.float64)
+    first = rng.integers(0, 30, lanes).astype(np.float64)
+    last = first + rng.integers(0, 12, lanes)
+    link_busy = np.full((2, links), -np.inf)
+    if busy != "free":  # reservations that overlap some words, end right at others' start, or lie before
+        link_busy[0] = rng.integers(0, 30, links)
+        link_busy[1] = link_busy[0] + rng.integers(0, 15, links)
+        link_busy[1, link[1]] = first[lane[1]] + link_offset[1]
+    expected_busy = link_busy.copy()
+    expected = numpy_share_links(expected_busy, link, lane, link_offset, first, last, word_time, lanes)
+    delay = fk.share_links(link_busy, link, lane, link_offset, first, last, word_time, lanes)
+    np.testing.assert_array_equal(delay, expected)
+    np.testing.assert_array_equal(link_busy, expected_busy)
+    if busy == "contended":
+        assert delay.any()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .fifo_kernels import lane_runs
+
 #: `background_receive_step` statuses.
 DONE, FALL_BACK = 0, 1
 
@@ -32,7 +34,20 @@ def background_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarra
         if length[i] <= 0 or base[i] < 0 or base[i] + length[i] > words_of_sram:
             return FALL_BACK
     depth, value_depth = time_block.shape[0], value_block.shape[0]
-    for i in range(len(pes)):
+    lanes = len(pes)
+    # Three passes, each lane's arithmetic in the NumPy path's order: the clocks in and the words' counts
+    # per lane; the words, word by word with the lanes innermost (rows of the FIFO blocks and of SRAM are
+    # 4 * PEs bytes apart: a lane at a time would touch a row, hence a cache line, per word); the clocks back.
+    count = np.empty(lanes, dtype=np.int64)
+    latest = np.empty(lanes, dtype=np.float64)
+    ready = np.empty(lanes, dtype=np.float64)
+    waits = np.empty(lanes, dtype=np.float64)
+    slot = np.empty(lanes, dtype=np.int64)
+    value_slot = np.empty(lanes, dtype=np.int64)
+    row = np.empty(lanes, dtype=np.int64)
+    words = 0
+    previous_word, previous_slot, previous_value_slot = np.int64(-1), np.int64(0), np.int64(0)
+    for i in range(lanes):
         pe = pes[i]
         # The transfer's clock in (`_background`): a new transfer starts no earlier than the last one ended.
         if progress[pe] == 0:
@@ -43,32 +58,37 @@ def background_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarra
             cycle[pe] = state[2, pe]
         # The words that have arrived (`_stream_bulk`, `fifo_kernels.receive_slot_runs`).
         done = np.int64(progress[pe])
-        count = min(np.int64(length[i]) - done, np.int64(pushed[pe]) - np.int64(popped[pe]))
-        moved[i] = count > 0
-        if count > 0:
-            ready = np.float64(cycle[pe]) + (cost if done == 0 else 0.0)
-            latest = ready
-            waits = np.float64(stall[pe])
-            first_word = np.int64(popped[pe])
-            slot, value_slot = first_word % depth, first_word % value_depth
-            row = base[i] + done
-            for j in range(count):
-                arrival = np.float64(time_block[slot, pe])
-                before = latest  # (this word's ready time: the previous take, plus no step for receives)
-                if arrival > latest:
-                    latest = arrival
-                if not whole_cycles:
-                    waits += latest - before  # (`streams.waits_added`: word by word, in order)
-                sram[row + j, pe] = value_block[value_slot, pe]
-                time_block[slot, pe] = latest
-                slot = slot + 1 if slot + 1 < depth else 0
-                value_slot = value_slot + 1 if value_slot + 1 < value_depth else 0
-            popped[pe] += count
+        count[i] = min(np.int64(length[i]) - done, np.int64(pushed[pe]) - np.int64(popped[pe]))
+        moved[i] = count[i] > 0
+        ready[i] = np.float64(cycle[pe]) + (cost if done == 0 else 0.0)
+        latest[i] = ready[i]
+        waits[i] = np.float64(stall[pe])
+        first_word = np.int64(popped[pe])
+        if i == 0 or first_word != previous_word:  # (two divisions per lane would cost a third of the step)
+            previous_word = first_word
+            previous_slot, previous_value_slot = first_word % depth, first_word % value_depth
+        slot[i], value_slot[i] = previous_slot, previous_value_slot
+        row[i] = base[i] + done
+        words = max(words, count[i])
+    uniform = True  # the usual case: every lane at the same word number, row and count (a panel's step)
+    for i in range(lanes):
+        uniform = uniform and (count[i] == count[0] and slot[i] == slot[0] and value_slot[i] == value_slot[0]
+                               and row[i] == row[0])
+    if uniform and lanes and count[0] > 0:
+        _take_uniform(pes, lane_runs(pes), time_block, value_block, sram, count[0], slot[0], value_slot[0],
+                      row[0], latest, waits, whole_cycles)
+    else:
+        _take_lanes(pes, time_block, value_block, sram, count, slot, value_slot, row, latest, waits, whole_cycles,
+                    words)
+    for i in range(lanes):
+        pe = pes[i]
+        if count[i] > 0:
+            popped[pe] += count[i]
             if whole_cycles:  # the waits telescope (`streams.waits_added`)
-                waits = np.float64(stall[pe]) + (latest - ready - (count - 1) * 0.0)
-            stall[pe] = waits
-            cycle[pe] = latest + 0.0
-            progress[pe] += count
+                waits[i] = np.float64(stall[pe]) + (latest[i] - ready[i] - (count[i] - 1) * 0.0)
+            stall[pe] = waits[i]
+            cycle[pe] = latest[i] + 0.0
+            progress[pe] += count[i]
         finished[i] = progress[pe] >= length[i]
         if finished[i]:
             progress[pe] = 0
@@ -79,3 +99,59 @@ def background_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarra
         if not finished[i] and progress[pe] == 0:
             cycle[pe] = state[0, pe]
     return DONE
+
+
+@njit(cache=True, nogil=True)
+def _take_lanes(pes: np.ndarray, time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray,
+                count: np.ndarray, slot: np.ndarray, value_slot: np.ndarray, row: np.ndarray, latest: np.ndarray,
+                waits: np.ndarray, whole_cycles: bool, words: int) -> None:
+    """The words of `background_receive_step`, lane i taking count[i] of them from its own slots and rows."""
+    depth, value_depth = time_block.shape[0], value_block.shape[0]
+    for j in range(words):
+        for i in range(len(pes)):
+            if j < count[i]:
+                pe = pes[i]
+                arrival = np.float64(time_block[slot[i], pe])
+                before = latest[i]  # (this word's ready time: the previous take, plus no step for receives)
+                if arrival > latest[i]:
+                    latest[i] = arrival
+                if not whole_cycles:
+                    waits[i] += latest[i] - before  # (`streams.waits_added`: word by word, in order)
+                sram[row[i] + j, pe] = value_block[value_slot[i], pe]
+                time_block[slot[i], pe] = latest[i]
+                slot[i] = slot[i] + 1 if slot[i] + 1 < depth else 0
+                value_slot[i] = value_slot[i] + 1 if value_slot[i] + 1 < value_depth else 0
+
+
+@njit(cache=True, nogil=True)
+def _take_uniform(pes: np.ndarray, runs: np.ndarray, time_block: np.ndarray, value_block: np.ndarray,
+                  sram: np.ndarray, count: int, slot: int, value_slot: int, row: int, latest: np.ndarray,
+                  waits: np.ndarray, whole_cycles: bool) -> None:
+    """`_take_lanes` where every lane takes `count` words from the same slots into the same rows: whole rows,
+    a contiguous loop per run of consecutive PEs (`lane_runs`), the same operations per lane and word."""
+    depth, value_depth = time_block.shape[0], value_block.shape[0]
+    for j in range(count):
+        times, values, target = time_block[slot], value_block[value_slot], sram[row + j]
+        for r in range(len(runs) - 1):
+            k0 = runs[r]
+            length = runs[r + 1] - k0
+            p0 = pes[k0]
+            t_run, v_run, s_run = times[p0:p0 + length], values[p0:p0 + length], target[p0:p0 + length]
+            l_run, w_run = latest[k0:k0 + length], waits[k0:k0 + length]
+            if whole_cycles:  # (the waits telescope: no per-word sum, a loop LLVM vectorises)
+                for t in range(length):
+                    arrival = np.float64(t_run[t])
+                    l_run[t] = arrival if arrival > l_run[t] else l_run[t]
+                    s_run[t] = v_run[t]
+                    t_run[t] = l_run[t]
+            else:
+                for t in range(length):
+                    arrival = np.float64(t_run[t])
+                    before = l_run[t]
+                    if arrival > l_run[t]:
+                        l_run[t] = arrival
+                    w_run[t] += l_run[t] - before
+                    s_run[t] = v_run[t]
+                    t_run[t] = l_run[t]
+        slot = slot + 1 if slot + 1 < depth else 0
+        value_slot = value_slot + 1 if value_slot + 1 < value_depth else 0

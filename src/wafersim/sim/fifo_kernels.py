@@ -15,6 +15,26 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def lane_runs(pes: np.ndarray) -> np.ndarray:
+    """Where the runs of consecutive PEs start in `pes` (lane numbers), then len(pes): runs[r] .. runs[r + 1]
+    are lanes whose PEs are pes[runs[r]] + 0, 1, ..."""
+    lanes = len(pes)
+    count = 1
+    for k in range(1, lanes):
+        if pes[k] != pes[k - 1] + 1:
+            count += 1
+    runs = np.empty(count + 1, dtype=np.int64)
+    runs[0] = 0
+    r = 0
+    for k in range(1, lanes):
+        if pes[k] != pes[k - 1] + 1:
+            r += 1
+            runs[r] = k
+    runs[count] = lanes
+    return runs
+
+
+@njit(cache=True, nogil=True)
 def gather_slot_runs(block: np.ndarray, slots: np.ndarray, pes: np.ndarray) -> np.ndarray:
     """out[i, j] = block[slots[i, j], pes[i]]."""
     lanes, words = slots.shape
@@ -89,6 +109,26 @@ def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.
 
 
 @njit(cache=True, nogil=True)
+def receiver_segments(dest: np.ndarray, lane: np.ndarray, first_word: np.ndarray) -> np.ndarray:
+    """The receivers of a routed step cut into segments of one lane and one first word number whose PEs
+    step by a constant stride (a bus's row or column, in either direction): rows (first entry, end, first PE,
+    stride), in receiver order. A multicast's thousands of receivers make a few segments per sender."""
+    out = np.empty((len(dest), 4), dtype=np.int64)
+    count = 0
+    e = 0
+    while e < len(dest):
+        end = e + 1
+        stride = dest[end] - dest[e] if end < len(dest) else 1
+        while (end < len(dest) and lane[end] == lane[e] and first_word[end] == first_word[e]
+               and dest[end] - dest[end - 1] == stride):
+            end += 1
+        out[count, 0], out[count, 1], out[count, 2], out[count, 3] = e, end, dest[e], stride
+        count += 1
+        e = end
+    return out[:count]
+
+
+@njit(cache=True, nogil=True)
 def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
                      first_word: np.ndarray, lanes: int, words: int) -> np.ndarray:
     """out[lane[e], j] = max over the receivers e of a lane of (the time of the slot word first_word[e] + j
@@ -96,15 +136,27 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
     reaches every receiver after the word `depth` ahead of it was popped there (`routed`)."""
     depth = time_block.shape[0]
     out = np.full((lanes, words), -np.inf)
-    first_slot = first_word % depth
+    segments = receiver_segments(dest, lane, first_word)
+    first_slot = np.empty(len(segments), dtype=np.int64)
+    for g in range(len(segments)):
+        first_slot[g] = first_word[segments[g, 0]] % depth
+    # Word by word, a segment (`receiver_segments`) at a time: one slot row, no index per receiver; the
+    # maxima still compare the receivers of a lane in their order.
     for j in range(words):  # (words <= depth: a slot index wraps at most once)
-        for e in range(len(dest)):
-            slot = first_slot[e] + j
+        for g in range(len(segments)):
+            first, end, pe, stride = segments[g, 0], segments[g, 1], segments[g, 2], segments[g, 3]
+            slot = first_slot[g] + j
             if slot >= depth:
                 slot -= depth
-            free = time_block[slot, dest[e]] - latency[e]
-            if free > out[lane[e], j]:
-                out[lane[e], j] = free
+            times = time_block[slot]
+            row = lane[first]
+            best = out[row, j]
+            for e in range(first, end):
+                free = times[pe] - latency[e]
+                if free > best:
+                    best = free
+                pe += stride
+            out[row, j] = best
     return out
 
 
@@ -115,19 +167,92 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
     """Write the first counts[lane[e]] words of each receiver e's sender into its FIFO (receivers distinct):
     values, and the arrival times departure + latency[e] (`routed`)."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
-    first_slot, first_value_slot = first_word % depth, first_word % value_depth
+    segments = receiver_segments(dest, lane, first_word)
+    first_slot, first_value_slot = np.empty(len(segments), dtype=np.int64), np.empty(len(segments), dtype=np.int64)
+    for g in range(len(segments)):
+        word = first_word[segments[g, 0]]
+        first_slot[g], first_value_slot[g] = word % depth, word % value_depth
     for j in range(values.shape[1]):  # (counts <= the queues the rings hold: an index wraps at most once)
-        for e in range(len(dest)):
-            row = lane[e]
-            if j < counts[row]:
-                pe = dest[e]
-                slot, value_slot = first_slot[e] + j, first_value_slot[e] + j
-                if slot >= depth:
-                    slot -= depth
-                if value_slot >= value_depth:
-                    value_slot -= value_depth
-                value_block[value_slot, pe] = values[row, j]
-                time_block[slot, pe] = departures[row, j] + latency[e]
+        for g in range(len(segments)):  # (a segment at a time, as in `routed_slot_free`)
+            first, end, pe, stride = segments[g, 0], segments[g, 1], segments[g, 2], segments[g, 3]
+            row = lane[first]
+            if j >= counts[row]:
+                continue
+            slot, value_slot = first_slot[g] + j, first_value_slot[g] + j
+            if slot >= depth:
+                slot -= depth
+            if value_slot >= value_depth:
+                value_slot -= value_depth
+            times, held = time_block[slot], value_block[value_slot]
+            sent, departed = values[row, j], departures[row, j]
+            for e in range(first, end):
+                held[pe] = sent
+                times[pe] = departed + latency[e]
+                pe += stride
+
+
+@njit(cache=True, nogil=True)
+def routed_room(pushed: np.ndarray, popped: np.ndarray, dest: np.ndarray, lane: np.ndarray, depth: int,
+                lanes: int) -> np.ndarray:
+    """Per lane, the least room (depth - queued words) over its receivers dest[e] (lane[e]: its lane), the
+    int64 maximum for a lane without receivers (`routed._routed_stream_step`)."""
+    room = np.full(lanes, np.iinfo(np.int64).max, dtype=np.int64)
+    for e in range(len(dest)):
+        free = np.int64(depth) - (np.int64(pushed[dest[e]]) - np.int64(popped[dest[e]]))
+        if free < room[lane[e]]:
+            room[lane[e]] = free
+    return room
+
+
+@njit(cache=True, nogil=True)
+def routed_arrivals(previous: np.ndarray, by: np.ndarray, pushed: np.ndarray, dest: np.ndarray, lane: np.ndarray,
+                    sources: np.ndarray, later: np.ndarray, counts: np.ndarray, latency: np.ndarray) -> int:
+    """The bookkeeping of a routed step's receivers (distinct), in two passes: the first receiver whose
+    first word (departure later[lane, 0] + latency) would arrive before the word already queued there
+    (previous[dest]), returned with nothing changed (`_check_arrival_order` then reports it); else -1,
+    having set previous[dest] to the arrival of its last word (later[lane, counts[lane] - 1] + latency),
+    by[dest] to its sender (sources[lane]) and added its sender's words to pushed[dest]."""
+    for e in range(len(dest)):
+        if later[lane[e], 0] + latency[e] < previous[dest[e]]:
+            return e
+    for e in range(len(dest)):
+        row = lane[e]
+        previous[dest[e]] = later[row, counts[row] - 1] + latency[e]
+        by[dest[e]] = sources[row]
+        pushed[dest[e]] += counts[row]
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def share_links(link_busy: np.ndarray, link: np.ndarray, lane: np.ndarray, link_offset: np.ndarray,
+                first: np.ndarray, last: np.ndarray, word_time: float, lanes: int) -> np.ndarray:
+    """`RoutedExchangeMixin._share_links` over the links of some senders' paths (link[e] of lane lane[e],
+    reached link_offset[e] after its words leave, first[lane] .. last[lane]): each lane's delay (the most
+    any of its links' reservations holds it back, 0 for none), then the links reserved, as NumPy does it:
+    every reservation read before any is written, a link listed twice keeping its last entry's."""
+    links = len(link)
+    busy_from, busy_until = np.empty(links), np.empty(links)
+    begin, end = np.empty(links), np.empty(links)
+    delay = np.zeros(lanes)
+    overlap = False
+    for e in range(links):
+        busy_from[e], busy_until[e] = link_busy[0, link[e]], link_busy[1, link[e]]
+        begin[e] = first[lane[e]] + link_offset[e]
+        end[e] = last[lane[e]] + link_offset[e] + word_time
+        if begin[e] < busy_until[e] and end[e] > busy_from[e]:
+            overlap = True
+            wait = busy_until[e] - begin[e]  # (> 0: every delay is a positive number or zero)
+            if wait > delay[lane[e]]:
+                delay[lane[e]] = wait
+    for e in range(links):
+        if overlap:  # (as NumPy: the times move only when some link held its words back)
+            begin[e] += delay[lane[e]]
+            end[e] += delay[lane[e]]
+        later = begin[e] >= busy_until[e]  # after the reservation (right after it, when it waited)
+        gap = later and begin[e] > busy_until[e]  # a new span; one right after the old extends it
+        link_busy[0, link[e]] = begin[e] if gap else busy_from[e]
+        link_busy[1, link[e]] = end[e] if later else busy_until[e]
+    return delay
 
 
 @njit(cache=True, nogil=True)

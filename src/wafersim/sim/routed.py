@@ -68,6 +68,14 @@ class _Expansion:
         return self.table.latency[self.entry]
 
     @functools.cached_property
+    def by_dest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(order, dest, lane, latency): the entries with each lane's receivers in PE order. A trace lists
+        them by distance (a bus's both ways alternately); in PE order they are a few runs of a constant
+        stride, which `fifo_kernels.receiver_segments` turns into loops without per-receiver indices."""
+        order = np.lexsort((self.dest, self.lane))
+        return order, self.dest[order], self.lane[order], self.latency[order]
+
+    @functools.cached_property
     def shared(self) -> bool:
         """Whether two senders reach a common receiver (receivers are PEs of the wave: a count each)."""
         return len(self.dest) > 1 and int(np.bincount(self.dest).max()) > 1
@@ -220,9 +228,12 @@ class RoutedExchangeMixin:
         rows = table.rows(L.idx)
         expansion = self._expanded(table, rows)
         lane, dest = expansion.lane, expansion.dest
-        room = np.full(len(L.idx), np.iinfo(np.int64).max)  # a route with no receivers never fills
-        np.minimum(room, _per_lane(np.minimum, fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64),
-                                   lane, len(room), room[0], expansion.starts), out=room)
+        if self.strategy.routed_steps:  # (a route with no receivers never fills: the int64 maximum)
+            room = compiled_movers().routed_room(fifo.pushed, fifo.popped, dest, lane, fifo.depth, len(L.idx))
+        else:
+            room = np.full(len(L.idx), np.iinfo(np.int64).max)
+            free = fifo.depth - (fifo.pushed[dest] - fifo.popped[dest]).astype(np.int64)
+            np.minimum(room, _per_lane(np.minimum, free, lane, len(room), room[0], expansion.starts), out=room)
         count = np.minimum(length - done, room)
         can = count > 0
         if not can.any():
@@ -244,7 +255,14 @@ class RoutedExchangeMixin:
         # Single-block FIFO fields (`fabric.SlotRows`): one compiled pass per direction, else NumPy.
         compiled = fifo.time.block is not None and fifo.value.block is not None
         if compiled:
-            free = compiled_movers().routed_slot_free(fifo.time.block, dest, lane, path_latency, first_word, len(pes), words)
+            # The receivers in PE order (`_Expansion.by_dest`) with `routed_steps`: the same writes, and each
+            # lane's maxima over the same values (in another order, equal but for the sign of a zero, which the
+            # `np.maximum` from +0.0 below erases; times are never NaN).
+            order, by_dest, by_lane, by_latency = (expansion.by_dest if self.strategy.routed_steps else
+                                                   (None, dest, lane, path_latency))
+            by_word = first_word if order is None else first_word[order]
+            free = compiled_movers().routed_slot_free(fifo.time.block, by_dest, by_lane, by_latency, by_word,
+                                                      len(pes), words)
         else:
             slots = (first_word[:, None] + columns) % fifo.depth
             free = _per_lane(np.maximum, fifo.time.gather_run(slots, dest) - path_latency[:, None], lane, len(pes),
@@ -254,17 +272,23 @@ class RoutedExchangeMixin:
         later = send_departures(ready, slot_free, self.word_time, self.launch.whole_cycles)
         later += self._share_links(table, rows, later[:, 0], later[np.arange(len(pes)), count - 1])[:, None]
         values = compiled_movers().gather_word_runs(self.sram, base + done, pes, count, words)
-        count_d = count[lane]
-        self._check_arrival_order(channel, dest, pes[lane], later[lane, 0] + path_latency,
-                                  later[lane, count_d - 1] + path_latency)
+        previous, by = self._last_arrival(channel)
+        if not self.strategy.routed_steps or compiled_movers().routed_arrivals(
+                previous, by, fifo.pushed, dest, lane, pes, later, count, path_latency) >= 0:
+            # (when the compiled pass finds a word arriving early it changes nothing: this raises the RouteError)
+            count_d = count[lane]
+            self._check_arrival_order(channel, dest, pes[lane], later[lane, 0] + path_latency,
+                                      later[lane, count_d - 1] + path_latency)
+            fifo.pushed[dest] += count_d.astype(fifo.pushed.dtype)
+        # (the arrivals kept and the words counted into `pushed`; `first_word` holds the numbers before)
         if compiled:
-            compiled_movers().routed_deliver(fifo.time.block, fifo.value.block, dest, lane, path_latency, first_word,
+            compiled_movers().routed_deliver(fifo.time.block, fifo.value.block, by_dest, by_lane, by_latency, by_word,
                                            values, later, count)
         else:
             numbers = first_word[:, None] + columns
+            count_d = count[lane]
             fifo.value.scatter_run(fifo.value_slots(numbers), dest, values[lane], count_d)
             fifo.time.scatter_run(numbers % fifo.depth, dest, later[lane] + path_latency[:, None], count_d)
-        fifo.pushed[dest] += count[lane].astype(fifo.pushed.dtype)
         last = later[np.arange(len(pes)), count - 1]
         self.stall[pes] = waits_added(self.stall[pes], later, last, ready, count, self.word_time, valid,
                                       self.launch.whole_cycles)
@@ -293,6 +317,11 @@ class RoutedExchangeMixin:
             return np.zeros(len(rows))
         if self.link_busy is None:
             self.link_busy = np.full((2, 4 * self.n), -np.inf)
+        if self.strategy.routed_steps:  # (one compiled pass over the links: the NumPy below, fused)
+            return compiled_movers().share_links(self.link_busy, links.link, lane, links.link_offset,
+                                                 np.ascontiguousarray(first, dtype=np.float64),
+                                                 np.ascontiguousarray(last, dtype=np.float64), float(self.word_time),
+                                                 len(rows))
         link = links.link
         begin = first[lane] + links.link_offset
         end = last[lane] + links.link_offset + self.word_time

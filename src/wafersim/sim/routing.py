@@ -34,6 +34,8 @@ TRACE_CACHE: "OrderedDict[tuple, Deliveries]" = OrderedDict()
 #: sets, keeps them all) and bytes (a wafer-wide trace is tens of MB).
 TRACE_CACHE_SIZE = 512
 TRACE_CACHE_BYTES = 128 << 20
+#: Receivers and links of a merging channel's whole trace at most (`RouteTables._trace_whole`; some 40 MB).
+WHOLE_TRACE_ENTRIES = 1 << 21
 
 N_PORTS = len(PORTS)
 ALL_OUTPUTS = (1 << N_PORTS) - 1
@@ -105,14 +107,18 @@ class RouteTables:
     (bit p: port p; ACCEPT: the input has a rule; 0: none), and whether sources may share links (merge)."""
 
     CACHED_SOURCE_SETS = 64  # traced source sets kept per channel (a kernel's groups of senders)
+    CUTS_KEPT = 1024  # sender sets cut from a whole trace kept with it (`_cut_from_whole`)
 
     def __init__(self, region: WaveRegion, ramp_latency: float,
-                 block_routes: dict[int, tuple[np.ndarray, bool]]) -> None:
+                 block_routes: dict[int, tuple[np.ndarray, bool]], whole_buses: bool = False) -> None:
         self.region = region
         self.ramp_latency = float(ramp_latency)
+        #: a merging channel's sender sets are cut from one trace of all its sources (`_cut_from_whole`)
+        self.whole_buses = whole_buses
         self.masks: dict[int, np.ndarray] = {}
         self.merge: set[int] = set()
         self._traced: dict[int, dict[bytes | None, Deliveries]] = {}  # None: every source (no merges)
+        self._whole: dict[int, Deliveries | bool] = {}  # per merging channel (`_cut_from_whole`); False: unusable
         for channel, (block_masks, merge) in block_routes.items():
             self.masks[channel] = self._tile(block_masks)
             if merge:
@@ -148,6 +154,7 @@ class RouteTables:
                 changed = True
         if changed:
             self._traced.pop(channel, None)
+            self._whole.pop(channel, None)
         return changed
 
     def deliveries(self, channel: int, pes: np.ndarray | None = None) -> Deliveries:
@@ -166,8 +173,59 @@ class RouteTables:
         if key not in cache:
             if len(cache) >= self.CACHED_SOURCE_SETS:
                 cache.pop(next(iter(cache)))
-            cache[key] = self._trace(channel, masks, pes)
+            cut = self._cut_from_whole(channel, pes) if self.whole_buses else None
+            if cut is None:
+                cut = self._trace(channel, masks, pes)
+                if self.whole_buses and channel not in self._whole:  # (the first set sizes the whole trace)
+                    self._whole[channel] = self._trace_whole(channel, masks, cut)
+            cache[key] = cut
         return cache[key]
+
+    def _trace_whole(self, channel: int, masks: np.ndarray, sample: Deliveries) -> Deliveries | bool:
+        """One trace of every source of a merging channel with a route from its ramp (`_cut_from_whole`), in
+        parts of sources, or False where it would be too large (its receivers and links, judged from the
+        sources of `sample`, a set traced on its own: a bus along a line of P PEs has P - 1 of each, one
+        over a whole block thousands) or where a cut from it might differ from a set's own trace: a part
+        found something wrong, or a source crossed more links than the check for multiplying paths allows
+        one source (then no set of such sources fails that check either)."""
+        sizes = np.diff(sample.start) + np.diff(sample.link_start)
+        per_source = int(sizes.max(initial=0))
+        sources = np.flatnonzero(masks[RAMP] != 0)
+        if sample.messages or not per_source or len(sources) * per_source > WHOLE_TRACE_ENTRIES:
+            return False
+        chunk = max(1, WHOLE_TRACE_ENTRIES // (4 * per_source))  # (a part's size stays bounded if others are larger)
+        parts, total = [], 0
+        for first in range(0, len(sources), chunk):
+            part = self._trace(channel, masks, sources[first:first + chunk])
+            total += len(part.dest) + len(part.link_pe)
+            if part.messages or total > 2 * WHOLE_TRACE_ENTRIES:
+                return False
+            parts.append(part)
+        whole = parts[0] if len(parts) == 1 else _concatenate(parts)
+        bx, by = self.region.placement.block
+        if int(np.diff(whole.link_start).max(initial=0)) > N_PORTS * bx * by:
+            return False
+        return whole
+
+    def _cut_from_whole(self, channel: int, pes: np.ndarray) -> Deliveries | None:
+        """The trace of `pes` on a merging channel cut from the channel's whole trace (`_trace_whole`: a
+        GEMM's bus has 2 x P sender sets, each as long as the bus: two traces instead of 2 x P), or None
+        where there is none or `pes` are not all its sources.
+
+        On a merging channel each source is followed on its own, so a source's receivers, links, latencies
+        and their order do not depend on the other sources traced with it; only the checks could, and
+        `_trace_whole` keeps no trace where they might."""
+        whole = self._whole.get(channel)
+        if whole is None or whole is False:
+            return None
+        # Kept with the whole trace (which `TRACE_CACHE` keeps across launches, as it kept each set's trace).
+        cuts = whole.__dict__.setdefault("_cuts", {})
+        key = np.asarray(pes, dtype=np.int64).tobytes()
+        if key not in cuts:
+            if len(cuts) >= self.CUTS_KEPT:
+                cuts.clear()
+            cuts[key] = _cut(whole, pes)
+        return cuts[key]
 
     def _trace(self, channel: int, masks: np.ndarray, sources: np.ndarray) -> Deliveries:
         """`trace`, or its result from an earlier launch with the same routes, placement and figures."""
@@ -331,6 +389,46 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                       link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
                       link_offset=link_offset[link_order].astype(np.float64),
                       broken=broken, messages=messages)
+
+
+def _cut(whole: Deliveries, pes: np.ndarray) -> Deliveries | None:
+    """The rows of `pes` (sorted and distinct first) of an unbroken trace, or None if one is not its source."""
+    pes = np.asarray(pes, dtype=np.int64)
+    if len(pes) > 1 and not (pes[1:] > pes[:-1]).all():
+        pes = np.unique(pes)
+    rows = whole.rows(pes)
+    if (rows < 0).any():
+        return None
+    entry, starts = _rows_entries(whole.start, rows)
+    link, link_starts = _rows_entries(whole.link_start, rows)
+    return Deliveries(sources=pes, start=starts, dest=whole.dest[entry], latency=whole.latency[entry],
+                      link_start=link_starts, link_pe=whole.link_pe[link], link_dir=whole.link_dir[link],
+                      link_offset=whole.link_offset[link], broken=np.full(len(pes), -1, dtype=np.int64),
+                      messages=[])
+
+
+def _concatenate(parts: list[Deliveries]) -> Deliveries:
+    """The traces of consecutive parts of sorted sources (none broken) as one."""
+    def rows(name: str) -> np.ndarray:
+        offsets = np.cumsum([0] + [int(getattr(part, name)[-1]) for part in parts[:-1]])
+        return np.concatenate([getattr(part, name)[:-1] + offset for part, offset in zip(parts, offsets)]
+                              + [np.array([offsets[-1] + int(getattr(parts[-1], name)[-1])])]).astype(np.int64)
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(part, name) for part in parts])
+
+    return Deliveries(sources=joined("sources"), start=rows("start"), dest=joined("dest"), latency=joined("latency"),
+                      link_start=rows("link_start"), link_pe=joined("link_pe"), link_dir=joined("link_dir"),
+                      link_offset=joined("link_offset"), broken=joined("broken"), messages=[])
+
+
+def _rows_entries(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of `rows` of compressed rows with pointers `start`, row after row, and the pointers of
+    those rows alone."""
+    counts = start[rows + 1] - start[rows]
+    starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    entry = np.arange(int(starts[-1]), dtype=np.int64) - np.repeat(starts[:-1] - start[rows], counts)
+    return entry, starts
 
 
 def _join(parts: list[tuple[np.ndarray, ...]], width: int = 3) -> tuple[np.ndarray, ...]:

@@ -77,6 +77,12 @@ class Strategy:
     #: words they do not write between them) run together, block of PEs by block (`sim.vector_batch`;
     #: else one NumPy call over the whole group per instruction).
     fused_vectors: bool = True
+    #: a routed vector send's step keeps the books of its receivers and links (their room, the arrival
+    #: order, the words pushed, the links' reservations) in compiled passes (`sim.fifo_kernels`:
+    #: `routed_room`, `routed_arrivals`, `share_links`; else NumPy over the expanded receivers and links),
+    #: each lane's receivers in PE order, and a merging channel's (a bus's) sender sets cut from one trace of
+    #: all its sources (`sim.routing`; else traced set by set).
+    routed_steps: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -85,7 +91,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False,
-                     blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False)
+                     blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False)
 _active = [FAST]
 
 

@@ -1,0 +1,128 @@
+"""Sender sets of a merging channel (a bus) cut from one trace of all its sources (`RouteTables.whole_buses`,
+with `Strategy.routed_steps`) against tracing each set on its own (`routing.trace`)."""
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels import gemm
+from wafersim.sim import routing
+from wafersim.sim.strategy import Strategy, forced
+
+rng = np.random.default_rng(3)
+
+
+@pytest.fixture(scope="module")
+def bus_tables():
+    """The route tables of a small GEMM's wave (a row bus on channel 0, a column bus on channel 1)."""
+    tables = []
+    original = routing.RouteTables.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        tables.append(self)
+
+    routing.RouteTables.__init__ = init
+    try:
+        p = 6
+        a, b = (rng.random((p * 4, p * 4), dtype=np.float32) for _ in range(2))
+        gemm.gemm(a, b, p)
+    finally:
+        routing.RouteTables.__init__ = original
+    assert tables and tables[0].whole_buses
+    return tables[0]
+
+
+def assert_same_deliveries(got: routing.Deliveries, expected: routing.Deliveries) -> None:
+    for field in dataclasses.fields(routing.Deliveries):
+        a, b = getattr(got, field.name), getattr(expected, field.name)
+        if isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype, field.name
+            np.testing.assert_array_equal(a, b, err_msg=field.name)
+        else:
+            assert a == b, field.name
+
+
+def sender_sets(n: int) -> list[np.ndarray]:
+    """Columns and rows of a 6 x 6 block, random sets, and an unsorted one with a repeat."""
+    sets = [np.arange(n)[k::6] for k in range(6)] + [np.arange(n)[6 * k:6 * k + 6] for k in range(6)]
+    sets += [np.sort(rng.choice(n, size, replace=False)) for size in (1, 5, 17)]
+    return sets + [np.array([7, 3, 3])]  # (traced as its sorted distinct PEs)
+
+
+def fresh_tables(bus_tables, masks: np.ndarray) -> routing.RouteTables:
+    """Route tables of the same region with `masks` on merging channel 0 and nothing traced yet."""
+    tables = routing.RouteTables(bus_tables.region, bus_tables.ramp_latency, {}, whole_buses=True)
+    tables.masks[0], tables.merge = masks, {0}
+    return tables
+
+
+@pytest.mark.parametrize("channel", [0, 1])
+@pytest.mark.parametrize("parts", [1, 4])  # the whole trace in one part, or in parts of sources
+def test_bus_sender_sets_cut_from_one_trace_equal_their_own_traces(bus_tables, channel, parts, monkeypatch):
+    region, masks = bus_tables.region, bus_tables.channel(channel)
+    if parts > 1:  # 36 sources of 5 receivers and 5 links each: a bound of 360 entries, parts of 360 // 40 = 9
+        monkeypatch.setattr(routing, "WHOLE_TRACE_ENTRIES", 36 * 10)
+        monkeypatch.setattr(routing, "TRACE_CACHE", OrderedDict())  # (every part traced here)
+        traced = []
+        original = routing.trace
+        monkeypatch.setattr(routing, "trace", lambda *args, **kwargs: traced.append(1) or original(*args, **kwargs))
+    tables = fresh_tables(bus_tables, masks)
+    tables.deliveries(0, np.array([0, 6, 12]))  # the first set: traced on its own, sizes the whole trace
+    whole = tables._whole[0]
+    assert isinstance(whole, routing.Deliveries) and len(whole.sources) == region.n
+    if parts > 1:
+        assert len(traced) == 1 + parts
+    for pes in sender_sets(region.n):
+        cut = tables._cut_from_whole(0, pes)
+        assert cut is not None
+        expected = routing.trace(region, masks, bus_tables.ramp_latency, channel, pes, merge=True)
+        assert_same_deliveries(cut, expected)
+        assert_same_deliveries(tables.deliveries(0, pes), expected)
+
+
+def test_a_bus_too_large_for_one_trace_is_traced_set_by_set(bus_tables, monkeypatch):
+    monkeypatch.setattr(routing, "WHOLE_TRACE_ENTRIES", 100)  # fewer than 36 sources x 10 receivers and links
+    masks = bus_tables.channel(0)
+    tables = fresh_tables(bus_tables, masks)
+    for pes in sender_sets(bus_tables.region.n):
+        expected = routing.trace(bus_tables.region, masks, bus_tables.ramp_latency, 0, pes, merge=True)
+        assert_same_deliveries(tables.deliveries(0, pes), expected)
+    assert tables._whole[0] is False
+
+
+def test_a_set_with_a_pe_outside_the_whole_trace_is_traced_on_its_own(bus_tables):
+    masks = bus_tables.channel(0).copy()
+    masks[routing.RAMP, 4] = 0  # PE 4 takes nothing from its ramp: its set needs its own trace (and message)
+    tables = fresh_tables(bus_tables, masks)
+    tables.deliveries(0, np.array([1, 2]))
+    assert isinstance(tables._whole[0], routing.Deliveries)
+    assert tables._cut_from_whole(0, np.array([1, 4])) is None
+    with pytest.raises(ws.RouteError, match="no route from the ramp"):
+        tables.deliveries(0, np.array([1, 4])).check()
+    assert tables._cut_from_whole(0, np.array([1, 3])) is not None
+
+
+def test_gemm_traces_each_bus_once_with_whole_buses(monkeypatch):
+    traced = []
+    original = routing.trace
+    monkeypatch.setattr(routing, "trace",
+                        lambda *args, **kwargs: traced.append(len(args[4])) or original(*args, **kwargs))
+    routing.TRACE_CACHE.clear()
+    p = 5
+    a, b = (rng.random((p * 4, p * 4), dtype=np.float32) for _ in range(2))
+    runs = []
+    for strategy in (Strategy(routed_steps=False), Strategy()):
+        traced.clear()
+        routing.TRACE_CACHE.clear()
+        with forced(strategy):
+            runs.append(gemm.gemm(a, b, p)[0])
+        if strategy.routed_steps:
+            assert len(traced) == 4  # per bus, its first sender set and the whole bus: the other sets cut
+        else:
+            assert len(traced) >= 2 * p  # a trace per sender set: at least p per bus
+    np.testing.assert_array_equal(runs[0], runs[1])
