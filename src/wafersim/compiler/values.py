@@ -27,9 +27,6 @@ class _ArrayDtypes(Mapping):
     def __getitem__(self, dtype: np.dtype) -> str:
         return DTYPES[dtype] if dtype in DTYPES else HALF_NAMES[dtype]
 
-    def __contains__(self, dtype: object) -> bool:
-        return dtype in DTYPES or dtype in HALF_NAMES
-
     def __iter__(self) -> Iterator[np.dtype]:
         yield from DTYPES
         yield from HALF_NAMES

@@ -44,7 +44,7 @@ class _HalfDtypes(Mapping):
             return bfloat16()
         raise KeyError(name)
 
-    def __contains__(self, name: object) -> bool:
+    def __contains__(self, name: object) -> bool:  # (Mapping's would look "bf16" up: import ml_dtypes)
         return isinstance(name, str) and name in ("f16", "bf16")
 
     def __iter__(self) -> Iterator[str]:
@@ -66,13 +66,6 @@ class _HalfNames(Mapping):
             if bf16 is not None and dtype == bf16:  # (`dtype == None` is True for float64: NumPy reads None as it)
                 return "bf16"
         raise KeyError(dtype)
-
-    def __contains__(self, dtype: object) -> bool:
-        try:
-            self[dtype]
-        except KeyError:
-            return False
-        return True
 
     def __iter__(self) -> Iterator[np.dtype]:
         return iter((_FLOAT16, bfloat16()))

@@ -20,7 +20,7 @@ from . import parallel
 from .lanes import Lanes
 from .descriptors import DESCRIPTOR_OPS, DescriptorMixin
 from .sparse import SPARSE_OPS, SparseMixin
-from .vector_batch import BATCHED_VECTOR_OPS, VectorBatch
+from .vector_batch import BATCHED_VECTOR_OPS, VectorBatch, fma_block
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
 _CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print"}
@@ -125,9 +125,7 @@ def _vfma_blocked(lanes: Lanes, dst: np.ndarray, a: np.ndarray, other: np.ndarra
     kept = lanes.keep_outside(d)
     for first in range(0, width, step):
         cols = slice(first, min(first + step, width))
-        product = block[:, :cols.stop - first]
-        np.multiply(x[:, cols], y[..., cols], out=product)
-        np.add(d[:, cols], product, out=d[:, cols])
+        fma_block(d[:, cols], x[:, cols], y[..., cols], block[:, :cols.stop - first])
     lanes.restore_outside(d, kept)
 
 

@@ -44,6 +44,13 @@ BATCHED_VECTOR_OPS = frozenset({"vadd", "vsub", "vmul", "vmin", "vmax", "vdiv", 
 BATCH_PASSES = REGISTER_ONLY | BATCHED_VECTOR_OPS | {"ld"}
 
 
+def fma_block(out: np.ndarray, x: np.ndarray, y, product: np.ndarray) -> None:
+    """out += x * y over one block of PEs as the machine's vfma: the product rounded first (into `product`,
+    a block-sized array that stays in cache), then the sum rounded."""
+    np.multiply(x, y, out=product)
+    np.add(out, product, out=out)
+
+
 class VectorBatch:
     """Queued vector instructions of one group (`lanes`, dense) over one SRAM (`sram`, int32 words)."""
 
@@ -76,10 +83,8 @@ class VectorBatch:
         def run(cols: slice, product: np.ndarray | None) -> None:
             y = other[:, cols] if row_operand else (other[cols] if isinstance(other, np.ndarray) else other)
             out = dst[:, cols]
-            if fma:  # the product rounded first, then the sum: as `_vfma_blocked`
-                p = product[:dst.shape[0], :out.shape[1]].view(dst.dtype)
-                np.multiply(a[:, cols], y, out=p)
-                np.add(out, p, out=out)
+            if fma:
+                fma_block(out, a[:, cols], y, product[:dst.shape[0], :out.shape[1]].view(dst.dtype))
             else:
                 ufunc(a[:, cols], y, out=out)
 

@@ -17,7 +17,6 @@ training keeps them; db sums the rows of dy widened to float32, on `dense.column
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -31,6 +30,7 @@ from ...sim.stats import LaunchStats
 from ..gemm import from_tiles, to_tiles
 from ..hosting import Scratch, fitting_device
 from .layout import MLShapeError, TileTooLargeError, as_matrix
+
 
 class _Precisions(Mapping):
     """`precision=` name -> dtype of the 16-bit operands (None: float32). bfloat16's dtype is looked up
