@@ -71,7 +71,7 @@ class OffWaferMixin:
         memory, order = self.launch.memory, self.launch.memory_order
         if op in ("gld", "gst"):
             addr = (self.regs[ins.a, at].astype(np.int64) & 0xFFFFFFFF) + ins.imm
-            words = np.ones(L.count, dtype=np.int64)
+            words = np.broadcast_to(np.int64(1), addr.shape)  # one word a lane (a view: no array of ones)
         else:
             addr = self.regs[ins.a, L.idx].astype(np.int64) & 0xFFFFFFFF
             words = self.regs[ins.c, L.idx].astype(np.int64)
@@ -79,8 +79,10 @@ class OffWaferMixin:
             if (words < 0).any():
                 raise self._lane_error(MemoryAccessError, f"{op} with a negative length", L, words < 0)
             self._sram_check(L, sram_base, words, op)
-        bases, ok = memory.locate(addr, 4 * words)
-        ok |= words == 0
+        one_word = op in ("gld", "gst")
+        bases, ok = memory.locate(addr, 4 if one_word else 4 * words)
+        if not one_word:
+            ok |= words == 0
         if not ok.all():
             i = int(np.argmax(~ok))
             why = memory.describe_address(int(addr[i]))
@@ -129,8 +131,10 @@ class OffWaferMixin:
                                    write=op == "gstv")
         # Timing: latency plus hops to the wafer edge, and the wafer's shared off-wafer bandwidth.
         hops = self.region.hops_to_edge[at]
-        finished = self._global_finish(issued + spec.global_latency + hops + (words - 1).clip(0) * self.word_time,
-                                       4 * words, at)
+        unloaded = issued + spec.global_latency + hops
+        if not one_word:  # (+ 0.0 for one word: nothing to add)
+            unloaded += (words - 1).clip(0) * self.word_time
+        finished = self._global_finish(unloaded, 4 if one_word else 4 * words, at)
         self._guard_time(float(finished.max(initial=0)))
         if self.tracer:
             self.tracer.record(L, "global load" if loads else "global store", issued - cost,
@@ -210,13 +214,19 @@ class OffWaferMixin:
             bases = bases if isinstance(bases, int) else np.broadcast_to(bases, issued.shape).ravel()[by_time]
         memory.scatter_words(addr, bases, values)
 
-    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray, at) -> np.ndarray:
+    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray | int, at) -> np.ndarray:
         """When the lanes' global accesses complete: `unloaded` (latency, hops, words), or later where the
         wafer's shared off-wafer bandwidth has not yet served the bytes of every access executed so far
         and of these lanes up to each one (`at`: the lanes' entries of a per-PE array)."""
-        served = np.cumsum(nbytes, dtype=np.float64)  # (in place; byte counts below 2**53: exact as float64)
+        if isinstance(nbytes, int):  # the same bytes for every lane: the running sums are multiples of it
+            served = np.arange(1, len(unloaded) + 1, dtype=np.float64)
+            served *= nbytes
+            total = nbytes * len(unloaded)
+        else:
+            served = np.cumsum(nbytes, dtype=np.float64)  # (in place; byte counts below 2**53: exact as float64)
+            total = int(nbytes.sum())
         served += self.totals.global_bytes
-        self.totals.global_bytes += int(nbytes.sum())
+        self.totals.global_bytes += total
         served /= self.spec.global_bytes_per_cycle
         np.ceil(served, out=served)
         return np.maximum(unloaded, served)
