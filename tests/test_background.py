@@ -141,7 +141,7 @@ def test_a_background_transfer_that_needs_the_pes_later_instructions_is_reported
     # On hardware the receive would run beside the send; the simulator holds the PE at its recva until the
     # words have arrived (docs/timing.md): an error, never a wrong result.
     dev = ws.Device(ws.WaferSpec(width=2, height=1))
-    with pytest.raises(ws.DeadlockError):
+    with pytest.raises(ws.DeadlockError, match="holds its PE at the call until its last word has moved"):
         needs_later_instructions[(1, 1), (2, 1)](dev.device_array(N))
 
 

@@ -438,7 +438,7 @@ BLOCK_ROWS, BLOCK_COLS = 4, 6
 @st.composite
 def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, slice_first: bool = False):
     """(kernel text, NumPy text) of a tree over blocks of the 2-D arrays a, b, c (and scalars). A block of
-    the destination's array starts at the destination's row (other rows are refused: earlier rows write them)."""
+    the destination's array starts at the destination's row (shifted rows are refused: row by row, some would be read after being written)."""
     kinds = ["block", "block"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax", "fn"] if depth else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "fn":  # a math function of a block: one vmath per row

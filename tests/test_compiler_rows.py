@@ -67,7 +67,8 @@ def kern(out, r):
 
 @pytest.mark.parametrize("body,text", [
     ("t[0:n, 0:2] = 1.0", "number of rows must be known"),
-    ("t[0:2, 0:2] = t[1:3, 0:2]", "earlier rows"),
+    ("t[0:2, 0:2] = t[1:3, 0:2]", "shifted from the rows written"),
+    ("t[1:3, 0:2] = t[0:2, 0:2] + 1.0", "shifted from the rows written"),
     ("t[0:2, 0:2] = t[0:3, 0:2]", "a block of 3 rows where the destination has 2"),
     ("t[0:2, 0:2] = t[1, 0:2] * 2.0", "a row of the destination"),
     ("t[0:5, 0:2] = 1.0", "out of bounds"),

@@ -207,3 +207,21 @@ def test_the_table_covers_every_public_error_class():
                     ws.CycleLimitError, ws.KernelZeroDivisionError, ws.KernelValueError, ws.WordTypeError}
     missing = sorted(cls.__name__ for cls in public - from_kernels - raised)
     assert not missing, f"add a bad host-API input raising each of {missing} to CASES"
+
+
+@ws.jit
+def _read_past_the_end(v, out):
+    i = ws.grid(1)
+    out[i] = v[i + 10]
+
+
+def test_a_launch_error_lists_where_it_happened_in_its_fields():
+    """`err.fields` holds every structured field, including the program counter, instruction and source
+    line the engine adds to an executor's error."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    with pytest.raises(ws.MemoryAccessError) as info:
+        _read_past_the_end[1, 4](dev.device_array(4), dev.device_array(4))
+    error = info.value
+    for name in ("pc", "instruction", "source", "pe"):
+        assert name in error.fields and error.fields[name] == getattr(error, name)
+    assert error.source[1] == _read_past_the_end.py_func.__code__.co_firstlineno + 3  # the `out[i] = v[i + 10]` line

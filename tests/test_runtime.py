@@ -496,3 +496,31 @@ def test_copy_to_host_into_a_mismatched_array_is_refused(dev):
         d.copy_to_host(np.empty(8, np.float64))  # same byte count, other dtype
     with pytest.raises(ws.WaferError):
         d.copy_to_host(np.empty(4, np.float32))  # fewer elements
+
+
+@ws.jit
+def _add_first(a, b, c, k):
+    a[0] = b[0] + c[0] + k
+
+
+def test_launch_errors_name_the_kernel_parameter_not_the_argument_word():
+    """Arrays expand to several argument words (address, shape): a refused argument is still named by
+    its parameter's position and name."""
+    dev, other = (ws.Device(ws.WaferSpec(width=8, height=8)) for _ in range(2))
+    mine = [dev.to_device(np.zeros(4, np.float32)) for _ in range(3)]
+    foreign = other.to_device(np.zeros(4, np.float32))
+    with pytest.raises(ws.InvalidPointerError, match=r"argument 2 \(c\): .* another device"):
+        _add_first[1, 1](mine[0], mine[1], foreign, 1.0)
+    with pytest.raises(ws.LaunchError, match=r"argument 3 \(k\): .* does not fit in 32 bits"):
+        _add_first[1, 1](*mine, 2**40)
+
+
+def test_a_float_argument_that_overflows_float32_is_refused_and_inf_passes():
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    a, b, c = (dev.to_device(np.zeros(4, np.float32)) for _ in range(3))
+    with pytest.raises(ws.LaunchError, match=r"argument 3 \(k\): 1e\+300 overflows float32"):
+        _add_first[1, 1](a, b, c, 1e300)
+    _add_first[1, 1](a, b, c, float("inf"))
+    assert a.copy_to_host()[0] == np.inf
+    _add_first[1, 1](a, b, c, 3.0e38)  # finite in float32: kept
+    assert a.copy_to_host()[0] == np.float32(3.0e38)

@@ -22,7 +22,7 @@ from .runtime.state import LaunchState, VariableUnavailableError
 from .runtime import routes
 from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
                       event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
-from .sim import LaunchStats
+from .sim import LaunchStats, PrintRecord
 from .errors import WordTypeError
 from .compiler.intrinsics import constant
 from .compiler.intrinsics import MATH_ALIASES as _MATH_ALIASES
@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError", "ArgumentTypeError", "AssemblyError", "CheckpointError", "CompileError", "CycleLimitError", "DeadlockError", "Device", "DeviceArray", "DevicePointer",
-    "EAST", "Event", "InvalidPointerError", "Kernel", "KernelValueError", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError",
+    "EAST", "Event", "InvalidPointerError", "Kernel", "KernelValueError", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError", "PrintRecord",
     "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "RAMP", "RaceError", "RouteError", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
     "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
     "get_current_device", "select_device", "stream", "synchronize", "to_device",

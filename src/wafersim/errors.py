@@ -13,7 +13,12 @@ class WaferError(Exception):
 
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
-        self.fields = fields
+        self.fields: dict[str, Any] = {}
+        self.add_fields(**fields)
+
+    def add_fields(self, **fields: Any) -> None:
+        """Add structured fields (attributes, and entries of `fields`), e.g. where a failure happened."""
+        self.fields.update(fields)
         for key, value in fields.items():
             setattr(self, key, value)
 

@@ -230,7 +230,7 @@ class ArrayLowering(HalfLowering):
             raise Unsupported(f"cannot store {describe(value)} into an element of {base.name}", value_node)
         if base.dtype == "i32" and value.ty == "f32":
             raise Unsupported(f"cannot store a float32 into int32 array {base.name} ("
-                              + self.float_to_int_hint(value_node) + ")")
+                              + self.float_to_int_hint(value_node, into_array=True) + ")")
         value = self.element_value(value, base.dtype)
         offset = self.element_address(base, parts)
         if isinstance(base, LocalArray):

@@ -71,7 +71,8 @@ def read_source(func: Callable) -> Source:
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, SyntaxError):
         raise Unsupported(f"cannot read the source of {func.__name__}: define kernels and device functions in a "
-                          f"file (or in a notebook cell), not with exec() of a string") from None
+                          f"file (or in a notebook cell) whose source Python can read: not at the interactive prompt (`python` "
+                          f"or `python -i`, code piped to `python -`) or in exec() of a string") from None
     if not tree.body or not isinstance(tree.body[0], ast.FunctionDef):
         raise Unsupported(f"{filename}: {func.__name__} must be a plain function")
     return Source(filename, first_line, lines, len(lines[0]) - len(lines[0].lstrip()), tree.body[0])
@@ -237,12 +238,15 @@ class LoweringCore:
             return self.result("fne", "i32", a=v.reg, b=self.reg_of(Val("f32", const=0.0)))
         return v
 
-    def float_to_int_hint(self, value_node: ast.AST | None) -> str:
-        """How to fix a float32 value where an int32 is needed, naming `ws.recv` when that is the cause."""
+    def float_to_int_hint(self, value_node: ast.AST | None, into_array: bool = False) -> str:
+        """How to fix a float32 value where an int32 is needed (`into_array`: an int32 array's element or
+        slice), naming `ws.recv` when that is the cause."""
         if value_node is not None and any(self.is_untyped_recv(n) for n in ast.walk(value_node)):
             return ("ws.recv() without dtype= receives a float32 word; if the sender sent an int32, receive it "
                     "with ws.recv(direction, dtype=np.int32) (int(...) would convert a float, not reinterpret "
                     "the word)")
+        if into_array:
+            return "convert the value with int(...), or make the array float32"
         return "initialise it with a float, e.g. 0.0, or convert with int(...)"
 
     def is_untyped_recv(self, node: ast.AST) -> bool:

@@ -4,7 +4,8 @@
 every 2-D slice `u[s0:s1, ...]` in it replaced by its row `u[s0 + k, ...]`: one vector instruction per
 operator and row (or one bulk copy per row between global and local memory). As NumPy evaluates the whole
 right side before writing, the scalar subexpressions of `e` are evaluated once, before the first row, and
-an operand that would read rows of the destination that earlier rows have already written is refused.
+an operand that reads rows of the destination shifted from the rows written is refused (row by row, some
+would be read after being written).
 
 Row counts must be known when compiling: constant bounds (`t[1:3, ...]`), or `a:a + K` with a constant K
 (`u[y:y + 4, x:x + 4]`, the start computed at run time and bounds-checked).
@@ -93,7 +94,7 @@ class RowLowering(VectorLowering):
 
     def hoist_scalars(self, node: ast.expr, dst, dst_start: int | str, count: int, hidden: list[str]) -> ast.expr:
         """`node` with its scalar subexpressions evaluated now (bound to hidden names) and its 2-D slices
-        checked: the same number of rows as the destination, and not reading rows of it written earlier
+        checked: the same number of rows as the destination, and not reading rows of it shifted from those written
         (`dst_start`: the destination's first row, a constant or the text of its expression)."""
         if _is_block(node):
             base = self.subscripted(node)
@@ -101,8 +102,9 @@ class RowLowering(VectorLowering):
             if rows != count:
                 raise Unsupported(f"a block of {rows} rows where the destination has {count}", node)
             if base is dst and (constant if constant is not None else ast.unparse(start)) != dst_start:
-                raise Unsupported("this operand reads rows of the destination that earlier rows of the assignment "
-                                  "write (NumPy reads them all first): copy it into another array first", node)
+                raise Unsupported("this operand reads rows of the destination shifted from the rows written (NumPy "
+                                  "reads them all before writing; row by row, some would be read after being "
+                                  "written): copy it into another array first", node)
             return node
         if isinstance(node, ast.BinOp):
             return ast.copy_location(ast.BinOp(left=self.hoist_scalars(node.left, dst, dst_start, count, hidden),

@@ -165,7 +165,7 @@ class VectorLowering(ArrayLowering):
         """A scalar operand of a slice operation, in the slice's dtype (NumPy keeps the array's dtype)."""
         if ty == "i32" and value.ty == "f32":
             raise Unsupported("a float32 scalar cannot combine with an int32 slice ("
-                              + self.float_to_int_hint(node) + ")", node)
+                              + self.float_to_int_hint(node, into_array=True) + ")", node)
         return self.to_type(value, self.scalar_operand_type(ty))
 
     # ------------------------------------------------------------------ resolving the right side

@@ -383,23 +383,29 @@ class Device:
         return stream
 
     # ------------------------------------------------------------------ launches
-    def kernel_argument(self, value: Any, position: int) -> int:
-        """The 32-bit word a kernel sees for one argument."""
+    def kernel_argument(self, value: Any, position: int, name: str | None = None) -> int:
+        """The 32-bit word a kernel sees for one argument (`name`: the kernel parameter's, for messages)."""
+        label = f"argument {position}" + (f" ({name})" if name else "")
         if isinstance(value, (DeviceArray, DevicePointer)):
-            alloc = self._own(value, f"argument {position}")
+            alloc = self._own(value, label)
             if alloc.end > KERNEL_ADDRESS_LIMIT:
-                raise LaunchError(f"argument {position}: device address 0x{alloc.base:x} is beyond the 4 GiB a "
+                raise LaunchError(f"{label}: device address 0x{alloc.base:x} is beyond the 4 GiB a "
                                   f"kernel's 32-bit registers can address", position=position)
             return alloc.base
         if isinstance(value, (bool, np.bool_)):
             return int(value)
         if isinstance(value, (int, np.integer)):
             if not -(2**31) <= int(value) < 2**32:
-                raise LaunchError(f"argument {position}: {value} does not fit in 32 bits", position=position)
+                raise LaunchError(f"{label}: {value} does not fit in 32 bits", position=position)
             return int(value)
         if isinstance(value, (float, np.floating)):
-            return int(np.float32(value).view(np.uint32))
-        raise LaunchError(f"argument {position}: unsupported type {type(value).__name__} (pass ints, floats, "
+            with np.errstate(over="ignore"):
+                word = np.float32(value)
+            if np.isinf(word) and np.isfinite(value):  # (inf itself passes: it is a float32)
+                raise LaunchError(f"{label}: {value!r} overflows float32 (largest finite "
+                                  f"{float(np.finfo(np.float32).max):.8g})", position=position)
+            return int(word.view(np.uint32))
+        raise LaunchError(f"{label}: unsupported type {type(value).__name__} (pass ints, floats, "
                           f"DeviceArray or DevicePointer)", position=position, type=type(value).__name__)
 
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,

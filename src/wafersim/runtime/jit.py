@@ -76,6 +76,8 @@ class Dispatcher(Kernel):
                               f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
                               given=len(args))
         signature, words = self.signature_of(tuple(args))
+        for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
+            device.kernel_argument(value, position, name)
         compiled = self.compile(self.with_constants(signature, args), device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
 

@@ -37,9 +37,12 @@ class DiagnosticsMixin:
 
     def _locate(self, exc, pc: int):
         """Add the program counter, instruction and source line to an error raised by an executor."""
-        exc.pc = pc
-        exc.instruction = format_instr(self.launch.decoded[pc])
-        exc.source = self.program.source_of(pc)
+        fields = dict(pc=pc, instruction=format_instr(self.launch.decoded[pc]), source=self.program.source_of(pc))
+        if hasattr(exc, "add_fields"):
+            exc.add_fields(**fields)
+        else:  # (a built-in error: attributes only)
+            for key, value in fields.items():
+                setattr(exc, key, value)
         exc.args = (f"{exc.args[0]} at {self.program.describe_pc(pc)}",)
         return exc
 
@@ -87,6 +90,11 @@ class DiagnosticsMixin:
             more = f" and {len(flat) - MAX_PES_NAMED} more" if len(flat) > MAX_PES_NAMED else ""
             lines.append(f"  {len(flat)} PE(s) at {self.program.describe_pc(pc)} {what}: {pes}{more}")
         first = blocked[0]
+        if any(self.launch.decoded[pc].op in ("recva", "senda") for pc, _ in self._places()):
+            lines.append("  (a background transfer, ws.recv_async / ws.send_async, holds its PE at the call until "
+                         "its last word has moved: one that needs this PE's later sends or receives to complete "
+                         "deadlocks here though the hardware would run it; start the transfer after them, see "
+                         "docs/timing.md, \"Background transfers\")")
         lines.append(self._deadlock_map(first["pe"]))
         raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
                             blocked=blocked, pe=first["pe"], block_index=first["block_index"], pc=first["pc"],

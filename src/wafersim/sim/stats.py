@@ -204,7 +204,7 @@ class LaunchStats:
         return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
                 f"{self.cycles:,} cycles ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
                 f"{self.words_moved:,} words over links, {self.global_bytes:,} global bytes, "
-                f"{self.energy_j * 1e3:.4f} mJ{detours}{streamed}")
+                f"{energy_text(self.energy_j)}{detours}{streamed}")
 
     def __repr__(self) -> str:
         return f"LaunchStats({self.summary()})"
@@ -214,3 +214,11 @@ class LaunchStats:
         from .stats_html import render_html
 
         return render_html(self)
+
+
+def energy_text(joules: float) -> str:
+    """Energy with a unit that shows four significant digits (J, mJ, uJ or nJ): 0.0021 mJ reads 2.1 uJ."""
+    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6)):
+        if joules >= scale:
+            return f"{joules / scale:.4g} {unit}"
+    return f"{joules / 1e-9:.4g} nJ"

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .stats import energy_text
+
 if TYPE_CHECKING:
     from .stats import LaunchStats
 
@@ -60,7 +62,7 @@ def summary_rows(stats: "LaunchStats") -> list[tuple[str, str]]:
         ("global memory bytes", f"{stats.global_bytes:,}"),
         ("float32 operations", f"{stats.flops:,}"),
         ("utilization of peak FLOP/s", f"{stats.utilization:.3%}"),
-        ("energy", f"{stats.energy_j * 1e3:.6f} mJ"),
+        ("energy", energy_text(stats.energy_j)),
     ]
 
 
