@@ -177,6 +177,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
             "print_limit": launch.print_limit,
             "totals": {"vector_elements": int(totals.vector_elements), "flops": int(totals.flops),
                        "global_bytes": int(totals.global_bytes), "prints_dropped": int(totals.prints_dropped),
+                       "words_left": int(totals.words_left),
                        "prints": [list(p) for p in totals.prints]}}
     data["launch_checkpoint"] = np.array(json.dumps(meta))
     partial = path.with_name(path.name + ".partial")
@@ -248,6 +249,7 @@ class _Restorer:
                 sim.fifos[tuple(key)].tags.uniform = WORD_TAG["raw"]
         for name in ("vector_elements", "flops", "global_bytes", "prints_dropped"):
             setattr(totals, name, meta["totals"][name])
+        totals.words_left = meta["totals"].get("words_left", 0)  # (absent from checkpoints before it was counted)
         totals.prints = [tuple(p) for p in meta["totals"]["prints"]]
         launch.barriers = meta["barriers"]
         if "routes" in meta:

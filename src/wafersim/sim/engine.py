@@ -59,6 +59,7 @@ class _Totals:
         self.vector_elements = 0
         self.flops = 0
         self.global_bytes = 0
+        self.words_left = 0  # words pushed into FIFOs and never popped (`LaunchStats.words_left_in_fifos`)
         self.prints: list[tuple] = []  # (cycle, y, x, text, value)
         self.prints_dropped = 0
 
@@ -230,7 +231,7 @@ class Launch:
             link_words=totals.link_words, routed_link_words=totals.routed_link_words, global_bytes=int(totals.global_bytes), waves=self.placement.waves,
             op_counts=op_counts, vector_elements=int(totals.vector_elements),
             flops=int(totals.flops) + sum(FLOPS_PER_OP.get(op, 0) * c for op, c in op_counts.items()),
-            prints=prints, prints_dropped=totals.prints_dropped,
+            prints=prints, prints_dropped=totals.prints_dropped, words_left_in_fifos=int(totals.words_left),
             trace=self.tracer.trace if self.tracer else None)
         if self.racecheck is not None:
             stats.races, stats.races_dropped = self.racecheck.hazards()

@@ -47,6 +47,9 @@ class LaunchStats:
     flops: int  # float32 operations (fma = 2)
     prints: list[PrintRecord] = dataclasses.field(default_factory=list)
     prints_dropped: int = 0
+    # words sent (or routed) to a PE that it never received before halting: usually a bug (a missing
+    # receive, or one receive too few in a loop); shown in `summary()` when there are any
+    words_left_in_fifos: int = 0
     start_cycle: float = 0.0  # on its stream's timeline (filled in by the runtime)
     trace: "LaunchTrace | None" = None  # sampled PE activity, when launched with trace=True
     # channel -> (4, height, width): the routed words of that channel each PE's router forwarded over
@@ -201,10 +204,12 @@ class LaunchStats:
                    f"link latency over all words)" if self.repair is not None else "")
         streamed = (f", streamed {self.weight_stream_bytes:,} B of weights in and {self.gradient_stream_bytes:,} B "
                     f"of gradients out" if self.weight_stream_bytes or self.gradient_stream_bytes else "")
+        left = (f", {self.words_left_in_fifos:,} word(s) sent but never received"
+                if self.words_left_in_fifos else "")
         return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
                 f"{self.cycles:,} cycles ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
                 f"{self.words_moved:,} words over links, {self.global_bytes:,} global bytes, "
-                f"{energy_text(self.energy_j)}{detours}{streamed}")
+                f"{energy_text(self.energy_j)}{left}{detours}{streamed}")
 
     def __repr__(self) -> str:
         return f"LaunchStats({self.summary()})"
