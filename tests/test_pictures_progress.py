@@ -28,6 +28,22 @@ def test_heatmap_png_is_written_for_every_metric(metric, tmp_path):
     assert values.shape == (16, 16)
 
 
+@pytest.mark.parametrize("height, width", [(4, 32), (32, 4), (996, 757)])
+def test_a_heatmap_figure_follows_the_maps_shape(height, width, tmp_path):
+    """A wide, short map (a 32 x 4 launch) is a wide picture, not a thin strip in a square figure; a
+    wafer-sized one stays within the pixel budget."""
+    import matplotlib.image
+    from wafersim.sim.pictures import save_map
+
+    path = save_map(np.random.default_rng(1).random((height, width)), tmp_path / "map.png", "t", "cycles")
+    rows, cols, _ = matplotlib.image.imread(path).shape
+    if width > 4 * height:
+        assert cols > 2.5 * rows
+    elif height > 4 * width:
+        assert rows > 1.5 * cols
+    assert max(rows, cols) <= 1400
+
+
 def test_heatmap_metrics_are_the_stats_arrays():
     stats = run_heat(3)
     np.testing.assert_array_equal(stats.metric("stall"), stats.stall)

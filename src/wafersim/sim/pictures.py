@@ -28,8 +28,11 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
     import matplotlib.pyplot as plt
 
     height, width = values.shape
-    scale = min(1.0, max_pixels / max(height, width))
-    fig, ax = plt.subplots(figsize=(max(4.0, width * scale / dpi + 1.6), max(3.0, height * scale / dpi + 0.9)),
+    longest = max(height, width)
+    # Pixels per PE: large maps shrink to `max_pixels`; small ones grow to about 640 pixels (at most 16 a PE),
+    # so that a wide, short launch (32 x 4) is a readable strip in a figure of its own shape.
+    scale = max_pixels / longest if longest > max_pixels else min(16.0, max(1.0, 640 / longest))
+    fig, ax = plt.subplots(figsize=(max(4.0, width * scale / dpi + 1.6), max(1.8, height * scale / dpi + 0.9)),
                            dpi=dpi, layout="constrained")
     colours = matplotlib.colormaps[cmap].with_extremes(bad=UNUSED_COLOUR)
     image = ax.imshow(np.ma.masked_invalid(values), origin="upper", cmap=colours, interpolation="nearest",
