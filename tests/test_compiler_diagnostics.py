@@ -9,6 +9,7 @@ import pytest
 
 import wafersim as ws
 from conftest import load_source
+from wafersim import collectives as wsc
 
 
 def marker_line(func, marker: str) -> int:
@@ -289,6 +290,7 @@ import math
 import numpy as np
 import wafersim as ws
 from conftest import load_source
+from wafersim import collectives as wsc
 
 GLOBAL_ARRAY = np.ones(3)
 GLOBAL_LIST = [1, 2]
@@ -352,3 +354,37 @@ def test_an_error_in_a_device_function_points_at_its_own_line(tmp_path):
     expected_line = next(k for k, line in enumerate(HELPER_SOURCE.splitlines(), 1) if "# HERE" in line)
     assert info.value.file == module.__file__ and info.value.line == expected_line
     assert "unknown name 'undefined_name'" in str(info.value) and "# HERE" in str(info.value)
+
+
+@ws.jit
+def _half(v, scale):
+    return v[0] * scale  # MARK-inner (v is a scalar here: cannot index)
+
+
+@ws.jit
+def calls_a_device_function_wrongly(out):
+    x = 2.0
+    out[0] = _half(x, 0.5)  # MARK-call
+
+
+@ws.jit
+def misuses_a_library_collective(out):
+    values = ws.local.array(4, np.float32)
+    wsc.block_all_reduce_array(values, wsc.SUM, channel=0)  # MARK-library (no scratch array `part`)
+    out[0] = values[0]
+
+
+def test_an_error_in_an_inlined_function_names_the_call_and_a_library_error_points_at_the_users_line():
+    """An error inside a device function says where it was called (one line per level of inlining); an
+    error inside wafersim's own library (a collective given the wrong arguments) points at the user's call,
+    the library's line kept as a field."""
+    with pytest.raises(ws.CompileError) as info:
+        launch(calls_a_device_function_wrongly)
+    err = info.value
+    assert err.line == marker_line(_half, "MARK-inner") and "cannot index a float32 scalar" in str(err)
+    assert f"(in _half(), called at {__file__}:{marker_line(calls_a_device_function_wrongly, 'MARK-call')}:" in str(err)
+    with pytest.raises(ws.CompileError) as info:
+        launch(misuses_a_library_collective, block=(2, 2))
+    err = info.value
+    assert err.file == __file__ and err.line == marker_line(misuses_a_library_collective, "MARK-library")
+    assert "collectives" in err.library_file and "(in block_all_reduce_array(), called at" in str(err)

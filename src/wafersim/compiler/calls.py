@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -14,7 +15,8 @@ from ..isa.opcodes import ACCEPT, port_mask
 from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
-from .core import RecvUse, closure_globals, read_source
+from ..errors import CompileError
+from .core import RecvUse, Source, closure_globals, read_source
 from .scalar_math import MATH_FUNCTIONS, OPERATOR_FUNCTIONS, MathLowering
 from .background import BackgroundCallLowering
 from .descriptors import DescriptorLowering
@@ -379,6 +381,8 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         try:
             self.statements(tree.body)
             ended = self.defined  # None when no path reaches the end of the body without a return
+        except CompileError as error:
+            raise called_from(error, func, node, saved[-1]) from None
         finally:
             self.return_target.pop()
             self.inlining.pop()
@@ -395,3 +399,20 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         if static is NOT_STATIC or isinstance(static, (bool, int, float, np.number)):
             return self.expr(node)
         return self.python_value(static)
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+
+
+def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Source) -> CompileError:
+    """`error`, raised inside the inlined device function `func`, with the call's place added: a line
+    "in func(), called at file:line" (one per level of inlining). Where the error lies in wafersim's own
+    library (a collective given the wrong arguments), the user's call becomes the error's place."""
+    line = call.lineno + caller.first_line - 1
+    col = call.col_offset + caller.indent + 1
+    message = f"{error.args[0]}\n(in {func.__name__}(), called at {caller.filename}:{line}:{col})"
+    fields = dict(error.fields)
+    if str(fields.get("file", "")).startswith(_PACKAGE_DIR) and not caller.filename.startswith(_PACKAGE_DIR):
+        fields.update(file=caller.filename, line=line, col=col, library_file=error.fields.get("file"),
+                      library_line=error.fields.get("line"))
+    return CompileError(message, **fields)

@@ -137,6 +137,9 @@ KERNEL_OBJECTS = (Val, GlobalArray, LocalArray, SliceRef, Tup)
 
 def describe(value) -> str:
     """A short phrase naming what a value is, for error messages."""
+    if isinstance(value, Val):
+        kind = {"i32": "an int32", "f32": "a float32"}.get(value.ty, f"a {value.ty}")
+        return f"{kind} scalar" + (f" (the constant {value.const})" if value.is_const else "")
     return {GlobalArray: "a global array", LocalArray: "a local array", SliceRef: "a slice", Tup: "a tuple"}.get(
         type(value), repr(value))
 

@@ -15,6 +15,7 @@ from ..isa.assembler import assemble, disassemble
 from ..isa.opcodes import opcode_cycles
 from ..runtime import device as runtime_device
 from ..sim import trace as trace_format
+from ..sim.stats import energy_text
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -194,10 +195,10 @@ def launch_table(launches: list) -> str:
     if not launches:
         return "no launches"
     head = ("#", "kernel", "grid", "block", "waves", "cycles", "time (us)", "PE-instructions", "words moved",
-            "global bytes", "energy (mJ)")
+            "global bytes", "energy")
     rows = [(str(k), s.program, "x".join(map(str, s.grid)), "x".join(map(str, s.block)), str(s.waves),
              f"{s.cycles:,}", f"{s.seconds * 1e6:,.2f}", f"{s.instructions:,}", f"{s.words_moved:,}",
-             f"{s.global_bytes:,}", f"{s.energy_j * 1e3:.4f}") for k, (_, s) in enumerate(launches, start=1)]
+             f"{s.global_bytes:,}", energy_text(s.energy_j)) for k, (_, s) in enumerate(launches, start=1)]
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     line = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa
     return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])

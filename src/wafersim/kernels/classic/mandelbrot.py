@@ -103,7 +103,9 @@ def mandelbrot(width: int, height: int, max_iter: int, tile: tuple[int, int] = (
                extent: tuple[float, float, float, float] = DEFAULT_EXTENT, device: Device | None = None,
                stream=None) -> tuple[np.ndarray, LaunchStats]:
     """Iteration counts (int32, shape (height, width)) of z <- z**2 + c from z = 0 until |z| > 2, at most
-    `max_iter`, for c on a `width` x `height` grid over `extent` = (xmin, xmax, ymin, ymax) (row 0 at ymin).
+    `max_iter`, for c on a `width` x `height` grid over `extent` = (xmin, xmax, ymin, ymax) (row 0 at ymin):
+    pixel (row i, column j) is c = np.linspace(xmin, xmax, width)[j] + 1j * np.linspace(ymin, ymax, height)[i],
+    both edges included, rounded to float32 (`pixel_coordinates`).
 
     Each PE computes a `tile` = (tw, th) tile of pixels; tw must divide width and th height. `device`
     defaults to a wafer of exactly (width/tw) x (height/th) PEs. Returns (counts, LaunchStats)."""
