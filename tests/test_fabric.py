@@ -84,3 +84,85 @@ def test_a_stencil_keeps_one_value_row_per_fifo_and_matches_numpy(monkeypatch):
     (fifos,) = seen
     assert len(fifos) == 4
     assert all(fifo.value_depth == 1 and fifo.depth == 16 for fifo in fifos.values())
+
+
+def test_a_noted_uniform_count_is_forgotten_when_its_counter_is_read_and_for_good_when_replaced():
+    fifo = Fifo(4, 6, np.float32)
+    key = ("some", b"group")
+    fifo.note_uniform("pushed", key, 3)
+    fifo.note_uniform("popped", key, 2)
+    assert fifo.uniform_count("pushed", key) == 3 and fifo.uniform_count("popped", key) == 2
+    assert fifo.uniform_count("pushed", ("other", b"group")) is None  # another group of PEs
+    fifo.pushed[0] += 1                                                # a read (then a write) of pushed
+    assert fifo.uniform_count("pushed", key) is None
+    assert fifo.uniform_count("popped", key) == 2                      # the other counter's note stays
+    _ = fifo.popped
+    assert fifo.uniform_count("popped", key) is None
+    fifo.popped = np.zeros(6, dtype=np.int32)                          # mapped elsewhere: never noted again
+    fifo.note_uniform("popped", key, 0)
+    assert fifo.uniform_count("popped", key) is None
+
+
+def test_region_keys_are_equal_exactly_for_the_same_pes_whatever_the_window():
+    from wafersim.sim.lanes import Lanes
+
+    n, width = 12, 4  # a 4 x 3 region; exclusions: the first column
+    first_column = np.arange(0, n, width)
+    everyone_but = Lanes(n, excl=first_column)
+    # the same PEs as receivers of a send east: window [1, n), excluding the first column after PE 0
+    windowed = Lanes(n - 1, excl=first_column[1:] - 1, window=slice(1, n))
+    assert everyone_but.region_key(n) == windowed.region_key(n)
+    assert Lanes(n).region_key(n) != everyone_but.region_key(n)
+    assert Lanes(n - 1, window=slice(1, n)).region_key(n) != Lanes(n - 1, window=slice(0, n - 1)).region_key(n)
+    last_column = Lanes(n, excl=np.arange(width - 1, n, width))
+    assert last_column.region_key(n) != everyone_but.region_key(n)
+    for lanes in (everyone_but, windowed, last_column, Lanes(n)):  # the key lists the PEs left out
+        left_out = np.frombuffer(lanes.region_key(n)[1], dtype=np.int64)
+        np.testing.assert_array_equal(left_out, np.setdiff1d(np.arange(n), lanes.indices()))
+
+
+@ws.jit
+def _lockstep_then_divergent(values, out, rounds):
+    """Lockstep sends and receives east (every PE with a neighbour), between which a divergent subset sends
+    and receives extra words (the general path changes the counters of some PEs only)."""
+    x = ws.threadIdx.x
+    total = 0.0
+    for r in range(rounds):
+        v = values[x] + r
+        for _ in range(3):  # lockstep exchanges: the second and third find their counts noted
+            if ws.has_neighbor(ws.EAST):
+                ws.send(ws.EAST, v)
+            if ws.has_neighbor(ws.WEST):
+                total += ws.recv(ws.WEST)
+        if x % 3 == 1 and ws.has_neighbor(ws.EAST):  # some PEs send one more word...
+            ws.send(ws.EAST, v * 2.0)
+        if x % 3 == 2 and ws.has_neighbor(ws.WEST):  # ...which their east neighbours take
+            total += ws.recv(ws.WEST) * 0.5
+    out[x] = total
+
+
+def test_lockstep_rounds_around_divergent_extra_words_match_numpy_with_and_without_noted_counts():
+    from wafersim.sim.strategy import Strategy, forced
+
+    width, rounds = 40, 5  # (wide enough that "all but the last PE" is a dense group: the lockstep path)
+    values = np.arange(width, dtype=np.float32) + 1.0
+    expected = np.zeros(width, dtype=np.float32)
+    for r in range(rounds):
+        v = values + np.float32(r)
+        for x in range(1, width):
+            for _ in range(3):
+                expected[x] += v[x - 1]
+            if x % 3 == 2:
+                expected[x] += (v[x - 1] * np.float32(2.0)) * np.float32(0.5)
+    runs = []
+    # (the NumPy engine: the compiled interpreter runs small divergent regions like this one otherwise)
+    for strategy in (Strategy(compiled=False, uniform_counts=False), Strategy(compiled=False)):
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec(width=width, height=1))
+            out = dev.device_array(width)
+            stats = _lockstep_then_divergent[1, (width, 1)](dev.to_device(values), out, rounds)
+            runs.append((out.copy_to_host(), stats.cycles, stats.stall.copy()))
+    np.testing.assert_array_equal(runs[0][0], expected)
+    np.testing.assert_array_equal(runs[1][0], expected)
+    assert runs[0][1] == runs[1][1]
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])

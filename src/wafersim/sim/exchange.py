@@ -141,11 +141,18 @@ class ExchangeMixin:
         bounded."""
         if not lanes.is_dense or self.tracer is not None or not self.strategy.lockstep:
             return None
-        moving, other = (fifo.pushed, fifo.popped) if sending else (fifo.popped, fifo.pushed)
-        word, last = lanes.extremes(moving)
-        if word != last:
-            return None
-        bound, _ = lanes.extremes(other, largest=False)  # the fewest popped (sending) or pushed (receiving)
+        moving, other = ("pushed", "popped") if sending else ("popped", "pushed")
+        # The count the last lockstep send or receive over these PEs left, when noted (`Fifo.uniform_count`):
+        # no reductions (a stencil's steady state). Else reductions (the property read forgets the note).
+        key = lanes.region_key(self.n) if self.strategy.uniform_counts else None
+        word = None if key is None else fifo.uniform_count(moving, key)
+        if word is None:
+            word, last = lanes.extremes(getattr(fifo, moving))
+            if word != last:
+                return None
+        bound = None if key is None else fifo.uniform_count(other, key)
+        if bound is None:  # the fewest popped (sending) or pushed (receiving)
+            bound, _ = lanes.extremes(getattr(fifo, other), largest=False)
         if sending:
             return (word, word - bound) if word - bound < fifo.depth else None
         return (word, 0) if bound > word else None  # (`_pop` needs no bound)
@@ -242,6 +249,8 @@ class ExchangeMixin:
             word, most_queued = lockstep
             self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued, word)
             self._progress(fifo, True, dst)
+            if self.strategy.uniform_counts:  # every receiver had pushed == word
+                fifo.note_uniform("pushed", dst.region_key(self.n), word + 1)
             return [(next_pc, lanes, False)]  # (every lane sent: the group as it came, not `src` unwindowed)
         queued = dst.get(fifo.pushed) - dst.get(fifo.popped)
         most_queued = int(queued.max(initial=0))  # (over the window for mask forms: a bound)
@@ -308,6 +317,8 @@ class ExchangeMixin:
         lockstep = self._lockstep_word(lanes, fifo, sending=False)
         if lockstep is not None:  # every lane has a word
             self._progress(fifo, False, self._pop_parts(lanes, fifo, cost, destination, lockstep[0]))
+            if self.strategy.uniform_counts:  # every lane had popped == word
+                fifo.note_uniform("popped", lanes.region_key(self.n), lockstep[0] + 1)
             return [(next_pc, lanes, False)]
         has = lanes.get(fifo.pushed) - lanes.get(fifo.popped) > 0
         ready, waiting = (lanes, None) if lanes.all(has) else lanes.split(has)

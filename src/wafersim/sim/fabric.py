@@ -131,17 +131,59 @@ class Fifo:
     The time ring is always `depth` deep (word k's back-pressure reads the pop time of word k - depth),
     but a value is only needed while its word is queued, so the value ring is only as deep as the
     deepest queue so far (`make_room`): one row for a stencil that pops every word before the next
-    arrives, instead of `depth` rows of 4 bytes per PE."""
+    arrives, instead of `depth` rows of 4 bytes per PE.
 
-    __slots__ = ("depth", "value", "time", "pushed", "popped", "tags")
+    Uniform counts: a lockstep send or receive (`exchange`) notes that every lane of its group now has
+    the same `pushed` (or `popped`) count, so that the next one over the same PEs needs no reductions to
+    find it. The note on a counter is forgotten whenever anything reads that counter's array through
+    `pushed` / `popped` (whoever reads it may write it), and for good once the array is replaced (the
+    compiled interpreter maps FIFOs into arrays of its own and writes them there)."""
+
+    __slots__ = ("depth", "value", "time", "_pushed", "_popped", "tags", "_uniform")
 
     def __init__(self, depth: int, n: int, time_dtype=np.float64) -> None:
         self.depth = depth
         self.value = SlotRows(1, n, np.int32)  # grows with the queues (`make_room`)
         self.time = SlotRows(depth, n, time_dtype)  # arrival of the slot's word, or when it was popped
-        self.pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
-        self.popped = np.zeros(n, dtype=np.int32)
+        self._pushed = np.zeros(n, dtype=np.int32)  # words ever written, per receiving PE
+        self._popped = np.zeros(n, dtype=np.int32)
         self.tags = WordTags(depth, n)  # the words' types (wordtypes)
+        # counter name -> (a group's `Lanes.region_key`, the count every PE of it has); None: never noted
+        self._uniform: dict[str, tuple[tuple, int]] | None = {}
+
+    @property
+    def pushed(self) -> np.ndarray:
+        """Words ever written, per receiving PE (reading it forgets the uniform count noted for it)."""
+        if self._uniform:
+            self._uniform.pop("pushed", None)
+        return self._pushed
+
+    @pushed.setter
+    def pushed(self, array: np.ndarray) -> None:
+        self._pushed, self._uniform = array, None
+
+    @property
+    def popped(self) -> np.ndarray:
+        """Words ever taken, per receiving PE (reading it forgets the uniform count noted for it)."""
+        if self._uniform:
+            self._uniform.pop("popped", None)
+        return self._popped
+
+    @popped.setter
+    def popped(self, array: np.ndarray) -> None:
+        self._popped, self._uniform = array, None
+
+    def uniform_count(self, counter: str, key: tuple) -> int | None:
+        """The `counter` ("pushed" or "popped") every PE of the group with `Lanes.region_key` `key` has, if a
+        lockstep send or receive noted it and nothing has read the counter since; else None."""
+        noted = self._uniform.get(counter) if self._uniform else None
+        return noted[1] if noted is not None and noted[0] == key else None
+
+    def note_uniform(self, counter: str, key: tuple, count: int) -> None:
+        """Note that every PE of the group with region key `key` has `counter` = `count` (called right after
+        the lockstep send or receive that made it so, with nothing in between reading the counter)."""
+        if self._uniform is not None:
+            self._uniform[counter] = (key, count)
 
     @property
     def value_depth(self) -> int:

@@ -23,13 +23,14 @@ SPARSE_FRACTION = 1 / 16
 
 
 class Lanes:
-    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at")
+    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at", "_region_key")
 
     def __init__(self, n: int, mask: np.ndarray | None = None, idx: np.ndarray | None = None,
                  excl: np.ndarray | None = None, count: int | None = None, window: slice | None = None) -> None:
         self.n = n  # PEs in the region (or in the window)
         self.mask, self.idx, self.excl, self.window = mask, idx, excl, window
         self._excl_at: slice | np.ndarray | None = None  # `excl` as an index, on first use (`excl_at`)
+        self._region_key: tuple | None = None  # (`region_key`, on first use)
         if count is None:
             if idx is not None:
                 count = len(idx)
@@ -193,6 +194,18 @@ class Lanes:
         if self._excl_at is None and self.excl is not None:
             self._excl_at = _as_slice(self.excl)
         return self._excl_at
+
+    def region_key(self, region_n: int) -> tuple:
+        """A hashable identity of the PEs of a dense group (full or complement form) among the `region_n` of
+        its region, whatever its window: the sorted region indices it leaves out. Groups with equal keys
+        stand for the same PEs (a sender group's receivers, windowed, and the receiving group itself)."""
+        if self._region_key is None:
+            base = 0 if self.window is None else self.window.start
+            inside = np.empty(0, dtype=np.int64) if self.excl is None else self.excl.astype(np.int64) + base
+            outside = np.concatenate([np.arange(base, dtype=np.int64), inside,
+                                      np.arange(base + self.n, region_n, dtype=np.int64)])
+            self._region_key = (region_n, outside.tobytes())
+        return self._region_key
 
     def keep_outside(self, view: np.ndarray) -> np.ndarray | None:
         """The entries of a window view that belong to no lane (a complement's few exclusions), saved

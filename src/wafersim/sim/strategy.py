@@ -83,6 +83,10 @@ class Strategy:
     #: each lane's receivers in PE order, and a merging channel's (a bus's) sender sets cut from one trace of
     #: all its sources (`sim.routing`; else traced set by set).
     routed_steps: bool = True
+    #: a lockstep send or receive notes the FIFO count its group's PEs now share (`Fifo.note_uniform`), and
+    #: the next one over the same PEs reads it instead of reducing the counters (else three reductions
+    #: over the group each time).
+    uniform_counts: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -91,7 +95,8 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False,
-                     blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False)
+                     blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False,
+                     uniform_counts=False)
 _active = [FAST]
 
 
