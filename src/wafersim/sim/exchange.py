@@ -68,11 +68,13 @@ class ExchangeMixin:
             field.scatter(slot, lanes.idx, values)
 
     def _push(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
-              latency: float | np.ndarray, most_queued: int | None = None, word: int | None = None) -> None:
+              latency: float | np.ndarray, most_queued: int | None = None, word: int | None = None,
+              slot_free: bool = False) -> None:
         """Push one word per lane (all have room): timing and FIFO contents. `latency`: the link's, a
         number or a per-PE array over the region (`WaveRegion.link_latency`); `most_queued`: a bound of
         the words already queued at `dst`, if the caller knows one; `word`: the number of the word every
-        lane pushes, if the caller knows they agree.
+        lane pushes, if the caller knows they agree; `slot_free`: the caller knows no lane waits for its
+        slot (`_slot_freed_before_barrier`).
 
         A link carries only its sender's words, and the sender is busy until its word has left, so the
         link is always free by the time its sender is ready: the sender's clock is the link's clock."""
@@ -86,7 +88,7 @@ class ExchangeMixin:
             dst = dst.to_index_form(self.n)
             word = dst.get(fifo.pushed)
         if isinstance(word, int) and src.is_dense and dst.is_dense and self.tracer is None and self.strategy.lockstep:
-            self._push_rows(src, dst, values, fifo, cost, latency, word)
+            self._push_rows(src, dst, values, fifo, cost, latency, word, slot_free)
             return
         slot = word % fifo.depth
         ready = src.get(self.cycle) + cost
@@ -158,14 +160,14 @@ class ExchangeMixin:
         return (word, 0) if bound > word else None  # (`_pop` needs no bound)
 
     def _push_rows(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
-                   latency: float | np.ndarray, word: int) -> None:
+                   latency: float | np.ndarray, word: int, slot_free: bool = False) -> None:
         """`_push` of dense groups whose lanes all push word number `word` (see "lockstep rows")."""
         slot = word % fifo.depth
         time_row, value_row = dst.window_view(fifo.time[slot]), dst.window_view(fifo.value[fifo.value_slots(word)])
         pushed, cycle = dst.window_view(fifo.pushed), src.window_view(self.cycle)
         kept_time, kept_value, kept_pushed = (dst.keep_outside(a) for a in (time_row, value_row, pushed))
         kept_cycle = src.keep_outside(cycle)
-        if self._never_waits(src, dst, fifo.time[slot], cost):  # then every lane departs when ready
+        if slot_free or self._never_waits(src, dst, fifo.time[slot], cost):  # then every lane departs when ready
             self._add_in_steps(cycle, cost, latency if np.isscalar(latency) else src.window_view(latency), time_row)
             self._add_in_steps(cycle, cost, self.word_time, cycle)
         else:
@@ -203,6 +205,16 @@ class ExchangeMixin:
         if ready is not None:
             self.pops_waited[id(fifo)] = self._add_rows_stall(lanes, time_row, ready)
         return lanes.window_view(fifo.value[fifo.value_slots(word)])
+
+    def _slot_freed_before_barrier(self, fifo: Fifo, dst: Lanes, word: int) -> bool:
+        """Whether every receiver in `dst` (about to get word number `word`, all of them) took word
+        `word - depth`, whose slot the new word takes, before a barrier of the whole wave that has released:
+        then that slot's time (when it was freed) is at most the release, and every PE's clock is at least
+        the release since: no sender waits for the slot (`_never_waits` without its reductions)."""
+        if not self.strategy.uniform_counts:
+            return False
+        noted = fifo.popped_by_barrier
+        return noted is not None and noted[0] == dst.region_key(self.n) and word - fifo.depth < noted[1]
 
     def _never_waits(self, lanes: Lanes, owners: Lanes, times: np.ndarray, cost: float) -> bool:
         """Whether no lane can wait on its FIFO slot: in every run of window positions, the latest slot
@@ -247,7 +259,8 @@ class ExchangeMixin:
         lockstep = self._lockstep_word(dst, fifo, sending=True)
         if lockstep is not None:  # every lane has room
             word, most_queued = lockstep
-            self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued, word)
+            self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued, word,
+                             self._slot_freed_before_barrier(fifo, dst, word))
             self._progress(fifo, True, dst)
             if self.strategy.uniform_counts:  # every receiver had pushed == word
                 fifo.note_uniform("pushed", dst.region_key(self.n), word + 1)
@@ -269,20 +282,21 @@ class ExchangeMixin:
         return out
 
     def _push_parts(self, src: Lanes, dst: Lanes, registers: np.ndarray, fifo: Fifo, cost: float,
-                    latency: float | np.ndarray, most_queued: int, word: int | None = None) -> None:
+                    latency: float | np.ndarray, most_queued: int, word: int | None = None,
+                    slot_free: bool = False) -> None:
         """`_push` of each sender's `registers` value, in parts on several threads for a large lockstep
         group (`parallel`). `word`: the number of the word every lane pushes, if the caller knows it."""
         if word is None:
             word = self._word_numbers(dst, fifo.pushed)
         parts = parallel.parts_of([src, dst]) if isinstance(word, int) and self.tracer is None else None
         if parts is None:
-            self._push(src, dst, src.get(registers), fifo, cost, latency, most_queued, word)
+            self._push(src, dst, src.get(registers), fifo, cost, latency, most_queued, word, slot_free)
             return
         if fifo.shallow:  # (before the threads: they must not deepen the ring at once)
             fifo.make_room(1 + most_queued)
         fifo.allocate_rows(word)
         parallel.run(lambda part_src, part_dst: self._push(part_src, part_dst, part_src.get(registers), fifo, cost,
-                                                           latency, most_queued, word), parts)
+                                                           latency, most_queued, word, slot_free), parts)
 
     def _pop_parts(self, lanes: Lanes, fifo: Fifo, cost: float, destination: np.ndarray | None,
                    word: int | None = None) -> Lanes:

@@ -139,7 +139,7 @@ class Fifo:
     `pushed` / `popped` (whoever reads it may write it), and for good once the array is replaced (the
     compiled interpreter maps FIFOs into arrays of its own and writes them there)."""
 
-    __slots__ = ("depth", "value", "time", "_pushed", "_popped", "tags", "_uniform")
+    __slots__ = ("depth", "value", "time", "_pushed", "_popped", "tags", "_uniform", "popped_by_barrier")
 
     def __init__(self, depth: int, n: int, time_dtype=np.float64) -> None:
         self.depth = depth
@@ -150,6 +150,10 @@ class Fifo:
         self.tags = WordTags(depth, n)  # the words' types (wordtypes)
         # counter name -> (a group's `Lanes.region_key`, the count every PE of it has); None: never noted
         self._uniform: dict[str, tuple[tuple, int]] | None = {}
+        # (region key, p): every PE of that group had taken its first p words before a barrier of the whole
+        # wave (one block) released; noted by the barrier from `uniform_count` (`exchange`: a slot freed
+        # then needs no wait). True for good once true: counts only grow and the barrier is past.
+        self.popped_by_barrier: tuple[tuple, int] | None = None
 
     @property
     def pushed(self) -> np.ndarray:
@@ -178,6 +182,13 @@ class Fifo:
         lockstep send or receive noted it and nothing has read the counter since; else None."""
         noted = self._uniform.get(counter) if self._uniform else None
         return noted[1] if noted is not None and noted[0] == key else None
+
+    def note_popped_at_barrier(self) -> None:
+        """At a barrier of the whole wave (one block): the popped count noted as uniform, if any, becomes
+        `popped_by_barrier`."""
+        noted = self._uniform.get("popped") if self._uniform else None
+        if noted is not None:
+            self.popped_by_barrier = noted
 
     def note_uniform(self, counter: str, key: tuple, count: int) -> None:
         """Note that every PE of the group with region key `key` has `counter` = `count` (called right after

@@ -501,6 +501,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
         if len(release) == 1:  # one block: the release is one number
             release = release[0]
+            for fifo in self.fifos.values():  # every pop so far ends by the release (`exchange`)
+                fifo.note_popped_at_barrier()
         else:
             release = self.region.per_pe_of_blocks(release)
         waited = np.subtract(release, self.cycle)
