@@ -164,3 +164,21 @@ def test_allreduce_same_under_compiled_trace_and_reference():
 
 def test_kernel_module_is_numba():
     assert hasattr(trace_kernels.trace_routes, "py_func")
+
+
+@pytest.mark.parametrize("detour", [1, 5])
+def test_allreduce_on_a_wafer_with_detours_same_under_both_traces(detour):
+    """Links bent around dead PEs: per-PE hop cycles, which the compiled trace adds as the NumPy one."""
+    import wafersim as ws
+
+    spec = ws.WaferSpec(width=9, height=6, spare_cols=1, defects=[(4, 2), (2, 4)], detour_cycles_per_hop=detour)
+    values = rng.random((6, 9), dtype=np.float32)
+    runs = []
+    for strategy in (Strategy(), Strategy(compiled_trace=False)):
+        routing.TRACE_CACHE.clear()
+        with forced(strategy):
+            runs.append(reduce.block_allreduce(values, "sum", (9, 6), ws.Device(spec)))
+    (out, stats), (again, again_stats) = runs
+    np.testing.assert_array_equal(again, out)
+    for name in ("cycles", "instructions", "busy", "stall", "link_words", "detour_word_hops"):
+        np.testing.assert_array_equal(getattr(again_stats, name), getattr(stats, name), err_msg=name)
