@@ -175,6 +175,29 @@ def test_the_directory_follows_the_environment(monkeypatch, tmp_path):
     assert kernel_cache.directory() == tmp_path / "xdg" / "wafersim" / "kernels"
 
 
+LOCAL = ws.local  # (an intrinsic object whose repr holds its address)
+
+
+@ws.jit
+def uses_local_directly(x, out, n):
+    i = ws.grid(1)
+    buf = LOCAL.array(4, np.float32)
+    buf[0] = x[i]
+    if i < n:
+        out[i] = buf[0]
+
+
+def test_keys_of_intrinsic_objects_do_not_depend_on_the_process():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, {tests!r}); import test_kernel_cache as t; "
+            "print(t.key_of(t.uses_local_directly))").format(tests=str(__import__("pathlib").Path(__file__).parent))
+    keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)}
+    assert keys == {key_of(uses_local_directly)} and None not in keys
+
+
 def test_library_kernels_have_keys():
     from wafersim.kernels import reduce, scan
 

@@ -138,8 +138,14 @@ def _value(value: Any, depth: int, seen: set[int]) -> Any:
             return ("type", value.__module__, value.__qualname__)
         raise Uncacheable(f"class {value.__qualname__}")
     if module.startswith("wafersim.compiler") or module.startswith("wafersim.isa"):
-        # An intrinsic object (`ws.local`, `ws.constant`, ...): defined by the compiler's sources.
-        return ("intrinsic", module, type(value).__qualname__, repr(value))
+        # An intrinsic object (`ws.local`, `ws.threadIdx`, ...), defined by the package's sources: known by
+        # the name its module gives it (a repr may hold an address, which differs from process to process).
+        names = [name for name, item in vars(sys.modules[module]).items() if item is value]
+        if names:
+            return ("intrinsic", module, type(value).__qualname__, min(names))
+        if " at 0x" not in repr(value):
+            return ("intrinsic", module, type(value).__qualname__, repr(value))
+        raise Uncacheable(f"a {type(value).__qualname__} without a stable name")
     if isinstance(value, (types.BuiltinFunctionType, np.ufunc)):
         owner = getattr(value, "__module__", None) or getattr(getattr(value, "__self__", None), "__name__", "")
         if (owner or "numpy").split(".")[0] in _STABLE_MODULES + ("builtins",):
