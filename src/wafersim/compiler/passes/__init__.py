@@ -8,8 +8,8 @@ front end left possibly-unwritten on some path (reads of those must keep reading
 The verifier runs once, after the last pass, unless `VERIFY_EACH_PASS` is set (then after every pass, so
 that a broken invariant is pinned on the pass that broke it): the environment variable
 `WAFERSIM_VERIFY_PASSES=1` sets it at import, and the test suite sets it (tests/conftest.py). Verifying
-after each of the ~25 passes took about a third of the compile time of the benchmarks' kernels
-(0.05-0.15 s per kernel on the reference VM), all of it paid by a process's first launch.
+after each of the ~25 passes took a quarter to a third of the compile time of the benchmarks' kernels
+(docs/compiler.md, "Compile time and the kernel cache"), paid by a process's first launch.
 """
 from __future__ import annotations
 
