@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import itertools
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +13,16 @@ import numpy as np
 import pytest
 
 import wafersim as ws
+from wafersim.compiler import passes as _passes
+from wafersim.runtime import kernel_cache as _kernel_cache
+
+# The test suite verifies the IR after every optimisation pass (outside it, once after the last: see
+# `wafersim.compiler.passes.VERIFY_EACH_PASS`), and compiles every kernel instead of loading it from the
+# on-disk kernel cache (tests/test_kernel_cache.py tests that cache, in directories of its own).
+_passes.VERIFY_EACH_PASS = True
+_kernel_cache.ENABLED = False
+os.environ.setdefault("WAFERSIM_VERIFY_PASSES", "1")  # (and in the processes the tests start)
+os.environ.setdefault("WAFERSIM_KERNEL_CACHE", "0")
 
 _modules = itertools.count()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+import wafersim as ws
+
 from wafersim.compiler import PASS_NAMES
 from wafersim.compiler.ir import IRFunction, Label, Op, VReg
 from wafersim.compiler.passes import run_passes
@@ -445,6 +447,49 @@ def test_a_broken_pass_is_caught_by_the_verifier():
 
     with pytest.raises(CompileError, match="drop"):
         run_passes(b.fn, [("drop", drop_first_instruction)])
+
+
+def test_without_verify_each_pass_a_broken_pass_is_caught_at_the_end(monkeypatch):
+    from wafersim.compiler import passes
+
+    monkeypatch.setattr(passes, "VERIFY_EACH_PASS", False)  # (the default outside the tests)
+    b = Builder()
+    counted_loop(b, lambda b: b.op("st", d="i", a=0, imm=0))
+
+    def drop_first_instruction(fn, undefined):
+        fn.ops.pop(0)
+
+    def nothing(fn, undefined):
+        pass
+
+    with pytest.raises(CompileError, match=r"after pass 'last \(the last pass; WAFERSIM_VERIFY_PASSES=1"):
+        run_passes(b.fn, [("drop", drop_first_instruction), ("last", nothing)])
+
+
+@ws.jit
+def _looping_kernel(values, out, k, rounds):
+    x, y = ws.grid(2)
+    v = values[y, x]
+    branch = ws.threadIdx.x % k
+    for r in range(rounds):
+        if branch == 0:
+            v = (v + 0.25) * 0.5
+        else:
+            v = v * v + r
+    out[y, x] = v
+
+
+def test_verifying_once_or_after_each_pass_compiles_the_same_program(monkeypatch):
+    from wafersim.compiler import KernelSignature, compile_kernel, passes
+
+    signature = KernelSignature((("array", "f32", 2), ("array", "f32", 2), ("scalar", "i32"), ("scalar", "i32")))
+    programs = []
+    for each in (True, False):
+        monkeypatch.setattr(passes, "VERIFY_EACH_PASS", each)
+        programs.append(compile_kernel(_looping_kernel.py_func, signature, ws.WaferSpec(width=4, height=4)).program)
+    from conftest import assert_same_program
+
+    assert_same_program(programs[1], programs[0])
 
 
 def test_docs_list_every_pass_in_order():

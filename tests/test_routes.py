@@ -435,3 +435,34 @@ def test_declared_routes_must_agree_with_each_other_and_with_the_launch():
     declared[1, (4, 1)](out, routes=[ws.routes.row_bus(1)])  # the same pattern: fine
     np.testing.assert_array_equal(out.copy_to_host(), [0, 2.5, 2.5, 2.5])
     assert ".route 1 row_bus" in ws.disassemble(declared.compile_for(out, device=device).program)
+
+
+def test_named_patterns_match_a_plain_python_construction():
+    """`isa.routes` builds its patterns with NumPy over the whole block; this builds them PE by PE."""
+    from wafersim.isa import routes as patterns
+    from wafersim.isa.opcodes import ACCEPT, EAST, NORTH, RAMP, SOUTH, WEST
+
+    def inside(x, y, bx, by, d):
+        dx, dy = patterns.STEP[d]
+        return 0 <= x + dx < bx and 0 <= y + dy < by
+
+    for bx, by in [(1, 1), (1, 4), (5, 1), (3, 4), (6, 2)]:
+        bus = np.zeros((patterns.N_PORTS, by, bx), dtype=np.uint8)
+        chains = {d: np.zeros_like(bus) for d in range(4)}
+        for y in range(by):
+            for x in range(bx):
+                out = {d: (1 << d if inside(x, y, bx, by, d) else 0) for d in range(4)}
+                vertical = out[NORTH] | out[SOUTH]
+                bus[RAMP, y, x] = out[EAST] | out[WEST] | vertical | ACCEPT
+                for port, onward in ((WEST, out[EAST] | vertical), (EAST, out[WEST] | vertical),
+                                     (NORTH, out[SOUTH]), (SOUTH, out[NORTH])):
+                    bus[port, y, x] = onward | 1 << RAMP | ACCEPT if inside(x, y, bx, by, port) else 0
+                for d in range(4):
+                    if inside(x, y, bx, by, d):
+                        chains[d][RAMP, y, x] = 1 << d | ACCEPT
+                    if inside(x, y, bx, by, (d + 2) % 4):
+                        chains[d][(d + 2) % 4, y, x] = 1 << RAMP | ACCEPT
+        np.testing.assert_array_equal(patterns.block_bus(bx, by), bus)
+        assert patterns.block_bus(bx, by).dtype == np.uint8
+        for d in range(4):
+            np.testing.assert_array_equal(patterns.chain(bx, by, d), chains[d])

@@ -21,7 +21,7 @@ from .runtime.resume import resume_launch
 from .runtime.state import LaunchState, VariableUnavailableError
 from .runtime import routes
 from .runtime import (Device, DeviceArray, DevicePointer, Event, Kernel, Stream, device_array, event,
-                      event_elapsed_time, get_current_device, select_device, stream, synchronize, to_device)
+                      event_elapsed_time, get_current_device, init, select_device, stream, synchronize, to_device)
 from .sim import LaunchStats, PrintRecord
 from .errors import WordTypeError
 from .compiler.intrinsics import constant
@@ -35,7 +35,7 @@ __all__ = [
     "EAST", "Event", "InvalidPointerError", "Kernel", "KernelValueError", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError", "PrintRecord",
     "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "RAMP", "RaceError", "RouteError", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
     "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
-    "get_current_device", "select_device", "stream", "synchronize", "to_device",
+    "get_current_device", "init", "select_device", "stream", "synchronize", "to_device",
     "jit", "grid", "gridsize", "threadIdx", "blockIdx", "blockDim", "gridDim", "send", "recv", "has_neighbor",
     "syncthreads", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
     "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",

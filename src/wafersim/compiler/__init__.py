@@ -31,7 +31,7 @@ def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, 
 def inspect_ir(kernel: Any, after: str | None = None) -> str:
     """The IR of a `@ws.jit` kernel's last compiled specialisation (or of a `Compiled`): before the
     optimisation passes, or after the pass named `after` (one of `PASS_NAMES`)."""
-    compiled = kernel if isinstance(kernel, Compiled) else kernel._compiled()
+    compiled = kernel if isinstance(kernel, Compiled) else kernel._compiled(with_passes=after is not None)
     return compiled.ir_text if after is None else compiled.ir_after(after)
 
 

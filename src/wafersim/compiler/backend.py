@@ -1,6 +1,6 @@
 """Optimisation, linear-scan register allocation and code emission.
 
-The optimisation passes live in `compiler/passes/` (a named list, the verifier after each; see
+The optimisation passes live in `compiler/passes/` (a named list, then the verifier; see
 docs/compiler.md, "Optimisation passes"). Constants are folded earlier, by the front end.
 
 Register allocation: liveness by dataflow over basic blocks gives each virtual register one live
@@ -27,7 +27,7 @@ SCRATCH_REGISTERS = 4
 
 # ----------------------------------------------------------------------------- passes
 def optimize(fn: IRFunction, passes: list | None = None) -> PassLog:
-    """Run the optimisation pipeline (`passes.PASSES` unless given), verifying the IR after each pass."""
+    """Run the optimisation pipeline (`passes.PASSES` unless given), then the verifier (`passes.run_passes`)."""
     return run_passes(fn, passes)
 
 
@@ -165,6 +165,9 @@ class Compiled:
     allocation: Allocation
     passes: PassLog | None = None  # the IR after each optimisation pass
     machine_code: list | None = None  # the allocated instructions (`Op`s over r0..r31) and labels encoded
+    #: loaded from the on-disk kernel cache (`runtime.kernel_cache`), which keeps no `passes` (they are most
+    #: of a pickle's size and loading time): `inspect_ir(after=...)` compiles the kernel again for them
+    from_disk_cache: bool = False
 
     @functools.cached_property
     def asm_text(self) -> str:

@@ -26,10 +26,11 @@ def blank(bx: int, by: int) -> np.ndarray:
 
 
 def _inside(bx: int, by: int, direction: int) -> np.ndarray:
-    """Whether each PE of a block has a neighbour in `direction` inside the block."""
+    """Whether each PE of a block has a neighbour in `direction` inside the block (a row and a column
+    broadcast together: no index grids, which cost a wafer-sized block's first launch tens of ms)."""
     dx, dy = STEP[direction]
-    y, x = np.mgrid[0:by, 0:bx]
-    return (x + dx >= 0) & (x + dx < bx) & (y + dy >= 0) & (y + dy < by)
+    x, y = np.arange(bx), np.arange(by)[:, None]
+    return ((x + dx >= 0) & (x + dx < bx)) & ((y + dy >= 0) & (y + dy < by))
 
 
 def line_broadcast(masks: np.ndarray, root: int, size: int, ahead: int, behind: int, index,
@@ -73,13 +74,16 @@ def block_bus(bx: int, by: int) -> np.ndarray:
     """Any PE's words reach every other PE of the block: along the sender's row, and from each PE of
     that row up and down its column (rows carry words east and west, columns north and south)."""
     masks = blank(bx, by)
-    outs = {d: np.where(_inside(bx, by, d), 1 << d, 0) for d in range(4)}
+    inside = {d: _inside(bx, by, d) for d in range(4)}
+    # (uint8 throughout: wafer-sized int64 temporaries cost the first launch more than the arithmetic)
+    outs = {d: inside[d].astype(np.uint8) << np.uint8(d) for d in range(4)}
     vertical = outs[NORTH] | outs[SOUTH]
     masks[RAMP] = outs[EAST] | outs[WEST] | vertical | ACCEPT
-    masks[WEST] = np.where(_inside(bx, by, WEST), outs[EAST] | vertical | 1 << RAMP | ACCEPT, 0)
-    masks[EAST] = np.where(_inside(bx, by, EAST), outs[WEST] | vertical | 1 << RAMP | ACCEPT, 0)
-    masks[NORTH] = np.where(_inside(bx, by, NORTH), outs[SOUTH] | 1 << RAMP | ACCEPT, 0)
-    masks[SOUTH] = np.where(_inside(bx, by, SOUTH), outs[NORTH] | 1 << RAMP | ACCEPT, 0)
+    keep = np.uint8(1 << RAMP | ACCEPT)
+    masks[WEST] = np.where(inside[WEST], outs[EAST] | vertical | keep, np.uint8(0))
+    masks[EAST] = np.where(inside[EAST], outs[WEST] | vertical | keep, np.uint8(0))
+    masks[NORTH] = np.where(inside[NORTH], outs[SOUTH] | keep, np.uint8(0))
+    masks[SOUTH] = np.where(inside[SOUTH], outs[NORTH] | keep, np.uint8(0))
     return masks
 
 

@@ -26,6 +26,18 @@ def get_current_device() -> Device:
     return _current
 
 
+def init() -> float:
+    """Start the engine now, like CUDA's context creation: import Numba and load its machine code for the
+    compiled path (`wafersim.sim.compiled.startup`), which the first launch that needs it would otherwise
+    do -- about 0.6-0.9 s per process on the reference VM, most of a small first launch. Optional: launches
+    start it themselves when they need it, and calling it does not make anything faster overall, it only
+    moves that time out of the first launch (into this call). Returns the seconds it took (microseconds
+    when already started). docs/timing.md, "First launches", has the measurements."""
+    from ..sim.compiled.startup import start
+
+    return start()
+
+
 def synchronize() -> None:
     get_current_device().synchronize()
 

@@ -14,6 +14,7 @@ from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
 from ..compiler.values import ARRAY_DTYPES
 from ..errors import ArgumentError, ArgumentTypeError, LaunchError
+from . import kernel_cache
 from .device import Device, DeviceArray, Kernel
 
 
@@ -29,6 +30,7 @@ class Dispatcher(Kernel):
         self.parameters = list(inspect.signature(py_func).parameters)
         self.cache: dict[tuple, Compiled] = {}
         self.compile_seconds: dict[tuple, float] = {}
+        self._specs: dict[tuple, Any] = {}  # the machine of each cached specialisation (to compile it again)
         self._last: tuple | None = None
         functools.update_wrapper(self, py_func)
 
@@ -65,7 +67,15 @@ class Dispatcher(Kernel):
         key = (signature.args, device.spec.cache_key)
         if key not in self.cache:
             start = time.perf_counter()
-            self.cache[key] = compile_kernel(self.py_func, signature, device.spec, self.boundscheck)
+            disk = (kernel_cache.key(self.py_func, signature.args, device.spec.cache_key, self.boundscheck)
+                    if kernel_cache.ENABLED else None)
+            compiled = kernel_cache.load(disk) if disk else None
+            if compiled is None:
+                compiled = compile_kernel(self.py_func, signature, device.spec, self.boundscheck)
+                if disk:
+                    kernel_cache.store(disk, compiled)
+            self.cache[key] = compiled
+            self._specs[key] = device.spec
             self.compile_seconds[key] = time.perf_counter() - start
         self._last = key
         return self.cache[key]
@@ -109,11 +119,18 @@ class Dispatcher(Kernel):
                 positions.append(position)
         return tuple(positions)
 
-    def _compiled(self) -> Compiled:
+    def _compiled(self, with_passes: bool = False) -> Compiled:
+        """The last compiled specialisation; `with_passes`: with the IR after each pass, which a program
+        loaded from the on-disk cache lacks (compiled again for it: the same program)."""
         if self._last is None:
             raise LaunchError(f"{self.py_func.__name__} has not been compiled yet: launch it once, or call "
                               f"compile_for(args)")
-        return self.cache[self._last]
+        compiled = self.cache[self._last]
+        if with_passes and compiled.passes is None and compiled.from_disk_cache:
+            args, _ = self._last
+            compiled = compile_kernel(self.py_func, KernelSignature(args), self._specs[self._last], self.boundscheck)
+            self.cache[self._last] = compiled
+        return compiled
 
     def compile_for(self, *args: Any, device: Device | None = None) -> Compiled:
         """Compile for these arguments without launching (like Numba's `.compile`)."""
@@ -126,7 +143,7 @@ class Dispatcher(Kernel):
     def inspect_ir(self, after: str | None = None) -> str:
         """The IR of the last compiled specialisation: before optimisation and register allocation, or
         after the optimisation pass named `after` (one of `wafersim.compiler.PASS_NAMES`)."""
-        compiled = self._compiled()
+        compiled = self._compiled(with_passes=after is not None)
         if after is None:
             return compiled.ir_text
         try:

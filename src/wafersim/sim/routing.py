@@ -110,11 +110,14 @@ class RouteTables:
     CUTS_KEPT = 1024  # sender sets cut from a whole trace kept with it (`_cut_from_whole`)
 
     def __init__(self, region: WaveRegion, ramp_latency: float,
-                 block_routes: dict[int, tuple[np.ndarray, bool]], whole_buses: bool = False) -> None:
+                 block_routes: dict[int, tuple[np.ndarray, bool]], whole_buses: bool = False,
+                 compiled_trace: bool = False) -> None:
         self.region = region
         self.ramp_latency = float(ramp_latency)
         #: a merging channel's sender sets are cut from one trace of all its sources (`_cut_from_whole`)
         self.whole_buses = whole_buses
+        #: routes that work are traced by `trace_kernels` (`Strategy.compiled_trace`)
+        self.compiled_trace = compiled_trace
         self.masks: dict[int, np.ndarray] = {}
         self.merge: set[int] = set()
         self._traced: dict[int, dict[bytes | None, Deliveries]] = {}  # None: every source (no merges)
@@ -238,7 +241,8 @@ class RouteTables:
         if key in TRACE_CACHE:
             TRACE_CACHE.move_to_end(key)
             return TRACE_CACHE[key]
-        result = trace(region, masks, self.ramp_latency, channel, sources, channel in self.merge)
+        result = trace(region, masks, self.ramp_latency, channel, sources, channel in self.merge,
+                       self.compiled_trace)
         TRACE_CACHE[key] = result
         while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
                                         or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):
@@ -271,7 +275,7 @@ def _names(region: WaveRegion, flat: np.ndarray) -> str:
 
 
 def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: int, sources: np.ndarray,
-          merge: bool = False) -> Deliveries:
+          merge: bool = False, compiled: bool = False) -> Deliveries:
     """Follow the words of `sources` (flat PE indices) on `channel`, hop by hop.
 
     A source whose words cannot be delivered is marked broken, with a message naming the PEs, rather
@@ -283,6 +287,10 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     sources = np.asarray(sources, dtype=np.int64)
     if len(sources) > 1 and not (sources[1:] > sources[:-1]).all():
         sources = np.unique(sources)  # sorted: `Deliveries.rows` searches them
+    if compiled:  # (the same trace where the routes work; else the NumPy trace below names what is wrong)
+        found = _compiled_trace(region, masks, ramp_latency, sources, merge)
+        if found is not None:
+            return found
     no_rule = masks[RAMP, sources] == 0
     broken = np.full(len(sources), -1, dtype=np.int64)  # per source row: its message's number, or -1
     messages: list[str] = []
@@ -389,6 +397,29 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                       link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
                       link_offset=link_offset[link_order].astype(np.float64),
                       broken=broken, messages=messages)
+
+
+def _compiled_trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, sources: np.ndarray,
+                    merge: bool) -> Deliveries | None:
+    """`trace` by `trace_kernels.trace_routes`, or None where the NumPy trace must run (something is wrong)."""
+    from . import trace_kernels  # (imports Numba: only launches with routes need it)
+
+    hops = [region.hop_cycles(d) for d in range(4)]
+    if all(np.isscalar(h) for h in hops):
+        hop = np.array([[float(h)] for h in hops], dtype=np.float64)
+    else:
+        hop = np.stack([np.broadcast_to(np.asarray(h, dtype=np.float64), (region.n,)) for h in hops])
+    has_neighbor = np.stack([region.has_neighbor(d) for d in range(4)])
+    offsets = np.array([region.offset(d) for d in range(4)], dtype=np.int64)
+    bx, by = region.placement.block
+    ok, start, dest, latency, link_start, link_pe, link_dir, link_offset = trace_kernels.trace_routes(
+        np.ascontiguousarray(masks, dtype=np.uint8), sources, has_neighbor, offsets, hop, float(ramp_latency),
+        bool(merge), N_PORTS * bx * by)
+    if not ok:
+        return None
+    return Deliveries(sources=sources, start=start, dest=dest, latency=latency, link_start=link_start,
+                      link_pe=link_pe, link_dir=link_dir, link_offset=link_offset,
+                      broken=np.full(len(sources), -1, dtype=np.int64), messages=[])
 
 
 def _cut(whole: Deliveries, pes: np.ndarray) -> Deliveries | None:

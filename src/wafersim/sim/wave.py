@@ -92,7 +92,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.barrier_time = np.zeros(n, dtype=self.time_dtype)
         self.fifos: dict[tuple[int, int], Fifo] = {}
         self.background: dict[tuple, np.ndarray] = {}  # per (op, dir, ch): recva / senda state (`background`)
-        self.routes = RouteTables(region, spec.ramp_latency, launch.routes, active_strategy().routed_steps)
+        self.routes = RouteTables(region, spec.ramp_latency, launch.routes, active_strategy().routed_steps,
+                                  active_strategy().compiled_trace)
         self.injected: dict[int, np.ndarray] = {}  # per routed channel: words each PE sent on current paths
         self.routed_link_words: dict[int, np.ndarray] = {}  # per routed channel: (4, n) words per link
         self.last_arrival: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per routed channel, per receiver

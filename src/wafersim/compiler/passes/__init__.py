@@ -1,13 +1,20 @@
-"""The optimisation pipeline: a named list of passes over the IR, the verifier after each one.
+"""The optimisation pipeline: a named list of passes over the IR, then the verifier.
 
 `PASSES` is the order they run in; `run_passes` applies them and keeps the IR text after each, which
 `kernel.inspect_ir(after="licm")` prints (`wafersim.compiler.PASS_NAMES` lists the names). Each pass
 is a function `(fn, undefined)` that rewrites `fn.ops` in place; `undefined` holds the registers the
 front end left possibly-unwritten on some path (reads of those must keep reading as they did).
+
+The verifier runs once, after the last pass, unless `VERIFY_EACH_PASS` is set (then after every pass, so
+that a broken invariant is pinned on the pass that broke it): the environment variable
+`WAFERSIM_VERIFY_PASSES=1` sets it at import, and the test suite sets it (tests/conftest.py). Verifying
+after each of the ~25 passes took a quarter to a third of the compile time of the benchmarks' kernels
+(docs/compiler.md, "Compile time and the kernel cache"), paid by a process's first launch.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable
 
 from ..ir import IRFunction, Op, VReg
@@ -24,6 +31,9 @@ from .unroll import unroll_counted_loops
 from .verify import undefined_reads, verify
 
 Pass = Callable[[IRFunction, frozenset], None]
+
+#: Verify the IR after every pass (else once, after the last): for debugging the compiler, and in the tests.
+VERIFY_EACH_PASS: bool = os.environ.get("WAFERSIM_VERIFY_PASSES", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _plain(func: Callable[[IRFunction], None]) -> Pass:
@@ -97,19 +107,22 @@ def _snapshot(fn: IRFunction) -> IRFunction:
 
 
 def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, check: bool = True) -> PassLog:
-    """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after each one. A list that
-    goes into SSA form (`ssa`) without leaving it gets `unssa` at its end."""
+    """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after the last one (after
+    each one with `VERIFY_EACH_PASS`; not at all without `check`). A list that goes into SSA form (`ssa`)
+    without leaving it gets `unssa` at its end."""
     log = PassLog(fn.text(), {})
     undefined: frozenset[VReg] = frozenset(undefined_reads(fn))
     chosen = PASSES if passes is None else passes
     if fn.ssa is False and any(run is into_ssa for _, run in chosen) and not any(run is out_of_ssa for _, run in chosen):
         chosen = [*chosen, ("unssa", out_of_ssa)]  # register allocation needs the form left
-    for name, run in chosen:
+    each = check and VERIFY_EACH_PASS
+    for k, (name, run) in enumerate(chosen):
         run(fn, undefined)
-        if check:
-            verify(fn, name, undefined)
+        if each or (check and k == len(chosen) - 1):
+            verify(fn, name if each else f"{name} (the last pass; WAFERSIM_VERIFY_PASSES=1 verifies after each)",
+                   undefined)
         log.snapshots[name] = _snapshot(fn)
     return log
 
 
-__all__ = ["BASELINE_PASSES", "PASSES", "PASS_NAMES", "PRE_SSA_PASSES", "SSA_PASSES", "PassLog", "run_passes", "verify"]
+__all__ = ["BASELINE_PASSES", "VERIFY_EACH_PASS", "PASSES", "PASS_NAMES", "PRE_SSA_PASSES", "SSA_PASSES", "PassLog", "run_passes", "verify"]

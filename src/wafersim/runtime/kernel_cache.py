@@ -1,0 +1,196 @@
+"""The on-disk cache of compiled `@ws.jit` kernels (like Numba's `cache=True` or CUDA's compute cache).
+
+A process compiles each kernel specialisation on its first launch (0.1-0.5 s for the benchmarks'
+kernels); this cache keeps the result (`compiler.Compiled`, pickled) in a file per specialisation, so a
+later process on the same machine loads it instead (a few milliseconds).
+
+Where: `$WAFERSIM_CACHE_DIR` if set, else `$XDG_CACHE_HOME/wafersim/kernels`, else
+`~/.cache/wafersim/kernels`. Off: `WAFERSIM_KERNEL_CACHE=0` (or `ENABLED = False` here; the test suite
+turns it off). Nothing is ever evicted: delete the directory to empty it. A directory that cannot be
+written, or a file that cannot be read, only means compiling as without the cache.
+
+The key (`key`) holds everything a compilation depends on, so that a cached program is never stale:
+
+- the compiler's own version: a hash of every source file of the wafersim package (the compiler, and
+  any library module a kernel reads constants from or calls device functions of; 6 ms per process) and
+  the package version, with the Python and NumPy versions (pickles and dtypes);
+- the kernel: its file name, first line and source text (line numbers go into the debug information),
+  and, for every name its code mentions, the value that name has in its globals or closure, fingerprinted
+  by value: numbers, strings, tuples, NumPy scalars, dtypes and arrays (their bytes), the modules the front
+  end reads attributes of (NumPy, `math`, wafersim's), and functions and `@ws.jit` device functions it
+  calls (their own source and names, recursively). A name bound to anything else -- an object of a user
+  class, a user module whose attributes could change -- makes the kernel uncacheable: it is compiled
+  every time, as without the cache;
+- the specialisation: the argument types and `ws.constant` values (`KernelSignature`), the machine
+  (`WaferSpec.cache_key`, every field) and `boundscheck`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+#: Use the cache (`WAFERSIM_KERNEL_CACHE=0` turns it off at import; the tests set this to False).
+ENABLED: bool = os.environ.get("WAFERSIM_KERNEL_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+#: Modules whose attributes a kernel may read and stay cacheable: they change only with their versions
+#: (NumPy's is in the key; wafersim's sources are).
+_STABLE_MODULES = ("numpy", "math", "cmath", "ml_dtypes", "wafersim")
+_MAX_DEPTH = 16  # device functions calling device functions: deeper than this is not cached
+
+
+class Uncacheable(Exception):
+    """A kernel whose compilation depends on something the key cannot fingerprint."""
+
+
+def directory() -> Path:
+    """Where the cache's files are (see the module's docstring)."""
+    chosen = os.environ.get("WAFERSIM_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "wafersim" / "kernels"
+
+
+@functools.lru_cache(maxsize=1)
+def compiler_version() -> str:
+    """A hash of the compiler's sources and the versions the pickled programs depend on."""
+    import wafersim
+
+    root = Path(wafersim.__file__).resolve().parent
+    digest = hashlib.sha256()
+    digest.update(f"{wafersim.__version__}|{sys.version}|{np.__version__}".encode())
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """Every name the code (and the code of functions, lambdas, comprehensions inside it) mentions."""
+    found = set(code.co_names) | set(code.co_freevars)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= _names(const)
+    return found
+
+
+def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
+    """The fingerprint of a kernel or device function: where it is, its source, and its names' values."""
+    import inspect
+
+    from ..compiler.core import closure_globals
+
+    if depth > _MAX_DEPTH:
+        raise Uncacheable("device functions nested too deeply")
+    if id(func) in seen:  # (recursion: the compiler refuses it, but the key must not loop)
+        return ("seen", func.__module__, func.__qualname__)
+    seen = seen | {id(func)}
+    try:
+        lines, first = inspect.getsourcelines(func)
+        filename = inspect.getsourcefile(func) or "<kernel>"
+    except (OSError, TypeError) as exc:
+        raise Uncacheable(f"no source for {func!r}") from exc
+    visible = closure_globals(func)
+    values = []
+    for name in sorted(_names(func.__code__)):
+        if name in visible:
+            values.append((name, _value(visible[name], depth + 1, seen)))
+    defaults = (_value(func.__defaults__, depth + 1, seen),
+                _value(tuple(sorted((func.__kwdefaults__ or {}).items())), depth + 1, seen))
+    return ("function", filename, first, "".join(lines), tuple(values), defaults)
+
+
+def _value(value: Any, depth: int, seen: set[int]) -> Any:
+    """A picklable, comparable stand-in for a value a kernel's name is bound to (`Uncacheable` if none)."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return (type(value).__name__, repr(value))
+    if isinstance(value, (np.generic, np.dtype)):
+        return ("numpy", type(value).__name__, repr(value), str(getattr(value, "dtype", value)))
+    if isinstance(value, np.ndarray):
+        return ("array", str(value.dtype), value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+    if isinstance(value, (tuple, list, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, frozenset) else value
+        return (type(value).__name__, tuple(_value(item, depth + 1, seen) for item in items))
+    if isinstance(value, types.ModuleType):
+        if value.__name__.split(".")[0] in _STABLE_MODULES:
+            return ("module", value.__name__)
+        raise Uncacheable(f"module {value.__name__}")
+    if getattr(value, "__wafersim_jit__", False) and hasattr(value, "py_func"):
+        return ("jit", bool(getattr(value, "boundscheck", True)), _function(value.py_func, depth, seen))
+    if isinstance(value, types.FunctionType):
+        module = getattr(value, "__module__", "") or ""
+        if module.startswith("wafersim.compiler") and not value.__closure__:  # (intrinsics: their sources are in the key)
+            return ("compiler", module, value.__qualname__)
+        return _function(value, depth, seen)
+    module = getattr(type(value), "__module__", "") or ""
+    if isinstance(value, type):
+        if (value.__module__ or "").split(".")[0] in _STABLE_MODULES or value.__module__ == "builtins":
+            return ("type", value.__module__, value.__qualname__)
+        raise Uncacheable(f"class {value.__qualname__}")
+    if module.startswith("wafersim.compiler") or module.startswith("wafersim.isa"):
+        # An intrinsic object (`ws.local`, `ws.threadIdx`, ...), defined by the package's sources: known by
+        # the name its module gives it (a repr may hold an address, which differs from process to process).
+        names = [name for name, item in vars(sys.modules[module]).items() if item is value]
+        if names:
+            return ("intrinsic", module, type(value).__qualname__, min(names))
+        if " at 0x" not in repr(value):
+            return ("intrinsic", module, type(value).__qualname__, repr(value))
+        raise Uncacheable(f"a {type(value).__qualname__} without a stable name")
+    if isinstance(value, (types.BuiltinFunctionType, np.ufunc)):
+        owner = getattr(value, "__module__", None) or getattr(getattr(value, "__self__", None), "__name__", "")
+        if (owner or "numpy").split(".")[0] in _STABLE_MODULES + ("builtins",):
+            return ("builtin", owner, getattr(value, "__qualname__", getattr(value, "__name__", repr(value))))
+    raise Uncacheable(f"a {type(value).__qualname__}")
+
+
+def key(func: Callable, signature_args: tuple, spec_key: str, boundscheck: bool) -> str | None:
+    """The cache key of one specialisation (a hex digest), or None if it cannot be cached."""
+    try:
+        fingerprint = _function(func, 0, set())
+    except (Uncacheable, RecursionError):
+        return None
+    text = repr((compiler_version(), fingerprint, signature_args, spec_key, bool(boundscheck)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load(digest: str) -> Any | None:
+    """The `Compiled` stored under `digest`, or None (not there, or unreadable: compile instead)."""
+    path = directory() / f"{digest}.pkl"
+    try:
+        with open(path, "rb") as file:
+            stored_key, compiled = pickle.load(file)
+    except Exception:  # (missing, truncated, from an incompatible version: all mean "compile")
+        return None
+    if stored_key != digest:
+        return None
+    compiled.from_disk_cache = True
+    return compiled
+
+
+def store(digest: str, compiled: Any) -> None:
+    """Write `compiled` under `digest` (atomically: a reader never sees half a file); errors are ignored."""
+    folder = directory()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                # (without the IR after each pass: most of the size; `Dispatcher.inspect_ir` recompiles for it)
+                pickle.dump((digest, dataclasses.replace(compiled, passes=None)), file,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, folder / f"{digest}.pkl")
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except Exception:  # (a read-only or full disk, an unpicklable program: the next process compiles again)
+        return

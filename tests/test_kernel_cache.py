@@ -1,0 +1,206 @@
+"""The on-disk cache of compiled kernels (`wafersim.runtime.kernel_cache`): a kernel loaded from it is the
+program the compiler makes, and its key changes with everything the compilation depends on (never stale)."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.compiler import KernelSignature, PASS_NAMES
+from wafersim.runtime import jit, kernel_cache
+
+from conftest import assert_same_program, load_source
+
+SPEC = ws.WaferSpec(width=8, height=4)
+SIGNATURE = (("array", "f32", 1), ("array", "f32", 1), ("scalar", "i32"))
+
+KERNEL = '''
+import numpy as np
+import wafersim as ws
+
+SCALE = {scale}
+
+
+@ws.jit
+def helper(v):
+    return v * {helper_factor}
+
+
+@ws.jit
+def kernel(x, out, n):
+    i = ws.grid(1)
+    if i < n:
+        out[i] = helper(x[i]) * SCALE + {constant}
+'''
+
+
+def module(tmp_path, name="k", scale=2.0, helper_factor=3.0, constant=1.0):
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    return load_source(folder, KERNEL.format(scale=scale, helper_factor=helper_factor, constant=constant))
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """The cache switched on, in a directory of this test; counts real compilations."""
+    monkeypatch.setattr(kernel_cache, "ENABLED", True)
+    monkeypatch.setenv("WAFERSIM_CACHE_DIR", str(tmp_path / "cache"))
+    compiled = []
+    original = jit.compile_kernel
+    monkeypatch.setattr(jit, "compile_kernel", lambda *args, **kwargs: compiled.append(args[0]) or original(*args, **kwargs))
+    return compiled
+
+
+def launch(kernel, x=None):
+    dev = ws.Device(SPEC)
+    x = np.arange(8, dtype=np.float32) if x is None else x
+    d_x, d_out = dev.to_device(x), dev.device_array(8, np.float32)
+    stats = kernel[1, 8](d_x, d_out, 8)
+    return d_out.copy_to_host(), stats
+
+
+def key_of(kernel, signature=SIGNATURE, spec=SPEC, boundscheck=True):
+    return kernel_cache.key(kernel.py_func, signature, spec.cache_key, boundscheck)
+
+
+def test_a_second_process_loads_the_program_the_compiler_made(tmp_path, cache):
+    first = module(tmp_path).kernel
+    out, stats = launch(first)
+    assert len(cache) == 1 and len(list((tmp_path / "cache").glob("*.pkl"))) == 1
+    again = jit.Dispatcher(first.py_func)  # (a fresh dispatcher: as in a new process)
+    out2, stats2 = launch(again)
+    assert len(cache) == 1  # loaded, not compiled
+    loaded = again._compiled()
+    assert loaded.from_disk_cache
+    assert_same_program(loaded.program, first._compiled().program)
+    np.testing.assert_array_equal(out2, out)
+    assert stats2.cycles == stats.cycles and stats2.instructions == stats.instructions
+    np.testing.assert_array_equal(out, (np.arange(8, dtype=np.float32) * 3 * 2 + 1).astype(np.float32))
+    # The IR after each pass is not kept on disk: asking for it compiles again, to the same program.
+    assert again.inspect_ir(after=PASS_NAMES[-1]) == first.inspect_ir(after=PASS_NAMES[-1])
+    assert len(cache) == 2
+    assert_same_program(again._compiled().program, loaded.program)
+
+
+def test_the_key_changes_with_everything_the_compilation_depends_on(tmp_path, cache, monkeypatch):
+    base = module(tmp_path, "base").kernel
+    keys = {key_of(base)}
+    assert None not in keys
+    assert key_of(module(tmp_path, "same").kernel) != key_of(base)  # another file (debug information)
+    variants = [module(tmp_path, "scale", scale=2.5).kernel, module(tmp_path, "helper", helper_factor=4.0).kernel,
+                module(tmp_path, "constant", constant=1.5).kernel]
+    # Same file name and lines as `base` but a changed global: the key must differ.
+    for variant in variants:
+        keys.add(key_of(variant))
+    base.py_func.__globals__["SCALE"] = 7.0
+    keys.add(key_of(base))
+    base.py_func.__globals__["SCALE"] = 2.0
+    assert key_of(base) in keys
+    keys.add(key_of(base, signature=SIGNATURE[:2] + (("constant", "i32", 8),)))
+    keys.add(key_of(base, spec=SPEC.replace(fifo_depth=SPEC.fifo_depth + 1)))
+    keys.add(key_of(base, boundscheck=False))
+    monkeypatch.setattr(kernel_cache, "compiler_version", lambda: "another compiler")
+    keys.add(key_of(base))
+    assert len(keys) == 1 + len(variants) + 5
+
+
+def test_closure_constants_are_in_the_key(cache):
+    def make(tile):
+        @ws.jit
+        def scaled(x, out, n):
+            i = ws.grid(1)
+            if i < n:
+                out[i] = x[i] * tile
+        return scaled
+
+    two, three = make(2.0), make(3.0)
+    assert key_of(two) != key_of(three) and key_of(two) == key_of(make(2.0))
+    out2, _ = launch(two)
+    out3, _ = launch(three)
+    np.testing.assert_array_equal(out3, np.arange(8, dtype=np.float32) * 3)
+    assert len(cache) == 2
+    out3_again, _ = launch(make(3.0))
+    assert len(cache) == 2
+    np.testing.assert_array_equal(out3_again, out3)
+
+
+SETTINGS = types.ModuleType("user_settings")  # a user's module: its attributes could change unseen
+SETTINGS.FACTOR = 2.0
+
+
+@ws.jit
+def uses_a_module(x, out, n):
+    i = ws.grid(1)
+    if i < n:
+        out[i] = x[i] * SETTINGS.FACTOR
+
+
+def test_a_kernel_that_reads_a_user_module_is_not_cached(cache, tmp_path):
+    assert key_of(uses_a_module) is None
+    out, _ = launch(uses_a_module)
+    SETTINGS.FACTOR = 3.0
+    try:
+        out3, _ = launch(jit.Dispatcher(uses_a_module.py_func))
+    finally:
+        SETTINGS.FACTOR = 2.0
+    np.testing.assert_array_equal(out3, out * 1.5)
+    assert len(cache) == 2 and not (tmp_path / "cache").exists()
+
+
+def test_an_unreadable_file_means_compiling(tmp_path, cache):
+    kernel = module(tmp_path).kernel
+    out, _ = launch(kernel)
+    for path in (tmp_path / "cache").glob("*.pkl"):
+        path.write_bytes(b"not a pickle")
+    out2, _ = launch(jit.Dispatcher(kernel.py_func))
+    assert len(cache) == 2
+    np.testing.assert_array_equal(out2, out)
+
+
+def test_switched_off_it_writes_nothing(tmp_path, cache, monkeypatch):
+    monkeypatch.setattr(kernel_cache, "ENABLED", False)
+    kernel = module(tmp_path).kernel
+    launch(kernel)
+    launch(jit.Dispatcher(kernel.py_func))
+    assert len(cache) == 2 and not (tmp_path / "cache").exists()
+
+
+def test_the_directory_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("WAFERSIM_CACHE_DIR", str(tmp_path / "here"))
+    assert kernel_cache.directory() == tmp_path / "here"
+    monkeypatch.delenv("WAFERSIM_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert kernel_cache.directory() == tmp_path / "xdg" / "wafersim" / "kernels"
+
+
+LOCAL = ws.local  # (an intrinsic object whose repr holds its address)
+
+
+@ws.jit
+def uses_local_directly(x, out, n):
+    i = ws.grid(1)
+    buf = LOCAL.array(4, np.float32)
+    buf[0] = x[i]
+    if i < n:
+        out[i] = buf[0]
+
+
+def test_keys_of_intrinsic_objects_do_not_depend_on_the_process():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, {tests!r}); import test_kernel_cache as t; "
+            "print(t.key_of(t.uses_local_directly))").format(tests=str(__import__("pathlib").Path(__file__).parent))
+    keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)}
+    assert keys == {key_of(uses_local_directly)} and None not in keys
+
+
+def test_library_kernels_have_keys():
+    from wafersim.kernels import reduce, scan
+
+    kernels = [k for module_ in (reduce, scan) for k in vars(module_).values() if getattr(k, "__wafersim_jit__", False)]
+    assert kernels and all(key_of(k) is not None for k in kernels)
+    assert KernelSignature(SIGNATURE).args == SIGNATURE
