@@ -22,6 +22,7 @@ from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT
 from .lanes import Lanes
+from .rank1_queue import Rank1Queue
 
 DESCRIPTOR_OPS = frozenset({"vcopys", "vger"})
 #: FLOPs per element of a float32 descriptor op (a rank-1 update element is a fused multiply-add).
@@ -45,6 +46,9 @@ def split_dims(word: int) -> tuple[int, int]:
 class DescriptorMixin:
     """`vcopys` and `vger` executors of a wave simulation (`WaveSim`, through `ComputeMixin`)."""
 
+    #: The float32 rank-1 updates of the running group being queued (`sim.rank1_queue`), or None.
+    rank1_queue: Rank1Queue | None = None
+
     def _descriptor_executor(self, ins: Instr) -> Callable[[Lanes], None]:
         run = {"vcopys": self._strided_copy, "vger": self._rank1_update}[ins.op]
 
@@ -52,6 +56,8 @@ class DescriptorMixin:
             if (ins.op == "vger" and ins.flags & FLAG_FLOAT and self.strategy.compiled_descriptors
                     and self._rank1_update_compiled(L, ins)):
                 return
+            if self.rank1_queue is not None:  # (this one runs alone, after those queued)
+                self.rank1_queue.flush()
             self._by_operands(L, ins, ["d", "a", "b", "c"], lambda sub, where: run(sub, ins, where))
         return execute
 
@@ -99,7 +105,11 @@ class DescriptorMixin:
         """A float32 `vger` over lanes that share a shape (M, N) but whose addresses may differ, in one
         compiled pass (`descriptor_kernels`). False (nothing done) where the lanes' shapes differ or a span
         leaves the data segment (the NumPy path then reports it)."""
-        pes = L.indices()
+        queue = self.rank1_queue
+        if queue is not None and queue.lanes is not L:  # (another group's lanes: that one runs alone)
+            queue.flush()
+            queue = None
+        pes = L.indices() if queue is None else queue.indices()
         shapes = self.regs[ins.c, pes]
         if not len(pes) or (shapes != shapes[0]).any():
             return False
@@ -110,9 +120,10 @@ class DescriptorMixin:
         size = self.program.data_words
         if not ((d >= 0) & (d + m * n <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)).all():
             return False
-        from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
+        if queue is None or not queue.add(m, n, d, a, b):
+            from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
 
-        descriptor_kernels.rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
+            descriptor_kernels.rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
         self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
         return True
 

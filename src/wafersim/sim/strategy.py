@@ -83,6 +83,10 @@ class Strategy:
     #: each lane's receivers in PE order, and a merging channel's (a bus's) sender sets cut from one trace of
     #: all its sources (`sim.routing`; else traced set by set).
     routed_steps: bool = True
+    #: consecutive float32 rank-1 updates (`vger`) of a group into one destination, with only register
+    #: instructions between them, run as one compiled pass over the destination (`sim.rank1_queue`; else one
+    #: pass per update). Only with `compiled_descriptors`.
+    fused_rank1: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -91,7 +95,8 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False,
-                     blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False)
+                     blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False,
+                     fused_rank1=False)
 _active = [FAST]
 
 

@@ -23,7 +23,8 @@ from ..isa.opcodes import RAMP
 from .fabric import Fifo
 from .lanes import Lanes
 from . import vector_batch
-from .vector_batch import BATCH_PASSES, VectorBatch
+from .vector_batch import BATCH_PASSES, REGISTER_ONLY, VectorBatch
+from .rank1_queue import Rank1Queue
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
@@ -42,6 +43,10 @@ TIME32_LIMIT = float(2**23)
 #: Element cycles added to PEs between two checks against `TIME32_LIMIT` (`_add_element_cycles`).
 UNCHECKED_ELEMENT_CYCLES = float(2**22)
 HEARTBEAT_SECONDS = 1.0  # how often a long wave reports cycles and running PEs to a progress bar
+
+
+#: Instructions a run may reach with rank-1 updates queued (`sim.rank1_queue`): a `vger` joins the queue or runs it.
+RANK1_PASSES = REGISTER_ONLY | {"vger"}
 
 
 class _Group:
@@ -100,6 +105,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.expansions: dict[tuple, object] = {}  # routed senders' expansions while they stream (`routed`)
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.scratch: dict[tuple, np.ndarray] = {}  # a vector op's temporary, kept for the next (`compute`)
+        self.rank1_work: dict[str, np.ndarray] = {}  # queued rank-1 updates' scratch (`rank1_queue`)
         self.groups: dict[int, _Group] = {}
         self.running: Lanes | None = None  # the group `run` is running (see `debug_hooks.failed_snapshot`)
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
@@ -193,6 +199,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.ops = {}
         self.fifos = {}
         self.scratch = {}
+        self.rank1_work = {}
         self._compiled_release()
         return self.cycle
 
@@ -285,13 +292,20 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         outer = self.vector_batch  # (a run inside another's instruction: the outer one's queue runs first)
         if outer is not None:
             outer.flush()
+        outer_rank1 = self.rank1_queue
+        if outer_rank1 is not None:
+            outer_rank1.flush()
         batch = self.vector_batch = self._vector_batch(lanes, one_step)
+        self.rank1_queue = (Rank1Queue(lanes, self.fsram, self.rank1_work) if self.strategy.fused_rank1 and self.batches_vectors
+                            and not one_step and self.tracer is None else None)
         try:
             return self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, batch)
         finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
             if batch is not None:
                 batch.flush()
-            self.vector_batch = outer
+            if self.rank1_queue is not None:
+                self.rank1_queue.flush()
+            self.vector_batch, self.rank1_queue = outer, outer_rank1
 
     def _vector_batch(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
         """A queue for the vector instructions of a run of `lanes`, where they may be batched."""
@@ -304,9 +318,12 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                    batch: VectorBatch | None) -> list[tuple]:
         counts = self.totals.pc_counts
         previous = None  # the instruction this run executed last
+        rank1 = self.rank1_queue
         while True:
             if batch is not None and (pc not in self.ops or self.ops[pc][0].op not in BATCH_PASSES):
                 batch.flush()  # (the next instruction may read or write SRAM the queued ones write)
+            if rank1 is not None and rank1.a and (pc not in self.ops or self.ops[pc][0].op not in RANK1_PASSES):
+                rank1.flush()  # (likewise)
             if pc not in self.ops:
                 self._flush(lanes, pending_cost, pending_count)
                 if pc == len(self.program.code):  # falling off the end halts, like returning
