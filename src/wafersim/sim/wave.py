@@ -116,6 +116,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.neighbour_branches: dict[int, int] = launch.facts.memo(  # pc -> dir of has_neighbor tested
             "neighbour_branches", lambda: neighbour_branches(launch.decoded))
         self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
+        # pc -> (sleeping lanes, owners, offset) of the last wake-up that woke every lane asleep there: the
+        # same objects again (compared by identity: neither is ever changed in place) wake them all again.
+        self.woke_all: dict[int, tuple] = {}
         self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
         self.ops = self._compile()
         order = launch.memory_order  # (global loads a run must leave to the scheduler, `_run_numpy`)
@@ -255,12 +258,16 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 continue
             if owners is None or offset is None:
                 woken, rest = sleeping, None
+            elif self._woke_all_before(pc, sleeping, owners, offset):  # (a panel's next step)
+                woken, rest = sleeping, None
             else:
                 picked = sleeping.pick(owners - offset)
                 if not len(picked):
                     continue
                 if len(picked) == sleeping.count:  # all of them (a multicast's receivers): no new sets
                     woken, rest = sleeping, None
+                    if self.strategy.lockstep and isinstance(owners, np.ndarray):
+                        self.woke_all[pc] = (sleeping, owners, offset)
                 else:
                     woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
             if rest is None or rest.count == 0:
@@ -268,6 +275,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             else:
                 self.asleep[pc] = rest
             self._add_group(pc, woken)
+
+    def _woke_all_before(self, pc: int, sleeping: Lanes, owners: np.ndarray, offset: int) -> bool:
+        """Whether the last wake-up at `pc` that woke every sleeping lane had these very objects."""
+        kept = self.woke_all.get(pc)
+        return kept is not None and kept[0] is sleeping and kept[1] is owners and kept[2] == offset
 
     def _places(self) -> list[tuple[int, Lanes]]:
         """(pc, lanes) of every PE that has not halted, one entry per pc, by pc."""
