@@ -151,11 +151,18 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
             times = time_block[slot]
             row = lane[first]
             best = out[row, j]
-            for e in range(first, end):
-                free = times[pe] - latency[e]
-                if free > best:
-                    best = free
-                pe += stride
+            if stride == 1:  # (a row bus: contiguous slices)
+                times_run, latency_run = times[pe:pe + end - first], latency[first:end]
+                for t in range(end - first):
+                    free = times_run[t] - latency_run[t]
+                    if free > best:
+                        best = free
+            else:
+                for e in range(first, end):
+                    free = times[pe] - latency[e]
+                    if free > best:
+                        best = free
+                    pe += stride
             out[row, j] = best
     return out
 
@@ -185,6 +192,13 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
                 value_slot -= value_depth
             times, held = time_block[slot], value_block[value_slot]
             sent, departed = values[row, j], departures[row, j]
+            if stride == 1:  # (a row bus: contiguous slices, a loop LLVM vectorises)
+                held_run, times_run = held[pe:pe + end - first], times[pe:pe + end - first]
+                latency_run = latency[first:end]
+                for t in range(end - first):
+                    held_run[t] = sent
+                    times_run[t] = departed + latency_run[t]
+                continue
             for e in range(first, end):
                 held[pe] = sent
                 times[pe] = departed + latency[e]

@@ -17,7 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import parallel
 from .lanes import Lanes
+
+#: Queued updates of fewer elements (lanes x updates x M x N) than this run on one thread: below it, handing
+#: work to a thread costs more than it saves.
+PARALLEL_ELEMENTS = 1 << 20
+
+
+def _update_part(args: tuple) -> None:
+    """`descriptor_kernels.rank1_updates_float32` over one part of the lanes (a thread's)."""
+    from . import descriptor_kernels
+
+    descriptor_kernels.rank1_updates_float32(*args)
 
 
 class Rank1Queue:
@@ -26,9 +38,9 @@ class Rank1Queue:
 
     __slots__ = ("lanes", "fsram", "work", "pes", "shape", "d", "a", "b")
 
-    def __init__(self, lanes: Lanes, fsram: np.ndarray, work: dict[str, np.ndarray]) -> None:
+    def __init__(self, lanes: Lanes, fsram: np.ndarray, work: dict[int, np.ndarray]) -> None:
         self.lanes, self.fsram = lanes, fsram
-        self.work = work  # the wave's scratch arrays, kept from run to run (`flush`)
+        self.work = work  # the wave's scratch arrays (one per thread), kept from run to run (`flush`)
         self.pes: np.ndarray | None = None  # the lanes' indices (int64), on the first update
         self.shape = (0, 0)  # (M, N) of the queued updates
         self.d: np.ndarray | None = None  # their destination per lane
@@ -69,9 +81,19 @@ class Rank1Queue:
         a, b = np.stack(self.a), np.stack(self.b)
         self.a, self.b = [], []
         m, n = self.shape
-        pes = self.indices()
-        words = len(a) * (m + n) * (int(pes[-1]) + 1 - int(pes[0]) + descriptor_kernels.PAD)
-        work = self.work.get("rank1")
-        if work is None or len(work) < words:
-            work = self.work["rank1"] = np.empty(words, dtype=np.float32)
-        descriptor_kernels.rank1_updates_float32(self.fsram, pes, self.d, a, b, m, n, work)
+        pes, d = self.indices(), self.d
+        count = parallel.thread_count() if len(pes) * len(a) * m * n >= PARALLEL_ELEMENTS else 1
+        # Parts of the lanes, one per thread (each lane's words are its own: the parts are independent).
+        cuts = np.linspace(0, len(pes), count + 1).astype(np.int64)
+        parts = []
+        for part, (lo, hi) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
+            words = len(a) * (m + n) * (int(pes[hi - 1]) + 1 - int(pes[lo]) + descriptor_kernels.PAD)
+            work = self.work.get(part)
+            if work is None or len(work) < words:
+                work = self.work[part] = np.empty(words, dtype=np.float32)
+            parts.append((self.fsram, pes[lo:hi], d[lo:hi], np.ascontiguousarray(a[:, lo:hi]),
+                          np.ascontiguousarray(b[:, lo:hi]), m, n, work))
+        if len(parts) == 1:
+            descriptor_kernels.rank1_updates_float32(*parts[0])
+        else:
+            parallel.run(_update_part, [(part,) for part in parts])

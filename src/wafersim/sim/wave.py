@@ -105,7 +105,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.expansions: dict[tuple, object] = {}  # routed senders' expansions while they stream (`routed`)
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.scratch: dict[tuple, np.ndarray] = {}  # a vector op's temporary, kept for the next (`compute`)
-        self.rank1_work: dict[str, np.ndarray] = {}  # queued rank-1 updates' scratch (`rank1_queue`)
+        self.rank1_work: dict[int, np.ndarray] = {}  # queued rank-1 updates' scratch (`rank1_queue`)
         self.groups: dict[int, _Group] = {}
         self.running: Lanes | None = None  # the group `run` is running (see `debug_hooks.failed_snapshot`)
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
