@@ -308,8 +308,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if outer_rank1 is not None:
             outer_rank1.flush()
         batch = self.vector_batch = self._vector_batch(lanes, one_step)
-        self.rank1_queue = (Rank1Queue(lanes, self.fsram, self.rank1_work) if self.strategy.fused_rank1 and self.batches_vectors
-                            and not one_step and self.tracer is None else None)
+        queues = self.strategy.fused_rank1 and self.batches_vectors and not one_step and self.tracer is None
+        self.rank1_queue = Rank1Queue(lanes, self.fsram, self.rank1_work) if queues else None
         try:
             return self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, batch)
         finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
