@@ -109,7 +109,9 @@ class DescriptorMixin:
         if queue is not None and queue.lanes is not L:  # (another group's lanes: that one runs alone)
             queue.flush()
             queue = None
-        pes = L.indices() if queue is None else queue.indices()
+        if queue is not None:
+            return self._rank1_update_queued(L, ins, queue)
+        pes = L.indices()
         shapes = self.regs[ins.c, pes]
         if not len(pes) or (shapes != shapes[0]).any():
             return False
@@ -120,10 +122,26 @@ class DescriptorMixin:
         size = self.program.data_words
         if not ((d >= 0) & (d + m * n <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)).all():
             return False
-        if queue is None or not queue.add(m, n, d, a, b):
-            from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
+        from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
 
-            descriptor_kernels.rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
+        descriptor_kernels.rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
+        self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
+        return True
+
+    def _rank1_update_queued(self, L: Lanes, ins: Instr, queue: Rank1Queue) -> bool:
+        """`_rank1_update_compiled` with its operands read and checked in one compiled pass, the update queued
+        (`sim.rank1_queue`), or run alone after those queued where its operands overlap its destination."""
+        from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
+
+        pes = queue.indices()
+        operands = np.empty((3, len(pes)), dtype=np.int64)
+        status, m, n, disjoint = descriptor_kernels.rank1_operands(
+            self.regs, pes, ins.d, ins.a, ins.b, ins.c, self.program.data_words, operands)
+        if status != descriptor_kernels.OPERANDS_READ:
+            return False
+        d, a, b = operands
+        if not queue.add(m, n, d, a, b, disjoint):
+            descriptor_kernels.rank1_update_float32(self.fsram, pes, d, a, b, m, n)
         self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
         return True
 

@@ -56,12 +56,12 @@ class Rank1Queue:
             self.pes = self.lanes.indices().astype(np.int64, copy=False)
         return self.pes
 
-    def add(self, m: int, n: int, d: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    def add(self, m: int, n: int, d: np.ndarray, a: np.ndarray, b: np.ndarray, disjoint: bool) -> bool:
         """Queue sram[d + i*n + j] += sram[a + i] * sram[b + j] (i < m, j < n; int64 addresses per lane, every
         span inside SRAM), running what is queued first where it cannot join. False (nothing queued, the
-        queue run) where the update's own operands overlap its destination: the caller runs it alone."""
-        end = d + m * n
-        if not ((a + m <= d) | (a >= end)).all() or not ((b + n <= d) | (b >= end)).all():
+        queue run) where the update's own operands overlap its destination (not `disjoint`, as
+        `descriptor_kernels.rank1_operands` finds): the caller runs it alone."""
+        if not disjoint:
             self.flush()
             return False
         if self.a and (self.shape != (m, n) or not np.array_equal(self.d, d)):

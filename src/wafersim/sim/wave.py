@@ -159,7 +159,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         elements). Their sum since the last check is kept below 2**22, checked against every PE's latest
         time when it would not be, so float32 times stay below 2**24: exact."""
         if self.time_dtype == np.float32:
-            most = float(np.max(cycles, initial=0))  # (a number, or lane-aligned numbers)
+            # (a number, or lane-aligned numbers; NumPy's max of a Python number costs more than the rest)
+            most = max(float(cycles), 0.0) if isinstance(cycles, (int, float)) else float(np.max(cycles, initial=0))
             self.unchecked_cycles += most
             if self.unchecked_cycles >= UNCHECKED_ELEMENT_CYCLES:
                 self.unchecked_cycles = 0.0
