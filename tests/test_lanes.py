@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from test_parallel import lanes_of_every_form
+from wafersim.sim.lanes import Lanes
 
 
 def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
