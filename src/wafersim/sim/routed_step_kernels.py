@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .fifo_kernels import gather_word_runs, routed_arrivals, routed_deliver, routed_slot_free, share_links
+from .fifo_kernels import (deliver_segments, gather_word_runs, receiver_segments, routed_arrivals, share_links,
+                           slot_free_of_segments)
 
 
 @njit(cache=True, nogil=True)
@@ -37,7 +38,8 @@ def routed_send_step(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base:
     by_word = np.empty(len(by_dest), dtype=np.int64)
     for e in range(len(by_dest)):
         by_word[e] = np.int64(pushed[by_dest[e]])
-    free = routed_slot_free(time_block, by_dest, by_lane, by_latency, by_word, lanes, words)
+    segments = receiver_segments(by_dest, by_lane, by_word)  # (once for both passes over the receivers)
+    free = slot_free_of_segments(time_block, segments, by_lane, by_latency, by_word, lanes, words)
     # `send_departures` with whole cycles: word j leaves at j*w + the running maximum of slot_free - j*w
     # (from `ready`), the slot times first rounded to the times' type as `np.maximum(slot_free, free, out=)`.
     later = np.empty((lanes, words))
@@ -68,7 +70,7 @@ def routed_send_step(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base:
     values = gather_word_runs(sram, starts, pes, count, words)
     if routed_arrivals(previous, by, pushed, dest, lane, pes, later, count, latency) >= 0:
         return later, False
-    routed_deliver(time_block, value_block, by_dest, by_lane, by_latency, by_word, values, later, count)
+    deliver_segments(time_block, value_block, segments, by_lane, by_latency, by_word, values, later, count)
     for i in range(lanes):
         pe = pes[i]
         end = later[i, count[i] - 1]
