@@ -96,3 +96,28 @@ def test_queued_vgers_are_identical_to_one_pass_each(pes, monkeypatch):
         assert getattr(stats, name) == getattr(ref_stats, name), name
     for name in ("busy", "stall", "pe_instructions"):
         np.testing.assert_array_equal(getattr(stats, name), getattr(ref_stats, name))
+
+
+@pytest.mark.parametrize("layout", ["runs", "scattered far apart", "one lane"])
+def test_a_queue_split_over_threads_equals_numpy(layout, monkeypatch):
+    """The queue's lanes in parts on two threads (forced for a small queue): each lane's words its own, the
+    same words as one call; lanes far apart take no dense scratch."""
+    from wafersim.sim import parallel, rank1_queue
+
+    monkeypatch.setattr(rank1_queue, "PARALLEL_ELEMENTS", 1)
+    words, pes, m, n = 40, 9000, 2, 3
+    sram = rng.standard_normal((words, pes)).astype(np.float32)
+    idx = {"runs": np.r_[0:50, 60:90], "scattered far apart": np.array([3, 4000, 8999]),
+           "one lane": np.array([77])}[layout].astype(np.int64)
+    expected = sram.copy()
+    queue = Rank1Queue(Lanes.from_indices(pes, idx), sram, {})
+    d = np.full(len(idx), 20, dtype=np.int64)
+    for q in range(3):
+        a, b = np.full(len(idx), 2 * q, dtype=np.int64), np.full(len(idx), 8 + 3 * q, dtype=np.int64)
+        assert queue.add(m, n, d, a, b, True)
+        for k, pe in enumerate(idx):
+            expected[20:26, pe] += (expected[a[k]:a[k] + m, pe][:, None] * expected[b[k]:b[k] + n, pe][None, :]).ravel()
+    with parallel.threads(2):
+        queue.flush()
+    np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
+    assert all(len(work) < 10 * pes for work in queue.work.values())

@@ -82,12 +82,15 @@ class Rank1Queue:
         self.a, self.b = [], []
         m, n = self.shape
         pes, d = self.indices(), self.d
-        count = parallel.thread_count() if len(pes) * len(a) * m * n >= PARALLEL_ELEMENTS else 1
+        count = min(parallel.thread_count(), len(pes)) if len(pes) * len(a) * m * n >= PARALLEL_ELEMENTS else 1
         # Parts of the lanes, one per thread (each lane's words are its own: the parts are independent).
         cuts = np.linspace(0, len(pes), count + 1).astype(np.int64)
         parts = []
         for part, (lo, hi) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
-            words = len(a) * (m + n) * (int(pes[hi - 1]) + 1 - int(pes[lo]) + descriptor_kernels.PAD)
+            span = int(pes[hi - 1]) + 1 - int(pes[lo])
+            # (scratch only for the dense pass: scattered lanes, spanning more than twice their number, go
+            # lane by lane, and a span across the wafer would ask for gigabytes)
+            words = len(a) * (m + n) * (span + descriptor_kernels.PAD) if span <= 2 * (hi - lo) else 0
             work = self.work.get(part)
             if work is None or len(work) < words:
                 work = self.work[part] = np.empty(words, dtype=np.float32)
