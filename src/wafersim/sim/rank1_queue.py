@@ -11,7 +11,8 @@ ends (`WaveSim._run_numpy`, also before an error leaves it).
 Exact: a `vger` joins the queue only where it has the queue's shape and, lane by lane, its destination, and
 no queued update's operands overlap that destination. Then every operand word is the same whenever it is
 read, and each destination word gets the rounded products added in issue order, each sum rounded: the
-updates one after another, bit for bit.
+updates one after another, bit for bit. A large queue runs in parts of its lanes on the engine's threads
+(`sim.parallel`): each lane's words are its own, so the parts are independent and the result the same.
 """
 from __future__ import annotations
 
