@@ -7,7 +7,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.sim import descriptor_kernels
-from wafersim.sim.descriptor_kernels import rank1_update_float32
+from wafersim.sim.descriptor_kernels import rank1_update_float32, rank1_updates_float32
 from wafersim.sim.strategy import Strategy, forced
 
 rng = np.random.default_rng(7)
@@ -66,7 +66,8 @@ def test_vger_with_per_pe_addresses_is_identical_compiled_or_not(monkeypatch):
                         lambda *args: calls.append(1) or rank1_update_float32(*args))
     runs = []
     # (NumPy executors on both sides: the per-PE interpreter would run this small group itself)
-    for strategy in (Strategy(compiled=False, compiled_descriptors=False), Strategy(compiled=False)):
+    for strategy in (Strategy(compiled=False, compiled_descriptors=False),
+                     Strategy(compiled=False, fused_rank1=False)):  # (one pass per vger: not queued)
         with forced(strategy):
             dev = ws.Device(ws.WaferSpec(width=pes, height=1))
             d_out = dev.device_array((pes, 24))
@@ -83,3 +84,41 @@ def test_vger_with_per_pe_addresses_is_identical_compiled_or_not(monkeypatch):
         expected = c[p].reshape(4, 6) + np.outer(x[p, s:s + 4], y[p])
         expected[:2] += np.outer(x[p, 0:2], y[p])
         np.testing.assert_array_equal(out[p], expected.ravel())
+
+
+def reference_rank1_updates(sram: np.ndarray, pes, d, a, b, m: int, n: int) -> np.ndarray:
+    """The queued updates one after another (`reference_rank1`)."""
+    for q in range(len(a)):
+        sram = reference_rank1(sram, pes, d, a[q], b[q], m, n)
+    return sram
+
+
+@pytest.mark.parametrize("case", ["one destination", "per-lane destinations", "addresses differ within runs"])
+@pytest.mark.parametrize("layout", ["scattered", "runs", "one run", "one lane"])
+@pytest.mark.parametrize("updates", [1, 3, 8])
+def test_queued_rank1_updates_equal_numpy_one_after_another_bit_for_bit(case, layout, updates):
+    """`rank1_updates_float32` (the dense pass over a span of PEs, or lane by lane) against the updates
+    applied one by one in NumPy; operands never overlap the destination (what `Rank1Queue` guarantees)."""
+    words, pes_total, m, n = 300, 70, 5, 7
+    sram = (rng.standard_normal((words, pes_total)) * 1e3).astype(np.float32)
+    sram[::7, ::3] = 1e-42  # (subnormal operands: computed exactly the same)
+    pes = {"scattered": np.sort(rng.choice(pes_total, 20, replace=False)),
+           "runs": np.concatenate([np.arange(0, 12), np.arange(13, 30), np.arange(33, 50)]),
+           "one run": np.arange(5, 69), "one lane": np.array([17])}[layout].astype(np.int64)
+    lanes = len(pes)
+    if case == "addresses differ within runs":  # (one PE of each row of a block reads other buffers: SUMMA)
+        a = np.tile(rng.integers(0, 60, (updates, 1)), (1, lanes))
+        b = np.tile(rng.integers(60, 120, (updates, 1)), (1, lanes))
+        a[:, ::5] += 3
+        b[:, 2::7] -= 4
+    else:
+        a = rng.integers(0, 60, (updates, lanes))
+        b = rng.integers(60, 120, (updates, lanes))
+    d = np.full(lanes, 150, dtype=np.int64)
+    if case == "per-lane destinations":
+        d[::2] = 200
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    expected = reference_rank1_updates(sram, pes, d, a, b, m, n)
+    work = np.full(updates * (m + n) * (pes_total + descriptor_kernels.PAD), np.nan, dtype=np.float32)
+    descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
+    np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))

@@ -32,7 +32,7 @@ STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(compiled_routed=False), Strategy(compiled_loops=False), Strategy(compiled_wavefronts=False),
               Strategy(routed_one=False), Strategy(blocked_vfma=False), Strategy(lean_bulk_stores=False),
               Strategy(fused_vectors=False), Strategy(routed_steps=False), Strategy(uniform_counts=False),
-              Strategy(compiled_trace=False), FAST]
+              Strategy(compiled_trace=False), Strategy(fused_rank1=False), Strategy(fused_routed_step=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -350,6 +350,8 @@ def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passe
 
     monkeypatch.setattr(descriptor_kernels, "rank1_update_float32",
                         counted("vger", descriptor_kernels.rank1_update_float32))
+    monkeypatch.setattr(descriptor_kernels, "rank1_updates_float32",  # (the updates queued, `rank1_queue`)
+                        counted("vger", descriptor_kernels.rank1_updates_float32))
     monkeypatch.setattr(background_kernels, "background_receive_step",
                         counted("recva", background_kernels.background_receive_step))
     p, tile = 12, 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from test_parallel import lanes_of_every_form
+from wafersim.sim.lanes import Lanes
 
 
 def test_lanes_extremes_and_unmasked_writes_keep_non_lanes():
@@ -60,3 +61,14 @@ def test_evenly_spaced_exclusions_index_as_slices_and_others_as_arrays():
         lanes.restore_outside(values, kept)
         np.testing.assert_array_equal(np.flatnonzero(values >= 0), excl)
         values = np.arange(40, dtype=np.int32)
+
+
+def test_the_index_form_is_kept_and_the_same_lanes():
+    """`to_index_form` of a mask or complement group is made once (a blocked group comes back step after step
+    as the same object) and lists the same lanes."""
+    n = 64
+    for lanes in (Lanes.from_mask(np.arange(n) % 3 != 0), Lanes.all_but(n, np.array([5, 40]))):
+        first = lanes.to_index_form(n)
+        assert lanes.to_index_form(n) is first
+        np.testing.assert_array_equal(first.idx, np.flatnonzero(lanes.as_mask()))
+        assert first.count == lanes.count

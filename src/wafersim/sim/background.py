@@ -48,7 +48,7 @@ class BackgroundMixin:
         state = self._background_state(ins.op, ins)
         L = lanes.to_index_form(self.n)
         if ins.op == "recva" and self._compiled_receive_applies(ins, L):
-            out = self._compiled_receive(pc, ins, next_pc, cost, L, state)
+            out = self._compiled_receive(pc, ins, next_pc, cost, L, state, lanes)
             if out is not None:
                 return out
         pes = L.idx
@@ -86,9 +86,10 @@ class BackgroundMixin:
         return ins.dir == RAMP or bool(self.region.has_neighbor(ins.dir)[L.idx].all())
 
     def _compiled_receive(self, pc: int, ins: Instr, next_pc: int, cost: float, L: Lanes,
-                          state: np.ndarray) -> list | None:
+                          state: np.ndarray, lanes: Lanes) -> list | None:
         """`_background` of a `recva` in one compiled pass; None (nothing changed) where the kernel leaves a
-        lane to the NumPy path (an empty transfer, or one outside SRAM: charged or reported there)."""
+        lane to the NumPy path (an empty transfer, or one outside SRAM: charged or reported there). `lanes`:
+        the group as it came (L in index form), passed on whole where every lane or none finished."""
         from . import background_kernels  # (imports Numba: only launches with background receives load it)
 
         fifo = self._fifo(ins.dir, ins.ch)
@@ -104,6 +105,12 @@ class BackgroundMixin:
             return None
         if moved.any():
             self._progress(fifo, False, pes[moved])
+        if self.strategy.lockstep and lanes.window is None:  # (the same lanes object from step to step of a
+            # panel: no new sets, and `_progress` knows it woke all of them last time)
+            if not finished.any():
+                return [(pc, lanes, True)]
+            if finished.all():
+                return [(next_pc, lanes, False)]
         out = [(next_pc, Lanes.from_indices(self.n, pes[finished]), False)]
         if not finished.all():
             out.append((pc, Lanes.from_indices(self.n, pes[~finished]), True))

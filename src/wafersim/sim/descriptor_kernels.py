@@ -67,3 +67,144 @@ def rank1_update_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: np
             for j in range(n):
                 for k in range(lanes):
                     sram[d[k] + i * n + j, pes[k]] += x[i, k] * y[j, k]
+
+
+
+
+
+
+#: Words added to each row of `rank1_updates_float32`'s gathered operands (one cache line).
+PAD = 16
+
+
+@njit(cache=True, nogil=True)
+def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray,
+                          m: int, n: int, work: np.ndarray) -> None:
+    """`rank1_update_float32` for q = 0, 1, ... a.shape[0] - 1 in turn, every update into the same destination
+    (d per lane): sram[d[k] + i*n + j, pes[k]] += sram[a[q, k] + i, pes[k]] * sram[b[q, k] + j, pes[k]].
+
+    The caller guarantees every span is inside `sram` and that no update's operands overlap the destination
+    (so every operand may be read first), hence each destination word is read once, gets the rounded
+    products added one by one in the order of q, each sum rounded (as the updates one after another do),
+    and is written once. `work`: float32 scratch of at least updates * (m + n) * (pes[-1] + 1 - pes[0] + PAD) words
+    (kept by the caller: fresh memory per call would cost more in page faults than the pass itself)."""
+    updates, lanes = a.shape
+    if lanes == 0:
+        return
+    common = True
+    for k in range(lanes):
+        common = common and d[k] == d[0]
+    lo = pes[0]
+    span = pes[lanes - 1] + 1 - lo
+    if not common or span > 2 * lanes:
+        _rank1_updates_lanes(sram, pes, d, a, b, m, n)
+        return
+    # Dense over the PEs pes[0] .. pes[-1] (at most twice the lanes): whole-row loops that LLVM vectorises, each
+    # destination row in the first-level cache while every update adds to it; the PEs between the lanes are
+    # computed from zeros and get their own words back. Gathered rows are one cache line longer than the span
+    # (rows a power-of-two number of bytes apart fall in one set of the first-level cache).
+    stride = span + PAD
+    x = work[:updates * m * stride].reshape((updates, m, stride))
+    y = work[updates * m * stride:updates * (m + n) * stride].reshape((updates, n, stride))
+    outside = np.empty(span - lanes, dtype=np.int64)  # the PEs between the lanes, from lo
+    runs = lane_runs(pes)
+    e = 0
+    for r in range(1, len(runs) - 1):
+        for c in range(pes[runs[r] - 1] + 1 - lo, pes[runs[r]] - lo):
+            outside[e] = c
+            e += 1
+    for q in range(updates):
+        _gather_segments(sram, x[q], a[q], pes, lo, m)
+        _gather_segments(sram, y[q], b[q], pes, lo, n)
+        for c in outside:  # (zeros there, not stale scratch: a subnormal would slow the whole vector down)
+            x[q, :, c] = 0.0
+            y[q, :, c] = 0.0
+    saved = np.empty(span - lanes, dtype=np.float32)
+    for i in range(m):
+        for j in range(n):
+            target = sram[d[0] + i * n + j][lo:lo + span]  # (a row, then its slice: contiguous for Numba)
+            for c in range(len(outside)):
+                saved[c] = target[outside[c]]
+            for q in range(updates):
+                xs = x[q, i][:span]
+                ys = y[q, j][:span]
+                for t in range(span):
+                    target[t] += xs[t] * ys[t]
+            for c in range(len(outside)):
+                target[outside[c]] = saved[c]
+
+
+@njit(cache=True, nogil=True)
+def _gather_segments(sram: np.ndarray, out: np.ndarray, address: np.ndarray, pes: np.ndarray, lo: int,
+                     rows: int) -> None:
+    """out[i, pes[k] - lo] = sram[address[k] + i, pes[k]] for every lane k and i < rows,
+    a segment of consecutive PEs that share an address as one contiguous copy per row."""
+    lanes = len(pes)
+    cuts = np.empty(lanes + 1, dtype=np.int64)  # segments: runs of consecutive PEs cut where the address changes
+    count = 0
+    for k in range(lanes):
+        if k == 0 or address[k] != address[k - 1] or pes[k] != pes[k - 1] + 1:
+            cuts[count] = k
+            count += 1
+    cuts[count] = lanes
+    for i in range(rows):
+        target = out[i]
+        for g in range(count):
+            k0, k1 = cuts[g], cuts[g + 1]
+            p0 = pes[k0]
+            # (slices, then a plain loop: indexing the rows themselves is 15x slower, measured)
+            into = target[p0 - lo:p0 - lo + k1 - k0]
+            source = sram[address[k0] + i][p0:p0 + k1 - k0]
+            for k in range(k1 - k0):
+                into[k] = source[k]
+
+
+@njit(cache=True, nogil=True)
+def _rank1_updates_lanes(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray,
+                         m: int, n: int) -> None:
+    """`rank1_updates_float32` lane by lane (scattered lanes, or destinations that differ)."""
+    updates, lanes = a.shape
+    for k in range(lanes):
+        pe = pes[k]
+        for i in range(m):
+            for j in range(n):
+                word = d[k] + i * n + j
+                total = sram[word, pe]
+                for q in range(updates):
+                    total += sram[a[q, k] + i, pe] * sram[b[q, k] + j, pe]
+                sram[word, pe] = total
+
+
+#: `rank1_operands` statuses: the operands read and inside SRAM; the lanes' shapes differ or one is empty; a span
+#: leaves SRAM.
+OPERANDS_READ, SHAPES_DIFFER, OUTSIDE = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def rank1_operands(regs: np.ndarray, pes: np.ndarray, fd: int, fa: int, fb: int, fc: int, size: int,
+                   out: np.ndarray) -> tuple[int, int, int, bool]:
+    """A float32 `vger`'s operands over the lanes `pes` (`DescriptorMixin._rank1_update_compiled`'s checks in
+    one pass): out[0..2] = the d, a, b registers per lane (as int64). Returns (status, M, N, disjoint):
+    M x N from the c register when every lane has the same one and neither is zero (else SHAPES_DIFFER),
+    OUTSIDE where a lane's span leaves [0, size), and whether no lane's x or y overlaps its destination."""
+    lanes = len(pes)
+    if lanes == 0:
+        return SHAPES_DIFFER, 0, 0, False
+    shape = regs[fc, pes[0]]
+    for k in range(lanes):
+        if regs[fc, pes[k]] != shape:
+            return SHAPES_DIFFER, 0, 0, False
+    word = np.int64(shape) & 0xFFFFFFFF
+    m, n = word >> 16, word & 0xFFFF
+    if m == 0 or n == 0:
+        return SHAPES_DIFFER, 0, 0, False
+    disjoint = True
+    for k in range(lanes):
+        pe = pes[k]
+        d, a, b = np.int64(regs[fd, pe]), np.int64(regs[fa, pe]), np.int64(regs[fb, pe])
+        if not (d >= 0 and d + m * n <= size and a >= 0 and a + m <= size and b >= 0 and b + n <= size):
+            return OUTSIDE, 0, 0, False
+        out[0, k], out[1, k], out[2, k] = d, a, b
+        end = d + m * n
+        disjoint = disjoint and (a + m <= d or a >= end) and (b + n <= d or b >= end)
+    return OPERANDS_READ, m, n, disjoint

@@ -22,6 +22,7 @@ from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT
 from .lanes import Lanes
+from .rank1_queue import Rank1Queue
 
 DESCRIPTOR_OPS = frozenset({"vcopys", "vger"})
 #: FLOPs per element of a float32 descriptor op (a rank-1 update element is a fused multiply-add).
@@ -45,6 +46,9 @@ def split_dims(word: int) -> tuple[int, int]:
 class DescriptorMixin:
     """`vcopys` and `vger` executors of a wave simulation (`WaveSim`, through `ComputeMixin`)."""
 
+    #: The float32 rank-1 updates of the running group being queued (`sim.rank1_queue`), or None.
+    rank1_queue: Rank1Queue | None = None
+
     def _descriptor_executor(self, ins: Instr) -> Callable[[Lanes], None]:
         run = {"vcopys": self._strided_copy, "vger": self._rank1_update}[ins.op]
 
@@ -52,6 +56,8 @@ class DescriptorMixin:
             if (ins.op == "vger" and ins.flags & FLAG_FLOAT and self.strategy.compiled_descriptors
                     and self._rank1_update_compiled(L, ins)):
                 return
+            if self.rank1_queue is not None:  # (this one runs alone, after those queued)
+                self.rank1_queue.flush()
             self._by_operands(L, ins, ["d", "a", "b", "c"], lambda sub, where: run(sub, ins, where))
         return execute
 
@@ -99,6 +105,12 @@ class DescriptorMixin:
         """A float32 `vger` over lanes that share a shape (M, N) but whose addresses may differ, in one
         compiled pass (`descriptor_kernels`). False (nothing done) where the lanes' shapes differ or a span
         leaves the data segment (the NumPy path then reports it)."""
+        queue = self.rank1_queue
+        if queue is not None and queue.lanes is not L:  # (another group's lanes: that one runs alone)
+            queue.flush()
+            queue = None
+        if queue is not None:
+            return self._rank1_update_queued(L, ins, queue)
         pes = L.indices()
         shapes = self.regs[ins.c, pes]
         if not len(pes) or (shapes != shapes[0]).any():
@@ -113,6 +125,23 @@ class DescriptorMixin:
         from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
 
         descriptor_kernels.rank1_update_float32(self.fsram, pes.astype(np.int64, copy=False), d, a, b, m, n)
+        self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
+        return True
+
+    def _rank1_update_queued(self, L: Lanes, ins: Instr, queue: Rank1Queue) -> bool:
+        """`_rank1_update_compiled` with its operands read and checked in one compiled pass, the update queued
+        (`sim.rank1_queue`), or run alone after those queued where its operands overlap its destination."""
+        from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
+
+        pes = queue.indices()
+        operands = np.empty((3, len(pes)), dtype=np.int64)
+        status, m, n, disjoint = descriptor_kernels.rank1_operands(
+            self.regs, pes, ins.d, ins.a, ins.b, ins.c, self.program.data_words, operands)
+        if status != descriptor_kernels.OPERANDS_READ:
+            return False
+        d, a, b = operands
+        if not queue.add(m, n, d, a, b, disjoint):
+            descriptor_kernels.rank1_update_float32(self.fsram, pes, d, a, b, m, n)
         self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
         return True
 

@@ -134,9 +134,16 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
     """out[lane[e], j] = max over the receivers e of a lane of (the time of the slot word first_word[e] + j
     takes at dest[e]) - latency[e], -inf for none: when each word of a routed send may leave so that it
     reaches every receiver after the word `depth` ahead of it was popped there (`routed`)."""
+    return slot_free_of_segments(time_block, receiver_segments(dest, lane, first_word), lane, latency, first_word,
+                                 lanes, words)
+
+
+@njit(cache=True, nogil=True)
+def slot_free_of_segments(time_block: np.ndarray, segments: np.ndarray, lane: np.ndarray, latency: np.ndarray,
+                          first_word: np.ndarray, lanes: int, words: int) -> np.ndarray:
+    """`routed_slot_free` of the receivers' `receiver_segments`."""
     depth = time_block.shape[0]
     out = np.full((lanes, words), -np.inf)
-    segments = receiver_segments(dest, lane, first_word)
     first_slot = np.empty(len(segments), dtype=np.int64)
     for g in range(len(segments)):
         first_slot[g] = first_word[segments[g, 0]] % depth
@@ -151,11 +158,18 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
             times = time_block[slot]
             row = lane[first]
             best = out[row, j]
-            for e in range(first, end):
-                free = times[pe] - latency[e]
-                if free > best:
-                    best = free
-                pe += stride
+            if stride == 1:  # (a row bus: contiguous slices)
+                times_run, latency_run = times[pe:pe + end - first], latency[first:end]
+                for t in range(end - first):
+                    free = times_run[t] - latency_run[t]
+                    if free > best:
+                        best = free
+            else:
+                for e in range(first, end):
+                    free = times[pe] - latency[e]
+                    if free > best:
+                        best = free
+                    pe += stride
             out[row, j] = best
     return out
 
@@ -166,8 +180,16 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
                    counts: np.ndarray) -> None:
     """Write the first counts[lane[e]] words of each receiver e's sender into its FIFO (receivers distinct):
     values, and the arrival times departure + latency[e] (`routed`)."""
+    deliver_segments(time_block, value_block, receiver_segments(dest, lane, first_word), lane, latency, first_word,
+                     values, departures, counts)
+
+
+@njit(cache=True, nogil=True)
+def deliver_segments(time_block: np.ndarray, value_block: np.ndarray, segments: np.ndarray, lane: np.ndarray,
+                     latency: np.ndarray, first_word: np.ndarray, values: np.ndarray, departures: np.ndarray,
+                     counts: np.ndarray) -> None:
+    """`routed_deliver` to the receivers' `receiver_segments`."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
-    segments = receiver_segments(dest, lane, first_word)
     first_slot, first_value_slot = np.empty(len(segments), dtype=np.int64), np.empty(len(segments), dtype=np.int64)
     for g in range(len(segments)):
         word = first_word[segments[g, 0]]
@@ -185,6 +207,13 @@ def routed_deliver(time_block: np.ndarray, value_block: np.ndarray, dest: np.nda
                 value_slot -= value_depth
             times, held = time_block[slot], value_block[value_slot]
             sent, departed = values[row, j], departures[row, j]
+            if stride == 1:  # (a row bus: contiguous slices, a loop LLVM vectorises)
+                held_run, times_run = held[pe:pe + end - first], times[pe:pe + end - first]
+                latency_run = latency[first:end]
+                for t in range(end - first):
+                    held_run[t] = sent
+                    times_run[t] = departed + latency_run[t]
+                continue
             for e in range(first, end):
                 held[pe] = sent
                 times[pe] = departed + latency[e]

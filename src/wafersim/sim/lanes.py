@@ -23,7 +23,7 @@ SPARSE_FRACTION = 1 / 16
 
 
 class Lanes:
-    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at", "_region_key")
+    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at", "_region_key", "_index_form")
 
     def __init__(self, n: int, mask: np.ndarray | None = None, idx: np.ndarray | None = None,
                  excl: np.ndarray | None = None, count: int | None = None, window: slice | None = None) -> None:
@@ -31,6 +31,9 @@ class Lanes:
         self.mask, self.idx, self.excl, self.window = mask, idx, excl, window
         self._excl_at: slice | np.ndarray | None = None  # `excl` as an index, on first use (`excl_at`)
         self._region_key: tuple | None = None  # (`region_key`, on first use)
+        # The same lanes in index form, on first use (`to_index_form`): a group blocked on a transfer comes
+        # back step after step as the same object (a panel's receivers), and its lanes never change.
+        self._index_form: Lanes | None = None
         if count is None:
             if idx is not None:
                 count = len(idx)
@@ -117,7 +120,10 @@ class Lanes:
         """The same lanes as region indices (for per-lane addressing); windows are resolved."""
         if self.idx is not None:
             return self
-        return Lanes(region_n, idx=self.indices(), count=self.count)
+        kept = self._index_form
+        if kept is None or kept.n != region_n:
+            kept = self._index_form = Lanes(region_n, idx=self.indices(), count=self.count)
+        return kept
 
     # ------------------------------------------------------------------ data access
     def _view(self, arr: np.ndarray) -> np.ndarray:

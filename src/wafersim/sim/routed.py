@@ -247,6 +247,10 @@ class RoutedExchangeMixin:
         if fifo.shallow:
             fifo.make_room(int((fifo.pushed[dest] - fifo.popped[dest] + count[lane]).max(initial=0)))
         words = int(count.max())
+        if (self.strategy.routed_steps and self.strategy.fused_routed_step and self.launch.whole_cycles
+                and self.tracer is None and fifo.time.block is not None and fifo.value.block is not None):
+            return self._fused_stream_step(table, channel, pes, rows, expansion, done, count, base, words, fifo,
+                                           cost)
         columns = np.arange(words)
         valid = columns < count[:, None]
         ready = self.cycle[pes] + np.where(done == 0, cost, 0.0)
@@ -300,6 +304,30 @@ class RoutedExchangeMixin:
         self.progress[pes] += count.astype(self.progress.dtype)
         self._injected(channel)[pes] += count
         return expansion.sorted_dest  # (each receiver once: one source per receiver in a send)
+
+    def _fused_stream_step(self, table: Deliveries, channel: int, pes: np.ndarray, rows: np.ndarray,
+                           expansion: _Expansion, done: np.ndarray, count: np.ndarray, base: np.ndarray,
+                           words: int, fifo: Fifo, cost: float) -> np.ndarray:
+        """The rest of `_routed_stream_step` as one compiled call (`routed_step_kernels`)."""
+        from . import routed_step_kernels  # (imports Numba: only launches with routed vector sends load it)
+
+        links = self._expanded(table, rows, links=True)
+        if self.link_busy is None and len(links.lane):
+            self.link_busy = np.full((2, 4 * self.n), -np.inf)
+        busy = self.link_busy if self.link_busy is not None else np.empty((2, 0))
+        _, by_dest, by_lane, by_latency = expansion.by_dest
+        previous, by = self._last_arrival(channel)
+        later, ok = routed_step_kernels.routed_send_step(
+            pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall, self.progress,
+            self._injected(channel), self.sram, fifo.pushed, fifo.time.block, fifo.value.block, expansion.dest,
+            expansion.lane, expansion.latency, by_dest, by_lane, by_latency, busy, links.link, links.lane,
+            links.link_offset, previous, by, np.zeros((len(pes), words), dtype=self.time_dtype))
+        if not ok:  # (a word would arrive early: this raises the RouteError, as on the NumPy path)
+            lane = expansion.lane
+            self._check_arrival_order(channel, expansion.dest, pes[lane], later[lane, 0] + expansion.latency,
+                                      later[lane, count[lane] - 1] + expansion.latency)
+            raise AssertionError("the compiled and NumPy arrival checks disagree")  # (it raised above)
+        return expansion.sorted_dest
 
     # ------------------------------------------------------------------ links shared by channels
     def _share_links(self, table: Deliveries, rows: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:

@@ -91,6 +91,14 @@ class Strategy:
     #: level in NumPy, as a route with a fault always is, to name its PEs): a broadcast over a wafer-wide
     #: block, traced once per process, takes milliseconds instead of some 0.4 s.
     compiled_trace: bool = True
+    #: consecutive float32 rank-1 updates (`vger`) of a group into one destination, with only register
+    #: instructions between them, run as one compiled pass over the destination (`sim.rank1_queue`; else one
+    #: pass per update). Only with `compiled_descriptors`.
+    fused_rank1: bool = True
+    #: a routed vector send's step (with whole-cycle times, FIFO fields in one block, no trace) runs as one
+    #: compiled call: the passes of `routed_steps` and the NumPy between them (`sim.routed_step_kernels`; else
+    #: those passes called one by one from Python). Only with `routed_steps`.
+    fused_routed_step: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -100,7 +108,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_routed=False, stream_rows=False, batched_waves=False,
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False,
                      blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False,
-                     uniform_counts=False, compiled_trace=False)
+                     uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False)
 _active = [FAST]
 
 

@@ -23,7 +23,8 @@ from ..isa.opcodes import RAMP
 from .fabric import Fifo
 from .lanes import Lanes
 from . import vector_batch
-from .vector_batch import BATCH_PASSES, VectorBatch
+from .vector_batch import BATCH_PASSES, REGISTER_ONLY, VectorBatch
+from .rank1_queue import Rank1Queue
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
@@ -42,6 +43,10 @@ TIME32_LIMIT = float(2**23)
 #: Element cycles added to PEs between two checks against `TIME32_LIMIT` (`_add_element_cycles`).
 UNCHECKED_ELEMENT_CYCLES = float(2**22)
 HEARTBEAT_SECONDS = 1.0  # how often a long wave reports cycles and running PEs to a progress bar
+
+
+#: Instructions a run may reach with rank-1 updates queued (`sim.rank1_queue`): a `vger` joins the queue or runs it.
+RANK1_PASSES = REGISTER_ONLY | {"vger"}
 
 
 class _Group:
@@ -101,6 +106,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.expansions: dict[tuple, object] = {}  # routed senders' expansions while they stream (`routed`)
         self.word_time = 1.0 / spec.link_words_per_cycle
         self.scratch: dict[tuple, np.ndarray] = {}  # a vector op's temporary, kept for the next (`compute`)
+        self.rank1_work: dict[int, np.ndarray] = {}  # queued rank-1 updates' scratch (`rank1_queue`)
         self.groups: dict[int, _Group] = {}
         self.running: Lanes | None = None  # the group `run` is running (see `debug_hooks.failed_snapshot`)
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
@@ -111,6 +117,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.neighbour_branches: dict[int, int] = launch.facts.memo(  # pc -> dir of has_neighbor tested
             "neighbour_branches", lambda: neighbour_branches(launch.decoded))
         self.checked_neighbors: set[tuple] = set()  # (direction, dense lanes' key) that all have that neighbour
+        # pc -> (sleeping lanes, owners, offset) of the last wake-up that woke every lane asleep there: the
+        # same objects again (compared by identity: neither is ever changed in place) wake them all again.
+        self.woke_all: dict[int, tuple] = {}
         self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
         self.ops = self._compile()
         order = launch.memory_order  # (global loads a run must leave to the scheduler, `_run_numpy`)
@@ -151,7 +160,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         elements). Their sum since the last check is kept below 2**22, checked against every PE's latest
         time when it would not be, so float32 times stay below 2**24: exact."""
         if self.time_dtype == np.float32:
-            most = float(np.max(cycles, initial=0))  # (a number, or lane-aligned numbers)
+            # (a number, or lane-aligned numbers; NumPy's max of a Python number costs more than the rest)
+            most = max(float(cycles), 0.0) if isinstance(cycles, (int, float)) else float(np.max(cycles, initial=0))
             self.unchecked_cycles += most
             if self.unchecked_cycles >= UNCHECKED_ELEMENT_CYCLES:
                 self.unchecked_cycles = 0.0
@@ -194,6 +204,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.ops = {}
         self.fifos = {}
         self.scratch = {}
+        self.rank1_work = {}
         self._compiled_release()
         return self.cycle
 
@@ -249,12 +260,16 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 continue
             if owners is None or offset is None:
                 woken, rest = sleeping, None
+            elif self._woke_all_before(pc, sleeping, owners, offset):  # (a panel's next step)
+                woken, rest = sleeping, None
             else:
                 picked = sleeping.pick(owners - offset)
                 if not len(picked):
                     continue
                 if len(picked) == sleeping.count:  # all of them (a multicast's receivers): no new sets
                     woken, rest = sleeping, None
+                    if self.strategy.lockstep and isinstance(owners, np.ndarray):
+                        self.woke_all[pc] = (sleeping, owners, offset)
                 else:
                     woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
             if rest is None or rest.count == 0:
@@ -262,6 +277,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             else:
                 self.asleep[pc] = rest
             self._add_group(pc, woken)
+
+    def _woke_all_before(self, pc: int, sleeping: Lanes, owners: np.ndarray, offset: int) -> bool:
+        """Whether the last wake-up at `pc` that woke every sleeping lane had these very objects."""
+        kept = self.woke_all.get(pc)
+        return kept is not None and kept[0] is sleeping and kept[1] is owners and kept[2] == offset
 
     def _places(self) -> list[tuple[int, Lanes]]:
         """(pc, lanes) of every PE that has not halted, one entry per pc, by pc."""
@@ -286,13 +306,20 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         outer = self.vector_batch  # (a run inside another's instruction: the outer one's queue runs first)
         if outer is not None:
             outer.flush()
+        outer_rank1 = self.rank1_queue
+        if outer_rank1 is not None:
+            outer_rank1.flush()
         batch = self.vector_batch = self._vector_batch(lanes, one_step)
+        queues = self.strategy.fused_rank1 and self.batches_vectors and not one_step and self.tracer is None
+        self.rank1_queue = Rank1Queue(lanes, self.fsram, self.rank1_work) if queues else None
         try:
             return self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, batch)
         finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
             if batch is not None:
                 batch.flush()
-            self.vector_batch = outer
+            if self.rank1_queue is not None:
+                self.rank1_queue.flush()
+            self.vector_batch, self.rank1_queue = outer, outer_rank1
 
     def _vector_batch(self, lanes: Lanes, one_step: bool) -> VectorBatch | None:
         """A queue for the vector instructions of a run of `lanes`, where they may be batched."""
@@ -305,9 +332,12 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                    batch: VectorBatch | None) -> list[tuple]:
         counts = self.totals.pc_counts
         previous = None  # the instruction this run executed last
+        rank1 = self.rank1_queue
         while True:
             if batch is not None and (pc not in self.ops or self.ops[pc][0].op not in BATCH_PASSES):
                 batch.flush()  # (the next instruction may read or write SRAM the queued ones write)
+            if rank1 is not None and rank1.a and (pc not in self.ops or self.ops[pc][0].op not in RANK1_PASSES):
+                rank1.flush()  # (likewise)
             if pc not in self.ops:
                 self._flush(lanes, pending_cost, pending_count)
                 if pc == len(self.program.code):  # falling off the end halts, like returning
