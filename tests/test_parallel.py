@@ -17,6 +17,7 @@ def run_threaded_and_not(launch, monkeypatch, count: int):
         one = launch()
     with monkeypatch.context() as patch, parallel.threads(count):
         patch.setattr(parallel, "PARALLEL_LANES", 2)  # (test wafers are small: split every group)
+        patch.setattr(parallel, "ROW_TRANSFER_LANES", 2)
         many = launch()
     assert_same_run(one, many)
     return one
@@ -40,6 +41,9 @@ def test_threads_take_parts_of_a_large_group(monkeypatch):
     monkeypatch.setattr(parallel, "run", lambda work, parts: calls.append(len(parts)) or original(work, parts))
     monkeypatch.setattr(parallel, "PARALLEL_LANES", 2)
     with parallel.threads(2), forced(Strategy(compiled_fabric=False)):  # (else 64 PEs run their sends compiled)
+        heat.heat(np.ones((8, 8), dtype=np.float32), 0.1, 2)
+        assert not calls  # scalar row transfers are not split by default (`ROW_TRANSFER_LANES`)
+        monkeypatch.setattr(parallel, "ROW_TRANSFER_LANES", 2)
         heat.heat(np.ones((8, 8), dtype=np.float32), 0.1, 2)
     assert calls and set(calls) == {2}
 

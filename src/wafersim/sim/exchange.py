@@ -288,7 +288,8 @@ class ExchangeMixin:
         group (`parallel`). `word`: the number of the word every lane pushes, if the caller knows it."""
         if word is None:
             word = self._word_numbers(dst, fifo.pushed)
-        parts = parallel.parts_of([src, dst]) if isinstance(word, int) and self.tracer is None else None
+        parts = (parallel.parts_of([src, dst], parallel.ROW_TRANSFER_LANES)
+                 if isinstance(word, int) and self.tracer is None else None)
         if parts is None:
             self._push(src, dst, src.get(registers), fifo, cost, latency, most_queued, word, slot_free)
             return
@@ -305,7 +306,8 @@ class ExchangeMixin:
         number of the word every lane pops, if the caller knows it."""
         if word is None:
             word = self._word_numbers(lanes, fifo.popped)
-        parts = parallel.parts_of([lanes]) if isinstance(word, int) and self.tracer is None else None
+        parts = (parallel.parts_of([lanes], parallel.ROW_TRANSFER_LANES)
+                 if isinstance(word, int) and self.tracer is None else None)
         if parts is None:
             values, popped = self._pop(lanes, fifo, cost, word)
             if destination is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Sequence
 
@@ -23,6 +24,11 @@ from .lanes import Lanes
 
 #: Groups smaller than this run in one call: below it, handing work to a thread costs more than it saves.
 PARALLEL_LANES = 1 << 17
+#: The same for a lockstep scalar send or receive (`exchange`: one row of a FIFO each): not split by default.
+#: They only stream a few arrays through memory, and on the 2-core VM the benchmarks run on two threads were
+#: slower for the stencils that are made of them (bench/threads.py, heat and Life: 0.88x / 0.89x, 0.93x /
+#: 0.97x and 0.83x / 0.87x in three runs; 1.11x once, earlier). Set it to `PARALLEL_LANES` to split them.
+ROW_TRANSFER_LANES = sys.maxsize
 
 
 def _default_threads() -> int:
@@ -54,12 +60,13 @@ def threads(count: int) -> Iterator[None]:
         _threads.pop()
 
 
-def parts_of(lanes: Sequence[Lanes]) -> list[list[Lanes]] | None:
+def parts_of(lanes: Sequence[Lanes], minimum: int | None = None) -> list[list[Lanes]] | None:
     """Aligned groups (a sender group and its receivers, or one group) cut into one part per thread:
-    part i of each covers the same window positions. None when the group is too small or in index form."""
+    part i of each covers the same window positions. None when the group is smaller than `minimum` lanes
+    (default `PARALLEL_LANES`) or in index form."""
     first = lanes[0]
     count = thread_count()
-    if count < 2 or first.count < PARALLEL_LANES or first.idx is not None:
+    if count < 2 or first.count < (PARALLEL_LANES if minimum is None else minimum) or first.idx is not None:
         return None
     bounds = np.linspace(0, first.n, count + 1).astype(np.int64)
     return [[_window_part(group, int(lo), int(hi)) for group in lanes] for lo, hi in zip(bounds[:-1], bounds[1:])]
