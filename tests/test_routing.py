@@ -16,9 +16,9 @@ from wafersim.sim.strategy import Strategy, forced
 rng = np.random.default_rng(3)
 
 
-@pytest.fixture(scope="module")
-def bus_tables():
-    """The route tables of a small GEMM's wave (a row bus on channel 0, a column bus on channel 1)."""
+def small_gemm_route_tables() -> routing.RouteTables:
+    """The route tables of a small GEMM's wave (6 x 6 PEs: a row bus on channel 0, a column bus on
+    channel 1), caught as the engine builds them."""
     tables = []
     original = routing.RouteTables.__init__
 
@@ -33,8 +33,15 @@ def bus_tables():
         gemm.gemm(a, b, p)
     finally:
         routing.RouteTables.__init__ = original
-    assert tables and tables[0].whole_buses
+    assert tables
     return tables[0]
+
+
+@pytest.fixture(scope="module")
+def bus_tables():
+    tables = small_gemm_route_tables()
+    assert tables.whole_buses
+    return tables
 
 
 def assert_same_deliveries(got: routing.Deliveries, expected: routing.Deliveries) -> None:

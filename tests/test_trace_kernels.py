@@ -3,54 +3,31 @@
 without merging), and the NumPy trace's broken sources and messages for routes that do not."""
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
 
 from wafersim.isa.opcodes import ACCEPT, EAST, NORTH, RAMP, SOUTH, WEST
-from wafersim.kernels import gemm, reduce
+from wafersim.kernels import reduce
 from wafersim.sim import routing, trace_kernels
 from wafersim.sim.strategy import REFERENCE, Strategy, forced
+
+from test_routing import assert_same_deliveries, small_gemm_route_tables
 
 rng = np.random.default_rng(11)
 
 
 @pytest.fixture(scope="module")
 def region():
-    """The region of a small GEMM's wave: 2 x 2 blocks of 6 x 6 PEs... (one block per launch here)."""
-    regions = []
-    original = routing.RouteTables.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        regions.append(self.region)
-
-    routing.RouteTables.__init__ = init
-    try:
-        p = 6
-        a, b = (rng.random((p * 4, p * 4), dtype=np.float32) for _ in range(2))
-        gemm.gemm(a, b, p)
-    finally:
-        routing.RouteTables.__init__ = original
-    return regions[0]
-
-
-def same(got: routing.Deliveries, expected: routing.Deliveries) -> None:
-    for field in dataclasses.fields(routing.Deliveries):
-        a, b = getattr(got, field.name), getattr(expected, field.name)
-        if isinstance(b, np.ndarray):
-            assert a.dtype == b.dtype, field.name
-            np.testing.assert_array_equal(a, b, err_msg=field.name)
-        else:
-            assert a == b, field.name
+    """The region of a small GEMM's wave (6 x 6 PEs)."""
+    return small_gemm_route_tables().region
 
 
 def both(region, masks: np.ndarray, sources: np.ndarray, merge: bool) -> bool:
     """Trace both ways, check they agree; whether the compiled trace took it (the routes work)."""
     expected = routing.trace(region, masks, 1.5, 3, sources, merge)
     got = routing.trace(region, masks, 1.5, 3, sources, merge, compiled=True)
-    same(got, expected)
+    assert_same_deliveries(got, expected)
     return routing._compiled_trace(region, masks, 1.5, np.unique(sources), merge) is not None
 
 
