@@ -62,14 +62,15 @@ class OffWaferMixin:
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         op, spec = ins.op, self.spec
+        one_word = op in ("gld", "gst")  # a scalar load or store (else a bulk copy of some words a lane)
         # A scalar load or store by every PE of the wave (a stencil's first and last access) reads and
         # writes per-PE arrays whole, through a slice, instead of gathering and scattering at every index.
-        whole = (lanes.is_full and op in ("gld", "gst") and self.strategy.lockstep and self.tracer is None
+        whole = (lanes.is_full and one_word and self.strategy.lockstep and self.tracer is None
                  and self.launch.racecheck is None)
         L = lanes if whole else lanes.to_index_form(self.n)
         at = slice(None) if whole else L.idx  # the lanes' entries of a per-PE array
         memory, order = self.launch.memory, self.launch.memory_order
-        if op in ("gld", "gst"):
+        if one_word:
             addr = (self.regs[ins.a, at].astype(np.int64) & 0xFFFFFFFF) + ins.imm
             words = np.broadcast_to(np.int64(1), addr.shape)  # one word a lane (a view: no array of ones)
         else:
@@ -79,7 +80,6 @@ class OffWaferMixin:
             if (words < 0).any():
                 raise self._lane_error(MemoryAccessError, f"{op} with a negative length", L, words < 0)
             self._sram_check(L, sram_base, words, op)
-        one_word = op in ("gld", "gst")
         bases, ok = memory.locate(addr, 4 if one_word else 4 * words)
         if not one_word:
             ok |= words == 0
@@ -98,7 +98,7 @@ class OffWaferMixin:
             order.log.commit(memory, min(float(issued.min()), self._load_horizon(None, None, None)))
         checker = self.launch.racecheck
         pc = next_pc - BY_NAME[op].words
-        if op in ("gld", "gst"):
+        if one_word:
             if op == "gld":
                 values = memory.gather_words(addr, bases)
                 if order.log:
