@@ -45,3 +45,17 @@ def test_a_timed_out_workload_is_reported_not_measured():
     rows = [{"name": "heat", "status": "timed out after 5 s", "warm_s": [], "ok": True}]
     assert "| heat |" in workloads.table(rows, repeat=2) and "timed out after 5 s" in workloads.table(rows, 2)
     assert workloads.bars(rows)[-1] == "- peak RSS of the heat run <= 600 MiB: not measured (heat not measured)"
+
+
+def test_a_second_process_finds_the_kernel_in_the_cache_it_was_given():
+    row = workloads.run_twice("scan-row", "tiny", repeat=0, timeout=300, second=True)
+    assert row["ok"] and row["status"] == "yes", row
+    assert row["wall_s"] > 0 and row["again_s"] > 0 and row["warm_s"] == []
+    table = workloads.table([row], repeat=0)
+    assert f"| {row['wall_s']:.3g} | {row['again_s']:.3g} | — |" in table
+    assert any("first launch of a second process" in line for line in workloads.bars([row]))
+
+
+def test_the_child_compiles_into_the_cache_folder_it_is_given(tmp_path):
+    assert workloads.run_workload("scan-row", "tiny", 0, 300, str(tmp_path))["ok"]
+    assert any(path.is_file() for path in tmp_path.rglob("*"))
