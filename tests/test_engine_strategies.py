@@ -32,7 +32,8 @@ STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(compiled_routed=False), Strategy(compiled_loops=False), Strategy(compiled_wavefronts=False),
               Strategy(routed_one=False), Strategy(blocked_vfma=False), Strategy(lean_bulk_stores=False),
               Strategy(fused_vectors=False), Strategy(routed_steps=False), Strategy(uniform_counts=False),
-              Strategy(compiled_trace=False), Strategy(fused_rank1=False), Strategy(fused_routed_step=False), FAST]
+              Strategy(compiled_trace=False), Strategy(fused_rank1=False), Strategy(fused_routed_step=False),
+              Strategy(recycled_slot_rows=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -397,6 +398,23 @@ def test_stencils_on_blocks_are_identical_with_and_without_the_lockstep_path(gri
     np.testing.assert_array_equal(out, reference.heat(u, 0.1, 4, block=block, order=reference.ORDER_API))
     board = (rng.random((height, width)) < 0.4).astype(np.int32)
     life_out, _ = run_every_strategy(lambda: life.life(board, 5, device()))
+    np.testing.assert_array_equal(life_out, life_reference(board, 5))
+
+
+def test_stencils_over_fifos_kept_row_by_row_are_identical_under_every_strategy(monkeypatch):
+    """Heat and Life on one block with FIFO fields kept row by row, as at wafer scale (`fabric.BLOCK_BYTES`):
+    the FIFOs are empty at every barrier, so their slot-time rows are recycled (`recycled_slot_rows`)."""
+    from test_kernels_basic import life_reference
+    from wafersim.kernels import reference
+    from wafersim.sim import fabric
+
+    monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)
+    width, height = 20, 18
+    u = f32(height, width)
+    out, _ = run_every_strategy(lambda: heat.heat(u, 0.1, 5))
+    np.testing.assert_array_equal(out, reference.heat(u, 0.1, 5, order=reference.ORDER_API))
+    board = (rng.random((height, width)) < 0.4).astype(np.int32)
+    life_out, _ = run_every_strategy(lambda: life.life(board, 5))
     np.testing.assert_array_equal(life_out, life_reference(board, 5))
 
 

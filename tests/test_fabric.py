@@ -229,3 +229,138 @@ def test_slots_freed_before_a_barrier_give_the_same_cycles_as_the_checked_path(m
     np.testing.assert_array_equal(runs[0][2], runs[1][2])
     assert told and not any(told)  # pushes told their slots were free: no lane waits
     assert any(waited)             # (and the kernel has pushes that do wait for their slots)
+
+
+# ----------------------------------------------------------------------------- recycled slot rows
+def test_recycled_rows_are_handed_out_before_fresh_ones(monkeypatch):
+    from wafersim.sim import fabric
+
+    monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)  # rows allocated on first use, as at wafer scale
+    rows = fabric.SlotRows(4, 10, np.float32)
+    first, third = rows[0], rows[2]
+    first[:], third[:] = 5.0, 7.0
+    rows.recycle()
+    assert all(row is None for row in rows.rows)
+    handed = [rows[3], rows[1], rows[0]]
+    assert {id(handed[0]), id(handed[1])} == {id(first), id(third)}  # the pool's rows, old times and all
+    assert handed[2] is not first and handed[2] is not third and not handed[2].any()  # then fresh zeros
+    assert rows.pool == []
+    monkeypatch.setattr(fabric, "BLOCK_BYTES", 1 << 20)
+    block = fabric.SlotRows(4, 10, np.float32)
+    kept = list(block.rows)
+    block.recycle()  # a block's rows are views of it: nothing to give back
+    assert all(a is b for a, b in zip(block.rows, kept))
+
+
+@pytest.mark.parametrize("case", ["drained", "left_out_holds_a_word", "pushed_not_noted", "not_asked"])
+def test_a_fifo_recycles_its_time_rows_only_when_every_pe_has_taken_every_word(monkeypatch, case):
+    """`note_popped_at_barrier(recycle=True)`: the noted group's pushed and popped counts agree, and every PE
+    left out of the group has taken all its words too (a plain-Python check of the same condition)."""
+    from wafersim.sim import fabric
+
+    monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)
+    pes, left_out = 6, np.array([0, 5])
+    fifo = Fifo(4, pes, np.float32)
+    key = (pes, left_out.astype(np.int64).tobytes())  # (`Lanes.region_key` of the group of PEs 1..4)
+    for slot in range(3):
+        fifo.time[slot][:] = slot + 1.0
+    fifo._pushed[1:5] = fifo._popped[1:5] = 3
+    fifo._pushed[left_out] = [1, 2 if case == "left_out_holds_a_word" else 1]
+    fifo._popped[left_out] = 1
+    fifo.note_uniform("popped", key, 3)
+    if case != "pushed_not_noted":
+        fifo.note_uniform("pushed", key, 3)
+    fifo.note_popped_at_barrier(recycle=case != "not_asked")
+    drained = all(int(fifo._pushed[pe]) == int(fifo._popped[pe]) for pe in range(pes))
+    recycled = all(row is None for row in fifo.time.rows)
+    assert recycled == (case == "drained") and (drained or not recycled)
+    assert fifo.popped_by_barrier == (key, 3)  # (the slot-free fact is noted either way)
+
+
+@pytest.mark.parametrize("depth, per_step", [(1, 3), (2, 3), (3, 2)])
+def test_recycled_slot_rows_give_the_same_run_as_rows_of_their_own(monkeypatch, depth, per_step):
+    """`_exchanges_between_barriers` over FIFOs kept row by row: at each barrier every FIFO is empty, so its
+    time rows go back to the pool, and the next step's words (whose senders wait for slots freed late within
+    a step) take them. Results (against NumPy), cycles and stalls equal those of rows kept per slot, and
+    rows were recycled."""
+    from wafersim.sim import fabric
+    from wafersim.sim.strategy import Strategy, forced
+
+    monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)
+    recycled = []
+    recycle = fabric.SlotRows.recycle
+
+    def counted(rows):
+        recycled.append(sum(row is not None for row in rows.rows))
+        recycle(rows)
+
+    monkeypatch.setattr(fabric.SlotRows, "recycle", counted)
+    width, height, steps = 40, 6, 4
+    values = np.random.default_rng(depth).random(width * height, dtype=np.float32)
+    grid = values.reshape(height, width)
+    expected = np.zeros((height, width), dtype=np.float32)
+    for _ in range(steps):
+        for j in range(per_step):
+            expected[:, 1:] = expected[:, 1:] * np.float32(0.5) + (grid[:, :-1] + np.float32(j))
+    runs = []
+    for strategy in (Strategy(compiled=False, recycled_slot_rows=False), Strategy(compiled=False)):
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec(width=width, height=height, fifo_depth=depth))
+            out = dev.device_array(width * height)
+            stats = _exchanges_between_barriers[1, (width, height)](dev.to_device(values), out, steps, per_step)
+            runs.append((out.copy_to_host().reshape(height, width), stats.cycles, stats.stall.copy(),
+                         stats.busy.copy()))
+    for result, *_ in runs:
+        np.testing.assert_array_equal(result, expected)
+    assert runs[0][1] == runs[1][1]
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    np.testing.assert_array_equal(runs[0][3], runs[1][3])
+    assert sum(recycled) > 0  # (the recycling ran: rows went back to the pool)
+
+
+@ws.jit
+def _words_held_across_barriers(values, out, steps):
+    """Each step one word received (from the step before), two sent east, then a barrier: FIFOs are never
+    empty at a barrier, and with a hop latency longer than the barrier the last words sent arrive after the
+    release, so the receive after it waits for their arrival times (which the time rows must keep). The
+    words left are received after the last step."""
+    x, y = ws.threadIdx.x, ws.threadIdx.y
+    v = values[y * ws.blockDim.x + x]
+    total = 0.0
+    for t in range(steps):
+        if t > 0 and ws.has_neighbor(ws.WEST):
+            total = total * 0.5 + ws.recv(ws.WEST)
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, v + t)
+            ws.send(ws.EAST, v - t)
+        ws.syncthreads()
+    if ws.has_neighbor(ws.WEST):
+        for t in range(steps + 1):
+            total = total * 0.5 + ws.recv(ws.WEST)
+    out[y * ws.blockDim.x + x] = total
+
+
+def test_fifos_holding_words_at_a_barrier_keep_their_rows(monkeypatch):
+    from wafersim.sim import fabric
+    from wafersim.sim.strategy import Strategy, forced
+
+    monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)
+    width, height, steps = 24, 4, 3
+    values = np.random.default_rng(7).random(width * height, dtype=np.float32)
+    grid = values.reshape(height, width)
+    expected = np.zeros((height, width), dtype=np.float32)
+    sent = [grid[:, :-1] + np.float32(t // 2) if t % 2 == 0 else grid[:, :-1] - np.float32(t // 2)
+            for t in range(2 * steps)]
+    for word in sent:
+        expected[:, 1:] = expected[:, 1:] * np.float32(0.5) + word
+    runs = []
+    for strategy in (Strategy(compiled=False, recycled_slot_rows=False), Strategy(compiled=False)):
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec(width=width, height=height, fifo_depth=2 * steps, hop_latency=120))
+            out = dev.device_array(width * height)
+            stats = _words_held_across_barriers[1, (width, height)](dev.to_device(values), out, steps)
+            runs.append((out.copy_to_host().reshape(height, width), stats.cycles, stats.stall.copy()))
+    for result, *_ in runs:
+        np.testing.assert_array_equal(result, expected)
+    assert runs[0][1] == runs[1][1]
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])

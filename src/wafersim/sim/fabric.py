@@ -37,13 +37,18 @@ class SlotRows:
 
     Small fields are one (depth, PEs) array whose rows are views. Large ones (wafer-scale waves) keep
     rows as separate arrays of a few MB, allocated on first use, so that the allocator can recycle them
-    across waves and launches instead of mapping fresh pages every time."""
+    across waves and launches instead of mapping fresh pages every time.
 
-    __slots__ = ("rows", "n", "dtype", "block")
+    Rows whose every entry is dead (`recycle`) go to a pool that the next rows allocated take from: their
+    entries then hold old times instead of zeros, which only a field of times may do, and only where every
+    reader takes such an entry as a lower bound below its own clock (see `Fifo.note_popped_at_barrier`)."""
+
+    __slots__ = ("rows", "n", "dtype", "block", "pool")
 
     def __init__(self, depth: int, n: int, dtype) -> None:
         self.n, self.dtype = n, dtype
         self.block: np.ndarray | None = None
+        self.pool: list[np.ndarray] = []  # recycled rows, handed out before fresh ones
         self.rows: list[np.ndarray | None] = [None] * depth
         if depth * n * np.dtype(dtype).itemsize <= BLOCK_BYTES:
             self._use_block(np.zeros((depth, n), dtype=dtype))
@@ -56,15 +61,23 @@ class SlotRows:
     def over(cls, block: np.ndarray) -> "SlotRows":
         """Slot rows that are the rows of `block` ((depth, PEs), a view kept, e.g. of a stack of FIFOs)."""
         rows = cls.__new__(cls)
-        rows.n, rows.dtype = block.shape[1], block.dtype
+        rows.n, rows.dtype, rows.pool = block.shape[1], block.dtype, []
         rows._use_block(block)
         return rows
 
     def __getitem__(self, slot: int) -> np.ndarray:
         row = self.rows[slot]
         if row is None:
-            row = self.rows[slot] = np.zeros(self.n, dtype=self.dtype)
+            row = self.rows[slot] = self.pool.pop() if self.pool else np.zeros(self.n, dtype=self.dtype)
         return row
+
+    def recycle(self) -> None:
+        """Every row (of a field kept as rows) back to the pool: the caller knows that no entry of any row
+        can change what a reader computes (for FIFO slot times: see `Fifo.note_popped_at_barrier`). A stencil
+        that moves one word per step then cycles one row instead of `depth` of fresh memory."""
+        if self.block is None:
+            self.pool += [row for row in self.rows if row is not None]
+            self.rows = [None] * len(self.rows)
 
     def gather(self, slots: np.ndarray, pes: np.ndarray) -> np.ndarray:
         """Values at (slots[i], pes[i])."""
@@ -117,7 +130,7 @@ class SlotRows:
         self.scatter(slots[valid], np.repeat(pes, np.count_nonzero(valid, axis=1)), values[valid])
 
     def widen(self, dtype) -> None:
-        self.dtype = dtype
+        self.dtype, self.pool = dtype, []
         if self.block is not None:
             self._use_block(self.block.astype(dtype))
         else:
@@ -183,12 +196,25 @@ class Fifo:
         noted = self._uniform.get(counter) if self._uniform else None
         return noted[1] if noted is not None and noted[0] == key else None
 
-    def note_popped_at_barrier(self) -> None:
-        """At a barrier of the whole wave (one block): the popped count noted as uniform, if any, becomes
-        `popped_by_barrier`."""
+    def note_popped_at_barrier(self, recycle: bool = False) -> None:
+        """At a barrier of the whole wave (one block), called before the release: the popped count noted as
+        uniform, if any, becomes `popped_by_barrier`.
+
+        With `recycle`, a FIFO that every PE has emptied (its noted group has taken every word it was given,
+        and each PE left out of the group too) gives its time rows back to their pool (`SlotRows.recycle`):
+        every entry is then a pop time, or an arrival before it, or zero, all at most the release, and after
+        the release every PE's clock is at least the release. Every later reader of such an entry takes the
+        later of it and a time no earlier than that clock (a word's departure waits for its slot; a routed
+        slot's time minus a latency), so any entry at most the release, a recycled row's old time as well as
+        the true one, gives the same result."""
         noted = self._uniform.get("popped") if self._uniform else None
-        if noted is not None:
-            self.popped_by_barrier = noted
+        if noted is None:
+            return
+        self.popped_by_barrier = noted
+        if recycle and self._uniform.get("pushed") == noted:
+            left_out = np.frombuffer(noted[0][1], dtype=np.int64)  # (`Lanes.region_key`)
+            if np.array_equal(self._pushed[left_out], self._popped[left_out]):
+                self.time.recycle()
 
     def note_uniform(self, counter: str, key: tuple, count: int) -> None:
         """Note that every PE of the group with region key `key` has `counter` = `count` (called right after

@@ -99,6 +99,11 @@ class Strategy:
     #: compiled call: the passes of `routed_steps` and the NumPy between them (`sim.routed_step_kernels`; else
     #: those passes called one by one from Python). Only with `routed_steps`.
     fused_routed_step: bool = True
+    #: at a barrier of a one-block wave, a FIFO every PE has emptied gives its slot-time rows back to a pool
+    #: that its next rows come from (`Fifo.note_popped_at_barrier`): a stencil cycles one row per FIFO instead
+    #: of touching `fifo_depth` rows of fresh memory (else every slot keeps a row of its own). Only with
+    #: `uniform_counts` (it reads the counts noted there).
+    recycled_slot_rows: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -108,7 +113,8 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_routed=False, stream_rows=False, batched_waves=False,
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False,
                      blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False,
-                     uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False)
+                     uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
+                     recycled_slot_rows=False)
 _active = [FAST]
 
 

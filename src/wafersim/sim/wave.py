@@ -532,8 +532,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
         if len(release) == 1:  # one block: the release is one number
             release = release[0]
+            recycle = self.strategy.recycled_slot_rows and self.tracer is None
             for fifo in self.fifos.values():  # every pop so far ends by the release (`exchange`)
-                fifo.note_popped_at_barrier()
+                fifo.note_popped_at_barrier(recycle)
         else:
             release = self.region.per_pe_of_blocks(release)
         waited = np.subtract(release, self.cycle)
