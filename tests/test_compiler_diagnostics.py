@@ -200,7 +200,7 @@ ODD_CONSTRUCTS = [
     ("y = out + 1  # HERE", "cannot compute with a global array"),
     ("y = out[0:4] + 1.0  # HERE", "slices compute only in an assignment"),
     ("y = out is None  # HERE", "expected a number"),
-    ("y = n in (1, 2)  # HERE", "expected a number"),
+    ("y = n in out  # HERE", "tests a number against a tuple of numbers"),
     ("y = out[0][0]  # HERE", "cannot index"),
     ("y = out[0, 0]  # HERE", "1 dimension(s) but 2"),
     ("y = out[1.5]  # HERE", "must be an int32"),
@@ -388,3 +388,22 @@ def test_an_error_in_an_inlined_function_names_the_call_and_a_library_error_poin
     err = info.value
     assert err.file == __file__ and err.line == marker_line(misuses_a_library_collective, "MARK-library")
     assert "collectives" in err.library_file and "(in block_all_reduce_array(), called at" in str(err)
+
+
+@ws.jit
+def _star_parameters(out, *rest):
+    out[0] = 1
+
+
+@ws.jit
+def _keyword_only(out, *, scale):
+    out[0] = scale
+
+
+@pytest.mark.parametrize("kernel, shown", [(_star_parameters, "*rest"), (_keyword_only, "scale")])
+def test_a_kernel_with_star_or_keyword_only_parameters_is_refused_at_its_def(kernel, shown):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.CompileError, match=r"parameters are plain names") as info:
+        kernel[(1, 1), (1, 1)](dev.device_array(1, np.int32), 5)
+    lines, start = inspect.getsourcelines(kernel.py_func)
+    assert info.value.line == start + 1 and f"({shown})" in str(info.value)  # the `def` line, under the decorator

@@ -8,7 +8,9 @@ the very same body. The kernel runs on the simulator; the Python function runs o
 scalars (so float32 rounding and int32 wrap-around apply), and every PE's results must match exactly.
 Bodies also call NumPy float32 math (np.sin, np.floor, ...), use float // and %, a device function returning
 a tuple with a string constant argument, loops over enumerate/zip of constant tuples, range() with a
-step known only at run time, the `operator` module's functions, math.remainder and math.modf. Random slice
+step known only at run time, range() over the last few values before an int32 bound (with steps up to
+INT32_MAX: a counter stepped past its last value must not wrap around), the `operator` module's functions,
+math.remainder and math.modf. Random slice
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
 operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included) are compared the
@@ -16,9 +18,10 @@ same way with NumPy.
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would
-create a NaN (inf - inf, 0 * inf) or cast a non-finite / out-of-range float to int32 are discarded: those are
-where IEEE and Python's min/max disagree, and float -> int overflow is saturation on the machine but
-undefined in NumPy.
+create a NaN (inf - inf, 0 * inf) or cast a non-finite / out-of-range float to int32 are discarded: the
+reference detects them through NumPy's floating-point errors, and float -> int overflow is saturation on the
+machine but undefined in NumPy (scalar min/max with a NaN follow Python's order rules on both sides:
+tests/test_compiler_operators.py).
 """
 from __future__ import annotations
 
@@ -189,7 +192,7 @@ class Gen:
         pad = "    " * indent
         kinds = ["int", "int", "float", "float", "aug", "tuple", "chain", "helper"]
         if self.branching and nest < 2:
-            kinds += ["if", "if", "for", "while", "zipfor", "stepfor"]
+            kinds += ["if", "if", "for", "while", "zipfor", "stepfor", "edgefor"]
         kind = self.choice(kinds)
         depth = self.draw(st.integers(1, 3))
         if kind == "helper":  # a device function returning a tuple, with a string constant argument
@@ -198,7 +201,7 @@ class Gen:
             make = self.int_expr if names is INT_VARS else self.float_expr
             how = self.choice(["add", "sub"])
             return [f"{pad}{first}, {second} = mix({make(depth)}, {make(depth)}, {how!r})"]
-        if kind in ("zipfor", "stepfor"):
+        if kind in ("zipfor", "stepfor", "edgefor"):
             var = f"k{self.loops}"
             self.loops += 1
             if kind == "zipfor":  # unrolled: a pair of constants per trip, through enumerate and zip
@@ -206,6 +209,20 @@ class Gen:
                 seconds = tuple(self.draw(st.lists(st.integers(-5, 5), min_size=0, max_size=3)))
                 header = f"for {var}, ({var}a, {var}b) in enumerate(zip({firsts!r}, {seconds!r})):"
                 names = [var, f"{var}a", f"{var}b"]
+            elif kind == "edgefor":  # a few values next to an int32 bound: a counter stepped past the last
+                # one would wrap around (Python's range never does); stop and step constant or run-time
+                up = self.draw(st.booleans())
+                bound = self.choice([2**31 - 1, 2**31 - 4] if up else [-(2**31), -(2**31) + 3])
+                size = self.choice([2, 3, 7, 2**30, 2**31 - 1])
+                start = f"(np.int32({bound}) {'-' if up else '+'} abs({self.int_expr(0)}) % np.int32(9))"
+                stop = f"np.int32({bound})"
+                if self.draw(st.booleans()):  # the same stop, known only at run time
+                    stop = f"({self.int_expr(0)} * np.int32(0) + {stop})"
+                step = f"np.int32({size if up else -size})"
+                if self.draw(st.booleans()):  # known only at run time
+                    step = f"(abs({self.int_expr(0)}) % np.int32(2) {'+' if up else '-'} np.int32({size}))"
+                header = f"for {var} in range({start}, {stop}, {step}):"
+                names = [var]
             else:  # range with a step known only at run time, up or down
                 start, stop = self.draw(st.integers(-3, 6)), self.draw(st.integers(-3, 6))
                 step = f"max(abs({self.int_expr(0)}) % np.int32(3), np.int32(1))"
@@ -317,7 +334,8 @@ def check(dev, directory, body: list[str], seed: int) -> None:
                 want_f[p, k] = result[N_INT + k]
     d_oi = dev.device_array((N_PE, N_INT), np.int32)
     d_of = dev.device_array((N_PE, N_FLOAT), np.float32)
-    module.kern[(1, 1), (N_PE, 1)](dev.to_device(xi), dev.to_device(xf), d_oi, d_of)
+    # (every generated loop is short: a loop that runs on, e.g. a wrapped-around counter, fails fast)
+    module.kern[(1, 1), (N_PE, 1)](dev.to_device(xi), dev.to_device(xf), d_oi, d_of, max_cycles=2e6)
     got_i, got_f = d_oi.copy_to_host(), d_of.copy_to_host()
     bad = [p for p in range(N_PE) if not (np.array_equal(got_i[p], want_i[p]) and np.array_equal(got_f[p], want_f[p]))]
     assert not bad, (f"kernel differs from Python on PE(s) {bad}\n{source}\n"

@@ -3,6 +3,8 @@ dividing slices, `len()` and negative indices, `**`. What the compiler cannot co
 CompileError at the source line."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -249,3 +251,111 @@ def test_float_square_and_reciprocal_are_numpys_array_power(dev):
         expected = np.stack([np.power(x, np.float32(2)), np.power(x, np.float32(-1))], axis=1)
     (_, out) = run(dev, float_square_and_reciprocal, x, np.zeros((64, 2), np.float32), block=(8, 8))
     np.testing.assert_array_equal(out, expected)
+
+
+# ----------------------------------------------------------------------------- builtins min, max, abs
+FLOAT_PAIRS = [(1.0, np.nan), (np.nan, 1.0), (0.0, -0.0), (-0.0, 0.0), (np.nan, np.nan), (-np.inf, np.nan),
+               (2.5, -1.0), (3.0, 3.0)]  # (8 lanes: one row of the test wafer)
+
+
+@ws.jit
+def min_max_pairs(a, b, out):
+    i = ws.grid(1)
+    x, y = a[i], b[i]
+    out[i, 0] = max(x, y)
+    out[i, 1] = min(x, y)
+    out[i, 2] = max(x, y, 0.5)
+    out[i, 3] = min(0.5, x, y)
+
+
+def test_float_min_and_max_are_pythons_builtins(dev):
+    """`max(a, b)` is `b if b > a else a` (`min` with `<`): with a nan or two zeros of different sign the
+    result depends on the order, as in Python (not `np.maximum`), bit for bit (the sign of zero too)."""
+    a = np.array([p[0] for p in FLOAT_PAIRS], np.float32)
+    b = np.array([p[1] for p in FLOAT_PAIRS], np.float32)
+    out, = run(dev, min_max_pairs, a, b, np.zeros((len(a), 4), np.float32), block=(len(a), 1))[2:]
+    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
+        want = np.array([max(x, y), min(x, y), max(x, y, 0.5), min(0.5, x, y)], np.float32)
+        assert out[i].view(np.uint32).tolist() == want.view(np.uint32).tolist(), (x, y, out[i], want)
+
+
+@ws.jit
+def min_max_folded(out):
+    out[0] = max(1.0, math.nan)
+    out[1] = max(math.nan, 1.0)
+    out[2] = max(0.0, -0.0)
+    out[3] = min(-0.0, 0.0)
+
+
+def test_folded_min_and_max_choose_as_the_run_time_ones(dev):
+    out, = run(dev, min_max_folded, np.zeros(4, np.float32))
+    want = np.array([1.0, np.nan, 0.0, -0.0], np.float32)
+    assert out.view(np.uint32).tolist() == want.view(np.uint32).tolist()
+
+
+@ws.jit
+def numpy_int32_builtins(out):
+    out[0] = abs(np.int32(-2147483648))       # wraps to itself, as NumPy's abs
+    out[1] = abs(np.int32(100000)) ** 2       # still a NumPy int32: wraps
+    out[2] = max(np.int32(70000), 3) * np.int32(70000)
+    out[3] = min(np.int32(-5), -7)            # Python's -7 (an int): the product below would not fit int32
+    out[4] = abs(-2147483647)
+
+
+def test_builtins_of_numpy_int32_constants_keep_their_wrapping(dev):
+    out, = run(dev, numpy_int32_builtins, np.zeros(5, np.int32))
+    with np.errstate(over="ignore"):
+        want = [abs(np.int32(-2**31)), abs(np.int32(100000)) ** 2, max(np.int32(70000), 3) * np.int32(70000),
+                min(np.int32(-5), -7), abs(-2147483647)]
+    assert out.tolist() == [int(v) for v in want]
+
+
+# ----------------------------------------------------------------------------- int32 meeting float32
+@ws.jit
+def mixed_constant_and_run_time(n, x, out):
+    c = 16777217
+    out[0] = 16777217 + 0.5   # folded
+    out[1] = c + 0.5          # a constant variable, folded
+    out[2] = n + 0.5          # at run time
+    out[3] = float(100000004 > 1e8)
+    out[4] = float(n + 83222787 > 1e8)  # 100000004 at run time
+    out[5] = 1095936102 / 996633
+    out[6] = (n + 1079158885) / 996633  # 1095936102 at run time
+    out[7] = x * 16777217
+    out[8] = x * (n + 0)
+
+
+def test_an_int_meeting_a_float_is_converted_to_float32_first_folded_or_not(dev):
+    """The machine converts the int32 to float32 (`itof`) before a float32 operation or comparison; folding
+    does the same, so a constant and the same value at run time give one result (which, above 2**24, is
+    not Python's float64 one: docs/python-supported.md)."""
+    out, = run(dev, mixed_constant_and_run_time, np.int32(16777217), np.float32(1.0), np.zeros(9, np.float32))
+    f = np.float32
+    assert out[0] == out[1] == out[2] == f(f(16777217) + f(0.5)) == f(16777216.0)
+    assert out[3] == out[4] == float(f(100000004) > f(1e8)) == 0.0
+    assert out[5] == out[6] == f(f(1095936102) / f(996633))
+    assert out[7] == out[8] == f(16777216.0)
+
+
+# ----------------------------------------------------------------------------- membership
+SOME = (2, 5, -1)
+
+
+@ws.jit
+def membership(x, out):
+    i = ws.grid(1)
+    v = x[i]
+    out[i, 0] = 1 if v in (1, 2, 3) else 0
+    out[i, 1] = 1 if v not in SOME else 0
+    out[i, 2] = 1 if v in () else 0
+    f = v * 0.5
+    out[i, 3] = 1 if f in (0.5, 1.5, v) else 0
+
+
+def test_in_a_tuple_of_a_run_time_number_follows_python(dev):
+    x = np.array([0, 1, 2, 3, 5, -1, 7, 4], np.int32)
+    out, = run(dev, membership, x, np.zeros((8, 4), np.int32), block=(8, 1))[1:]
+    f = np.float32
+    want = [[int(v in (1, 2, 3)), int(v not in SOME), int(v in ()), int(f(v) * f(0.5) in (0.5, 1.5, v))]
+            for v in x.tolist()]
+    assert out.tolist() == want

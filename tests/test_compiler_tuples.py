@@ -174,6 +174,56 @@ def kern(out, start, stop, step):
         assert list(out[i]) == [sum(j * (c + 1) for c, j in enumerate(values)), len(values)], i
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# Ranges whose counter would pass an int32 bound after its last value (Python's range never overflows).
+EDGE_RANGES = [(2147483640, INT32_MAX, 5), (INT32_MAX - 9, INT32_MAX, 4), (-1, INT32_MAX, INT32_MAX),
+               (INT32_MIN, INT32_MAX, INT32_MAX), (-2000000000, 2000000000, 1000000000), (INT32_MAX - 3, INT32_MAX, 2),
+               (INT32_MIN + 7, INT32_MIN, -3), (INT32_MIN + 9, INT32_MIN - 0, -4), (2000000000, -2000000000, -1000000000),
+               (INT32_MAX, INT32_MIN, INT32_MIN + 1), (0, INT32_MIN, -(2**30)), (5, 5, 2), (INT32_MAX - 1, INT32_MAX, 1)]
+
+
+@pytest.mark.parametrize("known", ["nothing", "stop", "stop and step"])
+@pytest.mark.parametrize("start,stop,step", EDGE_RANGES)
+def test_ranges_near_the_int32_bounds_run_as_python(dev, tmp_path, known, start, stop, step):
+    """The counter of `for j in range(...)` is int32: stepping past the last value must end the loop, not
+    wrap around, whether the stop and step are known when compiling or only at run time. The lanes start
+    at the case's start, half way to its stop and at its stop (trip counts differ by lane)."""
+    stop_text = str(stop) if known != "nothing" else "stop"
+    step_text = str(step) if known == "stop and step" else "step"
+    m = module(tmp_path, f"""
+
+@ws.jit
+def kern(out, starts, stop, step):
+    i = ws.grid(1)
+    count = 0
+    last = 0
+    for j in range(starts[i], {stop_text}, {step_text}):
+        count += 1
+        last = j
+        if count > 50:  # (a wrapped counter would run on: stop it, the result then shows it)
+            break
+    out[i, 0] = count
+    out[i, 1] = last
+""")
+    starts = np.array([start, (start + stop) // 2, stop], np.int32)
+    out, = run_on_one_block(dev, m.kern, np.zeros((3, 2), np.int32), starts, stop, step, block=(3, 1))[:1]
+    for i, first in enumerate(starts.tolist()):
+        values = range(first, stop, step)
+        assert list(out[i]) == [len(values), values[-1] if len(values) else 0], (i, first)
+
+
+def test_int32_min_written_out_is_a_constant(dev, tmp_path):
+    m = module(tmp_path, """
+
+@ws.jit
+def kern(out):
+    out[0] = -2147483648
+    out[1] = -2147483647 - 1
+""")
+    out, = run_on_one_block(dev, m.kern, np.ones(2, np.int32), block=(1, 1))
+    assert out.tolist() == [-2**31, -2**31]
+
+
 def test_grid_stride_loop_covers_every_element_once(dev, tmp_path):
     m = module(tmp_path, """
 

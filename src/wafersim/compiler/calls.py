@@ -22,7 +22,7 @@ from .background import BackgroundCallLowering
 from .descriptors import DescriptorLowering
 from .sparse import SparseCallLowering
 from .values import (DTYPES, KERNEL_OBJECTS, NOT_STATIC, RAW_WORD, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
-                     Val, describe, word_tag)
+                     Val, describe, word_tag, wrap_int32)
 
 #: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
 #: A routed word (sent to ws.RAMP) is received from ws.RAMP.
@@ -121,6 +121,8 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         if callee is abs:
             _arity(args, 1)
             v = self.scalar(args[0])
+            if v.is_const and v.wraps:  # a NumPy int32: abs(-2**31) wraps around, as NumPy's does
+                return Val("i32", const=wrap_int32(abs(v.const)), wraps=True)
             if v.is_const:
                 return self.const(abs(v.const))
             return self.result("fabs" if v.ty == "f32" else "abs", v.ty, a=v.reg)
@@ -175,12 +177,19 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         return result
 
     def min_max_pair(self, callee, a: Val, b: Val) -> Val:
+        """Python's `max(a, b)`: b if b > a else a (`min`: b if b < a else a). For float32 that is not the
+        machine's `fmax`/`fmin` (NumPy's maximum/minimum, which propagate a NaN and may pick either zero):
+        Python keeps `a` when a comparison with a NaN is false, and the first of two equal zeros."""
         ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
         x, y = self.to_type(a, ty), self.to_type(b, ty)
         if x.is_const and y.is_const:
-            return self.const(callee(x.const, y.const))
-        name = ("f" if ty == "f32" else "") + callee.__name__
-        return self.result(name, ty, a=self.reg_of(x), b=self.reg_of(y))
+            chosen = y if (y.const > x.const if callee is max else y.const < x.const) else x
+            return Val(ty, const=chosen.const, wraps=chosen.wraps)  # (the chosen object, its type with it)
+        if ty == "i32":
+            return self.result(callee.__name__, ty, a=self.reg_of(x), b=self.reg_of(y))
+        takes_b = self.result("flt", "i32", a=self.reg_of(x), b=self.reg_of(y)) if callee is max else \
+            self.result("flt", "i32", a=self.reg_of(y), b=self.reg_of(x))
+        return self.result("sel", "f32", a=takes_b.reg, b=self.reg_of(y), c=self.reg_of(x))
 
     def to_int(self, v: Val, wraps: bool) -> Val:
         """int(v) / np.int32(v): float32 truncates toward zero (saturating on the machine)."""

@@ -255,6 +255,9 @@ class ExpressionLowering(LoweringCore):
                     raise ZeroDivisionError
                 return self.const(to_float32(np.float32(x) / np.float32(y)))
             if "f32" in (a.ty, b.ty):
+                # An int32 meeting a float32 becomes a float32 first, as the machine's `itof` makes it (above
+                # 2**24 it rounds): the same result whether the int is a constant or not.
+                x, y = (to_float32(v.const) if v.ty == "i32" else v.const for v in (a, b))
                 if type(op) not in _FLOAT_FOLDS:
                     raise TypeError(f"{type(op).__name__} on a float")
                 if type(op) in _FLOAT_OPCODES:  # what the machine's instruction gives (NumPy float32), where
@@ -277,6 +280,9 @@ class ExpressionLowering(LoweringCore):
         return Val("i32", const=value)
 
     def unary(self, node: ast.UnaryOp) -> Val:
+        literal = node.operand.value if isinstance(node.operand, ast.Constant) else None
+        if isinstance(node.op, ast.USub) and type(literal) is int and literal == 2**31:
+            return self.const(-literal)  # -2147483648 written out: an int32, though its digits alone are not
         v = self.scalar(node.operand)
         if isinstance(node.op, ast.UAdd):
             return v
@@ -303,6 +309,8 @@ class ExpressionLowering(LoweringCore):
         folded = self.compare_constants(node)
         if folded is not None:
             return folded
+        if any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+            return self.membership(node)
         if len(node.ops) > 1:  # a < b < c: each operand evaluated once, stopping at the first false
             out = Val("i32", self.new_reg("i32", "chain"))
             done = self.new_label("chain")
@@ -316,6 +324,27 @@ class ExpressionLowering(LoweringCore):
             self.place(done)
             return Val("i32", out.reg)
         return self.compare_values(node.ops[0], self.scalar(node.left), self.scalar(node.comparators[0]))
+
+    def membership(self, node: ast.Compare) -> Val:
+        """`x in (a, b, ...)` (`not in`) of a run-time number: x == a or x == b ..., each item compared as `==`
+        compares them (an int32 with a float32 as float32)."""
+        if len(node.ops) > 1:
+            raise Unsupported("`in` in a chain of comparisons: write the membership test on its own", node)
+        items = self.compile_time_items(node.comparators[0])
+        if items is None:
+            raise Unsupported("`in` tests a number against a tuple of numbers (`x in (1, 2, 3)`)", node.comparators[0])
+        left = self.scalar(node.left)
+        found = self.const(False)
+        for item in items:
+            value = item if isinstance(item, Val) else self.python_value(item)
+            if not isinstance(value, Val):
+                raise Unsupported(f"`in` tests a number against a tuple of numbers, not of {describe(value)}",
+                                  node.comparators[0])
+            equal = self.compare_values(ast.Eq(), left, value)
+            found = equal if found.is_const and not found.const else self.arith(ast.BitOr(), found, equal)
+        if isinstance(node.ops[0], ast.NotIn):
+            return self.const(not found.const) if found.is_const else self.result("seq", "i32", a=found.reg, b=0)
+        return found
 
     def compare_constants(self, node: ast.Compare) -> Val | None:
         """A comparison of compile-time objects that are not all numbers (`which == "row"` on a helper's
@@ -340,12 +369,12 @@ class ExpressionLowering(LoweringCore):
                  ast.Eq: ("seq", False), ast.NotEq: ("sne", False)}
         if type(op) not in names:
             raise Unsupported(f"comparison {type(op).__name__} is not supported on numbers")
+        ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
+        a, b = self.to_type(a, ty), self.to_type(b, ty)  # (an int32 against a float32: as a float32, folded too)
         if a.is_const and b.is_const:
             py = {ast.Lt: lambda x, y: x < y, ast.LtE: lambda x, y: x <= y, ast.Gt: lambda x, y: x > y,
                   ast.GtE: lambda x, y: x >= y, ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y}
             return self.const(py[type(op)](a.const, b.const))
-        ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
-        a, b = self.to_type(a, ty), self.to_type(b, ty)
         name, swap = names[type(op)]
         if ty == "f32":
             name = {"slt": "flt", "sle": "fle", "seq": "feq", "sne": "fne"}[name]

@@ -35,6 +35,22 @@ def stored_names(statements: list[ast.stmt]) -> set[str]:
     return {n.id for s in statements for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _range_never_wraps(stop: Val, step: Val) -> bool:
+    """Whether a range's counter, below (above) the stop before a step, stays an int32 after it: always for
+    a step of +-1; for a constant step and stop where stop - 1 + step (stop + 1 + step) is an int32."""
+    if not step.is_const:
+        return False
+    if abs(step.const) == 1:
+        return True
+    if not stop.is_const:
+        return False
+    last = stop.const - 1 + step.const if step.const > 0 else stop.const + 1 + step.const
+    return INT32_MIN <= last <= INT32_MAX
+
+
 def _copy(state: set[str] | None) -> set[str] | None:
     return None if state is None else set(state)
 
@@ -372,29 +388,61 @@ class StatementLowering(RowLowering):
             self.emit("mov", d=limit.reg, a=stop.reg)
         top, cont, test, done = (self.new_label("for"), self.new_label("fnext"), self.new_label("ftest"),
                                  self.new_label("fend"))
+        # Python's range never overflows; the counter is int32. Where counter + step could pass an int32
+        # bound (a step other than +-1 whose limit is not known to be far enough from it), the loop goes on
+        # while counter < stop - step (counting up), tested before the step and against a limit that
+        # saturates where stop - step itself overflows, instead of while counter + step < stop.
+        ahead = None if _range_never_wraps(stop, step) else self.range_limit_ahead(limit, step, positive)
+        going = None
+        if ahead is not None:  # the first test, against the limit itself
+            going = Val("i32", self.new_reg("i32", "go_"))
+            self.emit("mov", d=going.reg, a=self.range_test(counter, limit, step, positive).reg)
         self.emit("jmp", target=test)
         self.place(top)
         self.emit("mov", d=var.reg, a=counter.reg)
         loop = LoopContext(cont, done)
         end = self.loop_body(s.body, loop, None if entry is None else entry | {name})
         self.place(cont)
+        if ahead is not None:
+            self.emit("mov", d=going.reg, a=self.range_test(counter, ahead, step, positive).reg)
         if positive is None:
             self.emit("addi", d=counter.reg, a=counter.reg, imm=int(step.const))
         else:
             self.emit("add", d=counter.reg, a=counter.reg, b=step.reg)
         self.place(test)
-        if positive is None:
-            first, second = (counter, limit) if step.const > 0 else (limit, counter)
-            cond = self.result("slt", "i32", a=self.reg_of(first), b=self.reg_of(second))
-        else:  # counting up while counter < stop, or down while counter > stop, by the step's sign
-            up = self.result("slt", "i32", a=counter.reg, b=self.reg_of(limit))
-            down = self.result("slt", "i32", a=self.reg_of(limit), b=counter.reg)
-            cond = self.result("sel", "i32", a=positive.reg, b=up.reg, c=down.reg)
+        cond = going if ahead is not None else self.range_test(counter, limit, step, positive)
         self.emit("bnz", a=cond.reg, target=top)
         self.place(done)
         runs = start.is_const and stop.is_const and step.is_const \
             and len(range(start.const, stop.const, step.const)) > 0
         self.defined = meet(end, *loop.defined_at_break) if runs else meet(entry, end, *loop.defined_at_break)
+
+    def range_test(self, counter: Val, limit: Val, step: Val, positive: Val | None) -> Val:
+        """counter < limit counting up, counter > limit counting down (by the sign of a run-time step in
+        `positive`)."""
+        if positive is None:
+            first, second = (counter, limit) if step.const > 0 else (limit, counter)
+            return self.result("slt", "i32", a=self.reg_of(first), b=self.reg_of(second))
+        up = self.result("slt", "i32", a=counter.reg, b=self.reg_of(limit))
+        down = self.result("slt", "i32", a=self.reg_of(limit), b=counter.reg)
+        return self.result("sel", "i32", a=positive.reg, b=up.reg, c=down.reg)
+
+    def range_limit_ahead(self, limit: Val, step: Val, positive: Val | None) -> Val:
+        """stop - step, saturated: where it passes an int32 bound no counter of the range is beyond it (the
+        range has no next value), so the limit becomes that bound (INT32_MIN counting up, INT32_MAX down)."""
+        if limit.is_const and step.is_const:
+            return Val("i32", const=min(max(limit.const - step.const, INT32_MIN), INT32_MAX))
+        ahead = self.result("sub", "i32", a=self.reg_of(limit), b=self.reg_of(step))
+        # (wrapped past a bound, the difference lies on the wrong side of the limit)
+        past_min = self.result("slt", "i32", a=self.reg_of(limit), b=ahead.reg)  # counting up
+        past_max = self.result("slt", "i32", a=ahead.reg, b=self.reg_of(limit))  # counting down
+        low, high = self.reg_of(Val("i32", const=INT32_MIN)), self.reg_of(Val("i32", const=INT32_MAX))
+        if positive is None:
+            past, bound = (past_min, low) if step.const > 0 else (past_max, high)
+        else:
+            past = self.result("sel", "i32", a=positive.reg, b=past_min.reg, c=past_max.reg)
+            bound = self.result("sel", "i32", a=positive.reg, b=low, c=high).reg
+        return self.own(self.result("sel", "i32", a=past.reg, b=bound, c=ahead.reg), "stopahead_")
 
     def compile_time_items(self, node: ast.expr) -> list | None:
         """The items of a loop over a tuple, known when compiling: a tuple display, a tuple constant (of the

@@ -13,7 +13,7 @@ from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
 from ..compiler.values import ARRAY_DTYPES
-from ..errors import ArgumentError, ArgumentTypeError, LaunchError
+from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError
 from . import kernel_cache
 from .device import Device, DeviceArray, Kernel
 
@@ -81,6 +81,7 @@ class Dispatcher(Kernel):
         return self.cache[key]
 
     def launch(self, device: Device, grid, block, args, stream=None, **options):
+        self.check_plain_parameters()
         if len(args) != len(self.parameters):
             raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {len(self.parameters)} "
                               f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
@@ -90,6 +91,26 @@ class Dispatcher(Kernel):
             device.kernel_argument(value, position, name)
         compiled = self.compile(self.with_constants(signature, args), device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
+
+    def check_plain_parameters(self) -> None:
+        """A kernel's parameters are plain names, one launch argument each: `*args`, `**kwargs`,
+        keyword-only and positional-only parameters are a CompileError at the `def` line."""
+        odd = [p for p in inspect.signature(self.py_func).parameters.values()
+               if p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        if odd:
+            code = self.py_func.__code__
+            line = code.co_firstlineno  # (its first decorator's line: moved on to the `def`)
+            try:
+                lines, start = inspect.getsourcelines(self.py_func)
+                line = start + next(k for k, text in enumerate(lines) if text.lstrip().startswith("def "))
+            except (OSError, TypeError, StopIteration):
+                pass
+            shown = ", ".join(("*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else "")
+                              + p.name for p in odd)
+            raise CompileError(f"{code.co_filename}:{line}:1: {self.py_func.__name__}({shown}): a "
+                               f"kernel's parameters are plain names, one launch argument each (no *args, **kwargs, "
+                               f"keyword-only or positional-only parameters)", file=code.co_filename,
+                               line=line, col=1)
 
     def with_constants(self, signature: KernelSignature, args) -> KernelSignature:
         """`signature` with the arguments of `ws.constant` parameters as ("constant", type, value): the kernel
