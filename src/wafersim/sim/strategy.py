@@ -99,6 +99,11 @@ class Strategy:
     #: compiled call: the passes of `routed_steps` and the NumPy between them (`sim.routed_step_kernels`; else
     #: those passes called one by one from Python). Only with `routed_steps`.
     fused_routed_step: bool = True
+    #: after a routed background send's step (`senda` through the ramp), the following steps of its receivers'
+    #: background receives and its own run alternately in one compiled call while the scheduler would run
+    #: nothing else between them and no lane finishes (`sim.stream_pump`; else one trip through the scheduler
+    #: per step of each side). Only with `fused_routed_step` and `compiled_background`.
+    stream_pump: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -108,7 +113,8 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_routed=False, stream_rows=False, batched_waves=False,
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False,
                      blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False,
-                     uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False)
+                     uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
+                     stream_pump=False)
 _active = [FAST]
 
 
