@@ -32,7 +32,8 @@ STRATEGIES = [REFERENCE, Strategy(bulk_streams=True, event_wakeup=False),
               Strategy(compiled_routed=False), Strategy(compiled_loops=False), Strategy(compiled_wavefronts=False),
               Strategy(routed_one=False), Strategy(blocked_vfma=False), Strategy(lean_bulk_stores=False),
               Strategy(fused_vectors=False), Strategy(routed_steps=False), Strategy(uniform_counts=False),
-              Strategy(compiled_trace=False), Strategy(fused_rank1=False), Strategy(fused_routed_step=False), FAST]
+              Strategy(compiled_trace=False), Strategy(fused_rank1=False), Strategy(fused_routed_step=False),
+              Strategy(stream_pump=False), FAST]
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 

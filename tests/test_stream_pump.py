@@ -9,7 +9,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels import gemm
-from wafersim.sim import stream_pump_kernels
+from wafersim.sim import parallel, stream_pump, stream_pump_kernels
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
 
 NO_PUMP = Strategy(stream_pump=False)
@@ -59,6 +59,39 @@ def test_gemm_is_identical_with_and_without_the_pump(p, tile, depth, monkeypatch
     np.testing.assert_allclose(runs[-1][0], a.astype(np.float64) @ b, rtol=1e-4)
     if tile * tile > 3 * (depth or ws.WaferSpec().fifo_depth):  # (panels of four steps or more: pumped)
         assert sum(calls) > 0
+
+
+@pytest.mark.parametrize("p, tile, depth", [(4, 8, None), (6, 8, 5), (5, 7, 3)])
+def test_a_pump_in_parts_on_threads_is_identical(p, tile, depth, monkeypatch):
+    """The senders cut into parts (`stream_pump._split`: disjoint receivers and links), each part's pump on a
+    thread for the pairs of steps `steady_pairs` counts for the whole: the same runs as without the pump."""
+    monkeypatch.setattr(stream_pump, "PARALLEL_RECEIVERS", 1)
+    rng = np.random.default_rng(p * 10 + tile)
+    a, b = rng.random((p * tile, p * tile), dtype=np.float32), rng.random((p * tile, p * tile), dtype=np.float32)
+    spec = ws.WaferSpec(width=p, height=p) if depth is None else ws.WaferSpec(width=p, height=p, fifo_depth=depth)
+    calls = counted(monkeypatch)
+    runs = []
+    for strategy, threads in ((NO_PUMP, 1), (FAST, 1), (FAST, 2), (FAST, 3)):
+        calls.clear()
+        with forced(strategy), parallel.threads(threads):
+            runs.append(gemm.gemm(a, b, p, device=ws.Device(spec)))
+        assert (sum(calls) > 0) == (strategy is FAST)
+    assert_same(runs)
+    np.testing.assert_allclose(runs[0][0], a.astype(np.float64) @ b, rtol=1e-4)
+
+
+def test_senders_whose_routes_share_a_link_are_not_split():
+    """Link reservations depend on the order senders reserve them in: no parts across a shared link."""
+    s_pes, r_pes = np.array([0, 5]), np.array([1, 2, 6, 7])
+    dest, lane = np.array([1, 2, 6, 7]), np.array([0, 0, 1, 1])
+    latency, base = np.ones(4), np.zeros(2, np.int64)
+    whole = [s_pes, base, base + 9, r_pes, np.zeros(4, np.int64), np.full(4, 9), np.arange(4), dest, lane, latency,
+             dest, lane, latency, np.array([10, 11, 12, 13]), np.array([0, 0, 1, 1]), np.ones(4)]
+    parts = stream_pump._split(tuple(whole), 2)
+    assert parts is not None and [list(part[3]) for part in parts] == [[1, 2], [6, 7]]
+    assert [list(part[8]) for part in parts] == [[0, 0], [0, 0]]  # (lanes numbered within each part)
+    whole[13] = np.array([10, 11, 11, 13])  # (sender 1's path takes a link of sender 0's)
+    assert stream_pump._split(tuple(whole), 2) is None
 
 
 ROW, WORDS = 5, 90  # a row bus of 5 PEs; panels of up to 90 words (not a whole number of FIFOs)

@@ -22,11 +22,20 @@ tests/test_stream_pump.py compares them with and without the pump, and with NumP
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
+from . import parallel
 from .lanes import Lanes
+
+#: Receivers from which a pump runs in parts on the engine's threads (`_split`; each pair of steps of a large
+#: multicast is a few hundred microseconds of compiled work). Not by default: on the 2-core VM, shared with
+#: other work, the library GEMM's pumps took 0.74-1.36 s on two threads against 0.45-0.50 s on one (three
+#: runs each, /tmp benchmark of `_pump_stream`). Set it to some 2048 to split them.
+PARALLEL_RECEIVERS = sys.maxsize
 
 
 class StreamPumpMixin:
@@ -50,23 +59,50 @@ class StreamPumpMixin:
         busy = self.link_busy if self.link_busy is not None else np.empty((2, 0))
         _, by_dest, by_lane, by_latency = expansion.by_dest
         previous, by = self._last_arrival(ins.ch)
-        s_pes = L.idx.astype(np.int64, copy=False)
-        r_pes = R.idx.astype(np.int64, copy=False)
-        r_cost = float(self.ops[r_pc][2])
-        pairs, ok, later, count = stream_pump_kernels.pump(
-            s_pes, self.regs[ins.a, s_pes].astype(np.int64), self.regs[ins.b, s_pes].astype(np.int64), float(cost),
-            state, r_pes, self.regs[r_ins.a, r_pes].astype(np.int64), self.regs[r_ins.b, r_pes].astype(np.int64),
-            r_cost, self._background_state("recva", r_ins), np.searchsorted(r_pes, expansion.dest),
-            float(self.word_time), self.launch.whole_cycles, self.cycle, self.stall, self.progress,
-            self._injected(ins.ch), self.sram, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block,
-            expansion.dest, expansion.lane, expansion.latency, by_dest, by_lane, by_latency, busy, links.link,
-            links.lane, links.link_offset, previous, by, np.zeros((len(s_pes), fifo.depth), dtype=self.time_dtype))
-        if not ok:  # (a word would arrive early: this raises the RouteError, as the scheduler's path would)
-            lane = expansion.lane
-            self._check_arrival_order(ins.ch, expansion.dest, s_pes[lane], later[lane, 0] + expansion.latency,
-                                      later[lane, count[lane] - 1] + expansion.latency)
-            raise AssertionError("the compiled and NumPy arrival checks disagree")  # (it raised above)
-        return pairs
+        s_pes, r_pes = L.idx.astype(np.int64, copy=False), R.idx.astype(np.int64, copy=False)
+        s_base, s_length = self.regs[ins.a, s_pes].astype(np.int64), self.regs[ins.b, s_pes].astype(np.int64)
+        r_base, r_length = self.regs[r_ins.a, r_pes].astype(np.int64), self.regs[r_ins.b, r_pes].astype(np.int64)
+        receiver_of = np.searchsorted(r_pes, expansion.dest)
+        r_state, r_cost = self._background_state("recva", r_ins), float(self.ops[r_pc][2])
+        # (senders, their receivers, entries, entries in PE order, links) of each part
+        parts = [(s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, expansion.dest, expansion.lane,
+                  expansion.latency, by_dest, by_lane, by_latency, links.link, links.lane, links.link_offset)]
+        most = -1
+        if len(r_pes) >= PARALLEL_RECEIVERS and parallel.thread_count() > 1:
+            split = _split(parts[0], min(parallel.thread_count(), len(s_pes)))
+            if split is not None:
+                most = stream_pump_kernels.steady_pairs(s_pes, s_length, r_pes, r_length, self.progress, fifo.pushed,
+                                                        fifo.popped, expansion.dest, expansion.lane, receiver_of,
+                                                        fifo.depth)
+                if most == 0:
+                    return 0
+                parts = split
+        results = [None] * len(parts)
+
+        def run_part(k: int, part: tuple) -> None:
+            (s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, dest, lane, latency, by_dest, by_lane,
+             by_latency, link, link_lane, link_offset) = part
+            results[k] = stream_pump_kernels.pump(
+                s_pes, s_base, s_length, float(cost), state, r_pes, r_base, r_length, r_cost, r_state, receiver_of,
+                float(self.word_time), self.launch.whole_cycles, self.cycle, self.stall, self.progress,
+                self._injected(ins.ch), self.sram, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block,
+                dest, lane, latency, by_dest, by_lane, by_latency, busy, link, link_lane, link_offset, previous, by,
+                np.zeros((len(s_pes), fifo.depth), dtype=self.time_dtype), most)
+
+        self._injected(ins.ch)  # (made here, not in the threads)
+        if len(parts) == 1:
+            run_part(0, parts[0])
+        else:
+            parallel.run(run_part, list(enumerate(parts)))
+        for part, (pairs, ok, later, count) in zip(parts, results):
+            if not ok:  # (a word would arrive early: this raises the RouteError, as the scheduler's path would)
+                s_pes, dest, lane, latency = part[0], part[7], part[8], part[9]
+                self._check_arrival_order(ins.ch, dest, s_pes[lane], later[lane, 0] + latency,
+                                          later[lane, count[lane] - 1] + latency)
+                raise AssertionError("the compiled and NumPy arrival checks disagree")  # (it raised above)
+            if pairs != results[0][0]:
+                raise AssertionError("the parts of a stream pump ran different numbers of steps")
+        return results[0][0]
 
     def _pump_receivers(self, pc: int, ins: Instr, L: Lanes, out: list) -> tuple | None:
         """(receivers' pc, their instruction, their lanes in index form, the senders' route table and rows) when
@@ -117,3 +153,30 @@ class StreamPumpMixin:
         if (length <= 0).any() or (base < 0).any() or (base + length > self.sram.shape[0]).any():
             return None
         return r_pc, r_ins, R, table, rows
+
+
+def _split(whole: tuple, count: int) -> list[tuple] | None:
+    """`StreamPumpMixin._pump_stream`'s arrays of `count` parts of the senders (consecutive, about as many
+    receivers each), or None where two parts' routes share a link (their reservations would then depend on
+    the order the parts run in). Each part's receivers and links are its senders' alone, so the parts' steps
+    touch disjoint entries of every array, and run in parallel they give what the whole steps give."""
+    (s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, dest, lane, latency, by_dest, by_lane,
+     by_latency, link, link_lane, link_offset) = whole
+    per_sender = np.bincount(lane, minlength=len(s_pes))
+    cuts = np.searchsorted(np.cumsum(per_sender), np.linspace(0, len(dest), count + 1)[1:-1], side="right")
+    bounds = [0, *sorted(set(int(c) for c in cuts) - {0, len(s_pes)}), len(s_pes)]
+    if len(bounds) < 3:
+        return None
+    parts, used = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        entries, ordered = (lane >= a) & (lane < b), (by_lane >= a) & (by_lane < b)
+        links = (link_lane >= a) & (link_lane < b)
+        receivers = np.sort(receiver_of[entries])
+        part_r = r_pes[receivers]
+        parts.append((s_pes[a:b], s_base[a:b], s_length[a:b], part_r, r_base[receivers], r_length[receivers],
+                      np.searchsorted(part_r, dest[entries]), dest[entries], lane[entries] - a, latency[entries],
+                      by_dest[ordered], by_lane[ordered] - a, by_latency[ordered], link[links], link_lane[links] - a,
+                      link_offset[links]))
+        used.append(np.unique(link[links]))
+    every = np.concatenate(used)
+    return parts if len(np.unique(every)) == len(every) else None

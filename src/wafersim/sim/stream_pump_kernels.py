@@ -60,13 +60,14 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
          time_block: np.ndarray, value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
          by_dest: np.ndarray, by_lane: np.ndarray, by_latency: np.ndarray, link_busy: np.ndarray, link: np.ndarray,
          link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray, by: np.ndarray,
-         slot_free: np.ndarray) -> tuple[int, bool, np.ndarray, np.ndarray]:
+         slot_free: np.ndarray, most: int) -> tuple[int, bool, np.ndarray, np.ndarray]:
     """Pairs of steps (the receivers' `recva` step, then the senders' `senda` step) while `steady_counts` finds
-    the next pair steady. `s_*`: the senders (sorted, all resuming their transfers), `r_*`: their receivers
-    (sorted, distinct: the receivers of the senders' routes, every one of them), receiver_of[e]: the receiver
-    index of dest[e]. `slot_free`: (senders, depth) of the times' type, scratch. Returns (pairs run, True,
-    -, -); on a word that would arrive before one queued earlier, (pairs, False, departures, counts) of that
-    senders' step, left as the scheduler's path leaves it (the caller raises the RouteError)."""
+    the next pair steady, `most` pairs at most (-1: no limit). `s_*`: the senders (sorted, all resuming their
+    transfers), `r_*`: their receivers (sorted, distinct: the receivers of the senders' routes, every one of
+    them), receiver_of[e]: the receiver index of dest[e]. `slot_free`: (senders, depth) of the times' type,
+    scratch. Returns (pairs run, True, -, -); on a word that would arrive before one queued earlier, (pairs,
+    False, departures, counts) of that senders' step, left as the scheduler's path leaves it (the caller raises
+    the RouteError)."""
     depth = time_block.shape[0]
     senders, receivers = len(s_pes), len(r_pes)
     taken = np.empty(receivers, dtype=np.int64)
@@ -75,11 +76,11 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     finished = np.empty(receivers, dtype=np.bool_)
     moved = np.empty(receivers, dtype=np.bool_)
     pairs = 0
-    while True:
+    while pairs != most:
         words = steady_counts(s_pes, s_length, r_pes, r_length, progress, pushed, popped, dest, lane, receiver_of,
                               depth, taken, count)
         if words == 0:
-            return pairs, True, np.empty((0, 0)), count
+            break
         background_receive_step(r_pes, r_base, r_length, progress, cycle, stall, r_state, pushed, popped,
                                 time_block, value_block, sram, r_cost, whole_cycles, finished, moved)
         # (DONE: the transfers were checked non-empty and inside SRAM before the pump started)
@@ -99,3 +100,27 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             cycle[pe] = s_state[_ISSUE, pe] + s_cost
             stall[pe] = s_state[_STALL, pe]
         pairs += 1
+    return pairs, True, np.empty((0, 0)), count
+
+
+@njit(cache=True, nogil=True)
+def steady_pairs(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_length: np.ndarray,
+                 progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray, dest: np.ndarray, lane: np.ndarray,
+                 receiver_of: np.ndarray, depth: int) -> int:
+    """The pairs `pump` would run from this state: `steady_counts` of the counters alone, each pair's words
+    counted into copies of them (how many words move depends on the counters only, never on times)."""
+    progress, pushed, popped = progress.copy(), pushed.copy(), popped.copy()
+    taken = np.empty(len(r_pes), dtype=np.int64)
+    count = np.empty(len(s_pes), dtype=np.int64)
+    pairs = 0
+    while steady_counts(s_pes, s_length, r_pes, r_length, progress, pushed, popped, dest, lane, receiver_of, depth,
+                        taken, count):
+        for i in range(len(r_pes)):
+            popped[r_pes[i]] += taken[i]
+            progress[r_pes[i]] += taken[i]
+        for i in range(len(s_pes)):
+            progress[s_pes[i]] += count[i]
+        for e in range(len(dest)):
+            pushed[dest[e]] += count[lane[e]]
+        pairs += 1
+    return pairs
