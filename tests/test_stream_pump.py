@@ -179,7 +179,8 @@ def test_the_pump_stops_where_the_scheduler_would_run_other_steps(work, short, l
 
 def test_pump_kernel_stops_before_a_step_that_finishes_a_transfer():
     """`steady_counts`: 0 (stop) when a receiver would take no word or its last ones, or a sender would send
-    none or its last ones; else each side's words, the senders' room counted after the receivers' pops."""
+    none, or some senders but not all their last ones; minus the words when all send their last; else each
+    side's words, the senders' room counted after the receivers' pops."""
     depth = 4
     s_pes, r_pes = np.array([0]), np.array([1, 2])
     dest, lane, receiver_of = np.array([1, 2]), np.array([0, 0]), np.array([0, 1])
@@ -192,8 +193,19 @@ def test_pump_kernel_stops_before_a_step_that_finishes_a_transfer():
                                                  pushed, popped, dest, lane, receiver_of, depth, taken, count)
 
     assert steady(20, [20, 20]) == 4 and list(taken) == [4, 4] and list(count) == [4]
-    assert steady(12, [20, 20]) == 0  # the sender's last words
+    assert steady(12, [20, 20]) == -4  # the sender's last words (every sender's: the pump's last pair)
     assert steady(20, [20, 8]) == 0  # a receiver's last words
     assert steady(20, [20, 20], popped=np.array([0, 8, 4])) == 0  # a receiver with nothing to take
     # a receiver that took fewer words than were queued elsewhere bounds the room: 4 - (8 - (5 + 3)) = 4
     assert steady(20, [20, 20], popped=np.array([0, 5, 4])) == 4 and list(taken) == [3, 4]
+    # two senders (PEs 0 and 3, a receiver each), one at its last words: stop
+    two = dict(s_pes=np.array([0, 3]), r_pes=np.array([1, 2]), dest=np.array([1, 2]), lane=np.array([0, 1]))
+    progress2, count2 = np.array([8, 4, 4, 8]), np.zeros(2, np.int64)
+    pushed2, popped2 = np.array([0, 8, 8, 0]), np.array([0, 4, 4, 0])
+
+    def steady2(s_lengths):
+        return stream_pump_kernels.steady_counts(two["s_pes"], np.array(s_lengths), two["r_pes"], np.array([20, 20]),
+                                                 progress2, pushed2, popped2, two["dest"], two["lane"],
+                                                 receiver_of, depth, taken, count2)
+
+    assert steady2([12, 20]) == 0 and steady2([12, 12]) == -4 and steady2([20, 20]) == 4

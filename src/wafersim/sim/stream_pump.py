@@ -17,7 +17,8 @@ step, which wakes the receivers (and only them), and so on, each step changing n
 next reads (a step that blocks counts an instruction and takes it back), until a step where some lane
 finishes its transfer or moves nothing. The pump runs those steps, the same compiled kernels on the same
 arrays in the same order, and stops before such a pair of steps: the scheduler then finds the state it would
-have found after the last one. Results, cycles, statistics and link reservations are therefore identical;
+have found after the last one. A pair whose senders' step sends every sender's last words is run too (the
+senders' continuation then goes on, as that step's would). Results, cycles, statistics and link reservations are therefore identical;
 tests/test_stream_pump.py compares them with and without the pump, and with NumPy.
 """
 from __future__ import annotations
@@ -94,14 +95,16 @@ class StreamPumpMixin:
             run_part(0, parts[0])
         else:
             parallel.run(run_part, list(enumerate(parts)))
-        for part, (pairs, ok, later, count) in zip(parts, results):
-            if not ok:  # (a word would arrive early: this raises the RouteError, as the scheduler's path would)
+        for part, (pairs, status, later, count) in zip(parts, results):
+            if status == stream_pump_kernels.EARLY:  # (this raises the RouteError, as the scheduler's path would)
                 s_pes, dest, lane, latency = part[0], part[7], part[8], part[9]
                 self._check_arrival_order(ins.ch, dest, s_pes[lane], later[lane, 0] + latency,
                                           later[lane, count[lane] - 1] + latency)
                 raise AssertionError("the compiled and NumPy arrival checks disagree")  # (it raised above)
-            if pairs != results[0][0]:
+            if (pairs, status) != results[0][:2]:
                 raise AssertionError("the parts of a stream pump ran different numbers of steps")
+        if results[0][1] == stream_pump_kernels.FINISHED:  # every sender sent its last words: they go on
+            out[:] = [(out[0][0], Lanes.from_indices(self.n, L.idx), False)]
         return results[0][0]
 
     def _pump_receivers(self, pc: int, ins: Instr, L: Lanes, out: list) -> tuple | None:
