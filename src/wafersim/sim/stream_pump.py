@@ -18,8 +18,8 @@ next reads (a step that blocks counts an instruction and takes it back), until a
 finishes its transfer or moves nothing. The pump runs those steps, the same compiled kernels on the same
 arrays in the same order, and stops before such a pair of steps: the scheduler then finds the state it would
 have found after the last one. A pair whose senders' step sends every sender's last words is run too (the
-senders' continuation then goes on, as that step's would). Results, cycles, statistics and link reservations are therefore identical;
-tests/test_stream_pump.py compares them with and without the pump, and with NumPy.
+senders' continuation then goes on, as that step's would). Results, cycles, statistics and link reservations
+are therefore identical; tests/test_stream_pump.py compares them with and without the pump, and with NumPy.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ from .lanes import Lanes
 
 #: Receivers from which a pump runs in parts on the engine's threads (`_split`; each pair of steps of a large
 #: multicast is a few hundred microseconds of compiled work). Not by default: on the 2-core VM, shared with
-#: other work, the library GEMM's pumps took 0.74-1.36 s on two threads against 0.45-0.50 s on one (three
-#: runs each, /tmp benchmark of `_pump_stream`). Set it to some 2048 to split them.
+#: other work, the library GEMM's pumps took 0.74-1.36 s on two threads against 0.45-0.50 s on one (the time
+#: in `_pump_stream` of three launches each). Set it to some 2048 to split them.
 PARALLEL_RECEIVERS = sys.maxsize
 
 
@@ -45,7 +45,8 @@ class StreamPumpMixin:
     def _pump_stream(self, pc: int, ins: Instr, cost: float, L: Lanes, out: list, state: np.ndarray) -> int:
         """After a step of the routed `senda` at `pc` by the lanes `L` (index form; `out`: its continuations,
         `state`: the channel's senda state), run further pairs of steps while they are steady (module
-        docstring). Returns the pairs run (0 where the pump does not apply)."""
+        docstring); `out` becomes the senders' going on where the last pair sent their last words. Returns the
+        pairs run (0 where the pump does not apply)."""
         receivers = self._pump_receivers(pc, ins, L, out)
         if receivers is None:
             return 0
