@@ -8,6 +8,9 @@ steps is one where every receiver takes words without finishing its transfer and
 words without finishing its own (the steady state of a panel), or all of them their last (the pump's last
 pair), so that what the scheduler does between the steps (wake the other group, count an instruction that
 blocks and take it back) changes nothing.
+
+Numba caches this file's machine code with those kernels compiled in (`routed_step_kernels` notes what that
+means after a change to them).
 """
 from __future__ import annotations
 
