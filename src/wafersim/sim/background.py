@@ -68,6 +68,8 @@ class BackgroundMixin:
             waiting = out[1][1].indices()
             idle = waiting[self.progress[waiting] == 0]
             self.cycle[idle] = state[_ISSUE, idle]
+            if ins.op == "senda" and ins.dir == RAMP and self.strategy.stream_pump:
+                self._pump_stream(pc, ins, cost, L, out, state)  # (further steps of both sides, `stream_pump`)
         return out
 
     def _compiled_receive_applies(self, ins: Instr, L: Lanes) -> bool:

@@ -7,6 +7,10 @@ some twenty NumPy operations on lane-sized arrays between them, whose Python cos
 fields, a value ring as deep as the FIFO, no trace): the same passes in the same order, and between them the
 NumPy path's arithmetic in its operand types and order of operations, each result stored with the same
 rounding, so FIFOs, times, statistics and link reservations are bit-identical.
+
+Numba caches this file's machine code with the `fifo_kernels` passes compiled in, and re-compiles it only when
+this file changes (`compiled.numba_cache` says the same of the interpreter): after a change to those passes,
+drop this file's entries in the cache (or change this file) to run the new ones.
 """
 from __future__ import annotations
 

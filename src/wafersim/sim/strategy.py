@@ -104,6 +104,11 @@ class Strategy:
     #: of touching `fifo_depth` rows of fresh memory (else every slot keeps a row of its own). Only with
     #: `uniform_counts` (it reads the counts noted there).
     recycled_slot_rows: bool = True
+    #: after a routed background send's step (`senda` through the ramp), the following steps of its receivers'
+    #: background receives and its own run alternately in one compiled call while the scheduler would run
+    #: nothing else between them and no lane finishes (`sim.stream_pump`; else one trip through the scheduler
+    #: per step of each side). Only with `fused_routed_step` and `compiled_background`.
+    stream_pump: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -114,7 +119,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False,
                      blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False,
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
-                     recycled_slot_rows=False)
+                     recycled_slot_rows=False, stream_pump=False)
 _active = [FAST]
 
 

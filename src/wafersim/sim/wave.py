@@ -29,6 +29,7 @@ from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
 from .stream_rows import StreamRowsMixin
+from .stream_pump import StreamPumpMixin
 from .routing import RouteTables
 from .wordtypes import WordTypeMixin
 from .strategy import active as active_strategy
@@ -62,7 +63,7 @@ class _Group:
 
 
 class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin, WordTypeMixin,
-              OffWaferMixin, DiagnosticsMixin, BackgroundMixin):
+              OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost

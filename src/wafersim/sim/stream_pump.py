@@ -1,0 +1,186 @@
+"""The stream pump: a routed background send (`senda` through the ramp) and its receivers' background receives
+(`recva`) stepped alternately in one compiled call (`stream_pump_kernels`), instead of one trip through the
+scheduler per `depth`-word step of each side (`Strategy.stream_pump`).
+
+A panel of the library GEMM (SUMMA) streams so: its senders fill their receivers' FIFOs, block, the receivers
+wake, empty them, block, the senders wake... some thirty group steps of a few hundred microseconds of Python
+each per panel. When the senders have just run a step (`background._background`) and the scheduler's state is
+
+- the senders blocked, every one of them with words sent and words still to send;
+- the lowest runnable group at a `recva` on the same channel, its lanes exactly the senders' receivers (so the
+  senders' push woke all of them, and it runs next), owing nothing; any other runnable group at a pc after
+  the senders' (the scheduler runs the lowest pc first: none of them runs while the stream's steps go on);
+- no other sleeping PE waiting on that FIFO (none is woken by these steps);
+
+then the scheduler would run the receivers' step, which wakes the senders (and only them), then the senders'
+step, which wakes the receivers (and only them), and so on, each step changing no scheduler state that the
+next reads (a step that blocks counts an instruction and takes it back), until a step where some lane
+finishes its transfer or moves nothing. The pump runs those steps, the same compiled kernels on the same
+arrays in the same order, and stops before such a pair of steps: the scheduler then finds the state it would
+have found after the last one. A pair whose senders' step sends every sender's last words is run too (the
+senders' continuation then goes on, as that step's would). Results, cycles, statistics and link reservations
+are therefore identical; tests/test_stream_pump.py compares them with and without the pump, and with NumPy.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ..isa.encoding import Instr
+from ..isa.opcodes import RAMP
+from . import parallel
+from .lanes import Lanes
+
+#: Receivers from which a pump runs in parts on the engine's threads (`_split`; each pair of steps of a large
+#: multicast is a few hundred microseconds of compiled work). Not by default: on the 2-core VM, shared with
+#: other work, the library GEMM's pumps took 0.74-1.36 s on two threads against 0.45-0.50 s on one (the time
+#: in `_pump_stream` of three launches each). Set it to some 2048 to split them.
+PARALLEL_RECEIVERS = sys.maxsize
+
+
+class StreamPumpMixin:
+    """The stream pump of `WaveSim` (called by `background._background` after a routed `senda` step)."""
+
+    def _pump_stream(self, pc: int, ins: Instr, cost: float, L: Lanes, out: list, state: np.ndarray) -> int:
+        """After a step of the routed `senda` at `pc` by the lanes `L` (index form; `out`: its continuations,
+        `state`: the channel's senda state), run further pairs of steps while they are steady (module
+        docstring); `out` becomes the senders' going on where the last pair sent their last words. Returns the
+        pairs run (0 where the pump does not apply)."""
+        receivers = self._pump_receivers(pc, ins, L, out)
+        if receivers is None:
+            return 0
+        r_pc, r_ins, R, table, rows = receivers
+        from . import stream_pump_kernels  # (imports Numba: only launches with routed background sends load it)
+
+        fifo = self._fifo(RAMP, ins.ch)
+        expansion = self._expanded(table, rows)
+        links = self._expanded(table, rows, links=True)
+        if self.link_busy is None and len(links.lane):
+            self.link_busy = np.full((2, 4 * self.n), -np.inf)
+        busy = self.link_busy if self.link_busy is not None else np.empty((2, 0))
+        _, by_dest, by_lane, by_latency = expansion.by_dest
+        previous, by = self._last_arrival(ins.ch)
+        s_pes, r_pes = L.idx.astype(np.int64, copy=False), R.idx.astype(np.int64, copy=False)
+        s_base, s_length = self.regs[ins.a, s_pes].astype(np.int64), self.regs[ins.b, s_pes].astype(np.int64)
+        r_base, r_length = self.regs[r_ins.a, r_pes].astype(np.int64), self.regs[r_ins.b, r_pes].astype(np.int64)
+        receiver_of = np.searchsorted(r_pes, expansion.dest)
+        r_state, r_cost = self._background_state("recva", r_ins), float(self.ops[r_pc][2])
+        # (senders, their receivers, entries, entries in PE order, links) of each part
+        parts = [(s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, expansion.dest, expansion.lane,
+                  expansion.latency, by_dest, by_lane, by_latency, links.link, links.lane, links.link_offset)]
+        most = -1
+        if len(r_pes) >= PARALLEL_RECEIVERS and parallel.thread_count() > 1:
+            split = _split(parts[0], min(parallel.thread_count(), len(s_pes)))
+            if split is not None:
+                most = stream_pump_kernels.steady_pairs(s_pes, s_length, r_pes, r_length, self.progress, fifo.pushed,
+                                                        fifo.popped, expansion.dest, expansion.lane, receiver_of,
+                                                        fifo.depth)
+                if most == 0:
+                    return 0
+                parts = split
+        results = [None] * len(parts)
+
+        def run_part(k: int, part: tuple) -> None:
+            (s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, dest, lane, latency, by_dest, by_lane,
+             by_latency, link, link_lane, link_offset) = part
+            results[k] = stream_pump_kernels.pump(
+                s_pes, s_base, s_length, float(cost), state, r_pes, r_base, r_length, r_cost, r_state, receiver_of,
+                float(self.word_time), self.launch.whole_cycles, self.cycle, self.stall, self.progress,
+                self._injected(ins.ch), self.sram, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block,
+                dest, lane, latency, by_dest, by_lane, by_latency, busy, link, link_lane, link_offset, previous, by,
+                np.zeros((len(s_pes), fifo.depth), dtype=self.time_dtype), most)
+
+        self._injected(ins.ch)  # (made here, not in the threads)
+        if len(parts) == 1:
+            run_part(0, parts[0])
+        else:
+            parallel.run(run_part, list(enumerate(parts)))
+        for part, (pairs, status, later, count) in zip(parts, results):
+            if status == stream_pump_kernels.EARLY:  # (this raises the RouteError, as the scheduler's path would)
+                s_pes, dest, lane, latency = part[0], part[7], part[8], part[9]
+                self._check_arrival_order(ins.ch, dest, s_pes[lane], later[lane, 0] + latency,
+                                          later[lane, count[lane] - 1] + latency)
+                raise AssertionError("the compiled and NumPy arrival checks disagree")  # (it raised above)
+            if (pairs, status) != results[0][:2]:
+                raise AssertionError("the parts of a stream pump ran different numbers of steps")
+        if results[0][1] == stream_pump_kernels.FINISHED:  # every sender sent its last words: they go on
+            out[:] = [(out[0][0], Lanes.from_indices(self.n, L.idx), False)]
+        return results[0][0]
+
+    def _pump_receivers(self, pc: int, ins: Instr, L: Lanes, out: list) -> tuple | None:
+        """(receivers' pc, their instruction, their lanes in index form, the senders' route table and rows) when
+        the scheduler's state is the pump's (module docstring), else None."""
+        strategy = self.strategy
+        if not (strategy.stream_pump and strategy.routed_steps and strategy.fused_routed_step
+                and strategy.compiled_background and strategy.bulk_streams and strategy.lockstep
+                and strategy.event_wakeup and self.launch.whole_cycles and self.tracer is None
+                and self.launch.racecheck is None and self.batches_vectors and self.fold_owed_issue):
+            return None
+        # Every sender blocked with words still to send, none finished, none idle (each moved words).
+        if (len(out) != 2 or out[0][1].count or out[1][0] != pc or not out[1][2] or out[1][1].count != L.count
+                or not self.progress[L.idx].all()):
+            return None
+        # The receivers: the lowest runnable group, and every other one after them and the senders (the
+        # scheduler runs the lowest pc first: none of them runs before the stream's steps stop).
+        runnable = [p for p, g in self.groups.items() if not g.blocked]
+        if not runnable:
+            return None
+        r_pc = min(runnable)
+        group = self.groups[r_pc]
+        r_ins = self.launch.decoded.get(r_pc)
+        if (r_pc == pc or group.cost or group.count or r_ins is None or r_ins.op != "recva" or r_ins.dir != RAMP
+                or r_ins.ch != ins.ch or group.lanes.window is not None):
+            return None
+        if any(p != r_pc and p < pc for p in runnable):
+            return None
+        key = (RAMP, ins.ch)
+        if any(self.waits_on.get(p, (None,))[0] == key for p in self.asleep):
+            return None
+        R = group.lanes.to_index_form(self.n)
+        if not self._compiled_receive_applies(r_ins, R):
+            return None
+        if self._wants_compiled(r_pc, group.lanes) or self._wants_compiled(pc, out[1][1]):
+            return None
+        fifo = self._fifo(RAMP, ins.ch)
+        if (fifo.shallow or fifo.time.block is None or fifo.value.block is None
+                or fifo.tags.needs_marking(ins.flags)):
+            return None
+        table, _, rows = self._routed_rows(ins, L)
+        expansion = self._expanded(table, rows)
+        if L.count > 1 and ins.ch in self.routes.merge and expansion.shared:
+            return None  # (senders in turn: `_routed_send_in_turn`)
+        if not np.array_equal(expansion.sorted_dest, R.idx):
+            return None  # (some receiver elsewhere, or a lane at the recva that no sender reaches)
+        # The receives non-empty and inside SRAM (else `background_receive_step` leaves them to NumPy).
+        base, length = self.regs[r_ins.a, R.idx].astype(np.int64), self.regs[r_ins.b, R.idx].astype(np.int64)
+        if (length <= 0).any() or (base < 0).any() or (base + length > self.sram.shape[0]).any():
+            return None
+        return r_pc, r_ins, R, table, rows
+
+
+def _split(whole: tuple, count: int) -> list[tuple] | None:
+    """`StreamPumpMixin._pump_stream`'s arrays of `count` parts of the senders (consecutive, about as many
+    receivers each), or None where two parts' routes share a link (their reservations would then depend on
+    the order the parts run in). Each part's receivers and links are its senders' alone, so the parts' steps
+    touch disjoint entries of every array, and run in parallel they give what the whole steps give."""
+    (s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, dest, lane, latency, by_dest, by_lane,
+     by_latency, link, link_lane, link_offset) = whole
+    per_sender = np.bincount(lane, minlength=len(s_pes))
+    cuts = np.searchsorted(np.cumsum(per_sender), np.linspace(0, len(dest), count + 1)[1:-1], side="right")
+    bounds = [0, *sorted(set(int(c) for c in cuts) - {0, len(s_pes)}), len(s_pes)]
+    if len(bounds) < 3:
+        return None
+    parts, used = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        entries, ordered = (lane >= a) & (lane < b), (by_lane >= a) & (by_lane < b)
+        links = (link_lane >= a) & (link_lane < b)
+        receivers = np.sort(receiver_of[entries])
+        part_r = r_pes[receivers]
+        parts.append((s_pes[a:b], s_base[a:b], s_length[a:b], part_r, r_base[receivers], r_length[receivers],
+                      np.searchsorted(part_r, dest[entries]), dest[entries], lane[entries] - a, latency[entries],
+                      by_dest[ordered], by_lane[ordered] - a, by_latency[ordered], link[links], link_lane[links] - a,
+                      link_offset[links]))
+        used.append(np.unique(link[links]))
+    every = np.concatenate(used)
+    return parts if len(np.unique(every)) == len(every) else None

@@ -1,0 +1,146 @@
+"""The compiled loop of a stream pump (`stream_pump`): a routed background send's steps and its receivers'
+background receive steps, alternately, in one call.
+
+Each step is the compiled step the scheduler's path would run (`background_kernels.background_receive_step`,
+`routed_step_kernels.routed_send_step`), with the NumPy bookkeeping of `background._background` around the
+sender's written out in the same operand types and order; the loop goes on only while the next pair of
+steps is one where every receiver takes words without finishing its transfer and then every sender sends
+words without finishing its own (the steady state of a panel), or all of them their last (the pump's last
+pair), so that what the scheduler does between the steps (wake the other group, count an instruction that
+blocks and take it back) changes nothing.
+
+Numba caches this file's machine code with those kernels compiled in (`routed_step_kernels` notes what that
+means after a change to them).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .background_kernels import background_receive_step
+from .routed_step_kernels import routed_send_step
+
+# Rows of a channel's background state (`background`).
+_ISSUE, _STALL, _CLOCK = 0, 1, 2
+#: How `pump` ended: before a pair that is not steady, after the senders' last words, at a word arriving early.
+STOPPED, FINISHED, EARLY = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def steady_counts(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_length: np.ndarray,
+                  progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray, dest: np.ndarray, lane: np.ndarray,
+                  receiver_of: np.ndarray, depth: int, taken: np.ndarray, count: np.ndarray) -> int:
+    """The words of the next pair of steps: taken[i] by receiver i (`background_receive_step`: what has arrived,
+    up to the transfer's end), then count[l] by sender l (`routed_room` after those pops, up to its transfer's
+    end). Returns the most words a sender sends; minus that where every sender sends its last words (the pump's
+    last pair: the senders then go on, and the scheduler finds them where the senders' step leaves them); 0
+    when some receiver would take none or finish, or some sender would send none, or some but not all would
+    finish (the pump then stops: the scheduler's path runs that pair)."""
+    for i in range(len(r_pes)):
+        pe = r_pes[i]
+        left = np.int64(r_length[i]) - np.int64(progress[pe])
+        take = min(left, np.int64(pushed[pe]) - np.int64(popped[pe]))
+        if take <= 0 or take >= left:
+            return 0
+        taken[i] = take
+    room = np.full(len(s_pes), np.iinfo(np.int64).max, dtype=np.int64)
+    for e in range(len(dest)):
+        d = dest[e]
+        free = np.int64(depth) - (np.int64(pushed[d]) - (np.int64(popped[d]) + taken[receiver_of[e]]))
+        if free < room[lane[e]]:
+            room[lane[e]] = free
+    words, last = 0, 0
+    for i in range(len(s_pes)):
+        left = np.int64(s_length[i]) - np.int64(progress[s_pes[i]])
+        send = min(left, room[i])
+        if send <= 0:
+            return 0
+        last += send == left
+        count[i] = send
+        words = max(words, send)
+    if last == 0:
+        return words
+    return -words if last == len(s_pes) else 0
+
+
+@njit(cache=True, nogil=True)
+def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: float, s_state: np.ndarray,
+         r_pes: np.ndarray, r_base: np.ndarray, r_length: np.ndarray, r_cost: float, r_state: np.ndarray,
+         receiver_of: np.ndarray, word_time: float, whole_cycles: bool, cycle: np.ndarray, stall: np.ndarray,
+         progress: np.ndarray, injected: np.ndarray, sram: np.ndarray, pushed: np.ndarray, popped: np.ndarray,
+         time_block: np.ndarray, value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
+         by_dest: np.ndarray, by_lane: np.ndarray, by_latency: np.ndarray, link_busy: np.ndarray, link: np.ndarray,
+         link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray, by: np.ndarray,
+         slot_free: np.ndarray, most: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Pairs of steps (the receivers' `recva` step, then the senders' `senda` step) while `steady_counts` finds
+    the next pair steady, `most` pairs at most (-1: no limit). `s_*`: the senders (sorted, all resuming their
+    transfers), `r_*`: their receivers (sorted, distinct: the receivers of the senders' routes, every one of
+    them), receiver_of[e]: the receiver index of dest[e]. `slot_free`: (senders, depth) of the times' type,
+    scratch. Returns (pairs run, STOPPED or FINISHED (the last pair's senders sent their last words), -, -);
+    on a word that would arrive before one queued earlier, (pairs, EARLY, departures, counts) of that senders'
+    step, left as the scheduler's path leaves it (the caller raises the RouteError)."""
+    depth = time_block.shape[0]
+    senders, receivers = len(s_pes), len(r_pes)
+    taken = np.empty(receivers, dtype=np.int64)
+    count = np.empty(senders, dtype=np.int64)
+    done = np.empty(senders, dtype=np.int64)
+    finished = np.empty(receivers, dtype=np.bool_)
+    moved = np.empty(receivers, dtype=np.bool_)
+    pairs = 0
+    while pairs != most:
+        words = steady_counts(s_pes, s_length, r_pes, r_length, progress, pushed, popped, dest, lane, receiver_of,
+                              depth, taken, count)
+        if words == 0:
+            break
+        last, words = words < 0, abs(words)
+        background_receive_step(r_pes, r_base, r_length, progress, cycle, stall, r_state, pushed, popped,
+                                time_block, value_block, sram, r_cost, whole_cycles, finished, moved)
+        # (DONE: the transfers were checked non-empty and inside SRAM before the pump started)
+        for i in range(senders):  # the transfers' clocks in (`_background`: every sender resumes)
+            pe = s_pes[i]
+            cycle[pe] = s_state[_CLOCK, pe]
+            done[i] = progress[pe]
+        later, ok = routed_send_step(s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected,
+                                     sram, pushed, time_block, value_block, dest, lane, latency, by_dest, by_lane,
+                                     by_latency, link_busy, link, link_lane, link_offset, previous, by,
+                                     slot_free[:, :words])
+        if not ok:
+            return pairs, EARLY, later, count
+        for i in range(senders):  # the PEs' own clocks back (`_background`); finished transfers start afresh
+            pe = s_pes[i]
+            if last:  # (`_stream`: every sender finished)
+                progress[pe] = 0
+            s_state[_CLOCK, pe] = cycle[pe]
+            cycle[pe] = s_state[_ISSUE, pe] + s_cost
+            stall[pe] = s_state[_STALL, pe]
+        pairs += 1
+        if last:
+            return pairs, FINISHED, np.empty((0, 0)), count
+    return pairs, STOPPED, np.empty((0, 0)), count
+
+
+@njit(cache=True, nogil=True)
+def steady_pairs(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_length: np.ndarray,
+                 progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray, dest: np.ndarray, lane: np.ndarray,
+                 receiver_of: np.ndarray, depth: int) -> int:
+    """The pairs `pump` would run from this state: `steady_counts` of the counters alone, each pair's words
+    counted into copies of them (how many words move depends on the counters only, never on times)."""
+    progress, pushed, popped = progress.copy(), pushed.copy(), popped.copy()
+    taken = np.empty(len(r_pes), dtype=np.int64)
+    count = np.empty(len(s_pes), dtype=np.int64)
+    pairs = 0
+    while True:
+        words = steady_counts(s_pes, s_length, r_pes, r_length, progress, pushed, popped, dest, lane, receiver_of,
+                              depth, taken, count)
+        if words == 0:
+            return pairs
+        for i in range(len(r_pes)):
+            popped[r_pes[i]] += taken[i]
+            progress[r_pes[i]] += taken[i]
+        for i in range(len(s_pes)):
+            progress[s_pes[i]] += count[i]
+        for e in range(len(dest)):
+            pushed[dest[e]] += count[lane[e]]
+        pairs += 1
+        if words < 0:  # (the senders' last words)
+            return pairs
