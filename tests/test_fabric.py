@@ -190,6 +190,31 @@ def _exchanges_between_barriers(values, out, steps, per_step):
     out[y * ws.blockDim.x + x] = total
 
 
+def _run_exchanges_between_barriers(strategies, width: int, height: int, steps: int, per_step: int, depth: int,
+                                    seed: int) -> list[tuple]:
+    """`_exchanges_between_barriers` under each strategy: (result, cycles, stall, busy) per run, each result
+    checked against the same steps in NumPy."""
+    from wafersim.sim.strategy import forced
+
+    values = np.random.default_rng(seed).random(width * height, dtype=np.float32)
+    grid = values.reshape(height, width)
+    expected = np.zeros((height, width), dtype=np.float32)
+    for _ in range(steps):
+        for j in range(per_step):
+            expected[:, 1:] = expected[:, 1:] * np.float32(0.5) + (grid[:, :-1] + np.float32(j))
+    runs = []
+    for strategy in strategies:
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec(width=width, height=height, fifo_depth=depth))
+            out = dev.device_array(width * height)
+            stats = _exchanges_between_barriers[1, (width, height)](dev.to_device(values), out, steps, per_step)
+            runs.append((out.copy_to_host().reshape(height, width), stats.cycles, stats.stall.copy(),
+                         stats.busy.copy()))
+    for result, *_ in runs:
+        np.testing.assert_array_equal(result, expected)
+    return runs
+
+
 def test_slots_freed_before_a_barrier_give_the_same_cycles_as_the_checked_path(monkeypatch):
     """`popped_by_barrier` lets a lockstep send skip its slot check only for words whose slot was freed
     before a barrier of the whole wave: every push told so has no lane whose slot frees after it is ready
@@ -209,22 +234,8 @@ def test_slots_freed_before_a_barrier_give_the_same_cycles_as_the_checked_path(m
 
     monkeypatch.setattr(ExchangeMixin, "_push_rows", checked_push_rows)
 
-    width, height, steps, per_step = 48, 8, 4, 3
-    values = np.random.default_rng(3).random(width * height, dtype=np.float32)
-    grid = values.reshape(height, width)
-    expected = np.zeros((height, width), dtype=np.float32)
-    for _ in range(steps):
-        for j in range(per_step):
-            expected[:, 1:] = expected[:, 1:] * np.float32(0.5) + (grid[:, :-1] + np.float32(j))
-    runs = []
-    for strategy in (Strategy(compiled=False, uniform_counts=False), Strategy(compiled=False)):
-        with forced(strategy):
-            dev = ws.Device(ws.WaferSpec(width=width, height=height, fifo_depth=1))
-            out = dev.device_array(width * height)
-            stats = _exchanges_between_barriers[1, (width, height)](dev.to_device(values), out, steps, per_step)
-            runs.append((out.copy_to_host().reshape(height, width), stats.cycles, stats.stall.copy()))
-    for result, _, _ in runs:
-        np.testing.assert_array_equal(result, expected)
+    runs = _run_exchanges_between_barriers((Strategy(compiled=False, uniform_counts=False), Strategy(compiled=False)),
+                                           width=48, height=8, steps=4, per_step=3, depth=1, seed=3)
     assert runs[0][1] == runs[1][1]
     np.testing.assert_array_equal(runs[0][2], runs[1][2])
     assert told and not any(told)  # pushes told their slots were free: no lane waits
@@ -295,23 +306,8 @@ def test_recycled_slot_rows_give_the_same_run_as_rows_of_their_own(monkeypatch, 
         recycle(rows)
 
     monkeypatch.setattr(fabric.SlotRows, "recycle", counted)
-    width, height, steps = 40, 6, 4
-    values = np.random.default_rng(depth).random(width * height, dtype=np.float32)
-    grid = values.reshape(height, width)
-    expected = np.zeros((height, width), dtype=np.float32)
-    for _ in range(steps):
-        for j in range(per_step):
-            expected[:, 1:] = expected[:, 1:] * np.float32(0.5) + (grid[:, :-1] + np.float32(j))
-    runs = []
-    for strategy in (Strategy(compiled=False, recycled_slot_rows=False), Strategy(compiled=False)):
-        with forced(strategy):
-            dev = ws.Device(ws.WaferSpec(width=width, height=height, fifo_depth=depth))
-            out = dev.device_array(width * height)
-            stats = _exchanges_between_barriers[1, (width, height)](dev.to_device(values), out, steps, per_step)
-            runs.append((out.copy_to_host().reshape(height, width), stats.cycles, stats.stall.copy(),
-                         stats.busy.copy()))
-    for result, *_ in runs:
-        np.testing.assert_array_equal(result, expected)
+    runs = _run_exchanges_between_barriers((Strategy(compiled=False, recycled_slot_rows=False), Strategy(compiled=False)),
+                                           width=40, height=6, steps=4, per_step=per_step, depth=depth, seed=depth)
     assert runs[0][1] == runs[1][1]
     np.testing.assert_array_equal(runs[0][2], runs[1][2])
     np.testing.assert_array_equal(runs[0][3], runs[1][3])
