@@ -221,7 +221,7 @@ def test_slots_freed_before_a_barrier_give_the_same_cycles_as_the_checked_path(m
     (checked lane by lane), some pushes that are not told so do wait, and results (against NumPy), cycles
     and stalls are the same with and without."""
     from wafersim.sim.exchange import ExchangeMixin
-    from wafersim.sim.strategy import Strategy, forced
+    from wafersim.sim.strategy import Strategy
 
     told, waited = [], []
     push_rows = ExchangeMixin._push_rows
@@ -295,7 +295,7 @@ def test_recycled_slot_rows_give_the_same_run_as_rows_of_their_own(monkeypatch, 
     a step) take them. Results (against NumPy), cycles and stalls equal those of rows kept per slot, and
     rows were recycled."""
     from wafersim.sim import fabric
-    from wafersim.sim.strategy import Strategy, forced
+    from wafersim.sim.strategy import Strategy
 
     monkeypatch.setattr(fabric, "BLOCK_BYTES", 0)
     recycled = []
