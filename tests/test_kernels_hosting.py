@@ -56,3 +56,17 @@ def test_bad_arguments_are_wafer_errors(call):
     with pytest.raises(ws.ArgumentError) as info:
         call()
     assert isinstance(info.value, ws.WaferError) and isinstance(info.value, ValueError)
+
+
+def test_put_as_copies_a_strided_view_into_a_device_array_of_another_shape():
+    from wafersim.kernels.hosting import Scratch
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    u = RNG.random((8, 12), dtype=np.float32)
+    with Scratch(dev) as mem:
+        d = mem.put_as(heat_tiled.tiles_view(u, 4), (6, 16))
+        assert d.shape == (6, 16)
+        np.testing.assert_array_equal(mem.get(d), heat_tiled.to_tiles(u, 4))
+        with pytest.raises(ws.ArgumentError):
+            mem.put_as(u, (5, 5))
+    assert dev.memory.allocations() == []

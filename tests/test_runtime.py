@@ -68,6 +68,19 @@ def test_memcpy_round_trip(dev, dtype):
     assert back.dtype == host.dtype
 
 
+@pytest.mark.parametrize("view", ["transpose", "tiles", "step", "reversed"])
+def test_memcpy_of_a_strided_view_copies_its_elements_in_c_order(dev, view):
+    host = np.arange(12 * 8, dtype=np.float32).reshape(12, 8)
+    data = {"transpose": host.T, "tiles": host.reshape(3, 4, 2, 4).transpose(0, 2, 1, 3),
+            "step": host[::2, 1::3], "reversed": host[::-1]}[view]
+    assert not data.flags.c_contiguous
+    p = dev.malloc(host.nbytes)
+    dev.memcpy_htod(p, data)
+    back = np.empty(data.size, dtype=np.float32)
+    dev.memcpy_dtoh(back, p)
+    np.testing.assert_array_equal(back, np.ascontiguousarray(data).reshape(-1))
+
+
 def test_memcpy_partial_copy_and_bit_exact_floats(dev):
     host = np.array([np.nan, -0.0, np.inf, 1e-45, 3.5], dtype=np.float32)
     p = dev.malloc(64)

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..runtime.device import Device, DeviceArray
+from ..errors import ArgumentError
+from ..runtime.device import Device, DeviceArray, device_words
 
 
 def fitting_device(width: int, height: int) -> Device:
@@ -36,6 +37,16 @@ class Scratch:
         """A device copy of `array`."""
         self.arrays.append(self.device.to_device(array, stream=self.stream))
         return self.arrays[-1]
+
+    def put_as(self, array: np.ndarray, shape: Any) -> DeviceArray:
+        """A device array of `shape` holding `array`'s elements in C order: a strided view (a transpose) is
+        copied once, straight into device memory, where `put(np.ascontiguousarray(...))` would make a host
+        copy first (at wafer scale, hundreds of MiB of fresh memory)."""
+        if int(np.prod(shape, dtype=np.int64)) != array.size:
+            raise ArgumentError(f"put_as: {array.size} elements do not make a {shape} array")
+        out = self.empty(shape, array.dtype)
+        self.device.memcpy_htod(out.pointer, device_words(array), stream=self.stream)
+        return out
 
     def empty(self, shape: Any, dtype: Any = np.float32) -> DeviceArray:
         """A zero-filled device array."""

@@ -291,14 +291,17 @@ class Device:
         return self.spec.host_transfer_latency_s + nbytes / self.spec.global_bytes_per_s
 
     def memcpy_htod(self, pointer: DevicePointer, host_array: np.ndarray, stream: Stream | None = None) -> None:
-        """Copy a host array into device memory at `pointer`."""
+        """Copy a host array into device memory at `pointer` (its elements in C order, whatever its strides)."""
         alloc = self._own(pointer, "memcpy_htod")
-        data = np.ascontiguousarray(host_array)
+        data = host_array if isinstance(host_array, np.ndarray) else np.ascontiguousarray(host_array)
         device_dtype(data.dtype, "memcpy_htod")
         if data.nbytes > alloc.size:
             raise MemoryAccessError(f"memcpy_htod: {data.nbytes} bytes do not fit the {alloc.size}-byte allocation "
                                     f"at 0x{alloc.base:x}", nbytes=data.nbytes, available=alloc.size)
-        copy_bytes(alloc.storage[: data.nbytes], data.reshape(-1).view(np.uint8), "memcpy_htod")
+        if data.flags.c_contiguous:
+            copy_bytes(alloc.storage[: data.nbytes], data.reshape(-1).view(np.uint8), "memcpy_htod")
+        else:  # a strided view (a transpose): its elements in C order, copied once, with no host temporary
+            alloc.storage[: data.nbytes].view(data.dtype).reshape(data.shape)[...] = data
         self._stream(stream)._run(f"memcpy_htod {data.nbytes} B", self._transfer_seconds(data.nbytes))
 
     def memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None = None) -> None:
