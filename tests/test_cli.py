@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import sys
+
 import numpy as np
 from click.testing import CliRunner
 
@@ -118,3 +120,12 @@ def test_info_reports_defects_spares_and_the_usable_rectangle(tmp_path):
     assert "none: a perfect wafer" in invoke("info", "--spec", "dev").output
     result = CliRunner().invoke(main, ["info", "--spec", "dev", "--defect-rate", "2"])
     assert result.exit_code != 0 and "WaferSpec.defect_rate" in result.output
+
+
+def test_run_lets_the_script_import_modules_next_to_it(tmp_path):
+    (tmp_path / "helper_of_job.py").write_text("VALUE = 41\n")
+    script = tmp_path / "job.py"
+    script.write_text("import helper_of_job\nprint('value', helper_of_job.VALUE + 1)\n")
+    result = invoke("run", str(script))
+    assert result.exit_code == 0 and "value 42" in result.output
+    assert str(tmp_path) not in sys.path  # (put back as it was)

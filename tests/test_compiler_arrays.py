@@ -1,6 +1,8 @@
 """Local arrays: aliasing through device-function parameters, row slices of 2-D arrays, computed shapes."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,38 @@ def test_a_slice_e_to_e_plus_k_has_the_constant_length_k():
     assert "sub " not in window_sum.inspect_asm()  # no stop - start: the vadd's length is the constant 4
     with pytest.raises(ws.MemoryAccessError):  # the bounds are still checked (stop 17 > 16)
         window_checked[1, 1](dev.to_device(src), dev.device_array(4), 13)
+
+
+@ws.jit
+def _sign_of(out, s: ws.constant):
+    out[0] = math.copysign(1.0, s)
+
+
+def test_ws_constant_floats_minus_zero_and_zero_are_two_specialisations():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(1)
+    got = []
+    for s in (0.0, -0.0, 0.0):
+        _sign_of[(1, 1), (1, 1)](out, s)
+        got.append(float(out.copy_to_host()[0]))
+    assert got == [math.copysign(1.0, s) for s in (0.0, -0.0, 0.0)] == [1.0, -1.0, 1.0]
+
+
+@ws.jit
+def _echo(out, n):
+    out[0] = n
+
+
+@pytest.mark.parametrize("n", [2**31, 2**32 - 1, np.uint32(4294967295), -(2**31) - 1])
+def test_an_int_argument_outside_int32_is_a_launch_error_not_a_wrapped_value(n):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.LaunchError, match="argument 1 \\(n\\)"):
+        _echo[(1, 1), (1, 1)](dev.device_array(1, np.int32), n)
+
+
+def test_a_grid_whose_global_index_passes_int32_is_a_launch_error():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.LaunchError, match="int32 index"):
+        _echo[2**40, 1](dev.device_array(1, np.int32), 1)
+    with pytest.raises(ws.LaunchError, match="along y"):
+        _echo[(1, 2**30), (1, 4)](dev.device_array(1, np.int32), 1)

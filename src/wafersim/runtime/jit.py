@@ -89,6 +89,11 @@ class Dispatcher(Kernel):
         signature, words = self.signature_of(tuple(args))
         for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
             device.kernel_argument(value, position, name)
+            if signature.args[position] == ("scalar", "i32") and not -(2**31) <= int(value) < 2**31:
+                # (`Device.launch` takes any 32-bit word; a kernel's int parameter is an int32, which would
+                # see 2**31 and above wrapped around)
+                raise LaunchError(f"argument {position} ({name}): {value} does not fit int32 (from {-2**31} to "
+                                  f"{2**31 - 1}), a kernel's int type", position=position)
         compiled = self.compile(self.with_constants(signature, args), device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
 
@@ -121,7 +126,10 @@ class Dispatcher(Kernel):
             if kind[0] != "scalar":
                 raise LaunchError(f"argument {position} ({self.parameters[position]}: ws.constant) must be an int or a "
                                   f"float, not {type(value).__name__}", position=position)
-            kinds[position] = ("constant", kind[1], int(value) if kind[1] == "i32" else float(value))
+            if kind[1] == "i32":
+                kinds[position] = ("constant", "i32", int(value))
+            else:  # (with its float32 bits: 0.0 == -0.0, but a kernel may tell them apart, as copysign does)
+                kinds[position] = ("constant", "f32", float(value), int(np.float32(value).view(np.uint32)))
         return KernelSignature(tuple(kinds))
 
     @functools.cached_property

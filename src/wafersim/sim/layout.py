@@ -19,6 +19,9 @@ from ..errors import LaunchError
 from ..isa.opcodes import DIRECTION_STEP
 
 
+INT32_MAX = 2**31 - 1
+
+
 def normalize_dims(value, what: str) -> tuple[int, int]:
     """(x, y) from an int or a 1- or 2-tuple of positive ints, with a clear error otherwise."""
     dims = (value,) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
@@ -43,6 +46,11 @@ class Placement:
 
     def __post_init__(self) -> None:
         bx, by = self.block
+        for axis, blocks, threads in (("x", self.grid[0], bx), ("y", self.grid[1], by)):
+            if blocks * threads > INT32_MAX:  # (a kernel's global index, blockIdx * blockDim + threadIdx, is int32)
+                raise LaunchError(f"grid of {blocks:,} blocks of {threads} threads along {axis}: "
+                                  f"{blocks * threads:,} threads, more than a kernel's int32 index can number "
+                                  f"({INT32_MAX:,})", grid=self.grid, block=self.block)
         if bx > self.spec.width or by > self.spec.height:
             raise LaunchError(f"block {bx} x {by} is larger than the wafer ({self.spec.width} x {self.spec.height} PEs)",
                               block=self.block, wafer=(self.spec.width, self.spec.height))

@@ -208,14 +208,16 @@ def _run_script(script: str, script_args: tuple[str, ...]) -> list:
     launches: list = []
     observer = lambda device, stats: launches.append((device, stats))  # noqa: E731
     runtime_device.launch_observers.append(observer)
-    saved_argv = sys.argv
+    saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [script, *script_args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # as `python script.py` does: its modules import
     try:
         runpy.run_path(script, run_name="__main__")
     except WaferError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     finally:
         sys.argv = saved_argv
+        sys.path[:] = saved_path
         runtime_device.launch_observers.remove(observer)
     return launches
 
