@@ -190,3 +190,29 @@ def test_a_grid_whose_global_index_passes_int32_is_a_launch_error():
         _echo[2**40, 1](dev.device_array(1, np.int32), 1)
     with pytest.raises(ws.LaunchError, match="along y"):
         _echo[(1, 2**30), (1, 4)](dev.device_array(1, np.int32), 1)
+
+
+@ws.jit
+def _rows_from_the_end(out):
+    t = ws.local.array((3, 4), np.float32)
+    u = ws.local.array((2, 3, 4), np.float32)
+    for i in range(3):
+        for j in range(4):
+            t[i, j] = i * 10.0 + j
+            u[1, i, j] = i * 100.0 + j
+    out[0] = sum(t[-1, 0:4])
+    out[1] = sum(u[-1, -2, 1:3])
+    t[-3, 0:2] = u[1, -1, 2:4]
+    out[2] = t[0, 0] + t[0, 1]
+
+
+def test_a_constant_negative_row_index_of_a_row_slice_counts_from_the_end():
+    t = np.array([[i * 10.0 + j for j in range(4)] for i in range(3)], np.float32)
+    u = np.zeros((2, 3, 4), np.float32)
+    u[1] = [[i * 100.0 + j for j in range(4)] for i in range(3)]
+    t[-3, 0:2] = u[1, -1, 2:4]
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(3)
+    _rows_from_the_end[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [float(np.float32(sum(np.array([20, 21, 22, 23], np.float32)))),
+                                           float(u[-1, -2, 1:3].sum()), float(t[0, 0] + t[0, 1])]

@@ -138,7 +138,11 @@ class ArrayLowering(HalfLowering):
             indices = []
             for axis, part in enumerate(parts[:-1]):
                 index = self.index_value(part, "the row index")
-                self.check_index(index, self.dimension(array, axis), f"{array.name} axis {axis}")
+                what = f"{array.name} axis {axis}"
+                if index.is_const and index.const < 0:  # as for an element: counts from the end, as in Python
+                    what += f" (index {index.const} counts from the end)"
+                    index = self.arith(ast.Add(), index, self.dimension(array, axis))
+                self.check_index(index, self.dimension(array, axis), what)
                 indices.append(index)
             cols = self.dimension(array, ndim - 1)
             start, length = self.slice_bounds(parts[-1], cols, f"{array.name} row slice")
