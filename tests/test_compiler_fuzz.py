@@ -8,9 +8,9 @@ the very same body. The kernel runs on the simulator; the Python function runs o
 scalars (so float32 rounding and int32 wrap-around apply), and every PE's results must match exactly.
 Bodies also call NumPy float32 math (np.sin, np.floor, ...), use float // and %, a device function returning
 a tuple with a string constant argument, loops over enumerate/zip of constant tuples, range() with a
-step known only at run time, range() over the last few values before an int32 bound (with steps up to
-INT32_MAX: a counter stepped past its last value must not wrap around), the `operator` module's functions,
-math.remainder and math.modf. Random slice
+step known only at run time, `x in (a, b, ...)` of a run-time number, range() over the last few values
+before an int32 bound (with steps up to INT32_MAX: a counter stepped past its last value must not wrap
+around), the `operator` module's functions, math.remainder and math.modf. Random slice
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
 operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included) are compared the
@@ -161,7 +161,7 @@ class Gen:
         return f"({self.float_expr(depth - 1)} if {self.cond(depth - 1)} else {self.float_expr(depth - 1)})"
 
     def cond(self, depth: int, top: bool = False) -> str:
-        kinds = ["icmp", "fcmp"]
+        kinds = ["icmp", "fcmp", "member"]
         if self.branching and depth > 0:
             kinds += ["not", "and", "or", "chain"]
         if self.branching and top:
@@ -172,6 +172,13 @@ class Gen:
             return f"{self.int_expr(max(depth, 0))} {op} {self.int_expr(max(depth, 0))}"
         if kind == "fcmp":
             return f"{self.float_expr(max(depth, 0))} {op} {self.float_expr(max(depth, 0))}"
+        if kind == "member":  # `x in (a, b, ...)` of a run-time number: a tuple of its own type
+            test = self.choice(["in", "not in"])
+            if self.draw(st.booleans()):
+                items = [f"np.int32({self.draw(INT_CONSTS)})" for _ in range(self.draw(st.integers(0, 3)))]
+                return f"{self.int_expr(max(depth, 0))} {test} ({', '.join(items)}{',' if len(items) == 1 else ''})"
+            items = [f"np.float32({self.choice(FLOAT_CONSTS)})" for _ in range(self.draw(st.integers(1, 3)))]
+            return f"{self.float_expr(max(depth, 0))} {test} ({', '.join(items)},)"
         if kind == "not":
             return f"not ({self.cond(depth - 1)})"
         if kind in ("and", "or"):

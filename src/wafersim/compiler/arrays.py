@@ -73,15 +73,21 @@ class ArrayLowering(HalfLowering):
         indices = [self.index_value(n, "an array index") for n in index_nodes]
         names = [f"{array.name} axis {axis}" for axis in range(ndim)]
         for axis, index in enumerate(indices):
-            if index.is_const and index.const < 0:  # as in Python, a constant negative index counts from the end
-                names[axis] += f" (index {index.const} counts from the end)"
-                indices[axis] = self.arith(ast.Add(), index, self.dimension(array, axis))
+            indices[axis], names[axis] = self.from_the_end(array, axis, index, names[axis])
         for axis, (index, n) in enumerate(zip(indices, index_nodes)):
             try:
                 self.check_index(index, self.dimension(array, axis), names[axis])
             except Unsupported as exc:
                 raise Unsupported(str(exc), n) from None
         return self.row_major(array, indices)
+
+    def from_the_end(self, array, axis: int, index: Val, what: str) -> tuple[Val, str]:
+        """(index, what) with a constant negative index counted from the end of the axis, as in Python (and
+        said in `what`, for the bounds check's message)."""
+        if index.is_const and index.const < 0:
+            return (self.arith(ast.Add(), index, self.dimension(array, axis)),
+                    what + f" (index {index.const} counts from the end)")
+        return index, what
 
     def row_major(self, array, indices: list[Val]) -> Val:
         """The word offset of the element (or row start) at `indices` of the leading axes, as NumPy lays out a
@@ -137,11 +143,8 @@ class ArrayLowering(HalfLowering):
                                   f"assignment to a block")
             indices = []
             for axis, part in enumerate(parts[:-1]):
-                index = self.index_value(part, "the row index")
-                what = f"{array.name} axis {axis}"
-                if index.is_const and index.const < 0:  # as for an element: counts from the end, as in Python
-                    what += f" (index {index.const} counts from the end)"
-                    index = self.arith(ast.Add(), index, self.dimension(array, axis))
+                index, what = self.from_the_end(array, axis, self.index_value(part, "the row index"),
+                                                f"{array.name} axis {axis}")
                 self.check_index(index, self.dimension(array, axis), what)
                 indices.append(index)
             cols = self.dimension(array, ndim - 1)

@@ -17,7 +17,7 @@ from typing import Iterator
 
 from . import intrinsics as wsi
 from .core import LoopContext, constant_tuple
-from .values import NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
+from .values import INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
 from .rows import RowLowering
 
 _ANNOTATIONS = {int: "i32", float: "f32"}
@@ -35,9 +35,6 @@ def stored_names(statements: list[ast.stmt]) -> set[str]:
     return {n.id for s in statements for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-
-
 def _range_never_wraps(stop: Val, step: Val) -> bool:
     """Whether a range's counter, below (above) the stop before a step, stays an int32 after it: always for
     a step of +-1; for a constant step and stop where stop - 1 + step (stop + 1 + step) is an int32."""
@@ -48,7 +45,7 @@ def _range_never_wraps(stop: Val, step: Val) -> bool:
     if not stop.is_const:
         return False
     last = stop.const - 1 + step.const if step.const > 0 else stop.const + 1 + step.const
-    return INT32_MIN <= last <= INT32_MAX
+    return INT_MIN <= last <= INT_MAX
 
 
 def _copy(state: set[str] | None) -> set[str] | None:
@@ -429,14 +426,14 @@ class StatementLowering(RowLowering):
 
     def range_limit_ahead(self, limit: Val, step: Val, positive: Val | None) -> Val:
         """stop - step, saturated: where it passes an int32 bound no counter of the range is beyond it (the
-        range has no next value), so the limit becomes that bound (INT32_MIN counting up, INT32_MAX down)."""
+        range has no next value), so the limit becomes that bound (INT_MIN counting up, INT_MAX down)."""
         if limit.is_const and step.is_const:
-            return Val("i32", const=min(max(limit.const - step.const, INT32_MIN), INT32_MAX))
+            return Val("i32", const=min(max(limit.const - step.const, INT_MIN), INT_MAX))
         ahead = self.result("sub", "i32", a=self.reg_of(limit), b=self.reg_of(step))
         # (wrapped past a bound, the difference lies on the wrong side of the limit)
         past_min = self.result("slt", "i32", a=self.reg_of(limit), b=ahead.reg)  # counting up
         past_max = self.result("slt", "i32", a=ahead.reg, b=self.reg_of(limit))  # counting down
-        low, high = self.reg_of(Val("i32", const=INT32_MIN)), self.reg_of(Val("i32", const=INT32_MAX))
+        low, high = self.reg_of(Val("i32", const=INT_MIN)), self.reg_of(Val("i32", const=INT_MAX))
         if positive is None:
             past, bound = (past_min, low) if step.const > 0 else (past_max, high)
         else:

@@ -141,9 +141,11 @@ def to_tiles(u: np.ndarray, tile: int) -> np.ndarray:
 
 
 def from_tiles(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
-    """The inverse of `to_tiles` for a domain of `shape`."""
-    by, bx = shape[0] // tile, shape[1] // tile
-    return np.ascontiguousarray(tiles.reshape(by, bx, tile, tile).transpose(0, 2, 1, 3).reshape(shape))
+    """The inverse of `to_tiles` for a domain of `shape`: untiled into one new array (no temporary)."""
+    result = np.empty(shape, tiles.dtype)
+    view = tiles_view(result, tile)
+    view[...] = tiles.reshape(view.shape)
+    return result
 
 
 def heat_tiled_flops(tile: int, bx: int, by: int, steps: int) -> int:
@@ -166,6 +168,4 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
         # tiled straight into device memory: no host copy of the domain (`Scratch.put_as`)
         d_u, d_out = mem.put_as(tiles_view(u, tile), (bx * by, tile * tile)), mem.empty((bx * by, tile * tile))
         stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, np.float32(alpha), int(steps), int(bx))
-        result = np.empty(u.shape, np.float32)
-        tiles_view(result, tile)[...] = mem.get(d_out).reshape(by, bx, tile, tile)  # (`from_tiles`, in place)
-        return result, stats
+        return from_tiles(mem.get(d_out), tile, u.shape), stats

@@ -12,7 +12,7 @@ import numpy as np
 from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
-from ..compiler.values import ARRAY_DTYPES
+from ..compiler.values import ARRAY_DTYPES, fits_int32
 from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError
 from . import kernel_cache
 from .device import Device, DeviceArray, Kernel
@@ -89,7 +89,7 @@ class Dispatcher(Kernel):
         signature, words = self.signature_of(tuple(args))
         for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
             device.kernel_argument(value, position, name)
-            if signature.args[position] == ("scalar", "i32") and not -(2**31) <= int(value) < 2**31:
+            if signature.args[position] == ("scalar", "i32") and not fits_int32(int(value)):
                 # (`Device.launch` takes any 32-bit word; a kernel's int parameter is an int32, which would
                 # see 2**31 and above wrapped around)
                 raise LaunchError(f"argument {position} ({name}): {value} does not fit int32 (from {-2**31} to "
@@ -100,8 +100,7 @@ class Dispatcher(Kernel):
     def check_plain_parameters(self) -> None:
         """A kernel's parameters are plain names, one launch argument each: `*args`, `**kwargs`,
         keyword-only and positional-only parameters are a CompileError at the `def` line."""
-        odd = [p for p in inspect.signature(self.py_func).parameters.values()
-               if p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        odd = self.odd_parameters
         if odd:
             code = self.py_func.__code__
             line = code.co_firstlineno  # (its first decorator's line: moved on to the `def`)
@@ -116,6 +115,12 @@ class Dispatcher(Kernel):
                                f"kernel's parameters are plain names, one launch argument each (no *args, **kwargs, "
                                f"keyword-only or positional-only parameters)", file=code.co_filename,
                                line=line, col=1)
+
+    @functools.cached_property
+    def odd_parameters(self) -> list[inspect.Parameter]:
+        """The parameters that are not plain names (`check_plain_parameters`)."""
+        return [p for p in inspect.signature(self.py_func).parameters.values()
+                if p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD]
 
     def with_constants(self, signature: KernelSignature, args) -> KernelSignature:
         """`signature` with the arguments of `ws.constant` parameters as ("constant", type, value): the kernel
