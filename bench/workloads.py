@@ -55,6 +55,7 @@ from wafersim.tools.results import machine, write_section
 # folder on sys.path too (running it as a script puts it there already).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernels import _numpy_life as numpy_life, timed  # noqa: E402
+from workloads_report import LAUNCHES, bars, fmt, judged, launch_wall, over_numpy, rate, table, times  # noqa: E402,F401 (also what other scripts import from here)
 
 SIZES = ("full", "quick", "tiny")  # tiny: the test suite's sizes, a fraction of a second each
 F = np.float32
@@ -438,93 +439,6 @@ def run_twice(name: str, size: str, repeat: int, timeout: float | None, second: 
             elif "wall_s" in again:
                 row["again_s"] = again["wall_s"]
     return row
-
-
-def rate(instructions: int, seconds: float | None) -> float | None:
-    return instructions / seconds if seconds else None
-
-
-def fmt(value: float | None, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def times(ratio: float | None) -> str:
-    """A multiple of the NumPy time as the tables show it: 6.3x, 75x, 13,000x."""
-    if ratio is None:
-        return "—"
-    return f"{ratio:.1f}x" if ratio < 10 else f"{float(f'{ratio:.2g}'):,.0f}x"
-
-
-#: The launches a row reports, as the bars name them.
-LAUNCHES = {"first": "first launch", "again": "first launch of a second process",
-            "best": "best warm launch"}
-
-
-def launch_wall(row: dict, which: str) -> float | None:
-    """Wall time of the "first" launch, of the "again" launch (the first of a second process) or of the
-    "best" warm launch of a row (None: not measured)."""
-    if which == "best":
-        return min(row["warm_s"], default=None)
-    return row.get("wall_s" if which == "first" else "again_s")
-
-
-def over_numpy(row: dict, which: str) -> float | None:
-    wall = launch_wall(row, which)
-    return wall / row["numpy_s"] if wall else None
-
-
-def table(rows: list[dict], repeat: int) -> str:
-    head = (f"| workload | what | PEs | first launch (s) | again (s) | best of {repeat} warm (s) | PE-instructions | "
-            "PE-instr/s first / again / best | NumPy (s) | x NumPy first / again / best | simulated cycles | "
-            "peak RSS (MiB) | matches NumPy |")
-    lines = [head, "|---" * (head.count("|") - 1) + "|"]
-    for r in rows:
-        walls = {which: launch_wall(r, which) for which in LAUNCHES}
-        instructions, numpy_s = r.get("instructions"), r.get("numpy_s")
-        rates = ratios = "—"
-        if instructions is not None:
-            rates = " / ".join(fmt(rate(instructions, wall), ".2g") for wall in walls.values())
-            ratios = " / ".join(times(over_numpy(r, which)) for which in LAUNCHES)
-        lines.append(
-            f"| {r['name']} | {r.get('label', '')} | {fmt(r.get('pes'), ',')} | {fmt(walls['first'], '.3g')} | "
-            f"{fmt(walls['again'], '.3g')} | {fmt(walls['best'], '.3g')} | {fmt(instructions, ',')} | {rates} | {fmt(numpy_s, '.3g')} | {ratios} | "
-            f"{fmt(r.get('cycles'), ',')} | {fmt(r.get('peak_mib'), '.0f')} | {r['status']} |")
-    return "\n".join(lines)
-
-
-def judged(values: dict[str, float | None], ok: Callable[[float], bool], show: Callable[[float], str],
-           failures_only: bool = False) -> str:
-    """met / NOT met / not measured for a bar over named values (None: that workload was not measured)."""
-    missing = [name for name, value in values.items() if value is None]
-    failing = [name for name, value in values.items() if value is not None and not ok(value)]
-    verdict = "NOT met" if failing else "not measured" if missing or not values else "met"
-    shown = [f"{name} {show(value)}" for name, value in values.items()
-             if value is not None and (name in failing or not failures_only)]
-    shown += [f"{name} not measured" for name in missing]
-    return verdict + (f" ({', '.join(shown)})" if shown else "")
-
-
-def bars(rows: list[dict]) -> list[str]:
-    """One line per bar of issue 9, for the first launch and the best warm launch: met or NOT met."""
-    by_name = {r["name"]: r for r in rows}
-    out = []
-    # (no second processes ran: `--one-process`, or every first launch failed)
-    launches = [w for w in LAUNCHES if w != "again" or any("again_s" in r for r in rows)]
-    for which in launches:
-        # A workload that never finished a launch counts as unmeasured, not as passing.
-        rates = {r["name"]: rate(r["instructions"], launch_wall(r, which)) if "instructions" in r else None
-                 for r in rows if r.get("instructions", 1e7) >= 1e7}
-        out.append(f"- PE-instr/s >= 1e8 on every launch of >= 1e7 PE-instructions ({LAUNCHES[which]}): "
-                   + judged(rates, lambda v: v >= 1e8, lambda v: f"{v:.2g}", failures_only=True))
-    for names, limit in ((("heat", "life"), 10), (("switch-2", "switch-4", "switch-8"), 15)):
-        for which in launches:
-            ratios = {n: over_numpy(by_name[n], which) if "numpy_s" in by_name[n] else None
-                      for n in names if n in by_name}
-            out.append(f"- {', '.join(names)} <= {limit}x NumPy ({LAUNCHES[which]}): "
-                       + judged(ratios, lambda v: v <= limit, times))
-    heat_mib = {"heat": by_name["heat"].get("peak_mib")} if "heat" in by_name else {}
-    out.append("- peak RSS of the heat run <= 600 MiB: " + judged(heat_mib, lambda v: v <= 600, lambda v: f"{v:.0f} MiB"))
-    return out
 
 
 def selected(only: str | None) -> list[str]:
