@@ -109,7 +109,32 @@ def test_global_row_slice_bounds():
     assert out.copy_to_host()[0, 0] == 12.0
     with pytest.raises(ws.MemoryAccessError) as info:
         global_row[(1, 1), (1, 1)](u, out, 13, 4)
-    assert "u row slice end: index 17 is out of bounds for size 17" in str(info.value)
+    assert "u row slice end 17 is outside 0..16" in str(info.value)  # (the row's size, not the check's size + 1)
+    assert info.value.size == 16 and info.value.index == 17
+
+
+@ws.jit
+def copy_lengths(x, out, a, b, n):
+    buf = ws.local.array(8, np.float32)
+    c = ws.local.array(8, np.float32)
+    buf[0:8] = x[0:8]
+    c[0:n] = buf[a:b]
+    out[0] = c[0]
+
+
+@pytest.mark.parametrize("a, b, n, message", [
+    (1, 5, 3, "a slice of buf and the destination slice of c have different lengths"),  # 4 into 3
+    (3, 12, 9, "buf slice end 12 is outside 0..8"),  # (the array's size, 8: not the check's size + 1)
+    (-1, 3, 4, "buf slice start -1 is outside 0..8"),
+])
+def test_run_time_slice_errors_name_the_sizes(a, b, n, message):
+    dev = device()
+    x, out = dev.to_device(np.arange(8, dtype=np.float32)), dev.device_array(1)
+    copy_lengths[(1, 1), (1, 1)](x, out, 1, 5, 4)
+    assert out.copy_to_host()[0] == 1.0
+    with pytest.raises(ws.MemoryAccessError) as info:
+        copy_lengths[(1, 1), (1, 1)](x, out, a, b, n)
+    assert message in str(info.value)
 
 
 def test_wrong_argument_count_and_types_are_launch_errors():

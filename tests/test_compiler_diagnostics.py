@@ -250,6 +250,8 @@ ODD_CONSTRUCTS = [
     ("b = ws.local.array(4)\nb[0:4] = ~b[0:4]  # HERE", "Invert is not supported on slices"),
     ("out[0:4] = out[4:8]  # HERE", "between two global arrays"),
     ("out[0:4] = 1.0  # HERE", "a global slice can only be assigned"),
+    ("ws.print(f'x={x}', x)  # HERE", "not an f-string"),
+    ("t = ws.local.array((4, 4))\nt[0:4, 1] = out[0:4]  # HERE", "works between local arrays only"),
     ("out[0] = out  # HERE", "cannot store a global array"),
     ("t = (1, 2)\nt[0] = 3  # HERE", "tuples cannot be changed"),
     ("t = (1, 2)\ny = t[n]  # HERE", "tuple index must be a constant"),

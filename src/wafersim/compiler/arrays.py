@@ -7,6 +7,7 @@ import ast
 import numpy as np
 
 from ..isa.halfprec import as_dtype
+from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
 from .ir import VReg
 from .values import ARRAY_DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
@@ -173,10 +174,12 @@ class ArrayLowering(HalfLowering):
                               f"{size.const if size.is_const else 'n'}: slices need 0 <= start <= stop <= size "
                               f"(negative bounds are not supported)")
         if not (start.is_const and stop.is_const and size.is_const):  # the rest is checked at run time
-            limit = self.arith(ast.Add(), size, Val("i32", const=1))
-            self.check_index(start, limit, f"{what} start")
-            self.check_index(stop, limit, f"{what} end")
-            self.check_index(self.arith(ast.Sub(), stop, start), limit, f"{what} length")
+            limit = self.arith(ast.Add(), size, Val("i32", const=1))  # (0 <= bound <= size)
+            slice_start, slice_end, slice_length = SLICE_BOUND_CHECKS
+            named = what.removesuffix(" slice")
+            self.check_index(start, limit, named + slice_start)
+            self.check_index(stop, limit, named + slice_end)
+            self.check_index(self.arith(ast.Sub(), stop, start), limit, named + slice_length)
         return start, self.constant_span(s) or self.arith(ast.Sub(), stop, start)
 
     def constant_span(self, s: ast.Slice) -> Val | None:
@@ -211,7 +214,8 @@ class ArrayLowering(HalfLowering):
     def check_same_length(self, source: SliceRef, dst: SliceRef) -> None:
         """A slice operand must have the destination's length (NumPy refuses to broadcast them otherwise)."""
         a, b = source.length, dst.length
-        what = f"{source.array.name} slice length against {dst.array.name} slice length"
+        what = (f"a slice of {source.array.name} and the destination slice of {dst.array.name} have different "
+                f"lengths (NumPy would not broadcast them)")
         if a.is_const and b.is_const:
             if a.const != b.const:
                 raise Unsupported(f"a slice of {source.array.name} has {a.const} elements where the destination "

@@ -347,6 +347,9 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         label = ""
         if args and isinstance(self.static(args[0]), str):
             label, args = self.static(args[0]), args[1:]
+        if args and isinstance(args[0], ast.JoinedStr):
+            raise Unsupported("a ws.print label is a string known when compiling, not an f-string: "
+                              "ws.print(\"v\", v) prints the label and the value", args[0])
         if len(args) != 1:
             raise Unsupported("ws.print([label,] value) prints one value")
         value = self.scalar(args[0])

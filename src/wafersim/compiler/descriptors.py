@@ -107,8 +107,8 @@ class DescriptorLowering:
 
     def strided_operand(self, array, parts: list[ast.expr], node: ast.expr) -> tuple[SliceRef, int]:
         if not isinstance(array, LocalArray):
-            raise Unsupported("a strided copy (a slice with a step, or a column) is between local arrays: "
-                              "copy global data into a local array first", node)
+            raise Unsupported("a strided copy (a slice with a step, or a column) works between local arrays "
+                              "only: copy the global data into a local array with a plain slice first", node)
         strided = self.strided_ref(array, parts)
         if strided is not None:
             return strided

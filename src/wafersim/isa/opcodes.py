@@ -67,6 +67,11 @@ def port_mask_text(mask: int) -> str:
 #: (dx, dy) of each direction; y grows south.
 DIRECTION_STEP = ((0, -1), (1, 0), (0, 1), (-1, 0))
 
+#: `chk` messages ending with one of these test a slice's start, end or length against the array's size + 1
+#: (a slice may end at the size): the engine reports the size itself. A `chk` against r0 (always 0) is a guard
+#: that fails when b is 0; its message is the whole message.
+SLICE_BOUND_CHECKS = (" slice start", " slice end", " slice length")
+
 SPECIAL_REGISTERS = ("tid.x", "tid.y", "bid.x", "bid.y", "bdim.x", "bdim.y", "gdim.x", "gdim.y", "pe.x", "pe.y")
 
 #: Modifier letters written after a dot (`vadd.fs`): bit values in the `flags` field.

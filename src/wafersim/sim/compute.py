@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError
 from ..isa import float_math
 from ..isa.encoding import Instr
-from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SPECIAL_REGISTERS
+from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SLICE_BOUND_CHECKS, SPECIAL_REGISTERS
 from ..isa.opcodes import HALF_VECTOR_OPS
 from .compute_half import SCALAR_HALF_OPS, HalfComputeMixin
 from . import parallel
@@ -226,9 +226,15 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
             if what in ARITHMETIC_CHECKS:  # a guard the compiler put where Python would raise
                 cls, message = ARITHMETIC_CHECKS[what]
                 raise self._lane_error(cls, message, L, bad)
-            raise self._lane_error(MemoryAccessError, f"{what}: index {int(index[i])} is out of bounds for size "
-                                   f"{int(bound[i])}", L, bad, index=int(index[i]), size=int(bound[i]),
-                                   array=what.split(" ")[0])
+            if ins.a == 0:  # a guard: its message says it all
+                raise self._lane_error(MemoryAccessError, what, L, bad)
+            value, size = int(index[i]), int(bound[i])
+            if what.endswith(SLICE_BOUND_CHECKS):  # tested against size + 1
+                size -= 1
+                raise self._lane_error(MemoryAccessError, f"{what} {value} is outside 0..{size}: slices need 0 <= "
+                                       f"start <= stop <= size", L, bad, index=value, size=size, array=what.split(" ")[0])
+            raise self._lane_error(MemoryAccessError, f"{what}: index {value} is out of bounds for size {size}", L,
+                                   bad, index=value, size=size, array=what.split(" ")[0])
 
     def _arg(self, k: int) -> np.int32:
         if not 0 <= k < len(self.launch.args):
