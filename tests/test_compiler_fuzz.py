@@ -13,7 +13,8 @@ before an int32 bound (with steps up to INT32_MAX: a counter stepped past its la
 around), the `operator` module's functions, math.remainder and math.modf. Random slice
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
-operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included) are compared the
+operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row
+blocks also as row slices, `a[1, 0:4]` or `a[-3, 0:4]`) are compared the
 same way with NumPy.
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
@@ -461,34 +462,45 @@ BLOCK_ROWS, BLOCK_COLS = 4, 6
 
 
 @st.composite
-def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, slice_first: bool = False):
+def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_rows: bool) -> str:
+    """`name[row:row + rows, col:col + cols]`, or with `as_rows` (one row) the row slice `name[row, ...]`, its row
+    counted from the start or from the end (`a[1, 0:3]`, `a[-3, 0:3]`). (A block and a row slice do not mix in
+    one assignment: the compiler refuses that at the line.)"""
+    if as_rows:
+        return f"{name}[{draw(st.sampled_from((row, row - BLOCK_ROWS)))}, {col}:{col + cols}]"
+    return f"{name}[{row}:{row + rows}, {col}:{col + cols}]"
+
+
+@st.composite
+def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, slice_first: bool = False,
+                as_rows: bool = False):
     """(kernel text, NumPy text) of a tree over blocks of the 2-D arrays a, b, c (and scalars). A block of
     the destination's array starts at the destination's row (shifted rows are refused: row by row, some would be read after being written)."""
     kinds = ["block", "block"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax", "fn"] if depth else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "fn":  # a math function of a block: one vmath per row
-        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first))
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first, as_rows=as_rows))
         name = draw(st.sampled_from(VEC_FUNCTIONS))
         return f"{name}({kernel})", f"{name}({numpy})"
     if kind == "block":
         name = draw(st.sampled_from(VEC_ARRAYS))
         row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))
         col = draw(st.integers(0, BLOCK_COLS - cols))
-        text = f"{name}[{row}:{row + rows}, {col}:{col + cols}]"
+        text = draw(block_text(name, row, rows, col, cols, as_rows))
         return text, text
     if kind == "scalar":
         text = draw(st.sampled_from(("s", "t", "np.float32(0.5)", "(s * t)", f"{dst}[0, 0]")))
         return text, text
     if kind == "neg":
-        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first))
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first, as_rows=as_rows))
         return f"(-{kernel})", f"(-{numpy})"
     if kind == "bin":
         op = draw(st.sampled_from(["+", "-", "*", "/"]))
-        kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first or op == "/"))
-        kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first and op in "+-*" and "[" not in kl))
+        kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first or op == "/", as_rows=as_rows))
+        kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first and op in "+-*" and "[" not in kl, as_rows=as_rows))
         return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
-    kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first))
-    kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1))
+    kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first, as_rows=as_rows))
+    kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
     name = draw(st.sampled_from(["min", "max"]))
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
 
@@ -498,8 +510,9 @@ def block_assignments(draw):
     rows, cols = draw(st.integers(1, BLOCK_ROWS)), draw(st.integers(1, BLOCK_COLS))
     dst = draw(st.sampled_from(VEC_ARRAYS))
     row, col = draw(st.integers(0, BLOCK_ROWS - rows)), draw(st.integers(0, BLOCK_COLS - cols))
-    target = f"{dst}[{row}:{row + rows}, {col}:{col + cols}]"
-    kernel, numpy = draw(block_trees(rows, cols, dst, row, draw(st.integers(1, 3))))
+    as_rows = rows == 1 and draw(st.booleans())
+    target = draw(block_text(dst, row, rows, col, cols, as_rows))
+    kernel, numpy = draw(block_trees(rows, cols, dst, row, draw(st.integers(1, 3)), as_rows=as_rows))
     return target, kernel, numpy
 
 
