@@ -46,6 +46,28 @@ def test_scalar_all_reduces_match_numpy(block, op):
     np.testing.assert_array_equal(got, np.broadcast_to(expected, got.shape))
 
 
+@pytest.mark.parametrize("op", [wsc.MAX, wsc.MIN])
+def test_a_nan_wins_a_max_or_min_wherever_it_sits(op):
+    """np.max/np.min propagate a NaN; Python's max(a, b) keeps a when b is one, so a reduction built on it
+    would answer by where the NaN sits (a mutation back to plain max/min fails for most positions)."""
+    @ws.jit
+    def all_reduce(out, values):
+        i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+        v = values[i]
+        out[i] = wsc.row_all_reduce(v, op, channel=1) + wsc.column_all_reduce(v, op, channel=3) \
+            + wsc.block_all_reduce(v, op, channel=5)
+
+    block = (5, 3)
+    for position in range(15):
+        values = data(block)
+        values[position] = np.nan
+        got, _ = launch(all_reduce, block, values)
+        grid = values.reshape(block[1], block[0])
+        f = REDUCE[op]
+        expected = f(grid, axis=1, keepdims=True) + f(grid, axis=0, keepdims=True) + f(grid)
+        np.testing.assert_array_equal(got, np.broadcast_to(expected, got.shape), err_msg=f"NaN at {position}")
+
+
 @pytest.mark.parametrize("block", BLOCKS)
 def test_reduce_to_any_root_and_broadcast_from_any_root(block):
     bx, by = block

@@ -58,6 +58,43 @@ def test_bad_arguments_are_wafer_errors(call):
     assert isinstance(info.value, ws.WaferError) and isinstance(info.value, ValueError)
 
 
+def test_inputs_convert_to_float32_only_where_nothing_is_lost_silently():
+    from wafersim.kernels.hosting import FLOAT32_EXACT_INTEGERS, float32_input, int32_input
+
+    doubles = RNG.random(5)
+    np.testing.assert_array_equal(float32_input(doubles, "x"), doubles.astype(np.float32))  # rounds, as a cast
+    exact = np.array([-FLOAT32_EXACT_INTEGERS, 3, FLOAT32_EXACT_INTEGERS], np.int64)
+    assert float32_input(exact, "x").tolist() == exact.tolist()
+    with pytest.raises(ws.ArgumentError, match="2\\*\\*24"):
+        float32_input(np.array([FLOAT32_EXACT_INTEGERS + 1], np.int32), "x")  # would round to 2**24
+    with pytest.raises(ws.ArgumentTypeError, match="complex"):
+        float32_input(np.array([1 + 1j]), "x")
+    assert int32_input(np.array([-2**31, 2**31 - 1], np.int64), "v").dtype == np.int32
+    for outside in ([2**31], [-2**31 - 1]):
+        with pytest.raises(ws.ArgumentError, match="outside int32"):
+            int32_input(np.array(outside, np.int64), "v")
+    with pytest.raises(ws.ArgumentError, match="outside int32"):
+        int32_input(np.array([2**32 - 1], np.uint32), "v")
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda: gemm.gemm(A * (1 + 1j), A, 2), ws.ArgumentTypeError),  # was the real part, with a ComplexWarning
+    (lambda: reduce.block_reduce(np.full((4, 8), 2**24 + 1, np.int32), "sum", (8, 4)), ws.ArgumentError),
+    (lambda: scan.prefix_sum(np.array([[3_000_000_000, 1, 2]])), ws.ArgumentError),  # was wrapped to int32
+    (lambda: saxpy.saxpy(2.0, V[0] * 1j, V[1]), ws.ArgumentTypeError),
+])
+def test_host_functions_refuse_what_a_cast_would_change_silently(call, error):
+    with pytest.raises(error):
+        call()
+
+
+def test_int64_values_inside_int32_scan_as_int32():
+    values = np.array([[2**31 - 3, 1, 1], [-5, 2, -2**31 + 9]], np.int64)
+    got, _ = scan.prefix_sum(values)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, np.cumsum(values.astype(np.int32), axis=1, dtype=np.int32))  # int32 wraps
+
+
 def test_put_as_copies_a_strided_view_into_a_device_array_of_another_shape():
     from wafersim.kernels.hosting import Scratch
 

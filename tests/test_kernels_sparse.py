@@ -37,6 +37,29 @@ def test_spmv_takes_scipy_matrices_of_any_format_and_never_multiplies_stored_zer
         assert stats.flops == 2 * np.count_nonzero(a.toarray())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("host", [spmv, spmspv, hypersparse_spmv, dense_spmv])
+def test_a_users_matrix_is_never_changed(dtype, host):
+    """Removing stored zeros and sorting indices work on a copy: the caller's matrix (arrays shared with a
+    float32 conversion, unsorted indices, a stored zero) multiplies as before, and a second call agrees."""
+    data, indices, indptr = np.array([5, 0, 7, 9], dtype), np.array([0, 1, 1, 2]), np.array([0, 2, 3, 4])
+    m = sp.csr_array((data.copy(), indices.copy(), indptr.copy()), shape=(3, 3))
+    m.has_sorted_indices = False  # (as SciPy leaves a matrix built from arrays it has not checked)
+    x = np.array([1, 10, 100], np.float32)
+    want = m @ x
+    for _ in range(2):
+        y, _ = host(m, x, 2)
+        np.testing.assert_allclose(y, want, rtol=1e-6)
+        assert m.dtype == dtype and np.array_equal(m.data, data) and np.array_equal(m.indices, indices)
+        assert np.array_equal(m.indptr, indptr)
+        np.testing.assert_array_equal(m @ x, want)
+
+
+def test_complex_matrices_are_refused_not_cut_to_their_real_part():
+    with pytest.raises(ws.ArgumentTypeError, match="complex"):
+        spmv(sp.csr_array(np.eye(3) * 2j), np.ones(3), 1)
+
+
 def test_spmm_matches_scipy():
     rng = np.random.default_rng(2)
     a, b = random_matrix(rng, 33, 20, 0.25), rng.uniform(-1, 1, (20, 3)).astype(np.float32)

@@ -88,6 +88,9 @@ def test_stencil25_refuses_chunks_deeper_than_the_fifo():
         st.stencil25(u_prev, u, vp, 1, chunk=17)
     with pytest.raises(ArgumentError, match="shape"):
         st.stencil25(u_prev, u[:, :1], vp, 1)
+    for steps in (-1, 1.5, True):  # (-1 ran zero steps without a word)
+        with pytest.raises(ArgumentError, match="steps"):
+            st.stencil25(u_prev, u, vp, steps)
 
 
 @functools.lru_cache(maxsize=None)

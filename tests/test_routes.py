@@ -254,6 +254,8 @@ def test_bad_route_options_are_refused():
         device.launch(ws.assemble(ONE_WORD), 1, (2, 1), [], routes=[ws.routes.row_broadcast(1, root=2)])
     with pytest.raises(ws.ArgumentTypeError):
         device.launch(ws.assemble(ONE_WORD), 1, (2, 1), [], routes=["row"])
+    with pytest.raises(ws.ArgumentTypeError, match="the string 'row_bus'"):  # (was reported letter by letter)
+        device.launch(ws.assemble(ONE_WORD), 1, (2, 1), [], routes="row_bus")
 
 
 def test_route_compile_errors_name_the_source_line():

@@ -26,13 +26,15 @@ CHUNK = 16  # words per step of an array reduce: no more than a FIFO holds (fifo
 
 @jit
 def combine(a, b, op):
-    """a (op) b for op = SUM, MAX or MIN (a constant)."""
+    """a (op) b for op = SUM, MAX or MIN (a constant). MAX and MIN propagate a NaN from either side, as
+    `np.max`/`np.min` do: Python's `max(a, b)` keeps `a` when b is a NaN, which would make a reduction's
+    result depend on where the NaN sits (the vector forms, `combine_into`, propagate it already)."""
     if op == SUM:
         result = a + b
     elif op == MAX:
-        result = max(a, b)
+        result = b if b != b else max(a, b)
     else:
-        result = min(a, b)
+        result = b if b != b else min(a, b)
     return result
 
 

@@ -34,7 +34,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, fitting_device, float32_input
 
 # SRAM a PE needs: seven T x T float32 tiles (A, B, C and two buffers of the two received panels).
 _TILES = 7
@@ -164,8 +164,8 @@ def gemm(a: np.ndarray, b: np.ndarray, p: int, device: Device | None = None,
     """C = A @ B for square n x n float32 matrices on a `p` x `p` block of PEs (n = p * T, T x T tiles).
 
     `device` defaults to a `p` x `p` wafer (just large enough). Returns (C as a NumPy array, LaunchStats)."""
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    b = np.ascontiguousarray(b, dtype=np.float32)
+    a = float32_input(a, "a")
+    b = float32_input(b, "b")
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
         raise ArgumentError(f"gemm takes two square matrices of the same shape, got {a.shape} and {b.shape}")
     n = a.shape[0]

@@ -33,7 +33,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, fitting_device, float32_input
 
 
 @jit
@@ -134,8 +134,8 @@ def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = N
 
     p must divide m and q must divide n. `device` defaults to a q x p wafer (just large enough).
     Returns (y as a NumPy float32 array of length m, LaunchStats)."""
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    a = float32_input(a, "a")
+    x = float32_input(x, "x").reshape(-1)
     if a.ndim != 2 or x.shape[0] != a.shape[1]:
         raise ArgumentError(f"gemv takes an (m, n) matrix and a length-n vector, got {a.shape} and {x.shape}")
     rows, cols = _tile_shape(a.shape, p, q)
@@ -219,8 +219,8 @@ def gemv_batch(a: np.ndarray, xs: np.ndarray, p: int, q: int, device: Device | N
     Each PE loads its tile once; then, vector after vector, the north PEs read their x segment and pass it
     down their column, every PE multiplies it by its tile, and the partial sums are reduced along each row
     of PEs to the west edge, which writes Y[v]. Returns (Y as a (V, m) float32 array, LaunchStats)."""
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    a = float32_input(a, "a")
+    xs = float32_input(xs, "xs")
     xs = xs.reshape(1, -1) if xs.ndim == 1 else xs
     if a.ndim != 2 or xs.ndim != 2 or xs.shape[1] != a.shape[1] or xs.shape[0] < 1:
         raise ArgumentError(f"gemv_batch takes an (m, n) matrix and (V, n) vectors, got {a.shape} and {xs.shape}")

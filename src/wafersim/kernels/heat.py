@@ -8,7 +8,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, fitting_device, float32_input
 
 
 @jit
@@ -32,7 +32,7 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
     """Run `steps` heat steps on `u` (height x width), one cell per PE; each block is a zero-flux domain.
 
     The default block is the whole array (it must fit the wafer). Returns (result, LaunchStats)."""
-    u = np.ascontiguousarray(u, dtype=np.float32)
+    u = float32_input(u, "u")
     height, width = u.shape
     device = device or fitting_device(width, height)
     bx, by = block or (width, height)

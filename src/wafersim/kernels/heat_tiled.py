@@ -33,7 +33,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, fitting_device, float32_input
 
 
 def span_length(tile: int) -> int:
@@ -159,7 +159,7 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
 
     Runs on one bx x by block; `device` defaults to a bx x by wafer (just large enough). The result
     equals `kernels.heat.heat(u, alpha, steps)` (one cell per PE) exactly. Returns (result, LaunchStats)."""
-    u = np.ascontiguousarray(u, dtype=np.float32)
+    u = float32_input(u, "u")
     if u.ndim != 2 or tile < 1 or u.shape[0] % tile or u.shape[1] % tile:
         raise ArgumentError(f"tile {tile} must divide both sides of the {u.shape} domain")
     by, bx = u.shape[0] // tile, u.shape[1] // tile

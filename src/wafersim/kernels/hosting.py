@@ -11,8 +11,44 @@ from typing import Any
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from ..runtime.device import Device, DeviceArray, device_words
+
+
+#: Every integer up to this magnitude is a float32 exactly (2**24, the float32 significand's reach).
+FLOAT32_EXACT_INTEGERS = 2**24
+
+
+def float32_input(values: Any, name: str) -> np.ndarray:
+    """`values` as a C-contiguous float32 array, as every float32 library host function takes its inputs.
+
+    float64 rounds to float32 (the machine's type: what `.astype(np.float32)` gives). What would change
+    otherwise without a word is refused: complex values (the imaginary part would be lost) with an
+    `ArgumentTypeError`, integers beyond 2**24 (float32 holds them only approximately) with an
+    `ArgumentError` -- convert them yourself where that rounding is what you want."""
+    array = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if np.iscomplexobj(array):
+        raise ArgumentTypeError(f"{name} is complex ({array.dtype}): the library computes in float32; pass the "
+                                f"real and imaginary parts as separate arrays")
+    if array.dtype.kind in "iu" and array.size and \
+            max(int(array.max()), -int(array.min())) > FLOAT32_EXACT_INTEGERS:
+        raise ArgumentError(f"{name} holds integers beyond 2**24, which float32 cannot hold exactly; convert it "
+                            f"with .astype(np.float32) to accept the rounding")
+    try:
+        return np.ascontiguousarray(array, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(f"{name} cannot be converted to float32: {exc}") from None
+
+
+def int32_input(values: Any, name: str) -> np.ndarray:
+    """Integer (or bool) `values` as a C-contiguous int32 array; values outside int32 are an `ArgumentError`
+    (a cast would wrap them around)."""
+    array = np.asarray(values)
+    if array.size and not np.can_cast(array.dtype, np.int32) and \
+            (int(array.max()) > np.iinfo(np.int32).max or int(array.min()) < np.iinfo(np.int32).min):
+        raise ArgumentError(f"{name} holds integers outside int32 ({array.min()}..{array.max()}): the machine's "
+                            f"integers are 32-bit")
+    return np.ascontiguousarray(array, dtype=np.int32)
 
 
 def fitting_device(width: int, height: int) -> Device:

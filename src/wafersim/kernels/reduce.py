@@ -27,7 +27,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, fitting_device, float32_input
 
 SUM = wsc.SUM
 MAX = wsc.MAX
@@ -83,7 +83,7 @@ _ALLREDUCE = {code: _allreduce_kernel(code) for code in (SUM, MAX)}
 
 # ----------------------------------------------------------------------------- host functions
 def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device | None):
-    values = np.ascontiguousarray(values, dtype=np.float32)
+    values = float32_input(values, "values")
     if values.ndim != 2:
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     if op not in OPS:

@@ -14,7 +14,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, fitting_device, float32_input
 
 DEFAULT_SLOTS = 4  # block slots of the default device: its height, in blocks of block x 1 PEs
 
@@ -33,8 +33,8 @@ def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
     Launches `ceil(n / block)` blocks of `block x 1` PEs; PEs past the end do nothing. The default
     device is just large enough for a few blocks at once (`block` wide, up to DEFAULT_SLOTS blocks
     tall), so a long vector runs in several waves. Returns (out as float32, LaunchStats)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    y = np.ascontiguousarray(y, dtype=np.float32)
+    x = float32_input(x, "x")
+    y = float32_input(y, "y")
     if x.ndim != 1 or x.shape != y.shape:
         raise ArgumentError(f"x and y must be 1-D and of the same length, got shapes {x.shape} and {y.shape}")
     if block < 1:

@@ -15,7 +15,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, fitting_device, float32_input, int32_input
 
 
 @jit
@@ -37,23 +37,23 @@ def prefix_sum_kernel(values, out):
     out[y, x] = scan_row(values[y, x], values.dtype)
 
 
-SUPPORTED = (np.dtype(np.float32), np.dtype(np.int32))
 
 
 def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
     """Inclusive prefix sum of each row of `values` (a 2-D float32 or int32 array, one value per PE).
 
     Equivalent to `np.cumsum(values, axis=1)` in the array's dtype (other integer and bool arrays are
-    converted to int32, anything else to float32). Each row is a `width x 1` block, so a row must fit
+    converted to int32, where a value outside int32 is an ArgumentError, and the sums wrap around as int32
+    sums do; anything else to float32, `float32_input`). Each row is a `width x 1` block, so a row must fit
     the wafer's width. Returns (the scanned array, LaunchStats). The default device is just large
     enough for the array."""
     values = np.asarray(values)
     if values.ndim != 2:
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
-    if values.dtype not in SUPPORTED:
-        integral = np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_
-        values = values.astype(np.int32 if integral else np.float32)
-    values = np.ascontiguousarray(values)
+    if values.dtype.kind in "iub":
+        values = int32_input(values, "values")
+    else:
+        values = float32_input(values, "values")
     height, width = values.shape
     device = device or fitting_device(width, height)
     with Scratch(device) as mem:

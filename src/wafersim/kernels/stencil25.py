@@ -35,7 +35,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, fitting_device, float32_input
 
 #: Eighth-order central second-derivative weights for k = 0..4 (the classical Fornberg coefficients:
 #: -205/72, 8/5, -1/5, 8/315, -1/560), one axis at a time; the centre counts once per axis.
@@ -314,7 +314,7 @@ def stencil25_routed_kernel(nz: int, chunk: int = 16) -> Dispatcher:
 def to_columns(field: np.ndarray) -> np.ndarray:
     """(ny, nx, nz) -> (nx*ny, nz): row y*nx + x is the Z column of PE (x, y)."""
     ny, nx, nz = field.shape
-    return np.ascontiguousarray(field, dtype=np.float32).reshape(ny * nx, nz)
+    return float32_input(field, "field").reshape(ny * nx, nz)
 
 
 def stencil25(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int, device: Device | None = None,
@@ -327,6 +327,8 @@ def stencil25(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int, dev
     if len(shapes) != 1 or len(np.shape(u)) != 3:
         raise ArgumentError(f"stencil25 needs u_prev, u and vp of one (ny, nx, nz) shape, got {sorted(shapes)}")
     ny, nx, nz = np.shape(u)
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise ArgumentError(f"stencil25: steps must be a whole number >= 0, got {steps!r}")
     if device is None:
         device = fitting_device(nx, ny)
         if routed:  # the default machine has 4 channels; the routes need 20 (the calibrated presets have 24)
@@ -353,9 +355,9 @@ def stencil25_reference(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps
                         routed: bool = False) -> np.ndarray:
     """`steps` steps in NumPy float32 on (ny, nx, nz) arrays, in the kernel's order of operations (the
     relay kernel's, or with `routed` the routed kernel's: X columns k = 1..4, then Y columns)."""
-    prev = np.array(u_prev, dtype=np.float32)
-    cur = np.array(u, dtype=np.float32)
-    vp = np.asarray(vp, dtype=np.float32)
+    prev = float32_input(u_prev, "u_prev").copy()
+    cur = float32_input(u, "u").copy()
+    vp = float32_input(vp, "vp")
     ny, nx, nz = cur.shape
 
     def shifted(a: np.ndarray, axis: int, k: int) -> np.ndarray:

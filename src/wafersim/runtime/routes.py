@@ -182,6 +182,9 @@ def route_masks(routes: Iterable[Route] | Route | None, block: tuple[int, int], 
         routes = []
     elif isinstance(routes, Route):
         routes = [routes]
+    elif isinstance(routes, str):  # (a string is iterable: its letters would be reported one by one)
+        raise ArgumentTypeError(f"launch option routes must be a Route or a list of them (ws.routes.row_bus(...) "
+                                f"and the like), got the string {routes!r}", option="routes")
     try:
         routes = list(routes)
     except TypeError:

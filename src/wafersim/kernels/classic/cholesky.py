@@ -38,7 +38,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, fitting_device, float32_input
 from .common import check_fits_sram, check_line
 
 #: Words per message of the forwarded column broadcast: one FIFO's worth (`WaferSpec.fifo_depth` on every
@@ -180,7 +180,7 @@ def cholesky(a: np.ndarray, p: int, device: Device | None = None, stream=None,
         raise ArgumentError(f"cholesky: p = {p} PEs must divide n = {n}", size=n)
     check_fits_sram(f"cholesky of a {n} x {n} matrix over {p} PEs ({n // p} columns each)", n * n // p + n,
                     device.spec)
-    cols = to_cyclic_columns(np.ascontiguousarray(a, dtype=np.float32), p)
+    cols = to_cyclic_columns(float32_input(a, "a"), p)
     with Scratch(device, stream) as mem:
         d_cols = mem.put(cols)
         d_status, d_pivot = mem.put(np.array([-1], np.int32)), mem.empty(1)

@@ -32,7 +32,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, fitting_device, float32_input
 from .common import check_fits_sram, check_line
 
 END = -1  # the end of a PE's stream of bin numbers (bins are >= 0)
@@ -129,6 +129,10 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     """`numpy.histogram(values, bins, range)` for float32 values and `bins` equal-width bins, on a row of
     `p` PEs: the values are dealt out over the PEs and each is routed to the PE owning its bin.
 
+    The PEs bin float32 values: other values are converted first (`float32_input`: float64 rounds, so a float64
+    value just below an edge may land in the next bin; the counts are those of
+    `numpy.histogram(values.astype(np.float32), bins, range)`).
+
     Returns (counts as int64, the bin edges, LaunchStats). `device` defaults to a p x 1 wafer."""
     values = np.asarray(values)
     if values.size == 0 or not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
@@ -136,7 +140,7 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
                             f"{values.shape}", shape=values.shape)
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
         raise ArgumentError(f"histogram: bins must be a positive int (equal-width bins), got {bins!r}")
-    flat = values.astype(np.float32).reshape(-1)
+    flat = float32_input(values, "values").reshape(-1)
     try:
         edges = np.histogram_bin_edges(flat, int(bins), range)  # NumPy's edges, and its checks of the range
     except ValueError as err:  # a range that is reversed or not finite, or data whose range is not finite

@@ -26,6 +26,7 @@ import numpy as np
 from ...arch.spec import WaferSpec
 from ...compiler import intrinsics as ws
 from ...errors import ArgumentError, OutOfMemoryError
+from ..hosting import float32_input
 from ...runtime.jit import jit
 from ...sim.stats import LaunchStats
 from ... import collectives as wsc
@@ -95,7 +96,7 @@ def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_wor
             f"{nz + 2} words and {code_words} words of code), a PE has {spec.sram_bytes:,}: use columns of at "
             f"most ~{max(longest, 0)} values",
             needed=needed, available=spec.sram_bytes)
-    return np.ascontiguousarray(u, dtype=np.float32)
+    return float32_input(u, name)
 
 
 @dataclasses.dataclass

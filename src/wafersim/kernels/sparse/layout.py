@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from ...arch.spec import WaferSpec
 from ...errors import ArgumentError, ArgumentTypeError
+from ..hosting import float32_input
 
 INDEX_LIMIT = 1 << 16  # rows and columns of a PE's block: 16 bits each in a packed index word
 MAX_BLOCK_WIDTH = 64  # PEs are laid out in rows of at most this many
@@ -22,15 +23,18 @@ CODE_RESERVE_WORDS = 1024  # SRAM kept for the kernel's code and scratch when ch
 
 
 def as_csr(a, name: str = "a") -> sp.csr_array:
-    """`a` (a SciPy sparse matrix or array, or a dense 2-D array) as float32 CSR with explicit zeros removed
-    (a stored zero would still be multiplied) and sorted column indices."""
+    """`a` (a SciPy sparse matrix or array, or a dense 2-D array) as a new float32 CSR with explicit zeros
+    removed (a stored zero would still be multiplied) and sorted column indices; `a` itself is left as it was."""
     if not (sp.issparse(a) or isinstance(a, np.ndarray)):
         raise ArgumentTypeError(f"{name} must be a SciPy sparse matrix (or a 2-D NumPy array), got "
                                 f"{type(a).__name__}")
     if len(a.shape) != 2:
         raise ArgumentError(f"{name} must be 2-D, got shape {a.shape}")
-    try:
-        csr = sp.csr_array(a, dtype=np.float32)
+    if np.iscomplexobj(a.data if sp.issparse(a) else a):
+        raise ArgumentTypeError(f"{name} is complex ({a.dtype}): the library computes in float32; pass the real and "
+                                f"imaginary parts as separate matrices")
+    try:  # (a copy: removing zeros and sorting indices must not change the caller's matrix, nor share arrays)
+        csr = sp.csr_array(a, dtype=np.float32, copy=True)
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"{name} cannot be converted to float32: {exc}") from None
     csr.eliminate_zeros()
@@ -40,7 +44,7 @@ def as_csr(a, name: str = "a") -> sp.csr_array:
 
 def vector_block(x, n: int, name: str, what: str) -> np.ndarray:
     """`x` as a float32 (n, k) array: a length-n vector (k = 1) or an (n, k) matrix."""
-    x = np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
+    x = float32_input(x.toarray() if sp.issparse(x) else x, name)
     if x.ndim not in (1, 2) or x.shape[0] != n:
         raise ArgumentError(f"{name} must have {n} rows ({what}), got shape {x.shape}")
     return x.reshape(n, -1)

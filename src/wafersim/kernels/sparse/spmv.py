@@ -27,7 +27,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, fitting_device, float32_input
 from .layout import (SparseLayout, as_csr, block_shape, layout_rows, nonempty_row_blocks, row_blocks,
                      vector_block)
 
@@ -148,7 +148,7 @@ def stencil7_spmv(u: np.ndarray, pes: int, device: Device | None = None, stream=
                   repeats: int = 1) -> tuple[np.ndarray, LaunchStats]:
     """The 7-point Laplacian of a (nz, ny, nx) grid `u` as a sparse matrix-vector product; returns the
     (nz, ny, nx) result and LaunchStats. Each PE holds a band of x, about 2 * nx * ny words wide."""
-    u = np.asarray(u, dtype=np.float32)
+    u = float32_input(u, "u")
     if u.ndim != 3:
         raise ArgumentError(f"u must be a 3-D (nz, ny, nx) grid, got shape {u.shape}")
     nz, ny, nx = u.shape
