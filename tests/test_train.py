@@ -261,3 +261,76 @@ def test_transformer_block_trains_like_numpy():
     for name, weights in ref_weights.items():
         np.testing.assert_allclose(trainer.params[name], weights, atol=1e-4, err_msg=name)
     assert train.Trainer(model, train.SGD(), batch_size=2, mode="auto").mode == "pipelined"   # it fits
+
+
+def test_default_device_is_as_tall_as_the_pipelined_height_asked_for():
+    # A column of 8 PEs a layer for 2 layers: a 2 x 8 device (it was 2 x 4, the widest layer's outputs,
+    # and pipelined mode was refused, "auto" fell back to streaming).
+    model = train.Model.mlp([3, 2, 2])
+    trainer, reports, ref_losses, ref_weights = run_both(model, PIPELINED_SGD, steps=2, samples=8, batch_size=4,
+                                                         mode="pipelined", height=8)
+    assert (trainer.device.spec.width, trainer.device.spec.height) == (2, 8)
+    assert trainer.pipeline.layout.height == 8
+    assert np.allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-6)
+    auto = train.Trainer(model, PIPELINED_SGD, batch_size=4, mode="auto", height=8)
+    assert auto.mode == "pipelined" and (auto.device.spec.width, auto.device.spec.height) == (2, 8)
+    # A taller model keeps its own height; streaming ignores `height`.
+    assert train.default_device(train.Model.mlp([4, 9, 3]), 4, height=5).spec.height == 9
+    streaming = train.Trainer(model, train.SGD(), batch_size=4, height=8)
+    assert streaming.device.spec.height == train.default_device(model, 4).spec.height
+
+
+@pytest.mark.parametrize("options", [dict(batch_size=0), dict(batch_size=-3), dict(batch_size=2.0),
+                                     dict(batch_size=True), dict(batch_size=4, height=0, mode="pipelined")])
+def test_out_of_range_trainer_options_are_argument_errors(options):
+    with pytest.raises(train.TrainingArgumentError, match="must be an int >= 1") as err:
+        train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), **options)
+    assert isinstance(err.value, ws.ArgumentError)
+
+
+def _malformed(name: str):
+    model = train.Model.mlp([4, 6, 3])
+    params = model.init_params()
+    if name == "transposed":
+        params["0.w"] = params["0.w"].T.copy()
+    elif name == "3-D":
+        params["0.w"] = params["0.w"].reshape(4, 6, 1)
+    elif name == "row bias":
+        params["0.b"] = params["0.b"].reshape(1, 6)
+    elif name == "scalar bias":
+        params["0.b"] = np.float32(0.1)
+    elif name == "complex":
+        params["0.b"] = params["0.b"].astype(np.complex64)
+    elif name == "missing":
+        del params["1.b"]
+    elif name == "extra":
+        params["9.w"] = np.zeros(3, np.float32)
+    return model, params
+
+
+MALFORMED = {"transposed": r"params\['0.w'\] \(layer 0, Dense 4 -> 6\) has shape \(6, 4\) \(transposed\?\), the model "
+                           r"needs \(4, 6\)",
+             "3-D": r"params\['0.w'\] .* has shape \(4, 6, 1\), the model needs \(4, 6\)",
+             "row bias": r"params\['0.b'\] .* has shape \(1, 6\), the model needs \(6,\)",
+             "scalar bias": r"params\['0.b'\] .* has shape \(\), the model needs \(6,\)",
+             "complex": r"params\['0.b'\] .* must hold real numbers",
+             "missing": r"params: missing '1.b'",
+             "extra": r"params: not tensors of this model: '9.w'"}
+
+
+@pytest.mark.parametrize("mode", ["streaming", "pipelined", "auto"])
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_params_are_refused_when_the_trainer_is_made(mode, name):
+    model, params = _malformed(name)
+    with pytest.raises(train.TrainingArgumentError, match=MALFORMED[name]) as err:
+        train.Trainer(model, train.SGD(), batch_size=8, mode=mode, height=2, params=params)   # no step needed
+    assert isinstance(err.value, ws.ArgumentError)
+
+
+def test_params_of_integers_are_taken_as_float32_copies():
+    model = train.Model.mlp([4, 6, 3])
+    params = {name: np.arange(np.prod(shape)).reshape(shape) for name, shape in model.param_shapes().items()}
+    for mode in ("streaming", "pipelined"):
+        trainer = train.Trainer(model, train.SGD(), batch_size=8, mode=mode, height=2, params=params)
+        for name, value in trainer.params.items():
+            assert value.dtype == np.float32 and np.array_equal(value, params[name].astype(np.float32))

@@ -51,7 +51,8 @@ from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
 from .data import batch, check_data
-from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
+from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
+                     TrainingError)
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
 from . import layers
 from .model import Model, TransformerBlock
@@ -96,12 +97,14 @@ class StepReport:
 
 
 def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_TILE,
-                   chunk: int = ml.DEFAULT_CHUNK, stages: bool = False) -> Device:
+                   chunk: int = ml.DEFAULT_CHUNK, stages: bool = False, height: int | None = None) -> Device:
     """A device just large enough for every launch of a step in either mode: the largest SUMMA block and
-    the row blocks of weight streaming, and a column of PEs per layer, one per output neuron, of pipelined
-    mode; with `stages` (a model with a transformer block that may run pipelined, `pipelined_stages`) also
-    wide enough for a region per layer side by side, for micro-batches as large as the batch."""
-    width, height = len(model.layers), max(layer.out_features for layer in model.layers)
+    the row blocks of weight streaming, and a column of PEs per layer, one per output neuron (or `height`
+    PEs, pipelined mode's `Trainer(height=)`, when that is more), of pipelined mode; with `stages` (a model
+    with a transformer block that may run pipelined, `pipelined_stages`) also wide enough for a region per
+    layer side by side, for micro-batches as large as the batch."""
+    width = len(model.layers)
+    height = max([layer.out_features for layer in model.layers] + ([height] if height is not None else []))
     for layer in model.layers:
         w, h = stage_block(layer, batch_size, tile, chunk)
         width, height = max(width, w), max(height, h)
@@ -111,6 +114,10 @@ def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_T
                   for i, layer in enumerate(model.layers)]
         width, height = max(width, sum(w for w, _ in blocks)), max([height] + [h for _, h in blocks])
     return Device(WaferSpec(width=width, height=height))
+
+
+def _is_int_at_least(value: object, lowest: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= lowest
 
 
 class Trainer:
@@ -136,16 +143,22 @@ class Trainer:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self._check_precision(precision)
+        for name, value, lowest in (("batch_size", batch_size, 1), ("height", height, 1)):
+            if (value is not None or name == "batch_size") and not _is_int_at_least(value, lowest):
+                raise TrainingArgumentError(f"{name} must be an int >= {lowest}, got {value!r}", **{name: value})
+        params = model.check_params(params) if params is not None else model.init_params(seed)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         # A model with a transformer block runs pipelined in stages (`pipelined_stages`), an MLP on the step
         # kernel (`pipelined`).
         staged = any(isinstance(layer, TransformerBlock) for layer in model.layers)
-        self.device = device or default_device(model, batch_size, tile, chunk, stages=staged and mode != "streaming")
+        # `height` is that of pipelined mode's columns (dense layers and layer norms): the default device
+        # is at least that tall, so that it runs there as it would on a device given with that height.
+        self.device = device or default_device(model, batch_size, tile, chunk, stages=staged and mode != "streaming",
+                                               height=height if mode != "streaming" and not staged else None)
         # What every ML kernel of weight-streaming mode is called with (one place to add options such as
         # a precision).
         self.kernel_options = dict(chunk=chunk, device=self.device)
         self.precision, self.half_dtype = precision, PRECISIONS[precision]
-        params = params if params is not None else model.init_params(seed)
         self.memoryx: MemoryX | None = None
         self.pipeline: PipelinedRunner | StagedPipeline | None = None
 
