@@ -12,6 +12,7 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
+from wafersim.kernels import ml
 from wafersim.train import pipelined
 from wafersim.train.pipeline_kernel import local_words, pipelined_step_kernel
 from wafersim.train.reference import loss_and_gradients, train_reference
@@ -228,8 +229,9 @@ def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
     assert trainer.mode == "pipelined"
     starts_with_norm = train.Model([train.LayerNorm(4), train.Dense(4, 3)])   # pipelined: dense first and last
     assert train.Trainer(starts_with_norm, train.SGD(), batch_size=4, mode="auto").mode == "streaming"
-    small = ws.WaferSpec(width=4, height=4, sram_bytes=8192)
-    big = train.Model.mlp([64, 64, 3])                              # 16 x 64 weights a PE: 16 KiB > 8 KiB
+    # 12 KiB a PE: enough for weight streaming's SUMMA kernel on 16 x 16 tiles (8,708 B with its code)
+    small = ws.WaferSpec(width=4, height=4, sram_bytes=12288)
+    big = train.Model.mlp([64, 64, 3])                              # 16 x 64 weights a PE: 16 KiB > 12 KiB
     device = ws.Device(small)
     streaming = train.Trainer(big, train.SGD(), batch_size=8, device=device, mode="auto", chunk=16, tile=16)
     assert streaming.mode == "streaming"
@@ -237,7 +239,7 @@ def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
     with pytest.raises(train.ModelDoesNotFitError) as err:          # chunks of 8: 8 PEs across a row
         train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="auto")
     assert "pipelined" in str(err.value) and "8 PEs across" in str(err.value)
-    assert err.value.pipelined.available == 8192 and err.value.pipelined.needed > 8192
+    assert err.value.pipelined.available == 12288 and err.value.pipelined.needed > 12288
     assert isinstance(err.value.streaming, train.ActivationsTooLargeError)
 
 
@@ -334,3 +336,23 @@ def test_params_of_integers_are_taken_as_float32_copies():
         trainer = train.Trainer(model, train.SGD(), batch_size=8, mode=mode, height=2, params=params)
         for name, value in trainer.params.items():
             assert value.dtype == np.float32 and np.array_equal(value, params[name].astype(np.float32))
+
+
+@pytest.mark.parametrize("sram", [512, 2048, 3072])
+def test_weight_streaming_on_too_little_sram_fails_when_the_trainer_is_made(sram):
+    # The 8 x 12 @ 12 x 16 product runs SUMMA on 8 x 8 tiles: 1,824 B of tiles, 3,292 B with the kernel's
+    # code and spills; the trainer was made and every step failed.
+    model = train.Model.mlp([12, 16, 3])
+    spec = ws.WaferSpec(width=8, height=8, sram_bytes=sram)
+    a, b = np.ones((8, 12), np.float32), np.ones((12, 16), np.float32)
+    with pytest.raises((ml.TileTooLargeError, ws.SramBudgetError)):  # what a step's first product raises
+        ml.dense.matmul(a, b, device=ws.Device(spec))
+    with pytest.raises(ws.SramBudgetError) as launched:               # past the tile check: the kernel's count
+        ml.dense.matmul(a, b, device=ws.Device(spec.replace(sram_bytes=2048)))
+    with pytest.raises(train.ActivationsTooLargeError, match="needs 3,292 bytes of SRAM per PE") as err:
+        train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec))
+    assert err.value.needed == launched.value.needed == 3292 and err.value.available == sram
+    with pytest.raises(train.ModelDoesNotFitError, match="weight streaming: .* needs 3,292 bytes"):
+        train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec), mode="auto")
+    enough = train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec.replace(sram_bytes=3292)))
+    assert np.isfinite(enough.step(*train.synthetic_classification(8, 12, 3, seed=1)).loss)

@@ -44,9 +44,10 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..errors import SramBudgetError
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
-from ..kernels.ml.layout import pes_per_row
+from ..kernels.ml.layout import TileTooLargeError, pes_per_row
 from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
@@ -230,6 +231,36 @@ class Trainer:
                         f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
                         f"block of PEs, the wafer is {spec.width} x {spec.height}", layer=i, needed=p,
                         available=side)
+        self._check_products_fit_sram()
+
+    def _check_products_fit_sram(self) -> None:
+        """Compile, now, the SUMMA kernels of every product a step runs (`ml.dense.check_product_fits`): a
+        PE whose SRAM cannot hold a kernel's code, tiles and spills fails here, with the bytes it needs,
+        rather than at every step. (The row-layout kernels need far less: a chunk of each row.)"""
+        spec, seen = self.device.spec, set()
+        for i, layer in enumerate(self.model.layers):
+            # Dense layers' products run in the trainer's precision (forward with the bias, rounded; dX
+            # rounded; dW in float32); attention's always in float32.
+            mixed = self.half_dtype is not None
+            runs = [("float32", (False,), (False,))] if not mixed or isinstance(layer, TransformerBlock) else []
+            if mixed:
+                runs.append((self.precision, (True, False), (True, False)))
+            for m, k, n in layer.products(self.batch_size):
+                for precision, biases, roundings in runs:
+                    key = (summa_side(m, k, n, self.tile), precision)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    try:
+                        ml.dense.check_product_fits(m, k, n, self.tile, self.device, precision, biases, roundings)
+                    except (TileTooLargeError, SramBudgetError) as err:
+                        needed = err.fields.get("needed")
+                        raise ActivationsTooLargeError(
+                            f"weight streaming: layer {i}'s {m} x {k} @ {k} x {n} product runs the SUMMA kernel on "
+                            f"{key[0][1]} x {key[0][1]} tiles, which needs {needed:,} bytes of SRAM per PE, the "
+                            f"wafer's PEs have {spec.sram_bytes:,}: use a wafer with more SRAM "
+                            f"(WaferSpec(sram_bytes=)) or a smaller tile= ({err})", layer=i, needed=needed,
+                            available=spec.sram_bytes) from None
 
     # ------------------------------------------------------------------ one step
     def step(self, x: np.ndarray, labels: np.ndarray) -> StepReport:
