@@ -356,3 +356,31 @@ def test_weight_streaming_on_too_little_sram_fails_when_the_trainer_is_made(sram
         train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec), mode="auto")
     enough = train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec.replace(sram_bytes=3292)))
     assert np.isfinite(enough.step(*train.synthetic_classification(8, 12, 3, seed=1)).loss)
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: train.SGD(lr=-1), "lr"), (lambda: train.SGD(lr=float("nan")), "lr"), (lambda: train.SGD(momentum=-0.5),
+                                                                                    "momentum"),
+    (lambda: train.Adam(lr=-1e-3), "lr"), (lambda: train.Adam(beta1=1.0), "beta1"), (lambda: train.Adam(beta2=-0.1),
+                                                                                      "beta2"),
+    (lambda: train.Adam(eps=0.0), "eps"), (lambda: train.SGD(lr="0.1"), "lr"),
+])
+def test_optimizer_hyperparameters_out_of_range_are_argument_errors(make, field):
+    with pytest.raises(train.TrainingArgumentError, match=f"{field} must be a finite number") as err:
+        make()
+    assert isinstance(err.value, ws.ArgumentError) and err.value.field == field
+    assert train.SGD(lr=0.0).lr == 0.0                       # lr 0 is allowed: the weights stay as they are
+
+
+def test_memoryx_latency_may_be_zero_and_transfers_are_never_negative():
+    spec = train.MemoryXSpec(latency_s=0, bandwidth_bytes_per_s=1e9)          # as SwarmXSpec's latencies
+    assert spec.transfer_seconds(4000) == 4000 / 1e9
+    with pytest.raises(ws.SpecError, match="latency_s must be a finite number >= 0"):
+        train.MemoryXSpec(latency_s=-1e-6)
+    with pytest.raises(train.TrainingArgumentError, match="bytes >= 0, got -5"):
+        train.MemoryXSpec().transfer_seconds(-5)
+    # A step with no latency: each transfer costs its bytes at the bandwidth alone.
+    model = train.Model.mlp([4, 6, 3])
+    trainer = train.Trainer(model, train.SGD(), batch_size=4, memoryx_spec=spec)
+    report = trainer.step(*train.synthetic_classification(4, 4, 3, seed=2))
+    assert report.streaming_s == pytest.approx((report.weight_bytes + report.gradient_bytes) / 1e9, rel=1e-12)
