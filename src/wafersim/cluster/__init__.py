@@ -19,6 +19,7 @@ from .memory import ClusterMemory
 from .swarmx import SwarmXSpec, SwarmXTree
 
 __all__ = [
-    "BACKENDS", "Cluster", "ClusterArgumentError", "ClusterClosedError", "ClusterError", "ClusterMemory", "ClusterStepReport", "ClusterTooLargeError",
+    "BACKENDS", "Cluster", "ClusterArgumentError", "ClusterClosedError", "ClusterError", "ClusterMemory",
+    "ClusterStepReport", "ClusterTooLargeError",
     "DataParallelTrainer", "SwarmXSpec", "SwarmXTree", "SystemFailedError", "ray_available", "split", "tree_seconds",
 ]

@@ -300,5 +300,5 @@ def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
     stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]), [a & 0xFFFFFFFF for a in meta["args"]],
                           max_cycles=meta["max_cycles"], print_limit=meta["print_limit"], routes=_launch_routes(meta, data),
                           _wave_class=_Restorer(meta, data), progress=False, print_output=False,
-                          keep_state=meta.get("keep_state", False))  # (absent from checkpoints before it was kept)
+                          keep_state=meta.get("keep_state", False))  # (absent from older checkpoints)
     return device, stats
