@@ -256,7 +256,7 @@ class Trainer:
                     except (TileTooLargeError, SramBudgetError) as err:
                         needed = err.fields.get("needed")
                         raise ActivationsTooLargeError(
-                            f"weight streaming: layer {i}'s {m} x {k} @ {k} x {n} product runs the SUMMA kernel on "
+                            f"layer {i}: the {m} x {k} @ {k} x {n} product runs the SUMMA kernel on "
                             f"{key[0][1]} x {key[0][1]} tiles, which needs {needed:,} bytes of SRAM per PE, the "
                             f"wafer's PEs have {spec.sram_bytes:,}: use a wafer with more SRAM "
                             f"(WaferSpec(sram_bytes=)) or a smaller tile= ({err})", layer=i, needed=needed,
