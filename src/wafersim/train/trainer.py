@@ -129,7 +129,11 @@ class Trainer:
     transformer block) or "auto" (pipelined if the model fits, else streaming). `step(x, labels)` runs one
     step on a batch and returns its `StepReport`; `fit` runs many over a data set; `params` is the current
     weights. The model is checked against the wafer (and MemoryX) when the trainer is made, so one that cannot
-    run fails at once with an error naming the sizes. `micro_batch` is pipelined mode's samples per
+    run fails at once with an error naming the sizes (weight streaming compiles the SUMMA kernel of each
+    product for the wafer then, counting its code, tiles and spills). `params` (default: `model.init_params(
+    seed)`) is checked there too (`Model.check_params`), as are `batch_size` and `height`
+    (`TrainingArgumentError`); without a `device`, the default one is at least `height` PEs tall for
+    pipelined mode. `micro_batch` is pipelined mode's samples per
     micro-batch (by default the largest divisor of the batch that keeps every column busy,
     `pipelined.default_micro_batch`); `overlap` says whether the Perfetto timeline draws weight streaming
     overlapped with compute (the `StepReport` gives both).
