@@ -200,3 +200,21 @@ def test_the_file_is_a_plain_npz_with_a_version_field(saved_file):
     with np.load(saved_file, allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"][()]))
     assert (meta["format"], meta["format_version"]) == ("wafersim.device", checkpoint.FORMAT_VERSION)
+
+
+def test_a_traced_launch_read_back_says_its_trace_was_not_saved(tmp_path):
+    device = ws.Device(SPEC)
+    d_u = device.to_device(np.ones((8, 8), np.float32))
+    d_out = device.device_array((8, 8))
+    traced = shift_scale[(2, 2), (4, 4)](d_u, d_out, np.float32(0.5), trace=True, print_output=False)
+    untraced = shift_scale[(2, 2), (4, 4)](d_u, d_out, np.float32(0.5), print_output=False)
+    assert traced.to_perfetto(tmp_path / "before.json").exists()
+    loaded = ws.Device.load(device.save(tmp_path / "traced.npz"))
+    with pytest.raises(ws.LaunchError, match="was traced, but its trace is not saved with the device"):
+        loaded.launches[0].to_perfetto(tmp_path / "after.json")    # was: "this launch was not traced"
+    with pytest.raises(ws.LaunchError, match="this launch was not traced: launch with trace=True"):
+        loaded.launches[1].to_perfetto(tmp_path / "untraced.json")
+    assert untraced.trace is None and not loaded.launches[1].trace_not_saved
+    # saved again after loading: still known to have been traced
+    again = ws.Device.load(loaded.save(tmp_path / "again.npz"))
+    assert again.launches[0].trace_not_saved and not again.launches[1].trace_not_saved

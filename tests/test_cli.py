@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import sys
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import wafersim as ws
@@ -129,3 +131,11 @@ def test_run_lets_the_script_import_modules_next_to_it(tmp_path):
     result = invoke("run", str(script))
     assert result.exit_code == 0 and "value 42" in result.output
     assert str(tmp_path) not in sys.path  # (put back as it was)
+
+
+@pytest.mark.parametrize("name", ["wse2", "wse3", "dev"])
+def test_info_shows_the_16_bit_lanes(name):
+    spec = ws.WaferSpec.preset(name)                     # 4 16-bit lanes on wse2, 8 on wse3
+    result = invoke("info", "--spec", name)
+    assert result.exit_code == 0
+    assert re.search(rf"vector lanes +{spec.vector_lanes} float32, {spec.vector_lanes_half} 16-bit", result.output)

@@ -9,7 +9,8 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.cluster import Cluster, ClusterError, SystemFailedError, ray_available
+from wafersim.cluster import (Cluster, ClusterArgumentError, ClusterClosedError, ClusterError, SystemFailedError,
+                              ray_available)
 
 SPEC = ws.WaferSpec.preset("dev", width=8, height=8)
 MODEL = train.Model.mlp([6, 8, 3], activation="tanh")
@@ -52,3 +53,42 @@ def test_ray_backend_without_ray_says_how_to_install_it(monkeypatch):
     assert not ok and "pip install 'wafersim[cluster]'" in why
     with pytest.raises(ClusterError, match=r"needs Ray: pip install 'wafersim\[cluster\]'"):
         Cluster(2, SPEC, backend="ray")
+
+
+def test_a_closed_clusters_trainer_says_so():
+    cluster = Cluster(2, SPEC)
+    dp = cluster.trainer(MODEL, train.SGD(), batch_size=4)
+    cluster.close()
+    for use in (lambda: dp.step(*(a[:4] for a in DATA)), lambda: dp.fit(*DATA, steps=1), lambda: dp.inject_fault(0)):
+        with pytest.raises(ClusterClosedError, match="cluster was closed .* make a new Cluster"):
+            use()
+
+
+@pytest.mark.parametrize("system, at_transfer", [(0, -1), (0, 1.5), (True, 0), (-1, 0), (2, 0)])
+def test_faults_out_of_range_are_argument_errors(system, at_transfer):
+    with Cluster(2, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(), batch_size=4)
+        with pytest.raises(ClusterArgumentError) as err:
+            dp.inject_fault(system, at_transfer)
+        assert isinstance(err.value, ws.ArgumentError)
+
+
+def test_a_fault_past_the_steps_last_transfer_is_refused_and_the_step_not_applied():
+    x, labels = (a[:4] for a in DATA)
+    with Cluster(2, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(lr=0.5), batch_size=4)
+        before = dp.params
+        dp.inject_fault(1, at_transfer=10_000)            # before any step the count is not known yet
+        with pytest.raises(ClusterArgumentError, match=r"at_transfer=10000\) never fired: a step of this model has "
+                                                       r"(\d+) transfers .* the step was not applied") as err:
+            dp.step(x, labels)
+        transfers = err.value.transfers
+        assert dp.steps == 0 and all(np.array_equal(dp.params[k], before[k]) for k in before)
+        # A dense layer streams W and b in for forward, W again for backward, and both gradients out.
+        assert transfers == 5 * len(MODEL.layers)
+        report = dp.step(x, labels)                        # disarmed: the next step runs as usual
+        assert report.restarts == 0 and dp.steps == 1
+        with pytest.raises(ClusterArgumentError, match=rf"at_transfer must be an int, 0 to {transfers - 1}"):
+            dp.inject_fault(0, at_transfer=transfers)       # known now: refused at once
+        dp.inject_fault(0, at_transfer=transfers - 1)        # the last transfer: fires
+        assert dp.step(x, labels).restarts == 1

@@ -115,3 +115,23 @@ def test_a_transformer_block_trains_data_parallel_like_on_one_system():
         assert dp.step(x, labels).loss == pytest.approx(expected, rel=1e-5)
         for name, w in single.params.items():
             assert np.allclose(dp.params[name], w, atol=1e-5)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p.__setitem__("0.w", p["0.w"].T.copy()), r"params\['0.w'\] .* has shape \(8, 6\) \(transposed\?\), "
+                                                         r"the model needs \(6, 8\)"),
+    (lambda p: p.__setitem__("0.b", np.float32(0.5)), r"params\['0.b'\] .* has shape \(\), the model needs \(8,\)"),
+    (lambda p: p.pop("1.b"), r"params: missing '1.b'"),
+])
+def test_malformed_params_are_refused_before_any_system_is_built(change, message):
+    params = MODEL.init_params()
+    change(params)
+    with Cluster(2, SPEC) as cluster:
+        with pytest.raises(train.TrainingArgumentError, match=message):
+            cluster.trainer(MODEL, train.SGD(), batch_size=4, params=params)
+        assert cluster._trainers == []
+
+
+def test_a_batch_that_cannot_be_split_is_an_argument_error():
+    with pytest.raises(ws.ArgumentError, match="use a batch_size of at least 4"):
+        split(0, 4)

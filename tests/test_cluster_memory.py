@@ -61,7 +61,43 @@ def test_cluster_is_refused_before_any_system_is_built(monkeypatch):
     built = []
     monkeypatch.setattr("wafersim.cluster.backends.System", lambda *a, **k: built.append(a))
     monkeypatch.setenv("WAFERSIM_HOST_MEMORY", str(2**19))            # half a MiB of host memory
-    with pytest.raises(ClusterTooLargeError, match="100 systems need about .* but 0.50 MiB is available") as err:
+    with pytest.raises(ClusterTooLargeError, match="100 systems need about .* but 512.00 KiB is available") as err:
         Cluster(100, SPEC).trainer(MODEL, train.SGD(), batch_size=400)
     assert err.value.available == 2**19 and err.value.needed > 2**19
     assert built == []
+
+
+def _most_systems(system: int, launch: int, concurrent: int, available: int, limit: int = 10_000) -> int:
+    """Plain counting: the largest k whose k resident systems and min(k, concurrent) launches fit."""
+    return max((k for k in range(limit) if k * system + min(k, concurrent) * launch <= available), default=0)
+
+
+@pytest.mark.parametrize("system, launch, concurrent, available", [
+    (160, 669, 4, 954),        # the new user's 4 wse2 systems: one fits with its launch, not four launches
+    (160, 669, 4, 828), (160, 669, 4, 829), (160, 669, 4, 1658), (160, 669, 4, 2487), (160, 669, 4, 3316),
+    (160, 669, 4, 3476), (10, 100, 3, 5), (10, 100, 3, 340), (10, 100, 1, 10_000), (7, 0, 2, 50),
+])
+def test_systems_per_worker_counts_launches_of_the_systems_a_machine_holds(system, launch, concurrent, available):
+    est = memory.ClusterMemory(n_systems=4, concurrent=concurrent, system_bytes=system, launch_bytes=launch,
+                               available=available)
+    expected = _most_systems(system, launch, min(concurrent, 4), available)
+    assert est.systems_per_worker == expected
+    assert est.workers_needed == (math.ceil(4 / expected) if expected else None)
+
+
+def test_four_wse2_systems_on_a_small_machine_need_four_workers():
+    model, wse2 = train.Model.mlp([64, 64, 4]), ws.WaferSpec.preset("wse2")
+    need = memory.estimate(model, 32, wse2, 4, concurrent=4, actor_processes=True, available=10**9)
+    assert need.system_bytes + need.launch_bytes <= 10**9 < need.system_bytes + 2 * need.launch_bytes
+    assert (need.systems_per_worker, need.workers_needed) == (1, 4)
+    with pytest.raises(ClusterTooLargeError, match="it would need 4 workers .* 1 system each"):
+        need.check("4 wse2 systems on Ray")
+
+
+@pytest.mark.parametrize("nbytes, text", [(5, "5 B"), (3_000, "2.93 KiB"), (3 * 2**20, "3.00 MiB"),
+                                          (5 * 2**30, "5.00 GiB")])
+def test_the_message_shows_small_systems_in_a_unit_that_shows_their_size(nbytes, text):
+    est = memory.ClusterMemory(n_systems=3, concurrent=1, system_bytes=nbytes, launch_bytes=nbytes,
+                               available=nbytes)
+    with pytest.raises(ClusterTooLargeError, match=rf"3 x {text} per system \+ 1 launch at once x {text}\)"):
+        est.check("a cluster")

@@ -9,7 +9,7 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.cluster import ClusterError, SwarmXSpec, SwarmXTree
+from wafersim.cluster import ClusterArgumentError, ClusterError, SwarmXSpec, SwarmXTree
 
 
 @pytest.mark.parametrize("n, fan_out", [(1, 4), (2, 4), (4, 4), (5, 4), (16, 4), (17, 4), (64, 4), (65, 4),
@@ -63,3 +63,12 @@ def test_bad_trees_are_refused_with_the_limit():
             SwarmXSpec(**bad)
     with pytest.raises(ClusterError, match="reduces 3 systems"):
         SwarmXTree(3).reduce([{"w": np.zeros(2)}] * 2)
+
+
+def test_a_negative_transfer_size_is_an_argument_error_and_zero_latencies_are_allowed():
+    tree = SwarmXTree(4)
+    with pytest.raises(ClusterArgumentError, match="bytes >= 0, got -5") as err:
+        tree.transfer_seconds(-5)                          # was 3e-6 - 4e-12 s: less than the latencies
+    assert isinstance(err.value, ws.ArgumentError)
+    free = SwarmXTree(4, SwarmXSpec(level_latency_s=0), train.MemoryXSpec(latency_s=0, bandwidth_bytes_per_s=1e9))
+    assert free.transfer_seconds(0) == 0.0 and free.transfer_seconds(3000) == 3000 / 1e9

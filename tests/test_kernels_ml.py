@@ -230,3 +230,24 @@ def test_attention_forward_and_backward(causal):
             assert got[i, j] == pytest.approx(numeric, abs=1e-4), (name, i, j)
     with pytest.raises(ml.MLShapeError):
         ml.attention_forward(q, k[:4], v)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_check_product_fits_counts_what_the_launch_counts(precision):
+    # A 8 x 12 @ 12 x 16 product on 8 x 8 tiles: past the tile check, the compiled kernel's code and spills
+    # still overflow 2 KiB, as the product itself finds when it launches.
+    a, b = np.ones((8, 12), np.float32), np.ones((12, 16), np.float32)
+    run = (lambda dev: ml.dense.matmul(a, b, device=dev)) if precision == "float32" else (
+        lambda dev: ml.mixed.matmul_mixed(a, b, precision, bias=np.zeros(16, np.float32), round_out=True, device=dev))
+    sram = 2048
+    small = ws.Device(ws.WaferSpec(width=8, height=8, sram_bytes=sram))
+    with pytest.raises(ws.SramBudgetError) as launched:
+        run(small)
+    with pytest.raises(ws.SramBudgetError) as checked:
+        ml.dense.check_product_fits(8, 12, 16, 8, small, precision, (True,), (True,))
+    assert checked.value.needed == launched.value.needed > sram
+    assert small.memory.used_bytes == 0                           # the probes are freed
+    enough = ws.Device(ws.WaferSpec(width=8, height=8, sram_bytes=launched.value.needed))
+    ml.dense.check_product_fits(8, 12, 16, 8, enough, precision, (True,), (True,))
+    product, _ = run(enough)
+    assert np.allclose(product[:, :16] if product.ndim == 2 else product, a @ b, rtol=1e-2)

@@ -209,3 +209,25 @@ def test_a_launch_with_routed_channels_resumes_to_the_same_end(tmp_path):
     y = np.arange(4)[:, None]
     expected = np.where(np.arange(8)[None, :] == 0, 0.0, sum(t + y for t in range(5))) + 5 * 4 * 28.0
     np.testing.assert_array_equal(plain_out.copy_to_host(), expected)
+
+
+@pytest.mark.parametrize("keep", [True, "all"])
+def test_a_resumed_launch_keeps_its_state_as_the_launch_run_through(kernels, tmp_path, keep):
+    spec = ws.WaferSpec(width=8, height=4)  # two waves: the checkpoint (release 6) is in wave 1
+    u = np.random.default_rng(3).random((8, 8), dtype=np.float32)
+
+    def launch(**options):
+        dev = ws.Device(spec)
+        return kernels.smooth[(2, 2), (4, 4)](dev.to_device(u), dev.device_array(u.shape), np.float32(0.1), 4,
+                                              keep_state=keep, **options)
+
+    plain = launch()
+    path = tmp_path / "kept.npz"
+    launch(checkpoint_every=6, checkpoint=path)
+    _, resumed = resume_launch(path)
+    assert resumed.state is not None  # was None: the checkpoint did not say the launch kept its state
+    assert sorted(resumed.state.waves) == [1]  # the last wave's; with 'all', those from the checkpoint's on
+    want, got = plain.state.waves[1], resumed.state.waves[1]
+    for name in ("pcs", "regs", "sram", "cycle"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    assert resumed.state.locals((5, 6)) == plain.state.locals((5, 6))

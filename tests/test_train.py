@@ -12,6 +12,7 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
+from wafersim.kernels import ml
 from wafersim.train import pipelined
 from wafersim.train.pipeline_kernel import local_words, pipelined_step_kernel
 from wafersim.train.reference import loss_and_gradients, train_reference
@@ -228,8 +229,9 @@ def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
     assert trainer.mode == "pipelined"
     starts_with_norm = train.Model([train.LayerNorm(4), train.Dense(4, 3)])   # pipelined: dense first and last
     assert train.Trainer(starts_with_norm, train.SGD(), batch_size=4, mode="auto").mode == "streaming"
-    small = ws.WaferSpec(width=4, height=4, sram_bytes=8192)
-    big = train.Model.mlp([64, 64, 3])                              # 16 x 64 weights a PE: 16 KiB > 8 KiB
+    # 12 KiB a PE: enough for weight streaming's SUMMA kernel on 16 x 16 tiles (8,708 B with its code)
+    small = ws.WaferSpec(width=4, height=4, sram_bytes=12288)
+    big = train.Model.mlp([64, 64, 3])                              # 16 x 64 weights a PE: 16 KiB > 12 KiB
     device = ws.Device(small)
     streaming = train.Trainer(big, train.SGD(), batch_size=8, device=device, mode="auto", chunk=16, tile=16)
     assert streaming.mode == "streaming"
@@ -237,7 +239,7 @@ def test_auto_mode_prefers_pipelined_and_falls_back_to_streaming():
     with pytest.raises(train.ModelDoesNotFitError) as err:          # chunks of 8: 8 PEs across a row
         train.Trainer(big, train.SGD(), batch_size=8, device=ws.Device(small), mode="auto")
     assert "pipelined" in str(err.value) and "8 PEs across" in str(err.value)
-    assert err.value.pipelined.available == 8192 and err.value.pipelined.needed > 8192
+    assert err.value.pipelined.available == 12288 and err.value.pipelined.needed > 12288
     assert isinstance(err.value.streaming, train.ActivationsTooLargeError)
 
 
@@ -261,3 +263,124 @@ def test_transformer_block_trains_like_numpy():
     for name, weights in ref_weights.items():
         np.testing.assert_allclose(trainer.params[name], weights, atol=1e-4, err_msg=name)
     assert train.Trainer(model, train.SGD(), batch_size=2, mode="auto").mode == "pipelined"   # it fits
+
+
+def test_default_device_is_as_tall_as_the_pipelined_height_asked_for():
+    # A column of 8 PEs a layer for 2 layers: a 2 x 8 device (it was 2 x 4, the widest layer's outputs,
+    # and pipelined mode was refused, "auto" fell back to streaming).
+    model = train.Model.mlp([3, 2, 2])
+    trainer, reports, ref_losses, ref_weights = run_both(model, PIPELINED_SGD, steps=2, samples=8, batch_size=4,
+                                                         mode="pipelined", height=8)
+    assert (trainer.device.spec.width, trainer.device.spec.height) == (2, 8)
+    assert trainer.pipeline.layout.height == 8
+    assert np.allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-6)
+    auto = train.Trainer(model, PIPELINED_SGD, batch_size=4, mode="auto", height=8)
+    assert auto.mode == "pipelined" and (auto.device.spec.width, auto.device.spec.height) == (2, 8)
+    # A taller model keeps its own height; streaming ignores `height`.
+    assert train.default_device(train.Model.mlp([4, 9, 3]), 4, height=5).spec.height == 9
+    streaming = train.Trainer(model, train.SGD(), batch_size=4, height=8)
+    assert streaming.device.spec.height == train.default_device(model, 4).spec.height
+
+
+@pytest.mark.parametrize("options", [dict(batch_size=0), dict(batch_size=-3), dict(batch_size=2.0),
+                                     dict(batch_size=True), dict(batch_size=4, height=0, mode="pipelined")])
+def test_out_of_range_trainer_options_are_argument_errors(options):
+    with pytest.raises(train.TrainingArgumentError, match="must be an int >= 1") as err:
+        train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), **options)
+    assert isinstance(err.value, ws.ArgumentError)
+
+
+def _malformed(name: str):
+    model = train.Model.mlp([4, 6, 3])
+    params = model.init_params()
+    if name == "transposed":
+        params["0.w"] = params["0.w"].T.copy()
+    elif name == "3-D":
+        params["0.w"] = params["0.w"].reshape(4, 6, 1)
+    elif name == "row bias":
+        params["0.b"] = params["0.b"].reshape(1, 6)
+    elif name == "scalar bias":
+        params["0.b"] = np.float32(0.1)
+    elif name == "complex":
+        params["0.b"] = params["0.b"].astype(np.complex64)
+    elif name == "missing":
+        del params["1.b"]
+    elif name == "extra":
+        params["9.w"] = np.zeros(3, np.float32)
+    return model, params
+
+
+MALFORMED = {"transposed": r"params\['0.w'\] \(layer 0, Dense 4 -> 6\) has shape \(6, 4\) \(transposed\?\), the model "
+                           r"needs \(4, 6\)",
+             "3-D": r"params\['0.w'\] .* has shape \(4, 6, 1\), the model needs \(4, 6\)",
+             "row bias": r"params\['0.b'\] .* has shape \(1, 6\), the model needs \(6,\)",
+             "scalar bias": r"params\['0.b'\] .* has shape \(\), the model needs \(6,\)",
+             "complex": r"params\['0.b'\] .* must hold real numbers",
+             "missing": r"params: missing '1.b'",
+             "extra": r"params: not tensors of this model: '9.w'"}
+
+
+@pytest.mark.parametrize("mode", ["streaming", "pipelined", "auto"])
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_params_are_refused_when_the_trainer_is_made(mode, name):
+    model, params = _malformed(name)
+    with pytest.raises(train.TrainingArgumentError, match=MALFORMED[name]) as err:
+        train.Trainer(model, train.SGD(), batch_size=8, mode=mode, height=2, params=params)   # no step needed
+    assert isinstance(err.value, ws.ArgumentError)
+
+
+def test_params_of_integers_are_taken_as_float32_copies():
+    model = train.Model.mlp([4, 6, 3])
+    params = {name: np.arange(np.prod(shape)).reshape(shape) for name, shape in model.param_shapes().items()}
+    for mode in ("streaming", "pipelined"):
+        trainer = train.Trainer(model, train.SGD(), batch_size=8, mode=mode, height=2, params=params)
+        for name, value in trainer.params.items():
+            assert value.dtype == np.float32 and np.array_equal(value, params[name].astype(np.float32))
+
+
+@pytest.mark.parametrize("sram", [512, 2048, 3072])
+def test_weight_streaming_on_too_little_sram_fails_when_the_trainer_is_made(sram):
+    # The 8 x 12 @ 12 x 16 product runs SUMMA on 8 x 8 tiles: 1,824 B of tiles, 3,292 B with the kernel's
+    # code and spills; the trainer was made and every step failed.
+    model = train.Model.mlp([12, 16, 3])
+    spec = ws.WaferSpec(width=8, height=8, sram_bytes=sram)
+    a, b = np.ones((8, 12), np.float32), np.ones((12, 16), np.float32)
+    with pytest.raises((ml.TileTooLargeError, ws.SramBudgetError)):  # what a step's first product raises
+        ml.dense.matmul(a, b, device=ws.Device(spec))
+    with pytest.raises(ws.SramBudgetError) as launched:               # past the tile check: the kernel's count
+        ml.dense.matmul(a, b, device=ws.Device(spec.replace(sram_bytes=2048)))
+    with pytest.raises(train.ActivationsTooLargeError, match="needs 3,292 bytes of SRAM per PE") as err:
+        train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec))
+    assert err.value.needed == launched.value.needed == 3292 and err.value.available == sram
+    with pytest.raises(train.ModelDoesNotFitError, match="weight streaming: .* needs 3,292 bytes"):
+        train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec), mode="auto")
+    enough = train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec.replace(sram_bytes=3292)))
+    assert np.isfinite(enough.step(*train.synthetic_classification(8, 12, 3, seed=1)).loss)
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: train.SGD(lr=-1), "lr"), (lambda: train.SGD(lr=float("nan")), "lr"), (lambda: train.SGD(momentum=-0.5),
+                                                                                    "momentum"),
+    (lambda: train.Adam(lr=-1e-3), "lr"), (lambda: train.Adam(beta1=1.0), "beta1"), (lambda: train.Adam(beta2=-0.1),
+                                                                                      "beta2"),
+    (lambda: train.Adam(eps=0.0), "eps"), (lambda: train.SGD(lr="0.1"), "lr"),
+])
+def test_optimizer_hyperparameters_out_of_range_are_argument_errors(make, field):
+    with pytest.raises(train.TrainingArgumentError, match=f"{field} must be a finite number") as err:
+        make()
+    assert isinstance(err.value, ws.ArgumentError) and err.value.field == field
+    assert train.SGD(lr=0.0).lr == 0.0                       # lr 0 is allowed: the weights stay as they are
+
+
+def test_memoryx_latency_may_be_zero_and_transfers_are_never_negative():
+    spec = train.MemoryXSpec(latency_s=0, bandwidth_bytes_per_s=1e9)          # as SwarmXSpec's latencies
+    assert spec.transfer_seconds(4000) == 4000 / 1e9
+    with pytest.raises(ws.SpecError, match="latency_s must be a finite number >= 0"):
+        train.MemoryXSpec(latency_s=-1e-6)
+    with pytest.raises(train.TrainingArgumentError, match="bytes >= 0, got -5"):
+        train.MemoryXSpec().transfer_seconds(-5)
+    # A step with no latency: each transfer costs its bytes at the bandwidth alone.
+    model = train.Model.mlp([4, 6, 3])
+    trainer = train.Trainer(model, train.SGD(), batch_size=4, memoryx_spec=spec)
+    report = trainer.step(*train.synthetic_classification(4, 4, 3, seed=2))
+    assert report.streaming_s == pytest.approx((report.weight_bytes + report.gradient_bytes) / 1e9, rel=1e-12)

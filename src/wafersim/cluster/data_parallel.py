@@ -24,7 +24,7 @@ from ..train.memoryx import Optimizer
 from ..train.errors import TrainingError
 from . import memory
 from .backends import LocalBackend, RayBackend
-from .errors import ClusterError
+from .errors import ClusterArgumentError, ClusterClosedError, ClusterError
 from .swarmx import SwarmXTree
 
 if TYPE_CHECKING:
@@ -80,8 +80,9 @@ def tree_seconds(tree: SwarmXTree, transfers: Sequence[tuple[str, str, int]]) ->
 def split(batch_size: int, n_systems: int) -> list[tuple[int, int]]:
     """Each system's rows of a batch, (start, stop), as equal as they can be."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < n_systems:
-        raise ClusterError(f"a batch of {batch_size!r} samples cannot be split over {n_systems} systems (each needs "
-                           f"at least one)", batch_size=batch_size, n_systems=n_systems)
+        raise ClusterArgumentError(f"a batch of {batch_size!r} samples cannot be split over {n_systems} systems "
+                                   f"(each needs at least one): use a batch_size of at least {n_systems}",
+                                   batch_size=batch_size, n_systems=n_systems)
     return [(i * batch_size // n_systems, (i + 1) * batch_size // n_systems) for i in range(n_systems)]
 
 
@@ -98,7 +99,8 @@ class DataParallelTrainer:
         self.memory = memory.estimate(model, largest, cluster.spec, cluster.n_systems, concurrent=cluster.workers,
                                       actor_processes=ray, tile=tile, chunk=chunk, available=cluster.ray_memory)
         self.memory.check(f"a cluster on the {cluster.backend} backend")
-        self.memoryx = MemoryX(params if params is not None else model.init_params(seed), optimizer, cluster.memoryx)
+        self.memoryx = MemoryX(model.check_params(params) if params is not None else model.init_params(seed),
+                               optimizer, cluster.memoryx)
         args = [(i, model, share, cluster.spec, tile, chunk) for i, share in enumerate(shares)]
         if ray:
             System(*args[shares.index(largest)], in_process=True)  # a model that does not fit fails here, at once
@@ -106,6 +108,8 @@ class DataParallelTrainer:
         else:
             self.backend = LocalBackend(args, cluster.max_restarts)
         self.steps = 0
+        self.closed = False
+        self.transfers_per_step: int | None = None  # known after the first step (every step streams the same)
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -115,13 +119,27 @@ class DataParallelTrainer:
     def inject_fault(self, system: int, at_transfer: int = 0) -> None:
         """Make `system` die in the next step at its `at_transfer`-th weight/gradient transfer (to test
         recovery): a Ray actor's process is killed, an in-process system raises and is rebuilt."""
-        if not 0 <= system < self.cluster.n_systems:
-            raise ClusterError(f"system {system} is not one of the cluster's {self.cluster.n_systems}", system=system)
-        self.backend.inject_fault(system, at_transfer)
+        self._check_open()
+        is_int = lambda value: isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if not is_int(system) or not 0 <= system < self.cluster.n_systems:
+            raise ClusterArgumentError(f"system {system!r} is not one of the cluster's {self.cluster.n_systems} "
+                                       f"(0 to {self.cluster.n_systems - 1})", system=system)
+        last = self.transfers_per_step
+        if not is_int(at_transfer) or at_transfer < 0 or (last is not None and at_transfer >= last):
+            within = f"0 to {last - 1}: a step of this model has {last} transfers" if last is not None else ">= 0"
+            raise ClusterArgumentError(f"inject_fault: at_transfer must be an int, {within}; got {at_transfer!r}",
+                                       at_transfer=at_transfer, transfers=last)
+        self.backend.inject_fault(int(system), int(at_transfer))
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClusterClosedError("this trainer's cluster was closed (Cluster.close(), or the end of its with "
+                                     "block): make a new Cluster and trainer to train again")
 
     def step(self, x: np.ndarray, labels: np.ndarray) -> ClusterStepReport:
         """One step on a batch of `batch_size` samples: broadcast, forward and backward on every system,
         tree reduction, MemoryX update."""
+        self._check_open()
         x = np.ascontiguousarray(x, dtype=np.float32)
         labels = np.asarray(labels)
         check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
@@ -130,6 +148,16 @@ class DataParallelTrainer:
         shares = [(x[a:b], labels[a:b], (b - a) / self.batch_size) for a, b in self.bounds]
         restarts = self.backend.restarts
         results = self.backend.step(self.memoryx.weights, shares)
+        self.transfers_per_step = len(results[0].transfers)
+        missed = [(r.system, r.missed_fault) for r in results if r.missed_fault is not None]
+        if missed:  # before the update: the step is not applied, and the next one runs without the fault
+            system, at = missed[0]
+            raise ClusterArgumentError(
+                f"inject_fault(system={system}, at_transfer={at}) never fired: a step of this model has "
+                f"{self.transfers_per_step} transfers (0 to {self.transfers_per_step - 1}); the step was not "
+                f"applied (the weights are unchanged): inject the fault at a transfer below "
+                f"{self.transfers_per_step} and step again", system=system, at_transfer=at,
+                transfers=self.transfers_per_step)
         for name, gradient in self.cluster.tree.reduce([r.gradients for r in results]).items():
             self.memoryx.receive_gradient(name, gradient)
         self.memoryx.update()
@@ -151,8 +179,11 @@ class DataParallelTrainer:
 
     def fit(self, x: np.ndarray, labels: np.ndarray, steps: int) -> list[ClusterStepReport]:
         """`steps` more steps over the data set, batch after batch (cycling), as `train.Trainer.fit`."""
+        self._check_open()
         check_data(np.asarray(x), np.asarray(labels), self.model.in_features, self.model.classes, self.batch_size)
         return [self.step(*batch(x, labels, self.batch_size, self.steps)) for _ in range(steps)]
 
     def close(self) -> None:
+        """Release the systems (Ray actors are killed); stepping afterwards is a `ClusterClosedError`."""
         self.backend.close()
+        self.closed = True

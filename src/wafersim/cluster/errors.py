@@ -1,12 +1,21 @@
 """Errors of `wafersim.cluster`: all `WaferError`s, with the sizes involved as fields."""
 from __future__ import annotations
 
-from ..errors import OutOfMemoryError, WaferError
+from ..errors import ArgumentError, OutOfMemoryError, WaferError
 
 
 class ClusterError(WaferError):
     """A cluster that cannot be built or run: a bad number of systems, backend or batch split, or a
     backend (Ray) that is not installed."""
+
+
+class ClusterArgumentError(ClusterError, ArgumentError):
+    """A cluster call given a value out of its range (a batch that cannot be split, a fault position, a
+    negative size): also an `ArgumentError` (and a `ValueError`)."""
+
+
+class ClusterClosedError(ClusterError):
+    """A trainer used after its `Cluster` was closed (`Cluster.close()`, or the end of its `with` block)."""
 
 
 class ClusterTooLargeError(ClusterError, OutOfMemoryError):

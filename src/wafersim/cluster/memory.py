@@ -49,11 +49,22 @@ class ClusterMemory:
 
     @property
     def systems_per_worker(self) -> int:
-        """How many systems one machine of `available` bytes can hold (0 if not even one)."""
+        """How many systems one machine of `available` bytes can hold (0 if not even one): k systems need
+        k resident parts and min(k, concurrent) launches, since a machine holding fewer systems than
+        `concurrent` never has more launches than systems at once."""
         if self.available is None:
             return self.n_systems
-        room = self.available - min(self.concurrent, self.n_systems) * self.launch_bytes
-        return max(0, room // self.system_bytes) if self.system_bytes else self.n_systems
+        launches = min(self.concurrent, self.n_systems)
+        if self.system_bytes + self.launch_bytes <= 0:
+            return self.n_systems
+        # Up to `launches` systems, each stepping with a launch of its own ...
+        stepping = self.available // (self.system_bytes + self.launch_bytes)
+        if stepping < launches:
+            return max(0, stepping)
+        if not self.system_bytes:
+            return self.n_systems
+        # ... and past that, with every launch paid for, one more system for every `system_bytes` left.
+        return (self.available - launches * self.launch_bytes) // self.system_bytes
 
     @property
     def workers_needed(self) -> int | None:
@@ -69,19 +80,29 @@ class ClusterMemory:
         if self.workers_needed is None:
             advice = "not even one system fits a machine of this size: use smaller wafers or a larger machine"
         else:
-            advice = (f"it would need {self.workers_needed} workers (machines) of this size, "
-                      f"{self.systems_per_worker} systems each, or at most {self.systems_per_worker} systems here")
+            per = _plural(self.systems_per_worker, "system")
+            advice = (f"it would need {_plural(self.workers_needed, 'worker')} (machines) of this size, "
+                      f"{per} each, or at most {per} here")
         raise ClusterTooLargeError(
             f"{what}: {self.n_systems} systems need about {_size(self.needed)} of host memory "
-            f"({self.n_systems} x {_size(self.system_bytes)} per system + {launches} launch(es) at once x "
+            f"({self.n_systems} x {_size(self.system_bytes)} per system + {_plural(launches, 'launch')} at once x "
             f"{_size(self.launch_bytes)}) but {_size(self.available)} is available; "
             f"{advice}", needed=self.needed, available=self.available, n_systems=self.n_systems,
             system_bytes=self.system_bytes, launch_bytes=self.launch_bytes, workers_needed=self.workers_needed,
             systems_per_worker=self.systems_per_worker)
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "es" if word.endswith("ch") else "s")
+
+
 def _size(nbytes: int) -> str:
-    return f"{nbytes / 2**30:,.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.2f} MiB"
+    """`nbytes` in the largest unit (B, KiB, MiB, GiB) in which it is at least 1, so that a small
+    system's size does not print as 0.00 MiB."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.2f} {unit}"
+    return f"{nbytes:,} B"
 
 
 def launches_per_step(model: Model, share: int) -> int:

@@ -34,8 +34,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import SpecError
-from ..train.memoryx import MemoryXSpec
-from .errors import ClusterError
+from ..train.memoryx import MemoryXSpec, check_bytes
+from .errors import ClusterArgumentError, ClusterError
 
 CS2_IO_BYTES_PER_S = 150e9  # 1.2 Tb/s per CS-2 system (Cerebras, SwarmX glossary / weight-streaming paper)
 
@@ -97,9 +97,10 @@ class SwarmXTree:
         return min(self.memoryx.bandwidth_bytes_per_s, self.spec.link_bandwidth_bytes_per_s)
 
     def transfer_seconds(self, nbytes: int) -> float:
-        """Time of one tensor between MemoryX and every system (a broadcast down, or a reduction up)."""
+        """Time of one tensor of `nbytes` (>= 0) between MemoryX and every system (a broadcast down, or a
+        reduction up)."""
         return (self.memoryx.latency_s + self.levels * self.spec.level_latency_s
-                + nbytes / self.bandwidth_bytes_per_s)
+                + check_bytes(nbytes, ClusterArgumentError) / self.bandwidth_bytes_per_s)
 
     def reduce(self, parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """The sum of the systems' tensors (`parts[i]` is system i's, by name), added in the tree's fixed

@@ -48,6 +48,8 @@ class SystemResult:
     flops: int
     transfers: tuple[tuple[str, str, int], ...]  # (kind, tensor, bytes) of each weight/gradient stream, in order
     cpu_s: float = dataclasses.field(default=0.0, compare=False)  # host CPU time the simulation of the step took
+    # a fault armed for the step (`inject_fault`) at a transfer past the step's last one: it never fired
+    missed_fault: int | None = None
 
     @property
     def busy_s(self) -> float:
@@ -103,7 +105,11 @@ class System:
             self.memoryx.weights[name][...] = value
         self._transfers = []
         cpu = time.process_time()
-        report = self.trainer.step(x, labels)
+        armed = self._fault_at
+        try:
+            report = self.trainer.step(x, labels)
+        finally:
+            self._fault_at = None  # a fault is for one step: one that did not fire is disarmed, and reported
         # The step's launch statistics are in its report; a wafer-sized launch keeps 56 bytes a PE of them,
         # which would pile up over a run. Drop them, and start the system's timeline afresh.
         self.trainer.device.launches.clear()
@@ -113,4 +119,4 @@ class System:
                      if "gradient" in state}
         return SystemResult(self.index, gradients, report.loss, report.compute_s, report.wafer_traffic_s,
                             report.launches, report.fabric_words, report.flops, tuple(self._transfers),
-                            time.process_time() - cpu)
+                            time.process_time() - cpu, armed)

@@ -64,6 +64,7 @@ def _stats_record(stats: LaunchStats, index: int, arrays: dict[str, np.ndarray])
             except (TypeError, ValueError):
                 continue
             record[field.name] = value
+    record["trace_not_saved"] = stats.trace is not None or stats.trace_not_saved  # to_perfetto says so
     return record
 
 

@@ -175,6 +175,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
             "args": [int(a) for a in launch.args], "pc": pc, "wave": wave_of(sim.region), "barriers": launch.barriers, "fifos": fifos,
             "time_dtype": np.dtype(sim.time_dtype).str, "max_cycles": launch.max_cycles, "routes": routes,
             "print_limit": launch.print_limit,
+            "keep_state": launch.keep_state if isinstance(launch.keep_state, str) else bool(launch.keep_state),
             "totals": {"vector_elements": int(totals.vector_elements), "flops": int(totals.flops),
                        "global_bytes": int(totals.global_bytes), "prints_dropped": int(totals.prints_dropped),
                        "words_left": int(totals.words_left),
@@ -272,7 +273,9 @@ class _ResumedWaveSim(WaveSim):
 
 def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
     """The device saved in a checkpoint file, with the launch finished from its checkpoint: (device, the
-    launch's `LaunchStats`). Its results and cycle counts are those of the launch run without a stop."""
+    launch's `LaunchStats`). Its results and cycle counts are those of the launch run without a stop. A
+    launch made with `keep_state=True` has its `stats.state` again (the last wave's PEs); with
+    `keep_state='all'`, the waves from the checkpoint's on (earlier waves' state is not in the file)."""
     path = Path(path)
     device = Device.load(path)  # CheckpointError for a missing, corrupted or foreign file
     try:
@@ -296,5 +299,6 @@ def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
                                     for n, d, s, i, ranges, shape in record["symbols"]))
     stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]), [a & 0xFFFFFFFF for a in meta["args"]],
                           max_cycles=meta["max_cycles"], print_limit=meta["print_limit"], routes=_launch_routes(meta, data),
-                          _wave_class=_Restorer(meta, data), progress=False, print_output=False)
+                          _wave_class=_Restorer(meta, data), progress=False, print_output=False,
+                          keep_state=meta.get("keep_state", False))  # (absent from older checkpoints)
     return device, stats

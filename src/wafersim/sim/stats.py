@@ -52,6 +52,8 @@ class LaunchStats:
     words_left_in_fifos: int = 0
     start_cycle: float = 0.0  # on its stream's timeline (filled in by the runtime)
     trace: "LaunchTrace | None" = None  # sampled PE activity, when launched with trace=True
+    # a traced launch read back by Device.load, which keeps no traces (to_perfetto says so)
+    trace_not_saved: bool = dataclasses.field(default=False, compare=False)
     # channel -> (4, height, width): the routed words of that channel each PE's router forwarded over
     # each of its links (a part of `link_words`)
     routed_link_words: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
@@ -194,6 +196,10 @@ class LaunchStats:
         from ..errors import LaunchError
         from . import trace
 
+        if self.trace is None and self.trace_not_saved:
+            raise LaunchError("this launch was traced, but its trace is not saved with the device (Device.save "
+                              "keeps no traces): write it with to_perfetto before saving, or run the launch "
+                              "again with trace=True")
         if self.trace is None:
             raise LaunchError("this launch was not traced: launch with trace=True (or set WAFERSIM_TRACE=1)")
         events = self.trace.events(1, self.spec.clock_hz, self.spec.seconds(self.start_cycle) * 1e6, self.program)

@@ -13,14 +13,16 @@
 See docs/training.md.
 """
 from .data import synthetic_classification
-from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
+from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
+                     TrainingError)
 from .memoryx import CS2_IO_BYTES_PER_S, SGD, Adam, MemoryX, MemoryXSpec, StreamCounters
 from .model import Dense, LayerNorm, Model, TransformerBlock
 from .trainer import StepReport, Trainer, default_device
 
 __all__ = [
     "ActivationsTooLargeError", "Adam", "CS2_IO_BYTES_PER_S", "Dense", "LayerNorm", "MemoryX", "MemoryXSpec", "Model",
-    "ModelDoesNotFitError", "ModelTooLargeError", "SGD", "StepReport", "StreamCounters", "Trainer", "TrainingError",
+    "ModelDoesNotFitError", "ModelTooLargeError", "SGD", "StepReport", "StreamCounters", "Trainer",
+    "TrainingArgumentError", "TrainingError",
     "TransformerBlock",
     "default_device", "synthetic_classification",
 ]

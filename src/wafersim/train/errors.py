@@ -1,11 +1,16 @@
 """Errors of `wafersim.train`: all `WaferError`s, with the sizes involved as fields."""
 from __future__ import annotations
 
-from ..errors import OutOfMemoryError, WaferError
+from ..errors import ArgumentError, OutOfMemoryError, WaferError
 
 
 class TrainingError(WaferError):
     """A model, data set or training option that cannot be used (bad layer sizes, labels, modes)."""
+
+
+class TrainingArgumentError(TrainingError, ArgumentError):
+    """A training option out of its range (a batch size, a height, a learning rate), or parameters
+    (`params=`) that do not match the model's tensors: also an `ArgumentError` (and a `ValueError`)."""
 
 
 class ModelTooLargeError(TrainingError, OutOfMemoryError):

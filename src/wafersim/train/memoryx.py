@@ -20,8 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import SpecError
-from .errors import ModelTooLargeError, TrainingError
+from ..errors import SpecError, WaferError
+from .errors import ModelTooLargeError, TrainingArgumentError, TrainingError
 
 
 # A CS-2's I/O: 1.2 Tb/s (Cerebras, "SwarmX" glossary page: "Each CS-2 system has 1.2Tb/s of I/O
@@ -38,15 +38,43 @@ class MemoryXSpec:
     latency_s: float = 2e-6  # fixed cost of one transfer (one tensor)
 
     def __post_init__(self) -> None:
+        # A latency of 0 is allowed (a transfer then costs its bytes alone), as SwarmXSpec.level_latency_s.
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise SpecError(f"MemoryXSpec.{field.name} must be a positive finite number, got {value!r}",
+            value, lowest = getattr(self, field.name), "0" if field.name == "latency_s" else "positive"
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                    and (value > 0 or (value == 0 and field.name == "latency_s"))):
+                kind = "a finite number >= 0" if lowest == "0" else "a positive finite number"
+                raise SpecError(f"MemoryXSpec.{field.name} must be {kind}, got {value!r}",
                                 field=field.name, value=value)
 
     def transfer_seconds(self, nbytes: int) -> float:
-        """Time of one transfer of `nbytes` between MemoryX and the wafer."""
-        return self.latency_s + nbytes / self.bandwidth_bytes_per_s
+        """Time of one transfer of `nbytes` (>= 0) between MemoryX and the wafer."""
+        return self.latency_s + check_bytes(nbytes) / self.bandwidth_bytes_per_s
+
+
+def check_bytes(nbytes: object, error: type[WaferError] = TrainingArgumentError) -> int | float:
+    """`nbytes` if it is a finite number of bytes >= 0, else an `error` (an `ArgumentError`: a transfer of
+    a negative size would take less than its latency, or a negative time)."""
+    if not (isinstance(nbytes, (int, float, np.integer, np.floating)) and not isinstance(nbytes, bool)
+            and math.isfinite(nbytes) and nbytes >= 0):
+        raise error(f"a transfer's size must be a number of bytes >= 0, got {nbytes!r}",
+                                    nbytes=nbytes)
+    return nbytes
+
+
+def _check_hyper(optimizer: object, **ranges: tuple[float, float, bool]) -> None:
+    """A `TrainingArgumentError` for a hyperparameter outside [low, high] (high excluded when the flag
+    says so), or not a finite real number."""
+    name = type(optimizer).__name__
+    for field, (low, high, open_high) in ranges.items():
+        value = getattr(optimizer, field)
+        ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+              and math.isfinite(value) and low <= value and (value < high if open_high else value <= high))
+        if not ok:
+            bound = f"< {high:g}" if open_high else f"<= {high:g}"
+            within = f">= {low:g}" + (f" and {bound}" if math.isfinite(high) else "")
+            raise TrainingArgumentError(f"{name}({field}={value!r}): {field} must be a finite number {within}",
+                                        field=field, value=value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +83,9 @@ class SGD:
 
     lr: float = 0.1
     momentum: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_hyper(self, lr=(0.0, math.inf, False), momentum=(0.0, math.inf, False))
 
     @property
     def state_per_param(self) -> int:
@@ -79,6 +110,15 @@ class Adam:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        # beta1, beta2 < 1: the bias correction divides by 1 - beta ** step; eps > 0 keeps the division by
+        # sqrt(v) + eps finite (checked as >= 0 here, then > 0 below).
+        _check_hyper(self, lr=(0.0, math.inf, False), beta1=(0.0, 1.0, True), beta2=(0.0, 1.0, True),
+                     eps=(0.0, math.inf, False))
+        if not self.eps > 0:
+            raise TrainingArgumentError(f"Adam(eps={self.eps!r}): eps must be a finite number > 0", field="eps",
+                                        value=self.eps)
 
     @property
     def state_per_param(self) -> int:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..kernels.ml.elementwise import ACTIVATIONS
-from .errors import TrainingError
+from .errors import TrainingArgumentError, TrainingError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,3 +217,45 @@ class Model:
         rng = np.random.default_rng(seed)
         return {f"{i}.{name}": value for i, layer in enumerate(self.layers)
                 for name, value in layer.init_params(rng).items()}
+
+    def check_params(self, params: object) -> dict[str, np.ndarray]:
+        """float32 copies of `params` (as `init_params` gives them), checked against the model's tensors:
+        every tensor present, none the model lacks, each of exactly its shape (nothing is broadcast or
+        reshaped: a scalar bias or a transposed weight is refused) and of real numbers. Every mode and a
+        cluster check `params=` here, once, when the trainer is made; a `TrainingArgumentError` names the
+        tensor, its layer and both shapes."""
+        if not isinstance(params, dict):
+            raise TrainingArgumentError(f"params must be a dict of arrays by tensor name (as Model.init_params() "
+                                        f"gives), got {type(params).__name__}", type=type(params).__name__)
+        shapes = self.param_shapes()
+        missing, extra = [n for n in shapes if n not in params], [n for n in params if n not in shapes]
+        if missing or extra:
+            parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
+                [f"not tensors of this model: {', '.join(map(repr, extra))}"] if extra else [])
+            raise TrainingArgumentError(f"params: {'; '.join(parts)} (the model's tensors are "
+                                        f"{', '.join(map(repr, shapes))}; Model.init_params() gives them all)",
+                                        missing=missing, extra=extra)
+        checked = {}
+        for name, shape in shapes.items():
+            value = np.asarray(params[name])
+            layer = self.layers[int(name.split(".")[0])]
+            where = f"params[{name!r}] (layer {name.split('.')[0]}, {_describe(layer)})"
+            if value.dtype.kind not in "iuf":
+                raise TrainingArgumentError(f"{where} must hold real numbers, got dtype {value.dtype}", name=name,
+                                            dtype=str(value.dtype))
+            if value.shape != shape:
+                hint = " (transposed?)" if value.shape == shape[::-1] and len(shape) == 2 else ""
+                raise TrainingArgumentError(f"{where} has shape {value.shape}{hint}, the model needs {shape}: pass "
+                                            f"an array of exactly that shape", name=name, shape=value.shape,
+                                            expected=shape)
+            checked[name] = value.astype(np.float32)  # a copy: training never changes the caller's arrays
+        return checked
+
+
+def _describe(layer: Layer) -> str:
+    """A layer in a few words, for messages."""
+    if isinstance(layer, Dense):
+        return f"Dense {layer.in_features} -> {layer.out_features}"
+    if isinstance(layer, LayerNorm):
+        return f"LayerNorm of {layer.features}"
+    return f"TransformerBlock of {layer.length} x {layer.width}"

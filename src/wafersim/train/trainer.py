@@ -44,14 +44,16 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..errors import SramBudgetError
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
-from ..kernels.ml.layout import pes_per_row
+from ..kernels.ml.layout import TileTooLargeError, pes_per_row
 from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
 from .data import batch, check_data
-from .errors import ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingError
+from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
+                     TrainingError)
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
 from . import layers
 from .model import Model, TransformerBlock
@@ -96,12 +98,14 @@ class StepReport:
 
 
 def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_TILE,
-                   chunk: int = ml.DEFAULT_CHUNK, stages: bool = False) -> Device:
+                   chunk: int = ml.DEFAULT_CHUNK, stages: bool = False, height: int | None = None) -> Device:
     """A device just large enough for every launch of a step in either mode: the largest SUMMA block and
-    the row blocks of weight streaming, and a column of PEs per layer, one per output neuron, of pipelined
-    mode; with `stages` (a model with a transformer block that may run pipelined, `pipelined_stages`) also
-    wide enough for a region per layer side by side, for micro-batches as large as the batch."""
-    width, height = len(model.layers), max(layer.out_features for layer in model.layers)
+    the row blocks of weight streaming, and a column of PEs per layer, one per output neuron (or `height`
+    PEs, pipelined mode's `Trainer(height=)`, when that is more), of pipelined mode; with `stages` (a model
+    with a transformer block that may run pipelined, `pipelined_stages`) also wide enough for a region per
+    layer side by side, for micro-batches as large as the batch."""
+    width = len(model.layers)
+    height = max([layer.out_features for layer in model.layers] + ([height] if height is not None else []))
     for layer in model.layers:
         w, h = stage_block(layer, batch_size, tile, chunk)
         width, height = max(width, w), max(height, h)
@@ -113,6 +117,10 @@ def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_T
     return Device(WaferSpec(width=width, height=height))
 
 
+def _is_int_at_least(value: object, lowest: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= lowest
+
+
 class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
@@ -121,7 +129,11 @@ class Trainer:
     transformer block) or "auto" (pipelined if the model fits, else streaming). `step(x, labels)` runs one
     step on a batch and returns its `StepReport`; `fit` runs many over a data set; `params` is the current
     weights. The model is checked against the wafer (and MemoryX) when the trainer is made, so one that cannot
-    run fails at once with an error naming the sizes. `micro_batch` is pipelined mode's samples per
+    run fails at once with an error naming the sizes (weight streaming compiles the SUMMA kernel of each
+    product for the wafer then, counting its code, tiles and spills). `params` (default: `model.init_params(
+    seed)`) is checked there too (`Model.check_params`), as are `batch_size` and `height`
+    (`TrainingArgumentError`); without a `device`, the default one is at least `height` PEs tall for
+    pipelined mode. `micro_batch` is pipelined mode's samples per
     micro-batch (by default the largest divisor of the batch that keeps every column busy,
     `pipelined.default_micro_batch`); `overlap` says whether the Perfetto timeline draws weight streaming
     overlapped with compute (the `StepReport` gives both).
@@ -136,16 +148,22 @@ class Trainer:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self._check_precision(precision)
+        for name, value, lowest in (("batch_size", batch_size, 1), ("height", height, 1)):
+            if (value is not None or name == "batch_size") and not _is_int_at_least(value, lowest):
+                raise TrainingArgumentError(f"{name} must be an int >= {lowest}, got {value!r}", **{name: value})
+        params = model.check_params(params) if params is not None else model.init_params(seed)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         # A model with a transformer block runs pipelined in stages (`pipelined_stages`), an MLP on the step
         # kernel (`pipelined`).
         staged = any(isinstance(layer, TransformerBlock) for layer in model.layers)
-        self.device = device or default_device(model, batch_size, tile, chunk, stages=staged and mode != "streaming")
+        # `height` is that of pipelined mode's columns (dense layers and layer norms): the default device
+        # is at least that tall, so that it runs there as it would on a device given with that height.
+        self.device = device or default_device(model, batch_size, tile, chunk, stages=staged and mode != "streaming",
+                                               height=height if mode != "streaming" and not staged else None)
         # What every ML kernel of weight-streaming mode is called with (one place to add options such as
         # a precision).
         self.kernel_options = dict(chunk=chunk, device=self.device)
         self.precision, self.half_dtype = precision, PRECISIONS[precision]
-        params = params if params is not None else model.init_params(seed)
         self.memoryx: MemoryX | None = None
         self.pipeline: PipelinedRunner | StagedPipeline | None = None
 
@@ -217,6 +235,36 @@ class Trainer:
                         f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
                         f"block of PEs, the wafer is {spec.width} x {spec.height}", layer=i, needed=p,
                         available=side)
+        self._check_products_fit_sram()
+
+    def _check_products_fit_sram(self) -> None:
+        """Compile, now, the SUMMA kernels of every product a step runs (`ml.dense.check_product_fits`): a
+        PE whose SRAM cannot hold a kernel's code, tiles and spills fails here, with the bytes it needs,
+        rather than at every step. (The row-layout kernels need far less: a chunk of each row.)"""
+        spec, seen = self.device.spec, set()
+        for i, layer in enumerate(self.model.layers):
+            # Dense layers' products run in the trainer's precision (forward with the bias, rounded; dX
+            # rounded; dW in float32); attention's always in float32.
+            mixed = self.half_dtype is not None
+            runs = [("float32", (False,), (False,))] if not mixed or isinstance(layer, TransformerBlock) else []
+            if mixed:
+                runs.append((self.precision, (True, False), (True, False)))
+            for m, k, n in layer.products(self.batch_size):
+                for precision, biases, roundings in runs:
+                    key = (summa_side(m, k, n, self.tile), precision)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    try:
+                        ml.dense.check_product_fits(m, k, n, self.tile, self.device, precision, biases, roundings)
+                    except (TileTooLargeError, SramBudgetError) as err:
+                        needed = err.fields.get("needed")
+                        raise ActivationsTooLargeError(
+                            f"layer {i}: the {m} x {k} @ {k} x {n} product runs the SUMMA kernel on "
+                            f"{key[0][1]} x {key[0][1]} tiles, which needs {needed:,} bytes of SRAM per PE, the "
+                            f"wafer's PEs have {spec.sram_bytes:,}: use a wafer with more SRAM "
+                            f"(WaferSpec(sram_bytes=)) or a smaller tile= ({err})", layer=i, needed=needed,
+                            available=spec.sram_bytes) from None
 
     # ------------------------------------------------------------------ one step
     def step(self, x: np.ndarray, labels: np.ndarray) -> StepReport:

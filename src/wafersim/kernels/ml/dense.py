@@ -24,7 +24,8 @@ from ..hosting import Scratch, fitting_device
 from .elementwise import bias_add_kernel
 from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk,
                      combine_stats, launch_rows, pes_per_row)
-from .mixed import half_dtype, matmul_mixed
+from .mixed import _side as mixed_side
+from .mixed import half_dtype, matmul_mixed, mixed_gemm_kernel
 
 DEFAULT_TILE = 8  # T of the SUMMA tiles: p = ceil(size / tile) PEs along each side of the block
 
@@ -71,6 +72,36 @@ def matmul(a: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE, device: Devic
         d_c = mem.empty((p * p, t * t))
         stats = gemm_kernel(t)[(1, 1), (p, p), stream](d_ab, d_c, int(p))
         return np.ascontiguousarray(from_tiles(mem.get(d_c), p)[:m, :n]), stats
+
+
+def check_product_fits(m: int, k: int, n: int, tile: int, device: Device, precision: str = "float32",
+                       biases: tuple[bool, ...] = (False,), roundings: tuple[bool, ...] = (False,)) -> None:
+    """Check, without launching, that the SUMMA kernel a (m, k) @ (k, n) product runs on (`matmul`, or
+    `mixed.matmul_mixed` for a 16-bit `precision`, with each of `biases` x `roundings`) fits a PE of
+    `device`: the tile check the host function makes, then the kernel compiled for the device, so that its
+    code, tiles and spills are counted as the launch would count them. Raises `TileTooLargeError` or
+    `SramBudgetError` (its `needed` field: the bytes a PE would need), as the product itself would."""
+    dtype = half_dtype(precision)
+    p, t = summa_side(m, k, n, tile)
+    if dtype is None:
+        runs = [(gemm_kernel(t), [((p * p, 2 * t * t), np.float32), ((p * p, t * t), np.float32)])]
+    else:
+        runs = [(mixed_gemm_kernel(t, dtype, bias, rounded),
+                 [((p * p, t * t), dtype), ((p * p, t * t), dtype), ((p, t), np.float32),
+                  ((p * p, t * t), dtype if rounded else np.float32)]) for bias in biases for rounded in roundings]
+    # The compiled kernel first: its SramBudgetError counts everything a PE needs (the tile checks below
+    # count the tiles alone).
+    for kernel, shapes in runs:
+        probes = [device.device_array(shape, kind) for shape, kind in shapes]
+        try:
+            kernel.compile_for(*probes, int(p), device=device)
+        finally:
+            for probe in probes:
+                probe.free()
+    if dtype is None:
+        _check_tile(tile, device.spec)
+    else:
+        mixed_side(m, k, n, tile, device.spec)
 
 
 @functools.lru_cache(maxsize=None)
