@@ -7,11 +7,12 @@ ended and advances the stream by its simulated duration. Events read a stream's 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 import os
-import weakref
+import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from ..sim.stats import LaunchStats
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
+from .streams import Event, Stream, event_elapsed_time
 
 
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
@@ -59,6 +61,19 @@ def device_words(array: np.ndarray) -> np.ndarray:
     return halfprec.host_to_words(array) if halfprec.is_half(array.dtype) else array
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def serialized(method: _Method) -> _Method:
+    """A `Device` method run holding the device's lock (`Device.lock`)."""
+    @functools.wraps(method)
+    def locked(self: "Device", *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
 @dataclasses.dataclass(frozen=True)
 class DevicePointer:
     """A device (off-wafer) memory address returned by `Device.malloc`."""
@@ -73,71 +88,6 @@ class DevicePointer:
 
     def __repr__(self) -> str:
         return f"DevicePointer(0x{self.address:x}, {self.nbytes} bytes)"
-
-
-class Stream:
-    """An ordered queue of commands with its own simulated clock (seconds). A stream belongs to its
-    device, which must stay referenced while the stream is used (as a CUDA stream needs its context)."""
-
-    def __init__(self, device: "Device", name: str) -> None:
-        # A weak reference: the device holds its streams, and a strong one back would make a device a
-        # reference cycle, freed (with its memory and launch statistics) only by Python's occasional
-        # full collection; a loop creating a device per launch then grew its peak memory launch by launch.
-        self._device = weakref.ref(device)
-        self.name = name
-        self.time = 0.0
-        self.log: list[tuple[str, float, float]] = []  # (what, start s, end s)
-
-    @property
-    def device(self) -> "Device":
-        """The device the stream belongs to."""
-        device = self._device()
-        if device is None:
-            raise LaunchError(f"the device of {self!r} no longer exists: keep a reference to the Device "
-                              "while its streams are in use")
-        return device
-
-    def _run(self, what: str, seconds: float) -> float:
-        start = self.time
-        self.time += seconds
-        self.log.append((what, start, self.time))
-        return start
-
-    def synchronize(self) -> None:
-        """Wait until every command of the stream is done (they run when issued, so this returns at once)."""
-
-    def __repr__(self) -> str:
-        return f"Stream({self.name}, t={self.time * 1e3:.6f} ms)"
-
-
-class Event:
-    """A point on a stream's simulated timeline."""
-
-    def __init__(self, device: "Device") -> None:
-        self.device = device
-        self.time: float | None = None
-
-    def record(self, stream: Stream | None = None) -> None:
-        """Record the current time of `stream` (default: the device's default stream)."""
-        self.time = self.device._stream(stream).time
-
-    def synchronize(self) -> None:
-        """Events complete when recorded."""
-
-    def elapsed_time(self, stop: "Event") -> float:
-        return event_elapsed_time(self, stop)
-
-
-def event_elapsed_time(start: Event, stop: Event) -> float:
-    """Simulated milliseconds from `start` to `stop` (both must have been recorded, on one device)."""
-    if not isinstance(start, Event) or not isinstance(stop, Event):
-        raise ArgumentTypeError(f"event_elapsed_time: expected two Events, got {type(start).__name__} and "
-                                f"{type(stop).__name__}")
-    if start.device is not stop.device:
-        raise LaunchError("event_elapsed_time: the events belong to different devices, whose clocks are unrelated")
-    if start.time is None or stop.time is None:
-        raise LaunchError("event_elapsed_time: both events must be recorded first")
-    return (stop.time - start.time) * 1e3
 
 
 class DeviceArray:
@@ -203,9 +153,17 @@ class DeviceArray:
 
 
 class Device:
-    """A simulated wafer with its device memory, streams and launch history."""
+    """A simulated wafer with its device memory, streams and launch history.
+
+    One device may be used from several host threads: its launches, copies, allocations and stream and
+    event operations each hold the device's re-entrant lock (`lock`), so work on one device runs one
+    command at a time, in the order the threads reach it (the simulator runs a command at the call
+    anyway). A launch that fails undoes only its own stores."""
 
     def __init__(self, spec: WaferSpec | str | None = None) -> None:
+        # (re-entrant: a launch allocates and copies through the same methods; `with dev.lock:` makes a
+        # sequence of commands atomic with respect to other threads)
+        self.lock = threading.RLock()
         self.spec = resolve_spec(spec)
         self.memory = GlobalMemory(self.spec.global_bytes)
         self.default_stream = Stream(self, "default")
@@ -225,6 +183,7 @@ class Device:
         return f"Device({self.spec.summary()})"
 
     # ------------------------------------------------------------------ memory
+    @serialized
     def malloc(self, nbytes: int) -> DevicePointer:
         """Allocate `nbytes` of device memory (zero-filled)."""
         if not isinstance(nbytes, (int, np.integer)) or isinstance(nbytes, bool):
@@ -232,6 +191,7 @@ class Device:
         alloc = self.memory.allocate(int(nbytes))
         return DevicePointer(self, alloc.base, int(nbytes), alloc.serial)
 
+    @serialized
     def free(self, pointer: DevicePointer | DeviceArray) -> None:
         """Release an allocation; a second free or another device's pointer raises `InvalidPointerError`."""
         alloc = self._own(pointer, "free")
@@ -239,6 +199,7 @@ class Device:
         self._array_layouts.pop(alloc.serial, None)
         self._array_names.pop(alloc.serial, None)
 
+    @serialized
     def arrays(self) -> dict[str, DeviceArray]:
         """Every live device array of this device (made by `device_array` or `to_device`, not yet freed), in
         address order, keyed by its name in the file it was loaded from (`save(path, arrays={name: ...})`),
@@ -253,6 +214,7 @@ class Device:
                                                                                    alloc.serial))
         return found
 
+    @serialized
     def save(self, path: str | Path, arrays: Mapping[str, DeviceArray] | None = None) -> Path:
         """Write the device to a NumPy `.npz` file at exactly `path`: its spec, device memory (every live
         allocation and its contents, at the same addresses), its device arrays' shapes and dtypes (named by
@@ -290,6 +252,7 @@ class Device:
     def _transfer_seconds(self, nbytes: int) -> float:
         return self.spec.host_transfer_latency_s + nbytes / self.spec.global_bytes_per_s
 
+    @serialized
     def memcpy_htod(self, pointer: DevicePointer, host_array: np.ndarray, stream: Stream | None = None) -> None:
         """Copy a host array into device memory at `pointer` (its elements in C order, whatever its strides)."""
         alloc = self._own(pointer, "memcpy_htod")
@@ -304,6 +267,7 @@ class Device:
             alloc.storage[: data.nbytes].view(data.dtype).reshape(data.shape)[...] = data
         self._stream(stream)._run(f"memcpy_htod {data.nbytes} B", self._transfer_seconds(data.nbytes))
 
+    @serialized
     def memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None = None) -> None:
         """Copy device memory at `pointer` into a host array (its size says how many bytes)."""
         alloc = self._own(pointer, "memcpy_dtoh")
@@ -315,6 +279,7 @@ class Device:
         copy_bytes(host_array.reshape(-1).view(np.uint8), alloc.storage[: host_array.nbytes], "memcpy_dtoh")
         self._stream(stream)._run(f"memcpy_dtoh {host_array.nbytes} B", self._transfer_seconds(host_array.nbytes))
 
+    @serialized
     def to_device(self, array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
         """A new device array holding a copy of `array` (a NumPy array, or anything `np.asarray` takes)."""
         array = np.ascontiguousarray(array)
@@ -323,6 +288,7 @@ class Device:
         self.memcpy_htod(out.pointer, device_words(array), stream=stream)
         return out
 
+    @serialized
     def device_array(self, shape: int | Sequence[int], dtype: Any = np.float32, stream: Stream | None = None) -> DeviceArray:
         """A new zero-filled device array."""
         if isinstance(shape, (int, np.integer)):
@@ -340,6 +306,7 @@ class Device:
         return DeviceArray(self, shape, dtype, pointer)
 
     # ------------------------------------------------------------------ streams and events
+    @serialized
     def stream(self) -> Stream:
         """A new stream of this device, with its own clock starting at 0."""
         self._streams += 1
@@ -354,6 +321,7 @@ class Device:
         events, notes = self.trace_events()
         return trace.write(path, events, {"wafersim": f"{self.spec.summary()}; " + "; ".join(notes)})
 
+    @serialized
     def trace_events(self, pid_base: int = 0, label: str = "") -> tuple[list[dict], list[str]]:
         """Trace events of this device (process ids from `pid_base`), and notes on what was sampled."""
         pid0 = pid_base
@@ -375,6 +343,7 @@ class Device:
         """A new, unrecorded event of this device."""
         return Event(self)
 
+    @serialized
     def synchronize(self) -> None:
         """Wait for every stream of the device (commands run when issued: returns at once)."""
 
@@ -411,6 +380,7 @@ class Device:
         raise LaunchError(f"{label}: unsupported type {type(value).__name__} (pass ints, floats, "
                           f"DeviceArray or DevicePointer)", position=position, type=type(value).__name__)
 
+    @serialized
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,
                max_cycles: float | None = None, print_output: bool = True,
                progress: ProgressOption = None, trace: bool | None = None,

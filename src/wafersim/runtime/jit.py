@@ -81,6 +81,11 @@ class Dispatcher(Kernel):
         return self.cache[key]
 
     def launch(self, device: Device, grid, block, args, stream=None, **options):
+        # (holding the device's lock: another thread cannot free an argument between its checks and the launch)
+        with device.lock:
+            return self._launch(device, grid, block, args, stream, **options)
+
+    def _launch(self, device: Device, grid, block, args, stream=None, **options):
         self.check_plain_parameters()
         if len(args) != len(self.parameters):
             raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {len(self.parameters)} "
