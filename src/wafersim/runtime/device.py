@@ -115,7 +115,9 @@ class DeviceArray:
 
     @property
     def is_freed(self) -> bool:
-        return not self.device.memory.is_live(self.pointer.address)
+        """Whether the array was freed (stays True once a new allocation reuses its address)."""
+        alloc = self.device.memory.lookup(self.pointer.address)
+        return alloc is None or alloc.serial != self.pointer.serial
 
     def copy_to_host(self, ary: np.ndarray | None = None, stream: Stream | None = None) -> np.ndarray:
         """The array's contents as a new host array (or into `ary`)."""
