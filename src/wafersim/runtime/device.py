@@ -1,8 +1,8 @@
 """The host API: devices, device memory, streams, events and kernel launches (CUDA-like).
 
-Commands run when they are issued (the simulation is synchronous on the host), in stream order, and
-each stream keeps its own simulated clock: a memcpy or launch starts when the stream's previous command
-ended and advances the stream by its simulated duration. Events read a stream's clock.
+Commands run when they are issued (the simulation is synchronous on the host), so results are those of
+program order; each stream keeps its own simulated clock, on which a memcpy or launch is placed as CUDA
+would run it (`runtime.streams`: stream order, the legacy default stream, events and waits).
 """
 from __future__ import annotations
 
@@ -347,7 +347,15 @@ class Device:
 
     @serialized
     def synchronize(self) -> None:
-        """Wait for every stream of the device (commands run when issued: returns at once)."""
+        """Wait for every stream of the device. Commands run when issued, so this returns at once; on the
+        simulated timeline the host is then at the latest stream's time: every stream's clock moves up to
+        it, so commands issued afterwards start no earlier (`runtime.streams`)."""
+        self._host_waits_until(max(stream.time for stream in self.streams))
+
+    def _host_waits_until(self, seconds: float) -> None:
+        """The host waited until `seconds` of the simulated timeline: no stream's next command starts earlier."""
+        for stream in self.streams:
+            stream.time = max(stream.time, seconds)
 
     def _stream(self, stream: Stream | None) -> Stream:
         if stream is None or stream == 0:
@@ -442,8 +450,7 @@ class Device:
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()
-        stats.start_cycle = stream.time * self.spec.clock_hz
-        stream._run(f"launch {program.name}", stats.seconds)
+        stats.start_cycle = stream._run(f"launch {program.name}", stats.seconds) * self.spec.clock_hz
         self.launches.append(stats)
         for observer in launch_observers:
             observer(self, stats)

@@ -47,15 +47,42 @@ class Stream:
                               "while its streams are in use")
         return device
 
+    def _ready(self) -> float:
+        """When a command issued now on this stream starts: after the stream's earlier commands and, by the
+        legacy default stream's rule, after the default stream's (on another stream) or every stream's (on
+        the default stream) earlier commands. The caller holds the device's lock."""
+        device = self.device
+        if self is device.default_stream:
+            return max(stream.time for stream in device.streams)
+        return max(self.time, device.default_stream.time)
+
     def _run(self, what: str, seconds: float) -> float:
         """Place a command of `seconds` on the timeline; its start. The caller holds the device's lock."""
-        start = self.time
+        start = self._ready()
         self.time = start + seconds
         self.log.append((what, start, self.time))
         return start
 
+    def wait_event(self, event: "Event") -> None:
+        """Make commands issued later on this stream start no earlier than `event` (CUDA's
+        `cudaStreamWaitEvent`). Waiting for an event that was never recorded does nothing, as in CUDA."""
+        if not isinstance(event, Event):
+            raise ArgumentTypeError(f"wait_event: expected an Event, got {type(event).__name__}")
+        device = self.device
+        if event.device is not device:
+            raise LaunchError("wait_event: the event belongs to another device, whose clock is unrelated to this "
+                              "stream's; synchronize on the host instead (event.synchronize())")
+        with device.lock:
+            if event.time is not None:
+                self.time = max(self.time, event.time)
+
     def synchronize(self) -> None:
-        """Wait until every command of the stream is done (they run when issued, so this returns at once)."""
+        """Wait until every command of the stream is done. Commands run when issued, so this returns at once;
+        on the simulated timeline the host is then at the stream's time: every stream's clock moves up to
+        it, so commands issued afterwards start no earlier."""
+        device = self.device
+        with device.lock:
+            device._host_waits_until(self.time)
 
     def __repr__(self) -> str:
         return f"Stream({self.name}, t={self.time * 1e3:.6f} ms)"
@@ -73,10 +100,19 @@ class Event:
         issued on it so far reach (on the default stream: those of every stream, by its legacy rule)."""
         with self.device.lock:
             stream = self.device._stream(stream)
-            self.time = stream.time
+            stream.time = self.time = stream._ready()
+
+    def query(self) -> bool:
+        """Whether the work recorded by the event is done (CUDA's `cudaEventQuery`): always True, as the
+        simulator runs every command when it is issued (and, as in CUDA, for an event never recorded)."""
+        return True
 
     def synchronize(self) -> None:
-        """Events complete when recorded."""
+        """Wait for the event: it completes when recorded, so this returns at once; on the simulated
+        timeline every stream's clock moves up to the event's time (as `Stream.synchronize`)."""
+        with self.device.lock:
+            if self.time is not None:
+                self.device._host_waits_until(self.time)
 
     def elapsed_time(self, stop: "Event") -> float:
         """Simulated milliseconds from this event to `stop` (see `event_elapsed_time`)."""
