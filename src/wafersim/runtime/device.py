@@ -429,6 +429,7 @@ class Device:
             if _wave_class is not None or launch_debuggers:
                 raise LaunchError("a launch under the debugger cannot take checkpoints (checkpoint_every=)")
             _wave_class = checkpoint_saver(self, checkpoint, checkpoint_every)
+            _wave_class.stream_index = self.streams.index(stream)  # the resumed launch runs on it again
         if _wave_class is None and launch_debuggers:
             _wave_class = launch_debuggers[-1].wave_class(program, Placement(self.spec, grid, block))
         bar = launch_progress(progress, program.name)
