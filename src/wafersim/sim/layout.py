@@ -122,6 +122,15 @@ class WaveRegion:
         return x.astype(np.int32), y.astype(np.int32)
 
     @functools.cached_property
+    def global_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each PE's launch-wide (global) coordinates, `ws.grid(2)`: its block's place in the grid times the
+        block size plus its place in the block (`xy` are coordinates in the wave's rectangle of the wafer).
+        What errors, prints and `LaunchState` name PEs by."""
+        (gx, _), (bx, by) = self.placement.grid, self.placement.block
+        x, y = self.xy
+        return ((self.block_id % gx) * bx + x % bx).astype(np.int32), ((self.block_id // gx) * by + y % by).astype(np.int32)
+
+    @functools.cached_property
     def slot(self) -> np.ndarray:
         bx, by = self.placement.block
         x, y = self.xy
