@@ -284,7 +284,7 @@ class Device:
     @serialized
     def to_device(self, array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
         """A new device array holding a copy of `array` (a NumPy array, or anything `np.asarray` takes)."""
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
         device_dtype(array.dtype, "to_device")
         out = self.device_array(array.shape, array.dtype)
         self.memcpy_htod(out.pointer, device_words(array), stream=stream)
