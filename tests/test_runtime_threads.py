@@ -119,9 +119,12 @@ def test_threads_allocating_launching_and_freeing_on_one_device(fast_switching):
     assert unexpected == [] and bad == []
     assert len(dev.launches) == 1 + 3 * 10
     assert len(dev.streams) == 4 and dev.memory.allocations()[0].size == 64  # only the warm-up's arrays remain
-    # each stream's clock is the sum of its own commands (the default stream held no work meanwhile)
+    # each stream's commands follow the warm-up launch on the default stream, one after another (the
+    # default stream held no work meanwhile)
+    warm_up = dev.default_stream.time
     for s in dev.streams[1:]:
-        assert s.time == pytest.approx(sum(end - start for _, start, end in s.log), rel=1e-12)
+        assert s.log[0][1] == warm_up and all(a[2] == b[1] for a, b in zip(s.log, s.log[1:]))
+        assert s.time == pytest.approx(warm_up + sum(end - start for _, start, end in s.log), rel=1e-12)
 
 
 def test_a_thread_holding_the_device_lock_keeps_other_threads_waiting():

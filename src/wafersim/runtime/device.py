@@ -17,49 +17,25 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
-from ..errors import ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError, WaferError
-from ..isa import halfprec
+from ..errors import ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError, WaferError
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import Placement, normalize_dims
 from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
+# (DeviceArray, DevicePointer, Stream, Event and the dtype helpers are imported from here too)
+from .arrays import (NUMERIC_KINDS, DeviceArray, DevicePointer, check_host_destination, device_dtype,  # noqa: F401
+                     device_itemsize, device_words, is_half_scalar, refuse_device_source)
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
-from .streams import Event, Stream, event_elapsed_time
+from .streams import Event, Stream, event_elapsed_time  # noqa: F401
 
 
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
 launch_observers: list = []
 #: Debuggers every launch reports to (`wafersim debug`): the last one's `wave_class(program)` runs it.
 launch_debuggers: list = []
-
-#: dtype kinds device arrays may hold: booleans, signed and unsigned integers, floats, complex numbers.
-NUMERIC_KINDS = "biufc"
-
-
-def device_dtype(dtype: Any, what: str) -> np.dtype:
-    """`dtype` as a NumPy dtype a device array can hold; `ArgumentTypeError` for anything else."""
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise ArgumentTypeError(f"{what}: {dtype!r} is not a NumPy dtype", dtype=repr(dtype)) from None
-    if dtype.kind not in NUMERIC_KINDS and not halfprec.is_half(dtype):
-        raise ArgumentTypeError(f"{what}: device memory holds numbers, not dtype {dtype}", dtype=str(dtype))
-    return dtype
-
-
-def device_itemsize(dtype: np.dtype) -> int:
-    """Bytes of device memory per element: a 16-bit float takes a whole 32-bit word (`isa.halfprec`), so
-    kernels address it as they address float32; other dtypes take their size."""
-    return 4 if halfprec.is_half(dtype) else dtype.itemsize
-
-
-def device_words(array: np.ndarray) -> np.ndarray:
-    """A host array as device memory holds it: 16-bit floats widened to one 32-bit word each."""
-    return halfprec.host_to_words(array) if halfprec.is_half(array.dtype) else array
-
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -72,86 +48,6 @@ def serialized(method: _Method) -> _Method:
             return method(self, *args, **kwargs)
 
     return locked  # type: ignore[return-value]
-
-
-@dataclasses.dataclass(frozen=True)
-class DevicePointer:
-    """A device (off-wafer) memory address returned by `Device.malloc`."""
-
-    device: "Device"
-    address: int
-    nbytes: int
-    serial: int = 0  # the allocation's serial number: a pointer outlives its allocation, not a reuse of its address
-
-    def __int__(self) -> int:
-        return self.address
-
-    def __repr__(self) -> str:
-        return f"DevicePointer(0x{self.address:x}, {self.nbytes} bytes)"
-
-
-class DeviceArray:
-    """An n-d array in device memory, like Numba's `DeviceNDArray`."""
-
-    def __init__(self, device: "Device", shape: tuple[int, ...], dtype: Any, pointer: DevicePointer) -> None:
-        self.device, self.shape, self.dtype, self.pointer = device, tuple(shape), np.dtype(dtype), pointer
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of device memory the array takes (4 per element for 16-bit floats: see `device_itemsize`)."""
-        return self.size * device_itemsize(self.dtype)
-
-    @property
-    def address(self) -> int:
-        return self.pointer.address
-
-    @property
-    def is_freed(self) -> bool:
-        """Whether the array was freed (stays True once a new allocation reuses its address)."""
-        alloc = self.device.memory.lookup(self.pointer.address)
-        return alloc is None or alloc.serial != self.pointer.serial
-
-    def copy_to_host(self, ary: np.ndarray | None = None, stream: Stream | None = None) -> np.ndarray:
-        """The array's contents as a new host array (or into `ary`)."""
-        if ary is not None and not isinstance(ary, np.ndarray):
-            raise ArgumentTypeError(f"copy_to_host: ary must be a NumPy array, got {type(ary).__name__}")
-        if ary is not None and (ary.shape != self.shape or ary.dtype != self.dtype):
-            raise LaunchError(f"copy_to_host: host array {ary.shape} {ary.dtype} does not match device array "
-                              f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
-                              device=(self.shape, str(self.dtype)))
-        out = np.empty(self.shape, dtype=self.dtype) if ary is None else ary
-        if halfprec.is_half(self.dtype):  # one value per 32-bit word on the device
-            words = np.empty(self.shape, dtype=np.uint32)
-            self.device.memcpy_dtoh(words, self.pointer, stream=stream)
-            out[...] = halfprec.words_to_host(words, self.dtype)
-            return out
-        self.device.memcpy_dtoh(out, self.pointer, stream=stream)
-        return out
-
-    def copy_to_device(self, ary: np.ndarray, stream: Stream | None = None) -> None:
-        """Overwrite the array with a host array of the same shape and dtype."""
-        ary = np.asarray(ary)
-        if ary.shape != self.shape or ary.dtype != self.dtype:
-            raise LaunchError(f"copy_to_device: host array {ary.shape} {ary.dtype} does not match device array "
-                              f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
-                              device=(self.shape, str(self.dtype)))
-        self.device.memcpy_htod(self.pointer, device_words(ary), stream=stream)
-
-    def free(self) -> None:
-        """Release the array now; using it afterwards raises an error."""
-        self.device.free(self.pointer)
-
-    def __repr__(self) -> str:
-        state = " freed" if self.is_freed else ""
-        return f"<DeviceArray {self.shape} {self.dtype} at 0x{self.address:x}{state}>"
 
 
 class Device:
@@ -190,6 +86,9 @@ class Device:
         """Allocate `nbytes` of device memory (zero-filled)."""
         if not isinstance(nbytes, (int, np.integer)) or isinstance(nbytes, bool):
             raise ArgumentTypeError(f"malloc: size must be an int, got {nbytes!r}")
+        if nbytes <= 0:  # (CUDA hands out a null pointer for 0 bytes, which no copy or kernel may use)
+            raise ArgumentError(f"malloc: size must be a positive number of bytes, got {nbytes} (for an empty "
+                                f"array, device_array((0,)) makes one)", nbytes=int(nbytes))
         alloc = self.memory.allocate(int(nbytes))
         return DevicePointer(self, alloc.base, int(nbytes), alloc.serial)
 
@@ -257,6 +156,7 @@ class Device:
     @serialized
     def memcpy_htod(self, pointer: DevicePointer, host_array: np.ndarray, stream: Stream | None = None) -> None:
         """Copy a host array into device memory at `pointer` (its elements in C order, whatever its strides)."""
+        refuse_device_source(host_array, "memcpy_htod")
         alloc = self._own(pointer, "memcpy_htod")
         data = host_array if isinstance(host_array, np.ndarray) else np.ascontiguousarray(host_array)
         device_dtype(data.dtype, "memcpy_htod")
@@ -275,6 +175,8 @@ class Device:
         alloc = self._own(pointer, "memcpy_dtoh")
         if not isinstance(host_array, np.ndarray) or not host_array.flags.c_contiguous:
             raise LaunchError("memcpy_dtoh: the destination must be a C-contiguous NumPy array")
+        if not host_array.flags.writeable:
+            raise LaunchError("memcpy_dtoh: the destination is read-only: pass a writeable NumPy array")
         if host_array.nbytes > alloc.size:
             raise MemoryAccessError(f"memcpy_dtoh: {host_array.nbytes} bytes asked from the {alloc.size}-byte "
                                     f"allocation at 0x{alloc.base:x}", nbytes=host_array.nbytes, available=alloc.size)
@@ -284,6 +186,7 @@ class Device:
     @serialized
     def to_device(self, array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
         """A new device array holding a copy of `array` (a NumPy array, or anything `np.asarray` takes)."""
+        refuse_device_source(array, "to_device")
         array = np.asarray(array, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
         device_dtype(array.dtype, "to_device")
         out = self.device_array(array.shape, array.dtype)
@@ -368,6 +271,8 @@ class Device:
     def kernel_argument(self, value: Any, position: int, name: str | None = None) -> int:
         """The 32-bit word a kernel sees for one argument (`name`: the kernel parameter's, for messages)."""
         label = f"argument {position}" + (f" ({name})" if name else "")
+        if is_half_scalar(value):  # (an ml_dtypes.bfloat16 scalar is no np.floating: taken as np.float16 is)
+            value = float(value)
         if isinstance(value, (DeviceArray, DevicePointer)):
             alloc = self._own(value, label)
             if alloc.end > KERNEL_ADDRESS_LIMIT:
