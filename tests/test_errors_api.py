@@ -72,7 +72,8 @@ CASES = [
     ("select an unknown device", lambda e: ws.select_device("zz"), ws.SpecError, ValueError),
     # allocation
     ("malloc of a float size", lambda e: e.dev.malloc(1.5), ws.ArgumentTypeError, TypeError),
-    ("malloc of a negative size", lambda e: e.dev.malloc(-1), ws.OutOfMemoryError, None),
+    ("malloc of a negative size", lambda e: e.dev.malloc(-1), ws.ArgumentError, ValueError),
+    ("malloc of 0 bytes", lambda e: e.dev.malloc(0), ws.ArgumentError, ValueError),
     ("malloc beyond capacity", lambda e: e.dev.malloc(10**20), ws.OutOfMemoryError, None),
     ("device_array of a float shape", lambda e: e.dev.device_array(1.5), ws.ArgumentTypeError, TypeError),
     ("device_array of a str shape", lambda e: e.dev.device_array("abc"), ws.ArgumentTypeError, TypeError),

@@ -42,7 +42,8 @@ def test_a_launch_too_big_for_host_memory_is_refused_with_the_numbers(monkeypatc
     err = info.value
     assert err.available == 50 * 2**20 and err.needed > err.available
     assert err.needed == sum(err.parts.values()) and err.parts["FIFOs"] > 0
-    assert "GiB of host memory" in str(err) and "753,972 PEs" in str(err)
+    assert f"{err.needed / 2**20:,.2f} MiB of host memory" in str(err) and "753,972 PEs" in str(err)
+    assert "but 50.00 MiB is available" in str(err)
     assert dev.launches == []  # nothing ran; the device is untouched and usable
     monkeypatch.setenv("WAFERSIM_HOST_MEMORY", str(2**40))
     small = ws.Device(ws.WaferSpec(width=8, height=8))
@@ -50,3 +51,29 @@ def test_a_launch_too_big_for_host_memory_is_refused_with_the_numbers(monkeypatc
     out = small.device_array((8, 8))
     heat_kernel[(1, 1), (8, 8)](x, out, np.float32(0.1), 2)
     np.testing.assert_array_equal(out.copy_to_host(), np.ones((8, 8), np.float32))
+
+
+def test_sizes_in_the_refusal_are_shown_in_a_unit_that_shows_them(monkeypatch):
+    from wafersim.sim.hostmem import format_bytes
+
+    assert [format_bytes(n) for n in (0, 1000, 1536, 3 * 2**20 + 2**19, 2**30 * 5 // 4)] == [
+        "0 bytes", "1,000 bytes", "1.50 KiB", "3.50 MiB", "1.25 GiB"]
+    monkeypatch.setenv("WAFERSIM_HOST_MEMORY", "1000")
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    with pytest.raises(ws.OutOfMemoryError) as info:
+        heat_kernel[(1, 1), (8, 8)](dev.device_array((8, 8)), dev.device_array((8, 8)), np.float32(0.1), 2)
+    assert "but 1,000 bytes is available" in str(info.value) and "0.00" not in str(info.value)
+    assert f"needs about {format_bytes(info.value.needed)} of host memory" in str(info.value)
+
+
+@pytest.mark.parametrize("variable, value", [("WAFERSIM_HOST_MEMORY", "abc"), ("WAFERSIM_HOST_MEMORY", "-5"),
+                                             ("WAFERSIM_THREADS", "x"), ("WAFERSIM_THREADS", "2.5")])
+def test_a_bad_environment_variable_is_an_error_naming_it(monkeypatch, variable, value):
+    from wafersim.sim import parallel
+
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(parallel, "_threads", [])  # (the thread count is read on first use)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    with pytest.raises(ws.ArgumentError, match=f"{variable}={value!r} is not a") as info:
+        heat_kernel[(1, 1), (8, 8)](dev.device_array((8, 8)), dev.device_array((8, 8)), np.float32(0.1), 2)
+    assert info.value.variable == variable and dev.launches == []

@@ -57,3 +57,24 @@ def test_print_limit_and_output_are_launch_options(capsys):
 
     with pytest.raises(ws.LaunchError, match="unknown launch option"):
         countdown[(1, 1), (4, 2)](dev.device_array(1), steps=3)
+
+
+@ws.jit
+def print_grid(out):
+    x, y = ws.grid(2)
+    if ws.threadIdx.x == 1 and ws.threadIdx.y == 2:
+        ws.print("x", x)
+        ws.print("y", y)
+
+
+def test_print_records_carry_global_coordinates_in_every_wave_and_slot():
+    # 3 x 2 blocks of 8 x 8 on an 8 x 8 wafer: six waves, each block in the same slot
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    for device in (dev, ws.Device(ws.WaferSpec(width=16, height=16))):  # and four slots in one wave
+        stats = print_grid[(3, 2), (8, 8)](device.device_array(1), print_output=False)
+        xs = [r for r in stats.prints if r.text == "x"]
+        ys = [r for r in stats.prints if r.text == "y"]
+        expected = {(bx * 8 + 1, by * 8 + 2) for bx in range(3) for by in range(2)}  # blockIdx * blockDim + threadIdx
+        assert {(r.x, r.y) for r in xs} == expected
+        assert all(r.value == r.x for r in xs) and all(r.value == r.y for r in ys)
+        assert {str(r).split(" @")[0] for r in xs} == {f"[PE ({x}, {y})" for x, y in expected}

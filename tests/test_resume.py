@@ -231,3 +231,22 @@ def test_a_resumed_launch_keeps_its_state_as_the_launch_run_through(kernels, tmp
     for name in ("pcs", "regs", "sram", "cycle"):
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
     assert resumed.state.locals((5, 6)) == plain.state.locals((5, 6))
+
+
+def test_a_resumed_launch_runs_on_the_stream_it_was_launched_on(kernels, tmp_path):
+    u = np.random.default_rng(3).random((8, 8), dtype=np.float32)
+
+    def launch(**options):
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        s = dev.stream()
+        d_u, out = dev.to_device(u, stream=s), dev.device_array(u.shape)
+        stats = kernels.smooth[(2, 2), (4, 4), s](d_u, out, np.float32(0.1), 4, **options)
+        return dev, stats
+
+    plain_dev, plain = launch()
+    launch(checkpoint_every=3, checkpoint=tmp_path / "run.npz")
+    dev, resumed = resume_launch(tmp_path / "run.npz")
+    copy_s = dev.spec.host_transfer_latency_s + u.nbytes / dev.spec.global_bytes_per_s
+    assert resumed.start_cycle == plain.start_cycle == pytest.approx(copy_s * dev.spec.clock_hz, rel=1e-12)
+    assert [(s.name, s.time, s.log) for s in dev.streams] == [(s.name, s.time, s.log) for s in plain_dev.streams]
+    assert dev.streams[1].log[-1][0].startswith("launch") and dev.default_stream.log == []

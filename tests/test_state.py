@@ -167,3 +167,37 @@ def test_variables_named_like_the_compilers_temporaries_are_the_users():
     assert [s["stop"] for s in seen] == [value + j for j in range(4)]  # the user's stop, not the loop's bound
     # value and i may be optimised into one induction register (i * 3 + value): then they are not listed
     assert all(s.get("value", value) == value and s.get("i", j) == j for j, s in enumerate(seen))
+
+
+@ws.jit
+def fails_at(v, fx, fy):
+    x, y = ws.grid(2)
+    mine = x * 100 + y
+    if x == fx and y == fy:
+        w = v[100]  # out of bounds: the failing PE, with `mine` live (used below)
+        v[0] = w + mine
+
+
+@ws.jit
+def waits_at(v, fx, fy):
+    x, y = ws.grid(2)
+    if x == fx and y == fy:
+        v[0] = ws.recv(ws.WEST)  # nobody sends: a deadlock on this PE alone
+
+
+@pytest.mark.parametrize("width", [8, 16])  # one slot (three waves), four slots (block (2, 0) at wafer (0, 8))
+@pytest.mark.parametrize("fx, fy", [(19, 1), (11, 6), (2, 3)])
+def test_errors_name_the_global_pe_that_err_state_reads(width, fx, fy):
+    dev = small_device() if width == 8 else ws.Device(ws.WaferSpec(width=16, height=16))
+    with pytest.raises(ws.MemoryAccessError) as info:
+        fails_at[(3, 1), (8, 8)](dev.device_array(4), fx, fy)
+    err = info.value
+    assert err.pe == (fx, fy) and err.pes == [(fx, fy)]  # ws.grid(2) of the failing PE
+    assert err.block_index == (fx // 8, fy // 8)
+    assert f"PE ({fx}, {fy})" in str(err)
+    assert err.state.locals(err.pe)["mine"] == fx * 100 + fy
+    with pytest.raises(ws.DeadlockError) as info:
+        waits_at[(3, 1), (8, 8)](dev.device_array(4), fx, fy)
+    err = info.value
+    assert err.pe == (fx, fy) and [b["pe"] for b in err.blocked] == [(fx, fy)]
+    assert f"block ({fx // 8}, {fy // 8})" in str(err)

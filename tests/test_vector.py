@@ -417,7 +417,10 @@ ERROR_BODIES = {
 
 @pytest.fixture(scope="module")
 def err_coords(dev):
-    return pe_coordinates(dev, ERR_GRID, ERR_BLOCK)
+    """The global coordinates (ws.grid(2)) of each PE by global linear index, which errors name the PE by
+    (its wafer coordinates, `pe_coordinates`, differ: 3 blocks across a wafer of 4 slots)."""
+    width = ERR_GRID[0] * ERR_BLOCK[0]
+    return np.array([(i % width, i // width) for i in range(width * ERR_GRID[1] * ERR_BLOCK[1])])
 
 
 @pytest.mark.parametrize("bad_pe", [0, 37, 95])

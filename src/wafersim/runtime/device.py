@@ -1,31 +1,35 @@
 """The host API: devices, device memory, streams, events and kernel launches (CUDA-like).
 
-Commands run when they are issued (the simulation is synchronous on the host), in stream order, and
-each stream keeps its own simulated clock: a memcpy or launch starts when the stream's previous command
-ended and advances the stream by its simulated duration. Events read a stream's clock.
+Commands run when they are issued (the simulation is synchronous on the host), so results are those of
+program order; each stream keeps its own simulated clock, on which a memcpy or launch is placed as CUDA
+would run it (`runtime.streams`: stream order, the legacy default stream, events and waits).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 import os
-import weakref
+import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
-from ..errors import ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError, WaferError
-from ..isa import halfprec
+from ..errors import ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError, WaferError
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import Placement, normalize_dims
 from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
+# (DeviceArray, DevicePointer, Stream, Event and the dtype helpers are imported from here too)
+from .arrays import (NUMERIC_KINDS, DeviceArray, DevicePointer, check_host_destination, device_dtype,  # noqa: F401
+                     device_itemsize, device_words, is_half_scalar, refuse_device_source)
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
+from .streams import Event, Stream, event_elapsed_time  # noqa: F401
 
 
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
@@ -33,179 +37,31 @@ launch_observers: list = []
 #: Debuggers every launch reports to (`wafersim debug`): the last one's `wave_class(program)` runs it.
 launch_debuggers: list = []
 
-#: dtype kinds device arrays may hold: booleans, signed and unsigned integers, floats, complex numbers.
-NUMERIC_KINDS = "biufc"
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
-def device_dtype(dtype: Any, what: str) -> np.dtype:
-    """`dtype` as a NumPy dtype a device array can hold; `ArgumentTypeError` for anything else."""
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise ArgumentTypeError(f"{what}: {dtype!r} is not a NumPy dtype", dtype=repr(dtype)) from None
-    if dtype.kind not in NUMERIC_KINDS and not halfprec.is_half(dtype):
-        raise ArgumentTypeError(f"{what}: device memory holds numbers, not dtype {dtype}", dtype=str(dtype))
-    return dtype
+def serialized(method: _Method) -> _Method:
+    """A `Device` method run holding the device's lock (`Device.lock`)."""
+    @functools.wraps(method)
+    def locked(self: "Device", *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
 
-
-def device_itemsize(dtype: np.dtype) -> int:
-    """Bytes of device memory per element: a 16-bit float takes a whole 32-bit word (`isa.halfprec`), so
-    kernels address it as they address float32; other dtypes take their size."""
-    return 4 if halfprec.is_half(dtype) else dtype.itemsize
-
-
-def device_words(array: np.ndarray) -> np.ndarray:
-    """A host array as device memory holds it: 16-bit floats widened to one 32-bit word each."""
-    return halfprec.host_to_words(array) if halfprec.is_half(array.dtype) else array
-
-
-@dataclasses.dataclass(frozen=True)
-class DevicePointer:
-    """A device (off-wafer) memory address returned by `Device.malloc`."""
-
-    device: "Device"
-    address: int
-    nbytes: int
-    serial: int = 0  # the allocation's serial number: a pointer outlives its allocation, not a reuse of its address
-
-    def __int__(self) -> int:
-        return self.address
-
-    def __repr__(self) -> str:
-        return f"DevicePointer(0x{self.address:x}, {self.nbytes} bytes)"
-
-
-class Stream:
-    """An ordered queue of commands with its own simulated clock (seconds). A stream belongs to its
-    device, which must stay referenced while the stream is used (as a CUDA stream needs its context)."""
-
-    def __init__(self, device: "Device", name: str) -> None:
-        # A weak reference: the device holds its streams, and a strong one back would make a device a
-        # reference cycle, freed (with its memory and launch statistics) only by Python's occasional
-        # full collection; a loop creating a device per launch then grew its peak memory launch by launch.
-        self._device = weakref.ref(device)
-        self.name = name
-        self.time = 0.0
-        self.log: list[tuple[str, float, float]] = []  # (what, start s, end s)
-
-    @property
-    def device(self) -> "Device":
-        """The device the stream belongs to."""
-        device = self._device()
-        if device is None:
-            raise LaunchError(f"the device of {self!r} no longer exists: keep a reference to the Device "
-                              "while its streams are in use")
-        return device
-
-    def _run(self, what: str, seconds: float) -> float:
-        start = self.time
-        self.time += seconds
-        self.log.append((what, start, self.time))
-        return start
-
-    def synchronize(self) -> None:
-        """Wait until every command of the stream is done (they run when issued, so this returns at once)."""
-
-    def __repr__(self) -> str:
-        return f"Stream({self.name}, t={self.time * 1e3:.6f} ms)"
-
-
-class Event:
-    """A point on a stream's simulated timeline."""
-
-    def __init__(self, device: "Device") -> None:
-        self.device = device
-        self.time: float | None = None
-
-    def record(self, stream: Stream | None = None) -> None:
-        """Record the current time of `stream` (default: the device's default stream)."""
-        self.time = self.device._stream(stream).time
-
-    def synchronize(self) -> None:
-        """Events complete when recorded."""
-
-    def elapsed_time(self, stop: "Event") -> float:
-        return event_elapsed_time(self, stop)
-
-
-def event_elapsed_time(start: Event, stop: Event) -> float:
-    """Simulated milliseconds from `start` to `stop` (both must have been recorded, on one device)."""
-    if not isinstance(start, Event) or not isinstance(stop, Event):
-        raise ArgumentTypeError(f"event_elapsed_time: expected two Events, got {type(start).__name__} and "
-                                f"{type(stop).__name__}")
-    if start.device is not stop.device:
-        raise LaunchError("event_elapsed_time: the events belong to different devices, whose clocks are unrelated")
-    if start.time is None or stop.time is None:
-        raise LaunchError("event_elapsed_time: both events must be recorded first")
-    return (stop.time - start.time) * 1e3
-
-
-class DeviceArray:
-    """An n-d array in device memory, like Numba's `DeviceNDArray`."""
-
-    def __init__(self, device: "Device", shape: tuple[int, ...], dtype: Any, pointer: DevicePointer) -> None:
-        self.device, self.shape, self.dtype, self.pointer = device, tuple(shape), np.dtype(dtype), pointer
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of device memory the array takes (4 per element for 16-bit floats: see `device_itemsize`)."""
-        return self.size * device_itemsize(self.dtype)
-
-    @property
-    def address(self) -> int:
-        return self.pointer.address
-
-    @property
-    def is_freed(self) -> bool:
-        return not self.device.memory.is_live(self.pointer.address)
-
-    def copy_to_host(self, ary: np.ndarray | None = None, stream: Stream | None = None) -> np.ndarray:
-        """The array's contents as a new host array (or into `ary`)."""
-        if ary is not None and not isinstance(ary, np.ndarray):
-            raise ArgumentTypeError(f"copy_to_host: ary must be a NumPy array, got {type(ary).__name__}")
-        if ary is not None and (ary.shape != self.shape or ary.dtype != self.dtype):
-            raise LaunchError(f"copy_to_host: host array {ary.shape} {ary.dtype} does not match device array "
-                              f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
-                              device=(self.shape, str(self.dtype)))
-        out = np.empty(self.shape, dtype=self.dtype) if ary is None else ary
-        if halfprec.is_half(self.dtype):  # one value per 32-bit word on the device
-            words = np.empty(self.shape, dtype=np.uint32)
-            self.device.memcpy_dtoh(words, self.pointer, stream=stream)
-            out[...] = halfprec.words_to_host(words, self.dtype)
-            return out
-        self.device.memcpy_dtoh(out, self.pointer, stream=stream)
-        return out
-
-    def copy_to_device(self, ary: np.ndarray, stream: Stream | None = None) -> None:
-        """Overwrite the array with a host array of the same shape and dtype."""
-        ary = np.asarray(ary)
-        if ary.shape != self.shape or ary.dtype != self.dtype:
-            raise LaunchError(f"copy_to_device: host array {ary.shape} {ary.dtype} does not match device array "
-                              f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
-                              device=(self.shape, str(self.dtype)))
-        self.device.memcpy_htod(self.pointer, device_words(ary), stream=stream)
-
-    def free(self) -> None:
-        """Release the array now; using it afterwards raises an error."""
-        self.device.free(self.pointer)
-
-    def __repr__(self) -> str:
-        state = " freed" if self.is_freed else ""
-        return f"<DeviceArray {self.shape} {self.dtype} at 0x{self.address:x}{state}>"
+    return locked  # type: ignore[return-value]
 
 
 class Device:
-    """A simulated wafer with its device memory, streams and launch history."""
+    """A simulated wafer with its device memory, streams and launch history.
+
+    One device may be used from several host threads: its launches, copies, allocations and stream and
+    event operations each hold the device's re-entrant lock (`lock`), so work on one device runs one
+    command at a time, in the order the threads reach it (the simulator runs a command at the call
+    anyway). A launch that fails undoes only its own stores."""
 
     def __init__(self, spec: WaferSpec | str | None = None) -> None:
+        # (re-entrant: a launch allocates and copies through the same methods; `with dev.lock:` makes a
+        # sequence of commands atomic with respect to other threads)
+        self.lock = threading.RLock()
         self.spec = resolve_spec(spec)
         self.memory = GlobalMemory(self.spec.global_bytes)
         self.default_stream = Stream(self, "default")
@@ -225,13 +81,18 @@ class Device:
         return f"Device({self.spec.summary()})"
 
     # ------------------------------------------------------------------ memory
+    @serialized
     def malloc(self, nbytes: int) -> DevicePointer:
         """Allocate `nbytes` of device memory (zero-filled)."""
         if not isinstance(nbytes, (int, np.integer)) or isinstance(nbytes, bool):
             raise ArgumentTypeError(f"malloc: size must be an int, got {nbytes!r}")
+        if nbytes <= 0:  # (CUDA hands out a null pointer for 0 bytes, which no copy or kernel may use)
+            raise ArgumentError(f"malloc: size must be a positive number of bytes, got {nbytes} (for an empty "
+                                f"array, device_array((0,)) makes one)", nbytes=int(nbytes))
         alloc = self.memory.allocate(int(nbytes))
         return DevicePointer(self, alloc.base, int(nbytes), alloc.serial)
 
+    @serialized
     def free(self, pointer: DevicePointer | DeviceArray) -> None:
         """Release an allocation; a second free or another device's pointer raises `InvalidPointerError`."""
         alloc = self._own(pointer, "free")
@@ -239,6 +100,7 @@ class Device:
         self._array_layouts.pop(alloc.serial, None)
         self._array_names.pop(alloc.serial, None)
 
+    @serialized
     def arrays(self) -> dict[str, DeviceArray]:
         """Every live device array of this device (made by `device_array` or `to_device`, not yet freed), in
         address order, keyed by its name in the file it was loaded from (`save(path, arrays={name: ...})`),
@@ -253,6 +115,7 @@ class Device:
                                                                                    alloc.serial))
         return found
 
+    @serialized
     def save(self, path: str | Path, arrays: Mapping[str, DeviceArray] | None = None) -> Path:
         """Write the device to a NumPy `.npz` file at exactly `path`: its spec, device memory (every live
         allocation and its contents, at the same addresses), its device arrays' shapes and dtypes (named by
@@ -290,8 +153,10 @@ class Device:
     def _transfer_seconds(self, nbytes: int) -> float:
         return self.spec.host_transfer_latency_s + nbytes / self.spec.global_bytes_per_s
 
+    @serialized
     def memcpy_htod(self, pointer: DevicePointer, host_array: np.ndarray, stream: Stream | None = None) -> None:
         """Copy a host array into device memory at `pointer` (its elements in C order, whatever its strides)."""
+        refuse_device_source(host_array, "memcpy_htod")
         alloc = self._own(pointer, "memcpy_htod")
         data = host_array if isinstance(host_array, np.ndarray) else np.ascontiguousarray(host_array)
         device_dtype(data.dtype, "memcpy_htod")
@@ -304,25 +169,31 @@ class Device:
             alloc.storage[: data.nbytes].view(data.dtype).reshape(data.shape)[...] = data
         self._stream(stream)._run(f"memcpy_htod {data.nbytes} B", self._transfer_seconds(data.nbytes))
 
+    @serialized
     def memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None = None) -> None:
         """Copy device memory at `pointer` into a host array (its size says how many bytes)."""
         alloc = self._own(pointer, "memcpy_dtoh")
         if not isinstance(host_array, np.ndarray) or not host_array.flags.c_contiguous:
             raise LaunchError("memcpy_dtoh: the destination must be a C-contiguous NumPy array")
+        if not host_array.flags.writeable:
+            raise LaunchError("memcpy_dtoh: the destination is read-only: pass a writeable NumPy array")
         if host_array.nbytes > alloc.size:
             raise MemoryAccessError(f"memcpy_dtoh: {host_array.nbytes} bytes asked from the {alloc.size}-byte "
                                     f"allocation at 0x{alloc.base:x}", nbytes=host_array.nbytes, available=alloc.size)
         copy_bytes(host_array.reshape(-1).view(np.uint8), alloc.storage[: host_array.nbytes], "memcpy_dtoh")
         self._stream(stream)._run(f"memcpy_dtoh {host_array.nbytes} B", self._transfer_seconds(host_array.nbytes))
 
+    @serialized
     def to_device(self, array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
         """A new device array holding a copy of `array` (a NumPy array, or anything `np.asarray` takes)."""
-        array = np.ascontiguousarray(array)
+        refuse_device_source(array, "to_device")
+        array = np.asarray(array, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
         device_dtype(array.dtype, "to_device")
         out = self.device_array(array.shape, array.dtype)
         self.memcpy_htod(out.pointer, device_words(array), stream=stream)
         return out
 
+    @serialized
     def device_array(self, shape: int | Sequence[int], dtype: Any = np.float32, stream: Stream | None = None) -> DeviceArray:
         """A new zero-filled device array."""
         if isinstance(shape, (int, np.integer)):
@@ -340,6 +211,7 @@ class Device:
         return DeviceArray(self, shape, dtype, pointer)
 
     # ------------------------------------------------------------------ streams and events
+    @serialized
     def stream(self) -> Stream:
         """A new stream of this device, with its own clock starting at 0."""
         self._streams += 1
@@ -354,6 +226,7 @@ class Device:
         events, notes = self.trace_events()
         return trace.write(path, events, {"wafersim": f"{self.spec.summary()}; " + "; ".join(notes)})
 
+    @serialized
     def trace_events(self, pid_base: int = 0, label: str = "") -> tuple[list[dict], list[str]]:
         """Trace events of this device (process ids from `pid_base`), and notes on what was sampled."""
         pid0 = pid_base
@@ -375,8 +248,17 @@ class Device:
         """A new, unrecorded event of this device."""
         return Event(self)
 
+    @serialized
     def synchronize(self) -> None:
-        """Wait for every stream of the device (commands run when issued: returns at once)."""
+        """Wait for every stream of the device. Commands run when issued, so this returns at once; on the
+        simulated timeline the host is then at the latest stream's time: every stream's clock moves up to
+        it, so commands issued afterwards start no earlier (`runtime.streams`)."""
+        self._host_waits_until(max(stream.time for stream in self.streams))
+
+    def _host_waits_until(self, seconds: float) -> None:
+        """The host waited until `seconds` of the simulated timeline: no stream's next command starts earlier."""
+        for stream in self.streams:
+            stream.time = max(stream.time, seconds)
 
     def _stream(self, stream: Stream | None) -> Stream:
         if stream is None or stream == 0:
@@ -389,6 +271,8 @@ class Device:
     def kernel_argument(self, value: Any, position: int, name: str | None = None) -> int:
         """The 32-bit word a kernel sees for one argument (`name`: the kernel parameter's, for messages)."""
         label = f"argument {position}" + (f" ({name})" if name else "")
+        if is_half_scalar(value):  # (an ml_dtypes.bfloat16 scalar is no np.floating: taken as np.float16 is)
+            value = float(value)
         if isinstance(value, (DeviceArray, DevicePointer)):
             alloc = self._own(value, label)
             if alloc.end > KERNEL_ADDRESS_LIMIT:
@@ -411,6 +295,7 @@ class Device:
         raise LaunchError(f"{label}: unsupported type {type(value).__name__} (pass ints, floats, "
                           f"DeviceArray or DevicePointer)", position=position, type=type(value).__name__)
 
+    @serialized
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,
                max_cycles: float | None = None, print_output: bool = True,
                progress: ProgressOption = None, trace: bool | None = None,
@@ -449,6 +334,7 @@ class Device:
             if _wave_class is not None or launch_debuggers:
                 raise LaunchError("a launch under the debugger cannot take checkpoints (checkpoint_every=)")
             _wave_class = checkpoint_saver(self, checkpoint, checkpoint_every)
+            _wave_class.stream_index = self.streams.index(stream)  # the resumed launch runs on it again
         if _wave_class is None and launch_debuggers:
             _wave_class = launch_debuggers[-1].wave_class(program, Placement(self.spec, grid, block))
         bar = launch_progress(progress, program.name)
@@ -470,8 +356,7 @@ class Device:
         finally:
             if isinstance(bar, LaunchProgress):
                 bar.close()
-        stats.start_cycle = stream.time * self.spec.clock_hz
-        stream._run(f"launch {program.name}", stats.seconds)
+        stats.start_cycle = stream._run(f"launch {program.name}", stats.seconds) * self.spec.clock_hz
         self.launches.append(stats)
         for observer in launch_observers:
             observer(self, stats)

@@ -15,7 +15,7 @@ from ..compiler.core import closure_globals
 from ..compiler.values import ARRAY_DTYPES, fits_int32
 from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError
 from . import kernel_cache
-from .device import Device, DeviceArray, Kernel
+from .device import Device, DeviceArray, Kernel, is_half_scalar
 
 
 class Dispatcher(Kernel):
@@ -55,7 +55,7 @@ class Dispatcher(Kernel):
             elif isinstance(value, (bool, np.bool_, int, np.integer)):
                 kinds.append(("scalar", "i32"))
                 words.append(int(value))
-            elif isinstance(value, (float, np.floating)):
+            elif isinstance(value, (float, np.floating)) or is_half_scalar(value):
                 kinds.append(("scalar", "f32"))
                 words.append(float(value))
             else:
@@ -81,6 +81,11 @@ class Dispatcher(Kernel):
         return self.cache[key]
 
     def launch(self, device: Device, grid, block, args, stream=None, **options):
+        # (holding the device's lock: another thread cannot free an argument between its checks and the launch)
+        with device.lock:
+            return self._launch(device, grid, block, args, stream, **options)
+
+    def _launch(self, device: Device, grid, block, args, stream=None, **options):
         self.check_plain_parameters()
         if len(args) != len(self.parameters):
             raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {len(self.parameters)} "

@@ -49,6 +49,7 @@ class _Saver:
     def __init__(self, device: Device, path: Path, every: int | None, seconds: float | None = None) -> None:
         self.device, self.path, self.every, self.seconds = device, path, every, seconds
         self.saved = 0
+        self.stream_index = 0  # the launch's stream, in `device.streams` (set by `Device.launch`)
         self.last = time.monotonic()  # host time of the launch's start, then of the last checkpoint
 
     def due(self, barriers: int) -> bool:
@@ -174,7 +175,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
             "grid": list(launch.placement.grid), "block": list(launch.placement.block),
             "args": [int(a) for a in launch.args], "pc": pc, "wave": wave_of(sim.region), "barriers": launch.barriers, "fifos": fifos,
             "time_dtype": np.dtype(sim.time_dtype).str, "max_cycles": launch.max_cycles, "routes": routes,
-            "print_limit": launch.print_limit,
+            "print_limit": launch.print_limit, "stream": sim.saver.stream_index,
             "keep_state": launch.keep_state if isinstance(launch.keep_state, str) else bool(launch.keep_state),
             "totals": {"vector_elements": int(totals.vector_elements), "flops": int(totals.flops),
                        "global_bytes": int(totals.global_bytes), "prints_dropped": int(totals.prints_dropped),
@@ -299,6 +300,7 @@ def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
                                     for n, d, s, i, ranges, shape in record["symbols"]))
     stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]), [a & 0xFFFFFFFF for a in meta["args"]],
                           max_cycles=meta["max_cycles"], print_limit=meta["print_limit"], routes=_launch_routes(meta, data),
+                          stream=device.streams[meta.get("stream", 0)],  # (files before it was kept: the default)
                           _wave_class=_Restorer(meta, data), progress=False, print_output=False,
                           keep_state=meta.get("keep_state", False))  # (absent from older checkpoints)
     return device, stats

@@ -1,4 +1,7 @@
-"""Diagnostics of a wave simulation: errors that name PEs and source lines, deadlock maps, debug prints."""
+"""Diagnostics of a wave simulation: errors that name PEs and source lines, deadlock maps, debug prints.
+
+PEs are named by their launch-wide coordinates (`ws.grid(2)`, `WaveRegion.global_xy`), as `LaunchState` names
+them, not by their place in the wave's rectangle of the wafer (which repeats from wave to wave)."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,14 +19,14 @@ class DiagnosticsMixin:
     """Error construction and `print` for `WaveSim`."""
 
     def _coords(self, flat: np.ndarray) -> list[tuple[int, int]]:
-        x, y = self.region.xy
+        x, y = self.region.global_xy
         return [(int(x[i]), int(y[i])) for i in flat[:MAX_PES_NAMED]]
 
     def _first_pe(self, lanes: Lanes) -> dict:
         i = lanes.indices()[:1]
         if not len(i):
             return {}
-        x, y = self.region.xy
+        x, y = self.region.global_xy
         return {"pe": (int(x[i[0]]), int(y[i[0]])), "block_index": self._block_of(int(i[0]))}
 
     def _block_of(self, flat: int) -> tuple[int, int]:
@@ -72,7 +75,8 @@ class DiagnosticsMixin:
 
     def _raise_deadlock(self) -> None:
         lines, blocked = [], []
-        x, y = self.region.xy
+        x, y = self.region.global_xy
+        first_flat = None
         for pc, lanes in self._places():
             instr = self.launch.decoded[pc]
             flat = lanes.indices()
@@ -83,6 +87,8 @@ class DiagnosticsMixin:
                         f"(the FIFO of {self.spec.fifo_depth} words is full)")
             else:
                 what = "waits at a barrier that part of its block never reaches"
+            if first_flat is None and len(flat):
+                first_flat = int(flat[0])
             for i in flat:
                 blocked.append({"pe": (int(x[i]), int(y[i])), "pc": pc, "waits_for": what,
                                 "block_index": self._block_of(int(i))})
@@ -95,16 +101,19 @@ class DiagnosticsMixin:
                          "its last word has moved: one that needs this PE's later sends or receives to complete "
                          "deadlocks here though the hardware would run it; start the transfer after them, see "
                          "docs/timing.md, \"Background transfers\")")
-        lines.append(self._deadlock_map(first["pe"]))
+        lines.append(self._deadlock_map(first_flat))
         raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
                             blocked=blocked, pe=first["pe"], block_index=first["block_index"], pc=first["pc"],
                             source=self.program.source_of(first["pc"]))
 
     MAP_WIDTH, MAP_HEIGHT = 64, 24
 
-    def _deadlock_map(self, pe: tuple[int, int]) -> str:
-        """A character map of the block holding `pe` (a window of it, for big blocks): what each PE waits on."""
+    def _deadlock_map(self, flat: int) -> str:
+        """A character map of the block holding the PE of flat index `flat` (a window of it, for big blocks):
+        what each PE waits on."""
         bx, by = self.launch.placement.block
+        rx, ry = self.region.xy
+        pe = (int(rx[flat]), int(ry[flat]))  # (region coordinates: the map is drawn over the region)
         x0, y0 = pe[0] - pe[0] % bx, pe[1] - pe[1] % by  # the block's north-west PE, region coordinates
         wx, wy = min(bx, self.MAP_WIDTH), min(by, self.MAP_HEIGHT)
         left = x0 + min(max(pe[0] - x0 - wx // 2, 0), bx - wx)
@@ -123,8 +132,10 @@ class DiagnosticsMixin:
                 gx, gy = int(x[i]) - left, int(y[i]) - top
                 if 0 <= gx < wx and 0 <= gy < wy:
                     grid[gy][gx] = char
-        block = self._block_of(int(np.flatnonzero((x == pe[0]) & (y == pe[1]))[0]))
-        window = "" if (wx, wy) == (bx, by) else f", PEs x {left}..{left + wx - 1}, y {top}..{top + wy - 1} shown"
+        block = self._block_of(flat)
+        gx0, gy0 = block[0] * bx - x0, block[1] * by - y0  # region to global coordinates in this block
+        window = ("" if (wx, wy) == (bx, by) else
+                  f", PEs x {gx0 + left}..{gx0 + left + wx - 1}, y {gy0 + top}..{gy0 + top + wy - 1} shown")
         rows = "\n".join("    " + "".join(row) for row in grid)
         return (f"  block {block} (north up{window}): ^ > v < wait to receive from north/east/south/west, "
                 f"N E S W wait to send (FIFO full), r R wait to receive / send through the router, B waits at "
@@ -136,7 +147,7 @@ class DiagnosticsMixin:
         L = lanes.to_index_form(self.n)
         raw = self.regs[ins.a, L.idx]
         values = raw.view(np.float32).astype(float) if ins.flags & FLAG_FLOAT else raw.astype(int)
-        x, y = self.region.xy
+        x, y = self.region.global_xy
         text = self.program.strings[ins.imm] if 0 <= ins.imm < len(self.program.strings) else f"#{ins.imm}"
         totals.prints.extend((float(c), int(py), int(px), text, v.item()) for c, px, py, v in
                              zip(self.cycle[L.idx], x[L.idx], y[L.idx], values))

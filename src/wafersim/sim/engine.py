@@ -31,7 +31,8 @@ from .batching import WaveBatcher
 from .code_facts import code_facts
 from .debug_hooks import WaveSnapshot, failed_snapshot, snapshot
 from .compute import FLOPS_PER_OP, FLOPS_PER_VECTOR_ELEMENT  # noqa: F401  (re-exported)
-from .hostmem import available_bytes, launch_bytes, tune_allocator
+from . import parallel
+from .hostmem import available_bytes, format_bytes, launch_bytes, tune_allocator
 from .layout import Placement
 from .memory import GlobalMemory
 from .memory_order import GlobalOrder
@@ -171,14 +172,15 @@ class Launch:
         parts = self.host_memory()
         needed, available = sum(parts.values()), available_bytes()
         if available is not None and needed > available:
-            detail = ", ".join(f"{name} {size / 2**20:,.0f} MiB" for name, size in parts.items() if size)
+            detail = ", ".join(f"{name} {format_bytes(size)}" for name, size in parts.items() if size)
             raise OutOfMemoryError(
-                f"{self.program.name} on {self.placement.wave(0).n:,} PEs needs about {needed / 2**30:.2f} GiB of "
-                f"host memory ({detail}) but {available / 2**30:.2f} GiB is available; launch fewer or smaller "
+                f"{self.program.name} on {self.placement.wave(0).n:,} PEs needs about {format_bytes(needed)} of "
+                f"host memory ({detail}) but {format_bytes(available)} is available; launch fewer or smaller "
                 f"blocks at once, or use a machine with more memory", needed=needed, available=available, parts=parts)
 
     def run(self) -> LaunchStats:
         self.check_host_memory()
+        parallel.thread_count()  # (reads WAFERSIM_THREADS once: a bad value is reported here, before PEs run)
         if self.max_seconds is not None:
             self.deadline = time.monotonic() + self.max_seconds
         tune_allocator()

@@ -12,6 +12,8 @@ import ctypes.util
 import os
 import sys
 
+from ..errors import ArgumentError
+
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 _tuned = False
 
@@ -39,7 +41,15 @@ def available_bytes() -> int | None:
     MemAvailable; None where neither is known."""
     limit = os.environ.get("WAFERSIM_HOST_MEMORY")
     if limit:
-        return int(float(limit))
+        try:
+            value = float(limit)
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            raise ArgumentError(f"WAFERSIM_HOST_MEMORY={limit!r} is not a number of bytes: set it to the host memory "
+                                f"the simulator may use, in bytes (such as WAFERSIM_HOST_MEMORY=8e9), or unset it to "
+                                f"use what the OS reports available", variable="WAFERSIM_HOST_MEMORY", value=limit)
+        return int(value)
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -62,3 +72,11 @@ def launch_bytes(pes: int, wafer_pes: int, registers: int, data_words: int, fifo
         "temporaries": pes * 12 * 8,
         "statistics": wafer_pes * (2 * 8 + 8 + 4 * 8),  # busy, stall, instructions, words per link
     }
+
+
+def format_bytes(nbytes: float) -> str:
+    """A size in the unit that shows it: GiB, MiB or KiB with two decimals, or bytes (error messages)."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.2f} {unit}"
+    return f"{nbytes:,.0f} bytes"

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..arch.defects import Repair
 from ..arch.spec import WaferSpec
-from ..errors import LaunchError
+from ..errors import ArgumentTypeError, LaunchError
 from ..isa.opcodes import DIRECTION_STEP
 
 
@@ -25,14 +25,17 @@ INT32_MAX = 2**31 - 1
 def normalize_dims(value, what: str) -> tuple[int, int]:
     """(x, y) from an int or a 1- or 2-tuple of positive ints, with a clear error otherwise."""
     dims = (value,) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    message = f"{what} must be an int or a tuple of 1 or 2 ints, got {value!r}"
     try:
         dims = tuple(dims)
-    except TypeError:
-        raise LaunchError(f"{what} must be an int or a tuple of 1 or 2 ints, got {value!r}", **{what: value}) from None
+    except TypeError:  # (a float, None, ...: the wrong type, an ArgumentTypeError, also a LaunchError)
+        raise ArgumentTypeError(message, **{what: value}) from None
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+        raise ArgumentTypeError(message, **{what: value})
     if len(dims) == 1:
         dims = (dims[0], 1)
-    if len(dims) != 2 or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
-        raise LaunchError(f"{what} must be an int or a tuple of 1 or 2 ints, got {value!r}", **{what: value})
+    if len(dims) != 2:
+        raise LaunchError(message, **{what: value})
     if min(dims) < 1:
         raise LaunchError(f"{what} {tuple(int(d) for d in dims)} must be positive in every dimension", **{what: dims})
     return int(dims[0]), int(dims[1])
@@ -120,6 +123,15 @@ class WaveRegion:
     def xy(self) -> tuple[np.ndarray, np.ndarray]:
         y, x = np.divmod(np.arange(self.n, dtype=np.int32), self.width)
         return x.astype(np.int32), y.astype(np.int32)
+
+    @functools.cached_property
+    def global_xy(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each PE's launch-wide (global) coordinates, `ws.grid(2)`: its block's place in the grid times the
+        block size plus its place in the block (`xy` are coordinates in the wave's rectangle of the wafer).
+        What errors, prints and `LaunchState` name PEs by."""
+        (gx, _), (bx, by) = self.placement.grid, self.placement.block
+        x, y = self.xy
+        return ((self.block_id % gx) * bx + x % bx).astype(np.int32), ((self.block_id // gx) * by + y % by).astype(np.int32)
 
     @functools.cached_property
     def slot(self) -> np.ndarray:

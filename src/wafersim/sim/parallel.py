@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..errors import ArgumentError
 from .lanes import Lanes
 
 #: Groups smaller than this run in one call: below it, handing work to a thread costs more than it saves.
@@ -34,19 +35,28 @@ ROW_TRANSFER_LANES = sys.maxsize
 def _default_threads() -> int:
     configured = os.environ.get("WAFERSIM_THREADS")
     if configured:
-        return max(1, int(configured))
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise ArgumentError(f"WAFERSIM_THREADS={configured!r} is not a whole number: set it to the number of "
+                                f"threads the engine may use (such as WAFERSIM_THREADS=4), or unset it for one per "
+                                f"CPU", variable="WAFERSIM_THREADS", value=configured) from None
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # (not Linux)
         return os.cpu_count() or 1
 
 
-_threads = [_default_threads()]
+# The configured count (read on first use, so that a bad WAFERSIM_THREADS is reported by the launch that
+# needs it rather than by `import wafersim`), then the counts of the `threads(n)` blocks entered.
+_threads: list[int] = []
 _pool: ThreadPoolExecutor | None = None
 
 
 def thread_count() -> int:
     """Threads a large send or receive is spread over."""
+    if not _threads:
+        _threads.append(_default_threads())
     return _threads[-1]
 
 

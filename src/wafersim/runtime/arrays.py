@@ -1,0 +1,206 @@
+"""Device memory seen from the host: `DevicePointer`, `DeviceArray` (like Numba's `DeviceNDArray`) and the
+checks of host arrays copied to or from them."""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ArgumentError, ArgumentTypeError, LaunchError
+from ..isa import halfprec
+from .streams import Stream
+
+if TYPE_CHECKING:
+    from .device import Device
+
+
+#: dtype kinds device arrays may hold: booleans, signed and unsigned integers, floats, complex numbers.
+NUMERIC_KINDS = "biufc"
+
+
+def device_dtype(dtype: Any, what: str) -> np.dtype:
+    """`dtype` as a NumPy dtype a device array can hold; `ArgumentTypeError` for anything else."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ArgumentTypeError(f"{what}: {dtype!r} is not a NumPy dtype", dtype=repr(dtype)) from None
+    if dtype.kind not in NUMERIC_KINDS and not halfprec.is_half(dtype):
+        raise ArgumentTypeError(f"{what}: device memory holds numbers, not dtype {dtype}", dtype=str(dtype))
+    return dtype
+
+
+def device_itemsize(dtype: np.dtype) -> int:
+    """Bytes of device memory per element: a 16-bit float takes a whole 32-bit word (`isa.halfprec`), so
+    kernels address it as they address float32; other dtypes take their size."""
+    return 4 if halfprec.is_half(dtype) else dtype.itemsize
+
+
+def is_half_scalar(value: Any) -> bool:
+    """Whether `value` is a NumPy scalar of a 16-bit float (np.float16, or ml_dtypes.bfloat16, which is not
+    an `np.floating`): kernel arguments take both as floats."""
+    return isinstance(value, np.generic) and halfprec.is_half(value.dtype)
+
+
+def device_words(array: np.ndarray) -> np.ndarray:
+    """A host array as device memory holds it: 16-bit floats widened to one 32-bit word each."""
+    return halfprec.host_to_words(array) if halfprec.is_half(array.dtype) else array
+
+
+@dataclasses.dataclass(frozen=True)
+class DevicePointer:
+    """A device (off-wafer) memory address returned by `Device.malloc`."""
+
+    device: "Device"
+    address: int
+    nbytes: int
+    serial: int = 0  # the allocation's serial number: a pointer outlives its allocation, not a reuse of its address
+
+    def __int__(self) -> int:
+        return self.address
+
+    def __repr__(self) -> str:
+        return f"DevicePointer(0x{self.address:x}, {self.nbytes} bytes)"
+
+
+class DeviceArray:
+    """An n-d array in device memory, like Numba's `DeviceNDArray`."""
+
+    def __init__(self, device: "Device", shape: tuple[int, ...], dtype: Any, pointer: DevicePointer) -> None:
+        self.device, self.shape, self.dtype, self.pointer = device, tuple(shape), np.dtype(dtype), pointer
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of device memory the array takes (4 per element for 16-bit floats: see `device_itemsize`)."""
+        return self.size * device_itemsize(self.dtype)
+
+    @property
+    def address(self) -> int:
+        return self.pointer.address
+
+    @property
+    def is_freed(self) -> bool:
+        """Whether the array was freed (stays True once a new allocation reuses its address)."""
+        alloc = self.device.memory.lookup(self.pointer.address)
+        return alloc is None or alloc.serial != self.pointer.serial
+
+    def copy_to_host(self, ary: np.ndarray | None = None, stream: Stream | None = None) -> np.ndarray:
+        """The array's contents as a new host array, or into `ary`: a writeable, C-contiguous NumPy array of
+        the same shape and dtype."""
+        if ary is not None:
+            check_host_destination(ary, self, "copy_to_host")
+        out = np.empty(self.shape, dtype=self.dtype) if ary is None else ary
+        if halfprec.is_half(self.dtype):  # one value per 32-bit word on the device
+            words = np.empty(self.shape, dtype=np.uint32)
+            self.device.memcpy_dtoh(words, self.pointer, stream=stream)
+            out[...] = halfprec.words_to_host(words, self.dtype)
+            return out
+        self.device.memcpy_dtoh(out, self.pointer, stream=stream)
+        return out
+
+    def copy_to_device(self, ary: np.ndarray, stream: Stream | None = None) -> None:
+        """Overwrite the array with a host array of the same shape and dtype."""
+        refuse_device_source(ary, "copy_to_device")
+        ary = np.asarray(ary)
+        if ary.shape != self.shape or ary.dtype != self.dtype:
+            raise LaunchError(f"copy_to_device: host array {ary.shape} {ary.dtype} does not match device array "
+                              f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
+                              device=(self.shape, str(self.dtype)))
+        self.device.memcpy_htod(self.pointer, device_words(ary), stream=stream)
+
+    def free(self) -> None:
+        """Release the array now; using it afterwards raises an error."""
+        self.device.free(self.pointer)
+
+    def __repr__(self) -> str:
+        state = " freed" if self.is_freed else ""
+        return f"<DeviceArray {self.shape} {self.dtype} at 0x{self.address:x}{state}>"
+
+    # ------------------------------------------------------------------ as a NumPy operand
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The contents copied to a new host array, as Numba's `DeviceNDArray` does: `np.asarray(d)`,
+        `np.array_equal(d, host)` compare values (a copy on the default stream each time)."""
+        if copy is False:
+            raise ArgumentError("np.asarray(device_array, copy=False): device memory cannot be viewed from the "
+                                "host; copy it with device_array.copy_to_host()")
+        host = self.copy_to_host()
+        return host if dtype is None else host.astype(dtype, copy=False)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise ArgumentTypeError("len() of a 0-d device array")
+        return self.shape[0]
+
+    def __bool__(self) -> bool:  # (an object, as before `__len__`: `if d:` does not depend on its length)
+        return True
+
+    def __getitem__(self, key: Any) -> Any:
+        raise ArgumentTypeError(f"device arrays cannot be indexed or sliced on the host: copy the array to the host "
+                                f"first (d.copy_to_host()[{index_text(key)}]), or index it in a kernel")
+
+    def __iter__(self) -> Any:
+        raise ArgumentTypeError("device arrays cannot be iterated on the host: copy the array to the host first "
+                                "(d.copy_to_host())")
+
+    def _no_view(self, what: str) -> ArgumentTypeError:
+        return ArgumentTypeError(f"device arrays offer no views ({what}): copy the array to the host first "
+                                 f"(d.copy_to_host(){what}), and to_device the result if a kernel needs it")
+
+    @property
+    def T(self) -> Any:
+        """Not offered (device arrays have no views): raises `ArgumentTypeError` saying to copy first."""
+        raise self._no_view(".T")
+
+    def reshape(self, *shape: Any) -> Any:
+        """Not offered (device arrays have no views): raises `ArgumentTypeError` saying to copy first."""
+        raise self._no_view(".reshape(...)")
+
+    def transpose(self, *axes: Any) -> Any:
+        """Not offered (device arrays have no views): raises `ArgumentTypeError` saying to copy first."""
+        raise self._no_view(".transpose(...)")
+
+    def ravel(self) -> Any:
+        """Not offered (device arrays have no views): raises `ArgumentTypeError` saying to copy first."""
+        raise self._no_view(".ravel()")
+
+
+def index_text(key: Any) -> str:
+    """An index as it is written in brackets (`1:3, 0`), for messages."""
+    if isinstance(key, tuple):
+        return ", ".join(index_text(k) for k in key)
+    if isinstance(key, slice):
+        text = ("" if key.start is None else str(key.start)) + ":" + ("" if key.stop is None else str(key.stop))
+        return text + ("" if key.step is None else f":{key.step}")
+    return "..." if key is Ellipsis else repr(key)
+
+
+def check_host_destination(ary: Any, array: DeviceArray, what: str) -> None:
+    """Refuse a host array `array`'s contents cannot be copied into (the wrong type, shape or dtype,
+    read-only, or not C-contiguous) with an error that says what to pass."""
+    if not isinstance(ary, np.ndarray):
+        raise ArgumentTypeError(f"{what}: ary must be a NumPy array, got {type(ary).__name__}")
+    if ary.shape != array.shape or ary.dtype != array.dtype:
+        raise LaunchError(f"{what}: host array {ary.shape} {ary.dtype} does not match device array "
+                          f"{array.shape} {array.dtype}", host=(ary.shape, str(ary.dtype)),
+                          device=(array.shape, str(array.dtype)))
+    if not ary.flags.writeable:
+        raise LaunchError(f"{what}: the host array is read-only: pass a writeable array (or none, for a new one)")
+    if not ary.flags.c_contiguous:
+        raise LaunchError(f"{what}: the host array must be C-contiguous (np.empty(shape, dtype), not a transposed "
+                          f"or strided view): pass one, or none for a new array")
+
+
+def refuse_device_source(value: Any, what: str) -> None:
+    """A host copy given a device array: say that it needs a host array (device-to-device copies are not offered)."""
+    if isinstance(value, (DeviceArray, DevicePointer)):
+        raise ArgumentTypeError(f"{what} needs a host array (a NumPy array), got a {type(value).__name__}: copies "
+                                f"between device arrays are not offered; copy it to the host first "
+                                f"(d.copy_to_host()), or copy it in a kernel")

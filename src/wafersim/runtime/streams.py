@@ -1,0 +1,135 @@
+"""Streams and events of a device: the simulated timeline of its host commands (CUDA-like).
+
+The simulator runs every command when the host issues it, so results are always those of program
+order; streams and events only place the commands on a simulated timeline, as CUDA would run them:
+
+- a command on a stream starts when the stream's previous command ended (each stream has its own clock);
+- the default stream is CUDA's legacy default stream: a command on it starts after every earlier
+  command of the other streams, and a command on another stream after every earlier command of the
+  default stream (recording an event is a command too);
+- `Stream.wait_event(e)`: later commands on the stream start no earlier than the event;
+- `Stream.synchronize()`, `Event.synchronize()` and `Device.synchronize()` make the host wait: every
+  stream's clock moves up to the time waited for, so commands issued afterwards start no earlier.
+
+Every operation holds the device's lock (`Device.lock`), so streams of one device may be used from
+several host threads.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from ..errors import ArgumentTypeError, LaunchError
+
+if TYPE_CHECKING:
+    from .device import Device
+
+
+class Stream:
+    """An ordered queue of commands with its own simulated clock (seconds). A stream belongs to its
+    device, which must stay referenced while the stream is used (as a CUDA stream needs its context)."""
+
+    def __init__(self, device: "Device", name: str) -> None:
+        # A weak reference: the device holds its streams, and a strong one back would make a device a
+        # reference cycle, freed (with its memory and launch statistics) only by Python's occasional
+        # full collection; a loop creating a device per launch then grew its peak memory launch by launch.
+        self._device = weakref.ref(device)
+        self.name = name
+        self.time = 0.0  # when the stream's last command ends (or the time it was made to wait for)
+        self.log: list[tuple[str, float, float]] = []  # (what, start s, end s)
+
+    @property
+    def device(self) -> "Device":
+        """The device the stream belongs to."""
+        device = self._device()
+        if device is None:
+            raise LaunchError(f"the device of {self!r} no longer exists: keep a reference to the Device "
+                              "while its streams are in use")
+        return device
+
+    def _ready(self) -> float:
+        """When a command issued now on this stream starts: after the stream's earlier commands and, by the
+        legacy default stream's rule, after the default stream's (on another stream) or every stream's (on
+        the default stream) earlier commands. The caller holds the device's lock."""
+        device = self.device
+        if self is device.default_stream:
+            return max(stream.time for stream in device.streams)
+        return max(self.time, device.default_stream.time)
+
+    def _run(self, what: str, seconds: float) -> float:
+        """Place a command of `seconds` on the timeline; its start. The caller holds the device's lock."""
+        start = self._ready()
+        self.time = start + seconds
+        self.log.append((what, start, self.time))
+        return start
+
+    def wait_event(self, event: "Event") -> None:
+        """Make commands issued later on this stream start no earlier than `event` (CUDA's
+        `cudaStreamWaitEvent`). Waiting for an event that was never recorded does nothing, as in CUDA."""
+        if not isinstance(event, Event):
+            raise ArgumentTypeError(f"wait_event: expected an Event, got {type(event).__name__}")
+        device = self.device
+        if event.device is not device:
+            raise LaunchError("wait_event: the event belongs to another device, whose clock is unrelated to this "
+                              "stream's; synchronize on the host instead (event.synchronize())")
+        with device.lock:
+            if event.time is not None:
+                self.time = max(self.time, event.time)
+
+    def synchronize(self) -> None:
+        """Wait until every command of the stream is done. Commands run when issued, so this returns at once;
+        on the simulated timeline the host is then at the stream's time: every stream's clock moves up to
+        it, so commands issued afterwards start no earlier."""
+        device = self.device
+        with device.lock:
+            device._host_waits_until(self.time)
+
+    def __repr__(self) -> str:
+        return f"Stream({self.name}, t={self.time * 1e3:.6f} ms)"
+
+
+class Event:
+    """A point on a stream's simulated timeline."""
+
+    def __init__(self, device: "Device") -> None:
+        self.device = device
+        self.time: float | None = None
+
+    def record(self, stream: Stream | None = None) -> None:
+        """Record the point of `stream`'s timeline (default: the device's default stream) that the commands
+        issued on it so far reach (on the default stream: those of every stream, by its legacy rule)."""
+        with self.device.lock:
+            stream = self.device._stream(stream)
+            stream.time = self.time = stream._ready()
+
+    def query(self) -> bool:
+        """Whether the work recorded by the event is done (CUDA's `cudaEventQuery`): always True, as the
+        simulator runs every command when it is issued (and, as in CUDA, for an event never recorded)."""
+        return True
+
+    def synchronize(self) -> None:
+        """Wait for the event: it completes when recorded, so this returns at once; on the simulated
+        timeline every stream's clock moves up to the event's time (as `Stream.synchronize`)."""
+        with self.device.lock:
+            if self.time is not None:
+                self.device._host_waits_until(self.time)
+
+    def elapsed_time(self, stop: "Event") -> float:
+        """Simulated milliseconds from this event to `stop` (see `event_elapsed_time`)."""
+        return event_elapsed_time(self, stop)
+
+    def __repr__(self) -> str:
+        state = "unrecorded" if self.time is None else f"t={self.time * 1e3:.6f} ms"
+        return f"Event({state})"
+
+
+def event_elapsed_time(start: Event, stop: Event) -> float:
+    """Simulated milliseconds from `start` to `stop` (both must have been recorded, on one device)."""
+    if not isinstance(start, Event) or not isinstance(stop, Event):
+        raise ArgumentTypeError(f"event_elapsed_time: expected two Events, got {type(start).__name__} and "
+                                f"{type(stop).__name__}")
+    if start.device is not stop.device:
+        raise LaunchError("event_elapsed_time: the events belong to different devices, whose clocks are unrelated")
+    if start.time is None or stop.time is None:
+        raise LaunchError("event_elapsed_time: both events must be recorded first (event.record(stream))")
+    return (stop.time - start.time) * 1e3

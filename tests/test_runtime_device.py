@@ -1,0 +1,120 @@
+"""Tests of device arrays and device memory from the host (runtime/device.py): freed handles, shapes,
+conversions and the errors of misuse."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+
+
+@pytest.fixture
+def dev():
+    return ws.Device(ws.WaferSpec(width=16, height=16))
+
+
+def test_a_freed_array_stays_freed_when_its_address_is_reused(dev):
+    a = dev.to_device(np.arange(4, dtype=np.float32))
+    a.free()
+    b = dev.to_device(np.zeros(4, np.float32))
+    assert b.address == a.address  # the allocator hands the lowest free address out again
+    assert a.is_freed and "freed" in repr(a)
+    assert not b.is_freed and "freed" not in repr(b)
+    with pytest.raises(ws.MemoryAccessError):
+        a.copy_to_host()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.float16])
+def test_a_0d_array_keeps_its_shape_on_the_device(dev, dtype):
+    host = np.array(3.5 if dtype != np.int32 else 7, dtype=dtype)
+    d = dev.to_device(host)
+    assert d.shape == () and d.size == 1 and d.ndim == 0
+    back = d.copy_to_host()
+    assert back.shape == () and back.dtype == host.dtype and back == host
+
+
+def test_np_asarray_of_a_device_array_copies_it_to_the_host(dev):
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    d = dev.to_device(host)
+    got = np.asarray(d)
+    assert got.dtype == np.float32 and got.shape == (3, 4) and np.array_equal(got, host)
+    assert np.array_equal(d, host) and not np.array_equal(d, host + 1)
+    assert np.asarray(d, dtype=np.float64).dtype == np.float64
+    assert len(d) == 3 and len(dev.device_array(0)) == 0 and bool(dev.device_array(0))
+    with pytest.raises(ws.ArgumentTypeError, match="0-d"):
+        len(dev.to_device(np.array(1.0, np.float32)))
+    with pytest.raises(ws.ArgumentError, match="copy_to_host"):
+        np.asarray(d, copy=False)
+
+
+@pytest.mark.parametrize("use, shown", [
+    (lambda d: d[1], "d.copy_to_host()[1]"), (lambda d: d[1:3, ::2], "d.copy_to_host()[1:3, ::2]"),
+    (lambda d: d.T, "d.copy_to_host().T"), (lambda d: d.reshape(12), "d.copy_to_host().reshape"),
+    (lambda d: d.transpose(), "d.copy_to_host().transpose"), (lambda d: d.ravel(), "d.copy_to_host().ravel()"),
+    (lambda d: list(d), "d.copy_to_host()")])
+def test_views_and_indexing_on_the_host_say_to_copy_first(dev, use, shown):
+    d = dev.to_device(np.arange(12, dtype=np.float32).reshape(3, 4))
+    with pytest.raises(ws.ArgumentTypeError) as info:
+        use(d)
+    assert shown in str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda dev, d: dev.to_device(d), lambda dev, d: d.copy_to_device(dev.device_array(4)),
+    lambda dev, d: dev.memcpy_htod(dev.malloc(16), d)])
+def test_host_copies_given_a_device_array_say_they_need_a_host_array(dev, call):
+    d = dev.to_device(np.arange(4, dtype=np.float32))
+    with pytest.raises(ws.ArgumentTypeError, match="needs a host array"):
+        call(dev, d)
+    assert len(dev.launches) == 0 and dev.default_stream.log[1:] == []  # nothing copied
+
+
+def test_copy_to_host_refuses_a_read_only_or_strided_destination(dev):
+    d = dev.to_device(np.arange(6, dtype=np.float32).reshape(2, 3))
+    read_only = np.zeros((2, 3), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ws.LaunchError, match="read-only"):
+        d.copy_to_host(read_only)
+    with pytest.raises(ws.LaunchError, match="read-only"):
+        dev.memcpy_dtoh(read_only, d.pointer)
+    with pytest.raises(ws.LaunchError, match="C-contiguous"):
+        d.copy_to_host(np.zeros((2, 3), np.float32, order="F"))
+    assert not read_only.any()
+    out = np.zeros((2, 3), np.float32)
+    assert d.copy_to_host(out) is out and np.array_equal(out, np.arange(6).reshape(2, 3))
+
+
+def test_malloc_of_zero_bytes_is_an_argument_error(dev):
+    with pytest.raises(ws.ArgumentError, match="positive"):
+        dev.malloc(0)
+    assert dev.device_array(0).shape == (0,)  # an empty array is offered
+
+
+@pytest.mark.parametrize("config", [(1.0, 1), (1, 2.0), ((1, 1.5), 1), (None, 1)])
+def test_a_float_or_none_shape_is_an_argument_type_error(dev, config):
+    kernel = ws.Kernel(ws.assemble(".args 0\n halt"), dev)
+    with pytest.raises(ws.ArgumentTypeError):
+        kernel[config]()
+
+
+@ws.jit
+def scale(x, out, a):
+    i = ws.grid(1)
+    if i < x.size:
+        out[i] = a * x[i]
+
+
+def test_a_bfloat16_scalar_argument_is_taken_as_a_float_like_float16(dev):
+    import ml_dtypes
+
+    x = np.arange(16, dtype=np.float32) - 3.25
+    d, out = dev.to_device(x), dev.device_array(16)
+    results = []
+    for a in (1.5, np.float16(1.5), ml_dtypes.bfloat16(1.5)):
+        scale[1, 16](d, out, a)
+        results.append(out.copy_to_host())
+    for got in results:
+        np.testing.assert_array_equal(got, np.float32(1.5) * x)
+    program = ws.assemble(".args 1\n halt")
+    ws.Kernel(program, dev)[1, 1](ml_dtypes.bfloat16(-2.0))  # raw kernels: the float32 word of -2.0
+    assert dev.kernel_argument(ml_dtypes.bfloat16(-2.0), 0) == int(np.float32(-2.0).view(np.uint32))

@@ -1,0 +1,124 @@
+"""The simulated timeline of streams and events (runtime/streams.py): stream order, the legacy default
+stream, `Stream.wait_event`, `Event.query` and host synchronization, checked against the spec's transfer
+time and the launches' own `stats.seconds` (plain arithmetic); results are those of program order."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels.assembly import saxpy_program
+
+
+@pytest.fixture
+def dev():
+    return ws.Device(ws.WaferSpec(width=16, height=16))
+
+
+@pytest.fixture(scope="module")
+def saxpy():
+    return saxpy_program()
+
+
+def copy_s(spec: ws.WaferSpec, nbytes: int) -> float:
+    """Seconds of a host copy: the spec's latency plus bytes over its bandwidth."""
+    return spec.host_transfer_latency_s + nbytes / spec.global_bytes_per_s
+
+
+def run_saxpy(dev, saxpy, stream, n=256):
+    x, y = np.arange(n, dtype=np.float32), np.ones(n, np.float32)
+    dx, dy = dev.to_device(x, stream=stream), dev.to_device(y, stream=stream)
+    out = dev.device_array(n)
+    stats = dev.launch(saxpy, grid=(n // 16,), block=(16,), args=[dx, dy, out, np.float32(2.0), n], stream=stream)
+    return out, stats, 2 * x + y
+
+
+def test_wait_event_orders_a_copy_after_another_streams_kernel(dev, saxpy):
+    s1, s2 = dev.stream(), dev.stream()
+    done = dev.event()
+    out, stats, expected = run_saxpy(dev, saxpy, s1)
+    done.record(s1)
+    end = 2 * copy_s(dev.spec, 1024) + stats.seconds
+    assert done.time == pytest.approx(end, rel=1e-12)
+    s2.wait_event(done)
+    host = out.copy_to_host(stream=s2)
+    np.testing.assert_array_equal(host, expected)  # program order: the copy sees the kernel's result
+    what, start, stop = s2.log[0]
+    assert start == done.time and stop == pytest.approx(end + copy_s(dev.spec, 1024), rel=1e-12)
+
+
+def test_without_a_wait_streams_keep_independent_clocks(dev, saxpy):
+    s1, s2 = dev.stream(), dev.stream()
+    out, stats, expected = run_saxpy(dev, saxpy, s1)
+    np.testing.assert_array_equal(out.copy_to_host(stream=s2), expected)
+    assert s2.log[0][1] == 0.0  # (a copy that does not wait overlaps the kernel on the timeline)
+
+
+def test_a_wait_for_an_unrecorded_event_does_nothing_and_query_is_true(dev):
+    s = dev.stream()
+    e = dev.event()
+    assert e.query()
+    s.wait_event(e)
+    assert s.time == 0.0
+    e.record(s)
+    assert e.query()
+
+
+def test_wait_event_refuses_other_devices_events_and_non_events(dev):
+    other = ws.Device(ws.WaferSpec(width=4, height=4))
+    e = other.event()
+    e.record()
+    with pytest.raises(ws.LaunchError, match="another device"):
+        dev.stream().wait_event(e)
+    with pytest.raises(ws.ArgumentTypeError):
+        dev.stream().wait_event(1.0)
+
+
+@pytest.mark.parametrize("how", ["device", "stream", "event", "module"])
+def test_synchronize_moves_every_stream_up_to_the_time_waited_for(dev, saxpy, how, monkeypatch):
+    s1, s2 = dev.stream(), dev.stream()
+    dev.to_device(np.zeros(10, np.float32), stream=s2)
+    _, stats, _ = run_saxpy(dev, saxpy, s1)
+    done = dev.event()
+    done.record(s1)
+    end = 2 * copy_s(dev.spec, 1024) + stats.seconds
+    if how == "device":
+        dev.synchronize()
+    elif how == "stream":
+        s1.synchronize()
+    elif how == "event":
+        done.synchronize()
+    else:
+        import wafersim.runtime.current as current
+        monkeypatch.setattr(current, "_current", dev)
+        ws.synchronize()
+    assert [s.time for s in dev.streams] == pytest.approx([end] * 3, rel=1e-12)
+    dev.to_device(np.zeros(10, np.float32), stream=s2)
+    assert s2.log[-1][1] == pytest.approx(end, rel=1e-12)
+
+
+def test_the_default_stream_waits_for_other_streams_and_they_for_it(dev, saxpy):
+    s1, s2 = dev.stream(), dev.stream()
+    start, stop = dev.event(), dev.event()
+    start.record()
+    out, stats, expected = run_saxpy(dev, saxpy, s1)
+    kernel_end = 2 * copy_s(dev.spec, 1024) + stats.seconds
+    host = out.copy_to_host()  # on the default stream: after s1's kernel
+    np.testing.assert_array_equal(host, expected)
+    assert dev.default_stream.log[0][1] == pytest.approx(kernel_end, rel=1e-12)
+    copy_end = kernel_end + copy_s(dev.spec, 1024)
+    stop.record()
+    assert start.elapsed_time(stop) == pytest.approx(copy_end * 1e3, rel=1e-12)  # covers s1's work
+    dev.to_device(np.zeros(4, np.float32), stream=s2)  # on s2: after the default stream's copy
+    assert s2.log[0][1] == pytest.approx(copy_end, rel=1e-12)
+    assert stats.start_cycle == pytest.approx(2 * copy_s(dev.spec, 1024) * dev.spec.clock_hz, rel=1e-12)
+
+
+def test_a_launch_on_a_stream_starts_after_earlier_default_stream_work(dev, saxpy):
+    n = 256
+    x, y = np.arange(n, dtype=np.float32), np.ones(n, np.float32)
+    dx, dy, out = dev.to_device(x), dev.to_device(y), dev.device_array(n)  # default stream
+    s = dev.stream()
+    stats = dev.launch(saxpy, grid=(n // 16,), block=(16,), args=[dx, dy, out, np.float32(2.0), n], stream=s)
+    assert stats.start_cycle == pytest.approx(2 * copy_s(dev.spec, 1024) * dev.spec.clock_hz, rel=1e-12)
+    assert s.time == pytest.approx(2 * copy_s(dev.spec, 1024) + stats.seconds, rel=1e-12)
