@@ -18,7 +18,8 @@ import numpy as np
 from numba import njit
 
 from .background_kernels import background_receive_step
-from .routed_step_kernels import routed_send_step
+from .fifo_kernels import lane_runs
+from .stream_pump_steps import deliver, deliver_receive, pe_order, steady_receive, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -86,6 +87,16 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     done = np.empty(senders, dtype=np.int64)
     finished = np.empty(receivers, dtype=np.bool_)
     moved = np.empty(receivers, dtype=np.bool_)
+    latest = np.empty(receivers)
+    runs = lane_runs(r_pes)
+    order = pe_order(receiver_of)  # the receivers' entries in PE order (`stream_pump_steps`)
+    p_dest, p_lane, p_latency = dest[order], lane[order], latency[order]
+    # A senders' step leaves its words to deliver (`pending`) until the receivers' next step: where they take
+    # exactly those words, `deliver_receive` writes each word once, into SRAM and the FIFO slot's final state.
+    sent = np.empty(senders, dtype=np.int64)  # (the pending step's counts: `count` is the next pair's)
+    one, many = np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64)
+    values, departures = np.empty((0, 0), dtype=sram.dtype), np.empty((0, 0))
+    pending = False
     pairs = 0
     while pairs != most:
         words = steady_counts(s_pes, s_length, r_pes, r_length, progress, pushed, popped, dest, lane, receiver_of,
@@ -93,19 +104,34 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         if words == 0:
             break
         last, words = words < 0, abs(words)
-        background_receive_step(r_pes, r_base, r_length, progress, cycle, stall, r_state, pushed, popped,
-                                time_block, value_block, sram, r_cost, whole_cycles, finished, moved)
+        # (after the first pair every receiver is inside its transfer: `steady_receive` applies where all take
+        # the same slots into the same rows)
+        received = False
+        if pending:
+            received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped, time_block,
+                                       value_block, sram, r_cost, taken, latest, one, many, p_lane, p_latency,
+                                       values, departures, sent)
+            if not received:
+                deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
+            pending = False
+        if not received and (pairs == 0 or not steady_receive(r_pes, runs, r_base, progress, cycle, stall, r_state,
+                                                              popped, time_block, value_block, sram, r_cost, taken,
+                                                              latest)):
+            background_receive_step(r_pes, r_base, r_length, progress, cycle, stall, r_state, pushed, popped,
+                                    time_block, value_block, sram, r_cost, whole_cycles, finished, moved)
         # (DONE: the transfers were checked non-empty and inside SRAM before the pump started)
         for i in range(senders):  # the transfers' clocks in (`_background`: every sender resumes)
             pe = s_pes[i]
             cycle[pe] = s_state[_CLOCK, pe]
             done[i] = progress[pe]
-        later, ok = routed_send_step(s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected,
-                                     sram, pushed, time_block, value_block, dest, lane, latency, by_dest, by_lane,
-                                     by_latency, link_busy, link, link_lane, link_offset, previous, by,
-                                     slot_free[:, :words])
+        later, ok, one, many, values, departures = steady_send(
+            s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected, sram, pushed, time_block,
+            value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset,
+            previous, by, slot_free[:, :words])
         if not ok:
             return pairs, EARLY, later, count
+        sent[:] = count
+        pending = True
         for i in range(senders):  # the PEs' own clocks back (`_background`); finished transfers start afresh
             pe = s_pes[i]
             if last:  # (`_stream`: every sender finished)
@@ -115,7 +141,10 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             stall[pe] = s_state[_STALL, pe]
         pairs += 1
         if last:
+            deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
             return pairs, FINISHED, np.empty((0, 0)), count
+    if pending:
+        deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
     return pairs, STOPPED, np.empty((0, 0)), count
 
 
