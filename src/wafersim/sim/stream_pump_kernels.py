@@ -65,6 +65,39 @@ def steady_counts(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_
 
 
 @njit(cache=True, nogil=True)
+def steady_counts_in_order(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_length: np.ndarray,
+                           progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray, p_lane: np.ndarray,
+                           depth: int, taken: np.ndarray, count: np.ndarray, room: np.ndarray) -> int:
+    """`steady_counts` with the entries in their receivers' order (p_lane[i]: receiver i's sender): one pass
+    over the receivers, their PEs in order (the same minima: of integers, in another order). `room`: scratch
+    of the senders' size."""
+    room[:] = np.iinfo(np.int64).max
+    for i in range(len(r_pes)):
+        pe = r_pes[i]
+        left = np.int64(r_length[i]) - np.int64(progress[pe])
+        queued = np.int64(pushed[pe]) - np.int64(popped[pe])
+        take = min(left, queued)
+        if take <= 0 or take >= left:
+            return 0
+        taken[i] = take
+        free = np.int64(depth) - (queued - take)
+        if free < room[p_lane[i]]:
+            room[p_lane[i]] = free
+    words, last = 0, 0
+    for i in range(len(s_pes)):
+        left = np.int64(s_length[i]) - np.int64(progress[s_pes[i]])
+        send = min(left, room[i])
+        if send <= 0:
+            return 0
+        last += send == left
+        count[i] = send
+        words = max(words, send)
+    if last == 0:
+        return words
+    return -words if last == len(s_pes) else 0
+
+
+@njit(cache=True, nogil=True)
 def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: float, s_state: np.ndarray,
          r_pes: np.ndarray, r_base: np.ndarray, r_length: np.ndarray, r_cost: float, r_state: np.ndarray,
          receiver_of: np.ndarray, word_time: float, whole_cycles: bool, cycle: np.ndarray, stall: np.ndarray,
@@ -94,13 +127,14 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     # A senders' step leaves its words to deliver (`pending`) until the receivers' next step: where they take
     # exactly those words, `deliver_receive` writes each word once, into SRAM and the FIFO slot's final state.
     sent = np.empty(senders, dtype=np.int64)  # (the pending step's counts: `count` is the next pair's)
+    room = np.empty(senders, dtype=np.int64)
     one, many = np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64)
     values, departures = np.empty((0, 0), dtype=sram.dtype), np.empty((0, 0))
     pending = False
     pairs = 0
     while pairs != most:
-        words = steady_counts(s_pes, s_length, r_pes, r_length, progress, pushed, popped, dest, lane, receiver_of,
-                              depth, taken, count)
+        words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
+                                       taken, count, room)
         if words == 0:
             break
         last, words = words < 0, abs(words)
@@ -127,7 +161,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         later, ok, one, many, values, departures = steady_send(
             s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected, sram, pushed, time_block,
             value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset,
-            previous, by, slot_free[:, :words])
+            previous, by, slot_free[:, :words], one, many, taken[0] if received else -1)
         if not ok:
             return pairs, EARLY, later, count
         sent[:] = count

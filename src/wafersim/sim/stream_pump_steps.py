@@ -263,19 +263,25 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
                 value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
                 p_dest: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, link_busy: np.ndarray,
                 link: np.ndarray, link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray,
-                by: np.ndarray, slot_free: np.ndarray
+                by: np.ndarray, slot_free: np.ndarray, one: np.ndarray, many: np.ndarray, advanced: int
                 ) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`routed_step_kernels.routed_send_step` with the receivers in PE order (p_dest, p_lane, p_latency: the
     entries sorted by receiver), the same figures stored, but for the words into the receivers' FIFOs: returns
     (departures (lanes, words), True, and what `deliver` (or `deliver_receive`) then writes: the segments of
     one sender and of several, the values and departures (words, lanes)); (departures, False, ...) where a
-    word would arrive early (nothing delivered, as `routed_send_step`)."""
+    word would arrive early (nothing delivered, as `routed_send_step`). `one`, `many`: the previous step's
+    segments, whose receivers have all moved on by `advanced` words since (their FIFOs' word numbers, hence the
+    segments, advanced alike: `pe_segments` would cut them the same); recomputed where `advanced` < 0."""
     lanes, words = slot_free.shape
     ready = np.empty(lanes)
     for i in range(lanes):  # (`cycle[pes] + np.where(done == 0, cost, 0.0)`)
         ready[i] = np.float64(cycle[pes[i]]) + (cost if done[i] == 0 else 0.0)
-    segments = pe_segments(p_dest, p_lane, pushed)  # (once for both passes over the receivers)
-    one, many = segments[segments[:, 3] == 0], segments[segments[:, 3] != 0]
+    if advanced < 0:
+        segments = pe_segments(p_dest, p_lane, pushed)  # (once for both passes over the receivers)
+        one, many = segments[segments[:, 3] == 0], segments[segments[:, 3] != 0]
+    else:
+        one[:, 4] += advanced
+        many[:, 4] += advanced
     free = np.full((words, lanes), -np.inf)  # (words, lanes): the slots' times, less the latencies, at most
     _slot_free_one(free, time_block, one, p_lane, p_latency)
     _slot_free_many(free, time_block, many, p_lane, p_latency)
