@@ -2,15 +2,15 @@
 background receive steps, alternately, in one call.
 
 Each step is the compiled step the scheduler's path would run (`background_kernels.background_receive_step`,
-`routed_step_kernels.routed_send_step`), with the NumPy bookkeeping of `background._background` around the
-sender's written out in the same operand types and order; the loop goes on only while the next pair of
-steps is one where every receiver takes words without finishing its transfer and then every sender sends
+`routed_step_kernels.routed_send_step`, in the forms of `stream_pump_steps`), with the NumPy bookkeeping
+of `background._background` around the sender's written out in the same operand types and order; the loop
+goes on only while the next pair of steps is one where every receiver takes words without finishing its transfer and then every sender sends
 words without finishing its own (the steady state of a panel), or all of them their last (the pump's last
 pair), so that what the scheduler does between the steps (wake the other group, count an instruction that
 blocks and take it back) changes nothing.
 
 Numba caches this file's machine code with those kernels compiled in (`routed_step_kernels` notes what that
-means after a change to them).
+means after a change to them: `stream_pump_steps` too).
 """
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ import numpy as np
 from numba import njit
 
 from .background_kernels import background_receive_step
-from .fifo_kernels import lane_runs
-from .stream_pump_steps import deliver, deliver_receive, pe_order, steady_receive, steady_send
+from .stream_pump_steps import deliver, deliver_receive, pe_order, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -112,7 +111,11 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     them), receiver_of[e]: the receiver index of dest[e]. `slot_free`: (senders, depth) of the times' type,
     scratch. Returns (pairs run, STOPPED or FINISHED (the last pair's senders sent their last words), -, -);
     on a word that would arrive before one queued earlier, (pairs, EARLY, departures, counts) of that senders'
-    step, left as the scheduler's path leaves it (the caller raises the RouteError)."""
+    step, left as the scheduler's path leaves it (the caller raises the RouteError).
+
+    The steps are `stream_pump_steps`' forms of the scheduler's (the receivers in PE order; a senders' step's
+    words delivered with the receivers' next step where that takes just them), each leaving every array as
+    the scheduler's would: tests/test_stream_pump_steps.py runs both from states SUMMA launches pumped from."""
     depth = time_block.shape[0]
     senders, receivers = len(s_pes), len(r_pes)
     taken = np.empty(receivers, dtype=np.int64)
@@ -121,7 +124,6 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     finished = np.empty(receivers, dtype=np.bool_)
     moved = np.empty(receivers, dtype=np.bool_)
     latest = np.empty(receivers)
-    runs = lane_runs(r_pes)
     order = pe_order(receiver_of)  # the receivers' entries in PE order (`stream_pump_steps`)
     p_dest, p_lane, p_latency = dest[order], lane[order], latency[order]
     # A senders' step leaves its words to deliver (`pending`) until the receivers' next step: where they take
@@ -138,8 +140,6 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         if words == 0:
             break
         last, words = words < 0, abs(words)
-        # (after the first pair every receiver is inside its transfer: `steady_receive` applies where all take
-        # the same slots into the same rows)
         received = False
         if pending:
             received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped, time_block,
@@ -148,9 +148,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             if not received:
                 deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
             pending = False
-        if not received and (pairs == 0 or not steady_receive(r_pes, runs, r_base, progress, cycle, stall, r_state,
-                                                              popped, time_block, value_block, sram, r_cost, taken,
-                                                              latest)):
+        if not received:
             background_receive_step(r_pes, r_base, r_length, progress, cycle, stall, r_state, pushed, popped,
                                     time_block, value_block, sram, r_cost, whole_cycles, finished, moved)
         # (DONE: the transfers were checked non-empty and inside SRAM before the pump started)

@@ -1,18 +1,18 @@
 """The steady steps of a stream pump (`stream_pump_kernels.pump`), cheaper forms of the scheduler's compiled
 steps for the state the pump runs in.
 
-- `steady_receive`: a receivers' `recva` step after the pump's first pair, where every receiver is inside its
-  transfer (took words, none finished) and, in the usual case, all take the same words from the same slots
-  into the same rows. `background_receive_step`'s clock swaps then reduce to: the transfer's clock in
-  (state[2] rounded to the PE clock's type), the words, the clock back; the PE's own clock and stall come
-  back to what the previous step left (written again all the same).
 - `pe_segments` / `steady_send`: `routed_step_kernels.routed_send_step` with its receivers cut into runs of
   consecutive PEs in PE order whose senders step by a constant (0 on a row bus: one sender; 1 on a column
   bus: a row of PEs, each fed by the sender of its column), so that both passes over the receivers' FIFO
   slots (the slots' times, then the words delivered) read and write each slot row contiguously, where a
   column bus's receivers in sender order are a PE row apart each. The same values: a maximum in another
   order (equal but perhaps for the sign of a zero, erased as in `fifo_kernels.slot_free_of_segments`), and
-  stores to distinct receivers.
+  stores to distinct receivers. Its words wait (`deliver`) for the receivers' next step:
+- `deliver_receive`: that step, where every receiver takes exactly the words just delivered (the steady state
+  of a panel: a FIFO filled, emptied, filled...), in one pass with their delivery: each word's arrival stored
+  in its slot and read back, taken, its take time stored over it, its value through the slot into SRAM, so
+  every slot and SRAM word ends as after the two steps, and the receive's clock swaps reduce to the
+  transfer's clock in and back (every receiver is inside its transfer, none finishes).
 """
 from __future__ import annotations
 
@@ -20,56 +20,6 @@ import numpy as np
 from numba import njit
 
 from .fifo_kernels import gather_word_runs, routed_arrivals, share_links
-
-
-@njit(cache=True, nogil=True)
-def steady_receive(pes: np.ndarray, runs: np.ndarray, base: np.ndarray, progress: np.ndarray, cycle: np.ndarray,
-                   stall: np.ndarray, state: np.ndarray, popped: np.ndarray, time_block: np.ndarray,
-                   value_block: np.ndarray, sram: np.ndarray, cost: float, taken: np.ndarray,
-                   latest: np.ndarray) -> bool:
-    """`background_receive_step` (whole cycles) of receivers `pes` (`runs`: their `lane_runs`) that are all
-    inside their transfers, each taking taken[i] > 0 words without finishing, where every lane takes as many
-    words from the same slot into the same row; False (nothing changed) where they do not. `latest`: scratch
-    of the lanes' size."""
-    lanes = len(pes)
-    if lanes == 0:
-        return False
-    depth, value_depth = time_block.shape[0], value_block.shape[0]
-    p0 = pes[0]
-    count, word, row = taken[0], np.int64(popped[p0]), base[0] + np.int64(progress[p0])
-    for i in range(lanes):
-        pe = pes[i]
-        if taken[i] != count or np.int64(popped[pe]) != word or base[i] + np.int64(progress[pe]) != row:
-            return False
-    for i in range(lanes):  # the transfer's clock in: `cycle[pe] = state[2, pe]`, read back as float64
-        pe = pes[i]
-        cycle[pe] = state[2, pe]
-        latest[i] = np.float64(cycle[pe]) + 0.0
-    slot, value_slot = word % depth, word % value_depth
-    for j in range(count):  # (`background_kernels._take_uniform` with whole cycles)
-        times, values, target = time_block[slot], value_block[value_slot], sram[row + j]
-        for r in range(len(runs) - 1):
-            k0 = runs[r]
-            length = runs[r + 1] - k0
-            q0 = pes[k0]
-            t_run, v_run, s_run = times[q0:q0 + length], values[q0:q0 + length], target[q0:q0 + length]
-            l_run = latest[k0:k0 + length]
-            for t in range(length):
-                arrival = np.float64(t_run[t])
-                l_run[t] = arrival if arrival > l_run[t] else l_run[t]
-                s_run[t] = v_run[t]
-                t_run[t] = l_run[t]
-        slot = slot + 1 if slot + 1 < depth else 0
-        value_slot = value_slot + 1 if value_slot + 1 < value_depth else 0
-    for i in range(lanes):  # the clocks back (the stall the transfer ran up is dropped there too)
-        pe = pes[i]
-        popped[pe] += count
-        progress[pe] += count
-        cycle[pe] = latest[i] + 0.0
-        state[2, pe] = cycle[pe]
-        cycle[pe] = state[0, pe] + cost
-        stall[pe] = state[1, pe]
-    return True
 
 
 @njit(cache=True, nogil=True)
@@ -342,8 +292,10 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
                     value_block: np.ndarray, sram: np.ndarray, cost: float, taken: np.ndarray, latest: np.ndarray,
                     one: np.ndarray, many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, values: np.ndarray,
                     departures: np.ndarray, count: np.ndarray) -> bool:
-    """`deliver` of a `steady_send`, then `steady_receive` of the receivers `pes` (the entries of p_lane in
-    order: receiver i is entry i), in one pass, where every receiver takes exactly the words just delivered
+    """`deliver` of a `steady_send`, then `background_receive_step` (whole cycles) of the receivers `pes` (the
+    entries of p_lane in order: receiver i is entry i; each inside its transfer and taking taken[i] words
+    without finishing it, as `steady_counts` found), in one pass, where every receiver takes exactly the words
+    just delivered
     (its FIFO held none before them), all as many, into the same SRAM row (from their own slots: the
     segments' word numbers). A word's arrival is stored in its slot and read back (rounded to the times'
     type, as the deliver stores it and the receive loads it), then the slot gets its take time, and the
@@ -360,9 +312,11 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     for i in range(lanes):
         pe = pes[i]
         if (taken[i] != c or count[p_lane[i]] != c or np.int64(pushed[pe]) - np.int64(popped[pe]) != c
-                or base[i] + np.int64(progress[pe]) != row):
+                or base[i] + np.int64(progress[pe]) != row or progress[pe] == 0):
             return False
-    for i in range(lanes):  # the transfer's clock in (`steady_receive`)
+    # The transfer's clock in (`background_receive_step` of a lane inside its transfer: `cycle[pe] = state[2, pe]`,
+    # read back as float64).
+    for i in range(lanes):
         pe = pes[i]
         cycle[pe] = state[2, pe]
         latest[i] = np.float64(cycle[pe]) + 0.0
@@ -375,7 +329,9 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
                              p_latency, values[j], departures[j], latest)
         _deliver_receive_many(time_block, value_block, target, j, first_many, first_value_many, many, p_lane,
                               p_latency, values[j], departures[j], latest)
-    for i in range(lanes):  # the clocks back (`steady_receive`)
+    # The clocks back: the transfer's, then the PE's own clock and stall (the stall the transfer ran up is dropped,
+    # as there).
+    for i in range(lanes):
         pe = pes[i]
         popped[pe] += c
         progress[pe] += c
