@@ -189,11 +189,14 @@ def test_deliver_receive_declines_unless_every_receiver_takes_just_the_words_del
     many = np.empty((0, 5), dtype=np.int64)
     p_lane, p_latency = np.zeros(3, dtype=np.int64), np.array([1.0, 2.0, 3.0])
     values, departures = np.ones((2, 1), np.int32), np.array([[10.0], [11.0]])
-    cases = {"applies": (np.full(3, 2), np.array([2]), progress), "taken": (np.array([2, 1, 2]), np.array([2]), progress),
-             "count": (np.full(3, 1), np.array([1]), progress), "rows": (np.full(3, 2), np.array([2]),
-                                                                          np.array([4, 3, 4], np.int32))}
-    for name, (taken, count, prog) in cases.items():
-        arrays = [prog.copy(), cycle.copy(), stall.copy(), state.copy(), pushed.copy(), popped.copy(),
+    two = np.full(3, 2)
+    cases = {"applies": (two, np.array([2]), progress, pushed),
+             "taken": (np.array([2, 1, 2]), np.array([2]), progress, pushed),
+             "count": (np.full(3, 1), np.array([1]), progress, pushed),
+             "rows": (two, np.array([2]), np.array([4, 3, 4], np.int32), pushed),
+             "queued": (two, np.array([2]), progress, np.array([6, 7, 6], np.int32))}
+    for name, (taken, count, prog, push) in cases.items():
+        arrays = [prog.copy(), cycle.copy(), stall.copy(), state.copy(), push.copy(), popped.copy(),
                   time_block.copy(), value_block.copy(), sram.copy()]
         before = [a.copy() for a in arrays]
         pr, cy, st, sa, pu, po, tb, vb, sr = arrays

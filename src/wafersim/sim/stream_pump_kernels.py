@@ -4,10 +4,10 @@ background receive steps, alternately, in one call.
 Each step is the compiled step the scheduler's path would run (`background_kernels.background_receive_step`,
 `routed_step_kernels.routed_send_step`, in the forms of `stream_pump_steps`), with the NumPy bookkeeping
 of `background._background` around the sender's written out in the same operand types and order; the loop
-goes on only while the next pair of steps is one where every receiver takes words without finishing its transfer and then every sender sends
-words without finishing its own (the steady state of a panel), or all of them their last (the pump's last
-pair), so that what the scheduler does between the steps (wake the other group, count an instruction that
-blocks and take it back) changes nothing.
+goes on only while the next pair of steps is one where every receiver takes words without finishing its
+transfer and then every sender sends words without finishing its own (the steady state of a panel), or all
+of them their last (the pump's last pair), so that what the scheduler does between the steps (wake the
+other group, count an instruction that blocks and take it back) changes nothing.
 
 Numba caches this file's machine code with those kernels compiled in (`routed_step_kernels` notes what that
 means after a change to them: `stream_pump_steps` too).
