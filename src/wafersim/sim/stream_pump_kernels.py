@@ -2,15 +2,15 @@
 background receive steps, alternately, in one call.
 
 Each step is the compiled step the scheduler's path would run (`background_kernels.background_receive_step`,
-`routed_step_kernels.routed_send_step`), with the NumPy bookkeeping of `background._background` around the
-sender's written out in the same operand types and order; the loop goes on only while the next pair of
-steps is one where every receiver takes words without finishing its transfer and then every sender sends
-words without finishing its own (the steady state of a panel), or all of them their last (the pump's last
-pair), so that what the scheduler does between the steps (wake the other group, count an instruction that
-blocks and take it back) changes nothing.
+`routed_step_kernels.routed_send_step`, in the forms of `stream_pump_steps`), with the NumPy bookkeeping
+of `background._background` around the sender's written out in the same operand types and order; the loop
+goes on only while the next pair of steps is one where every receiver takes words without finishing its
+transfer and then every sender sends words without finishing its own (the steady state of a panel), or all
+of them their last (the pump's last pair), so that what the scheduler does between the steps (wake the
+other group, count an instruction that blocks and take it back) changes nothing.
 
 Numba caches this file's machine code with those kernels compiled in (`routed_step_kernels` notes what that
-means after a change to them).
+means after a change to them: `stream_pump_steps` too).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from .background_kernels import background_receive_step
-from .routed_step_kernels import routed_send_step
+from .stream_pump_steps import deliver, deliver_receive, pe_order, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -64,6 +64,39 @@ def steady_counts(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_
 
 
 @njit(cache=True, nogil=True)
+def steady_counts_in_order(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_length: np.ndarray,
+                           progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray, p_lane: np.ndarray,
+                           depth: int, taken: np.ndarray, count: np.ndarray, room: np.ndarray) -> int:
+    """`steady_counts` with the entries in their receivers' order (p_lane[i]: receiver i's sender): one pass
+    over the receivers, their PEs in order (the same minima: of integers, in another order). `room`: scratch
+    of the senders' size."""
+    room[:] = np.iinfo(np.int64).max
+    for i in range(len(r_pes)):
+        pe = r_pes[i]
+        left = np.int64(r_length[i]) - np.int64(progress[pe])
+        queued = np.int64(pushed[pe]) - np.int64(popped[pe])
+        take = min(left, queued)
+        if take <= 0 or take >= left:
+            return 0
+        taken[i] = take
+        free = np.int64(depth) - (queued - take)
+        if free < room[p_lane[i]]:
+            room[p_lane[i]] = free
+    words, last = 0, 0
+    for i in range(len(s_pes)):
+        left = np.int64(s_length[i]) - np.int64(progress[s_pes[i]])
+        send = min(left, room[i])
+        if send <= 0:
+            return 0
+        last += send == left
+        count[i] = send
+        words = max(words, send)
+    if last == 0:
+        return words
+    return -words if last == len(s_pes) else 0
+
+
+@njit(cache=True, nogil=True)
 def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: float, s_state: np.ndarray,
          r_pes: np.ndarray, r_base: np.ndarray, r_length: np.ndarray, r_cost: float, r_state: np.ndarray,
          receiver_of: np.ndarray, word_time: float, whole_cycles: bool, cycle: np.ndarray, stall: np.ndarray,
@@ -78,7 +111,11 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     them), receiver_of[e]: the receiver index of dest[e]. `slot_free`: (senders, depth) of the times' type,
     scratch. Returns (pairs run, STOPPED or FINISHED (the last pair's senders sent their last words), -, -);
     on a word that would arrive before one queued earlier, (pairs, EARLY, departures, counts) of that senders'
-    step, left as the scheduler's path leaves it (the caller raises the RouteError)."""
+    step, left as the scheduler's path leaves it (the caller raises the RouteError).
+
+    The steps are `stream_pump_steps`' forms of the scheduler's (the receivers in PE order; a senders' step's
+    words delivered with the receivers' next step where that takes just them), each leaving every array as
+    the scheduler's would: tests/test_stream_pump_steps.py runs both from states SUMMA launches pumped from."""
     depth = time_block.shape[0]
     senders, receivers = len(s_pes), len(r_pes)
     taken = np.empty(receivers, dtype=np.int64)
@@ -86,26 +123,47 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     done = np.empty(senders, dtype=np.int64)
     finished = np.empty(receivers, dtype=np.bool_)
     moved = np.empty(receivers, dtype=np.bool_)
+    latest = np.empty(receivers)
+    order = pe_order(receiver_of)  # the receivers' entries in PE order (`stream_pump_steps`)
+    p_dest, p_lane, p_latency = dest[order], lane[order], latency[order]
+    # A senders' step leaves its words to deliver (`pending`) until the receivers' next step: where they take
+    # exactly those words, `deliver_receive` writes each word once, into SRAM and the FIFO slot's final state.
+    sent = np.empty(senders, dtype=np.int64)  # (the pending step's counts: `count` is the next pair's)
+    room = np.empty(senders, dtype=np.int64)
+    one, many = np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64)
+    values, departures = np.empty((0, 0), dtype=sram.dtype), np.empty((0, 0))
+    pending = False
     pairs = 0
     while pairs != most:
-        words = steady_counts(s_pes, s_length, r_pes, r_length, progress, pushed, popped, dest, lane, receiver_of,
-                              depth, taken, count)
+        words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
+                                       taken, count, room)
         if words == 0:
             break
         last, words = words < 0, abs(words)
-        background_receive_step(r_pes, r_base, r_length, progress, cycle, stall, r_state, pushed, popped,
-                                time_block, value_block, sram, r_cost, whole_cycles, finished, moved)
+        received = False
+        if pending:
+            received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped, time_block,
+                                       value_block, sram, r_cost, taken, latest, one, many, p_lane, p_latency,
+                                       values, departures, sent)
+            if not received:
+                deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
+            pending = False
+        if not received:
+            background_receive_step(r_pes, r_base, r_length, progress, cycle, stall, r_state, pushed, popped,
+                                    time_block, value_block, sram, r_cost, whole_cycles, finished, moved)
         # (DONE: the transfers were checked non-empty and inside SRAM before the pump started)
         for i in range(senders):  # the transfers' clocks in (`_background`: every sender resumes)
             pe = s_pes[i]
             cycle[pe] = s_state[_CLOCK, pe]
             done[i] = progress[pe]
-        later, ok = routed_send_step(s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected,
-                                     sram, pushed, time_block, value_block, dest, lane, latency, by_dest, by_lane,
-                                     by_latency, link_busy, link, link_lane, link_offset, previous, by,
-                                     slot_free[:, :words])
+        later, ok, one, many, values, departures = steady_send(
+            s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected, sram, pushed, time_block,
+            value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset,
+            previous, by, slot_free[:, :words], one, many, taken[0] if received else -1)
         if not ok:
             return pairs, EARLY, later, count
+        sent[:] = count
+        pending = True
         for i in range(senders):  # the PEs' own clocks back (`_background`); finished transfers start afresh
             pe = s_pes[i]
             if last:  # (`_stream`: every sender finished)
@@ -115,7 +173,10 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             stall[pe] = s_state[_STALL, pe]
         pairs += 1
         if last:
+            deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
             return pairs, FINISHED, np.empty((0, 0)), count
+    if pending:
+        deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
     return pairs, STOPPED, np.empty((0, 0)), count
 
 

@@ -1,0 +1,213 @@
+"""The stream pump's steady steps (`wafersim.sim.stream_pump_steps`): the pump on states captured from SUMMA
+launches gives, bit for bit, what the scheduler's compiled steps (`background_receive_step`, then
+`routed_send_step`, pair after pair, as `steady_counts` allows) give on the same state; and each step alone
+(`steady_send` + `deliver`, `deliver_receive`) matches the steps it stands for, or declines, changing nothing.
+Whole launches with and without the pump, against the reference strategy and NumPy: tests/test_stream_pump.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels import gemm
+from wafersim.sim import stream_pump_kernels, stream_pump_steps
+from wafersim.sim.background_kernels import background_receive_step
+from wafersim.sim.routed_step_kernels import routed_send_step
+from wafersim.sim.strategy import FAST, forced
+
+# `stream_pump_kernels.pump`'s arguments, by name.
+NAMES = ("s_pes s_base s_length s_cost s_state r_pes r_base r_length r_cost r_state receiver_of word_time "
+         "whole_cycles cycle stall progress injected sram pushed popped time_block value_block dest lane latency "
+         "by_dest by_lane by_latency link_busy link link_lane link_offset previous by slot_free most").split()
+CONFIGS = [(2, 8, None), (4, 8, None), (4, 6, 5), (4, 5, 3), (3, 7, 4), (5, 6, 7)]
+
+
+def captured(p: int, tile: int, depth: int | None, monkeypatch) -> list[tuple]:
+    """Copies of the arguments of every pump call of a SUMMA launch (the state each call started from)."""
+    calls: list[tuple] = []
+    pump = stream_pump_kernels.pump
+
+    def capturing(*args):
+        calls.append(tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args))
+        return pump(*args)
+
+    monkeypatch.setattr(stream_pump_kernels, "pump", capturing)
+    rng = np.random.default_rng(p * 100 + tile)
+    a, b = rng.random((p * tile, p * tile), dtype=np.float32), rng.random((p * tile, p * tile), dtype=np.float32)
+    spec = ws.WaferSpec(width=p, height=p) if depth is None else ws.WaferSpec(width=p, height=p, fifo_depth=depth)
+    with forced(FAST):
+        out, _ = gemm.gemm(a, b, p, device=ws.Device(spec))
+    monkeypatch.setattr(stream_pump_kernels, "pump", pump)  # (the tests call it themselves)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4)
+    return calls
+
+
+def fresh(args: tuple) -> dict:
+    """A copy of a captured state, by name."""
+    return dict(zip(NAMES, (a.copy() if isinstance(a, np.ndarray) else a for a in args)))
+
+
+def reference_pump(s: dict) -> tuple[int, int]:
+    """The pump as the scheduler's compiled steps run it: per pair `steady_counts`, the receivers'
+    `background_receive_step`, the senders' clocks in, `routed_send_step` (receivers in sender order), the
+    senders' clocks back. Returns (pairs, status)."""
+    depth = s["time_block"].shape[0]
+    senders, receivers = len(s["s_pes"]), len(s["r_pes"])
+    taken, count = np.empty(receivers, dtype=np.int64), np.empty(senders, dtype=np.int64)
+    finished, moved = np.empty(receivers, dtype=np.bool_), np.empty(receivers, dtype=np.bool_)
+    pes, state, cycle, stall, progress = s["s_pes"], s["s_state"], s["cycle"], s["stall"], s["progress"]
+    pairs = 0
+    while pairs != s["most"]:
+        words = stream_pump_kernels.steady_counts(pes, s["s_length"], s["r_pes"], s["r_length"], progress,
+                                                  s["pushed"], s["popped"], s["dest"], s["lane"], s["receiver_of"],
+                                                  depth, taken, count)
+        if words == 0:
+            break
+        last, words = words < 0, abs(words)
+        background_receive_step(s["r_pes"], s["r_base"], s["r_length"], progress, cycle, stall, s["r_state"],
+                                s["pushed"], s["popped"], s["time_block"], s["value_block"], s["sram"], s["r_cost"],
+                                s["whole_cycles"], finished, moved)
+        cycle[pes] = state[2, pes]
+        done = progress[pes].astype(np.int64)
+        _, ok = routed_send_step(pes, done, count, s["s_base"], s["s_cost"], s["word_time"], cycle, stall, progress,
+                                 s["injected"], s["sram"], s["pushed"], s["time_block"], s["value_block"], s["dest"],
+                                 s["lane"], s["latency"], s["by_dest"], s["by_lane"], s["by_latency"], s["link_busy"],
+                                 s["link"], s["link_lane"], s["link_offset"], s["previous"], s["by"],
+                                 s["slot_free"][:, :words])
+        if not ok:
+            return pairs, stream_pump_kernels.EARLY
+        if last:
+            progress[pes] = 0
+        state[2, pes] = cycle[pes]
+        cycle[pes] = state[0, pes] + s["s_cost"]
+        stall[pes] = state[1, pes]
+        pairs += 1
+        if last:
+            return pairs, stream_pump_kernels.FINISHED
+    return pairs, stream_pump_kernels.STOPPED
+
+
+def assert_states_equal(got: dict, want: dict) -> None:
+    """Every array of the two states bit for bit (the scratch `slot_free` too: its rows are the same)."""
+    for name in NAMES:
+        if isinstance(want[name], np.ndarray):
+            assert got[name].dtype == want[name].dtype, name
+            assert np.array_equal(got[name], want[name], equal_nan=got[name].dtype.kind == "f"), name
+
+
+@pytest.mark.parametrize("p, tile, depth", CONFIGS)
+def test_the_pump_is_the_schedulers_steps(p, tile, depth, monkeypatch):
+    """From every state a SUMMA launch pumped from, the pump and the scheduler's steps: the same pairs, status
+    and arrays; also with a limit on the pairs (`most`, as the pump in parts runs)."""
+    calls = captured(p, tile, depth, monkeypatch)
+    assert calls
+    for args in calls:
+        for most in (args[NAMES.index("most")], 1, 2):
+            got, want = fresh(args), fresh(args)
+            got["most"] = want["most"] = most
+            pairs, status, _, _ = stream_pump_kernels.pump(*(got[name] for name in NAMES))
+            assert (pairs, status) == reference_pump(want)
+            assert_states_equal(got, want)
+
+
+def pe_ordered(s: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The entries in receiver order (p_dest, p_lane, p_latency)."""
+    order = stream_pump_steps.pe_order(s["receiver_of"])
+    return s["dest"][order], s["lane"][order], s["latency"][order]
+
+
+def receive(s: dict) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first pair's counts and receive step (the scheduler's), then the senders' clocks in: (counts, done,
+    words), or None where the state's first pair is not steady."""
+    depth = s["time_block"].shape[0]
+    taken, count = np.empty(len(s["r_pes"]), dtype=np.int64), np.empty(len(s["s_pes"]), dtype=np.int64)
+    words = stream_pump_kernels.steady_counts(s["s_pes"], s["s_length"], s["r_pes"], s["r_length"], s["progress"],
+                                              s["pushed"], s["popped"], s["dest"], s["lane"], s["receiver_of"], depth,
+                                              taken, count)
+    if words == 0:
+        return None
+    flags = np.empty(len(s["r_pes"]), dtype=np.bool_)
+    background_receive_step(s["r_pes"], s["r_base"], s["r_length"], s["progress"], s["cycle"], s["stall"],
+                            s["r_state"], s["pushed"], s["popped"], s["time_block"], s["value_block"], s["sram"],
+                            s["r_cost"], s["whole_cycles"], flags, flags.copy())
+    s["cycle"][s["s_pes"]] = s["s_state"][2, s["s_pes"]]
+    return count, s["progress"][s["s_pes"]].astype(np.int64), abs(words)
+
+
+@pytest.mark.parametrize("p, tile, depth", CONFIGS)
+def test_steady_send_then_deliver_is_routed_send_step(p, tile, depth, monkeypatch):
+    """A senders' step in receiver order, its words delivered after it: what `routed_send_step` leaves."""
+    for args in captured(p, tile, depth, monkeypatch):
+        got, want = fresh(args), fresh(args)
+        first = receive(got)
+        if first is None:
+            continue
+        receive(want)
+        count, done, words = first
+        p_dest, p_lane, p_latency = pe_ordered(got)
+        empty = np.empty((0, 5), dtype=np.int64)
+        later, ok, one, many, values, departures = stream_pump_steps.steady_send(
+            got["s_pes"], done, count, got["s_base"], got["s_cost"], got["word_time"], got["cycle"], got["stall"],
+            got["progress"], got["injected"], got["sram"], got["pushed"], got["time_block"], got["value_block"],
+            got["dest"], got["lane"], got["latency"], p_dest, p_lane, p_latency, got["link_busy"], got["link"],
+            got["link_lane"], got["link_offset"], got["previous"], got["by"], got["slot_free"][:, :words], empty,
+            empty, -1)
+        assert ok
+        stream_pump_steps.deliver(got["time_block"], got["value_block"], one, many, p_lane, p_latency, values,
+                                  departures, count)
+        want_later, want_ok = routed_send_step(
+            want["s_pes"], done, count, want["s_base"], want["s_cost"], want["word_time"], want["cycle"],
+            want["stall"], want["progress"], want["injected"], want["sram"], want["pushed"], want["time_block"],
+            want["value_block"], want["dest"], want["lane"], want["latency"], want["by_dest"], want["by_lane"],
+            want["by_latency"], want["link_busy"], want["link"], want["link_lane"], want["link_offset"],
+            want["previous"], want["by"], want["slot_free"][:, :words])
+        assert want_ok
+        np.testing.assert_array_equal(later, want_later)
+        assert_states_equal(got, want)
+
+
+def test_pe_segments_cut_runs_of_consecutive_pes():
+    """Runs of consecutive PEs at one word number whose senders step by a constant (a row bus: one sender; a
+    column bus: a sender per PE), cut where any of them changes."""
+    p_dest = np.array([0, 1, 2, 4, 5, 6, 7, 8, 9], dtype=np.int64)
+    p_lane = np.array([0, 0, 0, 1, 2, 3, 3, 3, 3], dtype=np.int64)
+    pushed = np.array([5, 5, 5, 0, 5, 5, 5, 5, 5, 6], dtype=np.int32)
+    segments = stream_pump_steps.pe_segments(p_dest, p_lane, pushed)
+    assert segments.tolist() == [[0, 3, 0, 0, 5], [3, 6, 4, 1, 5], [6, 8, 7, 0, 5], [8, 9, 9, 0, 6]]
+
+
+def test_deliver_receive_declines_unless_every_receiver_takes_just_the_words_delivered():
+    """Receivers taking other counts, or holding words from before, or into other rows: False, nothing changed."""
+    pes = np.array([0, 1, 2], dtype=np.int64)
+    base = np.zeros(3, dtype=np.int64)
+    progress, pushed, popped = np.full(3, 4, np.int32), np.full(3, 6, np.int32), np.full(3, 4, np.int32)
+    cycle, stall = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    state = np.zeros((3, 3))
+    time_block, value_block = np.zeros((4, 3), np.float32), np.zeros((4, 3), np.int32)
+    sram = np.zeros((16, 3), np.int32)
+    one = np.array([[0, 3, 0, 0, 4]], dtype=np.int64)
+    many = np.empty((0, 5), dtype=np.int64)
+    p_lane, p_latency = np.zeros(3, dtype=np.int64), np.array([1.0, 2.0, 3.0])
+    values, departures = np.ones((2, 1), np.int32), np.array([[10.0], [11.0]])
+    two = np.full(3, 2)
+    cases = {"applies": (two, np.array([2]), progress, pushed),
+             "taken": (np.array([2, 1, 2]), np.array([2]), progress, pushed),
+             "count": (np.full(3, 1), np.array([1]), progress, pushed),
+             "rows": (two, np.array([2]), np.array([4, 3, 4], np.int32), pushed),
+             "queued": (two, np.array([2]), progress, np.array([6, 7, 6], np.int32))}
+    for name, (taken, count, prog, push) in cases.items():
+        arrays = [prog.copy(), cycle.copy(), stall.copy(), state.copy(), push.copy(), popped.copy(),
+                  time_block.copy(), value_block.copy(), sram.copy()]
+        before = [a.copy() for a in arrays]
+        pr, cy, st, sa, pu, po, tb, vb, sr = arrays
+        applied = stream_pump_steps.deliver_receive(pes, base, pr, cy, st, sa, pu, po, tb, vb, sr, 1.0,
+                                                    taken.astype(np.int64), np.empty(3), one, many, p_lane, p_latency,
+                                                    values, departures, count.astype(np.int64))
+        assert applied == (name == "applies"), name
+        if applied:  # word j of the sender reaches receiver t at departure + latency: taken then
+            np.testing.assert_array_equal(sr[4:6], [[1, 1, 1], [1, 1, 1]])
+            np.testing.assert_array_equal(tb[0:2], [[11, 12, 13], [12, 13, 14]])
+            np.testing.assert_array_equal(po, [6, 6, 6])
+        else:
+            for a, b in zip(arrays, before):
+                np.testing.assert_array_equal(a, b)
