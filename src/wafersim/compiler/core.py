@@ -8,15 +8,19 @@ import dataclasses
 import inspect
 import textwrap
 import types
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import CompileError
 from . import intrinsics as wsi
-from .ir import IRFunction, Label, Op, VReg
+from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, Tup, Unsupported, Val, fits_int32,
                      float32_bits, to_float32)
+
+#: wafersim's own package: device functions defined there (collectives) report their caller's lines.
+PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
 _STATIC_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
                    ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
@@ -115,7 +119,10 @@ class LoweringCore:
         self.fn = IRFunction(func.__name__, filename=self.filename)
         self.counter = 0
         self.labels = 0
-        self.line: int | None = None
+        self.line: int | SourceLine | None = None
+        # The user's calls the device function being lowered was inlined through, innermost first:
+        # (file, line) each (calls made inside wafersim's own device functions are left out).
+        self.call_sites: tuple[tuple[str, int], ...] = ()
         self.loops: list[LoopContext] = []
         self.exit = self.new_label("exit")
         self.scopes: list[dict[str, Any]] = [{}]
@@ -149,6 +156,17 @@ class LoweringCore:
         caret = " " * (col + source.indent) + "^"
         return CompileError(f"{source.filename}:{file_line}:{col + source.indent + 1}: {message}\n{text}\n{caret}",
                             file=source.filename, line=file_line, col=col + source.indent + 1)
+
+    def line_of(self, node: ast.AST) -> int | SourceLine | None:
+        """The line the instructions lowered for `node` are reported at (runtime errors, traces, the
+        debugger): its line in the kernel; inside an inlined device function, the function's own line with
+        the calls it was inlined through. Inside wafersim's own device functions (a collective) the user's
+        line of the call is kept: that is the line the user can change."""
+        if len(self.inlining) == 1:
+            return node.lineno + self.first_line - 1
+        if self.source.filename.startswith(PACKAGE_DIR):
+            return self.line
+        return SourceLine(self.source.filename, node.lineno + self.source.first_line - 1, self.call_sites)
 
     # ------------------------------------------------------------------ registers, labels, instructions
     def new_reg(self, ty: str, hint: str = "") -> VReg:
