@@ -36,7 +36,9 @@ class ArrayLowering(HalfLowering):
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
                 and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in shape)):
             raise Unsupported(f"ws.local.array needs a constant shape: an int or a tuple of 1 to "
-                              f"{MAX_LOCAL_DIMENSIONS} positive ints")
+                              f"{MAX_LOCAL_DIMENSIONS} positive ints, computed from module constants, ws.constant "
+                              f"parameters and variables assigned once from them (a kernel value such as "
+                              f"ws.grid(1), or a variable assigned more than once, is not constant)")
         shape = tuple(int(n) for n in shape)
         try:
             ty = ARRAY_DTYPES[as_dtype(dtype)]

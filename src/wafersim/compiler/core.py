@@ -22,6 +22,9 @@ from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, Tup, Unsupport
 #: wafersim's own package: device functions defined there (collectives) report their caller's lines.
 PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
+#: The key under which `assigned_constant`'s cache keeps the parameters a function never assigns.
+_FIXED_PARAMETERS = " parameters"
+
 _STATIC_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
                    ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
 
@@ -145,6 +148,7 @@ class LoweringCore:
         self.untyped_recv_regs: set[VReg] = set()
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
         self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
+        self.resolving: set[str] = set()  # the variables assigned_constant is evaluating
 
     # ------------------------------------------------------------------ positions and errors
     def error(self, node: ast.AST | None, message: str) -> CompileError:
@@ -387,9 +391,11 @@ class LoweringCore:
 
     def assigned_constant(self, name: str):
         """The value of a variable that the function being lowered assigns exactly once, from a compile-time
-        expression of globals and constants only (`d = ws.NORTH`, `n = 2 * T`): it is the same wherever the
-        variable can be read, so it can serve where a constant is needed (a direction, a shape); else
-        NOT_STATIC. A name assigned anywhere else (another assignment, a loop, `+=`) is not a constant."""
+        expression of globals, constants, parameters the body never assigns that are bound to constants (a
+        `ws.constant` parameter) and other such variables (`d = ws.NORTH`, `n = 2 * T`): it is the same
+        wherever the variable can be read, so it can serve where a constant is needed (a direction, a
+        shape); else NOT_STATIC. A name assigned anywhere else (another assignment, a loop, `+=`) is not a
+        constant."""
         tree = self.source.tree
         cache = self.single_assignments.get(id(tree))
         if cache is None:
@@ -403,16 +409,27 @@ class LoweringCore:
                     target = n.targets[0]
                     if stores[target.id] == [target]:
                         cache[target.id] = n.value
-            for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs:
-                cache.pop(arg.arg, None)  # a parameter is assigned by the call as well
+            parameters = {arg.arg for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs}
+            for parameter in parameters:
+                cache.pop(parameter, None)  # a parameter is assigned by the call as well
+            # Parameters never assigned in the body: bound to a constant, they are that constant throughout.
+            cache[_FIXED_PARAMETERS] = frozenset(parameters - set(stores))
             self.single_assignments[id(tree)] = cache
-        value = cache.get(name)
-        if value is None:
-            return NOT_STATIC
-        if any(isinstance(n, ast.Name) and self.lookup_or_none(n.id) is not None for n in ast.walk(value)):
-            return NOT_STATIC  # reads a kernel variable (it may change between the assignment and here)
+        value = cache.get(name) if name != _FIXED_PARAMETERS else None
+        if value is None or name in self.resolving:
+            return NOT_STATIC  # (resolving: `a = b` and `b = a` cannot define each other)
+        for n in ast.walk(value):
+            if not isinstance(n, ast.Name) or n.id in cache:
+                continue  # (a variable assigned once: static() decides whether that is a constant)
+            bound = self.lookup_or_none(n.id)
+            fixed = n.id in cache[_FIXED_PARAMETERS] and isinstance(bound, Val) and bound.is_const
+            if bound is not None and not fixed:
+                return NOT_STATIC  # reads a kernel variable (it may change between the assignment and here)
+        self.resolving.add(name)
         try:
             static = self.static(value)
         except Unsupported:
             return NOT_STATIC
+        finally:
+            self.resolving.discard(name)
         return static if isinstance(static, (int, float, tuple)) else NOT_STATIC
