@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 
-from .values import LocalArray, SliceRef, Unsupported, Val, describe
+from .values import LocalArray, SliceRef, Unsupported, Val, copy_refusal, describe
 
 #: What ws.outer_add accepts as c (the refusal lists it all).
 _C_FORMS = ("ws.outer_add c must be a 2-D local array g (len(x) rows of len(y) columns), a block of its whole rows "
@@ -88,8 +88,7 @@ class DescriptorLowering:
                 raise Unsupported(f"a strided copy of {ref.array.name}: steps and arrays must be below 32,768 and "
                                   f"65,536 words (16-bit fields of vcopys)", value_node)
         if source[0].array.dtype != target[0].array.dtype:
-            raise Unsupported(f"cannot copy a {source[0].array.dtype} slice into a {target[0].array.dtype} slice",
-                              value_node)
+            raise Unsupported(copy_refusal(source[0].array.dtype, target[0].array.dtype), value_node)
         self.check_same_length(source[0], target[0])
         strides = packed_halves(Val("i32", const=target[1]), Val("i32", const=source[1]), self)
         self.emit("vcopys", d=self.sram_address(target[0].array, target[0].start),
