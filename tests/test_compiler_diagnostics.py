@@ -488,3 +488,24 @@ def test_a_device_function_in_the_kernels_file_keeps_its_own_lines_for_the_debug
     assert set(program.callers.values()) == {((__file__, call),)}
     # instructions after the call in the calling statement (the store to out) keep the call's line
     assert call in {program.kernel_line(pc) for pc in program.lines if pc not in program.callers}
+
+
+ROWS = (0, 1)
+
+
+@ws.jit
+def reuses_a_tuple_loop_name_in_a_branch(out):
+    for r in ROWS:
+        out[r] = 1.0
+    if ws.grid(1) == 0:
+        for r in ROWS:  # MARK-reuse
+            out[r] = 2.0
+
+
+def test_a_tuple_loop_reusing_a_name_inside_a_branch_is_refused_at_its_variable_as_documented():
+    with pytest.raises(ws.CompileError, match="cannot reuse 'r'") as info:
+        launch(reuses_a_tuple_loop_name_in_a_branch, block=(1, 1))
+    assert info.value.line == marker_line(reuses_a_tuple_loop_name_in_a_branch, "MARK-reuse")
+    from pathlib import Path
+    docs = (Path(__file__).parents[1] / "docs" / "python-supported.md").read_text()
+    assert "the loop variable cannot reuse a name bound before that branch or loop" in docs
