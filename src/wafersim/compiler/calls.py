@@ -340,7 +340,8 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
                 self.source = use.source
                 raise self.error(use.node, f"this ws.recv() would read its word as {names[use.ty]} (from where the "
                                            f"value goes), but every ws.send toward it sends {names[sent]} (at "
-                                           f"{line_text(line, self.filename)}); say which with dtype= (np.int32 or np.float32)")
+                                           f"{line_text(line, self.filename)}); say which with dtype= (np.int32 or "
+                                           f"np.float32)")
 
 
     def debug_print(self, node, args) -> None:

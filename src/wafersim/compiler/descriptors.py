@@ -4,8 +4,8 @@
   column of a 2-D local array (`col[0:n] = t2[0:n, j]`, `t2[1:4, 0] = v[0:3]`) is one `vcopys`: both strides
   go in one register as signed 16-bit halves. Anywhere else a step or a column is refused, as before.
 - `ws.outer_add(c, x, y)`: c[i, j] += x[i] * y[j] over a 2-D local array (or a block of its whole rows,
-  `c[r0:r1, :]`, or len(x) * len(y) contiguous words: a 1-D slice or a row slice) and two 1-D local slices, one `vger` (a rank-1 update: M x N fused multiply-adds for one
-  issue, as an outer-product unit does).
+  `c[r0:r1, :]`, or len(x) * len(y) contiguous words: a 1-D slice or a row slice) and two 1-D local slices,
+  one `vger` (a rank-1 update: M x N fused multiply-adds for one issue, as an outer-product unit does).
 
 Lengths and shapes are checked as every slice's are: at compile time where known, else by `chk` (with
 bounds checks on). The packed fields hold 16 bits, so arrays of 65,536 words or more are refused.

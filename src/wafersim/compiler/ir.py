@@ -182,7 +182,8 @@ class IRFunction:
             else:
                 where = ""
                 if isinstance(op.line, SourceLine):
-                    where = f"    # line {op.line.line}" + (f" of {op.line.file}" if op.line.file != self.filename else "")
+                    other = f" of {op.line.file}" if op.line.file != self.filename else ""
+                    where = f"    # line {op.line.line}{other}"
                 elif op.line is not None:
                     where = f"    # line {op.line}"
                 lines.append(f"    {op.text()}{where}")
