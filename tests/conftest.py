@@ -75,7 +75,7 @@ def assembled_reference(compiled) -> ws.Program:
     rendered as assembly text (`Op.text`, labels by name, the program's directives) and assembled, with
     the line table taken from the instructions in order. The reference the direct `Instr` encoding must
     match bit for bit (tests/test_compiler_encode.py)."""
-    from wafersim.compiler.ir import Label
+    from wafersim.compiler.ir import Label, SourceLine, place_of
     from wafersim.isa.assembler import assemble
 
     program = compiled.program
@@ -84,17 +84,21 @@ def assembled_reference(compiled) -> ws.Program:
     header += [f".route {channel} {name}" for channel, name in program.routes]
     body = [f"{item.name}:" if isinstance(item, Label) else f"    {item.text()}" for item in compiled.machine_code]
     reference = assemble("\n".join(header + body) + "\n")
-    filename = next(iter(program.lines.values()), ("<kernel>",))[0]
     instructions = [item for item in compiled.machine_code if not isinstance(item, Label)]
-    lines = {pc: (filename, op.line) for (pc, _), op in zip(reference.instructions(), instructions)
+    # (the kernel's file: that of a line of the kernel's own, not of a device function inlined)
+    filename = next((program.lines[pc][0] for (pc, _), op in zip(reference.instructions(), instructions)
+                     if isinstance(op.line, int)), "<kernel>")
+    lines = {pc: place_of(op.line, filename) for (pc, _), op in zip(reference.instructions(), instructions)
              if op.line is not None}
-    return reference.__class__(**{**reference.__dict__, "lines": lines})
+    callers = {pc: op.line.callers for (pc, _), op in zip(reference.instructions(), instructions)
+               if isinstance(op.line, SourceLine) and op.line.callers}
+    return reference.__class__(**{**reference.__dict__, "lines": lines, "callers": callers})
 
 
 def assert_same_program(program: ws.Program, reference: ws.Program) -> None:
     """Bit-identical code and the same directives, labels and line table."""
     assert program.code.dtype == reference.code.dtype and (program.code == reference.code).all()
-    for field in ("name", "data_words", "arg_count", "strings", "labels", "routes", "lines"):
+    for field in ("name", "data_words", "arg_count", "strings", "labels", "routes", "lines", "callers"):
         assert getattr(program, field) == getattr(reference, field), field
 
 

@@ -128,6 +128,66 @@ def test_constant_parameters_size_local_arrays_and_compile_per_value():
     assert len(sized_by_argument.cache) == 2  # one binary per value, reused for the repeated 3
     with pytest.raises(ws.LaunchError, match="ws.constant"):
         sized_by_argument[(1, 1), (1, 1)](out, out, 0.5)
+
+
+@ws.jit
+def _fill_square(t, side):
+    area = side * side  # assigned once from a parameter bound to a constant
+    edge = ws.local.array(area, np.float32)
+    edge[0:area] = 2.0
+    t[0:area] = edge[0:area]
+
+
+@ws.jit
+def sized_by_a_variable_of_a_constant(out, T: ws.constant):
+    TT = T * T
+    H = TT + T  # (from another such variable)
+    t = ws.local.array(TT, np.float32)
+    u = ws.local.array((H, 2), np.float32)
+    t[0:TT] = 1.0
+    u[H - 1, 0:2] = 3.0
+    _fill_square(t, T - 1)
+    out[0] = sum(t)
+    out[1] = float(len(u)) + u[H - 1, 1]
+
+
+def test_a_variable_assigned_once_from_a_constant_parameter_sizes_a_local_array():
+    """`TT = T * T` with T a ws.constant is a constant shape, as `T * T` written inline is (and as a variable
+    assigned once from module constants is), in kernels and device functions alike."""
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    out = dev.device_array(2)
+    for T in (3, 4):
+        sized_by_a_variable_of_a_constant[(1, 1), (1, 1)](out, T)
+        want = np.ones(T * T, np.float32)
+        want[0:(T - 1) ** 2] = 2.0
+        assert out.copy_to_host().tolist() == [float(want.sum()), T * T + T + 3.0]
+
+
+@ws.jit
+def sized_by_a_reassigned_variable(out):
+    n = 2
+    nn = n * n
+    n = 5  # nn is still 4, but n is no longer the value nn was computed from: not a constant shape
+    t = ws.local.array(nn, np.float32)
+    t[0] = float(n)
+    out[0] = t[0]
+
+
+@ws.jit
+def sized_by_a_reassigned_parameter(out, T: ws.constant):
+    T = T + 1
+    TT = T * T
+    t = ws.local.array(TT, np.float32)
+    t[0] = 1.0
+    out[0] = t[0]
+
+
+@pytest.mark.parametrize("kernel, args", [(sized_by_a_reassigned_variable, ()),
+                                          (sized_by_a_reassigned_parameter, (2,))])
+def test_a_variable_of_variables_that_change_is_not_a_constant_shape(kernel, args):
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    with pytest.raises(ws.CompileError, match="needs a constant shape"):
+        kernel[(1, 1), (1, 1)](dev.device_array(1), *args)
 @ws.jit(boundscheck=False)
 def window_sum(src, out, s):
     a = ws.local.array(16, np.float32)

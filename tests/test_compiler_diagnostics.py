@@ -246,7 +246,14 @@ ODD_CONSTRUCTS = [
     ("b = ws.local.array(4)\nb[0:4] = b[0:4] // 2  # HERE", "FloorDiv is not supported on slices"),
     ("b = ws.local.array(4)\nb[0:4] = b[0:4] % 2.0  # HERE", "not supported on slices"),
     ("b = ws.local.array(4)\nb[0:4] = out[0:4] * 2.0  # HERE", "slices of local arrays"),
-    ("b = ws.local.array(4)\nc = ws.local.array(4, np.int32)\nb[0:4] = c[0:4]  # HERE", "cannot copy a i32"),
+    ("b = ws.local.array(4)\nc = ws.local.array(4, np.int32)\nb[0:4] = c[0:4]  # HERE",
+     "cannot copy an int32 slice into a float32 slice"),
+    ("b = ws.local.array(4)\nc = ws.local.array(4, np.int32)\nc[0:4] = b[0:4]  # HERE",
+     "convert element by element, `for k in range(n): dst[k] = int(src[k])`"),
+    ("b = ws.local.array(4)\nc = ws.local.array(4, np.int32)\nb[0:4] = c[0:4] * 2  # HERE",
+     "convert element by element into a float32 array first, `for k in range(n): tmp[k] = float(src[k])`"),
+    ("c = ws.local.array((2, 4), np.int32)\nb = ws.local.array(2)\nb[0:2] = c[0:2, 1]  # HERE",
+     "cannot copy an int32 slice into a float32 slice: slice copies convert only between float32 and"),
     ("b = ws.local.array(4)\nb[0:4] = ~b[0:4]  # HERE", "Invert is not supported on slices"),
     ("out[0:4] = out[4:8]  # HERE", "between two global arrays"),
     ("out[0:4] = 1.0  # HERE", "a global slice can only be assigned"),
@@ -409,3 +416,97 @@ def test_a_kernel_with_star_or_keyword_only_parameters_is_refused_at_its_def(ker
         kernel[(1, 1), (1, 1)](dev.device_array(1, np.int32), 5)
     lines, start = inspect.getsourcelines(kernel.py_func)
     assert info.value.line == start + 1 and f"({shown})" in str(info.value)  # the `def` line, under the decorator
+
+
+# ---------------------------------------------------------------- run-time errors inside device functions
+@ws.jit
+def _reads_at(buf, j):
+    return buf[j] * 2.0  # MARK-helper-read
+
+
+@ws.jit
+def reads_through_a_helper(out):
+    i = ws.grid(1)
+    buf = ws.local.array(2, np.float32)
+    buf[0:2] = 1.0
+    out[i] = _reads_at(buf, i)  # MARK-helper-call
+
+
+OTHER_FILE_HELPER = """
+import wafersim as ws
+
+
+@ws.jit
+def recv_west(buf):
+    ws.recv_async(ws.WEST, out=buf[0:1])  # THERE
+"""
+
+
+def test_a_runtime_error_in_a_device_function_names_its_own_line_and_the_call():
+    """The instruction's source line is the device function's own; the message adds where it was called."""
+    with pytest.raises(ws.MemoryAccessError) as info:
+        launch(reads_through_a_helper)
+    own, call = marker_line(_reads_at, "MARK-helper-read"), marker_line(reads_through_a_helper, "MARK-helper-call")
+    assert info.value.source == (__file__, own)
+    assert f"at {__file__}:{own}, called from {__file__}:{call}" in str(info.value)
+
+
+def test_a_runtime_error_in_a_device_function_of_another_file_names_that_file_and_every_call(tmp_path):
+    module = load_source(tmp_path, OTHER_FILE_HELPER)
+    there = next(k for k, line in enumerate(OTHER_FILE_HELPER.splitlines(), 1) if "# THERE" in line)
+
+    @ws.jit
+    def middle(buf):
+        module.recv_west(buf)  # MARK-middle
+
+    @ws.jit
+    def kernel(out):
+        buf = ws.local.array(2, np.float32)
+        middle(buf)  # MARK-outer
+        out[0] = buf[0]
+
+    with pytest.raises(ws.MeshBoundaryError) as info:
+        launch(kernel, block=(2, 1))
+    inner, outer = marker_line(middle, "MARK-middle"), marker_line(kernel, "MARK-outer")
+    assert info.value.source == (module.__file__, there)
+    assert f"at {module.__file__}:{there}, called from {__file__}:{inner}, called from {__file__}:{outer}" \
+        in str(info.value)
+    # The debugger's lines are the kernel file's: the call, for a function of another file; its own line
+    # for one in the kernel's file. The line table and its callers survive a program file.
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    program = kernel.compile_for(dev.device_array(8), device=dev).program
+    lines = {program.kernel_line(pc) for pc in program.callers}
+    assert lines == {inner} and {program.source_of(pc) for pc in program.callers} == {(module.__file__, there)}
+    from wafersim.isa.binary import load, save
+    assert load(save(program, tmp_path / "k.wsb")).callers == program.callers
+
+
+def test_a_device_function_in_the_kernels_file_keeps_its_own_lines_for_the_debugger():
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    program = reads_through_a_helper.compile_for(dev.device_array(8), device=dev).program
+    own, call = marker_line(_reads_at, "MARK-helper-read"), marker_line(reads_through_a_helper, "MARK-helper-call")
+    assert {program.kernel_line(pc) for pc in program.callers} == {own}
+    assert set(program.callers.values()) == {((__file__, call),)}
+    # instructions after the call in the calling statement (the store to out) keep the call's line
+    assert call in {program.kernel_line(pc) for pc in program.lines if pc not in program.callers}
+
+
+ROWS = (0, 1)
+
+
+@ws.jit
+def reuses_a_tuple_loop_name_in_a_branch(out):
+    for r in ROWS:
+        out[r] = 1.0
+    if ws.grid(1) == 0:
+        for r in ROWS:  # MARK-reuse
+            out[r] = 2.0
+
+
+def test_a_tuple_loop_reusing_a_name_inside_a_branch_is_refused_at_its_variable_as_documented():
+    with pytest.raises(ws.CompileError, match="cannot reuse 'r'") as info:
+        launch(reuses_a_tuple_loop_name_in_a_branch, block=(1, 1))
+    assert info.value.line == marker_line(reuses_a_tuple_loop_name_in_a_branch, "MARK-reuse")
+    from pathlib import Path
+    docs = (Path(__file__).parents[1] / "docs" / "python-supported.md").read_text()
+    assert "the loop variable cannot reuse a name bound before that branch or loop" in docs

@@ -236,6 +236,42 @@ def test_outer_add_matches_numpy_outer(dev):
 
 
 @ws.jit
+def outer_rows(x, y, c, out):
+    p = ws.grid(1)
+    xs = ws.local.array(M, np.float32)
+    ys = ws.local.array(K, np.float32)
+    g = ws.local.array((3, M * K), np.float32)
+    t = ws.local.array((2, 2, M * K + 2), np.float32)
+    xs[0:M] = x[p, 0:M]
+    ys[0:K] = y[p, 0:K]
+    for r in range(3):
+        g[r, 0:M * K] = c[p, 0:M * K]
+    for i in range(2):
+        for j in range(2):
+            t[i, j, 0:M * K + 2] = 0.5
+    r = p % 3  # a run-time row
+    ws.outer_add(g[r, 0:M * K], xs, ys)  # a row of a 2-D local array: M * K contiguous words
+    ws.outer_add(t[1, p % 2, 2:M * K + 2], xs[0:M], ys[0:K])  # part of a row of a 3-D one
+    out[p, 0:M * K] = g[r, 0:M * K]
+    out[p, M * K:2 * M * K] = g[(r + 1) % 3, 0:M * K]
+    out[p, 2 * M * K:3 * M * K + 2] = t[1, p % 2, 0:M * K + 2]
+
+
+def test_outer_add_into_a_row_slice_matches_numpy_outer(dev):
+    """c may be a row slice of a 2-D or 3-D local array (len(x) * len(y) contiguous words, as a 1-D slice)."""
+    rng = np.random.default_rng(2)
+    x, y = rng.random((PES, M), dtype=np.float32), rng.random((PES, K), dtype=np.float32)
+    c = rng.random((PES, M * K), dtype=np.float32)
+    (*_, out) = run_on_one_block(dev, outer_rows, x, y, c, np.zeros((PES, 3 * M * K + 2), np.float32),
+                                 block=(PES, 1))
+    for p in range(PES):
+        product = np.outer(x[p], y[p]).ravel()
+        np.testing.assert_array_equal(out[p, :M * K], c[p] + product)
+        np.testing.assert_array_equal(out[p, M * K:2 * M * K], c[p])  # another row: untouched
+        np.testing.assert_array_equal(out[p, 2 * M * K:], np.r_[np.float32([0.5, 0.5]), np.float32(0.5) + product])
+
+
+@ws.jit
 def outer_int(x, y, out, shift):
     p = ws.grid(1)
     xs = ws.local.array(M, np.int32)
@@ -301,6 +337,15 @@ def outer_partial_columns(out):
 
 
 @ws.jit
+def outer_strided_row(out):
+    xs = ws.local.array(2, np.float32)
+    ys = ws.local.array(2, np.float32)
+    cs = ws.local.array((2, 8), np.float32)
+    ws.outer_add(cs[0, 0:8:2], xs, ys)  # refused: not contiguous
+    out[0:K] = cs[0, 0:K]
+
+
+@ws.jit
 def outer_1d_mismatch(out):
     xs = ws.local.array(M, np.float32)
     ys = ws.local.array(K, np.float32)
@@ -320,7 +365,8 @@ def outer_mixed_types(out):
 
 @pytest.mark.parametrize("kernel, message", [
     (outer_wrong_shape, "has 3 elements where the destination"),
-    (outer_partial_columns, "block of its whole rows"),
+    (outer_partial_columns, "a block of its whole rows g[r0:r1, :], or len(x) * len(y) contiguous words"),
+    (outer_strided_row, "a row slice of a 2-D or 3-D local array, g[r, a:b] or t[i, j, a:b]"),
     (outer_1d_mismatch, "has 24 elements where the destination"),
     (outer_mixed_types, "must all have c's dtype"),
 ])

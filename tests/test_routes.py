@@ -232,6 +232,48 @@ def test_two_sources_on_one_channel_and_a_cycle_are_refused():
         run_asm(ONE_WORD, (2, 2), routes=[ring])
 
 
+@ws.jit
+def two_roots_in_turn(out, clear: ws.constant):
+    x = ws.threadIdx.x
+    if x == 0:  # step 0: PE 0 broadcasts east
+        ws.route(1, ws.RAMP, ws.EAST)
+    elif x == 1:
+        ws.route(1, ws.WEST, (ws.RAMP, ws.EAST))
+    else:
+        ws.route(1, ws.WEST, ws.RAMP)
+    ws.syncthreads()
+    if x == 0:
+        ws.send(ws.RAMP, 1.0, channel=1)
+    else:
+        out[x] = ws.recv(ws.RAMP, channel=1)
+    ws.syncthreads()
+    if x == 0:  # step 1: PE 1 broadcasts both ways
+        ws.route(1, ws.EAST, ws.RAMP)
+        if clear:
+            ws.route(1, ws.RAMP, ())  # PE 0 sends no more: its rule from the ramp goes
+    elif x == 1:
+        ws.route(1, ws.RAMP, (ws.EAST, ws.WEST))
+    ws.syncthreads()
+    if x == 1:
+        ws.send(ws.RAMP, 2.0, channel=1)  # MARK-step1
+    else:
+        out[3 + x] = ws.recv(ws.RAMP, channel=1)
+
+
+def test_a_stale_rule_from_the_ramp_counts_as_a_source_and_the_error_says_how_to_clear_it():
+    """The check is conservative: a PE keeping a rule from its ramp is a source though it sends no more
+    (docs/routes.md); the RouteError says how to clear the rule, and cleared, the kernel runs."""
+    device = ws.Device(SPEC)
+    out = device.to_device(np.zeros(6, np.float32))
+    with pytest.raises(ws.RouteError, match="meet") as info:
+        two_roots_in_turn[1, (3, 1)](out, 0)
+    assert "counts as a source, whether or not it sends now" in str(info.value)
+    assert "ws.route(channel, ws.RAMP, ())" in str(info.value)
+    assert info.value.source[1] == line_of(two_roots_in_turn, "MARK-step1")
+    two_roots_in_turn[1, (3, 1)](out, 1)
+    np.testing.assert_array_equal(out.copy_to_host(), [0, 1, 1, 2, 0, 2])
+
+
 def test_sending_without_a_route_from_the_ramp_names_the_source_line():
     @ws.jit
     def lonely(out):

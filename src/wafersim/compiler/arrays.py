@@ -10,7 +10,7 @@ from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
 from .ir import VReg
-from .values import ARRAY_DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe
+from .values import ARRAY_DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal, describe
 
 
 #: Local arrays have up to this many axes (global array arguments: 1 or 2).
@@ -36,7 +36,9 @@ class ArrayLowering(HalfLowering):
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
                 and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in shape)):
             raise Unsupported(f"ws.local.array needs a constant shape: an int or a tuple of 1 to "
-                              f"{MAX_LOCAL_DIMENSIONS} positive ints")
+                              f"{MAX_LOCAL_DIMENSIONS} positive ints, computed from module constants, ws.constant "
+                              f"parameters and variables assigned once from them (a kernel value such as "
+                              f"ws.grid(1), or a variable assigned more than once, is not constant)")
         shape = tuple(int(n) for n in shape)
         try:
             ty = ARRAY_DTYPES[as_dtype(dtype)]
@@ -256,7 +258,7 @@ class ArrayLowering(HalfLowering):
         if self.convert_slice(dst, src):
             return
         if src.array.dtype != dst.array.dtype:
-            raise Unsupported(f"cannot copy a {src.array.dtype} slice into a {dst.array.dtype} slice")
+            raise Unsupported(copy_refusal(src.array.dtype, dst.array.dtype))
         self.check_same_length(src, dst)
         if isinstance(dst.array, LocalArray) and isinstance(src.array, LocalArray):
             self.emit("vcopy", d=self.sram_address(dst.array, dst.start), a=self.sram_address(src.array, src.start),

@@ -18,7 +18,7 @@ from ..errors import CompileError, SramBudgetError
 from ..isa.assembler import Program, disassemble
 from .encode import encode_machine_code
 from .debuginfo import symbols
-from .ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, VReg, basic_blocks
+from .ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, SourceLine, VReg, basic_blocks, place_of
 from .passes import PassLog, run_passes
 from .passes.cfg import CFG
 
@@ -228,10 +228,12 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
     strings = tuple(fn.strings)
     code, labels, pcs = encode_machine_code(machine, fn.name, filename)
     instructions = [op for op in machine if isinstance(op, Op)]
-    table = {pc: (filename, op.line) for pc, op in zip(pcs, instructions) if op.line is not None}
+    table = {pc: place_of(op.line, filename) for pc, op in zip(pcs, instructions) if op.line is not None}
+    callers = {pc: op.line.callers for pc, op in zip(pcs, instructions)
+               if isinstance(op.line, SourceLine) and op.line.callers}
     pc_owner = [(pc, k, past) for pc, (k, past) in zip(pcs, owners)]
     program = Program(code=code, name=fn.name, data_words=data_words, arg_count=fn.arg_count, strings=strings,
-                      labels=labels, lines=table, routes=tuple(sorted(fn.routes.items())))
+                      labels=labels, lines=table, callers=callers, routes=tuple(sorted(fn.routes.items())))
     program = dataclasses.replace(program, symbols=symbols(
         fn, alloc.registers, alloc.spills, spill_base, local_base, pc_owner, len(program.code)))
     needed = program.sram_bytes_needed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import inspect
 import math
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -16,7 +15,8 @@ from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import intrinsics as wsi
 from ..errors import CompileError
-from .core import RecvUse, Source, closure_globals, read_source
+from .ir import line_text
+from .core import PACKAGE_DIR, RecvUse, Source, closure_globals, read_source
 from .scalar_math import MATH_FUNCTIONS, OPERATOR_FUNCTIONS, MathLowering
 from .background import BackgroundCallLowering
 from .descriptors import DescriptorLowering
@@ -339,8 +339,9 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
                 line = self.sent[(_OPPOSITE[use.key[0]], use.key[1])][sent]
                 self.source = use.source
                 raise self.error(use.node, f"this ws.recv() would read its word as {names[use.ty]} (from where the "
-                                           f"value goes), but every ws.send toward it sends {names[sent]} (line "
-                                           f"{line}); say which with dtype= (np.int32 or np.float32)")
+                                           f"value goes), but every ws.send toward it sends {names[sent]} (at "
+                                           f"{line_text(line, self.filename)}); say which with dtype= (np.int32 or "
+                                           f"np.float32)")
 
 
     def debug_print(self, node, args) -> None:
@@ -383,13 +384,16 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             # helper stays usable as one).
             constant = (isinstance(value, Val) and value.is_const) or not isinstance(value, KERNEL_OBJECTS)
             scope[name] = value if constant else self.own(value, name)
-        saved = self.globals, self.scopes, self.defined, self.regions, self.loops, self.source
+        saved = self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source
+        if not self.source.filename.startswith(PACKAGE_DIR):
+            self.call_sites = ((self.source.filename, node.lineno + self.source.first_line - 1), *self.call_sites)
         self.globals, self.source = closure_globals(func), source
         self.scopes, self.defined, self.regions, self.loops = [scope], set(scope), [], []
         self.inlining.append(func)
         done = self.new_label(f"ret_{func.__name__}_")
         results: list[Val] = []
         self.return_target.append((done, results))
+        call_line = self.line  # (instructions after the call, in the same statement, belong to its line)
         try:
             self.statements(tree.body)
             ended = self.defined  # None when no path reaches the end of the body without a return
@@ -398,7 +402,8 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         finally:
             self.return_target.pop()
             self.inlining.pop()
-            self.globals, self.scopes, self.defined, self.regions, self.loops, self.source = saved
+            self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source = saved
+            self.line = call_line
         if results and ended is not None:
             raise Unsupported(f"{func.__name__}() returns a value on some paths but not at its end")
         self.place(done)
@@ -413,9 +418,6 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         return self.python_value(static)
 
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
-
-
 def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Source) -> CompileError:
     """`error`, raised inside the inlined device function `func`, with the call's place added: a line
     "in func(), called at file:line" (one per level of inlining). Where the error lies in wafersim's own
@@ -424,7 +426,7 @@ def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Sou
     col = call.col_offset + caller.indent + 1
     message = f"{error.args[0]}\n(in {func.__name__}(), called at {caller.filename}:{line}:{col})"
     fields = dict(error.fields)
-    if str(fields.get("file", "")).startswith(_PACKAGE_DIR) and not caller.filename.startswith(_PACKAGE_DIR):
+    if str(fields.get("file", "")).startswith(PACKAGE_DIR) and not caller.filename.startswith(PACKAGE_DIR):
         fields.update(file=caller.filename, line=line, col=col, library_file=error.fields.get("file"),
                       library_line=error.fields.get("line"))
     return CompileError(message, **fields)

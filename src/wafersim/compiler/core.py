@@ -8,15 +8,22 @@ import dataclasses
 import inspect
 import textwrap
 import types
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import CompileError
 from . import intrinsics as wsi
-from .ir import IRFunction, Label, Op, VReg
+from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, Tup, Unsupported, Val, fits_int32,
                      float32_bits, to_float32)
+
+#: wafersim's own package: device functions defined there (collectives) report their caller's lines.
+PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+
+#: The key under which `assigned_constant`'s cache keeps the parameters a function never assigns.
+_FIXED_PARAMETERS = " parameters"
 
 _STATIC_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
                    ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
@@ -115,7 +122,10 @@ class LoweringCore:
         self.fn = IRFunction(func.__name__, filename=self.filename)
         self.counter = 0
         self.labels = 0
-        self.line: int | None = None
+        self.line: int | SourceLine | None = None
+        # The user's calls the device function being lowered was inlined through, innermost first:
+        # (file, line) each (calls made inside wafersim's own device functions are left out).
+        self.call_sites: tuple[tuple[str, int], ...] = ()
         self.loops: list[LoopContext] = []
         self.exit = self.new_label("exit")
         self.scopes: list[dict[str, Any]] = [{}]
@@ -138,6 +148,7 @@ class LoweringCore:
         self.untyped_recv_regs: set[VReg] = set()
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
         self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
+        self.resolving: set[str] = set()  # the variables assigned_constant is evaluating
 
     # ------------------------------------------------------------------ positions and errors
     def error(self, node: ast.AST | None, message: str) -> CompileError:
@@ -149,6 +160,17 @@ class LoweringCore:
         caret = " " * (col + source.indent) + "^"
         return CompileError(f"{source.filename}:{file_line}:{col + source.indent + 1}: {message}\n{text}\n{caret}",
                             file=source.filename, line=file_line, col=col + source.indent + 1)
+
+    def line_of(self, node: ast.AST) -> int | SourceLine | None:
+        """The line the instructions lowered for `node` are reported at (runtime errors, traces, the
+        debugger): its line in the kernel; inside an inlined device function, the function's own line with
+        the calls it was inlined through. Inside wafersim's own device functions (a collective) the user's
+        line of the call is kept: that is the line the user can change."""
+        if len(self.inlining) == 1:
+            return node.lineno + self.first_line - 1
+        if self.source.filename.startswith(PACKAGE_DIR):
+            return self.line
+        return SourceLine(self.source.filename, node.lineno + self.source.first_line - 1, self.call_sites)
 
     # ------------------------------------------------------------------ registers, labels, instructions
     def new_reg(self, ty: str, hint: str = "") -> VReg:
@@ -369,9 +391,11 @@ class LoweringCore:
 
     def assigned_constant(self, name: str):
         """The value of a variable that the function being lowered assigns exactly once, from a compile-time
-        expression of globals and constants only (`d = ws.NORTH`, `n = 2 * T`): it is the same wherever the
-        variable can be read, so it can serve where a constant is needed (a direction, a shape); else
-        NOT_STATIC. A name assigned anywhere else (another assignment, a loop, `+=`) is not a constant."""
+        expression of globals, constants, parameters the body never assigns that are bound to constants (a
+        `ws.constant` parameter) and other such variables (`d = ws.NORTH`, `n = 2 * T`): it is the same
+        wherever the variable can be read, so it can serve where a constant is needed (a direction, a
+        shape); else NOT_STATIC. A name assigned anywhere else (another assignment, a loop, `+=`) is not a
+        constant."""
         tree = self.source.tree
         cache = self.single_assignments.get(id(tree))
         if cache is None:
@@ -385,16 +409,27 @@ class LoweringCore:
                     target = n.targets[0]
                     if stores[target.id] == [target]:
                         cache[target.id] = n.value
-            for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs:
-                cache.pop(arg.arg, None)  # a parameter is assigned by the call as well
+            parameters = {arg.arg for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs}
+            for parameter in parameters:
+                cache.pop(parameter, None)  # a parameter is assigned by the call as well
+            # Parameters never assigned in the body: bound to a constant, they are that constant throughout.
+            cache[_FIXED_PARAMETERS] = frozenset(parameters - set(stores))
             self.single_assignments[id(tree)] = cache
-        value = cache.get(name)
-        if value is None:
-            return NOT_STATIC
-        if any(isinstance(n, ast.Name) and self.lookup_or_none(n.id) is not None for n in ast.walk(value)):
-            return NOT_STATIC  # reads a kernel variable (it may change between the assignment and here)
+        value = cache.get(name) if name != _FIXED_PARAMETERS else None
+        if value is None or name in self.resolving:
+            return NOT_STATIC  # (resolving: `a = b` and `b = a` cannot define each other)
+        for n in ast.walk(value):
+            if not isinstance(n, ast.Name) or n.id in cache:
+                continue  # (a variable assigned once: static() decides whether that is a constant)
+            bound = self.lookup_or_none(n.id)
+            fixed = n.id in cache[_FIXED_PARAMETERS] and isinstance(bound, Val) and bound.is_const
+            if bound is not None and not fixed:
+                return NOT_STATIC  # reads a kernel variable (it may change between the assignment and here)
+        self.resolving.add(name)
         try:
             static = self.static(value)
         except Unsupported:
             return NOT_STATIC
+        finally:
+            self.resolving.discard(name)
         return static if isinstance(static, (int, float, tuple)) else NOT_STATIC

@@ -4,8 +4,8 @@
   column of a 2-D local array (`col[0:n] = t2[0:n, j]`, `t2[1:4, 0] = v[0:3]`) is one `vcopys`: both strides
   go in one register as signed 16-bit halves. Anywhere else a step or a column is refused, as before.
 - `ws.outer_add(c, x, y)`: c[i, j] += x[i] * y[j] over a 2-D local array (or a block of its whole rows,
-  `c[r0:r1, :]`) and two 1-D local slices, one `vger` (a rank-1 update: M x N fused multiply-adds for one
-  issue, as an outer-product unit does).
+  `c[r0:r1, :]`, or len(x) * len(y) contiguous words: a 1-D slice or a row slice) and two 1-D local slices,
+  one `vger` (a rank-1 update: M x N fused multiply-adds for one issue, as an outer-product unit does).
 
 Lengths and shapes are checked as every slice's are: at compile time where known, else by `chk` (with
 bounds checks on). The packed fields hold 16 bits, so arrays of 65,536 words or more are refused.
@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import ast
 
-from .values import LocalArray, SliceRef, Unsupported, Val, describe
+from .values import LocalArray, SliceRef, Unsupported, Val, copy_refusal, describe
 
+#: What ws.outer_add accepts as c (the refusal lists it all).
+_C_FORMS = ("ws.outer_add c must be a 2-D local array g (len(x) rows of len(y) columns), a block of its whole rows "
+            "g[r0:r1, :], or len(x) * len(y) contiguous words holding those rows: a 1-D local array, a slice of "
+            "one b[a:a + n], or a row slice of a 2-D or 3-D local array, g[r, a:b] or t[i, j, a:b]")
 _FIELD_LIMIT = 1 << 16  # a packed length or stride field holds 16 bits
 _FLOAT = 1
 
@@ -84,8 +88,7 @@ class DescriptorLowering:
                 raise Unsupported(f"a strided copy of {ref.array.name}: steps and arrays must be below 32,768 and "
                                   f"65,536 words (16-bit fields of vcopys)", value_node)
         if source[0].array.dtype != target[0].array.dtype:
-            raise Unsupported(f"cannot copy a {source[0].array.dtype} slice into a {target[0].array.dtype} slice",
-                              value_node)
+            raise Unsupported(copy_refusal(source[0].array.dtype, target[0].array.dtype), value_node)
         self.check_same_length(source[0], target[0])
         strides = packed_halves(Val("i32", const=target[1]), Val("i32", const=source[1]), self)
         self.emit("vcopys", d=self.sram_address(target[0].array, target[0].start),
@@ -138,18 +141,28 @@ class DescriptorLowering:
         self.emit("vger", d=self.sram_address(block.array, block.start), a=self.address(x), b=self.address(y),
                   c=self.reg_of(shape), flags=flags)
 
+    @staticmethod
+    def is_row_slice(array, node: ast.expr) -> bool:
+        """Whether `node` is a row slice of a 2-D or 3-D local array, `g[r, a:b]` or `t[i, j, a:b]`: indices,
+        then one slice without a step on the last axis (a contiguous run of words, a 1-D slice)."""
+        if not isinstance(array, LocalArray) or not isinstance(node, ast.Subscript):
+            return False
+        parts = subscript_parts(node)
+        return len(parts) == len(array.shape) and isinstance(parts[-1], ast.Slice) and parts[-1].step is None \
+            and not any(isinstance(p, ast.Slice) for p in parts[:-1])
+
     def outer_target(self, node: ast.expr) -> tuple[SliceRef, int | None]:
         """c of ws.outer_add: a 1-D local slice (its length checked against len(x) * len(y)) with None, or a 2-D
         local array or a block of its whole rows `c[r0:r1, :]` as (first element, row count) and its columns."""
         value = self.expr(node) if not isinstance(node, ast.Subscript) else self.subscripted(node)
-        if isinstance(value, (LocalArray, SliceRef)) and len(getattr(value, "array", value).shape) == 1:
+        if isinstance(value, (LocalArray, SliceRef)) and (len(getattr(value, "array", value).shape) == 1
+                                                          or self.is_row_slice(value, node)):
             ref = self.local_slice(node, "outer_add c")
             if ref.array.size >= _FIELD_LIMIT:
                 raise Unsupported(f"ws.outer_add: {ref.array.name} has 65,536 words or more (16-bit fields)", node)
             return ref, None
         if not isinstance(value, LocalArray) or len(value.shape) != 2:
-            raise Unsupported(f"ws.outer_add c must be a local array, a 1-D slice of one or a block of whole rows of "
-                              f"a 2-D one, not {describe(value)}", node)
+            raise Unsupported(f"{_C_FORMS}, not {describe(value)}", node)
         rows, cols = value.shape
         if value.size >= _FIELD_LIMIT:
             raise Unsupported(f"ws.outer_add: {value.name} has 65,536 words or more (16-bit fields)", node)
@@ -160,7 +173,6 @@ class DescriptorLowering:
             and self.static(parts[1].lower or ast.Constant(0)) == 0 \
             and (parts[1].upper is None or self.static(parts[1].upper) == cols)
         if not whole_rows or parts[0].step is not None:
-            raise Unsupported(f"ws.outer_add c must be {value.name} or a block of its whole rows, "
-                              f"{value.name}[r0:r1, :]", node)
+            raise Unsupported(f"{_C_FORMS}; {value.name}[...] here is none of them", node)
         start, count = self.slice_bounds(parts[0], Val("i32", const=rows), f"{value.name} rows")
         return SliceRef(value, self.arith(ast.Mult(), start, Val("i32", const=cols)), count), cols

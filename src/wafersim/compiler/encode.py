@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import AssemblyError, CompileError
 from ..isa.encoding import OPERAND_FIELD, Instr, encode
 from ..isa.opcodes import BY_NAME, FLAG_LETTERS, MESSAGE_OPS, WORD_TYPES
-from .ir import Label, Op, VReg
+from .ir import Label, Op, VReg, place_of
 
 #: The `Instr` fields an instruction's operands occupy, per opcode; every other field encodes as 0.
 _FIELDS = {name: {OPERAND_FIELD.get(operand, operand) for operand in opcode.operands} | {"flags"}
@@ -22,9 +22,10 @@ _FLAG_BITS = {name: sum(FLAG_LETTERS[letter] for letter in opcode.flags) for nam
 
 
 def _internal_error(kernel: str, filename: str, op: Op, problem: str) -> CompileError:
-    where = f"{filename}:{op.line}: " if op.line is not None else ""
+    place = place_of(op.line, filename)
+    where = f"{place[0]}:{place[1]}: " if place is not None else ""
     return CompileError(f"{where}internal compiler error in {kernel}: {op.text()}: {problem}",
-                        file=filename, line=op.line)
+                        file=place[0] if place else filename, line=place[1] if place else None)
 
 
 def to_instr(op: Op, label_pcs: dict[str, int], kernel: str = "kernel", filename: str = "<kernel>") -> Instr:

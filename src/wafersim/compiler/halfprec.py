@@ -84,8 +84,14 @@ class HalfLowering(CallLowering):
         """A slice operand must have the destination's dtype (mixed precision: `vwfma` and conversions)."""
         if leaf_ty == ty or (ty == "f32" and is_half_type(leaf_ty)):  # the second: checked by `mixed_accumulate`
             return
+        if "i32" in (leaf_ty, ty):  # (no vector int32 <-> float32 conversion: a slice copy would not do)
+            fn = "int" if ty == "i32" else "float"
+            how = (f"convert element by element into a {NAMES[ty]} array first, `for k in range(n): "
+                   f"tmp[k] = {fn}(src[k])` (a slice copy does not convert between int32 and float32)")
+        else:
+            how = f"convert with a slice copy into a {NAMES[ty]} array first"
         raise Unsupported(f"vector operands must all have the destination's dtype ({NAMES[ty]}), not "
-                          f"{NAMES[leaf_ty]}: convert with a slice copy into a {NAMES[ty]} array first", node)
+                          f"{NAMES[leaf_ty]}: {how}", node)
 
     def mixed_accumulate(self, leaves: list, ty: str) -> str | None:
         """For a float32 destination with 16-bit slice operands: their common 16-bit type (the tree must be

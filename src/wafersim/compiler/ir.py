@@ -11,7 +11,7 @@ a block picks, per predecessor block (named by its label), the value that flows 
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ..isa.encoding import OPERAND_FIELD
 from ..isa.float_math import VECTOR_MATH
@@ -25,6 +25,34 @@ PURE = {op.name for op in BY_NAME.values()
 PURE |= {"arg", "ld"}
 BRANCHES = {"bz", "bnz", "jmp"}
 REGISTER_FIELDS = ("d", "a", "b", "c")
+
+
+class SourceLine(NamedTuple):
+    """Where an instruction inlined from a device function comes from: the function's own file and line,
+    and the calls it was inlined through, innermost first (an `Op.line` that is a plain int is a line of
+    the kernel's own file)."""
+
+    file: str
+    line: int
+    callers: tuple[tuple[str, int], ...] = ()
+
+
+def place_of(line: "int | SourceLine | None", filename: str) -> tuple[str, int] | None:
+    """(file, line) of an `Op.line` in a kernel defined in `filename`."""
+    if line is None:
+        return None
+    if isinstance(line, SourceLine):
+        return line.file, line.line
+    return filename, line
+
+
+def line_text(line: "int | SourceLine | None", filename: str) -> str:
+    """`file:line`, plus `, called from file:line` per level of inlining, for messages."""
+    where = place_of(line, filename)
+    if where is None:
+        return "?"
+    callers = line.callers if isinstance(line, SourceLine) else ()
+    return ", called from ".join(f"{file}:{number}" for file, number in (where, *callers))
 
 
 @dataclasses.dataclass(eq=False)
@@ -57,7 +85,7 @@ class Op:
     dir: int = 0
     ch: int = 0
     flags: int = 0
-    line: int | None = None  # source line
+    line: int | SourceLine | None = None  # source line (a SourceLine where inlined from a device function)
     reloc: str | None = None  # "local" or "scratch": imm is relative to that SRAM segment
 
     def writes(self) -> VReg | None:
@@ -152,7 +180,12 @@ class IRFunction:
             if isinstance(op, Label):
                 lines.append(f"{op.name}:")
             else:
-                where = f"    # line {op.line}" if op.line is not None else ""
+                where = ""
+                if isinstance(op.line, SourceLine):
+                    other = f" of {op.line.file}" if op.line.file != self.filename else ""
+                    where = f"    # line {op.line.line}{other}"
+                elif op.line is not None:
+                    where = f"    # line {op.line}"
                 lines.append(f"    {op.text()}{where}")
         return "\n".join(lines) + "\n"
 

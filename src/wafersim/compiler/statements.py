@@ -55,7 +55,7 @@ def _copy(state: set[str] | None) -> set[str] | None:
 class StatementLowering(RowLowering):
     def statements(self, body: list[ast.stmt]) -> None:
         for stmt in body:
-            self.line = stmt.lineno + self.first_line - 1 if len(self.inlining) == 1 else self.line
+            self.line = self.line_of(stmt)
             try:
                 self.statement(stmt)
             except Unsupported as exc:
@@ -324,7 +324,7 @@ class StatementLowering(RowLowering):
         loop = LoopContext(test, done)
         end = self.loop_body(s.body, loop, entry)
         self.place(test)
-        self.line = s.lineno + self.first_line - 1 if len(self.inlining) == 1 else self.line
+        self.line = self.line_of(s)
         self.defined = meet(entry, end)
         cond = self.truth(self.scalar(s.test))
         if cond.is_const:

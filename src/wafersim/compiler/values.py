@@ -180,3 +180,19 @@ def fold_float32(opcode: str, *values: float) -> float:
     with np.errstate(all="ignore"):
         arrays = [np.array([v], dtype=np.float32) for v in values]
         return float(UFUNC_OF[opcode](*arrays)[0])
+
+
+_TYPE_NAMES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "i32": "int32"}
+
+
+def copy_refusal(src_ty: str, dst_ty: str) -> str:
+    """Why a slice copy from a `src_ty` slice into a `dst_ty` one is refused, and what works instead. Slice
+    copies convert only between float32 and the 16-bit floats: there is no vector int32 <-> float32
+    conversion, so those convert element by element (`float(...)`: rounding to nearest; `int(...)`:
+    truncating toward zero and saturating, nan giving 0)."""
+    src, dst = _TYPE_NAMES.get(src_ty, src_ty), _TYPE_NAMES.get(dst_ty, dst_ty)
+    fn = "float" if dst_ty != "i32" else "int"
+    article = "an" if src.startswith("i") else "a"
+    return (f"cannot copy {article} {src} slice into a {dst} slice: slice copies convert only between float32 and "
+            f"float16 / bfloat16 (there is no vector int32 <-> float32 conversion); convert element by element, "
+            f"`for k in range(n): dst[k] = {fn}(src[k])`, or keep both arrays {src}")

@@ -58,6 +58,9 @@ class Program:
     labels: dict[str, int] = dataclasses.field(default_factory=dict)
     #: word address -> (file, line) of the source that produced it (the compiler fills this in)
     lines: dict[int, tuple[str, int]] = dataclasses.field(default_factory=dict)
+    #: word address -> the calls (file, line), innermost first, that the instruction's source line was
+    #: inlined through (a `@ws.jit` device function's lines); absent for the kernel's own lines
+    callers: dict[int, tuple[tuple[str, int], ...]] = dataclasses.field(default_factory=dict)
     #: (channel, pattern name) of the routes the kernel relies on (`.route`; `isa.routes.NAMED`)
     routes: tuple[tuple[int, str], ...] = ()
     #: kernel variables and local arrays by source name (the compiler fills this in; `runtime.state`)
@@ -79,8 +82,20 @@ class Program:
         """(file, line) of the instruction at `pc`, if the program has a line table."""
         return self.lines.get(int(pc))
 
+    def kernel_line(self, pc: int) -> int | None:
+        """The line of the kernel's own file the instruction at `pc` belongs to: its source line, or, where
+        it was inlined from a device function in another file, the line of the call in the kernel's file
+        (the debugger's lines; a device function in the kernel's file is stepped through)."""
+        where = self.source_of(pc)
+        if where is None:
+            return None
+        chain = (where, *self.callers.get(int(pc), ()))
+        kernel_file = chain[-1][0]
+        return next(line for file, line in chain if file == kernel_file)
+
     def describe_pc(self, pc: int) -> str:
-        """`pc 12 (recv r3, west, 0) at heat.py:14` -- for error messages."""
+        """`pc 12 (recv r3, west, 0) at heat.py:14` -- for error messages (plus `, called from heat.py:30`
+        per device function the instruction was inlined from)."""
         from .encoding import decode_at
 
         text = f"pc {pc}"
@@ -89,6 +104,7 @@ class Program:
         where = self.source_of(pc)
         if where:
             text += f" at {where[0]}:{where[1]}"
+            text += "".join(f", called from {file}:{line}" for file, line in self.callers.get(int(pc), ()))
         return text
 
 

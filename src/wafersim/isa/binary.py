@@ -25,6 +25,7 @@ def save(program: Program, path: str | Path) -> Path:
     meta = json.dumps({"name": program.name, "data_words": program.data_words, "arg_count": program.arg_count,
                        "strings": list(program.strings), "labels": program.labels,
                        "lines": [[pc, file, line] for pc, (file, line) in sorted(program.lines.items())],
+                       "callers": [[pc, [list(c) for c in calls]] for pc, calls in sorted(program.callers.items())],
                        "routes": [list(route) for route in program.routes],
                        "symbols": [[*symbol[:4], [list(r) for r in symbol.ranges], list(symbol.shape)]
                                    for symbol in program.symbols]}).encode()
@@ -49,6 +50,7 @@ def load(path: str | Path) -> Program:
                    data_words=meta["data_words"], arg_count=meta["arg_count"], strings=tuple(meta["strings"]),
                    labels=meta.get("labels", {}),
                    lines={pc: (file, line) for pc, file, line in meta.get("lines", [])},
+                   callers={pc: tuple((file, line) for file, line in calls) for pc, calls in meta.get("callers", [])},
                    routes=tuple((channel, name) for channel, name in meta.get("routes", [])),
                    symbols=tuple(Symbol(*fields, tuple(tuple(r) for r in ranges), tuple(shape))
                                  for *fields, ranges, shape in meta.get("symbols", [])))

@@ -178,8 +178,9 @@ class Controller:
 
     def line(self, pe: tuple[int, int]) -> int | None:
         """The source line PE `pe` is at (None: halted, or between lines)."""
-        where = self._state().line(pe)
-        return None if where is None else where[1]
+        state = self._state()
+        pc = state.pc(pe)
+        return None if pc is None or state.line(pe) is None else self.program.kernel_line(pc)
 
     def locals(self, pe: tuple[int, int]) -> dict[str, Any]:
         """The variables and local arrays holding a value on PE `pe` where it is, by name."""

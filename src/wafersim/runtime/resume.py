@@ -94,6 +94,7 @@ def _program_record(program: Program) -> dict[str, Any]:
     return {"name": program.name, "data_words": program.data_words, "arg_count": program.arg_count,
             "strings": list(program.strings), "labels": program.labels,
             "lines": [[pc, file, line] for pc, (file, line) in program.lines.items()],
+            "callers": [[pc, [list(c) for c in calls]] for pc, calls in program.callers.items()],
             "routes": [list(r) for r in program.routes],
             "symbols": [[s.name, s.dtype, s.storage, s.index, [list(r) for r in s.ranges], list(s.shape)]
                         for s in program.symbols]}
@@ -295,6 +296,8 @@ def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
     program = Program(code=data["ckpt_code"].astype(np.uint32), name=record["name"], data_words=record["data_words"],
                       arg_count=record["arg_count"], strings=tuple(record["strings"]), labels=record["labels"],
                       lines={pc: (file, line) for pc, file, line in record["lines"]},
+                      callers={pc: tuple((file, line) for file, line in calls)
+                               for pc, calls in record.get("callers", [])},
                       routes=tuple(tuple(r) for r in record["routes"]),
                       symbols=tuple(Symbol(n, d, s, i, tuple(tuple(r) for r in ranges), tuple(shape))
                                     for n, d, s, i, ranges, shape in record["symbols"]))

@@ -100,8 +100,7 @@ class LaunchState:
             active = snap.region.active
             pcs = snap.pcs[active]
             for pc in np.unique(pcs):
-                where = self.program.source_of(int(pc)) if pc >= 0 else None
-                key = where[1] if where else None
+                key = self.program.kernel_line(int(pc)) if pc >= 0 else None
                 chosen = np.flatnonzero(pcs == pc)
                 found.setdefault(key, []).extend(zip(x[active][chosen].tolist(), y[active][chosen].tolist()))
         return {key: sorted(pes, key=lambda p: (p[1], p[0])) for key, pes in found.items()}

@@ -82,8 +82,7 @@ def line_starts(program: Program) -> dict[int, int]:
     for pc, instr in instrs:
         if pc in targets and blocks[-1]:
             blocks.append([])
-        where = program.lines.get(pc)
-        blocks[-1].append((pc, where[1] if where else None))
+        blocks[-1].append((pc, program.kernel_line(pc)))
         if instr.op in ("bz", "bnz", "jmp", "halt"):
             blocks.append([])
     starts: dict[int, int] = {}

@@ -261,6 +261,12 @@ def _distinct_order(keys: np.ndarray) -> np.ndarray | None:
     return order if len(order) == len(keys) else None
 
 
+#: Added to the errors of two sources meeting: which PEs count as sources, and how one stops being one.
+SENDERS_HINT = (" (every PE whose rule on the channel takes words from its ramp counts as a source, whether or "
+                "not it sends now, so that senders at different times are checked too: a PE that no longer "
+                "sends on the channel clears that rule with ws.route(channel, ws.RAMP, ()))")
+
+
 def _names(region: WaveRegion, flat: np.ndarray) -> str:
     """'PE (x, y) of block (bx, by), ...' for the first few flat indices."""
     x, y = region.xy
@@ -336,7 +342,7 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
             one = int(pairs[0])
             fail(row[pairs], f"words of two sources, or of one source by two paths, meet arriving from the "
                              f"{PORTS[int(port[one])]} at {_names(region, pe[[one]])}; sources: "
-                             f"{_names(region, sources[np.unique(row[pairs])])}")
+                             f"{_names(region, sources[np.unique(row[pairs])])}{SENDERS_HINT}")
         taken = owner >= 0
         if len(owner) and taken.any():
             j = int(np.flatnonzero(taken)[0])
@@ -344,7 +350,8 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
             what = ("its words come back to a router they passed (a cycle)" if cycle else
                     f"its words meet those of {_names(region, sources[[owner[j]]])} on one link")
             fail(np.concatenate([row[taken], owner[taken]]), f"{_names(region, sources[[row[j]]])}: {what}, "
-                 f"arriving from the {PORTS[int(port[j])]} at {_names(region, pe[[j]])}")
+                 f"arriving from the {PORTS[int(port[j])]} at {_names(region, pe[[j]])}"
+                 f"{'' if cycle else SENDERS_HINT}")
         out = masks[port, pe] & ALL_OUTPUTS  # (the ACCEPT bit says only that the rule exists)
         next_parts = []
         for p in range(N_PORTS):
@@ -386,7 +393,8 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
         fail(d_row[repeated], f"{_names(region, twice)} receive(s) the words of "
                               f"{'one source twice' if merge else 'several sources'} "
                               f"({_names(region, sources[np.unique(d_row[repeated])])}); a receiver takes one "
-                              f"source per channel unless the route merges (then: one path from each source)")
+                              f"source per channel unless the route merges (then: one path from each source)"
+                              f"{'' if merge else SENDERS_HINT}")
         d_row, dest, d_lat = d_row[~repeated], dest[~repeated], d_lat[~repeated]
     l_row, link_pe, link_dir, link_offset = _join(links, 4)
     keep = broken[l_row] < 0
