@@ -44,3 +44,35 @@ def test_words_sent_but_never_received_are_counted_and_shown(grid):
     assert f"{k * senders:,} word(s) sent but never received" in stats.summary()
     quiet = ws.Kernel(ws.assemble(".args 1\nhalt\n"))[1, 1](dev.device_array(1))
     assert quiet.words_left_in_fifos == 0 and "never received" not in quiet.summary()
+
+
+@ws.jit
+def _counted_loop(out):
+    x, y = ws.grid(2)
+    acc = 0
+    for _ in range(3 * x + 7 * y + (x * y) % 5):
+        acc += 1
+    out[y, x] = acc
+
+
+def test_wafer_xy_maps_launch_coordinates_to_the_per_pe_arrays():
+    """Each PE loops n(x, y) times (its launch coordinates), so its instructions are c0 + c1 * n: fitted on
+    one wave, every PE's count at `wafer_xy` must follow it, and with two waves each slot holds two blocks'."""
+    spec = ws.WaferSpec(width=4, height=4)  # blocks of 2 x 2: 4 slots
+    n = lambda x, y: 3 * x + 7 * y + (x * y) % 5  # noqa: E731 (the kernel's trip count)
+    one = _counted_loop[(4, 1), (2, 2)](ws.Device(spec).device_array((2, 8), np.int32))
+    at = {(x, y): one.wafer_xy(x, y) for x in range(8) for y in range(2)}
+    assert sorted(at.values()) == sorted((wx, wy) for wx in range(4) for wy in range(4))  # each PE once
+    count = lambda x, y: int(one.pe_instructions[at[x, y][1], at[x, y][0]])  # noqa: E731
+    c1 = (count(7, 1) - count(0, 0)) / (n(7, 1) - n(0, 0))
+    c0 = count(0, 0) - c1 * n(0, 0)
+    assert c1 > 0 and all(count(x, y) == c0 + c1 * n(x, y) for x, y in at)
+    two = _counted_loop[(4, 2), (2, 2)](ws.Device(spec).device_array((4, 8), np.int32))
+    assert two.waves == 2
+    for x in range(8):
+        for y in range(2):  # block k and block k + 4 share a slot
+            wx, wy = two.wafer_xy(x, y)
+            assert two.wafer_xy(x, y + 2) == (wx, wy)
+            assert two.pe_instructions[wy, wx] == 2 * c0 + c1 * (n(x, y) + n(x, y + 2))
+    with pytest.raises(ws.ArgumentError):
+        two.wafer_xy(8, 0)

@@ -115,6 +115,20 @@ class LaunchStats:
     }
     # ... and "routed_words_<c>": the same for channel c alone (e.g. "routed_words_1").
 
+    def wafer_xy(self, x: int, y: int) -> tuple[int, int]:
+        """The wafer position (column, row) of the PE with launch coordinates (x, y) -- `ws.grid(2)`, what
+        errors, prints and the debugger name PEs by -- for indexing the per-PE arrays: `busy[row, column]`.
+        Block k of the grid (row-major) runs in slot k % slots, the slots tiling the wafer row-major; with
+        several waves a position's figures add up every block that ran there."""
+        (gx, gy), (bx, by) = self.grid, self.block
+        if not (0 <= x < gx * bx and 0 <= y < gy * by):
+            from ..errors import ArgumentError
+
+            raise ArgumentError(f"PE ({x}, {y}) is outside the launch's {gx * bx} x {gy * by} PEs", pe=(x, y))
+        slots_x = self.spec.width // bx
+        slot = ((y // by) * gx + x // bx) % (slots_x * (self.spec.height // by))
+        return (slot % slots_x) * bx + x % bx, (slot // slots_x) * by + y % by
+
     def metric(self, name: str) -> np.ndarray:
         """A per-PE (height, width) array by name: busy, stall, instructions, words_sent, link_utilization,
         routed_words, routed_words_<channel>."""
