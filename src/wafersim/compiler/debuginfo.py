@@ -71,7 +71,7 @@ def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int],
     for reg in sorted(runs, key=lambda r: (r.hint, r.id)):
         dtype = "ptr" if reg.hint in pointers else reg.ty
         where = ("reg", registers[reg]) if reg in registers else ("spill", spill_base + spills[reg])
-        table.append(Symbol(reg.hint, dtype, *where, tuple((s, e) for s, e in runs[reg])))
+        table.append(Symbol(reg.hint, dtype, *where, tuple((s, e) for s, e in runs[reg]), (), reg.scope))
     offset = local_base
     for name, words, shape, *dtype in fn.local_arrays:  # (an entry without its dtype is left out)
         if dtype:

@@ -60,6 +60,9 @@ class VReg:
     id: int
     ty: str  # "i32" or "f32"
     hint: str = ""
+    #: the inlined calls (file, line), innermost first, whose device function owns the variable `hint`
+    #: names (() for the kernel's own): the debugger tells a helper's `x` from its caller's `x` by it
+    scope: tuple[tuple[str, int], ...] = ()
 
     def __repr__(self) -> str:
         return f"%{self.hint}{self.id}" if self.hint else f"%{self.id}"

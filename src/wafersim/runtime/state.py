@@ -114,13 +114,22 @@ class LaunchState:
 
     # ------------------------------------------------------------------ values
     def symbols_at(self, pc: int | None) -> dict[str, Symbol]:
-        """The symbols holding a value at `pc`, by name (a name two registers could hold is left out)."""
+        """The symbols holding a value at `pc`, by name (a name two registers could hold is left out).
+
+        As in Python, a stop inside an inlined device function sees that function's own variables only
+        (those whose `Symbol.scope` is the calls `pc` was inlined through, `Program.callers`), never its
+        caller's variables of the same name; back in the kernel, the kernel's. Local arrays are always seen."""
+        scope = self._scope(pc)
         found: dict[str, list[Symbol]] = {}
         for sym in self.program.symbols:
-            if sym.storage == "sram" or (pc is not None and pc >= 0
+            if sym.storage == "sram" or (pc is not None and pc >= 0 and sym.scope == scope
                                          and any(s <= pc < e for s, e in sym.ranges)):
                 found.setdefault(sym.name, []).append(sym)
         return {name: syms[0] for name, syms in found.items() if len(syms) == 1}
+
+    def _scope(self, pc: int | None) -> tuple[tuple[str, int], ...]:
+        """The calls (file, line), innermost first, that the instruction at `pc` was inlined through."""
+        return tuple(self.program.callers.get(pc, ())) if pc is not None else ()
 
     def read_local(self, name: str, pe: Any) -> Any:
         """The value of kernel variable or local array `name` on PE `pe` = (x, y), where it stopped: a
@@ -161,7 +170,15 @@ class LaunchState:
             return f"PE {tuple(pe)} has halted: only local arrays keep values after a PE halts ({name!r} is a scalar)"
         if pc == UNKNOWN:
             return f"where PE {tuple(pe)} stopped is not known, so {name!r} cannot be read"
-        live = [sym for sym in self.program.symbols if sym.name == name and any(s <= pc < e for s, e in sym.ranges)]
+        scope = self._scope(pc)
+        if scope and not any(sym.name == name and sym.scope == scope for sym in self.program.symbols):
+            called = ", called from ".join(f"{file}:{line}" for file, line in scope)
+            return (f"PE {tuple(pe)} stopped inside a device function (called from {called}), which has no "
+                    f"variable {name!r} with storage: a stop there sees the function's own variables only, not "
+                    f"its caller's (a parameter or variable of the function that is a compile-time constant or "
+                    f"a copy of another value has no storage of its own)")
+        live = [sym for sym in self.program.symbols if sym.name == name and sym.scope == scope
+                and any(s <= pc < e for s, e in sym.ranges)]
         if len(live) > 1:
             return f"two variables named {name!r} (an inlined device function's and its caller's) are live at pc {pc}"
         return (f"{name!r} holds no value at {self.program.describe_pc(pc)} where PE {tuple(pe)} stopped: the "
