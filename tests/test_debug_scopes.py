@@ -89,3 +89,47 @@ def test_a_device_functions_name_without_storage_is_unavailable_not_the_callers_
         assert dbg.cont().line == line_of(_calls_scale, "MARK-scale-caller")
         assert int(dbg.read_local("acc", pe)) == 1001  # the kernel's, no longer hidden by the helper's
     assert out.copy_to_host()[2, 1] == (2 * 100 + 5 + 7) + 1001 + 1
+
+
+@ws.jit
+def _counts(out, n):
+    acc = 0  # MARK-loop-first
+    for t in range(n):  # MARK-loop-for
+        acc += 1  # MARK-loop-add
+        out[0] = acc  # MARK-loop-store
+    out[1] = acc  # MARK-loop-after
+
+
+def _python_loop_lines(n: int) -> list[int]:
+    """The kernel's line numbers in the order pdb reports them (sys.settrace 'line' events) for `_counts`."""
+    marks = [line_of(_counts, m) for m in ("MARK-loop-first", "MARK-loop-for", "MARK-loop-add",
+                                           "MARK-loop-store", "MARK-loop-after")]
+    first, for_line, add, store, after = marks
+    lines = [first, for_line]
+    for _ in range(n):
+        lines += [add, store, for_line]
+    return lines + [after]
+
+
+def test_a_breakpoint_on_a_loops_last_body_line_stops_only_when_that_line_runs():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(2, np.int32)
+    seen = []
+    with ws.debug(_counts[1, 1], out, 2) as dbg:
+        dbg.break_at(line_of(_counts, "MARK-loop-store"))
+        while dbg.cont().reason != "finished":
+            seen.append(int(dbg.read_local("acc", (0, 0))))
+    assert seen == [1, 2]  # plain Python: acc each time it reaches that line
+
+
+def test_stepping_through_a_for_loop_goes_through_its_lines_as_python_does():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(2, np.int32)
+    with ws.debug(_counts[1, 1], out, 2) as dbg:
+        dbg.break_at(line_of(_counts, "MARK-loop-first"))
+        stop, lines = dbg.cont(), []
+        while stop.reason != "finished":
+            lines.append(stop.line)
+            stop = dbg.step()
+    assert lines == _python_loop_lines(2)
+    assert out.copy_to_host().tolist() == [2, 2]
