@@ -72,8 +72,8 @@ def test_a_stop_inside_a_device_function_shows_its_variables_not_the_callers():
 
 
 def test_a_device_functions_name_without_storage_is_unavailable_not_the_callers_value():
-    """`_scale`'s acc is the constant 5 and its x a copy of the kernel's y: neither has storage of its own,
-    and the kernel's acc (1001) or x (1) must not be shown in their place."""
+    """`_scale`'s acc has no value yet where its line starts and its x is a copy of the kernel's y: the
+    kernel's acc (1001) or x (1) must not be shown in their place."""
     dev = ws.Device(ws.WaferSpec(width=8, height=8))
     out = dev.device_array((4, 4), np.int32)
     pe = (1, 2)
@@ -81,11 +81,12 @@ def test_a_device_functions_name_without_storage_is_unavailable_not_the_callers_
         dbg.break_at(line_of(_scale, "MARK-scale"), pe=pe)
         dbg.break_at(line_of(_calls_scale, "MARK-scale-caller"), pe=pe)
         assert dbg.cont().line == line_of(_scale, "MARK-scale")
-        with pytest.raises(VariableUnavailableError, match="device function"):
-            dbg.read_local("x", pe)  # (the function has no register named x at all)
+        assert int(dbg.read_local("x", pe)) == 2  # plain Python: _scale's x is the kernel's y
         with pytest.raises(VariableUnavailableError):
-            dbg.read_local("acc", pe)  # (its acc register is written on this line, not yet holding acc)
-        assert "acc" not in dbg.locals(pe) and "x" not in dbg.locals(pe)
+            dbg.read_local("acc", pe)  # (the constant 5 has no storage; the register is the new acc's)
+        assert "acc" not in dbg.locals(pe) and "y" not in dbg.locals(pe)  # (y: folded into acc's sum)
+        with pytest.raises(VariableUnavailableError, match="device function"):
+            dbg.read_local("y", pe)
         assert dbg.cont().line == line_of(_calls_scale, "MARK-scale-caller")
         assert int(dbg.read_local("acc", pe)) == 1001  # the kernel's, no longer hidden by the helper's
     assert out.copy_to_host()[2, 1] == (2 * 100 + 5 + 7) + 1001 + 1
@@ -133,3 +134,54 @@ def test_stepping_through_a_for_loop_goes_through_its_lines_as_python_does():
             stop = dbg.step()
     assert lines == _python_loop_lines(2)
     assert out.copy_to_host().tolist() == [2, 2]
+
+
+@ws.jit
+def _triple(a):
+    z = a * 3
+    return z
+
+
+@ws.jit
+def _calls_triple(out):
+    x, y = ws.grid(2)
+    q = _triple(x + 10 * y)
+    out[y, x] = q + 1  # MARK-triple-caller
+
+
+@ws.jit
+def _copies(out, n):
+    x = ws.grid(1)
+    prev = x + 1
+    for t in range(n):
+        b = prev
+        cur = b + t  # MARK-copy-read
+        out[x * 8 + t] = cur
+        prev = cur * 2
+    out[x * 8 + 7] = prev
+
+
+def test_a_variable_holding_a_device_functions_result_is_read_by_its_name(tmp_path):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array((2, 2), np.int32)
+    with ws.debug(_calls_triple[1, (2, 2)], out) as dbg:
+        dbg.break_at(line_of(_calls_triple, "MARK-triple-caller"), pe=(1, 1))
+        dbg.cont()
+        assert int(dbg.read_local("q", (1, 1))) == (1 + 10 * 1) * 3  # plain Python: _triple(11)
+        assert "z" not in dbg.locals((1, 1))  # the function's own name is not the kernel's
+        program = dbg.program
+    # the symbols (scopes and folded copies included) survive a program file
+    from wafersim.isa import binary
+    assert binary.load(binary.save(program, tmp_path / "k.wsb")).symbols == program.symbols
+
+
+def test_a_copy_the_optimiser_folded_away_says_whose_value_it_is():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(16, np.int32)
+    pe = (1, 0)
+    with ws.debug(_copies[1, 2], out, 3) as dbg:
+        dbg.break_at(line_of(_copies, "MARK-copy-read"), pe=pe)
+        dbg.cont()
+        with pytest.raises(VariableUnavailableError, match="copy of 'prev'"):
+            dbg.read_local("b", pe)
+        assert int(dbg.read_local("prev", pe)) == 1 + 1  # plain Python: b == prev == x + 1 at t == 0

@@ -172,6 +172,9 @@ class IRFunction:
     ssa_origin: dict = dataclasses.field(default_factory=dict)
     #: in SSA form: registers standing for a variable's value on a path where the front end never wrote it
     ssa_undefined: frozenset = frozenset()
+    #: variables the optimiser folded into a copy's source (`b = prev`, `q = helper(...)`), for the debugger:
+    #: (name, scope) -> (type, source name, source scope), or None where copies of several sources were
+    folded_copies: dict = dataclasses.field(default_factory=dict)
 
     def instructions(self) -> Iterator[Op]:
         return (op for op in self.ops if isinstance(op, Op))

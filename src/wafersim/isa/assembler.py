@@ -47,6 +47,9 @@ class Symbol(NamedTuple):
     #: the inlined calls (file, line), innermost first, of the device function whose variable it is (() for
     #: the kernel's own): where a stop's `Program.callers` matches, a name means that function's variable
     scope: tuple[tuple[str, int], ...] = ()
+    #: storage "copy" (no storage: a variable the optimiser folded into the variable it copies): that
+    #: variable's (name, scope)
+    copy_of: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

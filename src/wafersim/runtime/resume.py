@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..isa.assembler import Program
-from ..isa.binary import symbol_of
+from ..isa.binary import symbol_copy, symbol_of
 from ..isa.opcodes import WORD_TAG
 from ..sim.debug_hooks import wave_of
 from ..sim.fabric import Fifo
@@ -98,7 +98,7 @@ def _program_record(program: Program) -> dict[str, Any]:
             "callers": [[pc, [list(c) for c in calls]] for pc, calls in program.callers.items()],
             "routes": [list(r) for r in program.routes],
             "symbols": [[s.name, s.dtype, s.storage, s.index, [list(r) for r in s.ranges], list(s.shape),
-                         [list(c) for c in s.scope]] for s in program.symbols]}
+                         [list(c) for c in s.scope], symbol_copy(s)] for s in program.symbols]}
 
 
 def _save_routes(sim: WaveSim, data: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -34,10 +34,13 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     alias: dict[VReg, VReg] = {}
     named: dict[VReg, str] = {}  # variables copied from a register
     named_scope: dict[VReg, tuple] = {}
+    copied: list[VReg] = []  # variables read from their copy's source from here on (for the debugger)
     for op in fn.instructions():
         if (op.op == "mov" and isinstance(op.a, VReg) and op.a.ty == op.d.ty and writes.get(op.d) == 1
                 and writes.get(op.a) == 1 and op.d not in undefined and op.a not in undefined):
             alias[op.d] = op.a
+            if is_variable(op.d.hint):
+                copied.append(op.d)
             if fn.ssa and is_variable(op.d.hint):
                 named[op.d] = op.d.hint
                 named_scope[op.d] = op.d.scope
@@ -55,6 +58,11 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     if alias:
         for op in fn.instructions():
             op.replace_reads(alias)
+    for reg in copied:  # `b = prev` propagated: b has no register of its own (the debugger says whose it reads)
+        source = alias[reg]
+        if is_variable(source.hint) and (source.hint, source.scope) != (reg.hint, reg.scope):
+            key, value = (reg.hint, reg.scope), (reg.ty, source.hint, source.scope)
+            fn.folded_copies[key] = value if fn.folded_copies.get(key, value) == value else None
     # in SSA form, `above = <temporary>` propagated: the temporary takes the name (the debugger finds `above`)
     scopes = {alias[reg]: named_scope[reg] for reg in named if not is_variable(alias[reg].hint)}
     named = {alias[reg]: hint for reg, hint in named.items() if not is_variable(alias[reg].hint)}
