@@ -98,7 +98,8 @@ def test_step_barrier_stops_once_per_release(setup):
     with ws.debug(smooth[(2, 2), (4, 4)], d_u, dev.device_array(u.shape), np.float32(0.1), 4) as dbg:
         while (stop := dbg.step_barrier()).reason == "barrier":
             releases.append(stop.barriers)
-            assert dbg.where().keys() == {line_of(smooth, "MARK-bar")}  # every PE was at the barrier
+            # every PE was at the barrier, the body's last line: next is the for line's step and test
+            assert dbg.where().keys() == {line_of(smooth, "for t in range(steps)")}
     assert releases == [1, 2, 3, 4]  # the four blocks run in lockstep: one release per step
 
 

@@ -376,17 +376,22 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             raise Unsupported(f"{func.__name__}(): {exc}") from None
         given = set(bound.arguments)
         bound.apply_defaults()
-        scope = {}
-        for name, value in bound.arguments.items():
-            if name not in given:  # a default: the Python object the def statement evaluated
-                value = self.python_value(value)
-            # Constants stay constants (a direction, a size, a route name or a tuple of ports passed to a
-            # helper stays usable as one).
-            constant = (isinstance(value, Val) and value.is_const) or not isinstance(value, KERNEL_OBJECTS)
-            scope[name] = value if constant else self.own(value, name)
         saved = self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source
         if not self.source.filename.startswith(PACKAGE_DIR):
+            # (set before the parameters are bound: their registers belong to the function's scope)
             self.call_sites = ((self.source.filename, node.lineno + self.source.first_line - 1), *self.call_sites)
+        scope = {}
+        try:
+            for name, value in bound.arguments.items():
+                if name not in given:  # a default: the Python object the def statement evaluated
+                    value = self.python_value(value)
+                # Constants stay constants (a direction, a size, a route name or a tuple of ports passed to a
+                # helper stays usable as one).
+                constant = (isinstance(value, Val) and value.is_const) or not isinstance(value, KERNEL_OBJECTS)
+                scope[name] = value if constant else self.own(value, name)
+        except BaseException:
+            self.call_sites = saved[5]
+            raise
         self.globals, self.source = closure_globals(func), source
         self.scopes, self.defined, self.regions, self.loops = [scope], set(scope), [], []
         self.inlining.append(func)

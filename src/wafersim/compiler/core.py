@@ -175,7 +175,7 @@ class LoweringCore:
     # ------------------------------------------------------------------ registers, labels, instructions
     def new_reg(self, ty: str, hint: str = "") -> VReg:
         self.counter += 1
-        return VReg(self.counter, ty, hint)
+        return VReg(self.counter, ty, hint, self.call_sites)
 
     def new_label(self, hint: str) -> Label:
         self.labels += 1
@@ -312,7 +312,7 @@ class LoweringCore:
             return value
         if value.temp:
             value.temp = False
-            value.reg.hint = name
+            value.reg.hint, value.reg.scope = name, self.call_sites
             return Val(value.ty, value.reg)
         reg = Val(value.ty, self.new_reg(value.ty, name))
         self.move(reg, value, None)

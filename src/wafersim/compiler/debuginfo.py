@@ -71,7 +71,12 @@ def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int],
     for reg in sorted(runs, key=lambda r: (r.hint, r.id)):
         dtype = "ptr" if reg.hint in pointers else reg.ty
         where = ("reg", registers[reg]) if reg in registers else ("spill", spill_base + spills[reg])
-        table.append(Symbol(reg.hint, dtype, *where, tuple((s, e) for s, e in runs[reg])))
+        table.append(Symbol(reg.hint, dtype, *where, tuple((s, e) for s, e in runs[reg]), (), reg.scope))
+    held = {(sym.name, sym.scope) for sym in table}
+    for (name, scope), copied in fn.folded_copies.items():
+        if copied is not None and (name, scope) not in held:
+            ty, source, source_scope = copied
+            table.append(Symbol(name, ty, "copy", 0, (), (), scope, (source, source_scope)))
     offset = local_base
     for name, words, shape, *dtype in fn.local_arrays:  # (an entry without its dtype is left out)
         if dtype:

@@ -60,6 +60,9 @@ class VReg:
     id: int
     ty: str  # "i32" or "f32"
     hint: str = ""
+    #: the inlined calls (file, line), innermost first, whose device function owns the variable `hint`
+    #: names (() for the kernel's own): the debugger tells a helper's `x` from its caller's `x` by it
+    scope: tuple[tuple[str, int], ...] = ()
 
     def __repr__(self) -> str:
         return f"%{self.hint}{self.id}" if self.hint else f"%{self.id}"
@@ -169,6 +172,9 @@ class IRFunction:
     ssa_origin: dict = dataclasses.field(default_factory=dict)
     #: in SSA form: registers standing for a variable's value on a path where the front end never wrote it
     ssa_undefined: frozenset = frozenset()
+    #: variables the optimiser folded into a copy's source (`b = prev`, `q = helper(...)`), for the debugger:
+    #: (name, scope) -> (type, source name, source scope), or None where copies of several sources were
+    folded_copies: dict = dataclasses.field(default_factory=dict)
 
     def instructions(self) -> Iterator[Op]:
         return (op for op in self.ops if isinstance(op, Op))

@@ -400,6 +400,9 @@ class StatementLowering(RowLowering):
         loop = LoopContext(cont, done)
         end = self.loop_body(s.body, loop, None if entry is None else entry | {name})
         self.place(cont)
+        # The step and the test are the `for` line's (as Python reports them), not the body's last line: a
+        # breakpoint on that line must not stop before the body has run.
+        self.line = self.line_of(s)
         if ahead is not None:
             self.emit("mov", d=going.reg, a=self.range_test(counter, ahead, step, positive).reg)
         if positive is None:

@@ -44,6 +44,12 @@ class Symbol(NamedTuple):
     index: int  # register number, or word address in the PE's SRAM data segment
     ranges: tuple[tuple[int, int], ...]  # [start, end) pcs where it is live (stopped before that pc)
     shape: tuple[int, ...] = ()  # a local array's shape
+    #: the inlined calls (file, line), innermost first, of the device function whose variable it is (() for
+    #: the kernel's own): where a stop's `Program.callers` matches, a name means that function's variable
+    scope: tuple[tuple[str, int], ...] = ()
+    #: storage "copy" (no storage: a variable the optimiser folded into the variable it copies): that
+    #: variable's (name, scope)
+    copy_of: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

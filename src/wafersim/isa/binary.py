@@ -27,7 +27,8 @@ def save(program: Program, path: str | Path) -> Path:
                        "lines": [[pc, file, line] for pc, (file, line) in sorted(program.lines.items())],
                        "callers": [[pc, [list(c) for c in calls]] for pc, calls in sorted(program.callers.items())],
                        "routes": [list(route) for route in program.routes],
-                       "symbols": [[*symbol[:4], [list(r) for r in symbol.ranges], list(symbol.shape)]
+                       "symbols": [[*symbol[:4], [list(r) for r in symbol.ranges], list(symbol.shape),
+                                    [list(c) for c in symbol.scope], symbol_copy(symbol)]
                                    for symbol in program.symbols]}).encode()
     path = Path(path)
     path.write_bytes(MAGIC + struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes())
@@ -52,5 +53,18 @@ def load(path: str | Path) -> Program:
                    lines={pc: (file, line) for pc, file, line in meta.get("lines", [])},
                    callers={pc: tuple((file, line) for file, line in calls) for pc, calls in meta.get("callers", [])},
                    routes=tuple((channel, name) for channel, name in meta.get("routes", [])),
-                   symbols=tuple(Symbol(*fields, tuple(tuple(r) for r in ranges), tuple(shape))
-                                 for *fields, ranges, shape in meta.get("symbols", [])))
+                   symbols=tuple(symbol_of(entry) for entry in meta.get("symbols", [])))
+
+
+def symbol_of(entry: list) -> Symbol:
+    """A `Symbol` from its JSON list: name, dtype, storage, index, ranges, shape[, scope[, copy_of]] (files
+    written before symbols had scopes have six items)."""
+    name, dtype, storage, index, ranges, shape, *more = entry
+    scope = tuple(tuple(c) for c in (more[0] if more else ()))
+    copy_of = (more[1][0], tuple(tuple(c) for c in more[1][1])) if len(more) > 1 and more[1] else ()
+    return Symbol(name, dtype, storage, index, tuple(tuple(r) for r in ranges), tuple(shape), scope, copy_of)
+
+
+def symbol_copy(symbol: Symbol) -> list:
+    """`Symbol.copy_of` as JSON: [] or [name, [[file, line], ...]]."""
+    return [symbol.copy_of[0], [list(c) for c in symbol.copy_of[1]]] if symbol.copy_of else []

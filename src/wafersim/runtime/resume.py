@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError
-from ..isa.assembler import Program, Symbol
+from ..isa.assembler import Program
+from ..isa.binary import symbol_copy, symbol_of
 from ..isa.opcodes import WORD_TAG
 from ..sim.debug_hooks import wave_of
 from ..sim.fabric import Fifo
@@ -96,8 +97,8 @@ def _program_record(program: Program) -> dict[str, Any]:
             "lines": [[pc, file, line] for pc, (file, line) in program.lines.items()],
             "callers": [[pc, [list(c) for c in calls]] for pc, calls in program.callers.items()],
             "routes": [list(r) for r in program.routes],
-            "symbols": [[s.name, s.dtype, s.storage, s.index, [list(r) for r in s.ranges], list(s.shape)]
-                        for s in program.symbols]}
+            "symbols": [[s.name, s.dtype, s.storage, s.index, [list(r) for r in s.ranges], list(s.shape),
+                         [list(c) for c in s.scope], symbol_copy(s)] for s in program.symbols]}
 
 
 def _save_routes(sim: WaveSim, data: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -299,8 +300,7 @@ def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
                       callers={pc: tuple((file, line) for file, line in calls)
                                for pc, calls in record.get("callers", [])},
                       routes=tuple(tuple(r) for r in record["routes"]),
-                      symbols=tuple(Symbol(n, d, s, i, tuple(tuple(r) for r in ranges), tuple(shape))
-                                    for n, d, s, i, ranges, shape in record["symbols"]))
+                      symbols=tuple(symbol_of(entry) for entry in record["symbols"]))
     stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]), [a & 0xFFFFFFFF for a in meta["args"]],
                           max_cycles=meta["max_cycles"], print_limit=meta["print_limit"], routes=_launch_routes(meta, data),
                           stream=device.streams[meta.get("stream", 0)],  # (files before it was kept: the default)

@@ -114,13 +114,32 @@ class LaunchState:
 
     # ------------------------------------------------------------------ values
     def symbols_at(self, pc: int | None) -> dict[str, Symbol]:
-        """The symbols holding a value at `pc`, by name (a name two registers could hold is left out)."""
+        """The symbols holding a value at `pc`, by name (a name two registers could hold is left out).
+
+        As in Python, a stop inside an inlined device function sees that function's own variables only
+        (those whose `Symbol.scope` is the calls `pc` was inlined through, `Program.callers`), never its
+        caller's variables of the same name; back in the kernel, the kernel's. Local arrays are always seen.
+        A variable the optimiser folded into a device function's result (`q = helper(...)`), or a function's
+        parameter folded into its caller's variable, reads that variable's register where it holds a value."""
+        scope = self._scope(pc)
         found: dict[str, list[Symbol]] = {}
         for sym in self.program.symbols:
-            if sym.storage == "sram" or (pc is not None and pc >= 0
+            if sym.storage == "sram" or (sym.storage != "copy" and pc is not None and pc >= 0 and sym.scope == scope
                                          and any(s <= pc < e for s, e in sym.ranges)):
                 found.setdefault(sym.name, []).append(sym)
-        return {name: syms[0] for name, syms in found.items() if len(syms) == 1}
+        held = {name: syms[0] for name, syms in found.items() if len(syms) == 1}
+        for sym in self.program.symbols:
+            if sym.storage == "copy" and sym.scope == scope and sym.name not in found and _inner(sym, scope):
+                source, source_scope = sym.copy_of
+                live = [s for s in self.program.symbols if s.name == source and s.scope == source_scope
+                        and s.storage != "copy" and pc is not None and any(a <= pc < b for a, b in s.ranges)]
+                if len(live) == 1:
+                    held[sym.name] = live[0]
+        return held
+
+    def _scope(self, pc: int | None) -> tuple[tuple[str, int], ...]:
+        """The calls (file, line), innermost first, that the instruction at `pc` was inlined through."""
+        return tuple(self.program.callers.get(pc, ())) if pc is not None else ()
 
     def read_local(self, name: str, pe: Any) -> Any:
         """The value of kernel variable or local array `name` on PE `pe` = (x, y), where it stopped: a
@@ -161,8 +180,35 @@ class LaunchState:
             return f"PE {tuple(pe)} has halted: only local arrays keep values after a PE halts ({name!r} is a scalar)"
         if pc == UNKNOWN:
             return f"where PE {tuple(pe)} stopped is not known, so {name!r} cannot be read"
-        live = [sym for sym in self.program.symbols if sym.name == name and any(s <= pc < e for s, e in sym.ranges)]
+        scope = self._scope(pc)
+        copy = next((sym for sym in self.program.symbols if sym.name == name and sym.scope == scope
+                     and sym.storage == "copy"), None)
+        if copy is not None:
+            source = copy.copy_of[0]
+            if _inner(copy, scope):
+                whose = "a device function's result, its" if len(copy.copy_of[1]) > len(scope) else "its caller's"
+                return (f"{name!r} is a copy of {whose} variable {source!r}, which holds no value at "
+                        f"{self.program.describe_pc(pc)} where PE {tuple(pe)} stopped (not read again from there)")
+            return (f"{name!r} is a copy of {source!r} ({name} = {source}) that the optimiser folded away: it has no "
+                    f"storage of its own; {source!r} holds its value until {source!r} is assigned again")
+        if scope and not any(sym.name == name and sym.scope == scope for sym in self.program.symbols):
+            called = ", called from ".join(f"{file}:{line}" for file, line in scope)
+            return (f"PE {tuple(pe)} stopped inside a device function (called from {called}), which has no "
+                    f"variable {name!r} with storage: a stop there sees the function's own variables only, not "
+                    f"its caller's (a parameter or variable of the function that is a compile-time constant or "
+                    f"a copy of another value has no storage of its own)")
+        live = [sym for sym in self.program.symbols if sym.name == name and sym.scope == scope
+                and any(s <= pc < e for s, e in sym.ranges)]
         if len(live) > 1:
             return f"two variables named {name!r} (an inlined device function's and its caller's) are live at pc {pc}"
         return (f"{name!r} holds no value at {self.program.describe_pc(pc)} where PE {tuple(pe)} stopped: the "
                 f"program does not read it again from there (its last use is behind, or the optimiser removed it)")
+
+
+def _inner(copy: Symbol, scope: tuple) -> bool:
+    """Whether a folded copy's source is a variable of a device function called from `scope` (its result,
+    which cannot change once the function returned) or of a caller of `scope` (a parameter's argument,
+    which cannot change while the function runs): then the source's register holds the copy's value."""
+    source_scope = copy.copy_of[1]
+    inner, outer = (source_scope, scope) if len(source_scope) > len(scope) else (scope, source_scope)
+    return len(inner) > len(outer) and tuple(inner[len(inner) - len(outer):]) == tuple(outer)

@@ -75,9 +75,14 @@ def line_starts(program: Program) -> dict[int, int]:
     """pc -> source line of the instructions a debugger stops before: in each basic block, the first
     instruction of each source line. The optimiser interleaves lines: a line met again later in the same
     block is not a new stop, and neither is code it moved ahead of an earlier line (loop-invariant code
-    hoisted in front of its loop: later in its block comes an earlier line, and never its own again)."""
+    hoisted in front of its loop: later in its block comes an earlier line, and never its own again, and a
+    loop starting after it has code of its line; the end of a loop body, followed by its `for` line's step
+    and test, is not that)."""
     instrs = program.instructions()
     targets = {i.target for _, i in instrs if i.op in ("bz", "bnz", "jmp")}
+    # lines with code in each loop (a backward branch's [target, branch]), by the loop's first pc
+    loops = [(i.target, pc) for pc, i in instrs if i.op in ("bz", "bnz", "jmp") and i.target <= pc]
+    loop_lines = [(top, {program.kernel_line(q) for q, _ in instrs if top <= q <= end}) for top, end in loops]
     blocks: list[list[tuple[int, int | None]]] = [[]]
     for pc, instr in instrs:
         if pc in targets and blocks[-1]:
@@ -93,7 +98,8 @@ def line_starts(program: Program) -> dict[int, int]:
                 continue
             seen.add(line)
             later = [other for _, other in block[k + 1:] if other is not None]
-            if any(other < line for other in later) and line not in later:
+            if any(other < line for other in later) and line not in later \
+                    and any(pc < top and line in lines for top, lines in loop_lines):
                 continue  # moved ahead of its loop
             starts[pc] = line
     return starts

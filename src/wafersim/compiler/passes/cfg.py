@@ -191,14 +191,14 @@ def _read_write(fn: IRFunction) -> list[tuple[list[VReg], VReg | None]]:
     return [read_write(op) for op in fn.ops]
 
 
-def new_vreg(fn: IRFunction, ty: str, hint: str) -> VReg:
-    """A fresh virtual register (ids above every id in the function)."""
+def new_vreg(fn: IRFunction, ty: str, hint: str, scope: tuple[tuple[str, int], ...] = ()) -> VReg:
+    """A fresh virtual register (ids above every id in the function); `scope` as `VReg.scope`."""
     top = getattr(fn, "_next_vreg_id", None)
     if top is None:
         ids = [r.id for op in fn.instructions() for r in (op.d, op.a, op.b, op.c) if isinstance(r, VReg)]
         top = max(ids, default=0) + 1
     fn._next_vreg_id = top + 1  # cached on the function: passes run one after another
-    return VReg(top, ty, hint)
+    return VReg(top, ty, hint, scope)
 
 
 def constant_of(op: Op | None) -> int | None:
@@ -219,11 +219,13 @@ def phi_operands(fn: IRFunction) -> set[VReg]:
     return {value for op in fn.ops if isinstance(op, Phi) for value in op.reads()}
 
 
-def rename_registers(fn: IRFunction, hints: dict[VReg, str]) -> None:
+def rename_registers(fn: IRFunction, hints: dict[VReg, str],
+                     scopes: dict[VReg, tuple[tuple[str, int], ...]] | None = None) -> None:
     """Give registers new names (`hints`): each becomes a fresh register with that hint, written and read
     where it was (registers are shared with the pass log's earlier snapshots, so they are never changed
     in place); in SSA form the fresh one is a version of the same original."""
-    fresh = {reg: new_vreg(fn, reg.ty, hint) for reg, hint in hints.items()}
+    scopes = scopes or {}
+    fresh = {reg: new_vreg(fn, reg.ty, hint, scopes.get(reg, reg.scope)) for reg, hint in hints.items()}
     for reg, new in fresh.items():
         if reg in fn.ssa_origin:
             fn.ssa_origin[new] = fn.ssa_origin[reg]

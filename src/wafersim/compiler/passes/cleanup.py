@@ -33,12 +33,17 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             writes[written] = writes.get(written, 0) + 1
     alias: dict[VReg, VReg] = {}
     named: dict[VReg, str] = {}  # variables copied from a register
+    named_scope: dict[VReg, tuple] = {}
+    copied: list[VReg] = []  # variables read from their copy's source from here on (for the debugger)
     for op in fn.instructions():
         if (op.op == "mov" and isinstance(op.a, VReg) and op.a.ty == op.d.ty and writes.get(op.d) == 1
                 and writes.get(op.a) == 1 and op.d not in undefined and op.a not in undefined):
             alias[op.d] = op.a
+            if is_variable(op.d.hint):
+                copied.append(op.d)
             if fn.ssa and is_variable(op.d.hint):
                 named[op.d] = op.d.hint
+                named_scope[op.d] = op.d.scope
         elif isinstance(op, Phi):  # in SSA form: a phi of one value (besides itself) is a copy of it
             values = {id(v): v for _, v in op.incoming if v is not op.d}
             (only,) = values.values() if len(values) == 1 else (None,)
@@ -53,10 +58,16 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     if alias:
         for op in fn.instructions():
             op.replace_reads(alias)
+    for reg in copied:  # `b = prev` propagated: b has no register of its own (the debugger says whose it reads)
+        source = alias[reg]
+        if is_variable(source.hint) and (source.hint, source.scope) != (reg.hint, reg.scope):
+            key, value = (reg.hint, reg.scope), (reg.ty, source.hint, source.scope)
+            fn.folded_copies[key] = value if fn.folded_copies.get(key, value) == value else None
     # in SSA form, `above = <temporary>` propagated: the temporary takes the name (the debugger finds `above`)
+    scopes = {alias[reg]: named_scope[reg] for reg in named if not is_variable(alias[reg].hint)}
     named = {alias[reg]: hint for reg, hint in named.items() if not is_variable(alias[reg].hint)}
     if named:
-        rename_registers(fn, named)
+        rename_registers(fn, named, scopes)
     for block in basic_blocks(fn.ops):
         copies: dict[VReg, VReg] = {}
         for i in block:

@@ -121,7 +121,7 @@ def into_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     stacks: dict[VReg, list[VReg]] = defaultdict(list)
 
     def version(reg: VReg) -> VReg:
-        new = new_vreg(fn, reg.ty, reg.hint)
+        new = new_vreg(fn, reg.ty, reg.hint, reg.scope)
         origin[new] = origin.get(reg, reg)
         stacks[reg].append(new)
         return new
@@ -130,7 +130,7 @@ def into_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
         if stacks[reg]:
             return stacks[reg][-1]
         if reg not in undefined_versions:
-            undefined_versions[reg] = new_vreg(fn, reg.ty, reg.hint)
+            undefined_versions[reg] = new_vreg(fn, reg.ty, reg.hint, reg.scope)
             origin[undefined_versions[reg]] = reg
         return undefined_versions[reg]
 
@@ -329,7 +329,8 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             register[root] = wanted
             claimed.add(wanted)
         elif named:  # e.g. `above = <temporary>`, propagated: the variable's name (for the debugger)
-            register[root] = new_vreg(fn, root.ty, named[0])
+            scope = min((m for m in members if m.hint == named[0]), key=lambda m: m.id).scope
+            register[root] = new_vreg(fn, root.ty, named[0], scope)
         else:
             register[root] = min(members, key=lambda r: r.id)
     rename = {reg: register[classes.find(reg)] for reg in classes.parent}
