@@ -27,6 +27,25 @@ STOPPED, FINISHED, EARLY = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
+def sender_words(s_pes: np.ndarray, s_length: np.ndarray, progress: np.ndarray, room: np.ndarray,
+                 count: np.ndarray) -> int:
+    """count[l]: the words sender l sends into `room[l]` free slots, up to its transfer's end; the result as
+    `steady_counts` returns it."""
+    words, last = 0, 0
+    for i in range(len(s_pes)):
+        left = np.int64(s_length[i]) - np.int64(progress[s_pes[i]])
+        send = min(left, room[i])
+        if send <= 0:
+            return 0
+        last += send == left
+        count[i] = send
+        words = max(words, send)
+    if last == 0:
+        return words
+    return -words if last == len(s_pes) else 0
+
+
+@njit(cache=True, nogil=True)
 def steady_counts(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_length: np.ndarray,
                   progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray, dest: np.ndarray, lane: np.ndarray,
                   receiver_of: np.ndarray, depth: int, taken: np.ndarray, count: np.ndarray) -> int:
@@ -49,18 +68,7 @@ def steady_counts(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_
         free = np.int64(depth) - (np.int64(pushed[d]) - (np.int64(popped[d]) + taken[receiver_of[e]]))
         if free < room[lane[e]]:
             room[lane[e]] = free
-    words, last = 0, 0
-    for i in range(len(s_pes)):
-        left = np.int64(s_length[i]) - np.int64(progress[s_pes[i]])
-        send = min(left, room[i])
-        if send <= 0:
-            return 0
-        last += send == left
-        count[i] = send
-        words = max(words, send)
-    if last == 0:
-        return words
-    return -words if last == len(s_pes) else 0
+    return sender_words(s_pes, s_length, progress, room, count)
 
 
 @njit(cache=True, nogil=True)
@@ -82,18 +90,7 @@ def steady_counts_in_order(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.nd
         free = np.int64(depth) - (queued - take)
         if free < room[p_lane[i]]:
             room[p_lane[i]] = free
-    words, last = 0, 0
-    for i in range(len(s_pes)):
-        left = np.int64(s_length[i]) - np.int64(progress[s_pes[i]])
-        send = min(left, room[i])
-        if send <= 0:
-            return 0
-        last += send == left
-        count[i] = send
-        words = max(words, send)
-    if last == 0:
-        return words
-    return -words if last == len(s_pes) else 0
+    return sender_words(s_pes, s_length, progress, room, count)
 
 
 @njit(cache=True, nogil=True)
