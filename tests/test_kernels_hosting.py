@@ -82,6 +82,12 @@ def test_inputs_convert_to_float32_only_where_nothing_is_lost_silently():
     (lambda: reduce.block_reduce(np.full((4, 8), 2**24 + 1, np.int32), "sum", (8, 4)), ws.ArgumentError),
     (lambda: scan.prefix_sum(np.array([[3_000_000_000, 1, 2]])), ws.ArgumentError),  # was wrapped to int32
     (lambda: saxpy.saxpy(2.0, V[0] * 1j, V[1]), ws.ArgumentTypeError),
+    (lambda: saxpy.saxpy(2**24 + 1, V[0], V[1]), ws.ArgumentError),  # a scalar by the same rule (was rounded)
+    (lambda: saxpy.saxpy(1 + 2j, V[0], V[1]), ws.ArgumentTypeError),  # (was a bare TypeError)
+    (lambda: saxpy.saxpy("2", V[0], V[1]), ws.ArgumentTypeError),  # (was taken as 2.0)
+    (lambda: saxpy.saxpy(1.0, [2**70 + 1, 1], [0, 0]), ws.ArgumentError),  # Python ints past int64: objects
+    (lambda: scan.prefix_sum(np.array([[2**40 + 1, 1]], object)), ws.ArgumentError),
+    (lambda: heat.heat(U, 1j, 1), ws.ArgumentTypeError),
 ])
 def test_host_functions_refuse_what_a_cast_would_change_silently(call, error):
     with pytest.raises(error):

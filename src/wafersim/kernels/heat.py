@@ -8,7 +8,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input
+from .hosting import Scratch, fitting_device, float32_input, float32_scalar
 
 
 @jit
@@ -40,5 +40,5 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
     with Scratch(device, stream) as mem:
         d_u, d_out = mem.put(u), mem.empty(u.shape)
-        stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, np.float32(alpha), int(steps))
+        stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, float32_scalar(alpha, "alpha"), int(steps))
         return mem.get(d_out), stats

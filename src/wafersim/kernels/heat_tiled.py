@@ -33,7 +33,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input
+from .hosting import Scratch, fitting_device, float32_input, float32_scalar
 
 
 def span_length(tile: int) -> int:
@@ -167,5 +167,5 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     with Scratch(device, stream) as mem:
         # tiled straight into device memory: no host copy of the domain (`Scratch.put_as`)
         d_u, d_out = mem.put_as(tiles_view(u, tile), (bx * by, tile * tile)), mem.empty((bx * by, tile * tile))
-        stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, np.float32(alpha), int(steps), int(bx))
+        stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, float32_scalar(alpha, "alpha"), int(steps), int(bx))
         return from_tiles(mem.get(d_out), tile, u.shape), stats

@@ -27,6 +27,8 @@ def float32_input(values: Any, name: str) -> np.ndarray:
     `ArgumentTypeError`, integers beyond 2**24 (float32 holds them only approximately) with an
     `ArgumentError` -- convert them yourself where that rounding is what you want."""
     array = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if array.dtype == object:  # (Python ints past int64, mixed lists: check the elements themselves)
+        _check_objects(array, name)
     if np.iscomplexobj(array):
         raise ArgumentTypeError(f"{name} is complex ({array.dtype}): the library computes in float32; pass the "
                                 f"real and imaginary parts as separate arrays")
@@ -38,6 +40,28 @@ def float32_input(values: Any, name: str) -> np.ndarray:
         return np.ascontiguousarray(array, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"{name} cannot be converted to float32: {exc}") from None
+
+
+def float32_scalar(value: Any, name: str) -> np.float32:
+    """A scalar argument of a float32 host function (`saxpy`'s `a`), by `float32_input`'s rule: a real number
+    (not a string, not complex), an integer no larger than 2**24 in magnitude."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) != 0:
+        raise ArgumentTypeError(f"{name} must be a real number, got {value!r}")
+    return float32_input(np.asarray([value]), name)[0]
+
+
+def _check_objects(array: np.ndarray, name: str) -> None:
+    """`float32_input`'s refusals for an object array, element by element (only objects need it)."""
+    for value in array.flat:
+        if isinstance(value, (complex, np.complexfloating)):
+            raise ArgumentTypeError(f"{name} holds a complex value ({value!r}): the library computes in float32; "
+                                    f"pass the real and imaginary parts as separate arrays")
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
+                and abs(int(value)) > FLOAT32_EXACT_INTEGERS:
+            raise ArgumentError(f"{name} holds integers beyond 2**24 ({value}), which float32 cannot hold exactly; "
+                                f"convert it with .astype(np.float32) to accept the rounding")
+        if isinstance(value, (str, bytes)):
+            raise ArgumentTypeError(f"{name} holds a string ({value!r}), not a number")
 
 
 def int32_input(values: Any, name: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input
+from .hosting import Scratch, fitting_device, float32_input, float32_scalar
 
 DEFAULT_SLOTS = 4  # block slots of the default device: its height, in blocks of block x 1 PEs
 
@@ -33,6 +33,7 @@ def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
     Launches `ceil(n / block)` blocks of `block x 1` PEs; PEs past the end do nothing. The default
     device is just large enough for a few blocks at once (`block` wide, up to DEFAULT_SLOTS blocks
     tall), so a long vector runs in several waves. Returns (out as float32, LaunchStats)."""
+    a = float32_scalar(a, "a")
     x = float32_input(x, "x")
     y = float32_input(y, "y")
     if x.ndim != 1 or x.shape != y.shape:
@@ -46,5 +47,5 @@ def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
     device = device or fitting_device(block, min(blocks, DEFAULT_SLOTS))
     with Scratch(device) as mem:
         d_x, d_y, d_out = mem.put(x), mem.put(y), mem.empty(n)
-        stats = saxpy_kernel[(blocks, 1), (block, 1)](np.float32(a), d_x, d_y, d_out)
+        stats = saxpy_kernel[(blocks, 1), (block, 1)](a, d_x, d_y, d_out)
         return mem.get(d_out), stats
