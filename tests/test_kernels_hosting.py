@@ -69,6 +69,10 @@ def test_inputs_convert_to_float32_only_where_nothing_is_lost_silently():
         float32_input(np.array([FLOAT32_EXACT_INTEGERS + 1], np.int32), "x")  # would round to 2**24
     with pytest.raises(ws.ArgumentTypeError, match="complex"):
         float32_input(np.array([1 + 1j]), "x")
+    with pytest.raises(ws.ArgumentError, match="beyond float32's range"):
+        float32_input(np.array([1.0, 1e40]), "x")  # (a cast gives inf with a RuntimeWarning)
+    infinite = float32_input(np.array([np.inf, -np.inf, np.nan]), "x")  # (already not finite: kept)
+    assert np.isposinf(infinite[0]) and np.isneginf(infinite[1]) and np.isnan(infinite[2])
     assert int32_input(np.array([-2**31, 2**31 - 1], np.int64), "v").dtype == np.int32
     for outside in ([2**31], [-2**31 - 1]):
         with pytest.raises(ws.ArgumentError, match="outside int32"):

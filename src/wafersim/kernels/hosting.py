@@ -24,8 +24,9 @@ def float32_input(values: Any, name: str) -> np.ndarray:
 
     float64 rounds to float32 (the machine's type: what `.astype(np.float32)` gives). What would change
     otherwise without a word is refused: complex values (the imaginary part would be lost) with an
-    `ArgumentTypeError`, integers beyond 2**24 (float32 holds them only approximately) with an
-    `ArgumentError` -- convert them yourself where that rounding is what you want."""
+    `ArgumentTypeError`, integers beyond 2**24 (float32 holds them only approximately) and finite values
+    beyond float32's range (they would become inf) with an `ArgumentError` -- convert them yourself where
+    that rounding is what you want."""
     array = values if isinstance(values, np.ndarray) else np.asarray(values)
     if array.dtype == object:  # (Python ints past int64, mixed lists: check the elements themselves)
         _check_objects(array, name)
@@ -37,9 +38,16 @@ def float32_input(values: Any, name: str) -> np.ndarray:
         raise ArgumentError(f"{name} holds integers beyond 2**24, which float32 cannot hold exactly; convert it "
                             f"with .astype(np.float32) to accept the rounding")
     try:
-        return np.ascontiguousarray(array, dtype=np.float32)
+        with np.errstate(over="ignore"):  # (overflow is refused below, with the value)
+            converted = np.ascontiguousarray(array, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"{name} cannot be converted to float32: {exc}") from None
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4 and converted.size:
+        overflowed = np.isinf(converted) & np.isfinite(array)
+        if overflowed.any():
+            raise ArgumentError(f"{name} holds {array[overflowed].flat[0]!r}, beyond float32's range (about "
+                                f"3.4e38): it would become inf")
+    return converted
 
 
 def float32_scalar(value: Any, name: str) -> np.float32:
