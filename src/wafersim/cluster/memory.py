@@ -16,7 +16,7 @@ import math
 
 from ..arch.spec import WaferSpec
 from ..kernels import ml
-from ..sim.hostmem import available_bytes, launch_bytes
+from ..sim.hostmem import available_bytes, format_bytes, launch_bytes
 from ..train import Model, default_device
 from .errors import ClusterTooLargeError
 
@@ -97,12 +97,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def _size(nbytes: int) -> str:
-    """`nbytes` in the largest unit (B, KiB, MiB, GiB) in which it is at least 1, so that a small
-    system's size does not print as 0.00 MiB."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:,.2f} {unit}"
-    return f"{nbytes:,} B"
+    """`nbytes` as `format_bytes` writes it (B for whole bytes): a small system does not print as 0.00 MiB."""
+    return format_bytes(nbytes, "B")
 
 
 def launches_per_step(model: Model, share: int) -> int:

@@ -74,9 +74,10 @@ def launch_bytes(pes: int, wafer_pes: int, registers: int, data_words: int, fifo
     }
 
 
-def format_bytes(nbytes: float) -> str:
-    """A size in the unit that shows it: GiB, MiB or KiB with two decimals, or bytes (error messages)."""
+def format_bytes(nbytes: float, byte_unit: str = "bytes") -> str:
+    """A size in the unit that shows it (error messages): GiB, MiB or KiB with two decimals, or whole bytes
+    written with `byte_unit`, so that a small size never prints as 0.00 of a larger unit."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if nbytes >= scale:
             return f"{nbytes / scale:,.2f} {unit}"
-    return f"{nbytes:,.0f} bytes"
+    return f"{nbytes:,.0f} {byte_unit}"
