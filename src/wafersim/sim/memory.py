@@ -131,9 +131,6 @@ class GlobalMemory:
             raise InvalidPointerError(f"device address 0x{base:x} {state}", address=base)
         return alloc
 
-    def is_live(self, base: int) -> bool:
-        return base in self._allocs
-
     @contextlib.contextmanager
     def undo_on_error(self) -> Iterator[None]:
         """Stores made inside the block are undone if it raises: a failed launch leaves memory as it was.
