@@ -33,6 +33,7 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
 
     The default block is the whole array (it must fit the wafer). Returns (result, LaunchStats)."""
     u = float32_input(u, "u")
+    alpha = float32_scalar(alpha, "alpha")
     height, width = u.shape
     device = device or fitting_device(width, height)
     bx, by = block or (width, height)
@@ -40,5 +41,5 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
     with Scratch(device, stream) as mem:
         d_u, d_out = mem.put(u), mem.empty(u.shape)
-        stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, float32_scalar(alpha, "alpha"), int(steps))
+        stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, alpha, int(steps))
         return mem.get(d_out), stats

@@ -160,6 +160,7 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     Runs on one bx x by block; `device` defaults to a bx x by wafer (just large enough). The result
     equals `kernels.heat.heat(u, alpha, steps)` (one cell per PE) exactly. Returns (result, LaunchStats)."""
     u = float32_input(u, "u")
+    alpha = float32_scalar(alpha, "alpha")
     if u.ndim != 2 or tile < 1 or u.shape[0] % tile or u.shape[1] % tile:
         raise ArgumentError(f"tile {tile} must divide both sides of the {u.shape} domain")
     by, bx = u.shape[0] // tile, u.shape[1] // tile
@@ -167,5 +168,5 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     with Scratch(device, stream) as mem:
         # tiled straight into device memory: no host copy of the domain (`Scratch.put_as`)
         d_u, d_out = mem.put_as(tiles_view(u, tile), (bx * by, tile * tile)), mem.empty((bx * by, tile * tile))
-        stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, float32_scalar(alpha, "alpha"), int(steps), int(bx))
+        stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, alpha, int(steps), int(bx))
         return from_tiles(mem.get(d_out), tile, u.shape), stats

@@ -31,12 +31,10 @@ def float32_input(values: Any, name: str) -> np.ndarray:
     if array.dtype == object:  # (Python ints past int64, mixed lists: check the elements themselves)
         _check_objects(array, name)
     if np.iscomplexobj(array):
-        raise ArgumentTypeError(f"{name} is complex ({array.dtype}): the library computes in float32; pass the "
-                                f"real and imaginary parts as separate arrays")
+        raise complex_input_error(name, f"is complex ({array.dtype})")
     if array.dtype.kind in "iu" and array.size and \
             max(int(array.max()), -int(array.min())) > FLOAT32_EXACT_INTEGERS:
-        raise ArgumentError(f"{name} holds integers beyond 2**24, which float32 cannot hold exactly; convert it "
-                            f"with .astype(np.float32) to accept the rounding")
+        raise _inexact_refused(name, "")
     try:
         with np.errstate(over="ignore"):  # (overflow is refused below, with the value)
             converted = np.ascontiguousarray(array, dtype=np.float32)
@@ -62,14 +60,23 @@ def _check_objects(array: np.ndarray, name: str) -> None:
     """`float32_input`'s refusals for an object array, element by element (only objects need it)."""
     for value in array.flat:
         if isinstance(value, (complex, np.complexfloating)):
-            raise ArgumentTypeError(f"{name} holds a complex value ({value!r}): the library computes in float32; "
-                                    f"pass the real and imaginary parts as separate arrays")
+            raise complex_input_error(name, f"holds a complex value ({value!r})")
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
                 and abs(int(value)) > FLOAT32_EXACT_INTEGERS:
-            raise ArgumentError(f"{name} holds integers beyond 2**24 ({value}), which float32 cannot hold exactly; "
-                                f"convert it with .astype(np.float32) to accept the rounding")
+            raise _inexact_refused(name, f" ({value})")
         if isinstance(value, (str, bytes)):
             raise ArgumentTypeError(f"{name} holds a string ({value!r}), not a number")
+
+
+def complex_input_error(name: str, what: str, parts: str = "arrays") -> ArgumentTypeError:
+    """The refusal of a complex input (its imaginary part would be lost): `name` `what` (e.g. "is complex")."""
+    return ArgumentTypeError(f"{name} {what}: the library computes in float32; pass the real and imaginary parts "
+                             f"as separate {parts}")
+
+
+def _inexact_refused(name: str, shown: str) -> ArgumentError:
+    return ArgumentError(f"{name} holds integers beyond 2**24{shown}, which float32 cannot hold exactly; convert "
+                         f"it with .astype(np.float32) to accept the rounding")
 
 
 def int32_input(values: Any, name: str) -> np.ndarray:

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from ...arch.spec import WaferSpec
 from ...errors import ArgumentError, ArgumentTypeError
-from ..hosting import float32_input
+from ..hosting import complex_input_error, float32_input
 
 INDEX_LIMIT = 1 << 16  # rows and columns of a PE's block: 16 bits each in a packed index word
 MAX_BLOCK_WIDTH = 64  # PEs are laid out in rows of at most this many
@@ -31,8 +31,7 @@ def as_csr(a, name: str = "a") -> sp.csr_array:
     if len(a.shape) != 2:
         raise ArgumentError(f"{name} must be 2-D, got shape {a.shape}")
     if np.iscomplexobj(a.data if sp.issparse(a) else a):
-        raise ArgumentTypeError(f"{name} is complex ({a.dtype}): the library computes in float32; pass the real and "
-                                f"imaginary parts as separate matrices")
+        raise complex_input_error(name, f"is complex ({a.dtype})", "matrices")
     try:  # (a copy: removing zeros and sorting indices must not change the caller's matrix, nor share arrays)
         csr = sp.csr_array(a, dtype=np.float32, copy=True)
     except (TypeError, ValueError) as exc:
