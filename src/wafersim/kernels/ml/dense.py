@@ -24,7 +24,7 @@ from ..hosting import Scratch, fitting_device
 from .elementwise import bias_add_kernel
 from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk,
                      combine_stats, launch_rows, pes_per_row)
-from .mixed import _side as mixed_side
+from .mixed import checked_side as mixed_side
 from .mixed import half_dtype, matmul_mixed, mixed_gemm_kernel
 
 DEFAULT_TILE = 8  # T of the SUMMA tiles: p = ceil(size / tile) PEs along each side of the block

@@ -150,7 +150,7 @@ def mixed_gemm_kernel(tile: int, dtype: np.dtype, bias: bool, round_out: bool) -
     return gemm_mixed
 
 
-def _side(m: int, k: int, n: int, tile: int, spec: WaferSpec | None) -> tuple[int, int]:
+def checked_side(m: int, k: int, n: int, tile: int, spec: WaferSpec | None) -> tuple[int, int]:
     """(p, T) of a product, as `dense.summa_side`, checked against the wafer and a PE's SRAM."""
     from .dense import summa_side
 
@@ -184,7 +184,7 @@ def matmul_mixed(a: np.ndarray, b: np.ndarray, precision: str = "float16", tile:
     (m, k), (k2, n) = a.shape, b.shape
     if k != k2:
         raise MLShapeError(f"matmul of {a.shape} and {b.shape}: inner dimensions differ", shape=(a.shape, b.shape))
-    p, t = _side(m, k, n, tile, device and device.spec)
+    p, t = checked_side(m, k, n, tile, device and device.spec)
     side = p * t
     padded_a, padded_b = np.zeros((side, side), dtype), np.zeros((side, side), dtype)
     padded_a[:m, :k], padded_b[:k, :n] = a, b
