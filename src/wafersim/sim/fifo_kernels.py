@@ -138,6 +138,32 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
                                  lanes, words)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def latest_departure(times_run: np.ndarray, latency_run: np.ndarray, best: float) -> float:
+    """The maximum of `best` and times_run - latency_run over a contiguous run: four maxima (chains of
+    dependent compares, four at a time), equal to one maximum but perhaps for the sign of a zero, which every
+    caller erases (it takes the maximum with +0.0; times are never NaN). Inlined (Numba IR) where it is
+    called, so a caller's loop compiles as if it were written out there."""
+    size = len(times_run)
+    b1, b2, b3 = best, best, best
+    t = 0
+    while t + 4 <= size:
+        f0, f1 = times_run[t] - latency_run[t], times_run[t + 1] - latency_run[t + 1]
+        f2, f3 = times_run[t + 2] - latency_run[t + 2], times_run[t + 3] - latency_run[t + 3]
+        best = f0 if f0 > best else best
+        b1 = f1 if f1 > b1 else b1
+        b2 = f2 if f2 > b2 else b2
+        b3 = f3 if f3 > b3 else b3
+        t += 4
+    while t < size:
+        f0 = times_run[t] - latency_run[t]
+        best = f0 if f0 > best else best
+        t += 1
+    best = best if best > b1 else b1
+    b2 = b2 if b2 > b3 else b3
+    return best if best > b2 else b2
+
+
 @njit(cache=True, nogil=True)
 def slot_free_of_segments(time_block: np.ndarray, segments: np.ndarray, lane: np.ndarray, latency: np.ndarray,
                           first_word: np.ndarray, lanes: int, words: int) -> np.ndarray:
@@ -160,25 +186,7 @@ def slot_free_of_segments(time_block: np.ndarray, segments: np.ndarray, lane: np
                 slot -= depth
             best = out[row, j]
             if stride == 1:  # (a row bus: contiguous slices; of the block in place, as in `deliver_segments`)
-                times_run, latency_run = time_block[slot, pe:pe + end - first], latency[first:end]
-                size = end - first
-                b1, b2, b3 = best, best, best
-                t = 0
-                while t + 4 <= size:
-                    f0, f1 = times_run[t] - latency_run[t], times_run[t + 1] - latency_run[t + 1]
-                    f2, f3 = times_run[t + 2] - latency_run[t + 2], times_run[t + 3] - latency_run[t + 3]
-                    best = f0 if f0 > best else best
-                    b1 = f1 if f1 > b1 else b1
-                    b2 = f2 if f2 > b2 else b2
-                    b3 = f3 if f3 > b3 else b3
-                    t += 4
-                while t < size:
-                    f0 = times_run[t] - latency_run[t]
-                    best = f0 if f0 > best else best
-                    t += 1
-                best = best if best > b1 else b1
-                b2 = b2 if b2 > b3 else b3
-                best = best if best > b2 else b2
+                best = latest_departure(time_block[slot, pe:pe + end - first], latency[first:end], best)
             else:  # (a column bus: a stride of a row of PEs; four maxima likewise)
                 size = end - first
                 b1, b2, b3 = best, best, best

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .fifo_kernels import gather_word_runs, routed_arrivals, share_links
+from .fifo_kernels import gather_word_runs, latest_departure, routed_arrivals, share_links
 
 
 @njit(cache=True, nogil=True)
@@ -67,8 +67,7 @@ def _first_slots(segments: np.ndarray, depth: int) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def _slot_free_one(out: np.ndarray, time_block: np.ndarray, segments: np.ndarray, p_lane: np.ndarray,
                    p_latency: np.ndarray) -> None:
-    """`_slot_free` of segments with one sender each: a maximum, four at a time (chains of dependent
-    compares), as `fifo_kernels.slot_free_of_segments`."""
+    """`_slot_free` of segments with one sender each: `fifo_kernels.latest_departure` of each run."""
     depth = time_block.shape[0]
     first_slot = _first_slots(segments, depth)
     for j in range(out.shape[0]):  # (words <= depth: a slot index wraps at most once)
@@ -78,25 +77,7 @@ def _slot_free_one(out: np.ndarray, time_block: np.ndarray, segments: np.ndarray
             slot = first_slot[g] + j
             if slot >= depth:
                 slot -= depth
-            times_run, latency_run = time_block[slot, pe:pe + size], p_latency[first:end]
-            best = out[j, row]
-            b1, b2, b3 = best, best, best
-            t = 0
-            while t + 4 <= size:
-                f0, f1 = times_run[t] - latency_run[t], times_run[t + 1] - latency_run[t + 1]
-                f2, f3 = times_run[t + 2] - latency_run[t + 2], times_run[t + 3] - latency_run[t + 3]
-                best = f0 if f0 > best else best
-                b1 = f1 if f1 > b1 else b1
-                b2 = f2 if f2 > b2 else b2
-                b3 = f3 if f3 > b3 else b3
-                t += 4
-            while t < size:
-                f0 = times_run[t] - latency_run[t]
-                best = f0 if f0 > best else best
-                t += 1
-            best = best if best > b1 else b1
-            b2 = b2 if b2 > b3 else b3
-            out[j, row] = best if best > b2 else b2
+            out[j, row] = latest_departure(time_block[slot, pe:pe + size], p_latency[first:end], out[j, row])
 
 
 @njit(cache=True, nogil=True)
