@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..train import MemoryX, Model
 from ..train.data import batch, check_data
 from ..train.memoryx import Optimizer
@@ -120,12 +121,11 @@ class DataParallelTrainer:
         """Make `system` die in the next step at its `at_transfer`-th weight/gradient transfer (to test
         recovery): a Ray actor's process is killed, an in-process system raises and is rebuilt."""
         self._check_open()
-        is_int = lambda value: isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-        if not is_int(system) or not 0 <= system < self.cluster.n_systems:
+        if not is_integer(system) or not 0 <= system < self.cluster.n_systems:
             raise ClusterArgumentError(f"system {system!r} is not one of the cluster's {self.cluster.n_systems} "
                                        f"(0 to {self.cluster.n_systems - 1})", system=system)
         last = self.transfers_per_step
-        if not is_int(at_transfer) or at_transfer < 0 or (last is not None and at_transfer >= last):
+        if not is_integer(at_transfer) or at_transfer < 0 or (last is not None and at_transfer >= last):
             within = f"0 to {last - 1}: a step of this model has {last} transfers" if last is not None else ">= 0"
             raise ClusterArgumentError(f"inject_fault: at_transfer must be an int, {within}; got {at_transfer!r}",
                                        at_transfer=at_transfer, transfers=last)

@@ -6,6 +6,7 @@ import ast
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
@@ -34,7 +35,7 @@ class ArrayLowering(HalfLowering):
         if isinstance(shape, int):
             shape = (shape,)
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
-                and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in shape)):
+                and all(is_integer(n) and n > 0 for n in shape)):
             raise Unsupported(f"ws.local.array needs a constant shape: an int or a tuple of 1 to "
                               f"{MAX_LOCAL_DIMENSIONS} positive ints, computed from module constants, ws.constant "
                               f"parameters and variables assigned once from them (a kernel value such as "

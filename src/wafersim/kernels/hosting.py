@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..arch.spec import WaferSpec
 from ..errors import ArgumentError, ArgumentTypeError
 from ..runtime.device import Device, DeviceArray, device_words
@@ -61,8 +62,7 @@ def _check_objects(array: np.ndarray, name: str) -> None:
     for value in array.flat:
         if isinstance(value, (complex, np.complexfloating)):
             raise complex_input_error(name, f"holds a complex value ({value!r})")
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
-                and abs(int(value)) > FLOAT32_EXACT_INTEGERS:
+        if is_integer(value) and abs(int(value)) > FLOAT32_EXACT_INTEGERS:
             raise _inexact_refused(name, f" ({value})")
         if isinstance(value, (str, bytes)):
             raise ArgumentTypeError(f"{name} holds a string ({value!r}), not a number")

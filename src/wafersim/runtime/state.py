@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..errors import ArgumentError, LaunchError
 from ..isa import halfprec
 from ..isa.assembler import Program, Symbol
@@ -38,7 +39,7 @@ class VariableUnavailableError(ArgumentError, KeyError):
 def pe_lane(placement: Placement, pe: Any) -> tuple[int, int]:
     """(wave, lane in that wave's region) of the PE at launch coordinates `pe` = (x, y)."""
     if not (isinstance(pe, (tuple, list)) and len(pe) == 2
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pe)):
+            and all(is_integer(v) for v in pe)):
         raise LaunchError(f"pe must be a pair of ints (x, y) as ws.grid(2) gives, got {pe!r}")
     (gx, gy), (bx, by) = placement.grid, placement.block
     x, y = int(pe[0]), int(pe[1])

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..arch.defects import Repair
 from ..arch.spec import WaferSpec
 from ..errors import ArgumentTypeError, LaunchError
@@ -24,13 +25,13 @@ INT32_MAX = 2**31 - 1
 
 def normalize_dims(value, what: str) -> tuple[int, int]:
     """(x, y) from an int or a 1- or 2-tuple of positive ints, with a clear error otherwise."""
-    dims = (value,) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    dims = (value,) if is_integer(value) else value
     message = f"{what} must be an int or a tuple of 1 or 2 ints, got {value!r}"
     try:
         dims = tuple(dims)
     except TypeError:  # (a float, None, ...: the wrong type, an ArgumentTypeError, also a LaunchError)
         raise ArgumentTypeError(message, **{what: value}) from None
-    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+    if not all(is_integer(d) for d in dims):
         raise ArgumentTypeError(message, **{what: value})
     if len(dims) == 1:
         dims = (dims[0], 1)

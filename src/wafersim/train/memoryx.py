@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..arch.values import is_finite_real
 from ..errors import SpecError, WaferError
 from .errors import ModelTooLargeError, TrainingArgumentError, TrainingError
 
@@ -41,8 +42,7 @@ class MemoryXSpec:
         # A latency of 0 is allowed (a transfer then costs its bytes alone), as SwarmXSpec.level_latency_s.
         for field in dataclasses.fields(self):
             value, lowest = getattr(self, field.name), "0" if field.name == "latency_s" else "positive"
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-                    and (value > 0 or (value == 0 and field.name == "latency_s"))):
+            if not (is_finite_real(value) and (value > 0 or (value == 0 and field.name == "latency_s"))):
                 kind = "a finite number >= 0" if lowest == "0" else "a positive finite number"
                 raise SpecError(f"MemoryXSpec.{field.name} must be {kind}, got {value!r}",
                                 field=field.name, value=value)
@@ -55,8 +55,7 @@ class MemoryXSpec:
 def check_bytes(nbytes: object, error: type[WaferError] = TrainingArgumentError) -> int | float:
     """`nbytes` if it is a finite number of bytes >= 0, else an `error` (an `ArgumentError`: a transfer of
     a negative size would take less than its latency, or a negative time)."""
-    if not (isinstance(nbytes, (int, float, np.integer, np.floating)) and not isinstance(nbytes, bool)
-            and math.isfinite(nbytes) and nbytes >= 0):
+    if not (is_finite_real(nbytes) and nbytes >= 0):
         raise error(f"a transfer's size must be a number of bytes >= 0, got {nbytes!r}",
                                     nbytes=nbytes)
     return nbytes
@@ -68,8 +67,7 @@ def _check_hyper(optimizer: object, **ranges: tuple[float, float, bool]) -> None
     name = type(optimizer).__name__
     for field, (low, high, open_high) in ranges.items():
         value = getattr(optimizer, field)
-        ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-              and math.isfinite(value) and low <= value and (value < high if open_high else value <= high))
+        ok = (is_finite_real(value) and low <= value and (value < high if open_high else value <= high))
         if not ok:
             bound = f"< {high:g}" if open_high else f"<= {high:g}"
             within = f">= {low:g}" + (f" and {bound}" if math.isfinite(high) else "")

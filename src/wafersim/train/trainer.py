@@ -43,6 +43,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..arch.spec import WaferSpec
 from ..errors import SramBudgetError
 from ..kernels import ml
@@ -118,7 +119,7 @@ def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_T
 
 
 def _is_int_at_least(value: object, lowest: int) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= lowest
+    return is_integer(value) and value >= lowest
 
 
 class Trainer:

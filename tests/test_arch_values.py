@@ -1,0 +1,33 @@
+"""arch.values: the shared argument predicates, against Python's and NumPy's own type tests."""
+import math
+
+import numpy as np
+import pytest
+
+from wafersim.arch.values import is_finite_real, is_integer
+
+INTEGERS = [0, -3, 2**70, np.int8(-1), np.uint64(2**63), np.int32(7)]
+FLOATS = [0.5, -0.0, 1e308, np.float32(0.25), np.float16(2), np.float64(-3.5)]
+NOT_FINITE = [math.nan, math.inf, -math.inf, np.float32("nan"), np.float64("inf")]
+NEITHER = [True, False, np.bool_(True), None, "3", b"3", 3j, np.complex64(1), [1], (1,), np.array(3), object()]
+
+
+@pytest.mark.parametrize("value", INTEGERS)
+def test_integers_are_integers_and_finite_reals(value):
+    assert is_integer(value) and is_finite_real(value)
+    assert int(value) == value  # the reference: an exact whole number
+
+
+@pytest.mark.parametrize("value", FLOATS)
+def test_floats_are_finite_reals_not_integers(value):
+    assert is_finite_real(value) and not is_integer(value)
+
+
+@pytest.mark.parametrize("value", NOT_FINITE)
+def test_nan_and_infinities_are_not_finite_reals(value):
+    assert not is_finite_real(value) and not is_integer(value)
+
+
+@pytest.mark.parametrize("value", NEITHER, ids=lambda value: type(value).__name__)
+def test_bools_and_non_numbers_are_neither(value):
+    assert not is_integer(value) and not is_finite_real(value)
