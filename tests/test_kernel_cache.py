@@ -126,6 +126,47 @@ def test_closure_constants_are_in_the_key(cache):
     np.testing.assert_array_equal(out3_again, out3)
 
 
+ANNOTATED = '''
+import wafersim as ws
+
+ACC = {acc}
+
+
+@ws.jit
+def low_bit(v):
+    t: ACC = 0  # Python never evaluates this annotation: ACC is in no code object
+    t += v  # 16777217 as a float32 is 16777216: the low bit survives in int32 only
+    return t - 16777216
+
+
+@ws.jit
+def kernel(x, out, n):
+    i = ws.grid(1)
+    if i < n:
+        out[i] = low_bit(16777217) + x[i]
+'''
+
+
+def test_names_in_annotations_are_in_the_key(tmp_path, cache):
+    """A device function's `t: ACC = 0` types `t` by ACC: a later process with another ACC must not load
+    the old program (it did, running the float program for an int ACC)."""
+    outs = {}
+    for acc in ("float", "int"):
+        folder = tmp_path / acc
+        folder.mkdir()
+        kernel = load_source(folder, ANNOTATED.format(acc=acc)).kernel
+        outs[acc], _ = launch(kernel)
+    x = np.arange(8, dtype=np.float32)
+    np.testing.assert_array_equal(outs["float"], x + 0)  # Python with float32: float32(16777217) - 16777216
+    np.testing.assert_array_equal(outs["int"], x + 1)
+    # Same file and lines, only ACC's value changed (as in a later process): another key.
+    before = key_of(kernel)
+    kernel.py_func.__globals__["ACC"] = float
+    assert key_of(kernel) != before
+    kernel.py_func.__globals__["ACC"] = int
+    assert key_of(kernel) == before
+
+
 SETTINGS = types.ModuleType("user_settings")  # a user's module: its attributes could change unseen
 SETTINGS.FACTOR = 2.0
 

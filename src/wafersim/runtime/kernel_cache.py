@@ -15,7 +15,8 @@ The key (`key`) holds everything a compilation depends on, so that a cached prog
   any library module a kernel reads constants from or calls device functions of; 6 ms per process) and
   the package version, with the Python and NumPy versions (pickles and dtypes);
 - the kernel: its file name, first line and source text (line numbers go into the debug information),
-  and, for every name its code mentions, the value that name has in its globals or closure, fingerprinted
+  and, for every name its code mentions (annotations included: `acc: ACC = 0` is never evaluated by
+  Python, yet types `acc`), the value that name has in its globals or closure, fingerprinted
   by value: numbers, strings, tuples, NumPy scalars, dtypes and arrays (their bytes), the modules the front
   end reads attributes of (NumPy, `math`, wafersim's), and functions and `@ws.jit` device functions it
   calls (their own source and names, recursively). A name bound to anything else -- an object of a user
@@ -75,12 +76,27 @@ def compiler_version() -> str:
     return digest.hexdigest()
 
 
-def _names(code: types.CodeType) -> set[str]:
-    """Every name the code (and the code of functions, lambdas, comprehensions inside it) mentions."""
+def _names(code: types.CodeType, source: str) -> set[str]:
+    """Every name the code (and the code of functions, lambdas, comprehensions inside it) mentions, and
+    every name in the annotations of its source: Python never evaluates a local variable's annotation
+    (`acc: ACC = 0`), so `ACC` is in no code object, yet the compiler reads it to type `acc`."""
     found = set(code.co_names) | set(code.co_freevars)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            found |= _names(const)
+            found |= _names(const, "")
+    if source:
+        import ast
+        import textwrap
+
+        try:
+            tree = ast.parse(textwrap.dedent(source))
+        except SyntaxError as exc:  # (a source the compiler cannot read either)
+            raise Uncacheable("source does not parse") from exc
+        annotations = [node.annotation for node in ast.walk(tree)
+                       if isinstance(node, (ast.AnnAssign, ast.arg)) and node.annotation is not None]
+        annotations += [node.returns for node in ast.walk(tree)
+                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None]
+        found |= {node.id for annotation in annotations for node in ast.walk(annotation) if isinstance(node, ast.Name)}
     return found
 
 
@@ -102,7 +118,7 @@ def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
         raise Uncacheable(f"no source for {func!r}") from exc
     visible = closure_globals(func)
     values = []
-    for name in sorted(_names(func.__code__)):
+    for name in sorted(_names(func.__code__, "".join(lines))):
         if name in visible:
             values.append((name, _value(visible[name], depth + 1, seen)))
     defaults = (_value(func.__defaults__, depth + 1, seen),
