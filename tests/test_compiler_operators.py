@@ -359,3 +359,29 @@ def test_in_a_tuple_of_a_run_time_number_follows_python(dev):
     want = [[int(v in (1, 2, 3)), int(v not in SOME), int(v in ()), int(f(v) * f(0.5) in (0.5, 1.5, v))]
             for v in x.tolist()]
     assert out.tolist() == want
+
+
+BIG = 16777217  # not a float32: as one it is 16777216
+
+
+@ws.jit
+def constant_membership(out, big, tiny):
+    out[0] = BIG == 16777216.0  # an int32 with a float32 compares as float32 ...
+    out[1] = BIG in (16777216.0,)  # ... and so does each `==` of `in`, constants and run-time values alike
+    out[2] = big in (16777216.0,)
+    out[3] = BIG not in (16777216.0, 2.5)
+    out[4] = big not in (16777216.0, 2.5)
+    out[5] = 1e-46 in (0.0,)  # 0.0 as a float32
+    out[6] = tiny in (0.0,)
+    out[7] = 2147483647 in (2147483648.0,)
+
+
+def test_in_a_tuple_of_constants_compares_as_equality_does(dev):
+    """Written-out numbers were folded with Python's float64 comparison (BIG in (16777216.0,) gave 0 where
+    BIG == 16777216.0 gives 1); the reference: NumPy's float32 equality."""
+    out = run(dev, constant_membership, np.zeros(8, np.int32), BIG, 1e-46)[0]
+    f = np.float32
+    want = [f(BIG) == f(16777216.0), f(BIG) in (f(16777216.0),), f(BIG) in (f(16777216.0),),
+            f(BIG) not in (f(16777216.0), f(2.5)), f(BIG) not in (f(16777216.0), f(2.5)), f(1e-46) in (f(0.0),),
+            f(1e-46) in (f(0.0),), f(2147483647) in (f(2147483648.0),)]
+    assert out.tolist() == [int(w) for w in want] == [1, 1, 1, 0, 0, 1, 1, 1]

@@ -352,6 +352,9 @@ class ExpressionLowering(LoweringCore):
         operands = [self.static(n) for n in [node.left, *node.comparators]]
         if any(v is NOT_STATIC for v in operands) or all(isinstance(v, (int, float)) for v in operands):
             return None
+        if (any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)
+                and isinstance(operands[0], (int, float, np.integer, np.floating))):
+            return None  # a number's membership compares as `==` does (float32 for an int and a float): `membership`
         ops = {ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y, ast.Is: lambda x, y: x is y,
                ast.IsNot: lambda x, y: x is not y, ast.In: lambda x, y: x in y, ast.NotIn: lambda x, y: x not in y}
         result = True
