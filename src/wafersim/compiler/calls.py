@@ -22,7 +22,7 @@ from .background import BackgroundCallLowering
 from .descriptors import DescriptorLowering
 from .sparse import SparseCallLowering
 from .values import (DTYPES, KERNEL_OBJECTS, NOT_STATIC, RAW_WORD, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
-                     Val, describe, word_tag, wrap_int32)
+                     Val, describe, fits_int32, word_tag, wrap_int32)
 
 #: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
 #: A routed word (sent to ws.RAMP) is received from ws.RAMP.
@@ -196,6 +196,9 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         if v.is_const:
             if not math.isfinite(v.const):
                 raise Unsupported(f"cannot convert the constant {v.const} to an int32")
+            if not fits_int32(int(v.const)):  # (Python's int() has no int32 to saturate to: say so)
+                raise Unsupported(f"int() of the constant {v.const!r} (a float32) is {int(v.const)}, which does not fit "
+                                  f"in int32; at run time the conversion saturates: write the int you mean")
             converted = self.const(int(v.const))
             converted.wraps = wraps
             return converted

@@ -269,7 +269,10 @@ class ExpressionLowering(LoweringCore):
             if a.wraps or b.wraps:
                 return Val("i32", const=_wrapped_int(op, x, y), wraps=True)
             value = _exact_int(op, x, y)
-        except (ZeroDivisionError, TypeError, KeyError, OverflowError, ValueError):
+        except ZeroDivisionError:
+            raise Unsupported(f"cannot evaluate the constant expression {text}: Python raises ZeroDivisionError "
+                              f"(at run time the machine gives inf or nan: write math.inf or math.nan for those)") from None
+        except (TypeError, KeyError, OverflowError, ValueError):
             raise Unsupported(f"cannot evaluate the constant expression {text}") from None
         if isinstance(value, float):  # an int to a negative power
             return self.const(value)
