@@ -136,8 +136,9 @@ class Launch:
             raise LaunchError(f"{program.name} uses register r{self.n_registers - 1} but the machine has "
                               f"{spec.registers} registers", registers=self.n_registers)
         if program.arg_count is not None and program.arg_count != len(self.args):
-            raise LaunchError(f"{program.name} takes {program.arg_count} argument(s), the launch gave {len(self.args)}",
-                              expected=program.arg_count, given=len(self.args))
+            raise LaunchError(f"{program.name} takes {program.arg_count} argument(s), the launch gave {len(self.args)} "
+                              f"(a program is launched with argument words: one compiled by @ws.jit takes each array "
+                              f"as the array followed by its dimensions)", expected=program.arg_count, given=len(self.args))
         for pc in self.facts.bad_fields:
             instr = self.decoded[pc]
             ports = 4 if instr.op == "hasnb" else len(PORTS)  # (a 3-bit field: 5..7 name no port)
