@@ -34,9 +34,10 @@ def _grow_int(array: np.ndarray, used: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _grow_float(array: np.ndarray, used: int) -> np.ndarray:
-    bigger = np.empty(max(16, 2 * len(array)), dtype=np.float64)
-    bigger[:used] = array[:used]
+def _grow_rows(frontiers: np.ndarray) -> np.ndarray:
+    """`frontiers` (2, k) with twice the room, both rows kept."""
+    bigger = np.empty((2, 2 * frontiers.shape[1]), dtype=frontiers.dtype)
+    bigger[:, :frontiers.shape[1]] = frontiers
     return bigger
 
 
@@ -81,12 +82,12 @@ def _walk(masks, sources, has_neighbor, offsets, hop, ramp_latency, merge, block
     slot_seen = np.zeros(0 if merge else N_PORTS * n, dtype=np.uint8)
     received = np.zeros(n, dtype=np.uint8)
     reached = np.empty(16, dtype=np.int64)  # (merging: this source's receivers, to clear)
-    pe = np.empty(1024, dtype=np.int64)
-    port = np.empty(1024, dtype=np.int64)
-    lat = np.empty(1024, dtype=np.float64)
-    next_pe = np.empty(1024, dtype=np.int64)
-    next_port = np.empty(1024, dtype=np.int64)
-    next_lat = np.empty(1024, dtype=np.float64)
+    # The frontier and the next one are rows `now` and 1 - `now` of one array each (PE, input port, latency),
+    # grown before a level, never inside its loops: arrays rebound inside the loops (swapped every level,
+    # grown on demand) made the whole walk 3.6x slower (0.18 vs 0.05 s for a 64 x 64 GEMM's bus).
+    front_pe = np.empty((2, 16), dtype=np.int64)  # (small: the tests grow it)
+    front_port = np.empty((2, 16), dtype=np.int64)
+    front_lat = np.empty((2, 16), dtype=np.float64)
     ok = True
     for s in range(n_sources):
         source = sources[s]
@@ -97,9 +98,10 @@ def _walk(masks, sources, has_neighbor, offsets, hop, ramp_latency, merge, block
             break
         n_reached = 0
         size = 1
-        pe[0] = source
-        port[0] = RAMP
-        lat[0] = 0.0
+        now = 0
+        front_pe[now, 0] = source
+        front_port[now, 0] = RAMP
+        front_lat[now, 0] = 0.0
         levels_left = block_slots + 1
         while size > 0 and ok:
             levels_left -= 1
@@ -108,18 +110,23 @@ def _walk(masks, sources, has_neighbor, offsets, hop, ramp_latency, merge, block
                 break
             if not merge:
                 for i in range(size):
-                    slot = port[i] * n + pe[i]
+                    slot = front_port[now, i] * n + front_pe[now, i]
                     if slot_seen[slot]:
                         ok = False
                         break
                     slot_seen[slot] = 1
                 if not ok:
                     break
+            while front_pe.shape[1] < (N_PORTS - 1) * size:  # (room for a link out of every entry on each port)
+                front_pe, front_port = _grow_rows(front_pe), _grow_rows(front_port)
+                front_lat = _grow_rows(front_lat)
+            while merge and len(reached) < n_reached + size:  # (an entry reaches its PE's ramp once at most)
+                reached = _grow_int(reached, n_reached)
             next_size = 0
             for p in range(N_PORTS):
                 for i in range(size):
-                    at = pe[i]
-                    if not (masks[port[i], at] >> p) & 1:
+                    at = front_pe[now, i]
+                    if not (masks[front_port[now, i], at] >> p) & 1:
                         continue
                     if p == RAMP:
                         if received[at]:
@@ -127,13 +134,11 @@ def _walk(masks, sources, has_neighbor, offsets, hop, ramp_latency, merge, block
                             break
                         received[at] = 1
                         if merge:
-                            if n_reached == len(reached):
-                                reached = _grow_int(reached, n_reached)
                             reached[n_reached] = at
                             n_reached += 1
                         if write:
                             dest[n_dest] = at
-                            latency[n_dest] = lat[i] + 2 * ramp_latency
+                            latency[n_dest] = front_lat[now, i] + 2 * ramp_latency
                         n_dest += 1
                         continue
                     if not has_neighbor[p, at]:
@@ -142,26 +147,20 @@ def _walk(masks, sources, has_neighbor, offsets, hop, ramp_latency, merge, block
                     if write:
                         link_pe[n_link] = at
                         link_dir[n_link] = p
-                        link_offset[n_link] = lat[i] + ramp_latency
+                        link_offset[n_link] = front_lat[now, i] + ramp_latency
                     n_link += 1
                     nb = at + offsets[p]
                     entry = OPPOSITE[p]
                     if masks[entry, nb] == 0:
                         ok = False
                         break
-                    if next_size == len(next_pe):
-                        next_pe = _grow_int(next_pe, next_size)
-                        next_port = _grow_int(next_port, next_size)
-                        next_lat = _grow_float(next_lat, next_size)
-                    next_pe[next_size] = nb
-                    next_port[next_size] = entry
-                    next_lat[next_size] = lat[i] + (hop[p, at] if per_pe_hop else hop[p, 0])
+                    front_pe[1 - now, next_size] = nb
+                    front_port[1 - now, next_size] = entry
+                    front_lat[1 - now, next_size] = front_lat[now, i] + (hop[p, at] if per_pe_hop else hop[p, 0])
                     next_size += 1
                 if not ok:
                     break
-            pe, next_pe = next_pe, pe
-            port, next_port = next_port, port
-            lat, next_lat = next_lat, lat
+            now = 1 - now
             size = next_size
         if not ok:
             break
