@@ -257,6 +257,25 @@ end: halt
 """
 
 
+PRINT_LABELS = ['x" # y', "a;b", "back\\slash", 'q"', "tab\there", "two\nlines", "µs ∑", "\x85\u2028\u2029 breaks",
+                "\\u0041 written out", ""]
+
+
+def test_string_texts_survive_disassembly():
+    """Every print label reads back from `disassemble` as written (a `#` after a quote was read as a comment:
+    'x" # y' came back as 'x'; a label with a quote, tab or newline did not assemble)."""
+    program = Program(code=assemble("halt").code, name="labels", strings=("", *PRINT_LABELS))
+    again = assemble(disassemble(program))
+    assert again.strings == program.strings  # the reference: the Python strings themselves
+    assert again.code.tolist() == program.code.tolist()
+
+
+def test_string_escapes_and_their_errors():
+    assert assemble('.string 1 "say \\"hi\\" \\\\ \\t" # comment\nhalt').strings == ("", 'say "hi" \\ \t')
+    with pytest.raises(AssemblyError, match="bad escape"):
+        assemble('.string 1 "\\q"\nhalt')
+
+
 def test_assembler_features():
     program = assemble(SOURCE)
     assert isinstance(program, Program)

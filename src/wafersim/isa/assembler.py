@@ -18,6 +18,7 @@ Syntax (one instruction per line, `#` or `;` starts a comment):
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import struct
 from typing import Iterable, NamedTuple, Sequence
@@ -152,6 +153,15 @@ def format_instr(instr: Instr, labels: dict[int, str] | None = None) -> str:
     return text
 
 
+def quoted(text: str) -> str:
+    """`text` as a .string operand: in double quotes, with JSON's escapes for a quote, a backslash and
+    control characters (so that a `#`, `;` or quote inside it reads back as the same text)."""
+    escaped = json.dumps(text, ensure_ascii=False)
+    for breaking in "\x85\u2028\u2029":  # (line breaks to str.splitlines that JSON leaves as they are)
+        escaped = escaped.replace(breaking, f"\\u{ord(breaking):04x}")
+    return escaped
+
+
 def disassemble(program: "Program | Sequence[int]") -> str:
     """Assembly text for a program (with its directives) or for bare code words."""
     if not isinstance(program, Program):
@@ -181,7 +191,7 @@ def disassemble(program: "Program | Sequence[int]") -> str:
     lines = [f".name {program.name}", f".sram {program.data_words}"]
     if program.arg_count is not None:
         lines.append(f".args {program.arg_count}")
-    lines += [f'.string {i} "{s}"' for i, s in enumerate(program.strings) if i > 0]
+    lines += [f".string {i} {quoted(s)}" for i, s in enumerate(program.strings) if i > 0]
     lines += [f".route {channel} {name}" for channel, name in program.routes]
     for pc, instr in instrs:
         lines += [f"{name}:" for name in standing.get(pc, ())]
@@ -270,10 +280,13 @@ def assemble(source: str, name: str | None = None) -> Program:
             return AssemblyError(f"line {number}: {message}\n    {raw.strip()}", line=number)
 
         if line.startswith(".string"):
-            match = re.fullmatch(r'\.string\s+(\d+)\s+"([^"]*)"\s*(?:[#;].*)?', line)
+            match = re.fullmatch(r'\.string\s+(\d+)\s+("(?:[^"\\]|\\.)*")\s*(?:[#;].*)?', line)
             if not match or int(match.group(1)) == 0:
-                raise fail('expected .string N "text" with N >= 1')
-            strings[int(match.group(1))] = match.group(2)
+                raise fail('expected .string N "text" with N >= 1 (\\" and \\\\ for a quote and a backslash)')
+            try:
+                strings[int(match.group(1))] = json.loads(match.group(2), strict=False)
+            except ValueError as exc:
+                raise fail(f"bad escape in the .string text ({exc.msg}): write \\\" \\\\ \\n \\t or \\uXXXX") from None
             continue
         while (label := _LABEL.match(line)) and not line.startswith("."):
             if label.group(1) in labels:

@@ -93,7 +93,9 @@ def render() -> str:
         "    bnz r3, loop",
         "```",
         "",
-        "`assemble(disassemble(program))` gives back the same code words.",
+        "`assemble(disassemble(program))` gives back the same code words and texts. A `.string` text is in double",
+        "quotes with JSON's escapes (`\\\"` a quote, `\\\\` a backslash, `\\n`, `\\t`, `\\uXXXX`); `#` and `;` inside it",
+        "are text, not comments.",
         "",
     ]
     return "\n".join(lines)

@@ -304,8 +304,8 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("fremainder", "REG", ("d", "a", "b"), "div", "d = a - n * b, n the integer nearest a / b, ties to even "
      "(IEEE remainder, math.remainder; exact)", ""),
     ("vmath", "REG", ("d", "a", "fn", "c"), "vector", "sram[d:d+c] = fn(sram[a:a+c]) for a float32 math instruction "
-     "fn of one operand (float_math.VECTOR_MATH: fsqrt, fexp, ..., ffrac); each element also costs the "
-     "instruction's own cycles over vector_lanes", ""),
+     "fn of one operand (float_math.VECTOR_MATH: fsqrt, fexp, ..., ffrac); it costs the issue plus "
+     "ceil(c x fn's cycles / vector_lanes), in place of a vector's ceil(c / vector_lanes)", ""),
     # operand descriptors (docs/timing.md, "Strided and 2-D operands"): a strided copy and a rank-1 update, as the
     # strided and multi-dimensional memory DSDs of the Cerebras SDK describe whole tensors to one instruction
     ("vcopys", "REG", ("d", "a", "b", "c"), "vector", "strided copy: sram[d + k*sd] = sram[a + k*sa] for k < c, the "
