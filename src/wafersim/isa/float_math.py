@@ -39,7 +39,19 @@ def _in_float64(name: str, function=None):
 
 erf32 = _in_float64("erf")
 erfc32 = _in_float64("erfc")
-gamma32 = _in_float64("gamma")  # inf at 0 and the negative integers, nan at -inf (as math raises)
+
+
+def _gamma(x: np.ndarray) -> np.ndarray:
+    """gamma(x) with C's tgamma at its poles, whatever SciPy's version gives there (SciPy changed negative
+    integers from inf to nan): +-inf at +-0, nan at the negative integers and -inf (where math raises)."""
+    import scipy.special
+
+    result = scipy.special.gamma(x)
+    result = np.where(x == 0, np.copysign(np.inf, x), result)
+    return np.where((x < 0) & (x == np.floor(x)), np.nan, result)
+
+
+gamma32 = _in_float64("gamma", _gamma)
 
 
 def _log_abs_gamma(x: np.ndarray) -> np.ndarray:

@@ -297,7 +297,7 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     # math: one of them applied to each element of an SRAM range
     ("ferf", "REG", ("d", "a"), "sfu", "d = erf(a) (float32: float64 erf rounded once)", ""),
     ("ferfc", "REG", ("d", "a"), "sfu", "d = erfc(a) = 1 - erf(a), accurate for large a", ""),
-    ("fgamma", "REG", ("d", "a"), "sfu", "d = gamma(a) (inf at 0 and the negative integers)", ""),
+    ("fgamma", "REG", ("d", "a"), "sfu", "d = gamma(a) (C's tgamma at the poles: +-inf at +-0, nan at the negative integers and -inf)", ""),
     ("flgamma", "REG", ("d", "a"), "sfu", "d = log(|gamma(a)|)", ""),
     ("frint", "REG", ("d", "a"), "fpu", "d = a rounded to the nearest integer, ties to even (np.rint)", ""),
     ("ffrac", "REG", ("d", "a"), "fpu", "d = a - trunc(a) with the sign of a, 0 for infinities (math.modf)", ""),
