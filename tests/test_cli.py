@@ -39,6 +39,8 @@ def test_info_prints_the_machine_and_its_peak_rates(tmp_path):
     spec = ws.WaferSpec.preset("wse2")
     assert "757 x 996 = 753,972 PEs" in result.output
     assert f"{spec.peak_flops / 1e12:,.1f} TFLOP/s" in result.output
+    links = 2 * ((757 - 1) * 996 + 757 * (996 - 1))  # neighbour pairs, one link each way
+    assert f"{links * spec.link_words_per_cycle * 4 * spec.clock_hz / 1e15:,.2f} PB/s" in result.output
     path = tmp_path / "small.toml"
     ws.WaferSpec(width=5, height=7, clock_hz=1e9).save(path)
     result = invoke("info", "--spec", str(path))
@@ -96,6 +98,17 @@ def test_asm_and_disasm_round_trip_through_a_program_file(tmp_path):
     assert result.exit_code != 0 and "not a wafersim program file" in result.output
 
 
+@pytest.mark.parametrize("command", ["demo", "bench"])
+@pytest.mark.parametrize("option, value, message", [
+    ("--steps", "0", "0 steps: give at least 1"), ("--steps", "-3", "-3 steps: give at least 1"),
+    ("--steps", "two", "'two' is not a whole number of steps"), ("--preset", "nosuch", "unknown spec 'nosuch'")])
+def test_demo_and_bench_refuse_bad_options(command, option, value, message):
+    """A usage error naming the option (--steps -1 ran and printed -27 instructions per step; 0 was a
+    ZeroDivisionError traceback; an unknown preset a SpecError traceback)."""
+    result = CliRunner().invoke(main, [command, option, value])
+    assert result.exit_code == 2 and f"argument {option}: {message}" in result.output
+
+
 def test_demo_and_bench_run_on_a_small_wafer(tmp_path):
     result = invoke("demo", "--preset", "dev", "--steps", "3", "--out", str(tmp_path))
     assert result.exit_code == 0 and "matches NumPy exactly: True" in result.output
@@ -118,7 +131,8 @@ def test_info_reports_defects_spares_and_the_usable_rectangle(tmp_path):
     assert result.exit_code == 0
     assert "usable rectangle          8 x 6: the whole logical mesh" in result.output
     assert "up to 0 of 1 spare column(s) in a row, 1 of 1 spare row(s)" in result.output
-    assert "16 of 192 directed links span more than one physical hop" in result.output
+    # 8 x 6 PEs: 7 x 6 horizontal and 8 x 5 vertical neighbour pairs, a link each way: 164 (not 4 per PE)
+    assert "16 of 164 directed links span more than one physical hop" in result.output
     assert "none: a perfect wafer" in invoke("info", "--spec", "dev").output
     result = CliRunner().invoke(main, ["info", "--spec", "dev", "--defect-rate", "2"])
     assert result.exit_code != 0 and "WaferSpec.defect_rate" in result.output

@@ -42,6 +42,7 @@ def test_preset_sizes_and_figures(name, width, height):
     assert (spec.width, spec.height) == (width, height)
     assert spec.name == name
     assert spec.n_pes == width * height
+    assert spec.n_links == 4 * width * height - 2 * (width + height)  # 4 per PE, less the edges' missing ones
     for field, value in PRESET_FIGURES[name].items():
         assert getattr(spec, field) == value, field
     assert spec.cost_cycles == DEFAULT_COST_CYCLES

@@ -297,6 +297,12 @@ class WaferSpec:
         return self.width * self.height
 
     @property
+    def n_links(self) -> int:
+        """Directed links between neighbouring PEs of the logical mesh: each of the (width - 1) x height
+        horizontal and width x (height - 1) vertical neighbour pairs has one each way."""
+        return 2 * ((self.width - 1) * self.height + self.width * (self.height - 1))
+
+    @property
     def sram_words(self) -> int:
         return self.sram_bytes // 4
 

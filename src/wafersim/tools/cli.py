@@ -51,7 +51,7 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
             ("global memory", f"{spec.global_bytes / 1e12:g} TB, {spec.global_bytes_per_s / 1e9:g} GB/s, "
                               f"{spec.global_latency:g} cycles + hops to the edge"),
             ("peak fp32", f"{spec.peak_flops / 1e12:,.1f} TFLOP/s"),
-            ("aggregate link bandwidth", f"{4 * spec.n_pes * spec.link_words_per_cycle * 4 * spec.clock_hz / 1e15:,.1f}"
+            ("aggregate link bandwidth", f"{spec.n_links * spec.link_words_per_cycle * 4 * spec.clock_hz / 1e15:,.2f}"
                                          f" PB/s"),
             ("barrier", f"{spec.barrier_base_cycles:g} + {spec.barrier_cycles_per_hop:g} x diameter cycles"),
             *defect_rows(spec)]
@@ -181,7 +181,7 @@ def defect_rows(spec) -> list[tuple[str, str]]:
                                  f"{int(repair.used.sum() - repair.used[:spec.height, :spec.width].sum()):,} "
                                  f"spare PEs carry logical PEs"),
                  ("usable rectangle", f"{spec.width} x {spec.height}: the whole logical mesh"),
-                 ("detours", f"{bent:,} of {4 * spec.n_pes:,} directed links span more than one physical hop, "
+                 ("detours", f"{bent:,} of {spec.n_links:,} directed links span more than one physical hop, "
                              f"+{spec.detour_cycles_per_hop:g} cycles per extra hop")]
     else:
         usable = spec.usable_rectangle

@@ -16,14 +16,15 @@ import numpy as np
 
 import wafersim as ws
 from wafersim.kernels import reference
+from wafersim.tools.arguments import spec_argument, steps_argument
 from wafersim.kernels.heat import heat_kernel
 from wafersim.sim.pictures import save_map
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="wafersim demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="wse2")
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--preset", type=spec_argument, default="wse2", help="a preset or a WaferSpec TOML file")
+    parser.add_argument("--steps", type=steps_argument, default=100, help="time steps (at least 1)")
     parser.add_argument("--out", default="out", help="folder for the PNG pictures")
     args = parser.parse_args(argv)
 
