@@ -15,7 +15,8 @@ the PE at one end:
 - chain (each PE adds what it received to its own vector and forwards it): C = B, E = B (P - 1),
   N = P - 1, L = P - 1, D = P - 1;
 - binary tree (recursive halving; in round r, PEs 2^r apart pair up): C = B log2 P (the root receives
-  one vector per round), E = B (P - 1) over rounds of growing distance, L = P - 1, D = log2 P.
+  one vector per round), E = B P log2(P) / 2 (each round's senders cover P / 2 hops in all, for P a power
+  of two), L = P - 1, D = log2 P.
 
 An all-reduce is the reduce followed by a broadcast of the result from the root, which the router's
 multicast does in L + B cycles plus the two ramps (one dependent step without an add).
@@ -49,7 +50,10 @@ def tree_reduce(P: int, B: int, spec: WaferSpec) -> float:
     if P < 2:
         return 0.0
     rounds = math.ceil(math.log2(P))
-    return luczynski_time(C=B * rounds, E=B * (P - 1), N=P - 1, L=P - 1, D=rounds, spec=spec)
+    # E counts wavelet-hops: in round r the PEs 2^r past a multiple of 2^(r+1) send B words 2^r hops each
+    # (P / 2 hops a round for P a power of two: E = B P log2(P) / 2, not the B (P - 1) words sent).
+    hops = sum(len(range(2 ** r, P, 2 ** (r + 1))) * 2 ** r for r in range(rounds))
+    return luczynski_time(C=B * rounds, E=B * hops, N=P - 1, L=P - 1, D=rounds, spec=spec)
 
 
 def broadcast(P: int, B: int, spec: WaferSpec) -> float:

@@ -1,6 +1,7 @@
 """Reproduce Rocki et al., "Fast Stencil-Code Computation on a Wafer-Scale Processor" (SC20) on the `wse2`
 preset: a whole-fabric all-reduce of one float32 per PE in about 10% more cycles than the fabric's
-diameter (W - 1) + (H - 1).
+diameter (W - 1) + (H - 1). The paper measured a CS-1 (the first WSE): applying its ratio to the diameter
+of wse2's 757 x 996 fabric is our extrapolation, not a WSE-2 measurement.
 
     python bench/reproduce_rocki_allreduce.py [--sizes 757x996] [--write bench/RESULTS.md]
 
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> list[Comparison]:
     if args.write:
         command = "python bench/reproduce_rocki_allreduce.py " + " ".join(argv if argv is not None else sys.argv[1:])
         walls = ", ".join(f"{r['width']} x {r['height']}: {r['wall']:.0f} s" for r in rows)
-        write_results("reproduce-rocki", "Reproduction: Rocki et al. SC20, whole-fabric all-reduce on wse2",
+        write_results("reproduce-rocki", "Reproduction: Rocki et al. SC20 (a CS-1), whole-fabric all-reduce on wse2",
                       command.strip(), table(comparisons) + f"\n\nWall time (two launches each): {walls}.\n",
                       args.write)
     return comparisons

@@ -184,8 +184,10 @@ def test_luczynski_chain_and_tree_follow_their_formulas():
     for P in (4, 16, 512):
         for B in (1, 64, 8192):
             assert models.chain_reduce(P, B, spec) == B + (P - 1) + (2 * tr + 1) * (P - 1)
-            rounds = int(np.ceil(np.log2(P)))
-            assert models.tree_reduce(P, B, spec) == max(B * rounds, B + P - 1) + (2 * tr + 1) * rounds
+            rounds = int(np.ceil(np.log2(P)))  # P a power of two: each round's senders cover P / 2 hops
+            energy = B * P * rounds / 2  # wavelet-hops
+            assert models.tree_reduce(P, B, spec) == (max(B * rounds, energy / (P - 1) + P - 1)
+                                                       + (2 * tr + 1) * rounds)
     # the tree wins for short vectors, the chain for long ones (the paper's crossover)
     assert models.tree_reduce(512, 1, spec) < models.chain_reduce(512, 1, spec)
     assert models.chain_reduce(512, 8192, spec) < models.tree_reduce(512, 8192, spec)
