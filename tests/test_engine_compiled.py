@@ -292,3 +292,34 @@ later:
     table = ProgramTable(decoded, len(program.code), {instr.op: 1.0 for instr in decoded.values()})
     steady = {decoded[pc].op + " r" + str(decoded[pc].a) for pc in np.flatnonzero(table.steady).tolist()}
     assert steady == {"bnz r1", "bz r0"}
+
+
+@ws.jit
+def count_up(out, n):
+    i = 0
+    while i < n:  # a one-PE loop: a small converged group, one scheduler visit per iteration in NumPy
+        i += 1
+    out[0] = i
+
+
+def test_small_converged_groups_go_compiled_once_loading_numba_pays(monkeypatch):
+    """A process runs small converged groups in NumPy until it has loaded the interpreter anyway, or has
+    run `SMALL_RUNS_BEFORE_LOADING` of them (then compiled: a one-PE loop 18 s -> 0.03 s per million
+    iterations); the count, cycles and result are the same either way (the reference: Python's count)."""
+    calls = []
+    original = stepper.CompiledMixin._run_compiled
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled", lambda self, pc, group: calls.append(pc) or
+                        original(self, pc, group))
+    monkeypatch.setattr(stepper, "_INTERPRETER", "wafersim.not_loaded")  # (as in a process without Numba)
+    monkeypatch.setattr(stepper, "_small_runs", 0)
+    monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 50)
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(1, np.int32)
+    short = count_up[1, 1](out, 10)  # ~10 small runs: NumPy only
+    assert calls == [] and out.copy_to_host()[0] == 10
+    long = count_up[1, 1](out, 200)  # passes 50 runs in all: the rest compiled
+    assert calls and out.copy_to_host()[0] == 200
+    with forced(Strategy(compiled=False)):
+        reference = count_up[1, 1](out, 200)
+    assert (long.cycles, long.instructions) == (reference.cycles, reference.instructions)
+    assert (long.cycles - short.cycles) % 190 == 0  # the same cycles for each of the 190 more iterations

@@ -111,9 +111,9 @@ def test_library_kernels_are_identical_under_every_strategy(name):
 
 @pytest.mark.parametrize("name", ["gemv", "gemv_batch", "scan", "allreduce_one_block"])
 def test_small_converged_groups_in_the_interpreter_are_identical(name, monkeypatch):
-    """The interpreter also running small converged groups (`stepper.SMALL_GROUP`, off by default) with
-    event wake-up on or off: a gemv once deadlocked this way, before a one-step run's continuations joined
-    the scheduler at once (`WaveSim._continue`)."""
+    """The interpreter also running small converged groups (`stepper.SMALL_GROUP`), from the first run on,
+    with event wake-up on or off: a gemv once deadlocked this way, before a one-step run's continuations
+    joined the scheduler at once (`WaveSim._continue`)."""
     from wafersim.sim.compiled import stepper
 
     launch = library_launches()[name]
@@ -121,6 +121,7 @@ def test_small_converged_groups_in_the_interpreter_are_identical(name, monkeypat
         reference = launch()
     monkeypatch.setattr(stepper, "SMALL_GROUP", 64)
     monkeypatch.setattr(stepper, "SMALL_REGION", 64)
+    monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 0)
     for strategy in (Strategy(event_wakeup=False), FAST):
         with forced(strategy):
             assert_same_run(reference, launch())

@@ -79,7 +79,12 @@ def test_a_failed_launch_carries_every_pe_where_it_stopped_with_its_live_variabl
         assert values["x"].dtype == np.int32
         assert "n" not in values  # its last use (x + n) is behind the failing bounds check: no value claimed
         assert state.read_local("u", (3, y)) == u.address  # a global array argument: its device address
-    assert state.read_local("marker", (6, 2)) == 6 * 3 + 200  # a PE of the group that had not run on
+    # A PE of the other branch: where the engine had run it to depends on the order it ran groups in (the
+    # NumPy path stops it before its store, the compiled path may have run it to its end), as docs say.
+    if state.line((6, 2)) is None:  # halted: its store is undone with the launch's
+        assert state.pc((6, 2)) is None
+    else:
+        assert state.read_local("marker", (6, 2)) == 6 * 3 + 200
 
 
 def test_spilled_variables_are_read_from_their_slots():

@@ -18,6 +18,7 @@ are bit-identical to the NumPy path (tests/test_engine_strategies.py).
 """
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 
@@ -30,15 +31,31 @@ from ..routed_senders import sender_conditions, single_sender
 from .table import ProgramTable
 
 #: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
-#: instructions ahead (`ProgramTable.long_run`). Measured (CPU time, best of 10 warm launches): with
-#: transfers in the interpreter, 64 would take the 64-PE transpose from 52 to 18 ms and the one-row scan
-#: from 5.2 to 3.4 ms (256 made saxpy's waves of 256 PEs slower: the interpreter's per-call cost does
-#: not pay for their few instructions between global accesses). Off (0) for now: with 64, small
-#: converged groups running PE by PE report only the first failing PE of an error, and a differential
-#: run (gemv, `Strategy(event_wakeup=False)`) deadlocked; the tests switch it on to exercise the mode.
-SMALL_GROUP = 0
-#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (off, as SMALL_GROUP).
-SMALL_REGION = 0
+#: instructions ahead (`ProgramTable.long_run`) and loading Numba pays (`SMALL_RUNS_BEFORE_LOADING`).
+#: Measured (CPU time, best of 10 warm launches): with transfers in the interpreter, 64 takes the 64-PE
+#: transpose from 52 to 18 ms and the one-row scan from 5.2 to 3.4 ms, and a one-PE `while` loop from
+#: 18 s to 0.03 s per million iterations (256 made saxpy's waves of 256 PEs slower: the interpreter's
+#: per-call cost does not pay for their few instructions between global accesses).
+SMALL_GROUP = 64
+#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs.
+SMALL_REGION = 64
+#: A small converged group runs compiled once the process has loaded the interpreter, or after this many
+#: runs of such groups in NumPy (in all launches of the process): loading Numba costs 0.6-0.9 s once, more
+#: than a short launch of a few PEs takes in NumPy, so a process pays it only after spending about that
+#: much time in NumPy on such runs (some 10-30 us each). Either way the results are bit-identical.
+SMALL_RUNS_BEFORE_LOADING = 20_000
+_small_runs = 0  # (process-wide: small converged runs the NumPy path took so far)
+_INTERPRETER = f"{__package__}.interpreter"  # (imported by the first compiled run: Numba is loaded then)
+
+
+def _loading_pays() -> bool:
+    """Whether a small converged group should run compiled: the interpreter is loaded already, or the
+    process has run `SMALL_RUNS_BEFORE_LOADING` such groups in NumPy (this one counted)."""
+    global _small_runs
+    if _INTERPRETER in sys.modules:
+        return True
+    _small_runs += 1
+    return _small_runs > SMALL_RUNS_BEFORE_LOADING
 #: Woken PEs the interpreter runs together (`Strategy.compiled_wavefronts`): enough to amortise decoding
 #: over a wavefront, few enough that the cache lines of one wavefront's PEs stay in L2 until the next
 #: (their neighbours) uses them.
@@ -133,7 +150,7 @@ class CompiledMixin:
         # (A few PEs of a large region stay in NumPy: the edges of a stencil's block, say, which would
         # otherwise make every stencil launch load Numba, some 150 MiB, for little gain.)
         small = self.n <= SMALL_REGION if lanes.idx is not None else lanes.count <= SMALL_GROUP
-        return small and bool(table.long_run[pc])
+        return small and bool(table.long_run[pc]) and _loading_pays()
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:
         """Run `group` (at `pc`) in the interpreter, with the lanes sleeping at neighbour transfers;
@@ -165,7 +182,12 @@ class CompiledMixin:
                  self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.launch.max_cycles),
                  float(time_limit))
         stats = np.zeros(2, dtype=np.int64)
-        alone_below = ALONE_BELOW
+        # A converged group (`SMALL_GROUP`) runs as one segment, never PE by PE: a PE that would fail an
+        # instruction then stops there with every PE of its segment, and the NumPy engine's run of that
+        # instruction names them all, as when the whole group runs in NumPy (PE by PE, the PEs after the
+        # first failing one had stopped where they were).
+        converged = lanes.mask is None and lanes.idx is None
+        alone_below = 0 if converged else ALONE_BELOW
         budget = LOOP_BUDGET_PER_PE * (len(idx) + len(sleepers))
         fast, steady = self.strategy.compiled_loops, table.steady
         if fabric is not None:
