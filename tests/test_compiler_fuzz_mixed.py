@@ -66,8 +66,10 @@ def nest(x, y, how="add", scale=1.5):
 COMPARE = {"<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE, "==": ast.Eq, "!=": ast.NotEq}
 COMPARE_FN = {"<": op_module.lt, "<=": op_module.le, ">": op_module.gt, ">=": op_module.ge, "==": op_module.eq,
               "!=": op_module.ne}
-#: Refusals the documentation promises for constants (the reference wraps or raises where Python does).
-DOCUMENTED_REFUSALS = ("does not fit in int32", "cannot evaluate the constant expression")
+#: Refusals of constants (the reference wraps or raises where Python does). A shift count known when compiling
+#: (`i << 40`, `i << (-8 % 40)`) must lie in 0..31, where a run-time count of 32 or more gives 0 or the sign.
+DOCUMENTED_REFUSALS = ("does not fit in int32", "cannot evaluate the constant expression", "is outside 0..31 for an int32",
+                       "integer division by zero")  # a constant divisor of 0 (`i // int(-0.75)`), on any path
 
 
 # ----------------------------------------------------------------------------- the reference's markers
@@ -92,16 +94,25 @@ def _in(x, items, negate=False):
     return found != negate
 
 
+def _powi(x, n):
+    """`v ** n` of a float32 with a constant whole n in -1..2 (docs/python-supported.md): 1, v, v * v, 1 / v,
+    each rounded once (NumPy's `arr ** 2` squares too, where `np.power(arr, arr2)` is a powf, 1 ulp apart)."""
+    return {-1: np.float32(1.0) / x, 0: np.float32(1.0), 1: x, 2: x * x}[int(n)]
+
+
 def _round(x):
     return np.int32(np.rint(x))
 
 
-def _pow(a, b):  # np.power on float32 arrays (NumPy's float32 scalars' ** uses powf: test_compiler_operators)
-    return np.power(np.asarray(a, np.float32), np.asarray(b, np.float32))[()]
+def _pow(a, b):
+    """np.power on 1-D float32 arrays, as the engine runs `fpow`. (NumPy's float32 scalars' `**` and even 0-d
+    arrays take another loop than 1-D arrays, which here is a SIMD one: 11.811699 ** 2.0 is 139.51624 on a
+    0-d array and 139.51622 on a 1-D one.)"""
+    return np.power(np.array([a], np.float32), np.array([b], np.float32))[0]
 
 
 REFERENCE_MARKERS = {
-    "_I": np.int32, "_R": np.float32, "_F": np.float32, "_TOI": np.int32, "_ROUND": _round, "_POW": _pow,
+    "_I": np.int32, "_R": np.float32, "_F": np.float32, "_TOI": np.int32, "_ROUND": _round, "_POW": _pow, "_POWI": _powi,
     "_SHL": lambda a, k: _wrap(int(a) << int(k)), "_SHR": lambda a, k: _wrap(int(a) >> int(k)),
     "_CMP": _cmp, "_IN": _in,
     "MI": np.int32(16777217), "MF": np.float32(0.1),
@@ -123,8 +134,8 @@ class ToKernel(ast.NodeTransformer):
             return ast.Call(ast.Name("int", ast.Load()), args, [])
         if name == "_ROUND":
             return ast.Call(ast.Name("round", ast.Load()), args, [])
-        if name in ("_POW", "_SHL", "_SHR"):
-            op = {"_POW": ast.Pow, "_SHL": ast.LShift, "_SHR": ast.RShift}[name]()
+        if name in ("_POW", "_POWI", "_SHL", "_SHR"):
+            op = {"_POW": ast.Pow, "_POWI": ast.Pow, "_SHL": ast.LShift, "_SHR": ast.RShift}[name]()
             return ast.BinOp(args[0], op, args[1])
         if name == "_CMP":
             return ast.Compare(args[0], [COMPARE[a.value]() for a in args[1::2]], args[2::2])
@@ -248,8 +259,12 @@ class MixedGen(Gen):
             return f"np.{self.choice(['sin', 'floor', 'sqrt', 'tanh', 'rint'])}(_F({self.int_expr(depth - 1)}))"
         if kind == "pow":
             # (an int32 base needs a float32 or constant exponent: int32 ** a run-time int32 is refused)
-            exponent = self.choice(["_R(2.0)", "_R(0.5)", "_R(3.0)", "_R(-1.0)", "_R(1.0)", "_F(_I(2))",
-                                    f"_F(({self.int_expr(0)} % _I(4)))"])
+            # (an int32 exponent known only at run time is an fpow; one known when compiling, in -1..2, is not:
+            # `f ** k` with k == 2 and `f ** 2` can differ in the last bit, so the run-time one is a variable)
+            exponent = self.choice(["_R(2.0)", "_R(0.5)", "_R(3.0)", "_R(-1.0)", "_R(1.0)",
+                                    f"_F(({self.choice(INT_VARS)} % _I(4)))", "_I(-1)", "_I(0)", "_I(1)", "_I(2)"])
+            if exponent.startswith("_I("):  # a constant whole exponent in -1..2: `v ** 2` is `v * v`
+                return f"_POWI({self.float_expr(depth - 1)}, {exponent})"
             base = self.float_expr(depth - 1) if exponent.startswith("_F(") else self.mixed_operand(depth - 1)
             return f"_POW({base}, {exponent})"
         # device functions with defaults and keywords, one calling others
@@ -262,8 +277,8 @@ class MixedGen(Gen):
         if not self.mine():
             return super().cond(depth, top)
         kind = self.choice(["cmp", "chain", "in"])
-        if kind == "in":
-            x, _ = self.number(max(depth, 0))
+        if kind == "in":  # a constant x a third of the time: the whole test folded
+            x = self.choice([self.number(max(depth, 0))[0], self.int_const(), self.float_const()])
             items = [self.choice([self.int_const(), self.float_const(), f"_I({self.choice(INT_POOL)})"])
                      for _ in range(self.draw(st.integers(0, 3)))]
             tup = self.choice(["MT", f"({', '.join(items)}{',' if len(items) == 1 else ''})"])
