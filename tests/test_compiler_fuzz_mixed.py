@@ -69,7 +69,8 @@ COMPARE_FN = {"<": op_module.lt, "<=": op_module.le, ">": op_module.gt, ">=": op
 #: Refusals of constants (the reference wraps or raises where Python does). A shift count known when compiling
 #: (`i << 40`, `i << (-8 % 40)`) must lie in 0..31, where a run-time count of 32 or more gives 0 or the sign.
 DOCUMENTED_REFUSALS = ("does not fit in int32", "cannot evaluate the constant expression", "is outside 0..31 for an int32",
-                       "integer division by zero")  # a constant divisor of 0 (`i // int(-0.75)`), on any path
+                       "integer division by zero",  # a constant divisor of 0 (`i // int(-0.75)`), on any path
+                       "cannot convert the constant")  # int() of a constant nan or beyond int32, on any path
 
 
 # ----------------------------------------------------------------------------- the reference's markers
