@@ -14,8 +14,10 @@ around), the `operator` module's functions, math.remainder and math.modf. Random
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
 operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row
-blocks also as row slices, `a[1, 0:4]` or `a[-3, 0:4]`) are compared the
-same way with NumPy.
+blocks also as row slices, `a[1, 0:4]` or `a[-3, 0:4]`), plain or augmented (`+=`, `-=`, `*=`, `/=`), with
+written-out numbers and an int32 parameter meeting float32 scalars among the scalars, are compared the
+same way with NumPy. (Mixed int32/float32 scalar code, written-out constants folded next to the same values
+loaded at run time, element and slice augmented assignments: tests/test_compiler_fuzz_mixed.py.)
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would
@@ -373,7 +375,15 @@ def test_branching_kernels_match_python(dev, gen_dir, body, seed):
 VEC_SIZE = 8
 VEC_ARRAYS = ("a", "b", "c")
 VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)", "sum(b[1:5])", "min(c[0:3])",
-               "max(a[2:8])")  # reductions: evaluated, as NumPy does, before the destination is written
+               "max(a[2:8])", "0.5", "-1.25", "(s + 3)")  # reductions: evaluated, as NumPy does, before the
+# destination is written; written-out numbers are folded into the kernel (NumPy keeps them float32: weak scalars)
+#: (kernel, NumPy) scalars where the int32 parameter `n` meets a float32 (converted to float32 first).
+MIXED_SCALARS = (("(n * s)", "(np.float32(n) * s)"), ("(t - n)", "(t - np.float32(n))"),
+                 ("(n / 3)", "(np.float32(n) / np.float32(3))"), ("(n + 0.1)", "(np.float32(n) + np.float32(0.1))"),
+                 ("max(n, s)", "max(np.float32(n), s)"), ("(n if s > t else t)", "(np.float32(n) if s > t else t)"))
+N_VALUES = (3, -7, 100000, 16777217, 33554431)
+#: Slice and block assignments: plain, or augmented (`a[0:4] += ...` is `a[0:4] = a[0:4] + (...)` in NumPy too).
+ASSIGN_OPS = ("=", "=", "+=", "-=", "*=", "/=")
 
 
 @st.composite
@@ -388,6 +398,8 @@ def vector_trees(draw, length: int, depth: int, slice_first: bool = False):
         text = f"{draw(st.sampled_from(VEC_ARRAYS))}[{start}:{start + length}]"
         return text, text
     if kind == "scalar":
+        if draw(st.integers(0, 3)) == 0:
+            return draw(st.sampled_from(MIXED_SCALARS))
         text = draw(st.sampled_from(VEC_SCALARS))
         return text, text
     if kind == "neg":
@@ -414,7 +426,7 @@ def slice_assignments(draw):
     start = draw(st.integers(0, VEC_SIZE - length))
     target = f"{draw(st.sampled_from(VEC_ARRAYS))}[{start}:{start + length}]"
     kernel, numpy = draw(vector_trees(length, draw(st.integers(1, 4))))
-    return target, kernel, numpy
+    return f"{target} {draw(st.sampled_from(ASSIGN_OPS))}", kernel, numpy
 
 
 def render_slice_assignment(target: str, kernel_expr: str, numpy_expr: str) -> str:
@@ -426,35 +438,35 @@ import wafersim as ws
 
 
 @ws.jit
-def kern(x, out, s, t):
+def kern(x, out, s, t, n):
 {arrays}
     for i in range({VEC_SIZE}):
 {fill}
-    {target} = {kernel_expr}
+    {target} {kernel_expr}
     for i in range({VEC_SIZE}):
 {store}
 
 
-def ref(x, s, t):
+def ref(x, s, t, n):
     {", ".join(VEC_ARRAYS)} = (x[{0}:{VEC_SIZE}].copy(), x[{VEC_SIZE}:{2 * VEC_SIZE}].copy(),
                                x[{2 * VEC_SIZE}:{3 * VEC_SIZE}].copy())
-    {target} = {numpy_expr}
+    {target} {numpy_expr}
     return np.concatenate([{", ".join(VEC_ARRAYS)}])
 """
 
 
 @FUZZ
-@given(assignment=slice_assignments(), seed=st.integers(0, 2**32 - 1))
-def test_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed):
+@given(assignment=slice_assignments(), seed=st.integers(0, 2**32 - 1), n=st.sampled_from(N_VALUES))
+def test_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed, n):
     module = load(gen_dir, render_slice_assignment(*assignment))
     rng = np.random.default_rng(seed)
     x = rng.uniform(-4, 4, len(VEC_ARRAYS) * VEC_SIZE).astype(np.float32)
     s, t = np.float32(rng.uniform(-2, 2)), np.float32(rng.uniform(-2, 2))
     with np.errstate(all="ignore"):
-        want = module.ref(x, s, t)
+        want = module.ref(x, s, t, np.int32(n))
     d_x, d_out = dev.to_device(x), dev.device_array(x.size)
-    module.kern[(1, 1), (1, 1)](d_x, d_out, s, t)
-    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{assignment[0]} = {assignment[1]}")
+    module.kern[(1, 1), (1, 1)](d_x, d_out, s, t, n)
+    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{assignment[0]} {assignment[1]} (n={n})")
 
 
 # ----------------------------------------------------------------------------- 2-D block assignments
@@ -489,7 +501,9 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
         text = draw(block_text(name, row, rows, col, cols, as_rows))
         return text, text
     if kind == "scalar":
-        text = draw(st.sampled_from(("s", "t", "np.float32(0.5)", "(s * t)", f"{dst}[0, 0]")))
+        if draw(st.integers(0, 3)) == 0:
+            return draw(st.sampled_from(MIXED_SCALARS))
+        text = draw(st.sampled_from(("s", "t", "np.float32(0.5)", "(s * t)", f"{dst}[0, 0]", "0.5", "(t - 2)")))
         return text, text
     if kind == "neg":
         kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first, as_rows=as_rows))
@@ -513,12 +527,12 @@ def block_assignments(draw):
     as_rows = rows == 1 and draw(st.booleans())
     target = draw(block_text(dst, row, rows, col, cols, as_rows))
     kernel, numpy = draw(block_trees(rows, cols, dst, row, draw(st.integers(1, 3)), as_rows=as_rows))
-    return target, kernel, numpy
+    return f"{target} {draw(st.sampled_from(ASSIGN_OPS))}", kernel, numpy
 
 
 @FUZZ
-@given(assignment=block_assignments(), seed=st.integers(0, 2**32 - 1))
-def test_block_assignments_match_numpy(dev, gen_dir, assignment, seed):
+@given(assignment=block_assignments(), seed=st.integers(0, 2**32 - 1), n=st.sampled_from(N_VALUES))
+def test_block_assignments_match_numpy(dev, gen_dir, assignment, seed, n):
     target, kernel_expr, numpy_expr = assignment
     rows, cols = BLOCK_ROWS, BLOCK_COLS
     arrays = "\n".join(f"    {name} = ws.local.array(({rows}, {cols}), np.float32)\n"
@@ -531,22 +545,22 @@ import wafersim as ws
 
 
 @ws.jit
-def kern(x, out, s, t):
+def kern(x, out, s, t, n):
 {arrays}
-    {target} = {kernel_expr}
+    {target} {kernel_expr}
 {stores}
 
 
-def ref(x, s, t):
+def ref(x, s, t, n):
     a, b, c = x[0:{rows}].copy(), x[{rows}:{2 * rows}].copy(), x[{2 * rows}:].copy()
-    {target} = {numpy_expr}
+    {target} {numpy_expr}
     return np.concatenate([a, b, c])
 """)
     rng = np.random.default_rng(seed)
     x = rng.uniform(-4, 4, (3 * rows, cols)).astype(np.float32)
     s, t = np.float32(rng.uniform(-2, 2)), np.float32(rng.uniform(-2, 2))
     with np.errstate(all="ignore"):
-        want = module.ref(x, s, t)
+        want = module.ref(x, s, t, np.int32(n))
     d_out = dev.device_array(x.shape)
-    module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, s, t)
-    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{target} = {kernel_expr}")
+    module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, s, t, n)
+    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{target} {kernel_expr} (n={n})")
