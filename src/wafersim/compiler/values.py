@@ -170,7 +170,7 @@ UFUNC_OF = {"fsqrt": np.sqrt, "fexp": np.exp, "flog": np.log, "ftanh": np.tanh, 
             "ftan": np.tan, "fasin": np.arcsin, "facos": np.arccos, "fatan": np.arctan, "fsinh": np.sinh,
             "fcosh": np.cosh, "fasinh": np.arcsinh, "facosh": np.arccosh, "fatanh": np.arctanh, "fexpm1": np.expm1,
             "flog2": np.log2, "flog10": np.log10, "flog1p": np.log1p, "ffloor": np.floor, "fceil": np.ceil,
-            "ftrunc": np.trunc, "fabs": np.fabs, "fpow": np.power, "fatan2": np.arctan2, "fhypot": np.hypot,
+            "ftrunc": np.trunc, "fabs": np.fabs, "fatan2": np.arctan2, "fhypot": np.hypot,
             "fcopysign": np.copysign, "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder,
             "fmul": np.multiply, **float_math.UNARY, **float_math.BINARY}
 

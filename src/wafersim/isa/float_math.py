@@ -1,5 +1,6 @@
-"""What the float32 math instructions that NumPy has no float32 ufunc for compute (`ferf`, `fgamma`,
-`fremainder`, ...), and the function table of `vmath` (a scalar math instruction applied to an SRAM range).
+"""What the float32 math instructions that NumPy has no float32 ufunc for (or none whose result does not depend
+on the CPU) compute (`ferf`, `fgamma`, `fremainder`, `fpow`, ...), and the function table of `vmath` (a
+scalar math instruction applied to an SRAM range).
 
 The engine runs these functions and the compiler folds constants with them, so both always agree. The
 special functions are evaluated in float64 (SciPy's `erf`, `erfc`, `gamma`, `gammaln`) and rounded once to
@@ -85,9 +86,20 @@ def ieee_remainder32(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 #: float32 -> float32 instructions defined here (the engine's other unary math runs NumPy's ufuncs).
+@_ufunc_like
+def power32(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x ** y for float32 operands, evaluated in float64 and rounded once to float32 (a negative base to a
+    fractional power is nan, as np.power). NumPy's float32 `np.power` of two arrays takes a SIMD `powf` on
+    some CPUs: not correctly rounded and machine-dependent (1 ulp from `x * x` for y = 2, where a constant
+    exponent 2 compiles to that square). In float64 a square is exact, so fpow(x, 2) is x * x, and results
+    are the correctly rounded ones but for rare cases of rounding twice."""
+    x64, y64 = np.asarray(x, np.float32).astype(np.float64), np.asarray(y, np.float32).astype(np.float64)
+    return np.power(x64, y64).astype(np.float32)
+
+
 UNARY = {"ferf": erf32, "ferfc": erfc32, "fgamma": gamma32, "flgamma": lgamma32, "frint": np.rint,
          "ffrac": fraction32}
-BINARY = {"fremainder": ieee_remainder32}
+BINARY = {"fremainder": ieee_remainder32, "fpow": power32}
 
 #: The functions `vmath d, a, fn, c` applies element-wise: fn is a position in this tuple (5 bits).
 VECTOR_MATH = ("fsqrt", "fexp", "flog", "ftanh", "fsin", "fcos", "ftan", "fasin", "facos", "fatan", "fsinh",

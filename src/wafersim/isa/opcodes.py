@@ -245,8 +245,8 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("flog2", "REG", ("d", "a"), "sfu", "d = log2(a)", ""),
     ("flog10", "REG", ("d", "a"), "sfu", "d = log10(a)", ""),
     ("flog1p", "REG", ("d", "a"), "sfu", "d = log(1 + a), accurate near 0", ""),
-    ("fpow", "REG", ("d", "a", "b"), "sfu", "d = a ** b (float32, as np.power: a negative base to a fractional "
-     "power is nan)", ""),
+    ("fpow", "REG", ("d", "a", "b"), "sfu", "d = a ** b, evaluated in float64 and rounded once (a ** 2 is a * a; "
+     "a negative base to a fractional power is nan, as np.power)", ""),
     ("fatan2", "REG", ("d", "a", "b"), "sfu", "d = atan2(a, b) (the angle of the point (b, a))", ""),
     ("fhypot", "REG", ("d", "a", "b"), "sfu", "d = sqrt(a * a + b * b) without intermediate overflow", ""),
     ("ffloor", "REG", ("d", "a"), "fpu", "d = floor(a) (float32)", ""),

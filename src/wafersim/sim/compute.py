@@ -37,7 +37,7 @@ _FLOAT_UNARY = {"fneg": np.negative, "fabs": np.abs, "fsqrt": np.sqrt, "fexp": n
                 "flog10": np.log10, "flog1p": np.log1p, "ffloor": np.floor, "fceil": np.ceil, "ftrunc": np.trunc,
                 **float_math.UNARY}
 #: Scalar float32 math with two operands (the result is float32, like fadd's).
-FLOAT_MATH_BINARY = {"fpow": np.power, "fatan2": np.arctan2, "fhypot": np.hypot, "fcopysign": np.copysign,
+FLOAT_MATH_BINARY = {"fatan2": np.arctan2, "fhypot": np.hypot, "fcopysign": np.copysign,
                      "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder, **float_math.BINARY}
 #: Reductions of an SRAM range into a register, left to right (docs/python-supported.md).
 REDUCTIONS = frozenset({"vredsum", "vredmin", "vredmax", "vdot"})
