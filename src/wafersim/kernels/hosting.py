@@ -53,7 +53,7 @@ def float32_input(values: Any, name: str) -> np.ndarray:
 def float32_scalar(value: Any, name: str) -> np.float32:
     """A scalar argument of a float32 host function (`saxpy`'s `a`), by `float32_input`'s rule: a real number
     (not a string, not complex), an integer no larger than 2**24 in magnitude."""
-    if isinstance(value, (str, bytes)) or np.ndim(value) != 0:
+    if value is None or isinstance(value, (str, bytes)) or np.ndim(value) != 0:
         raise ArgumentTypeError(f"{name} must be a real number, got {value!r}")
     return float32_input(np.asarray([value]), name)[0]
 
