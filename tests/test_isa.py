@@ -445,3 +445,45 @@ def test_a_branch_into_an_extension_word_disassembles_to_a_number():
     text = disassemble(code)
     assert "bz r0, 3" in text and "L3" not in text
     assert list(assemble(text).code) == list(code)
+
+
+# ----------------------------------------------------------------- arguments refused with typed errors
+def _bad_isa_calls(tmp_path):
+    from wafersim.errors import ArgumentTypeError
+    from wafersim.isa import binary
+
+    program = assemble("halt")
+    return {
+        "binary.load(None)": (lambda: binary.load(None), ArgumentTypeError, "path"),
+        "binary.load(5)": (lambda: binary.load(5), ArgumentTypeError, "path"),
+        "binary.load(missing)": (lambda: binary.load(tmp_path / "missing.wsb"), AssemblyError, "cannot read"),
+        "binary.load(a directory)": (lambda: binary.load(tmp_path), AssemblyError, "cannot read"),
+        "binary.save(None, path)": (lambda: binary.save(None, tmp_path / "p.wsb"), ArgumentTypeError, "Program"),
+        "binary.save(program, None)": (lambda: binary.save(program, None), ArgumentTypeError, "path"),
+        "binary.save(program, a directory)": (lambda: binary.save(program, tmp_path), AssemblyError, "cannot write"),
+        "disassemble(5)": (lambda: disassemble(5), ArgumentTypeError, "code words"),
+        "disassemble([1.5])": (lambda: disassemble([1.5]), ArgumentTypeError, "code words"),
+        "disassemble([True])": (lambda: disassemble([True]), ArgumentTypeError, "code words"),
+        "disassemble(2-D words)": (lambda: disassemble(np.zeros((2, 2), np.uint32)), ArgumentTypeError, "code words"),
+        "assemble('.args -1')": (lambda: assemble(".args -1\nhalt"), AssemblyError, ">= 0"),
+        "assemble('.sram -3')": (lambda: assemble(".sram -3\nhalt"), AssemblyError, ">= 0"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_bad_isa_calls(None)))
+def test_bad_isa_calls_are_typed_errors(tmp_path, name):
+    call, error, word = _bad_isa_calls(tmp_path)[name]
+    with pytest.raises(error, match=word):
+        call()
+
+
+def test_valid_neighbours_of_refused_isa_calls(tmp_path):
+    from wafersim.isa import binary
+
+    program = assemble(".args 2\n.sram 3\nhalt")
+    assert (program.arg_count, program.data_words) == (2, 3)
+    assert assemble(".args 0\nhalt").arg_count == 0
+    again = binary.load(str(binary.save(program, str(tmp_path / "p.wsb"))))
+    assert again.code.tolist() == program.code.tolist() and again.arg_count == 2
+    words = program.code.tolist()  # a list of code words, or an array of them, disassembles as before
+    assert disassemble(words) == disassemble(np.asarray(words, np.uint32)) == disassemble(tuple(words))

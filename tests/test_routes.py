@@ -510,3 +510,34 @@ def test_named_patterns_match_a_plain_python_construction():
         assert patterns.block_bus(bx, by).dtype == np.uint8
         for d in range(4):
             np.testing.assert_array_equal(patterns.chain(bx, by, d), chains[d])
+
+
+def _raises(*args):
+    raise ZeroDivisionError("division by zero")
+
+
+@pytest.mark.parametrize("make, error, word", [
+    (lambda: ws.routes.row_broadcast(0, include_root="x"), ws.ArgumentTypeError, "include_root"),  # (was taken)
+    (lambda: ws.routes.column_broadcast(0, include_root=1), ws.ArgumentTypeError, "include_root"),
+    (lambda: ws.routes.broadcast(0, include_root=None), ws.ArgumentTypeError, "include_root"),
+    (lambda: ws.routes.custom(1, {}), ws.ArgumentTypeError, "rules"),
+    (lambda: ws.routes.custom(1, lambda x, y, w, h: {}, merge="yes"), ws.ArgumentTypeError, "merge"),
+])
+def test_bad_route_arguments_are_refused_when_the_route_is_made(make, error, word):
+    with pytest.raises(error, match=word):
+        make()
+
+
+@pytest.mark.parametrize("rules, word", [
+    (lambda: {}, "rules\\(0, 0, 2, 1\\) raised TypeError"),  # wrong arity
+    (lambda x, y, w, h: 5, "returned 5"),
+    (_raises, "raised ZeroDivisionError"),
+])
+def test_a_custom_rule_that_fails_at_launch_is_a_route_error_naming_it(rules, word):
+    with pytest.raises(ws.RouteError, match=word) as info:
+        run_asm(".args 0\nhalt", (2, 1), routes=[ws.routes.custom(1, rules)])
+    assert "custom route on channel 1" in str(info.value) and info.value.pe == (0, 0)
+
+
+def test_flags_as_numpy_bools_are_taken():
+    assert ws.routes.row_broadcast(0, include_root=np.bool_(True)).name == "row_broadcast"

@@ -118,3 +118,63 @@ def test_a_bfloat16_scalar_argument_is_taken_as_a_float_like_float16(dev):
     program = ws.assemble(".args 1\n halt")
     ws.Kernel(program, dev)[1, 1](ml_dtypes.bfloat16(-2.0))  # raw kernels: the float32 word of -2.0
     assert dev.kernel_argument(ml_dtypes.bfloat16(-2.0), 0) == int(np.float32(-2.0).view(np.uint32))
+
+
+# ----------------------------------------------------------------- arguments refused with typed errors
+def _launched(dev):
+    return ws.Kernel(ws.assemble(".args 1\nhalt\n"))[1, 1](dev.device_array(4), trace=True)
+
+
+DEVICE_CALLS = {
+    # (c): accepted with a wrong result before
+    "memcpy_htod of a list (was float64 bytes)": (lambda dev: dev.memcpy_htod(dev.malloc(16), [1.0, 2.0]),
+                                                 ws.ArgumentTypeError, "NumPy array"),
+    "device_array(stream='x')": (lambda dev: dev.device_array(2, stream="x"), ws.LaunchError, "Stream"),
+    "device_array(stream=other device's)": (lambda dev: dev.device_array(2, stream=ws.Device("dev").stream()),
+                                             ws.LaunchError, "Stream"),
+    # (b): bare Python exceptions before
+    "device_array(bogus=1)": (lambda dev: dev.device_array(2, bogus=1), ws.ArgumentTypeError, "bogus"),
+    "stream(5)": (lambda dev: dev.stream(5), ws.ArgumentTypeError, "stream"),
+    "synchronize(1)": (lambda dev: dev.synchronize(1), ws.ArgumentTypeError, "synchronize"),
+    "save(None)": (lambda dev: dev.save(None), ws.ArgumentTypeError, "path"),
+    "Device.load(None)": (lambda dev: ws.Device.load(None), ws.ArgumentTypeError, "path"),
+    "Device.load(5)": (lambda dev: ws.Device.load(5), ws.ArgumentTypeError, "path"),
+    "to_perfetto(None)": (lambda dev: dev.to_perfetto(None), ws.ArgumentTypeError, "path"),
+    "stats.to_perfetto(None)": (lambda dev: _launched(dev).to_perfetto(None), ws.ArgumentTypeError, "path"),
+    "resume_launch(None)": (lambda dev: ws.resume_launch(None), ws.ArgumentTypeError, "path"),
+    "to_device of 4 TB (was MemoryError)": (lambda dev: dev.to_device(np.broadcast_to(np.float32(0), (10**12,))),
+                                            ws.OutOfMemoryError, "bytes"),
+    "Kernel(program, 'dev')": (lambda dev: ws.Kernel(ws.assemble("halt"), "dev"), ws.ArgumentTypeError, "device"),
+    "Kernel(program, 5)": (lambda dev: ws.Kernel(ws.assemble("halt"), 5), ws.ArgumentTypeError, "device"),
+    "Kernel(None)": (lambda dev: ws.Kernel(None), ws.ArgumentTypeError, "Program"),
+    "ws.constant(x) on the host": (lambda dev: ws.constant(np.ones(3)), ws.CompileError, "kernel"),
+    "ws.threadIdx.x on the host": (lambda dev: ws.threadIdx.x, ws.CompileError, "kernel"),
+    "ws.blockDim.y on the host": (lambda dev: ws.blockDim.y, ws.CompileError, "kernel"),
+    "jit(boundscheck='False')": (lambda dev: ws.jit(boundscheck="False")(lambda out: None), ws.ArgumentTypeError,
+                                 "boundscheck"),
+    "jit(f, boundscheck=0)": (lambda dev: ws.jit(lambda out: None, boundscheck=0), ws.ArgumentTypeError, "boundscheck"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEVICE_CALLS))
+def test_bad_host_api_calls_are_typed_errors(dev, name):
+    call, error, word = DEVICE_CALLS[name]
+    with pytest.raises(error, match=word):
+        call(dev)
+
+
+def test_the_valid_neighbours_of_refused_calls_still_work(dev, tmp_path):
+    p = dev.malloc(16)
+    dev.memcpy_htod(p, np.asarray([1.0, 2.0], np.float32))
+    host = np.zeros(4, np.float32)
+    dev.memcpy_dtoh(host, p)
+    assert host.tolist() == [1.0, 2.0, 0.0, 0.0]
+    assert dev.device_array(2, dtype=None).dtype == np.float32  # None is the default, as documented
+    assert dev.device_array(2, stream=dev.stream()).shape == (2,)
+    strided = np.arange(12, dtype=np.float32).reshape(3, 4).T  # copied in C order without a host copy first
+    np.testing.assert_array_equal(dev.to_device(strided).copy_to_host(), strided)
+    assert ws.Kernel(ws.assemble("halt"), dev).device is dev
+    assert ws.Device.load(dev.save(str(tmp_path / "d.npz"))).spec == dev.spec
+    assert ws.jit(boundscheck=np.bool_(False))(lambda out: None).boundscheck is False
+    with pytest.raises(AttributeError):
+        ws.threadIdx.z  # (other attributes stay ordinary AttributeErrors)

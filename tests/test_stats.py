@@ -76,3 +76,28 @@ def test_wafer_xy_maps_launch_coordinates_to_the_per_pe_arrays():
             assert two.pe_instructions[wy, wx] == 2 * c0 + c1 * (n(x, y) + n(x, y + 2))
     with pytest.raises(ws.ArgumentError):
         two.wafer_xy(8, 0)
+
+
+def _one_launch():
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))  # 4 channels
+    return ws.Kernel(ws.assemble(".args 1\nhalt\n"))[1, 8](dev.device_array(8))
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda st: st.wafer_xy(1.5, 0), ws.ArgumentTypeError, "ints"),  # (was (1.5, 0.0))
+    (lambda st: st.wafer_xy(True, 0), ws.ArgumentTypeError, "ints"),
+    (lambda st: st.wafer_xy("a", 0), ws.ArgumentTypeError, "ints"),
+    (lambda st: st.wafer_xy(None, None), ws.ArgumentTypeError, "ints"),
+    (lambda st: st.metric("routed_words_99"), ws.ArgumentError, "channels 0..3"),  # (was all zeros)
+    (lambda st: st.metric("routed_words_4"), ws.ArgumentError, "channels 0..3"),
+    (lambda st: st.heatmap("busy", None), ws.ArgumentTypeError, "path"),
+])
+def test_bad_stats_calls_are_typed_errors(call, error, word):
+    with pytest.raises(error, match=word):
+        call(_one_launch())
+
+
+def test_valid_neighbours_of_refused_stats_calls():
+    stats = _one_launch()
+    assert stats.wafer_xy(np.int64(3), 0) == (3, 0)
+    assert stats.metric("routed_words_3").shape == stats.busy.shape and not stats.metric("routed_words_3").any()

@@ -5,7 +5,11 @@ message, so that tools and tests can read where a failure happened without parsi
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 class WaferError(Exception):
@@ -109,3 +113,20 @@ class WordTypeError(WaferError):
     tagged with another type: the bits would be silently reinterpreted. Names both PEs (`pe`: the receiver,
     `sender`) and both source lines (`source`, `sender_source`); `ws.recv(d, dtype=..., bitcast=True)`
     reinterprets on purpose."""
+
+
+def path_argument(value: Any, name: str) -> Path:
+    """`value` as a `Path`: the file argument `name` of a host call (a `str` or `os.PathLike`, as `open`
+    takes). Anything else (None, a number, bytes) is an `ArgumentTypeError` naming the argument, where
+    `Path(value)` would raise a bare `TypeError` from inside the library."""
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bool):
+        return Path(value)
+    raise ArgumentTypeError(f"{name} must be a file path (a str or pathlib.Path), got {value!r}")
+
+
+def flag_argument(value: Any, name: str) -> bool:
+    """`value` as a bool: an on/off option `name` (`boundscheck`, `include_root`). Only True and False (or a
+    NumPy bool) are taken: the string "False" is truthy, and 0/1 or None would hide a mistaken argument."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")

@@ -37,6 +37,12 @@ class Dim:
     def __init__(self, name: str, x: str, y: str) -> None:
         self.name, self.registers = name, {"x": x, "y": y}
 
+    def __getattr__(self, attribute: str):
+        # (only for attributes not found: `.x` and `.y` exist inside kernels, where the compiler reads them)
+        if attribute in ("x", "y"):
+            raise CompileError(f"ws.{self.name}.{attribute} can only be read inside a @ws.jit kernel")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attribute!r}")
+
     def __repr__(self) -> str:
         return f"<wafersim {self.name}>"
 
@@ -109,6 +115,10 @@ class _Constant:
     """`ws.constant`: annotate a kernel parameter with it (`def k(out, n: ws.constant)`) and the kernel is
     compiled for each value the launches pass (an int or a float), which is then a compile-time constant
     inside: a local array's shape (`ws.local.array(n)`), a `range` bound, a direction or a channel."""
+
+    def __call__(self, *args, **kwargs):
+        raise CompileError("ws.constant is an annotation of @ws.jit kernel parameters (def k(out, n: ws.constant)), "
+                           "not a function")
 
     def __repr__(self) -> str:
         return "<wafersim constant parameter annotation>"

@@ -165,6 +165,12 @@ def quoted(text: str) -> str:
 def disassemble(program: "Program | Sequence[int]") -> str:
     """Assembly text for a program (with its directives) or for bare code words."""
     if not isinstance(program, Program):
+        words = np.asarray(program) if isinstance(program, (Sequence, np.ndarray)) and \
+            not isinstance(program, (str, bytes)) else None
+        # (a bare int would disassemble as one code word; floats and bools would be cut to integers)
+        if words is None or words.ndim != 1 or (words.size and words.dtype.kind not in "iuO"):
+            raise ArgumentTypeError(f"disassemble: expected a Program or a sequence of 32-bit code words, got "
+                                    f"{program!r:.80}")
         try:
             program = Program(code=np.asarray(program, dtype=np.uint32).reshape(-1))
         except (TypeError, ValueError, OverflowError):
@@ -300,10 +306,14 @@ def assemble(source: str, name: str | None = None) -> Program:
             try:
                 if head == ".name":
                     program_name = rest.strip()
-                elif head == ".sram":
-                    data_words = _parse_int(rest.strip())
-                elif head == ".args":
-                    arg_count = _parse_int(rest.strip())
+                elif head in (".sram", ".args"):
+                    count = _parse_int(rest.strip())
+                    if count < 0:  # (a count: -1 would make a program no launch can match)
+                        raise fail(f"{head} needs a number >= 0, got {count}")
+                    if head == ".sram":
+                        data_words = count
+                    else:
+                        arg_count = count
                 elif head == ".route":
                     channel_text, _, pattern = rest.strip().partition(" ")
                     channel, pattern = _parse_int(channel_text), pattern.strip()

@@ -15,13 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AssemblyError
+from ..errors import ArgumentTypeError, AssemblyError, path_argument
 from .assembler import Program, Symbol
 
 MAGIC = b"WSB1"
 
 
 def save(program: Program, path: str | Path) -> Path:
+    """Write `program` to the file `path` (a `.wsb` file); returns the path. A file that cannot be written is
+    an `AssemblyError`."""
+    if not isinstance(program, Program):
+        raise ArgumentTypeError(f"program must be a Program (from ws.assemble or a compiled kernel), got "
+                                f"{type(program).__name__}")
+    path = path_argument(path, "path")
     meta = json.dumps({"name": program.name, "data_words": program.data_words, "arg_count": program.arg_count,
                        "strings": list(program.strings), "labels": program.labels,
                        "lines": [[pc, file, line] for pc, (file, line) in sorted(program.lines.items())],
@@ -30,13 +36,21 @@ def save(program: Program, path: str | Path) -> Path:
                        "symbols": [[*symbol[:4], [list(r) for r in symbol.ranges], list(symbol.shape),
                                     [list(c) for c in symbol.scope], symbol_copy(symbol)]
                                    for symbol in program.symbols]}).encode()
-    path = Path(path)
-    path.write_bytes(MAGIC + struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes())
+    try:
+        path.write_bytes(MAGIC + struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes())
+    except OSError as exc:
+        raise AssemblyError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
 def load(path: str | Path) -> Program:
-    data = Path(path).read_bytes()
+    """The program in the file `path` (written by `save`). A missing, unreadable or foreign file is an
+    `AssemblyError`."""
+    path = path_argument(path, "path")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AssemblyError(f"cannot read {path}: {exc.strerror or exc}") from None
     if data[:4] != MAGIC or len(data) < 8:
         raise AssemblyError(f"{path}: not a wafersim program file (expected the {MAGIC!r} header)")
     (length,) = struct.unpack("<I", data[4:8])

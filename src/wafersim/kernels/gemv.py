@@ -135,8 +135,8 @@ def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = N
     p must divide m and q must divide n. `device` defaults to a q x p wafer (just large enough).
     Returns (y as a NumPy float32 array of length m, LaunchStats)."""
     a = float32_input(a, "a")
-    x = float32_input(x, "x").reshape(-1)
-    if a.ndim != 2 or x.shape[0] != a.shape[1]:
+    x = float32_input(x, "x")  # (not flattened: an (n, 1) x would give NumPy's (m, 1), not y's (m,))
+    if a.ndim != 2 or x.ndim != 1 or x.shape[0] != a.shape[1]:
         raise ArgumentError(f"gemv takes an (m, n) matrix and a length-n vector, got {a.shape} and {x.shape}")
     rows, cols = _tile_shape(a.shape, p, q)
     device = device or fitting_device(q, p)

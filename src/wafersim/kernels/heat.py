@@ -8,7 +8,8 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input, float32_scalar
+from .hosting import (Scratch, count_argument, device_argument, fitting_device, float32_input, float32_scalar,
+                      shape_argument)
 
 
 @jit
@@ -34,12 +35,15 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
     The default block is the whole array (it must fit the wafer). Returns (result, LaunchStats)."""
     u = float32_input(u, "u")
     alpha = float32_scalar(alpha, "alpha")
+    steps = count_argument(steps, "steps")
+    if u.ndim != 2:
+        raise ArgumentError(f"u must be 2-D (height x width), got shape {u.shape}")
     height, width = u.shape
-    device = device or fitting_device(width, height)
-    bx, by = block or (width, height)
+    device = device_argument(device) or fitting_device(width, height)
+    bx, by = (width, height) if block is None else shape_argument(block, "block")
     if width % bx or height % by:
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
     with Scratch(device, stream) as mem:
         d_u, d_out = mem.put(u), mem.empty(u.shape)
-        stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, alpha, int(steps))
+        stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, alpha, steps)
         return mem.get(d_out), stats

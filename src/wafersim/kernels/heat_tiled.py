@@ -33,7 +33,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input, float32_scalar
+from .hosting import Scratch, count_argument, device_argument, fitting_device, float32_input, float32_scalar
 
 
 def span_length(tile: int) -> int:
@@ -161,12 +161,14 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     equals `kernels.heat.heat(u, alpha, steps)` (one cell per PE) exactly. Returns (result, LaunchStats)."""
     u = float32_input(u, "u")
     alpha = float32_scalar(alpha, "alpha")
+    steps = count_argument(steps, "steps")
+    tile = count_argument(tile, "tile", 1)
     if u.ndim != 2 or tile < 1 or u.shape[0] % tile or u.shape[1] % tile:
         raise ArgumentError(f"tile {tile} must divide both sides of the {u.shape} domain")
     by, bx = u.shape[0] // tile, u.shape[1] // tile
-    device = device or fitting_device(bx, by)
+    device = device_argument(device) or fitting_device(bx, by)
     with Scratch(device, stream) as mem:
         # tiled straight into device memory: no host copy of the domain (`Scratch.put_as`)
         d_u, d_out = mem.put_as(tiles_view(u, tile), (bx * by, tile * tile)), mem.empty((bx * by, tile * tile))
-        stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, alpha, int(steps), int(bx))
+        stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, alpha, steps, int(bx))
         return from_tiles(mem.get(d_out), tile, u.shape), stats

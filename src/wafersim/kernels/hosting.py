@@ -38,7 +38,8 @@ def float32_input(values: Any, name: str) -> np.ndarray:
         raise _inexact_refused(name, "")
     try:
         with np.errstate(over="ignore"):  # (overflow is refused below, with the value)
-            converted = np.ascontiguousarray(array, dtype=np.float32)
+            # (np.asarray, not np.ascontiguousarray: that would make a 0-d array 1-d, changing the result's shape)
+            converted = np.asarray(array, dtype=np.float32, order="C")
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"{name} cannot be converted to float32: {exc}") from None
     if array.dtype.kind == "f" and array.dtype.itemsize > 4 and converted.size:
@@ -52,7 +53,7 @@ def float32_input(values: Any, name: str) -> np.ndarray:
 def float32_scalar(value: Any, name: str) -> np.float32:
     """A scalar argument of a float32 host function (`saxpy`'s `a`), by `float32_input`'s rule: a real number
     (not a string, not complex), an integer no larger than 2**24 in magnitude."""
-    if isinstance(value, (str, bytes)) or np.ndim(value) != 0:
+    if value is None or isinstance(value, (str, bytes)) or np.ndim(value) != 0:
         raise ArgumentTypeError(f"{name} must be a real number, got {value!r}")
     return float32_input(np.asarray([value]), name)[0]
 
@@ -60,6 +61,8 @@ def float32_scalar(value: Any, name: str) -> np.float32:
 def _check_objects(array: np.ndarray, name: str) -> None:
     """`float32_input`'s refusals for an object array, element by element (only objects need it)."""
     for value in array.flat:
+        if value is None:  # (NumPy would make it NaN)
+            raise ArgumentTypeError(f"{name} holds None, not a number")
         if isinstance(value, (complex, np.complexfloating)):
             raise complex_input_error(name, f"holds a complex value ({value!r})")
         if is_integer(value) and abs(int(value)) > FLOAT32_EXACT_INTEGERS:
@@ -88,6 +91,35 @@ def int32_input(values: Any, name: str) -> np.ndarray:
         raise ArgumentError(f"{name} holds integers outside int32 ({array.min()}..{array.max()}): the machine's "
                             f"integers are 32-bit")
     return np.ascontiguousarray(array, dtype=np.int32)
+
+
+def count_argument(value: Any, name: str, minimum: int = 0) -> int:
+    """`value` as an int: a count (`steps`, `iterations`) of a host function. A Python or NumPy integer of at
+    least `minimum`; a float (2.5 would be cut to 2), a bool or None is an `ArgumentTypeError`, a smaller
+    integer an `ArgumentError`."""
+    if not is_integer(value):
+        raise ArgumentTypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ArgumentError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def shape_argument(value: Any, name: str, length: int = 2) -> tuple[int, ...]:
+    """`value` as a tuple of `length` positive ints: a block or tile shape of a host function ((x, y) for a
+    block of PEs). Anything else is an `ArgumentTypeError` (not a tuple of ints) or an `ArgumentError`
+    (its length, an entry < 1), naming `name`."""
+    if not isinstance(value, (tuple, list)) or not all(is_integer(v) for v in value):
+        raise ArgumentTypeError(f"{name} must be a tuple of {length} ints, got {value!r}")
+    if len(value) != length or any(v < 1 for v in value):
+        raise ArgumentError(f"{name} must be {length} ints >= 1, got {tuple(value)!r}")
+    return tuple(int(v) for v in value)
+
+
+def device_argument(device: Any) -> Device | None:
+    """The `device` argument of a host function: a `Device`, or None (the function makes one)."""
+    if device is not None and not isinstance(device, Device):
+        raise ArgumentTypeError(f"device must be a wafersim Device or None, got {device!r}")
+    return device
 
 
 def fitting_device(width: int, height: int) -> Device:

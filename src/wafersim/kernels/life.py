@@ -22,7 +22,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device
+from .hosting import Scratch, count_argument, device_argument, fitting_device
 
 
 @jit
@@ -62,12 +62,11 @@ def life(board: np.ndarray, steps: int, device: Device | None = None) -> tuple[n
     board = np.ascontiguousarray(board)
     if board.ndim != 2:
         raise ArgumentError(f"board must be 2-D, got shape {board.shape}")
-    if steps < 0:
-        raise ArgumentError("steps must be >= 0")
+    steps = count_argument(steps, "steps")
     board = (board != 0).astype(np.int32)
     height, width = board.shape
-    device = device or fitting_device(width, height)
+    device = device_argument(device) or fitting_device(width, height)
     with Scratch(device) as mem:
         d_board, d_out = mem.put(board), mem.empty(board.shape, np.int32)
-        stats = life_kernel[(1, 1), (width, height)](d_board, d_out, int(steps))
+        stats = life_kernel[(1, 1), (width, height)](d_board, d_out, steps)
         return mem.get(d_out), stats

@@ -27,7 +27,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input
+from .hosting import Scratch, device_argument, fitting_device, float32_input, shape_argument
 
 SUM = wsc.SUM
 MAX = wsc.MAX
@@ -86,13 +86,13 @@ def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device
     values = float32_input(values, "values")
     if values.ndim != 2:
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         raise ArgumentError(f"op must be one of {sorted(OPS)}, got {op!r}")
     height, width = values.shape
-    bx, by = block
-    if bx < 1 or by < 1 or width % bx or height % by:
+    bx, by = shape_argument(block, "block")
+    if width % bx or height % by:
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
-    device = device or fitting_device(width, height)
+    device = device_argument(device) or fitting_device(width, height)
     return values, OPS[op], (width // bx, height // by), (bx, by), device
 
 

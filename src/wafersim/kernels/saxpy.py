@@ -14,7 +14,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input, float32_scalar
+from .hosting import Scratch, count_argument, device_argument, fitting_device, float32_input, float32_scalar
 
 DEFAULT_SLOTS = 4  # block slots of the default device: its height, in blocks of block x 1 PEs
 
@@ -36,10 +36,10 @@ def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
     a = float32_scalar(a, "a")
     x = float32_input(x, "x")
     y = float32_input(y, "y")
-    if x.ndim != 1 or x.shape != y.shape:
+    if x.ndim != 1 or x.shape != y.shape:  # (0-d included: NumPy's result would be 0-d, not a vector)
         raise ArgumentError(f"x and y must be 1-D and of the same length, got shapes {x.shape} and {y.shape}")
-    if block < 1:
-        raise ArgumentError("block must be >= 1")
+    block = count_argument(block, "block", 1)
+    device = device_argument(device)
     n = x.size
     if n == 0:
         raise ArgumentError("x and y must not be empty")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError
+from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError, path_argument
 from ..isa import halfprec
 from ..sim.memory import ALIGNMENT, FIRST_ADDRESS, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats, PrintRecord
@@ -89,6 +89,7 @@ def _named(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[int, s
 
 def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "DeviceArray"]) -> Path:
     """Write `device` to `path` (see the module's docstring); returns the path."""
+    path = path_argument(path, "path")
     names = _named(device, arrays)
     data: dict[str, np.ndarray] = {}
     allocations = []
@@ -184,7 +185,7 @@ def load_device(cls: type["Device"], path: str | Path) -> "Device":
     """The device saved at `path` (see `Device.load`)."""
     from .device import Stream
 
-    path = Path(path)
+    path = path_argument(path, "path")
     meta, data = _read(path)
     try:
         device = cls(WaferSpec.from_dict(meta["spec"]))

@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
-from ..errors import ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError, WaferError
+from ..errors import (ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError,
+                      OutOfMemoryError, WaferError)
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import Placement, normalize_dims
@@ -41,11 +42,19 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 def serialized(method: _Method) -> _Method:
-    """A `Device` method run holding the device's lock (`Device.lock`)."""
+    """A `Device` method run holding the device's lock (`Device.lock`). A call that does not match the
+    method's parameters (an unknown keyword, an argument too many) is an `ArgumentTypeError` naming them."""
     @functools.wraps(method)
     def locked(self: "Device", *args: Any, **kwargs: Any) -> Any:
         with self.lock:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except TypeError as exc:
+                # Raised by the call itself (no frame of the method below this one): the arguments do not fit
+                # its signature. A TypeError from inside the method is left as it is.
+                if isinstance(exc, WaferError) or exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
+                    raise
+                raise ArgumentTypeError(f"{exc} (see help(Device.{method.__name__}))") from None
 
     return locked  # type: ignore[return-value]
 
@@ -155,10 +164,16 @@ class Device:
 
     @serialized
     def memcpy_htod(self, pointer: DevicePointer, host_array: np.ndarray, stream: Stream | None = None) -> None:
-        """Copy a host array into device memory at `pointer` (its elements in C order, whatever its strides)."""
+        """Copy a host array into device memory at `pointer` (its elements in C order, whatever its strides).
+        `host_array` must be a NumPy array (or scalar): a list has no bytes of its own (NumPy would make them
+        float64 or int64), so it is an `ArgumentTypeError`; `to_device` converts lists."""
         refuse_device_source(host_array, "memcpy_htod")
         alloc = self._own(pointer, "memcpy_htod")
-        data = host_array if isinstance(host_array, np.ndarray) else np.ascontiguousarray(host_array)
+        if not isinstance(host_array, (np.ndarray, np.generic)):
+            raise ArgumentTypeError(f"memcpy_htod: host_array must be a NumPy array, got {type(host_array).__name__}: "
+                                    f"its bytes are copied as they are, so give them a dtype (e.g. "
+                                    f"np.asarray(values, dtype=np.float32)), or use to_device")
+        data = host_array if isinstance(host_array, np.ndarray) else np.asarray(host_array)
         device_dtype(data.dtype, "memcpy_htod")
         if data.nbytes > alloc.size:
             raise MemoryAccessError(f"memcpy_htod: {data.nbytes} bytes do not fit the {alloc.size}-byte allocation "
@@ -187,7 +202,13 @@ class Device:
     def to_device(self, array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
         """A new device array holding a copy of `array` (a NumPy array, or anything `np.asarray` takes)."""
         refuse_device_source(array, "to_device")
-        array = np.asarray(array, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
+        # No C-order copy here: memcpy_htod copies a strided view in C order itself, and the device allocation
+        # comes first, so an array too large for the device is an OutOfMemoryError before any host copy.
+        # (np.ascontiguousarray would also make a 0-d array 1-d.)
+        try:
+            array = np.asarray(array)
+        except MemoryError:
+            raise OutOfMemoryError("to_device: the host has not the memory to convert the array") from None
         device_dtype(array.dtype, "to_device")
         out = self.device_array(array.shape, array.dtype)
         self.memcpy_htod(out.pointer, device_words(array), stream=stream)
@@ -195,7 +216,11 @@ class Device:
 
     @serialized
     def device_array(self, shape: int | Sequence[int], dtype: Any = np.float32, stream: Stream | None = None) -> DeviceArray:
-        """A new zero-filled device array."""
+        """A new zero-filled device array. `dtype=None` is the default, float32; `stream` must be a `Stream`
+        of this device, or None (the allocation itself is not ordered on a stream)."""
+        self._stream(stream)  # (checked as every command's stream is)
+        if dtype is None:
+            dtype = np.float32
         if isinstance(shape, (int, np.integer)):
             shape = (shape,)
         if not isinstance(shape, (tuple, list)) or any(not isinstance(s, (int, np.integer)) or isinstance(s, bool)
@@ -405,6 +430,11 @@ class Kernel:
     """A launchable program: `kernel[grid, block]` or `kernel[grid, block, stream]`, then call with arguments."""
 
     def __init__(self, program: Program, device: Device | None = None) -> None:
+        if not isinstance(program, Program):
+            raise ArgumentTypeError(f"Kernel: program must be a Program (ws.assemble, binary.load), got "
+                                    f"{type(program).__name__}")
+        if device is not None and not isinstance(device, Device):
+            raise ArgumentTypeError(f"Kernel: device must be a wafersim Device or None, got {device!r}")
         self.program, self.device = program, device
 
     def __getitem__(self, config) -> "ConfiguredKernel":

@@ -13,7 +13,7 @@ from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
 from ..compiler.values import ARRAY_DTYPES, fits_int32
-from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError
+from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError, flag_argument
 from . import kernel_cache
 from .device import Device, DeviceArray, Kernel, is_half_scalar
 
@@ -24,7 +24,8 @@ class Dispatcher(Kernel):
     __wafersim_jit__ = True
 
     def __init__(self, py_func: Callable, boundscheck: bool = True) -> None:
-        super().__init__(program=None)  # type: ignore[arg-type]
+        # (not Kernel.__init__, which requires a Program: a jit kernel compiles one per launch signature)
+        self.program, self.device = None, None  # type: ignore[assignment]
         self.py_func = py_func
         self.boundscheck = boundscheck
         self.parameters = list(inspect.signature(py_func).parameters)
@@ -204,6 +205,7 @@ def jit(func: Callable | None = None, *, boundscheck: bool = True) -> Any:
     `@ws.jit` or `@ws.jit(boundscheck=False)`: with bounds checks (the default), an array index or slice
     outside its array stops the kernel with a MemoryAccessError naming the array, the index and the PE;
     without them, kernels run a little faster and stray accesses are caught only at the edge of memory."""
+    boundscheck = flag_argument(boundscheck, "boundscheck")  # (at the decorator: "False" is truthy)
     if func is None:
         return lambda f: jit(f, boundscheck=boundscheck)
     if not inspect.isfunction(func):

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, path_argument
 from ..isa.assembler import Program
 from ..isa.binary import symbol_copy, symbol_of
 from ..isa.opcodes import WORD_TAG
@@ -279,7 +279,7 @@ def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
     launch's `LaunchStats`). Its results and cycle counts are those of the launch run without a stop. A
     launch made with `keep_state=True` has its `stats.state` again (the last wave's PEs); with
     `keep_state='all'`, the waves from the checkpoint's on (earlier waves' state is not in the file)."""
-    path = Path(path)
+    path = path_argument(path, "path")
     device = Device.load(path)  # CheckpointError for a missing, corrupted or foreign file
     try:
         with np.load(path, allow_pickle=False) as npz:

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentTypeError, RouteError
+from ..errors import ArgumentTypeError, RouteError, WaferError, flag_argument
 from ..isa import routes as patterns
 from ..isa.opcodes import ACCEPT, EAST, NORTH, PORTS, SOUTH, WEST
 from ..isa.opcodes import port_mask as isa_port_mask
@@ -44,7 +44,8 @@ class Route:
     def __init__(self, channel: int, rules: Rules, name: str = "route", merge: bool = False) -> None:
         if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or channel < 0:
             raise RouteError(f"{name}: channel must be a whole number >= 0, got {channel!r}", channel=channel)
-        self.channel, self.rules, self.name, self.merge = int(channel), rules, name, bool(merge)
+        self.channel, self.rules, self.name = int(channel), rules, name
+        self.merge = flag_argument(merge, f"{name}: merge")
 
     def masks(self, block: tuple[int, int]) -> np.ndarray:
         """The (5, by, bx) uint8 masks over a block, checked (read-only when kept for a named pattern)."""
@@ -85,6 +86,8 @@ def _check_root(name: str, root: int, size: int, axis: str) -> None:
 def row_broadcast(channel: int, root: int = 0, include_root: bool = False) -> Route:
     """Words the PE at column `root` of each block row sends reach every PE of its row (the root too, with
     `include_root`)."""
+    include_root = flag_argument(include_root, "row_broadcast: include_root")
+
     def rules(bx: int, by: int) -> np.ndarray:
         _check_root("row_broadcast", root, bx, "x")
         masks = patterns.blank(bx, by)
@@ -95,6 +98,8 @@ def row_broadcast(channel: int, root: int = 0, include_root: bool = False) -> Ro
 
 def column_broadcast(channel: int, root: int = 0, include_root: bool = False) -> Route:
     """Words the PE at row `root` of each block column sends reach every PE of its column."""
+    include_root = flag_argument(include_root, "column_broadcast: include_root")
+
     def rules(bx: int, by: int) -> np.ndarray:
         _check_root("column_broadcast", root, by, "y")
         masks = patterns.blank(bx, by)
@@ -106,6 +111,8 @@ def column_broadcast(channel: int, root: int = 0, include_root: bool = False) ->
 def broadcast(channel: int, root: tuple[int, int] = (0, 0), include_root: bool = False) -> Route:
     """Words the PE at `root` = (x, y) of a block sends reach every PE of the block: along the root's
     row, and from each PE of that row up and down its column."""
+    include_root = flag_argument(include_root, "broadcast: include_root")
+
     def rules(bx: int, by: int) -> np.ndarray:
         rx, ry = _root_pair("broadcast", root)
         _check_root("broadcast", rx, bx, "x")
@@ -161,17 +168,37 @@ def custom(channel: int, rules: Callable[[int, int, int, int], Mapping[Ports, Po
     """A route from `rules(x, y, block_width, block_height)` -> {input port(s): output port(s)} per PE
     (a Python call per PE at launch: for small blocks or prototypes). `merge`: several PEs may send on
     the channel and share links (their words must reach each receiver in the order they are sent)."""
+    if not callable(rules):
+        raise ArgumentTypeError(f"custom: rules must be a function rules(x, y, block_width, block_height), got "
+                                f"{rules!r}")
+
     def table(bx: int, by: int) -> np.ndarray:
         masks = patterns.blank(bx, by)
         for y in range(by):
             for x in range(bx):
-                for rx, tx in dict(rules(x, y, bx, by)).items():
+                for rx, tx in _rule_table(rules, channel, x, y, bx, by).items():
                     inputs, out = port_mask(rx), port_mask(tx) | ACCEPT
                     for port in range(N_PORTS):
                         if inputs >> port & 1:
                             masks[port, y, x] = out
         return masks
     return Route(channel, table, "custom", merge=merge)
+
+
+def _rule_table(rules: Callable, channel: int, x: int, y: int, bx: int, by: int) -> dict:
+    """`rules(x, y, bx, by)` of a custom route as a dict; a rule that raises or returns no mapping is a
+    `RouteError` naming it and the PE (it runs at launch, where a bare error would hide whose it is)."""
+    call = f"custom route on channel {channel}: rules({x}, {y}, {bx}, {by})"
+    try:
+        table = rules(x, y, bx, by)
+    except WaferError:
+        raise
+    except Exception as exc:
+        raise RouteError(f"{call} raised {type(exc).__name__}: {exc}", channel=channel, pe=(x, y)) from exc
+    if not isinstance(table, Mapping):
+        raise RouteError(f"{call} returned {table!r}: it must return a dict {{input port(s): output port(s)}}",
+                         channel=channel, pe=(x, y))
+    return dict(table)
 
 
 def route_masks(routes: Iterable[Route] | Route | None, block: tuple[int, int], spec: WaferSpec,

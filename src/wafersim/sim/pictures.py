@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import path_argument
+
 UNUSED_COLOUR = "#b0b0b0"
 DEAD_COLOUR = "red"
 
@@ -22,6 +24,7 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
 
     NaN entries are drawn grey (PEs without a value); `dead` (bool, same shape) marks dead PEs;
     `logical_size` (width, height) draws the boundary of the logical mesh inside a physical array."""
+    path = path_argument(path, "path")  # before any drawing
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,7 +55,6 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
     ax.set_xlabel("x (PE column, east →)")
     ax.set_ylabel("y (PE row, south ↓)")
     fig.colorbar(image, ax=ax, label=units, shrink=0.9)
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

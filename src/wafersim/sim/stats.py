@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..arch.values import is_integer
 from ..isa.opcodes import DIRECTIONS
 from .trace import LaunchTrace
 
@@ -120,14 +121,17 @@ class LaunchStats:
         errors, prints and the debugger name PEs by -- for indexing the per-PE arrays: `busy[row, column]`.
         Block k of the grid (row-major) runs in slot k % slots, the slots tiling the wafer row-major; with
         several waves a position's figures add up every block that ran there."""
+        from ..errors import ArgumentError, ArgumentTypeError
+
+        if not (is_integer(x) and is_integer(y)):
+            raise ArgumentTypeError(f"wafer_xy takes the PE's launch coordinates as ints, got ({x!r}, {y!r})")
         (gx, gy), (bx, by) = self.grid, self.block
         if not (0 <= x < gx * bx and 0 <= y < gy * by):
-            from ..errors import ArgumentError
 
             raise ArgumentError(f"PE ({x}, {y}) is outside the launch's {gx * bx} x {gy * by} PEs", pe=(x, y))
         slots_x = self.spec.width // bx
         slot = ((y // by) * gx + x // bx) % (slots_x * (self.spec.height // by))
-        return (slot % slots_x) * bx + x % bx, (slot // slots_x) * by + y % by
+        return int((slot % slots_x) * bx + x % bx), int((slot // slots_x) * by + y % by)
 
     def metric(self, name: str) -> np.ndarray:
         """A per-PE (height, width) array by name: busy, stall, instructions, words_sent, link_utilization,
@@ -136,7 +140,13 @@ class LaunchStats:
             return sum((words.sum(axis=0) for words in self.routed_link_words.values()),
                        np.zeros(self.busy.shape, dtype=np.int64))
         if isinstance(name, str) and name.startswith("routed_words_") and name[13:].isdigit():
-            words = self.routed_link_words.get(int(name[13:]))
+            channel = int(name[13:])
+            if channel >= self.spec.channels:  # (a channel the machine has and no route used is all zeros)
+                from ..errors import ArgumentError
+
+                raise ArgumentError(f"metric {name!r}: the machine has channels 0..{self.spec.channels - 1}",
+                                    metric=name)
+            words = self.routed_link_words.get(channel)
             return np.zeros(self.busy.shape, dtype=np.int64) if words is None else words.sum(axis=0)
         if name == "busy":
             return self.busy

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import path_argument
 from .lanes import Lanes
 
 MAX_TRACKS = 64
@@ -87,7 +88,7 @@ def _slice(kind: str, start: float, end: float, pid: int, tid: int, us: float, o
 
 
 def write(path: str | Path, events: list[dict], metadata: dict) -> Path:
-    path = Path(path)
+    path = path_argument(path, "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": metadata},
                                separators=(",", ":")))

@@ -38,11 +38,11 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, fitting_device, float32_input
 from .common import check_fits_sram, check_line, is_power_of_two
 
 
@@ -236,11 +236,25 @@ def fft_flops(length: int, transforms: int) -> int:
 
 
 def _as_complex(name: str, value: np.ndarray, ndim: tuple[int, ...]) -> np.ndarray:
+    """`value` as complex64, its real and imaginary parts each converted by `float32_input`'s rule (so a
+    finite value beyond float32's range is refused, not turned into inf; a string is not a number)."""
     array = np.asarray(value)
     if array.ndim not in ndim or array.size == 0:
         raise ArgumentError(f"{name} must be a non-empty array of {' or '.join(map(str, ndim))} dimensions, "
                             f"got shape {array.shape}", shape=array.shape)
-    return array.astype(np.complex64)
+    if array.dtype == object:  # (Python complex numbers among others: NumPy's complex conversion decides)
+        try:
+            array = array.astype(np.complex128)
+        except (TypeError, ValueError) as exc:
+            raise ArgumentTypeError(f"{name} cannot be converted to complex: {exc}") from None
+    if array.dtype.kind not in "biufc":
+        raise ArgumentTypeError(f"{name} must hold numbers, got dtype {array.dtype}", dtype=str(array.dtype))
+    out = np.empty(array.shape, np.complex64)
+    if np.iscomplexobj(array):  # each part rounds to float32 alone, as astype(np.complex64) rounds it
+        out.real, out.imag = float32_input(array.real, name), float32_input(array.imag, name)
+    else:
+        out.real, out.imag = float32_input(array, name), 0.0
+    return out
 
 
 def _check_length(what: str, n: int) -> None:

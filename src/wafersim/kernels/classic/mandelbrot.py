@@ -24,7 +24,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, device_argument, fitting_device, shape_argument
 from .common import check_fits_sram
 
 #: The default view: the whole set, as in most pictures of it.
@@ -109,7 +109,7 @@ def mandelbrot(width: int, height: int, max_iter: int, tile: tuple[int, int] = (
 
     Each PE computes a `tile` = (tw, th) tile of pixels; tw must divide width and th height. `device`
     defaults to a wafer of exactly (width/tw) x (height/th) PEs. Returns (counts, LaunchStats)."""
-    tw, th = tile
+    tw, th = shape_argument(tile, "tile")
     for name, value in (("width", width), ("height", height), ("max_iter", max_iter), ("tile width", tw),
                         ("tile height", th)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -121,7 +121,7 @@ def mandelbrot(width: int, height: int, max_iter: int, tile: tuple[int, int] = (
         raise ArgumentError(f"mandelbrot: extent must be (xmin, xmax, ymin, ymax) with xmin < xmax and ymin < ymax, "
                             f"got {extent!r}")
     bx, by = width // tw, height // th
-    device = device or fitting_device(bx, by)
+    device = device_argument(device) or fitting_device(bx, by)
     if bx > device.spec.width or by > device.spec.height:
         raise ArgumentError(f"mandelbrot: {bx} x {by} PEs of {tw} x {th} pixels do not fit the "
                             f"{device.spec.width} x {device.spec.height} wafer: use larger tiles", needed=(bx, by),

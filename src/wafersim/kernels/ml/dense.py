@@ -22,7 +22,7 @@ from ..gemm import _TILES as GEMM_TILES  # the tiles SUMMA keeps in a PE's SRAM,
 from ..gemm import from_tiles, gemm_kernel, to_operand_tiles
 from ..hosting import Scratch, fitting_device
 from .elementwise import bias_add_kernel
-from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk,
+from .layout import (DEFAULT_CHUNK, MLShapeError, TileTooLargeError, as_matrix, as_vector, check_chunk, check_tile,
                      combine_stats, launch_rows, pes_per_row)
 from .mixed import checked_side as mixed_side
 from .mixed import half_dtype, matmul_mixed, mixed_gemm_kernel
@@ -32,14 +32,14 @@ DEFAULT_TILE = 8  # T of the SUMMA tiles: p = ceil(size / tile) PEs along each s
 
 def summa_side(m: int, k: int, n: int, tile: int) -> tuple[int, int]:
     """(p, T): the side of the PE block and the tile size `matmul` uses for a (m, k) @ (k, n) product."""
+    check_tile(tile)  # (before the division: tile=0 would be a ZeroDivisionError)
     size = max(m, k, n)
     p = -(-size // tile)
     return p, -(-size // p)
 
 
 def _check_tile(tile: int, spec: WaferSpec) -> None:
-    if not isinstance(tile, (int, np.integer)) or tile < 1:
-        raise MLShapeError(f"tile must be a positive int, got {tile!r}", tile=tile)
+    check_tile(tile)
     needed = (GEMM_TILES * tile * tile + tile) * 4
     if needed >= spec.sram_bytes:
         raise TileTooLargeError(f"SUMMA tiles of {tile} x {tile} need {needed} bytes of SRAM per PE, the wafer has "

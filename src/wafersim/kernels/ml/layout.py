@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from ...arch.spec import WaferSpec
+from ...arch.values import is_integer
 from ...errors import OutOfMemoryError, WaferError
 from ...runtime.device import Device
 from ...sim.stats import LaunchStats
@@ -50,6 +51,12 @@ def as_vector(name: str, value: np.ndarray, length: int) -> np.ndarray:
         raise MLShapeError(f"{name} must have {length} elements, got shape {np.shape(value)}", array=name,
                            shape=np.shape(value), needed=length)
     return array
+
+
+def check_tile(tile: int) -> None:
+    """A SUMMA tile size is a positive int (a Python or NumPy integer, not a bool), else an `MLShapeError`."""
+    if not is_integer(tile) or tile < 1:
+        raise MLShapeError(f"tile must be a positive int, got {tile!r}", tile=tile)
 
 
 def check_chunk(chunk: int, spec: WaferSpec | None = None, arrays: int = 4) -> None:

@@ -29,7 +29,7 @@ from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..gemm import from_tiles, to_tiles
 from ..hosting import Scratch, fitting_device
-from .layout import MLShapeError, TileTooLargeError, as_matrix
+from .layout import MLShapeError, TileTooLargeError, as_matrix, as_vector, check_tile
 
 
 class _Precisions(Mapping):
@@ -154,8 +154,7 @@ def checked_side(m: int, k: int, n: int, tile: int, spec: WaferSpec | None) -> t
     """(p, T) of a product, as `dense.summa_side`, checked against the wafer and a PE's SRAM."""
     from .dense import summa_side
 
-    if not isinstance(tile, (int, np.integer)) or tile < 1:
-        raise MLShapeError(f"tile must be a positive int, got {tile!r}", tile=tile)
+    check_tile(tile)
     p, t = summa_side(m, k, n, tile)
     sram = (spec or WaferSpec()).sram_bytes
     if (_TILE_WORDS * t * t + t) * 4 >= sram:
@@ -190,7 +189,7 @@ def matmul_mixed(a: np.ndarray, b: np.ndarray, precision: str = "float16", tile:
     padded_a[:m, :k], padded_b[:k, :n] = a, b
     bias_tiles = np.zeros((p, t), np.float32)
     if bias is not None:
-        bias_tiles.reshape(-1)[:n] = np.asarray(bias, np.float32).reshape(-1)
+        bias_tiles.reshape(-1)[:n] = as_vector("bias", bias, n)
     out_dtype = dtype if round_out else np.dtype(np.float32)
     kernel = mixed_gemm_kernel(t, dtype, bias is not None, round_out)
     with Scratch(device or fitting_device(p, p), stream) as mem:

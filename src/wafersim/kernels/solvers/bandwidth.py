@@ -27,7 +27,8 @@ import numpy as np
 from ...arch.spec import WaferSpec
 from ... import collectives as wsc
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError, WaferError
+from ...arch.values import is_integer
+from ...errors import ArgumentError, ArgumentTypeError, WaferError
 from ...runtime.device import Device, event_elapsed_time
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -57,6 +58,11 @@ def memcpy_bandwidth(sizes: Iterable[int], direction: str = "htod", device: Devi
     `direction` is "htod" (`memcpy_htod`) or "dtoh" (`memcpy_dtoh`). Returns a `BandwidthPoint` a size."""
     if direction not in ("htod", "dtoh"):
         raise ArgumentError(f"direction must be 'htod' or 'dtoh', got {direction!r}")
+    if isinstance(sizes, (str, bytes)) or not np.iterable(sizes):
+        raise ArgumentTypeError(f"sizes must be a list of ints (bytes per copy), got {sizes!r}")
+    sizes = list(sizes)
+    if not all(is_integer(s) for s in sizes):
+        raise ArgumentTypeError(f"sizes must be a list of ints (bytes per copy), got {sizes!r}")
     sizes = [int(s) for s in sizes]
     bad = [s for s in sizes if s <= 0 or s % 4]
     if bad:

@@ -20,7 +20,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch
+from ..hosting import Scratch, shape_argument
 from .columns import column_ops, from_padded_columns, padded_columns
 from .setup import iteration_limit, prepare
 
@@ -104,7 +104,7 @@ def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarr
     from `seed`) or a start vector of that shape (not all zero). Stops when the Rayleigh quotient changes
     by at most `tol` relatively, or after `maxiter` iterations. Returns an `Eigenpair`."""
     if isinstance(shape_or_x0, tuple):
-        x0 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape_or_x0).astype(np.float32)
+        x0 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape_argument(shape_or_x0, "shape_or_x0", 3)).astype(np.float32)
     else:
         x0 = shape_or_x0
     problem = prepare(x0, shift, POWER_VECTORS, device, name="x0")

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ...errors import ArgumentError
+from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ..hosting import fitting_device
 from .columns import check_grid
@@ -53,7 +53,11 @@ def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Devi
     operator stays positive definite) for a kernel keeping `vectors` padded columns per PE; the default
     device is an nx x ny wafer, just large enough."""
     b, device = grid_on(b, name, vectors, device)
-    shift_arr = np.asarray(shift, dtype=np.float64)
+    try:
+        shift_arr = np.asarray(shift, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"shift must be a number or a grid of the shape of {name} {b.shape}, got "
+                                f"{shift!r}") from None
     if shift_arr.ndim not in (0, 3) or (shift_arr.ndim == 3 and shift_arr.shape != b.shape):
         raise ArgumentError(f"shift must be a number or a grid of the shape of {name} {b.shape}, got shape "
                             f"{shift_arr.shape}", shape=shift_arr.shape, expected=b.shape)

@@ -16,11 +16,12 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...arch.values import is_finite_real
+from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch
+from ..hosting import Scratch, count_argument
 from .columns import column_ops, from_padded_columns, padded_columns
 from .setup import grid_on
 
@@ -66,11 +67,12 @@ def stencil7(u: np.ndarray, coeffs: tuple[float, float, float, float], steps: in
     float32 grid `u` (X and Y over an nx x ny block of PEs, Z columns in SRAM, 0 outside the grid).
 
     The default device is an nx x ny wafer. Returns (the grid after `steps` steps, LaunchStats)."""
+    if not isinstance(coeffs, (tuple, list, np.ndarray)):
+        raise ArgumentTypeError(f"coeffs must be four finite numbers (c0, cx, cy, cz), got {coeffs!r}")
     coeffs = tuple(coeffs)
-    if len(coeffs) != 4 or not all(np.isfinite(c) for c in coeffs):
+    if len(coeffs) != 4 or not all(is_finite_real(c) for c in coeffs):
         raise ArgumentError(f"coeffs must be four finite numbers (c0, cx, cy, cz), got {coeffs!r}")
-    if not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ArgumentError(f"steps must be an int >= 0, got {steps!r}")
+    steps = count_argument(steps, "steps")
     u, device = grid_on(u, "u", STENCIL7_VECTORS, device)
     nz, ny, nx = u.shape
     with Scratch(device, stream) as mem:

@@ -1,0 +1,96 @@
+"""Library host functions refuse meaningless arguments with a typed WaferError naming the argument (the shared
+checks of `kernels.hosting`: `count_argument`, `shape_argument`, `device_argument`, `float32_input`), and their
+valid neighbours still give NumPy's answer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels import classic, gemv, heat, heat_tiled, life, reduce, saxpy
+from wafersim.kernels.ml import dense, mixed
+from wafersim.kernels.reference import ORDER_API
+from wafersim.kernels.reference import heat as heat_reference
+from wafersim.kernels.solvers import bandwidth, cg, power
+from wafersim.kernels.solvers.stencil7 import stencil7
+
+RNG = np.random.default_rng(11)
+U = RNG.random((8, 8), dtype=np.float32)
+X = np.arange(8, dtype=np.float32)
+Y = np.ones(8, np.float32)
+BOARD = (U > 0.5).astype(np.int32)
+
+# (c): calls that used to be accepted with a meaningless result.
+SILENT = {
+    "saxpy a=None (was NaN)": (lambda: saxpy.saxpy(None, X, Y, block=8), ws.ArgumentTypeError, "None"),
+    "saxpy a list with None": (lambda: saxpy.saxpy(2.0, [1.0, None], [1.0, 1.0], block=8), ws.ArgumentTypeError, "None"),
+    "saxpy 0-d inputs (was shape (1,))": (lambda: saxpy.saxpy(2.0, np.float32(1), np.float32(1), block=8),
+                                          ws.ArgumentError, "1-D"),
+    "gemv x (8, 1) (was (8,))": (lambda: gemv.gemv(U, np.ones((8, 1), np.float32), 2, 2), ws.ArgumentError, "vector"),
+    "heat steps=-1": (lambda: heat.heat(U, 0.1, -1), ws.ArgumentError, "steps"),
+    "heat steps=2.5": (lambda: heat.heat(U, 0.1, 2.5), ws.ArgumentTypeError, "steps"),
+    "heat steps=True": (lambda: heat.heat(U, 0.1, True), ws.ArgumentTypeError, "steps"),
+    "heat_tiled steps=-1": (lambda: heat_tiled.heat_tiled(U, 0.1, -1, 4), ws.ArgumentError, "steps"),
+    "heat_tiled steps=2.5": (lambda: heat_tiled.heat_tiled(U, 0.1, 2.5, 4), ws.ArgumentTypeError, "steps"),
+    "life steps=2.5": (lambda: life.life(BOARD, 2.5), ws.ArgumentTypeError, "steps"),
+    "life steps=True": (lambda: life.life(BOARD, True), ws.ArgumentTypeError, "steps"),
+    "fft of 1e39 (was inf)": (lambda: classic.fft(np.full(8, 1e39)), ws.ArgumentError, "float32's range"),
+    "fft of 1e39j": (lambda: classic.fft(np.full(8, 1e39j)), ws.ArgumentError, "float32's range"),
+}
+
+# (b): calls where a bare Python exception escaped the library.
+ESCAPING = {
+    "saxpy block=None": (lambda: saxpy.saxpy(2.0, X, Y, block=None), ws.ArgumentTypeError, "block"),
+    "saxpy block='8'": (lambda: saxpy.saxpy(2.0, X, Y, block="8"), ws.ArgumentTypeError, "block"),
+    "saxpy block=0": (lambda: saxpy.saxpy(2.0, X, Y, block=0), ws.ArgumentError, "block"),
+    "saxpy device='dev'": (lambda: saxpy.saxpy(2.0, X, Y, block=8, device="dev"), ws.ArgumentTypeError, "device"),
+    "heat u 1-D": (lambda: heat.heat(X, 0.1, 1), ws.ArgumentError, "2-D"),
+    "heat u 3-D": (lambda: heat.heat(np.ones((2, 2, 2)), 0.1, 1), ws.ArgumentError, "2-D"),
+    "heat block=5": (lambda: heat.heat(U, 0.1, 1, block=5), ws.ArgumentTypeError, "block"),
+    "heat block=(0, 0)": (lambda: heat.heat(U, 0.1, 1, block=(0, 0)), ws.ArgumentError, "block"),
+    "heat steps=None": (lambda: heat.heat(U, 0.1, None), ws.ArgumentTypeError, "steps"),
+    "block_reduce block=4": (lambda: reduce.block_reduce(U, block=4), ws.ArgumentTypeError, "block"),
+    "block_reduce block=(4, 4, 4)": (lambda: reduce.block_reduce(U, block=(4, 4, 4)), ws.ArgumentError, "block"),
+    "block_reduce op=None": (lambda: reduce.block_reduce(U, op=None, block=(4, 4)), ws.ArgumentError, "op"),
+    "dense_forward tile=0": (lambda: dense.dense_forward(U, U, X, tile=0), ws.WaferError, "tile"),
+    "matmul_mixed bias of 3": (lambda: mixed.matmul_mixed(U, U, bias=np.ones(3)), ws.WaferError, "bias"),
+    "fft of strings": (lambda: classic.fft(np.array(["a"] * 8)), ws.ArgumentTypeError, "numbers"),
+    "fft of objects": (lambda: classic.fft(np.array(["a", 1] * 4, dtype=object)), ws.ArgumentTypeError, "complex"),
+    "mandelbrot tile=8": (lambda: classic.mandelbrot(8, 8, 4, tile=8), ws.ArgumentTypeError, "tile"),
+    "conjugate_gradient shift='x'": (lambda: cg.conjugate_gradient(np.ones((4, 4, 4), np.float32), shift="x"),
+                                     ws.ArgumentTypeError, "shift"),
+    "power_method shape (4, 4, -1)": (lambda: power.power_method((4, 4, -1)), ws.ArgumentError, "shape_or_x0"),
+    "stencil7 coeffs=None": (lambda: stencil7(np.ones((4, 4, 4), np.float32), None), ws.ArgumentTypeError,
+                             "coeffs"),
+    "stencil7 steps=1.5": (lambda: stencil7(np.ones((4, 4, 4), np.float32), (1, 0, 0, 0), 1.5),
+                           ws.ArgumentTypeError, "steps"),
+    "memcpy_bandwidth(16)": (lambda: bandwidth.memcpy_bandwidth(16), ws.ArgumentTypeError, "sizes"),
+    "memcpy_bandwidth([16.5])": (lambda: bandwidth.memcpy_bandwidth([16.5]), ws.ArgumentTypeError, "sizes"),
+}
+
+
+@pytest.mark.parametrize("name", sorted({**SILENT, **ESCAPING}))
+def test_bad_host_arguments_are_typed_errors_naming_the_argument(name):
+    call, error, word = {**SILENT, **ESCAPING}[name]
+    with pytest.raises(error, match=word):
+        call()
+
+
+def test_valid_neighbours_still_give_numpys_answer():
+    out, _ = saxpy.saxpy(np.float32(2), X, Y, block=np.int64(8))
+    np.testing.assert_array_equal(out, (np.float32(2) * X + Y).astype(np.float32))
+    for steps in (0, 2, np.int64(2), np.int32(3)):
+        expected = heat_reference(U, 0.1, int(steps), order=ORDER_API)
+        np.testing.assert_array_equal(heat.heat(U, 0.1, steps)[0], expected)
+        np.testing.assert_array_equal(heat.heat(U, 0.1, steps, block=[4, 4])[0],
+                                      heat_reference(U, 0.1, int(steps), block=(4, 4), order=ORDER_API))
+        np.testing.assert_array_equal(heat_tiled.heat_tiled(U, 0.1, steps, 4)[0], expected)
+    np.testing.assert_array_equal(life.life(BOARD, np.int64(0))[0], BOARD)
+    y, _ = gemv.gemv(U, np.ones(8, np.float32), 2, 2)
+    assert y.shape == (8,)
+    np.testing.assert_allclose(y, U.astype(np.float64) @ np.ones(8), rtol=1e-5)
+    x = RNG.random(16)
+    np.testing.assert_allclose(classic.fft(x)[0], np.fft.fft(x.astype(np.float32)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(classic.fft(x)[0], classic.fft(x.astype(np.complex64))[0])
+    total, _ = reduce.block_reduce(U, "sum", [4, 4])
+    np.testing.assert_allclose(total, U.reshape(2, 4, 2, 4).sum(axis=(1, 3)), rtol=1e-5)
