@@ -286,7 +286,8 @@ class WaferSpec:
         for field in ("spare_cols", "spare_rows", "defect_seed"):
             need(is_int(getattr(self, field)) and getattr(self, field) >= 0, field, "must be a whole number >= 0")
         for field in ("width", "height", "sram_bytes", "vector_lanes", "vector_lanes_half", "fifo_depth"):
-            need(getattr(self, field) <= MAX_WHOLE_FIELD, field, f"must be at most {MAX_WHOLE_FIELD} (the engine's int32)")
+            need(getattr(self, field) <= MAX_WHOLE_FIELD, field,
+                 f"must be at most {MAX_WHOLE_FIELD} (the engine's int32)")
         for field, size in (("spare_cols", "width"), ("spare_rows", "height")):
             need(getattr(self, field) + getattr(self, size) <= MAX_WHOLE_FIELD, field,
                  f"plus {size} must be at most {MAX_WHOLE_FIELD} (the engine's int32 coordinates)")
