@@ -8,7 +8,8 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.cluster import Cluster, ClusterError, SwarmXSpec, SwarmXTree, split
+from wafersim import cluster as cluster_module
+from wafersim.cluster import Cluster, ClusterError, SwarmXSpec, SwarmXTree, split, tree_seconds
 from wafersim.train.reference import train_reference
 
 SPEC = ws.WaferSpec.preset("dev", width=8, height=8)
@@ -135,3 +136,50 @@ def test_malformed_params_are_refused_before_any_system_is_built(change, message
 def test_a_batch_that_cannot_be_split_is_an_argument_error():
     with pytest.raises(ws.ArgumentError, match="use a batch_size of at least 4"):
         split(0, 4)
+
+
+CTYPE = cluster_module.ClusterArgumentTypeError
+TREE = SwarmXTree(3)
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda: split(10, 0), cluster_module.ClusterArgumentError, "n_systems"),
+    (lambda: split(10, -2), cluster_module.ClusterArgumentError, "n_systems"),
+    (lambda: split(10, 2.0), CTYPE, "n_systems"),
+    (lambda: tree_seconds(TREE, [("bogus", "x", 5)]), cluster_module.ClusterArgumentError, "kind"),
+    (lambda: tree_seconds(TREE, [("weight_bytes", 5)]), CTYPE, "kind, tensor, bytes"),
+    (lambda: tree_seconds(None, []), CTYPE, "tree"),
+    (lambda: tree_seconds(TREE, None), CTYPE, "transfers"),
+    (lambda: Cluster(2, swarmx="x"), CTYPE, "swarmx"),
+    (lambda: Cluster(2, memoryx=5), CTYPE, "memoryx"),
+    (lambda: Cluster(2, SPEC).trainer(MODEL, None, 4), train.TrainingArgumentTypeError, "optimizer"),
+    (lambda: Cluster(2, SPEC).trainer(MODEL, "sgd", 4), train.TrainingArgumentTypeError, "optimizer"),
+    (lambda: Cluster(2, SPEC).trainer(None, train.SGD(), 4), train.TrainingArgumentTypeError, "model"),
+    (lambda: Cluster(2, SPEC).trainer(MODEL, train.SGD(), 4, tile=0), train.TrainingArgumentError, "tile"),
+])
+def test_bad_cluster_arguments_are_typed_errors(call, error, word):
+    with pytest.raises(error, match=word) as err:
+        call()
+    if error in (CTYPE, train.TrainingArgumentTypeError):
+        assert isinstance(err.value, ws.ArgumentTypeError) and isinstance(err.value, TypeError)
+
+
+def test_bad_cluster_steps_and_inputs_are_refused_before_any_step():
+    with Cluster(2, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(), batch_size=4)
+        x, labels = DATA
+        with pytest.raises(train.TrainingArgumentError, match="steps"):
+            dp.fit(x, labels, steps=-1)
+        with pytest.raises(train.TrainingArgumentTypeError, match="steps"):
+            dp.fit(x, labels, steps=1.5)
+        with pytest.raises(ws.ArgumentTypeError, match="complex"):
+            dp.step(x[:4].astype(complex), labels[:4])
+        assert dp.steps == 0 and dp.fit(x, labels, steps=0) == []
+
+
+def test_valid_neighbours_of_the_refused_cluster_arguments():
+    assert split(10, 3) == [(0, 3), (3, 6), (6, 10)] and split(10, np.int64(1)) == [(0, 10)]
+    assert tree_seconds(TREE, []) == (0, 0)
+    down, up = tree_seconds(TREE, [("weight_bytes", "0.w", 100), ("gradient_bytes", "0.w", 100)])
+    assert down == up == TREE.transfer_seconds(100)
+    assert "2 systems" in repr(Cluster(2, swarmx=SwarmXSpec(), memoryx=train.MemoryXSpec()))

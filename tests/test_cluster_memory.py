@@ -8,6 +8,7 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
+from wafersim import cluster
 from wafersim.cluster import Cluster, ClusterTooLargeError, memory
 from wafersim.sim.hostmem import launch_bytes
 
@@ -101,3 +102,20 @@ def test_the_message_shows_small_systems_in_a_unit_that_shows_their_size(nbytes,
                                available=nbytes)
     with pytest.raises(ClusterTooLargeError, match=rf"3 x {text} per system \+ 1 launch at once x {text}\)"):
         est.check("a cluster")
+
+
+MODEL_FOR_ARGS = train.Model.mlp([6, 8, 3])
+
+
+@pytest.mark.parametrize("args, error, word", [
+    ((MODEL_FOR_ARGS, 4, None, 0), cluster.ClusterArgumentError, "n_systems"),
+    ((MODEL_FOR_ARGS, 4, None, -1), cluster.ClusterArgumentError, "n_systems"),
+    ((MODEL_FOR_ARGS, 0, None, 2), cluster.ClusterArgumentError, "share"),
+    ((MODEL_FOR_ARGS, "x", None, 2), cluster.ClusterArgumentTypeError, "share"),
+    ((MODEL_FOR_ARGS, 4, "dev", 2), cluster.ClusterArgumentTypeError, "spec"),
+    ((None, 4, None, 2), cluster.ClusterArgumentTypeError, "model"),
+])
+def test_estimate_refuses_bad_arguments(args, error, word):
+    with pytest.raises(error, match=word):
+        memory.estimate(*args, available=2**40)
+    assert memory.estimate(MODEL_FOR_ARGS, 4, None, 1, available=2**40).n_systems == 1

@@ -9,7 +9,7 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.cluster import ClusterArgumentError, ClusterError, SwarmXSpec, SwarmXTree
+from wafersim.cluster import ClusterArgumentError, ClusterArgumentTypeError, ClusterError, SwarmXSpec, SwarmXTree
 
 
 @pytest.mark.parametrize("n, fan_out", [(1, 4), (2, 4), (4, 4), (5, 4), (16, 4), (17, 4), (64, 4), (65, 4),
@@ -72,3 +72,12 @@ def test_a_negative_transfer_size_is_an_argument_error_and_zero_latencies_are_al
     assert isinstance(err.value, ws.ArgumentError)
     free = SwarmXTree(4, SwarmXSpec(level_latency_s=0), train.MemoryXSpec(latency_s=0, bandwidth_bytes_per_s=1e9))
     assert free.transfer_seconds(0) == 0.0 and free.transfer_seconds(3000) == 3000 / 1e9
+
+
+@pytest.mark.parametrize("parts", [None, 5, "ab", [None, None], ({"w": np.ones(2)}, 3)])
+def test_reduce_of_anything_but_a_list_of_tensor_dicts_is_a_typed_error(parts):
+    with pytest.raises(ClusterArgumentTypeError, match="reduce\\(parts\\)") as err:
+        SwarmXTree(2).reduce(parts)
+    assert isinstance(err.value, ws.ArgumentTypeError)
+    total = SwarmXTree(2).reduce(({"w": np.ones(2)}, {"w": np.full(2, 2.0)}))   # a tuple of dicts is fine
+    assert np.array_equal(total["w"], np.full(2, 3.0, np.float32))

@@ -343,3 +343,83 @@ def test_cache_key_names_every_field():
     assert spec.cache_key == repr(spec.to_dict()) == ws.WaferSpec.preset("wse2").cache_key
     for changed in (spec.replace(width=5), spec.replace(cost_cycles={**spec.cost_cycles, "alu": 2})):
         assert changed.cache_key == repr(changed.to_dict()) != spec.cache_key
+
+
+# ----------------------------------------------------------------- arguments of the spec's helpers (8 x 8)
+SMALL = WaferSpec(width=8, height=8)
+
+
+@pytest.mark.parametrize("call, error, word", [
+    # PEs and blocks off the wafer, and sizes that are not whole numbers (were meaningless figures)
+    (lambda: SMALL.hops_to_edge(100, 100), ws.ArgumentError, "off the wafer"),
+    (lambda: SMALL.hops_to_edge(-1, -1), ws.ArgumentError, "off the wafer"),
+    (lambda: SMALL.hops_to_edge(8, 0), ws.ArgumentError, "off the wafer"),
+    (lambda: SMALL.hops_to_edge(0, np.array([0, 8])), ws.ArgumentError, "off the wafer"),
+    (lambda: SMALL.hops_to_edge(1.5, 0), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.hops_to_edge("a", 0), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.hops_to_edge(0, None), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.barrier_cycles(-1, 1), ws.ArgumentError, "block_width"),
+    (lambda: SMALL.barrier_cycles(0, 0), ws.ArgumentError, "block_width"),
+    (lambda: SMALL.barrier_cycles(9, 1), ws.ArgumentError, "block_width"),
+    (lambda: SMALL.barrier_cycles(1, 9), ws.ArgumentError, "block_height"),
+    (lambda: SMALL.barrier_cycles(1.5, 2), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.barrier_cycles(float("nan"), 1), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.barrier_cycles("a", 1), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.barrier_cycles(None, 1), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.repair(width=1000), ws.ArgumentError, "repair"),
+    (lambda: SMALL.repair(width=-1), ws.ArgumentError, "repair"),
+    (lambda: SMALL.repair(width=0), ws.ArgumentError, "repair"),
+    (lambda: SMALL.repair(height=9), ws.ArgumentError, "repair"),
+    (lambda: SMALL.repair(width="a"), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.repair(width=2.5), ws.ArgumentTypeError, "whole number"),
+    (lambda: SMALL.seconds(-1), ws.ArgumentError, "cycles"),
+    (lambda: SMALL.seconds(float("nan")), ws.ArgumentError, "cycles"),
+    (lambda: SMALL.seconds(1 + 1j), ws.ArgumentTypeError, "cycles"),
+    (lambda: SMALL.seconds(None), ws.ArgumentTypeError, "cycles"),
+    (lambda: SMALL.seconds("x"), ws.ArgumentTypeError, "cycles"),
+    (lambda: SMALL.seconds([1]), ws.ArgumentTypeError, "cycles"),
+    # the spec itself: its name is the str shown in summaries; whole-number fields fit the engine's int32
+    (lambda: WaferSpec(name=5), SpecError, "name"),
+    (lambda: WaferSpec(name=None), SpecError, "name"),
+    (lambda: WaferSpec(vector_lanes=2**70), SpecError, "vector_lanes"),
+    (lambda: WaferSpec(vector_lanes_half=2**31), SpecError, "vector_lanes_half"),
+    (lambda: WaferSpec(fifo_depth=2**40), SpecError, "fifo_depth"),
+    (lambda: WaferSpec(spare_cols=2**70), SpecError, "spare_cols"),
+    (lambda: WaferSpec(global_bytes=2**70), SpecError, "global_bytes"),
+    (lambda: WaferSpec.preset(None), SpecError, "preset"),
+    (lambda: WaferSpec.preset(5), SpecError, "preset"),
+    (lambda: WaferSpec.load(None), ws.ArgumentTypeError, "path"),
+    (lambda: SMALL.save(None), ws.ArgumentTypeError, "path"),
+])
+def test_bad_arguments_of_the_spec_and_its_helpers_are_wafer_errors(call, error, word):
+    with pytest.raises(error, match=word):
+        call()
+
+
+def test_unwritable_and_unreadable_spec_files_are_spec_errors(tmp_path):
+    with pytest.raises(SpecError, match="cannot write"):
+        SMALL.save(tmp_path)                                  # a directory
+    with pytest.raises(SpecError, match="cannot write"):
+        SMALL.save(tmp_path / "missing" / "spec.toml")        # a missing parent folder
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(SpecError, match="not valid TOML"):
+        WaferSpec.load(binary)
+    SMALL.save(tmp_path / "spec.toml")
+    assert WaferSpec.load(str(tmp_path / "spec.toml")) == SMALL
+
+
+def test_valid_neighbours_of_the_refused_helper_arguments_keep_their_values():
+    assert SMALL.hops_to_edge(0, 0) == 0 and SMALL.hops_to_edge(7, 7) == 0 and SMALL.hops_to_edge(3, 4) == 3
+    assert SMALL.hops_to_edge(np.int64(4), np.int32(2)) == 2
+    ys, xs = np.mgrid[0:8, 0:8]
+    assert np.array_equal(SMALL.hops_to_edge(xs, ys), np.minimum(np.minimum(xs, 7 - xs), np.minimum(ys, 7 - ys)))
+    assert SMALL.barrier_cycles(1, 1) == SMALL.barrier_base_cycles
+    assert SMALL.barrier_cycles(8, 8) == SMALL.barrier_base_cycles + SMALL.barrier_cycles_per_hop * 14
+    assert SMALL.barrier_cycles(np.int64(2), 3) == SMALL.barrier_base_cycles + SMALL.barrier_cycles_per_hop * 3
+    assert (SMALL.repair(width=4).width, SMALL.repair(width=4).height) == (4, 8)
+    assert (SMALL.repair(8, np.int64(2)).width, SMALL.repair().width) == (8, 8)
+    assert SMALL.seconds(0) == 0.0 and SMALL.seconds(850) == 850 / 0.85e9 and SMALL.seconds(np.float32(8.5)) == 1e-8
+    assert WaferSpec(name="mine").name == "mine"
+    edge = WaferSpec(width=8, height=8, vector_lanes=2**31 - 1, fifo_depth=2**31 - 1)
+    assert edge.vector_lanes == 2**31 - 1

@@ -384,3 +384,76 @@ def test_memoryx_latency_may_be_zero_and_transfers_are_never_negative():
     trainer = train.Trainer(model, train.SGD(), batch_size=4, memoryx_spec=spec)
     report = trainer.step(*train.synthetic_classification(4, 4, 3, seed=2))
     assert report.streaming_s == pytest.approx((report.weight_bytes + report.gradient_bytes) / 1e9, rel=1e-12)
+
+
+# ----------------------------------------------------------------- arguments of the wrong type or out of range
+SMALL_MODEL = train.Model.mlp([6, 8, 3])
+
+
+@pytest.fixture(scope="module")
+def small_trainer():
+    x, labels = train.synthetic_classification(8, 6, 3, seed=1)
+    trainer = train.Trainer(SMALL_MODEL, train.SGD(lr=0.1), batch_size=8,
+                            device=ws.Device(ws.WaferSpec(width=8, height=8)))
+    return trainer, x, labels
+
+
+TYPE = train.TrainingArgumentTypeError
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda: train.Model.mlp([4, 2.5]), TYPE, "out_features"),
+    (lambda: train.Dense(2.5, 4), TYPE, "in_features"),
+    (lambda: train.Dense("4", 4), TYPE, "in_features"),
+    (lambda: train.Dense(None, 4), TYPE, "in_features"),
+    (lambda: train.Dense(4, 0), train.TrainingArgumentError, "out_features"),
+    (lambda: train.LayerNorm(2.5), TYPE, "features"),
+    (lambda: train.TransformerBlock(2, 4.0, 8), TYPE, "width"),
+    (lambda: train.Model.mlp("46"), TYPE, "sizes"),
+    (lambda: train.Model.mlp(None), TYPE, "sizes"),
+    (lambda: train.Model(None), TYPE, "layers"),
+    (lambda: train.Model([4, 3]), TYPE, "layers"),
+    (lambda: train.SGD(momentum=1.5), train.TrainingArgumentError, "momentum"),
+    (lambda: train.SGD(momentum=1.0), train.TrainingArgumentError, "momentum"),
+    (lambda: train.synthetic_classification(2.5, 6, 3), TYPE, "samples"),
+    (lambda: train.Trainer(SMALL_MODEL, None, 8), TYPE, "optimizer"),
+    (lambda: train.Trainer(SMALL_MODEL, "sgd", 8), TYPE, "optimizer"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, seed=-1), train.TrainingArgumentError, "seed"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, seed="x"), TYPE, "seed"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, memoryx_spec="x"), TYPE, "memoryx_spec"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, device="dev"), TYPE, "device"),
+    (lambda: train.Trainer(None, train.SGD(), 8), TYPE, "model"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, tile=0), train.TrainingArgumentError, "tile"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, chunk=1.5), TYPE, "chunk"),
+])
+def test_bad_model_optimizer_and_trainer_arguments_are_typed_errors(call, error, word):
+    with pytest.raises(error, match=word) as err:
+        call()
+    assert isinstance(err.value, train.TrainingError)
+    if error is TYPE:
+        assert isinstance(err.value, ws.ArgumentTypeError) and isinstance(err.value, TypeError)
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda t, x, y: t.step(x.astype(complex) + 1j, y), ws.ArgumentTypeError, "complex"),
+    (lambda t, x, y: t.fit(x, y, steps=-1), train.TrainingArgumentError, "steps"),
+    (lambda t, x, y: t.fit(x, y, steps=2.5), TYPE, "steps"),
+    (lambda t, x, y: t.fit(x, y, steps=1, callback=5), TYPE, "callback"),
+])
+def test_bad_step_and_fit_arguments_are_typed_errors(small_trainer, call, error, word):
+    trainer, x, labels = small_trainer
+    before = trainer.steps
+    with pytest.raises(error, match=word):
+        call(trainer, x, labels)
+    assert trainer.steps == before                             # nothing ran
+
+
+def test_valid_neighbours_of_the_refused_training_arguments_still_train(small_trainer):
+    trainer, x, labels = small_trainer
+    assert trainer.fit(x, labels, steps=0) == []
+    assert train.SGD(momentum=0.99).momentum == 0.99 and train.Dense(np.int64(4), 2).in_features == 4
+    assert train.Model.mlp((6, np.int32(8), 3)).param_shapes() == SMALL_MODEL.param_shapes()
+    start = trainer.params
+    report = trainer.step(x.astype(np.float64), labels)          # real float64 rounds to float32, as before
+    losses, _ = train_reference(SMALL_MODEL, start, train.SGD(lr=0.1), x, labels, 1, 8)
+    assert report.loss == pytest.approx(losses[0], rel=1e-4)

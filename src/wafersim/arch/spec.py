@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -16,8 +17,9 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import tomli_w
 
-from ..errors import SpecError
+from ..errors import ArgumentError, ArgumentTypeError, SpecError
 from . import defects as defect_model
+from .values import is_finite_real, is_integer
 
 #: Issue cost in cycles of each instruction class. The ISA's opcode table maps every opcode to one
 #: of these classes; `WaferSpec.op_cycles` may override single opcodes by name.
@@ -95,6 +97,9 @@ PRESET_FIELDS: dict[str, dict[str, Any]] = {
 # Hard limits of our instruction encoding (5-bit register and channel fields).
 MAX_REGISTERS = 32
 MAX_CHANNELS = 32
+# The engine keeps sizes, lanes, coordinates and FIFO depths in int32 arrays and Numba int32/int64
+# arithmetic: a whole-number field beyond this would be accepted here and overflow at the first launch.
+MAX_WHOLE_FIELD = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +185,9 @@ class WaferSpec:
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "WaferSpec":
         """The named preset (`wse2`, `wse3`, `dev`) with its `PRESET_FIELDS`, then optional field overrides."""
+        if not isinstance(name, str):
+            raise SpecError(f"WaferSpec.preset(name): name must be a preset name, one of {', '.join(PRESET_SIZES)}; "
+                            f"got {name!r}", preset=name)
         key = name.lower()
         if key not in PRESET_SIZES:
             raise SpecError(f"unknown preset {name!r}; known presets: {', '.join(PRESET_SIZES)}", preset=name)
@@ -199,12 +207,13 @@ class WaferSpec:
     @classmethod
     def load(cls, path: str | Path) -> "WaferSpec":
         """Read a spec from a TOML file (the format `save` writes; unknown keys are refused)."""
+        _check_path(path, "WaferSpec.load")
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
         except OSError as exc:
             raise SpecError(f"cannot read spec file {path}: {exc.strerror}", path=str(path)) from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SpecError(f"{path}: not valid TOML: {exc}", path=str(path)) from None
         return cls.from_dict(data, source=str(path))
 
@@ -219,8 +228,14 @@ class WaferSpec:
         return cls.preset(preset, **data) if preset else cls(**data)
 
     def save(self, path: str | Path) -> None:
-        """Write the spec as TOML; `WaferSpec.load(path) == self`."""
-        Path(path).write_text(tomli_w.dumps(self.to_dict()))
+        """Write the spec as TOML; `WaferSpec.load(path) == self`. A path that cannot be written (a
+        directory, a missing parent folder) is a `SpecError`."""
+        _check_path(path, "WaferSpec.save")
+        text = tomli_w.dumps(self.to_dict())
+        try:
+            Path(path).write_text(text)
+        except OSError as exc:
+            raise SpecError(f"cannot write spec file {path}: {exc.strerror}", path=str(path)) from None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -250,6 +265,7 @@ class WaferSpec:
         def is_num(value: Any) -> bool:
             return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
+        need(isinstance(self.name, str), "name", "must be a str (the name shown in summaries)")
         for field in ("width", "height"):
             need(is_int(getattr(self, field)) and getattr(self, field) >= 1, field, "must be a whole number of PEs >= 1")
         need(is_int(self.sram_bytes) and self.sram_bytes >= 64 and self.sram_bytes % 4 == 0, "sram_bytes",
@@ -269,6 +285,13 @@ class WaferSpec:
             need(is_num(getattr(self, field)) and getattr(self, field) >= 0, field, "must be a number >= 0")
         for field in ("spare_cols", "spare_rows", "defect_seed"):
             need(is_int(getattr(self, field)) and getattr(self, field) >= 0, field, "must be a whole number >= 0")
+        for field in ("width", "height", "sram_bytes", "vector_lanes", "vector_lanes_half", "fifo_depth"):
+            need(getattr(self, field) <= MAX_WHOLE_FIELD, field,
+                 f"must be at most {MAX_WHOLE_FIELD} (the engine's int32)")
+        for field, size in (("spare_cols", "width"), ("spare_rows", "height")):
+            need(getattr(self, field) + getattr(self, size) <= MAX_WHOLE_FIELD, field,
+                 f"plus {size} must be at most {MAX_WHOLE_FIELD} (the engine's int32 coordinates)")
+        need(self.global_bytes < 2**63, "global_bytes", "must be below 2**63 (the engine's int64 addresses)")
         need(is_num(self.defect_rate) and 0 <= self.defect_rate < 1, "defect_rate",
              "must be a probability in [0, 1) that a physical PE is dead")
         need(is_num(self.detour_cycles_per_hop) and self.detour_cycles_per_hop >= 0, "detour_cycles_per_hop",
@@ -307,7 +330,8 @@ class WaferSpec:
         return self.sram_bytes // 4
 
     def seconds(self, cycles: float) -> float:
-        """Simulated seconds of `cycles` at `clock_hz`."""
+        """Simulated seconds of `cycles` (a finite number >= 0) at `clock_hz`."""
+        _check_number(cycles, "WaferSpec.seconds(cycles)", "a number of cycles")
         return cycles / self.clock_hz
 
     @property
@@ -320,13 +344,19 @@ class WaferSpec:
         return 2.0 * self.vector_lanes * self.clock_hz * self.n_pes
 
     def barrier_cycles(self, block_width: int, block_height: int) -> float:
-        """Cycles from the last arrival at a block barrier to its release (grows with the diameter)."""
+        """Cycles from the last arrival at a block barrier to its release (grows with the diameter); the
+        block is 1 to `width` x 1 to `height` PEs."""
+        _check_whole(block_width, "barrier_cycles(block_width)", 1, self.width, "a block's width in PEs")
+        _check_whole(block_height, "barrier_cycles(block_height)", 1, self.height, "a block's height in PEs")
         diameter = (block_width - 1) + (block_height - 1)
         return self.barrier_base_cycles + self.barrier_cycles_per_hop * diameter
 
     def hops_to_edge(self, x: Any, y: Any) -> Any:
         """Hops from PE (x, y) to the nearest wafer edge, where off-wafer memory attaches (on a wafer
-        without spares or defects; otherwise from the PE's physical site: `Repair.hops_to_edge`)."""
+        without spares or defects; otherwise from the PE's physical site: `Repair.hops_to_edge`). x and y are
+        whole numbers (or integer arrays) of PEs on the wafer: 0 <= x < width, 0 <= y < height."""
+        _check_coordinates(x, "x", self.width)
+        _check_coordinates(y, "y", self.height)
         return defect_model.edge_hops(x, y, self.width, self.height)
 
     def summary(self) -> str:
@@ -378,8 +408,13 @@ class WaferSpec:
     def repair(self, width: int | None = None, height: int | None = None) -> "defect_model.Repair | None":
         """The physical map of the logical rectangle [0, width) x [0, height) (default: the whole mesh),
         or None if the spares cannot cover it. When the whole mesh is covered, every smaller rectangle
-        uses the whole mesh's map, so a PE sits at the same physical site whatever the launch."""
-        width, height = width or self.width, height or self.height
+        uses the whole mesh's map, so a PE sits at the same physical site whatever the launch. `width` is
+        None or 1 to the spec's width, `height` None or 1 to its height."""
+        if width is not None:
+            _check_whole(width, "repair(width)", 1, self.width, "a rectangle's width in PEs, or None")
+        if height is not None:
+            _check_whole(height, "repair(height)", 1, self.height, "a rectangle's height in PEs, or None")
+        width, height = int(width or self.width), int(height or self.height)
         key = ("repair", width, height)
         if key not in self._derived:
             whole = ("repair", self.width, self.height)
@@ -401,6 +436,41 @@ class WaferSpec:
             raise defect_model.cannot_cover(self.dead, width, height, self.usable_rectangle, self.spare_cols,
                                             self.spare_rows)
         return found
+
+
+def _check_path(path: Any, where: str) -> None:
+    """An `ArgumentTypeError` unless `path` is a str or an `os.PathLike` (a file name)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{where}(path): path must be a file name (a str or a pathlib.Path), got {path!r}",
+                                path=path)
+
+
+def _check_number(value: Any, where: str, what: str) -> None:
+    """An `ArgumentTypeError` unless `value` is a real number, an `ArgumentError` unless finite and >= 0."""
+    if not (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)):
+        raise ArgumentTypeError(f"{where}: must be {what} (a real number), got {value!r}", value=value)
+    if not (is_finite_real(value) and value >= 0):
+        raise ArgumentError(f"{where}: must be {what}, finite and >= 0, got {value!r}", value=value)
+
+
+def _check_whole(value: Any, where: str, low: int, high: int, what: str) -> None:
+    """An `ArgumentTypeError` unless `value` is a whole number, an `ArgumentError` unless low <= value <= high."""
+    if not is_integer(value):
+        raise ArgumentTypeError(f"WaferSpec.{where}: must be {what} (a whole number), got {value!r}", value=value)
+    if not low <= value <= high:
+        raise ArgumentError(f"WaferSpec.{where}: must be {what}, {low} to {high} on this wafer, got {value!r}",
+                            value=value)
+
+
+def _check_coordinates(value: Any, name: str, size: int) -> None:
+    """`hops_to_edge`'s x or y: whole numbers (a scalar or an integer array) in [0, size)."""
+    array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
+    if array is None or not (array.dtype.kind in "iu" and not isinstance(value, bool)):
+        raise ArgumentTypeError(f"WaferSpec.hops_to_edge: {name} must be a whole number of PEs (or an integer "
+                                f"array), got {value!r}", **{name: value})
+    if array.size and not (int(array.min()) >= 0 and int(array.max()) < size):
+        raise ArgumentError(f"WaferSpec.hops_to_edge: {name} = {value!r} lies off the wafer: PE coordinates run "
+                            f"0 to {size - 1}", **{name: value})
 
 
 def _refusing_unknown_fields(init: Callable[..., None]) -> Callable[..., None]:

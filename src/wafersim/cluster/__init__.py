@@ -13,13 +13,14 @@ See docs/cluster.md.
 """
 from .cluster import BACKENDS, Cluster, ray_available
 from .data_parallel import ClusterStepReport, DataParallelTrainer, split, tree_seconds
-from .errors import (ClusterArgumentError, ClusterClosedError, ClusterError, ClusterTooLargeError,
-                     SystemFailedError)
+from .errors import (ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError,
+                     ClusterTooLargeError, SystemFailedError)
 from .memory import ClusterMemory
 from .swarmx import SwarmXSpec, SwarmXTree
 
 __all__ = [
-    "BACKENDS", "Cluster", "ClusterArgumentError", "ClusterClosedError", "ClusterError", "ClusterMemory",
+    "BACKENDS", "Cluster", "ClusterArgumentError", "ClusterArgumentTypeError", "ClusterClosedError", "ClusterError",
+    "ClusterMemory",
     "ClusterStepReport", "ClusterTooLargeError",
     "DataParallelTrainer", "SwarmXSpec", "SwarmXTree", "SystemFailedError", "ray_available", "split", "tree_seconds",
 ]

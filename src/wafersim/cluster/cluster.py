@@ -11,7 +11,8 @@ from ..train import MemoryXSpec, Model
 from ..train.memoryx import Optimizer
 from .backends import import_ray, start_ray
 from .data_parallel import DataParallelTrainer
-from .errors import ClusterError
+from ..train.errors import check_instance
+from .errors import ClusterArgumentTypeError, ClusterError
 from .swarmx import SwarmXSpec, SwarmXTree
 
 BACKENDS = ("local", "ray")
@@ -35,6 +36,10 @@ class Cluster:
             raise ClusterError(f"backend must be one of {BACKENDS}, got {backend!r}", backend=backend)
         if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
             raise ClusterError(f"max_restarts must be an int >= 0, got {max_restarts!r}", max_restarts=max_restarts)
+        check_instance(swarmx, (SwarmXSpec, type(None)), "Cluster(swarmx)", "None or a cluster.SwarmXSpec(...)",
+                       ClusterArgumentTypeError)
+        check_instance(memoryx, (MemoryXSpec, type(None)), "Cluster(memoryx)", "None or a train.MemoryXSpec(...)",
+                       ClusterArgumentTypeError)
         self.spec = resolve_spec(spec) if spec is not None else None
         self.memoryx = memoryx or MemoryXSpec()
         self.tree = SwarmXTree(n_systems, swarmx, self.memoryx)

@@ -20,12 +20,13 @@ import numpy as np
 
 from ..arch.values import is_integer
 from ..train import MemoryX, Model
-from ..train.data import batch, check_data
+from ..train.data import batch, check_data, training_input
 from ..train.memoryx import Optimizer
-from ..train.errors import TrainingError
+from ..train.errors import TrainingError, check_instance, check_whole
+from ..train.trainer import check_options, check_steps
 from . import memory
 from .backends import LocalBackend, RayBackend
-from .errors import ClusterArgumentError, ClusterClosedError, ClusterError
+from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError
 from .swarmx import SwarmXTree
 
 if TYPE_CHECKING:
@@ -70,16 +71,30 @@ class ClusterStepReport:
                 + (f"; {self.restarts} restart(s)" if self.restarts else ""))
 
 
+TRANSFER_KINDS = ("weight_bytes", "gradient_bytes")
+
+
 def tree_seconds(tree: SwarmXTree, transfers: Sequence[tuple[str, str, int]]) -> tuple[float, float]:
     """(broadcast_s, reduce_s): a step's weight and gradient transfers (kind, tensor, bytes) through `tree`,
-    one after another."""
+    one after another; each kind is "weight_bytes" or "gradient_bytes" (a `ClusterArgumentError` otherwise)."""
+    check_instance(tree, SwarmXTree, "tree_seconds(tree)", "a SwarmXTree", ClusterArgumentTypeError)
+    check_instance(transfers, (list, tuple), "tree_seconds(transfers)", "a list of (kind, tensor, bytes)",
+                   ClusterArgumentTypeError)
+    for transfer in transfers:
+        if not (isinstance(transfer, (list, tuple)) and len(transfer) == 3):
+            raise ClusterArgumentTypeError(f"tree_seconds(transfers): each transfer must be (kind, tensor, bytes), "
+                                           f"got {transfer!r}", transfer=transfer)
+        if transfer[0] not in TRANSFER_KINDS:
+            raise ClusterArgumentError(f"tree_seconds(transfers): a transfer's kind must be one of {TRANSFER_KINDS}, "
+                                       f"got {transfer[0]!r}", kind=transfer[0])
     seconds = {kind: sum(tree.transfer_seconds(n) for k, _, n in transfers if k == kind)
-               for kind in ("weight_bytes", "gradient_bytes")}
+               for kind in TRANSFER_KINDS}
     return seconds["weight_bytes"], seconds["gradient_bytes"]
 
 
 def split(batch_size: int, n_systems: int) -> list[tuple[int, int]]:
-    """Each system's rows of a batch, (start, stop), as equal as they can be."""
+    """Each system's rows of a batch, (start, stop), as equal as they can be (n_systems >= 1)."""
+    check_whole(n_systems, "split(n_systems)", 1, ClusterArgumentTypeError, ClusterArgumentError)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < n_systems:
         raise ClusterArgumentError(f"a batch of {batch_size!r} samples cannot be split over {n_systems} systems "
                                    f"(each needs at least one): use a batch_size of at least {n_systems}",
@@ -92,6 +107,7 @@ class DataParallelTrainer:
 
     def __init__(self, cluster: Cluster, model: Model, optimizer: Optimizer, batch_size: int, seed: int,
                  params: dict[str, np.ndarray] | None, tile: int, chunk: int) -> None:
+        check_options(model, optimizer, seed, tile, chunk)
         self.cluster, self.model, self.batch_size = cluster, model, batch_size
         self.bounds = split(batch_size, cluster.n_systems)
         shares = [stop - start for start, stop in self.bounds]
@@ -140,7 +156,7 @@ class DataParallelTrainer:
         """One step on a batch of `batch_size` samples: broadcast, forward and backward on every system,
         tree reduction, MemoryX update."""
         self._check_open()
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = training_input(x)
         labels = np.asarray(labels)
         check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
         if x.shape[0] != self.batch_size:
@@ -178,8 +194,9 @@ class DataParallelTrainer:
             transfers=transfers, host_cpu_s=sum(r.cpu_s for r in results))
 
     def fit(self, x: np.ndarray, labels: np.ndarray, steps: int) -> list[ClusterStepReport]:
-        """`steps` more steps over the data set, batch after batch (cycling), as `train.Trainer.fit`."""
+        """`steps` (>= 0) more steps over the data set, batch after batch (cycling), as `train.Trainer.fit`."""
         self._check_open()
+        steps = check_steps(steps)
         check_data(np.asarray(x), np.asarray(labels), self.model.in_features, self.model.classes, self.batch_size)
         return [self.step(*batch(x, labels, self.batch_size, self.steps)) for _ in range(steps)]
 

@@ -1,7 +1,7 @@
 """Errors of `wafersim.cluster`: all `WaferError`s, with the sizes involved as fields."""
 from __future__ import annotations
 
-from ..errors import ArgumentError, OutOfMemoryError, WaferError
+from ..errors import ArgumentError, ArgumentTypeError, OutOfMemoryError, WaferError
 
 
 class ClusterError(WaferError):
@@ -12,6 +12,11 @@ class ClusterError(WaferError):
 class ClusterArgumentError(ClusterError, ArgumentError):
     """A cluster call given a value out of its range (a batch that cannot be split, a fault position, a
     negative size): also an `ArgumentError` (and a `ValueError`)."""
+
+
+class ClusterArgumentTypeError(ClusterArgumentError, ArgumentTypeError):
+    """A cluster call given an argument of the wrong type (a `swarmx` that is not a `SwarmXSpec`, transfers
+    that are not a list): also a `ws.ArgumentTypeError` (and a `TypeError`)."""
 
 
 class ClusterClosedError(ClusterError):

@@ -18,7 +18,8 @@ from ..arch.spec import WaferSpec
 from ..kernels import ml
 from ..sim.hostmem import available_bytes, format_bytes, launch_bytes
 from ..train import Model, default_device
-from .errors import ClusterTooLargeError
+from ..train.errors import check_instance, check_whole
+from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterTooLargeError
 
 # Resident memory of a Ray actor's process (measured with Ray 2.60 on Linux, VmRSS: 100 MiB once wafersim
 # is imported, 111 MiB after two small training steps); rounded up for larger models' compiled kernels.
@@ -116,7 +117,12 @@ def estimate(model: Model, share: int, spec: WaferSpec | None, n_systems: int, *
     """The host memory of `n_systems` systems training `model` on shares of `share` samples on wafers of
     `spec` (None: each just large enough), `concurrent` of them stepping at once, each in a process of its
     own if `actor_processes` (Ray); `available` defaults to what this machine has
-    (`sim.hostmem.available_bytes`)."""
+    (`sim.hostmem.available_bytes`). `share` and `n_systems` are whole numbers >= 1 (a
+    `ClusterArgumentError` otherwise)."""
+    check_instance(model, Model, "estimate(model)", "a train.Model", ClusterArgumentTypeError)
+    check_whole(share, "estimate(share)", 1, ClusterArgumentTypeError, ClusterArgumentError)
+    check_whole(n_systems, "estimate(n_systems)", 1, ClusterArgumentTypeError, ClusterArgumentError)
+    check_instance(spec, (WaferSpec, type(None)), "estimate(spec)", "None or a WaferSpec", ClusterArgumentTypeError)
     block = default_device(model, share, tile, chunk).spec  # the largest block any launch of a step uses
     wafer = spec if spec is not None else block
     pes = min(block.width, wafer.width) * min(block.height, wafer.height)

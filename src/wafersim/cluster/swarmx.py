@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..train.memoryx import MemoryXSpec, check_bytes
-from .errors import ClusterArgumentError, ClusterError
+from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError
 
 CS2_IO_BYTES_PER_S = 150e9  # 1.2 Tb/s per CS-2 system (Cerebras, SwarmX glossary / weight-streaming paper)
 
@@ -105,6 +105,9 @@ class SwarmXTree:
     def reduce(self, parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """The sum of the systems' tensors (`parts[i]` is system i's, by name), added in the tree's fixed
         order in float32."""
+        if not (isinstance(parts, (list, tuple)) and all(isinstance(part, dict) for part in parts)):
+            raise ClusterArgumentTypeError(f"reduce(parts) must be a list of the systems' tensors, one dict by "
+                                           f"name for each system, got {parts!r}", parts=parts)
         if len(parts) != self.n_systems:
             raise ClusterError(f"the tree reduces {self.n_systems} systems' tensors, got {len(parts)}",
                                expected=self.n_systems, given=len(parts))

@@ -14,7 +14,7 @@ See docs/training.md.
 """
 from .data import synthetic_classification
 from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
-                     TrainingError)
+                     TrainingArgumentTypeError, TrainingError)
 from .memoryx import CS2_IO_BYTES_PER_S, SGD, Adam, MemoryX, MemoryXSpec, StreamCounters
 from .model import Dense, LayerNorm, Model, TransformerBlock
 from .trainer import StepReport, Trainer, default_device
@@ -22,7 +22,7 @@ from .trainer import StepReport, Trainer, default_device
 __all__ = [
     "ActivationsTooLargeError", "Adam", "CS2_IO_BYTES_PER_S", "Dense", "LayerNorm", "MemoryX", "MemoryXSpec", "Model",
     "ModelDoesNotFitError", "ModelTooLargeError", "SGD", "StepReport", "StreamCounters", "Trainer",
-    "TrainingArgumentError", "TrainingError",
+    "TrainingArgumentError", "TrainingArgumentTypeError", "TrainingError",
     "TransformerBlock",
     "default_device", "synthetic_classification",
 ]

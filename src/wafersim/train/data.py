@@ -3,20 +3,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import TrainingError
+from ..kernels.hosting import float32_input
+from .errors import TrainingError, check_whole
 
 
 def synthetic_classification(samples: int, features: int, classes: int, seed: int = 0,
                              spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs: one random centre per class (standard normal, times 2), samples around it with
     standard deviation `spread`. Returns (x as float32 (samples, features), labels as int32)."""
-    if samples < 1 or features < 1 or classes < 2:
-        raise TrainingError(f"need samples, features >= 1 and classes >= 2, got {samples}, {features}, {classes}")
+    for name, value, lowest in (("samples", samples, 1), ("features", features, 1), ("classes", classes, 2)):
+        check_whole(value, f"synthetic_classification({name})", lowest)
     rng = np.random.default_rng(seed)
     centres = 2.0 * rng.standard_normal((classes, features))
     labels = rng.integers(0, classes, size=samples).astype(np.int32)
     x = centres[labels] + spread * rng.standard_normal((samples, features))
     return x.astype(np.float32), labels
+
+
+def training_input(x: object) -> np.ndarray:
+    """A batch's x as the float32 array a step runs on, by the kernels' input rule (`kernels.hosting.
+    float32_input`): complex values (their imaginary part would be lost) are an `ArgumentTypeError`."""
+    return float32_input(x, "x")
 
 
 def check_data(x: np.ndarray, labels: np.ndarray, features: int, classes: int, batch_size: int) -> None:

@@ -1,7 +1,8 @@
 """Errors of `wafersim.train`: all `WaferError`s, with the sizes involved as fields."""
 from __future__ import annotations
 
-from ..errors import ArgumentError, OutOfMemoryError, WaferError
+from ..arch.values import is_integer
+from ..errors import ArgumentError, ArgumentTypeError, OutOfMemoryError, WaferError
 
 
 class TrainingError(WaferError):
@@ -11,6 +12,12 @@ class TrainingError(WaferError):
 class TrainingArgumentError(TrainingError, ArgumentError):
     """A training option out of its range (a batch size, a height, a learning rate), or parameters
     (`params=`) that do not match the model's tensors: also an `ArgumentError` (and a `ValueError`)."""
+
+
+class TrainingArgumentTypeError(TrainingArgumentError, ArgumentTypeError):
+    """A training call given an argument of the wrong type (a size that is not a whole number, an optimizer
+    that is not `SGD` or `Adam`, a callback that cannot be called): also a `ws.ArgumentTypeError` (and a
+    `TypeError`)."""
 
 
 class ModelTooLargeError(TrainingError, OutOfMemoryError):
@@ -26,3 +33,26 @@ class ModelDoesNotFitError(TrainingError, OutOfMemoryError):
     """A model that fits neither on the wafer (pipelined mode) nor in MemoryX with its activations on the
     wafer (weight-streaming mode), raised by ``mode="auto"``; or pipelined mode asked for a model that
     does not fit the wafer's SRAM."""
+
+
+def check_whole(value: object, name: str, lowest: int, type_error: type[WaferError] = TrainingArgumentTypeError,
+                value_error: type[WaferError] = TrainingArgumentError) -> int:
+    """`value` as an int if it is a whole number (Python or NumPy, not a bool) >= `lowest`; else a `type_error`
+    (not a whole number) or a `value_error` (too small), naming `name`. `cluster` passes its own classes."""
+    if not is_integer(value):
+        raise type_error(f"{name} must be a whole number >= {lowest}, got {value!r}", **{_field(name): value})
+    if value < lowest:
+        raise value_error(f"{name} must be >= {lowest}, got {value!r}", **{_field(name): value})
+    return int(value)
+
+
+def check_instance(value: object, kinds: type | tuple[type, ...], name: str, what: str,
+                   type_error: type[WaferError] = TrainingArgumentTypeError) -> None:
+    """A `type_error` naming `name` unless `value` is one of `kinds` (`what` says what to pass)."""
+    if not isinstance(value, kinds):
+        raise type_error(f"{name} must be {what}, got {value!r}", **{_field(name): value})
+
+
+def _field(name: str) -> str:
+    """The error's field for an argument named in a message ("Dense(in_features)" -> "in_features")."""
+    return name.rstrip(")").split("(")[-1].split(".")[-1] or "value"

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..arch.values import is_finite_real
 from ..errors import SpecError, WaferError
-from .errors import ModelTooLargeError, TrainingArgumentError, TrainingError
+from .errors import ModelTooLargeError, TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance
 
 
 # A CS-2's I/O: 1.2 Tb/s (Cerebras, "SwarmX" glossary page: "Each CS-2 system has 1.2Tb/s of I/O
@@ -77,13 +77,16 @@ def _check_hyper(optimizer: object, **ranges: tuple[float, float, bool]) -> None
 
 @dataclasses.dataclass(frozen=True)
 class SGD:
-    """w -= lr * g (plain SGD), or with heavy-ball momentum w -= lr * v, v = momentum * v + g."""
+    """w -= lr * g (plain SGD), or with heavy-ball momentum w -= lr * v, v = momentum * v + g; momentum in
+    [0, 1)."""
 
     lr: float = 0.1
     momentum: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_hyper(self, lr=(0.0, math.inf, False), momentum=(0.0, math.inf, False))
+        # momentum < 1: v is a sum of past gradients weighted momentum ** age, which never forgets (1) or
+        # grows without bound (> 1) otherwise, so the steps diverge on any constant gradient.
+        _check_hyper(self, lr=(0.0, math.inf, False), momentum=(0.0, 1.0, True))
 
     @property
     def state_per_param(self) -> int:
@@ -148,6 +151,16 @@ class StreamCounters:
     seconds: float = 0.0  # at the spec's bandwidth and latency, one transfer after another
 
 
+def check_optimizer(optimizer: object, spec: object = None) -> None:
+    """A `TrainingArgumentTypeError` unless `optimizer` is one (`SGD`, `Adam`, or an object with their
+    `state_per_param` and `update(w, g, state, step)`, as a cluster's systems use) and `spec` None or a
+    `MemoryXSpec` (checked when a trainer or MemoryX is made, not at its first update)."""
+    if not (callable(getattr(optimizer, "update", None)) and hasattr(optimizer, "state_per_param")):
+        raise TrainingArgumentTypeError(f"optimizer must be train.SGD(...) or train.Adam(...), got {optimizer!r}",
+                                        optimizer=optimizer)
+    check_instance(spec, (MemoryXSpec, type(None)), "memoryx_spec", "None or a train.MemoryXSpec(...)")
+
+
 class MemoryX:
     """The master copy of a model's float32 weights with its optimizer; see the module docstring.
 
@@ -158,6 +171,7 @@ class MemoryX:
 
     def __init__(self, params: dict[str, np.ndarray], optimizer: Optimizer, spec: MemoryXSpec | None = None,
                  on_transfer: Callable[[str, str, int, float], None] | None = None) -> None:
+        check_optimizer(optimizer, spec)
         self.spec = spec or MemoryXSpec()
         self.on_transfer = on_transfer  # called with (kind, tensor, bytes, seconds) for every transfer
         self.optimizer = optimizer

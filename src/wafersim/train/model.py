@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..kernels.ml.elementwise import ACTIVATIONS
-from .errors import TrainingArgumentError, TrainingError
+from .errors import TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance, check_whole
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +27,8 @@ class Dense:
     activation: str | None = None
 
     def __post_init__(self) -> None:
-        if self.in_features < 1 or self.out_features < 1:
-            raise TrainingError(f"Dense({self.in_features}, {self.out_features}): sizes must be positive")
+        for name in ("in_features", "out_features"):
+            check_whole(getattr(self, name), f"Dense({name})", 1)
         if self.activation is not None and self.activation not in ACTIVATIONS:
             raise TrainingError(f"activation must be None or one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
 
@@ -58,7 +58,8 @@ class LayerNorm:
     eps: float = 1e-5
 
     def __post_init__(self) -> None:
-        if self.features < 1 or not self.eps > 0:
+        check_whole(self.features, "LayerNorm(features)", 1)
+        if not self.eps > 0:
             raise TrainingError(f"LayerNorm({self.features}, eps={self.eps}): features and eps must be positive")
 
     @property
@@ -102,8 +103,8 @@ class TransformerBlock:
     eps: float = 1e-5
 
     def __post_init__(self) -> None:
-        if min(self.length, self.width, self.hidden) < 1:
-            raise TrainingError(f"TransformerBlock({self.length}, {self.width}, {self.hidden}): sizes must be positive")
+        for name in ("length", "width", "hidden"):
+            check_whole(getattr(self, name), f"TransformerBlock({name})", 1)
 
     @property
     def in_features(self) -> int:
@@ -167,7 +168,17 @@ class Model:
     layers: tuple[Layer, ...]
 
     def __init__(self, layers: Sequence[Layer]) -> None:
-        object.__setattr__(self, "layers", tuple(layers))
+        try:
+            layers = tuple(layers) if not isinstance(layers, (str, bytes)) else None
+        except TypeError:
+            layers = None
+        if layers is None:
+            raise TrainingArgumentTypeError("Model(layers): layers must be a list of Dense, LayerNorm and "
+                                            "TransformerBlock layers", layers=layers)
+        for i, layer in enumerate(layers):
+            check_instance(layer, (Dense, LayerNorm, TransformerBlock), f"Model(layers[{i}])",
+                           "a Dense, LayerNorm or TransformerBlock layer")
+        object.__setattr__(self, "layers", layers)
         if not self.layers:
             raise TrainingError("a model needs at least one layer")
         for i, (a, b) in enumerate(zip(self.layers, self.layers[1:])):
@@ -178,6 +189,7 @@ class Model:
     def mlp(cls, sizes: Sequence[int], activation: str = "relu", layer_norm: bool = False) -> "Model":
         """Dense layers between consecutive `sizes` with `activation` on all but the last (which gives the
         logits); `layer_norm=True` puts a LayerNorm after each hidden layer."""
+        check_instance(sizes, (list, tuple, np.ndarray), "Model.mlp(sizes)", "a list of layer widths, e.g. [4, 16, 3]")
         layers: list[Layer] = []
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
             last = i == len(sizes) - 2

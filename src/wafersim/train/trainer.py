@@ -52,10 +52,10 @@ from ..kernels.ml.layout import TileTooLargeError, pes_per_row
 from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
-from .data import batch, check_data
+from .data import batch, check_data, training_input
 from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
-                     TrainingError)
-from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters
+                     TrainingArgumentTypeError, TrainingError, check_instance, check_whole)
+from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
 from . import layers
 from .model import Model, TransformerBlock
 from .pipelined import PipelinedRunner
@@ -122,6 +122,24 @@ def _is_int_at_least(value: object, lowest: int) -> bool:
     return is_integer(value) and value >= lowest
 
 
+def check_options(model: object, optimizer: object, seed: object, tile: object, chunk: object,
+                  memoryx_spec: object = None) -> None:
+    """The options a `Trainer` and a cluster's trainer share, checked before anything is built: a
+    `TrainingArgumentTypeError` for a model that is not a `Model`, an optimizer that is not `SGD` or `Adam`,
+    a MemoryX spec that is not a `MemoryXSpec`, a seed, tile or chunk that is not a whole number; a
+    `TrainingArgumentError` for a negative seed (NumPy's generators refuse one) or a tile or chunk below 1."""
+    check_instance(model, Model, "model", "a train.Model (Model.mlp(sizes), or Model([layers]))")
+    check_optimizer(optimizer, memoryx_spec)
+    check_whole(seed, "seed", 0)
+    check_whole(tile, "tile", 1)
+    check_whole(chunk, "chunk", 1)
+
+
+def check_steps(steps: object) -> int:
+    """`fit`'s number of steps: a whole number >= 0 (0 runs none)."""
+    return check_whole(steps, "fit(steps)", 0)
+
+
 class Trainer:
     """Trains `model` with `optimizer` on `device` (by default one just large enough, `default_device`).
 
@@ -146,6 +164,8 @@ class Trainer:
                  params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
                  chunk: int = ml.DEFAULT_CHUNK, height: int | None = None, micro_batch: int | None = None,
                  overlap: bool = True, precision: str = "float32") -> None:
+        check_options(model, optimizer, seed, tile, chunk, memoryx_spec)
+        check_instance(device, (Device, type(None)), "device", "None or a ws.Device(...)")
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self._check_precision(precision)
@@ -269,8 +289,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def step(self, x: np.ndarray, labels: np.ndarray) -> StepReport:
-        """Forward, loss, backward and the optimizer update on one batch."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        """Forward, loss, backward and the optimizer update on one batch (x float32, or converted to it by
+        the kernels' rule: complex values are refused)."""
+        x = training_input(x)
         labels = np.asarray(labels)
         check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
         if x.shape[0] != self.batch_size:
@@ -339,7 +360,12 @@ class Trainer:
     # ------------------------------------------------------------------ many steps
     def fit(self, x: np.ndarray, labels: np.ndarray, steps: int,
             callback: Callable[[StepReport], None] | None = None) -> list[StepReport]:
-        """`steps` more steps over the data set, batch after batch (cycling); `callback` sees each report."""
+        """`steps` (>= 0) more steps over the data set, batch after batch (cycling); `callback` (None or a
+        callable) sees each report."""
+        steps = check_steps(steps)
+        if callback is not None and not callable(callback):
+            raise TrainingArgumentTypeError(f"fit(callback) must be None or a function of a StepReport, got "
+                                            f"{callback!r}", callback=callback)
         check_data(np.asarray(x), np.asarray(labels), self.model.in_features, self.model.classes, self.batch_size)
         reports = []
         for _ in range(steps):
