@@ -1,5 +1,5 @@
 """Library host functions refuse meaningless arguments with a typed WaferError naming the argument (the shared
-checks of `kernels.hosting`: `count_argument`, `shape_argument`, `device_argument`, `float32_input`), and their
+checks of `kernels.hosting` and `arch.values`: `whole_argument`, `shape_argument`, `device_argument`, `float32_input`), and their
 valid neighbours still give NumPy's answer."""
 from __future__ import annotations
 

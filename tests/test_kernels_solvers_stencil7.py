@@ -55,7 +55,7 @@ def test_bad_inputs():
     u = np.ones((4, 2, 2), np.float32)
     with pytest.raises(ws.ArgumentError, match="four finite numbers"):
         stencil7(u, (1.0, 0.0, 0.0))
-    with pytest.raises(ws.ArgumentError, match="steps must be an int >= 0"):
+    with pytest.raises(ws.ArgumentError, match="steps must be a whole number >= 0"):
         stencil7(u, (1.0, 0.0, 0.0, 0.0), -1)
     with pytest.raises(ws.ArgumentError, match=r"shape \(2, 2\)"):
         stencil7(np.ones((2, 2)), (1.0, 0.0, 0.0, 0.0))

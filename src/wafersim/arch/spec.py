@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 import tomllib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -17,9 +16,9 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import tomli_w
 
-from ..errors import ArgumentError, ArgumentTypeError, SpecError
+from ..errors import ArgumentError, ArgumentTypeError, SpecError, path_argument
 from . import defects as defect_model
-from .values import is_finite_real, is_integer
+from .values import is_finite_real, whole_argument
 
 #: Issue cost in cycles of each instruction class. The ISA's opcode table maps every opcode to one
 #: of these classes; `WaferSpec.op_cycles` may override single opcodes by name.
@@ -207,7 +206,7 @@ class WaferSpec:
     @classmethod
     def load(cls, path: str | Path) -> "WaferSpec":
         """Read a spec from a TOML file (the format `save` writes; unknown keys are refused)."""
-        _check_path(path, "WaferSpec.load")
+        path = path_argument(path, "WaferSpec.load(path)")
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
@@ -230,7 +229,7 @@ class WaferSpec:
     def save(self, path: str | Path) -> None:
         """Write the spec as TOML; `WaferSpec.load(path) == self`. A path that cannot be written (a
         directory, a missing parent folder) is a `SpecError`."""
-        _check_path(path, "WaferSpec.save")
+        path = path_argument(path, "WaferSpec.save(path)")
         text = tomli_w.dumps(self.to_dict())
         try:
             Path(path).write_text(text)
@@ -346,8 +345,8 @@ class WaferSpec:
     def barrier_cycles(self, block_width: int, block_height: int) -> float:
         """Cycles from the last arrival at a block barrier to its release (grows with the diameter); the
         block is 1 to `width` x 1 to `height` PEs."""
-        _check_whole(block_width, "barrier_cycles(block_width)", 1, self.width, "a block's width in PEs")
-        _check_whole(block_height, "barrier_cycles(block_height)", 1, self.height, "a block's height in PEs")
+        whole_argument(block_width, "WaferSpec.barrier_cycles(block_width)", 1, self.width)
+        whole_argument(block_height, "WaferSpec.barrier_cycles(block_height)", 1, self.height)
         diameter = (block_width - 1) + (block_height - 1)
         return self.barrier_base_cycles + self.barrier_cycles_per_hop * diameter
 
@@ -411,9 +410,9 @@ class WaferSpec:
         uses the whole mesh's map, so a PE sits at the same physical site whatever the launch. `width` is
         None or 1 to the spec's width, `height` None or 1 to its height."""
         if width is not None:
-            _check_whole(width, "repair(width)", 1, self.width, "a rectangle's width in PEs, or None")
+            whole_argument(width, "WaferSpec.repair(width) (or None)", 1, self.width)
         if height is not None:
-            _check_whole(height, "repair(height)", 1, self.height, "a rectangle's height in PEs, or None")
+            whole_argument(height, "WaferSpec.repair(height) (or None)", 1, self.height)
         width, height = int(width or self.width), int(height or self.height)
         key = ("repair", width, height)
         if key not in self._derived:
@@ -438,28 +437,12 @@ class WaferSpec:
         return found
 
 
-def _check_path(path: Any, where: str) -> None:
-    """An `ArgumentTypeError` unless `path` is a str or an `os.PathLike` (a file name)."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise ArgumentTypeError(f"{where}(path): path must be a file name (a str or a pathlib.Path), got {path!r}",
-                                path=path)
-
-
 def _check_number(value: Any, where: str, what: str) -> None:
     """An `ArgumentTypeError` unless `value` is a real number, an `ArgumentError` unless finite and >= 0."""
     if not (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)):
         raise ArgumentTypeError(f"{where}: must be {what} (a real number), got {value!r}", value=value)
     if not (is_finite_real(value) and value >= 0):
         raise ArgumentError(f"{where}: must be {what}, finite and >= 0, got {value!r}", value=value)
-
-
-def _check_whole(value: Any, where: str, low: int, high: int, what: str) -> None:
-    """An `ArgumentTypeError` unless `value` is a whole number, an `ArgumentError` unless low <= value <= high."""
-    if not is_integer(value):
-        raise ArgumentTypeError(f"WaferSpec.{where}: must be {what} (a whole number), got {value!r}", value=value)
-    if not low <= value <= high:
-        raise ArgumentError(f"WaferSpec.{where}: must be {what}, {low} to {high} on this wafer, got {value!r}",
-                            value=value)
 
 
 def _check_coordinates(value: Any, name: str, size: int) -> None:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
 from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import (Scratch, count_argument, device_argument, fitting_device, float32_input, float32_scalar,
+from .hosting import (Scratch, device_argument, fitting_device, float32_input, float32_scalar,
                       shape_argument)
 
 
@@ -35,7 +36,7 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
     The default block is the whole array (it must fit the wafer). Returns (result, LaunchStats)."""
     u = float32_input(u, "u")
     alpha = float32_scalar(alpha, "alpha")
-    steps = count_argument(steps, "steps")
+    steps = whole_argument(steps, "steps")
     if u.ndim != 2:
         raise ArgumentError(f"u must be 2-D (height x width), got shape {u.shape}")
     height, width = u.shape

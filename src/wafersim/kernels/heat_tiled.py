@@ -28,12 +28,13 @@ import functools
 
 import numpy as np
 
+from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
 from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, count_argument, device_argument, fitting_device, float32_input, float32_scalar
+from .hosting import Scratch, device_argument, fitting_device, float32_input, float32_scalar
 
 
 def span_length(tile: int) -> int:
@@ -161,8 +162,8 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     equals `kernels.heat.heat(u, alpha, steps)` (one cell per PE) exactly. Returns (result, LaunchStats)."""
     u = float32_input(u, "u")
     alpha = float32_scalar(alpha, "alpha")
-    steps = count_argument(steps, "steps")
-    tile = count_argument(tile, "tile", 1)
+    steps = whole_argument(steps, "steps")
+    tile = whole_argument(tile, "tile", 1)
     if u.ndim != 2 or tile < 1 or u.shape[0] % tile or u.shape[1] % tile:
         raise ArgumentError(f"tile {tile} must divide both sides of the {u.shape} domain")
     by, bx = u.shape[0] // tile, u.shape[1] // tile

@@ -93,17 +93,6 @@ def int32_input(values: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.int32)
 
 
-def count_argument(value: Any, name: str, minimum: int = 0) -> int:
-    """`value` as an int: a count (`steps`, `iterations`) of a host function. A Python or NumPy integer of at
-    least `minimum`; a float (2.5 would be cut to 2), a bool or None is an `ArgumentTypeError`, a smaller
-    integer an `ArgumentError`."""
-    if not is_integer(value):
-        raise ArgumentTypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ArgumentError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
 def shape_argument(value: Any, name: str, length: int = 2) -> tuple[int, ...]:
     """`value` as a tuple of `length` positive ints: a block or tile shape of a host function ((x, y) for a
     block of PEs). Anything else is an `ArgumentTypeError` (not a tuple of ints) or an `ArgumentError`

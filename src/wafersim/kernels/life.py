@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
 from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, count_argument, device_argument, fitting_device
+from .hosting import Scratch, device_argument, fitting_device
 
 
 @jit
@@ -62,7 +63,7 @@ def life(board: np.ndarray, steps: int, device: Device | None = None) -> tuple[n
     board = np.ascontiguousarray(board)
     if board.ndim != 2:
         raise ArgumentError(f"board must be 2-D, got shape {board.shape}")
-    steps = count_argument(steps, "steps")
+    steps = whole_argument(steps, "steps")
     board = (board != 0).astype(np.int32)
     height, width = board.shape
     device = device_argument(device) or fitting_device(width, height)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
 from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, count_argument, device_argument, fitting_device, float32_input, float32_scalar
+from .hosting import Scratch, device_argument, fitting_device, float32_input, float32_scalar
 
 DEFAULT_SLOTS = 4  # block slots of the default device: its height, in blocks of block x 1 PEs
 
@@ -38,7 +39,7 @@ def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
     y = float32_input(y, "y")
     if x.ndim != 1 or x.shape != y.shape:  # (0-d included: NumPy's result would be 0-d, not a vector)
         raise ArgumentError(f"x and y must be 1-D and of the same length, got shapes {x.shape} and {y.shape}")
-    block = count_argument(block, "block", 1)
+    block = whole_argument(block, "block", 1)
     device = device_argument(device)
     n = x.size
     if n == 0:

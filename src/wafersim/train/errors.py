@@ -1,7 +1,7 @@
 """Errors of `wafersim.train`: all `WaferError`s, with the sizes involved as fields."""
 from __future__ import annotations
 
-from ..arch.values import is_integer
+from ..arch.values import whole_argument
 from ..errors import ArgumentError, ArgumentTypeError, OutOfMemoryError, WaferError
 
 
@@ -39,11 +39,7 @@ def check_whole(value: object, name: str, lowest: int, type_error: type[WaferErr
                 value_error: type[WaferError] = TrainingArgumentError) -> int:
     """`value` as an int if it is a whole number (Python or NumPy, not a bool) >= `lowest`; else a `type_error`
     (not a whole number) or a `value_error` (too small), naming `name`. `cluster` passes its own classes."""
-    if not is_integer(value):
-        raise type_error(f"{name} must be a whole number >= {lowest}, got {value!r}", **{_field(name): value})
-    if value < lowest:
-        raise value_error(f"{name} must be >= {lowest}, got {value!r}", **{_field(name): value})
-    return int(value)
+    return whole_argument(value, name, lowest, type_error=type_error, value_error=value_error, **{_field(name): value})
 
 
 def check_instance(value: object, kinds: type | tuple[type, ...], name: str, what: str,

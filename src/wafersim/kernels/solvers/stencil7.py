@@ -16,12 +16,12 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...arch.values import is_finite_real
+from ...arch.values import is_finite_real, whole_argument
 from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, count_argument
+from ..hosting import Scratch
 from .columns import column_ops, from_padded_columns, padded_columns
 from .setup import grid_on
 
@@ -72,7 +72,7 @@ def stencil7(u: np.ndarray, coeffs: tuple[float, float, float, float], steps: in
     coeffs = tuple(coeffs)
     if len(coeffs) != 4 or not all(is_finite_real(c) for c in coeffs):
         raise ArgumentError(f"coeffs must be four finite numbers (c0, cx, cy, cz), got {coeffs!r}")
-    steps = count_argument(steps, "steps")
+    steps = whole_argument(steps, "steps")
     u, device = grid_on(u, "u", STENCIL7_VECTORS, device)
     nz, ny, nx = u.shape
     with Scratch(device, stream) as mem:
