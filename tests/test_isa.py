@@ -403,6 +403,19 @@ def test_largest_fitting_immediates_assemble():
     assert [i.imm for _, i in decode(program.code)] == [8191, -8192, -1, -(1 << 31)]
 
 
+@pytest.mark.parametrize("source, message", [
+    ("li r1, 1e40", "1e40 does not fit in float32"),  # (was "expected a number")
+    ("li r1, -3.5e38", "does not fit in float32"),
+    ("route 1, west+west, east", "a port named twice in 'west+west'"),  # (was taken as west)
+    ("route 1, east, north+ramp+north", "a port named twice"),
+])
+def test_numbers_beyond_float32_and_ports_named_twice_are_refused(source, message):
+    with pytest.raises(AssemblyError, match=message):
+        assemble(source + "\nhalt")
+    assert [i.imm for _, i in decode(assemble("li r1, 3.4e38\nli r2, -inf").code)] == [
+        struct.unpack("<i", struct.pack("<f", v))[0] for v in (3.4e38, -np.inf)]
+
+
 # ----------------------------------------------------------------------------- decoding errors
 def test_decoding_an_unknown_opcode_number_raises():
     unknown = len(OPCODES)

@@ -218,9 +218,15 @@ def _parse_imm(token: str, allow_float: bool) -> int:
         pass
     if allow_float:
         try:
-            return struct.unpack("<i", struct.pack("<f", float(token)))[0]
-        except (ValueError, OverflowError):
+            value = float(token)
+        except ValueError:
             pass
+        else:
+            try:
+                return struct.unpack("<i", struct.pack("<f", value))[0]
+            except OverflowError:  # (struct refuses a finite float beyond float32's range)
+                raise ValueError(f"{token} does not fit in float32 (largest {np.finfo(np.float32).max:.7g}); "
+                                 f"write inf for an infinity") from None
     raise ValueError(f"expected {'a number' if allow_float else 'an integer'}, got {token!r}")
 
 
@@ -242,6 +248,8 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
         names = [] if low == "none" else low.split("+")
         if not all(name in _DIRECTION_NAMES for name in names):
             raise ValueError(f"expected ports joined by + (north+east+ramp), none or drop, got {token!r}")
+        if len(set(names)) < len(names):  # (a typo for another port, most likely: west+west for west+east)
+            raise ValueError(f"a port named twice in {token!r}: name each port once")
         return sum(1 << _DIRECTION_NAMES[name] for name in set(names)) | (ACCEPT if kind == "tx" and names else 0)
     if kind == "sreg":
         if low in SPECIAL_REGISTERS:
