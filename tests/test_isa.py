@@ -406,7 +406,7 @@ def test_largest_fitting_immediates_assemble():
 @pytest.mark.parametrize("source, message", [
     ("li r1, 1e40", "1e40 does not fit in float32"),  # (was "expected a number")
     ("li r1, -3.5e38", "does not fit in float32"),
-    ("route 1, west+west, east", "a port named twice in 'west+west'"),  # (was taken as west)
+    ("route 1, west+west, east", r"a port named twice in 'west\+west'"),  # (was taken as west)
     ("route 1, east, north+ramp+north", "a port named twice"),
 ])
 def test_numbers_beyond_float32_and_ports_named_twice_are_refused(source, message):
