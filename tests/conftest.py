@@ -15,12 +15,17 @@ import pytest
 import wafersim as ws
 from wafersim.compiler import passes as _passes
 from wafersim.runtime import kernel_cache as _kernel_cache
+from wafersim.sim.compiled import stepper as _stepper
 
 # The test suite verifies the IR after every optimisation pass (outside it, once after the last: see
 # `wafersim.compiler.passes.VERIFY_EACH_PASS`), and compiles every kernel instead of loading it from the
 # on-disk kernel cache (tests/test_kernel_cache.py tests that cache, in directories of its own).
 _passes.VERIFY_EACH_PASS = True
 _kernel_cache.ENABLED = False
+# Small groups take the compiled path from their first run, whatever earlier tests in this process loaded
+# (outside the tests, after 20,000 runs in NumPy: `stepper.SMALL_RUNS_BEFORE_LOADING`, tested on its own),
+# so that which path a test exercises does not depend on the order tests run in.
+_stepper.SMALL_RUNS_BEFORE_LOADING = 0
 os.environ.setdefault("WAFERSIM_VERIFY_PASSES", "1")  # (and in the processes the tests start)
 os.environ.setdefault("WAFERSIM_KERNEL_CACHE", "0")
 

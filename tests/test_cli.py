@@ -40,11 +40,13 @@ def test_info_prints_the_machine_and_its_peak_rates(tmp_path):
     assert "757 x 996 = 753,972 PEs" in result.output
     assert f"{spec.peak_flops / 1e12:,.1f} TFLOP/s" in result.output
     links = 2 * ((757 - 1) * 996 + 757 * (996 - 1))  # neighbour pairs, one link each way
-    assert f"{links * spec.link_words_per_cycle * 4 * spec.clock_hz / 1e15:,.2f} PB/s" in result.output
+    assert f"{links * spec.link_words_per_cycle * 4 * spec.clock_hz / 1e15:.3g} PB/s" in result.output  # 10.2
     path = tmp_path / "small.toml"
     ws.WaferSpec(width=5, height=7, clock_hz=1e9).save(path)
     result = invoke("info", "--spec", str(path))
     assert result.exit_code == 0 and "5 x 7 = 35 PEs" in result.output and "1 GHz" in result.output
+    links = 2 * (4 * 7 + 5 * 6)  # 58 links of 4 GB/s at 1 GHz, one word a cycle: 232 GB/s (was "0.00 PB/s")
+    assert f"aggregate link bandwidth  {links * 4 * 1e9 / 1e9:.3g} GB/s" in result.output
     result = CliRunner().invoke(main, ["info", "--spec", "nonsense"])
     assert result.exit_code != 0 and "unknown spec" in result.output
 

@@ -121,7 +121,6 @@ def test_small_converged_groups_in_the_interpreter_are_identical(name, monkeypat
         reference = launch()
     monkeypatch.setattr(stepper, "SMALL_GROUP", 64)
     monkeypatch.setattr(stepper, "SMALL_REGION", 64)
-    monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 0)
     for strategy in (Strategy(event_wakeup=False), FAST):
         with forced(strategy):
             assert_same_run(reference, launch())

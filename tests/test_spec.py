@@ -385,6 +385,8 @@ SMALL = WaferSpec(width=8, height=8)
     (lambda: WaferSpec(vector_lanes_half=2**31), SpecError, "vector_lanes_half"),
     (lambda: WaferSpec(fifo_depth=2**40), SpecError, "fifo_depth"),
     (lambda: WaferSpec(spare_cols=2**70), SpecError, "spare_cols"),
+    (lambda: WaferSpec(width=8, height=8, spare_cols=9), SpecError, r"spare_cols = 9: must be at most the width \(8\)"),
+    (lambda: WaferSpec(width=8, height=4, spare_rows=5), SpecError, r"must be at most the height \(4\)"),
     (lambda: WaferSpec(global_bytes=2**70), SpecError, "global_bytes"),
     (lambda: WaferSpec.preset(None), SpecError, "preset"),
     (lambda: WaferSpec.preset(5), SpecError, "preset"),

@@ -288,8 +288,9 @@ class WaferSpec:
             need(getattr(self, field) <= MAX_WHOLE_FIELD, field,
                  f"must be at most {MAX_WHOLE_FIELD} (the engine's int32)")
         for field, size in (("spare_cols", "width"), ("spare_rows", "height")):
-            need(getattr(self, field) + getattr(self, size) <= MAX_WHOLE_FIELD, field,
-                 f"plus {size} must be at most {MAX_WHOLE_FIELD} (the engine's int32 coordinates)")
+            # (spares are a margin of whole columns or rows: more than the mesh has is no wafer's layout, and a
+            # defect map of millions of them would not fit in host memory)
+            need(getattr(self, field) <= getattr(self, size), field, f"must be at most the {size} ({getattr(self, size)})")
         need(self.global_bytes < 2**63, "global_bytes", "must be below 2**63 (the engine's int64 addresses)")
         need(is_num(self.defect_rate) and 0 <= self.defect_rate < 1, "defect_rate",
              "must be a probability in [0, 1) that a physical PE is dead")

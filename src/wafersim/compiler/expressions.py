@@ -248,7 +248,8 @@ class ExpressionLowering(LoweringCore):
         """`a op b` on two constants at compile time. Python ints must give an int32 (else a CompileError);
         NumPy int32 constants wrap around as NumPy's arithmetic does; floats round to float32."""
         x, y = a.const, b.const
-        text = f"{x!r} {_SYMBOLS.get(type(op), type(op).__name__)} {y!r}"
+        shown = lambda v: f"({v!r})" if v < 0 else repr(v)  # noqa: E731 (-8.0 ** x would read as -(8.0 ** x))
+        text = f"{shown(x)} {_SYMBOLS.get(type(op), type(op).__name__)} {shown(y)}"
         try:
             if isinstance(op, ast.Div):
                 if y == 0:

@@ -53,6 +53,9 @@ class Symbol(NamedTuple):
     copy_of: tuple = ()
 
 
+#: The largest string number `print` can name (its immediate is an unsigned 15-bit field).
+MAX_STRING = (1 << 15) - 1
+
 @dataclasses.dataclass(frozen=True)
 class Program:
     """A kernel binary: code words plus what a launch needs to know about it."""
@@ -297,6 +300,10 @@ def assemble(source: str, name: str | None = None) -> Program:
             match = re.fullmatch(r'\.string\s+(\d+)\s+("(?:[^"\\]|\\.)*")\s*(?:[#;].*)?', line)
             if not match or int(match.group(1)) == 0:
                 raise fail('expected .string N "text" with N >= 1 (\\" and \\\\ for a quote and a backslash)')
+            if int(match.group(1)) > MAX_STRING:
+                raise fail(f".string {match.group(1)}: print names strings 1 to {MAX_STRING} (a 15-bit field)")
+            if int(match.group(1)) in strings:
+                raise fail(f".string {match.group(1)} is defined twice")
             try:
                 strings[int(match.group(1))] = json.loads(match.group(2), strict=False)
             except ValueError as exc:

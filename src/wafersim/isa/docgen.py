@@ -95,7 +95,8 @@ def render() -> str:
         "",
         "`assemble(disassemble(program))` gives back the same code words and texts. A `.string` text is in double",
         "quotes with JSON's escapes (`\\\"` a quote, `\\\\` a backslash, `\\n`, `\\t`, `\\uXXXX`); `#` and `;` inside it",
-        "are text, not comments.",
+        "are text, not comments. Strings are numbered 1 to 32767, each defined once; `print rX, N` with no `.string N`",
+        "prints the label `#N`.",
         "",
     ]
     return "\n".join(lines)

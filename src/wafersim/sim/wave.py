@@ -443,7 +443,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if latest > self.launch.max_cycles:
             where, running = self._running((pc, lanes))
             raise CycleLimitError(
-                f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,} (a PE reached cycle "
+                f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,.0f} (a PE reached cycle "
                 f"{latest:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
                 f"max_cycles to the launch if it should run longer\nPEs still running:\n{where}",
                 max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,

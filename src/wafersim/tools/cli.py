@@ -51,8 +51,7 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
             ("global memory", f"{spec.global_bytes / 1e12:g} TB, {spec.global_bytes_per_s / 1e9:g} GB/s, "
                               f"{spec.global_latency:g} cycles + hops to the edge"),
             ("peak fp32", f"{spec.peak_flops / 1e12:,.1f} TFLOP/s"),
-            ("aggregate link bandwidth", f"{spec.n_links * spec.link_words_per_cycle * 4 * spec.clock_hz / 1e15:,.2f}"
-                                         f" PB/s"),
+            ("aggregate link bandwidth", _rate(spec.n_links * spec.link_words_per_cycle * 4 * spec.clock_hz)),
             ("barrier", f"{spec.barrier_base_cycles:g} + {spec.barrier_cycles_per_hop:g} x diameter cycles"),
             *defect_rows(spec)]
     width = max(len(name) for name, _ in rows)
@@ -163,6 +162,14 @@ def disasm(program_file: str) -> None:
     """Print a .wsb program file as assembly text."""
     program = _guard(lambda: binary.load(program_file))
     click.echo(disassemble(program), nl=False)
+
+
+def _rate(bytes_per_s: float) -> str:
+    """A rate in the largest decimal unit it reaches (PB/s for a wafer, GB/s for a few PEs), 3 digits."""
+    for unit, scale in (("PB/s", 1e15), ("TB/s", 1e12), ("GB/s", 1e9)):
+        if bytes_per_s >= scale:
+            break
+    return f"{bytes_per_s / scale:.3g} {unit}"
 
 
 def defect_rows(spec) -> list[tuple[str, str]]:

@@ -139,8 +139,8 @@ class CompiledMixin:
         table = self.compiled_table
         if table is None or not table.runs(pc):
             return False
-        if lanes.mask is not None:  # divergent and large: every NumPy call a masked one over the region
-            return True
+        if lanes.mask is not None:  # divergent: every NumPy call a masked one over the region (in a region of
+            return self.n > SMALL_REGION or _loading_pays()  # a few PEs cheap: a short launch stays in NumPy)
         if self.compiled_fabric_pcs and pc in self.compiled_fabric_pcs:
             # A converged group of a small region, or a few PEs that can wake sleeping ones (a pipeline's
             # next stage): the interpreter runs them, and those they wake, through their transfers.
