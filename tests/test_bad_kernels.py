@@ -176,7 +176,25 @@ def test_errors_carry_the_instruction_and_the_array():
         read_1d[(1, 1), (4, 1)](out, 2)
     err = info.value
     assert err.array == "out" and err.instruction.startswith("chk ") and err.block_index == (0, 0)
-    assert err.pes == [(2, 0), (3, 0)]
+    assert err.pes == [(2, 0), (3, 0)] and err.pe_count == 2
+
+
+@ws.jit
+def every_pe_reads_past(out, n):
+    x, y = ws.grid(2)
+    out[x + y * 8 + n] = 1.0
+
+
+def test_an_error_of_many_pes_lists_eight_and_counts_them_all():
+    """`err.pes` names the first 8 failing PEs (the message says how many more); `pe_count` counts them all:
+    64 PEs, each writing past the end (the reference: every PE of the 8 x 8 block)."""
+    dev = device()
+    out = dev.to_device(np.zeros(64, np.float32))
+    with pytest.raises(ws.MemoryAccessError) as info:
+        every_pe_reads_past[(1, 1), (8, 8)](out, 64)
+    err = info.value
+    assert err.pe_count == 64 and err.pes == [(x, 0) for x in range(8)] and "(and 56 more)" in str(err)
+    assert err.fields["pe_count"] == 64
 
 
 @pytest.mark.parametrize("failure", ["boundary", "deadlock", "bounds", "cycles", "host_memory"])

@@ -56,7 +56,7 @@ class DiagnosticsMixin:
         more = f" (and {len(flat) - len(pes)} more)" if len(flat) > len(pes) else ""
         first = {"pe": pes[0], "block_index": self._block_of(int(flat[0]))} if pes else {}
         names = ", ".join(f"({x}, {y})" for x, y in pes)
-        return cls(f"{message}: PE {names}{more}", pes=pes, **first, **fields)
+        return cls(f"{message}: PE {names}{more}", pes=pes, pe_count=len(flat), **first, **fields)
 
     def _running(self, current: tuple[int, Lanes] | None = None) -> tuple[str, list[dict]]:
         """Where the PEs that have not halted are (the groups, plus `current` = (pc, lanes) being run): one
