@@ -19,6 +19,7 @@ from wafersim.kernels import reference
 from wafersim.tools.arguments import spec_argument, steps_argument
 from wafersim.kernels.heat import heat_kernel
 from wafersim.sim.pictures import save_map
+from wafersim.sim.stats import energy_text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{ws.event_elapsed_time(start, stop):.3f} ms with host transfers")
     print(f"PE-instructions: {stats.instructions:,}; words over links: {stats.words_moved:,}; "
           f"global bytes: {stats.global_bytes:,}")
-    print("energy: " + ", ".join(f"{k} {v * 1e3:.3f} mJ" for k, v in stats.energy_breakdown_j.items()))
+    print("energy: " + ", ".join(f"{k} {energy_text(v)}" for k, v in stats.energy_breakdown_j.items()))
     print(f"wall time: {wall:.2f} s, compile included ({stats.instructions / wall:.3g} simulated PE-instructions/s)")
     same = np.array_equal(out, expected)
     print(f"matches NumPy exactly: {same}")
