@@ -1,0 +1,501 @@
+"""Differential fuzzing of the `@ws.jit` compiler, third part: array constructs the other two fuzzers
+(tests/test_compiler_fuzz.py, tests/test_compiler_fuzz_mixed.py) do not reach, each checked against an
+independent NumPy reference written from docs/python-supported.md:
+
+- 16-bit local and global arrays (float16, bfloat16): trees of + - * unary - min max over 16-bit slices and
+  scalars (each operation rounded to 16 bits, a scalar rounded to 16 bits first), `vhfma`, float32
+  accumulation of 16-bit products (`vwfma`: `+=`, `x * y + acc`, `ws.fma`, a float32 scalar factor),
+  conversions between float32 and 16-bit slices, fills, and scalar element loads and stores (float32
+  arithmetic, one rounding at the store);
+- float32 and int32 slice programs over 1-D, 2-D and 3-D local arrays: trees of + - * unary - min max
+  (int32 wraps), augmented slice assignments, reductions (`sum`, `min`, `max`, `ws.dot`: sequential,
+  each step rounded or wrapped), strided copies and column copies between local arrays, 3-D elements and
+  row slices, slice bounds known only at run time (a parameter, a loop variable, a run-time length: a
+  length that differs from the destination's must stop the kernel with `MemoryAccessError`), closure
+  constants (a kernel made inside a function), annotated variables and an ignored parameter annotation;
+- int32 and float32 words on the fabric: scalars and slices sent east, received by the west neighbour
+  through each documented way of typing a receive (`dtype=`, the variable, an annotation, an element, a
+  channel whose every send is int32), channels carrying both types.
+
+Bitwise operators on int32 slices are refused by the compiler ("operator BitXor is not supported on
+slices"), so they are not drawn. WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_compiler_fuzz import FUZZ as BASE_FUZZ
+
+import wafersim as ws
+from conftest import load_source
+
+FUZZ = settings(BASE_FUZZ, max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "5")))
+HALF = {"np.float16": np.float16, "ml_dtypes.bfloat16": ml_dtypes.bfloat16}
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(ws.WaferSpec(width=8, height=8))
+
+
+@pytest.fixture(scope="module")
+def gen_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("jit_fuzz_arrays")
+
+
+@st.composite
+def trees(draw, operand, scalar, depth: int, ops=("+", "-", "*")):
+    """(kernel text, NumPy text) of a random tree of `ops`, unary - and min/max over `operand()` and
+    `scalar()` (strategies of text pairs); at least one operand of every tree is a slice."""
+    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax"] if depth > 0 else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "slice":
+        return draw(operand)
+    if kind == "scalar":  # a scalar on its own is made a slice by adding one
+        (ks, ns), (ko, no) = draw(scalar), draw(operand)
+        return f"({ks} + {ko})", f"({ns} + {no})"
+    if kind == "neg":
+        kernel, numpy = draw(trees(operand, scalar, depth - 1, ops))
+        return f"(-{kernel})", f"(-{numpy})"
+    left = draw(trees(operand, scalar, depth - 1, ops))
+    right = draw(st.one_of(trees(operand, scalar, depth - 1, ops), scalar))
+    if draw(st.booleans()):
+        left, right = right, left
+    if kind == "bin":
+        op = draw(st.sampled_from(ops))
+        return f"({left[0]} {op} {right[0]})", f"({left[1]} {op} {right[1]})"
+    name = draw(st.sampled_from(["min", "max"]))
+    return f"{name}({left[0]}, {right[0]})", f"np.{'minimum' if name == 'min' else 'maximum'}({left[1]}, {right[1]})"
+
+
+# ----------------------------------------------------------------------------- 16-bit arrays
+H_SIZE = 8
+H_ARRAYS = ("ha", "hb", "hc")
+
+
+@st.composite
+def half_slice(draw, length: int, names=H_ARRAYS):
+    start = draw(st.integers(0, H_SIZE - length))
+    text = f"{draw(st.sampled_from(names))}[{start}:{start + length}]"
+    return text, text
+
+
+#: (kernel, NumPy) scalars of a 16-bit tree: the float32 value, rounded to 16 bits by the instruction.
+H_SCALARS = (("s", "H(s)"), ("(s * t)", "H(s * t)"), ("0.5", "H(0.5)"), ("-1.25", "H(-1.25)"),
+             ("ha[2]", "H(np.float32(ha[2]))"), ("(t - 3.0)", "H(t - np.float32(3.0))"))
+
+
+@st.composite
+def half_statements(draw) -> tuple[str, str]:
+    length = draw(st.integers(1, H_SIZE))
+    dst = draw(half_slice(length))[0]
+    start = draw(st.integers(0, H_SIZE - length))
+    acc = f"f[{start}:{start + length}]"
+    x, y = draw(half_slice(length))[0], draw(half_slice(length))[0]
+    kind = draw(st.sampled_from(["tree", "tree", "hfma", "wfma", "conv", "fill", "elem"]))
+    if kind == "tree":
+        kernel, numpy = draw(trees(half_slice(length), st.sampled_from(H_SCALARS), draw(st.integers(1, 3))))
+        return f"{dst} = {kernel}", f"{dst} = {numpy}"
+    if kind == "hfma":  # the product rounded to 16 bits, then the sum
+        return f"{dst} = {x} * {y} + {dst}", f"{dst} = {x} * {y} + {dst}"
+    if kind == "wfma":  # float32 accumulation of exact products (with a float32 scalar: the product rounded)
+        form = draw(st.sampled_from(["+=", "fma", "expr", "scalar"]))
+        exact = f"{acc} = {acc} + {x}.astype(np.float32) * {y}.astype(np.float32)"
+        if form == "scalar":
+            return f"{acc} += {x} * s", f"{acc} = {acc} + {x}.astype(np.float32) * s"
+        kernel = {"+=": f"{acc} += {x} * {y}", "fma": f"{acc} = ws.fma({x}, {y}, {acc})",
+                  "expr": f"{acc} = {x} * {y} + {acc}"}[form]
+        return kernel, exact
+    if kind == "conv":
+        if draw(st.booleans()):
+            return f"{acc} = {x}", f"{acc} = {x}.astype(np.float32)"
+        return f"{dst} = {acc}", f"{dst} = {acc}.astype(H)"
+    if kind == "fill":
+        value = draw(st.sampled_from(["0.5", "s", "-3.0", "(s - t)"]))
+        return f"{dst} = {value}", f"{dst} = H({value})"
+    i, j = draw(st.integers(0, H_SIZE - 1)), draw(st.integers(0, H_SIZE - 1))
+    name, other = draw(st.sampled_from(H_ARRAYS)), draw(st.sampled_from(H_ARRAYS + ("g",)))
+    # float32 arithmetic on the elements' float32 values, one rounding at the store
+    return (f"{name}[{i}] = {other}[{j}] * s + {name}[{i}]",
+            f"{name}[{i}] = np.float32({other}[{j}]) * s + np.float32({name}[{i}])")
+
+
+@FUZZ
+@given(dtype=st.sampled_from(sorted(HALF)), statements=st.lists(half_statements(), min_size=1, max_size=4),
+       seed=st.integers(0, 2**32 - 1))
+def test_16_bit_slice_programs_match_numpy(dev, gen_dir, dtype, statements, seed):
+    kernel_lines = "\n".join(f"    {k}" for k, _ in statements)
+    numpy_lines = "\n".join(f"    {n}" for _, n in statements)
+    module = load_source(gen_dir, f"""import ml_dtypes
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, g, acc, out, out_acc, s, t):
+    ha = ws.local.array({H_SIZE}, {dtype})
+    hb = ws.local.array({H_SIZE}, {dtype})
+    hc = ws.local.array({H_SIZE}, {dtype})
+    f = ws.local.array({H_SIZE}, np.float32)
+    ha[0:{H_SIZE}] = x[0:{H_SIZE}]
+    hb[0:{H_SIZE}] = x[{H_SIZE}:{2 * H_SIZE}]
+    hc[0:{H_SIZE}] = x[{2 * H_SIZE}:{3 * H_SIZE}]
+    f[0:{H_SIZE}] = acc[0:{H_SIZE}]
+{kernel_lines}
+    out[0:{H_SIZE}] = ha[0:{H_SIZE}]
+    out[{H_SIZE}:{2 * H_SIZE}] = hb[0:{H_SIZE}]
+    out[{2 * H_SIZE}:{3 * H_SIZE}] = hc[0:{H_SIZE}]
+    out_acc[0:{H_SIZE}] = f[0:{H_SIZE}]
+    g[1] = g[0] * s + ha[3]
+
+
+def ref(x, g, acc, s, t, H):
+    ha, hb, hc = x[0:{H_SIZE}].copy(), x[{H_SIZE}:{2 * H_SIZE}].copy(), x[{2 * H_SIZE}:].copy()
+    f = acc.copy()
+{numpy_lines}
+    g[1] = np.float32(g[0]) * s + np.float32(ha[3])
+    return np.concatenate([ha, hb, hc]), f
+""")
+    H = HALF[dtype]
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-4, 4, 3 * H_SIZE).astype(H)
+    g = rng.uniform(-4, 4, H_SIZE).astype(H)
+    acc = rng.uniform(-4, 4, H_SIZE).astype(np.float32)
+    s, t = np.float32(rng.uniform(-2, 2)), np.float32(rng.uniform(-2, 2))
+    want_g = g.copy()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want, want_acc = module.ref(x, want_g, acc, s, t, H)
+    d_g, d_out, d_acc = dev.to_device(g), dev.device_array(3 * H_SIZE, H), dev.device_array(H_SIZE)
+    module.kern[(1, 1), (1, 1)](dev.to_device(x), d_g, dev.to_device(acc), d_out, d_acc, s, t)
+    message = f"{dtype}\n{kernel_lines}\ns={s!r} t={t!r}"
+    np.testing.assert_array_equal(d_out.copy_to_host().astype(np.float32), want.astype(np.float32), err_msg=message)
+    np.testing.assert_array_equal(d_acc.copy_to_host(), want_acc, err_msg=message)
+    np.testing.assert_array_equal(d_g.copy_to_host().astype(np.float32), want_g.astype(np.float32), err_msg=message)
+
+
+# ----------------------------------------------------------------------------- float32 / int32 slice programs
+N, R = 8, 4  # (closure constants of the generated kernels: the arrays' sizes)
+#: The arrays of one program: 1-D `a`, `b`, 2-D `g` (R, N), 3-D `t` (2, 2, N), all of one dtype.
+ROWS = ["a", "b"] + [f"g[{r}, " for r in range(-R, R)] + [f"t[{i}, {j}, " for i in (0, 1, -2) for j in (0, 1, -1)]
+#: (kernel, NumPy) scalars by dtype; `CS` is a closure constant, `u` an annotated variable.
+SCALARS = {"np.float32": ["s", "CS", "0.5", "(s * CS)", "a[1]", "t[1, 0, 2]", "g[-1, 3]", "(s - 2)"],
+           "np.int32": ["n", "CS", "3", "(n * CS)", "a[1]", "t[1, 0, 2]", "g[-1, 3]", "(n - 7)"]}
+
+
+class SliceGen:
+    """Statements over the arrays above; slice bounds constant, a parameter (`o`), a loop variable (`k`) or
+    of a run-time length (`m`). Records whether some operand's run-time length differs from its
+    destination's (the kernel must then stop with MemoryAccessError)."""
+
+    def __init__(self, draw, dtype: str, o: int, m: int) -> None:
+        self.draw, self.dtype, self.o, self.m = draw, dtype, o, m
+        self.loop = 0  # the trip count of the loop around the statement being drawn (0: none)
+        self.mismatch = False
+
+    def choice(self, options):
+        return self.draw(st.sampled_from(options))
+
+    def bounds(self, length: int, runtime_length: bool = True) -> str:
+        forms = ["const", "const"]
+        if self.o + length <= N:
+            forms.append("param")
+        if self.loop and self.loop - 1 + length <= N:
+            forms += ["loop", "loop"]
+        if runtime_length and self.m + 0 <= N and (self.m == length or self.draw(st.integers(0, 9)) == 0):
+            forms.append("length")
+        form = self.choice(forms)
+        if form == "param":
+            return f"o:o + {length}"
+        if form == "loop":
+            return f"k:k + {length}"
+        start = self.draw(st.integers(0, N - (self.m if form == "length" else length)))
+        if form == "length":
+            self.mismatch |= self.m != length
+            return f"{start}:{start} + m"
+        return f"{start}:{start + length}"
+
+    def row(self, length: int, runtime_length: bool = True) -> str:
+        name = self.choice(ROWS)
+        bounds = self.bounds(length, runtime_length)
+        return f"{name}[{bounds}]" if len(name) == 1 else f"{name}{bounds}]"
+
+    def operand(self, length: int):
+        """A strategy of (text, text) of a row slice of `length`, drawn by `trees`."""
+        @st.composite
+        def strategy(draw):
+            outer, self.draw = self.draw, draw
+            try:
+                text = self.row(length)
+            finally:
+                self.draw = outer
+            return text, text
+        return strategy()
+
+    def element(self) -> str:
+        return self.choice([f"a[{self.draw(st.integers(-N, N - 1))}]", f"b[{self.draw(st.integers(0, N - 1))}]",
+                            f"g[{self.draw(st.integers(-R, R - 1))}, {self.draw(st.integers(0, N - 1))}]",
+                            f"t[{self.draw(st.integers(-2, 1))}, {self.draw(st.integers(0, 1))}, "
+                            f"{self.draw(st.integers(-N, N - 1))}]"])
+
+    def statement(self) -> tuple[list[str], list[str]]:
+        """(kernel lines, NumPy lines) of one statement, perhaps inside `for k in range(...)`."""
+        self.loop = self.draw(st.integers(1, 3)) if self.draw(st.integers(0, 2)) == 0 else 0
+        kernel, numpy = self.simple()
+        if self.loop:
+            header = f"for k in range({self.loop}):"
+            return [header, "    " + kernel], [header, "    " + numpy]
+        return [kernel], [numpy]
+
+    def simple(self) -> tuple[str, str]:
+        kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated"])
+        length = self.draw(st.integers(1, N))
+        if kind == "tree":
+            dst = self.row(length, runtime_length=False)
+            scalar = st.sampled_from([(v, v) for v in SCALARS[self.dtype]])
+            kernel, numpy = self.draw(trees(self.operand(length), scalar, self.draw(st.integers(1, 3))))
+            op = self.choice(["=", "=", "+=", "-=", "*="])
+            return f"{dst} {op} {kernel}", f"{dst} {op} {numpy}"
+        if kind == "reduce":  # sequential: Python's sum over NumPy scalars; ws.dot rounds each product
+            one, two = self.row(length, False), self.row(length, False)
+            fn = self.choice(["sum", "min", "max", "dot"])
+            target = self.element()
+            if fn == "dot":
+                return f"{target} = ws.dot({one}, {two})", f"{target} = sum({one} * {two})"
+            return f"{target} = {fn}({one})", f"{target} = {'sum' if fn == 'sum' else 'np.' + fn}({one})"
+        if kind == "stride":  # a constant positive step, on either side of a copy between 1-D local arrays
+            step = self.draw(st.integers(2, 3))
+            count = self.draw(st.integers(1, (N - 1) // step + 1))
+            first = self.draw(st.integers(0, N - 1 - (count - 1) * step))
+            last = min(first + (count - 1) * step + self.draw(st.integers(1, step)), N)
+            strided = f"{self.choice(['a', 'b'])}[{first}:{last}:{step}]"
+            start = self.draw(st.integers(0, N - count))
+            plain = f"{self.choice(['a', 'b'])}[{start}:{start + count}]"
+            # (the source read first: NumPy 2.4 copies a[0:3] into a[0:5:2] element by element, reading a[2]
+            # after writing it)
+            dst, src = (plain, strided) if self.draw(st.booleans()) else (strided, plain)
+            return f"{dst} = {src}", f"{dst} = {src}.copy()"
+        if kind == "column":  # a column of the 2-D array, to or from a 1-D slice
+            count = self.draw(st.integers(1, R))
+            first, start = self.draw(st.integers(0, R - count)), self.draw(st.integers(0, N - count))
+            column = f"g[{first}:{first + count}, {self.draw(st.integers(0, N - 1))}]"
+            plain = f"{self.choice(['a', 'b'])}[{start}:{start + count}]"
+            dst, src = (plain, column) if self.draw(st.booleans()) else (column, plain)
+            return f"{dst} = {src}", f"{dst} = {src}.copy()"
+        if kind == "element":  # scalar arithmetic on elements of 1-, 2- and 3-D arrays
+            op = self.choice(["+", "-", "*"])
+            text = f"{self.element()} = {self.element()} {op} {self.choice(SCALARS[self.dtype])}"
+            return text, text
+        # an annotated variable: an int32 value converted to a float32 one, or an int32 one
+        value, target, name = f"n * {self.draw(st.integers(-9, 9))} + m", self.element(), f"u{self.draw(st.integers(0, 99))}"
+        if self.dtype == "np.float32":
+            return f"{name}: float = {value}; {target} = {name} * s", f"{name} = np.float32({value}); {target} = {name} * s"
+        return f"{name}: np.int32 = {value}; {target} = {name} - CS", f"{name} = np.int32({value}); {target} = {name} - CS"
+
+
+@st.composite
+def slice_programs(draw, dtype: str, o: int, m: int):
+    gen = SliceGen(draw, dtype, o, m)
+    kernel, numpy = [], []
+    for _ in range(draw(st.integers(1, 4))):
+        k, n = gen.statement()
+        kernel += k
+        numpy += n
+    return kernel, numpy, gen.mismatch
+
+
+@st.composite
+def slice_cases(draw):
+    dtype = draw(st.sampled_from(sorted(SCALARS)))
+    o, m = draw(st.integers(0, 3)), draw(st.integers(1, N))
+    return (dtype, o, m, draw(st.sampled_from([0.5, -1.25, 3.0] if dtype == "np.float32" else [3, -2, 65537])),
+            *draw(slice_programs(dtype, o, m)))
+
+
+def render_slice_program(dtype: str, cs, kernel: list[str], numpy: list[str]) -> str:
+    """The kernel made inside a function (N, R and CS closure constants; `o: float` an ignored annotation of
+    an int parameter) and the NumPy reference running the same statements on arrays of the same dtype."""
+    rows = [f"g[{r}, 0:N]" for r in range(R)] + [f"t[{i}, {j}, 0:N]" for i in range(2) for j in range(2)]
+    names = ["a[0:N]", "b[0:N]"] + rows
+    loads = "\n".join(f"        {name} = x[{k * N}:{(k + 1) * N}]" for k, name in enumerate(names))
+    stores = "\n".join(f"        out[{k * N}:{(k + 1) * N}] = {name}" for k, name in enumerate(names))
+    body = "\n".join(f"        {line}" for line in kernel)
+    ref_body = "\n".join(f"    {line}" for line in numpy)
+    return f"""import numpy as np
+import wafersim as ws
+
+
+def make(N, R, CS):
+    @ws.jit
+    def kern(x, out, s, n, o: float, m):
+        a = ws.local.array(N, {dtype})
+        b = ws.local.array(N, {dtype})
+        g = ws.local.array((R, N), {dtype})
+        t = ws.local.array((2, 2, N), {dtype})
+{loads}
+{body}
+{stores}
+    return kern
+
+
+kern = make({N}, {R}, {cs!r})
+
+
+def ref(x, s, n, o, m):
+    N, R, CS = {N}, {R}, {dtype}({cs!r})
+    a, b = x[0:N].copy(), x[N:2 * N].copy()
+    g, t = x[2 * N:(2 + R) * N].reshape(R, N).copy(), x[(2 + R) * N:].reshape(2, 2, N).copy()
+{ref_body}
+    return np.concatenate([a, b, g.ravel(), t.ravel()])
+"""
+
+
+@FUZZ
+@given(case=slice_cases(), seed=st.integers(0, 2**32 - 1))
+def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
+    dtype, o, m, cs, kernel, numpy, mismatch = case
+    module = load_source(gen_dir, render_slice_program(dtype, cs, kernel, numpy))
+    rng = np.random.default_rng(seed)
+    size = (2 + R + 4) * N
+    if dtype == "np.float32":
+        x = rng.uniform(-4, 4, size).astype(np.float32)
+        s, n = np.float32(rng.uniform(-2, 2)), np.int32(rng.integers(-30, 31))
+    else:
+        x = rng.integers(-50, 51, size).astype(np.int32)
+        wide = rng.random(size) < 0.2
+        x[wide] = rng.integers(-(2**31), 2**31, int(wide.sum()), dtype=np.int64).astype(np.int32)
+        s, n = np.float32(0.5), np.int32(rng.choice([3, -7, 100000, 2**31 - 1]))
+    message = "\n".join(kernel) + f"\n{dtype} o={o} m={m} CS={cs} s={s!r} n={n}"
+    out = dev.device_array(size, x.dtype)
+    launch = module.kern[(1, 1), (1, 1)]
+    if mismatch:  # a run-time length other than the destination's
+        with pytest.raises(ws.MemoryAccessError):
+            launch(dev.to_device(x), out, s, int(n), o, m)
+        return
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = module.ref(x, s, n, np.int32(o), np.int32(m))
+    launch(dev.to_device(x), out, s, int(n), o, m)
+    np.testing.assert_array_equal(out.copy_to_host(), want, err_msg=message)
+
+
+# ----------------------------------------------------------------------------- int32 and float32 words on the fabric
+FABRIC_PES, SLICE = 4, 4
+
+
+@st.composite
+def transfers(draw):
+    """(kernel send lines, kernel receive lines, items): each item (kind, channel, value index) sends east
+    an int32 or float32 scalar or slice, received from the west in the same order by each documented way of
+    typing a receive (an int32 channel is one whose every send is an int32)."""
+    items = draw(st.lists(st.tuples(st.sampled_from(["int", "float", "ints", "floats"]), st.integers(0, 1)),
+                          min_size=1, max_size=5))
+    int_only = {c for c in (0, 1) if all(kind in ("int", "ints") for kind, ch in items if ch == c)}
+    sends, recvs = [], []
+    for k, (kind, channel) in enumerate(items):
+        at = f"channel={channel}"
+        if kind == "int":
+            sends.append(f"ws.send(ws.EAST, xi[p, {k}] * {draw(st.sampled_from([1, 3, -65537]))} + li[{k % SLICE}], {at})")
+            forms = [f"ri[{k}] = ws.recv(ws.WEST, {at}, dtype=np.int32)", f"v{k}: int = ws.recv(ws.WEST, {at})",
+                     f"acc += ws.recv(ws.WEST, {at})", f"ri[{k}] = ws.recv(ws.WEST, {at})"]
+            if channel in int_only:
+                forms.append(f"v{k} = ws.recv(ws.WEST, {at})")
+            form = draw(st.sampled_from(forms))
+            recvs.append(form + (f"; ri[{k}] = v{k}" if form.startswith(f"v{k}") else ""))
+        elif kind == "float":
+            sends.append(f"ws.send(ws.EAST, xf[p, {k}] * 0.5 + lf[{k % SLICE}], {at})")
+            forms = [f"rf[{k}] = ws.recv(ws.WEST, {at}, dtype=np.float32)", f"w{k}: float = ws.recv(ws.WEST, {at}, dtype=np.float32)"]
+            if not int_only & {channel}:
+                forms.append(f"rf[{k}] = ws.recv(ws.WEST, {at})")
+            form = draw(st.sampled_from(forms))
+            recvs.append(form + (f"; rf[{k}] = w{k}" if form.startswith(f"w{k}") else ""))
+        else:
+            name, out = ("li", "si") if kind == "ints" else ("lf", "sf")
+            length = draw(st.integers(1, SLICE))
+            start = draw(st.integers(0, SLICE - length))
+            sends.append(f"ws.send(ws.EAST, {name}[{start}:{start + length}], {at})")
+            recvs.append(f"ws.recv(ws.WEST, {at}, out={out}[{k}, 0:{length}])")
+            items[k] = (kind, channel, start, length)
+    return sends, recvs, items
+
+
+@FUZZ
+@given(case=transfers(), seed=st.integers(0, 2**32 - 1))
+def test_fabric_words_match_numpy(dev, gen_dir, case, seed):
+    sends, recvs, items = case
+    count = len(items)
+    send_lines = "\n".join(f"        {line}" for line in sends)
+    recv_lines = "\n".join(f"        {line}" for line in recvs)
+    module = load_source(gen_dir, f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(xi, xf, oi, of, osi, osf):
+    p = ws.grid(1)
+    li = ws.local.array({SLICE}, np.int32)
+    lf = ws.local.array({SLICE}, np.float32)
+    ri = ws.local.array({count}, np.int32)
+    rf = ws.local.array({count}, np.float32)
+    si = ws.local.array(({count}, {SLICE}), np.int32)
+    sf = ws.local.array(({count}, {SLICE}), np.float32)
+    ri[0:{count}] = 0
+    rf[0:{count}] = 0.0
+    si[0:{count}, 0:{SLICE}] = 0
+    sf[0:{count}, 0:{SLICE}] = 0.0
+    acc = 0
+    for q in range({SLICE}):
+        li[q] = xi[p, {count} + q]
+        lf[q] = xf[p, {count} + q]
+    if ws.has_neighbor(ws.EAST):
+{send_lines}
+    if ws.has_neighbor(ws.WEST):
+{recv_lines}
+    for q in range({count}):
+        oi[p, q] = ri[q]
+        of[p, q] = rf[q]
+        for c in range({SLICE}):
+            osi[p, q * {SLICE} + c] = si[q, c]
+            osf[p, q * {SLICE} + c] = sf[q, c]
+    oi[p, {count}] = acc
+""")
+    rng = np.random.default_rng(seed)
+    xi = rng.integers(-(2**31), 2**31, (FABRIC_PES, count + SLICE), dtype=np.int64).astype(np.int32)
+    xf = rng.uniform(-4, 4, (FABRIC_PES, count + SLICE)).astype(np.float32)
+    want_i, want_f = np.zeros((FABRIC_PES, count + 1), np.int32), np.zeros((FABRIC_PES, count), np.float32)
+    want_si = np.zeros((FABRIC_PES, count, SLICE), np.int32)
+    want_sf = np.zeros((FABRIC_PES, count, SLICE), np.float32)
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for p in range(1, FABRIC_PES):  # what PE p - 1 sent
+            li, lf = xi[p - 1, count:], xf[p - 1, count:]
+            for k, (item, send) in enumerate(zip(items, sends)):
+                if item[0] == "int":
+                    factor = np.int32(int(send.split("* ")[1].split(" +")[0]))
+                    value = xi[p - 1, k] * factor + li[k % SLICE]
+                    if "acc +=" in recvs[k]:
+                        want_i[p, count] += value
+                    else:
+                        want_i[p, k] = value
+                elif item[0] == "float":
+                    want_f[p, k] = xf[p - 1, k] * np.float32(0.5) + lf[k % SLICE]
+                else:
+                    _, _, start, length = item
+                    target = want_si if item[0] == "ints" else want_sf
+                    target[p, k, :length] = (li if item[0] == "ints" else lf)[start:start + length]
+    d = [dev.device_array(shape, dtype) for shape, dtype in (((FABRIC_PES, count + 1), np.int32),
+         ((FABRIC_PES, count), np.float32), ((FABRIC_PES, count * SLICE), np.int32),
+         ((FABRIC_PES, count * SLICE), np.float32))]
+    module.kern[(1, 1), (FABRIC_PES, 1)](dev.to_device(xi), dev.to_device(xf), *d)
+    message = "\n".join(sends + recvs)
+    got = [array.copy_to_host() for array in d]
+    np.testing.assert_array_equal(got[0], want_i, err_msg=message)
+    np.testing.assert_array_equal(got[1], want_f, err_msg=message)
+    np.testing.assert_array_equal(got[2].reshape(want_si.shape), want_si, err_msg=message)
+    np.testing.assert_array_equal(got[3].reshape(want_sf.shape), want_sf, err_msg=message)
