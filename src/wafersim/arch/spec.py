@@ -100,6 +100,8 @@ MAX_CHANNELS = 32
 # arithmetic: a whole-number field beyond this would be accepted here and overflow at the first launch.
 MAX_WHOLE_FIELD = 2**31 - 1
 
+#: Spare columns (rows) allowed beyond a mesh's width (height) when that is smaller than this.
+MIN_SPARE_LIMIT = 16
 
 @dataclasses.dataclass(frozen=True)
 class WaferSpec:
@@ -290,7 +292,9 @@ class WaferSpec:
         for field, size in (("spare_cols", "width"), ("spare_rows", "height")):
             # (spares are a margin of whole columns or rows: more than the mesh has is no wafer's layout, and a
             # defect map of millions of them would not fit in host memory)
-            need(getattr(self, field) <= getattr(self, size), field, f"must be at most the {size} ({getattr(self, size)})")
+            limit = max(getattr(self, size), MIN_SPARE_LIMIT)
+            need(getattr(self, field) <= limit, field, f"must be at most {limit} (the {size}, or {MIN_SPARE_LIMIT} on a "
+                 f"smaller mesh)")
         need(self.global_bytes < 2**63, "global_bytes", "must be below 2**63 (the engine's int64 addresses)")
         need(is_num(self.defect_rate) and 0 <= self.defect_rate < 1, "defect_rate",
              "must be a probability in [0, 1) that a physical PE is dead")
