@@ -251,9 +251,15 @@ class LaunchStats:
         return render_html(self)
 
 
+def unit_text(value: float, units: tuple[tuple[str, float], ...], digits: int) -> str:
+    """`value` in the first of `units` ((name, scale), largest first) it reaches, else the last, with
+    `digits` significant digits."""
+    for unit, scale in units:
+        if value >= scale:
+            break
+    return f"{value / scale:.{digits}g} {unit}"
+
+
 def energy_text(joules: float) -> str:
     """Energy with a unit that shows four significant digits (J, mJ, uJ or nJ): 0.0021 mJ reads 2.1 uJ."""
-    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6)):
-        if joules >= scale:
-            return f"{joules / scale:.4g} {unit}"
-    return f"{joules / 1e-9:.4g} nJ"
+    return unit_text(joules, (("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6), ("nJ", 1e-9)), 4)

@@ -15,7 +15,7 @@ from ..isa.assembler import assemble, disassemble
 from ..isa.opcodes import opcode_cycles
 from ..runtime import device as runtime_device
 from ..sim import trace as trace_format
-from ..sim.stats import energy_text
+from ..sim.stats import energy_text, unit_text
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +51,8 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
             ("global memory", f"{spec.global_bytes / 1e12:g} TB, {spec.global_bytes_per_s / 1e9:g} GB/s, "
                               f"{spec.global_latency:g} cycles + hops to the edge"),
             ("peak fp32", f"{spec.peak_flops / 1e12:,.1f} TFLOP/s"),
-            ("aggregate link bandwidth", _rate(spec.n_links * spec.link_words_per_cycle * 4 * spec.clock_hz)),
+            ("aggregate link bandwidth", unit_text(spec.n_links * spec.link_words_per_cycle * 4 * spec.clock_hz,
+                                                  (("PB/s", 1e15), ("TB/s", 1e12), ("GB/s", 1e9)), 3)),
             ("barrier", f"{spec.barrier_base_cycles:g} + {spec.barrier_cycles_per_hop:g} x diameter cycles"),
             *defect_rows(spec)]
     width = max(len(name) for name, _ in rows)
@@ -162,14 +163,6 @@ def disasm(program_file: str) -> None:
     """Print a .wsb program file as assembly text."""
     program = _guard(lambda: binary.load(program_file))
     click.echo(disassemble(program), nl=False)
-
-
-def _rate(bytes_per_s: float) -> str:
-    """A rate in the largest decimal unit it reaches (PB/s for a wafer, GB/s for a few PEs), 3 digits."""
-    for unit, scale in (("PB/s", 1e15), ("TB/s", 1e12), ("GB/s", 1e9)):
-        if bytes_per_s >= scale:
-            break
-    return f"{bytes_per_s / scale:.3g} {unit}"
 
 
 def defect_rows(spec) -> list[tuple[str, str]]:
