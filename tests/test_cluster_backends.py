@@ -47,6 +47,22 @@ def test_a_system_that_keeps_failing_is_an_error():
             dp.inject_fault(5)
 
 
+def test_after_a_failed_step_training_goes_on_as_if_it_had_not_been_tried():
+    """A system that fails past `max_restarts` after sending some gradients: the step is not applied, the
+    gradients it had sent are dropped, and the next steps give the run without the failure."""
+    clean_reports, clean = run(None)
+    with Cluster(3, SPEC, max_restarts=0) as cluster:
+        dp = cluster.trainer(MODEL, train.Adam(lr=0.05), batch_size=6)
+        reports = dp.fit(*DATA, steps=1)
+        dp.inject_fault(1, 9)  # (after its last layer's gradients reached its MemoryX)
+        with pytest.raises(SystemFailedError):
+            dp.fit(*DATA, steps=1)
+        assert dp.steps == 1
+        reports += dp.fit(*DATA, steps=2)
+        assert [r.loss for r in reports] == [r.loss for r in clean_reports]
+        assert all(np.array_equal(dp.params[k], clean[k]) for k in clean)
+
+
 def test_ray_backend_without_ray_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)                    # `import ray` now fails
     ok, why = ray_available()

@@ -92,6 +92,16 @@ def test_bad_clusters_and_batches_are_refused():
         Cluster(200, SPEC)
     with pytest.raises(ClusterError, match="max_restarts"):
         Cluster(2, SPEC, max_restarts=-1)
+    # Each a typed argument error, as api.md says, and the ray backend's checked before Ray starts.
+    from wafersim.cluster import ClusterArgumentError, ClusterArgumentTypeError
+    for call, error in ((lambda: Cluster(2.0, SPEC), ClusterArgumentTypeError),
+                        (lambda: Cluster(0, SPEC), ClusterArgumentError),
+                        (lambda: Cluster(200, SPEC), ClusterArgumentError),
+                        (lambda: Cluster(2, SPEC, max_restarts=1.5), ClusterArgumentTypeError),
+                        (lambda: Cluster(2, SPEC, backend="mpi"), ClusterArgumentError),
+                        (lambda: Cluster(2, SPEC, backend="ray", workers=0), ClusterArgumentError)):
+        with pytest.raises(error):
+            call()
     with Cluster(2, SPEC) as cluster:
         dp = cluster.trainer(MODEL, train.SGD(), batch_size=4)
         with pytest.raises(train.TrainingError, match="a batch has 4 rows, got 8"):

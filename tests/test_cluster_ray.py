@@ -70,3 +70,18 @@ def test_ray_actors_match_the_local_backend_bit_for_bit_and_survive_a_kill(ray_s
     assert [r.restarts for r in reports] == [0, 1, 0]
     assert pids_after[1] != pids_before[1]                          # a new process: the actor was restarted
     assert pids_after[0] == pids_before[0] and pids_after[2] == pids_before[2]
+
+
+def test_max_restarts_counts_in_one_step_not_over_the_actors_life(ray_session):
+    """`max_restarts=1` and a fault in each of two steps: both recover (Ray's own limit is over an actor's
+    lifetime: with it, the second fault left the actor dead), giving the weights of a run without faults."""
+    local_reports, local_params, *_ = train_on("local")
+    with Cluster(3, SPEC, backend="ray", workers=2, max_restarts=1) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(lr=0.2, momentum=0.5), batch_size=6)
+        reports = dp.fit(*DATA, steps=1)
+        for _ in range(2):
+            dp.inject_fault(1, 7)
+            reports += dp.fit(*DATA, steps=1)
+        assert [r.restarts for r in reports] == [0, 1, 1]
+        assert [r.loss for r in reports] == [r.loss for r in local_reports]
+        assert all(np.array_equal(dp.params[k], local_params[k]) for k in local_params)

@@ -457,3 +457,32 @@ def test_valid_neighbours_of_the_refused_training_arguments_still_train(small_tr
     report = trainer.step(x.astype(np.float64), labels)          # real float64 rounds to float32, as before
     losses, _ = train_reference(SMALL_MODEL, start, train.SGD(lr=0.1), x, labels, 1, 8)
     assert report.loss == pytest.approx(losses[0], rel=1e-4)
+
+
+def test_an_interrupted_streaming_step_leaves_no_gradients_for_the_next(monkeypatch):
+    """Ctrl-C (or any error) in a step's backward pass, after the last layer's gradients reached MemoryX:
+    the step is not applied, and redoing it gives the NumPy reference's weights (its gradients are dropped,
+    not added to the next step's)."""
+    model = train.Model.mlp([6, 8, 3])
+    x, labels = train.synthetic_classification(16, 6, 3, seed=1)
+    trainer = train.Trainer(model, train.SGD(lr=0.2), batch_size=8, seed=1)
+    start = trainer.params
+    trainer.fit(x, labels, 1)
+    stream = trainer.memoryx.stream_weights
+    streamed = []
+
+    def interrupted(name, dtype=None):  # forward streams 0.w 0.b 1.w 1.b; backward 1.w, then 0.w
+        streamed.append(name)
+        if len(streamed) == 6:
+            raise KeyboardInterrupt
+        return stream(name, dtype)
+
+    monkeypatch.setattr(trainer.memoryx, "stream_weights", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.step(*train.data.batch(x, labels, 8, 1))
+    assert sorted(trainer.memoryx.gradients) == ["1.b", "1.w"]  # (what the next step must not add)
+    monkeypatch.setattr(trainer.memoryx, "stream_weights", stream)
+    trainer.fit(x, labels, 2)  # (steps 1 and 2: the failed step was not counted)
+    _, ref_weights = train_reference(model, start, train.SGD(lr=0.2), x, labels, 3, 8)
+    for name, expected in ref_weights.items():
+        np.testing.assert_allclose(trainer.params[name], expected, rtol=1e-4, atol=1e-6)

@@ -33,7 +33,8 @@ def whole_argument(value: Any, name: str, lowest: int = 0, highest: int | None =
     `value_error` (out of range) naming the argument `name`. Layers pass their own error classes and fields."""
     bounds = f">= {lowest}" if highest is None else f"from {lowest} to {highest}"
     if not is_integer(value):
-        raise type_error(f"{name} must be a whole number {bounds}, got {value!r}", **fields)
+        raise type_error(f"{name} must be a whole number {bounds} given as an int (not a {type(value).__name__}), "
+                         f"got {value!r}", **fields)
     if value < lowest or (highest is not None and value > highest):
         raise value_error(f"{name} must be a whole number {bounds}, got {value!r}", **fields)
     return int(value)

@@ -3,9 +3,10 @@
 
 Both restart a system that fails mid-step and redo its part of the step from the same broadcast weights:
 a system keeps no state between steps (`system.System`), so the redone part gives the same gradients and
-the step the same result as if nothing had failed. Ray restarts a dead actor itself (`max_restarts`); the
-local backend builds the system again. A system that fails more than `max_restarts` times in one step
-raises `SystemFailedError`.
+the step the same result as if nothing had failed. Ray restarts a dead actor itself (as often as it dies:
+Ray's own `max_restarts` counts over an actor's lifetime, the cluster's counts in one step); the local
+backend builds the system again. A system that fails more than `max_restarts` times in one step raises
+`SystemFailedError`, and is still there (restarted) for the next step.
 """
 from __future__ import annotations
 
@@ -89,8 +90,8 @@ class LocalBackend:
 
 
 class RayBackend:
-    """Each system a Ray actor (started with `max_restarts`, so Ray brings a dead one back), at most
-    `workers` of them stepping at once. Ray must be running (`start_ray`)."""
+    """Each system a Ray actor (Ray brings a dead one back, however often), at most `workers` of them
+    stepping at once. Ray must be running (`start_ray`)."""
 
     name = "ray"
 
@@ -100,7 +101,9 @@ class RayBackend:
         self.max_restarts = max_restarts
         # num_cpus=0: an actor reserves no CPU, so a cluster may have more systems than the machine has CPUs;
         # `workers` bounds how many step at once. SPREAD places them over the nodes of a real Ray cluster.
-        remote = ray.remote(System).options(max_restarts=max_restarts, max_task_retries=0, num_cpus=0,
+        # max_restarts=-1: Ray's limit is over the actor's lifetime, the cluster's (`max_restarts`) is per step,
+        # counted in `step`; with Ray's a system that had failed in earlier steps stayed dead.
+        remote = ray.remote(System).options(max_restarts=-1, max_task_retries=0, num_cpus=0,
                                             scheduling_strategy="SPREAD")
         self.actors = [remote.remote(*args, in_process=False) for args in system_args]
         self.restarts = 0

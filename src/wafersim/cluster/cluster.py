@@ -11,8 +11,8 @@ from ..train import MemoryXSpec, Model
 from ..train.memoryx import Optimizer
 from .backends import import_ray, start_ray
 from .data_parallel import DataParallelTrainer
-from ..train.errors import check_instance
-from .errors import ClusterArgumentTypeError, ClusterError
+from ..train.errors import check_instance, check_whole
+from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError
 from .swarmx import SwarmXSpec, SwarmXTree
 
 BACKENDS = ("local", "ray")
@@ -33,9 +33,11 @@ class Cluster:
                  memoryx: MemoryXSpec | None = None, backend: str = "local", workers: int | None = None,
                  max_restarts: int = 3, address: str | None = None) -> None:
         if backend not in BACKENDS:
-            raise ClusterError(f"backend must be one of {BACKENDS}, got {backend!r}", backend=backend)
-        if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
-            raise ClusterError(f"max_restarts must be an int >= 0, got {max_restarts!r}", max_restarts=max_restarts)
+            raise ClusterArgumentError(f"backend must be one of {BACKENDS}, got {backend!r}", backend=backend)
+        check_whole(n_systems, "Cluster(n_systems)", 1, ClusterArgumentTypeError, ClusterArgumentError)
+        check_whole(max_restarts, "Cluster(max_restarts)", 0, ClusterArgumentTypeError, ClusterArgumentError)
+        if workers is not None:  # (before Ray starts)
+            check_whole(workers, "Cluster(workers)", 1, ClusterArgumentTypeError, ClusterArgumentError)
         check_instance(swarmx, (SwarmXSpec, type(None)), "Cluster(swarmx)", "None or a cluster.SwarmXSpec(...)",
                        ClusterArgumentTypeError)
         check_instance(memoryx, (MemoryXSpec, type(None)), "Cluster(memoryx)", "None or a train.MemoryXSpec(...)",
@@ -48,7 +50,7 @@ class Cluster:
         if backend == "ray":
             self.ray, self.workers, self.ray_memory = start_ray(address, workers)
         elif workers is not None:
-            raise ClusterError("workers applies to the ray backend only", workers=workers)
+            raise ClusterArgumentError("workers applies to the ray backend only", workers=workers)
         self._trainers: list[DataParallelTrainer] = []
 
     @property

@@ -34,6 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import SpecError
+from ..train.errors import check_whole
 from ..train.memoryx import MemoryXSpec, check_bytes
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError
 
@@ -68,9 +69,9 @@ class SwarmXTree:
     def __init__(self, n_systems: int, spec: SwarmXSpec | None = None, memoryx: MemoryXSpec | None = None) -> None:
         self.spec = spec or SwarmXSpec()
         self.memoryx = memoryx or MemoryXSpec()
-        is_int = isinstance(n_systems, int) and not isinstance(n_systems, bool)
-        if not is_int or not 1 <= n_systems <= self.spec.max_systems:
-            raise ClusterError(f"a cluster has 1 to {self.spec.max_systems} systems (SwarmXSpec.max_systems), got "
+        n_systems = check_whole(n_systems, "n_systems", 1, ClusterArgumentTypeError, ClusterArgumentError)
+        if n_systems > self.spec.max_systems:
+            raise ClusterArgumentError(f"a cluster has 1 to {self.spec.max_systems} systems (SwarmXSpec.max_systems), got "
                                f"{n_systems!r}", n_systems=n_systems, available=self.spec.max_systems)
         self.n_systems = n_systems
         self.level_sizes = []  # nodes at each level, from the systems' parents up to the root

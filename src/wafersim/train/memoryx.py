@@ -224,6 +224,11 @@ class MemoryX:
         else:
             self.gradients[name] = gradient.copy()
 
+    def discard_gradients(self) -> None:
+        """Drop the gradients received since the last `update` (those of a step that did not finish: a
+        step that raised, or was interrupted, must not add them to the next one)."""
+        self.gradients = {}
+
     def update(self) -> None:
         """One optimizer step on every tensor that received a gradient; clears the gradients."""
         self.steps += 1

@@ -305,21 +305,29 @@ class Trainer:
             losses, _ = self.pipeline.step(x, labels)
         else:
             self.memoryx.take_counters()
-            saved, activations = [], x
-            for i, layer in enumerate(self.model.layers):
-                self.timeline.begin_pass()
-                activations, kept = self._forward(i, layer, activations)
-                saved.append(kept)
-            self.timeline.begin_pass()
-            (losses, grad), _ = ml.cross_entropy(activations, labels, **self.kernel_options)
-            for i in reversed(range(len(self.model.layers))):
-                self.timeline.begin_pass()
-                grad = self._backward(i, self.model.layers[i], saved[i], grad)
-            self.memoryx.update()
+            # A step that raised or was interrupted (Ctrl-C) after some gradients reached MemoryX left them
+            # there: they belong to no step, and would add to this one's.
+            self.memoryx.discard_gradients()
+            losses = self._streaming_step(x, labels)
         self.steps += 1
         loss = float(np.mean(losses, dtype=np.float64))
         _, overlapped_s = self.timeline.step(self.steps - 1, f"loss {loss:.4f}", tasks)
         return self._report(loss, self.device.launches[first_launch:], overlapped_s)
+
+    def _streaming_step(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Weight streaming's forward, loss, backward and MemoryX update; the per-sample losses."""
+        saved, activations = [], x
+        for i, layer in enumerate(self.model.layers):
+            self.timeline.begin_pass()
+            activations, kept = self._forward(i, layer, activations)
+            saved.append(kept)
+        self.timeline.begin_pass()
+        (losses, grad), _ = ml.cross_entropy(activations, labels, **self.kernel_options)
+        for i in reversed(range(len(self.model.layers))):
+            self.timeline.begin_pass()
+            grad = self._backward(i, self.model.layers[i], saved[i], grad)
+        self.memoryx.update()
+        return losses
 
     def to_perfetto(self, path: str | Path) -> Path:
         """Write the simulated timeline of every step so far (launches, MemoryX transfers) as a Perfetto
