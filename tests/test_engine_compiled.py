@@ -323,3 +323,36 @@ def test_small_converged_groups_go_compiled_once_loading_numba_pays(monkeypatch)
         reference = count_up[1, 1](out, 200)
     assert (long.cycles, long.instructions) == (reference.cycles, reference.instructions)
     assert (long.cycles - short.cycles) % 190 == 0  # the same cycles for each of the 190 more iterations
+
+
+@ws.jit
+def _loads_past_the_end_on_some_pes(values, out):
+    i = ws.grid(1)
+    s = 0.0
+    j = 0
+    while j < 5 + (i % 4):  # trip counts differ: the group diverges
+        where = i * 3 + j * j
+        if i % 17 == 5:
+            where = where + 1000  # past the end of `values`, in the first trip
+        s += values[where]
+        j += 1
+    out[i] = s
+
+
+@pytest.mark.parametrize("width", [80, 91])
+def test_pes_failing_one_instruction_in_a_divergent_segment_are_named_together(width):
+    """A few PEs (fewer than `ALONE_BELOW`, run one by one in the interpreter) fail the same load: the
+    error names every one of them, as the NumPy engine's masked run of their group does (it named only the
+    first, the others stopped where they were)."""
+    failing = [(i, 0) for i in range(width) if i % 17 == 5]  # (the reference: plain Python)
+    assert len(failing) < stepper.ALONE_BELOW
+    errors = []
+    for compiled in (False, True):
+        dev = ws.Device(ws.WaferSpec(width=width, height=1))
+        with forced(Strategy(compiled=compiled)), pytest.raises(ws.MemoryAccessError) as error:
+            _loads_past_the_end_on_some_pes[1, width](dev.to_device(np.ones(3 * width + 64, np.float32)),
+                                                      dev.device_array(width))
+        errors.append(error.value)
+    for err in errors:
+        assert err.pe_count == len(failing) and err.pes == failing
+    assert str(errors[0]) == str(errors[1])

@@ -74,3 +74,14 @@ def test_progress_is_quiet_off_a_terminal_and_when_disabled(monkeypatch, capsys)
     assert capsys.readouterr().err == ""
     run_heat(2, progress=True)  # forced: a tqdm bar on stderr
     assert "barrier" in capsys.readouterr().err
+
+
+def test_a_bar_shown_by_the_heartbeat_is_cleared_when_the_launch_ends(capsys):
+    """A long wave's heartbeat (`running`) shows the bar before tqdm's own updates would: closing it must
+    clear the line, or an error printed next (a launch stopped by max_seconds) lands after the stale bar."""
+    bar = LaunchProgress("spin", delay=60.0)  # (tqdm's own updates would not have shown it yet)
+    bar.running(1234, 16)
+    assert "running=16 PEs" in capsys.readouterr().err
+    bar.close()
+    written = [chunk for chunk in capsys.readouterr().err.split("\r") if chunk]
+    assert written and written[-1].strip() == ""  # spaces over the old text, last

@@ -250,3 +250,22 @@ def test_a_resumed_launch_runs_on_the_stream_it_was_launched_on(kernels, tmp_pat
     assert resumed.start_cycle == plain.start_cycle == pytest.approx(copy_s * dev.spec.clock_hz, rel=1e-12)
     assert [(s.name, s.time, s.log) for s in dev.streams] == [(s.name, s.time, s.log) for s in plain_dev.streams]
     assert dev.streams[1].log[-1][0].startswith("launch") and dev.default_stream.log == []
+
+
+def test_a_launch_stopped_by_max_cycles_resumes_with_a_larger_limit(kernels, tmp_path):
+    """The checkpoint keeps the launch's max_cycles; resuming with the same stops again (the error's advice,
+    a larger max_cycles, is `resume_launch`'s argument), with a larger one finishes with the results and
+    cycles of the launch run through."""
+    dev, out, whole = run(kernels, 8)
+    path = tmp_path / "stopped.npz"
+    with pytest.raises(ws.CycleLimitError):
+        run(kernels, 8, checkpoint_every=2, checkpoint=path, max_cycles=whole.cycles * 0.6)
+    with pytest.raises(ws.CycleLimitError):
+        resume_launch(path)
+    resumed_dev, stats = resume_launch(path, max_cycles=whole.cycles * 2)
+    assert stats.cycles == whole.cycles
+    np.testing.assert_array_equal(list(resumed_dev.arrays().values())[-1].copy_to_host(), out.copy_to_host())
+    with pytest.raises(ws.LaunchError, match="max_cycles must be positive"):
+        resume_launch(path, max_cycles=-1)
+    with pytest.raises(ws.ArgumentTypeError, match="max_seconds"):
+        resume_launch(path, max_seconds="1s")

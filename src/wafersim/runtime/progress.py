@@ -15,6 +15,7 @@ class LaunchProgress:
         self.name, self.delay = name, delay
         self.bar = None
         self.waves_done = 0
+        self.refreshed = False  # shown by a heartbeat (`running`), which tqdm's close does not know of
 
     def __call__(self, waves_done: int, waves: int, barriers: int) -> None:
         if self.bar is None:
@@ -34,9 +35,14 @@ class LaunchProgress:
         if self.bar is None:
             self(0, 1, 0)
         self.bar.set_postfix(cycle=f"{cycle:,.0f}", running=f"{pes:,} PEs", refresh=True)
+        self.refreshed = True
 
     def close(self) -> None:
         if self.bar is not None:
+            # tqdm's close clears only a bar its own updates printed: a bar a heartbeat refreshed stayed on
+            # the line, and the error of a launch stopped by max_seconds was printed after it.
+            if self.refreshed:
+                self.bar.clear()
             self.bar.close()
 
 

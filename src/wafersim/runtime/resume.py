@@ -35,7 +35,7 @@ from ..sim.fabric import Fifo
 from ..sim.lanes import Lanes
 from ..sim.stats import LaunchStats
 from ..sim.wave import WaveSim
-from .device import Device
+from .device import Device, check_launch_options
 from .routes import Route
 
 LAUNCH_FORMAT_VERSION = 1
@@ -274,12 +274,19 @@ class _ResumedWaveSim(WaveSim):
         super()._add_group(pc, lanes, blocked, cost, count)
 
 
-def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
+def resume_launch(path: str | Path, max_cycles: float | None = None,
+                  max_seconds: float | None = None) -> tuple[Device, LaunchStats]:
     """The device saved in a checkpoint file, with the launch finished from its checkpoint: (device, the
     launch's `LaunchStats`). Its results and cycle counts are those of the launch run without a stop. A
     launch made with `keep_state=True` has its `stats.state` again (the last wave's PEs); with
-    `keep_state='all'`, the waves from the checkpoint's on (earlier waves' state is not in the file)."""
+    `keep_state='all'`, the waves from the checkpoint's on (earlier waves' state is not in the file).
+
+    `max_cycles` (None: the launch's own) bounds the whole launch's cycles, those before the checkpoint
+    included: a launch stopped by its limit resumes from its last checkpoint with a larger one.
+    `max_seconds` bounds the host time of the resumed part (None: no limit). The launch resumes on the
+    device saved in the file (its spec)."""
     path = path_argument(path, "path")
+    check_launch_options(max_cycles, max_seconds, 0, None, None, False)
     device = Device.load(path)  # CheckpointError for a missing, corrupted or foreign file
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -302,7 +309,8 @@ def resume_launch(path: str | Path) -> tuple[Device, LaunchStats]:
                       routes=tuple(tuple(r) for r in record["routes"]),
                       symbols=tuple(symbol_of(entry) for entry in record["symbols"]))
     stats = device.launch(program, tuple(meta["grid"]), tuple(meta["block"]), [a & 0xFFFFFFFF for a in meta["args"]],
-                          max_cycles=meta["max_cycles"], print_limit=meta["print_limit"], routes=_launch_routes(meta, data),
+                          max_cycles=meta["max_cycles"] if max_cycles is None else max_cycles,
+                          max_seconds=max_seconds, print_limit=meta["print_limit"], routes=_launch_routes(meta, data),
                           stream=device.streams[meta.get("stream", 0)],  # (files before it was kept: the default)
                           _wave_class=_Restorer(meta, data), progress=False, print_output=False,
                           keep_state=meta.get("keep_state", False))  # (absent from older checkpoints)

@@ -238,6 +238,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     cursor += 1
                 else:
                     run_lo, run_hi, run_pc, run_owed, run_done, run_behind = lo, hi, pc, owed, owed_done, behind
+                run_refused = False  # (this run's: lanes running alone go on after another's refusal)
                 latest = late  # an upper bound of the lanes' times (owed cycles apart)
                 if alone or not fast_on:
                     latest = -np.inf
@@ -494,7 +495,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             times[i] += run_owed
                             counts[i] += run_done
                             stop_pcs[i] = run_pc
-                            refused = True
+                            refused = run_refused = True
                             continue
                         if extra:
                             times[i] += extra
@@ -506,7 +507,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             memo[3 * code_words + 3] += 1
                         kept += 1
                     run_hi = kept
-                    if refused:  # an error (or a limit) comes: the other PEs stay where they are, as the
+                    if run_refused:  # an error (or a limit) comes: the other PEs stay where they are, as the
                         for k in range(run_lo, run_hi):  # NumPy scheduler would leave them; these just ran it
                             i = order[k]
                             times[i] += run_owed + costs[run_pc]
@@ -561,7 +562,10 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         run_pc = fields[IMM, run_pc]
                     else:
                         run_pc = fields[NEXT, run_pc]
-                if not alone or refused:
+                # Lanes of one segment running alone each go to their own stop even after one refused an
+                # instruction: PEs that would fail the same instruction all stop before it, and the NumPy
+                # engine's run of it names them all, as when it runs their (masked) group.
+                if not alone:
                     break
             if refused:
                 if alone:  # lanes of this segment not run yet: at their start (owed cycles settled)
