@@ -356,3 +356,34 @@ def test_pes_failing_one_instruction_in_a_divergent_segment_are_named_together(w
     for err in errors:
         assert err.pe_count == len(failing) and err.pes == failing
     assert str(errors[0]) == str(errors[1])
+
+
+@ws.jit
+def _one_pe_spins(out):
+    i = ws.grid(1)
+    v = 0
+    if ws.threadIdx.x % 7 == 1:
+        while v >= 0:  # never ends
+            v = (v + 3) % 77
+    else:
+        for j in range(50):  # ends well within the limit
+            v += j
+    out[i] = v + i
+
+
+@pytest.mark.parametrize("width", [3, 20])
+def test_a_cycle_limit_error_lists_the_looping_pes_alone_whatever_the_strategy(width):
+    """At max_cycles the other PEs run on until each halts, waits for good or passes the limit too: the
+    error's `running` is then where every PE that had not halted stands, the same on every path (the NumPy
+    path listed the PEs that were only behind it, inside their `for` loop; the compiled path, at their
+    final store)."""
+    spinning = [(x, 0) for x in range(width) if x % 7 == 1]  # (the reference: plain Python)
+    errors = []
+    for compiled in (False, True, True):  # (the compiled path twice: it must not depend on what ran before)
+        dev = ws.Device(ws.WaferSpec(width=width, height=1))
+        with forced(Strategy(compiled=compiled)), pytest.raises(ws.CycleLimitError) as error:
+            _one_pe_spins[1, width](dev.device_array(width, np.int32), max_cycles=5000)
+        errors.append(error.value)
+    for err in errors:
+        assert sorted(pe for place in err.running for pe in place["pes"]) == spinning
+        assert err.running == errors[0].running and str(err) == str(errors[0])

@@ -113,6 +113,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
         # (moves to `groups`) only the lanes it concerns and the rest are never re-tested.
         self.asleep: dict[int, Lanes] = {}
+        # PEs stopped before a backward branch that would take them past max_cycles, by pc: the others run
+        # on until each halts, waits for good or passes the limit too, so that the `CycleLimitError` shows
+        # where every PE stands then, whatever order the engine ran them in (`_stop_past_cycle_limit`).
+        self.over_limit: dict[int, Lanes] = {}
+        self.latest_over_limit = 0.0  # the latest cycle a stopped PE had reached
         # Splits on has_neighbor are the same every time the same lanes reach the same branch.
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
         self.neighbour_branches: dict[int, int] = launch.facts.memo(  # pc -> dir of has_neighbor tested
@@ -190,12 +195,16 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                         next_beat = now + HEARTBEAT_SECONDS
                 runnable = [pc for pc, g in self.groups.items() if not g.blocked]
                 if not runnable:
+                    if self.over_limit:  # (PEs waiting on those stopped at the limit)
+                        self._raise_cycle_limit()
                     self._raise_deadlock()
                 pc, group = self._next_group(runnable)  # the lowest pc, but global loads in cycle order
                 self.running = group.lanes  # out of the tables while it runs: a failed launch's state shows it
                 for continuation in self._run_group(pc, group):
                     self._continue(*continuation)
                 self.running = None
+        if self.over_limit:
+            self._raise_cycle_limit()
         self._accumulate()
         if self.tracer:
             self.tracer.end_wave(self.start, self.cycle)
@@ -287,7 +296,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
     def _places(self) -> list[tuple[int, Lanes]]:
         """(pc, lanes) of every PE that has not halted, one entry per pc, by pc."""
         places = {pc: group.lanes for pc, group in self.groups.items()}
-        for pc, lanes in self.asleep.items():
+        for pc, lanes in [*self.asleep.items(), *self.over_limit.items()]:
             places[pc] = lanes if pc not in places else places[pc].union(lanes)
         return sorted(places.items())
 
@@ -365,7 +374,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 pending_cost += cost
                 pending_count += 1
                 if instr.target <= pc:
-                    self._check_cycle_limit(lanes, pc, pending_cost)
+                    lanes = self._stop_past_cycle_limit(lanes, pc, pending_cost, pending_count)
+                    if lanes.count == 0:
+                        return []
                 if instr.op == "jmp":
                     return [(instr.target, lanes, False, pending_cost, pending_count)]
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
@@ -437,17 +448,31 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             return [(next_pc, lanes, False)]
         return self._global(ins, next_pc, cost, lanes)
 
-    def _check_cycle_limit(self, lanes: Lanes, pc: int, owed: float = 0.0) -> None:
+    def _stop_past_cycle_limit(self, lanes: Lanes, pc: int, owed: float, owed_count: int) -> Lanes:
+        """The lanes at the backward branch `pc` (owing `owed` issue cycles and `owed_count` instructions)
+        that stay within max_cycles; the others stop before it (`over_limit`), their debts settled."""
         latest = lanes.max(lanes.get(self.cycle)) + owed
         self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
-        if latest > self.launch.max_cycles:
-            where, running = self._running((pc, lanes))
-            raise CycleLimitError(
-                f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,.0f} (a PE reached cycle "
-                f"{latest:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
-                f"max_cycles to the launch if it should run longer\nPEs still running:\n{where}",
-                max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,
-                **self._first_pe(lanes))
+        if latest <= self.launch.max_cycles:
+            return lanes
+        over, within = lanes.split(lanes.get(self.cycle) + owed > self.launch.max_cycles)
+        self._flush(over, owed, owed_count)  # (a failed launch's state shows their cycles with the branch's)
+        self.latest_over_limit = max(self.latest_over_limit, latest)
+        stopped = self.over_limit.get(pc)
+        self.over_limit[pc] = over if stopped is None else stopped.union_disjoint(over)
+        return within
+
+    def _raise_cycle_limit(self) -> None:
+        """Every PE has halted, waits for good, or stopped at the limit (`over_limit`): the error, at the
+        place of the first PE (in the region's order) that stopped there."""
+        where, running = self._running()
+        pc, lanes = min(self.over_limit.items(), key=lambda place: int(place[1].indices()[0]))
+        raise CycleLimitError(
+            f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,.0f} (a PE reached cycle "
+            f"{self.latest_over_limit:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
+            f"max_cycles to the launch if it should run longer\nPEs still running:\n{where}",
+            max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,
+            **self._first_pe(lanes))
 
     def _latest_cycle(self) -> float:
         """The latest cycle any running PE has reached, counting issue cycles not yet written back."""
