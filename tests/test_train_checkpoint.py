@@ -242,12 +242,14 @@ def test_other_versions_and_inconsistent_files_are_refused(saved, tmp_path):
     refused(fresh, rewrite(saved, tmp_path / "v2.npz", lambda m, a: m.update(format_version=2)), "version 2")
     refused(fresh, rewrite(saved, tmp_path / "shape.npz", lambda m, a: a.update(param_0=np.zeros((8, 6), np.float32))),
             "param_0", "'0.w'", "(8, 6)")
-    refused(fresh, rewrite(saved, tmp_path / "dtype.npz", lambda m, a: a.update(param_1=a["param_1"].astype(np.float64))),
-            "float64")
+    wide = lambda m, a: a.update(param_1=a["param_1"].astype(np.float64))   # noqa: E731
+    refused(fresh, rewrite(saved, tmp_path / "dtype.npz", wide), "float64")
     refused(fresh, rewrite(saved, tmp_path / "gone.npz", lambda m, a: a.pop("state_2_velocity")),
             "state_2_velocity", "missing")
     refused(fresh, rewrite(saved, tmp_path / "steps.npz", lambda m, a: m.update(steps=-1)), "steps")
     refused(fresh, rewrite(saved, tmp_path / "meta.npz", lambda m, a: m.pop("tensors")), "inconsistent")
+    refused(fresh, rewrite(saved, tmp_path / "model.npz", lambda m, a: m.pop("model")), "lacks model")
+    refused(fresh, rewrite(saved, tmp_path / "layers.npz", lambda m, a: m.update(model="mlp")), "inconsistent")
 
 
 def test_arguments_of_the_wrong_type(saved):

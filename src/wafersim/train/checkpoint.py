@@ -228,11 +228,18 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], State
                                           f"{data[key].shape}, not float32 {shape}", path=where, name=name)
             params[name] = data[keys[0]]
             state[name] = {slot: data[f"state_{k}_{slot}"] for slot in tensor["state"]}
-        for key in ("mode", "precision", "batch_size", "steps", "optimizer_steps", "optimizer", "model"):
-            meta[key]  # noqa: B018 (present, or the file is inconsistent)
+        missing = [key for key in ("mode", "precision", "batch_size", "steps", "optimizer_steps", "optimizer",
+                                   "model") if key not in meta]
+        if missing:
+            raise CheckpointError(f"{path}: inconsistent training checkpoint (its meta lacks {', '.join(missing)})",
+                                  path=where, missing=missing)
         for key in ("batch_size", "steps", "optimizer_steps"):
-            if not (isinstance(meta[key], int) and meta[key] >= 0):
+            if not (isinstance(meta[key], int) and not isinstance(meta[key], bool) and meta[key] >= 0):
                 raise CheckpointError(f"{path}: {key} is {meta[key]!r}, not a whole number >= 0", path=where)
+        if not (isinstance(meta["optimizer"], dict) and isinstance(meta["model"], list)
+                and all(isinstance(layer, dict) for layer in meta["model"])):
+            raise CheckpointError(f"{path}: inconsistent training checkpoint (its optimizer or model is not "
+                                  f"recorded as this format records them)", path=where)
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
