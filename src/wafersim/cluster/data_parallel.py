@@ -14,12 +14,13 @@ With one system and no tree this is exactly a `train.Trainer` step's time.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..arch.values import is_integer
-from ..train import MemoryX, Model
+from ..train import MemoryX, Model, checkpoint
 from ..train.data import batch, check_data, training_input
 from ..train.memoryx import Optimizer
 from ..train.errors import TrainingError, check_instance, check_whole
@@ -132,6 +133,20 @@ class DataParallelTrainer:
     def params(self) -> dict[str, np.ndarray]:
         """Copies of MemoryX's current weights."""
         return {name: w.copy() for name, w in self.memoryx.weights.items()}
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write MemoryX's weights and optimizer state (and its step count), `steps` (the batch position) and
+        what a load checks (model, optimizer, batch size, the number of systems) to `path`, in the format of
+        `train.Trainer.save_checkpoint` (`train.checkpoint`); returns the path. Works after `close()` too."""
+        return checkpoint.save(self, path, "data_parallel", "float32", {"systems": self.cluster.n_systems})
+
+    def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict:
+        """Continue from a checkpoint (`save_checkpoint`, or a `train.Trainer`'s, of any mode), as
+        `train.Trainer.load_checkpoint`: the same model and batch size and an optimizer of the same type
+        (else a `CheckpointError`); the trainer's own hyperparameters are used. On the same number of
+        systems the run goes on bit for bit; on another number (or from a single trainer) the tree adds
+        the gradients in another order, equal up to float32 rounding. Returns the file's meta."""
+        return checkpoint.load(self, path, weights_only)
 
     def inject_fault(self, system: int, at_transfer: int = 0) -> None:
         """Make `system` die in the next step at its `at_transfer`-th weight/gradient transfer (to test

@@ -7,6 +7,8 @@
 - `Trainer`: training on a `Device` in weight-streaming, pipelined or automatic mode, step by step, with a
   `StepReport` of simulated time broken into compute, on-wafer traffic and weight/gradient streaming, and
   a Perfetto timeline of the steps;
+- `Trainer.save_checkpoint` / `load_checkpoint` (`checkpoint`): a run saved and resumed bit for bit, in any
+  mode (a checkpoint converts between modes);
 - `reference.train_reference`: the same training in float64 NumPy, to check against;
 - `synthetic_classification`: a small data set.
 

@@ -56,7 +56,7 @@ from .data import batch, check_data, training_input
 from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
                      TrainingArgumentTypeError, TrainingError, check_instance, check_whole)
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
-from . import layers
+from . import checkpoint, layers
 from .model import Model, TransformerBlock
 from .pipelined import PipelinedRunner
 from .pipelined_stages import StagedPipeline, stage_block
@@ -233,6 +233,28 @@ class Trainer:
         if self.pipeline:
             return self.pipeline.params
         return {name: w.copy() for name, w in self.memoryx.weights.items()}
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write everything a resumed run needs to `path` (one `.npz`, `train.checkpoint`): the weights, the
+        optimizer state of every tensor (SGD's velocity, Adam's m and v) and its step count, `steps` (the
+        batch position `fit` goes on from), and, to check a load against, the model's layers, mode,
+        precision, optimizer type and hyperparameters and batch size. Returns the path; a file that cannot
+        be written is a `CheckpointError`. (The timeline and the device's launch history are not saved.)"""
+        return checkpoint.save(self, path, self.mode, self.precision)
+
+    def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict:
+        """Continue from the checkpoint at `path` (`save_checkpoint`, or a cluster's): make the trainer as
+        the saved one was made (the same model and batch size, an optimizer of the same type), then load.
+        The weights, optimizer state and step count and `steps` are restored, so the run goes on bit for
+        bit as if it had not stopped (in the same mode and precision); the trainer's own optimizer
+        hyperparameters are used (a run may resume with another learning rate). A checkpoint of another
+        mode loads too (the tensors are converted). `weights_only=True` loads the weights alone (the
+        optimizer state and `steps` stay the trainer's, as with `params=`) and checks the model only.
+        Returns the file's meta (a dict: its mode, precision, optimizer, steps, ...). A missing, truncated,
+        corrupted or foreign file, another model, optimizer type or batch size is a `CheckpointError`
+        naming what differs."""
+        return checkpoint.load(self, path, weights_only)
 
     def _check_fits_wafer(self) -> None:
         spec = self.device.spec
