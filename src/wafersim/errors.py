@@ -53,8 +53,10 @@ class ArgumentTypeError(LaunchError, TypeError):
 
 
 class CheckpointError(WaferError, ValueError):
-    """A device file (`Device.save` / `Device.load`) that cannot be read: missing, truncated, corrupted,
-    of another format version, or inconsistent; or a device that cannot be saved."""
+    """A wafersim file that cannot be read -- a device file (`Device.save` / `Device.load`), a launch
+    checkpoint (`resume_launch`) or a training checkpoint (a trainer's `load_checkpoint`): missing,
+    truncated, corrupted, of another format or version, inconsistent, or (training) made for another
+    model, optimizer or batch size; or one that cannot be written."""
 
 
 class RouteError(LaunchError):

@@ -118,9 +118,20 @@ def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "Device
         "launches": [_stats_record(stats, k, data) for k, stats in enumerate(device.launches)],
     }
     data["meta"] = np.array(json.dumps(meta, default=_json_default))
-    path = Path(path)
+    return write_npz(Path(path), data)
+
+
+#: What each format of wafersim's files is, for errors that name a file of another
+FORMAT_NAMES = {FORMAT: "device file (read it with ws.Device.load)",
+                "wafersim.training": "training checkpoint (read it with a trainer's load_checkpoint)"}
+
+
+def write_npz(path: Path, data: dict[str, np.ndarray]) -> Path:
+    """Write the arrays `data` (a JSON `meta` among them) to `path` as one compressed `.npz`: written aside
+    and renamed, so a crash leaves no half file (and the previous one whole). A `CheckpointError` if it
+    cannot be written. Every wafersim file format (devices, launch and training checkpoints) is one."""
     partial = path.with_name(path.name + ".partial")
-    try:  # a file object, so NumPy does not add ".npz"; written aside and renamed, so a crash leaves no half file
+    try:  # a file object, so NumPy does not add ".npz"
         with open(partial, "wb") as fh:
             np.savez_compressed(fh, **data)
         os.replace(partial, path)
@@ -130,29 +141,40 @@ def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "Device
     return path
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The meta document and every array of the file, all read (so that any damage shows here)."""
+def read_npz(path: Path, format_name: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The meta document and every array of a file of `format_name` at format `version`, all read (so that
+    any damage shows here): a `CheckpointError` for a missing, truncated, corrupted or foreign file (one
+    of another wafersim format says which it is), or another version."""
+    what = FORMAT_NAMES.get(format_name, format_name).split(" (")[0]
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {name: npz[name] for name in npz.files}
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file", path=str(path)) from None
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise CheckpointError(f"{path}: not a readable wafersim device file (truncated or corrupted?): {exc}",
+        raise CheckpointError(f"{path}: not a readable wafersim {what} (truncated or corrupted?): {exc}",
                               path=str(path)) from None
     if "meta" not in data:
-        raise CheckpointError(f"{path}: not a wafersim device file (no meta entry)", path=str(path))
+        raise CheckpointError(f"{path}: not a wafersim {what} (no meta entry)", path=str(path))
     try:
         meta = json.loads(str(data["meta"][()]))
     except (ValueError, TypeError, IndexError) as exc:
         raise CheckpointError(f"{path}: the meta entry is not valid JSON: {exc}", path=str(path)) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a wafersim device file", path=str(path))
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format version {meta.get('format_version')!r}; this wafersim reads "
-                              f"version {FORMAT_VERSION}", path=str(path), version=meta.get("format_version"),
-                              supported=FORMAT_VERSION)
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found != format_name:
+        other = f": it is a wafersim {FORMAT_NAMES[found]}" if found in FORMAT_NAMES else ""
+        raise CheckpointError(f"{path}: not a wafersim {what} (format {found!r}){other}", path=str(path),
+                              format=found)
+    if meta.get("format_version") != version:
+        raise CheckpointError(f"{path}: {what} format version {meta.get('format_version')!r}; this wafersim "
+                              f"reads version {version}", path=str(path), version=meta.get("format_version"),
+                              supported=version)
     return meta, data
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The meta document and every array of a device file (`read_npz`)."""
+    return read_npz(path, FORMAT, FORMAT_VERSION)
 
 
 def _restore_stats(record: dict[str, Any], spec: WaferSpec, data: dict[str, np.ndarray]) -> LaunchStats:

@@ -30,15 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import CheckpointError, flag_argument, path_argument
+from ..runtime.checkpoint import read_npz, write_npz
 from .memoryx import SGD, Adam, MemoryX
 from .model import Model
 from .pipelined import PipelinedRunner
@@ -46,8 +44,6 @@ from .pipelined_stages import StagedPipeline
 
 FORMAT = "wafersim.training"
 FORMAT_VERSION = 1
-#: the device file's format (`runtime.checkpoint`), named when one is given to `load_checkpoint`
-DEVICE_FORMAT = "wafersim.device"
 
 State = dict[str, dict[str, np.ndarray]]  # tensor name -> slot -> float32 array of the tensor's shape
 
@@ -175,15 +171,7 @@ def save(trainer: Any, path: str | Path, mode: str, precision: str, extra: dict[
         "model": [layer_record(layer) for layer in trainer.model.layers], "tensors": tensors, **(extra or {}),
     }
     data["meta"] = np.array(json.dumps(meta))
-    partial = path.with_name(path.name + ".partial")
-    try:  # a file object, so NumPy does not add ".npz"; written aside and renamed, so a crash leaves no half file
-        with open(partial, "wb") as fh:
-            np.savez_compressed(fh, **data)
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
-    return path
+    return write_npz(path, data)
 
 
 def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], State]:
@@ -192,28 +180,7 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], State
     arrays that are missing or not the float32 arrays of the shapes the meta gives."""
     path = path_argument(path, "load_checkpoint(path)")
     where = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {name: npz[name] for name in npz.files}  # all read, so that any damage shows here
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file", path=where) from None
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise CheckpointError(f"{path}: not a readable training checkpoint (truncated or corrupted?): {exc}",
-                              path=where) from None
-    try:
-        meta = json.loads(str(data["meta"][()]))
-    except (KeyError, ValueError, TypeError, IndexError):
-        raise CheckpointError(f"{path}: not a wafersim training checkpoint (no readable meta entry)",
-                              path=where) from None
-    found = meta.get("format") if isinstance(meta, dict) else None
-    if found != FORMAT:
-        hint = ": it is a device file (Device.save); read it with ws.Device.load" if found == DEVICE_FORMAT else ""
-        raise CheckpointError(f"{path}: not a wafersim training checkpoint (format {found!r}){hint}", path=where,
-                              format=found)
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: training checkpoint format version {meta.get('format_version')!r}; this "
-                              f"wafersim reads version {FORMAT_VERSION}", path=where,
-                              version=meta.get("format_version"), supported=FORMAT_VERSION)
+    meta, data = read_npz(path, FORMAT, FORMAT_VERSION)
     try:
         params, state = {}, {}
         for k, tensor in enumerate(meta["tensors"]):
