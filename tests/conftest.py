@@ -16,6 +16,11 @@ import wafersim as ws
 from wafersim.compiler import passes as _passes
 from wafersim.runtime import kernel_cache as _kernel_cache
 from wafersim.sim.compiled import stepper as _stepper
+# Modules whose compiled kernels call other kernels bind them when imported: import them before any test
+# patches one with a Python wrapper (tests count calls so), else a module first imported under the patch
+# keeps the wrapper, and on a machine without Numba's cache its kernels fail to compile ("Untyped global
+# name 'background_receive_step'" in the stream pump, seen when test order put it there).
+from wafersim.sim import stream_pump_kernels as _stream_pump_kernels  # noqa: F401
 
 # The test suite verifies the IR after every optimisation pass (outside it, once after the last: see
 # `wafersim.compiler.passes.VERIFY_EACH_PASS`), and compiles every kernel instead of loading it from the
