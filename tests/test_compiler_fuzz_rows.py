@@ -433,3 +433,77 @@ def kern(out, p):
 """)
     with pytest.raises(ws.CompileError):
         module.kern[(1, 1), (1, 1)](dev.device_array(1), 1)
+
+
+# ----------------------------------------------------------------------------- ws.outer_add
+FLAT = 24  # f: (FLAT,); g: (GR, N); t: (2, 3, N)
+
+
+@st.composite
+def outer_statements(draw, o: int) -> tuple[str, str]:
+    """(kernel, NumPy) of one `ws.outer_add(c, x, y)`; x and y often rows of c's array (read first)."""
+    def piece(length: int, names=("f", "g", "t")) -> tuple[str, str]:
+        """A 1-D slice of `length` (kernel and NumPy text: the same)."""
+        name = draw(st.sampled_from([n for n in names if length <= (FLAT if n == "f" else N)]))
+        size = FLAT if name == "f" else N
+        start = draw(st.integers(0, size - length))
+        bound = f"o + {start - o}:o + {start - o + length}" if start >= o and draw(st.booleans()) else \
+            f"{start}:{start + length}"
+        rows = {"f": "", "g": f"{draw(st.integers(-GR, GR - 1))}, ",
+                "t": f"{draw(st.integers(-2, 1))}, {draw(st.integers(0, 2))}, "}[name]
+        return f"{name}[{rows}{bound}]", name
+
+    form = draw(st.sampled_from(["whole", "block", "flat", "flat"]))
+    if form == "whole":
+        m, n = GR, N
+    elif form == "block":
+        m, n = draw(st.integers(1, GR)), N
+    else:
+        m, n = draw(st.integers(1, 4)), draw(st.integers(1, 6))
+    x, y = piece(m)[0], piece(n)[0]
+    if form == "whole":
+        return f"ws.outer_add(g, {x}, {y})", f"g[:, :] = g + np.multiply.outer({x}, {y})"
+    if form == "block":
+        r0 = draw(st.integers(0, GR - m))
+        return (f"ws.outer_add(g[{r0}:{r0 + m}, :], {x}, {y})",
+                f"g[{r0}:{r0 + m}, :] = g[{r0}:{r0 + m}, :] + np.multiply.outer({x}, {y})")
+    c = piece(m * n)[0]
+    return f"ws.outer_add({c}, {x}, {y})", f"{c} = {c} + np.multiply.outer({x}, {y}).ravel()"
+
+
+@FUZZ
+@given(dtype=st.sampled_from(["np.float32", "np.int32"]), o=st.integers(0, 2),
+       data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_outer_add_matches_numpy(dev, gen_dir, dtype, o, data, seed):
+    statements = data.draw(st.lists(outer_statements(o), min_size=1, max_size=3))
+    rows = [f"f[{k * N}:{(k + 1) * N}]" for k in range(FLAT // N)] + [f"g[{r}, 0:{N}]" for r in range(GR)]
+    rows += [f"t[{i}, {j}, 0:{N}]" for i in range(2) for j in range(3)]
+    loads = "\n".join(f"    {row} = x[{k * N}:{(k + 1) * N}]" for k, row in enumerate(rows))
+    stores = "\n".join(f"    out[{k * N}:{(k + 1) * N}] = {row}" for k, row in enumerate(rows))
+    module = load_source(gen_dir, f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out, o):
+    f = ws.local.array({FLAT}, {dtype})
+    g = ws.local.array(({GR}, {N}), {dtype})
+    t = ws.local.array((2, 3, {N}), {dtype})
+{loads}
+{"".join(f"    {k}{chr(10)}" for k, _ in statements)}{stores}
+
+
+def ref(x, o):
+    f, g = x[0:{FLAT}].copy(), x[{FLAT}:{FLAT + GR * N}].reshape({GR}, {N}).copy()
+    t = x[{FLAT + GR * N}:].reshape(2, 3, {N}).copy()
+{"".join(f"    {n}{chr(10)}" for _, n in statements)}    return np.concatenate([f, g.ravel(), t.ravel()])
+""")
+    size = FLAT + GR * N + 6 * N
+    rng = np.random.default_rng(seed)
+    x = (rng.uniform(-4, 4, size).astype(np.float32) if dtype == "np.float32"
+         else rng.integers(-(2**31), 2**31, size, dtype=np.int64).astype(np.int32))
+    with np.errstate(over="ignore"):
+        want = module.ref(x, o)
+    out = dev.device_array(size, x.dtype)
+    module.kern[(1, 1), (1, 1)](dev.to_device(x), out, o)
+    np.testing.assert_array_equal(out.copy_to_host(), want, err_msg="\n".join(k for k, _ in statements) + f"\no={o}")
