@@ -40,6 +40,7 @@ from conftest import load_source
 # ----------------------------------------------------------------------------- strided row and column copies
 N = 8  # a, b: (N,); g: (GR, N); h: (HR, N); t: (2, 3, N)
 GR, HR = 6, 4
+UR, UC = 4, 12  # u: a global 2-D array
 SHAPES = {"a": (N,), "b": (N,), "g": (GR, N), "h": (HR, N), "t": (2, 3, N)}
 
 
@@ -94,7 +95,7 @@ class CopyGen:
             return f"{start}:{start} + m{tail}", -(-self.m // step)
         return f"{start}:{start + span}{tail}", count
 
-    def side(self, count: int, strided: bool, name: str | None = None) -> tuple[str, int]:
+    def side(self, count: int, strided: bool, name: str | None = None, local: bool = True) -> tuple[str, int]:
         """(text, run-time count) of a copy's side of `count` elements: strided (a column of g or h, or a
         1-D slice with a step) or not (a row of g, h or t, or a 1-D slice)."""
         if strided:
@@ -117,17 +118,34 @@ class CopyGen:
             return f"{name}[{text}, {self.index(N)}]", got
         name = name if name in SHAPES else self.choice(sorted(SHAPES))
         rows = "".join(f"{self.index(size)}, " for size in SHAPES[name][:-1])
-        text, got = self.bounds(count, 1, N, len(SHAPES[name]) == 1)
+        # (`a[0:4:1]` is a strided slice: between local arrays only)
+        text, got = self.bounds(count, 1, N, local and len(SHAPES[name]) == 1)
         return f"{name}[{rows}{text}]", got
 
     def statement(self) -> tuple[list[str], list[str]]:
         self.loop = self.draw(st.integers(1, 3)) if self.draw(st.integers(0, 2)) == 0 else 0
         count = self.draw(st.integers(0, 6))
-        shape = self.choice(["col-row", "row-col", "col-col", "stride-row", "row-stride", "stride-col"])
-        dst, dst_count = self.side(count, shape.startswith(("col", "stride")))
-        # the source from the destination's array half of the time (overlapping rows and columns)
-        same = dst.split("[")[0] if self.draw(st.booleans()) else None
-        src, src_count = self.side(count, shape.endswith(("col", "stride")), same)
+        shape = self.choice(["col-row", "row-col", "col-col", "stride-row", "row-stride", "stride-col", "global",
+                             "block"])
+        if shape == "block":  # rows of the global 2-D array u to a block of g or h, one bulk copy per row
+            rows, cols = self.draw(st.integers(1, HR)), self.draw(st.integers(0, N))
+            r0, c0 = self.draw(st.integers(0, HR - rows)), self.draw(st.integers(0, N - cols))
+            y, x = self.draw(st.integers(0, UR - rows)), self.draw(st.integers(0, UC - cols))
+            y_text = self.choice([str(y), f"o + {y - self.o}" if y >= self.o else str(y)])
+            dst, src = f"{self.choice('gh')}[{r0}:{r0 + rows}, {c0}:{c0 + cols}]", \
+                f"u[{y_text}:{y_text} + {rows}, {x}:{x + cols}]"
+            dst_count = src_count = 0
+        elif shape == "global":  # a row of the global 2-D array u to or from a local row or slice
+            text, src_count = self.bounds(count, 1, UC, False)
+            src = f"u[{self.index(UR)}, {text}]"
+            dst, dst_count = self.side(count, False, local=False)
+            if self.draw(st.booleans()):
+                dst, src, dst_count, src_count = src, dst, src_count, dst_count
+        else:
+            dst, dst_count = self.side(count, shape.startswith(("col", "stride")))
+            # the source from the destination's array half of the time (overlapping rows and columns)
+            same = dst.split("[")[0] if self.draw(st.booleans()) else None
+            src, src_count = self.side(count, shape.endswith(("col", "stride")), same)
         self.error |= dst_count != src_count  # a run-time length other than the destination's
         kernel, numpy = f"{dst} = {src}", f"{dst} = {src}.copy()"
         if self.loop:
@@ -162,14 +180,14 @@ import wafersim as ws
 
 
 @ws.jit
-def kern(x, out, o, p, m):
+def kern(x, u, out, o, p, m):
 {arrays}
 {loads}
 {body}
 {stores}
 
 
-def ref(x, o, p, m):
+def ref(x, u, o, p, m):
     a, b = x[0:{N}].copy(), x[{N}:{2 * N}].copy()
     g = x[{2 * N}:{(2 + GR) * N}].reshape({GR}, {N}).copy()
     h = x[{(2 + GR) * N}:{(2 + GR + HR) * N}].reshape({HR}, {N}).copy()
@@ -188,15 +206,19 @@ def test_row_and_column_copies_match_numpy(dev, gen_dir, case, seed):
     rng = np.random.default_rng(seed)
     x = (rng.uniform(-4, 4, size).astype(np.float32) if dtype == "np.float32"
          else rng.integers(-(2**31), 2**31, size, dtype=np.int64).astype(np.int32))
-    out = dev.device_array(size, x.dtype)
+    u = (x[:UR * UC] * 3).reshape(UR, UC)
+    out, d_u = dev.device_array(size, x.dtype), dev.to_device(u)
     message = "\n".join(kernel) + f"\n{dtype} o={o} p={p} m={m}"
     if error:
         with pytest.raises(ws.MemoryAccessError):
-            module.kern[(1, 1), (1, 1)](dev.to_device(x), out, o, p, m)
+            module.kern[(1, 1), (1, 1)](dev.to_device(x), d_u, out, o, p, m)
         return
-    want = module.ref(x, o, p, m)
-    module.kern[(1, 1), (1, 1)](dev.to_device(x), out, o, p, m)
+    want_u = u.copy()
+    with np.errstate(over="ignore"):
+        want = module.ref(x, want_u, o, p, m)
+    module.kern[(1, 1), (1, 1)](dev.to_device(x), d_u, out, o, p, m)
     np.testing.assert_array_equal(out.copy_to_host(), want, err_msg=message)
+    np.testing.assert_array_equal(d_u.copy_to_host(), want_u, err_msg=message)
 
 
 # ----------------------------------------------------------------------------- bitcast receives
