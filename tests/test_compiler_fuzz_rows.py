@@ -19,7 +19,10 @@ independent NumPy reference written from docs/python-supported.md:
   `c + np.multiply.outer(x, y)` in float32 (the product rounded, then the sum) or int32 (wrapping), every
   operand read before any element is written (`x` a row of `c`).
 
-Refused on purpose (and so not drawn; tests/test_compiler_fuzz_rows.py checks they are CompileErrors): a row
+- `<<` and `>>` by a run-time count, `range` with a run-time step, `min`/`max` of a run-time slice: a negative
+  count, a zero step, an empty slice stop the kernel with `KernelValueError`.
+
+Refused on purpose (and so not drawn; checked to be CompileErrors below): a row
 slice with a step of a 2-D or 3-D array (`t[i, 0:8:2]`), a column of a 3-D array (`t[0:2, j, k]`).
 WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
 """
@@ -529,3 +532,40 @@ def ref(x, o):
     out = dev.device_array(size, x.dtype)
     module.kern[(1, 1), (1, 1)](dev.to_device(x), out, o)
     np.testing.assert_array_equal(out.copy_to_host(), want, err_msg="\n".join(k for k, _ in statements) + f"\no={o}")
+
+
+# ----------------------------------------------------------------------------- values that stop the kernel
+@FUZZ
+@given(v=st.integers(-(2**31), 2**31 - 1), k=st.integers(-3, 40), n=st.integers(-9, 9), s=st.integers(-3, 3),
+       m=st.integers(0, 4))
+def test_shift_counts_range_steps_and_empty_reductions_match_python(dev, gen_dir, v, k, n, s, m):
+    """`<<`/`>>` by a run-time count (Python's result wrapped to int32; a negative count stops the kernel),
+    `range` with a run-time step (0 stops it), `min`/`max` of a run-time empty slice (stops it): all with
+    `KernelValueError`, as Python raises ValueError."""
+    module = load_source(gen_dir, """import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out, v, k, n, s, m):
+    buf = ws.local.array(4, np.int32)
+    buf[0:4] = x[0:4]
+    out[0] = v << k
+    out[1] = v >> k
+    total = 0
+    for j in range(1, n, s):
+        total += j * j
+    out[2] = total
+    out[3] = min(buf[0:m]) + max(buf[4 - m:4])
+""")
+    x = np.array([5, -7, 3, 9], np.int32)
+    out = dev.device_array(4, np.int32)
+    launch = module.kern[(1, 1), (1, 1)]
+    if k < 0 or s == 0 or m == 0:
+        with pytest.raises(ws.KernelValueError):
+            launch(dev.to_device(x), out, v, k, n, s, m)
+        return
+    wrap = lambda value: (value + 2**31) % 2**32 - 2**31  # noqa: E731
+    want = [wrap(v << k), wrap(v >> k), sum(j * j for j in range(1, n, s)), min(x[:m]) + max(x[4 - m:])]
+    launch(dev.to_device(x), out, v, k, n, s, m)
+    np.testing.assert_array_equal(out.copy_to_host(), np.array(want, np.int32), err_msg=f"v={v} k={k} n={n} s={s} m={m}")
