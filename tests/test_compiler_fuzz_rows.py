@@ -17,8 +17,7 @@ independent NumPy reference written from docs/python-supported.md:
   converted value;
 - `ws.outer_add(c, x, y)` into a 2-D array, a block of its whole rows, a 1-D slice or a row slice: NumPy's
   `c + np.multiply.outer(x, y)` in float32 (the product rounded, then the sum) or int32 (wrapping), every
-  operand read before any element is written (`x` a row of `c`).
-
+  operand read before any element is written (`x` a row of `c`);
 - `<<` and `>>` by a run-time count, `range` with a run-time step, `min`/`max` of a run-time slice: a negative
   count, a zero step, an empty slice stop the kernel with `KernelValueError`.
 
