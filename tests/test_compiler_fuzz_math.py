@@ -1,0 +1,148 @@
+"""Differential fuzzing of the `@ws.jit` compiler, fifth part: scalar math the other fuzzers do not draw
+(tests/test_compiler_fuzz.py draws sin, cos, arctan, tanh, floor, ceil, trunc, expm1, log1p, sqrt, rint,
+degrees, radians, math.remainder and math.modf). Random nests of every other function of
+docs/python-supported.md's "Scalar math" (one and two arguments), the predicates, the int results
+(`math.floor`, `round`, `int`: saturating, nan gives 0), over ordinary values and the edge cases (signed
+zeros, infinities, nan, subnormals, the float32 limits), each checked against an independent reference
+written from the docs: NumPy's float32 ufunc on a one-element array (0 ulps), `fpow` as the power in
+float64 rounded once, Python's `math` in float64 for erf, erfc, gamma and lgamma (within 1 ulp; C's values
+at gamma's poles). WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from test_compiler_fuzz_arrays import FUZZ, dev, gen_dir  # noqa: F401  (module fixtures, reused)
+
+from conftest import load_source
+
+PES, INPUTS, OUTPUTS = 8, 4, 4
+EDGES = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1.1754944e-38, 3.4028235e38, -3.4028235e38, 1.0,
+         -1.0, 0.5, -2.0, 2.0, 88.7, -103.0, 1e-7, 16777217.0, -3.0]
+
+
+def _f32(fn):
+    """A NumPy ufunc applied to a one-element float32 array, as the engine applies it."""
+    return lambda *args: fn(*(np.array([a], np.float32) for a in args))[0]
+
+
+def _in_float64(fn):
+    """Python's math in float64, rounded once to float32; where it raises, C's value (`poles`)."""
+    def apply(x):
+        x = float(x)
+        try:
+            return np.float32(fn(x))
+        except OverflowError:
+            return np.float32(np.inf)
+        except ValueError:  # gamma's and lgamma's poles
+            if fn is math.gamma:
+                return np.float32(math.copysign(np.inf, x) if x == 0 else np.nan)
+            return np.float32(np.inf)
+    return apply
+
+
+def _fpow(a, b):
+    with np.errstate(all="ignore"):
+        return np.float32(np.power(np.float64(a), np.float64(b)))
+
+
+#: kernel name -> reference of one float32 argument
+UNARY = {f"math.{name}": _f32(getattr(np, numpy)) for name, numpy in [
+    ("tan", "tan"), ("asin", "arcsin"), ("acos", "arccos"), ("sinh", "sinh"), ("cosh", "cosh"),
+    ("asinh", "arcsinh"), ("acosh", "arccosh"), ("atanh", "arctanh"), ("exp", "exp"), ("log", "log"),
+    ("log2", "log2"), ("log10", "log10"), ("fabs", "fabs"), ("degrees", "degrees"), ("radians", "radians")]}
+UNARY.update({"np.fabs": _f32(np.fabs), "ws.exp": _f32(np.exp), "np.arcsinh": _f32(np.arcsinh),
+              "np.log10": _f32(np.log10), "np.ceil": _f32(np.ceil), "ws.sqrt": _f32(np.sqrt)})
+ULP1 = {"math.erf": _in_float64(math.erf), "math.erfc": _in_float64(math.erfc),
+        "math.gamma": _in_float64(math.gamma), "math.lgamma": _in_float64(math.lgamma)}
+BINARY = {"math.atan2": _f32(np.arctan2), "math.hypot": _f32(np.hypot), "math.copysign": _f32(np.copysign),
+          "math.fmod": _f32(np.fmod), "np.fmod": _f32(np.fmod), "math.pow": _fpow, "np.power": _fpow,
+          "//": _f32(np.floor_divide), "%": _f32(np.remainder), "**": _fpow}
+
+
+def _to_int(v) -> np.int32:
+    """float32 -> int32 as `ftoi`: toward zero, saturating, nan gives 0."""
+    if np.isnan(v):
+        return np.int32(0)
+    return np.int32(min(max(math.trunc(float(v)) if np.isfinite(v) else float(v), -2**31), 2**31 - 1))
+
+
+INT_RESULTS = {"math.isnan": lambda v: np.int32(np.isnan(v)), "math.isinf": lambda v: np.int32(np.isinf(v)),
+               "math.isfinite": lambda v: np.int32(np.isfinite(v)), "int": _to_int,
+               "math.floor": lambda v: _to_int(np.floor(v)), "math.ceil": lambda v: _to_int(np.ceil(v)),
+               "math.trunc": lambda v: _to_int(np.trunc(v)), "round": lambda v: _to_int(np.rint(v))}
+
+
+@st.composite
+def nests(draw, depth: int) -> tuple[str, object]:
+    """(kernel text, reference: a function of the inputs) of a random nest of exact functions."""
+    kinds = ["leaf"] + (["unary", "unary", "binary", "binary"] if depth else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "leaf":
+        k = draw(st.integers(0, INPUTS - 1))
+        return f"x{k}", lambda xs, k=k: xs[k]
+    if kind == "unary":
+        name = draw(st.sampled_from(sorted(UNARY)))
+        fn = UNARY[name]
+        text, ref = draw(nests(depth - 1))
+        return f"{name}({text})", lambda xs: fn(ref(xs))
+    name = draw(st.sampled_from(sorted(BINARY)))
+    (left, lref), (right, rref) = draw(nests(depth - 1)), draw(nests(depth - 1))
+    text = f"({left} {name} {right})" if name in ("//", "%", "**") else f"{name}({left}, {right})"
+    return text, lambda xs: BINARY[name](lref(xs), rref(xs))
+
+
+@st.composite
+def math_cases(draw):
+    floats = [draw(nests(draw(st.integers(1, 3)))) for k in range(OUTPUTS)]
+    # output 0: a 1-ulp function (erf, gamma, ...) of a nest (on top only: a nest would amplify the ulp)
+    name = draw(st.sampled_from(sorted(ULP1)))
+    text, ref = draw(nests(draw(st.integers(0, 2))))
+    floats[0] = (f"{name}({text})", lambda xs: ULP1[name](ref(xs)))
+    ints = [(draw(st.sampled_from(sorted(INT_RESULTS))), draw(nests(draw(st.integers(0, 2)))))
+            for _ in range(OUTPUTS)]
+    return floats, ints
+
+
+@FUZZ
+@given(case=math_cases(), seed=st.integers(0, 2**32 - 1))
+def test_scalar_math_matches_numpy(dev, gen_dir, case, seed):
+    floats, ints = case
+    lines = [f"of[p, {k}] = {text}" for k, (text, _) in enumerate(floats)]
+    lines += [f"oi[p, {k}] = {name}({text})" for k, (name, (text, _)) in enumerate(ints)]
+    body = "\n".join(f"    {line}" for line in lines)
+    loads = "\n".join(f"    x{k} = xf[p, {k}]" for k in range(INPUTS))
+    module = load_source(gen_dir, f"""import math
+
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(xf, of, oi):
+    p = ws.grid(1)
+{loads}
+{body}
+""")
+    rng = np.random.default_rng(seed)
+    xf = rng.uniform(-3, 3, (PES, INPUTS)).astype(np.float32)
+    edge = rng.random((PES, INPUTS)) < 0.3
+    xf[edge] = rng.choice(np.array(EDGES, np.float32), int(edge.sum()))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want_f = np.array([[ref(xf[p]) for _, ref in floats] for p in range(PES)], np.float32)
+        want_i = np.array([[INT_RESULTS[name](ref(xf[p])) for name, (_, ref) in ints] for p in range(PES)], np.int32)
+    of, oi = dev.device_array((PES, OUTPUTS), np.float32), dev.device_array((PES, OUTPUTS), np.int32)
+    module.kern[(1, 1), (PES, 1)](dev.to_device(xf), of, oi)
+    got_f, message = of.copy_to_host(), "\n".join(lines)
+    # outputs 1.. use no 1-ulp function: exact (nan equal to nan, zeros' signs compared)
+    exact = np.array_equal(got_f[:, 1:], want_f[:, 1:], equal_nan=True)
+    assert exact and np.array_equal(np.signbit(got_f[:, 1:]), np.signbit(want_f[:, 1:])), (message, xf, got_f, want_f)
+    close = (got_f[:, 0] == want_f[:, 0]) | (np.isnan(got_f[:, 0]) & np.isnan(want_f[:, 0]))
+    ulps = np.abs(got_f[:, 0].view(np.int32).astype(np.int64) - want_f[:, 0].view(np.int32).astype(np.int64))
+    assert (close | (ulps <= 1)).all(), (message, xf, got_f[:, 0], want_f[:, 0])
+    np.testing.assert_array_equal(oi.copy_to_host(), want_i, err_msg=message)
