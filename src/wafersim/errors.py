@@ -113,7 +113,9 @@ class RaceError(WaferError):
 class WordTypeError(WaferError):
     """A typed receive (`ws.recv` with a known type, `recv.f32` in assembly) of a fabric word the sender
     tagged with another type: the bits would be silently reinterpreted. Names both PEs (`pe`: the receiver,
-    `sender`) and both source lines (`source`, `sender_source`); `ws.recv(d, dtype=..., bitcast=True)`
+    `sender`) and both source lines (`source`, `sender_source`; where several sends of the word's type and
+    channel could have sent it, `sender_source` is None and `sender_sources` lists them); `ws.recv(d, dtype=...,
+    bitcast=True)`
     reinterprets on purpose."""
 
 

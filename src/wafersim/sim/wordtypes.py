@@ -115,7 +115,13 @@ class WordTypeMixin:
         send_dir = RAMP if ins.dir == RAMP else (ins.dir + 2) % 4
         send_pcs = [p for p, i in self.launch.decoded.items()
                     if i.op in ("send", "sendv", "senda") and i.dir == send_dir and i.ch == ins.ch and i.flags == tag]
-        sender_source = self.program.source_of(send_pcs[0]) if send_pcs else None
+        # The sends that tag words so: a word's tag does not say which of them sent it (keeping that per word
+        # would cost every send), so with several the error names them all rather than the first.
+        sender_sources = tuple(dict.fromkeys(source for source in map(self.program.source_of, send_pcs)
+                                             if source is not None))
+        sender_source = sender_sources[0] if len(sender_sources) == 1 else None
+        sent_at = (_where(sender_source) if len(sender_sources) < 2
+                   else "one of " + ", ".join(_where(source) for source in sender_sources))
         receiver_xy = self._coords(np.array([receiver]))[0]
         sender_xy = self._coords(np.array(senders[:1]))[0] if senders else None
         source = self.program.source_of(pc)
@@ -123,9 +129,10 @@ class WordTypeMixin:
         how = DIRECTIONS[ins.dir] if ins.dir != RAMP else "the router (ramp)"
         return WordTypeError(
             f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
-            f"it was sent as {got} by {by} at {_where(sender_source)}; receive it as {got} (dtype=), or pass "
+            f"it was sent as {got} by {by} at {sent_at}; receive it as {got} (dtype=), or pass "
             f"bitcast=True to ws.recv to reinterpret the bits on purpose",
-            pe=receiver_xy, sender=sender_xy, source=source, sender_source=sender_source, pc=pc,
+            pe=receiver_xy, sender=sender_xy, source=source, sender_source=sender_source,
+            sender_sources=sender_sources, pc=pc,
             sent_type=got, received_type=wanted, channel=ins.ch)
 
     def _senders_of(self, ins: Instr, receiver: int) -> list[int]:
