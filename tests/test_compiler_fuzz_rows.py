@@ -394,8 +394,8 @@ def kern(xi, xf, oi, of):
     module = load_source(gen_dir, source)
     lines = source.splitlines()
     bad_line = next(n for n, line in enumerate(lines, 1) if line.endswith("# BAD"))
-    # the sends of the bad word's type on its channel (the engine names the first of them: see
-    # test_word_type_error_names_the_send_that_sent_the_word)
+    # the sends of the bad word's type on its channel (the error names them all: see
+    # test_word_type_error_names_every_send_that_could_have_sent_the_word)
     kind = items[bad][0]
     send_lines_of_kind = [n for n, line in enumerate(lines, 1)
                           if re.search(rf"ws\.send\(.*l{kind}\[.*channel=1\)  # SEND", line)]
@@ -412,8 +412,10 @@ def kern(xi, xf, oi, of):
     assert pe in [(dx * q, dy * q) for q in range(1, PES)], (pe, message)
     assert tuple(err.sender) == (pe[0] - dx, pe[1] - dy), (err.sender, pe, message)
     assert (str(err.sent_type), str(err.received_type)) == (sent, wanted), (err.sent_type, err.received_type, message)
-    assert err.source[1] == bad_line and err.sender_source[1] in send_lines_of_kind, (err.source, err.sender_source,
-                                                                                       message)
+    # (every send of the word's type and channel: the word does not say which of them sent it)
+    assert err.source[1] == bad_line and sorted(line for _, line in err.sender_sources) == sorted(
+        set(send_lines_of_kind)), (err.source, err.sender_sources, message)
+    assert (err.sender_source is None) == (len(set(send_lines_of_kind)) > 1)
     assert re.search(rf"PE {re.escape(str(pe))} received an? {sent} word as {wanted}", str(err)), str(err)
 
 
