@@ -193,3 +193,20 @@ def test_valid_neighbours_of_the_refused_cluster_arguments():
     down, up = tree_seconds(TREE, [("weight_bytes", "0.w", 100), ("gradient_bytes", "0.w", 100)])
     assert down == up == TREE.transfer_seconds(100)
     assert "2 systems" in repr(Cluster(2, swarmx=SwarmXSpec(), memoryx=train.MemoryXSpec()))
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_one_system_in_mixed_precision_is_exactly_single_system_training(precision):
+    """`Cluster.trainer(precision=)` runs each system's dense products in 16 bits as `train.Trainer` does
+    (MemoryX keeps float32 master weights): one system gives the single trainer's run bit for bit, and the
+    16-bit run is not the float32 one."""
+    trainer = train.Trainer(MODEL, train.Adam(lr=0.05), batch_size=8, device=ws.Device(SPEC), precision=precision)
+    reports = trainer.fit(*DATA, steps=3)
+    with Cluster(1, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.Adam(lr=0.05), batch_size=8, precision=precision)
+        assert [s.loss for s in dp.fit(*DATA, steps=3)] == [r.loss for r in reports]
+        assert all(np.array_equal(dp.params[k], trainer.params[k]) for k in trainer.params)
+        full = cluster.trainer(MODEL, train.Adam(lr=0.05), batch_size=8)
+        assert [s.loss for s in full.fit(*DATA, steps=3)] != [r.loss for r in reports]
+    with pytest.raises(train.TrainingError, match="precision must be one of"):
+        Cluster(1, SPEC).trainer(MODEL, train.SGD(), 8, precision="int8")

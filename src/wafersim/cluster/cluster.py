@@ -63,10 +63,12 @@ class Cluster:
 
     def trainer(self, model: Model, optimizer: Optimizer, batch_size: int, seed: int = 0,
                 params: dict[str, np.ndarray] | None = None, tile: int = ml.dense.DEFAULT_TILE,
-                chunk: int = ml.DEFAULT_CHUNK) -> DataParallelTrainer:
+                chunk: int = ml.DEFAULT_CHUNK, precision: str = "float32") -> DataParallelTrainer:
         """A `DataParallelTrainer` of `model` on this cluster: each step's `batch_size` samples split over
-        the systems. Checks the host memory first (`ClusterTooLargeError` before anything is allocated)."""
-        trainer = DataParallelTrainer(self, model, optimizer, batch_size, seed, params, tile, chunk)
+        the systems, each system's dense products in `precision` (as `train.Trainer`'s; MemoryX's master
+        weights stay float32). Checks the host memory first (`ClusterTooLargeError` before anything is
+        allocated)."""
+        trainer = DataParallelTrainer(self, model, optimizer, batch_size, seed, params, tile, chunk, precision)
         self._trainers.append(trainer)
         return trainer
 

@@ -24,7 +24,7 @@ from ..train import MemoryX, Model, checkpoint
 from ..train.data import batch, check_data, training_input
 from ..train.memoryx import Optimizer
 from ..train.errors import TrainingError, check_instance, check_whole
-from ..train.trainer import check_options, check_steps
+from ..train.trainer import Trainer, check_options, check_steps
 from . import memory
 from .backends import LocalBackend, RayBackend
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError
@@ -107,9 +107,10 @@ class DataParallelTrainer:
     """Trains `model` with `optimizer` on every system of `cluster` (made by `Cluster.trainer`)."""
 
     def __init__(self, cluster: Cluster, model: Model, optimizer: Optimizer, batch_size: int, seed: int,
-                 params: dict[str, np.ndarray] | None, tile: int, chunk: int) -> None:
+                 params: dict[str, np.ndarray] | None, tile: int, chunk: int, precision: str = "float32") -> None:
         check_options(model, optimizer, seed, tile, chunk)
-        self.cluster, self.model, self.batch_size = cluster, model, batch_size
+        Trainer.check_precision(precision)
+        self.cluster, self.model, self.batch_size, self.precision = cluster, model, batch_size, precision
         self.bounds = split(batch_size, cluster.n_systems)
         shares = [stop - start for start, stop in self.bounds]
         largest = max(shares)
@@ -119,7 +120,7 @@ class DataParallelTrainer:
         self.memory.check(f"a cluster on the {cluster.backend} backend")
         self.memoryx = MemoryX(model.check_params(params) if params is not None else model.init_params(seed),
                                optimizer, cluster.memoryx)
-        args = [(i, model, share, cluster.spec, tile, chunk) for i, share in enumerate(shares)]
+        args = [(i, model, share, cluster.spec, tile, chunk, precision) for i, share in enumerate(shares)]
         if ray:
             System(*args[shares.index(largest)], in_process=True)  # a model that does not fit fails here, at once
             self.backend = RayBackend(args, cluster.max_restarts, cluster.workers)
@@ -138,7 +139,7 @@ class DataParallelTrainer:
         """Write MemoryX's weights and optimizer state (and its step count), `steps` (the batch position) and
         what a load checks (model, optimizer, batch size, the number of systems) to `path`, in the format of
         `train.Trainer.save_checkpoint` (`train.checkpoint`); returns the path. Works after `close()` too."""
-        return checkpoint.save(self, path, "data_parallel", "float32", {"systems": self.cluster.n_systems})
+        return checkpoint.save(self, path, "data_parallel", self.precision, {"systems": self.cluster.n_systems})
 
     def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict:
         """Continue from a checkpoint (`save_checkpoint`, or a `train.Trainer`'s, of any mode), as

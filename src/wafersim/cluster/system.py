@@ -66,10 +66,11 @@ class System:
     with `spec=None`, one just large enough, `train.default_device`)."""
 
     def __init__(self, index: int, model: Model, share: int, spec: WaferSpec | None, tile: int, chunk: int,
-                 in_process: bool = True) -> None:
+                 precision: str = "float32", in_process: bool = True) -> None:
         self.index, self.share, self.in_process = index, share, in_process
         device = Device(spec) if spec is not None else default_device(model, share, tile, chunk)
-        self.trainer = Trainer(model, GradientTap(), share, device=device, mode="streaming", tile=tile, chunk=chunk)
+        self.trainer = Trainer(model, GradientTap(), share, device=device, mode="streaming", tile=tile, chunk=chunk,
+                               precision=precision)
         self.memoryx = self.trainer.memoryx
         self._fault_at: int | None = None
         self._transfers: list[tuple[str, str, int]] = []

@@ -168,7 +168,7 @@ class Trainer:
         check_instance(device, (Device, type(None)), "device", "None or a ws.Device(...)")
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
-        self._check_precision(precision)
+        self.check_precision(precision)
         for name, value, lowest in (("batch_size", batch_size, 1), ("height", height, 1)):
             if (value is not None or name == "batch_size") and not _is_int_at_least(value, lowest):
                 raise TrainingArgumentError(f"{name} must be an int >= {lowest}, got {value!r}", **{name: value})
@@ -216,7 +216,7 @@ class Trainer:
             self.memoryx.on_transfer = self.timeline.transfer
 
     @staticmethod
-    def _check_precision(precision: str) -> None:
+    def check_precision(precision: str) -> None:
         """A `TrainingError` for a precision that is not one of `PRECISIONS`."""
         if precision not in PRECISIONS:
             raise TrainingError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}",
