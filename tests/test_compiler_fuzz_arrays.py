@@ -299,14 +299,20 @@ class SliceGen:
         return f"{name}: np.int32 = {value}; {target} = {name} - CS", f"{name} = np.int32({value}); {target} = {name} - CS"
 
 
-@st.composite
-def slice_programs(draw, dtype: str, o: int, m: int):
-    gen = SliceGen(draw, dtype, o, m)
+def draw_statements(draw, gen) -> tuple[list[str], list[str]]:
+    """One to four of `gen.statement()`'s (kernel lines, NumPy reference lines), joined."""
     kernel, numpy = [], []
     for _ in range(draw(st.integers(1, 4))):
         k, n = gen.statement()
         kernel += k
         numpy += n
+    return kernel, numpy
+
+
+@st.composite
+def slice_programs(draw, dtype: str, o: int, m: int):
+    gen = SliceGen(draw, dtype, o, m)
+    kernel, numpy = draw_statements(draw, gen)
     return kernel, numpy, gen.mismatch
 
 

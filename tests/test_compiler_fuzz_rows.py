@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_compiler_fuzz_arrays import FUZZ, dev, gen_dir  # noqa: F401  (module fixtures, reused)
+from test_compiler_fuzz_arrays import FUZZ, dev, draw_statements, gen_dir  # noqa: F401  (module fixtures, reused)
 
 import wafersim as ws
 from conftest import load_source
@@ -160,11 +160,7 @@ class CopyGen:
 def copy_cases(draw):
     o, p, m = draw(st.integers(0, 3)), draw(st.integers(0, 2)), draw(st.integers(0, 6))
     gen = CopyGen(draw, o, p, m)
-    kernel, numpy = [], []
-    for _ in range(draw(st.integers(1, 4))):
-        k, n = gen.statement()
-        kernel += k
-        numpy += n
+    kernel, numpy = draw_statements(draw, gen)
     return draw(st.sampled_from(["np.float32", "np.int32"])), o, p, m, kernel, numpy, gen.error
 
 
@@ -240,6 +236,43 @@ def fabric_words(rng, shape) -> np.ndarray:
     return words
 
 
+def exchange_kernel(count: int, direction: str, source_side: str, sends: list[str], recvs: list[str],
+                    half: bool = False) -> str:
+    """A kernel whose PEs load `count` rows of int32 and float32 words (and float16 copies, `half`), send
+    with `sends` if they have a neighbour in `direction`, receive with `recvs` from `source_side`, and store
+    the rows received (`half`: with an int accumulator `acc`, stored over oi[p, 0])."""
+    send_lines = "\n".join(f"        {line}" for line in sends)
+    recv_lines = "\n".join(f"        {line}" for line in recvs)
+    half_array = f"\n    lh = ws.local.array(({count}, {WIDTH}), np.float16)" if half else ""
+    half_copy = f"\n        lh[q, 0:{WIDTH}] = lf[q, 0:{WIDTH}]" if half else ""
+    acc, store_acc = ("\n    acc = 0", "\n    oi[p, 0] = acc") if half else ("", "")
+    return f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(xi, xf, oi, of):
+    px, py = ws.grid(2)
+    p = px + py
+    li = ws.local.array(({count}, {WIDTH}), np.int32)
+    lf = ws.local.array(({count}, {WIDTH}), np.float32){half_array}
+    ri = ws.local.array(({count}, {WIDTH}), np.int32)
+    rf = ws.local.array(({count}, {WIDTH}), np.float32){acc}
+    for q in range({count}):
+        li[q, 0:{WIDTH}] = xi[p, q * {WIDTH}:(q + 1) * {WIDTH}]
+        lf[q, 0:{WIDTH}] = xf[p, q * {WIDTH}:(q + 1) * {WIDTH}]{half_copy}
+        ri[q, 0:{WIDTH}] = 0
+        rf[q, 0:{WIDTH}] = 0.0
+    if ws.has_neighbor(ws.{direction}):
+{send_lines}
+    if ws.has_neighbor(ws.{source_side}):
+{recv_lines}
+    for q in range({count}):
+        oi[p, q * {WIDTH}:(q + 1) * {WIDTH}] = ri[q, 0:{WIDTH}]
+        of[p, q * {WIDTH}:(q + 1) * {WIDTH}] = rf[q, 0:{WIDTH}]{store_acc}
+"""
+
+
 @st.composite
 def bitcasts(draw):
     """Items (sent as "i"/"f", received as "i"/"f", length or 0 for a scalar, channel, receive form)."""
@@ -265,33 +298,7 @@ def render_bitcasts(direction: str, items) -> str:
             recvs.append(f"r{got}[{k}, 0] = {call}" if form == "elem"
                          else f"v{k}: {'int' if got == 'i' else 'float'} = {call}; r{got}[{k}, 0] = v{k}")
     count, ahead = len(items), DIRECTIONS[direction][2]
-    send_lines = "\n".join(f"        {line}" for line in sends)
-    recv_lines = "\n".join(f"        {line}" for line in recvs)
-    return f"""import numpy as np
-import wafersim as ws
-
-
-@ws.jit
-def kern(xi, xf, oi, of):
-    px, py = ws.grid(2)
-    p = px + py
-    li = ws.local.array(({count}, {WIDTH}), np.int32)
-    lf = ws.local.array(({count}, {WIDTH}), np.float32)
-    ri = ws.local.array(({count}, {WIDTH}), np.int32)
-    rf = ws.local.array(({count}, {WIDTH}), np.float32)
-    for q in range({count}):
-        li[q, 0:{WIDTH}] = xi[p, q * {WIDTH}:(q + 1) * {WIDTH}]
-        lf[q, 0:{WIDTH}] = xf[p, q * {WIDTH}:(q + 1) * {WIDTH}]
-        ri[q, 0:{WIDTH}] = 0
-        rf[q, 0:{WIDTH}] = 0.0
-    if ws.has_neighbor(ws.{direction}):
-{send_lines}
-    if ws.has_neighbor(ws.{ahead}):
-{recv_lines}
-    for q in range({count}):
-        oi[p, q * {WIDTH}:(q + 1) * {WIDTH}] = ri[q, 0:{WIDTH}]
-        of[p, q * {WIDTH}:(q + 1) * {WIDTH}] = rf[q, 0:{WIDTH}]
-"""
+    return exchange_kernel(count, direction, ahead, sends, recvs)
 
 
 @FUZZ
@@ -360,37 +367,7 @@ def test_mistyped_receives_raise_word_type_error(dev, gen_dir, case, seed):
     # the other type on channel 1 too, after the bad item (never received: the kernel stops before)
     sends.append(f"ws.send(ws.{direction}, {'1.5' if items[bad][0] == 'i' else '7'}, channel=1)")
     recvs = [text + ("  # BAD" if k == bad else "") for k, (_, _, _, text) in enumerate(items)]
-    send_lines = "\n".join(f"        {line}" for line in sends)
-    recv_lines = "\n".join(f"        {line}" for line in recvs)
-    source = f"""import numpy as np
-import wafersim as ws
-
-
-@ws.jit
-def kern(xi, xf, oi, of):
-    px, py = ws.grid(2)
-    p = px + py
-    li = ws.local.array(({count}, {WIDTH}), np.int32)
-    lf = ws.local.array(({count}, {WIDTH}), np.float32)
-    lh = ws.local.array(({count}, {WIDTH}), np.float16)
-    ri = ws.local.array(({count}, {WIDTH}), np.int32)
-    rf = ws.local.array(({count}, {WIDTH}), np.float32)
-    acc = 0
-    for q in range({count}):
-        li[q, 0:{WIDTH}] = xi[p, q * {WIDTH}:(q + 1) * {WIDTH}]
-        lf[q, 0:{WIDTH}] = xf[p, q * {WIDTH}:(q + 1) * {WIDTH}]
-        lh[q, 0:{WIDTH}] = lf[q, 0:{WIDTH}]
-        ri[q, 0:{WIDTH}] = 0
-        rf[q, 0:{WIDTH}] = 0.0
-    if ws.has_neighbor(ws.{direction}):
-{send_lines}
-    if ws.has_neighbor(ws.{back}):
-{recv_lines}
-    for q in range({count}):
-        oi[p, q * {WIDTH}:(q + 1) * {WIDTH}] = ri[q, 0:{WIDTH}]
-        of[p, q * {WIDTH}:(q + 1) * {WIDTH}] = rf[q, 0:{WIDTH}]
-    oi[p, 0] = acc
-"""
+    source = exchange_kernel(count, direction, back, sends, recvs, half=True)
     module = load_source(gen_dir, source)
     lines = source.splitlines()
     bad_line = next(n for n, line in enumerate(lines, 1) if line.endswith("# BAD"))
