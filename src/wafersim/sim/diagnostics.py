@@ -1,4 +1,5 @@
-"""Diagnostics of a wave simulation: errors that name PEs and source lines, deadlock maps, debug prints.
+"""Diagnostics of a wave simulation: errors that name PEs and source lines, the cycle and time limits, deadlock maps,
+debug prints.
 
 PEs are named by their launch-wide coordinates (`ws.grid(2)`, `WaveRegion.global_xy`), as `LaunchState` names
 them, not by their place in the wave's rectangle of the wafer (which repeats from wave to wave)."""
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DeadlockError
+from ..errors import CycleLimitError, DeadlockError
 from ..isa.assembler import format_instr
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, PORTS
@@ -72,6 +73,42 @@ class DiagnosticsMixin:
             names = ", ".join(f"({x}, {y})" for x, y in pes)
             lines.append(f"  {lanes.count} PE(s) at {self.program.describe_pc(pc)}: {names}{more}")
         return "\n".join(lines), running
+
+    def _stop_past_cycle_limit(self, lanes: Lanes, pc: int, owed: float, owed_count: int) -> Lanes:
+        """The lanes at the backward branch `pc` (owing `owed` issue cycles and `owed_count` instructions)
+        that stay within max_cycles; the others stop before it (`over_limit`), their debts settled."""
+        latest = lanes.max(lanes.get(self.cycle)) + owed
+        self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
+        if latest <= self.launch.max_cycles:
+            return lanes
+        over, within = lanes.split(lanes.get(self.cycle) + owed > self.launch.max_cycles)
+        self._flush(over, owed, owed_count)  # (a failed launch's state shows their cycles with the branch's)
+        self.latest_over_limit = max(self.latest_over_limit, latest)
+        stopped = self.over_limit.get(pc)
+        self.over_limit[pc] = over if stopped is None else stopped.union_disjoint(over)
+        return within
+
+    def _raise_cycle_limit(self) -> None:
+        """Every PE has halted, waits for good, or stopped at the limit (`over_limit`): the error, at the
+        place of the first PE (in the region's order) that stopped there."""
+        where, running = self._running()
+        pc, lanes = min(self.over_limit.items(), key=lambda place: int(place[1].indices()[0]))
+        raise CycleLimitError(
+            f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,.0f} (a PE reached cycle "
+            f"{self.latest_over_limit:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
+            f"max_cycles to the launch if it should run longer\nPEs still running:\n{where}",
+            max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,
+            **self._first_pe(lanes))
+
+    def _raise_time_limit(self) -> None:
+        where, running = self._running()
+        first = running[0]
+        raise CycleLimitError(
+            f"{self.program.name} ran past max_seconds={self.launch.max_seconds:g} of host time (simulated up "
+            f"to cycle {self._latest_cycle():,.0f}); does it ever halt? Pass a larger max_seconds (or None) "
+            f"to the launch if it should run longer\nPEs still running:\n{where}",
+            max_seconds=self.launch.max_seconds, pc=first["pc"], source=first["source"], running=running,
+            pe=first["pes"][0], block_index=first["block_index"])
 
     def _raise_deadlock(self) -> None:
         lines, blocked = [], []

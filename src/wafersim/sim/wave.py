@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import (CycleLimitError, KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError,
+from ..errors import (KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError,
                       MeshBoundaryError, RouteError)
 from ..isa.encoding import Instr
 from .background import BackgroundMixin
@@ -448,47 +448,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             return [(next_pc, lanes, False)]
         return self._global(ins, next_pc, cost, lanes)
 
-    def _stop_past_cycle_limit(self, lanes: Lanes, pc: int, owed: float, owed_count: int) -> Lanes:
-        """The lanes at the backward branch `pc` (owing `owed` issue cycles and `owed_count` instructions)
-        that stay within max_cycles; the others stop before it (`over_limit`), their debts settled."""
-        latest = lanes.max(lanes.get(self.cycle)) + owed
-        self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
-        if latest <= self.launch.max_cycles:
-            return lanes
-        over, within = lanes.split(lanes.get(self.cycle) + owed > self.launch.max_cycles)
-        self._flush(over, owed, owed_count)  # (a failed launch's state shows their cycles with the branch's)
-        self.latest_over_limit = max(self.latest_over_limit, latest)
-        stopped = self.over_limit.get(pc)
-        self.over_limit[pc] = over if stopped is None else stopped.union_disjoint(over)
-        return within
-
-    def _raise_cycle_limit(self) -> None:
-        """Every PE has halted, waits for good, or stopped at the limit (`over_limit`): the error, at the
-        place of the first PE (in the region's order) that stopped there."""
-        where, running = self._running()
-        pc, lanes = min(self.over_limit.items(), key=lambda place: int(place[1].indices()[0]))
-        raise CycleLimitError(
-            f"{self.program.name} ran past max_cycles={self.launch.max_cycles:,.0f} (a PE reached cycle "
-            f"{self.latest_over_limit:,.0f}) at {self.program.describe_pc(pc)}; does it ever halt? Pass a larger "
-            f"max_cycles to the launch if it should run longer\nPEs still running:\n{where}",
-            max_cycles=self.launch.max_cycles, pc=pc, source=self.program.source_of(pc), running=running,
-            **self._first_pe(lanes))
-
     def _latest_cycle(self) -> float:
         """The latest cycle any running PE has reached, counting issue cycles not yet written back."""
         owed = {pc: group.cost for pc, group in self.groups.items()}
         return max((lanes.max(lanes.get(self.cycle)) + owed.get(pc, 0.0) for pc, lanes in self._places()),
                    default=0.0)
-
-    def _raise_time_limit(self) -> None:
-        where, running = self._running()
-        first = running[0]
-        raise CycleLimitError(
-            f"{self.program.name} ran past max_seconds={self.launch.max_seconds:g} of host time (simulated up "
-            f"to cycle {self._latest_cycle():,.0f}); does it ever halt? Pass a larger max_seconds (or None) "
-            f"to the launch if it should run longer\nPEs still running:\n{where}",
-            max_seconds=self.launch.max_seconds, pc=first["pc"], source=first["source"], running=running,
-            pe=first["pes"][0], block_index=first["block_index"])
 
     def _halt(self, lanes: Lanes) -> list:
         # Posted global stores drain, and background transfers end, before a PE counts as finished.
