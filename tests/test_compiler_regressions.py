@@ -417,12 +417,30 @@ def annotated_recv(out):
         out[1] = ws.recv(ws.EAST)  # stored into an int32 array: received as an int32
 
 
+@ws.jit
+def relays_both_ways(keys, out):
+    x = ws.grid(1)
+    a = keys[x]
+    if ws.has_neighbor(ws.WEST):
+        ws.send(ws.WEST, a)
+    a = ws.recv(ws.EAST) if ws.has_neighbor(ws.EAST) else 0  # a branch of a conditional: int32 too
+    b = keys[x]
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, b)
+    b = ws.recv(ws.WEST) if ws.has_neighbor(ws.WEST) else 0
+    out[x] = a * 1000 + b
+
+
 def test_recv_takes_the_type_of_where_the_value_goes(dev):
     values = np.array([3, -1, 1 << 20, 7, 0, 11], np.int32)
     (out, _) = run(dev, running_sum, np.zeros(6, np.int32), values, block=(6, 1))
     np.testing.assert_array_equal(out, np.cumsum(values))
     (out,) = run(dev, annotated_recv, np.zeros(2, np.int32), block=(2, 1))
     np.testing.assert_array_equal(out, [123456790, 7])
+    # (refused before, "cannot assign a float32 value to an int32 variable", when both relays were there)
+    keys = np.arange(8, dtype=np.int32) + 100
+    (_, out) = run(dev, relays_both_ways, keys, np.zeros(8, np.int32), block=(8, 1))
+    np.testing.assert_array_equal(out, np.r_[keys[1:], 0] * 1000 + np.r_[0, keys[:-1]])
 
 
 @ws.jit
@@ -584,3 +602,27 @@ def test_a_temporary_moved_into_a_variable_still_read_compiles_right(dev):
     x = np.array([3.0, 5.0], np.float32)
     (_, out) = run(dev, shuffle_kernel, x, np.zeros(2, np.float32))
     assert list(out) == list(shuffle(*x))
+
+
+@ws.jit
+def slices_in_a_conditional(out, c):
+    r = ws.local.array(4, np.float32)
+    a = ws.local.array(4, np.float32)
+    a[0:4] = 1.0
+    r[0:4] = (a[0:4] * 2.0) if c > 0 else (a[0:4] * 3.0)  # MARK-ifexp
+    out[0] = r[0]
+
+
+@ws.jit
+def float_of_a_string(out, c):
+    out[0] = float("-inf")  # MARK-str
+
+
+@pytest.mark.parametrize("kernel, mark, words", [
+    (slices_in_a_conditional, "MARK-ifexp", "chooses between scalars, not slices: choose with an if statement"),
+    (float_of_a_string, "MARK-str", "write -math.inf")])
+def test_refusals_say_what_to_write_instead(dev, kernel, mark, words):
+    """Two refusals a CUDA user's trial met with unhelpful messages ("slices compute only in an assignment to
+    a slice" for a slice assignment; "a str cannot be used as a kernel value" for float('-inf'))."""
+    err = compile_error(dev, kernel, np.zeros(1, np.float32), 1)
+    assert err.line == line_of(kernel, mark) and words in str(err)

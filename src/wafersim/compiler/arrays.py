@@ -237,8 +237,7 @@ class ArrayLowering(HalfLowering):
             self.store_slice(base, parts, target, value_node, value)
             return
         if value is None:
-            if self.is_untyped_recv(value_node):
-                self.recv_types[id(value_node)] = self.scalar_operand_type(base.dtype)
+            self.type_recvs_by_context(value_node, self.scalar_operand_type(base.dtype))
             value = self.expr(value_node)
         if not isinstance(value, Val):
             raise Unsupported(f"cannot store {describe(value)} into an element of {base.name}", value_node)

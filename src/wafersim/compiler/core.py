@@ -223,6 +223,9 @@ class LoweringCore:
             return Val("i32", const=int(value), wraps=isinstance(value, np.integer))
         if isinstance(value, (float, np.floating)):
             return Val("f32", const=to_float32(value))
+        if isinstance(value, str) and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise Unsupported(f"a str ({value!r}) cannot be used as a kernel value: for float({value!r}) write "
+                              f"{'-' if value.strip().startswith('-') else ''}math.{'nan' if 'nan' in value.lower() else 'inf'}")
         raise Unsupported(f"a {type(value).__name__} cannot be used as a kernel value")
 
     def reg_of(self, v: Val) -> VReg | int:
@@ -280,6 +283,15 @@ class LoweringCore:
         except Unsupported:
             return False
         return callee is wsi.recv and not any(k.arg in ("dtype", "out") for k in node.keywords)
+
+    def type_recvs_by_context(self, node: ast.AST, ty: str) -> None:
+        """Give the untyped `ws.recv(d)` that `node` is -- or that a branch of a conditional expression
+        `node` is, `recv(d) if c else 0` -- the type `ty` of where the value goes (`recv_types`)."""
+        if isinstance(node, ast.IfExp):
+            self.type_recvs_by_context(node.body, ty)
+            self.type_recvs_by_context(node.orelse, ty)
+        elif self.is_untyped_recv(node):
+            self.recv_types[id(node)] = ty
 
     def move(self, dst: Val, value: Val, node, retarget: bool = True, value_node: ast.AST | None = None) -> None:
         """dst = value, converting int32 to float32; float32 into an int32 register is an error."""

@@ -427,6 +427,9 @@ class ExpressionLowering(LoweringCore):
             self.fn.ops.extend(tail)
 
     def if_exp(self, node: ast.IfExp) -> Val:
+        if self.has_slice(node.body) or self.has_slice(node.orelse):
+            raise Unsupported("a conditional expression chooses between scalars, not slices: choose with an if "
+                              "statement (if c: r[0:n] = ... else: r[0:n] = ...)", node)
         cond = self.truth(self.scalar(node.test))
         if cond.is_const:
             return self.scalar(node.body if cond.const else node.orelse)

@@ -70,8 +70,7 @@ class RowLowering(VectorLowering):
         start, count, constant_start = self.row_range(array, parts[0], f"{array.name} block")
         hidden: list[str] = []
         if value is None and not _is_block(value_node) and not self.is_vector_tree(value_node):
-            if self.is_untyped_recv(value_node):
-                self.recv_types[id(value_node)] = array.dtype
+            self.type_recvs_by_context(value_node, array.dtype)
             value = self.expr(value_node)  # a scalar or a 1-D slice: the same for every row
         try:
             if value is None:

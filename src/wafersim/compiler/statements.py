@@ -110,8 +110,8 @@ class StatementLowering(RowLowering):
     def type_recv(self, value_node: ast.expr, ty: str, target: ast.expr) -> None:
         """Give a `ws.recv(d)` without dtype= the type of the variable or element it goes to: the whole
         value, or one operand of `target op recv` (what `x += ws.recv(d)` means)."""
-        if self.is_untyped_recv(value_node):
-            self.recv_types[id(value_node)] = ty
+        if not isinstance(value_node, ast.BinOp):
+            self.type_recvs_by_context(value_node, ty)
         elif isinstance(value_node, ast.BinOp) and self.is_untyped_recv(value_node.right) \
                 and ast.unparse(value_node.left) == ast.unparse(target):
             self.recv_types[id(value_node.right)] = ty

@@ -146,8 +146,7 @@ class VectorLowering(ArrayLowering):
             self.emit_tree(tree, self.slice_ref(array, parts), target)
             return
         if value is None:
-            if self.is_untyped_recv(value_node):
-                self.recv_types[id(value_node)] = self.scalar_operand_type(array.dtype)
+            self.type_recvs_by_context(value_node, self.scalar_operand_type(array.dtype))
             value = self.expr(value_node)
         dst = self.slice_ref(array, parts)
         if isinstance(value, SliceRef):
@@ -172,8 +171,7 @@ class VectorLowering(ArrayLowering):
     def resolve(self, node: ast.expr, ty: str):
         """The tree of `node` with its scalars evaluated and its slices computed, in Python's order."""
         if not self.has_slice(node):
-            if self.is_untyped_recv(node):
-                self.recv_types[id(node)] = self.scalar_operand_type(ty)
+            self.type_recvs_by_context(node, self.scalar_operand_type(ty))
             return self.broadcast(self.scalar(node), ty, node)
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _VECTOR_OPS:
