@@ -387,3 +387,70 @@ def test_a_cycle_limit_error_lists_the_looping_pes_alone_whatever_the_strategy(w
     for err in errors:
         assert sorted(pe for place in err.running for pe in place["pes"]) == spinning
         assert err.running == errors[0].running and str(err) == str(errors[0])
+
+
+@ws.jit
+def _fails_late_and_early(out, n):
+    i = ws.grid(1)
+    d = 1
+    if i == 0:  # the first PE fails late: after a loop
+        for _ in range(n):
+            d += 1
+        d = 0
+    elif i == 7:  # the last fails at once
+        d = 0
+    out[i] = 10 // d
+
+
+@ws.jit
+def _mistyped_words_at_different_times(out):
+    i = ws.grid(1)
+    s = 0
+    j = 0
+    while j < 3 + (i % 5):  # each PE's loop of its own length: its word leaves at its own time
+        s += j
+        j += 1
+    if i % 2 == 0:
+        if i % 17 == 4:
+            ws.send(ws.EAST, 1.5)  # a float32 word, received as an int32 by PE i + 1
+        else:
+            ws.send(ws.EAST, s)
+    else:
+        s += ws.recv(ws.WEST, dtype=np.int32)
+    out[i] = s
+
+
+def _failure_under(strategy, kernel, width, *args):
+    dev = ws.Device(ws.WaferSpec(width=width, height=1))
+    with forced(strategy), pytest.raises(ws.WaferError) as error:
+        kernel[1, width](dev.device_array(width, np.int32), *args)
+    return error.value
+
+
+@pytest.mark.parametrize("width", [8, 40])
+def test_the_failure_first_in_simulated_time_is_reported_whatever_the_strategy(width):
+    """PE 0 divides by zero after a loop, PE 7 at once: the launch reports PE 7 alone, under every strategy
+    (the engine meets them in an order of its own; the other PEs run on up to the failure's cycle)."""
+    from wafersim.sim.strategy import REFERENCE
+    errors = [_failure_under(s, _fails_late_and_early, width, 50) for s in (REFERENCE, Strategy(compiled=False),
+                                                                            Strategy())]
+    for err in errors:
+        assert type(err) is ws.KernelZeroDivisionError and err.pes == [(7, 0)] and err.pe_count == 1
+        assert str(err) == str(errors[0])
+
+
+@pytest.mark.parametrize("width", [40, 80, 91])
+def test_mistyped_words_received_at_different_times_report_one_failure_on_every_strategy(width):
+    """Receivers 5, 39, 73 (plain Python below) each take a float32 word as an int32, at cycles that depend
+    on their senders' loops; at 91 PEs PE 90 also sends off the mesh. Every strategy reports the same one
+    (the compiled path named another receiver, or even another error, before)."""
+    from wafersim.sim.strategy import REFERENCE
+    receivers = [i for i in range(1, width, 2) if (i - 1) % 17 == 4]
+    errors = [_failure_under(s, _mistyped_words_at_different_times, width)
+              for s in (REFERENCE, Strategy(compiled=False), Strategy(), Strategy(compiled_fabric=False))]
+    for err in errors:
+        assert type(err) is type(errors[0]) and str(err) == str(errors[0])
+        if isinstance(err, ws.WordTypeError):
+            assert err.pe[0] in receivers and err.sender == (err.pe[0] - 1, 0)
+        else:
+            assert isinstance(err, ws.MeshBoundaryError) and err.pe == (width - 1, 0) and width % 2 == 1

@@ -51,13 +51,24 @@ class DiagnosticsMixin:
         return exc
 
     def _lane_error(self, cls, message: str, lanes: Lanes, bad: np.ndarray, **fields):
-        """An error naming the PEs of `lanes` where `bad` (lane-aligned) holds."""
+        """An error naming the PEs of `lanes` where `bad` (lane-aligned) holds, those of them at the earliest
+        cycle (a group's PEs may be at different cycles: the later ones' failures come after)."""
         flat = lanes.split(np.asarray(bad, dtype=bool))[0].indices()
+        if len(flat):
+            cycles = self.cycle[flat]
+            flat = flat[cycles == cycles.min()]
+        return self._error_naming(cls, message, flat, fields)
+
+    def _error_naming(self, cls, message: str, flat: np.ndarray, fields: dict):
+        """`cls` with `message` naming the region's PEs `flat` (the first 8, and how many more)."""
         pes = self._coords(flat)
         more = f" (and {len(flat) - len(pes)} more)" if len(flat) > len(pes) else ""
         first = {"pe": pes[0], "block_index": self._block_of(int(flat[0]))} if pes else {}
         names = ", ".join(f"({x}, {y})" for x, y in pes)
-        return cls(f"{message}: PE {names}{more}", pes=pes, pe_count=len(flat), **first, **fields)
+        error = cls(f"{message}: PE {names}{more}", pes=pes, pe_count=len(flat), **first, **fields)
+        # (for the scheduler, which orders failures by their cycles and joins those of one instruction)
+        error.failing_lanes, error.naming = flat, (cls, message, fields)
+        return error
 
     def _running(self, current: tuple[int, Lanes] | None = None) -> tuple[str, list[dict]]:
         """Where the PEs that have not halted are (the groups, plus `current` = (pc, lanes) being run): one
@@ -79,14 +90,45 @@ class DiagnosticsMixin:
         that stay within max_cycles; the others stop before it (`over_limit`), their debts settled."""
         latest = lanes.max(lanes.get(self.cycle)) + owed
         self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
-        if latest <= self.launch.max_cycles:
+        if latest <= self.cycle_cap:
             return lanes
-        over, within = lanes.split(lanes.get(self.cycle) + owed > self.launch.max_cycles)
+        over, within = lanes.split(lanes.get(self.cycle) + owed > self.cycle_cap)
         self._flush(over, owed, owed_count)  # (a failed launch's state shows their cycles with the branch's)
         self.latest_over_limit = max(self.latest_over_limit, latest)
         stopped = self.over_limit.get(pc)
         self.over_limit[pc] = over if stopped is None else stopped.union_disjoint(over)
         return within
+
+    def _stop_at_fault(self, error: BaseException, pc: int, lanes: Lanes, owed: float, owed_count: int) -> list:
+        """`lanes` failed the instruction at `pc` (owing `owed` issue cycles and `owed_count` instructions
+        before it): they stop there, the failure is kept with the cycle it happened at, and the other PEs run
+        on up to that cycle (`cycle_cap`). No continuations."""
+        failing = getattr(error, "failing_lanes", None)
+        if failing is None or not len(failing):
+            failing = lanes.indices()
+        cycle = float(self.cycle[failing].min()) + owed
+        self._flush(lanes, owed, owed_count)
+        self.faults.append((cycle, int(failing.min()), pc, error))
+        self.cycle_cap = min(self.cycle_cap, cycle)
+        stopped = self.faulted.get(pc)
+        self.faulted[pc] = lanes if stopped is None else stopped.union_disjoint(lanes)
+        return []
+
+    def _raise_stopped(self) -> None:
+        """Nothing else can run: raise the failure that came first in simulated time (ties: the one whose
+        first PE comes first in the region), or the cycle limit's error; nothing if no PE stopped."""
+        if self.faults:
+            cycle, _, pc, error = min(self.faults, key=lambda fault: fault[:2])
+            naming = getattr(error, "naming", None)
+            if naming is not None:  # the same failure of other PEs at that cycle and instruction, run apart
+                same = [other for c, _, p, other in self.faults if c == cycle and p == pc
+                        and getattr(other, "naming", (None, None))[:2] == naming[:2]]
+                if len(same) > 1:
+                    flat = np.unique(np.concatenate([other.failing_lanes for other in same]))
+                    error = self._locate(self._error_naming(*naming[:2], flat, naming[2]), pc)
+            raise error
+        if self.over_limit:
+            self._raise_cycle_limit()
 
     def _raise_cycle_limit(self) -> None:
         """Every PE has halted, waits for good, or stopped at the limit (`over_limit`): the error, at the

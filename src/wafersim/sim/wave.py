@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import (KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError,
-                      MeshBoundaryError, RouteError)
+from ..errors import (KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError,
+                      RouteError, WordTypeError)
 from ..isa.encoding import Instr
 from .background import BackgroundMixin
 from .branches import neighbour_branches
@@ -118,6 +118,13 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # where every PE stands then, whatever order the engine ran them in (`_stop_past_cycle_limit`).
         self.over_limit: dict[int, Lanes] = {}
         self.latest_over_limit = 0.0  # the latest cycle a stopped PE had reached
+        # Likewise a failure (an access out of range, a mistyped word, ...) stops its PEs at the instruction
+        # (`faulted`, by pc), and the others run on, but only up to the earliest failure's cycle (`cycle_cap`):
+        # the launch then raises the failure that came first in simulated time (`faults`: (cycle, first PE,
+        # error)), whatever order the engine met them in (`_stop_at_fault`).
+        self.faulted: dict[int, Lanes] = {}
+        self.faults: list[tuple[float, int, BaseException]] = []
+        self.cycle_cap = float(launch.max_cycles)
         # Splits on has_neighbor are the same every time the same lanes reach the same branch.
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
         self.neighbour_branches: dict[int, int] = launch.facts.memo(  # pc -> dir of has_neighbor tested
@@ -195,16 +202,14 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                         next_beat = now + HEARTBEAT_SECONDS
                 runnable = [pc for pc, g in self.groups.items() if not g.blocked]
                 if not runnable:
-                    if self.over_limit:  # (PEs waiting on those stopped at the limit)
-                        self._raise_cycle_limit()
+                    self._raise_stopped()  # (PEs waiting on those stopped at a failure or the limit)
                     self._raise_deadlock()
                 pc, group = self._next_group(runnable)  # the lowest pc, but global loads in cycle order
                 self.running = group.lanes  # out of the tables while it runs: a failed launch's state shows it
                 for continuation in self._run_group(pc, group):
                     self._continue(*continuation)
                 self.running = None
-        if self.over_limit:
-            self._raise_cycle_limit()
+        self._raise_stopped()
         self._accumulate()
         if self.tracer:
             self.tracer.end_wave(self.start, self.cycle)
@@ -296,7 +301,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
     def _places(self) -> list[tuple[int, Lanes]]:
         """(pc, lanes) of every PE that has not halted, one entry per pc, by pc."""
         places = {pc: group.lanes for pc, group in self.groups.items()}
-        for pc, lanes in [*self.asleep.items(), *self.over_limit.items()]:
+        for pc, lanes in [*self.asleep.items(), *self.over_limit.items(), *self.faulted.items()]:
             places[pc] = lanes if pc not in places else places[pc].union(lanes)
         return sorted(places.items())
 
@@ -360,7 +365,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 try:
                     plain(lanes)
                 except (MemoryAccessError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
-                    raise self._locate(exc, pc) from None
+                    return self._stop_at_fault(self._locate(exc, pc), pc, lanes, pending_cost, pending_count)
                 pending_cost += cost
                 pending_count += 1
                 previous = instr
@@ -391,7 +396,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             try:
                 out = self._control(pc, instr, next_pc, issue, lanes)
             except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
-                raise self._locate(exc, pc) from None
+                return self._stop_at_fault(self._locate(exc, pc), pc, lanes, *((pending_cost, pending_count)
+                                                                                  if owing else (0.0, 0)))
+            except WordTypeError as exc:  # (located already: it names the sender's line too)
+                return self._stop_at_fault(exc, pc, lanes, *((pending_cost, pending_count) if owing else (0.0, 0)))
             if not owing:
                 return out
             # A send or receive took the issue cycles its lanes owed as part of its own (exact: whole

@@ -103,7 +103,10 @@ class WordTypeMixin:
         pes, got = tags.read(before, fifo.popped)
         wrong = (got != RAW) & (got != ins.flags)
         if wrong.any():
-            k = int(np.flatnonzero(wrong)[0])
+            # The receiver that took a mistyped word first (then the first in the region): the one a launch
+            # reports, whichever receivers the engine ran together.
+            candidates = np.flatnonzero(wrong)
+            k = int(candidates[np.lexsort((pes[candidates], self.cycle[pes[candidates]]))[0]])
             raise self._word_type_error(pc, ins, int(pes[k]), int(got[k]))
         return out
 
@@ -127,13 +130,15 @@ class WordTypeMixin:
         source = self.program.source_of(pc)
         by = f"PE {sender_xy}" if sender_xy else f"a PE whose route on channel {ins.ch} reaches it"
         how = DIRECTIONS[ins.dir] if ins.dir != RAMP else "the router (ramp)"
-        return WordTypeError(
+        error = WordTypeError(
             f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
             f"it was sent as {got} by {by} at {sent_at}; receive it as {got} (dtype=), or pass "
             f"bitcast=True to ws.recv to reinterpret the bits on purpose",
             pe=receiver_xy, sender=sender_xy, source=source, sender_source=sender_source,
             sender_sources=sender_sources, pc=pc,
             sent_type=got, received_type=wanted, channel=ins.ch)
+        error.failing_lanes = np.array([receiver])  # (the scheduler orders failures by their cycles)
+        return error
 
     def _senders_of(self, ins: Instr, receiver: int) -> list[int]:
         """The PE(s) whose words reach `receiver` by the receive's direction: the neighbour there, or on a

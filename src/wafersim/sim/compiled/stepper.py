@@ -179,7 +179,7 @@ class CompiledMixin:
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
         pc_counts = self.totals.pc_counts
         fixed = (times, counts, stops, table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram,
-                 self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.launch.max_cycles),
+                 self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.cycle_cap),
                  float(time_limit))
         stats = np.zeros(2, dtype=np.int64)
         # A converged group (`SMALL_GROUP`) runs as one segment, never PE by PE: a PE that would fail an
