@@ -126,15 +126,22 @@ class WordTypeMixin:
         sent_at = (_where(sender_source) if len(sender_sources) < 2
                    else "one of " + ", ".join(_where(source) for source in sender_sources))
         receiver_xy = self._coords(np.array([receiver]))[0]
-        sender_xy = self._coords(np.array(senders[:1]))[0] if senders else None
+        # (one sender named; several that could have sent it: none, all in `senders`)
+        sender_xy = self._coords(np.array(senders[:1]))[0] if len(senders) == 1 else None
         source = self.program.source_of(pc)
-        by = f"PE {sender_xy}" if sender_xy else f"a PE whose route on channel {ins.ch} reaches it"
+        sender_pes = [tuple(xy) for xy in self._coords(np.array(senders))] if senders else []
+        if sender_xy:
+            by = f"PE {sender_xy}"
+        elif sender_pes:
+            by = "one of PEs " + ", ".join(str(xy) for xy in sender_pes[:8]) + (" ..." if len(senders) > len(sender_pes) else "")
+        else:
+            by = f"a PE whose route on channel {ins.ch} reaches it"
         how = DIRECTIONS[ins.dir] if ins.dir != RAMP else "the router (ramp)"
         error = WordTypeError(
             f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
             f"it was sent as {got} by {by} at {sent_at}; receive it as {got} (dtype=), or pass "
             f"bitcast=True to ws.recv to reinterpret the bits on purpose",
-            pe=receiver_xy, sender=sender_xy, source=source, sender_source=sender_source,
+            pe=receiver_xy, sender=sender_xy, senders=sender_pes, source=source, sender_source=sender_source,
             sender_sources=sender_sources, pc=pc,
             sent_type=got, received_type=wanted, channel=ins.ch)
         error.failing_lanes = np.array([receiver])  # (the scheduler orders failures by their cycles)
@@ -142,10 +149,14 @@ class WordTypeMixin:
 
     def _senders_of(self, ins: Instr, receiver: int) -> list[int]:
         """The PE(s) whose words reach `receiver` by the receive's direction: the neighbour there, or on a
-        routed channel the PEs whose current route delivers to it."""
+        routed channel the PEs whose current route delivers to it and that have handed words to their
+        router on it since its routes last changed (on a bus every PE's route delivers to every other)."""
         if ins.dir != RAMP:
             return [receiver + self.region.offset(ins.dir)]
         candidates = np.flatnonzero(self.routes.channel(ins.ch)[RAMP] != 0)
+        injected = self.injected.get(ins.ch)
+        if injected is not None and injected[candidates].any():
+            candidates = candidates[injected[candidates] > 0]
         try:
             table = self.routes.deliveries(ins.ch, candidates)
         except WaferError:
