@@ -112,7 +112,7 @@ def routed_programs(draw, bad: bool = False):
     w, h = draw(st.sampled_from([(4, 3), (3, 2), (2, 4), (5, 1), (1, 4), (2, 2)]))
     gx = draw(st.integers(1, max(1, 8 // (2 * w))))
     o = draw(st.integers(0, 1))
-    kinds = ["block_bus"] + (["row_bus", "route_row", "mask_row", "launch_row", "chain_east", "chain_west"]
+    kinds = ["block_bus", "launch_block"] + (["row_bus", "route_row", "mask_row", "launch_row", "chain_east", "chain_west"]
                              if w > 1 else []) + (["column_bus", "route_col", "mask_col", "launch_col",
                                                   "chain_south", "chain_north"] if h > 1 else [])
     channels = draw(st.permutations(range(8)))
@@ -120,7 +120,7 @@ def routed_programs(draw, bad: bool = False):
     for k in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(kinds))
         size = w if kind.endswith("row") or kind == "row_bus" else h
-        root = (draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))) if kind == "block_bus" else \
+        root = (draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))) if kind in ("block_bus", "launch_block") else \
             draw(st.integers(0, size - 1))
         items = []
         for _ in range(draw(st.integers(1, 2))):
@@ -169,6 +169,8 @@ def render_routed(block, gx: int, o: int, phases) -> tuple[str, list]:
     for k, (kind, channel, root, items) in enumerate(phases):
         if kind in ("row_bus", "column_bus", "block_bus") or kind in CHAINS:
             uses.append(f"ws.use_route({channel}, \"{kind}\")")
+        elif kind == "launch_block":
+            routes.append(ws.routes.broadcast(channel, root=root))
         elif kind.startswith("launch"):
             builder = "row_broadcast" if kind.endswith("row") else "column_broadcast"
             routes.append(getattr(ws.routes, builder)(channel, root=root))
@@ -194,7 +196,7 @@ def render_routed(block, gx: int, o: int, phases) -> tuple[str, list]:
             body += [f"if ws.has_neighbor(ws.{ahead}):"] + [f"    {s}" for s in sends]
             body += [f"if ws.has_neighbor(ws.{back}):"] + [f"    {r}" for r in recvs]
             continue
-        if kind == "block_bus":
+        if kind in ("block_bus", "launch_block"):
             cond = f"tx == {root_text(root[0], o)} and ty == {root_text(root[1], o)}"
         else:
             cond = f"{AXES[kind[-3:]][0] if kind[-3:] in AXES else ('tx' if kind == 'row_bus' else 'ty')} == " \
@@ -232,7 +234,7 @@ def routed_source_pe(kind: str, root, x: int, y: int, w: int, h: int):
         dx, dy = CHAINS[kind]
         sx, sy = x + dx, y + dy
         return (sx, sy) if 0 <= sx < w and 0 <= sy < h else None
-    if kind == "block_bus":
+    if kind in ("block_bus", "launch_block"):
         return root
     return (root, y) if kind == "row_bus" or kind.endswith("row") else (x, root)
 

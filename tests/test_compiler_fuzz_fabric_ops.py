@@ -37,7 +37,8 @@ def sparse_programs(draw):
     q, cols, pairs, scalar x?), ("unpack", k, o, scalar?) (`sparse_fma` of what pack k wrote, x the scalar s),
     ("hand", k, direction, p, o, length, channel) (send_nonzeros / recv_fma)."""
     ops, packs = [], []
-    for k in range(draw(st.integers(1, 6))):
+    for _ in range(draw(st.integers(1, 6))):
+        k = len(ops)  # the op's row of pk, cnt and pairs
         kind = draw(st.sampled_from(["skip", "skip", "pack", "apply", "unpack", "hand", "bus"]))
         length = draw(st.integers(0, S))
         p, o = draw(st.integers(0, S - length)), draw(st.integers(0, S - length))
