@@ -454,3 +454,32 @@ def test_mistyped_words_received_at_different_times_report_one_failure_on_every_
             assert err.pe[0] in receivers and err.sender == (err.pe[0] - 1, 0)
         else:
             assert isinstance(err, ws.MeshBoundaryError) and err.pe == (width - 1, 0) and width % 2 == 1
+
+
+@ws.jit
+def _reads_past_the_end_after_loops(buf, out, n1, n2):
+    i = ws.grid(1)
+    s = 0
+    if i == 1:
+        for _ in range(n1):
+            s += 1
+    elif i == 2:
+        for _ in range(n2):
+            s += 1
+    if i == 1 or i == 2:
+        out[i] = buf[s + 100]  # PE i reads index 100 + its loop's trips: out of bounds after its loop
+
+
+@pytest.mark.parametrize("n1, n2", [(3, 105), (105, 3)])
+def test_a_failure_s_message_describes_the_pe_it_names(n1, n2):
+    """PE 1 and PE 2 read out of bounds after loops of n1 and n2 trips: the shorter loop's PE fails first and
+    is named, with its own index in the message (the index came from the first failing PE by number)."""
+    from wafersim.sim.strategy import REFERENCE
+    first, index = (1, 100 + n1) if n1 < n2 else (2, 100 + n2)  # (the reference: the loop lengths)
+    for strategy in (REFERENCE, Strategy(compiled=False), Strategy()):
+        dev = ws.Device(ws.WaferSpec(width=4, height=1))
+        with forced(strategy), pytest.raises(ws.MemoryAccessError) as error:
+            _reads_past_the_end_after_loops[1, 4](dev.device_array(16, np.int32), dev.device_array(4, np.int32),
+                                                  n1, n2)
+        assert error.value.pes == [(first, 0)] and error.value.index == index
+        assert f"index {index} is out of bounds" in str(error.value)

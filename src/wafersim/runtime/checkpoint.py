@@ -152,7 +152,9 @@ def read_npz(path: Path, format_name: str, version: int) -> tuple[dict[str, Any]
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file", path=str(path)) from None
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise CheckpointError(f"{path}: not a readable wafersim {what} (truncated or corrupted?): {exc}",
+        # (NumPy reads a file that is no archive as a pickle, and refuses it with advice that does not apply)
+        why = "not a NumPy .npz archive" if "allow_pickle" in str(exc) else str(exc)
+        raise CheckpointError(f"{path}: not a readable wafersim {what} (truncated or corrupted?): {why}",
                               path=str(path)) from None
     if "meta" not in data:
         raise CheckpointError(f"{path}: not a wafersim {what} (no meta entry)", path=str(path))

@@ -243,12 +243,13 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         return self.launch.args[k]
 
     # ------------------------------------------------------------------ SRAM
-    @staticmethod
-    def _first_true(lanes: Lanes, cond: np.ndarray) -> int:
-        """Position (in `get` coordinates) of the first lane where `cond` holds."""
+    def _first_true(self, lanes: Lanes, cond: np.ndarray) -> int:
+        """Position (in `get` coordinates) of the lane where `cond` holds at the earliest cycle, the first
+        of them: the PE a failure's message describes (`_lane_error` names those at that cycle)."""
+        cond = np.asarray(cond, dtype=bool)
         if lanes.idx is None and not lanes.is_full:
             cond = cond & lanes.as_mask()
-        return int(np.argmax(cond))
+        return int(np.argmin(np.where(cond, lanes.get(self.cycle), np.inf)))
 
     def _sram_check(self, lanes: Lanes, addr: np.ndarray, length, what: str) -> None:
         size = self.program.data_words

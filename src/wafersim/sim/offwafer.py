@@ -84,7 +84,7 @@ class OffWaferMixin:
         if not one_word:
             ok |= words == 0
         if not ok.all():
-            i = int(np.argmax(~ok))
+            i = self._first_true(L, ~ok)
             why = memory.describe_address(int(addr[i]))
             raise self._lane_error(MemoryAccessError, f"{op} of {4 * int(words[i])} bytes: {why}", L, ~ok,
                                    address=int(addr[i]), nbytes=4 * int(words[i]))

@@ -47,12 +47,12 @@ class SparseMixin:
         size = self.program.data_words
         negative = length < 0
         if negative.any():
-            i = int(np.argmax(negative))
+            i = self._first_true(L, negative)
             raise self._lane_error(MemoryAccessError, f"{ins.op} with a negative length {int(length[i])}", L,
                                    negative, length=int(length[i]))
         bad = (base < 0) | (base + length > size)
         if bad.any():
-            i = int(np.argmax(bad))
+            i = self._first_true(L, bad)
             a, n = int(base[i]), int(length[i])
             raise self._lane_error(MemoryAccessError, f"{ins.op} operand {operand}: SRAM words [{a}, {a + n}) "
                                    f"outside the data segment [0, {size})", L, bad, address=a, length=n, size=size)
@@ -63,9 +63,9 @@ class SparseMixin:
         size = self.program.data_words
         bad = (address < 0) | (address >= size)
         if bad.any():
-            j = int(np.argmax(bad))
             lanes_bad = np.zeros(L.count, dtype=bool)
             lanes_bad[lane[bad]] = True
+            j = int(np.argmax(bad & (lane == self._first_true(L, lanes_bad))))  # (the PE the error describes)
             raise self._lane_error(MemoryAccessError, f"{ins.op}: pair {int(k[j])} {what} SRAM word "
                                    f"{int(address[j])}, outside the data segment [0, {size})", L, lanes_bad,
                                    address=int(address[j]), pair=int(k[j]), size=size)
@@ -153,9 +153,9 @@ class SparseMixin:
             row_limit, column_limit = limit >> _INDEX_BITS, limit & _COLUMN_MASK
             bad = (rows >= row_limit) | (columns >= column_limit)
         if bad.any():
-            j = int(np.argmax(bad))
             lanes_bad = np.zeros(L.count, dtype=bool)
             lanes_bad[lane[bad]] = True
+            j = int(np.argmax(bad & (lane == self._first_true(L, lanes_bad))))  # (the PE the error describes)
             if columns is not None and columns[j] >= column_limit[j]:
                 text = f"column {int(columns[j])} is out of bounds for size {int(column_limit[j])}"
                 index_value, size = int(columns[j]), int(column_limit[j])
