@@ -265,15 +265,19 @@ def routed_inputs(seed: int, h: int, width: int):
     return xf, rng.integers(-(2**31), 2**31, (h, width * N), dtype=np.int64).astype(np.int32)
 
 
+def routed_case(gen_dir, case, seed):
+    """A drawn routed program's (source, launch routes, module, block, word slots per PE, float and int inputs)."""
+    block, gx, o, phases = case
+    source, routes = render_routed(block, gx, o, phases)
+    slots = sum(len(items) for *_, items in phases)
+    return (source, routes, load(gen_dir, source), block, slots) + routed_inputs(seed, block[1], gx * block[0])
+
+
 @FUZZ
 @given(case=routed_programs(), seed=st.integers(0, 2**32 - 1))
 def test_routed_kernels_match_numpy(dev, gen_dir, case, seed):
     block, gx, o, phases = case
-    source, routes = render_routed(block, gx, o, phases)
-    module = load(gen_dir, source)
-    w, h = block
-    slots = sum(len(items) for *_, items in phases)
-    xf, xi = routed_inputs(seed, h, gx * w)
+    source, routes, module, (w, h), slots, xf, xi = routed_case(gen_dir, case, seed)
     of, oi = np.zeros((h, gx * w * slots * N), np.float32), np.zeros((h, gx * w * slots * N), np.int32)
     (got_f, got_i), _ = launch_both(dev, module.kern, (gx, 1), block, [xf, xi, of, oi, o], (2, 3), source,
                                     routes=routes)
@@ -286,11 +290,7 @@ def test_routed_kernels_match_numpy(dev, gen_dir, case, seed):
 @given(case=routed_programs(bad=True), seed=st.integers(0, 2**32 - 1))
 def test_mistyped_routed_receives_raise_word_type_error(dev, gen_dir, case, seed):
     block, gx, o, phases = case
-    source, routes = render_routed(block, gx, o, phases)
-    module = load(gen_dir, source)
-    w, h = block
-    slots = sum(len(items) for *_, items in phases)
-    xf, xi = routed_inputs(seed, h, gx * w)
+    source, routes, module, (w, h), slots, xf, xi = routed_case(gen_dir, case, seed)
     args = [xf, xi, np.zeros((h, gx * w * slots * N), np.float32), np.zeros((h, gx * w * slots * N), np.int32), o]
     (kind, phases_channel, root, items), = [p for p in phases if any(item[6] for item in p[3])]
     typ, *_, slot, _ = next(item for item in items if item[6])
