@@ -254,3 +254,27 @@ def test_random_exchanges_raise_exactly_at_the_first_misread_word(dev, tmp_path,
         bits = (ints if s == "i32" else floats)[k:k + 1].view(np.int32)[0]
         got = got_i[k] if r == "i32" else got_f[k:k + 1].view(np.int32)[0]
         assert got == bits, (k, s, r)
+
+
+@ws.jit
+def float32_words_into_a_half_slice(x, out):
+    i = ws.grid(1)
+    words = ws.local.array(4, np.float32)
+    halves = ws.local.array(4, np.float16)
+    halves[0:4] = 0.0
+    if i == 0:
+        words[0:4] = x[0:4]
+        ws.send(ws.EAST, words[0:4])
+    else:
+        ws.recv(ws.WEST, out=halves[0:4], bitcast=True)
+        out[0:4] = halves[0:4]
+
+
+def test_a_bitcast_into_a_16_bit_slice_keeps_each_word_s_low_half(dev):
+    """As python-supported.md says: a 16-bit value travels in a word's low half, so 32-bit words bitcast into
+    a float16 slice keep their low 16 bits."""
+    x = np.array([1.0, -2.5, 65504.0, 1e-8], np.float32)
+    out = dev.device_array(4, np.float16)
+    float32_words_into_a_half_slice[1, 2](dev.to_device(x), out)
+    want = (x.view(np.uint32) & 0xFFFF).astype(np.uint16).view(np.float16)
+    np.testing.assert_array_equal(out.copy_to_host().view(np.uint16), want.view(np.uint16))
