@@ -142,7 +142,7 @@ def test_runtime_errors_name_the_kernel_source_line():
 
 @ws.jit
 def huge_local(out):
-    big = ws.local.array(12200, np.float32)
+    big = ws.local.array(12200, np.float32)  # MARK-big
     small = ws.local.array((16, 16), np.int32)
     big[0] = 1.0
     small[1, 2] = 3
@@ -160,6 +160,9 @@ def test_sram_budget_is_checked_at_compile_time_with_its_parts():
     message = str(err)
     assert f"needs {err.needed:,} bytes" in message and "has 49,152" in message
     assert "local array big 48,800" in message and "local array small 1,024" in message
+    # (and where the largest is declared: the line to change)
+    assert (err.file, err.line) == (__file__, marker_line(huge_local, "MARK-big"))
+    assert f"the largest, big, declared at {__file__}:{err.line}" in message
     # The same kernel fits a machine with more SRAM, and runs.
     dev = ws.Device(ws.WaferSpec(width=4, height=4, sram_bytes=65536))
     out = dev.device_array(8)

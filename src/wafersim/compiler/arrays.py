@@ -49,6 +49,7 @@ class ArrayLowering(HalfLowering):
         array = LocalArray(name, ty, self.fn.local_words, shape)
         self.fn.local_words += array.size
         self.fn.local_arrays.append((name, array.size, shape, ty))
+        self.fn.local_array_lines[name] = self.line_of(node)
         return array
 
     def index_value(self, node: ast.expr, what: str) -> Val:

@@ -244,8 +244,15 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
             parts.append(f"register spills {4 * len(alloc.spills):,}")
         if fn.scratch_words:
             parts.append(f"vector temporaries {4 * fn.scratch_words:,}")
+        where = {}
+        if fn.local_arrays:  # the largest local array's line: where a smaller one would help most
+            largest = max(fn.local_arrays, key=lambda entry: entry[1])[0]
+            place = place_of(fn.local_array_lines.get(largest), filename)
+            if place is not None:
+                where = {"file": place[0], "line": place[1]}
+                parts.append(f"the largest, {largest}, declared at {place[0]}:{place[1]}")
         raise SramBudgetError(f"{fn.name} needs {needed:,} bytes of SRAM per PE but a PE has {spec.sram_bytes:,}: "
-                           + ", ".join(parts), needed=needed, available=spec.sram_bytes)
+                           + ", ".join(parts), needed=needed, available=spec.sram_bytes, **where)
     return Compiled(program, ir_text, alloc, log, machine)
 
 

@@ -165,6 +165,7 @@ class IRFunction:
     local_words: int = 0  # SRAM words of local arrays
     scratch_words: int = 0  # SRAM words of vector temporaries
     local_arrays: list[tuple[str, int, tuple[int, ...], str]] = dataclasses.field(default_factory=list)  # name, words, shape, type
+    local_array_lines: dict = dataclasses.field(default_factory=dict)  # name -> the line declaring it (Op.line's kind)
     filename: str = "<kernel>"
     routes: dict[int, str] = dataclasses.field(default_factory=dict)  # channel -> pattern (ws.use_route)
     ssa: bool = False  # in SSA form (between the passes `ssa` and `unssa`)
