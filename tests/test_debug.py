@@ -217,3 +217,28 @@ def test_a_breakpoint_for_one_pe_stops_only_in_that_pes_wave():
                 dbg.locals((1, 1))  # a PE of a wave that has run: the debugger holds the current wave
     assert stops == [(3 * (9 + 20), [line_of(scaled, "MARK-store")])]
     assert dbg.stats.waves == 4
+
+
+def test_the_cli_prompt_opens_on_a_failed_launch(tmp_path):
+    """A launch that fails under `wafersim debug`: the prompt shows its PEs as the error left them (it
+    printed the error and ended), then the error ends the run."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent('''
+        import numpy as np
+        import wafersim as ws
+
+        @ws.jit
+        def gather(u, out):
+            x, y = ws.grid(2)
+            i = x * 10 + y
+            out[y, x] = u[0, i]
+
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        u = np.zeros((1, 16), np.float32)
+        gather[(1, 1), (4, 4)](dev.to_device(u), dev.device_array((4, 4)))
+    '''))
+    result = CliRunner().invoke(cli, ["debug", str(script)], input="cont\nwhere\nprint i 2 0\ncont\n")
+    text = result.output
+    assert result.exit_code != 0 and "launch failed: MemoryAccessError" in text, text
+    assert "line 9:" in text and "i = 20" in text  # PE (2, 0) reads u[0, 20]: out of range, at line 9
+    assert "Error: MemoryAccessError" in text.splitlines()[-1]  # then the error ends the run

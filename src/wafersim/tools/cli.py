@@ -123,7 +123,7 @@ def debug(script: str, script_args: tuple[str, ...], breaks: tuple[int, ...]) ->
         _guard(lambda: debugger.break_at(line))  # checked against each launch's lines when it starts
     runtime_device.launch_debuggers.append(debugger)
     try:
-        launches = _run_script(script, script_args)
+        launches = _run_script(script, script_args, on_error=debugger.post_mortem)
     finally:
         runtime_device.launch_debuggers.remove(debugger)
     click.echo(launch_table(launches))
@@ -205,7 +205,7 @@ def launch_table(launches: list) -> str:
     return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
-def _run_script(script: str, script_args: tuple[str, ...]) -> list:
+def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> list:
     launches: list = []
     observer = lambda device, stats: launches.append((device, stats))  # noqa: E731
     runtime_device.launch_observers.append(observer)
@@ -215,6 +215,8 @@ def _run_script(script: str, script_args: tuple[str, ...]) -> list:
     try:
         runpy.run_path(script, run_name="__main__")
     except WaferError as exc:
+        if on_error is not None:  # (the debugger's look at the failed launch first)
+            on_error(exc)
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     finally:
         sys.argv = saved_argv

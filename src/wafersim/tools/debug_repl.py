@@ -13,7 +13,9 @@ Before each launch and at each stop it reads commands (one a line) until one of 
     fifo X Y DIR [CH]  words waiting at PE (X, Y) from DIR (north, east, south, west, ramp)
     quit               run everything to the end without stopping       (q)
 
-The end of the input counts as `quit`.
+The end of the input counts as `quit`. When a launch fails, the prompt opens once more on its PEs as the
+error left them (`err.state`): `where`, `locals`, `print` and `fifo` show them; any command that would run
+ends the session with the error.
 """
 from __future__ import annotations
 
@@ -50,6 +52,19 @@ class ReplDebugger(Controller):
         if not self.detached:
             self.prompt()
         return bound
+
+    def post_mortem(self, error: WaferError) -> None:
+        """A launch failed: the prompt on its PEs as the error left them (`err.state`), unless the session
+        was quit; a command that would run returns (the error then ends the script)."""
+        state = getattr(error, "state", None)
+        if state is None or self.detached:
+            return
+        self.echo(f"launch failed: {type(error).__name__}: {str(error).splitlines()[0]}")
+        self.current = state
+        try:
+            self.prompt()
+        finally:
+            self.current = None
 
     def pause(self, sim: DebugWaveSim, pc: int | None, lanes: Lanes | None, reason: str) -> None:
         self.echo(str(self.stopped(sim, pc, lanes, reason)))
