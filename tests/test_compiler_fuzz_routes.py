@@ -29,7 +29,17 @@ N = 5  # words per PE and per result slot
 TYPES = {"i": np.int32, "f": np.float32, "h": np.float16, "b": ml_dtypes.bfloat16}
 DTYPE_TEXT = {"i": "np.int32", "f": "np.float32", "h": "np.float16", "b": "ml_dtypes.bfloat16"}
 STEP = {ws.NORTH: (0, -1), ws.EAST: (1, 0), ws.SOUTH: (0, 1), ws.WEST: (-1, 0)}
-OPPOSITE = {ws.NORTH: ws.SOUTH, ws.SOUTH: ws.NORTH, ws.EAST: ws.WEST, ws.WEST: ws.EAST}
+DEPTHS = [16, 2, 1]  # FIFO depths drawn: the module's device (16), and back-pressure on every slice send
+_SHALLOW: dict[int, ws.Device] = {}
+
+
+def device(dev, depth: int) -> ws.Device:
+    """The module's device, or one whose FIFOs hold `depth` words (made once per depth)."""
+    if depth == dev.spec.fifo_depth:
+        return dev
+    if depth not in _SHALLOW:
+        _SHALLOW[depth] = ws.Device(ws.WaferSpec(width=8, height=8, channels=8, fifo_depth=depth))
+    return _SHALLOW[depth]
 
 
 @st.composite
@@ -172,8 +182,8 @@ def render_trees(block, trees) -> str:
 
 
 @FUZZ
-@given(case=tree_programs(), seed=st.integers(0, 2**32 - 1))
-def test_custom_tree_routes_match_numpy(dev, gen_dir, case, seed):
+@given(case=tree_programs(), seed=st.integers(0, 2**32 - 1), depth=st.sampled_from(DEPTHS))
+def test_custom_tree_routes_match_numpy(dev, gen_dir, case, seed, depth):
     (w, h), gx, trees = case
     slots = sum(len(t[5]) for t in trees)
     routes = [ws.routes.custom(channel, tree_rules(root, parent, keeps, forms))
@@ -194,7 +204,7 @@ def test_custom_tree_routes_match_numpy(dev, gen_dir, case, seed):
             slot += len(its)
         return want
 
-    run_case(dev, gen_dir, render_trees((w, h), trees), (w, h), gx, slots, seed, reference, extra=(kp,),
+    run_case(device(dev, depth), gen_dir, render_trees((w, h), trees), (w, h), gx, slots, seed, reference, extra=(kp,),
              routes=routes)
 
 
@@ -267,8 +277,8 @@ def bus_route(bus: str, channel: int):
 
 
 @FUZZ
-@given(case=turn_programs(), seed=st.integers(0, 2**32 - 1))
-def test_bus_senders_taking_turns_match_numpy(dev, gen_dir, case, seed):
+@given(case=turn_programs(), seed=st.integers(0, 2**32 - 1), depth=st.sampled_from(DEPTHS))
+def test_bus_senders_taking_turns_match_numpy(dev, gen_dir, case, seed, depth):
     (w, h), gx, bus, channel, turns = case
     slots = sum(len(its) for *_, its in turns)
 
@@ -284,5 +294,5 @@ def test_bus_senders_taking_turns_match_numpy(dev, gen_dir, case, seed):
             slot += len(its)
         return want
 
-    run_case(dev, gen_dir, render_turns(bus, channel, turns), (w, h), gx, slots, seed, reference,
+    run_case(device(dev, depth), gen_dir, render_turns(bus, channel, turns), (w, h), gx, slots, seed, reference,
              routes=bus_route(bus, channel))
