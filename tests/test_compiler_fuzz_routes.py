@@ -133,7 +133,7 @@ def copy_words(want, x, item, slot: int, to: tuple[int, int], source: tuple[int,
 @st.composite
 def tree_programs(draw):
     """(block, blocks along x, trees): each tree (channel, root, {pe: parent}, {pe: keeps}, key forms, items)."""
-    w, h = draw(st.sampled_from([(4, 3), (3, 3), (2, 4), (5, 1), (1, 4), (2, 2), (4, 2)]))
+    w, h = draw(st.sampled_from([(4, 3), (3, 3), (2, 4), (5, 1), (1, 4), (2, 2), (4, 2), (8, 3), (6, 6)]))
     gx = draw(st.integers(1, max(1, 8 // (2 * w))))
     channels = draw(st.permutations(range(8)))
     trees = []
@@ -232,7 +232,7 @@ def line_bus_rules(ahead: int, behind: int):
 def turn_programs(draw):
     """(block, blocks along x, bus, channel, turns): each turn (sender (x, y) in the block, separation "sync" or
     "recv", items)."""
-    w, h = draw(st.sampled_from([(4, 3), (3, 2), (2, 4), (5, 1), (1, 4), (2, 2), (3, 3)]))
+    w, h = draw(st.sampled_from([(4, 3), (3, 2), (2, 4), (5, 1), (1, 4), (2, 2), (3, 3), (8, 4), (5, 6)]))
     gx = draw(st.integers(1, max(1, 8 // (2 * w))))
     bus = draw(st.sampled_from([b for b in BUSES if not ("row" in b and w == 1 or "column" in b and h == 1)]))
     turns = [((draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))), draw(st.sampled_from(["sync", "recv"])),
