@@ -112,8 +112,7 @@ class StatementLowering(RowLowering):
         value, or one operand of `target op recv` (what `x += ws.recv(d)` means)."""
         if not isinstance(value_node, ast.BinOp):
             self.type_recvs_by_context(value_node, ty)
-        elif isinstance(value_node, ast.BinOp) and self.is_untyped_recv(value_node.right) \
-                and ast.unparse(value_node.left) == ast.unparse(target):
+        elif self.is_untyped_recv(value_node.right) and ast.unparse(value_node.left) == ast.unparse(target):
             self.recv_types[id(value_node.right)] = ty
 
     def assign_value(self, target: ast.expr, value, value_node: ast.expr) -> None:

@@ -11,7 +11,7 @@ from ..errors import CycleLimitError, DeadlockError
 from ..isa.assembler import format_instr
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, PORTS
-from .lanes import Lanes
+from .lanes import Lanes, park
 
 MAX_PES_NAMED = 8  # PEs listed by name in an error message
 
@@ -67,7 +67,7 @@ class DiagnosticsMixin:
         names = ", ".join(f"({x}, {y})" for x, y in pes)
         error = cls(f"{message}: PE {names}{more}", pes=pes, pe_count=len(flat), **first, **fields)
         # (for the scheduler, which orders failures by their cycles and joins those of one instruction)
-        error.failing_lanes, error.naming = flat, (cls, message, fields)
+        error.failing_lanes, error.naming = flat, (message, fields)
         return error
 
     def _running(self, current: tuple[int, Lanes] | None = None) -> tuple[str, list[dict]]:
@@ -88,15 +88,15 @@ class DiagnosticsMixin:
     def _stop_past_cycle_limit(self, lanes: Lanes, pc: int, owed: float, owed_count: int) -> Lanes:
         """The lanes at the backward branch `pc` (owing `owed` issue cycles and `owed_count` instructions)
         that stay within max_cycles; the others stop before it (`over_limit`), their debts settled."""
-        latest = lanes.max(lanes.get(self.cycle)) + owed
+        cycles = lanes.get(self.cycle)
+        latest = lanes.max(cycles) + owed
         self._guard_time(latest + self.spec.global_latency + len(self.program.code) * max(self.launch.costs.values()))
         if latest <= self.cycle_cap:
             return lanes
-        over, within = lanes.split(lanes.get(self.cycle) + owed > self.cycle_cap)
+        over, within = lanes.split(cycles + owed > self.cycle_cap)
         self._flush(over, owed, owed_count)  # (a failed launch's state shows their cycles with the branch's)
         self.latest_over_limit = max(self.latest_over_limit, latest)
-        stopped = self.over_limit.get(pc)
-        self.over_limit[pc] = over if stopped is None else stopped.union_disjoint(over)
+        park(self.over_limit, pc, over)
         return within
 
     def _stop_at_fault(self, error: BaseException, pc: int, lanes: Lanes, owed: float, owed_count: int) -> list:
@@ -110,8 +110,7 @@ class DiagnosticsMixin:
         self._flush(lanes, owed, owed_count)
         self.faults.append((cycle, int(failing.min()), pc, error))
         self.cycle_cap = min(self.cycle_cap, cycle)
-        stopped = self.faulted.get(pc)
-        self.faulted[pc] = lanes if stopped is None else stopped.union_disjoint(lanes)
+        park(self.faulted, pc, lanes)
         return []
 
     def _raise_stopped(self) -> None:
@@ -121,11 +120,12 @@ class DiagnosticsMixin:
             cycle, _, pc, error = min(self.faults, key=lambda fault: fault[:2])
             naming = getattr(error, "naming", None)
             if naming is not None:  # the same failure of other PEs at that cycle and instruction, run apart
+                message, fields = naming
                 same = [other for c, _, p, other in self.faults if c == cycle and p == pc
-                        and getattr(other, "naming", (None, None))[:2] == naming[:2]]
+                        and type(other) is type(error) and getattr(other, "naming", (None,))[0] == message]
                 if len(same) > 1:
                     flat = np.unique(np.concatenate([other.failing_lanes for other in same]))
-                    error = self._locate(self._error_naming(*naming[:2], flat, naming[2]), pc)
+                    error = self._locate(self._error_naming(type(error), message, flat, fields), pc)
             raise error
         if self.over_limit:
             self._raise_cycle_limit()

@@ -460,3 +460,10 @@ def _sorted_member(sorted_set: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.zeros(len(values), dtype=bool)
     pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
     return sorted_set[pos] == values
+
+
+def park(places: dict[int, Lanes], pc: int, lanes: Lanes) -> None:
+    """Add `lanes` to those held at `pc` in `places` (a wave's lanes asleep, or stopped at a limit or a
+    failure: disjoint from them)."""
+    held = places.get(pc)
+    places[pc] = lanes if held is None else held.union_disjoint(lanes)

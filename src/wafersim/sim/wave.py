@@ -21,7 +21,7 @@ from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
 from ..isa.opcodes import RAMP
 from .fabric import Fifo
-from .lanes import Lanes
+from .lanes import Lanes, park
 from . import vector_batch
 from .vector_batch import BATCH_PASSES, REGISTER_ONLY, VectorBatch
 from .rank1_queue import Rank1Queue
@@ -120,10 +120,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.latest_over_limit = 0.0  # the latest cycle a stopped PE had reached
         # Likewise a failure (an access out of range, a mistyped word, ...) stops its PEs at the instruction
         # (`faulted`, by pc), and the others run on, but only up to the earliest failure's cycle (`cycle_cap`):
-        # the launch then raises the failure that came first in simulated time (`faults`: (cycle, first PE,
-        # error)), whatever order the engine met them in (`_stop_at_fault`).
+        # the launch then raises the failure that came first in simulated time (`faults`), whatever order the
+        # engine met them in (`_stop_at_fault`).
         self.faulted: dict[int, Lanes] = {}
-        self.faults: list[tuple[float, int, BaseException]] = []
+        self.faults: list[tuple[float, int, int, BaseException]] = []  # (cycle, first PE, pc, error)
         self.cycle_cap = float(launch.max_cycles)
         # Splits on has_neighbor are the same every time the same lanes reach the same branch.
         self.static_splits: dict[tuple, tuple[Lanes, Lanes]] = {}
@@ -234,8 +234,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if lanes.count == 0:
             return
         if blocked and pc in self.waits_on and self.strategy.event_wakeup:  # (blocked lanes owe nothing)
-            sleeping = self.asleep.get(pc)
-            self.asleep[pc] = lanes if sleeping is None else sleeping.union_disjoint(lanes)
+            park(self.asleep, pc, lanes)
             return
         other = self.groups.get(pc)
         if other is None:

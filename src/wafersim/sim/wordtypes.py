@@ -126,14 +126,14 @@ class WordTypeMixin:
         sent_at = (_where(sender_source) if len(sender_sources) < 2
                    else "one of " + ", ".join(_where(source) for source in sender_sources))
         receiver_xy = self._coords(np.array([receiver]))[0]
-        # (one sender named; several that could have sent it: none, all in `senders`)
-        sender_xy = self._coords(np.array(senders[:1]))[0] if len(senders) == 1 else None
         source = self.program.source_of(pc)
-        sender_pes = [tuple(xy) for xy in self._coords(np.array(senders))] if senders else []
+        sender_pes = self._coords(np.array(senders, dtype=np.int64))  # (the first 8)
+        # (one sender named; several that could have sent it: none, all in `senders`)
+        sender_xy = sender_pes[0] if len(senders) == 1 else None
         if sender_xy:
             by = f"PE {sender_xy}"
         elif sender_pes:
-            by = "one of PEs " + ", ".join(str(xy) for xy in sender_pes[:8]) + (" ..." if len(senders) > len(sender_pes) else "")
+            by = "one of PEs " + ", ".join(map(str, sender_pes)) + (" ..." if len(senders) > len(sender_pes) else "")
         else:
             by = f"a PE whose route on channel {ins.ch} reaches it"
         how = DIRECTIONS[ins.dir] if ins.dir != RAMP else "the router (ramp)"

@@ -96,7 +96,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     seg_cost = np.empty(MAX_SEGMENTS, dtype=np.float64)  # issue cycles every lane of it owes (not yet in times)
     seg_done = np.empty(MAX_SEGMENTS, dtype=np.int64)  # instructions likewise owed to counts
     seg_late = np.empty(MAX_SEGMENTS, dtype=np.float64)  # an upper bound of its lanes' times (owed cycles apart)
-    refused = False  # set when a PE refuses an instruction: then every PE stops where it is
+    refused = False  # set when a PE refuses an instruction: then every other segment's PEs stop where they are
     # Conditions of steady branches, per pc (three words: `order`'s count of writes then, or -1, or -2 for a
     # branch that is not steady; lo << 32 | hi of its lanes order[lo:hi]; taken lanes << 32 | first lane not
     # taken), and at the end `order`'s count of writes: any write makes them stale. (One flat array: the PE
@@ -567,10 +567,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 # engine's run of it names them all, as when it runs their (masked) group.
                 if not alone:
                     break
-            if refused:
-                if alone:  # lanes of this segment not run yet: at their start (owed cycles settled)
-                    for k in range(cursor, hi):
-                        stop_pcs[order[k]] = resume[order[k]]
+            if refused:  # (lanes running alone have all run to their stops: see above)
                 for s in range(segments):  # every other segment: where it waits
                     for k in range(seg_lo[s], seg_hi[s]):
                         i = order[k]
