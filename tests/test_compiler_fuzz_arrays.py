@@ -15,7 +15,7 @@ independent NumPy reference written from docs/python-supported.md:
   constants (a kernel made inside a function), annotated variables and an ignored parameter annotation;
 - int32 and float32 words on the fabric: scalars and slices sent east, received by the west neighbour
   through each documented way of typing a receive (`dtype=`, the variable, an annotation, an element, a
-  channel whose every send is int32), channels carrying both types.
+  branch of a conditional expression, a channel whose every send is int32), channels carrying both types.
 
 Bitwise operators on int32 slices are refused by the compiler ("operator BitXor is not supported on
 slices"), so they are not drawn. WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
@@ -409,7 +409,10 @@ def transfers(draw):
         if kind == "int":
             sends.append(f"ws.send(ws.EAST, xi[p, {k}] * {draw(st.sampled_from([1, 3, -65537]))} + li[{k % SLICE}], {at})")
             forms = [f"ri[{k}] = ws.recv(ws.WEST, {at}, dtype=np.int32)", f"v{k}: int = ws.recv(ws.WEST, {at})",
-                     f"acc += ws.recv(ws.WEST, {at})", f"ri[{k}] = ws.recv(ws.WEST, {at})"]
+                     f"acc += ws.recv(ws.WEST, {at})", f"ri[{k}] = ws.recv(ws.WEST, {at})",
+                     # (a branch of a conditional expression takes the type of where the value goes too)
+                     f"ri[{k}] = ws.recv(ws.WEST, {at}) if p >= 0 else 0",
+                     f"v{k}: int = ws.recv(ws.WEST, {at}) if p >= 0 else 0"]
             if channel in int_only:
                 forms.append(f"v{k} = ws.recv(ws.WEST, {at})")
             form = draw(st.sampled_from(forms))
@@ -418,7 +421,7 @@ def transfers(draw):
             sends.append(f"ws.send(ws.EAST, xf[p, {k}] * 0.5 + lf[{k % SLICE}], {at})")
             forms = [f"rf[{k}] = ws.recv(ws.WEST, {at}, dtype=np.float32)", f"w{k}: float = ws.recv(ws.WEST, {at}, dtype=np.float32)"]
             if not int_only & {channel}:
-                forms.append(f"rf[{k}] = ws.recv(ws.WEST, {at})")
+                forms += [f"rf[{k}] = ws.recv(ws.WEST, {at})", f"rf[{k}] = ws.recv(ws.WEST, {at}) if p >= 0 else 0.0"]
             form = draw(st.sampled_from(forms))
             recvs.append(form + (f"; rf[{k}] = w{k}" if form.startswith(f"w{k}") else ""))
         else:
