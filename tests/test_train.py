@@ -285,9 +285,11 @@ def test_default_device_is_as_tall_as_the_pipelined_height_asked_for():
 @pytest.mark.parametrize("options", [dict(batch_size=0), dict(batch_size=-3), dict(batch_size=2.0),
                                      dict(batch_size=True), dict(batch_size=4, height=0, mode="pipelined")])
 def test_out_of_range_trainer_options_are_argument_errors(options):
-    with pytest.raises(train.TrainingArgumentError, match="must be an int >= 1") as err:
+    with pytest.raises(train.TrainingArgumentError, match="must be a whole number >= 1") as err:
         train.Trainer(train.Model.mlp([4, 6, 3]), train.SGD(), **options)
     assert isinstance(err.value, ws.ArgumentError)
+    wrong_type = any(isinstance(value, (float, bool)) for value in options.values())
+    assert isinstance(err.value, train.TrainingArgumentTypeError) == wrong_type
 
 
 def _malformed(name: str):

@@ -33,7 +33,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import SpecError
+from ..arch.values import whole_argument
+from ..errors import ArgumentError, SpecError
 from ..train.errors import check_whole
 from ..train.memoryx import MemoryXSpec, check_bytes
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError
@@ -59,8 +60,10 @@ class SwarmXSpec:
                                 field=name, value=value)
         for name, low in (("fan_out", 2), ("max_systems", 1)):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise SpecError(f"SwarmXSpec.{name} must be an int >= {low}, got {value!r}", field=name, value=value)
+            try:
+                object.__setattr__(self, name, whole_argument(value, f"SwarmXSpec.{name}", low))
+            except ArgumentError as error:  # (a spec's own error class and fields)
+                raise SpecError(str(error), field=name, value=value) from None
 
 
 class SwarmXTree:

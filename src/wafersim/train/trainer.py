@@ -43,7 +43,6 @@ from typing import Callable
 
 import numpy as np
 
-from ..arch.values import is_integer
 from ..arch.spec import WaferSpec
 from ..errors import SramBudgetError
 from ..kernels import ml
@@ -53,7 +52,7 @@ from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
 from .data import batch, check_data, training_input
-from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
+from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError,
                      TrainingArgumentTypeError, TrainingError, check_instance, check_whole)
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
 from . import checkpoint, layers
@@ -118,10 +117,6 @@ def default_device(model: Model, batch_size: int, tile: int = ml.dense.DEFAULT_T
     return Device(WaferSpec(width=width, height=height))
 
 
-def _is_int_at_least(value: object, lowest: int) -> bool:
-    return is_integer(value) and value >= lowest
-
-
 def check_options(model: object, optimizer: object, seed: object, tile: object, chunk: object,
                   memoryx_spec: object = None) -> None:
     """The options a `Trainer` and a cluster's trainer share, checked before anything is built: a
@@ -169,9 +164,9 @@ class Trainer:
         if mode not in MODES:
             raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self.check_precision(precision)
-        for name, value, lowest in (("batch_size", batch_size, 1), ("height", height, 1)):
-            if (value is not None or name == "batch_size") and not _is_int_at_least(value, lowest):
-                raise TrainingArgumentError(f"{name} must be an int >= {lowest}, got {value!r}", **{name: value})
+        batch_size = check_whole(batch_size, "batch_size", 1)
+        if height is not None:
+            height = check_whole(height, "height", 1)
         params = model.check_params(params) if params is not None else model.init_params(seed)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         # A model with a transformer block runs pipelined in stages (`pipelined_stages`), an MLP on the step
