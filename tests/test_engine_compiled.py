@@ -483,3 +483,24 @@ def test_a_failure_s_message_describes_the_pe_it_names(n1, n2):
                                                   n1, n2)
         assert error.value.pes == [(first, 0)] and error.value.index == index
         assert f"index {index} is out of bounds" in str(error.value)
+
+
+# Two PEs run one `sendv` in one group, at one cycle: PE 0's words lie outside its SRAM, PE 1 sends off
+# the block's east edge. The executor checks the edge first; PE 0's failure comes first in the PEs' order.
+_TWO_FAILURES_AT_ONCE = {
+    "one group": ".sram 8\n  li r1, 0\n  li r2, 1000\n  sendv east, 0, r1, r2\n  halt\n",
+    "two branches": ".sram 8\n  sreg r1, tid.x\n  li r2, 1000\n  bz r1, x\n  sendv east, 0, r0, r2\n  halt\n"
+                    "x:\n  sendv east, 0, r0, r2\n  halt\n",
+}
+
+
+@pytest.mark.parametrize("layout", sorted(_TWO_FAILURES_AT_ONCE))
+def test_failures_of_two_kinds_at_one_cycle_report_the_first_pe_s(layout):
+    """Ties in simulated time go to the failure whose first PE comes first (docs/timing.md), also when one
+    instruction of one group fails in two ways: the SRAM overrun of PE (0, 0), not PE (1, 0)'s edge send."""
+    from wafersim.sim.strategy import REFERENCE
+    for strategy in (REFERENCE, Strategy(compiled=False), Strategy()):
+        dev = ws.Device(ws.WaferSpec(width=4, height=2))
+        with forced(strategy), pytest.raises(ws.MemoryAccessError) as error:
+            ws.Kernel(ws.assemble(_TWO_FAILURES_AT_ONCE[layout]), dev)[1, (2, 1)]()
+        assert error.value.pes == [(0, 0)] and error.value.pe_count == 1

@@ -99,19 +99,36 @@ class DiagnosticsMixin:
         park(self.over_limit, pc, over)
         return within
 
-    def _stop_at_fault(self, error: BaseException, pc: int, lanes: Lanes, owed: float, owed_count: int) -> list:
-        """`lanes` failed the instruction at `pc` (owing `owed` issue cycles and `owed_count` instructions
-        before it): they stop there, the failure is kept with the cycle it happened at, and the other PEs run
-        on up to that cycle (`cycle_cap`). No continuations."""
+    def _stop_at_fault(self, error: BaseException, pc: int, lanes: Lanes, owed: float, owed_count: int,
+                       counted: bool = False) -> list:
+        """The PEs of `lanes` that failed the instruction at `pc` (owing `owed` issue cycles and `owed_count`
+        instructions before it; `counted`: the instruction's own count and what they owed already settled)
+        stop there, the failure is kept with the cycle it happened at, and the other PEs run on up to that
+        cycle (`cycle_cap`). The group's other lanes run the instruction again without them (the
+        continuation returned): an executor raises the first failure it checks for, and theirs (another
+        kind, at the same cycle) may come first in the PEs' order."""
         failing = getattr(error, "failing_lanes", None)
-        if failing is None or not len(failing):
+        failed, rest = lanes, Lanes(lanes.n, idx=np.empty(0, dtype=np.int64))
+        if failing is not None and len(failing):
+            named = np.zeros(self.n, dtype=bool)
+            named[failing] = True
+            part, others = lanes.split(lanes.get(named))
+            if part.count:  # (else the error named PEs outside the group: the whole group stops)
+                failed, rest = part, others
+        else:
             failing = lanes.indices()
         cycle = float(self.cycle[failing].min()) + owed
-        self._flush(lanes, owed, owed_count)
+        self._flush(failed, owed, owed_count)
         self.faults.append((cycle, int(failing.min()), pc, error))
         self.cycle_cap = min(self.cycle_cap, cycle)
-        park(self.faulted, pc, lanes)
-        return []
+        park(self.faulted, pc, failed)
+        if not rest.count:
+            return []
+        self.totals.pc_counts[pc] -= rest.count  # (counted again when they run it)
+        if counted:
+            rest.add(self.icount, -1)
+            return [(pc, rest, False)]
+        return [(pc, rest, False, owed, owed_count)]
 
     def _raise_stopped(self) -> None:
         """Nothing else can run: raise the failure that came first in simulated time (ties: the one whose

@@ -395,10 +395,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             try:
                 out = self._control(pc, instr, next_pc, issue, lanes)
             except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
-                return self._stop_at_fault(self._locate(exc, pc), pc, lanes, *((pending_cost, pending_count)
-                                                                                  if owing else (0.0, 0)))
+                return self._stop_at_fault(self._locate(exc, pc), pc, lanes, *((pending_cost, pending_count, False)
+                                                                                  if owing else (0.0, 0, True)))
             except WordTypeError as exc:  # (located already: it names the sender's line too)
-                return self._stop_at_fault(exc, pc, lanes, *((pending_cost, pending_count) if owing else (0.0, 0)))
+                return self._stop_at_fault(exc, pc, lanes, *((pending_cost, pending_count, False) if owing
+                                                             else (0.0, 0, True)))
             if not owing:
                 return out
             # A send or receive took the issue cycles its lanes owed as part of its own (exact: whole
