@@ -67,6 +67,23 @@ def test_float32_reductions_are_sequential_python_sums(dev, tmp_path):
     check(out, x, y, 21, np.float32)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_sums_of_negative_zeros_are_positive_zero_as_python_s_sum(dev, tmp_path, compiled):
+    """Python's sum starts from 0, and 0 + -0.0 is +0.0: a sum or dot of -0.0s is +0.0 (it was -0.0: the
+    accumulation started from element 0), on both engine paths; one +0.0 or nonzero term is as before."""
+    from wafersim.sim.strategy import Strategy, forced
+    x = np.array([-0.0] * 6 + [0.0] + [-0.0] * (N - 7), np.float32)
+    y = np.ones(N, np.float32)
+    with forced(Strategy(compiled=compiled)):
+        out, = run_on_one_block(dev, kernel(tmp_path, "float32"), x, y, np.zeros((4, 5), np.float32), 6,
+                                block=(4, 1))[2:]
+    want = np.array([[sequential(x[i:6], np.float32), x[i:6].min(), x[0:6 - i].max(),
+                      sequential((x[i:6] * y[0:6 - i]).astype(np.float32), np.float32), sequential(x, np.float32)]
+                     for i in range(4)], np.float32)
+    assert np.signbit(want[:, [0, 3]]).sum() == 0 and np.signbit(want[:, [1, 2]]).all()  # (the reference)
+    assert out.view(np.int32).tolist() == want.view(np.int32).tolist()
+
+
 def test_int32_reductions_wrap_as_numpy(dev, tmp_path):
     rng = np.random.default_rng(2)
     x = rng.integers(-(2**31), 2**31, N, dtype=np.int64).astype(np.int32)

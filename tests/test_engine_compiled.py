@@ -504,3 +504,4 @@ def test_failures_of_two_kinds_at_one_cycle_report_the_first_pe_s(layout):
         with forced(strategy), pytest.raises(ws.MemoryAccessError) as error:
             ws.Kernel(ws.assemble(_TWO_FAILURES_AT_ONCE[layout]), dev)[1, (2, 1)]()
         assert error.value.pes == [(0, 0)] and error.value.pe_count == 1
+        assert error.value.source[0] == "<assembly>"  # (the line of the sendv that failed)

@@ -449,7 +449,10 @@ def test_program_instructions_and_describe_pc():
     program = assemble("nop\nli r1, 3\nhalt")
     assert program.instructions() == [(0, Instr("nop")), (1, Instr("li", d=1, imm=3)), (3, Instr("halt"))]
     assert "li r1, 3" in program.describe_pc(1)
-    assert program.source_of(1) is None
+    assert program.source_of(1) == ("<assembly>", 2) and program.source_of(2) is None  # (an extension word)
+    assert program.describe_pc(3).endswith("(halt) at <assembly>:3")
+    named = assemble("\n# a comment\n.sram 4\n\n  halt\n", file="k.s")
+    assert named.lines == {0: ("k.s", 5)}
 
 
 def test_a_branch_into_an_extension_word_disassembles_to_a_number():

@@ -276,8 +276,10 @@ def _split_operands(text: str) -> list[str]:
     return [part.strip() for part in text.split(",")] if text.strip() else []
 
 
-def assemble(source: str, name: str | None = None) -> Program:
-    """Assemble text into a `Program`; errors name the line."""
+def assemble(source: str, name: str | None = None, file: str | None = None) -> Program:
+    """Assemble text into a `Program`; errors name the line. The program's line table maps each instruction
+    to (`file`, its line), so that run-time errors and the debugger name assembly lines as they name a
+    kernel's Python lines (`file` defaults to "<assembly>"; `wafersim asm` passes the source's path)."""
     if not isinstance(source, str):
         raise ArgumentTypeError(f"assemble: expected assembly text (a str), got {type(source).__name__}")
     program_name, data_words, arg_count = name or "kernel", 0, None
@@ -375,7 +377,9 @@ def assemble(source: str, name: str | None = None) -> Program:
         pc += opcode.words
 
     words: list[int] = []
+    lines: dict[int, tuple[str, int]] = {}
     for number, raw, instr, unresolved in pending:
+        lines[len(words)] = (file or "<assembly>", number)
         if unresolved:
             label = unresolved["target"]
             if label not in labels:
@@ -387,7 +391,7 @@ def assemble(source: str, name: str | None = None) -> Program:
             raise AssemblyError(f"line {number}: {exc}\n    {raw}", line=number) from None
     table = tuple(strings.get(i, "") for i in range(max(strings, default=0) + 1))
     return Program(code=np.array(words, dtype=np.uint32), name=program_name, data_words=data_words,
-                   arg_count=arg_count, strings=table, labels=labels, routes=tuple(sorted(routes.items())))
+                   arg_count=arg_count, strings=table, labels=labels, lines=lines, routes=tuple(sorted(routes.items())))
 
 
 def assemble_words(instrs: Iterable[Instr]) -> np.ndarray:

@@ -85,6 +85,7 @@ def render() -> str:
         ".sram   64             # data segment words per PE",
         ".args   5              # kernel arguments it expects",
         '.string 1 "partial"    # text for print rX, 1',
+        ".route  1 row_bus      # channel 1 takes a named route at launch (ws.routes, docs/routes.md)",
         "loop:                  # label",
         "    vadd.fs r4, r5, r6, r7",
         "    send east, 0, r1",
@@ -96,7 +97,14 @@ def render() -> str:
         "`assemble(disassemble(program))` gives back the same code words and texts. A `.string` text is in double",
         "quotes with JSON's escapes (`\\\"` a quote, `\\\\` a backslash, `\\n`, `\\t`, `\\uXXXX`); `#` and `;` inside it",
         "are text, not comments. Strings are numbered 1 to 32767, each defined once; `print rX, N` with no `.string N`",
-        "prints the label `#N`.",
+        "prints the label `#N`. `.route CH NAME` declares the named route (`row_bus`, `column_bus`, `block_bus`,",
+        "`chain_east` and the like: `isa/routes.py`) a launch sets up on channel CH, as `ws.use_route` does in Python;",
+        "a launch's `routes=` may not give that channel another.",
+        "",
+        "A PE that runs past the last instruction halts, as a return from a Python kernel does; a jump to a pc",
+        "outside the program stops the launch with a `LaunchError`. Scalar float math without a note in the",
+        "table (`fsin`, `fatan2`, `fhypot`, ...) computes NumPy's float32 ufunc of the same name, bit for bit",
+        "(docs/python-supported.md, \"Scalar math\").",
         "",
     ]
     return "\n".join(lines)

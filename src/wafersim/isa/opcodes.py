@@ -261,13 +261,13 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
      "sign of b)", ""),
     # reductions of an SRAM range into a register (docs/python-supported.md): sequential order, element 0
     # first, each step rounded (float32) or wrapped (int32), as a Python loop computes them
-    ("vredsum", "REG", ("d", "a", "c"), "vector", "d = sram[a] + sram[a+1] + ... + sram[a+c-1], left to right "
-     "(0 when c = 0; .f: float32)", "f"),
+    ("vredsum", "REG", ("d", "a", "c"), "vector", "d = 0 + sram[a] + sram[a+1] + ... + sram[a+c-1], left to "
+     "right, as Python's sum (0 when c = 0; .f: float32, and a sum of -0.0s is +0.0)", "f"),
     ("vredmin", "REG", ("d", "a", "c"), "vector", "d = the smallest of sram[a:a+c] (.f: float32, nan if any is "
      "nan); c = 0 stops the PE with a KernelValueError", "f"),
     ("vredmax", "REG", ("d", "a", "c"), "vector", "d = the largest of sram[a:a+c] (as vredmin)", "f"),
-    ("vdot", "REG", ("d", "a", "b", "c"), "vector", "d = sum of sram[a+k] * sram[b+k], left to right, each "
-     "product and each sum rounded (.f: float32; int32 wraps)", "f"),
+    ("vdot", "REG", ("d", "a", "b", "c"), "vector", "d = 0 + the sum of sram[a+k] * sram[b+k], left to right, "
+     "each product and each sum rounded (.f: float32; int32 wraps)", "f"),
     # 16-bit floats (isa/halfprec.py, docs/python-supported.md): one float16 value (.b: bfloat16) per 32-bit
     # word, in its low half. Each 16-bit result is rounded to nearest even, as NumPy / ml_dtypes compute on
     # arrays of that dtype; their elements cost ceil(c / vector_lanes_half) cycles (WaferSpec)

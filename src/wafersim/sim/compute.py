@@ -453,6 +453,8 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         else:
             ufunc = {"vredsum": np.add, "vdot": np.add, "vredmin": np.minimum, "vredmax": np.maximum}[op]
             result = ufunc.accumulate(values, axis=0, dtype=values.dtype)[-1]
+            if ufunc is np.add and is_float:  # Python's sum starts from 0: 0 + -0.0 is +0.0 (else unchanged)
+                result = result + values.dtype.type(0)
         if ins.d:
             L.put(regs[ins.d], result)
         self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes))

@@ -152,7 +152,7 @@ def bench(bench_args: tuple[str, ...]) -> None:
 @click.option("-o", "--output", help="program file to write (default: SOURCE with .wsb)")
 def asm(source: str, output: str | None) -> None:
     """Assemble a text program into a .wsb program file."""
-    program = _guard(lambda: assemble(Path(source).read_text(), name=Path(source).stem))
+    program = _guard(lambda: assemble(Path(source).read_text(), name=Path(source).stem, file=str(source)))
     path = binary.save(program, output or Path(source).with_suffix(".wsb"))
     click.echo(f"wrote {path}: {program.name}, {len(program.code)} words, {program.data_words} data words")
 

@@ -168,12 +168,12 @@ def vector_op(kind, pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats
         for k in range(length):
             sram[target + k, i] = scratch_int[k]
     elif is_reduction and is_float:
-        total = np.float32(0.0)  # (NumPy's accumulate starts from element 0: -0.0 stays -0.0)
+        total = np.float32(0.0)  # (as Python's sum: 0 + -0.0 is +0.0)
         for k in range(length):
             value = fsram[source + k, i]
             if kind == K_VDOT:
                 value = fmul(value, fsram[other + k, i])
-            total = value if k == 0 else fadd(total, value)
+            total = fadd(total, value)
         if d != 0:
             fregs[d, i] = total
     elif is_reduction:
