@@ -27,7 +27,8 @@ import pytest
 import wafersim
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "src")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "Makefile", "CHANGELOG.md", "src", "docs", "examples",
+           "bench", "scripts", "tests")
 
 
 def setuptools_version() -> tuple[int, ...]:
@@ -80,6 +81,10 @@ def test_build_makes_an_sdist_and_a_wheel_without_deprecation_warnings(built):
     with tarfile.open(sdist) as archive:
         in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"pyproject.toml", "README.md", "LICENSE", "src/wafersim/py.typed"} <= in_sdist
+    # the whole source release: the tests and what they read (docs' code blocks, examples, bench scripts)
+    assert {"Makefile", "CHANGELOG.md", "docs/api.md", "tests/test_guide.py", "bench/workloads.py"} <= in_sdist
+    assert {f"examples/{p.name}" for p in (ROOT / "examples").iterdir() if p.suffix in (".py", ".ipynb")} <= in_sdist
+    assert not any("__pycache__" in name or name.endswith((".nbc", ".nbi")) for name in in_sdist)
     assert {f"src/{module}" for module in modules} <= in_sdist
 
     with zipfile.ZipFile(wheel) as archive:

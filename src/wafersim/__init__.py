@@ -4,7 +4,7 @@ The machine and its ISA are our own design (real wafer-scale ISAs are not public
 in `WaferSpec`.
 """
 from .arch import WaferSpec
-from .errors import (ArgumentError, ArgumentTypeError, AssemblyError, CheckpointError, CompileError, CycleLimitError, DeadlockError, InvalidPointerError,
+from .errors import (ArgumentError, ArgumentTypeError, AssemblyError, CheckpointError, CompileError, CycleLimitError, DeadlockError, EngineCacheError, InvalidPointerError,
                      KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError, MeshBoundaryError, OutOfMemoryError, RaceError, RouteError, SpecError, SramBudgetError,
                      WaferError)
 from .isa import Program, assemble, disassemble

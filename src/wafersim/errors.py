@@ -94,6 +94,11 @@ class CycleLimitError(WaferError):
     """A launch that ran past its `max_cycles` budget (a kernel that never halts)."""
 
 
+class EngineCacheError(WaferError, RuntimeError):
+    """Numba's on-disk cache of the engine's compiled code could not be read (a damaged file). The cache
+    of the engine's functions is emptied when this is raised: the next launch compiles them again."""
+
+
 class KernelValueError(WaferError, ValueError):
     """A value Python would refuse in a `@ws.jit` kernel (with bounds checks on), such as a negative shift
     count; it stops the kernel as Python would raise `ValueError`."""

@@ -20,7 +20,13 @@ def start() -> float:
     cached function); seconds taken. Idempotent: a second call takes microseconds."""
     began = time.perf_counter()
     from .. import fifo_kernels, trace_kernels  # noqa: F401  (each imports Numba)
-    from . import interpreter, settle  # noqa: F401
+    from ..engine import damaged_cache_error
+    from . import interpreter, numba_cache, settle  # noqa: F401
 
-    fifo_kernels.lane_runs(np.arange(2, dtype=np.int64))  # (the first cached function loaded: the registries)
+    try:
+        fifo_kernels.lane_runs(np.arange(2, dtype=np.int64))  # (the first cached function loaded: the registries)
+    except Exception as error:
+        if numba_cache.empty_damaged_cache(error):
+            raise damaged_cache_error(error) from error
+        raise
     return time.perf_counter() - began
