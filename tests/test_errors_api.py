@@ -226,3 +226,4 @@ def test_a_launch_error_lists_where_it_happened_in_its_fields():
     for name in ("pc", "instruction", "source", "pe"):
         assert name in error.fields and error.fields[name] == getattr(error, name)
     assert error.source[1] == _read_past_the_end.py_func.__code__.co_firstlineno + 3  # the `out[i] = v[i + 10]` line
+    assert (error.file, error.line) == error.source and error.file == _read_past_the_end.py_func.__code__.co_filename

@@ -21,7 +21,11 @@ class WaferError(Exception):
         self.add_fields(**fields)
 
     def add_fields(self, **fields: Any) -> None:
-        """Add structured fields (attributes, and entries of `fields`), e.g. where a failure happened."""
+        """Add structured fields (attributes, and entries of `fields`), e.g. where a failure happened. A
+        `source` (file, line) also gives `file` and `line`, as a compile error's are named."""
+        source = fields.get("source")
+        if isinstance(source, tuple) and len(source) == 2 and "line" not in fields and "line" not in self.fields:
+            fields = {**fields, "file": source[0], "line": source[1]}
         self.fields.update(fields)
         for key, value in fields.items():
             setattr(self, key, value)
