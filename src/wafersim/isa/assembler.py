@@ -103,6 +103,14 @@ class Program:
         kernel_file = chain[-1][0]
         return next(line for file, line in chain if file == kernel_file)
 
+    def instruction_text(self, instr: Instr) -> str:
+        """`instr` as assembly text, a branch target by the program's label for it where it has one (`jmp
+        loop`, not `jmp 2`: what an assembly programmer wrote)."""
+        by_pc: dict[int, str] = {}
+        for name, at in self.labels.items():
+            by_pc.setdefault(at, name)
+        return format_instr(instr, by_pc)
+
     def describe_pc(self, pc: int) -> str:
         """`pc 12 (recv r3, west, 0) at heat.py:14` -- for error messages (plus `, called from heat.py:30`
         per device function the instruction was inlined from)."""
@@ -110,7 +118,7 @@ class Program:
 
         text = f"pc {pc}"
         if 0 <= pc < len(self.code):
-            text += f" ({format_instr(decode_at(self.code, pc))})"
+            text += f" ({self.instruction_text(decode_at(self.code, pc))})"
         where = self.source_of(pc)
         if where:
             text += f" at {where[0]}:{where[1]}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CycleLimitError, DeadlockError
-from ..isa.assembler import format_instr
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, PORTS
 from .lanes import Lanes, park
@@ -41,7 +40,7 @@ class DiagnosticsMixin:
 
     def _locate(self, exc, pc: int):
         """Add the program counter, instruction and source line to an error raised by an executor."""
-        fields = dict(pc=pc, instruction=format_instr(self.launch.decoded[pc]), source=self.program.source_of(pc))
+        fields = dict(pc=pc, instruction=self.program.instruction_text(self.launch.decoded[pc]), source=self.program.source_of(pc))
         if hasattr(exc, "add_fields"):
             exc.add_fields(**fields)
         else:  # (a built-in error: attributes only)
