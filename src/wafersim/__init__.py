@@ -14,6 +14,7 @@ from .compiler.intrinsics import (blockDim, blockIdx, fma, grid, gridDim, gridsi
 from .compiler.intrinsics import print_ as print  # noqa: A001  (ws.print in kernels, like CUDA printf)
 from .compiler.intrinsics import fma_skip_zeros, pack_nonzeros, recv_fma, send_nonzeros, sparse_fma
 from .compiler.intrinsics import dot
+from .compiler import cg
 from .compiler.intrinsics import outer_add, recv_async, recv_wait, send_async, send_wait
 from .runtime.jit import jit
 from .runtime.debug import debug
@@ -31,13 +32,13 @@ globals().update(_MATH_ALIASES)  # ws.exp, ws.tanh, ... (NumPy's float32 functio
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArgumentError", "ArgumentTypeError", "AssemblyError", "CheckpointError", "CompileError", "CycleLimitError", "DeadlockError", "Device", "DeviceArray", "DevicePointer",
+    "ArgumentError", "ArgumentTypeError", "AssemblyError", "CheckpointError", "CompileError", "CycleLimitError", "DeadlockError", "EngineCacheError", "Device", "DeviceArray", "DevicePointer",
     "EAST", "Event", "InvalidPointerError", "Kernel", "KernelValueError", "KernelZeroDivisionError", "LaunchError", "LaunchStats", "MemoryAccessError", "PrintRecord",
     "MeshBoundaryError", "NORTH", "OutOfMemoryError", "Program", "RAMP", "RaceError", "RouteError", "SOUTH", "SpecError", "SramBudgetError", "Stream", "WEST",
     "WaferError", "WaferSpec", "assemble", "device_array", "disassemble", "event", "event_elapsed_time",
     "get_current_device", "init", "select_device", "stream", "synchronize", "to_device",
     "jit", "grid", "gridsize", "threadIdx", "blockIdx", "blockDim", "gridDim", "send", "recv", "has_neighbor",
-    "syncthreads", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
+    "syncthreads", "cg", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
     "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",
     "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
     "outer_add", "recv_async", "recv_wait", "send_async", "send_wait",

@@ -13,6 +13,7 @@ from ..arch.spec import MAX_CHANNELS
 from ..isa.opcodes import ACCEPT, port_mask
 from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
+from . import cg
 from . import intrinsics as wsi
 from ..errors import CompileError
 from .ir import line_text
@@ -46,7 +47,29 @@ def _arity(args, n: int) -> None:
 
 
 class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowering, MathLowering):
+    def is_grid_sync(self, node: ast.Call) -> bool:
+        """Whether `node` is `ws.cg.this_grid().sync()` (both calls without arguments: else refused)."""
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)):
+            return False
+        try:
+            group = self.static(func.value.func)
+        except Unsupported:
+            return False
+        if group is not cg.this_grid:
+            return False
+        if func.attr != "sync":
+            raise Unsupported(f"ws.cg.this_grid().{func.attr}() is not supported: a grid group has sync() only "
+                              f"in a kernel")
+        if node.args or node.keywords or func.value.args or func.value.keywords:
+            raise Unsupported("ws.cg.this_grid().sync() takes no arguments")
+        return True
+
+
     def call(self, node: ast.Call):
+        if self.is_grid_sync(node):
+            self.emit("gbar")
+            return None
         callee = self.static(node.func)
         if callee is NOT_STATIC:
             raise Unsupported("only intrinsics, math functions and @ws.jit functions can be called in a kernel")
@@ -72,6 +95,9 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         if callee is wsi.has_neighbor:
             _arity(args, 1)
             return self.result("hasnb", "i32", dir=self.direction(args[0]))
+        if callee is cg.this_grid:
+            raise Unsupported("ws.cg.this_grid() is supported as ws.cg.this_grid().sync() only (a barrier over "
+                              "every PE of the launch): call that, not the group's other methods or a variable")
         if callee is wsi.syncthreads:
             _arity(args, 0)
             self.emit("bar")

@@ -324,6 +324,10 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
      "background (as sendv, a word per 1 / link_words_per_cycle): the PE goes on after the issue", ""),
     ("swait", "MSG", ("dir", "ch"), "send", "wait until the background send to dir on channel ch has sent its last "
      "word (at once if none is running); sram[a:a+b] of that senda may change only after it", ""),
+    # a grid-wide barrier (docs/programming-model.md, "Grid-wide barriers"): CUDA's cooperative-groups
+    # grid.sync(), for a launch whose blocks are all on the wafer at once
+    ("gbar", "REG", (), "barrier", "wait until every PE of the launch reaches a grid barrier (one wave only: a launch "
+     "of several waves is refused)", ""),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))

@@ -16,7 +16,7 @@ WRITES_ONLY_D = frozenset({
     "li", "fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "fma", "flt", "fle", "feq", "fne", "fneg", "fabs", "fsqrt",
     "itof", "ftoi", "hasnb", "sreg", "arg", "ld", "recv", "gld"})
 #: Instructions that write no register.
-WRITES_NONE = frozenset({"nop", "halt", "bz", "bnz", "jmp", "st", "send", "bar", "chk", "print", "gst"})
+WRITES_NONE = frozenset({"nop", "halt", "bz", "bnz", "jmp", "st", "send", "bar", "gbar", "chk", "print", "gst"})
 
 
 def _successors(pc: int, instr: Instr) -> tuple[int, ...]:

@@ -174,7 +174,8 @@ class DebugWaveSim(WaveSim):
 
     def _control(self, pc, ins, next_pc, cost, lanes):
         if pc in self.starts:
-            again = lanes.get(self.at_barrier) if ins.op == "bar" else lanes.get(self.blocked_at) == pc
+            again = (lanes.get(self.at_barrier) if ins.op == "bar" else lanes.get(self.at_grid_barrier)
+                     if ins.op == "gbar" else lanes.get(self.blocked_at) == pc)
             fresh = lanes.split(~np.asarray(again, dtype=bool))[0]
             if fresh.count:
                 self._arrive(pc, fresh, lanes)

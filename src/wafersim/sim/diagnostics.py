@@ -180,6 +180,8 @@ class DiagnosticsMixin:
             elif instr.op in ("send", "sendv", "senda"):
                 what = (f"waits for room to send {PORTS[instr.dir]} on channel {instr.ch} "
                         f"(the FIFO of {self.spec.fifo_depth} words is full)")
+            elif instr.op == "gbar":
+                what = "waits at a grid barrier (ws.cg.this_grid().sync()) that part of the launch never reaches"
             else:
                 what = "waits at a barrier that part of its block never reaches"
             if first_flat is None and len(flat):
@@ -222,7 +224,7 @@ class DiagnosticsMixin:
             elif instr.op in ("send", "sendv", "senda"):
                 char = "NESWR"[instr.dir]
             else:
-                char = "B"
+                char = "G" if instr.op == "gbar" else "B"
             for i in lanes.indices():
                 gx, gy = int(x[i]) - left, int(y[i]) - top
                 if 0 <= gx < wx and 0 <= gy < wy:
@@ -234,7 +236,7 @@ class DiagnosticsMixin:
         rows = "\n".join("    " + "".join(row) for row in grid)
         return (f"  block {block} (north up{window}): ^ > v < wait to receive from north/east/south/west, "
                 f"N E S W wait to send (FIFO full), r R wait to receive / send through the router, B waits at "
-                f"a barrier, h halted\n{rows}")
+                f"a barrier, G at a grid barrier, h halted\n{rows}")
 
     # ------------------------------------------------------------------ debug print
     def _print(self, ins: Instr, lanes: Lanes) -> None:

@@ -157,6 +157,15 @@ class Launch:
             if instr.op == "sreg" and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                 raise LaunchError(f"{program.name}: pc {pc} reads special register number {instr.imm}; there are "
                                   f"{len(SPECIAL_REGISTERS)} ({', '.join(SPECIAL_REGISTERS)})", pc=pc)
+        grid_barriers = [pc for pc, instr in self.decoded.items() if instr.op == "gbar"]
+        if grid_barriers and self.placement.waves > 1:  # (CUDA's cooperative launch: every block resident)
+            pc = grid_barriers[0]
+            raise LaunchError(
+                f"{program.name} has a grid barrier (ws.cg.this_grid().sync()) at {program.describe_pc(pc)}, so every "
+                f"block of its grid must be on the wafer at once, but grid {self.placement.grid} of "
+                f"{self.placement.block} blocks runs in {self.placement.waves} waves here (at most "
+                f"{self.placement.slots} blocks at once): launch fewer or smaller blocks, or split the kernel at "
+                f"the barrier into two launches", pc=pc, source=program.source_of(pc), waves=self.placement.waves)
         channels = self.facts.channels | set(self.routes)
         if channels and max(channels) >= spec.channels:
             raise LaunchError(f"{program.name} uses channel {max(channels)} but the machine has {spec.channels} "

@@ -2,7 +2,7 @@
 
 Two accesses to one global word race when they come from different PEs, at least one writes, and no
 barrier orders them: within a block, `ws.syncthreads()` orders everything before it against everything
-after it; across blocks of one launch nothing does. The checker records every global word accessed
+after it; across blocks of one launch only a grid barrier (`ws.cg.this_grid().sync()`) does. The checker records every global word accessed
 (address, PE, barrier epoch of its block, pc, cycle, read or write) while the launch runs and finds the
 races once, vectorised, when it ends. Each racing word is reported at least once, paired with one
 conflicting access; reports are grouped by the pair of instructions (`RaceHazard.count` is how many
@@ -97,11 +97,15 @@ class RaceChecker:
     def __init__(self, launch: "Launch") -> None:
         self.launch = launch
         self.epoch = np.zeros(launch.placement.n_blocks, dtype=np.int64)  # barriers released, per block
+        self.grid_epoch = 0  # grid barriers released (they order accesses of different blocks)
         self._parts: list[tuple[np.ndarray, ...]] = []
 
-    def barrier_released(self, block_ids: np.ndarray) -> None:
-        """A barrier released every PE of these blocks (a block may be listed once per PE)."""
+    def barrier_released(self, block_ids: np.ndarray, grid: bool = False) -> None:
+        """A barrier released every PE of these blocks (a block may be listed once per PE); `grid`: a grid
+        barrier (`ws.cg.this_grid().sync()`), which orders accesses across blocks too."""
         self.epoch[np.unique(block_ids)] += 1
+        if grid:
+            self.grid_epoch += 1
 
     def record(self, sim, pes: np.ndarray, addresses: np.ndarray, cycles: np.ndarray, pc: int, write: bool) -> None:
         """Global words `addresses` accessed by the wave's PEs `pes` (flat, same shape) at `cycles`."""
@@ -112,13 +116,13 @@ class RaceChecker:
         thread = (y[pes] % by).astype(np.int64) * bx + x[pes] % bx
         self._parts.append((np.asarray(addresses, dtype=np.int64).ravel(), block, thread, self.epoch[block],
                             np.full(len(pes), pc, dtype=np.int32), np.full(len(pes), write),
-                            np.asarray(cycles, dtype=np.float64).ravel()))
+                            np.asarray(cycles, dtype=np.float64).ravel(), np.full(len(pes), self.grid_epoch)))
 
     def hazards(self) -> tuple[list[RaceHazard], int]:
         """(the races found, capped at RACE_REPORT_LIMIT, in address order; how many were left out)."""
         if not self._parts:
             return [], 0
-        addr, block, thread, epoch, pc, write, cycle = (np.concatenate(p) for p in zip(*self._parts))
+        addr, block, thread, epoch, pc, write, cycle, grid_epoch = (np.concatenate(p) for p in zip(*self._parts))
         pe = block * (self.launch.placement.block[0] * self.launch.placement.block[1]) + thread
         pairs = []
         # Within a block: accesses of one barrier epoch (nothing orders them).
@@ -128,9 +132,11 @@ class RaceChecker:
         partner = conflict_partners(group, pe[order], write[order])
         hit = partner >= 0
         pairs.append(np.stack([order[hit], order[partner[hit]]], axis=1))
-        # Across blocks: any two accesses to one word.
-        order = np.argsort(addr, kind="stable")
-        partner = conflict_partners(addr[order], block[order], write[order])
+        # Across blocks: any two accesses to one word between the same grid barriers.
+        order = np.lexsort((grid_epoch, addr))
+        key = np.stack([addr[order], grid_epoch[order]], axis=1)
+        group = np.r_[0, np.cumsum((key[1:] != key[:-1]).any(axis=1))]
+        partner = conflict_partners(group, block[order], write[order])
         hit = partner >= 0
         pairs.append(np.stack([order[hit], order[partner[hit]]], axis=1))
         pairs = np.concatenate(pairs)

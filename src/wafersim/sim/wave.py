@@ -95,6 +95,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.store_done = np.zeros(n, dtype=self.time_dtype)
         self.progress = np.zeros(n, dtype=np.int32)  # words done of a partly finished vector send/recv
         self.at_barrier = np.zeros(n, dtype=bool)
+        self.at_grid_barrier = np.zeros(n, dtype=bool)  # (`gbar`: apart, so a PE at one is not at the other)
         self.barrier_time = np.zeros(n, dtype=self.time_dtype)
         self.fifos: dict[tuple[int, int], Fifo] = {}
         self.background: dict[tuple, np.ndarray] = {}  # per (op, dir, ch): recva / senda state (`background`)
@@ -139,7 +140,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.held_loads = frozenset(order.load_pcs) if order.active and self.holds_loads else frozenset()
         self.tracer = launch.tracer
         self.strategy = active_strategy()
-        self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op == "bar"}
+        self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op in ("bar", "gbar")}
         # Owed issue cycles may go into a send's cost, or be settled by difference: exact with whole times.
         self.lockstep_owing = (self.strategy.lockstep and self.fold_owed_issue and self.whole_times
                                and self.tracer is None)
@@ -440,8 +441,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if op == "halt":
             lanes.add(self.cycle, cost)
             return self._halt(lanes)
-        if op == "bar":
-            return self._barrier(pc, lanes, cost)
+        if op in ("bar", "gbar"):
+            return self._barrier(pc, lanes, cost, grid=op == "gbar")
         if op in ("send", "sendv"):
             return self._typed_send(pc, ins, next_pc, cost, lanes)
         if op in ("recv", "recvv"):
@@ -477,31 +478,45 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         return []
 
     # ------------------------------------------------------------------ barrier
-    def _barrier(self, pc: int, lanes: Lanes, cost: float):
-        if (lanes.is_full and not self.groups and not self.asleep and self.strategy.lockstep and self.tracer is None
-                and self.launch.racecheck is None and not self.at_barrier.any()):
+    def _barrier(self, pc: int, lanes: Lanes, cost: float, grid: bool = False):
+        """`bar` (`grid` False: the PEs of each block wait for the rest of their block) or `gbar` (True: every
+        PE of the launch waits for all the others; the launch is one wave, checked before it runs)."""
+        if (not grid and lanes.is_full and not self.groups and not self.asleep and self.strategy.lockstep
+                and self.tracer is None and self.launch.racecheck is None and not self.at_barrier.any()):
             return self._barrier_of_everyone(pc, cost)
-        waiting = lanes.get(self.at_barrier)
-        if lanes.any(waiting):  # merged with lanes that arrived earlier: those executed `bar` once already
+        flags = self.at_grid_barrier if grid else self.at_barrier
+        waiting = lanes.get(flags)
+        if lanes.any(waiting):  # merged with lanes that arrived earlier: those executed it once already
             again = lanes.split(waiting)[0]
             self.totals.pc_counts[pc] -= again.count
             again.add(self.icount, -1)
-        lanes.put(self.at_barrier, True)
+        lanes.put(flags, True)
         lanes.put(self.barrier_time, lanes.get(self.cycle) + cost)
         self._add_group(pc, lanes, blocked=True)
-        complete = self.region.block_all(self.at_barrier)
+        if grid:  # every PE of the launch, or none yet
+            active = self.region.active
+            complete = active if flags[active].all() else np.zeros(self.n, dtype=bool)
+        else:
+            complete = self.region.block_all(flags)
         if not complete.any():
             return []
         if self.launch.racecheck is not None:  # accesses on either side of a barrier are ordered
-            self.launch.racecheck.barrier_released(self.region.block_id[complete])
-        release_at = self.region.block_reduce_max(np.where(self.at_barrier, self.barrier_time, -np.inf))
-        release_at += self.spec.barrier_cycles(*self.launch.placement.block)
+            self.launch.racecheck.barrier_released(self.region.block_id[complete], grid)
+        if grid:  # a gather and broadcast across the rectangle the launch's blocks occupy
+            bx, by = self.launch.placement.block
+            latest = float(self.barrier_time[complete].max())
+            release_at = np.full(self.n, latest + self.spec.barrier_cycles(self.region.cols * bx,
+                                                                            self.region.rows * by))
+        else:
+            release_at = self.region.block_reduce_max(np.where(self.at_barrier, self.barrier_time, -np.inf))
+            release_at += self.spec.barrier_cycles(*self.launch.placement.block)
         self._guard_time(float(release_at.max()))
         self.launch.barriers += 1
         if self.launch.progress:
             self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
+        op = "gbar" if grid else "bar"
         for bar_pc in [p for p in self.groups if self.launch.decoded.get(p) is not None
-                       and self.launch.decoded[p].op == "bar"]:
+                       and self.launch.decoded[p].op == op]:
             group = self.groups.pop(bar_pc)
             cond = group.lanes.get(complete)
             go, stay = group.lanes.split(cond)
@@ -510,7 +525,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                     self.tracer.record(go, "barrier", go.get(self.barrier_time) - cost, go.get(release_at))
                 go.add(self.stall, go.get(release_at) - go.get(self.cycle))
                 go.put(self.cycle, go.get(release_at))
-                go.put(self.at_barrier, False)
+                go.put(flags, False)
                 self._add_group(bar_pc + 1, go.unwindow(self.n))
             if stay.count:
                 self._add_group(bar_pc, stay, blocked=True)
