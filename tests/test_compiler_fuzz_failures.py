@@ -295,6 +295,8 @@ def predict(case, source: str) -> dict:
         return predict_fault(case, source)
     divider = {"cls": ws.KernelZeroDivisionError, "pes": [case["mid"]], "line": line_of(source, "mid")}
     trips, mine = fault_trips(case), case["spins"][case["mid"]]
+    if kind == "stale" and case["grid"] > 1:  # a barrier holds the divider's block only: the other's fault races it
+        return {"either": [divider, predict_fault(case, source)]}
     if trips is None or mine + MARGIN <= trips:
         return divider
     return predict_fault(case, source) if mine >= trips + MARGIN else {"either": [divider, predict_fault(case, source)]}
