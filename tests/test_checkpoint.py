@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -218,3 +219,106 @@ def test_a_traced_launch_read_back_says_its_trace_was_not_saved(tmp_path):
     # saved again after loading: still known to have been traced
     again = ws.Device.load(loaded.save(tmp_path / "again.npz"))
     assert again.launches[0].trace_not_saved and not again.launches[1].trace_not_saved
+
+
+@ws.jit
+def racy(v, out):
+    """Every PE writes word 0 of `out`: a write-write race."""
+    x = ws.grid(1)
+    out[0] = v[x]
+
+
+def test_race_reports_are_saved_and_kept_state_is_marked_not_saved(tmp_path):
+    device = ws.Device(ws.WaferSpec(width=16, height=16))
+    v, out = device.to_device(np.arange(16, dtype=np.float32)), device.device_array(16)
+    kept = racy[4, 4](v, out, racecheck="report", keep_state=True)
+    plain = racy[4, 4](v, out)
+    assert kept.races and kept.state is not None
+    loaded = ws.Device.load(device.save(tmp_path / "races.npz"))
+    first, second = loaded.launches
+    assert first.races == kept.races and first.races_dropped == kept.races_dropped   # was: [] (race-free)
+    assert [str(r) for r in first.races] == [str(r) for r in kept.races]
+    assert first.state is None and first.state_not_saved                               # was: stateless
+    assert "PE state kept at launch but not saved" in first.summary()
+    assert not second.races and not second.state_not_saved
+    assert "not saved" not in second.summary()
+    again = ws.Device.load(loaded.save(tmp_path / "again.npz"))   # saved again after loading: still known
+    assert again.launches[0].races == kept.races and again.launches[0].state_not_saved
+
+
+def test_saves_to_one_path_at_once_each_write_a_whole_file(tmp_path, monkeypatch):
+    """Another save to the same path, made while a save is writing (as by another process or thread), does
+    not share its temporary file: both succeed and the file left is one of them, whole."""
+    path = tmp_path / "shared.npz"
+    first, second = ws.Device(SPEC), ws.Device(SPEC)
+    first.to_device(np.arange(64, dtype=np.float32))
+    second.to_device(np.full(8, 2, np.float32))
+    real, written = np.savez_compressed, []
+
+    def interleaved(file, **data):
+        written.append(file.name)
+        if len(written) == 1:
+            second.save(path)  # the other save, in the middle of this one
+        real(file, **data)
+
+    monkeypatch.setattr(np, "savez_compressed", interleaved)
+    first.save(path)
+    monkeypatch.undo()
+    assert len(set(written)) == 2 and all(os.path.dirname(w) == str(tmp_path) for w in written)
+    loaded = ws.Device.load(path)  # the last rename wins: the first save's
+    assert np.array_equal(next(iter(loaded.arrays().values())).copy_to_host(), np.arange(64, dtype=np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.npz"]  # no temporary file left
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def failing(file, **data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", failing)
+    with pytest.raises(ws.CheckpointError, match="No space left"):
+        ws.Device(SPEC).save(tmp_path / "a.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_npy_file_is_a_checkpoint_error_saying_what_it_is(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones(2))
+    for read in (ws.Device.load, ws.resume_launch):
+        with pytest.raises(ws.CheckpointError, match=r"a single NumPy array \(float64 \(2,\), a \.npy file\)"):
+            read(tmp_path / "a.npy")   # was: TypeError (no context manager protocol)
+
+
+def test_an_array_may_not_be_named_as_another_array_is_known(tmp_path):
+    device = ws.Device(SPEC)
+    a, b = device.to_device(np.full(4, 1, np.float32)), device.to_device(np.full(4, 2, np.float32))
+    with pytest.raises(ws.LaunchError, match=f"named '0x{b.address:x}'.*not an address"):
+        device.save(tmp_path / "n.npz", arrays={f"0x{b.address:x}": a})   # was: one array lost on load
+    with pytest.raises(ws.LaunchError, match="not an address"):
+        device.save(tmp_path / "n.npz", arrays={"0x10000": a})  # an address another array may take later
+    assert not (tmp_path / "n.npz").exists()
+    ws.Device.load(device.save(tmp_path / "own.npz", arrays={f"0x{a.address:x}": a}))  # its own address: fine
+    loaded = ws.Device.load(device.save(tmp_path / "n.npz", arrays={"first": a}))
+    with pytest.raises(ws.LaunchError, match="both named 'first'"):
+        loaded.save(tmp_path / "m.npz", arrays={"first": loaded.arrays()[f"0x{b.address:x}"]})
+    renamed = loaded.save(tmp_path / "r.npz", arrays={"second": loaded.arrays()["first"]})
+    assert sorted(ws.Device.load(renamed).arrays()) == [f"0x{b.address:x}", "second"]
+    # a hand-edited file with two arrays of one name
+    rewrite_meta(renamed, tmp_path / "dup.npz", lambda meta: meta["allocations"][1].update(name="second"))
+    with pytest.raises(ws.CheckpointError, match="both named 'second'"):
+        ws.Device.load(tmp_path / "dup.npz")
+
+
+@pytest.mark.parametrize("field, value, error", [
+    ("dtype", "<c16", "shape .* and dtype '<c16' take 128 bytes, but its allocation \\(size\\) has 32"),
+    ("dtype", "O", "allocations\\[0\\].dtype is 'O', not a dtype a device array holds"),
+    ("dtype", 3, "allocations\\[0\\].dtype is 3"),
+    ("shape", [1000], "shape \\[1000\\] and dtype '<f4' take 4000 bytes"),
+    ("shape", [-8], "allocations\\[0\\].shape is \\[-8\\], not a list of non-negative ints"),
+    ("shape", "8", "allocations\\[0\\].shape is '8'"),
+    ("name", 5, "allocations\\[0\\].name is 5")])
+def test_metadata_that_does_not_match_the_data_is_refused_at_load(tmp_path, field, value, error):
+    device = ws.Device(SPEC)
+    good = device.save(tmp_path / "good.npz", arrays={"d": device.to_device(np.arange(8, dtype=np.float32))})
+    rewrite_meta(good, tmp_path / "bad.npz", lambda meta: meta["allocations"][0].update({field: value}))
+    with pytest.raises(ws.CheckpointError, match=error) as info:   # was: loaded, failing later
+        ws.Device.load(tmp_path / "bad.npz")
+    assert info.value.field == ("shape" if "take" in error else field)

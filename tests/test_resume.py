@@ -269,3 +269,24 @@ def test_a_launch_stopped_by_max_cycles_resumes_with_a_larger_limit(kernels, tmp
         resume_launch(path, max_cycles=-1)
     with pytest.raises(ws.ArgumentTypeError, match="max_seconds"):
         resume_launch(path, max_seconds="1s")
+
+
+def test_each_checkpoint_is_written_once_to_a_temporary_file_of_its_own(kernels, tmp_path, monkeypatch):
+    """Checkpoints go through `Device.save`'s writer: a uniquely named temporary file in the same folder,
+    renamed over the path (not a shared `<path>.partial` that two writers to one path would both use)."""
+    path = tmp_path / "run.npz"
+    real, written = np.savez_compressed, []
+
+    def recording(file, **data):
+        written.append((file.name, "launch_checkpoint" in data))
+        real(file, **data)
+
+    monkeypatch.setattr(np, "savez_compressed", recording)
+    run(kernels, 4, checkpoint_every=2, checkpoint=path)
+    monkeypatch.undo()
+    names = [name for name, _ in written]
+    assert len(written) == 2 and all(complete for _, complete in written)  # one whole write per checkpoint
+    assert len(set(names)) == 2 and str(path) + ".partial" not in names
+    assert all(Path(name).parent == tmp_path for name in names)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".py" and p.is_file()) == ["run.npz"]
+    resume_launch(path)

@@ -1,6 +1,11 @@
 """Program files (`.wsb`): a small header, JSON metadata, then little-endian 32-bit code words.
 
-    magic "WSB1" | uint32 metadata length | metadata (UTF-8 JSON) | code words
+    magic "WSB2" | uint32 CRC-32 of the rest | uint32 metadata length | metadata (UTF-8 JSON) | code words
+
+The magic's last character is the format version. Version 2 files carry a CRC-32 (zlib's) of everything
+after it, checked on load: a damaged file (a flipped bit, a truncation) is an `AssemblyError`, never a
+program that runs with wrong results. Version 1 files ("WSB1": the same without the checksum), written
+by earlier wafersim, still load, unchecked.
 
 The metadata holds the name, data words, argument count, strings and labels, and, for compiled kernels,
 the line table (pc -> file and source line: runtime errors name the kernel's lines), the routes the
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +24,9 @@ import numpy as np
 from ..errors import ArgumentTypeError, AssemblyError, path_argument
 from .assembler import Program, Symbol
 
-MAGIC = b"WSB1"
+MAGIC = b"WSB2"
+#: the magic of version 1 files: no checksum
+MAGIC_V1 = b"WSB1"
 
 
 def save(program: Program, path: str | Path) -> Path:
@@ -36,31 +44,54 @@ def save(program: Program, path: str | Path) -> Path:
                        "symbols": [[*symbol[:4], [list(r) for r in symbol.ranges], list(symbol.shape),
                                     [list(c) for c in symbol.scope], symbol_copy(symbol)]
                                    for symbol in program.symbols]}).encode()
+    body = struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes()
     try:
-        path.write_bytes(MAGIC + struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes())
+        path.write_bytes(MAGIC + struct.pack("<I", zlib.crc32(body)) + body)
     except OSError as exc:
         raise AssemblyError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
 def load(path: str | Path) -> Program:
-    """The program in the file `path` (written by `save`). A missing, unreadable or foreign file is an
-    `AssemblyError`."""
+    """The program in the file `path` (written by `save`). A missing, unreadable, foreign, damaged (its
+    checksum does not match) or malformed file is an `AssemblyError`."""
     path = path_argument(path, "path")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise AssemblyError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if data[:4] != MAGIC or len(data) < 8:
+    if data[:4] == MAGIC and len(data) >= 12:
+        (checksum,) = struct.unpack("<I", data[4:8])
+        body = data[8:]
+        if zlib.crc32(body) != checksum:
+            raise AssemblyError(f"{path}: damaged program file (its checksum does not match its contents)")
+    elif data[:4] == MAGIC_V1 and len(data) >= 8:
+        body = data[4:]  # (version 1: no checksum)
+    elif data[:3] == MAGIC[:3] and len(data) >= 4:
+        raise AssemblyError(f"{path}: program file format version {data[3:4].decode('latin-1')!r}; this wafersim "
+                            f"reads versions 1 and 2")
+    else:
         raise AssemblyError(f"{path}: not a wafersim program file (expected the {MAGIC!r} header)")
-    (length,) = struct.unpack("<I", data[4:8])
+    (length,) = struct.unpack("<I", body[:4])
+    if 4 + length > len(body):
+        raise AssemblyError(f"{path}: damaged program file (metadata runs past the end of the file)")
     try:
-        meta = json.loads(data[8:8 + length])
+        meta = json.loads(body[4:4 + length])
     except ValueError:
         raise AssemblyError(f"{path}: damaged program metadata") from None
-    code = data[8 + length:]
+    code = body[4 + length:]
     if len(code) % 4:
         raise AssemblyError(f"{path}: code is not a whole number of 32-bit words")
+    try:
+        return _program(meta, code)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise AssemblyError(f"{path}: damaged program metadata ({type(exc).__name__}: {exc})") from None
+
+
+def _program(meta: dict, code: bytes) -> Program:
+    """The `Program` of a file's metadata and code bytes (a KeyError, TypeError, ... if malformed)."""
+    if not isinstance(meta, dict):
+        raise TypeError("the metadata is not a JSON object")
     return Program(code=np.frombuffer(code, dtype="<u4").astype(np.uint32), name=meta["name"],
                    data_words=meta["data_words"], arg_count=meta["arg_count"], strings=tuple(meta["strings"]),
                    labels=meta.get("labels", {}),

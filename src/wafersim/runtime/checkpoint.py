@@ -8,14 +8,23 @@ The file holds plain arrays only (it is read with `allow_pickle=False`, so loadi
 - `memory_<k>`: the bytes of the k-th live allocation, in address order;
 - `launch_<k>_<field>`: the per-PE arrays of the k-th launch (`busy`, `stall`, `link_words`, ...).
 
-A file of another format version, or one that is truncated, corrupted or inconsistent, raises
-`CheckpointError`. Traces of traced launches (`stats.trace`) are not kept.
+Race reports (`stats.races`) are kept. Traces of traced launches (`stats.trace`) and the PE state of
+`keep_state` launches (`stats.state`) are not: a loaded launch has `trace_not_saved` / `state_not_saved`
+set instead, so it never looks untraced or stateless when it was not.
+
+A file of another format version, or one that is truncated, corrupted, inconsistent or not a device file
+at all (a `.npy` array, another archive), raises `CheckpointError`, as does metadata that does not match
+the data (a dtype a device array cannot hold, a shape that does not fill its allocation). Files are
+written to a temporary file of a unique name in the same folder and renamed over `path`, so concurrent
+saves to one path leave one whole file.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import re
+import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -27,15 +36,20 @@ from ..arch.spec import WaferSpec
 from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError, path_argument
 from ..isa import halfprec
 from ..sim.memory import ALIGNMENT, FIRST_ADDRESS, Allocation, GlobalMemory
+from ..sim.racecheck import RaceAccess, RaceHazard
 from ..sim.stats import LaunchStats, PrintRecord
+from .arrays import device_dtype, device_itemsize
 
 if TYPE_CHECKING:
     from .device import Device, DeviceArray
 
 FORMAT = "wafersim.device"
 FORMAT_VERSION = 1
-#: LaunchStats fields not kept: the spec is the device's, traces are not saved
-SKIPPED_STATS_FIELDS = {"spec", "trace"}
+#: LaunchStats fields not kept as such: the spec is the device's, traces and PE state are not saved (their
+#: `*_not_saved` flags are), race reports are written by `_race_record`
+SKIPPED_STATS_FIELDS = {"spec", "trace", "state", "races"}
+#: a default array name (`Device.arrays`): the array's address in hex
+ADDRESS_NAME = re.compile(r"0x[0-9a-f]+")
 TUPLE_STATS_FIELDS = {"grid", "block"}
 
 
@@ -65,7 +79,29 @@ def _stats_record(stats: LaunchStats, index: int, arrays: dict[str, np.ndarray])
                 continue
             record[field.name] = value
     record["trace_not_saved"] = stats.trace is not None or stats.trace_not_saved  # to_perfetto says so
+    record["state_not_saved"] = stats.state is not None or stats.state_not_saved  # summary() says so
+    record["races"] = [_race_record(race) for race in stats.races]
     return record
+
+
+def _access_record(access: RaceAccess) -> list:
+    return [list(access.block_index), list(access.thread_index), access.pc,
+            list(access.source) if access.source else None, access.cycle, access.write]
+
+
+def _race_record(race: RaceHazard) -> dict[str, Any]:
+    """One race report as JSON (`RaceHazard`, its two `RaceAccess`es)."""
+    return {"address": race.address, "first": _access_record(race.first), "second": _access_record(race.second),
+            "count": race.count}
+
+
+def _access_of(entry: list) -> RaceAccess:
+    block, thread, pc, source, cycle, write = entry
+    return RaceAccess(tuple(block), tuple(thread), pc, tuple(source) if source else None, cycle, write)
+
+
+def _race_of(entry: dict[str, Any]) -> RaceHazard:
+    return RaceHazard(entry["address"], _access_of(entry["first"]), _access_of(entry["second"]), entry["count"])
 
 
 def _named(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[int, str]:
@@ -87,10 +123,26 @@ def _named(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[int, s
     return names
 
 
-def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "DeviceArray"]) -> Path:
-    """Write `device` to `path` (see the module's docstring); returns the path."""
-    path = path_argument(path, "path")
+def _check_names(names: dict[int, tuple[str, int]], what: str, error: type[WaferError], **extra: Any) -> None:
+    """Refuse array names that `Device.arrays` could not tell apart: `names` maps each named allocation's
+    serial to (name, base). A name may not be another array's (nor any address but the array's own: an
+    unnamed array is known by its address, `0x...`, and one allocated later may take that address)."""
+    seen: dict[str, int] = {}
+    for name, base in names.values():
+        if ADDRESS_NAME.fullmatch(name) and name != f"0x{base:x}":
+            raise error(f"{what}: the array at 0x{base:x} is named {name!r}, the name the array at that address "
+                        f"has when unnamed (Device.arrays): choose a name that is not an address", name=name, **extra)
+        if name in seen:
+            raise error(f"{what}: the arrays at 0x{seen[name]:x} and 0x{base:x} are both named {name!r}", name=name,
+                        **extra)
+        seen[name] = base
+
+
+def device_data(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[str, np.ndarray]:
+    """The arrays of `device`'s file (see the module's docstring), its JSON `meta` among them, named by
+    `arrays` (a mapping of names to `device`'s arrays); `write_npz` writes them."""
     names = _named(device, arrays)
+    final: dict[int, tuple[str, int]] = {}  # serial -> (name, base), for `_check_names`
     data: dict[str, np.ndarray] = {}
     allocations = []
     for k, alloc in enumerate(device.memory.allocations()):
@@ -104,7 +156,9 @@ def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "Device
             name = names.get(alloc.serial, device._array_names.get(alloc.serial))
             if name is not None:
                 entry["name"] = name
+                final[alloc.serial] = (name, alloc.base)
         allocations.append(entry)
+    _check_names(final, "save", LaunchError)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -118,7 +172,13 @@ def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "Device
         "launches": [_stats_record(stats, k, data) for k, stats in enumerate(device.launches)],
     }
     data["meta"] = np.array(json.dumps(meta, default=_json_default))
-    return write_npz(Path(path), data)
+    return data
+
+
+def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "DeviceArray"]) -> Path:
+    """Write `device` to `path` (see the module's docstring); returns the path."""
+    path = path_argument(path, "path")
+    return write_npz(Path(path), device_data(device, arrays))
 
 
 #: What each format of wafersim's files is, for errors that name a file of another
@@ -127,16 +187,23 @@ FORMAT_NAMES = {FORMAT: "device file (read it with ws.Device.load)",
 
 
 def write_npz(path: Path, data: dict[str, np.ndarray]) -> Path:
-    """Write the arrays `data` (a JSON `meta` among them) to `path` as one compressed `.npz`: written aside
-    and renamed, so a crash leaves no half file (and the previous one whole). A `CheckpointError` if it
-    cannot be written. Every wafersim file format (devices, launch and training checkpoints) is one."""
-    partial = path.with_name(path.name + ".partial")
-    try:  # a file object, so NumPy does not add ".npz"
-        with open(partial, "wb") as fh:
-            np.savez_compressed(fh, **data)
-        os.replace(partial, path)
+    """Write the arrays `data` (a JSON `meta` among them) to `path` as one compressed `.npz`: written to a
+    temporary file in the same folder and renamed, so a crash leaves no half file (and the previous one
+    whole), and saves to one path at once, from threads or processes, each write a whole file of their own
+    (the last rename wins). A `CheckpointError` if it cannot be written. Every wafersim file format
+    (devices, launch and training checkpoints) is one."""
+    # A name of its own per write (not mkstemp: its files are private to the user, where a saved file
+    # should have the permissions `open` gives); "x" refuses a file already there.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.partial")
+    try:
+        try:  # a file object, so NumPy does not add ".npz"
+            with open(partial, "xb") as fh:
+                np.savez_compressed(fh, **data)
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
     return path
 
@@ -147,8 +214,14 @@ def read_npz(path: Path, format_name: str, version: int) -> tuple[dict[str, Any]
     of another wafersim format says which it is), or another version."""
     what = FORMAT_NAMES.get(format_name, format_name).split(" (")[0]
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a `.npy` file: one array, no meta
+            raise CheckpointError(f"{path}: a single NumPy array ({loaded.dtype} {loaded.shape}, a .npy file), not "
+                                  f"a wafersim {what} (a .npz archive)", path=str(path))
+        with loaded as npz:
             data = {name: npz[name] for name in npz.files}
+    except CheckpointError:
+        raise
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file", path=str(path)) from None
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
@@ -180,6 +253,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def _restore_stats(record: dict[str, Any], spec: WaferSpec, data: dict[str, np.ndarray]) -> LaunchStats:
+    """One launch's `LaunchStats` from its JSON record and the file's arrays."""
     known = {field.name for field in dataclasses.fields(LaunchStats)}
     values: dict[str, Any] = {"spec": spec}
     for name, value in record.items():
@@ -191,6 +265,8 @@ def _restore_stats(record: dict[str, Any], spec: WaferSpec, data: dict[str, np.n
             value = [PrintRecord(*p) for p in value]
         elif name in TUPLE_STATS_FIELDS:
             value = tuple(value)
+        elif name == "races":
+            value = [_race_of(entry) for entry in value]
         values[name] = value
     return LaunchStats(**values)
 
@@ -205,12 +281,40 @@ def _check_layout(allocations: list[Allocation], capacity: int, path: Path) -> N
         end = alloc.end
 
 
+def _layout(entry: dict[str, Any], k: int, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of the device array in allocation `entry` (the k-th): a `CheckpointError` naming
+    the field if the dtype is not one a device array holds or the shape does not fill the allocation."""
+    where = f"{path}: allocations[{k}]"
+    shape = entry["shape"]
+    if not isinstance(shape, list) or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in shape):
+        raise CheckpointError(f"{where}.shape is {shape!r}, not a list of non-negative ints", path=str(path),
+                              field="shape")
+    try:
+        if not isinstance(entry["dtype"], str):
+            raise TypeError(entry["dtype"])
+        dtype = device_dtype(halfprec.as_dtype(entry["dtype"]), "load")
+    except (TypeError, WaferError):
+        raise CheckpointError(f"{where}.dtype is {entry['dtype']!r}, not a dtype a device array holds",
+                              path=str(path), field="dtype") from None
+    nbytes = max(int(np.prod(shape, dtype=object)) * device_itemsize(dtype), 1)
+    if nbytes != entry["size"]:
+        raise CheckpointError(f"{where}: its shape {shape} and dtype {entry['dtype']!r} take {nbytes} bytes, but "
+                              f"its allocation (size) has {entry['size']}: the shape or dtype does not match the data",
+                              path=str(path), field="shape")
+    return tuple(shape), dtype
+
+
 def load_device(cls: type["Device"], path: str | Path) -> "Device":
     """The device saved at `path` (see `Device.load`)."""
-    from .device import Stream
-
     path = path_argument(path, "path")
     meta, data = _read(path)
+    return device_from(cls, meta, data, path)
+
+
+def device_from(cls: type["Device"], meta: dict[str, Any], data: dict[str, np.ndarray], path: Path) -> "Device":
+    """The device of a device file's `meta` and arrays (`read_npz`), read from `path` (for errors)."""
+    from .device import Stream
+
     try:
         device = cls(WaferSpec.from_dict(meta["spec"]))
         allocations, layouts, names = [], {}, {}
@@ -221,10 +325,15 @@ def load_device(cls: type["Device"], path: str | Path) -> "Device":
                                       f"{entry['size']} bytes of its allocation", path=str(path))
             allocations.append(Allocation(entry["base"], entry["size"], storage, entry["serial"]))
             if "shape" in entry:
-                layouts[entry["serial"]] = (tuple(entry["shape"]), halfprec.as_dtype(entry["dtype"]))
+                layouts[entry["serial"]] = _layout(entry, k, path)
             if "name" in entry:
+                if not isinstance(entry["name"], str) or not entry["name"] or "shape" not in entry:
+                    raise CheckpointError(f"{path}: allocations[{k}].name is {entry['name']!r}, not the name of "
+                                          f"a device array", path=str(path), field="name")
                 names[entry["serial"]] = entry["name"]
         _check_layout(allocations, device.spec.global_bytes, path)
+        _check_names({a.serial: (names[a.serial], a.base) for a in allocations if a.serial in names},
+                     f"{path}", CheckpointError, path=str(path))
         device.memory = GlobalMemory.restore(device.spec.global_bytes, allocations,
                                              {base: size for base, size in meta["freed"]}, meta["next_serial"])
         device._array_layouts, device._array_names = layouts, names

@@ -129,7 +129,9 @@ class Device:
         """Write the device to a NumPy `.npz` file at exactly `path`: its spec, device memory (every live
         allocation and its contents, at the same addresses), its device arrays' shapes and dtypes (named by
         `arrays`, a mapping of names to this device's arrays), its streams' clocks and the launch history.
-        `Device.load(path)` reads it back. Traces of traced launches are not kept."""
+        `Device.load(path)` reads it back. Race reports are kept; traces of traced launches and the PE state of
+        `keep_state` launches are not (the loaded launch has `trace_not_saved` / `state_not_saved`). Two
+        arrays of one name, or a name `0x...` other than the array's own address, are a `LaunchError`."""
         from .checkpoint import save_device
 
         return save_device(self, path, arrays or {})

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from ..sim.fabric import Fifo
 from ..sim.lanes import Lanes
 from ..sim.stats import LaunchStats
 from ..sim.wave import WaveSim
+from .checkpoint import FORMAT, FORMAT_VERSION, device_data, device_from, read_npz, write_npz
 from .device import Device, check_launch_options
 from .routes import Route
 
@@ -150,9 +150,7 @@ def _launch_routes(meta: dict, data: dict[str, np.ndarray]) -> list[Route]:
 
 def _save(sim: WaveSim, device: Device, path: Path) -> None:
     launch = sim.launch
-    device.save(path)  # memory (this launch's stores so far included), streams, history
-    with np.load(path, allow_pickle=False) as npz:
-        data = {name: npz[name] for name in npz.files}
+    data = device_data(device, {})  # memory (this launch's stores so far included), streams, history
     pc = next(iter(sim.groups))
     fifos = []
     for k, (key, fifo) in enumerate(sim.fifos.items()):
@@ -184,10 +182,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
                        "words_left": int(totals.words_left),
                        "prints": [list(p) for p in totals.prints]}}
     data["launch_checkpoint"] = np.array(json.dumps(meta))
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as fh:
-        np.savez_compressed(fh, **data)
-    os.replace(partial, path)
+    write_npz(path, data)  # one write, to a temporary file of its own, renamed over the previous checkpoint
 
 
 def checkpoint_saver(device: Device, path: Any, every: Any) -> _Saver:
@@ -287,16 +282,19 @@ def resume_launch(path: str | Path, max_cycles: float | None = None,
     device saved in the file (its spec)."""
     path = path_argument(path, "path")
     check_launch_options(max_cycles, max_seconds, 0, None, None, False)
-    device = Device.load(path)  # CheckpointError for a missing, corrupted or foreign file
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {name: npz[name] for name in npz.files if name.startswith("ckpt_")}
-            meta = json.loads(str(npz["launch_checkpoint"][()]))
-    except KeyError:
+    # (read once: a CheckpointError for a missing, corrupted or foreign file, and a device of the same file
+    # as its launch checkpoint even while another process replaces it)
+    device_meta, data = read_npz(path, FORMAT, FORMAT_VERSION)
+    device = device_from(Device, device_meta, data, path)
+    if "launch_checkpoint" not in data:
         raise CheckpointError(f"{path}: a device file without a launch checkpoint (Device.load reads it)",
-                              path=str(path)) from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                              path=str(path))
+    try:
+        meta = json.loads(str(data["launch_checkpoint"][()]))
+    except (ValueError, TypeError, IndexError) as exc:
         raise CheckpointError(f"{path}: the launch checkpoint cannot be read: {exc}", path=str(path)) from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: the launch checkpoint is not a JSON object", path=str(path))
     if meta.get("version") != LAUNCH_FORMAT_VERSION:
         raise CheckpointError(f"{path}: launch checkpoint version {meta.get('version')!r}; this wafersim reads "
                               f"version {LAUNCH_FORMAT_VERSION}", path=str(path), version=meta.get("version"))

@@ -63,6 +63,9 @@ class LaunchStats:
     races_dropped: int = 0
     # with keep_state: the PEs' variables and local arrays by source name (runtime.state.LaunchState)
     state: Any = None
+    # a keep_state launch read back by Device.load, which keeps no PE state (`state` is None, yet the
+    # launch had one: shown in `summary()`)
+    state_not_saved: bool = dataclasses.field(default=False, compare=False)
     # weight streaming (filled in by wafersim.train): bytes of weights streamed in from the off-wafer
     # store for this launch, and of gradients streamed out after it
     weight_stream_bytes: int = 0
@@ -236,6 +239,8 @@ class LaunchStats:
                     f"of gradients out" if self.weight_stream_bytes or self.gradient_stream_bytes else "")
         left = (f", {self.words_left_in_fifos:,} word(s) sent but never received"
                 if self.words_left_in_fifos else "")
+        if self.state_not_saved and self.state is None:
+            left += ", PE state kept at launch but not saved with the device (Device.save keeps none)"
         return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
                 f"{self.cycles:,} cycles ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
                 f"{self.words_moved:,} words over links, {self.global_bytes:,} global bytes, "
