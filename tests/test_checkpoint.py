@@ -218,3 +218,16 @@ def test_a_traced_launch_read_back_says_its_trace_was_not_saved(tmp_path):
     # saved again after loading: still known to have been traced
     again = ws.Device.load(loaded.save(tmp_path / "again.npz"))
     assert again.launches[0].trace_not_saved and not again.launches[1].trace_not_saved
+
+
+def test_save_refuses_a_folder_or_a_missing_folder_by_name(tmp_path, monkeypatch):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    monkeypatch.chdir(tmp_path)
+    for folder in (".", tmp_path):
+        with pytest.raises(ws.CheckpointError, match="is a folder") as info:
+            dev.save(folder)
+        assert info.value.path == str(folder)
+    with pytest.raises(ws.CheckpointError, match="'missing' does not exist"):
+        dev.save("missing/dev.npz")
+    with pytest.raises(ws.CheckpointError, match="cannot write launch option checkpoint 'missing/c.npz'"):  # before it runs
+        dev.launch(ws.assemble("halt"), 1, 1, [], checkpoint_every=1, checkpoint="missing/c.npz")

@@ -181,3 +181,18 @@ def test_slices_nest_on_every_track_of_the_heat_and_summa_kernels(tmp_path):
     events = json.loads(stats.to_perfetto(tmp_path / "summa.json").read_text())["traceEvents"]
     assert any("background" in e["args"]["name"] for e in events if e["name"] == "thread_name")
     assert nesting_faults(events) == []
+
+
+def test_traces_are_written_to_exactly_the_file_named_and_never_to_a_folder(tmp_path, monkeypatch):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    dev.trace = True
+    stats = heat(dev, (1, 1), (4, 4), 1)
+    monkeypatch.chdir(tmp_path)
+    assert stats.to_perfetto("launch") == type(tmp_path)("launch") and (tmp_path / "launch").is_file()
+    for write in (stats.to_perfetto, dev.to_perfetto):
+        for folder in (".", tmp_path):
+            with pytest.raises(ws.ArgumentError, match="is a folder"):
+                write(folder)
+        with pytest.raises(ws.ArgumentError, match="'missing' does not exist") as info:
+            write("missing/trace.json")
+        assert info.value.path == "missing/trace.json" and not (tmp_path / "missing").exists()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import path_argument
+from ..errors import ArgumentError, output_path
 from .lanes import Lanes
 
 MAX_TRACKS = 64
@@ -104,10 +104,14 @@ def _slice(kind: str, start: float, end: float, pid: int, tid: int, us: float, o
 
 
 def write(path: str | Path, events: list[dict], metadata: dict) -> Path:
-    path = path_argument(path, "path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": metadata},
-                               separators=(",", ":")))
+    """Write a trace to exactly `path` (any name; `.json` is usual) and return it; a folder or a missing
+    folder is an `ArgumentError` (`errors.output_path`)."""
+    path = output_path(path, "path")
+    text = json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": metadata}, separators=(",", ":"))
+    try:
+        path.write_text(text)
+    except OSError as exc:  # (not writable)
+        raise ArgumentError(f"cannot write trace {str(path)!r}: {exc.strerror or exc}", path=str(path)) from None
     return path
 
 
