@@ -31,6 +31,7 @@ def main() -> None:
     print(f"{width} x {height} px on {stats.block[0]} x {stats.block[1]} PEs: {stats.cycles:,} cycles; "
           f"busy cycles per PE from {busy.min():,.0f} to {busy.max():,.0f}; counts equal NumPy's")
     if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # (the library's writers create no folders)
         path = stats.heatmap("busy", Path(args.out) / "mandelbrot_busy.png", title="busy cycles per PE")
         print(f"wrote {path}")
 

@@ -322,3 +322,16 @@ def test_metadata_that_does_not_match_the_data_is_refused_at_load(tmp_path, fiel
     with pytest.raises(ws.CheckpointError, match=error) as info:   # was: loaded, failing later
         ws.Device.load(tmp_path / "bad.npz")
     assert info.value.field == ("shape" if "take" in error else field)
+
+
+def test_save_refuses_a_folder_or_a_missing_folder_by_name(tmp_path, monkeypatch):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    monkeypatch.chdir(tmp_path)
+    for folder in (".", tmp_path):
+        with pytest.raises(ws.CheckpointError, match="is a folder") as info:
+            dev.save(folder)
+        assert info.value.path == str(folder)
+    with pytest.raises(ws.CheckpointError, match="'missing' does not exist"):
+        dev.save("missing/dev.npz")
+    with pytest.raises(ws.CheckpointError, match="cannot write launch option checkpoint 'missing/c.npz'"):  # before it runs
+        dev.launch(ws.assemble("halt"), 1, 1, [], checkpoint_every=1, checkpoint="missing/c.npz")

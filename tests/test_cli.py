@@ -82,6 +82,23 @@ def test_trace_writes_a_perfetto_trace_of_every_launch(tmp_path):
     assert {"send", "recv", "barrier", "global load", "compute"} <= {e["name"] for e in events if e["ph"] == "X"}
 
 
+def test_trace_refuses_a_folder_or_a_missing_folder_before_running_the_script(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text("open(__file__ + '.ran', 'w').close()\n")
+    for output, message in [(tmp_path, "it is a folder"), (tmp_path / "missing" / "t.json", "does not exist")]:
+        result = CliRunner().invoke(main, ["trace", str(script), "-o", str(output)])
+        assert result.exit_code != 0 and message in result.output and str(output) in result.output
+    assert not (tmp_path / "job.py.ran").exists() and not (tmp_path / "missing").exists()
+
+
+def test_run_creates_its_heatmap_folder(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT)
+    out = tmp_path / "maps" / "here"
+    result = invoke("run", str(script), "--heatmap", "busy", "--out", str(out))
+    assert result.exit_code == 0 and (out / "launch1_heat_kernel_busy.png").is_file()
+
+
 def test_asm_and_disasm_round_trip_through_a_program_file(tmp_path):
     source = tmp_path / "k.s"
     source.write_text(".sram 8\n.args 1\nloop:\n    addi r1, r1, 1\n    slti r2, r1, 10\n    bnz r2, loop\n"

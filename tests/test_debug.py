@@ -242,3 +242,33 @@ def test_the_cli_prompt_opens_on_a_failed_launch(tmp_path):
     assert result.exit_code != 0 and "launch failed: MemoryAccessError" in text, text
     assert "line 9:" in text and "i = 20" in text  # PE (2, 0) reads u[0, 20]: out of range, at line 9
     assert "Error: MemoryAccessError" in text.splitlines()[-1]  # then the error ends the run
+
+
+@ws.jit
+def guarded_axpy(a, x, y, out):
+    i = ws.grid(1)
+    if i < x.size:  # the grid is larger than the data
+        out[i] = a * x[i] + y[i]  # MARK-body
+
+
+def test_a_breakpoint_stops_only_pes_that_reach_its_line_not_the_kernels_end():
+    # PEs past the data never run the body: the halt that ends the kernel is no code of its line
+    # (it was credited to the last line, so all 16 PEs stopped "at line 8" as they halted).
+    dev = ws.Device(ws.WaferSpec(width=16, height=1))
+    x = np.arange(10, dtype=np.float32)
+    d_x, out = dev.to_device(x), dev.device_array(10)
+    body = line_of(guarded_axpy, "MARK-body")
+    stops = []
+    with ws.debug(guarded_axpy[(1, 1), (16, 1)], np.float32(2.0), d_x, d_x, out) as dbg:
+        dbg.break_at(line=body)
+        while (stop := dbg.cont()).reason != "finished":
+            stops.append((stop.line, stop.count))
+            where = dbg.where()
+            assert sorted(where[body]) == [(i, 0) for i in range(10)]
+            assert all(dbg.line((i, 0)) is None for i in range(10, 16))  # finishing: at no line
+    assert stops == [(body, 10)]
+    np.testing.assert_array_equal(out.copy_to_host(), 3 * x)
+    program = guarded_axpy.compile_for(np.float32(2.0), d_x, d_x, out).program
+    end = len(program.code) - 1
+    assert program.instructions()[-1][1].op == "halt" and program.source_of(end) is None
+    assert program.describe_pc(end) == "pc %d (halt) at the end of guarded_axpy" % end  # what errors there say

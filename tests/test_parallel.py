@@ -79,3 +79,13 @@ def test_parts_cover_each_lane_once_in_order(count, monkeypatch):
         assert parallel.parts_of([Lanes(60, idx=np.arange(5))]) is None  # index form: one call
     with parallel.threads(1):
         assert parallel.parts_of([Lanes(60)]) is None
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "x"])
+def test_wafersim_threads_must_be_a_positive_whole_number(monkeypatch, value):
+    monkeypatch.setenv("WAFERSIM_THREADS", value)
+    monkeypatch.setattr(parallel, "_threads", [])  # (read on first use)
+    with pytest.raises(parallel.ArgumentError, match=f"WAFERSIM_THREADS={value!r} is not a positive whole number"):
+        parallel.thread_count()
+    monkeypatch.setenv("WAFERSIM_THREADS", "3")
+    assert parallel.thread_count() == 3

@@ -82,3 +82,22 @@ def test_the_cli_draws_cropped_heatmaps_of_every_launch(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["launch1_heat_kernel_busy.png", "launch1_heat_kernel_stall.png"]
     bad = CliRunner().invoke(cli, ["run", "--heatmap", "zzz", "--out", str(out), str(script)])
     assert bad.exit_code != 0 and "unknown metric 'zzz'" in bad.output
+
+
+def test_a_heatmap_returns_the_file_it_wrote_and_refuses_what_it_cannot_write(tmp_path, monkeypatch):
+    stats = run_heat(ws.WaferSpec(width=8, height=8), (1, 1), (4, 4))
+    monkeypatch.chdir(tmp_path)
+    written = stats.heatmap("busy", "noext")  # no suffix: a PNG, and the name says so
+    assert written == tmp_path.joinpath("noext.png").relative_to(tmp_path) and written.is_file()
+    assert not (tmp_path / "noext").exists()
+    assert stats.heatmap("busy", "map.svg").read_text().lstrip().startswith("<?xml")  # matplotlib's formats
+    for name in ("run.v2", "x.json"):  # a suffix matplotlib cannot write: said before any drawing
+        with pytest.raises(ws.ArgumentError, match=name.replace(".", r"\.")) as info:
+            stats.heatmap("busy", name)
+        assert info.value.path == name and not (tmp_path / name).exists()
+    for folder in (".", tmp_path):
+        with pytest.raises(ws.ArgumentError, match="is a folder"):
+            stats.heatmap("busy", folder)
+    with pytest.raises(ws.ArgumentError, match="'missing' does not exist"):  # no writer creates folders
+        stats.heatmap("busy", "missing/map.png")
+    assert not (tmp_path / "missing").exists()

@@ -104,3 +104,95 @@ def test_large_copies_show_a_progress_bar_only_when_asked_or_on_a_terminal(capsy
     dst[:] = 0
     copy_bytes(dst, src, "memcpy_htod", progress=True)
     assert "memcpy_htod" in capsys.readouterr().err and np.array_equal(dst, src)
+
+
+def nesting_faults(events: list[dict], tolerance_us: float = 1e-9) -> list[tuple]:
+    """Pairs of complete slices on one track that overlap without one holding the other (the trace-event
+    format requires complete events of a track to nest or be disjoint); sub-picosecond rounding ignored."""
+    tracks: dict[tuple[int, int], list[tuple[float, float, str]]] = {}
+    for e in events:
+        if e["ph"] == "X":
+            tracks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["ts"] + e["dur"], e["name"]))
+    faults = []
+    for track, slices in tracks.items():
+        open_slices: list[tuple[float, float, str]] = []
+        for s in sorted(slices, key=lambda s: (s[0], -s[1])):
+            while open_slices and open_slices[-1][1] <= s[0] + tolerance_us:
+                open_slices.pop()
+            if open_slices and s[1] > open_slices[-1][1] + tolerance_us:
+                faults.append((track, open_slices[-1], s))
+            open_slices.append(s)
+    return faults
+
+
+@ws.jit
+def ring_in_background(out, work):
+    """Each PE sends its vector east in the background while it computes, and receives its west neighbour's."""
+    p = ws.grid(1)
+    buf = ws.local.array(24, np.float32)
+    got = ws.local.array(24, np.float32)
+    acc = ws.local.array(24, np.float32)
+    for i in range(24):
+        buf[i] = i + p
+    acc[0:24] = 0.0
+    if p < 3:
+        ws.send_async(ws.EAST, buf[0:24])
+    if p > 0:
+        ws.recv_async(ws.WEST, out=got[0:24])
+    for i in range(work):
+        acc[0:24] = acc[0:24] + 1.0
+    if p < 3:
+        ws.send_wait(ws.EAST)
+    if p > 0:
+        ws.recv_wait(ws.WEST)
+        acc[0:24] = acc[0:24] + got[0:24]
+        out[p, 0:24] = acc[0:24]
+
+
+def test_background_transfers_have_tracks_of_their_own_where_slices_nest(tmp_path):
+    dev = ws.Device(ws.WaferSpec(width=4, height=1))
+    out = dev.device_array((4, 24))
+    stats = ring_in_background[(1, 1), (4, 1)](out, 5, trace=True)
+    np.testing.assert_array_equal(out.copy_to_host()[1:], np.arange(24) + np.arange(3)[:, None] + 5.0)
+    events = json.loads(stats.to_perfetto(tmp_path / "ring.json").read_text())["traceEvents"]
+    check_format(events)
+    assert nesting_faults(events) == []
+    names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    assert "block (0, 0) PE (1, 0) background send east ch 0" in names.values()
+    assert "block (0, 0) PE (1, 0) background recv west ch 0" in names.values()
+    background = {tid for tid, name in names.items() if "background" in name}
+    kinds = {e["name"] for e in events if e["ph"] == "X" and e["tid"] in background}
+    assert kinds == {"send", "recv"}  # only the transfers' slices, no compute between them
+    own = [e for e in events if e["ph"] == "X" and e["tid"] not in background]
+    assert {"compute", "send", "recv"} <= {e["name"] for e in own}  # the waits stay on the PE's track
+
+
+def test_slices_nest_on_every_track_of_the_heat_and_summa_kernels(tmp_path):
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    stats = heat(dev, (8, 8), (2, 2), 3, trace=True)
+    assert nesting_faults(json.loads(stats.to_perfetto(tmp_path / "heat.json").read_text())["traceEvents"]) == []
+    from wafersim.kernels.gemm import gemm
+    from wafersim.kernels.hosting import fitting_device
+    dev = fitting_device(4, 4)
+    dev.trace = True  # the SUMMA kernel broadcasts its panels with background transfers
+    a = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
+    c, stats = gemm(a, a, 4, device=dev)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ a, rtol=1e-4, atol=1e-4)
+    events = json.loads(stats.to_perfetto(tmp_path / "summa.json").read_text())["traceEvents"]
+    assert any("background" in e["args"]["name"] for e in events if e["name"] == "thread_name")
+    assert nesting_faults(events) == []
+
+
+def test_traces_are_written_to_exactly_the_file_named_and_never_to_a_folder(tmp_path, monkeypatch):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    dev.trace = True
+    stats = heat(dev, (1, 1), (4, 4), 1)
+    monkeypatch.chdir(tmp_path)
+    assert stats.to_perfetto("launch") == type(tmp_path)("launch") and (tmp_path / "launch").is_file()
+    for write in (stats.to_perfetto, dev.to_perfetto):
+        for folder in (".", tmp_path):
+            with pytest.raises(ws.ArgumentError, match="is a folder"):
+                write(folder)
+        with pytest.raises(ws.ArgumentError, match="'missing' does not exist") as info:
+            write("missing/trace.json")
+        assert info.value.path == "missing/trace.json" and not (tmp_path / "missing").exists()

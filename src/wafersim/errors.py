@@ -137,6 +137,31 @@ def path_argument(value: Any, name: str) -> Path:
     raise ArgumentTypeError(f"{name} must be a file path (a str or pathlib.Path), got {value!r}")
 
 
+def output_path(value: Any, name: str, suffixes: tuple[str, ...] = (), default_suffix: str = "",
+                error: type[WaferError] = ArgumentError) -> Path:
+    """`value` as the file a writer will write (`path_argument`), checked before any work, the same way for
+    every writer (heatmaps, traces, device files, checkpoints, specs): a folder is refused, and so is a file
+    in a folder that does not exist (no writer creates folders, as `open` does not). With `suffixes`
+    (lower case, with the dot) the name must end in one of them, or have no suffix, which then becomes
+    `default_suffix`. The path returned is the one to write, and the writer returns it. Anything refused
+    is an `error` (default `ArgumentError`) naming the path, with a `path` field."""
+    path = path_argument(value, name)
+    if path.name in ("", ".", "..") or path.is_dir():
+        raise error(f"cannot write {name} {str(path)!r}: it is a folder (name the file to write in it)",
+                    path=str(path))
+    if suffixes:
+        if not path.suffix:
+            path = path.with_name(path.name + default_suffix)
+        elif path.suffix.lower() not in suffixes:
+            raise error(f"cannot write {name} {str(path)!r}: not a {path.suffix!r} file; use one of "
+                        f"{', '.join(suffixes)}", path=str(path))
+    if not path.parent.is_dir():
+        raise error(f"cannot write {name} {str(path)!r}: the folder {str(path.parent)!r} does not exist "
+                    f"(create it first)",
+                    path=str(path))
+    return path
+
+
 def flag_argument(value: Any, name: str) -> bool:
     """`value` as a bool: an on/off option `name` (`boundscheck`, `include_root`). Only True and False (or a
     NumPy bool) are taken: the string "False" is truthy, and 0/1 or None would hide a mistaken argument."""

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import tomli_w
 
-from ..errors import ArgumentError, ArgumentTypeError, SpecError, path_argument
+from ..errors import ArgumentError, ArgumentTypeError, SpecError, output_path, path_argument
 from . import defects as defect_model
 from .values import is_finite_real, whole_argument
 
@@ -228,15 +228,16 @@ class WaferSpec:
         preset = data.pop("preset", None)
         return cls.preset(preset, **data) if preset else cls(**data)
 
-    def save(self, path: str | Path) -> None:
-        """Write the spec as TOML; `WaferSpec.load(path) == self`. A path that cannot be written (a
-        directory, a missing parent folder) is a `SpecError`."""
-        path = path_argument(path, "WaferSpec.save(path)")
+    def save(self, path: str | Path) -> Path:
+        """Write the spec as TOML to `path` and return it; `WaferSpec.load(path) == self`. A path that cannot
+        be written (a folder, a missing folder: `errors.output_path`, or an unwritable file) is a `SpecError`."""
+        path = output_path(path, "WaferSpec.save(path)", error=SpecError)
         text = tomli_w.dumps(self.to_dict())
         try:
-            Path(path).write_text(text)
+            path.write_text(text)
         except OSError as exc:
             raise SpecError(f"cannot write spec file {path}: {exc.strerror}", path=str(path)) from None
+        return path
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

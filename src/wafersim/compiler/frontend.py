@@ -54,6 +54,9 @@ class Lowering(StatementLowering):
         self.fn.arg_count = word
         self.statements(self.fdef.body)
         self.place(self.exit)
+        # The halt that ends the kernel is code of no source line: credited to the last statement, it put
+        # every PE that skipped that line (an `if i < n:` body) "at" it, and the debugger stopped them there.
+        self.line = None
         self.emit("halt")
         return self.fn
 

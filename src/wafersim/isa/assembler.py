@@ -117,12 +117,15 @@ class Program:
         from .encoding import decode_at
 
         text = f"pc {pc}"
-        if 0 <= pc < len(self.code):
-            text += f" ({self.instruction_text(decode_at(self.code, pc))})"
+        instr = decode_at(self.code, pc) if 0 <= pc < len(self.code) else None
+        if instr is not None:
+            text += f" ({self.instruction_text(instr)})"
         where = self.source_of(pc)
         if where:
             text += f" at {where[0]}:{where[1]}"
             text += "".join(f", called from {file}:{line}" for file, line in self.callers.get(int(pc), ()))
+        elif instr is not None and instr.op == "halt" and self.lines:  # (a compiled kernel's final halt has no
+            text += f" at the end of {self.name}"                      # source line: it is no line's code)
         return text
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError, path_argument
+from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError, output_path, path_argument
 from ..isa import halfprec
 from ..sim.memory import ALIGNMENT, FIRST_ADDRESS, Allocation, GlobalMemory
 from ..sim.racecheck import RaceAccess, RaceHazard
@@ -177,7 +177,7 @@ def device_data(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[s
 
 def save_device(device: "Device", path: str | Path, arrays: Mapping[str, "DeviceArray"]) -> Path:
     """Write `device` to `path` (see the module's docstring); returns the path."""
-    path = path_argument(path, "path")
+    path = output_path(path, "path", error=CheckpointError)  # (a folder, or a missing one: refused first)
     return write_npz(Path(path), device_data(device, arrays))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
-import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
@@ -17,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
+from ..envvars import env_flag
 from ..errors import (ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError,
                       OutOfMemoryError, WaferError)
 from ..isa.assembler import Program
@@ -367,7 +367,7 @@ class Device:
         bar = launch_progress(progress, program.name)
         try:
             if trace is None:
-                trace = self.trace or os.environ.get("WAFERSIM_TRACE") == "1"
+                trace = self.trace or env_flag("WAFERSIM_TRACE", False)
             with self.memory.undo_on_error():  # a launch that fails leaves device memory as it was
                 launch = Launch(program, self.spec, grid, block, words, self.memory, max_cycles=max_cycles,
                                 progress=bar, trace=trace, print_limit=print_limit, max_seconds=max_seconds,

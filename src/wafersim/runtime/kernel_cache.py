@@ -40,8 +40,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..envvars import env_flag
+
 #: Use the cache (`WAFERSIM_KERNEL_CACHE=0` turns it off at import; the tests set this to False).
-ENABLED: bool = os.environ.get("WAFERSIM_KERNEL_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
+ENABLED: bool = env_flag("WAFERSIM_KERNEL_CACHE", True, at_import=True)
 
 #: Modules whose attributes a kernel may read and stay cacheable: they change only with their versions
 #: (NumPy's is in the key; wafersim's sources are).

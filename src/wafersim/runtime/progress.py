@@ -1,9 +1,10 @@
 """Progress bars for long launches (tqdm), on a terminal only, and only once a launch runs a while."""
 from __future__ import annotations
 
-import os
 import sys
 from typing import Callable
+
+from ..envvars import env_flag
 
 ProgressOption = bool | Callable[[int, int, int], None] | None
 
@@ -50,11 +51,11 @@ def launch_progress(option: ProgressOption, name: str) -> Callable | None:
     """The progress callback for a launch: None (quiet) unless asked for or on a terminal.
 
     `option`: False = never; True = always; None = only when stderr is a terminal and the
-    WAFERSIM_PROGRESS environment variable is not "0" (and then only once a launch has run 1 s);
+    WAFERSIM_PROGRESS environment variable is not off (and then only once a launch has run 1 s);
     or a callable progress(waves_done, waves, barriers)."""
     if callable(option):
         return option
-    if option is False or (option is None and (os.environ.get("WAFERSIM_PROGRESS") == "0"
+    if option is False or (option is None and (not env_flag("WAFERSIM_PROGRESS", True)
                                                 or not sys.stderr.isatty())):
         return None
     return LaunchProgress(name, delay=0.0 if option else 1.0)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, path_argument
+from ..errors import CheckpointError, output_path, path_argument
 from ..isa.assembler import Program
 from ..isa.binary import symbol_copy, symbol_of
 from ..isa.opcodes import WORD_TAG
@@ -205,7 +205,8 @@ def checkpoint_saver(device: Device, path: Any, every: Any) -> _Saver:
     if not isinstance(path, (str, os.PathLike)):
         raise CheckpointError(f"launch option checkpoint_every needs checkpoint=, the file to write, got {path!r}",
                               option="checkpoint")
-    return _Saver(device, Path(path), None if every is None else int(every), seconds)
+    path = output_path(path, "launch option checkpoint", error=CheckpointError)  # (refused before the launch runs)
+    return _Saver(device, path, None if every is None else int(every), seconds)
 
 
 # ----------------------------------------------------------------------------- resuming

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..isa.encoding import Instr
-from ..isa.opcodes import RAMP
+from ..isa.opcodes import PORTS, RAMP
 from .exchange import BULK_MAX_LANES
 from .lanes import Lanes
 from .wordtypes import RAW
@@ -60,7 +60,12 @@ class BackgroundMixin:
         self.cycle[first] = np.maximum(self.cycle[first], state[_CLOCK, first])
         self.cycle[resumed] = state[_CLOCK, resumed]  # the stream goes on from its last word
         move = self._typed_recv if ins.op == "recva" else self._typed_send  # (word type tags as recvv / sendv)
-        out = move(pc, ins, next_pc, cost, L)
+        if self.tracer:  # (its slices overlap the PE's: on a track of their own)
+            way = "recv" if ins.op == "recva" else "send"
+            with self.tracer.background(f"{way} {PORTS[ins.dir]} ch {ins.ch}"):
+                out = move(pc, ins, next_pc, cost, L)
+        else:
+            out = move(pc, ins, next_pc, cost, L)
         state[_CLOCK, pes] = self.cycle[pes]
         self.cycle[pes] = state[_ISSUE, pes] + cost
         self.stall[pes] = state[_STALL, pes]

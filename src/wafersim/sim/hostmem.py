@@ -12,6 +12,7 @@ import ctypes.util
 import os
 import sys
 
+from ..envvars import env_flag
 from ..errors import ArgumentError
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -21,7 +22,7 @@ _tuned = False
 def tune_allocator() -> bool:
     """Apply the glibc thresholds once per process; False where not applicable (non-glibc, opted out)."""
     global _tuned
-    if _tuned or os.environ.get("WAFERSIM_NO_MALLOC_TUNING") or not sys.platform.startswith("linux"):
+    if _tuned or env_flag("WAFERSIM_NO_MALLOC_TUNING", False) or not sys.platform.startswith("linux"):
         return _tuned
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

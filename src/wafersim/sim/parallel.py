@@ -36,11 +36,15 @@ def _default_threads() -> int:
     configured = os.environ.get("WAFERSIM_THREADS")
     if configured:
         try:
-            return max(1, int(configured))
+            count = int(configured)
         except ValueError:
-            raise ArgumentError(f"WAFERSIM_THREADS={configured!r} is not a whole number: set it to the number of "
-                                f"threads the engine may use (such as WAFERSIM_THREADS=4), or unset it for one per "
-                                f"CPU", variable="WAFERSIM_THREADS", value=configured) from None
+            count = 0
+        if count < 1:  # (0 or -2 once meant 1 without a word)
+            raise ArgumentError(f"WAFERSIM_THREADS={configured!r} is not a positive whole number: set it to the "
+                                f"number of threads the engine may use (such as WAFERSIM_THREADS=4; 1: no extra "
+                                f"threads), or unset it for one per CPU", variable="WAFERSIM_THREADS",
+                                value=configured)
+        return count
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # (not Linux)

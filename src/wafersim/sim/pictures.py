@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import path_argument
+from ..errors import ArgumentError, output_path
 
 UNUSED_COLOUR = "#b0b0b0"
 DEAD_COLOUR = "red"
@@ -20,15 +20,21 @@ DEAD_COLOUR = "red"
 def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap: str = "viridis",
              dpi: int = 100, max_pixels: int = 1200, dead: np.ndarray | None = None,
              logical_size: tuple[int, int] | None = None) -> Path:
-    """Write a (height, width) array as a PNG heatmap with a colour bar; returns the path.
+    """Write a (height, width) array as a heatmap with a colour bar; returns the path written.
 
+    The format follows the suffix: `.png` or another of matplotlib's (`IMAGE_SUFFIXES`: `.pdf`, `.svg`,
+    `.jpg`...); a name without one gets `.png`. Another suffix, a folder or a missing folder is an
+    `ArgumentError` (`errors.output_path`), raised before any drawing.
     NaN entries are drawn grey (PEs without a value); `dead` (bool, same shape) marks dead PEs;
     `logical_size` (width, height) draws the boundary of the logical mesh inside a physical array."""
-    path = path_argument(path, "path")  # before any drawing
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffixes = tuple(f".{kind}" for kind in FigureCanvasBase.get_supported_filetypes())
+    path = output_path(path, "path", suffixes, default_suffix=".png")  # before any drawing
 
     height, width = values.shape
     longest = max(height, width)
@@ -55,9 +61,12 @@ def save_map(values: np.ndarray, path: str | Path, title: str, units: str, cmap:
     ax.set_xlabel("x (PE column, east →)")
     ax.set_ylabel("y (PE row, south ↓)")
     fig.colorbar(image, ax=ax, label=units, shrink=0.9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(path)
+    except OSError as exc:  # (not writable)
+        raise ArgumentError(f"cannot write {str(path)!r}: {exc.strerror or exc}", path=str(path)) from None
+    finally:
+        plt.close(fig)
     return path
 
 

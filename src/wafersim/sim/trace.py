@@ -8,9 +8,16 @@ the trace's metadata says what was sampled and whether anything was cut. Slices:
 (including the wait for the word), barrier, global load, global store, store drain (a halting PE
 waiting for its posted stores to land). Counter tracks: per routed channel, the words its routers have
 forwarded over links so far (over all PEs, not only the sampled ones).
+
+Background transfers (`recva` / `senda`) move words while their PE computes, so their slices overlap the
+PE's own: they go on tracks of their own, one per sampled PE and (way, direction, channel), named after
+the PE's track ("... background recv north ch 2"), holding only that transfer's send / recv slices (no
+compute between them). The PE's track shows the wait (`rwait` / `swait`) as a recv / send slice. On
+every track slices are disjoint or nested, as the trace-event format requires of complete events.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -18,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import path_argument
+from ..errors import ArgumentError, output_path
 from .lanes import Lanes
 
 MAX_TRACKS = 64
@@ -36,6 +43,8 @@ class LaunchTrace:
     truncated_tracks: int = 0
     # counter name -> (cycles, increments): e.g. the link-words of a routed channel
     counters: dict[str, tuple[list, list]] = dataclasses.field(default_factory=dict)
+    # tracks of background transfers: only their slices, no compute between them
+    background: set[int] = dataclasses.field(default_factory=set)
 
     def events(self, pid: int, clock_hz: float, offset_us: float = 0.0, name: str = "launch") -> list[dict]:
         """Trace events (microseconds of simulated time) for one launch, as process `pid`."""
@@ -46,6 +55,10 @@ class LaunchTrace:
             by_track.setdefault(track, []).append((start, end, kind))
         for track, label in self.tracks.items():
             events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": track, "args": {"name": label}})
+            if track in self.background:
+                events += [_slice(kind, start, end, pid, track, us, offset_us)
+                           for start, end, kind in sorted(by_track.get(track, []))]
+                continue
             first, last = self.spans.get(track, (0.0, 0.0))
             cursor = first
             for start, end, kind in sorted(by_track.get(track, [])):
@@ -83,15 +96,22 @@ def _counter_events(name: str, times: np.ndarray, increments: np.ndarray, pid: i
 
 
 def _slice(kind: str, start: float, end: float, pid: int, tid: int, us: float, offset: float) -> dict:
-    return {"name": kind, "cat": "pe", "ph": "X", "pid": pid, "tid": tid, "ts": round(offset + start * us, 6),
-            "dur": round(max(end - start, 0.0) * us, 6)}
+    # Both ends rounded to the picosecond, and the duration their difference: a slice that ends where the
+    # next starts ends there in the file too (rounding the duration apart made them overlap by 1 ps).
+    ts = round(offset + start * us, 6)
+    return {"name": kind, "cat": "pe", "ph": "X", "pid": pid, "tid": tid, "ts": ts,
+            "dur": round(max(round(offset + end * us, 6) - ts, 0.0), 6)}
 
 
 def write(path: str | Path, events: list[dict], metadata: dict) -> Path:
-    path = path_argument(path, "path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": metadata},
-                               separators=(",", ":")))
+    """Write a trace to exactly `path` (any name; `.json` is usual) and return it; a folder or a missing
+    folder is an `ArgumentError` (`errors.output_path`)."""
+    path = output_path(path, "path")
+    text = json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": metadata}, separators=(",", ":"))
+    try:
+        path.write_text(text)
+    except OSError as exc:  # (not writable)
+        raise ArgumentError(f"cannot write trace {str(path)!r}: {exc.strerror or exc}", path=str(path)) from None
     return path
 
 
@@ -104,6 +124,29 @@ class TraceRecorder:
         self.counts: dict[int, int] = {}
         self.mask: np.ndarray | None = None
         self.track_of: dict[int, int] = {}  # flat index in the wave's region -> track
+        self.channel: str | None = None  # the background transfer being recorded (see `background`)
+        self.channel_tracks: dict[tuple[int, str], int] = {}  # (PE's track, channel) -> its track
+
+    @contextlib.contextmanager
+    def background(self, label: str):
+        """Record the slices of this block on each PE's track for the background transfer `label` (created
+        on first use): they overlap the PE's own slices."""
+        self.channel = label
+        try:
+            yield
+        finally:
+            self.channel = None
+
+    def _track(self, flat: int) -> int:
+        track = self.track_of[flat]
+        if self.channel is None:
+            return track
+        key = (track, self.channel)
+        if key not in self.channel_tracks:
+            self.channel_tracks[key] = len(self.trace.tracks)
+            self.trace.tracks[len(self.trace.tracks)] = f"{self.trace.tracks[track]} background {self.channel}"
+            self.trace.background.add(self.channel_tracks[key])
+        return self.channel_tracks[key]
 
     def sample(self, n_blocks: int) -> list[tuple[int, int, int]]:
         """(block number, tid.x, tid.y) of the PEs to trace."""
@@ -131,7 +174,7 @@ class TraceRecorder:
                 self.trace.tracks[track] = (f"block ({block % gx}, {block // gx}) PE ({int(x[flat])}, {int(y[flat])})")
                 self.track_of[int(flat)] = track
                 self.mask[flat] = True
-        self.trace.sampled_pes = len(self.trace.tracks)
+        self.trace.sampled_pes += len(self.track_of)
 
     def record(self, lanes: Lanes, kind: str, start, end) -> None:
         """Intervals [start, end) (lane-aligned arrays or scalars) for the sampled lanes of a group."""
@@ -141,7 +184,7 @@ class TraceRecorder:
         starts = np.broadcast_to(start, np.shape(lanes.get(self.mask)))[positions]
         ends = np.broadcast_to(end, np.shape(lanes.get(self.mask)))[positions]
         for flat, s, e in zip(picked, starts, ends):
-            track = self.track_of[int(flat)]
+            track = self._track(int(flat))
             count = self.counts.get(track, 0)
             if count == MAX_EVENTS_PER_TRACK:
                 self.trace.truncated_tracks += 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..arch.spec import PRESET_SIZES, resolve_spec
-from ..errors import WaferError
+from ..errors import WaferError, output_path
 from ..isa import binary
 from ..isa.assembler import assemble, disassemble
 from ..isa.opcodes import opcode_cycles
@@ -76,6 +76,8 @@ def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], who
     """Run a host script, then print a summary table of its launches (and draw heatmaps if asked)."""
     launches = _run_script(script, script_args)
     click.echo(launch_table(launches))
+    if metrics:  # (the command's own output folder; the library's writers create none)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
     for k, (_, stats) in enumerate(launches, start=1):
         for metric in metrics:
             path = Path(out_dir) / f"launch{k}_{stats.program}_{metric}.png"
@@ -88,6 +90,7 @@ def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], who
 @click.option("-o", "--output", default="trace.json", show_default=True, help="trace file to write")
 def trace(script: str, script_args: tuple[str, ...], output: str) -> None:
     """Run a host script with every launch traced; write one Perfetto/Chrome JSON trace."""
+    _guard(lambda: output_path(output, "--output"))  # (a folder or a missing one: said before the script runs)
     previous = os.environ.get("WAFERSIM_TRACE")
     os.environ["WAFERSIM_TRACE"] = "1"
     try:
@@ -103,7 +106,7 @@ def trace(script: str, script_args: tuple[str, ...], output: str) -> None:
         more, note = device.trace_events(pid_base=1000 * k, label=f"device {k}: " if len(devices) > 1 else "")
         events += more
         notes += note
-    path = trace_format.write(output, events, {"wafersim": "; ".join(notes) or "no launches"})
+    path = _guard(lambda: trace_format.write(output, events, {"wafersim": "; ".join(notes) or "no launches"}))
     click.echo(launch_table(launches))
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(events):,} events); open it in "
                f"https://ui.perfetto.dev")

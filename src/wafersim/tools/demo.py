@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wall time: {wall:.2f} s, compile included ({stats.instructions / wall:.3g} simulated PE-instructions/s)")
     same = np.array_equal(out, expected)
     print(f"matches NumPy exactly: {same}")
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # (the demo's own output folder: writers create none)
     field = save_map(out, Path(args.out) / "heat_field.png", f"temperature after {args.steps} steps", "temperature",
                      cmap="inferno")
     stall = stats.heatmap("stall", Path(args.out) / "heat_stall.png")

@@ -14,9 +14,9 @@ after each of the ~25 passes took a quarter to a third of the compile time of th
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Callable
 
+from ...envvars import env_flag
 from ..ir import IRFunction, Op, VReg
 from .bounds import eliminate_range_checks
 from .cleanup import (coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code, eliminate_dead_writes,
@@ -33,7 +33,7 @@ from .verify import undefined_reads, verify
 Pass = Callable[[IRFunction, frozenset], None]
 
 #: Verify the IR after every pass (else once, after the last): for debugging the compiler, and in the tests.
-VERIFY_EACH_PASS: bool = os.environ.get("WAFERSIM_VERIFY_PASSES", "").strip().lower() in ("1", "true", "yes", "on")
+VERIFY_EACH_PASS: bool = env_flag("WAFERSIM_VERIFY_PASSES", False, at_import=True)
 
 
 def _plain(func: Callable[[IRFunction], None]) -> Pass:
