@@ -186,7 +186,8 @@ ODD_CONSTRUCTS = [
     ("y = 2 ** 100  # HERE", "does not fit in int32"),
     ("y = 1 << -1  # HERE", "cannot evaluate"),
     ("y = 1 // 0  # HERE", "cannot evaluate"),
-    ("y = 1.0 / 0.0  # HERE", "Python raises ZeroDivisionError (at run time the machine gives inf or nan: write math.inf"),
+    ("y = 1.0 / 0.0  # HERE", "gives inf or nan, with a warning): write math.inf, -math.inf or math.nan"),
+    ("y = 7 % 0  # HERE", "stops the kernel with KernelZeroDivisionError"),
     ("y = int(2147483647.0)  # HERE", "int() of the constant 2147483648.0 (a float32) is 2147483648, which does not fit"),
     ("y = 1.0 % 0.0  # HERE", "cannot evaluate"),
     ("y = (-8.0) ** 0.5  # HERE", "cannot evaluate the constant expression (-8.0) ** 0.5"),
@@ -196,9 +197,14 @@ ODD_CONSTRUCTS = [
     ("y = int(n, 2)  # HERE", "takes 1 argument"),
     ("y = n ** n  # HERE", "constant whole exponent"),
     ("y = math.frexp(x)  # HERE", "cannot be called"),
+    ("b = ws.local.array(4)\ny = np.sum(b[0:4])  # HERE", "'sum' cannot be called in a kernel: write the builtin sum(v[a:b])"),
+    ("b = ws.local.array(4)\ny = np.max(b)  # HERE", "write the builtin max(v[a:b]) (or max(v) of a whole 1-D local array)"),
+    ("b = ws.local.array(4)\ny = np.amin(b[0:2])  # HERE", "write the builtin min(v[a:b])"),
+    ("b = ws.local.array(4)\nb[0:4] = np.maximum(b[0:4], b[0:4])  # HERE", "`w[0:n] = max(u[0:n], v[0:n])`"),
+    ("y = np.minimum(x, x)  # HERE", "write the builtin min(a, b)"),
     ("y = n ** -2  # HERE", "negative power"),
-    ("y = n << 40  # HERE", "shift count 40 is outside 0..31"),
-    ("y = n >> -1  # HERE", "shift count -1 is outside 0..31"),
+    ("y = n >> -1  # HERE", "negative shift count -1: Python raises ValueError"),
+    ("y = n << -3  # HERE", "negative shift count -3"),
     ("y = ~x  # HERE", "Invert on a float32"),
     ("y = n // 0  # HERE", "division by zero"),
     ("y = math.log(x, 2.0)  # HERE", "takes one number"),
@@ -515,3 +521,55 @@ def test_a_tuple_loop_reusing_a_name_inside_a_branch_is_refused_at_its_variable_
     from pathlib import Path
     docs = (Path(__file__).parents[1] / "docs" / "python-supported.md").read_text()
     assert "the loop variable cannot reuse a name bound before that branch or loop" in docs
+
+
+# ----------------------------------------------------------------------------- an int received untyped
+@ws.jit
+def argmax_untyped(x, out):
+    px = ws.grid(1)
+    best = x[px]
+    bi = px
+    if ws.has_neighbor(ws.WEST):
+        wb = ws.recv(ws.WEST)
+        wi = ws.recv(ws.WEST)
+        if wb >= best:
+            best = wb
+            bi = wi  # MARK-untyped
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, best)
+        ws.send(ws.EAST, bi)
+    else:
+        out[0] = bi
+
+
+@ws.jit
+def argmax_typed(x, out):
+    px = ws.grid(1)
+    best = x[px]
+    bi = px
+    if ws.has_neighbor(ws.WEST):
+        wb = ws.recv(ws.WEST)
+        wi = ws.recv(ws.WEST, dtype=np.int32)
+        if wb >= best:
+            best = wb
+            bi = wi
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, best)
+        ws.send(ws.EAST, bi)
+    else:
+        out[0] = bi
+
+
+def test_an_int_received_untyped_into_a_temporary_is_told_to_receive_with_dtype():
+    """`wi = ws.recv(d)` then `bi = wi` (bi an int): the hint is dtype=np.int32 on that receive, not int(...)
+    (which compiles but stops the launch with a WordTypeError), and following it runs."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    x = np.array([1, 3, 3, 2], np.float32)
+    with pytest.raises(ws.CompileError) as info:
+        argmax_untyped[(1, 1), (4, 1)](dev.to_device(x), dev.device_array(1, np.int32))
+    message = str(info.value)
+    assert info.value.line == marker_line(argmax_untyped, "MARK-untyped")
+    assert "wi = ws.recv(direction, dtype=np.int32)" in message and "or convert with int(...)" not in message
+    out = dev.device_array(1, np.int32)
+    argmax_typed[(1, 1), (4, 1)](dev.to_device(x), out)
+    assert out.copy_to_host()[0] == 1  # the first of the largest: a tie takes the word from the west (`>=`)

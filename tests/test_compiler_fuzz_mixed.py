@@ -67,8 +67,8 @@ COMPARE = {"<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE, "==": ast.Eq,
 COMPARE_FN = {"<": op_module.lt, "<=": op_module.le, ">": op_module.gt, ">=": op_module.ge, "==": op_module.eq,
               "!=": op_module.ne}
 #: Refusals of constants (the reference wraps or raises where Python does). A shift count known when compiling
-#: (`i << 40`, `i << (-8 % 40)`) must lie in 0..31, where a run-time count of 32 or more gives 0 or the sign.
-DOCUMENTED_REFUSALS = ("does not fit in int32", "cannot evaluate the constant expression", "is outside 0..31 for an int32",
+#: follows the run-time rule (`i << 40` is 0, `i >> 40` the sign); only a negative one is refused.
+DOCUMENTED_REFUSALS = ("does not fit in int32", "cannot evaluate the constant expression", "negative shift count",
                        "integer division by zero",  # a constant divisor of 0 (`i // int(-0.75)`), on any path
                        "cannot convert the constant")  # int() of a constant nan or beyond int32, on any path
 

@@ -385,3 +385,119 @@ def test_in_a_tuple_of_constants_compares_as_equality_does(dev):
             f(BIG) not in (f(16777216.0), f(2.5)), f(BIG) not in (f(16777216.0), f(2.5)), f(1e-46) in (f(0.0),),
             f(1e-46) in (f(0.0),), f(2147483647) in (f(2147483648.0),)]
     assert out.tolist() == [int(w) for w in want] == [1, 1, 1, 0, 0, 1, 1, 1]
+
+
+# ----------------------------------------------------------------------------- constant shift counts, one rule
+@ws.jit
+def shifts_by_constants(x, out):
+    i = ws.grid(1)
+    out[i, 0] = x[i] >> 32
+    out[i, 1] = x[i] >> 100
+    out[i, 2] = x[i] << 32
+    out[i, 3] = x[i] << 35
+    out[i, 4] = ~0 >> 100
+    out[i, 5] = x[i] >> 31
+
+
+def test_constant_shift_counts_follow_python_as_run_time_ones(dev):
+    """A constant count gives what the same count known only at run time gives (and Python, wrapped to
+    int32): `>>` by 32 or more is the sign, `<<` by 32 or more is 0; `~0 >> 100` is Python's -1."""
+    x = np.array([5, -5, 0, -(2**31), 2**31 - 1, -1, 1, 123], np.int32)
+    (_, out) = run(dev, shifts_by_constants, x, np.zeros((8, 6), np.int32), block=(8, 1))
+    expected = [[int32_wrap(int(a) >> 32), int32_wrap(int(a) >> 100), int32_wrap(int(a) << 32),
+                 int32_wrap(int(a) << 35), ~0 >> 100, int(a) >> 31] for a in x]
+    assert out.tolist() == expected
+    k = np.full(8, 32, np.int32)  # the same counts known only at run time
+    (_, _, at_run_time) = run(dev, shift_kernel, x, k, np.zeros((8, 2), np.int32), block=(8, 1))
+    assert at_run_time[:, 0].tolist() == out[:, 2].tolist() and at_run_time[:, 1].tolist() == out[:, 0].tolist()
+
+
+@ws.jit
+def shift_by_a_negative_constant(x, out):
+    out[0] = x[0] >> -1  # MARK-negative-shift
+
+
+def test_a_negative_constant_shift_count_is_refused_at_its_line(dev):
+    err = compile_error(dev, shift_by_a_negative_constant, np.ones(1, np.int32), np.zeros(1, np.int32))
+    assert err.line == line_of(shift_by_a_negative_constant, "MARK-negative-shift")
+    assert "negative shift count -1" in str(err) and "ValueError" in str(err)
+
+
+# ----------------------------------------------------------------------------- constant division by zero
+@ws.jit
+def int_floor_divided_by_zero(out):
+    out[0] = 7 // 0  # MARK-zero
+
+
+@ws.jit
+def int_modulo_zero(out):
+    out[0] = 7 % 0  # MARK-zero
+
+
+@ws.jit
+def float_divided_by_zero(out):
+    out[0] = 1.0 / 0.0  # MARK-zero
+
+
+@ws.jit
+def np_float32_divided_by_zero(out):
+    out[0] = np.float32(1) / np.float32(0)  # MARK-zero
+
+
+@pytest.mark.parametrize("kernel, dtype, says, never", [
+    (int_floor_divided_by_zero, np.int32, "KernelZeroDivisionError", "inf or nan"),
+    (int_modulo_zero, np.int32, "KernelZeroDivisionError", "inf or nan"),
+    (float_divided_by_zero, np.float32, "write math.inf, -math.inf or math.nan", "KernelZeroDivisionError"),
+    (np_float32_divided_by_zero, np.float32, "NumPy's float32, like the machine at run time, gives inf", "Kernel"),
+])
+def test_a_constant_division_by_zero_says_what_run_time_gives(dev, kernel, dtype, says, never):
+    err = compile_error(dev, kernel, np.zeros(1, dtype))
+    assert err.line == line_of(kernel, "MARK-zero") and says in str(err) and never not in str(err)
+
+
+@ws.jit
+def int_divided_by_run_time_zero(out, z):
+    out[0] = 7 // z
+
+
+def test_an_int_division_by_a_run_time_zero_is_the_error_the_message_names(dev):
+    err = compile_error(dev, int_floor_divided_by_zero, np.zeros(1, np.int32))
+    with pytest.raises(ws.KernelZeroDivisionError):
+        run(dev, int_divided_by_run_time_zero, np.zeros(1, np.int32), 0)
+    assert ws.KernelZeroDivisionError.__name__ in str(err)
+
+
+# ----------------------------------------------------------------------------- an exponent assigned once
+@ws.jit
+def power_by_a_variable(x, out):
+    i = ws.grid(1)
+    n = 3
+    m = 2 * n + 1
+    out[i, 0] = x[i] ** n
+    out[i, 1] = x[i] ** m
+    f = float(x[i])
+    out[i, 2] = int(f ** (n - 1))
+
+
+def test_an_exponent_assigned_once_from_a_constant_is_a_constant(dev):
+    """`n = 3; i ** n` is `i ** 3`: Python's result wrapped to int32 (python-supported.md: a variable
+    assigned once from a constant expression is usable where a constant is needed)."""
+    x = np.array([0, 1, -2, 3, 1000, -1291, 46340, 7], np.int32)
+    (_, out) = run(dev, power_by_a_variable, x, np.zeros((8, 3), np.int32), block=(8, 1))
+    expected = [[int32_wrap(int(a) ** 3), int32_wrap(int(a) ** 7), int(float(np.float32(a) * np.float32(a)))]
+                for a in x]
+    assert out.tolist() == expected
+
+
+@ws.jit
+def power_by_a_variable_assigned_twice(x, out):
+    n = 3
+    if x[0] > 0:
+        n = 2
+    out[0] = x[0] ** n  # MARK-pow
+
+
+def test_an_exponent_assigned_twice_is_still_refused(dev):
+    run(dev, power_by_a_variable, np.ones(1, np.int32), np.zeros((1, 3), np.int32))  # (once: a constant)
+    err = compile_error(dev, power_by_a_variable_assigned_twice, np.ones(1, np.int32), np.zeros(1, np.int32))
+    assert err.line == line_of(power_by_a_variable_assigned_twice, "MARK-pow") and "constant whole exponent" in str(err)

@@ -142,10 +142,28 @@ def test_tags_cost_no_cycles_and_round_trip_in_assembly(dev):
             assert word.flags == tag and encode(word) == instr.code.tolist()
 
 
+@ws.jit
+def mistyped(out):
+    if ws.threadIdx.x == 0:
+        ws.send(ws.EAST, 5)
+    else:
+        out[0] = ws.recv(ws.WEST, dtype=np.float32)
+
+
 def test_assembly_typed_receive_of_another_type_is_an_error(dev):
+    """An assembly program's error gives the fix-it in assembly too (a typed or a raw `recv`), and the
+    raw receive it suggests does run."""
     source = RING.replace("send{tag}", "send.i32").replace("recv{tag}", "recv.f32")
-    with pytest.raises(ws.WordTypeError):
-        dev.launch(ws.assemble(source), grid=1, block=(2, 1))
+    program = ws.assemble(source)
+    assert program.from_assembly
+    with pytest.raises(ws.WordTypeError) as info:
+        dev.launch(program, grid=1, block=(2, 1))
+    assert "in assembly: `recv.i32`, or a raw `recv` with no type modifier" in str(info.value)
+    dev.launch(ws.assemble(RING.replace("send{tag}", "send.i32").replace("recv{tag}", "recv")), grid=1,
+               block=(2, 1))
+    with pytest.raises(ws.WordTypeError) as info:  # a kernel's error gives the Python fix-it only
+        mistyped[1, (2, 1)](dev.to_device(np.zeros(1, np.float32)))
+    assert "bitcast=True to ws.recv" in str(info.value) and "in assembly" not in str(info.value)
 
 
 @ws.jit

@@ -268,10 +268,58 @@ def test_a_stale_rule_from_the_ramp_counts_as_a_source_and_the_error_says_how_to
     with pytest.raises(ws.RouteError, match="meet") as info:
         two_roots_in_turn[1, (3, 1)](out, 0)
     assert "counts as a source, whether or not it sends now" in str(info.value)
-    assert "ws.route(channel, ws.RAMP, ())" in str(info.value)
+    assert "ws.route(channel, ws.RAMP, ())" in str(info.value) and "in assembly" not in str(info.value)
     assert info.value.source[1] == line_of(two_roots_in_turn, "MARK-step1")
     two_roots_in_turn[1, (3, 1)](out, 1)
     np.testing.assert_array_equal(out.copy_to_host(), [0, 1, 1, 2, 0, 2])
+
+
+STALE = """.name stale
+    sreg r1, tid.x
+    li r4, 1
+    seq r5, r1, r4
+    bnz r1, second
+    route 1, ramp, east
+    jmp step0
+second:
+    bz r5, third
+    route 1, west, east+ramp
+    jmp step0
+third:
+    route 1, west, ramp
+step0:
+    bar
+    bnz r1, listen0
+    li r2, 5
+    send.i32 ramp, 1, r2
+    jmp done0
+listen0:
+    recv.i32 r3, ramp, 1
+done0:
+    bar
+    {clear}
+    bz r5, listen1
+    route 1, ramp, east
+    li r2, 7
+    send.i32 ramp, 1, r2
+    halt
+listen1:
+    bz r1, out
+    recv.i32 r3, ramp, 1
+out:
+    halt
+"""
+
+
+def test_an_assembly_program_s_stale_rule_error_says_how_to_clear_it_in_assembly():
+    """The same fix-it as for a kernel, in the program's language: `route <channel>, ramp, none`."""
+    device = ws.Device(SPEC)
+    with pytest.raises(ws.RouteError, match="meet") as info:
+        device.launch(ws.assemble(STALE.format(clear="")), 1, (3, 1), [])
+    assert "ws.route(channel, ws.RAMP, ())" in str(info.value)
+    assert "in assembly: route <channel>, ramp, none" in str(info.value)
+    cleared = "bnz r1, kept\n    route 1, ramp, none\nkept:"
+    device.launch(ws.assemble(STALE.format(clear=cleared)), 1, (3, 1), [])  # the advice followed: it runs
 
 
 def test_sending_without_a_route_from_the_ramp_names_the_source_line():

@@ -46,6 +46,18 @@ def _arity(args, n: int) -> None:
         raise Unsupported(f"this function takes {n} argument(s), got {len(args)}")
 
 
+_REDUCE = ("write the builtin {0}(v[a:b]) (or {0}(v) of a whole 1-D local array): one vector instruction, "
+           "see Reductions in docs/python-supported.md")
+_ELEMENTWISE = ("write the builtin {0}(a, b): of two numbers, or of slices in a slice assignment "
+                "(`w[0:n] = {0}(u[0:n], v[0:n])`), or an element loop (`for k in range(n): w[k] = ...`)")
+#: What to write instead of the NumPy functions new users reach for first: the builtins work on slices.
+_NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np.amax: _REDUCE.format("max"),
+                np.min: _REDUCE.format("min"), np.amin: _REDUCE.format("min"),
+                np.maximum: _ELEMENTWISE.format("max"), np.minimum: _ELEMENTWISE.format("min"),
+                np.dot: "write ws.dot(u[a:b], v[a:b]) (two slices of one length and dtype)",
+                np.mean: "write sum(v[a:b]) / n (the builtin sum works on slices)"}
+
+
 class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowering, MathLowering):
     def is_grid_sync(self, node: ast.Call) -> bool:
         """Whether `node` is `ws.cg.this_grid().sync()` (both calls without arguments: else refused)."""
@@ -164,7 +176,9 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             return self.length_of(args)
         if callee is range:
             raise Unsupported("range() is only for `for` loops")
-        raise Unsupported(f"{getattr(callee, '__name__', callee)!r} cannot be called in a kernel")
+        hint = next((h for f, h in _NUMPY_HINTS.items() if f is callee), None)
+        raise Unsupported(f"{getattr(callee, '__name__', callee)!r} cannot be called in a kernel"
+                          + (f": {hint}" if hint else ""))
 
     def length_of(self, args) -> Val:
         """`len()` of an array (its first dimension), a slice or a tuple, as Python gives it."""

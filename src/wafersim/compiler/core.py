@@ -270,9 +270,26 @@ class LoweringCore:
             return ("ws.recv() without dtype= receives a float32 word; if the sender sent an int32, receive it "
                     "with ws.recv(direction, dtype=np.int32) (int(...) would convert a float, not reinterpret "
                     "the word)")
+        received = self.received_untyped(value_node)
+        if received:  # `w = ws.recv(d)` then `i = w`: int(w) would fail at run time with a WordTypeError
+            return (f"{received} is assigned from ws.recv() without dtype=, which receives a float32 word; if the "
+                    f"sender sent an int32, receive it with {received} = ws.recv(direction, dtype=np.int32) "
+                    f"(int(...) would not do: the receive still expects a float32 word, a WordTypeError at run time)")
         if into_array:
             return "convert the value with int(...), or make the array float32"
         return "initialise it with a float, e.g. 0.0, or convert with int(...)"
+
+    def received_untyped(self, value_node: ast.AST | None) -> str | None:
+        """The name of a variable `value_node` reads that the kernel assigns from an untyped `ws.recv(d)`."""
+        if value_node is None:
+            return None
+        names = {n.id for n in ast.walk(value_node) if isinstance(n, ast.Name)}
+        for n in ast.walk(self.source.tree):
+            if isinstance(n, ast.Assign) and self.is_untyped_recv(n.value):
+                for target in n.targets:
+                    if isinstance(target, ast.Name) and target.id in names:
+                        return target.id
+        return None
 
     def is_untyped_recv(self, node: ast.AST) -> bool:
         """Whether `node` is a `ws.recv(d)` call returning a word without a dtype= (not one filling a slice)."""

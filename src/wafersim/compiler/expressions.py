@@ -50,6 +50,17 @@ def _wrapped_int(op: ast.operator, x: int, y: int) -> int:
     return wrap_int32(value)
 
 
+def _zero_division_hint(op: ast.operator, a: Val, b: Val) -> str:
+    """Why a constant division by zero is refused, and what the same division gives at run time."""
+    if isinstance(op, (ast.FloorDiv, ast.Mod)) and "f32" not in (a.ty, b.ty):
+        return ("Python raises ZeroDivisionError (with a divisor known only at run time, an int32 `//` or `%` by 0 "
+                "stops the kernel with KernelZeroDivisionError): guard the divisor or write the value you mean")
+    if isinstance(op, ast.Pow) and "f32" not in (a.ty, b.ty):
+        return "Python raises ZeroDivisionError (0 to a negative power)"
+    return ("Python raises ZeroDivisionError for floats (NumPy's float32, like the machine at run time, gives inf "
+            "or nan, with a warning): write math.inf, -math.inf or math.nan for the value you mean")
+
+
 class ExpressionLowering(LoweringCore):
     def scalar(self, node: ast.expr) -> Val:
         value = self.expr(node)
@@ -138,6 +149,11 @@ class ExpressionLowering(LoweringCore):
         for operand in (left, right):
             if not isinstance(operand, Val):
                 raise Unsupported(f"cannot compute with {describe(operand)}")
+        if isinstance(node.op, ast.Pow) and not right.is_const and isinstance(node.right, ast.Name):
+            # `n = 3; i ** n`: a variable assigned once from a constant is that constant wherever it is read.
+            known = self.static(node.right)
+            if type(known) is int and fits_int32(known):
+                right = self.const(known)
         return self.arith(node.op, left, right)
 
     def arith(self, op: ast.operator, a: Val, b: Val) -> Val:
@@ -163,7 +179,13 @@ class ExpressionLowering(LoweringCore):
         immediate = {ast.Add: "addi", ast.Mult: "muli", ast.BitAnd: "andi", ast.BitOr: "ori", ast.BitXor: "xori",
                      ast.LShift: "shli", ast.RShift: "srai"}
         if isinstance(op, (ast.LShift, ast.RShift)) and b.is_const and not 0 <= b.const < 32:
-            raise Unsupported(f"shift count {b.const} is outside 0..31 for an int32")
+            # The one rule of shifts, constant count or not: Python's result wrapped to int32 (as `shift` does at
+            # run time), so a count of 32 or more gives 0 (`<<`) or the sign (`>>`); a negative count is an error.
+            if b.const < 0:
+                raise Unsupported(f"negative shift count {b.const}: Python raises ValueError")
+            if isinstance(op, ast.LShift):
+                return self.const(0)
+            b = self.const(31)
         if type(op) in immediate and b.is_const and -8192 <= b.const <= 8191:
             return self.result(immediate[type(op)], "i32", a=self.reg_of(a), imm=int(b.const))
         if isinstance(op, ast.Sub) and b.is_const and -8191 <= b.const <= 8192:
@@ -271,8 +293,8 @@ class ExpressionLowering(LoweringCore):
                 return Val("i32", const=_wrapped_int(op, x, y), wraps=True)
             value = _exact_int(op, x, y)
         except ZeroDivisionError:
-            raise Unsupported(f"cannot evaluate the constant expression {text}: Python raises ZeroDivisionError "
-                              f"(at run time the machine gives inf or nan: write math.inf or math.nan for those)") from None
+            raise Unsupported(f"cannot evaluate the constant expression {text}: "
+                              + _zero_division_hint(op, a, b)) from None
         except (TypeError, KeyError, OverflowError, ValueError):
             raise Unsupported(f"cannot evaluate the constant expression {text}") from None
         if isinstance(value, float):  # an int to a negative power

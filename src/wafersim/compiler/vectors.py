@@ -18,7 +18,7 @@ from ..isa.float_math import VECTOR_MATH
 from ..isa.opcodes import FLAG_SCALAR
 from . import intrinsics as wsi
 from .arrays import ArrayLowering
-from .halfprec import is_half_type
+from .halfprec import NAMES, is_half_type
 from .scalar_math import UNARY
 from .ir import VReg
 from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
@@ -63,6 +63,15 @@ class _Target:
     length: VReg | int
     ty: str
     slot_words: int
+
+
+def _float_only(what: str, ty: str) -> str:
+    """Why `what` (a float32-valued slice operation) cannot write a slice of dtype `ty`, and what to write."""
+    if ty == "i32":
+        return (f"{what} float32 values, which an int32 slice cannot hold: write them into a float32 "
+                f"array (then convert element by element, `dst[k] = int(tmp[k])`, if you need ints)")
+    return (f"{what} float32 values, and there is no {NAMES[ty]} form: widen into a float32 array first "
+            f"(`f[0:n] = h[0:n]`), compute there, and narrow back with a slice copy (`h[0:n] = f[0:n]`)")
 
 
 def _leaves(tree) -> list[VecLeaf]:
@@ -177,8 +186,7 @@ class VectorLowering(ArrayLowering):
             if type(node.op) not in _VECTOR_OPS:
                 raise Unsupported(f"operator {type(node.op).__name__} is not supported on slices", node)
             if isinstance(node.op, ast.Div) and ty != "f32":
-                raise Unsupported("`/` of slices gives float32 values, which an int32 slice cannot hold (16-bit "
-                                  "slices have no divide): divide into a float32 array", node)
+                raise Unsupported(_float_only("`/` of slices gives", ty), node)
             left = self.resolve(node.left, ty)
             if isinstance(node.op, ast.Div) and isinstance(left, Val):
                 raise Unsupported("a scalar divided by a slice is not supported (vdiv divides a slice by a slice "
@@ -193,8 +201,7 @@ class VectorLowering(ArrayLowering):
         function = self.vector_function(node)
         if function is not None:
             if ty != "f32":
-                raise Unsupported("math functions of slices compute float32 values: the destination is an "
-                                  "int32 slice", node)
+                raise Unsupported(_float_only("math functions of slices give", ty), node)
             return VecFn(function, self.resolve(node.args[0], ty))
         if self.is_min_max(node):
             left = self.resolve(node.args[0], ty)

@@ -88,6 +88,13 @@ class Program:
     def instructions(self) -> list[tuple[int, Instr]]:
         return decode(self.code)
 
+    @property
+    def from_assembly(self) -> bool:
+        """Whether the program was written in assembly (`assemble`, or built from instructions), not
+        compiled from Python: no kernel symbols and no Python source lines. Run-time errors then give
+        their fix-its in assembly too."""
+        return not self.symbols and not any(file.endswith(".py") for file, _ in self.lines.values())
+
     def source_of(self, pc: int) -> tuple[str, int] | None:
         """(file, line) of the instruction at `pc`, if the program has a line table."""
         return self.lines.get(int(pc))

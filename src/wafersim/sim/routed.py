@@ -20,7 +20,7 @@ from ..isa.opcodes import RAMP
 from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
 from .routed_one import send_from_one
-from .routing import Deliveries
+from .routing import ASSEMBLY_CLEAR_HINT, SENDERS_HINT, Deliveries
 from .streams import send_departures, waits_added
 
 
@@ -111,7 +111,13 @@ class RoutedExchangeMixin:
                                    L, no_rule, channel=ins.ch)
         table = self.routes.deliveries(ins.ch, L.idx)
         rows = table.rows(L.idx)
-        table.check(rows)
+        try:
+            table.check(rows)
+        except RouteError as error:
+            if self.program.from_assembly and SENDERS_HINT in str(error):  # the fix-it in the program's language
+                error.args = (str(error).replace(SENDERS_HINT, SENDERS_HINT[:-1] + ASSEMBLY_CLEAR_HINT + ")"),
+                              *error.args[1:])
+            raise
         return table, L, rows
 
     def _check_arrival_order(self, channel: int, dest: np.ndarray, source: np.ndarray, first: np.ndarray,

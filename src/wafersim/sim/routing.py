@@ -265,6 +265,8 @@ def _distinct_order(keys: np.ndarray) -> np.ndarray | None:
 SENDERS_HINT = (" (every PE whose rule on the channel takes words from its ramp counts as a source, whether or "
                 "not it sends now, so that senders at different times are checked too: a PE that no longer "
                 "sends on the channel clears that rule with ws.route(channel, ws.RAMP, ()))")
+#: Spliced into `SENDERS_HINT` for a program written in assembly (docs/isa.md: `none` is no rule).
+ASSEMBLY_CLEAR_HINT = "; in assembly: route <channel>, ramp, none"
 
 
 def _names(region: WaveRegion, flat: np.ndarray) -> str:

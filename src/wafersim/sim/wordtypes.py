@@ -18,6 +18,7 @@ from .lanes import Lanes
 
 RAW = WORD_TAG["raw"]
 _TYPE_NAMES = {"f32": "float32", "i32": "int32", "f16": "float16", "bf16": "bfloat16"}
+_TAG_MODIFIERS = {name: tag for tag, name in _TYPE_NAMES.items()}  # float32 -> f32: `recv.f32`
 
 
 class WordTags:
@@ -140,7 +141,9 @@ class WordTypeMixin:
         error = WordTypeError(
             f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
             f"it was sent as {got} by {by} at {sent_at}; receive it as {got} (dtype=), or pass "
-            f"bitcast=True to ws.recv to reinterpret the bits on purpose",
+            f"bitcast=True to ws.recv to reinterpret the bits on purpose"
+            + (f" (in assembly: `recv.{_TAG_MODIFIERS.get(got, got)}`, or a raw `recv` with no type modifier, which "
+               f"is never checked)" if self.program.from_assembly else ""),
             pe=receiver_xy, sender=sender_xy, senders=sender_pes, source=source, sender_source=sender_source,
             sender_sources=sender_sources, pc=pc,
             sent_type=got, received_type=wanted, channel=ins.ch)
