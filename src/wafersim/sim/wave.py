@@ -14,6 +14,7 @@ from ..errors import (KernelValueError, KernelZeroDivisionError, LaunchError, Me
                       RouteError, WordTypeError)
 from ..isa.encoding import Instr
 from .background import BackgroundMixin
+from .barriers import BarrierMixin
 from .branches import neighbour_branches
 from .compiled.stepper import CompiledMixin
 from .compute import ComputeMixin
@@ -63,7 +64,7 @@ class _Group:
 
 
 class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin, WordTypeMixin,
-              OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin):
+              OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
@@ -475,85 +476,6 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if self.tracer:
             self.tracer.record(lanes, "store drain", cyc, done)
         lanes.put(self.cycle, done)
-        return []
-
-    # ------------------------------------------------------------------ barrier
-    def _barrier(self, pc: int, lanes: Lanes, cost: float, grid: bool = False):
-        """`bar` (`grid` False: the PEs of each block wait for the rest of their block) or `gbar` (True: every
-        PE of the launch waits for all the others; the launch is one wave, checked before it runs)."""
-        if (not grid and lanes.is_full and not self.groups and not self.asleep and self.strategy.lockstep
-                and self.tracer is None and self.launch.racecheck is None and not self.at_barrier.any()):
-            return self._barrier_of_everyone(pc, cost)
-        flags = self.at_grid_barrier if grid else self.at_barrier
-        waiting = lanes.get(flags)
-        if lanes.any(waiting):  # merged with lanes that arrived earlier: those executed it once already
-            again = lanes.split(waiting)[0]
-            self.totals.pc_counts[pc] -= again.count
-            again.add(self.icount, -1)
-        lanes.put(flags, True)
-        lanes.put(self.barrier_time, lanes.get(self.cycle) + cost)
-        self._add_group(pc, lanes, blocked=True)
-        if grid:  # every PE of the launch, or none yet
-            active = self.region.active
-            complete = active if flags[active].all() else np.zeros(self.n, dtype=bool)
-        else:
-            complete = self.region.block_all(flags)
-        if not complete.any():
-            return []
-        if self.launch.racecheck is not None:  # accesses on either side of a barrier are ordered
-            self.launch.racecheck.barrier_released(self.region.block_id[complete], grid)
-        if grid:  # a gather and broadcast across the rectangle the launch's blocks occupy
-            bx, by = self.launch.placement.block
-            latest = float(self.barrier_time[complete].max())
-            release_at = np.full(self.n, latest + self.spec.barrier_cycles(self.region.cols * bx,
-                                                                            self.region.rows * by))
-        else:
-            release_at = self.region.block_reduce_max(np.where(self.at_barrier, self.barrier_time, -np.inf))
-            release_at += self.spec.barrier_cycles(*self.launch.placement.block)
-        self._guard_time(float(release_at.max()))
-        self.launch.barriers += 1
-        if self.launch.progress:
-            self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
-        op = "gbar" if grid else "bar"
-        for bar_pc in [p for p in self.groups if self.launch.decoded.get(p) is not None
-                       and self.launch.decoded[p].op == op]:
-            group = self.groups.pop(bar_pc)
-            cond = group.lanes.get(complete)
-            go, stay = group.lanes.split(cond)
-            if go.count:
-                if self.tracer:
-                    self.tracer.record(go, "barrier", go.get(self.barrier_time) - cost, go.get(release_at))
-                go.add(self.stall, go.get(release_at) - go.get(self.cycle))
-                go.put(self.cycle, go.get(release_at))
-                go.put(flags, False)
-                self._add_group(bar_pc + 1, go.unwindow(self.n))
-            if stay.count:
-                self._add_group(bar_pc, stay, blocked=True)
-        return []
-
-    def _barrier_of_everyone(self, pc: int, cost: float) -> list:
-        """`_barrier` when every PE of the wave arrives at once, in one full group (a stencil's step), none
-        of them there before: every block releases now, at its latest arrival plus the barrier's cycles.
-        The same arithmetic as the general case, without its masks: no `at_barrier` flags to set and
-        clear, one temporary."""
-        np.add(self.cycle, cost, out=self.barrier_time)
-        release = self.region.per_block_max(self.barrier_time)
-        release += self.spec.barrier_cycles(*self.launch.placement.block)
-        self._guard_time(float(release.max()))
-        self.launch.barriers += 1
-        if self.launch.progress:
-            self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
-        if len(release) == 1:  # one block: the release is one number
-            release = release[0]
-            recycle = self.strategy.recycled_slot_rows and self.tracer is None
-            for fifo in self.fifos.values():  # every pop so far ends by the release (`exchange`)
-                fifo.note_popped_at_barrier(recycle)
-        else:
-            release = self.region.per_pe_of_blocks(release)
-        waited = np.subtract(release, self.cycle)
-        self.stall += waited
-        self.cycle[...] = release
-        self._add_group(pc + 1, Lanes.full(self.n))
         return []
 
     # ------------------------------------------------------------------ results
