@@ -452,6 +452,7 @@ def test_mistyped_words_received_at_different_times_report_one_failure_on_every_
         assert type(err) is type(errors[0]) and str(err) == str(errors[0])
         if isinstance(err, ws.WordTypeError):
             assert err.pe[0] in receivers and err.sender == (err.pe[0] - 1, 0)
+            assert err.pes == [err.pe] and err.pe_count == 1  # (as every error naming PEs)
         else:
             assert isinstance(err, ws.MeshBoundaryError) and err.pe == (width - 1, 0) and width % 2 == 1
 

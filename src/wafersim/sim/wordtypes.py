@@ -144,7 +144,7 @@ class WordTypeMixin:
             f"bitcast=True to ws.recv to reinterpret the bits on purpose"
             + (f" (in assembly: `recv.{_TAG_MODIFIERS.get(got, got)}`, or a raw `recv` with no type modifier, which "
                f"is never checked)" if self.program.from_assembly else ""),
-            pe=receiver_xy, sender=sender_xy, senders=sender_pes, source=source, sender_source=sender_source,
+            pe=receiver_xy, pes=[receiver_xy], pe_count=1, sender=sender_xy, senders=sender_pes, source=source, sender_source=sender_source,
             sender_sources=sender_sources, pc=pc,
             sent_type=got, received_type=wanted, channel=ins.ch)
         error.failing_lanes = np.array([receiver])  # (the scheduler orders failures by their cycles)
