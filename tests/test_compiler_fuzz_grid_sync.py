@@ -25,7 +25,7 @@ def phase(draw) -> dict:
     """One phase: PE i reads word (i + shift) % n of the previous phase, optionally loops first (its own
     number of trips, so PEs reach the barrier at different cycles), and writes a * word + b + i."""
     return {"shift": draw(st.integers(0, 40)), "a": draw(st.integers(-3, 3)), "b": draw(st.integers(-50, 50)),
-            "loop": draw(st.sampled_from(["none", "own", "block-barrier", "branch"])),
+            "loop": draw(st.sampled_from(["none", "own", "block-barrier", "arm-barriers", "branch"])),
             "trips": draw(st.integers(1, 5))}
 
 
@@ -43,6 +43,9 @@ def source(case: dict) -> str:
             body += ["t = 0", f"for _ in range((w & 3) + {p['trips']}):", "    t += 1", "w = w + t - t"]
         elif p["loop"] == "block-barrier":
             body.append("ws.syncthreads()")
+        elif p["loop"] == "arm-barriers":  # blocks reach different block barriers (one each)
+            body += [f"if ws.blockIdx.x % 2 == {p['trips'] % 2}:", "    ws.syncthreads()", "else:",
+                     "    w = w + 0", "    ws.syncthreads()"]
         elif p["loop"] == "branch":
             body += ["if w % 2 == 0:", f"    w = w * 1 + {p['trips']} - {p['trips']}", "else:", "    w = w - 0"]
         body += [f"bufs[{k + 1}, i] = w * {p['a']} + {p['b']} + i", "ws.cg.this_grid().sync()"]

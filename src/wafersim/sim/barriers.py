@@ -60,8 +60,8 @@ class BarrierMixin:
                 go.put(self.cycle, go.get(release_at))
                 go.put(flags, False)
                 self._add_group(bar_pc + 1, go.unwindow(self.n))
-            if stay.count:
-                self._add_group(bar_pc, stay, blocked=True)
+            if stay.count:  # (a group that has not run the barrier yet -- another block's -- stays runnable)
+                self._add_group(bar_pc, stay, blocked=group.blocked)
         return []
 
     def _barrier_of_everyone(self, pc: int, cost: float) -> list:

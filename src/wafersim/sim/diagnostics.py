@@ -181,9 +181,10 @@ class DiagnosticsMixin:
                 what = (f"waits for room to send {PORTS[instr.dir]} on channel {instr.ch} "
                         f"(the FIFO of {self.spec.fifo_depth} words is full)")
             elif instr.op == "gbar":
-                what = "waits at a grid barrier (ws.cg.this_grid().sync()) that part of the launch never reaches"
+                what = ("waits at a grid barrier (ws.cg.this_grid().sync()) for PEs of the launch that do not reach "
+                        "it")
             else:
-                what = "waits at a barrier that part of its block never reaches"
+                what = "waits at a barrier for PEs of its block that do not reach it"
             if first_flat is None and len(flat):
                 first_flat = int(flat[0])
             for i in flat:
