@@ -20,9 +20,7 @@ class BarrierMixin:
         flags = self.at_grid_barrier if grid else self.at_barrier
         waiting = lanes.get(flags)
         if lanes.any(waiting):  # merged with lanes that arrived earlier: those executed it once already
-            again = lanes.split(waiting)[0]
-            self.totals.pc_counts[pc] -= again.count
-            again.add(self.icount, -1)
+            self._uncount(pc, lanes.split(waiting)[0])
         lanes.put(flags, True)
         lanes.put(self.barrier_time, lanes.get(self.cycle) + cost)
         self._add_group(pc, lanes, blocked=True)

@@ -123,10 +123,10 @@ class DiagnosticsMixin:
         park(self.faulted, pc, failed)
         if not rest.count:
             return []
-        self.totals.pc_counts[pc] -= rest.count  # (counted again when they run it)
-        if counted:
-            rest.add(self.icount, -1)
+        if counted:  # (counted again when they run it)
+            self._uncount(pc, rest)
             return [(pc, rest, False)]
+        self.totals.pc_counts[pc] -= rest.count  # (their instruction counts not settled yet: the pc's only)
         return [(pc, rest, False, owed, owed_count)]
 
     def _raise_stopped(self) -> None:

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import EngineCacheError, LaunchError, OutOfMemoryError, WaferError
+from ..errors import LaunchError, OutOfMemoryError, WaferError
 from ..isa.assembler import Program
 from ..isa.encoding import code_bytes
 from ..isa.opcodes import PORTS, RAMP, SPECIAL_REGISTERS, opcode_cycles
@@ -87,14 +87,6 @@ def _spec_timing(spec: WaferSpec) -> tuple[dict[str, float], bool]:
                    spec.global_latency, spec.barrier_base_cycles, spec.barrier_cycles_per_hop]
         _SPEC_TIMING[key] = costs, all(float(f).is_integer() for f in figures)
     return _SPEC_TIMING[key]
-
-
-def damaged_cache_error(error: BaseException) -> EngineCacheError:
-    """The error for a launch that met a damaged file of Numba's cache (`numba_cache.empty_damaged_cache` has
-    emptied that function's cache: the next launch compiles it again)."""
-    return EngineCacheError(f"a file of Numba's on-disk cache of the engine's compiled code could not be read "
-                            f"({type(error).__name__}: {error}); that cache was emptied: launch again (the next "
-                            f"launch compiles the function again, which can take a minute)")
 
 
 class Launch:
@@ -199,14 +191,8 @@ class Launch:
 
     def run(self) -> LaunchStats:
         """Simulate the launch, wave by wave; its statistics."""
-        try:
+        with numba_cache.damage_reported():  # (a damaged cache file of Numba's, met by any compiled function)
             return self._run()
-        except WaferError:
-            raise
-        except Exception as error:  # (a damaged cache file of Numba's, met by any compiled function)
-            if numba_cache.empty_damaged_cache(error):
-                raise damaged_cache_error(error) from error
-            raise
 
     def _run(self) -> LaunchStats:
         self.check_host_memory()

@@ -228,9 +228,13 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
         """A continuation of a group's run joins the scheduler's groups."""
         if blocked:  # the send/recv at next_pc will execute again: count it once, when it completes
-            self.totals.pc_counts[next_pc] -= lanes.count
-            lanes.add(self.icount, -1)
+            self._uncount(next_pc, lanes)
         self._add_group(next_pc, lanes, blocked, *owed)
+
+    def _uncount(self, pc: int, lanes: Lanes) -> None:
+        """Take back the count of the instruction at `pc` from `lanes`, which will execute it again."""
+        self.totals.pc_counts[pc] -= lanes.count
+        lanes.add(self.icount, -1)
 
     def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
         if lanes.count == 0:

@@ -9,16 +9,21 @@ It also makes sure Numba has somewhere to keep that cache (`choose_cache_dir`): 
 `cache=True` function at all ("cannot cache function ...: no locator available") where neither the
 package's `__pycache__` folders nor the user's cache folder can be written -- a read-only install run by
 a user without a writable home, as in many containers. And a damaged cache file (truncated by a full
-disk or a crash) makes Numba raise a bare `pickle` error on every call that loads it: `damaged_cache` tells
-such an error, `empty_damaged_caches` empties the caches so that the next call compiles again.
+disk or a crash) makes Numba raise a bare `pickle` error on every call that loads it: `damage_reported`
+turns such an error into an `EngineCacheError` and empties that function's cache, so that the next call
+compiles it again.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterator
+
+from ...errors import EngineCacheError, WaferError
 
 HERE = Path(__file__).resolve().parent
 SOURCES = ("kinds.py", "table.py", "arith.py", "fabric_ops.py", "simple_ops.py", "interpreter.py")
@@ -85,31 +90,37 @@ def choose_cache_dir() -> str | None:
     return str(chosen)
 
 
-def damaged_cache(error: BaseException):
-    """The Numba cache (`numba.core.caching.Cache`) whose file `error` was raised reading, or None where it
-    was not raised inside Numba's cache module (then it is not a damaged cache file)."""
-    traceback, cache = error.__traceback__, None
+def empty_damaged_cache(error: BaseException) -> bool:
+    """Whether `error` was raised while Numba read a cache file (its `caching` module is on the traceback: a
+    damaged file, not a fault of the kernel or the engine); if so, that function's cache index is emptied
+    (Numba compiles it again on its next call and writes a fresh cache)."""
+    traceback, damaged = error.__traceback__, False
     while traceback is not None:
         frame = traceback.tb_frame
         if frame.f_code.co_filename.replace("\\", "/").endswith("numba/core/caching.py"):
-            owner = frame.f_locals.get("self")
-            if cache is None and hasattr(owner, "_cache_file") and hasattr(owner, "flush"):
-                cache = owner
-            elif cache is None:
-                cache = True
+            damaged = True
+            cache = frame.f_locals.get("self")  # (the `Cache` whose file was being read)
+            if hasattr(cache, "_cache_file") and hasattr(cache, "flush"):
+                try:
+                    cache.flush()
+                except OSError:
+                    pass
+                return True
         traceback = traceback.tb_next
-    return cache
+    return damaged
 
 
-def empty_damaged_cache(error: BaseException) -> bool:
-    """Empty the cache index of the function whose cache file `error` was raised reading (Numba compiles it
-    again on its next call and writes a fresh cache); False if `error` was not a damaged cache's."""
-    cache = damaged_cache(error)
-    if cache is None:
-        return False
-    if cache is not True:
-        try:
-            cache.flush()
-        except OSError:
-            pass
-    return True
+@contextlib.contextmanager
+def damage_reported() -> Iterator[None]:
+    """Run the block; an error it raises reading a damaged cache file of Numba's becomes an
+    `EngineCacheError` (that function's cache emptied: the next launch compiles it again)."""
+    try:
+        yield
+    except WaferError:
+        raise
+    except Exception as error:
+        if empty_damaged_cache(error):
+            raise EngineCacheError(f"a file of Numba's on-disk cache of the engine's compiled code could not be read "
+                                   f"({type(error).__name__}: {error}); that cache was emptied: launch again (the "
+                                   f"next launch compiles the function again, which can take a minute)") from error
+        raise
