@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import CompileError
+from . import cuda_names
 from . import intrinsics as wsi
 from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, Tup, Unsupported, Val, fits_int32,
@@ -396,7 +397,9 @@ class LoweringCore:
                 return NOT_STATIC
             if isinstance(base, (types.ModuleType, type)) or base is wsi.local or isinstance(base, wsi._Local):
                 if not hasattr(base, node.attr):
-                    raise Unsupported(f"{getattr(base, '__name__', base)!r} has no attribute {node.attr!r}")
+                    name = getattr(base, '__name__', base)
+                    raise Unsupported(f"{name!r} has no attribute {node.attr!r}"
+                                      + (cuda_names.hint(node.attr) if name == "wafersim" else ""))
                 return getattr(base, node.attr)
             return NOT_STATIC
         if isinstance(node, ast.Tuple):

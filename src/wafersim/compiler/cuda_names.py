@@ -1,0 +1,40 @@
+"""What to write instead of the CUDA names a port reaches for that wafersim does not have (`ws.atomic.add`,
+`ws.shared.array`, warp shuffles...): the compiler's "no attribute" error quotes the hint.
+
+They are missing by design, not yet to be built: PEs share no memory (no shared memory, no atomics) and
+run no warps (every PE has its own program counter). docs/programming-model.md explains the model.
+"""
+from __future__ import annotations
+
+_REDUCE = ("PEs share no memory, so there are no atomics: give each PE its partial result and combine them "
+           "with messages, as the library's device functions reduce_to_corner(v, op) / allreduce(v, op) do "
+           "(`from wafersim.kernels.reduce import allreduce`, docs/kernels.md), or store one word per PE to "
+           "global memory and combine them on the host")
+_WARP = ("a wafer has no warps: every PE is a thread with its own program counter, and a value moves between "
+         "PEs only as a message: ws.send(value, ws.EAST) / ws.recv(ws.WEST) with a neighbour, or a route for "
+         "farther PEs (docs/programming-model.md, docs/routes.md)")
+_BLOCK_VOTE = ("combine the PEs' values with messages, as the library's device function allreduce(v, op) does "
+               "(docs/kernels.md), after ws.syncthreads() where they must agree first")
+
+#: Attribute of `wafersim` -> what to write instead.
+HINTS: dict[str, str] = {
+    "atomic": _REDUCE, "atomicAdd": _REDUCE, "atomic_add": _REDUCE,
+    "shared": ("a block has no shared memory: each PE has its own SRAM (`ws.local.array(shape, dtype)`), and PEs "
+               "exchange data with messages: ws.send / ws.recv with neighbours (docs/programming-model.md)"),
+    "const": "pass the table as a device array argument (global memory), or copy it into ws.local.array once",
+    "syncwarp": "a wafer has no warps: ws.syncthreads() is a barrier over the block's PEs",
+    "laneid": _WARP, "warpsize": _WARP, "warp_size": _WARP,
+    "shfl_sync": _WARP, "shfl_up_sync": _WARP, "shfl_down_sync": _WARP, "shfl_xor_sync": _WARP,
+    "all_sync": _WARP, "any_sync": _WARP, "eq_sync": _WARP, "ballot_sync": _WARP, "activemask": _WARP,
+    "syncthreads_count": _BLOCK_VOTE, "syncthreads_and": _BLOCK_VOTE, "syncthreads_or": _BLOCK_VOTE,
+    "threadfence": ("global memory is causal (docs/timing.md, \"Order of accesses\"): a load sees every store "
+                    "issued before it in simulated time, so no fence is needed; ws.syncthreads() or "
+                    "ws.cg.this_grid().sync() orders PEs"),
+    "threadfence_block": "no fence is needed: a PE sees only its own SRAM; ws.syncthreads() orders a block's PEs",
+}
+
+
+def hint(attribute: str) -> str:
+    """The hint for a missing `wafersim` attribute ("" when it is not a CUDA name we know)."""
+    found = HINTS.get(attribute)
+    return f" ({found})" if found else ""

@@ -1,0 +1,33 @@
+"""The hints for CUDA names wafersim lacks: each is reachable (not a real attribute) and names only things
+that exist."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import wafersim as ws
+import wafersim.kernels.reduce as reduce
+from wafersim.compiler import cuda_names
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_hinted_names_are_missing_from_wafersim():
+    assert not [name for name in cuda_names.HINTS if hasattr(ws, name)]
+
+
+def test_hints_name_only_what_exists():
+    for text in set(cuda_names.HINTS.values()):
+        for dotted in re.findall(r"\bws\.([A-Za-z_][\w.]*[A-Za-z_])", text):
+            obj = ws
+            for part in dotted.split("."):
+                obj = getattr(obj, part)  # AttributeError: the hint names something that does not exist
+        for function in re.findall(r"\b(reduce_to_corner|allreduce|broadcast_from_corner)\(", text):
+            assert callable(getattr(reduce, function))
+        for doc in re.findall(r"docs/([\w-]+\.md)", text):
+            assert (DOCS / doc).is_file(), doc
+
+
+def test_hint_text():
+    assert cuda_names.hint("atomic").startswith(" (PEs share no memory")
+    assert cuda_names.hint("no_such_name") == ""
