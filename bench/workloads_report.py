@@ -69,6 +69,10 @@ def judged(values: dict[str, float | None], ok: Callable[[float], bool], show: C
     return verdict + (f" ({', '.join(shown)})" if shown else "")
 
 
+#: Wall times of issue 9's table (seconds, before engine v2) and the speed-ups its bars ask of them.
+ISSUE_WALL_S = {"gemm": (161.0, 20), "allreduce": (4.0, 10), "scan-row": (0.09, 20), "transpose": (1.75, 20)}
+
+
 def bars(rows: list[dict]) -> list[str]:
     """One line per bar of issue 9, for the first launch and the best warm launch: met or NOT met."""
     by_name = {r["name"]: r for r in rows}
@@ -87,6 +91,13 @@ def bars(rows: list[dict]) -> list[str]:
                       for n in names if n in by_name}
             out.append(f"- {', '.join(names)} <= {limit}x NumPy ({LAUNCHES[which]}): "
                        + judged(ratios, lambda v: v <= limit, times))
+    for limit in sorted({need for _, need in ISSUE_WALL_S.values()}):
+        names = [n for n, (_, need) in ISSUE_WALL_S.items() if need == limit]
+        for which in launches:
+            speedups = {n: ISSUE_WALL_S[n][0] / wall if (wall := launch_wall(by_name[n], which)) else None
+                        for n in names if n in by_name}
+            out.append(f"- {', '.join(names)} at least {limit}x faster in wall time than issue 9's table "
+                       f"({LAUNCHES[which]}): " + judged(speedups, lambda v: v >= limit, times))
     heat_mib = {"heat": by_name["heat"].get("peak_mib")} if "heat" in by_name else {}
     out.append("- peak RSS of the heat run <= 600 MiB: " + judged(heat_mib, lambda v: v <= 600, lambda v: f"{v:.0f} MiB"))
     return out
