@@ -1,14 +1,18 @@
 """sim/parallel.py: sends and receives of large groups split over threads give the same bits as one call."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
+import wafersim as ws
+
 from test_engine_strategies import assert_same_run, library_launches
 from wafersim.kernels import heat, reference
-from wafersim.sim import parallel
+from wafersim.sim import parallel, vector_batch
 from wafersim.sim.lanes import Lanes
-from wafersim.sim.strategy import Strategy, forced
+from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
 
 
 def run_threaded_and_not(launch, monkeypatch, count: int):
@@ -89,3 +93,33 @@ def test_wafersim_threads_must_be_a_positive_whole_number(monkeypatch, value):
         parallel.thread_count()
     monkeypatch.setenv("WAFERSIM_THREADS", "3")
     assert parallel.thread_count() == 3
+
+
+@ws.jit
+def _infinities(a, out):
+    i = ws.threadIdx.y * 16 + ws.threadIdx.x
+    v = ws.local.array(8, np.float32)
+    w = ws.local.array(8, np.float32)
+    v[0:8] = a[i, 0:8]
+    w[0:8] = v[0:8] * 0.0
+    w[0:8] = v[0:8] / w[0:8]  # 1/0 -> inf, 0/0 -> nan: IEEE, as documented, and no NumPy warning
+    v[0:8] = v[0:8] * w[0:8] + w[0:8]
+    out[i, 0:8] = v[0:8]
+
+
+@pytest.mark.parametrize("strategy", [REFERENCE, FAST], ids=["reference", "fast"])
+def test_parts_on_pool_threads_warn_no_more_than_one_call(strategy, monkeypatch):
+    """NumPy's error state is per context: the parts run on the pool's threads must see the run's (found by a
+    trial: `divide by zero` warnings from lanes.py and vector_batch.py once a large group was split)."""
+    monkeypatch.setattr(parallel, "PARALLEL_LANES", 64)
+    monkeypatch.setattr(vector_batch, "BATCH_LANES", 64)
+    a = np.arange(256 * 8, dtype=np.float32).reshape(256, 8)
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    out = dev.device_array((256, 8))
+    with warnings.catch_warnings(), parallel.threads(2), forced(strategy):
+        warnings.simplefilter("error")
+        _infinities[1, (16, 16)](dev.to_device(a), out)
+    with np.errstate(all="ignore"):
+        w = a / (a * np.float32(0.0))
+        expected = a * w + w
+    np.testing.assert_array_equal(out.copy_to_host(), expected)

@@ -13,6 +13,7 @@ block of code (benchmarks measure 1 against 2).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -105,7 +106,9 @@ def run(work: Callable[..., None], parts: Sequence[Sequence]) -> None:
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=max(thread_count() - 1, 1), thread_name_prefix="wafersim")
-    futures = [_pool.submit(work, *part) for part in parts[1:]]
+    # Each part runs in a copy of this thread's context: NumPy's error state (`np.errstate`, set for the whole
+    # run in `WaveSim.run`) lives in a context variable, which a pool thread would otherwise not see.
+    futures = [_pool.submit(contextvars.copy_context().run, work, *part) for part in parts[1:]]
     work(*parts[0])
     for future in futures:
         future.result()  # (re-raises a part's error)
