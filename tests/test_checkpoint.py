@@ -308,10 +308,13 @@ def test_an_array_may_not_be_named_as_another_array_is_known(tmp_path):
 
 
 @pytest.mark.parametrize("field, value, error", [
-    ("dtype", "<c16", "shape .* and dtype '<c16' take 128 bytes, but its allocation \\(size\\) has 32"),
+    ("dtype", "<c16", "shape .* and dtype '<c16' take 128 bytes, but its allocation \\(size\\) has 32: the dtype"),
+    ("dtype", "<f8", "shape \\[8\\] and dtype '<f8' take 64 bytes, .* the dtype \\(or the shape\\) does not match"),
+    ("dtype", "|i1", "dtype '|i1' take 8 bytes"),
     ("dtype", "O", "allocations\\[0\\].dtype is 'O', not a dtype a device array holds"),
     ("dtype", 3, "allocations\\[0\\].dtype is 3"),
-    ("shape", [1000], "shape \\[1000\\] and dtype '<f4' take 4000 bytes"),
+    ("shape", [1000], "shape \\[1000\\] and dtype '<f4' take 4000 bytes.*: the shape \\(or the dtype\\)"),
+    ("shape", [3], "shape \\[3\\] and dtype '<f4' take 12 bytes"),
     ("shape", [-8], "allocations\\[0\\].shape is \\[-8\\], not a list of non-negative ints"),
     ("shape", "8", "allocations\\[0\\].shape is '8'"),
     ("name", 5, "allocations\\[0\\].name is 5")])
@@ -321,7 +324,33 @@ def test_metadata_that_does_not_match_the_data_is_refused_at_load(tmp_path, fiel
     rewrite_meta(good, tmp_path / "bad.npz", lambda meta: meta["allocations"][0].update({field: value}))
     with pytest.raises(ws.CheckpointError, match=error) as info:   # was: loaded, failing later
         ws.Device.load(tmp_path / "bad.npz")
-    assert info.value.field == ("shape" if "take" in error else field)
+    assert info.value.field == field   # was "shape" where only the dtype differed
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda meta: meta.update(next_serial=1), "next_serial"),
+    (lambda meta: meta.update(next_serial=meta["allocations"][-1]["serial"]), "next_serial"),
+    (lambda meta: meta.update(next_serial="9"), "next_serial"),
+    (lambda meta: meta["allocations"][1].update(serial=meta["allocations"][0]["serial"]), "serial"),
+    (lambda meta: meta["allocations"][0].update(serial=0), "serial")])
+def test_hand_edited_serials_that_would_mix_arrays_are_refused_at_load(tmp_path, edit, field):
+    device = ws.Device(SPEC)
+    a = device.to_device(np.arange(8, dtype=np.float32))
+    b = device.to_device(np.arange(4, dtype=np.int32))
+    good = device.save(tmp_path / "good.npz", arrays={"a": a, "b": b})
+    rewrite_meta(good, tmp_path / "bad.npz", edit)
+    with pytest.raises(ws.CheckpointError, match=field) as info:   # was: loaded, a new array taking a's serial
+        ws.Device.load(tmp_path / "bad.npz")
+    assert info.value.field == field and info.value.path == str(tmp_path / "bad.npz")
+
+
+def test_a_new_array_after_load_keeps_its_own_layout_and_name(tmp_path):
+    device = ws.Device(SPEC)
+    good = device.save(tmp_path / "good.npz", arrays={"a": device.to_device(np.arange(8, dtype=np.float32))})
+    loaded = ws.Device.load(good)
+    fresh = loaded.to_device(np.arange(3, dtype=np.int32))
+    assert sorted(loaded.arrays()) == sorted(["a", f"0x{fresh.address:x}"])
+    assert loaded.arrays()["a"].dtype == np.float32 and fresh.dtype == np.int32
 
 
 def test_save_refuses_a_folder_or_a_missing_folder_by_name(tmp_path, monkeypatch):

@@ -14,7 +14,8 @@ set instead, so it never looks untraced or stateless when it was not.
 
 A file of another format version, or one that is truncated, corrupted, inconsistent or not a device file
 at all (a `.npy` array, another archive), raises `CheckpointError`, as does metadata that does not match
-the data (a dtype a device array cannot hold, a shape that does not fill its allocation). Files are
+the data (a dtype a device array cannot hold, a shape that does not fill its allocation, serials that
+would mix arrays: `err.field` names the field). Files are
 written to a temporary file of a unique name in the same folder and renamed over `path`, so concurrent
 saves to one path leave one whole file.
 """
@@ -281,6 +282,23 @@ def _check_layout(allocations: list[Allocation], capacity: int, path: Path) -> N
         end = alloc.end
 
 
+def _check_serials(allocations: list[Allocation], next_serial: Any, path: Path) -> None:
+    """Serials (what array layouts and names are keyed by) that tell allocations apart now and later: each
+    a distinct whole number >= 1, and `next_serial`, the next allocation's, above them all (a smaller one,
+    hand-edited, would give a new array the layout and name of a loaded one)."""
+    seen: set[int] = set()
+    for k, alloc in enumerate(allocations):
+        serial = alloc.serial
+        if not isinstance(serial, int) or isinstance(serial, bool) or serial < 1 or serial in seen:
+            raise CheckpointError(f"{path}: allocations[{k}].serial is {serial!r}, not a whole number >= 1 that "
+                                  f"no other allocation has", path=str(path), field="serial")
+        seen.add(serial)
+    if not isinstance(next_serial, int) or isinstance(next_serial, bool) or next_serial <= max(seen, default=0):
+        raise CheckpointError(f"{path}: next_serial is {next_serial!r}, not a whole number above every "
+                              f"allocation's serial (the largest is {max(seen, default=0)}): restore the saved "
+                              f"value", path=str(path), field="next_serial")
+
+
 def _layout(entry: dict[str, Any], k: int, path: Path) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype of the device array in allocation `entry` (the k-th): a `CheckpointError` naming
     the field if the dtype is not one a device array holds or the shape does not fill the allocation."""
@@ -296,11 +314,17 @@ def _layout(entry: dict[str, Any], k: int, path: Path) -> tuple[tuple[int, ...],
     except (TypeError, WaferError):
         raise CheckpointError(f"{where}.dtype is {entry['dtype']!r}, not a dtype a device array holds",
                               path=str(path), field="dtype") from None
-    nbytes = max(int(np.prod(shape, dtype=object)) * device_itemsize(dtype), 1)
+    count = int(np.prod(shape, dtype=object))
+    nbytes = max(count * device_itemsize(dtype), 1)
     if nbytes != entry["size"]:
+        # Which of the two was edited cannot be known for sure: blame the dtype where the shape fills the
+        # allocation with elements of a whole number of bytes a dtype has (a float32 array saved as '<f8'),
+        # else the shape
+        fits = count > 0 and entry["size"] % count == 0 and entry["size"] // count in (1, 2, 4, 8, 16)
+        field, other = ("dtype", "shape") if fits else ("shape", "dtype")
         raise CheckpointError(f"{where}: its shape {shape} and dtype {entry['dtype']!r} take {nbytes} bytes, but "
-                              f"its allocation (size) has {entry['size']}: the shape or dtype does not match the data",
-                              path=str(path), field="shape")
+                              f"its allocation (size) has {entry['size']}: the {field} (or the {other}) does not "
+                              f"match the data", path=str(path), field=field)
     return tuple(shape), dtype
 
 
@@ -332,6 +356,7 @@ def device_from(cls: type["Device"], meta: dict[str, Any], data: dict[str, np.nd
                                           f"a device array", path=str(path), field="name")
                 names[entry["serial"]] = entry["name"]
         _check_layout(allocations, device.spec.global_bytes, path)
+        _check_serials(allocations, meta["next_serial"], path)
         _check_names({a.serial: (names[a.serial], a.base) for a in allocations if a.serial in names},
                      f"{path}", CheckpointError, path=str(path))
         device.memory = GlobalMemory.restore(device.spec.global_bytes, allocations,
