@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -34,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError, output_path, path_argument
+from ..errors import (ArgumentTypeError, CheckpointError, LaunchError, WaferError, output_path, path_argument,
+                      write_whole)
 from ..isa import halfprec
 from ..sim.memory import ALIGNMENT, FIRST_ADDRESS, Allocation, GlobalMemory
 from ..sim.racecheck import RaceAccess, RaceHazard
@@ -188,25 +187,12 @@ FORMAT_NAMES = {FORMAT: "device file (read it with ws.Device.load)",
 
 
 def write_npz(path: Path, data: dict[str, np.ndarray]) -> Path:
-    """Write the arrays `data` (a JSON `meta` among them) to `path` as one compressed `.npz`: written to a
-    temporary file in the same folder and renamed, so a crash leaves no half file (and the previous one
-    whole), and saves to one path at once, from threads or processes, each write a whole file of their own
-    (the last rename wins). A `CheckpointError` if it cannot be written. Every wafersim file format
-    (devices, launch and training checkpoints) is one."""
-    # A name of its own per write (not mkstemp: its files are private to the user, where a saved file
-    # should have the permissions `open` gives); "x" refuses a file already there.
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.partial")
-    try:
-        try:  # a file object, so NumPy does not add ".npz"
-            with open(partial, "xb") as fh:
-                np.savez_compressed(fh, **data)
-            os.replace(partial, path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
-    return path
+    """Write the arrays `data` (a JSON `meta` among them) to `path` as one compressed `.npz`, whole
+    (`errors.write_whole`: a temporary file renamed, so a crash leaves no half file and concurrent saves
+    each a whole one). A `CheckpointError` if it cannot be written. Every wafersim file format (devices,
+    launch and training checkpoints) is one."""
+    return write_whole(path, lambda fh: np.savez_compressed(fh, **data), CheckpointError, str(path))  # (a file
+    # object, so NumPy does not add ".npz")
 
 
 def read_npz(path: Path, format_name: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
