@@ -6,7 +6,8 @@ The file holds plain arrays only (it is read with `allow_pickle=False`, so loadi
   (address, size, serial, and shape, dtype and name for device arrays), freed ranges, streams' clocks
   and logs, and each launch's scalar figures;
 - `memory_<k>`: the bytes of the k-th live allocation, in address order;
-- `launch_<k>_<field>`: the per-PE arrays of the k-th launch (`busy`, `stall`, `link_words`, ...).
+- `launch_<k>_<field>`: the per-PE arrays of the k-th launch (`busy`, `stall`, `link_words`, ...), and
+  `launch_<k>_routed_link_words_<channel>` its routed words per link of each channel.
 
 Race reports (`stats.races`) are kept. Traces of traced launches (`stats.trace`) and the PE state of
 `keep_state` launches (`stats.state`) are not: a loaded launch has `trace_not_saved` / `state_not_saved`
@@ -72,6 +73,11 @@ def _stats_record(stats: LaunchStats, index: int, arrays: dict[str, np.ndarray])
             record[field.name] = {"array": f"launch_{index}_{field.name}"}
         elif field.name == "prints":
             record["prints"] = [dataclasses.astuple(p) for p in value]
+        elif field.name == "routed_link_words":  # channel -> per-link array: one array each, keyed by channel
+            for channel, words in value.items():
+                arrays[f"launch_{index}_routed_link_words_{channel}"] = words
+            record[field.name] = {str(channel): {"array": f"launch_{index}_routed_link_words_{channel}"}
+                                  for channel in value}
         else:
             try:
                 json.dumps(value, default=_json_default)
@@ -250,6 +256,8 @@ def _restore_stats(record: dict[str, Any], spec: WaferSpec, data: dict[str, np.n
             value = data[value["array"]]
         elif name == "prints":
             value = [PrintRecord(*p) for p in value]
+        elif name == "routed_link_words":
+            value = {int(channel): data[entry["array"]] for channel, entry in value.items()}
         elif name in TUPLE_STATS_FIELDS:
             value = tuple(value)
         elif name == "races":
