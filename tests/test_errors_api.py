@@ -266,9 +266,10 @@ def test_every_writer_refuses_a_folder_first_and_never_leaves_a_torn_file(tmp_pa
     def crash(source, target):   # the process dies (here: the disk fills) before the new file is complete
         raise OSError(28, "No space left on device")
 
+    real = os.replace
     monkeypatch.setattr(errors.os, "replace", crash)
     with pytest.raises(error, match="No space left") as info:   # was (.wsb, training checkpoint): written in place
         write(path)
     assert info.value.path == str(path)
-    monkeypatch.setattr(errors.os, "replace", os.replace)
+    monkeypatch.setattr(errors.os, "replace", real)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["f.out"]
