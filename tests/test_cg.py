@@ -145,6 +145,9 @@ def test_racecheck_takes_a_grid_barrier_as_ordering_blocks_and_a_block_barrier_n
     ("g = ws.cg.this_grid()", "supported as ws.cg.this_grid().sync() only"),
     ("ws.cg.this_grid().wait()", "has sync() only"),
     ("ws.cg.this_grid().sync(1)", "takes no arguments"),
+    ("y = ws.cg.this_grid().sync()", "ws.cg.this_grid().sync() gives no value (None), so it cannot be assigned"),
+    ("y = z = ws.cg.this_grid().sync()", "gives no value"),
+    ("y, z = x, ws.cg.this_grid().sync()", "gives no value"),
 ])
 def test_other_uses_of_the_grid_group_are_refused_at_their_line(tmp_path, body, text):
     module = load_source(tmp_path, f"import numpy as np\nimport wafersim as ws\n\n\n@ws.jit\ndef kern(out):\n"

@@ -228,3 +228,48 @@ def test_a_launch_error_lists_where_it_happened_in_its_fields():
         assert name in error.fields and error.fields[name] == getattr(error, name)
     assert error.source[1] == _read_past_the_end.py_func.__code__.co_firstlineno + 3  # the `out[i] = v[i + 10]` line
     assert (error.file, error.line) == error.source and error.file == _read_past_the_end.py_func.__code__.co_filename
+
+
+def _writers(tmp_path):
+    """Each writer of a file, as a function of the path to write (the output-file rule: `errors.output_path`
+    checks the path first, `errors.write_whole` writes it)."""
+    from wafersim import train
+    from wafersim.isa import binary
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    dev.trace = True
+    stats = ws.Kernel(HALT)[1, 1](dev.device_array(4))
+    trainer = train.Trainer(train.Model.mlp([2, 2], activation="relu"), train.SGD(lr=0.1), batch_size=2)
+    return {"Device.save": (dev.save, ws.CheckpointError),
+            "Trainer.save_checkpoint": (trainer.save_checkpoint, ws.CheckpointError),
+            "binary.save": (lambda path: binary.save(HALT, path), ws.AssemblyError),
+            "WaferSpec.save": (dev.spec.save, ws.SpecError),
+            "LaunchStats.to_perfetto": (stats.to_perfetto, ws.ArgumentError)}
+
+
+@pytest.mark.parametrize("writer", ["Device.save", "Trainer.save_checkpoint", "binary.save", "WaferSpec.save",
+                                    "LaunchStats.to_perfetto"])
+def test_every_writer_refuses_a_folder_first_and_never_leaves_a_torn_file(tmp_path, monkeypatch, writer):
+    import os
+
+    from wafersim import errors
+
+    write, error = _writers(tmp_path)[writer]
+    for folder in (tmp_path, tmp_path / "missing" / "f.out"):
+        with pytest.raises(error, match="is a folder|does not exist") as info:
+            write(folder)
+        assert info.value.path == str(folder)
+    path = tmp_path / "f.out"
+    assert write(path) == path
+    before = path.read_bytes()
+
+    def crash(source, target):   # the process dies (here: the disk fills) before the new file is complete
+        raise OSError(28, "No space left on device")
+
+    real = os.replace
+    monkeypatch.setattr(errors.os, "replace", crash)
+    with pytest.raises(error, match="No space left") as info:   # was (.wsb, training checkpoint): written in place
+        write(path)
+    assert info.value.path == str(path)
+    monkeypatch.setattr(errors.os, "replace", real)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["f.out"]

@@ -556,3 +556,26 @@ def test_a_program_file_with_malformed_metadata_is_an_assembly_error(tmp_path, m
     (tmp_path / "m.wsb").write_bytes(b"WSB2" + struct.pack("<I", zlib.crc32(body)) + body)  # checksum right
     with pytest.raises(AssemblyError, match="damaged program metadata"):   # was: KeyError, TypeError, ...
         binary.load(tmp_path / "m.wsb")
+
+
+def test_a_program_file_is_written_whole_through_a_temporary_file(tmp_path, monkeypatch):
+    """`.wsb` files were written in place: a crash mid-write left a torn file. Now a temporary file of a
+    unique name in the same folder is renamed over the path (`errors.write_whole`)."""
+    import os
+
+    from wafersim import errors
+    from wafersim.isa import binary
+
+    program = assemble(".name p\nhalt")
+    path = tmp_path / "p.wsb"
+    renames, real = [], os.replace
+    monkeypatch.setattr(errors.os, "replace", lambda source, target: renames.append((source, target))
+                        or real(source, target))
+    assert binary.save(program, path) == path
+    ((source, target),) = renames
+    assert target == path and source.parent == tmp_path and source != path
+    assert binary.load(path).code.tolist() == program.code.tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.wsb"]
+    with pytest.raises(AssemblyError, match="it is a folder") as info:
+        binary.save(program, tmp_path)
+    assert info.value.path == str(tmp_path)

@@ -216,6 +216,19 @@ def test_the_directory_follows_the_environment(monkeypatch, tmp_path):
     assert kernel_cache.directory() == tmp_path / "xdg" / "wafersim" / "kernels"
 
 
+@pytest.mark.parametrize("under", ["", "sub/folder"])
+def test_a_cache_dir_that_is_a_file_is_an_error_naming_the_variable(tmp_path, cache, monkeypatch, under):
+    (tmp_path / "a-file").write_text("not a folder")
+    value = str(tmp_path / "a-file" / under) if under else str(tmp_path / "a-file")
+    monkeypatch.setenv("WAFERSIM_CACHE_DIR", value)
+    with pytest.raises(ws.ArgumentError, match="WAFERSIM_CACHE_DIR=.* is not a folder: .*a-file' is a file") as info:
+        launch(module(tmp_path).kernel)   # was: accepted, every kernel compiled again without a word
+    assert (info.value.variable, info.value.value) == ("WAFERSIM_CACHE_DIR", value) and cache == []
+    monkeypatch.setenv("WAFERSIM_CACHE_DIR", str(tmp_path / "new" / "cache"))   # a missing folder: created
+    launch(module(tmp_path).kernel)
+    assert len(list((tmp_path / "new" / "cache").glob("*.pkl"))) == 1
+
+
 LOCAL = ws.local  # (an intrinsic object whose repr holds its address)
 
 

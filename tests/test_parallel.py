@@ -1,13 +1,13 @@
 """sim/parallel.py: sends and receives of large groups split over threads give the same bits as one call."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
 import pytest
 
 import wafersim as ws
-
 from test_engine_strategies import assert_same_run, library_launches
 from wafersim.kernels import heat, reference
 from wafersim.sim import parallel, vector_batch
@@ -85,13 +85,13 @@ def test_parts_cover_each_lane_once_in_order(count, monkeypatch):
         assert parallel.parts_of([Lanes(60)]) is None
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "x"])
+@pytest.mark.parametrize("value", ["0", "-2", "x", "1_0", "+2", "\u0663", "2.5", "0x4"])  # (1_0, +2, \u0663: int()'s)
 def test_wafersim_threads_must_be_a_positive_whole_number(monkeypatch, value):
     monkeypatch.setenv("WAFERSIM_THREADS", value)
     monkeypatch.setattr(parallel, "_threads", [])  # (read on first use)
-    with pytest.raises(parallel.ArgumentError, match=f"WAFERSIM_THREADS={value!r} is not a positive whole number"):
+    with pytest.raises(parallel.ArgumentError, match=re.escape(f"WAFERSIM_THREADS={value!r} is not a positive whole number")):
         parallel.thread_count()
-    monkeypatch.setenv("WAFERSIM_THREADS", "3")
+    monkeypatch.setenv("WAFERSIM_THREADS", " 03 ")
     assert parallel.thread_count() == 3
 
 
@@ -123,3 +123,15 @@ def test_parts_on_pool_threads_warn_no_more_than_one_call(strategy, monkeypatch)
         w = a / (a * np.float32(0.0))
         expected = a * w + w
     np.testing.assert_array_equal(out.copy_to_host(), expected)
+
+
+@pytest.mark.parametrize("count, error", [(0, ws.ArgumentError), (-1, ws.ArgumentError), (2.5, ws.ArgumentTypeError),
+                                          (True, ws.ArgumentTypeError), ("2", ws.ArgumentTypeError)])
+def test_threads_refuses_a_count_that_is_not_a_whole_number_of_at_least_one(count, error):
+    before = parallel.thread_count()
+    with pytest.raises(error, match="threads\\(count\\): count must"):   # was: 0 taken as 1, 2.5 as 2
+        with parallel.threads(count):
+            pass
+    assert parallel.thread_count() == before
+    with parallel.threads(np.int64(2)):
+        assert parallel.thread_count() == 2

@@ -273,3 +273,14 @@ def test_the_file_is_plain_arrays(saved):
     assert meta["model"][0] == {"type": "Dense", "in_features": 6, "out_features": 8, "activation": "relu"}
     assert (meta["batch_size"], meta["precision"], meta["optimizer_steps"]) == (8, "float32", 2)
     assert list(params) == list(MLP.param_shapes()) and all(list(s) == ["velocity"] for s in state.values())
+
+
+def test_a_path_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch):
+    def no_work(trainer):
+        raise AssertionError("the trainer's state was gathered for a path that is refused")
+
+    monkeypatch.setattr(checkpoint, "take_state", no_work)
+    for path, why in ((tmp_path, "is a folder"), (tmp_path / "missing" / "run.ckpt", "does not exist")):
+        with pytest.raises(ws.CheckpointError, match=why) as info:   # was: after the work, "cannot write"
+            train.Trainer(MLP, SGD, 8).save_checkpoint(path)
+        assert info.value.path == str(path)

@@ -6,8 +6,9 @@ message, so that tools and tests can read where a failure happened without parsi
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -159,6 +160,28 @@ def output_path(value: Any, name: str, suffixes: tuple[str, ...] = (), default_s
         raise error(f"cannot write {name} {str(path)!r}: the folder {str(path.parent)!r} does not exist "
                     f"(create it first)",
                     path=str(path))
+    return path
+
+
+def write_whole(path: Path, write: Callable[[BinaryIO], None], error: type[WaferError], what: str) -> Path:
+    """Write the file `path` (from `output_path`) whole, the second half of the one output-file rule: `write`
+    fills a temporary file of a unique name in the same folder, which is then renamed over `path`, so a crash
+    or an error mid-write leaves no torn file (and the previous one whole), and writers to one path at once,
+    from threads or processes, each write a whole file (the last rename wins). A failure to write is an
+    `error` "cannot write {what}: why" with a `path` field; returns `path`."""
+    # A name of its own per write (not mkstemp: its files are private to the user, where a saved file should
+    # have the permissions `open` gives); "x" refuses a file already there.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.partial")
+    try:
+        try:
+            with open(partial, "xb") as fh:
+                write(fh)
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise error(f"cannot write {what}: {exc.strerror or exc}", path=str(path)) from None
     return path
 
 

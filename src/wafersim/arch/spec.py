@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import tomli_w
 
-from ..errors import ArgumentError, ArgumentTypeError, SpecError, output_path, path_argument
+from ..errors import ArgumentError, ArgumentTypeError, SpecError, output_path, path_argument, write_whole
 from . import defects as defect_model
 from .values import is_finite_real, whole_argument
 
@@ -230,14 +230,11 @@ class WaferSpec:
 
     def save(self, path: str | Path) -> Path:
         """Write the spec as TOML to `path` and return it; `WaferSpec.load(path) == self`. A path that cannot
-        be written (a folder, a missing folder: `errors.output_path`, or an unwritable file) is a `SpecError`."""
+        be written (a folder, a missing folder: `errors.output_path`, or an unwritable file) is a `SpecError`;
+        written whole (`errors.write_whole`)."""
         path = output_path(path, "WaferSpec.save(path)", error=SpecError)
         text = tomli_w.dumps(self.to_dict())
-        try:
-            path.write_text(text)
-        except OSError as exc:
-            raise SpecError(f"cannot write spec file {path}: {exc.strerror}", path=str(path)) from None
-        return path
+        return write_whole(path, lambda fh: fh.write(text.encode()), SpecError, f"spec file {path}")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

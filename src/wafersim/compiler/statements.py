@@ -48,6 +48,16 @@ def _range_never_wraps(stop: Val, step: Val) -> bool:
     return INT_MIN <= last <= INT_MAX
 
 
+def _valueless_call(value, node: ast.expr | None) -> ast.Call | None:
+    """The call in an assignment's value that gave no value (a barrier, a send, a device function without a
+    return value), if any: `value` is None for a call node, or a tuple display holding such a call."""
+    if value is None and isinstance(node, ast.Call):
+        return node
+    if isinstance(value, Tup) and isinstance(node, ast.Tuple) and len(node.elts) == len(value.items):
+        return next((c for v, n in zip(value.items, node.elts) if (c := _valueless_call(v, n)) is not None), None)
+    return None
+
+
 def _copy(state: set[str] | None) -> set[str] | None:
     return None if state is None else set(state)
 
@@ -117,6 +127,10 @@ class StatementLowering(RowLowering):
 
     def assign_value(self, target: ast.expr, value, value_node: ast.expr) -> None:
         """Assign an evaluated value to a target (a name, a tuple of targets, or an element or slice)."""
+        call = _valueless_call(value, value_node)
+        if call is not None:  # `x = ws.syncthreads()`: Python would bind None, which no kernel value can be
+            raise self.error(call, f"{ast.unparse(call)} gives no value (None), so it cannot be assigned: call it "
+                                   f"as a statement of its own")
         if isinstance(target, ast.Name):
             self.assign_name(target, value, value_node)
         elif isinstance(target, (ast.Tuple, ast.List)):

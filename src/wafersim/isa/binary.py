@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArgumentTypeError, AssemblyError, path_argument
+from ..errors import ArgumentTypeError, AssemblyError, output_path, path_argument, write_whole
 from .assembler import Program, Symbol
 
 MAGIC = b"WSB2"
@@ -30,12 +30,13 @@ MAGIC_V1 = b"WSB1"
 
 
 def save(program: Program, path: str | Path) -> Path:
-    """Write `program` to the file `path` (a `.wsb` file); returns the path. A file that cannot be written is
-    an `AssemblyError`."""
+    """Write `program` to the file `path` (a `.wsb` file) whole (`errors.write_whole`: a crash mid-write leaves
+    no torn file); returns the path. A path that cannot be written (a folder, a missing folder:
+    `errors.output_path`, checked first; an unwritable file) is an `AssemblyError` naming it (`path`)."""
     if not isinstance(program, Program):
         raise ArgumentTypeError(f"program must be a Program (from ws.assemble or a compiled kernel), got "
                                 f"{type(program).__name__}")
-    path = path_argument(path, "path")
+    path = output_path(path, "program file", error=AssemblyError)
     meta = json.dumps({"name": program.name, "data_words": program.data_words, "arg_count": program.arg_count,
                        "strings": list(program.strings), "labels": program.labels,
                        "lines": [[pc, file, line] for pc, (file, line) in sorted(program.lines.items())],
@@ -45,11 +46,8 @@ def save(program: Program, path: str | Path) -> Path:
                                     [list(c) for c in symbol.scope], symbol_copy(symbol)]
                                    for symbol in program.symbols]}).encode()
     body = struct.pack("<I", len(meta)) + meta + program.code.astype("<u4").tobytes()
-    try:
-        path.write_bytes(MAGIC + struct.pack("<I", zlib.crc32(body)) + body)
-    except OSError as exc:
-        raise AssemblyError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    return write_whole(path, lambda fh: fh.write(MAGIC + struct.pack("<I", zlib.crc32(body)) + body), AssemblyError,
+                       str(path))
 
 
 def load(path: str | Path) -> Program:

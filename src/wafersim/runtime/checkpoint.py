@@ -6,7 +6,8 @@ The file holds plain arrays only (it is read with `allow_pickle=False`, so loadi
   (address, size, serial, and shape, dtype and name for device arrays), freed ranges, streams' clocks
   and logs, and each launch's scalar figures;
 - `memory_<k>`: the bytes of the k-th live allocation, in address order;
-- `launch_<k>_<field>`: the per-PE arrays of the k-th launch (`busy`, `stall`, `link_words`, ...).
+- `launch_<k>_<field>`: the per-PE arrays of the k-th launch (`busy`, `stall`, `link_words`, ...), and
+  `launch_<k>_routed_link_words_<channel>` its routed words per link of each channel.
 
 Race reports (`stats.races`) are kept. Traces of traced launches (`stats.trace`) and the PE state of
 `keep_state` launches (`stats.state`) are not: a loaded launch has `trace_not_saved` / `state_not_saved`
@@ -14,7 +15,8 @@ set instead, so it never looks untraced or stateless when it was not.
 
 A file of another format version, or one that is truncated, corrupted, inconsistent or not a device file
 at all (a `.npy` array, another archive), raises `CheckpointError`, as does metadata that does not match
-the data (a dtype a device array cannot hold, a shape that does not fill its allocation). Files are
+the data (a dtype a device array cannot hold, a shape that does not fill its allocation, serials that
+would mix arrays: `err.field` names the field). Files are
 written to a temporary file of a unique name in the same folder and renamed over `path`, so concurrent
 saves to one path leave one whole file.
 """
@@ -22,9 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentTypeError, CheckpointError, LaunchError, WaferError, output_path, path_argument
+from ..errors import (ArgumentTypeError, CheckpointError, LaunchError, WaferError, output_path, path_argument,
+                      write_whole)
 from ..isa import halfprec
 from ..sim.memory import ALIGNMENT, FIRST_ADDRESS, Allocation, GlobalMemory
 from ..sim.racecheck import RaceAccess, RaceHazard
@@ -72,6 +73,11 @@ def _stats_record(stats: LaunchStats, index: int, arrays: dict[str, np.ndarray])
             record[field.name] = {"array": f"launch_{index}_{field.name}"}
         elif field.name == "prints":
             record["prints"] = [dataclasses.astuple(p) for p in value]
+        elif field.name == "routed_link_words":  # channel -> per-link array: one array each, keyed by channel
+            for channel, words in value.items():
+                arrays[f"launch_{index}_routed_link_words_{channel}"] = words
+            record[field.name] = {str(channel): {"array": f"launch_{index}_routed_link_words_{channel}"}
+                                  for channel in value}
         else:
             try:
                 json.dumps(value, default=_json_default)
@@ -187,25 +193,12 @@ FORMAT_NAMES = {FORMAT: "device file (read it with ws.Device.load)",
 
 
 def write_npz(path: Path, data: dict[str, np.ndarray]) -> Path:
-    """Write the arrays `data` (a JSON `meta` among them) to `path` as one compressed `.npz`: written to a
-    temporary file in the same folder and renamed, so a crash leaves no half file (and the previous one
-    whole), and saves to one path at once, from threads or processes, each write a whole file of their own
-    (the last rename wins). A `CheckpointError` if it cannot be written. Every wafersim file format
-    (devices, launch and training checkpoints) is one."""
-    # A name of its own per write (not mkstemp: its files are private to the user, where a saved file
-    # should have the permissions `open` gives); "x" refuses a file already there.
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.partial")
-    try:
-        try:  # a file object, so NumPy does not add ".npz"
-            with open(partial, "xb") as fh:
-                np.savez_compressed(fh, **data)
-            os.replace(partial, path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
-    return path
+    """Write the arrays `data` (a JSON `meta` among them) to `path` as one compressed `.npz`, whole
+    (`errors.write_whole`: a temporary file renamed, so a crash leaves no half file and concurrent saves
+    each a whole one). A `CheckpointError` if it cannot be written. Every wafersim file format (devices,
+    launch and training checkpoints) is one."""
+    return write_whole(path, lambda fh: np.savez_compressed(fh, **data), CheckpointError, str(path))  # (a file
+    # object, so NumPy does not add ".npz")
 
 
 def read_npz(path: Path, format_name: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -263,6 +256,8 @@ def _restore_stats(record: dict[str, Any], spec: WaferSpec, data: dict[str, np.n
             value = data[value["array"]]
         elif name == "prints":
             value = [PrintRecord(*p) for p in value]
+        elif name == "routed_link_words":
+            value = {int(channel): data[entry["array"]] for channel, entry in value.items()}
         elif name in TUPLE_STATS_FIELDS:
             value = tuple(value)
         elif name == "races":
@@ -281,6 +276,23 @@ def _check_layout(allocations: list[Allocation], capacity: int, path: Path) -> N
         end = alloc.end
 
 
+def _check_serials(allocations: list[Allocation], next_serial: Any, path: Path) -> None:
+    """Serials (what array layouts and names are keyed by) that tell allocations apart now and later: each
+    a distinct whole number >= 1, and `next_serial`, the next allocation's, above them all (a smaller one,
+    hand-edited, would give a new array the layout and name of a loaded one)."""
+    seen: set[int] = set()
+    for k, alloc in enumerate(allocations):
+        serial = alloc.serial
+        if not isinstance(serial, int) or isinstance(serial, bool) or serial < 1 or serial in seen:
+            raise CheckpointError(f"{path}: allocations[{k}].serial is {serial!r}, not a whole number >= 1 that "
+                                  f"no other allocation has", path=str(path), field="serial")
+        seen.add(serial)
+    if not isinstance(next_serial, int) or isinstance(next_serial, bool) or next_serial <= max(seen, default=0):
+        raise CheckpointError(f"{path}: next_serial is {next_serial!r}, not a whole number above every "
+                              f"allocation's serial (the largest is {max(seen, default=0)}): restore the saved "
+                              f"value", path=str(path), field="next_serial")
+
+
 def _layout(entry: dict[str, Any], k: int, path: Path) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype of the device array in allocation `entry` (the k-th): a `CheckpointError` naming
     the field if the dtype is not one a device array holds or the shape does not fill the allocation."""
@@ -296,11 +308,17 @@ def _layout(entry: dict[str, Any], k: int, path: Path) -> tuple[tuple[int, ...],
     except (TypeError, WaferError):
         raise CheckpointError(f"{where}.dtype is {entry['dtype']!r}, not a dtype a device array holds",
                               path=str(path), field="dtype") from None
-    nbytes = max(int(np.prod(shape, dtype=object)) * device_itemsize(dtype), 1)
+    count = int(np.prod(shape, dtype=object))
+    nbytes = max(count * device_itemsize(dtype), 1)
     if nbytes != entry["size"]:
+        # Which of the two was edited cannot be known for sure: blame the dtype where the shape fills the
+        # allocation with elements of a whole number of bytes a dtype has (a float32 array saved as '<f8'),
+        # else the shape
+        fits = count > 0 and entry["size"] % count == 0 and entry["size"] // count in (1, 2, 4, 8, 16)
+        field, other = ("dtype", "shape") if fits else ("shape", "dtype")
         raise CheckpointError(f"{where}: its shape {shape} and dtype {entry['dtype']!r} take {nbytes} bytes, but "
-                              f"its allocation (size) has {entry['size']}: the shape or dtype does not match the data",
-                              path=str(path), field="shape")
+                              f"its allocation (size) has {entry['size']}: the {field} (or the {other}) does not "
+                              f"match the data", path=str(path), field=field)
     return tuple(shape), dtype
 
 
@@ -332,6 +350,7 @@ def device_from(cls: type["Device"], meta: dict[str, Any], data: dict[str, np.nd
                                           f"a device array", path=str(path), field="name")
                 names[entry["serial"]] = entry["name"]
         _check_layout(allocations, device.spec.global_bytes, path)
+        _check_serials(allocations, meta["next_serial"], path)
         _check_names({a.serial: (names[a.serial], a.base) for a in allocations if a.serial in names},
                      f"{path}", CheckpointError, path=str(path))
         device.memory = GlobalMemory.restore(device.spec.global_bytes, allocations,

@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..envvars import env_flag
+from ..errors import ArgumentError
 
 #: Use the cache (`WAFERSIM_KERNEL_CACHE=0` turns it off at import; the tests set this to False).
 ENABLED: bool = env_flag("WAFERSIM_KERNEL_CACHE", True, at_import=True)
@@ -56,10 +57,21 @@ class Uncacheable(Exception):
 
 
 def directory() -> Path:
-    """Where the cache's files are (see the module's docstring)."""
+    """Where the cache's files are (see the module's docstring). A `WAFERSIM_CACHE_DIR` that names a file,
+    or a folder inside one, is an `ArgumentError` naming the variable: the cache could never be written
+    there, and every process would compile every kernel again without a word."""
     chosen = os.environ.get("WAFERSIM_CACHE_DIR")
     if chosen:
-        return Path(chosen)
+        path = Path(chosen)
+        try:  # the nearest part that exists, which mkdir would create the rest under
+            existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        except OSError:  # (a folder that cannot be read: the cache is not written, as for any unwritable one)
+            existing = None
+        if existing is not None and not existing.is_dir():
+            raise ArgumentError(f"WAFERSIM_CACHE_DIR={chosen!r} is not a folder: {str(existing)!r} is a file; set "
+                                f"it to a folder for the kernel cache (created if missing), or unset it for the "
+                                f"default", variable="WAFERSIM_CACHE_DIR", value=chosen)
+        return path
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "wafersim" / "kernels"
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from .lanes import Lanes
 
 #: Groups smaller than this run in one call: below it, handing work to a thread costs more than it saves.
@@ -36,10 +37,9 @@ ROW_TRANSFER_LANES = sys.maxsize
 def _default_threads() -> int:
     configured = os.environ.get("WAFERSIM_THREADS")
     if configured:
-        try:
-            count = int(configured)
-        except ValueError:
-            count = 0
+        # Plain decimal digits only: int() would also take '1_0', '+2' and other digits than 0-9
+        digits = configured.strip()
+        count = int(digits) if re.fullmatch(r"[0-9]+", digits) else 0
         if count < 1:  # (0 or -2 once meant 1 without a word)
             raise ArgumentError(f"WAFERSIM_THREADS={configured!r} is not a positive whole number: set it to the "
                                 f"number of threads the engine may use (such as WAFERSIM_THREADS=4; 1: no extra "
@@ -67,8 +67,15 @@ def thread_count() -> int:
 
 @contextlib.contextmanager
 def threads(count: int) -> Iterator[None]:
-    """Use `count` threads inside the block (1: everything on the calling thread)."""
-    _threads.append(max(1, int(count)))
+    """Use `count` threads inside the block (1: everything on the calling thread). A count that is not a
+    whole number >= 1 is refused (`ArgumentTypeError`, `ArgumentError`): 0 once meant 1 without a word."""
+    if not isinstance(count, (int, np.integer)) or isinstance(count, bool):
+        raise ArgumentTypeError(f"threads(count): count must be a whole number of threads, got {count!r}",
+                                count=repr(count))
+    if count < 1:
+        raise ArgumentError(f"threads(count): count must be at least 1 (1: no threads beside the caller's), got "
+                            f"{count}", count=int(count))
+    _threads.append(int(count))
     try:
         yield
     finally:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArgumentError, output_path
+from ..errors import ArgumentError, output_path, write_whole
 from .lanes import Lanes
 
 MAX_TRACKS = 64
@@ -105,14 +105,10 @@ def _slice(kind: str, start: float, end: float, pid: int, tid: int, us: float, o
 
 def write(path: str | Path, events: list[dict], metadata: dict) -> Path:
     """Write a trace to exactly `path` (any name; `.json` is usual) and return it; a folder or a missing
-    folder is an `ArgumentError` (`errors.output_path`)."""
+    folder is an `ArgumentError` (`errors.output_path`); written whole (`errors.write_whole`)."""
     path = output_path(path, "path")
     text = json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "metadata": metadata}, separators=(",", ":"))
-    try:
-        path.write_text(text)
-    except OSError as exc:  # (not writable)
-        raise ArgumentError(f"cannot write trace {str(path)!r}: {exc.strerror or exc}", path=str(path)) from None
-    return path
+    return write_whole(path, lambda fh: fh.write(text.encode()), ArgumentError, f"trace {str(path)!r}")
 
 
 class TraceRecorder:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, flag_argument, path_argument
+from ..errors import CheckpointError, flag_argument, output_path, path_argument
 from ..runtime.checkpoint import read_npz, write_npz
 from .memoryx import SGD, Adam, MemoryX
 from .model import Model
@@ -154,7 +154,7 @@ def put_state(trainer: Any, params: dict[str, np.ndarray], state: State | None, 
 # ---------------------------------------------------------------------- the file
 def save(trainer: Any, path: str | Path, mode: str, precision: str, extra: dict[str, Any] | None = None) -> Path:
     """Write `trainer`'s checkpoint to `path` (see the module docstring); returns the path."""
-    path = path_argument(path, "save_checkpoint(path)")
+    path = output_path(path, "save_checkpoint(path)", error=CheckpointError)  # (refused before any work)
     params, state, optimizer_steps = take_state(trainer)
     optimizer = _optimizer(trainer)
     data: dict[str, np.ndarray] = {}
