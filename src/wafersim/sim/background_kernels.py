@@ -11,7 +11,7 @@ cycles and statistics are bit-identical; tests/test_engine_strategies.py compare
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .compiled.jit import njit
 
 from .fifo_kernels import lane_runs
 

@@ -10,7 +10,7 @@ two rounded operations without `fastmath`), so its results equal NumPy's bit for
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .compiled.jit import njit
 
 from .fifo_kernels import lane_runs
 

@@ -11,7 +11,7 @@ word (rows a power-of-two stride apart share cache sets).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .compiled.jit import njit
 
 
 @njit(cache=True, nogil=True)

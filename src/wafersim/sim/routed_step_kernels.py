@@ -15,7 +15,7 @@ drop this file's entries in the cache (or change this file) to run the new ones.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .compiled.jit import njit
 
 from .fifo_kernels import (deliver_segments, gather_word_runs, receiver_segments, routed_arrivals, share_links,
                            slot_free_of_segments)

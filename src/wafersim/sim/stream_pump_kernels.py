@@ -15,7 +15,7 @@ means after a change to them: `stream_pump_steps` too).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .compiled.jit import njit
 
 from .background_kernels import background_receive_step
 from .stream_pump_steps import deliver, deliver_receive, pe_order, steady_send

@@ -17,7 +17,7 @@ steps for the state the pump runs in.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .compiled.jit import njit
 
 from .fifo_kernels import gather_word_runs, latest_departure, routed_arrivals, share_links
 

@@ -19,7 +19,7 @@ the NumPy trace always fails here too, so a trace returned here is one the NumPy
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .compiled.jit import njit
 
 N_PORTS = 5
 RAMP = 4

@@ -3,7 +3,7 @@ and the vector operations and reductions over SRAM ranges."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from .kinds import (FLOPS, GO_ON, K_VADD, K_VCOPY, K_VDOT, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
                     K_VREDSUM, K_VSCALE, K_VSUB, REFUSED, VECTOR_ELEMENTS)

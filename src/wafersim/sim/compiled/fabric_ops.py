@@ -20,7 +20,7 @@ then), so float64 arithmetic stored into float32 arrays is exact.
 """
 from __future__ import annotations
 
-from numba import njit
+from .jit import njit
 
 from .kinds import K_SEND, K_SENDV
 from .table import DIR, FIFO, KIND

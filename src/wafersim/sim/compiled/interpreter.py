@@ -34,7 +34,7 @@ of a group at once (without fabric transfers: their FIFOs are shared between PEs
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from . import numba_cache
 from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from ..lanes import SPARSE_FRACTION, Lanes
 

@@ -15,7 +15,7 @@ every instruction to the general loop).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .jit import njit
 
 from .arith import compare, fadd, fdiv, fmax, fmin, fmul, fsub, ftoi, int_div, int_rem
 from .kinds import (K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_BZ, K_DIV, K_FABS, K_FADD, K_FCEIL, K_FDIV, K_FFLOOR,

@@ -1,0 +1,53 @@
+"""The one place the engine gets Numba from: `njit`, plus a notice on a terminal while Numba compiles the
+engine's machine code.
+
+The first launches after an install (or an upgrade) compile the engine's compiled loops; later processes load
+them from Numba's disk cache (docs/packaging-notebooks-saving.md, "Installing"). Compiling them all takes half a
+minute or more, during which a launch shows nothing else: no launch progress bar has been drawn yet. So the
+first time in a process that Numba compiles (rather than loads) one of the engine's functions, one line on
+stderr says what is happening, when stderr is a terminal and WAFERSIM_PROGRESS is not off (the rule of the
+launch progress bars). Numba reports compilations, and only those (not cache loads), as "numba:compile"
+events (`numba.core.event`); the listener ignores compilations of other packages' functions.
+"""
+from __future__ import annotations
+
+import sys
+
+from numba import njit  # noqa: F401  (what the engine's modules import from here)
+from numba.core import event
+
+from ...envvars import env_flag
+
+#: The line printed (once per process) when Numba starts compiling an engine function.
+NOTICE = ("wafersim: compiling the engine's machine code for this machine with Numba (once after an install or "
+          "an upgrade, half a minute or more in all; later processes load it from Numba's cache)...")
+
+
+def _engine_function(data: dict | None) -> bool:
+    dispatcher = (data or {}).get("dispatcher")
+    module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+    return module.split(".")[0] == "wafersim"
+
+
+class CompileNotice(event.Listener):
+    """Prints `NOTICE` at the start of the first compilation of an engine function (`shown` then True)."""
+
+    def __init__(self) -> None:
+        self.shown = False
+        self.compiled: list[str] = []  # engine functions compiled in this process, outermost first (tests read it)
+
+    def on_start(self, ev: event.Event) -> None:
+        if not _engine_function(ev.data):
+            return
+        self.compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+        if not self.shown and sys.stderr is not None and sys.stderr.isatty() and env_flag("WAFERSIM_PROGRESS", True):
+            print(NOTICE, file=sys.stderr, flush=True)
+            self.shown = True
+
+    def on_end(self, ev: event.Event) -> None:
+        pass
+
+
+#: The process's listener (installed when this module is first imported, before any engine function compiles).
+LISTENER = CompileNotice()
+event.register("numba:compile", LISTENER)
