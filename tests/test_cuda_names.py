@@ -24,6 +24,8 @@ def test_hints_name_only_what_exists():
                 obj = getattr(obj, part)  # AttributeError: the hint names something that does not exist
         for function in re.findall(r"\b(reduce_to_corner|allreduce|broadcast_from_corner)\(", text):
             assert callable(getattr(reduce, function))
+        for first in re.findall(r"ws\.(?:send|recv)\(([^,)]+)", text):  # (direction first, as ws.send(d, value))
+            assert first in ("ws.NORTH", "ws.EAST", "ws.SOUTH", "ws.WEST", "ws.RAMP"), text
         for doc in re.findall(r"docs/([\w-]+\.md)", text):
             assert (DOCS / doc).is_file(), doc
 

@@ -11,7 +11,7 @@ _REDUCE = ("PEs share no memory, so there are no atomics: give each PE its parti
            "(`from wafersim.kernels.reduce import allreduce`, docs/kernels.md), or store one word per PE to "
            "global memory and combine them on the host")
 _WARP = ("a wafer has no warps: every PE is a thread with its own program counter, and a value moves between "
-         "PEs only as a message: ws.send(value, ws.EAST) / ws.recv(ws.WEST) with a neighbour, or a route for "
+         "PEs only as a message: ws.send(ws.EAST, value) / ws.recv(ws.WEST) with a neighbour, or a route for "
          "farther PEs (docs/programming-model.md, docs/routes.md)")
 _BLOCK_VOTE = ("combine the PEs' values with messages, as the library's device function allreduce(v, op) does "
                "(docs/kernels.md), after ws.syncthreads() where they must agree first")
