@@ -387,11 +387,10 @@ ASSIGN_OPS = ("=", "=", "+=", "-=", "*=", "/=")
 
 
 @st.composite
-def vector_trees(draw, length: int, depth: int, slice_first: bool = False):
-    """(kernel text, NumPy text) of a random tree of + - * / unary - min max over slices and scalars.
-
-    The left operand of `/` always holds a slice (`slice_first`): a scalar divided by a slice is refused."""
-    kinds = ["slice", "slice"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax", "fn"] if depth > 0 else [])
+def vector_trees(draw, length: int, depth: int):
+    """(kernel text, NumPy text) of a random tree of + - * / unary - min max over slices and scalars (a scalar
+    divided by a slice too: `1.0 / a[0:4]`, a vfill then a vdiv)."""
+    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax", "fn"] if depth > 0 else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "slice":
         start = draw(st.integers(0, VEC_SIZE - length))
@@ -403,18 +402,18 @@ def vector_trees(draw, length: int, depth: int, slice_first: bool = False):
         text = draw(st.sampled_from(VEC_SCALARS))
         return text, text
     if kind == "neg":
-        kernel, numpy = draw(vector_trees(length, depth - 1, slice_first))
+        kernel, numpy = draw(vector_trees(length, depth - 1))
         return f"(-{kernel})", f"(-{numpy})"
     if kind == "fn":  # a math function of a subtree (of a scalar, the scalar instruction)
-        kernel, numpy = draw(vector_trees(length, depth - 1, slice_first))
+        kernel, numpy = draw(vector_trees(length, depth - 1))
         name = draw(st.sampled_from(VEC_FUNCTIONS))
         return f"{name}({kernel})", f"{name}({numpy})"
     if kind == "bin":
         op = draw(st.sampled_from(["+", "-", "*", "/"]))
-        (kl, nl) = draw(vector_trees(length, depth - 1, slice_first or op == "/"))
-        (kr, nr) = draw(vector_trees(length, depth - 1, slice_first and op in "+-*" and "[" not in kl))
+        (kl, nl) = draw(vector_trees(length, depth - 1))
+        (kr, nr) = draw(vector_trees(length, depth - 1))
         return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
-    (kl, nl) = draw(vector_trees(length, depth - 1, slice_first))
+    (kl, nl) = draw(vector_trees(length, depth - 1))
     (kr, nr) = draw(vector_trees(length, depth - 1))
     name = draw(st.sampled_from(["min", "max"]))
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
@@ -484,14 +483,13 @@ def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_row
 
 
 @st.composite
-def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, slice_first: bool = False,
-                as_rows: bool = False):
+def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, as_rows: bool = False):
     """(kernel text, NumPy text) of a tree over blocks of the 2-D arrays a, b, c (and scalars). A block of
     the destination's array starts at the destination's row (shifted rows are refused: row by row, some would be read after being written)."""
-    kinds = ["block", "block"] + ([] if slice_first else ["scalar"]) + (["bin", "bin", "neg", "minmax", "fn"] if depth else [])
+    kinds = ["block", "block", "scalar"] + (["bin", "bin", "neg", "minmax", "fn"] if depth else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "fn":  # a math function of a block: one vmath per row
-        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first, as_rows=as_rows))
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
         name = draw(st.sampled_from(VEC_FUNCTIONS))
         return f"{name}({kernel})", f"{name}({numpy})"
     if kind == "block":
@@ -506,14 +504,14 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
         text = draw(st.sampled_from(("s", "t", "np.float32(0.5)", "(s * t)", f"{dst}[0, 0]", "0.5", "(t - 2)")))
         return text, text
     if kind == "neg":
-        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first, as_rows=as_rows))
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
         return f"(-{kernel})", f"(-{numpy})"
     if kind == "bin":
         op = draw(st.sampled_from(["+", "-", "*", "/"]))
-        kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first or op == "/", as_rows=as_rows))
-        kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first and op in "+-*" and "[" not in kl, as_rows=as_rows))
+        kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
+        kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
         return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
-    kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, slice_first, as_rows=as_rows))
+    kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
     kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
     name = draw(st.sampled_from(["min", "max"]))
     return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"

@@ -414,7 +414,9 @@ def transfers(draw):
                      f"ri[{k}] = ws.recv(ws.WEST, {at}) if p >= 0 else 0",
                      f"v{k}: int = ws.recv(ws.WEST, {at}) if p >= 0 else 0"]
             if channel in int_only:
-                forms.append(f"v{k} = ws.recv(ws.WEST, {at})")
+                # (inside other arithmetic: typed by the sends alone, the first lowering reads it as float32 and
+                # stops at `acc`; with both channels so, each retry found one more recv to read as int32)
+                forms += [f"v{k} = ws.recv(ws.WEST, {at})", f"acc = acc + min(ws.recv(ws.WEST, {at}), 0)"]
             form = draw(st.sampled_from(forms))
             recvs.append(form + (f"; ri[{k}] = v{k}" if form.startswith(f"v{k}") else ""))
         elif kind == "float":
@@ -488,7 +490,9 @@ def kern(xi, xf, oi, of, osi, osf):
                 if item[0] == "int":
                     factor = np.int32(int(send.split("* ")[1].split(" +")[0]))
                     value = xi[p - 1, k] * factor + li[k % SLICE]
-                    if "acc +=" in recvs[k]:
+                    if "min(" in recvs[k]:
+                        want_i[p, count] += min(value, np.int32(0))
+                    elif "acc +=" in recvs[k]:
                         want_i[p, count] += value
                     else:
                         want_i[p, k] = value

@@ -7,6 +7,8 @@ written from docs/routes.md, docs/sparsity.md, docs/api.md and docs/python-suppo
   (`routes=[ws.routes.row_broadcast(...)]`), routes set in the kernel with `ws.route` (constant ports, tuples for
   multicast) and `ws.route_mask` (masks computed at run time), several phases on separate channels, blocks of a
   grid of several; a routed word received as the other type: `WordTypeError` naming both PEs and lines;
+- int32 words sent east and west on two channels and received without dtype= inside arithmetic, into a
+  loop-carried int32 (read as int32 because every send toward them sends one);
 - background transfers (`ws.send_async` / `ws.recv_async`, `ws.send_wait` / `ws.recv_wait`) east and west on
   two channels, several in flight, with slice arithmetic between the post and the wait on the other buffers and
   on parts of the transferring arrays the transfers do not touch;
@@ -426,3 +428,90 @@ def test_background_transfers_match_numpy(dev, gen_dir, case, seed):
     x = np.random.default_rng(seed).uniform(-4, 4, (pes, 3 * B)).astype(np.float32)
     (got,), _ = launch_both(dev, module.kern, (1, 1), (pes, 1), [x, np.zeros_like(x)], (1,), source)
     np.testing.assert_array_equal(bits(got), bits(background_reference(pes, statements, x)), err_msg=source)
+
+
+# ----------------------------------------------------------------------------- int32 words typed by their sends
+SENT_VALUES = ("v", "v * 2", "v + k", "-v")
+#: How a receive meets `best` (its type from the sends alone, python-supported.md "Words on the fabric" rule 2).
+RECV_FORMS = {"min": "min(best, {r})", "max": "max({r}, best)", "add": "best + {r} * 2", "sub": "best - min({r}, 0)"}
+WAYS_BACK = {"EAST": "WEST", "WEST": "EAST"}
+
+
+@st.composite
+def neighbour_exchanges(draw):
+    """(PEs in a row, steps, sends, receives): each step every PE sends its int32 `v` (or a value of it) to
+    neighbours, east and west, on channels 0 and 1, then takes the words with `ws.recv` without dtype=, inside
+    arithmetic that does not type it, into a loop-carried int32: a send (way, channel, value), a receive
+    (way, channel, form), one per send, in a drawn order."""
+    sends = draw(st.lists(st.tuples(st.sampled_from(["EAST", "WEST"]), st.integers(0, 1),
+                                    st.sampled_from(SENT_VALUES)), min_size=1, max_size=4))
+    order = draw(st.permutations(range(len(sends))))
+    receives = [(WAYS_BACK[sends[k][0]], sends[k][1], draw(st.sampled_from(sorted(RECV_FORMS)))) for k in order]
+    return draw(st.integers(2, 5)), draw(st.integers(1, 3)), sends, receives
+
+
+def render_exchange(sends, receives) -> str:
+    body = []
+    for way, channel, value in sends:
+        body += [f"if ws.has_neighbor(ws.{way}):", f"    ws.send(ws.{way}, {value}, channel={channel})"]
+    body.append("best = v")
+    for way, channel, form in receives:
+        received = RECV_FORMS[form].format(r=f"ws.recv(ws.{way}, channel={channel})")
+        body += [f"if ws.has_neighbor(ws.{way}):", f"    best = {received}"]
+    return f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(src, wall, out, steps):
+    x = ws.grid(1)
+    v = src[x]
+    for k in range(steps):
+{indent(body, 2)}
+        v = best + wall[k, x]
+    out[x] = v
+"""
+
+
+def exchange_reference(pes, steps, sends, receives, src, wall):
+    """Plain Python, int32 wrapping: each PE's words from each way and channel, in the order they were sent."""
+    def wrap(n: int) -> int:
+        return (n + 2**31) % 2**32 - 2**31
+
+    v = [int(a) for a in src]
+    for k in range(steps):
+        queues = {}  # (receiving PE, way it receives from, channel) -> words
+        for x in range(pes):
+            for way, channel, value in sends:
+                to = x + (1 if way == "EAST" else -1)
+                if 0 <= to < pes:
+                    word = wrap(eval(value, {}, {"v": v[x], "k": k}))
+                    queues.setdefault((to, WAYS_BACK[way], channel), []).append(word)
+        new = []
+        for x in range(pes):
+            best = v[x]
+            for way, channel, form in receives:
+                if 0 <= x + (1 if way == "EAST" else -1) < pes:
+                    r = queues[(x, way, channel)].pop(0)
+                    best = wrap({"min": lambda: min(best, r), "max": lambda: max(r, best),
+                                 "add": lambda: best + r * 2, "sub": lambda: best - min(r, 0)}[form]())
+            new.append(wrap(best + int(wall[k, x])))
+        v = new
+    return np.array(v, np.int32)
+
+
+@FUZZ
+@given(case=neighbour_exchanges(), seed=st.integers(0, 2**32 - 1))
+def test_words_received_without_dtype_are_read_as_the_int32_every_send_sends(dev, gen_dir, case, seed):
+    """A value updated each step and sent both east and west, received from both sides without dtype=: it was
+    refused ("cannot assign a float32 value to an int32 variable") where one direction compiled."""
+    pes, steps, sends, receives = case
+    source = render_exchange(sends, receives)
+    module = load(gen_dir, source)
+    rng = np.random.default_rng(seed)
+    src = rng.integers(-1000, 1000, pes).astype(np.int32)
+    src[rng.random(pes) < 0.2] = rng.choice(np.array([2**31 - 1, -2**31, 2**30], np.int32))
+    wall = rng.integers(-50, 50, (steps, pes)).astype(np.int32)
+    (got,), _ = launch_both(dev, module.kern, (1, 1), (pes, 1), [src, wall, np.zeros(pes, np.int32), steps], (2,),
+                            source)
+    np.testing.assert_array_equal(got, exchange_reference(pes, steps, sends, receives, src, wall), err_msg=source)

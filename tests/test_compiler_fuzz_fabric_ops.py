@@ -10,7 +10,8 @@ docs/api.md, docs/getting-started.md ("Printing from a kernel") and docs/python-
 - `ws.print` records (PEs, labels, int or float values, order by cycle then PE, each PE's in program order),
   `ws.grid`, `ws.gridsize`, `threadIdx`, `blockIdx`, `blockDim`, `gridDim`, `ws.syncthreads()` and neighbour
   words inside blocks, in grids of several blocks running in several waves;
-- scalar `ws.fma` at run time and folded (rounded once: an exact rational reference rounded to nearest even);
+- scalar `ws.fma` at run time and folded (rounded once: an exact rational reference rounded to nearest even),
+  constant infs and nans spelled `math.inf`, `float('-Infinity')`, `np.float32('nan')`, ...;
 - bitcast receives of 16-bit slices: a 16-bit value travels in the low half of its word, the high half zero.
   (A 32-bit word received with `bitcast=True` into a 16-bit slice is not drawn: the docs do not say what happens
   to its high half.)
@@ -19,6 +20,7 @@ Every kernel runs under the default strategy and `Strategy(compiled=False)` (res
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import ml_dtypes
@@ -378,6 +380,17 @@ def fma_reference(a: np.float32, b: np.float32, c: np.float32) -> np.float32:
                                           int(np.asarray(v).view(np.int32)) & 1))
 
 
+#: The spellings of a constant inf and nan the compiler takes: math's, and the strings Python's float() reads.
+SPECIALS = {"inf": ["math.inf", "float('inf')", "float('Infinity')", "float(' +INF ')", "np.float32('inf')"],
+            "-inf": ["-math.inf", "float('-inf')", "float('-infinity')", "-float('InF')", "np.float32('-Inf')"],
+            "nan": ["math.nan", "float('nan')", "float('NaN')", "float(' NAN')", "np.float32('nan')"]}
+
+
+def spell_specials(line: str, rng) -> str:
+    """`line` with each constant inf, -inf and nan (Python's repr) spelled one of the ways of SPECIALS."""
+    return re.sub(r"-?\binf\b|\bnan\b", lambda m: str(rng.choice(SPECIALS[m.group(0)])), line)
+
+
 @FUZZ
 @given(forms=st.lists(st.sampled_from(["run", "run", "const_c", "const_all", "neg"]), min_size=1, max_size=8),
        seed=st.integers(0, 2**32 - 1))
@@ -400,7 +413,7 @@ def test_scalar_fma_rounds_once(dev, gen_dir, forms, seed):
             a, b, c = (repr(float(x[0, 3 * j + q])) for q in range(3))
         elif form == "neg":
             a = f"-{a}"
-        lines.append(f"out[p, {j}] = ws.fma({a}, {b}, {c})".replace("nan", "math.nan").replace("inf", "math.inf"))
+        lines.append(spell_specials(f"out[p, {j}] = ws.fma({a}, {b}, {c})", rng))
     source = f"""import math
 
 import numpy as np

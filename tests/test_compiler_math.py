@@ -393,3 +393,32 @@ def test_a_power_is_the_same_whether_its_exponent_is_known_at_compile_time_or_no
     got = d_out.copy_to_host()
     for k in range(4):
         assert same_bits(got[:, k], x * x).all(), k
+
+
+@ws.jit
+def specials_from_strings(out, v):
+    out[0] = float('inf')
+    out[1] = float("-inf")
+    out[2] = float('nan')
+    out[3] = float(' -InFiNiTy ')  # any spelling Python's float() reads, as it reads it
+    out[4] = float('+NaN')
+    out[5] = np.float32('-Inf')
+    out[6] = float('0.1')  # a number: rounded to float32 as the literal 0.1 is
+    out[7] = np.float32('1e50')  # as NumPy reads it: inf
+    out[8] = min(v, float('inf'))
+    out[9] = -float('inf') if v > 0.0 else float('infinity')
+    best = float('inf')
+    for k in range(3):
+        best = min(best, v - k)
+    out[10] = best
+
+
+def test_float_of_a_string_is_a_compile_time_constant(dev):
+    """`float('inf')`, `float('-inf')`, `float('nan')` (CUDA and Python habits) were refused ("a str cannot be
+    used as a kernel value"): they are the float32 constants Python's float() gives, rounded to float32."""
+    v = np.float32(2.5)
+    (got,) = run_on_one_block(dev, specials_from_strings, np.zeros(11, np.float32), v)
+    with np.errstate(over="ignore"):
+        want = np.array([math.inf, -math.inf, math.nan, -math.inf, math.nan, -math.inf, 0.1, np.float32("1e50"),
+                         v, -math.inf, v - 2], np.float32)
+    assert same_bits(got, want).all(), (got, want)

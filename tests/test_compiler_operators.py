@@ -142,11 +142,40 @@ def test_slices_divide_as_numpy_does(dev):
 
 
 @ws.jit
-def scalar_over_slice(out):
-    a = ws.local.array(4, np.float32)
-    a[0:4] = 1.0
-    a[0:4] = 2.0 / a[0:4]  # MARK-scalar-over-slice
-    out[0:4] = a[0:4]
+def scalar_left_of_slices(x, out, s):
+    q = ws.local.array(8, np.float32)
+    w = ws.local.array((6, 8), np.float32)
+    q[0:8] = x[0:8]
+    w[0, 0:8] = 1.0 / q[0:8]
+    w[1, 0:8] = 1.0 - q[0:8]
+    w[2, 0:8] = 1.0 / (1.0 + q[0:8])  # SRAD's 1 / (1 + q)
+    w[3, 0:8] = (s / q[0:8]) * 2.0 + s / (q[0:8] - s)
+    w[4, 0:8] = q[0:8]
+    w[4, 1:8] = 3.0 / w[4, 0:7]  # the destination's own (shifted) elements as the divisor
+    w[5, 0:8] = q[0:8]
+    w[5, 0:8] = 0.5 / w[5, 0:8] - w[5, 0:8]
+    w[0:2, 0:4] = 2.0 / w[0:2, 4:8]  # a block: one fill and one vdiv per row
+    for r in range(6):
+        out[r, 0:8] = w[r, 0:8]
+
+
+def test_a_scalar_divided_by_a_slice_is_numpy_s_float32_division(dev):
+    """`w[0:n] = 1.0 / q[0:n]` was refused ("fill a local array with the scalar first"): the scalar is filled
+    into a vector temporary and divided by the slice (`vfill`, `vdiv`), each element the one IEEE division
+    NumPy does (not s * (1 / q), which rounds twice); a zero divisor gives inf, as in NumPy."""
+    x = np.array([0.5, 2.0, -3.0, 0.0, -0.0, 7.0, 1e-30, 3.0], np.float32)
+    s = np.float32(1.75)
+    (_, got) = run(dev, scalar_left_of_slices, x, np.zeros((6, 8), np.float32), s)
+    one, q = np.float32(1.0), x
+    w = np.zeros((6, 8), np.float32)
+    with np.errstate(all="ignore"):
+        w[0], w[1], w[2] = one / q, one - q, one / (one + q)
+        w[3] = (s / q) * np.float32(2.0) + s / (q - s)
+        w[4] = q
+        w[4, 1:8] = np.float32(3.0) / w[4, 0:7].copy()
+        w[5] = np.float32(0.5) / q - q
+        w[0:2, 0:4] = np.float32(2.0) / w[0:2, 4:8]
+    np.testing.assert_array_equal(got.view(np.int32), w.view(np.int32))
 
 
 @ws.jit
@@ -158,7 +187,6 @@ def int_slices_divided(out):
 
 
 @pytest.mark.parametrize("kernel, marker, dtype, words", [
-    (scalar_over_slice, "MARK-scalar-over-slice", np.float32, "a scalar divided by a slice"),
     (int_slices_divided, "MARK-int-divide", np.int32, "int32 slice cannot hold"),
 ])
 def test_divisions_the_vector_unit_cannot_do_are_refused_at_their_line(dev, kernel, marker, dtype, words):

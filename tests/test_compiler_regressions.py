@@ -614,15 +614,16 @@ def slices_in_a_conditional(out, c):
 
 
 @ws.jit
-def float_of_a_string(out, c):
-    out[0] = float("-inf")  # MARK-str
+def a_string_as_a_value(out, c):
+    out[0] = "-inf"  # MARK-str
 
 
 @pytest.mark.parametrize("kernel, mark, words", [
     (slices_in_a_conditional, "MARK-ifexp", "chooses between scalars, not slices: choose with an if statement"),
-    (float_of_a_string, "MARK-str", "write -math.inf")])
+    (a_string_as_a_value, "MARK-str", "write float('-inf') (or -math.inf)")])
 def test_refusals_say_what_to_write_instead(dev, kernel, mark, words):
     """Two refusals a CUDA user's trial met with unhelpful messages ("slices compute only in an assignment to
-    a slice" for a slice assignment; "a str cannot be used as a kernel value" for float('-inf'))."""
+    a slice" for a slice assignment; "a str cannot be used as a kernel value" for a string where a number
+    goes). (`float('-inf')` itself compiles: tests/test_compiler_math.py.)"""
     err = compile_error(dev, kernel, np.zeros(1, np.float32), 1)
     assert err.line == line_of(kernel, mark) and words in str(err)

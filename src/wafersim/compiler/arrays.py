@@ -11,7 +11,7 @@ from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
 from .ir import VReg
-from .values import ARRAY_DTYPES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal, describe
+from .values import ARRAY_DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal, describe
 
 
 #: Local arrays have up to this many axes (global array arguments: 1 or 2).
@@ -36,7 +36,8 @@ class ArrayLowering(HalfLowering):
             shape = (shape,)
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
                 and all(is_integer(n) and n > 0 for n in shape)):
-            raise Unsupported(f"ws.local.array needs a constant shape: an int or a tuple of 1 to "
+            raise Unsupported(self.shape_hint(shape_node) or
+                              f"ws.local.array needs a constant shape: an int or a tuple of 1 to "
                               f"{MAX_LOCAL_DIMENSIONS} positive ints, computed from module constants, ws.constant "
                               f"parameters and variables assigned once from them (a kernel value such as "
                               f"ws.grid(1), or a variable assigned more than once, is not constant)")
@@ -51,6 +52,22 @@ class ArrayLowering(HalfLowering):
         self.fn.local_arrays.append((name, array.size, shape, ty))
         self.fn.local_array_lines[name] = self.line_of(node)
         return array
+
+    def shape_hint(self, shape_node: ast.expr | None) -> str:
+        """The refusal of a shape known only when the kernel runs (`ws.blockDim.x`, a plain parameter,
+        `ws.grid(1)`), saying to pass the size as a constant; empty when every part of the shape is a
+        constant (just not a valid shape)."""
+        parts = shape_node.elts if isinstance(shape_node, ast.Tuple) else [shape_node]
+        for part in parts:
+            if part is not None and self.static(part) is NOT_STATIC:
+                return (f"ws.local.array needs a constant shape (SRAM is laid out when compiling), and "
+                        f"`{ast.unparse(part)}` is not one (a value known only when the kernel runs, or a variable "
+                        f"assigned more than once): pass the size as a constant, "
+                        f"a literal or module constant (`ws.local.array(64, np.float32)`) or a ws.constant "
+                        f"parameter (`def kern(..., n: ws.constant)` launched with the size, then "
+                        f"`ws.local.array(n, np.float32)`: one compilation per value), or an expression of them "
+                        f"(`T * T`)")
+        return ""
 
     def index_value(self, node: ast.expr, what: str) -> Val:
         v = self.scalar(node)

@@ -23,7 +23,7 @@ from .background import BackgroundCallLowering
 from .descriptors import DescriptorLowering
 from .sparse import SparseCallLowering
 from .values import (DTYPES, KERNEL_OBJECTS, NOT_STATIC, RAW_WORD, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
-                     Val, describe, fits_int32, word_tag, wrap_int32)
+                     Val, describe, fits_int32, to_float32, word_tag, wrap_int32)
 
 #: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
 #: A routed word (sent to ws.RAMP) is received from ws.RAMP.
@@ -171,6 +171,9 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             return self.to_int(self.scalar(args[0]), wraps=callee is np.int32)
         if callee in (float, np.float32):
             _arity(args, 1)
+            text = self.static(args[0])
+            if isinstance(text, str):
+                return self.float_of_text(callee, text, args[0])
             return self.to_type(self.scalar(args[0]), "f32")
         if callee is len:
             return self.length_of(args)
@@ -179,6 +182,18 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         hint = next((h for f, h in _NUMPY_HINTS.items() if f is callee), None)
         raise Unsupported(f"{getattr(callee, '__name__', callee)!r} cannot be called in a kernel"
                           + (f": {hint}" if hint else ""))
+
+    def float_of_text(self, callee, text: str, node: ast.expr) -> Val:
+        """`float('inf')`, `float('-Infinity')`, `float('nan')`, `np.float32('1.5')`: a string known when
+        compiling, read as Python (or NumPy) reads it, then a float32 constant. (CUDA and Python users write
+        these where the compiler also takes math.inf.)"""
+        try:
+            with np.errstate(over="ignore"):  # ('1e50': inf, as NumPy gives it)
+                value = np.float32(text) if callee is np.float32 else to_float32(float(text))
+        except ValueError:
+            raise Unsupported(f"{callee.__name__}({text!r}): Python cannot read {text!r} as a number (write a "
+                              f"number, 'inf', '-inf' or 'nan', or math.inf / math.nan)", node) from None
+        return Val("f32", const=float(value))
 
     def length_of(self, args) -> Val:
         """`len()` of an array (its first dimension), a slice or a tuple, as Python gives it."""
@@ -196,7 +211,10 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
     def grid(self, callee, args) -> Val | Tup:
         ndim = self.static(args[0]) if len(args) == 1 else None
         if ndim not in (1, 2) or isinstance(ndim, bool):
-            raise Unsupported(f"ws.{callee.name}() takes 1 or 2")
+            got = "no argument" if not args else ast.unparse(args[0]) if len(args) == 1 else f"{len(args)} arguments"
+            flat = " (no 3-D grids: the wafer is a 2-D mesh of PEs; fold a third axis into y, as in `z, y = " \
+                   "y // height, y % height`, or loop over it in each PE)" if ndim == 3 and not isinstance(ndim, bool) else ""
+            raise Unsupported(f"ws.{callee.name}(n) takes n = 1 or 2, got {got}{flat}")
         if callee is wsi.grid:
             coords = []
             for axis in "xy"[:ndim]:

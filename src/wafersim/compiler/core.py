@@ -225,8 +225,8 @@ class LoweringCore:
         if isinstance(value, (float, np.floating)):
             return Val("f32", const=to_float32(value))
         if isinstance(value, str) and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
-            raise Unsupported(f"a str ({value!r}) cannot be used as a kernel value: for float({value!r}) write "
-                              f"{'-' if value.strip().startswith('-') else ''}math.{'nan' if 'nan' in value.lower() else 'inf'}")
+            raise Unsupported(f"a str ({value!r}) cannot be used as a kernel value: write float({value!r}) (or "
+                              f"{'-' if value.strip().startswith('-') else ''}math.{'nan' if 'nan' in value.lower() else 'inf'})")
         raise Unsupported(f"a {type(value).__name__} cannot be used as a kernel value")
 
     def reg_of(self, v: Val) -> VReg | int:

@@ -83,16 +83,26 @@ def lower(func: Callable, signature: KernelSignature, boundscheck: bool = True) 
 def _retry_with_int_words(func, signature, boundscheck, failed: Lowering, error: CompileError):
     """A lowering that stopped with an error may have stopped because a recv read float32 by default (an
     int32 variable then cannot take the value) before the sends were seen. Lower again reading int32 there;
-    keep that lowering only if every send toward those recvs does send int32, else raise the first error."""
+    keep that lowering only if every send toward those recvs does send int32, else raise the first error.
+
+    A lowering stops at its first error, so it has seen only the recvs before it: a retry may stop at a
+    later recv read float32 by default (a value sent both east and west, received from both sides). Each
+    retry adds the recvs it newly read by default, until one lowers or no new recv is found (at most one
+    retry per (direction, channel))."""
     guessed = {use.key: "i32" for use in failed.received if use.how == "default"}
     if not guessed:
         raise error
-    retry = Lowering(func, signature, boundscheck, fabric_types=guessed)
-    try:
-        fn = retry.lower()
-    except CompileError:
-        raise error from None
-    inferred = retry.fabric_inference()
-    if any(inferred.get(key) != "i32" for key in guessed):
-        raise error
-    return retry, fn
+    while True:
+        retry = Lowering(func, signature, boundscheck, fabric_types=guessed)
+        try:
+            fn = retry.lower()
+        except CompileError:
+            more = {use.key: "i32" for use in retry.received if use.how == "default" and use.key not in guessed}
+            if not more:
+                raise error from None
+            guessed.update(more)
+            continue
+        inferred = retry.fabric_inference()
+        if any(inferred.get(key) != "i32" for key in guessed):
+            raise error
+        return retry, fn

@@ -1,4 +1,4 @@
-"""Slice assignments: `dst[a:b] = <tree of + - * min max and unary - over slices and scalars>` as vector
+"""Slice assignments: `dst[a:b] = <tree of + - * / min max and unary - over slices and scalars>` as vector
 instructions, with scalar subexpressions computed once and broadcast, and no element loop.
 
 The right side is resolved first, in Python's order: every scalar subexpression is evaluated (and converted
@@ -188,9 +188,6 @@ class VectorLowering(ArrayLowering):
             if isinstance(node.op, ast.Div) and ty != "f32":
                 raise Unsupported(_float_only("`/` of slices gives", ty), node)
             left = self.resolve(node.left, ty)
-            if isinstance(node.op, ast.Div) and isinstance(left, Val):
-                raise Unsupported("a scalar divided by a slice is not supported (vdiv divides a slice by a slice "
-                                  "or a scalar): fill a local array with the scalar first", node)
             return VecOp(_VECTOR_OPS[type(node.op)], left, self.resolve(node.right, ty))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.UAdd):
@@ -312,7 +309,15 @@ class VectorLowering(ArrayLowering):
                 self.negate(dest, b, out)
                 self.combine("vadd", dest, dest, a, out)
                 return
-            if op not in _COMMUTATIVE:  # s / v has no such identity; `resolve` refuses it
+            if op == "vdiv":  # s / v: vdiv divides by its scalar operand, not into it, and s * (1 / v)
+                # would round twice; so s is filled into a vector temporary, and each element is the one IEEE
+                # division NumPy does. (A temporary, not dest: b may be the destination's own elements.)
+                scalar = self.vector_slot(out)
+                self.emit("vfill", d=scalar, b=self.reg_of(a), c=out.length)
+                self.emit_vector("vdiv", out.ty, d=dest, a=scalar, b=b, c=out.length)
+                self.vector_slots -= 1
+                return
+            if op not in _COMMUTATIVE:
                 raise AssertionError(f"{op} with a scalar first operand")
             a, b = b, a
         if isinstance(b, Val):
