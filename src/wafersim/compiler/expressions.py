@@ -58,7 +58,8 @@ def _zero_division_hint(op: ast.operator, a: Val, b: Val) -> str:
     if isinstance(op, ast.Pow) and "f32" not in (a.ty, b.ty):
         return "Python raises ZeroDivisionError (0 to a negative power)"
     return ("Python raises ZeroDivisionError for floats (NumPy's float32, like the machine at run time, gives inf "
-            "or nan, with a warning): write math.inf, -math.inf or math.nan for the value you mean")
+            "or nan, with a warning): write math.inf, -math.inf or math.nan (or float('inf'), ...) for the value you "
+            "mean")
 
 
 class ExpressionLowering(LoweringCore):
