@@ -11,7 +11,8 @@ from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
 from .ir import VReg
-from .values import ARRAY_DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal, describe
+from .values import (ARRAY_DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal,
+                     describe)
 
 
 #: Local arrays have up to this many axes (global array arguments: 1 or 2).

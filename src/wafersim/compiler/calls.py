@@ -213,7 +213,7 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         if ndim not in (1, 2) or isinstance(ndim, bool):
             got = "no argument" if not args else ast.unparse(args[0]) if len(args) == 1 else f"{len(args)} arguments"
             flat = " (no 3-D grids: the wafer is a 2-D mesh of PEs; fold a third axis into y, as in `z, y = " \
-                   "y // height, y % height`, or loop over it in each PE)" if ndim == 3 and not isinstance(ndim, bool) else ""
+                   "y // height, y % height`, or loop over it in each PE)" if ndim == 3 else ""
             raise Unsupported(f"ws.{callee.name}(n) takes n = 1 or 2, got {got}{flat}")
         if callee is wsi.grid:
             coords = []
