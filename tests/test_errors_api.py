@@ -139,8 +139,8 @@ CASES = [
     ("a variable the kernel does not have", lambda e: failed_state(e).read_local("zzz", (0, 0)),
      ws.VariableUnavailableError, ValueError),
     ("racecheck of a string", lambda e: launch(e, racecheck="yes"), ws.ArgumentTypeError, TypeError),
-    ("a race under racecheck", lambda e: ws.Kernel(ws.assemble("arg r1, 0\ngst r1, r1, 0\nhalt\n"))[1, (2, 1)](
-        e.arr, racecheck=True), ws.RaceError, None),  # both PEs store to one word: no barrier orders them
+    ("a race under racecheck", lambda e: ws.Kernel(ws.assemble("arg r1, 0\nsreg r2, tid.x\ngst r2, r1, 0\nhalt\n"))[
+        1, (2, 1)](e.arr, racecheck=True), ws.RaceError, None),  # both PEs store their own value to one word
     ("routes of a str", lambda e: launch(e, routes="row"), ws.ArgumentTypeError, TypeError),
     ("route root outside the block", lambda e: launch(e, routes=[ws.routes.row_broadcast(1, root=5)]),
      ws.RouteError, ValueError),
