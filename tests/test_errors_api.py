@@ -107,7 +107,10 @@ CASES = [
     ("memcpy on another device's stream",
      lambda e: e.dev.memcpy_htod(e.reused, np.zeros(1), stream=e.other_stream), ws.LaunchError, ValueError),
     ("memcpy on a stream that is a str", lambda e: e.dev.memcpy_htod(e.reused, np.zeros(1), stream="s"),
-     ws.LaunchError, ValueError),
+     ws.ArgumentTypeError, TypeError),
+    ("launch on stream 1 (only 0 means the default stream)", lambda e: ws.Kernel(HALT)[1, 1, 1](e.arr),
+     ws.ArgumentTypeError, TypeError),
+    ("launch on stream False", lambda e: ws.Kernel(HALT)[1, 1, False](e.arr), ws.ArgumentTypeError, TypeError),
     # events
     ("elapsed time of an unrecorded event", lambda e: e.dev.event().elapsed_time(e.recorded), ws.LaunchError,
      ValueError),
