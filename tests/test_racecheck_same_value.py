@@ -112,6 +112,16 @@ def test_a_read_racing_same_value_writes_is_still_a_race(dev):
     assert "ws.syncthreads()" in str(err)                      # two instructions of one block: a barrier helps
 
 
+def test_the_cap_keeps_races_before_benign_reports(dev, monkeypatch):
+    from wafersim.sim import racecheck
+
+    monkeypatch.setattr(racecheck, "RACE_REPORT_LIMIT", 1)
+    stats = flag_and_read[1, (4, 1)](zeros(dev, 2), racecheck="report")
+    assert [r.kind for r in stats.races] == ["read-write"] and stats.races_dropped == 1
+    with pytest.raises(ws.RaceError, match=r"found 1 or more race\(s\)(.|\n)*1 more report\(s\) left out"):
+        flag_and_read[1, (4, 1)](zeros(dev, 2), racecheck=True)
+
+
 @pytest.mark.parametrize("kernel", [flag_of_two_values, rewrite_then_flag, own_values])
 def test_writes_of_different_values_race(dev, kernel):
     stats = kernel[1, (4, 1)](zeros(dev, 1), racecheck="report")

@@ -35,8 +35,8 @@ def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
     if not shape:
         return ": pass a 0-d value as a scalar argument (host[()]), or as a 1-element array (host.reshape(1))"
     rows = int(np.prod(shape[:-1]))
-    return f": reshape it to 2-D, host.reshape({rows}, {shape[-1]}) (index it as [i * {shape[1]} + j, k] for [i, j, k])" \
-        if len(shape) == 3 else f": reshape it to 2-D, host.reshape({rows}, {shape[-1]})"
+    hint = f": reshape it to 2-D, host.reshape({rows}, {shape[-1]})"
+    return hint + (f" (index it as [i * {shape[1]} + j, k] for [i, j, k])" if len(shape) == 3 else "")
 
 
 class Dispatcher(Kernel):

@@ -258,11 +258,14 @@ def race_error(stats) -> "RaceError":
     races = real_races(stats.races)
     benign = len(stats.races) - len(races)
     lines = "\n".join(f"  {hazard}" for hazard in races)
-    more = f"\n  (and {stats.races_dropped} more pair(s) of instructions)" if stats.races_dropped else ""
+    # Races are listed before benign reports: where a benign one is listed, every race is, and those left
+    # out are benign; else those left out may be races.
+    hidden = stats.races_dropped if not benign else 0
+    more = f"\n  (and {hidden} more report(s) left out, perhaps benign)" if hidden else ""
     also = (f"\n  ({benign} benign write-write (same value) pair(s) of instructions, not raised for, are on "
             f"LaunchStats.races)" if benign else "")
     advice = "".join(f"\n- {hint}" for hint in race_advice(races))
-    total = len(races) + stats.races_dropped
+    total = f"{len(races)} or more" if hidden else len(races)
     return RaceError(f"{stats.program}: racecheck found {total} race(s) on global memory (pairs of "
                      f"instructions):\n{lines}{more}{also}\nWhat can fix them:{advice}\nracecheck='report' records "
                      f"them on LaunchStats.races without raising (docs/racecheck.md)", races=races,
