@@ -107,7 +107,10 @@ CASES = [
     ("memcpy on another device's stream",
      lambda e: e.dev.memcpy_htod(e.reused, np.zeros(1), stream=e.other_stream), ws.LaunchError, ValueError),
     ("memcpy on a stream that is a str", lambda e: e.dev.memcpy_htod(e.reused, np.zeros(1), stream="s"),
-     ws.LaunchError, ValueError),
+     ws.ArgumentTypeError, TypeError),
+    ("launch on stream 1 (only 0 means the default stream)", lambda e: ws.Kernel(HALT)[1, 1, 1](e.arr),
+     ws.ArgumentTypeError, TypeError),
+    ("launch on stream False", lambda e: ws.Kernel(HALT)[1, 1, False](e.arr), ws.ArgumentTypeError, TypeError),
     # events
     ("elapsed time of an unrecorded event", lambda e: e.dev.event().elapsed_time(e.recorded), ws.LaunchError,
      ValueError),
@@ -139,8 +142,8 @@ CASES = [
     ("a variable the kernel does not have", lambda e: failed_state(e).read_local("zzz", (0, 0)),
      ws.VariableUnavailableError, ValueError),
     ("racecheck of a string", lambda e: launch(e, racecheck="yes"), ws.ArgumentTypeError, TypeError),
-    ("a race under racecheck", lambda e: ws.Kernel(ws.assemble("arg r1, 0\ngst r1, r1, 0\nhalt\n"))[1, (2, 1)](
-        e.arr, racecheck=True), ws.RaceError, None),  # both PEs store to one word: no barrier orders them
+    ("a race under racecheck", lambda e: ws.Kernel(ws.assemble("arg r1, 0\nsreg r2, tid.x\ngst r2, r1, 0\nhalt\n"))[
+        1, (2, 1)](e.arr, racecheck=True), ws.RaceError, None),  # both PEs store their own value to one word
     ("routes of a str", lambda e: launch(e, routes="row"), ws.ArgumentTypeError, TypeError),
     ("route root outside the block", lambda e: launch(e, routes=[ws.routes.row_broadcast(1, root=5)]),
      ws.RouteError, ValueError),

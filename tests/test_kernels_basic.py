@@ -6,7 +6,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels.life import life
-from wafersim.kernels.reduce import MAX, SUM, allreduce, block_allreduce, block_reduce
+from wafersim.kernels.reduce import MAX, MIN, SUM, allreduce, block_allreduce, block_reduce, reduce_to_corner
 from wafersim.kernels.saxpy import saxpy
 from wafersim.kernels.scan import prefix_sum
 
@@ -63,7 +63,14 @@ def test_block_reduce_max(shape, block):
     np.testing.assert_array_equal(out, blockwise(values, block, np.max).astype(np.float32))
 
 
-@pytest.mark.parametrize("op,fn", [("sum", np.sum), ("max", np.max)])
+@pytest.mark.parametrize("shape,block", SIZES)
+def test_block_reduce_min(shape, block):
+    values = np.random.default_rng(2).standard_normal(shape).astype(np.float32) + 10.0  # all positive
+    out, _ = block_reduce(values, "min", block)
+    np.testing.assert_array_equal(out, blockwise(values, block, np.min).astype(np.float32))
+
+
+@pytest.mark.parametrize("op,fn", [("sum", np.sum), ("max", np.max), ("min", np.min)])
 @pytest.mark.parametrize("shape,block", SIZES)
 def test_block_allreduce(shape, block, op, fn):
     values = np.random.default_rng(3).integers(-500, 500, size=shape).astype(np.float32)
@@ -81,8 +88,8 @@ def test_reduce_degenerate_blocks():
 
 
 def test_reduce_rejects_bad_arguments():
-    with pytest.raises(ValueError):
-        block_reduce(np.zeros((4, 4), np.float32), "min", (2, 2))
+    with pytest.raises(ws.ArgumentError, match="op must be one of"):
+        block_reduce(np.zeros((4, 4), np.float32), "prod", (2, 2))
     with pytest.raises(ValueError):
         block_reduce(np.zeros((4, 5), np.float32), "sum", (2, 2))
 
@@ -111,6 +118,43 @@ def test_allreduce_device_function_repeated_in_a_user_kernel():
         s = spread(blockwise(expected - m, block, np.sum), block)
         expected = expected - m - s
     np.testing.assert_array_equal(d_o.copy_to_host(), expected.astype(np.float32))
+
+
+@ws.jit
+def _device_reductions_2d(values, out, corner, rows, grid_rows):
+    """Every device-function reduction of `values` (float32 or int32: the kernel is compiled for each); the
+    k-th op's results in rows k * rows.. of `out` and k * grid_rows.. of `corner`."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    out[y, x] = allreduce(v, SUM)
+    out[rows + y, x] = allreduce(v, MAX)
+    out[2 * rows + y, x] = allreduce(v, MIN)
+    s = reduce_to_corner(v, SUM)
+    m = reduce_to_corner(v, MAX)
+    n = reduce_to_corner(v, MIN)
+    if ws.threadIdx.x == 0 and ws.threadIdx.y == 0:
+        corner[ws.blockIdx.y, ws.blockIdx.x] = s
+        corner[grid_rows + ws.blockIdx.y, ws.blockIdx.x] = m
+        corner[2 * grid_rows + ws.blockIdx.y, ws.blockIdx.x] = n
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.float32])
+def test_device_functions_reduce_int32_and_float32_by_every_op(dtype):
+    """allreduce / reduce_to_corner with SUM, MAX and MIN, on int32 and on float32 values, against NumPy
+    (integers small enough that float32 sums are exact; negative and positive, so MAX and MIN differ)."""
+    block, (gx, gy) = (4, 3), (2, 2)
+    values = np.random.default_rng(6).integers(-1000, 1000, size=(gy * block[1], gx * block[0])).astype(dtype)
+    dev = ws.Device(ws.WaferSpec(width=8, height=6))
+    # (3-D arrays are not kernel arguments: the three results side by side in one 2-D array)
+    out = dev.device_array((3 * values.shape[0], values.shape[1]), dtype)
+    corner = dev.device_array((3 * gy, gx), dtype)
+    _device_reductions_2d[(gx, gy), block](dev.to_device(values), out, corner, values.shape[0], gy)
+    got, got_corner = out.copy_to_host(), corner.copy_to_host()
+    assert got.dtype == dtype and got_corner.dtype == dtype
+    for k, fn in enumerate((np.sum, np.max, np.min)):
+        per_block = blockwise(values, block, fn).astype(dtype)
+        np.testing.assert_array_equal(got[k * values.shape[0]:(k + 1) * values.shape[0]], spread(per_block, block))
+        np.testing.assert_array_equal(got_corner[k * gy:(k + 1) * gy], per_block)
 
 
 # ----------------------------------------------------------------------------- life

@@ -122,3 +122,32 @@ def test_a_launch_on_a_stream_starts_after_earlier_default_stream_work(dev, saxp
     stats = dev.launch(saxpy, grid=(n // 16,), block=(16,), args=[dx, dy, out, np.float32(2.0), n], stream=s)
     assert stats.start_cycle == pytest.approx(2 * copy_s(dev.spec, 1024) * dev.spec.clock_hz, rel=1e-12)
     assert s.time == pytest.approx(2 * copy_s(dev.spec, 1024) + stats.seconds, rel=1e-12)
+
+
+def test_stream_0_is_the_default_stream_as_in_numba(dev, saxpy):
+    """`kernel[grid, block, 0]`, `stream=0` (Numba's default stream) and None are the device's default
+    stream; other values that are no Stream are refused with an ArgumentTypeError."""
+    before = len(dev.default_stream.log)
+    run_saxpy(dev, saxpy, 0)                       # to_device(stream=0), launch(stream=0)
+    run_saxpy(dev, saxpy, np.int64(0))
+    assert len(dev.default_stream.log) == before + 2 * 3  # two copies in and the launch, each time
+    for wrong in (1, -1, False, True, 0.0, "default"):
+        with pytest.raises(ws.ArgumentTypeError, match="0 or None for the default stream"):
+            dev.launch(saxpy, 1, 1, [], stream=wrong)
+
+
+@ws.jit
+def _store_one(a):
+    a[0] = 1
+
+
+def test_a_jit_launch_on_stream_0_runs_on_the_default_stream(dev):
+    d = dev.to_device(np.zeros(1, np.int32))
+    before = len(dev.default_stream.log)
+    _store_one[1, 1, 0](d)
+    assert len(dev.default_stream.log) == before + 1 and d.copy_to_host()[0] == 1
+    with pytest.raises(ws.ArgumentTypeError):
+        _store_one[1, 1, 2](d)
+    other = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.LaunchError, match="a stream of another device"):
+        dev.launch(ws.assemble("halt"), 1, 1, [], stream=other.stream())

@@ -1,4 +1,9 @@
-"""Block reduction and all-reduce of float32 values (sum or max), one value per PE.
+"""Block reduction and all-reduce (sum, max or min), one value per PE.
+
+The device functions (`reduce_to_corner`, `allreduce`, `broadcast_from_corner`) take a float32 or an int32
+value (the type of `v`; int32 sums wrap around as int32 arithmetic does); the host functions
+(`block_reduce`, `block_allreduce`) take and return float32 arrays (other real inputs are converted as
+`hosting.float32_input` says).
 
 Built on `wafersim.collectives` (routed channels):
 
@@ -14,7 +19,8 @@ Sums combine in the order `v[x] + (v[x+1] + (...))` along a row and then `row[y]
 down the column (float32 rounding differs from a left-to-right sum).
 
 The device functions `reduce_to_corner`, `broadcast_from_corner` and `allreduce` can be called from
-any `@ws.jit` kernel (they are inlined); `op` must be a compile-time constant, `SUM` or `MAX`. They use
+any `@ws.jit` kernel (they are inlined); `op` must be a compile-time constant, `SUM`, `MAX` or `MIN` (MAX
+and MIN propagate a float NaN, as `np.max` and `np.min` do). They use
 channels 0 to 2 for routed words (a kernel's own neighbour sends on those channels are unaffected).
 """
 from __future__ import annotations
@@ -31,14 +37,16 @@ from .hosting import Scratch, device_argument, fitting_device, float32_input, sh
 
 SUM = wsc.SUM
 MAX = wsc.MAX
-OPS = {"sum": SUM, "max": MAX}
+MIN = wsc.MIN
+OPS = {"sum": SUM, "max": MAX, "min": MIN}
 combine = wsc.combine
 
 
 # ----------------------------------------------------------------------------- device functions
 @jit
 def reduce_to_corner(v, op):
-    """Reduce `v` over the block; the north-west PE (threadIdx 0, 0) returns the block's result.
+    """Reduce `v` (float32 or int32) over the block by `op` (SUM, MAX or MIN, a constant); the north-west PE
+    (threadIdx 0, 0) returns the block's result.
 
     Other PEs return partial results (their row's suffix, or the first column's suffix)."""
     return wsc.block_reduce_to_corner(v, op, channel=0)
@@ -52,7 +60,8 @@ def broadcast_from_corner(v):
 
 @jit
 def allreduce(v, op):
-    """Reduce `v` over the block and return the result on every PE."""
+    """Reduce `v` (float32 or int32) over the block by `op` (SUM, MAX or MIN, a constant) and return the
+    result on every PE."""
     return wsc.block_all_reduce(v, op, channel=0)
 
 
@@ -77,8 +86,8 @@ def _allreduce_kernel(op: int):
     return allreduce_kernel
 
 
-_REDUCE = {code: _reduce_kernel(code) for code in (SUM, MAX)}
-_ALLREDUCE = {code: _allreduce_kernel(code) for code in (SUM, MAX)}
+_REDUCE = {code: _reduce_kernel(code) for code in OPS.values()}
+_ALLREDUCE = {code: _allreduce_kernel(code) for code in OPS.values()}
 
 
 # ----------------------------------------------------------------------------- host functions
@@ -98,7 +107,7 @@ def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device
 
 def block_reduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (8, 8),
                  device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
-    """Reduce each `bx x by` block of `values` (one float32 per PE) with `op` ("sum" or "max").
+    """Reduce each `bx x by` block of `values` (one float32 per PE) with `op` ("sum", "max" or "min").
 
     `values` has shape (gy * by, gx * bx); returns (a (gy, gx) float32 array of per-block results,
     the LaunchStats of the launch). The default device is just large enough for the array."""
@@ -111,7 +120,7 @@ def block_reduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (
 
 def block_allreduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (8, 8),
                     device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
-    """All-reduce each `bx x by` block of `values` (one float32 per PE) with `op` ("sum" or "max").
+    """All-reduce each `bx x by` block of `values` (one float32 per PE) with `op` ("sum", "max" or "min").
 
     Returns (an array shaped like `values` in which every PE holds its block's result, LaunchStats).
     The default device is just large enough for the array."""

@@ -98,7 +98,7 @@ def _access_record(access: RaceAccess) -> list:
 def _race_record(race: RaceHazard) -> dict[str, Any]:
     """One race report as JSON (`RaceHazard`, its two `RaceAccess`es)."""
     return {"address": race.address, "first": _access_record(race.first), "second": _access_record(race.second),
-            "count": race.count}
+            "count": race.count, "same_value": race.same_value}
 
 
 def _access_of(entry: list) -> RaceAccess:
@@ -107,7 +107,9 @@ def _access_of(entry: list) -> RaceAccess:
 
 
 def _race_of(entry: dict[str, Any]) -> RaceHazard:
-    return RaceHazard(entry["address"], _access_of(entry["first"]), _access_of(entry["second"]), entry["count"])
+    # (files written before same-value races were told apart have no "same_value": all were races)
+    return RaceHazard(entry["address"], _access_of(entry["first"]), _access_of(entry["second"]), entry["count"],
+                      bool(entry.get("same_value", False)))
 
 
 def _named(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[int, str]:

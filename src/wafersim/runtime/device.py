@@ -287,11 +287,18 @@ class Device:
         for stream in self.streams:
             stream.time = max(stream.time, seconds)
 
-    def _stream(self, stream: Stream | None) -> Stream:
-        if stream is None or stream == 0:
+    def _stream(self, stream: Stream | int | None) -> Stream:
+        """The stream a command runs on: None or 0 is the default stream (as Numba's `stream=0`, CUDA's
+        stream 0), else a `Stream` of this device (`dev.stream()`)."""
+        if stream is None or (isinstance(stream, (int, np.integer)) and not isinstance(stream, (bool, np.bool_))
+                              and stream == 0):
             return self.default_stream
-        if not isinstance(stream, Stream) or stream.device is not self:
-            raise LaunchError(f"expected a Stream of this device, got {stream!r}")
+        if not isinstance(stream, Stream):
+            raise ArgumentTypeError(f"stream must be a Stream of this device (dev.stream()), or 0 or None for the "
+                                    f"default stream, got {stream!r}", stream=stream)
+        if stream.device is not self:
+            raise LaunchError(f"expected a Stream of this device, got {stream!r}, a stream of another device: use "
+                              f"one of this device's (dev.stream(), or 0 or None for its default stream)")
         return stream
 
     # ------------------------------------------------------------------ launches
@@ -339,7 +346,8 @@ class Device:
         records a sampled activity trace (default: `Device.trace`, or the WAFERSIM_TRACE=1 variable);
         `routes` configures channels' routes in every block (`ws.routes`: a `Route` or a list of them);
         `racecheck=True` checks global memory for races and raises `RaceError` listing them ('report':
-        only list them in `LaunchStats.races`; docs/racecheck.md); `keep_state=True` keeps the PEs' state at
+        only list them in `LaunchStats.races`; write-write races where every write stored the same bits
+        are listed as benign and never raised for; docs/racecheck.md); `keep_state=True` keeps the PEs' state at
         the end (the last wave's; 'all': every wave's) as `stats.state`, readable by source name
         (`runtime.state.LaunchState`; docs/debugging.md). An error raised while PEs run always carries
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to

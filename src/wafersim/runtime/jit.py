@@ -18,6 +18,27 @@ from . import kernel_cache
 from .device import Device, DeviceArray, Kernel, is_half_scalar
 
 
+def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
+    """What to do with a device array a kernel cannot take (`Dispatcher.signature_of`): the dtype to copy it
+    as (NumPy's defaults, int64 and float64, are the usual cause), or the shape to give it."""
+    dtype = np.dtype(dtype)
+    if dtype not in ARRAY_DTYPES:
+        if dtype.kind in "iub":
+            why = " (NumPy's default integer type)" if dtype == np.int64 else ""
+            return (f": copy it as int32{why}, dev.to_device(host.astype(np.int32)), or make it with "
+                    f"dev.device_array(shape, np.int32)")
+        if dtype.kind == "f":
+            why = " (NumPy's default float type)" if dtype == np.float64 else ""
+            return (f": copy it as float32{why}, dev.to_device(host.astype(np.float32)), or make it with "
+                    f"dev.device_array(shape, np.float32)")
+        return ": copy a float32 or int32 array instead (docs/programming-model.md, Global memory)"
+    if not shape:
+        return ": pass a 0-d value as a scalar argument (host[()]), or as a 1-element array (host.reshape(1))"
+    rows = int(np.prod(shape[:-1]))
+    hint = f": reshape it to 2-D, host.reshape({rows}, {shape[-1]})"
+    return hint + (f" (index it as [i * {shape[1]} + j, k] for [i, j, k])" if len(shape) == 3 else "")
+
+
 class Dispatcher(Kernel):
     """A `@ws.jit` function. Launch: `kernel[grid, block](args)` or `kernel[grid, block, stream](args)`."""
 
@@ -47,7 +68,9 @@ class Dispatcher(Kernel):
             if isinstance(value, DeviceArray):
                 if value.dtype not in ARRAY_DTYPES or value.ndim not in (1, 2):
                     raise LaunchError(f"argument {position}: kernels take 1-D or 2-D float32 or int32 device arrays "
-                                      f"(or float16, bfloat16), got {value.ndim}-D {value.dtype}", position=position)
+                                      f"(or float16, bfloat16), got {value.ndim}-D {value.dtype}"
+                                      f"{array_argument_hint(value.dtype, value.shape)}", position=position,
+                                      dtype=str(value.dtype), ndim=value.ndim)
                 kinds.append(("array", ARRAY_DTYPES[value.dtype], value.ndim))
                 words += [value, *value.shape]
             elif isinstance(value, np.ndarray):

@@ -37,7 +37,7 @@ from .hostmem import available_bytes, format_bytes, launch_bytes, tune_allocator
 from .layout import Placement
 from .memory import GlobalMemory
 from .memory_order import GlobalOrder
-from .racecheck import RaceChecker, race_error
+from .racecheck import RaceChecker, race_error, real_races
 from .stats import LaunchStats, PrintRecord
 from .trace import TraceRecorder
 from .wave import TIME32_LIMIT, WaveSim  # noqa: F401  (re-exported)
@@ -253,7 +253,7 @@ class Launch:
             trace=self.tracer.trace if self.tracer else None)
         if self.racecheck is not None:
             stats.races, stats.races_dropped = self.racecheck.hazards()
-            if stats.races and self.raise_on_race:
+            if self.raise_on_race and real_races(stats.races):  # (benign same-value writes do not raise)
                 raise race_error(stats)
         return stats
 

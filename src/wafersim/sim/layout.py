@@ -42,6 +42,19 @@ def normalize_dims(value, what: str) -> tuple[int, int]:
     return int(dims[0]), int(dims[1])
 
 
+def block_shape_for(n: int, width: int, height: int) -> tuple[int, int] | None:
+    """A block shape (bx, by) for `n` PEs that fits a `width` x `height` wafer: the most nearly square one
+    of exactly n PEs (a CUDA block of 1024 x 1 threads becomes (32, 32)), else the most nearly square one
+    of a few more PEs (some idle); None where more than the wafer's PEs are asked for."""
+    if n > width * height:
+        return None
+    shapes = [(bx, n // bx) for bx in range(1, min(n, width) + 1) if n % bx == 0 and n // bx <= height]
+    if shapes:
+        return min(shapes, key=lambda s: (abs(s[0] - s[1]), -s[0]))
+    side = max(min(width, math.isqrt(n - 1) + 1), -(-n // height))  # (n / side rows fit: side >= n / height)
+    return side, -(-n // side)
+
+
 @dataclasses.dataclass(frozen=True)
 class Placement:
     spec: WaferSpec
@@ -56,8 +69,19 @@ class Placement:
                                   f"{blocks * threads:,} threads, more than a kernel's int32 index can number "
                                   f"({INT32_MAX:,})", grid=self.grid, block=self.block)
         if bx > self.spec.width or by > self.spec.height:
-            raise LaunchError(f"block {bx} x {by} is larger than the wafer ({self.spec.width} x {self.spec.height} PEs)",
-                              block=self.block, wafer=(self.spec.width, self.spec.height))
+            width, height = self.spec.width, self.spec.height
+            n = bx * by
+            shape = block_shape_for(n, width, height)
+            if shape is None:
+                hint = f"; at most {width * height} PEs a block here: use more, smaller blocks"
+            elif shape[0] * shape[1] == n:
+                hint = f"; {n} PEs fit as block {shape}"
+            else:
+                hint = f"; block {shape} holds {n} PEs (the PEs past {n} skip the work: if i < n)"
+            hint += " (index it with x, y = ws.grid(2), or ws.threadIdx.x and ws.threadIdx.y)"
+            raise LaunchError(f"block {bx} x {by} is larger than the wafer ({width} x {height} PEs): a block is a "
+                              f"rectangle of PEs of the wafer, width x height, at most {width} x {height}{hint}",
+                              block=self.block, wafer=(width, height), suggested_block=shape)
         _ = self.repair  # on a wafer with defects the spares must cover the first (largest) wave: else a LaunchError
 
     @functools.cached_property

@@ -108,7 +108,8 @@ class OffWaferMixin:
             else:
                 self._store_words(addr, bases, self.regs[ins.d, at], issued, horizon)
             if checker is not None:
-                checker.record(self, L.idx, addr, issued, pc, write=op == "gst")
+                checker.record(self, L.idx, addr, issued, pc, write=op == "gst",
+                               values=None if op == "gld" else self.regs[ins.d, at])
         elif checker is not None or not self._affine_bulk(op, L, addr, bases, words, sram_base, issued, horizon):
             for n in np.unique(words):  # one gather per distinct transfer length
                 sel = words == n
@@ -128,7 +129,7 @@ class OffWaferMixin:
                     self._store_words(word_addr, where, self.sram[sram_rows, pes], issued[sel, None], horizon)
                 if checker is not None:
                     checker.record(self, pes, word_addr, np.broadcast_to(issued[sel, None], word_addr.shape), pc,
-                                   write=op == "gstv")
+                                   write=op == "gstv", values=None if op == "gldv" else self.sram[sram_rows, pes])
         # Timing: latency plus hops to the wafer edge, and the wafer's shared off-wafer bandwidth.
         hops = self.region.hops_to_edge[at]
         unloaded = issued + spec.global_latency + hops

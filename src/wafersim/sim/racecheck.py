@@ -5,8 +5,15 @@ barrier orders them: within a block, `ws.syncthreads()` orders everything before
 after it; across blocks of one launch only a grid barrier (`ws.cg.this_grid().sync()`) does. The checker records every global word accessed
 (address, PE, barrier epoch of its block, pc, cycle, read or write) while the launch runs and finds the
 races once, vectorised, when it ends. Each racing word is reported at least once, paired with one
-conflicting access; reports are grouped by the pair of instructions (`RaceHazard.count` is how many
-word pairs that pair of instructions produced) and capped at `RACE_REPORT_LIMIT`.
+conflicting access; reports are grouped by the pair of instructions, and whether the two PEs share a
+block (`RaceHazard.count` is how many word pairs that group produced), and capped at `RACE_REPORT_LIMIT`.
+
+Writes that race but all store the same bits (CUDA's "done flag", `*over = true` from many threads)
+cannot change the result: whichever lands last, the word is the same. Where every write to a word
+between the same barriers (those of one block's epoch, or of the launch's grid epoch across blocks)
+stores the same bits, its write-write pairs are reported as the benign kind "write-write (same value)"
+(`RaceHazard.same_value`), which `racecheck=True` does not raise for; reads racing those writes are
+still races.
 
 It costs about 40 bytes of host memory per global word accessed, so it is for small test launches.
 Message passing through the fabric also orders accesses in fact, but the checker, like racecheck for
@@ -53,13 +60,27 @@ class RaceHazard:
     first: RaceAccess
     second: RaceAccess
     count: int = 1  # access pairs found for this pair of instructions (every racing access is in one)
+    # both write, and every write to the word between the same barriers stored the same bits: benign
+    same_value: bool = False
 
     @property
     def kind(self) -> str:
-        return "write-write" if self.first.write and self.second.write else "read-write"
+        """'read-write', 'write-write', or 'write-write (same value)' (benign: `same_value`)."""
+        if not (self.first.write and self.second.write):
+            return "read-write"
+        return "write-write (same value)" if self.same_value else "write-write"
+
+    @property
+    def across_blocks(self) -> bool:
+        """Whether the two PEs are in different blocks (no `ws.syncthreads()` can order them)."""
+        return self.first.block_index != self.second.block_index
 
     def __str__(self) -> str:
         more = f" (and {self.count - 1} more word pair(s) from these instructions)" if self.count > 1 else ""
+        if self.same_value:
+            return (f"write-write (same value) on global word 0x{self.address:x}: {self.first}; {self.second}; "
+                    f"every write stored the same bits, so the word is the same whichever lands last (benign, "
+                    f"not raised){more}")
         return (f"{self.kind} race on global word 0x{self.address:x}: {self.first}; {self.second}; "
                 f"no barrier between them{more}")
 
@@ -91,6 +112,46 @@ def conflict_partners(group: np.ndarray, who: np.ndarray, write: np.ndarray) -> 
     return np.where(w1 >= 0, partner, -1)
 
 
+def uniform_writes(group: np.ndarray, write: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """For accesses sorted so that equal `group` values are adjacent: per access, whether every write of
+    its group stored the same `value` (True for a group without writes)."""
+    n = len(group)
+    if not n:
+        return np.zeros(0, dtype=bool)
+    change = np.r_[True, group[1:] != group[:-1]]
+    starts = np.flatnonzero(change)
+    gid = np.cumsum(change) - 1
+    # (reads take the neutral element of each reduction, so only the writes decide)
+    high = np.maximum.reduceat(np.where(write, value, np.iinfo(np.int64).min), starts)
+    low = np.minimum.reduceat(np.where(write, value, np.iinfo(np.int64).max), starts)
+    return (~(low < high))[gid]
+
+
+def racing_pairs(addr: np.ndarray, block: np.ndarray, pe: np.ndarray, epoch: np.ndarray, grid_epoch: np.ndarray,
+                 write: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs (i, j), i < j, of accesses that race, each racing access in at least one; per pair whether it is
+    benign: two writes in a group whose writes all stored the same `bits`), from per-access arrays.
+
+    Within a block, accesses of one barrier epoch race (nothing orders them); across blocks, any two
+    accesses to one word between the same grid barriers. A pair of one block comes only from the first
+    search, one of two blocks only from the second: each pair is judged in one group."""
+    pairs, benign = [], []
+    for keys, who in (((epoch, block, addr), pe), ((grid_epoch, addr), block)):
+        order = np.lexsort(keys)
+        key = np.stack([k[order] for k in keys], axis=1)
+        group = np.r_[0, np.cumsum((key[1:] != key[:-1]).any(axis=1))]
+        partner = conflict_partners(group, who[order], write[order])
+        same = uniform_writes(group, write[order], bits[order])
+        hit = partner >= 0
+        i, j = order[hit], order[partner[hit]]
+        pairs.append(np.stack([i, j], axis=1))
+        benign.append(same[hit] & write[i] & write[j])
+    pairs, benign = np.concatenate(pairs), np.concatenate(benign)
+    # (i, j) and (j, i) are one pair (found in one group, so with one verdict)
+    pairs, keep = np.unique(np.sort(pairs, axis=1), axis=0, return_index=True)
+    return pairs, benign[keep]
+
+
 class RaceChecker:
     """Records a launch's global accesses and finds the races among them."""
 
@@ -107,54 +168,48 @@ class RaceChecker:
         if grid:
             self.grid_epoch += 1
 
-    def record(self, sim, pes: np.ndarray, addresses: np.ndarray, cycles: np.ndarray, pc: int, write: bool) -> None:
-        """Global words `addresses` accessed by the wave's PEs `pes` (flat, same shape) at `cycles`."""
+    def record(self, sim, pes: np.ndarray, addresses: np.ndarray, cycles: np.ndarray, pc: int, write: bool,
+               values: np.ndarray | None = None) -> None:
+        """Global words `addresses` accessed by the wave's PEs `pes` (flat, same shape) at `cycles`; a store's
+        `values` (the words stored, same shape) tell benign same-value write-write races apart."""
         pes = np.asarray(pes).ravel()
+        if values is None:
+            bits = np.zeros(len(pes), dtype=np.int64)
+        else:  # the stored bits (a float's -0.0 and 0.0 differ, as the words do)
+            bits = np.ascontiguousarray(values, dtype=np.int32).ravel().view(np.uint32).astype(np.int64)
         region, (bx, by) = sim.region, self.launch.placement.block
         x, y = region.xy
         block = region.block_id[pes].astype(np.int64)
         thread = (y[pes] % by).astype(np.int64) * bx + x[pes] % bx
         self._parts.append((np.asarray(addresses, dtype=np.int64).ravel(), block, thread, self.epoch[block],
                             np.full(len(pes), pc, dtype=np.int32), np.full(len(pes), write),
-                            np.asarray(cycles, dtype=np.float64).ravel(), np.full(len(pes), self.grid_epoch)))
+                            np.asarray(cycles, dtype=np.float64).ravel(), np.full(len(pes), self.grid_epoch),
+                            bits))
 
     def hazards(self) -> tuple[list[RaceHazard], int]:
         """(the races found, capped at RACE_REPORT_LIMIT, in address order; how many were left out)."""
         if not self._parts:
             return [], 0
-        addr, block, thread, epoch, pc, write, cycle, grid_epoch = (np.concatenate(p) for p in zip(*self._parts))
+        addr, block, thread, epoch, pc, write, cycle, grid_epoch, bits = (np.concatenate(p)
+                                                                           for p in zip(*self._parts))
         pe = block * (self.launch.placement.block[0] * self.launch.placement.block[1]) + thread
-        pairs = []
-        # Within a block: accesses of one barrier epoch (nothing orders them).
-        order = np.lexsort((epoch, block, addr))
-        key = np.stack([addr[order], block[order], epoch[order]], axis=1)
-        group = np.r_[0, np.cumsum((key[1:] != key[:-1]).any(axis=1))]
-        partner = conflict_partners(group, pe[order], write[order])
-        hit = partner >= 0
-        pairs.append(np.stack([order[hit], order[partner[hit]]], axis=1))
-        # Across blocks: any two accesses to one word between the same grid barriers.
-        order = np.lexsort((grid_epoch, addr))
-        key = np.stack([addr[order], grid_epoch[order]], axis=1)
-        group = np.r_[0, np.cumsum((key[1:] != key[:-1]).any(axis=1))]
-        partner = conflict_partners(group, block[order], write[order])
-        hit = partner >= 0
-        pairs.append(np.stack([order[hit], order[partner[hit]]], axis=1))
-        pairs = np.concatenate(pairs)
+        pairs, benign = racing_pairs(addr, block, pe, epoch, grid_epoch, write, bits)
         if not len(pairs):
             return [], 0
-        pairs = np.unique(np.sort(pairs, axis=1), axis=0)  # (i, j) and (j, i) are one pair
-        # One report per (unordered) pair of instructions and access kinds, at its lowest address.
+        # One report per (unordered) pair of instructions and access kinds, benign or not, within a block or
+        # across blocks (a different fix each), at its lowest address; the races that raise first, so that
+        # the cap never hides them behind benign ones.
         a, b = pairs[:, 0], pairs[:, 1]
         swap = pc[a] * 2 + write[a] > pc[b] * 2 + write[b]
         a, b = np.where(swap, b, a), np.where(swap, a, b)
-        kinds = np.stack([pc[a], write[a], pc[b], write[b]], axis=1).astype(np.int64)
+        kinds = np.stack([pc[a], write[a], pc[b], write[b], block[a] != block[b], benign], axis=1).astype(np.int64)
         by_address = np.lexsort((cycle[b], cycle[a], addr[a]))
         kinds, a, b = kinds[by_address], a[by_address], b[by_address]
         _, first, counts = np.unique(kinds, axis=0, return_index=True, return_counts=True)
-        chosen = sorted(zip(addr[a[first]], first, counts))
+        chosen = sorted(zip(kinds[first, 5], addr[a[first]], first, counts))
         reports = [RaceHazard(int(address), self._access(a[i], block, thread, pc, cycle, write),
-                              self._access(b[i], block, thread, pc, cycle, write), int(count))
-                   for address, i, count in chosen[:RACE_REPORT_LIMIT]]
+                              self._access(b[i], block, thread, pc, cycle, write), int(count), bool(same))
+                   for same, address, i, count in chosen[:RACE_REPORT_LIMIT]]
         return reports, max(len(chosen) - RACE_REPORT_LIMIT, 0)
 
     def _access(self, i: int, block, thread, pc, cycle, write) -> RaceAccess:
@@ -166,14 +221,52 @@ class RaceChecker:
                           write=bool(write[i]))
 
 
+def real_races(races: list[RaceHazard]) -> list[RaceHazard]:
+    """The races of a report that can change a result: all but the benign same-value write-write ones."""
+    return [hazard for hazard in races if not hazard.same_value]
+
+
+def race_advice(races: list[RaceHazard]) -> list[str]:
+    """What can fix these races, one hint per kind found: a barrier only where one can order them (two
+    different instructions: one PE's access before it, the other's after; two PEs storing different values
+    with one instruction cannot be ordered by any barrier)."""
+    def orderable(h: RaceHazard) -> bool:
+        return h.first.pc != h.second.pc or h.kind == "read-write"
+
+    hints = []
+    if any(orderable(h) and not h.across_blocks for h in races):
+        hints.append("PEs of one block: put a ws.syncthreads() between the two accesses (every PE of the block "
+                     "must reach it)")
+    if any(orderable(h) and h.across_blocks for h in races):
+        hints.append("PEs of different blocks: ws.syncthreads() cannot order them; put a grid barrier "
+                     "(ws.cg.this_grid().sync(); every block on the wafer at once) between the accesses, or split "
+                     "the kernel into two launches")
+    if any(not orderable(h) for h in races):
+        hints.append("PEs storing different values to one word with the same instruction: no barrier can order "
+                     "them; give each PE (or block) its own word (out[i]), let one PE store (if ws.threadIdx.x == 0 "
+                     "and ws.threadIdx.y == 0), or combine the values first (within a block: "
+                     "wafersim.kernels.reduce.allreduce(v, op), op SUM, MAX or MIN; across blocks: one word per "
+                     "block, combined by a second launch)")
+    return hints
+
+
 def race_error(stats) -> "RaceError":
-    """The `RaceError` of a launch whose `stats.races` is not empty: every reported race, one a line."""
+    """The `RaceError` of a launch whose `stats.races` has races that can change a result (benign same-value
+    write-write ones are not raised for): every such race, one a line, and what can fix them."""
     from ..errors import RaceError
 
-    lines = "\n".join(f"  {hazard}" for hazard in stats.races)
-    more = f"\n  (and {stats.races_dropped} more pair(s) of instructions)" if stats.races_dropped else ""
-    total = len(stats.races) + stats.races_dropped
+    races = real_races(stats.races)
+    benign = len(stats.races) - len(races)
+    lines = "\n".join(f"  {hazard}" for hazard in races)
+    # Races are listed before benign reports: where a benign one is listed, every race is, and those left
+    # out are benign; else those left out may be races.
+    hidden = stats.races_dropped if not benign else 0
+    more = f"\n  (and {hidden} more report(s) left out, perhaps benign)" if hidden else ""
+    also = (f"\n  ({benign} benign write-write (same value) pair(s) of instructions, not raised for, are on "
+            f"LaunchStats.races)" if benign else "")
+    advice = "".join(f"\n- {hint}" for hint in race_advice(races))
+    total = f"{len(races)} or more" if hidden else len(races)
     return RaceError(f"{stats.program}: racecheck found {total} race(s) on global memory (pairs of "
-                     f"instructions):\n{lines}{more}\nAdd a ws.syncthreads() between the accesses of one block, or "
-                     f"give each PE its own words; racecheck='report' records them on LaunchStats.races "
-                     f"without raising", races=list(stats.races), races_dropped=stats.races_dropped, stats=stats)
+                     f"instructions):\n{lines}{more}{also}\nWhat can fix them:{advice}\nracecheck='report' records "
+                     f"them on LaunchStats.races without raising (docs/racecheck.md)", races=races,
+                     races_dropped=stats.races_dropped, stats=stats)

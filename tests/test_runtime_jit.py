@@ -1,0 +1,50 @@
+"""Launch arguments of `@ws.jit` kernels (runtime/jit.py) a kernel cannot take, and what the error says to
+do: NumPy's default dtypes (int64, float64) copied as they are, other dtypes, 0-d and 3-D arrays."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.runtime.jit import array_argument_hint
+
+
+@ws.jit
+def store_one(a):
+    a[0] = 1
+
+
+@pytest.fixture
+def dev():
+    return ws.Device(ws.WaferSpec(width=8, height=8))
+
+
+@pytest.mark.parametrize("host, fix", [
+    (np.arange(4), "host.astype(np.int32)"),                     # NumPy's default integer type
+    (np.zeros(4), "host.astype(np.float32)"),                    # NumPy's default float type
+    (np.zeros(4, np.uint8), "host.astype(np.int32)"),
+    (np.zeros(4, bool), "host.astype(np.int32)"),
+    (np.zeros((2, 2, 3), np.float32), "host.reshape(4, 3)"),
+    (np.zeros((), np.int32), "host.reshape(1)"),
+])
+def test_an_array_a_kernel_cannot_take_says_what_to_do(dev, host, fix):
+    with pytest.raises(ws.LaunchError) as info:           # was: "got 1-D int64" and nothing to do
+        store_one[1, 1](dev.to_device(host))
+    err = info.value
+    assert fix in str(err) and f"got {host.ndim}-D {host.dtype}" in str(err)
+    assert err.position == 0 and err.dtype == str(host.dtype) and err.ndim == host.ndim
+
+
+def test_the_default_dtypes_are_named_as_numpys():
+    assert "NumPy's default integer type" in array_argument_hint(np.dtype(np.int64), (4,))
+    assert "NumPy's default float type" in array_argument_hint(np.dtype(np.float64), (4,))
+    assert "default" not in array_argument_hint(np.dtype(np.int16), (4,))
+
+
+@pytest.mark.parametrize("host", [np.arange(4), np.zeros(4)])
+def test_the_suggested_copy_launches(dev, host):
+    """What the message suggests works: the array copied as int32 / float32 is taken."""
+    target = np.int32 if host.dtype.kind == "i" else np.float32
+    d = dev.to_device(host.astype(target))
+    store_one[1, 1](d)
+    assert d.copy_to_host()[0] == 1
