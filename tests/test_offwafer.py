@@ -155,3 +155,23 @@ def test_short_runs_of_a_gapped_load_take_the_general_path(monkeypatch):
     expected = src * 2
     expected[::2] = -1.0
     np.testing.assert_array_equal(d_dst.copy_to_host(), expected)
+
+
+def test_a_gapped_store_record_puts_back_the_rows_and_the_words_between_them():
+    """`GlobalMemory.rows_view` with `gaps` inside an undo record (`Strategy.gapped_bulk_copies`' strided stores):
+    the block from the first row to the last kept, the rows and a later store into a gap undone; a block of
+    more than `GAP_WORDS` times the rows' words, or no `gaps`: None (the general path keeps the words)."""
+    memory = ws.Device(ws.WaferSpec(width=8, height=1)).memory
+    alloc = memory.allocate(4 * 20)
+    alloc.words()[:] = np.arange(20, dtype=np.int32)
+    with pytest.raises(RuntimeError), memory.undo_on_error():
+        rows = memory.rows_view(alloc.base, alloc.base + 4, 4, 20, 2, store=True, gaps=True)  # 2 words, 5 apart
+        rows[...] = -1
+        assert list(alloc.words()[:8]) == [0, -1, -1, 3, 4, 5, -1, -1]
+        memory.scatter_words(np.array([alloc.base + 12], dtype=np.int64), alloc.base, np.array([99], np.int32))
+        raise RuntimeError
+    assert list(alloc.words()) == list(range(20))
+    with memory.undo_on_error():
+        assert memory.rows_view(alloc.base, alloc.base, 4, 20, 2, store=True) is None
+        assert memory.rows_view(alloc.base, alloc.base, 2, 4 * 18, 2, store=True, gaps=True) is None
+    assert memory.rows_view(alloc.base, alloc.base, 2, 4 * 18, 2, store=True) is not None  # (no record to keep)
