@@ -80,3 +80,98 @@ def _fail(before: np.ndarray, width: int) -> None:
     with pytest.raises(ws.MemoryAccessError):
         copy_rows[(1, 1), (8, 1)](src, d_dst, dev.to_device(np.arange(8, dtype=np.int32)), 99)
     np.testing.assert_array_equal(d_dst.copy_to_host(), before)
+
+
+@ws.jit
+def copy_rows_but(src, dst, skip, every):
+    """Each PE i copies the first N words of row i of `src`, x2, into row i of `dst`, but PE `skip` and, for
+    `every` > 0, each PE i with i % every == 0: they copy -1s (a bulk load by a group with gaps)."""
+    i = ws.grid(1)
+    buf = ws.local.array(N, np.float32)
+    buf[0:N] = -1.0
+    gap = i == skip
+    if every > 0:
+        gap = gap or i % every == 0
+    if not gap:
+        buf[0:N] = src[i, 0:N]
+        buf[0:N] = buf[0:N] * 2.0
+    dst[i, 0:N] = buf[0:N]
+
+
+@pytest.mark.parametrize("skip, every", [(3, 0), (0, 0), (7, 0), (-1, 3), (-1, 0)])
+@pytest.mark.parametrize("block", [4096, 2])  # 2: a run's copy in blocks of PEs, one cut short
+def test_gapped_bulk_loads_match_numpy_and_the_general_path(skip, every, block, monkeypatch):
+    """A bulk load by every PE but some (`Strategy.gapped_bulk_copies`: each run of consecutive PEs one strided
+    copy; gaps in the middle, none (skip at an end, or nobody), several) moves the words, and takes the cycles,
+    of the general path and of the strategy off, and NumPy's."""
+    monkeypatch.setattr(offwafer, "TRANSPOSE_BLOCK", block)
+    monkeypatch.setattr(offwafer, "RUN_WORDS", 1)  # (runs of any length copied as runs)
+    width, rows = 2 * N + 3, 8
+    src = np.arange(rows * width, dtype=np.float32).reshape(rows, width) + 0.5
+
+    def run():
+        dev = ws.Device(ws.WaferSpec(width=8, height=1))
+        d_dst = dev.to_device(np.zeros((rows, width), np.float32))
+        stats = copy_rows_but[(1, 1), (rows, 1)](dev.to_device(src), d_dst, skip, every)
+        return d_dst.copy_to_host(), stats
+
+    taken = []  # (whether each bulk load took the strided path)
+    bulk = offwafer.OffWaferMixin._affine_bulk
+
+    def noting(self, op, *args):
+        done = bulk(self, op, *args)
+        if op == "gldv":
+            taken.append(done)
+        return done
+
+    monkeypatch.setattr(offwafer.OffWaferMixin, "_affine_bulk", noting)
+    fast = run()
+    expected = np.zeros((rows, width), np.float32)
+    expected[:, :N] = src[:, :N] * 2
+    gaps = [i for i in range(rows) if i == skip or (every and i % every == 0)]
+    expected[gaps, :N] = -1.0
+    np.testing.assert_array_equal(fast[0], expected)
+    assert taken == [True]  # (the load, with gaps or without)
+    with forced(Strategy(gapped_bulk_copies=False)):
+        taken.clear()
+        assert_same_run(fast, run())
+        assert taken == [not gaps or gaps in ([0], [rows - 1])]
+    monkeypatch.setattr(offwafer.OffWaferMixin, "_affine_bulk", lambda self, *a: False)
+    assert_same_run(fast, run())
+
+
+def test_short_runs_of_a_gapped_load_take_the_general_path(monkeypatch):
+    """Runs that move fewer than `RUN_WORDS` words each on average: the gathers (a copy per run would cost
+    more); the same words."""
+    taken = []
+    bulk = offwafer.OffWaferMixin._affine_bulk
+    monkeypatch.setattr(offwafer.OffWaferMixin, "_affine_bulk",
+                        lambda self, op, *a: taken.append((op, bulk(self, op, *a))) or taken[-1][1])
+    dev = ws.Device(ws.WaferSpec(width=8, height=1))
+    src = np.arange(8 * N, dtype=np.float32).reshape(8, N)
+    d_dst = dev.to_device(np.zeros((8, N), np.float32))
+    copy_rows_but[(1, 1), (8, 1)](dev.to_device(src), d_dst, -1, 2)
+    assert ("gldv", False) in taken and ("gldv", True) not in taken  # (the load: runs of one PE, N words each)
+    expected = src * 2
+    expected[::2] = -1.0
+    np.testing.assert_array_equal(d_dst.copy_to_host(), expected)
+
+
+def test_a_gapped_store_record_puts_back_the_rows_and_the_words_between_them():
+    """`GlobalMemory.rows_view` with `gaps` inside an undo record (`Strategy.gapped_bulk_copies`' strided stores):
+    the block from the first row to the last kept, the rows and a later store into a gap undone; a block of
+    more than `GAP_WORDS` times the rows' words, or no `gaps`: None (the general path keeps the words)."""
+    memory = ws.Device(ws.WaferSpec(width=8, height=1)).memory
+    alloc = memory.allocate(4 * 20)
+    alloc.words()[:] = np.arange(20, dtype=np.int32)
+    with pytest.raises(RuntimeError), memory.undo_on_error():
+        rows = memory.rows_view(alloc.base, alloc.base + 4, 4, 20, 2, store=True, gaps=True)  # 2 words, 5 apart
+        rows[...] = -1
+        assert list(alloc.words()[:8]) == [0, -1, -1, 3, 4, 5, -1, -1]
+        memory.scatter_words(np.array([alloc.base + 12], dtype=np.int64), alloc.base, np.array([99], np.int32))
+        raise RuntimeError
+    assert list(alloc.words()) == list(range(20))
+    with memory.undo_on_error():
+        assert memory.rows_view(alloc.base, alloc.base, 4, 20, 2, store=True) is None
+        assert memory.rows_view(alloc.base, alloc.base, 2, 4 * 18, 2, store=True, gaps=True) is None
+    assert memory.rows_view(alloc.base, alloc.base, 2, 4 * 18, 2, store=True) is not None  # (no record to keep)

@@ -18,7 +18,7 @@ from wafersim.sim.strategy import FAST, forced
 # `stream_pump_kernels.pump`'s arguments, by name.
 NAMES = ("s_pes s_base s_length s_cost s_state r_pes r_base r_length r_cost r_state receiver_of word_time "
          "whole_cycles cycle stall progress injected sram pushed popped time_block value_block dest lane latency "
-         "by_dest by_lane by_latency link_busy link link_lane link_offset previous by slot_free most").split()
+         "by_dest by_lane by_latency link_busy link link_lane link_offset previous by slot_free most fuse_free").split()
 CONFIGS = [(2, 8, None), (4, 8, None), (4, 6, 5), (4, 5, 3), (3, 7, 4), (5, 6, 7)]
 
 
@@ -98,13 +98,16 @@ def assert_states_equal(got: dict, want: dict) -> None:
 @pytest.mark.parametrize("p, tile, depth", CONFIGS)
 def test_the_pump_is_the_schedulers_steps(p, tile, depth, monkeypatch):
     """From every state a SUMMA launch pumped from, the pump and the scheduler's steps: the same pairs, status
-    and arrays; also with a limit on the pairs (`most`, as the pump in parts runs)."""
+    and arrays; also with a limit on the pairs (`most`, as the pump in parts runs), and with the slots' free
+    times found as the receives write them (`fuse_free`, `Strategy.pump_slot_free`) and read again."""
     calls = captured(p, tile, depth, monkeypatch)
     assert calls
     for args in calls:
-        for most in (args[NAMES.index("most")], 1, 2):
+        for most, fuse in [(args[NAMES.index("most")], True), (args[NAMES.index("most")], False), (1, True),
+                           (2, True), (2, False)]:
             got, want = fresh(args), fresh(args)
             got["most"] = want["most"] = most
+            got["fuse_free"] = fuse
             pairs, status, _, _ = stream_pump_kernels.pump(*(got[name] for name in NAMES))
             assert (pairs, status) == reference_pump(want)
             assert_states_equal(got, want)
@@ -151,7 +154,7 @@ def test_steady_send_then_deliver_is_routed_send_step(p, tile, depth, monkeypatc
             got["progress"], got["injected"], got["sram"], got["pushed"], got["time_block"], got["value_block"],
             got["dest"], got["lane"], got["latency"], p_dest, p_lane, p_latency, got["link_busy"], got["link"],
             got["link_lane"], got["link_offset"], got["previous"], got["by"], got["slot_free"][:, :words], empty,
-            empty, -1)
+            empty, -1, np.empty((0, len(got["s_pes"]))))
         assert ok
         stream_pump_steps.deliver(got["time_block"], got["value_block"], one, many, p_lane, p_latency, values,
                                   departures, count)
@@ -195,19 +198,23 @@ def test_deliver_receive_declines_unless_every_receiver_takes_just_the_words_del
              "count": (np.full(3, 1), np.array([1]), progress, pushed),
              "rows": (two, np.array([2]), np.array([4, 3, 4], np.int32), pushed),
              "queued": (two, np.array([2]), progress, np.array([6, 7, 6], np.int32))}
-    for name, (taken, count, prog, push) in cases.items():
+    for (name, (taken, count, prog, push)), rows in zip([*cases.items(), *cases.items()], [0] * 5 + [2] * 5):
         arrays = [prog.copy(), cycle.copy(), stall.copy(), state.copy(), push.copy(), popped.copy(),
                   time_block.copy(), value_block.copy(), sram.copy()]
         before = [a.copy() for a in arrays]
         pr, cy, st, sa, pu, po, tb, vb, sr = arrays
+        free = np.full((rows, 1), -np.inf)  # (rows 2: the slots' free times found too, `Strategy.pump_slot_free`)
         applied = stream_pump_steps.deliver_receive(pes, base, pr, cy, st, sa, pu, po, tb, vb, sr, 1.0,
                                                     taken.astype(np.int64), np.empty(3), one, many, p_lane, p_latency,
-                                                    values, departures, count.astype(np.int64))
+                                                    values, departures, count.astype(np.int64), free)
         assert applied == (name == "applies"), name
         if applied:  # word j of the sender reaches receiver t at departure + latency: taken then
             np.testing.assert_array_equal(sr[4:6], [[1, 1, 1], [1, 1, 1]])
             np.testing.assert_array_equal(tb[0:2], [[11, 12, 13], [12, 13, 14]])
             np.testing.assert_array_equal(po, [6, 6, 6])
+            # each word's slot free at its take time less the latency, the most over the sender's receivers
+            np.testing.assert_array_equal(free, np.array([[10.0], [11.0]])[:rows])
         else:
             for a, b in zip(arrays, before):
                 np.testing.assert_array_equal(a, b)
+            assert (free == -np.inf).all()

@@ -125,11 +125,22 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
             target = sram[d[0] + i * n + j][lo:lo + span]  # (a row, then its slice: contiguous for Numba)
             for c in range(len(outside)):
                 saved[c] = target[outside[c]]
-            for q in range(updates):
+            q = 0
+            while q + 4 <= updates:  # four updates a pass: the destination row loaded and stored once for them
+                x0, y0, x1, y1 = x[q, i][:span], y[q, j][:span], x[q + 1, i][:span], y[q + 1, j][:span]
+                x2, y2, x3, y3 = x[q + 2, i][:span], y[q + 2, j][:span], x[q + 3, i][:span], y[q + 3, j][:span]
+                for t in range(span):  # (each product rounded, then each sum, in the updates' order, as one by one)
+                    total = target[t] + x0[t] * y0[t]
+                    total = total + x1[t] * y1[t]
+                    total = total + x2[t] * y2[t]
+                    target[t] = total + x3[t] * y3[t]
+                q += 4
+            while q < updates:
                 xs = x[q, i][:span]
                 ys = y[q, j][:span]
                 for t in range(span):
                     target[t] += xs[t] * ys[t]
+                q += 1
             for c in range(len(outside)):
                 target[outside[c]] = saved[c]
 
@@ -137,22 +148,35 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
 @njit(cache=True, nogil=True)
 def _gather_segments(sram: np.ndarray, out: np.ndarray, address: np.ndarray, pes: np.ndarray, lo: int,
                      rows: int) -> None:
-    """out[i, pes[k] - lo] = sram[address[k] + i, pes[k]] for every lane k and i < rows,
-    a segment of consecutive PEs that share an address as one contiguous copy per row."""
+    """out[i, pes[k] - lo] = sram[address[k] + i, pes[k]] for every lane k and i < rows (the entries of PEs
+    between the lanes: anything). Segments of consecutive PEs that share an address are cut; the address of
+    the longest is read for every PE of the span, one contiguous copy per row (a GEMM's lanes mostly share
+    one: a copy per segment, a few PEs each, cost twice the time), then the other segments over it."""
     lanes = len(pes)
     cuts = np.empty(lanes + 1, dtype=np.int64)  # segments: runs of consecutive PEs cut where the address changes
     count = 0
+    longest, most = 0, -1
     for k in range(lanes):
         if k == 0 or address[k] != address[k - 1] or pes[k] != pes[k - 1] + 1:
             cuts[count] = k
             count += 1
     cuts[count] = lanes
+    for g in range(count):
+        if cuts[g + 1] - cuts[g] > most:
+            longest, most = g, cuts[g + 1] - cuts[g]
+    common = address[cuts[longest]]
+    span = pes[lanes - 1] + 1 - lo
     for i in range(rows):
         target = out[i]
+        # (slices, then a plain loop: indexing the rows themselves is 15x slower, measured)
+        into, source = target[:span], sram[common + i][lo:lo + span]
+        for t in range(span):
+            into[t] = source[t]
         for g in range(count):
             k0, k1 = cuts[g], cuts[g + 1]
+            if address[k0] == common:
+                continue
             p0 = pes[k0]
-            # (slices, then a plain loop: indexing the rows themselves is 15x slower, measured)
             into = target[p0 - lo:p0 - lo + k1 - k0]
             source = sram[address[k0] + i][p0:p0 + k1 - k0]
             for k in range(k1 - k0):

@@ -18,6 +18,9 @@ from ..errors import InvalidPointerError, OutOfMemoryError
 ALIGNMENT = 256  # like cudaMalloc: every allocation starts on a 256-byte boundary
 FIRST_ADDRESS = ALIGNMENT  # address 0 stays unused, so a zero pointer is never valid
 KERNEL_ADDRESS_LIMIT = 1 << 32
+#: A strided store's undo record may keep the words between its rows too, up to this many times its own words
+#: (`GlobalMemory.rows_view`: one copy of a block, where the words one by one cost an index array and a sort).
+GAP_WORDS = 4
 
 
 @dataclasses.dataclass
@@ -198,18 +201,21 @@ class GlobalMemory:
         return out
 
     def rows_view(self, base: int, first: int, rows: int, stride: int, words: int, store: bool,
-                  lean: bool = False) -> np.ndarray | None:
+                  lean: bool = False, gaps: bool = False) -> np.ndarray | None:
         """The (rows, words) int32 view of `words` words at byte addresses first + r * stride (r < rows), all
         in the allocation at `base` (already located and checked), for strided bulk copies. For a `store`
-        inside `undo_on_error`, the words it will overwrite are kept first (one contiguous block only: None
-        for gaps between rows, then `scatter_words` keeps them); `lean`: words that are all zero (a fresh
-        output array) are kept as a zero array, which maps no memory unless an error puts it back."""
+        inside `undo_on_error`, the words it will overwrite are kept first, as one contiguous block: with
+        `gaps`, the block from the first row to the last, the words between rows too (at most `GAP_WORDS`
+        times the rows' own, else None), which the undo puts back as they were; without, None for gaps
+        between rows (then `scatter_words` keeps the words); `lean`: words that are all zero (a fresh output
+        array) are kept as a zero array, which maps no memory unless an error puts it back."""
         flat = self._allocs[base].words()
         start = (first - base) >> 2
         if store and self._journal is not None:
-            if stride != 4 * words:
+            size = (rows - 1) * (stride >> 2) + words
+            if stride != 4 * words and not (gaps and size <= GAP_WORDS * rows * words):
                 return None
-            block = slice(start, start + rows * words)
+            block = slice(start, start + size)
             old = flat[block]
             kept = np.zeros(len(old), dtype=old.dtype) if lean and not old.any() else old.copy()
             self._journal.append((base, block, kept))

@@ -21,6 +21,9 @@ from .memory_order import LOG_COMMIT_WORDS
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
 TRANSPOSE_BLOCK = 4096
+#: Words a run of consecutive PEs of a gapped bulk load moves on average, at least, for it to be copied run by run
+#: (`Strategy.gapped_bulk_copies`): a copy per run costs a few microseconds of Python.
+RUN_WORDS = 256
 
 
 def _increasing(values: np.ndarray) -> bool:
@@ -42,6 +45,11 @@ def _in_blocks(copy: Callable[[slice], None], count: int, threaded: bool) -> Non
     blocks = -(-count // TRANSPOSE_BLOCK)
     cuts = [min(count, TRANSPOSE_BLOCK * (blocks * k // threads)) for k in range(threads + 1)]
     parallel.run(run, [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])])
+
+
+def _load(sram: np.ndarray, rows: np.ndarray, pes: slice) -> None:
+    """The strided rows of the PEs `pes` into their SRAM columns (`OffWaferMixin._affine_bulk`)."""
+    sram[:, pes] = rows[pes].T
 
 
 def _lanes_min(lanes: Lanes, values: np.ndarray) -> float:
@@ -153,26 +161,41 @@ class OffWaferMixin:
         """gldv / gstv of a group whose transfers are one strided block: consecutive PEs, the same length and
         SRAM address everywhere, global addresses a fixed stride apart (at least the transfer's bytes, so that
         no two transfers overlap): one strided copy between a (PEs, words) view of global memory and the SRAM
-        rows, instead of 2-D gathers. The same words as the general path; False (nothing done) where it does
-        not apply: a store log to keep in time order, other shapes."""
+        rows, instead of 2-D gathers. A gldv's PEs may have gaps between them (`Strategy.gapped_bulk_copies`:
+        runs of consecutive PEs, the addresses a stride per PE apart, each run copied as a block), and a gstv's
+        undo record may cover the words between its rows (`GlobalMemory.rows_view`). The same words as the
+        general path; False (nothing done) where it does not apply: a store log to keep in time order, other
+        shapes."""
         count = L.count
         n = int(words[0])
         if not isinstance(bases, int) or n == 0 or count < 2:
             return False
-        first_pe, stride = int(L.idx[0]), int(addr[1] - addr[0])
-        if stride < 4 * n or stride % 4 or int(L.idx[-1]) - first_pe != count - 1:
+        first_pe, span = int(L.idx[0]), int(L.idx[-1]) + 1 - int(L.idx[0])
+        stride = int(addr[1] - addr[0]) // int(L.idx[1] - L.idx[0])
+        # A load with gaps between its PEs (`Strategy.gapped_bulk_copies`): each run of consecutive PEs a block.
+        gapped = span != count and op == "gldv" and self.strategy.gapped_bulk_copies
+        if stride < 4 * n or stride % 4 or (span != count and not gapped):
+            return False
+        ends = np.flatnonzero(np.diff(L.idx) != 1) + 1 if gapped else None
+        if ends is not None and len(ends) * RUN_WORDS >= count * n:  # (short runs: the gathers cost less)
             return False
         # Logged stores must be overlaid on loads, and stores after the horizon logged, in time order.
         if self.launch.memory_order.log or (op == "gstv" and float(issued.max()) > horizon):
             return False
         if not ((words == n).all() and (sram_base == sram_base[0]).all()
-                and np.array_equal(addr, addr[0] + stride * np.arange(count))):
+                and np.array_equal(addr, addr[0] + stride * (L.idx - first_pe))):
             return False
         lean = self.strategy.lean_bulk_stores
-        rows = self.launch.memory.rows_view(bases, int(addr[0]), count, stride, n, store=op == "gstv", lean=lean)
+        rows = self.launch.memory.rows_view(bases, int(addr[0]), span, stride, n, store=op == "gstv", lean=lean,
+                                            gaps=self.strategy.gapped_bulk_copies)
         if rows is None:
             return False
-        sram = self.sram[int(sram_base[0]):int(sram_base[0]) + n, first_pe:first_pe + count]
+        sram = self.sram[int(sram_base[0]):int(sram_base[0]) + n, first_pe:first_pe + span]
+        if ends is not None:  # (the PEs in the gaps are not the group's: their words are left alone)
+            for lo, hi in zip([0, *ends.tolist()], [*ends.tolist(), count]):
+                a, b = int(L.idx[lo]) - first_pe, int(L.idx[hi - 1]) + 1 - first_pe
+                _in_blocks(lambda pes, a=a: _load(sram, rows, slice(a + pes.start, a + pes.stop)), b - a, False)
+            return True
         def load(pes: slice) -> None:
             sram[:, pes] = rows[pes].T
 

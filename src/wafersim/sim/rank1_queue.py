@@ -85,9 +85,9 @@ class Rank1Queue:
         pes, d = self.indices(), self.d
         count = min(parallel.thread_count(), len(pes)) if len(pes) * len(a) * m * n >= PARALLEL_ELEMENTS else 1
         # Parts of the lanes, one per thread (each lane's words are its own: the parts are independent).
-        cuts = np.linspace(0, len(pes), count + 1).astype(np.int64)
+        cuts = [len(pes) * part // count for part in range(count + 1)]  # (np.linspace: 20x the time)
         parts = []
-        for part, (lo, hi) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
+        for part, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
             span = int(pes[hi - 1]) + 1 - int(pes[lo])
             # (scratch only for the dense pass: scattered lanes, spanning more than twice their number, go
             # lane by lane, and a span across the wafer would ask for gigabytes)

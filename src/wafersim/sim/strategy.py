@@ -73,6 +73,12 @@ class Strategy:
     #: its undo record (`GlobalMemory.undo_on_error`) of words that are all zero is a zero array that maps
     #: no memory until read (else one transposing copy of the whole range, and a copy of the old words).
     lean_bulk_stores: bool = True
+    #: bulk copies with gaps: a load (`gldv`) by a group with gaps between its PEs (every PE but a column of
+    #: them, say) whose global addresses step by one stride per PE copies each run of consecutive PEs as one
+    #: strided block, and a strided store (`gstv`) of rows with gaps between them inside an undo record
+    #: (`GlobalMemory.undo_on_error`) keeps the block from its first row to its last (`sim.offwafer`; else the
+    #: 2-D gathers and scatters of the general path, some hundred MiB of index arrays at wafer scale).
+    gapped_bulk_copies: bool = True
     #: consecutive vector instructions of a large dense group (only register instructions and loads of
     #: words they do not write between them) run together, block of PEs by block (`sim.vector_batch`;
     #: else one NumPy call over the whole group per instruction).
@@ -109,6 +115,11 @@ class Strategy:
     #: nothing else between them and no lane finishes (`sim.stream_pump`; else one trip through the scheduler
     #: per step of each side). Only with `fused_routed_step` and `compiled_background`.
     stream_pump: bool = True
+    #: in a stream pump's steady pairs, where the receivers take a whole FIFO, the pass that delivers and takes
+    #: their words also finds the slot times the senders' next step waits for (the most, per sender, of each
+    #: slot's take time less its latency), so those slots are read once, as they are written
+    #: (`stream_pump_steps.deliver_receive`; else the senders' step reads them again). Only with `stream_pump`.
+    pump_slot_free: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -117,9 +128,10 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      compiled_background=False, lockstep=False, compiled_fabric=False,
                      compiled_routed=False, stream_rows=False, batched_waves=False,
                      compiled_loops=False, compiled_wavefronts=False, routed_one=False,
-                     blocked_vfma=False, lean_bulk_stores=False, fused_vectors=False, routed_steps=False,
+                     blocked_vfma=False, lean_bulk_stores=False, gapped_bulk_copies=False, fused_vectors=False,
+                     routed_steps=False,
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
-                     recycled_slot_rows=False, stream_pump=False)
+                     recycled_slot_rows=False, stream_pump=False, pump_slot_free=False)
 _active = [FAST]
 
 

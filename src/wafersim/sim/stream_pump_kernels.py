@@ -101,12 +101,14 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
          time_block: np.ndarray, value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
          by_dest: np.ndarray, by_lane: np.ndarray, by_latency: np.ndarray, link_busy: np.ndarray, link: np.ndarray,
          link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray, by: np.ndarray,
-         slot_free: np.ndarray, most: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+         slot_free: np.ndarray, most: int, fuse_free: bool) -> tuple[int, int, np.ndarray, np.ndarray]:
     """Pairs of steps (the receivers' `recva` step, then the senders' `senda` step) while `steady_counts` finds
     the next pair steady, `most` pairs at most (-1: no limit). `s_*`: the senders (sorted, all resuming their
     transfers), `r_*`: their receivers (sorted, distinct: the receivers of the senders' routes, every one of
     them), receiver_of[e]: the receiver index of dest[e]. `slot_free`: (senders, depth) of the times' type,
-    scratch. Returns (pairs run, STOPPED or FINISHED (the last pair's senders sent their last words), -, -);
+    scratch. `fuse_free` (`Strategy.pump_slot_free`): where the receivers take a whole FIFO, `deliver_receive`
+    finds the next senders' step's slot times as it writes them (`steady_send` then reads none). Returns
+    (pairs run, STOPPED or FINISHED (the last pair's senders sent their last words), -, -);
     on a word that would arrive before one queued earlier, (pairs, EARLY, departures, counts) of that senders'
     step, left as the scheduler's path leaves it (the caller raises the RouteError).
 
@@ -129,6 +131,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     room = np.empty(senders, dtype=np.int64)
     one, many = np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64)
     values, departures = np.empty((0, 0), dtype=sram.dtype), np.empty((0, 0))
+    freed = np.empty((depth, senders))  # (`deliver_receive`'s slot times for the next `steady_send`)
     pending = False
     pairs = 0
     while pairs != most:
@@ -138,10 +141,13 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             break
         last, words = words < 0, abs(words)
         received = False
+        # (the next words reuse the slots just taken in order where the receivers take a whole FIFO)
+        free = freed[:words] if fuse_free and taken[0] == depth else freed[:0]
         if pending:
+            free[:] = -np.inf
             received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped, time_block,
                                        value_block, sram, r_cost, taken, latest, one, many, p_lane, p_latency,
-                                       values, departures, sent)
+                                       values, departures, sent, free)
             if not received:
                 deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
             pending = False
@@ -153,10 +159,12 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             pe = s_pes[i]
             cycle[pe] = s_state[_CLOCK, pe]
             done[i] = progress[pe]
+        advanced = taken[0] if received else -1
+        freed_now = free if received else freed[:0]
         later, ok, one, many, values, departures = steady_send(
             s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected, sram, pushed, time_block,
             value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset,
-            previous, by, slot_free[:, :words], one, many, taken[0] if received else -1)
+            previous, by, slot_free[:, :words], one, many, advanced, freed_now)
         if not ok:
             return pairs, EARLY, later, count
         sent[:] = count

@@ -194,15 +194,17 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
                 value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
                 p_dest: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, link_busy: np.ndarray,
                 link: np.ndarray, link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray,
-                by: np.ndarray, slot_free: np.ndarray, one: np.ndarray, many: np.ndarray, advanced: int
-                ) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                by: np.ndarray, slot_free: np.ndarray, one: np.ndarray, many: np.ndarray, advanced: int,
+                freed: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`routed_step_kernels.routed_send_step` with the receivers in PE order (p_dest, p_lane, p_latency: the
     entries sorted by receiver), the same figures stored, but for the words into the receivers' FIFOs: returns
     (departures (lanes, words), True, and what `deliver` (or `deliver_receive`) then writes: the segments of
     one sender and of several, the values and departures (words, lanes)); (departures, False, ...) where a
     word would arrive early (nothing delivered, as `routed_send_step`). `one`, `many`: the previous step's
     segments, whose receivers have all moved on by `advanced` words since (their FIFOs' word numbers, hence the
-    segments, advanced alike: `pe_segments` would cut them the same); recomputed where `advanced` < 0."""
+    segments, advanced alike: `pe_segments` would cut them the same); recomputed where `advanced` < 0.
+    `freed`: (words, lanes) the slots' times less the latencies, at most, as `deliver_receive` found them while
+    it wrote them (the `_slot_free` passes then are not run), or empty."""
     lanes, words = slot_free.shape
     ready = np.empty(lanes)
     for i in range(lanes):  # (`cycle[pes] + np.where(done == 0, cost, 0.0)`)
@@ -213,9 +215,12 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
     else:
         one[:, 4] += advanced
         many[:, 4] += advanced
-    free = np.full((words, lanes), -np.inf)  # (words, lanes): the slots' times, less the latencies, at most
-    _slot_free_one(free, time_block, one, p_lane, p_latency)
-    _slot_free_many(free, time_block, many, p_lane, p_latency)
+    if freed.shape[0] == words:
+        free = freed
+    else:
+        free = np.full((words, lanes), -np.inf)  # (words, lanes): the slots' times, less the latencies, at most
+        _slot_free_one(free, time_block, one, p_lane, p_latency)
+        _slot_free_many(free, time_block, many, p_lane, p_latency)
     # `send_departures` with whole cycles (as `routed_send_step`), kept (lanes, words) for the caller.
     later = np.empty((lanes, words))
     for i in range(lanes):
@@ -245,7 +250,8 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
     for i in range(lanes):
         starts[i] = base[i] + done[i]
     values = gather_word_runs(sram, starts, pes, count, words)
-    if routed_arrivals(previous, by, pushed, dest, lane, pes, later, count, latency) >= 0:
+    # (the receivers in PE order: each one entry, so the same books in any order, PE order the cheapest)
+    if routed_arrivals(previous, by, pushed, p_dest, p_lane, pes, later, count, p_latency) >= 0:
         return later, False, one, many, values, departures
     values = values.T.copy()
     for i in range(lanes):
@@ -272,7 +278,7 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
                     state: np.ndarray, pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray,
                     value_block: np.ndarray, sram: np.ndarray, cost: float, taken: np.ndarray, latest: np.ndarray,
                     one: np.ndarray, many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, values: np.ndarray,
-                    departures: np.ndarray, count: np.ndarray) -> bool:
+                    departures: np.ndarray, count: np.ndarray, free: np.ndarray) -> bool:
     """`deliver` of a `steady_send`, then `background_receive_step` (whole cycles) of the receivers `pes` (the
     entries of p_lane in order: receiver i is entry i; each inside its transfer and taking taken[i] words
     without finishing it, as `steady_counts` found), in one pass, where every receiver takes exactly the words
@@ -281,7 +287,10 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     segments' word numbers). A word's arrival is stored in its slot and read back (rounded to the times'
     type, as the deliver stores it and the receive loads it), then the slot gets its take time, and the
     value goes through the slot into SRAM: each slot and SRAM word ends as after the two steps. False
-    (nothing changed) where they do not apply."""
+    (nothing changed) where they do not apply. free[j, l] (words j < len(free), -inf before): the most of
+    the take time less the latency over sender l's receivers' slots of word j, as `steady_send`'s
+    `_slot_free` passes would read them next (where the receivers took a whole FIFO: the next words reuse
+    these slots in order): the slots are then read once, as they are written."""
     lanes = len(pes)
     if lanes == 0:
         return False
@@ -302,14 +311,14 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
         cycle[pe] = state[2, pe]
         latest[i] = np.float64(cycle[pe]) + 0.0
     depth, value_depth = time_block.shape[0], value_block.shape[0]
+    narrow = time_block.itemsize == 4
     first_one, first_value_one = _first_slots(one, depth), _first_slots(one, value_depth)
     first_many, first_value_many = _first_slots(many, depth), _first_slots(many, value_depth)
-    for j in range(c):  # (word by word, as `_deliver_one`; c <= depth: an index wraps at most once)
-        target = sram[row + j]
-        _deliver_receive_one(time_block, value_block, target, j, first_one, first_value_one, one, p_lane,
-                             p_latency, values[j], departures[j], latest)
-        _deliver_receive_many(time_block, value_block, target, j, first_many, first_value_many, many, p_lane,
-                              p_latency, values[j], departures[j], latest)
+    for j in range(c):  # (word by word, as `_deliver_one`: each SRAM row written whole in turn)
+        _receive_one(time_block, value_block, sram[row + j], j, one, first_one, first_value_one, p_lane, p_latency,
+                     values[j], departures[j], latest, free)
+        _receive_many(time_block, value_block, sram[row + j], j, many, first_many, first_value_many, p_lane,
+                      p_latency, values[j], departures[j], latest, free, narrow)
     # The clocks back: the transfer's, then the PE's own clock and stall (the stall the transfer ran up is dropped,
     # as there).
     for i in range(lanes):
@@ -323,25 +332,26 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     return True
 
 
+# `deliver_receive`'s passes, word by word. Into segments of a sender per PE, plain loops: a slice assigned from a
+# slice (Numba checks them for overlap) cost as much as the rest of the pass, and a word's arrival is rounded to
+# the times' type (`narrow`: float32) as its store into the slot and load back would round it.
 @njit(cache=True, nogil=True)
-def _deliver_receive_one(time_block: np.ndarray, value_block: np.ndarray, target: np.ndarray, j: int,
-                         first_slot: np.ndarray, first_value_slot: np.ndarray, segments: np.ndarray,
-                         p_lane: np.ndarray, p_latency: np.ndarray, values: np.ndarray, departures: np.ndarray,
-                         latest: np.ndarray) -> None:
-    """Word j of `deliver_receive` into segments of one sender (`target`: the SRAM row)."""
+def _receive_one(time_block: np.ndarray, value_block: np.ndarray, target: np.ndarray, j: int, segments: np.ndarray,
+                 first_slot: np.ndarray, first_value_slot: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray,
+                 values: np.ndarray, departures: np.ndarray, latest: np.ndarray, free: np.ndarray) -> None:
+    """Word j of `deliver_receive` into segments of one sender (`target`: its SRAM row; values, departures:
+    the word's, per sender)."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
     for g in range(len(segments)):
         first, end, pe = segments[g, 0], segments[g, 1], segments[g, 2]
-        size, row = end - first, p_lane[first]
-        slot, value_slot = first_slot[g] + j, first_value_slot[g] + j
-        if slot >= depth:
-            slot -= depth
-        if value_slot >= value_depth:
-            value_slot -= value_depth
+        size, lane = end - first, p_lane[first]
+        slot, value_slot = first_slot[g] + j, first_value_slot[g] + j  # (c <= depth: they wrap at most once)
+        slot = slot - depth if slot >= depth else slot
+        value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
         kept = value_block[value_slot, pe:pe + size]
-        kept[:] = values[row]
+        kept[:] = values[lane]  # (one value: a fill, which a plain loop was no faster than)
         target[pe:pe + size] = kept  # (the value as the FIFO holds it, as the receive reads it)
-        departed = departures[row]
+        departed = departures[lane]
         times_run, latency_run, latest_run = time_block[slot, pe:pe + size], p_latency[first:end], latest[first:end]
         for t in range(size):
             times_run[t] = departed + latency_run[t]  # (stored and read back: rounded to the times' type)
@@ -349,31 +359,44 @@ def _deliver_receive_one(time_block: np.ndarray, value_block: np.ndarray, target
             took = arrival if arrival > latest_run[t] else latest_run[t]
             latest_run[t] = took
             times_run[t] = took
+        if j < free.shape[0]:  # (the slots' times as stored, read back: `_slot_free_one`)
+            free[j, lane] = latest_departure(times_run, latency_run, free[j, lane])
 
 
 @njit(cache=True, nogil=True)
-def _deliver_receive_many(time_block: np.ndarray, value_block: np.ndarray, target: np.ndarray, j: int,
-                          first_slot: np.ndarray, first_value_slot: np.ndarray, segments: np.ndarray,
-                          p_lane: np.ndarray, p_latency: np.ndarray, values: np.ndarray, departures: np.ndarray,
-                          latest: np.ndarray) -> None:
-    """`_deliver_receive_one` into segments of a sender per PE."""
+def _receive_many(time_block: np.ndarray, value_block: np.ndarray, target: np.ndarray, j: int, segments: np.ndarray,
+                  first_slot: np.ndarray, first_value_slot: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray,
+                  values: np.ndarray, departures: np.ndarray, latest: np.ndarray, free: np.ndarray,
+                  narrow: bool) -> None:
+    """`_receive_one` into segments of a sender per PE (a PE apart: `deliver_receive`)."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
     for g in range(len(segments)):
         first, end, pe = segments[g, 0], segments[g, 1], segments[g, 2]
         size, lane0 = end - first, p_lane[first]
         slot, value_slot = first_slot[g] + j, first_value_slot[g] + j
-        if slot >= depth:
-            slot -= depth
-        if value_slot >= value_depth:
-            value_slot -= value_depth
-        kept = value_block[value_slot, pe:pe + size]
-        kept[:] = values[lane0:lane0 + size]
-        target[pe:pe + size] = kept
-        departed_run = departures[lane0:lane0 + size]
-        times_run, latency_run, latest_run = time_block[slot, pe:pe + size], p_latency[first:end], latest[first:end]
+        slot = slot - depth if slot >= depth else slot
+        value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
+        sent = values[lane0:lane0 + size]
+        kept, into = value_block[value_slot, pe:pe + size], target[pe:pe + size]
         for t in range(size):
-            times_run[t] = departed_run[t] + latency_run[t]
-            arrival = np.float64(times_run[t])
-            took = arrival if arrival > latest_run[t] else latest_run[t]
-            latest_run[t] = took
-            times_run[t] = took
+            kept[t] = sent[t]
+            into[t] = sent[t]
+        departed_run, times_run = departures[lane0:lane0 + size], time_block[slot, pe:pe + size]
+        latency_run, latest_run = p_latency[first:end], latest[first:end]
+        if narrow:
+            for t in range(size):
+                arrival = np.float64(np.float32(departed_run[t] + latency_run[t]))
+                took = arrival if arrival > latest_run[t] else latest_run[t]
+                latest_run[t] = took
+                times_run[t] = took
+        else:
+            for t in range(size):
+                arrival = departed_run[t] + latency_run[t]
+                took = arrival if arrival > latest_run[t] else latest_run[t]
+                latest_run[t] = took
+                times_run[t] = took
+        if j < free.shape[0]:  # (as `_slot_free_many` reads the slots: elementwise)
+            best_run = free[j, lane0:lane0 + size]
+            for t in range(size):
+                f = times_run[t] - latency_run[t]
+                best_run[t] = f if f > best_run[t] else best_run[t]
