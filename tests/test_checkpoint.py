@@ -12,6 +12,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.runtime import checkpoint
+from test_routes import ONE_WORD  # (a root sends one word through its router; the others receive it)
 
 SPEC = ws.WaferSpec(width=8, height=8, fifo_depth=8)
 
@@ -80,24 +81,11 @@ def test_round_trip_keeps_spec_memory_arrays_streams_and_launch_history(tmp_path
     assert loaded.last_launch is loaded.launches[-1]
 
 
-ROW_BROADCAST = """
-.name row_broadcast
-    sreg r1, tid.x
-    bnz r1, receive
-    li r4, 42
-    send ramp, 1, r4
-    halt
-receive:
-    recv r5, ramp, 1
-    halt
-"""
-
-
 def test_every_statistic_is_saved_or_marked_not_saved(tmp_path):
     """Routed words per link (`routed_link_words`, a dict of arrays) were left out of the file silently;
     now every LaunchStats field is written, or is one `SKIPPED_STATS_FIELDS` names (marked `*_not_saved`)."""
     dev = ws.Device(SPEC)
-    stats = dev.launch(ws.assemble(ROW_BROADCAST), 1, (6, 1), [], routes=[ws.routes.row_broadcast(1, root=0)])
+    stats = dev.launch(ws.assemble(ONE_WORD), 1, (6, 1), [], routes=[ws.routes.row_broadcast(1, root=0)])
     assert stats.routed_link_words[1].sum() == 5
     loaded = ws.Device.load(dev.save(tmp_path / "routed.npz")).last_launch
     assert sorted(loaded.routed_link_words) == [1]   # was: {}
