@@ -221,7 +221,7 @@ ODD_CONSTRUCTS = [
     ("y = out.shape[3]  # HERE", "tuple index must be a constant"),
     ("y = ws.threadIdx.z  # HERE", "has .x and .y"),
     ("y = ws.no_such_thing  # HERE", "has no attribute"),
-    ("ws.atomic.add(out, 0, 1.0)  # HERE", "PEs share no memory, so there are no atomics"),
+    ("ws.atomic.add(out, 0, 1.0)  # HERE", "there are no atomic operations"),
     ("b = ws.shared.array(4, np.float32)  # HERE", "no shared memory"),
     ("y = ws.shfl_down_sync(0, x, 1)  # HERE", "no warps"),
     ("ws.threadfence()  # HERE", "no fence is needed"),

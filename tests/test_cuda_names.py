@@ -31,5 +31,5 @@ def test_hints_name_only_what_exists():
 
 
 def test_hint_text():
-    assert cuda_names.hint("atomic").startswith(" (PEs share no memory")
+    assert cuda_names.hint("atomic").startswith(" (there are no atomic operations")
     assert cuda_names.hint("no_such_name") == ""

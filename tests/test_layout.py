@@ -28,7 +28,7 @@ def test_a_1024_x_1_block_suggests_32_x_32():
 
 
 @pytest.mark.parametrize("block, words", [((2048, 1), "use more, smaller blocks"),
-                                          ((37, 1), "block (7, 6) holds 37 PEs")])
+                                          ((37, 1), "block (7, 6) holds 37 PEs (42 PEs: those past the first 37 skip")])
 def test_blocks_of_more_pes_or_of_no_fitting_rectangle(block, words):
     with pytest.raises(ws.LaunchError, match=r"larger than the wafer") as info:
         ws.Kernel(ws.assemble("halt"), ws.Device(ws.WaferSpec(width=32, height=32)))[1, block]()

@@ -36,8 +36,8 @@ def test_an_array_a_kernel_cannot_take_says_what_to_do(dev, host, fix):
 
 
 def test_the_default_dtypes_are_named_as_numpys():
-    assert "NumPy's default integer type" in array_argument_hint(np.dtype(np.int64), (4,))
-    assert "NumPy's default float type" in array_argument_hint(np.dtype(np.float64), (4,))
+    assert "(int64 is NumPy's default integer type): copy it as int32" in array_argument_hint(np.dtype(np.int64), (4,))
+    assert "(float64 is NumPy's default float type): copy it as float32" in array_argument_hint(np.dtype(np.float64), (4,))
     assert "default" not in array_argument_hint(np.dtype(np.int16), (4,))
 
 

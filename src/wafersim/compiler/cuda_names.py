@@ -1,12 +1,12 @@
 """What to write instead of the CUDA names a port reaches for that wafersim does not have (`ws.atomic.add`,
 `ws.shared.array`, warp shuffles...): the compiler's "no attribute" error quotes the hint.
 
-They are missing by design, not yet to be built: PEs share no memory (no shared memory, no atomics) and
-run no warps (every PE has its own program counter). docs/programming-model.md explains the model.
+They are missing by design, not yet to be built: a PE's SRAM is its own (no shared memory), global memory has
+no atomic operations, and PEs run no warps (every PE has its own program counter). docs/programming-model.md explains the model.
 """
 from __future__ import annotations
 
-_REDUCE = ("PEs share no memory, so there are no atomics: give each PE its partial result and combine them "
+_REDUCE = ("there are no atomic operations (a PE's SRAM is its own, and global memory has none): give each PE its partial result and combine them "
            "with messages, as the library's device functions reduce_to_corner(v, op) / allreduce(v, op) do "
            "(`from wafersim.kernels.reduce import allreduce`, docs/kernels.md), or store one word per PE to "
            "global memory and combine them on the host")

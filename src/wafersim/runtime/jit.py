@@ -24,12 +24,12 @@ def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
     dtype = np.dtype(dtype)
     if dtype not in ARRAY_DTYPES:
         if dtype.kind in "iub":
-            why = " (NumPy's default integer type)" if dtype == np.int64 else ""
-            return (f": copy it as int32{why}, dev.to_device(host.astype(np.int32)), or make it with "
+            why = " (int64 is NumPy's default integer type)" if dtype == np.int64 else ""
+            return (f"{why}: copy it as int32, dev.to_device(host.astype(np.int32)), or make it with "
                     f"dev.device_array(shape, np.int32)")
         if dtype.kind == "f":
-            why = " (NumPy's default float type)" if dtype == np.float64 else ""
-            return (f": copy it as float32{why}, dev.to_device(host.astype(np.float32)), or make it with "
+            why = " (float64 is NumPy's default float type)" if dtype == np.float64 else ""
+            return (f"{why}: copy it as float32, dev.to_device(host.astype(np.float32)), or make it with "
                     f"dev.device_array(shape, np.float32)")
         return ": copy a float32 or int32 array instead (docs/programming-model.md, Global memory)"
     if not shape:

@@ -77,7 +77,8 @@ class Placement:
             elif shape[0] * shape[1] == n:
                 hint = f"; {n} PEs fit as block {shape}"
             else:
-                hint = f"; block {shape} holds {n} PEs (the PEs past {n} skip the work: if i < n)"
+                hint = (f"; block {shape} holds {n} PEs ({shape[0] * shape[1]} PEs: those past the first {n} skip the "
+                        f"work, if i < {n})")
             hint += " (index it with x, y = ws.grid(2), or ws.threadIdx.x and ws.threadIdx.y)"
             raise LaunchError(f"block {bx} x {by} is larger than the wafer ({width} x {height} PEs): a block is a "
                               f"rectangle of PEs of the wafer, width x height, at most {width} x {height}{hint}",

@@ -263,7 +263,7 @@ def race_error(stats) -> "RaceError":
     hidden = stats.races_dropped if not benign else 0
     more = f"\n  (and {hidden} more report(s) left out, perhaps benign)" if hidden else ""
     also = (f"\n  ({benign} benign write-write (same value) pair(s) of instructions, not raised for, are on "
-            f"LaunchStats.races)" if benign else "")
+            f"err.stats.races)" if benign else "")
     advice = "".join(f"\n- {hint}" for hint in race_advice(races))
     total = f"{len(races)} or more" if hidden else len(races)
     return RaceError(f"{stats.program}: racecheck found {total} race(s) on global memory (pairs of "
