@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..arch.values import is_integer
 from ..errors import (ArgumentTypeError, CheckpointError, LaunchError, WaferError, output_path, path_argument,
                       write_whole)
 from ..isa import halfprec
@@ -199,8 +200,8 @@ def write_npz(path: Path, data: dict[str, np.ndarray]) -> Path:
     (`errors.write_whole`: a temporary file renamed, so a crash leaves no half file and concurrent saves
     each a whole one). A `CheckpointError` if it cannot be written. Every wafersim file format (devices,
     launch and training checkpoints) is one."""
-    return write_whole(path, lambda fh: np.savez_compressed(fh, **data), CheckpointError, str(path))  # (a file
-    # object, so NumPy does not add ".npz")
+    # (`write_whole` hands NumPy a file object, so it does not add ".npz" to the name)
+    return write_whole(path, lambda fh: np.savez_compressed(fh, **data), CheckpointError, str(path))
 
 
 def read_npz(path: Path, format_name: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -285,11 +286,11 @@ def _check_serials(allocations: list[Allocation], next_serial: Any, path: Path) 
     seen: set[int] = set()
     for k, alloc in enumerate(allocations):
         serial = alloc.serial
-        if not isinstance(serial, int) or isinstance(serial, bool) or serial < 1 or serial in seen:
+        if not is_integer(serial) or serial < 1 or serial in seen:
             raise CheckpointError(f"{path}: allocations[{k}].serial is {serial!r}, not a whole number >= 1 that "
                                   f"no other allocation has", path=str(path), field="serial")
         seen.add(serial)
-    if not isinstance(next_serial, int) or isinstance(next_serial, bool) or next_serial <= max(seen, default=0):
+    if not is_integer(next_serial) or next_serial <= max(seen, default=0):
         raise CheckpointError(f"{path}: next_serial is {next_serial!r}, not a whole number above every "
                               f"allocation's serial (the largest is {max(seen, default=0)}): restore the saved "
                               f"value", path=str(path), field="next_serial")

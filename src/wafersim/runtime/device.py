@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
+from ..arch.values import is_integer
 from ..envvars import env_flag
 from ..errors import (ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError,
                       OutOfMemoryError, WaferError)
@@ -290,8 +291,7 @@ class Device:
     def _stream(self, stream: Stream | int | None) -> Stream:
         """The stream a command runs on: None or 0 is the default stream (as Numba's `stream=0`, CUDA's
         stream 0), else a `Stream` of this device (`dev.stream()`)."""
-        if stream is None or (isinstance(stream, (int, np.integer)) and not isinstance(stream, (bool, np.bool_))
-                              and stream == 0):
+        if stream is None or (is_integer(stream) and stream == 0):
             return self.default_stream
         if not isinstance(stream, Stream):
             raise ArgumentTypeError(f"stream must be a Stream of this device (dev.stream()), or 0 or None for the "

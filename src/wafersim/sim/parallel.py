@@ -22,7 +22,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError
+from ..arch.values import whole_argument
+from ..errors import ArgumentError
 from .lanes import Lanes
 
 #: Groups smaller than this run in one call: below it, handing work to a thread costs more than it saves.
@@ -69,13 +70,7 @@ def thread_count() -> int:
 def threads(count: int) -> Iterator[None]:
     """Use `count` threads inside the block (1: everything on the calling thread). A count that is not a
     whole number >= 1 is refused (`ArgumentTypeError`, `ArgumentError`): 0 once meant 1 without a word."""
-    if not isinstance(count, (int, np.integer)) or isinstance(count, bool):
-        raise ArgumentTypeError(f"threads(count): count must be a whole number of threads, got {count!r}",
-                                count=repr(count))
-    if count < 1:
-        raise ArgumentError(f"threads(count): count must be at least 1 (1: no threads beside the caller's), got "
-                            f"{count}", count=int(count))
-    _threads.append(int(count))
+    _threads.append(whole_argument(count, "threads(count): count", lowest=1, count=repr(count)))
     try:
         yield
     finally:
