@@ -21,6 +21,14 @@ Then (unless `--one-process`) a second fresh child launches once more with the s
 kernel: the *again* launch, what a user running the same script a second time sees (Numba's start-up is
 still paid; compiling the kernel is not).
 
+On a virtual machine, the first touch of a page of guest memory since boot is the hypervisor's to back, and it
+is slow: on the 2-core reference VM, touching 14 GiB once took 36 s (2.5 s/GiB), and a 700 MiB NumPy array
+allocated and filled in a fresh process took 1.4-1.7 s on a freshly booted VM against 0.12 s once that memory
+had been touched (`--touch-memory` measures and prints it). Whole-wafer first launches map a few GiB of fresh
+memory, so on a freshly booted VM they measure the hypervisor. `--touch-memory GIB` touches that much memory
+once, in this process, before the first workload (and frees it): what a machine that has been up a while
+already did; the results' header says so.
+
 It prints one JSON line per step, so a workload stopped by `--timeout` still reports what it finished.
 Reported per workload: wall time of the first launch, of the again launch and of the best warm launch, simulated PE-instructions
 (`LaunchStats.instructions`) and PE-instructions per wall second, the NumPy time and the ratios, simulated
@@ -475,9 +483,24 @@ def engine_source() -> str:
     return f"wafersim at commit {commit}" + (", with uncommitted changes in src/" if changes else "")
 
 
+def touch_memory(gib: float) -> float:
+    """Write every page of `gib` GiB of fresh memory once, a GiB at a time, freeing each; seconds taken (the
+    VM's first touch, module docstring)."""
+    start = time.perf_counter()
+    left = int(gib * 2**30)
+    while left > 0:
+        chunk = np.ones(min(left, 2**30), dtype=np.uint8)
+        left -= chunk.size
+        del chunk
+    return time.perf_counter() - start
+
+
 def section(rows: list[dict], args: argparse.Namespace, argv: list[str], bar_lines: list[str]) -> str:
     title = "## Workloads of issue 9" + (f": {args.label}" if args.label else "")
-    return (f"{title}\n\nCommand: `{command_line(argv)}`\n\nMachine: {machine()}\n\nEngine: {engine_source()}\n\n"
+    touched = (f" {args.touch_memory:g} GiB of memory were touched once before the first workload (`--touch-memory`: "
+               "a VM's first touch of its memory is slow, see bench/workloads.py)." if args.touch_memory > 0 else "")
+    return (f"{title}\n\nCommand: `{command_line(argv)}`\n\nMachine: {machine()}{touched}\n\n"
+            f"Engine: {engine_source()}\n\n"
             "Each workload ran in a fresh process with an empty kernel cache of its own: the first launch includes "
             "compiling the kernel; \"again\" is the first launch of a second fresh process, which finds the kernel "
             "in that cache (as when a user runs a script again; Numba's start-up is paid in both); NumPy is the best "
@@ -501,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the second process (the first launch with the kernel cache filled)")
     parser.add_argument("--label", default="", help="added to the section's title, e.g. 'baseline'")
     parser.add_argument("--write", help="replace the workloads section of this Markdown file")
+    parser.add_argument("--touch-memory", type=float, default=0.0, metavar="GIB",
+                        help="touch this many GiB of memory once before the first workload (a VM's first touch)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # run one workload in this process
     parser.add_argument("--size", choices=SIZES, help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)  # when the parent's --timeout ends
@@ -508,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return run_child(args.child, args.size, args.repeat, args.deadline)
     size = "quick" if args.quick else "full"
+    if args.touch_memory > 0:
+        seconds = touch_memory(args.touch_memory)
+        print(f"touched {args.touch_memory:g} GiB of memory in {seconds:.1f} s ({seconds / args.touch_memory:.2f} s/GiB)")
     rows = []
     for name in selected(args.only):
         print(f"{name} ...", end=" ", flush=True)
