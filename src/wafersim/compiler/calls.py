@@ -175,6 +175,12 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             if isinstance(text, str):
                 return self.float_of_text(callee, text, args[0])
             return self.to_type(self.scalar(args[0]), "f32")
+        if callee is bool or callee is np.bool_:  # Python's truth of a number: 0 or 1 (an int32, as bools are)
+            _arity(args, 1)
+            v = self.scalar(args[0])
+            if v.is_const:
+                return self.const(int(bool(v.const)))
+            return self.truth(v) if v.ty == "f32" else self.result("sne", "i32", a=v.reg, b=0)
         if callee is len:
             return self.length_of(args)
         if callee is range:
