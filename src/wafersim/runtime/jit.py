@@ -16,6 +16,7 @@ from ..compiler.values import ARRAY_DTYPES, fits_int32
 from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError, flag_argument
 from . import kernel_cache
 from .device import Device, DeviceArray, Kernel, is_half_scalar
+from .arrays import DevicePointer
 
 
 def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
@@ -76,6 +77,11 @@ class Dispatcher(Kernel):
             elif isinstance(value, np.ndarray):
                 raise LaunchError(f"argument {position}: a host NumPy array; copy it to the device first "
                                   f"(dev.to_device(array))", position=position)
+            elif isinstance(value, DevicePointer):
+                raise LaunchError(f"argument {position}: a DevicePointer from dev.malloc is raw memory for "
+                                  f"dev.memcpy_htod / dev.memcpy_dtoh, with no shape or dtype for a kernel to index: "
+                                  f"pass a device array, dev.device_array(shape, dtype) or dev.to_device(host)",
+                                  position=position, type="DevicePointer")
             elif isinstance(value, (bool, np.bool_, int, np.integer)):
                 kinds.append(("scalar", "i32"))
                 words.append(int(value))
