@@ -116,11 +116,7 @@ class Dispatcher(Kernel):
             return self._launch(device, grid, block, args, stream, **options)
 
     def _launch(self, device: Device, grid, block, args, stream=None, **options):
-        self.check_plain_parameters()
-        if len(args) != len(self.parameters):
-            raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {len(self.parameters)} "
-                              f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
-                              given=len(args))
+        args = self.bind(args)
         signature, words = self.signature_of(tuple(args))
         for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
             device.kernel_argument(value, position, name)
@@ -131,6 +127,21 @@ class Dispatcher(Kernel):
                                   f"{2**31 - 1}), a kernel's int type", position=position)
         compiled = self.compile(self.with_constants(signature, args), device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
+
+    def bind(self, args: tuple) -> tuple:
+        """One argument per parameter: the launch's, then the defaults of those it leaves out, as in a Python
+        call (`def k(out, alpha=0.5)`, `k[g, b](out)`); too few or too many is a `LaunchError`."""
+        self.check_plain_parameters()
+        args, defaults = tuple(args), self.defaults
+        if len(self.parameters) - len(defaults) <= len(args) < len(self.parameters):
+            args = (*args, *defaults[len(args) - len(self.parameters):])
+        if len(args) != len(self.parameters):
+            needed = len(self.parameters) - len(defaults)
+            takes = f"{len(self.parameters)}" if not defaults else f"{needed} to {len(self.parameters)}"
+            raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {takes} "
+                              f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
+                              given=len(args))
+        return args
 
     def check_plain_parameters(self) -> None:
         """A kernel's parameters are plain names, one launch argument each: `*args`, `**kwargs`,
@@ -150,6 +161,12 @@ class Dispatcher(Kernel):
                                f"kernel's parameters are plain names, one launch argument each (no *args, **kwargs, "
                                f"keyword-only or positional-only parameters)", file=code.co_filename,
                                line=line, col=1)
+
+    @functools.cached_property
+    def defaults(self) -> tuple:
+        """The default values of the last parameters (`def k(out, alpha=0.5)`): a launch may leave them out."""
+        return tuple(p.default for p in inspect.signature(self.py_func).parameters.values()
+                     if p.default is not inspect.Parameter.empty)
 
     @functools.cached_property
     def odd_parameters(self) -> list[inspect.Parameter]:
@@ -205,6 +222,7 @@ class Dispatcher(Kernel):
         """Compile for these arguments without launching (like Numba's `.compile`)."""
         from .current import get_current_device
 
+        args = self.bind(args)
         owners = [a.device for a in args if isinstance(a, DeviceArray)]
         device = device or (owners[0] if owners else get_current_device())
         return self.compile(self.with_constants(self.signature_of(args)[0], args), device)
