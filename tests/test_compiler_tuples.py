@@ -281,6 +281,8 @@ def kern(x, out):
     ("for k in enumerate((1, 2), start=n):\n        pass", "start must be a constant"),
     ("x, y = pair(1)", "cannot unpack"),
     ("y = shape(n)", "same shape"),
+    ("y = mixed(n)", "this return gives a float32 where an earlier return of this device function gave an int32"),
+    ("y = mixed_pair(n)", "make the earlier one a float (return 1.0"),
 ])
 def test_misuse_is_a_compile_error(dev, tmp_path, body, text):
     m = module(tmp_path, f"""
@@ -295,6 +297,20 @@ def shape(v):
     if v > 0:
         return v, v
     return v, v, v
+
+
+@ws.jit
+def mixed(v):
+    if v > 0:
+        return 1
+    return 2.5
+
+
+@ws.jit
+def mixed_pair(v):
+    if v > 0:
+        return v, 1
+    return v, 0.5
 
 
 @ws.jit
