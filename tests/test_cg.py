@@ -114,6 +114,10 @@ def test_a_grid_barrier_some_pes_never_reach_is_a_deadlock(kernel):
         waiting = {tuple(b["pe"]) for b in error.value.blocked if "grid barrier" in b["waits_for"]}
         assert waiting == {(x, 0) for x in range(4)} if kernel is some_blocks_return_first else \
             waiting == {(x, 0) for x in range(4, 8)}
+        # the PEs that do not reach the grid barrier: block 1, which returned, or block 0, which halted after
+        # its block barrier
+        absent = [(x, 0) for x in range(4, 8)] if kernel is some_blocks_return_first else [(x, 0) for x in range(4)]
+        assert error.value.absent == absent and "4 halted (returned or ended) before it" in str(error.value)
 
 
 @ws.jit

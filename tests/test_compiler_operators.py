@@ -338,6 +338,28 @@ def test_builtins_of_numpy_int32_constants_keep_their_wrapping(dev):
     assert out.tolist() == [int(v) for v in want]
 
 
+@ws.jit
+def truth_values(ints, floats, out):
+    i = ws.grid(1)
+    a, x = ints[i], floats[i]
+    out[i, 0] = bool(a)
+    out[i, 1] = bool(x)
+    out[i, 2] = bool(a > 0) + bool(x) * 2 + bool(np.bool_(a)) * 4
+    out[i, 3] = bool(0) + bool(-0.0) * 2 + bool(math.nan) * 4 + bool(-3) * 8   # folded
+
+
+def test_bool_is_pythons_truth_of_a_number(dev):
+    """`bool(v)` (a Numba-supported builtin, refused before: "'bool' cannot be called in a kernel") is 0 or 1:
+    false for 0, 0.0 and -0.0, true for nan and every other number, as Python's."""
+    ints = np.array([0, 1, -1, 7, -2147483648, 0, 2, 0], np.int32)
+    floats = np.array([0.0, -0.0, np.nan, 1e-45, -np.inf, 0.5, 0.0, -2.0], np.float32)
+    out, = run(dev, truth_values, ints, floats, np.zeros((8, 4), np.int32), block=(8, 1))[2:]
+    for i, (a, x) in enumerate(zip(ints.tolist(), floats.tolist())):
+        want = [bool(a), bool(x), bool(a > 0) + bool(x) * 2 + bool(a) * 4,
+                bool(0) + bool(-0.0) * 2 + bool(math.nan) * 4 + bool(-3) * 8]
+        assert out[i].tolist() == [int(w) for w in want], (a, x)
+
+
 # ----------------------------------------------------------------------------- int32 meeting float32
 @ws.jit
 def mixed_constant_and_run_time(n, x, out):

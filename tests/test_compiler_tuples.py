@@ -274,6 +274,54 @@ def kern(x, out):
     assert list(out) == [0.0, 1.0, 2.0, 3.0]
 
 
+def test_a_conditional_expression_chooses_between_tuples_as_python(dev, tmp_path):
+    """`lo, hi = (a, b) if a < b else (b, a)` (was: "expected a number here, got a tuple"): only the branch
+    the condition picks is evaluated -- its receive and its helper's store happen, the other's do not --
+    nested tuples and an int32 meeting a float32 (a float32 result) included."""
+    m = module(tmp_path, """
+
+@ws.jit
+def mark(buf, k):
+    buf[k] += 1
+    return k * 10
+
+
+@ws.jit
+def kern(a, b, x, out):
+    i = ws.grid(1)
+    buf = ws.local.array(4, np.int32)
+    for k in range(4):
+        buf[k] = 0
+    if i == 0:
+        if a[0] < b[0]:
+            ws.send(ws.EAST, 7)
+    else:
+        lo, hi = (a[0], b[0]) if a[0] < b[0] else (b[0], a[0])
+        r, m2 = (ws.recv(ws.WEST), mark(buf, 1)) if a[0] < b[0] else (-1, mark(buf, 2))
+        (u, v), w = ((lo, x[0]), 1) if hi > 3 else ((hi, 0.5), lo)
+        out[0] = lo * 100 + hi
+        out[1] = r * 1000 + m2
+        out[2] = buf[1] * 10 + buf[2]
+        out[3] = u + v * 4 + w * 16
+""")
+
+    def python(a, b, x):
+        buf = [0] * 4
+
+        def mark(k):
+            buf[k] += 1
+            return k * 10
+        lo, hi = (a, b) if a < b else (b, a)
+        r, m2 = (7, mark(1)) if a < b else (-1, mark(2))
+        (u, v), w = ((lo, x), 1) if hi > 3 else ((hi, 0.5), lo)
+        return [lo * 100 + hi, r * 1000 + m2, buf[1] * 10 + buf[2], u + v * 4 + w * 16]
+
+    for a, b, x in [(2, 5, 1.25), (5, 2, -3.5), (1, 3, 0.75), (-4, -9, 2.0)]:
+        args = (np.array([a], np.int32), np.array([b], np.int32), np.array([x], np.float32))
+        out, = run_on_one_block(dev, m.kern, *args, np.zeros(4, np.float32), block=(2, 1))[3:]
+        assert out.tolist() == python(a, b, np.float32(x)), (a, b, x)
+
+
 @pytest.mark.parametrize("body,text", [
     ("for a, b in enumerate(range(3)):\n        pass", "run over tuples"),
     ("for a, b in (1, 2):\n        pass", "cannot unpack"),
@@ -281,6 +329,10 @@ def kern(x, out):
     ("for k in enumerate((1, 2), start=n):\n        pass", "start must be a constant"),
     ("x, y = pair(1)", "cannot unpack"),
     ("y = shape(n)", "same shape"),
+    ("y = mixed(n)", "this return gives a float32 where an earlier return of this device function gave an int32"),
+    ("y = mixed_pair(n)", "make the earlier one a float (return 1.0"),
+    ("a, b = (n, 1) if n > 0 else (n, 1, 2)", "tuples of different shapes"),
+    ("a, b = (n, out) if n > 0 else (n, out)", "chooses between numbers or tuples of numbers"),
 ])
 def test_misuse_is_a_compile_error(dev, tmp_path, body, text):
     m = module(tmp_path, f"""
@@ -295,6 +347,20 @@ def shape(v):
     if v > 0:
         return v, v
     return v, v, v
+
+
+@ws.jit
+def mixed(v):
+    if v > 0:
+        return 1
+    return 2.5
+
+
+@ws.jit
+def mixed_pair(v):
+    if v > 0:
+        return v, 1
+    return v, 0.5
 
 
 @ws.jit

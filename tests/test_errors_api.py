@@ -125,7 +125,7 @@ CASES = [
     ("configuration of four items", lambda e: ws.Kernel(HALT)[1, 1, None, None], ws.LaunchError, ValueError),
     ("grid of zero", lambda e: ws.Kernel(HALT)[0, 1](e.arr), ws.LaunchError, ValueError),
     ("grid of a str", lambda e: ws.Kernel(HALT)["a", 1](e.arr), ws.LaunchError, ValueError),
-    ("three-dimensional grid", lambda e: ws.Kernel(HALT)[(1, 1, 1), 1](e.arr), ws.LaunchError, ValueError),
+    ("three-dimensional grid", lambda e: ws.Kernel(HALT)[(1, 1, 2), 1](e.arr), ws.LaunchError, ValueError),  # (1, 1, 1): (1, 1)
     ("block of a bool", lambda e: ws.Kernel(HALT)[1, True](e.arr), ws.LaunchError, ValueError),
     ("block larger than the wafer", lambda e: ws.Kernel(HALT)[1, (9, 1)](e.arr), ws.LaunchError, ValueError),
     ("unknown launch option", lambda e: launch(e, zzz=1), ws.LaunchError, ValueError),

@@ -2,6 +2,7 @@
 1024 x 1 threads) is refused with a block shape that fits, checked against a plain search of every shape."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import wafersim as ws
@@ -54,3 +55,18 @@ def test_block_shape_for_by_plain_search(n, width, height):
         assert bx * by == n and abs(bx - by) == min(abs(x - y) for x, y in exact)
     else:  # a few idle PEs: fewer than one row or column more than needed
         assert bx * by - n < max(bx, by)
+
+
+def test_a_dim3_of_depth_1_is_the_2_d_shape_and_a_deeper_one_says_to_fold_it():
+    """CUDA code writes dim3(gx, gy, 1): taken as (gx, gy) (was: "must be a tuple of 1 or 2 ints"); a real
+    third axis is refused with the 2-D shape to launch instead."""
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    out = dev.device_array((8, 12), "int32")
+    store_index[(3, 2, 1), (4, 4, 1)](out)
+    y, x = np.indices((8, 12))
+    np.testing.assert_array_equal(out.copy_to_host(), x + 100 * y)
+    with pytest.raises(ws.LaunchError, match=r"block \(4, 2, 2\): the wafer is a 2-D mesh of PEs, so there are no "
+                                             r"3-D grids or blocks: fold the third axis into y, \(4, 4\)"):
+        store_index[(3, 2), (4, 2, 2)](out)
+    with pytest.raises(ws.LaunchError, match=r"grid must be an int or a tuple of 1 or 2 ints \(or \(x, y, 1\)\)"):
+        store_index[(3, 2, 1, 1), (4, 4)](out)

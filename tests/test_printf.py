@@ -1,6 +1,8 @@
 """Kernel printf: `ws.print` output carries PE coordinates and cycle, is ordered, and is bounded."""
 from __future__ import annotations
 
+import numpy as np
+
 import wafersim as ws
 from wafersim.sim.engine import Launch
 
@@ -27,6 +29,29 @@ def test_prints_are_ordered_by_cycle_then_pe_and_carry_coordinates(capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed == [str(r) for r in records]
     assert printed[0].startswith("[PE (0, 0) @ cycle ") and printed[0].endswith("k: 0")
+
+
+@ws.jit
+def tenths(v):
+    ws.print("v", v)
+    ws.print("w", v * 3.0)
+    ws.print("tiny", 1e-40)
+    ws.print("big", v * 1e30)
+    ws.print("i", 2147483647)
+
+
+def test_float32_values_print_as_numpy_prints_them_and_keep_their_exact_value(capsys):
+    """0.1 as a float32 is 0.100000001490116...: the line shows NumPy's shortest float32 digits, as
+    copy_to_host's array would, and `value` is the float32's exact value."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=2))
+    stats = tenths[(1, 1), (1, 1)](0.1)
+    f = np.float32
+    expected = [f(0.1), f(0.1) * f(3.0), f(1e-40), f(0.1) * f(1e30)]
+    assert [r.value for r in stats.prints] == [float(v) for v in expected] + [2147483647]
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "v: 0.1", "w: 0.3", "tiny: 1e-40", "big: 1e+29", "i: 2147483647"]
+    assert [line.split(": ", 1)[1] for line in lines[:4]] == [str(v) for v in expected]
 
 
 def test_a_flood_of_prints_is_cut_off_with_a_note(capsys):

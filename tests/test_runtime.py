@@ -53,6 +53,16 @@ def test_malloc_returns_a_device_pointer(dev):
     assert q.address >= p.address + 100  # allocations do not overlap
 
 
+@pytest.mark.parametrize("offset", [lambda p: p + 16, lambda p: 16 + p, lambda p: p - 4])
+def test_pointer_arithmetic_is_refused_with_what_to_write(dev, offset):
+    """cudaMemcpy(p + offset, ...): copies start at an allocation's first byte, so an offset pointer is an
+    ArgumentTypeError (a WaferError and a TypeError) saying what to do, not Python's bare TypeError."""
+    p = dev.malloc(64)
+    with pytest.raises(ws.ArgumentTypeError, match="pointer arithmetic .* is not supported") as info:
+        offset(p)
+    assert isinstance(info.value, TypeError) and "host[k:]" in str(info.value)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.int32])
 def test_memcpy_round_trip(dev, dtype):
     rng = np.random.default_rng(1)

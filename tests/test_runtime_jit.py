@@ -48,3 +48,45 @@ def test_the_suggested_copy_launches(dev, host):
     d = dev.to_device(host.astype(target))
     store_one[1, 1](d)
     assert d.copy_to_host()[0] == 1
+
+
+def test_a_malloc_pointer_as_a_kernel_argument_says_to_pass_a_device_array(dev):
+    """cudaMalloc then a launch with the pointer, the CUDA habit: the error says what a kernel takes (was:
+    "unsupported type DevicePointer (pass device arrays, ints or floats)")."""
+    with pytest.raises(ws.LaunchError, match=r"argument 0: a DevicePointer from dev.malloc is raw memory") as info:
+        store_one[1, 1](dev.malloc(16))
+    assert "dev.device_array(shape, dtype)" in str(info.value) and info.value.position == 0
+    d = dev.device_array(4, np.int32)  # what it says to pass instead
+    store_one[1, 1](d)
+    assert d.copy_to_host().tolist() == [1, 0, 0, 0]
+
+
+@ws.jit
+def axpb(x, out, a=2.0, b=1, n: ws.constant = 4):
+    for i in range(n):
+        out[i] = a * x[i] + b
+
+
+@pytest.mark.parametrize("given, a, b, n", [((), 2.0, 1, 4), ((0.5,), 0.5, 1, 4), ((0.5, -3), 0.5, -3, 4),
+                                           ((0.5, -3, 2), 0.5, -3, 2)])
+def test_parameters_left_out_of_a_launch_take_their_defaults(dev, given, a, b, n):
+    """As in a Python call (was: "takes 5 argument(s), the launch gave 2"), a ws.constant one included."""
+    x = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    out = dev.device_array(4)
+    axpb[1, 1](dev.to_device(x), out, *given)
+    want = np.zeros(4, np.float32)
+    want[:n] = np.float32(a) * x[:n] + np.float32(b)
+    np.testing.assert_array_equal(out.copy_to_host(), want)
+    assert axpb.compile_for(dev.to_device(x), out, *given).program is not None
+
+
+def test_too_few_or_too_many_arguments_say_how_many_the_kernel_takes(dev):
+    x = dev.device_array(4)
+    for args in [(x,), (x, x, 1.0, 2, 3, 4)]:
+        with pytest.raises(ws.LaunchError, match=r"axpb\(x, out, a, b, n\) takes 2 to 5 argument\(s\), the launch "
+                                                 rf"gave {len(args)}"):
+            axpb[1, 1](*args)
+    with pytest.raises(ws.LaunchError, match=r"takes 1 argument\(s\), the launch gave 2"):
+        store_one[1, 1](x, x)
+    with pytest.raises(ws.LaunchError, match="takes 2 to 5"):
+        axpb.compile_for(x)

@@ -58,6 +58,14 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                 np.mean: "write sum(v[a:b]) / n (the builtin sum works on slices)"}
 
 
+def _is_string_formatting(node: ast.expr) -> bool:
+    """Whether `node` formats a string: `"..." % v` or `"...".format(...)`."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        return isinstance(node.left, ast.Constant) and isinstance(node.left.value, str)
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str))
+
+
 class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowering, MathLowering):
     def is_grid_sync(self, node: ast.Call) -> bool:
         """Whether `node` is `ws.cg.this_grid().sync()` (both calls without arguments: else refused)."""
@@ -175,10 +183,19 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             if isinstance(text, str):
                 return self.float_of_text(callee, text, args[0])
             return self.to_type(self.scalar(args[0]), "f32")
+        if callee is bool or callee is np.bool_:  # Python's truth of a number: 0 or 1 (an int32, as bools are)
+            _arity(args, 1)
+            v = self.scalar(args[0])
+            if v.is_const:
+                return self.const(int(bool(v.const)))
+            return self.truth(v) if v.ty == "f32" else self.result("sne", "i32", a=v.reg, b=0)
         if callee is len:
             return self.length_of(args)
         if callee is range:
             raise Unsupported("range() is only for `for` loops")
+        if callee is print:  # Numba's CUDA print(): here ws.print, one labelled value a call
+            raise Unsupported("print() cannot be called in a kernel: write ws.print(\"label\", value), CUDA's "
+                              "printf here, which prints one int32 or float32 value with the PE and the cycle")
         hint = next((h for f, h in _NUMPY_HINTS.items() if f is callee), None)
         raise Unsupported(f"{getattr(callee, '__name__', callee)!r} cannot be called in a kernel"
                           + (f": {hint}" if hint else ""))
@@ -412,8 +429,12 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         if args and isinstance(args[0], ast.JoinedStr):
             raise Unsupported("a ws.print label is a string known when compiling, not an f-string: "
                               "ws.print(\"v\", v) prints the label and the value", args[0])
+        if args and _is_string_formatting(args[0]):  # printf habits: "x=%d" % x, "x={}".format(x)
+            raise Unsupported("ws.print does not format strings: ws.print(\"x\", x) prints the label and one "
+                              "value (an int32 or float32), with the PE and the cycle", args[0])
         if len(args) != 1:
-            raise Unsupported("ws.print([label,] value) prints one value")
+            raise Unsupported("ws.print([label,] value) prints one value: call it once per value "
+                              "(ws.print(\"a\", a) then ws.print(\"b\", b))")
         value = self.scalar(args[0])
         self.emit("print", a=self.reg_of(value), imm=self.string(label), flags=1 if value.ty == "f32" else 0)
         return None

@@ -455,9 +455,12 @@ class ExpressionLowering(LoweringCore):
                               "statement (if c: r[0:n] = ... else: r[0:n] = ...)", node)
         cond = self.truth(self.scalar(node.test))
         if cond.is_const:
-            return self.scalar(node.body if cond.const else node.orelse)
+            chosen = node.body if cond.const else node.orelse
+            return self.number_tuple(chosen) if isinstance(chosen, ast.Tuple) else self.scalar(chosen)
         otherwise, done = self.new_label("ielse"), self.new_label("iend")
         self.emit("bz", a=cond.reg, target=otherwise)
+        if isinstance(node.body, ast.Tuple) or isinstance(node.orelse, ast.Tuple):
+            return self.if_exp_of_tuples(node, otherwise, done)
         first = self.scalar(node.body)
         results = [(len(self.fn.ops), first)]
         self.emit("jmp", target=done)
@@ -469,3 +472,50 @@ class ExpressionLowering(LoweringCore):
         self.insert_moves(out, results, node)
         self.place(done)
         return Val(out.ty, out.reg)
+
+    def number_tuple(self, node: ast.expr) -> Tup:
+        """A tuple display of numbers (nested tuples too), for a conditional expression choosing between two."""
+        value = self.expr(node)
+        if not isinstance(value, Tup) or any(not isinstance(leaf, Val) for leaf in _leaves(value)):
+            raise Unsupported("a conditional expression chooses between numbers or tuples of numbers, here "
+                              f"{describe(value)}: choose with an if statement", node)
+        return value
+
+    def if_exp_of_tuples(self, node: ast.IfExp, otherwise, done) -> Tup:
+        """`(a, b) if c else (b, a)`: as Python, only the branch the condition picks is evaluated; each
+        branch moves its numbers into the result's registers (float32 where either branch's is float32)."""
+        first = self.number_tuple(node.body)
+        end_first = len(self.fn.ops)
+        self.emit("jmp", target=done)
+        self.place(otherwise)
+        second = self.number_tuple(node.orelse)
+        end_second = len(self.fn.ops)
+        if _shape(first) != _shape(second):
+            raise Unsupported("the two branches of a conditional expression give tuples of different shapes", node)
+        pairs = list(zip(_leaves(first), _leaves(second)))
+        outs = [Val("f32" if "f32" in (a.ty, b.ty) else "i32") for a, b in pairs]
+        for out in outs:
+            out.reg = self.new_reg(out.ty, "sel")
+        for position, side in ((end_second, 1), (end_first, 0)):  # the later position first: the earlier stays
+            tail = self.fn.ops[position:]
+            del self.fn.ops[position:]
+            for out, pair in zip(outs, pairs):
+                self.move(out, pair[side], node, retarget=False)
+            self.fn.ops.extend(tail)
+        self.place(done)
+        results = iter(Val(out.ty, out.reg) for out in outs)
+        return _rebuild(first, results)
+
+
+def _leaves(value) -> list:
+    """The items of a (nested) tuple, depth first."""
+    return [leaf for item in value.items for leaf in _leaves(item)] if isinstance(value, Tup) else [value]
+
+
+def _shape(value):
+    return tuple(_shape(item) for item in value.items) if isinstance(value, Tup) else None
+
+
+def _rebuild(like, leaves) -> Tup | Val:
+    """A tuple of the shape of `like` holding the next values of the iterator `leaves`."""
+    return Tup(tuple(_rebuild(item, leaves) for item in like.items)) if isinstance(like, Tup) else next(leaves)

@@ -297,6 +297,10 @@ class StatementLowering(RowLowering):
             return
         if not isinstance(value, Val):
             raise self.error(s, f"this return gives {describe(value)} where an earlier one returned a number")
+        if registers.ty == "i32" and value.ty == "f32":  # (the first return typed the result: an int32)
+            raise self.error(s, "this return gives a float32 where an earlier return of this device function gave "
+                                "an int32: it returns one type on every path, so make the earlier one a float "
+                                "(return 1.0, or return float(...))")
         self.move(registers, value, s, value_node=s.value)
 
     def if_statement(self, s: ast.If) -> None:

@@ -62,6 +62,16 @@ class DevicePointer:
     def __repr__(self) -> str:
         return f"DevicePointer(0x{self.address:x}, {self.nbytes} bytes)"
 
+    def _arithmetic(self, other: Any) -> Any:
+        """CUDA's `cudaMemcpy(p + offset, ...)`: refused with what to write, rather than Python's bare
+        TypeError (a pointer here names a whole allocation: the copies start at its first byte)."""
+        raise ArgumentTypeError(
+            f"pointer arithmetic ({self!r} + {other!r}) is not supported: dev.memcpy_htod / dev.memcpy_dtoh copy "
+            f"from the first byte of an allocation. Copy the part you need on the host (memcpy_dtoh into a whole "
+            f"buffer, then host[k:]), or give each part its own allocation or device array")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = _arithmetic
+
 
 class DeviceArray:
     """An n-d array in device memory, like Numba's `DeviceNDArray`."""

@@ -16,6 +16,7 @@ from ..compiler.values import ARRAY_DTYPES, fits_int32
 from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError, flag_argument
 from . import kernel_cache
 from .device import Device, DeviceArray, Kernel, is_half_scalar
+from .arrays import DevicePointer
 
 
 def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
@@ -76,6 +77,11 @@ class Dispatcher(Kernel):
             elif isinstance(value, np.ndarray):
                 raise LaunchError(f"argument {position}: a host NumPy array; copy it to the device first "
                                   f"(dev.to_device(array))", position=position)
+            elif isinstance(value, DevicePointer):
+                raise LaunchError(f"argument {position}: a DevicePointer from dev.malloc is raw memory for "
+                                  f"dev.memcpy_htod / dev.memcpy_dtoh, with no shape or dtype for a kernel to index: "
+                                  f"pass a device array, dev.device_array(shape, dtype) or dev.to_device(host)",
+                                  position=position, type="DevicePointer")
             elif isinstance(value, (bool, np.bool_, int, np.integer)):
                 kinds.append(("scalar", "i32"))
                 words.append(int(value))
@@ -110,11 +116,7 @@ class Dispatcher(Kernel):
             return self._launch(device, grid, block, args, stream, **options)
 
     def _launch(self, device: Device, grid, block, args, stream=None, **options):
-        self.check_plain_parameters()
-        if len(args) != len(self.parameters):
-            raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {len(self.parameters)} "
-                              f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
-                              given=len(args))
+        args = self.bind(args)
         signature, words = self.signature_of(tuple(args))
         for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
             device.kernel_argument(value, position, name)
@@ -125,6 +127,21 @@ class Dispatcher(Kernel):
                                   f"{2**31 - 1}), a kernel's int type", position=position)
         compiled = self.compile(self.with_constants(signature, args), device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
+
+    def bind(self, args: tuple) -> tuple:
+        """One argument per parameter: the launch's, then the defaults of those it leaves out, as in a Python
+        call (`def k(out, alpha=0.5)`, `k[g, b](out)`); too few or too many is a `LaunchError`."""
+        self.check_plain_parameters()
+        args, defaults = tuple(args), self.defaults
+        if len(self.parameters) - len(defaults) <= len(args) < len(self.parameters):
+            args = (*args, *defaults[len(args) - len(self.parameters):])
+        if len(args) != len(self.parameters):
+            needed = len(self.parameters) - len(defaults)
+            takes = f"{len(self.parameters)}" if not defaults else f"{needed} to {len(self.parameters)}"
+            raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {takes} "
+                              f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
+                              given=len(args))
+        return args
 
     def check_plain_parameters(self) -> None:
         """A kernel's parameters are plain names, one launch argument each: `*args`, `**kwargs`,
@@ -144,6 +161,12 @@ class Dispatcher(Kernel):
                                f"kernel's parameters are plain names, one launch argument each (no *args, **kwargs, "
                                f"keyword-only or positional-only parameters)", file=code.co_filename,
                                line=line, col=1)
+
+    @functools.cached_property
+    def defaults(self) -> tuple:
+        """The default values of the last parameters (`def k(out, alpha=0.5)`): a launch may leave them out."""
+        return tuple(p.default for p in inspect.signature(self.py_func).parameters.values()
+                     if p.default is not inspect.Parameter.empty)
 
     @functools.cached_property
     def odd_parameters(self) -> list[inspect.Parameter]:
@@ -199,6 +222,7 @@ class Dispatcher(Kernel):
         """Compile for these arguments without launching (like Numba's `.compile`)."""
         from .current import get_current_device
 
+        args = self.bind(args)
         owners = [a.device for a in args if isinstance(a, DeviceArray)]
         device = device or (owners[0] if owners else get_current_device())
         return self.compile(self.with_constants(self.signature_of(args)[0], args), device)

@@ -181,10 +181,9 @@ class DiagnosticsMixin:
                 what = (f"waits for room to send {PORTS[instr.dir]} on channel {instr.ch} "
                         f"(the FIFO of {self.spec.fifo_depth} words is full)")
             elif instr.op == "gbar":
-                what = ("waits at a grid barrier (ws.cg.this_grid().sync()) for PEs of the launch that do not reach "
-                        "it")
+                what = "waits at a grid barrier (ws.cg.this_grid().sync())"  # (who does not reach it: below)
             else:
-                what = "waits at a barrier for PEs of its block that do not reach it"
+                what = "waits at a barrier (ws.syncthreads())"
             if first_flat is None and len(flat):
                 first_flat = int(flat[0])
             for i in flat:
@@ -194,6 +193,7 @@ class DiagnosticsMixin:
             more = f" and {len(flat) - MAX_PES_NAMED} more" if len(flat) > MAX_PES_NAMED else ""
             lines.append(f"  {len(flat)} PE(s) at {self.program.describe_pc(pc)} {what}: {pes}{more}")
         first = blocked[0]
+        absent = self._barrier_absentees(lines)
         if any(self.launch.decoded[pc].op in ("recva", "senda") for pc, _ in self._places()):
             lines.append("  (a background transfer, ws.recv_async / ws.send_async, holds its PE at the call until "
                          "its last word has moved: one that needs this PE's later sends or receives to complete "
@@ -201,8 +201,48 @@ class DiagnosticsMixin:
                          "docs/timing.md, \"Background transfers\")")
         lines.append(self._deadlock_map(first_flat))
         raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
-                            blocked=blocked, pe=first["pe"], block_index=first["block_index"], pc=first["pc"],
-                            source=self.program.source_of(first["pc"]))
+                            blocked=blocked, absent=absent, pe=first["pe"], block_index=first["block_index"],
+                            pc=first["pc"], source=self.program.source_of(first["pc"]))
+
+    def _barrier_absentees(self, lines: list[str]) -> list[tuple[int, int]]:
+        """The PEs that keep the waiting barriers from releasing: of each block with PEs at a barrier
+        (`ws.syncthreads()`: any `bar` counts), those not at one; for a grid barrier, the PEs of the launch
+        not at one. Appends a line naming them (halted ones apart: the early `return` before a barrier,
+        a CUDA habit) to `lines`; returns their coordinates."""
+        places = self._places()
+        live = np.zeros(self.region.n, dtype=bool)
+        at = {"bar": np.zeros(self.region.n, dtype=bool), "gbar": np.zeros(self.region.n, dtype=bool)}
+        for pc, lanes in places:
+            flat = lanes.indices()
+            live[flat] = True
+            op = self.launch.decoded[pc].op
+            if op in at:
+                at[op][flat] = True
+        active = self.region.active
+        missing = np.zeros(self.region.n, dtype=bool)
+        if at["bar"].any():  # a block barrier waits for the PEs of its own block
+            blocks = np.unique(self.region.block_id[at["bar"]])
+            missing |= active & np.isin(self.region.block_id, blocks) & ~at["bar"]
+        if at["gbar"].any():  # a grid barrier for every PE of the launch (one wave: the launch checks)
+            missing |= active & ~at["gbar"]
+        flat = np.flatnonzero(missing)
+        if not len(flat):
+            return []
+        halted, elsewhere = flat[~live[flat]], flat[live[flat]]
+        parts = []
+        for group, how in ((halted, "halted (returned or ended) before it"), (elsewhere, "waiting elsewhere (listed above)")):
+            if len(group):
+                names = ", ".join(f"({px}, {py})" for px, py in self._coords(group))
+                more = f" and {len(group) - MAX_PES_NAMED} more" if len(group) > MAX_PES_NAMED else ""
+                parts.append(f"{len(group)} {how}: {names}{more}")
+        who = ("every PE of a block must reach each ws.syncthreads()" if not at["gbar"].any() else
+               "every PE of the launch must reach each grid barrier" if not at["bar"].any() else
+               "every PE of a block must reach each ws.syncthreads(), and every PE of the launch each grid barrier")
+        hint = (f"; {who}: instead of returning early (if i >= n: return), put the work under an if "
+                "(if i < n: ...) and let every PE reach the barrier" if len(halted) else "")
+        lines.append("  PEs that do not reach the barrier: " + "; ".join(parts) + hint)
+        x, y = self.region.global_xy
+        return [(int(x[i]), int(y[i])) for i in flat]
 
     MAP_WIDTH, MAP_HEIGHT = 64, 24
 

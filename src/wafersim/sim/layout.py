@@ -24,9 +24,10 @@ INT32_MAX = 2**31 - 1
 
 
 def normalize_dims(value, what: str) -> tuple[int, int]:
-    """(x, y) from an int or a 1- or 2-tuple of positive ints, with a clear error otherwise."""
+    """(x, y) from an int or a 1- or 2-tuple of positive ints (or CUDA's dim3 of depth 1, `(x, y, 1)`), with a
+    clear error otherwise."""
     dims = (value,) if is_integer(value) else value
-    message = f"{what} must be an int or a tuple of 1 or 2 ints, got {value!r}"
+    message = f"{what} must be an int or a tuple of 1 or 2 ints (or (x, y, 1)), got {value!r}"
     try:
         dims = tuple(dims)
     except TypeError:  # (a float, None, ...: the wrong type, an ArgumentTypeError, also a LaunchError)
@@ -35,6 +36,13 @@ def normalize_dims(value, what: str) -> tuple[int, int]:
         raise ArgumentTypeError(message, **{what: value})
     if len(dims) == 1:
         dims = (dims[0], 1)
+    if len(dims) == 3 and dims[2] == 1:  # a dim3 of depth 1, as CUDA code writes it: the same 2-D shape
+        dims = dims[:2]
+    if len(dims) == 3:
+        raise LaunchError(f"{what} {tuple(int(d) for d in dims)}: the wafer is a 2-D mesh of PEs, so there are no "
+                          f"3-D grids or blocks: fold the third axis into y, ({int(dims[0])}, "
+                          f"{int(dims[1]) * int(dims[2])}), and split it in the kernel (z, y = y // height, "
+                          f"y % height)", **{what: value})
     if len(dims) != 2:
         raise LaunchError(message, **{what: value})
     if min(dims) < 1:

@@ -24,7 +24,10 @@ class PrintRecord:
 
     def __str__(self) -> str:
         label = f"{self.text}: " if self.text else ""
-        return f"[PE ({self.x}, {self.y}) @ cycle {self.cycle:.0f}] {label}{self.value}"
+        # a float32 value is shown as NumPy shows a float32 (0.1), not by its float64 digits
+        # (0.10000000149011612); `value` keeps it exactly
+        shown = str(np.float32(self.value)) if isinstance(self.value, float) else self.value
+        return f"[PE ({self.x}, {self.y}) @ cycle {self.cycle:.0f}] {label}{shown}"
 
 
 @dataclasses.dataclass
