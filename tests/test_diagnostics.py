@@ -1,0 +1,92 @@
+"""Deadlock diagnostics (sim/diagnostics.py): which PEs wait where, and which never reach a barrier."""
+from __future__ import annotations
+
+import pytest
+
+import wafersim as ws
+
+from test_engine import run
+
+
+def test_recv_that_is_never_satisfied_is_a_deadlock_naming_pes():
+    source = """
+    hasnb r1, east
+    bz r1, done
+    recv r2, east, 2
+done:
+    halt
+"""
+    with pytest.raises(ws.DeadlockError) as info:
+        run(source, (1, 1), (3, 2))
+    err = info.value
+    waiting = {b["pe"] for b in err.blocked}
+    assert waiting == {(0, 0), (1, 0), (0, 1), (1, 1)}
+    assert "from the east on channel 2" in str(err) and "(1, 1)" in str(err)
+    # The map of the block: the two western columns wait on the east ('>'), the last column halted.
+    assert str(err).endswith("h halted\n    >>h\n    >>h")
+
+
+def test_exchanging_more_words_than_a_fifo_holds_deadlocks_with_a_clear_reason():
+    source = """
+.sram 64
+    li r1, 0
+    li r2, 32
+    sreg r3, tid.x
+    bnz r3, right
+    sendv east, 0, r1, r2
+    recvv east, 0, r1, r2
+    halt
+right:
+    sendv west, 0, r1, r2
+    recvv west, 0, r1, r2
+    halt
+"""
+    with pytest.raises(ws.DeadlockError) as info:
+        run(source, (1, 1), (2, 1))
+    assert "room to send" in str(info.value) and "16 words" in str(info.value)
+    assert run(source.replace("li r2, 32", "li r2, 16"), (1, 1), (2, 1)).words_moved == 32  # fits: no deadlock
+
+
+def test_barrier_reached_by_part_of_a_block_is_a_deadlock():
+    source = "sreg r1, tid.x\nbz r1, out\nbar\nout:\nhalt\n"
+    with pytest.raises(ws.DeadlockError) as info:
+        run(source, (1, 1), (3, 1))
+    assert "barrier" in str(info.value)
+    assert {b["pe"] for b in info.value.blocked} == {(1, 0), (2, 0)}
+    # the PE that keeps the barrier from releasing is named as such, apart from those waiting at it
+    assert info.value.absent == [(0, 0)]
+    assert "PEs that do not reach the barrier: 1 halted (returned or ended) before it: (0, 0)" in str(info.value)
+
+
+@ws.jit
+def _return_early_then_sync(out, n):
+    i = ws.grid(1)
+    if i >= n:
+        return
+    out[i] = 1.0
+    ws.syncthreads()
+
+
+def test_a_barrier_after_an_early_return_names_the_pes_that_returned():
+    """The CUDA habit `if i >= n: return` before a barrier: the error lists the waiting PEs as waiting and the
+    returned ones as the PEs that do not reach the barrier, only those of the block that waits (block 0's PEs
+    all reach theirs)."""
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    with pytest.raises(ws.DeadlockError) as info:
+        _return_early_then_sync[2, 8](dev.device_array(16), 12)
+    err = info.value
+    assert sorted(b["pe"] for b in err.blocked) == [(x, 0) for x in range(8, 12)]
+    assert err.absent == [(x, 0) for x in range(12, 16)]
+    text = str(err)
+    assert "4 PE(s) at" in text and "waits at a barrier (ws.syncthreads()): (8, 0), (9, 0), (10, 0), (11, 0)" in text
+    assert "4 halted (returned or ended) before it: (12, 0), (13, 0), (14, 0), (15, 0)" in text
+    assert "if i < n" in text
+
+
+def test_a_barrier_that_a_pe_waiting_for_a_word_never_reaches_names_it_as_waiting_elsewhere():
+    source = "sreg r1, tid.x\nbnz r1, wait\nrecv r2, east, 0\nhalt\nwait:\nbar\nhalt\n"
+    with pytest.raises(ws.DeadlockError) as info:
+        run(source, (1, 1), (3, 1))
+    err = info.value
+    assert err.absent == [(0, 0)]
+    assert "1 waiting elsewhere (listed above): (0, 0)" in str(err) and "halted" not in str(err).split("block (0")[0]
