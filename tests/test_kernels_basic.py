@@ -80,6 +80,29 @@ def test_block_allreduce(shape, block, op, fn):
     assert stats.words_moved > 0
 
 
+@pytest.mark.parametrize("op,fn", [("sum", np.sum), ("max", np.max), ("min", np.min)])
+@pytest.mark.parametrize("dtype", [np.int64, np.int16, np.uint8, bool])
+def test_integer_inputs_reduce_as_int32_exactly(op, fn, dtype):
+    """Integer and bool arrays reduce as int32 (sums exact past float32's 2**24, where a float32 sum rounds)."""
+    high = {np.int64: 2**26, np.int16: 2**15 - 1, np.uint8: 255, bool: 2}[dtype]
+    values = np.random.default_rng(5).integers(0 if dtype in (np.uint8, bool) else -high, high, size=(8, 12))
+    values = values.astype(dtype)
+    out, _ = block_reduce(values, op, (4, 4))
+    expected = fn(values.astype(np.int64).reshape(2, 4, 3, 4), axis=(1, 3))
+    assert out.dtype == np.int32 and np.array_equal(out, expected)
+    spread_out, _ = block_allreduce(values, op, (4, 4))
+    assert spread_out.dtype == np.int32 and np.array_equal(spread_out, spread(expected, (4, 4)))
+
+
+def test_an_integer_block_sum_outside_int32_is_refused_naming_the_block():
+    values = np.zeros((4, 8), np.int64)
+    values[:, 4:] = 2**28  # block (1, 0): 16 * 2**28 = 2**32
+    with pytest.raises(ws.ArgumentError, match=r"block \(1, 0\) is 4294967296, outside int32"):
+        block_reduce(values, "sum", (4, 4))
+    out, _ = block_reduce(values, "max", (4, 4))  # (max and min never leave int32)
+    assert np.array_equal(out, [[0, 2**28]])
+
+
 def test_reduce_degenerate_blocks():
     values = np.arange(12, dtype=np.float32).reshape(3, 4)
     for block in ((1, 1), (4, 1), (1, 3), (4, 3)):

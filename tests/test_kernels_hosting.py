@@ -83,7 +83,8 @@ def test_inputs_convert_to_float32_only_where_nothing_is_lost_silently():
 
 @pytest.mark.parametrize("call, error", [
     (lambda: gemm.gemm(A * (1 + 1j), A, 2), ws.ArgumentTypeError),  # was the real part, with a ComplexWarning
-    (lambda: reduce.block_reduce(np.full((4, 8), 2**24 + 1, np.int32), "sum", (8, 4)), ws.ArgumentError),
+    (lambda: reduce.block_reduce(np.full((4, 8), 2**31, np.int64), "sum", (8, 4)), ws.ArgumentError),  # not int32
+    (lambda: reduce.block_reduce(np.full((4, 8), 2**27, np.int32), "sum", (8, 4)), ws.ArgumentError),  # sum 2**32
     (lambda: scan.prefix_sum(np.array([[3_000_000_000, 1, 2]])), ws.ArgumentError),  # was wrapped to int32
     (lambda: saxpy.saxpy(2.0, V[0] * 1j, V[1]), ws.ArgumentTypeError),
     (lambda: saxpy.saxpy(2**24 + 1, V[0], V[1]), ws.ArgumentError),  # a scalar by the same rule (was rounded)

@@ -2,8 +2,8 @@
 
 The device functions (`reduce_to_corner`, `allreduce`, `broadcast_from_corner`) take a float32 or an int32
 value (the type of `v`; int32 sums wrap around as int32 arithmetic does); the host functions
-(`block_reduce`, `block_allreduce`) take and return float32 arrays (other real inputs are converted as
-`hosting.float32_input` says).
+(`block_reduce`, `block_allreduce`) take float arrays as float32 (converted as `hosting.float32_input`
+says) and integer or bool arrays as int32, and return that type.
 
 Built on `wafersim.collectives` (routed channels):
 
@@ -33,7 +33,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, device_argument, fitting_device, float32_input, shape_argument
+from .hosting import Scratch, device_argument, fitting_device, float32_input, int32_input, shape_argument
 
 SUM = wsc.SUM
 MAX = wsc.MAX
@@ -92,7 +92,9 @@ _ALLREDUCE = {code: _allreduce_kernel(code) for code in OPS.values()}
 
 # ----------------------------------------------------------------------------- host functions
 def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device | None):
-    values = float32_input(values, "values")
+    """(values as float32, or int32 for integer and bool inputs; the op's code; grid; block; device)."""
+    integers = np.asarray(values).dtype.kind in "iub"
+    values = int32_input(values, "values") if integers else float32_input(values, "values")
     if values.ndim != 2:
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     if not isinstance(op, str) or op not in OPS:
@@ -101,31 +103,49 @@ def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device
     bx, by = shape_argument(block, "block")
     if width % bx or height % by:
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
+    if integers and op == "sum":
+        _check_int32_sums(values, bx, by)
     device = device_argument(device) or fitting_device(width, height)
     return values, OPS[op], (width // bx, height // by), (bx, by), device
 
 
+def _check_int32_sums(values: np.ndarray, bx: int, by: int) -> None:
+    """Integer sums are int32 on the device, where a sum past int32 wraps around: refuse the blocks whose sum
+    (exact, in int64 here) would, rather than return a number that differs from NumPy's sum without a word."""
+    height, width = values.shape
+    sums = values.astype(np.int64).reshape(height // by, by, width // bx, bx).sum(axis=(1, 3))
+    outside = (sums > np.iinfo(np.int32).max) | (sums < np.iinfo(np.int32).min)
+    if outside.any():
+        gy, gx = (int(i) for i in np.argwhere(outside)[0])
+        raise ArgumentError(f"the sum of block ({gx}, {gy}) is {int(sums[gy, gx])}, outside int32: the device's int32 "
+                            f"sums would wrap around; pass smaller blocks, or float values (float32 sums round)",
+                            block=(gx, gy), total=int(sums[gy, gx]))
+
+
 def block_reduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (8, 8),
                  device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
-    """Reduce each `bx x by` block of `values` (one float32 per PE) with `op` ("sum", "max" or "min").
+    """Reduce each `bx x by` block of `values` (one value per PE) with `op` ("sum", "max" or "min").
 
-    `values` has shape (gy * by, gx * bx); returns (a (gy, gx) float32 array of per-block results,
-    the LaunchStats of the launch). The default device is just large enough for the array."""
+    `values` has shape (gy * by, gx * bx): float values are reduced as float32, integer and bool ones as int32
+    (a block whose sum leaves int32 is an `ArgumentError`). Returns (a (gy, gx) array of per-block results,
+    float32 or int32 as the input, the LaunchStats of the launch). The default device is just large enough
+    for the array."""
     values, code, grid, block, device = _prepare(values, op, block, device)
     with Scratch(device) as mem:
-        d_values, d_out = mem.put(values), mem.empty((grid[1], grid[0]))
+        d_values, d_out = mem.put(values), mem.empty((grid[1], grid[0]), values.dtype)
         stats = _REDUCE[code][grid, block](d_values, d_out)
         return mem.get(d_out), stats
 
 
 def block_allreduce(values: np.ndarray, op: str = "sum", block: tuple[int, int] = (8, 8),
                     device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
-    """All-reduce each `bx x by` block of `values` (one float32 per PE) with `op` ("sum", "max" or "min").
+    """All-reduce each `bx x by` block of `values` (one value per PE) with `op` ("sum", "max" or "min"):
+    float32 or int32 as `block_reduce` takes them.
 
     Returns (an array shaped like `values` in which every PE holds its block's result, LaunchStats).
     The default device is just large enough for the array."""
     values, code, grid, block, device = _prepare(values, op, block, device)
     with Scratch(device) as mem:
-        d_values, d_out = mem.put(values), mem.empty(values.shape)
+        d_values, d_out = mem.put(values), mem.empty(values.shape, values.dtype)
         stats = _ALLREDUCE[code][grid, block](d_values, d_out)
         return mem.get(d_out), stats
