@@ -228,3 +228,27 @@ def test_an_op_that_is_no_operation_is_refused_at_the_users_call(kernel, op):
         kernel[1, (4, 1)](out, values, good)
         expected = f(np.arange(4, dtype=np.float32) + (2 if kernel is _reduce_arrays_by else 0))  # (a[2])
         assert out.copy_to_host()[0] == expected
+
+
+@ws.jit
+def _broadcast_from(out, values, root):
+    x = ws.threadIdx.x
+    out[x] = wsc.row_broadcast(values[x], root, channel=0)  # MARK-broadcast-root
+
+
+@pytest.mark.parametrize("root", [4, 7, -1])
+def test_a_broadcast_from_a_root_outside_the_block_deadlocks_and_says_to_check_the_root(root):
+    """No PE of a 4-PE row is root 4, 7 or -1, so nobody sends: the DeadlockError names the call's line and
+    says to check the root (it said only that every PE waits for a word from the ramp)."""
+    device = ws.Device(SPEC)
+    with pytest.raises(ws.DeadlockError) as info:
+        _broadcast_from[1, (4, 1)](device.device_array(4, np.float32),
+                                   device.to_device(np.arange(4, dtype=np.float32)), root)
+    text = str(info.value)
+    assert f"{__file__}:" in text and "MARK" not in text  # (the user's line; the source text is not quoted)
+    assert info.value.source[0] == __file__
+    assert "is the root inside the block, 0 <= root < the PEs along the line" in text
+    # in range, the same launch works
+    out = device.device_array(4, np.float32)
+    _broadcast_from[1, (4, 1)](out, device.to_device(np.arange(4, dtype=np.float32)), 2)
+    assert (out.copy_to_host() == 2).all()
