@@ -492,7 +492,8 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
 def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Source) -> CompileError:
     """`error`, raised inside the inlined device function `func`, with the call's place added: a line
     "in func(), called at file:line" (one per level of inlining). Where the error lies in wafersim's own
-    library (a collective given the wrong arguments), the user's call becomes the error's place."""
+    library (a collective given the wrong arguments), the user's call becomes the error's place, and the
+    message leads with it (the library's line follows)."""
     line = call.lineno + caller.first_line - 1
     col = call.col_offset + caller.indent + 1
     message = f"{error.args[0]}\n(in {func.__name__}(), called at {caller.filename}:{line}:{col})"
@@ -508,6 +509,6 @@ def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Sou
         text = caller.lines[call.lineno - 1].rstrip("\n") if 0 < call.lineno <= len(caller.lines) else ""
         called = ast.unparse(call.func)  # as the user wrote it: `wsc.row_all_reduce`, not its inner name
         message = (f"{caller.filename}:{line}:{col}: {called}(): {what}\n{text}\n{' ' * (col - 1)}^\n"
-                   f"(raised inside wafersim's {func.__name__}() at {head.split(': ', 1)[0]}"
+                   f"(raised inside wafersim's {func.__name__}() at {where}{error.fields.get('col', '')}"
                    + (f":\n{inside}" if inside else "") + ")")
     return CompileError(message, **fields)
