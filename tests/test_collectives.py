@@ -183,3 +183,72 @@ def test_routed_broadcast_is_faster_than_a_hop_by_hop_relay_and_the_gap_grows_wi
         routed_span = routed_stats.busy[0, last] + routed_stats.stall[0, last]
         gaps.append(relay_span - routed_span)
     assert 0 < gaps[0] < gaps[1]
+
+
+@ws.jit
+def _reduce_by(out, values, op):  # op: a plain parameter, known only when the kernel runs
+    x = ws.threadIdx.x
+    out[x] = wsc.row_all_reduce(values[x], op, channel=0)  # MARK-runtime-op
+
+
+@ws.jit
+def _reduce_by_constant(out, values, op: ws.constant):
+    x = ws.threadIdx.x
+    out[x] = wsc.row_reduce(values[x], 0, op, channel=0)
+
+
+@ws.jit
+def _reduce_arrays_by(out, values, op: ws.constant):
+    x = ws.threadIdx.x
+    a = ws.local.array(3, np.float32)
+    part = ws.local.array(3, np.float32)
+    for k in range(3):
+        a[k] = values[x] + k
+    wsc.row_all_reduce_array(a, part, op, channel=0)
+    out[x] = a[2]
+
+
+@pytest.mark.parametrize("kernel", [_reduce_by, _reduce_by_constant, _reduce_arrays_by])
+@pytest.mark.parametrize("op", [7, -1, 1.5])
+def test_an_op_that_is_no_operation_is_refused_at_the_users_call(kernel, op):
+    """An `op` other than SUM, MAX, MIN (or one known only at run time, which compiles every branch) used to
+    reduce by MIN without a word: a number that is no operation must not compile."""
+    device = ws.Device(SPEC)
+    values = device.to_device(np.arange(4, dtype=np.float32))
+    with pytest.raises(ws.CompileError) as info:
+        kernel[1, (4, 1)](device.device_array(4, np.float32), values, op)
+    err = info.value
+    assert err.file == __file__ and "op must be wsc.SUM, wsc.MAX or wsc.MIN" in str(err).splitlines()[0]
+    assert "collectives" in err.library_file
+    # the three operators still compile, as constants, and give NumPy's results
+    for good, f in REDUCE.items():
+        if kernel is _reduce_by:
+            continue
+        out = device.device_array(4, np.float32)
+        kernel[1, (4, 1)](out, values, good)
+        expected = f(np.arange(4, dtype=np.float32) + (2 if kernel is _reduce_arrays_by else 0))  # (a[2])
+        assert out.copy_to_host()[0] == expected
+
+
+@ws.jit
+def _broadcast_from(out, values, root):
+    x = ws.threadIdx.x
+    out[x] = wsc.row_broadcast(values[x], root, channel=0)  # MARK-broadcast-root
+
+
+@pytest.mark.parametrize("root", [4, 7, -1])
+def test_a_broadcast_from_a_root_outside_the_block_deadlocks_and_says_to_check_the_root(root):
+    """No PE of a 4-PE row is root 4, 7 or -1, so nobody sends: the DeadlockError names the call's line and
+    says to check the root (it said only that every PE waits for a word from the ramp)."""
+    device = ws.Device(SPEC)
+    with pytest.raises(ws.DeadlockError) as info:
+        _broadcast_from[1, (4, 1)](device.device_array(4, np.float32),
+                                   device.to_device(np.arange(4, dtype=np.float32)), root)
+    text = str(info.value)
+    assert f"{__file__}:" in text and "MARK" not in text  # (the user's line; the source text is not quoted)
+    assert info.value.source[0] == __file__
+    assert "is the root inside the block, 0 <= root < the PEs along the line" in text
+    # in range, the same launch works
+    out = device.device_array(4, np.float32)
+    _broadcast_from[1, (4, 1)](out, device.to_device(np.arange(4, dtype=np.float32)), 2)
+    assert (out.copy_to_host() == 2).all()

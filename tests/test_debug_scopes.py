@@ -185,3 +185,53 @@ def test_a_copy_the_optimiser_folded_away_says_whose_value_it_is():
         with pytest.raises(VariableUnavailableError, match="copy of 'prev'"):
             dbg.read_local("b", pe)
         assert int(dbg.read_local("prev", pe)) == 1 + 1  # plain Python: b == prev == x + 1 at t == 0
+
+
+@ws.jit
+def _grow(value, n):
+    acc = value  # one register for the caller's `a`, this `acc` and the caller's `total` (out of SSA)
+    for k in range(n):
+        acc = acc + value * 2.0  # MARK-grow
+    return acc
+
+
+@ws.jit
+def _shares_a_register(v, out, n):
+    x = ws.threadIdx.x
+    a = v[x]
+    total = _grow(a, n)
+    if x > 0:  # MARK-after-grow
+        total = total + 1.0
+    out[x] = total  # MARK-store
+
+
+def test_variables_sharing_one_register_are_each_shown_only_with_their_own_value():
+    """`a`, the helper's `acc` and `total` end up in one register; `a` was shown with the loop's sum
+    (28.0 where Python's `a` is 4.0) wherever the register was live. Every value shown at every line must be
+    the one plain Python has under that name there (or the name is left out)."""
+    n, pe = 3, (3, 0)
+    a = np.float32(pe[0] + 1)
+    acc_values = [a + np.float32(2.0) * a * k for k in range(n + 1)]  # acc before each iteration, and after
+    total = acc_values[-1]
+    dev = ws.Device(ws.WaferSpec(width=8, height=1))
+    out = dev.device_array(6, np.float32)
+    lines = {line_of(_shares_a_register, "MARK-after-grow"): {"a": a, "total": total, "x": pe[0], "n": n},
+             line_of(_shares_a_register, "MARK-store"): {"total": total + 1, "x": pe[0]}}
+    seen_grow = []
+    with ws.debug(_shares_a_register[1, (6, 1)], dev.to_device(np.arange(1, 7, dtype=np.float32)), out, n) as dbg:
+        dbg.break_at(line_of(_grow, "MARK-grow"), pe=pe)
+        for line in lines:
+            dbg.break_at(line, pe=pe)
+        while (stop := dbg.cont()).reason != "finished":
+            shown = dbg.locals(pe)
+            if stop.line in lines:
+                expected = lines[stop.line]
+                assert {name: shown[name] for name in shown if name in expected} == {
+                    name: expected[name] for name in shown if name in expected}, (stop.line, shown)
+                assert set(shown) <= set(expected) | {"v", "out"}, shown  # (helper names stay in the helper)
+            else:  # in the loop: the helper's acc, if shown, is the iteration's
+                assert set(shown) <= {"acc", "value", "k", "n"}, shown
+                seen_grow.append(shown.get("acc"))
+    # (the line is also where the loop starts: a stop there before the first iteration shows no acc yet)
+    assert [got for got in seen_grow if got is not None] == acc_values[:n]
+    assert out.copy_to_host()[pe[0]] == total + 1

@@ -19,7 +19,12 @@ from __future__ import annotations
 
 from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
-from .ports import MAX, SUM
+from .ports import MAX, MIN, SUM
+
+#: Any other `op` (a number that is no operation, or one known only at run time, which would compile every
+#: branch) used to give MIN silently; now it is refused where the kernel calls the collective.
+BAD_OP = ("op must be wsc.SUM, wsc.MAX or wsc.MIN, a constant (a literal, a module constant or a ws.constant "
+          "parameter): not another number, nor a value known only when the kernel runs")
 
 CHUNK = 16  # words per step of an array reduce: no more than a FIFO holds (fifo_depth 16), so the chain pipelines
 
@@ -33,8 +38,10 @@ def combine(a, b, op):
         result = a + b
     elif op == MAX:
         result = b if b != b else max(a, b)
-    else:
+    elif op == MIN:
         result = b if b != b else min(a, b)
+    else:
+        ws.refuse(BAD_OP)
     return result
 
 
@@ -46,8 +53,10 @@ def combine_into(acc, part, start, stop, op):
         acc[start:stop] += part[0:n]
     elif op == MAX:
         acc[start:stop] = max(acc[start:stop], part[0:n])
-    else:
+    elif op == MIN:
         acc[start:stop] = min(acc[start:stop], part[0:n])
+    else:
+        ws.refuse(BAD_OP)
     return 0
 
 

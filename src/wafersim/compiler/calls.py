@@ -126,6 +126,11 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             return self.send(node, args, kwargs)
         if callee is wsi.route:
             return self.route(args, kwargs)
+        if callee is wsi.refuse:
+            _arity(args, 1)
+            message = self.static(args[0])
+            raise Unsupported(message if isinstance(message, str) else "ws.refuse(message) takes a constant string",
+                              node)
         if callee is wsi.use_route:
             _arity(args, 2)
             channel, name = self.channel({}, args[0]), self.static(args[1])
@@ -508,7 +513,8 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
 def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Source) -> CompileError:
     """`error`, raised inside the inlined device function `func`, with the call's place added: a line
     "in func(), called at file:line" (one per level of inlining). Where the error lies in wafersim's own
-    library (a collective given the wrong arguments), the user's call becomes the error's place."""
+    library (a collective given the wrong arguments), the user's call becomes the error's place, and the
+    message leads with it (the library's line follows)."""
     line = call.lineno + caller.first_line - 1
     col = call.col_offset + caller.indent + 1
     message = f"{error.args[0]}\n(in {func.__name__}(), called at {caller.filename}:{line}:{col})"
@@ -516,4 +522,14 @@ def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Sou
     if str(fields.get("file", "")).startswith(PACKAGE_DIR) and not caller.filename.startswith(PACKAGE_DIR):
         fields.update(file=caller.filename, line=line, col=col, library_file=error.fields.get("file"),
                       library_line=error.fields.get("line"))
+        # The message leads with the user's call, as every other CompileError does with its line: the
+        # library's own line and the calls inside it come after, for whoever reads wafersim's source.
+        head, _, inside = error.args[0].partition("\n")
+        where = f"{error.fields.get('file')}:{error.fields.get('line')}:"
+        what = head.split(": ", 1)[1] if head.startswith(where) and ": " in head else head
+        text = caller.lines[call.lineno - 1].rstrip("\n") if 0 < call.lineno <= len(caller.lines) else ""
+        called = ast.unparse(call.func)  # as the user wrote it: `wsc.row_all_reduce`, not its inner name
+        message = (f"{caller.filename}:{line}:{col}: {called}(): {what}\n{text}\n{' ' * (col - 1)}^\n"
+                   f"(raised inside wafersim's {func.__name__}() at {where}{error.fields.get('col', '')}"
+                   + (f":\n{inside}" if inside else "") + ")")
     return CompileError(message, **fields)

@@ -11,7 +11,7 @@ program. Names bound to compile-time constants have no storage and are not liste
 from __future__ import annotations
 
 from ..isa.assembler import Symbol
-from .ir import IRFunction, Op, VReg
+from .ir import IRFunction, Label, Op, VReg
 
 #: Hints the front end gives temporaries (not source variables); other internal hints end in "_".
 INTERNAL_HINTS = frozenset({"chain", "bool", "sel", "ret"})
@@ -43,6 +43,47 @@ def op_liveness(fn: IRFunction, wanted: set[VReg]) -> tuple[list[frozenset], lis
     return before, after
 
 
+_UNKNOWN = ("", ())  # a write whose variable is not known (a temporary's value, or made by a later pass)
+
+
+def shared_names(fn: IRFunction) -> tuple[list[dict[int, frozenset]], list[dict[int, frozenset]]]:
+    """For each op (index into `fn.ops`), before and after it: which variables' writes reach it in each
+    register of `fn.shared_registers` (by id), a forward dataflow over the blocks. Where a register holds
+    several variables one after another, only a pc reached by writes of one variable alone (or the join of
+    its phi) can name what it holds; elsewhere it is left out, as a dead variable is."""
+    from .passes.cfg import CFG
+
+    shared = fn.shared_registers
+    before: list[dict[int, frozenset]] = [{}] * len(fn.ops)
+    after: list[dict[int, frozenset]] = [{}] * len(fn.ops)
+    if not shared or not fn.ops:
+        return before, after
+    cfg = CFG(fn)
+    exits: list[dict[int, frozenset] | None] = [None] * len(cfg.blocks)
+    changed = True
+    while changed:  # (sets only grow, so this ends)
+        changed = False
+        for k, block in enumerate(cfg.blocks):
+            state: dict[int, frozenset] = {}
+            for p in cfg.pred[k]:
+                for reg, names in (exits[p] or {}).items():
+                    state[reg] = state.get(reg, frozenset()) | names
+            first = fn.ops[block[0]]
+            if isinstance(first, Label):
+                for reg, var in fn.join_names.get(first, {}).items():
+                    state[reg] = frozenset({var or _UNKNOWN})
+            for i in block:
+                op = fn.ops[i]
+                before[i] = dict(state)
+                written = op.writes() if isinstance(op, Op) else None
+                if written is not None and written.id in shared:
+                    state[written.id] = frozenset({op.var or _UNKNOWN})
+                after[i] = dict(state)
+            if state != exits[k]:
+                exits[k], changed = state, True
+    return before, after
+
+
 def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int], spill_base: int,
             local_base: int, pc_owner: list[tuple[int, int, bool]], code_words: int) -> tuple[Symbol, ...]:
     """The symbol table of a kernel.
@@ -53,7 +94,10 @@ def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int],
     variables = {reg for reg in (*registers, *spills) if is_variable(reg.hint)}
     pointers = {reg.hint[: -len("_n0_")] for reg in (*registers, *spills) if reg.hint.endswith("_n0_")}
     before, after = op_liveness(fn, variables)
-    runs: dict[VReg, list[list[int]]] = {}  # [start, end) pcs where each register holds its variable
+    names_before, names_after = shared_names(fn)
+    # [start, end) pcs where each register holds a variable: (register, name, scope) -> runs; a shared
+    # register is listed under the variable whose writes alone reach the pc
+    runs: dict[tuple[VReg, str, tuple], list[list[int]]] = {}
     bounds = [pc for pc, _, _ in pc_owner[1:]] + [code_words]
     for (pc, k, past), end in zip(pc_owner, bounds):
         if past:
@@ -61,17 +105,24 @@ def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int],
             live = after[k] - {written} if written in spills else after[k]
         else:
             live = before[k]
+        reaching = names_after[k] if past else names_before[k]
         for reg in live:
-            spans = runs.setdefault(reg, [])
+            name, scope = reg.hint, reg.scope
+            if reg.id in fn.shared_registers:
+                held = reaching.get(reg.id, frozenset())
+                if len(held) != 1 or _UNKNOWN in held:
+                    continue
+                ((name, scope),) = held
+            spans = runs.setdefault((reg, name, scope), [])
             if spans and spans[-1][1] == pc:
                 spans[-1][1] = end
             else:
                 spans.append([pc, end])
     table = []
-    for reg in sorted(runs, key=lambda r: (r.hint, r.id)):
-        dtype = "ptr" if reg.hint in pointers else reg.ty
+    for reg, name, scope in sorted(runs, key=lambda r: (r[1], r[0].id)):
+        dtype = "ptr" if name in pointers else reg.ty
         where = ("reg", registers[reg]) if reg in registers else ("spill", spill_base + spills[reg])
-        table.append(Symbol(reg.hint, dtype, *where, tuple((s, e) for s, e in runs[reg]), (), reg.scope))
+        table.append(Symbol(name, dtype, *where, tuple((s, e) for s, e in runs[(reg, name, scope)]), (), scope))
     held = {(sym.name, sym.scope) for sym in table}
     for (name, scope), copied in fn.folded_copies.items():
         if copied is not None and (name, scope) not in held:

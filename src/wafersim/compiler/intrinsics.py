@@ -85,6 +85,11 @@ send_async = Intrinsic("send_async", "send_async(direction, slice, channel=0): s
 send_wait = Intrinsic("send_wait", "send_wait(direction, channel=0): wait until the background send to direction on "
                       "channel has sent its last word (one swait).")
 BACKGROUND = frozenset({recv_async, recv_wait, send_async, send_wait})
+#: Not public (left out of `__all__`): wafersim's own device functions call it where an argument they were
+#: given cannot work (a reduction's `op` that is no operation); lowering the call is a CompileError with
+#: the message, at the user's call of the library function (see calls.called_from).
+refuse = Intrinsic("refuse", "refuse(message): a CompileError with this constant message where lowering reaches "
+                   "this call (for device-function libraries: a branch that only a bad argument compiles).")
 print_ = Intrinsic("print", "print(value[, label]): debug print with the PE coordinates and cycle.")
 
 # Zero-skipping and sparse operands (docs/sparsity.md). A pairs slice holds (value, index) words: a value

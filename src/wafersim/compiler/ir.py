@@ -90,6 +90,9 @@ class Op:
     flags: int = 0
     line: int | SourceLine | None = None  # source line (a SourceLine where inlined from a device function)
     reloc: str | None = None  # "local" or "scratch": imm is relative to that SRAM segment
+    #: the source variable (name, scope) whose value this op writes, where out-of-SSA gave several
+    #: variables one register (`IRFunction.shared_registers`); None: a temporary's, or not known
+    var: tuple | None = None
 
     def writes(self) -> VReg | None:
         if "d" in BY_NAME[self.op].operands and self.op not in READS_D and isinstance(self.d, VReg):
@@ -176,6 +179,11 @@ class IRFunction:
     #: variables the optimiser folded into a copy's source (`b = prev`, `q = helper(...)`), for the debugger:
     #: (name, scope) -> (type, source name, source scope), or None where copies of several sources were
     folded_copies: dict = dataclasses.field(default_factory=dict)
+    #: for the debugger: registers (by id) that hold several source variables one after another (out of
+    #: SSA, `a = ...; acc = a; acc += ...` in a loop can share one), whose writes carry `Op.var`; and at
+    #: the join labels where such a register's phi was, the variable it holds from there: {label: {id: var}}
+    shared_registers: set = dataclasses.field(default_factory=set)
+    join_names: dict = dataclasses.field(default_factory=dict)
 
     def instructions(self) -> Iterator[Op]:
         return (op for op in self.ops if isinstance(op, Op))

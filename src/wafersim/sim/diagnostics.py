@@ -199,6 +199,13 @@ class DiagnosticsMixin:
                          "its last word has moved: one that needs this PE's later sends or receives to complete "
                          "deadlocks here though the hardware would run it; start the transfer after them, see "
                          "docs/timing.md, \"Background transfers\")")
+        if all(self.launch.decoded[pc].op in ("recv", "recvv", "recva") and PORTS[self.launch.decoded[pc].dir] == "ramp"
+               for pc, _ in self._places()):
+            # Every PE left waits for a routed word, so no PE is left to send one: the usual cause is a
+            # broadcast whose root is no PE of the line (a collective given a root outside the block).
+            lines.append("  (every PE still running waits for a routed word, which no PE is left to send: in a "
+                         "broadcast or scatter, such as wafersim.collectives', is the root inside the block, "
+                         "0 <= root < the PEs along the line, and the same at every PE?)")
         lines.append(self._deadlock_map(first_flat))
         raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
                             blocked=blocked, absent=absent, pe=first["pe"], block_index=first["block_index"],

@@ -333,6 +333,7 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             register[root] = new_vreg(fn, root.ty, named[0], scope)
         else:
             register[root] = min(members, key=lambda r: r.id)
+    _name_shared_writes(fn, cfg, classes, register)
     rename = {reg: register[classes.find(reg)] for reg in classes.parent}
     for op in fn.instructions():
         op.replace_reads(rename)
@@ -341,6 +342,29 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     _place_copies(fn, cfg)
     fn.ssa, fn.ssa_origin, fn.ssa_undefined = False, {}, frozenset()
     remove_unused_labels(fn)
+
+
+def _name_shared_writes(fn: IRFunction, cfg: CFG, classes: _Classes, register: dict[VReg, VReg]) -> None:
+    """For the debugger: where a class holds versions of several source variables (`a = v[x]`, then
+    `acc = a` and `acc += ...` in a loop: one register, named after one of them), tag each write with the
+    variable it gives a value, and each phi's join label with the phi's variable, so that the symbol table
+    can tell which variable the register holds at each pc (see debuginfo.symbols)."""
+    for root, members in classes.members.items():
+        names = {(m.hint, m.scope) for m in members if is_variable(m.hint)}
+        if len(names) < 2:
+            continue
+        shared = register[root]
+        fn.shared_registers.add(shared.id)
+        for op in fn.ops:
+            if isinstance(op, Op) and op.writes() in members:
+                written = op.writes()
+                op.var = (written.hint, written.scope) if is_variable(written.hint) else None
+        for block in cfg.blocks:
+            for i in block:
+                phi = fn.ops[i]
+                if isinstance(phi, Phi) and phi.d in members and isinstance(fn.ops[block[0]], Label):
+                    var = (phi.d.hint, phi.d.scope) if is_variable(phi.d.hint) else None
+                    fn.join_names.setdefault(fn.ops[block[0]], {})[shared.id] = var
 
 
 def _place_copies(fn: IRFunction, cfg: CFG) -> None:
