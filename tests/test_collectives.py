@@ -155,6 +155,59 @@ def test_scatter_and_gather_along_rows_and_columns(block):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("block", [(1, 1), (6, 1), (5, 4), (1, 5)])
+def test_all_gather_and_reduce_scatter_along_rows_and_columns(block):
+    """NCCL's all-gather and reduce-scatter with one element per PE: against NumPy (integer-valued floats, so
+    the sums are exact in any order)."""
+    bx, by = block
+
+    @ws.jit
+    def gather_scatter(out, values):
+        x, y = ws.threadIdx.x, ws.threadIdx.y
+        i = y * ws.blockDim.x + x
+        row = ws.local.array(bx, np.float32)
+        column = ws.local.array(by, np.float32)
+        part = ws.local.array(by, np.float32)
+        wsc.row_all_gather(values[i] * 3.0, row, channel=1)  # 1, 2
+        for k in range(by):
+            column[k] = values[i] + k * 10.0
+        mine = wsc.column_reduce_scatter(column, part, wsc.SUM, channel=3)  # 3, 4
+        seen = 0.0
+        for k in range(bx):
+            seen += row[k] * (k + 1)
+        out[i] = seen + 1000.0 * mine
+
+    values = data(block, seed=4)
+    got, _ = launch(gather_scatter, block, values)
+    grid = values.reshape(by, bx)
+    seen = (3.0 * grid * np.arange(1, bx + 1)).sum(axis=1, keepdims=True)  # every PE of a row: its row's weighted sum
+    # column x's reduce-scatter: element y of sum over j of (grid[j, x] + 10 y), kept by PE (x, y)
+    mine = grid.sum(axis=0)[None, :] + by * 10.0 * np.arange(by)[:, None]
+    np.testing.assert_array_equal(got, seen + 1000.0 * mine)
+
+
+@ws.jit
+def _int_all_gather(out, values):
+    x = ws.threadIdx.x
+    row = ws.local.array(7, np.int32)
+    wsc.row_all_gather(values[x] * 2, row, channel=0)
+    total = 0
+    for k in range(7):
+        total = total * 3 + row[k]
+    out[x] = total
+
+
+def test_an_int32_all_gather_gives_every_pe_the_whole_row():
+    values = np.arange(-3, 4, dtype=np.int32)
+    dev = ws.Device(ws.WaferSpec(width=8, height=2))
+    d_out = dev.device_array(7, np.int32)
+    _int_all_gather[1, (7, 1)](d_out, dev.to_device(values))
+    expected = 0
+    for v in values * 2:
+        expected = expected * 3 + int(v)
+    assert d_out.copy_to_host().tolist() == [expected] * 7
+
+
 def test_routed_broadcast_is_faster_than_a_hop_by_hop_relay_and_the_gap_grows_with_the_line():
     """A relay costs a receive and a send at every PE on the way; the routed broadcast one cycle a hop."""
     @ws.jit

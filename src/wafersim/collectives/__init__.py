@@ -1,5 +1,6 @@
 """wafersim.collectives: broadcast, scatter, gather, reduce and all-reduce over block rows, columns and
-whole blocks, built on routed channels (multicast in the routers; see docs/routes.md).
+whole blocks, and all-gather and reduce-scatter over rows and columns, built on routed channels (multicast
+in the routers; see docs/routes.md).
 
 Device functions, called from `@ws.jit` kernels by every PE of the block::
 
@@ -16,10 +17,10 @@ channels.
 """
 from .block import (block_all_reduce, block_all_reduce_array, block_broadcast, block_broadcast_array, block_reduce,
                     block_reduce_array, block_reduce_to_corner)
-from .lines import (CHUNK, combine, column_all_reduce, column_all_reduce_array, column_broadcast, column_broadcast_array,
-                    column_gather, column_reduce, column_reduce_array, column_scatter, row_all_reduce,
-                    row_all_reduce_array, row_broadcast, row_broadcast_array, row_gather, row_reduce,
-                    row_reduce_array, row_scatter)
+from .lines import (CHUNK, combine, column_all_gather, column_all_reduce, column_all_reduce_array, column_broadcast,
+                    column_broadcast_array, column_gather, column_reduce, column_reduce_array, column_reduce_scatter,
+                    column_scatter, row_all_gather, row_all_reduce, row_all_reduce_array, row_broadcast,
+                    row_broadcast_array, row_gather, row_reduce, row_reduce_array, row_reduce_scatter, row_scatter)
 from .ports import MAX, MIN, OPERATORS, SUM
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "block_broadcast_array", "block_reduce", "block_reduce_to_corner", "combine", "block_reduce_array", "column_all_reduce",
     "column_all_reduce_array", "column_broadcast", "column_broadcast_array", "column_gather", "column_reduce",
     "column_reduce_array", "column_scatter", "row_all_reduce", "row_all_reduce_array", "row_broadcast",
-    "row_broadcast_array", "row_gather", "row_reduce", "row_reduce_array", "row_scatter",
+    "row_broadcast_array", "row_gather", "row_reduce", "row_reduce_array", "row_scatter", "row_all_gather",
+    "column_all_gather", "row_reduce_scatter", "column_reduce_scatter",
 ]

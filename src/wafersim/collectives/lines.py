@@ -13,7 +13,9 @@ reconfigures a router while words are in flight; give each route pattern its own
 - all-reduce (channels c, c + 1): reduce to PE 0 of the line on c, then broadcast from it over a bus on
   c + 1;
 - scatter (a bus): the root broadcasts the whole array and each PE keeps its element; gather (neighbour
-  words): each PE sends its value towards the root, and PEs on the way forward what they receive.
+  words): each PE sends its value towards the root, and PEs on the way forward what they receive;
+- all-gather (c, c + 1): gather to PE 0, then broadcast the array; reduce-scatter (c, c + 1): the array
+  all-reduce, each PE keeping its element (one element per PE, as NCCL's with one element per rank).
 """
 from __future__ import annotations
 
@@ -197,6 +199,18 @@ class _Line:
         def gather(value, values, root=0, channel=0):
             return line_gather(value, values, position(), root, channel, size(), ahead, behind)
 
+        @jit
+        def all_gather(value, values, channel=0):
+            line_gather(value, values, position(), 0, channel, size(), ahead, behind)
+            return line_broadcast_array(values, position(), 0, channel + 1, bus)
+
+        @jit
+        def reduce_scatter(values, part, op=SUM, channel=0):
+            line_reduce_array(values, part, position(), 0, op, channel, ahead, behind, ws.has_neighbor(ahead), 0,
+                              0)
+            line_broadcast_array(values, position(), 0, channel + 1, bus)
+            return values[position()]
+
         line, index = ("row", "column x") if rows else ("column", "row y")
         docs = {
             broadcast: f"The `value` of the PE at {index} = `root` of this PE's {line} (a scalar; channel: a bus).",
@@ -212,6 +226,13 @@ class _Line:
                               f"channels `channel` (a chain) and `channel + 1` (a bus).",
             scatter: f"values[i] of the root's array at the PE of {index} = i (every PE passes an array as long as "
                      f"the {line}: the root's holds the data, the others' receive a copy; channel: a bus).",
+            all_gather: f"At every PE of the {line}: values[i] = `value` of the PE of {index} = i (values: a local "
+                        f"array as long as the {line}, as NCCL's all-gather of one element per rank); channels "
+                        f"`channel` (neighbour words) and `channel + 1` (a bus).",
+            reduce_scatter: f"The element-wise sum (max, min) over the {line} of `values` (a local array as long as the "
+                            f"{line}), element i returned at the PE of {index} = i (NCCL's reduce-scatter of one "
+                            f"element per rank; `values` holds the whole reduction afterwards, everywhere); `part`: as "
+                            f"for reduce_array; channels `channel` (a chain) and `channel + 1` (a bus).",
             gather: f"At the root: values[i] = `value` of the PE of {index} = i (values: a local array as long as "
                     f"the {line}); channel: neighbour words.",
         }
@@ -221,6 +242,7 @@ class _Line:
                                                                                  reduce_array)
         self.all_reduce, self.all_reduce_array, self.scatter, self.gather = (all_reduce, all_reduce_array, scatter,
                                                                              gather)
+        self.all_gather, self.reduce_scatter = all_gather, reduce_scatter
 
 
 _ROWS, _COLUMNS = _Line(0), _Line(1)
@@ -232,3 +254,5 @@ row_all_reduce, column_all_reduce = _ROWS.all_reduce, _COLUMNS.all_reduce
 row_all_reduce_array, column_all_reduce_array = _ROWS.all_reduce_array, _COLUMNS.all_reduce_array
 row_scatter, column_scatter = _ROWS.scatter, _COLUMNS.scatter
 row_gather, column_gather = _ROWS.gather, _COLUMNS.gather
+row_all_gather, column_all_gather = _ROWS.all_gather, _COLUMNS.all_gather
+row_reduce_scatter, column_reduce_scatter = _ROWS.reduce_scatter, _COLUMNS.reduce_scatter
