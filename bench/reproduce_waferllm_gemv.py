@@ -191,6 +191,7 @@ def phase2_route(channel: int, P: int, G: int, southward: bool) -> "ws.routes.Ro
 
 
 def routes(P: int, G: int) -> list:
+    """The launch's routes: phase 2 southwards and northwards, and the column broadcast from the root."""
     r2 = (P // G // 2) * G + G // 2
     return [phase2_route(DOWN, P, G, True), phase2_route(UP, P, G, False), ws.routes.column_broadcast(BCAST, r2)]
 
