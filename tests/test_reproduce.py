@@ -10,12 +10,17 @@ same shapes of the published results, on grids of a few dozen PEs.
   cycle per hop adds exactly the model's distance L = P - 1 (twice, with the broadcast of an all-reduce).
 - The whole-fabric all-reduce of bench/reproduce_rocki_allreduce.py gives NumPy's sum at every PE, and one
   more cycle per hop adds at most the fabric's diameter.
+- The MeshGEMV of bench/reproduce_waferllm_gemv.py (WaferLLM, OSDI 2025) gives NumPy's product at every
+  PE; its time grows per tile row at the float16 rate (`vector_lanes_half`) and per cycle of hop latency
+  by the round trip from the allreduce's root to the farthest PE of a column; its two-phase tree beats
+  the one-phase chain (the paper's pipeline allreduce).
 - The published cost models (bench/reproduce_models.py) follow their formulas from `WaferSpec` fields.
 - docs/timing.md cites every calibrated preset figure with the value the preset carries.
 """
 from __future__ import annotations
 
 import functools
+import math
 import re
 import sys
 from pathlib import Path
@@ -36,6 +41,7 @@ models = reproduce_common.load_script("reproduce_models")
 jacquelin = reproduce_common.load_script("reproduce_jacquelin_stencil")
 luczynski = reproduce_common.load_script("reproduce_luczynski_reduce")
 rocki = reproduce_common.load_script("reproduce_rocki_allreduce")
+waferllm = reproduce_common.load_script("reproduce_waferllm_gemv")
 
 
 def _fields(ny, nx, nz, seed=0):
@@ -175,6 +181,60 @@ def test_rocki_allreduce_sums_everywhere_and_its_hops_stay_within_the_diameter(w
     extra = rocki.simulated(width, height, hop_latency=2)["cycles"] - base["cycles"]
     p, q = width // 2, height // 2
     assert max(p, width - 1 - p) + max(q, height - 1 - q) <= extra <= base["diameter"]
+
+
+# ----------------------------------------------------------------------------- MeshGEMV (WaferLLM)
+@pytest.mark.parametrize("P, M, N, groups, chunk", [(8, 64, 64, 2, 8), (12, 96, 48, 3, 4), (16, 128, 256, 4, 16)])
+def test_meshgemv_gives_numpys_product_at_every_pe(P, M, N, groups, chunk):
+    r = waferllm.simulated(P, M, N, chunk=chunk, groups=groups)  # raises if any PE's result differs from NumPy
+    assert r["cycles"] >= sum(r["model"].values())  # the structure's lower bound
+
+
+def test_meshgemv_columns_are_independent():
+    """The script simulates a strip of columns of the 512 x 512 grid: no word crosses between columns, so
+    a column's time does not depend on how many are simulated."""
+    full = waferllm.simulated(16, 128, chunk=8, groups=4)
+    assert waferllm.simulated(16, 128, chunk=8, groups=4, columns=3)["cycles"] == full["cycles"]
+
+
+@functools.lru_cache(maxsize=None)
+def _meshgemv(P, M, N, groups, **fields):
+    return waferllm.simulated(P, M, N, chunk=8, groups=groups, **fields)["cycles"]
+
+
+@pytest.mark.parametrize("P, groups", [(8, 2), (12, 3), (16, 4)])
+def test_meshgemv_pays_the_round_trip_to_the_farthest_pe_per_cycle_of_hop(P, groups):
+    """Back to back, a GEMV waits for the previous one's broadcast: one more cycle per hop adds the hops
+    from the phase-2 root to the farthest PE of a column and back (the paper's critical path: from the
+    farthest core's partial sum to the farthest core's result)."""
+    g = P // groups
+    r2 = (groups // 2) * g + g // 2
+    extra = _meshgemv(P, 8 * P, 8 * P, groups, hop_latency=2) - _meshgemv(P, 8 * P, 8 * P, groups)
+    assert extra == 2 * max(r2, P - 1 - r2)
+
+
+def test_meshgemv_grows_per_tile_row_at_the_float16_rate():
+    """More tile rows (M / P) at a fixed N add one 16-bit fma each: ceil(Nt / vector_lanes_half) cycles
+    plus a fixed overhead, whatever Nt; the reduction (Nt words) is unchanged."""
+    def slope(nt, lanes):
+        fields = {"vector_lanes_half": lanes}
+        return (_meshgemv(8, 16 * 8, nt * 8, 2, **fields) - _meshgemv(8, 8 * 8, nt * 8, 2, **fields)) / 8
+    for nt in (8, 16):
+        assert slope(nt, 2) - slope(nt, 4) == math.ceil(nt / 2) - math.ceil(nt / 4)
+    assert slope(16, 4) - slope(8, 4) == math.ceil(16 / 4) - math.ceil(8 / 4)
+
+
+def test_meshgemv_two_phase_tree_beats_the_one_phase_chain():
+    """K = 2 (groups of about sqrt(P) PEs) against one chain into the column's centre (groups = 1)."""
+    assert _meshgemv(32, 256, 256, 4) < 0.7 * _meshgemv(32, 256, 256, 1)
+
+
+def test_meshgemv_grid_inference_rules_out_256_pes_for_32k():
+    """bench/reproduce_waferllm_gemv.py takes Table 6 at 512 x 512 PEs: at 256 x 256 the float16 fmas
+    of [1,32K] x [32K,32K] alone exceed the published 2.03 us at 1.1 GHz; at 512 they do not."""
+    spec = ws.WaferSpec.preset("wse2")
+    fma = {P: waferllm.model_cycles(P, 32768, 32768, spec)["fma"] / waferllm.PAPER_CLOCK_HZ for P in (256, 512)}
+    assert fma[256] > waferllm.PUBLISHED_MS[32768] * 1e-3 > fma[512]
 
 
 # ----------------------------------------------------------------------------- the published models

@@ -178,3 +178,16 @@ def test_the_valid_neighbours_of_refused_calls_still_work(dev, tmp_path):
     assert ws.jit(boundscheck=np.bool_(False))(lambda out: None).boundscheck is False
     with pytest.raises(AttributeError):
         ws.threadIdx.z  # (other attributes stay ordinary AttributeErrors)
+
+
+def test_an_array_ending_past_4_gib_is_refused_naming_its_end_and_size(dev):
+    """The check is on the array's end: the message named its start (0x100) as 'beyond the 4 GiB'."""
+    big = dev.device_array((2**30 + 64,), np.float32)  # 4 GiB + 256 bytes, from a low address
+
+    @ws.jit
+    def touch(a):
+        a[0] = 1.0
+
+    with pytest.raises(ws.LaunchError, match=r"the 4,294,967,552-byte array at device address 0x[0-9a-f]+ ends at "
+                                             r"0x1[0-9a-f]{8}, beyond the 4 GiB.*pass smaller arrays"):
+        touch[(1, 1), (1, 1)](big)

@@ -310,8 +310,11 @@ class Device:
         if isinstance(value, (DeviceArray, DevicePointer)):
             alloc = self._own(value, label)
             if alloc.end > KERNEL_ADDRESS_LIMIT:
-                raise LaunchError(f"{label}: device address 0x{alloc.base:x} is beyond the 4 GiB a "
-                                  f"kernel's 32-bit registers can address", position=position)
+                # (the array's end, not its start, is what lies past the limit: say so, with its size)
+                raise LaunchError(f"{label}: the {alloc.size:,}-byte array at device address 0x{alloc.base:x} "
+                                  f"ends at 0x{alloc.end:x}, beyond the 4 GiB a kernel's 32-bit registers can "
+                                  f"address: pass smaller arrays (split it, or launch on fewer PEs)",
+                                  position=position)
             return alloc.base
         if isinstance(value, (bool, np.bool_)):
             return int(value)
