@@ -29,7 +29,7 @@ from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, fitting_device, float32_input
 from .layout import (SparseLayout, as_csr, block_shape, layout_rows, nonempty_row_blocks, row_blocks,
-                     vector_block)
+                     vector_block, without_empty_sides)
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,9 +87,12 @@ def rows_over_pes(csr: sp.csr_array, b: np.ndarray, pes: int, what: str, device:
                   repeats: int) -> tuple[np.ndarray, LaunchStats]:
     """CSR rows over `pes` PEs (PE p owns rows [p*R, (p+1)*R)) times the (n, k) block b."""
     width, height = block_shape(pes)
+    k = b.shape[1]
+    csr, b = without_empty_sides(csr, b)
     row_ids, counts = row_blocks(csr.shape[0], width * height)
-    return run_layout(layout_rows(csr, row_ids, counts, width, height), b, csr.shape[0], what, device, stream,
-                      repeats)
+    y, stats = run_layout(layout_rows(csr, row_ids, counts, width, height), b, csr.shape[0], what, device, stream,
+                          repeats)
+    return y[:, :k], stats
 
 
 def spmm(a, b, pes: int, device: Device | None = None, stream=None,
@@ -119,7 +122,7 @@ def hypersparse_spmv(a, x, pes: int, device: Device | None = None, stream=None,
     split over `pes` PEs by nonzero count; empty rows of y are 0 without any PE holding them."""
     csr = as_csr(a)
     m, n = csr.shape
-    x = one_vector(x, n, m)
+    csr, x = without_empty_sides(csr, one_vector(x, n, m))
     width, height = block_shape(pes)
     row_ids, counts = nonempty_row_blocks(csr, width * height)
     y, stats = run_layout(layout_rows(csr, row_ids, counts, width, height), x, m, "hypersparse_spmv", device,
