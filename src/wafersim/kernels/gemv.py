@@ -33,7 +33,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input
+from .hosting import Scratch, fitting_device, float32_input, nonempty
 
 
 @jit
@@ -138,6 +138,7 @@ def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = N
     x = float32_input(x, "x")  # (not flattened: an (n, 1) x would give NumPy's (m, 1), not y's (m,))
     if a.ndim != 2 or x.ndim != 1 or x.shape[0] != a.shape[1]:
         raise ArgumentError(f"gemv takes an (m, n) matrix and a length-n vector, got {a.shape} and {x.shape}")
+    nonempty(a, "a")
     rows, cols = _tile_shape(a.shape, p, q)
     device = device or fitting_device(q, p)
     _check_fits(device, rows * cols + cols + 2 * rows, rows, cols)
@@ -224,6 +225,7 @@ def gemv_batch(a: np.ndarray, xs: np.ndarray, p: int, q: int, device: Device | N
     xs = xs.reshape(1, -1) if xs.ndim == 1 else xs
     if a.ndim != 2 or xs.ndim != 2 or xs.shape[1] != a.shape[1] or xs.shape[0] < 1:
         raise ArgumentError(f"gemv_batch takes an (m, n) matrix and (V, n) vectors, got {a.shape} and {xs.shape}")
+    nonempty(a, "a")
     rows, cols = _tile_shape(a.shape, p, q)
     device = device or fitting_device(q, p)
     chunk = min(xs.shape[0], max(1, CHUNK_WORDS // cols))

@@ -9,7 +9,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import (Scratch, device_argument, fitting_device, float32_input, float32_scalar,
+from .hosting import (Scratch, device_argument, fitting_device, float32_input, float32_scalar, nonempty,
                       shape_argument)
 
 
@@ -39,7 +39,7 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
     steps = whole_argument(steps, "steps")
     if u.ndim != 2:
         raise ArgumentError(f"u must be 2-D (height x width), got shape {u.shape}")
-    height, width = u.shape
+    height, width = nonempty(u, "u").shape
     device = device_argument(device) or fitting_device(width, height)
     bx, by = (width, height) if block is None else shape_argument(block, "block")
     if width % bx or height % by:

@@ -34,7 +34,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, device_argument, fitting_device, float32_input, float32_scalar
+from .hosting import Scratch, device_argument, fitting_device, float32_input, float32_scalar, nonempty
 
 
 def span_length(tile: int) -> int:
@@ -164,6 +164,8 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     alpha = float32_scalar(alpha, "alpha")
     steps = whole_argument(steps, "steps")
     tile = whole_argument(tile, "tile", 1)
+    if u.ndim == 2:
+        nonempty(u, "u")
     if u.ndim != 2 or tile < 1 or u.shape[0] % tile or u.shape[1] % tile:
         raise ArgumentError(f"tile {tile} must divide both sides of the {u.shape} domain")
     by, bx = u.shape[0] // tile, u.shape[1] // tile

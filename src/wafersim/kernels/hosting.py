@@ -50,6 +50,15 @@ def float32_input(values: Any, name: str) -> np.ndarray:
     return converted
 
 
+def nonempty(array: np.ndarray, name: str) -> np.ndarray:
+    """`array`, or an `ArgumentError` if it has no elements: the grid kernels place an element (or a tile) on
+    each PE, and a block of 0 PEs does not exist (without this, a wafer of width 0 would be refused instead,
+    naming no argument)."""
+    if array.size == 0:
+        raise ArgumentError(f"{name} is empty (shape {array.shape}): there is nothing to compute")
+    return array
+
+
 def float32_scalar(value: Any, name: str) -> np.float32:
     """A scalar argument of a float32 host function (`saxpy`'s `a`), by `float32_input`'s rule: a real number
     (not a string, not complex), an integer no larger than 2**24 in magnitude."""

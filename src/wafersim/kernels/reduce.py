@@ -33,7 +33,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, device_argument, fitting_device, float32_input, shape_argument
+from .hosting import Scratch, device_argument, fitting_device, float32_input, nonempty, shape_argument
 
 SUM = wsc.SUM
 MAX = wsc.MAX
@@ -97,7 +97,7 @@ def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     if not isinstance(op, str) or op not in OPS:
         raise ArgumentError(f"op must be one of {sorted(OPS)}, got {op!r}")
-    height, width = values.shape
+    height, width = nonempty(values, "values").shape
     bx, by = shape_argument(block, "block")
     if width % bx or height % by:
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")

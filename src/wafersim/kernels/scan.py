@@ -15,7 +15,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input, int32_input
+from .hosting import Scratch, fitting_device, float32_input, int32_input, nonempty
 
 
 @jit
@@ -54,7 +54,7 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
         values = int32_input(values, "values")
     else:
         values = float32_input(values, "values")
-    height, width = values.shape
+    height, width = nonempty(values, "values").shape
     device = device or fitting_device(width, height)
     with Scratch(device) as mem:
         d_values, d_out = mem.put(values), mem.empty(values.shape, values.dtype)
