@@ -121,3 +121,29 @@ def test_valid_neighbours_still_give_numpys_answer():
     np.testing.assert_array_equal(classic.fft(x)[0], classic.fft(x.astype(np.complex64))[0])
     total, _ = reduce.block_reduce(U, "sum", [4, 4])
     np.testing.assert_allclose(total, U.reshape(2, 4, 2, 4).sum(axis=(1, 3)), rtol=1e-5)
+
+
+SMALL = ws.WaferSpec(width=4, height=4)
+# A block larger than the given device: was the launch's LaunchError, whose advice (index a smaller block with
+# ws.grid) is for a kernel's author, not for a caller of the library.
+TOO_SMALL = {
+    "prefix_sum": (lambda d: scan.prefix_sum(np.ones((3, 9), np.float32), device=d), "9 x 1"),
+    "block_reduce": (lambda d: reduce.block_reduce(np.ones((8, 8), np.float32), block=(8, 8), device=d), "8 x 8"),
+    "heat": (lambda d: heat.heat(np.ones((3, 5), np.float32), 0.1, 1, device=d), "5 x 3"),
+    "heat_tiled": (lambda d: heat_tiled.heat_tiled(np.ones((10, 10), np.float32), 0.1, 1, 2, device=d), "5 x 5"),
+    "life": (lambda d: life.life(np.ones((5, 5), np.int32), 1, device=d), "5 x 5"),
+    "gemm": (lambda d: gemm.gemm(np.eye(8, dtype=np.float32), np.eye(8, dtype=np.float32), 8, device=d), "8 x 8"),
+    "gemv": (lambda d: gemv.gemv(np.eye(8, dtype=np.float32), np.ones(8, np.float32), 8, 1, device=d), "1 x 8"),
+    "saxpy": (lambda d: saxpy.saxpy(2.0, X, Y, block=8, device=d), "8 x 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TOO_SMALL))
+def test_a_device_too_small_for_the_block_is_an_argument_error_saying_what_to_pass(name):
+    call, block = TOO_SMALL[name]
+    with pytest.raises(ws.ArgumentError, match=rf"block of {block} PEs, larger than the device's 4 x 4 wafer: pass "
+                                               r"a larger device, or device=None"):
+        call(ws.Device(SMALL))
+    dev = ws.Device(SMALL)
+    out, _ = scan.prefix_sum(np.ones((9, 4), np.float32), device=dev)   # a block that fits still runs
+    np.testing.assert_array_equal(out, np.cumsum(np.ones((9, 4)), axis=1))

@@ -229,3 +229,12 @@ def test_spmm_with_no_columns_in_b_gives_an_empty_product():
         y, _ = spmm(m, b, 2)
         assert y.shape == (m @ b).shape
         np.testing.assert_array_equal(y, m @ b)
+
+
+@pytest.mark.parametrize("host, block", [(spmv, "20 x 1"), (spmspv, "21 x 1"), (dense_spmv, "20 x 1")])
+def test_more_pes_than_the_device_has_is_an_argument_error_saying_what_to_pass(host, block):
+    a = sp.eye_array(40, dtype=np.float32, format="csr")
+    with pytest.raises(ws.ArgumentError, match=rf"block of {block} PEs, larger than the device's 4 x 4 wafer"):
+        host(a, np.ones(40, np.float32), 20, device=ws.Device(ws.WaferSpec(width=4, height=4)))
+    y, _ = host(a, np.arange(40, dtype=np.float32), 3, device=ws.Device(ws.WaferSpec(width=4, height=4)))  # fits
+    np.testing.assert_array_equal(y, np.arange(40))

@@ -9,8 +9,8 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import (Scratch, device_argument, fitting_device, float32_input, float32_scalar, nonempty,
-                      shape_argument)
+from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, float32_input, float32_scalar,
+                      nonempty, shape_argument)
 
 
 @jit
@@ -44,6 +44,7 @@ def heat(u: np.ndarray, alpha: float, steps: int, device: Device | None = None,
     bx, by = (width, height) if block is None else shape_argument(block, "block")
     if width % bx or height % by:
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
+    check_block_fits(device, bx, by, f"heat (one cell per PE, blocks of {bx} x {by})")
     with Scratch(device, stream) as mem:
         d_u, d_out = mem.put(u), mem.empty(u.shape)
         stats = heat_kernel[(width // bx, height // by), (bx, by), stream](d_u, d_out, alpha, steps)

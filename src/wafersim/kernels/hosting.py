@@ -120,6 +120,18 @@ def device_argument(device: Any) -> Device | None:
     return device
 
 
+def check_block_fits(device: Device, width: int, height: int, what: str) -> Device:
+    """`device`, or an `ArgumentError` if the `width` x `height` block of PEs the host function `what` launches
+    is larger than its wafer. (The launch would refuse it too, but with advice for the kernel's author, to
+    index a smaller block with ws.grid, which a caller of the library cannot act on.)"""
+    spec = device.spec
+    if width > spec.width or height > spec.height:
+        raise ArgumentError(f"{what} runs on a block of {width} x {height} PEs, larger than the device's "
+                            f"{spec.width} x {spec.height} wafer: pass a larger device, or device=None for one "
+                            f"just large enough", needed=(width, height), available=(spec.width, spec.height))
+    return device
+
+
 def fitting_device(width: int, height: int) -> Device:
     """A device whose wafer is exactly `width` x `height` PEs (the default of most host functions)."""
     return Device(WaferSpec(width=width, height=height))

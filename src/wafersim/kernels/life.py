@@ -23,7 +23,7 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, device_argument, fitting_device, nonempty
+from .hosting import Scratch, check_block_fits, device_argument, fitting_device, nonempty
 
 
 @jit
@@ -80,7 +80,8 @@ def life(board: np.ndarray, steps: int, device: Device | None = None) -> tuple[n
     steps = whole_argument(steps, "steps")
     board = life_board(board)
     height, width = nonempty(board, "board").shape
-    device = device_argument(device) or fitting_device(width, height)
+    device = check_block_fits(device_argument(device) or fitting_device(width, height), width, height,
+                              "life (one cell per PE)")
     with Scratch(device) as mem:
         d_board, d_out = mem.put(board), mem.empty(board.shape, np.int32)
         stats = life_kernel[(1, 1), (width, height)](d_board, d_out, steps)

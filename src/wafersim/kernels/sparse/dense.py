@@ -17,7 +17,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device, float32_input
+from ..hosting import Scratch, check_block_fits, fitting_device, float32_input
 from .layout import CODE_RESERVE_WORDS, as_csr, block_shape
 
 
@@ -70,7 +70,7 @@ def dense_spmv(a, x, pes: int, zero_skip: bool = False, device: Device | None = 
         m, n = max(m, 1), max(n, 1)
         dense, x = np.zeros((m, n), dtype=np.float32), np.zeros(n, dtype=np.float32)
     rows = -(-m // total)
-    device = device or fitting_device(width, height)
+    device = check_block_fits(device or fitting_device(width, height), width, height, f"dense_spmv on {pes} PEs")
     words = rows * n + n + rows
     limit = device.spec.sram_words - CODE_RESERVE_WORDS
     if words > limit:

@@ -21,7 +21,7 @@ from ...runtime import routes
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, check_block_fits, fitting_device
 from .layout import CODE_RESERVE_WORDS, as_csr, block_shape, vector_block, without_empty_sides
 
 CHANNEL = 1  # the row broadcast of x's nonzeros
@@ -93,7 +93,8 @@ def spmspv(a, x, pes: int, device: Device | None = None, stream=None) -> tuple[n
     width, height = block_shape(pes)
     workers = width * height
     colptr, pairs, rows = column_layout(csr, workers)
-    device = device or fitting_device(width + 1, height)
+    device = check_block_fits(device or fitting_device(width + 1, height), width + 1, height,
+                              f"spmspv on {pes} worker PEs (and a source PE a row)")
     words = 3 * n + n + 1 + pairs.shape[1] + rows  # every PE declares every array
     limit = device.spec.sram_words - CODE_RESERVE_WORDS
     if words > limit:

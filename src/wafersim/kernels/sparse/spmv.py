@@ -27,7 +27,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device, float32_input
+from ..hosting import Scratch, check_block_fits, fitting_device, float32_input
 from .layout import (SparseLayout, as_csr, block_shape, layout_rows, nonempty_row_blocks, row_blocks,
                      vector_block, without_empty_sides)
 
@@ -64,7 +64,8 @@ def run_layout(layout: SparseLayout, x: np.ndarray, m: int, what: str, device: D
     """Launch the sparse kernel over `layout` for the (n, k) block x; returns ((m, k) y, stats)."""
     if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
         raise ArgumentError(f"repeats must be a whole number >= 1, got {repeats!r}")
-    device = device or fitting_device(layout.width, layout.height)
+    device = check_block_fits(device or fitting_device(layout.width, layout.height), layout.width, layout.height,
+                              f"{what} on {layout.pes} PEs")
     k = x.shape[1]
     layout.check_fits(device.spec, k, what)
     kernel = sparse_rows_kernel(layout.pairs.shape[1], layout.window, layout.rows, k)
