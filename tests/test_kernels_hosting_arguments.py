@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from wafersim.kernels import classic, gemv, heat, heat_tiled, life, reduce, saxpy
+from wafersim.kernels import classic, gemm, gemv, heat, heat_tiled, life, reduce, saxpy, scan
 from wafersim.kernels.ml import dense, mixed
 from wafersim.kernels.reference import ORDER_API
 from wafersim.kernels.reference import heat as heat_reference
@@ -36,7 +36,32 @@ SILENT = {
     "life steps=True": (lambda: life.life(BOARD, True), ws.ArgumentTypeError, "steps"),
     "fft of 1e39 (was inf)": (lambda: classic.fft(np.full(8, 1e39)), ws.ArgumentError, "float32's range"),
     "fft of 1e39j": (lambda: classic.fft(np.full(8, 1e39j)), ws.ArgumentError, "float32's range"),
+    "life board of 2s (was alive)": (lambda: life.life(BOARD * 2, 1), ws.ArgumentError, "0 \\(dead\\) and 1"),
+    "life board with 0.5 (was alive)": (lambda: life.life(BOARD * 0.5, 1), ws.ArgumentError, "0.5"),
+    "life board with NaN (was alive)": (lambda: life.life(np.where(BOARD, np.nan, 0.0), 1), ws.ArgumentError, "nan"),
+    "life board of strings": (lambda: life.life(np.array([["a"]]), 1), ws.ArgumentTypeError, "dtype"),
 }
+
+# Empty inputs: a grid kernel has nothing to place, and the default device of width 0 was refused instead, as
+# a SpecError ("WaferSpec.width = 0") naming no argument, or a "tile must be positive" (gemm, gemv).
+EMPTY = {
+    "prefix_sum": lambda: scan.prefix_sum(np.zeros((2, 0), np.float32)),
+    "prefix_sum int32": lambda: scan.prefix_sum(np.zeros((0, 3), np.int32)),
+    "block_reduce": lambda: reduce.block_reduce(np.zeros((0, 0), np.float32), block=(1, 1)),
+    "block_allreduce": lambda: reduce.block_allreduce(np.zeros((0, 4), np.float32), block=(1, 1)),
+    "heat": lambda: heat.heat(np.zeros((0, 3), np.float32), 0.1, 1),
+    "heat_tiled": lambda: heat_tiled.heat_tiled(np.zeros((0, 0), np.float32), 0.1, 1, 1),
+    "life": lambda: life.life(np.zeros((3, 0), np.int32), 1),
+    "gemm": lambda: gemm.gemm(np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), 1),
+    "gemv": lambda: gemv.gemv(np.zeros((0, 4), np.float32), np.ones(4, np.float32), 1, 1),
+    "gemv_batch": lambda: gemv.gemv_batch(np.zeros((4, 0), np.float32), np.zeros((2, 0), np.float32), 1, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY))
+def test_empty_inputs_are_refused_naming_the_argument(name):
+    with pytest.raises(ws.ArgumentError, match=r"is empty \(shape \("):
+        EMPTY[name]()
 
 # (b): calls where a bare Python exception escaped the library.
 ESCAPING = {
@@ -86,6 +111,8 @@ def test_valid_neighbours_still_give_numpys_answer():
                                       heat_reference(U, 0.1, int(steps), block=(4, 4), order=ORDER_API))
         np.testing.assert_array_equal(heat_tiled.heat_tiled(U, 0.1, steps, 4)[0], expected)
     np.testing.assert_array_equal(life.life(BOARD, np.int64(0))[0], BOARD)
+    for cells in (BOARD.astype(bool), BOARD.astype(np.float64), BOARD.astype(np.uint8)):  # 0 and 1 in any dtype
+        np.testing.assert_array_equal(life.life(cells, 3)[0], life.life(BOARD, 3)[0])
     y, _ = gemv.gemv(U, np.ones(8, np.float32), 2, 2)
     assert y.shape == (8,)
     np.testing.assert_allclose(y, U.astype(np.float64) @ np.ones(8), rtol=1e-5)
@@ -94,3 +121,29 @@ def test_valid_neighbours_still_give_numpys_answer():
     np.testing.assert_array_equal(classic.fft(x)[0], classic.fft(x.astype(np.complex64))[0])
     total, _ = reduce.block_reduce(U, "sum", [4, 4])
     np.testing.assert_allclose(total, U.reshape(2, 4, 2, 4).sum(axis=(1, 3)), rtol=1e-5)
+
+
+SMALL = ws.WaferSpec(width=4, height=4)
+# A block larger than the given device: was the launch's LaunchError, whose advice (index a smaller block with
+# ws.grid) is for a kernel's author, not for a caller of the library.
+TOO_SMALL = {
+    "prefix_sum": (lambda d: scan.prefix_sum(np.ones((3, 9), np.float32), device=d), "9 x 1"),
+    "block_reduce": (lambda d: reduce.block_reduce(np.ones((8, 8), np.float32), block=(8, 8), device=d), "8 x 8"),
+    "heat": (lambda d: heat.heat(np.ones((3, 5), np.float32), 0.1, 1, device=d), "5 x 3"),
+    "heat_tiled": (lambda d: heat_tiled.heat_tiled(np.ones((10, 10), np.float32), 0.1, 1, 2, device=d), "5 x 5"),
+    "life": (lambda d: life.life(np.ones((5, 5), np.int32), 1, device=d), "5 x 5"),
+    "gemm": (lambda d: gemm.gemm(np.eye(8, dtype=np.float32), np.eye(8, dtype=np.float32), 8, device=d), "8 x 8"),
+    "gemv": (lambda d: gemv.gemv(np.eye(8, dtype=np.float32), np.ones(8, np.float32), 8, 1, device=d), "1 x 8"),
+    "saxpy": (lambda d: saxpy.saxpy(2.0, X, Y, block=8, device=d), "8 x 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TOO_SMALL))
+def test_a_device_too_small_for_the_block_is_an_argument_error_saying_what_to_pass(name):
+    call, block = TOO_SMALL[name]
+    with pytest.raises(ws.ArgumentError, match=rf"block of {block} PEs, larger than the device's 4 x 4 wafer: pass "
+                                               r"a larger device, or device=None"):
+        call(ws.Device(SMALL))
+    dev = ws.Device(SMALL)
+    out, _ = scan.prefix_sum(np.ones((9, 4), np.float32), device=dev)   # a block that fits still runs
+    np.testing.assert_array_equal(out, np.cumsum(np.ones((9, 4)), axis=1))

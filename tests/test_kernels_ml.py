@@ -251,3 +251,48 @@ def test_check_product_fits_counts_what_the_launch_counts(precision):
     ml.dense.check_product_fits(8, 12, 16, 8, enough, precision, (True,), (True,))
     product, _ = run(enough)
     assert np.allclose(product[:, :16] if product.ndim == 2 else product, a @ b, rtol=1e-2)
+
+
+def test_inputs_follow_the_librarys_float32_rule_not_numpys_silent_casts():
+    """`as_matrix` used NumPy's cast: a complex x lost its imaginary part (a ComplexWarning only), None became
+    NaN, 2**25 + 1 became 2**25 and 1e39 became inf. Now each is refused, naming the argument, as every float32
+    host function of the library refuses them; exact values (2**24, float64 that rounds) still run."""
+    eye = np.eye(2, dtype=np.float32)
+    with pytest.raises(ws.ArgumentTypeError, match="a is complex"):
+        ml.matmul(np.eye(2) * (1 + 1j), eye)
+    with pytest.raises(ws.ArgumentTypeError, match="x holds None"):
+        ml.softmax(np.array([[1.0, None]], dtype=object))
+    with pytest.raises(ws.ArgumentError, match=r"b holds integers beyond 2\*\*24"):
+        ml.matmul(eye, np.array([[2**25 + 1, 0], [0, 1]]))
+    with pytest.raises(ws.ArgumentError, match="x holds .*beyond float32's range"):
+        ml.layer_norm(np.array([[1e39, 0.0]]), np.ones(2, np.float32), np.zeros(2, np.float32), 1e-5)
+    with pytest.raises(ws.ArgumentError, match="gamma holds .*beyond float32's range"):
+        ml.layer_norm(eye, np.array([1e39, 1.0]), np.zeros(2, np.float32), 1e-5)
+    with pytest.raises(ws.ArgumentError, match="x holds .*beyond float32's range"):
+        ml.dense_forward(np.array([[1e39, 0.0]]), eye, np.zeros(2, np.float32), precision="bfloat16")
+    exact = np.array([[2**24, 0], [0, 3]])
+    np.testing.assert_array_equal(ml.matmul(exact, eye)[0], exact.astype(np.float32))
+    y16, _ = ml.dense_forward(np.array([[0.1, 2.0]]), eye, np.zeros(2, np.float32), precision="float16")
+    assert y16.dtype == np.float16 and y16.tolist() == [[np.float16(np.float32(0.1)), 2.0]]
+
+
+def test_scalar_options_that_would_give_nan_rows_are_refused():
+    """softmax's `scale` and layer_norm's `eps`: a string was a bare ValueError, NaN / inf / a negative eps
+    gave rows of NaN without an error. A finite scale and a positive eps still match NumPy."""
+    x = np.random.default_rng(4).standard_normal((3, 5)).astype(np.float32)
+    ones, zeros = np.ones(5, np.float32), np.zeros(5, np.float32)
+    with pytest.raises(ws.ArgumentTypeError, match="scale must be a real number"):
+        ml.softmax(x, scale="2")
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ml.MLShapeError, match="scale must be a finite number"):
+            ml.softmax(x, scale=bad)
+        with pytest.raises(ml.MLShapeError, match="scale must be a finite number"):
+            ml.softmax_backward(x, x, scale=bad)
+    for bad in (-1.0, 0.0, np.nan):
+        with pytest.raises(ml.MLShapeError, match="eps must be a finite number above 0"):
+            ml.layer_norm(x, ones, zeros, bad)
+    e = np.exp(3 * x - (3 * x).max(axis=1, keepdims=True))
+    np.testing.assert_allclose(ml.softmax(x, scale=np.int64(3))[0], e / e.sum(axis=1, keepdims=True), atol=1e-6)
+    (y, _, _), _ = ml.layer_norm(x, ones, zeros, 0.5)
+    want = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + 0.5)
+    np.testing.assert_allclose(y, want, atol=1e-5)

@@ -160,6 +160,10 @@ def test_power_method_with_a_shift_against_numpy():
     (lambda: bicgstab(np.ones((4, 2, 2)), maxiter=-1), "maxiter"),
     (lambda: bicgstab(np.full((4, 2, 2), np.nan)), "not finite"),
     (lambda: power_method(np.zeros((4, 2, 2))), "all zero"),
+    # A shift whose diagonal 6 + shift is beyond float32 made A's diagonal inf: x = 0 or NaN, without an error.
+    (lambda: conjugate_gradient(np.ones((4, 2, 2)), shift=1e39), "beyond float32's range"),
+    (lambda: bicgstab(np.ones((4, 2, 2)), shift=np.full((4, 2, 2), 1e39)), "beyond float32's range"),
+    (lambda: power_method((4, 2, 2), shift=1e39), "beyond float32's range"),
     (lambda: conjugate_gradient(np.ones((4, 9, 9)), device=ws.Device(ws.WaferSpec(width=8, height=8))),
      "9 x 9 PEs, the wafer has 8 x 8"),
 ])

@@ -82,3 +82,8 @@ def test_bad_inputs():
         broadcast_bandwidth(4, (2, 2), "diagonal")
     with pytest.raises(ws.ArgumentError, match="does not fit a PE's SRAM"):
         broadcast_bandwidth(20000, (2, 2))
+    small = ws.WaferSpec(width=4, height=4)  # (was the launch's LaunchError, advice for a kernel's author)
+    with pytest.raises(ws.ArgumentError, match="block of 5 x 2 PEs, larger than the device's 4 x 4 wafer"):
+        global_read_bandwidth(16, (5, 2), device=ws.Device(small))
+    with pytest.raises(ws.ArgumentError, match="block of 2 x 6 PEs, larger than the device's 4 x 4 wafer"):
+        broadcast_bandwidth(16, (2, 6), "column", device=ws.Device(small))

@@ -61,3 +61,15 @@ def test_bad_inputs():
         stencil7(np.ones((2, 2)), (1.0, 0.0, 0.0, 0.0))
     with pytest.raises(ColumnTooLongError, match="Z columns of 5000 values"):
         stencil7(np.ones((5000, 1, 1), np.float32), (1.0, 0.0, 0.0, 0.0))
+
+
+def test_coefficients_follow_the_float32_input_rule():
+    """A coefficient beyond float32's range became inf (a NumPy RuntimeWarning only) and an integer beyond
+    2**24 was rounded; both are refused, naming the coefficient. Integers that float32 holds run as floats."""
+    u = np.random.default_rng(5).random((4, 2, 3), dtype=np.float32)
+    with pytest.raises(ws.ArgumentError, match=r"coeffs\[0\] \(c0\) holds .*beyond float32's range"):
+        stencil7(u, (1e39, 0.0, 0.0, 0.0))
+    with pytest.raises(ws.ArgumentError, match=r"coeffs\[2\] \(cy\) holds integers beyond 2\*\*24"):
+        stencil7(u, (0.0, 0.0, 2**25 + 1, 0.0))
+    out, _ = stencil7(u, (2, -1, 3, 1), 2)
+    np.testing.assert_allclose(out, numpy_stencil(u, (2, -1, 3, 1), 2), rtol=1e-6)

@@ -184,3 +184,57 @@ def test_rows_that_do_not_fit_a_pes_sram_are_refused_before_launch():
     assert info.value.needed > info.value.available
     with pytest.raises(ws.ArgumentError, match="49152-byte SRAM"):
         dense_spmv(big, np.ones(4000, np.float32), 2)
+
+
+@pytest.mark.parametrize("host", [spmv, spmspv, hypersparse_spmv, dense_spmv])
+@pytest.mark.parametrize("form", [sp.csr_array, sp.coo_array, sp.dok_array, np.asarray])
+def test_matrix_values_float32_would_change_are_refused_not_rounded_or_made_inf(host, form):
+    """The matrix follows the library's input rule as x does: an integer beyond 2**24 would round
+    (2**25 + 1 becomes 2**25) and a float64 beyond float32's range would become inf, without a word."""
+    x = np.ones(2, np.float32)
+    with pytest.raises(ws.ArgumentError, match=r"a holds integers beyond 2\*\*24"):
+        host(form(np.array([[2**25 + 1, 0]])), x, 1)
+    with pytest.raises(ws.ArgumentError, match="a holds .*1e\\+39.*beyond float32's range"):
+        host(form(np.array([[1e39, 0.0]])), x, 1)
+    y, _ = host(form(np.array([[2**24, -3]])), x, 1)  # exact in float32 (and their sum): taken, in every format
+    assert y.tolist() == [2**24 - 3]
+
+
+def test_duplicates_of_a_coo_matrix_are_added_before_the_float32_check():
+    """2**24 + 1 as two stored entries is the integer 2**24 + 1, which float32 would round to 2**24."""
+    coo = sp.coo_array((np.array([2**24, 1]), (np.array([0, 0]), np.array([0, 0]))), shape=(1, 1))
+    with pytest.raises(ws.ArgumentError, match=r"beyond 2\*\*24"):
+        spmv(coo, np.ones(1, np.float32), 1)
+    halves = sp.coo_array((np.array([0.5, 0.25]), (np.array([0, 0]), np.array([1, 1]))), shape=(2, 2))
+    np.testing.assert_array_equal(spmv(halves, np.array([0, 4], np.float32), 1)[0], halves @ np.array([0, 4.0]))
+
+
+@pytest.mark.parametrize("host", [spmv, spmspv, hypersparse_spmv, dense_spmv])
+@pytest.mark.parametrize("shape", [(5, 0), (0, 5), (0, 0)])
+def test_an_empty_matrix_gives_scipys_empty_product(host, shape):
+    """A matrix without rows or columns is a product of zeros (SciPy's answer), not a NumPy reshape error
+    or a CompileError from inside the library."""
+    a = sp.csr_array(shape, dtype=np.float32)
+    x = np.ones(shape[1], np.float32)
+    y, _ = host(a, x, 2)
+    want = a @ x
+    assert y.shape == want.shape and y.dtype == np.float32
+    np.testing.assert_array_equal(y, want)
+
+
+def test_spmm_with_no_columns_in_b_gives_an_empty_product():
+    a = random_matrix(np.random.default_rng(3), 4, 3, 0.5)
+    for b in (np.zeros((3, 0), np.float32), np.zeros((0, 2), np.float32)):
+        m = a if b.shape[0] == 3 else sp.csr_array((4, 0), dtype=np.float32)
+        y, _ = spmm(m, b, 2)
+        assert y.shape == (m @ b).shape
+        np.testing.assert_array_equal(y, m @ b)
+
+
+@pytest.mark.parametrize("host, block", [(spmv, "20 x 1"), (spmspv, "21 x 1"), (dense_spmv, "20 x 1")])
+def test_more_pes_than_the_device_has_is_an_argument_error_saying_what_to_pass(host, block):
+    a = sp.eye_array(40, dtype=np.float32, format="csr")
+    with pytest.raises(ws.ArgumentError, match=rf"block of {block} PEs, larger than the device's 4 x 4 wafer"):
+        host(a, np.ones(40, np.float32), 20, device=ws.Device(ws.WaferSpec(width=4, height=4)))
+    y, _ = host(a, np.arange(40, dtype=np.float32), 3, device=ws.Device(ws.WaferSpec(width=4, height=4)))  # fits
+    np.testing.assert_array_equal(y, np.arange(40))

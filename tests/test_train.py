@@ -305,6 +305,11 @@ def _malformed(name: str):
         params["0.b"] = np.float32(0.1)
     elif name == "complex":
         params["0.b"] = params["0.b"].astype(np.complex64)
+    elif name == "beyond float32":  # (was cast to inf without a word: every loss NaN)
+        params["1.w"] = params["1.w"].astype(np.float64)
+        params["1.w"][0, 0] = 1e39
+    elif name == "inexact integer":  # (2**25 + 1 was rounded to 2**25)
+        params["0.b"] = np.array([2**25 + 1, 0, 0, 0, 0, 0])
     elif name == "missing":
         del params["1.b"]
     elif name == "extra":
@@ -318,6 +323,8 @@ MALFORMED = {"transposed": r"params\['0.w'\] \(layer 0, Dense 4 -> 6\) has shape
              "row bias": r"params\['0.b'\] .* has shape \(1, 6\), the model needs \(6,\)",
              "scalar bias": r"params\['0.b'\] .* has shape \(\), the model needs \(6,\)",
              "complex": r"params\['0.b'\] .* must hold real numbers",
+             "beyond float32": r"params\['1.w'\] \(layer 1, Dense 6 -> 3\) holds .*1e\+39.*beyond float32's range",
+             "inexact integer": r"params\['0.b'\] .* holds integers beyond 2\*\*24",
              "missing": r"params: missing '1.b'",
              "extra": r"params: not tensors of this model: '9.w'"}
 
@@ -439,6 +446,9 @@ def test_bad_model_optimizer_and_trainer_arguments_are_typed_errors(call, error,
 @pytest.mark.parametrize("call, error, word", [
     (lambda t, x, y: t.step(x.astype(complex) + 1j, y), ws.ArgumentTypeError, "complex"),
     (lambda t, x, y: t.fit(x, y, steps=-1), train.TrainingArgumentError, "steps"),
+    # (an empty data set was a bare ValueError from labels.min())
+    (lambda t, x, y: t.fit(x[:0], y[:0], steps=1), train.TrainingError, r"x has no samples \(shape \(0, 6\)\)"),
+    (lambda t, x, y: t.step(x[:0], y[:0]), train.TrainingError, "x has no samples"),
     (lambda t, x, y: t.fit(x, y, steps=2.5), TYPE, "steps"),
     (lambda t, x, y: t.fit(x, y, steps=1, callback=5), TYPE, "callback"),
 ])

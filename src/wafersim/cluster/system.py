@@ -39,7 +39,7 @@ class SystemResult:
     """What one system sends back from a step."""
 
     system: int
-    gradients: dict[str, np.ndarray]  # of the mean loss over its share, scaled by share / batch
+    gradients: dict[str, np.ndarray]  # its share's part of the gradient of the whole batch's mean loss
     loss: float  # mean over its share
     compute_s: float
     wafer_traffic_s: float
@@ -100,10 +100,16 @@ class System:
 
     def step(self, weights: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray, scale: float) -> SystemResult:
         """Load the broadcast `weights`, run forward and backward on this system's share (`x`, `labels`),
-        and return the gradients times `scale` (share / batch, so that the tree's sum is the gradient of
-        the whole batch's mean loss)."""
+        and return its part of the gradient of the whole batch's mean loss (`scale` = share / batch), so
+        that the tree's sum is that gradient."""
         for name, value in weights.items():
             self.memoryx.weights[name][...] = value
+        # Each sample's loss gradient is divided by the whole batch (1 / B, B = share / scale) in the loss
+        # kernel, as one system on the whole batch divides it, rather than by the share and then scaled by
+        # share / B: in mixed precision the dy are rounded to 16 bits, and (p - y) / share rounded, times
+        # share / B, is another value than (p - y) / B rounded (n systems then drifted from one system by as
+        # much as bfloat16 from float32).
+        self.trainer.loss_grad_scale = 1.0 / round(x.shape[0] / scale)
         self._transfers = []
         cpu = time.process_time()
         armed = self._fault_at
@@ -115,8 +121,7 @@ class System:
         # which would pile up over a run. Drop them, and start the system's timeline afresh.
         self.trainer.device.launches.clear()
         self.trainer.timeline = Timeline(self.trainer.device)
-        factor = np.float32(scale)
-        gradients = {name: state.pop("gradient") * factor for name, state in self.memoryx.state.items()
+        gradients = {name: state.pop("gradient") for name, state in self.memoryx.state.items()
                      if "gradient" in state}
         return SystemResult(self.index, gradients, report.loss, report.compute_s, report.wafer_traffic_s,
                             report.launches, report.fabric_words, report.flops, tuple(self._transfers),

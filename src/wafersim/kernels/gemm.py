@@ -34,7 +34,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input
+from .hosting import Scratch, check_block_fits, fitting_device, float32_input, nonempty
 
 # SRAM a PE needs: seven T x T float32 tiles (A, B, C and two buffers of the two received panels).
 _TILES = 7
@@ -168,11 +168,11 @@ def gemm(a: np.ndarray, b: np.ndarray, p: int, device: Device | None = None,
     b = float32_input(b, "b")
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
         raise ArgumentError(f"gemm takes two square matrices of the same shape, got {a.shape} and {b.shape}")
-    n = a.shape[0]
+    n = nonempty(a, "a").shape[0]
     if p < 1 or n % p:
         raise ArgumentError(f"p = {p} must divide n = {n}")
     tile = n // p
-    device = device or fitting_device(p, p)
+    device = check_block_fits(device or fitting_device(p, p), p, p, f"gemm with p = {p}")
     words = _TILES * tile * tile
     if words * 4 >= device.spec.sram_bytes:
         raise ArgumentError(f"{_TILES} tiles of {tile} x {tile} float32 ({words * 4} bytes) do not fit the "

@@ -33,7 +33,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input
+from .hosting import Scratch, check_block_fits, fitting_device, float32_input, nonempty
 
 
 @jit
@@ -138,8 +138,9 @@ def gemv(a: np.ndarray, x: np.ndarray, p: int, q: int, device: Device | None = N
     x = float32_input(x, "x")  # (not flattened: an (n, 1) x would give NumPy's (m, 1), not y's (m,))
     if a.ndim != 2 or x.ndim != 1 or x.shape[0] != a.shape[1]:
         raise ArgumentError(f"gemv takes an (m, n) matrix and a length-n vector, got {a.shape} and {x.shape}")
+    nonempty(a, "a")
     rows, cols = _tile_shape(a.shape, p, q)
-    device = device or fitting_device(q, p)
+    device = check_block_fits(device or fitting_device(q, p), q, p, f"gemv with p = {p}, q = {q}")
     _check_fits(device, rows * cols + cols + 2 * rows, rows, cols)
     with Scratch(device, stream) as mem:
         d_packed, d_y = mem.put(to_column_tiles_with_x(a, x, p, q)), mem.empty(a.shape[0])
@@ -224,8 +225,9 @@ def gemv_batch(a: np.ndarray, xs: np.ndarray, p: int, q: int, device: Device | N
     xs = xs.reshape(1, -1) if xs.ndim == 1 else xs
     if a.ndim != 2 or xs.ndim != 2 or xs.shape[1] != a.shape[1] or xs.shape[0] < 1:
         raise ArgumentError(f"gemv_batch takes an (m, n) matrix and (V, n) vectors, got {a.shape} and {xs.shape}")
+    nonempty(a, "a")
     rows, cols = _tile_shape(a.shape, p, q)
-    device = device or fitting_device(q, p)
+    device = check_block_fits(device or fitting_device(q, p), q, p, f"gemv with p = {p}, q = {q}")
     chunk = min(xs.shape[0], max(1, CHUNK_WORDS // cols))
     _check_fits(device, rows * cols + (chunk + 1) * cols + 2 * rows, rows, cols)
     with Scratch(device, stream) as mem:

@@ -34,7 +34,8 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, device_argument, fitting_device, float32_input, float32_scalar
+from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, float32_input, float32_scalar,
+                      nonempty)
 
 
 def span_length(tile: int) -> int:
@@ -164,10 +165,13 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     alpha = float32_scalar(alpha, "alpha")
     steps = whole_argument(steps, "steps")
     tile = whole_argument(tile, "tile", 1)
+    if u.ndim == 2:
+        nonempty(u, "u")
     if u.ndim != 2 or tile < 1 or u.shape[0] % tile or u.shape[1] % tile:
         raise ArgumentError(f"tile {tile} must divide both sides of the {u.shape} domain")
     by, bx = u.shape[0] // tile, u.shape[1] // tile
-    device = device_argument(device) or fitting_device(bx, by)
+    device = check_block_fits(device_argument(device) or fitting_device(bx, by), bx, by,
+                              f"heat_tiled with {tile} x {tile} tiles")
     with Scratch(device, stream) as mem:
         # tiled straight into device memory: no host copy of the domain (`Scratch.put_as`)
         d_u, d_out = mem.put_as(tiles_view(u, tile), (bx * by, tile * tile)), mem.empty((bx * by, tile * tile))

@@ -50,6 +50,15 @@ def float32_input(values: Any, name: str) -> np.ndarray:
     return converted
 
 
+def nonempty(array: np.ndarray, name: str) -> np.ndarray:
+    """`array`, or an `ArgumentError` if it has no elements: the grid kernels place an element (or a tile) on
+    each PE, and a block of 0 PEs does not exist (without this, a wafer of width 0 would be refused instead,
+    naming no argument)."""
+    if array.size == 0:
+        raise ArgumentError(f"{name} is empty (shape {array.shape}): there is nothing to compute")
+    return array
+
+
 def float32_scalar(value: Any, name: str) -> np.float32:
     """A scalar argument of a float32 host function (`saxpy`'s `a`), by `float32_input`'s rule: a real number
     (not a string, not complex), an integer no larger than 2**24 in magnitude."""
@@ -108,6 +117,18 @@ def device_argument(device: Any) -> Device | None:
     """The `device` argument of a host function: a `Device`, or None (the function makes one)."""
     if device is not None and not isinstance(device, Device):
         raise ArgumentTypeError(f"device must be a wafersim Device or None, got {device!r}")
+    return device
+
+
+def check_block_fits(device: Device, width: int, height: int, what: str) -> Device:
+    """`device`, or an `ArgumentError` if the `width` x `height` block of PEs the host function `what` launches
+    is larger than its wafer. (The launch would refuse it too, but with advice for the kernel's author, to
+    index a smaller block with ws.grid, which a caller of the library cannot act on.)"""
+    spec = device.spec
+    if width > spec.width or height > spec.height:
+        raise ArgumentError(f"{what} runs on a block of {width} x {height} PEs, larger than the device's "
+                            f"{spec.width} x {spec.height} wafer: pass a larger device, or device=None for one "
+                            f"just large enough", needed=(width, height), available=(spec.width, spec.height))
     return device
 
 

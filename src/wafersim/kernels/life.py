@@ -19,11 +19,11 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, device_argument, fitting_device
+from .hosting import Scratch, check_block_fits, device_argument, fitting_device, nonempty
 
 
 @jit
@@ -55,6 +55,20 @@ def life_kernel(board, out, steps):
     out[y, x] = c
 
 
+def life_board(board: np.ndarray) -> np.ndarray:
+    """The int32 board of cells: 0 (dead) and 1 (alive), given as bools, integers or floats. Any other value
+    (2, -1, 0.5, NaN) is an `ArgumentError` rather than a cell quietly counted alive; a board of counts or
+    weights is the caller's to threshold."""
+    if board.dtype.kind not in "biuf":
+        raise ArgumentTypeError(f"board must hold 0 (dead) and 1 (alive), got dtype {board.dtype}")
+    bad = (board != 0) & (board != 1)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ArgumentError(f"board must hold 0 (dead) and 1 (alive), got {board[where]!r} at (row, column) "
+                            f"{where}: pass (board != 0).astype(np.int32) to count every nonzero cell alive")
+    return board.astype(np.int32)
+
+
 def life(board: np.ndarray, steps: int, device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
     """Run `steps` generations of Game of Life on `board` (height x width, 0/1), one cell per PE.
 
@@ -64,9 +78,10 @@ def life(board: np.ndarray, steps: int, device: Device | None = None) -> tuple[n
     if board.ndim != 2:
         raise ArgumentError(f"board must be 2-D, got shape {board.shape}")
     steps = whole_argument(steps, "steps")
-    board = (board != 0).astype(np.int32)
-    height, width = board.shape
-    device = device_argument(device) or fitting_device(width, height)
+    board = life_board(board)
+    height, width = nonempty(board, "board").shape
+    device = check_block_fits(device_argument(device) or fitting_device(width, height), width, height,
+                              "life (one cell per PE)")
     with Scratch(device) as mem:
         d_board, d_out = mem.put(board), mem.empty(board.shape, np.int32)
         stats = life_kernel[(1, 1), (width, height)](d_board, d_out, steps)

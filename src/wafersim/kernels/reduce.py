@@ -33,7 +33,8 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, device_argument, fitting_device, float32_input, int32_input, shape_argument
+from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, float32_input, int32_input,
+                      nonempty, shape_argument)
 
 SUM = wsc.SUM
 MAX = wsc.MAX
@@ -99,13 +100,14 @@ def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     if not isinstance(op, str) or op not in OPS:
         raise ArgumentError(f"op must be one of {sorted(OPS)}, got {op!r}")
-    height, width = values.shape
+    height, width = nonempty(values, "values").shape
     bx, by = shape_argument(block, "block")
     if width % bx or height % by:
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
     if integers and op == "sum":
         _check_int32_sums(values, bx, by)
-    device = device_argument(device) or fitting_device(width, height)
+    device = check_block_fits(device_argument(device) or fitting_device(width, height), bx, by,
+                              f"a reduction over {bx} x {by} blocks")
     return values, OPS[op], (width // bx, height // by), (bx, by), device
 
 

@@ -15,7 +15,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, device_argument, fitting_device, float32_input, float32_scalar
+from .hosting import Scratch, check_block_fits, device_argument, fitting_device, float32_input, float32_scalar
 
 DEFAULT_SLOTS = 4  # block slots of the default device: its height, in blocks of block x 1 PEs
 
@@ -45,7 +45,8 @@ def saxpy(a: float, x: np.ndarray, y: np.ndarray, block: int = 64,
     if n == 0:
         raise ArgumentError("x and y must not be empty")
     blocks = -(-n // block)
-    device = device or fitting_device(block, min(blocks, DEFAULT_SLOTS))
+    device = check_block_fits(device or fitting_device(block, min(blocks, DEFAULT_SLOTS)), block, 1,
+                              f"saxpy with block={block}")
     with Scratch(device) as mem:
         d_x, d_y, d_out = mem.put(x), mem.put(y), mem.empty(n)
         stats = saxpy_kernel[(blocks, 1), (block, 1)](a, d_x, d_y, d_out)

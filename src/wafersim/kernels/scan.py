@@ -15,7 +15,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input, int32_input
+from .hosting import Scratch, check_block_fits, fitting_device, float32_input, int32_input, nonempty
 
 
 @jit
@@ -54,8 +54,8 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
         values = int32_input(values, "values")
     else:
         values = float32_input(values, "values")
-    height, width = values.shape
-    device = device or fitting_device(width, height)
+    height, width = nonempty(values, "values").shape
+    device = check_block_fits(device or fitting_device(width, height), width, 1, f"prefix_sum of rows of {width}")
     with Scratch(device) as mem:
         d_values, d_out = mem.put(values), mem.empty(values.shape, values.dtype)
         stats = prefix_sum_kernel[(1, height), (width, 1)](d_values, d_out)

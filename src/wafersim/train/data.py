@@ -30,6 +30,9 @@ def check_data(x: np.ndarray, labels: np.ndarray, features: int, classes: int, b
     """A `TrainingError` unless x is (n, features), labels n ints in [0, classes) and batch_size divides n."""
     if x.ndim != 2 or x.shape[1] != features:
         raise TrainingError(f"x must be (samples, {features}), got {x.shape}", shape=x.shape)
+    if x.shape[0] == 0:  # (before labels.min(), which NumPy refuses on an empty array with a bare ValueError)
+        raise TrainingError(f"x has no samples (shape {x.shape}): a step needs a batch of {batch_size}",
+                            shape=x.shape)
     if labels.shape != (x.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise TrainingError(f"labels must be {x.shape[0]} integers, got {labels.dtype} {labels.shape}")
     if labels.min() < 0 or labels.max() >= classes:

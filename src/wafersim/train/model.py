@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ArgumentError
+from ..kernels.hosting import float32_input
 from ..kernels.ml.elementwise import ACTIVATIONS
 from .errors import TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance, check_whole
 
@@ -260,7 +262,11 @@ class Model:
                 raise TrainingArgumentError(f"{where} has shape {value.shape}{hint}, the model needs {shape}: pass "
                                             f"an array of exactly that shape", name=name, shape=value.shape,
                                             expected=shape)
-            checked[name] = value.astype(np.float32)  # a copy: training never changes the caller's arrays
+            try:  # (the kernels' input rule: an integer beyond 2**24 or a float64 beyond float32's range is refused)
+                converted = float32_input(value, where)
+            except ArgumentError as err:
+                raise TrainingArgumentError(str(err), name=name) from None
+            checked[name] = np.array(converted, copy=True)  # a copy: training never changes the caller's arrays
         return checked
 
 

@@ -179,6 +179,9 @@ class Trainer:
         # What every ML kernel of weight-streaming mode is called with (one place to add options such as
         # a precision).
         self.kernel_options = dict(chunk=chunk, device=self.device)
+        # The loss gradient's 1 / rows (None: 1 / batch_size). A cluster's system sets 1 / the whole batch, so
+        # that its dy are the single-system dy of its rows, rounded alike to 16 bits in mixed precision.
+        self.loss_grad_scale: float | None = None
         self.precision, self.half_dtype = precision, PRECISIONS[precision]
         self.memoryx: MemoryX | None = None
         self.pipeline: PipelinedRunner | StagedPipeline | None = None
@@ -339,7 +342,8 @@ class Trainer:
             activations, kept = self._forward(i, layer, activations)
             saved.append(kept)
         self.timeline.begin_pass()
-        (losses, grad), _ = ml.cross_entropy(activations, labels, **self.kernel_options)
+        (losses, grad), _ = ml.cross_entropy(activations, labels, grad_scale=self.loss_grad_scale,
+                                             **self.kernel_options)
         for i in reversed(range(len(self.model.layers))):
             self.timeline.begin_pass()
             grad = self._backward(i, self.model.layers[i], saved[i], grad)

@@ -21,7 +21,7 @@ from ...arch.values import is_integer
 from ...errors import OutOfMemoryError, WaferError
 from ...runtime.device import Device
 from ...sim.stats import LaunchStats
-from ..hosting import fitting_device
+from ..hosting import fitting_device, float32_input
 
 DEFAULT_CHUNK = 8  # columns of a row per PE: small, so that rows of tests span several PEs
 
@@ -36,8 +36,12 @@ class TileTooLargeError(OutOfMemoryError):
 
 def as_matrix(name: str, value: np.ndarray, dtype=np.float32) -> np.ndarray:
     """`value` as a C-contiguous 2-D array of `dtype` (default float32), or an `MLShapeError` naming the
-    argument."""
-    array = np.ascontiguousarray(value, dtype=dtype)
+    argument. The values go through the library's float32 input rule first (`hosting.float32_input`:
+    complex values, None, integers beyond 2**24 and finite values beyond float32's range are refused,
+    not dropped, made NaN, rounded or made inf), then round to a 16-bit `dtype` where one is asked for."""
+    array = float32_input(value, name)
+    if np.dtype(dtype) != np.float32:
+        array = np.ascontiguousarray(array, dtype=dtype)
     if array.ndim != 2 or array.size == 0:
         raise MLShapeError(f"{name} must be a non-empty 2-D array, got shape {array.shape}", array=name,
                            shape=array.shape)
@@ -46,7 +50,7 @@ def as_matrix(name: str, value: np.ndarray, dtype=np.float32) -> np.ndarray:
 
 def as_vector(name: str, value: np.ndarray, length: int) -> np.ndarray:
     """`value` as a float32 vector of `length` elements, or an `MLShapeError`."""
-    array = np.ascontiguousarray(value, dtype=np.float32).reshape(-1)
+    array = float32_input(value, name).reshape(-1)  # (the input rule of `as_matrix`)
     if array.shape != (length,):
         raise MLShapeError(f"{name} must have {length} elements, got shape {np.shape(value)}", array=name,
                            shape=np.shape(value), needed=length)

@@ -15,7 +15,7 @@ from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..reduce import MAX, SUM, allreduce
 from .dense import column_sum
-from ..hosting import Scratch
+from ..hosting import Scratch, float32_scalar
 from .layout import (DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, combine_stats,
                      launch_rows, row_device)
 
@@ -218,6 +218,16 @@ def cross_entropy_kernel(chunk: int) -> Dispatcher:
 
 
 # ----------------------------------------------------------------------------- host functions
+def _finite_scalar(value: object, name: str, positive: bool = False) -> float:
+    """A scalar option (`scale`, `eps`) as the float32 the kernel computes with: not a real number (a string
+    was a bare ValueError) is an `ArgumentTypeError`; NaN, inf or (for `eps`) a value not above 0, which gave
+    rows of NaN, an `MLShapeError`."""
+    converted = float32_scalar(value, name)
+    if not np.isfinite(converted) or (positive and not converted > 0):
+        raise MLShapeError(f"{name} must be a finite number{' above 0' if positive else ''}, got {value!r}")
+    return float(converted)
+
+
 def _rows_setup(x: np.ndarray, chunk: int, device: Device | None, arrays: int) -> tuple[np.ndarray, Device]:
     x = as_matrix("x", x)
     check_chunk(chunk, device and device.spec, arrays)
@@ -238,7 +248,7 @@ def softmax(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = N
     x, device = _rows_setup(x, chunk, device, 1)
     with Scratch(device, stream) as mem:
         d_x, d_y = mem.put(x), mem.empty(x.shape)
-        stats = launch_rows(softmax_kernel(chunk, bool(causal)), *x.shape, chunk, d_x, d_y, float(scale),
+        stats = launch_rows(softmax_kernel(chunk, bool(causal)), *x.shape, chunk, d_x, d_y, _finite_scalar(scale, "scale"),
                             stream=stream)
         return mem.get(d_y), stats
 
@@ -251,7 +261,7 @@ def softmax_backward(y: np.ndarray, dy: np.ndarray, chunk: int = DEFAULT_CHUNK, 
     dy = _same_shape("dy", dy, y.shape)
     with Scratch(device, stream) as mem:
         d_y, d_dy, d_dx = mem.put(y), mem.put(dy), mem.empty(y.shape)
-        stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx, float(scale),
+        stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx, _finite_scalar(scale, "scale"),
                             stream=stream)
         return mem.get(d_dx), stats
 
@@ -269,7 +279,7 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 
         d_x, d_g, d_b = mem.put(x), mem.put(gamma), mem.put(beta)
         d_y, d_mean, d_rstd = mem.empty(x.shape), mem.empty(rows), mem.empty(rows)
         stats = launch_rows(layer_norm_kernel(chunk), rows, cols, chunk, d_x, d_g, d_b, d_y, d_mean, d_rstd,
-                            float(eps), stream=stream)
+                            _finite_scalar(eps, "eps", positive=True), stream=stream)
         return (mem.get(d_y), mem.get(d_mean), mem.get(d_rstd)), stats
 
 

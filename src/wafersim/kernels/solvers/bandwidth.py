@@ -32,7 +32,7 @@ from ...errors import ArgumentError, ArgumentTypeError, WaferError
 from ...runtime.device import Device, event_elapsed_time
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device
+from ..hosting import Scratch, check_block_fits, fitting_device
 
 
 @dataclasses.dataclass
@@ -139,7 +139,7 @@ def global_read_bandwidth(words: int, block: tuple[int, int], device: Device | N
     nx, ny = block
     if words < 1 or nx < 1 or ny < 1:
         raise ArgumentError(f"words and the block's sides must be positive, got {words} and {nx} x {ny}")
-    device = device or fitting_device(nx, ny)
+    device = check_block_fits(device or fitting_device(nx, ny), nx, ny, f"global_read_bandwidth on {nx} x {ny} PEs")
     if words + 64 > device.spec.sram_words:
         raise ArgumentError(f"a read of {words} words per PE does not fit a PE's SRAM of {device.spec.sram_words} "
                             f"words", needed=words, available=device.spec.sram_words)
@@ -194,7 +194,7 @@ def broadcast_bandwidth(words: int, block: tuple[int, int], axis: str = "row", d
     nx, ny = block
     if words < 1 or nx < 1 or ny < 1:
         raise ArgumentError(f"words and the block's sides must be positive, got {words} and {nx} x {ny}")
-    device = device or fitting_device(nx, ny)
+    device = check_block_fits(device or fitting_device(nx, ny), nx, ny, f"broadcast_bandwidth on {nx} x {ny} PEs")
     if words + 64 > device.spec.sram_words:
         raise ArgumentError(f"a broadcast of {words} words does not fit a PE's SRAM of {device.spec.sram_words} "
                             f"words", needed=words, available=device.spec.sram_words)

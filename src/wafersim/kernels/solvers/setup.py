@@ -66,7 +66,11 @@ def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Devi
                             f"a minimum of {float(shift_arr.min())}")
     if not np.all(np.isfinite(b)):
         raise ArgumentError(f"{name} holds {int(np.sum(~np.isfinite(b)))} values that are not finite")
-    return Problem(b, laplacian_diagonal(b.shape, shift_arr).astype(np.float32), device)
+    diagonal = laplacian_diagonal(b.shape, shift_arr)
+    if np.any(diagonal > np.finfo(np.float32).max):  # (float32 would make A's diagonal inf: x would be 0 or NaN)
+        raise ArgumentError(f"shift holds {float(shift_arr.max())!r}: A's diagonal, 6 + shift, would be beyond "
+                            f"float32's range (about 3.4e38) and become inf; scale the problem down")
+    return Problem(b, diagonal.astype(np.float32), device)
 
 
 def squared_tolerance(b: np.ndarray, rtol: float, atol: float) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch
+from ..hosting import Scratch, float32_scalar
 from .columns import column_ops, from_padded_columns, padded_columns
 from .setup import grid_on
 
@@ -72,11 +72,14 @@ def stencil7(u: np.ndarray, coeffs: tuple[float, float, float, float], steps: in
     coeffs = tuple(coeffs)
     if len(coeffs) != 4 or not all(is_finite_real(c) for c in coeffs):
         raise ArgumentError(f"coeffs must be four finite numbers (c0, cx, cy, cz), got {coeffs!r}")
+    # The kernel's float32 coefficients, by the library's input rule (one beyond float32's range would be inf,
+    # an integer beyond 2**24 rounded): refused, naming the coefficient.
+    coeffs = tuple(float32_scalar(c, f"coeffs[{i}] ({'c0 cx cy cz'.split()[i]})") for i, c in enumerate(coeffs))
     steps = whole_argument(steps, "steps")
     u, device = grid_on(u, "u", STENCIL7_VECTORS, device)
     nz, ny, nx = u.shape
     with Scratch(device, stream) as mem:
         d_u, d_out = mem.put(padded_columns(u)), mem.empty((nx * ny, nz + 2))
         stats = stencil7_kernel(nz)[(1, 1), (nx, ny), stream](
-            d_u, d_out, int(nx), int(steps), *(np.float32(c) for c in coeffs))
+            d_u, d_out, int(nx), int(steps), *coeffs)
         return from_padded_columns(mem.get(d_out), u.shape), stats

@@ -17,7 +17,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device, float32_input
+from ..hosting import Scratch, check_block_fits, fitting_device, float32_input
 from .layout import CODE_RESERVE_WORDS, as_csr, block_shape
 
 
@@ -65,8 +65,12 @@ def dense_spmv(a, x, pes: int, zero_skip: bool = False, device: Device | None = 
         raise ArgumentError(f"repeats must be a whole number >= 1, got {repeats!r}")
     width, height = block_shape(pes)
     total = width * height
+    result_rows = m
+    if m == 0 or n == 0:  # (an empty product, zeros as SciPy gives it: the kernel's arrays cannot have length 0)
+        m, n = max(m, 1), max(n, 1)
+        dense, x = np.zeros((m, n), dtype=np.float32), np.zeros(n, dtype=np.float32)
     rows = -(-m // total)
-    device = device or fitting_device(width, height)
+    device = check_block_fits(device or fitting_device(width, height), width, height, f"dense_spmv on {pes} PEs")
     words = rows * n + n + rows
     limit = device.spec.sram_words - CODE_RESERVE_WORDS
     if words > limit:
@@ -81,4 +85,4 @@ def dense_spmv(a, x, pes: int, zero_skip: bool = False, device: Device | None = 
         d_packed, d_y = mem.put(packed), mem.empty((total, rows))
         kernel = dense_rows_kernel(rows, n, bool(zero_skip))
         stats = kernel[(1, 1), (width, height), stream](d_packed, d_y, width, int(repeats))
-        return mem.get(d_y).reshape(-1)[:m], stats
+        return mem.get(d_y).reshape(-1)[:result_rows], stats

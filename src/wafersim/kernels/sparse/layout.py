@@ -30,12 +30,18 @@ def as_csr(a, name: str = "a") -> sp.csr_array:
                                 f"{type(a).__name__}")
     if len(a.shape) != 2:
         raise ArgumentError(f"{name} must be 2-D, got shape {a.shape}")
-    if np.iscomplexobj(a.data if sp.issparse(a) else a):
+    if a.dtype.kind == "c":  # (the dtype: a DOK matrix has no .data)
         raise complex_input_error(name, f"is complex ({a.dtype})", "matrices")
+    if isinstance(a, np.ndarray):  # (dense: the values checked as every float32 input is, before the cast)
+        a = float32_input(a, name)
     try:  # (a copy: removing zeros and sorting indices must not change the caller's matrix, nor share arrays)
-        csr = sp.csr_array(a, dtype=np.float32, copy=True)
+        csr = sp.csr_array(a, copy=True)
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(f"{name} cannot be converted to float32: {exc}") from None
+    # The stored values by the kernels' input rule (integers beyond 2**24 and finite values beyond float32's
+    # range are refused, not rounded or made inf), after duplicates of a COO matrix are added in its dtype.
+    csr.sum_duplicates()
+    csr = sp.csr_array((float32_input(csr.data, name), csr.indices, csr.indptr), shape=csr.shape, copy=False)
     csr.eliminate_zeros()
     csr.sort_indices()
     return csr
@@ -46,7 +52,19 @@ def vector_block(x, n: int, name: str, what: str) -> np.ndarray:
     x = float32_input(x.toarray() if sp.issparse(x) else x, name)
     if x.ndim not in (1, 2) or x.shape[0] != n:
         raise ArgumentError(f"{name} must have {n} rows ({what}), got shape {x.shape}")
-    return x.reshape(n, -1)
+    return x[:, None] if x.ndim == 1 else x  # (not reshape(n, -1): that fails for n = 0)
+
+
+def without_empty_sides(csr: sp.csr_array, b: np.ndarray) -> tuple[sp.csr_array, np.ndarray]:
+    """An empty product as one the kernels can run: a matrix without columns gets one zero column (and the
+    (n, k) block b one zero row), a b without columns one zero column. The product is the same, zeros (as
+    SciPy gives it); the caller keeps its first k columns. (A kernel's local arrays cannot have length 0.)"""
+    m, n = csr.shape
+    if n == 0:
+        csr, b = sp.csr_array((m, 1), dtype=np.float32), np.zeros((1, b.shape[1]), dtype=np.float32)
+    if b.shape[1] == 0:
+        b = np.zeros((b.shape[0], 1), dtype=np.float32)
+    return csr, b
 
 
 def block_shape(pes: int) -> tuple[int, int]:

@@ -21,8 +21,8 @@ from ...runtime import routes
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device
-from .layout import CODE_RESERVE_WORDS, as_csr, block_shape, vector_block
+from ..hosting import Scratch, check_block_fits, fitting_device
+from .layout import CODE_RESERVE_WORDS, as_csr, block_shape, vector_block, without_empty_sides
 
 CHANNEL = 1  # the row broadcast of x's nonzeros
 
@@ -87,11 +87,14 @@ def spmspv(a, x, pes: int, device: Device | None = None, stream=None) -> tuple[n
     x = np.asarray(x)
     if x.ndim != 1:
         raise ArgumentError(f"x must be a vector of length {n}, got shape {x.shape}")
-    x = vector_block(x, n, "x", f"the columns of the {m} x {n} matrix")[:, 0]
+    csr, x = without_empty_sides(csr, vector_block(x, n, "x", f"the columns of the {m} x {n} matrix"))
+    m, n = csr.shape
+    x = x[:, 0]
     width, height = block_shape(pes)
     workers = width * height
     colptr, pairs, rows = column_layout(csr, workers)
-    device = device or fitting_device(width + 1, height)
+    device = check_block_fits(device or fitting_device(width + 1, height), width + 1, height,
+                              f"spmspv on {pes} worker PEs (and a source PE a row)")
     words = 3 * n + n + 1 + pairs.shape[1] + rows  # every PE declares every array
     limit = device.spec.sram_words - CODE_RESERVE_WORDS
     if words > limit:

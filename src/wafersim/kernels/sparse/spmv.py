@@ -27,9 +27,9 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device, float32_input
+from ..hosting import Scratch, check_block_fits, fitting_device, float32_input
 from .layout import (SparseLayout, as_csr, block_shape, layout_rows, nonempty_row_blocks, row_blocks,
-                     vector_block)
+                     vector_block, without_empty_sides)
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,7 +64,8 @@ def run_layout(layout: SparseLayout, x: np.ndarray, m: int, what: str, device: D
     """Launch the sparse kernel over `layout` for the (n, k) block x; returns ((m, k) y, stats)."""
     if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
         raise ArgumentError(f"repeats must be a whole number >= 1, got {repeats!r}")
-    device = device or fitting_device(layout.width, layout.height)
+    device = check_block_fits(device or fitting_device(layout.width, layout.height), layout.width, layout.height,
+                              f"{what} on {layout.pes} PEs")
     k = x.shape[1]
     layout.check_fits(device.spec, k, what)
     kernel = sparse_rows_kernel(layout.pairs.shape[1], layout.window, layout.rows, k)
@@ -87,9 +88,12 @@ def rows_over_pes(csr: sp.csr_array, b: np.ndarray, pes: int, what: str, device:
                   repeats: int) -> tuple[np.ndarray, LaunchStats]:
     """CSR rows over `pes` PEs (PE p owns rows [p*R, (p+1)*R)) times the (n, k) block b."""
     width, height = block_shape(pes)
+    k = b.shape[1]
+    csr, b = without_empty_sides(csr, b)
     row_ids, counts = row_blocks(csr.shape[0], width * height)
-    return run_layout(layout_rows(csr, row_ids, counts, width, height), b, csr.shape[0], what, device, stream,
-                      repeats)
+    y, stats = run_layout(layout_rows(csr, row_ids, counts, width, height), b, csr.shape[0], what, device, stream,
+                          repeats)
+    return y[:, :k], stats
 
 
 def spmm(a, b, pes: int, device: Device | None = None, stream=None,
@@ -119,7 +123,7 @@ def hypersparse_spmv(a, x, pes: int, device: Device | None = None, stream=None,
     split over `pes` PEs by nonzero count; empty rows of y are 0 without any PE holding them."""
     csr = as_csr(a)
     m, n = csr.shape
-    x = one_vector(x, n, m)
+    csr, x = without_empty_sides(csr, one_vector(x, n, m))
     width, height = block_shape(pes)
     row_ids, counts = nonempty_row_blocks(csr, width * height)
     y, stats = run_layout(layout_rows(csr, row_ids, counts, width, height), x, m, "hypersparse_spmv", device,
