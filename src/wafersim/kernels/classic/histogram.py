@@ -44,7 +44,7 @@ def histogram_kernel(chunk: int, bins: int, p: int) -> Dispatcher:
     ``kernel[(1, 1), (p, 1)](values, edges, counts, scale)`` with (p, chunk) float32 values, the bins + 1
     float32 edges, an int32 counts array of p * ceil(bins / p) and the float32 estimate scale
     bins / (hi - lo)."""
-    M, B, P = chunk, bins, p
+    M, B = chunk, bins
     BP = -(-bins // p)  # bins per PE
 
     @jit(boundscheck=False)  # bins are clamped to [0, B) before use; the tests check counts against NumPy
