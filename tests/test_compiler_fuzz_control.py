@@ -13,6 +13,8 @@ into the Python a user writes):
   conditional expressions and in `and`/`or` operands (so the call may not run at all);
 - every augmented assignment operator on names and on elements of local arrays: `<<=`, `>>=`, `**=`,
   `//=`, `%=`, `&=`, `|=`, `^=`, `/=` and the arithmetic ones, an int32 operand on a float32 target;
+- the `operator` module's functions fuzz.py does not draw (`floordiv`, `mod`, `truediv`, `pow`, `lshift`,
+  `rshift`, `and_`, `or_`, `xor`, `neg`, `pos`, `invert`, `abs`, `not_`, `lt` ... `ne`);
 - comparisons, `not` and `and`/`or` of comparisons used as int32 numbers (`(a < b) + i`, Python's bools are
   ints), unary `+`, `float()` and `int()` of run-time values (negative, near 2**24, large);
 - tuple assignments whose targets are elements (`li[j], li[k] = li[k], li[j]`, which may be one element),
@@ -29,7 +31,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from test_compiler_fuzz import FLOAT_VARS, INT_VARS
-from test_compiler_fuzz_mixed import CONSTANT_ARGS, FUZZ, N_LOCAL, MixedGen, ToKernel, check, dev, gen_dir  # noqa: F401
+from test_compiler_fuzz_mixed import (CONSTANT_ARGS, FUZZ, REFERENCE_MARKERS, MixedGen, ToKernel, _pow, check,  # noqa: F401
+                                      dev, gen_dir)
 
 #: Device functions with run-time early returns (plain Python functions in the reference: every number in
 #: them an np.int32 / np.float32 so that the reference stays in the two 32-bit types).
@@ -116,7 +119,11 @@ def _augx(value):
     return value
 
 
-MARKERS = {"_B": _b, "_TOF": np.float32, "_AUGX": _augx}
+MARKERS = {"_B": _b, "_TOF": np.float32, "_AUGX": _augx, "_POWOP": _pow, "_SHLOP": REFERENCE_MARKERS["_SHL"],
+           "_SHROP": REFERENCE_MARKERS["_SHR"]}
+#: Markers for calls of the `operator` module whose reference is another marker's (`operator.pow` of a float32
+#: is one fpow; `operator.lshift` wraps as `<<`).
+OPERATOR_MARKERS = {"_POWOP": "pow", "_SHLOP": "lshift", "_SHROP": "rshift"}
 
 
 class ControlToKernel(ToKernel):
@@ -128,6 +135,9 @@ class ControlToKernel(ToKernel):
             return self.visit(node.args[0])
         if name == "_TOF":
             return ast.Call(ast.Name("float", ast.Load()), [self.visit(node.args[0])], [])
+        if name in OPERATOR_MARKERS:
+            func = ast.Attribute(ast.Name("operator", ast.Load()), OPERATOR_MARKERS[name], ast.Load())
+            return ast.Call(func, [self.visit(arg) for arg in node.args], [])
         return super().visit_Call(node)
 
     def visit_Assign(self, node: ast.Assign):
@@ -149,7 +159,16 @@ class ControlGen(MixedGen):
     def int_expr(self, depth: int) -> str:
         if depth <= 0 or not self.mine():
             return super().int_expr(depth)
-        kind = self.choice(["bool", "bool", "plus", "toi", "first_hit", "grid_find", "settle", "bump"])
+        kind = self.choice(["bool", "bool", "plus", "toi", "first_hit", "grid_find", "settle", "bump", "operator",
+                            "operator"])
+        if kind == "operator":  # the `operator` module's other functions (fuzz.py draws add, sub, mul)
+            a, b = self.int_expr(depth - 1), self.int_expr(depth - 1)
+            return self.choice([f"operator.{self.choice(['floordiv', 'mod', 'and_', 'or_', 'xor'])}({a}, {b})",
+                                f"operator.{self.choice(['neg', 'pos', 'invert', 'abs'])}({a})",
+                                f"operator.pow({a}, _I({self.draw(st.integers(0, 4))}))",
+                                f"_{self.choice(['SHL', 'SHR'])}OP({a}, _I({self.draw(st.integers(0, 31))}))",
+                                f"_B(operator.{self.choice(['lt', 'le', 'gt', 'ge', 'eq', 'ne'])}({a}, {b}))",
+                                f"_B(operator.not_({a}))"])
         if kind == "bool":  # a comparison (or not / and / or of them) as a number
             return f"(_B({self.cond(depth - 1)}) {self.choice(['+', '-', '*'])} {self.int_expr(depth - 1)})"
         if kind == "plus":
@@ -167,7 +186,12 @@ class ControlGen(MixedGen):
     def float_expr(self, depth: int) -> str:
         if depth <= 0 or not self.mine():
             return super().float_expr(depth)
-        kind = self.choice(["tof", "plus", "clampf", "pick", "guarded"])
+        kind = self.choice(["tof", "plus", "clampf", "pick", "guarded", "operator"])
+        if kind == "operator":
+            a, b = self.mixed_operands(depth - 1, 2)
+            return self.choice([f"operator.{self.choice(['truediv', 'floordiv', 'mod'])}({a}, {b})",
+                                f"operator.{self.choice(['neg', 'pos', 'abs'])}({self.float_expr(depth - 1)})",
+                                f"_POWOP({a}, {self.choice(['_R(0.5)', '_R(2.0)', '_R(3.0)'])})"])
         if kind == "tof":
             return f"_TOF({self.int_expr(depth - 1)})"
         if kind == "plus":
