@@ -6,7 +6,8 @@ into the Python a user writes):
 
 - `break` and `continue` in `for ... in range(...)` loops (constant or run-time bounds, steps up and down),
   in nested loops (leaving the inner one only), in unrolled loops over tuples of constants, and in
-  `while True:` loops left only by a `break`;
+  `while True:` loops left only by a `break`; the loop variable rebound in the body (the next trip still
+  takes the next item, and `range`'s bounds, read once, do not move when a variable they read is assigned);
 - device functions with run-time early returns: from a branch, from inside a `for` loop and from nested
   loops, from a `while` loop with `continue` and `break`, a tuple result, one helper calling another, a
   helper mutating a local array its caller passed (by reference), helpers called inside loops, in
@@ -288,7 +289,10 @@ class ControlGen(MixedGen):
                      f"{pad}    if {var} > {self.draw(st.integers(0, 3))}:", f"{pad}        break"]
             return lines + self.loop_body(indent + 1, nest + 1)
         self.loop_vars.append(var)
-        lines = [pad + header] + self.loop_body(indent + 1, nest + 1)
+        lines = [pad + header]
+        if self.draw(st.integers(0, 3)) == 0:  # rebinding the variable changes neither the trips nor the items
+            lines.append(f"{pad}    {var} = _AUGX({var} {self.choice(['+', '*', '^'])} {self.int_expr(0)})")
+        lines += self.loop_body(indent + 1, nest + 1)
         self.loop_vars.pop()
         return lines
 

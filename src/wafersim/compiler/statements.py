@@ -540,3 +540,4 @@ class StatementLowering(RowLowering):
         self.defined = meet(self.defined, *breaks)
         if breaks and self.defined is not None:
             self.defined.difference_update(names)  # which value it stopped at is known only at run time
+            self.broken_loop_vars.update(names)
