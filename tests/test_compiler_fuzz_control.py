@@ -27,14 +27,17 @@ WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
 from __future__ import annotations
 
 import ast
+import os
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_compiler_fuzz import FLOAT_VARS, INT_VARS
-from test_compiler_fuzz_mixed import (CONSTANT_ARGS, FUZZ, REFERENCE_MARKERS, MixedGen, ToKernel, _pow, check,  # noqa: F401
+from test_compiler_fuzz_mixed import (CONSTANT_ARGS, FUZZ as MIXED_FUZZ, REFERENCE_MARKERS, MixedGen, ToKernel, _pow, check,  # noqa: F401
                                       dev, gen_dir)
 
+#: A few examples in `make test` (about 6 s on 2 cores); WAFERSIM_FUZZ_EXAMPLES=400 WS_FUZZ_RANDOM=1 searches longer.
+FUZZ = settings(MIXED_FUZZ, max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "8")))
 #: Device functions with run-time early returns (plain Python functions in the reference: every number in
 #: them an np.int32 / np.float32 so that the reference stays in the two 32-bit types).
 CONTROL_HELPERS = """
