@@ -177,3 +177,16 @@ def test_the_variable_of_an_unrolled_loop_left_by_a_break(dev):
     err = compile_error(dev, tuple_loop_variable_after_break, np.zeros(1, np.int32), 1)
     assert err.line == line_of(tuple_loop_variable_after_break, "MARK-after-break")
     assert "a `break` may leave at any item" in str(err) and "`last = t` before the `break`" in str(err)
+
+
+@ws.jit
+def row_then_element(out, a):
+    t = ws.local.array((3, 4), np.int32)
+    t[2, 3] = a
+    out[0] = t[2][3]  # MARK-chained
+
+
+def test_a_chained_subscript_of_a_2d_array_says_to_index_every_axis_at_once(dev):
+    """`t[2][3]` was refused as "t has 2 dimension(s) but 1 index(es) were given", with nothing to write."""
+    err = compile_error(dev, row_then_element, np.zeros(1, np.int32), 1)
+    assert err.line == line_of(row_then_element, "MARK-chained") and "t[i, j]" in str(err)
