@@ -160,6 +160,10 @@ def to_kernel(source: str) -> str:
 class ControlGen(MixedGen):
     """`MixedGen` with the forms above mixed in (a quarter of the nodes)."""
 
+    def __init__(self, draw, branching: bool) -> None:
+        super().__init__(draw, branching)
+        self.conditions = 0  # how many conditions the expression being drawn is in
+
     def int_expr(self, depth: int) -> str:
         if depth <= 0 or not self.mine():
             return super().int_expr(depth)
@@ -185,7 +189,17 @@ class ControlGen(MixedGen):
             return f"grid_find({self.int_expr(depth - 1)} % _I(40), {self.int_expr(0)} % _I(9))"
         if kind == "settle":
             return f"settle({self.int_expr(depth - 1)}, {self.int_expr(depth - 1)})[{self.draw(st.integers(0, 1))}]"
+        if self.conditions:  # the reference's _CMP marker evaluates every operand, where `a < b < bump(...)`
+            # calls bump only when a < b: a helper with side effects stays out of conditions
+            return f"first_hit({self.int_expr(depth - 1)}, _I(4))"
         return f"bump(li, {self.index(0)})"
+
+    def cond(self, depth: int, top: bool = False) -> str:
+        self.conditions += 1
+        try:
+            return super().cond(depth, top)
+        finally:
+            self.conditions -= 1
 
     def float_expr(self, depth: int) -> str:
         if depth <= 0 or not self.mine():
