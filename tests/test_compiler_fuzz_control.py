@@ -20,7 +20,8 @@ into the Python a user writes):
   ints), unary `+`, `float()` and `int()` of run-time values (negative, near 2**24, large);
 - tuple assignments whose targets are elements (`li[j], li[k] = li[k], li[j]`, which may be one element),
   whose later target's index reads an earlier target (`i0, li[i0 & 3] = ...`: Python assigns left to right),
-  nested targets and three-way rotations; annotated assignments (`f0: float = i1`).
+  nested targets and three-way rotations; annotated assignments (`f0: float = i1`);
+- all of it also on a PE of 8 registers, where the allocator spills nearly every value to SRAM.
 
 WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
 """
@@ -30,9 +31,12 @@ import ast
 import os
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_compiler_fuzz import FLOAT_VARS, INT_VARS
+
+import wafersim as ws
 from test_compiler_fuzz_mixed import (CONSTANT_ARGS, FUZZ as MIXED_FUZZ, REFERENCE_MARKERS, MixedGen, ToKernel, _pow, check,  # noqa: F401
                                       dev, gen_dir)
 
@@ -324,10 +328,23 @@ def run(dev, gen_dir, body, seed, kci, kcf):
     check(dev, gen_dir, body, seed, kci, kcf, helpers=CONTROL_HELPERS, transform=to_kernel, markers=MARKERS)
 
 
+@pytest.fixture(scope="module")
+def few_registers():
+    """A PE of 8 registers: r0 and 4 spill scratch registers leave 3 to allocate, so nearly every value of
+    these kernels is spilled to SRAM and reloaded (a path kernels with 32 registers rarely take)."""
+    return ws.Device(ws.WaferSpec(width=8, height=8, registers=8))
+
+
 @FUZZ
 @given(body=programs(branching=False), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
 def test_straight_line_control_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
     run(dev, gen_dir, body, seed, kci, kcf)
+
+
+@FUZZ
+@given(body=programs(branching=True), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
+def test_control_kernels_spilling_every_register_match_the_reference(few_registers, gen_dir, body, seed, kci, kcf):
+    run(few_registers, gen_dir, body, seed, kci, kcf)
 
 
 @FUZZ

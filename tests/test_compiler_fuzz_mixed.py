@@ -370,7 +370,7 @@ def inputs(seed: int):
 
 @pytest.fixture(scope="module")
 def dev():
-    return ws.Device(ws.WaferSpec(width=8, height=8, registers=int(os.environ.get("REGS", "32"))))
+    return ws.Device(ws.WaferSpec(width=8, height=8))
 
 
 @pytest.fixture(scope="module")
