@@ -190,3 +190,36 @@ def test_a_chained_subscript_of_a_2d_array_says_to_index_every_axis_at_once(dev)
     """`t[2][3]` was refused as "t has 2 dimension(s) but 1 index(es) were given", with nothing to write."""
     err = compile_error(dev, row_then_element, np.zeros(1, np.int32), 1)
     assert err.line == line_of(row_then_element, "MARK-chained") and "t[i, j]" in str(err)
+
+
+# ----------------------------------------------------------------------------- chains that stop early
+@ws.jit
+def bump(buf, k):
+    buf[k] += 1
+    if buf[k] > 3:
+        return buf[k]  # an early return, known only at run time
+    buf[k] = -buf[k]
+    return 0
+
+
+@ws.jit
+def chain_with_side_effects(xf, xi, out):
+    p = ws.grid(1)
+    li = ws.local.array(4, np.int32)
+    li[3] = xi[p]
+    out[p, 0] = xf[p] > 0 >= bump(li, 3)  # bump runs only when xf[p] > 0, as in Python
+    out[p, 1] = li[3]
+
+
+def test_a_chained_comparison_calls_its_last_operand_only_when_the_first_test_holds(dev):
+    """tests/test_compiler_fuzz_control.py's reference once evaluated every operand of a chain (its marker is
+    a function); the kernel was right. Python's `a > b >= f()` calls f only when a > b."""
+    xf = np.array([1.0, 1.0, 1.0, -1.0, 0.0, 2.5, -3.0, 1.0], np.float32)
+    xi = np.array([10, 1, -3, 10, 0, 3, 2, -1], np.int32)
+    want = []
+    for f, i in zip(xf, xi):
+        li = [0, 0, 0, int(i)]
+        hit = bump.py_func(li, 3) if f > 0 else None  # (0 >= bump(...) is evaluated only here)
+        want.append([int(hit is not None and 0 >= hit), li[3]])
+    (_, _, out) = run(dev, chain_with_side_effects, xf, xi, np.zeros((8, 2), np.int32), block=(8, 1))
+    assert out.tolist() == want
