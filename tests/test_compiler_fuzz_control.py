@@ -6,7 +6,7 @@ into the Python a user writes):
 
 - `break` and `continue` in `for ... in range(...)` loops (constant or run-time bounds, steps up and down),
   in nested loops (leaving the inner one only), in unrolled loops over tuples of constants, and in
-  `while True:` loops left only by a `break`; the loop variable rebound in the body (the next trip still
+  `while True:` loops left only by a `break`, `while n < K and <condition>:`; the loop variable rebound in the body (the next trip still
   takes the next item, and `range`'s bounds, read once, do not move when a variable they read is assigned);
 - device functions with run-time early returns: from a branch, from inside a `for` loop and from nested
   loops, from a `while` loop with `continue` and `break`, a tuple result, one helper calling another, a
@@ -269,7 +269,7 @@ class ControlGen(MixedGen):
         pad = "    " * indent
         kinds = ["aug", "aug", "aug", "elemswap", "ordered", "rotate", "annotated"]
         if self.branching and nest < 2:
-            kinds += ["forbc", "forbc", "tuplebc", "whiletrue"]
+            kinds += ["forbc", "forbc", "tuplebc", "whiletrue", "whilecond"]
         kind = self.choice(kinds)
         if kind == "aug":
             return self.aug(pad)
@@ -304,6 +304,10 @@ class ControlGen(MixedGen):
         elif kind == "tuplebc":
             items = ", ".join(f"_I({v})" for v in self.draw(st.lists(st.integers(-4, 4), min_size=1, max_size=3)))
             header = f"for {var} in ({items},):"
+        elif kind == "whilecond":  # a counter and a drawn condition, tested before every trip
+            lines = [f"{pad}{var} = 0", f"{pad}while {var} < {self.draw(st.integers(1, 3))} and ({self.cond(1)}):",
+                     f"{pad}    {var} += 1"]
+            return lines + self.loop_body(indent + 1, nest + 1)
         else:  # left only by its breaks; the first one bounds it
             header = "while True:"
             lines = [f"{pad}{var} = 0", pad + header, f"{pad}    {var} += 1",
