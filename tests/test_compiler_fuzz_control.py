@@ -6,8 +6,9 @@ into the Python a user writes):
 
 - `break` and `continue` in `for ... in range(...)` loops (constant or run-time bounds, steps up and down),
   in nested loops (leaving the inner one only), in unrolled loops over tuples of constants, and in
-  `while True:` loops left only by a `break`, `while n < K and <condition>:`; the loop variable rebound in the body (the next trip still
-  takes the next item, and `range`'s bounds, read once, do not move when a variable they read is assigned);
+  `while True:` loops left only by a `break`, `while n < K and <condition>:`; the loop variable rebound in
+  the body (the next trip still takes the next item, and `range`'s bounds, read once, do not move when a
+  variable they read is assigned);
 - device functions with run-time early returns: from a branch, from inside a `for` loop and from nested
   loops, from a `while` loop with `continue` and `break`, a tuple result, one helper calling another, a
   helper mutating a local array its caller passed (by reference), helpers called inside loops, in
@@ -35,10 +36,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_compiler_fuzz import FLOAT_VARS, INT_VARS
+from test_compiler_fuzz_mixed import FUZZ as MIXED_FUZZ
+from test_compiler_fuzz_mixed import (CONSTANT_ARGS, REFERENCE_MARKERS, MixedGen, ToKernel, _pow, check,  # noqa: F401
+                                      dev, gen_dir)
 
 import wafersim as ws
-from test_compiler_fuzz_mixed import (CONSTANT_ARGS, FUZZ as MIXED_FUZZ, REFERENCE_MARKERS, MixedGen, ToKernel, _pow, check,  # noqa: F401
-                                      dev, gen_dir)
 
 #: A few examples in `make test` (about 6 s on 2 cores); WAFERSIM_FUZZ_EXAMPLES=400 WS_FUZZ_RANDOM=1 searches longer.
 FUZZ = settings(MIXED_FUZZ, max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "8")))
