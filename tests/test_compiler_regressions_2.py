@@ -223,3 +223,39 @@ def test_a_chained_comparison_calls_its_last_operand_only_when_the_first_test_ho
         want.append([int(hit is not None and 0 >= hit), li[3]])
     (_, _, out) = run(dev, chain_with_side_effects, xf, xi, np.zeros((8, 2), np.int32), block=(8, 1))
     assert out.tolist() == want
+
+
+# ----------------------------------------------------------------------------- returns of two types
+@ws.jit
+def float_then_int(c, x):
+    if c > 0:
+        return x
+    return c  # converts to float32, as an int assigned to a float variable
+
+
+@ws.jit
+def int_then_float(c, x):
+    if c > 0:
+        return c
+    return x  # MARK-second-return
+
+
+@ws.jit
+def returns_of_two_types(out, c, x):
+    out[0] = float_then_int(c, x)
+
+
+@ws.jit
+def returns_refused(out, c, x):
+    out[0] = int_then_float(c, x)
+
+
+def test_a_device_function_returns_the_type_of_its_first_return(dev):
+    """A float32 returned after an int32 one was refused as "cannot assign a float32 value to an int32
+    variable (initialise it with a float ...)", naming no variable the user wrote."""
+    for c, want in ((3, 1.5), (-2, -2.0)):
+        (out,) = run(dev, returns_of_two_types, np.zeros(1, np.float32), c, 1.5)
+        assert out[0] == want
+    err = compile_error(dev, returns_refused, np.zeros(1, np.float32), 3, 1.5)
+    assert err.line == line_of(int_then_float, "MARK-second-return")
+    assert "first return gave an int32" in str(err) and "float(...)" in str(err)

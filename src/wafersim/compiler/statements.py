@@ -297,6 +297,10 @@ class StatementLowering(RowLowering):
             return
         if not isinstance(value, Val):
             raise self.error(s, f"this return gives {describe(value)} where an earlier one returned a number")
+        if registers.ty == "i32" and value.ty == "f32":  # (an int32 after a float32 one converts, as a variable's)
+            raise self.error(s, "this return gives a float32 where the device function's first return gave an "
+                                "int32: its result has the type of the first return, as a variable has its first "
+                                "value's; return a float there (float(...)) or an int here (int(...))")
         self.move(registers, value, s, value_node=s.value)
 
     def if_statement(self, s: ast.If) -> None:
