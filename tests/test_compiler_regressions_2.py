@@ -259,3 +259,30 @@ def test_a_device_function_returns_the_type_of_its_first_return(dev):
     err = compile_error(dev, returns_refused, np.zeros(1, np.float32), 3, 1.5)
     assert err.line == line_of(int_then_float, "MARK-second-return")
     assert "first return gave an int32" in str(err) and "float(...)" in str(err)
+
+
+# ----------------------------------------------------------------------------- a load moved past a store
+@ws.jit
+def load_then_store_same_element(xi, out):
+    p = ws.grid(1)
+    i = xi[p, 0]
+    buf = ws.local.array(4, np.int32)
+    for q in range(4):
+        buf[q] = xi[p, 1 + q]
+    t = buf[i & 3]   # (also the tuple form: `buf[i & 3], i = 1, buf[i & 3]`)
+    buf[i & 3] = 1
+    i = t            # move coalescing sank the load here, past the store: i read 1
+    c = 0
+    if xi[p, 1] > 100:
+        c = 5
+    out[p, 0] = i
+    out[p, 1] = c
+
+
+def test_a_load_is_not_moved_past_a_store_to_its_element(dev):
+    """Found by tests/test_compiler_fuzz_control.py (`li[i0 & 3], i0 = 1, li[i0 & 3]`): the coalescing of
+    `t = ld ...; mov i, t` moved the load down to the move, below the store to the same element."""
+    xi = np.array([[2, 10, 20, 30, 40], [7, 5, 6, 7, 8], [-1, 200, 1, 2, 3], [0, -9, 0, 0, 0]], np.int32)
+    want = [[row[1 + (row[0] & 3)], 5 if row[1] > 100 else 0] for row in xi.tolist()]
+    (_, out) = run(dev, load_then_store_same_element, xi, np.zeros((4, 2), np.int32), block=(4, 1))
+    assert out.tolist() == want
