@@ -17,7 +17,9 @@ operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functi
 blocks also as row slices, `a[1, 0:4]` or `a[-3, 0:4]`), plain or augmented (`+=`, `-=`, `*=`, `/=`), with
 written-out numbers and an int32 parameter meeting float32 scalars among the scalars, are compared the
 same way with NumPy. (Mixed int32/float32 scalar code, written-out constants folded next to the same values
-loaded at run time, element and slice augmented assignments: tests/test_compiler_fuzz_mixed.py.)
+loaded at run time, element and slice augmented assignments: tests/test_compiler_fuzz_mixed.py; break/continue in every kind of
+loop, device functions with run-time early returns, every augmented operator, bools as numbers, element
+tuple targets: tests/test_compiler_fuzz_control.py.)
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would

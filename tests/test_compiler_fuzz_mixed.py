@@ -106,10 +106,10 @@ def _round(x):
 
 
 def _pow(a, b):
-    """np.power on 1-D float32 arrays, as the engine runs `fpow`. (NumPy's float32 scalars' `**` and even 0-d
-    arrays take another loop than 1-D arrays, which here is a SIMD one: 11.811699 ** 2.0 is 139.51624 on a
-    0-d array and 139.51622 on a 1-D one.)"""
-    return np.power(np.array([a], np.float32), np.array([b], np.float32))[0]
+    """`fpow` as docs/python-supported.md states it: the power evaluated in float64, rounded once to float32.
+    (Not NumPy's float32 `np.power`, which on some CPUs takes a SIMD `powf` 1 ulp off: 2.1501741 ** 2.0 is
+    4.6232486 there, where the correctly rounded square is 4.623249.)"""
+    return np.float32(np.power(np.float64(a), np.float64(b)))
 
 
 REFERENCE_MARKERS = {
@@ -335,8 +335,9 @@ def programs(draw, branching: bool):
 
 
 # ----------------------------------------------------------------------------- kernel, reference, check
-def render(body: list[str]) -> tuple[str, str]:
-    """(the module's source: kernel and helpers; the reference function's source)."""
+def render(body: list[str], helpers: str = "", transform=to_kernel) -> tuple[str, str]:
+    """(the module's source: kernel and helpers; the reference function's source). `helpers` (more device
+    functions) and `transform` (markers -> kernel source) let tests/test_compiler_fuzz_control.py reuse it."""
     loads = ([f"    i{k} = xi[p, {k}]" for k in range(N_INT)] + [f"    f{k} = xf[p, {k}]" for k in range(N_FLOAT)]
              + ["    la = ws.local.array(4, np.float32)", "    li = ws.local.array(4, np.int32)",
                 f"    for q in range({N_LOCAL}):", f"        la[q] = xf[p, {N_FLOAT} + q]",
@@ -344,11 +345,11 @@ def render(body: list[str]) -> tuple[str, str]:
     stores = ([f"    oi[p, {k}] = i{k}" for k in range(N_INT)] + [f"    of[p, {k}] = f{k}" for k in range(N_FLOAT)]
               + [f"    for q in range({N_LOCAL}):", f"        oi[p, {N_INT} + q] = li[q]",
                  f"        of[p, {N_FLOAT} + q] = la[q]"])
-    kernel = to_kernel("\n".join(["def kern(xi, xf, oi, of, ki, kf, gf, kci: ws.constant, kcf: ws.constant):",
+    kernel = transform("\n".join(["def kern(xi, xf, oi, of, ki, kf, gf, kci: ws.constant, kcf: ws.constant):",
                                   "    p = ws.grid(1)", *loads, *body, *stores]))
     params = ", ".join(INT_VARS + FLOAT_VARS)
     module = "\n".join(["import math", "import operator", "import numpy as np", "import wafersim as ws",
-                        MODULE_CONSTANTS, HELPERS, MORE_HELPERS, "", "@ws.jit", kernel, ""])
+                        MODULE_CONSTANTS, HELPERS, MORE_HELPERS, helpers, "", "@ws.jit", kernel, ""])
     reference = "\n".join([f"def ref(p, {params}, la, li, gf):", *body, f"    return ({params},)", ""])
     return module, reference
 
@@ -377,14 +378,16 @@ def gen_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("jit_fuzz_mixed")
 
 
-def check(dev, directory, body: list[str], seed: int, kci: int, kcf: float) -> None:
-    source, reference_source = render(body)
+def check(dev, directory, body: list[str], seed: int, kci: int, kcf: float, helpers: str = "", transform=to_kernel,
+          markers=None) -> None:
+    source, reference_source = render(body, helpers, transform)
     module = load_source(directory, source)
     names = dict(vars(module), **REFERENCE_MARKERS, ki=np.array(INT_POOL, np.int32),
-                 kf=np.array(FLOAT_POOL, np.float32), kci=np.int32(kci), kcf=np.float32(kcf))
-    for helper in ("mix", "axpb", "iaxpb", "nest"):  # the device functions as the plain functions they are
-        func = getattr(module, helper).py_func
-        names[helper] = types.FunctionType(func.__code__, names, helper, func.__defaults__)
+                 kf=np.array(FLOAT_POOL, np.float32), kci=np.int32(kci), kcf=np.float32(kcf), **(markers or {}))
+    for helper, jitted in vars(module).items():  # the device functions as the plain functions they are
+        if helper != "kern" and hasattr(jitted, "py_func"):
+            func = jitted.py_func
+            names[helper] = types.FunctionType(func.__code__, names, helper, func.__defaults__)
     exec(compile(reference_source, "<reference>", "exec"), names)
     xi, xf, gf = inputs(seed)
     want_i, want_f, want_g = xi.copy(), xf.copy(), gf.copy()

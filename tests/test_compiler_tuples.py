@@ -329,8 +329,8 @@ def kern(a, b, x, out):
     ("for k in enumerate((1, 2), start=n):\n        pass", "start must be a constant"),
     ("x, y = pair(1)", "cannot unpack"),
     ("y = shape(n)", "same shape"),
-    ("y = mixed(n)", "this return gives a float32 where an earlier return of this device function gave an int32"),
-    ("y = mixed_pair(n)", "make the earlier one a float (return 1.0"),
+    ("y = mixed(n)", "this return gives a float32 where the device function's first return gave an int32"),
+    ("y = mixed_pair(n)", "return a float there (float(...)) or an int here (int(...))"),
     ("a, b = (n, 1) if n > 0 else (n, 1, 2)", "tuples of different shapes"),
     ("a, b = (n, out) if n > 0 else (n, out)", "chooses between numbers or tuples of numbers"),
 ])

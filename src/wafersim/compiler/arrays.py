@@ -92,7 +92,13 @@ class ArrayLowering(HalfLowering):
         """The (register or constant) word offset of an element within the array, bounds-checked."""
         ndim = len(array.shape)
         if len(index_nodes) != ndim:
-            raise Unsupported(f"{array.name} has {ndim} dimension(s) but {len(index_nodes)} index(es) were given")
+            hint = ""
+            if len(index_nodes) < ndim:  # `t[i][j]` (a row taken first) is an element of `t[i, j]`
+                example = ", ".join("ijk"[:ndim])
+                hint = (f": an element takes an index for every axis in one subscript, {array.name}[{example}] "
+                        f"({array.name}[i][j] is not supported)")
+            raise Unsupported(f"{array.name} has {ndim} dimension(s) but {len(index_nodes)} index(es) were given"
+                              + hint)
         indices = [self.index_value(n, "an array index") for n in index_nodes]
         names = [f"{array.name} axis {axis}" for axis in range(ndim)]
         for axis, index in enumerate(indices):

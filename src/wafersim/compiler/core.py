@@ -136,6 +136,9 @@ class LoweringCore:
         self.signature = signature
         # Names assigned on every path to the current point (None: the point is unreachable).
         self.defined: set[str] | None = set()
+        # Variables of unrolled loops over tuples that a `break` leaves: not in `defined` after the loop
+        # (which item it stopped at is known only at run time); named so that reading one says why.
+        self.broken_loop_vars: set[str] = set()
         # For each enclosing run-time branch or loop body, the bindings when it was entered: a name bound
         # before it must keep its storage inside it (see StatementLowering.enter_region).
         self.regions: list[dict[str, Any]] = []
@@ -211,6 +214,7 @@ class LoweringCore:
 
     def bind(self, name: str, value) -> None:
         self.scopes[-1][name] = value
+        self.broken_loop_vars.discard(name)
         if self.defined is not None:
             self.defined.add(name)
 

@@ -105,6 +105,11 @@ class ExpressionLowering(LoweringCore):
             value = self.lookup(node.id)
         except KeyError:
             return self.python_value(self.static(node))  # a global or closure constant (or object)
+        if self.defined is not None and node.id not in self.defined and node.id in self.broken_loop_vars:
+            raise Unsupported(f"variable {node.id!r} of a loop over a tuple is read after the loop, which a `break` "
+                              f"may leave at any item: the loop is unrolled, so which item it stopped at is "
+                              f"known only at run time; copy it into a variable assigned before the loop "
+                              f"(`last = {node.id}` before the `break`) and read that")
         if self.defined is not None and node.id not in self.defined:
             raise Unsupported(f"variable {node.id!r} may be used before assignment: it is assigned only on some "
                               f"paths (in a branch or a loop that may not run); assign it before the branch or loop")

@@ -297,10 +297,10 @@ class StatementLowering(RowLowering):
             return
         if not isinstance(value, Val):
             raise self.error(s, f"this return gives {describe(value)} where an earlier one returned a number")
-        if registers.ty == "i32" and value.ty == "f32":  # (the first return typed the result: an int32)
-            raise self.error(s, "this return gives a float32 where an earlier return of this device function gave "
-                                "an int32: it returns one type on every path, so make the earlier one a float "
-                                "(return 1.0, or return float(...))")
+        if registers.ty == "i32" and value.ty == "f32":  # (an int32 after a float32 one converts, as a variable's)
+            raise self.error(s, "this return gives a float32 where the device function's first return gave an "
+                                "int32: its result has the type of the first return, as a variable has its first "
+                                "value's; return a float there (float(...)) or an int here (int(...))")
         self.move(registers, value, s, value_node=s.value)
 
     def if_statement(self, s: ast.If) -> None:
@@ -544,3 +544,4 @@ class StatementLowering(RowLowering):
         self.defined = meet(self.defined, *breaks)
         if breaks and self.defined is not None:
             self.defined.difference_update(names)  # which value it stopped at is known only at run time
+            self.broken_loop_vars.update(names)

@@ -97,13 +97,19 @@ def eliminate_dead_code(fn: IRFunction) -> None:
         fn.ops = keep
 
 
+#: Pure ops that read memory: moved down past a store (`t = buf[j]; buf[j] = 1; v = t`), a load would read
+#: what the store wrote (found by tests/test_compiler_fuzz_control.py).
+_NOT_SUNK = {"ld"}
+
+
 def coalesce_moves(fn: IRFunction) -> None:
     """`t = op ...; mov v, t` in one block, t read by nothing else: the op writes v itself.
 
     The front end computes `v += x` as a temporary and a move; written directly, `v` becomes a plain
     induction variable (`addi v, v, k`) that strength reduction and bounds-check elimination recognise.
     Nothing between the two may write `v`; if something reads it, the (pure) op moves down to the
-    move's place instead, provided nothing in between writes its operands.
+    move's place instead, provided nothing in between writes its operands (a load never moves: something in
+    between may store to its address).
     """
     readers: dict[VReg, int] = {}
     writers: dict[VReg, int] = {}
@@ -132,7 +138,8 @@ def coalesce_moves(fn: IRFunction) -> None:
                     producer.d = target
                     op.a = target  # now `mov v, v`: dead-code elimination drops it
                     continue
-                elif producer.op in PURE and not written_between & set(producer.reads()):
+                elif (producer.op in PURE and producer.op not in _NOT_SUNK
+                      and not written_between & set(producer.reads())):
                     # v is still read in between: compute the new value where the move was instead
                     pending.pop(op.a)
                     fn.ops[start] = None  # removed below (a placeholder would read a register nothing writes)

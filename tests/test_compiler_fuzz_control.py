@@ -1,0 +1,359 @@
+"""Differential fuzzing of the `@ws.jit` compiler, ninth part: control flow and statement forms the other
+scalar fuzzers (tests/test_compiler_fuzz.py, tests/test_compiler_fuzz_mixed.py) do not draw, on the marker
+machinery of tests/test_compiler_fuzz_mixed.py (the reference runs the body text on np.int32 / np.float32
+scalars with markers bound to the documented semantics; the kernel gets the text with the markers rewritten
+into the Python a user writes):
+
+- `break` and `continue` in `for ... in range(...)` loops (constant or run-time bounds, steps up and down),
+  in nested loops (leaving the inner one only), in unrolled loops over tuples of constants, and in
+  `while True:` loops left only by a `break`, `while n < K and <condition>:`; the loop variable rebound in
+  the body (the next trip still takes the next item, and `range`'s bounds, read once, do not move when a
+  variable they read is assigned);
+- device functions with run-time early returns: from a branch, from inside a `for` loop and from nested
+  loops, from a `while` loop with `continue` and `break`, a tuple result, one helper calling another, a
+  helper mutating a local array its caller passed (by reference), helpers called inside loops, in
+  conditional expressions and in `and`/`or` operands (so the call may not run at all);
+- every augmented assignment operator on names and on elements of local arrays: `<<=`, `>>=`, `**=`,
+  `//=`, `%=`, `&=`, `|=`, `^=`, `/=` and the arithmetic ones, an int32 operand on a float32 target;
+- the `operator` module's functions fuzz.py does not draw (`floordiv`, `mod`, `truediv`, `pow`, `lshift`,
+  `rshift`, `and_`, `or_`, `xor`, `neg`, `pos`, `invert`, `abs`, `not_`, `lt` ... `ne`);
+- comparisons, `not` and `and`/`or` of comparisons used as int32 numbers (`(a < b) + i`, Python's bools are
+  ints), unary `+`, `float()` and `int()` of run-time values (negative, near 2**24, large);
+- tuple assignments whose targets are elements (`li[j], li[k] = li[k], li[j]`, which may be one element),
+  whose later target's index reads an earlier target (`i0, li[i0 & 3] = ...`: Python assigns left to right),
+  nested targets and three-way rotations; annotated assignments (`f0: float = i1`);
+- all of it also on a PE of 8 registers, where the allocator spills nearly every value to SRAM.
+
+WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
+"""
+from __future__ import annotations
+
+import ast
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_compiler_fuzz import FLOAT_VARS, INT_VARS
+from test_compiler_fuzz_mixed import FUZZ as MIXED_FUZZ
+from test_compiler_fuzz_mixed import (CONSTANT_ARGS, REFERENCE_MARKERS, MixedGen, ToKernel, _pow, check,  # noqa: F401
+                                      dev, gen_dir)
+
+import wafersim as ws
+
+#: A few examples in `make test` (about 6 s on 2 cores); WAFERSIM_FUZZ_EXAMPLES=400 WS_FUZZ_RANDOM=1 searches longer.
+FUZZ = settings(MIXED_FUZZ, max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "8")))
+#: Device functions with run-time early returns (plain Python functions in the reference: every number in
+#: them an np.int32 / np.float32 so that the reference stays in the two 32-bit types).
+CONTROL_HELPERS = """
+STEPS = (1, -2, 3)
+
+
+@ws.jit
+def first_hit(a, n):
+    for k in range(n):
+        if (a + np.int32(k)) % np.int32(3) == np.int32(0):
+            return np.int32(k)
+    return np.int32(-1)
+
+
+@ws.jit
+def clampf(x, lo, hi):
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x
+
+
+@ws.jit
+def settle(a, b):
+    k = np.int32(0)
+    s = a
+    while k < np.int32(6):
+        k += np.int32(1)
+        if s % np.int32(2) == np.int32(0):
+            s = s // np.int32(2)
+            continue
+        if s > b:
+            return s, k
+        s = s * np.int32(3) + np.int32(1)
+        if s > np.int32(1000):
+            break
+    return -s, k
+
+
+@ws.jit
+def grid_find(a, b):
+    for i in range(3):
+        for j in range(4):
+            if j > i + np.int32(1):
+                break
+            if np.int32(i) * b + np.int32(j) == a:
+                return np.int32(i * 10 + j)
+    return first_hit(a, b & np.int32(3))
+
+
+@ws.jit
+def pick(x, i):
+    acc = x
+    for m in STEPS:
+        if i == m:
+            break
+        acc = acc * np.float32(0.5) + np.float32(m)
+        if acc > np.float32(4.0):
+            return acc, np.int32(m)
+    return acc, i
+
+
+@ws.jit
+def bump(buf, k):
+    buf[k] += np.int32(1)
+    if buf[k] > np.int32(3):
+        return buf[k]
+    buf[k] = -buf[k]
+    return np.int32(0)
+"""
+#: Operators of augmented assignments: (kernel operator, how the reference writes `t op= v`).
+INT_AUG = ["+", "-", "*", "//", "%", "&", "|", "^", "<<", ">>", "**"]
+FLOAT_AUG = ["+", "-", "*", "/", "//", "%", "**"]
+
+
+def _b(value) -> np.int32:
+    """A bool used as a number: Python's True is 1 (NumPy's bools would add as a logical or)."""
+    return np.int32(bool(value))
+
+
+def _augx(value):
+    return value
+
+
+MARKERS = {"_B": _b, "_TOF": np.float32, "_AUGX": _augx, "_POWOP": _pow, "_SHLOP": REFERENCE_MARKERS["_SHL"],
+           "_SHROP": REFERENCE_MARKERS["_SHR"]}
+#: Markers for calls of the `operator` module whose reference is another marker's (`operator.pow` of a float32
+#: is one fpow; `operator.lshift` wraps as `<<`).
+OPERATOR_MARKERS = {"_POWOP": "pow", "_SHLOP": "lshift", "_SHROP": "rshift"}
+
+
+class ControlToKernel(ToKernel):
+    """`ToKernel`, and: `_B(c)` -> `c`, `_TOF(v)` -> `float(v)`, `t = _AUGX(t <op> v)` -> `t <op>= v`."""
+
+    def visit_Call(self, node: ast.Call):
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name == "_B":
+            return self.visit(node.args[0])
+        if name == "_TOF":
+            return ast.Call(ast.Name("float", ast.Load()), [self.visit(node.args[0])], [])
+        if name in OPERATOR_MARKERS:
+            func = ast.Attribute(ast.Name("operator", ast.Load()), OPERATOR_MARKERS[name], ast.Load())
+            return ast.Call(func, [self.visit(arg) for arg in node.args], [])
+        return super().visit_Call(node)
+
+    def visit_Assign(self, node: ast.Assign):
+        value = node.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "_AUGX":
+            binop = self.visit(value.args[0])  # (markers such as _SHL become the operator itself)
+            assert isinstance(binop, ast.BinOp), ast.dump(binop)
+            return ast.AugAssign(node.targets[0], binop.op, binop.right)
+        return self.generic_visit(node)
+
+
+def to_kernel(source: str) -> str:
+    return ast.unparse(ast.fix_missing_locations(ControlToKernel().visit(ast.parse(source))))
+
+
+class ControlGen(MixedGen):
+    """`MixedGen` with the forms above mixed in (a quarter of the nodes)."""
+
+    def __init__(self, draw, branching: bool) -> None:
+        super().__init__(draw, branching)
+        self.conditions = 0  # how many conditions the expression being drawn is in
+
+    def int_expr(self, depth: int) -> str:
+        if depth <= 0 or not self.mine():
+            return super().int_expr(depth)
+        kind = self.choice(["bool", "bool", "plus", "toi", "first_hit", "grid_find", "settle", "bump", "operator",
+                            "operator"])
+        if kind == "operator":  # the `operator` module's other functions (fuzz.py draws add, sub, mul)
+            a, b = self.int_expr(depth - 1), self.int_expr(depth - 1)
+            return self.choice([f"operator.{self.choice(['floordiv', 'mod', 'and_', 'or_', 'xor'])}({a}, {b})",
+                                f"operator.{self.choice(['neg', 'pos', 'invert', 'abs'])}({a})",
+                                f"operator.pow({a}, _I({self.draw(st.integers(0, 4))}))",
+                                f"_{self.choice(['SHL', 'SHR'])}OP({a}, _I({self.draw(st.integers(0, 31))}))",
+                                f"_B(operator.{self.choice(['lt', 'le', 'gt', 'ge', 'eq', 'ne'])}({a}, {b}))",
+                                f"_B(operator.not_({a}))"])
+        if kind == "bool":  # a comparison (or not / and / or of them) as a number
+            return f"(_B({self.cond(depth - 1)}) {self.choice(['+', '-', '*'])} {self.int_expr(depth - 1)})"
+        if kind == "plus":
+            return f"(+{self.int_expr(depth - 1)})"
+        if kind == "toi":  # int() of a run-time float32 (an out-of-range one discards the example)
+            return f"_TOI({self.float_expr(depth - 1)})"
+        if kind == "first_hit":
+            return f"first_hit({self.int_expr(depth - 1)}, {self.int_expr(0)} & _I(7))"
+        if kind == "grid_find":
+            return f"grid_find({self.int_expr(depth - 1)} % _I(40), {self.int_expr(0)} % _I(9))"
+        if kind == "settle":
+            return f"settle({self.int_expr(depth - 1)}, {self.int_expr(depth - 1)})[{self.draw(st.integers(0, 1))}]"
+        if self.conditions:  # the reference's _CMP marker evaluates every operand, where `a < b < bump(...)`
+            # calls bump only when a < b: a helper with side effects stays out of conditions
+            return f"first_hit({self.int_expr(depth - 1)}, _I(4))"
+        return f"bump(li, {self.index(0)})"
+
+    def cond(self, depth: int, top: bool = False) -> str:
+        self.conditions += 1
+        try:
+            return super().cond(depth, top)
+        finally:
+            self.conditions -= 1
+
+    def float_expr(self, depth: int) -> str:
+        if depth <= 0 or not self.mine():
+            return super().float_expr(depth)
+        kind = self.choice(["tof", "plus", "clampf", "pick", "guarded", "operator"])
+        if kind == "operator":
+            a, b = self.mixed_operands(depth - 1, 2)
+            return self.choice([f"operator.{self.choice(['truediv', 'floordiv', 'mod'])}({a}, {b})",
+                                f"operator.{self.choice(['neg', 'pos', 'abs'])}({self.float_expr(depth - 1)})",
+                                f"_POWOP({a}, {self.choice(['_R(0.5)', '_R(2.0)', '_R(3.0)'])})"])
+        if kind == "tof":
+            return f"_TOF({self.int_expr(depth - 1)})"
+        if kind == "plus":
+            return f"(+{self.float_expr(depth - 1)})"
+        if kind == "clampf":
+            lo, hi = self.float_expr(depth - 1), self.float_expr(0)
+            return f"clampf({self.float_expr(depth - 1)}, {lo}, {hi})"
+        if kind == "pick":
+            return f"pick({self.float_expr(depth - 1)}, {self.int_expr(0)} % _I(4))[0]"
+        # a helper call the condition may skip: in a conditional expression or behind and / or
+        call = f"clampf({self.float_expr(depth - 1)}, _R(-1.0), _R(2.0))"
+        if not self.branching:
+            return f"({call} * {self.float_expr(0)})"
+        if self.draw(st.booleans()):
+            return f"({call} if {self.cond(depth - 1)} else {self.float_expr(depth - 1)})"
+        test = f"({self.cond(0)}) {self.choice(['and', 'or'])} first_hit({self.int_expr(0)}, _I(3)) > _I(0)"
+        return f"({self.float_expr(depth - 1)} if {test} else {call})"
+
+    def aug(self, pad: str) -> list[str]:
+        """`t op= v` on a name or an element of a local array, written `t = _AUGX(t op v)` for the reference."""
+        if self.draw(st.booleans()):
+            target = self.choice(INT_VARS + [f"li[{self.index(0)}]"])
+            op = self.choice(INT_AUG)
+            if op in ("<<", ">>"):  # (a count of 32 or more, and so a negative one, is fine at run time)
+                count = self.choice([f"_I({self.draw(st.integers(0, 31))})", f"({self.int_expr(0)} % _I(40))"])
+                return [f"{pad}{target} = _AUGX({'_SHL' if op == '<<' else '_SHR'}({target}, {count}))"]
+            if op == "**":  # a constant exponent: int32 ** a run-time int32 is refused
+                return [f"{pad}{target} = _AUGX({target} ** _I({self.draw(st.integers(0, 4))}))"]
+            value = self.int_expr(self.draw(st.integers(0, 2)))
+            return [f"{pad}{target} = _AUGX({target} {op} {value})"]
+        target = self.choice(FLOAT_VARS + [f"la[{self.index(0)}]"])
+        op = self.choice(FLOAT_AUG)
+        if op == "**":  # a float32 exponent: one fpow (a whole constant one is `v * v`, ...: _POWI)
+            if self.draw(st.booleans()):
+                return [f"{pad}{target} = _AUGX(_POWI({target}, _I({self.draw(st.integers(-1, 2))})))"]
+            return [f"{pad}{target} = _AUGX(_POW({target}, {self.choice(['_R(0.5)', '_R(3.0)', '_R(2.0)'])}))"]
+        value = self.mixed_operand(self.draw(st.integers(0, 2)))
+        return [f"{pad}{target} = _AUGX({target} {op} {value})"]
+
+    def loop_body(self, indent: int, nest: int) -> list[str]:
+        """A loop body with `if <cond>: break` / `continue` among its statements."""
+        pad = "    " * indent
+        lines: list[str] = []
+        for _ in range(self.draw(st.integers(1, 3))):
+            if self.draw(st.integers(0, 2)) == 0:
+                lines += [f"{pad}if {self.cond(1)}:", f"{pad}    {self.choice(['break', 'continue'])}"]
+            lines += self.statement(indent, nest)
+        return lines
+
+    def statement(self, indent: int, nest: int) -> list[str]:
+        if not self.mine():
+            return super().statement(indent, nest)
+        pad = "    " * indent
+        kinds = ["aug", "aug", "aug", "elemswap", "ordered", "rotate", "annotated"]
+        if self.branching and nest < 2:
+            kinds += ["forbc", "forbc", "tuplebc", "whiletrue", "whilecond"]
+        kind = self.choice(kinds)
+        if kind == "aug":
+            return self.aug(pad)
+        if kind == "elemswap":  # two elements (maybe one) exchanged: both read before either is written
+            j, k = self.index(1, target=True), self.index(1, target=True)
+            name = self.choice(["li", "la"])
+            return [f"{pad}{name}[{j}], {name}[{k}] = {name}[{k}], {name}[{j}]"]
+        if kind == "ordered":  # left to right: the element's index reads the name just assigned
+            name = self.choice(INT_VARS)
+            first = [f"{name}, li[{name} & _I(3)] = {self.int_expr(1)}, {self.int_expr(1)}",
+                     f"li[{name} & _I(3)], {name} = {self.int_expr(1)}, {self.int_expr(1)}"]
+            return [pad + self.choice(first)]
+        if kind == "rotate":  # three-way rotation, nested targets
+            a, b, c = self.draw(st.permutations(INT_VARS))
+            if self.draw(st.booleans()):
+                return [f"{pad}{a}, {b}, {c} = {b}, {c}, {a}"]
+            f, g = self.draw(st.permutations(FLOAT_VARS))[:2]
+            return [f"{pad}({a}, {f}), {b} = ({b}, {g}), {self.int_expr(1)}"]
+        if kind == "annotated":
+            if self.draw(st.booleans()):
+                return [f"{pad}{self.choice(FLOAT_VARS)}: {self.choice(['float', 'np.float32'])} = "
+                        f"_F({self.int_expr(1)})"]
+            return [f"{pad}{self.choice(INT_VARS)}: {self.choice(['int', 'np.int32'])} = {self.int_expr(1)}"]
+        var = f"k{self.loops}"
+        self.loops += 1
+        if kind == "forbc":
+            bounds = [str(self.draw(st.integers(-2, 5))), str(self.draw(st.integers(-2, 5)))]
+            if self.draw(st.booleans()):
+                bounds[self.draw(st.integers(0, 1))] = f"({self.int_expr(0)} % _I(5))"
+            step = self.choice(["", ", 1", ", 2", ", -1", ", -2"])
+            header = f"for {var} in range({bounds[0]}, {bounds[1]}{step}):"
+        elif kind == "tuplebc":
+            items = ", ".join(f"_I({v})" for v in self.draw(st.lists(st.integers(-4, 4), min_size=1, max_size=3)))
+            header = f"for {var} in ({items},):"
+        elif kind == "whilecond":  # a counter and a drawn condition, tested before every trip
+            lines = [f"{pad}{var} = 0", f"{pad}while {var} < {self.draw(st.integers(1, 3))} and ({self.cond(1)}):",
+                     f"{pad}    {var} += 1"]
+            return lines + self.loop_body(indent + 1, nest + 1)
+        else:  # left only by its breaks; the first one bounds it
+            header = "while True:"
+            lines = [f"{pad}{var} = 0", pad + header, f"{pad}    {var} += 1",
+                     f"{pad}    if {var} > {self.draw(st.integers(0, 3))}:", f"{pad}        break"]
+            return lines + self.loop_body(indent + 1, nest + 1)
+        self.loop_vars.append(var)
+        lines = [pad + header]
+        if self.draw(st.integers(0, 3)) == 0:  # rebinding the variable changes neither the trips nor the items
+            lines.append(f"{pad}    {var} = _AUGX({var} {self.choice(['+', '*', '^'])} {self.int_expr(0)})")
+        lines += self.loop_body(indent + 1, nest + 1)
+        self.loop_vars.pop()
+        return lines
+
+
+@st.composite
+def programs(draw, branching: bool):
+    gen = ControlGen(draw, branching)
+    return gen.block(1, draw(st.integers(2, 8)), 0)
+
+
+def run(dev, gen_dir, body, seed, kci, kcf):
+    check(dev, gen_dir, body, seed, kci, kcf, helpers=CONTROL_HELPERS, transform=to_kernel, markers=MARKERS)
+
+
+@pytest.fixture(scope="module")
+def few_registers():
+    """A PE of 8 registers: r0 and 4 spill scratch registers leave 3 to allocate, so nearly every value of
+    these kernels is spilled to SRAM and reloaded (a path kernels with 32 registers rarely take)."""
+    return ws.Device(ws.WaferSpec(width=8, height=8, registers=8))
+
+
+@FUZZ
+@given(body=programs(branching=False), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
+def test_straight_line_control_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
+    run(dev, gen_dir, body, seed, kci, kcf)
+
+
+@FUZZ
+@given(body=programs(branching=True), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
+def test_control_kernels_spilling_every_register_match_the_reference(few_registers, gen_dir, body, seed, kci, kcf):
+    run(few_registers, gen_dir, body, seed, kci, kcf)
+
+
+@FUZZ
+@given(body=programs(branching=True), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
+def test_branching_control_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
+    run(dev, gen_dir, body, seed, kci, kcf)

@@ -1,0 +1,288 @@
+"""Regression tests for the compiler, second file (tests/test_compiler_regressions.py holds the first ones):
+each kernel's result is compared with the same code run by Python / NumPy, and what the compiler cannot
+compile right must be a CompileError at the source line that says what to write instead."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import compile_error, line_of
+from conftest import run_on_one_block as run
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(ws.WaferSpec(width=8, height=8))
+
+
+# ----------------------------------------------------------------------------- types seen on the fabric
+@ws.jit
+def int_pipeline(out, values):
+    x, y = ws.grid(2)
+    width = ws.gridsize(2)[0]
+    s = values[x]
+    if x > 0:
+        v = ws.recv(ws.WEST)  # no dtype, nothing around it says: every send toward it sends an int32
+        s = s + v
+    if x + 1 < width:
+        ws.send(ws.EAST, s)
+    out[x] = s
+
+
+@ws.jit
+def int_forwarded(out, k):
+    x, y = ws.grid(2)
+    width = ws.gridsize(2)[0]
+    if x == 0:
+        ws.send(ws.EAST, k * 3)
+    else:
+        v = ws.recv(ws.WEST)  # forwarded on unchanged: the word keeps the type it was sent with
+        if x + 1 < width:
+            ws.send(ws.EAST, v)
+        out[x] = v + x
+
+
+def test_recv_without_dtype_reads_what_is_sent_toward_it(dev):
+    values = np.array([5, -2, 1 << 24, 9], np.int32)
+    (out, _) = run(dev, int_pipeline, np.zeros(4, np.int32), values, block=(4, 1))
+    np.testing.assert_array_equal(out, np.cumsum(values))
+    (out,) = run(dev, int_forwarded, np.zeros(4, np.int32), 1000003, block=(4, 1))
+    np.testing.assert_array_equal(out[1:], 3000009 + np.arange(1, 4))
+
+
+@ws.jit
+def float_sent_int_expected(out):
+    x, y = ws.grid(2)
+    if x == 0:
+        ws.send(ws.EAST, 1.5)
+    else:
+        out[0] = ws.recv(ws.WEST)  # MARK-mismatch
+
+
+def test_a_recv_whose_context_contradicts_every_send_is_refused(dev):
+    err = compile_error(dev, float_sent_int_expected, np.zeros(1, np.int32), block=(2, 1))
+    assert err.line == line_of(float_sent_int_expected, "MARK-mismatch")
+    assert "every ws.send toward it sends float32" in str(err) and "dtype=" in str(err)
+
+
+@ws.jit
+def chained_computed_value(out, v):
+    f0 = v
+    f1 = 0.0
+    f0 = f1 = f0 + f0  # f0 takes the sum first; f1 must still get it
+    out[0] = f0
+    out[1] = f1
+
+
+def test_chained_assignment_of_a_computed_value_to_an_existing_variable(dev):
+    (out,) = run(dev, chained_computed_value, np.zeros(2, np.float32), np.float32(1.25))
+    np.testing.assert_array_equal(out, [2.5, 2.5])
+
+
+# ----------------------------------------------------------------------------- moves the optimiser coalesces
+def shuffle(f0, f1):
+    t = -f0
+    u = f1
+    f1 = t
+    f0 = u
+    f1 = f0
+    return f0, f1
+
+
+@ws.jit
+def shuffle_kernel(xf, of):
+    f0 = xf[0]
+    f1 = xf[1]
+    t = -f0  # a temporary moved into f1 while f1 is still read: the coalescing pass left a read of
+    u = f1   # nothing behind (an internal compiler error found by the tuple/chain fuzzer)
+    f1 = t
+    f0 = u
+    f1 = f0
+    of[0] = f0
+    of[1] = f1
+
+
+def test_a_temporary_moved_into_a_variable_still_read_compiles_right(dev):
+    x = np.array([3.0, 5.0], np.float32)
+    (_, out) = run(dev, shuffle_kernel, x, np.zeros(2, np.float32))
+    assert list(out) == list(shuffle(*x))
+
+
+@ws.jit
+def slices_in_a_conditional(out, c):
+    r = ws.local.array(4, np.float32)
+    a = ws.local.array(4, np.float32)
+    a[0:4] = 1.0
+    r[0:4] = (a[0:4] * 2.0) if c > 0 else (a[0:4] * 3.0)  # MARK-ifexp
+    out[0] = r[0]
+
+
+@ws.jit
+def a_string_as_a_value(out, c):
+    out[0] = "-inf"  # MARK-str
+
+
+@pytest.mark.parametrize("kernel, mark, words", [
+    (slices_in_a_conditional, "MARK-ifexp", "chooses between scalars, not slices: choose with an if statement"),
+    (a_string_as_a_value, "MARK-str", "write float('-inf') (or -math.inf)")])
+def test_refusals_say_what_to_write_instead(dev, kernel, mark, words):
+    """Two refusals a CUDA user's trial met with unhelpful messages ("slices compute only in an assignment to
+    a slice" for a slice assignment; "a str cannot be used as a kernel value" for a string where a number
+    goes). (`float('-inf')` itself compiles: tests/test_compiler_math.py.)"""
+    err = compile_error(dev, kernel, np.zeros(1, np.float32), 1)
+    assert err.line == line_of(kernel, mark) and words in str(err)
+
+
+# ----------------------------------------------------------------------------- unrolled loops left by a break
+@ws.jit
+def tuple_loop_left_by_break(out, a):
+    last = 0
+    s = 0
+    for t in (3, 1, -4):
+        last = t  # the documented way: copy the item into a variable assigned before the loop
+        if t == a:
+            break
+        s += t
+    out[0] = last
+    out[1] = s
+
+
+@ws.jit
+def tuple_loop_variable_after_break(out, a):
+    t = 0
+    for t in (3, 1, -4):
+        if t == a:
+            break
+    out[0] = t  # MARK-after-break
+
+
+def test_the_variable_of_an_unrolled_loop_left_by_a_break(dev):
+    """Python keeps the item a `break` stopped at; the unrolled loop knows it only at run time, so reading the
+    variable after the loop is refused. The refusal said "may be used before assignment ... assign it before
+    the branch or loop" of a variable assigned before the loop (found by tests/test_compiler_fuzz_control.py's
+    probes); it now says why and what to write, and that form computes what Python does."""
+    def python(a):
+        last = s = 0
+        for t in (3, 1, -4):
+            last = t
+            if t == a:
+                break
+            s += t
+        return [last, s]
+
+    for a in (3, 1, -4, 7):
+        (out,) = run(dev, tuple_loop_left_by_break, np.zeros(2, np.int32), a)
+        assert list(out) == python(a), a
+    err = compile_error(dev, tuple_loop_variable_after_break, np.zeros(1, np.int32), 1)
+    assert err.line == line_of(tuple_loop_variable_after_break, "MARK-after-break")
+    assert "a `break` may leave at any item" in str(err) and "`last = t` before the `break`" in str(err)
+
+
+@ws.jit
+def row_then_element(out, a):
+    t = ws.local.array((3, 4), np.int32)
+    t[2, 3] = a
+    out[0] = t[2][3]  # MARK-chained
+
+
+def test_a_chained_subscript_of_a_2d_array_says_to_index_every_axis_at_once(dev):
+    """`t[2][3]` was refused as "t has 2 dimension(s) but 1 index(es) were given", with nothing to write."""
+    err = compile_error(dev, row_then_element, np.zeros(1, np.int32), 1)
+    assert err.line == line_of(row_then_element, "MARK-chained") and "t[i, j]" in str(err)
+
+
+# ----------------------------------------------------------------------------- chains that stop early
+@ws.jit
+def bump(buf, k):
+    buf[k] += 1
+    if buf[k] > 3:
+        return buf[k]  # an early return, known only at run time
+    buf[k] = -buf[k]
+    return 0
+
+
+@ws.jit
+def chain_with_side_effects(xf, xi, out):
+    p = ws.grid(1)
+    li = ws.local.array(4, np.int32)
+    li[3] = xi[p]
+    out[p, 0] = xf[p] > 0 >= bump(li, 3)  # bump runs only when xf[p] > 0, as in Python
+    out[p, 1] = li[3]
+
+
+def test_a_chained_comparison_calls_its_last_operand_only_when_the_first_test_holds(dev):
+    """tests/test_compiler_fuzz_control.py's reference once evaluated every operand of a chain (its marker is
+    a function); the kernel was right. Python's `a > b >= f()` calls f only when a > b."""
+    xf = np.array([1.0, 1.0, 1.0, -1.0, 0.0, 2.5, -3.0, 1.0], np.float32)
+    xi = np.array([10, 1, -3, 10, 0, 3, 2, -1], np.int32)
+    want = []
+    for f, i in zip(xf, xi):
+        li = [0, 0, 0, int(i)]
+        hit = bump.py_func(li, 3) if f > 0 else None  # (0 >= bump(...) is evaluated only here)
+        want.append([int(hit is not None and 0 >= hit), li[3]])
+    (_, _, out) = run(dev, chain_with_side_effects, xf, xi, np.zeros((8, 2), np.int32), block=(8, 1))
+    assert out.tolist() == want
+
+
+# ----------------------------------------------------------------------------- returns of two types
+@ws.jit
+def float_then_int(c, x):
+    if c > 0:
+        return x
+    return c  # converts to float32, as an int assigned to a float variable
+
+
+@ws.jit
+def int_then_float(c, x):
+    if c > 0:
+        return c
+    return x  # MARK-second-return
+
+
+@ws.jit
+def returns_of_two_types(out, c, x):
+    out[0] = float_then_int(c, x)
+
+
+@ws.jit
+def returns_refused(out, c, x):
+    out[0] = int_then_float(c, x)
+
+
+def test_a_device_function_returns_the_type_of_its_first_return(dev):
+    """A float32 returned after an int32 one was refused as "cannot assign a float32 value to an int32
+    variable (initialise it with a float ...)", naming no variable the user wrote."""
+    for c, want in ((3, 1.5), (-2, -2.0)):
+        (out,) = run(dev, returns_of_two_types, np.zeros(1, np.float32), c, 1.5)
+        assert out[0] == want
+    err = compile_error(dev, returns_refused, np.zeros(1, np.float32), 3, 1.5)
+    assert err.line == line_of(int_then_float, "MARK-second-return")
+    assert "first return gave an int32" in str(err) and "float(...)" in str(err)
+
+
+# ----------------------------------------------------------------------------- a load moved past a store
+@ws.jit
+def load_then_store_same_element(xi, out):
+    p = ws.grid(1)
+    i = xi[p, 0]
+    buf = ws.local.array(4, np.int32)
+    for q in range(4):
+        buf[q] = xi[p, 1 + q]
+    t = buf[i & 3]   # (also the tuple form: `buf[i & 3], i = 1, buf[i & 3]`)
+    buf[i & 3] = 1
+    i = t            # move coalescing sank the load here, past the store: i read 1
+    c = 0
+    if xi[p, 1] > 100:
+        c = 5
+    out[p, 0] = i
+    out[p, 1] = c
+
+
+def test_a_load_is_not_moved_past_a_store_to_its_element(dev):
+    """Found by tests/test_compiler_fuzz_control.py (`li[i0 & 3], i0 = 1, li[i0 & 3]`): the coalescing of
+    `t = ld ...; mov i, t` moved the load down to the move, below the store to the same element."""
+    xi = np.array([[2, 10, 20, 30, 40], [7, 5, 6, 7, 8], [-1, 200, 1, 2, 3], [0, -9, 0, 0, 0]], np.int32)
+    want = [[row[1 + (row[0] & 3)], 5 if row[1] > 100 else 0] for row in xi.tolist()]
+    (_, out) = run(dev, load_then_store_same_element, xi, np.zeros((4, 2), np.int32), block=(4, 1))
+    assert out.tolist() == want
