@@ -129,7 +129,7 @@ def _augx(value):
     return value
 
 
-MARKERS = {"_B": _b, "_TOF": np.float32, "_AUGX": _augx, "_POWOP": _pow, "_SHLOP": REFERENCE_MARKERS["_SHL"],
+MARKERS = {"_B": _b, "_BOOLC": _b, "_TOF": np.float32, "_AUGX": _augx, "_POWOP": _pow, "_SHLOP": REFERENCE_MARKERS["_SHL"],
            "_SHROP": REFERENCE_MARKERS["_SHR"]}
 #: Markers for calls of the `operator` module whose reference is another marker's (`operator.pow` of a float32
 #: is one fpow; `operator.lshift` wraps as `<<`).
@@ -137,14 +137,16 @@ OPERATOR_MARKERS = {"_POWOP": "pow", "_SHLOP": "lshift", "_SHROP": "rshift"}
 
 
 class ControlToKernel(ToKernel):
-    """`ToKernel`, and: `_B(c)` -> `c`, `_TOF(v)` -> `float(v)`, `t = _AUGX(t <op> v)` -> `t <op>= v`."""
+    """`ToKernel`, and: `_B(c)` -> `c`, `_BOOLC(v)` -> `bool(v)`, `_TOF(v)` -> `float(v)`,
+    `t = _AUGX(t <op> v)` -> `t <op>= v`."""
 
     def visit_Call(self, node: ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name == "_B":
             return self.visit(node.args[0])
-        if name == "_TOF":
-            return ast.Call(ast.Name("float", ast.Load()), [self.visit(node.args[0])], [])
+        if name in ("_TOF", "_BOOLC"):  # (bool of a number: an int32 0 or 1, Python's truth, nan true)
+            func = "float" if name == "_TOF" else "bool"
+            return ast.Call(ast.Name(func, ast.Load()), [self.visit(node.args[0])], [])
         if name in OPERATOR_MARKERS:
             func = ast.Attribute(ast.Name("operator", ast.Load()), OPERATOR_MARKERS[name], ast.Load())
             return ast.Call(func, [self.visit(arg) for arg in node.args], [])
@@ -174,7 +176,10 @@ class ControlGen(MixedGen):
         if depth <= 0 or not self.mine():
             return super().int_expr(depth)
         kind = self.choice(["bool", "bool", "plus", "toi", "first_hit", "grid_find", "settle", "bump", "operator",
-                            "operator"])
+                            "operator", "boolcall"])
+        if kind == "boolcall":  # bool() of a run-time int or float (nan, -0.0 and 0 among the values drawn)
+            value = self.int_expr(depth - 1) if self.draw(st.booleans()) else self.float_expr(depth - 1)
+            return f"(_BOOLC({value}) {self.choice(['+', '-', '*'])} {self.int_expr(depth - 1)})"
         if kind == "operator":  # the `operator` module's other functions (fuzz.py draws add, sub, mul)
             a, b = self.int_expr(depth - 1), self.int_expr(depth - 1)
             return self.choice([f"operator.{self.choice(['floordiv', 'mod', 'and_', 'or_', 'xor'])}({a}, {b})",
@@ -271,7 +276,7 @@ class ControlGen(MixedGen):
         pad = "    " * indent
         kinds = ["aug", "aug", "aug", "elemswap", "ordered", "rotate", "annotated"]
         if self.branching and nest < 2:
-            kinds += ["forbc", "forbc", "tuplebc", "whiletrue", "whilecond"]
+            kinds += ["forbc", "forbc", "tuplebc", "whiletrue", "whilecond", "tupleif"]
         kind = self.choice(kinds)
         if kind == "aug":
             return self.aug(pad)
@@ -290,6 +295,12 @@ class ControlGen(MixedGen):
                 return [f"{pad}{a}, {b}, {c} = {b}, {c}, {a}"]
             f, g = self.draw(st.permutations(FLOAT_VARS))[:2]
             return [f"{pad}({a}, {f}), {b} = ({b}, {g}), {self.int_expr(1)}"]
+        if kind == "tupleif":  # a conditional expression choosing between tuples: only the chosen one evaluated
+            a, f = self.choice(INT_VARS), self.choice(FLOAT_VARS)
+            chosen = f"({self.int_expr(1)}, {self.float_expr(1)})"
+            other = self.choice([f"({self.int_expr(1)}, {self.float_expr(1)})",
+                                 f"({self.choice(INT_VARS)}, {self.choice(FLOAT_VARS)})"])
+            return [f"{pad}{a}, {f} = {chosen} if {self.cond(1)} else {other}"]
         if kind == "annotated":
             if self.draw(st.booleans()):
                 return [f"{pad}{self.choice(FLOAT_VARS)}: {self.choice(['float', 'np.float32'])} = "
