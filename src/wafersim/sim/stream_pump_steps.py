@@ -278,7 +278,7 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
                     state: np.ndarray, pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray,
                     value_block: np.ndarray, sram: np.ndarray, cost: float, taken: np.ndarray, latest: np.ndarray,
                     one: np.ndarray, many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, values: np.ndarray,
-                    departures: np.ndarray, count: np.ndarray, free: np.ndarray) -> bool:
+                    departures: np.ndarray, count: np.ndarray, free: np.ndarray, closed: bool = True) -> bool:
     """`deliver` of a `steady_send`, then `background_receive_step` (whole cycles) of the receivers `pes` (the
     entries of p_lane in order: receiver i is entry i; each inside its transfer and taking taken[i] words
     without finishing it, as `steady_counts` found), in one pass, where every receiver takes exactly the words
@@ -290,7 +290,8 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     (nothing changed) where they do not apply. free[j, l] (words j < len(free), -inf before): the most of
     the take time less the latency over sender l's receivers' slots of word j, as `steady_send`'s
     `_slot_free` passes would read them next (where the receivers took a whole FIFO: the next words reuse
-    these slots in order): the slots are then read once, as they are written."""
+    these slots in order): the slots are then read once, as they are written. `closed`: take the shortcut of
+    `_receive_closed` where `closed_form_applies` (False: the word-by-word passes, for tests to compare)."""
     lanes = len(pes)
     if lanes == 0:
         return False
@@ -314,11 +315,15 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     narrow = time_block.itemsize == 4
     first_one, first_value_one = _first_slots(one, depth), _first_slots(one, value_depth)
     first_many, first_value_many = _first_slots(many, depth), _first_slots(many, value_depth)
-    for j in range(c):  # (word by word, as `_deliver_one`: each SRAM row written whole in turn)
-        _receive_one(time_block, value_block, sram[row + j], j, one, first_one, first_value_one, p_lane, p_latency,
-                     values[j], departures[j], latest, free)
-        _receive_many(time_block, value_block, sram[row + j], j, many, first_many, first_value_many, p_lane,
-                      p_latency, values[j], departures[j], latest, free, narrow)
+    if closed and closed_form_applies(departures, c, p_latency):
+        _receive_closed(time_block, value_block, sram, row, c, one, first_one, first_value_one, many, first_many,
+                        first_value_many, p_lane, p_latency, values, departures, latest, free, narrow)
+    else:
+        for j in range(c):  # (word by word, as `_deliver_one`: each SRAM row written whole in turn)
+            _receive_one(time_block, value_block, sram[row + j], j, one, first_one, first_value_one, p_lane,
+                         p_latency, values[j], departures[j], latest, free)
+            _receive_many(time_block, value_block, sram[row + j], j, many, first_many, first_value_many, p_lane,
+                          p_latency, values[j], departures[j], latest, free, narrow)
     # The clocks back: the transfer's, then the PE's own clock and stall (the stall the transfer ran up is dropped,
     # as there).
     for i in range(lanes):
@@ -400,3 +405,125 @@ def _receive_many(time_block: np.ndarray, value_block: np.ndarray, target: np.nd
             for t in range(size):
                 f = times_run[t] - latency_run[t]
                 best_run[t] = f if f > best_run[t] else best_run[t]
+
+
+#: Whole numbers below this are exact in float32 (and sums of them below it: `closed_form_applies`).
+_EXACT = float(2**24)
+
+
+@njit(cache=True, nogil=True)
+def closed_form_applies(departures: np.ndarray, c: int, p_latency: np.ndarray) -> bool:
+    """Whether `_receive_closed` gives what `deliver_receive`'s word-by-word passes give: each sender's first c
+    departures nondecreasing, and they and the latencies whole numbers, not negative, whose sums (the
+    arrivals) lie in [1, 2**24). Then, per receiver t of sender l, word j's arrival a_j = departures[j, l] +
+    latency[t] is exact in float32 and float64 (no rounding: a_j - latency[t] is the departure again), and
+    a_j is nondecreasing in j, so the running maximum the passes keep, max(a_0, .., a_j, clock), is
+    max(a_j, clock). (Whole cycles and the narrow-times rule keep every time below 2**24: this holds in a
+    launch's steady streams; anything else runs the passes.)"""
+    low, high = np.inf, 0.0
+    for t in range(len(p_latency)):
+        latency = p_latency[t]
+        if not (latency >= 0.0 and latency == np.floor(latency)):  # (NaN and infinities fail too)
+            return False
+        low, high = min(low, latency), max(high, latency)
+    last = 0.0
+    for l in range(departures.shape[1]):
+        before = max(0.0, 1.0 - low)  # (every arrival at least 1: none is a zero, of either sign)
+        for j in range(c):
+            departed = departures[j, l]
+            if not (departed >= before and departed == np.floor(departed)):
+                return False
+            before = departed
+        last = max(last, before)
+    return c > 0 and last + high < _EXACT
+
+
+@njit(cache=True, nogil=True)
+def _receive_closed(time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray, row: int, c: int,
+                    one: np.ndarray, first_one: np.ndarray, first_value_one: np.ndarray, many: np.ndarray,
+                    first_many: np.ndarray, first_value_many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray,
+                    values: np.ndarray, departures: np.ndarray, latest: np.ndarray, free: np.ndarray,
+                    narrow: bool) -> None:
+    """`deliver_receive`'s word-by-word passes where `closed_form_applies`: word j's take time at receiver t is
+    max(a_j, clock_t) (latest[t]: the receiver's clock before the step), stored; latest[t] becomes the last
+    word's. The slots' free times (free[j, l]: the most over sender l's receivers t of take - latency[t]) are
+    max(departures[j, l], max over t of (clock_t as the slot holds it) - latency[t]): per sender, not per
+    receiver and word. Every slot, SRAM word and clock as the passes leave them; `free` too but perhaps for
+    the sign of a zero, which its reader (`steady_send`) erases."""
+    depth, value_depth = time_block.shape[0], value_block.shape[0]
+    senders, receivers = departures.shape[1], len(latest)
+    # Per sender, the most of its receivers' clocks (as their slots would hold them) less their latencies.
+    held = np.full(senders, -np.inf)
+    reached = np.zeros(senders, dtype=np.bool_)
+    whole32 = narrow  # (every clock a float32: the take times then computed in float32, as exact)
+    for t in range(receivers):
+        clock = np.float64(np.float32(latest[t])) if narrow else latest[t]
+        whole32 = whole32 and clock == latest[t]
+        f, lane = clock - p_latency[t], p_lane[t]
+        held[lane] = f if f > held[lane] else held[lane]
+        reached[lane] = True
+    for j in range(c):  # the values, into the slots and SRAM (word by word: each SRAM row written whole in turn)
+        target, sent_row = sram[row + j], values[j]
+        for g in range(len(one)):
+            first, end, pe = one[g, 0], one[g, 1], one[g, 2]
+            value_slot = first_value_one[g] + j  # (c <= depth: it wraps at most once)
+            value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
+            sent = sent_row[p_lane[first]]
+            kept, into = value_block[value_slot, pe:pe + end - first], target[pe:pe + end - first]
+            for t in range(end - first):
+                kept[t] = sent
+                into[t] = sent
+        for g in range(len(many)):
+            first, end, pe = many[g, 0], many[g, 1], many[g, 2]
+            size, lane0 = end - first, p_lane[first]
+            value_slot = first_value_many[g] + j
+            value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
+            sent, kept, into = sent_row[lane0:lane0 + size], value_block[value_slot, pe:pe + size], target[pe:pe + size]
+            for t in range(size):
+                kept[t] = sent[t]
+                into[t] = sent[t]
+    if whole32:  # (exact either way; float32 is twice the lanes a vector)
+        _take_times(time_block, c, one, first_one, many, first_many, p_lane, p_latency.astype(np.float32),
+                    latest.astype(np.float32), departures[:c].astype(np.float32))
+    else:
+        _take_times(time_block, c, one, first_one, many, first_many, p_lane, p_latency, latest, departures[:c])
+    for t in range(receivers):  # (the last word's take)
+        arrival = departures[c - 1, p_lane[t]] + p_latency[t]
+        latest[t] = arrival if arrival > latest[t] else latest[t]
+    for j in range(min(c, free.shape[0])):
+        for lane in range(senders):
+            if reached[lane]:
+                departed = departures[j, lane]
+                f = departed if departed > held[lane] else held[lane]
+                free[j, lane] = f if f > free[j, lane] else free[j, lane]
+
+
+@njit(cache=True, nogil=True)
+def _take_times(time_block: np.ndarray, c: int, one: np.ndarray, first_one: np.ndarray, many: np.ndarray,
+                first_many: np.ndarray, p_lane: np.ndarray, latency: np.ndarray, clock: np.ndarray,
+                departures: np.ndarray) -> None:
+    """`_receive_closed`'s take times: slot of word j at receiver t: max(departures[j, lane] + latency[t],
+    clock[t]) (segment by segment, word by word: a segment's operands stay in registers and cache)."""
+    depth = time_block.shape[0]
+    for g in range(len(one)):
+        first, end, pe = one[g, 0], one[g, 1], one[g, 2]
+        size, lane = end - first, p_lane[first]
+        latency_run, clock_run = latency[first:end], clock[first:end]
+        for j in range(c):
+            slot = first_one[g] + j
+            slot = slot - depth if slot >= depth else slot
+            departed, times_run = departures[j, lane], time_block[slot, pe:pe + size]
+            for t in range(size):
+                arrival = departed + latency_run[t]
+                times_run[t] = arrival if arrival > clock_run[t] else clock_run[t]
+    for g in range(len(many)):
+        first, end, pe = many[g, 0], many[g, 1], many[g, 2]
+        size, lane0 = end - first, p_lane[first]
+        latency_run, clock_run = latency[first:end], clock[first:end]
+        for j in range(c):
+            slot = first_many[g] + j
+            slot = slot - depth if slot >= depth else slot
+            departed_run, times_run = departures[j, lane0:lane0 + size], time_block[slot, pe:pe + size]
+            for t in range(size):
+                arrival = departed_run[t] + latency_run[t]
+                times_run[t] = arrival if arrival > clock_run[t] else clock_run[t]
