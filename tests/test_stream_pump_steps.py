@@ -218,3 +218,118 @@ def test_deliver_receive_declines_unless_every_receiver_takes_just_the_words_del
             for a, b in zip(arrays, before):
                 np.testing.assert_array_equal(a, b)
             assert (free == -np.inf).all()
+
+
+# `deliver_receive`'s arguments, by name, and those its steps change.
+RECEIVE = ("pes base progress cycle stall state pushed popped time_block value_block sram cost taken latest one many "
+           "p_lane p_latency values departures count free").split()
+CHANGED = "progress cycle stall state popped time_block value_block sram latest free".split()
+
+
+def both_ways(args: dict) -> tuple[dict, dict, bool, bool]:
+    """`deliver_receive` on two copies of its arguments, in closed form where it applies and word by word:
+    (the copies after, and what each returned)."""
+    closed, passes = ({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()} for _ in range(2))
+    got = stream_pump_steps.deliver_receive(*(closed[k] for k in RECEIVE), True)
+    want = stream_pump_steps.deliver_receive(*(passes[k] for k in RECEIVE), False)
+    return closed, passes, got, want
+
+
+def assert_same(got: dict, want: dict) -> None:
+    """Every array `deliver_receive` changes, bit for bit but `free`'s zeros (their sign: `steady_send` erases
+    it)."""
+    for name in CHANGED:
+        if name == "free":
+            np.testing.assert_array_equal(got[name], want[name])
+        else:
+            assert got[name].tobytes() == want[name].tobytes(), name
+
+
+def synthetic(seed: int, c: int, depth: int, time_dtype, cycle_dtype) -> dict:
+    """`deliver_receive`'s arguments for 12 receivers (PEs 0..11) of 4 senders: PEs 0-3 one sender, 4-6 a sender
+    each (lanes 1-3), 7-11 one sender; at word numbers that wrap the FIFO's ring; the receivers' clocks
+    random whole numbers, some after the words' arrivals, some before; departures nondecreasing whole numbers."""
+    rng = np.random.default_rng(seed)
+    n, lanes = 12, 4
+    words = rng.integers(0, 2 * depth, size=3)
+    one = np.array([[0, 4, 0, 0, words[0]], [7, 12, 7, 0, words[2]]], dtype=np.int64)
+    many = np.array([[4, 7, 4, 1, words[1]]], dtype=np.int64)
+    p_lane = np.array([0, 0, 0, 0, 1, 2, 3, 2, 2, 2, 2, 2], dtype=np.int64)
+    popped = np.repeat(words, [4, 3, 5]).astype(np.int32)
+    progress = np.full(n, 5, dtype=np.int32)
+    departures = np.cumsum(rng.integers(0, 3, size=(depth, lanes)), axis=0) + rng.integers(0, 40, size=lanes)
+    state = rng.integers(0, 60, size=(3, n)).astype(np.float64)
+    return dict(pes=np.arange(n, dtype=np.int64), base=np.ones(n, dtype=np.int64), progress=progress,
+                cycle=np.zeros(n, dtype=cycle_dtype), stall=np.zeros(n, dtype=cycle_dtype), state=state,
+                pushed=popped + c, popped=popped, time_block=rng.integers(0, 99, (depth, n)).astype(time_dtype),
+                value_block=rng.integers(0, 99, (depth, n)).astype(np.int32),
+                sram=rng.integers(0, 99, (16, n)).astype(np.int32), cost=1.0, taken=np.full(n, c, dtype=np.int64),
+                latest=np.empty(n), one=one, many=many, p_lane=p_lane,
+                p_latency=rng.integers(1, 9, size=n).astype(np.float64),
+                values=rng.integers(-2**31, 2**31, size=(depth, lanes)).astype(np.int32),
+                departures=departures.astype(np.float64), count=np.full(lanes, c, dtype=np.int64),
+                free=np.full((depth, lanes), -np.inf))
+
+
+@pytest.mark.parametrize("time_dtype, cycle_dtype", [(np.float32, np.float32), (np.float64, np.float64),
+                                                     (np.float32, np.float64)])
+def test_deliver_receive_in_closed_form_is_the_word_by_word_passes(time_dtype, cycle_dtype):
+    """Where `closed_form_applies`, `deliver_receive`'s take times in closed form leave every slot, SRAM word,
+    clock and counter as the word-by-word passes, and the slots' free times the same; where it does not
+    (departures out of order, not whole, arrivals past 2**24, a latency not whole), the passes run (the same
+    arrays), and the closed form alone would have been wrong for the first."""
+    applied = 0
+    for seed in range(40):
+        for depth, c in [(4, 4), (4, 3), (5, 2)]:
+            args = synthetic(seed, c, depth, time_dtype, cycle_dtype)
+            applied += stream_pump_steps.closed_form_applies(args["departures"], c, args["p_latency"])
+            closed, passes, got, want = both_ways(args)
+            assert got and want
+            assert_same(closed, passes)
+    assert applied == 120
+    for seed in range(10):
+        args = synthetic(seed, 4, 4, time_dtype, cycle_dtype)
+        args["departures"][:, 1] += 100.0  # (sender 1's words arrive after every clock: the order matters)
+        broken = {"out of order": ("departures", (2, 1), -3.0), "not whole": ("departures", (1, 2), 0.5),
+                  "past 2**24": ("departures", (3, 3), 2.0**24), "latency": ("p_latency", (5,), 0.25)}
+        for name, (key, at, delta) in broken.items():
+            bad = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+            bad[key][at] += delta
+            assert not stream_pump_steps.closed_form_applies(bad["departures"], 4, bad["p_latency"]), name
+            closed, passes, got, want = both_ways(bad)
+            assert got and want
+            assert_same(closed, passes)
+        bad = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+        bad["departures"][2, 1] -= 3.0  # word 2 of sender 1 (PE 4) leaves before word 1: the passes keep word 1's take
+        _, passes, _, _ = both_ways(bad)
+        alone = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in bad.items()}
+        alone["latest"][:] = alone["state"][2]  # (the receivers' clocks, as `deliver_receive` reads them in)
+        one_slots, many_slots = alone["one"][:, 4] % 4, alone["many"][:, 4] % 4
+        stream_pump_steps._receive_closed(
+            alone["time_block"], alone["value_block"], alone["sram"], 6, 4, alone["one"], one_slots, one_slots,
+            alone["many"], many_slots, many_slots, alone["p_lane"], alone["p_latency"], alone["values"],
+            alone["departures"], alone["latest"], alone["free"], time_dtype == np.float32)
+        slot = (alone["many"][0, 4] + 2) % 4
+        assert alone["time_block"][slot, 4] != passes["time_block"][slot, 4]
+
+
+def test_the_closed_form_runs_in_summa_launches(monkeypatch):
+    """The pump's `deliver_receive` calls of a SUMMA launch (its steady state: whole cycles, float32 times): the
+    closed form applies, and gives what the passes give."""
+    calls = []
+    for args in captured(4, 8, None, monkeypatch):
+        real = stream_pump_kernels.deliver_receive
+
+        def capturing(*a):
+            calls.append({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in zip(RECEIVE, a)})
+            return real(*a)
+
+        monkeypatch.setattr(stream_pump_kernels, "deliver_receive", capturing)
+        stream_pump_kernels.pump.py_func(*fresh(args).values())  # (the pump's loop in Python: its calls seen)
+        monkeypatch.setattr(stream_pump_kernels, "deliver_receive", real)
+    assert calls
+    for args in calls:
+        assert stream_pump_steps.closed_form_applies(args["departures"], args["taken"][0], args["p_latency"])
+        closed, passes, got, want = both_ways(args)
+        assert got == want
+        assert_same(closed, passes)
