@@ -450,7 +450,6 @@ def _receive_closed(time_block: np.ndarray, value_block: np.ndarray, sram: np.nd
     max(departures[j, l], max over t of (clock_t as the slot holds it) - latency[t]): per sender, not per
     receiver and word. Every slot, SRAM word and clock as the passes leave them; `free` too but perhaps for
     the sign of a zero, which its reader (`steady_send`) erases."""
-    depth, value_depth = time_block.shape[0], value_block.shape[0]
     senders, receivers = departures.shape[1], len(latest)
     # Per sender, the most of its receivers' clocks (as their slots would hold them) less their latencies.
     held = np.full(senders, -np.inf)
@@ -462,31 +461,13 @@ def _receive_closed(time_block: np.ndarray, value_block: np.ndarray, sram: np.nd
         f, lane = clock - p_latency[t], p_lane[t]
         held[lane] = f if f > held[lane] else held[lane]
         reached[lane] = True
-    for j in range(c):  # the values, into the slots and SRAM (word by word: each SRAM row written whole in turn)
-        target, sent_row = sram[row + j], values[j]
-        for g in range(len(one)):
-            first, end, pe = one[g, 0], one[g, 1], one[g, 2]
-            value_slot = first_value_one[g] + j  # (c <= depth: it wraps at most once)
-            value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
-            sent = sent_row[p_lane[first]]
-            kept, into = value_block[value_slot, pe:pe + end - first], target[pe:pe + end - first]
-            for t in range(end - first):
-                kept[t] = sent
-                into[t] = sent
-        for g in range(len(many)):
-            first, end, pe = many[g, 0], many[g, 1], many[g, 2]
-            size, lane0 = end - first, p_lane[first]
-            value_slot = first_value_many[g] + j
-            value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
-            sent, kept, into = sent_row[lane0:lane0 + size], value_block[value_slot, pe:pe + size], target[pe:pe + size]
-            for t in range(size):
-                kept[t] = sent[t]
-                into[t] = sent[t]
     if whole32:  # (exact either way; float32 is twice the lanes a vector)
-        _take_times(time_block, c, one, first_one, many, first_many, p_lane, p_latency.astype(np.float32),
-                    latest.astype(np.float32), departures[:c].astype(np.float32))
+        _closed_stores(time_block, value_block, sram, row, c, one, first_one, first_value_one, many, first_many,
+                       first_value_many, p_lane, p_latency.astype(np.float32), latest.astype(np.float32),
+                       departures[:c].astype(np.float32), values)
     else:
-        _take_times(time_block, c, one, first_one, many, first_many, p_lane, p_latency, latest, departures[:c])
+        _closed_stores(time_block, value_block, sram, row, c, one, first_one, first_value_one, many, first_many,
+                       first_value_many, p_lane, p_latency, latest, departures, values)
     for t in range(receivers):  # (the last word's take)
         arrival = departures[c - 1, p_lane[t]] + p_latency[t]
         latest[t] = arrival if arrival > latest[t] else latest[t]
@@ -499,21 +480,28 @@ def _receive_closed(time_block: np.ndarray, value_block: np.ndarray, sram: np.nd
 
 
 @njit(cache=True, nogil=True)
-def _take_times(time_block: np.ndarray, c: int, one: np.ndarray, first_one: np.ndarray, many: np.ndarray,
-                first_many: np.ndarray, p_lane: np.ndarray, latency: np.ndarray, clock: np.ndarray,
-                departures: np.ndarray) -> None:
-    """`_receive_closed`'s take times: slot of word j at receiver t: max(departures[j, lane] + latency[t],
-    clock[t]) (segment by segment, word by word: a segment's operands stay in registers and cache)."""
-    depth = time_block.shape[0]
+def _closed_stores(time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray, row: int, c: int,
+                   one: np.ndarray, first_one: np.ndarray, first_value_one: np.ndarray, many: np.ndarray,
+                   first_many: np.ndarray, first_value_many: np.ndarray, p_lane: np.ndarray, latency: np.ndarray,
+                   clock: np.ndarray, departures: np.ndarray, values: np.ndarray) -> None:
+    """`_receive_closed`'s stores: word j's value into its slot and SRAM row + j, and its take time,
+    max(departures[j, lane] + latency[t], clock[t]), into its slot; segment by segment, word by word (a
+    segment's operands stay in registers and cache; every store is to a distinct word, so the order is free)."""
+    depth, value_depth = time_block.shape[0], value_block.shape[0]
     for g in range(len(one)):
         first, end, pe = one[g, 0], one[g, 1], one[g, 2]
         size, lane = end - first, p_lane[first]
         latency_run, clock_run = latency[first:end], clock[first:end]
         for j in range(c):
-            slot = first_one[g] + j
+            slot, value_slot = first_one[g] + j, first_value_one[g] + j  # (c <= depth: they wrap at most once)
             slot = slot - depth if slot >= depth else slot
-            departed, times_run = departures[j, lane], time_block[slot, pe:pe + size]
+            value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
+            sent, departed = values[j, lane], departures[j, lane]
+            kept, into = value_block[value_slot, pe:pe + size], sram[row + j, pe:pe + size]
+            times_run = time_block[slot, pe:pe + size]
             for t in range(size):
+                kept[t] = sent
+                into[t] = sent
                 arrival = departed + latency_run[t]
                 times_run[t] = arrival if arrival > clock_run[t] else clock_run[t]
     for g in range(len(many)):
@@ -521,9 +509,14 @@ def _take_times(time_block: np.ndarray, c: int, one: np.ndarray, first_one: np.n
         size, lane0 = end - first, p_lane[first]
         latency_run, clock_run = latency[first:end], clock[first:end]
         for j in range(c):
-            slot = first_many[g] + j
+            slot, value_slot = first_many[g] + j, first_value_many[g] + j
             slot = slot - depth if slot >= depth else slot
-            departed_run, times_run = departures[j, lane0:lane0 + size], time_block[slot, pe:pe + size]
+            value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
+            sent, departed_run = values[j, lane0:lane0 + size], departures[j, lane0:lane0 + size]
+            kept, into = value_block[value_slot, pe:pe + size], sram[row + j, pe:pe + size]
+            times_run = time_block[slot, pe:pe + size]
             for t in range(size):
+                kept[t] = sent[t]
+                into[t] = sent[t]
                 arrival = departed_run[t] + latency_run[t]
                 times_run[t] = arrival if arrival > clock_run[t] else clock_run[t]
