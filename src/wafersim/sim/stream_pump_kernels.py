@@ -10,8 +10,8 @@ of them their last (the pump's last pair), so that what the scheduler does betwe
 other group, count an instruction that blocks and take it back) changes nothing.
 
 Numba caches this file's machine code with those kernels compiled in (`routed_step_kernels` notes what that
-means after a change to them: `stream_pump_steps` too; its take times in closed form, `_receive_closed`, are
-compiled in here since this note).
+means after a change to them: `stream_pump_steps` too; its receives in closed form, `_receive_closed` and
+`_closed_stores`, are compiled in here since this note).
 """
 from __future__ import annotations
 
