@@ -10,7 +10,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels import gemm
-from wafersim.sim import stream_pump_kernels, stream_pump_steps
+from wafersim.sim import stream_pump_closed, stream_pump_kernels, stream_pump_steps
 from wafersim.sim.background_kernels import background_receive_step
 from wafersim.sim.routed_step_kernels import routed_send_step
 from wafersim.sim.strategy import FAST, forced
@@ -284,8 +284,19 @@ def test_deliver_receive_in_closed_form_is_the_word_by_word_passes(time_dtype, c
             args = synthetic(seed, c, depth, time_dtype, cycle_dtype)
             applied += stream_pump_steps.closed_form_applies(args["departures"], c, args["p_latency"])
             closed, passes, got, want = both_ways(args)
-            assert got and want
+            assert got == want == 1
             assert_same(closed, passes)
+            # With its slots' stores held: all else made, the slots untouched; `receive_slots` then makes them.
+            held = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+            before = np.full(12, np.nan)
+            assert stream_pump_steps.deliver_receive(*(held[k] for k in RECEIVE), True, before) == 2
+            for name in ("time_block", "value_block"):
+                assert held[name].tobytes() == args[name].tobytes(), name
+            np.testing.assert_array_equal(before, args["state"][2].astype(cycle_dtype))  # (the clocks in)
+            stream_pump_closed.receive_slots(held["time_block"], held["value_block"], c, held["one"], held["many"],
+                                             held["p_lane"], held["p_latency"], before, held["departures"],
+                                             held["values"])
+            assert_same(held, passes)
     assert applied == 120
     for seed in range(10):
         args = synthetic(seed, 4, 4, time_dtype, cycle_dtype)
@@ -297,18 +308,22 @@ def test_deliver_receive_in_closed_form_is_the_word_by_word_passes(time_dtype, c
             bad[key][at] += delta
             assert not stream_pump_steps.closed_form_applies(bad["departures"], 4, bad["p_latency"]), name
             closed, passes, got, want = both_ways(bad)
-            assert got and want
+            assert got == want == 1
             assert_same(closed, passes)
+            before = np.full(12, np.nan)  # (nothing held where the closed form does not apply)
+            assert stream_pump_steps.deliver_receive(*(bad[k] for k in RECEIVE), True, before) == 1
+            assert np.isnan(before).all()
+            assert_same(bad, passes)
         bad = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
         bad["departures"][2, 1] -= 3.0  # word 2 of sender 1 (PE 4) leaves before word 1: the passes keep word 1's take
         _, passes, _, _ = both_ways(bad)
         alone = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in bad.items()}
         alone["latest"][:] = alone["state"][2]  # (the receivers' clocks, as `deliver_receive` reads them in)
         one_slots, many_slots = alone["one"][:, 4] % 4, alone["many"][:, 4] % 4
-        stream_pump_steps._receive_closed(
+        stream_pump_closed.receive_closed(
             alone["time_block"], alone["value_block"], alone["sram"], 6, 4, alone["one"], one_slots, one_slots,
             alone["many"], many_slots, many_slots, alone["p_lane"], alone["p_latency"], alone["values"],
-            alone["departures"], alone["latest"], alone["free"], time_dtype == np.float32)
+            alone["departures"], alone["latest"], alone["free"], time_dtype == np.float32, True)
         slot = (alone["many"][0, 4] + 2) % 4
         assert alone["time_block"][slot, 4] != passes["time_block"][slot, 4]
 

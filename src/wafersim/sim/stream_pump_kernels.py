@@ -19,7 +19,8 @@ import numpy as np
 from .compiled.jit import njit
 
 from .background_kernels import background_receive_step
-from .stream_pump_steps import deliver, deliver_receive, pe_order, steady_send
+from .stream_pump_closed import closed_form_applies, receive_slots
+from .stream_pump_steps import deliver, deliver_receive, pe_order, receive_applies, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -133,7 +134,14 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     one, many = np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64)
     values, departures = np.empty((0, 0), dtype=sram.dtype), np.empty((0, 0))
     freed = np.empty((depth, senders))  # (`deliver_receive`'s slot times for the next `steady_send`)
-    pending = False
+    # A receive in closed form of a whole FIFO (and value ring) leaves its slots' stores until the next: where
+    # that one is such a receive too, it rewrites every one of those slots, none read in between (the senders'
+    # step between reads `freed`, not the slots), and they are dropped; else made (`receive_slots`) first.
+    rewrites = fuse_free and value_block.shape[0] == depth
+    before = np.empty(receivers)  # (the receivers' clocks before the receive whose slots' stores wait)
+    held = False  # (whether some do: those of the receive of `held_one`, `held_many`, `held_values`, ...)
+    held_one, held_many, held_values, held_departures = one, many, values, departures
+    pending = last = False
     pairs = 0
     while pairs != most:
         words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
@@ -146,9 +154,26 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         free = freed[:words] if fuse_free and taken[0] == depth else freed[:0]
         if pending:
             free[:] = -np.inf
-            received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped, time_block,
-                                       value_block, sram, r_cost, taken, latest, one, many, p_lane, p_latency,
-                                       values, departures, sent, free)
+            # (this receive rewrites every slot the held stores would write, in closed form: `deliver_receive`'s
+            # own tests, run first, as it runs them)
+            whole = (rewrites and taken[0] == depth and receive_applies(r_pes, r_base, progress, pushed, popped, taken,
+                                                                          many, p_lane, sent)
+                     and closed_form_applies(departures, depth, p_latency))
+            if held and not whole:
+                receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,
+                              held_departures, held_values)
+            held = False
+            if whole:
+                received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped,
+                                           time_block, value_block, sram, r_cost, taken, latest, one, many, p_lane,
+                                           p_latency, values, departures, sent, free, True, before)
+            else:
+                received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped,
+                                           time_block, value_block, sram, r_cost, taken, latest, one, many, p_lane,
+                                           p_latency, values, departures, sent, free)
+            if received == 2:  # (its slots' stores held: `whole` said so)
+                held, held_one, held_many = True, one.copy(), many.copy()
+                held_values, held_departures = values, departures
             if not received:
                 deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
             pending = False
@@ -167,6 +192,9 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset,
             previous, by, slot_free[:, :words], one, many, advanced, freed_now)
         if not ok:
+            if held:
+                receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,
+                              held_departures, held_values)
             return pairs, EARLY, later, count
         sent[:] = count
         pending = True
@@ -179,11 +207,13 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             stall[pe] = s_state[_STALL, pe]
         pairs += 1
         if last:
-            deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
-            return pairs, FINISHED, np.empty((0, 0)), count
+            break
+    if held:  # (before the last words, which may reuse those slots)
+        receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before, held_departures,
+                      held_values)
     if pending:
         deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
-    return pairs, STOPPED, np.empty((0, 0)), count
+    return pairs, FINISHED if last else STOPPED, np.empty((0, 0)), count
 
 
 @njit(cache=True, nogil=True)

@@ -20,6 +20,7 @@ import numpy as np
 from .compiled.jit import njit
 
 from .fifo_kernels import gather_word_runs, latest_departure, routed_arrivals, share_links
+from .stream_pump_closed import _first_slots, closed_form_applies, receive_closed
 
 
 @njit(cache=True, nogil=True)
@@ -51,15 +52,6 @@ def pe_segments(p_dest: np.ndarray, p_lane: np.ndarray, pushed: np.ndarray) -> n
         count += 1
         e = end
     return out[:count]
-
-
-@njit(cache=True, nogil=True)
-def _first_slots(segments: np.ndarray, depth: int) -> np.ndarray:
-    """Each segment's first slot in a ring of `depth` (a division per segment, not per segment and word)."""
-    out = np.empty(len(segments), dtype=np.int64)
-    for g in range(len(segments)):
-        out[g] = segments[g, 4] % depth
-    return out
 
 
 # The passes over the receivers come in two kinds, one sender per segment and a sender per PE, in separate
@@ -274,11 +266,32 @@ def deliver(time_block: np.ndarray, value_block: np.ndarray, one: np.ndarray, ma
 
 
 @njit(cache=True, nogil=True)
+def receive_applies(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray,
+                    taken: np.ndarray, many: np.ndarray, p_lane: np.ndarray, count: np.ndarray) -> bool:
+    """Whether `deliver_receive` applies: every receiver takes just the words delivered (its FIFO held none
+    before them), all as many, into the same SRAM row, inside its transfer; segments of several senders a PE
+    apart."""
+    if len(pes) == 0:
+        return False
+    for g in range(len(many)):
+        if many[g, 3] != 1:
+            return False
+    c, row = taken[0], base[0] + np.int64(progress[pes[0]])
+    for i in range(len(pes)):
+        pe = pes[i]
+        if (taken[i] != c or count[p_lane[i]] != c or np.int64(pushed[pe]) - np.int64(popped[pe]) != c
+                or base[i] + np.int64(progress[pe]) != row or progress[pe] == 0):
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cycle: np.ndarray, stall: np.ndarray,
                     state: np.ndarray, pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray,
                     value_block: np.ndarray, sram: np.ndarray, cost: float, taken: np.ndarray, latest: np.ndarray,
                     one: np.ndarray, many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, values: np.ndarray,
-                    departures: np.ndarray, count: np.ndarray, free: np.ndarray, closed: bool = True) -> bool:
+                    departures: np.ndarray, count: np.ndarray, free: np.ndarray, closed: bool = True,
+                    before: np.ndarray | None = None) -> int:
     """`deliver` of a `steady_send`, then `background_receive_step` (whole cycles) of the receivers `pes` (the
     entries of p_lane in order: receiver i is entry i; each inside its transfer and taking taken[i] words
     without finishing it, as `steady_counts` found), in one pass, where every receiver takes exactly the words
@@ -291,20 +304,14 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     the take time less the latency over sender l's receivers' slots of word j, as `steady_send`'s
     `_slot_free` passes would read them next (where the receivers took a whole FIFO: the next words reuse
     these slots in order): the slots are then read once, as they are written. `closed`: take the shortcut of
-    `_receive_closed` where `closed_form_applies` (False: the word-by-word passes, for tests to compare)."""
+    `receive_closed` where `closed_form_applies` (False: the word-by-word passes, for tests to compare).
+    Returns 0 where it does not apply, else 1; 2 where it took the shortcut with `before` given: the slots'
+    stores are then left to the caller (`receive_slots`, with the receivers' clocks before the step, which
+    `before` receives), which drops them where the next step rewrites every one of those slots unread."""
+    if not receive_applies(pes, base, progress, pushed, popped, taken, many, p_lane, count):
+        return 0
     lanes = len(pes)
-    if lanes == 0:
-        return False
-    for g in range(len(many)):
-        if many[g, 3] != 1:
-            return False
-    p0 = pes[0]
-    c, row = taken[0], base[0] + np.int64(progress[p0])
-    for i in range(lanes):
-        pe = pes[i]
-        if (taken[i] != c or count[p_lane[i]] != c or np.int64(pushed[pe]) - np.int64(popped[pe]) != c
-                or base[i] + np.int64(progress[pe]) != row or progress[pe] == 0):
-            return False
+    c, row = taken[0], base[0] + np.int64(progress[pes[0]])
     # The transfer's clock in (`background_receive_step` of a lane inside its transfer: `cycle[pe] = state[2, pe]`,
     # read back as float64).
     for i in range(lanes):
@@ -315,9 +322,13 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     narrow = time_block.itemsize == 4
     first_one, first_value_one = _first_slots(one, depth), _first_slots(one, value_depth)
     first_many, first_value_many = _first_slots(many, depth), _first_slots(many, value_depth)
+    done = 1
     if closed and closed_form_applies(departures, c, p_latency):
-        _receive_closed(time_block, value_block, sram, row, c, one, first_one, first_value_one, many, first_many,
-                        first_value_many, p_lane, p_latency, values, departures, latest, free, narrow)
+        if before is not None:
+            before[:] = latest
+            done = 2
+        receive_closed(time_block, value_block, sram, row, c, one, first_one, first_value_one, many, first_many,
+                       first_value_many, p_lane, p_latency, values, departures, latest, free, narrow, done == 1)
     else:
         for j in range(c):  # (word by word, as `_deliver_one`: each SRAM row written whole in turn)
             _receive_one(time_block, value_block, sram[row + j], j, one, first_one, first_value_one, p_lane,
@@ -334,7 +345,7 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
         state[2, pe] = cycle[pe]
         cycle[pe] = state[0, pe] + cost
         stall[pe] = state[1, pe]
-    return True
+    return done
 
 
 # `deliver_receive`'s passes, word by word. Into segments of a sender per PE, plain loops: a slice assigned from a
@@ -405,118 +416,3 @@ def _receive_many(time_block: np.ndarray, value_block: np.ndarray, target: np.nd
             for t in range(size):
                 f = times_run[t] - latency_run[t]
                 best_run[t] = f if f > best_run[t] else best_run[t]
-
-
-#: Whole numbers below this are exact in float32 (and sums of them below it: `closed_form_applies`).
-_EXACT = float(2**24)
-
-
-@njit(cache=True, nogil=True)
-def closed_form_applies(departures: np.ndarray, c: int, p_latency: np.ndarray) -> bool:
-    """Whether `_receive_closed` gives what `deliver_receive`'s word-by-word passes give: each sender's first c
-    departures nondecreasing, and they and the latencies whole numbers, not negative, whose sums (the
-    arrivals) lie in [1, 2**24). Then, per receiver t of sender l, word j's arrival a_j = departures[j, l] +
-    latency[t] is exact in float32 and float64 (no rounding: a_j - latency[t] is the departure again), and
-    a_j is nondecreasing in j, so the running maximum the passes keep, max(a_0, .., a_j, clock), is
-    max(a_j, clock). (Whole cycles and the narrow-times rule keep every time below 2**24: this holds in a
-    launch's steady streams; anything else runs the passes.)"""
-    low, high = np.inf, 0.0
-    for t in range(len(p_latency)):
-        latency = p_latency[t]
-        if not (latency >= 0.0 and latency == np.floor(latency)):  # (NaN and infinities fail too)
-            return False
-        low, high = min(low, latency), max(high, latency)
-    last = 0.0
-    for l in range(departures.shape[1]):
-        before = max(0.0, 1.0 - low)  # (every arrival at least 1: none is a zero, of either sign)
-        for j in range(c):
-            departed = departures[j, l]
-            if not (departed >= before and departed == np.floor(departed)):
-                return False
-            before = departed
-        last = max(last, before)
-    return c > 0 and last + high < _EXACT
-
-
-@njit(cache=True, nogil=True)
-def _receive_closed(time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray, row: int, c: int,
-                    one: np.ndarray, first_one: np.ndarray, first_value_one: np.ndarray, many: np.ndarray,
-                    first_many: np.ndarray, first_value_many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray,
-                    values: np.ndarray, departures: np.ndarray, latest: np.ndarray, free: np.ndarray,
-                    narrow: bool) -> None:
-    """`deliver_receive`'s word-by-word passes where `closed_form_applies`: word j's take time at receiver t is
-    max(a_j, clock_t) (latest[t]: the receiver's clock before the step), stored; latest[t] becomes the last
-    word's. The slots' free times (free[j, l]: the most over sender l's receivers t of take - latency[t]) are
-    max(departures[j, l], max over t of (clock_t as the slot holds it) - latency[t]): per sender, not per
-    receiver and word. Every slot, SRAM word and clock as the passes leave them; `free` too but perhaps for
-    the sign of a zero, which its reader (`steady_send`) erases."""
-    senders, receivers = departures.shape[1], len(latest)
-    # Per sender, the most of its receivers' clocks (as their slots would hold them) less their latencies.
-    held = np.full(senders, -np.inf)
-    reached = np.zeros(senders, dtype=np.bool_)
-    whole32 = narrow  # (every clock a float32: the take times then computed in float32, as exact)
-    for t in range(receivers):
-        clock = np.float64(np.float32(latest[t])) if narrow else latest[t]
-        whole32 = whole32 and clock == latest[t]
-        f, lane = clock - p_latency[t], p_lane[t]
-        held[lane] = f if f > held[lane] else held[lane]
-        reached[lane] = True
-    if whole32:  # (exact either way; float32 is twice the lanes a vector)
-        _closed_stores(time_block, value_block, sram, row, c, one, first_one, first_value_one, many, first_many,
-                       first_value_many, p_lane, p_latency.astype(np.float32), latest.astype(np.float32),
-                       departures[:c].astype(np.float32), values)
-    else:
-        _closed_stores(time_block, value_block, sram, row, c, one, first_one, first_value_one, many, first_many,
-                       first_value_many, p_lane, p_latency, latest, departures, values)
-    for t in range(receivers):  # (the last word's take)
-        arrival = departures[c - 1, p_lane[t]] + p_latency[t]
-        latest[t] = arrival if arrival > latest[t] else latest[t]
-    for j in range(min(c, free.shape[0])):
-        for lane in range(senders):
-            if reached[lane]:
-                departed = departures[j, lane]
-                f = departed if departed > held[lane] else held[lane]
-                free[j, lane] = f if f > free[j, lane] else free[j, lane]
-
-
-@njit(cache=True, nogil=True)
-def _closed_stores(time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray, row: int, c: int,
-                   one: np.ndarray, first_one: np.ndarray, first_value_one: np.ndarray, many: np.ndarray,
-                   first_many: np.ndarray, first_value_many: np.ndarray, p_lane: np.ndarray, latency: np.ndarray,
-                   clock: np.ndarray, departures: np.ndarray, values: np.ndarray) -> None:
-    """`_receive_closed`'s stores: word j's value into its slot and SRAM row + j, and its take time,
-    max(departures[j, lane] + latency[t], clock[t]), into its slot; segment by segment, word by word (a
-    segment's operands stay in registers and cache; every store is to a distinct word, so the order is free)."""
-    depth, value_depth = time_block.shape[0], value_block.shape[0]
-    for g in range(len(one)):
-        first, end, pe = one[g, 0], one[g, 1], one[g, 2]
-        size, lane = end - first, p_lane[first]
-        latency_run, clock_run = latency[first:end], clock[first:end]
-        for j in range(c):
-            slot, value_slot = first_one[g] + j, first_value_one[g] + j  # (c <= depth: they wrap at most once)
-            slot = slot - depth if slot >= depth else slot
-            value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
-            sent, departed = values[j, lane], departures[j, lane]
-            kept, into = value_block[value_slot, pe:pe + size], sram[row + j, pe:pe + size]
-            times_run = time_block[slot, pe:pe + size]
-            for t in range(size):
-                kept[t] = sent
-                into[t] = sent
-                arrival = departed + latency_run[t]
-                times_run[t] = arrival if arrival > clock_run[t] else clock_run[t]
-    for g in range(len(many)):
-        first, end, pe = many[g, 0], many[g, 1], many[g, 2]
-        size, lane0 = end - first, p_lane[first]
-        latency_run, clock_run = latency[first:end], clock[first:end]
-        for j in range(c):
-            slot, value_slot = first_many[g] + j, first_value_many[g] + j
-            slot = slot - depth if slot >= depth else slot
-            value_slot = value_slot - value_depth if value_slot >= value_depth else value_slot
-            sent, departed_run = values[j, lane0:lane0 + size], departures[j, lane0:lane0 + size]
-            kept, into = value_block[value_slot, pe:pe + size], sram[row + j, pe:pe + size]
-            times_run = time_block[slot, pe:pe + size]
-            for t in range(size):
-                kept[t] = sent[t]
-                into[t] = sent[t]
-                arrival = departed_run[t] + latency_run[t]
-                times_run[t] = arrival if arrival > clock_run[t] else clock_run[t]
