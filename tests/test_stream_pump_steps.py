@@ -348,3 +348,42 @@ def test_the_closed_form_runs_in_summa_launches(monkeypatch):
         closed, passes, got, want = both_ways(args)
         assert got == want
         assert_same(closed, passes)
+
+
+def shifted(args: tuple, by: float) -> dict:
+    """A captured state `by` cycles later: every time (clocks, slots' times, last arrivals, link reservations)
+    moved, durations (stalls, costs) kept."""
+    s = fresh(args)
+    for name in ("cycle", "time_block", "previous", "link_busy"):
+        s[name] += by
+    for name in ("s_state", "r_state"):
+        s[name][[0, 2]] += by  # (issue and clock; row 1 is the stall)
+    return s
+
+
+def test_the_pump_crossing_2_24_holds_its_slots_then_makes_them(monkeypatch):
+    """SUMMA states moved in time so that a pump's times cross 2**24 part way (float32 then rounds them): its
+    receives in closed form while the arrivals are below (each holding its slots' stores), word by word after
+    (`closed_form_applies` refuses them: the held stores made first), bit for bit as the scheduler's steps."""
+    crossed = 0
+    for args in captured(4, 8, None, monkeypatch)[1:]:
+        probe = fresh(args)
+        pairs, _ = reference_pump(probe)
+        start, end = float(fresh(args)["s_state"][2].max()), float(probe["s_state"][2].max())
+        if pairs < 3:
+            continue
+        by = float(2**24 - np.floor((start + 2 * end) / 3))  # (two thirds of the way)
+        got, want = shifted(args, by), shifted(args, by)
+        pump_result = stream_pump_kernels.pump(*(got[name] for name in NAMES))
+        assert pump_result[:2] == reference_pump(want)
+        assert_states_equal(got, want)
+        # The same pump with its loop in Python, its receives seen: closed (slots held), then word by word.
+        real = stream_pump_kernels.deliver_receive
+        seen = []
+        monkeypatch.setattr(stream_pump_kernels, "deliver_receive", lambda *a: seen.append(real(*a)) or seen[-1])
+        again = shifted(args, by)
+        stream_pump_kernels.pump.py_func(*(again[name] for name in NAMES))
+        monkeypatch.setattr(stream_pump_kernels, "deliver_receive", real)
+        assert_states_equal(again, want)
+        crossed += 2 in seen and 1 in seen[seen.index(2):]
+    assert crossed
