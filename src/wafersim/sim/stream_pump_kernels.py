@@ -9,9 +9,9 @@ transfer and then every sender sends words without finishing its own (the steady
 of them their last (the pump's last pair), so that what the scheduler does between the steps (wake the
 other group, count an instruction that blocks and take it back) changes nothing.
 
-Numba caches this file's machine code with those kernels compiled in (`routed_step_kernels` notes what that
-means after a change to them: `stream_pump_steps` too; its receives in closed form, `_receive_closed` and
-`_closed_stores`, are compiled in here since this note).
+Numba caches this file's machine code with those kernels compiled in, and re-compiles it only when this file's
+text changes (`routed_step_kernels` notes what that means after a change to them: `stream_pump_steps` and
+`stream_pump_closed` too, whose receives in closed form and held slot stores are compiled in since this note).
 """
 from __future__ import annotations
 
@@ -115,8 +115,10 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     step, left as the scheduler's path leaves it (the caller raises the RouteError).
 
     The steps are `stream_pump_steps`' forms of the scheduler's (the receivers in PE order; a senders' step's
-    words delivered with the receivers' next step where that takes just them), each leaving every array as
-    the scheduler's would: tests/test_stream_pump_steps.py runs both from states SUMMA launches pumped from."""
+    words delivered with the receivers' next step where that takes just them; such a receive in closed form,
+    `stream_pump_closed`, its slots' stores held while the next rewrites them all), each leaving every array
+    as the scheduler's would: tests/test_stream_pump_steps.py runs both from states SUMMA launches pumped
+    from."""
     depth = time_block.shape[0]
     senders, receivers = len(s_pes), len(r_pes)
     taken = np.empty(receivers, dtype=np.int64)

@@ -12,7 +12,8 @@ steps for the state the pump runs in.
   of a panel: a FIFO filled, emptied, filled...), in one pass with their delivery: each word's arrival stored
   in its slot and read back, taken, its take time stored over it, its value through the slot into SRAM, so
   every slot and SRAM word ends as after the two steps, and the receive's clock swaps reduce to the
-  transfer's clock in and back (every receiver is inside its transfer, none finishes).
+  transfer's clock in and back (every receiver is inside its transfer, none finishes). Where its times are
+  whole numbers below 2**24, its take times and the slots' free times in closed form (`stream_pump_closed`).
 """
 from __future__ import annotations
 
