@@ -40,12 +40,28 @@ def closed_form_applies(departures: np.ndarray, c: int, p_latency: np.ndarray) -
     a_j is nondecreasing in j, so the running maximum the passes keep, max(a_0, .., a_j, clock), is
     max(a_j, clock). (Whole cycles and the narrow-times rule keep every time below 2**24: this holds in a
     launch's steady streams; anything else runs the passes.)"""
+    low, high = latency_range(p_latency)
+    return departures_fit(departures, c, low, high)
+
+
+@njit(cache=True, nogil=True)
+def latency_range(p_latency: np.ndarray) -> tuple[float, float]:
+    """(least, most) of the latencies where all are whole numbers, not negative; else NaNs (`departures_fit`
+    then refuses)."""
     low, high = np.inf, 0.0
     for t in range(len(p_latency)):
         latency = p_latency[t]
         if not (latency >= 0.0 and latency == np.floor(latency)):  # (NaN and infinities fail too)
-            return False
+            return np.nan, np.nan
         low, high = min(low, latency), max(high, latency)
+    return low, high
+
+
+@njit(cache=True, nogil=True)
+def departures_fit(departures: np.ndarray, c: int, low: float, high: float) -> bool:
+    """`closed_form_applies` with the latencies' `latency_range` (a pump's, found once)."""
+    if not (c > 0 and low == low):
+        return False
     last = 0.0
     for l in range(departures.shape[1]):
         before = max(0.0, 1.0 - low)  # (every arrival at least 1: none is a zero, of either sign)
@@ -55,7 +71,7 @@ def closed_form_applies(departures: np.ndarray, c: int, p_latency: np.ndarray) -
                 return False
             before = departed
         last = max(last, before)
-    return c > 0 and last + high < _EXACT
+    return last + high < _EXACT
 
 
 @njit(cache=True, nogil=True)

@@ -19,8 +19,8 @@ import numpy as np
 from .compiled.jit import njit
 
 from .background_kernels import background_receive_step
-from .stream_pump_closed import closed_form_applies, receive_slots
-from .stream_pump_steps import deliver, deliver_receive, pe_order, receive_applies, steady_send
+from .stream_pump_closed import departures_fit, latency_range, receive_slots
+from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, receive_applies, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -140,6 +140,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     # that one is such a receive too, it rewrites every one of those slots, none read in between (the senders'
     # step between reads `freed`, not the slots), and they are dropped; else made (`receive_slots`) first.
     rewrites = fuse_free and value_block.shape[0] == depth
+    low, high = latency_range(p_latency)
     before = np.empty(receivers)  # (the receivers' clocks before the receive whose slots' stores wait)
     held = False  # (whether some do: those of the receive of `held_one`, `held_many`, `held_values`, ...)
     held_one, held_many, held_values, held_departures = one, many, values, departures
@@ -157,10 +158,10 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         if pending:
             free[:] = -np.inf
             # (this receive rewrites every slot the held stores would write, in closed form: `deliver_receive`'s
-            # own tests, run first, as it runs them)
+            # own tests, run here instead)
             whole = (rewrites and taken[0] == depth and receive_applies(r_pes, r_base, progress, pushed, popped, taken,
                                                                           many, p_lane, sent)
-                     and closed_form_applies(departures, depth, p_latency))
+                     and departures_fit(departures, depth, low, high))
             if held and not whole:
                 receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,
                               held_departures, held_values)
@@ -168,7 +169,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             if whole:
                 received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped,
                                            time_block, value_block, sram, r_cost, taken, latest, one, many, p_lane,
-                                           p_latency, values, departures, sent, free, True, before)
+                                           p_latency, values, departures, sent, free, KNOWN, before)
             else:
                 received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped,
                                            time_block, value_block, sram, r_cost, taken, latest, one, many, p_lane,

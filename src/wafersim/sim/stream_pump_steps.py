@@ -266,6 +266,10 @@ def deliver(time_block: np.ndarray, value_block: np.ndarray, one: np.ndarray, ma
     _deliver_many(time_block, value_block, many, p_lane, p_latency, values, departures, count)
 
 
+#: `deliver_receive`'s `closed` where the caller found that it applies, in closed form.
+KNOWN = 2
+
+
 @njit(cache=True, nogil=True)
 def receive_applies(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray,
                     taken: np.ndarray, many: np.ndarray, p_lane: np.ndarray, count: np.ndarray) -> bool:
@@ -291,7 +295,7 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
                     state: np.ndarray, pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray,
                     value_block: np.ndarray, sram: np.ndarray, cost: float, taken: np.ndarray, latest: np.ndarray,
                     one: np.ndarray, many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, values: np.ndarray,
-                    departures: np.ndarray, count: np.ndarray, free: np.ndarray, closed: bool = True,
+                    departures: np.ndarray, count: np.ndarray, free: np.ndarray, closed: int = 1,
                     before: np.ndarray | None = None) -> int:
     """`deliver` of a `steady_send`, then `background_receive_step` (whole cycles) of the receivers `pes` (the
     entries of p_lane in order: receiver i is entry i; each inside its transfer and taking taken[i] words
@@ -305,11 +309,12 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     the take time less the latency over sender l's receivers' slots of word j, as `steady_send`'s
     `_slot_free` passes would read them next (where the receivers took a whole FIFO: the next words reuse
     these slots in order): the slots are then read once, as they are written. `closed`: take the shortcut of
-    `receive_closed` where `closed_form_applies` (False: the word-by-word passes, for tests to compare).
+    `receive_closed` where `closed_form_applies` (0 or False: the word-by-word passes, for tests to compare;
+    `KNOWN`: the caller found that and `receive_applies` true of these arguments, not tested again).
     Returns 0 where it does not apply, else 1; 2 where it took the shortcut with `before` given: the slots'
     stores are then left to the caller (`receive_slots`, with the receivers' clocks before the step, which
     `before` receives), which drops them where the next step rewrites every one of those slots unread."""
-    if not receive_applies(pes, base, progress, pushed, popped, taken, many, p_lane, count):
+    if closed != KNOWN and not receive_applies(pes, base, progress, pushed, popped, taken, many, p_lane, count):
         return 0
     lanes = len(pes)
     c, row = taken[0], base[0] + np.int64(progress[pes[0]])
@@ -324,7 +329,7 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     first_one, first_value_one = _first_slots(one, depth), _first_slots(one, value_depth)
     first_many, first_value_many = _first_slots(many, depth), _first_slots(many, value_depth)
     done = 1
-    if closed and closed_form_applies(departures, c, p_latency):
+    if closed == KNOWN or (closed and closed_form_applies(departures, c, p_latency)):
         if before is not None:
             before[:] = latest
             done = 2
