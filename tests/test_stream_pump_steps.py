@@ -293,6 +293,13 @@ def test_deliver_receive_in_closed_form_is_the_word_by_word_passes(time_dtype, c
             for name in ("time_block", "value_block"):
                 assert held[name].tobytes() == args[name].tobytes(), name
             np.testing.assert_array_equal(before, args["state"][2].astype(cycle_dtype))  # (the clocks in)
+            # The pump's form of it (`KNOWN`: the caller tested it; one pass over the receivers): the same.
+            known = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+            known_before = np.full(12, np.nan)
+            assert stream_pump_steps.deliver_receive(*(known[k] for k in RECEIVE), stream_pump_steps.KNOWN,
+                                                     known_before) == 2
+            assert_same(known, held)
+            assert known_before.tobytes() == before.tobytes()
             stream_pump_closed.receive_slots(held["time_block"], held["value_block"], c, held["one"], held["many"],
                                              held["p_lane"], held["p_latency"], before, held["departures"],
                                              held["values"])

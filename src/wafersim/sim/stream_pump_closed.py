@@ -76,8 +76,8 @@ def departures_fit(departures: np.ndarray, c: int, low: float, high: float) -> b
 
 @njit(cache=True, nogil=True)
 def receive_closed(time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray, row: int, c: int,
-                    one: np.ndarray, first_one: np.ndarray, first_value_one: np.ndarray, many: np.ndarray,
-                    first_many: np.ndarray, first_value_many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray,
+                   one: np.ndarray, first_one: np.ndarray, first_value_one: np.ndarray, many: np.ndarray,
+                   first_many: np.ndarray, first_value_many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray,
                    values: np.ndarray, departures: np.ndarray, latest: np.ndarray, free: np.ndarray,
                    narrow: bool, slots: bool) -> None:
     """`deliver_receive`'s word-by-word passes where `closed_form_applies`: word j's take time at receiver t is
@@ -108,12 +108,56 @@ def receive_closed(time_block: np.ndarray, value_block: np.ndarray, sram: np.nda
     for t in range(receivers):  # (the last word's take)
         arrival = departures[c - 1, p_lane[t]] + p_latency[t]
         latest[t] = arrival if arrival > latest[t] else latest[t]
+    _free_times(free, departures, c, held, reached)
+
+
+@njit(cache=True, nogil=True)
+def _free_times(free: np.ndarray, departures: np.ndarray, c: int, held: np.ndarray, reached: np.ndarray) -> None:
+    """free[j, l] (j < c) at least max(departures[j, l], held[l]) for each sender l with receivers (`reached`)."""
     for j in range(min(c, free.shape[0])):
-        for lane in range(senders):
+        for lane in range(departures.shape[1]):
             if reached[lane]:
                 departed = departures[j, lane]
                 f = departed if departed > held[lane] else held[lane]
                 free[j, lane] = f if f > free[j, lane] else free[j, lane]
+
+
+@njit(cache=True, nogil=True)
+def receive_held(pes: np.ndarray, progress: np.ndarray, cycle: np.ndarray, stall: np.ndarray, state: np.ndarray,
+                 popped: np.ndarray, time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray, row: int,
+                 c: int, cost: float, latest: np.ndarray, one: np.ndarray, many: np.ndarray, p_lane: np.ndarray,
+                 p_latency: np.ndarray, values: np.ndarray, departures: np.ndarray, free: np.ndarray,
+                 before: np.ndarray) -> None:
+    """`deliver_receive` in closed form with its slots' stores held (`before` gets the clocks before), in one
+    pass over the receivers: per receiver the transfer's clock in, its part of the slots' free times, the
+    last word's take, the counters and the clocks back, as `deliver_receive` and `receive_closed` make them
+    pass by pass (each receiver's own operations in the same order; the receivers' PEs distinct). Then the
+    values into SRAM."""
+    senders = departures.shape[1]
+    held = np.full(senders, -np.inf)
+    reached = np.zeros(senders, dtype=np.bool_)
+    narrow = time_block.itemsize == 4
+    for i in range(len(pes)):
+        pe = pes[i]
+        cycle[pe] = state[2, pe]  # (the transfer's clock in, read back as float64)
+        clock = np.float64(cycle[pe]) + 0.0
+        before[i] = clock
+        slot_clock = np.float64(np.float32(clock)) if narrow else clock  # (as the slot would hold it)
+        f, lane, latency = slot_clock - p_latency[i], p_lane[i], p_latency[i]
+        held[lane] = f if f > held[lane] else held[lane]
+        reached[lane] = True
+        arrival = departures[c - 1, lane] + latency  # (the last word's take)
+        latest[i] = arrival if arrival > clock else clock
+        popped[pe] += c
+        progress[pe] += c
+        cycle[pe] = latest[i] + 0.0  # (the clocks back: the transfer's, then the PE's own clock and stall)
+        state[2, pe] = cycle[pe]
+        cycle[pe] = state[0, pe] + cost
+        stall[pe] = state[1, pe]
+    unused = np.empty(0, dtype=np.int64)  # (the slots' first words: no slot is stored)
+    _closed_stores(time_block, value_block, sram, row, c, one, unused, unused, many, unused, unused, p_lane, p_latency,
+                   before, departures, values, False, True)
+    _free_times(free, departures, c, held, reached)
 
 
 @njit(cache=True, nogil=True)

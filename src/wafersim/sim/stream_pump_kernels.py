@@ -11,7 +11,8 @@ other group, count an instruction that blocks and take it back) changes nothing.
 
 Numba caches this file's machine code with those kernels compiled in, and re-compiles it only when this file's
 text changes (`routed_step_kernels` notes what that means after a change to them: `stream_pump_steps` and
-`stream_pump_closed` too, whose receives in closed form and held slot stores are compiled in since this note).
+`stream_pump_closed` too, whose receives in closed form, `receive_held` among them, are compiled in since this
+note).
 """
 from __future__ import annotations
 

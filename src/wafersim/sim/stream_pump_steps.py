@@ -21,7 +21,7 @@ import numpy as np
 from .compiled.jit import njit
 
 from .fifo_kernels import gather_word_runs, latest_departure, routed_arrivals, share_links
-from .stream_pump_closed import _first_slots, closed_form_applies, receive_closed
+from .stream_pump_closed import _first_slots, closed_form_applies, receive_closed, receive_held
 
 
 @njit(cache=True, nogil=True)
@@ -318,6 +318,10 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
         return 0
     lanes = len(pes)
     c, row = taken[0], base[0] + np.int64(progress[pes[0]])
+    if closed == KNOWN and before is not None:  # (the pump's steady receive: one pass over the receivers)
+        receive_held(pes, progress, cycle, stall, state, popped, time_block, value_block, sram, row, c, cost, latest,
+                     one, many, p_lane, p_latency, values, departures, free, before)
+        return 2
     # The transfer's clock in (`background_receive_step` of a lane inside its transfer: `cycle[pe] = state[2, pe]`,
     # read back as float64).
     for i in range(lanes):
