@@ -10,7 +10,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels import gemm
-from wafersim.sim import stream_pump_kernels, stream_pump_steps
+from wafersim.sim import stream_pump_closed, stream_pump_kernels, stream_pump_steps
 from wafersim.sim.background_kernels import background_receive_step
 from wafersim.sim.routed_step_kernels import routed_send_step
 from wafersim.sim.strategy import FAST, forced
@@ -218,3 +218,179 @@ def test_deliver_receive_declines_unless_every_receiver_takes_just_the_words_del
             for a, b in zip(arrays, before):
                 np.testing.assert_array_equal(a, b)
             assert (free == -np.inf).all()
+
+
+# `deliver_receive`'s arguments, by name, and those its steps change.
+RECEIVE = ("pes base progress cycle stall state pushed popped time_block value_block sram cost taken latest one many "
+           "p_lane p_latency values departures count free").split()
+CHANGED = "progress cycle stall state popped time_block value_block sram latest free".split()
+
+
+def both_ways(args: dict) -> tuple[dict, dict, bool, bool]:
+    """`deliver_receive` on two copies of its arguments, in closed form where it applies and word by word:
+    (the copies after, and what each returned)."""
+    closed, passes = ({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()} for _ in range(2))
+    got = stream_pump_steps.deliver_receive(*(closed[k] for k in RECEIVE), True)
+    want = stream_pump_steps.deliver_receive(*(passes[k] for k in RECEIVE), False)
+    return closed, passes, got, want
+
+
+def assert_same(got: dict, want: dict) -> None:
+    """Every array `deliver_receive` changes, bit for bit but `free`'s zeros (their sign: `steady_send` erases
+    it)."""
+    for name in CHANGED:
+        if name == "free":
+            np.testing.assert_array_equal(got[name], want[name])
+        else:
+            assert got[name].tobytes() == want[name].tobytes(), name
+
+
+def synthetic(seed: int, c: int, depth: int, time_dtype, cycle_dtype) -> dict:
+    """`deliver_receive`'s arguments for 12 receivers (PEs 0..11) of 4 senders: PEs 0-3 one sender, 4-6 a sender
+    each (lanes 1-3), 7-11 one sender; at word numbers that wrap the FIFO's ring; the receivers' clocks
+    random whole numbers, some after the words' arrivals, some before; departures nondecreasing whole numbers."""
+    rng = np.random.default_rng(seed)
+    n, lanes = 12, 4
+    words = rng.integers(0, 2 * depth, size=3)
+    one = np.array([[0, 4, 0, 0, words[0]], [7, 12, 7, 0, words[2]]], dtype=np.int64)
+    many = np.array([[4, 7, 4, 1, words[1]]], dtype=np.int64)
+    p_lane = np.array([0, 0, 0, 0, 1, 2, 3, 2, 2, 2, 2, 2], dtype=np.int64)
+    popped = np.repeat(words, [4, 3, 5]).astype(np.int32)
+    progress = np.full(n, 5, dtype=np.int32)
+    departures = np.cumsum(rng.integers(0, 3, size=(depth, lanes)), axis=0) + rng.integers(0, 40, size=lanes)
+    state = rng.integers(0, 60, size=(3, n)).astype(np.float64)
+    return dict(pes=np.arange(n, dtype=np.int64), base=np.ones(n, dtype=np.int64), progress=progress,
+                cycle=np.zeros(n, dtype=cycle_dtype), stall=np.zeros(n, dtype=cycle_dtype), state=state,
+                pushed=popped + c, popped=popped, time_block=rng.integers(0, 99, (depth, n)).astype(time_dtype),
+                value_block=rng.integers(0, 99, (depth, n)).astype(np.int32),
+                sram=rng.integers(0, 99, (16, n)).astype(np.int32), cost=1.0, taken=np.full(n, c, dtype=np.int64),
+                latest=np.empty(n), one=one, many=many, p_lane=p_lane,
+                p_latency=rng.integers(1, 9, size=n).astype(np.float64),
+                values=rng.integers(-2**31, 2**31, size=(depth, lanes)).astype(np.int32),
+                departures=departures.astype(np.float64), count=np.full(lanes, c, dtype=np.int64),
+                free=np.full((depth, lanes), -np.inf))
+
+
+@pytest.mark.parametrize("time_dtype, cycle_dtype", [(np.float32, np.float32), (np.float64, np.float64),
+                                                     (np.float32, np.float64)])
+def test_deliver_receive_in_closed_form_is_the_word_by_word_passes(time_dtype, cycle_dtype):
+    """Where `closed_form_applies`, `deliver_receive`'s take times in closed form leave every slot, SRAM word,
+    clock and counter as the word-by-word passes, and the slots' free times the same; where it does not
+    (departures out of order, not whole, arrivals past 2**24, a latency not whole), the passes run (the same
+    arrays), and the closed form alone would have been wrong for the first."""
+    applied = 0
+    for seed in range(40):
+        for depth, c in [(4, 4), (4, 3), (5, 2)]:
+            args = synthetic(seed, c, depth, time_dtype, cycle_dtype)
+            applied += stream_pump_steps.closed_form_applies(args["departures"], c, args["p_latency"])
+            closed, passes, got, want = both_ways(args)
+            assert got == want == 1
+            assert_same(closed, passes)
+            # With its slots' stores held: all else made, the slots untouched; `receive_slots` then makes them.
+            held = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+            before = np.full(12, np.nan)
+            assert stream_pump_steps.deliver_receive(*(held[k] for k in RECEIVE), True, before) == 2
+            for name in ("time_block", "value_block"):
+                assert held[name].tobytes() == args[name].tobytes(), name
+            np.testing.assert_array_equal(before, args["state"][2].astype(cycle_dtype))  # (the clocks in)
+            # The pump's form of it (`KNOWN`: the caller tested it; one pass over the receivers): the same.
+            known = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+            known_before = np.full(12, np.nan)
+            assert stream_pump_steps.deliver_receive(*(known[k] for k in RECEIVE), stream_pump_steps.KNOWN,
+                                                     known_before) == 2
+            assert_same(known, held)
+            assert known_before.tobytes() == before.tobytes()
+            stream_pump_closed.receive_slots(held["time_block"], held["value_block"], c, held["one"], held["many"],
+                                             held["p_lane"], held["p_latency"], before, held["departures"],
+                                             held["values"])
+            assert_same(held, passes)
+    assert applied == 120
+    for seed in range(10):
+        args = synthetic(seed, 4, 4, time_dtype, cycle_dtype)
+        args["departures"][:, 1] += 100.0  # (sender 1's words arrive after every clock: the order matters)
+        broken = {"out of order": ("departures", (2, 1), -3.0), "not whole": ("departures", (1, 2), 0.5),
+                  "past 2**24": ("departures", (3, 3), 2.0**24), "latency": ("p_latency", (5,), 0.25)}
+        for name, (key, at, delta) in broken.items():
+            bad = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+            bad[key][at] += delta
+            assert not stream_pump_steps.closed_form_applies(bad["departures"], 4, bad["p_latency"]), name
+            closed, passes, got, want = both_ways(bad)
+            assert got == want == 1
+            assert_same(closed, passes)
+            before = np.full(12, np.nan)  # (nothing held where the closed form does not apply)
+            assert stream_pump_steps.deliver_receive(*(bad[k] for k in RECEIVE), True, before) == 1
+            assert np.isnan(before).all()
+            assert_same(bad, passes)
+        bad = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
+        bad["departures"][2, 1] -= 3.0  # word 2 of sender 1 (PE 4) leaves before word 1: the passes keep word 1's take
+        _, passes, _, _ = both_ways(bad)
+        alone = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in bad.items()}
+        alone["latest"][:] = alone["state"][2]  # (the receivers' clocks, as `deliver_receive` reads them in)
+        one_slots, many_slots = alone["one"][:, 4] % 4, alone["many"][:, 4] % 4
+        stream_pump_closed.receive_closed(
+            alone["time_block"], alone["value_block"], alone["sram"], 6, 4, alone["one"], one_slots, one_slots,
+            alone["many"], many_slots, many_slots, alone["p_lane"], alone["p_latency"], alone["values"],
+            alone["departures"], alone["latest"], alone["free"], time_dtype == np.float32, True)
+        slot = (alone["many"][0, 4] + 2) % 4
+        assert alone["time_block"][slot, 4] != passes["time_block"][slot, 4]
+
+
+def test_the_closed_form_runs_in_summa_launches(monkeypatch):
+    """The pump's `deliver_receive` calls of a SUMMA launch (its steady state: whole cycles, float32 times): the
+    closed form applies, and gives what the passes give."""
+    calls = []
+    for args in captured(4, 8, None, monkeypatch):
+        real = stream_pump_kernels.deliver_receive
+
+        def capturing(*a):
+            calls.append({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in zip(RECEIVE, a)})
+            return real(*a)
+
+        monkeypatch.setattr(stream_pump_kernels, "deliver_receive", capturing)
+        stream_pump_kernels.pump.py_func(*fresh(args).values())  # (the pump's loop in Python: its calls seen)
+        monkeypatch.setattr(stream_pump_kernels, "deliver_receive", real)
+    assert calls
+    for args in calls:
+        assert stream_pump_steps.closed_form_applies(args["departures"], args["taken"][0], args["p_latency"])
+        closed, passes, got, want = both_ways(args)
+        assert got == want
+        assert_same(closed, passes)
+
+
+def shifted(args: tuple, by: float) -> dict:
+    """A captured state `by` cycles later: every time (clocks, slots' times, last arrivals, link reservations)
+    moved, durations (stalls, costs) kept."""
+    s = fresh(args)
+    for name in ("cycle", "time_block", "previous", "link_busy"):
+        s[name] += by
+    for name in ("s_state", "r_state"):
+        s[name][[0, 2]] += by  # (issue and clock; row 1 is the stall)
+    return s
+
+
+def test_the_pump_crossing_2_24_holds_its_slots_then_makes_them(monkeypatch):
+    """SUMMA states moved in time so that a pump's times cross 2**24 part way (float32 then rounds them): its
+    receives in closed form while the arrivals are below (each holding its slots' stores), word by word after
+    (`closed_form_applies` refuses them: the held stores made first), bit for bit as the scheduler's steps."""
+    crossed = 0
+    for args in captured(4, 8, None, monkeypatch)[1:]:
+        probe = fresh(args)
+        pairs, _ = reference_pump(probe)
+        start, end = float(fresh(args)["s_state"][2].max()), float(probe["s_state"][2].max())
+        if pairs < 3:
+            continue
+        by = float(2**24 - np.floor((start + 2 * end) / 3))  # (two thirds of the way)
+        got, want = shifted(args, by), shifted(args, by)
+        pump_result = stream_pump_kernels.pump(*(got[name] for name in NAMES))
+        assert pump_result[:2] == reference_pump(want)
+        assert_states_equal(got, want)
+        # The same pump with its loop in Python, its receives seen: closed (slots held), then word by word.
+        real = stream_pump_kernels.deliver_receive
+        seen = []
+        monkeypatch.setattr(stream_pump_kernels, "deliver_receive", lambda *a: seen.append(real(*a)) or seen[-1])
+        again = shifted(args, by)
+        stream_pump_kernels.pump.py_func(*(again[name] for name in NAMES))
+        monkeypatch.setattr(stream_pump_kernels, "deliver_receive", real)
+        assert_states_equal(again, want)
+        crossed += 2 in seen and 1 in seen[seen.index(2):]
+    assert crossed

@@ -9,8 +9,10 @@ transfer and then every sender sends words without finishing its own (the steady
 of them their last (the pump's last pair), so that what the scheduler does between the steps (wake the
 other group, count an instruction that blocks and take it back) changes nothing.
 
-Numba caches this file's machine code with those kernels compiled in (`routed_step_kernels` notes what that
-means after a change to them: `stream_pump_steps` too).
+Numba caches this file's machine code with those kernels compiled in, and re-compiles it only when this file's
+text changes (`routed_step_kernels` notes what that means after a change to them: `stream_pump_steps` and
+`stream_pump_closed` too, whose receives in closed form, `receive_held` among them, are compiled in since this
+note).
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import numpy as np
 from .compiled.jit import njit
 
 from .background_kernels import background_receive_step
-from .stream_pump_steps import deliver, deliver_receive, pe_order, steady_send
+from .stream_pump_closed import departures_fit, latency_range, receive_slots
+from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, receive_applies, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -113,8 +116,10 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     step, left as the scheduler's path leaves it (the caller raises the RouteError).
 
     The steps are `stream_pump_steps`' forms of the scheduler's (the receivers in PE order; a senders' step's
-    words delivered with the receivers' next step where that takes just them), each leaving every array as
-    the scheduler's would: tests/test_stream_pump_steps.py runs both from states SUMMA launches pumped from."""
+    words delivered with the receivers' next step where that takes just them; such a receive in closed form,
+    `stream_pump_closed`, its slots' stores held while the next rewrites them all), each leaving every array
+    as the scheduler's would: tests/test_stream_pump_steps.py runs both from states SUMMA launches pumped
+    from."""
     depth = time_block.shape[0]
     senders, receivers = len(s_pes), len(r_pes)
     taken = np.empty(receivers, dtype=np.int64)
@@ -132,7 +137,15 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     one, many = np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64)
     values, departures = np.empty((0, 0), dtype=sram.dtype), np.empty((0, 0))
     freed = np.empty((depth, senders))  # (`deliver_receive`'s slot times for the next `steady_send`)
-    pending = False
+    # A receive in closed form of a whole FIFO (and value ring) leaves its slots' stores until the next: where
+    # that one is such a receive too, it rewrites every one of those slots, none read in between (the senders'
+    # step between reads `freed`, not the slots), and they are dropped; else made (`receive_slots`) first.
+    rewrites = fuse_free and value_block.shape[0] == depth
+    low, high = latency_range(p_latency)
+    before = np.empty(receivers)  # (the receivers' clocks before the receive whose slots' stores wait)
+    held = False  # (whether some do: those of the receive of `held_one`, `held_many`, `held_values`, ...)
+    held_one, held_many, held_values, held_departures = one, many, values, departures
+    pending = last = False
     pairs = 0
     while pairs != most:
         words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
@@ -145,9 +158,26 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         free = freed[:words] if fuse_free and taken[0] == depth else freed[:0]
         if pending:
             free[:] = -np.inf
-            received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped, time_block,
-                                       value_block, sram, r_cost, taken, latest, one, many, p_lane, p_latency,
-                                       values, departures, sent, free)
+            # (this receive rewrites every slot the held stores would write, in closed form: `deliver_receive`'s
+            # own tests, run here instead)
+            whole = (rewrites and taken[0] == depth and receive_applies(r_pes, r_base, progress, pushed, popped, taken,
+                                                                          many, p_lane, sent)
+                     and departures_fit(departures, depth, low, high))
+            if held and not whole:
+                receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,
+                              held_departures, held_values)
+            held = False
+            if whole:
+                received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped,
+                                           time_block, value_block, sram, r_cost, taken, latest, one, many, p_lane,
+                                           p_latency, values, departures, sent, free, KNOWN, before)
+            else:
+                received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped,
+                                           time_block, value_block, sram, r_cost, taken, latest, one, many, p_lane,
+                                           p_latency, values, departures, sent, free)
+            if received == 2:  # (its slots' stores held: `whole` said so)
+                held, held_one, held_many = True, one.copy(), many.copy()
+                held_values, held_departures = values, departures
             if not received:
                 deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
             pending = False
@@ -166,6 +196,9 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset,
             previous, by, slot_free[:, :words], one, many, advanced, freed_now)
         if not ok:
+            if held:
+                receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,
+                              held_departures, held_values)
             return pairs, EARLY, later, count
         sent[:] = count
         pending = True
@@ -178,11 +211,13 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             stall[pe] = s_state[_STALL, pe]
         pairs += 1
         if last:
-            deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
-            return pairs, FINISHED, np.empty((0, 0)), count
+            break
+    if held:  # (before the last words, which may reuse those slots)
+        receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before, held_departures,
+                      held_values)
     if pending:
         deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
-    return pairs, STOPPED, np.empty((0, 0)), count
+    return pairs, FINISHED if last else STOPPED, np.empty((0, 0)), count
 
 
 @njit(cache=True, nogil=True)

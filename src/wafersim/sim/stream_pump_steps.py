@@ -12,7 +12,8 @@ steps for the state the pump runs in.
   of a panel: a FIFO filled, emptied, filled...), in one pass with their delivery: each word's arrival stored
   in its slot and read back, taken, its take time stored over it, its value through the slot into SRAM, so
   every slot and SRAM word ends as after the two steps, and the receive's clock swaps reduce to the
-  transfer's clock in and back (every receiver is inside its transfer, none finishes).
+  transfer's clock in and back (every receiver is inside its transfer, none finishes). Where its times are
+  whole numbers below 2**24, its take times and the slots' free times in closed form (`stream_pump_closed`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 from .compiled.jit import njit
 
 from .fifo_kernels import gather_word_runs, latest_departure, routed_arrivals, share_links
+from .stream_pump_closed import _first_slots, closed_form_applies, receive_closed, receive_held
 
 
 @njit(cache=True, nogil=True)
@@ -51,15 +53,6 @@ def pe_segments(p_dest: np.ndarray, p_lane: np.ndarray, pushed: np.ndarray) -> n
         count += 1
         e = end
     return out[:count]
-
-
-@njit(cache=True, nogil=True)
-def _first_slots(segments: np.ndarray, depth: int) -> np.ndarray:
-    """Each segment's first slot in a ring of `depth` (a division per segment, not per segment and word)."""
-    out = np.empty(len(segments), dtype=np.int64)
-    for g in range(len(segments)):
-        out[g] = segments[g, 4] % depth
-    return out
 
 
 # The passes over the receivers come in two kinds, one sender per segment and a sender per PE, in separate
@@ -273,12 +266,37 @@ def deliver(time_block: np.ndarray, value_block: np.ndarray, one: np.ndarray, ma
     _deliver_many(time_block, value_block, many, p_lane, p_latency, values, departures, count)
 
 
+#: `deliver_receive`'s `closed` where the caller found that it applies, in closed form.
+KNOWN = 2
+
+
+@njit(cache=True, nogil=True)
+def receive_applies(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray,
+                    taken: np.ndarray, many: np.ndarray, p_lane: np.ndarray, count: np.ndarray) -> bool:
+    """Whether `deliver_receive` applies: every receiver takes just the words delivered (its FIFO held none
+    before them), all as many, into the same SRAM row, inside its transfer; segments of several senders a PE
+    apart."""
+    if len(pes) == 0:
+        return False
+    for g in range(len(many)):
+        if many[g, 3] != 1:
+            return False
+    c, row = taken[0], base[0] + np.int64(progress[pes[0]])
+    for i in range(len(pes)):
+        pe = pes[i]
+        if (taken[i] != c or count[p_lane[i]] != c or np.int64(pushed[pe]) - np.int64(popped[pe]) != c
+                or base[i] + np.int64(progress[pe]) != row or progress[pe] == 0):
+            return False
+    return True
+
+
 @njit(cache=True, nogil=True)
 def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cycle: np.ndarray, stall: np.ndarray,
                     state: np.ndarray, pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray,
                     value_block: np.ndarray, sram: np.ndarray, cost: float, taken: np.ndarray, latest: np.ndarray,
                     one: np.ndarray, many: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, values: np.ndarray,
-                    departures: np.ndarray, count: np.ndarray, free: np.ndarray) -> bool:
+                    departures: np.ndarray, count: np.ndarray, free: np.ndarray, closed: int = 1,
+                    before: np.ndarray | None = None) -> int:
     """`deliver` of a `steady_send`, then `background_receive_step` (whole cycles) of the receivers `pes` (the
     entries of p_lane in order: receiver i is entry i; each inside its transfer and taking taken[i] words
     without finishing it, as `steady_counts` found), in one pass, where every receiver takes exactly the words
@@ -290,20 +308,20 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     (nothing changed) where they do not apply. free[j, l] (words j < len(free), -inf before): the most of
     the take time less the latency over sender l's receivers' slots of word j, as `steady_send`'s
     `_slot_free` passes would read them next (where the receivers took a whole FIFO: the next words reuse
-    these slots in order): the slots are then read once, as they are written."""
+    these slots in order): the slots are then read once, as they are written. `closed`: take the shortcut of
+    `receive_closed` where `closed_form_applies` (0 or False: the word-by-word passes, for tests to compare;
+    `KNOWN`: the caller found that and `receive_applies` true of these arguments, not tested again).
+    Returns 0 where it does not apply, else 1; 2 where it took the shortcut with `before` given: the slots'
+    stores are then left to the caller (`receive_slots`, with the receivers' clocks before the step, which
+    `before` receives), which drops them where the next step rewrites every one of those slots unread."""
+    if closed != KNOWN and not receive_applies(pes, base, progress, pushed, popped, taken, many, p_lane, count):
+        return 0
     lanes = len(pes)
-    if lanes == 0:
-        return False
-    for g in range(len(many)):
-        if many[g, 3] != 1:
-            return False
-    p0 = pes[0]
-    c, row = taken[0], base[0] + np.int64(progress[p0])
-    for i in range(lanes):
-        pe = pes[i]
-        if (taken[i] != c or count[p_lane[i]] != c or np.int64(pushed[pe]) - np.int64(popped[pe]) != c
-                or base[i] + np.int64(progress[pe]) != row or progress[pe] == 0):
-            return False
+    c, row = taken[0], base[0] + np.int64(progress[pes[0]])
+    if closed == KNOWN and before is not None:  # (the pump's steady receive: one pass over the receivers)
+        receive_held(pes, progress, cycle, stall, state, popped, time_block, value_block, sram, row, c, cost, latest,
+                     one, many, p_lane, p_latency, values, departures, free, before)
+        return 2
     # The transfer's clock in (`background_receive_step` of a lane inside its transfer: `cycle[pe] = state[2, pe]`,
     # read back as float64).
     for i in range(lanes):
@@ -314,11 +332,19 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
     narrow = time_block.itemsize == 4
     first_one, first_value_one = _first_slots(one, depth), _first_slots(one, value_depth)
     first_many, first_value_many = _first_slots(many, depth), _first_slots(many, value_depth)
-    for j in range(c):  # (word by word, as `_deliver_one`: each SRAM row written whole in turn)
-        _receive_one(time_block, value_block, sram[row + j], j, one, first_one, first_value_one, p_lane, p_latency,
-                     values[j], departures[j], latest, free)
-        _receive_many(time_block, value_block, sram[row + j], j, many, first_many, first_value_many, p_lane,
-                      p_latency, values[j], departures[j], latest, free, narrow)
+    done = 1
+    if closed == KNOWN or (closed and closed_form_applies(departures, c, p_latency)):
+        if before is not None:
+            before[:] = latest
+            done = 2
+        receive_closed(time_block, value_block, sram, row, c, one, first_one, first_value_one, many, first_many,
+                       first_value_many, p_lane, p_latency, values, departures, latest, free, narrow, done == 1)
+    else:
+        for j in range(c):  # (word by word, as `_deliver_one`: each SRAM row written whole in turn)
+            _receive_one(time_block, value_block, sram[row + j], j, one, first_one, first_value_one, p_lane,
+                         p_latency, values[j], departures[j], latest, free)
+            _receive_many(time_block, value_block, sram[row + j], j, many, first_many, first_value_many, p_lane,
+                          p_latency, values[j], departures[j], latest, free, narrow)
     # The clocks back: the transfer's, then the PE's own clock and stall (the stall the transfer ran up is dropped,
     # as there).
     for i in range(lanes):
@@ -329,7 +355,7 @@ def deliver_receive(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, cyc
         state[2, pe] = cycle[pe]
         cycle[pe] = state[0, pe] + cost
         stall[pe] = state[1, pe]
-    return True
+    return done
 
 
 # `deliver_receive`'s passes, word by word. Into segments of a sender per PE, plain loops: a slice assigned from a
