@@ -1,4 +1,4 @@
-"""`sim.compiled.numba_cache.choose_cache_dir`: Numba gets a cache folder where it has none it can write
+"""`sim.compiled.numba_cache`: Numba gets a cache folder where it has none it can write
 (it would refuse to define the engine's `cache=True` functions at all: "no locator available")."""
 from __future__ import annotations
 
@@ -95,3 +95,53 @@ def test_a_damaged_cache_file_is_an_engine_cache_error_and_the_next_launch_runs(
     assert len(data) == 1
     data[0].write_bytes(data[0].read_bytes()[:20])  # (truncated, as by a full disk)
     assert run("launch")[:2] == ["EngineCacheError True True", "7 42"]
+
+
+def test_engine_sources_lists_every_file_with_a_cached_numba_function():
+    sim = numba_cache.SIM
+    defining = sorted(str(path.relative_to(sim)) for path in sim.rglob("*.py")
+                      if any(line.lstrip().startswith("@njit(cache=True") for line in path.read_text().splitlines()))
+    assert defining == sorted(numba_cache.ENGINE_SOURCES)
+
+
+class _FakeDispatcher:
+    """What `drop_if_stale` reads of a Numba dispatcher: its cache's folder."""
+
+    def __init__(self, folder):
+        self._cache = type("Cache", (), {"_cache_path": str(folder)})()
+
+
+def test_stale_engine_machine_code_is_dropped_and_current_code_kept(tmp_path, monkeypatch):
+    """Machine code compiled from other sources of the engine (a checkout updated in place: `pump` has the
+    steps of another file compiled in) is removed before a cached function of its folder is defined; files of
+    other modules, and code written from the current sources, stay."""
+    engine = ["stream_pump_kernels.pump-99.py311.1.nbc", "stream_pump_kernels.pump-99.py311.nbi",
+              "fifo_kernels.lane_runs-17.py311.nbi"]
+    other = ["mine.helper-3.py311.nbi", "stream_pump_kernels.notes.txt"]
+    for name in engine + other:
+        (tmp_path / name).write_text("x")
+    monkeypatch.setattr(numba_cache, "_checked", set())
+    monkeypatch.setattr(numba_cache, "sources_hash", lambda: "new sources")
+    (tmp_path / numba_cache.STAMP).write_text("old sources")
+    numba_cache.drop_if_stale(_FakeDispatcher(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(other + [numba_cache.STAMP])
+    assert (tmp_path / numba_cache.STAMP).read_text() == "new sources"
+    # the same sources in a later process: what was compiled since stays
+    (tmp_path / engine[0]).write_text("compiled from the new sources")
+    monkeypatch.setattr(numba_cache, "_checked", set())
+    numba_cache.drop_if_stale(_FakeDispatcher(tmp_path))
+    assert (tmp_path / engine[0]).exists()
+
+
+def test_the_hash_covers_every_engine_source_and_the_constants_they_read(monkeypatch):
+    reads = []
+    real = numba_cache.Path.read_bytes
+
+    def recorded(path):
+        reads.append(str(path.relative_to(numba_cache.SIM)))
+        return real(path)
+
+    monkeypatch.setattr(numba_cache.Path, "read_bytes", recorded)
+    numba_cache.sources_hash()
+    assert sorted(reads) == sorted(numba_cache.ENGINE_SOURCES + numba_cache.CONSTANT_SOURCES)
+    assert "compiled/kinds.py" in reads and "stream_pump_steps.py" in reads

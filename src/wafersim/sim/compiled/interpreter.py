@@ -27,8 +27,8 @@ so that results are bit for bit the same (`arith`, `fabric_ops`). Cycle counts a
 cannot change them.
 
 Compiled with Numba (`cache=True`: the machine code is kept next to these files, so only the first launch
-on a machine pays for compilation; `numba_cache` drops it when any of them changes, since Numba itself
-only notices a change of the file that defines a function); `nogil=True` lets several threads run parts
+on a machine pays for compilation; `numba_cache` drops it when any engine source changes, since Numba
+itself only notices a change of the file that defines a function); `nogil=True` lets several threads run parts
 of a group at once (without fabric transfers: their FIFOs are shared between PEs).
 """
 from __future__ import annotations
@@ -36,7 +36,6 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from . import numba_cache
 from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op
 from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WOKEN, park_sleepers, ring_slot,
@@ -579,5 +578,3 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
         ready_top[0] -= 1
         stop_pcs[ready[ready_top[0]]] = resume[ready[ready_top[0]]]
 
-
-numba_cache.drop_if_stale(run_group)  # (before any call: Numba reads its cache at the first)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import sys
 
-from numba import njit  # noqa: F401  (what the engine's modules import from here)
+from numba import njit as numba_njit
 from numba.core import event
 
 from ...envvars import env_flag
+from . import numba_cache
 
 #: The line printed (once per process) when Numba starts compiling an engine function.
 NOTICE = ("wafersim: compiling the engine's machine code for this machine with Numba (once after an install or "
@@ -51,3 +52,18 @@ class CompileNotice(event.Listener):
 #: The process's listener (installed when this module is first imported, before any engine function compiles).
 LISTENER = CompileNotice()
 event.register("numba:compile", LISTENER)
+
+
+def njit(*args, **kwargs):
+    """Numba's `njit`, as the engine's modules use it (`@njit(cache=True, ...)`), and before a cached function
+    is defined, its cache folder rid of machine code compiled from other sources of the engine
+    (`numba_cache.drop_if_stale`: a function's machine code has the functions it calls compiled in)."""
+    decorate = numba_njit(*args, **kwargs)
+    if args and callable(args[0]) or not kwargs.get("cache"):
+        return decorate
+
+    def cached(func):
+        dispatcher = decorate(func)
+        numba_cache.drop_if_stale(dispatcher)
+        return dispatcher
+    return cached

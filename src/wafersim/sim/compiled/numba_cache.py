@@ -1,9 +1,13 @@
-"""Keeping Numba's on-disk cache of the interpreter consistent with its sources.
+"""Keeping Numba's on-disk cache of the engine's compiled code consistent with its sources.
 
 Numba re-compiles a cached function when the file that defines it changes, but not when a file it calls
-into or takes constants from changes (its machine code has them inlined). The interpreter spans several
-files (`kinds`, `table`, `arith`, `fabric_ops`, `simple_ops`, `interpreter`), so this module keeps a hash of all of
-them next to the cache and drops the cached machine code of all of them when any changed.
+into or takes constants from changes (its machine code has them inlined): the stream pump's `pump` has the
+steps of `stream_pump_steps` and `stream_pump_closed` compiled in, the interpreter spans `kinds`, `table`,
+`arith`, `fabric_ops` and `simple_ops`. A checkout updated in place (`git pull` into an editable install)
+would then run stale machine code: wrong results or a crash inside Numba. So this module keeps a hash of
+every compiled source (`ENGINE_SOURCES`, and the modules whose constants they read) next to each cache
+folder, and when any of them changed drops the cached machine code of all of them in that folder, before
+the first cached function of the folder is defined (`compiled.jit.njit` calls `drop_if_stale`).
 
 It also makes sure Numba has somewhere to keep that cache (`choose_cache_dir`): Numba refuses to define a
 `cache=True` function at all ("cannot cache function ...: no locator available") where neither the
@@ -26,31 +30,47 @@ from typing import Iterator
 from ...errors import EngineCacheError, WaferError
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ("kinds.py", "table.py", "arith.py", "fabric_ops.py", "simple_ops.py", "interpreter.py")
-STAMP = "wafersim-interpreter.sha256"
+SIM = HERE.parent
+#: The engine's files with cached Numba functions, relative to `sim/` (tests/test_numba_cache.py checks that
+#: this lists every file that defines one).
+ENGINE_SOURCES = (
+    "background_kernels.py", "descriptor_kernels.py", "fifo_kernels.py", "routed_step_kernels.py",
+    "stream_pump_closed.py", "stream_pump_kernels.py", "stream_pump_steps.py", "trace_kernels.py",
+    "compiled/arith.py", "compiled/fabric_ops.py", "compiled/interpreter.py", "compiled/settle.py",
+    "compiled/simple_ops.py",
+)
+#: Files whose constants compiled code reads (inlined into its machine code) without defining a cached function.
+CONSTANT_SOURCES = ("compiled/kinds.py", "compiled/table.py")
+STAMP = "wafersim-engine.sha256"
+_checked: set[Path] = set()  # cache folders checked in this process
 
 
 def sources_hash() -> str:
+    """A hash of every compiled source of the engine (`ENGINE_SOURCES`, `CONSTANT_SOURCES`)."""
     digest = hashlib.sha256()
-    for name in SOURCES:
-        digest.update((HERE / name).read_bytes())
+    for name in ENGINE_SOURCES + CONSTANT_SOURCES:
+        digest.update(name.encode() + b"\0" + (SIM / name).read_bytes())
     return digest.hexdigest()
 
 
 def drop_if_stale(dispatcher) -> None:
-    """Remove the cached machine code of the interpreter's files from the cache directory of `dispatcher`
-    (a `cache=True` function of this package) unless it was written from the current sources. Does
-    nothing where the cache directory cannot be found or written (Numba then compiles in memory)."""
+    """Remove the engine's cached machine code (of every file of `ENGINE_SOURCES` whose cache lives there)
+    from the cache folder of `dispatcher` (a `cache=True` function of the engine) unless it was written from
+    the current sources; once per folder and process. Does nothing where the folder cannot be found or
+    written (Numba then compiles in memory)."""
     try:
         directory = Path(dispatcher._cache._cache_path)  # (Numba's locator: __pycache__, NUMBA_CACHE_DIR, ...)
     except AttributeError:
         return
+    if directory in _checked:
+        return
+    _checked.add(directory)
     stamp, current = directory / STAMP, sources_hash()
     try:
         if stamp.exists() and stamp.read_text() == current:
             return
         if directory.exists():
-            stems = tuple(Path(name).stem + "." for name in SOURCES)
+            stems = tuple(Path(name).stem + "." for name in ENGINE_SOURCES)
             for path in directory.iterdir():
                 if path.name.startswith(stems) and path.suffix in (".nbi", ".nbc"):
                     path.unlink()
