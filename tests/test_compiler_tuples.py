@@ -333,6 +333,8 @@ def kern(a, b, x, out):
     ("y = mixed_pair(n)", "return a float there (float(...)) or an int here (int(...))"),
     ("a, b = (n, 1) if n > 0 else (n, 1, 2)", "tuples of different shapes"),
     ("a, b = (n, out) if n > 0 else (n, out)", "chooses between numbers or tuples of numbers"),
+    ("a, b = (n, 1) if n > 0 else 5", "gives a tuple and the other a number"),
+    ("a = n if n > 0 else (n, 1)", "gives a tuple and the other a number"),
 ])
 def test_misuse_is_a_compile_error(dev, tmp_path, body, text):
     m = module(tmp_path, f"""

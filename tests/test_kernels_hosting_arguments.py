@@ -8,7 +8,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels import classic, gemm, gemv, heat, heat_tiled, life, reduce, saxpy, scan
-from wafersim.kernels.ml import dense, mixed
+from wafersim.kernels.ml import dense, mixed, softmax
 from wafersim.kernels.reference import ORDER_API
 from wafersim.kernels.reference import heat as heat_reference
 from wafersim.kernels.solvers import bandwidth, cg, power
@@ -91,6 +91,18 @@ ESCAPING = {
                            ws.ArgumentTypeError, "steps"),
     "memcpy_bandwidth(16)": (lambda: bandwidth.memcpy_bandwidth(16), ws.ArgumentTypeError, "sizes"),
     "memcpy_bandwidth([16.5])": (lambda: bandwidth.memcpy_bandwidth([16.5]), ws.ArgumentTypeError, "sizes"),
+    "block_reduce of a ragged list": (lambda: reduce.block_reduce([[1.0, 2.0], [3.0]], block=(1, 1)),
+                                      ws.ArgumentTypeError, "values is not an array of numbers"),
+    "prefix_sum of a ragged list": (lambda: scan.prefix_sum([[1, 2], [3]]), ws.ArgumentTypeError,
+                                    "values is not an array of numbers"),
+    "softmax of a ragged list": (lambda: softmax([[1.0, 2.0], [3.0]]), ws.ArgumentTypeError,
+                                 "x is not an array of numbers"),
+    "gemm p='2'": (lambda: gemm.gemm(U, U, "2"), ws.ArgumentTypeError, "p must be a whole number"),
+    "gemm p=0": (lambda: gemm.gemm(U, U, 0), ws.ArgumentError, "p must be a whole number >= 1"),
+    "gemv q=2.0": (lambda: gemv.gemv(U, X, 2, 2.0), ws.ArgumentTypeError, "q must be a whole number"),
+    "gemm device='dev'": (lambda: gemm.gemm(U, U, 2, device="dev"), ws.ArgumentTypeError, "device"),
+    "gemv device='dev'": (lambda: gemv.gemv(U, X, 2, 2, device="dev"), ws.ArgumentTypeError, "device"),
+    "prefix_sum device='dev'": (lambda: scan.prefix_sum(U, device="dev"), ws.ArgumentTypeError, "device"),
 }
 
 

@@ -207,6 +207,10 @@ def test_duplicates_of_a_coo_matrix_are_added_before_the_float32_check():
         spmv(coo, np.ones(1, np.float32), 1)
     halves = sp.coo_array((np.array([0.5, 0.25]), (np.array([0, 0]), np.array([1, 1]))), shape=(2, 2))
     np.testing.assert_array_equal(spmv(halves, np.array([0, 4], np.float32), 1)[0], halves @ np.array([0, 4.0]))
+    # Small integer types: the duplicates' sum is exact (int8 100 + 100 is 200, as SciPy's coo @ x gives, not
+    # the -56 an int8 sum wraps to)
+    bytes_ = sp.coo_array((np.array([100, 100], np.int8), (np.array([0, 0]), np.array([0, 0]))), shape=(1, 1))
+    assert spmv(bytes_, np.ones(1, np.float32), 1)[0].tolist() == [200.0] == np.ravel(bytes_ @ np.ones(1)).tolist()
 
 
 @pytest.mark.parametrize("host", [spmv, spmspv, hypersparse_spmv, dense_spmv])

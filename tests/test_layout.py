@@ -70,3 +70,6 @@ def test_a_dim3_of_depth_1_is_the_2_d_shape_and_a_deeper_one_says_to_fold_it():
         store_index[(3, 2), (4, 2, 2)](out)
     with pytest.raises(ws.LaunchError, match=r"grid must be an int or a tuple of 1 or 2 ints \(or \(x, y, 1\)\)"):
         store_index[(3, 2, 1, 1), (4, 4)](out)
+    for depth in (0, -2):  # not a third axis to fold into y (that advice would give (4, 0) or (4, -4))
+        with pytest.raises(ws.LaunchError, match=rf"block \(4, 2, {depth}\) must be positive in every dimension"):
+            store_index[(3, 2), (4, 2, depth)](out)

@@ -43,7 +43,6 @@ def tenths(v):
 def test_float32_values_print_as_numpy_prints_them_and_keep_their_exact_value(capsys):
     """0.1 as a float32 is 0.100000001490116...: the line shows NumPy's shortest float32 digits, as
     copy_to_host's array would, and `value` is the float32's exact value."""
-    dev = ws.Device(ws.WaferSpec(width=4, height=2))
     stats = tenths[(1, 1), (1, 1)](0.1)
     f = np.float32
     expected = [f(0.1), f(0.1) * f(3.0), f(1e-40), f(0.1) * f(1e30)]

@@ -90,3 +90,20 @@ def test_too_few_or_too_many_arguments_say_how_many_the_kernel_takes(dev):
         store_one[1, 1](x, x)
     with pytest.raises(ws.LaunchError, match="takes 2 to 5"):
         axpb.compile_for(x)
+
+
+@ws.jit
+def scale_by(out, factor=None):
+    out[0] = 1.0
+
+
+def test_a_default_that_is_no_launch_argument_names_the_parameter_left_out(dev):
+    """`def k(out, factor=None)` launched as k(out): the error names `factor` and its default (was: "argument
+    1: unsupported type NoneType", an argument the launch did not give)."""
+    out = dev.device_array(1)
+    with pytest.raises(ws.LaunchError, match=r"factor was left out, and its default None is no launch argument: "
+                                             r"unsupported type NoneType .*; pass factor at the launch") as info:
+        scale_by[1, 1](out)
+    assert info.value.position == 1 and info.value.parameter == "factor"
+    scale_by[1, 1](out, 2.0)  # given at the launch, it is no default
+    assert out.copy_to_host().tolist() == [1.0]

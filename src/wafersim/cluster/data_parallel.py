@@ -2,9 +2,10 @@
 
 A step: MemoryX's weights are broadcast through SwarmX to every system; system i runs forward and
 backward on its share of the batch (rows `[i * B // n, (i + 1) * B // n)`), its loss gradient divided by
-B, not by its share (its dy are those of one system on the whole batch); the tree adds the systems' gradients in its fixed order; MemoryX applies
-the optimizer. The sum is the gradient of the whole batch's mean loss, so the loss curve is that of one
-system trained on the whole batch, up to float32 rounding (one system: exactly).
+B, not by its share (its dy are those of one system on the whole batch); the tree adds the systems'
+gradients in its fixed order; MemoryX applies the optimizer. The sum is the gradient of the whole batch's
+mean loss, so the loss curve is that of one system trained on the whole batch, up to float32 rounding (one
+system: exactly).
 
 **Simulated time** (`ClusterStepReport`): the systems run at once, so the step waits for the slowest
 (`compute_s` and `wafer_traffic_s` are its), plus every tensor of the step through the tree, one after

@@ -229,10 +229,11 @@ class _Line:
             all_gather: f"At every PE of the {line}: values[i] = `value` of the PE of {index} = i (values: a local "
                         f"array as long as the {line}, as NCCL's all-gather of one element per rank); channels "
                         f"`channel` (neighbour words) and `channel + 1` (a bus).",
-            reduce_scatter: f"The element-wise sum (max, min) over the {line} of `values` (a local array as long as the "
-                            f"{line}), element i returned at the PE of {index} = i (NCCL's reduce-scatter of one "
-                            f"element per rank; `values` holds the whole reduction afterwards, everywhere); `part`: as "
-                            f"for reduce_array; channels `channel` (a chain) and `channel + 1` (a bus).",
+            reduce_scatter: f"The element-wise sum (max, min) over the {line} of `values` (a local array as "
+                            f"long as the {line}), element i returned at the PE of {index} = i (NCCL's "
+                            f"reduce-scatter of one element per rank; `values` holds the whole reduction "
+                            f"afterwards, everywhere); `part`: as for reduce_array; channels `channel` (a chain) "
+                            f"and `channel + 1` (a bus).",
             gather: f"At the root: values[i] = `value` of the PE of {index} = i (values: a local array as long as "
                     f"the {line}); channel: neighbour words.",
         }

@@ -481,6 +481,9 @@ class ExpressionLowering(LoweringCore):
     def number_tuple(self, node: ast.expr) -> Tup:
         """A tuple display of numbers (nested tuples too), for a conditional expression choosing between two."""
         value = self.expr(node)
+        if isinstance(value, Val):  # (numbers are chosen between too, but not a number and a tuple)
+            raise Unsupported("one branch of this conditional expression gives a tuple and the other a number: "
+                              "both must give numbers, or tuples of the same shape", node)
         if not isinstance(value, Tup) or any(not isinstance(leaf, Val) for leaf in _leaves(value)):
             raise Unsupported("a conditional expression chooses between numbers or tuples of numbers, here "
                               f"{describe(value)}: choose with an if statement", node)

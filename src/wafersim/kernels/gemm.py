@@ -29,6 +29,7 @@ import functools
 
 import numpy as np
 
+from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
 from ..errors import ArgumentError
 from ..runtime.device import Device
@@ -169,7 +170,8 @@ def gemm(a: np.ndarray, b: np.ndarray, p: int, device: Device | None = None,
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
         raise ArgumentError(f"gemm takes two square matrices of the same shape, got {a.shape} and {b.shape}")
     n = nonempty(a, "a").shape[0]
-    if p < 1 or n % p:
+    p = whole_argument(p, "p", 1)  # (a string or float p was Python's TypeError, or a float device width)
+    if n % p:
         raise ArgumentError(f"p = {p} must divide n = {n}")
     tile = n // p
     device = check_block_fits(device or fitting_device(p, p), p, p, f"gemm with p = {p}")

@@ -28,6 +28,7 @@ import functools
 
 import numpy as np
 
+from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
 from ..errors import ArgumentError
 from ..runtime.device import Device
@@ -111,7 +112,8 @@ def to_column_tiles_with_x(a: np.ndarray, x: np.ndarray, p: int, q: int) -> np.n
 def _tile_shape(shape: tuple[int, ...], p: int, q: int) -> tuple[int, int]:
     """The R x C tile of each PE when a `p` x `q` block of PEs tiles an (m, n) matrix evenly."""
     m, n = shape
-    if p < 1 or q < 1 or m % p or n % q:
+    p, q = whole_argument(p, "p", 1), whole_argument(q, "q", 1)  # (a string or float was Python's TypeError)
+    if m % p or n % q:
         raise ArgumentError(f"a {p} x {q} block of PEs must tile the {m} x {n} matrix evenly")
     return m // p, n // q
 

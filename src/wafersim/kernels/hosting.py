@@ -28,7 +28,7 @@ def float32_input(values: Any, name: str) -> np.ndarray:
     `ArgumentTypeError`, integers beyond 2**24 (float32 holds them only approximately) and finite values
     beyond float32's range (they would become inf) with an `ArgumentError` -- convert them yourself where
     that rounding is what you want."""
-    array = values if isinstance(values, np.ndarray) else np.asarray(values)
+    array = host_array(values, name)
     if array.dtype == object:  # (Python ints past int64, mixed lists: check the elements themselves)
         _check_objects(array, name)
     if np.iscomplexobj(array):
@@ -48,6 +48,17 @@ def float32_input(values: Any, name: str) -> np.ndarray:
             raise ArgumentError(f"{name} holds {array[overflowed].flat[0]!r}, beyond float32's range (about "
                                 f"3.4e38): it would become inf")
     return converted
+
+
+def host_array(values: Any, name: str) -> np.ndarray:
+    """`values` as a NumPy array (itself if it is one); a ragged list, which NumPy refuses with a bare
+    ValueError about an inhomogeneous shape, is an `ArgumentTypeError` naming the argument."""
+    if isinstance(values, np.ndarray):
+        return values
+    try:
+        return np.asarray(values)
+    except ValueError as exc:
+        raise ArgumentTypeError(f"{name} is not an array of numbers: {exc}") from None
 
 
 def nonempty(array: np.ndarray, name: str) -> np.ndarray:
@@ -124,7 +135,7 @@ def check_block_fits(device: Device, width: int, height: int, what: str) -> Devi
     """`device`, or an `ArgumentError` if the `width` x `height` block of PEs the host function `what` launches
     is larger than its wafer. (The launch would refuse it too, but with advice for the kernel's author, to
     index a smaller block with ws.grid, which a caller of the library cannot act on.)"""
-    spec = device.spec
+    spec = device_argument(device).spec  # (callers that write `device or fitting_device(...)` check it here)
     if width > spec.width or height > spec.height:
         raise ArgumentError(f"{what} runs on a block of {width} x {height} PEs, larger than the device's "
                             f"{spec.width} x {spec.height} wafer: pass a larger device, or device=None for one "

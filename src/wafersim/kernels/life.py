@@ -64,7 +64,7 @@ def life_board(board: np.ndarray) -> np.ndarray:
     bad = (board != 0) & (board != 1)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ArgumentError(f"board must hold 0 (dead) and 1 (alive), got {board[where]!r} at (row, column) "
+        raise ArgumentError(f"board must hold 0 (dead) and 1 (alive), got {board[where].item()!r} at (row, column) "
                             f"{where}: pass (board != 0).astype(np.int32) to count every nonzero cell alive")
     return board.astype(np.int32)
 

@@ -33,8 +33,8 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, float32_input, int32_input,
-                      nonempty, shape_argument)
+from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, float32_input, host_array,
+                      int32_input, nonempty, shape_argument)
 
 SUM = wsc.SUM
 MAX = wsc.MAX
@@ -94,7 +94,7 @@ _ALLREDUCE = {code: _allreduce_kernel(code) for code in OPS.values()}
 # ----------------------------------------------------------------------------- host functions
 def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device | None):
     """(values as float32, or int32 for integer and bool inputs; the op's code; grid; block; device)."""
-    integers = np.asarray(values).dtype.kind in "iub"
+    integers = host_array(values, "values").dtype.kind in "iub"
     values = int32_input(values, "values") if integers else float32_input(values, "values")
     if values.ndim != 2:
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")

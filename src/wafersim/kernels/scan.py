@@ -15,7 +15,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, check_block_fits, fitting_device, float32_input, int32_input, nonempty
+from .hosting import Scratch, check_block_fits, fitting_device, float32_input, host_array, int32_input, nonempty
 
 
 @jit
@@ -47,7 +47,7 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
     sums do; anything else to float32, `float32_input`). Each row is a `width x 1` block, so a row must fit
     the wafer's width. Returns (the scanned array, LaunchStats). The default device is just large
     enough for the array."""
-    values = np.asarray(values)
+    values = host_array(values, "values")
     if values.ndim != 2:
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     if values.dtype.kind in "iub":

@@ -133,8 +133,17 @@ class Dispatcher(Kernel):
         call (`def k(out, alpha=0.5)`, `k[g, b](out)`); too few or too many is a `LaunchError`."""
         self.check_plain_parameters()
         args, defaults = tuple(args), self.defaults
+        given = len(args)
         if len(self.parameters) - len(defaults) <= len(args) < len(self.parameters):
             args = (*args, *defaults[len(args) - len(self.parameters):])
+        for position in range(given, len(args)):  # (else the error would name an argument the launch did not give)
+            try:
+                self.signature_of((args[position],))
+            except LaunchError as err:
+                name = self.parameters[position]
+                raise LaunchError(f"{name} was left out, and its default {args[position]!r} is no launch argument: "
+                                  f"{str(err).split(': ', 1)[-1]}; pass {name} at the launch",
+                                  position=position, parameter=name) from None
         if len(args) != len(self.parameters):
             needed = len(self.parameters) - len(defaults)
             takes = f"{len(self.parameters)}" if not defaults else f"{needed} to {len(self.parameters)}"

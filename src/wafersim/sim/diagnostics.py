@@ -237,7 +237,8 @@ class DiagnosticsMixin:
             return []
         halted, elsewhere = flat[~live[flat]], flat[live[flat]]
         parts = []
-        for group, how in ((halted, "halted (returned or ended) before it"), (elsewhere, "waiting elsewhere (listed above)")):
+        for group, how in ((halted, "halted (returned or ended) before it"),
+                           (elsewhere, "waiting elsewhere (listed above)")):
             if len(group):
                 names = ", ".join(f"({px}, {py})" for px, py in self._coords(group))
                 more = f" and {len(group) - MAX_PES_NAMED} more" if len(group) > MAX_PES_NAMED else ""

@@ -38,6 +38,8 @@ def normalize_dims(value, what: str) -> tuple[int, int]:
         dims = (dims[0], 1)
     if len(dims) == 3 and dims[2] == 1:  # a dim3 of depth 1, as CUDA code writes it: the same 2-D shape
         dims = dims[:2]
+    if len(dims) == 3 and min(dims) < 1:  # (before the folding advice, which would fold it into (x, 0))
+        raise LaunchError(f"{what} {tuple(int(d) for d in dims)} must be positive in every dimension", **{what: dims})
     if len(dims) == 3:
         raise LaunchError(f"{what} {tuple(int(d) for d in dims)}: the wafer is a 2-D mesh of PEs, so there are no "
                           f"3-D grids or blocks: fold the third axis into y, ({int(dims[0])}, "

@@ -248,8 +248,8 @@ def softmax(x: np.ndarray, chunk: int = DEFAULT_CHUNK, device: Device | None = N
     x, device = _rows_setup(x, chunk, device, 1)
     with Scratch(device, stream) as mem:
         d_x, d_y = mem.put(x), mem.empty(x.shape)
-        stats = launch_rows(softmax_kernel(chunk, bool(causal)), *x.shape, chunk, d_x, d_y, _finite_scalar(scale, "scale"),
-                            stream=stream)
+        stats = launch_rows(softmax_kernel(chunk, bool(causal)), *x.shape, chunk, d_x, d_y,
+                            _finite_scalar(scale, "scale"), stream=stream)
         return mem.get(d_y), stats
 
 
@@ -261,8 +261,8 @@ def softmax_backward(y: np.ndarray, dy: np.ndarray, chunk: int = DEFAULT_CHUNK, 
     dy = _same_shape("dy", dy, y.shape)
     with Scratch(device, stream) as mem:
         d_y, d_dy, d_dx = mem.put(y), mem.put(dy), mem.empty(y.shape)
-        stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx, _finite_scalar(scale, "scale"),
-                            stream=stream)
+        stats = launch_rows(softmax_backward_kernel(chunk), *y.shape, chunk, d_y, d_dy, d_dx,
+                            _finite_scalar(scale, "scale"), stream=stream)
         return mem.get(d_dx), stats
 
 

@@ -34,6 +34,8 @@ def as_csr(a, name: str = "a") -> sp.csr_array:
         raise complex_input_error(name, f"is complex ({a.dtype})", "matrices")
     if isinstance(a, np.ndarray):  # (dense: the values checked as every float32 input is, before the cast)
         a = float32_input(a, name)
+    elif a.dtype.kind in "iu":  # duplicates of a COO matrix are added in its dtype: int8 100 + 100 was -56
+        a = a.astype(np.int64)
     try:  # (a copy: removing zeros and sorting indices must not change the caller's matrix, nor share arrays)
         csr = sp.csr_array(a, copy=True)
     except (TypeError, ValueError) as exc:
