@@ -483,15 +483,22 @@ def engine_source() -> str:
     return f"wafersim at commit {commit}" + (", with uncommitted changes in src/" if changes else "")
 
 
+_TOUCH = """import sys
+import numpy as np
+left = int(float(sys.argv[1]) * 2**30)
+while left > 0:
+    chunk = np.ones(min(left, 2**30), dtype=np.uint8)
+    left -= chunk.size
+    del chunk
+"""
+
+
 def touch_memory(gib: float) -> float:
-    """Write every page of `gib` GiB of fresh memory once, a GiB at a time, freeing each; seconds taken (the
-    VM's first touch, module docstring)."""
+    """Write every page of `gib` GiB of fresh memory once, a GiB at a time, in a process of its own (Linux
+    carries a process's peak RSS into the children it starts: the workloads' peak RSS would read this one's);
+    seconds taken (the VM's first touch, module docstring)."""
     start = time.perf_counter()
-    left = int(gib * 2**30)
-    while left > 0:
-        chunk = np.ones(min(left, 2**30), dtype=np.uint8)
-        left -= chunk.size
-        del chunk
+    subprocess.run([sys.executable, "-c", _TOUCH, str(gib)], check=True)
     return time.perf_counter() - start
 
 
