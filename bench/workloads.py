@@ -504,7 +504,7 @@ def touch_memory(gib: float) -> float:
 
 def section(rows: list[dict], args: argparse.Namespace, argv: list[str], bar_lines: list[str]) -> str:
     title = "## Workloads of issue 9" + (f": {args.label}" if args.label else "")
-    touched = (f" {args.touch_memory:g} GiB of memory were touched once before the first workload (`--touch-memory`: "
+    touched = (f". {args.touch_memory:g} GiB of memory were touched once before the first workload (`--touch-memory`: "
                "a VM's first touch of its memory is slow, see bench/workloads.py)." if args.touch_memory > 0 else "")
     return (f"{title}\n\nCommand: `{command_line(argv)}`\n\nMachine: {machine()}{touched}\n\n"
             f"Engine: {engine_source()}\n\n"
