@@ -32,6 +32,8 @@ SILENT = {
     "heat steps=True": (lambda: heat.heat(U, 0.1, True), ws.ArgumentTypeError, "steps"),
     "heat_tiled steps=-1": (lambda: heat_tiled.heat_tiled(U, 0.1, -1, 4), ws.ArgumentError, "steps"),
     "heat_tiled steps=2.5": (lambda: heat_tiled.heat_tiled(U, 0.1, 2.5, 4), ws.ArgumentTypeError, "steps"),
+    "heat_tiled of a 1-D u (was 'tile must divide the (8,) domain')": (
+        lambda: heat_tiled.heat_tiled(U[0], 0.1, 1, 4), ws.ArgumentError, "2-D array"),
     "life steps=2.5": (lambda: life.life(BOARD, 2.5), ws.ArgumentTypeError, "steps"),
     "life steps=True": (lambda: life.life(BOARD, True), ws.ArgumentTypeError, "steps"),
     "fft of 1e39 (was inf)": (lambda: classic.fft(np.full(8, 1e39)), ws.ArgumentError, "float32's range"),

@@ -165,9 +165,10 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     alpha = float32_scalar(alpha, "alpha")
     steps = whole_argument(steps, "steps")
     tile = whole_argument(tile, "tile", 1)
-    if u.ndim == 2:
-        nonempty(u, "u")
-    if u.ndim != 2 or tile < 1 or u.shape[0] % tile or u.shape[1] % tile:
+    if u.ndim != 2:
+        raise ArgumentError(f"u must be a 2-D array (rows, columns), a T x T tile per PE, got shape {u.shape}")
+    nonempty(u, "u")
+    if u.shape[0] % tile or u.shape[1] % tile:
         raise ArgumentError(f"tile {tile} must divide both sides of the {u.shape} domain")
     by, bx = u.shape[0] // tile, u.shape[1] // tile
     device = check_block_fits(device_argument(device) or fitting_device(bx, by), bx, by,
