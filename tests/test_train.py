@@ -310,6 +310,8 @@ def _malformed(name: str):
         params["1.w"][0, 0] = 1e39
     elif name == "inexact integer":  # (2**25 + 1 was rounded to 2**25)
         params["0.b"] = np.array([2**25 + 1, 0, 0, 0, 0, 0])
+    elif name == "ragged":  # (was NumPy's bare ValueError about an inhomogeneous shape)
+        params["0.b"] = [[0.0, 1.0], [2.0]]
     elif name == "missing":
         del params["1.b"]
     elif name == "extra":
@@ -325,6 +327,7 @@ MALFORMED = {"transposed": r"params\['0.w'\] \(layer 0, Dense 4 -> 6\) has shape
              "complex": r"params\['0.b'\] .* must hold real numbers",
              "beyond float32": r"params\['1.w'\] \(layer 1, Dense 6 -> 3\) holds .*1e\+39.*beyond float32's range",
              "inexact integer": r"params\['0.b'\] .* holds integers beyond 2\*\*24",
+             "ragged": r"params\['0.b'\] \(layer 0, Dense 4 -> 6\) is not an array of numbers",
              "missing": r"params: missing '1.b'",
              "extra": r"params: not tensors of this model: '9.w'"}
 

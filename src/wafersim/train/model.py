@@ -251,9 +251,12 @@ class Model:
                                         missing=missing, extra=extra)
         checked = {}
         for name, shape in shapes.items():
-            value = np.asarray(params[name])
             layer = self.layers[int(name.split(".")[0])]
             where = f"params[{name!r}] (layer {name.split('.')[0]}, {_describe(layer)})"
+            try:
+                value = np.asarray(params[name])
+            except ValueError as exc:  # (a ragged list: NumPy's bare error about an inhomogeneous shape)
+                raise TrainingArgumentTypeError(f"{where} is not an array of numbers: {exc}", name=name) from None
             if value.dtype.kind not in "iuf":
                 raise TrainingArgumentError(f"{where} must hold real numbers, got dtype {value.dtype}", name=name,
                                             dtype=str(value.dtype))
