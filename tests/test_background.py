@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from conftest import compile_error
+from conftest import compile_error, line_of
 from wafersim.sim import strategy
 
 N = 48  # words moved: three FIFOs' worth, so the sender waits for the receiver to take words
@@ -159,11 +159,34 @@ def async_of_a_scalar(out):
     out[0:N] = buf[0:N]
 
 
-@pytest.mark.parametrize("kernel, message", [(async_without_out, "wrong arguments"),
-                                             (async_of_a_scalar, "needs a slice of a local array")])
+@ws.jit
+def wait_on_another_channel(out):
+    buf = ws.local.array(N, np.float32)
+    ws.recv_async(ws.WEST, out=buf[0:N], channel=1)
+    ws.recv_wait(ws.WEST, channel=0)  # refused: the receive is on channel 1, so nothing waits for it
+    out[0:N] = buf[0:N]
+
+
+@ws.jit
+def wait_for_no_send(out):
+    buf = ws.local.array(N, np.float32)
+    buf[0:N] = 1.0
+    ws.send(ws.EAST, buf[0:N])
+    ws.send_wait(ws.EAST)  # refused: a blocking send, no background one to wait for
+    out[0:N] = buf[0:N]
+
+
+@pytest.mark.parametrize("kernel, message", [
+    (async_without_out, "wrong arguments"),
+    (async_of_a_scalar, "needs a slice of a local array"),
+    (wait_on_another_channel, "ws.recv_wait() on west channel 0 waits for no ws.recv_async() of this kernel (it "
+                              "posts them on west channel 1)"),
+    (wait_for_no_send, "ws.send_wait() on east channel 0 waits for no ws.send_async() of this kernel (it posts "
+                       "none)")])
 def test_what_background_transfers_refuse(kernel, message):
     error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(N, np.float32))
     assert message in str(error) and "refused" in str(error)
+    assert error.line == line_of(kernel, "refused")
 
 
 @ws.jit
@@ -274,7 +297,7 @@ def two_transfers_kernel(mode: str):
             elif mode != "one-transfer":
                 ws.send_async(ws.EAST, b[0:N], channel=second)
             ws.send_wait(ws.EAST, channel=0)
-            if mode != "one-transfer":
+            if mode in ("one-channel", "two-channels"):
                 ws.send_wait(ws.EAST, channel=second)
         else:
             ws.recv_async(ws.WEST, out=a[0:N], channel=0)
