@@ -331,3 +331,18 @@ def test_background_sends_on_two_channels_share_their_link(mode):
     assert elapsed[mode][0] >= elapsed["one-transfer"][0] + N / words_per_cycle
     # and the link is the only limit: a few issue cycles off the same words on one channel
     assert (np.abs(elapsed[mode] - elapsed["one-channel"]) <= 3).all()
+
+
+@pytest.mark.parametrize("mode", ["two-channels", "async-and-blocking"])
+def test_sends_sharing_a_link_are_identical_under_every_strategy(mode):
+    """The wait for the link (`background._wait_for_link`) sits before every send executor: the lockstep
+    path, whose sends take owed issue cycles into their cost, times it as the reference path does."""
+    results = []
+    for forced in (strategy.FAST, strategy.REFERENCE):
+        with strategy.forced(forced):
+            dev = ws.Device(ws.WaferSpec(width=2, height=1))
+            out = dev.device_array((2, N))
+            stats = two_transfers_kernel(mode)[(1, 1), (2, 1)](out)
+        results.append((out.copy_to_host(), stats.cycles, stats.busy.tolist(), stats.stall.tolist()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1:] == results[1][1:]
