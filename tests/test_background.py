@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from conftest import compile_error
+from conftest import compile_error, line_of
 from wafersim.sim import strategy
 
 N = 48  # words moved: three FIFOs' worth, so the sender waits for the receiver to take words
@@ -159,11 +159,34 @@ def async_of_a_scalar(out):
     out[0:N] = buf[0:N]
 
 
-@pytest.mark.parametrize("kernel, message", [(async_without_out, "wrong arguments"),
-                                             (async_of_a_scalar, "needs a slice of a local array")])
+@ws.jit
+def wait_on_another_channel(out):
+    buf = ws.local.array(N, np.float32)
+    ws.recv_async(ws.WEST, out=buf[0:N], channel=1)
+    ws.recv_wait(ws.WEST, channel=0)  # refused: the receive is on channel 1, so nothing waits for it
+    out[0:N] = buf[0:N]
+
+
+@ws.jit
+def wait_for_no_send(out):
+    buf = ws.local.array(N, np.float32)
+    buf[0:N] = 1.0
+    ws.send(ws.EAST, buf[0:N])
+    ws.send_wait(ws.EAST)  # refused: a blocking send, no background one to wait for
+    out[0:N] = buf[0:N]
+
+
+@pytest.mark.parametrize("kernel, message", [
+    (async_without_out, "wrong arguments"),
+    (async_of_a_scalar, "needs a slice of a local array"),
+    (wait_on_another_channel, "ws.recv_wait() on west channel 0 waits for no ws.recv_async() of this kernel (it "
+                              "posts them on west channel 1)"),
+    (wait_for_no_send, "ws.send_wait() on east channel 0 waits for no ws.send_async() of this kernel (it posts "
+                       "none)")])
 def test_what_background_transfers_refuse(kernel, message):
     error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(N, np.float32))
     assert message in str(error) and "refused" in str(error)
+    assert error.line == line_of(kernel, "refused")
 
 
 @ws.jit
@@ -251,3 +274,75 @@ def test_compiled_background_receives_are_identical_to_numpy_ones(spec, mode, mo
         assert getattr(stats, name) == getattr(ref_stats, name), name
     for name in ("busy", "stall", "pe_instructions", "link_words"):
         np.testing.assert_array_equal(getattr(stats, name), getattr(ref_stats, name), err_msg=name)
+
+
+def two_transfers_kernel(mode: str):
+    """PE 0 moves 2 x N words east to PE 1: in the background on channels 0 and 1 ("two-channels"), on channel
+    0 twice ("one-channel"), in the background on channel 0 and blocking on channel 1 ("async-and-blocking"),
+    or only the first N words ("one-transfer"). The receiver takes each with a background receive."""
+    second = 0 if mode == "one-channel" else 1  # (a closure constant: channels are compile-time constants)
+
+    @ws.jit
+    def move(out):
+        p = ws.grid(1)
+        a = ws.local.array(N, np.float32)
+        b = ws.local.array(N, np.float32)
+        for i in range(N):
+            a[i] = i + 1.0
+            b[i] = -i - 1.0
+        if p == 0:
+            ws.send_async(ws.EAST, a[0:N], channel=0)
+            if mode == "async-and-blocking":
+                ws.send(ws.EAST, b[0:N], channel=1)
+            elif mode != "one-transfer":
+                ws.send_async(ws.EAST, b[0:N], channel=second)
+            ws.send_wait(ws.EAST, channel=0)
+            if mode in ("one-channel", "two-channels"):
+                ws.send_wait(ws.EAST, channel=second)
+        else:
+            ws.recv_async(ws.WEST, out=a[0:N], channel=0)
+            if mode != "one-transfer":
+                ws.recv_async(ws.WEST, out=b[0:N], channel=second)
+            ws.recv_wait(ws.WEST, channel=0)
+            if mode != "one-transfer":
+                ws.recv_wait(ws.WEST, channel=second)
+            out[0, 0:N] = a[0:N]
+            out[1, 0:N] = b[0:N]
+
+    return move
+
+
+@pytest.mark.parametrize("mode", ["two-channels", "async-and-blocking"])
+def test_background_sends_on_two_channels_share_their_link(mode):
+    """Channels of one direction share the link (`link_words_per_cycle` words a cycle whatever their channel,
+    docs/timing.md): 2 x N words posted at once on two channels take N cycles more than N words, as on one
+    channel, never both at once (they used to, at twice the link's rate)."""
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    elapsed, results = {}, {}
+    for m in ("one-transfer", "one-channel", mode):
+        out = dev.device_array((2, N))
+        stats = two_transfers_kernel(m)[(1, 1), (2, 1)](out)
+        elapsed[m] = (stats.busy + stats.stall)[0, :2]
+        results[m] = out.copy_to_host()
+    expected = np.stack([np.arange(1, N + 1), -np.arange(1, N + 1)]).astype(np.float32)
+    assert np.array_equal(results[mode], expected)
+    words_per_cycle = dev.spec.link_words_per_cycle
+    # the sender's last word leaves N / rate cycles after the one-transfer case's last word, or later
+    assert elapsed[mode][0] >= elapsed["one-transfer"][0] + N / words_per_cycle
+    # and the link is the only limit: a few issue cycles off the same words on one channel
+    assert (np.abs(elapsed[mode] - elapsed["one-channel"]) <= 3).all()
+
+
+@pytest.mark.parametrize("mode", ["two-channels", "async-and-blocking"])
+def test_sends_sharing_a_link_are_identical_under_every_strategy(mode):
+    """The wait for the link (`background._wait_for_link`) sits before every send executor: the lockstep
+    path, whose sends take owed issue cycles into their cost, times it as the reference path does."""
+    results = []
+    for forced in (strategy.FAST, strategy.REFERENCE):
+        with strategy.forced(forced):
+            dev = ws.Device(ws.WaferSpec(width=2, height=1))
+            out = dev.device_array((2, N))
+            stats = two_transfers_kernel(mode)[(1, 1), (2, 1)](out)
+        results.append((out.copy_to_host(), stats.cycles, stats.busy.tolist(), stats.stall.tolist()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1:] == results[1][1:]

@@ -305,3 +305,27 @@ def test_a_broadcast_from_a_root_outside_the_block_deadlocks_and_says_to_check_t
     out = device.device_array(4, np.float32)
     _broadcast_from[1, (4, 1)](out, device.to_device(np.arange(4, dtype=np.float32)), 2)
     assert (out.copy_to_host() == 2).all()
+
+
+
+def test_a_collectives_channel_past_the_machines_says_which_channels_it_takes():
+    """row_all_reduce(channel=c) routes c and c + 1 (docs/routes.md): on a machine with c + 1 channels the
+    error names channel c + 1, the collective's use of it and the two ways out, not just the machine's count."""
+    spec = ws.WaferSpec.preset("dev", width=8, height=8, channels=4)
+
+    @ws.jit
+    def biggest(out, values):
+        x = ws.threadIdx.x
+        out[x] = wsc.row_all_reduce(values[x], wsc.MAX, channel=3)
+
+    device = ws.Device(spec)
+    values = np.array([3.0, -1.0, 7.0, 2.0], np.float32)
+    out = device.device_array(4)
+    with pytest.raises(ws.RouteError, match=r"channel 4 as row_bus.*collective.*c \+ 1.*4 channels \(0\.\.3\)"
+                                            r".*lower channel.*channels=") as info:
+        biggest[1, (4, 1)](out, device.to_device(values))
+    assert info.value.channel == 4
+    wide = ws.Device(ws.WaferSpec.preset("dev", width=8, height=8, channels=5))  # the second way out
+    out = wide.device_array(4)
+    biggest[1, (4, 1)](out, wide.to_device(values))
+    assert np.array_equal(out.copy_to_host(), np.full(4, values.max()))

@@ -211,6 +211,10 @@ ODD_CONSTRUCTS = [
     ("y = out + 1  # HERE", "cannot compute with a global array"),
     ("y = out[0:4] + 1.0  # HERE", "slices compute only in an assignment"),
     ("y = out is None  # HERE", "expected a number"),
+    ("b = ws.local.array(4)\nws.recv(ws.WEST, out=b[0:4]) if n > 0 else ws.recv(ws.WEST, out=b[0:2])  # HERE",
+     "got None (no value: a call that returns nothing, such as ws.send or ws.recv(..., out=...): call it as a "
+     "statement"),
+    ("y = ws.send(ws.EAST, x) + 1.0  # HERE", "with None (no value: a call that returns nothing"),
     ("y = n in out  # HERE", "tests a number against a tuple of numbers"),
     ("y = out[0][0]  # HERE", "cannot index"),
     ("y = out[0, 0]  # HERE", "1 dimension(s) but 2"),

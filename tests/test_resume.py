@@ -211,6 +211,48 @@ def test_a_launch_with_routed_channels_resumes_to_the_same_end(tmp_path):
     np.testing.assert_array_equal(plain_out.copy_to_host(), expected)
 
 
+ASYNC_WORDS = 64  # four FIFOs' worth: the transfer's last word moves well after the barriers' release
+
+
+@ws.jit
+def waits_across_barriers(out):
+    x = ws.threadIdx.x
+    a = ws.local.array(ASYNC_WORDS, np.float32)
+    for i in range(ASYNC_WORDS):
+        a[i] = x * 100.0 + i
+    if x == 0:
+        ws.send_async(ws.EAST, a[0:ASYNC_WORDS])
+    else:
+        ws.recv_async(ws.WEST, out=a[0:ASYNC_WORDS])
+    ws.syncthreads()  # checkpoints here, the transfer posted and not yet waited for
+    ws.syncthreads()
+    if x == 0:
+        ws.send_wait(ws.EAST)
+    else:
+        ws.recv_wait(ws.WEST)
+    out[x, 0:ASYNC_WORDS] = a[0:ASYNC_WORDS]
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_a_launch_resumed_between_a_background_transfer_and_its_wait_keeps_its_cycles(tmp_path, every):
+    """The wait after the checkpoint moves the PE's clock to the transfer's last word, as run through: the
+    clocks of transfers in flight are part of the checkpoint (they were not, and the resumed launch ended
+    earlier). The reference: the same launch run through, and the words of PE 0 at PE 1."""
+    def launch(**options):
+        dev = ws.Device(ws.WaferSpec(width=4, height=1))
+        out = dev.device_array((2, ASYNC_WORDS))
+        return out, waits_across_barriers[(1, 1), (2, 1)](out, **options)
+
+    plain_out, plain = launch()
+    path = tmp_path / "async.npz"
+    saved_out, _ = launch(checkpoint_every=every, checkpoint=path)
+    device, resumed = resume_launch(path)
+    assert resumed.cycles == plain.cycles
+    np.testing.assert_array_equal(resumed.busy + resumed.stall, plain.busy + plain.stall)
+    sent = np.arange(ASYNC_WORDS, dtype=np.float32)  # PE 0's words
+    np.testing.assert_array_equal(device.arrays()[f"0x{saved_out.address:x}"].copy_to_host(), np.stack([sent, sent]))
+
+
 @pytest.mark.parametrize("keep", [True, "all"])
 def test_a_resumed_launch_keeps_its_state_as_the_launch_run_through(kernels, tmp_path, keep):
     spec = ws.WaferSpec(width=8, height=4)  # two waves: the checkpoint (release 6) is in wave 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 
+from ..isa.opcodes import PORTS
 from . import intrinsics as wsi
 from .values import LocalArray, SliceRef, Unsupported, word_tag
 
@@ -26,8 +27,10 @@ class BackgroundCallLowering:
                               node)
         direction, channel = self.direction(node.args[0], ramp=True), self.channel(kwargs)
         if opcode in ("rwait", "swait"):
+            self.background_waits.append((opcode, direction, channel, usage, node, self.source))
             self.emit(opcode, dir=direction, ch=channel)
             return None
+        self.background_posts.add((opcode, direction, channel))
         slice_node = kwargs["out"] if callee is wsi.recv_async else node.args[1]
         target = self.expr(slice_node)
         if not isinstance(target, SliceRef) or not isinstance(target.array, LocalArray):
@@ -38,3 +41,18 @@ class BackgroundCallLowering:
         # (typed words: the tag of the slice's type, sent with the words or checked on arrival)
         self.emit(opcode, dir=direction, ch=channel, a=base, b=length, flags=word_tag(target.array.dtype))
         return None
+
+    def check_background_waits(self) -> None:
+        """A wait on a (direction, channel) no background transfer of the kernel uses waits for nothing: the
+        transfer it was meant for (another channel or direction) goes unwaited, and its slice would be read
+        or changed while it moves (the simulator, which moves every word at the call, would not show it)."""
+        names = {"rwait": ("recva", "ws.recv_async"), "swait": ("senda", "ws.send_async")}
+        for opcode, direction, channel, usage, node, source in self.background_waits:
+            post, call = names[opcode]
+            if (post, direction, channel) not in self.background_posts:
+                posted = sorted(f"{PORTS[d]} channel {c}" for o, d, c in self.background_posts if o == post)
+                self.source = source
+                raise self.error(node, f"{usage.split('(')[0]}() on {PORTS[direction]} channel {channel} waits for "
+                                       f"no {call}() of this kernel (" + (f"it posts them on {', '.join(posted)}"
+                                       if posted else f"it posts none") + "): wait on the direction and channel "
+                                       f"of the transfer")

@@ -149,6 +149,9 @@ class LoweringCore:
         self.fabric_types = fabric_types or {}
         self.sent: dict[tuple[int, int], dict[str, int | None]] = {}
         self.received: list[RecvUse] = []
+        # Background transfers (`BackgroundCallLowering`): the (opcode, direction, channel) posted, and the waits.
+        self.background_posts: set[tuple[str, int, int]] = set()
+        self.background_waits: list[tuple] = []
         self.untyped_recv_regs: set[VReg] = set()
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
         self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant

@@ -137,6 +137,9 @@ KERNEL_OBJECTS = (Val, GlobalArray, LocalArray, SliceRef, Tup)
 
 def describe(value) -> str:
     """A short phrase naming what a value is, for error messages."""
+    if value is None:  # (what lowering a call that returns nothing gives: ws.send, ws.recv(..., out=...))
+        return ("None (no value: a call that returns nothing, such as ws.send or ws.recv(..., out=...): call it as a "
+                "statement, under an if where it is conditional)")
     if isinstance(value, Val):
         kind = {"i32": "an int32", "f32": "a float32"}.get(value.ty, f"a {value.ty}")
         return f"{kind} scalar" + (f" (the constant {value.const})" if value.is_const else "")

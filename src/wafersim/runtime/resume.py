@@ -161,6 +161,10 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
         fifos.append(list(key))
     for name in _STATE:
         data[f"ckpt_{name}"] = getattr(sim, name)
+    background = []  # (the clocks of background transfers posted and not yet waited for: a wait after the
+    for k, (key, state) in enumerate(sim.background.items()):  # barrier moves the PE's clock to them)
+        data[f"ckpt_background_{k}"] = state
+        background.append([key[0], int(key[1]), int(key[2])])
     data["ckpt_code"] = launch.program.code
     for name in _TOTALS:
         data[f"ckpt_totals_{name}"] = getattr(sim.totals, name)
@@ -175,7 +179,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
             "grid": list(launch.placement.grid), "block": list(launch.placement.block),
             "args": [int(a) for a in launch.args], "pc": pc, "wave": wave_of(sim.region), "barriers": launch.barriers, "fifos": fifos,
             "time_dtype": np.dtype(sim.time_dtype).str, "max_cycles": launch.max_cycles, "routes": routes,
-            "print_limit": launch.print_limit, "stream": sim.saver.stream_index,
+            "print_limit": launch.print_limit, "stream": sim.saver.stream_index, "background": background,
             "keep_state": launch.keep_state if isinstance(launch.keep_state, str) else bool(launch.keep_state),
             "totals": {"vector_elements": int(totals.vector_elements), "flops": int(totals.flops),
                        "global_bytes": int(totals.global_bytes), "prints_dropped": int(totals.prints_dropped),
@@ -247,6 +251,8 @@ class _Restorer:
                 sim.fifos[tuple(key)].tags.restore(data[f"ckpt_fifo_{k}_tags"])
             else:  # a checkpoint from before type tags: its words in flight are not checked
                 sim.fifos[tuple(key)].tags.uniform = WORD_TAG["raw"]
+        for k, (op, direction, channel) in enumerate(meta.get("background", [])):  # (none before they were saved)
+            sim.background[(op, direction, channel)] = data[f"ckpt_background_{k}"].copy()
         for name in ("vector_elements", "flops", "global_bytes", "prints_dropped"):
             setattr(totals, name, meta["totals"][name])
         totals.words_left = meta["totals"].get("words_left", 0)  # (absent from checkpoints before it was counted)

@@ -233,8 +233,16 @@ def route_masks(routes: Iterable[Route] | Route | None, block: tuple[int, int], 
                              f"{given!r}: use another channel for one of them", channel=channel)
         chosen[channel] = given or named(channel, name)
     out: dict[int, tuple[np.ndarray, bool]] = {}
+    declared_channels, launch_channels = dict(declared), {route.channel for route in routes}
     for channel, route in chosen.items():
         if channel >= spec.channels:
+            if channel in declared_channels and channel not in launch_channels:
+                # (a collective declares its channels: `channel`, `channel + 1`, ... of its call)
+                raise RouteError(f"the kernel routes channel {channel} as {declared_channels[channel]} (ws.use_route, "
+                                 f"as a collective does for each of the channels it uses: channel=c takes c, c + 1, "
+                                 f"...; docs/routes.md), but the machine has {spec.channels} channels "
+                                 f"(0..{spec.channels - 1}): pass the collective a lower channel, or use a WaferSpec "
+                                 f"with more (channels=)", channel=channel)
             raise RouteError(f"{route!r}: the machine has {spec.channels} channels (0..{spec.channels - 1})",
                              channel=channel)
         out[channel] = (route.masks(block), route.merge)

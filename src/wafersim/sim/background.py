@@ -56,8 +56,11 @@ class BackgroundMixin:
         first, resumed = pes[starting], pes[~starting]
         state[_ISSUE, first] = self.cycle[first]
         state[_STALL, first] = self.stall[first]
-        # A transfer starts after the one before it on the same channel and way (a queue runs them in order).
-        self.cycle[first] = np.maximum(self.cycle[first], state[_CLOCK, first])
+        # A transfer starts after the one before it on the same channel and way (a queue runs them in order);
+        # a neighbour send also after the background sends of the other channels of its link, which it
+        # shares (`link_words_per_cycle` words a cycle whatever their channel): one after the other.
+        before = self._link_free(ins.dir, first) if ins.op == "senda" and ins.dir != RAMP else state[_CLOCK, first]
+        self.cycle[first] = np.maximum(self.cycle[first], before)
         self.cycle[resumed] = state[_CLOCK, resumed]  # the stream goes on from its last word
         move = self._typed_recv if ins.op == "recva" else self._typed_send  # (word type tags as recvv / sendv)
         if self.tracer:  # (its slices overlap the PE's: on a track of their own)
@@ -122,6 +125,32 @@ class BackgroundMixin:
         if not finished.all():
             out.append((pc, Lanes.from_indices(self.n, pes[~finished]), True))
         return out
+
+    def _link_free(self, direction: int, pes: np.ndarray) -> np.ndarray:
+        """The cycle the background sends of these PEs on the link in `direction` (any channel) have moved
+        their last word (-inf where none is outstanding). The simulator holds a PE at its `senda` until every
+        word has moved, so by the PE's next instruction these clocks are final."""
+        free = np.full(len(pes), -np.inf)
+        for (op, d, _), state in self.background.items():
+            if op == "senda" and d == direction:
+                np.maximum(free, state[_CLOCK, pes], out=free)
+        return free
+
+    def _wait_for_link(self, ins: Instr, cost: float, lanes: Lanes) -> None:
+        """Before a blocking neighbour send (`send` / `sendv`): its first word leaves no earlier than the
+        last word of this PE's background sends on the same link (other channels: one link, one word a
+        cycle), the PE stalling until then. A link otherwise carries only its sender's words in program
+        order, so a sender's clock is its link's clock (`exchange._push`); background sends are the one
+        way a PE has two transfers on one link at once."""
+        if not any(op == "senda" and d == ins.dir for op, d, _ in self.background):
+            return
+        L = lanes.to_index_form(self.n)
+        pes = L.idx
+        ready = self.cycle[pes] + cost
+        later = np.maximum(ready, self._link_free(ins.dir, pes))
+        if (later > ready).any():
+            self.stall[pes] += (later - ready).astype(self.stall.dtype)
+            self.cycle[pes] = (later - cost).astype(self.cycle.dtype)
 
     def _background_done(self, lanes: Lanes) -> np.ndarray:
         """The cycle the last background transfer of each lane (index form) ends (-inf for none); a PE halts after

@@ -449,6 +449,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if op in ("bar", "gbar"):
             return self._barrier(pc, lanes, cost, grid=op == "gbar")
         if op in ("send", "sendv"):
+            if ins.dir != RAMP and self.background:
+                self._wait_for_link(ins, cost, lanes)  # (the link may still carry a background send's words)
             return self._typed_send(pc, ins, next_pc, cost, lanes)
         if op in ("recv", "recvv"):
             return self._typed_recv(pc, ins, next_pc, cost, lanes)
