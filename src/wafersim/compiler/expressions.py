@@ -440,18 +440,21 @@ class ExpressionLowering(LoweringCore):
                 self.emit("bz" if is_and else "bnz", a=self.truth(value).reg, target=done)
         out = Val("f32" if any(v.ty == "f32" for _, v in results) else "i32")
         out.reg = self.new_reg(out.ty, "bool")
-        self.insert_moves(out, results, node)
+        self.insert_moves([out], [(position, [value]) for position, value in results], node)
         self.place(done)
         return Val(out.ty, out.reg)
 
-    def insert_moves(self, out: Val, results: list[tuple[int, Val]], node) -> None:
-        """Insert `out = value` at each recorded position (later positions first, so earlier ones stay valid)."""
-        for position, value in sorted(results, key=lambda item: -item[0]):
+    def insert_moves(self, outs: list[Val], results: list[tuple[int, list[Val]]], node) -> None:
+        """Insert `outs[i] = values[i]` at each recorded (position, values) (later positions first, so earlier
+        ones stay valid)."""
+        for position, values in sorted(results, key=lambda item: -item[0]):
             tail = self.fn.ops[position:]
             del self.fn.ops[position:]
-            # Write the result register directly when nothing later reads the operand's own register.
-            read_later = any(value.reg in op.reads() for op in tail if isinstance(op, Op))
-            self.move(out, value, node, retarget=not read_later)
+            for out, value in zip(outs, values):
+                # Write the result register directly when nothing later reads the operand's own register; a
+                # tuple's moves never do (a sibling move inserted here may read it).
+                read_later = len(outs) > 1 or any(value.reg in op.reads() for op in tail if isinstance(op, Op))
+                self.move(out, value, node, retarget=not read_later)
             self.fn.ops.extend(tail)
 
     def if_exp(self, node: ast.IfExp) -> Val:
@@ -474,7 +477,7 @@ class ExpressionLowering(LoweringCore):
         results.append((len(self.fn.ops), second))
         out = Val("f32" if "f32" in (first.ty, second.ty) else "i32")
         out.reg = self.new_reg(out.ty, "sel")
-        self.insert_moves(out, results, node)
+        self.insert_moves([out], [(position, [value]) for position, value in results], node)
         self.place(done)
         return Val(out.ty, out.reg)
 
@@ -504,12 +507,7 @@ class ExpressionLowering(LoweringCore):
         outs = [Val("f32" if "f32" in (a.ty, b.ty) else "i32") for a, b in pairs]
         for out in outs:
             out.reg = self.new_reg(out.ty, "sel")
-        for position, side in ((end_second, 1), (end_first, 0)):  # the later position first: the earlier stays
-            tail = self.fn.ops[position:]
-            del self.fn.ops[position:]
-            for out, pair in zip(outs, pairs):
-                self.move(out, pair[side], node, retarget=False)
-            self.fn.ops.extend(tail)
+        self.insert_moves(outs, [(end_first, [a for a, _ in pairs]), (end_second, [b for _, b in pairs])], node)
         self.place(done)
         results = iter(Val(out.ty, out.reg) for out in outs)
         return _rebuild(first, results)
