@@ -113,6 +113,13 @@ def int32_input(values: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.int32)
 
 
+def number_input(values: Any, name: str) -> np.ndarray:
+    """`values` as the machine's numbers: integer and bool arrays as int32 (`int32_input`), anything else as
+    float32 (`float32_input`), for host functions whose kernels take either (`block_reduce`, `prefix_sum`)."""
+    array = host_array(values, name)
+    return int32_input(array, name) if array.dtype.kind in "iub" else float32_input(array, name)
+
+
 def shape_argument(value: Any, name: str, length: int = 2) -> tuple[int, ...]:
     """`value` as a tuple of `length` positive ints: a block or tile shape of a host function ((x, y) for a
     block of PEs). Anything else is an `ArgumentTypeError` (not a tuple of ints) or an `ArgumentError`

@@ -33,8 +33,8 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, float32_input, host_array,
-                      int32_input, nonempty, shape_argument)
+from .hosting import (Scratch, check_block_fits, device_argument, fitting_device, nonempty, number_input,
+                      shape_argument)
 
 SUM = wsc.SUM
 MAX = wsc.MAX
@@ -94,8 +94,7 @@ _ALLREDUCE = {code: _allreduce_kernel(code) for code in OPS.values()}
 # ----------------------------------------------------------------------------- host functions
 def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device | None):
     """(values as float32, or int32 for integer and bool inputs; the op's code; grid; block; device)."""
-    integers = host_array(values, "values").dtype.kind in "iub"
-    values = int32_input(values, "values") if integers else float32_input(values, "values")
+    values = number_input(values, "values")
     if values.ndim != 2:
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     if not isinstance(op, str) or op not in OPS:
@@ -104,7 +103,7 @@ def _prepare(values: np.ndarray, op: str, block: tuple[int, int], device: Device
     bx, by = shape_argument(block, "block")
     if width % bx or height % by:
         raise ArgumentError(f"block {bx} x {by} must tile the {width} x {height} array")
-    if integers and op == "sum":
+    if values.dtype == np.int32 and op == "sum":
         _check_int32_sums(values, bx, by)
     device = check_block_fits(device_argument(device) or fitting_device(width, height), bx, by,
                               f"a reduction over {bx} x {by} blocks")

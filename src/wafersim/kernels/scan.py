@@ -15,7 +15,7 @@ from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, check_block_fits, fitting_device, float32_input, host_array, int32_input, nonempty
+from .hosting import Scratch, check_block_fits, fitting_device, host_array, nonempty, number_input
 
 
 @jit
@@ -50,10 +50,7 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
     values = host_array(values, "values")
     if values.ndim != 2:
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
-    if values.dtype.kind in "iub":
-        values = int32_input(values, "values")
-    else:
-        values = float32_input(values, "values")
+    values = number_input(values, "values")
     height, width = nonempty(values, "values").shape
     device = check_block_fits(device or fitting_device(width, height), width, 1, f"prefix_sum of rows of {width}")
     with Scratch(device) as mem:
