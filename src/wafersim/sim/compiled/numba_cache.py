@@ -20,6 +20,7 @@ compiles it again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import sys
@@ -45,6 +46,7 @@ STAMP = "wafersim-engine.sha256"
 _checked: set[Path] = set()  # cache folders checked in this process
 
 
+@functools.cache  # (once a process: each cache folder's check asks for it)
 def sources_hash() -> str:
     """A hash of every compiled source of the engine (`ENGINE_SOURCES`, `CONSTANT_SOURCES`)."""
     digest = hashlib.sha256()
