@@ -19,7 +19,9 @@ Each workload runs in a fresh subprocess (a child of this script) with an empty 
 
 Then (unless `--one-process`) a second fresh child launches once more with the same cache, now holding the
 kernel: the *again* launch, what a user running the same script a second time sees (Numba's start-up is
-still paid; compiling the kernel is not).
+still paid; compiling the kernel is not), and a third calls `ws.init()` (Numba's start-up and the loading of the
+engine's machine code, CUDA's context creation in this model) before launching once: the *after init* launch,
+what the launch itself costs once the process has started the engine; the init seconds are reported beside it.
 
 On a virtual machine, the first touch of a page of guest memory since boot is the hypervisor's to back, and it
 is slow: on the 2-core reference VM, touching 14 GiB once took 36 s (2.5 s/GiB), and a 700 MiB NumPy array
@@ -30,7 +32,8 @@ once, in this process, before the first workload (and frees it): what a machine 
 already did; the results' header says so.
 
 It prints one JSON line per step, so a workload stopped by `--timeout` still reports what it finished.
-Reported per workload: wall time of the first launch, of the again launch and of the best warm launch, simulated PE-instructions
+Reported per workload: wall time of the first launch, of the again launch, of the after-init launch (and the init) and of
+the best warm launch, simulated PE-instructions
 (`LaunchStats.instructions`) and PE-instructions per wall second, the NumPy time and the ratios, simulated
 cycles, and the child's peak RSS. Then one line per bar of issue 9, met or NOT met.
 """
@@ -359,13 +362,16 @@ def check(name: str, case: Case, result: np.ndarray, expected: np.ndarray) -> No
 
 
 # ----------------------------------------------------------------------------- one workload, in a child
-def run_child(name: str, size: str, repeat: int, deadline: float | None = None) -> int:
+def run_child(name: str, size: str, repeat: int, deadline: float | None = None, init: bool = False) -> int:
     """Run one workload in this (fresh) process, printing a JSON line after each step. A warm launch that
-    would not finish by `deadline` (a `time.time()`; judged by the first launch) is not started."""
+    would not finish by `deadline` (a `time.time()`; judged by the first launch) is not started. `init`:
+    start the engine with `ws.init()` before anything else, and report its seconds."""
     def emit(record: dict) -> None:
         print(json.dumps(record), flush=True)
 
     try:
+        if init:
+            emit({"event": "init", "init_s": ws.init()})
         case = WORKLOADS[name](size, np.random.default_rng(0))
         emit({"event": "case", "label": case.label, "pes": case.pes})
         (result, stats), first = timed(case.simulate)
@@ -389,11 +395,14 @@ def run_child(name: str, size: str, repeat: int, deadline: float | None = None) 
 
 
 # ----------------------------------------------------------------------------- the parent
-def run_workload(name: str, size: str, repeat: int, timeout: float | None, cache_dir: str | None = None) -> dict:
+def run_workload(name: str, size: str, repeat: int, timeout: float | None, cache_dir: str | None = None,
+                 init: bool = False) -> dict:
     """Run one workload in a subprocess; return its table row (whatever it finished before `timeout`).
-    `cache_dir`: the kernel disk cache the child uses (`WAFERSIM_CACHE_DIR`); None: the user's own."""
+    `cache_dir`: the kernel disk cache the child uses (`WAFERSIM_CACHE_DIR`); None: the user's own. `init`:
+    the child calls `ws.init()` first (the row's "init_s")."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--size", size,
                "--repeat", str(repeat)] + (["--deadline", repr(time.time() + timeout)] if timeout else [])
+    command += ["--init"] if init else []
     env = dict(os.environ, **({"WAFERSIM_CACHE_DIR": cache_dir, "WAFERSIM_KERNEL_CACHE": "1"} if cache_dir else {}))
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -414,7 +423,7 @@ def run_workload(name: str, size: str, repeat: int, timeout: float | None, cache
             row.update(status=f"NO: {record['message']}", ok=False)
         elif event == "skipped":
             row["skipped"] = True
-        elif event in ("case", "first"):
+        elif event in ("case", "first", "init"):
             row.update(record)
     if "status" in row:
         pass
@@ -437,7 +446,7 @@ def run_workload(name: str, size: str, repeat: int, timeout: float | None, cache
 def run_twice(name: str, size: str, repeat: int, timeout: float | None, second: bool) -> dict:
     """`run_workload` with an empty kernel cache of its own, so that the first launch compiles; with
     `second`, then a second fresh process's first launch (the cache now filled, as when a user runs a script
-    again) as the row's "again_s"."""
+    again) as the row's "again_s", and a third's, after `ws.init()`, as "after_init_s" (with its "init_s")."""
     with tempfile.TemporaryDirectory(prefix="wafersim-kernels-") as cache_dir:
         row = run_workload(name, size, repeat, timeout, cache_dir)
         if second and row["ok"] and "wall_s" in row:
@@ -446,6 +455,11 @@ def run_twice(name: str, size: str, repeat: int, timeout: float | None, second: 
                 row.update(status=again["status"], ok=False)
             elif "wall_s" in again:
                 row["again_s"] = again["wall_s"]
+                started = run_workload(name, size, 0, timeout, cache_dir, init=True)
+                if not started["ok"]:
+                    row.update(status=started["status"], ok=False)
+                elif "wall_s" in started:
+                    row.update(after_init_s=started["wall_s"], init_s=started["init_s"])
     return row
 
 
@@ -510,7 +524,9 @@ def section(rows: list[dict], args: argparse.Namespace, argv: list[str], bar_lin
             f"Engine: {engine_source()}\n\n"
             "Each workload ran in a fresh process with an empty kernel cache of its own: the first launch includes "
             "compiling the kernel; \"again\" is the first launch of a second fresh process, which finds the kernel "
-            "in that cache (as when a user runs a script again; Numba's start-up is paid in both); NumPy is the best "
+            "in that cache (as when a user runs a script again; Numba's start-up is paid in both); \"after init\" is "
+            "the first launch of a third fresh process that called `ws.init()` first (the engine's start-up, like "
+            "CUDA's context creation; its seconds in the \"init\" column); NumPy is the best "
             "of three; peak RSS is the process's maximum resident set (inputs and the NumPy check included). Wall times "
             "are noisy (2 cores shared with other work while this ran); compare the same-run ratios to NumPy. "
             "Warm launches are the best of the `--repeat` launches after the first; a workload stopped by the "
@@ -528,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="warm launches after the first (default 2)")
     parser.add_argument("--timeout", type=float, help="seconds per workload before it is stopped (default: none)")
     parser.add_argument("--one-process", action="store_true",
-                        help="skip the second process (the first launch with the kernel cache filled)")
+                        help="skip the second and third processes (the first launch with the kernel cache "
+                        "filled, without and after ws.init())")
     parser.add_argument("--label", default="", help="added to the section's title, e.g. 'baseline'")
     parser.add_argument("--write", help="replace the workloads section of this Markdown file")
     parser.add_argument("--touch-memory", type=float, default=0.0, metavar="GIB",
@@ -536,9 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)  # run one workload in this process
     parser.add_argument("--size", choices=SIZES, help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)  # when the parent's --timeout ends
+    parser.add_argument("--init", action="store_true", help=argparse.SUPPRESS)  # the child calls ws.init() first
     args = parser.parse_args(argv)
     if args.child:
-        return run_child(args.child, args.size, args.repeat, args.deadline)
+        return run_child(args.child, args.size, args.repeat, args.deadline, args.init)
     size = "quick" if args.quick else "full"
     if args.touch_memory > 0:
         seconds = touch_memory(args.touch_memory)

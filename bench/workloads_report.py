@@ -22,15 +22,16 @@ def times(ratio: float | None) -> str:
 
 #: The launches a row reports, as the bars name them.
 LAUNCHES = {"first": "first launch", "again": "first launch of a second process",
-            "best": "best warm launch"}
+            "after_init": "first launch of a third process, after ws.init()", "best": "best warm launch"}
 
 
 def launch_wall(row: dict, which: str) -> float | None:
-    """Wall time of the "first" launch, of the "again" launch (the first of a second process) or of the
-    "best" warm launch of a row (None: not measured)."""
+    """Wall time of the "first" launch, of the "again" launch (the first of a second process), of the
+    "after_init" launch (the first of a third, after `ws.init()`) or of the "best" warm launch of a row (None:
+    not measured)."""
     if which == "best":
         return min(row["warm_s"], default=None)
-    return row.get("wall_s" if which == "first" else "again_s")
+    return row.get("wall_s" if which == "first" else f"{which}_s")
 
 
 def over_numpy(row: dict, which: str) -> float | None:
@@ -39,8 +40,9 @@ def over_numpy(row: dict, which: str) -> float | None:
 
 
 def table(rows: list[dict], repeat: int) -> str:
-    head = (f"| workload | what | PEs | first launch (s) | again (s) | best of {repeat} warm (s) | PE-instructions | "
-            "PE-instr/s first / again / best | NumPy (s) | x NumPy first / again / best | simulated cycles | "
+    head = (f"| workload | what | PEs | first launch (s) | again (s) | init + after init (s) | best of {repeat} warm (s) | "
+            "PE-instructions | PE-instr/s first / again / after init / best | NumPy (s) | "
+            "x NumPy first / again / after init / best | simulated cycles | "
             "peak RSS (MiB) | matches NumPy |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
@@ -52,7 +54,8 @@ def table(rows: list[dict], repeat: int) -> str:
             ratios = " / ".join(times(over_numpy(r, which)) for which in LAUNCHES)
         lines.append(
             f"| {r['name']} | {r.get('label', '')} | {fmt(r.get('pes'), ',')} | {fmt(walls['first'], '.3g')} | "
-            f"{fmt(walls['again'], '.3g')} | {fmt(walls['best'], '.3g')} | {fmt(instructions, ',')} | {rates} | {fmt(numpy_s, '.3g')} | {ratios} | "
+            f"{fmt(walls['again'], '.3g')} | {fmt(r.get('init_s'), '.2g')} + {fmt(walls['after_init'], '.3g')} | "
+            f"{fmt(walls['best'], '.3g')} | {fmt(instructions, ',')} | {rates} | {fmt(numpy_s, '.3g')} | {ratios} | "
             f"{fmt(r.get('cycles'), ',')} | {fmt(r.get('peak_mib'), '.0f')} | {r['status']} |")
     return "\n".join(lines)
 
@@ -78,7 +81,7 @@ def bars(rows: list[dict]) -> list[str]:
     by_name = {r["name"]: r for r in rows}
     out = []
     # (no second processes ran: `--one-process`, or every first launch failed)
-    launches = [w for w in LAUNCHES if w != "again" or any("again_s" in r for r in rows)]
+    launches = [w for w in LAUNCHES if w in ("first", "best") or any(f"{w}_s" in r for r in rows)]
     for which in launches:
         # A workload that never finished a launch counts as unmeasured, not as passing.
         rates = {r["name"]: rate(r["instructions"], launch_wall(r, which)) if "instructions" in r else None

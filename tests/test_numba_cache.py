@@ -145,3 +145,52 @@ def test_the_hash_covers_every_engine_source_and_the_constants_they_read(monkeyp
     numba_cache.sources_hash.__wrapped__()  # (not the process's cached hash: the files read now)
     assert sorted(reads) == sorted(numba_cache.ENGINE_SOURCES + numba_cache.CONSTANT_SOURCES)
     assert "compiled/kinds.py" in reads and "stream_pump_steps.py" in reads
+
+
+_PRELOAD = '''
+import sys
+import numpy as np
+from wafersim.sim.compiled import numba_cache
+import cached_pair
+
+if sys.argv[1] == "fill":  # one signature of `scaled` compiled (and cached); `never` not called
+    print(cached_pair.scaled(np.arange(3, dtype=np.int64), 2).tolist())
+    raise SystemExit
+print(numba_cache.load_cached(cached_pair.scaled), numba_cache.load_cached(cached_pair.never))
+print(len(cached_pair.scaled.overloads), len(cached_pair.never.overloads), sum(cached_pair.scaled.stats.cache_misses.values()))
+print(cached_pair.scaled(np.arange(3, dtype=np.int64), 3).tolist(), len(cached_pair.scaled.overloads))
+'''
+
+
+def test_load_cached_loads_what_the_cache_holds_and_compiles_nothing(tmp_path):
+    """`load_cached` (what `wafersim.init` uses): a later process gets the machine code a call cached, as
+    its first call would (no compiling: no cache miss), and a function never called stays uncompiled."""
+    import subprocess
+    import sys
+    (tmp_path / "cached_pair.py").write_text("from numba import njit\n\n\n@njit(cache=True)\ndef scaled(x, k):\n"
+                                             "    return x * k\n\n\n@njit(cache=True)\ndef never(x):\n"
+                                             "    return x + 1\n")
+    (tmp_path / "script.py").write_text(_PRELOAD)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+
+    def run(step: str) -> list[str]:
+        done = subprocess.run([sys.executable, "script.py", step], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().split("\n")
+
+    assert run("fill") == ["[0, 2, 4]"]
+    assert run("load") == ["1 0", "1 0 0", "[0, 3, 6] 1"]  # (the call used the loaded code: still one)
+
+
+def test_load_cached_loads_nothing_from_an_unreadable_index():
+    class Broken:
+        _cache = None  # (no cache at all: `_cache_file` missing)
+
+    assert numba_cache.load_cached(Broken()) == 0
+
+
+def test_init_loads_the_functions_launches_call_and_lists_only_engine_sources():
+    from wafersim.sim.compiled import startup
+
+    assert set(startup.ENTRY_SOURCES) <= set(numba_cache.ENGINE_SOURCES)

@@ -132,6 +132,25 @@ def empty_damaged_cache(error: BaseException) -> bool:
     return damaged
 
 
+def load_cached(dispatcher) -> int:
+    """Load every machine code of `dispatcher` (a `cache=True` function) that Numba's on-disk cache holds for
+    its current source, as its first call of each signature would; never compiles. Returns how many it loaded.
+    Only about when the loading happens (`startup.start`): it uses Numba's cache index, not a public API, so
+    anything unexpected there (another Numba, a damaged file) loads nothing and leaves it to the calls."""
+    try:
+        cache = dispatcher._cache
+        codegen = dispatcher.targetctx.codegen()
+        loaded = 0
+        for key in cache._cache_file._load_index():
+            signature = key[0]
+            if cache._index_key(signature, codegen) == key:  # (written from this source, for this machine)
+                dispatcher.compile(signature)
+                loaded += 1
+        return loaded
+    except Exception:  # noqa: BLE001 (see the docstring: a launch loads it, or reports the damage, itself)
+        return 0
+
+
 @contextlib.contextmanager
 def damage_reported() -> Iterator[None]:
     """Run the block; an error it raises reading a damaged cache file of Numba's becomes an
