@@ -245,7 +245,8 @@ def mismatch_advice(ary: np.ndarray, array: DeviceArray, what: str) -> str:
             fix.append(f".astype({dtype_text(array.dtype)})")
         if ary.shape != array.shape:
             if ary.size != array.size:
-                return f": the shapes must match (copy {array.size} elements, or make a device array of the host's shape)"
+                return (f": the shapes must match (copy {array.size} elements, or make a device array of the "
+                        f"host's shape)")
             fix.append(f".reshape({array.shape})")
         return f": copy host{''.join(fix)} instead (copies neither convert nor reshape)"
     return (f": pass np.empty({array.shape}, {dtype_text(array.dtype)}), or no array for a new one"

@@ -41,8 +41,8 @@ def not_picklable(value: Any) -> ArgumentTypeError:
         advice = ("copy it to the host (d.copy_to_host()) and pickle or copy the NumPy array, then "
                   "dev.to_device(host) where it is needed; or save its device with dev.save(path, arrays={name: d})")
     article = "an" if kind[0] in "AEIOU" else "a"
-    return ArgumentTypeError(f"{article} {kind} cannot be pickled or deep-copied: it is a handle to a device's memory and "
-                             f"state, not a value; {advice}", type=kind)
+    return ArgumentTypeError(f"{article} {kind} cannot be pickled or deep-copied: it is a handle to a device's "
+                             f"memory and state, not a value; {advice}", type=kind)
 
 
 class Stream:
