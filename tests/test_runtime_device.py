@@ -191,3 +191,83 @@ def test_an_array_ending_past_4_gib_is_refused_naming_its_end_and_size(dev):
     with pytest.raises(ws.LaunchError, match=r"the 4,294,967,552-byte array at device address 0x[0-9a-f]+ ends at "
                                              r"0x1[0-9a-f]{8}, beyond the 4 GiB.*pass smaller arrays"):
         touch[(1, 1), (1, 1)](big)
+
+
+# ---------------------------------------------------------------- a CUDA programmer's trial (device memory)
+@pytest.mark.parametrize("dtype", [np.float16, "bfloat16"])
+def test_a_raw_copy_between_16_bit_arrays_is_refused_not_scattered(dev, dtype):
+    # Device arrays hold one 16-bit value per 32-bit word: a raw memcpy of the host's packed values would put
+    # host[1] into the upper half of element 0 (read back as [0, 2, 0, 0] for arange(4)), so it is refused.
+    import ml_dtypes
+
+    dtype = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    host = np.arange(4).astype(dtype)
+    d = dev.device_array(4, dtype)
+    with pytest.raises(ws.ArgumentError, match=r"copy_to_device\(host\)"):
+        dev.memcpy_htod(d, host)
+    with pytest.raises(ws.ArgumentError, match=r"copy_to_host\(host\)"):
+        dev.memcpy_dtoh(np.empty(4, dtype), d)
+    assert np.array_equal(d.copy_to_host(), np.zeros(4, dtype))  # the refused copy wrote nothing
+    d.copy_to_device(host)  # the typed copies convert
+    assert np.array_equal(d.copy_to_host(), host)
+    words = np.empty(4, np.uint32)  # a raw copy of the words themselves is still offered
+    dev.memcpy_dtoh(words, d)
+    assert words.tolist() == host.view(np.uint16).astype(np.uint32).tolist()
+
+
+def test_out_of_memory_says_what_holds_the_memory_and_what_to_do():
+    dev = ws.Device(ws.WaferSpec(width=8, height=8, global_bytes=4096))
+    kept = []
+    with pytest.raises(ws.OutOfMemoryError) as info:
+        for _ in range(100):  # each dropped array keeps its memory (as cudaMalloc's): 800 bytes, 1,024 taken
+            x = dev.device_array(200)
+            kept.append(x.address)
+    err = info.value
+    n_live = len(dev.arrays())
+    assert n_live == len(kept) == 3 and err.live_allocations == n_live
+    assert err.requested == 800 and err.capacity == 4096
+    text = str(err)
+    assert f"{n_live} live allocation(s) hold {n_live * 800:,} bytes" in text
+    assert "arr.free()" in text and "global_bytes" in text
+    for arr in dev.arrays().values():  # freed, the same loop never runs out
+        arr.free()
+    for _ in range(100):
+        dev.device_array(200).free()
+    assert dev.arrays() == {}
+
+
+def test_device_objects_refuse_pickling_with_what_to_keep_instead(dev):
+    import copy
+    import pickle
+
+    d = dev.to_device(np.arange(4, dtype=np.float32))
+    for obj, advice in [(d, "copy_to_host"), (d.pointer, "memcpy_dtoh"), (dev, "dev.save"),
+                        (dev.stream(), "dev.save"), (dev.event(), "dev.save")]:
+        for copier in (pickle.dumps, copy.deepcopy):
+            with pytest.raises(ws.ArgumentTypeError, match="cannot be pickled") as info:
+                copier(obj)
+            assert advice in str(info.value)
+    alias = copy.copy(d)  # a shallow copy is another handle to the same memory
+    assert alias is not d and alias.address == d.address and alias.shape == d.shape
+    dev.memcpy_htod(alias, np.array([9, 8, 7, 6], np.float32))
+    assert d.copy_to_host().tolist() == [9, 8, 7, 6]
+
+
+def test_a_copy_of_the_wrong_dtype_or_shape_says_what_to_write(dev):
+    d = dev.device_array((6, 8))
+    host = np.arange(48, dtype=np.float64).reshape(6, 8)
+    with pytest.raises(ws.LaunchError, match=r"host\.astype\(np\.float32\)"):
+        d.copy_to_device(host)
+    with pytest.raises(ws.LaunchError, match=r"host\.reshape\(\(6, 8\)\)"):
+        d.copy_to_device(host.astype(np.float32).reshape(48))
+    with pytest.raises(ws.LaunchError, match="shapes must match"):
+        d.copy_to_device(np.zeros(5, np.float32))
+    with pytest.raises(ws.LaunchError, match=r"np\.empty\(\(6, 8\), np\.float32\)"):
+        d.copy_to_host(np.empty((6, 8), np.float64))
+    d.copy_to_device(host.astype(np.float32))  # the advice works
+    assert np.array_equal(d.copy_to_host(), host)
+
+
+def test_device_event_takes_no_options(dev):
+    with pytest.raises(ws.ArgumentTypeError, match="timing"):
+        dev.event(timing=True)

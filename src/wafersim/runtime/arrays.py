@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, LaunchError
 from ..isa import halfprec
-from .streams import Stream
+from .streams import Stream, not_picklable
 
 if TYPE_CHECKING:
     from .device import Device
@@ -72,6 +72,16 @@ class DevicePointer:
 
     __add__ = __radd__ = __sub__ = __rsub__ = _arithmetic
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise not_picklable(self)
+
+    def __copy__(self) -> "DevicePointer":
+        return self  # (frozen: a copy would be the same handle to the same allocation)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise not_picklable(self)
+
+
 
 class DeviceArray:
     """An n-d array in device memory, like Numba's `DeviceNDArray`."""
@@ -122,13 +132,26 @@ class DeviceArray:
         ary = np.asarray(ary)
         if ary.shape != self.shape or ary.dtype != self.dtype:
             raise LaunchError(f"copy_to_device: host array {ary.shape} {ary.dtype} does not match device array "
-                              f"{self.shape} {self.dtype}", host=(ary.shape, str(ary.dtype)),
-                              device=(self.shape, str(self.dtype)))
+                              f"{self.shape} {self.dtype}{mismatch_advice(ary, self, 'copy_to_device')}",
+                              host=(ary.shape, str(ary.dtype)), device=(self.shape, str(self.dtype)))
         self.device.memcpy_htod(self.pointer, device_words(ary), stream=stream)
 
     def free(self) -> None:
-        """Release the array now; using it afterwards raises an error."""
+        """Release the array's device memory now; using it afterwards raises an error. Device memory is held
+        until `free` (or until its `Device` is gone), not released when the last `DeviceArray` object of it
+        is dropped: `Device.arrays()` can hand the array out again (as `cudaMalloc`'s memory, unlike Numba's
+        garbage-collected device arrays)."""
         self.device.free(self.pointer)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise not_picklable(self)
+
+    def __copy__(self) -> "DeviceArray":
+        """Another handle to the same device memory (as `copy.copy` of any Python object shares its data)."""
+        return DeviceArray(self.device, self.shape, self.dtype, self.pointer)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise not_picklable(self)
 
     def __repr__(self) -> str:
         state = " freed" if self.is_freed else ""
@@ -199,13 +222,35 @@ def check_host_destination(ary: Any, array: DeviceArray, what: str) -> None:
         raise ArgumentTypeError(f"{what}: ary must be a NumPy array, got {type(ary).__name__}")
     if ary.shape != array.shape or ary.dtype != array.dtype:
         raise LaunchError(f"{what}: host array {ary.shape} {ary.dtype} does not match device array "
-                          f"{array.shape} {array.dtype}", host=(ary.shape, str(ary.dtype)),
-                          device=(array.shape, str(array.dtype)))
+                          f"{array.shape} {array.dtype}{mismatch_advice(ary, array, what)}",
+                          host=(ary.shape, str(ary.dtype)), device=(array.shape, str(array.dtype)))
     if not ary.flags.writeable:
         raise LaunchError(f"{what}: the host array is read-only: pass a writeable array (or none, for a new one)")
     if not ary.flags.c_contiguous:
         raise LaunchError(f"{what}: the host array must be C-contiguous (np.empty(shape, dtype), not a transposed "
                           f"or strided view): pass one, or none for a new array")
+
+
+def dtype_text(dtype: np.dtype) -> str:
+    """How a dtype is written in code: `np.float32`, or `ml_dtypes.bfloat16`."""
+    return f"ml_dtypes.{dtype.name}" if halfprec.is_half(dtype) and dtype != np.float16 else f"np.{dtype.name}"
+
+
+def mismatch_advice(ary: np.ndarray, array: DeviceArray, what: str) -> str:
+    """What to do about a host array whose shape or dtype differs from a device array's, for the message:
+    neither copy converts or reshapes (a silent conversion would hide a float64 array meant as float32)."""
+    if what == "copy_to_device":
+        fix = []
+        if ary.dtype != array.dtype:
+            fix.append(f".astype({dtype_text(array.dtype)})")
+        if ary.shape != array.shape:
+            if ary.size != array.size:
+                return (f": the shapes must match (copy {array.size} elements, or make a device array of the "
+                        f"host's shape)")
+            fix.append(f".reshape({array.shape})")
+        return f": copy host{''.join(fix)} instead (copies neither convert nor reshape)"
+    return (f": pass np.empty({array.shape}, {dtype_text(array.dtype)}), or no array for a new one"
+            + (", then convert it on the host" if ary.dtype != array.dtype else ""))
 
 
 def refuse_device_source(value: Any, what: str) -> None:
@@ -214,3 +259,17 @@ def refuse_device_source(value: Any, what: str) -> None:
         raise ArgumentTypeError(f"{what} needs a host array (a NumPy array), got a {type(value).__name__}: copies "
                                 f"between device arrays are not offered; copy it to the host first "
                                 f"(d.copy_to_host()), or copy it in a kernel")
+
+
+def refuse_half_bytes(device_side: Any, host_array: Any, what: str) -> None:
+    """A raw copy between a 16-bit float `DeviceArray` and a 16-bit float host array: refused, since the raw
+    copy moves the host's packed 2-byte values while the device array holds one value per 32-bit word
+    (`device_itemsize`), so the copy would scatter them silently into the wrong elements. The typed copies
+    convert; a raw copy of the device words takes a uint32 host array."""
+    if (isinstance(device_side, DeviceArray) and halfprec.is_half(device_side.dtype)
+            and isinstance(host_array, (np.ndarray, np.generic)) and halfprec.is_half(host_array.dtype)):
+        typed = "d.copy_to_device(host)" if what == "memcpy_htod" else "d.copy_to_host(host)"
+        raise ArgumentError(f"{what}: a raw copy between a {device_side.dtype} device array and a {host_array.dtype} "
+                            f"host array would move the host's packed 2-byte values, but the device array holds one "
+                            f"value per 32-bit word: use {typed}, which converts (or copy the raw words with a uint32 "
+                            f"host array)", dtype=str(device_side.dtype))

@@ -27,11 +27,11 @@ from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
 # (DeviceArray, DevicePointer, Stream, Event and the dtype helpers are imported from here too)
 from .arrays import (NUMERIC_KINDS, DeviceArray, DevicePointer, check_host_destination, device_dtype,  # noqa: F401
-                     device_itemsize, device_words, is_half_scalar, refuse_device_source)
+                     device_itemsize, device_words, is_half_scalar, refuse_device_source, refuse_half_bytes)
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
-from .streams import Event, Stream, event_elapsed_time  # noqa: F401
+from .streams import Event, Stream, event_elapsed_time, not_picklable  # noqa: F401
 
 
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
@@ -90,6 +90,9 @@ class Device:
     def __repr__(self) -> str:
         return f"Device({self.spec.summary()})"
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise not_picklable(self)  # (copy.copy and deepcopy too: a second handle to one wafer makes no sense)
+
     # ------------------------------------------------------------------ memory
     @serialized
     def malloc(self, nbytes: int) -> DevicePointer:
@@ -99,7 +102,22 @@ class Device:
         if nbytes <= 0:  # (CUDA hands out a null pointer for 0 bytes, which no copy or kernel may use)
             raise ArgumentError(f"malloc: size must be a positive number of bytes, got {nbytes} (for an empty "
                                 f"array, device_array((0,)) makes one)", nbytes=int(nbytes))
-        alloc = self.memory.allocate(int(nbytes))
+        try:
+            alloc = self.memory.allocate(int(nbytes))
+        except OutOfMemoryError as error:
+            if not error.fields.get("exhausted"):
+                raise
+            # Say what to do, and what holds the memory: a CUDA user used to Numba expects a dropped device
+            # array to be freed, but device memory here is held until freed (as cudaMalloc's), so a loop that
+            # makes a new array each time fills the device.
+            live = self.memory.allocations()
+            raise OutOfMemoryError(
+                f"{error} -- {len(live):,} live allocation(s) hold {sum(a.size for a in live):,} bytes. Free what "
+                f"you no longer need with arr.free() (or dev.free(p)): device memory is released by free or with "
+                f"its Device, not when a DeviceArray object is dropped (dev.arrays() lists the live arrays); reuse "
+                f"one array across iterations (arr.copy_to_device(host)); or give the device more memory "
+                f"(ws.WaferSpec(global_bytes=...), now {self.spec.global_bytes:,.0f})",
+                **{**error.fields, "live_allocations": len(live)}) from None
         return DevicePointer(self, alloc.base, int(nbytes), alloc.serial)
 
     @serialized
@@ -171,6 +189,7 @@ class Device:
         `host_array` must be a NumPy array (or scalar): a list has no bytes of its own (NumPy would make them
         float64 or int64), so it is an `ArgumentTypeError`; `to_device` converts lists."""
         refuse_device_source(host_array, "memcpy_htod")
+        refuse_half_bytes(pointer, host_array, "memcpy_htod")
         alloc = self._own(pointer, "memcpy_htod")
         if not isinstance(host_array, (np.ndarray, np.generic)):
             raise ArgumentTypeError(f"memcpy_htod: host_array must be a NumPy array, got {type(host_array).__name__}: "
@@ -190,6 +209,7 @@ class Device:
     @serialized
     def memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None = None) -> None:
         """Copy device memory at `pointer` into a host array (its size says how many bytes)."""
+        refuse_half_bytes(pointer, host_array, "memcpy_dtoh")
         alloc = self._own(pointer, "memcpy_dtoh")
         if not isinstance(host_array, np.ndarray) or not host_array.flags.c_contiguous:
             raise LaunchError("memcpy_dtoh: the destination must be a C-contiguous NumPy array")
@@ -272,8 +292,9 @@ class Device:
                 notes.append(f"{label}launch {k}: {stats.trace.note}")
         return events, notes
 
+    @serialized
     def event(self) -> Event:
-        """A new, unrecorded event of this device."""
+        """A new, unrecorded event of this device (its timing is always kept: it takes no options)."""
         return Event(self)
 
     @serialized

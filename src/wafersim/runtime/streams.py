@@ -17,12 +17,32 @@ several host threads.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ArgumentTypeError, LaunchError
 
 if TYPE_CHECKING:
     from .device import Device
+
+
+def not_picklable(value: Any) -> ArgumentTypeError:
+    """The error for pickling (or deep-copying) a device object: device memory lives in its `Device`, which
+    holds a lock and is no value to copy, so say what to keep instead (rather than Python's bare
+    "cannot pickle '_thread.RLock' object")."""
+    kind = type(value).__name__
+    if kind == "Device":
+        advice = "save it to a file with dev.save(path) and read it back with ws.Device.load(path)"
+    elif kind in ("Stream", "Event"):
+        advice = "save its device with dev.save(path), which keeps the streams' clocks"
+    elif kind == "DevicePointer":
+        advice = ("copy its bytes to the host (dev.memcpy_dtoh(host, p)) and pickle or copy the NumPy array; or "
+                  "save its device with dev.save(path)")
+    else:
+        advice = ("copy it to the host (d.copy_to_host()) and pickle or copy the NumPy array, then "
+                  "dev.to_device(host) where it is needed; or save its device with dev.save(path, arrays={name: d})")
+    article = "an" if kind[0] in "AEIOU" else "a"
+    return ArgumentTypeError(f"{article} {kind} cannot be pickled or deep-copied: it is a handle to a device's "
+                             f"memory and state, not a value; {advice}", type=kind)
 
 
 class Stream:
@@ -87,6 +107,9 @@ class Stream:
     def __repr__(self) -> str:
         return f"Stream({self.name}, t={self.time * 1e3:.6f} ms)"
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise not_picklable(self)
+
 
 class Event:
     """A point on a stream's simulated timeline."""
@@ -121,6 +144,14 @@ class Event:
     def __repr__(self) -> str:
         state = "unrecorded" if self.time is None else f"t={self.time * 1e3:.6f} ms"
         return f"Event({state})"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise not_picklable(self)
+
+    def __copy__(self) -> "Event":
+        twin = Event(self.device)
+        twin.time = self.time
+        return twin
 
 
 def event_elapsed_time(start: Event, stop: Event) -> float:

@@ -77,7 +77,7 @@ class GlobalMemory:
             raise OutOfMemoryError(
                 f"device memory exhausted: asked for {nbytes:,} bytes, {self.free_bytes:,} of "
                 f"{self.capacity:,} free (in ranges of 256-byte granules; the largest free range may be smaller)",
-                requested=nbytes, available=self.free_bytes, capacity=self.capacity)
+                requested=nbytes, available=self.free_bytes, capacity=self.capacity, exhausted=True)
         try:  # zero pages cost nothing until written, but the host may still refuse the reservation
             storage = np.zeros(-(-nbytes // 4) * 4, dtype=np.uint8)
         except MemoryError:
