@@ -1,11 +1,12 @@
-"""Speed-up from 1 to 2 threads (sim/parallel.py) on whole-wafer workloads of issue 9, same process.
+"""Speed-up from 1 to 2 (or more) threads (sim/parallel.py) on whole-wafer workloads of issue 9, same process.
 
-    python bench/threads.py [--only heat,life,heat-tiled,switch-4] [--repeat 2] [--write bench/RESULTS.md]
+    python bench/threads.py [--only heat,life,heat-tiled,switch-4] [--repeat 2] [--counts 1,2]
+                            [--write bench/RESULTS.md [--section threads]]
 
 Each workload (`bench/workloads.py`'s, on wse2) first launches once to warm up (compiling, mapping
-memory), then alternates launches on 1 and on 2 threads, `--repeat` times each, and reports the best
-wall time of each, their ratio, and both against the same math in NumPy (best of three). Results and
-cycle counts must be identical on 1 and 2 threads. What runs split over threads (`SPLIT`): a large
+memory), then alternates launches on each of `--counts` threads, `--repeat` times each, and reports the
+best wall time of each, their ratios to one thread, and each against the same math in NumPy (best of
+three). Results and cycle counts must be identical on every count. What runs split over threads (`SPLIT`): a large
 lockstep group's scalar sends and receives, its vector transfers and vector operations, and the
 compiled interpreter's large divergent groups; the rest of a launch runs on one.
 """
@@ -26,20 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernels import timed  # noqa: E402
 from workloads import WORKLOADS, check, command_line, engine_source, times  # noqa: E402
 
-COUNTS = (1, 2)
 SPLIT = ("scalar sends and receives, vector transfers and vector operations of lockstep groups of at least "
          f"{parallel.PARALLEL_LANES:,} PEs, and the compiled interpreter's divergent groups of at least "
          f"{stepper.PARALLEL_MIN:,} PEs")
 
 
-def measure(name: str, repeat: int) -> dict:
+def measure(name: str, repeat: int, counts: tuple[int, ...]) -> dict:
     case = WORKLOADS[name]("full", np.random.default_rng(0))
     (first, first_stats), warmup = timed(case.simulate)
     expected, numpy_s = timed(case.numpy, repeat=3)
     check(name, case, first, expected)
-    best = {count: float("inf") for count in COUNTS}
+    best = {count: float("inf") for count in counts}
     for _ in range(repeat):
-        for count in COUNTS:
+        for count in counts:
             with parallel.threads(count):
                 start = time.perf_counter()
                 result, stats = case.simulate()
@@ -50,15 +50,16 @@ def measure(name: str, repeat: int) -> dict:
             "instructions": int(first_stats.instructions)}
 
 
-def table(rows: list[dict], repeat: int) -> str:
-    head = ("| workload | what | first launch (s) | 1 thread, best of {r} (s) | 2 threads, best of {r} (s) | "
-            "speed-up | NumPy (s) | x NumPy, 1 / 2 threads | PE-instr/s, 2 threads |").format(r=repeat)
+def table(rows: list[dict], repeat: int, counts: tuple[int, ...]) -> str:
+    shown = " / ".join(map(str, counts))
+    head = (f"| workload | what | first launch (s) | {shown} threads, best of {repeat} (s) | speed-up over 1 thread | "
+            f"NumPy (s) | x NumPy, {shown} threads | PE-instr/s, {counts[-1]} threads |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
-        one, two = r["best"][1], r["best"][2]
-        lines.append(f"| {r['name']} | {r['label']} | {r['first_s']:.3g} | {one:.3g} | {two:.3g} | {one / two:.2f}x | "
-                     f"{r['numpy_s']:.3g} | {times(one / r['numpy_s'])} / {times(two / r['numpy_s'])} | "
-                     f"{r['instructions'] / two:.2g} |")
+        walls = [r["best"][count] for count in counts]
+        lines.append(f"| {r['name']} | {r['label']} | {r['first_s']:.3g} | {' / '.join(f'{w:.3g}' for w in walls)} | "
+                     f"{' / '.join(f'{walls[0] / w:.2f}x' for w in walls[1:])} | {r['numpy_s']:.3g} | "
+                     f"{' / '.join(times(w / r['numpy_s']) for w in walls)} | {r['instructions'] / walls[-1]:.2g} |")
     return "\n".join(lines)
 
 
@@ -67,18 +68,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="heat,life,heat-tiled,switch-4", help="comma-separated workloads of bench/workloads.py")
     parser.add_argument("--repeat", type=int, default=2, help="launches per thread count (best is reported)")
-    parser.add_argument("--write", help="replace the threads section of this Markdown file")
+    parser.add_argument("--counts", default="1,2", help="comma-separated thread counts, the first 1 (default 1,2)")
+    parser.add_argument("--write", help="replace a section of this Markdown file")
+    parser.add_argument("--section", default="threads", help="the section --write replaces (default threads)")
     args = parser.parse_args(argv)
-    rows = [measure(name, args.repeat) for name in args.only.split(",")]
-    text = table(rows, args.repeat)
+    counts = tuple(int(word) for word in args.counts.split(","))
+    if counts[0] != 1 or len(counts) < 2:
+        parser.error("--counts: start with 1 and give at least one more count, such as 1,2 or 1,2,4,8,16")
+    rows = [measure(name, args.repeat, counts) for name in args.only.split(",")]
+    text = table(rows, args.repeat, counts)
     print(f"machine: {machine()}\nengine: {engine_source()}\n{text}")
     if args.write:
-        write_section(args.write, "threads", (
-            f"## Threads: large groups on 1 and 2 cores\n\n"
+        cores = "1 and 2 cores" if counts == (1, 2) else f"{', '.join(map(str, counts[:-1]))} and {counts[-1]} threads"
+        write_section(args.write, args.section, (
+            f"## Threads: large groups on {cores}\n\n"
             f"Command: `{command_line(argv, 'bench/threads.py')}`\n\n"
             f"Machine: {machine()}\n\nEngine: {engine_source()}\n\n"
-            "One process per run; the first launch warms up, then launches alternate between 1 and 2 threads. "
-            "Wall times are noisy (2 cores shared with other work while this ran): the speed-up is a same-run "
+            "One process per run; the first launch warms up, then launches alternate between the thread counts. "
+            "Wall times are noisy (cores shared with other work while this ran): the speed-up is a same-run "
             f"ratio, and it is bounded by the part of a launch that runs split ({SPLIT}).\n\n{text}\n"))
         print(f"wrote {args.write}")
     return 0
