@@ -132,3 +132,15 @@ def test_utilization_charges_16_bit_flops_at_the_16_bit_peak(preset, ops, tmp_pa
     dev.save(tmp_path / "dev.npz")
     loaded = ws.Device.load(tmp_path / "dev.npz").launches[-1]
     assert (loaded.half_flops, loaded.utilization) == (half, stats.utilization)
+
+
+@pytest.mark.parametrize("op, classes", [("vadd.f r1, r2, r3, r4", ()), ("vdiv.f r1, r2, r3, r4", ("div",)),
+                                         ("vmath r1, r2, fexp, r4", ())])
+def test_vector_energy_is_per_element_and_vdiv_pays_its_div_issue_too(op, classes):
+    """docs/timing.md, "Energy": class `vector` instructions pay `op_energy_pj["vector"]` per element, `vdiv`
+    (class `div`) its issue at the `div` figure as well."""
+    spec = ws.WaferSpec(width=4, height=4)
+    stats = ws.Kernel(ws.assemble(f".sram 64\nli r4, 10\n{op}\n"), ws.Device(spec))[1, 1]()
+    pj = spec.op_energy_pj
+    expected = pj["alu"] + sum(pj[c] for c in classes) + 10 * pj["vector"]
+    assert stats.energy_breakdown_j["compute"] == pytest.approx(expected * 1e-12, rel=1e-12)
