@@ -346,3 +346,43 @@ def test_sends_sharing_a_link_are_identical_under_every_strategy(mode):
         results.append((out.copy_to_host(), stats.cycles, stats.busy.tolist(), stats.stall.tolist()))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1:] == results[1][1:]
+
+
+def _queued_sends(first: str, second: str, channel: int, words: int) -> str:
+    """PE 0 sends `words` words east on channel 0 with `first`, then `words` more on `channel` with `second`
+    (`senda` or `sendv`), waiting for its background sends at the end; PE 1 takes both with blocking receives."""
+    waits = "".join(f"swait east, {ch}\n" for op, ch in ((first, 0), (second, channel)) if op == "senda")
+    return f""".name queued
+.sram {2 * words}
+sreg r1, tid.x
+li r4, {words}
+bnz r1, rx
+{first} east, 0, r0, r4
+{second} east, {channel}, r4, r4
+{waits}halt
+rx:
+recvv west, 0, r0, r4
+recvv west, {channel}, r4, r4
+"""
+
+
+@pytest.mark.parametrize("preset", ["dev", "wse2"])
+@pytest.mark.parametrize("first, second, channel", [
+    ("senda", "senda", 1), ("senda", "senda", 0), ("senda", "sendv", 1)])
+@pytest.mark.parametrize("forced", ["FAST", "REFERENCE"])
+def test_a_queued_send_starts_when_the_link_is_free_not_an_issue_later(preset, first, second, channel, forced):
+    """A send queued behind a background send on its link (docs/timing.md, "Background transfers": "Two
+    64-word background sends east on channels 0 and 1 take as long as 128 words on one channel") moves its
+    first word the cycle the link is free: its issue, paid while the first transfer streams, adds nothing.
+    A second `senda` used to start an issue later than a blocking `sendv` queued the same way."""
+    spec = ws.WaferSpec.preset(preset, width=2, height=1)
+    words = 3 * spec.fifo_depth + 1
+    with strategy.forced(getattr(strategy, forced)):
+        stats = ws.Kernel(ws.assemble(_queued_sends(first, second, channel, words)), ws.Device(spec))[1, (2, 1)]()
+    cost = spec.cost_cycles
+    word_time = 1 / spec.link_words_per_cycle
+    # sreg, li and bnz, then the first send's issue: its words leave a word time apart from there
+    first_word = cost["special"] + cost["alu"] + cost["branch"] + cost["send"]
+    last_arrival = first_word + (2 * words - 1) * word_time + spec.hop_latency + 2 * spec.ramp_latency
+    receiver = stats.busy[0, 1] + stats.stall[0, 1]
+    assert receiver == last_arrival  # (the receiver is ready for every word: it halts at the last one's arrival)

@@ -20,7 +20,7 @@ def reference_step(pes, base, length, progress, cycle, stall, state, pushed, pop
     for i, pe in enumerate(pes):
         if progress[pe] == 0:
             state[0, pe], state[1, pe] = cycle[pe], stall[pe]
-            cycle[pe] = max(float(cycle[pe]), float(state[2, pe]))
+            cycle[pe] = max(float(cycle[pe]), float(state[2, pe]) - cost)  # (the issue overlaps the one before)
         else:
             cycle[pe] = state[2, pe]
         done = int(progress[pe])
@@ -49,6 +49,7 @@ def reference_step(pes, base, length, progress, cycle, stall, state, pushed, pop
         stall[pe] = state[1, pe]
         if not finished[i] and progress[pe] == 0:
             cycle[pe] = state[0, pe]
+            state[2, pe] += cost  # (the end of the transfer before, where the retry finds it)
     return finished, moved
 
 

@@ -101,3 +101,46 @@ def test_valid_neighbours_of_refused_stats_calls():
     stats = _one_launch()
     assert stats.wafer_xy(np.int64(3), 0) == (3, 0)
     assert stats.metric("routed_words_3").shape == stats.busy.shape and not stats.metric("routed_words_3").any()
+
+
+def _fma_program(words: int, ops: tuple[str, ...]) -> str:
+    """Each PE runs `ops` (vfma.f / vhfma), each over `words` elements; then a barrier and the same again."""
+    body = "".join(f"{op} r0, r0, r0, r4\n" for op in ops)
+    return f".name fmas\n.sram {words}\nli r4, {words}\n{body}bar\n{body}"
+
+
+@pytest.mark.parametrize("preset", ["dev", "wse2"])
+@pytest.mark.parametrize("ops", [("vfma.f",), ("vhfma",), ("vfma.f", "vhfma")])
+def test_utilization_charges_16_bit_flops_at_the_16_bit_peak(preset, ops, tmp_path):
+    """A 16-bit FLOP takes 1 / (2 vector_lanes_half) of a PE-cycle, a float32 one 1 / (2 vector_lanes): the
+    share of the peak used is the lane-cycles the FLOPs took over the launch's PE-cycles. Counting 16-bit
+    FLOPs against the float32 peak gave `vhfma` kernels up to 4x the peak (`wse2`, `dev`). The count survives
+    a checkpoint and `Device.save`."""
+    spec = ws.WaferSpec.preset(preset, width=4, height=2)
+    words = 64
+    program = ws.assemble(_fma_program(words, ops))
+    dev = ws.Device(spec)
+    stats = ws.Kernel(program, dev)[1, (4, 2)](checkpoint_every=1, checkpoint=str(tmp_path / "fmas.npz"))
+    lanes = {"vfma.f": spec.vector_lanes, "vhfma": spec.vector_lanes_half}
+    half = sum(2 * 2 * words for op in ops if op == "vhfma") * spec.n_pes  # (an fma is 2 FLOPs; twice each op)
+    assert stats.flops == 2 * 2 * words * len(ops) * spec.n_pes and stats.half_flops == half
+    lane_cycles = sum(2 * words / lanes[op] for op in ops) * spec.n_pes  # (the element cycles, not the issues)
+    assert stats.utilization == pytest.approx(lane_cycles / (stats.cycles * spec.n_pes), rel=1e-12)
+    assert 0 < stats.utilization < 1
+    _, resumed = ws.resume_launch(tmp_path / "fmas.npz")
+    assert (resumed.flops, resumed.half_flops, resumed.utilization) == (stats.flops, half, stats.utilization)
+    dev.save(tmp_path / "dev.npz")
+    loaded = ws.Device.load(tmp_path / "dev.npz").launches[-1]
+    assert (loaded.half_flops, loaded.utilization) == (half, stats.utilization)
+
+
+@pytest.mark.parametrize("op, classes", [("vadd.f r1, r2, r3, r4", ()), ("vdiv.f r1, r2, r3, r4", ("div",)),
+                                         ("vmath r1, r2, fexp, r4", ())])
+def test_vector_energy_is_per_element_and_vdiv_pays_its_div_issue_too(op, classes):
+    """docs/timing.md, "Energy": class `vector` instructions pay `op_energy_pj["vector"]` per element, `vdiv`
+    (class `div`) its issue at the `div` figure as well."""
+    spec = ws.WaferSpec(width=4, height=4)
+    stats = ws.Kernel(ws.assemble(f".sram 64\nli r4, 10\n{op}\n"), ws.Device(spec))[1, 1]()
+    pj = spec.op_energy_pj
+    expected = pj["alu"] + sum(pj[c] for c in classes) + 10 * pj["vector"]
+    assert stats.energy_breakdown_j["compute"] == pytest.approx(expected * 1e-12, rel=1e-12)

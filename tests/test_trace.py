@@ -196,3 +196,40 @@ def test_traces_are_written_to_exactly_the_file_named_and_never_to_a_folder(tmp_
         with pytest.raises(ws.ArgumentError, match="'missing' does not exist") as info:
             write("missing/trace.json")
         assert info.value.path == "missing/trace.json" and not (tmp_path / "missing").exists()
+
+
+def test_tracks_name_the_block_index_and_the_wafer_pe_and_add_up_to_its_elapsed_cycles(tmp_path):
+    """docs/reading-traces.md: a track is `block (bx, by) PE (x, y)`, the block's index in the grid and the PE's
+    wafer position (where `stats.busy` indexes it). With several waves, the blocks of one slot trace the same
+    wafer PEs, and the slices of a PE's tracks add up to its busy + stall."""
+
+    @ws.jit
+    def uneven(out):
+        i = ws.grid(1)
+        acc = 0
+        for t in range(ws.blockIdx.x * 7):  # blocks of one slot last differently
+            acc += t
+        out[i] = acc
+
+    dev = ws.Device(ws.WaferSpec(width=8, height=2))
+    grid, block = 10, (4, 1)  # 4 slots: 3 waves
+    stats = uneven[grid, block](dev.device_array(40, np.int32), trace=True)
+    assert stats.waves == 3
+    data = json.loads(stats.to_perfetto(tmp_path / "waves.json").read_text())
+    names = {e["tid"]: e["args"]["name"] for e in data["traceEvents"] if e["name"] == "thread_name"}
+    elapsed_us = {}
+    for e in data["traceEvents"]:
+        if e["ph"] == "X" and e.get("cat") == "pe":
+            elapsed_us[names[e["tid"]]] = elapsed_us.get(names[e["tid"]], 0.0) + e["dur"]
+    per_pe_us: dict[tuple[int, int], float] = {}
+    for name, us in elapsed_us.items():
+        b, pe = name.removeprefix("block (").split(") PE (")
+        bx, by = (int(v) for v in b.split(", "))
+        x, y = (int(v) for v in pe.rstrip(")").split(", "))
+        assert by == 0 and 0 <= bx < grid
+        # the PE is one of block bx's, at its wafer position: its west or east end (the sampled corners)
+        assert (x, y) in {stats.wafer_xy(bx * block[0], 0), stats.wafer_xy(bx * block[0] + block[0] - 1, 0)}
+        per_pe_us[(x, y)] = per_pe_us.get((x, y), 0.0) + us
+    assert len(elapsed_us) == 2 * grid and len(per_pe_us) == 8  # two PEs of each block; 4 slots' two PEs
+    for (x, y), us in per_pe_us.items():
+        assert us == pytest.approx(stats.spec.seconds(stats.busy[y, x] + stats.stall[y, x]) * 1e6, abs=1e-5)

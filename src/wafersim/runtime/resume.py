@@ -182,6 +182,7 @@ def _save(sim: WaveSim, device: Device, path: Path) -> None:
             "print_limit": launch.print_limit, "stream": sim.saver.stream_index, "background": background,
             "keep_state": launch.keep_state if isinstance(launch.keep_state, str) else bool(launch.keep_state),
             "totals": {"vector_elements": int(totals.vector_elements), "flops": int(totals.flops),
+                       "half_flops": int(totals.half_flops),
                        "global_bytes": int(totals.global_bytes), "prints_dropped": int(totals.prints_dropped),
                        "words_left": int(totals.words_left),
                        "prints": [list(p) for p in totals.prints]}}
@@ -255,6 +256,7 @@ class _Restorer:
             sim.background[(op, direction, channel)] = data[f"ckpt_background_{k}"].copy()
         for name in ("vector_elements", "flops", "global_bytes", "prints_dropped"):
             setattr(totals, name, meta["totals"][name])
+        totals.half_flops = meta["totals"].get("half_flops", 0)  # (absent from checkpoints before it was counted)
         totals.words_left = meta["totals"].get("words_left", 0)  # (absent from checkpoints before it was counted)
         totals.prints = [tuple(p) for p in meta["totals"]["prints"]]
         launch.barriers = meta["barriers"]

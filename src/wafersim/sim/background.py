@@ -59,8 +59,10 @@ class BackgroundMixin:
         # A transfer starts after the one before it on the same channel and way (a queue runs them in order);
         # a neighbour send also after the background sends of the other channels of its link, which it
         # shares (`link_words_per_cycle` words a cycle whatever their channel): one after the other.
+        # Its first word moves at the later of the issue's end and that end (the issue overlaps the transfer
+        # before it, as a blocking send's does in `_wait_for_link`): the clock is parked `cost` before it.
         before = self._link_free(ins.dir, first) if ins.op == "senda" and ins.dir != RAMP else state[_CLOCK, first]
-        self.cycle[first] = np.maximum(self.cycle[first], before)
+        self.cycle[first] = np.maximum(self.cycle[first], before - cost)
         self.cycle[resumed] = state[_CLOCK, resumed]  # the stream goes on from its last word
         move = self._typed_recv if ins.op == "recva" else self._typed_send  # (word type tags as recvv / sendv)
         if self.tracer:  # (its slices overlap the PE's: on a track of their own)
@@ -76,6 +78,8 @@ class BackgroundMixin:
             waiting = out[1][1].indices()
             idle = waiting[self.progress[waiting] == 0]
             self.cycle[idle] = state[_ISSUE, idle]
+            # and find the transfer before theirs where they found it: its end is the clock parked `cost` early
+            state[_CLOCK, idle] += cost
             if ins.op == "senda" and ins.dir == RAMP and self.strategy.stream_pump:
                 self._pump_stream(pc, ins, cost, L, out, state)  # (further steps of both sides, `stream_pump`)
         return out

@@ -53,7 +53,7 @@ def background_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarra
         if progress[pe] == 0:
             state[0, pe] = cycle[pe]
             state[1, pe] = stall[pe]
-            cycle[pe] = max(np.float64(cycle[pe]), state[2, pe])
+            cycle[pe] = max(np.float64(cycle[pe]), state[2, pe] - cost)  # (its issue overlaps the one before)
         else:
             cycle[pe] = state[2, pe]
         # The words that have arrived (`_stream_bulk`, `fifo_kernels.receive_slot_runs`).
@@ -98,6 +98,7 @@ def background_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarra
         stall[pe] = state[1, pe]
         if not finished[i] and progress[pe] == 0:
             cycle[pe] = state[0, pe]
+            state[2, pe] += cost  # (the end of the transfer before, where the retry finds it: `_background`)
     return DONE
 
 

@@ -242,5 +242,6 @@ class WaveBatcher:
         totals.pc_counts += batch.pc_counts
         totals.vector_elements += batch.vector_elements
         totals.flops += batch.flops
+        totals.half_flops += batch.half_flops
         totals.words_left += batch.words_left
         totals.global_bytes = batch.global_bytes

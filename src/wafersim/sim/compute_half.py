@@ -74,3 +74,4 @@ class HalfComputeMixin:
         self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes_half))
         self.totals.vector_elements += n * L.count
         self.totals.flops += _FLOPS_PER_ELEMENT.get(op, 0) * n * L.count
+        self.totals.half_flops += _FLOPS_PER_ELEMENT.get(op, 0) * n * L.count  # (at `vector_lanes_half`)

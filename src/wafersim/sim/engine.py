@@ -60,6 +60,7 @@ class _Totals:
         self.pc_counts = np.zeros(len(program.code) + 1, dtype=np.int64)
         self.vector_elements = 0
         self.flops = 0
+        self.half_flops = 0  # the part of `flops` done on 16-bit floats (`LaunchStats.half_flops`)
         self.global_bytes = 0
         self.words_left = 0  # words pushed into FIFOs and never popped (`LaunchStats.words_left_in_fifos`)
         self.prints: list[tuple] = []  # (cycle, y, x, text, value)
@@ -249,6 +250,7 @@ class Launch:
             link_words=totals.link_words, routed_link_words=totals.routed_link_words, global_bytes=int(totals.global_bytes), waves=self.placement.waves,
             op_counts=op_counts, vector_elements=int(totals.vector_elements),
             flops=int(totals.flops) + sum(FLOPS_PER_OP.get(op, 0) * c for op, c in op_counts.items()),
+            half_flops=int(totals.half_flops),
             prints=prints, prints_dropped=totals.prints_dropped, words_left_in_fifos=int(totals.words_left),
             trace=self.tracer.trace if self.tracer else None)
         if self.racecheck is not None:

@@ -48,7 +48,7 @@ class LaunchStats:
     waves: int
     op_counts: dict[str, int]  # executions of each opcode, over all PEs
     vector_elements: int  # elements processed by vector instructions
-    flops: int  # float32 operations (fma = 2)
+    flops: int  # floating-point operations (fma = 2), 16-bit ones included
     prints: list[PrintRecord] = dataclasses.field(default_factory=list)
     prints_dropped: int = 0
     # words sent (or routed) to a PE that it never received before halting: usually a bug (a missing
@@ -73,6 +73,9 @@ class LaunchStats:
     # store for this launch, and of gradients streamed out after it
     weight_stream_bytes: int = 0
     gradient_stream_bytes: int = 0
+    # the part of `flops` done by 16-bit float vector instructions, which run `vector_lanes_half` elements a
+    # cycle (0 in launches saved before it was counted)
+    half_flops: int = 0
 
     @property
     def seconds(self) -> float:
@@ -109,8 +112,14 @@ class LaunchStats:
 
     @property
     def utilization(self) -> float:
-        """Achieved float32 FLOP/s over the wafer's peak."""
-        return self.flops / self.seconds / self.spec.peak_flops if self.cycles else 0.0
+        """The share of the wafer's peak the launch's FLOPs used: float32 ones against `peak_flops`, 16-bit ones
+        against the peak of `vector_lanes_half` lanes (a 16-bit FLOP takes a fraction of a lane-cycle), so a
+        launch never passes 1 (16-bit FLOPs over the float32 peak did, up to `vector_lanes_half / vector_lanes`)."""
+        if not self.cycles:
+            return 0.0
+        spec = self.spec
+        half_peak = spec.peak_flops * spec.vector_lanes_half / spec.vector_lanes
+        return ((self.flops - self.half_flops) / spec.peak_flops + self.half_flops / half_peak) / self.seconds
 
     HEATMAP_METRICS = {
         "busy": ("cycles", "busy cycles per PE"),

@@ -60,7 +60,7 @@ def summary_rows(stats: "LaunchStats") -> list[tuple[str, str]]:
         ("PE-instructions", f"{stats.instructions:,}"),
         ("words over links", f"{stats.words_moved:,}"),
         ("global memory bytes", f"{stats.global_bytes:,}"),
-        ("float32 operations", f"{stats.flops:,}"),
+        ("floating-point operations", f"{stats.flops:,}"),
         ("utilization of peak FLOP/s", f"{stats.utilization:.3%}"),
         ("energy", energy_text(stats.energy_j)),
     ]

@@ -118,7 +118,7 @@ def combine_stats(stats: Sequence[LaunchStats]) -> LaunchStats:
         pe_instructions=sum(s.pe_instructions for s in stats), link_words=sum(s.link_words for s in stats),
         global_bytes=sum(s.global_bytes for s in stats), waves=sum(s.waves for s in stats),
         op_counts=dict(ops), vector_elements=sum(s.vector_elements for s in stats),
-        flops=sum(s.flops for s in stats), prints=[p for s in stats for p in s.prints],
+        flops=sum(s.flops for s in stats), half_flops=sum(s.half_flops for s in stats), prints=[p for s in stats for p in s.prints],
         prints_dropped=sum(s.prints_dropped for s in stats),
         words_left_in_fifos=sum(s.words_left_in_fifos for s in stats), trace=None)
 
