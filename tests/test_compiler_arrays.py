@@ -276,3 +276,21 @@ def test_a_constant_negative_row_index_of_a_row_slice_counts_from_the_end():
     _rows_from_the_end[(1, 1), (1, 1)](out)
     assert out.copy_to_host().tolist() == [float(np.float32(sum(np.array([20, 21, 22, 23], np.float32)))),
                                            float(u[-1, -2, 1:3].sum()), float(t[0, 0] + t[0, 1])]
+
+
+# ----------------------------------------------------------------------------- a local array's first contents
+@ws.jit
+def allocated_in_a_loop(out, x):
+    for trip in range(3):
+        u = ws.local.array(2, np.float32)  # one piece of SRAM for every trip, not a new zeroed array
+        out[trip] = u[0]                   # 0.0 on the first trip, then what the trip before left
+        u[0] = x + trip
+
+
+def test_a_local_array_starts_zero_each_launch_and_a_loop_s_array_keeps_its_last_trip():
+    """docs/python-supported.md: zero when the block starts (each launch), one storage for a loop's trips."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    for x in (7.5, -2.0):  # a second launch starts from zeros again, not from the first one's SRAM
+        out = dev.device_array(3)
+        allocated_in_a_loop[(1, 1), (1, 1)](out, x)
+        np.testing.assert_array_equal(out.copy_to_host(), np.array([0.0, x, x + 1], np.float32))

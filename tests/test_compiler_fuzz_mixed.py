@@ -114,6 +114,7 @@ def _pow(a, b):
 
 REFERENCE_MARKERS = {
     "_I": np.int32, "_R": np.float32, "_F": np.float32, "_TOI": np.int32, "_ROUND": _round, "_POW": _pow, "_POWI": _powi,
+    "_POWC": _pow, "_POWIC": _powi,  # the same powers written as the builtin pow(x, y)
     "_SHL": lambda a, k: _wrap(int(a) << int(k)), "_SHR": lambda a, k: _wrap(int(a) >> int(k)),
     "_CMP": _cmp, "_IN": _in,
     "MI": np.int32(16777217), "MF": np.float32(0.1),
@@ -135,6 +136,8 @@ class ToKernel(ast.NodeTransformer):
             return ast.Call(ast.Name("int", ast.Load()), args, [])
         if name == "_ROUND":
             return ast.Call(ast.Name("round", ast.Load()), args, [])
+        if name in ("_POWC", "_POWIC"):  # the builtin: pow(x, y) is x ** y
+            return ast.Call(ast.Name("pow", ast.Load()), args, [])
         if name in ("_POW", "_POWI", "_SHL", "_SHR"):
             op = {"_POW": ast.Pow, "_POWI": ast.Pow, "_SHL": ast.LShift, "_SHR": ast.RShift}[name]()
             return ast.BinOp(args[0], op, args[1])
@@ -264,10 +267,11 @@ class MixedGen(Gen):
             # `f ** k` with k == 2 and `f ** 2` can differ in the last bit, so the run-time one is a variable)
             exponent = self.choice(["_R(2.0)", "_R(0.5)", "_R(3.0)", "_R(-1.0)", "_R(1.0)",
                                     f"_F(({self.choice(INT_VARS)} % _I(4)))", "_I(-1)", "_I(0)", "_I(1)", "_I(2)"])
+            call = self.choice(["", "C"])  # `x ** y`, or the builtin `pow(x, y)`
             if exponent.startswith("_I("):  # a constant whole exponent in -1..2: `v ** 2` is `v * v`
-                return f"_POWI({self.float_expr(depth - 1)}, {exponent})"
+                return f"_POWI{call}({self.float_expr(depth - 1)}, {exponent})"
             base = self.float_expr(depth - 1) if exponent.startswith("_F(") else self.mixed_operand(depth - 1)
-            return f"_POW({base}, {exponent})"
+            return f"_POW{call}({base}, {exponent})"
         # device functions with defaults and keywords, one calling others
         x, y = self.float_expr(depth - 1), self.float_expr(depth - 1)
         return self.choice([f"axpb({x})", f"axpb({x}, b={y})", f"axpb(x={x}, a={y})", f"nest({x}, {y})",

@@ -152,7 +152,8 @@ def kern(out, n):
     ("y = sum(x[0:4])", "global slice"),
     ("y = ws.dot(a[0:4], a[0:3])", "has 3 elements"),
     ("y = ws.dot(a[0:4], b[0:4])", "an int32 and a float32"),
-    ("y = sum(a[0:4], 1.0)", "takes one slice"),
+    ("y = sum(a[0:4], 1.0)", "takes no start value"),
+    ("y = sum(a[0:2], a[2:4], a[0:1])", "takes one slice"),
     ("y = min(1.0)", "at least two"),
 ])
 def test_misuse_is_a_compile_error(dev, tmp_path, body, text):

@@ -55,7 +55,9 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                 np.min: _REDUCE.format("min"), np.amin: _REDUCE.format("min"),
                 np.maximum: _ELEMENTWISE.format("max"), np.minimum: _ELEMENTWISE.format("min"),
                 np.dot: "write ws.dot(u[a:b], v[a:b]) (two slices of one length and dtype)",
-                np.mean: "write sum(v[a:b]) / n (the builtin sum works on slices)"}
+                np.mean: "write sum(v[a:b]) / n (the builtin sum works on slices)",
+                np.absolute: "write the builtin abs(x) (or math.fabs(x) for a float32 result), of a number or, in a "
+                             "slice assignment, of slices"}
 
 
 def _is_string_formatting(node: ast.expr) -> bool:

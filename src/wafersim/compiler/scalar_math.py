@@ -63,7 +63,7 @@ OPERATOR_UNARY = {operator.neg: ast.USub, operator.pos: ast.UAdd, operator.inver
 OPERATOR_COMPARE = {operator.lt: ast.Lt, operator.le: ast.LtE, operator.gt: ast.Gt, operator.ge: ast.GtE,
                     operator.eq: ast.Eq, operator.ne: ast.NotEq}
 OPERATOR_FUNCTIONS = frozenset(OPERATOR_BINARY) | frozenset(OPERATOR_UNARY) | frozenset(OPERATOR_COMPARE) | {
-    operator.abs}
+    operator.abs, pow}
 
 
 class MathLowering(ExpressionLowering):
@@ -118,6 +118,14 @@ class MathLowering(ExpressionLowering):
         args, name = node.args, callee.__name__
         def located(new: ast.expr) -> ast.expr:
             return ast.copy_location(new, node)
+        if callee is pow:  # the builtin pow(x, y) is x ** y (operator.pow); its modular form has no int32 meaning
+            if len(args) == 3:
+                raise Unsupported("pow(x, y, mod) is not supported in a kernel (Python computes x ** y exactly, "
+                                  "then the remainder, where int32 arithmetic would wrap): write an int32 loop of "
+                                  "multiplications, each followed by % mod")
+            if len(args) != 2:
+                raise Unsupported("pow() takes two numbers in a kernel: pow(x, y) is x ** y")
+            callee = operator.pow
         if callee in OPERATOR_BINARY or callee in OPERATOR_COMPARE:
             if len(args) != 2:
                 raise Unsupported(f"operator.{name}() takes two numbers")

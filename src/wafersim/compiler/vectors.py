@@ -333,6 +333,9 @@ class VectorLowering(ArrayLowering):
         tuple, sum/min/max are the scalar operations on its items."""
         is_dot = callee is wsi.dot
         name = "ws.dot" if is_dot else callee.__name__
+        if callee is sum and len(args) == 2:  # Python's sum(t, start): not the one-slice reduction
+            raise Unsupported("sum() takes no start value in a kernel: add it to the result, start + sum(t) (for "
+                              "float32 the additions then run in another order than Python's sum(t, start))")
         if len(args) != (2 if is_dot else 1):
             raise Unsupported(f"{name}() of slices takes {'two slices' if is_dot else 'one slice'} in a kernel")
         values = [self.expr(a) for a in args]
