@@ -20,6 +20,7 @@ import numpy as np
 from .compiled.jit import njit
 
 from .background_kernels import background_receive_step
+from .fifo_kernels import distinct_links
 from .stream_pump_closed import departures_fit, latency_range, receive_slots
 from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, receive_applies, steady_send
 
@@ -146,6 +147,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     held = False  # (whether some do: those of the receive of `held_one`, `held_many`, `held_values`, ...)
     held_one, held_many, held_values, held_departures = one, many, values, departures
     pending = last = False
+    distinct = distinct_links(link, link_busy.shape[1])  # (the same links every step: `share_links` reads less)
     pairs = 0
     while pairs != most:
         words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
@@ -194,7 +196,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         later, ok, one, many, values, departures = steady_send(
             s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected, sram, pushed, time_block,
             value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset,
-            previous, by, slot_free[:, :words], one, many, advanced, freed_now)
+            previous, by, slot_free[:, :words], one, many, advanced, freed_now, distinct)
         if not ok:
             if held:
                 receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,

@@ -188,7 +188,8 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
                 p_dest: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, link_busy: np.ndarray,
                 link: np.ndarray, link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray,
                 by: np.ndarray, slot_free: np.ndarray, one: np.ndarray, many: np.ndarray, advanced: int,
-                freed: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                freed: np.ndarray, distinct: bool = False) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
     """`routed_step_kernels.routed_send_step` with the receivers in PE order (p_dest, p_lane, p_latency: the
     entries sorted by receiver), the same figures stored, but for the words into the receivers' FIFOs: returns
     (departures (lanes, words), True, and what `deliver` (or `deliver_receive`) then writes: the segments of
@@ -197,7 +198,8 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
     segments, whose receivers have all moved on by `advanced` words since (their FIFOs' word numbers, hence the
     segments, advanced alike: `pe_segments` would cut them the same); recomputed where `advanced` < 0.
     `freed`: (words, lanes) the slots' times less the latencies, at most, as `deliver_receive` found them while
-    it wrote them (the `_slot_free` passes then are not run), or empty."""
+    it wrote them (the `_slot_free` passes then are not run), or empty. `distinct`: no link listed twice
+    (`share_links`)."""
     lanes, words = slot_free.shape
     ready = np.empty(lanes)
     for i in range(lanes):  # (`cycle[pes] + np.where(done == 0, cost, 0.0)`)
@@ -231,7 +233,7 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
     for i in range(lanes):
         first[i], last[i] = later[i, 0], later[i, count[i] - 1]
     if len(link_lane):
-        delay = share_links(link_busy, link, link_lane, link_offset, first, last, word_time, lanes)
+        delay = share_links(link_busy, link, link_lane, link_offset, first, last, word_time, lanes, distinct)
     else:
         delay = np.zeros(lanes)
     departures = np.empty((words, lanes))
