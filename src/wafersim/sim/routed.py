@@ -91,6 +91,19 @@ class _Expansion:
         return self.table_link_offset[self.entry]
 
     @functools.cached_property
+    def pe_sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dest, lane, latency) of the entries in their receivers' order, where each receiver appears once
+        (not `shared`: the stream pump's, `stream_pump_steps.send_step_in_pe_order`'s)."""
+        order = np.empty(len(self.dest), dtype=np.int64)
+        order[self.receiver_of] = np.arange(len(self.dest))  # (`stream_pump_steps.pe_order`)
+        return self.dest[order], self.lane[order], self.latency[order]
+
+    @functools.cached_property
+    def distinct_links(self) -> bool:
+        """Whether no link is listed twice (links expansions: `fifo_kernels.share_links`' `distinct`)."""
+        return len(np.unique(self.link)) == len(self.link)
+
+    @functools.cached_property
     def receiver_of(self) -> np.ndarray:
         """Each entry's receiver as an index into `sorted_dest` (a stream pump's receivers)."""
         return np.searchsorted(self.sorted_dest, self.dest)
@@ -337,20 +350,32 @@ class RoutedExchangeMixin:
     def _fused_stream_step(self, table: Deliveries, channel: int, pes: np.ndarray, rows: np.ndarray,
                            expansion: _Expansion, done: np.ndarray, count: np.ndarray, base: np.ndarray,
                            words: int, fifo: Fifo, cost: float) -> np.ndarray:
-        """The rest of `_routed_stream_step` as one compiled call (`routed_step_kernels`)."""
+        """The rest of `_routed_stream_step` as one compiled call (`routed_step_kernels`; where each receiver
+        appears once, `stream_pump_steps.send_step_in_pe_order`: the same stores, the FIFO slots in PE order)."""
         from . import routed_step_kernels  # (imports Numba: only launches with routed vector sends load it)
 
         links = self._expanded(table, rows, links=True)
         if self.link_busy is None and len(links.lane):
             self.link_busy = np.full((2, 4 * self.n), -np.inf)
         busy = self.link_busy if self.link_busy is not None else np.empty((2, 0))
-        _, by_dest, by_lane, by_latency = expansion.by_dest
         previous, by = self._last_arrival(channel)
-        later, ok = routed_step_kernels.routed_send_step(
-            pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall, self.progress,
-            self._injected(channel), self.sram, fifo.pushed, fifo.time.block, fifo.value.block, expansion.dest,
-            expansion.lane, expansion.latency, by_dest, by_lane, by_latency, busy, links.link, links.lane,
-            links.link_offset, previous, by, np.zeros((len(pes), words), dtype=self.time_dtype))
+        if not expansion.shared:  # (each receiver once: its FIFO slots walked in PE order, the same stores)
+            from . import stream_pump_steps
+
+            p_dest, p_lane, p_latency = expansion.pe_sorted
+            later, ok = stream_pump_steps.send_step_in_pe_order(
+                pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall, self.progress,
+                self._injected(channel), self.sram, fifo.pushed, fifo.time.block, fifo.value.block, expansion.dest,
+                expansion.lane, expansion.latency, p_dest, p_lane, p_latency, busy, links.link, links.lane,
+                links.link_offset, previous, by, np.zeros((len(pes), words), dtype=self.time_dtype),
+                links.distinct_links)
+        else:
+            _, by_dest, by_lane, by_latency = expansion.by_dest
+            later, ok = routed_step_kernels.routed_send_step(
+                pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall, self.progress,
+                self._injected(channel), self.sram, fifo.pushed, fifo.time.block, fifo.value.block, expansion.dest,
+                expansion.lane, expansion.latency, by_dest, by_lane, by_latency, busy, links.link, links.lane,
+                links.link_offset, previous, by, np.zeros((len(pes), words), dtype=self.time_dtype))
         if not ok:  # (a word would arrive early: this raises the RouteError, as on the NumPy path)
             lane = expansion.lane
             self._check_arrival_order(channel, expansion.dest, pes[lane], later[lane, 0] + expansion.latency,
