@@ -218,8 +218,15 @@ def test_share_links_delays_and_reserves_like_numpy(busy, word_time):
         link_busy[1, link[1]] = first[lane[1]] + link_offset[1]
     expected_busy = link_busy.copy()
     expected = numpy_share_links(expected_busy, link, lane, link_offset, first, last, word_time, lanes)
+    distinct = fk.distinct_links(link, links)
+    assert distinct == (busy != "shared link")
+    fast_busy = link_busy.copy()
     delay = fk.share_links(link_busy, link, lane, link_offset, first, last, word_time, lanes)
     np.testing.assert_array_equal(delay, expected)
     np.testing.assert_array_equal(link_busy, expected_busy)
+    if distinct:  # (the pass that reads each reservation where it writes it: the same)
+        fast = fk.share_links(fast_busy, link, lane, link_offset, first, last, word_time, lanes, True)
+        np.testing.assert_array_equal(fast, expected)
+        np.testing.assert_array_equal(fast_busy, expected_busy)
     if busy == "contended":
         assert delay.any()

@@ -8,7 +8,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels import gemm
-from wafersim.sim import routed_step_kernels
+from wafersim.sim import routed_step_kernels, stream_pump_steps
 from wafersim.sim.strategy import Strategy, forced
 
 # (NumPy executors throughout: the per-PE interpreter would run small groups itself)
@@ -20,10 +20,12 @@ STAT_SCALARS = ("cycles", "instructions", "op_counts", "flops", "vector_elements
 
 
 def counted(monkeypatch) -> list[int]:
-    """Calls of the fused step (senders per call)."""
+    """Calls of the fused step (senders per call), in either form (`routed_send_step`, or
+    `stream_pump_steps.send_step_in_pe_order` where each receiver appears once)."""
     calls: list[int] = []
-    step = routed_step_kernels.routed_send_step
-    monkeypatch.setattr(routed_step_kernels, "routed_send_step", lambda *args: calls.append(len(args[0])) or step(*args))
+    for module, name in ((routed_step_kernels, "routed_send_step"), (stream_pump_steps, "send_step_in_pe_order")):
+        step = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *args, step=step: calls.append(len(args[0])) or step(*args))
     return calls
 
 

@@ -169,6 +169,36 @@ def test_steady_send_then_deliver_is_routed_send_step(p, tile, depth, monkeypatc
         assert_states_equal(got, want)
 
 
+@pytest.mark.parametrize("p, tile, depth", CONFIGS)
+def test_send_step_in_pe_order_is_routed_send_step(p, tile, depth, monkeypatch):
+    """The scheduler's routed step where each receiver appears once (`routed._fused_stream_step`), with the links
+    known distinct and not: what `routed_send_step` leaves, departures included."""
+    for args in captured(p, tile, depth, monkeypatch):
+        for distinct in (False, True):
+            got, want = fresh(args), fresh(args)
+            first = receive(got)
+            if first is None:
+                continue
+            receive(want)
+            count, done, words = first
+            p_dest, p_lane, p_latency = pe_ordered(got)
+            assert not distinct or len(np.unique(got["link"])) == len(got["link"])
+            later, ok = stream_pump_steps.send_step_in_pe_order(
+                got["s_pes"], done, count, got["s_base"], got["s_cost"], got["word_time"], got["cycle"], got["stall"],
+                got["progress"], got["injected"], got["sram"], got["pushed"], got["time_block"], got["value_block"],
+                got["dest"], got["lane"], got["latency"], p_dest, p_lane, p_latency, got["link_busy"], got["link"],
+                got["link_lane"], got["link_offset"], got["previous"], got["by"], got["slot_free"][:, :words], distinct)
+            want_later, want_ok = routed_send_step(
+                want["s_pes"], done, count, want["s_base"], want["s_cost"], want["word_time"], want["cycle"],
+                want["stall"], want["progress"], want["injected"], want["sram"], want["pushed"], want["time_block"],
+                want["value_block"], want["dest"], want["lane"], want["latency"], want["by_dest"], want["by_lane"],
+                want["by_latency"], want["link_busy"], want["link"], want["link_lane"], want["link_offset"],
+                want["previous"], want["by"], want["slot_free"][:, :words])
+            assert ok and want_ok
+            np.testing.assert_array_equal(later, want_later)
+            assert_states_equal(got, want)
+
+
 def test_pe_segments_cut_runs_of_consecutive_pes():
     """Runs of consecutive PEs at one word number whose senders step by a constant (a row bus: one sender; a
     column bus: a sender per PE), cut where any of them changes."""

@@ -295,34 +295,67 @@ def routed_arrivals(previous: np.ndarray, by: np.ndarray, pushed: np.ndarray, de
 
 @njit(cache=True, nogil=True)
 def share_links(link_busy: np.ndarray, link: np.ndarray, lane: np.ndarray, link_offset: np.ndarray,
-                first: np.ndarray, last: np.ndarray, word_time: float, lanes: int) -> np.ndarray:
+                first: np.ndarray, last: np.ndarray, word_time: float, lanes: int, distinct: bool = False) -> np.ndarray:
     """`RoutedExchangeMixin._share_links` over the links of some senders' paths (link[e] of lane lane[e],
     reached link_offset[e] after its words leave, first[lane] .. last[lane]): each lane's delay (the most
     any of its links' reservations holds it back, 0 for none), then the links reserved, as NumPy does it:
-    every reservation read before any is written, a link listed twice keeping its last entry's."""
+    every reservation read before any is written, a link listed twice keeping its last entry's. `distinct`:
+    the caller knows no link is listed twice (`distinct_links`): the reservations are then read where they
+    are written, not kept (no entry's write is another's read)."""
     links = len(link)
-    busy_from, busy_until = np.empty(links), np.empty(links)
-    begin, end = np.empty(links), np.empty(links)
+    busy0, busy1 = link_busy[0], link_busy[1]  # (rows: 1-D indexing, cheaper than link_busy[row, l])
     delay = np.zeros(lanes)
     overlap = False
     for e in range(links):
-        busy_from[e], busy_until[e] = link_busy[0, link[e]], link_busy[1, link[e]]
-        begin[e] = first[lane[e]] + link_offset[e]
-        end[e] = last[lane[e]] + link_offset[e] + word_time
-        if begin[e] < busy_until[e] and end[e] > busy_from[e]:
+        l, r = link[e], lane[e]
+        busy_from, busy_until = busy0[l], busy1[l]
+        begin = first[r] + link_offset[e]
+        if begin < busy_until and last[r] + link_offset[e] + word_time > busy_from:
             overlap = True
-            wait = busy_until[e] - begin[e]  # (> 0: every delay is a positive number or zero)
-            if wait > delay[lane[e]]:
-                delay[lane[e]] = wait
+            wait = busy_until - begin  # (> 0: every delay is a positive number or zero)
+            if wait > delay[r]:
+                delay[r] = wait
+    if distinct:
+        for e in range(links):
+            l, r = link[e], lane[e]
+            begin = first[r] + link_offset[e]
+            end = last[r] + link_offset[e] + word_time
+            if overlap:  # (as NumPy: the times move only when some link held its words back)
+                begin += delay[r]
+                end += delay[r]
+            busy_until = busy1[l]
+            if begin >= busy_until:  # after the reservation (right after it, when it waited)
+                if begin > busy_until:  # a new span; one right after the old extends it
+                    busy0[l] = begin
+                busy1[l] = end
+        return delay
+    # A link listed twice: every entry reads the reservation as it was before any was written.
+    busy_from, busy_until = np.empty(links), np.empty(links)
     for e in range(links):
-        if overlap:  # (as NumPy: the times move only when some link held its words back)
-            begin[e] += delay[lane[e]]
-            end[e] += delay[lane[e]]
-        later = begin[e] >= busy_until[e]  # after the reservation (right after it, when it waited)
-        gap = later and begin[e] > busy_until[e]  # a new span; one right after the old extends it
-        link_busy[0, link[e]] = begin[e] if gap else busy_from[e]
-        link_busy[1, link[e]] = end[e] if later else busy_until[e]
+        busy_from[e], busy_until[e] = busy0[link[e]], busy1[link[e]]
+    for e in range(links):
+        r = lane[e]
+        begin = first[r] + link_offset[e]
+        end = last[r] + link_offset[e] + word_time
+        if overlap:
+            begin += delay[r]
+            end += delay[r]
+        later = begin >= busy_until[e]
+        gap = later and begin > busy_until[e]
+        busy0[link[e]] = begin if gap else busy_from[e]
+        busy1[link[e]] = end if later else busy_until[e]
     return delay
+
+
+@njit(cache=True, nogil=True)
+def distinct_links(link: np.ndarray, links: int) -> bool:
+    """Whether no link (of `links`) is listed twice in `link` (`share_links`' `distinct`)."""
+    seen = np.zeros(links, dtype=np.bool_)
+    for e in range(len(link)):
+        if seen[link[e]]:
+            return False
+        seen[link[e]] = True
+    return True
 
 
 @njit(cache=True, nogil=True)

@@ -47,7 +47,9 @@ class _Expansion:
     steps of the same senders): `RoutedExchangeMixin._expanded`."""
 
     def __init__(self, table: Deliveries, rows: np.ndarray, links: bool, n: int) -> None:
-        self.table = table  # (held: the cache key holds its id)
+        # The table's arrays, not the table: an expansion kept on its table (`_expanded`) makes no cycle.
+        self.table_dest, self.table_latency = table.dest, table.latency
+        self.table_link_dir, self.table_link_pe, self.table_link_offset = table.link_dir, table.link_pe, table.link_offset
         self.entry, self.lane = RoutedExchangeMixin._expand(table.link_start if links else table.start, rows)
         self.n = n
 
@@ -57,7 +59,7 @@ class _Expansion:
 
     @functools.cached_property
     def dest(self) -> np.ndarray:
-        return self.table.dest[self.entry]
+        return self.table_dest[self.entry]
 
     @functools.cached_property
     def sorted_dest(self) -> np.ndarray:
@@ -65,7 +67,7 @@ class _Expansion:
 
     @functools.cached_property
     def latency(self) -> np.ndarray:
-        return self.table.latency[self.entry]
+        return self.table_latency[self.entry]
 
     @functools.cached_property
     def by_dest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -82,11 +84,29 @@ class _Expansion:
 
     @functools.cached_property
     def link(self) -> np.ndarray:
-        return self.table.link_dir[self.entry].astype(np.int64) * self.n + self.table.link_pe[self.entry]
+        return self.table_link_dir[self.entry].astype(np.int64) * self.n + self.table_link_pe[self.entry]
 
     @functools.cached_property
     def link_offset(self) -> np.ndarray:
-        return self.table.link_offset[self.entry]
+        return self.table_link_offset[self.entry]
+
+    @functools.cached_property
+    def pe_sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dest, lane, latency) of the entries in their receivers' order, where each receiver appears once
+        (not `shared`: the stream pump's, `stream_pump_steps.send_step_in_pe_order`'s)."""
+        order = np.empty(len(self.dest), dtype=np.int64)
+        order[self.receiver_of] = np.arange(len(self.dest))  # (`stream_pump_steps.pe_order`)
+        return self.dest[order], self.lane[order], self.latency[order]
+
+    @functools.cached_property
+    def distinct_links(self) -> bool:
+        """Whether no link is listed twice (links expansions: `fifo_kernels.share_links`' `distinct`)."""
+        return len(np.unique(self.link)) == len(self.link)
+
+    @functools.cached_property
+    def receiver_of(self) -> np.ndarray:
+        """Each entry's receiver as an index into `sorted_dest` (a stream pump's receivers)."""
+        return np.searchsorted(self.sorted_dest, self.dest)
 
 
 class RoutedExchangeMixin:
@@ -144,17 +164,33 @@ class RoutedExchangeMixin:
         return self.last_arrival[channel]
 
     EXPANSIONS_KEPT = 256  # sender sets whose expansions a wave keeps (then it starts afresh)
+    #: A table of at most this many receivers and links keeps the expansions of its sender sets itself, up to
+    #: `TABLE_EXPANSIONS` of them, so that a launch repeated (a trace is kept across launches, `routing`) finds
+    #: them, their sorts and searches done: the library GEMM's 128 panels each have a table of their own, a
+    #: few thousand entries, and recomputed them every launch. Larger tables keep them for one wave.
+    TABLE_EXPANSION_ENTRIES = 1 << 16
+    TABLE_EXPANSIONS = 4
 
     def _expanded(self, table: Deliveries, rows: np.ndarray, links: bool = False) -> _Expansion:
-        """`_Expansion` of these rows of `table`, from the wave's cache when these senders streamed before."""
+        """`_Expansion` of these rows of `table`, from the table's or the wave's cache when these senders
+        streamed before."""
+        if len(table.dest) + len(table.link_pe) <= self.TABLE_EXPANSION_ENTRIES:
+            cache = table.__dict__.setdefault("_expansions", {})
+            key = (links, self.n, rows.tobytes())
+            kept = cache.get(key)
+            if kept is None:
+                if len(cache) >= self.TABLE_EXPANSIONS:
+                    cache.clear()
+                kept = cache[key] = _Expansion(table, rows, links, self.n)
+            return kept
         cache = self.expansions
         key = (id(table), links, rows.tobytes())
         kept = cache.get(key)
-        if kept is None or kept.table is not table:
+        if kept is None or kept[0] is not table:
             if len(cache) >= self.EXPANSIONS_KEPT:
                 cache.clear()
-            kept = cache[key] = _Expansion(table, rows, links, self.n)
-        return kept
+            kept = cache[key] = (table, _Expansion(table, rows, links, self.n))  # (held: the key holds its id)
+        return kept[1]
 
     @staticmethod
     def _expand(start: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -314,20 +350,32 @@ class RoutedExchangeMixin:
     def _fused_stream_step(self, table: Deliveries, channel: int, pes: np.ndarray, rows: np.ndarray,
                            expansion: _Expansion, done: np.ndarray, count: np.ndarray, base: np.ndarray,
                            words: int, fifo: Fifo, cost: float) -> np.ndarray:
-        """The rest of `_routed_stream_step` as one compiled call (`routed_step_kernels`)."""
+        """The rest of `_routed_stream_step` as one compiled call (`routed_step_kernels`; where each receiver
+        appears once, `stream_pump_steps.send_step_in_pe_order`: the same stores, the FIFO slots in PE order)."""
         from . import routed_step_kernels  # (imports Numba: only launches with routed vector sends load it)
 
         links = self._expanded(table, rows, links=True)
         if self.link_busy is None and len(links.lane):
             self.link_busy = np.full((2, 4 * self.n), -np.inf)
         busy = self.link_busy if self.link_busy is not None else np.empty((2, 0))
-        _, by_dest, by_lane, by_latency = expansion.by_dest
         previous, by = self._last_arrival(channel)
-        later, ok = routed_step_kernels.routed_send_step(
-            pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall, self.progress,
-            self._injected(channel), self.sram, fifo.pushed, fifo.time.block, fifo.value.block, expansion.dest,
-            expansion.lane, expansion.latency, by_dest, by_lane, by_latency, busy, links.link, links.lane,
-            links.link_offset, previous, by, np.zeros((len(pes), words), dtype=self.time_dtype))
+        if not expansion.shared:  # (each receiver once: its FIFO slots walked in PE order, the same stores)
+            from . import stream_pump_steps
+
+            p_dest, p_lane, p_latency = expansion.pe_sorted
+            later, ok = stream_pump_steps.send_step_in_pe_order(
+                pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall, self.progress,
+                self._injected(channel), self.sram, fifo.pushed, fifo.time.block, fifo.value.block, expansion.dest,
+                expansion.lane, expansion.latency, p_dest, p_lane, p_latency, busy, links.link, links.lane,
+                links.link_offset, previous, by, np.zeros((len(pes), words), dtype=self.time_dtype),
+                links.distinct_links)
+        else:
+            _, by_dest, by_lane, by_latency = expansion.by_dest
+            later, ok = routed_step_kernels.routed_send_step(
+                pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall, self.progress,
+                self._injected(channel), self.sram, fifo.pushed, fifo.time.block, fifo.value.block, expansion.dest,
+                expansion.lane, expansion.latency, by_dest, by_lane, by_latency, busy, links.link, links.lane,
+                links.link_offset, previous, by, np.zeros((len(pes), words), dtype=self.time_dtype))
         if not ok:  # (a word would arrive early: this raises the RouteError, as on the NumPy path)
             lane = expansion.lane
             self._check_arrival_order(channel, expansion.dest, pes[lane], later[lane, 0] + expansion.latency,

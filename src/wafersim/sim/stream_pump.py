@@ -64,7 +64,7 @@ class StreamPumpMixin:
         s_pes, r_pes = L.idx.astype(np.int64, copy=False), R.idx.astype(np.int64, copy=False)
         s_base, s_length = self.regs[ins.a, s_pes].astype(np.int64), self.regs[ins.b, s_pes].astype(np.int64)
         r_base, r_length = self.regs[r_ins.a, r_pes].astype(np.int64), self.regs[r_ins.b, r_pes].astype(np.int64)
-        receiver_of = np.searchsorted(r_pes, expansion.dest)
+        receiver_of = expansion.receiver_of  # (r_pes are its sorted receivers: `_pump_receivers`)
         r_state, r_cost = self._background_state("recva", r_ins), float(self.ops[r_pc][2])
         # (senders, their receivers, entries, entries in PE order, links) of each part
         parts = [(s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, expansion.dest, expansion.lane,

@@ -20,8 +20,9 @@ import numpy as np
 from .compiled.jit import njit
 
 from .background_kernels import background_receive_step
+from .fifo_kernels import distinct_links
 from .stream_pump_closed import departures_fit, latency_range, receive_slots
-from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, receive_applies, steady_send
+from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -77,23 +78,45 @@ def steady_counts(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_
 @njit(cache=True, nogil=True)
 def steady_counts_in_order(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_length: np.ndarray,
                            progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray, p_lane: np.ndarray,
-                           depth: int, taken: np.ndarray, count: np.ndarray, room: np.ndarray) -> int:
+                           depth: int, taken: np.ndarray, count: np.ndarray, room: np.ndarray, r_base: np.ndarray,
+                           sent: np.ndarray, uniform: np.ndarray) -> int:
     """`steady_counts` with the entries in their receivers' order (p_lane[i]: receiver i's sender): one pass
     over the receivers, their PEs in order (the same minima: of integers, in another order). `room`: scratch
-    of the senders' size."""
+    of the senders' size. In the same pass, uniform[0]: `stream_pump_steps.receive_applies` of this state and
+    the previous senders' step's counts `sent` (where the next pair is steady), but for its test of the
+    segments: every receiver takes the same c words, all its FIFO holds, its sender sent c, into the same
+    SRAM row, inside its transfer."""
     room[:] = np.iinfo(np.int64).max
+    same = len(r_pes) > 0
+    c, row = np.int64(0), np.int64(0)
     for i in range(len(r_pes)):
         pe = r_pes[i]
-        left = np.int64(r_length[i]) - np.int64(progress[pe])
+        done = np.int64(progress[pe])
+        left = np.int64(r_length[i]) - done
         queued = np.int64(pushed[pe]) - np.int64(popped[pe])
         take = min(left, queued)
         if take <= 0 or take >= left:
+            uniform[0] = False
             return 0
         taken[i] = take
+        if i == 0:
+            c, row = take, r_base[0] + done
+        same = (same and take == c and sent[p_lane[i]] == c and queued == c and r_base[i] + done == row
+                and done != 0)
         free = np.int64(depth) - (queued - take)
         if free < room[p_lane[i]]:
             room[p_lane[i]] = free
+    uniform[0] = same
     return sender_words(s_pes, s_length, progress, room, count)
+
+
+@njit(cache=True, nogil=True)
+def _steps_of_one(many: np.ndarray) -> bool:
+    """`stream_pump_steps.receive_applies`' test of the segments: those of several senders a PE apart."""
+    for g in range(len(many)):
+        if many[g, 3] != 1:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -133,6 +156,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     # A senders' step leaves its words to deliver (`pending`) until the receivers' next step: where they take
     # exactly those words, `deliver_receive` writes each word once, into SRAM and the FIFO slot's final state.
     sent = np.empty(senders, dtype=np.int64)  # (the pending step's counts: `count` is the next pair's)
+    uniform = np.zeros(1, dtype=np.bool_)  # (`receive_applies` but for the segments, found with the counts)
     room = np.empty(senders, dtype=np.int64)
     one, many = np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64)
     values, departures = np.empty((0, 0), dtype=sram.dtype), np.empty((0, 0))
@@ -146,10 +170,11 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     held = False  # (whether some do: those of the receive of `held_one`, `held_many`, `held_values`, ...)
     held_one, held_many, held_values, held_departures = one, many, values, departures
     pending = last = False
+    distinct = distinct_links(link, link_busy.shape[1])  # (the same links every step: `share_links` reads less)
     pairs = 0
     while pairs != most:
         words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
-                                       taken, count, room)
+                                       taken, count, room, r_base, sent, uniform)
         if words == 0:
             break
         last, words = words < 0, abs(words)
@@ -160,8 +185,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             free[:] = -np.inf
             # (this receive rewrites every slot the held stores would write, in closed form: `deliver_receive`'s
             # own tests, run here instead)
-            whole = (rewrites and taken[0] == depth and receive_applies(r_pes, r_base, progress, pushed, popped, taken,
-                                                                          many, p_lane, sent)
+            whole = (rewrites and taken[0] == depth and uniform[0] and _steps_of_one(many)
                      and departures_fit(departures, depth, low, high))
             if held and not whole:
                 receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,
@@ -194,7 +218,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         later, ok, one, many, values, departures = steady_send(
             s_pes, done, count, s_base, s_cost, word_time, cycle, stall, progress, injected, sram, pushed, time_block,
             value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset,
-            previous, by, slot_free[:, :words], one, many, advanced, freed_now)
+            previous, by, slot_free[:, :words], one, many, advanced, freed_now, distinct)
         if not ok:
             if held:
                 receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,

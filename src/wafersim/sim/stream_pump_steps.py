@@ -188,7 +188,8 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
                 p_dest: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, link_busy: np.ndarray,
                 link: np.ndarray, link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray,
                 by: np.ndarray, slot_free: np.ndarray, one: np.ndarray, many: np.ndarray, advanced: int,
-                freed: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                freed: np.ndarray, distinct: bool = False) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
     """`routed_step_kernels.routed_send_step` with the receivers in PE order (p_dest, p_lane, p_latency: the
     entries sorted by receiver), the same figures stored, but for the words into the receivers' FIFOs: returns
     (departures (lanes, words), True, and what `deliver` (or `deliver_receive`) then writes: the segments of
@@ -197,7 +198,8 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
     segments, whose receivers have all moved on by `advanced` words since (their FIFOs' word numbers, hence the
     segments, advanced alike: `pe_segments` would cut them the same); recomputed where `advanced` < 0.
     `freed`: (words, lanes) the slots' times less the latencies, at most, as `deliver_receive` found them while
-    it wrote them (the `_slot_free` passes then are not run), or empty."""
+    it wrote them (the `_slot_free` passes then are not run), or empty. `distinct`: no link listed twice
+    (`share_links`)."""
     lanes, words = slot_free.shape
     ready = np.empty(lanes)
     for i in range(lanes):  # (`cycle[pes] + np.where(done == 0, cost, 0.0)`)
@@ -231,7 +233,7 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
     for i in range(lanes):
         first[i], last[i] = later[i, 0], later[i, count[i] - 1]
     if len(link_lane):
-        delay = share_links(link_busy, link, link_lane, link_offset, first, last, word_time, lanes)
+        delay = share_links(link_busy, link, link_lane, link_offset, first, last, word_time, lanes, distinct)
     else:
         delay = np.zeros(lanes)
     departures = np.empty((words, lanes))
@@ -426,3 +428,25 @@ def _receive_many(time_block: np.ndarray, value_block: np.ndarray, target: np.nd
             for t in range(size):
                 f = times_run[t] - latency_run[t]
                 best_run[t] = f if f > best_run[t] else best_run[t]
+
+
+@njit(cache=True, nogil=True)
+def send_step_in_pe_order(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.ndarray, cost: float,
+                          word_time: float, cycle: np.ndarray, stall: np.ndarray, progress: np.ndarray,
+                          injected: np.ndarray, sram: np.ndarray, pushed: np.ndarray, time_block: np.ndarray,
+                          value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
+                          p_dest: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, link_busy: np.ndarray,
+                          link: np.ndarray, link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray,
+                          by: np.ndarray, slot_free: np.ndarray, distinct: bool) -> tuple[np.ndarray, bool]:
+    """`routed_step_kernels.routed_send_step` where every receiver appears once (p_*: the entries in PE order):
+    `steady_send`, then `deliver` of its words, which leave every array as `routed_send_step` leaves it
+    (tests/test_stream_pump_steps.py), the receivers' FIFO slots walked in PE order (a column bus's receivers
+    in sender order are a PE row apart each). `distinct`: no link listed twice (`fifo_kernels.share_links`)."""
+    none = np.empty((0, 5), dtype=np.int64)
+    later, ok, one, many, values, departures = steady_send(
+        pes, done, count, base, cost, word_time, cycle, stall, progress, injected, sram, pushed, time_block,
+        value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset, previous,
+        by, slot_free, none, none, -1, np.empty((0, 0)), distinct)
+    if ok:
+        deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, count)
+    return later, ok

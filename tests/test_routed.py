@@ -1,0 +1,65 @@
+"""Routed sends (`wafersim.sim.routed`): the expansions of a sender set's receivers and links are kept on its
+trace (`RoutedExchangeMixin._expanded`), which is kept across launches: a repeated launch finds them, and
+gives the same results, cycles and statistics as a launch that computes them afresh, and NumPy's product."""
+from __future__ import annotations
+
+import numpy as np
+
+import wafersim as ws
+from wafersim.kernels import gemm
+from wafersim.sim import routed
+from wafersim.sim.routed import RoutedExchangeMixin
+
+STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "words_moved")
+STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
+
+
+def expansions_made(monkeypatch) -> list[int]:
+    """One entry per `_Expansion` constructed."""
+    made: list[int] = []
+    original = routed._Expansion.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(routed._Expansion, "__init__", counting)
+    return made
+
+
+def assert_same(first, second) -> None:
+    (out, stats), (ref, ref_stats) = first, second
+    np.testing.assert_array_equal(np.asarray(out).view(np.int32), np.asarray(ref).view(np.int32))
+    for name in STAT_SCALARS:
+        assert getattr(stats, name) == getattr(ref_stats, name), name
+    for name in STAT_ARRAYS:
+        np.testing.assert_array_equal(getattr(stats, name), getattr(ref_stats, name), err_msg=name)
+
+
+def test_a_repeated_launch_reuses_the_expansions_kept_on_its_traces(monkeypatch):
+    p, tile = 4, 8
+    rng = np.random.default_rng(7)
+    a, b = rng.random((p * tile, p * tile), dtype=np.float32), rng.random((p * tile, p * tile), dtype=np.float32)
+    made = expansions_made(monkeypatch)
+    device = ws.Device(ws.WaferSpec(width=p, height=p, fifo_depth=7))  # (a spec no other test traced with)
+    first = gemm.gemm(a, b, p, device=device)
+    assert made  # (SUMMA's panels are routed vector sends: expanded)
+    made.clear()
+    second = gemm.gemm(a, b, p, device=device)
+    assert not made  # every sender set's receivers and links found on its trace
+    assert_same(second, first)
+    np.testing.assert_allclose(second[0], a.astype(np.float64) @ b, rtol=1e-4)
+
+
+def test_tables_too_large_to_keep_them_expand_per_wave_with_the_same_results(monkeypatch):
+    p, tile = 4, 6
+    rng = np.random.default_rng(11)
+    a, b = rng.random((p * tile, p * tile), dtype=np.float32), rng.random((p * tile, p * tile), dtype=np.float32)
+    spec = ws.WaferSpec(width=p, height=p, fifo_depth=5)
+    kept = gemm.gemm(a, b, p, device=ws.Device(spec))
+    monkeypatch.setattr(RoutedExchangeMixin, "TABLE_EXPANSION_ENTRIES", 0)
+    made = expansions_made(monkeypatch)
+    per_wave = gemm.gemm(a, b, p, device=ws.Device(spec))
+    assert made  # (none kept on a table: the wave expands them again)
+    assert_same(per_wave, kept)
+    np.testing.assert_allclose(per_wave[0], a.astype(np.float64) @ b, rtol=1e-4)
