@@ -12,8 +12,9 @@ import numpy as np
 
 from ..arch.values import is_integer
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, LaunchError
 from ..runtime.device import Device, DeviceArray, device_words
+from ..runtime.streams import Stream
 
 
 #: Every integer up to this magnitude is a float32 exactly (2**24, the float32 significand's reach).
@@ -165,6 +166,12 @@ class Scratch:
     """
 
     def __init__(self, device: Device, stream: Any = None) -> None:
+        if isinstance(stream, Stream) and stream.device is not device:
+            # (the device's own check would say "a stream of another device" about a device the caller
+            # never made: with device=None the host function makes one just large enough)
+            raise LaunchError(f"stream={stream!r} is a stream of another device than the one this host function "
+                              f"runs on: pass that device too (device=...), as device=None makes a new one",
+                              stream=stream)
         self.device, self.stream = device, stream
         self.arrays: list[DeviceArray] = []
 
