@@ -207,3 +207,25 @@ def test_a_power_of_two_scale_changes_nothing_but_the_scale():
     unit, small = bicgstab(b), bicgstab(b * np.float32(2.0 ** -20))
     assert small.iterations == unit.iterations and small.info == unit.info == 0
     np.testing.assert_array_equal(small.x, unit.x * np.float32(2.0 ** -20))
+
+
+@pytest.mark.parametrize("scale", [1e-45, 1e-30, 1e30])
+def test_the_power_method_takes_a_start_vector_of_any_norm(scale):
+    # Only x0's direction matters, but the kernel normalised it in float32: a norm past ~1e19 overflowed
+    # (x became 0: value 0.0 and converged=True, a silent wrong answer), one below ~1e-19 gave NaN.
+    x0 = np.random.default_rng(3).uniform(-1, 1, (3, 3, 3))
+    if scale == 1e-45:
+        x0 = np.zeros((3, 3, 3))
+        x0[1, 1, 1] = 1e-45                                      # a float32 subnormal, the smallest
+    unit = power_method((x0 / np.linalg.norm(x0)).astype(np.float32), tol=1e-7, maxiter=500)
+    pair = power_method((x0 * (1.0 if scale == 1e-45 else scale)).astype(np.float32), tol=1e-7, maxiter=500)
+    exact = np.linalg.eigvalsh(laplacian((3, 3, 3)).toarray())[-1]
+    assert pair.converged and pair.value == pytest.approx(exact, rel=1e-5)
+    assert pair.value == pytest.approx(unit.value, rel=1e-6) and pair.iterations == pytest.approx(unit.iterations, abs=2)
+
+
+def test_the_power_methods_seed_is_checked():
+    with pytest.raises(ws.ArgumentError, match="seed"):                  # was NumPy's bare ValueError
+        power_method((2, 2, 2), seed=-1)
+    with pytest.raises(ws.ArgumentTypeError, match="seed"):              # was a TypeError
+        power_method((2, 2, 2), seed=1.5)
