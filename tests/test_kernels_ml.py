@@ -296,3 +296,18 @@ def test_scalar_options_that_would_give_nan_rows_are_refused():
     (y, _, _), _ = ml.layer_norm(x, ones, zeros, 0.5)
     want = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + 0.5)
     np.testing.assert_allclose(y, want, atol=1e-5)
+
+
+def test_cross_entropy_grad_scale_is_checked_and_scales_the_gradient():
+    # grad_scale was passed on unchecked: NaN gave a gradient of NaN without a word, a string NumPy's bare
+    # ValueError, 1e39 a LaunchError about "argument 4".
+    logits = np.random.default_rng(9).standard_normal((3, 5)).astype(np.float32)
+    labels = np.array([4, 0, 2])
+    for bad, error in [(np.nan, ws.WaferError), (np.inf, ws.WaferError), (1e39, ws.ArgumentError),
+                       ("a", ws.ArgumentTypeError)]:
+        with pytest.raises(error, match="grad_scale"):
+            ml.cross_entropy(logits, labels, grad_scale=bad)
+    (_, grad), _ = ml.cross_entropy(logits, labels, grad_scale=0.125)
+    e = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+    want = (e / e.sum(axis=1, keepdims=True) - np.eye(5)[labels]) * 0.125
+    np.testing.assert_allclose(grad, want, atol=1e-7)
