@@ -68,8 +68,13 @@ def half_input(array: np.ndarray, name: str, dtype) -> np.ndarray:
 
 
 def as_vector(name: str, value: np.ndarray, length: int) -> np.ndarray:
-    """`value` as a float32 vector of `length` elements, or an `MLShapeError`."""
-    array = float32_input(value, name).reshape(-1)  # (the input rule of `as_matrix`)
+    """`value` as a float32 vector of `length` elements, or an `MLShapeError`. A row or column ((1, n),
+    (n, 1)) is a vector; a matrix holding `length` elements ((3, 3) for 9) is not (it was flattened)."""
+    array = float32_input(value, name)  # (the input rule of `as_matrix`)
+    if sum(side != 1 for side in array.shape) > 1:
+        raise MLShapeError(f"{name} must be a vector of {length} elements, got shape {array.shape}", array=name,
+                           shape=array.shape, needed=length)
+    array = array.reshape(-1)
     if array.shape != (length,):
         raise MLShapeError(f"{name} must have {length} elements, got shape {np.shape(value)}", array=name,
                            shape=np.shape(value), needed=length)
