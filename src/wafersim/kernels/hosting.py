@@ -152,7 +152,10 @@ def check_block_fits(device: Device, width: int, height: int, what: str) -> Devi
 
 
 def fitting_device(width: int, height: int) -> Device:
-    """A device whose wafer is exactly `width` x `height` PEs (the default of most host functions)."""
+    """A device whose wafer is exactly `width` x `height` PEs (the default of most host functions). The
+    sizes may be NumPy integers (a `p` the host function checked as a whole number): `WaferSpec` takes
+    Python ints only, and refused np.int64(2) as "not a whole number of PEs"."""
+    width, height = (int(side) if isinstance(side, np.integer) else side for side in (width, height))
     return Device(WaferSpec(width=width, height=height))
 
 

@@ -5,9 +5,11 @@ import numpy as np
 
 from ...arch.spec import WaferSpec
 from ...errors import ArgumentError
+from ...runtime.device import Device
+from ..hosting import device_argument, fitting_device
 from ..ml.layout import TileTooLargeError
 
-__all__ = ["TileTooLargeError", "check_fits_sram", "check_line", "is_power_of_two"]
+__all__ = ["TileTooLargeError", "check_fits_sram", "check_line", "is_power_of_two", "line_device"]
 
 # SRAM left for the kernel's code, registers spilled and scalars: the data checks below keep this much free so
 # that a problem refused here is refused with its sizes, before the compiler's own SRAM check would fire.
@@ -36,10 +38,26 @@ def check_fits_sram(what: str, words: int, spec: WaferSpec) -> None:
                                 f"use more PEs", needed=words * 4, available=limit)
 
 
-def check_line(what: str, p: int, spec: WaferSpec) -> None:
-    """`ArgumentError` unless a row of `p` PEs fits the wafer's width."""
+def line_device(what: str, p: int, device: Device | None) -> tuple[int, Device]:
+    """(`p` as a Python int, the device a row of p PEs runs on: `device`, or a p x 1 wafer). `p` is checked
+    first: the default device's `WaferSpec` refused a bad p naming its own width, and a NumPy integer p,
+    as not a whole number; past it, a NumPy integer shape reached the compiler (a CompileError)."""
+    check_pes(what, p)
+    p = int(p)
+    device = device_argument(device) or fitting_device(p, 1)
+    check_line(what, p, device.spec)
+    return p, device
+
+
+def check_pes(what: str, p: int) -> None:
+    """`ArgumentError` unless `p` is a positive int (a Python or NumPy integer, not a bool)."""
     if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 1:
         raise ArgumentError(f"{what}: the number of PEs p must be a positive int, got {p!r}")
+
+
+def check_line(what: str, p: int, spec: WaferSpec) -> None:
+    """`ArgumentError` unless a row of `p` PEs fits the wafer's width."""
+    check_pes(what, p)
     if p > spec.width:
         raise ArgumentError(f"{what}: a row of p = {p} PEs does not fit the wafer's width of {spec.width} PEs",
                             needed=int(p), available=spec.width)
