@@ -276,3 +276,33 @@ def test_a_constant_negative_row_index_of_a_row_slice_counts_from_the_end():
     _rows_from_the_end[(1, 1), (1, 1)](out)
     assert out.copy_to_host().tolist() == [float(np.float32(sum(np.array([20, 21, 22, 23], np.float32)))),
                                            float(u[-1, -2, 1:3].sum()), float(t[0, 0] + t[0, 1])]
+
+
+N64, T32 = np.int64(5), np.int32(3)
+
+
+@ws.jit
+def numpy_int_shapes(out):
+    a = ws.local.array(N64, np.float32)               # a NumPy integer closed over: a shape of 5
+    b = ws.local.array(T32 * T32, np.float32)         # folded as Python ints: 9
+    c = ws.local.array((T32, N64), np.float32)
+    for i in range(N64):
+        a[i] = i * 1.0
+    for i in range(T32 * T32):
+        b[i] = 2.0
+    c[2, 4] = 7.0
+    out[0] = a[4] + b[8] + c[2, 4]
+
+
+def test_local_array_shapes_may_be_numpy_integers():
+    # A shape np.int64(5), or T * T of np.int32s, was refused as "not a constant shape" (isinstance(int)
+    # checks), so library kernels built from a NumPy-integer size (ml.matmul(tile=np.int64(4))) failed to
+    # compile in the library's own code; NumPy integers fold as the Python ints they equal.
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    out = dev.to_device(np.zeros(1, np.float32))
+    numpy_int_shapes[1, 1](out)
+    assert out.copy_to_host()[0] == 4.0 + 2.0 + 7.0
+    from wafersim.kernels import ml
+    a = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
+    product, _ = ml.matmul(a, a.T, tile=np.int64(4))
+    np.testing.assert_allclose(product, a.astype(np.float64) @ a.T, atol=1e-5)
