@@ -53,13 +53,18 @@ def float32_input(values: Any, name: str) -> np.ndarray:
 
 def host_array(values: Any, name: str) -> np.ndarray:
     """`values` as a NumPy array (itself if it is one); a ragged list, which NumPy refuses with a bare
-    ValueError about an inhomogeneous shape, is an `ArgumentTypeError` naming the argument."""
-    if isinstance(values, np.ndarray):
-        return values
-    try:
-        return np.asarray(values)
-    except ValueError as exc:
-        raise ArgumentTypeError(f"{name} is not an array of numbers: {exc}") from None
+    ValueError about an inhomogeneous shape, is an `ArgumentTypeError` naming the argument, as is an array
+    of strings, dates or records: NumPy would parse "1.5" as 1.5 and take a datetime64 as its count of
+    seconds without a word (object arrays are checked element by element by the callers)."""
+    if not isinstance(values, np.ndarray):
+        try:
+            values = np.asarray(values)
+        except ValueError as exc:
+            raise ArgumentTypeError(f"{name} is not an array of numbers: {exc}") from None
+    # (kind "V" is also ml_dtypes' bfloat16, a number; a structured dtype has names)
+    if values.dtype.kind in "USMm" or values.dtype.names is not None:
+        raise ArgumentTypeError(f"{name} is not an array of numbers: its dtype is {values.dtype}")
+    return values
 
 
 def nonempty(array: np.ndarray, name: str) -> np.ndarray:
