@@ -12,7 +12,6 @@ with t . t); the vector s lives in r's SRAM, as in SciPy.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 

@@ -17,7 +17,6 @@ all-reduces (three preconditioned: ||r|| and r . z are reduced separately).
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
