@@ -294,3 +294,33 @@ def test_a_local_array_starts_zero_each_launch_and_a_loop_s_array_keeps_its_last
         out = dev.device_array(3)
         allocated_in_a_loop[(1, 1), (1, 1)](out, x)
         np.testing.assert_array_equal(out.copy_to_host(), np.array([0.0, x, x + 1], np.float32))
+
+
+N64, T32 = np.int64(5), np.int32(3)
+
+
+@ws.jit
+def numpy_int_shapes(out):
+    a = ws.local.array(N64, np.float32)               # a NumPy integer closed over: a shape of 5
+    b = ws.local.array(T32 * T32, np.float32)         # folded as Python ints: 9
+    c = ws.local.array((T32, N64), np.float32)
+    for i in range(N64):
+        a[i] = i * 1.0
+    for i in range(T32 * T32):
+        b[i] = 2.0
+    c[2, 4] = 7.0
+    out[0] = a[4] + b[8] + c[2, 4]
+
+
+def test_local_array_shapes_may_be_numpy_integers():
+    # A shape np.int64(5), or T * T of np.int32s, was refused as "not a constant shape" (isinstance(int)
+    # checks), so library kernels built from a NumPy-integer size (ml.matmul(tile=np.int64(4))) failed to
+    # compile in the library's own code; NumPy integers fold as the Python ints they equal.
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    out = dev.to_device(np.zeros(1, np.float32))
+    numpy_int_shapes[1, 1](out)
+    assert out.copy_to_host()[0] == 4.0 + 2.0 + 7.0
+    from wafersim.kernels import ml
+    a = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
+    product, _ = ml.matmul(a, a.T, tile=np.int64(4))
+    np.testing.assert_allclose(product, a.astype(np.float64) @ a.T, atol=1e-5)

@@ -86,3 +86,24 @@ def test_bad_inputs_are_refused_with_sizes():
     with pytest.raises(ws.OutOfMemoryError, match="bytes") as err:
         cholesky(np.eye(128, dtype=np.float32), 1)  # 128 columns of 128 words: 64 KiB on one PE
     assert err.value.needed == (128 * 128 + 128) * 4
+
+
+def test_p_may_be_a_numpy_integer_and_a_bad_p_is_named():
+    # p = np.int64(2) (from a shape or np.arange) was refused by the default device's WaferSpec as "not a
+    # whole number of PEs" and, on a given device, reached the compiler as a CompileError; p=None a SpecError.
+    from wafersim.kernels.classic import fft, histogram
+
+    a = _spd(8, seed=3)
+    low, _ = cholesky(a, np.int64(2))
+    np.testing.assert_allclose(low, np.linalg.cholesky(a.astype(np.float64)), atol=1e-5)
+    low2, _ = cholesky(a, np.int32(4), device=ws.Device(ws.WaferSpec(width=4, height=1)))
+    np.testing.assert_array_equal(low2, cholesky(a, 4)[0])
+    x = np.exp(2j * np.pi * 3 * np.arange(8) / 8).astype(np.complex64)[None].repeat(4, axis=0)
+    y, _ = fft(x, np.int64(2))
+    np.testing.assert_allclose(y, np.fft.fft(x.astype(np.complex128)), atol=1e-5)
+    values = np.random.default_rng(1).standard_normal(40).astype(np.float32)
+    counts, _, _ = histogram(values, 5, (-2, 2), np.int64(2))
+    np.testing.assert_array_equal(counts, np.histogram(values, 5, (-2, 2))[0])
+    for bad in [None, 1.0, True, 0]:
+        with pytest.raises(ws.ArgumentError, match="the number of PEs p must be a positive int"):
+            cholesky(a, bad)

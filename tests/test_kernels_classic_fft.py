@@ -112,3 +112,26 @@ def test_bad_inputs_are_refused_with_sizes():
     with pytest.raises(ws.OutOfMemoryError, match=r"\d+ bytes") as info:
         fft(np.ones((1, 4096), np.complex64))  # 4 planes of 4096 words: 64 KiB > a PE's SRAM
     assert isinstance(info.value, ws.WaferError) and info.value.needed > info.value.available
+
+
+def test_classic_kernels_run_on_a_pe_of_8_kib():
+    # The data checks kept a fixed 8 KiB for code, so on an 8 KiB PE every problem was refused with
+    # "the limit is 0 bytes ... use more PEs", which no number of PEs could meet; the code takes far
+    # less, and the compiler's exact SRAM check still refuses what does not fit.
+    from wafersim.kernels.classic import TileTooLargeError, cholesky, histogram
+
+    spec = ws.WaferSpec(width=4, height=4, sram_bytes=8192)
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((4, 16)) + 1j * rng.standard_normal((4, 16))).astype(np.complex64)
+    y, _ = fft(x, p=2, device=ws.Device(spec))
+    want = np.fft.fft(x.astype(np.complex128))
+    assert np.abs(y - want).max() < 1e-5 * np.abs(want).max()
+    m = rng.standard_normal((8, 8))
+    a = (m @ m.T + 8 * np.eye(8)).astype(np.float32)
+    low, _ = cholesky(a, 4, device=ws.Device(spec))
+    np.testing.assert_allclose(low, np.linalg.cholesky(a.astype(np.float64)), atol=1e-5)
+    values = rng.standard_normal(300).astype(np.float32)
+    counts, _, _ = histogram(values, 9, (-2, 2), 3, device=ws.Device(spec))
+    np.testing.assert_array_equal(counts, np.histogram(values, 9, (-2, 2))[0])
+    with pytest.raises(TileTooLargeError, match="4,096 for code"):     # half kept for code, still checked
+        fft(np.ones((4, 512), np.complex64), p=1, device=ws.Device(spec))

@@ -73,3 +73,18 @@ def test_bad_inputs_are_refused_with_sizes():
         histogram(np.ones(8), 4, p=3, device=ws.Device(ws.WaferSpec(width=2, height=2)))
     with pytest.raises(ws.OutOfMemoryError, match="bytes"):
         histogram(np.ones(6000, np.float32), 4, p=1)  # 2 x 6,000 words on one PE
+
+
+def test_a_range_beyond_float32_is_refused_and_one_at_its_edge_counts_right():
+    # (-1e39, 1e39) became edges -inf .. inf in float32, counted without a word (NumPy itself fails on it);
+    # the library's input rule refuses it, naming the edge; a str edge was NumPy's bare TypeError.
+    values = (np.random.default_rng(5).standard_normal(50) * 1e38).astype(np.float32)
+    with pytest.raises(ws.ArgumentError, match=r"range\[0\] holds .*beyond float32's range"):
+        histogram(values, 3, (-1e39, 1e39))
+    with pytest.raises(ws.ArgumentTypeError, match=r"range\[1\] must be a real number"):
+        histogram(values, 3, (-1, "a"))
+    counts, edges, _ = histogram(values, 3, (-3e38, 3e38), p=2)      # NumPy's own histogram overflows here
+    np.testing.assert_array_equal(edges, np.linspace(-3e38, 3e38, 4).astype(np.float32))
+    want = np.histogram(values.astype(np.float64), edges.astype(np.float64))[0]   # the same float32 edges
+    np.testing.assert_array_equal(counts, want)
+    assert counts.sum() == 50

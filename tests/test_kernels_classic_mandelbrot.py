@@ -72,3 +72,22 @@ def test_bad_inputs_are_refused_with_sizes():
         mandelbrot(64, 64, 10, (8, 8), device=ws.Device(ws.WaferSpec(width=4, height=4)))
     with pytest.raises(ws.OutOfMemoryError, match="bytes"):
         mandelbrot(8192, 8, 10, (8192, 8))
+
+
+def test_extents_beyond_float32_and_bad_values_are_refused():
+    # An edge beyond float32's range became -inf in the float32 pixel coordinates (NumPy's RuntimeWarning
+    # only) and every count 1, a silent wrong picture; a string was a bare TypeError; max_iter past int32
+    # a LaunchError about "argument 3".
+    with pytest.raises(ws.ArgumentError, match=r"extent\[0\] holds .*beyond float32's range"):
+        mandelbrot(4, 4, 5, (2, 2), extent=(-1e39, 0.0, 0.0, 1.0))
+    with pytest.raises(ws.ArgumentError, match="extent must be finite"):
+        mandelbrot(4, 4, 5, (2, 2), extent=(-np.inf, 0.0, 0.0, 1.0))
+    with pytest.raises(ws.ArgumentTypeError, match=r"extent\[0\] must be a real number"):
+        mandelbrot(4, 4, 5, (2, 2), extent=("a", 0.0, 0.0, 1.0))
+    with pytest.raises(ws.ArgumentError, match="4 numbers"):
+        mandelbrot(4, 4, 5, (2, 2), extent=(-2.0, 0.5, -1.0))
+    with pytest.raises(ws.ArgumentError, match=r"max_iter must be at most 2\*\*31 - 1"):
+        mandelbrot(4, 4, 2**31, (2, 2))
+    extent = (np.float32(-2.0), 0.5, -1, 1)                           # NumPy and Python numbers alike
+    counts, _ = mandelbrot(4, 4, 9, (2, 2), extent=extent)
+    np.testing.assert_array_equal(counts, _python_counts(4, 4, 9, extent))

@@ -149,3 +149,13 @@ def test_heat_tiled_matches_the_heat_kernel():
     np.testing.assert_array_equal(tiled, cells)
     with pytest.raises(ValueError):
         heat_tiled(u, 0.2, 1, 5)
+
+
+@pytest.mark.parametrize("fifo_depth, tile", [(1, 3), (3, 4), (5, 12), (7, 8)])
+def test_heat_tiled_halo_chunks_fit_a_shallow_fifo(fifo_depth, tile):
+    # Each PE sends a chunk to every neighbour before it receives: a chunk longer than the FIFO
+    # deadlocked (chunks were min(16, tile) whatever the spec); now they follow the device's fifo_depth.
+    u = np.random.default_rng(fifo_depth).random((2 * tile, 3 * tile)).astype(np.float32)
+    device = ws.Device(ws.WaferSpec(width=4, height=4, fifo_depth=fifo_depth))
+    out, _ = heat_tiled(u, 0.15, 3, tile, device=device)
+    np.testing.assert_array_equal(out, reference.heat(u, 0.15, 3, order=reference.ORDER_API))

@@ -118,3 +118,21 @@ def test_put_as_copies_a_strided_view_into_a_device_array_of_another_shape():
         with pytest.raises(ws.ArgumentError):
             mem.put_as(u, (5, 5))
     assert dev.memory.allocations() == []
+
+
+def test_a_stream_of_another_device_is_refused_saying_to_pass_its_device():
+    # With device=None a host function makes its own device, so the device's check said "a stream of
+    # another device" about one the caller never made; the message now says to pass the stream's device.
+    from wafersim.kernels import reference
+    from wafersim.kernels.heat import heat
+    from wafersim.kernels.solvers import stencil7
+
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    stream = dev.stream()
+    u = np.random.default_rng(4).random((6, 5), dtype=np.float32)
+    with pytest.raises(ws.LaunchError, match=r"pass that device too \(device=\.\.\.\)"):
+        heat(u, 0.1, 2, stream=stream)
+    with pytest.raises(ws.LaunchError, match="pass that device too"):
+        stencil7(u[None], (0.4, 0.1, 0.1, 0.1), stream=stream, device=ws.Device(ws.WaferSpec(width=8, height=8)))
+    out, _ = heat(u, 0.1, 2, stream=stream, device=dev)                 # with its device: runs on the stream
+    np.testing.assert_array_equal(out, reference.heat(u, 0.1, 2, order=reference.ORDER_API))

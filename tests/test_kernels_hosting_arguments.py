@@ -161,3 +161,23 @@ def test_a_device_too_small_for_the_block_is_an_argument_error_saying_what_to_pa
     dev = ws.Device(SMALL)
     out, _ = scan.prefix_sum(np.ones((9, 4), np.float32), device=dev)   # a block that fits still runs
     np.testing.assert_array_equal(out, np.cumsum(np.ones((9, 4)), axis=1))
+
+
+@pytest.mark.parametrize("values", [np.array([["1", "2.5"]]), [["1", "2"]],
+                                    np.array([[1, 2]], "datetime64[s]"), np.array([[1, 2]], "timedelta64[ms]")])
+def test_strings_and_dates_are_not_numbers(values):
+    # NumPy converts "2.5" to 2.5 and a datetime64 to its count of units, so prefix_sum([["1", "2"]])
+    # gave [[1, 3]] and block_reduce of dates their sum, without a word; they are refused, naming the
+    # argument. (Numbers, bools and object arrays of numbers still go through the input rule.)
+    from wafersim.kernels.reduce import block_reduce
+    from wafersim.kernels.saxpy import saxpy
+    from wafersim.kernels.scan import prefix_sum
+
+    with pytest.raises(ws.ArgumentTypeError, match="values is not an array of numbers"):
+        prefix_sum(values)
+    with pytest.raises(ws.ArgumentTypeError, match="values is not an array of numbers"):
+        block_reduce(values, "sum", block=(2, 1))
+    with pytest.raises(ws.ArgumentTypeError, match="x is not an array of numbers"):
+        saxpy(2.0, np.ravel(values), np.ones(2, np.float32))
+    scanned, _ = prefix_sum(np.array([[1, 2.5]], dtype=object))
+    np.testing.assert_array_equal(scanned, [[1, 3.5]])

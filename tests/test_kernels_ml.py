@@ -296,3 +296,32 @@ def test_scalar_options_that_would_give_nan_rows_are_refused():
     (y, _, _), _ = ml.layer_norm(x, ones, zeros, 0.5)
     want = (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + 0.5)
     np.testing.assert_allclose(y, want, atol=1e-5)
+
+
+def test_cross_entropy_grad_scale_is_checked_and_scales_the_gradient():
+    # grad_scale was passed on unchecked: NaN gave a gradient of NaN without a word, a string NumPy's bare
+    # ValueError, 1e39 a LaunchError about "argument 4".
+    logits = np.random.default_rng(9).standard_normal((3, 5)).astype(np.float32)
+    labels = np.array([4, 0, 2])
+    for bad, error in [(np.nan, ws.WaferError), (np.inf, ws.WaferError), (1e39, ws.ArgumentError),
+                       ("a", ws.ArgumentTypeError)]:
+        with pytest.raises(error, match="grad_scale"):
+            ml.cross_entropy(logits, labels, grad_scale=bad)
+    (_, grad), _ = ml.cross_entropy(logits, labels, grad_scale=0.125)
+    e = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+    want = (e / e.sum(axis=1, keepdims=True) - np.eye(5)[labels]) * 0.125
+    np.testing.assert_allclose(grad, want, atol=1e-7)
+
+
+def test_a_matrix_is_not_taken_for_a_vector():
+    # as_vector flattened any array of the right size, so a (3, 3) bias was added to 9 features as if it
+    # were one row (NumPy refuses to broadcast it); rows and columns of the right length are still vectors.
+    x = np.random.default_rng(10).standard_normal((4, 9)).astype(np.float32)
+    bias = np.arange(9, dtype=np.float32)
+    with pytest.raises(ws.WaferError, match=r"b must be a vector of 9 elements, got shape \(3, 3\)"):
+        ml.bias_add(x, bias.reshape(3, 3))
+    with pytest.raises(ws.WaferError, match="gamma must be a vector"):
+        ml.layer_norm(x, np.ones((3, 3), np.float32), np.zeros(9, np.float32))
+    for shape in [(9,), (1, 9), (9, 1)]:
+        out, _ = ml.bias_add(x, bias.reshape(shape))
+        np.testing.assert_array_equal(out, x + bias)

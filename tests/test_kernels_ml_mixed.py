@@ -81,3 +81,25 @@ def test_bad_precision_and_shapes_are_ml_shape_errors():
         matmul_mixed(x, np.ones((4, 2), np.float16), "float16")
     with pytest.raises(ml.MLShapeError, match="16-bit precision"):
         matmul_mixed(x, np.ones((3, 2), np.float16), "float32")
+
+
+@pytest.mark.parametrize("precision, big", [("float16", 7e4), ("float16", -1e6), ("bfloat16", 3.4e38)])
+def test_float32_inputs_beyond_the_16_bit_range_are_refused_not_made_inf(precision, big):
+    # float32 x, w or dy are rounded to the 16-bit type; a finite value past its largest (float16: 65504)
+    # became inf with only NumPy's RuntimeWarning, and the product inf, as a float64 beyond float32's
+    # range would have: the library's input rule refuses it instead, naming the argument.
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float32(big).astype(PRECISIONS[precision]))    # what the rounding would give
+    x, w, dy = operands(np.float32, 5, [(4, 8), (8, 4), (4, 4)])
+    x[1, 2] = big
+    with pytest.raises(ws.ArgumentError, match=f"x holds .*beyond {precision}'s range"):
+        ml.dense_forward(x, w, np.zeros(4, np.float32), precision=precision)
+    with pytest.raises(ws.ArgumentError, match="a holds"):
+        matmul_mixed(x, w, precision=precision)
+    dy[0, 0] = big
+    with pytest.raises(ws.ArgumentError, match="dy holds"):
+        ml.dense_backward(x / np.float32(1e6), w, dy, precision=precision)
+    # values at the top of the range are rounded, as mixed precision asks, and match NumPy's rounding
+    x[1, 2] = 65504.0 if precision == "float16" else 3e38
+    y, _ = ml.matmul_mixed(x, np.eye(8, dtype=np.float32), precision=precision)
+    np.testing.assert_array_equal(y, x.astype(PRECISIONS[precision]).astype(np.float32))

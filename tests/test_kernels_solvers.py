@@ -177,3 +177,56 @@ def test_columns_too_long_for_sram_name_the_size_and_the_limit():
         conjugate_gradient(np.ones((2000, 2, 2), np.float32))
     assert isinstance(info.value, ws.OutOfMemoryError)
     assert info.value.fields["needed"] > info.value.fields["available"] == 49152
+
+
+@pytest.mark.parametrize("scale", [2.0 ** -70, 1e-25, 1e-9, 1e20, 2.0 ** 90])
+@pytest.mark.parametrize("solver", ["cg", "cg_single", "bicgstab"])
+def test_a_right_hand_side_far_from_norm_1_is_solved_as_a_scaled_one(scale, solver):
+    # The dot products square b in float32: a norm below ~1e-19 or above ~1e19 gave NaN iterates (and
+    # BiCGSTAB stopped at once below ~1e-7, reporting a residual of 0). A x = b is linear: the host solves
+    # b times a power of two and scales x back, so the answer is the one at norm ~1, scaled.
+    run = {"cg": conjugate_gradient, "bicgstab": bicgstab,
+           "cg_single": lambda b, **kw: conjugate_gradient(b, single_reduction=True, **kw)}[solver]
+    b = np.random.default_rng(7).standard_normal((6, 3, 4)).astype(np.float32)
+    unit = run(b, rtol=1e-5)
+    sol = run((b.astype(np.float64) * scale).astype(np.float32), rtol=1e-5)
+    assert sol.converged and sol.info == 0 and sol.iterations == unit.iterations
+    bs = b.astype(np.float64) * scale
+    residual = bs.ravel() - laplacian(b.shape) @ sol.x.astype(np.float64).ravel()   # SciPy's matrix
+    assert np.linalg.norm(residual) <= 3e-5 * np.linalg.norm(bs)
+    np.testing.assert_allclose(sol.x / scale, unit.x, rtol=1e-4, atol=1e-5 * np.abs(unit.x).max())
+    assert sol.residual_norm == pytest.approx(unit.residual_norm * scale, rel=1e-2)
+    assert sol.residual_norm < 1e-5 * np.linalg.norm(bs)
+
+
+def test_a_power_of_two_scale_changes_nothing_but_the_scale():
+    # Scaling by a power of two is exact: b * 2**-20 (norm below 2**-16, solved as b) takes the same
+    # iterations as b and gives x * 2**-20 bit for bit (BiCGSTAB's absolute breakdown test had stopped
+    # it early).
+    b = np.random.default_rng(8).standard_normal((5, 2, 3)).astype(np.float32)
+    unit, small = bicgstab(b), bicgstab(b * np.float32(2.0 ** -20))
+    assert small.iterations == unit.iterations and small.info == unit.info == 0
+    np.testing.assert_array_equal(small.x, unit.x * np.float32(2.0 ** -20))
+
+
+@pytest.mark.parametrize("scale", [1e-45, 1e-30, 1e30])
+def test_the_power_method_takes_a_start_vector_of_any_norm(scale):
+    # Only x0's direction matters, but the kernel normalised it in float32: a norm past ~1e19 overflowed
+    # (x became 0: value 0.0 and converged=True, a silent wrong answer), one below ~1e-19 gave NaN.
+    x0 = np.random.default_rng(3).uniform(-1, 1, (3, 3, 3))
+    if scale == 1e-45:
+        x0 = np.zeros((3, 3, 3))
+        x0[1, 1, 1] = 1e-45                                      # a float32 subnormal, the smallest
+    unit = power_method((x0 / np.linalg.norm(x0)).astype(np.float32), tol=1e-7, maxiter=500)
+    pair = power_method((x0 * (1.0 if scale == 1e-45 else scale)).astype(np.float32), tol=1e-7, maxiter=500)
+    exact = np.linalg.eigvalsh(laplacian((3, 3, 3)).toarray())[-1]
+    assert pair.converged and pair.value == pytest.approx(exact, rel=1e-5)
+    assert pair.value == pytest.approx(unit.value, rel=1e-6)
+    assert pair.iterations == pytest.approx(unit.iterations, abs=2)
+
+
+def test_the_power_methods_seed_is_checked():
+    with pytest.raises(ws.ArgumentError, match="seed"):                  # was NumPy's bare ValueError
+        power_method((2, 2, 2), seed=-1)
+    with pytest.raises(ws.ArgumentTypeError, match="seed"):              # was a TypeError
+        power_method((2, 2, 2), seed=1.5)

@@ -242,3 +242,18 @@ def test_more_pes_than_the_device_has_is_an_argument_error_saying_what_to_pass(h
         host(a, np.ones(40, np.float32), 20, device=ws.Device(ws.WaferSpec(width=4, height=4)))
     y, _ = host(a, np.arange(40, dtype=np.float32), 3, device=ws.Device(ws.WaferSpec(width=4, height=4)))  # fits
     np.testing.assert_array_equal(y, np.arange(40))
+
+
+def test_a_row_spanning_more_than_a_packed_index_is_refused_saying_what_helps():
+    # Two nonzeros 69,999 columns apart: no number of PEs shortens that row's x window, so "use more
+    # PEs" alone was advice that could not help; rows too many for one PE still say to use more PEs.
+    wide = sp.csr_array((np.array([1.0, 2.0], np.float32), np.array([0, 69_999]), np.array([0, 2, 2])),
+                        shape=(2, 70_000))
+    with pytest.raises(ws.ArgumentError, match="permute the columns"):
+        spmv(wide, np.ones(70_000, np.float32), pes=2)
+    tall = sp.csr_array((np.ones(2, np.float32), np.zeros(2, int), np.r_[0, 1, np.ones(69_998, int), 2]),
+                        shape=(70_000, 1))
+    with pytest.raises(ws.ArgumentError, match="of each: use more PEs$"):
+        spmv(tall, np.ones(1, np.float32), pes=1)
+    y, _ = hypersparse_spmv(tall, np.ones(1, np.float32), pes=1)       # only its 2 nonempty rows placed
+    np.testing.assert_array_equal(y, tall @ np.ones(1, np.float32))

@@ -33,7 +33,7 @@ class ArrayLowering(HalfLowering):
         dtype_node = node.args[1] if len(node.args) > 1 else kwargs.get("dtype")
         shape = self.static(shape_node) if shape_node is not None else None
         dtype = self.static(dtype_node) if dtype_node is not None else np.float32
-        if isinstance(shape, int):
+        if is_integer(shape):  # (a Python or NumPy integer: np.int64(8) is a shape of 8 as 8 is)
             shape = (shape,)
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
                 and all(is_integer(n) and n > 0 for n in shape)):

@@ -414,6 +414,8 @@ class LoweringCore:
             return NOT_STATIC if any(i is NOT_STATIC for i in items) else items
         if isinstance(node, ast.BinOp) and type(node.op) in _STATIC_INT_OPS:
             left, right = self.static(node.left), self.static(node.right)  # e.g. a local array of T * T
+            # (a NumPy integer, e.g. a size closed over from a host function, folds as the Python int it is)
+            left, right = (int(v) if isinstance(v, np.integer) else v for v in (left, right))
             if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool) \
                     and not (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0):
                 return _STATIC_INT_OPS[type(node.op)](left, right)

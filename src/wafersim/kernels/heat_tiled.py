@@ -5,10 +5,11 @@ The domain (by*T rows, bx*T columns) runs on one bx x by block; PE (px, py) owns
 (T+2) x (T+2) array. Each step:
 
 1. halo exchange with the four neighbours: the edge rows are contiguous slices and go as they are; the
-   edge columns are gathered into contiguous buffers first. Messages go in chunks of at most 16 words
-   (`fifo_depth`), every PE sending one chunk to each neighbour before receiving, so no pair of PEs can
-   block each other. Where a neighbour is missing (the edge of the whole domain) the halo is the tile's
-   own edge: zero flux, as in `kernels.heat`.
+   edge columns are gathered into contiguous buffers first. Messages go in chunks of at most
+   `fifo_depth` words (the launch's `WaferSpec`), every PE sending one chunk to each neighbour
+   before receiving, so no pair of PEs can block each other: a chunk larger than the receiver's
+   FIFO would leave every PE waiting for room to send, a deadlock. Where a neighbour is missing (the
+   edge of the whole domain) the halo is the tile's own edge: zero flux, as in `kernels.heat`.
 2. the update, five vector instructions over the span of the tile from its first interior cell to its
    last (the halo columns inside the span are computed too and overwritten by the next exchange):
    ``acc = N + S + E + W`` (three adds), ``acc = c * -4 + acc`` (fma), then in place ``c = acc * alpha + c``
@@ -44,13 +45,16 @@ def span_length(tile: int) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def heat_tiled_kernel(tile: int) -> Dispatcher:
-    """The kernel for T x T tiles (T = `tile`); local-array shapes are compile-time constants.
+def heat_tiled_kernel(tile: int, fifo_depth: int = 16) -> Dispatcher:
+    """The kernel for T x T tiles (T = `tile`); local-array shapes are compile-time constants. Halo
+    messages go in chunks of at most `fifo_depth` words: pass the `fifo_depth` of the device it runs on.
 
     Launch on one bx x by block: ``kernel[(1, 1), (bx, by)](u_tiles, out_tiles, alpha, steps, bx)`` with
     (bx*by, T*T) float32 tile-blocked device arrays (see `to_tiles`)."""
     if tile < 1:
         raise ArgumentError(f"tile must be positive, got {tile}")
+    if fifo_depth < 1:
+        raise ArgumentError(f"fifo_depth must be positive, got {fifo_depth}")
     T = tile
     TT = tile * tile
     W = tile + 2  # padded row length
@@ -60,7 +64,7 @@ def heat_tiled_kernel(tile: int) -> Dispatcher:
     NORTH0, SOUTH0, EAST0, WEST0 = S0 - W, S0 + W, S0 + 1, S0 - 1
     LAST = T * W + 1  # first interior cell of the last interior row
     HALO_S = (T + 1) * W + 1  # first cell of the south halo row
-    CH = min(16, tile)  # words per message chunk (<= fifo_depth)
+    CH = min(fifo_depth, tile)  # words per message chunk: each must fit the receiver's FIFO
 
     @jit(boundscheck=False)  # tuned and tested: the checks would cost a third of its speed
     def heat_step(src, acc, ecol, wcol, erecv, wrecv, alpha):
@@ -176,5 +180,6 @@ def heat_tiled(u: np.ndarray, alpha: float, steps: int, tile: int, device: Devic
     with Scratch(device, stream) as mem:
         # tiled straight into device memory: no host copy of the domain (`Scratch.put_as`)
         d_u, d_out = mem.put_as(tiles_view(u, tile), (bx * by, tile * tile)), mem.empty((bx * by, tile * tile))
-        stats = heat_tiled_kernel(tile)[(1, 1), (bx, by), stream](d_u, d_out, alpha, steps, int(bx))
+        kernel = heat_tiled_kernel(tile, device.spec.fifo_depth)
+        stats = kernel[(1, 1), (bx, by), stream](d_u, d_out, alpha, steps, int(bx))
         return from_tiles(mem.get(d_out), tile, u.shape), stats

@@ -12,8 +12,9 @@ import numpy as np
 
 from ..arch.values import is_integer
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, LaunchError
 from ..runtime.device import Device, DeviceArray, device_words
+from ..runtime.streams import Stream
 
 
 #: Every integer up to this magnitude is a float32 exactly (2**24, the float32 significand's reach).
@@ -52,13 +53,18 @@ def float32_input(values: Any, name: str) -> np.ndarray:
 
 def host_array(values: Any, name: str) -> np.ndarray:
     """`values` as a NumPy array (itself if it is one); a ragged list, which NumPy refuses with a bare
-    ValueError about an inhomogeneous shape, is an `ArgumentTypeError` naming the argument."""
-    if isinstance(values, np.ndarray):
-        return values
-    try:
-        return np.asarray(values)
-    except ValueError as exc:
-        raise ArgumentTypeError(f"{name} is not an array of numbers: {exc}") from None
+    ValueError about an inhomogeneous shape, is an `ArgumentTypeError` naming the argument, as is an array
+    of strings, dates or records: NumPy would parse "1.5" as 1.5 and take a datetime64 as its count of
+    seconds without a word (object arrays are checked element by element by the callers)."""
+    if not isinstance(values, np.ndarray):
+        try:
+            values = np.asarray(values)
+        except ValueError as exc:
+            raise ArgumentTypeError(f"{name} is not an array of numbers: {exc}") from None
+    # (kind "V" is also ml_dtypes' bfloat16, a number; a structured dtype has names)
+    if values.dtype.kind in "USMm" or values.dtype.names is not None:
+        raise ArgumentTypeError(f"{name} is not an array of numbers: its dtype is {values.dtype}")
+    return values
 
 
 def nonempty(array: np.ndarray, name: str) -> np.ndarray:
@@ -151,7 +157,10 @@ def check_block_fits(device: Device, width: int, height: int, what: str) -> Devi
 
 
 def fitting_device(width: int, height: int) -> Device:
-    """A device whose wafer is exactly `width` x `height` PEs (the default of most host functions)."""
+    """A device whose wafer is exactly `width` x `height` PEs (the default of most host functions). The
+    sizes may be NumPy integers (a `p` the host function checked as a whole number): `WaferSpec` takes
+    Python ints only, and refused np.int64(2) as "not a whole number of PEs"."""
+    width, height = (int(side) if isinstance(side, np.integer) else side for side in (width, height))
     return Device(WaferSpec(width=width, height=height))
 
 
@@ -165,6 +174,12 @@ class Scratch:
     """
 
     def __init__(self, device: Device, stream: Any = None) -> None:
+        if isinstance(stream, Stream) and stream.device is not device:
+            # (the device's own check would say "a stream of another device" about a device the caller
+            # never made: with device=None the host function makes one just large enough)
+            raise LaunchError(f"stream={stream!r} is a stream of another device than the one this host function "
+                              f"runs on: pass that device too (device=...), as device=None makes a new one",
+                              stream=stream)
         self.device, self.stream = device, stream
         self.arrays: list[DeviceArray] = []
 

@@ -30,12 +30,13 @@ import functools
 
 import numpy as np
 
+from ..arch.values import whole_argument
 from ..compiler import intrinsics as ws
 from ..errors import ArgumentError
 from ..runtime.device import Device
 from ..runtime.jit import Dispatcher, jit
 from ..sim.stats import LaunchStats
-from .hosting import Scratch, fitting_device, float32_input
+from .hosting import Scratch, fitting_device, float32_input, nonempty
 
 #: Eighth-order central second-derivative weights for k = 0..4 (the classical Fornberg coefficients:
 #: -205/72, 8/5, -1/5, 8/315, -1/560), one axis at a time; the centre counts once per axis.
@@ -318,15 +319,20 @@ def to_columns(field: np.ndarray) -> np.ndarray:
 
 
 def stencil25(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int, device: Device | None = None,
-              chunk: int = 16, stream=None, routed: bool = False) -> tuple[np.ndarray, LaunchStats]:
+              chunk: int | None = None, stream=None, routed: bool = False) -> tuple[np.ndarray, LaunchStats]:
     """`steps` 25-point wave-equation steps from time levels `u_prev`, `u` with `vp` (all (ny, nx, nz)),
     one Z column per PE on one nx x ny block (`device` defaults to an nx x ny wafer). `routed`: move the
     columns by localized broadcasts on 20 routed channels instead of relaying them. Returns the last
-    time level and the `LaunchStats`; equals `stencil25_reference(..., routed=routed)` exactly."""
+    time level and the `LaunchStats`; equals `stencil25_reference(..., routed=routed)` exactly. `chunk`:
+    words per halo message, at most the device's `fifo_depth` (None: 16, or `fifo_depth` if smaller)."""
+    u_prev, u, vp = (float32_input(value, name) for value, name in ((u_prev, "u_prev"), (u, "u"), (vp, "vp")))
     shapes = {np.shape(u_prev), np.shape(u), np.shape(vp)}
     if len(shapes) != 1 or len(np.shape(u)) != 3:
         raise ArgumentError(f"stencil25 needs u_prev, u and vp of one (ny, nx, nz) shape, got {sorted(shapes)}")
+    nonempty(u, "u")  # (else a wafer of 0 PEs would be refused, naming no argument)
     ny, nx, nz = np.shape(u)
+    if chunk is not None:  # (a float chunk reached the compiler as a CompileError in this file's code)
+        chunk = whole_argument(chunk, "chunk", 1)
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise ArgumentError(f"stencil25: steps must be a whole number >= 0, got {steps!r}")
     if device is None:
@@ -336,9 +342,12 @@ def stencil25(u_prev: np.ndarray, u: np.ndarray, vp: np.ndarray, steps: int, dev
     if routed and device.spec.channels < 4 * SPAN:
         raise ArgumentError(f"stencil25(routed=True) needs {4 * SPAN} channels (5 per direction), but the "
                             f"device has {device.spec.channels}")
+    if chunk is None:
+        chunk = min(16, device.spec.fifo_depth)
     if chunk > device.spec.fifo_depth:
         raise ArgumentError(f"chunk = {chunk} words exceeds the FIFO depth {device.spec.fifo_depth}: "
-                            f"PEs that send before receiving would wait on each other")
+                            f"PEs that send before receiving would wait on each other; pass chunk <= "
+                            f"{device.spec.fifo_depth} (or None)")
     with Scratch(device, stream) as mem:
         d_prev, d_u, d_vp = mem.put(to_columns(u_prev)), mem.put(to_columns(u)), mem.put(to_columns(vp))
         d_out = mem.empty((nx * ny, nz))

@@ -38,8 +38,8 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device, float32_input
-from .common import check_fits_sram, check_line
+from ..hosting import Scratch, float32_input
+from .common import check_fits_sram, line_device
 
 #: Words per message of the forwarded column broadcast: one FIFO's worth (`WaferSpec.fifo_depth` on every
 #: preset), so a forwarding PE passes a chunk on while the next arrives.
@@ -174,8 +174,7 @@ def cholesky(a: np.ndarray, p: int, device: Device | None = None, stream=None,
     if np.iscomplexobj(a):
         raise ArgumentError("cholesky takes a real matrix (float32 on the wafer), got a complex one")
     n = a.shape[0]
-    device = device or fitting_device(p, 1)
-    check_line("cholesky", p, device.spec)
+    p, device = line_device("cholesky", p, device)
     if n % p:
         raise ArgumentError(f"cholesky: p = {p} PEs must divide n = {n}", size=n)
     check_fits_sram(f"cholesky of a {n} x {n} matrix over {p} PEs ({n // p} columns each)", n * n // p + n,

@@ -42,8 +42,8 @@ from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device, float32_input
-from .common import check_fits_sram, check_line, is_power_of_two
+from ..hosting import Scratch, float32_input
+from .common import check_fits_sram, is_power_of_two, line_device
 
 
 @jit
@@ -297,8 +297,7 @@ def fft(x: np.ndarray, p: int = 1, device: Device | None = None, stream=None) ->
     rows = array.reshape(1, -1) if array.ndim == 1 else array
     batch, n = rows.shape
     _check_length("the transform length n", n)
-    device = device or fitting_device(p, 1)
-    check_line("fft", p, device.spec)
+    p, device = line_device("fft", p, device)
     if batch % p:
         raise ArgumentError(f"fft: p = {p} PEs must divide the batch of {batch} rows", size=batch)
     r = batch // p
@@ -317,8 +316,7 @@ def fft2(a: np.ndarray, p: int, device: Device | None = None, stream=None) -> tu
     m, n = array.shape
     _check_length("the number of rows m", m)
     _check_length("the number of columns n", n)
-    device = device or fitting_device(p, 1)
-    check_line("fft2", p, device.spec)
+    p, device = line_device("fft2", p, device)
     if m % p or n % p:
         raise ArgumentError(f"fft2: p = {p} PEs must divide both sides of the {m} x {n} array", size=(m, n))
     r1, r2 = m // p, n // p
@@ -354,8 +352,7 @@ def fft_long(x: np.ndarray, p: int, device: Device | None = None, stream=None) -
     if n < 4:
         raise ArgumentError(f"fft_long: n = {n} is too short to split in two (use fft)", size=n)
     n1, n2 = fft_long_split(n)
-    device = device or fitting_device(p, 1)
-    check_line("fft_long", p, device.spec)
+    p, device = line_device("fft_long", p, device)
     if n1 % p:
         raise ArgumentError(f"fft_long: p = {p} PEs must divide n1 = {n1} (n = {n} = {n1} x {n2})", size=n)
     r1, r2 = n2 // p, n1 // p

@@ -32,8 +32,8 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, fitting_device, float32_input
-from .common import check_fits_sram, check_line
+from ..hosting import Scratch, float32_input, float32_scalar
+from .common import check_fits_sram, line_device
 
 END = -1  # the end of a PE's stream of bin numbers (bins are >= 0)
 
@@ -141,13 +141,15 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
         raise ArgumentError(f"histogram: bins must be a positive int (equal-width bins), got {bins!r}")
     flat = float32_input(values, "values").reshape(-1)
+    if range is not None and np.ndim(range) == 1 and len(range) == 2:
+        for k, edge in enumerate(range):  # (an edge beyond float32 became an infinite float32 edge)
+            float32_scalar(edge, f"range[{k}]")
     try:
         edges = np.histogram_bin_edges(flat, int(bins), range)  # NumPy's edges, and its checks of the range
     except ValueError as err:  # a range that is reversed or not finite, or data whose range is not finite
         raise ArgumentError(f"histogram: {err}", range=range) from None
     edges32 = float32_edges(edges)
-    device = device or fitting_device(p, 1)
-    check_line("histogram", p, device.spec)
+    p, device = line_device("histogram", p, device)
     chunk = -(-flat.size // p)
     per_pe = -(-int(bins) // p)
     check_fits_sram(f"histogram of {flat.size:,} values over {p} PEs ({chunk:,} each) into {bins} bins",

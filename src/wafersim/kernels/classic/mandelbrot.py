@@ -24,8 +24,10 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, device_argument, fitting_device, shape_argument
+from ..hosting import Scratch, device_argument, fitting_device, float32_scalar, shape_argument
 from .common import check_fits_sram
+
+INT32_MAX = 2**31 - 1
 
 #: The default view: the whole set, as in most pictures of it.
 DEFAULT_EXTENT = (-2.0, 0.5, -1.25, 1.25)
@@ -117,7 +119,14 @@ def mandelbrot(width: int, height: int, max_iter: int, tile: tuple[int, int] = (
     if width % tw or height % th:
         raise ArgumentError(f"mandelbrot: tiles of {tw} x {th} pixels must tile the {width} x {height} image",
                             size=(width, height))
-    if len(extent) != 4 or not (extent[0] < extent[1] and extent[2] < extent[3]):
+    if max_iter > INT32_MAX:  # (the counts are int32: the launch would refuse it naming "argument 3")
+        raise ArgumentError(f"mandelbrot: max_iter must be at most 2**31 - 1 (the counts are int32), got {max_iter}")
+    if np.ndim(extent) != 1 or len(extent) != 4:
+        raise ArgumentError(f"mandelbrot: extent must be 4 numbers (xmin, xmax, ymin, ymax), got {extent!r}")
+    for k, value in enumerate(extent):  # real numbers in float32's range (the input rule; not a str: TypeError)
+        if not np.isfinite(float32_scalar(value, f"extent[{k}]")):  # (an infinite edge made every c inf or NaN)
+            raise ArgumentError(f"mandelbrot: extent must be finite, got {extent!r}")
+    if not (extent[0] < extent[1] and extent[2] < extent[3]):
         raise ArgumentError(f"mandelbrot: extent must be (xmin, xmax, ymin, ymax) with xmin < xmax and ymin < ymax, "
                             f"got {extent!r}")
     bx, by = width // tw, height // th

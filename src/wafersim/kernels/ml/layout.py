@@ -18,7 +18,7 @@ import numpy as np
 
 from ...arch.spec import WaferSpec
 from ...arch.values import is_integer
-from ...errors import OutOfMemoryError, WaferError
+from ...errors import ArgumentError, OutOfMemoryError, WaferError
 from ...runtime.device import Device
 from ...sim.stats import LaunchStats
 from ..hosting import fitting_device, float32_input
@@ -38,19 +38,43 @@ def as_matrix(name: str, value: np.ndarray, dtype=np.float32) -> np.ndarray:
     """`value` as a C-contiguous 2-D array of `dtype` (default float32), or an `MLShapeError` naming the
     argument. The values go through the library's float32 input rule first (`hosting.float32_input`:
     complex values, None, integers beyond 2**24 and finite values beyond float32's range are refused,
-    not dropped, made NaN, rounded or made inf), then round to a 16-bit `dtype` where one is asked for."""
+    not dropped, made NaN, rounded or made inf), then round to a 16-bit `dtype` where one is asked for
+    (`half_input`: a finite value beyond its range is refused too)."""
     array = float32_input(value, name)
     if np.dtype(dtype) != np.float32:
-        array = np.ascontiguousarray(array, dtype=dtype)
+        array = half_input(array, name, dtype)
     if array.ndim != 2 or array.size == 0:
         raise MLShapeError(f"{name} must be a non-empty 2-D array, got shape {array.shape}", array=name,
                            shape=array.shape)
     return array
 
 
+def half_input(array: np.ndarray, name: str, dtype) -> np.ndarray:
+    """The float32 `array` rounded to the 16-bit `dtype` (float16 or bfloat16), C-contiguous. Rounding is
+    what mixed precision asks for, but a finite value beyond the type's range would become inf without a
+    word (float16 ends at 65504), so it is an `ArgumentError`, as a float64 beyond float32's range is."""
+    with np.errstate(over="ignore"):  # (overflow is refused below, with the value)
+        half = np.ascontiguousarray(array, dtype=dtype)
+    overflowed = np.isinf(half) & np.isfinite(array)
+    if overflowed.any():
+        dtype = np.dtype(dtype)
+        inf_bits = np.array([np.inf], dtype).view(np.uint16)
+        largest = float((inf_bits - 1).view(dtype)[0])  # the bits of inf less one: the largest finite value
+        remedy = "scale it" + (", or use precision='bfloat16' (float32's range)" if dtype.name == "float16" else "")
+        raise ArgumentError(f"{name} holds {float(array[overflowed].flat[0])!r}, beyond {dtype.name}'s range "
+                            f"(about {largest:.6g}): rounded to {dtype.name} it would become inf; {remedy}",
+                            array=name)
+    return half
+
+
 def as_vector(name: str, value: np.ndarray, length: int) -> np.ndarray:
-    """`value` as a float32 vector of `length` elements, or an `MLShapeError`."""
-    array = float32_input(value, name).reshape(-1)  # (the input rule of `as_matrix`)
+    """`value` as a float32 vector of `length` elements, or an `MLShapeError`. A row or column ((1, n),
+    (n, 1)) is a vector; a matrix holding `length` elements ((3, 3) for 9) is not (it was flattened)."""
+    array = float32_input(value, name)  # (the input rule of `as_matrix`)
+    if sum(side != 1 for side in array.shape) > 1:
+        raise MLShapeError(f"{name} must be a vector of {length} elements, got shape {array.shape}", array=name,
+                           shape=array.shape, needed=length)
+    array = array.reshape(-1)
     if array.shape != (length,):
         raise MLShapeError(f"{name} must have {length} elements, got shape {np.shape(value)}", array=name,
                            shape=np.shape(value), needed=length)

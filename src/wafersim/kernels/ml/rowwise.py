@@ -316,6 +316,8 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray, chunk: int = DEFAULT_C
     1 / the batch's rows)."""
     logits, device = _rows_setup(logits, chunk, device, 1)
     rows, classes = logits.shape
+    # (unchecked, NaN gave a gradient of NaN without a word, a string a bare ValueError, 1e39 a LaunchError)
+    scale = 1.0 / rows if grad_scale is None else _finite_scalar(grad_scale, "grad_scale")
     labels = np.asarray(labels)
     if labels.shape != (rows,) or not np.issubdtype(labels.dtype, np.integer):
         raise MLShapeError(f"labels must be {rows} integers, got {labels.dtype} of shape {labels.shape}",
@@ -327,5 +329,5 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray, chunk: int = DEFAULT_C
         d_logits, d_labels = mem.put(logits), mem.put(labels.astype(np.int32))
         d_loss, d_grad = mem.empty(rows), mem.empty(logits.shape)
         stats = launch_rows(cross_entropy_kernel(chunk), rows, classes, chunk, d_logits, d_labels, d_loss, d_grad,
-                            float(1.0 / rows if grad_scale is None else grad_scale), stream=stream)
+                            float(scale), stream=stream)
         return (mem.get(d_loss), mem.get(d_grad)), stats

@@ -12,7 +12,6 @@ with t . t); the vector s lives in r's SRAM, as in SciPy.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
@@ -21,7 +20,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
 from .columns import Solution, column_ops, from_padded_columns, padded_columns
-from .setup import iteration_limit, prepare, squared_tolerance
+from .setup import iteration_limit, prepare, scaled_system
 
 #: Padded columns the kernel keeps per PE: x, r (and s), r~, p, v, t, diag and four halo buffers.
 BICGSTAB_VECTORS = 11
@@ -136,17 +135,18 @@ def bicgstab(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: float = 1e-5,
     Returns a `Solution`; its `info` is SciPy's code (0 converged, the iteration count at the limit, -10
     or -11 a breakdown)."""
     problem = prepare(b, shift, BICGSTAB_VECTORS, device)
-    bnorm, atol2 = squared_tolerance(problem.b, rtol, atol)
+    system = scaled_system(problem.b, rtol, atol)  # (||b|| far from 1 scaled towards it: exactly)
     limit = iteration_limit(problem.b.size, maxiter)
-    if bnorm == 0.0:  # SciPy returns x = 0 at once
+    if system.bnorm == 0.0:  # SciPy returns x = 0 at once
         return Solution(np.zeros_like(problem.b), 0, 0.0, True, 0, None)
     (nx, ny), nz = problem.block, problem.shape[0]
     with Scratch(problem.device, stream) as mem:
-        d_b, d_diag = mem.put(padded_columns(problem.b)), mem.put(padded_columns(problem.diag))
+        d_b, d_diag = mem.put(padded_columns(system.b)), mem.put(padded_columns(problem.diag))
         d_x, d_info, d_res = mem.empty((nx * ny, nz + 2)), mem.empty(2, np.int32), mem.empty(1)
         stats = bicgstab_kernel(nz)[(1, 1), (nx, ny), stream](
-            d_b, d_diag, d_x, d_info, d_res, int(nx), limit, np.float32(atol2))
+            d_b, d_diag, d_x, d_info, d_res, int(nx), limit, system.atol2)
         x = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, code), rr = mem.get(d_info), float(mem.get(d_res)[0])
     info = int(iterations) if code == 1 else int(code)
-    return Solution(x, int(iterations), math.sqrt(rr), code == 0, info, stats)
+    x, residual = system.unscale(x, rr)
+    return Solution(x, int(iterations), residual, code == 0, info, stats)

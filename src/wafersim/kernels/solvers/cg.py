@@ -17,7 +17,6 @@ all-reduces (three preconditioned: ||r|| and r . z are reduced separately).
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
 from .cg_single import CG_SINGLE_VECTORS, PCG_SINGLE_VECTORS, cg_single_kernel
 from .columns import Solution, column_ops, from_padded_columns, padded_columns
-from .setup import iteration_limit, prepare, squared_tolerance
+from .setup import iteration_limit, prepare, scaled_system
 
 #: Padded columns a CG kernel keeps per PE: x, r, p, q, diag, four halo buffers (z and 1/d preconditioned).
 CG_VECTORS = 9
@@ -131,17 +130,18 @@ def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: flo
     else:
         vectors, kernel = (PCG_VECTORS if pre else CG_VECTORS), cg_kernel
     problem = prepare(b, shift, vectors, device)
-    bnorm, atol2 = squared_tolerance(problem.b, rtol, atol)
+    system = scaled_system(problem.b, rtol, atol)  # (||b|| far from 1 scaled towards it: exactly)
     limit = iteration_limit(problem.b.size, maxiter)
-    if bnorm == 0.0:  # SciPy returns x = 0 at once
+    if system.bnorm == 0.0:  # SciPy returns x = 0 at once
         return Solution(np.zeros_like(problem.b), 0, 0.0, True, 0, None)
     (nx, ny), nz = problem.block, problem.shape[0]
     with Scratch(problem.device, stream) as mem:
-        d_b, d_diag = mem.put(padded_columns(problem.b)), mem.put(padded_columns(problem.diag))
+        d_b, d_diag = mem.put(padded_columns(system.b)), mem.put(padded_columns(problem.diag))
         d_inv = mem.put(padded_columns(np.float32(1.0) / problem.diag)) if pre else d_diag
         d_x, d_info, d_res = mem.empty((nx * ny, nz + 2)), mem.empty(2, np.int32), mem.empty(1)
         stats = kernel(nz, pre)[(1, 1), (nx, ny), stream](
-            d_b, d_diag, d_inv, d_x, d_info, d_res, int(nx), limit, np.float32(atol2))
+            d_b, d_diag, d_inv, d_x, d_info, d_res, int(nx), limit, system.atol2)
         x = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, done), rr = mem.get(d_info), float(mem.get(d_res)[0])
-    return Solution(x, int(iterations), math.sqrt(rr), bool(done), 0 if done else int(iterations), stats)
+    x, residual = system.unscale(x, rr)
+    return Solution(x, int(iterations), residual, bool(done), 0 if done else int(iterations), stats)

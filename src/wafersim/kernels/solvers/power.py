@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from ...compiler import intrinsics as ws
+from ...arch.values import whole_argument
 from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
@@ -104,12 +105,19 @@ def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarr
     from `seed`) or a start vector of that shape (not all zero). Stops when the Rayleigh quotient changes
     by at most `tol` relatively, or after `maxiter` iterations. Returns an `Eigenpair`."""
     if isinstance(shape_or_x0, tuple):
-        x0 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape_argument(shape_or_x0, "shape_or_x0", 3)).astype(np.float32)
+        shape = shape_argument(shape_or_x0, "shape_or_x0", 3)
+        seed = whole_argument(seed, "seed")  # (NumPy's own refusals are a bare ValueError or TypeError)
+        x0 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape).astype(np.float32)
     else:
         x0 = shape_or_x0
     problem = prepare(x0, shift, POWER_VECTORS, device, name="x0")
     if not np.any(problem.b):
         raise ArgumentError("the start vector x0 is all zero: the power method needs a nonzero start")
+    # Only x0's direction matters, but the kernel normalises it in float32: a norm beyond about 1e19
+    # overflowed its square (x became 0: value 0.0, "converged"), one below about 1e-19 underflowed (NaN).
+    # A power of two brings the norm to about 1 exactly, without changing the direction.
+    wide = problem.b.astype(np.float64)  # (in float64: the factor may be beyond float32, 2**149 for 1e-45)
+    problem.b = (wide * 2.0 ** -round(math.log2(float(np.linalg.norm(wide))))).astype(np.float32)
     if not (math.isfinite(tol) and tol >= 0):
         raise ArgumentError(f"tol must be a finite number >= 0, got {tol!r}")
     limit = iteration_limit(problem.b.size, maxiter)

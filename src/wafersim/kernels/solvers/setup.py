@@ -82,6 +82,46 @@ def squared_tolerance(b: np.ndarray, rtol: float, atol: float) -> tuple[float, f
     return bnorm, max(float(atol), float(rtol) * bnorm) ** 2
 
 
+#: ||b|| outside [2**-16, 2**16] is scaled into it by a power of two (`Scaled`); inside, nothing changes.
+SAFE_NORM_EXPONENT = 16
+
+
+@dataclasses.dataclass
+class Scaled:
+    """A right-hand side as the kernels solve it: `b` times `scale`, a power of two that brings a norm far
+    from 1 to about 1, with `atol2` the squared stopping tolerance scaled alike (float32, capped at its
+    largest finite value, which stops as an infinite tolerance would).
+
+    The kernels' dot products square the vectors in float32, so a norm below about 1e-19 or above 1e19
+    underflowed to 0 or overflowed to inf (NaN iterates; BiCGSTAB's absolute breakdown test, r~ . r <
+    eps^2 as SciPy's, refused every ||b|| below about 1e-7 at once, reporting a residual of 0). A x = b is
+    linear and a power of two scales float32 values exactly: the iterates are those of the unscaled
+    problem times `scale` wherever that one stays in range, so `unscale` gives its x and residual."""
+
+    b: np.ndarray
+    bnorm: float
+    atol2: np.float32
+    scale: float
+
+    def unscale(self, x: np.ndarray, rr: float) -> tuple[np.ndarray, float]:
+        """(x, ||r||) of the unscaled problem from the kernel's x and squared residual norm."""
+        if self.scale == 1.0:
+            return x, math.sqrt(rr)
+        return (x / np.float32(self.scale)).astype(np.float32), math.sqrt(rr) / self.scale
+
+
+def scaled_system(b: np.ndarray, rtol: float, atol: float) -> Scaled:
+    """`b` and SciPy's stopping tolerance max(atol, rtol ||b||), checked (`squared_tolerance`), scaled
+    into float32's comfortable range where ||b|| is far from 1 (`Scaled`)."""
+    bnorm, _ = squared_tolerance(b, rtol, atol)
+    scale = 1.0
+    if bnorm > 0.0 and abs(math.log2(bnorm)) > SAFE_NORM_EXPONENT:
+        scale = 2.0 ** -round(math.log2(bnorm))
+    tolerance = max(float(atol), float(rtol) * bnorm) * scale
+    atol2 = np.float32(min(tolerance * tolerance, float(np.finfo(np.float32).max)))
+    return Scaled(b * np.float32(scale) if scale != 1.0 else b, bnorm, atol2, scale)
+
+
 def iteration_limit(n: int, maxiter: int | None) -> int:
     """SciPy's default iteration limit (10 n) or the user's, checked."""
     if maxiter is None:

@@ -119,8 +119,12 @@ class SparseLayout:
     def check_fits(self, spec: WaferSpec, rhs: int, what: str) -> None:
         """An ArgumentError naming the PE, its sizes and the limits if its data cannot fit its SRAM."""
         if self.rows > INDEX_LIMIT or self.window > INDEX_LIMIT:
+            # (more PEs shorten a PE's rows, but not the window of one row whose nonzeros lie far apart)
+            remedy = "use more PEs" if self.window <= INDEX_LIMIT else (
+                f"use more PEs (fewer rows each), or permute the columns so that each row's nonzeros lie within "
+                f"{INDEX_LIMIT} columns of each other; a row spanning more is refused on any number of PEs")
             raise ArgumentError(f"{what}: a PE holds {self.rows} rows and an x window of {self.window} columns; a "
-                                f"packed index word holds at most {INDEX_LIMIT} of each: use more PEs")
+                                f"packed index word holds at most {INDEX_LIMIT} of each: {remedy}")
         words = self.pairs.shape[1] + rhs * (self.window + self.rows)
         limit = spec.sram_words - CODE_RESERVE_WORDS
         if words > limit:
