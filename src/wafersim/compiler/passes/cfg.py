@@ -231,5 +231,6 @@ def rename_registers(fn: IRFunction, hints: dict[VReg, str],
             fn.ssa_origin[new] = fn.ssa_origin[reg]
     for op in fn.instructions():
         op.replace_reads(fresh)
+        op.rename_rebinds(fresh)
         if op.writes() in fresh:
             op.d = fresh[op.d]

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from ..ir import BRANCHES, PURE, IRFunction, Label, Op, Phi, VReg, basic_blocks
-from ..debuginfo import is_variable
+from ..debuginfo import carry_bindings, is_variable
 from .cfg import CFG, read_write, rename_registers
 
 
 def drop_jumps_to_next(fn: IRFunction) -> None:
     """Remove branches whose target is the very next instruction (e.g. the `return` of an inlined call)."""
-    keep = []
+    drop = set()
     for k, op in enumerate(fn.ops):
         if isinstance(op, Op) and op.op in BRANCHES:
             following = []
@@ -17,9 +17,10 @@ def drop_jumps_to_next(fn: IRFunction) -> None:
                     break
                 following.append(later)
             if op.target in following:
-                continue
-        keep.append(op)
-    fn.ops = keep
+                drop.add(k)
+    if drop:
+        carry_bindings(fn, drop)
+        fn.ops = [op for k, op in enumerate(fn.ops) if k not in drop]
 
 
 def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
@@ -58,6 +59,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     if alias:
         for op in fn.instructions():
             op.replace_reads(alias)
+            op.rename_rebinds(alias)
     for reg in copied:  # `b = prev` propagated: b has no register of its own (the debugger says whose it reads)
         source = alias[reg]
         if is_variable(source.hint) and (source.hint, source.scope) != (reg.hint, reg.scope):
@@ -88,13 +90,13 @@ def eliminate_dead_code(fn: IRFunction) -> None:
     while True:
         rw = [read_write(op) for op in fn.ops]
         read = {r for op, (reads, written) in zip(fn.ops, rw) for r in reads if not (isinstance(op, Phi) and r is written)}
-        keep = [op for op, (_, written) in zip(fn.ops, rw)
-                if not (isinstance(op, Op) and (op.op in PURE or isinstance(op, Phi)) and written is not None
-                        and written not in read)]
-        keep = [op for op in keep if not (isinstance(op, Op) and op.op == "mov" and op.d is op.a)]
-        if len(keep) == len(fn.ops):
+        drop = {i for i, (op, (_, written)) in enumerate(zip(fn.ops, rw))
+                if isinstance(op, Op) and ((op.op in PURE or isinstance(op, Phi)) and written is not None
+                                           and written not in read or op.op == "mov" and op.d is op.a)}
+        if not drop:
             return
-        fn.ops = keep
+        carry_bindings(fn, drop)  # a removed assignment still ends what an older register of the variable held
+        fn.ops = [op for i, op in enumerate(fn.ops) if i not in drop]
 
 
 #: Pure ops that read memory: moved down past a store (`t = buf[j]; buf[j] = 1; v = t`), a load would read
@@ -179,4 +181,5 @@ def eliminate_dead_writes(fn: IRFunction) -> None:
                 live.discard(written)
             live.update(reads)
     if dead:
+        carry_bindings(fn, dead)
         fn.ops = [op for i, op in enumerate(fn.ops) if i not in dead]

@@ -337,6 +337,7 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     rename = {reg: register[classes.find(reg)] for reg in classes.parent}
     for op in fn.instructions():
         op.replace_reads(rename)
+        op.rename_rebinds(rename)
         if op.writes() is not None:
             op.d = rename[op.d]
     _place_copies(fn, cfg)
@@ -397,7 +398,7 @@ def _place_copies(fn: IRFunction, cfg: CFG) -> None:
             before[cfg.blocks[s][0]].extend(moves)  # the fall-through edge: just before the join's label
         if branch is not None and branch.target is join:  # the branch's edge: a block of its own, at the end
             split = Label(f"{join.name}_from{p}_")
-            fn.ops[last_index] = Op(branch.op, a=branch.a, target=split, line=branch.line)
+            fn.ops[last_index] = Op(branch.op, a=branch.a, target=split, line=branch.line, rebinds=branch.rebinds)
             appended += [split, *(dataclasses.replace(m) for m in moves), Op("jmp", target=join, line=branch.line)]
     ops = []
     for i, op in enumerate(fn.ops):
