@@ -35,6 +35,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     alias: dict[VReg, VReg] = {}
     named: dict[VReg, str] = {}  # variables copied from a register
     named_scope: dict[VReg, tuple] = {}
+    named_line: dict = {}  # the line of the copy
     copied: list[VReg] = []  # variables read from their copy's source from here on (for the debugger)
     for op in fn.instructions():
         if (op.op == "mov" and isinstance(op.a, VReg) and op.a.ty == op.d.ty and writes.get(op.d) == 1
@@ -45,6 +46,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             if fn.ssa and is_variable(op.d.hint):
                 named[op.d] = op.d.hint
                 named_scope[op.d] = op.d.scope
+                named_line[op.d] = op.line
         elif isinstance(op, Phi):  # in SSA form: a phi of one value (besides itself) is a copy of it
             values = {id(v): v for _, v in op.incoming if v is not op.d}
             (only,) = values.values() if len(values) == 1 else (None,)
@@ -65,7 +67,11 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
         if is_variable(source.hint) and (source.hint, source.scope) != (reg.hint, reg.scope):
             key, value = (reg.hint, reg.scope), (reg.ty, source.hint, source.scope)
             fn.folded_copies[key] = value if fn.folded_copies.get(key, value) == value else None
-    # in SSA form, `above = <temporary>` propagated: the temporary takes the name (the debugger finds `above`)
+    # in SSA form, `above = <temporary>` propagated: the temporary takes the name (the debugger finds `above`),
+    # where the statement computed it; a temporary of an earlier line (a constant shared with `c = 3`) would
+    # show the name before the source assigns it: the copy's binding (debuginfo) names it from the copy on
+    def_line = {op.d: op.line for op in fn.instructions() if op.writes() is not None}
+    named = {reg: hint for reg, hint in named.items() if def_line.get(alias[reg]) == named_line[reg]}
     scopes = {alias[reg]: named_scope[reg] for reg in named if not is_variable(alias[reg].hint)}
     named = {alias[reg]: hint for reg, hint in named.items() if not is_variable(alias[reg].hint)}
     if named:

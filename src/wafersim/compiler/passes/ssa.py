@@ -293,7 +293,8 @@ def _sequential(copies: list[tuple[VReg, VReg | int]], temporary) -> list[tuple[
 def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Leave SSA form: coalesce phis into shared registers, copies on the edges where they do not."""
     cfg = CFG(fn)
-    edges, _ = _interference(fn, cfg)
+    edges, live_out = _interference(fn, cfg)
+    _forget_dead_bindings(fn, cfg, live_out)
     classes = _Classes(edges)
     depth = [0] * len(cfg.blocks)
     for loop in cfg.loops():
@@ -343,6 +344,26 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     _place_copies(fn, cfg)
     fn.ssa, fn.ssa_origin, fn.ssa_undefined = False, {}, frozenset()
     remove_unused_labels(fn)
+
+
+def _forget_dead_bindings(fn: IRFunction, cfg: CFG, live_out: list[set[VReg]]) -> None:
+    """A variable an optimised-away copy left in a register (`Op.rebinds`) is in it only while that register
+    is live there: once dead, coalescing may give its register to a later version written before that point
+    (`a, d = 3, a` in a loop: `d` bound to the old `a` after the new `a` took its register)."""
+    for k, block in enumerate(cfg.blocks):
+        live = set(live_out[k])
+        for i in reversed(block):
+            op = cfg.ops[i]
+            if not isinstance(op, Op) or isinstance(op, Phi):
+                continue
+            after = set(live)
+            reads, written = cfg.rw[i]
+            if written is not None:
+                live.discard(written)
+            live.update(reads)
+            if op.rebinds:
+                op.rebinds = tuple((var, reg if reg is None or reg in (after if late else live) else None, late)
+                                   for var, reg, late in op.rebinds)
 
 
 def _name_shared_writes(fn: IRFunction, cfg: CFG, classes: _Classes, register: dict[VReg, VReg]) -> None:
