@@ -103,7 +103,9 @@ def line_starts(program: Program) -> dict[int, int]:
                 continue
             seen.add(line)
             later = [other for _, other in block[k + 1:] if other is not None]
-            if any(other < line for other in later) and line not in later \
+            # (the line's own further instructions may come first: never its own again after the earlier one)
+            earlier = next((j for j, other in enumerate(later) if other < line), None)
+            if earlier is not None and line not in later[earlier:] \
                     and any(pc < top and low <= line <= high for top, low, high in loop_lines):
                 continue  # moved ahead of its loop
             starts[pc] = line

@@ -373,7 +373,9 @@ def _name_shared_writes(fn: IRFunction, cfg: CFG, classes: _Classes, register: d
     can tell which variable the register holds at each pc (see debuginfo.symbols)."""
     for root, members in classes.members.items():
         names = {(m.hint, m.scope) for m in members if is_variable(m.hint)}
-        if len(names) < 2:
+        # (one variable and temporaries: a constant of an earlier line CSE shared with `d = a`, `a` that
+        # constant, is in d's register before the source assigns d; its write is no assignment of d)
+        if len(names) < 2 and not (names and any(not is_variable(m.hint) for m in members)):
             continue
         shared = register[root]
         fn.shared_registers.add(shared.id)
