@@ -65,12 +65,18 @@ def carry_bindings(fn: IRFunction, drop: set[int], bound: dict[int, VReg] | None
     register a dropped op's variable is in from there on (the earlier result common-subexpression
     elimination reads instead, a hoisted invariant that keeps its register)."""
     bound = bound or {}
+    carry: list[tuple] = []
     for block in basic_blocks(fn.ops):
-        carry: list[tuple] = []
+        # a block left without instructions falls through to the next: what it did happens before that
+        # block's first instruction, on this path only: there, no register is known to hold the variable
+        carry = [(var, None) for var, _ in carry]
         last_kept: Op | None = None
         for i in block:
             op = fn.ops[i]
             if not isinstance(op, Op):
+                continue
+            if isinstance(op, Phi) and i not in drop:
+                last_kept = op  # (only what comes after it: out of SSA `unssa` moves it to the block's copies)
                 continue
             if i in drop:
                 var = written_variable(fn, op)
@@ -86,6 +92,7 @@ def carry_bindings(fn: IRFunction, drop: set[int], bound: dict[int, VReg] | None
             last_kept = op
         if carry and last_kept is not None:
             last_kept.rebinds = last_kept.rebinds + tuple((v, reg, True) for v, reg in carry)
+            carry = []
 
 
 #: in `variable_bindings`: a path on which the variable has not been assigned yet

@@ -354,6 +354,9 @@ def _forget_dead_bindings(fn: IRFunction, cfg: CFG, live_out: list[set[VReg]]) -
         live = set(live_out[k])
         for i in reversed(block):
             op = cfg.ops[i]
+            if isinstance(op, Phi) and op.rebinds:  # (after the block's phis: `live` is what is live there)
+                op.rebinds = tuple((var, reg if reg is None or reg in live else None, late)
+                                   for var, reg, late in op.rebinds)
             if not isinstance(op, Op) or isinstance(op, Phi):
                 continue
             after = set(live)
@@ -424,10 +427,17 @@ def _place_copies(fn: IRFunction, cfg: CFG) -> None:
             fn.ops[last_index] = Op(branch.op, a=branch.a, target=split, line=branch.line, rebinds=branch.rebinds)
             appended += [split, *(dataclasses.replace(m) for m in moves), Op("jmp", target=join, line=branch.line)]
     ops = []
+    pending: tuple = ()  # what removed phis carried for the debugger (`Op.rebinds`): on the next instruction
     for i, op in enumerate(fn.ops):
-        ops.extend(before.get(i, ()))
-        if not isinstance(op, Phi):
-            ops.append(op)
+        for item in [*before.get(i, ()), op]:
+            if isinstance(item, Phi):
+                pending += tuple((var, reg, False) for var, reg, _ in item.rebinds)
+                continue
+            if pending and isinstance(item, Label):  # (past the block: on this path only, so no register)
+                pending = tuple((var, None, False) for var, _, _ in pending)
+            elif pending:
+                item.rebinds, pending = pending + item.rebinds, ()
+            ops.append(item)
     ops.extend(before.get(len(fn.ops), ()))
     if appended:
         if not (isinstance(ops[-1], Op) and ops[-1].op in ("jmp", "halt")):
