@@ -5,8 +5,12 @@ the front end named after it); it is reported at a pc only where that register i
 from there reads it before writing it). There the register, or its spill slot, holds exactly the value
 the rest of the program uses; elsewhere its register may already hold another value, or a write the
 optimiser removed as dead would make the old value wrong, so the variable is left out rather than
-shown stale (like a debugger's "optimised out"). Local arrays live at fixed SRAM words for the whole
-program. Names bound to compile-time constants have no storage and are not listed.
+shown stale (like a debugger's "optimised out"). It is also reported only until the source assigns the
+variable again (`variable_bindings`): passes that remove or move an assignment leave its mark on a
+neighbouring op (`carry_bindings`, `Op.rebinds`), since the old register may stay live as another
+variable's value (`c, a = a, 7`); a copy folded into another register (`b = prev`) is reported from that
+register. Local arrays live at fixed SRAM words for the whole program. Names bound to compile-time
+constants have no storage and are not listed.
 """
 from __future__ import annotations
 
@@ -59,7 +63,7 @@ def written_variable(fn: IRFunction, op: Op) -> tuple | None:
 def carry_bindings(fn: IRFunction, drop: set[int], bound: dict[int, VReg] | None = None) -> None:
     """Before a pass removes (or moves away) the ops at the indices `drop`: record what each did to the
     source variables on the next op kept in its basic block (or the last one kept before it), as
-    `Op.rebinds`. `a = x + 3; c, a = a, 7` leaves `a`'s first register live (it is `c` now) past the
+    `Op.rebinds` (a block left with none: the next block's first, with no register). `a = x + 3; c, a = a, 7` leaves `a`'s first register live (it is `c` now) past the
     folded `a = 7`: without the record the debugger would show it as `a`. The variable is then in no
     register, except after a copy (`mov d, a` dropped: its readers read `a`) and where `bound` gives the
     register a dropped op's variable is in from there on (the earlier result common-subexpression
