@@ -210,6 +210,7 @@ def test_every_value_shown_at_every_line_is_the_one_plain_python_has(tmp_path, s
                     if name in ("out", "n0", "n1"):
                         continue
                     assert name in python, f"line {line} visit {visit}: {name}={value} before Python assigns it"
-                    assert int(value) == python[name], f"line {line} visit {visit}: {name}={value}, Python {python[name]}"
+                    assert int(value) == python[name], \
+                        f"line {line} visit {visit}: {name}={value}, Python {python[name]}"
                     compared += 1
         assert compared > 0

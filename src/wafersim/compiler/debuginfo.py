@@ -63,8 +63,9 @@ def written_variable(fn: IRFunction, op: Op) -> tuple | None:
 def carry_bindings(fn: IRFunction, drop: set[int], bound: dict[int, VReg] | None = None) -> None:
     """Before a pass removes (or moves away) the ops at the indices `drop`: record what each did to the
     source variables on the next op kept in its basic block (or the last one kept before it), as
-    `Op.rebinds` (a block left with none: the next block's first, with no register). `a = x + 3; c, a = a, 7` leaves `a`'s first register live (it is `c` now) past the
-    folded `a = 7`: without the record the debugger would show it as `a`. The variable is then in no
+    `Op.rebinds` (a block left with none: the next block's first, with no register). `a = x + 3;
+    c, a = a, 7` leaves `a`'s first register live (it is `c` now) past the folded `a = 7`: without the
+    record the debugger would show it as `a`. The variable is then in no
     register, except after a copy (`mov d, a` dropped: its readers read `a`) and where `bound` gives the
     register a dropped op's variable is in from there on (the earlier result common-subexpression
     elimination reads instead, a hoisted invariant that keeps its register)."""
