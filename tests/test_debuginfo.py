@@ -181,9 +181,10 @@ def _python_visits(module, pe, n0, n1) -> tuple[int, dict[int, list[dict]]]:
 
 
 # seeds 0-59, and those that showed a wrong value before the fix (a swapped, repeated or re-assigned
-# variable; in a loop; a temporary of an earlier line named after a later variable; a line whose only
-# code was hoisted out of its loop, which was a stop before the loop)
-SEEDS = [*range(60), 135, 189, 1092, 1108, 1135, 1149, 1176, 1213, 1280, 1299, 1531]
+# variable; in a loop; a temporary of an earlier line named after a later variable; a line whose code was
+# hoisted out of its loop, which was a stop before the loop; a swap in a block the optimiser emptied, before
+# out-of-SSA's copies at its end)
+SEEDS = [*range(60), 135, 189, 413, 638, 787, 837, 1092, 1108, 1135, 1149, 1176, 1213, 1280, 1299, 1531, 3404]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -98,6 +98,10 @@ def carry_bindings(fn: IRFunction, drop: set[int], bound: dict[int, VReg] | None
         if carry and last_kept is not None:
             last_kept.rebinds = last_kept.rebinds + tuple((v, reg, True) for v, reg in carry)
             carry = []
+        elif carry and fn.ssa and isinstance(fn.ops[block[0]], Label):  # (out of SSA its phis' copies go here)
+            label = fn.ops[block[0]]
+            fn.end_rebinds[label] = fn.end_rebinds.get(label, ()) + tuple(carry)
+            carry = []
 
 
 #: in `variable_bindings`: a path on which the variable has not been assigned yet

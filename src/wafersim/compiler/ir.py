@@ -194,6 +194,18 @@ class IRFunction:
     #: the join labels where such a register's phi was, the variable it holds from there: {label: {id: var}}
     shared_registers: set = dataclasses.field(default_factory=set)
     join_names: dict = dataclasses.field(default_factory=dict)
+    #: in SSA form, for the debugger: what removed instructions of a block left with none did to the source
+    #: variables (`Op.rebinds` entries without their last field), by the block's label: `unssa` puts them
+    #: before the copies it adds at the block's end
+    end_rebinds: dict = dataclasses.field(default_factory=dict)
+
+    def rename_rebinds(self, mapping: dict) -> None:
+        """Follow registers renamed by `mapping` in every `Op.rebinds` and in `end_rebinds`."""
+        for op in self.instructions():
+            op.rename_rebinds(mapping)
+        for label, entries in self.end_rebinds.items():
+            self.end_rebinds[label] = tuple((var, mapping.get(reg, reg) if reg is not None else None)
+                                            for var, reg in entries)
 
     def instructions(self) -> Iterator[Op]:
         return (op for op in self.ops if isinstance(op, Op))

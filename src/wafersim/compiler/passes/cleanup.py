@@ -61,7 +61,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     if alias:
         for op in fn.instructions():
             op.replace_reads(alias)
-            op.rename_rebinds(alias)
+        fn.rename_rebinds(alias)
     for reg in copied:  # `b = prev` propagated: b has no register of its own (the debugger says whose it reads)
         source = alias[reg]
         if is_variable(source.hint) and (source.hint, source.scope) != (reg.hint, reg.scope):

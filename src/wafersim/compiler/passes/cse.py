@@ -87,7 +87,7 @@ def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
     fn.ops = [op for i, op in enumerate(fn.ops) if i not in dropped]
     for op in fn.instructions():
         op.replace_reads(replace)
-        op.rename_rebinds(replace)
+    fn.rename_rebinds(replace)
 
 
 def _within_blocks(fn: IRFunction) -> None:

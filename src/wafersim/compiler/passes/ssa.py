@@ -336,9 +336,9 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             register[root] = min(members, key=lambda r: r.id)
     _name_shared_writes(fn, cfg, classes, register)
     rename = {reg: register[classes.find(reg)] for reg in classes.parent}
+    fn.rename_rebinds(rename)
     for op in fn.instructions():
         op.replace_reads(rename)
-        op.rename_rebinds(rename)
         if op.writes() is not None:
             op.d = rename[op.d]
     _place_copies(fn, cfg)
@@ -352,6 +352,10 @@ def _forget_dead_bindings(fn: IRFunction, cfg: CFG, live_out: list[set[VReg]]) -
     (`a, d = 3, a` in a loop: `d` bound to the old `a` after the new `a` took its register)."""
     for k, block in enumerate(cfg.blocks):
         live = set(live_out[k])
+        label = cfg.ops[block[0]]
+        if label in fn.end_rebinds:
+            fn.end_rebinds[label] = tuple((var, reg if reg is None or reg in live else None)
+                                          for var, reg in fn.end_rebinds[label])
         for i in reversed(block):
             op = cfg.ops[i]
             if isinstance(op, Phi) and op.rebinds:  # (after the block's phis: `live` is what is live there)
@@ -428,7 +432,12 @@ def _place_copies(fn: IRFunction, cfg: CFG) -> None:
             appended += [split, *(dataclasses.replace(m) for m in moves), Op("jmp", target=join, line=branch.line)]
     ops = []
     pending: tuple = ()  # what removed phis carried for the debugger (`Op.rebinds`): on the next instruction
+    # what removed instructions of a block left with none did (`end_rebinds`): before the copies at its end
+    end_at = {cfg.insertion_point(k): fn.end_rebinds[cfg.ops[block[0]]] for k, block in enumerate(cfg.blocks)
+              if cfg.ops[block[0]] in fn.end_rebinds}
+    fn.end_rebinds = {}
     for i, op in enumerate(fn.ops):
+        pending += tuple((var, reg, False) for var, reg in end_at.get(i, ()))
         for item in [*before.get(i, ()), op]:
             if isinstance(item, Phi):
                 pending += tuple((var, reg, False) for var, reg, _ in item.rebinds)
@@ -438,7 +447,7 @@ def _place_copies(fn: IRFunction, cfg: CFG) -> None:
             elif pending:
                 item.rebinds, pending = pending + item.rebinds, ()
             ops.append(item)
-    ops.extend(before.get(len(fn.ops), ()))
+    ops.extend(before.get(len(fn.ops), ()))  # (what `pending` holds here ran at the very end: nothing to show)
     if appended:
         if not (isinstance(ops[-1], Op) and ops[-1].op in ("jmp", "halt")):
             ops.append(Op("halt"))  # (the front end ends every kernel in halt: never reached)
