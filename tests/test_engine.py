@@ -545,3 +545,25 @@ sender:
     assert stats.op_counts["bar"] == 3
     # PE 0: sreg seqi bnz bz bar halt; PE 1 also li send and two jmps; PE 2: sreg seqi bnz recv bar halt
     assert stats.pe_instructions[0, :3].tolist() == [6, 10, 6]
+
+
+def test_max_seconds_names_the_looping_pes_not_the_most_numerous_group(tmp_path):
+    """Out of host time, 12 PEs that had not yet run their last line were named (`err.pe`, `err.source`) where
+    the 4 spinning PEs are the ones to look at: the group furthest in simulated time is named."""
+    from conftest import load_source
+    module = load_source(tmp_path, (
+        "import wafersim as ws\n\n\n"
+        "@ws.jit\n"
+        "def spin(u, n):\n"
+        "    x, y = ws.grid(2)\n"
+        "    k = 0\n"
+        "    if x == 1:\n"
+        "        while k >= 0:\n"
+        "            k = (k + n) % 7\n"
+        "    u[y, x] = k\n"))
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    with pytest.raises(ws.CycleLimitError) as info:
+        module.spin[1, (4, 4)](dev.device_array((4, 4)), 3, max_cycles=1e15, max_seconds=0.5)
+    err = info.value
+    assert err.pe[0] == 1 and err.line in (9, 10)  # a spinning PE (x == 1), at the loop's lines
+    assert sum(entry["count"] for entry in err.running) >= 4

@@ -5,13 +5,17 @@ the front end named after it); it is reported at a pc only where that register i
 from there reads it before writing it). There the register, or its spill slot, holds exactly the value
 the rest of the program uses; elsewhere its register may already hold another value, or a write the
 optimiser removed as dead would make the old value wrong, so the variable is left out rather than
-shown stale (like a debugger's "optimised out"). Local arrays live at fixed SRAM words for the whole
-program. Names bound to compile-time constants have no storage and are not listed.
+shown stale (like a debugger's "optimised out"). It is also reported only until the source assigns the
+variable again (`variable_bindings`): passes that remove or move an assignment leave its mark on a
+neighbouring op (`carry_bindings`, `Op.rebinds`), since the old register may stay live as another
+variable's value (`c, a = a, 7`); a copy folded into another register (`b = prev`) is reported from that
+register. Local arrays live at fixed SRAM words for the whole program. Names bound to compile-time
+constants have no storage and are not listed.
 """
 from __future__ import annotations
 
 from ..isa.assembler import Symbol
-from .ir import IRFunction, Label, Op, VReg
+from .ir import IRFunction, Label, Op, Phi, VReg, basic_blocks
 
 #: Hints the front end gives temporaries (not source variables); other internal hints end in "_".
 INTERNAL_HINTS = frozenset({"chain", "bool", "sel", "ret"})
@@ -44,6 +48,123 @@ def op_liveness(fn: IRFunction, wanted: set[VReg]) -> tuple[list[frozenset], lis
 
 
 _UNKNOWN = ("", ())  # a write whose variable is not known (a temporary's value, or made by a later pass)
+
+
+def written_variable(fn: IRFunction, op: Op) -> tuple | None:
+    """The source variable (name, scope) whose value `op` writes; None for a temporary's (or no write)."""
+    written = op.writes()
+    if written is None or isinstance(op, Phi):  # (a phi's variable: the join of the bindings reaching it)
+        return None
+    if written.id in fn.shared_registers:
+        return op.var
+    return (written.hint, written.scope) if is_variable(written.hint) else None
+
+
+def carry_bindings(fn: IRFunction, drop: set[int], bound: dict[int, VReg] | None = None) -> None:
+    """Before a pass removes (or moves away) the ops at the indices `drop`: record what each did to the
+    source variables on the next op kept in its basic block (or the last one kept before it), as
+    `Op.rebinds` (a block left with none: the next block's first, with no register). `a = x + 3;
+    c, a = a, 7` leaves `a`'s first register live (it is `c` now) past the folded `a = 7`: without the
+    record the debugger would show it as `a`. The variable is then in no
+    register, except after a copy (`mov d, a` dropped: its readers read `a`) and where `bound` gives the
+    register a dropped op's variable is in from there on (the earlier result common-subexpression
+    elimination reads instead, a hoisted invariant that keeps its register)."""
+    bound = bound or {}
+    carry: list[tuple] = []
+    for block in basic_blocks(fn.ops):
+        # a block left without instructions falls through to the next: what it did happens before that
+        # block's first instruction, on this path only: there, no register is known to hold the variable
+        carry = [(var, None) for var, _ in carry]
+        last_kept: Op | None = None
+        for i in block:
+            op = fn.ops[i]
+            if not isinstance(op, Op):
+                continue
+            if isinstance(op, Phi) and i not in drop:
+                last_kept = op  # (only what comes after it: out of SSA `unssa` moves it to the block's copies)
+                continue
+            if i in drop:
+                var = written_variable(fn, op)
+                carry += [(v, reg) for v, reg, after in op.rebinds if not after]
+                if var is not None:
+                    copied = op.a if op.op == "mov" and isinstance(op.a, VReg) else None
+                    carry.append((var, bound.get(i, copied)))
+                carry += [(v, reg) for v, reg, after in op.rebinds if after]
+                continue
+            if carry:  # they ran before this op, and before what earlier dropped ops left on it
+                op.rebinds = tuple((v, reg, False) for v, reg in carry) + op.rebinds
+                carry = []
+            last_kept = op
+        if carry and last_kept is not None:
+            last_kept.rebinds = last_kept.rebinds + tuple((v, reg, True) for v, reg in carry)
+            carry = []
+        elif carry and fn.ssa and isinstance(fn.ops[block[0]], Label):  # (out of SSA its phis' copies go here)
+            label = fn.ops[block[0]]
+            fn.end_rebinds[label] = fn.end_rebinds.get(label, ()) + tuple(carry)
+            carry = []
+
+
+#: in `variable_bindings`: a path on which the variable has not been assigned yet
+UNASSIGNED = "unassigned"
+
+
+def variable_bindings(fn: IRFunction) -> tuple[list[dict], list[dict]]:
+    """For each op, before its instruction and after it: which register (by id; None: none, the value was
+    folded away; `UNASSIGNED`: not assigned yet) each source variable's last assignment left it in, over
+    every path that reaches there (a forward dataflow). A register is that variable only where this is
+    that register: past a later assignment the register may still be live as another variable's value (a
+    copy the optimiser folded), no longer as this one's."""
+    from .passes.cfg import CFG
+
+    before: list[dict] = [{}] * len(fn.ops)
+    after: list[dict] = [{}] * len(fn.ops)
+    if not fn.ops:
+        return before, after
+    cfg = CFG(fn)
+    exits: list[dict | None] = [None] * len(cfg.blocks)
+    start = {var: frozenset({UNASSIGNED}) for op in fn.instructions()
+             for var in [written_variable(fn, op), *(v for v, _, _ in op.rebinds)] if var is not None}
+
+    def assign(state: dict, var: tuple, reg: VReg | int | None) -> None:
+        state[var] = frozenset({reg.id if isinstance(reg, VReg) else reg})
+
+    changed = True
+    while changed:  # (sets only grow, so this ends)
+        changed = False
+        for k, block in enumerate(cfg.blocks):
+            state: dict = dict(start) if k == 0 else {}
+            for p in cfg.pred[k]:
+                for var, regs in (exits[p] or {}).items():
+                    state[var] = state.get(var, frozenset()) | regs
+            first = fn.ops[block[0]]
+            if isinstance(first, Label):
+                for reg, var in fn.join_names.get(first, {}).items():
+                    if var is not None:
+                        assign(state, var, reg)
+            for i in block:
+                op = fn.ops[i]
+                if not isinstance(op, Op):
+                    before[i] = after[i] = state
+                    continue
+                for var, reg, late in op.rebinds:
+                    if not late:
+                        assign(state, var, reg)
+                before[i] = dict(state)
+                written = op.writes()
+                if written is not None and not isinstance(op, Phi):
+                    var = written_variable(fn, op)
+                    for other, regs in list(state.items()):  # the register no longer holds them
+                        if written.id in regs and other != var:
+                            state[other] = (regs - {written.id}) | {None}
+                    if var is not None:
+                        assign(state, var, written.id)
+                for var, reg, late in op.rebinds:
+                    if late:
+                        assign(state, var, reg)
+                after[i] = dict(state)
+            if state != exits[k]:
+                exits[k], changed = state, True
+    return before, after
 
 
 def shared_names(fn: IRFunction) -> tuple[list[dict[int, frozenset]], list[dict[int, frozenset]]]:
@@ -91,10 +212,15 @@ def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int],
     `pc_owner` lists (pc, op index, after) for every instruction in address order: which IR op it was
     emitted for, and whether it comes after that op's own instruction (a spill store), where the op's
     result is in its scratch register but not yet in its spill slot."""
-    variables = {reg for reg in (*registers, *spills) if is_variable(reg.hint)}
+    stored = {*registers, *spills}
+    variables = {reg for reg in stored if is_variable(reg.hint)}
+    # registers a folded copy left a variable in (`b = a` read from a's register, `q = helper(...)` from
+    # the helper's result): listed under that variable too, where the bindings say it is there
+    variables |= {reg for op in fn.instructions() for _, reg, _ in op.rebinds if reg in stored}
     pointers = {reg.hint[: -len("_n0_")] for reg in (*registers, *spills) if reg.hint.endswith("_n0_")}
     before, after = op_liveness(fn, variables)
     names_before, names_after = shared_names(fn)
+    bound_before, bound_after = variable_bindings(fn)
     # [start, end) pcs where each register holds a variable: (register, name, scope) -> runs; a shared
     # register is listed under the variable whose writes alone reach the pc
     runs: dict[tuple[VReg, str, tuple], list[list[int]]] = {}
@@ -106,18 +232,32 @@ def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int],
         else:
             live = before[k]
         reaching = names_after[k] if past else names_before[k]
+        bound = bound_after[k] if past else bound_before[k]
+        copies: dict[int, list[tuple]] = {}  # register id -> the variables bound to it alone, on every path
+        for var, regs in bound.items():
+            if len(regs) == 1 and None not in regs and UNASSIGNED not in regs:
+                copies.setdefault(next(iter(regs)), []).append(var)
         for reg in live:
+            names = []
             name, scope = reg.hint, reg.scope
             if reg.id in fn.shared_registers:
                 held = reaching.get(reg.id, frozenset())
-                if len(held) != 1 or _UNKNOWN in held:
-                    continue
-                ((name, scope),) = held
-            spans = runs.setdefault((reg, name, scope), [])
-            if spans and spans[-1][1] == pc:
-                spans[-1][1] = end
-            else:
-                spans.append([pc, end])
+                if len(held) == 1 and _UNKNOWN not in held:
+                    ((name, scope),) = held
+                    names.append((name, scope))
+            elif is_variable(name):
+                names.append((name, scope))
+            # past a later assignment of the variable the register may still be live as another variable's
+            # value (a copy the optimiser folded), no longer as this one's
+            # (a variable that some paths have not assigned yet is shown from its own register, as before)
+            names = [var for var in names if bound.get(var, frozenset({reg.id})) - {UNASSIGNED} == {reg.id}]
+            names += [var for var in copies.get(reg.id, ()) if var not in names]
+            for name, scope in names:
+                spans = runs.setdefault((reg, name, scope), [])
+                if spans and spans[-1][1] == pc:
+                    spans[-1][1] = end
+                else:
+                    spans.append([pc, end])
     table = []
     for reg, name, scope in sorted(runs, key=lambda r: (r[1], r[0].id)):
         dtype = "ptr" if name in pointers else reg.ty

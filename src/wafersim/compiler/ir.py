@@ -93,6 +93,10 @@ class Op:
     #: the source variable (name, scope) whose value this op writes, where out-of-SSA gave several
     #: variables one register (`IRFunction.shared_registers`); None: a temporary's, or not known
     var: tuple | None = None
+    #: for the debugger: source variables the optimiser's removed (or hoisted) instructions assigned at this
+    #: point, ((name, scope), the VReg the variable is in from there or None, after this op's own
+    #: instruction): an older register of that variable no longer holds it (`debuginfo.carry_bindings`)
+    rebinds: tuple = ()
 
     def writes(self) -> VReg | None:
         if "d" in BY_NAME[self.op].operands and self.op not in READS_D and isinstance(self.d, VReg):
@@ -104,6 +108,12 @@ class Op:
         if self.op not in READS_D and "d" in fields:
             fields.remove("d")
         return [getattr(self, f) for f in fields if isinstance(getattr(self, f), VReg)]
+
+    def rename_rebinds(self, mapping: dict) -> None:
+        """Follow registers renamed by `mapping` in `rebinds` (a pass that renames registers calls it)."""
+        if self.rebinds:
+            self.rebinds = tuple((var, mapping.get(reg, reg) if reg is not None else None, late)
+                                 for var, reg, late in self.rebinds)
 
     def replace_reads(self, mapping: dict) -> None:
         fields = [f for f in BY_NAME[self.op].operands if f in REGISTER_FIELDS]
@@ -184,6 +194,18 @@ class IRFunction:
     #: the join labels where such a register's phi was, the variable it holds from there: {label: {id: var}}
     shared_registers: set = dataclasses.field(default_factory=set)
     join_names: dict = dataclasses.field(default_factory=dict)
+    #: in SSA form, for the debugger: what removed instructions of a block left with none did to the source
+    #: variables (`Op.rebinds` entries without their last field), by the block's label: `unssa` puts them
+    #: before the copies it adds at the block's end
+    end_rebinds: dict = dataclasses.field(default_factory=dict)
+
+    def rename_rebinds(self, mapping: dict) -> None:
+        """Follow registers renamed by `mapping` in every `Op.rebinds` and in `end_rebinds`."""
+        for op in self.instructions():
+            op.rename_rebinds(mapping)
+        for label, entries in self.end_rebinds.items():
+            self.end_rebinds[label] = tuple((var, mapping.get(reg, reg) if reg is not None else None)
+                                            for var, reg in entries)
 
     def instructions(self) -> Iterator[Op]:
         return (op for op in self.ops if isinstance(op, Op))

@@ -76,13 +76,18 @@ def line_starts(program: Program) -> dict[int, int]:
     instruction of each source line. The optimiser interleaves lines: a line met again later in the same
     block is not a new stop, and neither is code it moved ahead of an earlier line (loop-invariant code
     hoisted in front of its loop: later in its block comes an earlier line, and never its own again, and a
-    loop starting after it has code of its line; the end of a loop body, followed by its `for` line's step
+    loop starting after it spans its line, from the loop's first line with code to its last: the hoisted
+    code may be all the loop had of that line; the end of a loop body, followed by its `for` line's step
     and test, is not that)."""
     instrs = program.instructions()
     targets = {i.target for _, i in instrs if i.op in ("bz", "bnz", "jmp")}
     # lines with code in each loop (a backward branch's [target, branch]), by the loop's first pc
     loops = [(i.target, pc) for pc, i in instrs if i.op in ("bz", "bnz", "jmp") and i.target <= pc]
-    loop_lines = [(top, {program.kernel_line(q) for q, _ in instrs if top <= q <= end}) for top, end in loops]
+    loop_lines = []
+    for top, end in loops:
+        lines = [line for q, _ in instrs if top <= q <= end if (line := program.kernel_line(q)) is not None]
+        if lines:
+            loop_lines.append((top, min(lines), max(lines)))
     blocks: list[list[tuple[int, int | None]]] = [[]]
     for pc, instr in instrs:
         if pc in targets and blocks[-1]:
@@ -98,8 +103,10 @@ def line_starts(program: Program) -> dict[int, int]:
                 continue
             seen.add(line)
             later = [other for _, other in block[k + 1:] if other is not None]
-            if any(other < line for other in later) and line not in later \
-                    and any(pc < top and line in lines for top, lines in loop_lines):
+            # (the line's own further instructions may come first: never its own again after the earlier one)
+            earlier = next((j for j, other in enumerate(later) if other < line), None)
+            if earlier is not None and line not in later[earlier:] \
+                    and any(pc < top and low <= line <= high for top, low, high in loop_lines):
                 continue  # moved ahead of its loop
             starts[pc] = line
     return starts

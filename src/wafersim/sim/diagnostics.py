@@ -159,8 +159,15 @@ class DiagnosticsMixin:
             **self._first_pe(lanes))
 
     def _raise_time_limit(self) -> None:
+        """Out of host time: the error lists every place; `pc`, `source` and `pe` name the group that has run
+        furthest in simulated time (a loop's PEs, rather than the most PEs, which may not have run yet)."""
         where, running = self._running()
         first = running[0]
+        places = self._places()
+        if places:
+            pc, lanes = max(places, key=lambda place: (float(place[1].max(place[1].get(self.cycle))),
+                                                       place[1].count, -place[0]))
+            first = next(entry for entry in running if entry["pc"] == pc)
         raise CycleLimitError(
             f"{self.program.name} ran past max_seconds={self.launch.max_seconds:g} of host time (simulated up "
             f"to cycle {self._latest_cycle():,.0f}); does it ever halt? Pass a larger max_seconds (or None) "

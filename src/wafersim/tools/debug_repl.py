@@ -115,8 +115,10 @@ class ReplDebugger(Controller):
         elif name == "fifo":
             channel = int(args[3]) if len(args) > 3 else 0
             contents = self.fifo((int(args[0]), int(args[1])), args[2], channel)
-            self.echo(f"  {len(contents)} word(s): " + ", ".join(
-                f"{w} ({f:g}) at cycle {t:g}" for w, f, t in zip(contents.words, contents.floats, contents.arrival)))
+            # (no trailing ": " when empty: the CLI's echo reads a trailing space as a prompt and adds no newline)
+            arrived = zip(contents.words, contents.floats, contents.arrival)
+            words = [f"{w} ({f:g}) at cycle {t:g}" for w, f, t in arrived]
+            self.echo(f"  {len(contents)} word(s)" + (": " + ", ".join(words) if words else ""))
         else:
             self.echo(next(part for part in __doc__.split("\n\n") if part.lstrip().startswith("break")))
         return False

@@ -229,6 +229,7 @@ def rename_registers(fn: IRFunction, hints: dict[VReg, str],
     for reg, new in fresh.items():
         if reg in fn.ssa_origin:
             fn.ssa_origin[new] = fn.ssa_origin[reg]
+    fn.rename_rebinds(fresh)
     for op in fn.instructions():
         op.replace_reads(fresh)
         if op.writes() in fresh:

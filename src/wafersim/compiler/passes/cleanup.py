@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from ..ir import BRANCHES, PURE, IRFunction, Label, Op, Phi, VReg, basic_blocks
-from ..debuginfo import is_variable
+from ..debuginfo import carry_bindings, is_variable
 from .cfg import CFG, read_write, rename_registers
 
 
 def drop_jumps_to_next(fn: IRFunction) -> None:
     """Remove branches whose target is the very next instruction (e.g. the `return` of an inlined call)."""
-    keep = []
+    drop = set()
     for k, op in enumerate(fn.ops):
         if isinstance(op, Op) and op.op in BRANCHES:
             following = []
@@ -17,9 +17,10 @@ def drop_jumps_to_next(fn: IRFunction) -> None:
                     break
                 following.append(later)
             if op.target in following:
-                continue
-        keep.append(op)
-    fn.ops = keep
+                drop.add(k)
+    if drop:
+        carry_bindings(fn, drop)
+        fn.ops = [op for k, op in enumerate(fn.ops) if k not in drop]
 
 
 def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
@@ -34,6 +35,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     alias: dict[VReg, VReg] = {}
     named: dict[VReg, str] = {}  # variables copied from a register
     named_scope: dict[VReg, tuple] = {}
+    named_line: dict = {}  # the line of the copy
     copied: list[VReg] = []  # variables read from their copy's source from here on (for the debugger)
     for op in fn.instructions():
         if (op.op == "mov" and isinstance(op.a, VReg) and op.a.ty == op.d.ty and writes.get(op.d) == 1
@@ -44,6 +46,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             if fn.ssa and is_variable(op.d.hint):
                 named[op.d] = op.d.hint
                 named_scope[op.d] = op.d.scope
+                named_line[op.d] = op.line
         elif isinstance(op, Phi):  # in SSA form: a phi of one value (besides itself) is a copy of it
             values = {id(v): v for _, v in op.incoming if v is not op.d}
             (only,) = values.values() if len(values) == 1 else (None,)
@@ -58,12 +61,17 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     if alias:
         for op in fn.instructions():
             op.replace_reads(alias)
+        fn.rename_rebinds(alias)
     for reg in copied:  # `b = prev` propagated: b has no register of its own (the debugger says whose it reads)
         source = alias[reg]
         if is_variable(source.hint) and (source.hint, source.scope) != (reg.hint, reg.scope):
             key, value = (reg.hint, reg.scope), (reg.ty, source.hint, source.scope)
             fn.folded_copies[key] = value if fn.folded_copies.get(key, value) == value else None
-    # in SSA form, `above = <temporary>` propagated: the temporary takes the name (the debugger finds `above`)
+    # in SSA form, `above = <temporary>` propagated: the temporary takes the name (the debugger finds `above`),
+    # where the statement computed it; a temporary of an earlier line (a constant shared with `c = 3`) would
+    # show the name before the source assigns it: the copy's binding (debuginfo) names it from the copy on
+    def_line = {op.d: op.line for op in fn.instructions() if op.writes() is not None}
+    named = {reg: hint for reg, hint in named.items() if def_line.get(alias[reg]) == named_line[reg]}
     scopes = {alias[reg]: named_scope[reg] for reg in named if not is_variable(alias[reg].hint)}
     named = {alias[reg]: hint for reg, hint in named.items() if not is_variable(alias[reg].hint)}
     if named:
@@ -88,13 +96,13 @@ def eliminate_dead_code(fn: IRFunction) -> None:
     while True:
         rw = [read_write(op) for op in fn.ops]
         read = {r for op, (reads, written) in zip(fn.ops, rw) for r in reads if not (isinstance(op, Phi) and r is written)}
-        keep = [op for op, (_, written) in zip(fn.ops, rw)
-                if not (isinstance(op, Op) and (op.op in PURE or isinstance(op, Phi)) and written is not None
-                        and written not in read)]
-        keep = [op for op in keep if not (isinstance(op, Op) and op.op == "mov" and op.d is op.a)]
-        if len(keep) == len(fn.ops):
+        drop = {i for i, (op, (_, written)) in enumerate(zip(fn.ops, rw))
+                if isinstance(op, Op) and ((op.op in PURE or isinstance(op, Phi)) and written is not None
+                                           and written not in read or op.op == "mov" and op.d is op.a)}
+        if not drop:
             return
-        fn.ops = keep
+        carry_bindings(fn, drop)  # a removed assignment still ends what an older register of the variable held
+        fn.ops = [op for i, op in enumerate(fn.ops) if i not in drop]
 
 
 #: Pure ops that read memory: moved down past a store (`t = buf[j]; buf[j] = 1; v = t`), a load would read
@@ -179,4 +187,5 @@ def eliminate_dead_writes(fn: IRFunction) -> None:
                 live.discard(written)
             live.update(reads)
     if dead:
+        carry_bindings(fn, dead)
         fn.ops = [op for i, op in enumerate(fn.ops) if i not in dead]

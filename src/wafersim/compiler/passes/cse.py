@@ -13,6 +13,7 @@ rematerialise than to keep in a register over a long range; loop-invariant motio
 """
 from __future__ import annotations
 
+from ..debuginfo import carry_bindings
 from ..ir import PURE, IRFunction, Op, VReg
 from .cfg import CFG, definitions, phi_operands
 from .cleanup import copy_propagate
@@ -81,9 +82,12 @@ def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
         stack.extend((c, True) for c in reversed(children[k]))
     if not replace:
         return
+    # `d = x + 3` read from `a`'s register: still an assignment of d there, to that register
+    carry_bindings(fn, dropped, {i: replace[fn.ops[i].writes()] for i in dropped})
     fn.ops = [op for i, op in enumerate(fn.ops) if i not in dropped]
     for op in fn.instructions():
         op.replace_reads(replace)
+    fn.rename_rebinds(replace)
 
 
 def _within_blocks(fn: IRFunction) -> None:
@@ -103,7 +107,7 @@ def _within_blocks(fn: IRFunction) -> None:
                 key = _key(op)
                 earlier = available.get(key)
                 if earlier is not None and earlier is not written and earlier.ty == written.ty:
-                    fn.ops[i] = Op("mov", d=written, a=earlier, line=op.line)
+                    fn.ops[i] = Op("mov", d=written, a=earlier, line=op.line, rebinds=op.rebinds)
                     op = fn.ops[i]
             if written is None:
                 continue

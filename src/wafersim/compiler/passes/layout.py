@@ -44,7 +44,7 @@ def place_then_before_join(fn: IRFunction) -> None:
             then_label = Label(f"then{serial}_")
             then_side = fn.ops[i + 1:otherwise - 1]
             else_side = fn.ops[otherwise:end]  # starts with the ELSE label
-            fn.ops = (fn.ops[:i] + [Op("bnz", a=op.a, target=then_label, line=op.line)] + else_side
+            fn.ops = (fn.ops[:i] + [Op("bnz", a=op.a, target=then_label, line=op.line, rebinds=op.rebinds)] + else_side
                       + [jump, then_label] + then_side + fn.ops[end:])
             changed = True
             break

@@ -14,6 +14,7 @@ A loop without a single preheader block (one entering block with no other succes
 from __future__ import annotations
 
 from ..debuginfo import is_variable
+from ..debuginfo import carry_bindings
 from ..ir import PURE, IRFunction, Op, VReg
 from .cfg import CFG, Loop, definitions, phi_operands, rename_registers
 
@@ -64,6 +65,11 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> b
         return False
     at = cfg.insertion_point(pre)
     moved = [fn.ops[i] for i in hoisted]  # discovery order: every operand before its readers
+    # the debugger: the variable is assigned where the source assigns it (renamed below in SSA form, the
+    # hoisted value is no longer the variable; out of it, it stays in its one register)
+    carry_bindings(fn, set(hoisted), {} if fn.ssa else {i: fn.ops[i].writes() for i in hoisted})
+    for op in moved:
+        op.rebinds = ()
     if fn.ssa:  # a hoisted version of a variable (`acc = 0.0` in the loop) is a value, no longer the variable
         rename_registers(fn, {op.d: op.d.hint + "_" for op in moved if is_variable(op.d.hint)})
     drop = set(hoisted)

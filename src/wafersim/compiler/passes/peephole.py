@@ -46,7 +46,7 @@ def use_immediate_forms(fn: IRFunction, undefined: frozenset = frozenset()) -> N
                     continue
             elif not IMM_MIN <= value <= IMM_MAX:
                 continue
-            fn.ops[k] = Op(form, d=op.d, a=register, imm=value, line=op.line, reloc=li.reloc)
+            fn.ops[k] = Op(form, d=op.d, a=register, imm=value, line=op.line, reloc=li.reloc, rebinds=op.rebinds)
             break
 
 
@@ -64,7 +64,7 @@ def fold_address_offsets(fn: IRFunction) -> None:
                     base, offset, reloc = known
                     op.a, op.imm, op.reloc = base, op.imm + offset, op.reloc or reloc
                     if op.op == "addi" and base == 0:
-                        fn.ops[i] = op = Op("li", d=op.d, imm=op.imm, line=op.line, reloc=op.reloc)
+                        fn.ops[i] = op = Op("li", d=op.d, imm=op.imm, line=op.line, reloc=op.reloc, rebinds=op.rebinds)
             written = op.writes()
             if written is None:
                 continue
@@ -155,7 +155,7 @@ def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_
         b = known.get(op.b) if isinstance(op.b, VReg) else (0 if op.b == 0 else None)
         if rewrite and op.op == "addi" and op.reloc is not None and a is not None:
             # known + an SRAM address: an address `li` (fixed at layout); the result is not a number
-            fn.ops[i] = op = Op("li", d=op.d, imm=op.imm + a, line=op.line, reloc=op.reloc)
+            fn.ops[i] = op = Op("li", d=op.d, imm=op.imm + a, line=op.line, reloc=op.reloc, rebinds=op.rebinds)
         elif op.op in _FOLD_IMMEDIATE and op.reloc is None and a is not None:
             value = _FOLD_IMMEDIATE[op.op](a, op.imm)
         elif op.op in _FOLD_REGISTER and a is not None and b is not None:
@@ -168,7 +168,7 @@ def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_
         if value is not None:
             value = _wrap(value)
             if rewrite:
-                fn.ops[i] = Op("li", d=written, imm=value, line=op.line)
+                fn.ops[i] = Op("li", d=written, imm=value, line=op.line, rebinds=op.rebinds)
         elif op.op == "li" and op.reloc is None and written is not None and written.ty == "i32":
             value = _wrap(op.imm)  # the register holds 32 bits, whatever number the li was given
         if written is not None:

@@ -293,7 +293,8 @@ def _sequential(copies: list[tuple[VReg, VReg | int]], temporary) -> list[tuple[
 def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Leave SSA form: coalesce phis into shared registers, copies on the edges where they do not."""
     cfg = CFG(fn)
-    edges, _ = _interference(fn, cfg)
+    edges, live_out = _interference(fn, cfg)
+    _forget_dead_bindings(fn, cfg, live_out)
     classes = _Classes(edges)
     depth = [0] * len(cfg.blocks)
     for loop in cfg.loops():
@@ -335,6 +336,7 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             register[root] = min(members, key=lambda r: r.id)
     _name_shared_writes(fn, cfg, classes, register)
     rename = {reg: register[classes.find(reg)] for reg in classes.parent}
+    fn.rename_rebinds(rename)
     for op in fn.instructions():
         op.replace_reads(rename)
         if op.writes() is not None:
@@ -344,6 +346,33 @@ def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     remove_unused_labels(fn)
 
 
+def _forget_dead_bindings(fn: IRFunction, cfg: CFG, live_out: list[set[VReg]]) -> None:
+    """A variable an optimised-away copy left in a register (`Op.rebinds`) is in it only while that register
+    is live there: once dead, coalescing may give its register to a later version written before that point
+    (`a, d = 3, a` in a loop: `d` bound to the old `a` after the new `a` took its register)."""
+    for k, block in enumerate(cfg.blocks):
+        live = set(live_out[k])
+        label = cfg.ops[block[0]]
+        if label in fn.end_rebinds:
+            fn.end_rebinds[label] = tuple((var, reg if reg is None or reg in live else None)
+                                          for var, reg in fn.end_rebinds[label])
+        for i in reversed(block):
+            op = cfg.ops[i]
+            if isinstance(op, Phi) and op.rebinds:  # (after the block's phis: `live` is what is live there)
+                op.rebinds = tuple((var, reg if reg is None or reg in live else None, late)
+                                   for var, reg, late in op.rebinds)
+            if not isinstance(op, Op) or isinstance(op, Phi):
+                continue
+            after = set(live)
+            reads, written = cfg.rw[i]
+            if written is not None:
+                live.discard(written)
+            live.update(reads)
+            if op.rebinds:
+                op.rebinds = tuple((var, reg if reg is None or reg in (after if late else live) else None, late)
+                                   for var, reg, late in op.rebinds)
+
+
 def _name_shared_writes(fn: IRFunction, cfg: CFG, classes: _Classes, register: dict[VReg, VReg]) -> None:
     """For the debugger: where a class holds versions of several source variables (`a = v[x]`, then
     `acc = a` and `acc += ...` in a loop: one register, named after one of them), tag each write with the
@@ -351,7 +380,9 @@ def _name_shared_writes(fn: IRFunction, cfg: CFG, classes: _Classes, register: d
     can tell which variable the register holds at each pc (see debuginfo.symbols)."""
     for root, members in classes.members.items():
         names = {(m.hint, m.scope) for m in members if is_variable(m.hint)}
-        if len(names) < 2:
+        # (one variable and temporaries: a constant of an earlier line CSE shared with `d = a`, `a` that
+        # constant, is in d's register before the source assigns d; its write is no assignment of d)
+        if len(names) < 2 and not (names and any(not is_variable(m.hint) for m in members)):
             continue
         shared = register[root]
         fn.shared_registers.add(shared.id)
@@ -397,14 +428,26 @@ def _place_copies(fn: IRFunction, cfg: CFG) -> None:
             before[cfg.blocks[s][0]].extend(moves)  # the fall-through edge: just before the join's label
         if branch is not None and branch.target is join:  # the branch's edge: a block of its own, at the end
             split = Label(f"{join.name}_from{p}_")
-            fn.ops[last_index] = Op(branch.op, a=branch.a, target=split, line=branch.line)
+            fn.ops[last_index] = Op(branch.op, a=branch.a, target=split, line=branch.line, rebinds=branch.rebinds)
             appended += [split, *(dataclasses.replace(m) for m in moves), Op("jmp", target=join, line=branch.line)]
     ops = []
+    pending: tuple = ()  # what removed phis carried for the debugger (`Op.rebinds`): on the next instruction
+    # what removed instructions of a block left with none did (`end_rebinds`): before the copies at its end
+    end_at = {cfg.insertion_point(k): fn.end_rebinds[cfg.ops[block[0]]] for k, block in enumerate(cfg.blocks)
+              if cfg.ops[block[0]] in fn.end_rebinds}
+    fn.end_rebinds = {}
     for i, op in enumerate(fn.ops):
-        ops.extend(before.get(i, ()))
-        if not isinstance(op, Phi):
-            ops.append(op)
-    ops.extend(before.get(len(fn.ops), ()))
+        pending += tuple((var, reg, False) for var, reg in end_at.get(i, ()))
+        for item in [*before.get(i, ()), op]:
+            if isinstance(item, Phi):
+                pending += tuple((var, reg, False) for var, reg, _ in item.rebinds)
+                continue
+            if pending and isinstance(item, Label):  # (past the block: on this path only, so no register)
+                pending = tuple((var, None, False) for var, _, _ in pending)
+            elif pending:
+                item.rebinds, pending = pending + item.rebinds, ()
+            ops.append(item)
+    ops.extend(before.get(len(fn.ops), ()))  # (what `pending` holds here ran at the very end: nothing to show)
     if appended:
         if not (isinstance(ops[-1], Op) and ops[-1].op in ("jmp", "halt")):
             ops.append(Op("halt"))  # (the front end ends every kernel in halt: never reached)
