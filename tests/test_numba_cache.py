@@ -196,7 +196,8 @@ def test_load_cached_loads_nothing_from_an_unreadable_index():
     assert numba_cache.load_cached(Broken()) == 0
 
 
-def test_init_loads_the_functions_launches_call_and_lists_only_engine_sources():
+def test_init_lists_only_engine_sources():
+    # (that it loads every function a launch calls: tests/test_startup.py, a launch after init loads none)
     from wafersim.sim.compiled import startup
 
     assert set(startup.ENTRY_SOURCES) <= set(numba_cache.ENGINE_SOURCES)
