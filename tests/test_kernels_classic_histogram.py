@@ -88,3 +88,15 @@ def test_a_range_beyond_float32_is_refused_and_one_at_its_edge_counts_right():
     want = np.histogram(values.astype(np.float64), edges.astype(np.float64))[0]   # the same float32 edges
     np.testing.assert_array_equal(counts, want)
     assert counts.sum() == 50
+
+
+def test_an_integer_range_edge_past_2_24_is_taken_as_numpy_takes_it():
+    # The range check took float32_input's rule for values, refusing range=(0, 100_000_000) ("integers beyond
+    # 2**24") though (0.0, 1e8) passed and the edges are rounded outward (`float32_edges`) either way.
+    values = np.random.default_rng(9).uniform(0, 9e7, 300).astype(np.float32)
+    counts, edges, _ = histogram(values, 4, (0, 100_000_000), p=2)
+    want, want_edges = np.histogram(values, 4, (0, 100_000_000))
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(edges, want_edges.astype(np.float32))
+    with pytest.raises(ws.ArgumentError, match=r"range\[1\] = 10{39} is beyond float32's range"):
+        histogram(values, 4, (0, 10 ** 39))

@@ -91,3 +91,14 @@ def test_extents_beyond_float32_and_bad_values_are_refused():
     extent = (np.float32(-2.0), 0.5, -1, 1)                           # NumPy and Python numbers alike
     counts, _ = mandelbrot(4, 4, 9, (2, 2), extent=extent)
     np.testing.assert_array_equal(counts, _python_counts(4, 4, 9, extent))
+
+
+def test_an_integer_extent_past_2_24_is_taken_as_its_float_is():
+    # The extent check took float32_input's rule for values, refusing integers past 2**24 though the float
+    # 2e7 passed: the corners are rounded to float32 either way (`pixel_coordinates`).
+    extent = (-20_000_000, 20_000_000, -1, 1)
+    counts, _ = mandelbrot(4, 4, 9, (2, 2), extent=extent)
+    np.testing.assert_array_equal(counts, _python_counts(4, 4, 9, extent))
+    np.testing.assert_array_equal(counts, mandelbrot(4, 4, 9, (2, 2), extent=(-2e7, 2e7, -1.0, 1.0))[0])
+    with pytest.raises(ws.ArgumentError, match=r"extent\[1\] = 10{39} is beyond float32's range"):
+        mandelbrot(4, 4, 9, (2, 2), extent=(0, 10 ** 39, 0, 1))

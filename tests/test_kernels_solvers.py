@@ -199,6 +199,20 @@ def test_a_right_hand_side_far_from_norm_1_is_solved_as_a_scaled_one(scale, solv
     assert sol.residual_norm < 1e-5 * np.linalg.norm(bs)
 
 
+@pytest.mark.parametrize("solver", ["cg", "bicgstab"])
+def test_a_right_hand_side_of_subnormal_norm_is_solved(solver):
+    # ||b|| below ~2**-127.5 needs a scale beyond float32's range: np.float32(2**133) was inf, b became NaN
+    # and so did x (converged False). The answer is the float64 solve of the same system.
+    run = {"cg": conjugate_gradient, "bicgstab": bicgstab}[solver]
+    b = np.zeros((4, 2, 2), np.float32)
+    b[1, 1, 1], b[2, 0, 1] = np.float32(1e-40), np.float32(-3e-41)
+    sol = run(b, rtol=1e-5)
+    exact = np.linalg.solve(laplacian(b.shape).toarray(), b.astype(np.float64).ravel())
+    assert sol.converged and sol.info == 0 and np.all(np.isfinite(sol.x))
+    np.testing.assert_allclose(sol.x.astype(np.float64).ravel(), exact, rtol=1e-3, atol=1e-4 * np.abs(exact).max())
+    assert 0.0 <= sol.residual_norm < 1e-5 * np.linalg.norm(b.astype(np.float64))
+
+
 def test_a_power_of_two_scale_changes_nothing_but_the_scale():
     # Scaling by a power of two is exact: b * 2**-20 (norm below 2**-16, solved as b) takes the same
     # iterations as b and gives x * 2**-20 bit for bit (BiCGSTAB's absolute breakdown test had stopped

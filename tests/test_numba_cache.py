@@ -181,6 +181,12 @@ def test_load_cached_loads_what_the_cache_holds_and_compiles_nothing(tmp_path):
 
     assert run("fill") == ["[0, 2, 4]"]
     assert run("load") == ["1 0", "1 0 0", "[0, 3, 6] 1"]  # (the call used the loaded code: still one)
+    # An index entry whose data file is gone loads nothing and compiles nothing (Numba's `compile` would);
+    # the call then compiles, as without `load_cached`.
+    data = list((tmp_path / "numba-cache").rglob("cached_pair.scaled*.nbc"))
+    assert len(data) == 1
+    data[0].unlink()
+    assert run("load") == ["0 0", "0 0 0", "[0, 3, 6] 1"]
 
 
 def test_load_cached_loads_nothing_from_an_unreadable_index():
@@ -190,7 +196,8 @@ def test_load_cached_loads_nothing_from_an_unreadable_index():
     assert numba_cache.load_cached(Broken()) == 0
 
 
-def test_init_loads_the_functions_launches_call_and_lists_only_engine_sources():
+def test_init_lists_only_engine_sources():
+    # (that it loads every function a launch calls: tests/test_startup.py, a launch after init loads none)
     from wafersim.sim.compiled import startup
 
     assert set(startup.ENTRY_SOURCES) <= set(numba_cache.ENGINE_SOURCES)

@@ -247,6 +247,9 @@ def test_device_objects_refuse_pickling_with_what_to_keep_instead(dev):
             with pytest.raises(ws.ArgumentTypeError, match="cannot be pickled") as info:
                 copier(obj)
             assert advice in str(info.value)
+    for obj in (dev, dev.stream()):  # no shallow copy of these: the message says copied, not deep-copied
+        with pytest.raises(ws.ArgumentTypeError, match="cannot be pickled or copied: .*dev.save"):
+            copy.copy(obj)
     alias = copy.copy(d)  # a shallow copy is another handle to the same memory
     assert alias is not d and alias.address == d.address and alias.shape == d.shape
     dev.memcpy_htod(alias, np.array([9, 8, 7, 6], np.float32))

@@ -210,3 +210,47 @@ def test_pump_kernel_stops_before_a_step_that_finishes_a_transfer():
                                                  receiver_of, depth, taken, count2)
 
     assert steady2([12, 20]) == 0 and steady2([12, 12]) == -4 and steady2([20, 20]) == 4
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_steady_counts_in_order_is_steady_counts_and_receive_applies(seed):
+    """`steady_counts_in_order` (the pump's, receivers in PE order, each once) against the two functions it
+    fuses: the same words, takes and counts as `steady_counts`, and uniform[0] as `receive_applies` (no
+    segments of several senders), over random states that make both answers common."""
+    from wafersim.sim.stream_pump_steps import receive_applies
+
+    rng = np.random.default_rng(seed)
+    depth, agreed, uniform_seen = 4, 0, set()
+    for _ in range(400):
+        senders = int(rng.integers(1, 4))
+        receivers = senders * int(rng.integers(1, 3))
+        s_pes = np.arange(senders, dtype=np.int64)
+        r_pes = np.arange(senders, senders + receivers, dtype=np.int64)
+        p_lane = np.sort(rng.integers(0, senders, receivers)).astype(np.int64)
+        p_lane[:senders] = np.arange(senders)  # (every sender has a receiver)
+        pes = senders + receivers
+        progress = rng.choice([0, 4, 4, 8], pes).astype(np.int64)
+        popped = rng.choice([0, 4], pes).astype(np.int64)
+        pushed = popped + rng.choice([0, 2, 2, 4], pes).astype(np.int64)
+        s_length = rng.choice([10, 20, 20], senders).astype(np.int64)
+        r_length = rng.choice([8, 20, 20, 20], receivers).astype(np.int64)
+        r_base = rng.choice([16, 16, 16, 20], receivers).astype(np.int64) - progress[r_pes]
+        sent = rng.choice([2, 2, 4], senders).astype(np.int64)
+        taken, count = np.zeros(receivers, np.int64), np.zeros(senders, np.int64)
+        want_taken, want_count = np.zeros(receivers, np.int64), np.zeros(senders, np.int64)
+        room, uniform = np.empty(senders, np.int64), np.zeros(1, np.bool_)
+        words = stream_pump_kernels.steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed,
+                                                           popped, p_lane, depth, taken, count, room, r_base, sent,
+                                                           uniform)
+        want = stream_pump_kernels.steady_counts(s_pes, s_length, r_pes, r_length, progress, pushed, popped, r_pes,
+                                                 p_lane, np.arange(receivers), depth, want_taken, want_count)
+        assert words == want
+        if want == 0:
+            continue
+        agreed += 1
+        assert taken.tolist() == want_taken.tolist() and count.tolist() == want_count.tolist()
+        applies = receive_applies(r_pes, r_base, progress, pushed, popped, taken, np.empty((0, 5), np.int64),
+                                  p_lane, sent)
+        assert bool(uniform[0]) == applies
+        uniform_seen.add(applies)
+    assert agreed > 20 and uniform_seen == {True, False}  # (the states reach both answers)

@@ -84,6 +84,18 @@ def float32_scalar(value: Any, name: str) -> np.float32:
     return float32_input(np.asarray([value]), name)[0]
 
 
+def float32_bound(value: Any, name: str) -> np.float32:
+    """A bound of a float32 range argument (a histogram edge, an extent's corner), rounded to float32: a real
+    number in float32's range, as `float32_scalar`, but an integer of any magnitude within it (the callers
+    round bounds themselves where that matters, e.g. `histogram`'s edges outward, so 100_000_000 is taken as
+    1e8 is, not refused as a value past 2**24 would be)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if abs(int(value)) > float(np.finfo(np.float32).max):
+            raise ArgumentError(f"{name} = {value} is beyond float32's range (about 3.4e38)")
+        value = float(value)
+    return float32_scalar(value, name)
+
+
 def _check_objects(array: np.ndarray, name: str) -> None:
     """`float32_input`'s refusals for an object array, element by element (only objects need it)."""
     for value in array.flat:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def not_picklable(value: Any) -> ArgumentTypeError:
-    """The error for pickling (or deep-copying) a device object: device memory lives in its `Device`, which
+    """The error for pickling (or copying) a device object: device memory lives in its `Device`, which
     holds a lock and is no value to copy, so say what to keep instead (rather than Python's bare
     "cannot pickle '_thread.RLock' object")."""
     kind = type(value).__name__
@@ -41,7 +41,9 @@ def not_picklable(value: Any) -> ArgumentTypeError:
         advice = ("copy it to the host (d.copy_to_host()) and pickle or copy the NumPy array, then "
                   "dev.to_device(host) where it is needed; or save its device with dev.save(path, arrays={name: d})")
     article = "an" if kind[0] in "AEIOU" else "a"
-    return ArgumentTypeError(f"{article} {kind} cannot be pickled or deep-copied: it is a handle to a device's "
+    # (a Device or Stream has no `__copy__`: copy.copy reaches this too; the others' shallow copies work)
+    how = "pickled or copied" if kind in ("Device", "Stream") else "pickled or deep-copied"
+    return ArgumentTypeError(f"{article} {kind} cannot be {how}: it is a handle to a device's "
                              f"memory and state, not a value; {advice}", type=kind)
 
 

@@ -32,7 +32,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, float32_input, float32_scalar
+from ..hosting import Scratch, float32_bound, float32_input
 from .common import check_fits_sram, line_device
 
 END = -1  # the end of a PE's stream of bin numbers (bins are >= 0)
@@ -143,7 +143,7 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     flat = float32_input(values, "values").reshape(-1)
     if range is not None and np.ndim(range) == 1 and len(range) == 2:
         for k, edge in enumerate(range):  # (an edge beyond float32 became an infinite float32 edge)
-            float32_scalar(edge, f"range[{k}]")
+            float32_bound(edge, f"range[{k}]")
     try:
         edges = np.histogram_bin_edges(flat, int(bins), range)  # NumPy's edges, and its checks of the range
     except ValueError as err:  # a range that is reversed or not finite, or data whose range is not finite

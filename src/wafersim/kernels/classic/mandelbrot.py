@@ -24,7 +24,7 @@ from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, device_argument, fitting_device, float32_scalar, shape_argument
+from ..hosting import Scratch, device_argument, fitting_device, float32_bound, shape_argument
 from .common import check_fits_sram
 
 INT32_MAX = 2**31 - 1
@@ -124,7 +124,7 @@ def mandelbrot(width: int, height: int, max_iter: int, tile: tuple[int, int] = (
     if np.ndim(extent) != 1 or len(extent) != 4:
         raise ArgumentError(f"mandelbrot: extent must be 4 numbers (xmin, xmax, ymin, ymax), got {extent!r}")
     for k, value in enumerate(extent):  # real numbers in float32's range (the input rule; not a str: TypeError)
-        if not np.isfinite(float32_scalar(value, f"extent[{k}]")):  # (an infinite edge made every c inf or NaN)
+        if not np.isfinite(float32_bound(value, f"extent[{k}]")):  # (an infinite edge made every c inf or NaN)
             raise ArgumentError(f"mandelbrot: extent must be finite, got {extent!r}")
     if not (extent[0] < extent[1] and extent[2] < extent[3]):
         raise ArgumentError(f"mandelbrot: extent must be (xmin, xmax, ymin, ymax) with xmin < xmax and ymin < ymax, "

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from ...compiler import intrinsics as ws
 from ...arch.values import whole_argument
+from ...compiler import intrinsics as ws
 from ...errors import ArgumentError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit

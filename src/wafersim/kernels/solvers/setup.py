@@ -107,7 +107,8 @@ class Scaled:
         """(x, ||r||) of the unscaled problem from the kernel's x and squared residual norm."""
         if self.scale == 1.0:
             return x, math.sqrt(rr)
-        return (x / np.float32(self.scale)).astype(np.float32), math.sqrt(rr) / self.scale
+        # (in float64: the scale may be beyond float32's range, 2**149 for a subnormal b; exact either way)
+        return (x.astype(np.float64) / self.scale).astype(np.float32), math.sqrt(rr) / self.scale
 
 
 def scaled_system(b: np.ndarray, rtol: float, atol: float) -> Scaled:
@@ -119,7 +120,9 @@ def scaled_system(b: np.ndarray, rtol: float, atol: float) -> Scaled:
         scale = 2.0 ** -round(math.log2(bnorm))
     tolerance = max(float(atol), float(rtol) * bnorm) * scale
     atol2 = np.float32(min(tolerance * tolerance, float(np.finfo(np.float32).max)))
-    return Scaled(b * np.float32(scale) if scale != 1.0 else b, bnorm, atol2, scale)
+    # (b scaled in float64: np.float32(scale) is inf for ||b|| below ~2**-127.5, which made b NaN)
+    scaled = (b.astype(np.float64) * scale).astype(np.float32) if scale != 1.0 else b
+    return Scaled(scaled, bnorm, atol2, scale)
 
 
 def iteration_limit(n: int, maxiter: int | None) -> int:

@@ -141,9 +141,12 @@ def load_cached(dispatcher) -> int:
         cache = dispatcher._cache
         codegen = dispatcher.targetctx.codegen()
         loaded = 0
-        for key in cache._cache_file._load_index():
+        for key, data_name in cache._cache_file._load_index().items():
             signature = key[0]
-            if cache._index_key(signature, codegen) == key:  # (written from this source, for this machine)
+            # (written from this source, for this machine, its data file there: an index entry whose file is
+            # gone makes Numba's `compile` compile it, seconds to minutes that `init` must not spend)
+            if cache._index_key(signature, codegen) == key \
+                    and os.path.exists(cache._cache_file._data_path(data_name)):
                 dispatcher.compile(signature)
                 loaded += 1
         return loaded

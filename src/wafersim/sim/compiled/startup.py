@@ -23,7 +23,8 @@ import numpy as np
 #: The files of `numba_cache.ENGINE_SOURCES` whose public functions the engine's Python calls (the others'
 #: are compiled into these); relative to `sim/`.
 ENTRY_SOURCES = ("background_kernels.py", "descriptor_kernels.py", "fifo_kernels.py", "routed_step_kernels.py",
-                 "stream_pump_kernels.py", "trace_kernels.py", "compiled/interpreter.py", "compiled/settle.py")
+                 "stream_pump_kernels.py", "stream_pump_steps.py", "trace_kernels.py", "compiled/interpreter.py",
+                 "compiled/settle.py")
 _started = False
 
 
