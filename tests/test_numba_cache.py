@@ -201,3 +201,7 @@ def test_init_lists_only_engine_sources():
     from wafersim.sim.compiled import startup
 
     assert set(startup.ENTRY_SOURCES) <= set(numba_cache.ENGINE_SOURCES)
+    import importlib
+    for source, names in startup.ENTRY_SOURCES.items():  # (a renamed function would be left unloaded silently)
+        module = importlib.import_module("wafersim.sim." + source.removesuffix(".py").replace("/", "."))
+        assert all(hasattr(getattr(module, name, None), "_cache") for name in names or ())

@@ -8,7 +8,7 @@ SciPy's `scipy.linalg`, imported by Numba's BLAS check in `numba.np.arraymath`, 
 functions use none of those registries' implementations, but Numba loads all of them for any cached
 function. Each cached function then loads on the first call of each of its signatures (2-40 ms each; the
 stream pump's, with the steps compiled into it, ~0.1 s): `start` loads those of the functions that launches
-call (`ENTRY_SOURCES`' public functions: ~0.26 s for all that bench/workloads.py uses) that the cache holds
+call (`ENTRY_SOURCES`: ~0.26 s for all that bench/workloads.py uses) that the cache holds
 (`numba_cache.load_cached`: what launches on this machine used before), so that a launch after it loads
 none, as CUDA's eager module loading does.
 """
@@ -20,17 +20,21 @@ import time
 import numpy as np
 
 
-#: The files of `numba_cache.ENGINE_SOURCES` whose public functions the engine's Python calls (the others'
-#: are compiled into these); relative to `sim/`.
-ENTRY_SOURCES = ("background_kernels.py", "descriptor_kernels.py", "fifo_kernels.py", "routed_step_kernels.py",
-                 "stream_pump_kernels.py", "stream_pump_steps.py", "trace_kernels.py", "compiled/interpreter.py",
-                 "compiled/settle.py")
+#: The files of `numba_cache.ENGINE_SOURCES` with functions the engine's Python calls (the others' are compiled
+#: into these), relative to `sim/`, and those functions' names (None: every public function of the file).
+#: `stream_pump_steps`' other functions are compiled into the pump: loading their own machine code would
+#: cost ~0.25 s for nothing.
+ENTRY_SOURCES: dict[str, tuple[str, ...] | None] = {
+    "background_kernels.py": None, "descriptor_kernels.py": None, "fifo_kernels.py": None,
+    "routed_step_kernels.py": None, "stream_pump_kernels.py": None, "stream_pump_steps.py": ("send_step_in_pe_order",),
+    "trace_kernels.py": None, "compiled/interpreter.py": None, "compiled/settle.py": None,
+}
 _started = False
 
 
 def start() -> float:
     """Import Numba and the engine's compiled modules, load Numba's registries (through one small cached
-    function) and the machine code of `ENTRY_SOURCES`' public functions that Numba's on-disk cache holds;
+    function) and the machine code of `ENTRY_SOURCES`' functions that Numba's on-disk cache holds;
     seconds taken.
     Idempotent: a second call takes microseconds."""
     global _started
@@ -41,11 +45,11 @@ def start() -> float:
     if not _started:
         with numba_cache.damage_reported():
             fifo_kernels.lane_runs(np.arange(2, dtype=np.int64))  # (the first cached function loaded: the registries)
-        for source in ENTRY_SOURCES:
+        for source, names in ENTRY_SOURCES.items():
             module = importlib.import_module(".." + source.removesuffix(".py").replace("/", "."), __package__)
             for name, value in list(vars(module).items()):
-                if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__ \
-                        and hasattr(value, "_cache"):
+                if (name in names if names is not None else not name.startswith("_")) \
+                        and getattr(value, "__module__", None) == module.__name__ and hasattr(value, "_cache"):
                     numba_cache.load_cached(value)
         from . import fabric_state  # noqa: F401  (a launch with transfers imports it)
         _started = True
