@@ -72,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", help="replace a section of this Markdown file")
     parser.add_argument("--section", default="threads", help="the section --write replaces (default threads)")
     args = parser.parse_args(argv)
-    counts = tuple(int(word) for word in args.counts.split(","))
-    if counts[0] != 1 or len(counts) < 2:
-        parser.error("--counts: start with 1 and give at least one more count, such as 1,2 or 1,2,4,8,16")
+    words = args.counts.split(",")
+    counts = tuple(int(word) for word in words) if all(word.strip().isdigit() for word in words) else ()
+    if len(counts) < 2 or counts[0] != 1 or min(counts) < 1:
+        parser.error(f"--counts {args.counts!r}: whole numbers >= 1, the first 1 and at least one more, such as 1,2 "
+                     "or 1,2,4,8,16")
     rows = [measure(name, args.repeat, counts) for name in args.only.split(",")]
     text = table(rows, args.repeat, counts)
     print(f"machine: {machine()}\nengine: {engine_source()}\n{text}")

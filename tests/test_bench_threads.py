@@ -20,6 +20,8 @@ def test_the_table_shows_each_count_and_its_speed_up_over_one_thread():
     assert "| 8.0x / 3.2x / 2.0x |" in line and line.endswith("| 2e+09 |")  # x NumPy; 1e9 / 0.5 s
 
 
-def test_counts_must_start_with_one_thread():
+@pytest.mark.parametrize("counts", ["2,4", "1", "1,0", "1,two", "1,2.5"])
+def test_counts_must_be_whole_numbers_starting_with_one_thread(counts, capsys):
     with pytest.raises(SystemExit):
-        threads.main(["--counts", "2,4"])
+        threads.main(["--counts", counts])
+    assert "--counts" in capsys.readouterr().err
