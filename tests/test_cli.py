@@ -172,3 +172,74 @@ def test_info_shows_the_16_bit_lanes(name):
     result = invoke("info", "--spec", name)
     assert result.exit_code == 0
     assert re.search(rf"vector lanes +{spec.vector_lanes} float32, {spec.vector_lanes_half} 16-bit", result.output)
+
+
+def test_asm_refuses_an_output_it_cannot_write_with_a_message(tmp_path):
+    """`asm -o` into a missing folder, or a folder, is one `Error:` line and exit 1 (was an AssemblyError
+    traceback through click)."""
+    source = tmp_path / "k.s"
+    source.write_text("    halt\n")
+    for output, message in [(tmp_path / "missing" / "k.wsb", "does not exist"), (tmp_path, "it is a folder")]:
+        result = invoke("asm", str(source), "-o", str(output))
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.output.startswith("Error: cannot write program file") and message in result.output
+    assert not (tmp_path / "missing").exists() and not source.with_suffix(".wsb").exists()
+
+
+def test_run_shows_a_scripts_own_error_as_python_would(tmp_path):
+    """A script's syntax error, or an error of its own (not a WaferError), is shown as `python script.py`
+    shows it, exit 1: the script's frames, none of the command line's, click's or runpy's around it."""
+    script = tmp_path / "job.py"
+    script.write_text("import wafersim as ws\nx = (1,\n")
+    result = invoke("run", str(script))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f'  File "{script}", line 2' and "SyntaxError" in result.stderr
+    assert "Traceback" not in result.stderr and "runpy" not in result.stderr and "cli.py" not in result.stderr
+    (tmp_path / "helper_that_fails.py").write_text("def fail():\n    raise RuntimeError('boom')\n")
+    script.write_text("import helper_that_fails\n\nhelper_that_fails.fail()\n")
+    result = invoke("run", str(script))
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 1 and lines[0] == "Traceback (most recent call last):"
+    assert lines[1] == f'  File "{script}", line 3, in <module>' and lines[-1] == "RuntimeError: boom"
+    assert f'"{tmp_path / "helper_that_fails.py"}", line 2, in fail' in result.stderr  # (the frames it called kept)
+    assert "runpy" not in result.stderr and "click" not in result.stderr and "cli.py" not in result.stderr
+
+
+def test_run_refuses_heatmap_options_it_cannot_use_before_running_the_script(tmp_path):
+    """An unknown metric or an `--out` that is a file was found only after the whole script had run (the
+    file: a FileExistsError traceback); `--out`/`--whole-wafer` without `--heatmap`, usually an option of the
+    script's own after its name, were taken and silently dropped. Each is a usage error before the script
+    runs; after `--` they are the script's."""
+    script = tmp_path / "job.py"
+    script.write_text("import sys\nopen(__file__ + '.ran', 'w').close()\nprint('argv', sys.argv[1:])\n")
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    for args, message in [(["--heatmap", "zzz"], "unknown metric 'zzz' for --heatmap"),
+                          (["--heatmap", "busy", "--out", str(a_file)], f"--out '{a_file}' is not a folder"),
+                          (["--heatmap", "busy", "--out", str(a_file / "sub")], "is a file"),
+                          (["--out", "pics"], "--out is for --heatmap pictures, and no --heatmap is given"),
+                          (["--whole-wafer"], "--whole-wafer is for --heatmap"),
+                          (["--out", "pics", "--whole-wafer"], "put them after `--`")]:
+        result = invoke("run", str(script), *args)
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+    assert not (tmp_path / "job.py.ran").exists() and not (tmp_path / "pics").exists()
+    result = invoke("run", str(script), "--", "--out", "pics", "--whole-wafer")
+    assert result.exit_code == 0 and "argv ['--out', 'pics', '--whole-wafer']" in result.output
+    result = invoke("run", "--heatmap", "routed_words_1", "--out", str(tmp_path / "maps"), str(script))
+    assert result.exit_code == 0 and (tmp_path / "maps").is_dir()  # (a known metric; the folder created)
+
+
+@pytest.mark.parametrize("command, option, value, message", [
+    ("demo", "--out", "afile", "argument --out: '{tmp}/afile' is not a folder"),
+    ("demo", "--out", "afile/sub", "(its folder '{tmp}/afile' is a file)"),
+    ("bench", "--write", "missing/r.md", "argument --write: cannot write file '{tmp}/missing/r.md': the folder"),
+    ("bench", "--write", ".", "it is a folder")])
+def test_demo_and_bench_refuse_an_output_they_cannot_write_before_running(tmp_path, command, option, value,
+                                                                             message):
+    """Was a FileExistsError / FileNotFoundError / IsADirectoryError traceback after the whole run."""
+    (tmp_path / "afile").write_text("")
+    value = value if value == "." else str(tmp_path / value)
+    result = CliRunner().invoke(main, [command, "--preset", "dev",
+                                       "--steps", "1", option, value], catch_exceptions=False)
+    assert result.exit_code == 2 and message.format(tmp=tmp_path) in result.output, result.output
+    assert "Device(" not in result.output and "machine:" not in result.output  # (nothing ran)

@@ -21,7 +21,7 @@ import numpy as np
 import wafersim as ws
 from wafersim.kernels import reference
 from wafersim.kernels.assembly import heat_program
-from wafersim.tools.arguments import spec_argument, steps_argument
+from wafersim.tools.arguments import output_file_argument, spec_argument, steps_argument
 from wafersim.tools.results import machine, write_section
 
 
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wafersim bench", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", type=spec_argument, default="wse2", help="a preset or a WaferSpec TOML file")
     parser.add_argument("--steps", type=steps_argument, default=100, help="time steps (at least 1)")
-    parser.add_argument("--write", help="write the results table to this Markdown file")
+    parser.add_argument("--write", type=output_file_argument,
+                        help="write the results table to this Markdown file (its folder must exist)")
     args = parser.parse_args(argv)
     row = bench(args.preset, args.steps)
     text = table([row])

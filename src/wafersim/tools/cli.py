@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -15,7 +16,8 @@ from ..isa.assembler import assemble, disassemble
 from ..isa.opcodes import opcode_cycles
 from ..runtime import device as runtime_device
 from ..sim import trace as trace_format
-from ..sim.stats import energy_text, unit_text
+from ..sim.stats import LaunchStats, energy_text, unit_text
+from .arguments import folder_problem
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,17 +69,42 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--heatmap", "metrics", multiple=True, help="also draw this per-PE metric of every launch as a PNG "
-              "(busy, stall, instructions, words_sent, link_utilization, routed_words; repeatable)")
+              "(busy, stall, instructions, words_sent, link_utilization, routed_words, routed_words_<channel>; "
+              "repeatable)")
 @click.option("--whole-wafer", is_flag=True, help="draw heatmaps over the whole wafer, not the launched blocks")
-@click.option("--out", "out_dir", default="heatmaps", show_default=True, help="folder for the heatmaps")
+@click.option("--out", "out_dir", help="folder for the heatmaps, created if missing  [default: heatmaps]")
 @click.argument("script", type=click.Path(exists=True, dir_okay=False))
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
-def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], whole_wafer: bool, out_dir: str) -> None:
-    """Run a host script, then print a summary table of its launches (and draw heatmaps if asked)."""
+def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], whole_wafer: bool,
+        out_dir: str | None) -> None:
+    """Run a host script, then print a summary table of its launches (and draw heatmaps if asked).
+
+    wafersim's options may come after SCRIPT too; arguments for the script that look like them go after
+    `--` (wafersim run job.py -- --out pics)."""
+    # Everything that can be refused is refused before the script runs, not after it (a long run lost).
+    if not metrics and (out_dir is not None or whole_wafer):
+        # (`--out` meant for the script, after its name, was taken here and silently dropped)
+        given = [name for name, value in (("--out", out_dir), ("--whole-wafer", whole_wafer)) if value]
+        example = " ".join(["--out", out_dir] if out_dir is not None else []) or "--whole-wafer"
+        raise click.UsageError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for --heatmap "
+                               f"pictures, and no --heatmap is given; to pass {' and '.join(given)} to the script, "
+                               f"put {'it' if len(given) == 1 else 'them'} after `--` "
+                               f"(wafersim run {script} -- {example})")
+    unknown = [m for m in metrics if m not in LaunchStats.HEATMAP_METRICS
+               and not (m.startswith("routed_words_") and m[13:].isdigit())]
+    if unknown:
+        raise click.UsageError(f"unknown metric {unknown[0]!r} for --heatmap; known: "
+                               f"{', '.join(LaunchStats.HEATMAP_METRICS)}, routed_words_<channel>")
+    out_dir = out_dir or "heatmaps"
+    if folder_problem(out_dir):
+        raise click.UsageError(f"--out {folder_problem(out_dir)}")
     launches = _run_script(script, script_args)
     click.echo(launch_table(launches))
     if metrics:  # (the command's own output folder; the library's writers create none)
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot create --out {out_dir!r}: {exc.strerror}") from None
     for k, (_, stats) in enumerate(launches, start=1):
         for metric in metrics:
             path = Path(out_dir) / f"launch{k}_{stats.program}_{metric}.png"
@@ -156,7 +183,7 @@ def bench(bench_args: tuple[str, ...]) -> None:
 def asm(source: str, output: str | None) -> None:
     """Assemble a text program into a .wsb program file."""
     program = _guard(lambda: assemble(Path(source).read_text(), name=Path(source).stem, file=str(source)))
-    path = binary.save(program, output or Path(source).with_suffix(".wsb"))
+    path = _guard(lambda: binary.save(program, output or Path(source).with_suffix(".wsb")))
     click.echo(f"wrote {path}: {program.name}, {len(program.code)} words, {program.data_words} data words")
 
 
@@ -221,11 +248,24 @@ def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> lis
         if on_error is not None:  # (the debugger's look at the failed launch first)
             on_error(exc)
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 (the script's own error: shown as `python script.py` shows it)
+        click.echo(script_traceback(exc, script), err=True, nl=False)
+        raise click.exceptions.Exit(1) from None
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
         runtime_device.launch_observers.remove(observer)
     return launches
+
+
+def script_traceback(exc: BaseException, script: str) -> str:
+    """The traceback of an error a script raised, as `python script.py` prints it: from the script's own
+    frame on, without the frames of this command line, click and runpy around it (which said nothing
+    about the script and buried its error); a syntax error is its file, line and caret alone."""
+    tb, here = exc.__traceback__, os.path.abspath(script)
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != here:
+        tb = tb.tb_next
+    return "".join(traceback.TracebackException(type(exc), exc, tb).format())
 
 
 def _spec(name: str):

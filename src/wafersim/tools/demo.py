@@ -16,7 +16,7 @@ import numpy as np
 
 import wafersim as ws
 from wafersim.kernels import reference
-from wafersim.tools.arguments import spec_argument, steps_argument
+from wafersim.tools.arguments import folder_argument, spec_argument, steps_argument
 from wafersim.kernels.heat import heat_kernel
 from wafersim.sim.pictures import save_map
 from wafersim.sim.stats import energy_text
@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="wafersim demo", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", type=spec_argument, default="wse2", help="a preset or a WaferSpec TOML file")
     parser.add_argument("--steps", type=steps_argument, default=100, help="time steps (at least 1)")
-    parser.add_argument("--out", default="out", help="folder for the PNG pictures")
+    parser.add_argument("--out", type=folder_argument, default="out",
+                        help="folder for the PNG pictures (created if missing)")
     args = parser.parse_args(argv)
 
     dev = ws.Device(args.preset)
@@ -56,7 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wall time: {wall:.2f} s, compile included ({stats.instructions / wall:.3g} simulated PE-instructions/s)")
     same = np.array_equal(out, expected)
     print(f"matches NumPy exactly: {same}")
-    Path(args.out).mkdir(parents=True, exist_ok=True)  # (the demo's own output folder: writers create none)
+    try:  # (the demo's own output folder: writers create none)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # (checked before the run; this is what changed since, or permissions)
+        raise SystemExit(f"wafersim demo: cannot create --out {args.out!r}: {exc.strerror}") from None
     field = save_map(out, Path(args.out) / "heat_field.png", f"temperature after {args.steps} steps", "temperature",
                      cmap="inferno")
     stall = stats.heatmap("stall", Path(args.out) / "heat_stall.png")
