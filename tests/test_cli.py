@@ -243,3 +243,21 @@ def test_demo_and_bench_refuse_an_output_they_cannot_write_before_running(tmp_pa
                                        "--steps", "1", option, value], catch_exceptions=False)
     assert result.exit_code == 2 and message.format(tmp=tmp_path) in result.output, result.output
     assert "Device(" not in result.output and "machine:" not in result.output  # (nothing ran)
+
+
+@pytest.mark.parametrize("ending, status", [("sys.exit(0)", 0), ("sys.exit(main())", 3),
+                                            ("raise SystemExit('result differs')", 1)])
+def test_a_script_that_calls_sys_exit_still_gets_its_table_and_trace(tmp_path, ending, status):
+    """`sys.exit(main())` ends a script, it does not fail it: `run` printed no table and `trace` wrote no
+    trace, exiting 0 with nothing (a silent loss); now both finish, then exit with the script's status."""
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT + "import sys\ndef main():\n    return 3\n" + ending + "\nprint('not reached')\n")
+    result = CliRunner().invoke(main, ["run", str(script)], catch_exceptions=False)
+    assert result.exit_code == status and "not reached" not in result.output
+    assert [line.split()[:2] for line in result.stdout.splitlines()[2:]] == [["1", "heat_kernel"], ["2", "heat_kernel"]]
+    assert ("result differs" in result.stderr) == (status == 1)
+    out = tmp_path / "t.json"
+    result = CliRunner().invoke(main, ["trace", str(script), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == status
+    processes = {e["args"]["name"] for e in json.loads(out.read_text())["traceEvents"] if e["name"] == "process_name"}
+    assert {"launch 1: heat_kernel", "launch 2: heat_kernel"} <= processes

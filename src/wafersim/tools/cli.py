@@ -98,7 +98,7 @@ def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], who
     out_dir = out_dir or "heatmaps"
     if folder_problem(out_dir):
         raise click.UsageError(f"--out {folder_problem(out_dir)}")
-    launches = _run_script(script, script_args)
+    launches, status = _run_script(script, script_args)
     click.echo(launch_table(launches))
     if metrics:  # (the command's own output folder; the library's writers create none)
         try:
@@ -109,6 +109,7 @@ def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], who
         for metric in metrics:
             path = Path(out_dir) / f"launch{k}_{stats.program}_{metric}.png"
             click.echo(f"wrote {_guard(lambda: stats.heatmap(metric, path, whole_wafer=whole_wafer))}")
+    _exit_as_script(status)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -121,7 +122,7 @@ def trace(script: str, script_args: tuple[str, ...], output: str) -> None:
     previous = os.environ.get("WAFERSIM_TRACE")
     os.environ["WAFERSIM_TRACE"] = "1"
     try:
-        launches = _run_script(script, script_args)
+        launches, status = _run_script(script, script_args)
     finally:
         if previous is None:
             os.environ.pop("WAFERSIM_TRACE", None)
@@ -137,6 +138,7 @@ def trace(script: str, script_args: tuple[str, ...], output: str) -> None:
     click.echo(launch_table(launches))
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(events):,} events); open it in "
                f"https://ui.perfetto.dev")
+    _exit_as_script(status)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -153,10 +155,11 @@ def debug(script: str, script_args: tuple[str, ...], breaks: tuple[int, ...]) ->
         _guard(lambda: debugger.break_at(line))  # checked against each launch's lines when it starts
     runtime_device.launch_debuggers.append(debugger)
     try:
-        launches = _run_script(script, script_args, on_error=debugger.post_mortem)
+        launches, status = _run_script(script, script_args, on_error=debugger.post_mortem)
     finally:
         runtime_device.launch_debuggers.remove(debugger)
     click.echo(launch_table(launches))
+    _exit_as_script(status)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -235,7 +238,12 @@ def launch_table(launches: list) -> str:
     return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
-def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> list:
+def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> tuple[list, object]:
+    """Run `script` as `python script.py ARGS` would: its launches, as (device, LaunchStats) pairs, and the
+    status of a `sys.exit` it called (None if it ended without one). A script that ends with
+    `sys.exit(main())` has finished, not failed: the command still prints its table, writes its trace, and
+    then exits with that status (`_exit_as_script`), where it used to exit at once, with nothing."""
+    status = None
     launches: list = []
     observer = lambda device, stats: launches.append((device, stats))  # noqa: E731
     runtime_device.launch_observers.append(observer)
@@ -244,6 +252,8 @@ def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> lis
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # as `python script.py` does: its modules import
     try:
         runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        status = exc.code
     except WaferError as exc:
         if on_error is not None:  # (the debugger's look at the failed launch first)
             on_error(exc)
@@ -255,7 +265,18 @@ def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> lis
         sys.argv = saved_argv
         sys.path[:] = saved_path
         runtime_device.launch_observers.remove(observer)
-    return launches
+    return launches, status
+
+
+def _exit_as_script(status: object) -> None:
+    """Exit as Python exits for `sys.exit(status)`: 0 for None or 0, an int as it is, anything else printed
+    (to stderr) with status 1."""
+    if status is None or status == 0:
+        return
+    if not isinstance(status, int):
+        click.echo(str(status), err=True)
+        status = 1
+    raise click.exceptions.Exit(status)
 
 
 def script_traceback(exc: BaseException, script: str) -> str:
