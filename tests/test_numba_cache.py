@@ -76,20 +76,27 @@ print(out.copy_to_host()[0], cached_twice.twice(21))
 '''
 
 
-def test_a_damaged_cache_file_is_an_engine_cache_error_and_the_next_launch_runs(tmp_path):
+def _scripts(tmp_path, module: str, source: str, script: str):
+    """`run(step)`: the lines `python script.py step` prints in `tmp_path`, where `module`.py holds `source`,
+    with a Numba cache folder of its own (each step a fresh process)."""
     import subprocess
     import sys
-    (tmp_path / "cached_twice.py").write_text("from numba import njit\n\n\n@njit(cache=True)\ndef twice(x):\n"
-                                              "    return 2 * x\n")
-    (tmp_path / "script.py").write_text(_DAMAGED)
+    (tmp_path / f"{module}.py").write_text(source)
+    (tmp_path / "script.py").write_text(script)
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
 
     def run(step: str) -> list[str]:
         done = subprocess.run([sys.executable, "script.py", step], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=300)
         assert done.returncode == 0, done.stderr
-        return done.stdout.split("\n")
+        return done.stdout.strip().split("\n")
 
+    return run
+
+
+def test_a_damaged_cache_file_is_an_engine_cache_error_and_the_next_launch_runs(tmp_path):
+    run = _scripts(tmp_path, "cached_twice", "from numba import njit\n\n\n@njit(cache=True)\ndef twice(x):\n"
+                                             "    return 2 * x\n", _DAMAGED)
     assert run("fill")[0] == "42"
     data = list((tmp_path / "numba-cache").rglob("cached_twice.twice*.nbc"))
     assert len(data) == 1
@@ -165,20 +172,9 @@ print(cached_pair.scaled(np.arange(3, dtype=np.int64), 3).tolist(), len(cached_p
 def test_load_cached_loads_what_the_cache_holds_and_compiles_nothing(tmp_path):
     """`load_cached` (what `wafersim.init` uses): a later process gets the machine code a call cached, as
     its first call would (no compiling: no cache miss), and a function never called stays uncompiled."""
-    import subprocess
-    import sys
-    (tmp_path / "cached_pair.py").write_text("from numba import njit\n\n\n@njit(cache=True)\ndef scaled(x, k):\n"
-                                             "    return x * k\n\n\n@njit(cache=True)\ndef never(x):\n"
-                                             "    return x + 1\n")
-    (tmp_path / "script.py").write_text(_PRELOAD)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
-
-    def run(step: str) -> list[str]:
-        done = subprocess.run([sys.executable, "script.py", step], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip().split("\n")
-
+    run = _scripts(tmp_path, "cached_pair", "from numba import njit\n\n\n@njit(cache=True)\ndef scaled(x, k):\n"
+                                            "    return x * k\n\n\n@njit(cache=True)\ndef never(x):\n"
+                                            "    return x + 1\n", _PRELOAD)
     assert run("fill") == ["[0, 2, 4]"]
     assert run("load") == ["1 0", "1 0 0", "[0, 3, 6] 1"]  # (the call used the loaded code: still one)
     # An index entry whose data file is gone loads nothing and compiles nothing (Numba's `compile` would);
