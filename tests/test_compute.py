@@ -1,5 +1,6 @@
 """sim/compute.py: integer div and rem truncate toward zero like C (the ISA's rule), on every sign, with
-and without the int32 shortcut for non-negative dividends and positive divisors."""
+and without the int32 shortcut for non-negative dividends and positive divisors; the float min and max
+instructions are NumPy's minimum and maximum on nans and signed zeros (docs/isa.md)."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,3 +32,48 @@ def test_div_and_rem_match_c_semantics(dividends, divisors):
     assert q.dtype == r.dtype == np.int32
     np.testing.assert_array_equal(q, expected_q.astype(np.int32))
     np.testing.assert_array_equal(r, ((expected_r + 2**31) % 2**32 - 2**31).astype(np.int32))
+
+
+def _run_words(source: str, data: np.ndarray, n_out: int) -> np.ndarray:
+    """Run `source` on one PE whose SRAM starts as `data` (int32 words) and return SRAM words [0, n_out)."""
+    import wafersim as ws
+
+    init = "".join(f"li r9, {int(v)}\nst r9, r0, {k}\n" for k, v in enumerate(data))
+    dump = "".join(f"ld r9, r0, {k}\ngst r9, r30, {4 * k}\n" for k in range(n_out))
+    program = ws.assemble(f".sram {len(data)}\n.args 1\narg r30, 0\n{init}{source}\n{dump}halt\n")
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    out = dev.device_array(n_out, np.int32)
+    ws.Kernel(program)[1, 1](out)
+    return out.copy_to_host()
+
+
+def test_fmin_fmax_and_vmin_f_are_numpy_minimum_and_maximum_on_nans_and_zeros():
+    # docs/isa.md: nan if either is nan (not Python's min, which keeps 1.0 in min(1.0, nan)); of two zeros, b.
+    a = np.array([np.nan, 1.0, 0.0, -0.0, 2.0, -np.inf], np.float32)
+    b = np.array([1.0, np.nan, -0.0, 0.0, np.nan, 3.0], np.float32)
+    n = len(a)
+    data = np.concatenate([a, b, np.zeros(4 * n, np.float32)]).view(np.int32)
+    scalar = "".join(f"ld r1, r0, {k}\nld r2, r0, {n + k}\nfmin r3, r1, r2\nfmax r4, r1, r2\n"
+                     f"st r3, r0, {2 * n + k}\nst r4, r0, {3 * n + k}\n" for k in range(n))
+    vector = (f"li r1, 0\nli r2, {n}\nli r3, {4 * n}\nli r4, {n}\nli r5, {5 * n}\n"
+              f"vmin.f r3, r1, r2, r4\nvmax.f r5, r1, r2, r4\n")
+    got = _run_words(scalar + vector, data, 6 * n).view(np.float32)
+    for k, expected in enumerate([np.minimum(a, b), np.maximum(a, b)] * 2):
+        np.testing.assert_array_equal(got[(2 + k) * n:(3 + k) * n].view(np.int32), expected.view(np.int32))
+
+
+@pytest.mark.parametrize("modifier, dtype", [("", np.float16), (".b", "bfloat16")])
+def test_vhmin_vhmax_are_numpy_minimum_and_maximum_in_16_bits(modifier, dtype):
+    import ml_dtypes
+
+    dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype
+    a = np.array([np.nan, 1.0, 0.0, -0.0, 2.0, -np.inf], np.float32).astype(dtype)
+    b = np.array([1.0, np.nan, -0.0, 0.0, np.nan, 3.0], np.float32).astype(dtype)
+    n = len(a)
+    words = lambda x: x.view(np.uint16).astype(np.int32)  # noqa: E731  (a 16-bit value in a word's low half)
+    data = np.concatenate([words(a), words(b), np.zeros(2 * n, np.int32)])
+    source = f"li r1, 0\nli r2, {n}\nli r3, {2 * n}\nli r4, {n}\nli r5, {3 * n}\n" \
+             f"vhmin{modifier} r3, r1, r2, r4\nvhmax{modifier} r5, r1, r2, r4\n"
+    got = _run_words(source, data, 4 * n)
+    np.testing.assert_array_equal(got[2 * n:3 * n], words(np.minimum(a, b)))
+    np.testing.assert_array_equal(got[3 * n:], words(np.maximum(a, b)))

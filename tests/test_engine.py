@@ -407,6 +407,20 @@ def test_a_binary_naming_a_special_register_that_does_not_exist_is_refused():
         ws.Device(ws.WaferSpec(width=2, height=2)).launch(ws.Program(code=code), 1, 1)
 
 
+def test_a_vmath_naming_a_function_past_the_table_is_refused_and_the_last_one_runs():
+    # The assembler takes a function by number (a stray word's disassembly reassembles), so the launch must
+    # refuse a number past VECTOR_MATH, not stop with Python's IndexError; the last entry still runs.
+    from wafersim.isa.float_math import VECTOR_MATH
+
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    source = ".sram 4\nli r1, 0\nli r4, 2\nvmath r1, r1, {}, r4\nhalt\n"
+    with pytest.raises(ws.LaunchError, match=f"function number {len(VECTOR_MATH)}; there are {len(VECTOR_MATH)}"):
+        dev.launch(ws.assemble(source.format(len(VECTOR_MATH))), 1, 1)
+    with pytest.raises(ws.LaunchError, match="function number 31"):
+        dev.launch(ws.assemble(source.format(31)), 1, 1)
+    dev.launch(ws.assemble(source.format(len(VECTOR_MATH) - 1)), 1, 1)
+
+
 def test_cycle_limit_error_names_the_running_pes_and_their_source_lines(tmp_path):
     from conftest import load_source
 

@@ -416,6 +416,20 @@ def test_numbers_beyond_float32_and_ports_named_twice_are_refused(source, messag
         struct.unpack("<i", struct.pack("<f", v))[0] for v in (3.4e38, -np.inf)]
 
 
+@pytest.mark.parametrize("source, message", [
+    ("li r1, 017", r"017: an integer with a leading zero is ambiguous: write 17 \(decimal\), 0o17"),  # (was 17.0's bits)
+    ("li r1, -08", r"write 8 \(decimal\) or 8.0"),  # (no octal 0o8 to suggest)
+    ("li r1, 0_7", "leading zero"),
+    ("addi r1, r0, 010", "leading zero"),  # (was "expected an integer")
+])
+def test_integers_with_a_leading_zero_are_refused_not_read_as_floats(source, message):
+    with pytest.raises(AssemblyError, match=message):
+        assemble(source + "\nhalt")
+    # What stays: a lone zero, 0o / 0x / 0b prefixes, and float literals with a leading zero.
+    words = [i.imm for _, i in decode(assemble("li r1, 00\nli r1, 0o17\nli r1, 0x17\nli r1, 0017.5\nli r1, 0e0").code)]
+    assert words == [0, 15, 23, struct.unpack("<i", struct.pack("<f", 17.5))[0], 0]
+
+
 # ----------------------------------------------------------------------------- decoding errors
 def test_decoding_an_unknown_opcode_number_raises():
     unknown = len(OPCODES)

@@ -330,3 +330,25 @@ def test_rows_past_32767_are_checked_and_written_right():
     np.testing.assert_array_equal(y, [2.0 * 8, 1.0 * 5])
     with pytest.raises(ws.MemoryAccessError, match=f"row {BIG} is out of bounds for size {BIG}"):
         run_on_one_block(dev, big_y, pack(np.ones(2, np.float32), [BIG << 16, 0]), x, np.zeros(2, np.float32))
+
+
+@pytest.mark.parametrize("pair_words, skip_cycles", [(2, 0), (1, 3)])
+def test_vpacknz_and_vspchk_cost_their_pairs_as_docs_isa_says(pair_words, skip_cycles):
+    # vpacknz: issue + ceil(nonzeros * sparse_pair_words / lanes) + zero_skip_cycles per zero; vspchk: issue +
+    # ceil(c * sparse_pair_words / lanes), not the ceil(n / lanes) of the other vector ops (docs/isa.md).
+    spec = ws.WaferSpec(width=1, height=1, sparse_pair_words=pair_words, zero_skip_cycles=skip_cycles)
+    dev = ws.Device(spec)
+
+    def busy(body: str) -> float:
+        return dev.launch(ws.assemble(f".sram 128\nli r7, 5\n{body}\nhalt\n"), 1, 1).busy[0, 0]
+
+    issue = spec.cost_cycles["vector"]
+    for n, nonzeros in [(0, 0), (9, 9), (20, 3), (17, 0)]:
+        fill = f"li r3, 0\nli r4, {nonzeros}\nvfill r3, r7, r4\n"  # nonzeros first, then zeros
+        base = busy(fill)
+        packed = busy(fill + f"li r2, 40\nli r4, {n}\nvpacknz r5, r2, r3, r4\n") - base - 2
+        pair_cycles = math.ceil(nonzeros * pair_words / spec.vector_lanes)
+        assert packed == issue + pair_cycles + skip_cycles * (n - nonzeros)
+        setup = f"li r2, 0\nli r3, 0x00100010\nli r4, {n}\n"  # (the pairs are zeros: index 0 < 16 passes)
+        checked = busy(setup + "vspchk r2, r3, r4\n") - busy(setup)
+        assert checked == issue + math.ceil(n * pair_words / spec.vector_lanes)

@@ -237,6 +237,13 @@ def _parse_imm(token: str, allow_float: bool) -> int:
         return _parse_int(token)
     except ValueError:
         pass
+    if re.fullmatch(r"[+-]?0[0-9_]*[1-9][0-9_]*", token):
+        # Neither int(token, 0) nor the assembler takes a leading zero; float() would, so `li r1, 017` gave the
+        # bits of 17.0 (C reads 017 as octal 15): refuse it rather than guess.
+        digits = token.lstrip("+-").lstrip("0_")
+        octal = f", 0o{digits} (octal)" if set(digits) <= set("01234567_") else ""
+        raise ValueError(f"{token}: an integer with a leading zero is ambiguous: write {digits} (decimal){octal} "
+                         f"or {digits}.0 (a float)")
     if allow_float:
         try:
             value = float(token)

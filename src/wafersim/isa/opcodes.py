@@ -158,8 +158,8 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("fsub", "REG", ("d", "a", "b"), "fpu", "d = a - b", ""),
     ("fmul", "REG", ("d", "a", "b"), "mul", "d = a * b", ""),
     ("fdiv", "REG", ("d", "a", "b"), "div", "d = a / b (IEEE: x/0 is inf or nan)", ""),
-    ("fmin", "REG", ("d", "a", "b"), "fpu", "d = min(a, b)", ""),
-    ("fmax", "REG", ("d", "a", "b"), "fpu", "d = max(a, b)", ""),
+    ("fmin", "REG", ("d", "a", "b"), "fpu", "d = min(a, b), as np.minimum: nan if either is nan; of two zeros, b", ""),
+    ("fmax", "REG", ("d", "a", "b"), "fpu", "d = max(a, b), as np.maximum (as fmin)", ""),
     ("fma", "REG", ("d", "a", "b", "c"), "mul", "d = a * b + c (float32, one rounding)", ""),
     ("flt", "REG", ("d", "a", "b"), "fpu", "d = 1 if a < b else 0", ""),
     ("fle", "REG", ("d", "a", "b"), "fpu", "d = 1 if a <= b else 0", ""),
@@ -184,8 +184,10 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vadd", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = sram[a:a+c] + sram[b:b+c]  (.s: + b)", "fs"),
     ("vsub", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = sram[a:a+c] - sram[b:b+c]  (.s: - b)", "fs"),
     ("vmul", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = sram[a:a+c] * sram[b:b+c]  (.s: * b)", "fs"),
-    ("vmin", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = min(sram[a:a+c], sram[b:b+c])  (.s: min with b)", "fs"),
-    ("vmax", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = max(sram[a:a+c], sram[b:b+c])  (.s: max with b)", "fs"),
+    ("vmin", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = min(sram[a:a+c], sram[b:b+c])  (.s: min with b; "
+     ".f: as fmin)", "fs"),
+    ("vmax", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = max(sram[a:a+c], sram[b:b+c])  (.s: max with b; "
+     ".f: as fmax)", "fs"),
     ("vfma", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] += sram[a:a+c] * sram[b:b+c]  (.s: * b)", "fs"),
     ("vscale", "REG", ("d", "a", "b", "c"), "vector", "sram[d:d+c] = sram[a:a+c] * b  (b a scalar register)", "f"),
     ("vcopy", "REG", ("d", "a", "c"), "vector", "sram[d:d+c] = sram[a:a+c] (overlap: as if through a temporary)", ""),
@@ -224,9 +226,11 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vspfma", "REG", ("d", "a", "b", "c"), "vector", "for the c (value, index) pairs at sram[a:a+2c]: sram[d + (index "
      ">> 16)] += value * sram[b + (index & 0xffff)]  (.s: sram[d + index] += value * b); products read first; costs ceil(c * sparse_pair_words / vector_lanes)", "fs"),
     ("vspchk", "REG", ("a", "b", "c"), "vector", "check the c pairs at sram[a:a+2c]: stop with a MemoryAccessError "
-     "unless index >> 16 < b >> 16 and index & 0xffff < b & 0xffff  (.s: 0 <= index < b)", "s"),
+     "unless index >> 16 < b >> 16 and index & 0xffff < b & 0xffff  (.s: 0 <= index < b); costs ceil(c * "
+     "sparse_pair_words / vector_lanes)", "s"),
     ("vpacknz", "REG", ("d", "a", "b", "c"), "vector", "write a (value, position) pair to sram[a:] for each nonzero of "
-     "sram[b:b+c], in order; d = their count (.f: float32 zero test, -0.0 is zero)", "f"),
+     "sram[b:b+c], in order; d = their count (.f: float32 zero test, -0.0 is zero); costs ceil(nonzeros * "
+     "sparse_pair_words / vector_lanes) + zero_skip_cycles per zero", "f"),
     # scalar float32 math (docs/python-supported.md): each computes what NumPy's float32 ufunc of the same name
     # gives on float32 arrays; transcendental functions on the special-function unit, rounding and sign ops
     # on the FPU, the remainders on the divider
@@ -277,9 +281,10 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("vhmul", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] = sram[a:a+c] * sram[b:b+c]  (.s: * b: the "
      "16-bit scale)", "sb"),
     ("vhmin", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] = min(sram[a:a+c], sram[b:b+c])  (.s: min "
-     "with b)", "sb"),
+     "with b); as NumPy's float16 (ml_dtypes' bfloat16) np.minimum: nan if either is nan; of two zeros, float16 "
+     "gives a, bfloat16 b", "sb"),
     ("vhmax", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] = max(sram[a:a+c], sram[b:b+c])  (.s: max "
-     "with b)", "sb"),
+     "with b); as vhmin", "sb"),
     ("vhfma", "REG", ("d", "a", "b", "c"), "vector", "16-bit sram[d:d+c] += sram[a:a+c] * sram[b:b+c]  (.s: * b); "
      "the product rounded to 16 bits, then the sum", "sb"),
     ("vwfma", "REG", ("d", "a", "b", "c"), "vector", "float32 sram[d:d+c] += float32(16-bit sram[a:a+c]) * "

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..isa.encoding import Instr, decode
+from ..isa.float_math import VECTOR_MATH
 from ..isa.opcodes import PORTS, SPECIAL_REGISTERS
 
 #: Instructions whose `ch` field names a channel.
@@ -27,10 +28,12 @@ class CodeFacts:
         #: registers the code uses (r0 included; route's a and b are port masks, not registers)
         self.registers = 1 + max([getattr(i, f) for i in self.decoded.values() for f in i.opcode.operands
                                   if f in ("d", "a", "b", "c")] + [0])
-        #: pcs of instructions naming a direction or special register out of range (`Launch` refuses them)
+        #: pcs of instructions naming a direction, special register or vmath function out of range (`Launch`
+        #: refuses them; the assembler takes a function by number so that a stray word's disassembly reassembles)
         self.bad_fields = tuple(pc for pc, i in self.decoded.items()
                                 if ("dir" in i.opcode.operands and i.dir >= (4 if i.op == "hasnb" else len(PORTS)))
-                                or (i.op == "sreg" and not 0 <= i.imm < len(SPECIAL_REGISTERS)))
+                                or (i.op == "sreg" and not 0 <= i.imm < len(SPECIAL_REGISTERS))
+                                or (i.op == "vmath" and i.b >= len(VECTOR_MATH)))
         #: channels the fabric instructions use
         self.channels = frozenset(i.ch for i in self.decoded.values() if i.op in CHANNEL_OPS)
         self._memo: dict[Any, Any] = {}

@@ -26,6 +26,7 @@ from ..arch.spec import WaferSpec
 from ..errors import LaunchError, OutOfMemoryError, WaferError
 from ..isa.assembler import Program
 from ..isa.encoding import code_bytes
+from ..isa.float_math import VECTOR_MATH
 from ..isa.opcodes import PORTS, RAMP, SPECIAL_REGISTERS, opcode_cycles
 from .batching import WaveBatcher
 from .code_facts import code_facts
@@ -150,6 +151,10 @@ class Launch:
             if instr.op == "sreg" and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                 raise LaunchError(f"{program.name}: pc {pc} reads special register number {instr.imm}; there are "
                                   f"{len(SPECIAL_REGISTERS)} ({', '.join(SPECIAL_REGISTERS)})", pc=pc)
+            if instr.op == "vmath" and instr.b >= len(VECTOR_MATH):
+                raise LaunchError(f"{program.name}: pc {pc} (vmath) names function number {instr.b}; there are "
+                                  f"{len(VECTOR_MATH)} (0 = {VECTOR_MATH[0]} ... {len(VECTOR_MATH) - 1} = "
+                                  f"{VECTOR_MATH[-1]}: docs/isa.md)", pc=pc)
         grid_barriers = [pc for pc, instr in self.decoded.items() if instr.op == "gbar"]
         if grid_barriers and self.placement.waves > 1:  # (CUDA's cooperative launch: every block resident)
             pc = grid_barriers[0]

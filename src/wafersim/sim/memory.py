@@ -182,13 +182,16 @@ class GlobalMemory:
             if base <= address < base + size:
                 return f"address 0x{address:x} lies in freed memory (the allocation at 0x{base:x}, {size} bytes)"
         k = bisect.bisect_right(self._bases, address) - 1
+        # (a negative index lands just below its array: name the allocation above too, when there is one)
+        above = (f", and {self._bases[k + 1] - address} bytes before the allocation at 0x{self._bases[k + 1]:x} "
+                 f"({self._allocs[self._bases[k + 1]].size} bytes)") if k + 1 < len(self._bases) else ""
         if k >= 0:
             alloc = self._allocs[self._bases[k]]
             if address < alloc.end:
                 return f"address 0x{address:x} runs past the end of the allocation at 0x{alloc.base:x} ({alloc.size} bytes)"
             return (f"address 0x{address:x} is {address - alloc.end} bytes past the end of the allocation at "
-                    f"0x{alloc.base:x} ({alloc.size} bytes)")
-        return f"address 0x{address:x} is below every allocation"
+                    f"0x{alloc.base:x} ({alloc.size} bytes){above}")
+        return f"address 0x{address:x} is below every allocation{above}"
 
     def gather_words(self, addresses: np.ndarray, bases: np.ndarray | int) -> np.ndarray:
         """int32 words at valid, located byte addresses."""
