@@ -197,7 +197,7 @@ def test_every_value_shown_at_every_line_is_the_one_plain_python_has(tmp_path, s
         out = dev.device_array((2, 2), np.int32)
         stops: dict[int, list[dict]] = {}
         with ws.debug(module.kern[1, (2, 2)], out, n0, n1) as dbg:
-            while (stop := dbg.step(pe=pe)).reason != "finished":
+            while dbg.step(pe=pe).reason != "finished":
                 if dbg.line(pe) is not None:
                     stops.setdefault(dbg.line(pe), []).append(dict(dbg.locals(pe)))
         assert out.copy_to_host()[pe[1], pe[0]] == expected

@@ -26,7 +26,6 @@ def test_a_small_launch_summary_shows_its_energy_not_zero():
 
 @ws.jit
 def _sends_without_receives(out, k):
-    x = ws.threadIdx.x
     if ws.has_neighbor(ws.EAST):
         for _ in range(k):
             ws.send(ws.EAST, 1.0)
