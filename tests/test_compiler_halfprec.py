@@ -73,6 +73,41 @@ def test_vector_ops_round_as_numpy_does_in_16_bits(dev, dtype):
         np.testing.assert_array_equal(row.view(np.uint16), np.asarray(want, dtype).view(np.uint16))
 
 
+def make_min_max_scalar_first(dtype):
+    @ws.jit
+    def scalar_first(x, p, out):
+        a = ws.local.array(6, dtype)
+        r = ws.local.array((6, 6), dtype)
+        a[0:6] = x[0:6]
+        r[0, 0:6] = min(-0.0, a[0:6])
+        r[1, 0:6] = max(0.0, a[0:6])
+        r[2, 0:6] = max(-0.0, a[0:6])
+        r[3, 0:6] = min(p, a[0:6])  # a scalar known only at run time
+        r[4, 0:6] = max(1e-30, a[0:6])  # nonzero in float32, +0.0 in 16 bits
+        r[5, 0:6] = min(2.5, a[0:6])  # neither zero nor nan: the operands may swap
+        for i in range(6):
+            out[i, 0:6] = r[i, 0:6]
+
+    return scalar_first
+
+
+@pytest.mark.parametrize("dtype", KINDS + [np.float32], ids=["float16", "bfloat16", "float32"])
+def test_min_max_with_the_scalar_first_keep_numpys_operand_order(dev, dtype):
+    """`min(s, v)` is NumPy's `np.minimum(s, v)`, not `np.minimum(v, s)`: for two zeros of different sign
+    NumPy returns one of them by position (float16 the first, float32 the second), so swapping the scalar
+    into the instruction's scalar slot once gave the other zero."""
+    x = np.array([0.0, -0.0, 0.0, -0.0, np.nan, 2.5], dtype)
+    out = np.zeros((6, 6), dtype)
+    (_, got) = run_on_one_block(dev, make_min_max_scalar_first(dtype), x, np.float32(-0.0), out)
+    c = (lambda v: np.float32(v).astype(dtype)) if dtype is not np.float32 else np.float32
+    with np.errstate(under="ignore"):
+        expected = [np.minimum(c(-0.0), x), np.maximum(c(0.0), x), np.maximum(c(-0.0), x),
+                    np.minimum(c(-0.0), x), np.maximum(c(1e-30), x), np.minimum(c(2.5), x)]
+    word = np.uint16 if dtype is not np.float32 else np.uint32
+    for row, want in zip(got, expected):
+        np.testing.assert_array_equal(row.view(word), np.asarray(want, dtype).view(word))
+
+
 @pytest.mark.parametrize("dtype", KINDS, ids=["float16", "bfloat16"])
 def test_float32_accumulation_of_16_bit_products(dev, dtype):
     """`acc = x * y + acc` and `ws.fma(x, y, acc)` with 16-bit x, y and float32 acc: the product is exact in

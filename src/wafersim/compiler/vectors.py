@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from ..isa.float_math import VECTOR_MATH
+from ..isa.halfprec import HALF_DTYPES
 from ..isa.opcodes import FLAG_SCALAR
 from . import intrinsics as wsi
 from .arrays import ArrayLowering
@@ -301,6 +302,18 @@ class VectorLowering(ArrayLowering):
         minus_one = Val(self.scalar_operand_type(out.ty), const=-1 if out.ty == "i32" else -1.0)
         self.emit_vector("vscale", out.ty, True, d=dest, a=source, b=self.reg_of(minus_one), c=out.length)
 
+    def min_max_swaps_exactly(self, scalar: Val, ty: str) -> bool:
+        """Whether `min(scalar, v)` (`max`) equals `min(v, scalar)` bit for bit for every `v`: int32, or a
+        constant that is neither a zero nor nan in the elements' type (a 16-bit instruction rounds it first)."""
+        if ty == "i32":
+            return True
+        if not scalar.is_const:
+            return False
+        with np.errstate(over="ignore", under="ignore"):
+            value = float(np.float32(scalar.const).astype(HALF_DTYPES[ty]) if ty in HALF_DTYPES
+                          else np.float32(scalar.const))
+        return value == value and value != 0.0
+
     def combine(self, op: str, dest: VReg, a: VReg | Val, b: VReg | Val, out: _Target) -> None:
         """dest = a op b, with at most one scalar operand (it goes in the instruction's scalar slot)."""
         if isinstance(a, Val):
@@ -315,6 +328,15 @@ class VectorLowering(ArrayLowering):
                 scalar = self.vector_slot(out)
                 self.emit("vfill", d=scalar, b=self.reg_of(a), c=out.length)
                 self.emit_vector("vdiv", out.ty, d=dest, a=scalar, b=b, c=out.length)
+                self.vector_slots -= 1
+                return
+            if op in ("vmin", "vmax") and not self.min_max_swaps_exactly(a, out.ty):
+                # NumPy's minimum/maximum of two equal zeros (+0.0, -0.0) returns one operand by position (which
+                # one differs between float32 and float16), so `min(s, v)` is not `min(v, s)` bit for bit:
+                # s is filled into a vector temporary and keeps its place, as `/` does below.
+                scalar = self.vector_slot(out)
+                self.emit("vfill", d=scalar, b=self.reg_of(self.element_value(a, out.ty)), c=out.length)
+                self.emit_vector(op, out.ty, d=dest, a=scalar, b=b, c=out.length)
                 self.vector_slots -= 1
                 return
             if op not in _COMMUTATIVE:
