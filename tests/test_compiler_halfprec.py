@@ -108,6 +108,62 @@ def test_min_max_with_the_scalar_first_keep_numpys_operand_order(dev, dtype):
         np.testing.assert_array_equal(row.view(word), np.asarray(want, dtype).view(word))
 
 
+#: Literals just above a 16-bit tie: float64 rounds up, float32 lands on the tie (then to even, down).
+TIES = {np.float16: 1.000488281250001, ml_dtypes.bfloat16: 1.00390625 + 1e-12}
+
+
+def make_literal_stores(dtype):
+    c = TIES[dtype]
+
+    @ws.jit
+    def literal_stores(x, out):
+        a = ws.local.array(4, dtype)
+        r = ws.local.array((3, 4), dtype)
+        a[0:4] = x[0:4]
+        r[0, 0:4] = c
+        for i in range(4):
+            r[1, i] = c
+        r[2, 0:4] = a[0:4] * 0.0 + c
+        for i in range(3):
+            out[i, 0:4] = r[i, 0:4]
+
+    return literal_stores
+
+
+@pytest.mark.parametrize("dtype", KINDS, ids=["float16", "bfloat16"])
+def test_a_float_literal_is_float32_before_it_rounds_to_16_bits(dev, dtype):
+    """As documented: a literal is a float32 constant first, so one that float32 rounds onto a 16-bit tie is
+    rounded twice (fill, element store and a vector scalar alike), not once from float64 as NumPy does."""
+    c = TIES[dtype]
+    x = np.ones(4, dtype)
+    (_, got) = run_on_one_block(dev, make_literal_stores(dtype), x, np.zeros((3, 4), dtype))
+    twice = np.float32(c).astype(dtype)
+    assert twice != np.float64(c).astype(dtype)  # the literal does sit where the two differ
+    np.testing.assert_array_equal(got.view(np.uint16), np.full((3, 4), twice, dtype).view(np.uint16))
+
+
+def make_negate(dtype):
+    @ws.jit
+    def negate(x, out):
+        a = ws.local.array(5, dtype)
+        a[0:5] = x[0:5]
+        a[0:5] = -a[0:5]
+        out[0:5] = a[0:5]
+
+    return negate
+
+
+@pytest.mark.parametrize("dtype", KINDS + [np.float32], ids=["float16", "bfloat16", "float32"])
+def test_unary_minus_of_a_slice_is_numpys_but_for_the_sign_of_a_nan(dev, dtype):
+    """As documented: `-v` of a slice is one `vscale` by -1: NumPy's `np.negative` for every value, zeros and
+    infinities included, but a nan keeps its sign bit (np.negative flips it)."""
+    x = np.array([0.0, -0.0, np.inf, -2.5, np.nan], dtype)
+    (_, got) = run_on_one_block(dev, make_negate(dtype), x, np.zeros(5, dtype))
+    word = np.uint16 if dtype is not np.float32 else np.uint32
+    np.testing.assert_array_equal(got[:4].view(word), (-x[:4]).view(word))
+    assert np.isnan(got[4]) and np.signbit(got[4]) == np.signbit(x[4])
+
+
 @pytest.mark.parametrize("dtype", KINDS, ids=["float16", "bfloat16"])
 def test_float32_accumulation_of_16_bit_products(dev, dtype):
     """`acc = x * y + acc` and `ws.fma(x, y, acc)` with 16-bit x, y and float32 acc: the product is exact in
