@@ -137,33 +137,52 @@ def receive(s: dict) -> tuple[np.ndarray, np.ndarray, int]:
     return count, s["progress"][s["s_pes"]].astype(np.int64), abs(words)
 
 
+def received_pair(args: tuple) -> tuple | None:
+    """Two copies of a captured state after the first pair's receive step (`receive`): (got, want, counts,
+    done, words), or None where that pair is not steady."""
+    got, want = fresh(args), fresh(args)
+    first = receive(got)
+    if first is None:
+        return None
+    receive(want)
+    return (got, want, *first)
+
+
+def send_in_pe_order(s: dict, done: np.ndarray, count: np.ndarray, words: int) -> tuple:
+    """The arguments that the senders' steps in receiver order take first (`steady_send`,
+    `send_step_in_pe_order`), on the state `s`."""
+    p_dest, p_lane, p_latency = pe_ordered(s)
+    return (s["s_pes"], done, count, s["s_base"], s["s_cost"], s["word_time"], s["cycle"], s["stall"], s["progress"],
+            s["injected"], s["sram"], s["pushed"], s["time_block"], s["value_block"], s["dest"], s["lane"],
+            s["latency"], p_dest, p_lane, p_latency, s["link_busy"], s["link"], s["link_lane"], s["link_offset"],
+            s["previous"], s["by"], s["slot_free"][:, :words])
+
+
+def routed_step(s: dict, done: np.ndarray, count: np.ndarray, words: int) -> tuple[np.ndarray, bool]:
+    """The scheduler's routed step (`routed_send_step`) on the state `s`: (departures, ok)."""
+    return routed_send_step(
+        s["s_pes"], done, count, s["s_base"], s["s_cost"], s["word_time"], s["cycle"], s["stall"], s["progress"],
+        s["injected"], s["sram"], s["pushed"], s["time_block"], s["value_block"], s["dest"], s["lane"], s["latency"],
+        s["by_dest"], s["by_lane"], s["by_latency"], s["link_busy"], s["link"], s["link_lane"], s["link_offset"],
+        s["previous"], s["by"], s["slot_free"][:, :words])
+
+
 @pytest.mark.parametrize("p, tile, depth", CONFIGS)
 def test_steady_send_then_deliver_is_routed_send_step(p, tile, depth, monkeypatch):
     """A senders' step in receiver order, its words delivered after it: what `routed_send_step` leaves."""
     for args in captured(p, tile, depth, monkeypatch):
-        got, want = fresh(args), fresh(args)
-        first = receive(got)
-        if first is None:
+        pair = received_pair(args)
+        if pair is None:
             continue
-        receive(want)
-        count, done, words = first
-        p_dest, p_lane, p_latency = pe_ordered(got)
+        got, want, count, done, words = pair
+        _, p_lane, p_latency = pe_ordered(got)
         empty = np.empty((0, 5), dtype=np.int64)
         later, ok, one, many, values, departures = stream_pump_steps.steady_send(
-            got["s_pes"], done, count, got["s_base"], got["s_cost"], got["word_time"], got["cycle"], got["stall"],
-            got["progress"], got["injected"], got["sram"], got["pushed"], got["time_block"], got["value_block"],
-            got["dest"], got["lane"], got["latency"], p_dest, p_lane, p_latency, got["link_busy"], got["link"],
-            got["link_lane"], got["link_offset"], got["previous"], got["by"], got["slot_free"][:, :words], empty,
-            empty, -1, np.empty((0, len(got["s_pes"]))))
+            *send_in_pe_order(got, done, count, words), empty, empty, -1, np.empty((0, len(got["s_pes"]))))
         assert ok
         stream_pump_steps.deliver(got["time_block"], got["value_block"], one, many, p_lane, p_latency, values,
                                   departures, count)
-        want_later, want_ok = routed_send_step(
-            want["s_pes"], done, count, want["s_base"], want["s_cost"], want["word_time"], want["cycle"],
-            want["stall"], want["progress"], want["injected"], want["sram"], want["pushed"], want["time_block"],
-            want["value_block"], want["dest"], want["lane"], want["latency"], want["by_dest"], want["by_lane"],
-            want["by_latency"], want["link_busy"], want["link"], want["link_lane"], want["link_offset"],
-            want["previous"], want["by"], want["slot_free"][:, :words])
+        want_later, want_ok = routed_step(want, done, count, words)
         assert want_ok
         np.testing.assert_array_equal(later, want_later)
         assert_states_equal(got, want)
@@ -175,25 +194,13 @@ def test_send_step_in_pe_order_is_routed_send_step(p, tile, depth, monkeypatch):
     known distinct and not: what `routed_send_step` leaves, departures included."""
     for args in captured(p, tile, depth, monkeypatch):
         for distinct in (False, True):
-            got, want = fresh(args), fresh(args)
-            first = receive(got)
-            if first is None:
+            pair = received_pair(args)
+            if pair is None:
                 continue
-            receive(want)
-            count, done, words = first
-            p_dest, p_lane, p_latency = pe_ordered(got)
+            got, want, count, done, words = pair
             assert not distinct or len(np.unique(got["link"])) == len(got["link"])
-            later, ok = stream_pump_steps.send_step_in_pe_order(
-                got["s_pes"], done, count, got["s_base"], got["s_cost"], got["word_time"], got["cycle"], got["stall"],
-                got["progress"], got["injected"], got["sram"], got["pushed"], got["time_block"], got["value_block"],
-                got["dest"], got["lane"], got["latency"], p_dest, p_lane, p_latency, got["link_busy"], got["link"],
-                got["link_lane"], got["link_offset"], got["previous"], got["by"], got["slot_free"][:, :words], distinct)
-            want_later, want_ok = routed_send_step(
-                want["s_pes"], done, count, want["s_base"], want["s_cost"], want["word_time"], want["cycle"],
-                want["stall"], want["progress"], want["injected"], want["sram"], want["pushed"], want["time_block"],
-                want["value_block"], want["dest"], want["lane"], want["latency"], want["by_dest"], want["by_lane"],
-                want["by_latency"], want["link_busy"], want["link"], want["link_lane"], want["link_offset"],
-                want["previous"], want["by"], want["slot_free"][:, :words])
+            later, ok = stream_pump_steps.send_step_in_pe_order(*send_in_pe_order(got, done, count, words), distinct)
+            want_later, want_ok = routed_step(want, done, count, words)
             assert ok and want_ok
             np.testing.assert_array_equal(later, want_later)
             assert_states_equal(got, want)
