@@ -23,7 +23,7 @@ from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, shape_argument
 from .columns import column_ops, from_padded_columns, padded_columns
-from .setup import iteration_limit, prepare
+from .setup import iteration_limit, prepare, scaled, unit_scale
 
 #: Padded columns the kernel keeps per PE: x, y, diag and four halo buffers.
 POWER_VECTORS = 7
@@ -116,8 +116,7 @@ def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarr
     # Only x0's direction matters, but the kernel normalises it in float32: a norm beyond about 1e19
     # overflowed its square (x became 0: value 0.0, "converged"), one below about 1e-19 underflowed (NaN).
     # A power of two brings the norm to about 1 exactly, without changing the direction.
-    wide = problem.b.astype(np.float64)  # (in float64: the factor may be beyond float32, 2**149 for 1e-45)
-    problem.b = (wide * 2.0 ** -round(math.log2(float(np.linalg.norm(wide))))).astype(np.float32)
+    problem.b = scaled(problem.b, unit_scale(float(np.linalg.norm(problem.b.astype(np.float64)))))
     if not (math.isfinite(tol) and tol >= 0):
         raise ArgumentError(f"tol must be a finite number >= 0, got {tol!r}")
     limit = iteration_limit(problem.b.size, maxiter)

@@ -73,17 +73,19 @@ def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Devi
     return Problem(b, diagonal.astype(np.float32), device)
 
 
-def squared_tolerance(b: np.ndarray, rtol: float, atol: float) -> tuple[float, float]:
-    """(||b||, atol^2) with atol = max(atol, rtol * ||b||), SciPy's stopping rule ``||r|| < atol``."""
-    for name, value in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value) and value >= 0):
-            raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
-    bnorm = float(np.linalg.norm(b.astype(np.float64)))
-    return bnorm, max(float(atol), float(rtol) * bnorm) ** 2
-
-
 #: ||b|| outside [2**-16, 2**16] is scaled into it by a power of two (`Scaled`); inside, nothing changes.
 SAFE_NORM_EXPONENT = 16
+
+
+def unit_scale(norm: float) -> float:
+    """The power of two that brings a positive `norm` to within a factor of sqrt(2) of 1."""
+    return 2.0 ** -round(math.log2(norm))
+
+
+def scaled(values: np.ndarray, scale: float) -> np.ndarray:
+    """float32 `values` times the power of two `scale`: exact, and computed in float64, since the scale may be
+    beyond float32's range (2**149 for a subnormal norm; np.float32(scale) would be inf and the values NaN)."""
+    return (values.astype(np.float64) * scale).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -107,22 +109,20 @@ class Scaled:
         """(x, ||r||) of the unscaled problem from the kernel's x and squared residual norm."""
         if self.scale == 1.0:
             return x, math.sqrt(rr)
-        # (in float64: the scale may be beyond float32's range, 2**149 for a subnormal b; exact either way)
-        return (x.astype(np.float64) / self.scale).astype(np.float32), math.sqrt(rr) / self.scale
+        return scaled(x, 1.0 / self.scale), math.sqrt(rr) / self.scale
 
 
 def scaled_system(b: np.ndarray, rtol: float, atol: float) -> Scaled:
-    """`b` and SciPy's stopping tolerance max(atol, rtol ||b||), checked (`squared_tolerance`), scaled
-    into float32's comfortable range where ||b|| is far from 1 (`Scaled`)."""
-    bnorm, _ = squared_tolerance(b, rtol, atol)
-    scale = 1.0
-    if bnorm > 0.0 and abs(math.log2(bnorm)) > SAFE_NORM_EXPONENT:
-        scale = 2.0 ** -round(math.log2(bnorm))
+    """`b` and SciPy's stopping tolerance max(atol, rtol ||b||) (its rule ``||r|| < atol``), the tolerances
+    checked, scaled into float32's comfortable range where ||b|| is far from 1 (`Scaled`)."""
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value) and value >= 0):
+            raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+    bnorm = float(np.linalg.norm(b.astype(np.float64)))
+    scale = unit_scale(bnorm) if bnorm > 0.0 and abs(math.log2(bnorm)) > SAFE_NORM_EXPONENT else 1.0
     tolerance = max(float(atol), float(rtol) * bnorm) * scale
     atol2 = np.float32(min(tolerance * tolerance, float(np.finfo(np.float32).max)))
-    # (b scaled in float64: np.float32(scale) is inf for ||b|| below ~2**-127.5, which made b NaN)
-    scaled = (b.astype(np.float64) * scale).astype(np.float32) if scale != 1.0 else b
-    return Scaled(scaled, bnorm, atol2, scale)
+    return Scaled(scaled(b, scale) if scale != 1.0 else b, bnorm, atol2, scale)
 
 
 def iteration_limit(n: int, maxiter: int | None) -> int:
