@@ -28,7 +28,8 @@ def get_current_device() -> Device:
 
 def init() -> float:
     """Start the engine now, like CUDA's context creation: import Numba, load its machine code for the
-    compiled path (`wafersim.sim.compiled.startup`: the registries and the interpreter's functions), and do
+    compiled path (`wafersim.sim.compiled.startup`: the registries, and every engine function a launch calls
+    that Numba's cache holds), and do
     the process's other once-only work of a first launch (the compiler's version hash that the kernel cache
     keys on, the allocator's tuning), which the first launch would otherwise do -- about 0.5-0.9 s per
     process on the reference VM, most of a small first launch. Optional: launches start it themselves when

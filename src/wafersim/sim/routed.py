@@ -49,7 +49,8 @@ class _Expansion:
     def __init__(self, table: Deliveries, rows: np.ndarray, links: bool, n: int) -> None:
         # The table's arrays, not the table: an expansion kept on its table (`_expanded`) makes no cycle.
         self.table_dest, self.table_latency = table.dest, table.latency
-        self.table_link_dir, self.table_link_pe, self.table_link_offset = table.link_dir, table.link_pe, table.link_offset
+        self.table_link_dir, self.table_link_pe = table.link_dir, table.link_pe
+        self.table_link_offset = table.link_offset
         self.entry, self.lane = RoutedExchangeMixin._expand(table.link_start if links else table.start, rows)
         self.n = n
 
@@ -94,14 +95,17 @@ class _Expansion:
     def pe_sorted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dest, lane, latency) of the entries in their receivers' order, where each receiver appears once
         (not `shared`: the stream pump's, `stream_pump_steps.send_step_in_pe_order`'s)."""
-        order = np.empty(len(self.dest), dtype=np.int64)
-        order[self.receiver_of] = np.arange(len(self.dest))  # (`stream_pump_steps.pe_order`)
+        from .stream_pump_steps import pe_order  # (imports Numba: only routed vector sends come here)
+
+        order = pe_order(self.receiver_of)
         return self.dest[order], self.lane[order], self.latency[order]
 
     @functools.cached_property
     def distinct_links(self) -> bool:
         """Whether no link is listed twice (links expansions: `fifo_kernels.share_links`' `distinct`)."""
-        return len(np.unique(self.link)) == len(self.link)
+        from .fifo_kernels import distinct_links  # (the stream pump's own test, on the same link numbers)
+
+        return bool(distinct_links(self.link, 4 * self.n))
 
     @functools.cached_property
     def receiver_of(self) -> np.ndarray:
