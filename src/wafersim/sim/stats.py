@@ -131,6 +131,19 @@ class LaunchStats:
     }
     # ... and "routed_words_<c>": the same for channel c alone (e.g. "routed_words_1").
 
+    @staticmethod
+    def routed_channel(name: object) -> int | None:
+        """The channel c of a metric name "routed_words_<c>", else None."""
+        if isinstance(name, str) and name.startswith("routed_words_") and name[13:].isdigit():
+            return int(name[13:])
+        return None
+
+    @classmethod
+    def is_metric(cls, name: object) -> bool:
+        """Whether `name` names a per-PE metric (`metric`, `heatmap`): one of `HEATMAP_METRICS` or
+        "routed_words_<c>" (a channel past the machine's is refused by `metric` itself)."""
+        return name in cls.HEATMAP_METRICS or cls.routed_channel(name) is not None
+
     def wafer_xy(self, x: int, y: int) -> tuple[int, int]:
         """The wafer position (column, row) of the PE with launch coordinates (x, y) -- `ws.grid(2)`, what
         errors, prints and the debugger name PEs by -- for indexing the per-PE arrays: `busy[row, column]`.
@@ -154,8 +167,8 @@ class LaunchStats:
         if name == "routed_words":
             return sum((words.sum(axis=0) for words in self.routed_link_words.values()),
                        np.zeros(self.busy.shape, dtype=np.int64))
-        if isinstance(name, str) and name.startswith("routed_words_") and name[13:].isdigit():
-            channel = int(name[13:])
+        channel = self.routed_channel(name)
+        if channel is not None:
             if channel >= self.spec.channels:  # (a channel the machine has and no route used is all zeros)
                 from ..errors import ArgumentError
 
@@ -188,10 +201,10 @@ class LaunchStats:
         from .stats_html import launched_region
 
         values = self.metric(metric)  # raises for an unknown metric
-        channel = metric[13:] if isinstance(metric, str) and metric.startswith("routed_words_") else None
-        units, label = self.HEATMAP_METRICS["routed_words" if channel else metric]
-        if channel:
-            label = label.replace("all channels", f"channel {channel}")
+        channel = self.routed_channel(metric)
+        units, label = self.HEATMAP_METRICS["routed_words" if channel is not None else metric]
+        if channel is not None:
+            label = label.replace("all channels", f"channel {metric[13:]}")  # (as written: "01" stays)
         title = title or f"{self.program}: {label}"
         cmap = "magma" if metric == "stall" else "viridis"
         width, height = (self.spec.width, self.spec.height) if whole_wafer else launched_region(self)

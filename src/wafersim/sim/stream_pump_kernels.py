@@ -22,7 +22,7 @@ from .compiled.jit import njit
 from .background_kernels import background_receive_step
 from .fifo_kernels import distinct_links
 from .stream_pump_closed import departures_fit, latency_range, receive_slots
-from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, steady_send
+from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, segments_of_one, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -111,15 +111,6 @@ def steady_counts_in_order(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.nd
 
 
 @njit(cache=True, nogil=True)
-def _steps_of_one(many: np.ndarray) -> bool:
-    """`stream_pump_steps.receive_applies`' test of the segments: those of several senders a PE apart."""
-    for g in range(len(many)):
-        if many[g, 3] != 1:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True)
 def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: float, s_state: np.ndarray,
          r_pes: np.ndarray, r_base: np.ndarray, r_length: np.ndarray, r_cost: float, r_state: np.ndarray,
          receiver_of: np.ndarray, word_time: float, whole_cycles: bool, cycle: np.ndarray, stall: np.ndarray,
@@ -185,7 +176,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             free[:] = -np.inf
             # (this receive rewrites every slot the held stores would write, in closed form: `deliver_receive`'s
             # own tests, run here instead)
-            whole = (rewrites and taken[0] == depth and uniform[0] and _steps_of_one(many)
+            whole = (rewrites and taken[0] == depth and uniform[0] and segments_of_one(many)
                      and departures_fit(departures, depth, low, high))
             if held and not whole:
                 receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,

@@ -273,16 +273,22 @@ KNOWN = 2
 
 
 @njit(cache=True, nogil=True)
+def segments_of_one(many: np.ndarray) -> bool:
+    """`receive_applies`' test of a step's segments: those of several senders are a PE apart."""
+    for g in range(len(many)):
+        if many[g, 3] != 1:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def receive_applies(pes: np.ndarray, base: np.ndarray, progress: np.ndarray, pushed: np.ndarray, popped: np.ndarray,
                     taken: np.ndarray, many: np.ndarray, p_lane: np.ndarray, count: np.ndarray) -> bool:
     """Whether `deliver_receive` applies: every receiver takes just the words delivered (its FIFO held none
     before them), all as many, into the same SRAM row, inside its transfer; segments of several senders a PE
     apart."""
-    if len(pes) == 0:
+    if len(pes) == 0 or not segments_of_one(many):
         return False
-    for g in range(len(many)):
-        if many[g, 3] != 1:
-            return False
     c, row = taken[0], base[0] + np.int64(progress[pes[0]])
     for i in range(len(pes)):
         pe = pes[i]

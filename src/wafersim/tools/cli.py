@@ -90,14 +90,14 @@ def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], who
                                f"pictures, and no --heatmap is given; to pass {' and '.join(given)} to the script, "
                                f"put {'it' if len(given) == 1 else 'them'} after `--` "
                                f"(wafersim run {script} -- {example})")
-    unknown = [m for m in metrics if m not in LaunchStats.HEATMAP_METRICS
-               and not (m.startswith("routed_words_") and m[13:].isdigit())]
+    unknown = [m for m in metrics if not LaunchStats.is_metric(m)]
     if unknown:
         raise click.UsageError(f"unknown metric {unknown[0]!r} for --heatmap; known: "
                                f"{', '.join(LaunchStats.HEATMAP_METRICS)}, routed_words_<channel>")
     out_dir = out_dir or "heatmaps"
-    if folder_problem(out_dir):
-        raise click.UsageError(f"--out {folder_problem(out_dir)}")
+    problem = folder_problem(out_dir)
+    if problem:
+        raise click.UsageError(f"--out {problem}")
     launches, status = _run_script(script, script_args)
     click.echo(launch_table(launches))
     if metrics:  # (the command's own output folder; the library's writers create none)
