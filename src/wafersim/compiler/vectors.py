@@ -302,6 +302,14 @@ class VectorLowering(ArrayLowering):
         minus_one = Val(self.scalar_operand_type(out.ty), const=-1 if out.ty == "i32" else -1.0)
         self.emit_vector("vscale", out.ty, True, d=dest, a=source, b=self.reg_of(minus_one), c=out.length)
 
+    def scalar_filled_first(self, op: str, dest, scalar_reg, b, out) -> None:
+        """dest = `op`(the scalar in `scalar_reg`, each element of b), the scalar kept as the first operand:
+        filled into a vector temporary (not dest: b may be the destination's own elements)."""
+        filled = self.vector_slot(out)
+        self.emit("vfill", d=filled, b=scalar_reg, c=out.length)
+        self.emit_vector(op, out.ty, d=dest, a=filled, b=b, c=out.length)
+        self.vector_slots -= 1
+
     def min_max_swaps_exactly(self, scalar: Val, ty: str) -> bool:
         """Whether `min(scalar, v)` (`max`) equals `min(v, scalar)` bit for bit for every `v`: int32, or a
         constant that is neither a zero nor nan in the elements' type (a 16-bit instruction rounds it first)."""
@@ -324,20 +332,14 @@ class VectorLowering(ArrayLowering):
                 return
             if op == "vdiv":  # s / v: vdiv divides by its scalar operand, not into it, and s * (1 / v)
                 # would round twice; so s is filled into a vector temporary, and each element is the one IEEE
-                # division NumPy does. (A temporary, not dest: b may be the destination's own elements.)
-                scalar = self.vector_slot(out)
-                self.emit("vfill", d=scalar, b=self.reg_of(a), c=out.length)
-                self.emit_vector("vdiv", out.ty, d=dest, a=scalar, b=b, c=out.length)
-                self.vector_slots -= 1
+                # division NumPy does.
+                self.scalar_filled_first("vdiv", dest, self.reg_of(a), b, out)
                 return
             if op in ("vmin", "vmax") and not self.min_max_swaps_exactly(a, out.ty):
                 # NumPy's minimum/maximum of two equal zeros (+0.0, -0.0) returns one operand by position (which
                 # one differs between float32 and float16), so `min(s, v)` is not `min(v, s)` bit for bit:
-                # s is filled into a vector temporary and keeps its place, as `/` does below.
-                scalar = self.vector_slot(out)
-                self.emit("vfill", d=scalar, b=self.reg_of(self.element_value(a, out.ty)), c=out.length)
-                self.emit_vector(op, out.ty, d=dest, a=scalar, b=b, c=out.length)
-                self.vector_slots -= 1
+                # s keeps its place, as in `/` above.
+                self.scalar_filled_first(op, dest, self.reg_of(self.element_value(a, out.ty)), b, out)
                 return
             if op not in _COMMUTATIVE:
                 raise AssertionError(f"{op} with a scalar first operand")
