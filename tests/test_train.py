@@ -437,6 +437,13 @@ TYPE = train.TrainingArgumentTypeError
     (lambda: train.Trainer(None, train.SGD(), 8), TYPE, "model"),
     (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, tile=0), train.TrainingArgumentError, "tile"),
     (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, chunk=1.5), TYPE, "chunk"),
+    # (micro_batch=0 ran as the default micro-batch; 1.0 was a CompileError from inside the step kernel;
+    # a negative one passed in weight-streaming mode)
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="pipelined", micro_batch=0),
+     train.TrainingArgumentError, "micro_batch must be a whole number >= 1, got 0"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="pipelined", micro_batch=1.0), TYPE, "micro_batch"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, micro_batch=-1), train.TrainingArgumentError,
+     "micro_batch"),
 ])
 def test_bad_model_optimizer_and_trainer_arguments_are_typed_errors(call, error, word):
     with pytest.raises(error, match=word) as err:

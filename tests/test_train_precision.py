@@ -130,3 +130,32 @@ def test_auto_mode_keeps_its_choice_in_16_bits():
 def test_unknown_precisions_are_refused():
     with pytest.raises(train.TrainingError, match="precision must be one of"):
         train.Trainer(MODEL, ADAM, 8, precision="float8")
+
+
+@pytest.mark.parametrize("mode", ["streaming", "pipelined"])
+def test_float16_values_beyond_its_range_are_refused_in_every_mode_not_made_inf(mode):
+    """float16 ends at 65504 (NumPy rounds 1e5 to inf): a batch x or a master weight that the dense products
+    would round to inf is the kernels' ArgumentError, before the step (pipelined mode made them inf on the
+    wafer: a NaN loss; weight streaming's MemoryX streamed such a weight as inf), and the step is not
+    applied; an x of exactly 65504 trains as NumPy's float16 rounding says."""
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float16(1e5))
+    assert np.float16(65504.0) == 65504.0
+    model = train.Model.mlp([3, 4, 2])
+    x, labels = train.synthetic_classification(4, 3, 2, seed=3)
+    start = model.init_params(seed=2)
+    trainer = train.Trainer(model, train.SGD(lr=0.1), batch_size=4, mode=mode, precision="float16", params=start)
+    with pytest.raises(ws.ArgumentError, match=r"x holds 100000.0, beyond float16's range"):
+        trainer.step(np.where(np.arange(3) == 1, 1e5, x).astype(np.float32), labels)
+    big = dict(start, **{"1.w": np.where(np.eye(4, 2, dtype=bool), 1e5, start["1.w"]).astype(np.float32)})
+    huge = train.Trainer(model, train.SGD(lr=0.1), batch_size=4, mode=mode, precision="float16", params=big)
+    with pytest.raises(ws.ArgumentError, match=r"weight tensor '1.w' holds 100000.0, beyond float16's range"):
+        huge.step(x, labels)
+    assert huge.steps == 0 and np.array_equal(huge.params["1.w"], big["1.w"])   # not applied
+    edge = dict(start, **{"0.w": start["0.w"] * np.array([[1], [1e-4], [1]], np.float32)})
+    x_edge = x.copy()
+    x_edge[0, 1] = 65504.0                                     # float16's largest value: rounds to itself
+    ok = train.Trainer(model, train.SGD(lr=0.1), batch_size=4, mode=mode, precision="float16", params=edge)
+    loss = ok.step(x_edge, labels).loss
+    reference, _ = train_reference(model, edge, train.SGD(lr=0.1), x_edge, labels, 1, 4, precision="float16")
+    assert math.isfinite(loss) and loss == pytest.approx(reference[0], rel=1e-4)

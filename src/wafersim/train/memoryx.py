@@ -22,6 +22,7 @@ import numpy as np
 
 from ..arch.values import is_finite_real
 from ..errors import SpecError, WaferError
+from ..kernels.ml.layout import half_input
 from .errors import ModelTooLargeError, TrainingArgumentError, TrainingArgumentTypeError, TrainingError, check_instance
 
 
@@ -206,7 +207,10 @@ class MemoryX:
         they leave, so only its bytes are streamed."""
         if name not in self.weights:
             raise TrainingError(f"MemoryX holds no tensor {name!r}", name=name)
-        sent = self.weights[name].astype(dtype) if dtype is not None else self.weights[name].copy()
+        # A finite master weight beyond the 16-bit type's range (float16: 65504) is refused, by the kernels'
+        # rule (`half_input`), rather than streamed as inf.
+        sent = (half_input(self.weights[name], f"weight tensor {name!r}", dtype) if dtype is not None
+                else self.weights[name].copy())
         self._charge(name, sent.nbytes, "weight_bytes")
         return sent
 

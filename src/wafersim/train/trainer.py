@@ -47,7 +47,7 @@ from ..arch.spec import WaferSpec
 from ..errors import SramBudgetError
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
-from ..kernels.ml.layout import TileTooLargeError, pes_per_row
+from ..kernels.ml.layout import TileTooLargeError, half_input, pes_per_row
 from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
@@ -56,7 +56,7 @@ from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLar
                      TrainingArgumentTypeError, TrainingError, check_instance, check_whole)
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
 from . import checkpoint, layers
-from .model import Model, TransformerBlock
+from .model import Dense, Model, TransformerBlock
 from .pipelined import PipelinedRunner
 from .pipelined_stages import StagedPipeline, stage_block
 from .stage_kernels import HANDOFF_PROGRAM
@@ -167,6 +167,8 @@ class Trainer:
         batch_size = check_whole(batch_size, "batch_size", 1)
         if height is not None:
             height = check_whole(height, "height", 1)
+        if micro_batch is not None:  # (0 is not "the default": it is refused, as in every mode)
+            micro_batch = check_whole(micro_batch, "micro_batch", 1)
         params = model.check_params(params) if params is not None else model.init_params(seed)
         self.model, self.batch_size, self.tile, self.chunk = model, batch_size, tile, chunk
         # A model with a transformer block runs pipelined in stages (`pipelined_stages`), an MLP on the step
@@ -316,6 +318,7 @@ class Trainer:
         check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
         if x.shape[0] != self.batch_size:
             raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
+        self._check_half_range(x)
         self.timeline.begin_step()
         first_launch = len(self.device.launches)
         tasks = None
@@ -333,6 +336,20 @@ class Trainer:
         loss = float(np.mean(losses, dtype=np.float64))
         _, overlapped_s = self.timeline.step(self.steps - 1, f"loss {loss:.4f}", tasks)
         return self._report(loss, self.device.launches[first_launch:], overlapped_s)
+
+    def _check_half_range(self, x: np.ndarray) -> None:
+        """In mixed precision, an `ArgumentError` (before the step, in every mode) for a batch `x` that the
+        first dense layer would round to inf (float16 ends at 65504), and in pipelined mode for master
+        weights that would (weight streaming's MemoryX refuses them as it streams them): the kernels' rule,
+        so that no mode turns them into inf and a NaN loss without a word."""
+        if self.half_dtype is None:
+            return
+        if isinstance(self.model.layers[0], Dense):  # (a layer norm or a block normalises x in float32 first)
+            half_input(x, "x", self.half_dtype)
+        if self.pipeline:
+            for name, weights in self.pipeline.params.items():
+                if weights.ndim == 2:  # the weight matrices are rounded; biases and norms stay float32
+                    half_input(weights, f"weight tensor {name!r}", self.half_dtype)
 
     def _streaming_step(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Weight streaming's forward, loss, backward and MemoryX update; the per-sample losses."""
