@@ -159,3 +159,21 @@ def test_float16_values_beyond_its_range_are_refused_in_every_mode_not_made_inf(
     loss = ok.step(x_edge, labels).loss
     reference, _ = train_reference(model, edge, train.SGD(lr=0.1), x_edge, labels, 1, 4, precision="float16")
     assert math.isfinite(loss) and loss == pytest.approx(reference[0], rel=1e-4)
+
+
+def test_a_float16_activation_beyond_its_range_names_its_layer_in_weight_streaming():
+    """A layer norm's output of 1e5 (gamma 1e5) feeding a float16 dense layer: NumPy rounds it to inf; weight
+    streaming refuses it naming the layer (the kernel's message said "x holds", as if the batch were at
+    fault), and the step is not applied."""
+    model = train.Model([train.Dense(3, 4), train.LayerNorm(4), train.Dense(4, 2)])
+    params = model.init_params(seed=1)
+    params["1.gamma"][:] = 1e5
+    x, labels = train.synthetic_classification(4, 3, 2, seed=3)
+    trainer = train.Trainer(model, train.SGD(), batch_size=4, precision="float16", params=params)
+    with pytest.raises(ws.ArgumentError, match=r"^layer 2 \(Dense\): an activation holds .*beyond float16's range"):
+        trainer.step(x, labels)
+    assert trainer.steps == 0 and np.array_equal(trainer.params["0.w"], params["0.w"])
+    with np.errstate(over="ignore"):   # NumPy: layer 2's input, |xhat| >= 0.5 somewhere, times 1e5 -> inf
+        xhat = (lambda h: (h - h.mean(1, keepdims=True)) / np.sqrt(h.var(1, keepdims=True) + 1e-5))(
+            x @ params["0.w"] + params["0.b"])
+        assert np.isinf((xhat * 1e5).astype(np.float16)).any()
