@@ -133,3 +133,21 @@ def test_values_above_the_diagonal_are_not_converted_and_routed_is_a_bool():
         with pytest.raises(ws.ArgumentTypeError, match="routed must be True or False"):
             cholesky(spd, 2, routed=routed)
     assert np.array_equal(cholesky(spd, 2, routed=np.bool_(False))[0], cholesky(spd, 2, routed=False)[0])
+
+
+def test_ill_conditioned_matrices_are_as_accurate_as_lapack_spotrf():
+    # The accuracy docs/classic-kernels.md states: backward error of a few eps32, forward error ~ cond * eps32
+    # (LAPACK's spotrf in float32 alike), and a matrix float32 cannot resolve refused as numpy refuses it.
+    from scipy.linalg import hilbert
+    eps = float(np.finfo(np.float32).eps)
+    h = hilbert(8).astype(np.float32)
+    want = np.linalg.cholesky(h.astype(np.float64))
+    low, _ = cholesky(h, 2)
+    ref = np.tril(lapack.spotrf(h, lower=1)[0])
+    assert np.abs(low.astype(np.float64) @ low.T - h).max() <= 50 * eps * np.abs(h).max()
+    forward = np.abs(low - want).max() / np.abs(want).max()
+    assert forward <= 2 * max(np.abs(ref - want).max() / np.abs(want).max(), 1e-6) and forward < 1e-3
+    with pytest.raises(NotPositiveDefiniteError):
+        cholesky(hilbert(12).astype(np.float32), 3)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(hilbert(12).astype(np.float32))
