@@ -160,3 +160,14 @@ def test_object_arrays_take_the_library_input_rule():
     y, _ = fft(x)
     want = np.fft.fft(x.astype(np.complex128))
     assert np.abs(y - want).max() < 1e-6 * np.abs(want).max()
+
+
+def test_a_row_too_long_for_one_pe_points_at_fft_long():
+    # The refusal said "use more PEs", which cannot help one row (p must divide the batch of 1); fft_long can.
+    x = _random_complex(8192, seed=81)
+    with pytest.raises(ws.OutOfMemoryError, match="fft_long spreads one long row"):
+        fft(x)
+    with pytest.raises(ws.OutOfMemoryError, match="use more PEs"):
+        fft(_random_complex((2, 8192), seed=82), 1)  # two rows on one PE: two PEs would help
+    y, _ = fft_long(x, 16)
+    _assert_close_to_float32(y, np.fft.fft(x.astype(np.complex128)), 8192)

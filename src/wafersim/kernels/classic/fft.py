@@ -304,7 +304,9 @@ def fft(x: np.ndarray, p: int = 1, device: Device | None = None, stream=None) ->
     if batch % p:
         raise ArgumentError(f"fft: p = {p} PEs must divide the batch of {batch} rows", size=batch)
     r = batch // p
-    check_fits_sram(f"fft of {r} row(s) of {n} points per PE", 4 * r * n + n, device.spec)
+    # (one row per PE is the least: "use more PEs" could not help, fft_long spreads one row over PEs)
+    advice = "use more PEs" if r > 1 else "one row per PE is the least; fft_long spreads one long row over PEs"
+    check_fits_sram(f"fft of {r} row(s) of {n} points per PE", 4 * r * n + n, device.spec, advice)
     out, stats = _run(_element_major(rows, p), r * n, twiddles(n), fft_kernel(r, n, p), p, device, stream)
     return _from_element_major(out, p, n).reshape(array.shape), stats
 
