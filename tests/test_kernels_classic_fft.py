@@ -171,3 +171,11 @@ def test_a_row_too_long_for_one_pe_points_at_fft_long():
         fft(_random_complex((2, 8192), seed=82), 1)  # two rows on one PE: two PEs would help
     y, _ = fft_long(x, 16)
     _assert_close_to_float32(y, np.fft.fft(x.astype(np.complex128)), 8192)
+
+
+def test_bfloat16_input_is_a_number():
+    # bfloat16 (ml_dtypes, dtype kind "V") was refused as "x must hold numbers"; cholesky took it.
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = (np.random.default_rng(7).standard_normal((2, 16)) * 3).astype(ml_dtypes.bfloat16)
+    y, _ = fft(x)
+    _assert_close_to_float32(y, np.fft.fft(x.astype(np.float64)), 16)

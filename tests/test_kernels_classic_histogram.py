@@ -127,3 +127,13 @@ def test_float32_edges_round_the_last_edge_down_for_v_le_hi():
     probe = np.concatenate([probe, [np.float32(1 / 3)]])
     np.testing.assert_array_equal(probe <= edges32[-1], probe.astype(np.float64) <= edges64[-1])
     np.testing.assert_array_equal(probe < edges32[1], probe.astype(np.float64) < edges64[1])
+
+
+def test_bfloat16_values_are_counted_as_numpy_counts_them():
+    # bfloat16 (ml_dtypes, dtype kind "V") was refused as "not real numbers", though float32 holds it exactly.
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    values = (np.random.default_rng(6).standard_normal(200) * 4).astype(ml_dtypes.bfloat16)
+    counts, edges, _ = histogram(values, 7, p=2)
+    want, want_edges = np.histogram(values, 7)
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(edges.astype(np.float32), want_edges.astype(np.float32))

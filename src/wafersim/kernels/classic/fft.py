@@ -248,7 +248,8 @@ def _as_complex(name: str, value: np.ndarray, ndim: tuple[int, ...]) -> np.ndarr
             array = array.astype(np.complex128)
         except (TypeError, ValueError) as exc:
             raise ArgumentTypeError(f"{name} cannot be converted to complex: {exc}") from None
-    if array.dtype.kind not in "biufc":
+    # (ml_dtypes' bfloat16 and 8-bit floats are kind "V" but numbers float32 holds exactly)
+    if array.dtype.kind not in "biufc" and not np.can_cast(array.dtype, np.float32):
         raise ArgumentTypeError(f"{name} must hold numbers, got dtype {array.dtype}", dtype=str(array.dtype))
     out = np.empty(array.shape, np.complex64)
     if np.iscomplexobj(array):  # each part rounds to float32 alone, as astype(np.complex64) rounds it

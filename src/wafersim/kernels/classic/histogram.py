@@ -142,7 +142,9 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     values = np.asarray(values)
     if values.dtype == np.bool_:  # (numpy.histogram counts booleans as uint8 0 and 1)
         values = values.astype(np.uint8)
-    if values.size == 0 or not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+    # (np.can_cast: ml_dtypes' bfloat16 and 8-bit floats, which float32 holds exactly, are not np.floating)
+    real = np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)
+    if values.size == 0 or not (real or np.can_cast(values.dtype, np.float32)):
         raise ArgumentError(f"histogram takes a non-empty array of real numbers, got {values.dtype} of shape "
                             f"{values.shape}", shape=values.shape)
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
@@ -151,12 +153,12 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     if range is not None and np.ndim(range) == 1 and len(range) == 2:
         for k, edge in enumerate(range):  # (an edge beyond float32 became an infinite float32 edge)
             float32_bound(edge, f"range[{k}]")
-    # Values float32 holds exactly (integers up to 2**24, float16, float32) are binned by the edges NumPy
-    # computes for their own dtype (float64 for integers, float16 for float16; `float32_edges` keeps every
+    # Values float32 holds exactly (integers up to 2**24, float16, bfloat16, float32) are binned by the edges
+    # NumPy computes for their own dtype (float64 for integers, float16 for float16; `float32_edges` keeps every
     # comparison exact), so the counts and edges are numpy.histogram's of `values` itself: edges computed
     # from the float32 copy differ, and moved an integer on an edge (np.arange(101), 45 bins) to the next bin.
     # float64 values are rounded first, so theirs are the edges of the float32 values, as documented.
-    exact = values.dtype.kind in "iu" or (values.dtype.kind == "f" and values.dtype.itemsize <= 4)
+    exact = values.dtype.kind in "iu" or np.can_cast(values.dtype, np.float32)
     try:
         # NumPy's edges, and its checks of the range
         edges = np.histogram_bin_edges(values if exact else flat, int(bins), range)
