@@ -107,3 +107,47 @@ def test_p_may_be_a_numpy_integer_and_a_bad_p_is_named():
     for bad in [None, 1.0, True, 0]:
         with pytest.raises(ws.ArgumentError, match="the number of PEs p must be a positive int"):
             cholesky(a, bad)
+
+
+def test_values_above_the_diagonal_are_not_converted_and_routed_is_a_bool():
+    # Only the lower triangle is read, yet the whole matrix went through the float32 input rule: 1e300 or
+    # 2**40 above the diagonal (ignored by NumPy) was refused. And routed="no" ran routed, as its truth.
+    rng = np.random.default_rng(4)
+    m = rng.standard_normal((8, 8))
+    spd = m @ m.T + 8 * np.eye(8)
+    a = spd.copy()
+    a[np.triu_indices(8, 1)] = 1e300
+    low, _ = cholesky(a, 2)
+    want = np.linalg.cholesky(spd.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(low, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    ints = np.round(spd * 100).astype(np.int64)
+    ints[0, 7] = 2 ** 40
+    low, _ = cholesky(ints, 4)
+    want = np.linalg.cholesky(np.tril(ints) + np.tril(ints, -1).T)
+    np.testing.assert_allclose(low, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    with pytest.raises(ws.ArgumentError, match="beyond float32's range"):
+        bad = spd.copy()
+        bad[7, 0] = 1e300  # below the diagonal it is read, and refused
+        cholesky(bad, 2)
+    for routed in ("no", 0, None):
+        with pytest.raises(ws.ArgumentTypeError, match="routed must be True or False"):
+            cholesky(spd, 2, routed=routed)
+    assert np.array_equal(cholesky(spd, 2, routed=np.bool_(False))[0], cholesky(spd, 2, routed=False)[0])
+
+
+def test_ill_conditioned_matrices_are_as_accurate_as_lapack_spotrf():
+    # The accuracy docs/classic-kernels.md states: backward error of a few eps32, forward error ~ cond * eps32
+    # (LAPACK's spotrf in float32 alike), and a matrix float32 cannot resolve refused as numpy refuses it.
+    from scipy.linalg import hilbert
+    eps = float(np.finfo(np.float32).eps)
+    h = hilbert(8).astype(np.float32)
+    want = np.linalg.cholesky(h.astype(np.float64))
+    low, _ = cholesky(h, 2)
+    ref = np.tril(lapack.spotrf(h, lower=1)[0])
+    assert np.abs(low.astype(np.float64) @ low.T - h).max() <= 50 * eps * np.abs(h).max()
+    forward = np.abs(low - want).max() / np.abs(want).max()
+    assert forward <= 2 * max(np.abs(ref - want).max() / np.abs(want).max(), 1e-6) and forward < 1e-3
+    with pytest.raises(NotPositiveDefiniteError):
+        cholesky(hilbert(12).astype(np.float32), 3)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(hilbert(12).astype(np.float32))

@@ -135,3 +135,47 @@ def test_classic_kernels_run_on_a_pe_of_8_kib():
     np.testing.assert_array_equal(counts, np.histogram(values, 9, (-2, 2))[0])
     with pytest.raises(TileTooLargeError, match="4,096 for code"):     # half kept for code, still checked
         fft(np.ones((4, 512), np.complex64), p=1, device=ws.Device(spec))
+
+
+def test_an_infinite_imaginary_part_leaves_the_real_part_finite():
+    # The host rebuilt the result as re + 1j * im, and 1j * inf is nan + inf j: a finite real part the
+    # device computed (here 2 and 0) came back NaN, unlike numpy.fft.
+    x = np.array([complex(1, np.inf), 1], np.complex64)
+    y, _ = fft(x)
+    want = np.fft.fft(x.astype(np.complex128))
+    np.testing.assert_array_equal(y, want.astype(np.complex64))
+    assert np.array_equal(y.real, [2, 0]) and np.all(np.isposinf(y.imag))
+
+
+def test_object_arrays_take_the_library_input_rule():
+    # An object array went straight to astype(complex128): None became NaN, "1" was parsed as 1 and 2**40
+    # rounded, where a float32 host function refuses each; Python complex numbers are still taken.
+    with pytest.raises(ws.ArgumentTypeError, match="holds None"):
+        fft(np.array([1, None, 3, 4], dtype=object))
+    with pytest.raises(ws.ArgumentTypeError, match="holds a string"):
+        fft(np.array(["1", 2], dtype=object))
+    with pytest.raises(ws.ArgumentError, match=r"beyond 2\*\*24"):
+        fft(np.array([2 ** 40, 1], dtype=object))
+    x = np.array([1 + 2j, 3, -1j, 0.5], dtype=object)
+    y, _ = fft(x)
+    want = np.fft.fft(x.astype(np.complex128))
+    assert np.abs(y - want).max() < 1e-6 * np.abs(want).max()
+
+
+def test_a_row_too_long_for_one_pe_points_at_fft_long():
+    # The refusal said "use more PEs", which cannot help one row (p must divide the batch of 1); fft_long can.
+    x = _random_complex(8192, seed=81)
+    with pytest.raises(ws.OutOfMemoryError, match="fft_long spreads one long row"):
+        fft(x)
+    with pytest.raises(ws.OutOfMemoryError, match="use more PEs"):
+        fft(_random_complex((2, 8192), seed=82), 1)  # two rows on one PE: two PEs would help
+    y, _ = fft_long(x, 16)
+    _assert_close_to_float32(y, np.fft.fft(x.astype(np.complex128)), 8192)
+
+
+def test_bfloat16_input_is_a_number():
+    # bfloat16 (ml_dtypes, dtype kind "V") was refused as "x must hold numbers"; cholesky took it.
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = (np.random.default_rng(7).standard_normal((2, 16)) * 3).astype(ml_dtypes.bfloat16)
+    y, _ = fft(x)
+    _assert_close_to_float32(y, np.fft.fft(x.astype(np.float64)), 16)

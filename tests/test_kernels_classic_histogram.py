@@ -32,9 +32,10 @@ def test_values_on_the_edges_out_of_range_and_nan():
 def test_integer_values_and_one_value():
     ints = np.random.default_rng(2).integers(-20, 20, 333)
     counts, edges, _ = histogram(ints, 9, p=3)
-    want = np.histogram(ints.astype(np.float32), 9)
+    want = np.histogram(ints, 9)  # integers: NumPy's own counts and float64 edges
     np.testing.assert_array_equal(counts, want[0])
     np.testing.assert_array_equal(edges, want[1])
+    assert edges.dtype == want[1].dtype
     counts, edges, _ = histogram(np.array([3.0]), 4)  # a zero-width range widens by 0.5 each way, as NumPy
     np.testing.assert_array_equal(counts, np.histogram(np.float32([3.0]), 4)[0])
 
@@ -100,3 +101,39 @@ def test_an_integer_range_edge_past_2_24_is_taken_as_numpy_takes_it():
     np.testing.assert_array_equal(edges, want_edges.astype(np.float32))
     with pytest.raises(ws.ArgumentError, match=r"range\[1\] = 10{39} is beyond float32's range"):
         histogram(values, 4, (0, 10 ** 39))
+
+
+@pytest.mark.parametrize("values, bins, value_range, p", [
+    (np.arange(101), 45, None, 3),                        # the float32 edges moved an integer to the next bin
+    (np.arange(-6, 115, dtype=np.int32), 54, None, 2),
+    (np.arange(-16, 47, dtype=np.int16), 58, (-16, 46), 1),
+    (np.array([0, 1, 2, 3, 3, 5]), 3, (0, 3 - 1e-10), 1),  # 3 is past the range (its last edge rounds down)
+    (np.random.default_rng(3).standard_normal(300).astype(np.float16) * 20, 10, None, 2),
+    (np.array([True, False, True, True]), 2, None, 2),    # booleans count as 0 and 1, as NumPy counts them
+])
+def test_values_float32_holds_exactly_are_numpys_histogram_of_them(values, bins, value_range, p):
+    # The edges came from the float32 copy of the values, so an integer (or float16) input was binned by
+    # edges NumPy does not use: np.histogram(np.arange(101), 45) differed in two bins.
+    counts, edges, _ = histogram(values, bins, value_range, p)
+    want, want_edges = np.histogram(values.astype(np.uint8) if values.dtype == bool else values, bins, value_range)
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(edges, want_edges)
+
+
+def test_float32_edges_round_the_last_edge_down_for_v_le_hi():
+    edges64 = np.array([0.0, 0.1, 1 / 3])
+    edges32 = float32_edges(edges64)
+    probe = np.nextafter(np.float32(1 / 3), np.float32([-1, 0, 1])).astype(np.float32)
+    probe = np.concatenate([probe, [np.float32(1 / 3)]])
+    np.testing.assert_array_equal(probe <= edges32[-1], probe.astype(np.float64) <= edges64[-1])
+    np.testing.assert_array_equal(probe < edges32[1], probe.astype(np.float64) < edges64[1])
+
+
+def test_bfloat16_values_are_counted_as_numpy_counts_them():
+    # bfloat16 (ml_dtypes, dtype kind "V") was refused as "not real numbers", though float32 holds it exactly.
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    values = (np.random.default_rng(6).standard_normal(200) * 4).astype(ml_dtypes.bfloat16)
+    counts, edges, _ = histogram(values, 7, p=2)
+    want, want_edges = np.histogram(values, 7)
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(edges.astype(np.float32), want_edges.astype(np.float32))

@@ -31,7 +31,7 @@ def float32_input(values: Any, name: str) -> np.ndarray:
     that rounding is what you want."""
     array = host_array(values, name)
     if array.dtype == object:  # (Python ints past int64, mixed lists: check the elements themselves)
-        _check_objects(array, name)
+        check_objects(array, name)
     if np.iscomplexobj(array):
         raise complex_input_error(name, f"is complex ({array.dtype})")
     if array.dtype.kind in "iu" and array.size and \
@@ -96,12 +96,14 @@ def float32_bound(value: Any, name: str) -> np.float32:
     return float32_scalar(value, name)
 
 
-def _check_objects(array: np.ndarray, name: str) -> None:
-    """`float32_input`'s refusals for an object array, element by element (only objects need it)."""
+def check_objects(array: np.ndarray, name: str, complex_ok: bool = False) -> None:
+    """`float32_input`'s refusals for an object array, element by element (only objects need it): None,
+    strings, integers beyond 2**24 and, unless `complex_ok` (the FFTs, whose parts are checked apart),
+    complex values."""
     for value in array.flat:
         if value is None:  # (NumPy would make it NaN)
             raise ArgumentTypeError(f"{name} holds None, not a number")
-        if isinstance(value, (complex, np.complexfloating)):
+        if isinstance(value, (complex, np.complexfloating)) and not complex_ok:
             raise complex_input_error(name, f"holds a complex value ({value!r})")
         if is_integer(value) and abs(int(value)) > FLOAT32_EXACT_INTEGERS:
             raise _inexact_refused(name, f" ({value})")

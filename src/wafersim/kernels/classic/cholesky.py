@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
@@ -173,13 +173,17 @@ def cholesky(a: np.ndarray, p: int, device: Device | None = None, stream=None,
         raise ArgumentError(f"cholesky takes a square matrix, got shape {a.shape}", shape=a.shape)
     if np.iscomplexobj(a):
         raise ArgumentError("cholesky takes a real matrix (float32 on the wafer), got a complex one")
+    if not isinstance(routed, (bool, np.bool_)):  # (any object was taken as its truth: routed="no" routed)
+        raise ArgumentTypeError(f"cholesky: routed must be True or False, got {routed!r}")
     n = a.shape[0]
     p, device = line_device("cholesky", p, device)
     if n % p:
         raise ArgumentError(f"cholesky: p = {p} PEs must divide n = {n}", size=n)
     check_fits_sram(f"cholesky of a {n} x {n} matrix over {p} PEs ({n // p} columns each)", n * n // p + n,
                     device.spec)
-    cols = to_cyclic_columns(float32_input(a, "a"), p)
+    # Only the lower triangle is read, so only it is converted: a value above the diagonal that float32
+    # cannot hold (1e300, 2**40: garbage NumPy ignores) was refused though it is never used.
+    cols = to_cyclic_columns(float32_input(np.tril(a), "a"), p)
     with Scratch(device, stream) as mem:
         d_cols = mem.put(cols)
         d_status, d_pivot = mem.put(np.array([-1], np.int32)), mem.empty(1)

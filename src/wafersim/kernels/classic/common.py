@@ -28,14 +28,15 @@ def is_power_of_two(n: int) -> bool:
     return n >= 1 and n & (n - 1) == 0
 
 
-def check_fits_sram(what: str, words: int, spec: WaferSpec) -> None:
-    """`TileTooLargeError` unless `words` float32/int32 words of a PE's data fit its SRAM beside the code."""
+def check_fits_sram(what: str, words: int, spec: WaferSpec, advice: str = "use more PEs") -> None:
+    """`TileTooLargeError` unless `words` float32/int32 words of a PE's data fit its SRAM beside the code;
+    `advice` ends the message (what to do where more PEs cannot help)."""
     reserve = code_reserve(spec)
     limit = spec.sram_bytes - reserve
     if words * 4 > limit:
         raise TileTooLargeError(f"{what} needs {words:,} words ({words * 4:,} bytes) of each PE's SRAM; the limit is "
                                 f"{limit:,} bytes ({spec.sram_bytes:,}-byte SRAM less {reserve:,} for code): "
-                                f"use more PEs", needed=words * 4, available=limit)
+                                f"{advice}", needed=words * 4, available=limit)
 
 
 def line_device(what: str, p: int, device: Device | None) -> tuple[int, Device]:

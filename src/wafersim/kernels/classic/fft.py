@@ -42,7 +42,7 @@ from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, float32_input
+from ..hosting import Scratch, check_objects, float32_input
 from .common import check_fits_sram, is_power_of_two, line_device
 
 
@@ -243,11 +243,13 @@ def _as_complex(name: str, value: np.ndarray, ndim: tuple[int, ...]) -> np.ndarr
         raise ArgumentError(f"{name} must be a non-empty array of {' or '.join(map(str, ndim))} dimensions, "
                             f"got shape {array.shape}", shape=array.shape)
     if array.dtype == object:  # (Python complex numbers among others: NumPy's complex conversion decides)
+        check_objects(array, name, complex_ok=True)  # (else None became NaN, "1" was parsed, 2**40 rounded)
         try:
             array = array.astype(np.complex128)
         except (TypeError, ValueError) as exc:
             raise ArgumentTypeError(f"{name} cannot be converted to complex: {exc}") from None
-    if array.dtype.kind not in "biufc":
+    # (ml_dtypes' bfloat16 and 8-bit floats are kind "V" but numbers float32 holds exactly)
+    if array.dtype.kind not in "biufc" and not np.can_cast(array.dtype, np.float32):
         raise ArgumentTypeError(f"{name} must hold numbers, got dtype {array.dtype}", dtype=str(array.dtype))
     out = np.empty(array.shape, np.complex64)
     if np.iscomplexobj(array):  # each part rounds to float32 alone, as astype(np.complex64) rounds it
@@ -273,7 +275,9 @@ def _element_major(rows: np.ndarray, p: int) -> np.ndarray:
 def _from_element_major(packed: np.ndarray, p: int, length: int) -> np.ndarray:
     """The inverse of `_element_major`: (p, 2*R*length) -> (p*R, length) complex64."""
     size = packed.shape[1] // 2
-    planes = packed[:, :size] + 1j * packed[:, size:].astype(np.complex64)
+    # (parts assigned, not re + 1j * im: 1j * inf is nan + inf j, which turned a finite real part into NaN)
+    planes = np.empty((packed.shape[0], size), np.complex64)
+    planes.real, planes.imag = packed[:, :size], packed[:, size:]
     r = size // length
     return planes.reshape(p, length, r).transpose(0, 2, 1).reshape(p * r, length).astype(np.complex64)
 
@@ -301,7 +305,9 @@ def fft(x: np.ndarray, p: int = 1, device: Device | None = None, stream=None) ->
     if batch % p:
         raise ArgumentError(f"fft: p = {p} PEs must divide the batch of {batch} rows", size=batch)
     r = batch // p
-    check_fits_sram(f"fft of {r} row(s) of {n} points per PE", 4 * r * n + n, device.spec)
+    # (one row per PE is the least: "use more PEs" could not help, fft_long spreads one row over PEs)
+    advice = "use more PEs" if r > 1 else "one row per PE is the least; fft_long spreads one long row over PEs"
+    check_fits_sram(f"fft of {r} row(s) of {n} points per PE", 4 * r * n + n, device.spec, advice)
     out, stats = _run(_element_major(rows, p), r * n, twiddles(n), fft_kernel(r, n, p), p, device, stream)
     return _from_element_major(out, p, n).reshape(array.shape), stats
 

@@ -115,12 +115,16 @@ def histogram_kernel(chunk: int, bins: int, p: int) -> Dispatcher:
 
 def float32_edges(edges: np.ndarray) -> np.ndarray:
     """Bin edges as float32, each rounded up where it is not a float32, so that for every float32 v,
-    v < edge holds in float32 exactly when it holds for the original edge (NumPy >= 2 already gives float32
-    edges for float32 data; older NumPy gives float64)."""
-    edges = np.asarray(edges)
+    v < edge holds in float32 exactly when it holds for the original edge, except the last, rounded down,
+    which the kernel tests as v <= edge (NumPy >= 2 gives float32 edges for float32 data, float64 for
+    integers; older NumPy always float64)."""
+    edges = np.asarray(edges, dtype=np.float64)
     rounded = edges.astype(np.float32)
     below = rounded.astype(np.float64) < edges
+    below[-1] = False
     rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
+    if rounded[-1] > edges[-1]:  # (v <= hi in float32 exactly when v <= the original hi)
+        rounded[-1] = np.nextafter(rounded[-1], np.float32(-np.inf))
     return rounded
 
 
@@ -129,13 +133,18 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     """`numpy.histogram(values, bins, range)` for float32 values and `bins` equal-width bins, on a row of
     `p` PEs: the values are dealt out over the PEs and each is routed to the PE owning its bin.
 
-    The PEs bin float32 values: other values are converted first (`float32_input`: float64 rounds, so a float64
-    value just below an edge may land in the next bin; the counts are those of
-    `numpy.histogram(values.astype(np.float32), bins, range)`).
+    The PEs bin float32 values: other values are converted first (`float32_input`). Integers, booleans and
+    float16 convert exactly and are binned by the edges NumPy computes for them, so the result is
+    `numpy.histogram(values, bins, range)`; float64 rounds, so a float64 value just below an edge may land in
+    the next bin: the counts are those of `numpy.histogram(values.astype(np.float32), bins, range)`.
 
     Returns (counts as int64, the bin edges, LaunchStats). `device` defaults to a p x 1 wafer."""
     values = np.asarray(values)
-    if values.size == 0 or not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+    if values.dtype == np.bool_:  # (numpy.histogram counts booleans as uint8 0 and 1)
+        values = values.astype(np.uint8)
+    # (np.can_cast: ml_dtypes' bfloat16 and 8-bit floats, which float32 holds exactly, are not np.floating)
+    real = np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)
+    if values.size == 0 or not (real or np.can_cast(values.dtype, np.float32)):
         raise ArgumentError(f"histogram takes a non-empty array of real numbers, got {values.dtype} of shape "
                             f"{values.shape}", shape=values.shape)
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
@@ -144,8 +153,15 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     if range is not None and np.ndim(range) == 1 and len(range) == 2:
         for k, edge in enumerate(range):  # (an edge beyond float32 became an infinite float32 edge)
             float32_bound(edge, f"range[{k}]")
+    # Values float32 holds exactly (integers up to 2**24, float16, bfloat16, float32) are binned by the edges
+    # NumPy computes for their own dtype (float64 for integers, float16 for float16; `float32_edges` keeps every
+    # comparison exact), so the counts and edges are numpy.histogram's of `values` itself: edges computed
+    # from the float32 copy differ, and moved an integer on an edge (np.arange(101), 45 bins) to the next bin.
+    # float64 values are rounded first, so theirs are the edges of the float32 values, as documented.
+    exact = values.dtype.kind in "iu" or np.can_cast(values.dtype, np.float32)
     try:
-        edges = np.histogram_bin_edges(flat, int(bins), range)  # NumPy's edges, and its checks of the range
+        # NumPy's edges, and its checks of the range
+        edges = np.histogram_bin_edges(values if exact else flat, int(bins), range)
     except ValueError as err:  # a range that is reversed or not finite, or data whose range is not finite
         raise ArgumentError(f"histogram: {err}", range=range) from None
     edges32 = float32_edges(edges)
