@@ -301,6 +301,56 @@ def test_sparse_intrinsics_refuse_what_they_cannot_compile():
     assert "dtype" in str(compile_error(dev, mixed_types, y))
 
 
+@pytest.mark.parametrize("half", [np.float16, "bfloat16"])
+def test_sparse_intrinsics_refuse_16_bit_arrays_rather_than_read_their_bits_as_integers(half):
+    # vfmaz, vspfma and vpacknz compute on float32 or int32 words: a float16 y was left unchanged, a
+    # bfloat16 one got 1.8e19, and pack_nonzeros counted float16 -0.0 as a nonzero.
+    import ml_dtypes
+
+    h = ml_dtypes.bfloat16 if half == "bfloat16" else half
+    name = np.dtype(h).name
+    dev = ws.Device("dev")
+
+    @ws.jit
+    def skip(y):
+        hv = ws.local.array(4, h)
+        wsi.fma_skip_zeros(hv, hv, hv)
+
+    @ws.jit
+    def scatter(y):
+        hv = ws.local.array(4, h)
+        pv = ws.local.array(4, np.int32)
+        wsi.sparse_fma(hv, pv, 2.0)
+
+    @ws.jit
+    def pack(y):
+        hv = ws.local.array(4, h)
+        pv = ws.local.array(8, np.int32)
+        y[0] = wsi.pack_nonzeros(pv, hv)
+
+    @ws.jit
+    def half_pairs(y):
+        fv = ws.local.array(4, np.float32)
+        pv = ws.local.array(8, h)
+        y[0] = wsi.pack_nonzeros(pv, fv)
+
+    @ws.jit
+    def receive(y):
+        hv = ws.local.array(4, h)
+        pv = ws.local.array(8, np.int32)
+        if ws.threadIdx.x == 0:
+            wsi.send_nonzeros(ws.EAST, hv, pv)
+        else:
+            wsi.recv_fma(ws.WEST, hv, 1.0, pv)
+
+    y = np.zeros(4, np.int32)
+    for kernel, what in ((skip, "fma_skip_zeros dst"), (scatter, "sparse_fma y"),
+                         (pack, "the values slice of pack_nonzeros / send_nonzeros"), (half_pairs, "pack_nonzeros pairs"),
+                         (receive, "the values slice of pack_nonzeros / send_nonzeros")):
+        message = str(compile_error(dev, kernel, y, block=(2, 1)))
+        assert f"{what} is a {name} array" in message and "widen it into a float32 array" in message
+
+
 def test_zero_skip_figures_are_validated():
     for field, value in (("zero_skip_cycles", -1), ("sparse_pair_words", 0), ("sparse_pair_words", math.nan)):
         with pytest.raises(ws.SpecError, match=field):

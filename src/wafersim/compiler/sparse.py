@@ -51,6 +51,15 @@ class SparseCallLowering:
             raise Unsupported(f"{what} must be a 1-D local array or a slice of one, not {describe(value)}", node)
         return value
 
+    def word_typed(self, ref: SliceRef, what: str, node: ast.expr) -> SliceRef:
+        """`ref`, refusing a 16-bit float array: the sparse instructions compute in float32 or int32 words, and
+        would read a float16/bfloat16 element as an integer bit pattern (a silent wrong answer)."""
+        if ref.array.dtype in ("f16", "bf16"):
+            name = "float16" if ref.array.dtype == "f16" else "bfloat16"
+            raise Unsupported(f"{what} is a {name} array: the zero-skipping and sparse intrinsics take float32 or "
+                              f"int32 arrays; widen it into a float32 array first (f32[0:n] = h[0:n])", node)
+        return ref
+
     def address(self, ref: SliceRef):
         return self.sram_address(ref.array, ref.start)
 
@@ -92,7 +101,8 @@ class SparseCallLowering:
 
     # ------------------------------------------------------------------ the intrinsics
     def fma_skip_zeros(self, dst_node, a_node, b_node) -> None:
-        dst, a = self.local_slice(dst_node, "fma_skip_zeros dst"), self.local_slice(a_node, "fma_skip_zeros a")
+        dst = self.word_typed(self.local_slice(dst_node, "fma_skip_zeros dst"), "fma_skip_zeros dst", dst_node)
+        a = self.local_slice(a_node, "fma_skip_zeros a")
         ty = dst.array.dtype
         if a.array.dtype != ty:
             raise Unsupported("fma_skip_zeros operands must all have the destination's dtype", a_node)
@@ -111,7 +121,8 @@ class SparseCallLowering:
         return None
 
     def sparse_fma(self, y_node, pairs_node, x_node) -> None:
-        y, pairs = self.local_slice(y_node, "sparse_fma y"), self.local_slice(pairs_node, "sparse_fma pairs")
+        y = self.word_typed(self.local_slice(y_node, "sparse_fma y"), "sparse_fma y", y_node)
+        pairs = self.word_typed(self.local_slice(pairs_node, "sparse_fma pairs"), "sparse_fma pairs", pairs_node)
         ty = y.array.dtype
         count = self.pair_count(pairs)
         pairs_addr = self.address(pairs)
@@ -130,7 +141,9 @@ class SparseCallLowering:
         return None
 
     def pack_nonzeros(self, pairs_node, values_node) -> Val:
-        pairs, values = self.local_slice(pairs_node, "pack_nonzeros pairs"), self.local_slice(values_node, "values")
+        pairs = self.word_typed(self.local_slice(pairs_node, "pack_nonzeros pairs"), "pack_nonzeros pairs", pairs_node)
+        values = self.word_typed(self.local_slice(values_node, "values"),
+                                 "the values slice of pack_nonzeros / send_nonzeros", values_node)
         needed = self.arith(ast.Mult(), values.length, Val("i32", const=2))  # room for every value being nonzero
         if needed.is_const and pairs.length.is_const:
             if needed.const > pairs.length.const:
@@ -155,7 +168,8 @@ class SparseCallLowering:
 
     def recv_fma(self, direction: int, channel: int, y_node, scale_node, pairs_node) -> Val:
         """Receive a count and its pairs into `pairs`, then apply them: y[position] += value * scale."""
-        y, pairs = self.local_slice(y_node, "recv_fma y"), self.local_slice(pairs_node, "recv_fma pairs")
+        y = self.word_typed(self.local_slice(y_node, "recv_fma y"), "recv_fma y", y_node)
+        pairs = self.word_typed(self.local_slice(pairs_node, "recv_fma pairs"), "recv_fma pairs", pairs_node)
         scale = self.expr(scale_node)
         if not isinstance(scale, Val):
             raise Unsupported(f"recv_fma scale must be a number, not {describe(scale)}", scale_node)
