@@ -257,3 +257,46 @@ def test_a_row_spanning_more_than_a_packed_index_is_refused_saying_what_helps():
         spmv(tall, np.ones(1, np.float32), pes=1)
     y, _ = hypersparse_spmv(tall, np.ones(1, np.float32), pes=1)       # only its 2 nonempty rows placed
     np.testing.assert_array_equal(y, tall @ np.ones(1, np.float32))
+
+
+@pytest.mark.parametrize("pes", [2**40, 893_065])
+@pytest.mark.parametrize("host", ["spmv", "spmm", "hypersparse_spmv", "spmspv", "dense_spmv"])
+def test_pes_beyond_a_wafer_is_an_argument_error_not_a_memory_error(host, pes):
+    # pes=2**40 was a bare MemoryError (8 TiB per-PE arrays); dense_spmv a SpecError about WaferSpec.height
+    from wafersim.arch.spec import PRESET_SIZES
+    from wafersim.kernels.sparse.layout import MAX_PES
+
+    assert MAX_PES == max(w * h for w, h in PRESET_SIZES.values()) == 762 * 1172
+    a = sp.csr_array(np.eye(3, dtype=np.float32))
+    f = {"spmv": spmv, "spmm": spmm, "hypersparse_spmv": hypersparse_spmv, "spmspv": spmspv,
+         "dense_spmv": dense_spmv}[host]
+    with pytest.raises(ws.ArgumentError, match=r"pes = \d+ is more PEs than a wafer has: at most 893,064"):
+        f(a, np.ones((3, 2)) if host == "spmm" else np.ones(3), pes)
+
+
+def test_a_scipy_sparse_vector_x_is_taken_and_a_2d_one_refused_naming_its_shape():
+    # a 1-D SciPy sparse x (stored zero, nan, inf included) was refused as "got shape ()"
+    rng = np.random.default_rng(7)
+    a = random_matrix(rng, 20, 12, 0.3)
+    x = sp.coo_array((np.array([0.0, 2.0, np.nan, -1.5, np.inf], np.float32), (np.array([0, 3, 5, 8, 11]),)),
+                     shape=(12,))
+    expected = a @ x.toarray()  # SciPy: only stored entries multiply, so a nan or inf reaches only its rows
+    for f in (spmv, hypersparse_spmv, spmspv, lambda a, x, p: dense_spmv(a, x, p, zero_skip=True)):
+        np.testing.assert_allclose(f(a, x, 4)[0], expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+    for f in (spmv, hypersparse_spmv, spmspv, dense_spmv):
+        with pytest.raises(ws.ArgumentError, match=r"got a SciPy sparse csr of shape \(12, 1\)"):
+            f(a, sp.csr_array(x.toarray()[:, None]), 4)
+
+
+def test_a_stored_zero_facing_inf_is_dropped_and_the_dense_baseline_multiplies_every_zero():
+    # docs/sparsity.md: stored zeros are dropped (SciPy multiplies them: 0 * inf = nan); dense_spmv
+    # multiplies every entry as NumPy's dense product does, unless zero_skip=True
+    a = sp.csr_array((np.array([0.0, 1.0, 3.0], np.float32), np.array([0, 1, 2]), np.array([0, 2, 3])), shape=(2, 3))
+    x = np.array([np.inf, 2.0, 1.0], np.float32)
+    without_stored_zeros = a.copy()
+    without_stored_zeros.eliminate_zeros()
+    assert np.isnan((a @ x)[0])  # SciPy's own product of the stored zero
+    for f in (spmv, hypersparse_spmv, spmspv, lambda a, x, p: dense_spmv(a, x, p, zero_skip=True)):
+        np.testing.assert_array_equal(f(a, x, 2)[0], without_stored_zeros @ x)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(dense_spmv(a, x, 2)[0], a.toarray() @ x)  # [nan, nan]

@@ -18,7 +18,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, check_block_fits, fitting_device, float32_input
-from .layout import CODE_RESERVE_WORDS, as_csr, block_shape
+from .layout import CODE_RESERVE_WORDS, as_csr, block_shape, dense_vector
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,7 +57,7 @@ def dense_spmv(a, x, pes: int, zero_skip: bool = False, device: Device | None = 
     """y = A @ x with A (SciPy sparse or dense) stored densely over `pes` PEs; see the module docstring."""
     dense = as_csr(a).toarray()
     m, n = dense.shape
-    x = float32_input(x, "x")
+    x = float32_input(dense_vector(x, n), "x")
     if x.shape != (n,):
         raise ArgumentError(f"x must be a vector of length {n} (the columns of the {m} x {n} matrix), got "
                             f"shape {x.shape}")

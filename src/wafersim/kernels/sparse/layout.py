@@ -13,12 +13,15 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from ...arch.spec import WaferSpec
+from ...arch.spec import PRESET_SIZES, WaferSpec
 from ...errors import ArgumentError, ArgumentTypeError
 from ..hosting import complex_input_error, float32_input
 
 INDEX_LIMIT = 1 << 16  # rows and columns of a PE's block: 16 bits each in a packed index word
 MAX_BLOCK_WIDTH = 64  # PEs are laid out in rows of at most this many
+# The most PEs a host function places: those of the largest wafer preset. (Without a limit pes=2**40 was a
+# bare MemoryError from NumPy, building per-PE arrays of 8 TiB.)
+MAX_PES = max(w * h for w, h in PRESET_SIZES.values())
 CODE_RESERVE_WORDS = 1024  # SRAM kept for the kernel's code and scratch when checking that data fits
 
 
@@ -49,6 +52,18 @@ def as_csr(a, name: str = "a") -> sp.csr_array:
     return csr
 
 
+def dense_vector(x, n: int, name: str = "x"):
+    """`x` with a SciPy sparse vector (a 1-D sparse array of shape (n,)) made dense, so that the checks that
+    follow see its shape; a 2-D sparse x is refused naming its shape (np.asarray made it a 0-d object array,
+    which was refused as "got shape ()")."""
+    if not sp.issparse(x):
+        return x
+    if x.ndim == 1:
+        return x.toarray()
+    raise ArgumentError(f"{name} must be a vector of length {n}, got a SciPy sparse {x.format} of shape {x.shape}: "
+                        f"pass a 1-D sparse array (scipy.sparse.coo_array(v)) or {name}.toarray().ravel()")
+
+
 def vector_block(x, n: int, name: str, what: str) -> np.ndarray:
     """`x` as a float32 (n, k) array: a length-n vector (k = 1) or an (n, k) matrix."""
     x = float32_input(x.toarray() if sp.issparse(x) else x, name)
@@ -73,6 +88,10 @@ def block_shape(pes: int) -> tuple[int, int]:
     """(width, height) of a block of at least `pes` PEs, in rows of up to MAX_BLOCK_WIDTH."""
     if not isinstance(pes, (int, np.integer)) or isinstance(pes, bool) or pes < 1:
         raise ArgumentError(f"pes must be a whole number of PEs >= 1, got {pes!r}")
+    if pes > MAX_PES:
+        name, (w, h) = max(PRESET_SIZES.items(), key=lambda item: item[1][0] * item[1][1])
+        raise ArgumentError(f"pes = {pes} is more PEs than a wafer has: at most {MAX_PES:,} (the {w} x {h} PEs of "
+                            f"'{name}'); a PE past the matrix's rows holds nothing, so a few rows a PE is plenty")
     width = min(int(pes), MAX_BLOCK_WIDTH)
     return width, math.ceil(pes / width)
 

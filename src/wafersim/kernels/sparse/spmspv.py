@@ -22,7 +22,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, check_block_fits, fitting_device
-from .layout import CODE_RESERVE_WORDS, as_csr, block_shape, vector_block, without_empty_sides
+from .layout import CODE_RESERVE_WORDS, as_csr, block_shape, dense_vector, vector_block, without_empty_sides
 
 CHANNEL = 1  # the row broadcast of x's nonzeros
 
@@ -84,7 +84,7 @@ def spmspv(a, x, pes: int, device: Device | None = None, stream=None) -> tuple[n
     source PE per row of PEs. Only the nonzeros of x travel and only they trigger work. Returns (y, stats)."""
     csr = as_csr(a)
     m, n = csr.shape
-    x = np.asarray(x)
+    x = np.asarray(dense_vector(x, n))  # (a SciPy sparse vector, as the sparse x this kernel is for, is taken)
     if x.ndim != 1:
         raise ArgumentError(f"x must be a vector of length {n}, got shape {x.shape}")
     csr, x = without_empty_sides(csr, vector_block(x, n, "x", f"the columns of the {m} x {n} matrix"))

@@ -28,7 +28,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, check_block_fits, fitting_device, float32_input
-from .layout import (SparseLayout, as_csr, block_shape, layout_rows, nonempty_row_blocks, row_blocks,
+from .layout import (SparseLayout, as_csr, block_shape, dense_vector, layout_rows, nonempty_row_blocks, row_blocks,
                      vector_block, without_empty_sides)
 
 
@@ -77,8 +77,8 @@ def run_layout(layout: SparseLayout, x: np.ndarray, m: int, what: str, device: D
 
 
 def one_vector(x, n: int, m: int) -> np.ndarray:
-    """x as an (n, 1) block, refusing anything but a length-n vector."""
-    x = np.asarray(x)
+    """x (a NumPy or SciPy sparse vector) as an (n, 1) block, refusing anything but a length-n vector."""
+    x = np.asarray(dense_vector(x, n))
     if x.ndim != 1:
         raise ArgumentError(f"x must be a vector of length {n}, got shape {x.shape} (spmm takes matrices)")
     return vector_block(x, n, "x", f"the columns of the {m} x {n} matrix")
