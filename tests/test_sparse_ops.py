@@ -344,9 +344,9 @@ def test_sparse_intrinsics_refuse_16_bit_arrays_rather_than_read_their_bits_as_i
             wsi.recv_fma(ws.WEST, hv, 1.0, pv)
 
     y = np.zeros(4, np.int32)
-    for kernel, what in ((skip, "fma_skip_zeros dst"), (scatter, "sparse_fma y"),
-                         (pack, "the values slice of pack_nonzeros / send_nonzeros"), (half_pairs, "pack_nonzeros pairs"),
-                         (receive, "the values slice of pack_nonzeros / send_nonzeros")):
+    values = "the values slice of pack_nonzeros / send_nonzeros"
+    for kernel, what in ((skip, "fma_skip_zeros dst"), (scatter, "sparse_fma y"), (pack, values),
+                         (half_pairs, "pack_nonzeros pairs"), (receive, values)):
         message = str(compile_error(dev, kernel, y, block=(2, 1)))
         assert f"{what} is a {name} array" in message and "widen it into a float32 array" in message
 
