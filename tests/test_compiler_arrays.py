@@ -324,3 +324,43 @@ def test_local_array_shapes_may_be_numpy_integers():
     a = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
     product, _ = ml.matmul(a, a.T, tile=np.int64(4))
     np.testing.assert_allclose(product, a.astype(np.float64) @ a.T, atol=1e-5)
+
+
+@ws.jit
+def global_column_load(u, out):
+    j = ws.grid(1)
+    col = ws.local.array(3, np.float32)
+    col[0:3] = u[0:3, j]  # refused: a column of a global array
+    out[j, 0:3] = col[0:3]
+
+
+@ws.jit
+def global_column_by_rows(u, out):
+    j = ws.grid(1)
+    t = ws.local.array((3, 4), np.float32)
+    col = ws.local.array(3, np.float32)
+    t[0:3, 0:4] = u[0:3, 0:4]  # what the refusal says to do: load the rows, take the column locally
+    col[0:3] = t[0:3, j]
+    out[j, 0:3] = col[0:3]
+
+
+@ws.jit
+def block_of_a_3d_local(u, out):
+    t = ws.local.array((2, 3, 4), np.float32)
+    t[1, 0:3, 0:4] = u[0:3, 0:4]  # refused: a 3-D array's block
+    out[0, 0:4] = t[1, 0, 0:4]
+
+
+def test_a_column_of_a_global_array_is_refused_as_a_column_and_the_fix_it_names_works():
+    """`col[0:3] = u[0:3, j]` of a 2-D global array was refused with a message about blocks ("a block t[a:b, c:d]
+    ... can only be assigned to ..."); it names the column and the fix, which computes NumPy's transpose."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    u = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with pytest.raises(ws.CompileError, match=r"a column of the 2-D global array u is not a slice here") as info:
+        global_column_load[1, 4](dev.to_device(u), dev.device_array((4, 3)))
+    assert "u[0:3, j]" in str(info.value) and "load the rows into a local array" in str(info.value)
+    out = dev.device_array((4, 3))
+    global_column_by_rows[1, 4](dev.to_device(u), out)
+    assert np.array_equal(out.copy_to_host(), u.T)
+    with pytest.raises(ws.CompileError, match=r"a block of a 3-D array is not one: assign it row by row"):
+        block_of_a_3d_local[1, 1](dev.to_device(u), dev.device_array((1, 4)))

@@ -167,9 +167,18 @@ class ArrayLowering(HalfLowering):
                     or not isinstance(parts[-1], ast.Slice):
                 kind = "local" if isinstance(array, LocalArray) else "global"
                 row = ", ".join("i j".split()[:ndim - 1])
+                if len(parts) == ndim and not isinstance(parts[-1], ast.Slice):
+                    # (a column: the words are a row apart, no bulk transfer or vector operand; a 2-D local
+                    # array's column is a strided copy, handled before this)
+                    fix = ("load the rows into a local array with row slices, then take the column there "
+                           "(col[0:n] = t[0:n, j]), or copy element by element" if kind == "global" else
+                           "copy it element by element")
+                    raise Unsupported(f"a column of the {ndim}-D {kind} array {array.name} is not a slice here "
+                                      f"(a slice of it is a row, t[{row}, a:b]): {fix}")
                 raise Unsupported(f"a slice of a {ndim}-D {kind} array is a row, t[{row}, a:b]; a block "
                                   f"t[a:b, c:d] of a 2-D array can only be assigned to or be an operand of an "
-                                  f"assignment to a block")
+                                  f"assignment to a block of a 2-D array (a block of a 3-D array is not one: "
+                                  f"assign it row by row)")
             indices = []
             for axis, part in enumerate(parts[:-1]):
                 index, what = self.from_the_end(array, axis, self.index_value(part, "the row index"),
