@@ -364,3 +364,23 @@ def test_a_column_of_a_global_array_is_refused_as_a_column_and_the_fix_it_names_
     assert np.array_equal(out.copy_to_host(), u.T)
     with pytest.raises(ws.CompileError, match=r"a block of a 3-D array is not one: assign it row by row"):
         block_of_a_3d_local[1, 1](dev.to_device(u), dev.device_array((1, 4)))
+
+
+@pytest.mark.parametrize("shape, shown", [("0", "0"), ("-4", "-4"), ("(3, 0)", r"\(3, 0\)"), ("(2, 2, 2, 2)", r"\(2, 2, 2, 2\)"),
+                                          ("N - 8", "0")])
+def test_a_constant_shape_that_is_no_shape_is_refused_as_such_not_as_not_constant(tmp_path, shape, shown):
+    """`ws.local.array(0)` and other constant shapes SRAM cannot hold said "needs a constant shape", about
+    values that are constant; the error names the shape, at its line. A valid constant shape compiles and runs."""
+    from conftest import load_source
+    source = ("import numpy as np\nimport wafersim as ws\nN = 8\n\n\n@ws.jit\ndef kern(out):\n"
+              f"    t = ws.local.array({shape}, np.int32)\n    out[0] = 1\n")
+    module = load_source(tmp_path, source)
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    with pytest.raises(ws.CompileError, match=rf"ws.local.array shape {shown} is not a valid shape: an int or a "
+                                              r"tuple of 1 to 3 ints, each at least 1") as info:
+        module.kern[1, 1](dev.device_array(1, np.int32))
+    assert info.value.line == 8 and "constant shape" not in str(info.value)
+    ok = load_source(tmp_path, source.replace(f"array({shape},", "array((N - 7, 2),"))
+    out = dev.device_array(1, np.int32)
+    ok.kern[1, 1](out)
+    assert out.copy_to_host().tolist() == [1]

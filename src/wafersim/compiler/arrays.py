@@ -37,6 +37,12 @@ class ArrayLowering(HalfLowering):
             shape = (shape,)
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
                 and all(is_integer(n) and n > 0 for n in shape)):
+            if isinstance(shape, tuple) and shape and all(is_integer(n) for n in shape):
+                # (a constant, just not a shape SRAM can hold: say so, not that it is not constant)
+                shape = tuple(int(n) for n in shape)
+                raise Unsupported(f"ws.local.array shape {shape[0] if len(shape) == 1 else shape} is not a valid "
+                                  f"shape: an int or a tuple of 1 to {MAX_LOCAL_DIMENSIONS} ints, each at least 1 "
+                                  f"(a local array cannot be empty)")
             raise Unsupported(self.shape_hint(shape_node) or
                               f"ws.local.array needs a constant shape: an int or a tuple of 1 to "
                               f"{MAX_LOCAL_DIMENSIONS} positive ints, computed from module constants, ws.constant "
