@@ -384,3 +384,54 @@ def test_a_constant_shape_that_is_no_shape_is_refused_as_such_not_as_not_constan
     out = dev.device_array(1, np.int32)
     ok.kern[1, 1](out)
     assert out.copy_to_host().tolist() == [1]
+
+
+@ws.jit
+def int_into_float_arrays(out, buf_out, n):
+    i = ws.grid(1)
+    buf = ws.local.array(2, np.float32)
+    buf[0] = n + i
+    out[i] = n * 3 + i
+    buf_out[i] = buf[0]
+
+
+@ws.jit
+def float_into_int_array(out, v):
+    out[ws.grid(1)] = v * 2.0  # refused: a float32 into an int32 array
+
+
+@ws.jit
+def float_into_int_local(out, v):
+    buf = ws.local.array(2, np.int32)
+    buf[0] = v  # refused: a float32 into an int32 local array
+    out[0] = buf[0]
+
+
+@ws.jit
+def float_into_int_converted(out, v):
+    out[ws.grid(1)] = int(v * 2.0)
+
+
+def test_element_stores_of_the_other_type_are_as_documented():
+    """docs/python-supported.md, Arrays: an int32 value stored into a float32 array converts as NumPy's
+    assignment does (rounding above 2**24); a float32 into an int32 array, global or local, is refused at its
+    line (NumPy would truncate silently), and `int(v)` stores NumPy's truncation."""
+    from conftest import line_of
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    n = 2**24 + 1  # above 2**24: the conversion rounds, as NumPy's float32 assignment
+    out, buf_out = dev.device_array(4), dev.device_array(4)
+    int_into_float_arrays[1, 4](out, buf_out, n)
+    expected = np.empty(4, np.float32)
+    expected[:] = n * 3 + np.arange(4)
+    assert np.array_equal(out.copy_to_host(), expected)
+    expected[:] = n + np.arange(4)
+    assert np.array_equal(buf_out.copy_to_host(), expected)
+    for kernel in (float_into_int_array, float_into_int_local):
+        with pytest.raises(ws.CompileError, match="cannot store a float32 into int32 array") as info:
+            kernel[1, 4](dev.device_array(4, np.int32), -1.75)
+        assert info.value.line == line_of(kernel, "refused")
+    ints = dev.device_array(4, np.int32)
+    float_into_int_converted[1, 4](ints, -1.75)
+    host = np.zeros(4, np.int32)
+    host[:] = np.float32(-1.75) * np.float32(2.0)  # NumPy truncates toward zero
+    assert np.array_equal(ints.copy_to_host(), host)
