@@ -79,6 +79,35 @@ def test_global_column_past_the_row_is_caught_even_inside_the_allocation():
     assert out.copy_to_host()[0, 3] == 4.0
 
 
+@ws.jit(boundscheck=False)
+def unchecked_read(x, out, k):
+    out[0] = x[k]
+
+
+@ws.jit(boundscheck=False)
+def unchecked_write(a, k):
+    a[ws.grid(1) + k] = 9.0
+
+
+def test_without_bounds_checks_what_the_simulator_cannot_see_is_as_documented():
+    """docs/getting-started.md, `MemoryAccessError`: without bounds checks an index that lands in the wrong
+    array is not caught (C's behaviour): a byte offset past 2**32 wraps in 32-bit address arithmetic
+    (x[2**30] is x[0], x[2**30 + 2] is x[2]), and a write past one array can fill the next one; an access
+    outside every allocation still raises."""
+    dev = device()
+    x = np.arange(6, dtype=np.float32) + 10
+    d_x, out = dev.to_device(x), dev.device_array(1)
+    for k, expected in ((2**30, x[0]), (2**30 + 2, x[2]), (-(2**30) + 3, x[3])):
+        unchecked_read[1, 1](d_x, out, k)
+        assert out.copy_to_host()[0] == expected
+    a, b = dev.device_array(8), dev.device_array(8)
+    unchecked_write[1, 8](a, (b.address - a.address) // 4)
+    assert np.array_equal(b.copy_to_host(), np.full(8, 9.0, np.float32))
+    assert np.array_equal(a.copy_to_host(), np.zeros(8, np.float32))
+    with pytest.raises(ws.MemoryAccessError, match="past the end of the allocation"):
+        unchecked_write[1, 8](b, 1)
+
+
 def test_local_index_past_its_array_but_inside_sram():
     dev = device()
     out = dev.device_array(1)

@@ -152,6 +152,12 @@ def test_racecheck_takes_a_grid_barrier_as_ordering_blocks_and_a_block_barrier_n
     ("y = ws.cg.this_grid().sync()", "ws.cg.this_grid().sync() gives no value (None), so it cannot be assigned"),
     ("y = z = ws.cg.this_grid().sync()", "gives no value"),
     ("y, z = x, ws.cg.this_grid().sync()", "gives no value"),
+    # other groups (was: "only intrinsics, math functions and @ws.jit functions can be called")
+    ("ws.cg.this_thread_block().sync()", "ws.cg has no attribute 'this_thread_block' (ws.syncthreads() is the "
+                                         "block's barrier"),
+    ("ws.cg.this_block().sync()", "ws.cg has no attribute 'this_block' (ws.syncthreads()"),
+    ("g = ws.cg.tiled_partition(4)", "ws.cg has no attribute 'tiled_partition' (a wafer has no warps"),
+    ("ws.cg.this_multi_grid().sync()", "ws.cg has this_grid() only"),
 ])
 def test_other_uses_of_the_grid_group_are_refused_at_their_line(tmp_path, body, text):
     module = load_source(tmp_path, f"import numpy as np\nimport wafersim as ws\n\n\n@ws.jit\ndef kern(out):\n"

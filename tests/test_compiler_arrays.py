@@ -324,3 +324,114 @@ def test_local_array_shapes_may_be_numpy_integers():
     a = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
     product, _ = ml.matmul(a, a.T, tile=np.int64(4))
     np.testing.assert_allclose(product, a.astype(np.float64) @ a.T, atol=1e-5)
+
+
+@ws.jit
+def global_column_load(u, out):
+    j = ws.grid(1)
+    col = ws.local.array(3, np.float32)
+    col[0:3] = u[0:3, j]  # refused: a column of a global array
+    out[j, 0:3] = col[0:3]
+
+
+@ws.jit
+def global_column_by_rows(u, out):
+    j = ws.grid(1)
+    t = ws.local.array((3, 4), np.float32)
+    col = ws.local.array(3, np.float32)
+    t[0:3, 0:4] = u[0:3, 0:4]  # what the refusal says to do: load the rows, take the column locally
+    col[0:3] = t[0:3, j]
+    out[j, 0:3] = col[0:3]
+
+
+@ws.jit
+def block_of_a_3d_local(u, out):
+    t = ws.local.array((2, 3, 4), np.float32)
+    t[1, 0:3, 0:4] = u[0:3, 0:4]  # refused: a 3-D array's block
+    out[0, 0:4] = t[1, 0, 0:4]
+
+
+def test_a_column_of_a_global_array_is_refused_as_a_column_and_the_fix_it_names_works():
+    """`col[0:3] = u[0:3, j]` of a 2-D global array was refused with a message about blocks ("a block t[a:b, c:d]
+    ... can only be assigned to ..."); it names the column and the fix, which computes NumPy's transpose."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    u = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with pytest.raises(ws.CompileError, match=r"a column of the 2-D global array u is not a slice here") as info:
+        global_column_load[1, 4](dev.to_device(u), dev.device_array((4, 3)))
+    assert "u[0:3, j]" in str(info.value) and "load the rows into a local array" in str(info.value)
+    out = dev.device_array((4, 3))
+    global_column_by_rows[1, 4](dev.to_device(u), out)
+    assert np.array_equal(out.copy_to_host(), u.T)
+    with pytest.raises(ws.CompileError, match=r"a block of a 3-D array is not one: assign it row by row"):
+        block_of_a_3d_local[1, 1](dev.to_device(u), dev.device_array((1, 4)))
+
+
+@pytest.mark.parametrize("shape, shown", [("0", "0"), ("-4", "-4"), ("(3, 0)", r"\(3, 0\)"), ("(2, 2, 2, 2)", r"\(2, 2, 2, 2\)"),
+                                          ("N - 8", "0")])
+def test_a_constant_shape_that_is_no_shape_is_refused_as_such_not_as_not_constant(tmp_path, shape, shown):
+    """`ws.local.array(0)` and other constant shapes SRAM cannot hold said "needs a constant shape", about
+    values that are constant; the error names the shape, at its line. A valid constant shape compiles and runs."""
+    from conftest import load_source
+    source = ("import numpy as np\nimport wafersim as ws\nN = 8\n\n\n@ws.jit\ndef kern(out):\n"
+              f"    t = ws.local.array({shape}, np.int32)\n    out[0] = 1\n")
+    module = load_source(tmp_path, source)
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    with pytest.raises(ws.CompileError, match=rf"ws.local.array shape {shown} is not a valid shape: an int or a "
+                                              r"tuple of 1 to 3 ints, each at least 1") as info:
+        module.kern[1, 1](dev.device_array(1, np.int32))
+    assert info.value.line == 8 and "constant shape" not in str(info.value)
+    ok = load_source(tmp_path, source.replace(f"array({shape},", "array((N - 7, 2),"))
+    out = dev.device_array(1, np.int32)
+    ok.kern[1, 1](out)
+    assert out.copy_to_host().tolist() == [1]
+
+
+@ws.jit
+def int_into_float_arrays(out, buf_out, n):
+    i = ws.grid(1)
+    buf = ws.local.array(2, np.float32)
+    buf[0] = n + i
+    out[i] = n * 3 + i
+    buf_out[i] = buf[0]
+
+
+@ws.jit
+def float_into_int_array(out, v):
+    out[ws.grid(1)] = v * 2.0  # refused: a float32 into an int32 array
+
+
+@ws.jit
+def float_into_int_local(out, v):
+    buf = ws.local.array(2, np.int32)
+    buf[0] = v  # refused: a float32 into an int32 local array
+    out[0] = buf[0]
+
+
+@ws.jit
+def float_into_int_converted(out, v):
+    out[ws.grid(1)] = int(v * 2.0)
+
+
+def test_element_stores_of_the_other_type_are_as_documented():
+    """docs/python-supported.md, Arrays: an int32 value stored into a float32 array converts as NumPy's
+    assignment does (rounding above 2**24); a float32 into an int32 array, global or local, is refused at its
+    line (NumPy would truncate silently), and `int(v)` stores NumPy's truncation."""
+    from conftest import line_of
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    n = 2**24 + 1  # above 2**24: the conversion rounds, as NumPy's float32 assignment
+    out, buf_out = dev.device_array(4), dev.device_array(4)
+    int_into_float_arrays[1, 4](out, buf_out, n)
+    expected = np.empty(4, np.float32)
+    expected[:] = n * 3 + np.arange(4)
+    assert np.array_equal(out.copy_to_host(), expected)
+    expected[:] = n + np.arange(4)
+    assert np.array_equal(buf_out.copy_to_host(), expected)
+    for kernel in (float_into_int_array, float_into_int_local):
+        with pytest.raises(ws.CompileError, match="cannot store a float32 into int32 array") as info:
+            kernel[1, 4](dev.device_array(4, np.int32), -1.75)
+        assert info.value.line == line_of(kernel, "refused")
+    ints = dev.device_array(4, np.int32)
+    float_into_int_converted[1, 4](ints, -1.75)
+    host = np.zeros(4, np.int32)
+    host[:] = np.float32(-1.75) * np.float32(2.0)  # NumPy truncates toward zero
+    assert np.array_equal(ints.copy_to_host(), host)

@@ -257,7 +257,7 @@ ODD_CONSTRUCTS = [
     ("y = ws.syncthreads() + 1  # HERE", "cannot compute with None"),
     ("y = ws.syncthreads()  # HERE", "ws.syncthreads() gives no value (None), so it cannot be assigned"),
     ("y = ws.send(ws.EAST, 1.0)  # HERE", "gives no value"),
-    ("b = ws.local.array((2, 2, 2, 2))  # HERE", "constant shape"),
+    ("b = ws.local.array((2, 2, 2, 2))  # HERE", "shape (2, 2, 2, 2) is not a valid shape: an int or a tuple of 1 to 3 ints"),
     ("b = ws.local.array(n)  # HERE", "`n` is not one (a value known only when the kernel runs"),
     ("b = ws.local.array(ws.blockDim.x, np.float32)  # HERE",
      "`ws.blockDim.x` is not one (a value known only when the kernel runs, or a variable assigned more than once): "

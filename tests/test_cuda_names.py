@@ -16,8 +16,13 @@ def test_hinted_names_are_missing_from_wafersim():
     assert not [name for name in cuda_names.HINTS if hasattr(ws, name)]
 
 
+def test_cg_hinted_names_are_missing_from_ws_cg():
+    assert not [name for name in cuda_names.CG_HINTS if hasattr(ws.cg, name)]
+    assert cuda_names.cg_hint("no_such_group").startswith(" (ws.cg has this_grid() only")
+
+
 def test_hints_name_only_what_exists():
-    for text in set(cuda_names.HINTS.values()):
+    for text in set(cuda_names.HINTS.values()) | set(cuda_names.CG_HINTS.values()):
         for dotted in re.findall(r"\bws\.([A-Za-z_][\w.]*[A-Za-z_])", text):
             obj = ws
             for part in dotted.split("."):

@@ -202,6 +202,37 @@ def test_what_strided_copies_refuse(dev, kernel, args, message):
     assert error.line == line_of(kernel, "refused") and "r[0:6]" in str(error)  # the statement's source line
 
 
+@ws.jit
+def strided_global_store(out):
+    r = ws.local.array(6, np.float32)
+    r[0:6] = 1.0
+    out[0:N:2] = r[0:6]  # refused: a strided store to global memory
+
+
+@ws.jit
+def column_global_store(out):
+    r = ws.local.array(3, np.float32)
+    r[0:3] = 1.0
+    out[0:3, 1] = r[0:3]  # refused: a column of a 2-D global array
+
+
+@pytest.mark.parametrize("kernel, shape, target", [
+    (strided_global_store, (N,), "out[0:N:2]"), (column_global_store, (3, 4), "out[0:3, 1]")])
+def test_a_refused_strided_global_destination_points_at_the_destination(dev, kernel, shape, target):
+    """The caret of a refused strided store to global memory is at its destination (it pointed at the
+    local source, which is fine), and the fix names the store side (was: "copy the global data into a local
+    array", advice for a load); a column of a 2-D global array is refused as a column."""
+    error = compile_error(dev, kernel, np.zeros(shape, np.float32))
+    line = line_of(kernel, "refused")
+    source_line = str(error).splitlines()[1]
+    assert error.line == line and (error.col - 1) == source_line.index(target)  # 1-based col: under `out`
+    if kernel is strided_global_store:
+        assert "between local arrays only" in str(error)
+        assert "store element by element" in str(error) and "copy the global data" not in str(error)
+    else:  # (was: "a block t[a:b, c:d] ... can only be assigned to", about blocks, not columns)
+        assert "a column of the 2-D global array out is not a slice here" in str(error)
+
+
 # ============================================================================= rank-1 updates
 @ws.jit
 def outer_2d(x, y, c, out):

@@ -90,3 +90,38 @@ def test_a_barrier_that_a_pe_waiting_for_a_word_never_reaches_names_it_as_waitin
     err = info.value
     assert err.absent == [(0, 0)]
     assert "1 waiting elsewhere (listed above): (0, 0)" in str(err) and "halted" not in str(err).split("block (0")[0]
+
+
+@ws.jit
+def _grid_or_block_barrier(out):
+    if ws.threadIdx.x == 0:
+        ws.cg.this_grid().sync()
+    else:
+        ws.syncthreads()
+    out[ws.grid(1)] = 1.0
+
+
+def test_pes_split_between_a_grid_and_a_block_barrier_are_named_per_barrier():
+    """Thread 0 of each block at the grid barrier, the others at the block barrier: the error said every PE
+    of the launch "does not reach the barrier" (the union of both); it names, per barrier, exactly the PEs
+    missing from it (a plain-Python model of the rule), and `err.absent` stays their union. Memory is left
+    as before the launch."""
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    out = dev.device_array(6)
+    with pytest.raises(ws.DeadlockError) as info:
+        _grid_or_block_barrier[2, 3](out)
+    pes = [(x, 0) for x in range(6)]
+    at_grid = [pe for pe in pes if pe[0] % 3 == 0]
+    at_block = [pe for pe in pes if pe[0] % 3 != 0]
+    absent_from_block = [pe for pe in pes if pe not in at_block and any(b[0] // 3 == pe[0] // 3 for b in at_block)]
+    absent_from_grid = [pe for pe in pes if pe not in at_grid]
+
+    def named(group):
+        return f"{len(group)} waiting elsewhere (listed above): " + ", ".join(f"({x}, {y})" for x, y in group)
+
+    text = str(info.value)
+    assert f"PEs that do not reach the block barrier (ws.syncthreads()): {named(absent_from_block)}\n" in text
+    assert f"PEs that do not reach the grid barrier: {named(absent_from_grid)};" in text
+    assert "do not reach the barrier:" not in text
+    assert sorted(info.value.absent) == sorted(set(absent_from_block) | set(absent_from_grid))
+    assert out.copy_to_host().tolist() == [0.0] * 6

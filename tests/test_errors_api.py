@@ -154,8 +154,8 @@ CASES = [
      TypeError),
     ("Kernel of something not a program", lambda e: ws.Kernel("program")[1, 1](e.arr), ws.ArgumentTypeError,
      TypeError),
-    ("argument of an unsupported type", lambda e: e.dev.launch(HALT, 1, 1, [object()]), ws.LaunchError,
-     ValueError),
+    ("argument of an unsupported type", lambda e: e.dev.launch(HALT, 1, 1, [object()]), ws.ArgumentTypeError,
+     TypeError),
     ("argument too large for 32 bits", lambda e: e.dev.launch(HALT, 1, 1, [2**40]), ws.LaunchError, ValueError),
     ("freed array as an argument", lambda e: ws.Kernel(HALT)[1, 1](e.stale), ws.MemoryAccessError, IndexError),
     # @ws.jit kernels

@@ -534,7 +534,7 @@ def test_launch_errors_name_the_kernel_parameter_not_the_argument_word():
     foreign = other.to_device(np.zeros(4, np.float32))
     with pytest.raises(ws.InvalidPointerError, match=r"argument 2 \(c\): .* another device"):
         _add_first[1, 1](mine[0], mine[1], foreign, 1.0)
-    with pytest.raises(ws.LaunchError, match=r"argument 3 \(k\): .* does not fit in 32 bits"):
+    with pytest.raises(ws.LaunchError, match=r"argument 3 \(k\): .* does not fit int32"):
         _add_first[1, 1](*mine, 2**40)
 
 

@@ -107,3 +107,34 @@ def test_a_default_that_is_no_launch_argument_names_the_parameter_left_out(dev):
     assert info.value.position == 1 and info.value.parameter == "factor"
     scale_by[1, 1](out, 2.0)  # given at the launch, it is no default
     assert out.copy_to_host().tolist() == [1.0]
+
+
+@ws.jit
+def store_int(out, k):
+    out[0] = k
+
+
+@pytest.mark.parametrize("k", [-2**31 - 1, 2**31, 2**32, -2**40])
+def test_an_int_argument_outside_int32_is_refused_with_the_int32_range_on_either_side(dev, k):
+    """Below -2**31 the launch said "does not fit in 32 bits" (the raw word's check ran first), above 2**31 - 1
+    "does not fit int32": both sides now name the kernel's int32 range, and nothing runs."""
+    out = dev.to_device(np.array([7], np.int32))
+    with pytest.raises(ws.LaunchError, match=r"argument 1 \(k\): -?\d+ does not fit int32 \(from -2147483648 to "
+                                             r"2147483647\)"):
+        store_int[1, 1](out, k)
+    assert out.copy_to_host().tolist() == [7]
+    for edge in (-2**31, 2**31 - 1):  # the ends of the range pass, unwrapped
+        store_int[1, 1](out, edge)
+        assert out.copy_to_host().tolist() == [edge]
+
+
+@pytest.mark.parametrize("value", [1j, None, [1.0], "1", object()])
+def test_an_argument_of_an_unsupported_type_is_an_argument_type_error(dev, value):
+    """docs/api.md: a launch given an argument of the wrong type raises ArgumentTypeError (a LaunchError and a
+    TypeError); it was a plain LaunchError."""
+    out = dev.device_array(1, np.int32)
+    with pytest.raises(ws.ArgumentTypeError, match=rf"argument 1: unsupported type {type(value).__name__}"):
+        store_int[1, 1](out, value)
+    with pytest.raises(ws.ArgumentTypeError, match="a host NumPy array; copy it to the device first"):
+        store_int[1, 1](np.zeros(1, np.int32), 1)
+    assert isinstance(ws.ArgumentTypeError("x"), (ws.LaunchError, TypeError))

@@ -37,6 +37,12 @@ class ArrayLowering(HalfLowering):
             shape = (shape,)
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
                 and all(is_integer(n) and n > 0 for n in shape)):
+            if isinstance(shape, tuple) and shape and all(is_integer(n) for n in shape):
+                # (a constant, just not a shape SRAM can hold: say so, not that it is not constant)
+                shape = tuple(int(n) for n in shape)
+                raise Unsupported(f"ws.local.array shape {shape[0] if len(shape) == 1 else shape} is not a valid "
+                                  f"shape: an int or a tuple of 1 to {MAX_LOCAL_DIMENSIONS} ints, each at least 1 "
+                                  f"(a local array cannot be empty)")
             raise Unsupported(self.shape_hint(shape_node) or
                               f"ws.local.array needs a constant shape: an int or a tuple of 1 to "
                               f"{MAX_LOCAL_DIMENSIONS} positive ints, computed from module constants, ws.constant "
@@ -167,9 +173,18 @@ class ArrayLowering(HalfLowering):
                     or not isinstance(parts[-1], ast.Slice):
                 kind = "local" if isinstance(array, LocalArray) else "global"
                 row = ", ".join("i j".split()[:ndim - 1])
+                if len(parts) == ndim and not isinstance(parts[-1], ast.Slice):
+                    # (a column: the words are a row apart, no bulk transfer or vector operand; a 2-D local
+                    # array's column is a strided copy, handled before this)
+                    fix = ("load the rows into a local array with row slices, then take the column there "
+                           "(col[0:n] = t[0:n, j]), or copy element by element" if kind == "global" else
+                           "copy it element by element")
+                    raise Unsupported(f"a column of the {ndim}-D {kind} array {array.name} is not a slice here "
+                                      f"(a slice of it is a row, t[{row}, a:b]): {fix}")
                 raise Unsupported(f"a slice of a {ndim}-D {kind} array is a row, t[{row}, a:b]; a block "
                                   f"t[a:b, c:d] of a 2-D array can only be assigned to or be an operand of an "
-                                  f"assignment to a block")
+                                  f"assignment to a block of a 2-D array (a block of a 3-D array is not one: "
+                                  f"assign it row by row)")
             indices = []
             for axis, part in enumerate(parts[:-1]):
                 index, what = self.from_the_end(array, axis, self.index_value(part, "the row index"),

@@ -74,8 +74,18 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         func = node.func
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)):
             return False
+        group_node = func.value.func
+        if isinstance(group_node, ast.Attribute) and group_node.attr != "this_grid":
+            # (`ws.cg.this_thread_block().sync()`: the missing name's error, with what to write instead, rather
+            # than "only intrinsics ... can be called", which is what the call of its result would say)
+            try:
+                base = self.static(group_node.value)
+            except Unsupported:
+                base = None
+            if base is cg:
+                self.static(group_node)  # raises: ws.cg has no attribute ...
         try:
-            group = self.static(func.value.func)
+            group = self.static(group_node)
         except Unsupported:
             return False
         if group is not cg.this_grid:

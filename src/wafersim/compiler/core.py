@@ -405,6 +405,8 @@ class LoweringCore:
             if isinstance(base, (types.ModuleType, type)) or base is wsi.local or isinstance(base, wsi._Local):
                 if not hasattr(base, node.attr):
                     name = getattr(base, '__name__', base)
+                    if name == "wafersim.compiler.cg":  # (`ws.cg`, by the name a kernel writes)
+                        raise Unsupported(f"ws.cg has no attribute {node.attr!r}" + cuda_names.cg_hint(node.attr))
                     raise Unsupported(f"{name!r} has no attribute {node.attr!r}"
                                       + (cuda_names.hint(node.attr) if name == "wafersim" else ""))
                 return getattr(base, node.attr)

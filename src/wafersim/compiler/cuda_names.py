@@ -34,6 +34,23 @@ HINTS: dict[str, str] = {
 }
 
 
+#: Attribute of `ws.cg` (cooperative groups: Numba's `cuda.cg`, CUDA's `cg::`) -> what to write instead.
+_GRID_ONLY = ("ws.cg has this_grid() only: ws.cg.this_grid().sync() is a barrier over every PE of the launch; "
+              "ws.syncthreads() is the barrier over a block's PEs")
+CG_HINTS: dict[str, str] = {
+    "this_thread_block": "ws.syncthreads() is the block's barrier (CUDA's this_thread_block().sync())",
+    "this_block": "ws.syncthreads() is the block's barrier (CUDA's this_thread_block().sync())",
+    "tiled_partition": "a wafer has no warps to partition: " + _GRID_ONLY,
+    "coalesced_threads": "a wafer has no warps: " + _GRID_ONLY,
+    "this_multi_grid": "a launch runs on one wafer: " + _GRID_ONLY,
+}
+
+
+def cg_hint(attribute: str) -> str:
+    """The hint for a missing `ws.cg` attribute: what to write instead."""
+    return f" ({CG_HINTS.get(attribute, _GRID_ONLY)})"
+
+
 def hint(attribute: str) -> str:
     """The hint for a missing `wafersim` attribute ("" when it is not a CUDA name we know)."""
     found = HINTS.get(attribute)

@@ -74,15 +74,17 @@ class DescriptorLowering:
                             Val("i32", const=step))
         return start, length, step
 
-    def strided_copy(self, array, parts: list[ast.expr], value_node: ast.expr) -> bool:
-        """`dst = src` where either side is strided, as one vcopys; False when neither is (not handled here)."""
+    def strided_copy(self, array, parts: list[ast.expr], value_node: ast.expr,
+                     target_node: ast.expr | None = None) -> bool:
+        """`dst = src` where either side is strided, as one vcopys; False when neither is (not handled here).
+        `target_node` (`dst`) is where a refusal of the destination points."""
         if not isinstance(value_node, ast.Subscript):
             return False
         if not self.is_strided(array, parts) and not self.is_strided_node(value_node):
             return False
         source_array = self.subscripted(value_node)  # Python evaluates the right side first
         source = self.strided_operand(source_array, subscript_parts(value_node), value_node)
-        target = self.strided_operand(array, parts, value_node)
+        target = self.strided_operand(array, parts, target_node or value_node, destination=True)
         for ref, step in (source, target):
             if ref.array.size >= _FIELD_LIMIT or abs(step) >= _FIELD_LIMIT // 2:
                 raise Unsupported(f"a strided copy of {ref.array.name}: steps and arrays must be below 32,768 and "
@@ -108,10 +110,14 @@ class DescriptorLowering:
         array = self.lookup_or_none(node.value.id) if isinstance(node.value, ast.Name) else None
         return self.is_strided(array, subscript_parts(node))
 
-    def strided_operand(self, array, parts: list[ast.expr], node: ast.expr) -> tuple[SliceRef, int]:
+    def strided_operand(self, array, parts: list[ast.expr], node: ast.expr,
+                        destination: bool = False) -> tuple[SliceRef, int]:
         if not isinstance(array, LocalArray):
+            fix = ("store element by element, or load the global span with a plain slice into a local array, "
+                   "update it there with the strided copy and store it back" if destination
+                   else "copy the global data into a local array with a plain slice first")
             raise Unsupported("a strided copy (a slice with a step, or a column) works between local arrays "
-                              "only: copy the global data into a local array with a plain slice first", node)
+                              f"only: {fix}", node)
         strided = self.strided_ref(array, parts)
         if strided is not None:
             return strided

@@ -145,7 +145,7 @@ class VectorLowering(ArrayLowering):
     # ------------------------------------------------------------------ slice assignment
     def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
         """`array[parts] = value_node` (or the already evaluated `value`)."""
-        if value is None and self.strided_copy(array, parts, value_node):
+        if value is None and self.strided_copy(array, parts, value_node, target):
             return
         if value is None:
             value_node = self.slice_fma(value_node) or value_node

@@ -350,8 +350,8 @@ class Device:
                 raise LaunchError(f"{label}: {value!r} overflows float32 (largest finite "
                                   f"{float(np.finfo(np.float32).max):.8g})", position=position)
             return int(word.view(np.uint32))
-        raise LaunchError(f"{label}: unsupported type {type(value).__name__} (pass ints, floats, "
-                          f"DeviceArray or DevicePointer)", position=position, type=type(value).__name__)
+        raise ArgumentTypeError(f"{label}: unsupported type {type(value).__name__} (pass ints, floats, "
+                                f"DeviceArray or DevicePointer)", position=position, type=type(value).__name__)
 
     @serialized
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,

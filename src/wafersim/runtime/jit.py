@@ -75,8 +75,8 @@ class Dispatcher(Kernel):
                 kinds.append(("array", ARRAY_DTYPES[value.dtype], value.ndim))
                 words += [value, *value.shape]
             elif isinstance(value, np.ndarray):
-                raise LaunchError(f"argument {position}: a host NumPy array; copy it to the device first "
-                                  f"(dev.to_device(array))", position=position)
+                raise ArgumentTypeError(f"argument {position}: a host NumPy array; copy it to the device first "
+                                        f"(dev.to_device(array))", position=position)
             elif isinstance(value, DevicePointer):
                 raise LaunchError(f"argument {position}: a DevicePointer from dev.malloc is raw memory for "
                                   f"dev.memcpy_htod / dev.memcpy_dtoh, with no shape or dtype for a kernel to index: "
@@ -89,8 +89,10 @@ class Dispatcher(Kernel):
                 kinds.append(("scalar", "f32"))
                 words.append(float(value))
             else:
-                raise LaunchError(f"argument {position}: unsupported type {type(value).__name__} (pass device "
-                                  f"arrays, ints or floats)", position=position, type=type(value).__name__)
+                # (the wrong type: an ArgumentTypeError, which is a LaunchError, as docs/api.md lists it)
+                raise ArgumentTypeError(f"argument {position}: unsupported type {type(value).__name__} (pass "
+                                        f"device arrays, ints or floats)", position=position,
+                                        type=type(value).__name__)
         return KernelSignature(tuple(kinds)), words
 
     def compile(self, signature: KernelSignature, device: Device) -> Compiled:
@@ -119,12 +121,13 @@ class Dispatcher(Kernel):
         args = self.bind(args)
         signature, words = self.signature_of(tuple(args))
         for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
-            device.kernel_argument(value, position, name)
             if signature.args[position] == ("scalar", "i32") and not fits_int32(int(value)):
                 # (`Device.launch` takes any 32-bit word; a kernel's int parameter is an int32, which would
-                # see 2**31 and above wrapped around)
+                # see 2**31 and above wrapped around. Checked before `kernel_argument`, whose "32 bits" bound
+                # is the raw word's, so that -2**31 - 1 and 2**32 get this message too)
                 raise LaunchError(f"argument {position} ({name}): {value} does not fit int32 (from {-2**31} to "
                                   f"{2**31 - 1}), a kernel's int type", position=position)
+            device.kernel_argument(value, position, name)
         compiled = self.compile(self.with_constants(signature, args), device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
 

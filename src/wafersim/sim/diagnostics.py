@@ -233,29 +233,41 @@ class DiagnosticsMixin:
             if op in at:
                 at[op][flat] = True
         active = self.region.active
-        missing = np.zeros(self.region.n, dtype=bool)
+        missing = {op: np.zeros(self.region.n, dtype=bool) for op in at}
         if at["bar"].any():  # a block barrier waits for the PEs of its own block
             blocks = np.unique(self.region.block_id[at["bar"]])
-            missing |= active & np.isin(self.region.block_id, blocks) & ~at["bar"]
+            missing["bar"] = active & np.isin(self.region.block_id, blocks) & ~at["bar"]
         if at["gbar"].any():  # a grid barrier for every PE of the launch (one wave: the launch checks)
-            missing |= active & ~at["gbar"]
-        flat = np.flatnonzero(missing)
+            missing["gbar"] = active & ~at["gbar"]
+        flat = np.flatnonzero(missing["bar"] | missing["gbar"])
         if not len(flat):
             return []
-        halted, elsewhere = flat[~live[flat]], flat[live[flat]]
-        parts = []
-        for group, how in ((halted, "halted (returned or ended) before it"),
-                           (elsewhere, "waiting elsewhere (listed above)")):
-            if len(group):
-                names = ", ".join(f"({px}, {py})" for px, py in self._coords(group))
-                more = f" and {len(group) - MAX_PES_NAMED} more" if len(group) > MAX_PES_NAMED else ""
-                parts.append(f"{len(group)} {how}: {names}{more}")
+        both = at["bar"].any() and at["gbar"].any()
+        any_halted = False
+        for op, barrier in (("bar", "the block barrier (ws.syncthreads())"), ("gbar", "the grid barrier")):
+            group_flat = np.flatnonzero(missing[op])
+            if not len(group_flat):
+                continue
+            halted, elsewhere = group_flat[~live[group_flat]], group_flat[live[group_flat]]
+            any_halted |= bool(len(halted))
+            parts = []
+            for group, how in ((halted, "halted (returned or ended) before it"),
+                               (elsewhere, "waiting elsewhere (listed above)")):
+                if len(group):
+                    names = ", ".join(f"({px}, {py})" for px, py in self._coords(group))
+                    more = f" and {len(group) - MAX_PES_NAMED} more" if len(group) > MAX_PES_NAMED else ""
+                    parts.append(f"{len(group)} {how}: {names}{more}")
+            # (with PEs at both kinds, one line per kind: a PE waiting at the one is absent from the other,
+            # and a single line named every PE of the block as not reaching "the barrier")
+            lines.append(f"  PEs that do not reach {barrier if both else 'the barrier'}: " + "; ".join(parts))
         who = ("every PE of a block must reach each ws.syncthreads()" if not at["gbar"].any() else
                "every PE of the launch must reach each grid barrier" if not at["bar"].any() else
                "every PE of a block must reach each ws.syncthreads(), and every PE of the launch each grid barrier")
-        hint = (f"; {who}: instead of returning early (if i >= n: return), put the work under an if "
-                "(if i < n: ...) and let every PE reach the barrier" if len(halted) else "")
-        lines.append("  PEs that do not reach the barrier: " + "; ".join(parts) + hint)
+        if any_halted:
+            lines[-1] += (f"; {who}: instead of returning early (if i >= n: return), put the work under an if "
+                          "(if i < n: ...) and let every PE reach the barrier")
+        elif both:
+            lines[-1] += f"; {who}, the same barriers in the same order"
         x, y = self.region.global_xy
         return [(int(x[i]), int(y[i])) for i in flat]
 
