@@ -307,6 +307,30 @@ def test_a_broadcast_from_a_root_outside_the_block_deadlocks_and_says_to_check_t
     assert (out.copy_to_host() == 2).all()
 
 
+@ws.jit
+def _block_broadcast_from(out, root_x, root_y):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    out[i] = wsc.block_broadcast(i * 1.0, root_x, root_y, channel=0)  # MARK-block-broadcast-root
+
+
+@pytest.mark.parametrize("root", [(3, 0), (0, 3), (-1, 1), (7, 7)])
+def test_a_block_broadcast_from_a_root_outside_the_block_deadlocks_naming_the_call(root):
+    """block_broadcast's root (root_x, root_y) outside a 3 x 3 block: no PE sends, every PE waits. The
+    DeadlockError names the caller's line (not a line inside the library) and asks whether the root is in
+    the block, as docs/routes.md says; no check is compiled in."""
+    device = ws.Device(SPEC)
+    with pytest.raises(ws.DeadlockError) as info:
+        _block_broadcast_from[1, (3, 3)](device.device_array(9, np.float32), *root)
+    text = str(info.value)
+    lines = open(__file__).read().splitlines()
+    call_line = next(n for n, line in enumerate(lines, 1) if line.endswith("# MARK-block-broadcast-root"))
+    assert f"{__file__}:{call_line}" in text and "collectives/block.py" not in text
+    assert "9 PE(s)" in text and "is the root inside the block" in text
+    out = device.device_array(9, np.float32)                  # in range, every PE gets the root's index
+    _block_broadcast_from[1, (3, 3)](out, 2, 1)
+    assert (out.copy_to_host() == 1 * 3 + 2).all()
+
+
 
 def test_a_collectives_channel_past_the_machines_says_which_channels_it_takes():
     """row_all_reduce(channel=c) routes c and c + 1 (docs/routes.md): on a machine with c + 1 channels the

@@ -151,3 +151,14 @@ def test_ill_conditioned_matrices_are_as_accurate_as_lapack_spotrf():
         cholesky(hilbert(12).astype(np.float32), 3)
     with pytest.raises(np.linalg.LinAlgError):
         np.linalg.cholesky(hilbert(12).astype(np.float32))
+
+
+def test_the_flop_count_refuses_a_size_cholesky_refuses():
+    # cholesky_flops(-1) gave 0 and cholesky_flops(2.5) 8.0.
+    assert [cholesky_flops(n) for n in (1, 2, 3)] == [sum((n - k) ** 2 for k in range(n)) for n in (1, 2, 3)]
+    with pytest.raises(ws.ArgumentError, match="n must be a whole number >= 1, got -1"):
+        cholesky_flops(-1)
+    with pytest.raises(ws.ArgumentError, match="got 0"):
+        cholesky_flops(0)
+    with pytest.raises(ws.ArgumentTypeError, match="not a float"):
+        cholesky_flops(2.5)

@@ -179,3 +179,22 @@ def test_bfloat16_input_is_a_number():
     x = (np.random.default_rng(7).standard_normal((2, 16)) * 3).astype(ml_dtypes.bfloat16)
     y, _ = fft(x)
     _assert_close_to_float32(y, np.fft.fft(x.astype(np.float64)), 16)
+
+
+def test_flop_counts_and_the_four_step_split_refuse_sizes_the_kernels_refuse():
+    # fft_flops(3, 1) gave 4 and fft_flops(8, -1) -78; fft_long_split(6) gave (3, 2), not powers of two.
+    for n in (4, 8, 16, 32, 1024):                           # powers of two: n1 * n2 = n, n1 <= n2, n2 <= 2 n1
+        n1, n2 = fft_long_split(n)
+        assert n1 * n2 == n and n1 <= n2 <= 2 * n1 and n1 & (n1 - 1) == 0 and n2 & (n2 - 1) == 0
+    assert fft_flops(8, 0) == 0
+    for call, error, word in [
+        (lambda: fft_flops(3, 1), ws.ArgumentError, "power of two"),
+        (lambda: fft_flops(-1, 1), ws.ArgumentError, "length must be a whole number >= 2"),
+        (lambda: fft_flops(8, -1), ws.ArgumentError, "transforms must be a whole number >= 0"),
+        (lambda: fft_flops(8.0, 1), ws.ArgumentTypeError, "length"),
+        (lambda: fft_long_split(6), ws.ArgumentError, "n = 6 must be a power of two >= 4"),
+        (lambda: fft_long_split(2), ws.ArgumentError, "n must be a whole number >= 4"),
+        (lambda: fft_long_flops(12), ws.ArgumentError, "fft_long_flops: n = 12 must be a power of two"),
+    ]:
+        with pytest.raises(error, match=word):
+            call()

@@ -137,3 +137,17 @@ def test_bfloat16_values_are_counted_as_numpy_counts_them():
     want, want_edges = np.histogram(values, 7)
     np.testing.assert_array_equal(counts, want)
     np.testing.assert_array_equal(edges.astype(np.float32), want_edges.astype(np.float32))
+
+
+def test_object_arrays_of_plain_numbers_are_counted_as_fft_and_cholesky_take_them():
+    # An object array of Python numbers was refused ("not real numbers") while fft and cholesky took one.
+    values = np.array([1, 2.5, 3, 7, -2, 4.25, 0, 6], dtype=object)
+    counts, edges, _ = histogram(values, 4, p=2)
+    want, want_edges = np.histogram(values.astype(np.float64), 4)     # plain numbers: float32 holds them exactly
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_allclose(edges.astype(np.float64), want_edges.astype(np.float64), rtol=1e-7)
+    # What float32_input refuses for every other host function is refused here too, by the same rule.
+    for bad, error, word in [([1, None], ws.ArgumentTypeError, "None"), ([1, "2"], ws.ArgumentTypeError, "string"),
+                             ([1, 2j], ws.ArgumentTypeError, "complex"), ([1, 2 ** 40], ws.ArgumentError, "2\\*\\*24")]:
+        with pytest.raises(error, match=word):
+            histogram(np.array(bad, dtype=object), 3)

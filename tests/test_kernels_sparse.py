@@ -300,3 +300,17 @@ def test_a_stored_zero_facing_inf_is_dropped_and_the_dense_baseline_multiplies_e
         np.testing.assert_array_equal(f(a, x, 2)[0], without_stored_zeros @ x)
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(dense_spmv(a, x, 2)[0], a.toarray() @ x)  # [nan, nan]
+
+
+@pytest.mark.parametrize("host", [spmv, dense_spmv])
+def test_repeats_past_int32_is_refused_by_the_host_function_with_its_limit(host):
+    # repeats=2**31 was a LaunchError "argument 4 (repeats) does not fit int32", naming no host function's limit.
+    a = sp.random(6, 6, density=0.5, random_state=0, format="csr", dtype=np.float32)
+    x = np.arange(6, dtype=np.float32)
+    for repeats in (2**31, np.int64(2**40)):
+        with pytest.raises(ws.ArgumentError, match=r"repeats must be at most 2\*\*31 - 1 = 2147483647 .*int32"):
+            host(a, x, 2, repeats=repeats)
+    with pytest.raises(ws.ArgumentTypeError, match="repeats"):
+        host(a, x, 2, repeats=2.0)
+    y, _ = host(a, x, 2, repeats=np.int32(2))        # a NumPy int in range runs: y is A @ x, as SciPy gives it
+    np.testing.assert_allclose(y, a @ x, rtol=1e-6)

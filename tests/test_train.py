@@ -276,10 +276,12 @@ def test_default_device_is_as_tall_as_the_pipelined_height_asked_for():
     assert np.allclose([r.loss for r in reports], ref_losses, rtol=1e-4, atol=1e-6)
     auto = train.Trainer(model, PIPELINED_SGD, batch_size=4, mode="auto", height=8)
     assert auto.mode == "pipelined" and (auto.device.spec.width, auto.device.spec.height) == (2, 8)
-    # A taller model keeps its own height; streaming ignores `height`.
+    # A taller model keeps its own height; streaming ignores `height` and `micro_batch` (documented: the
+    # batch goes whole), so the same options serve mode="auto".
     assert train.default_device(train.Model.mlp([4, 9, 3]), 4, height=5).spec.height == 9
-    streaming = train.Trainer(model, train.SGD(), batch_size=4, height=8)
+    streaming = train.Trainer(model, train.SGD(), batch_size=4, height=8, micro_batch=3)
     assert streaming.device.spec.height == train.default_device(model, 4).spec.height
+    assert streaming.mode == "streaming" and streaming.pipeline is None
 
 
 @pytest.mark.parametrize("options", [dict(batch_size=0), dict(batch_size=-3), dict(batch_size=2.0),
@@ -384,6 +386,16 @@ def test_optimizer_hyperparameters_out_of_range_are_argument_errors(make, field)
     assert train.SGD(lr=0.0).lr == 0.0                       # lr 0 is allowed: the weights stay as they are
 
 
+@pytest.mark.parametrize("make", [lambda eps: train.Adam(eps=eps), lambda eps: train.LayerNorm(4, eps=eps)])
+def test_eps_has_one_rule_and_one_message(make):
+    # Adam's eps=nan said ">= 0" and eps=0 "> 0"; LayerNorm's eps=0 was a plain TrainingError.
+    for eps in (0.0, -1e-9, float("nan"), float("inf"), "1e-5"):
+        with pytest.raises(train.TrainingArgumentError, match=r"eps must be a finite number > 0$") as err:
+            make(eps)
+        assert isinstance(err.value, ws.ArgumentError)
+    assert make(1e-12).eps == 1e-12
+
+
 def test_memoryx_latency_may_be_zero_and_transfers_are_never_negative():
     spec = train.MemoryXSpec(latency_s=0, bandwidth_bytes_per_s=1e9)          # as SwarmXSpec's latencies
     assert spec.transfer_seconds(4000) == 4000 / 1e9
@@ -444,6 +456,18 @@ TYPE = train.TrainingArgumentTypeError
     (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="pipelined", micro_batch=1.0), TYPE, "micro_batch"),
     (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, micro_batch=-1), train.TrainingArgumentError,
      "micro_batch"),
+    # (these four were plain TrainingErrors, neither ArgumentErrors nor TypeErrors)
+    (lambda: train.Dense(2, 2, "sigmoid"), train.TrainingArgumentError,
+     r"activation must be None or one of \['gelu', 'relu', 'tanh'\], got 'sigmoid'"),
+    (lambda: train.Dense(2, 2, 1), TYPE, "activation must be None or one of"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="sideways"), train.TrainingArgumentError,
+     r"mode must be one of \('streaming', 'pipelined', 'auto'\), got 'sideways'"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode=["auto"]), TYPE, "mode must be one of"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, precision="float8"), train.TrainingArgumentError,
+     r"precision must be one of \['bfloat16', 'float16', 'float32'\], got 'float8'"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, precision=16), TYPE, "precision must be one of"),
+    (lambda: train.Trainer(SMALL_MODEL, train.SGD(), 8, mode="pipelined", micro_batch=3),
+     train.TrainingArgumentError, "a micro-batch of 3 samples must divide the batch of 8"),
 ])
 def test_bad_model_optimizer_and_trainer_arguments_are_typed_errors(call, error, word):
     with pytest.raises(error, match=word) as err:

@@ -17,7 +17,9 @@ from .ports import SUM
 
 @jit
 def block_broadcast(value, root_x=0, root_y=0, channel=0):
-    """The `value` of PE (root_x, root_y) of the block, at every PE of the block (a scalar)."""
+    """The `value` of PE (root_x, root_y) of the block, at every PE of the block (a scalar). The root must
+    be inside the block and the same at every PE (not checked: outside it no PE sends, and the launch ends
+    in a `DeadlockError` naming the caller's line)."""
     ws.use_route(channel, "block_bus")
     if ws.threadIdx.x == root_x and ws.threadIdx.y == root_y:
         ws.send(ws.RAMP, value, channel=channel)
@@ -28,7 +30,8 @@ def block_broadcast(value, root_x=0, root_y=0, channel=0):
 
 @jit
 def block_broadcast_array(values, root_x=0, root_y=0, channel=0):
-    """Every PE of the block gets the local array `values` of PE (root_x, root_y) (in place)."""
+    """Every PE of the block gets the local array `values` of PE (root_x, root_y) (in place); the root as
+    `block_broadcast`'s."""
     ws.use_route(channel, "block_bus")
     if ws.threadIdx.x == root_x and ws.threadIdx.y == root_y:
         ws.send(ws.RAMP, values[0:len(values)], channel=channel)

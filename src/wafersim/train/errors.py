@@ -6,11 +6,14 @@ from ..errors import ArgumentError, ArgumentTypeError, OutOfMemoryError, WaferEr
 
 
 class TrainingError(WaferError):
-    """A model, data set or training option that cannot be used (bad layer sizes, labels, modes)."""
+    """A model, data set or training call that cannot be used (layers whose sizes do not chain, labels out of
+    range, a batch that does not divide the data set); a bad argument is its subclass
+    `TrainingArgumentError`."""
 
 
 class TrainingArgumentError(TrainingError, ArgumentError):
-    """A training option out of its range (a batch size, a height, a learning rate), or parameters
+    """A training option out of its range (a batch size, a height, a learning rate, an eps, a mode, precision
+    or activation name not among those listed), or parameters
     (`params=`) that do not match the model's tensors: also an `ArgumentError` (and a `ValueError`)."""
 
 

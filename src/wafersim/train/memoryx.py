@@ -62,16 +62,18 @@ def check_bytes(nbytes: object, error: type[WaferError] = TrainingArgumentError)
     return nbytes
 
 
-def _check_hyper(optimizer: object, **ranges: tuple[float, float, bool]) -> None:
-    """A `TrainingArgumentError` for a hyperparameter outside [low, high] (high excluded when the flag
-    says so), or not a finite real number."""
+def _check_hyper(optimizer: object, **ranges: tuple[float, float, str]) -> None:
+    """A `TrainingArgumentError` for a hyperparameter outside its interval (low, high, bounds), bounds "[]",
+    "[)" or "(]" saying which ends are included, or not a finite real number: one rule, one message."""
     name = type(optimizer).__name__
-    for field, (low, high, open_high) in ranges.items():
+    for field, (low, high, bounds) in ranges.items():
         value = getattr(optimizer, field)
-        ok = (is_finite_real(value) and low <= value and (value < high if open_high else value <= high))
+        ok = (is_finite_real(value) and (low < value if bounds[0] == "(" else low <= value)
+              and (value < high if bounds[1] == ")" else value <= high))
         if not ok:
-            bound = f"< {high:g}" if open_high else f"<= {high:g}"
-            within = f">= {low:g}" + (f" and {bound}" if math.isfinite(high) else "")
+            within = (">" if bounds[0] == "(" else ">=") + f" {low:g}"
+            if math.isfinite(high):
+                within += " and " + ("<" if bounds[1] == ")" else "<=") + f" {high:g}"
             raise TrainingArgumentError(f"{name}({field}={value!r}): {field} must be a finite number {within}",
                                         field=field, value=value)
 
@@ -87,7 +89,7 @@ class SGD:
     def __post_init__(self) -> None:
         # momentum < 1: v is a sum of past gradients weighted momentum ** age, which never forgets (1) or
         # grows without bound (> 1) otherwise, so the steps diverge on any constant gradient.
-        _check_hyper(self, lr=(0.0, math.inf, False), momentum=(0.0, 1.0, True))
+        _check_hyper(self, lr=(0.0, math.inf, "[]"), momentum=(0.0, 1.0, "[)"))
 
     @property
     def state_per_param(self) -> int:
@@ -115,12 +117,9 @@ class Adam:
 
     def __post_init__(self) -> None:
         # beta1, beta2 < 1: the bias correction divides by 1 - beta ** step; eps > 0 keeps the division by
-        # sqrt(v) + eps finite (checked as >= 0 here, then > 0 below).
-        _check_hyper(self, lr=(0.0, math.inf, False), beta1=(0.0, 1.0, True), beta2=(0.0, 1.0, True),
-                     eps=(0.0, math.inf, False))
-        if not self.eps > 0:
-            raise TrainingArgumentError(f"Adam(eps={self.eps!r}): eps must be a finite number > 0", field="eps",
-                                        value=self.eps)
+        # sqrt(v) + eps finite.
+        _check_hyper(self, lr=(0.0, math.inf, "[]"), beta1=(0.0, 1.0, "[)"), beta2=(0.0, 1.0, "[)"),
+                     eps=(0.0, math.inf, "(]"))
 
     @property
     def state_per_param(self) -> int:

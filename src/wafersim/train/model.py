@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..arch.values import is_finite_real
 from ..errors import ArgumentError
 from ..kernels.hosting import float32_input
 from ..kernels.ml.elementwise import ACTIVATIONS
@@ -31,8 +32,11 @@ class Dense:
     def __post_init__(self) -> None:
         for name in ("in_features", "out_features"):
             check_whole(getattr(self, name), f"Dense({name})", 1)
-        if self.activation is not None and self.activation not in ACTIVATIONS:
-            raise TrainingError(f"activation must be None or one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.activation is not None and not (isinstance(self.activation, str) and self.activation in ACTIVATIONS):
+            # A name outside the list (or not a str at all) is an option out of its range, as a bad size is.
+            error = TrainingArgumentError if isinstance(self.activation, str) else TrainingArgumentTypeError
+            raise error(f"Dense(activation): activation must be None or one of {sorted(ACTIVATIONS)}, got "
+                        f"{self.activation!r}", activation=self.activation)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"w": (self.in_features, self.out_features), "b": (self.out_features,)}
@@ -61,8 +65,10 @@ class LayerNorm:
 
     def __post_init__(self) -> None:
         check_whole(self.features, "LayerNorm(features)", 1)
-        if not self.eps > 0:
-            raise TrainingError(f"LayerNorm({self.features}, eps={self.eps}): features and eps must be positive")
+        # eps > 0 keeps 1 / sqrt(var + eps) finite on a constant row (var 0); the rule and message are Adam's.
+        if not (is_finite_real(self.eps) and self.eps > 0):
+            raise TrainingArgumentError(f"LayerNorm(eps={self.eps!r}): eps must be a finite number > 0",
+                                        eps=self.eps)
 
     @property
     def in_features(self) -> int:

@@ -16,7 +16,7 @@ from ..errors import SramBudgetError
 from ..kernels.ml.elementwise import ACTIVATIONS
 from ..runtime.device import Device, DeviceArray
 from ..sim.stats import LaunchStats
-from .errors import ModelDoesNotFitError, TrainingError
+from .errors import ModelDoesNotFitError, TrainingArgumentError
 from .memoryx import Adam, Optimizer
 from .model import Dense, LayerNorm, Model
 from .pipeline_kernel import (ADAM_CODE, CFG_ACTIVATION, CFG_FEATURES, CFG_INPUTS, CFG_KIND, CFG_OUTPUTS_PER_PE,
@@ -144,8 +144,8 @@ class PipelinedRunner:
         spec = device.spec
         micro_batch = micro_batch or default_micro_batch(batch_size, len(model.layers))
         if micro_batch < 1 or batch_size % micro_batch:
-            raise TrainingError(f"a micro-batch of {micro_batch} samples must divide the batch of {batch_size}",
-                                micro_batch=micro_batch, batch_size=batch_size)
+            raise TrainingArgumentError(f"a micro-batch of {micro_batch} samples must divide the batch of "
+                                        f"{batch_size}", micro_batch=micro_batch, batch_size=batch_size)
         self.micro_batch = micro_batch
         height = height or min(spec.height, max(layer.out_features for layer in model.layers))
         self.layout = PipelineLayout.plan(model, height)

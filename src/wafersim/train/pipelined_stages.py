@@ -43,7 +43,7 @@ from ..kernels.ml.layout import pes_per_row
 from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device, DeviceArray
 from . import layers
-from .errors import ModelDoesNotFitError, TrainingError
+from .errors import ModelDoesNotFitError, TrainingArgumentError
 from .memoryx import Adam, Optimizer
 from .model import Model
 from .pipeline_kernel import ADAM_CODE, SGD_CODE
@@ -141,8 +141,8 @@ class StagedPipeline:
                  tile: int = ml.dense.DEFAULT_TILE, chunk: int = ml.DEFAULT_CHUNK) -> None:
         micro_batch = micro_batch or default_micro_batch(batch_size, len(model.layers))
         if micro_batch < 1 or batch_size % micro_batch:
-            raise TrainingError(f"a micro-batch of {micro_batch} samples must divide the batch of {batch_size}",
-                                micro_batch=micro_batch, batch_size=batch_size)
+            raise TrainingArgumentError(f"a micro-batch of {micro_batch} samples must divide the batch of "
+                                        f"{batch_size}", micro_batch=micro_batch, batch_size=batch_size)
         self.model, self.optimizer, self.batch_size, self.device = model, optimizer, batch_size, device
         self.micro_batch, self.precision, self.half = micro_batch, precision, PRECISIONS[precision]
         self.tile, self.chunk = tile, chunk

@@ -52,7 +52,7 @@ from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
 from .data import batch, check_data, training_input
-from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError,
+from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
                      TrainingArgumentTypeError, TrainingError, check_instance, check_whole)
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
 from . import checkpoint, layers
@@ -147,10 +147,11 @@ class Trainer:
     product for the wafer then, counting its code, tiles and spills). `params` (default: `model.init_params(
     seed)`) is checked there too (`Model.check_params`), as are `batch_size` and `height`
     (`TrainingArgumentError`); without a `device`, the default one is at least `height` PEs tall for
-    pipelined mode. `micro_batch` is pipelined mode's samples per
-    micro-batch (by default the largest divisor of the batch that keeps every column busy,
-    `pipelined.default_micro_batch`); `overlap` says whether the Perfetto timeline draws weight streaming
-    overlapped with compute (the `StepReport` gives both).
+    pipelined mode. `micro_batch` is pipelined mode's samples per micro-batch (by default the largest
+    divisor of the batch that keeps every column busy, `pipelined.default_micro_batch`); weight streaming
+    takes each batch whole: it checks that `micro_batch` and `height` are whole numbers >= 1 but does not
+    use them, so that the same options serve `mode="auto"` whichever mode it picks. `overlap` says whether
+    the Perfetto timeline draws weight streaming overlapped with compute (the `StepReport` gives both).
     `precision` ("float32", "bfloat16" or "float16") is that of the dense products, in every mode (see the
     module)."""
 
@@ -161,8 +162,9 @@ class Trainer:
                  overlap: bool = True, precision: str = "float32") -> None:
         check_options(model, optimizer, seed, tile, chunk, memoryx_spec)
         check_instance(device, (Device, type(None)), "device", "None or a ws.Device(...)")
-        if mode not in MODES:
-            raise TrainingError(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
+        if not (isinstance(mode, str) and mode in MODES):
+            error = TrainingArgumentError if isinstance(mode, str) else TrainingArgumentTypeError
+            raise error(f"mode must be one of {MODES}, got {mode!r}", mode=mode)
         self.check_precision(precision)
         batch_size = check_whole(batch_size, "batch_size", 1)
         if height is not None:
@@ -217,10 +219,11 @@ class Trainer:
 
     @staticmethod
     def check_precision(precision: str) -> None:
-        """A `TrainingError` for a precision that is not one of `PRECISIONS`."""
-        if precision not in PRECISIONS:
-            raise TrainingError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}",
-                                precision=precision)
+        """A `TrainingArgumentError` for a precision that is not one of `PRECISIONS` (a
+        `TrainingArgumentTypeError` for one that is not a str)."""
+        if not (isinstance(precision, str) and precision in PRECISIONS):
+            error = TrainingArgumentError if isinstance(precision, str) else TrainingArgumentTypeError
+            raise error(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}", precision=precision)
 
     def _start_streaming(self, params: dict[str, np.ndarray], optimizer: Optimizer,
                          memoryx_spec: MemoryXSpec | None) -> None:

@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from ...arch.values import whole_argument
 from ...compiler import intrinsics as ws
 from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
@@ -156,7 +157,9 @@ def from_cyclic_columns(cols: np.ndarray, p: int, n: int) -> np.ndarray:
 def cholesky_flops(n: int) -> int:
     """FLOPs the kernel counts: at step k, the reciprocal (1) and scaling (n-k-1) of column k and the fmas
     (2 each) updating every column j > k over rows j..n-1, which sums to (n-k)**2, and over k to
-    n (n+1) (2n+1) / 6 = n**3 / 3 + O(n**2)."""
+    n (n+1) (2n+1) / 6 = n**3 / 3 + O(n**2). n is a whole number >= 1 (an `ArgumentError` otherwise,
+    `ArgumentTypeError` for a non-integer: -1 gave 0, 2.5 gave 8.0)."""
+    n = whole_argument(n, "cholesky_flops: n", 1)
     return n * (n + 1) * (2 * n + 1) // 6
 
 

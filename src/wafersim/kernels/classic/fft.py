@@ -37,6 +37,7 @@ import functools
 
 import numpy as np
 
+from ...arch.values import whole_argument
 from ...compiler import intrinsics as ws
 from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
@@ -228,7 +229,11 @@ def fft_kernel(rows: int, length: int, p: int, columns: int = 0, twiddled: bool 
 def fft_flops(length: int, transforms: int) -> int:
     """FLOPs the kernel counts for `transforms` FFTs of `length` points: per stage and point pair, a
     complex multiply-add of 10 real operations (8 vector instructions, two of them fmas), except the
-    butterflies with w = 1 (j = 0), which are 4 additions."""
+    butterflies with w = 1 (j = 0), which are 4 additions. `length` is a power of two >= 2 (what `fft` takes)
+    and `transforms` a whole number >= 0, else an `ArgumentError` (`ArgumentTypeError` for a non-integer):
+    a count for a size the kernel refuses would be no count at all."""
+    _check_length("fft_flops: length", whole_argument(length, "fft_flops: length", 2))
+    transforms = whole_argument(transforms, "fft_flops: transforms", 0)
     total = 0
     for r, lh in stage_plan(length):
         total += (10 * (lh - 1) + 4) * r
@@ -260,6 +265,7 @@ def _as_complex(name: str, value: np.ndarray, ndim: tuple[int, ...]) -> np.ndarr
 
 
 def _check_length(what: str, n: int) -> None:
+    """An `ArgumentError` unless `n` is a power of two >= 2 (`what` names it)."""
     if n < 2 or not is_power_of_two(n):
         raise ArgumentError(f"{what} = {n}: the radix-2 FFT needs a power of two >= 2", size=n)
 
@@ -333,7 +339,17 @@ def fft2(a: np.ndarray, p: int, device: Device | None = None, stream=None) -> tu
 
 
 def fft_long_split(n: int) -> tuple[int, int]:
-    """(n1, n2) with n = n1 * n2, n1 <= n2 and both powers of two as close as can be: the four-step shape."""
+    """(n1, n2) with n = n1 * n2, n1 <= n2 and both powers of two as close as can be: the four-step shape.
+    n is a power of two >= 4, as `fft_long` takes (6 gave (3, 2), no such shape): else an `ArgumentError`
+    (`ArgumentTypeError` for a non-integer)."""
+    return _long_split(n, "fft_long_split")
+
+
+def _long_split(n: int, what: str) -> tuple[int, int]:
+    n = whole_argument(n, f"{what}: n", 4)
+    if not is_power_of_two(n):
+        raise ArgumentError(f"{what}: n = {n} must be a power of two >= 4 (the four-step FFT splits it into two "
+                            f"powers of two)", size=n)
     n2 = 1 << ((n.bit_length() - 1 + 1) // 2)
     return n // n2, n2
 
@@ -341,7 +357,7 @@ def fft_long_split(n: int) -> tuple[int, int]:
 def fft_long_flops(n: int) -> int:
     """FLOPs the kernel counts for `fft_long` of n points: n2 FFTs of n1 points, 6 per point for the
     twiddles (a complex multiply: 4 multiplies, 2 additions), n1 FFTs of n2 points."""
-    n1, n2 = fft_long_split(n)
+    n1, n2 = _long_split(n, "fft_long_flops")  # (a power of two >= 4, as fft_long takes)
     return fft_flops(n1, n2) + 6 * n + fft_flops(n2, n1)
 
 

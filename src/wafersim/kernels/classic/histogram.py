@@ -28,11 +28,11 @@ import functools
 import numpy as np
 
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
-from ..hosting import Scratch, float32_bound, float32_input
+from ..hosting import Scratch, check_objects, float32_bound, float32_input
 from .common import check_fits_sram, line_device
 
 END = -1  # the end of a PE's stream of bin numbers (bins are >= 0)
@@ -136,10 +136,18 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     The PEs bin float32 values: other values are converted first (`float32_input`). Integers, booleans and
     float16 convert exactly and are binned by the edges NumPy computes for them, so the result is
     `numpy.histogram(values, bins, range)`; float64 rounds, so a float64 value just below an edge may land in
-    the next bin: the counts are those of `numpy.histogram(values.astype(np.float32), bins, range)`.
+    the next bin: the counts are those of `numpy.histogram(values.astype(np.float32), bins, range)`. An
+    object array of plain numbers is taken as its float64 values (None, strings and complex values are
+    refused, as `fft` and `cholesky` refuse them).
 
     Returns (counts as int64, the bin edges, LaunchStats). `device` defaults to a p x 1 wafer."""
     values = np.asarray(values)
+    if values.dtype == object and values.size:  # (plain numbers, as fft and cholesky take them)
+        check_objects(values, "values")  # (None, strings, complex values and integers beyond 2**24 refused)
+        try:
+            values = values.astype(np.float64)  # (then the float64 rule below: exact for those integers)
+        except (TypeError, ValueError) as exc:
+            raise ArgumentTypeError(f"values cannot be converted to float32: {exc}") from None
     if values.dtype == np.bool_:  # (numpy.histogram counts booleans as uint8 0 and 1)
         values = values.astype(np.uint8)
     # (np.can_cast: ml_dtypes' bfloat16 and 8-bit floats, which float32 holds exactly, are not np.floating)

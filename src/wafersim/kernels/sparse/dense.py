@@ -18,7 +18,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, check_block_fits, fitting_device, float32_input
-from .layout import CODE_RESERVE_WORDS, as_csr, block_shape, dense_vector
+from .layout import CODE_RESERVE_WORDS, as_csr, block_shape, check_repeats, dense_vector
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,8 +61,7 @@ def dense_spmv(a, x, pes: int, zero_skip: bool = False, device: Device | None = 
     if x.shape != (n,):
         raise ArgumentError(f"x must be a vector of length {n} (the columns of the {m} x {n} matrix), got "
                             f"shape {x.shape}")
-    if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
-        raise ArgumentError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    repeats = check_repeats(repeats)
     width, height = block_shape(pes)
     total = width * height
     result_rows = m

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...arch.spec import PRESET_SIZES, WaferSpec
+from ...arch.values import whole_argument
 from ...errors import ArgumentError, ArgumentTypeError
 from ..hosting import complex_input_error, float32_input
 
@@ -209,3 +210,15 @@ def nonempty_row_blocks(csr: sp.csr_array, pes: int) -> tuple[np.ndarray, np.nda
     cuts = np.minimum(np.searchsorted(cumulative, targets, side="left") + 1, len(nonempty))
     bounds = np.concatenate([[0], cuts, [len(nonempty)]])
     return nonempty, np.diff(bounds)
+
+
+REPEATS_MAX = 2**31 - 1  # (the kernels' loop count is an int32 argument of the launch)
+
+
+def check_repeats(repeats: object) -> int:
+    """`repeats` as an int from 1 to 2**31 - 1: the kernels take it as an int32 (past it the launch refused
+    "argument 4 (repeats)", naming no host function); an `ArgumentTypeError` for a non-integer."""
+    if isinstance(repeats, (int, np.integer)) and not isinstance(repeats, bool) and repeats > REPEATS_MAX:
+        raise ArgumentError(f"repeats must be at most 2**31 - 1 = {REPEATS_MAX} (the kernel's loop count is an "
+                            f"int32), got {repeats}")
+    return whole_argument(repeats, "repeats", 1)

@@ -28,8 +28,8 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, check_block_fits, fitting_device, float32_input
-from .layout import (SparseLayout, as_csr, block_shape, dense_vector, layout_rows, nonempty_row_blocks, row_blocks,
-                     vector_block, without_empty_sides)
+from .layout import (SparseLayout, as_csr, block_shape, check_repeats, dense_vector, layout_rows, nonempty_row_blocks,
+                     row_blocks, vector_block, without_empty_sides)
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,8 +62,7 @@ def sparse_rows_kernel(pair_words: int, window: int, rows: int, rhs: int) -> Dis
 def run_layout(layout: SparseLayout, x: np.ndarray, m: int, what: str, device: Device | None, stream,
                repeats: int) -> tuple[np.ndarray, LaunchStats]:
     """Launch the sparse kernel over `layout` for the (n, k) block x; returns ((m, k) y, stats)."""
-    if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
-        raise ArgumentError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    repeats = check_repeats(repeats)
     device = check_block_fits(device or fitting_device(layout.width, layout.height), layout.width, layout.height,
                               f"{what} on {layout.pes} PEs")
     k = x.shape[1]
