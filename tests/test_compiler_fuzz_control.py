@@ -13,6 +13,9 @@ into the Python a user writes):
   loops, from a `while` loop with `continue` and `break`, a tuple result, one helper calling another, a
   helper mutating a local array its caller passed (by reference), helpers called inside loops, in
   conditional expressions and in `and`/`or` operands (so the call may not run at all);
+- statements after a `break` or `continue` (never run, so not compiled: one of them a float32 assigned to an
+  int32 variable, which would be refused), a helper with an `s=None` default (`if s is None: return x`, then
+  code that computes with `s`), and a helper whose local shadows the module constant another helper reads;
 - every augmented assignment operator on names and on elements of local arrays: `<<=`, `>>=`, `**=`,
   `//=`, `%=`, `&=`, `|=`, `^=`, `/=` and the arithmetic ones, an int32 operand on a float32 target;
 - the `operator` module's functions fuzz.py does not draw (`floordiv`, `mod`, `truediv`, `pow`, `lshift`,
@@ -108,6 +111,21 @@ def pick(x, i):
 
 
 @ws.jit
+def scaled(x, s=None):
+    if s is None:  # folded: called without s, the rest of the body is never compiled (nor run)
+        return x
+    return x * s
+
+
+@ws.jit
+def restep(a):
+    STEPS = a * np.int32(2)  # a local named like the module's tuple: assigned before it is read
+    if STEPS > np.int32(3):
+        return STEPS
+    return np.int32(pick(np.float32(0.0), a % np.int32(4))[1])  # (pick reads the module's STEPS)
+
+
+@ws.jit
 def bump(buf, k):
     buf[k] += np.int32(1)
     if buf[k] > np.int32(3):
@@ -176,7 +194,9 @@ class ControlGen(MixedGen):
         if depth <= 0 or not self.mine():
             return super().int_expr(depth)
         kind = self.choice(["bool", "bool", "plus", "toi", "first_hit", "grid_find", "settle", "bump", "operator",
-                            "operator", "boolcall"])
+                            "operator", "boolcall", "restep"])
+        if kind == "restep":
+            return f"restep({self.int_expr(depth - 1)} % _I(6))"
         if kind == "boolcall":  # bool() of a run-time int or float (nan, -0.0 and 0 among the values drawn)
             value = self.int_expr(depth - 1) if self.draw(st.booleans()) else self.float_expr(depth - 1)
             return f"(_BOOLC({value}) {self.choice(['+', '-', '*'])} {self.int_expr(depth - 1)})"
@@ -215,7 +235,11 @@ class ControlGen(MixedGen):
     def float_expr(self, depth: int) -> str:
         if depth <= 0 or not self.mine():
             return super().float_expr(depth)
-        kind = self.choice(["tof", "plus", "clampf", "pick", "guarded", "operator"])
+        kind = self.choice(["tof", "plus", "clampf", "pick", "guarded", "operator", "scaled"])
+        if kind == "scaled":  # a helper's `s=None` default: `if s is None: return x` then code for a given s
+            if self.draw(st.booleans()):
+                return f"scaled({self.float_expr(depth - 1)})"
+            return f"scaled({self.float_expr(depth - 1)}, {self.choice(['_R(0.5)', '_R(-2.0)', self.float_expr(0)])})"
         if kind == "operator":
             a, b = self.mixed_operands(depth - 1, 2)
             return self.choice([f"operator.{self.choice(['truediv', 'floordiv', 'mod'])}({a}, {b})",
@@ -267,6 +291,10 @@ class ControlGen(MixedGen):
         for _ in range(self.draw(st.integers(1, 3))):
             if self.draw(st.integers(0, 2)) == 0:
                 lines += [f"{pad}if {self.cond(1)}:", f"{pad}    {self.choice(['break', 'continue'])}"]
+                if self.draw(st.integers(0, 2)) == 0:  # after the exit, statements that never run (not compiled):
+                    # one drawn as any other, or one the compiler would refuse (a float32 into an int32 variable)
+                    lines += self.choice([self.statement(indent + 1, nest),
+                                          [f"{pad}    {self.choice(INT_VARS)} = {self.float_expr(0)}"]])
             lines += self.statement(indent, nest)
         return lines
 

@@ -156,6 +156,7 @@ class LoweringCore:
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
         self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
         self.resolving: set[str] = set()  # the variables assigned_constant is evaluating
+        self.local_names_cache: dict[int, frozenset[str]] = {}  # see local_names
 
     # ------------------------------------------------------------------ positions and errors
     def error(self, node: ast.AST | None, message: str) -> CompileError:
@@ -393,6 +394,15 @@ class LoweringCore:
                     defined = self.defined is None or node.id in self.defined
                     return self.assigned_constant(node.id) if defined else NOT_STATIC
                 return NOT_STATIC if isinstance(value, KERNEL_OBJECTS) else value
+            if node.id in self.local_names():
+                # Python makes a name assigned anywhere in a function local to all of it: read before its
+                # assignment it is never the global (or builtin) of that name, but an UnboundLocalError
+                # (in a loop, the value an earlier trip assigned, which the compiler does not carry).
+                kind = "global" if node.id in self.globals else "builtin" if hasattr(builtins, node.id) else None
+                raise Unsupported(f"variable {node.id!r} may be used before assignment: it is assigned later in "
+                                  f"this function, which makes it a local variable throughout the function, as in "
+                                  f"Python{f' (not the {kind} {node.id!r})' if kind else ''}; assign it before "
+                                  f"this line (and before a loop that reads it), or name the local otherwise")
             if node.id in self.globals:
                 return self.globals[node.id]
             if hasattr(builtins, node.id):
@@ -431,6 +441,28 @@ class LoweringCore:
                     and -len(base) <= index < len(base):
                 return base[index]
         return NOT_STATIC
+
+    def local_names(self) -> frozenset[str]:
+        """The local variables of the function being lowered, by Python's rule: its parameters and every name
+        its body binds anywhere (nested functions and lambdas, which are refused, have scopes of their own)."""
+        tree = self.source.tree
+        names = self.local_names_cache.get(id(tree))
+        if names is None:
+            found = {arg.arg for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs}
+            found |= {arg.arg for arg in (tree.args.vararg, tree.args.kwarg) if arg is not None}
+            pending: list[ast.AST] = list(tree.body)
+            while pending:
+                n = pending.pop()
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    found.add(n.name)
+                    continue
+                if isinstance(n, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                    continue
+                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                    found.add(n.id)
+                pending.extend(ast.iter_child_nodes(n))
+            names = self.local_names_cache[id(tree)] = frozenset(found)
+        return names
 
     def assigned_constant(self, name: str):
         """The value of a variable that the function being lowered assigns exactly once, from a compile-time

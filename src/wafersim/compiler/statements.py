@@ -65,6 +65,11 @@ def _copy(state: set[str] | None) -> set[str] | None:
 class StatementLowering(RowLowering):
     def statements(self, body: list[ast.stmt]) -> None:
         for stmt in body:
+            if self.defined is None:
+                # No path reaches this statement (it follows a return, break or continue, or a loop that never
+                # ends): Python never runs it, so it is not compiled, as a constant condition's other branch
+                # is not (`if s is None: return v` then `return v * s`, in a helper called without `s`).
+                return
             self.line = self.line_of(stmt)
             try:
                 self.statement(stmt)
@@ -529,6 +534,8 @@ class StatementLowering(RowLowering):
         done = self.new_label("uend")
         breaks: list = []
         for value in values:
+            if self.defined is None:
+                break  # an earlier item's body left the loop (or the function) on every path
             following = self.new_label("unext")
             self.bind_loop_target(s.target, value)
             loop = LoopContext(following, done)
