@@ -108,3 +108,17 @@ def test_a_fault_past_the_steps_last_transfer_is_refused_and_the_step_not_applie
             dp.inject_fault(0, at_transfer=transfers)       # known now: refused at once
         dp.inject_fault(0, at_transfer=transfers - 1)        # the last transfer: fires
         assert dp.step(x, labels).restarts == 1
+
+
+def test_a_closed_cluster_makes_no_trainer():
+    """Cluster.trainer after close() built systems again (on Ray, new actors after close had released them)."""
+    cluster = Cluster(2, SPEC)
+    cluster.close()
+    with pytest.raises(ClusterClosedError, match="cluster was closed .* make a new Cluster"):
+        cluster.trainer(MODEL, train.SGD(), batch_size=4)
+
+
+def test_address_on_the_local_backend_is_an_argument_error():
+    """address= was ignored on the local backend (workers= was refused)."""
+    with pytest.raises(ClusterArgumentError, match="address='auto' applies to the ray backend only"):
+        Cluster(2, SPEC, address="auto")
