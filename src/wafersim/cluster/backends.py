@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import WaferError
 from .errors import ClusterError, SystemFailedError
 from .system import SimulatedCrash, System, SystemResult
 
@@ -126,6 +127,13 @@ class RayBackend:
             i = running.pop(done[0])
             try:
                 results[i] = ray.get(done[0])
+            except ray.exceptions.RayTaskError as err:
+                # A system refused its share (e.g. x beyond float16's range): raise the library's own error, as
+                # the local backend does, not Ray's wrapper (its type a RayTaskError(...) and its message the
+                # actor's traceback). The step is not applied; the other systems' calls finish on their own.
+                if isinstance(err.cause, WaferError):
+                    raise err.cause from None
+                raise
             except ray.exceptions.RayActorError as err:
                 failures[i] += 1
                 if failures[i] > self.max_restarts:
