@@ -9,8 +9,8 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.cluster import (Cluster, ClusterArgumentError, ClusterClosedError, ClusterError, SystemFailedError,
-                              ray_available)
+from wafersim.cluster import (Cluster, ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError,
+                              SystemFailedError, ray_available)
 
 SPEC = ws.WaferSpec.preset("dev", width=8, height=8)
 MODEL = train.Model.mlp([6, 8, 3], activation="tanh")
@@ -122,3 +122,24 @@ def test_address_on_the_local_backend_is_an_argument_error():
     """address= was ignored on the local backend (workers= was refused)."""
     with pytest.raises(ClusterArgumentError, match="address='auto' applies to the ray backend only"):
         Cluster(2, SPEC, address="auto")
+
+
+def test_an_address_that_is_not_a_string_is_a_type_error_before_ray_starts(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)                    # checked before Ray is imported
+    with pytest.raises(ClusterArgumentTypeError, match=r"Cluster\(address\) must be None or a Ray address"):
+        Cluster(2, SPEC, backend="ray", address=5)
+
+
+def test_no_ray_at_the_address_is_a_cluster_error_saying_what_to_do(monkeypatch):
+    """ray.init(address="auto") with no Ray running raised Ray's bare ConnectionError."""
+    class NoRay:                                   # a ray module whose init finds no running Ray
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(address=None, **options):
+            raise ConnectionError("Could not find any running Ray instance.")
+    monkeypatch.setitem(sys.modules, "ray", NoRay)
+    with pytest.raises(ClusterError, match=r"could not join Ray at address='auto': Could not find .*`ray start --head`"):
+        Cluster(2, SPEC, backend="ray", address="auto")

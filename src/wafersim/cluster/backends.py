@@ -39,7 +39,12 @@ def start_ray(address: str | None = None, workers: int | None = None) -> tuple[A
     more than this machine (None: this machine's, which `cluster.memory` reads itself)."""
     ray = import_ray()
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except ConnectionError as err:  # (was Ray's bare ConnectionError: no running Ray at `address`)
+            raise ClusterError(f"the ray backend could not join Ray at address={address!r}: {err} Start Ray there "
+                               f"(`ray start --head`), or leave address out to start a local one",
+                               address=address) from None
     resources = ray.cluster_resources()
     workers = workers if workers is not None else max(1, int(resources.get("CPU", 1)))  # (`Cluster` checked one)
     nodes = [node for node in ray.nodes() if node.get("Alive")]

@@ -36,6 +36,9 @@ class Cluster:
             raise ClusterArgumentError(f"backend must be one of {BACKENDS}, got {backend!r}", backend=backend)
         check_whole(n_systems, "Cluster(n_systems)", 1, ClusterArgumentTypeError, ClusterArgumentError)
         check_whole(max_restarts, "Cluster(max_restarts)", 0, ClusterArgumentTypeError, ClusterArgumentError)
+        # (address=5 was a bare TypeError from inside ray.init)
+        check_instance(address, (str, type(None)), "Cluster(address)",
+                       'None or a Ray address ("auto", "ray://host:port")', ClusterArgumentTypeError)
         if workers is not None:  # (before Ray starts)
             check_whole(workers, "Cluster(workers)", 1, ClusterArgumentTypeError, ClusterArgumentError)
         check_instance(swarmx, (SwarmXSpec, type(None)), "Cluster(swarmx)", "None or a cluster.SwarmXSpec(...)",
