@@ -251,3 +251,14 @@ def test_a_batch_that_is_not_a_whole_number_is_a_type_error_not_too_small(batch)
     assert "cannot be split" not in str(err.value)
     with Cluster(5, SPEC) as cluster, pytest.raises(cluster_module.ClusterArgumentTypeError, match="batch_size"):
         cluster.trainer(MODEL, train.SGD(), batch_size=batch)
+
+
+def test_fit_takes_nested_lists_as_step_does():
+    """DataParallelTrainer.fit on lists was an AttributeError ('list' has no .shape); trains as on arrays."""
+    x, labels = (a[:12] for a in DATA)
+    with Cluster(3, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(lr=0.1), batch_size=6)
+        reports = dp.fit(x.tolist(), labels.tolist(), steps=3)
+    losses, weights = train_reference(MODEL, MODEL.init_params(0), train.SGD(lr=0.1), x, labels, 3, 6)
+    assert np.allclose([r.loss for r in reports], losses, rtol=1e-5)
+    assert all(np.allclose(dp.params[k], w, atol=1e-6) for k, w in weights.items())
