@@ -9,6 +9,7 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
+from wafersim.train.reference import train_reference
 from wafersim.cluster import (Cluster, ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError,
                               SystemFailedError, ray_available)
 
@@ -141,5 +142,24 @@ def test_no_ray_at_the_address_is_a_cluster_error_saying_what_to_do(monkeypatch)
         def init(address=None, **options):
             raise ConnectionError("Could not find any running Ray instance.")
     monkeypatch.setitem(sys.modules, "ray", NoRay)
-    with pytest.raises(ClusterError, match=r"could not join Ray at address='auto': Could not find .*`ray start --head`"):
+    message = r"could not join Ray at address='auto': Could not find .*`ray start --head`"
+    with pytest.raises(ClusterError, match=message):
         Cluster(2, SPEC, backend="ray", address="auto")
+
+
+def test_a_fault_the_failed_step_never_reached_does_not_fire_in_the_next():
+    """Faults on systems 0 and 2 with max_restarts=0: system 0 failed the step, and system 2's fault, never
+    reached, failed the next step too. A fault is for one step: the next step runs clean, and the run
+    matches the float64 NumPy reference."""
+    x, labels = (a[:4] for a in DATA)
+    with Cluster(3, SPEC, max_restarts=0) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(lr=0.2), batch_size=4)
+        dp.inject_fault(0, 1)
+        dp.inject_fault(2, 1)
+        with pytest.raises(SystemFailedError, match="system 0 failed 1 times"):
+            dp.step(x, labels)
+        report = dp.step(x, labels)
+    assert report.restarts == 0 and dp.steps == 1
+    losses, weights = train_reference(MODEL, MODEL.init_params(0), train.SGD(lr=0.2), x, labels, 1, 4)
+    assert report.loss == pytest.approx(losses[0], rel=1e-5)
+    assert all(np.allclose(dp.params[k], w, atol=1e-6) for k, w in weights.items())

@@ -67,6 +67,16 @@ class LocalBackend:
         return 1
 
     def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
+        try:
+            return self._step(weights, shares)
+        except Exception:
+            # A fault is for one step: one armed on a system the failed step never reached fired in the next
+            # step instead (inject_fault on systems 0 and 2, max_restarts=0: two steps failed, not one).
+            for system in self.systems:
+                system.inject_fault(None)
+            raise
+
+    def _step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
         results = []
         for i, (x, labels, scale) in enumerate(shares):
             failures = 0
@@ -117,6 +127,21 @@ class RayBackend:
         return self.workers
 
     def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
+        try:
+            return self._step(weights, shares)
+        except Exception:
+            self._disarm()  # a fault is for one step (as `LocalBackend.step`)
+            raise
+
+    def _disarm(self) -> None:
+        """Disarm every actor's fault (queued after its call in flight, if any; a dead actor has none)."""
+        for actor in self.actors:
+            try:
+                self.ray.get(actor.inject_fault.remote(None), timeout=RESTART_TIMEOUT_S)
+            except self.ray.exceptions.RayError:  # (a GetTimeoutError too)
+                pass  # (restarted, or restarting: a new actor has no fault armed)
+
+    def _step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
         ray = self.ray
         weights_ref = ray.put(weights)  # broadcast: one copy in the object store, read by every actor
         results: list[SystemResult | None] = [None] * len(shares)
