@@ -9,8 +9,9 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.cluster import (Cluster, ClusterArgumentError, ClusterClosedError, ClusterError, SystemFailedError,
-                              ray_available)
+from wafersim.train.reference import train_reference
+from wafersim.cluster import (Cluster, ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError,
+                              SystemFailedError, ray_available)
 
 SPEC = ws.WaferSpec.preset("dev", width=8, height=8)
 MODEL = train.Model.mlp([6, 8, 3], activation="tanh")
@@ -108,3 +109,57 @@ def test_a_fault_past_the_steps_last_transfer_is_refused_and_the_step_not_applie
             dp.inject_fault(0, at_transfer=transfers)       # known now: refused at once
         dp.inject_fault(0, at_transfer=transfers - 1)        # the last transfer: fires
         assert dp.step(x, labels).restarts == 1
+
+
+def test_a_closed_cluster_makes_no_trainer():
+    """Cluster.trainer after close() built systems again (on Ray, new actors after close had released them)."""
+    cluster = Cluster(2, SPEC)
+    cluster.close()
+    with pytest.raises(ClusterClosedError, match="cluster was closed .* make a new Cluster"):
+        cluster.trainer(MODEL, train.SGD(), batch_size=4)
+
+
+def test_address_on_the_local_backend_is_an_argument_error():
+    """address= was ignored on the local backend (workers= was refused)."""
+    with pytest.raises(ClusterArgumentError, match="address='auto' applies to the ray backend only"):
+        Cluster(2, SPEC, address="auto")
+
+
+def test_an_address_that_is_not_a_string_is_a_type_error_before_ray_starts(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)                    # checked before Ray is imported
+    with pytest.raises(ClusterArgumentTypeError, match=r"Cluster\(address\) must be None or a Ray address"):
+        Cluster(2, SPEC, backend="ray", address=5)
+
+
+def test_no_ray_at_the_address_is_a_cluster_error_saying_what_to_do(monkeypatch):
+    """ray.init(address="auto") with no Ray running raised Ray's bare ConnectionError."""
+    class NoRay:                                   # a ray module whose init finds no running Ray
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(address=None, **options):
+            raise ConnectionError("Could not find any running Ray instance.")
+    monkeypatch.setitem(sys.modules, "ray", NoRay)
+    message = r"could not join Ray at address='auto': Could not find .*`ray start --head`"
+    with pytest.raises(ClusterError, match=message):
+        Cluster(2, SPEC, backend="ray", address="auto")
+
+
+def test_a_fault_the_failed_step_never_reached_does_not_fire_in_the_next():
+    """Faults on systems 0 and 2 with max_restarts=0: system 0 failed the step, and system 2's fault, never
+    reached, failed the next step too. A fault is for one step: the next step runs clean, and the run
+    matches the float64 NumPy reference."""
+    x, labels = (a[:4] for a in DATA)
+    with Cluster(3, SPEC, max_restarts=0) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(lr=0.2), batch_size=4)
+        dp.inject_fault(0, 1)
+        dp.inject_fault(2, 1)
+        with pytest.raises(SystemFailedError, match="system 0 failed 1 times"):
+            dp.step(x, labels)
+        report = dp.step(x, labels)
+    assert report.restarts == 0 and dp.steps == 1
+    losses, weights = train_reference(MODEL, MODEL.init_params(0), train.SGD(lr=0.2), x, labels, 1, 4)
+    assert report.loss == pytest.approx(losses[0], rel=1e-5)
+    assert all(np.allclose(dp.params[k], w, atol=1e-6) for k, w in weights.items())

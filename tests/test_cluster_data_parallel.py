@@ -228,3 +228,37 @@ def test_several_systems_in_mixed_precision_follow_one_system(n, batch):
         losses = [s.loss for s in dp.fit(*DATA, steps=6)]
     np.testing.assert_allclose(losses, expected, rtol=1e-6)   # float32 sums in another order only
     np.testing.assert_allclose(losses, reference, rtol=1e-4)
+
+
+def test_a_numpy_integer_batch_is_taken_and_trains_as_an_int_batch():
+    """trainer(batch_size=np.int64(6)) on 5 systems was refused as 'cannot be split over 5 systems'; it
+    trains as batch_size=6 does, against the float64 NumPy reference."""
+    x, labels = (a[:12] for a in DATA)
+    assert split(np.int64(10), 3) == [(0, 3), (3, 6), (6, 10)]
+    with Cluster(5, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(lr=0.1), batch_size=np.int64(6))
+        assert dp.batch_size == 6 and type(dp.batch_size) is int
+        reports = dp.fit(x, labels, steps=2)
+    losses, weights = train_reference(MODEL, MODEL.init_params(0), train.SGD(lr=0.1), x, labels, 2, 6)
+    assert np.allclose([r.loss for r in reports], losses, rtol=1e-5)
+    assert all(np.allclose(dp.params[k], weights[k], atol=1e-6) for k in weights)
+
+
+@pytest.mark.parametrize("batch", [6.0, True, "6", None])
+def test_a_batch_that_is_not_a_whole_number_is_a_type_error_not_too_small(batch):
+    with pytest.raises(cluster_module.ClusterArgumentTypeError, match="batch_size must be a whole number >= 5") as err:
+        split(batch, 5)
+    assert "cannot be split" not in str(err.value)
+    with Cluster(5, SPEC) as cluster, pytest.raises(cluster_module.ClusterArgumentTypeError, match="batch_size"):
+        cluster.trainer(MODEL, train.SGD(), batch_size=batch)
+
+
+def test_fit_takes_nested_lists_as_step_does():
+    """DataParallelTrainer.fit on lists was an AttributeError ('list' has no .shape); trains as on arrays."""
+    x, labels = (a[:12] for a in DATA)
+    with Cluster(3, SPEC) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(lr=0.1), batch_size=6)
+        reports = dp.fit(x.tolist(), labels.tolist(), steps=3)
+    losses, weights = train_reference(MODEL, MODEL.init_params(0), train.SGD(lr=0.1), x, labels, 3, 6)
+    assert np.allclose([r.loss for r in reports], losses, rtol=1e-5)
+    assert all(np.allclose(dp.params[k], w, atol=1e-6) for k, w in weights.items())

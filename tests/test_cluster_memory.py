@@ -119,3 +119,16 @@ def test_estimate_refuses_bad_arguments(args, error, word):
     with pytest.raises(error, match=word):
         memory.estimate(*args, available=2**40)
     assert memory.estimate(MODEL_FOR_ARGS, 4, None, 1, available=2**40).n_systems == 1
+
+
+@pytest.mark.parametrize("options, error", [
+    ({"concurrent": 0}, cluster.ClusterArgumentError), ({"concurrent": 1.5}, cluster.ClusterArgumentTypeError),
+    ({"available": -1}, cluster.ClusterArgumentError), ({"available": 2.0**30}, cluster.ClusterArgumentTypeError)])
+def test_estimate_refuses_concurrent_below_one_and_negative_available(options, error):
+    """concurrent=0 counted no launch at all; available=-1 was reported as '-1 B is available'."""
+    name = next(iter(options))
+    with pytest.raises(error, match=f"estimate\\({name}\\)"):
+        memory.estimate(MODEL, 4, SPEC, 3, **options)
+    # in range, the total is n x system + min(concurrent, n) x launch (an independent sum)
+    est = memory.estimate(MODEL, 4, SPEC, 3, concurrent=5, available=0)
+    assert est.needed == 3 * est.system_bytes + 3 * est.launch_bytes and est.available == 0

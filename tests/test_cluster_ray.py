@@ -11,7 +11,8 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
-from wafersim.cluster import Cluster
+from wafersim.cluster import Cluster, SystemFailedError
+from wafersim.train.reference import loss_and_gradients
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'wafersim[cluster]')")
 
@@ -85,3 +86,40 @@ def test_max_restarts_counts_in_one_step_not_over_the_actors_life(ray_session):
         assert [r.restarts for r in reports] == [0, 1, 1]
         assert [r.loss for r in reports] == [r.loss for r in local_reports]
         assert all(np.array_equal(dp.params[k], local_params[k]) for k in local_params)
+
+
+def test_a_systems_refusal_is_the_librarys_error_as_on_the_local_backend(ray_session):
+    """x beyond float16's range in system 2's share: the local backend raised ws.ArgumentError, the ray
+    backend a RayTaskError(ArgumentError) whose message was the actor's traceback. Now the same error on
+    both, the step not applied, and the next step as a clean run's (checked against NumPy)."""
+    x, labels = DATA[0][:6].copy(), DATA[1][:6]
+    x[5, 0] = 1e6
+    raised = {}
+    for backend in ("local", "ray"):
+        with Cluster(3, SPEC, backend=backend) as cluster:
+            dp = cluster.trainer(MODEL, train.SGD(lr=0.2), batch_size=6, precision="float16")
+            before = dp.params
+            with pytest.raises(ws.ArgumentError) as err:
+                dp.step(x, labels)
+            raised[backend] = (type(err.value), str(err.value))
+            assert dp.steps == 0 and all(np.array_equal(before[k], w) for k, w in dp.params.items())
+            report = dp.step(DATA[0][:6], labels)
+        loss = loss_and_gradients(MODEL, before, DATA[0][:6], labels, "float16")[0]
+        assert report.loss == pytest.approx(loss, rel=1e-3)
+    assert raised["ray"] == raised["local"] and "beyond float16's range" in raised["ray"][1]
+
+
+def test_a_fault_the_failed_step_never_reached_does_not_fire_in_the_next_on_ray(ray_session):
+    """As on the local backend: with one worker, system 0's death fails the step before system 2 is called;
+    system 2's fault is disarmed, so the next step runs clean (checked against NumPy)."""
+    x, labels = DATA[0][:6], DATA[1][:6]
+    with Cluster(3, SPEC, backend="ray", workers=1, max_restarts=0) as cluster:
+        dp = cluster.trainer(MODEL, train.SGD(lr=0.2), batch_size=6)
+        start = dp.params
+        dp.inject_fault(0, 1)
+        dp.inject_fault(2, 1)
+        with pytest.raises(SystemFailedError, match="system 0"):
+            dp.step(x, labels)
+        report = dp.step(x, labels)
+    assert report.restarts == 0 and dp.steps == 1
+    assert report.loss == pytest.approx(loss_and_gradients(MODEL, start, x, labels)[0], rel=1e-5)

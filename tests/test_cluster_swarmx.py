@@ -81,3 +81,27 @@ def test_reduce_of_anything_but_a_list_of_tensor_dicts_is_a_typed_error(parts):
     assert isinstance(err.value, ws.ArgumentTypeError)
     total = SwarmXTree(2).reduce(({"w": np.ones(2)}, {"w": np.full(2, 2.0)}))   # a tuple of dicts is fine
     assert np.array_equal(total["w"], np.full(2, 3.0, np.float32))
+
+
+def test_reduce_refuses_tensors_of_other_shapes_or_kinds():
+    """(1,) and (3,) were broadcast and added, complex lost its imaginary part, a string was a bare ValueError."""
+    tree = SwarmXTree(3)
+    ones = {"w": np.ones(3, np.float32)}
+    shapes = r"same shapes; system 0 sent \{'w': \(3,\)\}, system 2 \{'w': \(1,\)\}"
+    with pytest.raises(ClusterArgumentError, match=shapes):
+        tree.reduce([ones, ones, {"w": np.ones(1, np.float32)}])
+    with pytest.raises(ClusterArgumentError, match="same tensors"):
+        tree.reduce([ones, ones, {"v": np.ones(3, np.float32)}])
+    for bad in (np.ones(3) * 1j, np.array(["a", "b", "c"])):
+        with pytest.raises(ClusterArgumentTypeError, match="system 1's tensor 'w' must be real numbers"):
+            tree.reduce([ones, {"w": bad}, ones])
+    # integers and float64 are taken, and added in float32 as float32 parts would be
+    parts = [{"w": np.array([1, 2, 3])}, {"w": np.array([0.1, 0.2, 0.3])}, {"w": np.array([True, False, True])}]
+    expected = (np.float32([1, 2, 3]) + np.float32([0.1, 0.2, 0.3])) + np.float32([1, 0, 1])
+    assert np.array_equal(tree.reduce(parts)["w"], expected)
+
+
+@pytest.mark.parametrize("field", ["link_bandwidth_bytes_per_s", "level_latency_s"])
+def test_a_bool_figure_is_a_spec_error(field):
+    with pytest.raises(ws.SpecError, match=f"SwarmXSpec.{field}"):
+        SwarmXSpec(**{field: True})

@@ -535,3 +535,15 @@ def test_an_interrupted_streaming_step_leaves_no_gradients_for_the_next(monkeypa
     _, ref_weights = train_reference(model, start, train.SGD(lr=0.2), x, labels, 3, 8)
     for name, expected in ref_weights.items():
         np.testing.assert_allclose(trainer.params[name], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_fit_takes_nested_lists_as_step_does():
+    """Trainer.fit(x.tolist(), labels.tolist(), n) was an AttributeError ('list' has no .shape); it trains as
+    on arrays, against the float64 NumPy reference."""
+    model = train.Model.mlp([6, 8, 3], activation="relu")
+    x, labels = train.synthetic_classification(12, 6, 3, seed=1)
+    trainer = train.Trainer(model, train.SGD(lr=0.1), batch_size=6)
+    reports = trainer.fit(x.tolist(), labels.tolist(), steps=3)
+    losses, weights = train_reference(model, model.init_params(0), train.SGD(lr=0.1), x, labels, 3, 6)
+    assert np.allclose([r.loss for r in reports], losses, rtol=1e-5)
+    assert all(np.allclose(trainer.params[k], w, atol=1e-6) for k, w in weights.items())

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import WaferError
 from .errors import ClusterError, SystemFailedError
 from .system import SimulatedCrash, System, SystemResult
 
@@ -38,7 +39,12 @@ def start_ray(address: str | None = None, workers: int | None = None) -> tuple[A
     more than this machine (None: this machine's, which `cluster.memory` reads itself)."""
     ray = import_ray()
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except ConnectionError as err:  # (was Ray's bare ConnectionError: no running Ray at `address`)
+            raise ClusterError(f"the ray backend could not join Ray at address={address!r}: {err} Start Ray there "
+                               f"(`ray start --head`), or leave address out to start a local one",
+                               address=address) from None
     resources = ray.cluster_resources()
     workers = workers if workers is not None else max(1, int(resources.get("CPU", 1)))  # (`Cluster` checked one)
     nodes = [node for node in ray.nodes() if node.get("Alive")]
@@ -61,6 +67,16 @@ class LocalBackend:
         return 1
 
     def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
+        try:
+            return self._step(weights, shares)
+        except Exception:
+            # A fault is for one step: one armed on a system the failed step never reached fired in the next
+            # step instead (inject_fault on systems 0 and 2, max_restarts=0: two steps failed, not one).
+            for system in self.systems:
+                system.inject_fault(None)
+            raise
+
+    def _step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
         results = []
         for i, (x, labels, scale) in enumerate(shares):
             failures = 0
@@ -111,6 +127,21 @@ class RayBackend:
         return self.workers
 
     def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
+        try:
+            return self._step(weights, shares)
+        except Exception:
+            self._disarm()  # a fault is for one step (as `LocalBackend.step`)
+            raise
+
+    def _disarm(self) -> None:
+        """Disarm every actor's fault (queued after its call in flight, if any; a dead actor has none)."""
+        for actor in self.actors:
+            try:
+                self.ray.get(actor.inject_fault.remote(None), timeout=RESTART_TIMEOUT_S)
+            except self.ray.exceptions.RayError:  # (a GetTimeoutError too)
+                pass  # (restarted, or restarting: a new actor has no fault armed)
+
+    def _step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
         ray = self.ray
         weights_ref = ray.put(weights)  # broadcast: one copy in the object store, read by every actor
         results: list[SystemResult | None] = [None] * len(shares)
@@ -126,6 +157,13 @@ class RayBackend:
             i = running.pop(done[0])
             try:
                 results[i] = ray.get(done[0])
+            except ray.exceptions.RayTaskError as err:
+                # A system refused its share (e.g. x beyond float16's range): raise the library's own error, as
+                # the local backend does, not Ray's wrapper (its type a RayTaskError(...) and its message the
+                # actor's traceback). The step is not applied; the other systems' calls finish on their own.
+                if isinstance(err.cause, WaferError):
+                    raise err.cause from None
+                raise
             except ray.exceptions.RayActorError as err:
                 failures[i] += 1
                 if failures[i] > self.max_restarts:

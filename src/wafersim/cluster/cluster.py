@@ -12,7 +12,7 @@ from ..train.memoryx import Optimizer
 from .backends import import_ray, start_ray
 from .data_parallel import DataParallelTrainer
 from ..train.errors import check_instance, check_whole
-from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError
+from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError
 from .swarmx import SwarmXSpec, SwarmXTree
 
 BACKENDS = ("local", "ray")
@@ -36,6 +36,9 @@ class Cluster:
             raise ClusterArgumentError(f"backend must be one of {BACKENDS}, got {backend!r}", backend=backend)
         check_whole(n_systems, "Cluster(n_systems)", 1, ClusterArgumentTypeError, ClusterArgumentError)
         check_whole(max_restarts, "Cluster(max_restarts)", 0, ClusterArgumentTypeError, ClusterArgumentError)
+        # (address=5 was a bare TypeError from inside ray.init)
+        check_instance(address, (str, type(None)), "Cluster(address)",
+                       'None or a Ray address ("auto", "ray://host:port")', ClusterArgumentTypeError)
         if workers is not None:  # (before Ray starts)
             check_whole(workers, "Cluster(workers)", 1, ClusterArgumentTypeError, ClusterArgumentError)
         check_instance(swarmx, (SwarmXSpec, type(None)), "Cluster(swarmx)", "None or a cluster.SwarmXSpec(...)",
@@ -51,7 +54,11 @@ class Cluster:
             self.ray, self.workers, self.ray_memory = start_ray(address, workers)
         elif workers is not None:
             raise ClusterArgumentError("workers applies to the ray backend only", workers=workers)
+        elif address is not None:  # (it was ignored: a local cluster said nothing of the Ray cluster not joined)
+            raise ClusterArgumentError(f"address={address!r} applies to the ray backend only (it joins a Ray "
+                                       f"cluster): pass backend=\"ray\", or leave address out", address=address)
         self._trainers: list[DataParallelTrainer] = []
+        self.closed = False
 
     @property
     def swarmx(self) -> SwarmXSpec:
@@ -67,7 +74,10 @@ class Cluster:
         """A `DataParallelTrainer` of `model` on this cluster: each step's `batch_size` samples split over
         the systems, each system's dense products in `precision` (as `train.Trainer`'s; MemoryX's master
         weights stay float32). Checks the host memory first (`ClusterTooLargeError` before anything is
-        allocated)."""
+        allocated). A closed cluster makes none (`ClusterClosedError`)."""
+        if self.closed:  # (it did, and on the ray backend started new actors after close() had released them)
+            raise ClusterClosedError("this cluster was closed (Cluster.close(), or the end of its with block): "
+                                     "make a new Cluster to train again")
         trainer = DataParallelTrainer(self, model, optimizer, batch_size, seed, params, tile, chunk, precision)
         self._trainers.append(trainer)
         return trainer
@@ -77,6 +87,7 @@ class Cluster:
         for trainer in self._trainers:
             trainer.close()
         self._trainers = []
+        self.closed = True
 
     def __enter__(self) -> "Cluster":
         return self

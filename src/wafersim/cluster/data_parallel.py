@@ -28,7 +28,7 @@ from ..train.errors import TrainingError, check_instance, check_whole
 from ..train.trainer import Trainer, check_options, check_steps
 from . import memory
 from .backends import LocalBackend, RayBackend
-from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError, ClusterError
+from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterClosedError
 from .swarmx import SwarmXTree
 
 if TYPE_CHECKING:
@@ -95,9 +95,16 @@ def tree_seconds(tree: SwarmXTree, transfers: Sequence[tuple[str, str, int]]) ->
 
 
 def split(batch_size: int, n_systems: int) -> list[tuple[int, int]]:
-    """Each system's rows of a batch, (start, stop), as equal as they can be (n_systems >= 1)."""
-    check_whole(n_systems, "split(n_systems)", 1, ClusterArgumentTypeError, ClusterArgumentError)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < n_systems:
+    """Each system's rows of a batch, (start, stop), as equal as they can be (n_systems >= 1, batch_size
+    >= n_systems, whole numbers, Python's or NumPy's)."""
+    n_systems = check_whole(n_systems, "split(n_systems)", 1, ClusterArgumentTypeError, ClusterArgumentError)
+    # (a float or bool batch is a type error, not "cannot be split": 6.0 over 5 systems was refused as too small)
+    if not is_integer(batch_size):
+        raise ClusterArgumentTypeError(f"batch_size must be a whole number >= {n_systems} (one sample a system) "
+                                       f"given as an int (not a {type(batch_size).__name__}), got {batch_size!r}",
+                                       batch_size=batch_size)
+    batch_size = int(batch_size)
+    if batch_size < n_systems:
         raise ClusterArgumentError(f"a batch of {batch_size!r} samples cannot be split over {n_systems} systems "
                                    f"(each needs at least one): use a batch_size of at least {n_systems}",
                                    batch_size=batch_size, n_systems=n_systems)
@@ -111,8 +118,9 @@ class DataParallelTrainer:
                  params: dict[str, np.ndarray] | None, tile: int, chunk: int, precision: str = "float32") -> None:
         check_options(model, optimizer, seed, tile, chunk)
         Trainer.check_precision(precision)
-        self.cluster, self.model, self.batch_size, self.precision = cluster, model, batch_size, precision
         self.bounds = split(batch_size, cluster.n_systems)
+        batch_size = self.bounds[-1][1]  # (an int: a NumPy integer is taken, as train.Trainer takes it)
+        self.cluster, self.model, self.batch_size, self.precision = cluster, model, batch_size, precision
         shares = [stop - start for start, stop in self.bounds]
         largest = max(shares)
         ray = cluster.backend == "ray"

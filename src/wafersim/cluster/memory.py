@@ -123,6 +123,10 @@ def estimate(model: Model, share: int, spec: WaferSpec | None, n_systems: int, *
     check_whole(share, "estimate(share)", 1, ClusterArgumentTypeError, ClusterArgumentError)
     check_whole(n_systems, "estimate(n_systems)", 1, ClusterArgumentTypeError, ClusterArgumentError)
     check_instance(spec, (WaferSpec, type(None)), "estimate(spec)", "None or a WaferSpec", ClusterArgumentTypeError)
+    # (concurrent=0 counted no launch at all, and a negative `available` was reported as "-1 B is available")
+    concurrent = check_whole(concurrent, "estimate(concurrent)", 1, ClusterArgumentTypeError, ClusterArgumentError)
+    if available is not None:
+        available = check_whole(available, "estimate(available)", 0, ClusterArgumentTypeError, ClusterArgumentError)
     block = default_device(model, share, tile, chunk).spec  # the largest block any launch of a step uses
     wafer = spec if spec is not None else block
     pes = min(block.width, wafer.width) * min(block.height, wafer.height)

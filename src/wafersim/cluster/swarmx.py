@@ -54,7 +54,8 @@ class SwarmXSpec:
     def __post_init__(self) -> None:
         for name in ("link_bandwidth_bytes_per_s", "level_latency_s"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0) or (
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                    and value >= 0) or (
                     name == "link_bandwidth_bytes_per_s" and value == 0):
                 raise SpecError(f"SwarmXSpec.{name} must be a finite number > 0 (latency >= 0), got {value!r}",
                                 field=name, value=value)
@@ -115,7 +116,12 @@ class SwarmXTree:
         if len(parts) != self.n_systems:
             raise ClusterError(f"the tree reduces {self.n_systems} systems' tensors, got {len(parts)}",
                                expected=self.n_systems, given=len(parts))
-        level = [{name: np.asarray(t, dtype=np.float32) for name, t in part.items()} for part in parts]
+        level = [{name: _real_tensor(t, i, name) for name, t in part.items()} for i, part in enumerate(parts)]
+        for i, part in enumerate(level[1:], start=1):  # (NumPy broadcasting would add (1,) to (3,) silently)
+            shapes, first = {n: t.shape for n, t in part.items()}, {n: t.shape for n, t in level[0].items()}
+            if shapes != first:
+                raise ClusterArgumentError(f"reduce(parts): the systems must send the same tensors of the same shapes; "
+                                   f"system 0 sent {first}, system {i} {shapes}", system=i)
         fan_out = self.spec.fan_out
         while len(level) > 1:
             level = [_add_in_order(level[j:j + fan_out]) for j in range(0, len(level), fan_out)]
@@ -127,6 +133,16 @@ class SwarmXTree:
                 f"{plural(self.nodes, 'node')} "
                 f"(fan-out {self.spec.fan_out}), {self.bandwidth_bytes_per_s / 1e9:,.0f} GB/s, "
                 f"{self.levels * self.spec.level_latency_s * 1e6:g} us of tree latency per tensor")
+
+
+def _real_tensor(value: object, system: int, name: str) -> np.ndarray:
+    """System `system`'s tensor `name` in float32, or a `ClusterArgumentTypeError` if it is not real numbers
+    (a complex tensor lost its imaginary part, a string was a bare ValueError)."""
+    t = np.asarray(value)
+    if t.dtype.kind not in "biuf":
+        raise ClusterArgumentTypeError(f"reduce(parts): system {system}'s tensor {name!r} must be real numbers, got "
+                                       f"dtype {t.dtype}", system=system, tensor=name)
+    return t.astype(np.float32)
 
 
 def _add_in_order(children: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -87,10 +87,10 @@ class System:
         """The process the system runs in."""
         return os.getpid()
 
-    def inject_fault(self, at_transfer: int) -> None:
+    def inject_fault(self, at_transfer: int | None) -> None:
         """Die in the next step, at its `at_transfer`-th weight or gradient transfer (0 = the first), as a
         machine that fails mid-step: a Ray actor's process kills itself (SIGKILL), an in-process system
-        raises `SimulatedCrash`. A restarted system has no fault armed."""
+        raises `SimulatedCrash`. A restarted system has no fault armed; None disarms one."""
         self._fault_at = at_transfer
 
     def _die(self) -> None:

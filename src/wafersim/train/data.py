@@ -42,6 +42,8 @@ def check_data(x: np.ndarray, labels: np.ndarray, features: int, classes: int, b
 
 
 def batch(x: np.ndarray, labels: np.ndarray, batch_size: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """The batch of step `step` (from 0): consecutive rows, cycling through the data set."""
+    """The batch of step `step` (from 0): consecutive rows, cycling through the data set (arrays, or nested
+    lists as `step` takes them: `fit` on lists was an AttributeError on `.shape`)."""
+    x, labels = np.asarray(x), np.asarray(labels)
     start = (step * batch_size) % x.shape[0]
     return x[start:start + batch_size], labels[start:start + batch_size]
