@@ -29,22 +29,23 @@ def get_current_device() -> Device:
 def init() -> float:
     """Start the engine now, like CUDA's context creation: import Numba, load its machine code for the
     compiled path (`wafersim.sim.compiled.startup`: the registries, and every engine function a launch calls
-    that Numba's cache holds), and do
-    the process's other once-only work of a first launch (the compiler's version hash that the kernel cache
-    keys on, the allocator's tuning), which the first launch would otherwise do -- about 0.5-0.9 s per
-    process on the reference VM, most of a small first launch. Optional: launches start it themselves when
-    they need it, and calling it does not make anything faster overall, it only moves that time out of the
-    first launch (into this call). Returns the seconds it took (microseconds when already started).
+    that Numba's cache holds), and do the process's other once-only work of a first launch (the compiler's
+    version hash that the kernel cache keys on, the regular expressions Python reads a kernel's source with,
+    the allocator's tuning), which the first launch would otherwise do -- about 0.5-0.9 s per process on the
+    reference VM, most of a small first launch. Optional: launches start it themselves when they need it,
+    and calling it does not make anything faster overall, it only moves that time out of the first launch
+    (into this call). Returns the seconds it took (microseconds when already started).
     docs/timing.md, "First launches", has the measurements."""
     import time
 
     from ..sim.compiled.startup import start
     from ..sim.hostmem import tune_allocator
-    from .kernel_cache import compiler_version
+    from .kernel_cache import compiler_version, warm_up
 
     began = time.perf_counter()
     start()
     compiler_version()
+    warm_up()
     tune_allocator()
     return time.perf_counter() - began
 
