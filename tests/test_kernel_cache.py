@@ -258,3 +258,22 @@ def test_library_kernels_have_keys():
     kernels = [k for module_ in (reduce, scan) for k in vars(module_).values() if getattr(k, "__wafersim_jit__", False)]
     assert kernels and all(key_of(k) is not None for k in kernels)
     assert KernelSignature(SIGNATURE).args == SIGNATURE
+
+
+def test_warm_up_does_the_source_readers_first_use_and_changes_no_key():
+    # `ws.init()` calls `warm_up`: Python's tokenizer compiles its expressions on first use (a first launch's
+    # `key` paid it); afterwards a kernel's key is the one a process without the warm-up computes.
+    import subprocess
+    import sys
+
+    code = ("import sys, tokenize; sys.path.insert(0, {tests!r}); import test_kernel_cache as t\n"
+            "from wafersim.runtime import kernel_cache\n"
+            "if sys.argv[1] == 'warm': kernel_cache.warm_up()\n"
+            "info = getattr(tokenize._compile, 'cache_info', None)\n"
+            "print(info().currsize if info else -1)\n"
+            "print(t.key_of(t.uses_local_directly))").format(tests=str(__import__("pathlib").Path(__file__).parent))
+    runs = {mode: subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
+                                 check=True).stdout.split() for mode in ("cold", "warm")}
+    assert runs["warm"][1] == runs["cold"][1] == key_of(uses_local_directly)
+    if runs["cold"][0] != "-1":  # (a tokenizer that caches its compiled expressions: Python 3.11)
+        assert int(runs["cold"][0]) == 0 and int(runs["warm"][0]) > 0

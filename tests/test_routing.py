@@ -133,3 +133,16 @@ def test_gemm_traces_each_bus_once_with_whole_buses(monkeypatch):
         else:
             assert len(traced) >= 2 * p  # a trace per sender set: at least p per bus
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distinct_order_is_the_sorting_permutation_of_distinct_keys_else_none(seed):
+    # (its table of positions is int32 where the keys' count fits: the permutation returned is int64 as before)
+    g = np.random.default_rng(seed)
+    keys = g.permutation(5000)[: g.integers(1, 3000)].astype(np.int64) * (1 + seed)  # sparse over the range
+    order = routing._distinct_order(keys)
+    assert order.dtype == np.int64
+    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+    repeated = np.concatenate([keys, keys[g.integers(0, len(keys), 1)]])
+    assert routing._distinct_order(repeated) is None
+    assert routing._distinct_order(np.zeros(0, dtype=np.int64)).dtype == np.int64

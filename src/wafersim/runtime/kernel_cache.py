@@ -90,6 +90,19 @@ def compiler_version() -> str:
     return digest.hexdigest()
 
 
+def warm_up() -> None:
+    """Do ahead (`wafersim.init`) what a process's first `key` pays for whatever the kernel: Python compiles the
+    regular expressions that `inspect` and `tokenize` read a function's source with on their first use, some
+    0.3-0.5 ms of a small first launch (a one-row scan's ~5 ms). Reads this function's own source."""
+    import inspect
+
+    try:
+        lines, _ = inspect.getsourcelines(warm_up)
+        _names(warm_up.__code__, "".join(lines))
+    except (OSError, TypeError, Uncacheable):  # (no sources installed: `key` finds none either)
+        pass
+
+
 def _names(code: types.CodeType, source: str) -> set[str]:
     """Every name the code (and the code of functions, lambdas, comprehensions inside it) mentions, and
     every name in the annotations of its source: Python never evaluates a local variable's annotation

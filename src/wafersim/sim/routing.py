@@ -255,10 +255,13 @@ def _distinct_order(keys: np.ndarray) -> np.ndarray | None:
     over a table of the keys' range instead of a comparison sort."""
     if not len(keys):
         return np.zeros(0, dtype=np.int64)
-    position = np.full(int(keys.max()) + 1, -1, dtype=np.int64)
-    position[keys] = np.arange(len(keys))
+    # (int32 positions where they fit: the table spans the keys' range, 4 x the PEs for a row's links, and is
+    # fresh memory on a process's first launch; half the pages to fault in and to scan)
+    kind = np.int32 if len(keys) <= np.iinfo(np.int32).max else np.int64
+    position = np.full(int(keys.max()) + 1, -1, dtype=kind)
+    position[keys] = np.arange(len(keys), dtype=kind)
     order = position[position >= 0]
-    return order if len(order) == len(keys) else None
+    return order.astype(np.int64, copy=False) if len(order) == len(keys) else None
 
 
 #: Added to the errors of two sources meeting: which PEs count as sources, and how one stops being one.
