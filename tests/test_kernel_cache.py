@@ -258,3 +258,31 @@ def test_library_kernels_have_keys():
     kernels = [k for module_ in (reduce, scan) for k in vars(module_).values() if getattr(k, "__wafersim_jit__", False)]
     assert kernels and all(key_of(k) is not None for k in kernels)
     assert KernelSignature(SIGNATURE).args == SIGNATURE
+
+
+def test_the_pipeline_is_in_the_key(tmp_path, cache):
+    """bench/compiler.py swaps `PASSES` in place to measure before and after the SSA passes: a kernel compiled
+    then must be the other pipeline's program, not the default one's loaded from the cache."""
+    from wafersim.compiler import compile_kernel
+    from wafersim.compiler.passes import BASELINE_PASSES, PASSES
+
+    kernel = module(tmp_path).kernel
+    dev = ws.Device(SPEC)
+    args = (dev.to_device(np.arange(8, dtype=np.float32)), dev.device_array(8, np.float32), 8)
+    default = kernel.compile_for(*args, device=dev)
+    saved = list(PASSES)
+    PASSES[:] = BASELINE_PASSES  # (restored in place below, as bench/compiler.py does)
+    try:
+        other_key = key_of(kernel)
+        fresh = jit.Dispatcher(kernel.py_func)
+        baseline = fresh.compile_for(*args, device=dev)
+        reference = compile_kernel(kernel.py_func, KernelSignature(SIGNATURE), SPEC)  # (PASSES: the baseline)
+        PASSES[:] = [(name, lambda fn, undefined: None) if name == "dce2" else (name, run) for name, run in saved]
+        foreign_key = key_of(kernel)
+    finally:
+        PASSES[:] = saved
+    assert other_key != key_of(kernel) and other_key is not None
+    assert foreign_key is None  # a pass from outside the package: its source is in no key
+    assert not baseline.from_disk_cache and len(cache) == 2
+    assert_same_program(baseline.program, reference.program)
+    assert baseline.asm_text != default.asm_text
