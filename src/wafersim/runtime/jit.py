@@ -12,11 +12,16 @@ import numpy as np
 from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
+from ..compiler.sources import remember_source
 from ..compiler.values import ARRAY_DTYPES, fits_int32
 from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError, flag_argument
 from . import kernel_cache
 from .device import Device, DeviceArray, Kernel, is_half_scalar
 from .arrays import DevicePointer
+
+
+#: The one nan a `ws.constant` parameter's key holds (tuples compare an item by identity before equality).
+_NAN = float("nan")
 
 
 def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
@@ -56,6 +61,7 @@ class Dispatcher(Kernel):
         self._specs: dict[tuple, Any] = {}  # the machine of each cached specialisation (to compile it again)
         self._last: tuple | None = None
         functools.update_wrapper(self, py_func)
+        remember_source(py_func)  # (the text Python compiled it from: a later edit of the file is not this function)
 
     def __call__(self, *args, **kwargs):
         raise LaunchError(f"{self.py_func.__name__} is a @ws.jit kernel: launch it with "
@@ -198,7 +204,10 @@ class Dispatcher(Kernel):
             if kind[1] == "i32":
                 kinds[position] = ("constant", "i32", int(value))
             else:  # (with its float32 bits: 0.0 == -0.0, but a kernel may tell them apart, as copysign does)
-                kinds[position] = ("constant", "f32", float(value), int(np.float32(value).view(np.uint32)))
+                number = float(value)
+                number = _NAN if number != number else number  # (one nan object: nan != nan, and a key holding
+                # a new one each launch would never be found again, so every launch compiled anew)
+                kinds[position] = ("constant", "f32", number, int(np.float32(value).view(np.uint32)))
         return KernelSignature(tuple(kinds))
 
     @functools.cached_property

@@ -122,6 +122,7 @@ def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
     import inspect
 
     from ..compiler.core import closure_globals
+    from ..compiler.sources import source_lines
 
     if depth > _MAX_DEPTH:
         raise Uncacheable("device functions nested too deeply")
@@ -129,7 +130,7 @@ def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
         return ("seen", func.__module__, func.__qualname__)
     seen = seen | {id(func)}
     try:
-        lines, first = inspect.getsourcelines(func)
+        lines, first = source_lines(func)  # (the text the compiler reads: see compiler/sources.py)
         filename = inspect.getsourcefile(func) or "<kernel>"
     except (OSError, TypeError) as exc:
         raise Uncacheable(f"no source for {func!r}") from exc
