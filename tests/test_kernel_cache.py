@@ -286,3 +286,62 @@ def test_the_pipeline_is_in_the_key(tmp_path, cache):
     assert not baseline.from_disk_cache and len(cache) == 2
     assert_same_program(baseline.program, reference.program)
     assert baseline.asm_text != default.asm_text
+
+
+SCRIPT = '''
+import numpy as np
+import wafersim as ws
+from helpers_{tag} import scaled
+
+OFFSET = {offset}
+
+
+@ws.jit
+def kernel(out, a):
+    out[0] = scaled(a) + OFFSET
+
+
+dev = ws.Device(ws.WaferSpec(width=4, height=4))
+out = dev.device_array(1, np.float32)
+kernel[1, 1](out, 3)
+print(out.copy_to_host()[0], kernel.cache[kernel._last].from_disk_cache)
+'''
+
+HELPERS_MODULE = '''
+import wafersim as ws
+
+SCALE = {scale}
+
+
+@ws.jit
+def scaled(v):
+    return {body}
+'''
+
+
+def test_a_fresh_process_after_an_edit_never_loads_the_stale_program(tmp_path):
+    """Run a script, edit what its kernel depends on (a called device function's global, its body, the
+    kernel's own global), run it again in a fresh process: each edit compiles anew, and gives what the
+    current source computes; an unchanged source loads the stored program."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, WAFERSIM_KERNEL_CACHE="1", WAFERSIM_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONDONTWRITEBYTECODE="1",  # (a .pyc of a same-size edit in the same second would be stale)
+               PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+
+    def run(scale, body, offset):
+        (tmp_path / "helpers_x.py").write_text(HELPERS_MODULE.format(scale=scale, body=body))
+        (tmp_path / "main_x.py").write_text(SCRIPT.format(tag="x", offset=offset))
+        done = subprocess.run([sys.executable, str(tmp_path / "main_x.py")], env=env, capture_output=True,
+                              text=True, check=True)
+        value, from_disk = done.stdout.split()
+        return float(value), from_disk == "True"
+
+    assert run(2, "v * SCALE", 1) == (3 * 2 + 1, False)
+    assert run(2, "v * SCALE", 1) == (3 * 2 + 1, True)
+    assert run(5, "v * SCALE", 1) == (3 * 5 + 1, False)         # the device function's global
+    assert run(5, "v * SCALE + 100", 1) == (3 * 5 + 100 + 1, False)  # its body
+    assert run(5, "v * SCALE + 100", 7) == (3 * 5 + 100 + 7, False)  # the kernel's global
+    assert run(2, "v * SCALE", 1) == (3 * 2 + 1, True)           # back as it was: that program again
