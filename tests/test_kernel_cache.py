@@ -345,3 +345,23 @@ def test_a_fresh_process_after_an_edit_never_loads_the_stale_program(tmp_path):
     assert run(5, "v * SCALE + 100", 1) == (3 * 5 + 100 + 1, False)  # its body
     assert run(5, "v * SCALE + 100", 7) == (3 * 5 + 100 + 7, False)  # the kernel's global
     assert run(2, "v * SCALE", 1) == (3 * 2 + 1, True)           # back as it was: that program again
+
+
+def test_the_passes_of_a_loaded_program_are_never_another_programs(tmp_path, cache):
+    """`inspect_ir(after=...)` compiles a loaded kernel again; with a global changed since, that would be
+    another program, which the launches after it ran: refused instead, and the loaded program stays."""
+    first = module(tmp_path).kernel
+    launch(first)
+    loaded = jit.Dispatcher(first.py_func)
+    expected = (np.arange(8, dtype=np.float32) * 3 * 2 + 1).astype(np.float32)
+    np.testing.assert_array_equal(launch(loaded)[0], expected)
+    assert loaded._compiled().from_disk_cache
+    loaded.py_func.__globals__["SCALE"] = 7.0
+    try:
+        with pytest.raises(ws.LaunchError, match="has changed since"):
+            loaded.inspect_ir(after="dce")
+        assert loaded.inspect_ir() and loaded.inspect_asm()  # (the loaded program's own texts)
+        np.testing.assert_array_equal(launch(loaded)[0], expected)  # read at the first compile, and kept
+    finally:
+        loaded.py_func.__globals__["SCALE"] = 2.0
+    assert loaded.inspect_ir(after="dce") == first.inspect_ir(after="dce")
