@@ -277,3 +277,110 @@ def test_warm_up_does_the_source_readers_first_use_and_changes_no_key():
     assert runs["warm"][1] == runs["cold"][1] == key_of(uses_local_directly)
     if runs["cold"][0] != "-1":  # (a tokenizer that caches its compiled expressions: Python 3.11)
         assert int(runs["cold"][0]) == 0 and int(runs["warm"][0]) > 0
+
+
+def test_the_pipeline_is_in_the_key(tmp_path, cache):
+    """bench/compiler.py swaps `PASSES` in place to measure before and after the SSA passes: a kernel compiled
+    then must be the other pipeline's program, not the default one's loaded from the cache."""
+    from wafersim.compiler import compile_kernel
+    from wafersim.compiler.passes import BASELINE_PASSES, PASSES
+
+    kernel = module(tmp_path).kernel
+    dev = ws.Device(SPEC)
+    args = (dev.to_device(np.arange(8, dtype=np.float32)), dev.device_array(8, np.float32), 8)
+    default = kernel.compile_for(*args, device=dev)
+    saved = list(PASSES)
+    PASSES[:] = BASELINE_PASSES  # (restored in place below, as bench/compiler.py does)
+    try:
+        other_key = key_of(kernel)
+        fresh = jit.Dispatcher(kernel.py_func)
+        baseline = fresh.compile_for(*args, device=dev)
+        reference = compile_kernel(kernel.py_func, KernelSignature(SIGNATURE), SPEC)  # (PASSES: the baseline)
+        PASSES[:] = [(name, lambda fn, undefined: None) if name == "dce2" else (name, run) for name, run in saved]
+        foreign_key = key_of(kernel)
+    finally:
+        PASSES[:] = saved
+    assert other_key != key_of(kernel) and other_key is not None
+    assert foreign_key is None  # a pass from outside the package: its source is in no key
+    assert not baseline.from_disk_cache and len(cache) == 2
+    assert_same_program(baseline.program, reference.program)
+    assert baseline.asm_text != default.asm_text
+
+
+SCRIPT = '''
+import numpy as np
+import wafersim as ws
+from helpers_{tag} import scaled
+
+OFFSET = {offset}
+
+
+@ws.jit
+def kernel(out, a):
+    out[0] = scaled(a) + OFFSET
+
+
+dev = ws.Device(ws.WaferSpec(width=4, height=4))
+out = dev.device_array(1, np.float32)
+kernel[1, 1](out, 3)
+print(out.copy_to_host()[0], kernel.cache[kernel._last].from_disk_cache)
+'''
+
+HELPERS_MODULE = '''
+import wafersim as ws
+
+SCALE = {scale}
+
+
+@ws.jit
+def scaled(v):
+    return {body}
+'''
+
+
+def test_a_fresh_process_after_an_edit_never_loads_the_stale_program(tmp_path):
+    """Run a script, edit what its kernel depends on (a called device function's global, its body, the
+    kernel's own global), run it again in a fresh process: each edit compiles anew, and gives what the
+    current source computes; an unchanged source loads the stored program."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, WAFERSIM_KERNEL_CACHE="1", WAFERSIM_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONDONTWRITEBYTECODE="1",  # (a .pyc of a same-size edit in the same second would be stale)
+               PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+
+    def run(scale, body, offset):
+        (tmp_path / "helpers_x.py").write_text(HELPERS_MODULE.format(scale=scale, body=body))
+        (tmp_path / "main_x.py").write_text(SCRIPT.format(tag="x", offset=offset))
+        done = subprocess.run([sys.executable, str(tmp_path / "main_x.py")], env=env, capture_output=True,
+                              text=True, check=True)
+        value, from_disk = done.stdout.split()
+        return float(value), from_disk == "True"
+
+    assert run(2, "v * SCALE", 1) == (3 * 2 + 1, False)
+    assert run(2, "v * SCALE", 1) == (3 * 2 + 1, True)
+    assert run(5, "v * SCALE", 1) == (3 * 5 + 1, False)         # the device function's global
+    assert run(5, "v * SCALE + 100", 1) == (3 * 5 + 100 + 1, False)  # its body
+    assert run(5, "v * SCALE + 100", 7) == (3 * 5 + 100 + 7, False)  # the kernel's global
+    assert run(2, "v * SCALE", 1) == (3 * 2 + 1, True)           # back as it was: that program again
+
+
+def test_the_passes_of_a_loaded_program_are_never_another_programs(tmp_path, cache):
+    """`inspect_ir(after=...)` compiles a loaded kernel again; with a global changed since, that would be
+    another program, which the launches after it ran: refused instead, and the loaded program stays."""
+    first = module(tmp_path).kernel
+    launch(first)
+    loaded = jit.Dispatcher(first.py_func)
+    expected = (np.arange(8, dtype=np.float32) * 3 * 2 + 1).astype(np.float32)
+    np.testing.assert_array_equal(launch(loaded)[0], expected)
+    assert loaded._compiled().from_disk_cache
+    loaded.py_func.__globals__["SCALE"] = 7.0
+    try:
+        with pytest.raises(ws.LaunchError, match="has changed since"):
+            loaded.inspect_ir(after="dce")
+        assert loaded.inspect_ir() and loaded.inspect_asm()  # (the loaded program's own texts)
+        np.testing.assert_array_equal(launch(loaded)[0], expected)  # read at the first compile, and kept
+    finally:
+        loaded.py_func.__globals__["SCALE"] = 2.0
+    assert loaded.inspect_ir(after="dce") == first.inspect_ir(after="dce")

@@ -138,3 +138,33 @@ def test_an_argument_of_an_unsupported_type_is_an_argument_type_error(dev, value
     with pytest.raises(ws.ArgumentTypeError, match="a host NumPy array; copy it to the device first"):
         store_int[1, 1](np.zeros(1, np.int32), 1)
     assert isinstance(ws.ArgumentTypeError("x"), (ws.LaunchError, TypeError))
+
+
+def test_a_nan_constant_is_one_specialisation(dev):
+    """nan != nan: a key holding a fresh nan object each launch was never found, and every launch compiled."""
+    @ws.jit
+    def put(out, c: ws.constant):
+        out[0] = c
+
+    out = dev.device_array(1, np.float32)
+    for value in (float("nan"), np.float32("nan"), float("nan"), 1.5):
+        put[1, 1](out, value)
+        assert np.array_equal(out.copy_to_host(), np.array([value], np.float32), equal_nan=True)
+    assert len(put.cache) == 2
+
+
+LATER = 5.0
+
+
+def test_a_closure_variable_not_yet_assigned_is_unknown_not_the_global(dev):
+    """An empty closure cell (the name is assigned after the function in its scope): Python raises NameError
+    and never reads the global of that name; the compiler says the name is unknown (it raised ValueError)."""
+    def make():
+        @ws.jit
+        def read(out):
+            out[0] = LATER
+        return read
+        LATER = 1.0  # noqa: F841  (never runs: the cell stays empty)
+
+    with pytest.raises(ws.CompileError, match="unknown name 'LATER'"):
+        make()[1, 1](dev.device_array(1, np.float32))

@@ -17,6 +17,7 @@ from ..errors import CompileError
 from . import cuda_names
 from . import intrinsics as wsi
 from .ir import IRFunction, Label, Op, SourceLine, VReg
+from .sources import source_lines
 from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, Tup, Unsupported, Val, fits_int32,
                      float32_bits, to_float32)
 
@@ -43,8 +44,11 @@ class LoopContext:
 def closure_globals(func: Callable) -> dict[str, Any]:
     """The names a function's body can see at compile time: its globals, overridden by its closure."""
     names = dict(func.__globals__)
-    if func.__closure__:
-        names.update(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__)))
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
+        try:
+            names[name] = cell.cell_contents
+        except ValueError:  # (an empty cell: assigned after the function in its scope, or never; Python
+            names.pop(name, None)  # raises NameError, never reading a global of that name: not defined here)
     return names
 
 
@@ -75,7 +79,7 @@ def read_source(func: Callable) -> Source:
     """Read and parse the source of a kernel or device function."""
     try:
         filename = inspect.getsourcefile(func) or "<kernel>"
-        lines, first_line = inspect.getsourcelines(func)
+        lines, first_line = source_lines(func)
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, SyntaxError):
         raise Unsupported(f"cannot read the source of {func.__name__}: define kernels and device functions in a "

@@ -12,11 +12,16 @@ import numpy as np
 from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
+from ..compiler.sources import remember_source
 from ..compiler.values import ARRAY_DTYPES, fits_int32
 from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError, flag_argument
 from . import kernel_cache
 from .device import Device, DeviceArray, Kernel, is_half_scalar
 from .arrays import DevicePointer
+
+
+#: The one nan a `ws.constant` parameter's key holds (tuples compare an item by identity before equality).
+_NAN = float("nan")
 
 
 def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
@@ -54,8 +59,10 @@ class Dispatcher(Kernel):
         self.cache: dict[tuple, Compiled] = {}
         self.compile_seconds: dict[tuple, float] = {}
         self._specs: dict[tuple, Any] = {}  # the machine of each cached specialisation (to compile it again)
+        self._disk_keys: dict[tuple, str] = {}  # the on-disk cache's key of each specialisation loaded from it
         self._last: tuple | None = None
         functools.update_wrapper(self, py_func)
+        remember_source(py_func)  # (the text Python compiled it from: a later edit of the file is not this function)
 
     def __call__(self, *args, **kwargs):
         raise LaunchError(f"{self.py_func.__name__} is a @ws.jit kernel: launch it with "
@@ -102,6 +109,8 @@ class Dispatcher(Kernel):
             disk = (kernel_cache.key(self.py_func, signature.args, device.spec.cache_key, self.boundscheck)
                     if kernel_cache.ENABLED else None)
             compiled = kernel_cache.load(disk) if disk else None
+            if compiled is not None:
+                self._disk_keys[key] = disk  # (what it was compiled from: `_compiled` recompiles only the same)
             if compiled is None:
                 compiled = compile_kernel(self.py_func, signature, device.spec, self.boundscheck)
                 if disk:
@@ -198,7 +207,10 @@ class Dispatcher(Kernel):
             if kind[1] == "i32":
                 kinds[position] = ("constant", "i32", int(value))
             else:  # (with its float32 bits: 0.0 == -0.0, but a kernel may tell them apart, as copysign does)
-                kinds[position] = ("constant", "f32", float(value), int(np.float32(value).view(np.uint32)))
+                number = float(value)
+                number = _NAN if number != number else number  # (one nan object: nan != nan, and a key holding
+                # a new one each launch would never be found again, so every launch compiled anew)
+                kinds[position] = ("constant", "f32", number, int(np.float32(value).view(np.uint32)))
         return KernelSignature(tuple(kinds))
 
     @functools.cached_property
@@ -226,7 +238,17 @@ class Dispatcher(Kernel):
         compiled = self.cache[self._last]
         if with_passes and compiled.passes is None and compiled.from_disk_cache:
             args, _ = self._last
-            compiled = compile_kernel(self.py_func, KernelSignature(args), self._specs[self._last], self.boundscheck)
+            spec = self._specs[self._last]
+            # Compiled again, the kernel reads its globals, closure and device functions as they are now: if
+            # they changed since the program was loaded, that would be another program, and the launches after
+            # it would silently run it (a global is read when a specialisation is first compiled, and stays).
+            if kernel_cache.key(self.py_func, args, spec.cache_key, self.boundscheck) != self._disk_keys.get(self._last):
+                raise LaunchError(f"{self.py_func.__name__}: this specialisation was loaded from the on-disk kernel "
+                                  f"cache, and what it was compiled from (a global, a closure variable, a device "
+                                  f"function) has changed since: the IR after each pass of the program in use cannot "
+                                  f"be shown. inspect_ir() without after= and inspect_asm() show that program; for "
+                                  f"the passes, compile it again with the cache off (WAFERSIM_KERNEL_CACHE=0)")
+            compiled = compile_kernel(self.py_func, KernelSignature(args), spec, self.boundscheck)
             self.cache[self._last] = compiled
         return compiled
 

@@ -23,7 +23,10 @@ The key (`key`) holds everything a compilation depends on, so that a cached prog
   class, a user module whose attributes could change -- makes the kernel uncacheable: it is compiled
   every time, as without the cache;
 - the specialisation: the argument types and `ws.constant` values (`KernelSignature`), the machine
-  (`WaferSpec.cache_key`, every field) and `boundscheck`.
+  (`WaferSpec.cache_key`, every field) and `boundscheck`;
+- the optimisation pipeline, `compiler.passes.PASSES`, pass by pass (bench/compiler.py swaps in another
+  list to measure before and after: a program the default pipeline made must not stand in for it). A pass
+  from outside the package, whose source the compiler version does not hash, makes every kernel uncacheable.
 """
 from __future__ import annotations
 
@@ -132,6 +135,7 @@ def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
     import inspect
 
     from ..compiler.core import closure_globals
+    from ..compiler.sources import source_lines
 
     if depth > _MAX_DEPTH:
         raise Uncacheable("device functions nested too deeply")
@@ -139,7 +143,7 @@ def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
         return ("seen", func.__module__, func.__qualname__)
     seen = seen | {id(func)}
     try:
-        lines, first = inspect.getsourcelines(func)
+        lines, first = source_lines(func)  # (the text the compiler reads: see compiler/sources.py)
         filename = inspect.getsourcefile(func) or "<kernel>"
     except (OSError, TypeError) as exc:
         raise Uncacheable(f"no source for {func!r}") from exc
@@ -196,13 +200,29 @@ def _value(value: Any, depth: int, seen: set[int]) -> Any:
     raise Uncacheable(f"a {type(value).__qualname__}")
 
 
+def _pipeline() -> tuple:
+    """The passes a compilation runs now (`compiler.passes.PASSES`, a list that can be changed in place), each
+    by its name and the function it runs; `Uncacheable` for a pass defined outside the package."""
+    from ..compiler.passes import PASSES
+
+    named = []
+    for name, run in PASSES:
+        run = getattr(run, "__wrapped__", run)
+        module = getattr(run, "__module__", "") or ""
+        if module.split(".")[0] != "wafersim":
+            raise Uncacheable(f"pass {name!r} from {module or 'nowhere'}")
+        named.append((name, module, getattr(run, "__qualname__", repr(run))))
+    return tuple(named)
+
+
 def key(func: Callable, signature_args: tuple, spec_key: str, boundscheck: bool) -> str | None:
     """The cache key of one specialisation (a hex digest), or None if it cannot be cached."""
     try:
         fingerprint = _function(func, 0, set())
+        pipeline = _pipeline()
     except (Uncacheable, RecursionError):
         return None
-    text = repr((compiler_version(), fingerprint, signature_args, spec_key, bool(boundscheck)))
+    text = repr((compiler_version(), fingerprint, signature_args, spec_key, bool(boundscheck), pipeline))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

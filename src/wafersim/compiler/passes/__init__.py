@@ -40,6 +40,7 @@ def _plain(func: Callable[[IRFunction], None]) -> Pass:
     def run(fn: IRFunction, undefined: frozenset) -> None:
         func(fn)
     run.__doc__ = func.__doc__
+    run.__wrapped__ = func  # type: ignore[attr-defined]  # (what the pass is: the kernel cache's key names it)
     return run
 
 
