@@ -11,6 +11,7 @@ import numpy as np
 from ..arch.spec import WaferSpec
 from ..arch.values import is_integer
 from ..isa.opcodes import DIRECTIONS
+from .layout import slot_grid
 from .trace import LaunchTrace
 
 
@@ -157,8 +158,8 @@ class LaunchStats:
         if not (0 <= x < gx * bx and 0 <= y < gy * by):
 
             raise ArgumentError(f"PE ({x}, {y}) is outside the launch's {gx * bx} x {gy * by} PEs", pe=(x, y))
-        slots_x = self.spec.width // bx
-        slot = ((y // by) * gx + x // bx) % (slots_x * (self.spec.height // by))
+        slots_x, slots_y = slot_grid(self.spec, gx * gy, self.block)  # (fewer slots where defects leave less)
+        slot = ((y // by) * gx + x // bx) % (slots_x * slots_y)
         return int((slot % slots_x) * bx + x % bx), int((slot // slots_x) * by + y % by)
 
     def metric(self, name: str) -> np.ndarray:
