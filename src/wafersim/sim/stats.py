@@ -259,7 +259,9 @@ class LaunchStats:
         return trace.write(path, events, {"wafersim": f"{self.summary()}; {self.trace.note}"})
 
     def summary(self) -> str:
-        detours = (f", detours {self.detour_word_hops:,} extra word-hops ({self.detour_cycles:,.0f} cycles of "
+        cost = self.detour_cycles  # (a fractional detour_cycles_per_hop makes a fraction: 1.5, not a rounded 2)
+        cost_text = f"{cost:,.0f}" if float(cost).is_integer() else f"{cost:,.2f}".rstrip("0")
+        detours = (f", detours {self.detour_word_hops:,} extra word-hops ({cost_text} cycles of "
                    f"link latency over all words)" if self.repair is not None else "")
         streamed = (f", streamed {self.weight_stream_bytes:,} B of weights in and {self.gradient_stream_bytes:,} B "
                     f"of gradients out" if self.weight_stream_bytes or self.gradient_stream_bytes else "")
