@@ -143,7 +143,7 @@ def test_a_block_no_live_rectangle_holds_still_names_the_dead_pes():
     with pytest.raises(ws.LaunchError) as caught:
         neighbour_sum[(2, 1), (16, 8)](dev.to_device(np.ones((8, 32), np.float32)), dev.device_array((8, 32)))
     assert caught.value.needed == (16, 8) and caught.value.usable == (16, 7)
-    assert "row 2: dead at x = 0" in str(caught.value)
+    assert "row 2: dead at x = 0" in str(caught.value) and "Launch smaller blocks" in str(caught.value)
 
 
 @ws.jit
