@@ -160,5 +160,6 @@ def cannot_cover(dead: np.ndarray, width: int, height: int, usable: tuple[int, i
         f"the launch needs a {width} x {height} rectangle of PEs but the wafer's defects leave a usable "
         f"{usable[0]} x {usable[1]}: {len(rows)} physical row(s) have fewer than {width} live PEs and only "
         f"{spare_rows} spare row(s) can replace them ({spare_cols} spare column(s) per row); in the way "
-        f"(physical x, y): {spelled}{more}. Launch smaller blocks (a grid of many runs in more waves), or add spares to the WaferSpec",
+        f"(physical x, y): {spelled}{more}. Launch smaller blocks (a grid of many runs in more waves), or add "
+        f"spares to the WaferSpec",
         needed=(width, height), usable=usable, defects=in_the_way)
