@@ -308,3 +308,15 @@ def test_a_grid_larger_than_the_wafer_runs_in_waves_on_the_same_repaired_sites()
     assert np.array_equal(result, perfect)
     per_block = 3 * (2 + 4 * (8 - 2))  # one dead PE inside: its row link and the shifted vertical links
     assert stats.detour_word_hops == 4 * per_block
+
+
+def test_a_wafer_without_one_live_pe_offers_no_rectangle():
+    # Was (4, 0): a rectangle of no PEs reported 4 wide (and "usable 4 x 0" in the LaunchError).
+    spec = spec_of(4, 4, spare_cols=1, defects=[(x, y) for x in range(5) for y in range(4)])
+    assert spec.n_dead == 20 and spec.usable_rectangle == (0, 0)
+    with pytest.raises(LaunchError, match="usable 0 x 0") as caught:
+        reduce_lib.block_allreduce(np.ones((1, 1), np.float32), block=(1, 1), device=ws.Device(spec))
+    assert caught.value.needed == (1, 1) and caught.value.usable == (0, 0)
+    # One live PE: a 1 x 1 rectangle (the widest of the largest area).
+    alive = spec_of(4, 4, spare_cols=1, defects=[(x, y) for x in range(5) for y in range(4) if (x, y) != (3, 2)])
+    assert alive.usable_rectangle == (1, 1)

@@ -73,3 +73,89 @@ def test_a_dim3_of_depth_1_is_the_2_d_shape_and_a_deeper_one_says_to_fold_it():
     for depth in (0, -2):  # not a third axis to fold into y (that advice would give (4, 0) or (4, -4))
         with pytest.raises(ws.LaunchError, match=rf"block \(4, 2, {depth}\) must be positive in every dimension"):
             store_index[(3, 2), (4, 2, depth)](out)
+
+
+# ----------------------------------------------------------------------------- slots on a defective wafer
+@ws.jit
+def neighbour_sum(v, out):
+    """Each PE: the sum of its block-neighbours' values (a 4-point stencil with zero outside the block)."""
+    x, y = ws.grid(2)
+    for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
+        if ws.has_neighbor(d):
+            ws.send(d, v[y, x])
+    s = 0.0
+    for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
+        if ws.has_neighbor(d):
+            s += ws.recv(d)
+    out[y, x] = s
+
+
+def neighbour_sum_reference(v: np.ndarray, bx: int, by: int) -> np.ndarray:
+    """NumPy: the same sums, each block a separate mesh."""
+    out = np.zeros_like(v)
+    for y0 in range(0, v.shape[0], by):
+        for x0 in range(0, v.shape[1], bx):
+            b = np.pad(v[y0:y0 + by, x0:x0 + bx], 1)
+            # north, south, east, west: the kernel's order of float32 additions
+            out[y0:y0 + by, x0:x0 + bx] = b[:-2, 1:-1] + b[2:, 1:-1] + b[1:-1, 2:] + b[1:-1, :-2]
+    return out
+
+
+# Two whole dead rows and one spare row: 7 live rows of 16. Four dead PEs at the east end of rows 0-3 and no
+# spares: 16 live PEs in 4 rows, 15 in 8, so 12-wide slots (3 blocks of 4 x 4, 2 rows of them) beat 16-wide
+# (4 blocks, one row).
+ROWS_DEAD = dict(spare_rows=1, defects=[(x, 2) for x in range(16)] + [(x, 5) for x in range(16)])
+EAST_DEAD = dict(defects=[(15, y) for y in range(4)])
+
+
+@pytest.mark.parametrize("spares, grid, block, slots", [
+    (ROWS_DEAD, (2, 2), (8, 4), (2, 1)),      # 16 x 7 live: one row of two 8 x 4 slots
+    (ROWS_DEAD, (4, 4), (4, 2), (4, 3)),      # three rows of 4 x 2 slots in 7 live rows
+    (ROWS_DEAD, (1, 3), (16, 4), (1, 1)),
+    (ROWS_DEAD, (16, 8), (1, 1), (16, 7)),
+    (EAST_DEAD, (4, 2), (4, 4), (3, 2)),
+])
+def test_a_grid_the_spares_cannot_hold_at_once_runs_in_more_waves(spares, grid, block, slots):
+    # Was: a LaunchError ("the launch needs a 16 x 8 rectangle"), although the wafer holds every block.
+    spec = ws.WaferSpec(width=16, height=8, **spares)
+    assert spec.repair() is None
+    (gx, gy), (bx, by) = grid, block
+    v = np.random.default_rng(gx * 10 + bx).random((gy * by, gx * bx), dtype=np.float32)
+    dev = ws.Device(spec)
+    out = dev.device_array(v.shape)
+    stats = neighbour_sum[grid, block](dev.to_device(v), out)
+    expected = neighbour_sum_reference(v, bx, by)
+    assert np.array_equal(out.copy_to_host(), expected)
+    assert stats.waves == -(-gx * gy // (slots[0] * slots[1]))
+    # Every block ran in one of the slots the live PEs carry, and stats place it there.
+    positions = {stats.wafer_xy(x, y) for x in range(gx * bx) for y in range(gy * by)}
+    assert positions == {(x, y) for x in range(slots[0] * bx) for y in range(slots[1] * by)}
+    assert stats.busy[:, slots[0] * bx:].sum() == 0 and stats.busy[slots[1] * by:, :].sum() == 0
+    # The same launch on a perfect wafer gives the same answer (in fewer or as many waves).
+    perfect_dev = ws.Device(ws.WaferSpec(width=16, height=8))
+    perfect_out = perfect_dev.device_array(v.shape)
+    neighbour_sum[grid, block](perfect_dev.to_device(v), perfect_out)
+    assert np.array_equal(perfect_out.copy_to_host(), expected)
+
+
+def test_a_block_no_live_rectangle_holds_still_names_the_dead_pes():
+    spec = ws.WaferSpec(width=16, height=8, **ROWS_DEAD)
+    dev = ws.Device(spec)
+    with pytest.raises(ws.LaunchError) as caught:
+        neighbour_sum[(2, 1), (16, 8)](dev.to_device(np.ones((8, 32), np.float32)), dev.device_array((8, 32)))
+    assert caught.value.needed == (16, 8) and caught.value.usable == (16, 7)
+    assert "row 2: dead at x = 0" in str(caught.value) and "Launch smaller blocks" in str(caught.value)
+
+
+@ws.jit
+def grid_synced(out):
+    x, y = ws.grid(2)
+    out[y, x] = 1.0
+    ws.cg.this_grid().sync()
+
+
+def test_a_cooperative_launch_that_fits_only_in_waves_on_a_defective_wafer_is_refused():
+    dev = ws.Device(ws.WaferSpec(width=16, height=8, **ROWS_DEAD))
+    with pytest.raises(ws.LaunchError, match=r"runs in 2 waves here \(at most 2 blocks at once\)"):
+        grid_synced[(2, 2), (8, 4)](dev.device_array((8, 16)))
+    grid_synced[(2, 1), (8, 4)](dev.device_array((4, 16)))  # one wave: runs

@@ -32,14 +32,19 @@ def table(html: str) -> dict[str, str]:
     return dict(re.findall(r"<th[^>]*>([^<]*)</th><td[^>]*>([^<]*)</td>", html))
 
 
+# 16 dead PEs in row 2 of a 16 x 16 wafer with no spares: 15 rows of 16 live PEs (and one of 0)
+ROW_DEAD = {"defects": [(x, 2) for x in range(16)]}
+
+
 @pytest.mark.parametrize("wafer, grid, block, region", [
     ((16, 16), (3, 1), (8, 4), (16, 8)),   # 2 slots across: 2 columns, 2 rows of blocks
     ((16, 16), (1, 1), (5, 3), (5, 3)),    # one block
     ((16, 16), (9, 2), (4, 4), (16, 16)),  # more blocks than slots: waves over the whole wafer
     ((16, 8), (2, 1), (16, 1), (16, 2)),   # full-width blocks stack down
+    ((16, 16, ROW_DEAD), (9, 2), (4, 4), (16, 12)),  # a dead row: 3 rows of slots in the 15 live rows
 ])
 def test_launched_region_is_the_slots_the_blocks_used(wafer, grid, block, region):
-    dev = ws.Device(ws.WaferSpec(width=wafer[0], height=wafer[1]))
+    dev = ws.Device(ws.WaferSpec(width=wafer[0], height=wafer[1], **(wafer[2] if len(wafer) > 2 else {})))
     gx, gy = grid
     bx, by = block
     out = dev.device_array((gy * by, gx * bx), np.int32)
@@ -48,7 +53,7 @@ def test_launched_region_is_the_slots_the_blocks_used(wafer, grid, block, region
     # every PE that ran is inside the region, and every PE outside it stayed idle
     busy = stats.metric("busy")
     width, height = region
-    assert (busy[:height, :width] > 0).sum() == min(gx * gy, (wafer[0] // bx) * (wafer[1] // by)) * bx * by
+    assert (busy[:height, :width] > 0).sum() == min(gx * gy, (width // bx) * (height // by)) * bx * by
     assert not busy[height:, :].any() and not busy[:, width:].any()
 
 

@@ -143,3 +143,27 @@ def test_vector_energy_is_per_element_and_vdiv_pays_its_div_issue_too(op, classe
     pj = spec.op_energy_pj
     expected = pj["alu"] + sum(pj[c] for c in classes) + 10 * pj["vector"]
     assert stats.energy_breakdown_j["compute"] == pytest.approx(expected * 1e-12, rel=1e-12)
+
+
+@ws.jit
+def _pass_east(out):
+    x, y = ws.grid(2)
+    v = 1.0
+    if ws.has_neighbor(ws.WEST):
+        v = ws.recv(ws.WEST) + 1.0
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, v)
+    out[y, x] = v
+
+
+@pytest.mark.parametrize("per_hop, shown", [(0.75, "1.5"), (1.25, "2.5"), (2, "4")])
+def test_summary_shows_fractional_detour_cycles_unrounded(per_hop, shown):
+    """Two dead PEs (one per row) each bend one east link: 2 extra word-hops at `per_hop` cycles each; the
+    summary once printed 1.5 as 2 (and 2.5 as 2)."""
+    spec = ws.WaferSpec(width=8, height=2, spare_cols=1, defects=[(3, 0), (5, 1)], detour_cycles_per_hop=per_hop)
+    dev = ws.Device(spec)
+    out = dev.device_array((2, 8))
+    stats = _pass_east[1, (8, 2)](out)
+    assert np.array_equal(out.copy_to_host(), np.tile(np.arange(1, 9, dtype=np.float32), (2, 1)))
+    assert stats.detour_word_hops == 2 and stats.detour_cycles == 2 * per_hop
+    assert f"detours 2 extra word-hops ({shown} cycles of link latency" in stats.summary()

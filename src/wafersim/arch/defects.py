@@ -122,14 +122,21 @@ def repair(dead: np.ndarray, width: int, height: int) -> Repair | None:
     return Repair(width, height, phys_x, kept.astype(np.int64), dead)
 
 
+def rows_with_at_least(dead: np.ndarray, width: int) -> np.ndarray:
+    """(width + 1,): element w is how many physical rows have at least w live PEs (the height of the
+    tallest w-wide logical rectangle the repair can lay out, before the mesh's own height caps it)."""
+    live = np.minimum(live_per_row(dead), width)
+    return np.cumsum(np.bincount(live, minlength=width + 1)[::-1])[::-1]
+
+
 def usable_rectangle(dead: np.ndarray, width: int, height: int) -> tuple[int, int]:
     """The largest-area logical rectangle (w <= width, h <= height) the repair can lay onto the array;
-    among equal areas, the widest."""
-    live = np.minimum(live_per_row(dead), width)
-    rows_with_at_least = np.cumsum(np.bincount(live, minlength=width + 1)[::-1])[::-1]  # [w]: rows with >= w live
+    among equal areas, the widest; (0, 0) when not one PE is live."""
     widths = np.arange(width + 1)
-    heights = np.minimum(rows_with_at_least, height)
+    heights = np.minimum(rows_with_at_least(dead, width), height)
     area = widths * heights
+    if area.max() == 0:  # (not (width, 0): a rectangle of no PEs has no width either)
+        return 0, 0
     best = int(np.flatnonzero(area == area.max())[-1])
     return best, int(heights[best])
 
@@ -153,5 +160,6 @@ def cannot_cover(dead: np.ndarray, width: int, height: int, usable: tuple[int, i
         f"the launch needs a {width} x {height} rectangle of PEs but the wafer's defects leave a usable "
         f"{usable[0]} x {usable[1]}: {len(rows)} physical row(s) have fewer than {width} live PEs and only "
         f"{spare_rows} spare row(s) can replace them ({spare_cols} spare column(s) per row); in the way "
-        f"(physical x, y): {spelled}{more}. Launch smaller or fewer blocks, or add spares to the WaferSpec",
+        f"(physical x, y): {spelled}{more}. Launch smaller blocks (a grid of many runs in more waves), or add "
+        f"spares to the WaferSpec",
         needed=(width, height), usable=usable, defects=in_the_way)

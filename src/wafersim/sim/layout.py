@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..arch import defects as defect_model
 from ..arch.values import is_integer
 from ..arch.defects import Repair
 from ..arch.spec import WaferSpec
@@ -65,6 +66,31 @@ def block_shape_for(n: int, width: int, height: int) -> tuple[int, int] | None:
     return side, -(-n // side)
 
 
+def slot_grid(spec: WaferSpec, n_blocks: int, block: tuple[int, int]) -> tuple[int, int]:
+    """(slots across, slots down): the tiling of `block`-sized slots a launch of `n_blocks` blocks uses.
+
+    The logical mesh's tiling (`width // bx` by `height // by`), unless the wafer's spares cannot cover the
+    mesh and its first wave would need PEs the repair cannot lay out: then the tiling with the most slots
+    (the widest among equals) that the live PEs can carry, so that the grid runs in more waves, as it would
+    on a smaller wafer, instead of failing. (1, 1) if not even one block fits: the launch then fails with
+    the `LaunchError` that names the dead PEs in its way."""
+    bx, by = block
+    across, down = spec.width // bx, spec.height // by
+    if not spec.has_physical_layout or spec.repair() is not None:
+        return across, down
+    count = min(n_blocks, across * down)
+    if spec.repair(min(count, across) * bx, -(-count // across) * by) is not None:
+        return across, down  # the first wave fits the live PEs: placed as on a perfect wafer
+    cols = np.arange(1, across + 1)
+    rows = np.minimum(np.minimum(defect_model.rows_with_at_least(spec.dead, across * bx)[cols * bx], spec.height) // by,
+                      down)
+    slots = cols * rows
+    if slots.max() == 0:
+        return 1, 1
+    best = int(np.flatnonzero(slots == slots.max())[-1])
+    return int(cols[best]), int(rows[best])
+
+
 @dataclasses.dataclass(frozen=True)
 class Placement:
     spec: WaferSpec
@@ -102,13 +128,18 @@ class Placement:
         first = self.wave(0)
         return self.spec.repair_for_launch(first.width, first.height)
 
+    @functools.cached_property
+    def slot_grid(self) -> tuple[int, int]:
+        """(slots across, slots down): see `slot_grid` (fewer than the mesh tiles where defects leave less)."""
+        return slot_grid(self.spec, self.n_blocks, self.block)
+
     @property
     def slots_x(self) -> int:
-        return self.spec.width // self.block[0]
+        return self.slot_grid[0]
 
     @property
     def slots_y(self) -> int:
-        return self.spec.height // self.block[1]
+        return self.slot_grid[1]
 
     @property
     def slots(self) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 from ..arch.spec import WaferSpec
 from ..arch.values import is_integer
 from ..isa.opcodes import DIRECTIONS
+from .layout import slot_grid
 from .trace import LaunchTrace
 
 
@@ -157,8 +158,8 @@ class LaunchStats:
         if not (0 <= x < gx * bx and 0 <= y < gy * by):
 
             raise ArgumentError(f"PE ({x}, {y}) is outside the launch's {gx * bx} x {gy * by} PEs", pe=(x, y))
-        slots_x = self.spec.width // bx
-        slot = ((y // by) * gx + x // bx) % (slots_x * (self.spec.height // by))
+        slots_x, slots_y = slot_grid(self.spec, gx * gy, self.block)  # (fewer slots where defects leave less)
+        slot = ((y // by) * gx + x // bx) % (slots_x * slots_y)
         return int((slot % slots_x) * bx + x % bx), int((slot // slots_x) * by + y % by)
 
     def metric(self, name: str) -> np.ndarray:
@@ -258,7 +259,9 @@ class LaunchStats:
         return trace.write(path, events, {"wafersim": f"{self.summary()}; {self.trace.note}"})
 
     def summary(self) -> str:
-        detours = (f", detours {self.detour_word_hops:,} extra word-hops ({self.detour_cycles:,.0f} cycles of "
+        cost = self.detour_cycles  # (a fractional detour_cycles_per_hop makes a fraction: 1.5, not a rounded 2)
+        cost_text = f"{cost:,.0f}" if float(cost).is_integer() else f"{cost:,.2f}".rstrip("0")
+        detours = (f", detours {self.detour_word_hops:,} extra word-hops ({cost_text} cycles of "
                    f"link latency over all words)" if self.repair is not None else "")
         streamed = (f", streamed {self.weight_stream_bytes:,} B of weights in and {self.gradient_stream_bytes:,} B "
                     f"of gradients out" if self.weight_stream_bytes or self.gradient_stream_bytes else "")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .layout import slot_grid
 from .stats import energy_text
 
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ def launched_region(stats: "LaunchStats") -> tuple[int, int]:
     """(width, height) in PEs of the wafer's north-west rectangle that the launch's blocks occupied: the
     slots of its first wave (later waves reuse the same slots)."""
     (gx, gy), (bx, by) = stats.grid, stats.block
-    slots_x, slots_y = stats.spec.width // bx, stats.spec.height // by
     blocks = gx * gy
+    slots_x, slots_y = slot_grid(stats.spec, blocks, (bx, by))
     columns = min(blocks, slots_x)
     rows = min(-(-blocks // slots_x), slots_y)
     return columns * bx, rows * by

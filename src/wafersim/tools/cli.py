@@ -219,8 +219,9 @@ def defect_rows(spec) -> list[tuple[str, str]]:
     else:
         usable = spec.usable_rectangle
         rows += [("spares used", "all: the spares cannot cover the defects"),
-                 ("usable rectangle", f"{usable[0]} x {usable[1]} (the logical mesh shrinks; a launch needing "
-                                      f"more fails with LaunchError)")]
+                 ("usable rectangle", f"{usable[0]} x {usable[1]} (the logical mesh shrinks: grids of "
+                                      f"blocks run in more waves; a block that fits nowhere fails with "
+                                      f"LaunchError)")]
     return rows
 
 
