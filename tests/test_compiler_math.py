@@ -252,6 +252,30 @@ def kern(out, x, n):
     assert text in str(error), str(error)
 
 
+def test_powers_of_infinite_and_negative_bases_fold_as_python_and_the_machine_compute_them(dev, tmp_path):
+    """Only a finite negative base to a finite fractional power is complex in Python (refused when constant,
+    above); (-inf) ** 0.5, (-2.0) ** inf and (-2.0) ** nan are real: folded to Python's value, which is
+    also what `fpow` gives at run time (they were refused as "cannot evaluate the constant expression")."""
+    pairs = [(-math.inf, 0.5), (-math.inf, 1.5), (-math.inf, -0.5), (-2.0, math.inf), (-0.5, math.inf),
+             (-2.0, -math.inf), (-2.0, math.nan)]
+    spelled = {math.inf: "math.inf", -math.inf: "(-math.inf)"}
+    lines = "\n".join(f"    out[{k}] = {spelled.get(a, f'({a})')} ** {'math.nan' if b != b else spelled.get(b, b)}"
+                      f"\n    out[{len(pairs) + k}] = x[{2 * k}] ** x[{2 * k + 1}]" for k, (a, b) in enumerate(pairs))
+    source = f"""import math
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out):
+{lines}
+"""
+    kern = load_source(tmp_path, source).kern
+    x = np.array([v for pair in pairs for v in pair], np.float32)
+    out, = run_on_one_block(dev, kern, x, np.zeros(2 * len(pairs), np.float32))[1:]
+    want = np.array([a ** b for a, b in pairs] * 2, np.float32)  # Python's float power: no complex here
+    assert same_bits(out, want).all(), (out, want)
+
+
 # ---------------------------------------------------------------------- special functions, rounding, operator
 SPECIAL = {"math.erf": math.erf, "math.erfc": math.erfc, "math.gamma": math.gamma, "math.lgamma": math.lgamma}
 

@@ -3,6 +3,7 @@ comparisons, and the short-circuit forms (`and`, `or`, conditional expressions).
 from __future__ import annotations
 
 import ast
+import math
 
 import numpy as np
 
@@ -291,7 +292,10 @@ class ExpressionLowering(LoweringCore):
                     raise TypeError(f"{type(op).__name__} on a float")
                 if type(op) in _FLOAT_OPCODES:  # what the machine's instruction gives (NumPy float32), where
                     _FLOAT_FOLDS[type(op)](x, y)    # Python gives a float too (1.0 % 0.0 raises, (-8.0) ** 0.5 is
-                    if isinstance(op, ast.Pow) and x < 0 and y != int(y):  # complex: refused at compile time)
+                    # (only a finite negative base to a finite fractional power is complex in Python:
+                    # (-inf) ** 0.5 is inf, (-2.0) ** inf is inf, (-2.0) ** nan is nan, as at run time)
+                    if (isinstance(op, ast.Pow) and x < 0 and math.isfinite(x) and math.isfinite(y)
+                            and y != int(y)):
                         raise ValueError("a negative float to a fractional power")
                     return self.const(fold_float32(_FLOAT_OPCODES[type(op)], x, y))
                 return self.const(to_float32(_FLOAT_FOLDS[type(op)](x, y)))
