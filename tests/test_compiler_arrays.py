@@ -435,3 +435,55 @@ def test_element_stores_of_the_other_type_are_as_documented():
     host = np.zeros(4, np.int32)
     host[:] = np.float32(-1.75) * np.float32(2.0)  # NumPy truncates toward zero
     assert np.array_equal(ints.copy_to_host(), host)
+
+
+@ws.jit
+def _slice_views_keep_their_bounds(x, out, s):
+    a = ws.local.array(10, np.float32)
+    b = ws.local.array(12, np.float32)
+    a[0:10] = x[0:10]
+    v = a[s:s + 4]          # a run-time start held in s's register
+    w = a[s:]               # its start is s itself
+    g = x[s + 1:s + 5]      # a view of a global array
+    s += 2                  # rebinding s after slicing moves none of them
+    b[0:4] = v
+    b[4] = sum(w)
+    b[5:9] = g
+    k, u = 3, a[s:s + 3]    # the slice is taken with s as it is before k, u are bound
+    s, r = 0, a[s + 1:s + 2]
+    b[9:12] = u
+    b[9] = b[9] + sum(r)
+    a[2:6] = 50.0           # a view sees its array change
+    b[0:4] = b[0:4] + v
+    for i in range(3):
+        q = a[i:i + 2]
+        i = 7               # (rebinding the loop variable too)
+        b[10:12] += q
+    out[0:12] = b[0:12]
+
+
+def test_a_slice_variable_keeps_the_bounds_it_was_taken_with_as_numpy_views_do():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    x = (np.arange(10, dtype=np.float32) * 1.5 - 4).astype(np.float32)
+    for s0 in (1, 3):
+        a = x.copy()
+        b = np.zeros(12, np.float32)
+        s = s0
+        v, w, g = a[s:s + 4], a[s:], x[s + 1:s + 5]
+        s += 2
+        b[0:4] = v
+        b[4] = sum(w)
+        b[5:9] = g
+        k, u = 3, a[s:s + 3]
+        s, r = 0, a[s + 1:s + 2]
+        b[9:12] = u
+        b[9] = b[9] + sum(r)
+        a[2:6] = 50
+        b[0:4] = b[0:4] + v
+        for i in range(3):
+            q = a[i:i + 2]
+            i = 7
+            b[10:12] += q
+        out = dev.device_array(12)
+        _slice_views_keep_their_bounds[(1, 1), (2, 2)](dev.to_device(x), out, s0)
+        np.testing.assert_array_equal(out.copy_to_host(), b)
