@@ -11,7 +11,8 @@ independent NumPy reference written from docs/python-supported.md:
   (int32 wraps), augmented slice assignments, reductions (`sum`, `min`, `max`, `ws.dot`: sequential,
   each step rounded or wrapped), strided copies and column copies between local arrays, 3-D elements and
   row slices, slice bounds known only at run time (a parameter, a loop variable, a run-time length: a
-  length that differs from the destination's must stop the kernel with `MemoryAccessError`), closure
+  length that differs from the destination's must stop the kernel with `MemoryAccessError`), slices in
+  variables (views keeping the bounds they were taken with when the start's variable is rebound), closure
   constants (a kernel made inside a function), annotated variables and an ignored parameter annotation;
 - int32 and float32 words on the fabric: scalars and slices sent east, received by the west neighbour
   through each documented way of typing a receive (`dtype=`, the variable, an annotation, an element, a
@@ -238,6 +239,24 @@ class SliceGen:
             return text, text
         return strategy()
 
+    def view(self, length: int) -> tuple[str, str]:
+        """A slice in a variable whose start is a variable rebound before the view is used: a view keeps the
+        bounds it was taken with, as NumPy's does (and sees its array change)."""
+        self.views = getattr(self, "views", 0) + 1
+        name, var = self.choice(ROWS), f"w{self.views}"
+        if self.loop and self.loop - 1 + length <= N and self.draw(st.booleans()):
+            var, first = "k", ""  # the loop variable itself, rebound inside the body
+        else:
+            first = f"{var} = {'o' if self.o + length <= N and self.draw(st.booleans()) else self.draw(st.integers(0, N - length))}; "
+        row = f"{name}[{var}:{var} + {length}]" if len(name) == 1 else f"{name}{var}:{var} + {length}]"
+        view = f"v{self.views}"
+        bind = f"{first}{view} = {row}; {var} = {var} + {self.draw(st.integers(1, 3))}; "
+        dst = self.row(length, runtime_length=False)
+        scalar = st.sampled_from([(v, v) for v in SCALARS[self.dtype]])
+        operand = st.one_of(self.operand(length), st.just((view, view)))
+        kernel, numpy = self.draw(trees(operand, scalar, self.draw(st.integers(1, 3))))
+        return f"{bind}{dst} = {kernel} + {view}", f"{bind}{dst} = {numpy} + {view}"
+
     def element(self) -> str:
         return self.choice([f"a[{self.draw(st.integers(-N, N - 1))}]", f"b[{self.draw(st.integers(0, N - 1))}]",
                             f"g[{self.draw(st.integers(-R, R - 1))}, {self.draw(st.integers(0, N - 1))}]",
@@ -254,8 +273,10 @@ class SliceGen:
         return [kernel], [numpy]
 
     def simple(self) -> tuple[str, str]:
-        kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated"])
+        kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated", "view"])
         length = self.draw(st.integers(1, N))
+        if kind == "view":
+            return self.view(length)
         if kind == "tree":
             dst = self.row(length, runtime_length=False)
             scalar = st.sampled_from([(v, v) for v in SCALARS[self.dtype]])
