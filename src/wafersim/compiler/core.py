@@ -158,6 +158,11 @@ class LoweringCore:
         self.background_waits: list[tuple] = []
         self.untyped_recv_regs: set[VReg] = set()
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
+        # Statements lowered so far that may write an array (an element or slice store, a call as a statement):
+        # a scalar whose evaluation moves it has side effects on arrays (a device function that stores)
+        self.array_writes = 0
+        self.hidden_names = 0  # `_aug<k>_` variables of augmented assignments' indices
+        self.vector_computed = False  # (while resolving a slice assignment's right side: see vectors.py)
         self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
         self.resolving: set[str] = set()  # the variables assigned_constant is evaluating
         self.local_names_cache: dict[int, frozenset[str]] = {}  # see local_names
