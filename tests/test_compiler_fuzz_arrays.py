@@ -12,7 +12,8 @@ independent NumPy reference written from docs/python-supported.md:
   each step rounded or wrapped), strided copies and column copies between local arrays, 3-D elements and
   row slices, slice bounds known only at run time (a parameter, a loop variable, a run-time length: a
   length that differs from the destination's must stop the kernel with `MemoryAccessError`), slices in
-  variables (views keeping the bounds they were taken with when the start's variable is rebound), closure
+  variables (views keeping the bounds they were taken with when the start's variable is rebound), a device
+  function writing an array within a statement (an augmented assignment's index read before it), closure
   constants (a kernel made inside a function), annotated variables and an ignored parameter annotation;
 - int32 and float32 words on the fabric: scalars and slices sent east, received by the west neighbour
   through each documented way of typing a receive (`dtype=`, the variable, an annotation, an element, a
@@ -257,6 +258,22 @@ class SliceGen:
         kernel, numpy = self.draw(trees(operand, scalar, self.draw(st.integers(1, 3))))
         return f"{bind}{dst} = {kernel} + {view}", f"{bind}{dst} = {numpy} + {view}"
 
+    def effect(self, length: int) -> tuple[str, str]:
+        """A device function writing an array inside a statement: after an augmented assignment's index that
+        reads the array was evaluated (Python evaluates it once, first: int32 programs), or before an operand
+        slice, a view, is read."""
+        arr, k, v = self.choice(["a", "b"]), self.draw(st.integers(0, N - 1)), self.draw(st.integers(-9, 9))
+        call = f"poke({arr}, {k}, {v})"
+        if self.dtype == "np.int32" and self.draw(st.booleans()):
+            index = self.choice([f"{self.choice(['a', 'b'])}[{self.draw(st.integers(0, N - 1))}] % N"
+                                 for _ in range(2)])
+            target = self.choice([f"a[{index}]", f"b[{index}]", f"g[{index} % R, {index}]"])
+            op = self.choice(["+=", "-=", "*="])
+        else:
+            target, op = self.row(length, runtime_length=False), "="
+            call = f"{self.row(length, runtime_length=False)} + {call}"
+        return f"{target} {op} {call}", f"{target} {op} {call.replace('poke(', 'poke_ref(')}"
+
     def element(self) -> str:
         return self.choice([f"a[{self.draw(st.integers(-N, N - 1))}]", f"b[{self.draw(st.integers(0, N - 1))}]",
                             f"g[{self.draw(st.integers(-R, R - 1))}, {self.draw(st.integers(0, N - 1))}]",
@@ -273,10 +290,13 @@ class SliceGen:
         return [kernel], [numpy]
 
     def simple(self) -> tuple[str, str]:
-        kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated", "view"])
+        kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated", "view",
+                            "effect"])
         length = self.draw(st.integers(1, N))
         if kind == "view":
             return self.view(length)
+        if kind == "effect":
+            return self.effect(length)
         if kind == "tree":
             dst = self.row(length, runtime_length=False)
             scalar = st.sampled_from([(v, v) for v in SCALARS[self.dtype]])
@@ -356,6 +376,17 @@ def render_slice_program(dtype: str, cs, kernel: list[str], numpy: list[str]) ->
     ref_body = "\n".join(f"    {line}" for line in numpy)
     return f"""import numpy as np
 import wafersim as ws
+
+
+@ws.jit
+def poke(arr, k, v):  # a device function that writes an array (`poke_ref` in the reference)
+    arr[k] = v
+    return 2
+
+
+def poke_ref(arr, k, v):
+    arr[k] = v
+    return 2
 
 
 def make(N, R, CS):
