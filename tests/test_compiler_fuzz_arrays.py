@@ -252,10 +252,12 @@ class SliceGen:
         row = f"{name}[{var}:{var} + {length}]" if len(name) == 1 else f"{name}{var}:{var} + {length}]"
         view = f"v{self.views}"
         bind = f"{first}{view} = {row}; {var} = {var} + {self.draw(st.integers(1, 3))}; "
+        loop, self.loop = self.loop, 0  # (the other slices' bounds do not use a rebound k)
         dst = self.row(length, runtime_length=False)
         scalar = st.sampled_from([(v, v) for v in SCALARS[self.dtype]])
         operand = st.one_of(self.operand(length), st.just((view, view)))
         kernel, numpy = self.draw(trees(operand, scalar, self.draw(st.integers(1, 3))))
+        self.loop = loop
         return f"{bind}{dst} = {kernel} + {view}", f"{bind}{dst} = {numpy} + {view}"
 
     def effect(self, length: int) -> tuple[str, str]:
