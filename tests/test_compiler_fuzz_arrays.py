@@ -425,7 +425,10 @@ def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
     size = (2 + R + 4) * N
     if dtype == "np.float32":
         x = rng.uniform(-4, 4, size).astype(np.float32)
-        s, n = np.float32(rng.uniform(-2, 2)), np.int32(rng.integers(-30, 31))
+        special = rng.random(size) < 0.15  # signed zeros, infinities, nan, a subnormal, a large value
+        x[special] = rng.choice(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -3e38], np.float32),
+                                int(special.sum()))
+        s, n = np.float32(rng.choice([rng.uniform(-2, 2), 0.0, -0.0])), np.int32(rng.integers(-30, 31))
     else:
         x = rng.integers(-50, 51, size).astype(np.int32)
         wide = rng.random(size) < 0.2
@@ -442,7 +445,10 @@ def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
         warnings.simplefilter("ignore")
         want = module.ref(x, s, n, np.int32(o), np.int32(m))
     launch(dev.to_device(x), out, s, int(n), o, m)
-    np.testing.assert_array_equal(out.copy_to_host(), want, err_msg=message)
+    got = out.copy_to_host()
+    np.testing.assert_array_equal(got, want, err_msg=message)
+    numbers = ~(np.isnan(got) | np.isnan(want))  # (the sign of a nan may differ, as documented)
+    assert (np.signbit(got) == np.signbit(want))[numbers].all(), message  # zeros' signs too
 
 
 # ----------------------------------------------------------------------------- int32 and float32 words on the fabric
