@@ -435,3 +435,132 @@ def test_element_stores_of_the_other_type_are_as_documented():
     host = np.zeros(4, np.int32)
     host[:] = np.float32(-1.75) * np.float32(2.0)  # NumPy truncates toward zero
     assert np.array_equal(ints.copy_to_host(), host)
+
+
+@ws.jit
+def _slice_views_keep_their_bounds(x, out, s):
+    a = ws.local.array(10, np.float32)
+    b = ws.local.array(12, np.float32)
+    a[0:10] = x[0:10]
+    v = a[s:s + 4]          # a run-time start held in s's register
+    w = a[s:]               # its start is s itself
+    g = x[s + 1:s + 5]      # a view of a global array
+    s += 2                  # rebinding s after slicing moves none of them
+    b[0:4] = v
+    b[4] = sum(w)
+    b[5:9] = g
+    k, u = 3, a[s:s + 3]    # the slice is taken with s as it is before k, u are bound
+    s, r = 0, a[s + 1:s + 2]
+    b[9:12] = u
+    b[9] = b[9] + sum(r)
+    a[2:6] = 50.0           # a view sees its array change
+    b[0:4] = b[0:4] + v
+    for i in range(3):
+        q = a[i:i + 2]
+        i = 7               # (rebinding the loop variable too)
+        b[10:12] += q
+    out[0:12] = b[0:12]
+
+
+def test_a_slice_variable_keeps_the_bounds_it_was_taken_with_as_numpy_views_do():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    x = (np.arange(10, dtype=np.float32) * 1.5 - 4).astype(np.float32)
+    for s0 in (1, 3):
+        a = x.copy()
+        b = np.zeros(12, np.float32)
+        s = s0
+        v, w, g = a[s:s + 4], a[s:], x[s + 1:s + 5]
+        s += 2
+        b[0:4] = v
+        b[4] = sum(w)
+        b[5:9] = g
+        k, u = 3, a[s:s + 3]
+        s, r = 0, a[s + 1:s + 2]
+        b[9:12] = u
+        b[9] = b[9] + sum(r)
+        a[2:6] = 50
+        b[0:4] = b[0:4] + v
+        for i in range(3):
+            q = a[i:i + 2]
+            i = 7
+            b[10:12] += q
+        out = dev.device_array(12)
+        _slice_views_keep_their_bounds[(1, 1), (2, 2)](dev.to_device(x), out, s0)
+        np.testing.assert_array_equal(out.copy_to_host(), b)
+
+
+@ws.jit
+def _move_index(b, k):
+    b[0] = k         # a device function that writes the array an index reads
+    return 1.0
+
+
+@ws.jit
+def _aug_index_once(out):
+    a = ws.local.array(8, np.float32)
+    b = ws.local.array(4, np.int32)
+    t = ws.local.array((3, 8), np.float32)
+    for j in range(8):
+        a[j] = j * 10.0
+        t[1, j] = j + 0.5
+    a[b[0]] += _move_index(b, 3)                    # a[0], as Python evaluates the index once, first
+    a[b[0]:b[0] + 2] += _move_index(b, 5)           # a[3:5]
+    t[b[1] + 1, b[0]:b[0] + 2] *= _move_index(b, 1) * 4.0   # t[1, 5:7]
+    for k in range(2):
+        a[b[0] + k] -= _move_index(b, 6 - k)        # a[1], then a[7]
+    out[0:8] = a[0:8]
+    out[8:16] = t[1, 0:8]
+
+
+def test_an_augmented_assignment_evaluates_its_index_once_before_the_right_side():
+    def move_index(b, k):
+        b[0] = k
+        return np.float32(1.0)
+
+    a, b, t = np.arange(8, dtype=np.float32) * 10, np.zeros(4, np.int32), np.zeros((3, 8), np.float32)
+    t[1] = np.arange(8) + 0.5
+    a[b[0]] += move_index(b, 3)
+    a[b[0]:b[0] + 2] += move_index(b, 5)
+    t[b[1] + 1, b[0]:b[0] + 2] *= move_index(b, 1) * np.float32(4.0)
+    for k in range(2):
+        a[b[0] + k] -= move_index(b, 6 - k)
+    np.testing.assert_array_equal(run(_aug_index_once, 16), np.concatenate([a, t[1]]))
+
+
+@ws.jit
+def _writes_after_a_vector_op(out):
+    a = ws.local.array(8, np.float32)
+    a[0:4] = a[0:4] * 2.0 + _move_index(a, 1)   # NumPy doubles a[0:4] before the call changes a[0]
+    out[0] = a[0]
+
+
+@ws.jit
+def _move_corner(t):
+    t[0, 0] = 9.0
+    return 1.0
+
+
+@ws.jit
+def _writes_after_a_block_op(out):
+    t = ws.local.array((2, 4), np.float32)
+    t[0:2, 0:4] = -t[0:2, 0:4] + _move_corner(t)
+    out[0] = t[0, 0]
+
+
+@ws.jit
+def _writes_before_the_view_is_read(out):
+    a = ws.local.array(8, np.float32)
+    for j in range(8):
+        a[j] = j + 1.0
+    a[1:5] = a[0:4] + _move_index(a, 7)       # a view: NumPy reads a[0:4] at the add, after the call
+    out[0:8] = a[0:8]
+
+
+@pytest.mark.parametrize("kernel", [_writes_after_a_vector_op, _writes_after_a_block_op])
+def test_a_call_writing_an_array_after_a_slice_operation_is_refused_not_reordered(kernel):
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    with pytest.raises(ws.CompileError, match="writes an array, after a slice operation"):
+        kernel[(1, 1), (1, 1)](dev.device_array(1))
+    a = np.arange(1, 9, dtype=np.float32)
+    a[1:5] = a[0:4] + (a.__setitem__(0, 7) or np.float32(1.0))
+    np.testing.assert_array_equal(run(_writes_before_the_view_is_read, 8), a)

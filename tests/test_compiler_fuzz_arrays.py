@@ -11,7 +11,9 @@ independent NumPy reference written from docs/python-supported.md:
   (int32 wraps), augmented slice assignments, reductions (`sum`, `min`, `max`, `ws.dot`: sequential,
   each step rounded or wrapped), strided copies and column copies between local arrays, 3-D elements and
   row slices, slice bounds known only at run time (a parameter, a loop variable, a run-time length: a
-  length that differs from the destination's must stop the kernel with `MemoryAccessError`), closure
+  length that differs from the destination's must stop the kernel with `MemoryAccessError`), slices in
+  variables (views keeping the bounds they were taken with when the start's variable is rebound), a device
+  function writing an array within a statement (an augmented assignment's index read before it), closure
   constants (a kernel made inside a function), annotated variables and an ignored parameter annotation;
 - int32 and float32 words on the fabric: scalars and slices sent east, received by the west neighbour
   through each documented way of typing a receive (`dtype=`, the variable, an annotation, an element, a
@@ -238,6 +240,42 @@ class SliceGen:
             return text, text
         return strategy()
 
+    def view(self, length: int) -> tuple[str, str]:
+        """A slice in a variable whose start is a variable rebound before the view is used: a view keeps the
+        bounds it was taken with, as NumPy's does (and sees its array change)."""
+        self.views = getattr(self, "views", 0) + 1
+        name, var = self.choice(ROWS), f"w{self.views}"
+        if self.loop and self.loop - 1 + length <= N and self.draw(st.booleans()):
+            var, first = "k", ""  # the loop variable itself, rebound inside the body
+        else:
+            first = f"{var} = {'o' if self.o + length <= N and self.draw(st.booleans()) else self.draw(st.integers(0, N - length))}; "
+        row = f"{name}[{var}:{var} + {length}]" if len(name) == 1 else f"{name}{var}:{var} + {length}]"
+        view = f"v{self.views}"
+        bind = f"{first}{view} = {row}; {var} = {var} + {self.draw(st.integers(1, 3))}; "
+        loop, self.loop = self.loop, 0  # (the other slices' bounds do not use a rebound k)
+        dst = self.row(length, runtime_length=False)
+        scalar = st.sampled_from([(v, v) for v in SCALARS[self.dtype]])
+        operand = st.one_of(self.operand(length), st.just((view, view)))
+        kernel, numpy = self.draw(trees(operand, scalar, self.draw(st.integers(1, 3))))
+        self.loop = loop
+        return f"{bind}{dst} = {kernel} + {view}", f"{bind}{dst} = {numpy} + {view}"
+
+    def effect(self, length: int) -> tuple[str, str]:
+        """A device function writing an array inside a statement: after an augmented assignment's index that
+        reads the array was evaluated (Python evaluates it once, first: int32 programs), or before an operand
+        slice, a view, is read."""
+        arr, k, v = self.choice(["a", "b"]), self.draw(st.integers(0, N - 1)), self.draw(st.integers(-9, 9))
+        call = f"poke({arr}, {k}, {v})"
+        if self.dtype == "np.int32" and self.draw(st.booleans()):
+            index = self.choice([f"{self.choice(['a', 'b'])}[{self.draw(st.integers(0, N - 1))}] % N"
+                                 for _ in range(2)])
+            target = self.choice([f"a[{index}]", f"b[{index}]", f"g[{index} % R, {index}]"])
+            op = self.choice(["+=", "-=", "*="])
+        else:
+            target, op = self.row(length, runtime_length=False), "="
+            call = f"{self.row(length, runtime_length=False)} + {call}"
+        return f"{target} {op} {call}", f"{target} {op} {call.replace('poke(', 'poke_ref(')}"
+
     def element(self) -> str:
         return self.choice([f"a[{self.draw(st.integers(-N, N - 1))}]", f"b[{self.draw(st.integers(0, N - 1))}]",
                             f"g[{self.draw(st.integers(-R, R - 1))}, {self.draw(st.integers(0, N - 1))}]",
@@ -254,8 +292,13 @@ class SliceGen:
         return [kernel], [numpy]
 
     def simple(self) -> tuple[str, str]:
-        kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated"])
+        kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated", "view",
+                            "effect"])
         length = self.draw(st.integers(1, N))
+        if kind == "view":
+            return self.view(length)
+        if kind == "effect":
+            return self.effect(length)
         if kind == "tree":
             dst = self.row(length, runtime_length=False)
             scalar = st.sampled_from([(v, v) for v in SCALARS[self.dtype]])
@@ -337,6 +380,17 @@ def render_slice_program(dtype: str, cs, kernel: list[str], numpy: list[str]) ->
 import wafersim as ws
 
 
+@ws.jit
+def poke(arr, k, v):  # a device function that writes an array (`poke_ref` in the reference)
+    arr[k] = v
+    return 2
+
+
+def poke_ref(arr, k, v):
+    arr[k] = v
+    return 2
+
+
 def make(N, R, CS):
     @ws.jit
     def kern(x, out, s, n, o: float, m):
@@ -371,7 +425,10 @@ def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
     size = (2 + R + 4) * N
     if dtype == "np.float32":
         x = rng.uniform(-4, 4, size).astype(np.float32)
-        s, n = np.float32(rng.uniform(-2, 2)), np.int32(rng.integers(-30, 31))
+        special = rng.random(size) < 0.15  # signed zeros, infinities, nan, a subnormal, a large value
+        x[special] = rng.choice(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -3e38], np.float32),
+                                int(special.sum()))
+        s, n = np.float32(rng.choice([rng.uniform(-2, 2), 0.0, -0.0])), np.int32(rng.integers(-30, 31))
     else:
         x = rng.integers(-50, 51, size).astype(np.int32)
         wide = rng.random(size) < 0.2
@@ -388,7 +445,10 @@ def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
         warnings.simplefilter("ignore")
         want = module.ref(x, s, n, np.int32(o), np.int32(m))
     launch(dev.to_device(x), out, s, int(n), o, m)
-    np.testing.assert_array_equal(out.copy_to_host(), want, err_msg=message)
+    got = out.copy_to_host()
+    np.testing.assert_array_equal(got, want, err_msg=message)
+    numbers = ~(np.isnan(got) | np.isnan(want))  # (the sign of a nan may differ, as documented)
+    assert (np.signbit(got) == np.signbit(want))[numbers].all(), message  # zeros' signs too
 
 
 # ----------------------------------------------------------------------------- int32 and float32 words on the fabric

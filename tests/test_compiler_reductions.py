@@ -84,6 +84,23 @@ def test_sums_of_negative_zeros_are_positive_zero_as_python_s_sum(dev, tmp_path,
     assert out.view(np.int32).tolist() == want.view(np.int32).tolist()
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_min_and_max_between_zeros_of_both_signs_take_the_later_as_numpy_s_reduce(dev, tmp_path, compiled):
+    """docs/python-supported.md: min/max take each element in turn as np.minimum/np.maximum do, so of +-0.0
+    the later wins (np.minimum.reduce), where Python's builtin min/max keep the first."""
+    from wafersim.sim.strategy import Strategy, forced
+    x = np.array(([-0.0, 0.0] * N)[:N], np.float32)
+    y = np.ones(N, np.float32)
+    with forced(Strategy(compiled=compiled)):
+        out, = run_on_one_block(dev, kernel(tmp_path, "float32"), x, y, np.zeros((4, 5), np.float32), 6,
+                                block=(4, 1))[2:]
+    for i in range(4):
+        for column, part in ((1, x[i:6]), (2, x[0:6 - i])):
+            want = (np.minimum if column == 1 else np.maximum).reduce(part)
+            assert np.signbit(out[i, column]) == np.signbit(want) == np.signbit(part[-1])
+    assert np.signbit(min(x[0:2])) and not np.signbit(out[0, 1])  # (Python's builtin differs, as documented)
+
+
 def test_int32_reductions_wrap_as_numpy(dev, tmp_path):
     rng = np.random.default_rng(2)
     x = rng.integers(-(2**31), 2**31, N, dtype=np.int64).astype(np.int32)

@@ -269,6 +269,7 @@ class ArrayLowering(HalfLowering):
 
     def store_subscript(self, target: ast.Subscript, value_node: ast.expr, value=None) -> None:
         """`array[index] = value` (value evaluated first, as in Python) or a slice assignment."""
+        self.array_writes += 1
         base = self.subscripted(target)
         if isinstance(base, Tup):
             raise Unsupported("tuples cannot be changed: build a new one")

@@ -18,7 +18,7 @@ from . import cuda_names
 from . import intrinsics as wsi
 from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .sources import source_lines
-from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, Tup, Unsupported, Val, fits_int32,
+from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, SliceRef, Tup, Unsupported, Val, fits_int32,
                      float32_bits, to_float32)
 
 #: wafersim's own package: device functions defined there (collectives) report their caller's lines.
@@ -158,6 +158,11 @@ class LoweringCore:
         self.background_waits: list[tuple] = []
         self.untyped_recv_regs: set[VReg] = set()
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
+        # Statements lowered so far that may write an array (an element or slice store, a call as a statement):
+        # a scalar whose evaluation moves it has side effects on arrays (a device function that stores)
+        self.array_writes = 0
+        self.hidden_names = 0  # `_aug<k>_` variables of augmented assignments' indices
+        self.vector_computed = False  # (while resolving a slice assignment's right side: see vectors.py)
         self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
         self.resolving: set[str] = set()  # the variables assigned_constant is evaluating
         self.local_names_cache: dict[int, frozenset[str]] = {}  # see local_names
@@ -344,12 +349,18 @@ class LoweringCore:
         """`value` in storage of its own for a variable `name`: a fresh temporary is adopted (and stops being
         a temporary, so nothing else adopts it), a constant or another variable's register is copied; a
         tuple is owned item by item, except a tuple of constants, which stays a constant (it cannot change;
-        `prepare_region` gives it registers before a branch or loop that rebinds it). Arrays and slices are
-        references and stay as they are."""
+        `prepare_region` gives it registers before a branch or loop that rebinds it). Arrays are references
+        and stay as they are; a slice is a view of its array, but its bounds are numbers fixed when the slice
+        is taken, as NumPy's are: `v = a[s:s + 4]` then `s = 3` leaves `v` at the old `s`, so a start or
+        length held in another variable's register is copied too."""
         if isinstance(value, Tup) and constant_tuple(value) is not None:
             return value
         if isinstance(value, Tup):
             return Tup(tuple(self.own(item, f"{name}{k}_") for k, item in enumerate(value.items)))
+        if isinstance(value, SliceRef):
+            return SliceRef(value.array, self.own(value.start, f"{name}_start_") if not value.start.is_const
+                            else value.start,
+                            self.own(value.length, f"{name}_len_") if not value.length.is_const else value.length)
         if not isinstance(value, Val):
             return value
         if value.temp:
@@ -365,6 +376,8 @@ class LoweringCore:
         (the other targets of `a, b = b, a`) cannot change it."""
         if isinstance(value, Tup):
             return Tup(tuple(self.snapshot(item) for item in value.items))
+        if isinstance(value, SliceRef):  # its bounds as they are now (`s, v = 3, a[s:s + 4]`)
+            return SliceRef(value.array, self.snapshot(value.start), self.snapshot(value.length))
         if isinstance(value, Val) and not value.is_const and not value.temp:
             copy = Val(value.ty, self.new_reg(value.ty), temp=True)
             self.emit("mov", d=copy.reg, a=value.reg)

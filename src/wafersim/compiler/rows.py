@@ -75,6 +75,7 @@ class RowLowering(VectorLowering):
         try:
             if value is None:
                 same_rows = constant_start if constant_start is not None else ast.unparse(start)
+                self.vector_computed = False
                 value_node = self.hoist_scalars(value_node, array, same_rows, count, hidden)
             for k in range(count):
                 row = ast.Constant(constant_start + k) if constant_start is not None else \
@@ -106,17 +107,20 @@ class RowLowering(VectorLowering):
                                   "written): copy it into another array first", node)
             return node
         if isinstance(node, ast.BinOp):
-            return ast.copy_location(ast.BinOp(left=self.hoist_scalars(node.left, dst, dst_start, count, hidden),
-                                               op=node.op,
-                                               right=self.hoist_scalars(node.right, dst, dst_start, count, hidden)),
-                                     node)
+            hoisted = ast.BinOp(left=self.hoist_scalars(node.left, dst, dst_start, count, hidden), op=node.op,
+                                right=self.hoist_scalars(node.right, dst, dst_start, count, hidden))
+            return self.computed_rows(ast.copy_location(hoisted, node))
         if isinstance(node, ast.UnaryOp):
-            return ast.copy_location(ast.UnaryOp(op=node.op, operand=self.hoist_scalars(node.operand, dst, dst_start,
-                                                                                         count, hidden)), node)
+            return self.computed_rows(ast.copy_location(ast.UnaryOp(
+                op=node.op, operand=self.hoist_scalars(node.operand, dst, dst_start, count, hidden)), node))
         if self.is_min_max(node) or (self.vector_function(node) is not None and self.has_slice(node)):
             args = [self.hoist_scalars(a, dst, dst_start, count, hidden) for a in node.args]
-            return ast.copy_location(ast.Call(func=node.func, args=args, keywords=[]), node)
+            return self.computed_rows(ast.copy_location(ast.Call(func=node.func, args=args, keywords=[]), node))
+        writes = self.array_writes
         value = self.expr(node)
+        if self.array_writes != writes and self.vector_computed:
+            raise Unsupported("this scalar calls a function that writes an array, after a slice operation that "
+                              "Python computes before the call: call it before the statement, into a variable", node)
         if not isinstance(value, Val):
             if getattr(value, "array", None) is dst:
                 raise Unsupported("a row of the destination as an operand of a block assignment: copy it into "
@@ -126,6 +130,12 @@ class RowLowering(VectorLowering):
         hidden.append(name)
         self.bind(name, value)
         return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+
+    def computed_rows(self, node: ast.expr) -> ast.expr:
+        """`node`; an operation on slices or blocks, which Python has computed once its operands are read."""
+        if self.has_slice(node):
+            self.vector_computed = True
+        return node
 
     def row_of(self, node: ast.expr, k: int) -> ast.expr:
         """`node` with each 2-D slice replaced by its k-th row."""

@@ -80,6 +80,8 @@ class StatementLowering(RowLowering):
         if isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
                 return  # a docstring
+            if isinstance(s.value, ast.Call):  # (ws.outer_add, ws.recv(out=...), a device function, ...)
+                self.array_writes += 1
             self.expr(s.value)
         elif isinstance(s, ast.Assign):
             if len(s.targets) == 1:
@@ -184,6 +186,8 @@ class StatementLowering(RowLowering):
         if isinstance(s.target, ast.Subscript) and any(isinstance(n, ast.Call) for n in ast.walk(s.target.slice)):
             raise self.error(s.target, "an augmented assignment would evaluate this index twice: compute the "
                                        "index into a variable first")
+        if isinstance(s.target, ast.Subscript):
+            s = ast.copy_location(ast.AugAssign(target=self.index_evaluated_once(s.target), op=s.op, value=s.value), s)
         load = ast.parse(ast.unparse(s.target), mode="eval").body
         combined = ast.copy_location(ast.BinOp(left=load, op=s.op, right=s.value), s)
         ast.fix_missing_locations(combined)
@@ -196,6 +200,31 @@ class StatementLowering(RowLowering):
             if isinstance(array, (GlobalArray, LocalArray)):
                 self.type_recv(combined, array.dtype, s.target)
         self.assign(s.target, combined)
+
+    def index_evaluated_once(self, target: ast.Subscript) -> ast.Subscript:
+        """`target` with each index (or slice bound) that reads an array evaluated now, into a variable of its
+        own: Python evaluates `a[b[0]] += f(b)`'s index once, before `f` runs (and may change `b[0]`), where
+        the load and the store would each evaluate it."""
+        def once(node):
+            if node is None or not any(isinstance(n, ast.Subscript) for n in ast.walk(node)):
+                return node
+            self.hidden_names += 1
+            name = f"_aug{self.hidden_names}_"
+            self.assign(ast.copy_location(ast.Name(id=name, ctx=ast.Store()), node), node)
+            return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+
+        def part(node):
+            if isinstance(node, ast.Slice):
+                return ast.copy_location(ast.Slice(lower=once(node.lower), upper=once(node.upper),
+                                                   step=once(node.step)), node)
+            return once(node)
+
+        index = target.slice
+        if isinstance(index, ast.Tuple):
+            index = ast.copy_location(ast.Tuple(elts=[part(e) for e in index.elts], ctx=ast.Load()), index)
+        else:
+            index = part(index)
+        return ast.copy_location(ast.Subscript(value=target.value, slice=index, ctx=ast.Store()), target)
 
     def ann_assign(self, s: ast.AnnAssign) -> None:
         """`x: int = v` / `x: float = v`: the variable gets the annotated type (an int value converts to a

@@ -152,6 +152,7 @@ class VectorLowering(ArrayLowering):
         if value is None and self.is_vector_tree(value_node):
             if not isinstance(array, LocalArray):
                 raise Unsupported("vector arithmetic writes a local slice; store it to global memory after")
+            self.vector_computed = False
             tree = self.resolve(value_node, array.dtype)
             self.emit_tree(tree, self.slice_ref(array, parts), target)
             return
@@ -182,28 +183,37 @@ class VectorLowering(ArrayLowering):
         """The tree of `node` with its scalars evaluated and its slices computed, in Python's order."""
         if not self.has_slice(node):
             self.type_recvs_by_context(node, self.scalar_operand_type(ty))
-            return self.broadcast(self.scalar(node), ty, node)
+            writes = self.array_writes
+            value = self.scalar(node)
+            if self.array_writes != writes and self.vector_computed:
+                # Every vector operation runs after every scalar is known; Python ran one before this call,
+                # on the arrays as they were.
+                raise Unsupported("this scalar calls a function that writes an array, after a slice operation "
+                                  "that Python computes before the call: call it before the statement, into a "
+                                  "variable", node)
+            return self.broadcast(value, ty, node)
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _VECTOR_OPS:
                 raise Unsupported(f"operator {type(node.op).__name__} is not supported on slices", node)
             if isinstance(node.op, ast.Div) and ty != "f32":
                 raise Unsupported(_float_only("`/` of slices gives", ty), node)
             left = self.resolve(node.left, ty)
-            return VecOp(_VECTOR_OPS[type(node.op)], left, self.resolve(node.right, ty))
+            return self.computed(VecOp(_VECTOR_OPS[type(node.op)], left, self.resolve(node.right, ty)))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.UAdd):
                 return self.resolve(node.operand, ty)
             if isinstance(node.op, ast.USub):
-                return VecNeg(self.resolve(node.operand, ty))
+                return self.computed(VecNeg(self.resolve(node.operand, ty)))
             raise Unsupported(f"unary {type(node.op).__name__} is not supported on slices", node)
         function = self.vector_function(node)
         if function is not None:
             if ty != "f32":
                 raise Unsupported(_float_only("math functions of slices give", ty), node)
-            return VecFn(function, self.resolve(node.args[0], ty))
+            return self.computed(VecFn(function, self.resolve(node.args[0], ty)))
         if self.is_min_max(node):
             left = self.resolve(node.args[0], ty)
-            return VecOp("vmin" if self.static(node.func) is min else "vmax", left, self.resolve(node.args[1], ty))
+            return self.computed(VecOp("vmin" if self.static(node.func) is min else "vmax", left,
+                                       self.resolve(node.args[1], ty)))
         value = self.expr(node)
         if not isinstance(value, SliceRef):
             raise Unsupported(f"{describe(value)} cannot be a vector operand", node)
@@ -211,6 +221,11 @@ class VectorLowering(ArrayLowering):
             raise Unsupported("vector operands must be slices of local arrays (load global data first)", node)
         self.check_vector_dtype(value.array.dtype, ty, node)
         return VecLeaf(value, node)
+
+    def computed(self, node):
+        """`node`, a vector operation Python has computed at this point of the right side (its operands read)."""
+        self.vector_computed = True
+        return node
 
     # ------------------------------------------------------------------ emitting
     def emit_tree(self, tree, dst: SliceRef, target: ast.expr) -> None:
