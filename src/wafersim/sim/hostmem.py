@@ -11,6 +11,9 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import threading
+
+import numpy as np
 
 from ..envvars import env_flag
 from ..errors import ArgumentError
@@ -35,6 +38,70 @@ def tune_allocator() -> bool:
     ok &= mallopt(_M_TOP_PAD, 64 << 20)
     _tuned = bool(ok)
     return _tuned
+
+
+#: Arrays at least this large are kept for reuse (`SparePool`): glibc maps larger blocks fresh at every
+#: allocation and unmaps them at every free (its mmap threshold cannot be raised past 32 MiB).
+SPARE_MIN_BYTES = 32 << 20
+
+
+class SparePool:
+    """Large arrays a finished wave no longer uses, kept for the next wave that asks for the same shape and
+    dtype, so that a warm launch reuses memory already mapped in instead of faulting fresh pages in.
+
+    Bounded: at most `limit` bytes are kept, the oldest dropped first, and every kept array is dropped once
+    an array of another shape or dtype is asked for and none is kept (`fresh`): memory a launch of another
+    shape needs is not held back for one that may never come. Only arrays nobody else refers to are kept
+    (`keep` checks the reference count: a view, a snapshot or a checkpoint holding one keeps it out), and
+    `take` hands an array out once, filled with the value asked for: no state passes between launches."""
+
+    def __init__(self, limit: int, min_bytes: int = SPARE_MIN_BYTES) -> None:
+        self.limit, self.min_bytes = limit, min_bytes
+        self._kept: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype, fill) -> np.ndarray:
+        """An array of `shape` and `dtype` holding `fill` everywhere: a kept one, else a fresh one."""
+        dtype = np.dtype(dtype)
+        with self._lock:
+            for k, array in enumerate(self._kept):
+                if array.shape == shape and array.dtype == dtype:
+                    del self._kept[k]
+                    break
+            else:
+                array = None
+                self._kept.clear()  # (another shape: what is kept would only add to this launch's memory)
+        if array is None:
+            return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
+        array.fill(fill)
+        return array
+
+    def keep(self, array: np.ndarray | None) -> None:
+        """Keep `array` for a later `take`, if it is large enough to be worth it (smaller blocks come from
+        glibc's heap, reused already) and the caller's reference (one variable) is its only one."""
+        # getrefcount: the caller's variable, this function's parameter and getrefcount's own argument.
+        if (array is None or array.nbytes < self.min_bytes or array.nbytes > self.limit or array.base is not None
+                or not array.flags.c_contiguous or sys.getrefcount(array) > 3):
+            return
+        with self._lock:
+            while self._kept and array.nbytes + sum(a.nbytes for a in self._kept) > self.limit:
+                self._kept.pop(0)
+            self._kept.append(array)
+
+    def clear(self) -> None:
+        """Drop every kept array."""
+        with self._lock:
+            self._kept.clear()
+
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes held for reuse now."""
+        with self._lock:
+            return sum(a.nbytes for a in self._kept)
+
+
+#: The engine's pool of wave-sized arrays (link reservations; see `sim.wave`).
+SPARE = SparePool(1 << 30)
 
 
 def available_bytes() -> int | None:

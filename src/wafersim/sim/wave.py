@@ -22,6 +22,7 @@ from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
 from ..isa.opcodes import RAMP
 from .fabric import Fifo
+from .hostmem import SPARE
 from .lanes import Lanes, park
 from . import vector_batch
 from .vector_batch import BATCH_PASSES, REGISTER_ONLY, VectorBatch
@@ -223,7 +224,14 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.scratch = {}
         self.rank1_work = {}
         self._compiled_release()
+        busy, self.link_busy = self.link_busy, None  # (a later wave's, refilled: `_new_link_busy`)
+        SPARE.keep(busy)
         return self.cycle
+
+    def _new_link_busy(self) -> np.ndarray:
+        """`link_busy` for the wave's first routed word over a link: every link free (-inf). At wafer scale it
+        is 46 MB, mapped fresh at every launch unless a finished wave's is reused (`hostmem.SPARE`)."""
+        return SPARE.take((2, 4 * self.n), np.float64, -np.inf)
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
         """A continuation of a group's run joins the scheduler's groups."""
