@@ -24,6 +24,13 @@ def test_a_kept_array_comes_back_refilled_and_only_once():
     c = pool.take((2, 6), np.float64, -np.inf)
     assert c.__array_interface__["data"][0] != address and np.all(c == -np.inf)  # handed out once
     assert pool.take((3,), np.int32, 0).tolist() == [0, 0, 0]
+    dirty = np.full((3, 5000), 7, dtype=np.int32)  # (zeroed page by page where the host allows: `zero_resident`)
+    dirty[1, 17] = -1
+    address = dirty.__array_interface__["data"][0]
+    pool.keep(dirty)
+    del dirty
+    clean = pool.take((3, 5000), np.int32, 0)
+    assert clean.__array_interface__["data"][0] == address and not clean.any()
 
 
 def test_an_array_something_else_refers_to_is_not_kept():
@@ -75,3 +82,44 @@ def test_launches_reusing_link_reservations_compute_what_fresh_ones_do(monkeypat
 
 def test_the_engine_pool_is_bounded():
     assert hostmem.SPARE.limit <= 1 << 30 and hostmem.SPARE.min_bytes == hostmem.SPARE_MIN_BYTES
+
+
+@ws.jit
+def _locals(u, out, k):
+    x, y = ws.grid(2)
+    kept = ws.local.array(4, dtype=np.int32)
+    for t in range(4):
+        kept[t] = t * k + x + 10 * y
+    out[y, x] = u[y, x] + kept[3]
+
+
+def test_zero_resident_clears_every_written_word():
+    pages = 64
+    page = hostmem._PAGE
+    a = np.zeros(pages * page // 8 + 5)  # (not page-aligned: the array's start lies inside a page)
+    a[:10] = 1.5
+    a[len(a) // 2] = -3.0
+    a[-1] = 7.0
+    if not hostmem.zero_resident(a):
+        pytest.skip("no mincore or the host has swap: SparePool then fills every page")
+    assert not a.any()
+
+
+def test_registers_and_sram_reused_between_launches_start_at_zero_and_spare_kept_state(monkeypatch):
+    pool = SparePool(limit=1 << 30, min_bytes=0)
+    monkeypatch.setattr(wave, "SPARE", pool)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    u = np.arange(64, dtype=np.float32).reshape(8, 8)
+    out = dev.device_array((8, 8))
+    kept = _locals[(1, 1), (8, 8)](dev.to_device(u), out, 5, keep_state=True).state
+    before = [kept.read_local("kept", (x, y)).copy() for x, y in [(0, 0), (7, 3)]]
+    assert pool.kept_bytes == 0  # (the state holds the registers and SRAM: not handed to the next launch)
+    for k in (2, 9):
+        _locals[(1, 1), (8, 8)](dev.to_device(u), out, k)
+        assert pool.kept_bytes > 0  # (this launch's were kept for the next)
+        expected = u + np.array([[3 * k + x + 10 * y for x in range(8)] for y in range(8)], np.float32)
+        np.testing.assert_array_equal(out.copy_to_host(), expected)
+    after = [kept.read_local("kept", (x, y)) for x, y in [(0, 0), (7, 3)]]
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(before[1], [10 * 3 + 7 + 5 * t for t in range(4)])

@@ -73,7 +73,8 @@ class SparePool:
                 self._kept.clear()  # (another shape: what is kept would only add to this launch's memory)
         if array is None:
             return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
-        array.fill(fill)
+        if not (fill == 0 and zero_resident(array)):
+            array.fill(fill)
         return array
 
     def keep(self, array: np.ndarray | None) -> None:
@@ -100,7 +101,50 @@ class SparePool:
             return sum(a.nbytes for a in self._kept)
 
 
-#: The engine's pool of wave-sized arrays (link reservations; see `sim.wave`).
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_mincore = None
+
+
+def _no_swap() -> bool:
+    """Whether the host has no swap: then a page of anonymous memory not in memory was never written."""
+    try:
+        with open("/proc/meminfo") as fh:
+            return any(line.split()[1] == "0" for line in fh if line.startswith("SwapTotal:"))
+    except (OSError, IndexError):
+        return False
+
+
+def zero_resident(array: np.ndarray) -> bool:
+    """Zero `array` (C-contiguous) by writing only its pages that are in memory: the others were never
+    written (anonymous memory on a host without swap) and read as zero already, and stay unmapped. False,
+    with nothing done, where that cannot be known (not Linux, swap, no `mincore`)."""
+    global _mincore
+    if _mincore is None:
+        _mincore = False
+        if sys.platform.startswith("linux") and _no_swap():
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                _mincore = libc.mincore
+                _mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+                _mincore.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                _mincore = False
+    if not _mincore or not array.flags.c_contiguous:
+        return False
+    start = array.__array_interface__["data"][0]
+    first = start - start % _PAGE
+    pages = -(-(start + array.nbytes - first) // _PAGE)
+    resident = np.zeros(pages, dtype=np.uint8)
+    if _mincore(first, pages * _PAGE, resident.ctypes.data) != 0:
+        return False
+    flat = array.reshape(-1).view(np.uint8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], resident & 1, [0])).astype(np.int8)))
+    for lo, hi in zip(edges[0::2].tolist(), edges[1::2].tolist()):  # runs of resident pages
+        flat[max(first + lo * _PAGE - start, 0):max(first + hi * _PAGE - start, 0)] = 0
+    return True
+
+
+#: The engine's pool of wave-sized arrays: link reservations, registers and SRAM (`sim.wave`).
 SPARE = SparePool(1 << 30)
 
 
