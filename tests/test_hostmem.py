@@ -84,6 +84,36 @@ def test_the_engine_pool_is_bounded():
     assert hostmem.SPARE.limit <= 1 << 30 and hostmem.SPARE.min_bytes == hostmem.SPARE_MIN_BYTES
 
 
+@pytest.mark.parametrize("text, compacts", [
+    ("always defer defer+madvise [madvise] never\n", True),
+    ("[always] defer defer+madvise madvise never\n", True),
+    ("always defer [defer+madvise] madvise never\n", True),
+    ("always [defer] defer+madvise madvise never\n", False),
+    ("always defer defer+madvise madvise [never]\n", False),
+])
+def test_compacting_hugepages_reads_the_kernels_choice(tmp_path, text, compacts):
+    path = tmp_path / "defrag"
+    path.write_text(text)
+    assert hostmem.compacting_hugepages(str(path)) is compacts
+
+
+def test_numpy_huge_page_advice_is_turned_off_only_where_faults_compact(tmp_path):
+    from numpy._core import multiarray
+
+    before = multiarray._get_madvise_hugepage()
+    path = tmp_path / "defrag"
+    try:
+        multiarray._set_madvise_hugepage(True)
+        path.write_text("always [defer] defer+madvise madvise never\n")
+        assert hostmem.tune_numpy_hugepages(str(path)) is False and multiarray._get_madvise_hugepage()
+        assert hostmem.tune_numpy_hugepages(str(tmp_path / "missing")) is False  # (no such kernel knob)
+        assert multiarray._get_madvise_hugepage()
+        path.write_text("always defer defer+madvise [madvise] never\n")
+        assert hostmem.tune_numpy_hugepages(str(path)) is True and not multiarray._get_madvise_hugepage()
+    finally:
+        multiarray._set_madvise_hugepage(before)
+
+
 @ws.jit
 def _locals(u, out, k):
     x, y = ws.grid(2)

@@ -3,7 +3,8 @@
 The engine's NumPy temporaries are megabytes each. glibc serves such blocks with a fresh `mmap` and
 returns them on `free`, so every temporary page-faults its memory in again: at wafer scale that was
 40% of the wall time, spent in the kernel. Raising glibc's mmap and trim thresholds keeps freed blocks
-in the heap for reuse. Set WAFERSIM_NO_MALLOC_TUNING=1 to leave the allocator alone.
+in the heap for reuse, and NumPy's huge-page advice is turned off where the kernel would compact memory at
+each fault to honour it (`tune_numpy_hugepages`). Set WAFERSIM_NO_MALLOC_TUNING=1 to leave both alone.
 """
 from __future__ import annotations
 
@@ -33,11 +34,43 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    tune_numpy_hugepages()
     ok = mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc accepts: blocks up to 32 MiB come from the heap
     ok &= mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # keep up to 1 GiB of freed heap for reuse
     ok &= mallopt(_M_TOP_PAD, 64 << 20)
     _tuned = bool(ok)
     return _tuned
+
+
+_THP_DEFRAG = "/sys/kernel/mm/transparent_hugepage/defrag"
+
+
+def compacting_hugepages(path: str = _THP_DEFRAG) -> bool:
+    """Whether the kernel compacts memory synchronously to hand a huge page to a page fault in a region
+    madvised for huge pages (transparent_hugepage/defrag set to always, madvise or defer+madvise)."""
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError:
+        return False
+    chosen = text[text.find("[") + 1:text.find("]")] if "[" in text else text.strip()
+    return chosen in ("always", "madvise", "defer+madvise")
+
+
+def tune_numpy_hugepages(path: str = _THP_DEFRAG) -> bool:
+    """Stop NumPy madvising its large arrays for huge pages where faults in such regions compact memory
+    synchronously; returns whether it was turned off.
+
+    NumPy asks for transparent huge pages on every array of 4 MiB or more. Where the kernel then compacts
+    memory at the fault, a launch's fresh memory costs seconds of kernel time: on the 2-core reference VM
+    a whole-wafer tiled-heat first launch spent 3.3-3.7 s in the kernel with huge pages and 0.7 s without
+    (5.8-6.1 s of CPU against 3.1-3.3 s), for 0.1 s more on warm launches (4 KiB pages fault 3.5 times as
+    often). The host's own arrays (inputs, results) get the same: the setting is NumPy's, process-wide."""
+    setter = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
+    if setter is None or not compacting_hugepages(path):
+        return False
+    setter(False)
+    return True
 
 
 #: Arrays at least this large are kept for reuse (`SparePool`): glibc maps larger blocks fresh at every
