@@ -234,6 +234,7 @@ class Launch:
                 raise
             if self.keep_state == "all" or (self.keep_state and w == self.placement.waves - 1):
                 self.kept_states.append(snapshot(sim))
+            sim.release_state()
             ends = region.per_block_max(finish)
             slot_free[: region.count] = ends[: region.count]
             if batcher is not None:

@@ -3,7 +3,8 @@
 The engine's NumPy temporaries are megabytes each. glibc serves such blocks with a fresh `mmap` and
 returns them on `free`, so every temporary page-faults its memory in again: at wafer scale that was
 40% of the wall time, spent in the kernel. Raising glibc's mmap and trim thresholds keeps freed blocks
-in the heap for reuse. Set WAFERSIM_NO_MALLOC_TUNING=1 to leave the allocator alone.
+in the heap for reuse, and NumPy's huge-page advice is turned off where the kernel would compact memory at
+each fault to honour it (`tune_numpy_hugepages`). Set WAFERSIM_NO_MALLOC_TUNING=1 to leave both alone.
 """
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import threading
+
+import numpy as np
 
 from ..envvars import env_flag
 from ..errors import ArgumentError
@@ -30,11 +34,151 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    tune_numpy_hugepages()
     ok = mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc accepts: blocks up to 32 MiB come from the heap
     ok &= mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # keep up to 1 GiB of freed heap for reuse
     ok &= mallopt(_M_TOP_PAD, 64 << 20)
     _tuned = bool(ok)
     return _tuned
+
+
+_THP_DEFRAG = "/sys/kernel/mm/transparent_hugepage/defrag"
+
+
+def compacting_hugepages(path: str = _THP_DEFRAG) -> bool:
+    """Whether the kernel compacts memory synchronously to hand a huge page to a page fault in a region
+    madvised for huge pages (transparent_hugepage/defrag set to always, madvise or defer+madvise)."""
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError:
+        return False
+    chosen = text[text.find("[") + 1:text.find("]")] if "[" in text else text.strip()
+    return chosen in ("always", "madvise", "defer+madvise")
+
+
+def tune_numpy_hugepages(path: str = _THP_DEFRAG) -> bool:
+    """Stop NumPy madvising its large arrays for huge pages where faults in such regions compact memory
+    synchronously; returns whether it was turned off.
+
+    NumPy asks for transparent huge pages on every array of 4 MiB or more. Where the kernel then compacts
+    memory at the fault, a launch's fresh memory costs seconds of kernel time: on the 2-core reference VM
+    a whole-wafer tiled-heat first launch spent 3.3-3.7 s in the kernel with huge pages and 0.7 s without
+    (5.8-6.1 s of CPU against 3.1-3.3 s), for 0.1 s more on warm launches (4 KiB pages fault 3.5 times as
+    often). The host's own arrays (inputs, results) get the same: the setting is NumPy's, process-wide."""
+    setter = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
+    if setter is None or not compacting_hugepages(path):
+        return False
+    setter(False)
+    return True
+
+
+#: Arrays at least this large are kept for reuse (`SparePool`): glibc maps larger blocks fresh at every
+#: allocation and unmaps them at every free (its mmap threshold cannot be raised past 32 MiB).
+SPARE_MIN_BYTES = 32 << 20
+
+
+class SparePool:
+    """Large arrays a finished wave no longer uses, kept for the next wave that asks for the same shape and
+    dtype, so that a warm launch reuses memory already mapped in instead of faulting fresh pages in.
+
+    Bounded: at most `limit` bytes are kept, the oldest dropped first, and every kept array is dropped once
+    an array of another shape or dtype is asked for and none is kept (`fresh`): memory a launch of another
+    shape needs is not held back for one that may never come. Only arrays nobody else refers to are kept
+    (`keep` checks the reference count: a view, a snapshot or a checkpoint holding one keeps it out), and
+    `take` hands an array out once, filled with the value asked for: no state passes between launches."""
+
+    def __init__(self, limit: int, min_bytes: int = SPARE_MIN_BYTES) -> None:
+        self.limit, self.min_bytes = limit, min_bytes
+        self._kept: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype, fill) -> np.ndarray:
+        """An array of `shape` and `dtype` holding `fill` everywhere: a kept one, else a fresh one."""
+        dtype = np.dtype(dtype)
+        with self._lock:
+            for k, array in enumerate(self._kept):
+                if array.shape == shape and array.dtype == dtype:
+                    del self._kept[k]
+                    break
+            else:
+                array = None
+                self._kept.clear()  # (another shape: what is kept would only add to this launch's memory)
+        if array is None:
+            return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
+        if not (fill == 0 and zero_resident(array)):
+            array.fill(fill)
+        return array
+
+    def keep(self, array: np.ndarray | None) -> None:
+        """Keep `array` for a later `take`, if it is large enough to be worth it (smaller blocks come from
+        glibc's heap, reused already) and the caller's reference (one variable) is its only one."""
+        # getrefcount: the caller's variable, this function's parameter and getrefcount's own argument.
+        if (array is None or array.nbytes < self.min_bytes or array.nbytes > self.limit or array.base is not None
+                or not array.flags.c_contiguous or sys.getrefcount(array) > 3):
+            return
+        with self._lock:
+            while self._kept and array.nbytes + sum(a.nbytes for a in self._kept) > self.limit:
+                self._kept.pop(0)
+            self._kept.append(array)
+
+    def clear(self) -> None:
+        """Drop every kept array."""
+        with self._lock:
+            self._kept.clear()
+
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes held for reuse now."""
+        with self._lock:
+            return sum(a.nbytes for a in self._kept)
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_mincore = None
+
+
+def _no_swap() -> bool:
+    """Whether the host has no swap: then a page of anonymous memory not in memory was never written."""
+    try:
+        with open("/proc/meminfo") as fh:
+            return any(line.split()[1] == "0" for line in fh if line.startswith("SwapTotal:"))
+    except (OSError, IndexError):
+        return False
+
+
+def zero_resident(array: np.ndarray) -> bool:
+    """Zero `array` (C-contiguous) by writing only its pages that are in memory: the others were never
+    written (anonymous memory on a host without swap) and read as zero already, and stay unmapped. False,
+    with nothing done, where that cannot be known (not Linux, swap, no `mincore`)."""
+    global _mincore
+    if _mincore is None:
+        _mincore = False
+        if sys.platform.startswith("linux") and _no_swap():
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                _mincore = libc.mincore
+                _mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+                _mincore.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                _mincore = False
+    if not _mincore or not array.flags.c_contiguous:
+        return False
+    start = array.__array_interface__["data"][0]
+    first = start - start % _PAGE
+    pages = -(-(start + array.nbytes - first) // _PAGE)
+    resident = np.zeros(pages, dtype=np.uint8)
+    if _mincore(first, pages * _PAGE, resident.ctypes.data) != 0:
+        return False
+    flat = array.reshape(-1).view(np.uint8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], resident & 1, [0])).astype(np.int8)))
+    for lo, hi in zip(edges[0::2].tolist(), edges[1::2].tolist()):  # runs of resident pages
+        flat[max(first + lo * _PAGE - start, 0):max(first + hi * _PAGE - start, 0)] = 0
+    return True
+
+
+#: The engine's pool of wave-sized arrays: link reservations, registers and SRAM (`sim.wave`).
+SPARE = SparePool(1 << 30)
 
 
 def available_bytes() -> int | None:

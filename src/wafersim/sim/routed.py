@@ -360,7 +360,7 @@ class RoutedExchangeMixin:
 
         links = self._expanded(table, rows, links=True)
         if self.link_busy is None and len(links.lane):
-            self.link_busy = np.full((2, 4 * self.n), -np.inf)
+            self.link_busy = self._new_link_busy()
         busy = self.link_busy if self.link_busy is not None else np.empty((2, 0))
         previous, by = self._last_arrival(channel)
         if not expansion.shared:  # (each receiver once: its FIFO slots walked in PE order, the same stores)
@@ -402,7 +402,7 @@ class RoutedExchangeMixin:
         if not len(lane):
             return np.zeros(len(rows))
         if self.link_busy is None:
-            self.link_busy = np.full((2, 4 * self.n), -np.inf)
+            self.link_busy = self._new_link_busy()
         if self.strategy.routed_steps:  # (one compiled pass over the links: the NumPy below, fused)
             return compiled_movers().share_links(self.link_busy, links.link, lane, links.link_offset,
                                                  np.ascontiguousarray(first, dtype=np.float64),

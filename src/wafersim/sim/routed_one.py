@@ -41,7 +41,7 @@ def send_from_one(wave, ins: Instr, next_pc: int, cost: float, L: Lanes, table: 
     np.maximum(depart, np.array([kernels.routed_one_free(time_row, dest, latency)]), out=depart)
     if len(links[0]):
         if wave.link_busy is None:
-            wave.link_busy = np.full((2, 4 * wave.n), -np.inf)
+            wave.link_busy = wave._new_link_busy()
         leaves = float(depart[0])
         delay = kernels.routed_one_delay(wave.link_busy, *links, wave.n, leaves, leaves, wave.word_time)
     else:

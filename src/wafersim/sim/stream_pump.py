@@ -57,7 +57,7 @@ class StreamPumpMixin:
         expansion = self._expanded(table, rows)
         links = self._expanded(table, rows, links=True)
         if self.link_busy is None and len(links.lane):
-            self.link_busy = np.full((2, 4 * self.n), -np.inf)
+            self.link_busy = self._new_link_busy()
         busy = self.link_busy if self.link_busy is not None else np.empty((2, 0))
         _, by_dest, by_lane, by_latency = expansion.by_dest
         previous, by = self._last_arrival(ins.ch)

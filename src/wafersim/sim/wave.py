@@ -22,6 +22,7 @@ from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
 from ..isa.opcodes import RAMP
 from .fabric import Fifo
+from .hostmem import SPARE
 from .lanes import Lanes, park
 from . import vector_batch
 from .vector_batch import BATCH_PASSES, REGISTER_ONLY, VectorBatch
@@ -79,9 +80,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.spec = spec = launch.spec
         self.program = launch.program
         n = self.n = region.n
-        self.regs = np.zeros((launch.n_registers, n), dtype=np.int32)
+        self.regs = SPARE.take((launch.n_registers, n), np.int32, 0)  # (all zero: a finished wave's, cleared)
         self.fregs = self.regs.view(np.float32)
-        self.sram = np.zeros((self.program.data_words, n), dtype=np.int32)
+        self.sram = SPARE.take((self.program.data_words, n), np.int32, 0)
         self.fsram = self.sram.view(np.float32)
         # A fractional detour cost on a wafer with defects makes link latencies fractional: float64 then.
         whole_detours = region.placement.repair is None or float(spec.detour_cycles_per_hop).is_integer()
@@ -223,7 +224,23 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.scratch = {}
         self.rank1_work = {}
         self._compiled_release()
+        busy, self.link_busy = self.link_busy, None  # (a later wave's, refilled: `_new_link_busy`)
+        SPARE.keep(busy)
         return self.cycle
+
+    def release_state(self) -> None:
+        """The launch is done with this wave's registers and SRAM (any snapshot taken): keep them for a
+        later wave (`hostmem.SPARE`, which keeps only arrays nothing else refers to)."""
+        regs, sram = self.regs, self.sram
+        self.regs = self.fregs = self.sram = self.fsram = None
+        SPARE.keep(regs)
+        del regs
+        SPARE.keep(sram)
+
+    def _new_link_busy(self) -> np.ndarray:
+        """`link_busy` for the wave's first routed word over a link: every link free (-inf). At wafer scale it
+        is 46 MB, mapped fresh at every launch unless a finished wave's is reused (`hostmem.SPARE`)."""
+        return SPARE.take((2, 4 * self.n), np.float64, -np.inf)
 
     def _continue(self, next_pc: int, lanes: Lanes, blocked: bool, *owed) -> None:
         """A continuation of a group's run joins the scheduler's groups."""

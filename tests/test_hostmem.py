@@ -1,0 +1,155 @@
+"""`sim.hostmem.SparePool`: large arrays kept between waves are handed out filled as asked, never while
+something else still refers to them, and within their bound; a launch that reuses one computes exactly what
+a launch on fresh memory computes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.kernels import reduce
+from wafersim.sim import hostmem, wave
+from wafersim.sim.hostmem import SparePool
+
+
+def test_a_kept_array_comes_back_refilled_and_only_once():
+    pool = SparePool(limit=1 << 20, min_bytes=0)
+    a = np.arange(12, dtype=np.float64).reshape(2, 6)
+    address = a.__array_interface__["data"][0]
+    pool.keep(a)
+    del a
+    b = pool.take((2, 6), np.float64, -np.inf)
+    assert b.__array_interface__["data"][0] == address  # the same memory ...
+    np.testing.assert_array_equal(b, np.full((2, 6), -np.inf))  # ... holding nothing of its last use
+    c = pool.take((2, 6), np.float64, -np.inf)
+    assert c.__array_interface__["data"][0] != address and np.all(c == -np.inf)  # handed out once
+    assert pool.take((3,), np.int32, 0).tolist() == [0, 0, 0]
+    dirty = np.full((3, 5000), 7, dtype=np.int32)  # (zeroed page by page where the host allows: `zero_resident`)
+    dirty[1, 17] = -1
+    address = dirty.__array_interface__["data"][0]
+    pool.keep(dirty)
+    del dirty
+    clean = pool.take((3, 5000), np.int32, 0)
+    assert clean.__array_interface__["data"][0] == address and not clean.any()
+
+
+def test_an_array_something_else_refers_to_is_not_kept():
+    pool = SparePool(limit=1 << 20, min_bytes=0)
+    a = np.ones(8)
+    view = a[2:]  # (a snapshot or checkpoint holding it, or a view of it)
+    pool.keep(a)
+    assert pool.kept_bytes == 0
+    pool.keep(view)  # a view is never kept either: its base holds the memory
+    assert pool.kept_bytes == 0
+    del view
+    pool.keep(a)
+    assert pool.kept_bytes == a.nbytes
+    np.testing.assert_array_equal(pool.take((8,), np.float64, 0.0), np.zeros(8))
+
+
+def test_small_arrays_and_other_shapes_are_not_held():
+    pool = SparePool(limit=100, min_bytes=16)
+    pool.keep(np.ones(1))  # 8 bytes: below min_bytes (glibc's heap serves such blocks)
+    pool.keep(np.ones(20))  # 160 bytes: above the limit
+    assert pool.kept_bytes == 0
+    for _ in range(3):
+        pool.keep(np.ones(5))  # 40 bytes each: the oldest is dropped to stay within 100
+    assert pool.kept_bytes == 80
+    pool.take((7,), np.float64, 0.0)  # another shape, none kept: the kept ones are let go
+    assert pool.kept_bytes == 0
+
+
+def _allreduce(values: np.ndarray):
+    dev = ws.Device(ws.WaferSpec(width=values.shape[1], height=values.shape[0]))
+    return reduce.block_allreduce(values, "sum", (values.shape[1], values.shape[0]), dev)
+
+
+def test_launches_reusing_link_reservations_compute_what_fresh_ones_do(monkeypatch):
+    rng = np.random.default_rng(5)
+    first, second = rng.random((12, 20), dtype=np.float32), rng.random((12, 20), dtype=np.float32)
+    fresh = [_allreduce(v) for v in (first, second)]  # (arrays this small are never kept by the default pool)
+    pool = SparePool(limit=1 << 30, min_bytes=0)
+    monkeypatch.setattr(wave, "SPARE", pool)
+    kept_before = pool.kept_bytes
+    reused = [_allreduce(v) for v in (first, second)]
+    assert pool.kept_bytes > kept_before  # the first launch's reservations were kept for the second
+    for (out_a, stats_a), (out_b, stats_b) in zip(fresh, reused):
+        np.testing.assert_array_equal(out_a, out_b)
+        assert stats_a.cycles == stats_b.cycles
+        np.testing.assert_array_equal(stats_a.link_words, stats_b.link_words)
+    np.testing.assert_allclose(reused[1][0], np.full_like(second, second.sum()), rtol=1e-5)
+
+
+def test_the_engine_pool_is_bounded():
+    assert hostmem.SPARE.limit <= 1 << 30 and hostmem.SPARE.min_bytes == hostmem.SPARE_MIN_BYTES
+
+
+@pytest.mark.parametrize("text, compacts", [
+    ("always defer defer+madvise [madvise] never\n", True),
+    ("[always] defer defer+madvise madvise never\n", True),
+    ("always defer [defer+madvise] madvise never\n", True),
+    ("always [defer] defer+madvise madvise never\n", False),
+    ("always defer defer+madvise madvise [never]\n", False),
+])
+def test_compacting_hugepages_reads_the_kernels_choice(tmp_path, text, compacts):
+    path = tmp_path / "defrag"
+    path.write_text(text)
+    assert hostmem.compacting_hugepages(str(path)) is compacts
+
+
+def test_numpy_huge_page_advice_is_turned_off_only_where_faults_compact(tmp_path):
+    from numpy._core import multiarray
+
+    before = multiarray._get_madvise_hugepage()
+    path = tmp_path / "defrag"
+    try:
+        multiarray._set_madvise_hugepage(True)
+        path.write_text("always [defer] defer+madvise madvise never\n")
+        assert hostmem.tune_numpy_hugepages(str(path)) is False and multiarray._get_madvise_hugepage()
+        assert hostmem.tune_numpy_hugepages(str(tmp_path / "missing")) is False  # (no such kernel knob)
+        assert multiarray._get_madvise_hugepage()
+        path.write_text("always defer defer+madvise [madvise] never\n")
+        assert hostmem.tune_numpy_hugepages(str(path)) is True and not multiarray._get_madvise_hugepage()
+    finally:
+        multiarray._set_madvise_hugepage(before)
+
+
+@ws.jit
+def _locals(u, out, k):
+    x, y = ws.grid(2)
+    kept = ws.local.array(4, dtype=np.int32)
+    for t in range(4):
+        kept[t] = t * k + x + 10 * y
+    out[y, x] = u[y, x] + kept[3]
+
+
+def test_zero_resident_clears_every_written_word():
+    pages = 64
+    page = hostmem._PAGE
+    a = np.zeros(pages * page // 8 + 5)  # (not page-aligned: the array's start lies inside a page)
+    a[:10] = 1.5
+    a[len(a) // 2] = -3.0
+    a[-1] = 7.0
+    if not hostmem.zero_resident(a):
+        pytest.skip("no mincore or the host has swap: SparePool then fills every page")
+    assert not a.any()
+
+
+def test_registers_and_sram_reused_between_launches_start_at_zero_and_spare_kept_state(monkeypatch):
+    pool = SparePool(limit=1 << 30, min_bytes=0)
+    monkeypatch.setattr(wave, "SPARE", pool)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    u = np.arange(64, dtype=np.float32).reshape(8, 8)
+    out = dev.device_array((8, 8))
+    kept = _locals[(1, 1), (8, 8)](dev.to_device(u), out, 5, keep_state=True).state
+    before = [kept.read_local("kept", (x, y)).copy() for x, y in [(0, 0), (7, 3)]]
+    assert pool.kept_bytes == 0  # (the state holds the registers and SRAM: not handed to the next launch)
+    for k in (2, 9):
+        _locals[(1, 1), (8, 8)](dev.to_device(u), out, k)
+        assert pool.kept_bytes > 0  # (this launch's were kept for the next)
+        expected = u + np.array([[3 * k + x + 10 * y for x in range(8)] for y in range(8)], np.float32)
+        np.testing.assert_array_equal(out.copy_to_host(), expected)
+    after = [kept.read_local("kept", (x, y)) for x, y in [(0, 0), (7, 3)]]
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(before[1], [10 * 3 + 7 + 5 * t for t in range(4)])
