@@ -15,7 +15,7 @@ import pytest
 
 import wafersim
 from wafersim.runtime import kernel_cache
-from wafersim.sim import routing, trace_store
+from wafersim.sim import trace_store
 
 
 @pytest.fixture
@@ -79,6 +79,16 @@ def test_a_damaged_file_is_never_read_as_a_trace(store_dir, damage):
     assert trace_store.load("abc") is None
 
 
+def test_a_file_is_read_where_it_cannot_be_touched(store_dir, monkeypatch):
+    trace_store.store("abc", sample_arrays())
+
+    def refused(*args, **kwargs):
+        raise PermissionError("read-only cache")
+
+    monkeypatch.setattr(trace_store.os, "utime", refused)
+    np.testing.assert_array_equal(trace_store.load("abc")["latency"], sample_arrays()["latency"])
+
+
 def test_a_file_under_another_name_is_not_read(store_dir):
     trace_store.store("abc", sample_arrays())
     os.replace(store_dir / "abc.routes", store_dir / "abd.routes")
@@ -126,7 +136,7 @@ import hashlib, json, sys
 import numpy as np
 import wafersim as ws
 from wafersim.kernels import gemm, reduce
-from wafersim.sim import routing, trace_store
+from wafersim.sim import trace_store
 
 trace_store.STORE_ENTRIES = 1
 counts = {"traced": 0, "ordered": 0}

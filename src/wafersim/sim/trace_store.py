@@ -120,7 +120,10 @@ def load(name: str) -> dict[str, np.ndarray] | None:
             nbytes = count * np.dtype(dtype).itemsize
             arrays[array_name] = payload[offset:offset + nbytes].view(dtype).reshape(shape)
             offset = _aligned(offset + nbytes)
-        os.utime(path)  # (recently used: `_evict` keeps it)
+        try:
+            os.utime(path)  # (recently used: `_evict` keeps it)
+        except OSError:  # (a cache that can be read, not written: still read)
+            pass
         return arrays
     except Exception:  # (missing, unreadable, truncated, corrupt: all mean "trace it")
         return None
