@@ -136,7 +136,7 @@ import hashlib, json, sys
 import numpy as np
 import wafersim as ws
 from wafersim.kernels import gemm, reduce
-from wafersim.sim import trace_store
+from wafersim.sim import routing, trace_store
 
 trace_store.STORE_ENTRIES = 1
 counts = {"traced": 0, "ordered": 0}
