@@ -4,6 +4,7 @@ gives the same results, cycles and statistics as a launch that computes them afr
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import wafersim as ws
 from wafersim.kernels import gemm
@@ -63,3 +64,41 @@ def test_tables_too_large_to_keep_them_expand_per_wave_with_the_same_results(mon
     assert made  # (none kept on a table: the wave expands them again)
     assert_same(per_wave, kept)
     np.testing.assert_allclose(per_wave[0], a.astype(np.float64) @ b, rtol=1e-4)
+
+
+def random_table(rng: np.random.Generator, n: int, sources: int, shared: bool) -> routed.Deliveries:
+    """A `Deliveries` of `sources` rows reaching random receivers among `n` PEs (disjoint per row unless
+    `shared`: then rows overlap), with random latencies, and no links."""
+    counts = rng.integers(0, 9, sources)
+    if shared:
+        dest = np.concatenate([rng.choice(n, count, replace=False) for count in counts]).astype(np.int64)
+    else:
+        dest = rng.permutation(n)[:counts.sum()].astype(np.int64)
+    start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    none = np.zeros(0, dtype=np.int64)
+    return routed.Deliveries(sources=np.arange(sources, dtype=np.int64), start=start, dest=dest,
+                             latency=rng.random(len(dest)), link_start=np.zeros(sources + 1, dtype=np.int64),
+                             link_pe=none, link_dir=none.astype(np.int8), link_offset=none.astype(np.float64),
+                             broken=np.full(sources, -1, dtype=np.int64), messages=[])
+
+
+@pytest.mark.parametrize("n, shared", [(64, False), (64, True), (5000, False), (5000, True)])
+def test_an_expansions_receiver_indices_and_lane_order_match_searches_and_lexsort(n, shared):
+    # (n = 5000 with some 40 entries: the binary searches; n = 64: the counts per PE)
+    rng = np.random.default_rng(n + shared)
+    for _ in range(20):
+        table = random_table(rng, n, 10, shared)
+        rows = np.sort(rng.choice(10, rng.integers(1, 11), replace=False))
+        expansion = routed._Expansion(table, rows, False, n)
+        dest = np.concatenate([table.dest[table.start[r]:table.start[r + 1]] for r in rows]).astype(np.int64)
+        lane = np.repeat(np.arange(len(rows)), [table.start[r + 1] - table.start[r] for r in rows])
+        np.testing.assert_array_equal(expansion.dest, dest)
+        assert expansion.receiver_of.dtype == np.int64
+        np.testing.assert_array_equal(expansion.receiver_of, np.searchsorted(np.sort(dest), dest))
+        order = np.lexsort((dest, lane))  # (lane first, then receiver; stable)
+        latency = np.concatenate([table.latency[table.start[r]:table.start[r + 1]] for r in rows])
+        got_order, got_dest, got_lane, got_latency = expansion.by_dest
+        for got, expected in ((got_order, order), (got_dest, dest[order]), (got_lane, lane[order]),
+                              (got_latency, latency[order])):
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)

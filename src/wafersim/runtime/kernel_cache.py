@@ -6,8 +6,10 @@ later process on the same machine loads it instead (a few milliseconds).
 
 Where: `$WAFERSIM_CACHE_DIR` if set, else `$XDG_CACHE_HOME/wafersim/kernels`, else
 `~/.cache/wafersim/kernels`. Off: `WAFERSIM_KERNEL_CACHE=0` (or `ENABLED = False` here; the test suite
-turns it off). Nothing is ever evicted: delete the directory to empty it. A directory that cannot be
-written, or a file that cannot be read, only means compiling as without the cache.
+turns it off). Nothing is ever evicted: delete the directory to empty it. The same folder, under the same
+switch, keeps large route traces (`sim.trace_store`: `<key>.routes` files, bounded, least recently used
+out). A directory that cannot be written, or a file that cannot be read, only means compiling as without
+the cache.
 
 The key (`key`) holds everything a compilation depends on, so that a cached program is never stale:
 
@@ -45,6 +47,7 @@ import numpy as np
 
 from ..envvars import env_flag
 from ..errors import ArgumentError
+from ..sim import trace_store
 
 #: Use the cache (`WAFERSIM_KERNEL_CACHE=0` turns it off at import; the tests set this to False).
 ENABLED: bool = env_flag("WAFERSIM_KERNEL_CACHE", True, at_import=True)
@@ -257,3 +260,11 @@ def store(digest: str, compiled: Any) -> None:
             raise
     except Exception:  # (a read-only or full disk, an unpicklable program: the next process compiles again)
         return
+
+
+def _trace_folder() -> Path | None:
+    """The route traces' folder (`sim.trace_store`): this cache's, under the same switch."""
+    return directory() if ENABLED else None
+
+
+trace_store.folder = _trace_folder

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import RouteError
 from ..isa.opcodes import PORTS, RAMP
+from . import trace_store
 from .layout import WaveRegion
 
 #: Traces kept across launches (a kernel launched again with the same routes on the same placement skips
@@ -60,6 +61,8 @@ class Deliveries:
     link_offset: np.ndarray
     broken: np.ndarray  # per row: the number of the message saying why its words cannot go, or -1
     messages: list[str]
+    #: the name of its file in `trace_store` (a trace large enough to keep on disk), else None
+    stored_as: str | None = dataclasses.field(default=None, compare=False)
 
     @functools.cached_property
     def nbytes(self) -> int:
@@ -78,6 +81,12 @@ class Deliveries:
         each receiver and cross each link once (as a traced tree does). Kept per row (a trace is kept across
         launches)."""
         known = self.__dict__.setdefault("_one_source", {})
+        stored = self.stored_as is not None and (int(self.start[row + 1] - self.start[row]) + int(
+            self.link_start[row + 1] - self.link_start[row]) >= trace_store.STORE_ENTRIES)
+        if row not in known and stored:  # (a large source's order is kept on disk with its trace)
+            arrays = trace_store.load(f"{self.stored_as}.{row}")
+            if arrays is not None and list(arrays) == list(_ONE_SOURCE):
+                known[row] = tuple(arrays.values())
         if row not in known:
             first, last = self.start[row], self.start[row + 1]
             by_pe = _distinct_order(self.dest[first:last])
@@ -92,6 +101,8 @@ class Deliveries:
                 by_link += first
                 known[row] = (self.dest[by_pe], self.latency[by_pe], self.link_dir[by_link], self.link_pe[by_link],
                               self.link_offset[by_link])
+                if stored:
+                    trace_store.store(f"{self.stored_as}.{row}", dict(zip(_ONE_SOURCE, known[row])))
         return known[row]
 
     def check(self, rows: np.ndarray | None = None) -> None:
@@ -100,6 +111,11 @@ class Deliveries:
         bad = numbers[numbers >= 0]
         if len(bad):
             raise RouteError(self.messages[int(bad.min())], pes_sending=int(np.count_nonzero(numbers >= 0)))
+
+
+_ONE_SOURCE = ("dest", "latency", "link_dir", "link_pe", "link_offset")  # (`one_source`'s arrays, in order)
+#: The arrays of a `Deliveries` (a stored trace has these, and no messages).
+_ARRAYS = ("sources", "start", "dest", "latency", "link_start", "link_pe", "link_dir", "link_offset", "broken")
 
 
 class RouteTables:
@@ -241,8 +257,22 @@ class RouteTables:
         if key in TRACE_CACHE:
             TRACE_CACHE.move_to_end(key)
             return TRACE_CACHE[key]
-        result = trace(region, masks, self.ramp_latency, channel, sources, channel in self.merge,
-                       self.compiled_trace)
+        result = name = None
+        # A trace that may be large enough to keep on disk (a merging channel's sources each reach up to the
+        # whole region) is looked for there first (`trace_store`: from an earlier process).
+        if (trace_store.enabled()
+                and N_PORTS * region.n * (len(sources) if channel in self.merge else 1) >= trace_store.STORE_ENTRIES):
+            name = trace_store.file_key(key + (self.compiled_trace,))
+            arrays = trace_store.load(name)
+            if arrays is not None and list(arrays) == list(_ARRAYS):
+                result = Deliveries(**arrays, messages=[], stored_as=name)
+        if result is None:
+            result = trace(region, masks, self.ramp_latency, channel, sources, channel in self.merge,
+                           self.compiled_trace)
+            if (name is not None and not result.messages
+                    and len(result.dest) + len(result.link_pe) >= trace_store.STORE_ENTRIES):
+                trace_store.store(name, {field: getattr(result, field) for field in _ARRAYS})
+                result.stored_as = name
         TRACE_CACHE[key] = result
         while len(TRACE_CACHE) > 1 and (len(TRACE_CACHE) > TRACE_CACHE_SIZE
                                         or sum(kept.nbytes for kept in TRACE_CACHE.values()) > TRACE_CACHE_BYTES):

@@ -169,3 +169,15 @@ def _walk(masks, sources, has_neighbor, offsets, hop, ramp_latency, merge, block
     start[n_sources] = n_dest
     link_start[n_sources] = n_link
     return ok, n_dest, n_link
+
+
+@njit(cache=True, nogil=True)
+def fletcher64(words: np.ndarray) -> tuple[np.uint64, np.uint64]:
+    """A Fletcher checksum of 64-bit words (wrapping sums): a route file's check (`trace_store`) that a
+    changed, lost or reordered word shows, at the speed of memory (sha256 of a 50 MB trace: 0.1 s)."""
+    first = np.uint64(0)
+    second = np.uint64(0)
+    for word in words:
+        first += word
+        second += first
+    return first, second

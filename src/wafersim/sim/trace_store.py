@@ -1,0 +1,184 @@
+"""Route traces kept on disk, next to the kernel cache, so that a process's first launch loads them.
+
+`routing.TRACE_CACHE` keeps traces across the launches of one process; a new process traced every route again:
+a GEMM's two buses over 64 x 64 PEs (some 40 ms each), a wafer-wide broadcast (25-40 ms) and its per-PE
+order (`Deliveries.one_source`, 30-40 ms). Reading a trace back costs some 0.5 ms per MB (the arrays are
+fresh memory either way) against some 4 ms per MB to trace it, so a trace of at least `STORE_ENTRIES`
+receivers and links is written to a file when traced, and read from it by a later process instead of
+tracing (smaller ones trace faster than a file is opened). `Deliveries.one_source` of such a trace is kept
+the same way, in a file of its own.
+
+Where, and on or off: as the kernel cache (`runtime.kernel_cache` sets `folder`; `WAFERSIM_KERNEL_CACHE=0`
+turns both off, and so does the test suite), in files `<key>.routes`. Unlike compiled kernels, route files
+are large (a wafer-wide trace is 25 MB), so they are bounded: past `STORE_BYTES` of them, the least recently
+used go (a file read is touched).
+
+A file's name is a hash of everything its trace depends on: the caller's key (the spec's `cache_key`,
+defects included, the grid, block and wave, the channel, its masks and sources, the ramp latency, ...) and
+`engine_version` (the engine's routing sources and the versions of Python, NumPy and wafersim), so that a
+changed engine never reads a stale trace. A file holds its key again and a checksum of its arrays: a file
+that is truncated, corrupt, or from another key is ignored (the trace is computed again), never read as
+a trace.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import mmap
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+#: Where the files go: a function returning the folder, or None while the store is off (set by
+#: `runtime.kernel_cache`, which owns the folder and the switch; sim cannot import runtime).
+folder: Callable[[], Path | None] | None = None
+#: Traces with at least this many receivers and links are kept (the cost of a trace grows with them).
+STORE_ENTRIES = 1 << 16
+#: Route files kept at most, in bytes: past this, the least recently used are deleted after a store.
+STORE_BYTES = 1 << 30
+
+SUFFIX = ".routes"
+MAGIC = b"WSROUTE1"
+_ALIGN = 8
+#: The modules whose sources a stored trace depends on (how routes are traced, and the regions they are
+#: traced over), relative to the package.
+_SOURCES = ("sim/routing.py", "sim/trace_kernels.py", "sim/trace_store.py", "sim/layout.py", "arch/spec.py",
+            "arch/defects.py", "arch/values.py", "isa/opcodes.py")
+
+
+@functools.lru_cache(maxsize=1)
+def engine_version() -> str:
+    """A hash of the routing engine's sources and the versions its arrays depend on."""
+    import wafersim
+
+    root = Path(wafersim.__file__).resolve().parent
+    digest = hashlib.sha256(f"{wafersim.__version__}|{sys.version}|{np.__version__}".encode())
+    for name in _SOURCES:
+        digest.update(name.encode())
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _folder() -> Path | None:
+    try:
+        return folder() if folder is not None else None
+    except Exception:  # (a cache folder that cannot be: the kernel cache reports it; routes are just traced)
+        return None
+
+
+def enabled() -> bool:
+    """Whether traces are kept on disk now (the kernel cache is on, with a folder)."""
+    return _folder() is not None
+
+
+def file_key(key: tuple) -> str:
+    """The file name (without suffix) of the trace with in-memory key `key` (a tuple of plain values)."""
+    return hashlib.sha256(repr((engine_version(), key)).encode()).hexdigest()
+
+
+def _checksum(payload: np.ndarray) -> tuple[int, int]:
+    from .trace_kernels import fletcher64  # (Numba: loaded only by processes that read or write route files)
+
+    first, second = fletcher64(payload.view(np.uint64))
+    return int(first), int(second)
+
+
+def load(name: str) -> dict[str, np.ndarray] | None:
+    """The arrays stored under `name` (`file_key`), or None: no store, no file, or one that is not whole."""
+    where = _folder()
+    if where is None:
+        return None
+    path = where / f"{name}{SUFFIX}"
+    try:
+        with open(path, "rb") as file:
+            # Mapped, not read: the file's pages are in the page cache, and mapping them costs far less than
+            # copying them into fresh memory (whose page faults cost as much as tracing). Copy on write: the
+            # arrays are writable like a trace's, and a write never reaches the file; a file is only ever
+            # replaced whole (`store`), never changed in place, so the mapping stays whole.
+            buffer = np.frombuffer(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY), dtype=np.uint8)
+        size = len(buffer)
+        if size < 16 or bytes(buffer[:8]) != MAGIC:
+            return None
+        header_size = int(buffer[8:16].view(np.uint64)[0])
+        if not 16 + header_size <= size:
+            return None
+        header = json.loads(bytes(buffer[16:16 + header_size]))
+        start = _aligned(16 + header_size)
+        if header["key"] != name or start + header["payload"] != size:
+            return None
+        payload = buffer[start:]
+        if list(_checksum(payload)) != header["checksum"]:
+            return None
+        arrays, offset = {}, 0
+        for array_name, dtype, shape in header["arrays"]:
+            count = int(np.prod(shape, dtype=np.int64))
+            nbytes = count * np.dtype(dtype).itemsize
+            arrays[array_name] = payload[offset:offset + nbytes].view(dtype).reshape(shape)
+            offset = _aligned(offset + nbytes)
+        try:
+            os.utime(path)  # (recently used: `_evict` keeps it)
+        except OSError:  # (a cache that can be read, not written: still read)
+            pass
+        return arrays
+    except Exception:  # (missing, unreadable, truncated, corrupt: all mean "trace it")
+        return None
+
+
+def store(name: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write `arrays` under `name` (atomically: a reader never sees half a file); errors are ignored."""
+    where = _folder()
+    if where is None:
+        return
+    try:
+        layout, offset = [], 0
+        for array_name, array in arrays.items():
+            layout.append((array_name, np.ascontiguousarray(array), offset))
+            offset = _aligned(offset + array.nbytes)
+        payload = np.zeros(offset, dtype=np.uint8)
+        for _, array, at in layout:
+            payload[at:at + array.nbytes] = array.reshape(-1).view(np.uint8)
+        header = json.dumps({"key": name, "payload": offset, "checksum": list(_checksum(payload)),
+                             "arrays": [(n, a.dtype.str, list(a.shape)) for n, a, _ in layout]}).encode()
+        where.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=where, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(MAGIC + np.uint64(len(header)).tobytes() + header)
+                file.write(b"\0" * (_aligned(16 + len(header)) - 16 - len(header)))
+                file.write(payload.data)
+            os.replace(temporary, where / f"{name}{SUFFIX}")
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        _evict(where)
+    except Exception:  # (a read-only or full disk: the next process traces again)
+        return
+
+
+def _evict(where: Path) -> None:
+    """Delete the least recently used route files while they take more than `STORE_BYTES`."""
+    files = []
+    for path in where.glob(f"*{SUFFIX}"):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        files.append((info.st_mtime, info.st_size, path))
+    total = sum(size for _, size, _ in files)
+    for _, size, path in sorted(files):
+        if total <= STORE_BYTES:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        total -= size
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN

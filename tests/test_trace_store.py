@@ -1,0 +1,192 @@
+"""Route traces kept on disk (`wafersim.sim.trace_store`): a file read back is the trace that was written, a
+damaged or foreign file is never read as one, and a process that loads traces computes what a process that
+traces them computes, to the bit and to the cycle."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wafersim
+from wafersim.runtime import kernel_cache
+from wafersim.sim import trace_store
+
+
+@pytest.fixture
+def store_dir(tmp_path, monkeypatch):
+    """The store switched on (with the kernel cache), in a folder of this test."""
+    monkeypatch.setattr(kernel_cache, "ENABLED", True)
+    monkeypatch.setenv("WAFERSIM_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def sample_arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"sources": np.arange(5, dtype=np.int64), "latency": rng.random(7),
+            "link_dir": rng.integers(0, 4, 3).astype(np.int8), "empty": np.zeros(0, dtype=np.int64),
+            "square": rng.integers(0, 100, (3, 3)).astype(np.int32)}
+
+
+def test_arrays_stored_are_read_back_equal_with_their_dtypes_and_shapes(store_dir):
+    arrays = sample_arrays()
+    trace_store.store("abc", arrays)
+    assert (store_dir / "abc.routes").exists()
+    got = trace_store.load("abc")
+    assert list(got) == list(arrays)
+    for name, array in arrays.items():
+        assert got[name].dtype == array.dtype and got[name].shape == array.shape, name
+        np.testing.assert_array_equal(got[name], array)
+    got["latency"][0] = -1.0  # (writable, as a trace's arrays; the file keeps what was stored)
+    assert trace_store.load("abc")["latency"][0] == arrays["latency"][0]
+
+
+def test_nothing_is_stored_or_read_while_the_kernel_cache_is_off(store_dir, monkeypatch):
+    monkeypatch.setattr(kernel_cache, "ENABLED", False)
+    assert not trace_store.enabled()
+    trace_store.store("abc", sample_arrays())
+    assert not store_dir.exists() and trace_store.load("abc") is None
+
+
+@pytest.mark.parametrize("damage", ["flip a payload byte", "truncate", "empty", "garbage", "header length",
+                                    "swap two words"])
+def test_a_damaged_file_is_never_read_as_a_trace(store_dir, damage):
+    trace_store.store("abc", sample_arrays())
+    path = store_dir / "abc.routes"
+    data = bytearray(path.read_bytes())
+    header_end = 16 + int.from_bytes(data[8:16], "little")
+    if damage == "flip a payload byte":
+        data[-20] ^= 0x10
+    elif damage == "truncate":
+        data = data[:-8]
+    elif damage == "empty":
+        data = bytearray()
+    elif damage == "garbage":
+        data = bytearray(os.urandom(len(data)))
+    elif damage == "header length":
+        data[8:16] = (len(data) * 2).to_bytes(8, "little")
+    else:  # two different 8-byte words of the payload exchanged: the plain sum is the same
+        start = -(-header_end // 8) * 8
+        first, second = data[start:start + 8], data[start + 40:start + 48]
+        assert first != second
+        data[start:start + 8], data[start + 40:start + 48] = second, first
+    path.write_bytes(bytes(data))
+    assert trace_store.load("abc") is None
+
+
+def test_a_file_is_read_where_it_cannot_be_touched(store_dir, monkeypatch):
+    trace_store.store("abc", sample_arrays())
+
+    def refused(*args, **kwargs):
+        raise PermissionError("read-only cache")
+
+    monkeypatch.setattr(trace_store.os, "utime", refused)
+    np.testing.assert_array_equal(trace_store.load("abc")["latency"], sample_arrays()["latency"])
+
+
+def test_a_file_under_another_name_is_not_read(store_dir):
+    trace_store.store("abc", sample_arrays())
+    os.replace(store_dir / "abc.routes", store_dir / "abd.routes")
+    assert trace_store.load("abd") is None
+
+
+def test_the_least_recently_used_files_go_past_the_bound(store_dir, monkeypatch):
+    for i, name in enumerate(("a", "b", "c")):
+        trace_store.store(name, {"x": np.full(1000, i, dtype=np.int64)})
+        os.utime(store_dir / f"{name}.routes", (1000 + i, 1000 + i))
+    trace_store.load("a")  # (read: now the most recently used)
+    size = (store_dir / "a.routes").stat().st_size
+    monkeypatch.setattr(trace_store, "STORE_BYTES", 3 * size + 64)  # (headers differ by a few bytes)
+    trace_store.store("d", {"x": np.full(1000, 3, dtype=np.int64)})
+    assert sorted(path.stem for path in store_dir.glob("*.routes")) == ["a", "c", "d"]
+
+
+def test_the_file_name_hashes_the_key_and_the_routing_sources():
+    root = Path(wafersim.__file__).resolve().parent
+    digest = hashlib.sha256(f"{wafersim.__version__}|{sys.version}|{np.__version__}".encode())
+    for name in trace_store._SOURCES:
+        digest.update(name.encode() + (root / name).read_bytes())
+    assert trace_store.engine_version() == digest.hexdigest()
+    assert {"sim/routing.py", "sim/trace_kernels.py", "sim/layout.py", "arch/spec.py"} <= set(trace_store._SOURCES)
+    assert trace_store.file_key((1, "a")) != trace_store.file_key((1, "b"))
+    assert trace_store.file_key((1, "a")) == hashlib.sha256(repr((digest.hexdigest(), (1, "a"))).encode()).hexdigest()
+
+
+def test_fletcher64_matches_wrapping_sums():
+    from wafersim.sim.trace_kernels import fletcher64
+
+    words = np.random.default_rng(1).integers(0, 2 ** 63, 1000, dtype=np.uint64) * np.uint64(2)
+    first = second = 0
+    for word in words.tolist():
+        first = (first + word) % 2 ** 64
+        second = (second + first) % 2 ** 64
+    assert tuple(int(v) for v in fletcher64(words)) == (first, second)
+
+
+# A GEMM (two buses: sender sets cut from whole traces) and a block all-reduce (a broadcast from one PE, whose
+# per-PE order `Deliveries.one_source` keeps) with every trace kept on disk (STORE_ENTRIES = 1), reporting
+# their results, cycles, how many traces and orders were computed and how many traces came from files.
+PROGRAM = r'''
+import hashlib, json, sys
+import numpy as np
+import wafersim as ws
+from wafersim.kernels import gemm, reduce
+from wafersim.sim import routing, trace_store
+
+trace_store.STORE_ENTRIES = 1
+counts = {"traced": 0, "ordered": 0}
+original_trace, original_order = routing.trace, routing._distinct_order
+
+def counted_trace(*args, **kwargs):
+    counts["traced"] += 1
+    return original_trace(*args, **kwargs)
+
+def counted_order(keys):
+    counts["ordered"] += 1
+    return original_order(keys)
+
+routing.trace, routing._distinct_order = counted_trace, counted_order
+rng = np.random.default_rng(5)
+a, b = (rng.random((24, 24), dtype=np.float32) for _ in range(2))
+c, gemm_stats = gemm.gemm(a, b, 6)
+values = rng.random((8, 16), dtype=np.float32)
+total, reduce_stats = reduce.block_allreduce(values, "sum", (16, 8))
+loaded = sum(kept.stored_as is not None for kept in routing.TRACE_CACHE.values())
+print(json.dumps({"c": hashlib.sha256(c.tobytes()).hexdigest(), "total": hashlib.sha256(total.tobytes()).hexdigest(),
+                  "cycles": [float(gemm_stats.cycles), float(reduce_stats.cycles)], "stored": loaded, **counts}))
+'''
+
+
+def run(cache: Path, enabled: bool = True) -> dict:
+    env = dict(os.environ, WAFERSIM_CACHE_DIR=str(cache), WAFERSIM_KERNEL_CACHE="1" if enabled else "0")
+    done = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_later_process_loads_the_traces_and_computes_the_same_to_the_cycle(tmp_path):
+    reference = run(tmp_path / "off", enabled=False)
+    assert not list((tmp_path / "off").glob("*.routes"))
+    first = run(tmp_path / "cache")
+    files = sorted((tmp_path / "cache").glob("*.routes"))
+    assert files and first["traced"] == reference["traced"] > 0 and first["ordered"] == reference["ordered"] > 0
+    second = run(tmp_path / "cache")
+    assert second["traced"] == 0 and second["ordered"] == 0 and second["stored"] == first["stored"] > 0
+    for name in ("c", "total", "cycles"):
+        assert first[name] == second[name] == reference[name], name
+    # Damaged files are traced again, to the same results, and written whole again.
+    for i, path in enumerate(files):
+        data = bytearray(path.read_bytes())
+        if i % 2:
+            data[-3] ^= 0xFF
+        path.write_bytes(bytes(data[:len(data) // 2] if i % 2 == 0 else data))
+    third = run(tmp_path / "cache")
+    assert third["traced"] == first["traced"] and third["ordered"] == first["ordered"]
+    for name in ("c", "total", "cycles"):
+        assert third[name] == reference[name], name
+    assert run(tmp_path / "cache")["traced"] == 0
