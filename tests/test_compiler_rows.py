@@ -135,3 +135,25 @@ def test_a_block_evaluates_its_bounds_once_not_per_row():
     out = dev.device_array(18, np.int32)
     _bounds_once[(1, 1), (2, 1)](out)
     np.testing.assert_array_equal(out.copy_to_host(), t.reshape(-1))
+
+
+@ws.jit
+def _augmented_block_at_a_read_row(out):
+    t = ws.local.array((3, 4), np.int32)
+    a = ws.local.array(4, np.int32)
+    a[0] = 1
+    t[a[0]:a[0] + 2, 0:2] += 5           # the index read once, first; still a:a + K, two rows
+    t[a[0]:a[0] + 2, 1:3] *= a[0] + 2
+    for r in range(3):
+        for c in range(4):
+            out[r * 4 + c] = t[r, c]
+
+
+def test_an_augmented_block_whose_rows_start_at_an_element_keeps_its_row_count():
+    t, a = np.zeros((3, 4), np.int32), np.array([1, 0, 0, 0], np.int32)
+    t[a[0]:a[0] + 2, 0:2] += 5
+    t[a[0]:a[0] + 2, 1:3] *= a[0] + 2
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    out = dev.device_array(12, np.int32)
+    _augmented_block_at_a_read_row[(1, 1), (1, 1)](out)
+    np.testing.assert_array_equal(out.copy_to_host(), t.reshape(-1))
