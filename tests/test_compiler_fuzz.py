@@ -14,7 +14,8 @@ around), the `operator` module's functions, math.remainder and math.modf. Random
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
 operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row
-blocks also as row slices, `a[1, 0:4]` or `a[-3, 0:4]`), plain or augmented (`+=`, `-=`, `*=`, `/=`), with
+blocks also as row slices, `a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows
+write, evaluated once as NumPy does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with
 written-out numbers and an int32 parameter meeting float32 scalars among the scalars, are compared the
 same way with NumPy. (Mixed int32/float32 scalar code, written-out constants folded next to the same values
 loaded at run time, element and slice augmented assignments: tests/test_compiler_fuzz_mixed.py; break/continue in every kind of
@@ -475,13 +476,25 @@ BLOCK_ROWS, BLOCK_COLS = 4, 6
 
 
 @st.composite
-def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_rows: bool) -> str:
+def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_rows: bool, moving: str = "") -> str:
     """`name[row:row + rows, col:col + cols]`, or with `as_rows` (one row) the row slice `name[row, ...]`, its row
     counted from the start or from the end (`a[1, 0:3]`, `a[-3, 0:3]`). (A block and a row slice do not mix in
-    one assignment: the compiler refuses that at the line.)"""
+    one assignment: the compiler refuses that at the line.) `moving` (a block's columns, `col + cols` below the
+    last column): `col + moving:col + moving + cols`, a shift of 0 or 1 that reads the destination, which the
+    block's rows write: NumPy evaluates it once, the kernel must not evaluate it again for each row."""
     if as_rows:
         return f"{name}[{draw(st.sampled_from((row, row - BLOCK_ROWS)))}, {col}:{col + cols}]"
+    if moving:
+        return f"{name}[{row}:{row + rows}, {col} + {moving}:{col} + {moving} + {cols}]"
     return f"{name}[{row}:{row + rows}, {col}:{col + cols}]"
+
+
+@st.composite
+def moving_shift(draw, dst: str, dst_row: int, cols: int, as_rows: bool) -> str:
+    """"" (most draws), or a column shift of 0 or 1 read from the destination's first row (`moving` above)."""
+    if as_rows or cols >= BLOCK_COLS or draw(st.integers(0, 2)):
+        return ""
+    return f"(1 if {dst}[{dst_row}, {draw(st.integers(0, BLOCK_COLS - 1))}] > 0 else 0)"
 
 
 @st.composite
@@ -497,8 +510,9 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
     if kind == "block":
         name = draw(st.sampled_from(VEC_ARRAYS))
         row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))
-        col = draw(st.integers(0, BLOCK_COLS - cols))
-        text = draw(block_text(name, row, rows, col, cols, as_rows))
+        moving = draw(moving_shift(dst, dst_row, cols, as_rows))
+        col = draw(st.integers(0, BLOCK_COLS - cols - bool(moving)))
+        text = draw(block_text(name, row, rows, col, cols, as_rows, moving))
         return text, text
     if kind == "scalar":
         if draw(st.integers(0, 3)) == 0:
@@ -523,9 +537,11 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
 def block_assignments(draw):
     rows, cols = draw(st.integers(1, BLOCK_ROWS)), draw(st.integers(1, BLOCK_COLS))
     dst = draw(st.sampled_from(VEC_ARRAYS))
-    row, col = draw(st.integers(0, BLOCK_ROWS - rows)), draw(st.integers(0, BLOCK_COLS - cols))
     as_rows = rows == 1 and draw(st.booleans())
-    target = draw(block_text(dst, row, rows, col, cols, as_rows))
+    row = draw(st.integers(0, BLOCK_ROWS - rows))
+    moving = draw(moving_shift(dst, row, cols, as_rows))
+    col = draw(st.integers(0, BLOCK_COLS - cols - bool(moving)))
+    target = draw(block_text(dst, row, rows, col, cols, as_rows, moving))
     kernel, numpy = draw(block_trees(rows, cols, dst, row, draw(st.integers(1, 3)), as_rows=as_rows))
     return f"{target} {draw(st.sampled_from(ASSIGN_OPS))}", kernel, numpy
 

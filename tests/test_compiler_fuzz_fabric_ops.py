@@ -6,7 +6,9 @@ docs/api.md, docs/getting-started.md ("Printing from a kernel") and docs/python-
 - `ws.fma_skip_zeros` (slice or scalar `b`; an inf or nan facing a zero never reaches the result; the product
   rounded, then the sum, as `vfma`), `ws.pack_nonzeros` (-0.0 a zero, nan not), `ws.sparse_fma` of host-packed
   pairs (`(row << 16) | column`, and a scalar `x`: the index a row) and of what `pack_nonzeros` wrote,
-  `ws.send_nonzeros` / `ws.recv_fma` between neighbours and along a routed row bus (counts returned);
+  `ws.send_nonzeros` / `ws.recv_fma` between neighbours and along a routed row bus (counts returned; a count of
+  `pack_nonzeros` or `recv_fma` inside a slice expression reading the array the call wrote, as NumPy reads a
+  view after the call, and refused after a negation NumPy computes before it);
 - `ws.print` records (PEs, labels, int or float values, order by cycle then PE, each PE's in program order),
   `ws.grid`, `ws.gridsize`, `threadIdx`, `blockIdx`, `blockDim`, `gridDim`, `ws.syncthreads()` and neighbour
   words inside blocks, in grids of several blocks running in several waves;
@@ -25,8 +27,11 @@ from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+import wafersim as ws
 from test_compiler_fuzz_fabric import FUZZ, WAYS, bits, dev, gen_dir, indent, launch_both, load  # noqa: F401
 
 # ----------------------------------------------------------------------------- sparse intrinsics
@@ -35,9 +40,13 @@ S = 16  # words of y, a, b; pairs arrays hold 2 * S words
 
 @st.composite
 def sparse_programs(draw):
-    """(PEs in a row, ops): ("skip", o, p, q, length, scalar b?), ("pack", k, p, length), ("apply", k, o, rows,
-    q, cols, pairs, scalar x?), ("unpack", k, o, scalar?) (`sparse_fma` of what pack k wrote, x the scalar s),
-    ("hand", k, direction, p, o, length, channel) (send_nonzeros / recv_fma)."""
+    """(PEs in a row, ops): ("skip", o, p, q, length, scalar b?), ("pack", k, p, length, into), ("apply", k, o,
+    rows, q, cols, pairs, scalar x?), ("unpack", k, o, scalar?) (`sparse_fma` of what pack k wrote, x the scalar s),
+    ("hand", k, direction, p, o, length, channel, into) (send_nonzeros / recv_fma). `into` None, or the count goes
+    into a slice expression whose operand the call wrote, read after the call as NumPy reads a view:
+    `y[o2:o2 + m] = pk[k, 0:m] + ws.pack_nonzeros(...)` ((o2, m)), `y[o2:o2 + m] = y[o3:o3 + m] + ws.recv_fma(...)`
+    ((o2, o3, m)); a last item "-" negates that operand: NumPy negates it before the call writes it, so the
+    kernel (which evaluates scalars first) must refuse the statement."""
     ops, packs = [], []
     for _ in range(draw(st.integers(1, 6))):
         k = len(ops)  # the op's row of pk, cnt and pairs
@@ -47,7 +56,9 @@ def sparse_programs(draw):
         if kind == "skip":
             ops.append(("skip", o, p, draw(st.integers(0, S - length)), length, draw(st.booleans())))
         elif kind == "pack":
-            ops.append(("pack", k, p, length))
+            m = draw(st.integers(1, S))
+            into = (draw(st.integers(0, S - m)), m) + NEGATED(draw) if draw(st.booleans()) else None
+            ops.append(("pack", k, p, length, into))
             packs.append(k)
         elif kind == "unpack" and packs:
             pack = draw(st.sampled_from(packs))
@@ -60,7 +71,22 @@ def sparse_programs(draw):
                         draw(st.integers(0, S)), scalar))
         elif kind in ("hand", "bus"):
             ops.append((kind, k, draw(st.sampled_from(["EAST", "WEST"])), p, o, length, draw(st.integers(0, 3))))
+            if kind == "hand":
+                m = draw(st.integers(1, S))
+                into = (draw(st.integers(0, S - m)), draw(st.integers(0, S - m)), m) + NEGATED(draw) \
+                    if draw(st.booleans()) else None
+                ops[-1] += (into,)
     return draw(st.integers(2, 4)), ops or [("skip", 0, 0, 0, S, True)]
+
+
+def NEGATED(draw) -> tuple:
+    """("-",) one time in four: the slice operand of a count's slice expression negated (refused)."""
+    return ("-",) if draw(st.integers(0, 3)) == 0 else ()
+
+
+def refused(ops) -> bool:
+    """Whether a count goes into a slice expression after a negation Python computes before the call."""
+    return any(op[0] in ("pack", "hand") and op[-1] and op[-1][-1] == "-" for op in ops)
 
 
 def render_sparse(ops) -> str:
@@ -71,8 +97,10 @@ def render_sparse(ops) -> str:
             b = "s" if scalar else f"b[{q}:{q + n}]"
             body.append(f"ws.fma_skip_zeros(y[{o}:{o + n}], a[{p}:{p + n}], {b})")
         elif op[0] == "pack":
-            _, k, p, n = op
-            body.append(f"cnt[{k}] = ws.pack_nonzeros(pk[{k}, 0:{2 * n}], a[{p}:{p + n}])")
+            _, k, p, n, into = op
+            call = f"ws.pack_nonzeros(pk[{k}, 0:{2 * n}], a[{p}:{p + n}])"
+            body.append(f"y[{into[0]}:{sum(into[:2])}] = {'-' * (len(into) - 2)}pk[{k}, 0:{into[1]}] + {call}" if into
+                        else f"cnt[{k}] = {call}")
         elif op[0] == "unpack":
             _, pack, o, k = op
             body.append(f"cnt[{k}] = cnt[{pack}]")
@@ -83,13 +111,15 @@ def render_sparse(ops) -> str:
             body.append(f"pv[0:{2 * S}] = pairs[p, {k * 2 * S}:{(k + 1) * 2 * S}]")
             body.append(f"ws.sparse_fma(y[{o}:{o + rows}], pv[0:{2 * pairs}], {x})")
         elif op[0] == "hand":
-            _, k, way, p, o, n, channel = op
+            _, k, way, p, o, n, channel, into = op
             back = WAYS[way]
+            call = f"ws.recv_fma(ws.{back}, y[{o}:{o + n}], s * 0.5, pv[0:{2 * n}], channel={channel})"
             body += [f"if ws.has_neighbor(ws.{way}):",
                      f"    cnt[{k}] = ws.send_nonzeros(ws.{way}, a[{p}:{p + n}], pk[{k}, 0:{2 * n}], channel={channel})",
                      f"if ws.has_neighbor(ws.{back}):",
-                     f"    cnt[{k}] = cnt[{k}] + 100 * ws.recv_fma(ws.{back}, y[{o}:{o + n}], s * 0.5, "
-                     f"pv[0:{2 * n}], channel={channel})"]
+                     f"    y[{into[0]}:{into[0] + into[2]}] = {'-' * (len(into) - 3)}y[{into[1]}:{into[1] + into[2]}] + "
+                     f"{call}" if into else
+                     f"    cnt[{k}] = cnt[{k}] + 100 * {call}"]
         else:  # along a routed row bus from the PE at column 0 (channel 4 + ...)
             _, k, _, p, o, n, channel = op
             body += [f"ws.use_route({4 + channel}, \"row_bus\")", "if p == 0:",
@@ -153,10 +183,14 @@ def sparse_reference(pes: int, ops, x, pairs, s):
                 factor = np.full(n, s, np.float32) if scalar else b[pe, q:q + n]
                 y[pe, o:o + n][keep] = y[pe, o:o + n][keep] + a[pe, p:p + n][keep] * factor[keep]
         elif op[0] == "pack":
-            _, k, p, n = op
+            _, k, p, n, into = op
             for pe in range(pes):
                 words = packed(a[pe, p:p + n])
-                pk[pe, k, :len(words)], cnt[pe, k] = words, len(words) // 2
+                pk[pe, k, :len(words)] = words
+                if into:  # the count into y, with the row of pk as the pack left it
+                    y[pe, into[0]:sum(into[:2])] = pk[pe, k, 0:into[1]] + np.float32(len(words) // 2)
+                else:
+                    cnt[pe, k] = len(words) // 2
         elif op[0] == "unpack":
             _, pack, o, k = op
             for pe in range(pes):
@@ -167,7 +201,8 @@ def sparse_reference(pes: int, ops, x, pairs, s):
             for pe in range(pes):
                 apply_pairs(y[pe, o:o + rows], pairs[pe, k, :2 * n], s if scalar else b[pe, q:q + cols], not scalar)
         else:
-            kind, k, way, p, o, n, _ = op
+            kind, k, way, p, o, n, _ = op[:7]
+            into = op[7] if kind == "hand" else None
             step = 1 if way == "EAST" else -1
             for pe in range(pes):
                 source = (0 if pe else None) if kind == "bus" else (pe - step if 0 <= pe - step < pes else None)
@@ -179,7 +214,11 @@ def sparse_reference(pes: int, ops, x, pairs, s):
                     words = packed(a[source, p:p + n])
                     apply_pairs(y[pe, o:o + n], words, np.float32(s * np.float32(0.5)) if kind == "hand" else s,
                                 False)
-                    cnt[pe, k] += 100 * (len(words) // 2)
+                    if into:  # the count into y, with y as recv_fma left it
+                        o2, o3, m = into[:3]
+                        y[pe, o2:o2 + m] = y[pe, o3:o3 + m] + np.float32(len(words) // 2)
+                    else:
+                        cnt[pe, k] += 100 * (len(words) // 2)
     return y, pk.reshape(pes, -1), cnt
 
 
@@ -209,6 +248,10 @@ def test_sparse_intrinsics_match_numpy(dev, gen_dir, case, seed, s):
     x, pairs = sparse_inputs(seed, pes, ops)
     host = [x, pairs.reshape(pes, -1), np.zeros((pes, S), np.float32), np.zeros((pes, len(ops) * 2 * S), np.float32),
             np.zeros((pes, len(ops)), np.int32), s]
+    if refused(ops):  # the call would run before the negation NumPy computes first: a CompileError, not reordered
+        with pytest.raises(ws.CompileError, match="writes an array, after a slice operation"):
+            launch_both(dev, module.kern, (1, 1), (pes, 1), host, (2, 3, 4), source)
+        return
     (y, pk, cnt), _ = launch_both(dev, module.kern, (1, 1), (pes, 1), host, (2, 3, 4), source)
     want_y, want_pk, want_cnt = sparse_reference(pes, ops, x, pairs, np.float32(s))
     np.testing.assert_array_equal(cnt, want_cnt, err_msg=source)

@@ -87,3 +87,73 @@ def kern(out, n):
 """).kern
     error = compile_error(dev, kern, np.zeros(1, np.float32), 2)
     assert text in str(error), str(error)
+
+
+@ws.jit
+def _bounds_once(out):
+    t = ws.local.array((3, 6), np.int32)
+    g = ws.local.array((3, 6), np.int32)
+    u = ws.local.array(6, np.int32)
+    t[0, 0] = 2
+    t[1, 0] = 1
+    for r in range(3):
+        for c in range(6):
+            g[r, c] = (r * 6 + c) * 10
+    for c in range(6):
+        u[c] = c + 100
+    if ws.grid(1) == 0:
+        for j in range(8):
+            ws.send(ws.EAST, j + 1)
+    else:
+        t[t[1, 0]:t[1, 0] + 2, 0:3] = g[0:2, 0:3]                 # row 1 moves the start: NumPy's is 1 for both
+        t[0:2, 0:2] = g[0:2, t[0, 0]:t[0, 0] + 2] + u[t[0, 0]:t[0, 0] + 2]   # row 0 sets t[0, 0] = 0 + 100 ...
+        t[0:2, 3:5] = u[ws.recv(ws.WEST):ws.recv(ws.WEST) + 1] * ws.recv(ws.WEST)   # 3 receives, not 7
+        t[1:3, 4:6] = g[1:3, ws.recv(ws.WEST):ws.recv(ws.WEST) + 1] + ws.recv(ws.WEST)
+        t[0:2, ws.recv(ws.WEST) - 6:ws.recv(ws.WEST) - 6] = 9       # target bounds after the right side, once
+        for r in range(3):
+            for c in range(6):
+                out[r * 6 + c] = t[r, c]
+
+
+def test_a_block_evaluates_its_bounds_once_not_per_row():
+    """A block assignment is compiled one row at a time; a bound that reads an array the rows write, or
+    receives, is evaluated once in Python's order (the right side's bounds and scalars left to right, then the
+    target's), as NumPy takes the views before any row is written."""
+    words = iter(range(1, 100))
+    t, g, u = np.zeros((3, 6), np.int32), np.arange(18, dtype=np.int32).reshape(3, 6) * 10, np.arange(100, 106)
+    t[0, 0], t[1, 0] = 2, 1
+    t[t[1, 0]:t[1, 0] + 2, 0:3] = g[0:2, 0:3]
+    t[0:2, 0:2] = g[0:2, t[0, 0]:t[0, 0] + 2] + u[t[0, 0]:t[0, 0] + 2]
+    lo, hi = next(words), next(words)
+    t[0:2, 3:5] = u[lo:hi + 1] * next(words)
+    lo, hi = next(words), next(words)
+    t[1:3, 4:6] = g[1:3, lo:hi + 1] + next(words)
+    value = 9
+    lo, hi = next(words), next(words)
+    t[0:2, lo - 6:hi - 6] = value
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(18, np.int32)
+    _bounds_once[(1, 1), (2, 1)](out)
+    np.testing.assert_array_equal(out.copy_to_host(), t.reshape(-1))
+
+
+@ws.jit
+def _augmented_block_at_a_read_row(out):
+    t = ws.local.array((3, 4), np.int32)
+    a = ws.local.array(4, np.int32)
+    a[0] = 1
+    t[a[0]:a[0] + 2, 0:2] += 5           # the index read once, first; still a:a + K, two rows
+    t[a[0]:a[0] + 2, 1:3] *= a[0] + 2
+    for r in range(3):
+        for c in range(4):
+            out[r * 4 + c] = t[r, c]
+
+
+def test_an_augmented_block_whose_rows_start_at_an_element_keeps_its_row_count():
+    t, a = np.zeros((3, 4), np.int32), np.array([1, 0, 0, 0], np.int32)
+    t[a[0]:a[0] + 2, 0:2] += 5
+    t[a[0]:a[0] + 2, 1:3] *= a[0] + 2
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    out = dev.device_array(12, np.int32)
+    _augmented_block_at_a_read_row[(1, 1), (1, 1)](out)
+    np.testing.assert_array_equal(out.copy_to_host(), t.reshape(-1))

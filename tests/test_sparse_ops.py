@@ -402,3 +402,69 @@ def test_vpacknz_and_vspchk_cost_their_pairs_as_docs_isa_says(pair_words, skip_c
         setup = f"li r2, 0\nli r3, 0x00100010\nli r4, {n}\n"  # (the pairs are zeros: index 0 < 16 passes)
         checked = busy(setup + "vspchk r2, r3, r4\n") - busy(setup)
         assert checked == issue + math.ceil(n * pair_words / spec.vector_lanes)
+
+
+@ws.jit
+def _count_after_a_vector_op(out):
+    a = ws.local.array(4, np.int32)
+    pairs = ws.local.array(8, np.int32)
+    v = ws.local.array(4, np.int32)
+    a[1] = 7
+    v[0:4] = pairs[0:4] * 2 + ws.pack_nonzeros(pairs, a[0:4])   # NumPy doubles pairs before the pack writes it
+    out[0:4] = v[0:4]
+
+
+@ws.jit
+def _received_count_after_a_vector_op(out):
+    a = ws.local.array(4, np.float32)
+    y = ws.local.array(4, np.float32)
+    pairs = ws.local.array(8, np.float32)
+    a[1] = 7.0
+    if ws.grid(1) == 0:
+        ws.send_nonzeros(ws.EAST, a[0:4], pairs)
+    else:
+        y[0:4] = -y[0:4] + ws.recv_fma(ws.WEST, y, 1.0, pairs)    # -y of y before recv_fma adds to it
+        out[0:4] = y[0:4]
+
+
+@ws.jit
+def _counts_before_the_views_are_read(out):
+    a = ws.local.array(4, np.float32)
+    y = ws.local.array(4, np.float32)
+    pairs = ws.local.array(8, np.float32)
+    a[1] = 7.0
+    y[1] = 1.0
+    if ws.grid(1) == 0:
+        ws.send_nonzeros(ws.EAST, a[0:4], pairs)
+        ws.send_nonzeros(ws.EAST, a[0:4], pairs)
+    else:
+        y[0:4] = ws.recv_fma(ws.WEST, y, 1.0, pairs) + y[0:4]     # the view y[0:4] is read after the call
+        out[0:4] = y[0:4]
+        y[0:4] = y[0:4] + ws.recv_fma(ws.WEST, y, 2.0, pairs)     # likewise: the add reads y after the call
+        out[4:8] = y[0:4]
+
+
+@pytest.mark.parametrize("kernel", [_count_after_a_vector_op, _received_count_after_a_vector_op])
+def test_a_sparse_count_after_a_slice_operation_is_refused_not_reordered(kernel):
+    """The sparse intrinsics write arrays and give a count: inside a slice expression, after an operation on slices
+    that Python computes before the call, the kernel (which evaluates scalars before any vector instruction) would
+    compute that operation on the arrays as the call left them."""
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    with pytest.raises(ws.CompileError, match="writes an array, after a slice operation"):
+        kernel[(1, 1), (2, 1)](dev.device_array(4, kernel is _count_after_a_vector_op and np.int32 or np.float32))
+
+
+def test_a_sparse_count_before_the_slices_are_read_is_computed_as_numpy_does():
+    def recv_fma(y, scale):        # what recv_fma does with the one nonzero sent, 7.0 at position 1
+        y[1] += np.float32(7.0) * np.float32(scale)
+        return np.float32(1)
+
+    y, expected = np.array([0, 1, 0, 0], np.float32), np.zeros(8, np.float32)
+    y[0:4] = recv_fma(y, 1.0) + y[0:4]
+    expected[0:4] = y
+    y[0:4] = y[0:4] + recv_fma(y, 2.0)
+    expected[4:8] = y
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(8)
+    _counts_before_the_views_are_read[(1, 1), (2, 1)](out)
+    np.testing.assert_array_equal(out.copy_to_host(), expected)

@@ -5,7 +5,8 @@ every 2-D slice `u[s0:s1, ...]` in it replaced by its row `u[s0 + k, ...]`: one 
 operator and row (or one bulk copy per row between global and local memory). As NumPy evaluates the whole
 right side before writing, the scalar subexpressions of `e` are evaluated once, before the first row, and
 an operand that reads rows of the destination shifted from the rows written is refused (row by row, some
-would be read after being written).
+would be read after being written). Likewise every slice bound that reads an array or calls (a receive) is
+evaluated once, in Python's order (the right side's, then the target's), not once per row.
 
 Row counts must be known when compiling: constant bounds (`t[1:3, ...]`), or `a:a + K` with a constant K
 (`u[y:y + 4, x:x + 4]`, the start computed at run time and bounds-checked).
@@ -77,6 +78,10 @@ class RowLowering(VectorLowering):
                 same_rows = constant_start if constant_start is not None else ast.unparse(start)
                 self.vector_computed = False
                 value_node = self.hoist_scalars(value_node, array, same_rows, count, hidden)
+            # The target's bounds, after the right side as Python evaluates them, once: a row written must not
+            # move the next row's columns (`t[0:2, t[0, 0]:t[0, 0] + 2] = 5`), nor a receive run once per row
+            start = self.evaluated_once(start, hidden)
+            parts = [parts[0], self.columns_once(parts[1], hidden)]
             for k in range(count):
                 row = ast.Constant(constant_start + k) if constant_start is not None else \
                     ast.BinOp(left=start, op=ast.Add(), right=ast.Constant(k))
@@ -105,7 +110,17 @@ class RowLowering(VectorLowering):
                 raise Unsupported("this operand reads rows of the destination shifted from the rows written (NumPy "
                                   "reads them all before writing; row by row, some would be read after being "
                                   "written): copy it into another array first", node)
-            return node
+            # Its bounds evaluated now, once, as NumPy takes the view: not again for each row
+            once = self.evaluated_once(start, hidden)
+            rows_part = subscript_parts(node)[0] if once is start else \
+                ast.copy_location(ast.Slice(lower=once, upper=ast.BinOp(left=once, op=ast.Add(),
+                                                                         right=ast.Constant(rows))), start)
+            columns = self.columns_once(subscript_parts(node)[1], hidden)
+            out = ast.Subscript(value=node.value, slice=ast.Tuple(elts=[rows_part, columns], ctx=ast.Load()),
+                                ctx=ast.Load())
+            ast.copy_location(out, node)
+            ast.fix_missing_locations(out)
+            return out
         if isinstance(node, ast.BinOp):
             hoisted = ast.BinOp(left=self.hoist_scalars(node.left, dst, dst_start, count, hidden), op=node.op,
                                 right=self.hoist_scalars(node.right, dst, dst_start, count, hidden))
@@ -121,15 +136,35 @@ class RowLowering(VectorLowering):
         if self.array_writes != writes and self.vector_computed:
             raise Unsupported("this scalar calls a function that writes an array, after a slice operation that "
                               "Python computes before the call: call it before the statement, into a variable", node)
-        if not isinstance(value, Val):
-            if getattr(value, "array", None) is dst:
-                raise Unsupported("a row of the destination as an operand of a block assignment: copy it into "
-                                  "another array first", node)
-            return node  # a 1-D slice: broadcast to every row, as NumPy does
+        if not isinstance(value, Val) and getattr(value, "array", None) is dst:
+            raise Unsupported("a row of the destination as an operand of a block assignment: copy it into "
+                              "another array first", node)
+        # A scalar, or a 1-D slice broadcast to every row as NumPy does, with the bounds it was taken with
+        return self.hidden_name(value, node, hidden)
+
+    def hidden_name(self, value, node: ast.expr, hidden: list[str]) -> ast.Name:
+        """A name no source can write, bound to `value` (the value of `node`) until the statement ends."""
         name = f"{_HIDDEN}{len(hidden)}"
         hidden.append(name)
         self.bind(name, value)
         return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+
+    def evaluated_once(self, node: ast.expr | None, hidden: list[str]) -> ast.expr | None:
+        """`node`, or where it reads an array or calls (a receive), a hidden name of its value evaluated now: the
+        rows of a block are lowered one by one from the same expressions, which would evaluate it for each row
+        (after earlier rows were written, and running a receive once per row)."""
+        if node is None or not any(isinstance(n, (ast.Subscript, ast.Call)) for n in ast.walk(node)):
+            return node  # a constant or variables: the same for every row
+        return self.hidden_name(self.expr(node), node, hidden)
+
+    def columns_once(self, columns: ast.expr, hidden: list[str]) -> ast.expr:
+        """The column slice of a block with its bounds evaluated once (`evaluated_once`), lower then upper."""
+        if not isinstance(columns, ast.Slice):
+            return columns
+        lower, upper = self.evaluated_once(columns.lower, hidden), self.evaluated_once(columns.upper, hidden)
+        if lower is columns.lower and upper is columns.upper:
+            return columns
+        return ast.copy_location(ast.Slice(lower=lower, upper=upper, step=columns.step), columns)
 
     def computed_rows(self, node: ast.expr) -> ast.expr:
         """`node`; an operation on slices or blocks, which Python has computed once its operands are read."""

@@ -26,6 +26,9 @@ class SparseCallLowering:
                       wsi.pack_nonzeros: ("pairs", "values"), wsi.send_nonzeros: ("direction", "values", "pairs"),
                       wsi.recv_fma: ("direction", "y", "scale", "pairs")}
         names = signatures[callee]
+        # Each writes an array (dst, y, pairs) and some give a count used inside expressions: a slice assignment's
+        # scalar calling one must be ordered as a device function that stores is (vectors.py, rows.py)
+        self.array_writes += 1
         fabric = callee in (wsi.send_nonzeros, wsi.recv_fma)
         unexpected = sorted(set(kwargs) - ({"channel"} if fabric else set()))
         if unexpected or len(args) != len(names):

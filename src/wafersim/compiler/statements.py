@@ -215,8 +215,15 @@ class StatementLowering(RowLowering):
 
         def part(node):
             if isinstance(node, ast.Slice):
-                return ast.copy_location(ast.Slice(lower=once(node.lower), upper=once(node.upper),
-                                                   step=once(node.step)), node)
+                lower, upper = once(node.lower), node.upper
+                if lower is not node.lower and isinstance(upper, ast.BinOp) and isinstance(upper.op, ast.Add) \
+                        and ast.unparse(upper.left) == ast.unparse(node.lower):
+                    # `s:s + K` stays of that form (a block's row count, a slice's constant length); `s` reads no
+                    # call (refused above), so it is the same value both times
+                    upper = ast.copy_location(ast.BinOp(left=lower, op=ast.Add(), right=once(upper.right)), upper)
+                else:
+                    upper = once(upper)
+                return ast.copy_location(ast.Slice(lower=lower, upper=upper, step=once(node.step)), node)
             return once(node)
 
         index = target.slice
