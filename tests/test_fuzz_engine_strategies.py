@@ -68,12 +68,16 @@ OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
 TAGS = {"int": ("", ".i32"), "float": ("", ".f32")}
 
 
+ROUTED = 3  # the channel of the named route a program may declare
+BUSES = {"block_bus": "both", "row_bus": "x", "column_bus": "y"}  # which index the sender is picked by
+
+
 class Builder:
     """Draws a program's lines; `uniform` says whether every PE of a block runs the current line alike."""
 
-    def __init__(self, draw, fifo_depth: int):
-        self.draw, self.fifo_depth, self.lines, self.labels, self.depth = draw, fifo_depth, [], 0, 0
-        self.uniform = True
+    def __init__(self, draw, fifo_depth: int, block: tuple[int, int]):
+        self.draw, self.fifo_depth, self.block, self.lines, self.labels, self.depth = draw, fifo_depth, block, [], 0, 0
+        self.uniform, self.bus = True, draw(st.sampled_from(sorted(BUSES)))
 
     def label(self) -> str:
         self.labels += 1
@@ -105,7 +109,7 @@ class Builder:
         if self.depth < 2:
             choices += ["if", "loop"]
         if self.uniform:
-            choices += ["exchange", "exchange", "vexchange", "background", "barrier"]
+            choices += ["exchange", "exchange", "vexchange", "background", "routed", "barrier"]
         getattr(self, "s_" + self.pick(choices))()
 
     def s_int(self) -> None:
@@ -292,6 +296,41 @@ class Builder:
         for (wait, towards), label in zip(waits, labels[2:]):
             self.emit(f"hasnb r20, {towards}", f"bz r20, {label}", wait, f"{label}:")
 
+    def s_routed(self) -> None:
+        """One PE per block (a row, a column: by the bus) sends through its router on the declared bus, and
+        every other PE it reaches receives as many words: scalar, vector or background transfers."""
+        root = (self.draw(st.integers(0, self.block[0] - 1)), self.draw(st.integers(0, self.block[1] - 1)))
+        by = BUSES[self.bus]
+        tests = [f"seqi r12, r1, {root[0]}"] if by != "y" else []
+        tests += [f"seqi r22, r2, {root[1]}"] if by != "x" else []
+        if len(tests) == 2:
+            tests.append("and r12, r12, r22")
+        elif by == "y":
+            tests = [tests[0].replace("r22", "r12")]
+        receive, done = self.label(), self.label()
+        kind, form = self.pick(("int", "float")), self.draw(st.integers(0, 2))
+        tag = self.pick(TAGS[kind])
+        self.emit(*tests, f"bz r12, {receive}")
+        if form == 0:
+            words = [self.reg(kind) for _ in range(self.draw(st.integers(1, self.fifo_depth + 2)))]
+            self.emit(*[f"send{tag} ramp, {ROUTED}, {word}" for word in words], f"jmp {done}", f"{receive}:")
+            self.emit(*[f"recv{self.pick(('', tag))} {self.reg(kind)}, ramp, {ROUTED}" for _ in words])
+        else:
+            n = self.draw(st.integers(0, REGION))
+            start = "sendv" + tag if form == 1 else "senda"
+            self.emit(f"li r15, {n}", f"li r14, {self.sram(kind, n)}", f"{start} ramp, {ROUTED}, r14, r15")
+            if form == 2:
+                self.emit(f"swait ramp, {ROUTED}")
+            self.emit(f"jmp {done}", f"{receive}:", f"li r15, {n}", f"li r13, {self.sram(kind, n)}")
+            if form == 1:
+                self.emit(f"recvv{self.pick(('', tag))} ramp, {ROUTED}, r13, r15")
+            else:
+                self.emit(f"recva ramp, {ROUTED}, r13, r15")
+                for _ in range(self.draw(st.integers(0, 2))):
+                    getattr(self, "s_" + self.pick(("int", "float")))()
+                self.emit(f"rwait ramp, {ROUTED}")
+        self.emit(f"{done}:")
+
     def s_barrier(self) -> None:
         self.emit("bar")
 
@@ -312,10 +351,10 @@ class Builder:
 
 
 @st.composite
-def isa_programs(draw, fifo_depth: int):
+def isa_programs(draw, fifo_depth: int, block: tuple[int, int]):
     """(assembly text) of a random program; arguments: the output and the input buffers."""
-    b = Builder(draw, fifo_depth)
-    b.emit(f".sram {DATA}", ".args 2", "sreg r1, tid.x", "sreg r2, tid.y", "sreg r6, bid.x", "sreg r7, bid.y",
+    b = Builder(draw, fifo_depth, block)
+    b.emit(f".sram {DATA}", ".args 2", f".route {ROUTED} {b.bus}", "sreg r1, tid.x", "sreg r2, tid.y", "sreg r6, bid.x", "sreg r7, bid.y",
            "sreg r8, gdim.x", "mul r7, r7, r8", "add r6, r6, r7", "sreg r7, bdim.x", "sreg r8, bdim.y",
            "mul r8, r7, r8", "mul r5, r6, r8", "mul r7, r2, r7", "add r5, r5, r7", "add r5, r5, r1",
            f"muli r3, r5, {4 * SLOT}", "arg r8, 0", "add r3, r3, r8", "arg r4, 1")
@@ -419,7 +458,7 @@ def thresholds(which: dict):
 @given(data=st.data(), setup=launches(), seed=st.integers(0, 2**16))
 def test_random_isa_programs_are_identical_under_every_strategy(data, setup, seed):
     spec, grid, block = setup
-    source = data.draw(isa_programs(spec.fifo_depth), label="source")
+    source = data.draw(isa_programs(spec.fifo_depth, block), label="source")
     small = small_thresholds()
     lowered = data.draw(st.sampled_from([[], list(small)]).flatmap(
         lambda keys: st.sets(st.sampled_from(keys)) if keys else st.just(set())), label="lowered")
