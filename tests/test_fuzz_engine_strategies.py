@@ -27,6 +27,7 @@ import os
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -468,3 +469,35 @@ def test_random_isa_programs_are_identical_under_every_strategy(data, setup, see
             run_every_strategy(lambda: run_program(source, spec, grid, block, inputs))
         except ws.WaferError:
             pass  # (every strategy raised it alike: `run_every_strategy` compares errors too)
+
+
+def test_a_failure_naming_other_values_in_pes_run_apart_is_still_one_failure():
+    """Found by this fuzzer: every PE fails one bounds check at one cycle, each with its own index. With
+    `compiled_fabric=False` the senders and the receivers of a transfer before it run apart, and the error
+    named only the senders (their message, "index 0", differed from the receivers' "index 1"), where one
+    NumPy group names all four PEs with the first one's index (docs/timing.md: every PE that failed the
+    same way at that instruction and cycle, whichever groups the engine ran them in)."""
+    source = """
+        sreg r1, tid.x
+        sreg r5, bid.y
+        shli r5, r5, 1
+        add r5, r5, r1          # r5 = the PE's launch index, 0..3
+        hasnb r20, east
+        bz r20, sent
+        sendv east, 0, r14, r0  # (no words: only the senders and receivers run apart)
+    sent:
+        hasnb r20, west
+        bz r20, received
+        recvv west, 0, r13, r0
+    received:
+        chk r5, r0, 0           # fails everywhere: 0 <= r5 < 0
+        halt
+    """
+    program = assemble(source, name="apart")
+
+    def launch():
+        ws.Device(ws.WaferSpec(width=2, height=2)).launch(program, (1, 2), (2, 1), [])
+
+    with pytest.raises(ws.MemoryAccessError) as info:
+        run_every_strategy(launch)  # (the same error under every strategy)
+    assert info.value.pes == [(0, 0), (1, 0), (0, 1), (1, 1)] and info.value.index == 0
