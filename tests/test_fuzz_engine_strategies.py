@@ -2,8 +2,10 @@
 
 Random assembly programs -- scalar integer and float32 ops on edge values, 16-bit float ops, branches that
 split PEs by index, loops with PE-dependent trip counts, SRAM loads, stores and vector ops, global loads and
-stores (scalar and bulk), neighbour sends and receives (scalar and vector, typed and raw), barriers, and
-now and then an instruction that fails on some PEs -- run under every strategy of
+stores (scalar and bulk), neighbour sends and receives (scalar, vector and background, typed and raw), sends
+from one PE along a declared bus (scalar, vector, background), barriers, and now and then an instruction that
+fails on some PEs -- on blocks of up to 8 x 6 PEs over one or several waves, at times with the engine's size
+thresholds lowered so that these small blocks take the large groups' paths -- run under every strategy of
 tests/test_engine_strategies.py (`STRATEGIES`), which must agree bit for bit on the outputs, the cycle count
 and every per-PE statistic, or raise the same error (type, message, PEs).
 
@@ -42,7 +44,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ
 
 # Registers: r1 tid.x, r2 tid.y, r3 this PE's output slot (bytes), r4 the input (bytes), r5 the PE's launch
 # index; values r6-r8 (int32), r9-r11 (float32); r12 conditions, r13-r15 addresses and lengths, r16-r19
-# loop counters (one per nesting depth), r20 hasnb results, r21 f2h scratch.
+# loop counters (one per nesting depth), r20 hasnb results, r21 f2h scratch, r22 a second condition.
 INTS, FLOATS = (6, 7, 8), (9, 10, 11)
 REGION = 8  # SRAM words per region: int32 at 0, float32 at 8, 16-bit floats at 16
 KINDS = ("int", "float", "half")
@@ -77,7 +79,8 @@ class Builder:
     """Draws a program's lines; `uniform` says whether every PE of a block runs the current line alike."""
 
     def __init__(self, draw, fifo_depth: int, block: tuple[int, int]):
-        self.draw, self.fifo_depth, self.block, self.lines, self.labels, self.depth = draw, fifo_depth, block, [], 0, 0
+        self.draw, self.fifo_depth, self.block = draw, fifo_depth, block
+        self.lines, self.labels, self.depth = [], 0, 0
         self.uniform, self.bus = True, draw(st.sampled_from(sorted(BUSES)))
 
     def label(self) -> str:
@@ -172,7 +175,7 @@ class Builder:
             op = self.pick(INT_VECTOR if kind == "int" else FLOAT_VECTOR)
             self.emit(f"{op}{'.s' if kind == 'int' else 's'} r13, r14, {self.reg(kind)}, r15")
         elif form == 2:
-            self.emit(f"vcopy r13, r14, r15" if self.draw(st.booleans()) else f"vfill r13, {self.reg(kind)}, r15")
+            self.emit("vcopy r13, r14, r15" if self.draw(st.booleans()) else f"vfill r13, {self.reg(kind)}, r15")
         elif form == 3:
             self.emit(f"vscale{'.f' if kind == 'float' else ''} r13, r14, {self.reg(kind)}, r15")
         elif form == 4:
@@ -196,10 +199,12 @@ class Builder:
         elif form == 1:
             self.emit(f"li r13, {f}", f"li r14, {h}", f"vcvtf{b} r13, r14, r15")
         elif form == 2:
-            self.emit(f"li r13, {h}", f"li r14, {h2}", f"li r12, {h3}", f"{self.pick(HALF_VECTOR)}{b} r13, r14, r12, r15")
+            self.emit(f"li r13, {h}", f"li r14, {h2}", f"li r12, {h3}",
+                      f"{self.pick(HALF_VECTOR)}{b} r13, r14, r12, r15")
         elif form == 3:
             scalar = ".s" + b[1:] if b else ".s"
-            self.emit(f"li r13, {h}", f"li r14, {h2}", f"{self.pick(HALF_VECTOR)}{scalar} r13, r14, {self.reg('float')}, r15")
+            self.emit(f"li r13, {h}", f"li r14, {h2}",
+                      f"{self.pick(HALF_VECTOR)}{scalar} r13, r14, {self.reg('float')}, r15")
         else:
             self.emit(f"li r13, {f}", f"li r14, {h}", f"li r12, {h2}", f"vwfma{b} r13, r14, r12, r15")
 
@@ -355,7 +360,8 @@ class Builder:
 def isa_programs(draw, fifo_depth: int, block: tuple[int, int]):
     """(assembly text) of a random program; arguments: the output and the input buffers."""
     b = Builder(draw, fifo_depth, block)
-    b.emit(f".sram {DATA}", ".args 2", f".route {ROUTED} {b.bus}", "sreg r1, tid.x", "sreg r2, tid.y", "sreg r6, bid.x", "sreg r7, bid.y",
+    b.emit(f".sram {DATA}", ".args 2", f".route {ROUTED} {b.bus}", "sreg r1, tid.x", "sreg r2, tid.y",
+           "sreg r6, bid.x", "sreg r7, bid.y",
            "sreg r8, gdim.x", "mul r7, r7, r8", "add r6, r6, r7", "sreg r7, bdim.x", "sreg r8, bdim.y",
            "mul r8, r7, r8", "mul r5, r6, r8", "mul r7, r2, r7", "add r5, r5, r7", "add r5, r5, r1",
            f"muli r3, r5, {4 * SLOT}", "arg r8, 0", "add r3, r3, r8", "arg r4, 1")
