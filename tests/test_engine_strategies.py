@@ -49,14 +49,35 @@ def assert_same_run(reference, other) -> None:
         np.testing.assert_array_equal(getattr(stats, name), getattr(ref_stats, name), err_msg=name)
 
 
+def error_facts(error: ws.WaferError) -> tuple:
+    """What a failed launch reports that must not depend on the strategy (docs/timing.md: the failure
+    first in simulated time, its message and PEs; not `err.state`, which shows where the engine ran)."""
+    return type(error).__name__, str(error), getattr(error, "pes", None), getattr(error, "pe_count", None)
+
+
 def run_every_strategy(launch):
-    """`launch()` -> (output, LaunchStats) under each strategy; asserts they agree; returns the reference run."""
+    """`launch()` -> (output, LaunchStats) under each strategy; asserts they agree; returns the reference run.
+    A launch that raises a `WaferError` must raise the same one (`error_facts`) under every strategy; the
+    reference strategy's error is then raised."""
     runs = []
     for strategy in STRATEGIES:
         with forced(strategy):
-            runs.append(launch())
-    for run in runs[1:]:
-        assert_same_run(runs[0], run)
+            try:
+                runs.append(launch())
+            except ws.WaferError as error:
+                runs.append(error)
+    for strategy, run in zip(STRATEGIES[1:], runs[1:]):
+        if isinstance(runs[0], ws.WaferError) or isinstance(run, ws.WaferError):
+            facts = [error_facts(r) if isinstance(r, ws.WaferError) else "no error" for r in (runs[0], run)]
+            assert facts[1] == facts[0], f"{strategy} differs from the reference strategy"
+        else:
+            try:
+                assert_same_run(runs[0], run)
+            except AssertionError as failure:
+                failure.add_note(f"under {strategy}, against the reference strategy")
+                raise
+    if isinstance(runs[0], ws.WaferError):
+        raise runs[0]
     return runs[0]
 
 

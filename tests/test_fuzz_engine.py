@@ -1,5 +1,6 @@
 """Fuzzing the engine and the host API: random programs, launch configurations and memcpy sizes must
-either work or fail with a `WaferError` -- never crash, hang, or corrupt the device.
+either work or fail with a `WaferError` -- never crash, hang, or corrupt the device -- and random programs
+must do so alike under every execution strategy.
 
 The suite runs a bounded number of examples; for a longer nightly run set WAFERSIM_FUZZ_EXAMPLES
 (e.g. WAFERSIM_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz_engine.py)."""
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
+from test_engine_strategies import run_every_strategy
 from wafersim.isa.encoding import Instr, encode
 from wafersim.isa.opcodes import FORMATS, OPCODES
 
@@ -56,18 +58,25 @@ def programs(draw):
 @given(program=programs(), block=st.tuples(st.integers(1, 4), st.integers(1, 3)),
        args=st.lists(st.integers(0, 2**31 - 1), max_size=3))
 def test_random_programs_run_or_fail_with_a_wafer_error(program, block, args):
-    dev = ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=4))
-    buffer = dev.device_array(64, np.int32)
-    words = [buffer] + args
+    """... and alike under every execution strategy of the engine: the same words, cycles and statistics, or
+    the same error (tests/test_fuzz_engine_strategies.py draws programs that mostly run)."""
+    devices = []
+
+    def launch():
+        devices.append(ws.Device(ws.WaferSpec(width=8, height=6, fifo_depth=4)))
+        buffer = devices[-1].to_device(np.zeros(64, dtype=np.int32))
+        stats = devices[-1].launch(program, (2, 1), block, [buffer] + args, max_cycles=5_000, print_output=False)
+        return buffer.copy_to_host(), stats
+
     try:
-        stats = dev.launch(program, (2, 1), block, words, max_cycles=20_000, print_output=False)
+        _, stats = run_every_strategy(launch)
     except ws.WaferError:
         pass
     else:
         assert stats.cycles >= 0 and stats.instructions == stats.pe_instructions.sum()
     # Whatever happened, the device still works.
     x = np.arange(8, dtype=np.float32)
-    d_x = dev.to_device(x)
+    d_x = devices[0].to_device(x)
     np.testing.assert_array_equal(d_x.copy_to_host(), x)
 
 

@@ -5,6 +5,8 @@ PEs are named by their launch-wide coordinates (`ws.grid(2)`, `WaveRegion.global
 them, not by their place in the wave's rectangle of the wafer (which repeats from wave to wave)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..errors import CycleLimitError, DeadlockError
@@ -13,6 +15,13 @@ from ..isa.opcodes import FLAG_FLOAT, PORTS
 from .lanes import Lanes, park
 
 MAX_PES_NAMED = 8  # PEs listed by name in an error message
+_NUMBER = re.compile(r"-?\d+")
+
+
+def failure_kind(message: str) -> str:
+    """A failure's message with the numbers it names masked: failures of one instruction at one cycle that
+    differ only in their values (a bounds check's index, a transfer's length) are the same failure."""
+    return _NUMBER.sub("#", message)
 
 
 class DiagnosticsMixin:
@@ -137,8 +146,11 @@ class DiagnosticsMixin:
             naming = getattr(error, "naming", None)
             if naming is not None:  # the same failure of other PEs at that cycle and instruction, run apart
                 message, fields = naming
-                same = [other for c, _, p, other in self.faults if c == cycle and p == pc
-                        and type(other) is type(error) and getattr(other, "naming", (None,))[0] == message]
+                # (the same failure whatever values it names: one group's executor names those of its first
+                # failing PE, `error`'s here, so PEs run apart must not keep their own out of the error)
+                kind = failure_kind(message)
+                same = [other for c, _, p, other in self.faults if c == cycle and p == pc and type(other) is type(error)
+                        and failure_kind(getattr(other, "naming", ("",))[0]) == kind]
                 if len(same) > 1:
                     flat = np.unique(np.concatenate([other.failing_lanes for other in same]))
                     error = self._locate(self._error_naming(type(error), message, flat, fields), pc)
