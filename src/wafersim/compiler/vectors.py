@@ -145,6 +145,8 @@ class VectorLowering(ArrayLowering):
     # ------------------------------------------------------------------ slice assignment
     def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
         """`array[parts] = value_node` (or the already evaluated `value`)."""
+        while value is None and isinstance(value_node, ast.UnaryOp) and isinstance(value_node.op, ast.UAdd):
+            value_node = value_node.operand  # (`+c[0:n]` is a copy of c[0:n]: no operation to write with)
         if value is None and self.strided_copy(array, parts, value_node, target):
             return
         if value is None:
@@ -152,9 +154,14 @@ class VectorLowering(ArrayLowering):
         if value is None and self.is_vector_tree(value_node):
             if not isinstance(array, LocalArray):
                 raise Unsupported("vector arithmetic writes a local slice; store it to global memory after")
-            self.vector_computed = False
-            tree = self.resolve(value_node, array.dtype)
-            self.emit_tree(tree, self.slice_ref(array, parts), target)
+            # (this statement's own: one inside a device function that a scalar of an enclosing slice statement
+            # calls must not change what that statement has computed so far)
+            enclosing, self.vector_computed = self.vector_computed, False
+            try:
+                tree = self.resolve(value_node, array.dtype)
+                self.emit_tree(tree, self.slice_ref(array, parts), target)
+            finally:
+                self.vector_computed = enclosing
             return
         if value is None:
             self.type_recvs_by_context(value_node, self.scalar_operand_type(array.dtype))
