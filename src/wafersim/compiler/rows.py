@@ -135,9 +135,7 @@ class RowLowering(VectorLowering):
             return self.computed_rows(ast.copy_location(ast.Call(func=node.func, args=args, keywords=[]), node))
         writes = self.array_writes
         value = self.expr(node)
-        if self.array_writes != writes and self.vector_computed:
-            raise Unsupported("this scalar calls a function that writes an array, after a slice operation that "
-                              "Python computes before the call: call it before the statement, into a variable", node)
+        self.check_write_order(writes, node)
         if not isinstance(value, Val) and getattr(value, "array", None) is dst:
             raise Unsupported("a row of the destination as an operand of a block assignment: copy it into "
                               "another array first", node)

@@ -192,12 +192,7 @@ class VectorLowering(ArrayLowering):
             self.type_recvs_by_context(node, self.scalar_operand_type(ty))
             writes = self.array_writes
             value = self.scalar(node)
-            if self.array_writes != writes and self.vector_computed:
-                # Every vector operation runs after every scalar is known; Python ran one before this call,
-                # on the arrays as they were.
-                raise Unsupported("this scalar calls a function that writes an array, after a slice operation "
-                                  "that Python computes before the call: call it before the statement, into a "
-                                  "variable", node)
+            self.check_write_order(writes, node)
             return self.broadcast(value, ty, node)
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _VECTOR_OPS:
@@ -228,6 +223,14 @@ class VectorLowering(ArrayLowering):
             raise Unsupported("vector operands must be slices of local arrays (load global data first)", node)
         self.check_vector_dtype(value.array.dtype, ty, node)
         return VecLeaf(value, node)
+
+    def check_write_order(self, writes_before: int, node: ast.expr) -> None:
+        """Refuse the scalar `node` (just evaluated; `array_writes` was `writes_before`) if it wrote an array
+        after a slice operation of the statement (`vector_computed`): every vector operation runs after every
+        scalar is known, where Python ran that one before the call, on the arrays as they were."""
+        if self.array_writes != writes_before and self.vector_computed:
+            raise Unsupported("this scalar calls a function that writes an array, after a slice operation that "
+                              "Python computes before the call: call it before the statement, into a variable", node)
 
     def computed(self, node):
         """`node`, a vector operation Python has computed at this point of the right side (its operands read)."""
