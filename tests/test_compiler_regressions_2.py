@@ -378,6 +378,48 @@ def test_a_local_read_before_its_assignment_is_not_the_global_of_that_name(dev, 
     assert f"not the {'builtin' if shadowed == 'max' else 'global'} {shadowed!r}" in str(err)
 
 
+@ws.jit
+def local_y_after_global_read(v):
+    t = v * LIMIT  # a global read: its function's local names are computed (`y` among them)
+    y = t + 1
+    return y
+
+
+@ws.jit
+def reads_global_y(v):
+    return v + y  # noqa: F821 (the module's `y` below)
+
+
+y = 5
+UNROLLED = tuple(range(16))
+
+
+@ws.jit
+def many_inlined(out, a):
+    for i in UNROLLED:  # (a tuple: unrolled) each call parses its function anew, and the memory of a
+        # freed tree is soon another's
+        out[i % 4] += local_y_after_global_read(a) + reads_global_y(a)
+        out[(i + 1) % 4] += reads_global_y(a) + local_y_after_global_read(a)
+    y = a  # the kernel's own local `y`: not the helper's global  # noqa: F841
+
+
+def test_a_device_function_does_not_see_another_functions_local_names(dev, monkeypatch):
+    """Which names are local (read before assignment: refused) was cached by the id of a function's parsed
+    tree; each inlining parses its function anew, so a tree of `reads_global_y` could take the address of a
+    freed tree of `local_y_after_global_read`, whose local `y` then made the global `y` read refused as 'used
+    before assignment' (a valid kernel refused, depending on memory reuse; seen in a plain script). Here
+    every tree is given one id, as if each took the last one's address."""
+    from wafersim.compiler import core
+
+    monkeypatch.setattr(core, "id", lambda obj: 0, raising=False)
+    python = np.zeros(4, np.int32)
+    glob = dict(many_inlined.py_func.__globals__, local_y_after_global_read=local_y_after_global_read.py_func,
+                reads_global_y=reads_global_y.py_func)
+    types.FunctionType(many_inlined.py_func.__code__, glob)(python, 3)
+    (out, ) = run(dev, many_inlined, np.zeros(4, np.int32), 3)
+    assert out.tolist() == python.tolist() == [8 * (3 * LIMIT + 1 + 3 + 5)] * 4
+
+
 # ----------------------------------------------------------------------------- statements no path reaches
 @ws.jit
 def scaled_or_not(v, s=None):

@@ -59,6 +59,46 @@ def test_small_arrays_and_other_shapes_are_not_held():
     assert pool.kept_bytes == 0
 
 
+def test_a_small_array_asked_for_lets_go_of_nothing():
+    """Only a request the pool could serve (min_bytes or more) drops what is kept: a small launch between two
+    large ones (its registers from glibc's heap) let the large ones' arrays go, to be mapped afresh."""
+    pool = SparePool(limit=1000, min_bytes=64)
+    big = np.ones(10)  # 80 bytes: kept
+    address = big.__array_interface__["data"][0]
+    pool.keep(big)
+    del big
+    assert pool.take((2,), np.float64, 0.0).tolist() == [0.0, 0.0]  # 16 bytes: never kept, drops nothing
+    assert pool.kept_bytes == 80
+    again = pool.take((10,), np.float64, 1.5)
+    assert again.__array_interface__["data"][0] == address and np.all(again == 1.5)
+
+
+def test_pages_are_not_trusted_to_be_zero_once_the_host_has_swap(monkeypatch):
+    """`zero_resident` skips pages not in memory as never written, which holds only without swap: swap turned
+    on after the first call is seen (it was looked for once), and the pool then fills the whole array."""
+    dirty = np.full(4 * 4096, 7, dtype=np.uint8)
+    hostmem.zero_resident(dirty)  # (loads mincore where the host allows)
+    monkeypatch.setattr(hostmem, "_no_swap", lambda: False)
+    assert hostmem.zero_resident(np.full(4 * 4096, 7, dtype=np.uint8)) is False
+    pool = SparePool(limit=1 << 20, min_bytes=0)
+    pool.keep(dirty)
+    del dirty
+    assert not pool.take((4 * 4096,), np.uint8, 0).any()
+
+
+def test_an_array_held_only_by_the_callers_variable_is_counted_as_such():
+    """`keep` compares the reference count with one measured the same way at import (an interpreter that
+    borrows references counts fewer): an array held by the caller alone is kept, one held twice is not."""
+    pool = SparePool(limit=1 << 20, min_bytes=0)
+    alone = np.ones(4)
+    pool.keep(alone)
+    assert pool.kept_bytes == alone.nbytes
+    held = np.ones(4)
+    snapshot = [held]  # (as `snapshot(sim)` holds a wave's registers)
+    pool.keep(held)
+    assert pool.kept_bytes == alone.nbytes and snapshot[0] is held
+
+
 def _allreduce(values: np.ndarray):
     dev = ws.Device(ws.WaferSpec(width=values.shape[1], height=values.shape[0]))
     return reduce.block_allreduce(values, "sum", (values.shape[1], values.shape[0]), dev)

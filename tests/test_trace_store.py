@@ -54,7 +54,7 @@ def test_nothing_is_stored_or_read_while_the_kernel_cache_is_off(store_dir, monk
 
 
 @pytest.mark.parametrize("damage", ["flip a payload byte", "truncate", "empty", "garbage", "header length",
-                                    "swap two words"])
+                                    "swap two words", "a shape in the header"])
 def test_a_damaged_file_is_never_read_as_a_trace(store_dir, damage):
     trace_store.store("abc", sample_arrays())
     path = store_dir / "abc.routes"
@@ -70,6 +70,10 @@ def test_a_damaged_file_is_never_read_as_a_trace(store_dir, damage):
         data = bytearray(os.urandom(len(data)))
     elif damage == "header length":
         data[8:16] = (len(data) * 2).to_bytes(8, "little")
+    elif damage == "a shape in the header":  # (still JSON, of the same length: "square" read as 1 x 3)
+        old, new = b'"square", "<i4", [3, 3]', b'"square", "<i4", [1, 3]'
+        at = data.index(old)
+        data[at:at + len(old)] = new
     else:  # two different 8-byte words of the payload exchanged: the plain sum is the same
         start = -(-header_end // 8) * 8
         first, second = data[start:start + 8], data[start + 40:start + 48]
@@ -115,6 +119,26 @@ def test_the_file_name_hashes_the_key_and_the_routing_sources():
     assert {"sim/routing.py", "sim/trace_kernels.py", "sim/layout.py", "arch/spec.py"} <= set(trace_store._SOURCES)
     assert trace_store.file_key((1, "a")) != trace_store.file_key((1, "b"))
     assert trace_store.file_key((1, "a")) == hashlib.sha256(repr((digest.hexdigest(), (1, "a"))).encode()).hexdigest()
+
+
+def test_an_install_without_the_routing_sources_keeps_no_traces(store_dir, monkeypatch):
+    """The file name hashes the routing sources; where one cannot be read (an install of .pyc files only),
+    nothing is kept, and a launch traces its routes as without the store (the hash's FileNotFoundError
+    escaped the launch)."""
+    from wafersim.kernels import gemm
+
+    monkeypatch.setattr(trace_store, "_SOURCES", trace_store._SOURCES + ("sim/no_such_module.py",))
+    monkeypatch.setattr(trace_store, "STORE_ENTRIES", 1)
+    trace_store.engine_version.cache_clear()
+    try:
+        assert trace_store.engine_version() is None and not trace_store.enabled()
+        rng = np.random.default_rng(3)
+        a, b = (rng.random((8, 8), dtype=np.float32) for _ in range(2))
+        c, _ = gemm.gemm(a, b, 2)
+        np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-5)
+        assert not list(store_dir.glob("*.routes"))
+    finally:
+        trace_store.engine_version.cache_clear()
 
 
 def test_fletcher64_matches_wrapping_sums():

@@ -165,7 +165,9 @@ class LoweringCore:
         self.vector_computed = False  # (while resolving a slice assignment's right side: see vectors.py)
         self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
         self.resolving: set[str] = set()  # the variables assigned_constant is evaluating
-        self.local_names_cache: dict[int, frozenset[str]] = {}  # see local_names
+        # see local_names: by id(tree), holding the tree (each inlining parses its function anew: a tree freed
+        # after one call could be reallocated at the same address for another function's)
+        self.local_names_cache: dict[int, tuple[ast.FunctionDef, frozenset[str]]] = {}
 
     # ------------------------------------------------------------------ positions and errors
     def error(self, node: ast.AST | None, message: str) -> CompileError:
@@ -463,7 +465,8 @@ class LoweringCore:
         """The local variables of the function being lowered, by Python's rule: its parameters and every name
         its body binds anywhere (nested functions and lambdas, which are refused, have scopes of their own)."""
         tree = self.source.tree
-        names = self.local_names_cache.get(id(tree))
+        cached = self.local_names_cache.get(id(tree))
+        names = cached[1] if cached is not None and cached[0] is tree else None
         if names is None:
             found = {arg.arg for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs}
             found |= {arg.arg for arg in (tree.args.vararg, tree.args.kwarg) if arg is not None}
@@ -478,7 +481,8 @@ class LoweringCore:
                 if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
                     found.add(n.id)
                 pending.extend(ast.iter_child_nodes(n))
-            names = self.local_names_cache[id(tree)] = frozenset(found)
+            names = frozenset(found)
+            self.local_names_cache[id(tree)] = (tree, names)
         return names
 
     def assigned_constant(self, name: str):

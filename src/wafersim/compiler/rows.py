@@ -73,6 +73,7 @@ class RowLowering(VectorLowering):
         if value is None and not _is_block(value_node) and not self.is_vector_tree(value_node):
             self.type_recvs_by_context(value_node, array.dtype)
             value = self.expr(value_node)  # a scalar or a 1-D slice: the same for every row
+        enclosing = self.vector_computed  # (an enclosing statement's, as in `store_slice`)
         try:
             if value is None:
                 same_rows = constant_start if constant_start is not None else ast.unparse(start)
@@ -92,6 +93,7 @@ class RowLowering(VectorLowering):
                 row_value = None if value is not None else self.row_of(value_node, k)
                 super().store_slice(array, [row, parts[1]], row_target, row_value, value)
         finally:
+            self.vector_computed = enclosing
             for name in hidden:
                 self.scopes[-1].pop(name, None)
                 if self.defined is not None:
@@ -133,9 +135,7 @@ class RowLowering(VectorLowering):
             return self.computed_rows(ast.copy_location(ast.Call(func=node.func, args=args, keywords=[]), node))
         writes = self.array_writes
         value = self.expr(node)
-        if self.array_writes != writes and self.vector_computed:
-            raise Unsupported("this scalar calls a function that writes an array, after a slice operation that "
-                              "Python computes before the call: call it before the statement, into a variable", node)
+        self.check_write_order(writes, node)
         if not isinstance(value, Val) and getattr(value, "array", None) is dst:
             raise Unsupported("a row of the destination as an operand of a block assignment: copy it into "
                               "another array first", node)

@@ -145,6 +145,8 @@ class VectorLowering(ArrayLowering):
     # ------------------------------------------------------------------ slice assignment
     def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
         """`array[parts] = value_node` (or the already evaluated `value`)."""
+        while value is None and isinstance(value_node, ast.UnaryOp) and isinstance(value_node.op, ast.UAdd):
+            value_node = value_node.operand  # (`+c[0:n]` is a copy of c[0:n]: no operation to write with)
         if value is None and self.strided_copy(array, parts, value_node, target):
             return
         if value is None:
@@ -152,9 +154,14 @@ class VectorLowering(ArrayLowering):
         if value is None and self.is_vector_tree(value_node):
             if not isinstance(array, LocalArray):
                 raise Unsupported("vector arithmetic writes a local slice; store it to global memory after")
-            self.vector_computed = False
-            tree = self.resolve(value_node, array.dtype)
-            self.emit_tree(tree, self.slice_ref(array, parts), target)
+            # (this statement's own: one inside a device function that a scalar of an enclosing slice statement
+            # calls must not change what that statement has computed so far)
+            enclosing, self.vector_computed = self.vector_computed, False
+            try:
+                tree = self.resolve(value_node, array.dtype)
+                self.emit_tree(tree, self.slice_ref(array, parts), target)
+            finally:
+                self.vector_computed = enclosing
             return
         if value is None:
             self.type_recvs_by_context(value_node, self.scalar_operand_type(array.dtype))
@@ -185,12 +192,7 @@ class VectorLowering(ArrayLowering):
             self.type_recvs_by_context(node, self.scalar_operand_type(ty))
             writes = self.array_writes
             value = self.scalar(node)
-            if self.array_writes != writes and self.vector_computed:
-                # Every vector operation runs after every scalar is known; Python ran one before this call,
-                # on the arrays as they were.
-                raise Unsupported("this scalar calls a function that writes an array, after a slice operation "
-                                  "that Python computes before the call: call it before the statement, into a "
-                                  "variable", node)
+            self.check_write_order(writes, node)
             return self.broadcast(value, ty, node)
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _VECTOR_OPS:
@@ -221,6 +223,14 @@ class VectorLowering(ArrayLowering):
             raise Unsupported("vector operands must be slices of local arrays (load global data first)", node)
         self.check_vector_dtype(value.array.dtype, ty, node)
         return VecLeaf(value, node)
+
+    def check_write_order(self, writes_before: int, node: ast.expr) -> None:
+        """Refuse the scalar `node` (just evaluated; `array_writes` was `writes_before`) if it wrote an array
+        after a slice operation of the statement (`vector_computed`): every vector operation runs after every
+        scalar is known, where Python ran that one before the call, on the arrays as they were."""
+        if self.array_writes != writes_before and self.vector_computed:
+            raise Unsupported("this scalar calls a function that writes an array, after a slice operation that "
+                              "Python computes before the call: call it before the statement, into a variable", node)
 
     def computed(self, node):
         """`node`, a vector operation Python has computed at this point of the right side (its operands read)."""

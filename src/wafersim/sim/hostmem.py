@@ -83,10 +83,11 @@ class SparePool:
     dtype, so that a warm launch reuses memory already mapped in instead of faulting fresh pages in.
 
     Bounded: at most `limit` bytes are kept, the oldest dropped first, and every kept array is dropped once
-    an array of another shape or dtype is asked for and none is kept (`fresh`): memory a launch of another
-    shape needs is not held back for one that may never come. Only arrays nobody else refers to are kept
-    (`keep` checks the reference count: a view, a snapshot or a checkpoint holding one keeps it out), and
-    `take` hands an array out once, filled with the value asked for: no state passes between launches."""
+    an array of another shape or dtype, large enough to be kept itself, is asked for and none is kept:
+    memory a launch of another shape needs is not held back for one that may never come (a small launch in
+    between, whose arrays glibc's heap serves, lets go of nothing). Only arrays nobody else refers to are
+    kept (`keep` checks the reference count: a view, a snapshot or a checkpoint holding one keeps it out),
+    and `take` hands an array out once, filled with the value asked for: no state passes between launches."""
 
     def __init__(self, limit: int, min_bytes: int = SPARE_MIN_BYTES) -> None:
         self.limit, self.min_bytes = limit, min_bytes
@@ -103,7 +104,8 @@ class SparePool:
                     break
             else:
                 array = None
-                self._kept.clear()  # (another shape: what is kept would only add to this launch's memory)
+                if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize >= self.min_bytes:
+                    self._kept.clear()  # (another shape: what is kept would only add to this launch's memory)
         if array is None:
             return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
         if not (fill == 0 and zero_resident(array)):
@@ -113,9 +115,12 @@ class SparePool:
     def keep(self, array: np.ndarray | None) -> None:
         """Keep `array` for a later `take`, if it is large enough to be worth it (smaller blocks come from
         glibc's heap, reused already) and the caller's reference (one variable) is its only one."""
-        # getrefcount: the caller's variable, this function's parameter and getrefcount's own argument.
+        # getrefcount: the caller's variable, this function's parameter and getrefcount's own argument (3 up to
+        # Python 3.13; an interpreter that borrows references counts fewer, so the count of an array held
+        # only so is measured, `_SOLE_REFERENCES`, rather than assumed: one too few would keep an array a
+        # snapshot still holds, and zero it under the snapshot at the next `take`).
         if (array is None or array.nbytes < self.min_bytes or array.nbytes > self.limit or array.base is not None
-                or not array.flags.c_contiguous or sys.getrefcount(array) > 3):
+                or not array.flags.c_contiguous or sys.getrefcount(array) > _SOLE_REFERENCES):
             return
         with self._lock:
             while self._kept and array.nbytes + sum(a.nbytes for a in self._kept) > self.limit:
@@ -133,6 +138,20 @@ class SparePool:
         with self._lock:
             return sum(a.nbytes for a in self._kept)
 
+
+def _references_seen(array: object) -> int:
+    """`sys.getrefcount` of `array` as `SparePool.keep` reads it: a parameter, passed from a variable."""
+    return sys.getrefcount(array)
+
+
+def _sole_references() -> int:
+    """What `_references_seen` counts for an object held by one variable of its caller and nothing else."""
+    only = object()
+    return _references_seen(only)
+
+
+#: `sys.getrefcount` of an array that `SparePool.keep`'s caller alone holds (one variable), seen in `keep`.
+_SOLE_REFERENCES = _sole_references()
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _mincore = None
@@ -162,7 +181,9 @@ def zero_resident(array: np.ndarray) -> bool:
                 _mincore.restype = ctypes.c_int
             except (OSError, AttributeError):
                 _mincore = False
-    if not _mincore or not array.flags.c_contiguous:
+    # (swap is looked for at every call: one turned on since would page out written pages, which would read
+    # as never written and keep what the last launch left)
+    if not _mincore or not array.flags.c_contiguous or not _no_swap():
         return False
     start = array.__array_interface__["data"][0]
     first = start - start % _PAGE

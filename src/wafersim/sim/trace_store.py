@@ -16,9 +16,10 @@ used go (a file read is touched).
 A file's name is a hash of everything its trace depends on: the caller's key (the spec's `cache_key`,
 defects included, the grid, block and wave, the channel, its masks and sources, the ramp latency, ...) and
 `engine_version` (the engine's routing sources and the versions of Python, NumPy and wafersim), so that a
-changed engine never reads a stale trace. A file holds its key again and a checksum of its arrays: a file
-that is truncated, corrupt, or from another key is ignored (the trace is computed again), never read as
-a trace.
+changed engine never reads a stale trace. A file holds its key again, a checksum of its arrays and a hash
+of their names, dtypes and shapes: a file that is truncated, corrupt, or from another key is ignored (the
+trace is computed again), never read as a trace. Where a routing source cannot be read (no .py files
+installed), nothing is kept.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ STORE_ENTRIES = 1 << 16
 STORE_BYTES = 1 << 30
 
 SUFFIX = ".routes"
-MAGIC = b"WSROUTE1"
+MAGIC = b"WSROUTE2"
 _ALIGN = 8
 #: The modules whose sources a stored trace depends on (how routes are traced, and the regions they are
 #: traced over), relative to the package.
@@ -52,15 +53,20 @@ _SOURCES = ("sim/routing.py", "sim/trace_kernels.py", "sim/trace_store.py", "sim
 
 
 @functools.lru_cache(maxsize=1)
-def engine_version() -> str:
-    """A hash of the routing engine's sources and the versions its arrays depend on."""
+def engine_version() -> str | None:
+    """A hash of the routing engine's sources and the versions its arrays depend on; None where a source
+    cannot be read (an install without .py files): then nothing is stored, as a stale trace could not be told
+    from a fresh one."""
     import wafersim
 
     root = Path(wafersim.__file__).resolve().parent
     digest = hashlib.sha256(f"{wafersim.__version__}|{sys.version}|{np.__version__}".encode())
     for name in _SOURCES:
         digest.update(name.encode())
-        digest.update((root / name).read_bytes())
+        try:
+            digest.update((root / name).read_bytes())
+        except OSError:
+            return None
     return digest.hexdigest()
 
 
@@ -72,8 +78,9 @@ def _folder() -> Path | None:
 
 
 def enabled() -> bool:
-    """Whether traces are kept on disk now (the kernel cache is on, with a folder)."""
-    return _folder() is not None
+    """Whether traces are kept on disk now (the kernel cache is on, with a folder, and the routing sources
+    can be hashed)."""
+    return _folder() is not None and engine_version() is not None
 
 
 def file_key(key: tuple) -> str:
@@ -112,7 +119,7 @@ def load(name: str) -> dict[str, np.ndarray] | None:
         if header["key"] != name or start + header["payload"] != size:
             return None
         payload = buffer[start:]
-        if list(_checksum(payload)) != header["checksum"]:
+        if list(_checksum(payload)) != header["checksum"] or _layout_digest(header["arrays"]) != header["layout"]:
             return None
         arrays, offset = {}, 0
         for array_name, dtype, shape in header["arrays"]:
@@ -142,8 +149,9 @@ def store(name: str, arrays: dict[str, np.ndarray]) -> None:
         payload = np.zeros(offset, dtype=np.uint8)
         for _, array, at in layout:
             payload[at:at + array.nbytes] = array.reshape(-1).view(np.uint8)
+        described = [[n, a.dtype.str, list(a.shape)] for n, a, _ in layout]
         header = json.dumps({"key": name, "payload": offset, "checksum": list(_checksum(payload)),
-                             "arrays": [(n, a.dtype.str, list(a.shape)) for n, a, _ in layout]}).encode()
+                             "arrays": described, "layout": _layout_digest(described)}).encode()
         where.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=where, suffix=".tmp")
         try:
@@ -178,6 +186,12 @@ def _evict(where: Path) -> None:
         except OSError:
             pass
         total -= size
+
+
+def _layout_digest(arrays: list) -> str:
+    """A hash of a file's list of (name, dtype, shape): the checksum covers the payload only, and a damaged
+    header that still parses (a shape's digit changed) would read the payload as other arrays."""
+    return hashlib.sha256(json.dumps(arrays).encode()).hexdigest()
 
 
 def _aligned(offset: int) -> int:
