@@ -124,7 +124,7 @@ class ExpressionLowering(LoweringCore):
             return self.special(base_static.registers[node.attr])
         static = self.static(node)
         if static is not NOT_STATIC:
-            if isinstance(static, (int, float, bool, np.number)):
+            if isinstance(static, (int, float, bool, np.number, np.bool_)):
                 return self.const(static)
             return static
         base = self.expr(node.value)
