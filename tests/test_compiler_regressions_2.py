@@ -429,3 +429,36 @@ def test_statements_after_a_return_break_or_continue_are_not_compiled(dev):
     types.FunctionType(after_exits.py_func.__code__, glob)(python, 4)
     (out, ) = run(dev, after_exits, np.zeros(5, np.int32), 4)
     assert out.tolist() == python.tolist() == [4 + 12, 2 + 4, 6, 12, 0]
+
+
+# ----------------------------------------------------------------------------- refusals that say what to write
+@ws.jit
+def annotated_after_an_int(out, a):
+    v = a
+    v: float = 2.5  # MARK-ann
+    out[0] = v
+
+
+@ws.jit
+def is_of_a_run_time_number(out, a):
+    out[0] = (a > 1) is True  # MARK-is
+
+
+@ws.jit
+def walrus_in_a_condition(out, a):
+    if (n := a + 1) > 2:  # MARK-walrus
+        out[0] = n
+
+
+@pytest.mark.parametrize("kernel, marker, says", [
+    (annotated_after_an_int, "MARK-ann", "'v' is already an int32 variable (a variable keeps its first value's type): "
+                                         "annotate its first assignment instead (v: float = ...)"),
+    (is_of_a_run_time_number, "MARK-is", "`is` of a number known only at run time is not supported: write `==`"),
+    (walrus_in_a_condition, "MARK-walrus", "`n := ...` is not supported in a kernel: assign 'n' in a statement of its "
+                                           "own"),
+])
+def test_refusals_of_python_that_types_by_control_flow_say_what_to_write(dev, kernel, marker, says):
+    # They said "'v' is already a i32 variable", "comparison Is is not supported on numbers" and "unsupported
+    # expression in a kernel: NamedExpr": true, but no word of what to write instead.
+    err = compile_error(dev, kernel, np.zeros(1, np.float32), 3)
+    assert err.line == line_of(kernel, marker) and says in str(err)

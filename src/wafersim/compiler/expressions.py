@@ -99,6 +99,9 @@ class ExpressionLowering(LoweringCore):
             return self.load_subscript(node)
         if isinstance(node, ast.Tuple):
             return Tup(tuple(self.expr(e) for e in node.elts))
+        if isinstance(node, ast.NamedExpr):
+            raise Unsupported(f"the assignment expression `{node.target.id} := ...` is not supported in a kernel: "
+                              f"assign {node.target.id!r} in a statement of its own before this line")
         raise Unsupported(f"unsupported expression in a kernel: {type(node).__name__}")
 
     def name(self, node: ast.Name):
@@ -407,6 +410,9 @@ class ExpressionLowering(LoweringCore):
         names = {ast.Lt: ("slt", False), ast.LtE: ("sle", False), ast.Gt: ("slt", True), ast.GtE: ("sle", True),
                  ast.Eq: ("seq", False), ast.NotEq: ("sne", False)}
         if type(op) not in names:
+            if isinstance(op, (ast.Is, ast.IsNot)):  # (numbers in registers have no identity to test)
+                raise Unsupported(f"`{'is' if isinstance(op, ast.Is) else 'is not'}` of a number known only at run "
+                                  f"time is not supported: write `{'==' if isinstance(op, ast.Is) else '!='}`")
             raise Unsupported(f"comparison {type(op).__name__} is not supported on numbers")
         ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
         a, b = self.to_type(a, ty), self.to_type(b, ty)  # (an int32 against a float32: as a float32, folded too)
