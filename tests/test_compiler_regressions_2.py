@@ -450,15 +450,26 @@ def walrus_in_a_condition(out, a):
         out[0] = n
 
 
+@ws.jit
+def shift_of_a_variable_typed_by_its_first_value(out, a):
+    v = 0.5
+    v = a
+    out[0] = v << 1  # MARK-shift
+
+
 @pytest.mark.parametrize("kernel, marker, says", [
     (annotated_after_an_int, "MARK-ann", "'v' is already an int32 variable (a variable keeps its first value's type): "
                                          "annotate its first assignment instead (v: float = ...)"),
     (is_of_a_run_time_number, "MARK-is", "`is` of a number known only at run time is not supported: write `==`"),
     (walrus_in_a_condition, "MARK-walrus", "`n := ...` is not supported in a kernel: assign 'n' in a statement of its "
                                            "own"),
+    (shift_of_a_variable_typed_by_its_first_value, "MARK-shift",
+     "operator LShift (<<) is not defined for float32 (as Python raises TypeError for a float): an operand is a "
+     "float32 (a variable has its first value's type"),
 ])
 def test_refusals_of_python_that_types_by_control_flow_say_what_to_write(dev, kernel, marker, says):
     # They said "'v' is already a i32 variable", "comparison Is is not supported on numbers" and "unsupported
-    # expression in a kernel: NamedExpr": true, but no word of what to write instead.
+    # expression in a kernel: NamedExpr", "operator LShift is not defined for float32": true, but no word of what
+    # to write instead.
     err = compile_error(dev, kernel, np.zeros(1, np.float32), 3)
     assert err.line == line_of(kernel, marker) and says in str(err)

@@ -183,7 +183,10 @@ class ExpressionLowering(LoweringCore):
             if isinstance(op, (ast.FloorDiv, ast.Mod)):  # Python's float // and %, as np.floor_divide/remainder
                 return self.result("ffloordiv" if isinstance(op, ast.FloorDiv) else "fpymod", "f32",
                                    a=self.reg_of(a), b=self.reg_of(b))
-            raise Unsupported(f"operator {type(op).__name__} is not defined for float32")
+            symbol = _SYMBOLS.get(type(op), type(op).__name__)
+            raise Unsupported(f"operator {type(op).__name__} ({symbol}) is not defined for float32 (as Python raises "
+                              f"TypeError for a float): an operand is a float32 (a variable has its first value's type, "
+                              f"so `v = 0.5` then `v = 3` keeps it float32); convert it with int(...)")
         table = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.BitAnd: "and", ast.BitOr: "or",
                  ast.BitXor: "xor", ast.LShift: "shl", ast.RShift: "sra"}
         immediate = {ast.Add: "addi", ast.Mult: "muli", ast.BitAnd: "andi", ast.BitOr: "ori", ast.BitXor: "xori",
