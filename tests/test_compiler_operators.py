@@ -347,8 +347,7 @@ U8, I16, U32 = np.uint8(200), np.int16(30000), np.uint32(5)
 def numpy_int64_constants(ints, out):
     i = ws.grid(1)
     out[i, 0] = I64_FIVE * ints[i] - 7            # an np.int64: the int it equals
-    out[i, 1] = (I64_FIVE << 28) // 8 + NP_TRUE   # folded exactly, as NumPy's int64 (and Python) compute it
-    out[i, 2] = NP_TRUE + ints[i]
+    out[i, 1] = (I64_FIVE << 28) // 8 + 1         # folded exactly, as NumPy's int64 (and Python) compute it
 
 
 @ws.jit
@@ -373,13 +372,18 @@ def uint32_negated(out):
     out[0] = -U32  # MARK-u32
 
 
+@ws.jit
+def numpy_bools_added(out):
+    out[0] = NP_TRUE + NP_TRUE  # MARK-bool
+
+
 def test_numpy_integer_constants_of_other_dtypes_compute_as_numpy_or_are_refused(dev):
     # An np.int64 constant was folded with int32 wrap-around (np.int64(2**30) * 4 // 8 gave 0, NumPy gives
     # 2**29), and an np.uint8 / int16 / uint32 one as a Python int (np.uint8(200) + 100 gave 300, NumPy 44).
+    # np.bool_ ones are refused (NumPy adds them as booleans: np.True_ + np.True_ is True), saying what to write.
     ints = np.array([3, -2, 0, 100], np.int32)
-    _, out = run(dev, numpy_int64_constants, ints, np.zeros((4, 3), np.int32), block=(4, 1))
-    want = [[int(np.int64(5) * np.int64(v) - 7), int((np.int64(5) << 28) // 8 + np.bool_(True)),
-             int(np.bool_(True) + np.int64(v))] for v in ints]
+    _, out = run(dev, numpy_int64_constants, ints, np.zeros((4, 2), np.int32), block=(4, 1))
+    want = [[int(np.int64(5) * np.int64(v) - 7), int((np.int64(5) << 28) // 8 + 1)] for v in ints]
     assert out.tolist() == want
     err = compile_error(dev, int64_folded_past_int32, np.zeros(1, np.int32))
     assert err.line == line_of(int64_folded_past_int32, "MARK-i64") and "does not fit in int32" in str(err)
@@ -389,6 +393,9 @@ def test_numpy_integer_constants_of_other_dtypes_compute_as_numpy_or_are_refused
         err = compile_error(dev, kernel, *args, np.zeros(1, np.int32))
         assert err.line == line_of(kernel, marker), kernel
         assert f"NumPy {dtype} constant" in str(err) and "int(...)" in str(err) and "np.int32(...)" in str(err)
+    err = compile_error(dev, numpy_bools_added, np.zeros(1, np.int32))
+    assert err.line == line_of(numpy_bools_added, "MARK-bool") and "NumPy bool constant" in str(err) \
+        and "bool(...)" in str(err)
 
 
 @ws.jit

@@ -399,7 +399,11 @@ class LoweringCore:
     # ------------------------------------------------------------------ compile-time names
     def python_value(self, value):
         """A compile-time Python object as a kernel value: numbers become constants, tuples `Tup`s."""
-        if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        if isinstance(value, np.bool_):  # (NumPy adds two as booleans: np.True_ + np.True_ is True, not 2)
+            raise Unsupported(f"a NumPy bool constant ({value!r}) cannot be used in a kernel: NumPy computes with it "
+                              f"as a boolean (np.True_ + np.True_ is True), where a kernel's bool is Python's, an int; "
+                              f"convert it where it is defined, with bool(...)")
+        if isinstance(value, (bool, int, float, np.number)):
             return self.const(value)
         if isinstance(value, tuple):
             return Tup(tuple(self.python_value(item) for item in value))

@@ -128,7 +128,7 @@ class ExpressionLowering(LoweringCore):
         static = self.static(node)
         if static is not NOT_STATIC:
             if isinstance(static, (int, float, bool, np.number, np.bool_)):
-                return self.const(static)
+                return self.python_value(static)
             return static
         base = self.expr(node.value)
         if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "dtype":
