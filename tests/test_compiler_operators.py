@@ -339,65 +339,6 @@ def test_builtins_of_numpy_int32_constants_keep_their_wrapping(dev):
 
 
 
-I64_BIG, I64_FIVE, NP_TRUE = np.int64(2**30), np.int64(5), np.bool_(True)
-U8, I16, U32 = np.uint8(200), np.int16(30000), np.uint32(5)
-
-
-@ws.jit
-def numpy_int64_constants(ints, out):
-    i = ws.grid(1)
-    out[i, 0] = I64_FIVE * ints[i] - 7            # an np.int64: the int it equals
-    out[i, 1] = (I64_FIVE << 28) // 8 + 1         # folded exactly, as NumPy's int64 (and Python) compute it
-
-
-@ws.jit
-def int64_folded_past_int32(out):
-    out[0] = I64_BIG * 4 // 8  # MARK-i64
-
-
-@ws.jit
-def uint8_folded(out):
-    out[0] = U8 + 100  # MARK-u8
-
-
-@ws.jit
-def int16_at_run_time(ints, out):
-    v = I16  # MARK-i16
-    v = v * ints[0]
-    out[0] = v
-
-
-@ws.jit
-def uint32_negated(out):
-    out[0] = -U32  # MARK-u32
-
-
-@ws.jit
-def numpy_bools_added(out):
-    out[0] = NP_TRUE + NP_TRUE  # MARK-bool
-
-
-def test_numpy_integer_constants_of_other_dtypes_compute_as_numpy_or_are_refused(dev):
-    # An np.int64 constant was folded with int32 wrap-around (np.int64(2**30) * 4 // 8 gave 0, NumPy gives
-    # 2**29), and an np.uint8 / int16 / uint32 one as a Python int (np.uint8(200) + 100 gave 300, NumPy 44).
-    # np.bool_ ones are refused (NumPy adds them as booleans: np.True_ + np.True_ is True), saying what to write.
-    ints = np.array([3, -2, 0, 100], np.int32)
-    _, out = run(dev, numpy_int64_constants, ints, np.zeros((4, 2), np.int32), block=(4, 1))
-    want = [[int(np.int64(5) * np.int64(v) - 7), int((np.int64(5) << 28) // 8 + 1)] for v in ints]
-    assert out.tolist() == want
-    err = compile_error(dev, int64_folded_past_int32, np.zeros(1, np.int32))
-    assert err.line == line_of(int64_folded_past_int32, "MARK-i64") and "does not fit in int32" in str(err)
-    for kernel, marker, dtype, args in [(uint8_folded, "MARK-u8", "uint8", ()),
-                                        (int16_at_run_time, "MARK-i16", "int16", (np.ones(1, np.int32),)),
-                                        (uint32_negated, "MARK-u32", "uint32", ())]:
-        err = compile_error(dev, kernel, *args, np.zeros(1, np.int32))
-        assert err.line == line_of(kernel, marker), kernel
-        assert f"NumPy {dtype} constant" in str(err) and "int(...)" in str(err) and "np.int32(...)" in str(err)
-    err = compile_error(dev, numpy_bools_added, np.zeros(1, np.int32))
-    assert err.line == line_of(numpy_bools_added, "MARK-bool") and "NumPy bool constant" in str(err) \
-        and "bool(...)" in str(err)
-
-
 @ws.jit
 def truth_values(ints, floats, out):
     i = ws.grid(1)
