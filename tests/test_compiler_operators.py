@@ -338,7 +338,6 @@ def test_builtins_of_numpy_int32_constants_keep_their_wrapping(dev):
     assert out.tolist() == [int(v) for v in want]
 
 
-
 @ws.jit
 def truth_values(ints, floats, out):
     i = ws.grid(1)
