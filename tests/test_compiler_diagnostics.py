@@ -181,7 +181,7 @@ ODD_CONSTRUCTS = [
     ("y = [1, 2]  # HERE", "unsupported expression"),
     ("y = lambda: 1  # HERE", "unsupported expression"),
     ("y = f'{n}'  # HERE", "unsupported expression"),
-    ("y = (z := 3)  # HERE", "unsupported expression"),
+    ("y = (z := 3)  # HERE", "assignment expression `z := ...` is not supported in a kernel"),
     ("y = 10000000000  # HERE", "does not fit in int32"),
     ("y = 2 ** 100  # HERE", "does not fit in int32"),
     ("y = 1 << -1  # HERE", "cannot evaluate"),

@@ -471,3 +471,109 @@ def test_statements_after_a_return_break_or_continue_are_not_compiled(dev):
     types.FunctionType(after_exits.py_func.__code__, glob)(python, 4)
     (out, ) = run(dev, after_exits, np.zeros(5, np.int32), 4)
     assert out.tolist() == python.tolist() == [4 + 12, 2 + 4, 6, 12, 0]
+
+
+# ----------------------------------------------------------------------------- refusals that say what to write
+@ws.jit
+def annotated_after_an_int(out, a):
+    v = a
+    v: float = 2.5  # MARK-ann
+    out[0] = v
+
+
+@ws.jit
+def is_of_a_run_time_number(out, a):
+    out[0] = (a > 1) is True  # MARK-is
+
+
+@ws.jit
+def walrus_in_a_condition(out, a):
+    if (n := a + 1) > 2:  # MARK-walrus
+        out[0] = n
+
+
+@ws.jit
+def shift_of_a_variable_typed_by_its_first_value(out, a):
+    v = 0.5
+    v = a
+    out[0] = v << 1  # MARK-shift
+
+
+@pytest.mark.parametrize("kernel, marker, says", [
+    (annotated_after_an_int, "MARK-ann", "'v' is already an int32 variable (a variable keeps its first value's type): "
+                                         "annotate its first assignment instead (v: float = ...)"),
+    (is_of_a_run_time_number, "MARK-is", "`is` of a number known only at run time is not supported: write `==`"),
+    (walrus_in_a_condition, "MARK-walrus", "`n := ...` is not supported in a kernel: assign 'n' in a statement of its "
+                                           "own"),
+    (shift_of_a_variable_typed_by_its_first_value, "MARK-shift",
+     "operator LShift (<<) is not defined for float32 (as Python raises TypeError for a float): an operand is a "
+     "float32 (a variable has its first value's type"),
+])
+def test_refusals_of_python_that_types_by_control_flow_say_what_to_write(dev, kernel, marker, says):
+    # They said "'v' is already a i32 variable", "comparison Is is not supported on numbers" and "unsupported
+    # expression in a kernel: NamedExpr", "operator LShift is not defined for float32": true, but no word of what
+    # to write instead.
+    err = compile_error(dev, kernel, np.zeros(1, np.float32), 3)
+    assert err.line == line_of(kernel, marker) and says in str(err)
+
+
+# ----------------------------------------------------------------------------- NumPy scalar constants
+
+I64_BIG, I64_FIVE, NP_TRUE = np.int64(2**30), np.int64(5), np.bool_(True)
+U8, I16, U32 = np.uint8(200), np.int16(30000), np.uint32(5)
+
+
+@ws.jit
+def numpy_int64_constants(ints, out):
+    i = ws.grid(1)
+    out[i, 0] = I64_FIVE * ints[i] - 7            # an np.int64: the int it equals
+    out[i, 1] = (I64_FIVE << 28) // 8 + 1         # folded exactly, as NumPy's int64 (and Python) compute it
+
+
+@ws.jit
+def int64_folded_past_int32(out):
+    out[0] = I64_BIG * 4 // 8  # MARK-i64
+
+
+@ws.jit
+def uint8_folded(out):
+    out[0] = U8 + 100  # MARK-u8
+
+
+@ws.jit
+def int16_at_run_time(ints, out):
+    v = I16  # MARK-i16
+    v = v * ints[0]
+    out[0] = v
+
+
+@ws.jit
+def uint32_negated(out):
+    out[0] = -U32  # MARK-u32
+
+
+@ws.jit
+def numpy_bools_added(out):
+    out[0] = NP_TRUE + NP_TRUE  # MARK-bool
+
+
+def test_numpy_integer_constants_of_other_dtypes_compute_as_numpy_or_are_refused(dev):
+    # An np.int64 constant was folded with int32 wrap-around (np.int64(2**30) * 4 // 8 gave 0, NumPy gives
+    # 2**29), and an np.uint8 / int16 / uint32 one as a Python int (np.uint8(200) + 100 gave 300, NumPy 44).
+    # np.bool_ ones are refused (NumPy adds them as booleans: np.True_ + np.True_ is True), saying what to write.
+    ints = np.array([3, -2, 0, 100], np.int32)
+    _, out = run(dev, numpy_int64_constants, ints, np.zeros((4, 2), np.int32), block=(4, 1))
+    want = [[int(np.int64(5) * np.int64(v) - 7), int((np.int64(5) << 28) // 8 + 1)] for v in ints]
+    assert out.tolist() == want
+    err = compile_error(dev, int64_folded_past_int32, np.zeros(1, np.int32))
+    assert err.line == line_of(int64_folded_past_int32, "MARK-i64") and "does not fit in int32" in str(err)
+    for kernel, marker, dtype, args in [(uint8_folded, "MARK-u8", "uint8", ()),
+                                        (int16_at_run_time, "MARK-i16", "int16", (np.ones(1, np.int32),)),
+                                        (uint32_negated, "MARK-u32", "uint32", ())]:
+        err = compile_error(dev, kernel, *args, np.zeros(1, np.int32))
+        assert err.line == line_of(kernel, marker), kernel
+        assert f"NumPy {dtype} constant" in str(err) and "int(...)" in str(err) and "np.int32(...)" in str(err)
+    err = compile_error(dev, numpy_bools_added, np.zeros(1, np.int32))
+    assert err.line == line_of(numpy_bools_added, "MARK-bool") and "NumPy bool constant" in str(err) \
+        and "bool(...)" in str(err)
+

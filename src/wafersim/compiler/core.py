@@ -237,10 +237,22 @@ class LoweringCore:
     def const(self, value) -> Val:
         if isinstance(value, (bool, np.bool_)):
             return Val("i32", const=int(value))
+        if isinstance(value, np.integer) and value.dtype != np.int32 \
+                and not (value.dtype.kind == "i" and value.dtype.itemsize > 4):
+            # NumPy computes with an np.uint8 (int8, int16, uint16, uint32, uint64) in that dtype, wrapping at its
+            # width (np.uint8(200) + 100 is 44), where a kernel's integers are int32: refused rather than folded
+            # or computed as another number. (An np.int64 is the Python int it equals: NumPy's int64 result is
+            # that int wherever it fits in int32, and folding refuses the rest, as for Python ints.)
+            raise Unsupported(f"a NumPy {value.dtype} constant ({value!r}) cannot be used in a kernel: NumPy computes "
+                              f"with it in {value.dtype}, wrapping at {value.dtype.itemsize * 8} bits, where a kernel's "
+                              f"integers are int32; convert it where it is defined, with int(...) (folded as a Python "
+                              f"int) or np.int32(...) (wrapping as NumPy's int32)")
         if isinstance(value, (int, np.integer)):
             if not fits_int32(int(value)):
                 raise Unsupported(f"the integer constant {value} does not fit in int32")
-            return Val("i32", const=int(value), wraps=isinstance(value, np.integer))
+            # Only an np.int32 folds with NumPy's int32 wrap-around; an np.int64 folds as the Python int it is
+            # (wrapping it at 32 bits gave np.int64(2**30) * 4 // 8 as 0, where NumPy gives 2**29).
+            return Val("i32", const=int(value), wraps=isinstance(value, np.integer) and value.dtype == np.int32)
         if isinstance(value, (float, np.floating)):
             return Val("f32", const=to_float32(value))
         if isinstance(value, str) and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
@@ -389,6 +401,10 @@ class LoweringCore:
     # ------------------------------------------------------------------ compile-time names
     def python_value(self, value):
         """A compile-time Python object as a kernel value: numbers become constants, tuples `Tup`s."""
+        if isinstance(value, np.bool_):  # (NumPy adds two as booleans: np.True_ + np.True_ is True, not 2)
+            raise Unsupported(f"a NumPy bool constant ({value!r}) cannot be used in a kernel: NumPy computes with it "
+                              f"as a boolean (np.True_ + np.True_ is True), where a kernel's bool is Python's, an int; "
+                              f"convert it where it is defined, with bool(...)")
         if isinstance(value, (bool, int, float, np.number)):
             return self.const(value)
         if isinstance(value, tuple):

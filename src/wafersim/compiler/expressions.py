@@ -99,6 +99,9 @@ class ExpressionLowering(LoweringCore):
             return self.load_subscript(node)
         if isinstance(node, ast.Tuple):
             return Tup(tuple(self.expr(e) for e in node.elts))
+        if isinstance(node, ast.NamedExpr):
+            raise Unsupported(f"the assignment expression `{node.target.id} := ...` is not supported in a kernel: "
+                              f"assign {node.target.id!r} in a statement of its own before this line")
         raise Unsupported(f"unsupported expression in a kernel: {type(node).__name__}")
 
     def name(self, node: ast.Name):
@@ -124,8 +127,8 @@ class ExpressionLowering(LoweringCore):
             return self.special(base_static.registers[node.attr])
         static = self.static(node)
         if static is not NOT_STATIC:
-            if isinstance(static, (int, float, bool, np.number)):
-                return self.const(static)
+            if isinstance(static, (int, float, bool, np.number, np.bool_)):
+                return self.python_value(static)
             return static
         base = self.expr(node.value)
         if isinstance(base, (GlobalArray, LocalArray)) and node.attr == "dtype":
@@ -180,7 +183,10 @@ class ExpressionLowering(LoweringCore):
             if isinstance(op, (ast.FloorDiv, ast.Mod)):  # Python's float // and %, as np.floor_divide/remainder
                 return self.result("ffloordiv" if isinstance(op, ast.FloorDiv) else "fpymod", "f32",
                                    a=self.reg_of(a), b=self.reg_of(b))
-            raise Unsupported(f"operator {type(op).__name__} is not defined for float32")
+            symbol = _SYMBOLS.get(type(op), type(op).__name__)
+            raise Unsupported(f"operator {type(op).__name__} ({symbol}) is not defined for float32 (as Python raises "
+                              f"TypeError for a float): an operand is a float32 (a variable has its first value's type, "
+                              f"so `v = 0.5` then `v = 3` keeps it float32); convert it with int(...)")
         table = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.BitAnd: "and", ast.BitOr: "or",
                  ast.BitXor: "xor", ast.LShift: "shl", ast.RShift: "sra"}
         immediate = {ast.Add: "addi", ast.Mult: "muli", ast.BitAnd: "andi", ast.BitOr: "ori", ast.BitXor: "xori",
@@ -407,6 +413,9 @@ class ExpressionLowering(LoweringCore):
         names = {ast.Lt: ("slt", False), ast.LtE: ("sle", False), ast.Gt: ("slt", True), ast.GtE: ("sle", True),
                  ast.Eq: ("seq", False), ast.NotEq: ("sne", False)}
         if type(op) not in names:
+            if isinstance(op, (ast.Is, ast.IsNot)):  # (numbers in registers have no identity to test)
+                raise Unsupported(f"`{'is' if isinstance(op, ast.Is) else 'is not'}` of a number known only at run "
+                                  f"time is not supported: write `{'==' if isinstance(op, ast.Is) else '!='}`")
             raise Unsupported(f"comparison {type(op).__name__} is not supported on numbers")
         ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
         a, b = self.to_type(a, ty), self.to_type(b, ty)  # (an int32 against a float32: as a float32, folded too)

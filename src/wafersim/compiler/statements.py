@@ -250,7 +250,10 @@ class StatementLowering(RowLowering):
             raise self.error(s.value, "a float32 value for an int variable (" + self.float_to_int_hint(s.value) + ")")
         current = self.lookup_or_none(s.target.id)
         if isinstance(current, Val) and not current.is_const and current.ty != ty:
-            raise self.error(s.target, f"{s.target.id!r} is already a {current.ty} variable")
+            name, kind = s.target.id, {"i32": "int32", "f32": "float32"}[current.ty]
+            raise self.error(s.target, f"{name!r} is already an {kind} variable (a variable keeps its first value's "
+                                       f"type): annotate its first assignment instead ({name}: "
+                                       f"{'float' if ty == 'f32' else 'int'} = ...), or use another name")
         self.assign_name(s.target, self.to_type(value, ty), s.value)
 
     # ------------------------------------------------------------------ regions and definite assignment
