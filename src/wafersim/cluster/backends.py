@@ -121,6 +121,7 @@ class RayBackend:
                                             scheduling_strategy="SPREAD")
         self.actors = [remote.remote(*args, in_process=False) for args in system_args]
         self.restarts = 0
+        self._left_down: set[int] = set()  # systems whose death failed the last step (restarting)
 
     @property
     def concurrent(self) -> int:
@@ -143,6 +144,11 @@ class RayBackend:
 
     def _step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
         ray = self.ray
+        # An actor whose death failed the last step may still be restarting: a call now would fail (Ray's
+        # ActorUnavailableError) and count as a failure of this step, which it is not.
+        while self._left_down:
+            down = self._left_down.pop()
+            self._wait_until_back(down, SystemFailedError(f"system {down} failed the previous step"))
         weights_ref = ray.put(weights)  # broadcast: one copy in the object store, read by every actor
         results: list[SystemResult | None] = [None] * len(shares)
         failures = [0] * len(shares)
@@ -167,6 +173,7 @@ class RayBackend:
             except ray.exceptions.RayActorError as err:
                 failures[i] += 1
                 if failures[i] > self.max_restarts:
+                    self._left_down.add(i)  # (Ray restarts it; the next step waits for it: `_step`)
                     raise SystemFailedError(f"system {i} (a Ray actor) died {failures[i]} times in one step "
                                             f"(max_restarts={self.max_restarts}): {err}", system=i,
                                             failures=failures[i]) from None
