@@ -10,7 +10,8 @@ Bodies also call NumPy float32 math (np.sin, np.floor, ...), use float // and %,
 a tuple with a string constant argument, loops over enumerate/zip of constant tuples, range() with a
 step known only at run time, `x in (a, b, ...)` of a run-time number, range() over the last few values
 before an int32 bound (with steps up to INT32_MAX: a counter stepped past its last value must not wrap
-around), the `operator` module's functions, math.remainder and math.modf. Random slice
+around), the `operator` module's functions, math.remainder and math.modf, `<<` / `>>` by counts of 0 to 63
+(constant or run-time) and `~`, and the int32 extremes among the constants (INT32_MIN // -1). Random slice
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
 operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row
@@ -48,8 +49,9 @@ N_INT, N_FLOAT = 3, 3
 INT_VARS = [f"i{k}" for k in range(N_INT)]
 FLOAT_VARS = [f"f{k}" for k in range(N_FLOAT)]
 FLOAT_CONSTS = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0]
-INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191, 8192, -8193, 65535]))
-DIVISORS = [2, 3, 5, 7, -2, -3, -5]
+INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191, 8192, -8193, 65535,
+                                                            -(2**31), 2**31 - 1, 2**30, 31, 32, 33]))
+DIVISORS = [2, 3, 5, 7, -2, -3, -5, -1]  # -1: INT32_MIN // -1 wraps to itself, INT32_MIN % -1 is 0
 FLOAT_MATH = ["sin", "cos", "arctan", "tanh", "floor", "ceil", "trunc", "expm1", "log1p", "sqrt", "rint", "degrees",
               "radians"]
 #: The `operator` module's functions, the same operators in the kernel and in Python.
@@ -95,10 +97,19 @@ class Gen:
         if self.loop_vars:
             kinds.append("loop")
         if depth > 0:
-            kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "conv", "pow", "operator"]
+            kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "conv", "pow", "operator", "shift",
+                      "invert"]
             if self.branching:
                 kinds.append("ifexp")
         kind = self.choice(kinds)
+        if kind == "shift":  # a count of 0..40 (32 or more: 0, or the sign for >>), constant or run-time;
+            # np.int32 shifts give Python's result wrapped to int32, as the kernel's do (a negative count
+            # raises in Python and is a CompileError / KernelValueError: tests/test_compiler_operators.py)
+            count = (f"np.int32({self.draw(st.integers(0, 40))})" if self.draw(st.booleans())
+                     else f"({self.int_expr(depth - 1)} & np.int32(63))")
+            return f"({self.int_expr(depth - 1)} {self.choice(['<<', '>>'])} {count})"
+        if kind == "invert":
+            return f"(~{self.int_expr(depth - 1)})"
         if kind == "var":
             return self.choice(INT_VARS)
         if kind == "pow":  # np.int32 ** n wraps as the kernel's int32 does
