@@ -210,7 +210,7 @@ ODD_CONSTRUCTS = [
     ("y = math.log(x, 2.0)  # HERE", "takes one number"),
     ("y = out + 1  # HERE", "cannot compute with a global array"),
     ("y = out[0:4] + 1.0  # HERE", "slices compute only in an assignment"),
-    ("y = out is None  # HERE", "expected a number"),
+    ("y = out is n  # HERE", "expected a number"),
     ("b = ws.local.array(4)\nws.recv(ws.WEST, out=b[0:4]) if n > 0 else ws.recv(ws.WEST, out=b[0:2])  # HERE",
      "got None (no value: a call that returns nothing, such as ws.send or ws.recv(..., out=...): call it as a "
      "statement"),

@@ -577,3 +577,36 @@ def test_numpy_integer_constants_of_other_dtypes_compute_as_numpy_or_are_refused
     assert err.line == line_of(numpy_bools_added, "MARK-bool") and "NumPy bool constant" in str(err) \
         and "bool(...)" in str(err)
 
+
+
+@ws.jit
+def _scaled_or_not(x, s=None):
+    if s is None:  # folded both ways: called without s, and with a run-time s (a number is never None)
+        return x
+    return x * s
+
+
+@ws.jit
+def _none_tests_of_run_time_values(inp, out):
+    p = ws.grid(1)
+    f = inp[p]
+    out[p, 0] = _scaled_or_not(f, f)
+    out[p, 1] = _scaled_or_not(f)
+    out[p, 2] = 1 if f is not None else 0
+    out[p, 3] = 1 if None is f else 0
+
+
+def test_is_none_of_a_run_time_number_folds_as_python():
+    # A helper's `if s is None:` default test, called with a run-time s, was refused ("a NoneType cannot be
+    # used as a kernel value"); the control fuzzer drew it. Python: a number is never None.
+    def reference(f):
+        def scaled_or_not(x, s=None):
+            return x if s is None else x * s
+        return [scaled_or_not(f, f), scaled_or_not(f), 1 if f is not None else 0, 1 if None is f else 0]
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=1))
+    x = np.array([1.5, 2.0, -3.0, 0.25], np.float32)
+    out = dev.device_array((4, 4), np.float32)
+    _none_tests_of_run_time_values[1, 4](dev.to_device(x), out)
+    expected = np.array([reference(f) for f in x], np.float32)
+    assert np.array_equal(out.copy_to_host(), expected)

@@ -351,6 +351,10 @@ class ExpressionLowering(LoweringCore):
         folded = self.compare_constants(node)
         if folded is not None:
             return folded
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)):
+            none_test = self.is_none_of_a_value(node)
+            if none_test is not None:
+                return none_test
         if any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
             return self.membership(node)
         if len(node.ops) > 1:  # a < b < c: each operand evaluated once, stopping at the first false
@@ -366,6 +370,21 @@ class ExpressionLowering(LoweringCore):
             self.place(done)
             return Val("i32", out.reg)
         return self.compare_values(node.ops[0], self.scalar(node.left), self.scalar(node.comparators[0]))
+
+    def is_none_of_a_value(self, node: ast.Compare) -> Val | None:
+        """`v is None` (`is not None`) of a value known only at run time, folded as Python's: a number (or an
+        array) is never None. A helper's `if s is None:` default test then compiles when the helper is called
+        with a run-time `s`, as it does when called without one. The value is still evaluated (a receive in it
+        happens). None where neither side is the constant None."""
+        left, right = node.left, node.comparators[0]
+        if self.static(right) is None and self.static(left) is NOT_STATIC:
+            value = left
+        elif self.static(left) is None and self.static(right) is NOT_STATIC:
+            value = right
+        else:
+            return None
+        self.expr(value)
+        return self.const(isinstance(node.ops[0], ast.IsNot))
 
     def membership(self, node: ast.Compare) -> Val:
         """`x in (a, b, ...)` (`not in`) of a run-time number: x == a or x == b ..., each item compared as `==`
