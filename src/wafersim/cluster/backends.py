@@ -52,7 +52,20 @@ def start_ray(address: str | None = None, workers: int | None = None) -> tuple[A
     return ray, workers, memory
 
 
-class LocalBackend:
+class _OneStepFaults:
+    """`step` for both backends: a fault is for one step. One armed on a system the failed step never
+    reached fired in the next step instead (inject_fault on systems 0 and 2, max_restarts=0: two steps
+    failed, not one), so a failed step disarms every system's (`_disarm`)."""
+
+    def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
+        try:
+            return self._step(weights, shares)
+        except Exception:
+            self._disarm()
+            raise
+
+
+class LocalBackend(_OneStepFaults):
     """The systems in this process, stepped one after another in index order."""
 
     name = "local"
@@ -66,15 +79,9 @@ class LocalBackend:
     def concurrent(self) -> int:
         return 1
 
-    def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
-        try:
-            return self._step(weights, shares)
-        except Exception:
-            # A fault is for one step: one armed on a system the failed step never reached fired in the next
-            # step instead (inject_fault on systems 0 and 2, max_restarts=0: two steps failed, not one).
-            for system in self.systems:
-                system.inject_fault(None)
-            raise
+    def _disarm(self) -> None:
+        for system in self.systems:
+            system.inject_fault(None)
 
     def _step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
         results = []
@@ -103,7 +110,7 @@ class LocalBackend:
         self.systems = []
 
 
-class RayBackend:
+class RayBackend(_OneStepFaults):
     """Each system a Ray actor (Ray brings a dead one back, however often), at most `workers` of them
     stepping at once. Ray must be running (`start_ray`)."""
 
@@ -126,13 +133,6 @@ class RayBackend:
     @property
     def concurrent(self) -> int:
         return self.workers
-
-    def step(self, weights: dict[str, np.ndarray], shares: Sequence[Share]) -> list[SystemResult]:
-        try:
-            return self._step(weights, shares)
-        except Exception:
-            self._disarm()  # a fault is for one step (as `LocalBackend.step`)
-            raise
 
     def _disarm(self) -> None:
         """Disarm every actor's fault (queued after its call in flight, if any; a dead actor has none)."""

@@ -117,11 +117,12 @@ class SwarmXTree:
             raise ClusterError(f"the tree reduces {self.n_systems} systems' tensors, got {len(parts)}",
                                expected=self.n_systems, given=len(parts))
         level = [{name: _real_tensor(t, i, name) for name, t in part.items()} for i, part in enumerate(parts)]
+        first = {n: t.shape for n, t in level[0].items()}
         for i, part in enumerate(level[1:], start=1):  # (NumPy broadcasting would add (1,) to (3,) silently)
-            shapes, first = {n: t.shape for n, t in part.items()}, {n: t.shape for n, t in level[0].items()}
+            shapes = {n: t.shape for n, t in part.items()}
             if shapes != first:
-                raise ClusterArgumentError(f"reduce(parts): the systems must send the same tensors of the same shapes; "
-                                   f"system 0 sent {first}, system {i} {shapes}", system=i)
+                raise ClusterArgumentError(f"reduce(parts): the systems must send the same tensors of the same "
+                                           f"shapes; system 0 sent {first}, system {i} {shapes}", system=i)
         fan_out = self.spec.fan_out
         while len(level) > 1:
             level = [_add_in_order(level[j:j + fan_out]) for j in range(0, len(level), fan_out)]
