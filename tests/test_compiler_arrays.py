@@ -528,6 +528,24 @@ def test_an_augmented_assignment_evaluates_its_index_once_before_the_right_side(
 
 
 @ws.jit
+def _aug_index_beside_a_variable(out):
+    a = ws.local.array(8, np.float32)
+    b = ws.local.array(4, np.int32)
+    for j in range(8):
+        a[j] = j * 1.0
+    b[0] = 2
+    _aug1_ = 7               # a name the compiler once gave the index below
+    a[b[0]] += 1.0
+    out[0] = _aug1_
+    out[1] = a[2]
+
+
+def test_an_augmented_assignments_index_leaves_every_source_variable_alone():
+    # The index was held in a variable `_aug1_`, which a source can name: it overwrote this one with 2
+    np.testing.assert_array_equal(run(_aug_index_beside_a_variable, 2), [7.0, 3.0])
+
+
+@ws.jit
 def _writes_after_a_vector_op(out):
     a = ws.local.array(8, np.float32)
     a[0:4] = a[0:4] * 2.0 + _move_index(a, 1)   # NumPy doubles a[0:4] before the call changes a[0]

@@ -161,7 +161,7 @@ class LoweringCore:
         # Statements lowered so far that may write an array (an element or slice store, a call as a statement):
         # a scalar whose evaluation moves it has side effects on arrays (a device function that stores)
         self.array_writes = 0
-        self.hidden_names = 0  # `_aug<k>_` variables of augmented assignments' indices
+        self.hidden_names = 0  # hidden names bound so far (`hidden_name`): each statement's are its own
         self.vector_computed = False  # (while resolving a slice assignment's right side: see vectors.py)
         self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
         self.resolving: set[str] = set()  # the variables assigned_constant is evaluating

@@ -94,10 +94,7 @@ class RowLowering(VectorLowering):
                 super().store_slice(array, [row, parts[1]], row_target, row_value, value)
         finally:
             self.vector_computed = enclosing
-            for name in hidden:
-                self.scopes[-1].pop(name, None)
-                if self.defined is not None:
-                    self.defined.discard(name)
+            self.drop_hidden(hidden)
 
     def hoist_scalars(self, node: ast.expr, dst, dst_start: int | str, count: int, hidden: list[str]) -> ast.expr:
         """`node` with its scalar subexpressions evaluated now (bound to hidden names) and its 2-D slices
@@ -144,15 +141,24 @@ class RowLowering(VectorLowering):
 
     def hidden_name(self, value, node: ast.expr, hidden: list[str]) -> ast.Name:
         """A name no source can write, bound to `value` (the value of `node`) until the statement ends."""
-        name = f"{_HIDDEN}{len(hidden)}"
+        self.hidden_names += 1  # numbered per kernel: a statement inside another's (a block augmented) has its own
+        name = f"{_HIDDEN}{self.hidden_names}"
         hidden.append(name)
         self.bind(name, value)
         return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
 
+    def drop_hidden(self, hidden: list[str]) -> None:
+        """Unbind a statement's hidden names (`hidden_name`) once it has run."""
+        for name in hidden:
+            self.scopes[-1].pop(name, None)
+            if self.defined is not None:
+                self.defined.discard(name)
+
     def evaluated_once(self, node: ast.expr | None, hidden: list[str]) -> ast.expr | None:
         """`node`, or where it reads an array or calls (a receive), a hidden name of its value evaluated now: the
         rows of a block are lowered one by one from the same expressions, which would evaluate it for each row
-        (after earlier rows were written, and running a receive once per row)."""
+        (after earlier rows were written, and running a receive once per row); an augmented assignment's index
+        would be evaluated twice (`index_evaluated_once`)."""
         if node is None or not any(isinstance(n, (ast.Subscript, ast.Call)) for n in ast.walk(node)):
             return node  # a constant or variables: the same for every row
         return self.hidden_name(self.expr(node), node, hidden)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy as copy_module
 from typing import Iterator
 
 from . import intrinsics as wsi
@@ -33,6 +34,18 @@ def meet(*states: set[str] | None) -> set[str] | None:
 
 def stored_names(statements: list[ast.stmt]) -> set[str]:
     return {n.id for s in statements for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _loaded(target: ast.expr) -> ast.expr:
+    """A copy of an assignment target that reads it, without source locations (the statement's are given
+    to it): `x op= v`'s `x` as read. (Hidden names hold a space, so the target cannot go through source.)"""
+    copy = copy_module.deepcopy(target)
+    for node in ast.walk(copy):
+        if hasattr(node, "ctx"):
+            node.ctx = ast.Load()
+        for attribute in node._attributes:
+            vars(node).pop(attribute, None)
+    return copy
 
 
 def _range_never_wraps(stop: Val, step: Val) -> bool:
@@ -186,45 +199,41 @@ class StatementLowering(RowLowering):
         if isinstance(s.target, ast.Subscript) and any(isinstance(n, ast.Call) for n in ast.walk(s.target.slice)):
             raise self.error(s.target, "an augmented assignment would evaluate this index twice: compute the "
                                        "index into a variable first")
-        if isinstance(s.target, ast.Subscript):
-            s = ast.copy_location(ast.AugAssign(target=self.index_evaluated_once(s.target), op=s.op, value=s.value), s)
-        load = ast.parse(ast.unparse(s.target), mode="eval").body
-        combined = ast.copy_location(ast.BinOp(left=load, op=s.op, right=s.value), s)
-        ast.fix_missing_locations(combined)
-        if isinstance(s.target, ast.Name):
-            current = self.lookup_or_none(s.target.id)
-            if isinstance(current, Val) and not current.is_const:
-                self.type_recv(combined, current.ty, s.target)
-        elif isinstance(s.target, ast.Subscript) and isinstance(s.target.value, ast.Name):
-            array = self.lookup_or_none(s.target.value.id)
-            if isinstance(array, (GlobalArray, LocalArray)):
-                self.type_recv(combined, array.dtype, s.target)
-        self.assign(s.target, combined)
+        hidden: list[str] = []
+        try:
+            target = self.index_evaluated_once(s.target, hidden) if isinstance(s.target, ast.Subscript) else s.target
+            combined = ast.copy_location(ast.BinOp(left=_loaded(target), op=s.op, right=s.value), s)
+            ast.fix_missing_locations(combined)
+            if isinstance(target, ast.Name):
+                current = self.lookup_or_none(target.id)
+                if isinstance(current, Val) and not current.is_const:
+                    self.type_recv(combined, current.ty, target)
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                array = self.lookup_or_none(target.value.id)
+                if isinstance(array, (GlobalArray, LocalArray)):
+                    self.type_recv(combined, array.dtype, target)
+            self.assign(target, combined)
+        finally:
+            self.drop_hidden(hidden)
 
-    def index_evaluated_once(self, target: ast.Subscript) -> ast.Subscript:
-        """`target` with each index (or slice bound) that reads an array evaluated now, into a variable of its
-        own: Python evaluates `a[b[0]] += f(b)`'s index once, before `f` runs (and may change `b[0]`), where
-        the load and the store would each evaluate it."""
-        def once(node):
-            if node is None or not any(isinstance(n, ast.Subscript) for n in ast.walk(node)):
-                return node
-            self.hidden_names += 1
-            name = f"_aug{self.hidden_names}_"
-            self.assign(ast.copy_location(ast.Name(id=name, ctx=ast.Store()), node), node)
-            return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
-
+    def index_evaluated_once(self, target: ast.Subscript, hidden: list[str]) -> ast.Subscript:
+        """`target` with each index (or slice bound) that reads an array evaluated now, into a hidden name
+        (`evaluated_once`; calls are refused in these indices): Python evaluates `a[b[0]] += f(b)`'s index
+        once, before `f` runs (and may change `b[0]`), where the load and the store would each evaluate it."""
         def part(node):
             if isinstance(node, ast.Slice):
-                lower, upper = once(node.lower), node.upper
+                lower, upper = self.evaluated_once(node.lower, hidden), node.upper
                 if lower is not node.lower and isinstance(upper, ast.BinOp) and isinstance(upper.op, ast.Add) \
                         and ast.unparse(upper.left) == ast.unparse(node.lower):
                     # `s:s + K` stays of that form (a block's row count, a slice's constant length); `s` reads no
                     # call (refused above), so it is the same value both times
-                    upper = ast.copy_location(ast.BinOp(left=lower, op=ast.Add(), right=once(upper.right)), upper)
+                    upper = ast.copy_location(ast.BinOp(left=lower, op=ast.Add(),
+                                                        right=self.evaluated_once(upper.right, hidden)), upper)
                 else:
-                    upper = once(upper)
-                return ast.copy_location(ast.Slice(lower=lower, upper=upper, step=once(node.step)), node)
-            return once(node)
+                    upper = self.evaluated_once(upper, hidden)
+                return ast.copy_location(ast.Slice(lower=lower, upper=upper,
+                                                   step=self.evaluated_once(node.step, hidden)), node)
+            return self.evaluated_once(node, hidden)
 
         index = target.slice
         if isinstance(index, ast.Tuple):
