@@ -93,6 +93,15 @@ def test_a_file_is_read_where_it_cannot_be_touched(store_dir, monkeypatch):
     np.testing.assert_array_equal(trace_store.load("abc")["latency"], sample_arrays()["latency"])
 
 
+def test_a_file_whose_arrays_are_not_the_names_asked_for_is_not_read(store_dir):
+    arrays = sample_arrays()
+    trace_store.store("abc", arrays)
+    assert list(trace_store.load("abc", names=tuple(arrays))) == list(arrays)
+    assert trace_store.load("abc", names=tuple(arrays)[::-1]) is None  # (the same arrays, in another order)
+    assert trace_store.load("abc", names=tuple(arrays)[:-1]) is None
+    assert trace_store.load("abc", names=tuple(arrays) + ("broken",)) is None
+
+
 def test_a_file_under_another_name_is_not_read(store_dir):
     trace_store.store("abc", sample_arrays())
     os.replace(store_dir / "abc.routes", store_dir / "abd.routes")

@@ -84,8 +84,8 @@ class Deliveries:
         stored = self.stored_as is not None and (int(self.start[row + 1] - self.start[row]) + int(
             self.link_start[row + 1] - self.link_start[row]) >= trace_store.STORE_ENTRIES)
         if row not in known and stored:  # (a large source's order is kept on disk with its trace)
-            arrays = trace_store.load(f"{self.stored_as}.{row}")
-            if arrays is not None and list(arrays) == list(_ONE_SOURCE):
+            arrays = trace_store.load(f"{self.stored_as}.{row}", names=_ONE_SOURCE)
+            if arrays is not None:
                 known[row] = tuple(arrays.values())
         if row not in known:
             first, last = self.start[row], self.start[row + 1]
@@ -263,8 +263,8 @@ class RouteTables:
         if (trace_store.enabled()
                 and N_PORTS * region.n * (len(sources) if channel in self.merge else 1) >= trace_store.STORE_ENTRIES):
             name = trace_store.file_key(key + (self.compiled_trace,))
-            arrays = trace_store.load(name)
-            if arrays is not None and list(arrays) == list(_ARRAYS):
+            arrays = trace_store.load(name, names=_ARRAYS)
+            if arrays is not None:
                 result = Deliveries(**arrays, messages=[], stored_as=name)
         if result is None:
             result = trace(region, masks, self.ramp_latency, channel, sources, channel in self.merge,

@@ -31,7 +31,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -95,8 +95,9 @@ def _checksum(payload: np.ndarray) -> tuple[int, int]:
     return int(first), int(second)
 
 
-def load(name: str) -> dict[str, np.ndarray] | None:
-    """The arrays stored under `name` (`file_key`), or None: no store, no file, or one that is not whole."""
+def load(name: str, names: Sequence[str] | None = None) -> dict[str, np.ndarray] | None:
+    """The arrays stored under `name` (`file_key`), or None: no store, no file, one that is not whole, or
+    (given `names`) one whose arrays are not `names`, in that order (one stored by another engine's layout)."""
     where = _folder()
     if where is None:
         return None
@@ -117,6 +118,8 @@ def load(name: str) -> dict[str, np.ndarray] | None:
         header = json.loads(bytes(buffer[16:16 + header_size]))
         start = _aligned(16 + header_size)
         if header["key"] != name or start + header["payload"] != size:
+            return None
+        if names is not None and [described[0] for described in header["arrays"]] != list(names):
             return None
         payload = buffer[start:]
         if list(_checksum(payload)) != header["checksum"] or _layout_digest(header["arrays"]) != header["layout"]:
