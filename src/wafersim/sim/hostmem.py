@@ -87,7 +87,11 @@ class SparePool:
     memory a launch of another shape needs is not held back for one that may never come (a small launch in
     between, whose arrays glibc's heap serves, lets go of nothing). Only arrays nobody else refers to are
     kept (`keep` checks the reference count: a view, a snapshot or a checkpoint holding one keeps it out),
-    and `take` hands an array out once, filled with the value asked for: no state passes between launches."""
+    and `take` hands an array out once, filled with the value asked for: no state passes between launches.
+
+    (The compiled interpreter's FIFO stacks have a pool of their own, `sim.compiled.fabric_state._SPARE`: a
+    wave's five stacks go together, and are cleared from one of them, where this pool's arrays are single and
+    filled whole; its reuse rule and byte bound differ accordingly.)"""
 
     def __init__(self, limit: int, min_bytes: int = SPARE_MIN_BYTES) -> None:
         self.limit, self.min_bytes = limit, min_bytes

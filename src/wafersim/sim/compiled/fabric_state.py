@@ -20,6 +20,10 @@ from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM
 #: Stacks of finished waves, kept for the next wave that stacks FIFOs of the same shapes: a wafer-sized
 #: stack is tens of MB (beyond glibc's heap threshold, so freshly mapped and faulted in page by page at
 #: every launch otherwise). `FabricState.release` hands a wave's stacks here once nothing else uses them.
+#: Not `hostmem.SPARE` (`SparePool`), which keeps single arrays, filled whole when taken: the five stacks of a
+#: wave are kept and taken together, as `pushed` says which slots of `time` and `tags` were written (only those
+#: are zeroed); stacks of any size are kept, and a take of other shapes (a ring deepened mid-launch restacks)
+#: drops nothing; and their bytes are bounded apart (`SPARE_BYTES`), not against the waves' registers and SRAM.
 _SPARE: list[tuple] = []
 _SPARE_LOCK = threading.Lock()
 SPARE_BYTES = 512 << 20  # at most this much kept
