@@ -1,7 +1,7 @@
 """Differential fuzzing of the `@ws.jit` compiler, eighth part (helpers of tests/test_compiler_fuzz_fabric.py):
 kernels that FAIL in documented ways, mostly on routed channels, each failure predicted in plain Python from the docs
-(docs/timing.md "A failed launch reports the failure that comes first in simulated time", docs/routes.md "Errors",
-docs/sparsity.md, docs/python-supported.md, docs/api.md's table of errors):
+(docs/engine-strategies.md "A failed launch reports the failure that comes first in simulated time",
+docs/routes.md "Errors", docs/sparsity.md, docs/python-supported.md, docs/api.md's table of errors):
 
 - `orphan`: PEs receive (on a declared row bus, or from a neighbour in the block) words nobody sends: `DeadlockError`
   listing exactly those PEs as blocked;

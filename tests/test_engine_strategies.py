@@ -50,7 +50,7 @@ def assert_same_run(reference, other) -> None:
 
 
 def error_facts(error: ws.WaferError) -> tuple:
-    """What a failed launch reports that must not depend on the strategy (docs/timing.md: the failure
+    """What a failed launch reports that must not depend on the strategy (docs/engine-strategies.md: the failure
     first in simulated time, its message and PEs; not `err.state`, which shows where the engine ran)."""
     return type(error).__name__, str(error), getattr(error, "pes", None), getattr(error, "pe_count", None)
 

@@ -11,7 +11,7 @@ and every per-PE statistic, or raise the same error (type, message, PEs).
 
 The generator keeps each program well defined, so that a disagreement is a bug and not a race:
 - registers and SRAM words are typed (int32, float32, 16-bit float), and float NaNs reach integers only
-  through `ftoi` and compares: docs/timing.md lets the strategies pick either NaN of two NaN operands, so
+  through `ftoi` and compares: docs/engine-strategies.md lets the strategies pick either NaN of two NaN operands, so
   the outputs compare float words with every NaN made one (`canonical`);
 - each PE stores only into its own slot of the output and reads its own slot or the shared input;
 - transfers and barriers sit where every PE of a block meets them the same number of times (outside
@@ -382,7 +382,7 @@ def isa_programs(draw, fifo_depth: int, block: tuple[int, int]):
 
 def canonical(out: np.ndarray) -> np.ndarray:
     """The output words (PE slots of `SLOT` words) with every float32 NaN one word and every 16-bit NaN one
-    half: which NaN of two a float operation returns is up to the strategy (docs/timing.md)."""
+    half: which NaN of two a float operation returns is up to the strategy (docs/engine-strategies.md)."""
     words = out.reshape(-1, SLOT).copy()
     floats = np.zeros(SLOT, dtype=bool)
     floats[3:6] = True
@@ -481,7 +481,7 @@ def test_a_failure_naming_other_values_in_pes_run_apart_is_still_one_failure():
     """Found by this fuzzer: every PE fails one bounds check at one cycle, each with its own index. With
     `compiled_fabric=False` the senders and the receivers of a transfer before it run apart, and the error
     named only the senders (their message, "index 0", differed from the receivers' "index 1"), where one
-    NumPy group names all four PEs with the first one's index (docs/timing.md: every PE that failed the
+    NumPy group names all four PEs with the first one's index (docs/engine-strategies.md: every PE that failed the
     same way at that instruction and cycle, whichever groups the engine ran them in)."""
     source = """
         sreg r1, tid.x

@@ -35,7 +35,7 @@ def init() -> float:
     otherwise do -- about 0.5-0.9 s per process on the reference VM, most of a small first launch. Optional: launches start it themselves when they need it,
     and calling it does not make anything faster overall, it only moves that time out of the first launch
     (into this call). Returns the seconds it took (microseconds when already started).
-    docs/timing.md, "First launches", has the measurements."""
+    docs/engine-strategies.md, "First launches", has the measurements."""
     import time
 
     from ..sim.compiled.startup import start
