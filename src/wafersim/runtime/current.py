@@ -32,9 +32,9 @@ def init() -> float:
     that Numba's cache holds), and do the process's other once-only work of a first launch (the compiler's
     version hash that the kernel cache keys on, the regular expressions Python reads a kernel's source with,
     the allocator's tuning, a tiny launch of its own: `warm_up_launch`), which the first launch would
-    otherwise do -- about 0.5-0.9 s per process on the reference VM, most of a small first launch. Optional: launches start it themselves when they need it,
-    and calling it does not make anything faster overall, it only moves that time out of the first launch
-    (into this call). Returns the seconds it took (microseconds when already started).
+    otherwise do -- about 0.5-0.9 s per process on the reference VM, most of a small first launch.
+    Optional: launches start it themselves when they need it, and calling it does not make anything faster
+    overall, it only moves that time out of the first launch (into this call). Returns the seconds it took (microseconds when already started).
     docs/engine-strategies.md, "First launches", has the measurements."""
     import time
 
