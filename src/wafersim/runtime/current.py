@@ -34,8 +34,8 @@ def init() -> float:
     the allocator's tuning, a tiny launch of its own: `warm_up_launch`), which the first launch would
     otherwise do -- about 0.5-0.9 s per process on the reference VM, most of a small first launch.
     Optional: launches start it themselves when they need it, and calling it does not make anything faster
-    overall, it only moves that time out of the first launch (into this call). Returns the seconds it took (microseconds when already started).
-    docs/engine-strategies.md, "First launches", has the measurements."""
+    overall, it only moves that time out of the first launch (into this call). Returns the seconds it took
+    (microseconds when already started). docs/engine-strategies.md, "First launches", has the measurements."""
     import time
 
     from ..sim.compiled.startup import start
