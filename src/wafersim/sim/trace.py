@@ -122,6 +122,7 @@ class TraceRecorder:
         self.track_of: dict[int, int] = {}  # flat index in the wave's region -> track
         self.channel: str | None = None  # the background transfer being recorded (see `background`)
         self.channel_tracks: dict[tuple[int, str], int] = {}  # (PE's track, channel) -> its track
+        self.last_slice: dict[int, int] = {}  # background track -> index of its latest slice in `intervals`
 
     @contextlib.contextmanager
     def background(self, label: str):
@@ -181,12 +182,30 @@ class TraceRecorder:
         ends = np.broadcast_to(end, np.shape(lanes.get(self.mask)))[positions]
         for flat, s, e in zip(picked, starts, ends):
             track = self._track(int(flat))
+            if self.channel is not None and self._extend(track, kind, float(s), float(e)):
+                continue
             count = self.counts.get(track, 0)
             if count == MAX_EVENTS_PER_TRACK:
                 self.trace.truncated_tracks += 1
             self.counts[track] = count + 1
             if count < MAX_EVENTS_PER_TRACK:
+                if self.channel is not None:
+                    self.last_slice[track] = len(self.trace.intervals)
                 self.trace.intervals.append((track, kind, float(s), float(e)))
+
+    def _extend(self, track: int, kind: str, start: float, end: float) -> bool:
+        """Grow a background track's latest slice to `end` when this one continues it (same kind, starting
+        where it ends or inside it): a transfer records a slice per word or chunk as it moves, and one
+        transfer is one slice (else a panel of 1,024 words filled the track's `MAX_EVENTS_PER_TRACK` slices
+        and the later transfers were cut from the trace)."""
+        index = self.last_slice.get(track)
+        if index is None:
+            return False
+        _, last_kind, last_start, last_end = self.trace.intervals[index]
+        if last_kind != kind or not last_start <= start <= last_end:
+            return False
+        self.trace.intervals[index] = (track, kind, last_start, max(last_end, end))
+        return True
 
     def count(self, name: str, times: np.ndarray, increments: np.ndarray) -> None:
         """Add increments at times (cycles) to the counter track `name` (all PEs, not only the sample)."""
