@@ -72,3 +72,25 @@ def test_docs_link_only_inside_the_repository():
             resolved = (path.parent / target.split("#")[0]).resolve()
             assert resolved.is_relative_to(ROOT), f"{path.name} links outside the repository: {target}"
             assert resolved.exists(), f"{path.name} links to a missing file: {target}"
+
+
+def _significant(value: float, digits: int) -> float:
+    return float(f"{value:.{digits - 1}e}")
+
+
+def test_readme_quotes_rates_and_cycle_counts_that_bench_results_holds():
+    """The README's PE-instructions/s figures (`5.7e7`) and simulated cycle counts (`13,446`) are quotes of
+    bench/RESULTS.md: each is, to its printed digits, a number there. (A paragraph that kept `5.8e7`,
+    `3.8e7` and `3.9e7` after a re-run contradicted both the README's own table and RESULTS.md.)"""
+    readme, results = (ROOT / "README.md").read_text(), (ROOT / "bench" / "RESULTS.md").read_text()
+    numbers = {float(m.replace(",", "")) for m in re.findall(r"\d[\d,]*\.?\d*(?:e[+-]?\d+)?", results)}
+    rates = re.findall(r"(?<![\w.])(\d\.\d)e(\d)(?![\w.])", readme)
+    assert len(rates) >= 15
+    for mantissa, exponent in rates:
+        quoted = float(f"{mantissa}e{exponent}")
+        assert any(_significant(n, 2) == quoted for n in numbers), f"README quotes {quoted:.1e}: not in RESULTS.md"
+    table = readme.split("| kernel | size | simulated cycles |")[1].split("\n\n")[0]
+    cycles = re.findall(r"\d{1,3},\d{3}", table)
+    assert len(cycles) >= 10
+    for count in cycles:
+        assert count in results, f"README's kernel table quotes {count} cycles: not in RESULTS.md"
