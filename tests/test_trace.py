@@ -212,6 +212,32 @@ def test_a_background_transfer_is_one_slice_so_large_panels_do_not_cut_the_track
             assert after["ts"] > before["ts"] + before["dur"]  # gaps between transfers
 
 
+def test_a_cut_track_ends_in_a_not_recorded_slice_and_not_in_compute(tmp_path):
+    """A track past its 1,000 slices was filled with `compute` to the PE's end, so a long heat launch's
+    sampled time read ~70% compute where the PEs sent, received and waited at barriers every step. The
+    cut's rest is one `not recorded` slice, and the slices still add up to the PE's busy + stall."""
+    from wafersim.sim.trace import MAX_EVENTS_PER_TRACK
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    steps = 400  # each step: 2 to 4 sends and receives and a barrier on every PE: over 2,000 slices
+    long = heat(dev, (1, 1), (4, 4), steps, trace=True)
+    data = json.loads(long.to_perfetto(tmp_path / "long.json").read_text())
+    assert f"16 track(s) cut at {MAX_EVENTS_PER_TRACK} slices" in data["metadata"]["wafersim"]
+    check_format(data["traceEvents"])
+    assert nesting_faults(data["traceEvents"]) == []
+    names = {e["tid"]: e["args"]["name"] for e in data["traceEvents"] if e["name"] == "thread_name"}
+    for tid, name in names.items():
+        track = [e for e in data["traceEvents"] if e["ph"] == "X" and e["tid"] == tid]
+        recorded = [e for e in track if e["name"] != "compute"]
+        assert len(recorded) == MAX_EVENTS_PER_TRACK + 1 and track[-1]["name"] == "not recorded"
+        # the PE sends and receives every step until its last: the cut is long before its end
+        assert track[-1]["dur"] > 0.5 * long.seconds * 1e6
+        x, y = (int(v) for v in name.split("PE (")[1].rstrip(")").split(", "))
+        elapsed = long.spec.seconds(long.busy[y, x] + long.stall[y, x]) * 1e6
+        assert sum(e["dur"] for e in track) == pytest.approx(elapsed, abs=1e-5)
+        assert track[-1]["ts"] == pytest.approx(track[-2]["ts"] + track[-2]["dur"], abs=2e-6)  # no gap
+
+
 def test_traces_are_written_to_exactly_the_file_named_and_never_to_a_folder(tmp_path, monkeypatch):
     dev = ws.Device(ws.WaferSpec(width=4, height=4))
     dev.trace = True
