@@ -72,3 +72,59 @@ def test_docs_link_only_inside_the_repository():
             resolved = (path.parent / target.split("#")[0]).resolve()
             assert resolved.is_relative_to(ROOT), f"{path.name} links outside the repository: {target}"
             assert resolved.exists(), f"{path.name} links to a missing file: {target}"
+
+
+def _significant(value: float, digits: int) -> float:
+    return float(f"{value:.{digits - 1}e}")
+
+
+def test_readme_quotes_rates_and_cycle_counts_that_bench_results_holds():
+    """The README's PE-instructions/s figures (`5.7e7`) and simulated cycle counts (`13,446`) are quotes of
+    bench/RESULTS.md: each is, to its printed digits, a number there. (A paragraph that kept `5.8e7`,
+    `3.8e7` and `3.9e7` after a re-run contradicted both the README's own table and RESULTS.md.)"""
+    readme, results = (ROOT / "README.md").read_text(), (ROOT / "bench" / "RESULTS.md").read_text()
+    numbers = {float(m.replace(",", "")) for m in re.findall(r"\d[\d,]*\.?\d*(?:e[+-]?\d+)?", results)}
+    rates = re.findall(r"(?<![\w.])(\d\.\d)e(\d)(?![\w.])", readme)
+    assert len(rates) >= 15
+    for mantissa, exponent in rates:
+        quoted = float(f"{mantissa}e{exponent}")
+        assert any(_significant(n, 2) == quoted for n in numbers), f"README quotes {quoted:.1e}: not in RESULTS.md"
+    table = readme.split("| kernel | size | simulated cycles |")[1].split("\n\n")[0]
+    cycles = re.findall(r"\d{1,3},\d{3}", table)
+    assert len(cycles) >= 10
+    for count in cycles:
+        assert count in results, f"README's kernel table quotes {count} cycles: not in RESULTS.md"
+
+
+def test_the_wafersim_debug_session_of_the_debugging_guide_prints_what_it_shows(tmp_path):
+    """docs/debugging.md's `$ wafersim debug ...` session, run as shown: its `(wsdb)` commands typed in, each
+    other line printed in order (`...` any text). The kernel's lines had moved by two, and `-b 25` was
+    refused ('line 25 has no code in heat_kernel')."""
+    import subprocess
+
+    text = (ROOT / "docs" / "debugging.md").read_text()
+    session = re.search(r"```\n\$ (wafersim debug [^\n]*)\n(.*?)```", text, flags=re.S)
+    assert session, "docs/debugging.md shows a `$ wafersim debug` session"
+    args = session.group(1).split()[1:]
+    args = [str(ROOT / a) if a.endswith(".py") else a for a in args]  # (run elsewhere: it writes PNGs)
+    lines = session.group(2).splitlines()
+    commands = [line.removeprefix("(wsdb) ") for line in lines if line.startswith("(wsdb) ")]
+    expected = [line for line in lines if not line.startswith("(wsdb) ")]
+    import os
+
+    import wafersim
+
+    source = str(Path(wafersim.__file__).resolve().parents[1])  # this checkout's package, from any folder
+    run = subprocess.run([sys.executable, "-m", "wafersim.tools.cli", *args], input="\n".join(commands) + "\n",
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join([source, *sys.path])))
+    assert run.returncode == 0, run.stdout + run.stderr
+    actual = [line.replace("(wsdb) ", "").rstrip() for line in run.stdout.splitlines()]
+    position = 0
+    for want in expected:
+        if want.strip() == "...":
+            continue
+        pattern = re.compile(".*".join(re.escape(part) for part in want.rstrip().split("...")))
+        found = next((i for i in range(position, len(actual)) if pattern.fullmatch(actual[i])), None)
+        assert found is not None, f"not printed (in order): {want!r}\n--- printed ---\n{run.stdout}{run.stderr}"
+        position = found + 1

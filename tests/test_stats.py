@@ -167,3 +167,26 @@ def test_summary_shows_fractional_detour_cycles_unrounded(per_hop, shown):
     assert np.array_equal(out.copy_to_host(), np.tile(np.arange(1, 9, dtype=np.float32), (2, 1)))
     assert stats.detour_word_hops == 2 and stats.detour_cycles == 2 * per_hop
     assert f"detours 2 extra word-hops ({shown} cycles of link latency" in stats.summary()
+
+
+
+def test_a_heatmap_of_several_waves_adds_up_the_blocks_that_ran_on_each_pe(tmp_path):
+    """docs/reading-traces.md: with several waves a wafer PE's figures add up every block that ran on it."""
+    @ws.jit
+    def count_up(out, n):
+        i = ws.grid(1)
+        acc = 0
+        for k in range(n * (ws.blockIdx.x + 1)):  # block b loops n * (b + 1) times
+            acc += 1
+        out[i] = acc
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=1))  # one slot of 4 PEs
+    ten = count_up[1, 4](dev.device_array(4, np.int32), 10)  # one block: 10 iterations
+    twenty = count_up[1, 4](dev.device_array(4, np.int32), 20)  # one block: 20 iterations
+    both = count_up[2, 4](dev.device_array(8, np.int32), 10)  # block 0 (10), then block 1 (20) on the same PEs
+    assert (ten.waves, both.waves) == (1, 2)
+    for metric in ("instructions", "busy"):
+        np.testing.assert_array_equal(both.metric(metric), ten.metric(metric) + twenty.metric(metric))
+    np.testing.assert_array_equal(both.metric("instructions"), both.pe_instructions)
+    both.heatmap("instructions", tmp_path / "both.png")
+    assert (tmp_path / "both.png").stat().st_size > 0

@@ -183,6 +183,61 @@ def test_slices_nest_on_every_track_of_the_heat_and_summa_kernels(tmp_path):
     assert nesting_faults(events) == []
 
 
+def test_a_background_transfer_is_one_slice_so_large_panels_do_not_cut_the_track(tmp_path):
+    """docs/reading-traces.md: a background track holds the transfers "with gaps between transfers". A
+    transfer's words were each a slice of their own (a chunk's, for sends), so SUMMA's 1,024-word panels
+    filled a receiving track's 1,000 slices with the first panel: the later steps' transfers were cut."""
+    from wafersim.kernels.gemm import gemm
+    from wafersim.kernels.hosting import fitting_device
+
+    p, n = 4, 128  # 32 x 32 tiles: a panel is 1,024 words
+    dev = fitting_device(p, p)
+    dev.trace = True
+    a = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
+    c, stats = gemm(a, a, p, device=dev)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ a, rtol=1e-3, atol=1e-3)
+    data = json.loads(stats.to_perfetto(tmp_path / "summa.json").read_text())
+    assert "cut" not in data["metadata"]["wafersim"]
+    events = data["traceEvents"]
+    names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    slices: dict[int, list] = {tid: [] for tid, name in names.items() if "background" in name}
+    for e in events:
+        if e["ph"] == "X" and e["tid"] in slices:
+            slices[e["tid"]].append(e)
+    assert len(slices) == 4 * p * p  # every PE sends and receives on both channels (0: A panels, 1: B panels)
+    for tid, track in slices.items():
+        # SUMMA: of its row's (column's) p panels a PE owns one, which it sends, and receives the other p - 1
+        assert len(track) == (p - 1 if " recv " in names[tid] else 1), names[tid]
+        for before, after in zip(track, track[1:]):
+            assert after["ts"] > before["ts"] + before["dur"]  # gaps between transfers
+
+
+def test_a_cut_track_ends_in_a_not_recorded_slice_and_not_in_compute(tmp_path):
+    """A track past its 1,000 slices was filled with `compute` to the PE's end, so a long heat launch's
+    sampled time read ~70% compute where the PEs sent, received and waited at barriers every step. The
+    cut's rest is one `not recorded` slice, and the slices still add up to the PE's busy + stall."""
+    from wafersim.sim.trace import MAX_EVENTS_PER_TRACK
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    steps = 400  # each step: 2 to 4 sends and receives and a barrier on every PE: over 2,000 slices
+    long = heat(dev, (1, 1), (4, 4), steps, trace=True)
+    data = json.loads(long.to_perfetto(tmp_path / "long.json").read_text())
+    assert f"16 track(s) cut at {MAX_EVENTS_PER_TRACK} slices" in data["metadata"]["wafersim"]
+    check_format(data["traceEvents"])
+    assert nesting_faults(data["traceEvents"]) == []
+    names = {e["tid"]: e["args"]["name"] for e in data["traceEvents"] if e["name"] == "thread_name"}
+    for tid, name in names.items():
+        track = [e for e in data["traceEvents"] if e["ph"] == "X" and e["tid"] == tid]
+        recorded = [e for e in track if e["name"] != "compute"]
+        assert len(recorded) == MAX_EVENTS_PER_TRACK + 1 and track[-1]["name"] == "not recorded"
+        # the PE sends and receives every step until its last: the cut is long before its end
+        assert track[-1]["dur"] > 0.5 * long.seconds * 1e6
+        x, y = (int(v) for v in name.split("PE (")[1].rstrip(")").split(", "))
+        elapsed = long.spec.seconds(long.busy[y, x] + long.stall[y, x]) * 1e6
+        assert sum(e["dur"] for e in track) == pytest.approx(elapsed, abs=1e-5)
+        assert track[-1]["ts"] == pytest.approx(track[-2]["ts"] + track[-2]["dur"], abs=2e-6)  # no gap
+
+
 def test_traces_are_written_to_exactly_the_file_named_and_never_to_a_folder(tmp_path, monkeypatch):
     dev = ws.Device(ws.WaferSpec(width=4, height=4))
     dev.trace = True

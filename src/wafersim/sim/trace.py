@@ -6,7 +6,8 @@ the word), barrier waits, global-memory accesses, and the compute between them. 
 most `MAX_TRACKS` tracks and `MAX_EVENTS_PER_TRACK` slices each, so a wafer-scale trace stays small;
 the trace's metadata says what was sampled and whether anything was cut. Slices: compute, send, recv
 (including the wait for the word), barrier, global load, global store, store drain (a halting PE
-waiting for its posted stores to land). Counter tracks: per routed channel, the words its routers have
+waiting for its posted stores to land), and on a track cut at `MAX_EVENTS_PER_TRACK` slices, "not recorded"
+from the cut to the PE's end (not "compute": what it did there is unknown). Counter tracks: per routed channel, the words its routers have
 forwarded over links so far (over all PEs, not only the sampled ones).
 
 Background transfers (`recva` / `senda`) move words while their PE computes, so their slices overlap the
@@ -31,6 +32,7 @@ from .lanes import Lanes
 MAX_TRACKS = 64
 MAX_EVENTS_PER_TRACK = 1000  # with the compute slices between them: at most ~128k events, ~15 MB
 MAX_COUNTER_POINTS = 500  # per counter track
+NOT_RECORDED = "not recorded"  # the end of a track past MAX_EVENTS_PER_TRACK slices
 
 
 @dataclasses.dataclass
@@ -45,6 +47,8 @@ class LaunchTrace:
     counters: dict[str, tuple[list, list]] = dataclasses.field(default_factory=dict)
     # tracks of background transfers: only their slices, no compute between them
     background: set[int] = dataclasses.field(default_factory=set)
+    # track -> the cycle its first slice past MAX_EVENTS_PER_TRACK began: from there on nothing was recorded
+    cut_at: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def events(self, pid: int, clock_hz: float, offset_us: float = 0.0, name: str = "launch") -> list[dict]:
         """Trace events (microseconds of simulated time) for one launch, as process `pid`."""
@@ -60,14 +64,18 @@ class LaunchTrace:
                            for start, end, kind in sorted(by_track.get(track, []))]
                 continue
             first, last = self.spans.get(track, (0.0, 0.0))
+            cut = self.cut_at.get(track, math.inf)
             cursor = first
             for start, end, kind in sorted(by_track.get(track, [])):
-                if start > cursor:  # the time between recorded activities is computing
-                    events.append(_slice("compute", cursor, start, pid, track, us, offset_us))
+                if min(start, cut) > cursor:  # the time between recorded activities is computing
+                    events.append(_slice("compute", cursor, min(start, cut), pid, track, us, offset_us))
                 events.append(_slice(kind, start, end, pid, track, us, offset_us))
                 cursor = max(cursor, end)
-            if last > cursor:
-                events.append(_slice("compute", cursor, last, pid, track, us, offset_us))
+            if min(last, cut) > cursor:
+                events.append(_slice("compute", cursor, min(last, cut), pid, track, us, offset_us))
+                cursor = min(last, cut)
+            if last > cursor:  # a cut track: what the PE did from the cut on is unknown, not computing
+                events.append(_slice(NOT_RECORDED, cursor, last, pid, track, us, offset_us))
         for counter, (times, increments) in sorted(self.counters.items()):
             events += _counter_events(counter, np.concatenate(times), np.concatenate(increments), pid, us,
                                       offset_us)
@@ -122,6 +130,7 @@ class TraceRecorder:
         self.track_of: dict[int, int] = {}  # flat index in the wave's region -> track
         self.channel: str | None = None  # the background transfer being recorded (see `background`)
         self.channel_tracks: dict[tuple[int, str], int] = {}  # (PE's track, channel) -> its track
+        self.last_slice: dict[int, int] = {}  # background track -> index of its latest slice in `intervals`
 
     @contextlib.contextmanager
     def background(self, label: str):
@@ -181,12 +190,31 @@ class TraceRecorder:
         ends = np.broadcast_to(end, np.shape(lanes.get(self.mask)))[positions]
         for flat, s, e in zip(picked, starts, ends):
             track = self._track(int(flat))
+            if self.channel is not None and self._extend(track, kind, float(s), float(e)):
+                continue
             count = self.counts.get(track, 0)
             if count == MAX_EVENTS_PER_TRACK:
                 self.trace.truncated_tracks += 1
+                self.trace.cut_at[track] = float(s)
             self.counts[track] = count + 1
             if count < MAX_EVENTS_PER_TRACK:
+                if self.channel is not None:
+                    self.last_slice[track] = len(self.trace.intervals)
                 self.trace.intervals.append((track, kind, float(s), float(e)))
+
+    def _extend(self, track: int, kind: str, start: float, end: float) -> bool:
+        """Grow a background track's latest slice to `end` when this one continues it (same kind, starting
+        where it ends or inside it): a transfer records a slice per word or chunk as it moves, and one
+        transfer is one slice (else a panel of 1,024 words filled the track's `MAX_EVENTS_PER_TRACK` slices
+        and the later transfers were cut from the trace)."""
+        index = self.last_slice.get(track)
+        if index is None:
+            return False
+        _, last_kind, last_start, last_end = self.trace.intervals[index]
+        if last_kind != kind or not last_start <= start <= last_end:
+            return False
+        self.trace.intervals[index] = (track, kind, last_start, max(last_end, end))
+        return True
 
     def count(self, name: str, times: np.ndarray, increments: np.ndarray) -> None:
         """Add increments at times (cycles) to the counter track `name` (all PEs, not only the sample)."""
