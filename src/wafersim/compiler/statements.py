@@ -308,8 +308,10 @@ class StatementLowering(RowLowering):
 
     def return_statement(self, s: ast.Return) -> None:
         if self.return_target:  # inside an inlined device function
-            label, results = self.return_target[-1]
-            if s.value is not None:
+            label, results, bare = self.return_target[-1]
+            if s.value is None or (isinstance(s.value, ast.Constant) and s.value.value is None):
+                bare.append(s)  # gives None: with a value returned elsewhere, refused when the call ends
+            else:
                 value = self.expr(s.value)
                 if not results:
                     results.append(self.return_registers(value, s.value))

@@ -1,0 +1,128 @@
+"""Device functions (`compiler/calls.py`, `inline`): what a call gives where Python's function would give None,
+and the refusals of callables that are not device functions, each with what to write instead.
+
+Results are compared with the same Python functions run per PE (their `py_func`, on NumPy arrays)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import line_of, load_source
+
+BLOCK = (4, 3)  # 12 PEs, each computing from its index
+
+
+def run(kernel, host: np.ndarray, *args) -> np.ndarray:
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    out = dev.to_device(host)
+    kernel[(1, 1), BLOCK](out, *args)
+    return out.copy_to_host()
+
+
+# ---------------------------------------------------------------- a return that gives None
+@ws.jit
+def _store_small(out, p):
+    if p > 3:
+        return None  # a statement call: Python's None is never used
+    out[p] = p * 10
+    return
+
+
+@ws.jit
+def stores_through_a_helper_that_returns_none(out):
+    x, y = ws.grid(2)
+    _store_small(out, y * 4 + x)
+
+
+def test_return_none_in_a_device_function_called_as_a_statement_is_a_bare_return():
+    # `return None` was refused ("a NoneType cannot be used as a kernel value") where Python runs it.
+    expected = np.zeros(12, np.int32)
+    for p in range(12):
+        _store_small.py_func(expected, p)
+    got = run(stores_through_a_helper_that_returns_none, np.zeros(12, np.int32))
+    assert np.array_equal(got, expected) and expected[3] == 30 and expected[4] == 0
+
+
+NONE_ON_SOME_PATHS = {
+    "bare return first": "    if a > 3:\n        return  # HERE\n    return a\n",
+    "return None first": "    if a > 3:\n        return None  # HERE\n    return a\n",
+    "bare return at the end": "    if a > 3:\n        return a\n    return  # HERE\n",
+    "bare return in a loop": ("    for k in range(a):\n        if k == 2:\n            return  # HERE\n"
+                              "    return (a, a * 0.5)\n"),
+}
+
+
+@pytest.mark.parametrize("body", NONE_ON_SOME_PATHS.values(), ids=list(NONE_ON_SOME_PATHS))
+def test_a_value_on_some_paths_and_none_on_others_is_refused_at_the_bare_return(tmp_path, body):
+    # These compiled, and the PEs that took the bare return read the result register unset: a silent 0
+    # (`maybe(p)` stored 0 for p > 3) where Python's function gives None.
+    source = ("import wafersim as ws\n\n\n@ws.jit\ndef maybe(a):\n" + body +
+              "\n\n@ws.jit\ndef kernel(out):\n    x, y = ws.grid(2)\n    r = maybe(y * 4 + x)\n    out[x] = 1\n")
+    module = load_source(tmp_path, source)
+    # Python's function does return None on some of the 12 PEs' paths, and a value on others.
+    results = [module.maybe.py_func(p) for p in range(12)]
+    assert None in results and any(r is not None for r in results)
+    with pytest.raises(ws.CompileError) as info:
+        run(module.kernel, np.zeros(12, np.int32))
+    expected_line = next(k for k, line in enumerate(source.splitlines(), 1) if "# HERE" in line)
+    assert info.value.file == module.__file__ and info.value.line == expected_line, str(info.value)
+    assert "this return gives None where another return of maybe() gives a value" in str(info.value)
+    assert "(in maybe(), called at" in str(info.value)
+
+
+# ---------------------------------------------------------------- callables that are not device functions
+def _plain(v):
+    return v + 1
+
+
+_LAMBDA = lambda v: v + 1  # noqa: E731 (the point: a module-level lambda called in a kernel)
+
+
+@ws.jit
+def calls_a_plain_function(out):
+    out[0] = _plain(1)  # MARK-plain
+
+
+@ws.jit
+def calls_a_module_lambda(out):
+    out[0] = _LAMBDA(1)  # MARK-lambda-global
+
+
+@ws.jit
+def writes_a_lambda(out):
+    f = lambda v: v + 1  # MARK-lambda  # noqa: E731
+    out[0] = f(1)
+
+
+@ws.jit
+def writes_a_comprehension(out):
+    out[0] = sum([k for k in range(3)])  # MARK-comprehension
+
+
+@ws.jit
+def _countdown(n):
+    return 0 if n <= 0 else _countdown(n - 1) + 1  # MARK-recursion
+
+
+@ws.jit
+def calls_a_recursive_function(out):
+    out[0] = _countdown(3)
+
+
+@pytest.mark.parametrize("kernel,marker,text", [
+    (calls_a_plain_function, "MARK-plain", "'_plain' cannot be called in a kernel: a plain Python function; decorate "
+                                           "it with @ws.jit"),
+    (calls_a_module_lambda, "MARK-lambda-global", "a lambda; define a @ws.jit function at module level"),
+    (writes_a_lambda, "MARK-lambda", "a lambda is not supported in a kernel: define a @ws.jit function"),
+    (writes_a_comprehension, "MARK-comprehension", "a comprehension (ListComp) is not supported in a kernel: "
+                                                   "write a for loop"),
+    (calls_a_recursive_function, "MARK-recursion", "recursive call to _countdown: device functions are inlined, "
+                                                   "so one cannot call itself"),
+])
+def test_callables_that_are_not_device_functions_are_refused_saying_what_to_write(kernel, marker, text):
+    with pytest.raises(ws.CompileError) as info:
+        run(kernel, np.zeros(12, np.int32))
+    where = _countdown if kernel is calls_a_recursive_function else kernel  # (the error is at the inner call)
+    assert info.value.line == line_of(where, marker), str(info.value)
+    assert text in str(info.value), str(info.value)
