@@ -11,7 +11,8 @@ into the Python a user writes):
   variable they read is assigned);
 - device functions with run-time early returns: from a branch, from inside a `for` loop and from nested
   loops, from a `while` loop with `continue` and `break`, a tuple result, one helper calling another, a
-  helper mutating a local array its caller passed (by reference), helpers called inside loops, in
+  helper mutating a local array its caller passed (by reference), a helper called as a statement and left
+  by `return` or `return None` on some paths, helpers called inside loops, in
   conditional expressions and in `and`/`or` operands (so the call may not run at all);
 - statements after a `break` or `continue` (never run, so not compiled: one of them a float32 assigned to an
   int32 variable, which would be refused), a helper with an `s=None` default (`if s is None: return x`, then
@@ -123,6 +124,16 @@ def restep(a):
     if STEPS > np.int32(3):
         return STEPS
     return np.int32(pick(np.float32(0.0), a % np.int32(4))[1])  # (pick reads the module's STEPS)
+
+
+@ws.jit
+def mark(buf, k, v):
+    if v > np.int32(5):
+        return  # a bare return and a `return None`: a statement call, its None never used
+    for m in range(3):
+        if buf[(k + np.int32(m)) & np.int32(3)] == v:
+            return None
+        buf[k] += v & np.int32(7)
 
 
 @ws.jit
@@ -302,12 +313,14 @@ class ControlGen(MixedGen):
         if not self.mine():
             return super().statement(indent, nest)
         pad = "    " * indent
-        kinds = ["aug", "aug", "aug", "elemswap", "ordered", "rotate", "annotated"]
+        kinds = ["aug", "aug", "aug", "elemswap", "ordered", "rotate", "annotated", "mark"]
         if self.branching and nest < 2:
             kinds += ["forbc", "forbc", "tuplebc", "whiletrue", "whilecond", "tupleif"]
         kind = self.choice(kinds)
         if kind == "aug":
             return self.aug(pad)
+        if kind == "mark":  # a helper called as a statement, left by `return` and `return None` on some paths
+            return [f"{pad}mark(li, {self.index(0)}, {self.int_expr(1)})"]
         if kind == "elemswap":  # two elements (maybe one) exchanged: both read before either is written
             j, k = self.index(1, target=True), self.index(1, target=True)
             name = self.choice(["li", "la"])
