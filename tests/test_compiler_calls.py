@@ -110,6 +110,19 @@ def calls_a_recursive_function(out):
     out[0] = _countdown(3)
 
 
+_WEIGHTS = np.arange(4, dtype=np.float32)
+
+
+@ws.jit
+def _weighted(v, w=_WEIGHTS):  # a mutable default: a host array, not kernel data
+    return v * w[1]  # MARK-array-default
+
+
+@ws.jit
+def reads_an_array_default(out):
+    out[0] = _weighted(2)
+
+
 @pytest.mark.parametrize("kernel,marker,text", [
     (calls_a_plain_function, "MARK-plain", "'_plain' cannot be called in a kernel: a plain Python function; decorate "
                                            "it with @ws.jit"),
@@ -117,12 +130,15 @@ def calls_a_recursive_function(out):
     (writes_a_lambda, "MARK-lambda", "a lambda is not supported in a kernel: define a @ws.jit function"),
     (writes_a_comprehension, "MARK-comprehension", "a comprehension (ListComp) is not supported in a kernel: "
                                                    "write a for loop"),
+    (reads_an_array_default, "MARK-array-default", "a host NumPy array (a global, a closure variable or a default "
+                                                   "argument) is not kernel data; pass it as an argument"),
     (calls_a_recursive_function, "MARK-recursion", "recursive call to _countdown: device functions are inlined, "
                                                    "so one cannot call itself"),
 ])
 def test_callables_that_are_not_device_functions_are_refused_saying_what_to_write(kernel, marker, text):
     with pytest.raises(ws.CompileError) as info:
         run(kernel, np.zeros(12, np.int32))
-    where = _countdown if kernel is calls_a_recursive_function else kernel  # (the error is at the inner call)
+    # (errors inside a device function are at its line)
+    where = {calls_a_recursive_function: _countdown, reads_an_array_default: _weighted}.get(kernel, kernel)
     assert info.value.line == line_of(where, marker), str(info.value)
     assert text in str(info.value), str(info.value)
