@@ -142,3 +142,70 @@ def test_callables_that_are_not_device_functions_are_refused_saying_what_to_writ
     where = {calls_a_recursive_function: _countdown, reads_an_array_default: _weighted}.get(kernel, kernel)
     assert info.value.line == line_of(where, marker), str(info.value)
     assert text in str(info.value), str(info.value)
+
+
+# ---------------------------------------------------------------- a loop over a device function's tuple
+@ws.jit
+def _halves(arr, a):
+    arr[0] += 1  # a side effect: the loop's iterable is evaluated once
+    return a // 2, a % 2, a * arr[0]
+
+
+@ws.jit
+def _pairs(a):
+    return (a, 1), (a + 1, 2)
+
+
+@ws.jit
+def loops_over_a_device_functions_tuple(out):
+    x, y = ws.grid(2)
+    p = y * 4 + x
+    calls = ws.local.array(1, np.int32)
+    s = 0
+    for v in _halves(calls, p):
+        s = s * 10 + v
+    out[p, 0] = s
+    for k, v in enumerate(_halves(calls, p + 1), start=1):
+        s += k * v
+    out[p, 1] = s
+    for (a, b), c in zip(_pairs(p), (10, 20)):
+        s = s * 3 + a * b + c
+    out[p, 2] = s
+    out[p, 3] = calls[0]
+
+
+def test_a_for_loop_over_a_device_functions_tuple_result_unrolls_over_its_items():
+    # `for v in halves(p)` was refused ("for loops run over range(...) or a tuple") though the call gives one.
+    expected = np.zeros((12, 4), np.int32)
+    for p in range(12):
+        calls, s = np.zeros(1, np.int32), 0
+        for v in _halves.py_func(calls, p):
+            s = s * 10 + v
+        expected[p, 0] = s
+        for k, v in enumerate(_halves.py_func(calls, p + 1), start=1):
+            s += k * v
+        expected[p, 1] = s
+        for (a, b), c in zip(_pairs.py_func(p), (10, 20)):
+            s = s * 3 + a * b + c
+        expected[p, 2], expected[p, 3] = s, calls[0]
+    assert expected[:, 3].tolist() == [2] * 12  # each call ran once
+    assert np.array_equal(run(loops_over_a_device_functions_tuple, np.zeros((12, 4), np.int32)), expected)
+
+
+@ws.jit
+def _twice(v):
+    return v * 2
+
+
+@ws.jit
+def loops_over_a_number(out):
+    x, y = ws.grid(2)
+    for v in _twice(x):  # MARK-number
+        out[x] = v
+
+
+def test_a_for_loop_over_a_device_function_giving_a_number_is_refused():
+    with pytest.raises(ws.CompileError) as info:
+        run(loops_over_a_number, np.zeros(12, np.int32))
+    assert info.value.line == line_of(loops_over_a_number, "MARK-number")
+    assert "_twice() gives an int32 scalar" in str(info.value), str(info.value)

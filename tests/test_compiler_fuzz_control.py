@@ -5,7 +5,8 @@ scalars with markers bound to the documented semantics; the kernel gets the text
 into the Python a user writes):
 
 - `break` and `continue` in `for ... in range(...)` loops (constant or run-time bounds, steps up and down),
-  in nested loops (leaving the inner one only), in unrolled loops over tuples of constants, and in
+  in nested loops (leaving the inner one only), in unrolled loops over tuples of constants and over a
+  device function's tuple result (`for k in settle(a, b):`), and in
   `while True:` loops left only by a `break`, `while n < K and <condition>:`; the loop variable rebound in
   the body (the next trip still takes the next item, and `range`'s bounds, read once, do not move when a
   variable they read is assigned);
@@ -358,6 +359,8 @@ class ControlGen(MixedGen):
         elif kind == "tuplebc":
             items = ", ".join(f"_I({v})" for v in self.draw(st.lists(st.integers(-4, 4), min_size=1, max_size=3)))
             header = f"for {var} in ({items},):"
+            if self.draw(st.integers(0, 2)) == 0:  # a device function's tuple result: called once, unrolled
+                header = f"for {var} in settle({self.int_expr(1)}, {self.int_expr(0)}):"
         elif kind == "whilecond":  # a counter and a drawn condition, tested before every trip
             lines = [f"{pad}{var} = 0", f"{pad}while {var} < {self.draw(st.integers(1, 3))} and ({self.cond(1)}):",
                      f"{pad}    {var} += 1"]

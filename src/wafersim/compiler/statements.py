@@ -528,6 +528,8 @@ class StatementLowering(RowLowering):
                 if node.keywords or not node.args:
                     raise Unsupported("zip(tuple, tuple, ...) in a kernel", node)
                 return [tuple(group) for group in zip(*(self.tuple_items(a) for a in node.args))]
+            if getattr(callee, "__wafersim_jit__", False):  # a device function's tuple result, called once
+                return self.call_items(node)
             return None
         static = self.static(node) if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) else NOT_STATIC
         if isinstance(static, tuple):
@@ -535,6 +537,14 @@ class StatementLowering(RowLowering):
         if isinstance(node, ast.Name) and isinstance(self.lookup_or_none(node.id), Tup):
             return list(self.expr(node).items)
         return None
+
+    def call_items(self, node: ast.Call) -> list:
+        """The items of a device function's tuple result (`for v in halves(p)`), called once as Python does."""
+        value = self.expr(node)
+        if not isinstance(value, Tup):
+            raise Unsupported(f"for loops run over range(...) or a tuple, and {ast.unparse(node.func)}() gives "
+                              f"{describe(value)}", node)
+        return list(value.items)
 
     def tuple_items(self, node: ast.expr) -> list:
         items = self.compile_time_items(node)
