@@ -96,6 +96,15 @@ def writes_a_lambda(out):
 
 
 @ws.jit
+def defines_a_closure(out):
+    k = 3
+
+    def inner(v):  # MARK-nested-def
+        return v * k
+    out[0] = inner(1)
+
+
+@ws.jit
 def writes_a_comprehension(out):
     out[0] = sum([k for k in range(3)])  # MARK-comprehension
 
@@ -128,6 +137,8 @@ def reads_an_array_default(out):
                                            "it with @ws.jit"),
     (calls_a_module_lambda, "MARK-lambda-global", "a lambda; define a @ws.jit function at module level"),
     (writes_a_lambda, "MARK-lambda", "a lambda is not supported in a kernel: define a @ws.jit function"),
+    (defines_a_closure, "MARK-nested-def", "unsupported statement in a kernel: FunctionDef: define the function at "
+                                           "module level with @ws.jit and pass it what it reads"),
     (writes_a_comprehension, "MARK-comprehension", "a comprehension (ListComp) is not supported in a kernel: "
                                                    "write a for loop"),
     (reads_an_array_default, "MARK-array-default", "a host NumPy array (a global, a closure variable or a default "

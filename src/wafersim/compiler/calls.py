@@ -526,6 +526,14 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         self.place(done)
         return returned(results[0]) if results else None
 
+    def call_items(self, node: ast.Call) -> list:
+        """The items of a device function's tuple result (`for v in halves(p)`), called once as Python does."""
+        value = self.expr(node)
+        if not isinstance(value, Tup):
+            raise Unsupported(f"for loops run over range(...) or a tuple, and {ast.unparse(node.func)}() gives "
+                              f"{describe(value)}", node)
+        return list(value.items)
+
     def argument(self, node: ast.expr):
         """A device function's argument: a kernel value, or a compile-time object that is not a number (a
         string, a tuple of constants, a dtype), passed as it is so it binds as a constant."""

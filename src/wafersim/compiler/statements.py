@@ -108,7 +108,10 @@ class StatementLowering(RowLowering):
         elif isinstance(s, ast.Pass):
             pass
         else:
-            raise self.error(s, f"unsupported statement in a kernel: {type(s).__name__}")
+            hint = (": define the function at module level with @ws.jit and pass it what it reads (a device "
+                    "function is inlined; it cannot close over a kernel's variables)"
+                    if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else "")
+            raise self.error(s, f"unsupported statement in a kernel: {type(s).__name__}{hint}")
 
     # ------------------------------------------------------------------ assignments
     def assign(self, target: ast.expr, value_node: ast.expr) -> None:
@@ -537,14 +540,6 @@ class StatementLowering(RowLowering):
         if isinstance(node, ast.Name) and isinstance(self.lookup_or_none(node.id), Tup):
             return list(self.expr(node).items)
         return None
-
-    def call_items(self, node: ast.Call) -> list:
-        """The items of a device function's tuple result (`for v in halves(p)`), called once as Python does."""
-        value = self.expr(node)
-        if not isinstance(value, Tup):
-            raise Unsupported(f"for loops run over range(...) or a tuple, and {ast.unparse(node.func)}() gives "
-                              f"{describe(value)}", node)
-        return list(value.items)
 
     def tuple_items(self, node: ast.expr) -> list:
         items = self.compile_time_items(node)
