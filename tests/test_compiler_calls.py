@@ -44,6 +44,29 @@ def test_return_none_in_a_device_function_called_as_a_statement_is_a_bare_return
     assert np.array_equal(got, expected) and expected[3] == 30 and expected[4] == 0
 
 
+@ws.jit
+def _store_and_get(out, p):
+    if p > 7:
+        return  # None here, a value below: fine where the call is a statement (its value unused)
+    out[p] = p + 1
+    if p > 3:
+        return out[p]
+
+
+@ws.jit
+def ignores_a_value_that_is_none_on_some_paths(out):
+    x, y = ws.grid(2)
+    _store_and_get(out, y * 4 + x)
+
+
+def test_a_statement_call_may_return_none_on_some_paths_and_a_value_on_others():
+    expected = np.zeros(12, np.int32)
+    results = [_store_and_get.py_func(expected, p) for p in range(12)]
+    assert None in results and any(r is not None for r in results)
+    got = run(ignores_a_value_that_is_none_on_some_paths, np.zeros(12, np.int32))
+    assert np.array_equal(got, expected)
+
+
 NONE_ON_SOME_PATHS = {
     "bare return first": "    if a > 3:\n        return  # HERE\n    return a\n",
     "return None first": "    if a > 3:\n        return None  # HERE\n    return a\n",

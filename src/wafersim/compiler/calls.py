@@ -469,6 +469,7 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         if func in self.inlining:
             raise Unsupported(f"recursive call to {func.__name__}: device functions are inlined, so one cannot "
                               f"call itself (directly or through others); write the recursion as a loop")
+        discarded = node is self.discarded_call  # a statement: its value, None on some paths or not, is unused
         source = read_source(func)
         tree = source.tree
         if tree.args.vararg or tree.args.kwarg:
@@ -508,7 +509,7 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         try:
             self.statements(tree.body)
             ended = self.defined  # None when no path reaches the end of the body without a return
-            if results and bare:
+            if results and bare and not discarded:
                 # Python's function gives None on that path, which no kernel value can hold: the result
                 # register would keep whatever it held (a silent 0), so refuse it at the bare return.
                 raise self.error(bare[0], f"this return gives None where another return of "
@@ -521,6 +522,9 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             self.inlining.pop()
             self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source = saved
             self.line = call_line
+        if discarded:
+            self.place(done)
+            return None
         if results and ended is not None:
             raise Unsupported(f"{func.__name__}() returns a value on some paths but not at its end")
         self.place(done)

@@ -82,6 +82,7 @@ class StatementLowering(RowLowering):
                 return  # a docstring
             if isinstance(s.value, ast.Call):  # (ws.outer_add, ws.recv(out=...), a device function, ...)
                 self.array_writes += 1
+                self.discarded_call = s.value
             self.expr(s.value)
         elif isinstance(s, ast.Assign):
             if len(s.targets) == 1:
