@@ -13,7 +13,7 @@ into the Python a user writes):
 - device functions with run-time early returns: from a branch, from inside a `for` loop and from nested
   loops, from a `while` loop with `continue` and `break`, a tuple result, one helper calling another, a
   helper mutating a local array its caller passed (by reference), a helper called as a statement and left
-  by `return` or `return None` on some paths, helpers called inside loops, in
+  by `return`, `return None` or `return <value>`, helpers called inside loops, in
   conditional expressions and in `and`/`or` operands (so the call may not run at all);
 - statements after a `break` or `continue` (never run, so not compiled: one of them a float32 assigned to an
   int32 variable, which would be refused), a helper with an `s=None` default (`if s is None: return x`, then
@@ -135,6 +135,8 @@ def mark(buf, k, v):
         if buf[(k + np.int32(m)) & np.int32(3)] == v:
             return None
         buf[k] += v & np.int32(7)
+    if buf[k] > np.int32(9):
+        return buf[k]  # a value here, None elsewhere: fine, as mark is only called as a statement
 
 
 @ws.jit
