@@ -155,6 +155,18 @@ def reads_an_array_default(out):
     out[0] = _weighted(2)
 
 
+@ws.jit
+def _bump_first(s, v):
+    s[0] += v  # MARK-slice-index
+
+
+@ws.jit
+def indexes_a_slice_argument(out):
+    buf = ws.local.array(4, np.int32)
+    _bump_first(buf[1:3], 5)
+    out[0] = buf[1]
+
+
 @pytest.mark.parametrize("kernel,marker,text", [
     (calls_a_plain_function, "MARK-plain", "'_plain' cannot be called in a kernel: a plain Python function; decorate "
                                            "it with @ws.jit"),
@@ -166,6 +178,8 @@ def reads_an_array_default(out):
                                                    "write a for loop"),
     (reads_an_array_default, "MARK-array-default", "a host NumPy array (a global, a closure variable or a default "
                                                    "argument) is not kernel data; pass it as an argument"),
+    (indexes_a_slice_argument, "MARK-slice-index", "cannot index a slice (a view, usable whole: sum, ws.dot, "
+                                                   "ws.send, ws.recv(out=...)); index its array at the slice's start"),
     (calls_a_recursive_function, "MARK-recursion", "recursive call to _countdown: device functions are inlined, "
                                                    "so one cannot call itself"),
 ])
@@ -173,7 +187,8 @@ def test_callables_that_are_not_device_functions_are_refused_saying_what_to_writ
     with pytest.raises(ws.CompileError) as info:
         run(kernel, np.zeros(12, np.int32))
     # (errors inside a device function are at its line)
-    where = {calls_a_recursive_function: _countdown, reads_an_array_default: _weighted}.get(kernel, kernel)
+    where = {calls_a_recursive_function: _countdown, reads_an_array_default: _weighted,
+             indexes_a_slice_argument: _bump_first}.get(kernel, kernel)
     assert info.value.line == line_of(where, marker), str(info.value)
     assert text in str(info.value), str(info.value)
 

@@ -142,6 +142,9 @@ class ArrayLowering(HalfLowering):
                         "data; pass it as an argument, dev.to_device(array), or write its values as a tuple")
             elif isinstance(base, list):
                 hint = ": a list is not kernel data; write a tuple of constants, (1, 2)"
+            elif isinstance(base, SliceRef):  # (a view taken earlier, or a device function's slice argument)
+                hint = (" (a view, usable whole: sum, ws.dot, ws.send, ws.recv(out=...)); index its array at the "
+                        "slice's start plus the offset instead (pass the array and the start to a device function)")
             raise Unsupported(f"cannot index {describe(base)}{hint}")
         return base
 
