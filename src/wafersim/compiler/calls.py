@@ -473,7 +473,8 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         source = read_source(func)
         tree = source.tree
         if tree.args.vararg or tree.args.kwarg:
-            raise Unsupported(f"{func.__name__}() has *args or **kwargs, which device functions cannot have")
+            raise Unsupported(f"{func.__name__}() has *args or **kwargs, which device functions cannot have (they "
+                              f"are inlined with a fixed argument list): name each parameter, with defaults")
         positional = [self.argument(a) for a in node.args]  # evaluated in the caller, in Python's order
         keywords = {k.arg: self.argument(k.value) for k in node.keywords}
         try:
