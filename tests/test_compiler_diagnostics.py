@@ -186,7 +186,7 @@ ODD_CONSTRUCTS = [
     ("y = 'text'  # HERE", "str cannot be used"),
     ("y = 1j  # HERE", "complex cannot be used"),
     ("y = [1, 2]  # HERE", "unsupported expression"),
-    ("y = lambda: 1  # HERE", "unsupported expression"),
+    ("y = lambda: 1  # HERE", "a lambda is not supported in a kernel"),
     ("y = f'{n}'  # HERE", "unsupported expression"),
     ("y = (z := 3)  # HERE", "assignment expression `z := ...` is not supported in a kernel"),
     ("y = 10000000000  # HERE", "does not fit in int32"),

@@ -5,13 +5,15 @@ scalars with markers bound to the documented semantics; the kernel gets the text
 into the Python a user writes):
 
 - `break` and `continue` in `for ... in range(...)` loops (constant or run-time bounds, steps up and down),
-  in nested loops (leaving the inner one only), in unrolled loops over tuples of constants, and in
+  in nested loops (leaving the inner one only), in unrolled loops over tuples of constants and over a
+  device function's tuple result (`for k in settle(a, b):`), and in
   `while True:` loops left only by a `break`, `while n < K and <condition>:`; the loop variable rebound in
   the body (the next trip still takes the next item, and `range`'s bounds, read once, do not move when a
   variable they read is assigned);
 - device functions with run-time early returns: from a branch, from inside a `for` loop and from nested
   loops, from a `while` loop with `continue` and `break`, a tuple result, one helper calling another, a
-  helper mutating a local array its caller passed (by reference), helpers called inside loops, in
+  helper mutating a local array its caller passed (by reference), a helper called as a statement and left
+  by `return`, `return None` or `return <value>`, helpers called inside loops, in
   conditional expressions and in `and`/`or` operands (so the call may not run at all);
 - statements after a `break` or `continue` (never run, so not compiled: one of them a float32 assigned to an
   int32 variable, which would be refused), a helper with an `s=None` default (`if s is None: return x`, then
@@ -123,6 +125,18 @@ def restep(a):
     if STEPS > np.int32(3):
         return STEPS
     return np.int32(pick(np.float32(0.0), a % np.int32(4))[1])  # (pick reads the module's STEPS)
+
+
+@ws.jit
+def mark(buf, k, v):
+    if v > np.int32(5):
+        return  # a bare return and a `return None`: a statement call, its None never used
+    for m in range(3):
+        if buf[(k + np.int32(m)) & np.int32(3)] == v:
+            return None
+        buf[k] += v & np.int32(7)
+    if buf[k] > np.int32(9):
+        return buf[k]  # a value here, None elsewhere: fine, as mark is only called as a statement
 
 
 @ws.jit
@@ -302,12 +316,14 @@ class ControlGen(MixedGen):
         if not self.mine():
             return super().statement(indent, nest)
         pad = "    " * indent
-        kinds = ["aug", "aug", "aug", "elemswap", "ordered", "rotate", "annotated"]
+        kinds = ["aug", "aug", "aug", "elemswap", "ordered", "rotate", "annotated", "mark"]
         if self.branching and nest < 2:
             kinds += ["forbc", "forbc", "tuplebc", "whiletrue", "whilecond", "tupleif"]
         kind = self.choice(kinds)
         if kind == "aug":
             return self.aug(pad)
+        if kind == "mark":  # a helper called as a statement, left by `return` and `return None` on some paths
+            return [f"{pad}mark(li, {self.index(0)}, {self.int_expr(1)})"]
         if kind == "elemswap":  # two elements (maybe one) exchanged: both read before either is written
             j, k = self.index(1, target=True), self.index(1, target=True)
             name = self.choice(["li", "la"])
@@ -345,6 +361,8 @@ class ControlGen(MixedGen):
         elif kind == "tuplebc":
             items = ", ".join(f"_I({v})" for v in self.draw(st.lists(st.integers(-4, 4), min_size=1, max_size=3)))
             header = f"for {var} in ({items},):"
+            if self.draw(st.integers(0, 2)) == 0:  # a device function's tuple result: called once, unrolled
+                header = f"for {var} in settle({self.int_expr(1)}, {self.int_expr(0)}):"
         elif kind == "whilecond":  # a counter and a drawn condition, tested before every trip
             lines = [f"{pad}{var} = 0", f"{pad}while {var} < {self.draw(st.integers(1, 3))} and ({self.cond(1)}):",
                      f"{pad}    {var} += 1"]

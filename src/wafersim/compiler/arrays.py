@@ -136,7 +136,16 @@ class ArrayLowering(HalfLowering):
         """The array (or tuple) a subscript indexes."""
         base = self.expr(node.value)
         if not isinstance(base, (GlobalArray, LocalArray, Tup)):
-            raise Unsupported(f"cannot index {describe(base)}")
+            hint = ""
+            if isinstance(base, np.ndarray):  # a host array: a global, a closure variable or a default argument
+                hint = (": a host NumPy array (a global, a closure variable or a default argument) is not kernel "
+                        "data; pass it as an argument, dev.to_device(array), or write its values as a tuple")
+            elif isinstance(base, list):
+                hint = ": a list is not kernel data; write a tuple of constants, (1, 2)"
+            elif isinstance(base, SliceRef):  # (a view taken earlier, or a device function's slice argument)
+                hint = (" (a view, usable whole: sum, ws.dot, ws.send, ws.recv(out=...)); index its array at the "
+                        "slice's start plus the offset instead (pass the array and the start to a device function)")
+            raise Unsupported(f"cannot index {describe(base)}{hint}")
         return base
 
     def load_subscript(self, node: ast.Subscript):

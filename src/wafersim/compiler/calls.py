@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import types
 from typing import Callable
 
 import numpy as np
@@ -214,6 +215,10 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             raise Unsupported("print() cannot be called in a kernel: write ws.print(\"label\", value), CUDA's "
                               "printf here, which prints one int32 or float32 value with the PE and the cycle")
         hint = next((h for f, h in _NUMPY_HINTS.items() if f is callee), None)
+        if hint is None and isinstance(callee, types.FunctionType):
+            hint = ("a plain Python function; decorate it with @ws.jit to make it a device function (inlined "
+                    "where it is called)" if callee.__name__ != "<lambda>" else
+                    "a lambda; define a @ws.jit function at module level instead (device functions are inlined)")
         raise Unsupported(f"{getattr(callee, '__name__', callee)!r} cannot be called in a kernel"
                           + (f": {hint}" if hint else ""))
 
@@ -418,7 +423,7 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
     def fabric_inference(self) -> dict[tuple[int, int], str]:
         """For each (direction, channel) of recv: the one type every send toward it sends, if there is one.
         A word sent east on a channel is received by the east neighbour from the west on that channel."""
-        return {(_OPPOSITE[d], ch): next(iter(types)) for (d, ch), types in self.sent.items() if len(types) == 1}
+        return {(_OPPOSITE[d], ch): next(iter(kinds)) for (d, ch), kinds in self.sent.items() if len(kinds) == 1}
 
     def needs_fabric_types(self, inferred: dict[tuple[int, int], str]) -> bool:
         """Whether a recv took float32 by default where every send toward it sends another type."""
@@ -462,11 +467,14 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         defaults); numbers and tuples are passed by value, arrays by reference. A function without a return
         value gives None, which no expression accepts."""
         if func in self.inlining:
-            raise Unsupported(f"recursive call to {func.__name__} (device functions are inlined)")
+            raise Unsupported(f"recursive call to {func.__name__}: device functions are inlined, so one cannot "
+                              f"call itself (directly or through others); write the recursion as a loop")
+        discarded = node is self.discarded_call  # a statement: its value, None on some paths or not, is unused
         source = read_source(func)
         tree = source.tree
         if tree.args.vararg or tree.args.kwarg:
-            raise Unsupported(f"{func.__name__}() has *args or **kwargs, which device functions cannot have")
+            raise Unsupported(f"{func.__name__}() has *args or **kwargs, which device functions cannot have (they "
+                              f"are inlined with a fixed argument list): name each parameter, with defaults")
         positional = [self.argument(a) for a in node.args]  # evaluated in the caller, in Python's order
         keywords = {k.arg: self.argument(k.value) for k in node.keywords}
         try:
@@ -496,11 +504,18 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         self.inlining.append(func)
         done = self.new_label(f"ret_{func.__name__}_")
         results: list[Val] = []
-        self.return_target.append((done, results))
+        bare: list[ast.Return] = []  # the `return` / `return None` statements compiled
+        self.return_target.append((done, results, bare))
         call_line = self.line  # (instructions after the call, in the same statement, belong to its line)
         try:
             self.statements(tree.body)
             ended = self.defined  # None when no path reaches the end of the body without a return
+            if results and bare and not discarded:
+                # Python's function gives None on that path, which no kernel value can hold: the result
+                # register would keep whatever it held (a silent 0), so refuse it at the bare return.
+                raise self.error(bare[0], f"this return gives None where another return of "
+                                          f"{func.__name__}() gives a value: return a value on every path "
+                                          f"(a device function's result is a number or a tuple of numbers)")
         except CompileError as error:
             raise called_from(error, func, node, saved[-1]) from None
         finally:
@@ -508,10 +523,21 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
             self.inlining.pop()
             self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source = saved
             self.line = call_line
+        if discarded:
+            self.place(done)
+            return None
         if results and ended is not None:
             raise Unsupported(f"{func.__name__}() returns a value on some paths but not at its end")
         self.place(done)
         return returned(results[0]) if results else None
+
+    def call_items(self, node: ast.Call) -> list:
+        """The items of a device function's tuple result (`for v in halves(p)`), called once as Python does."""
+        value = self.expr(node)
+        if not isinstance(value, Tup):
+            raise Unsupported(f"for loops run over range(...) or a tuple, and {ast.unparse(node.func)}() gives "
+                              f"{describe(value)}", node)
+        return list(value.items)
 
     def argument(self, node: ast.expr):
         """A device function's argument: a kernel value, or a compile-time object that is not a number (a

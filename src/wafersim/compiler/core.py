@@ -136,7 +136,8 @@ class LoweringCore:
         self.scopes: list[dict[str, Any]] = [{}]
         self.globals = closure_globals(func)
         self.inlining: list[Callable] = [func]
-        self.return_target: list[tuple[Label, list]] = []
+        self.return_target: list[tuple[Label, list, list]] = []
+        self.discarded_call: ast.Call | None = None  # a call that is a statement: its result is never used
         self.signature = signature
         # Names assigned on every path to the current point (None: the point is unreachable).
         self.defined: set[str] | None = set()

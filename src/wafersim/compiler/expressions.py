@@ -102,6 +102,12 @@ class ExpressionLowering(LoweringCore):
         if isinstance(node, ast.NamedExpr):
             raise Unsupported(f"the assignment expression `{node.target.id} := ...` is not supported in a kernel: "
                               f"assign {node.target.id!r} in a statement of its own before this line")
+        if isinstance(node, ast.Lambda):
+            raise Unsupported("a lambda is not supported in a kernel: define a @ws.jit function at module level "
+                              "and call it (device functions are inlined; they can be passed to other ones)")
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            raise Unsupported(f"a comprehension ({type(node).__name__}) is not supported in a kernel: write a for "
+                              f"loop (lists do not exist in kernels; accumulate into a variable or a ws.local.array)")
         raise Unsupported(f"unsupported expression in a kernel: {type(node).__name__}")
 
     def name(self, node: ast.Name):

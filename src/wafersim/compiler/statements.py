@@ -95,6 +95,7 @@ class StatementLowering(RowLowering):
                 return  # a docstring
             if isinstance(s.value, ast.Call):  # (ws.outer_add, ws.recv(out=...), a device function, ...)
                 self.array_writes += 1
+                self.discarded_call = s.value
             self.expr(s.value)
         elif isinstance(s, ast.Assign):
             if len(s.targets) == 1:
@@ -121,7 +122,10 @@ class StatementLowering(RowLowering):
         elif isinstance(s, ast.Pass):
             pass
         else:
-            raise self.error(s, f"unsupported statement in a kernel: {type(s).__name__}")
+            hint = (": define the function at module level with @ws.jit and pass it what it reads (a device "
+                    "function is inlined; it cannot close over a kernel's variables)"
+                    if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) else "")
+            raise self.error(s, f"unsupported statement in a kernel: {type(s).__name__}{hint}")
 
     # ------------------------------------------------------------------ assignments
     def assign(self, target: ast.expr, value_node: ast.expr) -> None:
@@ -317,8 +321,10 @@ class StatementLowering(RowLowering):
 
     def return_statement(self, s: ast.Return) -> None:
         if self.return_target:  # inside an inlined device function
-            label, results = self.return_target[-1]
-            if s.value is not None:
+            label, results, bare = self.return_target[-1]
+            if s.value is None or (isinstance(s.value, ast.Constant) and s.value.value is None):
+                bare.append(s)  # gives None: with a value returned elsewhere, refused when the call ends
+            else:
                 value = self.expr(s.value)
                 if not results:
                     results.append(self.return_registers(value, s.value))
@@ -535,6 +541,8 @@ class StatementLowering(RowLowering):
                 if node.keywords or not node.args:
                     raise Unsupported("zip(tuple, tuple, ...) in a kernel", node)
                 return [tuple(group) for group in zip(*(self.tuple_items(a) for a in node.args))]
+            if getattr(callee, "__wafersim_jit__", False):  # a device function's tuple result, called once
+                return self.call_items(node)
             return None
         static = self.static(node) if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) else NOT_STATIC
         if isinstance(static, tuple):

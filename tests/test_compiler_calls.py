@@ -1,0 +1,260 @@
+"""Device functions (`compiler/calls.py`, `inline`): what a call gives where Python's function would give None,
+and the refusals of callables that are not device functions, each with what to write instead.
+
+Results are compared with the same Python functions run per PE (their `py_func`, on NumPy arrays)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import line_of, load_source
+
+BLOCK = (4, 3)  # 12 PEs, each computing from its index
+
+
+def run(kernel, host: np.ndarray, *args) -> np.ndarray:
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    out = dev.to_device(host)
+    kernel[(1, 1), BLOCK](out, *args)
+    return out.copy_to_host()
+
+
+# ---------------------------------------------------------------- a return that gives None
+@ws.jit
+def _store_small(out, p):
+    if p > 3:
+        return None  # a statement call: Python's None is never used
+    out[p] = p * 10
+    return
+
+
+@ws.jit
+def stores_through_a_helper_that_returns_none(out):
+    x, y = ws.grid(2)
+    _store_small(out, y * 4 + x)
+
+
+def test_return_none_in_a_device_function_called_as_a_statement_is_a_bare_return():
+    # `return None` was refused ("a NoneType cannot be used as a kernel value") where Python runs it.
+    expected = np.zeros(12, np.int32)
+    for p in range(12):
+        _store_small.py_func(expected, p)
+    got = run(stores_through_a_helper_that_returns_none, np.zeros(12, np.int32))
+    assert np.array_equal(got, expected) and expected[3] == 30 and expected[4] == 0
+
+
+@ws.jit
+def _store_and_get(out, p):
+    if p > 7:
+        return  # None here, a value below: fine where the call is a statement (its value unused)
+    out[p] = p + 1
+    if p > 3:
+        return out[p]
+
+
+@ws.jit
+def ignores_a_value_that_is_none_on_some_paths(out):
+    x, y = ws.grid(2)
+    _store_and_get(out, y * 4 + x)
+
+
+def test_a_statement_call_may_return_none_on_some_paths_and_a_value_on_others():
+    expected = np.zeros(12, np.int32)
+    results = [_store_and_get.py_func(expected, p) for p in range(12)]
+    assert None in results and any(r is not None for r in results)
+    got = run(ignores_a_value_that_is_none_on_some_paths, np.zeros(12, np.int32))
+    assert np.array_equal(got, expected)
+
+
+NONE_ON_SOME_PATHS = {
+    "bare return first": "    if a > 3:\n        return  # HERE\n    return a\n",
+    "return None first": "    if a > 3:\n        return None  # HERE\n    return a\n",
+    "bare return at the end": "    if a > 3:\n        return a\n    return  # HERE\n",
+    "bare return in a loop": ("    for k in range(a):\n        if k == 2:\n            return  # HERE\n"
+                              "    return (a, a * 0.5)\n"),
+}
+
+
+@pytest.mark.parametrize("body", NONE_ON_SOME_PATHS.values(), ids=list(NONE_ON_SOME_PATHS))
+def test_a_value_on_some_paths_and_none_on_others_is_refused_at_the_bare_return(tmp_path, body):
+    # These compiled, and the PEs that took the bare return read the result register unset: a silent 0
+    # (`maybe(p)` stored 0 for p > 3) where Python's function gives None.
+    source = ("import wafersim as ws\n\n\n@ws.jit\ndef maybe(a):\n" + body +
+              "\n\n@ws.jit\ndef kernel(out):\n    x, y = ws.grid(2)\n    r = maybe(y * 4 + x)\n    out[x] = 1\n")
+    module = load_source(tmp_path, source)
+    # Python's function does return None on some of the 12 PEs' paths, and a value on others.
+    results = [module.maybe.py_func(p) for p in range(12)]
+    assert None in results and any(r is not None for r in results)
+    with pytest.raises(ws.CompileError) as info:
+        run(module.kernel, np.zeros(12, np.int32))
+    expected_line = next(k for k, line in enumerate(source.splitlines(), 1) if "# HERE" in line)
+    assert info.value.file == module.__file__ and info.value.line == expected_line, str(info.value)
+    assert "this return gives None where another return of maybe() gives a value" in str(info.value)
+    assert "(in maybe(), called at" in str(info.value)
+
+
+# ---------------------------------------------------------------- callables that are not device functions
+def _plain(v):
+    return v + 1
+
+
+_LAMBDA = lambda v: v + 1  # noqa: E731 (the point: a module-level lambda called in a kernel)
+
+
+@ws.jit
+def calls_a_plain_function(out):
+    out[0] = _plain(1)  # MARK-plain
+
+
+@ws.jit
+def calls_a_module_lambda(out):
+    out[0] = _LAMBDA(1)  # MARK-lambda-global
+
+
+@ws.jit
+def writes_a_lambda(out):
+    f = lambda v: v + 1  # MARK-lambda  # noqa: E731
+    out[0] = f(1)
+
+
+@ws.jit
+def defines_a_closure(out):
+    k = 3
+
+    def inner(v):  # MARK-nested-def
+        return v * k
+    out[0] = inner(1)
+
+
+@ws.jit
+def writes_a_comprehension(out):
+    out[0] = sum([k for k in range(3)])  # MARK-comprehension
+
+
+@ws.jit
+def _countdown(n):
+    return 0 if n <= 0 else _countdown(n - 1) + 1  # MARK-recursion
+
+
+@ws.jit
+def calls_a_recursive_function(out):
+    out[0] = _countdown(3)
+
+
+_WEIGHTS = np.arange(4, dtype=np.float32)
+
+
+@ws.jit
+def _weighted(v, w=_WEIGHTS):  # a mutable default: a host array, not kernel data
+    return v * w[1]  # MARK-array-default
+
+
+@ws.jit
+def reads_an_array_default(out):
+    out[0] = _weighted(2)
+
+
+@ws.jit
+def _bump_first(s, v):
+    s[0] += v  # MARK-slice-index
+
+
+@ws.jit
+def indexes_a_slice_argument(out):
+    buf = ws.local.array(4, np.int32)
+    _bump_first(buf[1:3], 5)
+    out[0] = buf[1]
+
+
+@pytest.mark.parametrize("kernel,marker,text", [
+    (calls_a_plain_function, "MARK-plain", "'_plain' cannot be called in a kernel: a plain Python function; decorate "
+                                           "it with @ws.jit"),
+    (calls_a_module_lambda, "MARK-lambda-global", "a lambda; define a @ws.jit function at module level"),
+    (writes_a_lambda, "MARK-lambda", "a lambda is not supported in a kernel: define a @ws.jit function"),
+    (defines_a_closure, "MARK-nested-def", "unsupported statement in a kernel: FunctionDef: define the function at "
+                                           "module level with @ws.jit and pass it what it reads"),
+    (writes_a_comprehension, "MARK-comprehension", "a comprehension (ListComp) is not supported in a kernel: "
+                                                   "write a for loop"),
+    (reads_an_array_default, "MARK-array-default", "a host NumPy array (a global, a closure variable or a default "
+                                                   "argument) is not kernel data; pass it as an argument"),
+    (indexes_a_slice_argument, "MARK-slice-index", "cannot index a slice (a view, usable whole: sum, ws.dot, "
+                                                   "ws.send, ws.recv(out=...)); index its array at the slice's start"),
+    (calls_a_recursive_function, "MARK-recursion", "recursive call to _countdown: device functions are inlined, "
+                                                   "so one cannot call itself"),
+])
+def test_callables_that_are_not_device_functions_are_refused_saying_what_to_write(kernel, marker, text):
+    with pytest.raises(ws.CompileError) as info:
+        run(kernel, np.zeros(12, np.int32))
+    # (errors inside a device function are at its line)
+    where = {calls_a_recursive_function: _countdown, reads_an_array_default: _weighted,
+             indexes_a_slice_argument: _bump_first}.get(kernel, kernel)
+    assert info.value.line == line_of(where, marker), str(info.value)
+    assert text in str(info.value), str(info.value)
+
+
+# ---------------------------------------------------------------- a loop over a device function's tuple
+@ws.jit
+def _halves(arr, a):
+    arr[0] += 1  # a side effect: the loop's iterable is evaluated once
+    return a // 2, a % 2, a * arr[0]
+
+
+@ws.jit
+def _pairs(a):
+    return (a, 1), (a + 1, 2)
+
+
+@ws.jit
+def loops_over_a_device_functions_tuple(out):
+    x, y = ws.grid(2)
+    p = y * 4 + x
+    calls = ws.local.array(1, np.int32)
+    s = 0
+    for v in _halves(calls, p):
+        s = s * 10 + v
+    out[p, 0] = s
+    for k, v in enumerate(_halves(calls, p + 1), start=1):
+        s += k * v
+    out[p, 1] = s
+    for (a, b), c in zip(_pairs(p), (10, 20)):
+        s = s * 3 + a * b + c
+    out[p, 2] = s
+    out[p, 3] = calls[0]
+
+
+def test_a_for_loop_over_a_device_functions_tuple_result_unrolls_over_its_items():
+    # `for v in halves(p)` was refused ("for loops run over range(...) or a tuple") though the call gives one.
+    expected = np.zeros((12, 4), np.int32)
+    for p in range(12):
+        calls, s = np.zeros(1, np.int32), 0
+        for v in _halves.py_func(calls, p):
+            s = s * 10 + v
+        expected[p, 0] = s
+        for k, v in enumerate(_halves.py_func(calls, p + 1), start=1):
+            s += k * v
+        expected[p, 1] = s
+        for (a, b), c in zip(_pairs.py_func(p), (10, 20)):
+            s = s * 3 + a * b + c
+        expected[p, 2], expected[p, 3] = s, calls[0]
+    assert expected[:, 3].tolist() == [2] * 12  # each call ran once
+    assert np.array_equal(run(loops_over_a_device_functions_tuple, np.zeros((12, 4), np.int32)), expected)
+
+
+@ws.jit
+def _twice(v):
+    return v * 2
+
+
+@ws.jit
+def loops_over_a_number(out):
+    x, y = ws.grid(2)
+    for v in _twice(x):  # MARK-number
+        out[x] = v
+
+
+def test_a_for_loop_over_a_device_function_giving_a_number_is_refused():
+    with pytest.raises(ws.CompileError) as info:
+        run(loops_over_a_number, np.zeros(12, np.int32))
+    assert info.value.line == line_of(loops_over_a_number, "MARK-number")
+    assert "_twice() gives an int32 scalar" in str(info.value), str(info.value)
