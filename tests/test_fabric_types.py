@@ -361,3 +361,33 @@ def k(out):
     assert f"every ws.send toward this ws.recv() sends {name} words" in str(info.value)
     assert f"receive them into a slice of a {name} local array" in str(info.value)
     assert info.value.line == line_of(kernel, "MARK-recv") - ("\n" in taken)
+
+
+@pytest.mark.parametrize("before, sent, want", [("0.0", "2.5", 2.5), ("0", "7", 7.0), ("0.0", "7", None),
+                                                ("0", "2.5", None)])
+def test_a_variable_that_holds_a_number_types_a_receive_assigned_to_it(dev, tmp_path, before, sent, want):
+    """python-supported.md, words on the fabric, rule 1: `s = ws.recv(d)` after `s = 0.0` reads a float32
+    word, after `s = 0` an int32 one; a send of the other type is refused at the receive, with dtype= as
+    the fix (Python would rebind `s`; the kernel never reinterprets the word)."""
+    kernel = load_source(tmp_path, f"""
+import numpy as np
+import wafersim as ws
+
+@ws.jit
+def k(out):
+    x = ws.threadIdx.x
+    s = {before}
+    if x == 0:
+        ws.send(ws.EAST, {sent})
+    else:
+        s = ws.recv(ws.WEST)  # MARK-recv
+        out[0] = s * 2
+""").k
+    out = dev.device_array(1, np.float32)
+    if want is None:
+        with pytest.raises(ws.CompileError, match="say which with dtype=") as info:
+            kernel[1, 2](out)
+        assert info.value.line == line_of(kernel, "MARK-recv")
+    else:
+        kernel[1, 2](out)
+        assert out.copy_to_host()[0] == np.float32(2 * want)
