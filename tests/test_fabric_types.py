@@ -332,7 +332,8 @@ def test_the_hint_for_a_misread_16_bit_word_says_how_to_receive_one(dev, scalar)
 @pytest.mark.parametrize("taken", ["v = ws.recv(ws.WEST)\n        out[0] = v * 2.0",  # typed by default
                                    "out[0] = ws.recv(ws.WEST)",  # by where it goes: a float32 element
                                    "iv = 0\n        iv = ws.recv(ws.WEST)\n        out[0] = iv",  # an int32
-                                   "out[0] = ws.recv(ws.RAMP, channel=1)"])  # routed
+                                   "out[0] = ws.recv(ws.RAMP, channel=1)",  # routed
+                                   "for i in range(ws.recv(ws.WEST)):\n            out[i] = 1.0"])  # int32 retry
 @pytest.mark.parametrize("half", ["np.float16", "ml_dtypes.bfloat16"])
 def test_a_scalar_receive_of_16_bit_words_is_refused_at_its_line(dev, tmp_path, taken, half):
     """Every send toward the receive sends a 16-bit slice: a scalar receive cannot read such a word (it

@@ -437,7 +437,7 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         word, so it could only stop with a WordTypeError; refuse it here, saying how to take such words."""
         for use in self.received:
             sent = inferred.get(use.key)
-            if use.how in ("context", "default") and sent in _HALF_NAMES:
+            if use.how in ("context", "default", "fabric") and sent in _HALF_NAMES:
                 line = self.sent[(_OPPOSITE[use.key[0]], use.key[1])][sent]
                 self.source = use.source
                 raise self.error(use.node, f"every ws.send toward this ws.recv() sends {_HALF_NAMES[sent]} words "

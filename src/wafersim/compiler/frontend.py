@@ -106,5 +106,6 @@ def _retry_with_int_words(func, signature, boundscheck, failed: Lowering, error:
             continue
         inferred = retry.fabric_inference()
         if any(inferred.get(key) != "i32" for key in guessed):
+            retry.check_half_words(inferred)  # (16-bit words sent there: say so, rather than the first error)
             raise error
         return retry, fn
