@@ -125,3 +125,58 @@ def test_pes_split_between_a_grid_and_a_block_barrier_are_named_per_barrier():
     assert "do not reach the barrier:" not in text
     assert sorted(info.value.absent) == sorted(set(absent_from_block) | set(absent_from_grid))
     assert out.copy_to_host().tolist() == [0.0] * 6
+
+
+def test_a_sender_held_by_a_halted_receiver_names_that_receiver():
+    """A neighbour send of 40 words to a PE that takes 20 and halts: after 16 more the FIFO is full, and the
+    error names the PE whose FIFO it is and says it halted (the map shows it only as an `h`)."""
+    source = """
+.sram 64
+    li r1, 0
+    sreg r3, tid.x
+    bnz r3, right
+    li r2, 40
+    sendv east, 0, r1, r2
+    halt
+right:
+    li r2, 20
+    recvv west, 0, r1, r2
+    halt
+"""
+    with pytest.raises(ws.DeadlockError) as info:
+        run(source, (1, 1), (2, 1))
+    text = str(info.value)
+    assert "(the FIFO of 16 words is full at (1, 0), which halted without taking those words" in text
+    assert {b["pe"] for b in info.value.blocked} == {(0, 0)}
+
+
+def test_a_multicast_held_by_one_slow_receiver_names_it(tmp_path):
+    """A row broadcast of 40 words where PE x = 2 of each row takes only 5: the routers stop at its full
+    FIFO (16 words: 5 + 16 < 40), so the root and every other receiver wait; the error names the full
+    FIFOs' PEs, (2, y), and that they halted."""
+    import numpy as np
+
+    from conftest import load_source
+    kernel = load_source(tmp_path, """
+import numpy as np
+import wafersim as ws
+
+@ws.jit
+def fan(counts):
+    x = ws.threadIdx.x
+    b = ws.local.array(40, np.float32)
+    if x == 0:
+        ws.send(ws.RAMP, b[0:40], channel=1)
+    else:
+        ws.recv(ws.RAMP, out=b[0:counts[x]], channel=1)
+""").fan
+    dev = ws.Device(ws.WaferSpec.preset("dev", width=8, height=8))
+    counts = dev.to_device(np.array([0, 40, 5, 40, 40, 40], np.int32))
+    with pytest.raises(ws.DeadlockError) as info:
+        kernel[1, (6, 2)](counts, routes=[ws.routes.row_broadcast(1, root=0)])
+    text = str(info.value)
+    assert "is full at (2, 0), (2, 1), which halted without taking those words" in text
+    # the 40 - 5 words PE 2 should take exceed its FIFO; with 24 taken (16 left) nothing stalls
+    ok = dev.to_device(np.array([0, 40, 24, 40, 40, 40], np.int32))
+    stats = kernel[1, (6, 2)](ok, routes=[ws.routes.row_broadcast(1, root=0)])
+    assert stats.words_left_in_fifos == 2 * (40 - 24)

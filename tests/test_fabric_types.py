@@ -296,3 +296,99 @@ def test_a_bitcast_into_a_16_bit_slice_keeps_each_word_s_low_half(dev):
     float32_words_into_a_half_slice[1, 2](dev.to_device(x), out)
     want = (x.view(np.uint32) & 0xFFFF).astype(np.uint16).view(np.float16)
     np.testing.assert_array_equal(out.copy_to_host().view(np.uint16), want.view(np.uint16))
+
+
+@ws.jit
+def halves_sent(out, scalar):
+    x = ws.threadIdx.x
+    h = ws.local.array(4, np.float16)
+    f = ws.local.array(4, np.float32)
+    if x == 0:
+        h[0:4] = 1.5
+        ws.send(ws.EAST, h[0:4])
+    elif scalar:
+        out[0] = ws.recv(ws.WEST, dtype=np.float32)
+    else:
+        ws.recv(ws.WEST, out=f[0:4])
+        out[0:4] = f[0:4]
+
+
+@pytest.mark.parametrize("scalar", [0, 1])
+def test_the_hint_for_a_misread_16_bit_word_says_how_to_receive_one(dev, scalar):
+    """dtype= cannot take a float16 word (a scalar receive is int32 or float32; a slice takes its array's
+    dtype), so the error says to receive it into a slice of a float16 array; a 32-bit word's hint is dtype=."""
+    with pytest.raises(ws.WordTypeError) as info:
+        halves_sent[1, 2](dev.device_array(4, np.float32), scalar)
+    text = str(info.value)
+    assert info.value.sent_type == "float16" and info.value.received_type == "float32"
+    assert "(dtype=)" not in text
+    assert ("receive it as float16 (into a slice of a float16 local array" if scalar else
+            "receive it as float16 (out= a slice of a float16 local array)") in text
+    with pytest.raises(ws.WordTypeError) as info:
+        run_on_one_block(dev, int_received_as_float, np.zeros(2, np.float32), block=(2, 1))
+    assert "receive it as int32 (dtype=)" in str(info.value)
+
+
+@pytest.mark.parametrize("taken", ["v = ws.recv(ws.WEST)\n        out[0] = v * 2.0",  # typed by default
+                                   "out[0] = ws.recv(ws.WEST)",  # by where it goes: a float32 element
+                                   "iv = 0\n        iv = ws.recv(ws.WEST)\n        out[0] = iv",  # an int32
+                                   "out[0] = ws.recv(ws.RAMP, channel=1)",  # routed
+                                   "for i in range(ws.recv(ws.WEST)):\n            out[i] = 1.0"])  # int32 retry
+@pytest.mark.parametrize("half", ["np.float16", "ml_dtypes.bfloat16"])
+def test_a_scalar_receive_of_16_bit_words_is_refused_at_its_line(dev, tmp_path, taken, half):
+    """Every send toward the receive sends a 16-bit slice: a scalar receive cannot read such a word (it
+    once crashed the compiler: a KeyError, or an internal error at layout), so it is a CompileError at the
+    receive's line saying to receive into a 16-bit slice. Received so, the words arrive intact."""
+    send = "ws.send(ws.RAMP, h[0:4], channel=1)" if "RAMP" in taken else "ws.send(ws.EAST, h[0:4])"
+    source = f"""
+import ml_dtypes
+import numpy as np
+import wafersim as ws
+
+@ws.jit
+def k(out):
+    x = ws.threadIdx.x
+    h = ws.local.array(4, {half})
+    if x == 0:
+        h[0:4] = 1.5
+        {send}
+    else:
+        {taken}  # MARK-recv
+"""
+    kernel = load_source(tmp_path, source).k
+    with pytest.raises(ws.CompileError) as info:
+        kernel[1, 2](dev.device_array(4, np.float32), routes=[ws.routes.row_broadcast(1, 0)])
+    name = half.split(".")[1]
+    assert f"every ws.send toward this ws.recv() sends {name} words" in str(info.value)
+    assert f"receive them into a slice of a {name} local array" in str(info.value)
+    assert info.value.line == line_of(kernel, "MARK-recv") - ("\n" in taken)
+
+
+@pytest.mark.parametrize("before, sent, want", [("0.0", "2.5", 2.5), ("0", "7", 7.0), ("0.0", "7", None),
+                                                ("0", "2.5", None)])
+def test_a_variable_that_holds_a_number_types_a_receive_assigned_to_it(dev, tmp_path, before, sent, want):
+    """python-supported.md, words on the fabric, rule 1: `s = ws.recv(d)` after `s = 0.0` reads a float32
+    word, after `s = 0` an int32 one; a send of the other type is refused at the receive, with dtype= as
+    the fix (Python would rebind `s`; the kernel never reinterprets the word)."""
+    kernel = load_source(tmp_path, f"""
+import numpy as np
+import wafersim as ws
+
+@ws.jit
+def k(out):
+    x = ws.threadIdx.x
+    s = {before}
+    if x == 0:
+        ws.send(ws.EAST, {sent})
+    else:
+        s = ws.recv(ws.WEST)  # MARK-recv
+        out[0] = s * 2
+""").k
+    out = dev.device_array(1, np.float32)
+    if want is None:
+        with pytest.raises(ws.CompileError, match="say which with dtype=") as info:
+            kernel[1, 2](out)
+        assert info.value.line == line_of(kernel, "MARK-recv")
+    else:
+        kernel[1, 2](out)
+        assert out.copy_to_host()[0] == np.float32(2 * want)

@@ -1,6 +1,7 @@
 """Routed sends (`wafersim.sim.routed`): the expansions of a sender set's receivers and links are kept on its
 trace (`RoutedExchangeMixin._expanded`), which is kept across launches: a repeated launch finds them, and
-gives the same results, cycles and statistics as a launch that computes them afresh, and NumPy's product."""
+gives the same results, cycles and statistics as a launch that computes them afresh, and NumPy's product.
+The `routr` executor (`_route`, `ws.route_mask`) keeps the mask bits routes.md describes."""
 from __future__ import annotations
 
 import numpy as np
@@ -102,3 +103,38 @@ def test_an_expansions_receiver_indices_and_lane_order_match_searches_and_lexsor
                               (got_latency, latency[order])):
             assert got.dtype == expected.dtype
             np.testing.assert_array_equal(got, expected)
+
+
+@ws.jit
+def masked_row(out, rx, tx):
+    x = ws.threadIdx.x
+    ws.route_mask(1, rx[x], tx[x])
+    ws.syncthreads()
+    if x == 0:
+        ws.send(ws.RAMP, 5.0, channel=1)
+    elif tx[1] != 32:  # (PE 1 dropping: no PE receives)
+        out[x] = ws.recv(ws.RAMP, channel=1)
+
+
+def test_route_mask_bits_do_what_routes_md_says():
+    """routes.md: `tx_mask = 0` removes the rule (a word arriving is an error), 32 alone drops the words,
+    with a port bit set bit 5 is optional, and higher bits of either mask are ignored."""
+    device = ws.Device(ws.WaferSpec.preset("dev", width=8, height=8))
+    E, W, R = 1 << ws.EAST, 1 << ws.WEST, 1 << ws.RAMP
+    rx = np.array([R, W, W, W], np.int32)
+
+    def launch(tx, rx=rx):
+        out = device.to_device(np.full(4, -1.0, np.float32))
+        stats = masked_row[1, (4, 1)](out, device.to_device(rx), device.to_device(np.array(tx, np.int32)))
+        return out.copy_to_host(), stats
+
+    broadcast = [E | 32, E | R | 32, E | R | 32, R | 32]
+    want = np.array([-1.0, 5.0, 5.0, 5.0], np.float32)
+    np.testing.assert_array_equal(launch(broadcast)[0], want)
+    np.testing.assert_array_equal(launch([m & ~32 for m in broadcast])[0], want)  # bit 5 optional with ports
+    np.testing.assert_array_equal(launch([m | 64 | 1 << 20 for m in broadcast], rx | 1 << 7)[0], want)  # ignored
+    # PE 1 drops (32 alone): the word reaches no ramp and goes no further, and nothing is left over
+    dropped, stats = launch([E | 32, 32, E | R | 32, R | 32])
+    assert (dropped == -1.0).all() and stats.words_left_in_fifos == 0
+    with pytest.raises(ws.RouteError, match="takes nothing from the west"):
+        launch([E | 32, 0, E | R | 32, R | 32])

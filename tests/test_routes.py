@@ -331,6 +331,16 @@ def test_sending_without_a_route_from_the_ramp_names_the_source_line():
     with pytest.raises(ws.RouteError, match="takes nothing from the ramp") as info:
         lonely[1, (2, 1)](device.to_device(np.zeros(1, np.float32)))
     assert info.value.source[1] == line_of(lonely, "MARK-lonely")
+    # no PE has any route on the channel (a launch without routes=): the error says how to give one
+    text = str(info.value)
+    assert "(no PE has a route on channel 1: pass one to the launch, routes=[ws.routes.row_broadcast(1" in text
+    assert 'ws.use_route(1, "row_bus")' in text
+    # a route that exists, but not from this PE's ramp: no such advice (the rule is missing at that PE)
+    with pytest.raises(ws.RouteError, match="takes nothing from the ramp") as info:
+        lonely[1, (2, 1)](device.to_device(np.zeros(1, np.float32)),
+                          routes=[ws.routes.custom(1, lambda x, y, w, h: {ws.RAMP: ws.EAST} if x == 0 else
+                                                   {ws.WEST: ws.RAMP})])
+    assert "no PE has a route" not in str(info.value)
 
 
 def test_bad_route_options_are_refused():
@@ -589,3 +599,4 @@ def test_a_custom_rule_that_fails_at_launch_is_a_route_error_naming_it(rules, wo
 
 def test_flags_as_numpy_bools_are_taken():
     assert ws.routes.row_broadcast(0, include_root=np.bool_(True)).name == "row_broadcast"
+

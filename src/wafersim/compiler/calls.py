@@ -30,6 +30,7 @@ from .values import (DTYPES, KERNEL_OBJECTS, NOT_STATIC, RAW_WORD, GlobalArray, 
 #: A routed word (sent to ws.RAMP) is received from ws.RAMP.
 _OPPOSITE = {wsi.NORTH: wsi.SOUTH, wsi.SOUTH: wsi.NORTH, wsi.EAST: wsi.WEST, wsi.WEST: wsi.EAST, wsi.RAMP: wsi.RAMP}
 _PORT_NAMES = "ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST or ws.RAMP"
+_HALF_NAMES = {"f16": "float16", "bf16": "bfloat16"}  # the 16-bit word tags, by their IR type
 _LINK_NAMES = "ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST"
 
 
@@ -306,7 +307,10 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         """A constant direction; with `ramp`, also ws.RAMP (through this PE's router)."""
         value = self.constant_int(node)
         if value not in ((0, 1, 2, 3, wsi.RAMP) if ramp else (0, 1, 2, 3)):
-            raise Unsupported(f"a direction must be a constant: {_PORT_NAMES if ramp else _LINK_NAMES}", node)
+            names = _PORT_NAMES if ramp else _LINK_NAMES
+            if value is not None:  # a constant, but no direction (`d: ws.constant` passed 9)
+                raise Unsupported(f"{value!r} is not a direction: a direction is one of {names}", node)
+            raise Unsupported(f"a direction must be a constant: {names}", node)
         return int(value)
 
     def constant_int(self, node: ast.expr) -> int | None:
@@ -360,7 +364,10 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
         elif isinstance(value, Val):
             self.emit("send", dir=direction, ch=channel, a=self.reg_of(value), flags=word_tag(value.ty))
         else:
-            raise Unsupported(f"cannot send {describe(value)}")
+            hint = {LocalArray: ": send a slice of it, `buf[0:n]` (of a 2-D array a row, `t[i, 0:n]`)",
+                    GlobalArray: ": copy it into a local array and send a slice of that",
+                    Tup: ": send its items one at a time"}.get(type(value), "")
+            raise Unsupported(f"cannot send {describe(value)}{hint}")
         # A word received without dtype= and sent on (forwarded) says nothing about what is sent.
         if not (isinstance(value, Val) and value.reg in self.untyped_recv_regs):
             ty = value.ty if isinstance(value, Val) else value.array.dtype
@@ -428,6 +435,22 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
     def needs_fabric_types(self, inferred: dict[tuple[int, int], str]) -> bool:
         """Whether a recv took float32 by default where every send toward it sends another type."""
         return any(use.how == "default" and inferred.get(use.key, use.ty) != use.ty for use in self.received)
+
+    def check_half_words(self, inferred: dict[tuple[int, int], str]) -> None:
+        """A scalar recv (typed by where its value goes, or by default) whose every send toward it sends
+        16-bit words, slices of a float16 or bfloat16 array: a scalar receive reads an int32 or float32
+        word, so it could only stop with a WordTypeError; refuse it here, saying how to take such words."""
+        for use in self.received:
+            sent = inferred.get(use.key)
+            if use.how in ("context", "default", "fabric") and sent in _HALF_NAMES:
+                line = self.sent[(_OPPOSITE[use.key[0]], use.key[1])][sent]
+                self.source = use.source
+                raise self.error(use.node, f"every ws.send toward this ws.recv() sends {_HALF_NAMES[sent]} words "
+                                           f"(a slice of a {_HALF_NAMES[sent]} array, at "
+                                           f"{line_text(line, self.filename)}), but a scalar receive reads an int32 "
+                                           f"or float32 word: receive them into a slice of a {_HALF_NAMES[sent]} "
+                                           f"local array, ws.recv(d, out=buf[a:b]) (or pass dtype= and bitcast=True "
+                                           f"to read a word's bits)")
 
     def check_fabric_types(self, inferred: dict[tuple[int, int], str]) -> None:
         """A recv typed by where its value goes, while every send toward it sends another type: the words

@@ -74,6 +74,7 @@ def lower(func: Callable, signature: KernelSignature, boundscheck: bool = True) 
     except CompileError as error:
         lowering, fn = _retry_with_int_words(func, signature, boundscheck, lowering, error)
     inferred = lowering.fabric_inference()
+    lowering.check_half_words(inferred)
     if lowering.needs_fabric_types(inferred):
         lowering = Lowering(func, signature, boundscheck, fabric_types=inferred)
         fn = lowering.lower()
@@ -105,5 +106,6 @@ def _retry_with_int_words(func, signature, boundscheck, failed: Lowering, error:
             continue
         inferred = retry.fabric_inference()
         if any(inferred.get(key) != "i32" for key in guessed):
+            retry.check_half_words(inferred)  # (16-bit words sent there: say so, rather than the first error)
             raise error
         return retry, fn

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import CycleLimitError, DeadlockError
 from ..isa.encoding import Instr
-from ..isa.opcodes import FLAG_FLOAT, PORTS
+from ..isa.opcodes import FLAG_FLOAT, PORTS, RAMP
 from .lanes import Lanes, park
 
 MAX_PES_NAMED = 8  # PEs listed by name in an error message
@@ -198,7 +198,7 @@ class DiagnosticsMixin:
                 what = f"waits for a word from the {PORTS[instr.dir]} on channel {instr.ch}"
             elif instr.op in ("send", "sendv", "senda"):
                 what = (f"waits for room to send {PORTS[instr.dir]} on channel {instr.ch} "
-                        f"(the FIFO of {self.spec.fifo_depth} words is full)")
+                        f"(the FIFO of {self.spec.fifo_depth} words is full{self._full_fifos(instr, flat)})")
             elif instr.op == "gbar":
                 what = "waits at a grid barrier (ws.cg.this_grid().sync())"  # (who does not reach it: below)
             else:
@@ -229,6 +229,40 @@ class DiagnosticsMixin:
         raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
                             blocked=blocked, absent=absent, pe=first["pe"], block_index=first["block_index"],
                             pc=first["pc"], source=self.program.source_of(first["pc"]))
+
+    def _full_fifos(self, instr: Instr, flat: np.ndarray) -> str:
+        """Where the FIFOs that hold up these senders are: ", at (x, y), ..." naming the receivers whose
+        FIFO of the send's direction (or, through the router, of the channel's ramp) is full, and which of
+        them halted with those words still in it (a receive missing there, the usual cause: a multicast
+        stalls on its slowest receiver, which the deadlock map alone shows only as an `h`)."""
+        fifo = self.fifos.get((RAMP if instr.dir == RAMP else (instr.dir + 2) % 4, instr.ch))
+        if fifo is None:
+            return ""
+        if instr.dir == RAMP:
+            table = self.routes.deliveries(instr.ch, flat)
+            rows = table.rows(flat)
+            rows = rows[rows >= 0]
+            dest = np.concatenate([table.dest[table.start[r]:table.start[r + 1]] for r in rows] or [np.zeros(0, int)])
+        else:
+            dest = flat + self.region.offset(instr.dir)
+        dest = np.unique(dest)
+        full = dest[fifo.pushed[dest] - fifo.popped[dest] >= fifo.depth]
+        if not len(full):
+            return ""
+        running = np.zeros(self.region.n, dtype=bool)
+        for _, lanes in self._places():
+            running[lanes.indices()] = True
+        halted = full[~running[full]]
+        named = ", ".join(f"({px}, {py})" for px, py in self._coords(full))
+        more = f" and {len(full) - MAX_PES_NAMED} more" if len(full) > MAX_PES_NAMED else ""
+        text = f" at {named}{more}"
+        if len(halted):
+            hint = "halted without taking those words: does a receive there take fewer words than are sent?"
+            if len(halted) == len(full):
+                return f"{text}, which {hint}"
+            gone = ", ".join(f"({px}, {py})" for px, py in self._coords(halted))
+            text += f"; {gone}{' and more' if len(halted) > MAX_PES_NAMED else ''} {hint}"
+        return text
 
     def _barrier_absentees(self, lines: list[str]) -> list[tuple[int, int]]:
         """The PEs that keep the waiting barriers from releasing: of each block with PEs at a barrier

@@ -137,11 +137,17 @@ class RoutedExchangeMixin:
     def _routed_rows(self, ins: Instr, lanes: Lanes) -> tuple[Deliveries, Lanes, np.ndarray]:
         """The paths of these lanes' words on the channel, the lanes in index form and their rows."""
         L = lanes.to_index_form(self.n)
-        no_rule = self.routes.channel(ins.ch)[RAMP, L.idx] == 0
+        masks = self.routes.channel(ins.ch)
+        no_rule = masks[RAMP, L.idx] == 0
         if no_rule.any():
+            # (no rule anywhere: the usual cause is a launch without routes=, not a rule missing at a PE)
+            unrouted = (f" (no PE has a route on channel {ins.ch}: pass one to the launch, routes=[ws.routes."
+                        f"row_broadcast({ins.ch}, root=0)] or another of ws.routes, declare one in the kernel, "
+                        f"ws.use_route({ins.ch}, \"row_bus\"), or set one with ws.route; docs/routes.md)"
+                        if not masks.any() else "")
             raise self._lane_error(RouteError, f"send through the router on channel {ins.ch}, but the route of "
-                                   f"channel {ins.ch} at these PEs takes nothing from the ramp (their own sends)",
-                                   L, no_rule, channel=ins.ch)
+                                   f"channel {ins.ch} at these PEs takes nothing from the ramp (their own sends)"
+                                   f"{unrouted}", L, no_rule, channel=ins.ch)
         table = self.routes.deliveries(ins.ch, L.idx)
         rows = table.rows(L.idx)
         try:

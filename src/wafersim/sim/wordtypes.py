@@ -21,6 +21,17 @@ _TYPE_NAMES = {"f32": "float32", "i32": "int32", "f16": "float16", "bf16": "bflo
 _TAG_MODIFIERS = {name: tag for tag, name in _TYPE_NAMES.items()}  # float32 -> f32: `recv.f32`
 
 
+def how_to_take(op: str, sent: str) -> str:
+    """How a kernel receives a word of type `sent`: a scalar receive says it with dtype=, a slice receive
+    (`out=`) takes its array's dtype, and a 16-bit word arrives only into a slice (a scalar receive of
+    float16 or bfloat16 is refused)."""
+    if op == "recv" and sent in ("int32", "float32"):
+        return "dtype="
+    if op == "recv":
+        return f"into a slice of a {sent} local array, ws.recv(d, out=buf[a:b])"
+    return f"out= a slice of a {sent} local array"
+
+
 class WordTags:
     """The tags of the words of one FIFO."""
 
@@ -140,7 +151,7 @@ class WordTypeMixin:
         how = DIRECTIONS[ins.dir] if ins.dir != RAMP else "the router (ramp)"
         error = WordTypeError(
             f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
-            f"it was sent as {got} by {by} at {sent_at}; receive it as {got} (dtype=), or pass "
+            f"it was sent as {got} by {by} at {sent_at}; receive it as {got} ({how_to_take(ins.op, got)}), or pass "
             f"bitcast=True to ws.recv to reinterpret the bits on purpose"
             + (f" (in assembly: `recv.{_TAG_MODIFIERS.get(got, got)}`, or a raw `recv` with no type modifier, which "
                f"is never checked)" if self.program.from_assembly else ""),
