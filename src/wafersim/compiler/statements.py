@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 from typing import Iterator
 
 from . import intrinsics as wsi
@@ -188,7 +189,7 @@ class StatementLowering(RowLowering):
                                        "index into a variable first")
         if isinstance(s.target, ast.Subscript):
             s = ast.copy_location(ast.AugAssign(target=self.index_evaluated_once(s.target), op=s.op, value=s.value), s)
-        load = ast.parse(ast.unparse(s.target), mode="eval").body
+        load = _as_load(s.target)
         combined = ast.copy_location(ast.BinOp(left=load, op=s.op, right=s.value), s)
         ast.fix_missing_locations(combined)
         if isinstance(s.target, ast.Name):
@@ -591,3 +592,14 @@ class StatementLowering(RowLowering):
         if breaks and self.defined is not None:
             self.defined.difference_update(names)  # which value it stopped at is known only at run time
             self.broken_loop_vars.update(names)
+
+
+def _as_load(target: ast.expr) -> ast.expr:
+    """A copy of an assignment target that reads it, keeping every node's source location: an error in
+    the read (`a[8] += 1.0`, a step in `a[0:8:2] += b[0:4]`) points at the statement's own line and
+    column, not at the kernel's first line, where a re-parsed text would place it."""
+    load = copy.deepcopy(target)
+    for node in ast.walk(load):
+        if isinstance(getattr(node, "ctx", None), ast.Store):
+            node.ctx = ast.Load()
+    return load
