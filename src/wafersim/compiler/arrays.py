@@ -11,8 +11,8 @@ from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
 from .ir import VReg
-from .values import (ARRAY_DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal,
-                     describe)
+from .values import (ARRAY_DTYPES, INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
+                     Val, copy_refusal, describe)
 
 
 #: Local arrays have up to this many axes (global array arguments: 1 or 2).
@@ -77,9 +77,19 @@ class ArrayLowering(HalfLowering):
         return ""
 
     def index_value(self, node: ast.expr, what: str) -> Val:
+        """An index or slice bound: a constant where it is one when compiling, a variable assigned once from
+        constants (`k = -2`, `last = N - 1`) included, so that such a variable indexes as the number it holds
+        does (`a[k]` counts from the end as `a[-2]` does, as in Python; a negative slice bound is refused)."""
         v = self.scalar(node)
         if v.ty != "i32":
             raise Unsupported(f"{what} must be an int32, not a float32", node)
+        if not v.is_const and isinstance(node, ast.Name):
+            try:
+                known = self.static(node)
+            except Unsupported:
+                known = NOT_STATIC
+            if is_integer(known) and not isinstance(known, bool) and INT_MIN <= int(known) <= INT_MAX:
+                return Val("i32", const=int(known))
         return v
 
     def check_index(self, index: Val, size: Val, what: str) -> None:
