@@ -333,6 +333,7 @@ ODD_CONSTRUCTS = [
     ("b = ws.local.array(8)\nc = ws.local.array(4)\nb[0:8:2] += c[0:4]  # HERE", "a slice with a step is supported only"),
     ("t = ws.local.array((4, 4))\nc = ws.local.array(4)\nt[0:4, 1] *= c[0:4]  # HERE", "a column of the 2-D local array t"),
     ("zz -= 1.0  # HERE", "'zz' may be used before assignment"),
+    ("t = ws.local.array((3, 4))\ny = sum(t)  # HERE", "sum() of the 2-D local array t: reduce a row, sum(t[i, 0:4])"),
 ]
 
 ODD_PRELUDE = '''
