@@ -334,6 +334,8 @@ ODD_CONSTRUCTS = [
     ("t = ws.local.array((4, 4))\nc = ws.local.array(4)\nt[0:4, 1] *= c[0:4]  # HERE", "a column of the 2-D local array t"),
     ("zz -= 1.0  # HERE", "'zz' may be used before assignment"),
     ("t = ws.local.array((3, 4))\ny = sum(t)  # HERE", "sum() of the 2-D local array t: reduce a row, sum(t[i, 0:4])"),
+    ("b = ws.local.array(4)\nfor v in b:  # HERE\n    pass", "loop over the indices, `for k in range(len(a)):`"),
+    ("b = ws.local.array(4)\nfor k, v in enumerate(b[0:2]):  # HERE\n    pass", "`for k in range(len(a)):` reading"),
 ]
 
 ODD_PRELUDE = '''

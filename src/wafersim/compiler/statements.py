@@ -18,7 +18,8 @@ from typing import Iterator
 
 from . import intrinsics as wsi
 from .core import LoopContext, constant_tuple
-from .values import INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
+from .values import (INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val,
+                     describe)
 from .rows import RowLowering
 
 _ANNOTATIONS = {int: "i32", float: "f32"}
@@ -410,7 +411,8 @@ class StatementLowering(RowLowering):
             self.unrolled_for(s, items)
             return
         if not (isinstance(iterable, ast.Call) and self.static(iterable.func) is range and not iterable.keywords):
-            raise self.error(iterable, "for loops run over range(...) or a tuple (also through enumerate and zip)")
+            raise self.error(iterable, "for loops run over range(...) or a tuple (also through enumerate and zip)"
+                             + self.array_loop_hint(iterable))
         if not isinstance(s.target, ast.Name):
             raise self.error(s.target, "a for loop over range() needs a single name as its variable")
         args = [self.scalar(a) for a in iterable.args]
@@ -538,8 +540,20 @@ class StatementLowering(RowLowering):
     def tuple_items(self, node: ast.expr) -> list:
         items = self.compile_time_items(node)
         if items is None:
-            raise Unsupported("enumerate and zip in a kernel loop run over tuples (not range or arrays)", node)
+            raise Unsupported("enumerate and zip in a kernel loop run over tuples (not range or arrays)"
+                              + self.array_loop_hint(node), node)
         return items
+
+    def array_loop_hint(self, node: ast.expr) -> str:
+        """What to write for a loop over an array or a slice (`for v in a:`), which a kernel cannot iterate."""
+        try:
+            value = self.expr(node) if isinstance(node, (ast.Name, ast.Subscript)) else None
+        except Unsupported:
+            return ""
+        if not isinstance(value, (LocalArray, GlobalArray, SliceRef)):
+            return ""
+        return ": loop over the indices, `for k in range(len(a)):` reading `a[k]` (or reduce a slice with " \
+               "sum, min, max, ws.dot)"
 
     def loop_item(self, node: ast.expr):
         static = self.static(node)
