@@ -3,6 +3,7 @@ and bulk copies between slices (local <-> local, global <-> local)."""
 from __future__ import annotations
 
 import ast
+import copy
 
 import numpy as np
 
@@ -21,6 +22,17 @@ MAX_LOCAL_DIMENSIONS = 3
 
 def subscript_parts(node: ast.Subscript) -> list[ast.expr]:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+
+def as_load(target: ast.expr) -> ast.expr:
+    """A copy of an assignment target that reads it, keeping every node's source location: an error in
+    the read (`a[8] += 1.0`, a step in `a[0:8:2] += b[0:4]`) points at the statement's own line and
+    column, not at the kernel's first line, where a re-parsed text would place it."""
+    load = copy.deepcopy(target)
+    for node in ast.walk(load):
+        if isinstance(getattr(node, "ctx", None), ast.Store):
+            node.ctx = ast.Load()
+    return load
 
 
 class ArrayLowering(HalfLowering):
@@ -75,6 +87,17 @@ class ArrayLowering(HalfLowering):
                         f"`ws.local.array(n, np.float32)`: one compilation per value), or an expression of them "
                         f"(`T * T`)")
         return ""
+
+    def array_loop_hint(self, node: ast.expr) -> str:
+        """What to write for a loop over an array or a slice (`for v in a:`), which a kernel cannot iterate."""
+        try:
+            value = self.expr(node) if isinstance(node, (ast.Name, ast.Subscript)) else None
+        except Unsupported:
+            return ""
+        if not isinstance(value, (LocalArray, GlobalArray, SliceRef)):
+            return ""
+        return ": loop over the indices, `for k in range(len(a)):` reading `a[k]` (or reduce a slice with " \
+               "sum, min, max, ws.dot)"
 
     def index_value(self, node: ast.expr, what: str) -> Val:
         """An index or slice bound: a constant where it is one when compiling, a variable assigned once from

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import copy
 from typing import Iterator
 
 from . import intrinsics as wsi
+from .arrays import as_load
 from .core import LoopContext, constant_tuple
-from .values import (INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val,
-                     describe)
+from .values import INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
 from .rows import RowLowering
 
 _ANNOTATIONS = {int: "i32", float: "f32"}
@@ -190,7 +189,7 @@ class StatementLowering(RowLowering):
                                        "index into a variable first")
         if isinstance(s.target, ast.Subscript):
             s = ast.copy_location(ast.AugAssign(target=self.index_evaluated_once(s.target), op=s.op, value=s.value), s)
-        load = _as_load(s.target)
+        load = as_load(s.target)
         combined = ast.copy_location(ast.BinOp(left=load, op=s.op, right=s.value), s)
         ast.fix_missing_locations(combined)
         if isinstance(s.target, ast.Name):
@@ -544,17 +543,6 @@ class StatementLowering(RowLowering):
                               + self.array_loop_hint(node), node)
         return items
 
-    def array_loop_hint(self, node: ast.expr) -> str:
-        """What to write for a loop over an array or a slice (`for v in a:`), which a kernel cannot iterate."""
-        try:
-            value = self.expr(node) if isinstance(node, (ast.Name, ast.Subscript)) else None
-        except Unsupported:
-            return ""
-        if not isinstance(value, (LocalArray, GlobalArray, SliceRef)):
-            return ""
-        return ": loop over the indices, `for k in range(len(a)):` reading `a[k]` (or reduce a slice with " \
-               "sum, min, max, ws.dot)"
-
     def loop_item(self, node: ast.expr):
         static = self.static(node)
         return static if static is not NOT_STATIC else self.expr(node)
@@ -606,14 +594,3 @@ class StatementLowering(RowLowering):
         if breaks and self.defined is not None:
             self.defined.difference_update(names)  # which value it stopped at is known only at run time
             self.broken_loop_vars.update(names)
-
-
-def _as_load(target: ast.expr) -> ast.expr:
-    """A copy of an assignment target that reads it, keeping every node's source location: an error in
-    the read (`a[8] += 1.0`, a step in `a[0:8:2] += b[0:4]`) points at the statement's own line and
-    column, not at the kernel's first line, where a re-parsed text would place it."""
-    load = copy.deepcopy(target)
-    for node in ast.walk(load):
-        if isinstance(getattr(node, "ctx", None), ast.Store):
-            node.ctx = ast.Load()
-    return load
