@@ -278,6 +278,58 @@ def test_a_constant_negative_row_index_of_a_row_slice_counts_from_the_end():
                                            float(u[-1, -2, 1:3].sum()), float(t[0, 0] + t[0, 1])]
 
 
+
+@ws.jit
+def _indices_in_variables(x, out):
+    t = ws.local.array((4, 3), np.float32)
+    col = ws.local.array(4, np.float32)
+    for i in range(4):
+        for j in range(3):
+            t[i, j] = i * 3.0 + j
+    last = -1                  # assigned once from a constant: indexes as the -1 it holds does
+    k = last - 1               # (and a variable of it)
+    out[0] = t[last, k]
+    out[1] = x[last]
+    col[0:4] = t[0:4, last]    # a column copy's index too
+    out[2] = sum(col)
+    out[3] = sum(t[k, 0:3])    # a row slice's row
+    t[k, last] = 100.0
+    out[4] = t[2, 2]
+
+
+def test_a_variable_assigned_once_from_a_negative_constant_counts_from_the_end_as_python():
+    """`last = -1; a[last]` is `a[-1]` in Python; the compiler read it as a run-time index (out of bounds)."""
+    t = np.array([[i * 3.0 + j for j in range(3)] for i in range(4)], np.float32)
+    x = np.arange(5, dtype=np.float32) + 0.5
+    last, k = -1, -2
+    col_sum = np.float32(0)
+    for v in t[0:4, last]:
+        col_sum = np.float32(col_sum + v)
+    row_sum = np.float32(0)
+    for v in t[k, 0:3]:
+        row_sum = np.float32(row_sum + v)
+    expected = [t[last, k], x[last], col_sum, row_sum, 100.0]
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(5)
+    _indices_in_variables[(1, 1), (1, 1)](dev.to_device(x), out)
+    np.testing.assert_array_equal(out.copy_to_host(), np.array(expected, np.float32))
+
+
+@ws.jit
+def _negative_bound_in_a_variable(out):
+    a = ws.local.array(8, np.float32)
+    stop = -1
+    out[0] = sum(a[0:stop])
+
+
+def test_a_negative_slice_bound_in_a_variable_is_refused_as_a_written_one_is():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    refused = r"a slice \[0:-1\] is out of bounds.*\(negative bounds are not supported\)"
+    with pytest.raises(ws.CompileError, match=refused) as info:
+        _negative_bound_in_a_variable[(1, 1), (1, 1)](dev.device_array(1))
+    assert "sum(a[0:stop])" in str(info.value)
+
+
 # ----------------------------------------------------------------------------- a local array's first contents
 @ws.jit
 def allocated_in_a_loop(out, x):

@@ -335,6 +335,15 @@ ODD_CONSTRUCTS = [
     ("y = odd(out, x, n)  # HERE", "recursive call"),
     ("y = GLOBAL_ARRAY[0]  # HERE", "cannot index array"),
     ("y = GLOBAL_LIST[0]  # HERE", "cannot index [1, 2]"),
+    # an augmented assignment reads its target: an error in that read is at the statement, not the def
+    ("b = ws.local.array(8)\nb[8] += 1.0  # HERE", "b axis 0: index 8 is out of bounds for size 8"),
+    ("t = ws.local.array((2, 3))\nt[1] += 1.0  # HERE", "t has 2 dimension(s) but 1 index(es)"),
+    ("b = ws.local.array(8)\nc = ws.local.array(4)\nb[0:8:2] += c[0:4]  # HERE", "a slice with a step is supported only"),
+    ("t = ws.local.array((4, 4))\nc = ws.local.array(4)\nt[0:4, 1] *= c[0:4]  # HERE", "a column of the 2-D local array t"),
+    ("zz -= 1.0  # HERE", "'zz' may be used before assignment"),
+    ("t = ws.local.array((3, 4))\ny = sum(t)  # HERE", "sum() of the 2-D local array t: reduce a row, sum(t[i, 0:4])"),
+    ("b = ws.local.array(4)\nfor v in b:  # HERE\n    pass", "loop over the indices, `for k in range(len(a)):`"),
+    ("b = ws.local.array(4)\nfor k, v in enumerate(b[0:2]):  # HERE\n    pass", "`for k in range(len(a)):` reading"),
 ]
 
 ODD_PRELUDE = '''

@@ -237,7 +237,7 @@ class ControlGen(MixedGen):
         if self.conditions:  # the reference's _CMP marker evaluates every operand, where `a < b < bump(...)`
             # calls bump only when a < b: a helper with side effects stays out of conditions
             return f"first_hit({self.int_expr(depth - 1)}, _I(4))"
-        return f"bump(li, {self.index(0)})"
+        return f"bump(li, {self.index(0, held=False)})"
 
     def cond(self, depth: int, top: bool = False) -> str:
         self.conditions += 1

@@ -15,8 +15,9 @@ So mixed int32/float32 arithmetic, comparisons, chained comparisons, `in`, min/m
 numbers (folded by the compiler), the same values loaded at run time (`ki[j]`, `kf[j]`: global arrays that
 hold the constant pools), `ws.constant` parameters and module constants, `/`, `<<`, `>>`, `~`, `**` of
 floats, int(), round(), augmented assignments on elements and slices of local arrays and elements of a
-global array, `while` with `break` / `continue`, device functions with defaults, keywords and nested calls
-are all compared, the folded and the run-time form of one expression drawn alike.
+global array, element indices counted from the end (written out, or held in a variable assigned once:
+`back2`), `while` with `break` / `continue`, device functions with defaults, keywords and nested calls are
+all compared, the folded and the run-time form of one expression drawn alike.
 
 Examples whose reference raises (a NaN, a division by zero, a float -> int32 cast out of range) are
 discarded, as are kernels the compiler refuses for a documented reason (a constant that does not fit in
@@ -160,14 +161,17 @@ class MixedGen(Gen):
     def mine(self) -> bool:
         return self.draw(st.integers(0, 3)) == 0
 
-    def index(self, depth: int, target: bool = False) -> str:
+    def index(self, depth: int, target: bool = False, held: bool = True) -> str:
         """A constant index, one counted from the end, or one known at run time (in an augmented assignment's
-        target, without a call: such an index is refused, as it would be evaluated twice)."""
+        target, without a call: such an index is refused, as it would be evaluated twice). `held=False`: no
+        variable holding a negative constant (a device function's parameter bound to it is a run-time value,
+        where a negative index stops the kernel, as documented)."""
         kind = self.choice(["const", "neg", "run"] if depth > 0 else ["const", "neg"])
         if kind == "const":
             return str(self.draw(st.integers(0, N_LOCAL - 1)))
-        if kind == "neg":
-            return str(self.draw(st.integers(-N_LOCAL, -1)))
+        if kind == "neg":  # written out, or held in a variable assigned once from it (`back2 = -2`), the same
+            value = self.draw(st.integers(-N_LOCAL, -1))
+            return f"back{-value}" if held and self.draw(st.booleans()) else str(value)
         return f"({self.choice(INT_VARS) if target else self.int_expr(0)} & _I(3))"
 
     def int_const(self) -> str:
@@ -349,12 +353,13 @@ def render(body: list[str], helpers: str = "", transform=to_kernel) -> tuple[str
     stores = ([f"    oi[p, {k}] = i{k}" for k in range(N_INT)] + [f"    of[p, {k}] = f{k}" for k in range(N_FLOAT)]
               + [f"    for q in range({N_LOCAL}):", f"        oi[p, {N_INT} + q] = li[q]",
                  f"        of[p, {N_FLOAT} + q] = la[q]"])
+    held = [f"    back{k} = -{k}" for k in range(1, N_LOCAL + 1)]  # negative indices in variables
     kernel = transform("\n".join(["def kern(xi, xf, oi, of, ki, kf, gf, kci: ws.constant, kcf: ws.constant):",
-                                  "    p = ws.grid(1)", *loads, *body, *stores]))
+                                  "    p = ws.grid(1)", *loads, *held, *body, *stores]))
     params = ", ".join(INT_VARS + FLOAT_VARS)
     module = "\n".join(["import math", "import operator", "import numpy as np", "import wafersim as ws",
                         MODULE_CONSTANTS, HELPERS, MORE_HELPERS, helpers, "", "@ws.jit", kernel, ""])
-    reference = "\n".join([f"def ref(p, {params}, la, li, gf):", *body, f"    return ({params},)", ""])
+    reference = "\n".join([f"def ref(p, {params}, la, li, gf):", *held, *body, f"    return ({params},)", ""])
     return module, reference
 
 

@@ -3,6 +3,7 @@ and bulk copies between slices (local <-> local, global <-> local)."""
 from __future__ import annotations
 
 import ast
+import copy
 
 import numpy as np
 
@@ -11,8 +12,8 @@ from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
 from .ir import VReg
-from .values import (ARRAY_DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal,
-                     describe)
+from .values import (ARRAY_DTYPES, INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
+                     Val, copy_refusal, describe)
 
 
 #: Local arrays have up to this many axes (global array arguments: 1 or 2).
@@ -21,6 +22,17 @@ MAX_LOCAL_DIMENSIONS = 3
 
 def subscript_parts(node: ast.Subscript) -> list[ast.expr]:
     return list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+
+
+def as_load(target: ast.expr) -> ast.expr:
+    """A copy of an assignment target that reads it, keeping every node's source location: an error in
+    the read (`a[8] += 1.0`, a step in `a[0:8:2] += b[0:4]`) points at the statement's own line and
+    column, not at the kernel's first line, where a re-parsed text would place it."""
+    load = copy.deepcopy(target)
+    for node in ast.walk(load):
+        if isinstance(getattr(node, "ctx", None), ast.Store):
+            node.ctx = ast.Load()
+    return load
 
 
 class ArrayLowering(HalfLowering):
@@ -76,10 +88,31 @@ class ArrayLowering(HalfLowering):
                         f"(`T * T`)")
         return ""
 
+    def array_loop_hint(self, node: ast.expr) -> str:
+        """What to write for a loop over an array or a slice (`for v in a:`), which a kernel cannot iterate."""
+        try:
+            value = self.expr(node) if isinstance(node, (ast.Name, ast.Subscript)) else None
+        except Unsupported:
+            return ""
+        if not isinstance(value, (LocalArray, GlobalArray, SliceRef)):
+            return ""
+        return ": loop over the indices, `for k in range(len(a)):` reading `a[k]` (or reduce a slice with " \
+               "sum, min, max, ws.dot)"
+
     def index_value(self, node: ast.expr, what: str) -> Val:
+        """An index or slice bound: a constant where it is one when compiling, a variable assigned once from
+        constants (`k = -2`, `last = N - 1`) included, so that such a variable indexes as the number it holds
+        does (`a[k]` counts from the end as `a[-2]` does, as in Python; a negative slice bound is refused)."""
         v = self.scalar(node)
         if v.ty != "i32":
             raise Unsupported(f"{what} must be an int32, not a float32", node)
+        if not v.is_const and isinstance(node, ast.Name):
+            try:
+                known = self.static(node)
+            except Unsupported:
+                known = NOT_STATIC
+            if is_integer(known) and not isinstance(known, bool) and INT_MIN <= int(known) <= INT_MAX:
+                return Val("i32", const=int(known))
         return v
 
     def check_index(self, index: Val, size: Val, what: str) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import copy as copy_module
 from typing import Iterator
 
 from . import intrinsics as wsi
+from .arrays import as_load
 from .core import LoopContext, constant_tuple
 from .values import INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
 from .rows import RowLowering
@@ -34,18 +34,6 @@ def meet(*states: set[str] | None) -> set[str] | None:
 
 def stored_names(statements: list[ast.stmt]) -> set[str]:
     return {n.id for s in statements for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-
-
-def _loaded(target: ast.expr) -> ast.expr:
-    """A copy of an assignment target that reads it, without source locations (the statement's are given
-    to it): `x op= v`'s `x` as read. (Hidden names hold a space, so the target cannot go through source.)"""
-    copy = copy_module.deepcopy(target)
-    for node in ast.walk(copy):
-        if hasattr(node, "ctx"):
-            node.ctx = ast.Load()
-        for attribute in node._attributes:
-            vars(node).pop(attribute, None)
-    return copy
 
 
 def _range_never_wraps(stop: Val, step: Val) -> bool:
@@ -206,7 +194,7 @@ class StatementLowering(RowLowering):
         hidden: list[str] = []
         try:
             target = self.index_evaluated_once(s.target, hidden) if isinstance(s.target, ast.Subscript) else s.target
-            combined = ast.copy_location(ast.BinOp(left=_loaded(target), op=s.op, right=s.value), s)
+            combined = ast.copy_location(ast.BinOp(left=as_load(target), op=s.op, right=s.value), s)
             ast.fix_missing_locations(combined)
             if isinstance(target, ast.Name):
                 current = self.lookup_or_none(target.id)
@@ -424,7 +412,8 @@ class StatementLowering(RowLowering):
             self.unrolled_for(s, items)
             return
         if not (isinstance(iterable, ast.Call) and self.static(iterable.func) is range and not iterable.keywords):
-            raise self.error(iterable, "for loops run over range(...) or a tuple (also through enumerate and zip)")
+            raise self.error(iterable, "for loops run over range(...) or a tuple (also through enumerate and zip)"
+                             + self.array_loop_hint(iterable))
         if not isinstance(s.target, ast.Name):
             raise self.error(s.target, "a for loop over range() needs a single name as its variable")
         args = [self.scalar(a) for a in iterable.args]
@@ -554,7 +543,8 @@ class StatementLowering(RowLowering):
     def tuple_items(self, node: ast.expr) -> list:
         items = self.compile_time_items(node)
         if items is None:
-            raise Unsupported("enumerate and zip in a kernel loop run over tuples (not range or arrays)", node)
+            raise Unsupported("enumerate and zip in a kernel loop run over tuples (not range or arrays)"
+                              + self.array_loop_hint(node), node)
         return items
 
     def loop_item(self, node: ast.expr):

@@ -412,6 +412,11 @@ class VectorLowering(ArrayLowering):
             return value
         if isinstance(value, SliceRef):
             raise Unsupported(f"{name}() of a global slice: copy it into a local array first", node)
+        if isinstance(value, LocalArray):  # (2-D or 3-D: a reduction runs over one row)
+            row = ", ".join(["i", "j"][:len(value.shape) - 1])
+            raise Unsupported(f"{name}() of the {len(value.shape)}-D local array {value.name}: reduce a row, "
+                              f"{name}({value.name}[{row}, 0:{value.shape[-1]}]), one row at a time (or a whole "
+                              f"1-D local array)", node)
         if isinstance(value, Val) and name in ("min", "max"):
             raise Unsupported(f"{name}() of one number: min and max of numbers need at least two values; one "
                               f"argument must be a slice of a local array or a tuple", node)
