@@ -81,7 +81,7 @@ def returns_value(out):
     (uses_with, "MARK-with", "unsupported statement in a kernel: With", 5),
     (unknown_name, "MARK-unknown", "unknown name 'no_such_name'", 14),
     (float_index, "MARK-float", "an array index must be an int32", 9),
-    (float_index_augmented, "MARK-augfloat", "an array index must be an int32", 5),
+    (float_index_augmented, "MARK-augfloat", "an array index must be an int32", 9),
     (variable_direction, "MARK-dir", "a direction must be a constant", 13),
     (send_without_value, "MARK-arity", "ws.send(direction, value, channel=0)", 5),
     (grid_three, "MARK-grid", "ws.grid(n) takes n = 1 or 2, got 3 (no 3-D grids: the wafer is a 2-D mesh", 9),
