@@ -551,3 +551,34 @@ def test_an_exponent_assigned_twice_is_still_refused(dev):
     run(dev, power_by_a_variable, np.ones(1, np.int32), np.zeros((1, 3), np.int32))  # (once: a constant)
     err = compile_error(dev, power_by_a_variable_assigned_twice, np.ones(1, np.int32), np.zeros(1, np.int32))
     assert err.line == line_of(power_by_a_variable_assigned_twice, "MARK-pow") and "constant whole exponent" in str(err)
+
+
+# ----------------------------------------------------------------------------- // and % by a power of two
+@ws.jit
+def floor_by_powers_of_two(x, out):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    v = x[i]
+    out[i, 0] = v // 1
+    out[i, 1] = v % 1
+    out[i, 2] = v // 2
+    out[i, 3] = v % 2
+    out[i, 4] = v // 8
+    out[i, 5] = v % 8
+    out[i, 6] = v // 16384          # a mask beyond the 14-bit immediate
+    out[i, 7] = v % 16384
+    out[i, 8] = v // 1073741824
+    out[i, 9] = v % 1073741824
+    out[i, 10] = v // -4            # not a positive power of two: the divide and its fix-up
+    out[i, 11] = v % 3
+
+
+def test_floor_division_and_modulo_by_a_power_of_two_follow_python(dev):
+    # A positive power of two compiles to one shift or mask, never a divide: `i % 2` in a loop costs one cycle.
+    x = np.array([0, 1, -1, 7, -7, 2**31 - 1, -(2**31), 123456789, -123456789, 16383, -16385, 8, -8, 2**30,
+                  -(2**30), 5], np.int32)
+    divisors = [1, 1, 2, 2, 8, 8, 16384, 16384, 2**30, 2**30, -4, 3]
+    (_, out) = run(dev, floor_by_powers_of_two, x, np.zeros((16, 12), np.int32), block=(8, 2))
+    expected = [[int(v) // d if k % 2 == 0 or k == 10 else int(v) % d for k, d in enumerate(divisors)] for v in x]
+    assert out.tolist() == expected
+    ops = [line.split()[0] for line in floor_by_powers_of_two.inspect_asm().splitlines() if line.startswith("    ")]
+    assert ops.count("div") == 1 and ops.count("rem") == 2   # v // -4 (div, rem) and v % 3 (rem only)

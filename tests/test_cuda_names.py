@@ -35,6 +35,16 @@ def test_hints_name_only_what_exists():
             assert (DOCS / doc).is_file(), doc
 
 
+def test_the_atomics_hint_names_array_collectives_that_exist():
+    from wafersim import collectives as wsc
+    from wafersim.kernels import classic
+
+    text = cuda_names.hint("atomicAdd")
+    for name in re.findall(r"wsc\.(\w+)", text):
+        assert hasattr(wsc, name), name
+    assert "block_reduce_array" in text and callable(classic.histogram)
+
+
 def test_hint_text():
     assert cuda_names.hint("atomic").startswith(" (there are no atomic operations")
     assert cuda_names.hint("no_such_name") == ""

@@ -1,6 +1,7 @@
 """Deadlock diagnostics (sim/diagnostics.py): which PEs wait where, and which never reach a barrier."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import wafersim as ws
@@ -180,3 +181,46 @@ def fan(counts):
     ok = dev.to_device(np.array([0, 40, 24, 40, 40, 40], np.int32))
     stats = kernel[1, (6, 2)](ok, routes=[ws.routes.row_broadcast(1, root=0)])
     assert stats.words_left_in_fifos == 2 * (40 - 24)
+
+
+@ws.jit
+def shift_ring_row(v, out, n: ws.constant, chunk: ws.constant):
+    """Every PE of a 2-PE row swaps n words with its neighbour, chunk words at a time."""
+    x = ws.grid(1)
+    mine = ws.local.array(n, np.float32)
+    theirs = ws.local.array(n, np.float32)
+    mine[0:n] = v[x, 0:n]
+    for c in range(0, n, chunk):
+        if x == 0:
+            ws.send(ws.EAST, mine[c:c + chunk])
+            ws.recv(ws.EAST, out=theirs[c:c + chunk])
+        else:
+            ws.send(ws.WEST, mine[c:c + chunk])
+            ws.recv(ws.WEST, out=theirs[c:c + chunk])
+    out[x, 0:n] = theirs[0:n]
+
+
+def test_a_cycle_of_full_fifos_says_to_send_in_chunks_and_the_chunks_work():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    v = np.arange(64, dtype=np.float32).reshape(2, 32)
+    with pytest.raises(ws.DeadlockError) as info:
+        shift_ring_row[1, (2, 1)](dev.to_device(v), dev.device_array((2, 32)), 32, 32)
+    text = str(info.value)
+    assert "every PE still running waits to send" in text and "chunks of at most 16 words" in text
+    out = dev.device_array((2, 32))
+    shift_ring_row[1, (2, 1)](dev.to_device(v), out, 32, 16)        # what the hint says: it runs
+    assert np.array_equal(out.copy_to_host(), v[::-1])
+
+
+@ws.jit
+def waits_for_nobody(out):
+    x = ws.grid(1)
+    if x == 0:
+        out[0] = ws.recv(ws.EAST)
+
+
+def test_a_receive_nobody_satisfies_gets_no_chunking_hint():
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.DeadlockError) as info:
+        waits_for_nobody[1, (2, 1)](dev.device_array(1))
+    assert "waits to send" not in str(info.value)

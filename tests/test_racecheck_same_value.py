@@ -156,6 +156,29 @@ def test_no_barrier_is_advised_where_none_can_order_the_accesses(dev):
     assert "two launches" in text and "put a ws.syncthreads()" not in text
 
 
+@ws.jit
+def shared_counts(values, counts):
+    x = ws.threadIdx.x
+    counts[values[x]] += 1  # MARK-rmw: a histogram without atomics
+
+
+def test_a_shared_accumulation_is_told_to_combine_per_pe_counts_not_to_add_a_barrier(dev):
+    """`counts[b] += 1` from several PEs loses updates (CUDA's atomicAdd case): a barrier cannot go between the
+    read and the write of one line, so the advice is per-PE counts combined with messages."""
+    values = np.array([0, 1, 0, 2, 0, 1, 3, 0], np.int32)
+    counts = zeros(dev, 4)
+    stats = shared_counts[1, (8, 1)](dev.to_device(values), counts, racecheck="report")
+    assert counts.copy_to_host().tolist() != np.bincount(values, minlength=4).tolist()   # updates were lost
+    with pytest.raises(ws.RaceError) as info:
+        shared_counts[1, (8, 1)](dev.to_device(values), zeros(dev, 4), racecheck=True)
+    text = str(info.value)
+    assert {r.kind for r in info.value.races} == {"read-write"}
+    assert all(a.source[1] == line_of(shared_counts, "MARK-rmw") for r in info.value.races for a in (r.first, r.second))
+    assert "no atomics" in text and "block_reduce_array" in text and "classic.histogram" in text
+    assert "put a ws.syncthreads() between" not in text and "storing different values" not in text
+    assert stats.races
+
+
 def test_bulk_copies_of_the_same_words_are_benign(dev):
     """PE k copies its 4 SRAM words (all zero) to global words 2k..2k+3: the overlaps hold the same bits."""
     from test_racecheck import BULK_COPY

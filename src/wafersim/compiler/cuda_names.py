@@ -8,8 +8,11 @@ from __future__ import annotations
 
 _REDUCE = ("there are no atomic operations (a PE's SRAM is its own, and global memory has none): give each PE its partial result and combine them "
            "with messages, as the library's device functions reduce_to_corner(v, op) / allreduce(v, op) do "
-           "(`from wafersim.kernels.reduce import allreduce`, docs/kernels.md), or store one word per PE to "
-           "global memory and combine them on the host")
+           "(`from wafersim.kernels.reduce import allreduce`, docs/kernels.md); for many counters (a histogram), "
+           "count into a ws.local.array in each PE and add the arrays with wsc.block_reduce_array(values, part, "
+           "0, 0, wsc.SUM, channel) (`from wafersim import collectives as wsc`, docs/routes.md), or use "
+           "wafersim.kernels.classic.histogram; or store one word per PE to global memory and combine them on "
+           "the host")
 _WARP = ("a wafer has no warps: every PE is a thread with its own program counter, and a value moves between "
          "PEs only as a message: ws.send(ws.EAST, value) / ws.recv(ws.WEST) with a neighbour, or a route for "
          "farther PEs (docs/programming-model.md, docs/routes.md)")

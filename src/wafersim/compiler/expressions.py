@@ -267,9 +267,22 @@ class ExpressionLowering(LoweringCore):
 
     def floor_div_mod(self, op, a: Val, b: Val) -> Val:
         """Python's floor division and modulo from the ISA's truncating ones."""
-        ra, rb = self.reg_of(a), self.reg_of(b)
         if b.is_const and b.const == 0:
             raise Unsupported("integer division by zero")
+        if b.is_const and b.const > 0 and b.const & (b.const - 1) == 0:
+            # A positive power of two 2**k: Python's floor division is the arithmetic shift and its modulo the
+            # low k bits, for every int32 (negative values and -2**31 included, in two's complement), so one
+            # ALU instruction instead of a divide, a remainder and the sign fix-up (`i % 2` in a loop).
+            k = int(b.const).bit_length() - 1
+            if isinstance(op, ast.FloorDiv):
+                if not k:  # a copy, not the operand's own register (which the source may assign later)
+                    return self.result("mov", "i32", a=self.reg_of(a))
+                return self.result("srai", "i32", a=self.reg_of(a), imm=k)
+            mask = int(b.const) - 1
+            if mask <= 8191:
+                return self.result("andi", "i32", a=self.reg_of(a), imm=mask)
+            return self.result("and", "i32", a=self.reg_of(a), b=self.reg_of(self.const(mask)))
+        ra, rb = self.reg_of(a), self.reg_of(b)
         if self.boundscheck and not b.is_const:  # stop with a clear error rather than a made-up value
             nonzero = self.result("sne", "i32", a=rb, b=0)
             self.emit("chk", a=0, b=nonzero.reg, imm=self.string("division by zero"))

@@ -225,6 +225,13 @@ class DiagnosticsMixin:
             lines.append("  (every PE still running waits for a routed word, which no PE is left to send: in a "
                          "broadcast or scatter, such as wafersim.collectives', is the root inside the block, "
                          "0 <= root < the PEs along the line, and the same at every PE?)")
+        if all(self.launch.decoded[pc].op in ("send", "sendv", "senda") for pc, _ in self._places()):
+            # A cycle of full FIFOs: the exchange (a swap, a ring shift) sends more than a FIFO holds first.
+            lines.append(f"  (every PE still running waits to send, so none is left to receive: a PE that sends "
+                         f"more than fifo_depth ({self.spec.fifo_depth}) words before it receives needs its "
+                         f"receiver to be receiving; send in chunks of at most {self.spec.fifo_depth} words with "
+                         f"the matching receive after each, or let one side of each pair receive first: "
+                         f"docs/programming-model.md, \"FIFOs and the deadlock rule\")")
         lines.append(self._deadlock_map(first_flat))
         raise DeadlockError(f"deadlock in {self.program.name}: no PE can make progress\n" + "\n".join(lines),
                             blocked=blocked, absent=absent, pe=first["pe"], block_index=first["block_index"],

@@ -230,10 +230,22 @@ def race_advice(races: list[RaceHazard]) -> list[str]:
     """What can fix these races, one hint per kind found: a barrier only where one can order them (two
     different instructions: one PE's access before it, the other's after; two PEs storing different values
     with one instruction cannot be ordered by any barrier)."""
+    def one_line(h: RaceHazard) -> bool:
+        # A read and a write of one source line by different PEs: a `+=` into a shared word (CUDA's atomicAdd
+        # from many threads), where a barrier "between the two accesses" has no place to go.
+        return h.kind == "read-write" and h.first.source is not None and h.first.source == h.second.source
+
     def orderable(h: RaceHazard) -> bool:
-        return h.first.pc != h.second.pc or h.kind == "read-write"
+        return not one_line(h) and (h.first.pc != h.second.pc or h.kind == "read-write")
 
     hints = []
+    if any(one_line(h) for h in races):
+        hints.append("a read and a write of one line by different PEs (counts[b] += 1 from several PEs, CUDA's "
+                     "atomicAdd): there are no atomics, and no barrier makes such updates add up; accumulate in "
+                     "each PE (a local array) and combine with messages (wafersim.collectives: row_reduce_array, "
+                     "block_reduce_array or block_all_reduce_array with op SUM; a histogram: "
+                     "wafersim.kernels.classic.histogram), or give each PE its own word; only if the two accesses "
+                     "are meant for different trips of a loop does a ws.syncthreads() in the loop order them")
     if any(orderable(h) and not h.across_blocks for h in races):
         hints.append("PEs of one block: put a ws.syncthreads() between the two accesses (every PE of the block "
                      "must reach it)")
@@ -241,7 +253,7 @@ def race_advice(races: list[RaceHazard]) -> list[str]:
         hints.append("PEs of different blocks: ws.syncthreads() cannot order them; put a grid barrier "
                      "(ws.cg.this_grid().sync(); every block on the wafer at once) between the accesses, or split "
                      "the kernel into two launches")
-    if any(not orderable(h) for h in races):
+    if any(not orderable(h) and not one_line(h) for h in races):
         hints.append("PEs storing different values to one word with the same instruction: no barrier can order "
                      "them; give each PE (or block) its own word (out[i]), let one PE store (if ws.threadIdx.x == 0 "
                      "and ws.threadIdx.y == 0), or combine the values first (within a block: "
