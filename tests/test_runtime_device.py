@@ -274,3 +274,24 @@ def test_a_copy_of_the_wrong_dtype_or_shape_says_what_to_write(dev):
 def test_device_event_takes_no_options(dev):
     with pytest.raises(ws.ArgumentTypeError, match="timing"):
         dev.event(timing=True)
+
+
+def test_an_array_of_another_device_says_which_device_the_launch_runs_on_and_how_to_copy():
+    """Was "argument 0 (out): the pointer 0x... belongs to another device": a launch on a stream of `other`
+    with this device's array named no cause. The copy it suggests launches, and gives NumPy's result."""
+    @ws.jit
+    def twice(x, out):
+        i = ws.grid(1)
+        out[i] = x[i] * 2.0
+
+    dev, other = (ws.Device(ws.WaferSpec(width=8, height=8)) for _ in range(2))
+    host = np.arange(4, dtype=np.float32)
+    x, out = dev.to_device(host), dev.device_array(4)
+    for launch in (lambda: twice[1, 4, other.stream()](x, out), lambda: twice[1, 4](other.to_device(host), out)):
+        with pytest.raises(ws.InvalidPointerError, match=r"is a device array of another Device than the one this "
+                                                         r"launch runs on \(its stream's device, .*copy it over, "
+                                                         r"dev.to_device\(arr.copy_to_host\(\)\)"):
+            launch()
+    twice[1, 4](other.to_device(host), other.to_device(out.copy_to_host()))  # copied over: runs
+    twice[1, 4](dev.to_device(other.to_device(host).copy_to_host()), out)
+    np.testing.assert_array_equal(out.copy_to_host(), host * 2)

@@ -329,6 +329,13 @@ class Device:
         if is_half_scalar(value):  # (an ml_dtypes.bfloat16 scalar is no np.floating: taken as np.float16 is)
             value = float(value)
         if isinstance(value, (DeviceArray, DevicePointer)):
+            if value.device is not self:  # (`_own`'s "the pointer ... belongs to another device" named no cause)
+                what = "a device array" if isinstance(value, DeviceArray) else "a pointer"
+                raise InvalidPointerError(
+                    f"{label} is {what} of another Device than the one this launch runs on (its stream's device, "
+                    f"else the kernel's, else its first array argument's): a kernel reads only the memory of its "
+                    f"own device, so every array of a launch must live there; copy it over, "
+                    f"dev.to_device(arr.copy_to_host())", address=value.address, position=position)
             alloc = self._own(value, label)
             if alloc.end > KERNEL_ADDRESS_LIMIT:
                 # (the array's end, not its start, is what lies past the limit: say so, with its size)
