@@ -295,3 +295,24 @@ def test_an_array_of_another_device_says_which_device_the_launch_runs_on_and_how
     twice[1, 4](other.to_device(host), other.to_device(out.copy_to_host()))  # copied over: runs
     twice[1, 4](dev.to_device(other.to_device(host).copy_to_host()), out)
     np.testing.assert_array_equal(out.copy_to_host(), host * 2)
+
+
+@pytest.mark.parametrize("device_dtype, host", [(np.float32, np.ones(2)), (np.float32, np.arange(2)),
+                                               (np.int32, np.ones(4, np.float32)), (np.int32, np.float64(1.0))])
+def test_a_raw_copy_between_a_device_array_and_a_host_array_of_another_dtype_is_refused(dev, device_dtype, host):
+    """memcpy_htod(d, np.ones(2)) into a float32 d read back [0.0, 1.875, 0.0, 1.875]: the float64 bytes,
+    reinterpreted, where copy_to_device refuses the dtype. Refused both ways; nothing is written."""
+    d = dev.to_device(np.arange(4).astype(device_dtype))
+    with pytest.raises(ws.ArgumentError, match=rf"memcpy_htod: a raw copy between a device array of "
+                                               rf"{np.dtype(device_dtype)} and a host array of {host.dtype} would "
+                                               rf"reinterpret the bytes"):
+        dev.memcpy_htod(d, host)
+    with pytest.raises(ws.ArgumentError, match=r"memcpy_dtoh: .*d.copy_to_host\(\)"):
+        dev.memcpy_dtoh(np.empty(np.shape(host), host.dtype), d)
+    np.testing.assert_array_equal(d.copy_to_host(), np.arange(4).astype(device_dtype))
+    bits = np.empty(4, np.uint32)  # raw bits on purpose: an unsigned-integer host array, or a DevicePointer
+    dev.memcpy_dtoh(bits, d)
+    assert bits.tolist() == np.arange(4).astype(device_dtype).view(np.uint32).tolist()
+    dev.memcpy_htod(d, np.arange(4).astype(device_dtype)[::-1].copy().view(np.uint8))
+    dev.memcpy_htod(d.pointer, np.arange(4).astype(device_dtype)[::-1].copy())
+    np.testing.assert_array_equal(d.copy_to_host(), np.arange(4).astype(device_dtype)[::-1])

@@ -27,7 +27,8 @@ from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
 # (DeviceArray, DevicePointer, Stream, Event and the dtype helpers are imported from here too)
 from .arrays import (NUMERIC_KINDS, DeviceArray, DevicePointer, check_host_destination, device_dtype,  # noqa: F401
-                     device_itemsize, device_words, is_half_scalar, refuse_device_source, refuse_half_bytes)
+                     device_itemsize, device_words, is_half_scalar, refuse_device_source, refuse_half_bytes,
+                     refuse_reinterpreting_copy)
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
@@ -190,6 +191,7 @@ class Device:
         float64 or int64), so it is an `ArgumentTypeError`; `to_device` converts lists."""
         refuse_device_source(host_array, "memcpy_htod")
         refuse_half_bytes(pointer, host_array, "memcpy_htod")
+        refuse_reinterpreting_copy(pointer, host_array, "memcpy_htod")
         alloc = self._own(pointer, "memcpy_htod")
         if not isinstance(host_array, (np.ndarray, np.generic)):
             raise ArgumentTypeError(f"memcpy_htod: host_array must be a NumPy array, got {type(host_array).__name__}: "
@@ -210,6 +212,7 @@ class Device:
     def memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None = None) -> None:
         """Copy device memory at `pointer` into a host array (its size says how many bytes)."""
         refuse_half_bytes(pointer, host_array, "memcpy_dtoh")
+        refuse_reinterpreting_copy(pointer, host_array, "memcpy_dtoh")
         alloc = self._own(pointer, "memcpy_dtoh")
         if not isinstance(host_array, np.ndarray) or not host_array.flags.c_contiguous:
             raise LaunchError("memcpy_dtoh: the destination must be a C-contiguous NumPy array")
