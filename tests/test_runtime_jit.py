@@ -128,10 +128,10 @@ def test_an_int_argument_outside_int32_is_refused_with_the_int32_range_on_either
         assert out.copy_to_host().tolist() == [edge]
 
 
-@pytest.mark.parametrize("value", [1j, None, [1.0], "1", object()])
+@pytest.mark.parametrize("value", [1j, None, [1.0], "1", object(), np.timedelta64(5, "ms")])
 def test_an_argument_of_an_unsupported_type_is_an_argument_type_error(dev, value):
     """docs/api.md: a launch given an argument of the wrong type raises ArgumentTypeError (a LaunchError and a
-    TypeError); it was a plain LaunchError."""
+    TypeError); it was a plain LaunchError (and NumPy's timedelta64, an np.integer, a bare TypeError from int())."""
     out = dev.device_array(1, np.int32)
     with pytest.raises(ws.ArgumentTypeError, match=rf"argument 1 \(k\): unsupported type {type(value).__name__}"):
         store_int[1, 1](out, value)

@@ -349,7 +349,7 @@ class Device:
             return alloc.base
         if isinstance(value, (bool, np.bool_)):
             return int(value)
-        if isinstance(value, (int, np.integer)):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, np.timedelta64):  # (an np.integer)
             if not -(2**31) <= int(value) < 2**32:
                 raise LaunchError(f"{label}: {value} does not fit in 32 bits", position=position)
             return int(value)

@@ -102,7 +102,8 @@ class Dispatcher(Kernel):
                                   f"dev.memcpy_htod / dev.memcpy_dtoh, with no shape or dtype for a kernel to index: "
                                   f"pass a device array, dev.device_array(shape, dtype) or dev.to_device(host)",
                                   position=position, type="DevicePointer")
-            elif isinstance(value, (bool, np.bool_, int, np.integer)):
+            elif isinstance(value, (bool, np.bool_, int, np.integer)) and not isinstance(value, np.timedelta64):
+                # (NumPy's timedelta64 is an np.integer, but no number: refused below, not a bare TypeError)
                 kinds.append(("scalar", "i32"))
                 words.append(int(value))
             elif isinstance(value, (float, np.floating)) or is_half_scalar(value):
