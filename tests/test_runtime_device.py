@@ -316,3 +316,24 @@ def test_a_raw_copy_between_a_device_array_and_a_host_array_of_another_dtype_is_
     dev.memcpy_htod(d, np.arange(4).astype(device_dtype)[::-1].copy().view(np.uint8))
     dev.memcpy_htod(d.pointer, np.arange(4).astype(device_dtype)[::-1].copy())
     np.testing.assert_array_equal(d.copy_to_host(), np.arange(4).astype(device_dtype)[::-1])
+
+
+def test_dev_launch_takes_a_jit_kernel_as_its_message_said(dev):
+    """dev.launch(kernel, grid, block, args) with a @ws.jit kernel was refused with "expected a Program
+    (ws.assemble) or a @ws.jit kernel, got Dispatcher"; it now compiles for the arguments and launches on dev,
+    on the stream given, with the options given."""
+    @ws.jit
+    def axpy(x, out, a, trace=0):
+        i = ws.grid(1)
+        out[i] = a * x[i] + out[i] + trace
+
+    host = np.arange(8, dtype=np.float32)
+    x, out = dev.to_device(host), dev.to_device(np.ones(8, np.float32))
+    s = dev.stream()
+    stats = dev.launch(axpy, 1, 8, [x, out, 2.5], stream=s, max_cycles=10**6)
+    np.testing.assert_array_equal(out.copy_to_host(), np.float32(2.5) * host + 1)
+    assert dev.last_launch is stats and s.log[-1][0] == "launch axpy"
+    with pytest.raises(ws.LaunchError, match="is the launch option trace, not the kernel's parameter trace"):
+        dev.launch(axpy, 1, 8, [x, out, 2.5], trace=True)
+    dev.launch(ws.Kernel(axpy.compile_for(x, out, 2.5).program), 1, 8, [x, 8, out, 8, 2.5, 0])  # argument words
+    np.testing.assert_array_equal(out.copy_to_host(), np.float32(2.5) * host * 2 + 1)

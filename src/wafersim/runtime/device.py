@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import numbers
 import threading
 from pathlib import Path
@@ -387,6 +388,15 @@ class Device:
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to
         `path` after every N-th barrier release, for `ws.resume_launch(path)` to finish in another process
         (`runtime.resume`: launches without trace, racecheck or routed channels)."""
+        if isinstance(program, Kernel):  # a @ws.jit kernel (compiled for `args`) or a ws.Kernel, as promised below
+            # (was refused: "expected a Program (ws.assemble) or a @ws.jit kernel, got Dispatcher"). Only the
+            # options given are passed on, so that a jit kernel's parameter named like an option is told apart.
+            given = {name: value for name, value in dict(
+                max_cycles=max_cycles, print_output=print_output, progress=progress, trace=trace,
+                print_limit=print_limit, max_seconds=max_seconds, routes=routes, racecheck=racecheck,
+                keep_state=keep_state, checkpoint_every=checkpoint_every, checkpoint=checkpoint,
+                _wave_class=_wave_class).items() if value is not _LAUNCH_DEFAULTS[name]}
+            return program.launch(self, grid, block, tuple(args), stream=stream, **given)
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
                                     f"{type(program).__name__}")
@@ -435,6 +445,11 @@ class Device:
             if stats.prints_dropped:
                 print(f"[wafersim] {stats.prints_dropped} more print(s) dropped (limit {print_limit})")
         return stats
+
+
+#: The defaults of `Device.launch`'s options (a jit kernel launched through it gets only those given).
+_LAUNCH_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(Device.launch).parameters.items()
+                    if parameter.default is not inspect.Parameter.empty}
 
 
 def check_launch_options(max_cycles: Any, max_seconds: Any, print_limit: Any, progress: Any, trace: Any,
