@@ -39,6 +39,11 @@ def test_the_default_dtypes_are_named_as_numpys():
     assert "(int64 is NumPy's default integer type): copy it as int32" in array_argument_hint(np.dtype(np.int64), (4,))
     assert "(float64 is NumPy's default float type): copy it as float32" in array_argument_hint(np.dtype(np.float64), (4,))
     assert "default" not in array_argument_hint(np.dtype(np.int16), (4,))
+    # the advice for an integer type wider than int32 warns that astype wraps (np.int64(2**31) -> -2**31)
+    for dtype in (np.int64, np.uint32, np.uint64):
+        assert "astype wraps values outside int32" in array_argument_hint(np.dtype(dtype), (4,))
+    assert "wraps" not in array_argument_hint(np.dtype(np.uint8), (4,))
+    assert np.array([2**31]).astype(np.int32)[0] == -2**31  # what it warns of
 
 
 @pytest.mark.parametrize("host", [np.arange(4), np.zeros(4)])

@@ -31,7 +31,11 @@ def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
     if dtype not in ARRAY_DTYPES:
         if dtype.kind in "iub":
             why = " (int64 is NumPy's default integer type)" if dtype == np.int64 else ""
-            return (f"{why}: copy it as int32, dev.to_device(host.astype(np.int32)), or make it with "
+            # (following the advice must not wrap silently: astype does, for values outside int32)
+            wide = (" (astype wraps values outside int32 without a word: check that they fit, "
+                    "np.iinfo(np.int32).min <= host.min() and host.max() <= np.iinfo(np.int32).max)"
+                    if dtype.itemsize >= 4 else "")
+            return (f"{why}: copy it as int32, dev.to_device(host.astype(np.int32)){wide}, or make it with "
                     f"dev.device_array(shape, np.int32)")
         if dtype.kind == "f":
             why = " (float64 is NumPy's default float type)" if dtype == np.float64 else ""
