@@ -337,3 +337,20 @@ def test_dev_launch_takes_a_jit_kernel_as_its_message_said(dev):
         dev.launch(axpy, 1, 8, [x, out, 2.5], trace=True)
     dev.launch(ws.Kernel(axpy.compile_for(x, out, 2.5).program), 1, 8, [x, 8, out, 8, 2.5, 0])  # argument words
     np.testing.assert_array_equal(out.copy_to_host(), np.float32(2.5) * host * 2 + 1)
+
+
+@pytest.mark.parametrize("name, target", [("float8_e4m3fn", np.float32), ("int4", np.int32)])
+def test_an_ml_dtypes_type_device_memory_does_not_hold_says_what_to_convert_to(dev, name, target):
+    """Was "device memory holds numbers, not dtype float8_e4m3fn", of a number type; what it says to do works."""
+    import ml_dtypes
+
+    host = np.array([1.5, -2.0, 3.0], dtype=getattr(ml_dtypes, name))
+    with pytest.raises(ws.ArgumentTypeError, match=rf"not dtype {name}: convert it on the host first, "
+                                                   rf"host.astype\(np.{np.dtype(target).name}\)"):
+        dev.to_device(host)
+    with pytest.raises(ws.ArgumentTypeError, match=rf"not dtype {name}: make it np.{np.dtype(target).name}"):
+        dev.device_array(3, host.dtype)
+    np.testing.assert_array_equal(dev.to_device(host.astype(target)).copy_to_host(), host.astype(target))
+    with pytest.raises(ws.ArgumentTypeError, match=r"holds NumPy's numeric dtypes, float16 and bfloat16, not dtype "
+                                                   r"<U1$"):
+        dev.to_device(np.array(["a"]))

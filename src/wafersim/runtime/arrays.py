@@ -26,7 +26,14 @@ def device_dtype(dtype: Any, what: str) -> np.dtype:
     except TypeError:
         raise ArgumentTypeError(f"{what}: {dtype!r} is not a NumPy dtype", dtype=repr(dtype)) from None
     if dtype.kind not in NUMERIC_KINDS and not halfprec.is_half(dtype):
-        raise ArgumentTypeError(f"{what}: device memory holds numbers, not dtype {dtype}", dtype=str(dtype))
+        # (ml_dtypes' float8 and int4 types are numbers of kind 'V': "holds numbers, not dtype float8_e4m3fn"
+        # said they were not; they are refused for another reason, so the message names what is held)
+        number = type(dtype).__module__.startswith("ml_dtypes") or type(dtype.type).__module__.startswith("ml_dtypes")
+        target = "np.int32" if "int" in dtype.name else "np.float32"
+        convert = ("" if not number else f": make it {target}" if what == "device_array"
+                   else f": convert it on the host first, host.astype({target})")
+        raise ArgumentTypeError(f"{what}: device memory holds NumPy's numeric dtypes, float16 and bfloat16, not dtype "
+                                f"{dtype}{convert}", dtype=str(dtype))
     return dtype
 
 
