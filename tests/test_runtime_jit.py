@@ -58,7 +58,8 @@ def test_the_suggested_copy_launches(dev, host):
 def test_a_malloc_pointer_as_a_kernel_argument_says_to_pass_a_device_array(dev):
     """cudaMalloc then a launch with the pointer, the CUDA habit: the error says what a kernel takes (was:
     "unsupported type DevicePointer (pass device arrays, ints or floats)")."""
-    with pytest.raises(ws.LaunchError, match=r"argument 0 \(a\): a DevicePointer from dev.malloc is raw memory") as info:
+    with pytest.raises(ws.LaunchError,
+                       match=r"argument 0 \(a\): a DevicePointer from dev.malloc is raw memory") as info:
         store_one[1, 1](dev.malloc(16))
     assert "dev.device_array(shape, dtype)" in str(info.value) and info.value.position == 0
     d = dev.device_array(4, np.int32)  # what it says to pass instead
