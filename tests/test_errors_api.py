@@ -156,6 +156,8 @@ CASES = [
      TypeError),
     ("argument of an unsupported type", lambda e: e.dev.launch(HALT, 1, 1, [object()]), ws.ArgumentTypeError,
      TypeError),
+    ("a timedelta64 argument (an np.integer)", lambda e: e.dev.launch(HALT, 1, 1, [np.timedelta64(1, "s")]),
+     ws.ArgumentTypeError, TypeError),
     ("argument too large for 32 bits", lambda e: e.dev.launch(HALT, 1, 1, [2**40]), ws.LaunchError, ValueError),
     ("freed array as an argument", lambda e: ws.Kernel(HALT)[1, 1](e.stale), ws.MemoryAccessError, IndexError),
     # @ws.jit kernels

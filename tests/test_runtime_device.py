@@ -274,3 +274,83 @@ def test_a_copy_of_the_wrong_dtype_or_shape_says_what_to_write(dev):
 def test_device_event_takes_no_options(dev):
     with pytest.raises(ws.ArgumentTypeError, match="timing"):
         dev.event(timing=True)
+
+
+def test_an_array_of_another_device_says_which_device_the_launch_runs_on_and_how_to_copy():
+    """Was "argument 0 (out): the pointer 0x... belongs to another device": a launch on a stream of `other`
+    with this device's array named no cause. The copy it suggests launches, and gives NumPy's result."""
+    @ws.jit
+    def twice(x, out):
+        i = ws.grid(1)
+        out[i] = x[i] * 2.0
+
+    dev, other = (ws.Device(ws.WaferSpec(width=8, height=8)) for _ in range(2))
+    host = np.arange(4, dtype=np.float32)
+    x, out = dev.to_device(host), dev.device_array(4)
+    for launch in (lambda: twice[1, 4, other.stream()](x, out), lambda: twice[1, 4](other.to_device(host), out)):
+        with pytest.raises(ws.InvalidPointerError, match=r"is a device array of another Device than the one this "
+                                                         r"launch runs on \(its stream's device, .*copy it over, "
+                                                         r"dev.to_device\(arr.copy_to_host\(\)\)"):
+            launch()
+    twice[1, 4](other.to_device(host), other.to_device(out.copy_to_host()))  # copied over: runs
+    twice[1, 4](dev.to_device(other.to_device(host).copy_to_host()), out)
+    np.testing.assert_array_equal(out.copy_to_host(), host * 2)
+
+
+@pytest.mark.parametrize("device_dtype, host", [(np.float32, np.ones(2)), (np.float32, np.arange(2)),
+                                               (np.int32, np.ones(4, np.float32)), (np.int32, np.float64(1.0))])
+def test_a_raw_copy_between_a_device_array_and_a_host_array_of_another_dtype_is_refused(dev, device_dtype, host):
+    """memcpy_htod(d, np.ones(2)) into a float32 d read back [0.0, 1.875, 0.0, 1.875]: the float64 bytes,
+    reinterpreted, where copy_to_device refuses the dtype. Refused both ways; nothing is written."""
+    d = dev.to_device(np.arange(4).astype(device_dtype))
+    with pytest.raises(ws.ArgumentError, match=rf"memcpy_htod: a raw copy between a device array of "
+                                               rf"{np.dtype(device_dtype)} and a host array of {host.dtype} would "
+                                               rf"reinterpret the bytes"):
+        dev.memcpy_htod(d, host)
+    with pytest.raises(ws.ArgumentError, match=r"memcpy_dtoh: .*d.copy_to_host\(\)"):
+        dev.memcpy_dtoh(np.empty(np.shape(host), host.dtype), d)
+    np.testing.assert_array_equal(d.copy_to_host(), np.arange(4).astype(device_dtype))
+    bits = np.empty(4, np.uint32)  # raw bits on purpose: an unsigned-integer host array, or a DevicePointer
+    dev.memcpy_dtoh(bits, d)
+    assert bits.tolist() == np.arange(4).astype(device_dtype).view(np.uint32).tolist()
+    dev.memcpy_htod(d, np.arange(4).astype(device_dtype)[::-1].copy().view(np.uint8))
+    dev.memcpy_htod(d.pointer, np.arange(4).astype(device_dtype)[::-1].copy())
+    np.testing.assert_array_equal(d.copy_to_host(), np.arange(4).astype(device_dtype)[::-1])
+
+
+def test_dev_launch_takes_a_jit_kernel_as_its_message_said(dev):
+    """dev.launch(kernel, grid, block, args) with a @ws.jit kernel was refused with "expected a Program
+    (ws.assemble) or a @ws.jit kernel, got Dispatcher"; it now compiles for the arguments and launches on dev,
+    on the stream given, with the options given."""
+    @ws.jit
+    def axpy(x, out, a, trace=0):
+        i = ws.grid(1)
+        out[i] = a * x[i] + out[i] + trace
+
+    host = np.arange(8, dtype=np.float32)
+    x, out = dev.to_device(host), dev.to_device(np.ones(8, np.float32))
+    s = dev.stream()
+    stats = dev.launch(axpy, 1, 8, [x, out, 2.5], stream=s, max_cycles=10**6)
+    np.testing.assert_array_equal(out.copy_to_host(), np.float32(2.5) * host + 1)
+    assert dev.last_launch is stats and s.log[-1][0] == "launch axpy"
+    with pytest.raises(ws.LaunchError, match="is the launch option trace, not the kernel's parameter trace"):
+        dev.launch(axpy, 1, 8, [x, out, 2.5], trace=True)
+    dev.launch(ws.Kernel(axpy.compile_for(x, out, 2.5).program), 1, 8, [x, 8, out, 8, 2.5, 0])  # argument words
+    np.testing.assert_array_equal(out.copy_to_host(), np.float32(2.5) * host * 2 + 1)
+
+
+@pytest.mark.parametrize("name, target", [("float8_e4m3fn", np.float32), ("int4", np.int32)])
+def test_an_ml_dtypes_type_device_memory_does_not_hold_says_what_to_convert_to(dev, name, target):
+    """Was "device memory holds numbers, not dtype float8_e4m3fn", of a number type; what it says to do works."""
+    import ml_dtypes
+
+    host = np.array([1.5, -2.0, 3.0], dtype=getattr(ml_dtypes, name))
+    with pytest.raises(ws.ArgumentTypeError, match=rf"not dtype {name}: convert it on the host first, "
+                                                   rf"host.astype\(np.{np.dtype(target).name}\)"):
+        dev.to_device(host)
+    with pytest.raises(ws.ArgumentTypeError, match=rf"not dtype {name}: make it np.{np.dtype(target).name}"):
+        dev.device_array(3, host.dtype)
+    np.testing.assert_array_equal(dev.to_device(host.astype(target)).copy_to_host(), host.astype(target))
+    with pytest.raises(ws.ArgumentTypeError, match=r"holds NumPy's numeric dtypes, float16 and bfloat16, not dtype "
+                                                   r"<U1$"):
+        dev.to_device(np.array(["a"]))

@@ -39,6 +39,11 @@ def test_the_default_dtypes_are_named_as_numpys():
     assert "(int64 is NumPy's default integer type): copy it as int32" in array_argument_hint(np.dtype(np.int64), (4,))
     assert "(float64 is NumPy's default float type): copy it as float32" in array_argument_hint(np.dtype(np.float64), (4,))
     assert "default" not in array_argument_hint(np.dtype(np.int16), (4,))
+    # the advice for an integer type wider than int32 warns that astype wraps (np.int64(2**31) -> -2**31)
+    for dtype in (np.int64, np.uint32, np.uint64):
+        assert "astype wraps values outside int32" in array_argument_hint(np.dtype(dtype), (4,))
+    assert "wraps" not in array_argument_hint(np.dtype(np.uint8), (4,))
+    assert np.array([2**31]).astype(np.int32)[0] == -2**31  # what it warns of
 
 
 @pytest.mark.parametrize("host", [np.arange(4), np.zeros(4)])
@@ -53,7 +58,8 @@ def test_the_suggested_copy_launches(dev, host):
 def test_a_malloc_pointer_as_a_kernel_argument_says_to_pass_a_device_array(dev):
     """cudaMalloc then a launch with the pointer, the CUDA habit: the error says what a kernel takes (was:
     "unsupported type DevicePointer (pass device arrays, ints or floats)")."""
-    with pytest.raises(ws.LaunchError, match=r"argument 0: a DevicePointer from dev.malloc is raw memory") as info:
+    with pytest.raises(ws.LaunchError,
+                       match=r"argument 0 \(a\): a DevicePointer from dev.malloc is raw memory") as info:
         store_one[1, 1](dev.malloc(16))
     assert "dev.device_array(shape, dtype)" in str(info.value) and info.value.position == 0
     d = dev.device_array(4, np.int32)  # what it says to pass instead
@@ -128,12 +134,12 @@ def test_an_int_argument_outside_int32_is_refused_with_the_int32_range_on_either
         assert out.copy_to_host().tolist() == [edge]
 
 
-@pytest.mark.parametrize("value", [1j, None, [1.0], "1", object()])
+@pytest.mark.parametrize("value", [1j, None, [1.0], "1", object(), np.timedelta64(5, "ms")])
 def test_an_argument_of_an_unsupported_type_is_an_argument_type_error(dev, value):
     """docs/api.md: a launch given an argument of the wrong type raises ArgumentTypeError (a LaunchError and a
-    TypeError); it was a plain LaunchError."""
+    TypeError); it was a plain LaunchError (and NumPy's timedelta64, an np.integer, a bare TypeError from int())."""
     out = dev.device_array(1, np.int32)
-    with pytest.raises(ws.ArgumentTypeError, match=rf"argument 1: unsupported type {type(value).__name__}"):
+    with pytest.raises(ws.ArgumentTypeError, match=rf"argument 1 \(k\): unsupported type {type(value).__name__}"):
         store_int[1, 1](out, value)
     with pytest.raises(ws.ArgumentTypeError, match="a host NumPy array; copy it to the device first"):
         store_int[1, 1](np.zeros(1, np.int32), 1)
@@ -168,3 +174,58 @@ def test_a_closure_variable_not_yet_assigned_is_unknown_not_the_global(dev):
 
     with pytest.raises(ws.CompileError, match="unknown name 'LATER'"):
         make()[1, 1](dev.device_array(1, np.float32))
+
+
+@ws.jit
+def store_param(out, trace=0, max_cycles=5):
+    out[0] = trace
+    out[1] = max_cycles
+
+
+@pytest.mark.parametrize("given, options", [((), {"trace": True}), ((), {"max_cycles": 10**6}),
+                                            ((1,), {"max_cycles": 10**6})])
+def test_a_launch_keyword_naming_a_parameter_left_out_is_refused(dev, given, options):
+    """`def k(out, trace=0)` launched as k(out, trace=True): the keyword is the launch option, and the kernel
+    silently saw its default 0 (was: out == [0, 5] and the launch traced). Nothing runs; the message says
+    to pass the parameter by position."""
+    out = dev.to_device(np.array([7, 7], np.int32))
+    name = next(iter(options))
+    with pytest.raises(ws.LaunchError, match=rf"{name}=.* is the launch option {name}, not the kernel's parameter "
+                                             rf"{name}, which the launch left out") as info:
+        store_param[1, 1](out, *given, **options)
+    assert info.value.parameter == name
+    assert out.copy_to_host().tolist() == [7, 7] and not dev.launches
+
+
+def test_a_launch_keyword_after_its_parameter_given_by_position_is_the_option(dev):
+    """The parameter passed by position, the keyword is unambiguous: the option (the kernel sees the value)."""
+    out = dev.device_array(2, np.int32)
+    stats = store_param[1, 1](out, 3, 9, trace=True, max_cycles=10**6)
+    assert out.copy_to_host().tolist() == [3, 9] and stats.trace is not None
+
+
+@pytest.mark.parametrize("shape", [(0, 2**31), (2**31, 0), (0, 2**32), (0, 2**40)])
+def test_an_array_dimension_past_int32_is_refused_naming_the_argument(dev, shape):
+    """A kernel reads x.shape as int32: an empty (0, 2**31) array read x.shape[1] == -2**31, silently; one of
+    2**32 was "argument 2: ... does not fit in 32 bits", numbering argument words, not parameters."""
+    @ws.jit
+    def dims(x, out):
+        out[0] = x.shape[0]
+        out[1] = x.shape[1]
+
+    out = dev.to_device(np.array([7, 7], np.int32))
+    with pytest.raises(ws.LaunchError, match=r"argument 0 \(x\): shape .* has a dimension past 2,147,483,647"):
+        dims[1, 1](dev.device_array(shape), out)
+    assert out.copy_to_host().tolist() == [7, 7]
+    dims[1, 1](dev.device_array((0, 2**31 - 1)), out)  # the largest that fits is read as it is
+    assert out.copy_to_host().tolist() == [0, 2**31 - 1]
+
+
+def test_a_host_array_argument_names_the_parameter_and_a_0d_one_says_to_pass_its_value(dev):
+    """Not copied in and out as Numba does: refused, naming the parameter; a 0-d array is most likely meant
+    as a number."""
+    with pytest.raises(ws.ArgumentTypeError, match=r"argument 1 \(k\): a host NumPy array; .*host\[\(\)\]"):
+        store_int[1, 1](dev.device_array(1, np.int32), np.array(3, np.int32))
+    out = dev.device_array(1, np.int32)
+    store_int[1, 1](out, np.array(3, np.int32)[()])  # what it says to do
+    assert out.copy_to_host().tolist() == [3]

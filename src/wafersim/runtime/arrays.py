@@ -26,7 +26,14 @@ def device_dtype(dtype: Any, what: str) -> np.dtype:
     except TypeError:
         raise ArgumentTypeError(f"{what}: {dtype!r} is not a NumPy dtype", dtype=repr(dtype)) from None
     if dtype.kind not in NUMERIC_KINDS and not halfprec.is_half(dtype):
-        raise ArgumentTypeError(f"{what}: device memory holds numbers, not dtype {dtype}", dtype=str(dtype))
+        # (ml_dtypes' float8 and int4 types are numbers of kind 'V': "holds numbers, not dtype float8_e4m3fn"
+        # said they were not; they are refused for another reason, so the message names what is held)
+        number = type(dtype).__module__.startswith("ml_dtypes") or type(dtype.type).__module__.startswith("ml_dtypes")
+        target = "np.int32" if "int" in dtype.name else "np.float32"
+        convert = ("" if not number else f": make it {target}" if what == "device_array"
+                   else f": convert it on the host first, host.astype({target})")
+        raise ArgumentTypeError(f"{what}: device memory holds NumPy's numeric dtypes, float16 and bfloat16, not dtype "
+                                f"{dtype}{convert}", dtype=str(dtype))
     return dtype
 
 
@@ -273,3 +280,22 @@ def refuse_half_bytes(device_side: Any, host_array: Any, what: str) -> None:
                             f"host array would move the host's packed 2-byte values, but the device array holds one "
                             f"value per 32-bit word: use {typed}, which converts (or copy the raw words with a uint32 "
                             f"host array)", dtype=str(device_side.dtype))
+
+
+def refuse_reinterpreting_copy(device_side: Any, host_array: Any, what: str) -> None:
+    """A raw copy between a typed `DeviceArray` and a host array of another dtype: refused, since it would
+    reinterpret the bytes silently (a float64 host array's 1.0 read as the float32s [0.0, 1.875], an int64 as
+    two int32s), where the typed copies refuse a dtype mismatch outright. A host array of unsigned integers
+    (`host.view(np.uint8)`, uint32 words) still copies raw bits, on purpose; a `DevicePointer` has no dtype."""
+    if not (isinstance(device_side, DeviceArray) and isinstance(host_array, (np.ndarray, np.generic))):
+        return
+    host_dtype = host_array.dtype
+    if host_dtype == device_side.dtype or host_dtype.kind == "u" or host_dtype.kind not in NUMERIC_KINDS:
+        return
+    typed = (f"d.copy_to_device(host.astype({dtype_text(device_side.dtype)}))" if what == "memcpy_htod"
+             else f"d.copy_to_host() (then .astype({dtype_text(host_dtype)}) on the host)")
+    raise ArgumentError(f"{what}: a raw copy between a device array of {device_side.dtype} and a host array of "
+                        f"{host_dtype} would reinterpret the bytes, not convert the values: use {typed}; the typed "
+                        f"copies check the dtype (or copy raw bits on purpose with an unsigned-integer host array, "
+                        f"host.view(np.uint8))",
+                        dtype=str(device_side.dtype), host_dtype=str(host_dtype))

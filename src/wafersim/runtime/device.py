@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import numbers
 import threading
 from pathlib import Path
@@ -27,7 +28,8 @@ from ..sim.memory import KERNEL_ADDRESS_LIMIT, Allocation, GlobalMemory
 from ..sim.stats import LaunchStats
 # (DeviceArray, DevicePointer, Stream, Event and the dtype helpers are imported from here too)
 from .arrays import (NUMERIC_KINDS, DeviceArray, DevicePointer, check_host_destination, device_dtype,  # noqa: F401
-                     device_itemsize, device_words, is_half_scalar, refuse_device_source, refuse_half_bytes)
+                     device_itemsize, device_words, is_half_scalar, refuse_device_source, refuse_half_bytes,
+                     refuse_reinterpreting_copy)
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
@@ -190,6 +192,7 @@ class Device:
         float64 or int64), so it is an `ArgumentTypeError`; `to_device` converts lists."""
         refuse_device_source(host_array, "memcpy_htod")
         refuse_half_bytes(pointer, host_array, "memcpy_htod")
+        refuse_reinterpreting_copy(pointer, host_array, "memcpy_htod")
         alloc = self._own(pointer, "memcpy_htod")
         if not isinstance(host_array, (np.ndarray, np.generic)):
             raise ArgumentTypeError(f"memcpy_htod: host_array must be a NumPy array, got {type(host_array).__name__}: "
@@ -210,6 +213,7 @@ class Device:
     def memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None = None) -> None:
         """Copy device memory at `pointer` into a host array (its size says how many bytes)."""
         refuse_half_bytes(pointer, host_array, "memcpy_dtoh")
+        refuse_reinterpreting_copy(pointer, host_array, "memcpy_dtoh")
         alloc = self._own(pointer, "memcpy_dtoh")
         if not isinstance(host_array, np.ndarray) or not host_array.flags.c_contiguous:
             raise LaunchError("memcpy_dtoh: the destination must be a C-contiguous NumPy array")
@@ -329,6 +333,13 @@ class Device:
         if is_half_scalar(value):  # (an ml_dtypes.bfloat16 scalar is no np.floating: taken as np.float16 is)
             value = float(value)
         if isinstance(value, (DeviceArray, DevicePointer)):
+            if value.device is not self:  # (`_own`'s "the pointer ... belongs to another device" named no cause)
+                what = "a device array" if isinstance(value, DeviceArray) else "a pointer"
+                raise InvalidPointerError(
+                    f"{label} is {what} of another Device than the one this launch runs on (its stream's device, "
+                    f"else the kernel's, else its first array argument's): a kernel reads only the memory of its "
+                    f"own device, so every array of a launch must live there; copy it over, "
+                    f"dev.to_device(arr.copy_to_host())", address=value.address, position=position)
             alloc = self._own(value, label)
             if alloc.end > KERNEL_ADDRESS_LIMIT:
                 # (the array's end, not its start, is what lies past the limit: say so, with its size)
@@ -339,7 +350,7 @@ class Device:
             return alloc.base
         if isinstance(value, (bool, np.bool_)):
             return int(value)
-        if isinstance(value, (int, np.integer)):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, np.timedelta64):  # (an np.integer)
             if not -(2**31) <= int(value) < 2**32:
                 raise LaunchError(f"{label}: {value} does not fit in 32 bits", position=position)
             return int(value)
@@ -377,6 +388,15 @@ class Device:
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to
         `path` after every N-th barrier release, for `ws.resume_launch(path)` to finish in another process
         (`runtime.resume`: launches without trace, racecheck or routed channels)."""
+        if isinstance(program, Kernel):  # a @ws.jit kernel (compiled for `args`) or a ws.Kernel, as promised below
+            # (was refused: "expected a Program (ws.assemble) or a @ws.jit kernel, got Dispatcher"). Only the
+            # options given are passed on, so that a jit kernel's parameter named like an option is told apart.
+            given = {name: value for name, value in dict(
+                max_cycles=max_cycles, print_output=print_output, progress=progress, trace=trace,
+                print_limit=print_limit, max_seconds=max_seconds, routes=routes, racecheck=racecheck,
+                keep_state=keep_state, checkpoint_every=checkpoint_every, checkpoint=checkpoint,
+                _wave_class=_wave_class).items() if value is not _LAUNCH_DEFAULTS[name]}
+            return program.launch(self, grid, block, tuple(args), stream=stream, **given)
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
                                     f"{type(program).__name__}")
@@ -425,6 +445,11 @@ class Device:
             if stats.prints_dropped:
                 print(f"[wafersim] {stats.prints_dropped} more print(s) dropped (limit {print_limit})")
         return stats
+
+
+#: The defaults of `Device.launch`'s options (a jit kernel launched through it gets only those given).
+_LAUNCH_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(Device.launch).parameters.items()
+                    if parameter.default is not inspect.Parameter.empty}
 
 
 def check_launch_options(max_cycles: Any, max_seconds: Any, print_limit: Any, progress: Any, trace: Any,

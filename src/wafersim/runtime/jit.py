@@ -31,7 +31,11 @@ def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
     if dtype not in ARRAY_DTYPES:
         if dtype.kind in "iub":
             why = " (int64 is NumPy's default integer type)" if dtype == np.int64 else ""
-            return (f"{why}: copy it as int32, dev.to_device(host.astype(np.int32)), or make it with "
+            # (following the advice must not wrap silently: astype does, for values outside int32)
+            wide = (" (astype wraps values outside int32 without a word: check that they fit, "
+                    "np.iinfo(np.int32).min <= host.min() and host.max() <= np.iinfo(np.int32).max)"
+                    if dtype.itemsize >= 4 else "")
+            return (f"{why}: copy it as int32, dev.to_device(host.astype(np.int32)){wide}, or make it with "
                     f"dev.device_array(shape, np.int32)")
         if dtype.kind == "f":
             why = " (float64 is NumPy's default float type)" if dtype == np.float64 else ""
@@ -69,27 +73,41 @@ class Dispatcher(Kernel):
                           f"{self.py_func.__name__}[grid, block](...), or call it from another kernel")
 
     @staticmethod
-    def signature_of(args: tuple) -> tuple[KernelSignature, list[Any]]:
-        """The type signature of launch arguments, and the argument words they expand to."""
+    def signature_of(args: tuple, names: Any = ()) -> tuple[KernelSignature, list[Any]]:
+        """The type signature of launch arguments, and the argument words they expand to (`names`: the
+        kernel's parameters, which the errors name)."""
         kinds, words = [], []
         for position, value in enumerate(args):
+            label = f"argument {position}" + (f" ({names[position]})" if position < len(names) else "")
             if isinstance(value, DeviceArray):
                 if value.dtype not in ARRAY_DTYPES or value.ndim not in (1, 2):
-                    raise LaunchError(f"argument {position}: kernels take 1-D or 2-D float32 or int32 device arrays "
+                    raise LaunchError(f"{label}: kernels take 1-D or 2-D float32 or int32 device arrays "
                                       f"(or float16, bfloat16), got {value.ndim}-D {value.dtype}"
                                       f"{array_argument_hint(value.dtype, value.shape)}", position=position,
                                       dtype=str(value.dtype), ndim=value.ndim)
+                if not all(fits_int32(n) for n in value.shape):
+                    # (a kernel reads `x.shape` as int32 words: a dimension of 2**31 would read as -2**31, and
+                    # one of 2**32 was refused as "argument <word number>"; only an empty array gets this far
+                    # with one, as a non-empty one would not fit the 4 GiB a kernel addresses)
+                    raise LaunchError(f"{label}: shape {value.shape} has a dimension past {2**31 - 1:,}, and a kernel "
+                                      f"reads an array's shape as int32 (x.shape, x.size): pass an array whose "
+                                      f"dimensions fit int32 (for an empty array, shape (0,) does as well)",
+                                      position=position, shape=value.shape)
                 kinds.append(("array", ARRAY_DTYPES[value.dtype], value.ndim))
                 words += [value, *value.shape]
             elif isinstance(value, np.ndarray):
-                raise ArgumentTypeError(f"argument {position}: a host NumPy array; copy it to the device first "
-                                        f"(dev.to_device(array))", position=position)
+                scalar = (" (a 0-d array: pass its value as a scalar argument, host[()])" if value.ndim == 0
+                          else "")
+                raise ArgumentTypeError(f"{label}: a host NumPy array; copy it to the device first "
+                                        f"(dev.to_device(array)): kernels take device arrays, and a launch does not "
+                                        f"copy host arrays in and out as Numba's does{scalar}", position=position)
             elif isinstance(value, DevicePointer):
-                raise LaunchError(f"argument {position}: a DevicePointer from dev.malloc is raw memory for "
+                raise LaunchError(f"{label}: a DevicePointer from dev.malloc is raw memory for "
                                   f"dev.memcpy_htod / dev.memcpy_dtoh, with no shape or dtype for a kernel to index: "
                                   f"pass a device array, dev.device_array(shape, dtype) or dev.to_device(host)",
                                   position=position, type="DevicePointer")
-            elif isinstance(value, (bool, np.bool_, int, np.integer)):
+            elif isinstance(value, (bool, np.bool_, int, np.integer)) and not isinstance(value, np.timedelta64):
+                # (NumPy's timedelta64 is an np.integer, but no number: refused below, not a bare TypeError)
                 kinds.append(("scalar", "i32"))
                 words.append(int(value))
             elif isinstance(value, (float, np.floating)) or is_half_scalar(value):
@@ -97,7 +115,7 @@ class Dispatcher(Kernel):
                 words.append(float(value))
             else:
                 # (the wrong type: an ArgumentTypeError, which is a LaunchError, as docs/api.md lists it)
-                raise ArgumentTypeError(f"argument {position}: unsupported type {type(value).__name__} (pass "
+                raise ArgumentTypeError(f"{label}: unsupported type {type(value).__name__} (pass "
                                         f"device arrays, ints or floats)", position=position,
                                         type=type(value).__name__)
         return KernelSignature(tuple(kinds)), words
@@ -127,8 +145,9 @@ class Dispatcher(Kernel):
             return self._launch(device, grid, block, args, stream, **options)
 
     def _launch(self, device: Device, grid, block, args, stream=None, **options):
+        self.check_option_names(len(args), options)
         args = self.bind(args)
-        signature, words = self.signature_of(tuple(args))
+        signature, words = self.signature_of(tuple(args), self.parameters)
         for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
             if signature.args[position] == ("scalar", "i32") and not fits_int32(int(value)):
                 # (`Device.launch` takes any 32-bit word; a kernel's int parameter is an int32, which would
@@ -139,6 +158,21 @@ class Dispatcher(Kernel):
             device.kernel_argument(value, position, name)
         compiled = self.compile(self.with_constants(signature, args), device)
         return device.launch(compiled.program, grid, block, words, stream=stream, **options)
+
+    def check_option_names(self, given: int, options: dict) -> None:
+        """A launch keyword that names a parameter the positional arguments left out (`def k(out, trace=0)`,
+        `k[g, b](out, trace=True)`): refused, since keywords are launch options, so the kernel would silently
+        see the parameter's default (or miss an argument) while the launch took the value as the option."""
+        clash = [name for name in self.parameters[given:] if name in options]
+        if clash:
+            name = clash[0]
+            before = ", ".join(self.parameters[:self.parameters.index(name)])
+            raise LaunchError(f"{name}={options[name]!r} at the launch of {self.py_func.__name__}"
+                              f"({', '.join(self.parameters)}) is the launch option {name}, not the kernel's "
+                              f"parameter {name}, which the launch left out (kernel arguments are positional): pass "
+                              f"the parameter by position, {self.py_func.__name__}[grid, block]({before}"
+                              f"{', ' if before else ''}{name}), with the option after it if you also mean the "
+                              f"option", parameter=name, option=name)
 
     def bind(self, args: tuple) -> tuple:
         """One argument per parameter: the launch's, then the defaults of those it leaves out, as in a Python
@@ -259,7 +293,7 @@ class Dispatcher(Kernel):
         args = self.bind(args)
         owners = [a.device for a in args if isinstance(a, DeviceArray)]
         device = device or (owners[0] if owners else get_current_device())
-        return self.compile(self.with_constants(self.signature_of(args)[0], args), device)
+        return self.compile(self.with_constants(self.signature_of(args, self.parameters)[0], args), device)
 
     def inspect_ir(self, after: str | None = None) -> str:
         """The IR of the last compiled specialisation: before optimisation and register allocation, or
