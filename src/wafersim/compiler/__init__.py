@@ -17,15 +17,23 @@ def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, 
     """Compile one specialisation of a kernel for a machine (with `passes`, default `PASSES`).
 
     Unrolling trades code for speed, and code shares a PE's SRAM with the kernel's data: a kernel that
-    does not fit with its loops unrolled is compiled again without the `unroll` pass before giving up."""
+    does not fit with its loops unrolled is compiled again without the `unroll` pass before giving up.
+    Unrolled code can also be the smaller (constants folded per trip), so when neither fits the error
+    names the smaller need: the SRAM that would be enough."""
     fn = lower(func, signature, boundscheck)
     try:
         return emit(fn, spec, fn.filename, passes)
-    except SramBudgetError:
+    except SramBudgetError as unrolled:
         if passes is not None:
             raise
+        first = unrolled
     fn = lower(func, signature, boundscheck)
-    return emit(fn, spec, fn.filename, [(name, run) for name, run in PASSES if name != "unroll"])
+    try:
+        return emit(fn, spec, fn.filename, [(name, run) for name, run in PASSES if name != "unroll"])
+    except SramBudgetError as rolled:
+        if first.needed <= rolled.needed:
+            raise first from None
+        raise
 
 
 def inspect_ir(kernel: Any, after: str | None = None) -> str:
