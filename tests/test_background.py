@@ -386,3 +386,41 @@ def test_a_queued_send_starts_when_the_link_is_free_not_an_issue_later(preset, f
     last_arrival = first_word + (2 * words - 1) * word_time + spec.hop_latency + 2 * spec.ramp_latency
     receiver = stats.busy[0, 1] + stats.stall[0, 1]
     assert receiver == last_arrival  # (the receiver is ready for every word: it halts at the last one's arrival)
+
+
+@pytest.mark.parametrize("p, tile", [(4, 8), (5, 6)])
+def test_receives_of_groups_above_the_numpy_movers_limit_run_compiled_and_identical(p, tile, monkeypatch):
+    """A background receive of more PEs than `exchange.BULK_MAX_LANES` (lowered to 4 here: SUMMA's panels have
+    p * (p - 1) receivers) runs in the compiled pass and the stream pump, where it once fell to NumPy word by
+    word: the same product, cycles and per-PE statistics as the NumPy path (`compiled_background` off) and
+    the reference strategy, and float32 rank-1 updates in NumPy in SUMMA's order (k, then kk) bit for bit."""
+    from wafersim.kernels import gemm
+    from wafersim.sim import background_kernels, exchange, stream_pump_kernels
+
+    monkeypatch.setattr(exchange, "BULK_MAX_LANES", 4)
+    received, pumped = [], []
+    step, pump = background_kernels.background_receive_step, stream_pump_kernels.pump
+    monkeypatch.setattr(background_kernels, "background_receive_step",
+                        lambda *args: received.append(len(args[0])) or step(*args))
+    monkeypatch.setattr(stream_pump_kernels, "pump", lambda *args: pumped.append(len(args[5])) or pump(*args))
+    rng = np.random.default_rng(p * 10 + tile)
+    a = (rng.random((p * tile, p * tile)) - 0.5).astype(np.float32)
+    b = (rng.random((p * tile, p * tile)) - 0.5).astype(np.float32)
+    runs = []
+    for forced in (strategy.REFERENCE, strategy.Strategy(compiled_background=False), strategy.FAST):
+        received.clear()
+        pumped.clear()
+        with strategy.forced(forced):
+            runs.append(gemm.gemm(a, b, p, device=ws.Device(ws.WaferSpec(width=p, height=p))))
+    assert max(received) == p * (p - 1) and max(pumped) == p * (p - 1)  # (the fast run's: compiled, pumped)
+    expected = np.zeros((p * tile, p * tile), dtype=np.float32)
+    for k in range(p * tile):  # (the tiles' updates in order: each PE's kk runs over its k-th panel's columns)
+        expected = expected + np.outer(a[:, k], b[k, :])
+    (ref, ref_stats), *others = runs
+    np.testing.assert_array_equal(ref.view(np.int32), expected.view(np.int32))
+    for out, stats in others:
+        np.testing.assert_array_equal(out.view(np.int32), ref.view(np.int32))
+        for name in ("cycles", "instructions", "op_counts", "flops"):
+            assert getattr(stats, name) == getattr(ref_stats, name), name
+        for name in ("busy", "stall", "pe_instructions", "link_words"):
+            np.testing.assert_array_equal(getattr(stats, name), getattr(ref_stats, name), err_msg=name)

@@ -122,3 +122,35 @@ def test_queued_rank1_updates_equal_numpy_one_after_another_bit_for_bit(case, la
     work = np.full(updates * (m + n) * (pes_total + descriptor_kernels.PAD), np.nan, dtype=np.float32)
     descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
+
+
+@pytest.mark.parametrize("updates", [1, 5, 8])
+def test_queued_rank1_updates_over_several_blocks_equal_numpy_bit_for_bit(updates):
+    """The dense pass a block of `BLOCK` PEs at a time: lanes over three blocks and more, gaps between them
+    inside a block and across a block's edge (those PEs' destination words, NaN, -0.0, subnormal, must come
+    back as they were), a lane reading other operands at a block's edge, a remainder of updates past the
+    passes of four; against the updates one by one in NumPy."""
+    block = descriptor_kernels.BLOCK
+    words, m, n = 120, 4, 6
+    pes = np.concatenate([np.arange(0, block - 3), np.arange(block + 2, 2 * block + 60),  # (a gap across an edge)
+                          np.arange(2 * block + 61, 2 * block + 100),  # (one PE missing inside a block)
+                          np.arange(2 * block + 130, 3 * block + 200)]).astype(np.int64)
+    total = int(pes[-1]) + 1
+    assert total <= 2 * len(pes) and total > 3 * block
+    sram = (rng.standard_normal((words, total)) * 1e3).astype(np.float32)
+    sram[::5, ::3] = 1e-42  # (subnormal words: operands of some lanes, and at the PEs between the lanes)
+    sram[2::9, 7::11] = -0.0
+    gaps = np.setdiff1d(np.arange(total), pes)
+    sram[90:90 + m * n, gaps[::2]] = np.nan  # (destination words of PEs between the lanes)
+    sram[90:90 + m * n, gaps[1::2]] = -0.0
+    lanes = len(pes)
+    a = np.tile(rng.integers(0, 40, (updates, 1)), (1, lanes))
+    b = np.tile(rng.integers(40, 80, (updates, 1)), (1, lanes))
+    edge = np.searchsorted(pes, block - 4)
+    a[:, edge] += 2  # (the last lane before the first block's edge reads other x words)
+    b[:, np.searchsorted(pes, 2 * block + 70):np.searchsorted(pes, 2 * block + 134)] -= 3  # (a run across a gap)
+    d = np.full(lanes, 90, dtype=np.int64)
+    expected = reference_rank1_updates(sram, pes, d, a, b, m, n)
+    work = np.full(updates * (m + n) * (total + descriptor_kernels.PAD), np.nan, dtype=np.float32)
+    descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
+    np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))

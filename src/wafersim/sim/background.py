@@ -16,16 +16,22 @@ second starts when the one before it has moved its last word.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..isa.encoding import Instr
 from ..isa.opcodes import PORTS, RAMP
-from .exchange import BULK_MAX_LANES
 from .lanes import Lanes
 from .wordtypes import RAW
 
 # Rows of a channel's per-PE background state.
 _ISSUE, _STALL, _CLOCK = range(3)
+#: Background receives of groups of more PEs than this take the NumPy path (`exchange._stream`), not the compiled
+#: pass (`background_kernels`). No limit: `exchange.BULK_MAX_LANES` (4096, its NumPy movers' own) held here too,
+#: and SUMMA's panels on 128 x 128 PEs (16,256 receivers) then moved word by word in NumPy, without the stream
+#: pump: 50 s of CPU a warm launch, 5.4 s so, bit for bit. (Tests lower it: small blocks take the NumPy path.)
+BULK_MAX_LANES = sys.maxsize
 #: The opcode each wait waits for.
 WAITS_FOR = {"rwait": "recva", "swait": "senda"}
 
