@@ -15,8 +15,9 @@ around), the `operator` module's functions, math.remainder and math.modf, `<<` /
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
 operand, some starts read from an element of the arrays at run time) and 2-D block assignments
-(`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices, `a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows
-write, evaluated once as NumPy does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with
+(`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices, `a[1, 0:4]`
+or `a[-3, 0:4]`; columns shifted by an element of the destination the rows write, evaluated once as NumPy
+does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with
 written-out numbers and an int32 parameter meeting float32 scalars among the scalars, are compared the
 same way with NumPy. (Mixed int32/float32 scalar code, written-out constants folded next to the same values
 loaded at run time, element and slice augmented assignments: tests/test_compiler_fuzz_mixed.py; break/continue in every kind of
