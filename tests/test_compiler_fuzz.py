@@ -14,9 +14,10 @@ around), the `operator` module's functions, math.remainder and math.modf, `<<` /
 (constant or run-time) and `~`, and the int32 extremes among the constants (INT32_MIN // -1). Random slice
 assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over slices of three
 local arrays and scalars, sum/min/max of slices among the scalars, the destination often overlapping an
-operand) and 2-D block assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row
-blocks also as row slices, `a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows
-write, evaluated once as NumPy does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with
+operand, some starts read from an element of the arrays at run time) and 2-D block assignments
+(`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices, `a[1, 0:4]`
+or `a[-3, 0:4]`; columns shifted by an element of the destination the rows write, evaluated once as NumPy
+does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with
 written-out numbers and an int32 parameter meeting float32 scalars among the scalars, are compared the
 same way with NumPy. (Mixed int32/float32 scalar code, written-out constants folded next to the same values
 loaded at run time, element and slice augmented assignments: tests/test_compiler_fuzz_mixed.py; break/continue in every kind of
@@ -401,14 +402,27 @@ ASSIGN_OPS = ("=", "=", "+=", "-=", "*=", "/=")
 
 
 @st.composite
+def vector_slice(draw, name: str, length: int) -> str:
+    """`name[start:start + length]`, or (one draw in three, when it fits) a start known only at run time, shifted
+    by 0 or 1 by an element of one of the arrays: `a[2 + (1 if c[5] > 0 else 0):2 + (1 if c[5] > 0 else 0) + 3]`
+    (the `s:s + K` form, a constant length). In an augmented assignment's target it is evaluated once, before
+    the right side, as Python does; the right side's slices are read before the destination is written."""
+    if length < VEC_SIZE and draw(st.integers(0, 2)) == 0:
+        start = draw(st.integers(0, VEC_SIZE - length - 1))
+        shift = f"(1 if {draw(st.sampled_from(VEC_ARRAYS))}[{draw(st.integers(0, VEC_SIZE - 1))}] > 0 else 0)"
+        return f"{name}[{start} + {shift}:{start} + {shift} + {length}]"
+    start = draw(st.integers(0, VEC_SIZE - length))
+    return f"{name}[{start}:{start + length}]"
+
+
+@st.composite
 def vector_trees(draw, length: int, depth: int):
     """(kernel text, NumPy text) of a random tree of + - * / unary - min max over slices and scalars (a scalar
     divided by a slice too: `1.0 / a[0:4]`, a vfill then a vdiv)."""
     kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax", "fn"] if depth > 0 else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "slice":
-        start = draw(st.integers(0, VEC_SIZE - length))
-        text = f"{draw(st.sampled_from(VEC_ARRAYS))}[{start}:{start + length}]"
+        text = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
         return text, text
     if kind == "scalar":
         if draw(st.integers(0, 3)) == 0:
@@ -436,8 +450,7 @@ def vector_trees(draw, length: int, depth: int):
 @st.composite
 def slice_assignments(draw):
     length = draw(st.integers(1, VEC_SIZE))
-    start = draw(st.integers(0, VEC_SIZE - length))
-    target = f"{draw(st.sampled_from(VEC_ARRAYS))}[{start}:{start + length}]"
+    target = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
     kernel, numpy = draw(vector_trees(length, draw(st.integers(1, 4))))
     return f"{target} {draw(st.sampled_from(ASSIGN_OPS))}", kernel, numpy
 
