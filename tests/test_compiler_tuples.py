@@ -325,7 +325,7 @@ def kern(a, b, x, out):
 @pytest.mark.parametrize("body,text", [
     ("for a, b in enumerate(range(3)):\n        pass", "run over tuples"),
     ("for a, b in (1, 2):\n        pass", "cannot unpack"),
-    ("d = ws.EAST\n    d = ws.WEST\n    ws.send(d, 1.0)", "direction must be a constant"),
+    ("d = ws.EAST\n    d = ws.WEST\n    ws.send(d, 1.0)", "direction must be an int constant"),
     ("for k in enumerate((1, 2), start=n):\n        pass", "start must be a constant"),
     ("x, y = pair(1)", "cannot unpack"),
     ("y = shape(n)", "same shape"),
