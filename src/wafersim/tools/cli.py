@@ -46,7 +46,8 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
             ("SRAM per PE", f"{spec.sram_bytes:,} bytes"), ("registers", str(spec.registers)),
             ("vector lanes", f"{spec.vector_lanes} float32, {spec.vector_lanes_half} 16-bit (float16, bfloat16)"),
             ("clock", f"{spec.clock_hz / 1e9:g} GHz"),
-            ("hop latency", f"{plural(spec.hop_latency, 'cycle', 'g')}, plus {spec.ramp_latency:g} up and down each ramp"),
+            ("hop latency", f"{plural(spec.hop_latency, 'cycle', 'g')}, plus {spec.ramp_latency:g} up and down "
+                            f"each ramp"),
             ("link bandwidth", f"{spec.link_words_per_cycle:g} words/cycle/direction "
                                f"= {spec.link_words_per_cycle * 4 * spec.clock_hz / 1e9:g} GB/s"),
             ("channels x FIFO depth", f"{spec.channels} x {plural(spec.fifo_depth, 'word')}"),
