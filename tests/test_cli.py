@@ -51,6 +51,18 @@ def test_info_prints_the_machine_and_its_peak_rates(tmp_path):
     assert result.exit_code != 0 and "unknown spec" in result.output
 
 
+def test_info_writes_one_cycle_word_and_pe_in_the_singular(tmp_path):
+    """`wafersim info` printed "hop latency 1 cycles": counts of 1 are singular, others plural."""
+    path = tmp_path / "one.toml"
+    ws.WaferSpec(width=1, height=1, hop_latency=1, global_latency=1, fifo_depth=1).save(path)
+    out = invoke("info", "--spec", str(path)).output
+    assert "1 x 1 = 1 PE\n" in out and "hop latency" in out and "  1 cycle, plus" in out
+    assert "x 1 word\n" in out and "1 cycle + hops to the edge" in out and " 1 cycles" not in out
+    ws.WaferSpec(width=2, height=1, hop_latency=2, global_latency=1.5).save(path)
+    out = invoke("info", "--spec", str(path)).output
+    assert "1 = 2 PEs\n" in out and "  2 cycles, plus" in out and "1.5 cycles + hops" in out
+
+
 def test_run_prints_a_table_of_the_scripts_launches(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)

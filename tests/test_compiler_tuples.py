@@ -325,7 +325,7 @@ def kern(a, b, x, out):
 @pytest.mark.parametrize("body,text", [
     ("for a, b in enumerate(range(3)):\n        pass", "run over tuples"),
     ("for a, b in (1, 2):\n        pass", "cannot unpack"),
-    ("d = ws.EAST\n    d = ws.WEST\n    ws.send(d, 1.0)", "direction must be a constant"),
+    ("d = ws.EAST\n    d = ws.WEST\n    ws.send(d, 1.0)", "direction must be an int constant"),
     ("for k in enumerate((1, 2), start=n):\n        pass", "start must be a constant"),
     ("x, y = pair(1)", "cannot unpack"),
     ("y = shape(n)", "same shape"),
@@ -335,6 +335,11 @@ def kern(a, b, x, out):
     ("a, b = (n, out) if n > 0 else (n, out)", "chooses between numbers or tuples of numbers"),
     ("a, b = (n, 1) if n > 0 else 5", "gives a tuple and the other a number"),
     ("a = n if n > 0 else (n, 1)", "gives a tuple and the other a number"),
+    # (was "expected a number here, got a tuple": tuples of run-time values do not compare)
+    ("y = (n, 1) == (3, 1)", "comparing tuples is not supported in a kernel"),
+    ("t = (n, 1)\n    y = t != (3, 1)", "compare their items, `a[0] == b[0] and a[1] == b[1]`"),
+    ("y = n < (1, 2)", "comparing tuples is not supported"),
+    ("y = 0 < (n, 1) < 5", "comparing tuples is not supported"),
 ])
 def test_misuse_is_a_compile_error(dev, tmp_path, body, text):
     m = module(tmp_path, f"""
@@ -413,3 +418,25 @@ def kern(out, n):
 """)
     error = compile_error(dev, m.kern, np.zeros(1, np.float32), 1)
     assert "may be used before assignment" in str(error)
+
+
+def test_tuples_compared_item_by_item_as_the_tuple_comparison_error_advises(dev, tmp_path):
+    """The rewrite the error of `pair(p) == (1, 2)` advises compiles and agrees with Python's tuple `==`."""
+    m = module(tmp_path, """
+
+@ws.jit
+def pair(p):
+    return p % 3, p // 3
+
+
+@ws.jit
+def kern(out):
+    i = ws.grid(1)
+    a = pair(i)
+    u, v = pair(i)
+    out[i, 0] = 1 if a[0] == 1 and a[1] == 2 else 0
+    out[i, 1] = 1 if u != 2 or v != 0 else 0
+""")
+    out, = run_on_one_block(dev, m.kern, np.zeros((8, 2), np.int32), block=(8, 1))
+    want = [[int((p % 3, p // 3) == (1, 2)), int((p % 3, p // 3) != (2, 0))] for p in range(8)]
+    assert out.tolist() == want

@@ -224,3 +224,40 @@ def test_a_receive_nobody_satisfies_gets_no_chunking_hint():
     with pytest.raises(ws.DeadlockError) as info:
         waits_for_nobody[1, (2, 1)](dev.device_array(1))
     assert "waits to send" not in str(info.value)
+
+
+# ----------------------------------------------------------------------------- max_seconds over many waves
+def test_max_seconds_between_waves_counts_waves_and_blocks_not_a_kernel_that_never_halts():
+    """A long grid of a kernel that halts, stopped by max_seconds between two waves, asked "does it ever
+    halt?"; it now says how many waves and blocks ran and are left, and to raise max_seconds or shrink the
+    grid. 10 blocks of 2 x 2 PEs on a 4 x 4 wafer: 4 blocks a wave, ceil(10 / 4) = 3 waves; the progress
+    callback sleeps past the limit after the first wave, so the stop comes before the second."""
+    import time
+
+    def slow(done, waves, barriers):
+        time.sleep(1.05)
+
+    spec = ws.WaferSpec(width=4, height=4)
+    run("halt\n", (10, 1), (2, 2), spec=spec)  # (the engine's first launch compiles: not timed)
+    with pytest.raises(ws.CycleLimitError) as info:
+        run("halt\n", (10, 1), (2, 2), spec=spec, max_seconds=1, progress=slow)
+    err = info.value
+    assert (err.waves_done, err.waves, err.blocks_done, err.blocks) == (1, 3, 4, 10)
+    assert "after 1 of 3 waves (4 of 10 blocks halted, 6 left" in str(err)
+    assert "does it ever halt" not in str(err) and "smaller grid" in str(err) and "larger max_seconds" in str(err)
+    assert err.running == [] and err.max_seconds == 1
+
+
+def test_max_seconds_inside_a_later_wave_counts_the_waves_before_it_and_lists_its_pes():
+    """Block 0 (wave 0) halts, block 1 (wave 1: a block fills the wafer) spins: the error counts the wave
+    that halted and still names the spinning PEs, which may be the ones never to halt."""
+    source = "sreg r1, bid.x\nbz r1, done\nspin:\njmp spin\ndone:\nhalt\n"
+    spec = ws.WaferSpec(width=4, height=4)
+    with pytest.raises(ws.CycleLimitError):  # (the engine's first run of the loop compiles: not timed)
+        run(source, (2, 1), (4, 4), spec=spec, max_cycles=10_000)
+    with pytest.raises(ws.CycleLimitError) as info:
+        run(source, (2, 1), (4, 4), spec=spec, max_cycles=1e15, max_seconds=1)
+    err = info.value
+    assert (err.waves_done, err.waves, err.blocks_done, err.blocks) == (1, 2, 1, 2)
+    assert "after 1 of 2 waves (1 of 2 blocks halted, 1 left" in str(err) and "unless this wave's PEs" in str(err)
+    assert err.running[0]["count"] == 16 and err.block_index == (1, 0)

@@ -441,6 +441,8 @@ def test_max_seconds_stops_a_kernel_that_never_halts():
         run("spin:\njmp spin\n", (1, 1), (3, 1), max_cycles=1e15, max_seconds=0.2)
     err = info.value
     assert err.max_seconds == 0.2 and "max_seconds=0.2" in str(err)
+    # (one wave, none of it done: a kernel that may never halt, unlike a long grid's later waves)
+    assert err.waves_done == 0 and err.waves == 1 and "does it ever halt?" in str(err)
     assert err.running[0]["count"] == 3 and err.pe == (0, 0)
 
 

@@ -146,3 +146,38 @@ def test_distinct_order_is_the_sorting_permutation_of_distinct_keys_else_none(se
     repeated = np.concatenate([keys, keys[g.integers(0, len(keys), 1)]])
     assert routing._distinct_order(repeated) is None
     assert routing._distinct_order(np.zeros(0, dtype=np.int64)).dtype == np.int64
+
+
+def _relay(out):
+    x = ws.threadIdx.x
+    if x == 0:
+        ws.send(ws.RAMP, 1.5, channel=3)
+    if x == 3:
+        out[0] = ws.recv(ws.RAMP, channel=3)
+
+
+relay = ws.jit(_relay)
+
+
+def test_a_launch_route_s_extra_sources_are_fixed_in_the_route_not_with_ws_route():
+    """A custom launch route whose PEs 0-2 all take words from the ramp: PE 0's and PE 1's meet. The
+    advice was the in-kernel fix `ws.route(channel, ws.RAMP, ())`, for a kernel that sets no route; it
+    now points at the route given to the launch. Followed (a ramp rule at PE 0 only), the word arrives."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    out = dev.device_array(1)
+
+    def every_pe_sends(x, y, width, height):
+        return {ws.RAMP: ws.EAST, ws.WEST: ws.EAST} if x < width - 1 else {ws.WEST: ws.RAMP}
+
+    def first_pe_sends(x, y, width, height):
+        if x == width - 1:
+            return {ws.WEST: ws.RAMP}
+        return {ws.RAMP: ws.EAST} if x == 0 else {ws.WEST: ws.EAST}
+
+    with pytest.raises(ws.RouteError, match="meet") as info:
+        relay[1, (4, 1)](out, routes=[ws.routes.custom(3, every_pe_sends)])
+    text = str(info.value)
+    assert "the one the launch gives (routes=" in text and "leaving ws.RAMP out" in text
+    assert "ws.route(channel, ws.RAMP, ())" not in text
+    relay[1, (4, 1)](out, routes=[ws.routes.custom(3, first_pe_sends)])
+    assert out.copy_to_host()[0] == np.float32(1.5)

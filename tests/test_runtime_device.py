@@ -47,6 +47,32 @@ def test_np_asarray_of_a_device_array_copies_it_to_the_host(dev):
         np.asarray(d, copy=False)
 
 
+@pytest.mark.parametrize("expression, shown", [
+    ("d + 1", "d + x"), ("1 + d", "x + d"), ("d - h", "d - x"), ("d * 2", "d * x"), ("d / 2", "d / x"),
+    ("d // 2", "d // x"), ("d % 2", "d % x"), ("d ** 2", "d ** x"), ("d @ h", "d @ x"), ("d < 1", "d < x"),
+    ("1 < d", "d > x"), ("d >= h", "d >= x"), ("d == 1", "d == x"), ("d != [0, 1, 2, 3]", "d != x"),
+    ("-d", "-d"), ("abs(d)", "abs(d)"), ("h + d", "np.add(...)"), ("h == d", "np.equal(...)"),
+    ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.add.reduce(...)")])
+def test_arithmetic_and_comparisons_on_the_host_say_to_copy_first(dev, expression, shown):
+    """`d + 1` was Python's bare TypeError and `h + d` a silent copy through `__array__`: both are refused
+    with a WaferError (also a TypeError, as before) saying to copy to the host first."""
+    d, h = dev.to_device(np.arange(4, dtype=np.float32)), np.ones(4, np.float32)
+    with pytest.raises(ws.ArgumentTypeError) as info:
+        eval(expression, {"np": np, "d": d, "h": h})
+    assert isinstance(info.value, TypeError) and f"({shown})" in str(info.value)
+    assert "copy_to_host()" in str(info.value) and info.value.operation == shown
+
+
+def test_device_arrays_compare_as_handles_and_convert_to_numpy_by_copying(dev):
+    d = dev.to_device(np.arange(4, dtype=np.float32))
+    other = dev.to_device(np.arange(4, dtype=np.float32))
+    assert d == d and d != other and not (d == None) and {d: 1}[d] == 1  # noqa: E711 (identity, as before)
+    with pytest.raises(ws.ArgumentTypeError):  # (an in-place operator falls back to the refused `+`)
+        d += 1
+    np.testing.assert_array_equal(d, np.arange(4))  # (these convert with np.asarray first: a copy)
+    assert np.allclose(d, np.arange(4)) and np.array_equal(np.array(d), np.arange(4))
+
+
 @pytest.mark.parametrize("use, shown", [
     (lambda d: d[1], "d.copy_to_host()[1]"), (lambda d: d[1:3, ::2], "d.copy_to_host()[1:3, ::2]"),
     (lambda d: d.T, "d.copy_to_host().T"), (lambda d: d.reshape(12), "d.copy_to_host().reshape"),

@@ -212,6 +212,43 @@ def test_a_background_transfer_is_one_slice_so_large_panels_do_not_cut_the_track
             assert after["ts"] > before["ts"] + before["dur"]  # gaps between transfers
 
 
+@ws.jit
+def two_receives_back_to_back(out):
+    """PE 1 starts two background receives on one channel; PE 0 sends their 16 words without a pause."""
+    p = ws.grid(1)
+    a = ws.local.array(8, np.float32)
+    b = ws.local.array(8, np.float32)
+    if p == 0:
+        for i in range(8):
+            a[i] = i
+        ws.send(ws.EAST, a[0:8])
+        ws.send(ws.EAST, a[0:8])
+    else:
+        ws.recv_async(ws.WEST, out=a[0:8])
+        ws.recv_async(ws.WEST, out=b[0:8])
+        ws.recv_wait(ws.WEST)
+        out[0:8] = a[0:8]
+        out[8:16] = b[0:8]
+
+
+def test_two_background_transfers_back_to_back_are_two_slices(tmp_path):
+    """Transfers that abut on a background track (the second's first word right after the first's last)
+    were merged into one slice, as a transfer's own words are; each is a slice of its own now, the second
+    starting where the first ends (not overlapping it: its issue overlaps the first's end)."""
+    dev = ws.Device(ws.WaferSpec(width=2, height=1))
+    out = dev.device_array(16)
+    stats = two_receives_back_to_back[1, (2, 1)](out, trace=True)
+    np.testing.assert_array_equal(out.copy_to_host(), np.tile(np.arange(8), 2))
+    events = json.loads(stats.to_perfetto(tmp_path / "two.json").read_text())["traceEvents"]
+    assert nesting_faults(events) == []
+    names = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    track = [e for e in events if e["ph"] == "X" and names[e["tid"]].endswith("background recv west ch 0")]
+    assert [e["name"] for e in track] == ["recv", "recv"]  # two transfers, two slices
+    first, second = sorted(track, key=lambda e: e["ts"])
+    assert second["ts"] == pytest.approx(first["ts"] + first["dur"], abs=1e-6)  # back to back, no gap
+    assert first["dur"] > 0 and second["dur"] > 0
+
+
 def test_a_cut_track_ends_in_a_not_recorded_slice_and_not_in_compute(tmp_path):
     """A track past its 1,000 slices was filled with `compute` to the PE's end, so a long heat launch's
     sampled time read ~70% compute where the PEs sent, received and waited at barriers every step. The

@@ -96,7 +96,8 @@ class InvalidPointerError(WaferError, ValueError):
 
 
 class CycleLimitError(WaferError):
-    """A launch that ran past its `max_cycles` budget (a kernel that never halts)."""
+    """A launch that ran past its `max_cycles` budget (a kernel that never halts) or its `max_seconds` of
+    host time (that, or a grid of more waves than the time allows: the error counts them)."""
 
 
 class EngineCacheError(WaferError, RuntimeError):

@@ -17,6 +17,7 @@ import math
 from ..arch.spec import WaferSpec
 from ..kernels import ml
 from ..sim.hostmem import available_bytes, format_bytes, launch_bytes
+from ..sim.stats import plural
 from ..train import Model, default_device
 from ..train.errors import check_instance, check_whole
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterTooLargeError
@@ -81,20 +82,16 @@ class ClusterMemory:
         if self.workers_needed is None:
             advice = "not even one system fits a machine of this size: use smaller wafers or a larger machine"
         else:
-            per = _plural(self.systems_per_worker, "system")
-            advice = (f"it would need {_plural(self.workers_needed, 'worker')} (machines) of this size, "
+            per = plural(self.systems_per_worker, "system")
+            advice = (f"it would need {plural(self.workers_needed, 'worker')} (machines) of this size, "
                       f"{per} each, or at most {per} here")
         raise ClusterTooLargeError(
             f"{what}: {self.n_systems} systems need about {_size(self.needed)} of host memory "
-            f"({self.n_systems} x {_size(self.system_bytes)} per system + {_plural(launches, 'launch')} at once x "
+            f"({self.n_systems} x {_size(self.system_bytes)} per system + {plural(launches, 'launch')} at once x "
             f"{_size(self.launch_bytes)}) but {_size(self.available)} is available; "
             f"{advice}", needed=self.needed, available=self.available, n_systems=self.n_systems,
             system_bytes=self.system_bytes, launch_bytes=self.launch_bytes, workers_needed=self.workers_needed,
             systems_per_worker=self.systems_per_worker)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "es" if word.endswith("ch") else "s")
 
 
 def _size(nbytes: int) -> str:

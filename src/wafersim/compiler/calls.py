@@ -34,6 +34,11 @@ _HALF_NAMES = {"f16": "float16", "bf16": "bfloat16"}  # the 16-bit word tags, by
 _LINK_NAMES = "ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST"
 
 
+def _whole(value: object) -> bool:
+    """An int constant (a Python or NumPy int, not a bool): what directions and channels are."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def returned(registers):
     """What a call of a device function gives: copies of its result registers' values (a number or a tuple)."""
     if isinstance(registers, Tup):
@@ -305,29 +310,43 @@ class CallLowering(SparseCallLowering, DescriptorLowering, BackgroundCallLowerin
     # ------------------------------------------------------------------ the fabric
     def direction(self, node: ast.expr, ramp: bool = False) -> int:
         """A constant direction; with `ramp`, also ws.RAMP (through this PE's router)."""
-        value = self.constant_int(node)
-        if value not in ((0, 1, 2, 3, wsi.RAMP) if ramp else (0, 1, 2, 3)):
-            names = _PORT_NAMES if ramp else _LINK_NAMES
-            if value is not None:  # a constant, but no direction (`d: ws.constant` passed 9)
-                raise Unsupported(f"{value!r} is not a direction: a direction is one of {names}", node)
-            raise Unsupported(f"a direction must be a constant: {names}", node)
-        return int(value)
+        value = self.constant_value(node)
+        if _whole(value) and int(value) in ((0, 1, 2, 3, wsi.RAMP) if ramp else (0, 1, 2, 3)):
+            return int(value)
+        names = _PORT_NAMES if ramp else _LINK_NAMES
+        if _whole(value):  # a constant, but no direction (`d: ws.constant` passed 9)
+            raise Unsupported(f"{value!r} is not a direction: a direction is one of {names}", node)
+        if value is not None:  # (1.0, True: a constant of another type, not "not a constant")
+            raise Unsupported(f"{value!r} is not a direction: a direction is an int constant (a whole number, not "
+                              f"a {type(value).__name__}), one of {names}", node)
+        raise Unsupported(f"a direction must be an int constant: {names}", node)
 
-    def constant_int(self, node: ast.expr) -> int | None:
+    def constant_value(self, node: ast.expr) -> object:
+        """The value of `node` if it is a constant (of any type), else None."""
         value = self.static(node)
         if value is NOT_STATIC:
             value = self.expr(node)
             value = value.const if isinstance(value, Val) and value.is_const else None
-        return None if isinstance(value, bool) or not isinstance(value, (int, np.integer)) else int(value)
+        return value
+
+    def constant_int(self, node: ast.expr) -> int | None:
+        value = self.constant_value(node)
+        return int(value) if _whole(value) else None
 
     def channel(self, kwargs, node: ast.expr | None = None) -> int:
         if node is None and "channel" not in kwargs:
             return 0
         node = kwargs["channel"] if node is None else node
         value = self.static(node)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < MAX_CHANNELS:
-            raise Unsupported(f"channel= must be a constant from 0 to {MAX_CHANNELS - 1}", node)
-        return value
+        if _whole(value) and 0 <= value < MAX_CHANNELS:
+            return int(value)
+        if _whole(value):
+            raise Unsupported(f"{int(value)} is not a channel: a channel is an int constant from 0 to "
+                              f"{MAX_CHANNELS - 1}", node)
+        if isinstance(value, (bool, float, str, np.floating, np.bool_)):
+            raise Unsupported(f"{value!r} is not a channel: a channel is an int constant (a whole number, not a "
+                              f"{type(value).__name__}) from 0 to {MAX_CHANNELS - 1}", node)
+        raise Unsupported(f"the channel must be an int constant from 0 to {MAX_CHANNELS - 1}", node)
 
     def ports(self, node: ast.expr, what: str) -> int:
         """The bit mask of a constant port or tuple of ports (() for none)."""

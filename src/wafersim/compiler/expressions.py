@@ -379,16 +379,28 @@ class ExpressionLowering(LoweringCore):
         if len(node.ops) > 1:  # a < b < c: each operand evaluated once, stopping at the first false
             out = Val("i32", self.new_reg("i32", "chain"))
             done = self.new_label("chain")
-            left = self.scalar(node.left)
+            left = self.compared(node.left)
             for k, (op, right_node) in enumerate(zip(node.ops, node.comparators)):
-                right = self.scalar(right_node)
+                right = self.compared(right_node)
                 self.move(out, self.compare_values(op, left, right), node, retarget=False)
                 if k + 1 < len(node.ops):
                     self.emit("bz", a=out.reg, target=done)
                 left = right
             self.place(done)
             return Val("i32", out.reg)
-        return self.compare_values(node.ops[0], self.scalar(node.left), self.scalar(node.comparators[0]))
+        return self.compare_values(node.ops[0], self.compared(node.left), self.compared(node.comparators[0]))
+
+    def compared(self, node: ast.expr) -> Val:
+        """An operand of a run-time comparison: a number. A tuple (`pair(p) == (1, 2)`) was "expected a number
+        here, got a tuple": say that tuples do not compare and what to write."""
+        value = self.expr(node)
+        if isinstance(value, Tup):
+            raise self.error(node, "comparing tuples is not supported in a kernel (only numbers compare at run "
+                                   "time): compare their items, `a[0] == b[0] and a[1] == b[1]`, or unpack "
+                                   "the tuple first, `u, v = pair(p)`")
+        if not isinstance(value, Val):
+            raise self.error(node, f"expected a number here, got {describe(value)}")
+        return value
 
     def is_none_of_a_value(self, node: ast.Compare) -> Val | None:
         """`v is None` (`is not None`) of a value known only at run time, folded as Python's: a number (or an
@@ -413,7 +425,7 @@ class ExpressionLowering(LoweringCore):
         items = self.compile_time_items(node.comparators[0])
         if items is None:
             raise Unsupported("`in` tests a number against a tuple of numbers (`x in (1, 2, 3)`)", node.comparators[0])
-        left = self.scalar(node.left)
+        left = self.compared(node.left)
         found = self.const(False)
         for item in items:
             value = item if isinstance(item, Val) else self.python_value(item)

@@ -190,6 +190,31 @@ class DeviceArray:
         raise ArgumentTypeError("device arrays cannot be iterated on the host: copy the array to the host first "
                                 "(d.copy_to_host())")
 
+    # ------------------------------------------------------------------ no arithmetic on the host
+    # `d + 1` was Python's bare TypeError, and `host + d` (NumPy converting `d` through `__array__`) a silent
+    # copy: operators and ufuncs are refused alike, as WaferErrors saying what to do. `==` and `!=` between
+    # device arrays (or with None) stay identity, as for any Python object and Numba's DeviceNDArray.
+    def _no_arithmetic(self, expression: str) -> ArgumentTypeError:
+        return ArgumentTypeError(
+            f"device arrays have no arithmetic or comparisons on the host ({expression}): copy the array to the "
+            f"host first (d.copy_to_host() is a NumPy array; np.array_equal(d, host) compares values), or "
+            f"compute it in a kernel", operation=expression)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        raise self._no_arithmetic(f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method}(...)")
+
+    def __eq__(self, other: Any) -> Any:
+        if isinstance(other, _ARRAY_LIKE):
+            raise self._no_arithmetic("d == x")
+        return NotImplemented
+
+    def __ne__(self, other: Any) -> Any:
+        if isinstance(other, _ARRAY_LIKE):
+            raise self._no_arithmetic("d != x")
+        return NotImplemented
+
+    __hash__ = object.__hash__  # (by identity, as before `__eq__` was defined)
+
     def _no_view(self, what: str) -> ArgumentTypeError:
         return ArgumentTypeError(f"device arrays offer no views ({what}): copy the array to the host first "
                                  f"(d.copy_to_host(){what}), and to_device the result if a kernel needs it")
@@ -210,6 +235,30 @@ class DeviceArray:
     def ravel(self) -> Any:
         """Not offered (device arrays have no views): raises `ArgumentTypeError` saying to copy first."""
         raise self._no_view(".ravel()")
+
+
+#: What `d == x` refuses to compare with (values, not handles): numbers, NumPy arrays and scalars, lists, tuples.
+_ARRAY_LIKE = (int, float, complex, np.ndarray, np.generic, list, tuple)
+
+
+def _refused(expression: str) -> Any:
+    def operator(self: DeviceArray, *other: Any) -> Any:
+        raise self._no_arithmetic(expression)
+    operator.__doc__ = f"Refused (`{expression}`): raises `ArgumentTypeError` saying to copy to the host first."
+    return operator
+
+
+for _names, _symbol in ((("add", "radd"), "+"), (("sub", "rsub"), "-"), (("mul", "rmul"), "*"),
+                        (("truediv", "rtruediv"), "/"), (("floordiv", "rfloordiv"), "//"), (("mod", "rmod"), "%"),
+                        (("pow", "rpow"), "**"), (("matmul", "rmatmul"), "@"), (("and", "rand"), "&"),
+                        (("or", "ror"), "|"), (("xor", "rxor"), "^"), (("lshift", "rlshift"), "<<"),
+                        (("rshift", "rrshift"), ">>"), (("lt",), "<"), (("le",), "<="), (("gt",), ">"),
+                        (("ge",), ">=")):
+    for _name in _names:
+        _text = f"x {_symbol} d" if _name.startswith("r") and _name != "rshift" else f"d {_symbol} x"
+        setattr(DeviceArray, f"__{_name}__", _refused(_text))
+for _name, _text in (("neg", "-d"), ("pos", "+d"), ("abs", "abs(d)"), ("invert", "~d")):
+    setattr(DeviceArray, f"__{_name}__", _refused(_text))
 
 
 def index_text(key: Any) -> str:

@@ -73,7 +73,7 @@ class BackgroundMixin:
         move = self._typed_recv if ins.op == "recva" else self._typed_send  # (word type tags as recvv / sendv)
         if self.tracer:  # (its slices overlap the PE's: on a track of their own)
             way = "recv" if ins.op == "recva" else "send"
-            with self.tracer.background(f"{way} {PORTS[ins.dir]} ch {ins.ch}"):
+            with self.tracer.background(f"{way} {PORTS[ins.dir]} ch {ins.ch}", state[_ISSUE]):
                 out = move(pc, ins, next_pc, cost, L)
         else:
             out = move(pc, ins, next_pc, cost, L)

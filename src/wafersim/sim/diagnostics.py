@@ -24,6 +24,35 @@ def failure_kind(message: str) -> str:
     return _NUMBER.sub("#", message)
 
 
+def wave_fields(launch) -> dict:
+    """A time-limit error's count of waves and blocks: run to the end, and in the launch."""
+    placement = launch.placement
+    return {"waves_done": launch.waves_done, "waves": placement.waves,
+            "blocks_done": min(launch.waves_done * placement.slots, placement.n_blocks),
+            "blocks": placement.n_blocks}
+
+
+def _waves_left(launch) -> str:
+    """", in wave 1 of N" for a launch of several waves, else nothing."""
+    waves = launch.placement.waves
+    return f", in wave {launch.waves_done + 1:,} of {waves:,}" if waves > 1 else ""
+
+
+def time_limit_text(launch, latest_cycle: float, in_wave: bool) -> str:
+    """Why a launch stopped at `max_seconds` after some waves ran to the end, with how many ran and how many
+    are left: a long grid of a kernel that halts is the likely cause, not a kernel that never halts
+    (`in_wave`: it stopped inside a wave, whose PEs the error lists after this text)."""
+    fields = wave_fields(launch)
+    left = fields["blocks"] - fields["blocks_done"]
+    advice = ("every block so far halted, so the launch is long rather than stuck" if not in_wave else
+              "earlier waves halted, so the launch is likely long rather than stuck (unless this wave's PEs, "
+              "below, never halt)")
+    return (f"{launch.program.name} ran past max_seconds={launch.max_seconds:g} of host time after "
+            f"{fields['waves_done']:,} of {fields['waves']:,} waves ({fields['blocks_done']:,} of "
+            f"{fields['blocks']:,} blocks halted, {left:,} left; simulated up to cycle {latest_cycle:,.0f}): "
+            f"{advice}; pass a larger max_seconds (or None), or launch a smaller grid")
+
+
 class DiagnosticsMixin:
     """Error construction and `print` for `WaveSim`."""
 
@@ -180,12 +209,17 @@ class DiagnosticsMixin:
             pc, lanes = max(places, key=lambda place: (float(place[1].max(place[1].get(self.cycle))),
                                                        place[1].count, -place[0]))
             first = next(entry for entry in running if entry["pc"] == pc)
+        launch = self.launch
+        if launch.waves_done:  # earlier waves halted: likely a long grid (`time_limit_text`)
+            text = time_limit_text(launch, self._latest_cycle(), in_wave=True)
+        else:
+            text = (f"{self.program.name} ran past max_seconds={launch.max_seconds:g} of host time (simulated up "
+                    f"to cycle {self._latest_cycle():,.0f}{_waves_left(launch)}); does it ever halt? Pass a "
+                    f"larger max_seconds (or None) to the launch if it should run longer")
         raise CycleLimitError(
-            f"{self.program.name} ran past max_seconds={self.launch.max_seconds:g} of host time (simulated up "
-            f"to cycle {self._latest_cycle():,.0f}); does it ever halt? Pass a larger max_seconds (or None) "
-            f"to the launch if it should run longer\nPEs still running:\n{where}",
-            max_seconds=self.launch.max_seconds, pc=first["pc"], source=first["source"], running=running,
-            pe=first["pes"][0], block_index=first["block_index"])
+            f"{text}\nPEs still running:\n{where}", max_seconds=launch.max_seconds, pc=first["pc"],
+            source=first["source"], running=running, pe=first["pes"][0], block_index=first["block_index"],
+            **wave_fields(launch))
 
     def _raise_deadlock(self) -> None:
         lines, blocked = [], []

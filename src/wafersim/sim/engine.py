@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import LaunchError, OutOfMemoryError, WaferError
+from ..errors import CycleLimitError, LaunchError, OutOfMemoryError, WaferError
 from ..isa.assembler import Program
 from ..isa.encoding import code_bytes
 from ..isa.float_math import VECTOR_MATH
@@ -31,6 +31,7 @@ from ..isa.opcodes import PORTS, RAMP, SPECIAL_REGISTERS, opcode_cycles
 from .batching import WaveBatcher
 from .code_facts import code_facts
 from .compiled import numba_cache
+from .diagnostics import wave_fields, time_limit_text
 from .debug_hooks import WaveSnapshot, failed_snapshot, snapshot
 from .compute import FLOPS_PER_OP, FLOPS_PER_VECTOR_ELEMENT  # noqa: F401  (re-exported)
 from . import parallel
@@ -113,6 +114,7 @@ class Launch:
         self.max_cycles = DEFAULT_MAX_CYCLES if max_cycles is None else max_cycles
         self.max_seconds = max_seconds
         self.deadline: float | None = None  # time.monotonic() past which the launch stops (from max_seconds)
+        self.waves_done = 0  # waves run to the end so far (a time-limit error counts them)
         self.print_limit = print_limit
         self.progress = progress  # called as progress(waves done, waves, barriers released so far)
         self.barriers = 0
@@ -216,6 +218,11 @@ class Launch:
         batcher = WaveBatcher.for_launch(self, totals)  # several full waves at once where that is exact
         w = first
         while w < self.placement.waves:
+            self.waves_done = w
+            if w > first and self.deadline is not None and time.monotonic() > self.deadline:
+                # (between waves: every PE so far halted, so the message counts waves, not looping PEs)
+                raise CycleLimitError(time_limit_text(self, float(slot_free.max()), in_wave=False),
+                                      max_seconds=self.max_seconds, running=[], **wave_fields(self))
             done = batcher.run(w, slot_free) if batcher is not None else 0
             if done:
                 for k in range(w, w + done):

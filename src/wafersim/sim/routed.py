@@ -20,7 +20,7 @@ from ..isa.opcodes import RAMP
 from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
 from .routed_one import send_from_one
-from .routing import ASSEMBLY_CLEAR_HINT, SENDERS_HINT, Deliveries
+from .routing import ASSEMBLY_CLEAR_HINT, SENDERS_HINT, Deliveries, with_launch_hint
 from .streams import send_departures, waits_added
 
 
@@ -153,6 +153,8 @@ class RoutedExchangeMixin:
         try:
             table.check(rows)
         except RouteError as error:
+            if ins.ch in self.routes.from_launch:  # (the fix is in the launch's route, not a ws.route)
+                raise with_launch_hint(error)
             if self.program.from_assembly and SENDERS_HINT in str(error):  # the fix-it in the program's language
                 error.args = (str(error).replace(SENDERS_HINT, SENDERS_HINT[:-1] + ASSEMBLY_CLEAR_HINT + ")"),
                               *error.args[1:])

@@ -138,12 +138,17 @@ class RouteTables:
         self.merge: set[int] = set()
         self._traced: dict[int, dict[bytes | None, Deliveries]] = {}  # None: every source (no merges)
         self._whole: dict[int, Deliveries | bool] = {}  # per merging channel (`_cut_from_whole`); False: unusable
+        #: channels whose routes are still the launch's (no `set` has changed them): their errors' advice
+        self.from_launch: set[int] = set(block_routes)
         for channel, (block_masks, merge) in block_routes.items():
             self.masks[channel] = self._tile(block_masks)
             if merge:
                 self.merge.add(channel)
             else:  # every source of a launch route must work: fail before anything runs
-                self.deliveries(channel).check()
+                try:
+                    self.deliveries(channel).check()
+                except RouteError as error:
+                    raise with_launch_hint(error)
 
     def _tile(self, block_masks: np.ndarray) -> np.ndarray:
         """A block's (5, by, bx) masks repeated over the region's blocks; PEs outside any block get none."""
@@ -172,6 +177,7 @@ class RouteTables:
                 row[chosen] = value
                 changed = True
         if changed:
+            self.from_launch.discard(channel)
             self._traced.pop(channel, None)
             self._whole.pop(channel, None)
         return changed
@@ -300,6 +306,20 @@ SENDERS_HINT = (" (every PE whose rule on the channel takes words from its ramp 
                 "sends on the channel clears that rule with ws.route(channel, ws.RAMP, ()))")
 #: Spliced into `SENDERS_HINT` for a program written in assembly (docs/isa.md: `none` is no rule).
 ASSEMBLY_CLEAR_HINT = "; in assembly: route <channel>, ramp, none"
+#: `SENDERS_HINT` for a channel whose route is still the launch's (`routes=`, `ws.use_route`): the fix is in
+#: the route given, not a `ws.route` the kernel never ran.
+LAUNCH_SENDERS_HINT = (" (every PE whose rule on the channel takes words from its ramp counts as a source, whether "
+                       "or not it sends now; this channel's route is the one the launch gives (routes=, or "
+                       "ws.use_route in the kernel): give the ramp a rule only at the PEs that send, as a custom "
+                       "route's rules(x, y, width, height) can by leaving ws.RAMP out of the dict at the others, "
+                       "or pick a route whose sources are the senders: docs/routes.md)")
+
+
+def with_launch_hint(error: RouteError) -> RouteError:
+    """`error` (of a channel whose route is the launch's) with `LAUNCH_SENDERS_HINT` for `SENDERS_HINT`."""
+    if error.args and SENDERS_HINT in str(error.args[0]):
+        error.args = (str(error.args[0]).replace(SENDERS_HINT, LAUNCH_SENDERS_HINT), *error.args[1:])
+    return error
 
 
 def _names(region: WaveRegion, flat: np.ndarray) -> str:

@@ -270,8 +270,8 @@ class LaunchStats:
         if self.state_not_saved and self.state is None:
             left += ", PE state kept at launch but not saved with the device (Device.save keeps none)"
         return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
-                f"{self.cycles:,} cycles ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
-                f"{self.words_moved:,} words over links, {self.global_bytes:,} global bytes, "
+                f"{plural(self.cycles, 'cycle')} ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
+                f"{plural(self.words_moved, 'word')} over links, {self.global_bytes:,} global bytes, "
                 f"{energy_text(self.energy_j)}{left}{detours}{streamed}")
 
     def __repr__(self) -> str:
@@ -282,6 +282,13 @@ class LaunchStats:
         from .stats_html import render_html
 
         return render_html(self)
+
+
+def plural(count: float, word: str, spec: str = ",") -> str:
+    """`count` (formatted with `spec`: "," for thousands, "g" for a figure) and `word`, plural unless the
+    count is 1: "1 cycle", "2 cycles", "1.5 cycles", "3 launches"."""
+    ending = "" if count == 1 else "es" if word.endswith(("ch", "sh", "s", "x")) else "s"
+    return f"{count:{spec}} {word}{ending}"
 
 
 def unit_text(value: float, units: tuple[tuple[str, float], ...], digits: int) -> str:

@@ -131,16 +131,21 @@ class TraceRecorder:
         self.channel: str | None = None  # the background transfer being recorded (see `background`)
         self.channel_tracks: dict[tuple[int, str], int] = {}  # (PE's track, channel) -> its track
         self.last_slice: dict[int, int] = {}  # background track -> index of its latest slice in `intervals`
+        # per region PE: the issue cycle of its background transfer being recorded (which transfer a slice
+        # belongs to), and per background track the issue cycle of its latest slice's transfer
+        self.transfer: np.ndarray | None = None
+        self.last_transfer: dict[int, float] = {}
 
     @contextlib.contextmanager
-    def background(self, label: str):
+    def background(self, label: str, issued: np.ndarray):
         """Record the slices of this block on each PE's track for the background transfer `label` (created
-        on first use): they overlap the PE's own slices."""
-        self.channel = label
+        on first use): they overlap the PE's own slices. `issued`: per region PE, the cycle its transfer was
+        issued at, which tells one transfer from the next (two back to back, with no gap, stay two slices)."""
+        self.channel, self.transfer = label, issued
         try:
             yield
         finally:
-            self.channel = None
+            self.channel, self.transfer = None, None
 
     def _track(self, flat: int) -> int:
         track = self.track_of[flat]
@@ -190,8 +195,11 @@ class TraceRecorder:
         ends = np.broadcast_to(end, np.shape(lanes.get(self.mask)))[positions]
         for flat, s, e in zip(picked, starts, ends):
             track = self._track(int(flat))
-            if self.channel is not None and self._extend(track, kind, float(s), float(e)):
-                continue
+            transfer = float(self.transfer[flat]) if self.transfer is not None else math.nan
+            if self.channel is not None:
+                if self._extend(track, kind, float(s), float(e), transfer):
+                    continue
+                s = self._after_last(track, float(s), float(e))
             count = self.counts.get(track, 0)
             if count == MAX_EVENTS_PER_TRACK:
                 self.trace.truncated_tracks += 1
@@ -200,21 +208,34 @@ class TraceRecorder:
             if count < MAX_EVENTS_PER_TRACK:
                 if self.channel is not None:
                     self.last_slice[track] = len(self.trace.intervals)
+                    self.last_transfer[track] = transfer
                 self.trace.intervals.append((track, kind, float(s), float(e)))
 
-    def _extend(self, track: int, kind: str, start: float, end: float) -> bool:
-        """Grow a background track's latest slice to `end` when this one continues it (same kind, starting
-        where it ends or inside it): a transfer records a slice per word or chunk as it moves, and one
-        transfer is one slice (else a panel of 1,024 words filled the track's `MAX_EVENTS_PER_TRACK` slices
-        and the later transfers were cut from the trace)."""
+    def _extend(self, track: int, kind: str, start: float, end: float, transfer: float) -> bool:
+        """Grow a background track's latest slice to `end` when this one continues it (same transfer, the
+        one issued at cycle `transfer`, and kind, starting where it ends or inside it): a transfer records a
+        slice per word or chunk as it moves, and one transfer is one slice (else a panel of 1,024 words
+        filled the track's `MAX_EVENTS_PER_TRACK` slices and the later transfers were cut from the trace).
+        The next transfer, though it starts where this one ends, is a slice of its own."""
         index = self.last_slice.get(track)
-        if index is None:
+        if index is None or self.last_transfer.get(track) != transfer:
             return False
         _, last_kind, last_start, last_end = self.trace.intervals[index]
         if last_kind != kind or not last_start <= start <= last_end:
             return False
         self.trace.intervals[index] = (track, kind, last_start, max(last_end, end))
         return True
+
+    def _after_last(self, track: int, start: float, end: float) -> float:
+        """The start of a background track's next transfer's slice, moved to where the latest slice ends
+        when it would overlap its end: a transfer's issue overlaps the end of the one before it (the
+        PE's clock is parked `cost` early, `_background`), but the next words move only after the last
+        of the transfer before, and slices on a track must be disjoint or nested."""
+        index = self.last_slice.get(track)
+        if index is None:
+            return start
+        _, _, last_start, last_end = self.trace.intervals[index]
+        return last_end if last_start <= start < last_end < end else start
 
     def count(self, name: str, times: np.ndarray, increments: np.ndarray) -> None:
         """Add increments at times (cycles) to the counter track `name` (all PEs, not only the sample)."""

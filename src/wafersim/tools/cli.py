@@ -16,7 +16,7 @@ from ..isa.assembler import assemble, disassemble
 from ..isa.opcodes import opcode_cycles
 from ..runtime import device as runtime_device
 from ..sim import trace as trace_format
-from ..sim.stats import LaunchStats, energy_text, unit_text
+from ..sim.stats import LaunchStats, energy_text, plural, unit_text
 from .arguments import folder_problem
 
 
@@ -42,16 +42,17 @@ def info(spec_name: str, spare_cols: int | None, spare_rows: int | None, defect_
     if overrides:
         spec = _guard(lambda: spec.replace(**overrides))
     click.echo(spec.summary())
-    rows = [("mesh", f"{spec.width} x {spec.height} = {spec.n_pes:,} PEs"),
+    rows = [("mesh", f"{spec.width} x {spec.height} = {plural(spec.n_pes, 'PE')}"),
             ("SRAM per PE", f"{spec.sram_bytes:,} bytes"), ("registers", str(spec.registers)),
             ("vector lanes", f"{spec.vector_lanes} float32, {spec.vector_lanes_half} 16-bit (float16, bfloat16)"),
             ("clock", f"{spec.clock_hz / 1e9:g} GHz"),
-            ("hop latency", f"{spec.hop_latency:g} cycles, plus {spec.ramp_latency:g} up and down each ramp"),
+            ("hop latency", f"{plural(spec.hop_latency, 'cycle', 'g')}, plus {spec.ramp_latency:g} up and down "
+                            f"each ramp"),
             ("link bandwidth", f"{spec.link_words_per_cycle:g} words/cycle/direction "
                                f"= {spec.link_words_per_cycle * 4 * spec.clock_hz / 1e9:g} GB/s"),
-            ("channels x FIFO depth", f"{spec.channels} x {spec.fifo_depth} words"),
+            ("channels x FIFO depth", f"{spec.channels} x {plural(spec.fifo_depth, 'word')}"),
             ("global memory", f"{spec.global_bytes / 1e12:g} TB, {spec.global_bytes_per_s / 1e9:g} GB/s, "
-                              f"{spec.global_latency:g} cycles + hops to the edge"),
+                              f"{plural(spec.global_latency, 'cycle', 'g')} + hops to the edge"),
             ("peak fp32", f"{spec.peak_flops / 1e12:,.1f} TFLOP/s"),
             ("aggregate link bandwidth", unit_text(spec.n_links * spec.link_words_per_cycle * 4 * spec.clock_hz,
                                                   (("PB/s", 1e15), ("TB/s", 1e12), ("GB/s", 1e9)), 3)),
@@ -215,7 +216,7 @@ def defect_rows(spec) -> list[tuple[str, str]]:
                                  f"spare PEs carry logical PEs"),
                  ("usable rectangle", f"{spec.width} x {spec.height}: the whole logical mesh"),
                  ("detours", f"{bent:,} of {spec.n_links:,} directed links span more than one physical hop, "
-                             f"+{spec.detour_cycles_per_hop:g} cycles per extra hop")]
+                             f"+{plural(spec.detour_cycles_per_hop, 'cycle', 'g')} per extra hop")]
     else:
         usable = spec.usable_rectangle
         rows += [("spares used", "all: the spares cannot cover the defects"),
