@@ -1,5 +1,5 @@
 """The debugger's names and lines around inlined device functions and loops (runtime/state.py's scopes,
-compiler/debuginfo.py, the `for` loop's lines in compiler/statements.py): every value shown is the one
+compiler/debuginfo.py, the `for` loop's lines in compiler/for_loops.py): every value shown is the one
 plain Python has under that name at that line, or the name is reported unavailable, never another
 variable's value."""
 from __future__ import annotations
