@@ -35,6 +35,7 @@ import numpy as np
 
 from ..arch.values import whole_argument
 from ..errors import ArgumentError, SpecError
+from ..sim.stats import plural
 from ..train.errors import check_whole
 from ..train.memoryx import MemoryXSpec, check_bytes
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError
@@ -129,7 +130,6 @@ class SwarmXTree:
         return {name: t.copy() for name, t in level[0].items()}
 
     def summary(self) -> str:
-        plural = lambda count, word: f"{count} {word}" + ("s" if count != 1 else "")
         return (f"SwarmX tree: {plural(self.n_systems, 'system')}, {plural(self.levels, 'level')} of "
                 f"{plural(self.nodes, 'node')} "
                 f"(fan-out {self.spec.fan_out}), {self.bandwidth_bytes_per_s / 1e9:,.0f} GB/s, "
