@@ -6,9 +6,10 @@ the word), barrier waits, global-memory accesses, and the compute between them. 
 most `MAX_TRACKS` tracks and `MAX_EVENTS_PER_TRACK` slices each, so a wafer-scale trace stays small;
 the trace's metadata says what was sampled and whether anything was cut. Slices: compute, send, recv
 (including the wait for the word), barrier, global load, global store, store drain (a halting PE
-waiting for its posted stores to land), and on a track cut at `MAX_EVENTS_PER_TRACK` slices, "not recorded"
-from the cut to the PE's end (not "compute": what it did there is unknown). Counter tracks: per routed channel, the words its routers have
-forwarded over links so far (over all PEs, not only the sampled ones).
+waiting for its posted stores to land), and on a track cut at `MAX_EVENTS_PER_TRACK` slices, "not
+recorded" from the cut to the PE's end (not "compute": what it did there is unknown). Counter tracks: per
+routed channel, the words its routers have forwarded over links so far (over all PEs, not only the sampled
+ones).
 
 Background transfers (`recva` / `senda`) move words while their PE computes, so their slices overlap the
 PE's own: they go on tracks of their own, one per sampled PE and (way, direction, channel), named after
