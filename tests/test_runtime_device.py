@@ -365,6 +365,27 @@ def test_dev_launch_takes_a_jit_kernel_as_its_message_said(dev):
     np.testing.assert_array_equal(out.copy_to_host(), np.float32(2.5) * host * 2 + 1)
 
 
+@pytest.mark.parametrize("bare", ["int", "device array", "pointer", "None"])
+def test_dev_launch_with_one_bare_argument_says_to_wrap_it_in_a_tuple(dev, bare):
+    """dev.launch(k, g, b, 5) was Python's TypeError "'int' object is not iterable" (no WaferError) and
+    dev.launch(k, g, b, d) "device arrays cannot be iterated"; the jit and the Program paths alike. The
+    advice works: the same argument in a tuple runs."""
+    @ws.jit
+    def fill(out):
+        out[ws.grid(1)] = 7
+
+    out = dev.to_device(np.zeros(4, np.int32))
+    value = {"int": 5, "device array": out, "pointer": out.pointer, "None": None}[bare]
+    program = ws.Kernel(fill.compile_for(out).program).program
+    for kernel in (fill, program):
+        with pytest.raises(ws.ArgumentTypeError, match=r"launch: args is the sequence of the kernel's arguments "
+                                                       r"\(a tuple or list\), got .*dev.launch\(kernel, grid, "
+                                                       r"block, \(x,\)\)"):
+            dev.launch(kernel, 1, 4, value)
+    dev.launch(fill, 1, 4, (out,))
+    assert out.copy_to_host().tolist() == [7] * 4
+
+
 @pytest.mark.parametrize("name, target", [("float8_e4m3fn", np.float32), ("int4", np.int32)])
 def test_an_ml_dtypes_type_device_memory_does_not_hold_says_what_to_convert_to(dev, name, target):
     """Was "device memory holds numbers, not dtype float8_e4m3fn", of a number type; what it says to do works."""

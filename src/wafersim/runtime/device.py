@@ -388,6 +388,7 @@ class Device:
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to
         `path` after every N-th barrier release, for `ws.resume_launch(path)` to finish in another process
         (`runtime.resume`: launches without trace, racecheck or routed channels)."""
+        args = launch_argument_list(args)
         if isinstance(program, Kernel):  # a @ws.jit kernel (compiled for `args`) or a ws.Kernel, as promised below
             # (was refused: "expected a Program (ws.assemble) or a @ws.jit kernel, got Dispatcher"). Only the
             # options given are passed on, so that a jit kernel's parameter named like an option is told apart.
@@ -396,7 +397,7 @@ class Device:
                 print_limit=print_limit, max_seconds=max_seconds, routes=routes, racecheck=racecheck,
                 keep_state=keep_state, checkpoint_every=checkpoint_every, checkpoint=checkpoint,
                 _wave_class=_wave_class).items() if value is not _LAUNCH_DEFAULTS[name]}
-            return program.launch(self, grid, block, tuple(args), stream=stream, **given)
+            return program.launch(self, grid, block, args, stream=stream, **given)
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
                                     f"{type(program).__name__}")
@@ -445,6 +446,20 @@ class Device:
             if stats.prints_dropped:
                 print(f"[wafersim] {stats.prints_dropped} more print(s) dropped (limit {print_limit})")
         return stats
+
+
+def launch_argument_list(args: Any) -> tuple:
+    """`Device.launch`'s `args` as a tuple; one argument given bare (`dev.launch(k, g, b, d)`) or a non-sequence
+    is an `ArgumentTypeError` saying to wrap it (it was Python's "'int' object is not iterable", or "device
+    arrays cannot be iterated" for a DeviceArray)."""
+    if not isinstance(args, (DeviceArray, DevicePointer, numbers.Number, np.generic)):
+        try:
+            return tuple(args)
+        except TypeError:
+            pass
+    raise ArgumentTypeError(f"launch: args is the sequence of the kernel's arguments (a tuple or list), got "
+                            f"{type(args).__name__}: wrap a single argument in a tuple, dev.launch(kernel, grid, "
+                            f"block, (x,))", type=type(args).__name__)
 
 
 #: The defaults of `Device.launch`'s options (a jit kernel launched through it gets only those given).
