@@ -52,7 +52,8 @@ def test_np_asarray_of_a_device_array_copies_it_to_the_host(dev):
     ("d // 2", "d // x"), ("d % 2", "d % x"), ("d ** 2", "d ** x"), ("d @ h", "d @ x"), ("d < 1", "d < x"),
     ("1 < d", "d > x"), ("d >= h", "d >= x"), ("d == 1", "d == x"), ("d != [0, 1, 2, 3]", "d != x"),
     ("-d", "-d"), ("abs(d)", "abs(d)"), ("h + d", "np.add(...)"), ("h == d", "np.equal(...)"),
-    ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.add.reduce(...)")])
+    ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.add.reduce(...)"),
+    ("float(d)", "float(d)"), ("int(d)", "int(d)"), ("complex(d)", "complex(d)")])
 def test_arithmetic_and_comparisons_on_the_host_say_to_copy_first(dev, expression, shown):
     """`d + 1` was Python's bare TypeError and `h + d` a silent copy through `__array__`: both are refused
     with a WaferError (also a TypeError, as before) saying to copy to the host first."""

@@ -257,7 +257,8 @@ for _names, _symbol in ((("add", "radd"), "+"), (("sub", "rsub"), "-"), (("mul",
     for _name in _names:
         _text = f"x {_symbol} d" if _name.startswith("r") and _name != "rshift" else f"d {_symbol} x"
         setattr(DeviceArray, f"__{_name}__", _refused(_text))
-for _name, _text in (("neg", "-d"), ("pos", "+d"), ("abs", "abs(d)"), ("invert", "~d")):
+for _name, _text in (("neg", "-d"), ("pos", "+d"), ("abs", "abs(d)"), ("invert", "~d"), ("float", "float(d)"),
+                     ("int", "int(d)"), ("complex", "complex(d)")):  # (the conversions were bare TypeErrors)
     setattr(DeviceArray, f"__{_name}__", _refused(_text))
 
 
