@@ -204,6 +204,25 @@ def test_a_launch_keyword_after_its_parameter_given_by_position_is_the_option(de
     assert out.copy_to_host().tolist() == [3, 9] and stats.trace is not None
 
 
+@ws.jit
+def scale_param(out, alpha=0.5):
+    out[0] = alpha
+
+
+def test_a_launch_keyword_naming_a_parameter_that_is_no_option_says_to_pass_it_by_position(dev):
+    """k(out, alpha=2.0) (also as **options) said only "unknown launch option(s) ['alpha']": it names the
+    parameter; by position it runs, and the kernel sees the value."""
+    out = dev.device_array(1, np.float32)
+    for options in ({"alpha": 2.0}, dict(alpha=2.0, trace=True)):
+        with pytest.raises(ws.LaunchError, match=r"unknown launch option\(s\) \['alpha'\]; kernel arguments are "
+                                                 r"positional \(alpha: a parameter of scale_param\(out, alpha\); "
+                                                 r"pass it by position\)"):
+            scale_param[1, 1](out, **options)
+    assert not dev.launches
+    scale_param[1, 1](out, 2.0, trace=True)
+    assert out.copy_to_host().tolist() == [2.0]
+
+
 @pytest.mark.parametrize("shape", [(0, 2**31), (2**31, 0), (0, 2**32), (0, 2**40)])
 def test_an_array_dimension_past_int32_is_refused_naming_the_argument(dev, shape):
     """A kernel reads x.shape as int32: an empty (0, 2**31) array read x.shape[1] == -2**31, silently; one of

@@ -467,6 +467,10 @@ _LAUNCH_DEFAULTS = {name: parameter.default for name, parameter in inspect.signa
                     if parameter.default is not inspect.Parameter.empty}
 
 
+#: The options a launch takes as keywords (`kernel[grid, block](*args, **options)`): `Device.launch`'s.
+LAUNCH_OPTIONS = frozenset(_LAUNCH_DEFAULTS) - {"args", "stream", "_wave_class"}
+
+
 def check_launch_options(max_cycles: Any, max_seconds: Any, print_limit: Any, progress: Any, trace: Any,
                          print_output: Any, racecheck: Any = False, keep_state: Any = False) -> None:
     """Refuse launch options of the wrong type or range with a `LaunchError` naming the option."""
@@ -532,10 +536,13 @@ class ConfiguredKernel:
         print_limit, print_output, routes, racecheck, keep_state, checkpoint_every, checkpoint -- as for
         `Device.launch`."""
         device = self.device_for(args)
-        unknown = set(options) - {"max_cycles", "max_seconds", "progress", "trace", "print_limit", "print_output",
-                                  "routes", "racecheck", "keep_state", "checkpoint_every", "checkpoint"}
+        unknown = sorted(set(options) - LAUNCH_OPTIONS)
         if unknown:
-            raise LaunchError(f"unknown launch option(s) {sorted(unknown)}; kernel arguments are positional")
+            parameters = getattr(self.kernel, "parameters", ())  # (a @ws.jit kernel's; a ws.Kernel has none)
+            named = [name for name in unknown if name in parameters]
+            hint = (f" ({', '.join(named)}: a parameter of {self.kernel.py_func.__name__}({', '.join(parameters)}); "
+                    f"pass it by position)" if named else "")
+            raise LaunchError(f"unknown launch option(s) {unknown}; kernel arguments are positional{hint}")
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)
 
     def device_for(self, args: Sequence[Any]) -> Device:
