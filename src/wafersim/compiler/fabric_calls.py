@@ -13,14 +13,13 @@ from ..isa.opcodes import ACCEPT, port_mask
 from . import intrinsics as wsi
 from .core import RecvUse
 from .ir import line_text
-from .values import (DTYPES, NOT_STATIC, RAW_WORD, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val,
-                     describe, word_tag)
+from .values import (DTYPES, NOT_STATIC, RAW_WORD, TYPE_NAMES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
+                     Val, describe, word_tag)
 
 #: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
 #: A routed word (sent to ws.RAMP) is received from ws.RAMP.
 _OPPOSITE = {wsi.NORTH: wsi.SOUTH, wsi.SOUTH: wsi.NORTH, wsi.EAST: wsi.WEST, wsi.WEST: wsi.EAST, wsi.RAMP: wsi.RAMP}
 _PORT_NAMES = "ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST or ws.RAMP"
-_HALF_NAMES = {"f16": "float16", "bf16": "bfloat16"}  # the 16-bit word tags, by their IR type
 _LINK_NAMES = "ws.NORTH, ws.EAST, ws.SOUTH or ws.WEST"
 
 
@@ -180,27 +179,26 @@ class FabricCallLowering:
         word, so it could only stop with a WordTypeError; refuse it here, saying how to take such words."""
         for use in self.received:
             sent = inferred.get(use.key)
-            if use.how in ("context", "default", "fabric") and sent in _HALF_NAMES:
+            if use.how in ("context", "default", "fabric") and sent in ("f16", "bf16"):
                 line = self.sent[(_OPPOSITE[use.key[0]], use.key[1])][sent]
                 self.source = use.source
-                raise self.error(use.node, f"every ws.send toward this ws.recv() sends {_HALF_NAMES[sent]} words "
-                                           f"(a slice of a {_HALF_NAMES[sent]} array, at "
+                raise self.error(use.node, f"every ws.send toward this ws.recv() sends {TYPE_NAMES[sent]} words "
+                                           f"(a slice of a {TYPE_NAMES[sent]} array, at "
                                            f"{line_text(line, self.filename)}), but a scalar receive reads an int32 "
-                                           f"or float32 word: receive them into a slice of a {_HALF_NAMES[sent]} "
+                                           f"or float32 word: receive them into a slice of a {TYPE_NAMES[sent]} "
                                            f"local array, ws.recv(d, out=buf[a:b]) (or pass dtype= and bitcast=True "
                                            f"to read a word's bits)")
 
     def check_fabric_types(self, inferred: dict[tuple[int, int], str]) -> None:
         """A recv typed by where its value goes, while every send toward it sends another type: the words
         would be reinterpreted, so ask for an explicit dtype=."""
-        names = {"i32": "int32", "f32": "float32"}
         for use in self.received:
             sent = inferred.get(use.key)
             if use.how == "context" and sent is not None and sent != use.ty:
                 line = self.sent[(_OPPOSITE[use.key[0]], use.key[1])][sent]
                 self.source = use.source
-                raise self.error(use.node, f"this ws.recv() would read its word as {names[use.ty]} (from where the "
-                                           f"value goes), but every ws.send toward it sends {names[sent]} (at "
-                                           f"{line_text(line, self.filename)}); say which with dtype= (np.int32 or "
-                                           f"np.float32)")
+                raise self.error(use.node, f"this ws.recv() would read its word as {TYPE_NAMES[use.ty]} (from where "
+                                           f"the value goes), but every ws.send toward it sends {TYPE_NAMES[sent]} "
+                                           f"(at {line_text(line, self.filename)}); say which with dtype= (np.int32 "
+                                           f"or np.float32)")
 

@@ -18,14 +18,14 @@ from . import intrinsics as wsi
 from ..isa import halfprec
 from ..isa.opcodes import FLAG_BFLOAT, FLAG_FLOAT, FLAG_SCALAR
 from .calls import CallLowering
-from .values import LocalArray, SliceRef, Unsupported, Val
+from .values import TYPE_NAMES, LocalArray, SliceRef, Unsupported, Val
 
 #: The 16-bit opcode that does what each float32 vector opcode does (`vscale` is `vhmul.s`).
 _HALF_OPCODE = {"vadd": "vhadd", "vsub": "vhsub", "vmul": "vhmul", "vmin": "vhmin", "vmax": "vhmax",
                 "vfma": "vhfma", "vscale": "vhmul"}
 #: Opcodes whose `b` is a scalar register without the `.s` flag.
 _IMPLICIT_SCALAR = frozenset({"vscale", "vfill"})
-NAMES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "i32": "int32"}
+NAMES = TYPE_NAMES  # (the IR types' NumPy names, values.TYPE_NAMES)
 
 
 def is_half_type(ty: str) -> bool:

@@ -185,7 +185,8 @@ def fold_float32(opcode: str, *values: float) -> float:
         return float(UFUNC_OF[opcode](*arrays)[0])
 
 
-_TYPE_NAMES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "i32": "int32"}
+#: The NumPy name of each IR type, for messages.
+TYPE_NAMES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "i32": "int32"}
 
 
 def copy_refusal(src_ty: str, dst_ty: str) -> str:
@@ -193,7 +194,7 @@ def copy_refusal(src_ty: str, dst_ty: str) -> str:
     copies convert only between float32 and the 16-bit floats: there is no vector int32 <-> float32
     conversion, so those convert element by element (`float(...)`: rounding to nearest; `int(...)`:
     truncating toward zero and saturating, nan giving 0)."""
-    src, dst = _TYPE_NAMES.get(src_ty, src_ty), _TYPE_NAMES.get(dst_ty, dst_ty)
+    src, dst = TYPE_NAMES.get(src_ty, src_ty), TYPE_NAMES.get(dst_ty, dst_ty)
     fn = "float" if dst_ty != "i32" else "int"
     article = "an" if src.startswith("i") else "a"
     return (f"cannot copy {article} {src} slice into a {dst} slice: slice copies convert only between float32 and "
