@@ -179,6 +179,37 @@ def test_a_shared_accumulation_is_told_to_combine_per_pe_counts_not_to_add_a_bar
     assert stats.races
 
 
+@ws.jit
+def shift_in_place(a):
+    x = ws.threadIdx.x
+    if x < 7:
+        a[x] = a[x + 1]  # MARK-shift: each PE writes its own word, reading its neighbour's
+
+
+@ws.jit
+def shift_after_a_barrier(a):
+    x = ws.threadIdx.x
+    v = a[x + 1] if x < 7 else a[x]
+    ws.syncthreads()
+    a[x] = v
+
+
+def test_a_read_and_a_write_on_one_line_without_an_accumulation_is_told_where_the_barrier_goes(dev):
+    """`a[i] = a[i + 1]` reads and writes on one line from different PEs, but each PE writes its own word: it
+    was given the histogram advice (no atomics, no barrier can help), where a barrier after the read fixes
+    it. The advice's version runs race-free and shifts as NumPy does."""
+    host = np.arange(10, 18, dtype=np.int32)
+    with pytest.raises(ws.RaceError) as info:
+        shift_in_place[1, (8, 1)](dev.to_device(host), racecheck=True)
+    text = str(info.value)
+    assert all(a.source[1] == line_of(shift_in_place, "MARK-shift") for r in info.value.races for a in (r.first, r.second))
+    assert "put a ws.syncthreads() between the two accesses" in text and "read into a variable first" in text
+    assert "no atomics" not in text
+    d = dev.to_device(host)
+    stats = shift_after_a_barrier[1, (8, 1)](d, racecheck=True)
+    assert not stats.races and d.copy_to_host().tolist() == np.append(host[1:], host[-1]).tolist()
+
+
 def test_bulk_copies_of_the_same_words_are_benign(dev):
     """PE k copies its 4 SRAM words (all zero) to global words 2k..2k+3: the overlaps hold the same bits."""
     from test_racecheck import BULK_COPY

@@ -226,14 +226,25 @@ def real_races(races: list[RaceHazard]) -> list[RaceHazard]:
     return [hazard for hazard in races if not hazard.same_value]
 
 
-def race_advice(races: list[RaceHazard]) -> list[str]:
+def race_advice(races: list[RaceHazard], reported: list[RaceHazard] | None = None) -> list[str]:
     """What can fix these races, one hint per kind found: a barrier only where one can order them (two
     different instructions: one PE's access before it, the other's after; two PEs storing different values
-    with one instruction cannot be ordered by any barrier)."""
+    with one instruction cannot be ordered by any barrier). `reported`: every race of the report, benign
+    same-value ones too (`races` by default), which tell an accumulation on one line from other races."""
+    def same_line(h: RaceHazard) -> bool:
+        return h.first.source is not None and h.first.source == h.second.source
+
+    # Lines where different PEs both write one word (`counts[b] += 1` writes the same word from every PE that
+    # read it; all may store the same value, a benign race, when they all read the same one)
+    accumulating = {h.first.source for h in (races if reported is None else reported)
+                    if h.first.write and h.second.write and same_line(h)}
+
     def one_line(h: RaceHazard) -> bool:
-        # A read and a write of one source line by different PEs: a `+=` into a shared word (CUDA's atomicAdd
-        # from many threads), where a barrier "between the two accesses" has no place to go.
-        return h.kind == "read-write" and h.first.source is not None and h.first.source == h.second.source
+        # A read and a write of one word on one line by different PEs, the line's writes racing too: a `+=`
+        # into a shared word (CUDA's atomicAdd from many threads), where a barrier "between the two
+        # accesses" has no place to go. (`a[i] = a[i + 1]` reads and writes on one line, each PE its own
+        # word: a barrier after the read orders it.)
+        return h.kind == "read-write" and same_line(h) and h.first.source in accumulating
 
     def orderable(h: RaceHazard) -> bool:
         return not one_line(h) and (h.first.pc != h.second.pc or h.kind == "read-write")
@@ -247,8 +258,10 @@ def race_advice(races: list[RaceHazard]) -> list[str]:
                      "wafersim.kernels.classic.histogram), or give each PE its own word; only if the two accesses "
                      "are meant for different trips of a loop does a ws.syncthreads() in the loop order them")
     if any(orderable(h) and not h.across_blocks for h in races):
+        split = (": where both are on one line (a[i] = a[i + 1]), read into a variable first, then the barrier, "
+                 "then store" if any(orderable(h) and same_line(h) and not h.across_blocks for h in races) else "")
         hints.append("PEs of one block: put a ws.syncthreads() between the two accesses (every PE of the block "
-                     "must reach it)")
+                     f"must reach it){split}")
     if any(orderable(h) and h.across_blocks for h in races):
         hints.append("PEs of different blocks: ws.syncthreads() cannot order them; put a grid barrier "
                      "(ws.cg.this_grid().sync(); every block on the wafer at once) between the accesses, or split "
@@ -276,7 +289,7 @@ def race_error(stats) -> "RaceError":
     more = f"\n  (and {hidden} more report(s) left out, perhaps benign)" if hidden else ""
     also = (f"\n  ({benign} benign write-write (same value) pair(s) of instructions, not raised for, are on "
             f"err.stats.races)" if benign else "")
-    advice = "".join(f"\n- {hint}" for hint in race_advice(races))
+    advice = "".join(f"\n- {hint}" for hint in race_advice(races, stats.races))
     total = f"{len(races)} or more" if hidden else len(races)
     return RaceError(f"{stats.program}: racecheck found {total} race(s) on global memory (pairs of "
                      f"instructions):\n{lines}{more}{also}\nWhat can fix them:{advice}\nracecheck='report' records "
