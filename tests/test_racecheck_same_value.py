@@ -202,7 +202,8 @@ def test_a_read_and_a_write_on_one_line_without_an_accumulation_is_told_where_th
     with pytest.raises(ws.RaceError) as info:
         shift_in_place[1, (8, 1)](dev.to_device(host), racecheck=True)
     text = str(info.value)
-    assert all(a.source[1] == line_of(shift_in_place, "MARK-shift") for r in info.value.races for a in (r.first, r.second))
+    line = line_of(shift_in_place, "MARK-shift")
+    assert all(a.source[1] == line for r in info.value.races for a in (r.first, r.second))
     assert "put a ws.syncthreads() between the two accesses" in text and "read into a variable first" in text
     assert "no atomics" not in text
     d = dev.to_device(host)
