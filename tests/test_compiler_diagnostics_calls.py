@@ -1,0 +1,82 @@
+"""Run-time errors inside device functions name the function's own line and every call that led there (in
+the kernel's file or another one), and the debugger keeps those lines."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import load_source
+from test_compiler_diagnostics import launch, marker_line
+
+
+@ws.jit
+def _reads_at(buf, j):
+    return buf[j] * 2.0  # MARK-helper-read
+
+
+@ws.jit
+def reads_through_a_helper(out):
+    i = ws.grid(1)
+    buf = ws.local.array(2, np.float32)
+    buf[0:2] = 1.0
+    out[i] = _reads_at(buf, i)  # MARK-helper-call
+
+
+OTHER_FILE_HELPER = """
+import wafersim as ws
+
+
+@ws.jit
+def recv_west(buf):
+    ws.recv_async(ws.WEST, out=buf[0:1])  # THERE
+"""
+
+
+def test_a_runtime_error_in_a_device_function_names_its_own_line_and_the_call():
+    """The instruction's source line is the device function's own; the message adds where it was called."""
+    with pytest.raises(ws.MemoryAccessError) as info:
+        launch(reads_through_a_helper)
+    own, call = marker_line(_reads_at, "MARK-helper-read"), marker_line(reads_through_a_helper, "MARK-helper-call")
+    assert info.value.source == (__file__, own)
+    assert f"at {__file__}:{own}, called from {__file__}:{call}" in str(info.value)
+
+
+def test_a_runtime_error_in_a_device_function_of_another_file_names_that_file_and_every_call(tmp_path):
+    module = load_source(tmp_path, OTHER_FILE_HELPER)
+    there = next(k for k, line in enumerate(OTHER_FILE_HELPER.splitlines(), 1) if "# THERE" in line)
+
+    @ws.jit
+    def middle(buf):
+        module.recv_west(buf)  # MARK-middle
+
+    @ws.jit
+    def kernel(out):
+        buf = ws.local.array(2, np.float32)
+        middle(buf)  # MARK-outer
+        out[0] = buf[0]
+
+    with pytest.raises(ws.MeshBoundaryError) as info:
+        launch(kernel, block=(2, 1))
+    inner, outer = marker_line(middle, "MARK-middle"), marker_line(kernel, "MARK-outer")
+    assert info.value.source == (module.__file__, there)
+    assert f"at {module.__file__}:{there}, called from {__file__}:{inner}, called from {__file__}:{outer}" \
+        in str(info.value)
+    # The debugger's lines are the kernel file's: the call, for a function of another file; its own line
+    # for one in the kernel's file. The line table and its callers survive a program file.
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    program = kernel.compile_for(dev.device_array(8), device=dev).program
+    lines = {program.kernel_line(pc) for pc in program.callers}
+    assert lines == {inner} and {program.source_of(pc) for pc in program.callers} == {(module.__file__, there)}
+    from wafersim.isa.binary import load, save
+    assert load(save(program, tmp_path / "k.wsb")).callers == program.callers
+
+
+def test_a_device_function_in_the_kernels_file_keeps_its_own_lines_for_the_debugger():
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    program = reads_through_a_helper.compile_for(dev.device_array(8), device=dev).program
+    own, call = marker_line(_reads_at, "MARK-helper-read"), marker_line(reads_through_a_helper, "MARK-helper-call")
+    assert {program.kernel_line(pc) for pc in program.callers} == {own}
+    assert set(program.callers.values()) == {((__file__, call),)}
+    # instructions after the call in the calling statement (the store to out) keep the call's line
+    assert call in {program.kernel_line(pc) for pc in program.lines if pc not in program.callers}
