@@ -442,8 +442,9 @@ def input_words(seed: int) -> np.ndarray:
 def small_thresholds() -> dict:
     """(module, name) -> a value far below the engine's size thresholds, so that blocks of a few PEs take
     the paths that otherwise only large groups take: the lockstep NumPy path instead of the interpreter, row
-    transfers, batched vector instructions, FIFO rows kept row by row, parts on threads, wave batches."""
-    from wafersim.sim import background, batching, exchange, fabric, parallel, vector_batch
+    transfers, batched vector instructions, FIFO rows kept row by row, parts on threads, wave batches, queued
+    rank-1 updates split over threads."""
+    from wafersim.sim import background, batching, exchange, fabric, parallel, rank1_queue, vector_batch
     from wafersim.sim.compiled import stepper
 
     return {(stepper, "SMALL_GROUP"): 2, (stepper, "SMALL_REGION"): 2, (stepper, "FABRIC_GROUP"): 2,
@@ -451,7 +452,8 @@ def small_thresholds() -> dict:
             (stepper, "PARALLEL_MIN"): 4, (exchange, "BULK_MAX_LANES"): 2,
             (background, "BULK_MAX_LANES"): 2, (vector_batch, "BATCH_LANES"): 8,
             (vector_batch, "MIN_BLOCK_PES"): 2, (vector_batch, "BLOCK_BYTES"): 1, (fabric, "BLOCK_BYTES"): 0,
-            (parallel, "PARALLEL_LANES"): 2, (parallel, "ROW_TRANSFER_LANES"): 2, (batching, "FIRST_BATCH"): 2}
+            (parallel, "PARALLEL_LANES"): 2, (parallel, "ROW_TRANSFER_LANES"): 2, (batching, "FIRST_BATCH"): 2,
+            (rank1_queue, "PARALLEL_ELEMENTS"): 1}
 
 
 @contextlib.contextmanager
