@@ -3,11 +3,14 @@
 Random assembly programs -- scalar integer and float32 ops on edge values, 16-bit float ops, branches that
 split PEs by index, loops with PE-dependent trip counts, SRAM loads, stores and vector ops, global loads and
 stores (scalar and bulk), neighbour sends and receives (scalar, vector and background, typed and raw), sends
-from one PE along a declared bus (scalar, vector, background), barriers, and now and then an instruction that
-fails on some PEs -- on blocks of up to 8 x 6 PEs over one or several waves, at times with the engine's size
-thresholds lowered so that these small blocks take the large groups' paths -- run under every strategy of
-tests/test_engine_strategies.py (`STRATEGIES`), which must agree bit for bit on the outputs, the cycle count
-and every per-PE statistic, or raise the same error (type, message, PEs).
+from one PE along a declared bus (scalar, vector, background), barriers, rank-1 updates (`vger`), strided
+copies (`vcopys`), sparse pairs (`vpacknz`, `vspchk`, `vspfma`), routes set from registers (`routr`) and a
+transfer along them, grid barriers (`gbar`, in one-wave launches), debug prints, `nop` (these in
+tests/test_fuzz_engine_strategies_ops.py), and now and then an instruction that fails on some PEs -- on
+blocks of up to 8 x 6 PEs over one or several waves, at times with the engine's size thresholds lowered so
+that these small blocks take the large groups' paths, on 2 or 3 threads -- run under every strategy of
+tests/test_engine_strategies.py (`STRATEGIES`), which must agree bit for bit on the outputs, the cycle count,
+every per-PE statistic and the printed lines, or raise the same error (type, message, PEs).
 
 The generator keeps each program well defined, so that a disagreement is a bug and not a race:
 - registers and SRAM words are typed (int32, float32, 16-bit float), and float NaNs reach integers only
@@ -20,7 +23,8 @@ The generator keeps each program well defined, so that a disagreement is a bug a
   step end at the block's edge, so every chain drains and nothing deadlocks.
 
 Default settings run a few examples (a few seconds); WAFERSIM_FUZZ_EXAMPLES=500 for a long run, with
-WS_FUZZ_RANDOM=1 to draw fresh programs instead of Hypothesis's derandomized ones.
+WS_FUZZ_RANDOM=1 to draw fresh programs instead of Hypothesis's derandomized ones; WS_FUZZ_THREADS=3 (a
+comma-separated list, "2,3" by default) the engine's thread counts of the lowered-threshold runs.
 """
 from __future__ import annotations
 

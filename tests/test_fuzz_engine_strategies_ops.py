@@ -275,3 +275,41 @@ def test_vcopys_with_strides_and_overlaps_matches_a_python_copy(sd, sa):
     for k in range(c):
         want[d + k * sd] = read[k]
     assert got.tolist() == want
+
+
+@pytest.mark.parametrize("limit", [1000, 3])
+def test_prints_in_divergent_branches_are_the_same_under_every_strategy(limit):
+    """Odd PEs print their index, even ones a float, one PE twice more (`run_every_strategy` compares the
+    printed lines and the dropped count); the records are those of the program, the earliest kept."""
+    source = """
+        .string 1 "odd"
+        sreg r5, tid.x
+        andi r12, r5, 1
+        bz r12, even
+        print r5, 1
+        jmp done
+    even:
+        itof r9, r5
+        print.f r9, 2
+        seqi r12, r5, 2
+        bz r12, done
+        nop
+        print r5, 3
+        print r5, 1
+    done:
+        halt
+    """
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=4, height=1))
+        stats = dev.launch(assemble(source, name="prints"), (1, 1), (4, 1), print_output=False, print_limit=limit)
+        return np.zeros(1), stats
+
+    _, stats = run_every_strategy(launch)
+    records = [(p.x, p.y, p.text, p.value) for p in stats.prints]
+    everything = {(1, 0, "odd", 1), (3, 0, "odd", 3), (0, 0, "#2", 0.0), (2, 0, "#2", 2.0), (2, 0, "#3", 2),
+                  (2, 0, "odd", 2)}
+    assert len(records) == min(limit, 6) and stats.prints_dropped == 6 - len(records)
+    assert set(records) <= everything and (limit < 6 or set(records) == everything)
+    assert all(isinstance(value, float) == (text == "#2") for _, _, text, value in records)
+    assert [(p.cycle, p.y, p.x) for p in stats.prints] == sorted((p.cycle, p.y, p.x) for p in stats.prints)
