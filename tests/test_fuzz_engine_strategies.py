@@ -368,8 +368,8 @@ def isa_programs(draw, fifo_depth: int, block: tuple[int, int], single_wave: boo
     """(assembly text) of a random program; arguments: the output and the input buffers. `single_wave`: the
     launch runs in one wave (a grid barrier is allowed)."""
     b = Builder(draw, fifo_depth, block, single_wave)
-    b.emit(f".sram {DATA}", ".args 2", f".route {ROUTED} {b.bus}", '.string 1 "i"', '.string 2 "f: x"', "sreg r1, tid.x", "sreg r2, tid.y",
-           "sreg r6, bid.x", "sreg r7, bid.y",
+    b.emit(f".sram {DATA}", ".args 2", f".route {ROUTED} {b.bus}", '.string 1 "i"', '.string 2 "f: x"',
+           "sreg r1, tid.x", "sreg r2, tid.y", "sreg r6, bid.x", "sreg r7, bid.y",
            "sreg r8, gdim.x", "mul r7, r7, r8", "add r6, r6, r7", "sreg r7, bdim.x", "sreg r8, bdim.y",
            "mul r8, r7, r8", "mul r5, r6, r8", "mul r7, r2, r7", "add r5, r5, r7", "add r5, r5, r1",
            f"muli r3, r5, {4 * SLOT}", "arg r8, 0", "add r3, r3, r8", "arg r4, 1")
