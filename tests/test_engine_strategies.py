@@ -40,9 +40,11 @@ STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", 
 
 
 def assert_same_run(reference, other) -> None:
-    """Identical outputs (bit for bit) and launch statistics."""
+    """Identical outputs (bit for bit), launch statistics and debug prints (as printed: a NaN is "nan")."""
     (ref_out, ref_stats), (out, stats) = reference, other
     np.testing.assert_array_equal(np.asarray(out), np.asarray(ref_out))
+    assert [str(p) for p in stats.prints] == [str(p) for p in ref_stats.prints], "prints"
+    assert stats.prints_dropped == ref_stats.prints_dropped, "prints_dropped"
     for name in STAT_SCALARS:
         assert getattr(stats, name) == getattr(ref_stats, name), name
     for name in STAT_ARRAYS:

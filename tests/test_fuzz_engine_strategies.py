@@ -3,11 +3,14 @@
 Random assembly programs -- scalar integer and float32 ops on edge values, 16-bit float ops, branches that
 split PEs by index, loops with PE-dependent trip counts, SRAM loads, stores and vector ops, global loads and
 stores (scalar and bulk), neighbour sends and receives (scalar, vector and background, typed and raw), sends
-from one PE along a declared bus (scalar, vector, background), barriers, and now and then an instruction that
-fails on some PEs -- on blocks of up to 8 x 6 PEs over one or several waves, at times with the engine's size
-thresholds lowered so that these small blocks take the large groups' paths -- run under every strategy of
-tests/test_engine_strategies.py (`STRATEGIES`), which must agree bit for bit on the outputs, the cycle count
-and every per-PE statistic, or raise the same error (type, message, PEs).
+from one PE along a declared bus (scalar, vector, background), barriers, rank-1 updates (`vger`), strided
+copies (`vcopys`), sparse pairs (`vpacknz`, `vspchk`, `vspfma`), routes set from registers (`routr`) and a
+transfer along them, grid barriers (`gbar`, in one-wave launches), debug prints, `nop` (these in
+tests/test_fuzz_engine_strategies_ops.py), and now and then an instruction that fails on some PEs -- on
+blocks of up to 8 x 6 PEs over one or several waves, at times with the engine's size thresholds lowered so
+that these small blocks take the large groups' paths, on 2 or 3 threads -- run under every strategy of
+tests/test_engine_strategies.py (`STRATEGIES`), which must agree bit for bit on the outputs, the cycle count,
+every per-PE statistic and the printed lines, or raise the same error (type, message, PEs).
 
 The generator keeps each program well defined, so that a disagreement is a bug and not a race:
 - registers and SRAM words are typed (int32, float32, 16-bit float), and float NaNs reach integers only
@@ -20,7 +23,8 @@ The generator keeps each program well defined, so that a disagreement is a bug a
   step end at the block's edge, so every chain drains and nothing deadlocks.
 
 Default settings run a few examples (a few seconds); WAFERSIM_FUZZ_EXAMPLES=500 for a long run, with
-WS_FUZZ_RANDOM=1 to draw fresh programs instead of Hypothesis's derandomized ones.
+WS_FUZZ_RANDOM=1 to draw fresh programs instead of Hypothesis's derandomized ones; WS_FUZZ_THREADS=3 (a
+comma-separated list, "2,3" by default) the engine's thread counts of the lowered-threshold runs.
 """
 from __future__ import annotations
 
@@ -37,18 +41,20 @@ import wafersim as ws
 from test_engine_strategies import run_every_strategy
 from wafersim.isa.assembler import assemble
 from wafersim.isa.float_math import VECTOR_MATH
+from wafersim.sim.layout import Placement
+from test_fuzz_engine_strategies_ops import DATA, KINDS, PAIRS, REGION, ExtraStatements
 
 EXAMPLES = int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "6"))
+# the engine's thread counts the lowered-threshold runs draw from ("2,3" by default; "3" was the only one once)
+THREADS = tuple(int(t) for t in os.environ.get("WS_FUZZ_THREADS", "2,3").split(","))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # Registers: r1 tid.x, r2 tid.y, r3 this PE's output slot (bytes), r4 the input (bytes), r5 the PE's launch
 # index; values r6-r8 (int32), r9-r11 (float32); r12 conditions, r13-r15 addresses and lengths, r16-r19
-# loop counters (one per nesting depth), r20 hasnb results, r21 f2h scratch, r22 a second condition.
+# loop counters (one per nesting depth), r20 hasnb results, r21 f2h scratch, r22 a second condition,
+# r23-r24 route masks. SRAM: REGION words each of int32, float32, 16-bit floats, then sparse pairs (`PAIRS`).
 INTS, FLOATS = (6, 7, 8), (9, 10, 11)
-REGION = 8  # SRAM words per region: int32 at 0, float32 at 8, 16-bit floats at 16
-KINDS = ("int", "float", "half")
-DATA = REGION * len(KINDS)
 SLOT = 8 + 2 * DATA  # per PE: 6 registers, 2 unused, the SRAM image, a scratch image written by gst/gstv
 INPUT = 16  # input words: 8 int32, 8 float32 bits
 
@@ -75,11 +81,11 @@ ROUTED = 3  # the channel of the named route a program may declare
 BUSES = {"block_bus": "both", "row_bus": "x", "column_bus": "y"}  # which index the sender is picked by
 
 
-class Builder:
+class Builder(ExtraStatements):
     """Draws a program's lines; `uniform` says whether every PE of a block runs the current line alike."""
 
-    def __init__(self, draw, fifo_depth: int, block: tuple[int, int]):
-        self.draw, self.fifo_depth, self.block = draw, fifo_depth, block
+    def __init__(self, draw, fifo_depth: int, block: tuple[int, int], single_wave: bool = False):
+        self.draw, self.fifo_depth, self.block, self.single_wave = draw, fifo_depth, block, single_wave
         self.lines, self.labels, self.depth = [], 0, 0
         self.uniform, self.bus = True, draw(st.sampled_from(sorted(BUSES)))
 
@@ -109,11 +115,12 @@ class Builder:
             self.statement()
 
     def statement(self) -> None:
-        choices = ["int", "int", "float", "float", "convert", "sram", "vector", "half", "global"]
+        choices = ["int", "int", "float", "float", "convert", "sram", "vector", "half", "global", "vger", "vcopys",
+                   "sparse", "print", "nop"]
         if self.depth < 2:
             choices += ["if", "loop"]
         if self.uniform:
-            choices += ["exchange", "exchange", "vexchange", "background", "routed", "barrier"]
+            choices += ["exchange", "exchange", "vexchange", "background", "routed", "barrier", "routr", "gbar"]
         getattr(self, "s_" + self.pick(choices))()
 
     def s_int(self) -> None:
@@ -357,11 +364,12 @@ class Builder:
 
 
 @st.composite
-def isa_programs(draw, fifo_depth: int, block: tuple[int, int]):
-    """(assembly text) of a random program; arguments: the output and the input buffers."""
-    b = Builder(draw, fifo_depth, block)
-    b.emit(f".sram {DATA}", ".args 2", f".route {ROUTED} {b.bus}", "sreg r1, tid.x", "sreg r2, tid.y",
-           "sreg r6, bid.x", "sreg r7, bid.y",
+def isa_programs(draw, fifo_depth: int, block: tuple[int, int], single_wave: bool = False):
+    """(assembly text) of a random program; arguments: the output and the input buffers. `single_wave`: the
+    launch runs in one wave (a grid barrier is allowed)."""
+    b = Builder(draw, fifo_depth, block, single_wave)
+    b.emit(f".sram {DATA}", ".args 2", f".route {ROUTED} {b.bus}", '.string 1 "i"', '.string 2 "f: x"',
+           "sreg r1, tid.x", "sreg r2, tid.y", "sreg r6, bid.x", "sreg r7, bid.y",
            "sreg r8, gdim.x", "mul r7, r7, r8", "add r6, r6, r7", "sreg r7, bdim.x", "sreg r8, bdim.y",
            "mul r8, r7, r8", "mul r5, r6, r8", "mul r7, r2, r7", "add r5, r5, r7", "add r5, r5, r1",
            f"muli r3, r5, {4 * SLOT}", "arg r8, 0", "add r3, r3, r8", "arg r4, 1")
@@ -390,6 +398,7 @@ def canonical(out: np.ndarray) -> np.ndarray:
     for base in (8, 8 + DATA):
         floats[base + REGION:base + 2 * REGION] = True
         halves[base + 2 * REGION:base + 3 * REGION] = True
+        floats[base + PAIRS:base + DATA:2] = True  # (the values of the sparse pairs)
     f = words[:, floats]
     f[np.isnan(f.view(np.float32))] = 0x7FC00000
     words[:, floats] = f
@@ -404,13 +413,14 @@ def canonical(out: np.ndarray) -> np.ndarray:
     return words.reshape(-1)
 
 
-def run_program(source: str, spec: ws.WaferSpec, grid, block, inputs: np.ndarray):
-    """A launch of `source` -> (canonical output words, LaunchStats)."""
+def run_program(source: str, spec: ws.WaferSpec, grid, block, inputs: np.ndarray, print_limit: int = 1000):
+    """A launch of `source` -> (canonical output words, LaunchStats); `assert_same_run` compares the prints."""
     program = assemble(source, name="fuzz")
     pes = grid[0] * grid[1] * block[0] * block[1]
     dev = ws.Device(spec)
     d_out, d_in = dev.to_device(np.zeros(pes * SLOT, dtype=np.int32)), dev.to_device(inputs)
-    stats = dev.launch(program, grid, block, [d_out, d_in], max_cycles=200_000, print_output=False)
+    stats = dev.launch(program, grid, block, [d_out, d_in], max_cycles=200_000, print_output=False,
+                       print_limit=print_limit)
     return canonical(d_out.copy_to_host()), stats
 
 
@@ -420,7 +430,7 @@ def launches(draw):
     spec = ws.WaferSpec(width=draw(st.integers(2, 8)), height=draw(st.integers(1, 6)),
                         fifo_depth=draw(st.integers(1, 4)),
                         link_words_per_cycle=draw(st.sampled_from([1, 1, 0.5, 0.75])),
-                        hop_latency=draw(st.integers(1, 2)))
+                        hop_latency=draw(st.integers(1, 2)), channels=5)
     block = (draw(st.integers(1, spec.width)), draw(st.integers(1, spec.height)))
     grid = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
     return spec, grid, block
@@ -436,8 +446,9 @@ def input_words(seed: int) -> np.ndarray:
 def small_thresholds() -> dict:
     """(module, name) -> a value far below the engine's size thresholds, so that blocks of a few PEs take
     the paths that otherwise only large groups take: the lockstep NumPy path instead of the interpreter, row
-    transfers, batched vector instructions, FIFO rows kept row by row, parts on threads, wave batches."""
-    from wafersim.sim import background, batching, exchange, fabric, parallel, vector_batch
+    transfers, batched vector instructions, FIFO rows kept row by row, parts on threads, wave batches, queued
+    rank-1 updates split over threads."""
+    from wafersim.sim import background, batching, exchange, fabric, parallel, rank1_queue, vector_batch
     from wafersim.sim.compiled import stepper
 
     return {(stepper, "SMALL_GROUP"): 2, (stepper, "SMALL_REGION"): 2, (stepper, "FABRIC_GROUP"): 2,
@@ -445,19 +456,21 @@ def small_thresholds() -> dict:
             (stepper, "PARALLEL_MIN"): 4, (exchange, "BULK_MAX_LANES"): 2,
             (background, "BULK_MAX_LANES"): 2, (vector_batch, "BATCH_LANES"): 8,
             (vector_batch, "MIN_BLOCK_PES"): 2, (vector_batch, "BLOCK_BYTES"): 1, (fabric, "BLOCK_BYTES"): 0,
-            (parallel, "PARALLEL_LANES"): 2, (parallel, "ROW_TRANSFER_LANES"): 2, (batching, "FIRST_BATCH"): 2}
+            (parallel, "PARALLEL_LANES"): 2, (parallel, "ROW_TRANSFER_LANES"): 2, (batching, "FIRST_BATCH"): 2,
+            (rank1_queue, "PARALLEL_ELEMENTS"): 1}
 
 
 @contextlib.contextmanager
-def thresholds(which: dict):
-    """The engine's thresholds set to `which` (some of `small_thresholds()`) and 3 threads inside the block."""
+def thresholds(which: dict, threads: int = 3):
+    """The engine's thresholds set to `which` (some of `small_thresholds()`) and, when any is, `threads`
+    threads inside the block."""
     from wafersim.sim import parallel
 
     with contextlib.ExitStack() as stack:
         for (module, name), value in which.items():
             stack.enter_context(mock.patch.object(module, name, value))
         if which:
-            stack.enter_context(parallel.threads(3))
+            stack.enter_context(parallel.threads(threads))
         yield
 
 
@@ -465,14 +478,17 @@ def thresholds(which: dict):
 @given(data=st.data(), setup=launches(), seed=st.integers(0, 2**16))
 def test_random_isa_programs_are_identical_under_every_strategy(data, setup, seed):
     spec, grid, block = setup
-    source = data.draw(isa_programs(spec.fifo_depth, block), label="source")
+    single_wave = Placement(spec, grid, block).waves == 1
+    source = data.draw(isa_programs(spec.fifo_depth, block, single_wave), label="source")
     small = small_thresholds()
     lowered = data.draw(st.sampled_from([[], list(small)]).flatmap(
         lambda keys: st.sets(st.sampled_from(keys)) if keys else st.just(set())), label="lowered")
+    threads = data.draw(st.sampled_from(THREADS), label="threads")
+    print_limit = data.draw(st.sampled_from([1000, 3]), label="print_limit")
     inputs = input_words(seed)
-    with thresholds({key: small[key] for key in lowered}):
+    with thresholds({key: small[key] for key in lowered}, threads):
         try:
-            run_every_strategy(lambda: run_program(source, spec, grid, block, inputs))
+            run_every_strategy(lambda: run_program(source, spec, grid, block, inputs, print_limit))
         except ws.WaferError:
             pass  # (every strategy raised it alike: `run_every_strategy` compares errors too)
 
