@@ -2,7 +2,8 @@
 (tests/test_compiler_fuzz.py draws sin, cos, arctan, tanh, floor, ceil, trunc, expm1, log1p, sqrt, rint,
 degrees, radians, math.remainder and math.modf). Random nests of every other function of
 docs/python-supported.md's "Scalar math" (one and two arguments), `min`/`max` (with constants, and the
-nan-propagating `xk if xk != xk else max(a, xk)`, against Python's builtins), the predicates, the int results
+nan-propagating `xk if xk != xk else max(a, xk)`, against Python's builtins), conditional expressions
+(nan operands and tests among them), the predicates, the int results
 (`math.floor`, `round`, `int`: saturating, nan gives 0), over ordinary values and the edge cases (signed
 zeros, infinities, nan, subnormals, the float32 limits), each checked against an independent reference
 written from the docs: NumPy's float32 ufunc on a one-element array (0 ulps), `fpow` as the power in
@@ -115,15 +116,41 @@ def min_max_nests(draw, depth: int) -> tuple[str, object]:
 
 
 @st.composite
+def chosen_nests(draw, depth: int) -> tuple[str, object]:
+    """`(a if c else b)`, a and b nests or constants (plain operands: one `sel`), c a comparison of nests, a
+    nan test or a float's truth (nan true, -0.0 false): Python's choice on the float32 values."""
+    arms = []
+    for _ in range(2):
+        if draw(st.booleans()):
+            constant = draw(st.sampled_from(sorted(MIN_MAX_CONSTANTS)))
+            arms.append((constant, lambda xs, value=MIN_MAX_CONSTANTS[constant]: np.float32(value)))
+        else:
+            arms.append(draw(nests(depth - 1)))
+    (first, fref), (second, sref) = arms
+    (left, lref), (right, rref) = draw(nests(depth - 1)), draw(nests(depth - 1))
+    test = draw(st.sampled_from(["<", "!=", ">=", "isnan", "truth"]))
+    if test == "isnan":
+        text, cond = f"math.isnan({left})", lambda xs: math.isnan(lref(xs))
+    elif test == "truth":
+        text, cond = left, lambda xs: bool(lref(xs))
+    else:
+        compare = {"<": lambda p, q: p < q, "!=": lambda p, q: p != q, ">=": lambda p, q: p >= q}[test]
+        text, cond = f"{left} {test} {right}", lambda xs: compare(lref(xs), rref(xs))
+    return f"({first} if {text} else {second})", lambda xs: fref(xs) if cond(xs) else sref(xs)
+
+
+@st.composite
 def nests(draw, depth: int) -> tuple[str, object]:
     """(kernel text, reference: a function of the inputs) of a random nest of exact functions."""
-    kinds = ["leaf"] + (["unary", "unary", "binary", "binary", "minmax"] if depth else [])
+    kinds = ["leaf"] + (["unary", "unary", "binary", "binary", "minmax", "choose"] if depth else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "leaf":
         k = draw(st.integers(0, INPUTS - 1))
         return f"x{k}", lambda xs, k=k: xs[k]
     if kind == "minmax":
         return draw(min_max_nests(depth))
+    if kind == "choose":
+        return draw(chosen_nests(depth))
     if kind == "unary":
         name = draw(st.sampled_from(sorted(UNARY)))
         fn = UNARY[name]

@@ -1,10 +1,12 @@
-"""Scalar float32 `min`/`max` (src/wafersim/compiler/scalar_math.py) against plain Python, bit for bit.
+"""Scalar float32 `min`/`max` and conditional expressions of plain operands (src/wafersim/compiler/
+scalar_math.py) against plain Python, bit for bit.
 
 `max(a, b)` is Python's `b if b > a else a`; where `b` cannot be a nan (a constant that is not one, an int32)
 the compiler uses the machine's `fmax(b, a)`, and `b if b != b else max(a, b)` (a maximum that propagates a
 nan, as the collectives' combine) is one `fmax(b, a)`. The reference chooses with Python's own builtins on
 Python floats and takes the bits of the object it chose, so nan payloads and signed zeros are checked too;
 every kernel also runs under the reference strategy (NumPy executors instead of the compiled interpreter).
+`a if c else b` of variables and constants is one `sel` (both are evaluated: they have no effect).
 """
 from __future__ import annotations
 
@@ -150,3 +152,39 @@ def test_an_operand_that_may_fault_keeps_the_conditional_expression(dev):
     want = [y if y != y else max(x, y) for x, y in zip(a.tolist(), b.tolist())]
     assert out.view(np.uint32).tolist() == _bits(want)
     assert "fmax" not in guarded_load.inspect_asm()
+
+
+@ws.jit
+def picks(a, b, k, out, per: ws.constant):
+    for j in range(per):
+        i = ws.threadIdx.x * per + j
+        x, y, n = a[i], b[i], k[i]
+        out[i, 0] = x if x < y else y
+        out[i, 1] = x if y else y              # a float's truth: nan is true, -0.0 false
+        out[i, 2] = n if x > 0.0 else y        # an int32 branch converted to float32
+        out[i, 3] = -0.0 if x != x else x
+        out[i, 4] = math.inf if n else -math.nan
+        out[i, 5] = ws.threadIdx.x if n > 0 else n
+        out[i, 6] = x if math.isnan(y) else 1.5
+        out[i, 7] = y if x >= y else x        # the nan-propagating form's opposite: not fused
+
+
+def _picks_reference(x: float, y: float, n: int, tid: int) -> list[float]:
+    return [x if x < y else y, x if y else y, float(n) if x > 0.0 else y, -0.0 if x != x else x,
+            math.inf if n else -math.nan, float(tid if n > 0 else n), x if math.isnan(y) else 1.5,
+            y if x >= y else x]
+
+
+@pytest.mark.parametrize("forced", ["FAST", "REFERENCE"])
+def test_conditional_expressions_of_plain_operands_choose_as_python(dev, forced):
+    a, b = _pairs()
+    k = np.resize(np.array([0, -1, 3, 2, -7], np.int32), a.size)
+    per = a.size // LANES
+    with strategy.forced(getattr(strategy, forced)):
+        out, = run(dev, picks, a, b, k, np.zeros((a.size, 8), np.float32), per, block=(LANES, 1))[3:]
+    for i, (x, y, n) in enumerate(zip(a.tolist(), b.tolist(), k.tolist())):
+        want = _bits(_picks_reference(x, y, n, i // per))
+        assert out[i].view(np.uint32).tolist() == want, (i, x, y, n, out[i], want)
+    ir = picks.inspect_ir()
+    branches = [line for line in ir.splitlines() if line.split()[:1] in (["bz"], ["bnz"], ["jmp"])]
+    assert ir.count("sel ") == 8 and "fmax" not in ir and len(branches) == 2, branches  # (the loop's two)

@@ -203,7 +203,26 @@ class MathLowering(ExpressionLowering):
 
     def if_exp(self, node: ast.IfExp):
         fused = self.nan_propagating_min_max(node)
+        if fused is None:
+            fused = self.selected(node)
         return fused if fused is not None else super().if_exp(node)
+
+    def selected(self, node: ast.IfExp) -> Val | None:
+        """`a if c else b` whose branches are variables or constants (`_plain_operand`) and c known only at run
+        time: one `sel` instead of a branch (Python evaluates only the branch it picks, but evaluating a plain
+        operand has no effect and cannot fail, so evaluating both chooses the same). None otherwise."""
+        if not (_plain_operand(node.body) and _plain_operand(node.orelse)) or self.has_slice(node.body) \
+                or self.has_slice(node.orelse):
+            return None
+        cond = self.truth(self.scalar(node.test))
+        if cond.is_const:  # only the branch that runs is compiled, by the general path (given c: no repeat)
+            return super().if_exp(node, cond)
+        first, second = self.expr(node.body), self.expr(node.orelse)
+        if not (isinstance(first, Val) and isinstance(second, Val)):  # (tuples: the general path)
+            return super().if_exp(node, cond)
+        ty = "f32" if "f32" in (first.ty, second.ty) else "i32"
+        first, second = self.to_type(first, ty), self.to_type(second, ty)
+        return self.result("sel", ty, a=cond.reg, b=self.reg_of(first), c=self.reg_of(second))
 
     def nan_propagating_min_max(self, node: ast.IfExp) -> Val | None:
         """`b if b != b else max(a, b)` (the test may be `math.isnan(b)` or `np.isnan(b)`; `min` likewise):
