@@ -229,7 +229,8 @@ class MathLowering(ExpressionLowering):
         a maximum that propagates a nan from either side, as the collectives' combine is written, compiled
         to one `fmax(b, a)`, which gives b for a nan b and otherwise Python's max(a, b) (`min_max_pair`).
         Only where b is a float32 variable and a a variable or a constant (`_plain_operand`), so that
-        evaluating a whatever b holds changes nothing; None for any other conditional expression (compiled as written)."""
+        evaluating a whatever b holds changes nothing; None for any other conditional expression (compiled
+        as written)."""
         test, body, orelse = node.test, node.body, node.orelse
         if not (isinstance(body, ast.Name) and isinstance(orelse, ast.Call) and len(orelse.args) == 2
                 and not orelse.keywords and isinstance(orelse.args[1], ast.Name) and orelse.args[1].id == body.id
