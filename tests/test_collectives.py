@@ -353,3 +353,43 @@ def test_a_collectives_channel_past_the_machines_says_which_channels_it_takes():
     out = wide.device_array(4)
     biggest[1, (4, 1)](out, wide.to_device(values))
     assert np.array_equal(out.copy_to_host(), np.full(4, values.max()))
+
+
+def _combine_in_python(a: float, b: float, op) -> float:
+    """`wsc.combine` in plain Python: MAX/MIN propagate a nan from either side (b's if both are nans)."""
+    return b if b != b else (max(a, b) if op == wsc.MAX else min(a, b))
+
+
+@pytest.mark.parametrize("op", [wsc.MAX, wsc.MIN])
+def test_max_and_min_all_reduces_keep_nan_payloads_and_zero_signs_bit_for_bit(op):
+    """The chain combines each PE's value with what comes from beyond it (the row's suffix, then the first
+    column's): the result, a nan's payload and the sign of a zero included, is what `combine` gives in plain
+    Python folded in that order, whatever instruction the compiler chose for it."""
+    @ws.jit
+    def all_reduce(out, values):
+        i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+        out[i] = wsc.block_all_reduce(values[i], op, channel=5)
+
+    bx, by = block = (5, 3)
+    nans = np.array([0x7FC00001, 0xFFC00002, 0x7FC12345, 0xFFF00000], np.uint32).view(np.float32)
+    rng = np.random.default_rng(3)
+    cases = [np.where(rng.random(bx * by) < 0.5, -0.0, 0.0).astype(np.float32) for _ in range(3)]
+    for _ in range(6):
+        values = rng.choice(np.array([-0.0, 0.0, 1.0, -1.0, np.inf, -np.inf], np.float32), bx * by)
+        values[rng.choice(bx * by, rng.integers(1, 4), replace=False)] = rng.choice(nans, 3)[:1]
+        values[rng.integers(bx * by)] = rng.choice(nans)
+        cases.append(values)
+    for values in cases:
+        got, _ = launch(all_reduce, block, values)
+        grid = values.reshape(by, bx).tolist()
+        rows = []
+        for row in grid:
+            acc = row[-1]
+            for v in reversed(row[:-1]):
+                acc = _combine_in_python(v, acc, op)
+            rows.append(acc)
+        acc = rows[-1]
+        for v in reversed(rows[:-1]):
+            acc = _combine_in_python(v, acc, op)
+        want = np.float32(acc).view(np.uint32)
+        assert (got.view(np.uint32) == want).all(), (values.view(np.uint32), got.view(np.uint32), hex(want))

@@ -1,7 +1,9 @@
 """Differential fuzzing of the `@ws.jit` compiler, fifth part: scalar math the other fuzzers do not draw
 (tests/test_compiler_fuzz.py draws sin, cos, arctan, tanh, floor, ceil, trunc, expm1, log1p, sqrt, rint,
 degrees, radians, math.remainder and math.modf). Random nests of every other function of
-docs/python-supported.md's "Scalar math" (one and two arguments), the predicates, the int results
+docs/python-supported.md's "Scalar math" (one and two arguments), `min`/`max` (with constants, and the
+nan-propagating `xk if xk != xk else max(a, xk)`, against Python's builtins), conditional expressions
+(nan operands and tests among them), the predicates, the int results
 (`math.floor`, `round`, `int`: saturating, nan gives 0), over ordinary values and the edge cases (signed
 zeros, infinities, nan, subnormals, the float32 limits), each checked against an independent reference
 written from the docs: NumPy's float32 ufunc on a one-element array (0 ulps), `fpow` as the power in
@@ -80,14 +82,75 @@ INT_RESULTS = {"math.isnan": lambda v: np.int32(np.isnan(v)), "math.isinf": lamb
                "math.trunc": lambda v: _to_int(np.trunc(v)), "round": lambda v: _to_int(np.rint(v))}
 
 
+#: Constants for min/max: Python's builtins choose by order, so with a zero of the other sign or a nan operand
+#: the result is one of the two objects by position (the compiler's fmax/fmin where that is the same).
+MIN_MAX_CONSTANTS = {"0.0": 0.0, "-0.0": -0.0, "1.5": 1.5, "-math.inf": -math.inf, "math.inf": math.inf,
+                     "math.nan": math.nan}
+
+
+@st.composite
+def min_max_nests(draw, depth: int) -> tuple[str, object]:
+    """`max`/`min` of two nests, of a nest and a constant (either side), and the nan-propagating form
+    `(xk if xk != xk else max(<nest or constant>, xk))` (or `math.isnan(xk)`), whose reference is plain Python's
+    builtins on the float32 values: bit for bit, the sign of a zero and of a nan included."""
+    fn = draw(st.sampled_from([max, min]))
+    name = fn.__name__
+    text, ref = draw(nests(depth - 1))
+    form = draw(st.sampled_from(["nests", "constant", "constant first", "nan guard", "isnan guard"]))
+    if form == "nests":
+        other, oref = draw(nests(depth - 1))
+        return f"{name}({text}, {other})", lambda xs: np.float32(fn(ref(xs), oref(xs)))
+    if form.startswith("constant"):
+        constant = draw(st.sampled_from(sorted(MIN_MAX_CONSTANTS)))
+        value = MIN_MAX_CONSTANTS[constant]
+        if form == "constant first":
+            return f"{name}({constant}, {text})", lambda xs: np.float32(fn(value, ref(xs)))
+        return f"{name}({text}, {constant})", lambda xs: np.float32(fn(ref(xs), value))
+    k = draw(st.integers(0, INPUTS - 1))
+    test = f"x{k} != x{k}" if form == "nan guard" else f"math.isnan(x{k})"
+    if draw(st.booleans()):  # a constant first operand: a zero of either sign decides which one comes back
+        text = draw(st.sampled_from(sorted(MIN_MAX_CONSTANTS)))
+        ref = lambda xs, value=MIN_MAX_CONSTANTS[text]: value  # noqa: E731
+    return (f"(x{k} if {test} else {name}({text}, x{k}))",
+            lambda xs: xs[k] if xs[k] != xs[k] else np.float32(fn(ref(xs), xs[k])))
+
+
+@st.composite
+def chosen_nests(draw, depth: int) -> tuple[str, object]:
+    """`(a if c else b)`, a and b nests or constants (plain operands: one `sel`), c a comparison of nests, a
+    nan test or a float's truth (nan true, -0.0 false): Python's choice on the float32 values."""
+    arms = []
+    for _ in range(2):
+        if draw(st.booleans()):
+            constant = draw(st.sampled_from(sorted(MIN_MAX_CONSTANTS)))
+            arms.append((constant, lambda xs, value=MIN_MAX_CONSTANTS[constant]: np.float32(value)))
+        else:
+            arms.append(draw(nests(depth - 1)))
+    (first, fref), (second, sref) = arms
+    (left, lref), (right, rref) = draw(nests(depth - 1)), draw(nests(depth - 1))
+    test = draw(st.sampled_from(["<", "!=", ">=", "isnan", "truth"]))
+    if test == "isnan":
+        text, cond = f"math.isnan({left})", lambda xs: math.isnan(lref(xs))
+    elif test == "truth":
+        text, cond = left, lambda xs: bool(lref(xs))
+    else:
+        compare = {"<": lambda p, q: p < q, "!=": lambda p, q: p != q, ">=": lambda p, q: p >= q}[test]
+        text, cond = f"{left} {test} {right}", lambda xs: compare(lref(xs), rref(xs))
+    return f"({first} if {text} else {second})", lambda xs: fref(xs) if cond(xs) else sref(xs)
+
+
 @st.composite
 def nests(draw, depth: int) -> tuple[str, object]:
     """(kernel text, reference: a function of the inputs) of a random nest of exact functions."""
-    kinds = ["leaf"] + (["unary", "unary", "binary", "binary"] if depth else [])
+    kinds = ["leaf"] + (["unary", "unary", "binary", "binary", "minmax", "choose"] if depth else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "leaf":
         k = draw(st.integers(0, INPUTS - 1))
         return f"x{k}", lambda xs, k=k: xs[k]
+    if kind == "minmax":
+        return draw(min_max_nests(depth))
+    if kind == "choose":
+        return draw(chosen_nests(depth))
     if kind == "unary":
         name = draw(st.sampled_from(sorted(UNARY)))
         fn = UNARY[name]

@@ -35,7 +35,9 @@ CHUNK = 16  # words per step of an array reduce: no more than a FIFO holds (fifo
 def combine(a, b, op):
     """a (op) b for op = SUM, MAX or MIN (a constant). MAX and MIN propagate a NaN from either side, as
     `np.max`/`np.min` do: Python's `max(a, b)` keeps `a` when b is a NaN, which would make a reduction's
-    result depend on where the NaN sits (the vector forms, `combine_into`, propagate it already)."""
+    result depend on where the NaN sits (the vector forms, `combine_into`, propagate it already). The
+    compiler makes `b if b != b else max(a, b)` one `fmax(b, a)` (docs/python-supported.md), as cheap as
+    SUM's `fadd`: keep this form (another spelling may compile to a branch)."""
     if op == SUM:
         result = a + b
     elif op == MAX:

@@ -255,30 +255,6 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                       for a in "xy"[:ndim]]
         return coords[0] if ndim == 1 else Tup(tuple(coords))
 
-    def min_max(self, callee, args) -> Val:
-        if len(args) < 2:
-            raise Unsupported(f"{callee.__name__}() needs at least two values in a kernel")
-        values = [self.scalar(a) for a in args]
-        result = values[0]
-        for v in values[1:]:
-            result = self.min_max_pair(callee, result, v)
-        return result
-
-    def min_max_pair(self, callee, a: Val, b: Val) -> Val:
-        """Python's `max(a, b)`: b if b > a else a (`min`: b if b < a else a). For float32 that is not the
-        machine's `fmax`/`fmin` (NumPy's maximum/minimum, which propagate a NaN and may pick either zero):
-        Python keeps `a` when a comparison with a NaN is false, and the first of two equal zeros."""
-        ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
-        x, y = self.to_type(a, ty), self.to_type(b, ty)
-        if x.is_const and y.is_const:
-            chosen = y if (y.const > x.const if callee is max else y.const < x.const) else x
-            return Val(ty, const=chosen.const, wraps=chosen.wraps)  # (the chosen object, its type with it)
-        if ty == "i32":
-            return self.result(callee.__name__, ty, a=self.reg_of(x), b=self.reg_of(y))
-        takes_b = self.result("flt", "i32", a=self.reg_of(x), b=self.reg_of(y)) if callee is max else \
-            self.result("flt", "i32", a=self.reg_of(y), b=self.reg_of(x))
-        return self.result("sel", "f32", a=takes_b.reg, b=self.reg_of(y), c=self.reg_of(x))
-
     def to_int(self, v: Val, wraps: bool) -> Val:
         """int(v) / np.int32(v): float32 truncates toward zero (saturating on the machine)."""
         if v.is_const:

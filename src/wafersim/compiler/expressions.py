@@ -520,11 +520,12 @@ class ExpressionLowering(LoweringCore):
                 self.move(out, value, node, retarget=not read_later)
             self.fn.ops.extend(tail)
 
-    def if_exp(self, node: ast.IfExp) -> Val:
+    def if_exp(self, node: ast.IfExp, cond: Val | None = None) -> Val:
+        """`a if c else b` as branches; `cond`: c's truth where the caller has evaluated it already."""
         if self.has_slice(node.body) or self.has_slice(node.orelse):
             raise Unsupported("a conditional expression chooses between scalars, not slices: choose with an if "
                               "statement (if c: r[0:n] = ... else: r[0:n] = ...)", node)
-        cond = self.truth(self.scalar(node.test))
+        cond = cond if cond is not None else self.truth(self.scalar(node.test))
         if cond.is_const:
             chosen = node.body if cond.const else node.orelse
             return self.number_tuple(chosen) if isinstance(chosen, ast.Tuple) else self.scalar(chosen)

@@ -170,3 +170,101 @@ class MathLowering(ExpressionLowering):
         magnitude = self.result("fabs", "f32", a=value.reg)
         infinity = self.reg_of(Val("f32", const=math.inf))
         return self.result("feq" if kind == "isinf" else "flt", "i32", a=magnitude.reg, b=infinity)
+
+    # ------------------------------------------------------------------ min and max of numbers
+    def min_max(self, callee, args) -> Val:
+        if len(args) < 2:
+            raise Unsupported(f"{callee.__name__}() needs at least two values in a kernel")
+        values = [self.scalar(a) for a in args]
+        result = values[0]
+        for v in values[1:]:
+            result = self.min_max_pair(callee, result, v)
+        return result
+
+    def min_max_pair(self, callee, a: Val, b: Val) -> Val:
+        """Python's `max(a, b)`: b if b > a else a (`min`: b if b < a else a). For float32 in general a
+        compare and a `sel`: the machine's `fmax`/`fmin` (NumPy's maximum/minimum) propagate a nan from
+        either operand, where Python keeps `a` when the comparison with a nan is false. Where `b` cannot be
+        a nan (a constant that is not one, an int32) they agree with the operands swapped: `fmax(b, a)` is
+        a nan only for a nan `a`, is `b` only where b > a, and of two equal zeros gives its second operand,
+        `a`, as Python keeps the first; so one instruction."""
+        ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
+        x, y = self.to_type(a, ty), self.to_type(b, ty)
+        if x.is_const and y.is_const:
+            chosen = y if (y.const > x.const if callee is max else y.const < x.const) else x
+            return Val(ty, const=chosen.const, wraps=chosen.wraps)  # (the chosen object, its type with it)
+        if ty == "i32":
+            return self.result(callee.__name__, ty, a=self.reg_of(x), b=self.reg_of(y))
+        if b.ty == "i32" or (b.is_const and b.const == b.const):
+            return self.result(_FLOAT_MIN_MAX[callee], "f32", a=self.reg_of(y), b=self.reg_of(x))
+        takes_b = self.result("flt", "i32", a=self.reg_of(x), b=self.reg_of(y)) if callee is max else \
+            self.result("flt", "i32", a=self.reg_of(y), b=self.reg_of(x))
+        return self.result("sel", "f32", a=takes_b.reg, b=self.reg_of(y), c=self.reg_of(x))
+
+    def if_exp(self, node: ast.IfExp):
+        fused = self.nan_propagating_min_max(node)
+        if fused is None:
+            fused = self.selected(node)
+        return fused if fused is not None else super().if_exp(node)
+
+    def selected(self, node: ast.IfExp) -> Val | None:
+        """`a if c else b` whose branches are variables or constants (`_plain_operand`) and c known only at run
+        time: one `sel` instead of a branch (Python evaluates only the branch it picks, but evaluating a plain
+        operand has no effect and cannot fail, so evaluating both chooses the same). None otherwise."""
+        if not (_plain_operand(node.body) and _plain_operand(node.orelse)) or self.has_slice(node.body) \
+                or self.has_slice(node.orelse):
+            return None
+        cond = self.truth(self.scalar(node.test))
+        if cond.is_const:  # only the branch that runs is compiled, by the general path (given c: no repeat)
+            return super().if_exp(node, cond)
+        first, second = self.expr(node.body), self.expr(node.orelse)
+        if not (isinstance(first, Val) and isinstance(second, Val)):  # (tuples: the general path)
+            return super().if_exp(node, cond)
+        ty = "f32" if "f32" in (first.ty, second.ty) else "i32"
+        first, second = self.to_type(first, ty), self.to_type(second, ty)
+        return self.result("sel", ty, a=cond.reg, b=self.reg_of(first), c=self.reg_of(second))
+
+    def nan_propagating_min_max(self, node: ast.IfExp) -> Val | None:
+        """`b if b != b else max(a, b)` (the test may be `math.isnan(b)` or `np.isnan(b)`; `min` likewise):
+        a maximum that propagates a nan from either side, as the collectives' combine is written, compiled
+        to one `fmax(b, a)`, which gives b for a nan b and otherwise Python's max(a, b) (`min_max_pair`).
+        Only where b is a float32 variable and a a variable or a constant (`_plain_operand`), so that
+        evaluating a whatever b holds changes nothing; None for any other conditional expression (compiled
+        as written)."""
+        test, body, orelse = node.test, node.body, node.orelse
+        if not (isinstance(body, ast.Name) and isinstance(orelse, ast.Call) and len(orelse.args) == 2
+                and not orelse.keywords and isinstance(orelse.args[1], ast.Name) and orelse.args[1].id == body.id
+                and _plain_operand(orelse.args[0])):
+            return None
+        is_nan_test = (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.NotEq)
+                       and _is_name(test.left, body.id) and _is_name(test.comparators[0], body.id)) or \
+                      (isinstance(test, ast.Call) and len(test.args) == 1 and not test.keywords
+                       and _is_name(test.args[0], body.id) and self.static(test.func) in (math.isnan, np.isnan))
+        if not is_nan_test:
+            return None
+        callee = self.static(orelse.func)
+        if callee not in (min, max):
+            return None
+        a, b = self.expr(orelse.args[0]), self.expr(body)
+        if not (isinstance(a, Val) and isinstance(b, Val)) or b.ty != "f32" or b.is_const:
+            return None
+        return self.result(_FLOAT_MIN_MAX[callee], "f32", a=self.reg_of(b), b=self.reg_of(self.to_type(a, "f32")))
+
+
+#: The machine's float32 minimum and maximum (NumPy's np.minimum / np.maximum: a nan operand wins, the first
+#: of two; of two equal zeros, the second operand).
+_FLOAT_MIN_MAX = {min: "fmin", max: "fmax"}
+
+
+def _is_name(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _plain_operand(node: ast.expr) -> bool:
+    """A variable, a constant (`-0.0`, `math.inf`) or a special register: evaluating it has no effect and
+    cannot fail at run time, so it may be evaluated where Python would not have."""
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, (ast.Name, ast.Constant))

@@ -18,8 +18,9 @@ from ..ir import PURE, IRFunction, Op, VReg
 from .cfg import CFG, definitions, phi_operands
 from .cleanup import copy_propagate
 
-_COMMUTATIVE = {"add", "mul", "and", "or", "xor", "min", "max", "seq", "sne", "fadd", "fmul", "fmin", "fmax",
-                "feq", "fne"}
+# (Not fmin/fmax: of two equal zeros they give the second operand, and of two nans the first, so
+# fmax(a, b) and fmax(b, a) may differ in a sign or a nan's payload.)
+_COMMUTATIVE = {"add", "mul", "and", "or", "xor", "min", "max", "seq", "sne", "fadd", "fmul", "feq", "fne"}
 _NEVER = {"ld"}
 
 

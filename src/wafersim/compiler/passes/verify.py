@@ -60,6 +60,10 @@ def _type_problems(op: Op) -> list[str]:
             need(f, "i32")
     if op.op in ("vredsum", "vredmin", "vredmax", "vdot"):  # the result's type is the elements' (.f: float32)
         need("d", "f32" if op.flags & 1 else "i32")
+    if op.op == "sel" and isinstance(op.d, VReg):  # an int32 condition chooses between values of d's type
+        need("a", "i32")
+        for f in ("b", "c"):
+            need(f, op.d.ty)
     for f in _ADDRESS_FIELDS.get(op.op, ""):
         need(f, "i32")
     return problems
