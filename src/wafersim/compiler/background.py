@@ -54,5 +54,5 @@ class BackgroundCallLowering:
                 self.source = source
                 raise self.error(node, f"{usage.split('(')[0]}() on {PORTS[direction]} channel {channel} waits for "
                                        f"no {call}() of this kernel (" + (f"it posts them on {', '.join(posted)}"
-                                       if posted else f"it posts none") + "): wait on the direction and channel "
-                                       f"of the transfer")
+                                       if posted else "it posts none") + "): wait on the direction and channel "
+                                       "of the transfer")
