@@ -258,3 +258,51 @@ def test_a_for_loop_over_a_device_function_giving_a_number_is_refused():
         run(loops_over_a_number, np.zeros(12, np.int32))
     assert info.value.line == line_of(loops_over_a_number, "MARK-number")
     assert "_twice() gives an int32 scalar" in str(info.value), str(info.value)
+
+
+# ---------------------------------------------------------------- a negative index held in a variable, passed on
+@ws.jit
+def _add_at(buf, k, v):
+    buf[k] += v                    # counts from the end for a negative k, as in Python
+    j = (k + 1) & 3
+    buf[j] += v * 2
+    m = k - 1                      # a variable assigned once from it: a constant too
+    buf[m] += 100
+
+
+@ws.jit
+def _add_twice(buf, k, v):
+    _add_at(buf, k, v)             # a parameter passed on to another device function
+    _add_at(buf, k, v + 1)
+
+
+@ws.jit
+def passes_negative_indices_in_variables(out):
+    x, y = ws.grid(2)
+    p = y * 4 + x
+    li = ws.local.array(4, np.int32)
+    for i in range(4):
+        li[i] = p + i
+    last = -1                      # assigned once from a constant: passed as the -1 it holds, as `-1` is
+    back = -3
+    _add_at(li, last, p)
+    _add_twice(li, back, 5)
+    _add_at(li, -2, 7)             # (the literal, for comparison)
+    for i in range(4):
+        out[p, i] = li[i]
+
+
+def test_a_negative_index_in_a_variable_passed_to_a_device_function_counts_from_the_end_as_python():
+    # `last = -1; f(li, last)` with `buf[k]` in f stopped the kernel with "li axis 0: index -1 is out of
+    # bounds" (the parameter a run-time value), where the literal `f(li, -1)` counts from the end.
+    expected = np.zeros((12, 4), np.int32)
+    for p in range(12):
+        li = [p + i for i in range(4)]
+        last, back = -1, -3
+        _add_at.py_func(li, last, p)
+        for v in (5, 6):  # _add_twice
+            _add_at.py_func(li, back, v)
+        _add_at.py_func(li, -2, 7)
+        expected[p] = li
+    assert expected[0].tolist() == [200, 112, 131, 17]  # (worked by hand: every index negative but j)
+    assert np.array_equal(run(passes_negative_indices_in_variables, np.zeros((12, 4), np.int32)), expected)

@@ -161,17 +161,17 @@ class MixedGen(Gen):
     def mine(self) -> bool:
         return self.draw(st.integers(0, 3)) == 0
 
-    def index(self, depth: int, target: bool = False, held: bool = True) -> str:
+    def index(self, depth: int, target: bool = False) -> str:
         """A constant index, one counted from the end, or one known at run time (in an augmented assignment's
-        target, without a call: such an index is refused, as it would be evaluated twice). `held=False`: no
-        variable holding a negative constant (a device function's parameter bound to it is a run-time value,
-        where a negative index stops the kernel, as documented)."""
+        target, without a call: such an index is refused, as it would be evaluated twice). One counted from the
+        end may be a variable holding it, also as a device function's argument (`mark(li, back1, v)`: the
+        parameter binds as the constant, so `buf[k]` there counts from the end as in Python)."""
         kind = self.choice(["const", "neg", "run"] if depth > 0 else ["const", "neg"])
         if kind == "const":
             return str(self.draw(st.integers(0, N_LOCAL - 1)))
         if kind == "neg":  # written out, or held in a variable assigned once from it (`back2 = -2`), the same
             value = self.draw(st.integers(-N_LOCAL, -1))
-            return f"back{-value}" if held and self.draw(st.booleans()) else str(value)
+            return f"back{-value}" if self.draw(st.booleans()) else str(value)
         return f"({self.choice(INT_VARS) if target else self.int_expr(0)} & _I(3))"
 
     def int_const(self) -> str:

@@ -368,7 +368,14 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         string, a tuple of constants, a dtype), passed as it is so it binds as a constant."""
         static = self.static(node)
         if static is NOT_STATIC or isinstance(static, (bool, int, float, np.number)):
-            return self.expr(node)
+            value = self.expr(node)
+            if isinstance(node, ast.Name) and isinstance(value, Val) and value.ty == "i32" and not value.is_const \
+                    and isinstance(static, (int, np.integer)) and not isinstance(static, bool) \
+                    and fits_int32(int(static)):
+                # `last = -1; f(a, last)`: a variable assigned once from an integer constant binds as that
+                # constant, as the literal `f(a, -1)` does, so `a[k]` in f counts from the end as in Python.
+                return self.const(static)
+            return value
         return self.python_value(static)
 
 
