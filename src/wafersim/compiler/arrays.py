@@ -12,8 +12,8 @@ from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
 from .ir import VReg
-from .values import (ARRAY_DTYPES, INT_MAX, INT_MIN, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
-                     Val, copy_refusal, describe)
+from .values import (ARRAY_DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal,
+                     describe)
 
 
 #: Local arrays have up to this many axes (global array arguments: 1 or 2).
@@ -106,14 +106,8 @@ class ArrayLowering(HalfLowering):
         v = self.scalar(node)
         if v.ty != "i32":
             raise Unsupported(f"{what} must be an int32, not a float32", node)
-        if not v.is_const and isinstance(node, ast.Name):
-            try:
-                known = self.static(node)
-            except Unsupported:
-                known = NOT_STATIC
-            if is_integer(known) and not isinstance(known, bool) and INT_MIN <= int(known) <= INT_MAX:
-                return Val("i32", const=int(known))
-        return v
+        known = None if v.is_const else self.known_int32(node)
+        return v if known is None else Val("i32", const=known)
 
     def check_index(self, index: Val, size: Val, what: str) -> None:
         """Stop with a MemoryAccessError unless 0 <= index < size (one `chk`, unless known at compile time)."""

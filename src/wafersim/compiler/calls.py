@@ -369,13 +369,11 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         static = self.static(node)
         if static is NOT_STATIC or isinstance(static, (bool, int, float, np.number)):
             value = self.expr(node)
-            if isinstance(node, ast.Name) and isinstance(value, Val) and value.ty == "i32" and not value.is_const \
-                    and isinstance(static, (int, np.integer)) and not isinstance(static, bool) \
-                    and fits_int32(int(static)):
-                # `last = -1; f(a, last)`: a variable assigned once from an integer constant binds as that
-                # constant, as the literal `f(a, -1)` does, so `a[k]` in f counts from the end as in Python.
-                return self.const(static)
-            return value
+            # `last = -1; f(a, last)`: a variable assigned once from an integer constant binds as that constant,
+            # as the literal `f(a, -1)` does, so `a[k]` in f counts from the end as in Python.
+            known = self.known_int32(node) if isinstance(value, Val) and value.ty == "i32" and not value.is_const \
+                else None
+            return value if known is None else self.const(known)
         return self.python_value(static)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import CompileError
+from ..arch.values import is_integer
 from . import cuda_names
 from . import intrinsics as wsi
 from .ir import IRFunction, Label, Op, SourceLine, VReg
@@ -411,6 +412,18 @@ class LoweringCore:
         if isinstance(value, tuple):
             return Tup(tuple(self.python_value(item) for item in value))
         return value
+
+    def known_int32(self, node: ast.expr) -> int | None:
+        """The int32 a name holds when compiling though its register is a variable's (`last = -1`, a name
+        assigned once from constants: `assigned_constant`), else None. Such a name indexes, and binds a device
+        function's parameter, as the number does (`a[last]` counts from the end as `a[-1]` does)."""
+        if not isinstance(node, ast.Name):
+            return None
+        try:
+            known = self.static(node)
+        except Unsupported:
+            return None
+        return int(known) if is_integer(known) and fits_int32(int(known)) else None
 
     def static(self, node: ast.expr):
         """The Python object a name or attribute chain denotes at compile time, or NOT_STATIC."""
