@@ -16,6 +16,7 @@ import functools
 from ..arch.spec import WaferSpec
 from ..errors import CompileError, SramBudgetError
 from ..isa.assembler import Program, disassemble
+from ..isa.opcodes import IMM_MAX, IMM_MIN
 from .encode import encode_machine_code
 from .debuginfo import symbols
 from .ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, SourceLine, VReg, basic_blocks, place_of
@@ -256,7 +257,6 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
     return Compiled(program, ir_text, alloc, log, machine)
 
 
-IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1
 ADDRESSING = {"ld", "st", "gld", "gst"}
 
 

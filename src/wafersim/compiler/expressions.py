@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..isa.opcodes import SPECIAL_REGISTERS
+from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .core import LoweringCore
 from .ir import Op
@@ -205,9 +205,9 @@ class ExpressionLowering(LoweringCore):
             if isinstance(op, ast.LShift):
                 return self.const(0)
             b = self.const(31)
-        if type(op) in immediate and b.is_const and -8192 <= b.const <= 8191:
+        if type(op) in immediate and b.is_const and IMM_MIN <= b.const <= IMM_MAX:
             return self.result(immediate[type(op)], "i32", a=self.reg_of(a), imm=int(b.const))
-        if isinstance(op, ast.Sub) and b.is_const and -8191 <= b.const <= 8192:
+        if isinstance(op, ast.Sub) and b.is_const and -IMM_MAX <= b.const <= -IMM_MIN:
             return self.result("addi", "i32", a=self.reg_of(a), imm=-int(b.const))
         if isinstance(op, (ast.LShift, ast.RShift)):
             return self.shift(op, a, b)
@@ -279,7 +279,7 @@ class ExpressionLowering(LoweringCore):
                     return self.result("mov", "i32", a=self.reg_of(a))
                 return self.result("srai", "i32", a=self.reg_of(a), imm=k)
             mask = int(b.const) - 1
-            if mask <= 8191:
+            if mask <= IMM_MAX:
                 return self.result("andi", "i32", a=self.reg_of(a), imm=mask)
             return self.result("and", "i32", a=self.reg_of(a), b=self.reg_of(self.const(mask)))
         ra, rb = self.reg_of(a), self.reg_of(b)
@@ -477,7 +477,7 @@ class ExpressionLowering(LoweringCore):
         if ty == "f32":
             name = {"slt": "flt", "sle": "fle", "seq": "feq", "sne": "fne"}[name]
         x, y = (b, a) if swap else (a, b)
-        if name in ("slt", "seq") and y.is_const and -8192 <= y.const <= 8191 and not x.is_const:
+        if name in ("slt", "seq") and y.is_const and IMM_MIN <= y.const <= IMM_MAX and not x.is_const:
             return self.result(name + "i", "i32", a=x.reg, imm=int(y.const))
         return self.result(name, "i32", a=self.reg_of(x), b=self.reg_of(y))
 

@@ -40,6 +40,9 @@ FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
     "CHK": (("a", 19, 5, False), ("b", 14, 5, False), ("imm", 0, 14, False)),
 }
 
+#: The range of the IMM format's signed immediate (addi, andi, slti, ...): an operand outside it needs a register.
+IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1
+
 DIRECTIONS = ("north", "east", "south", "west")
 NORTH, EAST, SOUTH, WEST = range(4)
 #: The ports of a PE's router: the four links and the PE itself ("ramp", as the Cerebras SDK calls it).

@@ -11,10 +11,10 @@ instruction can carry at most one such relocation.
 """
 from __future__ import annotations
 
+from ...isa.opcodes import IMM_MAX, IMM_MIN
 from ..ir import IRFunction, Label, Op, Phi, VReg, basic_blocks
 from .cfg import definitions
 
-IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1
 #: register form -> (immediate form, commutative)
 _IMMEDIATE_FORMS = {"add": ("addi", True), "mul": ("muli", True), "and": ("andi", True), "or": ("ori", True),
                     "xor": ("xori", True), "shl": ("shli", False), "shr": ("shri", False), "sra": ("srai", False),

@@ -10,11 +10,11 @@ both forms, so they agree even on overflow.
 """
 from __future__ import annotations
 
+from ...isa.opcodes import IMM_MAX, IMM_MIN
 from ..ir import IRFunction, Op, VReg
 from .cfg import CFG, definitions, new_vreg, uses
 from .induction import Affine, analyse, reads_before_change
 
-IMM_MIN, IMM_MAX = -(1 << 13), (1 << 13) - 1
 
 
 def reduce_induction_variables(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
