@@ -9,11 +9,11 @@ import numpy as np
 
 from ..arch.spec import MAX_CHANNELS
 from ..arch.values import is_integer
-from ..isa.opcodes import ACCEPT, port_mask
+from ..isa.opcodes import ACCEPT, WORD_TYPE_NAMES, port_mask
 from . import intrinsics as wsi
 from .core import RecvUse
 from .ir import line_text
-from .values import (DTYPES, NOT_STATIC, RAW_WORD, TYPE_NAMES, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
+from .values import (DTYPES, NOT_STATIC, RAW_WORD, GlobalArray, LocalArray, SliceRef, Tup, Unsupported,
                      Val, describe, word_tag)
 
 #: A word sent toward one direction arrives at the neighbour there, which receives it from the opposite one.
@@ -182,10 +182,10 @@ class FabricCallLowering:
             if use.how in ("context", "default", "fabric") and sent in ("f16", "bf16"):
                 line = self.sent[(_OPPOSITE[use.key[0]], use.key[1])][sent]
                 self.source = use.source
-                raise self.error(use.node, f"every ws.send toward this ws.recv() sends {TYPE_NAMES[sent]} words "
-                                           f"(a slice of a {TYPE_NAMES[sent]} array, at "
+                raise self.error(use.node, f"every ws.send toward this ws.recv() sends {WORD_TYPE_NAMES[sent]} words "
+                                           f"(a slice of a {WORD_TYPE_NAMES[sent]} array, at "
                                            f"{line_text(line, self.filename)}), but a scalar receive reads an int32 "
-                                           f"or float32 word: receive them into a slice of a {TYPE_NAMES[sent]} "
+                                           f"or float32 word: receive them into a slice of a {WORD_TYPE_NAMES[sent]} "
                                            f"local array, ws.recv(d, out=buf[a:b]) (or pass dtype= and bitcast=True "
                                            f"to read a word's bits)")
 
@@ -197,8 +197,8 @@ class FabricCallLowering:
             if use.how == "context" and sent is not None and sent != use.ty:
                 line = self.sent[(_OPPOSITE[use.key[0]], use.key[1])][sent]
                 self.source = use.source
-                raise self.error(use.node, f"this ws.recv() would read its word as {TYPE_NAMES[use.ty]} (from where "
-                                           f"the value goes), but every ws.send toward it sends {TYPE_NAMES[sent]} "
+                raise self.error(use.node, f"this ws.recv() would read its word as {WORD_TYPE_NAMES[use.ty]} (from where "
+                                           f"the value goes), but every ws.send toward it sends {WORD_TYPE_NAMES[sent]} "
                                            f"(at {line_text(line, self.filename)}); say which with dtype= (np.int32 "
                                            f"or np.float32)")
 

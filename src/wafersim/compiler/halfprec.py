@@ -16,16 +16,15 @@ import numpy as np
 
 from . import intrinsics as wsi
 from ..isa import halfprec
-from ..isa.opcodes import FLAG_BFLOAT, FLAG_FLOAT, FLAG_SCALAR
+from ..isa.opcodes import FLAG_BFLOAT, FLAG_FLOAT, FLAG_SCALAR, WORD_TYPE_NAMES
 from .calls import CallLowering
-from .values import TYPE_NAMES, LocalArray, SliceRef, Unsupported, Val
+from .values import LocalArray, SliceRef, Unsupported, Val
 
 #: The 16-bit opcode that does what each float32 vector opcode does (`vscale` is `vhmul.s`).
 _HALF_OPCODE = {"vadd": "vhadd", "vsub": "vhsub", "vmul": "vhmul", "vmin": "vhmin", "vmax": "vhmax",
                 "vfma": "vhfma", "vscale": "vhmul"}
 #: Opcodes whose `b` is a scalar register without the `.s` flag.
 _IMPLICIT_SCALAR = frozenset({"vscale", "vfill"})
-NAMES = TYPE_NAMES  # (the IR types' NumPy names, values.TYPE_NAMES)
 
 
 def is_half_type(ty: str) -> bool:
@@ -86,12 +85,12 @@ class HalfLowering(CallLowering):
             return
         if "i32" in (leaf_ty, ty):  # (no vector int32 <-> float32 conversion: a slice copy would not do)
             fn = "int" if ty == "i32" else "float"
-            how = (f"convert element by element into a {NAMES[ty]} array first, `for k in range(n): "
+            how = (f"convert element by element into a {WORD_TYPE_NAMES[ty]} array first, `for k in range(n): "
                    f"tmp[k] = {fn}(src[k])` (a slice copy does not convert between int32 and float32)")
         else:
-            how = f"convert with a slice copy into a {NAMES[ty]} array first"
-        raise Unsupported(f"vector operands must all have the destination's dtype ({NAMES[ty]}), not "
-                          f"{NAMES[leaf_ty]}: {how}", node)
+            how = f"convert with a slice copy into a {WORD_TYPE_NAMES[ty]} array first"
+        raise Unsupported(f"vector operands must all have the destination's dtype ({WORD_TYPE_NAMES[ty]}), not "
+                          f"{WORD_TYPE_NAMES[leaf_ty]}: {how}", node)
 
     def mixed_accumulate(self, leaves: list, ty: str) -> str | None:
         """For a float32 destination with 16-bit slice operands: their common 16-bit type (the tree must be
@@ -114,7 +113,7 @@ class HalfLowering(CallLowering):
         types = (src.array.dtype, dst.array.dtype)
         if not (isinstance(dst.array, LocalArray) and isinstance(src.array, LocalArray)):
             if any(map(is_half_type, types)) and types[0] != types[1]:
-                raise Unsupported(f"a {NAMES[types[0]]} slice copied to a {NAMES[types[1]]} slice: conversions run "
+                raise Unsupported(f"a {WORD_TYPE_NAMES[types[0]]} slice copied to a {WORD_TYPE_NAMES[types[1]]} slice: conversions run "
                                   f"between local arrays (copy the global data into a local array of its dtype "
                                   f"first)")
             return False

@@ -15,12 +15,13 @@ import ast
 import contextlib
 from typing import Iterator
 
+from ..isa.opcodes import WORD_TYPE_NAMES
 from . import intrinsics as wsi
 from .arrays import as_load
 from .core import LoopContext, constant_tuple
 from .definite import copy_defined, meet, stored_names
 from .for_loops import ForLoopLowering
-from .values import TYPE_NAMES, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
+from .values import GlobalArray, LocalArray, Tup, Unsupported, Val, describe
 from .rows import RowLowering
 
 _ANNOTATIONS = {int: "i32", float: "f32"}
@@ -224,7 +225,7 @@ class StatementLowering(ForLoopLowering, RowLowering):
             raise self.error(s.value, "a float32 value for an int variable (" + self.float_to_int_hint(s.value) + ")")
         current = self.lookup_or_none(s.target.id)
         if isinstance(current, Val) and not current.is_const and current.ty != ty:
-            name, kind = s.target.id, TYPE_NAMES[current.ty]
+            name, kind = s.target.id, WORD_TYPE_NAMES[current.ty]
             raise self.error(s.target, f"{name!r} is already an {kind} variable (a variable keeps its first value's "
                                        f"type): annotate its first assignment instead ({name}: "
                                        f"{'float' if ty == 'f32' else 'int'} = ...), or use another name")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..isa import float_math
 from ..isa.halfprec import HALF_NAMES
-from ..isa.opcodes import WORD_TAG
+from ..isa.opcodes import WORD_TAG, WORD_TYPE_NAMES
 from .ir import VReg
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -185,8 +185,6 @@ def fold_float32(opcode: str, *values: float) -> float:
         return float(UFUNC_OF[opcode](*arrays)[0])
 
 
-#: The NumPy name of each IR type, for messages.
-TYPE_NAMES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "i32": "int32"}
 
 
 def copy_refusal(src_ty: str, dst_ty: str) -> str:
@@ -194,7 +192,7 @@ def copy_refusal(src_ty: str, dst_ty: str) -> str:
     copies convert only between float32 and the 16-bit floats: there is no vector int32 <-> float32
     conversion, so those convert element by element (`float(...)`: rounding to nearest; `int(...)`:
     truncating toward zero and saturating, nan giving 0)."""
-    src, dst = TYPE_NAMES.get(src_ty, src_ty), TYPE_NAMES.get(dst_ty, dst_ty)
+    src, dst = WORD_TYPE_NAMES.get(src_ty, src_ty), WORD_TYPE_NAMES.get(dst_ty, dst_ty)
     fn = "float" if dst_ty != "i32" else "int"
     article = "an" if src.startswith("i") else "a"
     return (f"cannot copy {article} {src} slice into a {dst} slice: slice copies convert only between float32 and "

@@ -16,10 +16,10 @@ import numpy as np
 
 from ..isa.float_math import VECTOR_MATH
 from ..isa.halfprec import HALF_DTYPES
-from ..isa.opcodes import FLAG_SCALAR
+from ..isa.opcodes import FLAG_SCALAR, WORD_TYPE_NAMES
 from . import intrinsics as wsi
 from .arrays import ArrayLowering
-from .halfprec import NAMES, is_half_type
+from .halfprec import is_half_type
 from .scalar_math import UNARY
 from .ir import VReg
 from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
@@ -71,7 +71,7 @@ def _float_only(what: str, ty: str) -> str:
     if ty == "i32":
         return (f"{what} float32 values, which an int32 slice cannot hold: write them into a float32 "
                 f"array (then convert element by element, `dst[k] = int(tmp[k])`, if you need ints)")
-    return (f"{what} float32 values, and there is no {NAMES[ty]} form: widen into a float32 array first "
+    return (f"{what} float32 values, and there is no {WORD_TYPE_NAMES[ty]} form: widen into a float32 array first "
             f"(`f[0:n] = h[0:n]`), compute there, and narrow back with a slice copy (`h[0:n] = f[0:n]`)")
 
 

@@ -89,6 +89,8 @@ FLAG_BFLOAT = 4
 #: gives) is never checked: a raw send's words go to any receive, a raw receive (`bitcast=True`) takes any
 #: word. Tags are positions in this tuple (the field has 5 bits; `f16`, `bf16`: 16-bit floats, one per word).
 WORD_TYPES = ("raw", "f32", "i32", "f16", "bf16")
+#: The NumPy name of each word type (and IR type) but raw, for messages: `f32` -> "float32".
+WORD_TYPE_NAMES = {"f32": "float32", "i32": "int32", "f16": "float16", "bf16": "bfloat16"}
 WORD_TAG = {name: tag for tag, name in enumerate(WORD_TYPES)}
 #: Opcodes whose `flags` field is a word type rather than modifier letters.
 MESSAGE_OPS = frozenset({"send", "sendv", "recv", "recvv", "senda", "recva"})

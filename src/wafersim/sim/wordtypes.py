@@ -13,12 +13,11 @@ import numpy as np
 
 from ..errors import WaferError, WordTypeError
 from ..isa.encoding import Instr
-from ..isa.opcodes import DIRECTIONS, RAMP, WORD_TAG, WORD_TYPES
+from ..isa.opcodes import DIRECTIONS, RAMP, WORD_TAG, WORD_TYPE_NAMES, WORD_TYPES
 from .lanes import Lanes
 
 RAW = WORD_TAG["raw"]
-_TYPE_NAMES = {"f32": "float32", "i32": "int32", "f16": "float16", "bf16": "bfloat16"}
-_TAG_MODIFIERS = {name: tag for tag, name in _TYPE_NAMES.items()}  # float32 -> f32: `recv.f32`
+_TAG_MODIFIERS = {name: tag for tag, name in WORD_TYPE_NAMES.items()}  # float32 -> f32: `recv.f32`
 
 
 def how_to_take(op: str, sent: str) -> str:
@@ -124,7 +123,7 @@ class WordTypeMixin:
 
     def _word_type_error(self, pc: int, ins: Instr, receiver: int, tag: int) -> WordTypeError:
         """The error for a word tagged `tag` received by the PE `receiver` at `pc` as `ins.flags`."""
-        got, wanted = (_TYPE_NAMES.get(WORD_TYPES[t], WORD_TYPES[t]) if t < len(WORD_TYPES) else f"tag {t}"
+        got, wanted = (WORD_TYPE_NAMES.get(WORD_TYPES[t], WORD_TYPES[t]) if t < len(WORD_TYPES) else f"tag {t}"
                        for t in (tag, ins.flags))
         senders = self._senders_of(ins, receiver)
         send_dir = RAMP if ins.dir == RAMP else (ins.dir + 2) % 4
