@@ -173,10 +173,9 @@ class RowLowering(VectorLowering):
         return ast.copy_location(ast.Slice(lower=lower, upper=upper, step=columns.step), columns)
 
     def computed_rows(self, node: ast.expr) -> ast.expr:
-        """`node`; an operation on slices or blocks, which Python has computed once its operands are read."""
-        if self.has_slice(node):
-            self.vector_computed = True
-        return node
+        """`node`; an operation on slices or blocks, which Python has computed once its operands are read
+        (`computed`)."""
+        return self.computed(node) if self.has_slice(node) else node
 
     def row_of(self, node: ast.expr, k: int) -> ast.expr:
         """`node` with each 2-D slice replaced by its k-th row."""
