@@ -44,7 +44,9 @@ class BarrierMixin:
         self._guard_time(float(release_at.max()))
         self.launch.barriers += 1
         if self.launch.progress:
-            self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
+            # (waves run to the end so far, as between waves: a release in wave 3 once reported 0, and a
+            # callback's count went 1, 0, ..., 2, 0, ...)
+            self.launch.progress(self.launch.waves_done, self.launch.placement.waves, self.launch.barriers)
         op = "gbar" if grid else "bar"
         for bar_pc in [p for p in self.groups if self.launch.decoded.get(p) is not None
                        and self.launch.decoded[p].op == op]:
@@ -73,7 +75,9 @@ class BarrierMixin:
         self._guard_time(float(release.max()))
         self.launch.barriers += 1
         if self.launch.progress:
-            self.launch.progress(0, self.launch.placement.waves, self.launch.barriers)
+            # (waves run to the end so far, as between waves: a release in wave 3 once reported 0, and a
+            # callback's count went 1, 0, ..., 2, 0, ...)
+            self.launch.progress(self.launch.waves_done, self.launch.placement.waves, self.launch.barriers)
         if len(release) == 1:  # one block: the release is one number
             release = release[0]
             recycle = self.strategy.recycled_slot_rows and self.tracer is None
