@@ -273,6 +273,14 @@ def test_a_resumed_launch_keeps_its_state_as_the_launch_run_through(kernels, tmp
     for name in ("pcs", "regs", "sram", "cycle"):
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
     assert resumed.state.locals((5, 6)) == plain.state.locals((5, 6))
+    # a PE of wave 0 (launch coordinates (1, 1): block 0) is not in the file; the error says so, where it
+    # told a launch made with keep_state='all' to pass keep_state='all'
+    with pytest.raises(ws.LaunchError, match="resumed from a checkpoint taken in wave 1") as err:
+        resumed.state.locals((1, 1))
+    assert "keep_state='all' to keep" not in str(err.value)
+    if keep is True:  # the launch run through kept only its last wave: that error still asks for 'all'
+        with pytest.raises(ws.LaunchError, match="keep_state='all' to keep every wave"):
+            plain.state.locals((1, 1))
 
 
 def test_a_resumed_launch_runs_on_the_stream_it_was_launched_on(kernels, tmp_path):

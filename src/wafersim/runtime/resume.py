@@ -321,4 +321,7 @@ def resume_launch(path: str | Path, max_cycles: float | None = None,
                           stream=device.streams[meta.get("stream", 0)],  # (files before it was kept: the default)
                           _wave_class=_Restorer(meta, data), progress=False, print_output=False,
                           keep_state=meta.get("keep_state", False))  # (absent from older checkpoints)
+    if stats.state is not None and meta["wave"] > 0:
+        stats.state.missing_why = (f"the launch was resumed from a checkpoint taken in wave {meta['wave']}: the "
+                                   f"file holds no state of the waves before it")
     return device, stats

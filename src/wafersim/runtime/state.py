@@ -60,6 +60,9 @@ class LaunchState:
     def __init__(self, program: Program, placement: Placement, waves: Sequence[WaveSnapshot]) -> None:
         self.program, self.placement = program, placement
         self.waves = {snap.wave: snap for snap in waves}
+        # why a wave's state is missing, for the error that asks for it (`locate`); a launch resumed from a
+        # checkpoint says its file holds no earlier wave, rather than to pass the keep_state='all' it had
+        self.missing_why = "launch with keep_state='all' to keep every wave"
 
     def __repr__(self) -> str:
         waves = ", ".join(str(w) for w in sorted(self.waves))
@@ -78,7 +81,7 @@ class LaunchState:
         if snap is None:
             kept = ", ".join(str(w) for w in sorted(self.waves)) or "none"
             raise LaunchError(f"PE {tuple(pe)} ran in wave {wave} of {self.placement.waves}; this state holds "
-                              f"wave(s) {kept} (launch with keep_state='all' to keep every wave)", pe=tuple(pe))
+                              f"wave(s) {kept} ({self.missing_why})", pe=tuple(pe))
         return snap, lane
 
     def pc(self, pe: Any) -> int | None:
