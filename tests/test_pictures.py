@@ -101,3 +101,28 @@ def test_a_heatmap_returns_the_file_it_wrote_and_refuses_what_it_cannot_write(tm
     with pytest.raises(ws.ArgumentError, match="'missing' does not exist"):  # no writer creates folders
         stats.heatmap("busy", "missing/map.png")
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_heatmap_of_several_waves_says_it_sums_them(monkeypatch, tmp_path):
+    """A wafer PE's figures add up every block that ran on it (one a wave): the heatmap's title and the
+    notebook's caption say so, where they read as the launch's blocks (or its last wave) alone."""
+    titles = []
+    real = pictures.save_map
+
+    def spy(values, path, title, *args, **kwargs):
+        titles.append((np.array(values), title))
+        return real(values, path, title, *args, **kwargs)
+
+    monkeypatch.setattr(pictures, "save_map", spy)
+    spec = ws.WaferSpec(width=8, height=8)
+    one = run_heat(spec, (1, 1), (8, 8))
+    three = run_heat(spec, (3, 1), (8, 8))  # one slot: three waves on the same PEs
+    assert (one.waves, three.waves) == (1, 3)
+    one.heatmap("busy", tmp_path / "one.png")
+    three.heatmap("busy", tmp_path / "three.png")
+    (one_busy, one_title), (three_busy, three_title) = titles
+    assert one_title == "heat_kernel: busy cycles per PE"
+    assert three_title == "heat_kernel: busy cycles per PE, summed over 3 waves"
+    np.testing.assert_array_equal(three_busy, 3 * one_busy)  # the stencil's work does not depend on the data
+    assert "busy per PE over the launched blocks, summed over 3 waves: x 0..7" in three._repr_html_()
+    assert "busy per PE over the launched blocks: x 0..7" in one._repr_html_()

@@ -191,6 +191,12 @@ class LaunchStats:
 
         raise ArgumentError(f"unknown metric {name!r}; known: {', '.join(self.HEATMAP_METRICS)}", metric=name)
 
+    @property
+    def waves_note(self) -> str:
+        """', summed over N waves' for a launch of several waves, else '': a heatmap's title and the
+        notebook's caption say that a wafer PE's figures add up every block that ran on it, not the last."""
+        return f", summed over {self.waves:,} waves" if self.waves > 1 else ""
+
     def heatmap(self, metric: str, path, title: str | None = None, whole_wafer: bool = False):
         """Write a PNG heatmap of a per-PE metric (north up, with a colour bar in its units) over the
         rectangle of the wafer the launch's blocks occupied, or over the whole wafer with `whole_wafer`.
@@ -206,7 +212,7 @@ class LaunchStats:
         units, label = self.HEATMAP_METRICS["routed_words" if channel is not None else metric]
         if channel is not None:
             label = label.replace("all channels", f"channel {metric[13:]}")  # (as written: "01" stays)
-        title = title or f"{self.program}: {label}"
+        title = title or f"{self.program}: {label}{self.waves_note}"
         cmap = "magma" if metric == "stall" else "viridis"
         width, height = (self.spec.width, self.spec.height) if whole_wafer else launched_region(self)
         repair = self.repair

@@ -45,7 +45,8 @@ def heatmap_png(stats: "LaunchStats", metric: str = DEFAULT_METRIC) -> bytes:
     units, label = stats.HEATMAP_METRICS[metric]
     with tempfile.TemporaryDirectory() as folder:
         path = save_map(np.asarray(values)[:height, :width], Path(folder) / "map.png",
-                        f"{stats.program}: {label}", units, cmap="magma" if metric == "stall" else "viridis",
+                        f"{stats.program}: {label}{stats.waves_note}", units,
+                        cmap="magma" if metric == "stall" else "viridis",
                         max_pixels=400)
         return path.read_bytes()
 
@@ -74,7 +75,8 @@ def render_html(stats: "LaunchStats", metric: str = DEFAULT_METRIC) -> str:
                    f"<td style='text-align:right'>{html.escape(value)}</td></tr>"
                    for name, value in summary_rows(stats))
     png = base64.b64encode(heatmap_png(stats, metric)).decode("ascii")
-    caption = (f"{html.escape(metric)} per PE over the launched blocks: x 0..{width - 1}, y 0..{height - 1} "
+    caption = (f"{html.escape(metric)} per PE over the launched blocks{stats.waves_note}: "
+               f"x 0..{width - 1}, y 0..{height - 1} "
                f"of the {stats.spec.width} x {stats.spec.height} wafer")
     return (f"<div class='wafersim-launch-stats'><table>{rows}</table>"
             f"<figure><img src='data:image/png;base64,{png}' alt='{caption}'/>"
