@@ -52,7 +52,7 @@ def test_np_asarray_of_a_device_array_copies_it_to_the_host(dev):
     ("d // 2", "d // x"), ("d % 2", "d % x"), ("d ** 2", "d ** x"), ("d @ h", "d @ x"), ("d < 1", "d < x"),
     ("1 < d", "d > x"), ("d >= h", "d >= x"), ("d == 1", "d == x"), ("d != [0, 1, 2, 3]", "d != x"),
     ("-d", "-d"), ("abs(d)", "abs(d)"), ("h + d", "np.add(...)"), ("h == d", "np.equal(...)"),
-    ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.add.reduce(...)"),
+    ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.sum(...)"),
     ("float(d)", "float(d)"), ("int(d)", "int(d)"), ("complex(d)", "complex(d)")])
 def test_arithmetic_and_comparisons_on_the_host_say_to_copy_first(dev, expression, shown):
     """`d + 1` was Python's bare TypeError and `h + d` a silent copy through `__array__`: both are refused
@@ -62,6 +62,40 @@ def test_arithmetic_and_comparisons_on_the_host_say_to_copy_first(dev, expressio
         eval(expression, {"np": np, "d": d, "h": h})
     assert isinstance(info.value, TypeError) and f"({shown})" in str(info.value)
     assert "copy_to_host()" in str(info.value) and info.value.operation == shown
+
+
+@pytest.mark.parametrize("expression, name, on_host", [
+    ("np.mean(d)", "mean", "np.mean(h0)"), ("np.concatenate([d, h])", "concatenate", "np.concatenate([h0, h])"),
+    ("np.stack([h, d])", "stack", "np.stack([h, h0])"), ("np.where(h > 1, d, h)", "where", "np.where(h > 1, h0, h)"),
+    ("np.dot(h, d)", "dot", "np.dot(h, h0)"), ("np.sum(d)", "sum", "np.sum(h0)"),
+    ("np.copy(d)", "copy", "np.copy(h0)"), ("np.median(d)", "median", "np.median(h0)")])
+def test_numpy_functions_on_a_device_array_say_to_copy_first(dev, expression, name, on_host):
+    """`np.mean(d)` and `np.concatenate([d, h])` copied `d` to the host through `__array__` while ufuncs
+    were refused: NumPy functions are refused alike, and the advice given works on the host copy."""
+    h0 = np.arange(4, dtype=np.float32)
+    d, h = dev.to_device(h0), np.ones(4, np.float32)
+    copies = len(dev.default_stream.log)
+    with pytest.raises(ws.ArgumentTypeError) as info:
+        eval(expression, {"np": np, "d": d, "h": h})
+    assert info.value.operation == f"np.{name}(...)" and "copy_to_host()" in str(info.value)
+    assert len(dev.default_stream.log) == copies  # refused before any copy
+    expected = eval(on_host, {"np": np, "h0": h0, "h": h})
+    got = eval(expression, {"np": np, "d": d.copy_to_host(), "h": h})
+    assert np.array_equal(got, expected)
+
+
+def test_the_documented_value_comparisons_still_copy(dev):
+    """docs/api.md: `np.asarray(d)`, `np.array_equal`, `np.allclose` and `np.testing` compare values."""
+    host = np.array([0.0, 1.0, 2.0, np.nan], np.float32)
+    d = dev.to_device(host)
+    assert np.array_equal(d, host, equal_nan=True) and not np.array_equal(d, host)  # NaN != NaN, as NumPy
+    assert np.array_equiv(dev.to_device(np.ones(3, np.float32)), 1.0)
+    assert np.allclose(d, host + 1e-9, equal_nan=True) and not np.allclose(d, host + 1)
+    assert np.isclose(d, host).tolist() == np.isclose(host, host).tolist()
+    np.testing.assert_allclose(d, host)
+    np.testing.assert_array_equal(d, host)
+    np.testing.assert_equal(d, host)
+    assert np.array_equal(np.array(d), host, equal_nan=True)
 
 
 def test_device_arrays_compare_as_handles_and_convert_to_numpy_by_copying(dev):
