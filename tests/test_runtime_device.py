@@ -400,6 +400,42 @@ def test_dev_launch_takes_a_jit_kernel_as_its_message_said(dev):
     np.testing.assert_array_equal(out.copy_to_host(), np.float32(2.5) * host * 2 + 1)
 
 
+@ws.jit
+def store_options(out, print_output=7, max_cycles=5):
+    out[0] = print_output
+    out[1] = max_cycles
+
+
+@pytest.mark.parametrize("options", [{"print_output": True}, {"print_output": False}, {"max_cycles": None},
+                                     {"max_cycles": 10**6}])
+@pytest.mark.parametrize("path", ["dev.launch", "kernel[grid, block]"])
+def test_both_launch_paths_refuse_an_option_named_like_a_parameter_left_out(dev, path, options):
+    """dev.launch(k, g, b, (out,), print_output=True) ran with the kernel seeing its default 7 (an option
+    given with its default value was taken for no option), while k[g, b](out, print_output=True) was refused:
+    both are refused alike now, by the option's name, whatever its value. Nothing runs."""
+    out = dev.to_device(np.array([-1, -1], np.int32))
+    name = next(iter(options))
+    with pytest.raises(ws.LaunchError, match=rf"{name}=.* is the launch option {name}, not the kernel's parameter "
+                                             rf"{name}, which the launch left out") as info:
+        if path == "dev.launch":
+            dev.launch(store_options, 1, 1, (out,), **options)
+        else:
+            store_options[1, 1](out, **options)
+    assert info.value.parameter == name and out.copy_to_host().tolist() == [-1, -1] and not dev.launches
+
+
+def test_dev_launch_passes_a_jit_kernel_the_options_given_by_position_or_name(dev):
+    """Options given by position (dev.launch's signature) reach the jit kernel as by name; with the parameters
+    given by position, the kernel sees the values as Python would pass them."""
+    out = dev.to_device(np.array([-1, -1], np.int32))
+    with pytest.raises(ws.LaunchError, match="max_cycles=1000000 at the launch of store_options.* is the launch option max_cycles"):
+        dev.launch(store_options, 1, 1, (out, 3), None, 10**6)  # (stream, max_cycles)
+    stats = dev.launch(store_options, 1, 1, (out, 3, 9), None, 10**6, False, trace=True)
+    assert out.copy_to_host().tolist() == [3, 9] and stats.trace is not None and dev.launches == [stats]
+    with pytest.raises(ws.ArgumentTypeError, match="unexpected keyword argument 'zzz'"):
+        dev.launch(store_options, 1, 1, (out, 3, 9), zzz=1)
+
+
 @pytest.mark.parametrize("bare", ["int", "device array", "pointer", "None"])
 def test_dev_launch_with_one_bare_argument_says_to_wrap_it_in_a_tuple(dev, bare):
     """dev.launch(k, g, b, 5) was Python's TypeError "'int' object is not iterable" (no WaferError) and
