@@ -288,7 +288,7 @@ def test_out_of_memory_says_what_holds_the_memory_and_what_to_do():
     assert n_live == len(kept) == 3 and err.live_allocations == n_live
     assert err.requested == 800 and err.capacity == 4096
     text = str(err)
-    assert f"{n_live} live allocation(s) hold {n_live * 800:,} bytes" in text
+    assert f"{n_live} live allocations hold {n_live * 800:,} bytes" in text
     assert "arr.free()" in text and "global_bytes" in text
     for arr in dev.arrays().values():  # freed, the same loop never runs out
         arr.free()
@@ -428,7 +428,8 @@ def test_dev_launch_passes_a_jit_kernel_the_options_given_by_position_or_name(de
     """Options given by position (dev.launch's signature) reach the jit kernel as by name; with the parameters
     given by position, the kernel sees the values as Python would pass them."""
     out = dev.to_device(np.array([-1, -1], np.int32))
-    with pytest.raises(ws.LaunchError, match="max_cycles=1000000 at the launch of store_options.* is the launch option max_cycles"):
+    with pytest.raises(ws.LaunchError, match="max_cycles=1000000 at the launch of store_options.* is the launch "
+                                             "option max_cycles"):
         dev.launch(store_options, 1, 1, (out, 3), None, 10**6)  # (stream, max_cycles)
     stats = dev.launch(store_options, 1, 1, (out, 3, 9), None, 10**6, False, trace=True)
     assert out.copy_to_host().tolist() == [3, 9] and stats.trace is not None and dev.launches == [stats]

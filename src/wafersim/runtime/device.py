@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
-from ..arch.values import is_integer
+from ..arch.values import is_integer, plural
 from ..envvars import env_flag
 from ..errors import (ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError,
                       OutOfMemoryError, WaferError)
@@ -138,7 +138,8 @@ class Device:
             # makes a new array each time fills the device.
             live = self.memory.allocations()
             raise OutOfMemoryError(
-                f"{error} -- {len(live):,} live allocation(s) hold {sum(a.size for a in live):,} bytes. Free what "
+                f"{error} -- {plural(len(live), 'live allocation')} {'holds' if len(live) == 1 else 'hold'} "
+                f"{sum(a.size for a in live):,} bytes. Free what "
                 f"you no longer need with arr.free() (or dev.free(p)): device memory is released by free or with "
                 f"its Device, not when a DeviceArray object is dropped (dev.arrays() lists the live arrays); reuse "
                 f"one array across iterations (arr.copy_to_device(host)); or give the device more memory "
@@ -461,7 +462,7 @@ class Device:
             for record in stats.prints:
                 print(record)
             if stats.prints_dropped:
-                print(f"[wafersim] {stats.prints_dropped} more print(s) dropped (limit {print_limit})")
+                print(f"[wafersim] {plural(stats.prints_dropped, 'more print')} dropped (limit {print_limit})")
         return stats
 
 
@@ -559,7 +560,8 @@ class ConfiguredKernel:
             named = [name for name in unknown if name in parameters]
             hint = (f" ({', '.join(named)}: a parameter of {self.kernel.py_func.__name__}({', '.join(parameters)}); "
                     f"pass it by position)" if named else "")
-            raise LaunchError(f"unknown launch option(s) {unknown}; kernel arguments are positional{hint}")
+            raise LaunchError(f"unknown launch {'option' if len(unknown) == 1 else 'options'} {unknown}; kernel "
+                              f"arguments are positional{hint}")
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)
 
     def device_for(self, args: Sequence[Any]) -> Device:

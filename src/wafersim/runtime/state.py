@@ -63,7 +63,8 @@ class LaunchState:
 
     def __repr__(self) -> str:
         waves = ", ".join(str(w) for w in sorted(self.waves))
-        return f"<LaunchState of {self.program.name}: wave(s) {waves} of {self.placement.waves}>"
+        return (f"<LaunchState of {self.program.name}: {'wave' if len(self.waves) == 1 else 'waves'} {waves} of "
+                f"{self.placement.waves}>")
 
     @property
     def nbytes(self) -> int:
@@ -78,7 +79,8 @@ class LaunchState:
         if snap is None:
             kept = ", ".join(str(w) for w in sorted(self.waves)) or "none"
             raise LaunchError(f"PE {tuple(pe)} ran in wave {wave} of {self.placement.waves}; this state holds "
-                              f"wave(s) {kept} (launch with keep_state='all' to keep every wave)", pe=tuple(pe))
+                              f"{'wave' if len(self.waves) == 1 else 'waves'} {kept} (launch with keep_state='all' "
+                              f"to keep every wave)", pe=tuple(pe))
         return snap, lane
 
     def pc(self, pe: Any) -> int | None:
