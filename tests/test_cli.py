@@ -153,7 +153,7 @@ def test_info_reports_defects_spares_and_the_usable_rectangle(tmp_path):
     ws.WaferSpec(width=8, height=6, spare_cols=1, defects=[(3, 2), (4, 2)]).save(path)
     result = invoke("info", "--spec", str(path))
     assert result.exit_code == 0
-    assert "physical array            9 x 6 (1 spare column(s), 0 spare row(s))" in result.output
+    assert "physical array            9 x 6 (1 spare column, 0 spare rows)" in result.output
     assert "dead PEs                  2 (2 listed)" in result.output
     # Row 2 has 7 live PEs: 8 x 5 or 7 x 6 fit, and 7 x 6 is larger.
     assert "usable rectangle          7 x 6 (the logical mesh shrinks" in result.output
@@ -161,7 +161,7 @@ def test_info_reports_defects_spares_and_the_usable_rectangle(tmp_path):
     result = invoke("info", "--spec", str(path), "--spare-rows", "1")
     assert result.exit_code == 0
     assert "usable rectangle          8 x 6: the whole logical mesh" in result.output
-    assert "up to 0 of 1 spare column(s) in a row, 1 of 1 spare row(s)" in result.output
+    assert "up to 0 of 1 spare column in a row, 1 of 1 spare row" in result.output
     # 8 x 6 PEs: 7 x 6 horizontal and 8 x 5 vertical neighbour pairs, a link each way: 164 (not 4 per PE)
     assert "16 of 164 directed links span more than one physical hop" in result.output
     assert "none: a perfect wafer" in invoke("info", "--spec", "dev").output

@@ -325,7 +325,7 @@ def test_a_block_broadcast_from_a_root_outside_the_block_deadlocks_naming_the_ca
     lines = open(__file__).read().splitlines()
     call_line = next(n for n, line in enumerate(lines, 1) if line.endswith("# MARK-block-broadcast-root"))
     assert f"{__file__}:{call_line}" in text and "collectives/block.py" not in text
-    assert "9 PE(s)" in text and "is the root inside the block" in text
+    assert "9 PEs" in text and "is the root inside the block" in text
     out = device.device_array(9, np.float32)                  # in range, every PE gets the root's index
     _block_broadcast_from[1, (3, 3)](out, 2, 1)
     assert (out.copy_to_host() == 1 * 3 + 2).all()

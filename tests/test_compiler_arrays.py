@@ -168,6 +168,31 @@ def test_a_variable_assigned_once_from_a_negative_constant_counts_from_the_end_a
     np.testing.assert_array_equal(out.copy_to_host(), np.array(expected, np.float32))
 
 
+def _converted_indices(x, out):
+    b = np.int32(-3)
+    c = int(-2)
+    d = np.int32(2) - 5        # (an expression of one)
+    e = int(np.int32(-1))
+    out[0] = x[b]
+    out[1] = x[c]
+    out[2] = x[d]
+    out[3] = x[e]
+    out[4] = x[np.int32(-4)]   # (written in the subscript)
+
+
+def test_an_index_converted_with_int_or_np_int32_counts_from_the_end_as_python():
+    """`b = np.int32(-3); a[b]` was a MemoryAccessError at run time (the conversion hid the constant), while
+    `b = -3; a[b]` counts from the end: both count from the end, as plain Python indexing does."""
+    x = np.arange(6, dtype=np.float32) * 1.5
+    out_host = np.zeros(5, np.float32)
+    _converted_indices(x, out_host)  # the same function run by Python
+    assert out_host.tolist() == [x[3], x[4], x[3], x[5], x[2]]
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(5)
+    ws.jit(_converted_indices)[1, 1](dev.to_device(x), out)
+    np.testing.assert_array_equal(out.copy_to_host(), out_host)
+
+
 @ws.jit
 def _negative_bound_in_a_variable(out):
     a = ws.local.array(8, np.float32)

@@ -135,6 +135,28 @@ def test_cse_shares_across_dominating_blocks_but_not_across_a_write():
     verify(b.fn, "cse", frozenset())
 
 
+def test_cse_swaps_the_operands_of_integer_adds_but_not_of_float_ones():
+    """Of two nans, fadd/fmul give the first: `fadd q, p` is not `fadd p, q` (an int `add` is)."""
+    b = Builder()
+    for name in ("x", "y", "f1", "f2", "m1", "m2", "f3"):
+        b.r(name, "f32")
+    b.op("arg", d="p", imm=0)
+    b.op("arg", d="q", imm=1)
+    b.op("arg", d="x", imm=2)
+    b.op("arg", d="y", imm=3)
+    kept = [b.op("fadd", d="f1", a="x", b="y"), b.op("fadd", d="f2", a="y", b="x"),
+            b.op("fmul", d="m1", a="x", b="y"), b.op("fmul", d="m2", a="y", b="x")]
+    same = b.op("fadd", d="f3", a="x", b="y")
+    b.op("add", d="i1", a="p", b="q")
+    swapped = b.op("add", d="i2", a="q", b="p")
+    for k, reg in enumerate(("f1", "f2", "m1", "m2", "f3", "i1", "i2")):
+        b.op("st", d=reg, a=0, imm=k)
+    b.op("halt")
+    eliminate_common_subexpressions(b.fn)
+    assert all(op in b.fn.ops for op in kept) and same not in b.fn.ops and swapped not in b.fn.ops
+    verify(b.fn, "cse", frozenset())
+
+
 def test_immediate_forms_only_where_the_constant_fits():
     b = Builder()
     b.op("arg", d="a", imm=0)

@@ -168,3 +168,27 @@ def test_pass_names_and_inspect_ir_after_a_pass():
     assert scale_copy.inspect_ir(after="licm") == after  # the same from the kernel itself
     with pytest.raises(KeyError, match="licm"):
         inspect_ir(scale_copy, after="no-such-pass")
+
+
+@ws.jit
+def _swapped_products(x, out):
+    a = x[0]
+    b = x[1]
+    out[0] = a + b
+    out[1] = b + a  # (once shared with a + b by CSE, which gave a's nan where NumPy gives b's)
+    out[2] = a * b
+    out[3] = b * a
+    out[4] = a + b  # (the same order: shared, the same bits)
+
+
+@pytest.mark.parametrize("payloads", [(0x7FC00001, 0x7FC00002), (0xFFC00003, 0x7FC00004), (0x7FC00005, 0x3F800000)])
+def test_cse_keeps_the_operand_order_of_float_adds_and_products_so_nans_are_numpys(payloads):
+    """Of two nans, an fadd or fmul gives the first (quieted), as NumPy's ufuncs do on the same host: CSE took
+    `b + a` for an earlier `a + b`, so the result carried a's payload where np.add(b, a) carries b's."""
+    x = np.array(payloads, np.uint32).view(np.float32)
+    a, b = x[0:1], x[1:2]  # (arrays: NumPy's ufuncs, which the simulator runs too; scalar math may swap them)
+    expected = np.concatenate([np.add(a, b), np.add(b, a), np.multiply(a, b), np.multiply(b, a), np.add(a, b)])
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(5)
+    _swapped_products[1, 1](dev.to_device(x), out)
+    assert out.copy_to_host().view(np.uint32).tolist() == expected.view(np.uint32).tolist()

@@ -168,7 +168,7 @@ def test_the_cli_prompt_stops_shows_and_runs_on(tmp_path):
     # line 10 is `out[y, x] = w`: u[2, 1] = 9, so w = 9 * 2 + 1; v is dead there
     assert "breakpoint at line 10 (pc" in text and f"w = {np.float32(19.0)}" in text
     assert "error: 'v' holds no value" in text
-    assert "line 10: 16 PE(s)" in text and "  0 word(s)\n" in text  # (its own line: was run into the prompt)
+    assert "line 10: 16 PEs" in text and "  0 words\n" in text  # (its own line: was run into the prompt)
     assert "stop when a PE" in text  # help
     assert "double" in text.splitlines()[-1]  # the launch table at the end
 

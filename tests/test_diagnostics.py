@@ -79,7 +79,7 @@ def test_a_barrier_after_an_early_return_names_the_pes_that_returned():
     assert sorted(b["pe"] for b in err.blocked) == [(x, 0) for x in range(8, 12)]
     assert err.absent == [(x, 0) for x in range(12, 16)]
     text = str(err)
-    assert "4 PE(s) at" in text and "waits at a barrier (ws.syncthreads()): (8, 0), (9, 0), (10, 0), (11, 0)" in text
+    assert "4 PEs at" in text and "waits at a barrier (ws.syncthreads()): (8, 0), (9, 0), (10, 0), (11, 0)" in text
     assert "4 halted (returned or ended) before it: (12, 0), (13, 0), (14, 0), (15, 0)" in text
     assert "if i < n" in text
 
@@ -91,6 +91,17 @@ def test_a_barrier_that_a_pe_waiting_for_a_word_never_reaches_names_it_as_waitin
     err = info.value
     assert err.absent == [(0, 0)]
     assert "1 waiting elsewhere (listed above): (0, 0)" in str(err) and "halted" not in str(err).split("block (0")[0]
+
+
+def test_the_deadlock_message_counts_pes_in_the_singular_and_the_plural():
+    """Each group of blocked PEs was "N PE(s) at ...": one PE waits for a word, two at the barrier."""
+    source = "sreg r1, tid.x\nbnz r1, wait\nrecv r2, east, 0\nhalt\nwait:\nbar\nhalt\n"
+    with pytest.raises(ws.DeadlockError) as info:
+        run(source, (1, 1), (3, 1))
+    counts = sorted(sum(1 for b in info.value.blocked if b["pc"] == pc) for pc in {b["pc"] for b in info.value.blocked})
+    assert counts == [1, 2]
+    text = str(info.value)
+    assert "\n  1 PE at pc" in text and "\n  2 PEs at pc" in text and "(s)" not in text
 
 
 @ws.jit

@@ -433,7 +433,7 @@ def test_cycle_limit_error_names_the_running_pes_and_their_source_lines(tmp_path
     assert err.source[1] in (7, 8) and err.source[0].endswith(".py")
     assert [place["count"] for place in err.running] == [4]
     assert sorted(err.running[0]["pes"]) == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert "4 PE(s) at pc" in str(err) and "(1, 1)" in str(err)
+    assert "4 PEs at pc" in str(err) and "(1, 1)" in str(err)
 
 
 def test_max_seconds_stops_a_kernel_that_never_halts():

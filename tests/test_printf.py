@@ -59,7 +59,7 @@ def test_a_flood_of_prints_is_cut_off_with_a_note(capsys):
     total = sum(x + 2 for x in range(64)) * 64
     assert len(stats.prints) == 1000 and stats.prints_dropped == total - 1000
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1001 and lines[-1] == f"[wafersim] {total - 1000} more print(s) dropped (limit 1000)"
+    assert len(lines) == 1001 and lines[-1] == f"[wafersim] {total - 1000:,} more prints dropped (limit 1000)"
     cycles = [r.cycle for r in stats.prints]
     assert cycles == sorted(cycles)
     # The kept prints are exactly the earliest 1000 by (cycle, PE) of an unlimited run.
@@ -74,7 +74,7 @@ def test_print_limit_and_output_are_launch_options(capsys):
     dev = ws.Device(ws.WaferSpec(width=4, height=2))
     stats = countdown[(1, 1), (4, 2)](dev.device_array(1), print_limit=5)
     assert len(stats.prints) == 5 and stats.prints_dropped == 28 - 5
-    assert capsys.readouterr().out.splitlines()[-1] == "[wafersim] 23 more print(s) dropped (limit 5)"
+    assert capsys.readouterr().out.splitlines()[-1] == "[wafersim] 23 more prints dropped (limit 5)"
     countdown[(1, 1), (4, 2)](dev.device_array(1), print_output=False)
     assert capsys.readouterr().out == ""
     import pytest

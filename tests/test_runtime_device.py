@@ -52,7 +52,7 @@ def test_np_asarray_of_a_device_array_copies_it_to_the_host(dev):
     ("d // 2", "d // x"), ("d % 2", "d % x"), ("d ** 2", "d ** x"), ("d @ h", "d @ x"), ("d < 1", "d < x"),
     ("1 < d", "d > x"), ("d >= h", "d >= x"), ("d == 1", "d == x"), ("d != [0, 1, 2, 3]", "d != x"),
     ("-d", "-d"), ("abs(d)", "abs(d)"), ("h + d", "np.add(...)"), ("h == d", "np.equal(...)"),
-    ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.add.reduce(...)"),
+    ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.sum(...)"),
     ("float(d)", "float(d)"), ("int(d)", "int(d)"), ("complex(d)", "complex(d)")])
 def test_arithmetic_and_comparisons_on_the_host_say_to_copy_first(dev, expression, shown):
     """`d + 1` was Python's bare TypeError and `h + d` a silent copy through `__array__`: both are refused
@@ -62,6 +62,40 @@ def test_arithmetic_and_comparisons_on_the_host_say_to_copy_first(dev, expressio
         eval(expression, {"np": np, "d": d, "h": h})
     assert isinstance(info.value, TypeError) and f"({shown})" in str(info.value)
     assert "copy_to_host()" in str(info.value) and info.value.operation == shown
+
+
+@pytest.mark.parametrize("expression, name, on_host", [
+    ("np.mean(d)", "mean", "np.mean(h0)"), ("np.concatenate([d, h])", "concatenate", "np.concatenate([h0, h])"),
+    ("np.stack([h, d])", "stack", "np.stack([h, h0])"), ("np.where(h > 1, d, h)", "where", "np.where(h > 1, h0, h)"),
+    ("np.dot(h, d)", "dot", "np.dot(h, h0)"), ("np.sum(d)", "sum", "np.sum(h0)"),
+    ("np.copy(d)", "copy", "np.copy(h0)"), ("np.median(d)", "median", "np.median(h0)")])
+def test_numpy_functions_on_a_device_array_say_to_copy_first(dev, expression, name, on_host):
+    """`np.mean(d)` and `np.concatenate([d, h])` copied `d` to the host through `__array__` while ufuncs
+    were refused: NumPy functions are refused alike, and the advice given works on the host copy."""
+    h0 = np.arange(4, dtype=np.float32)
+    d, h = dev.to_device(h0), np.ones(4, np.float32)
+    copies = len(dev.default_stream.log)
+    with pytest.raises(ws.ArgumentTypeError) as info:
+        eval(expression, {"np": np, "d": d, "h": h})
+    assert info.value.operation == f"np.{name}(...)" and "copy_to_host()" in str(info.value)
+    assert len(dev.default_stream.log) == copies  # refused before any copy
+    expected = eval(on_host, {"np": np, "h0": h0, "h": h})
+    got = eval(expression, {"np": np, "d": d.copy_to_host(), "h": h})
+    assert np.array_equal(got, expected)
+
+
+def test_the_documented_value_comparisons_still_copy(dev):
+    """docs/api.md: `np.asarray(d)`, `np.array_equal`, `np.allclose` and `np.testing` compare values."""
+    host = np.array([0.0, 1.0, 2.0, np.nan], np.float32)
+    d = dev.to_device(host)
+    assert np.array_equal(d, host, equal_nan=True) and not np.array_equal(d, host)  # NaN != NaN, as NumPy
+    assert np.array_equiv(dev.to_device(np.ones(3, np.float32)), 1.0)
+    assert np.allclose(d, host + 1e-9, equal_nan=True) and not np.allclose(d, host + 1)
+    assert np.isclose(d, host).tolist() == np.isclose(host, host).tolist()
+    np.testing.assert_allclose(d, host)
+    np.testing.assert_array_equal(d, host)
+    np.testing.assert_equal(d, host)
+    assert np.array_equal(np.array(d), host, equal_nan=True)
 
 
 def test_device_arrays_compare_as_handles_and_convert_to_numpy_by_copying(dev):
@@ -254,7 +288,7 @@ def test_out_of_memory_says_what_holds_the_memory_and_what_to_do():
     assert n_live == len(kept) == 3 and err.live_allocations == n_live
     assert err.requested == 800 and err.capacity == 4096
     text = str(err)
-    assert f"{n_live} live allocation(s) hold {n_live * 800:,} bytes" in text
+    assert f"{n_live} live allocations hold {n_live * 800:,} bytes" in text
     assert "arr.free()" in text and "global_bytes" in text
     for arr in dev.arrays().values():  # freed, the same loop never runs out
         arr.free()
@@ -364,6 +398,43 @@ def test_dev_launch_takes_a_jit_kernel_as_its_message_said(dev):
         dev.launch(axpy, 1, 8, [x, out, 2.5], trace=True)
     dev.launch(ws.Kernel(axpy.compile_for(x, out, 2.5).program), 1, 8, [x, 8, out, 8, 2.5, 0])  # argument words
     np.testing.assert_array_equal(out.copy_to_host(), np.float32(2.5) * host * 2 + 1)
+
+
+@ws.jit
+def store_options(out, print_output=7, max_cycles=5):
+    out[0] = print_output
+    out[1] = max_cycles
+
+
+@pytest.mark.parametrize("options", [{"print_output": True}, {"print_output": False}, {"max_cycles": None},
+                                     {"max_cycles": 10**6}])
+@pytest.mark.parametrize("path", ["dev.launch", "kernel[grid, block]"])
+def test_both_launch_paths_refuse_an_option_named_like_a_parameter_left_out(dev, path, options):
+    """dev.launch(k, g, b, (out,), print_output=True) ran with the kernel seeing its default 7 (an option
+    given with its default value was taken for no option), while k[g, b](out, print_output=True) was refused:
+    both are refused alike now, by the option's name, whatever its value. Nothing runs."""
+    out = dev.to_device(np.array([-1, -1], np.int32))
+    name = next(iter(options))
+    with pytest.raises(ws.LaunchError, match=rf"{name}=.* is the launch option {name}, not the kernel's parameter "
+                                             rf"{name}, which the launch left out") as info:
+        if path == "dev.launch":
+            dev.launch(store_options, 1, 1, (out,), **options)
+        else:
+            store_options[1, 1](out, **options)
+    assert info.value.parameter == name and out.copy_to_host().tolist() == [-1, -1] and not dev.launches
+
+
+def test_dev_launch_passes_a_jit_kernel_the_options_given_by_position_or_name(dev):
+    """Options given by position (dev.launch's signature) reach the jit kernel as by name; with the parameters
+    given by position, the kernel sees the values as Python would pass them."""
+    out = dev.to_device(np.array([-1, -1], np.int32))
+    with pytest.raises(ws.LaunchError, match="max_cycles=1000000 at the launch of store_options.* is the launch "
+                                             "option max_cycles"):
+        dev.launch(store_options, 1, 1, (out, 3), None, 10**6)  # (stream, max_cycles)
+    stats = dev.launch(store_options, 1, 1, (out, 3, 9), None, 10**6, False, trace=True)
+    assert out.copy_to_host().tolist() == [3, 9] and stats.trace is not None and dev.launches == [stats]
+    with pytest.raises(ws.ArgumentTypeError, match="unexpected keyword argument 'zzz'"):
+        dev.launch(store_options, 1, 1, (out, 3, 9), zzz=1)
 
 
 @pytest.mark.parametrize("bare", ["int", "device array", "pointer", "None"])

@@ -24,6 +24,16 @@ def test_a_small_launch_summary_shows_its_energy_not_zero():
     np.testing.assert_allclose(float(value) * scale, stats.energy_j, rtol=1e-3)
 
 
+@pytest.mark.parametrize("grid", [(1, 1), (9, 1)])
+def test_the_summary_counts_waves_in_the_singular_and_the_plural(grid):
+    """The summary said "1 wave(s)": 8 x 8 blocks fill the 8 x 8 wafer, so a grid of 9 runs in 9 waves."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    stats = ws.Kernel(ws.assemble(".args 1\nhalt\n"))[grid, (8, 8)](dev.device_array(1))
+    assert stats.waves == grid[0]
+    assert f", {grid[0]} {'wave' if grid[0] == 1 else 'waves'}: " in stats.summary()
+    assert "(s)" not in stats.summary() and plural(1, "wave") == "1 wave" and plural(9, "wave") == "9 waves"
+
+
 @ws.jit
 def _sends_without_receives(out, k):
     if ws.has_neighbor(ws.EAST):
@@ -40,7 +50,7 @@ def test_words_sent_but_never_received_are_counted_and_shown(grid):
     senders = (block[0] - 1) * block[1] * grid[0] * grid[1]  # PEs with an east neighbour in their block
     assert stats.waves >= (2 if grid[0] > 1 else 1)
     assert stats.words_left_in_fifos == k * senders
-    assert f"{k * senders:,} word(s) sent but never received" in stats.summary()
+    assert f"{k * senders:,} words sent but never received" in stats.summary()
     quiet = ws.Kernel(ws.assemble(".args 1\nhalt\n"))[1, 1](dev.device_array(1))
     assert quiet.words_left_in_fifos == 0 and "never received" not in quiet.summary()
 

@@ -259,7 +259,7 @@ def test_a_cut_track_ends_in_a_not_recorded_slice_and_not_in_compute(tmp_path):
     steps = 400  # each step: 2 to 4 sends and receives and a barrier on every PE: over 2,000 slices
     long = heat(dev, (1, 1), (4, 4), steps, trace=True)
     data = json.loads(long.to_perfetto(tmp_path / "long.json").read_text())
-    assert f"16 track(s) cut at {MAX_EVENTS_PER_TRACK} slices" in data["metadata"]["wafersim"]
+    assert f"16 tracks cut at {MAX_EVENTS_PER_TRACK} slices" in data["metadata"]["wafersim"]
     check_format(data["traceEvents"])
     assert nesting_faults(data["traceEvents"]) == []
     names = {e["tid"]: e["args"]["name"] for e in data["traceEvents"] if e["name"] == "thread_name"}

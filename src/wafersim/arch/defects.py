@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LaunchError
+from .values import plural
 
 #: (dx, dy) of north, east, south, west: the ISA's direction order (isa.opcodes.DIRECTION_STEP, which
 #: imports this package, so it cannot be imported here; tests/test_defects.py checks they agree).
@@ -154,12 +155,13 @@ def cannot_cover(dead: np.ndarray, width: int, height: int, usable: tuple[int, i
     spelled = "; ".join(
         f"row {y}: dead at x = {', '.join(map(str, xs[:MAX_LISTED_PES]))}{' ...' if len(xs) > MAX_LISTED_PES else ''}"
         for y, xs in rows[:MAX_LISTED_ROWS])
-    more = f"; and {len(rows) - MAX_LISTED_ROWS} more row(s)" if len(rows) > MAX_LISTED_ROWS else ""
+    more = f"; and {plural(len(rows) - MAX_LISTED_ROWS, 'more row')}" if len(rows) > MAX_LISTED_ROWS else ""
     in_the_way = [(x, y) for y, xs in rows for x in xs]
     return LaunchError(
         f"the launch needs a {width} x {height} rectangle of PEs but the wafer's defects leave a usable "
-        f"{usable[0]} x {usable[1]}: {len(rows)} physical row(s) have fewer than {width} live PEs and only "
-        f"{spare_rows} spare row(s) can replace them ({spare_cols} spare column(s) per row); in the way "
+        f"{usable[0]} x {usable[1]}: {plural(len(rows), 'physical row')} {'has' if len(rows) == 1 else 'have'} "
+        f"fewer than {width} live PEs and only {plural(spare_rows, 'spare row')} can replace "
+        f"{'it' if len(rows) == 1 else 'them'} ({plural(spare_cols, 'spare column')} per row); in the way "
         f"(physical x, y): {spelled}{more}. Launch smaller blocks (a grid of many runs in more waves), or add "
         f"spares to the WaferSpec",
         needed=(width, height), usable=usable, defects=in_the_way)

@@ -18,7 +18,7 @@ import tomli_w
 
 from ..errors import ArgumentError, ArgumentTypeError, SpecError, output_path, path_argument, write_whole
 from . import defects as defect_model
-from .values import is_finite_real, whole_argument
+from .values import is_finite_real, plural, whole_argument
 
 #: Issue cost in cycles of each instruction class. The ISA's opcode table maps every opcode to one
 #: of these classes; `WaferSpec.op_cycles` may override single opcodes by name.
@@ -202,7 +202,8 @@ class WaferSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(names) - known - extra)
         if unknown:
-            raise SpecError(f"{source}: unknown WaferSpec field(s) {unknown}; known: {sorted(known)}",
+            raise SpecError(f"{source}: unknown WaferSpec {'field' if len(unknown) == 1 else 'fields'} {unknown}; "
+                            f"known: {sorted(known)}",
                             fields_unknown=unknown)
 
     @classmethod
@@ -313,8 +314,8 @@ class WaferSpec:
         for table in ("cost_cycles", "op_energy_pj"):
             extra = sorted(set(getattr(self, table)) - set(DEFAULT_COST_CYCLES))
             if extra:
-                raise SpecError(f"WaferSpec.{table}: unknown instruction class(es) {extra}; "
-                                f"known: {sorted(DEFAULT_COST_CYCLES)}", field=table, key=extra[0])
+                raise SpecError(f"WaferSpec.{table}: unknown instruction {'class' if len(extra) == 1 else 'classes'} "
+                                f"{extra}; known: {sorted(DEFAULT_COST_CYCLES)}", field=table, key=extra[0])
 
     # ----------------------------------------------------------------- derived figures
     @property
@@ -366,7 +367,7 @@ class WaferSpec:
                 f"{self.clock_hz / 1e9:g} GHz, peak {self.peak_flops / 1e12:.1f} TFLOP/s fp32")
         if self.has_physical_layout:
             usable = self.usable_rectangle
-            text += (f"; physical {self.physical_width} x {self.physical_height}, {self.n_dead:,} dead PE(s), "
+            text += (f"; physical {self.physical_width} x {self.physical_height}, {plural(self.n_dead, 'dead PE')}, "
                      f"usable {usable[0]} x {usable[1]}")
         return text
 

@@ -14,6 +14,13 @@ import numpy as np
 from ..errors import ArgumentError, ArgumentTypeError, WaferError
 
 
+def plural(count: float, word: str, spec: str = ",") -> str:
+    """`count` (formatted with `spec`: "," for thousands, "g" for a figure) and `word`, plural unless the
+    count is 1: "1 cycle", "2 cycles", "1.5 cycles", "3 launches" (messages of every layer count with it)."""
+    ending = "" if count == 1 else "es" if word.endswith(("ch", "sh", "s", "x")) else "s"
+    return f"{count:{spec}} {word}{ending}"
+
+
 def is_integer(value: object) -> bool:
     """True for a Python or NumPy integer, False for a bool (and for anything else)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

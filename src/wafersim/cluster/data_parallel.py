@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ..arch.values import is_integer
+from ..arch.values import is_integer, plural
 from ..train import MemoryX, Model, checkpoint
 from ..train.data import batch, check_data, training_input
 from ..train.memoryx import Optimizer
@@ -70,7 +70,7 @@ class ClusterStepReport:
         return (f"step {self.step} on {systems}: loss {self.loss:.4f}, {self.total_s * us:.2f} us = "
                 f"compute {self.compute_s * us:.2f} + wafer traffic {self.wafer_traffic_s * us:.2f} + broadcast "
                 f"{self.broadcast_s * us:.2f} + reduce {self.reduce_s * us:.2f}; {self.samples_per_s:,.0f} samples/s"
-                + (f"; {self.restarts} restart(s)" if self.restarts else ""))
+                + (f"; {plural(self.restarts, 'restart')}" if self.restarts else ""))
 
 
 TRANSFER_KINDS = ("weight_bytes", "gradient_bytes")

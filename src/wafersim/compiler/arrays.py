@@ -7,7 +7,7 @@ import copy
 
 import numpy as np
 
-from ..arch.values import is_integer
+from ..arch.values import is_integer, plural
 from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
 from .halfprec import HalfLowering
@@ -130,7 +130,8 @@ class ArrayLowering(HalfLowering):
                 example = ", ".join("ijk"[:ndim])
                 hint = (f": an element takes an index for every axis in one subscript, {array.name}[{example}] "
                         f"({array.name}[i][j] is not supported)")
-            raise Unsupported(f"{array.name} has {ndim} dimension(s) but {len(index_nodes)} index(es) were given"
+            raise Unsupported(f"{array.name} has {plural(ndim, 'dimension')} but {plural(len(index_nodes), 'index')} "
+                              f"{'was' if len(index_nodes) == 1 else 'were'} given"
                               + hint)
         indices = [self.index_value(n, "an array index") for n in index_nodes]
         names = [f"{array.name} axis {axis}" for axis in range(ndim)]
@@ -232,7 +233,8 @@ class ArrayLowering(HalfLowering):
             row_start = self.arith(ast.Mult(), self.row_major(array, indices), cols)
             return SliceRef(array, self.arith(ast.Add(), row_start, start), length)
         if len(parts) != 1:
-            raise Unsupported(f"{array.name} has 1 dimension but {len(parts)} index(es) were given")
+            raise Unsupported(f"{array.name} has 1 dimension but {plural(len(parts), 'index')} "
+                              f"{'was' if len(parts) == 1 else 'were'} given")
         start, length = self.slice_bounds(parts[0], self.dimension(array, 0), f"{array.name} slice")
         return SliceRef(array, start, length)
 

@@ -14,6 +14,7 @@ from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import cg
 from . import intrinsics as wsi
+from ..arch.values import plural
 from ..errors import CompileError
 from .core import PACKAGE_DIR, Source, closure_globals, read_source
 from .scalar_math import MATH_FUNCTIONS, OPERATOR_FUNCTIONS, MathLowering
@@ -34,7 +35,7 @@ def returned(registers):
 
 def _arity(args, n: int) -> None:
     if len(args) != n:
-        raise Unsupported(f"this function takes {n} argument(s), got {len(args)}")
+        raise Unsupported(f"this function takes {plural(n, 'argument')}, got {len(args)}")
 
 
 _REDUCE = ("write the builtin {0}(v[a:b]) (or {0}(v) of a whole 1-D local array): one vector instruction, "

@@ -31,6 +31,9 @@ _FIXED_PARAMETERS = " parameters"
 _STATIC_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
                    ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
 
+#: The conversions of an int constant that fold to it when compiling (`static`): a kernel's int is an int32.
+_STATIC_INT_CONVERSIONS = (int, np.int32)
+
 
 @dataclasses.dataclass
 class LoopContext:
@@ -484,6 +487,16 @@ class LoweringCore:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             value = self.static(node.operand)
             return -value if isinstance(value, (int, float)) else NOT_STATIC
+        if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+            # `int(-3)`, `np.int32(-3)` of an int constant: that int (it was a run-time value, so `b = np.int32(-3)`
+            # then `a[b]` was an out-of-bounds index where `b = -3` counts from the end, as Python does both)
+            try:
+                func, value = self.static(node.func), self.static(node.args[0])
+            except Unsupported:
+                return NOT_STATIC  # (an unknown name: lowering the expression says so)
+            if any(func is f for f in _STATIC_INT_CONVERSIONS) and is_integer(value) and fits_int32(int(value)):
+                return int(value)
+            return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             base, index = self.static(node.value), self.static(node.slice)  # DIRECTIONS[0]
             if isinstance(base, tuple) and isinstance(index, int) and not isinstance(index, bool) \

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..arch.values import plural
 from ..errors import CompileError
 from .ir import IRFunction
 from .statements import StatementLowering
@@ -29,7 +30,7 @@ class Lowering(StatementLowering):
         params = [a.arg for a in self.fdef.args.args]
         if len(params) != len(self.signature.args) or self.fdef.args.vararg or self.fdef.args.kwonlyargs \
                 or self.fdef.args.kwarg or self.fdef.args.posonlyargs:
-            raise self.error(self.fdef, f"{self.fn.name} takes {len(params)} plain argument(s), "
+            raise self.error(self.fdef, f"{self.fn.name} takes {plural(len(params), 'plain argument')}, "
                                         f"the launch gave {len(self.signature.args)}")
         word = 0
         for name, kind in zip(params, self.signature.args):

@@ -25,6 +25,7 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from ..arch.values import plural
 from ..errors import ArgumentTypeError, AssemblyError
 from .encoding import OPERAND_FIELD, Instr, decode, encode
 from .routes import NAMED as NAMED_ROUTES
@@ -384,8 +385,8 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
             flags |= FLAG_LETTERS[letter]
         tokens = _split_operands(rest)
         if len(tokens) != len(opcode.operands):
-            raise fail(f"{mnemonic} takes {len(opcode.operands)} operand(s) ({', '.join(opcode.operands) or 'none'}), "
-                       f"got {len(tokens)}")
+            raise fail(f"{mnemonic} takes {plural(len(opcode.operands), 'operand')} "
+                       f"({', '.join(opcode.operands) or 'none'}), got {len(tokens)}")
         fields: dict[str, int] = {"flags": flags}
         unresolved: dict[str, str] = {}
         for kind, token in zip(opcode.operands, tokens):

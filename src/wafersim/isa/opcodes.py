@@ -23,6 +23,7 @@ import dataclasses
 import numbers
 
 from ..arch.spec import DEFAULT_COST_CYCLES
+from ..arch.values import plural
 
 #: (name, lowest bit, width, signed) of each field, per format.
 FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
@@ -363,5 +364,6 @@ def opcode_cycles(spec) -> dict[str, float]:
 
     unknown = sorted(set(spec.op_cycles) - set(BY_NAME))
     if unknown:
-        raise SpecError(f"WaferSpec.op_cycles: unknown opcode(s) {unknown}", field="op_cycles", key=unknown[0])
+        raise SpecError(f"WaferSpec.op_cycles: unknown {'opcode' if len(unknown) == 1 else 'opcodes'} {unknown}",
+                        field="op_cycles", key=unknown[0])
     return {op.name: float(spec.op_cycles.get(op.name, spec.cost_cycles[op.cost_class])) for op in OPCODES}

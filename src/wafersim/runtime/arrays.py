@@ -192,8 +192,8 @@ class DeviceArray:
 
     # ------------------------------------------------------------------ no arithmetic on the host
     # `d + 1` was Python's bare TypeError, and `host + d` (NumPy converting `d` through `__array__`) a silent
-    # copy: operators and ufuncs are refused alike, as WaferErrors saying what to do. `==` and `!=` between
-    # device arrays (or with None) stay identity, as for any Python object and Numba's DeviceNDArray.
+    # copy: operators, ufuncs and NumPy functions are refused alike, as WaferErrors saying what to do. `==` and
+    # `!=` between device arrays (or with None) stay identity, as for any Python object and Numba's DeviceNDArray.
     def _no_arithmetic(self, expression: str) -> ArgumentTypeError:
         return ArgumentTypeError(
             f"device arrays have no arithmetic or comparisons on the host ({expression}): copy the array to the "
@@ -202,6 +202,14 @@ class DeviceArray:
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         raise self._no_arithmetic(f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method}(...)")
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        # `np.mean(d)`, `np.concatenate([d, h])` converted `d` through `__array__`: a silent copy where ufuncs
+        # are refused. NumPy functions are refused alike, but for the value comparisons the docs promise
+        # (`np.array_equal(d, host)`, `np.allclose`), which copy, as `np.asarray(d)` does by design.
+        if func in _VALUE_COMPARISONS:
+            return func._implementation(*args, **kwargs)
+        raise self._no_arithmetic(f"np.{func.__name__}(...)")
 
     def __eq__(self, other: Any) -> Any:
         if isinstance(other, _ARRAY_LIKE):
@@ -236,6 +244,10 @@ class DeviceArray:
         """Not offered (device arrays have no views): raises `ArgumentTypeError` saying to copy first."""
         raise self._no_view(".ravel()")
 
+
+#: The NumPy functions a device array may be given (they copy it to the host, as `np.asarray(d)` does): value
+#: comparisons. `np.testing.assert_*` convert with `np.asarray` themselves, and so work without being listed.
+_VALUE_COMPARISONS = frozenset((np.array_equal, np.array_equiv, np.allclose, np.isclose))
 
 #: What `d == x` refuses to compare with (values, not handles): numbers, NumPy arrays and scalars, lists, tuples.
 _ARRAY_LIKE = (int, float, complex, np.ndarray, np.generic, list, tuple)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arch.values import plural
 from ..errors import ArgumentError, LaunchError
 from ..isa.assembler import Program
 from ..isa.opcodes import PORTS
@@ -62,7 +63,7 @@ class Stop:
             return f"barrier released (release {self.barriers} of the launch)"
         more = f" and {self.count - len(self.pes)} more" if self.count > len(self.pes) else ""
         pes = ", ".join(f"({x}, {y})" for x, y in self.pes)
-        return f"{self.reason} at line {self.line} (pc {self.pc}): {self.count} PE(s) {pes}{more}"
+        return f"{self.reason} at line {self.line} (pc {self.pc}): {plural(self.count, 'PE')} {pes}{more}"
 
 
 @dataclasses.dataclass

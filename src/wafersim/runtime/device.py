@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from ..arch.spec import WaferSpec, resolve_spec
-from ..arch.values import is_integer
+from ..arch.values import is_integer, plural
 from ..envvars import env_flag
 from ..errors import (ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError,
                       OutOfMemoryError, WaferError)
@@ -60,6 +60,30 @@ def serialized(method: _Method) -> _Method:
                 raise ArgumentTypeError(f"{exc} (see help(Device.{method.__name__}))") from None
 
     return locked  # type: ignore[return-value]
+
+
+def kernels_get_given_options(launch: _Method) -> _Method:
+    """`Device.launch`, which hands a `Kernel` (a @ws.jit kernel, a ws.Kernel) on to the kernel's own `launch`
+    with the options the call gave, and only those, by name (whatever their values): a jit kernel refuses an
+    option named like one of its parameters (`check_option_names`), as `kernel[grid, block](...)` does, also
+    where the value given is the option's default (`print_output=True` was taken for no option at all)."""
+    signature = inspect.signature(launch)
+
+    @functools.wraps(launch)
+    def dispatch(self: "Device", *args: Any, **kwargs: Any) -> Any:
+        try:
+            given = signature.bind(self, *args, **kwargs).arguments
+        except TypeError:
+            return launch(self, *args, **kwargs)  # (refused there, with Python's own message)
+        program = given["program"]
+        if not isinstance(program, Kernel):
+            return launch(self, *args, **kwargs)
+        options = {name: value for name, value in given.items() if name in _LAUNCH_DEFAULTS and name != "stream"}
+        with self.lock:
+            return program.launch(self, given["grid"], given["block"], launch_argument_list(options.pop("args", ())),
+                                  stream=given.get("stream"), **options)
+
+    return dispatch  # type: ignore[return-value]
 
 
 class Device:
@@ -114,7 +138,8 @@ class Device:
             # makes a new array each time fills the device.
             live = self.memory.allocations()
             raise OutOfMemoryError(
-                f"{error} -- {len(live):,} live allocation(s) hold {sum(a.size for a in live):,} bytes. Free what "
+                f"{error} -- {plural(len(live), 'live allocation')} {'holds' if len(live) == 1 else 'hold'} "
+                f"{sum(a.size for a in live):,} bytes. Free what "
                 f"you no longer need with arr.free() (or dev.free(p)): device memory is released by free or with "
                 f"its Device, not when a DeviceArray object is dropped (dev.arrays() lists the live arrays); reuse "
                 f"one array across iterations (arr.copy_to_device(host)); or give the device more memory "
@@ -364,6 +389,7 @@ class Device:
         raise ArgumentTypeError(f"{label}: unsupported type {type(value).__name__} (pass ints, floats, "
                                 f"DeviceArray or DevicePointer)", position=position, type=type(value).__name__)
 
+    @kernels_get_given_options
     @serialized
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,
                max_cycles: float | None = None, print_output: bool = True,
@@ -388,16 +414,8 @@ class Device:
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to
         `path` after every N-th barrier release, for `ws.resume_launch(path)` to finish in another process
         (`runtime.resume`: launches without trace, racecheck or routed channels)."""
+        # (a @ws.jit kernel or a ws.Kernel went to its own `launch` already: `kernels_get_given_options`)
         args = launch_argument_list(args)
-        if isinstance(program, Kernel):  # a @ws.jit kernel (compiled for `args`) or a ws.Kernel, as promised below
-            # (was refused: "expected a Program (ws.assemble) or a @ws.jit kernel, got Dispatcher"). Only the
-            # options given are passed on, so that a jit kernel's parameter named like an option is told apart.
-            given = {name: value for name, value in dict(
-                max_cycles=max_cycles, print_output=print_output, progress=progress, trace=trace,
-                print_limit=print_limit, max_seconds=max_seconds, routes=routes, racecheck=racecheck,
-                keep_state=keep_state, checkpoint_every=checkpoint_every, checkpoint=checkpoint,
-                _wave_class=_wave_class).items() if value is not _LAUNCH_DEFAULTS[name]}
-            return program.launch(self, grid, block, args, stream=stream, **given)
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
                                     f"{type(program).__name__}")
@@ -444,7 +462,7 @@ class Device:
             for record in stats.prints:
                 print(record)
             if stats.prints_dropped:
-                print(f"[wafersim] {stats.prints_dropped} more print(s) dropped (limit {print_limit})")
+                print(f"[wafersim] {plural(stats.prints_dropped, 'more print')} dropped (limit {print_limit})")
         return stats
 
 
@@ -462,7 +480,7 @@ def launch_argument_list(args: Any) -> tuple:
                             f"block, (x,))", type=type(args).__name__)
 
 
-#: The defaults of `Device.launch`'s options (a jit kernel launched through it gets only those given).
+#: The defaults of `Device.launch`'s options.
 _LAUNCH_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(Device.launch).parameters.items()
                     if parameter.default is not inspect.Parameter.empty}
 
@@ -542,7 +560,8 @@ class ConfiguredKernel:
             named = [name for name in unknown if name in parameters]
             hint = (f" ({', '.join(named)}: a parameter of {self.kernel.py_func.__name__}({', '.join(parameters)}); "
                     f"pass it by position)" if named else "")
-            raise LaunchError(f"unknown launch option(s) {unknown}; kernel arguments are positional{hint}")
+            raise LaunchError(f"unknown launch {'option' if len(unknown) == 1 else 'options'} {unknown}; kernel "
+                              f"arguments are positional{hint}")
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)
 
     def device_for(self, args: Sequence[Any]) -> Device:

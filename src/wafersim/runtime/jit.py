@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..arch.values import plural
 from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
@@ -192,9 +193,10 @@ class Dispatcher(Kernel):
                                   position=position, parameter=name) from None
         if len(args) != len(self.parameters):
             needed = len(self.parameters) - len(defaults)
-            takes = f"{len(self.parameters)}" if not defaults else f"{needed} to {len(self.parameters)}"
-            raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {takes} "
-                              f"argument(s), the launch gave {len(args)}", expected=len(self.parameters),
+            takes = plural(len(self.parameters), "argument") if not defaults else \
+                f"{needed} to {len(self.parameters)} arguments"
+            raise LaunchError(f"{self.py_func.__name__}({', '.join(self.parameters)}) takes {takes}, "
+                              f"the launch gave {len(args)}", expected=len(self.parameters),
                               given=len(args))
         return args
 

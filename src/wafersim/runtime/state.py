@@ -66,7 +66,8 @@ class LaunchState:
 
     def __repr__(self) -> str:
         waves = ", ".join(str(w) for w in sorted(self.waves))
-        return f"<LaunchState of {self.program.name}: wave(s) {waves} of {self.placement.waves}>"
+        return (f"<LaunchState of {self.program.name}: {'wave' if len(self.waves) == 1 else 'waves'} {waves} of "
+                f"{self.placement.waves}>")
 
     @property
     def nbytes(self) -> int:
@@ -81,7 +82,7 @@ class LaunchState:
         if snap is None:
             kept = ", ".join(str(w) for w in sorted(self.waves)) or "none"
             raise LaunchError(f"PE {tuple(pe)} ran in wave {wave} of {self.placement.waves}; this state holds "
-                              f"wave(s) {kept} ({self.missing_why})", pe=tuple(pe))
+                              f"{'wave' if len(self.waves) == 1 else 'waves'} {kept} ({self.missing_why})", pe=tuple(pe))
         return snap, lane
 
     def pc(self, pe: Any) -> int | None:

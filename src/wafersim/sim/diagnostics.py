@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from ..arch.values import plural
 from ..errors import CycleLimitError, DeadlockError
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, PORTS, RAMP
@@ -119,7 +120,7 @@ class DiagnosticsMixin:
             running.append({"pc": pc, "source": self.program.source_of(pc), "count": int(lanes.count), "pes": pes,
                             "block_index": self._block_of(int(flat[0]))})
             names = ", ".join(f"({x}, {y})" for x, y in pes)
-            lines.append(f"  {lanes.count} PE(s) at {self.program.describe_pc(pc)}: {names}{more}")
+            lines.append(f"  {plural(int(lanes.count), 'PE')} at {self.program.describe_pc(pc)}: {names}{more}")
         return "\n".join(lines), running
 
     def _stop_past_cycle_limit(self, lanes: Lanes, pc: int, owed: float, owed_count: int) -> Lanes:
@@ -244,7 +245,7 @@ class DiagnosticsMixin:
                                 "block_index": self._block_of(int(i))})
             pes = ", ".join(f"({px}, {py})" for px, py in self._coords(flat))
             more = f" and {len(flat) - MAX_PES_NAMED} more" if len(flat) > MAX_PES_NAMED else ""
-            lines.append(f"  {len(flat)} PE(s) at {self.program.describe_pc(pc)} {what}: {pes}{more}")
+            lines.append(f"  {plural(len(flat), 'PE')} at {self.program.describe_pc(pc)} {what}: {pes}{more}")
         first = blocked[0]
         absent = self._barrier_absentees(lines)
         if any(self.launch.decoded[pc].op in ("recva", "senda") for pc, _ in self._places()):

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..arch.values import plural
 from ..errors import CycleLimitError, LaunchError, OutOfMemoryError, WaferError
 from ..isa.assembler import Program
 from ..isa.encoding import code_bytes
@@ -141,7 +142,8 @@ class Launch:
             raise LaunchError(f"{program.name} uses register r{self.n_registers - 1} but the machine has "
                               f"{spec.registers} registers", registers=self.n_registers)
         if program.arg_count is not None and program.arg_count != len(self.args):
-            raise LaunchError(f"{program.name} takes {program.arg_count} argument(s), the launch gave {len(self.args)} "
+            raise LaunchError(f"{program.name} takes {plural(program.arg_count, 'argument')}, the launch gave "
+                              f"{len(self.args)} "
                               f"(a program is launched with argument words: one compiled by @ws.jit takes each array "
                               f"as the array followed by its dimensions)", expected=program.arg_count, given=len(self.args))
         for pc in self.facts.bad_fields:

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..arch.values import plural
+
 if TYPE_CHECKING:
     from .engine import Launch
     from .lanes import Lanes  # noqa: F401
@@ -76,7 +78,7 @@ class RaceHazard:
         return self.first.block_index != self.second.block_index
 
     def __str__(self) -> str:
-        more = f" (and {self.count - 1} more word pair(s) from these instructions)" if self.count > 1 else ""
+        more = f" (and {plural(self.count - 1, 'more word pair')} from these instructions)" if self.count > 1 else ""
         if self.same_value:
             return (f"write-write (same value) on global word 0x{self.address:x}: {self.first}; {self.second}; "
                     f"every write stored the same bits, so the word is the same whichever lands last (benign, "
@@ -286,12 +288,13 @@ def race_error(stats) -> "RaceError":
     # Races are listed before benign reports: where a benign one is listed, every race is, and those left
     # out are benign; else those left out may be races.
     hidden = stats.races_dropped if not benign else 0
-    more = f"\n  (and {hidden} more report(s) left out, perhaps benign)" if hidden else ""
-    also = (f"\n  ({benign} benign write-write (same value) pair(s) of instructions, not raised for, are on "
+    more = f"\n  (and {plural(hidden, 'more report')} left out, perhaps benign)" if hidden else ""
+    also = (f"\n  ({plural(benign, 'benign write-write (same value) pair')} of instructions, not raised for, "
+            f"{'is' if benign == 1 else 'are'} on "
             f"err.stats.races)" if benign else "")
     advice = "".join(f"\n- {hint}" for hint in race_advice(races, stats.races))
     total = f"{len(races)} or more" if hidden else len(races)
-    return RaceError(f"{stats.program}: racecheck found {total} race(s) on global memory (pairs of "
-                     f"instructions):\n{lines}{more}{also}\nWhat can fix them:{advice}\nracecheck='report' records "
+    return RaceError(f"{stats.program}: racecheck found {total} {'race' if total == 1 else 'races'} on global "
+                     f"memory (pairs of instructions):\n{lines}{more}{also}\nWhat can fix them:{advice}\nracecheck='report' records "
                      f"them on LaunchStats.races without raising (docs/racecheck.md)", races=races,
                      races_dropped=stats.races_dropped, stats=stats)

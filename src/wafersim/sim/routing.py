@@ -445,7 +445,7 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     repeated = np.isin(receiver, twice_keys) if len(twice_keys) else np.zeros(len(receiver), dtype=bool)
     if repeated.any():
         twice = np.unique(dest[repeated])
-        fail(d_row[repeated], f"{_names(region, twice)} receive(s) the words of "
+        fail(d_row[repeated], f"{_names(region, twice)} {'receives' if len(twice) == 1 else 'receive'} the words of "
                               f"{'one source twice' if merge else 'several sources'} "
                               f"({_names(region, sources[np.unique(d_row[repeated])])}); a receiver takes one "
                               f"source per channel unless the route merges (then: one path from each source)"

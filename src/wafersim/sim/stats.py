@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..arch.values import is_integer
+from ..arch.values import is_integer, plural  # noqa: F401 (plural: imported from here too)
 from ..isa.opcodes import DIRECTIONS
 from .layout import slot_grid
 from .trace import LaunchTrace
@@ -271,11 +271,11 @@ class LaunchStats:
                    f"link latency over all words)" if self.repair is not None else "")
         streamed = (f", streamed {self.weight_stream_bytes:,} B of weights in and {self.gradient_stream_bytes:,} B "
                     f"of gradients out" if self.weight_stream_bytes or self.gradient_stream_bytes else "")
-        left = (f", {self.words_left_in_fifos:,} word(s) sent but never received"
+        left = (f", {plural(self.words_left_in_fifos, 'word')} sent but never received"
                 if self.words_left_in_fifos else "")
         if self.state_not_saved and self.state is None:
             left += ", PE state kept at launch but not saved with the device (Device.save keeps none)"
-        return (f"{self.program}: grid {self.grid} x block {self.block}, {self.waves} wave(s): "
+        return (f"{self.program}: grid {self.grid} x block {self.block}, {plural(self.waves, 'wave')}: "
                 f"{plural(self.cycles, 'cycle')} ({self.seconds * 1e6:.2f} us), {self.instructions:,} PE-instructions, "
                 f"{plural(self.words_moved, 'word')} over links, {self.global_bytes:,} global bytes, "
                 f"{energy_text(self.energy_j)}{left}{detours}{streamed}")
@@ -288,13 +288,6 @@ class LaunchStats:
         from .stats_html import render_html
 
         return render_html(self)
-
-
-def plural(count: float, word: str, spec: str = ",") -> str:
-    """`count` (formatted with `spec`: "," for thousands, "g" for a figure) and `word`, plural unless the
-    count is 1: "1 cycle", "2 cycles", "1.5 cycles", "3 launches"."""
-    ending = "" if count == 1 else "es" if word.endswith(("ch", "sh", "s", "x")) else "s"
-    return f"{count:{spec}} {word}{ending}"
 
 
 def unit_text(value: float, units: tuple[tuple[str, float], ...], digits: int) -> str:

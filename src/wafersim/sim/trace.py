@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arch.values import plural
 from ..errors import ArgumentError, output_path, write_whole
 from .lanes import Lanes
 
@@ -86,7 +87,7 @@ class LaunchTrace:
     def note(self) -> str:
         text = f"sampled {self.sampled_pes} of {self.total_pes:,} PEs"
         if self.truncated_tracks:
-            text += f"; {self.truncated_tracks} track(s) cut at {MAX_EVENTS_PER_TRACK} slices"
+            text += f"; {plural(self.truncated_tracks, 'track')} cut at {MAX_EVENTS_PER_TRACK} slices"
         return text
 
 

@@ -204,14 +204,14 @@ def defect_rows(spec) -> list[tuple[str, str]]:
     if not spec.has_physical_layout:
         return [("defects", "none: a perfect wafer, no spares (docs/defects.md)")]
     drawn = f", rate {spec.defect_rate:g} (seed {spec.defect_seed})" if spec.defect_rate else ""
-    rows = [("physical array", f"{spec.physical_width} x {spec.physical_height} ({spec.spare_cols} spare column(s), "
-                               f"{spec.spare_rows} spare row(s))"),
+    rows = [("physical array", f"{spec.physical_width} x {spec.physical_height} "
+                               f"({plural(spec.spare_cols, 'spare column')}, {plural(spec.spare_rows, 'spare row')})"),
             ("dead PEs", f"{spec.n_dead:,} ({len(spec.defects)} listed{drawn})")]
     repair = spec.repair()
     if repair is not None:
         bent = int((repair.extra_hops > 0).sum())
-        rows += [("spares used", f"up to {repair.spare_cols_used} of {spec.spare_cols} spare column(s) in a row, "
-                                 f"{repair.spare_rows_used} of {spec.spare_rows} spare row(s); "
+        rows += [("spares used", f"up to {repair.spare_cols_used} of {plural(spec.spare_cols, 'spare column')} in a "
+                                 f"row, {repair.spare_rows_used} of {plural(spec.spare_rows, 'spare row')}; "
                                  f"{int(repair.used.sum() - repair.used[:spec.height, :spec.width].sum()):,} "
                                  f"spare PEs carry logical PEs"),
                  ("usable rectangle", f"{spec.width} x {spec.height}: the whole logical mesh"),

@@ -23,6 +23,7 @@ from typing import Callable, TextIO
 
 import numpy as np
 
+from ..arch.values import plural
 from ..errors import WaferError
 from ..isa.assembler import Program
 from ..runtime.debug import Controller
@@ -106,7 +107,7 @@ class ReplDebugger(Controller):
         elif name in ("w", "where"):
             for line, pes in sorted(self.where().items(), key=lambda item: (item[0] is None, item[0] or 0)):
                 shown = ", ".join(f"({x}, {y})" for x, y in pes[:8]) + (" ..." if len(pes) > 8 else "")
-                self.echo(f"  line {line if line is not None else '-'}: {len(pes)} PE(s) {shown}")
+                self.echo(f"  line {line if line is not None else '-'}: {plural(len(pes), 'PE')} {shown}")
         elif name in ("l", "locals"):
             for key, value in self.locals(numbers()[:2]).items():
                 self.echo(f"  {key} = {_show(value)}")
@@ -118,7 +119,7 @@ class ReplDebugger(Controller):
             # (no trailing ": " when empty: the CLI's echo reads a trailing space as a prompt and adds no newline)
             arrived = zip(contents.words, contents.floats, contents.arrival)
             words = [f"{w} ({f:g}) at cycle {t:g}" for w, f, t in arrived]
-            self.echo(f"  {len(contents)} word(s)" + (": " + ", ".join(words) if words else ""))
+            self.echo(f"  {plural(len(contents), 'word')}" + (": " + ", ".join(words) if words else ""))
         else:
             self.echo(next(part for part in __doc__.split("\n\n") if part.lstrip().startswith("break")))
         return False

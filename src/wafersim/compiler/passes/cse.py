@@ -19,8 +19,10 @@ from .cfg import CFG, definitions, phi_operands
 from .cleanup import copy_propagate
 
 # (Not fmin/fmax: of two equal zeros they give the second operand, and of two nans the first, so
-# fmax(a, b) and fmax(b, a) may differ in a sign or a nan's payload.)
-_COMMUTATIVE = {"add", "mul", "and", "or", "xor", "min", "max", "seq", "sne", "fadd", "fmul", "feq", "fne"}
+# fmax(a, b) and fmax(b, a) may differ in a sign or a nan's payload. Nor fadd/fmul: of two nans they give
+# the first one (quieted), as NumPy does on the host, so `b + a` shared with an earlier `a + b` could give
+# `a`'s payload where NumPy gives `b`'s.)
+_COMMUTATIVE = {"add", "mul", "and", "or", "xor", "min", "max", "seq", "sne", "feq", "fne"}
 _NEVER = {"ld"}
 
 

@@ -37,7 +37,7 @@ import functools
 
 import numpy as np
 
-from ...arch.values import whole_argument
+from ...arch.values import plural, whole_argument
 from ...compiler import intrinsics as ws
 from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
@@ -313,7 +313,7 @@ def fft(x: np.ndarray, p: int = 1, device: Device | None = None, stream=None) ->
     r = batch // p
     # (one row per PE is the least: "use more PEs" could not help, fft_long spreads one row over PEs)
     advice = "use more PEs" if r > 1 else "one row per PE is the least; fft_long spreads one long row over PEs"
-    check_fits_sram(f"fft of {r} row(s) of {n} points per PE", 4 * r * n + n, device.spec, advice)
+    check_fits_sram(f"fft of {plural(r, 'row')} of {n} points per PE", 4 * r * n + n, device.spec, advice)
     out, stats = _run(_element_major(rows, p), r * n, twiddles(n), fft_kernel(r, n, p), p, device, stream)
     return _from_element_major(out, p, n).reshape(array.shape), stats
 

@@ -1,0 +1,265 @@
+"""Differential fuzzing of the `@ws.jit` compiler with Hypothesis: slice and 2-D block assignments.
+
+Random slice assignments (trees of + - * / unary - min max and math functions (np.exp, abs, ...) over
+slices of three local arrays and scalars, sum/min/max of slices among the scalars, the destination often
+overlapping an operand, some starts read from an element of the arrays at run time) and 2-D block
+assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices,
+`a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows write, evaluated
+once as NumPy does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with written-out numbers and an int32
+parameter meeting float32 scalars among the scalars, are compared with NumPy.
+
+Each is rendered as Python source twice (a `@ws.jit` kernel and a NumPy reference with the same text), as
+tests/test_compiler_fuzz.py renders its scalar kernels; WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it
+as the other fuzz tests.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from test_compiler_fuzz import FUZZ
+
+import wafersim as ws
+from conftest import load_source
+
+load = load_source  # see conftest.py
+
+#: Functions of slices in vector trees (one `vmath` each; the reference applies the same NumPy ufunc).
+VEC_FUNCTIONS = ["np.exp", "np.tanh", "np.sin", "np.floor", "np.sqrt", "abs", "np.rint", "np.log1p"]
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(ws.WaferSpec(width=8, height=8))
+
+
+@pytest.fixture(scope="module")
+def gen_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("jit_fuzz_slices")
+
+
+# ----------------------------------------------------------------------------- slice expression trees
+VEC_SIZE = 8
+VEC_ARRAYS = ("a", "b", "c")
+VEC_SCALARS = ("s", "t", "np.float32(0.5)", "np.float32(-1.25)", "(s * t)", "sum(b[1:5])", "min(c[0:3])",
+               "max(a[2:8])", "0.5", "-1.25", "(s + 3)")  # reductions: evaluated, as NumPy does, before the
+# destination is written; written-out numbers are folded into the kernel as float32 constants.
+#: The NumPy text of a written-out number: a float32, as the kernel's (docs/python-supported.md: `float` values
+#: are float32, math functions of constants folded with the float32 ufuncs). NumPy keeps a bare Python float
+#: float32 only as a weak scalar beside a float32 operand: `np.exp(-0.5)` is a float64, which made
+#: `c[3:4] += np.exp((-0.5))` add in float64 (7 ulps off after cancellation).
+WRITTEN_NUMBERS = {"0.5": "np.float32(0.5)", "-1.25": "np.float32(-1.25)"}
+#: (kernel, NumPy) scalars where the int32 parameter `n` meets a float32 (converted to float32 first).
+MIXED_SCALARS = (("(n * s)", "(np.float32(n) * s)"), ("(t - n)", "(t - np.float32(n))"),
+                 ("(n / 3)", "(np.float32(n) / np.float32(3))"), ("(n + 0.1)", "(np.float32(n) + np.float32(0.1))"),
+                 ("max(n, s)", "max(np.float32(n), s)"), ("(n if s > t else t)", "(np.float32(n) if s > t else t)"))
+N_VALUES = (3, -7, 100000, 16777217, 33554431)
+#: Slice and block assignments: plain, or augmented (`a[0:4] += ...` is `a[0:4] = a[0:4] + (...)` in NumPy too).
+ASSIGN_OPS = ("=", "=", "+=", "-=", "*=", "/=")
+
+
+@st.composite
+def vector_slice(draw, name: str, length: int) -> str:
+    """`name[start:start + length]`, or (one draw in three, when it fits) a start known only at run time, shifted
+    by 0 or 1 by an element of one of the arrays: `a[2 + (1 if c[5] > 0 else 0):2 + (1 if c[5] > 0 else 0) + 3]`
+    (the `s:s + K` form, a constant length). In an augmented assignment's target it is evaluated once, before
+    the right side, as Python does; the right side's slices are read before the destination is written."""
+    if length < VEC_SIZE and draw(st.integers(0, 2)) == 0:
+        start = draw(st.integers(0, VEC_SIZE - length - 1))
+        shift = f"(1 if {draw(st.sampled_from(VEC_ARRAYS))}[{draw(st.integers(0, VEC_SIZE - 1))}] > 0 else 0)"
+        return f"{name}[{start} + {shift}:{start} + {shift} + {length}]"
+    start = draw(st.integers(0, VEC_SIZE - length))
+    return f"{name}[{start}:{start + length}]"
+
+
+@st.composite
+def vector_trees(draw, length: int, depth: int):
+    """(kernel text, NumPy text) of a random tree of + - * / unary - min max over slices and scalars (a scalar
+    divided by a slice too: `1.0 / a[0:4]`, a vfill then a vdiv)."""
+    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax", "fn"] if depth > 0 else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "slice":
+        text = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
+        return text, text
+    if kind == "scalar":
+        if draw(st.integers(0, 3)) == 0:
+            return draw(st.sampled_from(MIXED_SCALARS))
+        text = draw(st.sampled_from(VEC_SCALARS))
+        return text, WRITTEN_NUMBERS.get(text, text)
+    if kind == "neg":
+        kernel, numpy = draw(vector_trees(length, depth - 1))
+        return f"(-{kernel})", f"(-{numpy})"
+    if kind == "fn":  # a math function of a subtree (of a scalar, the scalar instruction)
+        kernel, numpy = draw(vector_trees(length, depth - 1))
+        name = draw(st.sampled_from(VEC_FUNCTIONS))
+        return f"{name}({kernel})", f"{name}({numpy})"
+    if kind == "bin":
+        op = draw(st.sampled_from(["+", "-", "*", "/"]))
+        (kl, nl) = draw(vector_trees(length, depth - 1))
+        (kr, nr) = draw(vector_trees(length, depth - 1))
+        return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
+    (kl, nl) = draw(vector_trees(length, depth - 1))
+    (kr, nr) = draw(vector_trees(length, depth - 1))
+    name = draw(st.sampled_from(["min", "max"]))
+    return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
+
+
+@st.composite
+def slice_assignments(draw):
+    length = draw(st.integers(1, VEC_SIZE))
+    target = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
+    kernel, numpy = draw(vector_trees(length, draw(st.integers(1, 4))))
+    return f"{target} {draw(st.sampled_from(ASSIGN_OPS))}", kernel, numpy
+
+
+def render_slice_assignment(target: str, kernel_expr: str, numpy_expr: str) -> str:
+    fill = "\n".join(f"        {name}[i] = x[{k * VEC_SIZE} + i]" for k, name in enumerate(VEC_ARRAYS))
+    store = "\n".join(f"        out[{k * VEC_SIZE} + i] = {name}[i]" for k, name in enumerate(VEC_ARRAYS))
+    arrays = "\n".join(f"    {name} = ws.local.array({VEC_SIZE}, np.float32)" for name in VEC_ARRAYS)
+    return f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out, s, t, n):
+{arrays}
+    for i in range({VEC_SIZE}):
+{fill}
+    {target} {kernel_expr}
+    for i in range({VEC_SIZE}):
+{store}
+
+
+def ref(x, s, t, n):
+    {", ".join(VEC_ARRAYS)} = (x[{0}:{VEC_SIZE}].copy(), x[{VEC_SIZE}:{2 * VEC_SIZE}].copy(),
+                               x[{2 * VEC_SIZE}:{3 * VEC_SIZE}].copy())
+    {target} {numpy_expr}
+    return np.concatenate([{", ".join(VEC_ARRAYS)}])
+"""
+
+
+@FUZZ
+@given(assignment=slice_assignments(), seed=st.integers(0, 2**32 - 1), n=st.sampled_from(N_VALUES))
+@example(assignment=("c[3:4] +=", "np.exp((-0.5))", "np.exp((-np.float32(0.5)))"), seed=0, n=3)  # float32 exp
+def test_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed, n):
+    module = load(gen_dir, render_slice_assignment(*assignment))
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-4, 4, len(VEC_ARRAYS) * VEC_SIZE).astype(np.float32)
+    s, t = np.float32(rng.uniform(-2, 2)), np.float32(rng.uniform(-2, 2))
+    with np.errstate(all="ignore"):
+        want = module.ref(x, s, t, np.int32(n))
+    d_x, d_out = dev.to_device(x), dev.device_array(x.size)
+    module.kern[(1, 1), (1, 1)](d_x, d_out, s, t, n)
+    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{assignment[0]} {assignment[1]} (n={n})")
+
+
+# ----------------------------------------------------------------------------- 2-D block assignments
+BLOCK_ROWS, BLOCK_COLS = 4, 6
+
+
+@st.composite
+def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_rows: bool, moving: str = "") -> str:
+    """`name[row:row + rows, col:col + cols]`, or with `as_rows` (one row) the row slice `name[row, ...]`, its row
+    counted from the start or from the end (`a[1, 0:3]`, `a[-3, 0:3]`). (A block and a row slice do not mix in
+    one assignment: the compiler refuses that at the line.) `moving` (a block's columns, `col + cols` below the
+    last column): `col + moving:col + moving + cols`, a shift of 0 or 1 that reads the destination, which the
+    block's rows write: NumPy evaluates it once, the kernel must not evaluate it again for each row."""
+    if as_rows:
+        return f"{name}[{draw(st.sampled_from((row, row - BLOCK_ROWS)))}, {col}:{col + cols}]"
+    if moving:
+        return f"{name}[{row}:{row + rows}, {col} + {moving}:{col} + {moving} + {cols}]"
+    return f"{name}[{row}:{row + rows}, {col}:{col + cols}]"
+
+
+@st.composite
+def moving_shift(draw, dst: str, dst_row: int, cols: int, as_rows: bool) -> str:
+    """"" (most draws), or a column shift of 0 or 1 read from the destination's first row (`moving` above)."""
+    if as_rows or cols >= BLOCK_COLS or draw(st.integers(0, 2)):
+        return ""
+    return f"(1 if {dst}[{dst_row}, {draw(st.integers(0, BLOCK_COLS - 1))}] > 0 else 0)"
+
+
+@st.composite
+def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, as_rows: bool = False):
+    """(kernel text, NumPy text) of a tree over blocks of the 2-D arrays a, b, c (and scalars). A block of
+    the destination's array starts at the destination's row (shifted rows are refused: row by row, some would be read after being written)."""
+    kinds = ["block", "block", "scalar"] + (["bin", "bin", "neg", "minmax", "fn"] if depth else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "fn":  # a math function of a block: one vmath per row
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
+        name = draw(st.sampled_from(VEC_FUNCTIONS))
+        return f"{name}({kernel})", f"{name}({numpy})"
+    if kind == "block":
+        name = draw(st.sampled_from(VEC_ARRAYS))
+        row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))
+        moving = draw(moving_shift(dst, dst_row, cols, as_rows))
+        col = draw(st.integers(0, BLOCK_COLS - cols - bool(moving)))
+        text = draw(block_text(name, row, rows, col, cols, as_rows, moving))
+        return text, text
+    if kind == "scalar":
+        if draw(st.integers(0, 3)) == 0:
+            return draw(st.sampled_from(MIXED_SCALARS))
+        text = draw(st.sampled_from(("s", "t", "np.float32(0.5)", "(s * t)", f"{dst}[0, 0]", "0.5", "(t - 2)")))
+        return text, WRITTEN_NUMBERS.get(text, text)
+    if kind == "neg":
+        kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
+        return f"(-{kernel})", f"(-{numpy})"
+    if kind == "bin":
+        op = draw(st.sampled_from(["+", "-", "*", "/"]))
+        kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
+        kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
+        return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
+    kl, nl = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
+    kr, nr = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
+    name = draw(st.sampled_from(["min", "max"]))
+    return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
+
+
+@st.composite
+def block_assignments(draw):
+    rows, cols = draw(st.integers(1, BLOCK_ROWS)), draw(st.integers(1, BLOCK_COLS))
+    dst = draw(st.sampled_from(VEC_ARRAYS))
+    as_rows = rows == 1 and draw(st.booleans())
+    row = draw(st.integers(0, BLOCK_ROWS - rows))
+    moving = draw(moving_shift(dst, row, cols, as_rows))
+    col = draw(st.integers(0, BLOCK_COLS - cols - bool(moving)))
+    target = draw(block_text(dst, row, rows, col, cols, as_rows, moving))
+    kernel, numpy = draw(block_trees(rows, cols, dst, row, draw(st.integers(1, 3)), as_rows=as_rows))
+    return f"{target} {draw(st.sampled_from(ASSIGN_OPS))}", kernel, numpy
+
+
+@FUZZ
+@given(assignment=block_assignments(), seed=st.integers(0, 2**32 - 1), n=st.sampled_from(N_VALUES))
+def test_block_assignments_match_numpy(dev, gen_dir, assignment, seed, n):
+    target, kernel_expr, numpy_expr = assignment
+    rows, cols = BLOCK_ROWS, BLOCK_COLS
+    arrays = "\n".join(f"    {name} = ws.local.array(({rows}, {cols}), np.float32)\n"
+                       f"    {name}[0:{rows}, 0:{cols}] = x[{k * rows}:{(k + 1) * rows}, 0:{cols}]"
+                       for k, name in enumerate(VEC_ARRAYS))
+    stores = "\n".join(f"    out[{k * rows}:{(k + 1) * rows}, 0:{cols}] = {name}[0:{rows}, 0:{cols}]"
+                       for k, name in enumerate(VEC_ARRAYS))
+    module = load(gen_dir, f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(x, out, s, t, n):
+{arrays}
+    {target} {kernel_expr}
+{stores}
+
+
+def ref(x, s, t, n):
+    a, b, c = x[0:{rows}].copy(), x[{rows}:{2 * rows}].copy(), x[{2 * rows}:].copy()
+    {target} {numpy_expr}
+    return np.concatenate([a, b, c])
+""")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-4, 4, (3 * rows, cols)).astype(np.float32)
+    s, t = np.float32(rng.uniform(-2, 2)), np.float32(rng.uniform(-2, 2))
+    with np.errstate(all="ignore"):
+        want = module.ref(x, s, t, np.int32(n))
+    d_out = dev.device_array(x.shape)
+    module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, s, t, n)
+    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{target} {kernel_expr} (n={n})")
