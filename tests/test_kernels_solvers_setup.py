@@ -110,3 +110,26 @@ def test_a_tolerance_below_float32_rounding_does_not_report_convergence(solver):
     assert tight.info == 0 and tight.residual_norm < 1e-10 * bnorm  # SciPy's test, on the recurrence, passed
     assert tight.true_residual_norm == pytest.approx(true_residual(tight.x), rel=1e-9)
     assert tight.true_residual_norm > 1e-10 * bnorm and not tight.converged
+
+
+@pytest.mark.parametrize("call, error, match", [
+    # each was a bare Python error from inside the library (AttributeError on "wse2".spec, TypeError of
+    # math.isfinite), or named the wrong slip (a shape given as a list read as a 1-D start vector)
+    (lambda: conjugate_gradient(np.ones((2, 2, 2), np.float32), device="wse2"), ws.ArgumentTypeError,
+     "device must be a wafersim Device"),
+    (lambda: power_method((2, 2, 2), device="wse2"), ws.ArgumentTypeError, "device must be a wafersim Device"),
+    (lambda: power_method((2, 2, 2), tol="1e-6"), ws.ArgumentError, "tol must be a finite number"),
+    (lambda: power_method([2, 3, 4]), ws.ArgumentTypeError, r"as a tuple \(2, 3, 4\)"),
+    (lambda: conjugate_gradient(np.ones((2, 2, 2), np.float32), rtol=True), ws.ArgumentError, "rtol must be"),
+])
+def test_bad_arguments_are_wafer_errors_saying_what_to_pass(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_a_shape_as_a_tuple_and_a_start_vector_as_an_array_still_work():
+    pair = power_method((2, 3, 4), tol=1e-6)
+    exact = sum(2 - 2 * np.cos(np.pi * n / (n + 1)) for n in (2, 3, 4))
+    assert pair.converged and pair.value == pytest.approx(exact, rel=1e-4)
+    start = np.random.default_rng(1).standard_normal((2, 3, 4)).tolist()  # a nested list: a start vector
+    assert power_method(start, tol=1e-6).value == pytest.approx(exact, rel=1e-4)

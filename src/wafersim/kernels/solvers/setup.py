@@ -9,7 +9,7 @@ import numpy as np
 
 from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
-from ..hosting import fitting_device
+from ..hosting import device_argument, fitting_device
 from .columns import Solution, check_grid
 from .reference import laplacian_diagonal, neighbour_sum, smallest_laplacian_eigenvalue
 
@@ -49,7 +49,7 @@ def default_device(shape: tuple[int, ...], device: Device | None) -> Device | No
 
 def grid_on(u: np.ndarray, name: str, vectors: int, device: Device | None) -> tuple[np.ndarray, Device]:
     """(`u` checked by `check_grid`, the device to run it on: `device` or the default of `default_device`)."""
-    device = default_device(np.shape(u), device)
+    device = default_device(np.shape(u), device_argument(device))  # (a str was an AttributeError on .spec)
     u = check_grid(u, name, vectors, device.spec if device is not None else fitting_device(1, 1).spec)
     return u, device
 
@@ -124,12 +124,19 @@ class Scaled:
         return scaled(x, 1.0 / self.scale), math.sqrt(rr) / self.scale
 
 
+def check_tolerance(value: object, name: str) -> float:
+    """A tolerance argument: a finite real number >= 0 (not a bool, a string or None), as a float."""
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0):
+        raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def scaled_system(b: np.ndarray, rtol: float, atol: float) -> Scaled:
     """`b` and SciPy's stopping tolerance max(atol, rtol ||b||) (its rule ``||r|| < atol``), the tolerances
     checked, scaled into float32's comfortable range where ||b|| is far from 1 (`Scaled`)."""
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value) and value >= 0):
-            raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_tolerance(value, name)
     bnorm = float(np.linalg.norm(b.astype(np.float64)))
     scale = unit_scale(bnorm) if bnorm > 0.0 and abs(math.log2(bnorm)) > SAFE_NORM_EXPONENT else 1.0
     tolerance = max(float(atol), float(rtol) * bnorm) * scale
