@@ -249,3 +249,15 @@ def test_the_power_methods_seed_is_checked():
         power_method((2, 2, 2), seed=-1)
     with pytest.raises(ws.ArgumentTypeError, match="seed"):              # was a TypeError
         power_method((2, 2, 2), seed=1.5)
+
+
+def test_a_power_method_tol_below_float32_rounding_reports_no_convergence_as_the_docs_say():
+    # docs/solvers.md: on a (1, 1, 1) grid with shift 0.881838 the Rayleigh quotient alternates between two
+    # float32 values 2 ulps apart, so tol 1e-7 is never met (converged False, maxiter iterations), tol 1e-6 is
+    exact = 6.0 + 0.881838  # the only eigenvalue of the 1 x 1 operator
+    ulps = 4 * float(np.finfo(np.float32).eps)
+    stalled = power_method((1, 1, 1), shift=0.881838, tol=1e-7, maxiter=20)
+    assert not stalled.converged and stalled.iterations == 20
+    assert stalled.value == pytest.approx(exact, rel=ulps)
+    met = power_method((1, 1, 1), shift=0.881838, tol=1e-6, maxiter=20)
+    assert met.converged and met.iterations == 2 and met.value == pytest.approx(exact, rel=ulps)

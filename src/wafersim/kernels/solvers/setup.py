@@ -57,8 +57,8 @@ def grid_on(u: np.ndarray, name: str, vectors: int, device: Device | None) -> tu
 def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Device | None,
             name: str = "b") -> Problem:
     """Check `b` (an (nz, ny, nx) grid) and `shift` (a scalar or a grid of that shape, above minus the
-    Laplacian's smallest eigenvalue so that the operator stays positive definite) for a kernel keeping `vectors` padded columns per PE; the default
-    device is an nx x ny wafer, just large enough."""
+    Laplacian's smallest eigenvalue so that the operator stays positive definite) for a kernel keeping
+    `vectors` padded columns per PE; the default device is an nx x ny wafer, just large enough."""
     b, device = grid_on(b, name, vectors, device)
     try:
         shift_arr = np.asarray(shift, dtype=np.float64)
