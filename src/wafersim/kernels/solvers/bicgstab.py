@@ -20,7 +20,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
 from .columns import Solution, column_ops, from_padded_columns, padded_columns
-from .setup import iteration_limit, prepare, scaled_system
+from .setup import iteration_limit, prepare, scaled_system, solution
 
 #: Padded columns the kernel keeps per PE: x, r (and s), r~, p, v, t, diag and four halo buffers.
 BICGSTAB_VECTORS = 11
@@ -148,5 +148,4 @@ def bicgstab(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: float = 1e-5,
         x = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, code), rr = mem.get(d_info), float(mem.get(d_res)[0])
     info = int(iterations) if code == 1 else int(code)
-    x, residual = system.unscale(x, rr)
-    return Solution(x, int(iterations), residual, code == 0, info, stats)
+    return solution(problem, system, x, rr, iterations, code == 0, info, stats)

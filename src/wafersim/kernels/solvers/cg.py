@@ -1,6 +1,6 @@
 """Conjugate gradient, plain and Jacobi-preconditioned, for A x = b with A the 7-point 3-D Laplacian
 plus an optional diagonal shift (A = 6 I - neighbours + diag(shift), symmetric positive definite for
-shift >= 0), in one launch.
+shift above minus the Laplacian's smallest eigenvalue, `setup.prepare` checks), in one launch.
 
 The whole solve runs on one nx x ny block (see `columns`: X and Y over PEs, each PE's Z column in
 SRAM). Every vector of the iteration (x, r, p, A p and, preconditioned, z) stays in SRAM from the first
@@ -27,7 +27,7 @@ from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
 from .cg_single import CG_SINGLE_VECTORS, PCG_SINGLE_VECTORS, cg_single_kernel
 from .columns import Solution, column_ops, from_padded_columns, padded_columns
-from .setup import iteration_limit, prepare, scaled_system
+from .setup import iteration_limit, prepare, scaled_system, solution
 
 #: Padded columns a CG kernel keeps per PE: x, r, p, q, diag, four halo buffers (z and 1/d preconditioned).
 CG_VECTORS = 9
@@ -115,7 +115,8 @@ def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: flo
     """Solve A x = b on the wafer by CG, A = the 7-point 3-D Laplacian (Dirichlet boundary) + diag(shift).
 
     `b` is an (nz, ny, nx) grid (X and Y over an nx x ny block of PEs, Z columns in SRAM); `shift` a number
-    or a grid of that shape, >= 0. Stops as `scipy.sparse.linalg.cg` does, when ||r|| < max(atol, rtol *
+    or a grid of that shape, above minus the Laplacian's smallest eigenvalue (shift -2 on a (1, ny, nx) grid:
+    the 2-D 5-point Poisson operator). Stops as `scipy.sparse.linalg.cg` does, when ||r|| < max(atol, rtol *
     ||b||), or after `maxiter` iterations (default 10 n). `preconditioner="jacobi"` divides the residual
     by the operator's diagonal (which pays off when `shift` varies). `single_reduction=True` runs the
     Chronopoulos-Gear form (`cg_single`): the same iterates in exact arithmetic, with every dot product
@@ -143,5 +144,4 @@ def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: flo
             d_b, d_diag, d_inv, d_x, d_info, d_res, int(nx), limit, system.atol2)
         x = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, done), rr = mem.get(d_info), float(mem.get(d_res)[0])
-    x, residual = system.unscale(x, rr)
-    return Solution(x, int(iterations), residual, bool(done), 0 if done else int(iterations), stats)
+    return solution(problem, system, x, rr, iterations, bool(done), 0 if done else int(iterations), stats)

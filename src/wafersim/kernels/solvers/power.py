@@ -17,13 +17,13 @@ import numpy as np
 
 from ...arch.values import whole_argument
 from ...compiler import intrinsics as ws
-from ...errors import ArgumentError
+from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, shape_argument
 from .columns import column_ops, from_padded_columns, padded_columns
-from .setup import iteration_limit, prepare, scaled, unit_scale
+from .setup import check_tolerance, iteration_limit, prepare, scaled, unit_scale
 
 #: Padded columns the kernel keeps per PE: x, y, diag and four halo buffers.
 POWER_VECTORS = 7
@@ -108,6 +108,11 @@ def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarr
         shape = shape_argument(shape_or_x0, "shape_or_x0", 3)
         seed = whole_argument(seed, "seed")  # (NumPy's own refusals are a bare ValueError or TypeError)
         x0 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    elif isinstance(shape_or_x0, list) and len(shape_or_x0) == 3 and all(
+            isinstance(v, (int, np.integer)) for v in shape_or_x0):
+        # (read as a 1-D start vector of 3 values: "x0 must be a 3-D array, got shape (3,)", which hid the slip)
+        raise ArgumentTypeError(f"shape_or_x0 is a list {shape_or_x0!r}: give a grid's shape as a tuple "
+                                f"{tuple(shape_or_x0)!r}, or a start vector as a 3-D (nz, ny, nx) array")
     else:
         x0 = shape_or_x0
     problem = prepare(x0, shift, POWER_VECTORS, device, name="x0")
@@ -117,8 +122,7 @@ def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarr
     # overflowed its square (x became 0: value 0.0, "converged"), one below about 1e-19 underflowed (NaN).
     # A power of two brings the norm to about 1 exactly, without changing the direction.
     problem.b = scaled(problem.b, unit_scale(float(np.linalg.norm(problem.b.astype(np.float64)))))
-    if not (math.isfinite(tol) and tol >= 0):
-        raise ArgumentError(f"tol must be a finite number >= 0, got {tol!r}")
+    tol = check_tolerance(tol, "tol")  # (a str was math.isfinite's bare TypeError)
     limit = iteration_limit(problem.b.size, maxiter)
     (nx, ny), nz = problem.block, problem.shape[0]
     with Scratch(problem.device, stream) as mem:

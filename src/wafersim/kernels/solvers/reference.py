@@ -37,6 +37,14 @@ def stencil7(u: np.ndarray, coeffs: tuple[float, float, float, float], steps: in
     return u
 
 
+def smallest_laplacian_eigenvalue(shape: tuple[int, int, int]) -> float:
+    """The smallest eigenvalue of the 7-point Dirichlet Laplacian (shift 0) on an (nz, ny, nx) grid:
+    sum over the axes of 2 - 2 cos(pi / (n + 1)). A + diag(shift) stays positive definite while every
+    shift is above minus this (a grid of one Z layer: 2 + the 5-point Laplacian's smallest, so shift -2
+    gives the 2-D Poisson operator)."""
+    return float(sum(2.0 - 2.0 * np.cos(np.pi / (n + 1)) for n in shape))
+
+
 def largest_laplacian_eigenvalue(shape: tuple[int, int, int]) -> float:
     """The largest eigenvalue of the 7-point Dirichlet Laplacian (shift 0) on an (nz, ny, nx) grid:
     sum over the axes of 2 - 2 cos(pi n / (n + 1)) (the 1-D eigenvalues add for a Kronecker sum)."""

@@ -9,9 +9,9 @@ import numpy as np
 
 from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
-from ..hosting import fitting_device
-from .columns import check_grid
-from .reference import laplacian_diagonal
+from ..hosting import device_argument, fitting_device
+from .columns import Solution, check_grid
+from .reference import laplacian_diagonal, neighbour_sum, smallest_laplacian_eigenvalue
 
 
 @dataclasses.dataclass
@@ -21,6 +21,13 @@ class Problem:
     b: np.ndarray
     diag: np.ndarray
     device: Device
+    diag64: np.ndarray | None = None  # A's diagonal in float64, as the user gave it (for the true residual)
+
+    def true_residual_norm(self, x: np.ndarray) -> float:
+        """||b - A x|| in float64 on the host, for the float32 x a kernel returned."""
+        x64 = x.astype(np.float64)
+        diag = self.diag64 if self.diag64 is not None else self.diag.astype(np.float64)
+        return float(np.linalg.norm(self.b.astype(np.float64) - (diag * x64 - neighbour_sum(x64))))
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -42,16 +49,16 @@ def default_device(shape: tuple[int, ...], device: Device | None) -> Device | No
 
 def grid_on(u: np.ndarray, name: str, vectors: int, device: Device | None) -> tuple[np.ndarray, Device]:
     """(`u` checked by `check_grid`, the device to run it on: `device` or the default of `default_device`)."""
-    device = default_device(np.shape(u), device)
+    device = default_device(np.shape(u), device_argument(device))  # (a str was an AttributeError on .spec)
     u = check_grid(u, name, vectors, device.spec if device is not None else fitting_device(1, 1).spec)
     return u, device
 
 
 def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Device | None,
             name: str = "b") -> Problem:
-    """Check `b` (an (nz, ny, nx) grid) and `shift` (a scalar or a grid of that shape, >= 0 so that the
-    operator stays positive definite) for a kernel keeping `vectors` padded columns per PE; the default
-    device is an nx x ny wafer, just large enough."""
+    """Check `b` (an (nz, ny, nx) grid) and `shift` (a scalar or a grid of that shape, above minus the
+    Laplacian's smallest eigenvalue so that the operator stays positive definite) for a kernel keeping
+    `vectors` padded columns per PE; the default device is an nx x ny wafer, just large enough."""
     b, device = grid_on(b, name, vectors, device)
     try:
         shift_arr = np.asarray(shift, dtype=np.float64)
@@ -61,16 +68,20 @@ def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Devi
     if shift_arr.ndim not in (0, 3) or (shift_arr.ndim == 3 and shift_arr.shape != b.shape):
         raise ArgumentError(f"shift must be a number or a grid of the shape of {name} {b.shape}, got shape "
                             f"{shift_arr.shape}", shape=shift_arr.shape, expected=b.shape)
-    if not np.all(np.isfinite(shift_arr)) or np.any(shift_arr < 0):
-        raise ArgumentError(f"shift must be finite and >= 0 (the operator must stay positive definite), got "
-                            f"a minimum of {float(shift_arr.min())}")
+    # A = L + diag(shift) >= L + min(shift) I: positive definite while min(shift) > -(L's smallest
+    # eigenvalue), which is 2 or more on a grid of one Z layer (shift -2: the 2-D 5-point Poisson operator).
+    lowest = smallest_laplacian_eigenvalue(b.shape)
+    if not np.all(np.isfinite(shift_arr)) or np.any(shift_arr <= -lowest):
+        raise ArgumentError(f"shift must be finite and > -{lowest:.6g} (minus the smallest eigenvalue of the "
+                            f"Laplacian on a {b.shape} grid, so that A stays positive definite), got a minimum "
+                            f"of {float(shift_arr.min())}")
     if not np.all(np.isfinite(b)):
         raise ArgumentError(f"{name} holds {int(np.sum(~np.isfinite(b)))} values that are not finite")
     diagonal = laplacian_diagonal(b.shape, shift_arr)
     if np.any(diagonal > np.finfo(np.float32).max):  # (float32 would make A's diagonal inf: x would be 0 or NaN)
         raise ArgumentError(f"shift holds {float(shift_arr.max())!r}: A's diagonal, 6 + shift, would be beyond "
                             f"float32's range (about 3.4e38) and become inf; scale the problem down")
-    return Problem(b, diagonal.astype(np.float32), device)
+    return Problem(b, diagonal.astype(np.float32), device, diagonal)
 
 
 #: ||b|| outside [2**-16, 2**16] is scaled into it by a power of two (`Scaled`); inside, nothing changes.
@@ -104,6 +115,7 @@ class Scaled:
     bnorm: float
     atol2: np.float32
     scale: float
+    tolerance: float = 0.0  # max(atol, rtol ||b||), unscaled: what the returned x's true residual must meet
 
     def unscale(self, x: np.ndarray, rr: float) -> tuple[np.ndarray, float]:
         """(x, ||r||) of the unscaled problem from the kernel's x and squared residual norm."""
@@ -112,17 +124,24 @@ class Scaled:
         return scaled(x, 1.0 / self.scale), math.sqrt(rr) / self.scale
 
 
+def check_tolerance(value: object, name: str) -> float:
+    """A tolerance argument: a finite real number >= 0 (not a bool, a string or None), as a float."""
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0):
+        raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def scaled_system(b: np.ndarray, rtol: float, atol: float) -> Scaled:
     """`b` and SciPy's stopping tolerance max(atol, rtol ||b||) (its rule ``||r|| < atol``), the tolerances
     checked, scaled into float32's comfortable range where ||b|| is far from 1 (`Scaled`)."""
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value) and value >= 0):
-            raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_tolerance(value, name)
     bnorm = float(np.linalg.norm(b.astype(np.float64)))
     scale = unit_scale(bnorm) if bnorm > 0.0 and abs(math.log2(bnorm)) > SAFE_NORM_EXPONENT else 1.0
     tolerance = max(float(atol), float(rtol) * bnorm) * scale
     atol2 = np.float32(min(tolerance * tolerance, float(np.finfo(np.float32).max)))
-    return Scaled(scaled(b, scale) if scale != 1.0 else b, bnorm, atol2, scale)
+    return Scaled(scaled(b, scale) if scale != 1.0 else b, bnorm, atol2, scale, max(float(atol), float(rtol) * bnorm))
 
 
 def iteration_limit(n: int, maxiter: int | None) -> int:
@@ -132,3 +151,14 @@ def iteration_limit(n: int, maxiter: int | None) -> int:
     if not isinstance(maxiter, (int, np.integer)) or maxiter < 0 or maxiter >= 2 ** 31:
         raise ArgumentError(f"maxiter must be an int in [0, 2**31), got {maxiter!r}")
     return int(maxiter)
+
+
+def solution(problem: Problem, system: Scaled, x: np.ndarray, rr: float, iterations: int, passed: bool, info: int,
+             stats) -> Solution:
+    """The `Solution` of a kernel's run on `system` (x and the squared recurrence residual rr still scaled):
+    converged only where the stopping test `passed` and the returned x's true residual, in float64, meets
+    the tolerance too (float32's recurrence residual can pass a tolerance x cannot reach)."""
+    x, residual = system.unscale(x, rr)
+    true_norm = problem.true_residual_norm(x)
+    return Solution(x, int(iterations), residual, bool(passed) and true_norm <= system.tolerance, int(info), stats,
+                    true_norm)
