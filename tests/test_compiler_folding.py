@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from conftest import load_source
+from conftest import line_of, load_source
 
 f32 = np.float32
 
@@ -212,3 +212,36 @@ def test_np_int32_constants_wrap_in_indices_and_shapes_as_in_values(dev):
     _wrapped_index_and_shape[(1, 1), (1, 1)](out)
     assert out.copy_to_host().tolist() == [a, buf[a], buf[a], a + 4, buf[b], len(buf[0:a + 5])]
 
+
+
+# ----------------------------------------------------------------------------- Python ints on the way to int32
+INT_MAX_GLOBAL = 2**31 - 1
+
+
+@ws.jit
+def _int32_limits_written_out(xi, out):
+    x = 2**31 - 1                       # refused as "2 ** 31 does not fit" before: only the result must fit
+    out[0] = x
+    out[1] = -2**31 + xi[0]
+    out[2] = (1 << 31) - 1
+    out[3] = ~(2**31 - 1)
+    out[4] = 2**40 // 2**20 - xi[0]
+    out[5] = x + xi[1]                  # a variable: int32 arithmetic, wrapping as NumPy's
+    out[6] = INT_MAX_GLOBAL - 2**31 + 1
+
+
+@ws.jit
+def _int32_limit_exceeded(out):
+    out[0] = 2**31 - 1 + 1  # MARK-over
+
+
+def test_constant_int_expressions_fold_as_python_and_only_the_result_must_fit(dev):
+    out = dev.device_array(7, np.int32)
+    _int32_limits_written_out[(1, 1), (1, 1)](dev.to_device(np.array([5, 1], np.int32)), out)
+    with np.errstate(over="ignore"):
+        wrapped = int(np.int32(2**31 - 1) + np.int32(1))
+    want = [2**31 - 1, -2**31 + 5, (1 << 31) - 1, ~(2**31 - 1), 2**40 // 2**20 - 5, wrapped, 2**31 - 1 - 2**31 + 1]
+    assert out.copy_to_host().tolist() == want
+    with pytest.raises(ws.CompileError, match=r"2 \*\* 31 - 1 \+ 1 = 2147483648 does not fit in int32") as info:
+        _int32_limit_exceeded[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_int32_limit_exceeded, "MARK-over")
