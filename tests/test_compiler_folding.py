@@ -245,3 +245,43 @@ def test_constant_int_expressions_fold_as_python_and_only_the_result_must_fit(de
     with pytest.raises(ws.CompileError, match=r"2 \*\* 31 - 1 \+ 1 = 2147483648 does not fit in int32") as info:
         _int32_limit_exceeded[(1, 1), (1, 1)](dev.device_array(1, np.int32))
     assert info.value.line == line_of(_int32_limit_exceeded, "MARK-over")
+
+
+# ----------------------------------------------------------------------------- differential: constant int trees
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_compiler_fuzz_arrays import FUZZ  # noqa: E402
+
+LEAVES = (0, 1, -1, 2, 3, 7, 31, 32, 2**31 - 1, 2**31, 2**30, 65536, 100000)
+BINARY = ("+", "-", "*", "//", "%", "<<", ">>", "&", "|", "^", "**")
+
+
+@st.composite
+def int_trees(draw, depth: int) -> str:
+    """A constant expression of Python ints, written out (its steps may leave int32: 2**31 - 1)."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return str(draw(st.sampled_from(LEAVES)))
+    if draw(st.integers(0, 4)) == 0:
+        return f"{draw(st.sampled_from(('-', '~')))}({draw(int_trees(depth - 1))})"
+    op = draw(st.sampled_from(BINARY))
+    right = str(draw(st.integers(0, 40))) if op in ("<<", ">>", "**") else draw(int_trees(depth - 1))
+    return f"({draw(int_trees(depth - 1))} {op} {right})"
+
+
+@FUZZ
+@given(text=int_trees(3))
+def test_constant_int_trees_fold_as_python(dev, tmp_path_factory, text):
+    # docs: constant expressions are Python ints; the value must fit in int32 (else a CompileError at its line).
+    module = load_source(tmp_path_factory.mktemp("trees"),
+                         f"import wafersim as ws\n\n\n@ws.jit\ndef kern(out):\n    out[0] = {text}\n")
+    try:
+        value = eval(text)  # noqa: S307 (a generated tree of int literals)
+    except (ZeroDivisionError, ValueError):
+        value = None
+    out = dev.device_array(1, np.int32)
+    if isinstance(value, int) and -2**31 <= value < 2**31:
+        module.kern[(1, 1), (1, 1)](out)
+        assert out.copy_to_host()[0] == value, text
+    else:
+        with pytest.raises(ws.CompileError):
+            module.kern[(1, 1), (1, 1)](out)
