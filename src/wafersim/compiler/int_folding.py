@@ -46,8 +46,9 @@ def exact_int_tree(node: ast.expr, leaf: Callable[[ast.expr], int | None]) -> in
     the value that reaches the kernel must fit in int32, not each step; None where any leaf is not such a
     constant or Python would not give an int (`2 ** -1`, `1 // 0`, a negative shift, a huge power)."""
     if isinstance(node, ast.BinOp) and (type(node.op) in _INT_FOLDS or isinstance(node.op, (ast.Pow, ast.LShift))):
-        x, y = exact_int_tree(node.left, leaf), exact_int_tree(node.right, leaf)
-        if x is None or y is None:
+        x = exact_int_tree(node.left, leaf)
+        y = None if x is None else exact_int_tree(node.right, leaf)  # (stops at the first leaf that is not one)
+        if y is None:
             return None
         try:
             value = exact_int(node.op, x, y)
