@@ -10,6 +10,7 @@ the same expression of an `np.int32` constant, which wraps around as NumPy's.
 """
 from __future__ import annotations
 
+import ast
 import math
 import warnings
 
@@ -225,7 +226,7 @@ def _int32_limits_written_out(xi, out):
     out[1] = -2**31 + xi[0]
     out[2] = (1 << 31) - 1
     out[3] = ~(2**31 - 1)
-    out[4] = 2**40 // 2**20 - xi[0]
+    out[4] = 2**40 - 2**40 + 7 - xi[0]
     out[5] = x + xi[1]                  # a variable: int32 arithmetic, wrapping as NumPy's
     out[6] = INT_MAX_GLOBAL - 2**31 + 1
 
@@ -235,16 +236,25 @@ def _int32_limit_exceeded(out):
     out[0] = 2**31 - 1 + 1  # MARK-over
 
 
+@ws.jit
+def _int32_step_divided(out):
+    out[0] = 2**30 * 2 // 2  # MARK-div
+
+
 def test_constant_int_expressions_fold_as_python_and_only_the_result_must_fit(dev):
     out = dev.device_array(7, np.int32)
     _int32_limits_written_out[(1, 1), (1, 1)](dev.to_device(np.array([5, 1], np.int32)), out)
     with np.errstate(over="ignore"):
         wrapped = int(np.int32(2**31 - 1) + np.int32(1))
-    want = [2**31 - 1, -2**31 + 5, (1 << 31) - 1, ~(2**31 - 1), 2**40 // 2**20 - 5, wrapped, 2**31 - 1 - 2**31 + 1]
+    want = [2**31 - 1, -2**31 + 5, (1 << 31) - 1, ~(2**31 - 1), 2, wrapped, 2**31 - 1 - 2**31 + 1]
     assert out.copy_to_host().tolist() == want
     with pytest.raises(ws.CompileError, match=r"2 \*\* 31 - 1 \+ 1 = 2147483648 does not fit in int32") as info:
         _int32_limit_exceeded[(1, 1), (1, 1)](dev.device_array(1, np.int32))
     assert info.value.line == line_of(_int32_limit_exceeded, "MARK-over")
+    # Python gives 2**30, int32 arithmetic -2**30 (a variable `a = 2**30; a * 2 // 2` computes that): refused
+    with pytest.raises(ws.CompileError, match="does not fit in int32") as info:
+        _int32_step_divided[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_int32_step_divided, "MARK-div")
 
 
 # ----------------------------------------------------------------------------- differential: constant int trees
@@ -268,6 +278,24 @@ def int_trees(draw, depth: int) -> str:
     return f"({draw(int_trees(depth - 1))} {op} {right})"
 
 
+def _python_refusing_int32_divergence(node: ast.expr) -> int:
+    """Python's value of the tree; OverflowError where `//`, `%` or `>>` meets a step outside int32 (int32
+    arithmetic, which wraps, would give another value there: refused, docs/python-supported.md)."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp):
+        x = _python_refusing_int32_divergence(node.operand)
+        return -x if isinstance(node.op, ast.USub) else ~x
+    x, y = _python_refusing_int32_divergence(node.left), _python_refusing_int32_divergence(node.right)
+    if isinstance(node.op, (ast.FloorDiv, ast.Mod, ast.RShift)) and not (-2**31 <= x < 2**31 and -2**31 <= y < 2**31):
+        raise OverflowError
+    return eval(f"x {BINARY_SYMBOL[type(node.op)]} y")  # noqa: S307 (two ints)
+
+
+BINARY_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<",
+                 ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.Pow: "**"}
+
+
 @FUZZ
 @given(text=int_trees(3))
 def test_constant_int_trees_fold_as_python(dev, tmp_path_factory, text):
@@ -275,8 +303,8 @@ def test_constant_int_trees_fold_as_python(dev, tmp_path_factory, text):
     module = load_source(tmp_path_factory.mktemp("trees"),
                          f"import wafersim as ws\n\n\n@ws.jit\ndef kern(out):\n    out[0] = {text}\n")
     try:
-        value = eval(text)  # noqa: S307 (a generated tree of int literals)
-    except (ZeroDivisionError, ValueError):
+        value = _python_refusing_int32_divergence(ast.parse(text, mode="eval").body)
+    except (ZeroDivisionError, ValueError, OverflowError):
         value = None
     out = dev.device_array(1, np.int32)
     if isinstance(value, int) and -2**31 <= value < 2**31:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import ast
 from typing import Callable
 
-from .values import wrap_int32
+from .values import fits_int32, wrap_int32
 
 _INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
               ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.BitAnd: lambda x, y: x & y,
               ast.BitOr: lambda x, y: x | y, ast.BitXor: lambda x, y: x ^ y, ast.RShift: lambda x, y: x >> y}
+_NOT_MODULAR = (ast.FloorDiv, ast.Mod, ast.RShift)
 _HUGE_EXPONENT = 64  # beyond this, a power or shift of an integer other than 0, 1, -1 cannot fit in int32
 
 
@@ -44,11 +45,18 @@ def exact_int_tree(node: ast.expr, leaf: Callable[[ast.expr], int | None]) -> in
     """Python's value of a tree of int operators (`-2**31`, `2**31 - 1`, `(1 << 31) - 1`) whose leaves are all
     Python int constants (`leaf` gives a leaf's int, or None), computed exactly as Python does, so that only
     the value that reaches the kernel must fit in int32, not each step; None where any leaf is not such a
-    constant or Python would not give an int (`2 ** -1`, `1 // 0`, a negative shift, a huge power)."""
+    constant, where a step beyond int32 meets `//`, `%` or `>>` (int32 arithmetic would give another value:
+    `2**30 * 2 // 2`), or where Python would not give an int (`2 ** -1`, `1 // 0`, a negative shift)."""
     if isinstance(node, ast.BinOp) and (type(node.op) in _INT_FOLDS or isinstance(node.op, (ast.Pow, ast.LShift))):
         x = exact_int_tree(node.left, leaf)
         y = None if x is None else exact_int_tree(node.right, leaf)  # (stops at the first leaf that is not one)
         if y is None:
+            return None
+        if (isinstance(node.op, _NOT_MODULAR) and not (fits_int32(x) and fits_int32(y))) \
+                or (isinstance(node.op, (ast.Pow, ast.LShift)) and not fits_int32(y)):
+            # int32 arithmetic wraps, and wrapping commutes with + - * ** << & | ^ ~: through those, a step
+            # beyond int32 ends at Python's value wherever that fits, the kernel's value at run time too. Not
+            # through // % >>: refused by the step's fold ("does not fit in int32"), as Python and int32 differ
             return None
         try:
             value = exact_int(node.op, x, y)
