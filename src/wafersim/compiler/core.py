@@ -20,7 +20,7 @@ from . import intrinsics as wsi
 from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .sources import source_lines
 from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, SliceRef, Tup, Unsupported, Val, fits_int32,
-                     float32_bits, to_float32)
+                     float32_bits, to_float32, wrap_int32)
 
 #: wafersim's own package: device functions defined there (collectives) report their caller's lines.
 PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
@@ -439,7 +439,7 @@ class LoweringCore:
                 pass
             else:
                 if isinstance(value, Val) and value.is_const:
-                    return value.const
+                    return np.int32(value.const) if value.wraps else value.const  # (an np.int32's: it wraps)
                 if isinstance(value, Tup) and constant_tuple(value) is not None:
                     return constant_tuple(value)
                 if isinstance(value, Val):  # (only where the variable is assigned on every path, as Python reads it)
@@ -478,14 +478,22 @@ class LoweringCore:
             return NOT_STATIC if any(i is NOT_STATIC for i in items) else items
         if isinstance(node, ast.BinOp) and type(node.op) in _STATIC_INT_OPS:
             left, right = self.static(node.left), self.static(node.right)  # e.g. a local array of T * T
-            # (a NumPy integer, e.g. a size closed over from a host function, folds as the Python int it is)
+            # An np.int32 folds with NumPy's int32 wrap-around, as the lowered expression does (`Val.wraps`), so
+            # that `buf[(W + 1) // 2**30]` indexes the element the value names; another NumPy integer (an np.int64,
+            # a size closed over from a host function) folds as the Python int it is.
+            wraps = any(isinstance(v, np.int32) for v in (left, right))
             left, right = (int(v) if isinstance(v, np.integer) else v for v in (left, right))
             if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool) \
                     and not (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0):
-                return _STATIC_INT_OPS[type(node.op)](left, right)
+                if not wraps:
+                    return _STATIC_INT_OPS[type(node.op)](left, right)
+                if fits_int32(left) and fits_int32(right):  # (a Python int beyond int32 is refused when lowered)
+                    return np.int32(wrap_int32(_STATIC_INT_OPS[type(node.op)](left, right)))
             return NOT_STATIC
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             value = self.static(node.operand)
+            if isinstance(value, np.int32):
+                return np.int32(wrap_int32(-int(value)))  # (-np.int32(-2**31) wraps to itself, as in NumPy)
             return -value if isinstance(value, (int, float)) else NOT_STATIC
         if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
             # `int(-3)`, `np.int32(-3)` of an int constant: that int (it was a run-time value, so `b = np.int32(-3)`
@@ -571,4 +579,4 @@ class LoweringCore:
             return NOT_STATIC
         finally:
             self.resolving.discard(name)
-        return static if isinstance(static, (int, float, tuple)) else NOT_STATIC
+        return static if isinstance(static, (int, float, tuple, np.int32)) else NOT_STATIC

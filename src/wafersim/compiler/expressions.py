@@ -10,45 +10,16 @@ import numpy as np
 from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .core import LoweringCore
+from .int_folding import exact_int, exact_int_tree, wrapped_int
 from .ir import Op
 from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32, to_float32,
                      wrap_int32)
 
-_INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
-              ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.BitAnd: lambda x, y: x & y,
-              ast.BitOr: lambda x, y: x | y, ast.BitXor: lambda x, y: x ^ y, ast.RShift: lambda x, y: x >> y}
 _FLOAT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
                 ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.Pow: lambda x, y: x ** y}
 _FLOAT_OPCODES = {ast.FloorDiv: "ffloordiv", ast.Mod: "fpymod", ast.Pow: "fpow"}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
             ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
-_HUGE_EXPONENT = 64  # beyond this, a power or shift of an integer other than 0, 1, -1 cannot fit in int32
-
-
-def _exact_int(op: ast.operator, x: int, y: int) -> int | float | None:
-    """Python's value of `x op y` on ints; None when it is certainly far outside int32 (not computed, since
-    2 ** 10 ** 9 would take the compiler's memory)."""
-    if isinstance(op, ast.Pow):
-        if y < 0:
-            return x ** y  # a float, as in Python (ZeroDivisionError for 0 ** -1)
-        return x ** y if abs(x) <= 1 or y <= _HUGE_EXPONENT else None
-    if isinstance(op, ast.LShift):
-        if y < 0:
-            raise ValueError("negative shift count")
-        return x << y if x == 0 or y <= _HUGE_EXPONENT else None
-    return _INT_FOLDS[type(op)](x, y)
-
-
-def _wrapped_int(op: ast.operator, x: int, y: int) -> int:
-    """`x op y` in int32 arithmetic with wrap-around, as NumPy computes it on np.int32 values."""
-    if isinstance(op, ast.Pow) and y >= 0:
-        return wrap_int32(pow(x, y, 2**32))
-    if isinstance(op, ast.LShift) and y >= 32:
-        return 0
-    value = _exact_int(op, x, y)
-    if isinstance(value, float):
-        raise TypeError("a negative power of an int32")
-    return wrap_int32(value)
 
 
 def _zero_division_hint(op: ast.operator, a: Val, b: Val) -> str:
@@ -159,6 +130,9 @@ class ExpressionLowering(LoweringCore):
 
     # ------------------------------------------------------------------ arithmetic
     def binary(self, node: ast.BinOp):
+        exact = exact_int_tree(node, self.int_leaf)
+        if exact is not None:
+            return self.exact_int_const(node, exact)
         left, right = self.expr(node.left), self.expr(node.right)
         if isinstance(left, SliceRef) or isinstance(right, SliceRef):
             raise Unsupported("slices compute only in an assignment to a slice, e.g. a[0:n] = b[0:n] * 2.0")
@@ -171,6 +145,25 @@ class ExpressionLowering(LoweringCore):
             if type(known) is int and fits_int32(known):
                 right = self.const(known)
         return self.arith(node.op, left, right)
+
+    def int_leaf(self, node: ast.expr) -> int | None:
+        """A leaf of a constant tree of Python ints (`exact_int_tree`): an int literal, or a name holding a Python
+        int constant (a global, a closure constant, an np.int64, a variable assigned once from one); None for
+        anything else, an np.int32 among them (it wraps, as NumPy's int32 does)."""
+        if isinstance(node, ast.Constant):
+            return int(node.value) if type(node.value) in (int, bool) else None
+        if not isinstance(node, ast.Name):
+            return None
+        value = self.expr(node)
+        return value.const if isinstance(value, Val) and value.is_const and value.ty == "i32" \
+            and not value.wraps else None
+
+    def exact_int_const(self, node: ast.expr, value: int) -> Val:
+        """The constant of an int expression Python computes exactly (`-2**31`): only the result must fit."""
+        if not fits_int32(value):
+            raise Unsupported(f"the constant expression {ast.unparse(node)} = {value} does not fit in int32 "
+                              f"(from {-2**31} to {2**31 - 1})")
+        return Val("i32", const=value)
 
     def arith(self, op: ast.operator, a: Val, b: Val) -> Val:
         if a.is_const and b.is_const:
@@ -325,8 +318,8 @@ class ExpressionLowering(LoweringCore):
                     return self.const(fold_float32(_FLOAT_OPCODES[type(op)], x, y))
                 return self.const(to_float32(_FLOAT_FOLDS[type(op)](x, y)))
             if a.wraps or b.wraps:
-                return Val("i32", const=_wrapped_int(op, x, y), wraps=True)
-            value = _exact_int(op, x, y)
+                return Val("i32", const=wrapped_int(op, x, y), wraps=True)
+            value = exact_int(op, x, y)
         except ZeroDivisionError:
             raise Unsupported(f"cannot evaluate the constant expression {text}: "
                               + _zero_division_hint(op, a, b)) from None
@@ -344,6 +337,9 @@ class ExpressionLowering(LoweringCore):
         literal = node.operand.value if isinstance(node.operand, ast.Constant) else None
         if isinstance(node.op, ast.USub) and type(literal) is int and literal == 2**31:
             return self.const(-literal)  # -2147483648 written out: an int32, though its digits alone are not
+        exact = exact_int_tree(node, self.int_leaf) if not isinstance(node.op, ast.Not) else None
+        if exact is not None:
+            return self.exact_int_const(node, exact)
         v = self.scalar(node.operand)
         if isinstance(node.op, ast.UAdd):
             return v

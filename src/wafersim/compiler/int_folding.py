@@ -1,0 +1,71 @@
+"""Python's integer arithmetic on compile-time constants, and NumPy's int32 arithmetic on np.int32 ones
+(docs/python-supported.md, "Values and types": constant expressions are folded as Python ints, and a result
+outside int32 is a CompileError; with np.int32 operands they wrap as NumPy does)."""
+from __future__ import annotations
+
+import ast
+from typing import Callable
+
+from .values import fits_int32, wrap_int32
+
+_INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
+              ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.BitAnd: lambda x, y: x & y,
+              ast.BitOr: lambda x, y: x | y, ast.BitXor: lambda x, y: x ^ y, ast.RShift: lambda x, y: x >> y}
+_NOT_MODULAR = (ast.FloorDiv, ast.Mod, ast.RShift)
+_HUGE_EXPONENT = 64  # beyond this, a power or shift of an integer other than 0, 1, -1 cannot fit in int32
+
+
+def exact_int(op: ast.operator, x: int, y: int) -> int | float | None:
+    """Python's value of `x op y` on ints; None when it is certainly far outside int32 (not computed, since
+    2 ** 10 ** 9 would take the compiler's memory)."""
+    if isinstance(op, ast.Pow):
+        if y < 0:
+            return x ** y  # a float, as in Python (ZeroDivisionError for 0 ** -1)
+        return x ** y if abs(x) <= 1 or y <= _HUGE_EXPONENT else None
+    if isinstance(op, ast.LShift):
+        if y < 0:
+            raise ValueError("negative shift count")
+        return x << y if x == 0 or y <= _HUGE_EXPONENT else None
+    return _INT_FOLDS[type(op)](x, y)
+
+
+def wrapped_int(op: ast.operator, x: int, y: int) -> int:
+    """`x op y` in int32 arithmetic with wrap-around, as NumPy computes it on np.int32 values."""
+    if isinstance(op, ast.Pow) and y >= 0:
+        return wrap_int32(pow(x, y, 2**32))
+    if isinstance(op, ast.LShift) and y >= 32:
+        return 0
+    value = exact_int(op, x, y)
+    if isinstance(value, float):
+        raise TypeError("a negative power of an int32")
+    return wrap_int32(value)
+
+
+def exact_int_tree(node: ast.expr, leaf: Callable[[ast.expr], int | None]) -> int | None:
+    """Python's value of a tree of int operators (`-2**31`, `2**31 - 1`, `(1 << 31) - 1`) whose leaves are all
+    Python int constants (`leaf` gives a leaf's int, or None), computed exactly as Python does, so that only
+    the value that reaches the kernel must fit in int32, not each step; None where any leaf is not such a
+    constant, where a step beyond int32 meets `//`, `%` or `>>` (int32 arithmetic would give another value:
+    `2**30 * 2 // 2`), or where Python would not give an int (`2 ** -1`, `1 // 0`, a negative shift)."""
+    if isinstance(node, ast.BinOp) and (type(node.op) in _INT_FOLDS or isinstance(node.op, (ast.Pow, ast.LShift))):
+        x = exact_int_tree(node.left, leaf)
+        y = None if x is None else exact_int_tree(node.right, leaf)  # (stops at the first leaf that is not one)
+        if y is None:
+            return None
+        if (isinstance(node.op, _NOT_MODULAR) and not (fits_int32(x) and fits_int32(y))) \
+                or (isinstance(node.op, (ast.Pow, ast.LShift)) and not fits_int32(y)):
+            # int32 arithmetic wraps, and wrapping commutes with + - * ** << & | ^ ~: through those, a step
+            # beyond int32 ends at Python's value wherever that fits, the kernel's value at run time too. Not
+            # through // % >>: refused by the step's fold ("does not fit in int32"), as Python and int32 differ
+            return None
+        try:
+            value = exact_int(node.op, x, y)
+        except (ZeroDivisionError, ValueError):
+            return None
+        return value if type(value) is int else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)):
+        x = exact_int_tree(node.operand, leaf)
+        if x is None:
+            return None
+        return -x if isinstance(node.op, ast.USub) else x if isinstance(node.op, ast.UAdd) else ~x
+    return leaf(node)

@@ -1,0 +1,315 @@
+"""Constant folding against run time (docs/python-supported.md, "Values and types" and "Scalar math"): a value the
+compiler computes while compiling must be the value the machine computes from the same numbers at run time.
+
+Each expression below is compiled four ways: its operands written out (`math.sqrt(2.0)`), as module constants
+(`math.sqrt(G0)`), as kernel variables assigned once from constants (`a0 = 2.0; math.sqrt(a0)`), and loaded from
+arrays at run time (`math.sqrt(xf[0])`); all four must equal the reference, NumPy's float32 (or int32) evaluation
+(or Python's, where the docs give Python's meaning: `//`, `%`, shifts, `round`, `max`). Then the compile-time
+evaluation of names and subscripts (`static`: an index, a shape) against the value the kernel computes for
+the same expression of an `np.int32` constant, which wraps around as NumPy's.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import line_of, load_source
+
+f32 = np.float32
+
+
+def _pow64(a, b):
+    """`fpow`: the power in float64 of the float32 operands, rounded once."""
+    return f32(np.power(np.array([a], np.float64), np.array([b], np.float64))[0])
+
+
+def _to_int(v) -> int:
+    """`ftoi`: toward zero, saturating, nan gives 0."""
+    v = f32(v)
+    if np.isnan(v):
+        return 0
+    if np.isinf(v):
+        return 2**31 - 1 if v > 0 else -2**31
+    return min(max(math.trunc(float(v)), -2**31), 2**31 - 1)
+
+
+def _wrap(v: int) -> int:
+    return (v + 2**31) % 2**32 - 2**31
+
+
+#: (expression with {0}, {1} for the operands, operands, result dtype, reference of the float32/int32 operands)
+CASES = [
+    ("{0} - {1}", (16777217.0, 16777216.0), "f", lambda a, b: a - b),        # both round to float32 first
+    ("{0} + {1} + {1}", (16777216.0, 1.0), "f", lambda a, b: a + b + b),     # each step rounded
+    ("{0} * {1} / {1}", (3e38, 10.0), "f", lambda a, b: a * b / b),          # inf in between
+    ("{0} * {1}", (1e-46, 1e10), "f", lambda a, b: a * b),                   # 1e-46 is 0 as a float32
+    ("{0} + {1}", (0.1, 0.2), "f", lambda a, b: a + b),
+    ("{0} / {1}", (1.0, 3.0), "f", lambda a, b: a / b),
+    ("{0} + {1}", (-0.0, 0.0), "f", lambda a, b: a + b),
+    ("{0} - {1}", (-0.0, 0.0), "f", lambda a, b: a - b),
+    ("{0} * {1}", (0.0, math.inf), "f", lambda a, b: a * b),
+    ("{0} - {0}", (math.inf,), "f", lambda a: a - a),
+    ("{0} // {1}", (-7.0, 2.0), "f", np.floor_divide),
+    ("{0} % {1}", (7.5, -2.0), "f", np.remainder),
+    ("{0} % {1}", (-0.0, 2.0), "f", np.remainder),
+    ("{0} // {1}", (-1.0, math.inf), "f", np.floor_divide),
+    ("{0} % {1}", (1e10, 3.0), "f", np.remainder),
+    ("{0} ** {1}", (-math.inf, 0.5), "f", _pow64),
+    ("{0} ** {1}", (1.1, 3.0), "f", _pow64),
+    ("{0} ** {1}", (10.0, -45.0), "f", _pow64),
+    ("{0} ** {1}", (math.nan, 0.0), "f", _pow64),
+    ("math.sqrt({0})", (-0.0,), "f", np.sqrt),
+    ("math.sqrt({0})", (-1.0,), "f", np.sqrt),
+    ("math.log({0})", (0.0,), "f", np.log),
+    ("math.exp({0})", (88.72284,), "f", np.exp),
+    ("math.exp({0})", (100.0,), "f", np.exp),
+    ("math.log10({0})", (1000.0,), "f", np.log10),
+    ("math.sin({0})", (1e10,), "f", np.sin),
+    ("math.fabs({0})", (-0.0,), "f", np.fabs),
+    ("abs({0})", (-math.inf,), "f", np.abs),
+    ("np.ceil({0})", (-0.5,), "f", np.ceil),
+    ("np.trunc({0})", (-0.5,), "f", np.trunc),
+    ("np.rint({0})", (2.5,), "f", np.rint),
+    ("math.copysign({0}, {1})", (1.0, -0.0), "f", np.copysign),
+    ("math.hypot({0}, {1})", (math.inf, math.nan), "f", np.hypot),
+    ("math.hypot({0}, {1})", (3e38, 3e38), "f", np.hypot),
+    ("math.atan2({0}, {1})", (-0.0, -0.0), "f", np.arctan2),
+    ("math.fmod({0}, {1})", (-7.5, 2.0), "f", np.fmod),
+    ("math.degrees({0})", (1.0,), "f", np.degrees),
+    ("max({0}, {1})", (-0.0, 0.0), "f", lambda a, b: b if b > a else a),   # Python's: the first of equals
+    ("min({0}, {1})", (math.nan, 1.0), "f", lambda a, b: b if b < a else a),
+    ("{0} + {1}", (16777217, 0.5), "f", lambda a, b: f32(a) + b),            # the int32 becomes a float32 first
+    ("{0} / {1}", (-7, 2), "f", lambda a, b: f32(a) / f32(b)),
+    ("{0} * {1}", (2147483647, 1.0), "f", lambda a, b: f32(a) * b),
+    ("float({0})", (16777217,), "f", lambda a: f32(a)),
+    ("-float({0})", (0,), "f", lambda a: -f32(a)),                            # -0.0
+    ("int({0})", (-2.5,), "i", _to_int),
+    ("round({0})", (-0.5,), "i", lambda a: _to_int(np.rint(a))),
+    ("round({0})", (2.5,), "i", lambda a: _to_int(np.rint(a))),
+    ("math.floor({0})", (-0.5,), "i", lambda a: _to_int(np.floor(a))),
+    ("bool({0})", (math.nan,), "i", lambda a: int(bool(a))),
+    ("bool({0})", (-0.0,), "i", lambda a: int(bool(a))),
+    ("math.isinf({0} * {0})", (1e20,), "i", lambda a: int(np.isinf(a * a))),
+    ("{0} == {1}", (16777217, 16777216.0), "i", lambda a, b: int(f32(a) == b)),
+    ("{0} != {0}", (math.nan,), "i", lambda a: int(a != a)),
+    ("{0} // {1}", (-7, 2), "i", lambda a, b: a // b),                      # Python floors
+    ("{0} % {1}", (7, -2), "i", lambda a, b: a % b),
+    ("{0} % {1}", (-2147483648, -1), "i", lambda a, b: _wrap(a % b)),
+    ("{0} >> {1}", (-8, 40), "i", lambda a, b: a >> b),
+    ("{0} << {1}", (3, 29), "i", lambda a, b: _wrap(a << b)),
+    ("~{0}", (-2147483648,), "i", lambda a: ~a),
+    ("{0} ** 3", (-1290,), "i", lambda a: a ** 3),
+    ("{0} + {1}", (True, True), "i", lambda a, b: a + b),
+]
+RUNS = CASES
+
+
+def _literal(v) -> str:
+    if isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, int):
+        return f"({v})"
+    if math.isnan(v):
+        return "math.nan"
+    if math.isinf(v):
+        return "math.inf" if v > 0 else "(-math.inf)"
+    return f"({v!r})"
+
+
+def _kernel_source(variant: str) -> str:
+    """One kernel computing every case, its operands written the `variant` way."""
+    module, body = [], []
+    floats = ints = 0
+    for k, (text, operands, dtype, _) in enumerate(RUNS):
+        names = []
+        for j, v in enumerate(operands):
+            if variant == "literal":
+                names.append(_literal(v))
+            elif variant == "global":
+                module.append(f"G{k}_{j} = {_literal(v)}")
+                names.append(f"G{k}_{j}")
+            elif variant == "assigned":
+                body.append(f"    a{k}_{j} = {_literal(v)}")
+                names.append(f"a{k}_{j}")
+            elif isinstance(v, float):
+                names.append(f"xf[{floats}]")
+                floats += 1
+            else:
+                names.append(f"(xi[{ints}] != 0)" if isinstance(v, bool) else f"xi[{ints}]")
+                ints += 1
+        body.append(f"    {'of' if dtype == 'f' else 'oi'}[p, {k}] = {text.format(*names)}")
+    return ("import math\n\nimport numpy as np\nimport wafersim as ws\n\n" + "\n".join(module)
+            + "\n\n\n@ws.jit\ndef kern(xf, xi, of, oi):\n    p = ws.grid(1)\n" + "\n".join(body) + "\n")
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device("dev")
+
+
+@pytest.fixture(scope="module")
+def want():
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = []
+        for _, operands, dtype, ref in RUNS:
+            args = [f32(v) if isinstance(v, float) else v for v in operands]
+            out.append(f32(ref(*args)) if dtype == "f" else int(ref(*args)))
+    return out
+
+
+@pytest.mark.parametrize("variant", ["literal", "global", "assigned", "run time"])
+def test_folded_and_run_time_values_equal_numpy(dev, tmp_path, want, variant):
+    module = load_source(tmp_path, _kernel_source(variant))
+    xf = np.array([v for case in RUNS for v in case[1] if isinstance(v, float)], np.float32)
+    xi = np.array([int(v) for case in RUNS for v in case[1] if not isinstance(v, float)], np.int32)
+    of, oi = dev.device_array((2, len(RUNS)), np.float32), dev.device_array((2, len(RUNS)), np.int32)
+    module.kern[(1, 1), (2, 1)](dev.to_device(xf), dev.to_device(xi), of, oi)
+    got_f, got_i = of.copy_to_host(), oi.copy_to_host()
+    for k, ((text, operands, dtype, _), expected) in enumerate(zip(RUNS, want)):
+        for p in range(2):
+            if dtype == "f":  # bit for bit: the sign of a zero counts, any nan equals a nan
+                got = got_f[p, k]
+                assert (np.isnan(got) and np.isnan(expected)) or got.tobytes() == expected.tobytes(), \
+                    (variant, text.format(*map(_literal, operands)), got, expected)
+            else:
+                assert got_i[p, k] == expected, (variant, text.format(*map(_literal, operands)), got_i[p, k])
+
+
+# ----------------------------------------------------------------------------- np.int32 in compile-time values
+W = np.int32(2147483647)
+
+
+@ws.jit
+def _wrapped_index_and_shape(out):
+    a = (W + 1) // 1073741824          # NumPy: -2147483648 // 2**30 = -2 (a Python int would give 2)
+    buf = ws.local.array(5, np.int32)
+    for k in range(5):
+        buf[k] = 10 * k
+    t = ws.local.array((a + 4, 3), np.int32)
+    out[0] = a
+    out[1] = buf[a]                    # counts from the end, as buf[-2]
+    out[2] = buf[(W + 1) // 1073741824]
+    out[3] = len(t)
+    out[4] = buf[-(W + 1) // 1073741824 - 1]   # -np.int32(-2**31) wraps to itself: -2 - 1
+    out[5] = len(buf[0:a + 5])
+
+
+def test_np_int32_constants_wrap_in_indices_and_shapes_as_in_values(dev):
+    # The compile-time evaluation of a name or subscript (an index, a shape, a slice bound) computed an np.int32
+    # constant's arithmetic as Python ints, where the kernel's value wraps as NumPy's: `a = (W + 1) // 2**30`
+    # with W = np.int32(2**31 - 1) was -2 in `out[0] = a` but indexed buf[2] and sized a local array 6.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warning
+        a = (W + np.int32(1)) // 1073741824
+        b = -(W + np.int32(1)) // 1073741824 - 1
+    buf = [0, 10, 20, 30, 40]
+    out = dev.device_array(6, np.int32)
+    _wrapped_index_and_shape[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [a, buf[a], buf[a], a + 4, buf[b], len(buf[0:a + 5])]
+
+
+
+# ----------------------------------------------------------------------------- Python ints on the way to int32
+INT_MAX_GLOBAL = 2**31 - 1
+
+
+@ws.jit
+def _int32_limits_written_out(xi, out):
+    x = 2**31 - 1                       # refused as "2 ** 31 does not fit" before: only the result must fit
+    out[0] = x
+    out[1] = -2**31 + xi[0]
+    out[2] = (1 << 31) - 1
+    out[3] = ~(2**31 - 1)
+    out[4] = 2**40 - 2**40 + 7 - xi[0]
+    out[5] = x + xi[1]                  # a variable: int32 arithmetic, wrapping as NumPy's
+    out[6] = INT_MAX_GLOBAL - 2**31 + 1
+
+
+@ws.jit
+def _int32_limit_exceeded(out):
+    out[0] = 2**31 - 1 + 1  # MARK-over
+
+
+@ws.jit
+def _int32_step_divided(out):
+    out[0] = 2**30 * 2 // 2  # MARK-div
+
+
+def test_constant_int_expressions_fold_as_python_and_only_the_result_must_fit(dev):
+    out = dev.device_array(7, np.int32)
+    _int32_limits_written_out[(1, 1), (1, 1)](dev.to_device(np.array([5, 1], np.int32)), out)
+    with np.errstate(over="ignore"):
+        wrapped = int(np.int32(2**31 - 1) + np.int32(1))
+    want = [2**31 - 1, -2**31 + 5, (1 << 31) - 1, ~(2**31 - 1), 2, wrapped, 2**31 - 1 - 2**31 + 1]
+    assert out.copy_to_host().tolist() == want
+    with pytest.raises(ws.CompileError, match=r"2 \*\* 31 - 1 \+ 1 = 2147483648 does not fit in int32") as info:
+        _int32_limit_exceeded[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_int32_limit_exceeded, "MARK-over")
+    # Python gives 2**30, int32 arithmetic -2**30 (a variable `a = 2**30; a * 2 // 2` computes that): refused
+    with pytest.raises(ws.CompileError, match="does not fit in int32") as info:
+        _int32_step_divided[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_int32_step_divided, "MARK-div")
+
+
+# ----------------------------------------------------------------------------- differential: constant int trees
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_compiler_fuzz_arrays import FUZZ  # noqa: E402
+
+LEAVES = (0, 1, -1, 2, 3, 7, 31, 32, 2**31 - 1, 2**31, 2**30, 65536, 100000)
+BINARY = ("+", "-", "*", "//", "%", "<<", ">>", "&", "|", "^", "**")
+
+
+@st.composite
+def int_trees(draw, depth: int) -> str:
+    """A constant expression of Python ints, written out (its steps may leave int32: 2**31 - 1)."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return str(draw(st.sampled_from(LEAVES)))
+    if draw(st.integers(0, 4)) == 0:
+        return f"{draw(st.sampled_from(('-', '~')))}({draw(int_trees(depth - 1))})"
+    op = draw(st.sampled_from(BINARY))
+    right = str(draw(st.integers(0, 40))) if op in ("<<", ">>", "**") else draw(int_trees(depth - 1))
+    return f"({draw(int_trees(depth - 1))} {op} {right})"
+
+
+def _python_refusing_int32_divergence(node: ast.expr) -> int:
+    """Python's value of the tree; OverflowError where `//`, `%` or `>>` meets a step outside int32 (int32
+    arithmetic, which wraps, would give another value there: refused, docs/python-supported.md)."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp):
+        x = _python_refusing_int32_divergence(node.operand)
+        return -x if isinstance(node.op, ast.USub) else ~x
+    x, y = _python_refusing_int32_divergence(node.left), _python_refusing_int32_divergence(node.right)
+    if isinstance(node.op, (ast.FloorDiv, ast.Mod, ast.RShift)) and not (-2**31 <= x < 2**31 and -2**31 <= y < 2**31):
+        raise OverflowError
+    return eval(f"x {BINARY_SYMBOL[type(node.op)]} y")  # noqa: S307 (two ints)
+
+
+BINARY_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<",
+                 ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.Pow: "**"}
+
+
+@FUZZ
+@given(text=int_trees(3))
+def test_constant_int_trees_fold_as_python(dev, tmp_path_factory, text):
+    # docs: constant expressions are Python ints; the value must fit in int32 (else a CompileError at its line).
+    module = load_source(tmp_path_factory.mktemp("trees"),
+                         f"import wafersim as ws\n\n\n@ws.jit\ndef kern(out):\n    out[0] = {text}\n")
+    try:
+        value = _python_refusing_int32_divergence(ast.parse(text, mode="eval").body)
+    except (ZeroDivisionError, ValueError, OverflowError):
+        value = None
+    out = dev.device_array(1, np.int32)
+    if isinstance(value, int) and -2**31 <= value < 2**31:
+        module.kern[(1, 1), (1, 1)](out)
+        assert out.copy_to_host()[0] == value, text
+    else:
+        with pytest.raises(ws.CompileError):
+            module.kern[(1, 1), (1, 1)](out)
