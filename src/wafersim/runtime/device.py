@@ -62,7 +62,7 @@ def serialized(method: _Method) -> _Method:
     return locked  # type: ignore[return-value]
 
 
-def kernels_get_given_options(launch: _Method) -> _Method:
+def forward_kernel_launches(launch: _Method) -> _Method:
     """`Device.launch`, which hands a `Kernel` (a @ws.jit kernel, a ws.Kernel) on to the kernel's own `launch`
     with the options the call gave, and only those, by name (whatever their values): a jit kernel refuses an
     option named like one of its parameters (`check_option_names`), as `kernel[grid, block](...)` does, also
@@ -389,7 +389,7 @@ class Device:
         raise ArgumentTypeError(f"{label}: unsupported type {type(value).__name__} (pass ints, floats, "
                                 f"DeviceArray or DevicePointer)", position=position, type=type(value).__name__)
 
-    @kernels_get_given_options
+    @forward_kernel_launches
     @serialized
     def launch(self, program: Program, grid, block, args: Sequence[Any] = (), stream: Stream | None = None,
                max_cycles: float | None = None, print_output: bool = True,
@@ -414,7 +414,7 @@ class Device:
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to
         `path` after every N-th barrier release, for `ws.resume_launch(path)` to finish in another process
         (`runtime.resume`: launches without trace, racecheck or routed channels)."""
-        # (a @ws.jit kernel or a ws.Kernel went to its own `launch` already: `kernels_get_given_options`)
+        # (a @ws.jit kernel or a ws.Kernel went to its own `launch` already: `forward_kernel_launches`)
         args = launch_argument_list(args)
         if not isinstance(program, Program):
             raise ArgumentTypeError(f"launch: expected a Program (ws.assemble) or a @ws.jit kernel, got "
