@@ -91,7 +91,7 @@ class Rank1Queue:
             span = int(pes[hi - 1]) + 1 - int(pes[lo])
             # (scratch only for the dense pass: scattered lanes, spanning more than twice their number, go
             # lane by lane, and a span across the wafer would ask for gigabytes)
-            words = len(a) * (m + n) * (span + descriptor_kernels.PAD) if span <= 2 * (hi - lo) else 0
+            words = descriptor_kernels.work_words(len(a), m, n, span) if span <= 2 * (hi - lo) else 0
             work = self.work.get(part)
             if work is None or len(work) < words:
                 work = self.work[part] = np.empty(words, dtype=np.float32)
