@@ -245,29 +245,32 @@ OPERANDS_READ, SHAPES_DIFFER, OUTSIDE = 0, 1, 2
 
 @njit(cache=True, nogil=True)
 def rank1_operands(regs: np.ndarray, pes: np.ndarray, fd: int, fa: int, fb: int, fc: int, size: int,
-                   out: np.ndarray) -> tuple[int, int, int, bool]:
+                   out: np.ndarray, queued: np.ndarray) -> tuple[int, int, int, bool, bool]:
     """A float32 `vger`'s operands over the lanes `pes` (`DescriptorMixin._rank1_update_compiled`'s checks in
-    one pass): out[0..2] = the d, a, b registers per lane (as int64). Returns (status, M, N, disjoint):
+    one pass): out[0..2] = the d, a, b registers per lane (as int64). Returns (status, M, N, disjoint, same):
     M x N from the c register when every lane has the same one and neither is zero (else SHAPES_DIFFER),
-    OUTSIDE where a lane's span leaves [0, size), and whether no lane's x or y overlaps its destination."""
+    OUTSIDE where a lane's span leaves [0, size), whether no lane's x or y overlaps its destination, and
+    whether every lane's destination is its entry of `queued` (a `Rank1Queue`'s; False where that is empty)."""
     lanes = len(pes)
     if lanes == 0:
-        return SHAPES_DIFFER, 0, 0, False
+        return SHAPES_DIFFER, 0, 0, False, False
     shape = regs[fc, pes[0]]
     for k in range(lanes):
         if regs[fc, pes[k]] != shape:
-            return SHAPES_DIFFER, 0, 0, False
+            return SHAPES_DIFFER, 0, 0, False, False
     word = np.int64(shape) & 0xFFFFFFFF
     m, n = word >> 16, word & 0xFFFF
     if m == 0 or n == 0:
-        return SHAPES_DIFFER, 0, 0, False
+        return SHAPES_DIFFER, 0, 0, False, False
     disjoint = True
+    same = len(queued) == lanes
     for k in range(lanes):
         pe = pes[k]
         d, a, b = np.int64(regs[fd, pe]), np.int64(regs[fa, pe]), np.int64(regs[fb, pe])
         if not (d >= 0 and d + m * n <= size and a >= 0 and a + m <= size and b >= 0 and b + n <= size):
-            return OUTSIDE, 0, 0, False
+            return OUTSIDE, 0, 0, False, False
         out[0, k], out[1, k], out[2, k] = d, a, b
         end = d + m * n
         disjoint = disjoint and (a + m <= d or a >= end) and (b + n <= d or b >= end)
-    return OPERANDS_READ, m, n, disjoint
+        same = same and d == queued[k]
+    return OPERANDS_READ, m, n, disjoint, same
