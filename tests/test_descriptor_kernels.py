@@ -119,7 +119,9 @@ def test_queued_rank1_updates_equal_numpy_one_after_another_bit_for_bit(case, la
         d[::2] = 200
     a, b = a.astype(np.int64), b.astype(np.int64)
     expected = reference_rank1_updates(sram, pes, d, a, b, m, n)
-    work = np.full(updates * (m + n) * (pes_total + descriptor_kernels.PAD), np.nan, dtype=np.float32)
+    # (NaN scratch of just the size it asks for: a word read before it is written shows)
+    span = int(pes[-1]) + 1 - int(pes[0])
+    work = np.full(descriptor_kernels.work_words(updates, m, n, span), np.nan, dtype=np.float32)
     descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
 
@@ -151,6 +153,6 @@ def test_queued_rank1_updates_over_several_blocks_equal_numpy_bit_for_bit(update
     b[:, np.searchsorted(pes, 2 * block + 70):np.searchsorted(pes, 2 * block + 134)] -= 3  # (a run across a gap)
     d = np.full(lanes, 90, dtype=np.int64)
     expected = reference_rank1_updates(sram, pes, d, a, b, m, n)
-    work = np.full(updates * (m + n) * (total + descriptor_kernels.PAD), np.nan, dtype=np.float32)
+    work = np.full(descriptor_kernels.work_words(updates, m, n, total), np.nan, dtype=np.float32)
     descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))

@@ -121,3 +121,61 @@ def test_a_queue_split_over_threads_equals_numpy(layout, monkeypatch):
         queue.flush()
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
     assert all(len(work) < 10 * pes for work in queue.work.values())
+
+
+def test_operands_read_into_the_queue_join_it_past_its_first_capacity_and_on_a_new_destination(monkeypatch):
+    """`rank1_operands` writing each update's addresses into the queue's own array (`Rank1Queue.slot`) and
+    comparing its destination with the queued one, then `push`: more updates than the array first holds (it
+    grows, the queued rows kept), a destination that differs on one lane only, a new shape, an operand inside
+    its destination (run alone from the rows it wrote), registers out of SRAM (nothing queued); against the
+    updates one after another in NumPy, bit for bit, and the queue run only where it must."""
+    from wafersim.sim import rank1_queue
+
+    words, pes = 200, 12
+    sram = (rng.standard_normal((words, pes)) * 1e2).astype(np.float32)
+    expected = sram.copy()
+    idx = np.array([0, 1, 2, 5, 6, 7, 8, 11], dtype=np.int64)
+    lanes = Lanes.from_indices(pes, idx)
+    runs: list[int] = []
+    monkeypatch.setattr(descriptor_kernels, "rank1_updates_float32",
+                        lambda *args: runs.append(len(args[3])) or rank1_updates_float32(*args))
+    queue = Rank1Queue(lanes, sram, {})
+    regs = np.zeros((8, pes), dtype=np.int32)
+
+    def vger(m, n, d, a, b):  # (registers 1..4: d, a, b, shape; one update through the queue, and NumPy's)
+        regs[1, idx], regs[2, idx], regs[3, idx], regs[4, idx] = d, a, b, (m << 16) | n
+        out, queued = queue.slot()
+        status, gm, gn, disjoint, same = descriptor_kernels.rank1_operands(regs, idx, 1, 2, 3, 4, words, out, queued)
+        if status != descriptor_kernels.OPERANDS_READ:
+            return status
+        assert (gm, gn) == (m, n) and same == (len(queued) > 0 and np.array_equal(queued, out[0]))
+        if not queue.push(m, n, disjoint, same):
+            descriptor_kernels.rank1_update_float32(sram, idx, out[0], out[1], out[2], m, n)
+        for k, pe in enumerate(idx):  # (every operand read before the destination is written)
+            x = expected[a[k]:a[k] + m, pe].copy()
+            y = expected[b[k]:b[k] + n, pe].copy()
+            expected[d[k]:d[k] + m * n, pe] += (x[:, None] * y[None, :]).ravel()
+        return status
+
+    lanes_of = np.arange(len(idx))
+    d = np.full(len(idx), 150)
+    total = rank1_queue.FIRST_CAPACITY * 2 + 3
+    for q in range(total):  # (past the array's first capacity twice: it doubles, the rows queued kept)
+        assert vger(3, 4, d, (q * 5 + lanes_of) % 100, 100 + (q % 7) + lanes_of) == descriptor_kernels.OPERANDS_READ
+    assert not runs and len(queue) == total
+    other = d.copy()
+    other[3] = 170  # (one lane's destination differs: what is queued runs first)
+    vger(3, 4, other, lanes_of, 100 + lanes_of)
+    assert runs == [total] and len(queue) == 1
+    vger(2, 4, other, 10 + lanes_of, 120 + lanes_of)  # (another shape: likewise)
+    assert runs == [total, 1] and len(queue) == 1
+    vger(2, 4, other, other + 1, 120 + lanes_of)  # (x inside its destination: run alone, after the queue)
+    assert runs == [total, 1, 1] and len(queue) == 0
+    vger(2, 4, other, 30 + lanes_of, 130 + lanes_of)
+    bad = other.copy()
+    bad[0] = words  # (a destination out of SRAM: nothing queued, the queue as it was)
+    assert vger(2, 4, bad, lanes_of, 100 + lanes_of) == descriptor_kernels.OUTSIDE  # (NumPy's not run either)
+    assert len(queue) == 1
+    queue.flush()
+    assert runs == [total, 1, 1, 1]
+    np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))

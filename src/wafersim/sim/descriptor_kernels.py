@@ -92,8 +92,8 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
     The caller guarantees every span is inside `sram` and that no update's operands overlap the destination
     (so every operand may be read first), hence each destination word is read once, gets the rounded
     products added one by one in the order of q, each sum rounded (as the updates one after another do),
-    and is written once. `work`: float32 scratch of at least updates * (m + n) * (pes[-1] + 1 - pes[0] + PAD) words
-    (kept by the caller: fresh memory per call would cost more in page faults than the pass itself)."""
+    and is written once. `work`: float32 scratch of at least `work_words(updates, m, n, pes[-1] + 1 - pes[0])`
+    words (kept by the caller: fresh memory per call would cost more in page faults than the pass itself)."""
     updates, lanes = a.shape
     if lanes == 0:
         return
@@ -107,11 +107,15 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
         return
     # Dense over the PEs pes[0] .. pes[-1] (at most twice the lanes): whole-row loops that LLVM vectorises, each
     # destination row in the first-level cache while every update adds to it; the PEs between the lanes are
-    # computed from zeros and get their own words back. Gathered rows are one cache line longer than the span
-    # (rows a power-of-two number of bytes apart fall in one set of the first-level cache).
-    stride = span + PAD
+    # computed from zeros and get their own words back. Gathered rows are one cache line longer than a block
+    # (rows a power-of-two number of bytes apart fall in one set of the first-level cache). The operands are
+    # gathered a block at a time, just before its pass: gathered for the whole span first (4 MiB for SUMMA's
+    # 4096 lanes), they outgrew the second-level cache and the pass read them back from memory.
+    stride = min(BLOCK, span) + PAD
     x = work[:updates * m * stride].reshape((updates, m, stride))
     y = work[updates * m * stride:updates * (m + n) * stride].reshape((updates, n, stride))
+    x_segments, x_starts = _segments(a, pes, lo)
+    y_segments, y_starts = _segments(b, pes, lo)
     outside = np.empty(span - lanes, dtype=np.int64)  # the PEs between the lanes, from lo
     runs = lane_runs(pes)
     e = 0
@@ -119,29 +123,30 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
         for c in range(pes[runs[r] - 1] + 1 - lo, pes[runs[r]] - lo):
             outside[e] = c
             e += 1
-    for q in range(updates):
-        _gather_segments(sram, x[q], a[q], pes, lo, m)
-        _gather_segments(sram, y[q], b[q], pes, lo, n)
-        for c in outside:  # (zeros there, not stale scratch: a subnormal would slow the whole vector down)
-            x[q, :, c] = 0.0
-            y[q, :, c] = 0.0
     # The PEs between the lanes get their own destination words back after the pass (`outside`).
     saved = np.empty((m * n, len(outside)), dtype=np.float32)
     for w in range(m * n):
         row = sram[d[0] + w][lo:lo + span]
         for c in range(len(outside)):
             saved[w, c] = row[outside[c]]
-    # A block of BLOCK PEs at a time (the whole span's y rows, re-read for every i, outgrow the second-level
-    # cache); the order of the updates into each destination word is the same in any block.
+    # A block of BLOCK PEs at a time, its operands gathered first (the whole span's y rows, re-read for every i,
+    # outgrow the second-level cache); the order of the updates into each destination word is the same in any block.
+    e = 0
     for c0 in range(0, span, BLOCK):
         c1 = min(span, c0 + BLOCK)
+        gaps = e  # (whether some PE of the block is no lane: its operand words are zeros)
+        while e < len(outside) and outside[e] < c1:
+            e += 1
+        _gather_block(sram, x, x_segments, x_starts, lo, c0, c1, m, e > gaps)
+        _gather_block(sram, y, y_segments, y_starts, lo, c0, c1, n, e > gaps)
         for i in range(m):
             for j in range(n):
                 target = sram[d[0] + i * n + j][lo + c0:lo + c1]  # (a row, then its slice: contiguous for Numba)
                 q = 0
                 while q + 4 <= updates:  # four updates a pass: the destination row loaded and stored once for them
-                    x0, y0, x1, y1 = x[q, i][c0:c1], y[q, j][c0:c1], x[q + 1, i][c0:c1], y[q + 1, j][c0:c1]
-                    x2, y2, x3, y3 = x[q + 2, i][c0:c1], y[q + 2, j][c0:c1], x[q + 3, i][c0:c1], y[q + 3, j][c0:c1]
+                    x0, y0, x1, y1 = x[q, i][:c1 - c0], y[q, j][:c1 - c0], x[q + 1, i][:c1 - c0], y[q + 1, j][:c1 - c0]
+                    x2, y2 = x[q + 2, i][:c1 - c0], y[q + 2, j][:c1 - c0]
+                    x3, y3 = x[q + 3, i][:c1 - c0], y[q + 3, j][:c1 - c0]
                     for t in range(c1 - c0):  # (each product rounded, then each sum, in the updates' order)
                         total = target[t] + x0[t] * y0[t]
                         total = total + x1[t] * y1[t]
@@ -149,8 +154,8 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
                         target[t] = total + x3[t] * y3[t]
                     q += 4
                 while q < updates:
-                    xs = x[q, i][c0:c1]
-                    ys = y[q, j][c0:c1]
+                    xs = x[q, i][:c1 - c0]
+                    ys = y[q, j][:c1 - c0]
                     for t in range(c1 - c0):
                         target[t] += xs[t] * ys[t]
                     q += 1
@@ -160,42 +165,61 @@ def rank1_updates_float32(sram: np.ndarray, pes: np.ndarray, d: np.ndarray, a: n
             row[outside[c]] = saved[w, c]
 
 
+def work_words(updates: int, m: int, n: int, span: int) -> int:
+    """Float32 scratch words `rank1_updates_float32` needs for `updates` M x N updates over a span of `span` PEs."""
+    return updates * (m + n) * (min(BLOCK, span) + PAD)
+
+
 @njit(cache=True, nogil=True)
-def _gather_segments(sram: np.ndarray, out: np.ndarray, address: np.ndarray, pes: np.ndarray, lo: int,
-                     rows: int) -> None:
-    """out[i, pes[k] - lo] = sram[address[k] + i, pes[k]] for every lane k and i < rows (the entries of PEs
-    between the lanes: anything). Segments of consecutive PEs that share an address are cut; the address of
-    the longest is read for every PE of the span, one contiguous copy per row (a GEMM's lanes mostly share
-    one: a copy per segment, a few PEs each, cost twice the time), then the other segments over it."""
-    lanes = len(pes)
-    cuts = np.empty(lanes + 1, dtype=np.int64)  # segments: runs of consecutive PEs cut where the address changes
-    count = 0
-    longest, most = 0, -1
-    for k in range(lanes):
-        if k == 0 or address[k] != address[k - 1] or pes[k] != pes[k - 1] + 1:
-            cuts[count] = k
-            count += 1
-    cuts[count] = lanes
-    for g in range(count):
-        if cuts[g + 1] - cuts[g] > most:
-            longest, most = g, cuts[g + 1] - cuts[g]
-    common = address[cuts[longest]]
-    span = pes[lanes - 1] + 1 - lo
-    for i in range(rows):
-        target = out[i]
-        # (slices, then a plain loop: indexing the rows themselves is 15x slower, measured)
-        into, source = target[:span], sram[common + i][lo:lo + span]
-        for t in range(span):
-            into[t] = source[t]
-        for g in range(count):
-            k0, k1 = cuts[g], cuts[g + 1]
-            if address[k0] == common:
+def _segments(address: np.ndarray, pes: np.ndarray, lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of consecutive PEs that read an operand at one address, per update q: rows (first PE, PE past
+    the last, both from lo; the address), update q's rows starts[q] .. starts[q + 1] (a GEMM's lanes mostly
+    share one address: a few runs, each copied a row segment at a time by `_gather_block`)."""
+    updates, lanes = address.shape
+    total = 0
+    for q in range(updates):
+        for k in range(lanes):
+            if k == 0 or address[q, k] != address[q, k - 1] or pes[k] != pes[k - 1] + 1:
+                total += 1
+    segments = np.empty((total, 3), dtype=np.int64)
+    starts = np.empty(updates + 1, dtype=np.int64)
+    s = 0
+    for q in range(updates):
+        starts[q] = s
+        for k in range(lanes):
+            if k == 0 or address[q, k] != address[q, k - 1] or pes[k] != pes[k - 1] + 1:
+                if s > starts[q]:
+                    segments[s - 1, 1] = pes[k - 1] + 1 - lo
+                segments[s, 0] = pes[k] - lo
+                segments[s, 2] = address[q, k]
+                s += 1
+        segments[s - 1, 1] = pes[lanes - 1] + 1 - lo
+    starts[updates] = s
+    return segments, starts
+
+
+@njit(cache=True, nogil=True)
+def _gather_block(sram: np.ndarray, out: np.ndarray, segments: np.ndarray, starts: np.ndarray, lo: int, c0: int,
+                  c1: int, rows: int, gaps: bool) -> None:
+    """out[q, i, c - c0] = sram[address + i, lo + c] for the PEs lo + c, c0 <= c < c1, of each run of update q
+    (`_segments`) and i < rows; zeros for the PEs between the lanes (`gaps`: the block has some), not stale
+    scratch: a subnormal would slow the whole vector down."""
+    for q in range(len(starts) - 1):
+        if gaps:
+            for i in range(rows):
+                row = out[q, i]
+                for c in range(c1 - c0):
+                    row[c] = 0.0
+        for s in range(starts[q], starts[q + 1]):
+            s0, s1 = max(segments[s, 0], c0), min(segments[s, 1], c1)
+            if s0 >= s1:
                 continue
-            p0 = pes[k0]
-            into = target[p0 - lo:p0 - lo + k1 - k0]
-            source = sram[address[k0] + i][p0:p0 + k1 - k0]
-            for k in range(k1 - k0):
-                into[k] = source[k]
+            base = segments[s, 2]
+            for i in range(rows):
+                # (slices, then a plain loop: indexing the rows themselves is 15x slower, measured)
+                into, source = out[q, i][s0 - c0:s1 - c0], sram[base + i][lo + s0:lo + s1]
+                for c in range(s1 - s0):
+                    into[c] = source[c]
 
 
 @njit(cache=True, nogil=True)
@@ -221,29 +245,32 @@ OPERANDS_READ, SHAPES_DIFFER, OUTSIDE = 0, 1, 2
 
 @njit(cache=True, nogil=True)
 def rank1_operands(regs: np.ndarray, pes: np.ndarray, fd: int, fa: int, fb: int, fc: int, size: int,
-                   out: np.ndarray) -> tuple[int, int, int, bool]:
+                   out: np.ndarray, queued: np.ndarray) -> tuple[int, int, int, bool, bool]:
     """A float32 `vger`'s operands over the lanes `pes` (`DescriptorMixin._rank1_update_compiled`'s checks in
-    one pass): out[0..2] = the d, a, b registers per lane (as int64). Returns (status, M, N, disjoint):
+    one pass): out[0..2] = the d, a, b registers per lane (as int64). Returns (status, M, N, disjoint, same):
     M x N from the c register when every lane has the same one and neither is zero (else SHAPES_DIFFER),
-    OUTSIDE where a lane's span leaves [0, size), and whether no lane's x or y overlaps its destination."""
+    OUTSIDE where a lane's span leaves [0, size), whether no lane's x or y overlaps its destination, and
+    whether every lane's destination is its entry of `queued` (a `Rank1Queue`'s; False where that is empty)."""
     lanes = len(pes)
     if lanes == 0:
-        return SHAPES_DIFFER, 0, 0, False
+        return SHAPES_DIFFER, 0, 0, False, False
     shape = regs[fc, pes[0]]
     for k in range(lanes):
         if regs[fc, pes[k]] != shape:
-            return SHAPES_DIFFER, 0, 0, False
+            return SHAPES_DIFFER, 0, 0, False, False
     word = np.int64(shape) & 0xFFFFFFFF
     m, n = word >> 16, word & 0xFFFF
     if m == 0 or n == 0:
-        return SHAPES_DIFFER, 0, 0, False
+        return SHAPES_DIFFER, 0, 0, False, False
     disjoint = True
+    same = len(queued) == lanes
     for k in range(lanes):
         pe = pes[k]
         d, a, b = np.int64(regs[fd, pe]), np.int64(regs[fa, pe]), np.int64(regs[fb, pe])
         if not (d >= 0 and d + m * n <= size and a >= 0 and a + m <= size and b >= 0 and b + n <= size):
-            return OUTSIDE, 0, 0, False
+            return OUTSIDE, 0, 0, False, False
         out[0, k], out[1, k], out[2, k] = d, a, b
         end = d + m * n
         disjoint = disjoint and (a + m <= d or a >= end) and (b + n <= d or b >= end)
-    return OPERANDS_READ, m, n, disjoint
+        same = same and d == queued[k]
+    return OPERANDS_READ, m, n, disjoint, same

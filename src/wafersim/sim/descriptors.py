@@ -134,14 +134,13 @@ class DescriptorMixin:
         from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
 
         pes = queue.indices()
-        operands = np.empty((3, len(pes)), dtype=np.int64)
-        status, m, n, disjoint = descriptor_kernels.rank1_operands(
-            self.regs, pes, ins.d, ins.a, ins.b, ins.c, self.program.data_words, operands)
+        operands, queued = queue.slot()  # (read straight into the queue's address array)
+        status, m, n, disjoint, same = descriptor_kernels.rank1_operands(
+            self.regs, pes, ins.d, ins.a, ins.b, ins.c, self.program.data_words, operands, queued)
         if status != descriptor_kernels.OPERANDS_READ:
             return False
-        d, a, b = operands
-        if not queue.add(m, n, d, a, b, disjoint):
-            descriptor_kernels.rank1_update_float32(self.fsram, pes, d, a, b, m, n)
+        if not queue.push(m, n, disjoint, same):
+            descriptor_kernels.rank1_update_float32(self.fsram, pes, operands[0], operands[1], operands[2], m, n)
         self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
         return True
 

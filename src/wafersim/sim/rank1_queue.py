@@ -13,6 +13,12 @@ no queued update's operands overlap that destination. Then every operand word is
 read, and each destination word gets the rounded products added in issue order, each sum rounded: the
 updates one after another, bit for bit. A large queue runs in parts of its lanes on the engine's threads
 (`sim.parallel`): each lane's words are its own, so the parts are independent and the result the same.
+
+The queued addresses live in one int64 array of the wave's (`slot`: update q's d, a and b rows at [q]), which
+the compiled operand pass (`descriptor_kernels.rank1_operands`) writes directly and which it compares with the
+queue's destination; a flush hands the queued rows to the update pass as they lie, so that a `vger` costs no
+array of its own, no NumPy comparison and no copy into a stack of the queue (some 28 ms of SUMMA's 1544
+queued `vger`s on 64 x 64 PEs).
 """
 from __future__ import annotations
 
@@ -24,6 +30,11 @@ from .lanes import Lanes
 #: Queued updates of fewer elements (lanes x updates x M x N) than this run on one thread: below it, handing
 #: work to a thread costs more than it saves.
 PARALLEL_ELEMENTS = 1 << 20
+#: Updates the address array first has room for (it doubles past that, and the wave keeps it for later runs).
+FIRST_CAPACITY = 8
+#: `Rank1Queue.work`'s key of the address array (the other keys, 0, 1, ...: each thread's scratch).
+ADDRESSES = -1
+_NONE = np.empty(0, dtype=np.int64)
 
 
 def _update_part(args: tuple) -> None:
@@ -35,21 +46,20 @@ def _update_part(args: tuple) -> None:
 
 class Rank1Queue:
     """Queued float32 `vger`s of one group's run (`lanes`, fixed while the run lasts) over `fsram`; `work`: a
-    dict where the compiled pass's scratch array is kept."""
+    dict where the compiled pass's scratch arrays and the queued addresses are kept from run to run."""
 
-    __slots__ = ("lanes", "fsram", "work", "pes", "shape", "d", "a", "b")
+    __slots__ = ("lanes", "fsram", "work", "pes", "shape", "count", "rows")
 
     def __init__(self, lanes: Lanes, fsram: np.ndarray, work: dict[int, np.ndarray]) -> None:
         self.lanes, self.fsram = lanes, fsram
         self.work = work  # the wave's scratch arrays (one per thread), kept from run to run (`flush`)
         self.pes: np.ndarray | None = None  # the lanes' indices (int64), on the first update
         self.shape = (0, 0)  # (M, N) of the queued updates
-        self.d: np.ndarray | None = None  # their destination per lane
-        self.a: list[np.ndarray] = []  # x and y operand addresses per lane, one array per queued update
-        self.b: list[np.ndarray] = []
+        self.count = 0  # updates queued: rows[q] (q < count) are update q's d, a, b per lane
+        self.rows: np.ndarray | None = None  # (capacity, 3, lanes) int64, a view of work[ADDRESSES]
 
     def __len__(self) -> int:
-        return len(self.a)
+        return self.count
 
     def indices(self) -> np.ndarray:
         """The lanes as sorted int64 region indices (computed once per run)."""
@@ -57,33 +67,58 @@ class Rank1Queue:
             self.pes = self.lanes.indices().astype(np.int64, copy=False)
         return self.pes
 
+    def slot(self) -> tuple[np.ndarray, np.ndarray]:
+        """(where the next update's d, a, b rows go: a (3, lanes) int64 array; the queued destination per lane, or
+        an empty array where nothing is queued). Write the rows, then `push` (or `add` them)."""
+        lanes = len(self.indices())
+        if self.rows is None or self.count == len(self.rows):
+            capacity = FIRST_CAPACITY if self.rows is None else 2 * len(self.rows)
+            need = capacity * 3 * lanes
+            kept = self.work.get(ADDRESSES)
+            if kept is None or len(kept) < need:
+                kept = self.work[ADDRESSES] = np.empty(need, dtype=np.int64)
+                if self.count:  # (update q's rows lie at the same place in an array of any capacity)
+                    kept[:self.count * 3 * lanes] = self.rows[:self.count].ravel()
+            self.rows = kept[:need].reshape((capacity, 3, lanes))
+        return self.rows[self.count], (self.rows[0, 0] if self.count else _NONE)
+
+    def push(self, m: int, n: int, disjoint: bool, same: bool) -> bool:
+        """Queue the update whose rows `slot` gave (`same`: its destination is the queued one, lane by lane),
+        running what is queued first where it cannot join. False (nothing queued, the queue run) where the
+        update's own operands overlap its destination (not `disjoint`): the caller runs it alone, from the rows
+        it wrote (left as they are)."""
+        if not disjoint:
+            self.flush()
+            return False
+        if self.count and (self.shape != (m, n) or not same):
+            rows = self.rows
+            last = self.count
+            self.flush()
+            rows[0] = rows[last]  # (this update starts the queue afresh)
+        self.shape = (m, n)
+        self.count += 1
+        return True
+
     def add(self, m: int, n: int, d: np.ndarray, a: np.ndarray, b: np.ndarray, disjoint: bool) -> bool:
         """Queue sram[d + i*n + j] += sram[a + i] * sram[b + j] (i < m, j < n; int64 addresses per lane, every
         span inside SRAM), running what is queued first where it cannot join. False (nothing queued, the
         queue run) where the update's own operands overlap its destination (not `disjoint`, as
         `descriptor_kernels.rank1_operands` finds): the caller runs it alone."""
-        if not disjoint:
-            self.flush()
-            return False
-        if self.a and (self.shape != (m, n) or not np.array_equal(self.d, d)):
-            self.flush()
-        if not self.a:
-            self.shape, self.d = (m, n), d
-        self.a.append(a)
-        self.b.append(b)
-        return True
+        rows, queued = self.slot()
+        rows[0], rows[1], rows[2] = d, a, b
+        return self.push(m, n, disjoint, bool(len(queued)) and np.array_equal(queued, d))
 
     def flush(self) -> None:
         """Run the queue (see the module docstring) and empty it."""
-        if not self.a:
+        if not self.count:
             return
         from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)
 
-        a, b = np.stack(self.a), np.stack(self.b)
-        self.a, self.b = [], []
+        queued, self.count = self.count, 0
+        a, b = self.rows[:queued, 1], self.rows[:queued, 2]  # (rows of the address array, as they lie)
         m, n = self.shape
-        pes, d = self.indices(), self.d
-        count = min(parallel.thread_count(), len(pes)) if len(pes) * len(a) * m * n >= PARALLEL_ELEMENTS else 1
+        pes, d = self.indices(), self.rows[0, 0]
+        count = min(parallel.thread_count(), len(pes)) if len(pes) * queued * m * n >= PARALLEL_ELEMENTS else 1
         # Parts of the lanes, one per thread (each lane's words are its own: the parts are independent).
         cuts = [len(pes) * part // count for part in range(count + 1)]  # (np.linspace: 20x the time)
         parts = []
@@ -91,12 +126,11 @@ class Rank1Queue:
             span = int(pes[hi - 1]) + 1 - int(pes[lo])
             # (scratch only for the dense pass: scattered lanes, spanning more than twice their number, go
             # lane by lane, and a span across the wafer would ask for gigabytes)
-            words = len(a) * (m + n) * (span + descriptor_kernels.PAD) if span <= 2 * (hi - lo) else 0
+            words = descriptor_kernels.work_words(queued, m, n, span) if span <= 2 * (hi - lo) else 0
             work = self.work.get(part)
             if work is None or len(work) < words:
                 work = self.work[part] = np.empty(words, dtype=np.float32)
-            parts.append((self.fsram, pes[lo:hi], d[lo:hi], np.ascontiguousarray(a[:, lo:hi]),
-                          np.ascontiguousarray(b[:, lo:hi]), m, n, work))
+            parts.append((self.fsram, pes[lo:hi], d[lo:hi], a[:, lo:hi], b[:, lo:hi], m, n, work))
         if len(parts) == 1:
             descriptor_kernels.rank1_updates_float32(*parts[0])
         else:

@@ -373,7 +373,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         while True:
             if batch is not None and (pc not in self.ops or self.ops[pc][0].op not in BATCH_PASSES):
                 batch.flush()  # (the next instruction may read or write SRAM the queued ones write)
-            if rank1 is not None and rank1.a and (pc not in self.ops or self.ops[pc][0].op not in RANK1_PASSES):
+            if rank1 is not None and rank1.count and (pc not in self.ops or self.ops[pc][0].op not in RANK1_PASSES):
                 rank1.flush()  # (likewise)
             if pc not in self.ops:
                 self._flush(lanes, pending_cost, pending_count)
