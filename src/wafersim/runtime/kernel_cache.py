@@ -125,11 +125,32 @@ def _names(code: types.CodeType, source: str) -> set[str]:
             tree = ast.parse(textwrap.dedent(source))
         except SyntaxError as exc:  # (a source the compiler cannot read either)
             raise Uncacheable("source does not parse") from exc
-        annotations = [node.annotation for node in ast.walk(tree)
-                       if isinstance(node, (ast.AnnAssign, ast.arg)) and node.annotation is not None]
-        annotations += [node.returns for node in ast.walk(tree)
-                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None]
-        found |= {node.id for annotation in annotations for node in ast.walk(annotation) if isinstance(node, ast.Name)}
+        found |= {node.id for annotation in _annotations(tree) for node in ast.walk(annotation)
+                  if isinstance(node, ast.Name)}
+    return found
+
+
+def _annotations(tree: Any) -> list:
+    """Every annotation in a parsed source: of assignments (`acc: ACC = 0`), parameters and return types.
+    Only statements are visited (annotations are found in no expression: a lambda's parameters take none),
+    which is what makes this a fraction of `ast.walk` over every node, ~0.1 ms of a small first launch."""
+    import ast
+
+    found, statements = [], list(tree.body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = node.args
+            found += [arg.annotation for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                                                 arguments.vararg, arguments.kwarg)
+                      if arg is not None and arg.annotation is not None]
+            if node.returns is not None:
+                found.append(node.returns)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):  # (statements hold statements only here)
+            for child in getattr(node, field, None) or ():
+                statements.extend(child.body if isinstance(child, (ast.excepthandler, ast.match_case)) else [child])
     return found
 
 
