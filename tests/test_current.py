@@ -14,10 +14,11 @@ def test_the_warm_up_launch_computes_its_row_sums_and_nobody_sees_it(monkeypatch
     monkeypatch.setattr(current, "_warmed_up", False)  # (run it again here, whether or not init ran before)
     dev = ws.get_current_device()
     launches = list(dev.launches)
-    out = current.warm_up_launch()
+    assembled, jitted = current.warm_up_launch()
     values = np.arange(8, dtype=np.float32).reshape(2, 4)
     # each PE adds 2 a + 1 to the word from its west neighbour: running sums along each row
-    np.testing.assert_array_equal(out, np.cumsum(2 * values + 1, axis=1, dtype=np.float32))
+    np.testing.assert_array_equal(assembled, np.cumsum(2 * values + 1, axis=1, dtype=np.float32))
+    np.testing.assert_array_equal(jitted, np.cumsum(2 * values + 1, axis=1, dtype=np.float32))
     assert seen == [] and dev.launches == launches
     assert current.warm_up_launch() is None  # (once a process)
 

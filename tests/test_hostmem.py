@@ -193,3 +193,61 @@ def test_registers_and_sram_reused_between_launches_start_at_zero_and_spare_kept
     for b, a in zip(before, after):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(before[1], [10 * 3 + 7 + 5 * t for t in range(4)])
+
+
+_RESERVE = """
+import resource, sys
+import numpy as np
+from wafersim.sim import hostmem
+
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+def fill():  # 24 MiB: below glibc's mmap threshold once tuned, so from the heap
+    before = faults()
+    array = np.ones(6 << 20, dtype=np.int32)
+    return faults() - before, array
+
+if not hostmem.tune_allocator():
+    print("untuned", hostmem.reserve_heap(64 << 20))
+    sys.exit()
+fresh, kept = fill()  # fresh heap: every page faults in
+reserved = hostmem.reserve_heap(64 << 20)
+again = hostmem.reserve_heap(32 << 20)  # (already there: nothing more)
+reused, kept_too = fill()
+print(fresh, reserved, again, reused)
+"""
+
+
+def test_reserved_heap_serves_later_arrays_without_page_faults(tmp_path):
+    # A fresh process: what a launch after `ws.init()` sees. The control is the same array before the
+    # reserve, on fresh heap.
+    import subprocess
+    import sys
+
+    (tmp_path / "reserve.py").write_text(_RESERVE)
+    result = subprocess.run([sys.executable, str(tmp_path / "reserve.py")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    words = result.stdout.split()
+    if words[0] == "untuned":  # (not glibc, or WAFERSIM_NO_MALLOC_TUNING: nothing is reserved)
+        assert words[1] == "0"
+        return
+    fresh, reserved, again, reused = map(int, words)
+    if fresh < 1000:
+        pytest.skip(f"the fresh 24 MiB array faulted {fresh} times: huge pages, not counted per 4 KiB page")
+    assert reserved == again == 64 << 20
+    assert reused < fresh / 20, (fresh, reused)
+
+
+def test_reserve_heap_adds_only_what_is_missing_and_nothing_untuned(monkeypatch):
+    monkeypatch.setattr(hostmem, "_reserved", 0)
+    if not hostmem.tune_allocator():
+        assert hostmem.reserve_heap(16 << 20) == 0
+        return
+    assert hostmem.reserve_heap(10 << 20) == 16 << 20  # (whole 8 MiB blocks)
+    assert hostmem.reserve_heap(12 << 20) == 16 << 20
+    assert hostmem.reserve_heap(20 << 20) == 24 << 20
+    monkeypatch.setattr(hostmem, "tune_allocator", lambda: False)
+    monkeypatch.setattr(hostmem, "_reserved", 0)
+    assert hostmem.reserve_heap(16 << 20) == 0  # (freed blocks would go straight back to the system)

@@ -384,3 +384,45 @@ def test_the_passes_of_a_loaded_program_are_never_another_programs(tmp_path, cac
     finally:
         loaded.py_func.__globals__["SCALE"] = 2.0
     assert loaded.inspect_ir(after="dce") == first.inspect_ir(after="dce")
+
+
+def test_a_kept_source_is_read_once_and_the_key_is_what_reading_it_again_gives(tmp_path, monkeypatch):
+    # `warm_up` (ws.init) reads the source of every @ws.jit function defined so far; a key made from those
+    # facts equals one made by reading the source afresh, and a changed global still changes it.
+    from wafersim.compiler import sources
+
+    mod = module(tmp_path)
+    monkeypatch.setattr(kernel_cache, "_SOURCE_FACTS", type(kernel_cache._SOURCE_FACTS)())
+    fresh = kernel_cache.key(mod.kernel.py_func, SIGNATURE, SPEC.cache_key, True)
+    kernel_cache._SOURCE_FACTS.clear()
+    kernel_cache.warm_up()
+    assert mod.kernel.py_func in kernel_cache._SOURCE_FACTS and mod.helper.py_func in kernel_cache._SOURCE_FACTS
+    reads = []
+    original = sources.kept_source_lines
+    monkeypatch.setattr(sources, "kept_source_lines", lambda func: reads.append(func) or original(func))
+    assert kernel_cache.key(mod.kernel.py_func, SIGNATURE, SPEC.cache_key, True) == fresh
+    assert reads == []  # (both functions' texts came from what warm_up read)
+    monkeypatch.setattr(mod, "SCALE", 5.0)  # (values are looked up at every key: not kept)
+    assert kernel_cache.key(mod.kernel.py_func, SIGNATURE, SPEC.cache_key, True) != fresh
+
+
+def test_a_function_given_another_code_object_is_read_again(tmp_path, monkeypatch):
+    mod = module(tmp_path)
+    kernel = mod.kernel.py_func
+    before = kernel_cache._source_facts(kernel)
+    monkeypatch.setattr(kernel, "__code__", mod.helper.py_func.__code__)  # (another first line, other names)
+    after = kernel_cache._source_facts(kernel)
+    assert after != before and after[0].startswith("@ws.jit\ndef helper(v):") and "SCALE" not in after[2]
+    kernel_cache._SOURCE_FACTS.clear()
+    assert kernel_cache._source_facts(kernel) == after  # (what reading it afresh gives)
+
+
+def test_a_source_read_from_the_file_is_not_kept(tmp_path):
+    # A plain function a kernel calls: no text was kept when it was decorated, so its file is read every
+    # time (it may change), and nothing is kept for it.
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    mod = load_source(folder, "def plain(v):\n    return v + 1\n")
+    text, first, names = kernel_cache._source_facts(mod.plain)
+    assert text == "def plain(v):\n    return v + 1\n" and first == 1 and names == frozenset()  # (v: a local)
+    assert mod.plain not in kernel_cache._SOURCE_FACTS

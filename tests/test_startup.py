@@ -8,8 +8,10 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import wafersim as ws
+from wafersim.errors import ArgumentError
 from wafersim.kernels import scan
 
 
@@ -18,6 +20,12 @@ def test_init_returns_its_seconds_and_a_second_call_is_free():
     assert isinstance(first, float) and first >= 0
     assert ws.init() < 0.05  # (already started: nothing is loaded again)
     assert "numba" in sys.modules
+
+
+@pytest.mark.parametrize("heap_mib", [-1, float("nan"), "64", True, None])
+def test_init_refuses_a_heap_that_is_no_number_of_mib(heap_mib):
+    with pytest.raises(ArgumentError, match="heap_mib must be a number of MiB >= 0"):
+        ws.init(heap_mib=heap_mib)
 
 
 def test_launches_after_init_give_the_same_results():
@@ -36,6 +44,11 @@ def test_init_in_a_fresh_process_loads_numba_before_any_launch():
         assert "numba" not in sys.modules  # (importing wafersim does not start Numba)
         seconds = ws.init()
         assert "numba" in sys.modules and seconds > 0
+        from wafersim.runtime import current
+        from wafersim.sim import hostmem
+        if hostmem.tune_allocator():  # (the heap it touched and freed for launches to reuse)
+            wanted = min(current.INIT_HEAP_MIB << 20, hostmem.available_bytes() // 8)
+            assert wanted <= hostmem.reserve_heap(0) < wanted + (8 << 20), hostmem.reserve_heap(0)
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

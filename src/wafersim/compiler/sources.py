@@ -44,6 +44,13 @@ def source_lines(func: Callable) -> tuple[list[str], int]:
     """The lines of `func`'s source and the number of the first, as `inspect.getsourcelines` gives them but
     from the text `remember_source` kept, where it kept one (else from the file as it is now). `OSError`
     or `TypeError` if there is no source, as from `inspect`."""
+    kept = kept_source_lines(func)
+    return kept if kept is not None else inspect.getsourcelines(func)
+
+
+def kept_source_lines(func: Callable) -> tuple[list[str], int] | None:
+    """`source_lines(func)` where it comes from the text `remember_source` kept -- the same for as long as
+    `func` keeps its code object, whatever happens to the file -- else None (read from the file as it is now)."""
     try:
         lines = _SNAPSHOTS.get(func)
     except TypeError:  # (an object that cannot be weakly referenced: never decorated)
@@ -53,4 +60,9 @@ def source_lines(func: Callable) -> tuple[list[str], int]:
         start = code.co_firstlineno - 1  # (a decorated function's code starts at its first decorator)
         if 0 <= start < len(lines) and _START.match(lines[start]):
             return inspect.getblock(lines[start:]), start + 1
-    return inspect.getsourcelines(func)
+    return None
+
+
+def kept_functions() -> list[Callable]:
+    """The functions whose source `remember_source` kept (every `@ws.jit` function defined so far)."""
+    return list(_SNAPSHOTS.keys())

@@ -6,7 +6,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..errors import ArgumentError
+from ..compiler import intrinsics as ws
 from .device import Device, DeviceArray, Event, Stream
+from .jit import jit
 
 _current: Device | None = None
 
@@ -26,33 +29,56 @@ def get_current_device() -> Device:
     return _current
 
 
-def init() -> float:
+#: Heap `init` touches and frees ahead of the first launch by default (`hostmem.reserve_heap`), in MiB: most of
+#: the per-PE state a whole-wafer (757 x 996) launch maps fresh. At most an eighth of the available memory.
+INIT_HEAP_MIB = 384
+
+
+def init(heap_mib: float = INIT_HEAP_MIB) -> float:
     """Start the engine now, like CUDA's context creation: import Numba, load its machine code for the
     compiled path (`wafersim.sim.compiled.startup`: the registries, and every engine function a launch calls
     that Numba's cache holds), and do the process's other once-only work of a first launch (the compiler's
     version hash that the kernel cache keys on, the regular expressions Python reads a kernel's source with,
-    the allocator's tuning, a tiny launch of its own: `warm_up_launch`), which the first launch would
-    otherwise do -- about 0.5-0.9 s per process on the reference VM, most of a small first launch.
-    Optional: launches start it themselves when they need it, and calling it does not make anything faster
-    overall, it only moves that time out of the first launch (into this call). Returns the seconds it took
-    (microseconds when already started). docs/engine-strategies.md, "First launches", has the measurements."""
+    the sources of the `@ws.jit` functions defined so far: `kernel_cache.warm_up`; the allocator's tuning; tiny
+    launches of its own: `warm_up_launch`), which the first launch would otherwise do -- about 0.5-0.9 s per
+    process on the reference VM, most of a small first launch.
+
+    As a CUDA context reserves device memory, it also touches `heap_mib` MiB of the process's heap once and
+    frees it (`hostmem.reserve_heap`; at most an eighth of the available memory, once per process; 0: none),
+    which launches then reuse instead of page-faulting fresh memory in: a whole-wafer all-reduce's first
+    launch faults ~25,000 pages instead of ~95,000 (0.35-0.37 s of CPU instead of 0.45 s on the reference VM;
+    warm 0.29-0.30 s). That costs ~0.05-0.1 s more in this call, and the process's resident memory grows by as
+    much at once (a launch needing as much does not grow it again). (Done before the warm-up launches: touching
+    that much memory evicts the engine's code and data from the CPU's caches, which a small first launch would
+    then pay for, ~0.6 ms of a one-row scan's ~4.)
+
+    Optional: launches start the engine themselves when they need it, and calling it does not make anything
+    faster overall, it only moves that time out of the first launch (into this call). Returns the seconds it
+    took (microseconds when already started). docs/engine-strategies.md, "First launches", has the
+    measurements."""
     import time
 
     from ..sim.compiled.startup import start
-    from ..sim.hostmem import tune_allocator
+    from ..sim.hostmem import available_bytes, reserve_heap, tune_allocator
     from .kernel_cache import compiler_version, warm_up
 
+    if isinstance(heap_mib, bool) or not isinstance(heap_mib, (int, float)) or not heap_mib >= 0:
+        raise ArgumentError(f"init(heap_mib={heap_mib!r}): heap_mib must be a number of MiB >= 0 (0: reserve none)",
+                            heap_mib=heap_mib)
     began = time.perf_counter()
     start()
     compiler_version()
-    warm_up()
     tune_allocator()
+    available = available_bytes()
+    reserve_heap(int(min(heap_mib * 2**20, available // 8 if available is not None else float("inf"))))
+    warm_up()
     warm_up_launch()
     return time.perf_counter() - began
 
 
-#: The launch `init` runs on a private 4 x 2 wafer (`warm_up_launch`): a global load, float arithmetic, a word
-#: passed east along the row, a global store -- out[y, x] = sum of 2 * a[y, k] + 1 over k <= x.
+#: The program `init` launches on a private 4 x 2 wafer (`warm_up_launch`), as `warm_up_kernel` but assembled:
+#: a global load, float arithmetic, a word passed east along the row, a global store -- out[y, x] = sum of
+#: 2 * a[y, k] + 1 over k <= x.
 WARM_UP_SOURCE = """
 .name wafersim-init
 .args 3
@@ -85,14 +111,31 @@ last:
     gst r2, r12, 0
     halt
 """
+
+
+@jit
+def warm_up_kernel(values, out):
+    """`WARM_UP_SOURCE` as a `@ws.jit` kernel (`warm_up_launch`): out[y, x] = sum of 2 * values[y, k] + 1 over
+    k <= x."""
+    x, y = ws.grid(2)
+    word = values[y, x] * 2.0 + 1.0
+    if ws.has_neighbor(ws.WEST):
+        word = word + ws.recv(ws.WEST, dtype=np.float32)
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, word)
+    out[y, x] = word
+
+
 _warmed_up = False
 
 
-def warm_up_launch() -> np.ndarray | None:
-    """Run `WARM_UP_SOURCE` once per process (`init`), straight on the engine: a launch's process-wide first
-    uses, whatever the kernel -- Numba's lookups of the types of the arrays the engine passes its compiled
-    functions, and the like (~1-1.5 ms of a small first launch on the reference VM, a one-row scan's ~5 ms).
-    No device, stream, profiler or launch list sees it. Returns its output (None when already run)."""
+def warm_up_launch() -> tuple[np.ndarray, np.ndarray] | None:
+    """Launch `WARM_UP_SOURCE` and `warm_up_kernel` once per process (`init`), straight on the engine: a launch's
+    process-wide first uses, whatever the kernel -- Numba's lookups of the types of the arrays the engine passes
+    its compiled functions, and the like; the kernel's as a `@ws.jit` launch makes them (the dispatcher's, the
+    kernel cache's key and file: compiled once per machine, ~0.03-0.1 s, loaded from the cache after; a compiled
+    program's instructions): ~1.5 ms of a small first launch on the reference VM (a one-row scan's ~5 ms). No
+    device, stream, profiler or launch list sees them. Returns their outputs (None when already run)."""
     global _warmed_up
     if _warmed_up:
         return None
@@ -102,10 +145,18 @@ def warm_up_launch() -> np.ndarray | None:
     _warmed_up = True
     device = Device(WaferSpec(width=4, height=2))
     values = device.to_device(np.arange(8, dtype=np.float32).reshape(2, 4))
-    out = device.device_array((2, 4), np.float32)
-    words = [device.kernel_argument(values, 0), device.kernel_argument(out, 1), 4]
+    assembled, out = device.device_array((2, 4), np.float32), device.device_array((2, 4), np.float32)
+    words = [device.kernel_argument(values, 0), device.kernel_argument(assembled, 1), 4]
     Launch(assemble(WARM_UP_SOURCE), device.spec, (1, 1), (4, 2), words, device.memory).run()
-    return out.copy_to_host()
+    kernel = warm_up_kernel
+    args = kernel.bind((values, out))  # (what `Dispatcher._launch` does, but for `Device.launch`'s observers)
+    signature, words = kernel.signature_of(args, kernel.parameters)
+    for position, (value, name) in enumerate(zip(args, kernel.parameters)):
+        device.kernel_argument(value, position, name)
+    compiled = kernel.compile(kernel.with_constants(signature, args), device)
+    words = [device.kernel_argument(word, position) for position, word in enumerate(words)]
+    Launch(compiled.program, device.spec, (1, 2), (4, 1), words, device.memory).run()
+    return assembled.copy_to_host(), out.copy_to_host()
 
 
 def synchronize() -> None:

@@ -40,6 +40,7 @@ import pickle
 import sys
 import tempfile
 import types
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
@@ -99,7 +100,9 @@ def compiler_version() -> str:
 def warm_up() -> None:
     """Do ahead (`wafersim.init`) what a process's first `key` pays for whatever the kernel: Python compiles the
     regular expressions that `inspect` and `tokenize` read a function's source with on their first use, some
-    0.3-0.5 ms of a small first launch (a one-row scan's ~5 ms). Reads this function's own source."""
+    0.3-0.5 ms of a small first launch (a one-row scan's ~5 ms). Reads this function's own source. Then, as
+    CUDA's eager module loading loads every kernel of the modules loaded, it reads the source of every
+    `@ws.jit` function defined so far (`_source_facts`: ~0.2 ms each, which their first launches then skip)."""
     import inspect
 
     try:
@@ -107,6 +110,43 @@ def warm_up() -> None:
         _names(warm_up.__code__, "".join(lines))
     except (OSError, TypeError, Uncacheable):  # (no sources installed: `key` finds none either)
         pass
+    from ..compiler.sources import kept_functions
+
+    for func in kept_functions():
+        try:
+            _source_facts(func)
+        except (OSError, TypeError, Uncacheable):  # (its launch finds it uncacheable the same way)
+            pass
+
+
+#: Per function whose source `@ws.jit` kept (`compiler.sources.kept_source_lines`): (its code object, its
+#: source text, first line, the names it mentions). The kept text never changes, so this is read once per
+#: process (`warm_up` reads it for every such function at `wafersim.init`); a function given another code
+#: object is read again.
+_SOURCE_FACTS: "weakref.WeakKeyDictionary[Callable, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _source_facts(func: Callable) -> tuple[str, int, frozenset[str]]:
+    """(source text, first line number, the names the code and its annotations mention) of `func`."""
+    from ..compiler.sources import kept_source_lines, source_lines
+
+    code = func.__code__
+    try:
+        known = _SOURCE_FACTS.get(func)
+    except TypeError:  # (cannot be weakly referenced: read every time)
+        known = None
+    if known is not None and known[0] is code:
+        return known[1:]
+    kept = kept_source_lines(func)
+    lines, first = kept if kept is not None else source_lines(func)
+    text = "".join(lines)
+    facts = (text, first, frozenset(_names(code, text)))
+    if kept is not None:  # (a text read from the file as it is now may change: read again next time)
+        try:
+            _SOURCE_FACTS[func] = (code, *facts)
+        except TypeError:
+            pass
+    return facts
 
 
 def _names(code: types.CodeType, source: str) -> set[str]:
@@ -125,11 +165,32 @@ def _names(code: types.CodeType, source: str) -> set[str]:
             tree = ast.parse(textwrap.dedent(source))
         except SyntaxError as exc:  # (a source the compiler cannot read either)
             raise Uncacheable("source does not parse") from exc
-        annotations = [node.annotation for node in ast.walk(tree)
-                       if isinstance(node, (ast.AnnAssign, ast.arg)) and node.annotation is not None]
-        annotations += [node.returns for node in ast.walk(tree)
-                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None]
-        found |= {node.id for annotation in annotations for node in ast.walk(annotation) if isinstance(node, ast.Name)}
+        found |= {node.id for annotation in _annotations(tree) for node in ast.walk(annotation)
+                  if isinstance(node, ast.Name)}
+    return found
+
+
+def _annotations(tree: Any) -> list:
+    """Every annotation in a parsed source: of assignments (`acc: ACC = 0`), parameters and return types.
+    Only statements are visited (annotations are found in no expression: a lambda's parameters take none),
+    which is what makes this a fraction of `ast.walk` over every node, ~0.1 ms of a small first launch."""
+    import ast
+
+    found, statements = [], list(tree.body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = node.args
+            found += [arg.annotation for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                                                 arguments.vararg, arguments.kwarg)
+                      if arg is not None and arg.annotation is not None]
+            if node.returns is not None:
+                found.append(node.returns)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):  # (statements hold statements only here)
+            for child in getattr(node, field, None) or ():
+                statements.extend(child.body if isinstance(child, (ast.excepthandler, ast.match_case)) else [child])
     return found
 
 
@@ -138,7 +199,6 @@ def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
     import inspect
 
     from ..compiler.core import closure_globals
-    from ..compiler.sources import source_lines
 
     if depth > _MAX_DEPTH:
         raise Uncacheable("device functions nested too deeply")
@@ -146,18 +206,18 @@ def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
         return ("seen", func.__module__, func.__qualname__)
     seen = seen | {id(func)}
     try:
-        lines, first = source_lines(func)  # (the text the compiler reads: see compiler/sources.py)
+        text, first, names = _source_facts(func)  # (the text the compiler reads: see compiler/sources.py)
         filename = inspect.getsourcefile(func) or "<kernel>"
     except (OSError, TypeError) as exc:
         raise Uncacheable(f"no source for {func!r}") from exc
     visible = closure_globals(func)
     values = []
-    for name in sorted(_names(func.__code__, "".join(lines))):
+    for name in sorted(names):
         if name in visible:
             values.append((name, _value(visible[name], depth + 1, seen)))
     defaults = (_value(func.__defaults__, depth + 1, seen),
                 _value(tuple(sorted((func.__kwdefaults__ or {}).items())), depth + 1, seen))
-    return ("function", filename, first, "".join(lines), tuple(values), defaults)
+    return ("function", filename, first, text, tuple(values), defaults)
 
 
 def _value(value: Any, depth: int, seen: set[int]) -> Any:

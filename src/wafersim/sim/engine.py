@@ -81,8 +81,12 @@ _SPEC_TIMING: dict[str, tuple[dict[str, float], bool]] = {}
 
 def _spec_timing(spec: WaferSpec) -> tuple[dict[str, float], bool]:
     """`opcode_cycles(spec)` (launches only read it), and whether every timing figure of the spec is a whole
-    number of cycles (then float32 times can be exact); kept per spec (the last 16)."""
-    key = spec.cache_key
+    number of cycles (then float32 times can be exact); kept per timing (the last 16): by the fields read here,
+    not the whole spec, so that wafers of other sizes with the same timing share it (`ws.init`'s own launch on
+    a 4 x 2 wafer makes it for every default-timed wafer: a host function's wafer just large enough)."""
+    key = (tuple(sorted(spec.cost_cycles.items())), tuple(sorted(spec.op_cycles.items())), spec.hop_latency,
+           spec.ramp_latency, spec.link_words_per_cycle, spec.global_latency, spec.barrier_base_cycles,
+           spec.barrier_cycles_per_hop)
     if key not in _SPEC_TIMING:
         if len(_SPEC_TIMING) >= 16:
             _SPEC_TIMING.pop(next(iter(_SPEC_TIMING)))

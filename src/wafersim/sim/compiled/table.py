@@ -64,90 +64,100 @@ class ProgramTable:
 
     def __init__(self, decoded: dict[int, Instr], code_words: int, costs: dict[str, float],
                  fabric: bool = False) -> None:
-        self.fields = np.zeros((FIELDS, code_words + 1), dtype=np.int64)  # pc = code_words: falls off the end
-        self.costs = np.zeros(code_words + 1, dtype=np.float64)
+        # (built in Python lists, then made arrays once: item assignment into NumPy arrays cost a small program's
+        # first launch some 0.2 ms of its ~4)
+        size = code_words + 1  # pc = code_words: falls off the end
+        rows = [[0] * size for _ in range(FIELDS)]
+        pc_costs = [0.0] * size
         self.lane_rows: list[tuple[str, int]] = []  # ("sreg", register number) or ("hasnb", direction)
         self.fifo_keys: list[tuple[int, int]] = []
+        kind_row, float_row, scalar_row, lane_row = rows[KIND], rows[FLOAT], rows[SCALAR], rows[LANE_ROW]
         for pc, instr in decoded.items():
-            kind = KINDS.get(instr.op, STOP)
-            if instr.op in FABRIC_KINDS and not (fabric and instr.dir < RAMP):
+            op = instr.op
+            kind = KINDS.get(op, STOP)
+            if op in FABRIC_KINDS and not (fabric and instr.dir < RAMP):
                 kind = STOP
-            if kind != STOP and instr.op in _REGISTER_WRITERS and instr.d == 0:
+            if kind != STOP and op in _REGISTER_WRITERS and instr.d == 0:
                 kind = NOP
-            column = self.fields[:, pc]
-            column[KIND] = kind
-            column[D], column[A], column[B], column[C] = instr.d, instr.a, instr.b, instr.c
-            column[IMM] = instr.target if instr.op in ("bz", "bnz", "jmp") else instr.imm
-            column[NEXT] = pc + instr.words
-            column[FLOAT] = bool(instr.flags & FLAG_FLOAT)
-            column[SCALAR] = bool(instr.flags & FLAG_SCALAR) or instr.op in ("vscale", "vfill")
-            if kind != STOP and instr.op in FABRIC_KINDS:
-                key = (instr.dir if instr.op.startswith("recv") else (instr.dir + 2) % 4, instr.ch)
+            kind_row[pc] = kind
+            rows[D][pc], rows[A][pc], rows[B][pc], rows[C][pc] = instr.d, instr.a, instr.b, instr.c
+            rows[IMM][pc] = instr.target if op in ("bz", "bnz", "jmp") else instr.imm
+            rows[NEXT][pc] = pc + instr.words
+            float_row[pc] = int(bool(instr.flags & FLAG_FLOAT))
+            scalar_row[pc] = int(bool(instr.flags & FLAG_SCALAR) or op in ("vscale", "vfill"))
+            if kind != STOP and op in FABRIC_KINDS:
+                key = (instr.dir if op.startswith("recv") else (instr.dir + 2) % 4, instr.ch)
                 if key not in self.fifo_keys:
                     self.fifo_keys.append(key)
-                column[FIFO], column[TAG], column[DIR] = self.fifo_keys.index(key), instr.flags, instr.dir
-                column[FLOAT] = column[SCALAR] = 0
-            if kind in (KINDS["sreg"], KINDS["hasnb"]) or (kind != STOP and instr.op in FABRIC_KINDS):
+                rows[FIFO][pc], rows[TAG][pc], rows[DIR][pc] = self.fifo_keys.index(key), instr.flags, instr.dir
+                float_row[pc] = scalar_row[pc] = 0
+            if kind in (KINDS["sreg"], KINDS["hasnb"]) or (kind != STOP and op in FABRIC_KINDS):
                 if kind == KINDS["sreg"] and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
-                    column[KIND] = STOP  # the launch refuses it before running
+                    kind_row[pc] = STOP  # the launch refuses it before running
                     continue
                 key = ("sreg", instr.imm) if kind == KINDS["sreg"] else ("hasnb", instr.dir)  # (fabric: its neighbour)
                 if key not in self.lane_rows:
                     self.lane_rows.append(key)
-                column[LANE_ROW] = self.lane_rows.index(key)
-            self.costs[pc] = costs[instr.op]
-        self.long_run = self._long_runs()
-        self.steady = self._steady_branches()
-        fabric_kinds = [KINDS[name] for name in FABRIC_KINDS]
-        self.fabric_pcs = frozenset(np.flatnonzero(np.isin(self.fields[KIND], fabric_kinds)).tolist())  # its transfers
+                lane_row[pc] = self.lane_rows.index(key)
+            pc_costs[pc] = costs[op]
+        self.fields = np.array(rows, dtype=np.int64)
+        self.costs = np.array(pc_costs, dtype=np.float64)
+        self.long_run = self._long_runs(rows)
+        self.steady = self._steady_branches(rows)
+        fabric_kinds = {KINDS[name] for name in FABRIC_KINDS}
+        self.fabric_pcs = frozenset(pc for pc, kind in enumerate(kind_row) if kind in fabric_kinds)  # its transfers
 
-    def _long_runs(self) -> np.ndarray:
+    @staticmethod
+    def _long_runs(rows: list[list[int]]) -> np.ndarray:
         """Per pc: whether the interpreter, entered there, runs at least `LONG_RUN` instructions or a loop
         (following fall-through and jumps) before it stops -- enough to repay calling it for a converged
-        group, which NumPy runs at one call per instruction."""
-        kinds, targets, nexts = self.fields[KIND], self.fields[IMM], self.fields[NEXT]
+        group, which NumPy runs at one call per instruction. (`rows`: `fields` as lists.)"""
+        kinds, targets, nexts = rows[KIND], rows[IMM], rows[NEXT]
+        size = len(kinds)
         branches = {KINDS["bz"], KINDS["bnz"], KINDS["jmp"]}
-        long = np.zeros(kinds.shape[0], dtype=bool)
-        for start in range(kinds.shape[0]):
+        jmp = KINDS["jmp"]
+        long = [False] * size
+        for start in range(size):
             pc, steps = start, 0
-            while 0 <= pc < kinds.shape[0] and kinds[pc] != STOP and steps < LONG_RUN:
+            while 0 <= pc < size and kinds[pc] != STOP and steps < LONG_RUN:
                 if kinds[pc] in branches and targets[pc] <= pc:
                     steps = LONG_RUN  # a loop
                     break
-                pc = targets[pc] if kinds[pc] == KINDS["jmp"] else nexts[pc]
+                pc = targets[pc] if kinds[pc] == jmp else nexts[pc]
                 steps += 1
             long[start] = steps >= LONG_RUN
-        return long
+        return np.array(long, dtype=bool)
 
-    def _steady_branches(self) -> np.ndarray:
+    @staticmethod
+    def _steady_branches(rows: list[list[int]]) -> np.ndarray:
         """Per pc: a bz or bnz whose register no instruction the interpreter may run after it (following
         fall-through and branches from it, loops included) writes, so that within one call of the interpreter
         each PE takes it the same way every time it gets there (`interpreter.run_group` then reuses the
         conditions of a segment that comes back with the same PEs). Conservative: every instruction but
-        branches, stores, checks and sends counts as writing its d register."""
-        kinds, regs, targets, nexts = self.fields[KIND], self.fields[A], self.fields[IMM], self.fields[NEXT]
-        size = kinds.shape[0]
+        branches, stores, checks and sends counts as writing its d register. (`rows`: `fields` as lists.)"""
+        kinds, regs, targets, nexts, dests = rows[KIND], rows[A], rows[IMM], rows[NEXT], rows[D]
+        size = len(kinds)
         quiet = {KINDS[name] for name in ("stop", "nop", "bz", "bnz", "jmp", "st", "chk", "send", "sendv")}
-        writes = np.array([kind not in quiet for kind in kinds.tolist()]) & (self.fields[D] != 0)
-        steady = np.zeros(size, dtype=bool)
-        for start in np.flatnonzero(np.isin(kinds, [KINDS["bz"], KINDS["bnz"]])).tolist():
+        writes = [kind not in quiet and d != 0 for kind, d in zip(kinds, dests)]
+        conditional, jmp = (KINDS["bz"], KINDS["bnz"]), KINDS["jmp"]
+        steady = [False] * size
+        for start in [pc for pc, kind in enumerate(kinds) if kind in conditional]:
             register, seen, todo, clean = regs[start], {start}, [start], True
             while todo and clean:
                 pc = todo.pop()
                 if kinds[pc] == STOP:  # (the interpreter stops there for the rest of the call)
                     continue
-                if writes[pc] and self.fields[D, pc] == register:
+                if writes[pc] and dests[pc] == register:
                     clean = False
-                follow = [targets[pc]] if kinds[pc] == KINDS["jmp"] else [nexts[pc]]
-                if kinds[pc] in (KINDS["bz"], KINDS["bnz"]):
+                follow = [targets[pc]] if kinds[pc] == jmp else [nexts[pc]]
+                if kinds[pc] in conditional:
                     follow.append(targets[pc])
                 for nxt in follow:
-                    nxt = int(nxt)
                     if 0 <= nxt < size and nxt not in seen:
                         seen.add(nxt)
                         todo.append(nxt)
             steady[start] = clean
-        return steady
+        return np.array(steady, dtype=bool)
 
     @classmethod
     def of(cls, program, decoded: dict[int, Instr], costs: dict[str, float], fabric: bool) -> "ProgramTable":
