@@ -193,3 +193,50 @@ def test_registers_and_sram_reused_between_launches_start_at_zero_and_spare_kept
     for b, a in zip(before, after):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(before[1], [10 * 3 + 7 + 5 * t for t in range(4)])
+
+
+def _resident_pages(array: np.ndarray) -> int:
+    """Pages of `array` in memory (mincore), for the populating thread's test."""
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    page = hostmem._PAGE
+    start = array.__array_interface__["data"][0]
+    first = start - start % page
+    pages = -(-(start + array.nbytes - first) // page)
+    resident = np.zeros(pages, np.uint8)
+    assert libc.mincore(first, pages * page, resident.ctypes.data) == 0
+    return int(np.count_nonzero(resident & 1))
+
+
+def test_populating_maps_a_fresh_array_in_without_changing_a_word():
+    import mmap
+    import os
+    import re
+    import sys
+    import time
+    from wafersim.sim import parallel
+    release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2]) if sys.platform == "linux" else ()
+    if release < (5, 14):
+        pytest.skip("MADV_POPULATE_WRITE is Linux's, from 5.14")
+    small = np.zeros(1000, np.int32)
+    # (fresh pages of its own: a NumPy array may come from glibc's heap, in memory already)
+    a = np.frombuffer(mmap.mmap(-1, hostmem.SPARE_MIN_BYTES + 3 * hostmem._PAGE), np.int32)[1000:]
+    with parallel.threads(1):
+        assert not hostmem.populate_in_background(a)  # one thread asked for: no populating thread either
+    with parallel.threads(2):
+        assert not hostmem.populate_in_background(small)  # (glibc's heap serves small blocks, mapped already)
+        before = _resident_pages(a)
+        a[::5000] = np.arange(len(a[::5000]), dtype=np.int32) + 1  # written meanwhile, some of it
+        assert hostmem.populate_in_background(a)
+    a[7::5000] = -2
+    deadline = time.monotonic() + 30
+    while _resident_pages(a) < a.nbytes // hostmem._PAGE and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert before < a.nbytes // hostmem._PAGE // 2  # (fresh: most of it was not in memory)
+    assert _resident_pages(a) >= a.nbytes // hostmem._PAGE  # every page mapped in, none written by it:
+    expected = np.zeros_like(a)
+    expected[::5000] = np.arange(len(a[::5000]), dtype=np.int32) + 1
+    expected[7::5000] = -2
+    np.testing.assert_array_equal(a, expected)
