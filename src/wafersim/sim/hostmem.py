@@ -4,7 +4,8 @@ The engine's NumPy temporaries are megabytes each. glibc serves such blocks with
 returns them on `free`, so every temporary page-faults its memory in again: at wafer scale that was
 40% of the wall time, spent in the kernel. Raising glibc's mmap and trim thresholds keeps freed blocks
 in the heap for reuse, and NumPy's huge-page advice is turned off where the kernel would compact memory at
-each fault to honour it (`tune_numpy_hugepages`). Set WAFERSIM_NO_MALLOC_TUNING=1 to leave both alone.
+each fault to honour it (`tune_numpy_hugepages`). A launch's fresh large arrays have their pages mapped in by
+a thread while the wave runs (`populate_in_background`). Set WAFERSIM_NO_MALLOC_TUNING=1 to leave all three alone.
 """
 from __future__ import annotations
 
