@@ -240,3 +240,23 @@ def test_populating_maps_a_fresh_array_in_without_changing_a_word():
     expected[::5000] = np.arange(len(a[::5000]), dtype=np.int32) + 1
     expected[7::5000] = -2
     np.testing.assert_array_equal(a, expected)
+
+
+def test_a_forked_child_starts_a_populating_thread_of_its_own():
+    import os
+    import sys
+    from wafersim.sim import parallel
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        pytest.skip("fork is POSIX's")
+    with parallel.threads(2):
+        assert hostmem.populate_in_background(np.zeros(hostmem.SPARE_MIN_BYTES // 4, np.int32))
+    parent_queue = hostmem._populate_queue
+    pid = os.fork()
+    if pid == 0:  # (the child: exit status 0 only if the parent's queue was forgotten and a new one started)
+        ok = hostmem._populate_queue is None
+        with parallel.threads(2):
+            ok = ok and hostmem.populate_in_background(np.zeros(hostmem.SPARE_MIN_BYTES // 4, np.int32))
+        os._exit(0 if ok and hostmem._populate_queue is not parent_queue else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert hostmem._populate_queue is parent_queue

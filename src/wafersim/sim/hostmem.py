@@ -248,6 +248,16 @@ def populate_in_background(array: np.ndarray) -> bool:
     return True
 
 
+def _forget_populating_thread() -> None:
+    """In a forked child: the parent's populating thread is not there, so the next array starts one of its own."""
+    global _populate_queue
+    _populate_queue = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_populating_thread)
+
+
 def _populate(ranges: "queue.SimpleQueue[tuple[int, int]]", madvise) -> None:
     """The populating thread: each queued (address, bytes) range mapped in, a chunk per call (ctypes lets go
     of the GIL during each), until a call fails (an old kernel, a range unmapped since: the rest is skipped)."""
