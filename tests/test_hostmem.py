@@ -251,3 +251,70 @@ def test_reserve_heap_adds_only_what_is_missing_and_nothing_untuned(monkeypatch)
     monkeypatch.setattr(hostmem, "tune_allocator", lambda: False)
     monkeypatch.setattr(hostmem, "_reserved", 0)
     assert hostmem.reserve_heap(16 << 20) == 0  # (freed blocks would go straight back to the system)
+
+
+def _resident_pages(array: np.ndarray) -> int:
+    """Pages of `array` in memory (mincore), for the populating thread's test."""
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    page = hostmem._PAGE
+    start = array.__array_interface__["data"][0]
+    first = start - start % page
+    pages = -(-(start + array.nbytes - first) // page)
+    resident = np.zeros(pages, np.uint8)
+    assert libc.mincore(first, pages * page, resident.ctypes.data) == 0
+    return int(np.count_nonzero(resident & 1))
+
+
+def test_populating_maps_a_fresh_array_in_without_changing_a_word():
+    import mmap
+    import os
+    import re
+    import sys
+    import time
+    from wafersim.sim import parallel
+    release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2]) if sys.platform == "linux" else ()
+    if release < (5, 14):
+        pytest.skip("MADV_POPULATE_WRITE is Linux's, from 5.14")
+    small = np.zeros(1000, np.int32)
+    # (fresh pages of its own: a NumPy array may come from glibc's heap, in memory already)
+    a = np.frombuffer(mmap.mmap(-1, hostmem.SPARE_MIN_BYTES + 3 * hostmem._PAGE), np.int32)[1000:]
+    with parallel.threads(1):
+        assert not hostmem.populate_in_background(a)  # one thread asked for: no populating thread either
+    with parallel.threads(2):
+        assert not hostmem.populate_in_background(small)  # (glibc's heap serves small blocks, mapped already)
+        before = _resident_pages(a)
+        a[::5000] = np.arange(len(a[::5000]), dtype=np.int32) + 1  # written meanwhile, some of it
+        assert hostmem.populate_in_background(a)
+    a[7::5000] = -2
+    deadline = time.monotonic() + 30
+    while _resident_pages(a) < a.nbytes // hostmem._PAGE and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert before < a.nbytes // hostmem._PAGE // 2  # (fresh: most of it was not in memory)
+    assert _resident_pages(a) >= a.nbytes // hostmem._PAGE  # every page mapped in, none written by it:
+    expected = np.zeros_like(a)
+    expected[::5000] = np.arange(len(a[::5000]), dtype=np.int32) + 1
+    expected[7::5000] = -2
+    np.testing.assert_array_equal(a, expected)
+
+
+def test_a_forked_child_starts_a_populating_thread_of_its_own():
+    import os
+    import sys
+    from wafersim.sim import parallel
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        pytest.skip("fork is POSIX's")
+    with parallel.threads(2):
+        assert hostmem.populate_in_background(np.zeros(hostmem.SPARE_MIN_BYTES // 4, np.int32))
+    parent_queue = hostmem._populate_queue
+    pid = os.fork()
+    if pid == 0:  # (the child: exit status 0 only if the parent's queue was forgotten and a new one started)
+        ok = hostmem._populate_queue is None
+        with parallel.threads(2):
+            ok = ok and hostmem.populate_in_background(np.zeros(hostmem.SPARE_MIN_BYTES // 4, np.int32))
+        os._exit(0 if ok and hostmem._populate_queue is not parent_queue else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert hostmem._populate_queue is parent_queue

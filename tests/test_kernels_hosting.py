@@ -120,6 +120,29 @@ def test_put_as_copies_a_strided_view_into_a_device_array_of_another_shape():
     assert dev.memory.allocations() == []
 
 
+def test_get_as_untiles_a_device_array_into_a_strided_host_view():
+    from wafersim.kernels.hosting import Scratch
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    u = RNG.random((8, 12), dtype=np.float32)
+    tiles = heat_tiled.to_tiles(u, 4)
+    with Scratch(dev) as mem:
+        d = mem.put(tiles)
+        out = np.full(u.shape, np.nan, np.float32)
+        assert mem.get_as(d, heat_tiled.tiles_view(out, 4)) is not None
+        np.testing.assert_array_equal(out, u)  # the inverse of to_tiles, with no host copy of the tiles
+        np.testing.assert_array_equal(out, heat_tiled.from_tiles(tiles, 4, u.shape))
+        flat = np.empty(tiles.size, np.float32)
+        mem.get_as(d, flat)  # (a contiguous one of another shape: the elements in C order)
+        np.testing.assert_array_equal(flat, tiles.reshape(-1))
+        for wrong in (np.empty((5, 5), np.float32), np.empty(u.shape, np.float64)):
+            with pytest.raises(ws.ArgumentError, match="get_as"):
+                mem.get_as(d, wrong)
+        with pytest.raises(ws.LaunchError, match="C-contiguous"):  # the public copy still asks for one
+            dev.memcpy_dtoh(np.empty((12, 8), np.float32).T, d.pointer)
+    assert dev.memory.allocations() == []
+
+
 def test_a_stream_of_another_device_is_refused_saying_to_pass_its_device():
     # With device=None a host function makes its own device, so the device's check said "a stream of
     # another device" about one the caller never made; the message now says to pass the stream's device.

@@ -13,6 +13,7 @@ import numpy as np
 from ..arch.values import is_integer
 from ..arch.spec import WaferSpec
 from ..errors import ArgumentError, ArgumentTypeError, LaunchError
+from ..isa import halfprec
 from ..runtime.device import Device, DeviceArray, device_words
 from ..runtime.streams import Stream
 
@@ -220,6 +221,16 @@ class Scratch:
     def get(self, array: DeviceArray) -> np.ndarray:
         """`array` copied to the host."""
         return array.copy_to_host(stream=self.stream)
+
+    def get_as(self, array: DeviceArray, out: np.ndarray) -> np.ndarray:
+        """`array`'s elements copied in C order into `out` (a writeable host array of as many elements and
+        `array`'s dtype, possibly a strided view, such as an untiling transpose of the result), with no host
+        copy in between: the inverse of `put_as`. Returns `out`."""
+        if out.size != array.size or out.dtype != array.dtype or halfprec.is_half(array.dtype):
+            raise ArgumentError(f"get_as: a {array.shape} {array.dtype} device array does not fill a {out.shape} "
+                                f"{out.dtype} host array")
+        self.device._memcpy_dtoh(out, array.pointer, self.stream, strided=True)
+        return out
 
     def __enter__(self) -> "Scratch":
         return self

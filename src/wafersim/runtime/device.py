@@ -237,17 +237,28 @@ class Device:
     @serialized
     def memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None = None) -> None:
         """Copy device memory at `pointer` into a host array (its size says how many bytes)."""
+        self._memcpy_dtoh(host_array, pointer, stream, strided=False)
+
+    @serialized
+    def _memcpy_dtoh(self, host_array: np.ndarray, pointer: DevicePointer, stream: Stream | None,
+                     strided: bool) -> None:
+        """`memcpy_dtoh`; with `strided` (the library's host functions, `kernels.hosting.Scratch.get_as`), the
+        destination may also be a writeable strided view (an untiling transpose), filled in C order with no
+        host temporary, as `memcpy_htod` reads one. The public copy keeps asking for a C-contiguous array."""
         refuse_half_bytes(pointer, host_array, "memcpy_dtoh")
         refuse_reinterpreting_copy(pointer, host_array, "memcpy_dtoh")
         alloc = self._own(pointer, "memcpy_dtoh")
-        if not isinstance(host_array, np.ndarray) or not host_array.flags.c_contiguous:
+        if not isinstance(host_array, np.ndarray) or not (strided or host_array.flags.c_contiguous):
             raise LaunchError("memcpy_dtoh: the destination must be a C-contiguous NumPy array")
         if not host_array.flags.writeable:
             raise LaunchError("memcpy_dtoh: the destination is read-only: pass a writeable NumPy array")
         if host_array.nbytes > alloc.size:
             raise MemoryAccessError(f"memcpy_dtoh: {host_array.nbytes} bytes asked from the {alloc.size}-byte "
                                     f"allocation at 0x{alloc.base:x}", nbytes=host_array.nbytes, available=alloc.size)
-        copy_bytes(host_array.reshape(-1).view(np.uint8), alloc.storage[: host_array.nbytes], "memcpy_dtoh")
+        if host_array.flags.c_contiguous:
+            copy_bytes(host_array.reshape(-1).view(np.uint8), alloc.storage[: host_array.nbytes], "memcpy_dtoh")
+        else:
+            host_array[...] = alloc.storage[: host_array.nbytes].view(host_array.dtype).reshape(host_array.shape)
         self._stream(stream)._run(f"memcpy_dtoh {host_array.nbytes} B", self._transfer_seconds(host_array.nbytes))
 
     @serialized

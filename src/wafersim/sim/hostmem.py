@@ -4,13 +4,15 @@ The engine's NumPy temporaries are megabytes each. glibc serves such blocks with
 returns them on `free`, so every temporary page-faults its memory in again: at wafer scale that was
 40% of the wall time, spent in the kernel. Raising glibc's mmap and trim thresholds keeps freed blocks
 in the heap for reuse, and NumPy's huge-page advice is turned off where the kernel would compact memory at
-each fault to honour it (`tune_numpy_hugepages`). Set WAFERSIM_NO_MALLOC_TUNING=1 to leave both alone.
+each fault to honour it (`tune_numpy_hugepages`). A launch's fresh large arrays have their pages mapped in by
+a thread while the wave runs (`populate_in_background`). Set WAFERSIM_NO_MALLOC_TUNING=1 to leave all three alone.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
+import queue
 import sys
 import threading
 
@@ -151,7 +153,11 @@ class SparePool:
                 if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize >= self.min_bytes:
                     self._kept.clear()  # (another shape: what is kept would only add to this launch's memory)
         if array is None:
-            return np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
+            if fill != 0:
+                return np.full(shape, fill, dtype)
+            array = np.zeros(shape, dtype)
+            populate_in_background(array)  # (fresh, never touched: its pages mapped in while the wave runs)
+            return array
         if not (fill == 0 and zero_resident(array)):
             array.fill(fill)
         return array
@@ -240,6 +246,66 @@ def zero_resident(array: np.ndarray) -> bool:
     for lo, hi in zip(edges[0::2].tolist(), edges[1::2].tolist()):  # runs of resident pages
         flat[max(first + lo * _PAGE - start, 0):max(first + hi * _PAGE - start, 0)] = 0
     return True
+
+
+_MADV_POPULATE_WRITE = 23  # (Linux 5.14 and later; older kernels refuse it with EINVAL: then nothing is done)
+#: Bytes mapped in per call of the populating thread (`populate_in_background`).
+POPULATE_CHUNK = 8 << 20
+_populate_lock = threading.Lock()
+_populate_queue: "queue.SimpleQueue[tuple[int, int]] | None" = None
+
+
+def populate_in_background(array: np.ndarray) -> bool:
+    """Have a thread map in the pages of a fresh, large (at least `SPARE_MIN_BYTES`), never written array
+    (madvise MADV_POPULATE_WRITE: the faults its first writes would take, taken ahead, in bulk, without
+    writing anything) while the engine goes on. A whole-wafer launch writes over a GiB of fresh memory,
+    SRAM, registers and device arrays, whose page faults were a fifth of a first launch's time on one core;
+    this takes them on another (the engine's threads permitting, `parallel.thread_count`). Safe whatever the
+    engine does meanwhile: the contents are never touched, and a range freed and mapped again by then is only
+    mapped in. Returns whether it was queued (False: small, not Linux, one thread, WAFERSIM_NO_MALLOC_TUNING)."""
+    global _populate_queue
+    if (array.nbytes < SPARE_MIN_BYTES or not array.flags.c_contiguous or not sys.platform.startswith("linux")
+            or env_flag("WAFERSIM_NO_MALLOC_TUNING", False)):
+        return False
+    from .parallel import thread_count  # (parallel imports lanes, which this module's users import)
+
+    if thread_count() < 2:
+        return False
+    with _populate_lock:
+        if _populate_queue is None:
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                madvise = libc.madvise
+            except (OSError, AttributeError):
+                return False
+            madvise.argtypes, madvise.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
+            _populate_queue = queue.SimpleQueue()
+            threading.Thread(target=_populate, args=(_populate_queue, madvise), name="wafersim-populate",
+                             daemon=True).start()
+    start = array.__array_interface__["data"][0]
+    first = -(-start // _PAGE) * _PAGE  # (madvise takes whole pages: those wholly inside the array)
+    _populate_queue.put((first, (start + array.nbytes - first) // _PAGE * _PAGE))
+    return True
+
+
+def _forget_populating_thread() -> None:
+    """In a forked child: the parent's populating thread is not there, so the next array starts one of its own."""
+    global _populate_queue
+    _populate_queue = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_populating_thread)
+
+
+def _populate(ranges: "queue.SimpleQueue[tuple[int, int]]", madvise) -> None:
+    """The populating thread: each queued (address, bytes) range mapped in, a chunk per call (ctypes lets go
+    of the GIL during each), until a call fails (an old kernel, a range unmapped since: the rest is skipped)."""
+    while True:
+        first, length = ranges.get()
+        for at in range(first, first + length, POPULATE_CHUNK):
+            if madvise(at, min(POPULATE_CHUNK, first + length - at), _MADV_POPULATE_WRITE) != 0:
+                break
 
 
 #: The engine's pool of wave-sized arrays: link reservations, registers and SRAM (`sim.wave`).

@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InvalidPointerError, OutOfMemoryError
+from .hostmem import populate_in_background
 
 ALIGNMENT = 256  # like cudaMalloc: every allocation starts on a 256-byte boundary
 FIRST_ADDRESS = ALIGNMENT  # address 0 stays unused, so a zero pointer is never valid
@@ -80,6 +81,7 @@ class GlobalMemory:
                 requested=nbytes, available=self.free_bytes, capacity=self.capacity, exhausted=True)
         try:  # zero pages cost nothing until written, but the host may still refuse the reservation
             storage = np.zeros(-(-nbytes // 4) * 4, dtype=np.uint8)
+            populate_in_background(storage)  # (a large one: its pages mapped in ahead of the copies into it)
         except MemoryError:
             raise OutOfMemoryError(
                 f"the host cannot back a {nbytes:,}-byte device allocation (device memory has {self.free_bytes:,} "
