@@ -215,6 +215,29 @@ def test_np_int32_constants_wrap_in_indices_and_shapes_as_in_values(dev):
 
 
 
+@ws.jit
+def _converted_np_int32_index_and_shape(out):
+    buf = ws.local.array(5, np.int32)
+    for k in range(5):
+        buf[k] = 10 * k
+    c = (np.int32(2147483647) + 1) // 1073741824   # an np.int32 made in the kernel wraps as W does: -2
+    t = ws.local.array(((np.int32(2147483647) + 1) // 1073741824 + 4, 3), np.int32)
+    out[0] = c
+    out[1] = buf[c]
+    out[2] = len(t)
+
+
+def test_np_int32_conversion_of_a_constant_wraps_in_indices_and_shapes(dev):
+    # `np.int32(c)` of an int constant folded to the Python int c when compiling, so the arithmetic after it did
+    # not wrap there as it does in the kernel's value: c was -2 but indexed buf[2], and the shape was 6, not 2.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warning
+        c = (np.int32(2147483647) + 1) // 1073741824
+    out = dev.device_array(3, np.int32)
+    _converted_np_int32_index_and_shape[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [c, [0, 10, 20, 30, 40][c], c + 4]
+
+
 # ----------------------------------------------------------------------------- Python ints on the way to int32
 INT_MAX_GLOBAL = 2**31 - 1
 
