@@ -215,6 +215,56 @@ def test_np_int32_constants_wrap_in_indices_and_shapes_as_in_values(dev):
 
 
 
+@ws.jit
+def _converted_np_int32_index_and_shape(out):
+    buf = ws.local.array(5, np.int32)
+    for k in range(5):
+        buf[k] = 10 * k
+    c = (np.int32(2147483647) + 1) // 1073741824   # an np.int32 made in the kernel wraps as W does: -2
+    t = ws.local.array(((np.int32(2147483647) + 1) // 1073741824 + 4, 3), np.int32)
+    out[0] = c
+    out[1] = buf[c]
+    out[2] = len(t)
+
+
+def test_np_int32_conversion_of_a_constant_wraps_in_indices_and_shapes(dev):
+    # `np.int32(c)` of an int constant folded to the Python int c when compiling, so the arithmetic after it did
+    # not wrap there as it does in the kernel's value: c was -2 but indexed buf[2], and the shape was 6, not 2.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warning
+        c = (np.int32(2147483647) + 1) // 1073741824
+    out = dev.device_array(3, np.int32)
+    _converted_np_int32_index_and_shape[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [c, [0, 10, 20, 30, 40][c], c + 4]
+
+
+M32 = np.int32(-2147483648)
+BIG32 = np.int32(16777217)
+
+
+@ws.jit
+def _np_int32_comparisons(xi, out):
+    out[0] = (W + 1) > 0                 # refused before: "comparison Gt of np.int32(-2147483648) and 0"
+    out[1] = (W + 1) == M32
+    out[2] = (W + True) < 0
+    out[3] = BIG32 == 16777216.0         # an int32 against a float32: as float32s, as at run time
+    out[4] = xi[0] == 16777216.0
+    out[5] = 0 < W + 1 <= 5
+
+
+def test_np_int32_constants_compare_as_the_kernel_values_do(dev):
+    # A comparison of np.int32 constants folded when compiling went to the comparison of Python objects:
+    # `<` was refused, and `==` of an int32 and a float compared in float64 where the kernel compares float32s.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warning
+        wrapped = W + np.int32(1)
+    out = dev.device_array(6, np.int32)
+    _np_int32_comparisons[(1, 1), (1, 1)](dev.to_device(np.array([16777217], np.int32)), out)
+    as_f32 = int(np.float32(BIG32) == np.float32(16777216.0))
+    assert out.copy_to_host().tolist() == [int(wrapped > 0), int(wrapped == M32), int(wrapped < 0), as_f32, as_f32,
+                                           int(0 < wrapped <= 5)]
+
+
 # ----------------------------------------------------------------------------- Python ints on the way to int32
 INT_MAX_GLOBAL = 2**31 - 1
 

@@ -318,3 +318,24 @@ def test_a_forked_child_starts_a_populating_thread_of_its_own():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert hostmem._populate_queue is parent_queue
+
+
+def test_a_child_forked_while_the_populating_lock_is_held_does_not_hang():
+    # Another thread of the parent may hold the lock at the fork; the child has no such thread to release it,
+    # so its first populating call waited forever on the copied lock.
+    import os
+    import signal
+    import sys
+    from wafersim.sim import parallel
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        pytest.skip("fork is POSIX's")
+    with hostmem._populate_lock:
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)  # (a hang ends the child with SIGALRM)
+            hostmem._populate_queue = None
+            with parallel.threads(2):
+                ok = hostmem.populate_in_background(np.zeros(hostmem.SPARE_MIN_BYTES // 4, np.int32))
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -98,6 +98,15 @@ def test_the_documented_value_comparisons_still_copy(dev):
     assert np.array_equal(np.array(d), host, equal_nan=True)
 
 
+def test_numpy_shape_queries_read_the_device_array_without_a_copy(dev):
+    """`np.shape(d)`, `np.ndim(d)` and `np.size(d)` read `d.shape` (as before NumPy functions were refused): not
+    arithmetic, and no copy."""
+    h = np.zeros((3, 4), np.float32)
+    d = dev.to_device(h)
+    copies = len(dev.default_stream.log)
+    assert (np.shape(d), np.ndim(d), np.size(d), np.size(d, 1)) == (np.shape(h), np.ndim(h), np.size(h), np.size(h, 1))
+    assert len(dev.default_stream.log) == copies
+
 def test_device_arrays_compare_as_handles_and_convert_to_numpy_by_copying(dev):
     d = dev.to_device(np.arange(4, dtype=np.float32))
     other = dev.to_device(np.arange(4, dtype=np.float32))

@@ -438,7 +438,11 @@ class ExpressionLowering(LoweringCore):
         """A comparison of compile-time objects that are not all numbers (`which == "row"` on a helper's
         string argument, `d in (ws.EAST, ws.WEST)`), folded with Python's meaning; None otherwise."""
         operands = [self.static(n) for n in [node.left, *node.comparators]]
-        if any(v is NOT_STATIC for v in operands) or all(isinstance(v, (int, float)) for v in operands):
+        # (numbers, NumPy's among them, compare as the kernel's values do, in `compare_values`: an np.int32 folded
+        # when compiling, `(W + 1) > 0`, was refused as a comparison of objects, `np.int32(16777217) == 16777216.0`
+        # compared in float64 where the kernel compares in float32)
+        if any(v is NOT_STATIC for v in operands) \
+                or all(isinstance(v, (int, float, np.integer, np.floating)) for v in operands):
             return None
         if (any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)
                 and isinstance(operands[0], (int, float, np.integer, np.floating))):

@@ -207,7 +207,8 @@ class DeviceArray:
         # `np.mean(d)`, `np.concatenate([d, h])` converted `d` through `__array__`: a silent copy where ufuncs
         # are refused. NumPy functions are refused alike, but for the value comparisons the docs promise
         # (`np.array_equal(d, host)`, `np.allclose`), which copy, as `np.asarray(d)` does by design.
-        if func in _VALUE_COMPARISONS:
+        # `np.shape(d)`, `np.ndim(d)`, `np.size(d)` read the array's own attributes (no copy, no arithmetic).
+        if func in _VALUE_COMPARISONS or func in _METADATA:
             return func._implementation(*args, **kwargs)
         raise self._no_arithmetic(f"np.{func.__name__}(...)")
 
@@ -248,6 +249,9 @@ class DeviceArray:
 #: The NumPy functions a device array may be given (they copy it to the host, as `np.asarray(d)` does): value
 #: comparisons. `np.testing.assert_*` convert with `np.asarray` themselves, and so work without being listed.
 _VALUE_COMPARISONS = frozenset((np.array_equal, np.array_equiv, np.allclose, np.isclose))
+
+#: The NumPy functions that read a device array's shape (`d.shape`, `d.ndim`, `d.size`): no copy.
+_METADATA = frozenset((np.shape, np.ndim, np.size))
 
 #: What `d == x` refuses to compare with (values, not handles): numbers, NumPy arrays and scalars, lists, tuples.
 _ARRAY_LIKE = (int, float, complex, np.ndarray, np.generic, list, tuple)

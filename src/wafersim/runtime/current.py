@@ -6,6 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..arch.values import is_finite_real
 from ..errors import ArgumentError
 from ..compiler import intrinsics as ws
 from .device import Device, DeviceArray, Event, Stream
@@ -62,8 +63,9 @@ def init(heap_mib: float = INIT_HEAP_MIB) -> float:
     from ..sim.hostmem import available_bytes, reserve_heap, tune_allocator
     from .kernel_cache import compiler_version, warm_up
 
-    if isinstance(heap_mib, bool) or not isinstance(heap_mib, (int, float)) or not heap_mib >= 0:
-        raise ArgumentError(f"init(heap_mib={heap_mib!r}): heap_mib must be a number of MiB >= 0 (0: reserve none)",
+    if not (is_finite_real(heap_mib) and heap_mib >= 0):  # (inf: int() of it raised OverflowError below)
+        raise ArgumentError(f"init(heap_mib={heap_mib!r}): heap_mib must be a finite number of MiB >= 0 (0: "
+                            f"reserve none)",
                             heap_mib=heap_mib)
     began = time.perf_counter()
     start()

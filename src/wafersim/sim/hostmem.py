@@ -23,6 +23,22 @@ from ..errors import ArgumentError
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 _tuned = False
+_libc_handle: "ctypes.CDLL | None | bool" = None
+
+
+def _libc_function(name: str, argtypes: list, restype):
+    """The C library's function `name`, typed; None where there is no such library or function. (The library is
+    found once per process: `ctypes.util.find_library` may run a subprocess.)"""
+    global _libc_handle
+    if _libc_handle is None:
+        try:
+            _libc_handle = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        except OSError:
+            _libc_handle = False
+    function = getattr(_libc_handle, name, None) if _libc_handle else None
+    if function is not None:
+        function.argtypes, function.restype = argtypes, restype
+    return function
 
 
 def tune_allocator() -> bool:
@@ -30,12 +46,9 @@ def tune_allocator() -> bool:
     global _tuned
     if _tuned or env_flag("WAFERSIM_NO_MALLOC_TUNING", False) or not sys.platform.startswith("linux"):
         return _tuned
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _libc_function("mallopt", [ctypes.c_int, ctypes.c_int], ctypes.c_int)
+    if mallopt is None:
         return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     tune_numpy_hugepages()
     ok = mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc accepts: blocks up to 32 MiB come from the heap
     ok &= mallopt(_M_TRIM_THRESHOLD, 1 << 30)  # keep up to 1 GiB of freed heap for reuse
@@ -65,10 +78,8 @@ def reserve_heap(nbytes: int) -> int:
     global _reserved
     if nbytes <= _reserved or not tune_allocator():
         return _reserved
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    malloc, free = libc.malloc, libc.free
-    malloc.argtypes, malloc.restype = [ctypes.c_size_t], ctypes.c_void_p
-    free.argtypes, free.restype = [ctypes.c_void_p], None
+    malloc = _libc_function("malloc", [ctypes.c_size_t], ctypes.c_void_p)
+    free = _libc_function("free", [ctypes.c_void_p], None)
     blocks = []
     try:
         for _ in range(-(-(nbytes - _reserved) // _RESERVE_CHUNK)):
@@ -224,13 +235,8 @@ def zero_resident(array: np.ndarray) -> bool:
     if _mincore is None:
         _mincore = False
         if sys.platform.startswith("linux") and _no_swap():
-            try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-                _mincore = libc.mincore
-                _mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-                _mincore.restype = ctypes.c_int
-            except (OSError, AttributeError):
-                _mincore = False
+            _mincore = _libc_function("mincore", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p],
+                                      ctypes.c_int) or False
     # (swap is looked for at every call: one turned on since would page out written pages, which would read
     # as never written and keep what the last launch left)
     if not _mincore or not array.flags.c_contiguous or not _no_swap():
@@ -273,12 +279,9 @@ def populate_in_background(array: np.ndarray) -> bool:
         return False
     with _populate_lock:
         if _populate_queue is None:
-            try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-                madvise = libc.madvise
-            except (OSError, AttributeError):
+            madvise = _libc_function("madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int)
+            if madvise is None:
                 return False
-            madvise.argtypes, madvise.restype = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
             _populate_queue = queue.SimpleQueue()
             threading.Thread(target=_populate, args=(_populate_queue, madvise), name="wafersim-populate",
                              daemon=True).start()
@@ -289,9 +292,11 @@ def populate_in_background(array: np.ndarray) -> bool:
 
 
 def _forget_populating_thread() -> None:
-    """In a forked child: the parent's populating thread is not there, so the next array starts one of its own."""
-    global _populate_queue
+    """In a forked child: the parent's populating thread is not there, so the next array starts one of its own
+    (under a new lock: another of the parent's threads may have held the old one at the fork, forever here)."""
+    global _populate_queue, _populate_lock
     _populate_queue = None
+    _populate_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 
+from ...arch.values import is_finite_real
 from ...errors import ArgumentError, ArgumentTypeError
 from ...runtime.device import Device
 from ..hosting import device_argument, fitting_device
 from .columns import Solution, check_grid
-from .reference import laplacian_diagonal, neighbour_sum, smallest_laplacian_eigenvalue
+from .reference import apply_laplacian, laplacian_diagonal, smallest_laplacian_eigenvalue
 
 
 @dataclasses.dataclass
@@ -21,13 +22,13 @@ class Problem:
     b: np.ndarray
     diag: np.ndarray
     device: Device
-    diag64: np.ndarray | None = None  # A's diagonal in float64, as the user gave it (for the true residual)
+    #: The shift as the user gave it, in float64 (a number, or a grid): A for the true residual, made again
+    #: when it is needed rather than kept as a float64 grid for the whole solve.
+    shift: np.ndarray | float = 0.0
 
     def true_residual_norm(self, x: np.ndarray) -> float:
         """||b - A x|| in float64 on the host, for the float32 x a kernel returned."""
-        x64 = x.astype(np.float64)
-        diag = self.diag64 if self.diag64 is not None else self.diag.astype(np.float64)
-        return float(np.linalg.norm(self.b.astype(np.float64) - (diag * x64 - neighbour_sum(x64))))
+        return float(np.linalg.norm(self.b.astype(np.float64) - apply_laplacian(x, self.shift)))
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -81,7 +82,7 @@ def prepare(b: np.ndarray, shift: np.ndarray | float, vectors: int, device: Devi
     if np.any(diagonal > np.finfo(np.float32).max):  # (float32 would make A's diagonal inf: x would be 0 or NaN)
         raise ArgumentError(f"shift holds {float(shift_arr.max())!r}: A's diagonal, 6 + shift, would be beyond "
                             f"float32's range (about 3.4e38) and become inf; scale the problem down")
-    return Problem(b, diagonal.astype(np.float32), device, diagonal)
+    return Problem(b, diagonal.astype(np.float32), device, shift_arr)
 
 
 #: ||b|| outside [2**-16, 2**16] is scaled into it by a power of two (`Scaled`); inside, nothing changes.
@@ -126,8 +127,7 @@ class Scaled:
 
 def check_tolerance(value: object, name: str) -> float:
     """A tolerance argument: a finite real number >= 0 (not a bool, a string or None), as a float."""
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-            and math.isfinite(value) and value >= 0):
+    if not (is_finite_real(value) and value >= 0):
         raise ArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
