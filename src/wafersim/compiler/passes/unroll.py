@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 
-from ..ir import BRANCHES, IRFunction, Label, Op
+from ..ir import BRANCHES, IRFunction, Label, Op, VReg
+from ..values import wrap_int32
 from .cfg import CFG, Loop, constant_of, definitions
 
 MAX_TRIPS = 16
@@ -41,6 +42,8 @@ def _plan(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> dict | 
     """What to unroll (positions, body, trip count), or None if the loop is not of the shape."""
     ops = fn.ops
     header = cfg.blocks[loop.header]
+    if len(header) == 2 and isinstance(ops[header[0]], Label):
+        return _plan_guarded(fn, cfg, loop, undefined)
     if len(header) != 3 or not isinstance(ops[header[0]], Label):
         return None
     test_label, compare, branch = ops[header[0]], ops[header[1]], ops[header[2]]
@@ -88,6 +91,86 @@ def _plan(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> dict | 
     return {"enter": start - 1, "end": header[2], "body": body, "trips": trips, "compare": compare}
 
 
+def _plan_guarded(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> dict | None:
+    """The plan for a loop of the front end's overflow-safe shape (a range whose counter could pass an
+    int32 bound): ``li i, a; li c, <first test>; jmp test``, the latch ``slt[i] c, i, A`` (or ``slt c,
+    A, i`` counting down) and ``addi i, i, s``, the header ``test: bnz c, top``; A a constant once the
+    saturated limit has folded. The trip count comes from running the counter and the test in int32
+    arithmetic, as the machine does, so it is exact whatever the bounds."""
+    ops = fn.ops
+    header = cfg.blocks[loop.header]
+    test_label, branch = ops[header[0]], ops[header[1]]
+    if not (isinstance(branch, Op) and branch.op == "bnz" and isinstance(branch.a, VReg)):
+        return None
+    top = branch.target
+    start = next((k for k, op in enumerate(ops) if op is top), None)
+    if start is None or start == 0 or start >= header[0]:
+        return None
+    body_indices = set(range(start, header[0]))
+    if {i for b in loop.blocks for i in cfg.blocks[b]} != body_indices | set(header):
+        return None  # not contiguous
+    if any(inner.blocks < loop.blocks for inner in cfg.loops()):
+        return None  # contains a loop: unroll the inner one first (if it qualifies)
+    enter = ops[start - 1]
+    if not (isinstance(enter, Op) and enter.op == "jmp" and enter.target is test_label):
+        return None
+    for op in fn.instructions():
+        if op.op in BRANCHES and op is not branch and op is not enter and op.target in (top, test_label):
+            return None
+    defs = definitions(fn, cfg)
+    latch = cfg.blocks[cfg.block_of[header[0] - 1]]
+    entry_block = cfg.block_of[start - 1]
+
+    def split(reg) -> tuple[int, int] | None:
+        """(its one write in the loop, in the latch; its one write before it, in the entering block)."""
+        inside = [i for i in defs.get(reg, []) if i in body_indices]
+        outside = [i for i in defs.get(reg, []) if i not in body_indices]
+        if len(inside) != 1 or len(outside) != 1 or reg in undefined or inside[0] not in latch \
+                or cfg.block_of[outside[0]] != entry_block:
+            return None
+        return inside[0], outside[0]
+
+    def known(reg) -> int | None:
+        where = defs.get(reg, [])
+        return constant_of(ops[where[0]]) if len(where) == 1 and reg not in undefined else None
+
+    cond_defs = split(branch.a)
+    if cond_defs is None:
+        return None
+    compare = ops[cond_defs[0]]
+    if compare.op == "slti" and isinstance(compare.a, VReg):
+        iv, limit, counter_first = compare.a, compare.imm, True
+    elif compare.op == "slt" and isinstance(compare.a, VReg) and isinstance(compare.b, VReg):
+        if known(compare.b) is not None and known(compare.a) is None:
+            iv, limit, counter_first = compare.a, known(compare.b), True
+        elif known(compare.a) is not None and known(compare.b) is None:
+            iv, limit, counter_first = compare.b, known(compare.a), False
+        else:
+            return None
+    else:
+        return None
+    iv_defs = split(iv)
+    if iv_defs is None:
+        return None
+    step_op = ops[iv_defs[0]]
+    first, going = constant_of(ops[iv_defs[1]]), constant_of(ops[cond_defs[1]])
+    if not (step_op.op == "addi" and step_op.a is iv and step_op.reloc is None) or first is None or going is None:
+        return None
+    stepped_before_test = iv_defs[0] < cond_defs[0]
+    trips, counter = 0, wrap_int32(first)
+    while going and trips <= MAX_TRIPS:  # the machine's own sequence of counters and tests
+        trips += 1
+        if stepped_before_test:
+            counter = wrap_int32(counter + step_op.imm)
+        going = counter < limit if counter_first else limit < counter
+        if not stepped_before_test:
+            counter = wrap_int32(counter + step_op.imm)
+    body = [ops[i] for i in range(start + 1, header[0])]
+    if not 1 <= trips <= MAX_TRIPS or trips * len(body) > MAX_UNROLLED_OPS:
+        return None
+    return {"enter": start - 1, "end": header[1], "body": body, "trips": trips, "compare": None}
+
+
 def _apply(fn: IRFunction, plan: dict, serial: int) -> None:
     """Replace the loop by `trips` copies of its body (labels renamed per copy) and the final compare."""
     body: list = plan["body"]
@@ -103,5 +186,6 @@ def _apply(fn: IRFunction, plan: dict, serial: int) -> None:
             if twin.target in renamed:
                 twin.target = renamed[twin.target]
             unrolled.append(twin)
-    unrolled.append(plan["compare"])  # leaves the loop's condition register as the loop did (0)
+    if plan["compare"] is not None:  # (a guarded loop's copies test in their latch themselves)
+        unrolled.append(plan["compare"])  # leaves the loop's condition register as the loop did (0)
     fn.ops = fn.ops[:plan["enter"]] + unrolled + fn.ops[plan["end"] + 1:]
