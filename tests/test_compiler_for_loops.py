@@ -134,3 +134,31 @@ def kern(out):
     assert branches(m.kern) == []
     ops = [line.split()[0] for line in m.kern.inspect_asm().splitlines() if line.startswith("    ")]
     assert ops.count("chk") == 1  # out[0]'s (out's length is known at run time only); v's were dropped
+
+
+@ws.jit
+def shared_test_in_a_loop(x, out, r):
+    i = ws.threadIdx.x
+    flag = x[i] > 0.0
+    before = i >= r  # the same comparison as the loop's: CSE shares it, so the loop's phi reads it
+    total = 0.0
+    for k in range(2):
+        if i >= r and flag:  # (a short circuit: a phi of `i >= r` and `flag` where the branch lands)
+            total += x[i] * (k + 1)
+    out[i] = total + (1.0 if before else 0.0)
+
+
+def test_a_loop_whose_branch_edge_copies_left_it_is_made_whole_and_unrolled():
+    """Leaving SSA gives the copy a phi needs on a `bz` edge a block of its own at the function's end (the
+    short circuit's test is shared with the one before the loop, so it cannot share the phi's register):
+    the loop is no longer in one piece. The unroller moves such copies before the branch (the fall-through
+    path overwrites them unread) where the loop then unrolls, as a collective's chunk loop with
+    `position >= root and has_ahead` did before: no edge block, no back branch, Python's results."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=1))
+    x = np.array([1.5, -2.0, 3.0, 0.5], np.float32)
+    out, = run_on_one_block(dev, shared_test_in_a_loop, x, np.zeros(4, np.float32), 1, block=(4, 1))[1:2]
+    want = [sum(float(v) * (k + 1) for k in range(2) if i >= 1 and v > 0) + (1.0 if i >= 1 else 0.0)
+            for i, v in enumerate(x)]
+    assert out.tolist() == want
+    asm = shared_test_in_a_loop.inspect_asm()
+    assert "_from" not in asm and "bnz" not in asm  # no edge block; the loop was unrolled (no back branch)

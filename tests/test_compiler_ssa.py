@@ -343,28 +343,3 @@ def test_a_pass_list_that_enters_ssa_form_leaves_it_before_allocation():
         a, b, c = b, c, a + b + c
     assert out.copy_to_host().tolist() == [a, b, c]
 
-
-@ws.jit
-def shared_test_in_a_loop(x, out, r):
-    i = ws.threadIdx.x
-    flag = x[i] > 0.0
-    before = i >= r  # the same comparison as the loop's: CSE shares it, so the loop's phi reads it
-    total = 0.0
-    for k in range(2):
-        if i >= r and flag:  # (a short circuit: a phi of `i >= r` and `flag` where the branch lands)
-            total += x[i] * (k + 1)
-    out[i] = total + (1.0 if before else 0.0)
-
-
-def test_copies_of_a_branch_edge_go_before_the_branch_when_the_other_way_overwrites_them():
-    """The copy a phi needs on a `bz` edge runs before the branch when the fall-through path writes the
-    register before reading it: no block of its own at the function's end, so the loop stays in one
-    piece and unrolls (a collective's chunk loop with `position >= root and has_ahead` did not)."""
-    dev = ws.Device(ws.WaferSpec(width=4, height=1))
-    x = np.array([1.5, -2.0, 3.0, 0.5], np.float32)
-    out, = run_on_one_block(dev, shared_test_in_a_loop, x, np.zeros(4, np.float32), 1, block=(4, 1))[1:2]
-    want = [sum(float(v) * (k + 1) for k in range(2) if i >= 1 and v > 0) + (1.0 if i >= 1 else 0.0)
-            for i, v in enumerate(x)]
-    assert out.tolist() == want
-    asm = shared_test_in_a_loop.inspect_asm()
-    assert "_from" not in asm and "bnz" not in asm  # no edge block; the loop was unrolled (no back branch)

@@ -398,22 +398,6 @@ def _name_shared_writes(fn: IRFunction, cfg: CFG, classes: _Classes, register: d
                     fn.join_names.setdefault(fn.ops[block[0]], {})[shared.id] = var
 
 
-def _dead_past(fn: IRFunction, cfg: CFG, p: int, s: int, order: list, per_edge: dict, live: list) -> bool:
-    """Whether the copies of the edge from block `p` to `s` (where `p` branches) can run before the branch:
-    on `p`'s other way out, no register they write is read before it is written again. Then the copies
-    need no block of their own (a jump back from the function's end, which also breaks a loop's body in
-    two, so that the loop no longer unrolls). `live` is filled on first use (the renamed registers')."""
-    others = [o for o in cfg.succ[p] if o != s]
-    if len(others) != 1 or len(cfg.succ[p]) != 2:
-        return False
-    if not live:
-        live.extend(CFG(fn).live_in())  # (`cfg` predates the renaming: its reads and writes are stale)
-    written = {dst for dst, _ in order}
-    other = others[0]
-    return not (written & live[other]) and not any(
-        isinstance(src, VReg) and src in written for _, src in per_edge.get((p, other), ()))
-
-
 def _place_copies(fn: IRFunction, cfg: CFG) -> None:
     """Replace the (renamed) phis by copies on the edges whose operand is not in the phi's register."""
     label_block = {cfg.ops[block[0]]: k for k, block in enumerate(cfg.blocks)}
@@ -429,7 +413,6 @@ def _place_copies(fn: IRFunction, cfg: CFG) -> None:
                         line_of[(label_block[label], s)] = phi.line
     before: dict[int, list] = defaultdict(list)  # op index -> copies to insert before it
     appended: list = []
-    live: list = []  # registers live into each block, once the renamed registers' liveness is needed
     for (p, s), copies in sorted(per_edge.items()):
         order = _sequential(copies, lambda reg: new_vreg(fn, reg.ty, "swap_"))
         moves = [Op("mov", d=dst, a=src, line=line_of[(p, s)]) for dst, src in order]
@@ -443,10 +426,6 @@ def _place_copies(fn: IRFunction, cfg: CFG) -> None:
             continue
         if last_index + 1 == cfg.blocks[s][0] and (branch is None or branch.op != "jmp"):
             before[cfg.blocks[s][0]].extend(moves)  # the fall-through edge: just before the join's label
-        if branch is not None and branch.target is join and not clobbers_test and _dead_past(fn, cfg, p, s, order,
-                                                                                             per_edge, live):
-            before[last_index].extend(moves)  # (the other way out overwrites them unread: no block of their own)
-            continue
         if branch is not None and branch.target is join:  # the branch's edge: a block of its own, at the end
             split = Label(f"{join.name}_from{p}_")
             fn.ops[last_index] = Op(branch.op, a=branch.a, target=split, line=branch.line, rebinds=branch.rebinds)

@@ -14,6 +14,7 @@ their labels renamed, and the compare runs once at the end so `c` ends as the lo
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from ..ir import BRANCHES, IRFunction, Label, Op, VReg
 from ..values import wrap_int32
@@ -34,8 +35,61 @@ def unroll_counted_loops(fn: IRFunction, undefined: frozenset = frozenset()) -> 
                 serial += 1
                 _apply(fn, plan, serial)
                 break
+            if _pull_in_edge_blocks(fn, cfg, loop, undefined):
+                break  # (now of the shape: unrolled on the next round)
         else:
             return
+
+
+def _pull_in_edge_blocks(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> bool:
+    """Make a loop contiguous again where leaving SSA gave a branch's edge copies a block of their own at
+    the function's end (``bz c, J_from_; ...; J_from_: mov ...; jmp J``, J in the loop): the copies move
+    before the branch, which then goes to J, provided the branch's other way out overwrites them unread.
+    That costs the other path the copies (the block saved a jump on this one), so it is done only where
+    the loop then unrolls; True when it was."""
+    ops = fn.ops
+    header = cfg.blocks[loop.header]
+    stray = sorted(k for k in loop.blocks if cfg.blocks[k][0] > header[-1])
+    if not stray:
+        return False
+    live = cfg.live_in()
+    moves: dict[int, list] = {}  # index of the branch -> the copies to run before it
+    retarget: dict[int, Label] = {}
+    for k in stray:
+        block = cfg.blocks[k]
+        label, body, last = ops[block[0]], [ops[i] for i in block[1:-1]], ops[block[-1]]
+        if not (isinstance(label, Label) and isinstance(last, Op) and last.op == "jmp" and len(cfg.pred[k]) == 1
+                and body and all(isinstance(op, Op) and op.op == "mov" for op in body)):
+            return False
+        p = cfg.pred[k][0]
+        branch_at = cfg.blocks[p][-1]
+        branch = ops[branch_at]
+        others = [o for o in cfg.succ[p] if o != k]
+        written = {op.d for op in body}
+        if not (isinstance(branch, Op) and branch.op in ("bz", "bnz") and branch.target is label and len(others) == 1
+                and p in loop.blocks and not written & set(branch.reads()) and not written & live[others[0]]
+                and not written & undefined):
+            return False
+        moves[branch_at] = [copy.copy(op) for op in body]
+        retarget[branch_at] = last.target
+    trial: list = []
+    dropped = {i for k in stray for i in cfg.blocks[k]}
+    for i, op in enumerate(ops):
+        if i in dropped:
+            continue
+        if i in moves:
+            trial += moves[i]
+            op = dataclasses.replace(op, target=retarget[i])
+        trial.append(op)
+    twin = copy.copy(fn)
+    twin.ops = trial
+    twin_cfg = CFG(twin)
+    top = ops[header[0]]
+    twin_loop = next((l for l in twin_cfg.loops() if twin.ops[twin_cfg.blocks[l.header][0]] is top), None)
+    if twin_loop is None or _plan(twin, twin_cfg, twin_loop, undefined) is None:
+        return False
+    fn.ops = trial
+    return True
 
 
 def _plan(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> dict | None:
