@@ -3,9 +3,10 @@
 A range whose counter could pass an int32 bound after its last value is compiled in an overflow-safe
 (guarded) shape; once constant propagation knows its bounds, the unroller must unroll it as it unrolls the
 plain shape, and the trip count must still be Python's for every int32 start, stop and step. The property
-test draws such ranges (near the bounds included) and compiles each three ways: bounds written out as
+test draws such ranges (near the bounds included) and compiles each four ways: bounds written out as
 constants, bounds in variables assigned twice (registers the front end cannot read, folded only by the
-optimiser's constant propagation) and bounds given at run time.
+optimiser's constant propagation), bounds given at run time, and a constant step with the start and stop
+given at run time.
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ steps = st.one_of(st.sampled_from([1, -1, 2, -2, 3, 16, -16, 2**30, -(2**30), IN
                   ).filter(lambda s: s != 0)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(start=ints, stop=ints, step=steps)
 @example(start=0, stop=2, step=16)  # the solvers' block reductions: one chunk of 16 over 2 values
 @example(start=INT32_MAX - 9, stop=INT32_MAX, step=4)  # the counter would pass INT32_MAX after 2147483646
@@ -94,11 +95,27 @@ def test_ranges_run_as_python_whatever_is_known_when_compiling(dev, start, stop,
     long = len(range(start, stop, step)) > CAP
     constants = compiled("", str(start), str(stop), str(step), long)
     assert run(dev, constants, start, stop, step) == want
+    # A constant step, the bounds at run time (`range(0, n, 16)`): the limit stop - step saturates at run time.
+    assert run(dev, compiled("", "start", "stop", str(step)), start, stop, step) == want
     # Assigned twice: registers when lowering, constants only after the optimiser's constant propagation.
     folded = compiled(f"    a = 0\n    a = {start}\n    b = 0\n    b = {stop}\n    c = 1\n    c = {step}\n",
                       "a", "b", "c", long)
     assert run(dev, folded, start, stop, step) == want
 
+
+@pytest.mark.parametrize("step", [2, 16, 2**30, INT32_MAX, -2, -16, -(2**30), INT32_MIN])
+def test_a_constant_step_saturates_its_run_time_limit_exactly_at_the_bound(dev, step):
+    """With the step known and the stop not, the loop runs while the counter is below stop - step, clamped
+    so that it cannot wrap: the stops where that difference is the int32 bound itself, or passes it by one
+    or two, against Python, from starts at and just inside the bound."""
+    kernel = compiled("", "start", "stop", str(step))
+    bound = INT32_MIN if step > 0 else INT32_MAX
+    for d in (-2, -1, 0, 1):
+        stop = bound + step + d if step > 0 else bound + step - d
+        if not INT32_MIN <= stop <= INT32_MAX:
+            continue
+        for start in {bound, bound + (1 if step > 0 else -1), max(INT32_MIN, min(INT32_MAX, stop - step // abs(step)))}:
+            assert run(dev, kernel, start, stop, step) == python_reference(start, stop, step), (start, stop)
 
 def branches(kernel) -> list[str]:
     return [line.split()[0] for line in kernel.inspect_asm().splitlines()
