@@ -13,6 +13,7 @@ from wafersim.compiler.ir import IRFunction, Label, Op, Phi, VReg
 from wafersim.compiler.passes import SSA_PASSES
 from wafersim.compiler.passes.cfg import CFG
 from wafersim.compiler.passes.ssa import dominance_frontiers, immediate_dominators, out_of_ssa
+from wafersim.compiler.passes.unroll import unroll_counted_loops
 from wafersim.compiler.passes.verify import ssa_problems, verify
 from wafersim.errors import CompileError
 
@@ -245,6 +246,24 @@ def test_leaving_ssa_sequentialises_a_swap_on_a_branch_edge():
     assert out.copy_to_host().tolist() == [a, b]
 
 
+def test_the_unroller_leaves_edge_copies_in_their_block_where_the_other_path_reads_their_registers():
+    """The swap's loop has 7 trips, few enough to unroll, but its bz edge's copies (a, b <- b, a) write a,
+    which the fall-through path reads: moving them before the branch (to make the loop whole again for the
+    unroller) would clobber it there. The loop must stay as it is, with Python's result."""
+    fn = _swap_on_a_branch_edge()
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    compiled = emit(fn, dev.spec, "<hand>", passes=[("unssa", out_of_ssa), ("unroll", unroll_counted_loops)])
+    assert "join_from" in compiled.asm_text  # (still a loop, its edge block in place)
+    out = dev.device_array(2, dtype=np.int32)
+    dev.launch(compiled.program, (1, 1), (1, 1), [out, 2])
+    a, b = 1, 2
+    for i in range(7):
+        if i & 1:
+            a = a + 10
+        else:
+            a, b = b, a
+    assert out.copy_to_host().tolist() == [a, b]
+
 def test_ssa_round_trip_of_the_hand_loop_is_the_loop():
     fn, r = _loop_ssa()
     out_of_ssa(fn)
@@ -342,3 +361,4 @@ def test_a_pass_list_that_enters_ssa_form_leaves_it_before_allocation():
     for _ in range(5):
         a, b, c = b, c, a + b + c
     assert out.copy_to_host().tolist() == [a, b, c]
+

@@ -124,6 +124,12 @@ class ForLoopLowering:
         range has no next value), so the limit becomes that bound (INT_MIN counting up, INT_MAX down)."""
         if limit.is_const and step.is_const:
             return Val("i32", const=min(max(limit.const - step.const, INT_MIN), INT_MAX))
+        if step.is_const:  # clamp first, so the difference cannot wrap: max(stop, INT_MIN + step) - step
+            s = int(step.const)  # (two instructions and a constant, where testing the wrap after took four)
+            edge = self.reg_of(Val("i32", const=INT_MIN + s if s > 0 else INT_MAX + s))
+            clamped = self.result("max" if s > 0 else "min", "i32", a=self.reg_of(limit), b=edge)
+            ahead = self.result("sub", "i32", a=clamped.reg, b=self.reg_of(step))
+            return self.own(ahead, "stopahead_")
         ahead = self.result("sub", "i32", a=self.reg_of(limit), b=self.reg_of(step))
         # (wrapped past a bound, the difference lies on the wrong side of the limit)
         past_min = self.result("slt", "i32", a=self.reg_of(limit), b=ahead.reg)  # counting up

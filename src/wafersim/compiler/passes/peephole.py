@@ -93,9 +93,11 @@ def propagate_constants(fn: IRFunction) -> None:
 
     A register holds a known value after a plain `li` until it is written otherwise; at a join, the
     values all predecessors agree on (forward dataflow over the blocks). Ops whose operands are all
-    known become `li` of the result, and loads/stores at a known address use r0 + immediate. Chiefly
-    for unrolled loops, whose counters are constants in each copy. In SSA form a phi is known when the
-    predecessors reached so far give it the same value (optimistic, as in Wegman and Zadeck's SCCP)."""
+    known become `li` of the result, a `sel` of a known condition the operand it picks, and loads/stores
+    at a known address use r0 + immediate; a bounds check (`chk`) of known operands that passes is
+    dropped. Chiefly for unrolled loops, whose counters are constants in each copy. In SSA form a phi is
+    known when the predecessors reached so far give it the same value (optimistic, as in Wegman and
+    Zadeck's SCCP)."""
     from .cfg import CFG
 
     cfg = CFG(fn)
@@ -134,11 +136,15 @@ def propagate_constants(fn: IRFunction) -> None:
             state = _transfer(fn, cfg.blocks[k], entry(k), False, phi_value)
             if state != out[k]:
                 out[k], changed = state, True
+    passed: set[int] = set()  # bounds checks of known operands that pass: no-ops
     for k in sorted(cfg.reachable):
-        _transfer(fn, cfg.blocks[k], entry(k), True, phi_value)
+        _transfer(fn, cfg.blocks[k], entry(k), True, phi_value, passed)
+    if passed:
+        fn.ops = [op for i, op in enumerate(fn.ops) if i not in passed]
 
 
-def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_value) -> dict:
+def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_value,
+              passed: set[int] | None = None) -> dict:
     known = dict(known)
     for i in block:
         op = fn.ops[i]
@@ -162,8 +168,18 @@ def _transfer(fn: IRFunction, block: list[int], known: dict, rewrite: bool, phi_
             value = _FOLD_REGISTER[op.op](a, b)
         elif op.op == "mov" and a is not None and op.d.ty == "i32":
             value = a
+        elif op.op == "sel" and a is not None:
+            # a known condition picks one operand (a range's saturated limit, a conditional expression of
+            # constants): a known i32 becomes a `li`, a register a `mov` that copy propagation removes
+            chosen = op.b if a != 0 else op.c
+            value = (known.get(chosen) if isinstance(chosen, VReg) else 0 if chosen == 0 else None) \
+                if op.d.ty == "i32" else None
+            if rewrite and value is None and isinstance(chosen, VReg):
+                fn.ops[i] = op = Op("mov", d=op.d, a=chosen, line=op.line, rebinds=op.rebinds)
         elif rewrite and op.op in _ADDRESSED and isinstance(op.a, VReg) and a is not None:
             op.a, op.imm = 0, op.imm + a
+        elif op.op == "chk" and passed is not None and a is not None and b is not None and 0 <= a < b:
+            passed.add(i)  # (an unrolled loop's counter: a constant index into an array of known extent)
         written = op.writes()
         if value is not None:
             value = _wrap(value)
