@@ -258,7 +258,7 @@ def test_constant_int_expressions_fold_as_python_and_only_the_result_must_fit(de
 
 
 # ----------------------------------------------------------------------------- differential: constant int trees
-from hypothesis import given  # noqa: E402
+from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from test_compiler_fuzz_arrays import FUZZ  # noqa: E402
 
@@ -298,6 +298,8 @@ BINARY_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", 
 
 @FUZZ
 @given(text=int_trees(3))
+@example(text="((2147483647 ** 29) ** 16)")  # its 4,330 digits raised ValueError writing the CompileError's message
+@example(text="((2147483647 ** 29) ** 16) - ((2147483647 ** 29) ** 16)")
 def test_constant_int_trees_fold_as_python(dev, tmp_path_factory, text):
     # docs: constant expressions are Python ints; the value must fit in int32 (else a CompileError at its line).
     module = load_source(tmp_path_factory.mktemp("trees"),
@@ -313,3 +315,16 @@ def test_constant_int_trees_fold_as_python(dev, tmp_path_factory, text):
     else:
         with pytest.raises(ws.CompileError):
             module.kern[(1, 1), (1, 1)](out)
+
+
+@ws.jit
+def _int_tower(out):
+    out[0] = (((2 ** 64) ** 64) ** 64) ** 64 - 1  # MARK-tower
+
+
+def test_a_tower_of_constant_powers_is_refused_not_computed(dev):
+    # Each step passes the per-step bound on exponents, the result has 2**24 bits: a CompileError at once,
+    # with its size rather than its digits (a compiler that computed the next level would run out of memory).
+    with pytest.raises(ws.CompileError, match="a number of 262145 bits does not fit in int32") as info:
+        _int_tower[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_int_tower, "MARK-tower")

@@ -10,7 +10,7 @@ import numpy as np
 from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .core import LoweringCore
-from .int_folding import exact_int, exact_int_tree, wrapped_int
+from .int_folding import exact_int, exact_int_tree, shown_int, wrapped_int
 from .ir import Op
 from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32, to_float32,
                      wrap_int32)
@@ -161,7 +161,7 @@ class ExpressionLowering(LoweringCore):
     def exact_int_const(self, node: ast.expr, value: int) -> Val:
         """The constant of an int expression Python computes exactly (`-2**31`): only the result must fit."""
         if not fits_int32(value):
-            raise Unsupported(f"the constant expression {ast.unparse(node)} = {value} does not fit in int32 "
+            raise Unsupported(f"the constant expression {ast.unparse(node)} = {shown_int(value)} does not fit in int32 "
                               f"(from {-2**31} to {2**31 - 1})")
         return Val("i32", const=value)
 
@@ -328,7 +328,7 @@ class ExpressionLowering(LoweringCore):
         if isinstance(value, float):  # an int to a negative power
             return self.const(value)
         if value is None or not fits_int32(value):
-            shown = "" if value is None else f" = {value}"
+            shown = "" if value is None else f" = {shown_int(value)}"
             raise Unsupported(f"the constant expression {text}{shown} does not fit in int32 "
                               f"(from {-2**31} to {2**31 - 1})")
         return Val("i32", const=value)
