@@ -215,6 +215,29 @@ def test_np_int32_constants_wrap_in_indices_and_shapes_as_in_values(dev):
 
 
 
+@ws.jit
+def _wrapped_call_index_and_shape(out):
+    a = (np.int32(2147483647) + 1) // 1073741824   # np.int32(c) written out, not a named constant: also -2
+    buf = ws.local.array(5, np.int32)
+    for k in range(5):
+        buf[k] = 10 * k
+    t = ws.local.array(a + 4, np.int32)
+    out[0] = a
+    out[1] = buf[a]
+    out[2] = len(t)
+
+
+def test_np_int32_of_a_constant_wraps_in_indices_and_shapes_as_in_values(dev):
+    # static() folded np.int32(c) to the Python int c, so `a` above was 2 as an index (buf[2], 20) and a shape
+    # (6) while its value was -2, as NumPy computes it (buf[-2] is 30, the array has 2 elements)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warning
+        a = (np.int32(2147483647) + np.int32(1)) // 1073741824
+    out = dev.device_array(3, np.int32)
+    _wrapped_call_index_and_shape[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [a, [0, 10, 20, 30, 40][a], a + 4]
+
+
 # ----------------------------------------------------------------------------- Python ints on the way to int32
 INT_MAX_GLOBAL = 2**31 - 1
 

@@ -503,7 +503,9 @@ class LoweringCore:
             except Unsupported:
                 return NOT_STATIC  # (an unknown name: lowering the expression says so)
             if any(func is f for f in _STATIC_INT_CONVERSIONS) and is_integer(value) and fits_int32(int(value)):
-                return int(value)
+                # (np.int32's stays an np.int32, so that arithmetic on it wraps as NumPy's and as the lowered
+                # value's: `a = (np.int32(2**31 - 1) + 1) // 2**30` is -2 as an index or a shape, not 2)
+                return np.int32(int(value)) if func is np.int32 else int(value)
             return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             base, index = self.static(node.value), self.static(node.slice)  # DIRECTIONS[0]
