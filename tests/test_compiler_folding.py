@@ -351,3 +351,113 @@ def test_a_tower_of_constant_powers_is_refused_not_computed(dev):
     with pytest.raises(ws.CompileError, match="a number of 262145 bits does not fit in int32") as info:
         _int_tower[(1, 1), (1, 1)](dev.device_array(1, np.int32))
     assert info.value.line == line_of(_int_tower, "MARK-tower")
+
+
+# ----------------------------------------------------------------------------- differential: mixed np.int32 trees
+NP_LEAVES = (0, 1, -1, 2, 3, -3, 7, -8, 65536, 100000, 2**30, 2**31 - 1, -2**31)
+MIXED_BINARY = ("+", "-", "*", "//", "%", "&", "|", "^")
+
+
+@st.composite
+def mixed_int_trees(draw, depth: int) -> str:
+    """A constant int expression mixing np.int32(c) (wraps as NumPy's), written-out Python ints (exact) and
+    int(...) / np.int32(...) conversions of subtrees, as a kernel writes them."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        c = draw(st.sampled_from(NP_LEAVES))
+        return f"np.int32({c})" if draw(st.booleans()) else f"({c})"
+    kind = draw(st.integers(0, 6))
+    if kind == 0:
+        return f"{draw(st.sampled_from(('-', '~')))}({draw(mixed_int_trees(depth - 1))})"
+    if kind == 1:
+        return f"{draw(st.sampled_from(('int', 'np.int32')))}({draw(mixed_int_trees(depth - 1))})"
+    if kind == 2:  # (counts of 32 or more: NumPy's int32 shift there is the C shift's, not Python's)
+        op, right = draw(st.sampled_from(("<<", ">>", "**"))), draw(st.integers(0, 31))
+        return f"({draw(mixed_int_trees(depth - 1))} {op} {min(right, 5) if op == '**' else right})"
+    op = draw(st.sampled_from(MIXED_BINARY))
+    return f"({draw(mixed_int_trees(depth - 1))} {op} {draw(mixed_int_trees(depth - 1))})"
+
+
+class _Refused(Exception):
+    """Where the kernel's compiler must refuse the expression (NumPy or Python raises, or int32 and Python
+    differ: a Python-int step beyond int32 divided or shifted right, docs/python-supported.md)."""
+
+
+def _mixed_value(node: ast.expr):
+    """(value, is_np_int32) as Python and NumPy evaluate the tree."""
+    if isinstance(node, ast.Constant):
+        return node.value, False
+    if isinstance(node, ast.UnaryOp):
+        x, wraps = _mixed_value(node.operand)
+        value = -x if isinstance(node.op, ast.USub) else ~x
+        return (_wrap(value) if wraps else value), wraps
+    if isinstance(node, ast.Call):
+        x, _ = _mixed_value(node.args[0])
+        if node.func.id == "int" if isinstance(node.func, ast.Name) else False:
+            return x, False
+        if not -2**31 <= x < 2**31:
+            raise _Refused  # NumPy 2: OverflowError
+        return x, True
+    (x, xw), (y, yw) = _mixed_value(node.left), _mixed_value(node.right)
+    op = BINARY_SYMBOL[type(node.op)]
+    fits = -2**31 <= x < 2**31 and -2**31 <= y < 2**31
+    if xw or yw:
+        if not fits:
+            raise _Refused  # a Python int beyond int32 meeting an np.int32: NumPy raises OverflowError
+        if op in ("//", "%") and y == 0:
+            raise _Refused  # NumPy warns and gives 0; the compiler refuses a constant division by zero
+    elif op in ("//", "%", ">>") and not fits:
+        raise _Refused
+    try:
+        value = eval(f"x {op} y")  # noqa: S307 (two ints)
+    except ZeroDivisionError:
+        raise _Refused from None
+    if xw or yw:
+        return _wrap(value if op != "//" or not (x == -2**31 and y == -1) else -2**31), True
+    return value, False
+
+
+def _static_able(node: ast.expr) -> bool:
+    """Whether the compiler's compile-time evaluation of a variable's value (core.static, which a variable used
+    as a shape or a negative index needs) covers the tree: + - * // %, unary -, int() and np.int32()."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.USub) and _static_able(node.operand)
+    if isinstance(node, ast.Call):
+        return _static_able(node.args[0])
+    return isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)) \
+        and _static_able(node.left) and _static_able(node.right)
+
+
+@FUZZ
+@given(text=mixed_int_trees(3))
+@example(text="((2147483647) + np.int32(2147483647))")  # -2: static() made it 2**32 - 2 as a shape and an index
+@example(text="(int((0)) - ((1) + (2147483647)))")  # -2**31 in Python: was refused ("1 + 2147483647 does not fit")
+def test_mixed_np_int32_trees_fold_as_numpy_in_values_indices_and_shapes(dev, tmp_path_factory, text):
+    # The value the kernel computes, the element it indexes and the shape it gives must all be NumPy's/Python's
+    # (static() folds indices and shapes apart from the lowered value: b6cc2a7 found them apart).
+    try:
+        value, _ = _mixed_value(ast.parse(text, mode="eval").body)
+        if not -2**31 <= value < 2**31:
+            raise _Refused
+    except _Refused:
+        value = None
+    used = value is not None and -5 <= value < 5
+    body = [f"    out[0] = {text}"]
+    if used:
+        body += ["    buf = ws.local.array(5, np.int32)", "    for k in range(5):", "        buf[k] = 10 * k",
+                 f"    out[1] = buf[{text}]"]
+        if _static_able(ast.parse(text, mode="eval").body):  # (a variable read as a constant: static())
+            body += [f"    a = {text}", "    out[2] = buf[a]", "    t = ws.local.array(a + 6, np.int32)",
+                     "    out[3] = len(t)"]
+    module = load_source(tmp_path_factory.mktemp("mixed"), "import numpy as np\nimport wafersim as ws\n\n\n"
+                         "@ws.jit\ndef kern(out):\n" + "\n".join(body) + "\n")
+    out = dev.device_array(4, np.int32)
+    if value is None:
+        with pytest.raises(ws.CompileError):
+            module.kern[(1, 1), (1, 1)](out)
+        return
+    module.kern[(1, 1), (1, 1)](out)
+    got = out.copy_to_host().tolist()
+    want = ([value, 10 * (value % 5)] if used else [value]) + ([10 * (value % 5), value + 6] if len(body) > 5 else [])
+    assert got[:len(want)] == want, text

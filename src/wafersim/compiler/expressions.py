@@ -147,11 +147,15 @@ class ExpressionLowering(LoweringCore):
         return self.arith(node.op, left, right)
 
     def int_leaf(self, node: ast.expr) -> int | None:
-        """A leaf of a constant tree of Python ints (`exact_int_tree`): an int literal, or a name holding a Python
-        int constant (a global, a closure constant, an np.int64, a variable assigned once from one); None for
-        anything else, an np.int32 among them (it wraps, as NumPy's int32 does)."""
+        """A leaf of a constant tree of Python ints (`exact_int_tree`): an int literal, `int(...)` of such a tree,
+        or a name holding a Python int constant (a global, a closure constant, an np.int64, a variable assigned
+        once from one); None for anything else, an np.int32 among them (it wraps, as NumPy's int32 does)."""
         if isinstance(node, ast.Constant):
             return int(node.value) if type(node.value) in (int, bool) else None
+        if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords and self.static(node.func) is int:
+            # `int(c)` of such a tree is that Python int (`int(0) - (1 + 2**31 - 1)` is -2**31 as in Python;
+            # it was refused as "1 + 2147483647 does not fit")
+            return exact_int_tree(node.args[0], self.int_leaf)
         if not isinstance(node, ast.Name):
             return None
         value = self.expr(node)
