@@ -461,3 +461,35 @@ def test_mixed_np_int32_trees_fold_as_numpy_in_values_indices_and_shapes(dev, tm
     got = out.copy_to_host().tolist()
     want = ([value, 10 * (value % 5)] if used else [value]) + ([10 * (value % 5), value + 6] if len(body) > 5 else [])
     assert got[:len(want)] == want, text
+
+
+W1 = np.int32(1)
+
+
+@ws.jit
+def _np_int32_constants_where_ints_are_needed(xi, out):
+    t = (5, 6, 7)
+    j = np.int32(-1)
+    out[0] = t[np.int32(1)] + 10 * t[j] + 100 * t[W1]            # tuple indices
+    s = 0
+    for k, v in enumerate((4, 5), np.int32(2)):                   # enumerate's start
+        s += k * v
+    out[1] = s
+    n = np.int32(3)
+    out[2] = xi[0] ** n                                            # a constant exponent held in a variable
+    out[3] = 1 if np.int32(2) < np.int32(100000) and W1 < 3 else 0  # comparisons of constants
+    b = ws.local.array(6, np.int32)
+    for k in range(6):
+        b[k] = k
+    c = ws.local.array(3, np.int32)
+    c[0:3] = b[0:6:np.int32(2)]                                    # a step
+    out[4] = c[0] + c[1] + c[2] + 100 * sum(b[xi[1]:xi[1] + np.int32(3)])  # a span
+
+
+def test_np_int32_constants_serve_where_a_constant_int_is_needed(dev):
+    # static() gives an np.int32 for np.int32(c) (so it wraps as NumPy's): each of these refused it, as they
+    # refused a module constant W1 = np.int32(1), with "a tuple index must be a constant", "enumerate()'s start
+    # must be a constant int", "an int32 ** needs a constant whole exponent", "comparison Lt ... not supported"
+    out = dev.device_array(5, np.int32)
+    _np_int32_constants_where_ints_are_needed[(1, 1), (1, 1)](dev.to_device(np.array([5, 1], np.int32)), out)
+    assert out.copy_to_host().tolist() == [6 + 70 + 600, 2 * 4 + 3 * 5, 125, 1, (0 + 2 + 4) + 100 * (1 + 2 + 3)]

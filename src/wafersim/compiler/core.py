@@ -509,6 +509,7 @@ class LoweringCore:
             return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             base, index = self.static(node.value), self.static(node.slice)  # DIRECTIONS[0]
+            index = int(index) if is_integer(index) else index  # (T[np.int32(1)] as T[1])
             if isinstance(base, tuple) and isinstance(index, int) and not isinstance(index, bool) \
                     and -len(base) <= index < len(base):
                 return base[index]

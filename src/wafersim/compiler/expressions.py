@@ -15,6 +15,9 @@ from .ir import Op
 from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32, to_float32,
                      wrap_int32)
 
+#: Compile-time numbers (`W = np.int32(2)` included): compared as numbers, not as Python objects.
+_NUMBERS = (int, float, np.integer, np.floating)
+
 _FLOAT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
                 ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.Pow: lambda x, y: x ** y}
 _FLOAT_OPCODES = {ast.FloorDiv: "ffloordiv", ast.Mod: "fpymod", ast.Pow: "fpow"}
@@ -141,8 +144,8 @@ class ExpressionLowering(LoweringCore):
                 raise Unsupported(f"cannot compute with {describe(operand)}")
         if isinstance(node.op, ast.Pow) and not right.is_const and isinstance(node.right, ast.Name):
             # `n = 3; i ** n`: a variable assigned once from a constant is that constant wherever it is read.
-            known = self.static(node.right)
-            if type(known) is int and fits_int32(known):
+            known = self.known_int32(node.right)  # (an int or an np.int32: `n = np.int32(3)` too)
+            if known is not None:
                 right = self.const(known)
         return self.arith(node.op, left, right)
 
@@ -442,10 +445,10 @@ class ExpressionLowering(LoweringCore):
         """A comparison of compile-time objects that are not all numbers (`which == "row"` on a helper's
         string argument, `d in (ws.EAST, ws.WEST)`), folded with Python's meaning; None otherwise."""
         operands = [self.static(n) for n in [node.left, *node.comparators]]
-        if any(v is NOT_STATIC for v in operands) or all(isinstance(v, (int, float)) for v in operands):
-            return None
+        if any(v is NOT_STATIC for v in operands) or all(isinstance(v, _NUMBERS) for v in operands):
+            return None  # (numbers, NumPy scalars among them, compare as the machine does: compare_values)
         if (any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)
-                and isinstance(operands[0], (int, float, np.integer, np.floating))):
+                and isinstance(operands[0], _NUMBERS)):
             return None  # a number's membership compares as `==` does (float32 for an int and a float): `membership`
         ops = {ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y, ast.Is: lambda x, y: x is y,
                ast.IsNot: lambda x, y: x is not y, ast.In: lambda x, y: x in y, ast.NotIn: lambda x, y: x not in y}
