@@ -418,15 +418,21 @@ def _mixed_value(node: ast.expr):
 
 def _static_able(node: ast.expr) -> bool:
     """Whether the compiler's compile-time evaluation of a variable's value (core.static, which a variable used
-    as a shape or a negative index needs) covers the tree: + - * // %, unary -, int() and np.int32()."""
+    as a shape or a negative index needs) covers the tree: every operator here, int() and np.int32(); not a
+    step of Python ints beyond int32 (as a value, such a tree is folded whole: `int_leaf`)."""
+    try:
+        value, _ = _mixed_value(node)
+    except _Refused:
+        return False
+    if not -2**31 <= value < 2**31:
+        return False
     if isinstance(node, ast.Constant):
         return True
     if isinstance(node, ast.UnaryOp):
-        return isinstance(node.op, ast.USub) and _static_able(node.operand)
+        return _static_able(node.operand)
     if isinstance(node, ast.Call):
         return _static_able(node.args[0])
-    return isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)) \
-        and _static_able(node.left) and _static_able(node.right)
+    return _static_able(node.left) and _static_able(node.right)
 
 
 @FUZZ
@@ -493,3 +499,29 @@ def test_np_int32_constants_serve_where_a_constant_int_is_needed(dev):
     out = dev.device_array(5, np.int32)
     _np_int32_constants_where_ints_are_needed[(1, 1), (1, 1)](dev.to_device(np.array([5, 1], np.int32)), out)
     assert out.copy_to_host().tolist() == [6 + 70 + 600, 2 * 4 + 3 * 5, 125, 1, (0 + 2 + 4) + 100 * (1 + 2 + 3)]
+
+
+@ws.jit
+def _shift_invert_power_constants_held_in_variables(out):
+    buf = ws.local.array(5, np.int32)
+    for j in range(5):
+        buf[j] = 10 * j
+    a = ~2
+    out[0] = buf[a]                      # buf[-3]
+    b = 1 << 2
+    t = ws.local.array(b, np.int32)
+    out[1] = len(t)
+    c = np.int32(-1) ^ np.int32(1)
+    out[2] = buf[c]                      # buf[-2]
+    d = 2 ** 2
+    u = ws.local.array(d + 1, np.int32)
+    out[3] = len(u)
+
+
+def test_variables_assigned_constants_of_every_int_operator_index_and_size_as_python(dev):
+    # static() folded only + - * // %: a variable assigned ~2 was a run-time -3 (an out-of-bounds index where
+    # Python's buf[-3] counts from the end), and one assigned 1 << 2 no constant shape
+    out = dev.device_array(4, np.int32)
+    _shift_invert_power_constants_held_in_variables[(1, 1), (1, 1)](out)
+    buf = [0, 10, 20, 30, 40]
+    assert out.copy_to_host().tolist() == [buf[~2], 1 << 2, buf[-1 ^ 1], 2 ** 2 + 1]
