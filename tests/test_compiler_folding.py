@@ -308,7 +308,7 @@ def test_constant_int_expressions_fold_as_python_and_only_the_result_must_fit(de
 
 
 # ----------------------------------------------------------------------------- differential: constant int trees
-from hypothesis import given  # noqa: E402
+from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from test_compiler_fuzz_arrays import FUZZ  # noqa: E402
 
@@ -348,6 +348,8 @@ BINARY_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", 
 
 @FUZZ
 @given(text=int_trees(3))
+@example(text="((2147483647 ** 29) ** 16)")  # its 4,330 digits raised ValueError writing the CompileError's message
+@example(text="((2147483647 ** 29) ** 16) - ((2147483647 ** 29) ** 16)")
 def test_constant_int_trees_fold_as_python(dev, tmp_path_factory, text):
     # docs: constant expressions are Python ints; the value must fit in int32 (else a CompileError at its line).
     module = load_source(tmp_path_factory.mktemp("trees"),
@@ -363,3 +365,190 @@ def test_constant_int_trees_fold_as_python(dev, tmp_path_factory, text):
     else:
         with pytest.raises(ws.CompileError):
             module.kern[(1, 1), (1, 1)](out)
+
+
+@ws.jit
+def _int_tower(out):
+    out[0] = (((2 ** 64) ** 64) ** 64) ** 64 - 1  # MARK-tower
+
+
+def test_a_tower_of_constant_powers_is_refused_not_computed(dev):
+    # Each step passes the per-step bound on exponents, the result has 2**24 bits: a CompileError at once,
+    # with its size rather than its digits (a compiler that computed the next level would run out of memory).
+    with pytest.raises(ws.CompileError, match="a number of 262145 bits does not fit in int32") as info:
+        _int_tower[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_int_tower, "MARK-tower")
+
+
+# ----------------------------------------------------------------------------- differential: mixed np.int32 trees
+NP_LEAVES = (0, 1, -1, 2, 3, -3, 7, -8, 65536, 100000, 2**30, 2**31 - 1, -2**31)
+MIXED_BINARY = ("+", "-", "*", "//", "%", "&", "|", "^")
+
+
+@st.composite
+def mixed_int_trees(draw, depth: int) -> str:
+    """A constant int expression mixing np.int32(c) (wraps as NumPy's), written-out Python ints (exact) and
+    int(...) / np.int32(...) conversions of subtrees, as a kernel writes them."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        c = draw(st.sampled_from(NP_LEAVES))
+        return f"np.int32({c})" if draw(st.booleans()) else f"({c})"
+    kind = draw(st.integers(0, 6))
+    if kind == 0:
+        return f"{draw(st.sampled_from(('-', '~')))}({draw(mixed_int_trees(depth - 1))})"
+    if kind == 1:
+        return f"{draw(st.sampled_from(('int', 'np.int32')))}({draw(mixed_int_trees(depth - 1))})"
+    if kind == 2:  # (counts of 32 or more: NumPy's int32 shift there is the C shift's, not Python's)
+        op, right = draw(st.sampled_from(("<<", ">>", "**"))), draw(st.integers(0, 31))
+        return f"({draw(mixed_int_trees(depth - 1))} {op} {min(right, 5) if op == '**' else right})"
+    op = draw(st.sampled_from(MIXED_BINARY))
+    return f"({draw(mixed_int_trees(depth - 1))} {op} {draw(mixed_int_trees(depth - 1))})"
+
+
+class _Refused(Exception):
+    """Where the kernel's compiler must refuse the expression (NumPy or Python raises, or int32 and Python
+    differ: a Python-int step beyond int32 divided or shifted right, docs/python-supported.md)."""
+
+
+def _mixed_value(node: ast.expr):
+    """(value, is_np_int32) as Python and NumPy evaluate the tree."""
+    if isinstance(node, ast.Constant):
+        return node.value, False
+    if isinstance(node, ast.UnaryOp):
+        x, wraps = _mixed_value(node.operand)
+        value = -x if isinstance(node.op, ast.USub) else ~x
+        return (_wrap(value) if wraps else value), wraps
+    if isinstance(node, ast.Call):
+        x, _ = _mixed_value(node.args[0])
+        if node.func.id == "int" if isinstance(node.func, ast.Name) else False:
+            return x, False
+        if not -2**31 <= x < 2**31:
+            raise _Refused  # NumPy 2: OverflowError
+        return x, True
+    (x, xw), (y, yw) = _mixed_value(node.left), _mixed_value(node.right)
+    op = BINARY_SYMBOL[type(node.op)]
+    fits = -2**31 <= x < 2**31 and -2**31 <= y < 2**31
+    if xw or yw:
+        if not fits:
+            raise _Refused  # a Python int beyond int32 meeting an np.int32: NumPy raises OverflowError
+        if op in ("//", "%") and y == 0:
+            raise _Refused  # NumPy warns and gives 0; the compiler refuses a constant division by zero
+    elif op in ("//", "%", ">>") and not fits:
+        raise _Refused
+    try:
+        value = eval(f"x {op} y")  # noqa: S307 (two ints)
+    except ZeroDivisionError:
+        raise _Refused from None
+    if xw or yw:
+        return _wrap(value if op != "//" or not (x == -2**31 and y == -1) else -2**31), True
+    return value, False
+
+
+def _static_able(node: ast.expr) -> bool:
+    """Whether the compiler's compile-time evaluation of a variable's value (core.static, which a variable used
+    as a shape or a negative index needs) covers the tree: every operator here, int() and np.int32(); not a
+    step of Python ints beyond int32 (as a value, such a tree is folded whole: `int_leaf`)."""
+    try:
+        value, _ = _mixed_value(node)
+    except _Refused:
+        return False
+    if not -2**31 <= value < 2**31:
+        return False
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _static_able(node.operand)
+    if isinstance(node, ast.Call):
+        return _static_able(node.args[0])
+    return _static_able(node.left) and _static_able(node.right)
+
+
+@FUZZ
+@given(text=mixed_int_trees(3))
+@example(text="((2147483647) + np.int32(2147483647))")  # -2: static() made it 2**32 - 2 as a shape and an index
+@example(text="(int((0)) - ((1) + (2147483647)))")  # -2**31 in Python: was refused ("1 + 2147483647 does not fit")
+def test_mixed_np_int32_trees_fold_as_numpy_in_values_indices_and_shapes(dev, tmp_path_factory, text):
+    # The value the kernel computes, the element it indexes and the shape it gives must all be NumPy's/Python's
+    # (static() folds indices and shapes apart from the lowered value: b6cc2a7 found them apart).
+    try:
+        value, _ = _mixed_value(ast.parse(text, mode="eval").body)
+        if not -2**31 <= value < 2**31:
+            raise _Refused
+    except _Refused:
+        value = None
+    used = value is not None and -5 <= value < 5
+    body = [f"    out[0] = {text}"]
+    if used:
+        body += ["    buf = ws.local.array(5, np.int32)", "    for k in range(5):", "        buf[k] = 10 * k",
+                 f"    out[1] = buf[{text}]"]
+        if _static_able(ast.parse(text, mode="eval").body):  # (a variable read as a constant: static())
+            body += [f"    a = {text}", "    out[2] = buf[a]", "    t = ws.local.array(a + 6, np.int32)",
+                     "    out[3] = len(t)"]
+    module = load_source(tmp_path_factory.mktemp("mixed"), "import numpy as np\nimport wafersim as ws\n\n\n"
+                         "@ws.jit\ndef kern(out):\n" + "\n".join(body) + "\n")
+    out = dev.device_array(4, np.int32)
+    if value is None:
+        with pytest.raises(ws.CompileError):
+            module.kern[(1, 1), (1, 1)](out)
+        return
+    module.kern[(1, 1), (1, 1)](out)
+    got = out.copy_to_host().tolist()
+    want = ([value, 10 * (value % 5)] if used else [value]) + ([10 * (value % 5), value + 6] if len(body) > 5 else [])
+    assert got[:len(want)] == want, text
+
+
+W1 = np.int32(1)
+
+
+@ws.jit
+def _np_int32_constants_where_ints_are_needed(xi, out):
+    t = (5, 6, 7)
+    j = np.int32(-1)
+    out[0] = t[np.int32(1)] + 10 * t[j] + 100 * t[W1]            # tuple indices
+    s = 0
+    for k, v in enumerate((4, 5), np.int32(2)):                   # enumerate's start
+        s += k * v
+    out[1] = s
+    n = np.int32(3)
+    out[2] = xi[0] ** n                                            # a constant exponent held in a variable
+    out[3] = 1 if np.int32(2) < np.int32(100000) and W1 < 3 else 0  # comparisons of constants
+    b = ws.local.array(6, np.int32)
+    for k in range(6):
+        b[k] = k
+    c = ws.local.array(3, np.int32)
+    c[0:3] = b[0:6:np.int32(2)]                                    # a step
+    out[4] = c[0] + c[1] + c[2] + 100 * sum(b[xi[1]:xi[1] + np.int32(3)])  # a span
+
+
+def test_np_int32_constants_serve_where_a_constant_int_is_needed(dev):
+    # static() gives an np.int32 for np.int32(c) (so it wraps as NumPy's): each of these refused it, as they
+    # refused a module constant W1 = np.int32(1), with "a tuple index must be a constant", "enumerate()'s start
+    # must be a constant int", "an int32 ** needs a constant whole exponent", "comparison Lt ... not supported"
+    out = dev.device_array(5, np.int32)
+    _np_int32_constants_where_ints_are_needed[(1, 1), (1, 1)](dev.to_device(np.array([5, 1], np.int32)), out)
+    assert out.copy_to_host().tolist() == [6 + 70 + 600, 2 * 4 + 3 * 5, 125, 1, (0 + 2 + 4) + 100 * (1 + 2 + 3)]
+
+
+@ws.jit
+def _shift_invert_power_constants_held_in_variables(out):
+    buf = ws.local.array(5, np.int32)
+    for j in range(5):
+        buf[j] = 10 * j
+    a = ~2
+    out[0] = buf[a]                      # buf[-3]
+    b = 1 << 2
+    t = ws.local.array(b, np.int32)
+    out[1] = len(t)
+    c = np.int32(-1) ^ np.int32(1)
+    out[2] = buf[c]                      # buf[-2]
+    d = 2 ** 2
+    u = ws.local.array(d + 1, np.int32)
+    out[3] = len(u)
+
+
+def test_variables_assigned_constants_of_every_int_operator_index_and_size_as_python(dev):
+    # static() folded only + - * // %: a variable assigned ~2 was a run-time -3 (an out-of-bounds index where
+    # Python's buf[-3] counts from the end), and one assigned 1 << 2 no constant shape
+    out = dev.device_array(4, np.int32)
+    _shift_invert_power_constants_held_in_variables[(1, 1), (1, 1)](out)
+    buf = [0, 10, 20, 30, 40]
+    assert out.copy_to_host().tolist() == [buf[~2], 1 << 2, buf[-1 ^ 1], 2 ** 2 + 1]

@@ -181,6 +181,7 @@ class ArrayLowering(HalfLowering):
         parts = subscript_parts(node)
         if isinstance(base, Tup):
             index = self.static(parts[0]) if len(parts) == 1 else None
+            index = int(index) if is_integer(index) else index  # (t[np.int32(1)], t[W] of an np.int32 W: as t[1])
             if not isinstance(index, int) or isinstance(index, bool) or not -len(base.items) <= index < len(base.items):
                 raise Unsupported("a tuple index must be a constant within range")
             return base.items[index]
@@ -273,6 +274,7 @@ class ArrayLowering(HalfLowering):
         pure = all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop,
                                   ast.Load)) for n in ast.walk(lower))
         span = self.static(upper.right)
+        span = int(span) if is_integer(span) else span
         if not pure or ast.unparse(upper.left) != ast.unparse(lower) or not isinstance(span, int) \
                 or isinstance(span, bool):
             return None

@@ -17,6 +17,7 @@ from ..errors import CompileError
 from ..arch.values import is_integer
 from . import cuda_names
 from . import intrinsics as wsi
+from .int_folding import exact_int, wrapped_int
 from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .sources import source_lines
 from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, SliceRef, Tup, Unsupported, Val, fits_int32,
@@ -28,8 +29,10 @@ PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 #: The key under which `assigned_constant`'s cache keeps the parameters a function never assigns.
 _FIXED_PARAMETERS = " parameters"
 
-_STATIC_INT_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-                   ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
+#: The operators of int constants folded when compiling (`static`), as the lowered expression folds them
+#: (int_folding: Python ints exactly, np.int32 ones wrapping as NumPy's).
+_STATIC_INT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod, ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift,
+                   ast.RShift, ast.Pow)
 
 #: The conversions of an int constant that fold to it when compiling (`static`): a kernel's int is an int32.
 _STATIC_INT_CONVERSIONS = (int, np.int32)
@@ -483,18 +486,26 @@ class LoweringCore:
             # a size closed over from a host function) folds as the Python int it is.
             wraps = any(isinstance(v, np.int32) for v in (left, right))
             left, right = (int(v) if isinstance(v, np.integer) else v for v in (left, right))
-            if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool) \
-                    and not (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0):
-                if not wraps:
-                    return _STATIC_INT_OPS[type(node.op)](left, right)
-                if fits_int32(left) and fits_int32(right):  # (a Python int beyond int32 is refused when lowered)
-                    return np.int32(wrap_int32(_STATIC_INT_OPS[type(node.op)](left, right)))
-            return NOT_STATIC
+            if not (isinstance(left, int) and isinstance(right, int)) or isinstance(left, bool) \
+                    or (wraps and not (fits_int32(left) and fits_int32(right))):  # (refused when lowered)
+                return NOT_STATIC
+            try:  # (the functions the lowered expression folds with: `i = ~2` or `1 << 3` as an index, a shape)
+                value = wrapped_int(node.op, left, right) if wraps else exact_int(node.op, left, right)
+            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+                return NOT_STATIC
+            if type(value) is not int:  # (a negative power's float; None for one far beyond int32)
+                return NOT_STATIC
+            return np.int32(value) if wraps else value
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             value = self.static(node.operand)
             if isinstance(value, np.int32):
                 return np.int32(wrap_int32(-int(value)))  # (-np.int32(-2**31) wraps to itself, as in NumPy)
             return -value if isinstance(value, (int, float)) else NOT_STATIC
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+            value = self.static(node.operand)
+            if isinstance(value, np.int32):
+                return np.int32(~int(value))
+            return ~int(value) if isinstance(value, int) else NOT_STATIC
         if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
             # `int(-3)`, `np.int32(-3)` of an int constant: that int (it was a run-time value, so `b = np.int32(-3)`
             # then `a[b]` was an out-of-bounds index where `b = -3` counts from the end, as Python does both)
@@ -503,12 +514,13 @@ class LoweringCore:
             except Unsupported:
                 return NOT_STATIC  # (an unknown name: lowering the expression says so)
             if any(func is f for f in _STATIC_INT_CONVERSIONS) and is_integer(value) and fits_int32(int(value)):
-                # (np.int32(c) stays an np.int32, so that the arithmetic on it wraps as the lowered value's does:
-                # `c = (np.int32(2**31 - 1) + 1) // 2**30` is -2 in the kernel, and must index as -2, not 2)
-                return np.int32(value) if func is np.int32 else int(value)
+                # (np.int32's stays an np.int32, so that arithmetic on it wraps as NumPy's and as the lowered
+                # value's: `a = (np.int32(2**31 - 1) + 1) // 2**30` is -2 as an index or a shape, not 2)
+                return np.int32(int(value)) if func is np.int32 else int(value)
             return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             base, index = self.static(node.value), self.static(node.slice)  # DIRECTIONS[0]
+            index = int(index) if is_integer(index) else index  # (T[np.int32(1)] as T[1])
             if isinstance(base, tuple) and isinstance(index, int) and not isinstance(index, bool) \
                     and -len(base) <= index < len(base):
                 return base[index]

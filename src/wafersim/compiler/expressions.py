@@ -10,10 +10,13 @@ import numpy as np
 from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .core import LoweringCore
-from .int_folding import exact_int, exact_int_tree, wrapped_int
+from .int_folding import exact_int, exact_int_tree, shown_int, wrapped_int
 from .ir import Op
 from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32, to_float32,
                      wrap_int32)
+
+#: Compile-time numbers (`W = np.int32(2)` included): compared as numbers, not as Python objects.
+_NUMBERS = (int, float, np.integer, np.floating)
 
 _FLOAT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
                 ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.Pow: lambda x, y: x ** y}
@@ -141,17 +144,21 @@ class ExpressionLowering(LoweringCore):
                 raise Unsupported(f"cannot compute with {describe(operand)}")
         if isinstance(node.op, ast.Pow) and not right.is_const and isinstance(node.right, ast.Name):
             # `n = 3; i ** n`: a variable assigned once from a constant is that constant wherever it is read.
-            known = self.static(node.right)
-            if type(known) is int and fits_int32(known):
+            known = self.known_int32(node.right)  # (an int or an np.int32: `n = np.int32(3)` too)
+            if known is not None:
                 right = self.const(known)
         return self.arith(node.op, left, right)
 
     def int_leaf(self, node: ast.expr) -> int | None:
-        """A leaf of a constant tree of Python ints (`exact_int_tree`): an int literal, or a name holding a Python
-        int constant (a global, a closure constant, an np.int64, a variable assigned once from one); None for
-        anything else, an np.int32 among them (it wraps, as NumPy's int32 does)."""
+        """A leaf of a constant tree of Python ints (`exact_int_tree`): an int literal, `int(...)` of such a tree,
+        or a name holding a Python int constant (a global, a closure constant, an np.int64, a variable assigned
+        once from one); None for anything else, an np.int32 among them (it wraps, as NumPy's int32 does)."""
         if isinstance(node, ast.Constant):
             return int(node.value) if type(node.value) in (int, bool) else None
+        if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords and self.static(node.func) is int:
+            # `int(c)` of such a tree is that Python int (`int(0) - (1 + 2**31 - 1)` is -2**31 as in Python;
+            # it was refused as "1 + 2147483647 does not fit")
+            return exact_int_tree(node.args[0], self.int_leaf)
         if not isinstance(node, ast.Name):
             return None
         value = self.expr(node)
@@ -161,7 +168,7 @@ class ExpressionLowering(LoweringCore):
     def exact_int_const(self, node: ast.expr, value: int) -> Val:
         """The constant of an int expression Python computes exactly (`-2**31`): only the result must fit."""
         if not fits_int32(value):
-            raise Unsupported(f"the constant expression {ast.unparse(node)} = {value} does not fit in int32 "
+            raise Unsupported(f"the constant expression {ast.unparse(node)} = {shown_int(value)} does not fit in int32 "
                               f"(from {-2**31} to {2**31 - 1})")
         return Val("i32", const=value)
 
@@ -328,7 +335,7 @@ class ExpressionLowering(LoweringCore):
         if isinstance(value, float):  # an int to a negative power
             return self.const(value)
         if value is None or not fits_int32(value):
-            shown = "" if value is None else f" = {value}"
+            shown = "" if value is None else f" = {shown_int(value)}"
             raise Unsupported(f"the constant expression {text}{shown} does not fit in int32 "
                               f"(from {-2**31} to {2**31 - 1})")
         return Val("i32", const=value)
@@ -441,11 +448,10 @@ class ExpressionLowering(LoweringCore):
         # (numbers, NumPy's among them, compare as the kernel's values do, in `compare_values`: an np.int32 folded
         # when compiling, `(W + 1) > 0`, was refused as a comparison of objects, `np.int32(16777217) == 16777216.0`
         # compared in float64 where the kernel compares in float32)
-        if any(v is NOT_STATIC for v in operands) \
-                or all(isinstance(v, (int, float, np.integer, np.floating)) for v in operands):
+        if any(v is NOT_STATIC for v in operands) or all(isinstance(v, _NUMBERS) for v in operands):
             return None
         if (any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)
-                and isinstance(operands[0], (int, float, np.integer, np.floating))):
+                and isinstance(operands[0], _NUMBERS)):
             return None  # a number's membership compares as `==` does (float32 for an int and a float): `membership`
         ops = {ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y, ast.Is: lambda x, y: x is y,
                ast.IsNot: lambda x, y: x is not y, ast.In: lambda x, y: x in y, ast.NotIn: lambda x, y: x not in y}

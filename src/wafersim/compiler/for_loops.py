@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 
+from ..arch.values import is_integer
 from .core import LoopContext
 from .definite import copy_defined, meet, stored_names
 from .values import INT_MAX, INT_MIN, NOT_STATIC, Tup, Unsupported, Val, describe
@@ -156,6 +157,7 @@ class ForLoopLowering:
                     raise Unsupported("enumerate(tuple, start=0) in a kernel", node)
                 start_node = node.args[1] if len(node.args) == 2 else keywords.get("start")
                 start = 0 if start_node is None else self.static(start_node)
+                start = int(start) if is_integer(start) else start  # (an np.int32 start as the int it equals)
                 if not isinstance(start, int) or isinstance(start, bool):
                     raise Unsupported("enumerate()'s start must be a constant int", start_node)
                 return [(start + k, item) for k, item in enumerate(self.tuple_items(node.args[0]))]

@@ -13,6 +13,9 @@ _INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult
               ast.BitOr: lambda x, y: x | y, ast.BitXor: lambda x, y: x ^ y, ast.RShift: lambda x, y: x >> y}
 _NOT_MODULAR = (ast.FloorDiv, ast.Mod, ast.RShift)
 _HUGE_EXPONENT = 64  # beyond this, a power or shift of an integer other than 0, 1, -1 cannot fit in int32
+#: Nested powers of a written-out tree (`((2**64)**64)**64)**64`) each pass _HUGE_EXPONENT but grow without
+#: bound: a result beyond this many bits is not computed (a CompileError, not a compiler that hangs).
+_HUGE_BITS = 2**24
 
 
 def exact_int(op: ast.operator, x: int, y: int) -> int | float | None:
@@ -21,12 +24,20 @@ def exact_int(op: ast.operator, x: int, y: int) -> int | float | None:
     if isinstance(op, ast.Pow):
         if y < 0:
             return x ** y  # a float, as in Python (ZeroDivisionError for 0 ** -1)
-        return x ** y if abs(x) <= 1 or y <= _HUGE_EXPONENT else None
+        return x ** y if abs(x) <= 1 or (y <= _HUGE_EXPONENT and x.bit_length() * y <= _HUGE_BITS) else None
     if isinstance(op, ast.LShift):
         if y < 0:
             raise ValueError("negative shift count")
-        return x << y if x == 0 or y <= _HUGE_EXPONENT else None
+        return x << y if x == 0 or (y <= _HUGE_EXPONENT and x.bit_length() + y <= _HUGE_BITS) else None
     return _INT_FOLDS[type(op)](x, y)
+
+
+def shown_int(value: int) -> str:
+    """`value` for an error message: its digits, or its size where they would be too many to read (str() of an
+    int over 4300 digits raises ValueError)."""
+    if value.bit_length() <= 128:
+        return str(value)
+    return f"{'-' if value < 0 else ''}a number of {value.bit_length()} bits"
 
 
 def wrapped_int(op: ast.operator, x: int, y: int) -> int:

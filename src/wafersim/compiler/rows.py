@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 
+from ..arch.values import is_integer
 from .arrays import subscript_parts
 from .values import GlobalArray, LocalArray, Unsupported, Val
 from .vectors import VectorLowering
@@ -49,6 +50,7 @@ class RowLowering(VectorLowering):
             stop = self.static(rows.upper)
         elif isinstance(array, LocalArray):
             stop = array.shape[0]
+        start, stop = (int(v) if is_integer(v) else v for v in (start, stop))  # (np.int32 bounds as ints)
         if isinstance(start, int) and isinstance(stop, int):
             if not 0 <= start <= stop or (isinstance(array, LocalArray) and stop > array.shape[0]):
                 raise Unsupported(f"{what}: rows [{start}:{stop}] are out of bounds or reversed for "
