@@ -92,19 +92,13 @@ def _pull_in_edge_blocks(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozen
     return True
 
 
-def _plan(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> dict | None:
-    """What to unroll (positions, body, trip count), or None if the loop is not of the shape."""
+def _body_start(fn: IRFunction, cfg: CFG, loop: Loop, branch: Op) -> tuple[int, set[int]] | None:
+    """(the position of the body's label, the body's positions) for a loop whose header ends in `branch` back
+    to the body, laid out as one piece entered by a jump to the header's label that nothing else branches to;
+    None for any other layout (both loop shapes share it)."""
     ops = fn.ops
     header = cfg.blocks[loop.header]
-    if len(header) == 2 and isinstance(ops[header[0]], Label):
-        return _plan_guarded(fn, cfg, loop, undefined)
-    if len(header) != 3 or not isinstance(ops[header[0]], Label):
-        return None
-    test_label, compare, branch = ops[header[0]], ops[header[1]], ops[header[2]]
-    if not (isinstance(branch, Op) and branch.op == "bnz" and branch.a is compare.writes()
-            and compare.op in ("slt", "slti")):
-        return None
-    top = branch.target
+    test_label, top = ops[header[0]], branch.target
     start = next((k for k, op in enumerate(ops) if op is top), None)
     if start is None or start == 0 or start >= header[0]:
         return None
@@ -119,6 +113,25 @@ def _plan(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> dict | 
     for op in fn.instructions():
         if op.op in BRANCHES and op is not branch and op is not enter and op.target in (top, test_label):
             return None
+    return start, body_indices
+
+
+def _plan(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> dict | None:
+    """What to unroll (positions, body, trip count), or None if the loop is not of the shape."""
+    ops = fn.ops
+    header = cfg.blocks[loop.header]
+    if len(header) == 2 and isinstance(ops[header[0]], Label):
+        return _plan_guarded(fn, cfg, loop, undefined)
+    if len(header) != 3 or not isinstance(ops[header[0]], Label):
+        return None
+    compare, branch = ops[header[1]], ops[header[2]]
+    if not (isinstance(branch, Op) and branch.op == "bnz" and branch.a is compare.writes()
+            and compare.op in ("slt", "slti")):
+        return None
+    frame = _body_start(fn, cfg, loop, branch)
+    if frame is None:
+        return None
+    start, body_indices = frame
     defs = definitions(fn, cfg)
     iv = compare.a
     inside = [i for i in defs.get(iv, []) if i in body_indices]
@@ -153,24 +166,13 @@ def _plan_guarded(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) ->
     arithmetic, as the machine does, so it is exact whatever the bounds."""
     ops = fn.ops
     header = cfg.blocks[loop.header]
-    test_label, branch = ops[header[0]], ops[header[1]]
+    branch = ops[header[1]]
     if not (isinstance(branch, Op) and branch.op == "bnz" and isinstance(branch.a, VReg)):
         return None
-    top = branch.target
-    start = next((k for k, op in enumerate(ops) if op is top), None)
-    if start is None or start == 0 or start >= header[0]:
+    frame = _body_start(fn, cfg, loop, branch)
+    if frame is None:
         return None
-    body_indices = set(range(start, header[0]))
-    if {i for b in loop.blocks for i in cfg.blocks[b]} != body_indices | set(header):
-        return None  # not contiguous
-    if any(inner.blocks < loop.blocks for inner in cfg.loops()):
-        return None  # contains a loop: unroll the inner one first (if it qualifies)
-    enter = ops[start - 1]
-    if not (isinstance(enter, Op) and enter.op == "jmp" and enter.target is test_label):
-        return None
-    for op in fn.instructions():
-        if op.op in BRANCHES and op is not branch and op is not enter and op.target in (top, test_label):
-            return None
+    start, body_indices = frame
     defs = definitions(fn, cfg)
     latch = cfg.blocks[cfg.block_of[header[0] - 1]]
     entry_block = cfg.block_of[start - 1]
