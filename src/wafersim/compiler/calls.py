@@ -180,7 +180,9 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             if v.is_const and v.wraps:  # a NumPy int32: abs(-2**31) wraps around, as NumPy's does
                 return Val("i32", const=wrap_int32(abs(v.const)), wraps=True)
             if v.is_const:
-                return self.const(abs(v.const))
+                absolute = self.const(abs(v.const))  # (abs(np.int64(-2**31)) is 2**31: does not fit, refused)
+                absolute.int64 = v.int64
+                return absolute
             return self.result("fabs" if v.ty == "f32" else "abs", v.ty, a=v.reg)
         if callee in (min, max):
             return self.min_max(callee, args)

@@ -17,7 +17,7 @@ from ..errors import CompileError
 from ..arch.values import is_integer
 from . import cuda_names
 from . import intrinsics as wsi
-from .int_folding import exact_int, wrapped_int
+from .int_folding import STATIC_INT_OPS, fold_typed_int, fold_typed_unary
 from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .sources import source_lines
 from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, SliceRef, Tup, Unsupported, Val, fits_int32,
@@ -28,11 +28,6 @@ PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
 #: The key under which `assigned_constant`'s cache keeps the parameters a function never assigns.
 _FIXED_PARAMETERS = " parameters"
-
-#: The operators of int constants folded when compiling (`static`), as the lowered expression folds them
-#: (int_folding: Python ints exactly, np.int32 ones wrapping as NumPy's).
-_STATIC_INT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod, ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift,
-                   ast.RShift, ast.Pow)
 
 #: The conversions of an int constant that fold to it when compiling (`static`): a kernel's int is an int32.
 _STATIC_INT_CONVERSIONS = (int, np.int32)
@@ -258,9 +253,12 @@ class LoweringCore:
         if isinstance(value, (int, np.integer)):
             if not fits_int32(int(value)):
                 raise Unsupported(f"the integer constant {value} does not fit in int32")
-            # Only an np.int32 folds with NumPy's int32 wrap-around; an np.int64 folds as the Python int it is
-            # (wrapping it at 32 bits gave np.int64(2**30) * 4 // 8 as 0, where NumPy gives 2**29).
-            return Val("i32", const=int(value), wraps=isinstance(value, np.integer) and value.dtype == np.int32)
+            # Only an np.int32 folds with NumPy's int32 wrap-around; an np.int64 folds exactly, as NumPy's int64
+            # computes (wrapping it at 32 bits gave np.int64(2**30) * 4 // 8 as 0, where NumPy gives 2**29), and
+            # keeps its type so that with an np.int32 the result is NumPy's int64 too (`int64`).
+            is_numpy = isinstance(value, np.integer)
+            return Val("i32", const=int(value), wraps=is_numpy and value.dtype == np.int32,
+                       int64=is_numpy and value.dtype == np.int64)
         if isinstance(value, (float, np.floating)):
             return Val("f32", const=to_float32(value))
         if isinstance(value, str) and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
@@ -442,6 +440,8 @@ class LoweringCore:
                 pass
             else:
                 if isinstance(value, Val) and value.is_const:
+                    if value.int64:  # (an np.int64's: exact, also with an np.int32)
+                        return np.int64(value.const)
                     return np.int32(value.const) if value.wraps else value.const  # (an np.int32's: it wraps)
                 if isinstance(value, Tup) and constant_tuple(value) is not None:
                     return constant_tuple(value)
@@ -479,33 +479,10 @@ class LoweringCore:
         if isinstance(node, ast.Tuple):
             items = tuple(self.static(e) for e in node.elts)
             return NOT_STATIC if any(i is NOT_STATIC for i in items) else items
-        if isinstance(node, ast.BinOp) and type(node.op) in _STATIC_INT_OPS:
-            left, right = self.static(node.left), self.static(node.right)  # e.g. a local array of T * T
-            # An np.int32 folds with NumPy's int32 wrap-around, as the lowered expression does (`Val.wraps`), so
-            # that `buf[(W + 1) // 2**30]` indexes the element the value names; another NumPy integer (an np.int64,
-            # a size closed over from a host function) folds as the Python int it is.
-            wraps = any(isinstance(v, np.int32) for v in (left, right))
-            left, right = (int(v) if isinstance(v, np.integer) else v for v in (left, right))
-            if not (isinstance(left, int) and isinstance(right, int)) or isinstance(left, bool) \
-                    or (wraps and not (fits_int32(left) and fits_int32(right))):  # (refused when lowered)
-                return NOT_STATIC
-            try:  # (the functions the lowered expression folds with: `i = ~2` or `1 << 3` as an index, a shape)
-                value = wrapped_int(node.op, left, right) if wraps else exact_int(node.op, left, right)
-            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
-                return NOT_STATIC
-            if type(value) is not int:  # (a negative power's float; None for one far beyond int32)
-                return NOT_STATIC
-            return np.int32(value) if wraps else value
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            value = self.static(node.operand)
-            if isinstance(value, np.int32):
-                return np.int32(wrap_int32(-int(value)))  # (-np.int32(-2**31) wraps to itself, as in NumPy)
-            return -value if isinstance(value, (int, float)) else NOT_STATIC
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
-            value = self.static(node.operand)
-            if isinstance(value, np.int32):
-                return np.int32(~int(value))
-            return ~int(value) if isinstance(value, int) else NOT_STATIC
+        if isinstance(node, ast.BinOp) and type(node.op) in STATIC_INT_OPS:  # e.g. a local array of T * T
+            return fold_typed_int(node.op, self.static_operand(node.left), self.static_operand(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Invert)):
+            return fold_typed_unary(node.op, self.static_operand(node.operand))
         if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
             # `int(-3)`, `np.int32(-3)` of an int constant: that int (it was a run-time value, so `b = np.int32(-3)`
             # then `a[b]` was an out-of-bounds index where `b = -3` counts from the end, as Python does both)
@@ -525,6 +502,18 @@ class LoweringCore:
                     and -len(base) <= index < len(base):
                 return base[index]
         return NOT_STATIC
+
+    def static_operand(self, node: ast.expr):
+        """static() of an operand of int arithmetic folded when compiling. A variable (a register, known when
+        compiling where it is assigned once from constants) holds an int32 at run time, where the lowered `x + 1`
+        wraps: its int folds as an np.int32 (`x = 2**31 - 1; a = (x + 1) // 2**30` is -2, as the kernel computes
+        `a`, not Python's 2: `buf[a]` indexed buf[2] where `out[0] = a` gave -2)."""
+        value = self.static(node)
+        if isinstance(node, ast.Name) and is_integer(value):
+            bound = self.lookup_or_none(node.id)
+            if isinstance(bound, Val) and not bound.is_const:
+                return np.int32(int(value)) if fits_int32(int(value)) else NOT_STATIC
+        return value
 
     def local_names(self) -> frozenset[str]:
         """The local variables of the function being lowered, by Python's rule: its parameters and every name
@@ -593,4 +582,4 @@ class LoweringCore:
             return NOT_STATIC
         finally:
             self.resolving.discard(name)
-        return static if isinstance(static, (int, float, tuple, np.int32)) else NOT_STATIC
+        return static if isinstance(static, (int, float, tuple, np.int32, np.int64)) else NOT_STATIC

@@ -151,8 +151,9 @@ class ExpressionLowering(LoweringCore):
 
     def int_leaf(self, node: ast.expr) -> int | None:
         """A leaf of a constant tree of Python ints (`exact_int_tree`): an int literal, `int(...)` of such a tree,
-        or a name holding a Python int constant (a global, a closure constant, an np.int64, a variable assigned
-        once from one); None for anything else, an np.int32 among them (it wraps, as NumPy's int32 does)."""
+        or a name holding a Python int constant (a global, a closure constant, a variable assigned once from one);
+        None for anything else: an np.int32 (it wraps, as NumPy's int32 does) or an np.int64 (NumPy's int64 is
+        exact only within 64 bits, and makes an np.int32 beside it an int64: folded step by step, `Val.int64`)."""
         if isinstance(node, ast.Constant):
             return int(node.value) if type(node.value) in (int, bool) else None
         if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords and self.static(node.func) is int:
@@ -163,7 +164,7 @@ class ExpressionLowering(LoweringCore):
             return None
         value = self.expr(node)
         return value.const if isinstance(value, Val) and value.is_const and value.ty == "i32" \
-            and not value.wraps else None
+            and not (value.wraps or value.int64) else None
 
     def exact_int_const(self, node: ast.expr, value: int) -> Val:
         """The constant of an int expression Python computes exactly (`-2**31`): only the result must fit."""
@@ -324,9 +325,12 @@ class ExpressionLowering(LoweringCore):
                         raise ValueError("a negative float to a fractional power")
                     return self.const(fold_float32(_FLOAT_OPCODES[type(op)], x, y))
                 return self.const(to_float32(_FLOAT_FOLDS[type(op)](x, y)))
-            if a.wraps or b.wraps:
+            int64 = a.int64 or b.int64  # NumPy's int64 (an np.int32 with it is promoted): exact, not wrapped
+            if (a.wraps or b.wraps) and not int64:
                 return Val("i32", const=wrapped_int(op, x, y), wraps=True)
             value = exact_int(op, x, y)
+            if int64 and isinstance(value, float):
+                raise ValueError("NumPy refuses an integer to a negative integer power")
         except ZeroDivisionError:
             raise Unsupported(f"cannot evaluate the constant expression {text}: "
                               + _zero_division_hint(op, a, b)) from None
@@ -338,7 +342,7 @@ class ExpressionLowering(LoweringCore):
             shown = "" if value is None else f" = {shown_int(value)}"
             raise Unsupported(f"the constant expression {text}{shown} does not fit in int32 "
                               f"(from {-2**31} to {2**31 - 1})")
-        return Val("i32", const=value)
+        return Val("i32", const=value, int64=int64)
 
     def unary(self, node: ast.UnaryOp) -> Val:
         literal = node.operand.value if isinstance(node.operand, ast.Constant) else None
@@ -354,11 +358,15 @@ class ExpressionLowering(LoweringCore):
             if isinstance(node.op, ast.USub):
                 if v.ty == "f32":
                     return self.const(-v.const)
-                return Val("i32", const=wrap_int32(-v.const), wraps=True) if v.wraps else self.const(-v.const)
+                if v.wraps:
+                    return Val("i32", const=wrap_int32(-v.const), wraps=True)
+                negated = self.const(-v.const)  # (-np.int64(-2**31) is 2**31 in NumPy: does not fit, refused)
+                negated.int64 = v.int64
+                return negated
             if isinstance(node.op, ast.Not):
                 return self.const(not v.const)
             if isinstance(node.op, ast.Invert) and v.ty == "i32":
-                return Val("i32", const=~v.const, wraps=v.wraps)
+                return Val("i32", const=~v.const, wraps=v.wraps, int64=v.int64)
         if isinstance(node.op, ast.USub):
             return self.result("fneg" if v.ty == "f32" else "neg", v.ty, a=v.reg)
         if isinstance(node.op, ast.Not):

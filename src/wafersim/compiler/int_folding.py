@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 from typing import Callable
 
-from .values import fits_int32, wrap_int32
+import numpy as np
+
+from .values import NOT_STATIC, fits_int32, wrap_int32
 
 _INT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
               ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.BitAnd: lambda x, y: x & y,
@@ -80,3 +82,51 @@ def exact_int_tree(node: ast.expr, leaf: Callable[[ast.expr], int | None]) -> in
             return None
         return -x if isinstance(node.op, ast.USub) else x if isinstance(node.op, ast.UAdd) else ~x
     return leaf(node)
+
+
+#: The operators of int constants folded when compiling (`LoweringCore.static`), as the lowered expression folds
+#: them: Python ints exactly, np.int32 ones wrapping as NumPy's, np.int64 ones exactly within 64 bits.
+STATIC_INT_OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod, ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift,
+                  ast.RShift, ast.Pow)
+
+
+def _fits_int64(value: int) -> bool:
+    """Whether NumPy's int64 holds `value` (beyond, its arithmetic wraps: not folded as the exact int)."""
+    return -2**63 <= value < 2**63
+
+
+def fold_typed_int(op: ast.operator, left, right):
+    """`left op right` of two compile-time ints, each a Python int, an np.int32 or an np.int64, as NumPy computes
+    it and as the lowered expression folds it (`Val.wraps`, `Val.int64`), so that an index or a shape names what
+    the value is (`buf[(W + 1) // 2**30]` with `W = np.int32(2**31 - 1)` is buf[-2]): with an np.int64 exactly,
+    an np.int64 (NumPy promotes an np.int32 beside it to int64); else with an np.int32 wrapping, an np.int32;
+    Python ints exactly. NOT_STATIC where the lowered expression refuses it or NumPy would not give that int
+    (another NumPy integer type, computed in its own width; a negative power; an int64 overflow)."""
+    if any(isinstance(v, np.integer) and not isinstance(v, (np.int32, np.int64)) for v in (left, right)):
+        return NOT_STATIC
+    int64 = any(isinstance(v, np.int64) for v in (left, right))
+    wraps = not int64 and any(isinstance(v, np.int32) for v in (left, right))
+    left, right = (int(v) if isinstance(v, np.integer) else v for v in (left, right))
+    if not (isinstance(left, int) and isinstance(right, int)) or isinstance(left, bool) \
+            or (wraps and not (fits_int32(left) and fits_int32(right))):  # (refused when lowered)
+        return NOT_STATIC
+    try:  # (the functions the lowered expression folds with: `i = ~2` or `1 << 3` as an index, a shape)
+        value = wrapped_int(op, left, right) if wraps else exact_int(op, left, right)
+    except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+        return NOT_STATIC
+    if type(value) is not int or (int64 and not _fits_int64(value)):
+        return NOT_STATIC  # (a negative power's float; None for one far beyond int32; NumPy's int64 wraps)
+    return np.int32(value) if wraps else np.int64(value) if int64 else value
+
+
+def fold_typed_unary(op: ast.unaryop, value):
+    """`-value` or `~value` of a compile-time number as NumPy computes it (-np.int32(-2**31) wraps to itself);
+    NOT_STATIC for anything else."""
+    if isinstance(value, np.int32):
+        return np.int32(wrap_int32(-int(value)) if isinstance(op, ast.USub) else ~int(value))
+    if isinstance(value, np.int64):
+        result = -int(value) if isinstance(op, ast.USub) else ~int(value)
+        return np.int64(result) if _fits_int64(result) else NOT_STATIC
+    if isinstance(op, ast.USub):
+        return -value if isinstance(value, (int, float)) else NOT_STATIC
+    return ~value if isinstance(value, int) else NOT_STATIC

@@ -46,7 +46,10 @@ class Val:
     reg: VReg | None = None
     const: int | float | None = None
     temp: bool = False  # a fresh register no variable owns yet
-    wraps: bool = False  # an integer constant of a NumPy integer type: folding wraps around to int32, as NumPy does
+    wraps: bool = False  # an np.int32 constant: folding wraps around to int32, as NumPy does
+    #: An np.int64 constant (or one NumPy computes as an int64): folding is exact, also with an np.int32 operand
+    #: (NumPy promotes int32 with int64 to int64, so `np.int32(2**31 - 1) + np.int64(1)` is 2**31, not a wrap).
+    int64: bool = False
 
     @property
     def is_const(self) -> bool:

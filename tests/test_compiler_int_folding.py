@@ -1,0 +1,199 @@
+"""compiler/int_folding.py and the folding of NumPy-typed int constants against NumPy (docs/python-supported.md,
+"Values and types"): an np.int32 constant wraps as NumPy's int32; an np.int64 one is exact, as NumPy's int64,
+also beside an np.int32 (NumPy promotes the pair to int64: `np.int32(2**31 - 1) + np.int64(1)` is 2**31, which
+does not fit in int32, so a CompileError, where the compiler wrapped it to -2**31); a step that leaves int32 is
+a CompileError. The value the kernel computes, the element it indexes and the shape it gives must all agree.
+"""
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import wafersim as ws
+from conftest import line_of, load_source
+from test_compiler_fuzz_arrays import FUZZ
+
+W = np.int32(2**31 - 1)
+ONE64 = np.int64(1)
+H64 = np.int64(2**30)
+MIN64 = np.int64(-2**31)
+BIG = 2**31 - 1
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device("dev")
+
+
+@ws.jit
+def _int64_meets_int32(out):
+    out[0] = (W + ONE64) // 2**30  # MARK-promoted
+
+
+@ws.jit
+def _int64_then_int32(out):
+    out[0] = (ONE64 + 0) + W  # MARK-int64-step
+
+
+@ws.jit
+def _negated_int64(out):
+    out[0] = -MIN64  # MARK-negated
+
+
+@ws.jit
+def _int64_values(out):
+    buf = ws.local.array(5, np.int32)
+    for k in range(5):
+        buf[k] = 10 * k
+    out[0] = (W - ONE64) // 2**30 + ONE64        # np.int32 - np.int64 is an int64: 2147483646 // 2**30 + 1
+    out[1] = W * ONE64                           # promoted, fits
+    out[2] = ~ONE64 + W                          # ~1 is -2: 2147483645
+    out[3] = (W + 1) // 2**30 + ONE64            # np.int32 + 1 wraps first (-2), then the int64 step: -1
+    out[4] = np.int32(ONE64) + W                 # converted to np.int32: wraps as NumPy's
+    out[5] = int(ONE64) + W                      # a Python int with an np.int32: np.int32 (NEP 50), wraps
+    a = H64 - H64 - ONE64 - ONE64 - ONE64        # -3, an index from the end and a shape
+    out[6] = buf[a]
+    t = ws.local.array(a + 5, np.int32)
+    out[7] = len(t)
+    out[8] = max(ONE64, W) - ONE64               # max keeps the np.int64 it chose: exact
+
+
+def test_np_int64_constants_fold_as_numpy_int64(dev):
+    buf = [0, 10, 20, 30, 40]
+    with np.errstate(over="ignore"):
+        a = H64 - H64 - ONE64 - ONE64 - ONE64
+        want = [(W - ONE64) // 2**30 + ONE64, W * ONE64, ~ONE64 + W, (W + 1) // 2**30 + ONE64,
+                np.int32(ONE64) + W, int(ONE64) + W, buf[a], a + 5, max(ONE64, W) - ONE64]
+    out = dev.device_array(9, np.int32)
+    _int64_values[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [int(v) for v in want]
+
+
+@pytest.mark.parametrize("kernel, mark, numpy_value", [
+    (_int64_meets_int32, "MARK-promoted", W + ONE64),       # was folded as int32: -2**31 // 2**30 = -2
+    (_int64_then_int32, "MARK-int64-step", (ONE64 + 0) + W),  # the int64 type survives a step with a Python int
+    (_negated_int64, "MARK-negated", -MIN64),
+])
+def test_np_int64_steps_beyond_int32_are_refused_not_wrapped(dev, kernel, mark, numpy_value):
+    assert numpy_value == 2**31 and numpy_value.dtype == np.int64  # NumPy's value, which no int32 holds
+    with pytest.raises(ws.CompileError, match="does not fit in int32") as info:
+        kernel[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(kernel, mark)
+
+
+@ws.jit
+def _variable_arithmetic_indexes_as_it_computes(out):
+    buf = ws.local.array(5, np.int32)
+    for k in range(5):
+        buf[k] = 10 * k
+    x = BIG
+    a = (x + 1) // 2**30    # x is an int32 variable: x + 1 wraps at run time, so a is -2
+    out[0] = a
+    out[1] = buf[a]         # was buf[2]: the compile-time view computed x + 1 as Python's 2**31
+    z = ONE64
+    b = (z + W) // 2**30    # likewise for a variable assigned an np.int64
+    out[2] = b
+    out[3] = buf[b]
+
+
+def test_a_variable_known_when_compiling_indexes_as_the_kernel_computes_it(dev):
+    # A variable holds an int32 at run time whatever constant it was assigned (docs: int values are int32), so
+    # `a` is -2; the index must be buf[a] of that value, buf[-2], not the element of Python's value 2.
+    out = dev.device_array(4, np.int32)
+    _variable_arithmetic_indexes_as_it_computes[(1, 1), (1, 1)](out)
+    a = int(np.int32(np.int64(BIG + 1) - 2**32)) // 2**30
+    buf = [0, 10, 20, 30, 40]
+    assert out.copy_to_host().tolist() == [a, buf[a], a, buf[a]]
+
+
+# ----------------------------------------------------------------------------- differential: Python, np.int32, np.int64
+LEAVES = (0, 1, -1, 2, 3, -3, 7, -8, 65536, 100000, 2**30, 2**31 - 1, -2**31)
+BINARY = ("+", "-", "*", "//", "%", "&", "|", "^")
+SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<",
+          ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.Pow: "**"}
+#: The module constants the trees name: I64_k is np.int64(LEAVES[k]).
+GLOBALS = {f"I64_{k}": np.int64(c) for k, c in enumerate(LEAVES)}
+
+
+@st.composite
+def typed_int_trees(draw, depth: int) -> str:
+    """A constant int expression mixing Python ints (written out), np.int32(c) and np.int64 module constants,
+    and int(...) / np.int32(...) conversions of subtrees."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        k = draw(st.integers(0, len(LEAVES) - 1))
+        return draw(st.sampled_from((f"({LEAVES[k]})", f"np.int32({LEAVES[k]})", f"I64_{k}")))
+    kind = draw(st.integers(0, 6))
+    if kind == 0:
+        return f"{draw(st.sampled_from(('-', '~')))}({draw(typed_int_trees(depth - 1))})"
+    if kind == 1:
+        return f"{draw(st.sampled_from(('int', 'np.int32')))}({draw(typed_int_trees(depth - 1))})"
+    if kind == 2:
+        op, right = draw(st.sampled_from(("<<", ">>", "**"))), draw(st.integers(0, 31))
+        return f"({draw(typed_int_trees(depth - 1))} {op} {min(right, 5) if op == '**' else right})"
+    op = draw(st.sampled_from(BINARY))
+    return f"({draw(typed_int_trees(depth - 1))} {op} {draw(typed_int_trees(depth - 1))})"
+
+
+def _numpy(node: ast.expr):
+    """NumPy's (and Python's) value of the tree; raises where NumPy does, and for a division by zero (NumPy's
+    int32 gives 0 with a warning; the compiler refuses a constant division by zero)."""
+    with np.errstate(divide="raise", over="ignore", invalid="ignore"):
+        return eval(ast.unparse(node), {"np": np, **GLOBALS})  # noqa: S307 (a generated int expression)
+
+
+def _must_compile(node: ast.expr) -> bool:
+    """Whether the docs promise the tree compiles: NumPy computes it without error and every step's value, as
+    NumPy types it, fits in int32 without wrapping unless it is an np.int32 step (which wraps, as NumPy's)."""
+    value = _numpy(node)
+    if not -2**31 <= int(value) < 2**31:
+        return False
+    if isinstance(node, ast.BinOp):
+        x, y = _numpy(node.left), _numpy(node.right)
+        exact = eval(f"{int(x)} {SYMBOL[type(node.op)]} {int(y)}")  # noqa: S307 (two ints)
+        if not isinstance(value, np.int32) and exact != int(value):
+            return False  # (NumPy's int64 wrapped at 64 bits)
+        return _must_compile(node.left) and _must_compile(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return _must_compile(node.operand)
+    if isinstance(node, ast.Call):
+        return _must_compile(node.args[0])
+    return True
+
+
+@FUZZ
+@given(text=typed_int_trees(3))
+@example(text="((2147483647) + np.int32(2147483647))")
+@example(text="((np.int32(2147483647) + I64_1) // (1073741824))")  # wrapped to -2: NumPy's int64 gives 2
+@example(text="(((I64_1 + (0)) + np.int32(2147483647)) - I64_1)")
+@example(text="(-(I64_12) // (2))")
+def test_typed_int_trees_fold_as_numpy_in_values_indices_and_shapes(dev, tmp_path_factory, text):
+    node = ast.parse(text, mode="eval").body
+    try:
+        value = _numpy(node)
+        value = int(value) if -2**31 <= int(value) < 2**31 else None
+    except (ArithmeticError, ValueError):  # (OverflowError: a Python int beyond int32 meeting an np.int32)
+        value = None
+    required = value is not None and _must_compile(node)
+    used = value is not None and -5 <= value < 5
+    body = [f"    out[0] = {text}"]
+    if used:
+        body += ["    buf = ws.local.array(5, np.int32)", "    for k in range(5):", "        buf[k] = 10 * k",
+                 f"    out[1] = buf[{text}]", f"    a = {text}", "    out[2] = buf[a]",
+                 "    t = ws.local.array(a + 6, np.int32)", "    out[3] = len(t)"]
+    header = "import numpy as np\nimport wafersim as ws\n\n" + "".join(
+        f"I64_{k} = np.int64({c})\n" for k, c in enumerate(LEAVES))
+    module = load_source(tmp_path_factory.mktemp("typed"), header + "\n\n@ws.jit\ndef kern(out):\n"
+                         + "\n".join(body) + "\n")
+    out = dev.device_array(4, np.int32)
+    try:
+        module.kern[(1, 1), (1, 1)](out)
+    except ws.CompileError:
+        assert not required, text  # a refusal is allowed only where a step leaves int32 (or NumPy raises)
+        return
+    assert value is not None, text  # NumPy raises or gives a value beyond int32: must be refused
+    want = [value, 10 * (value % 5), 10 * (value % 5), value + 6] if used else [value]
+    assert out.copy_to_host().tolist()[:len(want)] == want, text
