@@ -197,3 +197,29 @@ def test_typed_int_trees_fold_as_numpy_in_values_indices_and_shapes(dev, tmp_pat
     assert value is not None, text  # NumPy raises or gives a value beyond int32: must be refused
     want = [value, 10 * (value % 5), 10 * (value % 5), value + 6] if used else [value]
     assert out.copy_to_host().tolist()[:len(want)] == want, text
+
+
+U8 = np.uint8(200)
+
+
+@ws.jit
+def _uint8_shape(out):
+    t = ws.local.array(U8 + 100, np.int32)  # MARK-u8-shape
+    out[0] = len(t)
+
+
+@ws.jit
+def _uint8_index(out):
+    buf = ws.local.array(5, np.int32)
+    out[0] = buf[U8 - 196]  # MARK-u8-index
+
+
+@pytest.mark.parametrize("kernel, mark", [(_uint8_shape, "MARK-u8-shape"), (_uint8_index, "MARK-u8-index")])
+def test_other_numpy_integers_are_refused_where_a_constant_is_needed(dev, kernel, mark):
+    # NumPy computes np.uint8(200) + 100 in uint8: 44. The compile-time view folded it as Python's 300, a local
+    # array of 300 words (an index 4 likewise, where NumPy's is 4 only by chance); refused as a value is.
+    with np.errstate(over="ignore"):
+        assert U8 + np.uint8(100) == 44
+    with pytest.raises(ws.CompileError, match="NumPy uint8 constant") as info:
+        kernel[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(kernel, mark)

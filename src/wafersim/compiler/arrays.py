@@ -79,6 +79,9 @@ class ArrayLowering(HalfLowering):
         parts = shape_node.elts if isinstance(shape_node, ast.Tuple) else [shape_node]
         for part in parts:
             if part is not None and self.static(part) is NOT_STATIC:
+                # A part the kernel cannot compute at all says why (`U8 + 100` of an np.uint8, which NumPy
+                # computes in 8 bits, is refused as a value) rather than that it is not constant.
+                self.expr(part)
                 return (f"ws.local.array needs a constant shape (SRAM is laid out when compiling), and "
                         f"`{ast.unparse(part)}` is not one (a value known only when the kernel runs, or a variable "
                         f"assigned more than once): pass the size as a constant, "
