@@ -74,3 +74,45 @@ def test_a_called_functions_slice_statement_does_not_count_as_the_callers_operat
     np.testing.assert_array_equal(run(call_with_slices_first, 4), a)
     with pytest.raises(ws.CompileError, match="writes an array, after a slice operation"):
         run(call_after_a_slice_operation, 4)
+
+
+@ws.jit
+def scalar_first(x, v, out):
+    buf = ws.local.array(4, np.float32)
+    res = ws.local.array(4, np.float32)
+    for j in range(4):
+        buf[j] = v[j]
+    s = x[0]
+    res[0:4] = s + buf[0:4]
+    out[0:4] = res[0:4]
+    res[0:4] = s * buf[0:4]
+    out[4:8] = res[0:4]
+    res[0:4] = s - buf[0:4]
+    out[8:12] = res[0:4]
+    res[0:4] = 2.5 + buf[0:4]
+    out[12:16] = res[0:4]
+    res[0:4] = -0.0 - buf[0:4]
+    out[16:20] = res[0:4]
+
+
+def test_a_scalar_first_gives_numpys_bits_but_for_which_of_two_nans():
+    """docs/python-supported.md: `s + v` runs as `v + s` (the scalar slot is the second operand), so of a nan
+    `s` and a nan element the element's payload comes out, where np.add(s, v) keeps s's; every other bit is
+    NumPy's, and a constant `s` that is not a nan gives NumPy's bits exactly."""
+    bits = lambda *w: np.array(w, np.uint32).view(np.float32)  # noqa: E731
+    v = bits(0x7FC00002, 0xFFC00003, 0x3F800000, 0x80000000)  # two nans, 1.0, -0.0
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    out = dev.device_array(20)
+    for s in (bits(0x7FC00001), np.float32([0.0]), np.float32([-0.0]), np.float32([np.inf])):
+        scalar_first[(1, 1), (1, 1)](dev.to_device(s), dev.to_device(v), out)
+        got = out.copy_to_host().view(np.uint32).reshape(5, 4)
+        s0 = s[0]
+        with np.errstate(invalid="ignore"):  # (inf * -0.0: NumPy's default nan, as the machine's)
+            rows = [(np.add(s0, v), np.add(v, s0)), (np.multiply(s0, v), np.multiply(v, s0)),
+                    (np.subtract(s0, v), np.add(np.multiply(v, -1.0), s0))]
+        for row, (numpy_order, swapped) in enumerate(rows):
+            np.testing.assert_array_equal(got[row], swapped.view(np.uint32))
+            nans = np.isnan(v) & np.isnan(s0)
+            np.testing.assert_array_equal(got[row][~nans], numpy_order.view(np.uint32)[~nans])
+        np.testing.assert_array_equal(got[3], np.add(np.float32(2.5), v).view(np.uint32))
+        np.testing.assert_array_equal(got[4], np.subtract(np.float32(-0.0), v).view(np.uint32))
