@@ -223,3 +223,34 @@ def test_other_numpy_integers_are_refused_where_a_constant_is_needed(dev, kernel
     with pytest.raises(ws.CompileError, match="NumPy uint8 constant") as info:
         kernel[(1, 1), (1, 1)](dev.device_array(1, np.int32))
     assert info.value.line == line_of(kernel, mark)
+
+
+F24 = 16777217.0  # not a float32: the kernel's constant is float32 16777216.0
+
+
+@ws.jit
+def _int_of_float_constants(out):
+    buf = ws.local.array(5, np.int32)
+    for k in range(5):
+        buf[k] = 10 * k
+    b = np.int32(-3.0)
+    c = int(-1.7)
+    out[0] = b
+    out[1] = buf[b]                      # was an out-of-bounds MemoryAccessError: a run-time index -3
+    out[2] = buf[c]
+    n = np.int32(F24) - 16777214         # the float32 constant truncated, as the kernel computes n: 2
+    out[3] = n
+    out[4] = buf[n]
+    t = ws.local.array(int(2.9), np.int32)
+    out[5] = len(t)
+
+
+def test_int_of_a_float_constant_indexes_and_sizes_as_its_value(dev):
+    # Python: buf[np.int32(-3.0)] is buf[-3]. A float constant is a float32 in a kernel (docs), so
+    # np.int32(16777217.0) is int(np.float32(16777217.0)) = 16777216 there, as a value and as an index alike.
+    buf = [0, 10, 20, 30, 40]
+    n = int(np.float32(F24)) - 16777214
+    out = dev.device_array(6, np.int32)
+    _int_of_float_constants[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [int(np.int32(-3.0)), buf[np.int32(-3.0)], buf[int(-1.7)], n, buf[n],
+                                           len(range(int(2.9)))]
