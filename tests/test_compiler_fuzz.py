@@ -42,7 +42,7 @@ N_PE = 8
 N_INT, N_FLOAT = 3, 3
 INT_VARS = [f"i{k}" for k in range(N_INT)]
 FLOAT_VARS = [f"f{k}" for k in range(N_FLOAT)]
-FLOAT_CONSTS = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0]
+FLOAT_CONSTS = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0, -0.0]  # (-0.0: the sign of a zero is compared)
 INT_CONSTS = st.one_of(st.integers(-9, 9), st.sampled_from([100000, -70000, 8191, 8192, -8193, 65535,
                                                             -(2**31), 2**31 - 1, 2**30, 31, 32, 33]))
 DIVISORS = [2, 3, 5, 7, -2, -3, -5, -1]  # -1: INT32_MIN // -1 wraps to itself, INT32_MIN % -1 is 0
@@ -353,10 +353,15 @@ def check(dev, directory, body: list[str], seed: int) -> None:
     # (every generated loop is short: a loop that runs on, e.g. a wrapped-around counter, fails fast)
     module.kern[(1, 1), (N_PE, 1)](dev.to_device(xi), dev.to_device(xf), d_oi, d_of, max_cycles=2e6)
     got_i, got_f = d_oi.copy_to_host(), d_of.copy_to_host()
-    bad = [p for p in range(N_PE) if not (np.array_equal(got_i[p], want_i[p]) and np.array_equal(got_f[p], want_f[p]))]
+    bad = [p for p in range(N_PE) if not (np.array_equal(got_i[p], want_i[p]) and same_floats(got_f[p], want_f[p]))]
     assert not bad, (f"kernel differs from Python on PE(s) {bad}\n{source}\n"
                      + "\n".join(f"PE {p}: inputs {list(xi[p])} {list(xf[p])}\n  want {list(want_i[p])} "
                                  f"{list(want_f[p])}\n  got  {list(got_i[p])} {list(got_f[p])}" for p in bad[:3]))
+
+
+def same_floats(got: np.ndarray, want: np.ndarray) -> bool:
+    """Equal float32 values, the sign of a zero included (np.array_equal holds -0.0 equal to 0.0)."""
+    return np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
 
 
 # WAFERSIM_FUZZ_EXAMPLES=2000 WS_FUZZ_RANDOM=1 runs a longer, non-deterministic search

@@ -27,6 +27,7 @@ WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
 from __future__ import annotations
 
 import ast
+import math
 import operator as op_module
 import os
 import types
@@ -36,7 +37,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_compiler_fuzz import FLOAT_VARS, HELPERS, INT_VARS, N_FLOAT, N_INT, Gen
+from test_compiler_fuzz import FLOAT_VARS, HELPERS, INT_VARS, N_FLOAT, N_INT, Gen, same_floats
 
 import wafersim as ws
 from conftest import load_source
@@ -46,7 +47,14 @@ N_LOCAL = 4
 #: Constants drawn as written-out numbers, as np.int32 / np.float32, or read at run time from ki / kf.
 INT_POOL = list(range(-9, 10)) + [100000, -70000, 8191, 8192, -8193, 65535, 16777216, 16777217, 33554431,
                                    2147483647, -2147483648]
-FLOAT_POOL = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0, 16777216.0, 100000000.0, -7.0]
+FLOAT_POOL = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0, 16777216.0, 100000000.0, -7.0, -0.0]
+
+
+def _pool_index(value: float) -> int:
+    """FLOAT_POOL's index of `value`, the sign of a zero told apart (list.index finds 0.0 for -0.0)."""
+    return next(k for k, c in enumerate(FLOAT_POOL) if c == value and math.copysign(1, c) == math.copysign(1, value))
+
+
 MODULE_CONSTANTS = "MI = 16777217\nMF = 0.1\nMT = (3, 0.5, -2, 16777216.0)\n"
 MORE_HELPERS = """
 @ws.jit
@@ -190,7 +198,7 @@ class MixedGen(Gen):
             return f"_R({value!r})"
         if form == "numpy":
             return f"np.float32({value!r})"
-        return f"kf[{FLOAT_POOL.index(value)}]"
+        return f"kf[{_pool_index(value)}]"
 
     def number(self, depth: int) -> tuple[str, bool]:
         """(text, is_float) of an int32 or a float32 expression."""
@@ -426,8 +434,8 @@ def check(dev, directory, body: list[str], seed: int, kci: int, kcf: float, help
         assume(not any(reason in str(err) for reason in DOCUMENTED_REFUSALS))
         raise AssertionError(f"refused:\n{source}\n{err}") from err
     got_i, got_f, got_g = d_oi.copy_to_host(), d_of.copy_to_host(), d_gf.copy_to_host()
-    bad = [p for p in range(N_PE) if not (np.array_equal(got_i[p], want_i[p]) and np.array_equal(got_f[p], want_f[p])
-                                         and np.array_equal(got_g[p], want_g[p]))]
+    bad = [p for p in range(N_PE) if not (np.array_equal(got_i[p], want_i[p]) and same_floats(got_f[p], want_f[p])
+                                         and same_floats(got_g[p], want_g[p]))]
     assert not bad, (f"kernel differs from the reference on PE(s) {bad}\n{source}\n{reference_source}\n"
                      f"kci={kci} kcf={kcf}\n"
                      + "\n".join(f"PE {p}: inputs {list(xi[p])} {list(xf[p])} {list(gf[p])}\n"
