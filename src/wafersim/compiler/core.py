@@ -22,7 +22,7 @@ from .int_folding import STATIC_INT_OPS, fold_typed_int, fold_typed_unary
 from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .sources import source_lines
 from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, SliceRef, Tup, Unsupported, Val, fits_int32,
-                     float32_bits, to_float32, wrap_int32)
+                     float32_bits, to_float32)
 
 #: wafersim's own package: device functions defined there (collectives) report their caller's lines.
 PACKAGE_DIR = str(Path(__file__).resolve().parents[1])

@@ -192,7 +192,8 @@ class MathLowering(ExpressionLowering):
         x, y = self.to_type(a, ty), self.to_type(b, ty)
         if x.is_const and y.is_const:
             chosen = y if (y.const > x.const if callee is max else y.const < x.const) else x
-            return Val(ty, const=chosen.const, wraps=chosen.wraps, int64=chosen.int64)  # (the chosen object, its type with it)
+            # (the chosen object, its type with it)
+            return Val(ty, const=chosen.const, wraps=chosen.wraps, int64=chosen.int64)
         if ty == "i32":
             return self.result(callee.__name__, ty, a=self.reg_of(x), b=self.reg_of(y))
         if b.ty == "i32" or (b.is_const and b.const == b.const):
