@@ -361,3 +361,20 @@ def test_sparse_zeros_are_zeros_and_map_in_only_the_pages_written():
     assert faults < 4096, f"{faults} page faults for a 1,024-page row"
     assert big[1, 3].min() == big[1, 3].max() == 2.5
     assert not big[1, :3].any() and not big[1, 4:].any() and not big[0].any()  # (reads: the zero page)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_writing_sparse_zeros_leaves_the_parents_alone():
+    """`sparse_zeros` maps its memory private: a forked child (a process per wave) that writes an array it
+    inherited changes its own copy only, as with a heap array."""
+    import os
+
+    array = hostmem.sparse_zeros((2, 1 << 20), np.int32)  # 8 MiB: mapped for itself
+    array[0, :10] = 7
+    pid = os.fork()
+    if pid == 0:  # the child: write everywhere, then leave at once
+        array.fill(-1)
+        os._exit(0 if (array == -1).all() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (array[0, :10] == 7).all() and not array[0, 10:].any() and not array[1].any()

@@ -116,7 +116,10 @@ def sparse_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     if nbytes < SPARSE_ZEROS_MIN_BYTES:
         return np.zeros(shape, dtype)
     try:
-        mapped = mmap.mmap(-1, nbytes)  # (anonymous: zero-filled by the OS, page by page, at first touch)
+        # Anonymous and private: zero-filled by the OS page by page at first touch, and copied on write into
+        # a forked child (`mmap`'s default, MAP_SHARED, would share the child's writes with the parent).
+        mapped = (mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) if hasattr(mmap, "MAP_PRIVATE")
+                  else mmap.mmap(-1, nbytes))
     except (OSError, ValueError):
         return np.zeros(shape, dtype)
     return np.ndarray(shape, dtype=dtype, buffer=mapped)  # (its `base`: the map, unmapped with the last view)
