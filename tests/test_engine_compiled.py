@@ -9,6 +9,7 @@ NumPy executors apply NumPy's ufuncs, and a few results are also checked against
 from __future__ import annotations
 
 import math
+import mmap
 
 import numpy as np
 import pytest
@@ -182,16 +183,24 @@ def test_limits_and_faults_raise_the_same_errors_on_the_compiled_path(source, op
     assert compiled.state.where() == reference.state.where()  # (the PEs the error left elsewhere too)
 
 
-def test_fifo_stacks_kept_from_a_finished_wave_start_as_fresh_ones():
+@pytest.mark.parametrize("mapped", [False, True])
+def test_fifo_stacks_kept_from_a_finished_wave_start_as_fresh_ones(monkeypatch, mapped):
     """`FabricState` takes the stacks of an earlier wave of the same shapes (`fabric_state._SPARE`): every
-    slot that wave wrote (a transpose's vector words fill them all) must read as a fresh stack's would."""
+    slot that wave wrote (a transpose's vector words fill them all) must read as a fresh stack's would.
+    `mapped`: the time and tag stacks in memory mapped for them (`hostmem.sparse_zeros`, as wafer-sized
+    stacks are), not the heap: the same cycles and results."""
     from test_bench_workloads import workloads
+    from wafersim.sim import hostmem
     from wafersim.sim.compiled import fabric_state
+
+    if mapped:
+        monkeypatch.setattr(hostmem, "SPARSE_ZEROS_MIN_BYTES", 0)
 
     case = workloads.WORKLOADS["transpose"]("tiny", np.random.default_rng(5))
     fabric_state._SPARE.clear()
     fresh = case.simulate()  # stacks mapped fresh
     assert fabric_state._SPARE, "the finished wave did not hand its stacks back"
+    assert isinstance(fabric_state._SPARE[-1][0].base, mmap.mmap) == mapped
     for _ in range(2):
         kept = fabric_state._SPARE[-1]
         assert kept[2].max() > 0  # (words were pushed: the slots below that count were written)

@@ -339,3 +339,42 @@ def test_a_child_forked_while_the_populating_lock_is_held_does_not_hang():
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_sparse_zeros_are_zeros_and_map_in_only_the_pages_written():
+    """`sparse_zeros`: an array equal to `np.zeros` of its shape and dtype, writable; a large one is mapped
+    for itself (an anonymous map, its `base`) and writing one row of it faults in about that row, not the
+    whole array (the FIFO stacks' unused slots cost nothing); a small one is an ordinary heap array."""
+    import mmap
+    import resource
+
+    small = hostmem.sparse_zeros((3, 5), np.uint8)
+    assert small.base is None and small.dtype == np.uint8
+    np.testing.assert_array_equal(small, np.zeros((3, 5), np.uint8))
+    shape = (2, 16, 1 << 20)  # 128 MiB of float32: 32,768 pages
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    big = hostmem.sparse_zeros(shape, np.float32)
+    big[1, 3] = 2.5  # one row: 4 MiB, 1,024 pages
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert isinstance(big.base, mmap.mmap) and big.shape == shape and big.dtype == np.float32
+    assert big.flags.c_contiguous and big.flags.writeable
+    assert faults < 4096, f"{faults} page faults for a 1,024-page row"
+    assert big[1, 3].min() == big[1, 3].max() == 2.5
+    assert not big[1, :3].any() and not big[1, 4:].any() and not big[0].any()  # (reads: the zero page)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_writing_sparse_zeros_leaves_the_parents_alone():
+    """`sparse_zeros` maps its memory private: a forked child (a process per wave) that writes an array it
+    inherited changes its own copy only, as with a heap array."""
+    import os
+
+    array = hostmem.sparse_zeros((2, 1 << 20), np.int32)  # 8 MiB: mapped for itself
+    array[0, :10] = 7
+    pid = os.fork()
+    if pid == 0:  # the child: write everywhere, then leave at once
+        array.fill(-1)
+        os._exit(0 if (array == -1).all() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (array[0, :10] == 7).all() and not array[0, 10:].any() and not array[1].any()

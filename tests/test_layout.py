@@ -159,3 +159,37 @@ def test_a_cooperative_launch_that_fits_only_in_waves_on_a_defective_wafer_is_re
     with pytest.raises(ws.LaunchError, match=r"runs in 2 waves here \(at most 2 blocks at once\)"):
         grid_synced[(2, 2), (8, 4)](dev.device_array((8, 16)))
     grid_synced[(2, 1), (8, 4)](dev.device_array((4, 16)))  # one wave: runs
+
+
+@pytest.mark.parametrize("grid, block", [((1, 1), (757, 996)), ((5, 3), (4, 7)), ((40, 30), (3, 2)),
+                                         ((7, 1), (1, 5)), ((2, 9), (6, 1))])
+def test_per_pe_coordinates_and_specials_are_the_flat_index_arithmetic(grid, block):
+    """`WaveRegion` lays per-column and per-row values out over its PEs (`xy`, `slot`, `tid`, `has_neighbor`):
+    each must equal the plain arithmetic on flat indices y * width + x, in every wave, as int32 (bool for
+    `has_neighbor`)."""
+    from wafersim.arch.spec import resolve_spec
+    from wafersim.isa.opcodes import DIRECTION_STEP
+    from wafersim.sim.layout import Placement
+
+    placement = Placement(resolve_spec("wse2"), grid, block)
+    (gx, gy), (bx, by) = grid, block
+    for index in range(placement.waves):
+        region = placement.wave(index)
+        y, x = np.divmod(np.arange(region.n, dtype=np.int64), region.width)
+        slot = (y // by) * region.cols + x // bx
+        expected = {"pe.x": x, "pe.y": y, "tid.x": x % bx, "tid.y": y % by, "bid.x": (region.first_block + slot) % gx,
+                    "bid.y": (region.first_block + slot) // gx, "bdim.x": bx, "gdim.y": gy}
+        for got, want in zip(region.xy, (x, y)):
+            assert got.dtype == np.int32
+            np.testing.assert_array_equal(got, want)
+        assert region.slot.dtype == np.int32
+        np.testing.assert_array_equal(region.slot, slot)
+        for name, want in expected.items():
+            got = region.special(name)
+            assert got.dtype == np.int32 and got.shape == (region.n,)
+            np.testing.assert_array_equal(got, np.broadcast_to(want, (region.n,)))
+        for direction, (dx, dy) in enumerate(DIRECTION_STEP):
+            tx, ty = x % bx + dx, y % by + dy
+            got = region.has_neighbor(direction)
+            assert got.dtype == np.bool_
+            np.testing.assert_array_equal(got, (tx >= 0) & (tx < bx) & (ty >= 0) & (ty < by))

@@ -406,6 +406,17 @@ def test_named_patterns_match_a_plain_python_construction():
                         chains[d][(d + 2) % 4, y, x] = 1 << RAMP | ACCEPT
         np.testing.assert_array_equal(patterns.block_bus(bx, by), bus)
         assert patterns.block_bus(bx, by).dtype == np.uint8
+        for ahead, behind in ((EAST, WEST), (SOUTH, NORTH)):  # row and column buses (`line_bus`)
+            line = np.zeros_like(bus)
+            for y in range(by):
+                for x in range(bx):
+                    out = {d: (1 << d if inside(x, y, bx, by, d) else 0) for d in (ahead, behind)}
+                    line[RAMP, y, x] = out[ahead] | out[behind] | ACCEPT
+                    for port, onward in ((behind, out[ahead]), (ahead, out[behind])):
+                        line[port, y, x] = onward | 1 << RAMP | ACCEPT if inside(x, y, bx, by, port) else 0
+            got = patterns.line_bus(bx, by, ahead, behind)
+            assert got.dtype == np.uint8
+            np.testing.assert_array_equal(got, line)
         for d in range(4):
             np.testing.assert_array_equal(patterns.chain(bx, by, d), chains[d])
 

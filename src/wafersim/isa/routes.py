@@ -58,30 +58,42 @@ def chain(bx: int, by: int, direction: int) -> np.ndarray:
     return masks
 
 
+def _inside_line(bx: int, by: int, direction: int) -> np.ndarray:
+    """`_inside` as a row (1, bx) or a column (by, 1) that broadcasts to the block: whether a PE has a
+    neighbour in `direction` depends on its x alone (east, west) or its y alone (north, south), so the
+    patterns below build each plane in one broadcast pass instead of from block-sized temporaries."""
+    dx, dy = STEP[direction]
+    x, y = np.arange(bx), np.arange(by)[:, None]
+    return (x + dx >= 0) & (x + dx < bx) if dx else (y + dy >= 0) & (y + dy < by)
+
+
 def line_bus(bx: int, by: int, ahead: int, behind: int) -> np.ndarray:
     """Any PE's words reach every other PE of its line (row: ahead = east; column: ahead = south)."""
-    masks = blank(bx, by)
-    has_ahead, has_behind = _inside(bx, by, ahead), _inside(bx, by, behind)
-    out_ahead = np.where(has_ahead, 1 << ahead, 0)
-    out_behind = np.where(has_behind, 1 << behind, 0)
-    masks[RAMP] = out_ahead | out_behind | ACCEPT
-    masks[behind] = np.where(has_behind, out_ahead | 1 << RAMP | ACCEPT, 0)  # from behind: on ahead, keep
-    masks[ahead] = np.where(has_ahead, out_behind | 1 << RAMP | ACCEPT, 0)
+    masks = np.empty((N_PORTS, by, bx), dtype=np.uint8)  # (every plane is written below)
+    has_ahead, has_behind = _inside_line(bx, by, ahead), _inside_line(bx, by, behind)
+    out_ahead = np.where(has_ahead, np.uint8(1 << ahead), np.uint8(0))
+    out_behind = np.where(has_behind, np.uint8(1 << behind), np.uint8(0))
+    masks[RAMP] = out_ahead | out_behind | np.uint8(ACCEPT)
+    masks[behind] = np.where(has_behind, out_ahead | np.uint8(1 << RAMP | ACCEPT), np.uint8(0))  # from behind: on ahead, keep
+    masks[ahead] = np.where(has_ahead, out_behind | np.uint8(1 << RAMP | ACCEPT), np.uint8(0))
+    for port in range(4):
+        if port not in (ahead, behind):
+            masks[port] = 0
     return masks
 
 
 def block_bus(bx: int, by: int) -> np.ndarray:
     """Any PE's words reach every other PE of the block: along the sender's row, and from each PE of
     that row up and down its column (rows carry words east and west, columns north and south)."""
-    masks = blank(bx, by)
-    inside = {d: _inside(bx, by, d) for d in range(4)}
-    # (uint8 throughout: wafer-sized int64 temporaries cost the first launch more than the arithmetic)
+    masks = np.empty((N_PORTS, by, bx), dtype=np.uint8)  # (every plane is written below)
+    # (uint8 rows and columns that broadcast: each plane is one pass over the block, no block-sized temporaries)
+    inside = {d: _inside_line(bx, by, d) for d in range(4)}
     outs = {d: inside[d].astype(np.uint8) << np.uint8(d) for d in range(4)}
-    vertical = outs[NORTH] | outs[SOUTH]
-    masks[RAMP] = outs[EAST] | outs[WEST] | vertical | ACCEPT
+    vertical = outs[NORTH] | outs[SOUTH]  # (by, 1)
     keep = np.uint8(1 << RAMP | ACCEPT)
-    masks[WEST] = np.where(inside[WEST], outs[EAST] | vertical | keep, np.uint8(0))
-    masks[EAST] = np.where(inside[EAST], outs[WEST] | vertical | keep, np.uint8(0))
+    masks[RAMP] = (outs[EAST] | outs[WEST] | np.uint8(ACCEPT)) | vertical
+    masks[WEST] = np.where(inside[WEST], (outs[EAST] | keep) | vertical, np.uint8(0))
+    masks[EAST] = np.where(inside[EAST], (outs[WEST] | keep) | vertical, np.uint8(0))
     masks[NORTH] = np.where(inside[NORTH], outs[SOUTH] | keep, np.uint8(0))
     masks[SOUTH] = np.where(inside[SOUTH], outs[NORTH] | keep, np.uint8(0))
     return masks

@@ -54,7 +54,7 @@ class Route:
         if pure and key in _PATTERN_MASKS:
             _PATTERN_MASKS.move_to_end(key)
             return _PATTERN_MASKS[key]
-        masks = self._checked(block)
+        masks = self._checked(block, fresh=pure)
         if pure:  # (a wafer-sized block's bus takes tens of ms to build and check: launches reuse it)
             masks.setflags(write=False)
             _PATTERN_MASKS[key] = masks
@@ -62,7 +62,9 @@ class Route:
                 _PATTERN_MASKS.popitem(last=False)
         return masks
 
-    def _checked(self, block: tuple[int, int]) -> np.ndarray:
+    def _checked(self, block: tuple[int, int], fresh: bool = False) -> np.ndarray:
+        """The rules' masks over `block`, checked, as a uint8 array of this route's own (`fresh`: the rules
+        return a new array at every call, a named pattern's, which is then kept as it is, not copied)."""
         bx, by = block
         masks = np.asarray(self.rules(bx, by))
         if masks.shape != (N_PORTS, by, bx):
@@ -72,7 +74,7 @@ class Route:
             raise RouteError(f"{self.name} (channel {self.channel}): masks must be port masks (bits 0-4) plus "
                              f"ACCEPT (32)",
                              channel=self.channel)
-        return masks.astype(np.uint8)
+        return masks.astype(np.uint8, copy=not fresh)
 
     def __repr__(self) -> str:
         return f"<route {self.name} on channel {self.channel}>"

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from ..fabric import Fifo, SlotRows
+from ..hostmem import sparse_zeros
 from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM
 
 
@@ -123,10 +124,12 @@ class FabricState:
         if spare is not None:  # (pushed, popped: every entry is written below)
             time, value, pushed, popped, tags = spare
         else:
-            time = np.zeros(shapes[0], dtype=wave.time_dtype)
+            # (time and tags: `fifo_depth` slots per PE, of which most launches write few: mapped fresh, only
+            # the slots written are paid for, in time and memory; the heap stays for the arrays used whole)
+            time = sparse_zeros(shapes[0], wave.time_dtype)
             value = np.zeros(shapes[1], dtype=np.int32)
             pushed, popped = np.zeros(shapes[2], dtype=np.int32), np.zeros(shapes[3], dtype=np.int32)
-            tags = np.zeros(shapes[4], dtype=np.uint8)
+            tags = sparse_zeros(shapes[4], np.uint8)
         self.views = []
         for f, fifo in enumerate(fifos):
             for slot, row in enumerate(fifo.time.rows):

@@ -178,7 +178,8 @@ class ProgramTable:
 
     def lane_constants(self, region) -> np.ndarray:
         """(rows, PEs) int32: the per-PE constants of `lane_rows` over a wave's region."""
-        table = np.zeros((max(len(self.lane_rows), 1), region.n), dtype=np.int32)
+        # (empty, not zeros, where every row is written below: a wafer's table is tens of MB)
+        table = (np.empty if self.lane_rows else np.zeros)((max(len(self.lane_rows), 1), region.n), dtype=np.int32)
         for row, (what, number) in enumerate(self.lane_rows):
             table[row] = region.special(SPECIAL_REGISTERS[number]) if what == "sreg" else region.has_neighbor(number)
         return table
