@@ -170,6 +170,7 @@ def _must_compile(node: ast.expr) -> bool:
 @example(text="((np.int32(2147483647) + I64_1) // (1073741824))")  # wrapped to -2: NumPy's int64 gives 2
 @example(text="(((I64_1 + (0)) + np.int32(2147483647)) - I64_1)")
 @example(text="(-(I64_12) // (2))")
+@example(text="(int((0)) - ((1) + (2147483647)))")  # -2**31 in Python: was refused ('1 + 2147483647 does not fit')
 def test_typed_int_trees_fold_as_numpy_in_values_indices_and_shapes(dev, tmp_path_factory, text):
     node = ast.parse(text, mode="eval").body
     try:
