@@ -1,5 +1,5 @@
-"""Scalar expressions: names, attributes, arithmetic with Python's promotions, constant folding,
-comparisons, and the short-circuit forms (`and`, `or`, conditional expressions)."""
+"""Scalar expressions: names, attributes, arithmetic with Python's promotions, constant folding, and the
+short-circuit forms (`and`, `or`, conditional expressions); comparisons are in `comparisons`."""
 from __future__ import annotations
 
 import ast
@@ -9,14 +9,11 @@ import numpy as np
 
 from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
-from .core import LoweringCore
+from .comparisons import ComparisonLowering
 from .int_folding import exact_int, exact_int_tree, shown_int, wrapped_int
 from .ir import Op
 from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32, to_float32,
                      wrap_int32)
-
-#: Compile-time numbers (`W = np.int32(2)` included): compared as numbers, not as Python objects.
-_NUMBERS = (int, float, np.integer, np.floating)
 
 _FLOAT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
                 ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.Pow: lambda x, y: x ** y}
@@ -37,7 +34,7 @@ def _zero_division_hint(op: ast.operator, a: Val, b: Val) -> str:
             "mean")
 
 
-class ExpressionLowering(LoweringCore):
+class ExpressionLowering(ComparisonLowering):
     def scalar(self, node: ast.expr) -> Val:
         value = self.expr(node)
         if not isinstance(value, Val):
@@ -377,124 +374,6 @@ class ExpressionLowering(LoweringCore):
                           + (" on a float32" if isinstance(node.op, ast.Invert) else ""))
 
     # ------------------------------------------------------------------ comparisons and short circuits
-    def compare(self, node: ast.Compare) -> Val:
-        folded = self.compare_constants(node)
-        if folded is not None:
-            return folded
-        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)):
-            none_test = self.is_none_of_a_value(node)
-            if none_test is not None:
-                return none_test
-        if any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
-            return self.membership(node)
-        if len(node.ops) > 1:  # a < b < c: each operand evaluated once, stopping at the first false
-            out = Val("i32", self.new_reg("i32", "chain"))
-            done = self.new_label("chain")
-            left = self.compared(node.left)
-            for k, (op, right_node) in enumerate(zip(node.ops, node.comparators)):
-                right = self.compared(right_node)
-                self.move(out, self.compare_values(op, left, right), node, retarget=False)
-                if k + 1 < len(node.ops):
-                    self.emit("bz", a=out.reg, target=done)
-                left = right
-            self.place(done)
-            return Val("i32", out.reg)
-        return self.compare_values(node.ops[0], self.compared(node.left), self.compared(node.comparators[0]))
-
-    def compared(self, node: ast.expr) -> Val:
-        """An operand of a run-time comparison: a number. A tuple (`pair(p) == (1, 2)`) was "expected a number
-        here, got a tuple": say that tuples do not compare and what to write."""
-        value = self.expr(node)
-        if isinstance(value, Tup):
-            raise self.error(node, "comparing tuples is not supported in a kernel (only numbers compare at run "
-                                   "time): compare their items, `a[0] == b[0] and a[1] == b[1]`, or unpack "
-                                   "the tuple first, `u, v = pair(p)`")
-        if not isinstance(value, Val):
-            raise self.error(node, f"expected a number here, got {describe(value)}")
-        return value
-
-    def is_none_of_a_value(self, node: ast.Compare) -> Val | None:
-        """`v is None` (`is not None`) of a value known only at run time, folded as Python's: a number (or an
-        array) is never None. A helper's `if s is None:` default test then compiles when the helper is called
-        with a run-time `s`, as it does when called without one. The value is still evaluated (a receive in it
-        happens). None where neither side is the constant None."""
-        left, right = node.left, node.comparators[0]
-        if self.static(right) is None and self.static(left) is NOT_STATIC:
-            value = left
-        elif self.static(left) is None and self.static(right) is NOT_STATIC:
-            value = right
-        else:
-            return None
-        self.expr(value)
-        return self.const(isinstance(node.ops[0], ast.IsNot))
-
-    def membership(self, node: ast.Compare) -> Val:
-        """`x in (a, b, ...)` (`not in`) of a run-time number: x == a or x == b ..., each item compared as `==`
-        compares them (an int32 with a float32 as float32)."""
-        if len(node.ops) > 1:
-            raise Unsupported("`in` in a chain of comparisons: write the membership test on its own", node)
-        items = self.compile_time_items(node.comparators[0])
-        if items is None:
-            raise Unsupported("`in` tests a number against a tuple of numbers (`x in (1, 2, 3)`)", node.comparators[0])
-        left = self.compared(node.left)
-        found = self.const(False)
-        for item in items:
-            value = item if isinstance(item, Val) else self.python_value(item)
-            if not isinstance(value, Val):
-                raise Unsupported(f"`in` tests a number against a tuple of numbers, not of {describe(value)}",
-                                  node.comparators[0])
-            equal = self.compare_values(ast.Eq(), left, value)
-            found = equal if found.is_const and not found.const else self.arith(ast.BitOr(), found, equal)
-        if isinstance(node.ops[0], ast.NotIn):
-            return self.const(not found.const) if found.is_const else self.result("seq", "i32", a=found.reg, b=0)
-        return found
-
-    def compare_constants(self, node: ast.Compare) -> Val | None:
-        """A comparison of compile-time objects that are not all numbers (`which == "row"` on a helper's
-        string argument, `d in (ws.EAST, ws.WEST)`), folded with Python's meaning; None otherwise."""
-        operands = [self.static(n) for n in [node.left, *node.comparators]]
-        # (numbers, NumPy's among them, compare as the kernel's values do, in `compare_values`: an np.int32 folded
-        # when compiling, `(W + 1) > 0`, was refused as a comparison of objects, `np.int32(16777217) == 16777216.0`
-        # compared in float64 where the kernel compares in float32)
-        if any(v is NOT_STATIC for v in operands) or all(isinstance(v, _NUMBERS) for v in operands):
-            return None
-        if (any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)
-                and isinstance(operands[0], _NUMBERS)):
-            return None  # a number's membership compares as `==` does (float32 for an int and a float): `membership`
-        ops = {ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y, ast.Is: lambda x, y: x is y,
-               ast.IsNot: lambda x, y: x is not y, ast.In: lambda x, y: x in y, ast.NotIn: lambda x, y: x not in y}
-        result = True
-        for op, left, right in zip(node.ops, operands, operands[1:]):
-            if type(op) not in ops:
-                raise Unsupported(f"comparison {type(op).__name__} of {left!r} and {right!r} is not supported")
-            try:
-                result = result and bool(ops[type(op)](left, right))
-            except TypeError as exc:
-                raise Unsupported(f"cannot compare {left!r} and {right!r}: {exc}") from None
-        return self.const(result)
-
-    def compare_values(self, op: ast.cmpop, a: Val, b: Val) -> Val:
-        names = {ast.Lt: ("slt", False), ast.LtE: ("sle", False), ast.Gt: ("slt", True), ast.GtE: ("sle", True),
-                 ast.Eq: ("seq", False), ast.NotEq: ("sne", False)}
-        if type(op) not in names:
-            if isinstance(op, (ast.Is, ast.IsNot)):  # (numbers in registers have no identity to test)
-                raise Unsupported(f"`{'is' if isinstance(op, ast.Is) else 'is not'}` of a number known only at run "
-                                  f"time is not supported: write `{'==' if isinstance(op, ast.Is) else '!='}`")
-            raise Unsupported(f"comparison {type(op).__name__} is not supported on numbers")
-        ty = "f32" if "f32" in (a.ty, b.ty) else "i32"
-        a, b = self.to_type(a, ty), self.to_type(b, ty)  # (an int32 against a float32: as a float32, folded too)
-        if a.is_const and b.is_const:
-            py = {ast.Lt: lambda x, y: x < y, ast.LtE: lambda x, y: x <= y, ast.Gt: lambda x, y: x > y,
-                  ast.GtE: lambda x, y: x >= y, ast.Eq: lambda x, y: x == y, ast.NotEq: lambda x, y: x != y}
-            return self.const(py[type(op)](a.const, b.const))
-        name, swap = names[type(op)]
-        if ty == "f32":
-            name = {"slt": "flt", "sle": "fle", "seq": "feq", "sne": "fne"}[name]
-        x, y = (b, a) if swap else (a, b)
-        if name in ("slt", "seq") and y.is_const and IMM_MIN <= y.const <= IMM_MAX and not x.is_const:
-            return self.result(name + "i", "i32", a=x.reg, imm=int(y.const))
-        return self.result(name, "i32", a=self.reg_of(x), b=self.reg_of(y))
-
     def bool_op(self, node: ast.BoolOp) -> Val:
         """`and`/`or` short-circuit: later operands are not evaluated once the result is known.
 
