@@ -183,9 +183,8 @@ class ArrayLowering(HalfLowering):
         base = self.subscripted(node)
         parts = subscript_parts(node)
         if isinstance(base, Tup):
-            index = self.static(parts[0]) if len(parts) == 1 else None
-            index = int(index) if is_integer(index) else index  # (t[np.int32(1)], t[W] of an np.int32 W: as t[1])
-            if not isinstance(index, int) or isinstance(index, bool) or not -len(base.items) <= index < len(base.items):
+            index = self.static_int(parts[0]) if len(parts) == 1 else None  # (t[W] of an np.int32 W: as t[1])
+            if index is None or not -len(base.items) <= index < len(base.items):
                 raise Unsupported("a tuple index must be a constant within range")
             return base.items[index]
         if any(isinstance(p, ast.Slice) for p in parts):
@@ -276,10 +275,8 @@ class ArrayLowering(HalfLowering):
             return None
         pure = all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop,
                                   ast.Load)) for n in ast.walk(lower))
-        span = self.static(upper.right)
-        span = int(span) if is_integer(span) else span
-        if not pure or ast.unparse(upper.left) != ast.unparse(lower) or not isinstance(span, int) \
-                or isinstance(span, bool):
+        span = self.static_int(upper.right)
+        if not pure or ast.unparse(upper.left) != ast.unparse(lower) or span is None:
             return None
         return Val("i32", const=span)
 

@@ -425,10 +425,16 @@ class LoweringCore:
         if not isinstance(node, ast.Name):
             return None
         try:
-            known = self.static(node)
+            known = self.static_int(node)
         except Unsupported:
             return None
-        return int(known) if is_integer(known) and fits_int32(int(known)) else None
+        return known if known is not None and fits_int32(known) else None
+
+    def static_int(self, node: ast.expr) -> int | None:
+        """The int `node` denotes when compiling (`static`), a NumPy integer as the int it equals (`T[np.int32(1)]`
+        is `T[1]`, an np.int32 slice step or `enumerate` start serves as an int does), else None (a bool too)."""
+        value = self.static(node)
+        return int(value) if is_integer(value) else None
 
     def static(self, node: ast.expr):
         """The Python object a name or attribute chain denotes at compile time, or NOT_STATIC."""
@@ -502,10 +508,8 @@ class LoweringCore:
                 return np.int32(int(value)) if func is np.int32 else int(value)
             return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
-            base, index = self.static(node.value), self.static(node.slice)  # DIRECTIONS[0]
-            index = int(index) if is_integer(index) else index  # (T[np.int32(1)] as T[1])
-            if isinstance(base, tuple) and isinstance(index, int) and not isinstance(index, bool) \
-                    and -len(base) <= index < len(base):
+            base, index = self.static(node.value), self.static_int(node.slice)  # DIRECTIONS[0]
+            if isinstance(base, tuple) and index is not None and -len(base) <= index < len(base):
                 return base[index]
         return NOT_STATIC
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 
-from ..arch.values import is_integer
 from .values import LocalArray, SliceRef, Unsupported, Val, copy_refusal, describe
 
 #: What ws.outer_add accepts as c (the refusal lists it all).
@@ -65,9 +64,8 @@ class DescriptorLowering:
 
     def stepped_bounds(self, s: ast.Slice, size: int, what: str) -> tuple[Val, Val, int]:
         """(start, length, step) of `s` over `size` elements; the step a constant positive int."""
-        step = 1 if s.step is None else self.static(s.step)
-        step = int(step) if is_integer(step) else step  # (an np.int32 step as the int it equals)
-        if not isinstance(step, int) or isinstance(step, bool) or step < 1:
+        step = 1 if s.step is None else self.static_int(s.step)
+        if step is None or step < 1:
             raise Unsupported(f"{what}: a slice step must be a positive int known when compiling", s.step)
         start, span = self.slice_bounds(ast.Slice(lower=s.lower, upper=s.upper), Val("i32", const=size), what)
         if step == 1:

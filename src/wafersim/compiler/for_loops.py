@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 
-from ..arch.values import is_integer
 from .core import LoopContext
 from .definite import copy_defined, meet, stored_names
 from .values import INT_MAX, INT_MIN, NOT_STATIC, Tup, Unsupported, Val, describe
@@ -156,9 +155,8 @@ class ForLoopLowering:
                 if not 1 <= len(node.args) + len(keywords) <= 2 or set(keywords) - {"start"} or len(node.args) > 2:
                     raise Unsupported("enumerate(tuple, start=0) in a kernel", node)
                 start_node = node.args[1] if len(node.args) == 2 else keywords.get("start")
-                start = 0 if start_node is None else self.static(start_node)
-                start = int(start) if is_integer(start) else start  # (an np.int32 start as the int it equals)
-                if not isinstance(start, int) or isinstance(start, bool):
+                start = 0 if start_node is None else self.static_int(start_node)
+                if start is None:
                     raise Unsupported("enumerate()'s start must be a constant int", start_node)
                 return [(start + k, item) for k, item in enumerate(self.tuple_items(node.args[0]))]
             if callee is zip:
