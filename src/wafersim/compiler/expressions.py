@@ -10,7 +10,7 @@ import numpy as np
 from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .comparisons import ComparisonLowering
-from .int_folding import exact_int, exact_int_tree, shown_int, wrapped_int
+from .int_folding import exact_int_tree, shown_int, typed_int
 from .ir import Op
 from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32, to_float32,
                      wrap_int32)
@@ -323,11 +323,10 @@ class ExpressionLowering(ComparisonLowering):
                     return self.const(fold_float32(_FLOAT_OPCODES[type(op)], x, y))
                 return self.const(to_float32(_FLOAT_FOLDS[type(op)](x, y)))
             int64 = a.int64 or b.int64  # NumPy's int64 (an np.int32 with it is promoted): exact, not wrapped
-            if (a.wraps or b.wraps) and not int64:
-                return Val("i32", const=wrapped_int(op, x, y), wraps=True)
-            value = exact_int(op, x, y)
-            if int64 and isinstance(value, float):
-                raise ValueError("NumPy refuses an integer to a negative integer power")
+            wraps = (a.wraps or b.wraps) and not int64
+            value = typed_int(op, x, y, wraps, int64)
+            if wraps:
+                return Val("i32", const=value, wraps=True)
         except ZeroDivisionError:
             raise Unsupported(f"cannot evaluate the constant expression {text}: "
                               + _zero_division_hint(op, a, b)) from None

@@ -54,6 +54,18 @@ def wrapped_int(op: ast.operator, x: int, y: int) -> int:
     return wrap_int32(value)
 
 
+def typed_int(op: ast.operator, x: int, y: int, wraps: bool, int64: bool) -> int | float | None:
+    """`x op y` as NumPy computes it for its operands' types: with an np.int64 exactly (NumPy promotes an
+    np.int32 beside it to int64; a negative power raises ValueError, as NumPy refuses it), else with an
+    np.int32 (`wraps`) in int32 with wrap-around, else as Python's ints (`exact_int`)."""
+    if wraps and not int64:
+        return wrapped_int(op, x, y)
+    value = exact_int(op, x, y)
+    if int64 and isinstance(value, float):
+        raise ValueError("NumPy refuses an integer to a negative integer power")
+    return value
+
+
 def exact_int_tree(node: ast.expr, leaf: Callable[[ast.expr], int | None]) -> int | None:
     """Python's value of a tree of int operators (`-2**31`, `2**31 - 1`, `(1 << 31) - 1`) whose leaves are all
     Python int constants (`leaf` gives a leaf's int, or None), computed exactly as Python does, so that only
@@ -110,8 +122,8 @@ def fold_typed_int(op: ast.operator, left, right):
     if not (isinstance(left, int) and isinstance(right, int)) or isinstance(left, bool) \
             or (wraps and not (fits_int32(left) and fits_int32(right))):  # (refused when lowered)
         return NOT_STATIC
-    try:  # (the functions the lowered expression folds with: `i = ~2` or `1 << 3` as an index, a shape)
-        value = wrapped_int(op, left, right) if wraps else exact_int(op, left, right)
+    try:  # (as the lowered expression folds: `i = ~2` or `1 << 3` as an index, a shape)
+        value = typed_int(op, left, right, wraps, int64)
     except (ZeroDivisionError, ValueError, TypeError, OverflowError):
         return NOT_STATIC
     if type(value) is not int or (int64 and not _fits_int64(value)):
