@@ -497,12 +497,14 @@ class LoweringCore:
                 func, value = self.static(node.func), self.static(node.args[0])
             except Unsupported:
                 return NOT_STATIC  # (an unknown name: lowering the expression says so)
-            if any(func is f for f in _STATIC_INT_CONVERSIONS) and isinstance(value, (float, np.floating)):
+            if not any(func is f for f in _STATIC_INT_CONVERSIONS):
+                return NOT_STATIC
+            if isinstance(value, (float, np.floating)):
                 # `np.int32(-3.0)`: the lowered conversion's constant (calls.to_int), the float32 the constant
                 # is truncated toward zero (int(np.float32(16777217.0)) is 16777216, as the kernel computes it)
                 value = to_float32(value)
                 value = math.trunc(value) if math.isfinite(value) else None
-            if any(func is f for f in _STATIC_INT_CONVERSIONS) and is_integer(value) and fits_int32(int(value)):
+            if is_integer(value) and fits_int32(int(value)):
                 # (np.int32's stays an np.int32, so that arithmetic on it wraps as NumPy's and as the lowered
                 # value's: `a = (np.int32(2**31 - 1) + 1) // 2**30` is -2 as an index or a shape, not 2)
                 return np.int32(int(value)) if func is np.int32 else int(value)

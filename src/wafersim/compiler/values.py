@@ -188,8 +188,6 @@ def fold_float32(opcode: str, *values: float) -> float:
         return float(UFUNC_OF[opcode](*arrays)[0])
 
 
-
-
 def copy_refusal(src_ty: str, dst_ty: str) -> str:
     """Why a slice copy from a `src_ty` slice into a `dst_ty` one is refused, and what works instead. Slice
     copies convert only between float32 and the 16-bit floats: there is no vector int32 <-> float32
