@@ -41,12 +41,7 @@ class BarrierMixin:
         else:
             release_at = self.region.block_reduce_max(np.where(self.at_barrier, self.barrier_time, -np.inf))
             release_at += self.spec.barrier_cycles(*self.launch.placement.block)
-        self._guard_time(float(release_at.max()))
-        self.launch.barriers += 1
-        if self.launch.progress:
-            # (waves run to the end so far, as between waves: a release in wave 3 once reported 0, and a
-            # callback's count went 1, 0, ..., 2, 0, ...)
-            self.launch.progress(self.launch.waves_done, self.launch.placement.waves, self.launch.barriers)
+        self._released(float(release_at.max()))
         op = "gbar" if grid else "bar"
         for bar_pc in [p for p in self.groups if self.launch.decoded.get(p) is not None
                        and self.launch.decoded[p].op == op]:
@@ -64,6 +59,15 @@ class BarrierMixin:
                 self._add_group(bar_pc, stay, blocked=group.blocked)
         return []
 
+    def _released(self, latest: float) -> None:
+        """A barrier releases at cycles up to `latest`: checked against the cycle limit, counted, and told to a
+        progress callback (with the waves run to the end so far, as between waves: a release in wave 3 once
+        reported 0, and a callback's count went 1, 0, ..., 2, 0, ...)."""
+        self._guard_time(latest)
+        self.launch.barriers += 1
+        if self.launch.progress:
+            self.launch.progress(self.launch.waves_done, self.launch.placement.waves, self.launch.barriers)
+
     def _barrier_of_everyone(self, pc: int, cost: float) -> list:
         """`_barrier` when every PE of the wave arrives at once, in one full group (a stencil's step), none
         of them there before: every block releases now, at its latest arrival plus the barrier's cycles.
@@ -72,12 +76,7 @@ class BarrierMixin:
         np.add(self.cycle, cost, out=self.barrier_time)
         release = self.region.per_block_max(self.barrier_time)
         release += self.spec.barrier_cycles(*self.launch.placement.block)
-        self._guard_time(float(release.max()))
-        self.launch.barriers += 1
-        if self.launch.progress:
-            # (waves run to the end so far, as between waves: a release in wave 3 once reported 0, and a
-            # callback's count went 1, 0, ..., 2, 0, ...)
-            self.launch.progress(self.launch.waves_done, self.launch.placement.waves, self.launch.barriers)
+        self._released(float(release.max()))
         if len(release) == 1:  # one block: the release is one number
             release = release[0]
             recycle = self.strategy.recycled_slot_rows and self.tracer is None
