@@ -84,15 +84,15 @@ def _spec_timing(spec: WaferSpec) -> tuple[dict[str, float], bool]:
     number of cycles (then float32 times can be exact); kept per timing (the last 16): by the fields read here,
     not the whole spec, so that wafers of other sizes with the same timing share it (`ws.init`'s own launch on
     a 4 x 2 wafer makes it for every default-timed wafer: a host function's wafer just large enough)."""
-    key = (tuple(sorted(spec.cost_cycles.items())), tuple(sorted(spec.op_cycles.items())), spec.hop_latency,
-           spec.ramp_latency, spec.link_words_per_cycle, spec.global_latency, spec.barrier_base_cycles,
-           spec.barrier_cycles_per_hop)
+    latencies = (spec.hop_latency, spec.ramp_latency, spec.global_latency, spec.barrier_base_cycles,
+                 spec.barrier_cycles_per_hop)
+    key = (tuple(sorted(spec.cost_cycles.items())), tuple(sorted(spec.op_cycles.items())), latencies,
+           spec.link_words_per_cycle)
     if key not in _SPEC_TIMING:
         if len(_SPEC_TIMING) >= 16:
             _SPEC_TIMING.pop(next(iter(_SPEC_TIMING)))
         costs = opcode_cycles(spec)
-        figures = [*costs.values(), spec.hop_latency, spec.ramp_latency, 1 / spec.link_words_per_cycle,
-                   spec.global_latency, spec.barrier_base_cycles, spec.barrier_cycles_per_hop]
+        figures = [*costs.values(), *latencies, 1 / spec.link_words_per_cycle]
         _SPEC_TIMING[key] = costs, all(float(f).is_integer() for f in figures)
     return _SPEC_TIMING[key]
 
