@@ -139,9 +139,10 @@ def scaled_system(b: np.ndarray, rtol: float, atol: float) -> Scaled:
         check_tolerance(value, name)
     bnorm = float(np.linalg.norm(b.astype(np.float64)))
     scale = unit_scale(bnorm) if bnorm > 0.0 and abs(math.log2(bnorm)) > SAFE_NORM_EXPONENT else 1.0
-    tolerance = max(float(atol), float(rtol) * bnorm) * scale
-    atol2 = np.float32(min(tolerance * tolerance, float(np.finfo(np.float32).max)))
-    return Scaled(scaled(b, scale) if scale != 1.0 else b, bnorm, atol2, scale, max(float(atol), float(rtol) * bnorm))
+    tolerance = max(float(atol), float(rtol) * bnorm)
+    kernel_tolerance = tolerance * scale  # (the scaled problem's, which the kernel tests squared)
+    atol2 = np.float32(min(kernel_tolerance * kernel_tolerance, float(np.finfo(np.float32).max)))
+    return Scaled(scaled(b, scale) if scale != 1.0 else b, bnorm, atol2, scale, tolerance)
 
 
 def iteration_limit(n: int, maxiter: int | None) -> int:
