@@ -25,12 +25,19 @@ def blank(bx: int, by: int) -> np.ndarray:
     return np.zeros((N_PORTS, by, bx), dtype=np.uint8)
 
 
-def _inside(bx: int, by: int, direction: int) -> np.ndarray:
-    """Whether each PE of a block has a neighbour in `direction` inside the block (a row and a column
-    broadcast together: no index grids, which cost a wafer-sized block's first launch tens of ms)."""
+def _inside_line(bx: int, by: int, direction: int) -> np.ndarray:
+    """Whether a PE has a neighbour in `direction` inside the block, which depends on its x alone (east, west)
+    or its y alone (north, south): a row (bx,) or a column (by, 1) that broadcasts to the block, so that a
+    pattern builds each plane in one broadcast pass instead of from block-sized temporaries."""
     dx, dy = STEP[direction]
     x, y = np.arange(bx), np.arange(by)[:, None]
-    return ((x + dx >= 0) & (x + dx < bx)) & ((y + dy >= 0) & (y + dy < by))
+    return (x + dx >= 0) & (x + dx < bx) if dx else (y + dy >= 0) & (y + dy < by)
+
+
+def _inside(bx: int, by: int, direction: int) -> np.ndarray:
+    """Whether each PE of a block has a neighbour in `direction` inside the block: `_inside_line` broadcast to
+    the block's (by, bx) (no index grids, which cost a wafer-sized block's first launch tens of ms)."""
+    return np.broadcast_to(_inside_line(bx, by, direction), (by, bx))
 
 
 def line_broadcast(masks: np.ndarray, root: int, size: int, ahead: int, behind: int, index,
@@ -56,15 +63,6 @@ def chain(bx: int, by: int, direction: int) -> np.ndarray:
     masks[RAMP][_inside(bx, by, direction)] = 1 << direction | ACCEPT
     masks[(direction + 2) % 4][_inside(bx, by, (direction + 2) % 4)] = 1 << RAMP | ACCEPT
     return masks
-
-
-def _inside_line(bx: int, by: int, direction: int) -> np.ndarray:
-    """`_inside` as a row (1, bx) or a column (by, 1) that broadcasts to the block: whether a PE has a
-    neighbour in `direction` depends on its x alone (east, west) or its y alone (north, south), so the
-    patterns below build each plane in one broadcast pass instead of from block-sized temporaries."""
-    dx, dy = STEP[direction]
-    x, y = np.arange(bx), np.arange(by)[:, None]
-    return (x + dx >= 0) & (x + dx < bx) if dx else (y + dy >= 0) & (y + dy < by)
 
 
 def line_bus(bx: int, by: int, ahead: int, behind: int) -> np.ndarray:
