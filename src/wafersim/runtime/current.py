@@ -150,12 +150,7 @@ def warm_up_launch() -> tuple[np.ndarray, np.ndarray] | None:
     assembled, out = device.device_array((2, 4), np.float32), device.device_array((2, 4), np.float32)
     words = [device.kernel_argument(values, 0), device.kernel_argument(assembled, 1), 4]
     Launch(assemble(WARM_UP_SOURCE), device.spec, (1, 1), (4, 2), words, device.memory).run()
-    kernel = warm_up_kernel
-    args = kernel.bind((values, out))  # (what `Dispatcher._launch` does, but for `Device.launch`'s observers)
-    signature, words = kernel.signature_of(args, kernel.parameters)
-    for position, (value, name) in enumerate(zip(args, kernel.parameters)):
-        device.kernel_argument(value, position, name)
-    compiled = kernel.compile(kernel.with_constants(signature, args), device)
+    compiled, words = warm_up_kernel.prepare(device, (values, out))  # (a launch without `Device.launch`'s observers)
     words = [device.kernel_argument(word, position) for position, word in enumerate(words)]
     Launch(compiled.program, device.spec, (1, 2), (4, 1), words, device.memory).run()
     return assembled.copy_to_host(), out.copy_to_host()

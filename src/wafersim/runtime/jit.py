@@ -147,6 +147,12 @@ class Dispatcher(Kernel):
 
     def _launch(self, device: Device, grid, block, args, stream=None, **options):
         self.check_option_names(len(args), options)
+        compiled, words = self.prepare(device, args)
+        return device.launch(compiled.program, grid, block, words, stream=stream, **options)
+
+    def prepare(self, device: Device, args) -> tuple[Compiled, list[Any]]:
+        """(the kernel compiled for `args` on `device`, the launch's argument words): the arguments bound to
+        the parameters and checked, each naming its parameter in an error."""
         args = self.bind(args)
         signature, words = self.signature_of(tuple(args), self.parameters)
         for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
@@ -157,8 +163,7 @@ class Dispatcher(Kernel):
                 raise LaunchError(f"argument {position} ({name}): {value} does not fit int32 (from {-2**31} to "
                                   f"{2**31 - 1}), a kernel's int type", position=position)
             device.kernel_argument(value, position, name)
-        compiled = self.compile(self.with_constants(signature, args), device)
-        return device.launch(compiled.program, grid, block, words, stream=stream, **options)
+        return self.compile(self.with_constants(signature, args), device), words
 
     def check_option_names(self, given: int, options: dict) -> None:
         """A launch keyword that names a parameter the positional arguments left out (`def k(out, trace=0)`,
