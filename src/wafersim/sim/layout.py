@@ -198,6 +198,16 @@ class WaveRegion:
         return np.repeat(values, self.width)
 
     @functools.cached_property
+    def _tid_of_column(self) -> np.ndarray:
+        """tid.x of each column of the region (`_per_column` lays it out)."""
+        return np.arange(self.width, dtype=np.int32) % self.placement.block[0]
+
+    @functools.cached_property
+    def _tid_of_row(self) -> np.ndarray:
+        """tid.y of each row of the region (`_per_row` lays it out)."""
+        return np.arange(self.height, dtype=np.int32) % self.placement.block[1]
+
+    @functools.cached_property
     def xy(self) -> tuple[np.ndarray, np.ndarray]:
         return (self._per_column(np.arange(self.width, dtype=np.int32)),
                 self._per_row(np.arange(self.height, dtype=np.int32)))
@@ -235,8 +245,8 @@ class WaveRegion:
         if name not in self._cache:
             (gx, gy), (bx, by) = self.placement.grid, self.placement.block
             table = {
-                "tid.x": lambda: self._per_column(np.arange(self.width, dtype=np.int32) % bx),
-                "tid.y": lambda: self._per_row(np.arange(self.height, dtype=np.int32) % by),
+                "tid.x": lambda: self._per_column(self._tid_of_column),
+                "tid.y": lambda: self._per_row(self._tid_of_row),
                 "bid.x": lambda: self.block_id % gx, "bid.y": lambda: self.block_id // gx,
                 "bdim.x": lambda: bx, "bdim.y": lambda: by, "gdim.x": lambda: gx, "gdim.y": lambda: gy,
                 "pe.x": lambda: self.xy[0], "pe.y": lambda: self.xy[1],
@@ -251,10 +261,10 @@ class WaveRegion:
             bx, by = self.placement.block
             dx, dy = DIRECTION_STEP[direction]
             if dx:
-                tx = np.arange(self.width, dtype=np.int32) % bx
+                tx = self._tid_of_column
                 self._cache[key] = self._per_column((tx + dx >= 0) & (tx + dx < bx))
             else:
-                ty = np.arange(self.height, dtype=np.int32) % by
+                ty = self._tid_of_row
                 self._cache[key] = self._per_row((ty + dy >= 0) & (ty + dy < by))
         return self._cache[key]
 
