@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from wafersim.arch.values import is_finite_real, is_integer, whole_argument
+from wafersim.arch.values import is_finite_real, is_integer, plural, whole_argument
 
 INTEGERS = [0, -3, 2**70, np.int8(-1), np.uint64(2**63), np.int32(7)]
 FLOATS = [0.5, -0.0, 1e308, np.float32(0.25), np.float16(2), np.float64(-3.5)]
@@ -54,3 +54,11 @@ def test_whole_argument_takes_a_layers_own_errors():
         pass
     with pytest.raises(Mine):
         whole_argument(-1, "n", value_error=Mine)
+
+
+@pytest.mark.parametrize("args, text", [
+    ((1, "cycle"), "1 cycle"), ((2, "cycle"), "2 cycles"), ((0, "word"), "0 words"), ((1234, "PE"), "1,234 PEs"),
+    ((1.0, "cycle", "g"), "1 cycle"), ((1.5, "cycle", "g"), "1.5 cycles"), ((3, "launch"), "3 launches"),
+    ((1, "launch"), "1 launch")])
+def test_plural_is_singular_only_for_one(args, text):
+    assert plural(*args) == text

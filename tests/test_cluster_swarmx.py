@@ -109,7 +109,7 @@ def test_a_bool_figure_is_a_spec_error(field):
 
 @pytest.mark.parametrize("n", [1, 2, 5, 17])
 def test_summary_counts_with_plurals(n):
-    # (sim.stats.plural, the one helper: "1 level", "2 levels", against the tree's own counts)
+    # (arch.values.plural, the one helper: "1 level", "2 levels", against the tree's own counts)
     tree = SwarmXTree(n, SwarmXSpec(fan_out=4))
     word = lambda count, name: f"{count} {name}" + ("" if count == 1 else "s")  # noqa: E731
     assert tree.summary().startswith(f"SwarmX tree: {word(n, 'system')}, {word(tree.levels, 'level')} of "

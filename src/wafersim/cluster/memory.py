@@ -15,9 +15,9 @@ import dataclasses
 import math
 
 from ..arch.spec import WaferSpec
+from ..arch.values import plural
 from ..kernels import ml
 from ..sim.hostmem import available_bytes, format_bytes, launch_bytes
-from ..sim.stats import plural
 from ..train import Model, default_device
 from ..train.errors import check_instance, check_whole
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterTooLargeError

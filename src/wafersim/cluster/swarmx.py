@@ -33,9 +33,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..arch.values import whole_argument
+from ..arch.values import plural, whole_argument
 from ..errors import ArgumentError, SpecError
-from ..sim.stats import plural
 from ..train.errors import check_whole
 from ..train.memoryx import MemoryXSpec, check_bytes
 from .errors import ClusterArgumentError, ClusterArgumentTypeError, ClusterError

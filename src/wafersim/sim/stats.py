@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..arch.values import is_integer, plural  # noqa: F401 (plural: imported from here too)
+from ..arch.values import is_integer, plural
 from ..isa.opcodes import DIRECTIONS
 from .layout import slot_grid
 from .trace import LaunchTrace

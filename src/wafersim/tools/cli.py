@@ -10,13 +10,14 @@ from pathlib import Path
 import click
 
 from ..arch.spec import PRESET_SIZES, resolve_spec
+from ..arch.values import plural
 from ..errors import WaferError, output_path
 from ..isa import binary
 from ..isa.assembler import assemble, disassemble
 from ..isa.opcodes import opcode_cycles
 from ..runtime import device as runtime_device
 from ..sim import trace as trace_format
-from ..sim.stats import LaunchStats, energy_text, plural, unit_text
+from ..sim.stats import LaunchStats, energy_text, unit_text
 from .arguments import folder_problem
 
 
