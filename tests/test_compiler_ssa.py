@@ -228,6 +228,17 @@ def _swap_on_a_branch_edge() -> IRFunction:
     return fn
 
 
+
+def _swap_in_python() -> list[int]:
+    """[a, b] after the hand-built swap loop (`_swap_on_a_branch_edge`), run in plain Python."""
+    a, b = 1, 2
+    for i in range(7):
+        if i & 1:
+            a = a + 10
+        else:
+            a, b = b, a
+    return [a, b]
+
 def test_leaving_ssa_sequentialises_a_swap_on_a_branch_edge():
     fn = _swap_on_a_branch_edge()
     assert ssa_problems(fn) == []
@@ -237,13 +248,7 @@ def test_leaving_ssa_sequentialises_a_swap_on_a_branch_edge():
     assert "join_from" in asm  # the bz edge's copies went to a block of their own
     out = dev.device_array(2, dtype=np.int32)
     dev.launch(compiled.program, (1, 1), (1, 1), [out, 2])
-    a, b = 1, 2
-    for i in range(7):
-        if i & 1:
-            a = a + 10
-        else:
-            a, b = b, a
-    assert out.copy_to_host().tolist() == [a, b]
+    assert out.copy_to_host().tolist() == _swap_in_python()
 
 
 def test_the_unroller_leaves_edge_copies_in_their_block_where_the_other_path_reads_their_registers():
@@ -256,13 +261,8 @@ def test_the_unroller_leaves_edge_copies_in_their_block_where_the_other_path_rea
     assert "join_from" in compiled.asm_text  # (still a loop, its edge block in place)
     out = dev.device_array(2, dtype=np.int32)
     dev.launch(compiled.program, (1, 1), (1, 1), [out, 2])
-    a, b = 1, 2
-    for i in range(7):
-        if i & 1:
-            a = a + 10
-        else:
-            a, b = b, a
-    assert out.copy_to_host().tolist() == [a, b]
+    assert out.copy_to_host().tolist() == _swap_in_python()
+
 
 def test_ssa_round_trip_of_the_hand_loop_is_the_loop():
     fn, r = _loop_ssa()
