@@ -228,7 +228,6 @@ def _swap_on_a_branch_edge() -> IRFunction:
     return fn
 
 
-
 def _swap_in_python() -> list[int]:
     """[a, b] after the hand-built swap loop (`_swap_on_a_branch_edge`), run in plain Python."""
     a, b = 1, 2
@@ -238,6 +237,7 @@ def _swap_in_python() -> list[int]:
         else:
             a, b = b, a
     return [a, b]
+
 
 def test_leaving_ssa_sequentialises_a_swap_on_a_branch_edge():
     fn = _swap_on_a_branch_edge()
