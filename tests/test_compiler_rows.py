@@ -65,8 +65,33 @@ def kern(out, r):
         run_on_one_block(dev, kern, np.zeros((6, 3), np.int32), 5)  # rows 5 and 6 of 6
 
 
+def test_a_row_count_given_as_a_numpy_integer_or_a_bool(dev, tmp_path):
+    # `a:a + K` takes K as Python does: an np.int32 module constant, or True (one row)
+    kern = load_source(tmp_path, """import numpy as np
+import wafersim as ws
+
+K = np.int32(3)
+
+
+@ws.jit
+def kern(out, r):
+    t = ws.local.array((6, 2), np.float32)
+    t[0:6, 0:2] = 1.0
+    t[r:r + K, 0:2] = 4.0
+    t[r:r + True, 1:2] = 9.0
+    out[0:6, 0:2] = t[0:6, 0:2]
+""").kern
+    for r in (0, 2):
+        out, = run_on_one_block(dev, kern, np.zeros((6, 2), np.float32), r)
+        t = np.ones((6, 2), np.float32)
+        t[r:r + np.int32(3), 0:2] = 4.0
+        t[r:r + True, 1:2] = 9.0
+        np.testing.assert_array_equal(out, t)
+
+
 @pytest.mark.parametrize("body,text", [
     ("t[0:n, 0:2] = 1.0", "number of rows must be known"),
+    ("t[n:n + 5, 0:2] = 1.0", "5 rows of an array of 4"),
     ("t[0:2, 0:2] = t[1:3, 0:2]", "shifted from the rows written"),
     ("t[1:3, 0:2] = t[0:2, 0:2] + 1.0", "shifted from the rows written"),
     ("t[0:2, 0:2] = t[0:3, 0:2]", "a block of 3 rows where the destination has 2"),
@@ -87,6 +112,21 @@ def kern(out, n):
 """).kern
     error = compile_error(dev, kern, np.zeros(1, np.float32), 2)
     assert text in str(error), str(error)
+
+
+@pytest.mark.parametrize("rows", ["0:1025", "n:n + 100000"])
+def test_a_block_of_too_many_rows_is_a_compile_error(dev, tmp_path, rows):
+    # (each row compiles to its own instructions: 100,000 of them would compile for minutes)
+    kern = load_source(tmp_path, f"""import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kern(g, n):
+    g[{rows}, 0:2] = 1.0
+""").kern
+    error = compile_error(dev, kern, np.zeros((2, 2), np.float32), 0)
+    assert "rows; a block compiles to instructions for each of its rows, at most 1024" in str(error), str(error)
 
 
 @ws.jit

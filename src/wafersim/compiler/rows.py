@@ -20,6 +20,9 @@ from .arrays import subscript_parts
 from .values import GlobalArray, LocalArray, Unsupported, Val
 from .vectors import VectorLowering
 
+#: The most rows a block may have: each row compiles to its own instructions (one per operator), so a block of
+#: 100,000 rows would compile for minutes into a program no PE could hold; a loop over the rows has no limit.
+MAX_BLOCK_ROWS = 1024
 _HIDDEN = "row operand "  # names no source can write (a space): scalars of a row expression, evaluated once
 
 
@@ -29,6 +32,14 @@ def _is_block(node: ast.expr) -> bool:
         return False
     parts = subscript_parts(node)
     return len(parts) == 2 and all(isinstance(p, ast.Slice) for p in parts)
+
+
+def _row_count(count: int, what: str) -> int:
+    """`count`, refused over `MAX_BLOCK_ROWS`."""
+    if count > MAX_BLOCK_ROWS:
+        raise Unsupported(f"{what}: {count} rows; a block compiles to instructions for each of its rows, at most "
+                          f"{MAX_BLOCK_ROWS}: write a loop over the rows (for k in range(...): t[k, a:b] = ...)")
+    return count
 
 
 class RowLowering(VectorLowering):
@@ -55,17 +66,20 @@ class RowLowering(VectorLowering):
             if not 0 <= start <= stop or (isinstance(array, LocalArray) and stop > array.shape[0]):
                 raise Unsupported(f"{what}: rows [{start}:{stop}] are out of bounds or reversed for "
                                   f"{array.shape[0] if isinstance(array, LocalArray) else 'the array'}'s rows")
-            return ast.Constant(start), stop - start, start
+            return ast.Constant(start), _row_count(stop - start, what), start
         upper = rows.upper
+        count = self.static(upper.right) if isinstance(upper, ast.BinOp) else None
+        count = int(count) if is_integer(count) or isinstance(count, bool) else None  # (an np.int32 K, or True)
         if isinstance(upper, ast.BinOp) and isinstance(upper.op, ast.Add) \
-                and ast.unparse(upper.left) == ast.unparse(start_node) and isinstance(self.static(upper.right), int):
-            count = self.static(upper.right)
+                and ast.unparse(upper.left) == ast.unparse(start_node) and count is not None:
             if count < 0:
                 raise Unsupported(f"{what}: {count} rows")
+            if isinstance(array, LocalArray) and count > array.shape[0]:
+                raise Unsupported(f"{what}: {count} rows of an array of {array.shape[0]}")
             if any(isinstance(n, ast.Call) for n in ast.walk(start_node)):
                 raise Unsupported(f"{what}: the row start is computed for each row: compute it into a variable "
                                   f"first", start_node)
-            return start_node, count, None
+            return start_node, _row_count(count, what), None
         raise Unsupported(f"{what}: the number of rows must be known when compiling: constant bounds, or "
                           f"a:a + K with a constant K")
 
