@@ -268,6 +268,9 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
             return int(low[1:])
         raise ValueError(f"expected a register r0..r31, got {token!r}")
     if kind == "dir":
+        if low == "ramp" and opname == "hasnb":  # (the engine refused it only at launch, a LaunchError)
+            raise ValueError("expected a neighbour's direction (north, east, south, west), got 'ramp': ramp is "
+                             "this PE's own router, not a neighbour")
         if low in _DIRECTION_NAMES:
             return _DIRECTION_NAMES[low]
         raise ValueError(f"expected a direction (north, east, south, west, ramp), got {token!r}")
@@ -295,7 +298,10 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
             return _parse_int(token)
         except ValueError:
             return token  # a label, resolved in the second pass
-    return _parse_imm(token, allow_float=(kind == "imm" and BY_NAME[opname].fmt == "EXT"))
+    value = _parse_imm(token, allow_float=(kind == "imm" and BY_NAME[opname].fmt == "EXT"))
+    if opname == "arg" and value < 0:  # (encodable, but every launch would refuse it)
+        raise ValueError(f"expected an argument number 0, 1, ..., got {token!r}")
+    return value
 
 
 def _split_operands(text: str) -> list[str]:
