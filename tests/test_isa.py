@@ -391,6 +391,9 @@ def test_tab_between_mnemonic_and_operands():
     ("li r1, 0x100000000", 1, ["32 bits"]),
     ("nop\nhasnb r1, ramp", 2, ["neighbour's direction", "'ramp'"]),  # (was a LaunchError at every launch)
     ("arg r1, -1", 1, ["argument number", "'-1'"]),  # (was "kernel reads argument -1" at launch)
+    (".sram 10\nnop\n.sram 20", 3, [".sram given twice, as 10 and 20"]),  # (was 20 words, silently)
+    (".args 2\n.args 3", 2, [".args given twice, as 2 and 3"]),
+    (".name a\n.name b", 2, [".name given twice, as a and b"]),
 ])
 def test_assembly_errors_name_the_line(source, line, words):
     with pytest.raises(AssemblyError) as info:

@@ -317,6 +317,7 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
     program_name, data_words, arg_count = name or "kernel", 0, None
     strings: dict[int, str] = {}
     routes: dict[int, str] = {}
+    given: dict[str, str | int] = {}  # .name, .sram, .args: each once
     labels: dict[str, int] = {}
     pending: list[tuple[int, str, Instr, dict[str, str]]] = []  # (line number, text, instr, unresolved labels)
     pc = 0
@@ -353,6 +354,12 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
         head, rest = (line.split(None, 1) + [""])[:2]
         if head.startswith("."):
             try:
+                if head in (".name", ".sram", ".args"):
+                    # (a second one with another value silently replaced the first: `.sram 10` then `.sram 20`
+                    # gave 20 words, not the 30 a reader may expect)
+                    value = rest.strip() if head == ".name" else _parse_int(rest.strip())
+                    if given.setdefault(head, value) != value:
+                        raise fail(f"{head} given twice, as {given[head]} and {value}: give it once")
                 if head == ".name":
                     program_name = rest.strip()
                 elif head in (".sram", ".args"):
