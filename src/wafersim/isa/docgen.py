@@ -50,7 +50,11 @@ def render() -> str:
     lines += [
         "",
         "Directions: " + ", ".join(f"`{d}` = {i}" for i, d in enumerate(opcodes.DIRECTIONS)) +
-        ". Special registers (`sreg`): " + ", ".join(f"`{s}` = {i}" for i, s in enumerate(SPECIAL_REGISTERS)) + ".",
+        ". Special registers (`sreg`): " + ", ".join(f"`{s}` = {i}" for i, s in enumerate(SPECIAL_REGISTERS)) +
+        ": the thread's index in its block, the block's index in the grid, the block's size and the grid's size in "
+        "blocks (CUDA's threadIdx, blockIdx, blockDim, gridDim), and the PE's wafer column and row, where the "
+        "launch placed its block (`LaunchStats.wafer_xy`): not the launch coordinate `ws.grid(2)`, which is "
+        "bid * bdim + tid.",
         "Modifiers after a dot set `flags` bits: " + ", ".join(f"`.{k}` = {v}" for k, v in opcodes.FLAG_LETTERS.items()) +
         " (`f`: float32 elements; `s`: operand b is a scalar register; `b`: bfloat16 instead of float16 on the "
         "16-bit float opcodes).",
