@@ -129,6 +129,21 @@ def test_asm_and_disasm_round_trip_through_a_program_file(tmp_path):
     assert result.exit_code != 0 and "not a wafersim program file" in result.output
 
 
+def test_asm_of_a_program_file_or_binary_file_is_one_error_line(tmp_path):
+    """`wafersim asm` given a .wsb (or any non-UTF-8 file) was a UnicodeDecodeError traceback."""
+    source = tmp_path / "k.s"
+    source.write_text("    li r1, 7\n    halt\n")
+    assert invoke("asm", str(source)).exit_code == 0
+    result = CliRunner().invoke(main, ["asm", str(source.with_suffix(".wsb"))])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    assert "a program file (.wsb), not assembly text: `wafersim disasm" in result.output
+    latin = tmp_path / "latin.s"
+    latin.write_bytes("    li r1, 7  # caf\xe9\n".encode("latin-1"))
+    result = CliRunner().invoke(main, ["asm", str(latin)])
+    assert result.exit_code == 1 and "not assembly text (byte 19 is not UTF-8)" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("command", ["demo", "bench"])
 @pytest.mark.parametrize("option, value, message", [
     ("--steps", "0", "0 steps: give at least 1"), ("--steps", "-3", "-3 steps: give at least 1"),
@@ -273,3 +288,23 @@ def test_a_script_that_calls_sys_exit_still_gets_its_table_and_trace(tmp_path, e
     assert result.exit_code == status
     processes = {e["args"]["name"] for e in json.loads(out.read_text())["traceEvents"] if e["name"] == "process_name"}
     assert {"launch 1: heat_kernel", "launch 2: heat_kernel"} <= processes
+
+
+def test_python_dash_m_wafersim_is_the_command_line(tmp_path):
+    """`python -m wafersim` was "No module named wafersim.__main__"; it runs the same commands as `wafersim`."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    source = tmp_path / "k.s"
+    source.write_text("    li r1, 7\n    halt\n")
+    package = str(Path(ws.__file__).resolve().parents[1])  # this checkout's package
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package, *sys.path]))
+    run = subprocess.run([sys.executable, "-m", "wafersim", "asm", str(source)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"wrote {source.with_suffix('.wsb')}: k, 3 words")
+    assert np.array_equal(binary.load(source.with_suffix(".wsb")).code, ws.assemble(source.read_text()).code)
+    run = subprocess.run([sys.executable, "-m", "wafersim", "--help"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.returncode == 0 and run.stdout.startswith("Usage: wafersim [OPTIONS] COMMAND")

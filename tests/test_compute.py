@@ -77,3 +77,19 @@ def test_vhmin_vhmax_are_numpy_minimum_and_maximum_in_16_bits(modifier, dtype):
     got = _run_words(source, data, 4 * n)
     np.testing.assert_array_equal(got[2 * n:3 * n], words(np.minimum(a, b)))
     np.testing.assert_array_equal(got[3 * n:], words(np.maximum(a, b)))
+
+
+@pytest.mark.parametrize("strings, imm, label", [('.string 3 "rows"\n', 3, "rows"), ("", 3, "#3"),
+                                                 ('.string 5 "cols"\n', 3, "#3")])
+def test_chk_names_its_string_or_labels_a_missing_one_as_print_does(strings, imm, label):
+    """docs/isa.md: chk stops with a MemoryAccessError unless 0 <= a < b, its message the program's string
+    number imm; a number with no `.string` was labelled "index", where `print` labels it #N."""
+    import wafersim as ws
+
+    program = ws.assemble(f"{strings}li r1, 5\nli r2, 3\nchk r1, r2, {imm}\nhalt\n")
+    with pytest.raises(ws.MemoryAccessError) as info:
+        ws.Kernel(program)[1, 1]()
+    assert str(info.value).startswith(f"{label}: index 5 is out of bounds for size 3")
+    assert (info.value.index, info.value.size, info.value.array) == (5, 3, label)
+    ok = ws.assemble(f"{strings}li r1, 2\nli r2, 3\nchk r1, r2, {imm}\nhalt\n")  # 0 <= 2 < 3: no error
+    assert ws.Kernel(ok)[1, 1]().instructions == 4

@@ -272,3 +272,64 @@ def test_a_breakpoint_stops_only_pes_that_reach_its_line_not_the_kernels_end():
     end = len(program.code) - 1
     assert program.instructions()[-1][1].op == "halt" and program.source_of(end) is None
     assert program.describe_pc(end) == "pc %d (halt) at the end of guarded_axpy" % end  # what errors there say
+
+
+LOOP_SOURCE = """.name triangle
+.sram 4
+.args 1
+    arg r10, 0
+    sreg r1, tid.x
+    li r3, 0
+    li r4, 0
+loop:
+    add r3, r3, r4          # line 9: r3 = 0 + 1 + ... + r4
+    addi r4, r4, 1
+    st r3, r0, 2
+    slt r5, r4, r1
+    bnz r5, loop
+    shli r6, r1, 2
+    add r6, r6, r10
+    gst r3, r6, 0
+    halt
+"""
+
+
+def test_registers_and_sram_of_an_assembled_program_at_each_stop():
+    """Under the debugger an assembled program is read by register and SRAM word: at each stop at line 9
+    of PE 3's loop, r4 is the trip and r3 the sum of the earlier trips, as Python counts them; stopping
+    changes neither the results nor the cycles."""
+    program = ws.assemble(LOOP_SOURCE)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))
+    plain_out = dev.device_array(4, np.int32)
+    plain = ws.Kernel(program)[1, 4](plain_out)
+    out = dev.device_array(4, np.int32)
+    with ws.debug(ws.Kernel(program)[1, 4], out) as dbg:
+        dbg.break_at(line=9, pe=(3, 0))
+        for trip in range(3):
+            stop = dbg.cont()
+            assert stop.reason == "breakpoint" and stop.line == 9
+            regs = dbg.registers((3, 0))
+            assert (regs[1], regs[3], regs[4]) == (3, sum(range(trip)), trip)
+            assert dbg.sram((3, 0), 2, 1)[0] == sum(range(trip))  # stored at the end of the previous trip
+            assert dbg.locals((3, 0)) == {}
+        assert dbg.cont().reason == "finished"
+    expected = [sum(range(max(n, 1))) for n in range(4)]  # a PE runs its loop max(tid.x, 1) times
+    assert out.copy_to_host().tolist() == plain_out.copy_to_host().tolist() == expected
+    assert dbg.stats.cycles == plain.cycles and dbg.stats.instructions == plain.instructions
+
+
+def test_the_cli_prompt_shows_registers_and_sram_of_an_assembled_program(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("import numpy as np\nimport wafersim as ws\n"
+                      f"program = ws.assemble({LOOP_SOURCE!r})\n"
+                      "dev = ws.Device(ws.WaferSpec(width=8, height=8))\n"
+                      "ws.Kernel(program)[1, 4](dev.device_array(4, np.int32))\n")
+    commands = "break 9 3 0\ncont\ncont\nregs 3 0\nsram 3 0\nsram 3 0 2 1\nlocals 3 0\nsram 3 0 3 2\nquit\n"
+    result = CliRunner().invoke(cli, ["debug", str(script)], input=commands)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    # the second stop: r3 = 0 + 0 (the first trip's sum), r4 = 1, and sram[2] = 0
+    assert "r1  =           3 (4.2039e-45)" in text and "r4  =           1 (1.4013e-45)" in text
+    assert "  [0 0 0 0]\n" in text and "  [0]\n" in text
+    assert "(no variables: triangle has no symbol table" in text
+    assert "error: sram: words [3, 3 + 2) are outside" in text

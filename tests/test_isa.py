@@ -34,8 +34,8 @@ def operand_range(opcode, kind: str, n_words: int | None) -> tuple[int, int]:
     """Inclusive range of valid values of one assembly operand of `opcode`."""
     if kind == "sreg":
         return 0, len(SPECIAL_REGISTERS) - 1
-    if kind == "dir":
-        return 0, len(PORTS) - 1
+    if kind == "dir":  # hasnb asks about a neighbour: not the ramp
+        return 0, len(PORTS) - (2 if opcode.name == "hasnb" else 1)
     if kind == "tx":  # a rule's output mask: ports plus ACCEPT (32), as the assembler writes every rule
         return ACCEPT, 2 * ACCEPT - 1
     if kind == "imm" and opcode.fmt == "EXT":
@@ -43,6 +43,8 @@ def operand_range(opcode, kind: str, n_words: int | None) -> tuple[int, int]:
     if kind == "target" and n_words is not None:
         return 0, n_words  # a branch may target any instruction or just past the end
     width, signed = field_width(opcode.fmt, OPERAND_FIELD.get(kind, kind))
+    if opcode.name == "arg":  # an argument number: from 0
+        return 0, (1 << (width - 1)) - 1
     return (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
 
 
@@ -387,6 +389,11 @@ def test_tab_between_mnemonic_and_operands():
     ("sreg r1, tid.z", 1, ["special register"]),
     ('.string 0 "zero"', 1, [".string"]),
     ("li r1, 0x100000000", 1, ["32 bits"]),
+    ("nop\nhasnb r1, ramp", 2, ["neighbour's direction", "'ramp'"]),  # (was a LaunchError at every launch)
+    ("arg r1, -1", 1, ["argument number", "'-1'"]),  # (was "kernel reads argument -1" at launch)
+    (".sram 10\nnop\n.sram 20", 3, [".sram given twice, as 10 and 20"]),  # (was 20 words, silently)
+    (".args 2\n.args 3", 2, [".args given twice, as 2 and 3"]),
+    (".name a\n.name b", 2, [".name given twice, as a and b"]),
 ])
 def test_assembly_errors_name_the_line(source, line, words):
     with pytest.raises(AssemblyError) as info:

@@ -193,3 +193,23 @@ def test_per_pe_coordinates_and_specials_are_the_flat_index_arithmetic(grid, blo
             got = region.has_neighbor(direction)
             assert got.dtype == np.bool_
             np.testing.assert_array_equal(got, (tx >= 0) & (tx < bx) & (ty >= 0) & (ty < by))
+
+
+def test_special_registers_are_cuda_indices_and_pe_is_the_wafer_position():
+    """docs/isa.md: tid, bid, bdim, gdim as CUDA's; pe.x, pe.y the wafer column and row where the block was
+    placed (`LaunchStats.wafer_xy`), which differs from the launch coordinate when blocks wrap to a new row."""
+    names = ["tid.x", "tid.y", "bid.x", "bid.y", "bdim.x", "bdim.y", "gdim.x", "gdim.y", "pe.x", "pe.y"]
+    reads = "".join(f"sreg r{k + 1}, {name}\n" for k, name in enumerate(names))
+    stores = "".join(f"gst r{k + 1}, r20, {4 * k}\n" for k in range(len(names)))
+    program = ws.assemble(".args 1\narg r20, 0\n" + reads + (  # r20 += 40 * (launch y * 12 + launch x)
+        "muli r21, r3, 3\nadd r21, r21, r1\nmuli r22, r4, 2\nadd r22, r22, r2\nmuli r22, r22, 12\n"
+        "add r22, r22, r21\nmuli r22, r22, 40\nadd r20, r20, r22\n") + stores + "halt\n")
+    dev = ws.Device(ws.WaferSpec(width=8, height=8))  # 2 blocks of 3 x 2 a row: block 2 starts row 2
+    out = dev.device_array((2, 12, len(names)), np.int32)
+    stats = ws.Kernel(program)[(4, 1), (3, 2)](out)
+    got = out.copy_to_host()
+    for y in range(2):
+        for x in range(12):
+            expected = [x % 3, y % 2, x // 3, y // 2, 3, 2, 4, 1, *stats.wafer_xy(x, y)]
+            assert got[y, x].tolist() == expected
+    assert stats.wafer_xy(6, 1) == (0, 3)  # (the third block sits below the first)

@@ -206,3 +206,47 @@ def test_errors_name_the_global_pe_that_err_state_reads(width, fx, fy):
     err = info.value
     assert err.pe == (fx, fy) and [b["pe"] for b in err.blocked] == [(fx, fy)]
     assert f"block ({fx // 8}, {fy // 8})" in str(err)
+
+
+REGISTERS_SOURCE = """
+.name regs
+.sram 8
+    sreg r1, tid.x
+    sreg r2, tid.y
+    muli r5, r1, 7
+    sub r5, r5, r2          # r5 = 7 x - y
+    itof r6, r1
+    li r7, 0.5
+    fmul r6, r6, r7         # r6 = float32(x) * 0.5
+    st r5, r2, 0            # sram[y] = 7 x - y
+    st r6, r0, 7            # sram[7] = r6's bits
+    halt
+"""
+
+
+def test_registers_and_sram_of_an_assembled_program_match_python():
+    """An assembled program has no symbol table: `registers` and `sram` read each PE's raw state."""
+    program = ws.assemble(REGISTERS_SOURCE)
+    stats = ws.Kernel(program)[(2, 1), (3, 4)](keep_state=True)
+    state = stats.state
+    for x in range(6):
+        for y in range(4):
+            tx = x % 3  # tid.x: the block is 3 PEs wide
+            regs = state.registers((x, y))
+            assert regs.dtype == np.int32 and regs[0] == 0
+            assert (regs[1], regs[2], regs[5]) == (tx, y, 7 * tx - y)
+            assert regs[6:7].view(np.float32)[0] == np.float32(tx) * np.float32(0.5)
+            expected = np.zeros(8, np.int32)
+            expected[y] = 7 * tx - y
+            expected[7:8] = np.array([np.float32(tx) * np.float32(0.5)]).view(np.int32)
+            assert np.array_equal(state.sram((x, y)), expected)
+            assert np.array_equal(state.sram((x, y), 2, 3), expected[2:5])
+    state.registers((1, 0))[5] = 99  # copies: the kept state does not change
+    state.sram((1, 0))[0] = 99
+    assert state.registers((1, 0))[5] == 7 and state.sram((1, 0))[0] == 7
+    with pytest.raises(ws.ArgumentError, match=r"words \[6, 6 \+ 3\) are outside .* 8 words"):
+        state.sram((0, 0), 6, 3)
+    with pytest.raises(ws.ArgumentError, match="outside"):
+        state.sram((0, 0), -1, 2)
+    with pytest.raises(ws.VariableUnavailableError, match=r"no symbol table .* registers\(pe\)"):
+        state.read_local("r5", (0, 0))

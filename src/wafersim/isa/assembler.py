@@ -268,6 +268,9 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
             return int(low[1:])
         raise ValueError(f"expected a register r0..r31, got {token!r}")
     if kind == "dir":
+        if low == "ramp" and opname == "hasnb":  # (the engine refused it only at launch, a LaunchError)
+            raise ValueError("expected a neighbour's direction (north, east, south, west), got 'ramp': ramp is "
+                             "this PE's own router, not a neighbour")
         if low in _DIRECTION_NAMES:
             return _DIRECTION_NAMES[low]
         raise ValueError(f"expected a direction (north, east, south, west, ramp), got {token!r}")
@@ -295,7 +298,10 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
             return _parse_int(token)
         except ValueError:
             return token  # a label, resolved in the second pass
-    return _parse_imm(token, allow_float=(kind == "imm" and BY_NAME[opname].fmt == "EXT"))
+    value = _parse_imm(token, allow_float=(kind == "imm" and BY_NAME[opname].fmt == "EXT"))
+    if opname == "arg" and value < 0:  # (encodable, but every launch would refuse it)
+        raise ValueError(f"expected an argument number 0, 1, ..., got {token!r}")
+    return value
 
 
 def _split_operands(text: str) -> list[str]:
@@ -311,6 +317,7 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
     program_name, data_words, arg_count = name or "kernel", 0, None
     strings: dict[int, str] = {}
     routes: dict[int, str] = {}
+    given: dict[str, str | int] = {}  # .name, .sram, .args: each once
     labels: dict[str, int] = {}
     pending: list[tuple[int, str, Instr, dict[str, str]]] = []  # (line number, text, instr, unresolved labels)
     pc = 0
@@ -347,6 +354,12 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
         head, rest = (line.split(None, 1) + [""])[:2]
         if head.startswith("."):
             try:
+                if head in (".name", ".sram", ".args"):
+                    # (a second one with another value silently replaced the first: `.sram 10` then `.sram 20`
+                    # gave 20 words, not the 30 a reader may expect)
+                    value = rest.strip() if head == ".name" else _parse_int(rest.strip())
+                    if given.setdefault(head, value) != value:
+                        raise fail(f"{head} given twice, as {given[head]} and {value}: give it once")
                 if head == ".name":
                     program_name = rest.strip()
                 elif head in (".sram", ".args"):

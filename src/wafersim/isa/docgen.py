@@ -50,7 +50,11 @@ def render() -> str:
     lines += [
         "",
         "Directions: " + ", ".join(f"`{d}` = {i}" for i, d in enumerate(opcodes.DIRECTIONS)) +
-        ". Special registers (`sreg`): " + ", ".join(f"`{s}` = {i}" for i, s in enumerate(SPECIAL_REGISTERS)) + ".",
+        ". Special registers (`sreg`): " + ", ".join(f"`{s}` = {i}" for i, s in enumerate(SPECIAL_REGISTERS)) +
+        ": the thread's index in its block, the block's index in the grid, the block's size and the grid's size in "
+        "blocks (CUDA's threadIdx, blockIdx, blockDim, gridDim), and the PE's wafer column and row, where the "
+        "launch placed its block (`LaunchStats.wafer_xy`): not the launch coordinate `ws.grid(2)`, which is "
+        "bid * bdim + tid.",
         "Modifiers after a dot set `flags` bits: " + ", ".join(f"`.{k}` = {v}" for k, v in opcodes.FLAG_LETTERS.items()) +
         " (`f`: float32 elements; `s`: operand b is a scalar register; `b`: bfloat16 instead of float16 on the "
         "16-bit float opcodes).",
@@ -98,7 +102,9 @@ def render() -> str:
         "`assemble(disassemble(program))` gives back the same code words and texts. A `.string` text is in double",
         "quotes with JSON's escapes (`\\\"` a quote, `\\\\` a backslash, `\\n`, `\\t`, `\\uXXXX`); `#` and `;` inside it",
         "are text, not comments. Strings are numbered 1 to 32767, each defined once; `print rX, N` with no `.string N`",
-        "prints the label `#N`. `.route CH NAME` declares the named route (`row_bus`, `column_bus`, `block_bus`,",
+        "prints the label `#N` (and a `chk` error with no `.string N` says `#N`). `.name`, `.sram` and `.args` are",
+        "given at most once each (a repeat must repeat the value: a second `.sram` does not add words). A",
+        "`.route CH NAME` declares the named route (`row_bus`, `column_bus`, `block_bus`,",
         "`chain_east` and the like: `isa/routes.py`) a launch sets up on channel CH, as `ws.use_route` does in Python;",
         "a launch's `routes=` may not give that channel another.",
         "",

@@ -191,6 +191,14 @@ class Controller:
         """One variable or local array of PE `pe` (`LaunchState.read_local`)."""
         return self._state().read_local(name, pe)
 
+    def registers(self, pe: tuple[int, int]) -> np.ndarray:
+        """PE `pe`'s registers r0, r1, ... as int32 (`LaunchState.registers`): an assembled program's state."""
+        return self._state().registers(pe)
+
+    def sram(self, pe: tuple[int, int], start: int = 0, count: int | None = None) -> np.ndarray:
+        """Words of PE `pe`'s data segment as int32 (`LaunchState.sram`)."""
+        return self._state().sram(pe, start, count)
+
     def fifo(self, pe: tuple[int, int], direction: int | str, channel: int = 0) -> FifoContents:
         """The words waiting in PE `pe`'s FIFO from `direction` (ws.NORTH ... ws.RAMP, or its name) on
         `channel`, oldest first, with the cycle each arrives; words still on the link are included."""

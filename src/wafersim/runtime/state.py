@@ -10,7 +10,8 @@ The compiler's symbol table (`Program.symbols`) says where each variable lives a
 a spill slot, or for local arrays a range of SRAM words. A variable is readable where the PE stopped
 only if the rest of the program still reads it there; otherwise (its last use is behind, or the
 optimiser removed it) `read_local` raises `VariableUnavailableError` instead of guessing. A PE that
-has halted has no live variables: its local arrays can still be read.
+has halted has no live variables: its local arrays can still be read. An assembled program has no symbol
+table: `registers(pe)` and `sram(pe, ...)` read a PE's raw registers and data segment, for any program.
 """
 from __future__ import annotations
 
@@ -163,6 +164,25 @@ class LaunchState:
         pc = int(snap.pcs[lane])
         return {name: self._value(sym, snap, lane) for name, sym in sorted(self.symbols_at(pc).items())}
 
+    def registers(self, pe: Any) -> np.ndarray:
+        """The registers r0, r1, ... of PE `pe` = (x, y) where it stopped, as int32 (`.view(np.float32)` for
+        the float32 bits a float instruction wrote): what an assembled program, which has no symbol table,
+        is read by (a compiled kernel's variables: `read_local`). A copy; r0 always reads 0."""
+        snap, lane = self.locate(pe)
+        return snap.regs[:, lane].astype(np.int32, copy=True)
+
+    def sram(self, pe: Any, start: int = 0, count: int | None = None) -> np.ndarray:
+        """Words `start` .. `start + count` (default: to the end) of PE `pe`'s data segment (the `.sram`
+        words loads, stores and vector instructions address from 0), as int32; a copy."""
+        snap, lane = self.locate(pe)
+        words = snap.sram.shape[0]
+        count = words - start if count is None and is_integer(start) else count
+        if not (is_integer(start) and is_integer(count) and 0 <= start and 0 <= count and start + count <= words):
+            raise ArgumentError(f"sram: words [{start}, {start} + {count}) are outside PE {tuple(pe)}'s data segment "
+                                f"of {words} words (.sram {words}): give 0 <= start and start + count <= {words}",
+                                start=start, count=count, size=words)
+        return snap.sram[int(start): int(start) + int(count), lane].astype(np.int32, copy=True)
+
     @staticmethod
     def _value(sym: Symbol, snap: WaveSnapshot, lane: int) -> Any:
         if sym.dtype in halfprec.HALF_DTYPES:  # a 16-bit local array: one value per word (isa.halfprec)
@@ -177,6 +197,10 @@ class LaunchState:
         return snap.sram[sym.index: sym.index + words, lane].copy().view(dtype).reshape(sym.shape)
 
     def _why_not(self, name: str, pc: int, pe: Any) -> str:
+        if not self.program.symbols:  # an assembled program (or a kernel with no variable in storage)
+            return (f"{self.program.name} has no variable or local array {name!r}: it has no symbol table (an "
+                    f"assembled program has none); read PE {tuple(pe)}'s registers with registers(pe) and its "
+                    f"SRAM with sram(pe, start, count) (at the wsdb prompt: regs X Y, sram X Y [START [COUNT]])")
         if not any(sym.name == name for sym in self.program.symbols):
             known = sorted({sym.name for sym in self.program.symbols})
             return (f"{self.program.name} has no variable or local array {name!r} with storage (known: "

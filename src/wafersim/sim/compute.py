@@ -222,7 +222,9 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         bad |= index >= bound
         if L.any(bad):
             i = self._first_true(L, bad)
-            what = self.program.strings[ins.imm] if 0 < ins.imm < len(self.program.strings) else "index"
+            # (string number N without a .string: labelled #N, as `print` labels it; 0: the compiler's "index")
+            what = (self.program.strings[ins.imm] if 0 < ins.imm < len(self.program.strings) else "") or (
+                f"#{ins.imm}" if ins.imm > 0 else "index")
             if what in ARITHMETIC_CHECKS:  # a guard the compiler put where Python would raise
                 cls, message = ARITHMETIC_CHECKS[what]
                 raise self._lane_error(cls, message, L, bad)

@@ -11,7 +11,7 @@ import click
 
 from ..arch.spec import PRESET_SIZES, resolve_spec
 from ..arch.values import plural
-from ..errors import WaferError, output_path
+from ..errors import AssemblyError, WaferError, output_path
 from ..isa import binary
 from ..isa.assembler import assemble, disassemble
 from ..isa.opcodes import opcode_cycles
@@ -187,9 +187,23 @@ def bench(bench_args: tuple[str, ...]) -> None:
 @click.option("-o", "--output", help="program file to write (default: SOURCE with .wsb)")
 def asm(source: str, output: str | None) -> None:
     """Assemble a text program into a .wsb program file."""
-    program = _guard(lambda: assemble(Path(source).read_text(), name=Path(source).stem, file=str(source)))
+    program = _guard(lambda: assemble(_assembly_text(Path(source)), name=Path(source).stem, file=str(source)))
     path = _guard(lambda: binary.save(program, output or Path(source).with_suffix(".wsb")))
     click.echo(f"wrote {path}: {program.name}, {len(program.code)} words, {program.data_words} data words")
+
+
+def _assembly_text(source: Path) -> str:
+    """The text of an assembly source file; a program file or other binary file is an `AssemblyError` that
+    says what it is (reading it as text raised a bare UnicodeDecodeError)."""
+    data = source.read_bytes()
+    if data[:3] == binary.MAGIC[:3]:
+        raise AssemblyError(f"{source}: a program file (.wsb), not assembly text: `wafersim disasm {source}` "
+                            f"prints it as assembly")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AssemblyError(f"{source}: not assembly text (byte {exc.start} is not UTF-8): give a text file of "
+                            f"instructions (docs/isa.md)") from None
 
 
 @main.command()

@@ -10,11 +10,13 @@ Before each launch and at each stop it reads commands (one a line) until one of 
     where              PEs by source line                                (w)
     locals X Y         the variables of PE (X, Y)                        (l)
     print NAME X Y     one variable or local array of PE (X, Y)          (p)
+    regs X Y           the registers r0.. of PE (X, Y), as int32 and float32 (r)
+    sram X Y [START [COUNT]]  data segment words of PE (X, Y) (default: all)
     fifo X Y DIR [CH]  words waiting at PE (X, Y) from DIR (north, east, south, west, ramp)
     quit               run everything to the end without stopping       (q)
 
 The end of the input counts as `quit`. When a launch fails, the prompt opens once more on its PEs as the
-error left them (`err.state`): `where`, `locals`, `print` and `fifo` show them; any command that would run
+error left them (`err.state`): `where`, `locals`, `print`, `regs`, `sram` and `fifo` show them; any command that would run
 ends the session with the error.
 """
 from __future__ import annotations
@@ -109,8 +111,22 @@ class ReplDebugger(Controller):
                 shown = ", ".join(f"({x}, {y})" for x, y in pes[:8]) + (" ..." if len(pes) > 8 else "")
                 self.echo(f"  line {line if line is not None else '-'}: {plural(len(pes), 'PE')} {shown}")
         elif name in ("l", "locals"):
-            for key, value in self.locals(numbers()[:2]).items():
+            found = self.locals(numbers()[:2])
+            for key, value in found.items():
                 self.echo(f"  {key} = {_show(value)}")
+            program = self._state().program
+            if not found and not program.symbols:  # say why nothing is shown, and what to use instead
+                self.echo(f"  (no variables: {program.name} has no symbol table, as an assembled program; "
+                          f"use regs X Y and sram X Y)")
+        elif name in ("r", "regs"):
+            values = self.registers(numbers()[:2])
+            for first in range(0, len(values), 4):
+                self.echo("  " + "  ".join(f"r{k:<2} = {int(v):>11} ({float(f):g})" for k, (v, f) in enumerate(
+                    zip(values[first:first + 4], values[first:first + 4].view(np.float32)), start=first)))
+        elif name == "sram":
+            values = numbers()
+            words = self.sram(values[:2], *values[2:4])
+            self.echo(f"  {_show(words)}")
         elif name in ("p", "print"):
             self.echo(f"  {args[0]} = {_show(self.read_local(args[0], tuple(int(a) for a in args[1:3])))}")
         elif name == "fifo":
