@@ -31,7 +31,7 @@ from ..sim.debug_hooks import DebugWaveSim, line_starts, snapshot
 from ..sim.lanes import Lanes
 from ..sim.layout import Placement
 from ..sim.stats import LaunchStats
-from .device import ConfiguredKernel
+from .device import ConfiguredKernel, Device
 from .state import LaunchState, pe_lane
 
 MAX_PES_LISTED = 8
@@ -227,6 +227,7 @@ class Debugger(Controller):
         self._thread: threading.Thread | None = None
         self._to_launch: queue.Queue = queue.Queue()
         self._to_user: queue.Queue = queue.Queue()
+        self._device: Device | None = None  # the launch's, once its thread has started
         self.finished = False
 
     def __enter__(self) -> "Debugger":
@@ -281,7 +282,7 @@ class Debugger(Controller):
     def _launch(self) -> None:
         configured = self.configured
         try:
-            device = configured.device_for(self.args)
+            device = self._device = configured.device_for(self.args)
             stats = configured.kernel.launch(device, configured.grid, configured.block, self.args,
                                              stream=configured.stream, _wave_class=_Deferred(self), **self.options)
         except _Abandoned:
@@ -292,8 +293,17 @@ class Debugger(Controller):
             self._to_user.put(("done", stats))
 
     def pause(self, sim: DebugWaveSim, pc: int | None, lanes: Lanes | None, reason: str) -> None:
-        self._to_user.put(("stop", self.stopped(sim, pc, lanes, reason)))
-        if self._to_launch.get() == "abandon":
+        # This thread holds the device's lock while it waits for the caller here: a command on the device from
+        # the caller's thread would wait for the lock forever (and this thread for the caller), so the lock
+        # refuses such commands while the launch is stopped (`runtime.devlock`).
+        lock = self._device.lock
+        lock.stopped_launch = self.program.name if self.program is not None else "a kernel"
+        try:
+            self._to_user.put(("stop", self.stopped(sim, pc, lanes, reason)))
+            command = self._to_launch.get()
+        finally:
+            lock.stopped_launch = None
+        if command == "abandon":
             raise _Abandoned()
 
 
