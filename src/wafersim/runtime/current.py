@@ -8,7 +8,7 @@ import numpy as np
 
 from ..arch.spec import WaferSpec
 from ..arch.values import is_finite_real, is_integer
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, call_checked
 from ..compiler import intrinsics as ws
 from .device import Device, DeviceArray, Event, Stream
 from .jit import jit
@@ -20,6 +20,7 @@ _current: Device | None = None
 _current_lock = threading.Lock()
 
 
+@call_checked
 def select_device(spec: Device | WaferSpec | str | None = None) -> Device:
     """Make a device current and return it: `spec` an existing `Device` (as CUDA's `cudaSetDevice`), else a
     new device of this spec (preset name, TOML path or WaferSpec; default `dev`). The current device is one
@@ -36,6 +37,7 @@ def select_device(spec: Device | WaferSpec | str | None = None) -> Device:
     return device
 
 
+@call_checked
 def get_current_device() -> Device:
     """The current device (a `dev` preset device is created on first use, once for every thread)."""
     global _current
@@ -50,6 +52,7 @@ def get_current_device() -> Device:
 INIT_HEAP_MIB = 384
 
 
+@call_checked
 def init(heap_mib: float = INIT_HEAP_MIB) -> float:
     """Start the engine now, like CUDA's context creation: import Numba, load its machine code for the
     compiled path (`wafersim.sim.compiled.startup`: the registries, and every engine function a launch calls
@@ -171,21 +174,26 @@ def warm_up_launch() -> tuple[np.ndarray, np.ndarray] | None:
     return assembled.copy_to_host(), out.copy_to_host()
 
 
+@call_checked
 def synchronize() -> None:
     get_current_device().synchronize()
 
 
+@call_checked
 def to_device(array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
     return get_current_device().to_device(array, stream=stream)
 
 
+@call_checked
 def device_array(shape: int | Sequence[int], dtype: Any = np.float32, stream: Stream | None = None) -> DeviceArray:
     return get_current_device().device_array(shape, dtype, stream=stream)
 
 
+@call_checked
 def stream() -> Stream:
     return get_current_device().stream()
 
 
+@call_checked
 def event() -> Event:
     return get_current_device().event()

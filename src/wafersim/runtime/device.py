@@ -19,7 +19,7 @@ from ..arch.spec import WaferSpec, resolve_spec
 from ..arch.values import is_integer, plural
 from ..envvars import env_flag
 from ..errors import (ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError,
-                      OutOfMemoryError, WaferError)
+                      OutOfMemoryError, WaferError, call_checked)
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import Placement, normalize_dims
@@ -47,17 +47,12 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 def serialized(method: _Method) -> _Method:
     """A `Device` method run holding the device's lock (`Device.lock`). A call that does not match the
     method's parameters (an unknown keyword, an argument too many) is an `ArgumentTypeError` naming them."""
+    checked = call_checked(method)
+
     @functools.wraps(method)
     def locked(self: "Device", *args: Any, **kwargs: Any) -> Any:
         with self.lock:
-            try:
-                return method(self, *args, **kwargs)
-            except TypeError as exc:
-                # Raised by the call itself (no frame of the method below this one): the arguments do not fit
-                # its signature. A TypeError from inside the method is left as it is.
-                if isinstance(exc, WaferError) or exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
-                    raise
-                raise ArgumentTypeError(f"{exc} (see help(Device.{method.__name__}))") from None
+            return checked(self, *args, **kwargs)
 
     return locked  # type: ignore[return-value]
 
