@@ -16,6 +16,7 @@ to its end (or abandons it, when the block raised: a failed launch leaves device
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import queue
 import threading
@@ -264,7 +265,9 @@ class Debugger(Controller):
             raise DebuggerError("the launch has finished: there is nothing left to run")
         self.mode, self.current = mode, None
         if self._thread is None:
-            self._thread = threading.Thread(target=self._launch, name="wafersim-debug", daemon=True)
+            # (in a copy of the caller's context: its `sim.strategy.forced` strategy, as a launch of its own)
+            self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._launch,),
+                                            name="wafersim-debug", daemon=True)
             self._thread.start()
         else:
             self._to_launch.put("go")
