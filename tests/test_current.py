@@ -2,7 +2,11 @@
 a launch's process-wide first uses without any device, stream or observer seeing it."""
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
+import pytest
 
 import wafersim as ws
 from wafersim.runtime import current, device as runtime_device
@@ -32,3 +36,49 @@ def test_select_device_makes_the_current_device(monkeypatch):
     monkeypatch.setattr(current, "_current", None)  # (the session's current device again afterwards)
     chosen = ws.select_device(ws.WaferSpec(width=3, height=2))
     assert ws.get_current_device() is chosen and chosen.spec.width == 3
+
+
+def test_select_device_makes_an_existing_device_current_again(monkeypatch):
+    # As cudaSetDevice: with two devices, the module-level helpers follow the one selected last (a Device was
+    # a SpecError, "unknown spec 'Device(...)'", so the first device could never be current again).
+    monkeypatch.setattr(current, "_current", None)
+    first, second = ws.Device(ws.WaferSpec(width=4, height=1)), ws.Device(ws.WaferSpec(width=2, height=2))
+    assert ws.select_device(first) is first and ws.get_current_device() is first
+    x = ws.to_device(np.arange(4, dtype=np.float32))
+    assert x.device is first and ws.stream().device is first
+    assert ws.select_device(second) is second and ws.device_array(3).device is second
+    assert ws.select_device(first) is first and ws.event().device is first
+    assert ws.to_device(np.ones(2, np.float32)).device is first and x.copy_to_host().tolist() == [0, 1, 2, 3]
+
+
+def test_select_device_of_a_device_number_says_there_are_none(monkeypatch):
+    monkeypatch.setattr(current, "_current", None)
+    for number in (0, 1, np.int64(0), True):
+        with pytest.raises(ws.ArgumentTypeError, match=r"no device numbers.*ws\.select_device\(dev\)"):
+            ws.select_device(number)
+    assert current._current is None  # (nothing was made current)
+
+
+def test_threads_that_first_use_the_current_device_at_once_share_one(monkeypatch):
+    # Each thread's first ws.get_current_device() made a device when several came at once (29 of 30 trials with
+    # 4 threads); their arrays then lay on devices that were no longer current.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(10):
+            monkeypatch.setattr(current, "_current", None)
+            start, arrays = threading.Barrier(4), []
+
+            def first_use():
+                start.wait()
+                arrays.append(ws.to_device(np.full(2, 5.0, np.float32)))
+
+            threads = [threading.Thread(target=first_use) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert len(arrays) == 4 and all(a.device is ws.get_current_device() for a in arrays)
+            assert [a.copy_to_host().tolist() for a in arrays] == [[5.0, 5.0]] * 4
+    finally:
+        sys.setswitchinterval(interval)

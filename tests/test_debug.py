@@ -3,6 +3,7 @@ driven through its prompt (src/wafersim/runtime/debug.py, sim/debug_hooks.py, to
 from __future__ import annotations
 
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -125,6 +126,46 @@ def test_leaving_the_block_runs_the_launch_to_its_end(setup):
         dbg.cont()
     np.testing.assert_allclose(out.copy_to_host(), reference(u, 0.1, 2)[-1], rtol=1e-6)
     assert dbg.stats is not None and dev.last_launch is dbg.stats
+
+
+def run_with_timeout(command, seconds: float = 60.0) -> BaseException | str:
+    """The error `command()` raised in a thread of its own, or a string saying it returned or still waits."""
+    outcome: list = []
+
+    def run():
+        try:
+            command()
+            outcome.append("returned")
+        except BaseException as error:  # noqa: BLE001 -- the test looks at it
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return outcome[0] if outcome else f"still waiting after {seconds} s"
+
+
+def test_commands_on_the_device_at_a_stop_are_refused_not_left_waiting_forever(setup):
+    # The stopped launch's thread holds the device's lock: `out.copy_to_host()` at a breakpoint waited for it
+    # forever (and the launch for the caller's next command), a hang with no message.
+    dev, u, d_u = setup
+    out = dev.device_array(u.shape)
+    other = ws.Device(ws.WaferSpec(width=4, height=4))
+    with ws.debug(smooth[(2, 2), (4, 4)], d_u, out, np.float32(0.1), 2) as dbg:
+        dbg.break_at(line=line_of(smooth, "MARK-update"))
+        assert dbg.cont().reason == "breakpoint"
+        for command in (out.copy_to_host, lambda: dev.to_device(u), dev.synchronize, lambda: dev.event().record(),
+                        lambda: smooth[(2, 2), (4, 4)](d_u, out, np.float32(0.1), 2)):
+            error = run_with_timeout(command)  # (in a thread: a regression fails the test rather than hanging it)
+            assert isinstance(error, ws.LaunchError) and error.launch == "smooth", error
+            assert "stopped under the debugger" in str(error) and "after the `with ws.debug" in str(error)
+        # another device is free, and the launch goes on as before
+        assert other.to_device(np.arange(3, dtype=np.float32)).copy_to_host().tolist() == [0.0, 1.0, 2.0]
+        dbg.clear()
+        assert dbg.cont().reason == "finished"
+        np.testing.assert_allclose(out.copy_to_host(), reference(u, 0.1, 2)[-1], rtol=1e-6)  # (finished: free)
+    assert dev.lock.stopped_launch is None and dev.last_launch is dbg.stats
+    assert dev.to_device(u).copy_to_host().tolist() == u.tolist()
 
 
 def test_bad_breakpoints_are_errors(setup):

@@ -120,6 +120,22 @@ CASES = [
      ValueError),
     ("record on another device's stream", lambda e: e.dev.event().record(e.other_stream), ws.LaunchError,
      ValueError),
+    # calls that do not fit the signature: Python's TypeError named no wafersim class (Device's methods already
+    # said ArgumentTypeError; streams, events, arrays and the module-level helpers did not)
+    ("stream synchronize with an argument", lambda e: e.stream.synchronize(e.recorded), ws.ArgumentTypeError,
+     TypeError),
+    ("wait_event without the event", lambda e: e.stream.wait_event(), ws.ArgumentTypeError, TypeError),
+    ("event query with an argument", lambda e: e.recorded.query(1), ws.ArgumentTypeError, TypeError),
+    ("event record with an unknown keyword", lambda e: e.dev.event().record(strem=0), ws.ArgumentTypeError,
+     TypeError),
+    ("elapsed time of one event", lambda e: ws.event_elapsed_time(e.recorded), ws.ArgumentTypeError, TypeError),
+    ("ws.stream with an argument", lambda e: ws.stream(1), ws.ArgumentTypeError, TypeError),
+    ("ws.event with an argument", lambda e: ws.event(False), ws.ArgumentTypeError, TypeError),
+    ("ws.synchronize with a stream", lambda e: ws.synchronize(e.stream), ws.ArgumentTypeError, TypeError),
+    ("ws.to_device without an array", lambda e: ws.to_device(), ws.ArgumentTypeError, TypeError),
+    ("ws.init with two arguments", lambda e: ws.init(0, 1), ws.ArgumentTypeError, TypeError),
+    ("copy_to_host with an unknown keyword", lambda e: e.arr.copy_to_host(strem=0), ws.ArgumentTypeError, TypeError),
+    ("free with an argument", lambda e: e.arr.free(e.arr), ws.ArgumentTypeError, TypeError),
     # launch configuration and options
     ("configuration of one item", lambda e: ws.Kernel(HALT)[1], ws.LaunchError, ValueError),
     ("configuration of four items", lambda e: ws.Kernel(HALT)[1, 1, None, None], ws.LaunchError, ValueError),
@@ -278,3 +294,20 @@ def test_every_writer_refuses_a_folder_first_and_never_leaves_a_torn_file(tmp_pa
     assert info.value.path == str(path)
     monkeypatch.setattr(errors.os, "replace", real)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["f.out"]
+
+
+def test_call_checked_names_a_call_that_does_not_fit_and_leaves_errors_from_inside_alone():
+    from wafersim.errors import call_checked
+
+    @call_checked
+    def scale(x, factor=2):
+        return x * factor  # ("a" * 2.5 is a TypeError from inside: not the caller's call)
+
+    assert scale(3) == 6 and scale(3, factor=3) == 9
+    with pytest.raises(ws.ArgumentTypeError, match=r"unexpected keyword argument 'factr'.*help\(.*scale\)"):
+        scale(3, factr=3)
+    with pytest.raises(ws.ArgumentTypeError, match="missing 1 required positional argument"):
+        scale()
+    with pytest.raises(TypeError) as info:
+        scale("a", 2.5)
+    assert not isinstance(info.value, ws.WaferError)

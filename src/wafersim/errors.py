@@ -5,10 +5,11 @@ message, so that tools and tests can read where a failure happened without parsi
 """
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, TypeVar
 
 import numpy as np
 
@@ -192,3 +193,23 @@ def flag_argument(value: Any, name: str) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def call_checked(function: _Function) -> _Function:
+    """`function` with a call that does not fit its parameters (an argument too many, an unknown keyword, a
+    missing argument) raised as an `ArgumentTypeError` naming them, a `WaferError` as every error a public call
+    can raise, instead of Python's bare `TypeError`. A `TypeError` raised inside the function is left as it is."""
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except TypeError as exc:
+            # Raised by the call itself: no frame of `function` below this one.
+            if isinstance(exc, WaferError) or exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
+                raise
+            raise ArgumentTypeError(f"{exc} (see help({function.__qualname__}))") from None
+
+    return checked  # type: ignore[return-value]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError, LaunchError
+from ..errors import ArgumentError, ArgumentTypeError, LaunchError, call_checked
 from ..isa import halfprec
 from .streams import Stream, not_picklable
 
@@ -119,6 +119,7 @@ class DeviceArray:
         alloc = self.device.memory.lookup(self.pointer.address)
         return alloc is None or alloc.serial != self.pointer.serial
 
+    @call_checked
     def copy_to_host(self, ary: np.ndarray | None = None, stream: Stream | None = None) -> np.ndarray:
         """The array's contents as a new host array, or into `ary`: a writeable, C-contiguous NumPy array of
         the same shape and dtype."""
@@ -133,6 +134,7 @@ class DeviceArray:
         self.device.memcpy_dtoh(out, self.pointer, stream=stream)
         return out
 
+    @call_checked
     def copy_to_device(self, ary: np.ndarray, stream: Stream | None = None) -> None:
         """Overwrite the array with a host array of the same shape and dtype."""
         refuse_device_source(ary, "copy_to_device")
@@ -143,6 +145,7 @@ class DeviceArray:
                               host=(ary.shape, str(ary.dtype)), device=(self.shape, str(self.dtype)))
         self.device.memcpy_htod(self.pointer, device_words(ary), stream=stream)
 
+    @call_checked
     def free(self) -> None:
         """Release the array's device memory now; using it afterwards raises an error. Device memory is held
         until `free` (or until its `Device` is gone), not released when the last `DeviceArray` object of it

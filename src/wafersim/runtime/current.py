@@ -1,33 +1,50 @@
 """The current device, and module-level helpers that act on it (like `numba.cuda`)."""
 from __future__ import annotations
 
+import threading
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..arch.values import is_finite_real
-from ..errors import ArgumentError
+from ..arch.values import is_finite_real, is_integer
+from ..errors import ArgumentError, ArgumentTypeError, call_checked
 from ..compiler import intrinsics as ws
 from .device import Device, DeviceArray, Event, Stream
 from .jit import jit
 
 _current: Device | None = None
+# Held while the current device is read or replaced: host threads whose first module-level calls
+# (`ws.to_device`, `ws.stream`...) came at once each made a device of their own, and all but one of them
+# lost it to the next call, so one thread's arrays and streams landed on two devices.
+_current_lock = threading.Lock()
 
 
-def select_device(spec: WaferSpec | str | None = None) -> Device:
-    """Make a new device of this spec (preset name, TOML path or WaferSpec) the current one."""
+@call_checked
+def select_device(spec: Device | WaferSpec | str | None = None) -> Device:
+    """Make a device current and return it: `spec` an existing `Device` (as CUDA's `cudaSetDevice`), else a
+    new device of this spec (preset name, TOML path or WaferSpec; default `dev`). The current device is one
+    per process, shared by its host threads (CUDA's is per thread)."""
     global _current
-    _current = Device(spec)
-    return _current
+    if is_integer(spec) or isinstance(spec, bool):
+        # (Numba's cuda.select_device(0): resolve_spec said only "unknown spec '0'")
+        raise ArgumentTypeError(f"select_device({spec!r}): wafersim has no device numbers; pass a Device to make it "
+                                f"current (ws.select_device(dev)), or a spec for a new one (a WaferSpec, a preset "
+                                f"name such as 'dev', or a TOML path)", type=type(spec).__name__)
+    device = spec if isinstance(spec, Device) else Device(spec)
+    with _current_lock:
+        _current = device
+    return device
 
 
+@call_checked
 def get_current_device() -> Device:
-    """The current device (a `dev` preset device is created on first use)."""
+    """The current device (a `dev` preset device is created on first use, once for every thread)."""
     global _current
-    if _current is None:
-        _current = Device()
-    return _current
+    with _current_lock:
+        if _current is None:
+            _current = Device()
+        return _current
 
 
 #: Heap `init` touches and frees ahead of the first launch by default (`hostmem.reserve_heap`), in MiB: most of
@@ -35,6 +52,7 @@ def get_current_device() -> Device:
 INIT_HEAP_MIB = 384
 
 
+@call_checked
 def init(heap_mib: float = INIT_HEAP_MIB) -> float:
     """Start the engine now, like CUDA's context creation: import Numba, load its machine code for the
     compiled path (`wafersim.sim.compiled.startup`: the registries, and every engine function a launch calls
@@ -156,21 +174,26 @@ def warm_up_launch() -> tuple[np.ndarray, np.ndarray] | None:
     return assembled.copy_to_host(), out.copy_to_host()
 
 
+@call_checked
 def synchronize() -> None:
     get_current_device().synchronize()
 
 
+@call_checked
 def to_device(array: np.ndarray, stream: Stream | None = None) -> DeviceArray:
     return get_current_device().to_device(array, stream=stream)
 
 
+@call_checked
 def device_array(shape: int | Sequence[int], dtype: Any = np.float32, stream: Stream | None = None) -> DeviceArray:
     return get_current_device().device_array(shape, dtype, stream=stream)
 
 
+@call_checked
 def stream() -> Stream:
     return get_current_device().stream()
 
 
+@call_checked
 def event() -> Event:
     return get_current_device().event()

@@ -16,6 +16,7 @@ to its end (or abandons it, when the block raised: a failed launch leaves device
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import queue
 import threading
@@ -31,7 +32,7 @@ from ..sim.debug_hooks import DebugWaveSim, line_starts, snapshot
 from ..sim.lanes import Lanes
 from ..sim.layout import Placement
 from ..sim.stats import LaunchStats
-from .device import ConfiguredKernel
+from .device import ConfiguredKernel, Device
 from .state import LaunchState, pe_lane
 
 MAX_PES_LISTED = 8
@@ -235,6 +236,7 @@ class Debugger(Controller):
         self._thread: threading.Thread | None = None
         self._to_launch: queue.Queue = queue.Queue()
         self._to_user: queue.Queue = queue.Queue()
+        self._device: Device | None = None  # the launch's, once its thread has started
         self.finished = False
 
     def __enter__(self) -> "Debugger":
@@ -271,7 +273,9 @@ class Debugger(Controller):
             raise DebuggerError("the launch has finished: there is nothing left to run")
         self.mode, self.current = mode, None
         if self._thread is None:
-            self._thread = threading.Thread(target=self._launch, name="wafersim-debug", daemon=True)
+            # (in a copy of the caller's context: its `sim.strategy.forced` strategy, as a launch of its own)
+            self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._launch,),
+                                            name="wafersim-debug", daemon=True)
             self._thread.start()
         else:
             self._to_launch.put("go")
@@ -289,7 +293,7 @@ class Debugger(Controller):
     def _launch(self) -> None:
         configured = self.configured
         try:
-            device = configured.device_for(self.args)
+            device = self._device = configured.device_for(self.args)
             stats = configured.kernel.launch(device, configured.grid, configured.block, self.args,
                                              stream=configured.stream, _wave_class=_Deferred(self), **self.options)
         except _Abandoned:
@@ -300,8 +304,17 @@ class Debugger(Controller):
             self._to_user.put(("done", stats))
 
     def pause(self, sim: DebugWaveSim, pc: int | None, lanes: Lanes | None, reason: str) -> None:
-        self._to_user.put(("stop", self.stopped(sim, pc, lanes, reason)))
-        if self._to_launch.get() == "abandon":
+        # This thread holds the device's lock while it waits for the caller here: a command on the device from
+        # the caller's thread would wait for the lock forever (and this thread for the caller), so the lock
+        # refuses such commands while the launch is stopped (`runtime.devlock`).
+        lock = self._device.lock
+        lock.stopped_launch = self.program.name if self.program is not None else "a kernel"
+        try:
+            self._to_user.put(("stop", self.stopped(sim, pc, lanes, reason)))
+            command = self._to_launch.get()
+        finally:
+            lock.stopped_launch = None
+        if command == "abandon":
             raise _Abandoned()
 
 

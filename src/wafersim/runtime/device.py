@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import inspect
 import numbers
-import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
@@ -20,7 +19,7 @@ from ..arch.spec import WaferSpec, resolve_spec
 from ..arch.values import is_integer, plural
 from ..envvars import env_flag
 from ..errors import (ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError,
-                      OutOfMemoryError, WaferError)
+                      OutOfMemoryError, WaferError, call_checked)
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import Placement, normalize_dims
@@ -30,6 +29,7 @@ from ..sim.stats import LaunchStats
 from .arrays import (NUMERIC_KINDS, DeviceArray, DevicePointer, check_host_destination, device_dtype,  # noqa: F401
                      device_itemsize, device_words, is_half_scalar, refuse_device_source, refuse_half_bytes,
                      refuse_reinterpreting_copy)
+from .devlock import DeviceLock
 from .progress import LaunchProgress, ProgressOption, copy_bytes, launch_progress
 from .routes import route_masks
 from .state import LaunchState
@@ -47,17 +47,12 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 def serialized(method: _Method) -> _Method:
     """A `Device` method run holding the device's lock (`Device.lock`). A call that does not match the
     method's parameters (an unknown keyword, an argument too many) is an `ArgumentTypeError` naming them."""
+    checked = call_checked(method)
+
     @functools.wraps(method)
     def locked(self: "Device", *args: Any, **kwargs: Any) -> Any:
         with self.lock:
-            try:
-                return method(self, *args, **kwargs)
-            except TypeError as exc:
-                # Raised by the call itself (no frame of the method below this one): the arguments do not fit
-                # its signature. A TypeError from inside the method is left as it is.
-                if isinstance(exc, WaferError) or exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
-                    raise
-                raise ArgumentTypeError(f"{exc} (see help(Device.{method.__name__}))") from None
+            return checked(self, *args, **kwargs)
 
     return locked  # type: ignore[return-value]
 
@@ -92,12 +87,13 @@ class Device:
     One device may be used from several host threads: its launches, copies, allocations and stream and
     event operations each hold the device's re-entrant lock (`lock`), so work on one device runs one
     command at a time, in the order the threads reach it (the simulator runs a command at the call
-    anyway). A launch that fails undoes only its own stores."""
+    anyway). A launch that fails undoes only its own stores. While a launch under `ws.debug` is stopped,
+    commands on its device from other threads are refused (`runtime.devlock`), not left waiting forever."""
 
     def __init__(self, spec: WaferSpec | str | None = None) -> None:
         # (re-entrant: a launch allocates and copies through the same methods; `with dev.lock:` makes a
         # sequence of commands atomic with respect to other threads)
-        self.lock = threading.RLock()
+        self.lock = DeviceLock()
         self.spec = resolve_spec(spec)
         self.memory = GlobalMemory(self.spec.global_bytes)
         self.default_stream = Stream(self, "default")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ArgumentTypeError, LaunchError
+from ..errors import ArgumentTypeError, LaunchError, call_checked
 
 if TYPE_CHECKING:
     from .device import Device
@@ -85,6 +85,7 @@ class Stream:
         self.log.append((what, start, self.time))
         return start
 
+    @call_checked
     def wait_event(self, event: "Event") -> None:
         """Make commands issued later on this stream start no earlier than `event` (CUDA's
         `cudaStreamWaitEvent`). Waiting for an event that was never recorded does nothing, as in CUDA."""
@@ -98,6 +99,7 @@ class Stream:
             if event.time is not None:
                 self.time = max(self.time, event.time)
 
+    @call_checked
     def synchronize(self) -> None:
         """Wait until every command of the stream is done. Commands run when issued, so this returns at once;
         on the simulated timeline the host is then at the stream's time: every stream's clock moves up to
@@ -120,6 +122,7 @@ class Event:
         self.device = device
         self.time: float | None = None
 
+    @call_checked
     def record(self, stream: Stream | None = None) -> None:
         """Record the point of `stream`'s timeline (default: the device's default stream) that the commands
         issued on it so far reach (on the default stream: those of every stream, by its legacy rule)."""
@@ -127,11 +130,13 @@ class Event:
             stream = self.device._stream(stream)
             stream.time = self.time = stream._ready()
 
+    @call_checked
     def query(self) -> bool:
         """Whether the work recorded by the event is done (CUDA's `cudaEventQuery`): always True, as the
         simulator runs every command when it is issued (and, as in CUDA, for an event never recorded)."""
         return True
 
+    @call_checked
     def synchronize(self) -> None:
         """Wait for the event: it completes when recorded, so this returns at once; on the simulated
         timeline every stream's clock moves up to the event's time (as `Stream.synchronize`)."""
@@ -139,6 +144,7 @@ class Event:
             if self.time is not None:
                 self.device._host_waits_until(self.time)
 
+    @call_checked
     def elapsed_time(self, stop: "Event") -> float:
         """Simulated milliseconds from this event to `stop` (see `event_elapsed_time`)."""
         return event_elapsed_time(self, stop)
@@ -156,6 +162,7 @@ class Event:
         return twin
 
 
+@call_checked
 def event_elapsed_time(start: Event, stop: Event) -> float:
     """Simulated milliseconds from `start` to `stop` (both must have been recorded, on one device)."""
     if not isinstance(start, Event) or not isinstance(stop, Event):

@@ -9,6 +9,7 @@ force a strategy.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 from typing import Iterator
 
@@ -132,19 +133,25 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      routed_steps=False,
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
                      recycled_slot_rows=False, stream_pump=False, pump_slot_free=False)
-_active = [FAST]
+# The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
+# stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
+# threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own
+# threads run in a copy of the launching thread's context (`sim.parallel.run`), and so does the debugger's.
+_active: contextvars.ContextVar[tuple[Strategy, ...]] = contextvars.ContextVar("wafersim_strategy",
+                                                                              default=(FAST,))
 
 
 def active() -> Strategy:
-    """The strategy new waves use."""
-    return _active[-1]
+    """The strategy new waves of this thread's launches use."""
+    return _active.get()[-1]
 
 
 @contextlib.contextmanager
 def forced(strategy: Strategy) -> Iterator[Strategy]:
-    """Run launches inside the `with` block under `strategy` (for differential tests and benchmarks)."""
-    _active.append(strategy)
+    """Run launches inside the `with` block under `strategy` (for differential tests and benchmarks): those
+    this thread makes; other host threads keep theirs."""
+    token = _active.set(_active.get() + (strategy,))
     try:
         yield strategy
     finally:
-        _active.pop()
+        _active.reset(token)
