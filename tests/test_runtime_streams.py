@@ -151,3 +151,49 @@ def test_a_jit_launch_on_stream_0_runs_on_the_default_stream(dev):
     other = ws.Device(ws.WaferSpec(width=4, height=4))
     with pytest.raises(ws.LaunchError, match="a stream of another device"):
         dev.launch(ws.assemble("halt"), 1, 1, [], stream=other.stream())
+
+
+def test_auto_synchronize_synchronizes_the_stream_when_the_block_ends(dev, saxpy):
+    """Numba's `with s.auto_synchronize():` runs the block's commands in order (results as NumPy's) and then
+    makes the host wait for the stream: every clock moves up to its end, as `s.synchronize()`."""
+    s1, s2 = dev.stream(), dev.stream()
+    with s1.auto_synchronize() as entered:
+        assert entered is s1
+        out, stats, expected = run_saxpy(dev, saxpy, s1)
+        assert s2.time == 0.0  # not yet: the wait is at the end of the block
+        host = out.copy_to_host(stream=s1)
+    np.testing.assert_array_equal(host, expected)
+    end = 3 * copy_s(dev.spec, 1024) + stats.seconds
+    assert [s.time for s in dev.streams] == pytest.approx([end] * 3, rel=1e-12)
+
+
+def test_auto_synchronize_does_not_synchronize_a_block_left_by_an_exception(dev, saxpy):
+    s1, s2 = dev.stream(), dev.stream()
+    with pytest.raises(ZeroDivisionError):
+        with s1.auto_synchronize():
+            run_saxpy(dev, saxpy, s1)
+            1 / 0
+    assert s1.time > 0.0 and s2.time == 0.0  # as Numba's: no wait after an exception
+
+
+def test_a_stream_is_no_context_manager_and_says_what_to_use(dev):
+    with pytest.raises(ws.ArgumentTypeError, match="auto_synchronize"):
+        with dev.stream():
+            pass
+
+
+@pytest.mark.parametrize("target", ["stream", "default"])
+def test_event_wait_is_numbas_name_for_wait_event(dev, saxpy, target):
+    s1, s2 = dev.stream(), dev.stream()
+    done = dev.event()
+    _, stats, _ = run_saxpy(dev, saxpy, s1)
+    done.record(s1)
+    if target == "stream":
+        done.wait(s2)
+        assert s2.time == done.time and dev.default_stream.time == 0.0
+    else:
+        done.wait(0)  # Numba's default: stream=0
+        assert dev.default_stream.time == done.time and s2.time == 0.0
+    assert done.time == pytest.approx(2 * copy_s(dev.spec, 1024) + stats.seconds, rel=1e-12)
+    with pytest.raises(ws.ArgumentTypeError):
+        done.wait("s2")

@@ -9,15 +9,17 @@ order; streams and events only place the commands on a simulated timeline, as CU
   default stream (recording an event is a command too);
 - `Stream.wait_event(e)`: later commands on the stream start no earlier than the event;
 - `Stream.synchronize()`, `Event.synchronize()` and `Device.synchronize()` make the host wait: every
-  stream's clock moves up to the time waited for, so commands issued afterwards start no earlier.
+  stream's clock moves up to the time waited for, so commands issued afterwards start no earlier;
+  `with s.auto_synchronize():` (Numba's) synchronizes the stream when the block ends.
 
 Every operation holds the device's lock (`Device.lock`), so streams of one device may be used from
 several host threads.
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import ArgumentTypeError, LaunchError, call_checked
 
@@ -108,6 +110,24 @@ class Stream:
         with device.lock:
             device._host_waits_until(self.time)
 
+    @call_checked
+    @contextlib.contextmanager
+    def auto_synchronize(self) -> Iterator["Stream"]:
+        """A context manager that synchronizes the stream (`synchronize()`) when its block ends, as Numba's
+        `Stream.auto_synchronize()`; `as` names the stream. A block left by an exception does not synchronize
+        (as in Numba). It does not make the stream the default of the launches inside: pass it to each."""
+        yield self
+        self.synchronize()
+
+    def __enter__(self) -> "Stream":
+        # Python's bare TypeError would not say what to use: Numba's streams are no context managers either.
+        raise ArgumentTypeError(f"{self!r} is not a context manager: use `with s.auto_synchronize():` to synchronize "
+                                "the stream when the block ends, and pass the stream to each launch or copy in it "
+                                "(kernel[grid, block, s], stream=s)", type="Stream")
+
+    def __exit__(self, *exc: Any) -> None:  # (needed for `with` to reach `__enter__`, which raises)
+        return None
+
     def __repr__(self) -> str:
         return f"Stream({self.name}, t={self.time * 1e3:.6f} ms)"
 
@@ -129,6 +149,14 @@ class Event:
         with self.device.lock:
             stream = self.device._stream(stream)
             stream.time = self.time = stream._ready()
+
+    @call_checked
+    def wait(self, stream: Stream | int | None = None) -> None:
+        """Make commands issued later on `stream` (default: the device's default stream; 0 as in Numba) start
+        no earlier than this event: Numba's `Event.wait(stream=0)`, the same as `stream.wait_event(event)`."""
+        with self.device.lock:
+            target = self.device._stream(stream)
+        target.wait_event(self)
 
     @call_checked
     def query(self) -> bool:
