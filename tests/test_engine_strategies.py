@@ -325,7 +325,7 @@ def test_vector_transfers_a_row_at_a_time_are_identical(spec, threads, monkeypat
     monkeypatch.setattr(vector_batch.VectorBatch, "flush", lambda self: (batched.append(len(self)), flush(self))[-1])
 
     monkeypatch.setattr(parallel, "PARALLEL_LANES", 64)
-    monkeypatch.setattr(parallel, "_threads", [threads])
+    monkeypatch.setattr(parallel, "_configured", threads)
     in_parts, run_parts, row = [False], parallel.run, fabric.SlotRows.__getitem__
 
     def parts_run(work, parts):

@@ -72,7 +72,7 @@ def test_a_bad_environment_variable_is_an_error_naming_it(monkeypatch, variable,
     from wafersim.sim import parallel
 
     monkeypatch.setenv(variable, value)
-    monkeypatch.setattr(parallel, "_threads", [])  # (the thread count is read on first use)
+    monkeypatch.setattr(parallel, "_configured", None)  # (the thread count is read on first use)
     dev = ws.Device(ws.WaferSpec(width=8, height=8))
     with pytest.raises(ws.ArgumentError, match=f"{variable}={value!r} is not a") as info:
         heat_kernel[(1, 1), (8, 8)](dev.device_array((8, 8)), dev.device_array((8, 8)), np.float32(0.1), 2)

@@ -43,7 +43,7 @@ def _run(width: int, order: np.ndarray, fail: int, before: np.ndarray):
 def test_bulk_copies_match_numpy_and_the_general_path(width, order, block, threads, monkeypatch):
     monkeypatch.setattr(offwafer, "TRANSPOSE_BLOCK", block)
     monkeypatch.setattr(parallel, "PARALLEL_LANES", 2)
-    monkeypatch.setattr(parallel, "_threads", [threads])
+    monkeypatch.setattr(parallel, "_configured", threads)
     rows = 8
     permutation = np.arange(rows, dtype=np.int32)
     if order == "reversed":

@@ -88,7 +88,7 @@ def test_parts_cover_each_lane_once_in_order(count, monkeypatch):
 @pytest.mark.parametrize("value", ["0", "-2", "x", "1_0", "+2", "\u0663", "2.5", "0x4"])  # (1_0, +2, \u0663: int()'s)
 def test_wafersim_threads_must_be_a_positive_whole_number(monkeypatch, value):
     monkeypatch.setenv("WAFERSIM_THREADS", value)
-    monkeypatch.setattr(parallel, "_threads", [])  # (read on first use)
+    monkeypatch.setattr(parallel, "_configured", None)  # (read on first use)
     with pytest.raises(parallel.ArgumentError, match=re.escape(f"WAFERSIM_THREADS={value!r} is not a positive whole number")):
         parallel.thread_count()
     monkeypatch.setenv("WAFERSIM_THREADS", " 03 ")
@@ -135,3 +135,46 @@ def test_threads_refuses_a_count_that_is_not_a_whole_number_of_at_least_one(coun
     assert parallel.thread_count() == before
     with parallel.threads(np.int64(2)):
         assert parallel.thread_count() == 2
+
+
+def test_threads_applies_to_the_launches_of_the_host_thread_that_entered_it(monkeypatch):
+    """Two host threads in `threads(1)` and `threads(3)` blocks at once: each one's launches are split into its
+    own count of parts (none for 1), and leaving one block leaves the other's count (a module-wide stack gave
+    both threads the last count entered and popped the other's entry)."""
+    import threading
+
+    monkeypatch.setattr(parallel, "PARALLEL_LANES", 2)
+    monkeypatch.setattr(parallel, "ROW_TRANSFER_LANES", 2)
+    calls, original = [], parallel.run
+    monkeypatch.setattr(parallel, "run", lambda work, parts: calls.append((threading.current_thread().name,
+                                                                          len(parts))) or original(work, parts))
+    before = parallel.thread_count()
+    u = np.random.default_rng(5).random((8, 8), dtype=np.float32)
+    both_inside, first_left, results = threading.Barrier(2), threading.Event(), {}
+
+    def body(count):
+        name = threading.current_thread().name
+        with parallel.threads(count), forced(Strategy(compiled_fabric=False)):  # (else the sends run compiled)
+            both_inside.wait()
+            out, _ = heat.heat(u, 0.1, 2)
+            results[name] = [parallel.thread_count(), out]
+            both_inside.wait()
+            if count == 3:
+                first_left.wait()  # the one-thread block has been left: this one keeps its 3
+                results[name].append(parallel.thread_count())
+        if count == 1:
+            first_left.set()
+        results[name + " after"] = parallel.thread_count()
+
+    workers = [threading.Thread(target=body, args=(count,), name=f"host{count}") for count in (1, 3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    expected = reference.heat(u, 0.1, 2, order=reference.ORDER_API)
+    for name in ("host1", "host3"):
+        np.testing.assert_array_equal(results[name][1], expected)
+    assert results["host1"][0] == 1 and results["host3"][0] == 3 and results["host3"][2] == 3
+    assert results["host1 after"] == results["host3 after"] == before == parallel.thread_count()
+    assert calls and {parts for name, parts in calls if name == "host3"} == {3}
+    assert not [name for name, _ in calls if name == "host1"]

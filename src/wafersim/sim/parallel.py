@@ -8,7 +8,7 @@ window; each part touches only its own PEs' entries, and every PE gets the same 
 same order as in one call, so results and cycle counts do not depend on the number of threads.
 
 Threads: `WAFERSIM_THREADS` (default: the CPUs this process may use). `threads(n)` changes it for a
-block of code (benchmarks measure 1 against 2).
+block of code, for the launches of the host thread that entered it (benchmarks measure 1 against 2).
 """
 from __future__ import annotations
 
@@ -54,27 +54,38 @@ def _default_threads() -> int:
 
 
 # The configured count (read on first use, so that a bad WAFERSIM_THREADS is reported by the launch that
-# needs it rather than by `import wafersim`), then the counts of the `threads(n)` blocks entered.
-_threads: list[int] = []
+# needs it rather than by `import wafersim`).
+_configured: int | None = None
+# The counts of the `threads(n)` blocks this host thread entered, innermost last: a context variable, as
+# `strategy.forced`'s (a module-wide stack let one host thread's `threads(1)` run another thread's launches on
+# one thread, and the first of two threads to leave its block popped the other's count). The engine's own
+# threads run in a copy of the launching thread's context (`run`), and so does the debugger's launch thread.
+_entered: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar("wafersim_threads", default=())
 _pool: ThreadPoolExecutor | None = None
 
 
 def thread_count() -> int:
-    """Threads a large send or receive is spread over."""
-    if not _threads:
-        _threads.append(_default_threads())
-    return _threads[-1]
+    """Threads a large send or receive of this host thread's launches is spread over."""
+    global _configured
+    entered = _entered.get()
+    if entered:
+        return entered[-1]
+    if _configured is None:
+        _configured = _default_threads()
+    return _configured
 
 
 @contextlib.contextmanager
 def threads(count: int) -> Iterator[None]:
-    """Use `count` threads inside the block (1: everything on the calling thread). A count that is not a
-    whole number >= 1 is refused (`ArgumentTypeError`, `ArgumentError`): 0 once meant 1 without a word."""
-    _threads.append(whole_argument(count, "threads(count): count", lowest=1, count=repr(count)))
+    """Use `count` threads inside the block (1: everything on the calling thread) for the launches this host
+    thread makes; other host threads keep theirs. A count that is not a whole number >= 1 is refused
+    (`ArgumentTypeError`, `ArgumentError`): 0 once meant 1 without a word."""
+    count = whole_argument(count, "threads(count): count", lowest=1, count=repr(count))
+    token = _entered.set(_entered.get() + (count,))
     try:
         yield
     finally:
-        _threads.pop()
+        _entered.reset(token)
 
 
 def parts_of(lanes: Sequence[Lanes], minimum: int | None = None) -> list[list[Lanes]] | None:
