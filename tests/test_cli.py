@@ -82,6 +82,30 @@ def test_run_reports_a_kernel_error_and_fails(tmp_path):
     assert result.exit_code == 1 and "MeshBoundaryError" in result.output and "(3, 0)" in result.output
 
 
+@pytest.mark.parametrize("command", ["run", "trace"])
+def test_a_launch_whose_failure_the_script_caught_is_listed_as_failed(tmp_path, command):
+    """It was "no launches": the table listed only launches that finished. Rows stay in launch order."""
+    script = tmp_path / "caught.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import wafersim as ws
+        dev = ws.Device(ws.WaferSpec(width=4, height=4))
+        try:
+            dev.launch(ws.assemble(".name edge\\nsend east, 0, r0"), 1, (4, 1))
+        except ws.MeshBoundaryError:
+            print("caught")
+        d = dev.to_device(np.zeros(4, np.float32))
+        dev.launch(ws.assemble(".name done\\nhalt"), 1, (2, 1))
+    """))
+    result = invoke(command, str(script), *(["-o", str(tmp_path / "t.json")] if command == "trace" else []))
+    assert result.exit_code == 0 and "caught" in result.output and "no launches" not in result.output
+    lines = result.output.splitlines()
+    table = lines[lines.index(next(line for line in lines if line.startswith("#"))):]
+    assert table[2].split()[:5] == ["1", "edge", "1x1", "4x1", "failed"]
+    assert table[3].split()[:5] == ["2", "done", "1x1", "2x1", "1"]
+    assert table[4].startswith("launch 1 (edge) failed, and the script caught the error: MeshBoundaryError: ")
+
+
 def test_trace_writes_a_perfetto_trace_of_every_launch(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)

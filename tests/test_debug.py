@@ -285,6 +285,25 @@ def test_the_cli_prompt_opens_on_a_failed_launch(tmp_path):
     assert "Error: MemoryAccessError" in text.splitlines()[-1]  # then the error ends the run
 
 
+def test_the_cli_opens_no_post_mortem_for_an_error_the_script_catches(tmp_path):
+    """As pdb's post-mortem: the script handles an error it catches and goes on (docs/debugging.md); the table
+    lists that launch as failed."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent('''
+        import wafersim as ws
+
+        dev = ws.Device(ws.WaferSpec(width=4, height=4))
+        try:
+            dev.launch(ws.assemble(".name edge\\nsend east, 0, r0"), 1, (4, 1))
+        except ws.MeshBoundaryError as err:
+            print("caught, state kept:", err.state is not None)
+    '''))
+    result = CliRunner().invoke(cli, ["debug", str(script)], input="cont\n")
+    text = result.output
+    assert result.exit_code == 0 and "launch failed" not in text, text
+    assert "caught, state kept: True" in text and "launch 1 (edge) failed, and the script caught the error" in text
+
+
 @ws.jit
 def guarded_axpy(a, x, y, out):
     i = ws.grid(1)

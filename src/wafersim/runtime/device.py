@@ -38,6 +38,9 @@ from .streams import Event, Stream, event_elapsed_time, not_picklable  # noqa: F
 
 #: Called as observer(device, stats) after every launch (the CLI's `run` and `trace` use this).
 launch_observers: list = []
+#: Called as observer(device, program name, grid, block, error) when a launch that started running fails, whether
+#: or not its caller catches the error (the CLI lists it: a script that caught it once printed "no launches").
+launch_failure_observers: list = []
 #: Debuggers every launch reports to (`wafersim debug`): the last one's `wave_class(program)` runs it.
 launch_debuggers: list = []
 
@@ -457,6 +460,8 @@ class Device:
         except WaferError as error:
             if getattr(error, "wave_states", None) is not None and getattr(error, "state", None) is None:
                 error.state = LaunchState(program, Placement(self.spec, grid, block), error.wave_states)
+            for failure_observer in launch_failure_observers:
+                failure_observer(self, program.name, grid, block, error)
             raise
         finally:
             if isinstance(bar, LaunchProgress):

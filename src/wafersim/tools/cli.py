@@ -6,6 +6,7 @@ import runpy
 import sys
 import traceback
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
@@ -108,6 +109,8 @@ def run(script: str, script_args: tuple[str, ...], metrics: tuple[str, ...], who
         except OSError as exc:
             raise click.ClickException(f"cannot create --out {out_dir!r}: {exc.strerror}") from None
     for k, (_, stats) in enumerate(launches, start=1):
+        if isinstance(stats, FailedLaunch):
+            continue  # (numbered as in the table)
         for metric in metrics:
             path = Path(out_dir) / f"launch{k}_{stats.program}_{metric}.png"
             click.echo(f"wrote {_guard(lambda: stats.heatmap(metric, path, whole_wafer=whole_wafer))}")
@@ -241,29 +244,50 @@ def defect_rows(spec) -> list[tuple[str, str]]:
     return rows
 
 
+class FailedLaunch(NamedTuple):
+    """A launch that started and raised (`runtime.device.launch_failure_observers`), listed in the table."""
+
+    program: str
+    grid: tuple
+    block: tuple
+    error: WaferError
+
+
 def launch_table(launches: list) -> str:
-    """A text table of (device, LaunchStats) pairs."""
+    """A text table of (device, LaunchStats or FailedLaunch) pairs, in launch order; a failed launch (one the
+    script caught: else the command stops at its error) is a row marked failed and a line naming its error."""
     if not launches:
         return "no launches"
     head = ("#", "kernel", "grid", "block", "waves", "cycles", "time (us)", "PE-instructions", "words moved",
             "global bytes", "energy")
-    rows = [(str(k), s.program, "x".join(map(str, s.grid)), "x".join(map(str, s.block)), str(s.waves),
-             f"{s.cycles:,}", f"{s.seconds * 1e6:,.2f}", f"{s.instructions:,}", f"{s.words_moved:,}",
-             f"{s.global_bytes:,}", energy_text(s.energy_j)) for k, (_, s) in enumerate(launches, start=1)]
+    rows, notes = [], []
+    for k, (_, s) in enumerate(launches, start=1):
+        dims = (str(k), s.program, "x".join(map(str, s.grid)), "x".join(map(str, s.block)))
+        if isinstance(s, FailedLaunch):
+            rows.append(dims + ("failed",) + ("-",) * (len(head) - 5))
+            first_line = str(s.error).splitlines()[0] if str(s.error) else ""
+            notes.append(f"launch {k} ({s.program}) failed, and the script caught the error: "
+                         f"{type(s.error).__name__}: {first_line}")
+            continue
+        rows.append(dims + (str(s.waves), f"{s.cycles:,}", f"{s.seconds * 1e6:,.2f}", f"{s.instructions:,}",
+                            f"{s.words_moved:,}", f"{s.global_bytes:,}", energy_text(s.energy_j)))
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     line = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa
-    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows] + notes)
 
 
 def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> tuple[list, object]:
-    """Run `script` as `python script.py ARGS` would: its launches, as (device, LaunchStats) pairs, and the
+    """Run `script` as `python script.py ARGS` would: its launches, as (device, LaunchStats) pairs (a
+    `FailedLaunch` for one that failed and was caught by the script), and the
     status of a `sys.exit` it called (None if it ended without one). A script that ends with
     `sys.exit(main())` has finished, not failed: the command still prints its table, writes its trace, and
     then exits with that status (`_exit_as_script`), where it used to exit at once, with nothing."""
     status = None
     launches: list = []
     observer = lambda device, stats: launches.append((device, stats))  # noqa: E731
+    failed = lambda device, *failure: launches.append((device, FailedLaunch(*failure)))  # noqa: E731
     runtime_device.launch_observers.append(observer)
+    runtime_device.launch_failure_observers.append(failed)
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [script, *script_args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # as `python script.py` does: its modules import
@@ -282,6 +306,7 @@ def _run_script(script: str, script_args: tuple[str, ...], on_error=None) -> tup
         sys.argv = saved_argv
         sys.path[:] = saved_path
         runtime_device.launch_observers.remove(observer)
+        runtime_device.launch_failure_observers.remove(failed)
     return launches, status
 
 
