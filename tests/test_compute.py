@@ -93,3 +93,34 @@ def test_chk_names_its_string_or_labels_a_missing_one_as_print_does(strings, imm
     assert (info.value.index, info.value.size, info.value.array) == (5, 3, label)
     ok = ws.assemble(f"{strings}li r1, 2\nli r2, 3\nchk r1, r2, {imm}\nhalt\n")  # 0 <= 2 < 3: no error
     assert ws.Kernel(ok)[1, 1]().instructions == 4
+
+
+@pytest.mark.parametrize("flag, fails", [(1, False), (7, False), (0, True), (-3, True)])
+def test_chk_against_r0_is_a_guard_whose_message_is_its_string(flag, fails):
+    """docs/isa.md: `chk r0, rB, N` (a = r0, always 0) fails where b <= 0 (0 <= 0 < b is false), and its
+    message is string N alone, without the index and size of a bounds check."""
+    import wafersim as ws
+
+    program = ws.assemble(f'.string 2 "the flag must be positive"\nli r2, {flag}\nchk r0, r2, 2\nhalt\n')
+    if not fails:
+        assert ws.Kernel(program)[1, 1]().instructions == 3
+        return
+    with pytest.raises(ws.MemoryAccessError) as info:
+        ws.Kernel(program)[1, 1]()
+    assert str(info.value).splitlines()[0].startswith("the flag must be positive")
+    assert "out of bounds" not in str(info.value)
+
+
+@pytest.mark.parametrize("text, error, message", [("division by zero", "KernelZeroDivisionError", "integer division by zero"),
+                                                  ("negative shift count", "KernelValueError", "negative shift count")])
+def test_a_chk_with_the_compilers_arithmetic_strings_raises_pythons_error(text, error, message):
+    """docs/isa.md: these strings make a failing chk raise the error Python raises for the same mistake."""
+    import wafersim as ws
+
+    program = ws.assemble(f'.string 1 "{text}"\nli r2, 0\nchk r0, r2, 1\nhalt\n')
+    with pytest.raises(getattr(ws, error)) as info:
+        ws.Kernel(program)[1, 1]()
+    assert str(info.value).startswith(message)
+    with pytest.raises(Exception) as python:  # the class Python raises for the same mistake
+        1 // 0 if error == "KernelZeroDivisionError" else 1 << -1
+    assert isinstance(info.value, python.type)

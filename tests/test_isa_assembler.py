@@ -191,6 +191,7 @@ def test_tab_between_mnemonic_and_operands():
     (".sram 10\nnop\n.sram 20", 3, [".sram given twice, as 10 and 20"]),  # (was 20 words, silently)
     (".args 2\n.args 3", 2, [".args given twice, as 2 and 3"]),
     (".name a\n.name b", 2, [".name given twice, as a and b"]),
+    ("nop\n.route 40 row_bus", 2, [".route 40", "channels are 0 to 31"]),  # (was a RouteError at every launch)
 ])
 def test_assembly_errors_name_the_line(source, line, words):
     with pytest.raises(AssemblyError) as info:
@@ -200,6 +201,17 @@ def test_assembly_errors_name_the_line(source, line, words):
     assert info.value.line == line
     for word in words:
         assert word in message
+
+
+def test_route_channels_are_those_of_the_send_and_recv_channel_field():
+    """`.route CH` takes the channels a `send` can name (its 5-bit `ch` field), and no other."""
+    largest = 2 ** 5 - 1
+    assert decode_at(assemble(f"send east, {largest}, r1").code, 0) == Instr("send", dir=1, ch=largest, a=1)
+    assert assemble(f".route {largest} row_bus\nhalt").routes == ((largest, "row_bus"),)
+    for channel in (largest + 1, 1000):
+        for source in (f"send east, {channel}, r1", f".route {channel} row_bus"):
+            with pytest.raises(AssemblyError, match="line 1"):
+                assemble(source)
 
 
 def test_largest_fitting_immediates_assemble():

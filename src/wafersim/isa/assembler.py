@@ -25,6 +25,7 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from ..arch.spec import MAX_CHANNELS
 from ..arch.values import plural
 from ..errors import ArgumentTypeError, AssemblyError
 from .encoding import OPERAND_FIELD, Instr, decode, encode
@@ -375,6 +376,9 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
                     channel, pattern = _parse_int(channel_text), pattern.strip()
                     if pattern not in NAMED_ROUTES or channel < 0:
                         raise fail(f".route needs a channel and a pattern ({', '.join(NAMED_ROUTES)})")
+                    if channel >= MAX_CHANNELS:  # (accepted, then refused by every launch: a RouteError)
+                        raise fail(f".route {channel}: channels are 0 to {MAX_CHANNELS - 1} (the 5-bit channel "
+                                   f"field of send and recv; a machine has `WaferSpec.channels` of them)")
                     if routes.get(channel, pattern) != pattern:
                         raise fail(f"channel {channel} routed as {routes[channel]} and {pattern}")
                     routes[channel] = pattern
