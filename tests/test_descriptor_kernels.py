@@ -156,3 +156,29 @@ def test_queued_rank1_updates_over_several_blocks_equal_numpy_bit_for_bit(update
     work = np.full(descriptor_kernels.work_words(updates, m, n, total), np.nan, dtype=np.float32)
     descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
+
+
+@pytest.mark.parametrize("layout", ["scattered", "runs", "one lane"])
+def test_segments_are_the_runs_of_consecutive_pes_at_one_address(layout):
+    """`_segments` against plain Python: per update, the maximal runs of lanes whose PEs follow one another
+    and whose addresses are equal, as (first PE, PE past the last, address) rows from `lo`."""
+    pes = {"scattered": np.sort(rng.choice(60, 15, replace=False)),
+           "runs": np.concatenate([np.arange(3, 10), np.arange(11, 20), np.arange(25, 31)]),
+           "one lane": np.array([9])}[layout].astype(np.int64)
+    address = rng.integers(0, 3, (4, len(pes))).astype(np.int64)
+    address[1] = 5  # (one address: the runs of PEs alone)
+    lo = int(pes[0]) - 2
+    segments, starts = descriptor_kernels._segments(address, pes, lo)
+    expected, begins = [], [0]
+    for q in range(len(address)):
+        run = [int(pes[0]), int(pes[0]) + 1, int(address[q, 0])]
+        for k in range(1, len(pes)):
+            if pes[k] == run[1] and address[q, k] == run[2]:
+                run[1] += 1
+            else:
+                expected.append((run[0] - lo, run[1] - lo, run[2]))
+                run = [int(pes[k]), int(pes[k]) + 1, int(address[q, k])]
+        expected.append((run[0] - lo, run[1] - lo, run[2]))
+        begins.append(len(expected))
+    assert [tuple(row) for row in segments.tolist()] == expected
+    assert starts.tolist() == begins
