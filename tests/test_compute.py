@@ -111,8 +111,9 @@ def test_chk_against_r0_is_a_guard_whose_message_is_its_string(flag, fails):
     assert "out of bounds" not in str(info.value)
 
 
-@pytest.mark.parametrize("text, error, message", [("division by zero", "KernelZeroDivisionError", "integer division by zero"),
-                                                  ("negative shift count", "KernelValueError", "negative shift count")])
+@pytest.mark.parametrize("text, error, message", [
+    ("division by zero", "KernelZeroDivisionError", "integer division by zero"),
+    ("negative shift count", "KernelValueError", "negative shift count")])
 def test_a_chk_with_the_compilers_arithmetic_strings_raises_pythons_error(text, error, message):
     """docs/isa.md: these strings make a failing chk raise the error Python raises for the same mistake."""
     import wafersim as ws
