@@ -85,6 +85,21 @@ def _leaves(tree) -> list[VecLeaf]:
     return []
 
 
+def _copy_tree(tree):
+    """A tree with the operations and leaves of `tree` as new nodes (the same slices and scalars): used twice in
+    one tree, each use is its own node, so the check for leaves read after the destination is written sees
+    both."""
+    if isinstance(tree, VecLeaf):
+        return VecLeaf(tree.ref, tree.node)
+    if isinstance(tree, VecOp):
+        return VecOp(tree.op, _copy_tree(tree.left), _copy_tree(tree.right))
+    if isinstance(tree, VecNeg):
+        return VecNeg(_copy_tree(tree.operand))
+    if isinstance(tree, VecFn):
+        return VecFn(tree.opcode, _copy_tree(tree.operand))
+    return tree  # a scalar
+
+
 def _first_write(tree):
     """The node whose instruction first writes the destination: the bottom of the tree's left spine."""
     while True:
@@ -209,6 +224,11 @@ class VectorLowering(ArrayLowering):
             raise Unsupported(f"unary {type(node.op).__name__} is not supported on slices", node)
         function = self.vector_function(node)
         if function is not None:
+            if ty == "i32" and self.static(node.func) is abs:
+                # abs of int32 elements is an int32, as NumPy's: max(v, -v), v computed twice (there is no
+                # int32 vmath); -(-2**31) wraps to itself, so abs(-2**31) is -2**31 as np.abs gives
+                operand = self.resolve(node.args[0], ty)
+                return self.computed(VecOp("vmax", operand, VecNeg(_copy_tree(operand))))
             if ty != "f32":
                 raise Unsupported(_float_only("math functions of slices give", ty), node)
             return self.computed(VecFn(function, self.resolve(node.args[0], ty)))
