@@ -20,7 +20,7 @@ from ..isa.opcodes import FLAG_SCALAR, WORD_TYPE_NAMES
 from . import intrinsics as wsi
 from .arrays import ArrayLowering
 from .halfprec import is_half_type
-from .scalar_math import UNARY
+from .scalar_math import ANGLE_FACTORS, UNARY
 from .ir import VReg
 from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
@@ -132,9 +132,20 @@ class VectorLowering(ArrayLowering):
             return self.has_slice(node.operand)
         if self.is_min_max(node):
             return any(self.has_slice(a) for a in node.args)
-        if self.vector_function(node) is not None:
+        if self.vector_function(node) is not None or self.angle_factor(node) is not None:
             return self.has_slice(node.args[0])
         return False
+
+    def angle_factor(self, node: ast.expr) -> float | None:
+        """The float32 factor of `np.degrees(x)`, `math.radians(x)` and the like (one multiplication, as for a
+        number: NumPy's float32 loops multiply by these constants), else None."""
+        if not (isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords):
+            return None
+        try:
+            callee = self.static(node.func)
+            return float(ANGLE_FACTORS[callee]) if callee in ANGLE_FACTORS else None
+        except (Unsupported, TypeError):  # not a static callee, or an unhashable one
+            return None
 
     def vector_function(self, node: ast.expr) -> str | None:
         """The `vmath` function of a call of a float32 math function of one argument (`np.exp(...)`,
@@ -155,7 +166,8 @@ class VectorLowering(ArrayLowering):
 
     def is_vector_tree(self, node: ast.expr) -> bool:
         return (isinstance(node, (ast.BinOp, ast.UnaryOp)) or self.is_min_max(node)
-                or self.vector_function(node) is not None) and self.has_slice(node)
+                or self.vector_function(node) is not None or self.angle_factor(node) is not None) \
+            and self.has_slice(node)
 
     # ------------------------------------------------------------------ slice assignment
     def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
@@ -222,6 +234,11 @@ class VectorLowering(ArrayLowering):
             if isinstance(node.op, ast.USub):
                 return self.computed(VecNeg(self.resolve(node.operand, ty)))
             raise Unsupported(f"unary {type(node.op).__name__} is not supported on slices", node)
+        factor = self.angle_factor(node)
+        if factor is not None:
+            if ty != "f32":
+                raise Unsupported(_float_only("angle conversions of slices give", ty), node)
+            return self.computed(VecOp("vmul", self.resolve(node.args[0], ty), Val("f32", const=factor)))
         function = self.vector_function(node)
         if function is not None:
             if ty == "i32" and self.static(node.func) is abs:
