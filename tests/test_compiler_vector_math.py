@@ -156,7 +156,7 @@ def int_abs(x, y, out, s):
     b[0:6] = y[0:6]
     b[0:6] = abs(a[0:6] - b[0:6]) * 2 + abs(a[0:6]) - abs(s)  # b read after the first write: scratch
     out[0:6] = b[0:6]
-    a[0:6] = abs(a[0:6])
+    a[0:6] = np.abs(a[0:6])  # NumPy's spelling too
     out[6:12] = a[0:6]
 
 

@@ -241,7 +241,7 @@ class VectorLowering(ArrayLowering):
             return self.computed(VecOp("vmul", self.resolve(node.args[0], ty), Val("f32", const=factor)))
         function = self.vector_function(node)
         if function is not None:
-            if ty == "i32" and self.static(node.func) is abs:
+            if ty == "i32" and self.static(node.func) in (abs, np.abs):
                 # abs of int32 elements is an int32, as NumPy's: max(v, -v), v computed twice (there is no
                 # int32 vmath); -(-2**31) wraps to itself, so abs(-2**31) is -2**31 as np.abs gives
                 operand = self.resolve(node.args[0], ty)
