@@ -19,6 +19,7 @@ import pytest
 
 import wafersim as ws
 from conftest import launch, load_source, opcodes
+from test_isa_float_math import exact_fmas
 
 N = 16  # PEs per launch in the 1-row tests: block (N, 1) on grid (1, 1)
 
@@ -204,9 +205,8 @@ def test_fma(dev):
     y = RNG.uniform(-4, 4, N).astype(np.float32)
     z = RNG.uniform(-4, 4, N).astype(np.float32)
     (_, _, _, out) = launch(dev, k_fma, x, y, z, np.zeros((N, 2), np.float32))
-    exact = (x.astype(np.float64) * y.astype(np.float64) + z.astype(np.float64)).astype(np.float32)
-    assert ulp_diff(out[:, 0], exact).max() <= 1  # one rounding (double rounding may move it by 1 ulp)
-    np.testing.assert_array_equal(out[:, 1], (x.astype(np.float64) * 3 + 1).astype(np.float32))
+    np.testing.assert_array_equal(out[:, 0], exact_fmas(x, y, z))  # one rounding, from the exact value
+    np.testing.assert_array_equal(out[:, 1], exact_fmas(x, 3, 1))
     assert "fma" in opcodes(k_fma.inspect_asm())
 
 

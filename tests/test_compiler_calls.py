@@ -4,6 +4,7 @@ and the refusals of callables that are not device functions, each with what to w
 Results are compared with the same Python functions run per PE (their `py_func`, on NumPy arrays)."""
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -167,7 +168,32 @@ def indexes_a_slice_argument(out):
     out[0] = buf[1]
 
 
+@ws.jit
+def converts_to_float16(out):
+    out[0] = np.float16(out[1])  # MARK-float16
+
+
+@ws.jit
+def converts_to_bfloat16(out):
+    out[0] = ml_dtypes.bfloat16(out[1])  # MARK-bfloat16
+
+
+@ws.jit
+def converts_to_float64(out):
+    out[0] = np.float64(out[1])  # MARK-float64
+
+
+@ws.jit
+def converts_to_int64(out):
+    out[0] = np.int64(out[1])  # MARK-int64
+
+
 @pytest.mark.parametrize("kernel,marker,text", [
+    (converts_to_float16, "MARK-float16", "'float16' cannot be called in a kernel: scalars are never 16-bit in a "
+                                          "kernel: store the value into an element of a 16-bit array"),
+    (converts_to_bfloat16, "MARK-bfloat16", "scalars are never 16-bit in a kernel"),
+    (converts_to_float64, "MARK-float64", "a kernel's floats are float32: write np.float32(x) or float(x)"),
+    (converts_to_int64, "MARK-int64", "a kernel's ints are int32: write np.int32(x)"),
     (calls_a_plain_function, "MARK-plain", "'_plain' cannot be called in a kernel: a plain Python function; decorate "
                                            "it with @ws.jit"),
     (calls_a_module_lambda, "MARK-lambda-global", "a lambda; define a @ws.jit function at module level"),

@@ -438,3 +438,34 @@ def test_variables_assigned_constants_of_every_int_operator_index_and_size_as_py
     _shift_invert_power_constants_held_in_variables[(1, 1), (1, 1)](out)
     buf = [0, 10, 20, 30, 40]
     assert out.copy_to_host().tolist() == [buf[~2], 1 << 2, buf[-1 ^ 1], 2 ** 2 + 1]
+
+
+# ----------------------------------------------------------------------------- floats meant, overflowing folds
+@ws.jit
+def _int_meant_as_float(x, out):
+    out[0] = x[0] / 2**32  # MARK-float-meant
+
+
+@ws.jit
+def _float_folds_beyond_float32(out):
+    out[0] = 3e38 / 1e-38
+    out[1] = -3e38 / 1e-38
+    out[2] = 1e-45 / 3e38
+
+
+def test_an_int_constant_beyond_int32_says_to_write_a_float_where_one_is_meant(dev):
+    # Python divides by the exact 2**32; the kernel's ints are int32: refused, saying how to write the float
+    with pytest.raises(ws.CompileError, match=r"2 \*\* 32 = 4294967296 does not fit in int32.*write a float "
+                                              r"constant \(2\.0 \*\* 32") as info:
+        _int_meant_as_float[(1, 1), (1, 1)](dev.device_array(1), dev.device_array(1))
+    assert info.value.line == line_of(_int_meant_as_float, "MARK-float-meant")
+
+
+def test_a_constant_float_division_that_overflows_folds_to_inf_without_a_numpy_warning(dev):
+    out = dev.device_array(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning from the compiler's folding would fail here
+        _float_folds_beyond_float32[(1, 1), (1, 1)](out)
+    with np.errstate(all="ignore"):
+        want = np.float32([3e38, -3e38, 1e-45]) / np.float32([1e-38, 1e-38, 3e38])
+    np.testing.assert_array_equal(out.copy_to_host().view(np.int32), want.view(np.int32))

@@ -402,3 +402,32 @@ def test_random_16_bit_vector_trees_match_numpy(dev, tmp_path_factory, seed, bfl
         expected = x.copy()
         expected[ARRAYS.index(target)] = np.asarray(eval(numpy_text, env), dtype)
     np.testing.assert_array_equal(got.view(np.uint16), expected.view(np.uint16), err_msg=kernel_text)
+
+
+@ws.jit
+def _int_stores(ints, out_h, out_b):
+    h = ws.local.array(8, np.float16)
+    b = ws.local.array(8, ml_dtypes.bfloat16)
+    for k in range(8):
+        h[k] = ints[k]
+        b[k] = ints[k]
+    out_h[0:8] = h[0:8]
+    out_b[0:8] = b[0:8]
+
+
+def test_an_int_stored_into_a_16_bit_element_is_converted_to_float32_first(dev):
+    """docs/python-supported.md, 16-bit floats: an int32 goes to float32 (itof), then to 16 bits. Within 2**24
+    that is NumPy's single rounding; beyond it bfloat16 can round twice (2**24 + 2**16 + 1: float32 rounds to
+    the bfloat16 tie 2**24 + 2**16, then to even), and float16 has overflowed to inf as in NumPy."""
+    ints = np.array([0, -7, 2049, 65519, 65520, 16777215, 16842753, -2**31], np.int32)
+    out_h, out_b = dev.device_array(8, np.float16), dev.device_array(8, ml_dtypes.bfloat16)
+    with np.errstate(over="ignore"):
+        _int_stores[(1, 1), (1, 1)](dev.to_device(ints), out_h, out_b)
+        want_h = ints.astype(np.float16)  # NumPy's, whichever way it rounds
+        want_b = ints.astype(np.float32).astype(ml_dtypes.bfloat16)  # the kernel's two steps
+    np.testing.assert_array_equal(out_h.copy_to_host().view(np.uint16), want_h.view(np.uint16))
+    np.testing.assert_array_equal(out_b.copy_to_host().view(np.uint16), want_b.view(np.uint16))
+    numpy_once = ints.astype(ml_dtypes.bfloat16)
+    differs = out_b.copy_to_host().view(np.uint16) != numpy_once.view(np.uint16)
+    assert differs.tolist() == [False] * 6 + [True, False]  # only 2**24 + 2**16 + 1 rounds twice
+    assert out_b.copy_to_host()[6] == 16777216 and numpy_once[6] == 16908288

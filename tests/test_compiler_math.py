@@ -446,3 +446,31 @@ def test_float_of_a_string_is_a_compile_time_constant(dev):
         want = np.array([math.inf, -math.inf, math.nan, -math.inf, math.nan, -math.inf, 0.1, np.float32("1e50"),
                          v, -math.inf, v - 2], np.float32)
     assert same_bits(got, want).all(), (got, want)
+
+
+def test_float_floor_division_is_numpys_float32_and_modulo_pythons_for_large_quotients(dev, tmp_path):
+    """docs/python-supported.md: `//` is np.floor_divide on float32, which beyond a quotient of 2**24 can differ
+    in the last bit from Python's float64 a // b rounded to float32; `%` rounds at most once: Python's."""
+    source = """import wafersim as ws
+
+
+@ws.jit
+def kern(x, y, out, n):
+    for j in range(ws.grid(1), n, ws.gridsize(1)):
+        out[j, 0] = x[j] // y[j]
+        out[j, 1] = x[j] % y[j]
+"""
+    kern = load_source(tmp_path, source).kern
+    rng = np.random.default_rng(11)
+    n = 400
+    x = (rng.standard_normal(n) * np.exp2(rng.integers(0, 40, n))).astype(np.float32)
+    y = (rng.standard_normal(n) * np.exp2(rng.integers(-30, 0, n))).astype(np.float32)  # quotients past 2**24
+    x[0], y[0] = 330178432.0, -19.165878295898438
+    d_out = dev.device_array((n, 2))
+    kern[(1, 1), (8, 1)](dev.to_device(x), dev.to_device(y), d_out, n)
+    got = d_out.copy_to_host()
+    assert same_bits(got[:, 0], np.floor_divide(x, y)).all()
+    python_mod = np.array([float(a) % float(b) for a, b in zip(x, y)]).astype(np.float32)
+    assert same_bits(got[:, 1], python_mod).all()
+    python_floor = np.array([float(a) // float(b) for a, b in zip(x, y)]).astype(np.float32)
+    assert got[0, 0] == -17227412.0 and python_floor[0] == -17227410.0  # the documented example

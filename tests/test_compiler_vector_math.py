@@ -104,11 +104,17 @@ def kern(out):
 @pytest.mark.parametrize("body,text", [
     ("b[0:4] = np.exp(b[0:4])", "int32 slice"),
     ("y = np.exp(a[0:4])", "exp() of a slice"),
-    ("a[0:4] = np.power(a[0:4], 2.0)", "functions of two arguments"),
-    ("b[0:4] = abs(b[0:4])", "int32 slice"),
+    ("a[0:4] = np.power(a[0:4], 2.0)", "takes two arguments"),
+    ("a[0:4] = math.floor(a[0:4])", "write np.floor(...), which gives float32 values"),
+    ("a[0:4] = round(a[0:4])", "write np.rint(...)"),
+    ("a[0:4] = math.atan2(a[0:4], 1.0)", "write an element loop"),
+    ("b[0:4] = np.degrees(b[0:4])", "int32 slice"),
+    ("b[0:4] = math.fabs(b[0:4])", "int32 slice"),  # fabs gives floats; abs of int32 slices is computed below
 ])
 def test_refused_vector_math(dev, tmp_path, body, text):
-    source = f"""import numpy as np
+    source = f"""import math
+
+import numpy as np
 import wafersim as ws
 
 
@@ -140,3 +146,54 @@ def test_functions_of_blocks_apply_row_by_row(dev):
     x = np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4)
     _, out = run_on_one_block(dev, block_function, x, np.zeros((2, 4), np.float32))
     assert same_bits(out, np.exp(x) * np.float32(0.5) + np.abs(x) - np.sqrt(np.float32(2.0)))
+
+
+@ws.jit
+def int_abs(x, y, out, s):
+    a = ws.local.array(6, np.int32)
+    b = ws.local.array(6, np.int32)
+    a[0:6] = x[0:6]
+    b[0:6] = y[0:6]
+    b[0:6] = abs(a[0:6] - b[0:6]) * 2 + abs(a[0:6]) - abs(s)  # b read after the first write: scratch
+    out[0:6] = b[0:6]
+    a[0:6] = np.abs(a[0:6])  # NumPy's spelling too
+    out[6:12] = a[0:6]
+
+
+def test_abs_of_int32_slices_is_numpys_int32_abs(dev):
+    """abs of an int32 slice expression into an int32 slice: NumPy's int32 np.abs (abs(-2**31) wraps to
+    itself), with the destination also an operand of the expression whose abs is taken."""
+    x = np.array([-2**31, 2**31 - 1, -5, 0, 7, -1], np.int32)
+    y = np.array([1, -1, 3, 0, 9, -2**31], np.int32)
+    out = dev.device_array(12, np.int32)
+    int_abs[(1, 1), (1, 1)](dev.to_device(x), dev.to_device(y), out, -3)
+    with np.errstate(over="ignore"):
+        want = np.abs(x - y) * np.int32(2) + np.abs(x) - np.int32(3)
+    np.testing.assert_array_equal(out.copy_to_host(), np.concatenate([want, np.abs(x)]))
+
+
+@ws.jit
+def angles(x, out):
+    a = ws.local.array(8, np.float32)
+    t = ws.local.array((2, 8), np.float32)
+    a[0:8] = x[0:8]
+    out[0, 0:8] = a[0:8]
+    a[0:8] = np.degrees(a[0:8]) - math.radians(a[0:8] * 2.0)
+    out[1, 0:8] = a[0:8]
+    t[0:2, 0:8] = a[0:8]  # broadcast to both rows
+    t[0:2, 0:8] = np.deg2rad(t[0:2, 0:8])
+    out[2, 0:8] = t[1, 0:8]
+    for k in range(8):
+        out[3, k] = math.degrees(x[k])  # the scalar form: the same bits as the slice form
+
+
+def test_degrees_and_radians_of_slices_equal_numpy_float32(dev):
+    x = np.array([0.0, -0.0, 1.0, -3.1415927, 1e-45, 3.4e38, np.inf, np.nan], np.float32)
+    out = dev.device_array((4, 8))
+    angles[(1, 1), (1, 1)](dev.to_device(x), out)
+    got = out.copy_to_host()
+    with np.errstate(all="ignore"):
+        first = np.degrees(x) - np.radians(x * np.float32(2.0))
+        want = [x, first, np.deg2rad(first), np.degrees(x)]
+    for row, expected in enumerate(want):
+        assert same_bits(got[row], expected), (row, got[row], expected)

@@ -10,6 +10,7 @@ import pytest
 import wafersim as ws
 from wafersim.kernels import reference
 from wafersim.kernels.assembly import heat_program, saxpy_program
+from test_isa_float_math import exact_fmas
 
 
 def run(source: str, grid, block, *args, spec: ws.WaferSpec | None = None, **options) -> ws.LaunchStats:
@@ -25,7 +26,7 @@ def test_saxpy_over_many_blocks_in_several_waves():
     x, y = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
     d_x, d_y, d_out = dev.to_device(x), dev.to_device(y), dev.device_array(n)
     stats = ws.Kernel(saxpy_program())[(16, 8), (4, 4)](d_x, d_y, d_out, np.float32(3.0), n)
-    expected = (np.float32(3.0).astype(np.float64) * x + y).astype(np.float32)  # fma: one rounding
+    expected = exact_fmas(3.0, x, y)  # fma: one rounding
     np.testing.assert_array_equal(d_out.copy_to_host(), expected)
     assert stats.waves == 128 // 4  # 4 slots of 4 x 4 on an 8 x 8 wafer
     assert stats.instructions == stats.pe_instructions.sum()

@@ -515,3 +515,41 @@ def test_failures_of_two_kinds_at_one_cycle_report_the_first_pe_s(layout):
             ws.Kernel(ws.assemble(_TWO_FAILURES_AT_ONCE[layout]), dev)[1, (2, 1)]()
         assert error.value.pes == [(0, 0)] and error.value.pe_count == 1
         assert error.value.source[0] == "<assembly>"  # (the line of the sendv that failed)
+
+
+FMA_KERNEL = """
+import wafersim as ws
+
+
+@ws.jit
+def fused(a, b, c, out):
+    i = ws.grid(1)
+    out[i] = ws.fma(a[i], b[i], c[i])
+"""
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fma_rounds_once_on_both_engines(compiled, tmp_path, monkeypatch):
+    """`ws.fma` (the `fma` instruction) is a * b + c rounded once to float32 on the NumPy executors and in the
+    compiled interpreter alike: 641 * 6700417 + 2**56 is 2**56 + 2**32 + 1 exactly, just above a float32 tie
+    that the float64 sum lands on; rounding the float64 sum again gave 2**56, not 2**56 + 2**33."""
+    from conftest import load_source
+    from test_isa_float_math import double_rounding_cases, exact_fma
+
+    calls = []
+    original = stepper.CompiledMixin._run_compiled
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled", lambda self, pc, group: calls.append(pc) or
+                        original(self, pc, group))
+    for name, value in MODES["pe_by_pe"].items():
+        monkeypatch.setattr(stepper, name, value)
+    a, b, c = double_rounding_cases()
+    n = a.size
+    dev = ws.Device(ws.WaferSpec(width=n, height=1))
+    out = dev.device_array(n)
+    kernel = load_source(tmp_path, FMA_KERNEL).fused
+    with forced(Strategy(compiled=compiled)):
+        kernel[(1, 1), (n, 1)](dev.to_device(a), dev.to_device(b), dev.to_device(c), out)
+    assert bool(calls) == compiled
+    want = np.array([exact_fma(*t) for t in zip(a, b, c)], np.float32)
+    np.testing.assert_array_equal(out.copy_to_host().view(np.int32), want.view(np.int32))
+    assert out.copy_to_host()[8] == np.float32(2.0**56 + 2.0**33)

@@ -15,6 +15,7 @@ import pytest
 
 import wafersim as ws
 from conftest import int32_wrap, truncated_division
+from test_isa_float_math import exact_fmas
 from wafersim.kernels.assembly import GLOBAL_INDEX
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -304,8 +305,7 @@ def test_float_compare_nan_and_signed_zero(dev):
 def test_fma(dev):
     a, b, c = float_inputs(seed=34)
     out = run_body(dev, "    fma r23, r20, r21, r22", a, b, c)
-    with np.errstate(all="ignore"):
-        expected = (a.astype(np.float64) * b + c).astype(np.float32)
+    expected = exact_fmas(a, b, c)  # rounded once, from the exact value
     assert_float_bits(out[:N_ACTIVE], expected[:N_ACTIVE], "fma")
 
 

@@ -23,6 +23,7 @@ from wafersim.kernels import saxpy
 from wafersim.sim import batching
 from wafersim.sim.batching import BatchedWaveSim
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
+from test_isa_float_math import exact_fmas
 
 ONE_BY_ONE = dataclasses.replace(FAST, batched_waves=False)
 
@@ -78,7 +79,7 @@ def test_reference_runs_waves_one_by_one():
 
 # ----------------------------------------------------------------------------- saxpy
 def fma(a: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return (np.float32(a).astype(np.float64) * x + y).astype(np.float32)
+    return exact_fmas(a, x, y)  # fma: one rounding
 
 
 @pytest.mark.parametrize("n, block, wafer", [

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..isa.halfprec import HALF_DTYPES
 from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import cg
@@ -50,6 +51,22 @@ _NUMPY_HINTS = {np.sum: _REDUCE.format("sum"), np.max: _REDUCE.format("max"), np
                 np.mean: "write sum(v[a:b]) / n (the builtin sum works on slices)",
                 np.absolute: "write the builtin abs(x) (or math.fabs(x) for a float32 result), of a number or, in a "
                              "slice assignment, of slices"}
+
+
+def _scalar_type_hint(callee) -> str | None:
+    """What to write for a conversion to a NumPy scalar type a kernel has no values of (`np.float16(x)`,
+    `np.float64(x)`, `np.int64(x)`), else None."""
+    if not (isinstance(callee, type) and issubclass(callee, np.generic)):
+        return None
+    if callee in HALF_DTYPES.values():
+        return ("scalars are never 16-bit in a kernel: store the value into an element of a 16-bit array "
+                "(h[i] = x rounds it to nearest even), whose reads give float32 values (docs/python-supported.md, "
+                "16-bit floats)")
+    if issubclass(callee, np.floating):
+        return "a kernel's floats are float32: write np.float32(x) or float(x)"
+    if issubclass(callee, np.integer):
+        return "a kernel's ints are int32: write np.int32(x) (wraps as NumPy's int32) or int(x)"
+    return None
 
 
 def _is_string_formatting(node: ast.expr) -> bool:
@@ -208,7 +225,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         if callee is print:  # Numba's CUDA print(): here ws.print, one labelled value a call
             raise Unsupported("print() cannot be called in a kernel: write ws.print(\"label\", value), CUDA's "
                               "printf here, which prints one int32 or float32 value with the PE and the cycle")
-        hint = next((h for f, h in _NUMPY_HINTS.items() if f is callee), None)
+        hint = next((h for f, h in _NUMPY_HINTS.items() if f is callee), None) or _scalar_type_hint(callee)
         if hint is None and isinstance(callee, types.FunctionType):
             hint = ("a plain Python function; decorate it with @ws.jit to make it a device function (inlined "
                     "where it is called)" if callee.__name__ != "<lambda>" else

@@ -21,8 +21,8 @@ from . import intrinsics as wsi
 from .int_folding import STATIC_INT_OPS, fold_typed_int, fold_typed_unary
 from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .sources import source_lines
-from .values import (KERNEL_OBJECTS, NOT_STATIC, KernelSignature, SliceRef, Tup, Unsupported, Val, fits_int32,
-                     float32_bits, to_float32)
+from .values import (FLOAT_CONSTANT_HINT, KERNEL_OBJECTS, NOT_STATIC, KernelSignature, SliceRef, Tup, Unsupported, Val,
+                     fits_int32, float32_bits, to_float32)
 
 #: wafersim's own package: device functions defined there (collectives) report their caller's lines.
 PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
@@ -253,7 +253,7 @@ class LoweringCore:
                               f"int) or np.int32(...) (wrapping as NumPy's int32)")
         if isinstance(value, (int, np.integer)):
             if not fits_int32(int(value)):
-                raise Unsupported(f"the integer constant {value} does not fit in int32")
+                raise Unsupported(f"the integer constant {value} does not fit in int32{FLOAT_CONSTANT_HINT}")
             # Only an np.int32 folds with NumPy's int32 wrap-around; an np.int64 folds exactly, as NumPy's int64
             # computes (wrapping it at 32 bits gave np.int64(2**30) * 4 // 8 as 0, where NumPy gives 2**29), and
             # keeps its type so that with an np.int32 the result is NumPy's int64 too (`int64`).

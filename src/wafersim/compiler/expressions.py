@@ -12,8 +12,8 @@ from . import intrinsics as wsi
 from .comparisons import ComparisonLowering
 from .int_folding import exact_int_tree, shown_int, typed_int
 from .ir import Op
-from .values import (NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32, to_float32,
-                     wrap_int32)
+from .values import (FLOAT_CONSTANT_HINT, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe,
+                     fits_int32, fold_float32, to_float32, wrap_int32)
 
 _FLOAT_FOLDS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
                 ast.FloorDiv: lambda x, y: x // y, ast.Mod: lambda x, y: x % y, ast.Pow: lambda x, y: x ** y}
@@ -167,7 +167,7 @@ class ExpressionLowering(ComparisonLowering):
         """The constant of an int expression Python computes exactly (`-2**31`): only the result must fit."""
         if not fits_int32(value):
             raise Unsupported(f"the constant expression {ast.unparse(node)} = {shown_int(value)} does not fit in int32 "
-                              f"(from {-2**31} to {2**31 - 1})")
+                              f"(from {-2**31} to {2**31 - 1}){FLOAT_CONSTANT_HINT}")
         return Val("i32", const=value)
 
     def arith(self, op: ast.operator, a: Val, b: Val) -> Val:
@@ -306,7 +306,8 @@ class ExpressionLowering(ComparisonLowering):
             if isinstance(op, ast.Div):
                 if y == 0:
                     raise ZeroDivisionError
-                return self.const(to_float32(np.float32(x) / np.float32(y)))
+                with np.errstate(all="ignore"):  # 1e38 / 1e-38 is inf, as the machine's fdiv gives: no warning
+                    return self.const(to_float32(np.float32(x) / np.float32(y)))
             if "f32" in (a.ty, b.ty):
                 # An int32 meeting a float32 becomes a float32 first, as the machine's `itof` makes it (above
                 # 2**24 it rounds): the same result whether the int is a constant or not.
@@ -337,7 +338,7 @@ class ExpressionLowering(ComparisonLowering):
         if value is None or not fits_int32(value):
             shown = "" if value is None else f" = {shown_int(value)}"
             raise Unsupported(f"the constant expression {text}{shown} does not fit in int32 "
-                              f"(from {-2**31} to {2**31 - 1})")
+                              f"(from {-2**31} to {2**31 - 1}){FLOAT_CONSTANT_HINT}")
         return Val("i32", const=value, int64=int64)
 
     def unary(self, node: ast.UnaryOp) -> Val:

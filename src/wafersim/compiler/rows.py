@@ -143,7 +143,8 @@ class RowLowering(VectorLowering):
         if isinstance(node, ast.UnaryOp):
             return self.computed_rows(ast.copy_location(ast.UnaryOp(
                 op=node.op, operand=self.hoist_scalars(node.operand, dst, dst_start, count, hidden)), node))
-        if self.is_min_max(node) or (self.vector_function(node) is not None and self.has_slice(node)):
+        if self.is_min_max(node) or ((self.vector_function(node) is not None or self.angle_factor(node) is not None)
+                                     and self.has_slice(node)):
             args = [self.hoist_scalars(a, dst, dst_start, count, hidden) for a in node.args]
             return self.computed_rows(ast.copy_location(ast.Call(func=node.func, args=args, keywords=[]), node))
         writes = self.array_writes

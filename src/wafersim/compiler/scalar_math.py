@@ -47,6 +47,9 @@ _INT_OPERATORS = {np.power: "**", np.floor_divide: "//", np.remainder: "%"}
 ANGLE_FACTORS = {math.degrees: np.float32(180) / np.float32(np.pi), np.degrees: np.float32(180) / np.float32(np.pi),
                  np.rad2deg: np.float32(180) / np.float32(np.pi), math.radians: np.float32(np.pi / 180),
                  np.radians: np.float32(np.pi / 180), np.deg2rad: np.float32(np.pi / 180)}
+#: What to write on slices for a function that takes numbers only (`math.floor` gives an int; `np.floor` a
+#: float32, and applies to slices).
+_SLICE_FORMS = {"floor": "np.floor(...)", "ceil": "np.ceil(...)", "trunc": "np.trunc(...)", "round": "np.rint(...)"}
 #: Functions of one number that return something else than a float32: the fractional and integral parts
 #: (a tuple), and Python's round (an int, ties to even).
 SPLITS = (math.modf, np.modf)
@@ -100,9 +103,12 @@ class MathLowering(ExpressionLowering):
         """A number for a math function; a slice gets the rule for math on slices."""
         value = self.expr(node)
         if isinstance(value, SliceRef):
-            raise Unsupported(f"{name}() of a slice: math functions of one argument apply to slices inside a slice "
-                              f"assignment (dst[0:n] = np.exp(src[0:n])); functions of two arguments and those "
-                              f"returning ints or tuples take numbers only", node)
+            instead = _SLICE_FORMS.get(name)
+            raise Unsupported(f"{name}() of a slice: {name}() takes numbers (it gives an int or a tuple, or takes two "
+                              f"arguments); on slices, in a slice assignment, only the float32 math functions of one "
+                              f"argument apply element by element (dst[0:n] = np.exp(src[0:n]))"
+                              + (f": write {instead}, which gives float32 values" if instead else
+                                 ": write an element loop"), node)
         if not isinstance(value, Val):
             raise Unsupported(f"{name}() takes numbers, not {describe(value)}", node)
         return value

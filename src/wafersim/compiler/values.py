@@ -159,6 +159,11 @@ def fits_int32(value: int) -> bool:
     return INT_MIN <= value <= INT_MAX
 
 
+#: Appended to "does not fit in int32" refusals: an int constant beyond int32 is often meant as a float in
+#: numerical code (`x / 2**32`, `2**31 * 1.0`), where Python converts it exactly.
+FLOAT_CONSTANT_HINT = "; where a float is meant, write a float constant (2.0 ** 32, 4294967296.0)"
+
+
 def float32_bits(value: float) -> int:
     """The int32 bit pattern of a float32 constant (what `li` loads)."""
     with np.errstate(over="ignore"):

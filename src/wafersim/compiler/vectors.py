@@ -20,7 +20,7 @@ from ..isa.opcodes import FLAG_SCALAR, WORD_TYPE_NAMES
 from . import intrinsics as wsi
 from .arrays import ArrayLowering
 from .halfprec import is_half_type
-from .scalar_math import UNARY
+from .scalar_math import ANGLE_FACTORS, UNARY
 from .ir import VReg
 from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
@@ -85,6 +85,21 @@ def _leaves(tree) -> list[VecLeaf]:
     return []
 
 
+def _copy_tree(tree):
+    """A tree with the operations and leaves of `tree` as new nodes (the same slices and scalars): used twice in
+    one tree, each use is its own node, so the check for leaves read after the destination is written sees
+    both."""
+    if isinstance(tree, VecLeaf):
+        return VecLeaf(tree.ref, tree.node)
+    if isinstance(tree, VecOp):
+        return VecOp(tree.op, _copy_tree(tree.left), _copy_tree(tree.right))
+    if isinstance(tree, VecNeg):
+        return VecNeg(_copy_tree(tree.operand))
+    if isinstance(tree, VecFn):
+        return VecFn(tree.opcode, _copy_tree(tree.operand))
+    return tree  # a scalar
+
+
 def _first_write(tree):
     """The node whose instruction first writes the destination: the bottom of the tree's left spine."""
     while True:
@@ -117,9 +132,20 @@ class VectorLowering(ArrayLowering):
             return self.has_slice(node.operand)
         if self.is_min_max(node):
             return any(self.has_slice(a) for a in node.args)
-        if self.vector_function(node) is not None:
+        if self.vector_function(node) is not None or self.angle_factor(node) is not None:
             return self.has_slice(node.args[0])
         return False
+
+    def angle_factor(self, node: ast.expr) -> float | None:
+        """The float32 factor of `np.degrees(x)`, `math.radians(x)` and the like (one multiplication, as for a
+        number: NumPy's float32 loops multiply by these constants), else None."""
+        if not (isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords):
+            return None
+        try:
+            callee = self.static(node.func)
+            return float(ANGLE_FACTORS[callee]) if callee in ANGLE_FACTORS else None
+        except (Unsupported, TypeError):  # not a static callee, or an unhashable one
+            return None
 
     def vector_function(self, node: ast.expr) -> str | None:
         """The `vmath` function of a call of a float32 math function of one argument (`np.exp(...)`,
@@ -140,7 +166,8 @@ class VectorLowering(ArrayLowering):
 
     def is_vector_tree(self, node: ast.expr) -> bool:
         return (isinstance(node, (ast.BinOp, ast.UnaryOp)) or self.is_min_max(node)
-                or self.vector_function(node) is not None) and self.has_slice(node)
+                or self.vector_function(node) is not None or self.angle_factor(node) is not None) \
+            and self.has_slice(node)
 
     # ------------------------------------------------------------------ slice assignment
     def store_slice(self, array, parts: list[ast.expr], target: ast.expr, value_node: ast.expr, value=None) -> None:
@@ -207,8 +234,18 @@ class VectorLowering(ArrayLowering):
             if isinstance(node.op, ast.USub):
                 return self.computed(VecNeg(self.resolve(node.operand, ty)))
             raise Unsupported(f"unary {type(node.op).__name__} is not supported on slices", node)
+        factor = self.angle_factor(node)
+        if factor is not None:
+            if ty != "f32":
+                raise Unsupported(_float_only("angle conversions of slices give", ty), node)
+            return self.computed(VecOp("vmul", self.resolve(node.args[0], ty), Val("f32", const=factor)))
         function = self.vector_function(node)
         if function is not None:
+            if ty == "i32" and self.static(node.func) in (abs, np.abs):
+                # abs of int32 elements is an int32, as NumPy's: max(v, -v), v computed twice (there is no
+                # int32 vmath); -(-2**31) wraps to itself, so abs(-2**31) is -2**31 as np.abs gives
+                operand = self.resolve(node.args[0], ty)
+                return self.computed(VecOp("vmax", operand, VecNeg(_copy_tree(operand))))
             if ty != "f32":
                 raise Unsupported(_float_only("math functions of slices give", ty), node)
             return self.computed(VecFn(function, self.resolve(node.args[0], ty)))

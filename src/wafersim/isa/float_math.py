@@ -97,6 +97,31 @@ def power32(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.power(x64, y64).astype(np.float32)
 
 
+def fused_multiply_add32(a, b, c) -> np.ndarray:
+    """`fma`: a * b + c of float32 operands rounded once to float32 (IEEE fusedMultiplyAdd, ties to even).
+
+    The product of two float32 values is exact in float64 (48 significant bits), but the float64 sum rounds,
+    and rounding that again to float32 goes wrong where the float64 sum lands exactly on a float32 tie the
+    exact sum is not on (fma(641, 6700417, 2**56): the exact 2**56 + 2**32 + 1 is above the tie 2**56 + 2**32,
+    which float64 rounds it to, and ties to even would then give 2**56). Such a tie is decided by the sign of
+    the float64 sum's exact error (TwoSum). The compiled engine's `sim/compiled/arith.py` `fma32` is the same
+    computation, one element at a time."""
+    a64, b64, c64 = (np.asarray(v, np.float32).astype(np.float64) for v in (a, b, c))
+    with np.errstate(all="ignore"):
+        p = a64 * b64
+        s = p + c64
+        back = s - c64
+        error = (p - back) + (c64 - (s - back))  # s + error == p + c exactly (TwoSum)
+        r = s.astype(np.float32)
+        finite = np.isfinite(s)
+        # s's float32 neighbours: r, and the next float32 on s's side of it (2**128 beyond the largest)
+        near = np.where(np.isinf(r) & finite, np.copysign(2.0**128, s), r.astype(np.float64))
+        toward = np.where(s > near, np.float32(np.inf), np.float32(-np.inf))
+        far = np.nextafter(r, toward).astype(np.float64)
+        tie = finite & (error != 0) & ((near + far) * 0.5 == s)
+        return np.where(tie & ((far > near) == (error > 0)), far, near).astype(np.float32)
+
+
 UNARY = {"ferf": erf32, "ferfc": erfc32, "fgamma": gamma32, "flgamma": lgamma32, "frint": np.rint,
          "ffrac": fraction32}
 BINARY = {"fremainder": ieee_remainder32, "fpow": power32}

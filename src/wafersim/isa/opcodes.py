@@ -265,8 +265,9 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     ("fcopysign", "REG", ("d", "a", "b"), "fpu", "d = |a| with the sign bit of b", ""),
     ("ffmod", "REG", ("d", "a", "b"), "div", "d = fmod(a, b): a - trunc(a / b) * b exactly, the sign of a (C's "
      "fmod, np.fmod)", ""),
-    ("ffloordiv", "REG", ("d", "a", "b"), "div", "d = a // b as Python and np.floor_divide compute it on floats "
-     "(from fmod, so exact where floor(a / b) would round)", ""),
+    ("ffloordiv", "REG", ("d", "a", "b"), "div", "d = a // b as np.floor_divide computes it on float32 (Python's "
+     "floor division, from fmod: not floor(a / b), which can round up to the next whole number; a quotient beyond "
+     "2**24 can differ in the last bit from Python's float64 a // b rounded to float32)", ""),
     ("fpymod", "REG", ("d", "a", "b"), "div", "d = a % b as Python and np.remainder compute it on floats (the "
      "sign of b)", ""),
     # reductions of an SRAM range into a register (docs/python-supported.md): sequential order, element 0

@@ -2,8 +2,9 @@
 
 The grid has `ceil(n / block)` blocks of `block x 1` PEs. When there are more blocks than the wafer
 holds at once they run in waves (each block slot starts its next block when the previous one
-finished), like CUDA blocks queued on a GPU's multiprocessors. The multiply-add is one fused `fma`,
-rounded once from the exact product as `(a.astype(float64) * x + y).astype(float32)`.
+finished), like CUDA blocks queued on a GPU's multiprocessors. The multiply-add is one fused `fma`:
+the exact `a * x + y` rounded once to float32 (`wafersim.isa.float_math.fused_multiply_add32`; NumPy's
+`(a.astype(float64) * x + y).astype(float32)` rounds twice and can differ in the last bit).
 """
 from __future__ import annotations
 

@@ -91,8 +91,7 @@ def _float_to_int(f: np.ndarray) -> np.ndarray:
     return np.clip(np.trunc(f64), -(2**31), 2**31 - 1).astype(np.int32)
 
 
-def _fma(a, b, c):
-    return (a.astype(np.float64) * b + c).astype(np.float32)
+_fma = float_math.fused_multiply_add32
 
 
 

@@ -69,6 +69,30 @@ def fmax(x, y):
 
 
 @njit(cache=True, inline="always")
+def fma32(x, y, z):
+    """`fma` on float32 operands, rounded once: `isa.float_math.fused_multiply_add32` for one element (the
+    exact float64 product and the float64 sum; a float64 sum exactly on a float32 tie goes the way of its
+    exact error)."""
+    p = fmul(np.float64(x), np.float64(y))
+    c = np.float64(z)
+    s = fadd(p, c)
+    r = np.float32(s)
+    if not np.isfinite(s):
+        return r
+    back = s - c
+    error = (p - back) + (c - (s - back))
+    if error == 0.0:
+        return r
+    near = np.float64(r)
+    if np.isinf(r):
+        near = 2.0**128 if s > 0 else -(2.0**128)
+    far = np.float64(np.nextafter(r, np.float32(np.inf) if s > near else np.float32(-np.inf)))
+    if (near + far) * 0.5 == s and (far > near) == (error > 0):
+        return np.float32(far)
+    return np.float32(near)
+
+
+@njit(cache=True, inline="always")
 def float_binary(which: int, x, y):
     """fadd (which = 0), fsub, fmul, fdiv, fmin, fmax (5) on float32 operands."""
     if which == 0:

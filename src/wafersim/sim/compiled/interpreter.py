@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from .arith import compare, fadd, fmul, float_binary, ftoi, int_div, int_rem, vector_op
+from .arith import compare, fma32, float_binary, ftoi, int_div, int_rem, vector_op
 from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WOKEN, park_sleepers, ring_slot,
                          woken_segments)
@@ -362,8 +362,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         elif K_FADD <= kind <= K_FMAX:
                             fregs[d, i] = float_binary(kind - K_FADD, fregs[a, i], fregs[b, i])
                         elif kind == K_FMA:
-                            fregs[d, i] = np.float32(fadd(fmul(np.float64(fregs[a, i]), np.float64(fregs[b, i])),
-                                                          np.float64(fregs[fields[C, run_pc], i])))
+                            fregs[d, i] = fma32(fregs[a, i], fregs[b, i], fregs[fields[C, run_pc], i])
                         elif K_FLT <= kind <= K_FNE:
                             regs[d, i] = compare(kind - K_FLT, fregs[a, i], fregs[b, i])
                         elif kind == K_FNEG:

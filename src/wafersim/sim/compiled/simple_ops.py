@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from .arith import compare, fadd, fdiv, fmax, fmin, fmul, fsub, ftoi, int_div, int_rem
+from .arith import compare, fadd, fdiv, fma32, fmax, fmin, fmul, fsub, ftoi, int_div, int_rem
 from .kinds import (K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_BZ, K_DIV, K_FABS, K_FADD, K_FCEIL, K_FDIV, K_FFLOOR,
                     K_FLT, K_FMA, K_FMAX, K_FMIN, K_FMUL, K_FNE, K_FNEG, K_FSQRT, K_FSUB, K_FTOI, K_FTRUNC, K_ITOF,
                     K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR, K_ORI, K_REM, K_SEL, K_SEQI,
@@ -72,8 +72,7 @@ def run_simple(kind, d, a, b, c, imm, lanes, regs, fregs) -> bool:
         fd, fa, fb, fc = fregs[d], fregs[a], fregs[b], fregs[c]
         for j in range(n):
             i = at[j]
-            fd[i] = np.float32(fadd(fmul(np.float64(fa[i]), np.float64(fb[i])),
-                                          np.float64(fc[i])))
+            fd[i] = fma32(fa[i], fb[i], fc[i])
     elif K_FLT <= kind <= K_FNE:
         which = kind - K_FLT
         rd, fa, fb = regs[d], fregs[a], fregs[b]
