@@ -3,8 +3,9 @@ scalar fuzzers do not draw, on the marker machinery of tests/test_compiler_fuzz_
 and forms of tests/test_compiler_fuzz_control.py:
 
 - `and` / `or` as values: Python gives one of the operands, not a bool (`i0 or i1` is i1 when i0 is 0;
-  `f0 and i1` is f0 when f0 is 0.0 or -0.0, and i1 converted to float32 otherwise), int32, float32 and mixed
-  operands, chains of them (`a or b and c`), and `not` of a number as an int32;
+  `f0 and i1` is f0 when f0 is 0.0 or -0.0, and i1 converted to float32 otherwise: one type for the value
+  known only at run time), int32, float32 and mixed operands, constants among them, chains of them
+  (`a or b and c`), and `not` of a number as an int32;
 - side effects under short-circuit evaluation: a device function that changes a local array (`bump`) as an
   operand of `and` / `or`, in a branch of a conditional expression, in either side of a comparison, in the
   later operands of a chained comparison (`a < b <= bump(li, 2)`: run only when `a < b`), in `if`, `elif`
@@ -174,13 +175,16 @@ class ValuesGen(ControlGen):
         if depth <= 0 or not self.mine():
             return super().float_expr(depth)
         kind = self.choice(["andor", "andor", "andor3", "sidefx"])
-        if kind == "andor":  # an int32 operand converted to float32 first: its truth is the same
-            a, b = self.mixed_operands(depth - 1, 2)
-            return f"({a} {self.choice(['and', 'or'])} {b})"
+        # An int32 operand, converted to float32 (its truth is the same), after a first operand known only at
+        # run time (a float32 name): a constant first operand is folded away, and the value is then the
+        # deciding operand with its own type, as in Python (`1.0 and i` is the int32 i, `f and i` a float32).
+        first = self.choice(FLOAT_VARS)
+        if kind == "andor":
+            return f"({first} {self.choice(['and', 'or'])} {self.mixed_operand(depth - 1)})"
         if kind == "andor3":
-            a, b, c = self.mixed_operands(depth - 1, 3)
-            return f"({a} {self.choice(['and', 'or'])} {b} {self.choice(['and', 'or'])} {c})"
-        call = f"_F(bump(li, {self.index(0)}))"
+            b, c = (self.mixed_operand(depth - 1) for _ in range(2))
+            return f"({first} {self.choice(['and', 'or'])} {b} {self.choice(['and', 'or'])} {c})"
+        call = f"_TOF(bump(li, {self.index(0)}))"
         other = self.float_expr(depth - 1)
         return f"({other} {self.choice(['and', 'or'])} {call})"
 
@@ -262,8 +266,11 @@ def few_registers():
 @FUZZ
 @given(body=programs(branching=False), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
 # A constant operand after the first of `and` / `or` was an internal compiler error ("bz rNone").
-@example(body=["    f0 = _AUGX(f0 + (_TOF(_I(-9)) and (f0 and _R(0.5) and _R(0.5))))",
+@example(body=["    f0 = _AUGX(f0 + (f1 and (f0 and _R(0.5) and _R(0.5))))",
                "    i0 = (i0 or _I(0) or (i0 + _I(7)))", "    i1 = (i1 and _I(3) and _I(4))"], seed=0, kci=0, kcf=0.5)
+# A constant first operand is folded away: `1.0 and (bump(...) and i1)` is the int32 i1, exact, as in Python.
+@example(body=["    i1 = i0 = _TOI((np.tanh(_R(16777216.0)) and (bump(li, -1) and i1)))", "    li[1:3] -= li[0:2]"],
+         seed=36146669, kci=3, kcf=0.5)
 def test_straight_line_value_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
     run(dev, gen_dir, body, seed, kci, kcf)
 
