@@ -15,7 +15,8 @@ around), the `operator` module's functions, math.remainder and math.modf, `<<` /
 and 2-D block assignments, compared with NumPy: tests/test_compiler_fuzz_slices.py; mixed int32/float32
 scalar code, written-out constants folded next to the same values loaded at run time, element and slice
 augmented assignments: tests/test_compiler_fuzz_mixed.py; break/continue in every kind of loop, device functions with run-time early returns, every augmented operator, bools as numbers, element
-tuple targets: tests/test_compiler_fuzz_control.py.)
+tuple targets: tests/test_compiler_fuzz_control.py; `and`/`or` as values, side effects under short-circuit
+evaluation, tuples of run-time numbers in variables: tests/test_compiler_fuzz_values.py.)
 
 Every constant is written as np.int32(c) / np.float32(c) and every conversion as np.int32(...) /
 np.float32(...), so the Python evaluation never leaves the two 32-bit types. Examples whose reference would

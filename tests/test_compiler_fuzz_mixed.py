@@ -351,9 +351,10 @@ def programs(draw, branching: bool):
 
 
 # ----------------------------------------------------------------------------- kernel, reference, check
-def render(body: list[str], helpers: str = "", transform=to_kernel) -> tuple[str, str]:
+def render(body: list[str], helpers: str = "", transform=to_kernel, ref_transform=None) -> tuple[str, str]:
     """(the module's source: kernel and helpers; the reference function's source). `helpers` (more device
-    functions) and `transform` (markers -> kernel source) let tests/test_compiler_fuzz_control.py reuse it."""
+    functions), `transform` (markers -> kernel source) and `ref_transform` (the reference's source -> the
+    source run) let tests/test_compiler_fuzz_control.py and tests/test_compiler_fuzz_values.py reuse it."""
     loads = ([f"    i{k} = xi[p, {k}]" for k in range(N_INT)] + [f"    f{k} = xf[p, {k}]" for k in range(N_FLOAT)]
              + ["    la = ws.local.array(4, np.float32)", "    li = ws.local.array(4, np.int32)",
                 f"    for q in range({N_LOCAL}):", f"        la[q] = xf[p, {N_FLOAT} + q]",
@@ -368,7 +369,7 @@ def render(body: list[str], helpers: str = "", transform=to_kernel) -> tuple[str
     module = "\n".join(["import math", "import operator", "import numpy as np", "import wafersim as ws",
                         MODULE_CONSTANTS, HELPERS, MORE_HELPERS, helpers, "", "@ws.jit", kernel, ""])
     reference = "\n".join([f"def ref(p, {params}, la, li, gf):", *held, *body, f"    return ({params},)", ""])
-    return module, reference
+    return module, (ref_transform or str)(reference)
 
 
 def inputs(seed: int):
@@ -396,8 +397,8 @@ def gen_dir(tmp_path_factory):
 
 
 def check(dev, directory, body: list[str], seed: int, kci: int, kcf: float, helpers: str = "", transform=to_kernel,
-          markers=None) -> None:
-    source, reference_source = render(body, helpers, transform)
+          markers=None, ref_transform=None) -> None:
+    source, reference_source = render(body, helpers, transform, ref_transform)
     module = load_source(directory, source)
     names = dict(vars(module), **REFERENCE_MARKERS, ki=np.array(INT_POOL, np.int32),
                  kf=np.array(FLOAT_POOL, np.float32), kci=np.int32(kci), kcf=np.float32(kcf), **(markers or {}))

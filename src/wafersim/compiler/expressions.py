@@ -393,6 +393,12 @@ class ExpressionLowering(ComparisonLowering):
             value = self.scalar(operand)
             results.append((len(self.fn.ops), value))
             if k + 1 < len(node.values):
+                if value.is_const:  # known when compiling (`x and 0.5 and y`): no branch on it
+                    if bool(value.const) != is_and:  # it decides: the later operands never run (as in Python)
+                        self.emit("jmp", target=done)
+                        break
+                    results.pop()  # it passes the decision on to the next operand, never the result
+                    continue
                 self.emit("bz" if is_and else "bnz", a=self.truth(value).reg, target=done)
         out = Val("f32" if any(v.ty == "f32" for _, v in results) else "i32")
         out.reg = self.new_reg(out.ty, "bool")
