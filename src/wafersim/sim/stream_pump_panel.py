@@ -50,6 +50,12 @@ def _whole(x: float, bound: float) -> bool:
 
 
 @njit(cache=True, nogil=True)
+def _base_fits(b: float) -> bool:
+    """Whether a link base is -inf (never reserved) or a whole number whose sums with offsets stay exact."""
+    return b == -np.inf or (-_WIDE < b < _WIDE and b == np.floor(b))
+
+
+@njit(cache=True, nogil=True)
 def _link_bases(link_busy: np.ndarray, link: np.ndarray, link_lane: np.ndarray, link_offset: np.ndarray,
                 senders: int, base0: np.ndarray, base1: np.ndarray) -> bool:
     """base0[l], base1[l]: sender l's links' reservations less their offsets, where every one of its links holds
@@ -57,21 +63,16 @@ def _link_bases(link_busy: np.ndarray, link: np.ndarray, link_lane: np.ndarray, 
     a link never reserved) whose sums stay exact; else False."""
     busy0, busy1 = link_busy[0], link_busy[1]
     seen = np.zeros(senders, dtype=np.bool_)
-    for e in range(len(link)):
+    fits = True
+    for e in range(len(link)):  # (one branch-free pass: `fits` tells at the end)
         l, r, offset = link[e], link_lane[e], link_offset[e]
-        if not _whole(offset, _EXACT):
-            return False
         b0, b1 = busy0[l] - offset, busy1[l] - offset
-        for b in (b0, b1):
-            if not (b == -np.inf or (-_WIDE < b < _WIDE and b == np.floor(b))):
-                return False
-        if b0 + offset != busy0[l] or b1 + offset != busy1[l]:
-            return False
         if not seen[r]:
             seen[r], base0[r], base1[r] = True, b0, b1
-        elif b0 != base0[r] or b1 != base1[r]:
-            return False
-    return True
+            fits = fits and _base_fits(b0) and _base_fits(b1)
+        fits = (fits and b0 == base0[r] and b1 == base1[r] and b0 + offset == busy0[l] and b1 + offset == busy1[l]
+                and 0.0 <= offset < _EXACT and offset == np.floor(offset))
+    return fits
 
 
 @njit(cache=True, nogil=True)
