@@ -97,18 +97,18 @@ def panel_applies(s_pes: np.ndarray, r_pes: np.ndarray, p_lane: np.ndarray, word
 @njit(cache=True, nogil=True)
 def _send(s_pes: np.ndarray, s_base: np.ndarray, count: np.ndarray, words: int, s_cost: float, s_state: np.ndarray,
           progress: np.ndarray, word_time: float, departed: np.ndarray, c: int, held: np.ndarray, base0: np.ndarray,
-          base1: np.ndarray, sram: np.ndarray, slot_free: np.ndarray, has_links: bool
+          base1: np.ndarray, sram: np.ndarray, slot_free: np.ndarray, has_links: bool, box: np.ndarray
           ) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A senders' step of `steady_send` after a closed-form receive (free[j, l] = max(departed[j, l], held[l])),
-    its links' waits per sender; nothing stored but `slot_free`. Returns (whether every departure is a whole
+    its links' waits per sender; nothing stored but `slot_free` (`box`: scratch of the clocks' type). Returns (whether every departure is a whole
     number below 2**24, before and after the waits (else the rest is not to be used), ready, later (lanes,
     words) with the waits, the new link bases base0, base1, the values (words, lanes), the departures (words,
     lanes))."""
     lanes = len(s_pes)
     ready = np.empty(lanes)
-    for i in range(lanes):  # (the transfer's clock in, as the PE's float32 clock holds it; `steady_send`'s ready)
-        clock = np.float64(np.float32(s_state[_CLOCK, s_pes[i]]))
-        ready[i] = clock + (s_cost if progress[s_pes[i]] == 0 else 0.0)
+    for i in range(lanes):  # (the transfer's clock in, as the PE's clock holds it: `steady_send`'s ready)
+        box[0] = s_state[_CLOCK, s_pes[i]]
+        ready[i] = np.float64(box[0]) + (s_cost if progress[s_pes[i]] == 0 else 0.0)
     later = np.empty((lanes, words))
     for i in range(lanes):  # (`steady_send`'s departures from `_free_times`' free times, operation by operation)
         best = 0.0
@@ -208,8 +208,10 @@ def run_panel(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cos
     # The receivers, read: their clocks' part of the slots' free times (`held`), the least words left.
     held = np.full(senders, -np.inf)
     left = np.iinfo(np.int64).max
+    box = np.empty_like(cycle[:1])  # (a time as the clocks' type holds it)
     for i in range(receivers):
-        clock = np.float64(np.float32(r_state[_CLOCK, r_pes[i]]))  # (as `receive_held` reads it)
+        box[0] = r_state[_CLOCK, r_pes[i]]
+        clock = np.float64(box[0])  # (as `receive_held` reads it)
         if not _whole(clock, _EXACT):
             return nothing
         f, lane = clock - p_latency[i], p_lane[i]
@@ -221,6 +223,7 @@ def run_panel(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cos
     added = np.zeros(senders, dtype=np.int64)  # (words pushed to each sender's receivers)
     held_one, held_many, held_values, held_departures = one, many, values, departures
     previous_later = np.empty((0, 0))
+    trial = np.empty(senders, dtype=np.int64)  # (the next pair's counts, `count` once it runs)
     pairs = 0
     while True:
         if pairs > 0:  # the next pair: `whole` again (every sender sent a whole FIFO), and its counts
@@ -230,15 +233,16 @@ def run_panel(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cos
             words, finishing = 0, 0  # (`steady_counts_in_order` of the uniform state: each sender's room a FIFO)
             for l in range(senders):
                 to_go = np.int64(s_length[l]) - np.int64(progress[s_pes[l]])
-                count[l] = min(to_go, np.int64(depth))
-                finishing += count[l] == to_go
-                words = max(words, count[l])
-            if count.min() <= 0 or 0 < finishing < senders:
+                trial[l] = min(to_go, np.int64(depth))
+                finishing += trial[l] == to_go
+                words = max(words, trial[l])
+            if trial.min() <= 0 or 0 < finishing < senders:
                 break
+            count[:] = trial
             last = finishing == senders
         exact, ready, later, new0, new1, new_values, new_departures = _send(
             s_pes, s_base, count, words, s_cost, s_state, progress, word_time, departures, c, held, base0, base1,
-            sram, slot_free, has_links)
+            sram, slot_free, has_links, box)
         if not exact:
             break
         if pairs == 0:  # (a word arriving early: the first pair's check reads the receivers' books)
@@ -287,7 +291,8 @@ def run_panel(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cos
     # The receivers, once: their clocks, counters and books as the pairs' steps leave them.
     for i in range(receivers):
         pe, lane, latency = r_pes[i], p_lane[i], p_latency[i]
-        clock = np.float64(np.float32(r_state[_CLOCK, pe]))
+        box[0] = r_state[_CLOCK, pe]
+        clock = np.float64(box[0])
         arrival = earlier[lane] + latency
         before[i] = arrival if arrival > clock else clock
         arrival = latest[lane] + latency
