@@ -100,10 +100,10 @@ def _send(s_pes: np.ndarray, s_base: np.ndarray, count: np.ndarray, words: int, 
           base1: np.ndarray, sram: np.ndarray, slot_free: np.ndarray, has_links: bool, box: np.ndarray
           ) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A senders' step of `steady_send` after a closed-form receive (free[j, l] = max(departed[j, l], held[l])),
-    its links' waits per sender; nothing stored but `slot_free` (`box`: scratch of the clocks' type). Returns (whether every departure is a whole
-    number below 2**24, before and after the waits (else the rest is not to be used), ready, later (lanes,
-    words) with the waits, the new link bases base0, base1, the values (words, lanes), the departures (words,
-    lanes))."""
+    its links' waits per sender; nothing stored but `slot_free` (`box`: scratch of the clocks' type). Returns
+    (whether every departure is a whole number below 2**24, before and after the waits (else the rest is not
+    to be used), ready, later (lanes, words) with the waits, the new link bases base0, base1, the values
+    (words, lanes), the departures (words, lanes))."""
     lanes = len(s_pes)
     ready = np.empty(lanes)
     for i in range(lanes):  # (the transfer's clock in, as the PE's clock holds it: `steady_send`'s ready)
