@@ -14,6 +14,7 @@ from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
 
 NO_PUMP = Strategy(stream_pump=False)
 SLOTS_READ = Strategy(pump_slot_free=False)  # (the pump's senders read the slots' free times again)
+PAIR_BY_PAIR = Strategy(pump_panel=False)  # (no runs of pairs in closed form per sender)
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -53,7 +54,7 @@ def test_gemm_is_identical_with_and_without_the_pump(p, tile, depth, monkeypatch
     spec = ws.WaferSpec(width=p, height=p) if depth is None else ws.WaferSpec(width=p, height=p, fifo_depth=depth)
     calls = counted(monkeypatch)
     runs = []
-    for strategy in (REFERENCE, NO_PUMP, SLOTS_READ, FAST):
+    for strategy in (REFERENCE, NO_PUMP, SLOTS_READ, PAIR_BY_PAIR, FAST):
         with forced(strategy):
             runs.append(gemm.gemm(a, b, p, device=ws.Device(spec)))
     assert_same(runs)
@@ -166,14 +167,14 @@ def test_the_pump_stops_where_the_scheduler_would_run_other_steps(work, short, l
     late (its sender waits on a full FIFO: never pumped): identical runs with and without the pump."""
     calls = counted(monkeypatch)
     runs, pairs = [], []
-    for strategy in (REFERENCE, NO_PUMP, SLOTS_READ, FAST):
+    for strategy in (REFERENCE, NO_PUMP, SLOTS_READ, PAIR_BY_PAIR, FAST):
         calls.clear()
         with forced(strategy):
             runs.append(run_beside_work(work, short, late))
         pairs.append(sum(calls))
     assert_same(runs)
     np.testing.assert_array_equal(runs[-1][0], expected_beside_work(work, short, late))
-    assert pairs[:2] == [0, 0] and pairs[2] == pairs[3]
+    assert pairs[:2] == [0, 0] and pairs[2] == pairs[3] == pairs[4]
     # (row 0's stream at least, six steps, unless a sender of the group waits: the pump needs every one moving)
     assert (pairs[2] > 0) == (not late)
 

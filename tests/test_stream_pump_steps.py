@@ -18,7 +18,8 @@ from wafersim.sim.strategy import FAST, forced
 # `stream_pump_kernels.pump`'s arguments, by name.
 NAMES = ("s_pes s_base s_length s_cost s_state r_pes r_base r_length r_cost r_state receiver_of word_time "
          "whole_cycles cycle stall progress injected sram pushed popped time_block value_block dest lane latency "
-         "by_dest by_lane by_latency link_busy link link_lane link_offset previous by slot_free most fuse_free").split()
+         "by_dest by_lane by_latency link_busy link link_lane link_offset previous by slot_free most fuse_free "
+         "panel_runs").split()
 CONFIGS = [(2, 8, None), (4, 8, None), (4, 6, 5), (4, 5, 3), (3, 7, 4), (5, 6, 7)]
 
 
@@ -98,16 +99,18 @@ def assert_states_equal(got: dict, want: dict) -> None:
 @pytest.mark.parametrize("p, tile, depth", CONFIGS)
 def test_the_pump_is_the_schedulers_steps(p, tile, depth, monkeypatch):
     """From every state a SUMMA launch pumped from, the pump and the scheduler's steps: the same pairs, status
-    and arrays; also with a limit on the pairs (`most`, as the pump in parts runs), and with the slots' free
-    times found as the receives write them (`fuse_free`, `Strategy.pump_slot_free`) and read again."""
+    and arrays; also with a limit on the pairs (`most`, as the pump in parts runs), with the slots' free
+    times found as the receives write them (`fuse_free`, `Strategy.pump_slot_free`) and read again, and with
+    and without runs of pairs in closed form per sender (`panel_runs`, `Strategy.pump_panel`)."""
     calls = captured(p, tile, depth, monkeypatch)
     assert calls
     for args in calls:
-        for most, fuse in [(args[NAMES.index("most")], True), (args[NAMES.index("most")], False), (1, True),
-                           (2, True), (2, False)]:
+        every = args[NAMES.index("most")]
+        for most, fuse, panel in [(every, True, True), (every, True, False), (every, False, True), (1, True, True),
+                                  (2, True, True), (3, True, True), (2, False, False)]:
             got, want = fresh(args), fresh(args)
             got["most"] = want["most"] = most
-            got["fuse_free"] = fuse
+            got["fuse_free"], got["panel_runs"] = fuse, panel
             pairs, status, _, _ = stream_pump_kernels.pump(*(got[name] for name in NAMES))
             assert (pairs, status) == reference_pump(want)
             assert_states_equal(got, want)
@@ -384,7 +387,9 @@ def test_the_closed_form_runs_in_summa_launches(monkeypatch):
             return real(*a)
 
         monkeypatch.setattr(stream_pump_kernels, "deliver_receive", capturing)
-        stream_pump_kernels.pump.py_func(*fresh(args).values())  # (the pump's loop in Python: its calls seen)
+        state = fresh(args)
+        state["panel_runs"] = False  # (runs in closed form per sender call none)
+        stream_pump_kernels.pump.py_func(*state.values())  # (the pump's loop in Python: its calls seen)
         monkeypatch.setattr(stream_pump_kernels, "deliver_receive", real)
     assert calls
     for args in calls:
@@ -426,6 +431,7 @@ def test_the_pump_crossing_2_24_holds_its_slots_then_makes_them(monkeypatch):
         seen = []
         monkeypatch.setattr(stream_pump_kernels, "deliver_receive", lambda *a: seen.append(real(*a)) or seen[-1])
         again = shifted(args, by)
+        again["panel_runs"] = False  # (runs in closed form per sender call no `deliver_receive`)
         stream_pump_kernels.pump.py_func(*(again[name] for name in NAMES))
         monkeypatch.setattr(stream_pump_kernels, "deliver_receive", real)
         assert_states_equal(again, want)

@@ -121,6 +121,11 @@ class Strategy:
     #: slot's take time less its latency), so those slots are read once, as they are written
     #: (`stream_pump_steps.deliver_receive`; else the senders' step reads them again). Only with `stream_pump`.
     pump_slot_free: bool = True
+    #: in a stream pump, runs of steady pairs of a uniform multicast (every receiver takes a whole FIFO of its
+    #: sender's words each pair, into the same SRAM row) in closed form per sender: the receivers' clocks,
+    #: counters and arrival books and the senders' links touched once per run, not once per pair
+    #: (`stream_pump_panel`; else every pair's steps). Only with `pump_slot_free`.
+    pump_panel: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -132,7 +137,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      blocked_vfma=False, lean_bulk_stores=False, gapped_bulk_copies=False, fused_vectors=False,
                      routed_steps=False,
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
-                     recycled_slot_rows=False, stream_pump=False, pump_slot_free=False)
+                     recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

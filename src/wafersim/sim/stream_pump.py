@@ -89,7 +89,8 @@ class StreamPumpMixin:
                 float(self.word_time), self.launch.whole_cycles, self.cycle, self.stall, self.progress,
                 self._injected(ins.ch), self.sram, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block,
                 dest, lane, latency, by_dest, by_lane, by_latency, busy, link, link_lane, link_offset, previous, by,
-                np.zeros((len(s_pes), fifo.depth), dtype=self.time_dtype), most, self.strategy.pump_slot_free)
+                np.zeros((len(s_pes), fifo.depth), dtype=self.time_dtype), most, self.strategy.pump_slot_free,
+                self.strategy.pump_panel)
 
         self._injected(ins.ch)  # (made here, not in the threads)
         if len(parts) == 1:

@@ -12,7 +12,8 @@ other group, count an instruction that blocks and take it back) changes nothing.
 Numba caches this file's machine code with those kernels compiled in, and re-compiles it only when this file's
 text changes (`routed_step_kernels` notes what that means after a change to them: `stream_pump_steps` and
 `stream_pump_closed` too, whose receives in closed form, `receive_held` among them, are compiled in since this
-note).
+note, and `stream_pump_panel`, whose runs of steady pairs in closed form per sender take over where a panel's
+pairs are uniform).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .compiled.jit import njit
 from .background_kernels import background_receive_step
 from .fifo_kernels import distinct_links
 from .stream_pump_closed import departures_fit, latency_range, receive_slots
+from .stream_pump_panel import panel_applies, run_panel
 from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, segments_of_one, steady_send
 
 # Rows of a channel's background state (`background`).
@@ -118,13 +120,16 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
          time_block: np.ndarray, value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
          by_dest: np.ndarray, by_lane: np.ndarray, by_latency: np.ndarray, link_busy: np.ndarray, link: np.ndarray,
          link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray, by: np.ndarray,
-         slot_free: np.ndarray, most: int, fuse_free: bool) -> tuple[int, int, np.ndarray, np.ndarray]:
+         slot_free: np.ndarray, most: int, fuse_free: bool, panel_runs: bool = True
+         ) -> tuple[int, int, np.ndarray, np.ndarray]:
     """Pairs of steps (the receivers' `recva` step, then the senders' `senda` step) while `steady_counts` finds
     the next pair steady, `most` pairs at most (-1: no limit). `s_*`: the senders (sorted, all resuming their
     transfers), `r_*`: their receivers (sorted, distinct: the receivers of the senders' routes, every one of
     them), receiver_of[e]: the receiver index of dest[e]. `slot_free`: (senders, depth) of the times' type,
     scratch. `fuse_free` (`Strategy.pump_slot_free`): where the receivers take a whole FIFO, `deliver_receive`
-    finds the next senders' step's slot times as it writes them (`steady_send` then reads none). Returns
+    finds the next senders' step's slot times as it writes them (`steady_send` then reads none). `panel_runs`
+    (`Strategy.pump_panel`): runs of such pairs of a uniform multicast in closed form per sender
+    (`stream_pump_panel.run_panel`; only with `fuse_free`). Returns
     (pairs run, STOPPED or FINISHED (the last pair's senders sent their last words), -, -);
     on a word that would arrive before one queued earlier, (pairs, EARLY, departures, counts) of that senders'
     step, left as the scheduler's path leaves it (the caller raises the RouteError).
@@ -162,6 +167,8 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     held_one, held_many, held_values, held_departures = one, many, values, departures
     pending = last = False
     distinct = distinct_links(link, link_busy.shape[1])  # (the same links every step: `share_links` reads less)
+    # (runs of steady pairs in closed form per sender, `stream_pump_panel`, where the pair's receive is `whole`)
+    panel = panel_runs and rewrites and distinct and panel_applies(s_pes, r_pes, p_lane, word_time, len(cycle))
     pairs = 0
     while pairs != most:
         words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
@@ -182,6 +189,19 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
                 receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,
                               held_departures, held_values)
             held = False
+            if whole and panel:
+                most_left = most - pairs if most >= 0 else -1
+                ran, last, one, many, values, departures, held_one, held_many, held_values, held_departures = run_panel(
+                    s_pes, s_base, s_length, s_cost, s_state, r_pes, r_base, r_length, r_cost, r_state, word_time,
+                    cycle, stall, progress, injected, sram, pushed, popped, time_block, value_block, p_lane,
+                    p_latency, link_busy, link, link_lane, link_offset, previous, by, slot_free, one, many, values,
+                    departures, sent, count, words, last, most_left, low, high, before)
+                if ran:  # (its last receive's slots' stores held, its last senders' step's words pending)
+                    held = pending = True
+                    pairs += ran
+                    if last:
+                        break
+                    continue
             if whole:
                 received = deliver_receive(r_pes, r_base, progress, cycle, stall, r_state, pushed, popped,
                                            time_block, value_block, sram, r_cost, taken, latest, one, many, p_lane,
@@ -227,7 +247,9 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         pairs += 1
         if last:
             break
-    if held:  # (before the last words, which may reuse those slots)
+    # (the held stores before the last words, which may reuse those slots; none where every sender's last step
+    # sent a whole FIFO: its words then rewrite every one of them, values and times)
+    if held and not (pending and rewrites and sent.min() == depth):
         receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before, held_departures,
                       held_values)
     if pending:

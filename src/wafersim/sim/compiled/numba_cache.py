@@ -2,8 +2,8 @@
 
 Numba re-compiles a cached function when the file that defines it changes, but not when a file it calls
 into or takes constants from changes (its machine code has them inlined): the stream pump's `pump` has the
-steps of `stream_pump_steps` and `stream_pump_closed` compiled in, the interpreter spans `kinds`, `table`,
-`arith`, `fabric_ops` and `simple_ops`. A checkout updated in place (`git pull` into an editable install)
+steps of `stream_pump_steps`, `stream_pump_closed` and `stream_pump_panel` compiled in, the interpreter spans
+`kinds`, `table`, `arith`, `fabric_ops` and `simple_ops`. A checkout updated in place (`git pull` into an editable install)
 would then run stale machine code: wrong results or a crash inside Numba. So this module keeps a hash of
 every compiled source (`ENGINE_SOURCES`, and the modules whose constants they read) next to each cache
 folder, and when any of them changed drops the cached machine code of all of them in that folder, before
@@ -36,8 +36,8 @@ SIM = HERE.parent
 #: this lists every file that defines one).
 ENGINE_SOURCES = (
     "background_kernels.py", "descriptor_kernels.py", "fifo_kernels.py", "routed_step_kernels.py",
-    "stream_pump_closed.py", "stream_pump_kernels.py", "stream_pump_steps.py", "trace_kernels.py",
-    "compiled/arith.py", "compiled/fabric_ops.py", "compiled/interpreter.py", "compiled/settle.py",
+    "stream_pump_closed.py", "stream_pump_kernels.py", "stream_pump_panel.py", "stream_pump_steps.py",
+    "trace_kernels.py", "compiled/arith.py", "compiled/fabric_ops.py", "compiled/interpreter.py", "compiled/settle.py",
     "compiled/simple_ops.py",
 )
 #: Files whose constants compiled code reads (inlined into its machine code) without defining a cached function.
