@@ -124,6 +124,35 @@ def test_softmax_of_large_logits_is_stable():
     np.testing.assert_allclose(y, softmax64(x.astype(np.float64)), atol=1e-6)
 
 
+def test_softmax_and_cross_entropy_of_logits_near_float32s_lowest():
+    """The row max starts from -inf, not -3e38: logits below -3e38 (float32 reaches -3.4e38) gave rows of
+    NaN (every exp(x - (-3e38)) underflowed to 0, then 0 / 0) and a loss of -inf, where NumPy's softmax of
+    equal logits is uniform. A row of -inf stays NaN, as NumPy's."""
+    x = np.array([[-3.4e38, -3.4e38, -3.3e38], [-3.2e38, -3.2e38, -3.2e38], [-np.inf, -np.inf, -np.inf]],
+                 np.float32)
+    with np.errstate(invalid="ignore"):
+        want = softmax64(x.astype(np.float64))             # [0, 0, 1], uniform, NaN
+    y, _ = ml.softmax(x, chunk=2)                          # rows over 2 PEs: the max is all-reduced
+    np.testing.assert_allclose(y, want, atol=1e-6)
+    assert np.isnan(y[2]).all()
+    y, _ = ml.softmax(x[:2], chunk=2, causal=True)         # row 0 keeps column 0 only: 1; row 1 columns 0, 1
+    np.testing.assert_allclose(y, [[1, 0, 0], [0.5, 0.5, 0]], atol=1e-6)
+    (losses, grad), _ = ml.cross_entropy(x[:2], np.array([2, 0]))
+    np.testing.assert_allclose(losses, -np.log(want[[0, 1], [2, 0]]), atol=1e-5)   # 0 and log 3
+    np.testing.assert_allclose(grad, (want[:2] - np.eye(3)[[2, 0]]) / 2, atol=1e-6)
+
+
+def test_cross_entropy_of_logits_far_from_zero_keeps_its_digits():
+    """The loss is (max - x[label]) + log(sum(exp(x - max))), as NumPy's log_softmax forms it: max + log(...)
+    - x[label] rounded the log to the spacing of the logits (0.001 at 1e4, 8 at 1e8: a loss of 0 for 1e8)."""
+    logits = np.array([[1e4 + 0.5, 1e4, 1e4 - 3.0], [1e8, 1e8, 1e8], [-1e8, -1e8 + 8, -1e8]], np.float32)
+    labels = np.array([1, 2, 0])
+    (losses, _), _ = ml.cross_entropy(logits, labels, chunk=2)
+    x64 = logits.astype(np.float64)
+    want = -np.log(softmax64(x64)[np.arange(3), labels])   # 0.974..., log 3, 8 + log(2 + e**-8)
+    np.testing.assert_allclose(losses, want, rtol=1e-6)
+
+
 def test_layer_norm_forward_and_backward():
     rng = np.random.default_rng(5)
     x, gamma, beta, dy = rand(rng, 5, 11) + 2, rand(rng, 11), rand(rng, 11), rand(rng, 5, 11)

@@ -19,7 +19,7 @@ from ..hosting import Scratch, float32_scalar
 from .layout import (DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, combine_stats,
                      launch_rows, row_device)
 
-LOWEST = -3.0e38  # below any float32 logit we expect: the identity of the row max
+LOWEST = float("-inf")  # the identity of the row max: below every float32 logit, -3.4e38 included
 
 
 # ----------------------------------------------------------------------------- device functions
@@ -44,7 +44,9 @@ def chunk_dot(a, b, n):
 @jit
 def softmax_chunk(buf, n):
     """Replace this PE's chunk `buf[0:n]` of a row by its softmax over the whole row (every PE of the
-    row's block calls it); returns the row's log-sum-exp, max + log(sum(exp(x - max)))."""
+    row's block calls it); returns the row's max and log(sum(exp(x - max))), apart: their sum is the row's
+    log-sum-exp, but a loss lse - x[label] is (max - x[label]) + log(...), which stays exact for logits far
+    from 0 (max + log(...) - x[label] rounds the log away at 1e8, and loses digits already at 1e4)."""
     m = LOWEST
     for i in range(n):
         m = max(m, buf[i])
@@ -58,7 +60,7 @@ def softmax_chunk(buf, n):
     inv = 1.0 / s
     if n > 0:
         buf[0:n] = buf[0:n] * inv
-    return m + math.log(s)
+    return m, math.log(s)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -188,7 +190,8 @@ def layer_norm_backward_kernel(chunk: int) -> Dispatcher:
 @functools.lru_cache(maxsize=None)
 def cross_entropy_kernel(chunk: int) -> Dispatcher:
     """Softmax cross-entropy of each row of logits against an int32 label: loss[row] = logsumexp(x) -
-    x[label], and grad = (softmax(x) - onehot(label)) * grad_scale (1 / rows for the batch mean):
+    x[label] (formed as (max - x[label]) + log(sum(exp(x - max))), see `softmax_chunk`), and grad =
+    (softmax(x) - onehot(label)) * grad_scale (1 / rows for the batch mean):
     ``kernel[(1, rows), (Q, 1)](logits, labels, loss, grad, grad_scale)``."""
     C = chunk
 
@@ -206,13 +209,13 @@ def cross_entropy_kernel(chunk: int) -> Dispatcher:
         if mine:
             picked = buf[label - start]
         picked = allreduce(picked, SUM)
-        lse = softmax_chunk(buf, n)
+        top, log_sum = softmax_chunk(buf, n)
         if mine:
             buf[label - start] = buf[label - start] - 1.0
         buf[0:n] = buf[0:n] * grad_scale
         grad[row, start:start + n] = buf[0:n]
         if q == 0:
-            loss[row] = lse - picked
+            loss[row] = (top - picked) + log_sum  # as NumPy's log_softmax: (x - max) - log(sum), negated
 
     return cross_entropy_rows
 
