@@ -55,6 +55,22 @@ def test_activations_and_their_derivatives(kind):
     np.testing.assert_allclose(dx, numeric_grad(FORWARD[kind], x64, dy.astype(np.float64)), atol=1e-4)
 
 
+def test_gelu_derivative_of_huge_inputs_is_its_limit_not_nan():
+    """Past |x| = 1.8e19, x * x is inf in float32 and the second term of GELU's derivative was 0 * inf = NaN;
+    tanh has saturated long before (|x| > ~9), so the derivative is 0.5 * (1 + tanh(...)): 1, or 0 (-0.0)
+    for negative x. Inputs of moderate size keep NumPy's values (the formula, in float64)."""
+    x = np.array([[1e20, -1e20, 3e38, -3e38, 1e10, -1e10, 12.0, -12.0, 2.5, -0.7]], np.float32)
+    dy = np.full_like(x, 3.0)
+    dx, _ = ml.activation_backward(x, dy, "gelu")
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = np.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3))
+        want = 3.0 * (0.5 * (1 + t) + 0.5 * x64 * (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x64 ** 2))
+    want[np.abs(x64) > 1e19] = np.where(x64[np.abs(x64) > 1e19] > 0, 3.0, 0.0)  # (NumPy's float64 NaN at 3e38)
+    assert not np.isnan(dx).any()
+    np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-6)
+
+
 def test_bias_add_and_column_sum_odd_sizes():
     rng = np.random.default_rng(2)
     x, b = rand(rng, 7, 13), rand(rng, 13)
