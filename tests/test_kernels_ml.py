@@ -195,6 +195,24 @@ def test_layer_norm_forward_and_backward():
     np.testing.assert_allclose(dbeta, dy.astype(np.float64).sum(axis=0), atol=1e-4)
 
 
+def test_layer_norm_of_rows_whose_float32_moments_overflow_is_refused_not_beta():
+    """The mean and variance are float32 sums: [2e19, 2e19, -2e19] squares its deviations past 3.4e38, so the
+    variance was inf, rstd 0 and y = beta (here 0) without a word, where NumPy's float64 layer norm gives
+    [0.71, 0.71, -1.41]; a constant row of 2e38 sums to inf (y NaN, NumPy: 0). Both are refused, naming the row;
+    1e18 (squares near 3e36) and a row holding inf (NaN, as NumPy) still run."""
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    for bad in ([2e19, 2e19, -2e19], [2e38, 2e38, 2e38]):
+        x = np.array([[1.0, 2.0, 4.0], bad], np.float32)
+        with pytest.raises(ml.MLShapeError, match="row 1 of x .* beyond float32's range"):
+            ml.layer_norm(x, gamma, beta)
+        (y, _, _), _ = ml.layer_norm(x / np.float32(1e19), gamma, beta, eps=1e-30)   # scaled down, as it says
+        np.testing.assert_allclose(y, layer_norm64(x.astype(np.float64), gamma, beta, 1e8)[0], atol=1e-5)
+    x = np.array([[1e18, 1e18, -1e18], [np.inf, 1.0, 2.0]], np.float32)
+    (y, _, _), _ = ml.layer_norm(x, gamma, beta)
+    np.testing.assert_allclose(y[0], layer_norm64(x[:1].astype(np.float64), gamma, beta, 1e-5)[0][0], atol=1e-5)
+    assert np.isnan(y[1]).all()
+
+
 def test_cross_entropy_loss_and_gradient():
     rng = np.random.default_rng(6)
     logits = 2 * rand(rng, 6, 10)
