@@ -214,10 +214,25 @@ def test_prefix_sum_float32_matches_cumsum(shape):
 
 @pytest.mark.parametrize("shape", [(3, 8), (12, 40)])
 def test_prefix_sum_int32_matches_cumsum(shape):
-    values = np.random.default_rng(7).integers(-2**31, 2**31 - 1, size=shape).astype(np.int32)
+    # values up to 2**31 / 40 in size: every prefix sum stays in int32, at most one step from its edge
+    values = np.random.default_rng(7).integers(-2**31 // 40, 2**31 // 40, size=shape).astype(np.int32)
+    values[0, :] = 2**31 // shape[1] - 1                   # a row climbing to just below 2**31 - 1
     out, _ = prefix_sum(values)
     assert out.dtype == np.int32
-    np.testing.assert_array_equal(out, np.cumsum(values, axis=1, dtype=np.int32))  # wraps like NumPy
+    np.testing.assert_array_equal(out, np.cumsum(values, axis=1))  # NumPy's int64 sums, exactly
+
+
+@pytest.mark.parametrize("row", [[2**31 - 1, 1], [-2**31, 5, -6], [True] * 3 + [2**31 - 2]])
+def test_prefix_sum_past_int32_is_refused_not_wrapped(row):
+    # The device's int32 sums wrap; np.cumsum of int32 gives int64 (2**31, not -2**31): block_reduce refuses
+    # such a block, and prefix_sum now refuses such a row, naming where it leaves int32.
+    values = np.array([[0, 0, 0, 0][:len(row)], row])
+    sums = np.cumsum(values.astype(np.int64), axis=1)
+    col = int(np.argmax((sums[1] > 2**31 - 1) | (sums[1] < -2**31)))
+    with pytest.raises(ws.ArgumentError, match=f"row 1 up to column {col} is {sums[1, col]}, outside int32"):
+        prefix_sum(values)
+    out, _ = prefix_sum(values.astype(np.float32))          # as float32 it runs, rounded as np.cumsum rounds
+    np.testing.assert_array_equal(out, np.cumsum(values.astype(np.float32), axis=1))
 
 
 # ----------------------------------------------------------------------------- saxpy

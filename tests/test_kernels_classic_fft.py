@@ -198,3 +198,14 @@ def test_flop_counts_and_the_four_step_split_refuse_sizes_the_kernels_refuse():
     ]:
         with pytest.raises(error, match=word):
             call()
+
+
+def test_finite_inputs_whose_sums_overflow_float32_give_inf_and_nan_as_the_docs_say():
+    # docs/classic-kernels.md: the error bound holds only while every partial sum stays finite in float32;
+    # four values of 3e38 overflow the first butterflies, and X[2] = inf - inf is NaN where NumPy's float64
+    # transform gives 0. A quarter of it (every partial sum within float32) gives NumPy's result.
+    y, _ = fft(np.full(4, 3e38, np.float32))
+    assert np.isposinf(y[0].real) and np.isnan(y[2].real) and y[1] == 0 and y[3] == 0
+    assert np.fft.fft(np.full(4, 3e38))[2] == 0
+    small, _ = fft(np.full(4, 3e38 / 4, np.float32))
+    np.testing.assert_allclose(small, np.fft.fft(np.full(4, np.float32(3e38 / 4), np.float64)), rtol=1e-6)

@@ -55,6 +55,22 @@ def test_activations_and_their_derivatives(kind):
     np.testing.assert_allclose(dx, numeric_grad(FORWARD[kind], x64, dy.astype(np.float64)), atol=1e-4)
 
 
+def test_gelu_derivative_of_huge_inputs_is_its_limit_not_nan():
+    """Past |x| = 1.8e19, x * x is inf in float32 and the second term of GELU's derivative was 0 * inf = NaN;
+    tanh has saturated long before (|x| > ~9), so the derivative is 0.5 * (1 + tanh(...)): 1, or 0 (-0.0)
+    for negative x. Inputs of moderate size keep NumPy's values (the formula, in float64)."""
+    x = np.array([[1e20, -1e20, 3e38, -3e38, 1e10, -1e10, 12.0, -12.0, 2.5, -0.7]], np.float32)
+    dy = np.full_like(x, 3.0)
+    dx, _ = ml.activation_backward(x, dy, "gelu")
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = np.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3))
+        want = 3.0 * (0.5 * (1 + t) + 0.5 * x64 * (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x64 ** 2))
+    want[np.abs(x64) > 1e19] = np.where(x64[np.abs(x64) > 1e19] > 0, 3.0, 0.0)  # (NumPy's float64 NaN at 3e38)
+    assert not np.isnan(dx).any()
+    np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-6)
+
+
 def test_bias_add_and_column_sum_odd_sizes():
     rng = np.random.default_rng(2)
     x, b = rand(rng, 7, 13), rand(rng, 13)
@@ -124,6 +140,35 @@ def test_softmax_of_large_logits_is_stable():
     np.testing.assert_allclose(y, softmax64(x.astype(np.float64)), atol=1e-6)
 
 
+def test_softmax_and_cross_entropy_of_logits_near_float32s_lowest():
+    """The row max starts from -inf, not -3e38: logits below -3e38 (float32 reaches -3.4e38) gave rows of
+    NaN (every exp(x - (-3e38)) underflowed to 0, then 0 / 0) and a loss of -inf, where NumPy's softmax of
+    equal logits is uniform. A row of -inf stays NaN, as NumPy's."""
+    x = np.array([[-3.4e38, -3.4e38, -3.3e38], [-3.2e38, -3.2e38, -3.2e38], [-np.inf, -np.inf, -np.inf]],
+                 np.float32)
+    with np.errstate(invalid="ignore"):
+        want = softmax64(x.astype(np.float64))             # [0, 0, 1], uniform, NaN
+    y, _ = ml.softmax(x, chunk=2)                          # rows over 2 PEs: the max is all-reduced
+    np.testing.assert_allclose(y, want, atol=1e-6)
+    assert np.isnan(y[2]).all()
+    y, _ = ml.softmax(x[:2], chunk=2, causal=True)         # row 0 keeps column 0 only: 1; row 1 columns 0, 1
+    np.testing.assert_allclose(y, [[1, 0, 0], [0.5, 0.5, 0]], atol=1e-6)
+    (losses, grad), _ = ml.cross_entropy(x[:2], np.array([2, 0]))
+    np.testing.assert_allclose(losses, -np.log(want[[0, 1], [2, 0]]), atol=1e-5)   # 0 and log 3
+    np.testing.assert_allclose(grad, (want[:2] - np.eye(3)[[2, 0]]) / 2, atol=1e-6)
+
+
+def test_cross_entropy_of_logits_far_from_zero_keeps_its_digits():
+    """The loss is (max - x[label]) + log(sum(exp(x - max))), as NumPy's log_softmax forms it: max + log(...)
+    - x[label] rounded the log to the spacing of the logits (0.001 at 1e4, 8 at 1e8: a loss of 0 for 1e8)."""
+    logits = np.array([[1e4 + 0.5, 1e4, 1e4 - 3.0], [1e8, 1e8, 1e8], [-1e8, -1e8 + 8, -1e8]], np.float32)
+    labels = np.array([1, 2, 0])
+    (losses, _), _ = ml.cross_entropy(logits, labels, chunk=2)
+    x64 = logits.astype(np.float64)
+    want = -np.log(softmax64(x64)[np.arange(3), labels])   # 0.974..., log 3, 8 + log(2 + e**-8)
+    np.testing.assert_allclose(losses, want, rtol=1e-6)
+
+
 def test_layer_norm_forward_and_backward():
     rng = np.random.default_rng(5)
     x, gamma, beta, dy = rand(rng, 5, 11) + 2, rand(rng, 11), rand(rng, 11), rand(rng, 5, 11)
@@ -148,6 +193,24 @@ def test_layer_norm_forward_and_backward():
     xhat = (x64 - mean64[:, None]) * rstd64[:, None]
     np.testing.assert_allclose(dgamma, (dy * xhat).sum(axis=0), atol=1e-4)
     np.testing.assert_allclose(dbeta, dy.astype(np.float64).sum(axis=0), atol=1e-4)
+
+
+def test_layer_norm_of_rows_whose_float32_moments_overflow_is_refused_not_beta():
+    """The mean and variance are float32 sums: [2e19, 2e19, -2e19] squares its deviations past 3.4e38, so the
+    variance was inf, rstd 0 and y = beta (here 0) without a word, where NumPy's float64 layer norm gives
+    [0.71, 0.71, -1.41]; a constant row of 2e38 sums to inf (y NaN, NumPy: 0). Both are refused, naming the row;
+    1e18 (squares near 3e36) and a row holding inf (NaN, as NumPy) still run."""
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    for bad in ([2e19, 2e19, -2e19], [2e38, 2e38, 2e38]):
+        x = np.array([[1.0, 2.0, 4.0], bad], np.float32)
+        with pytest.raises(ml.MLShapeError, match="row 1 of x .* beyond float32's range"):
+            ml.layer_norm(x, gamma, beta)
+        (y, _, _), _ = ml.layer_norm(x / np.float32(1e19), gamma, beta, eps=1e-30)   # scaled down, as it says
+        np.testing.assert_allclose(y, layer_norm64(x.astype(np.float64), gamma, beta, 1e8)[0], atol=1e-5)
+    x = np.array([[1e18, 1e18, -1e18], [np.inf, 1.0, 2.0]], np.float32)
+    (y, _, _), _ = ml.layer_norm(x, gamma, beta)
+    np.testing.assert_allclose(y[0], layer_norm64(x[:1].astype(np.float64), gamma, beta, 1e-5)[0][0], atol=1e-5)
+    assert np.isnan(y[1]).all()
 
 
 def test_cross_entropy_loss_and_gradient():

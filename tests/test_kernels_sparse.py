@@ -302,6 +302,21 @@ def test_a_stored_zero_facing_inf_is_dropped_and_the_dense_baseline_multiplies_e
         np.testing.assert_array_equal(dense_spmv(a, x, 2)[0], a.toarray() @ x)  # [nan, nan]
 
 
+def test_a_stored_inf_or_nan_facing_a_zero_of_x_gives_scipys_nan_in_every_kernel():
+    # spmspv never sends x's zeros, so a stored inf or NaN facing one never met it and its row came out 0
+    # (or the finite sum of its other products); SciPy multiplies it: inf * 0 = NaN. Rows 1 and 3 have
+    # only finite entries facing x's zero and stay finite; row 4 has an inf facing a nonzero of x.
+    dense = np.array([[np.inf, 0, 1], [0, 2, 0], [np.nan, 0, 0], [0, 0, 5], [0, -np.inf, 2], [7, 0, np.nan]],
+                     np.float32)
+    a = sp.csr_array(dense)
+    for x in (np.array([0, 3, 1], np.float32), np.zeros(3, np.float32), np.array([0, 0, -1], np.float32)):
+        with np.errstate(invalid="ignore"):
+            want = a @ x
+        for f in (spmv, hypersparse_spmv, spmspv):
+            np.testing.assert_array_equal(f(a, x, 2)[0], want)
+    assert np.isnan(want[[0, 2, 5]]).all() and want[1] == 0 and want[3] == -5
+
+
 @pytest.mark.parametrize("host", [spmv, dense_spmv])
 def test_repeats_past_int32_is_refused_by_the_host_function_with_its_limit(host):
     # repeats=2**31 was a LaunchError "argument 4 (repeats) does not fit int32", naming no host function's limit.

@@ -3,8 +3,9 @@
 Each row of the array is one `width x 1` block. The scan is a pipeline from the west edge: a PE waits
 for the running sum of the PEs west of it, adds its own value, stores the result and passes it east.
 The last PE of a row finishes about `width` hops after the first one starts; rows run in parallel.
-Sums are formed left to right, in the same order as `np.cumsum`, so float32 results match it exactly
-(int32 sums wrap around like NumPy's).
+Sums are formed left to right, in the same order as `np.cumsum`, so float32 results match it exactly.
+The device's int32 sums wrap around, where `np.cumsum` of int32 gives int64, so an integer row whose exact
+prefix sums leave int32 is an `ArgumentError` (as `reduce.block_reduce` refuses such a block), not a wrapped result.
 """
 from __future__ import annotations
 
@@ -39,12 +40,24 @@ def prefix_sum_kernel(values, out):
 
 
 
+def _check_int32_prefix_sums(values: np.ndarray) -> None:
+    """Refuse a row whose exact prefix sums (int64 here) leave int32: the device would wrap them around, and
+    `np.cumsum` of int32 values gives int64, so the result would differ from it without a word."""
+    sums = np.cumsum(values, axis=1, dtype=np.int64)
+    outside = (sums > np.iinfo(np.int32).max) | (sums < np.iinfo(np.int32).min)
+    if outside.any():
+        row, col = (int(i) for i in np.argwhere(outside)[0])
+        raise ArgumentError(f"the prefix sum of row {row} up to column {col} is {int(sums[row, col])}, outside "
+                            f"int32: the device's int32 sums would wrap around; pass float values (float32 sums "
+                            f"round) or smaller ones", row=row, column=col, total=int(sums[row, col]))
+
+
 def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.ndarray, LaunchStats]:
     """Inclusive prefix sum of each row of `values` (a 2-D float32 or int32 array, one value per PE).
 
     Equivalent to `np.cumsum(values, axis=1)` in the array's dtype (other integer and bool arrays are
-    converted to int32, where a value outside int32 is an ArgumentError, and the sums wrap around as int32
-    sums do; anything else to float32, `float32_input`). Each row is a `width x 1` block, so a row must fit
+    converted to int32, where a value outside int32 is an ArgumentError, as is a prefix sum outside int32,
+    which the device's int32 sums would wrap; anything else to float32, `float32_input`). Each row is a `width x 1` block, so a row must fit
     the wafer's width. Returns (the scanned array, LaunchStats). The default device is just large
     enough for the array."""
     values = host_array(values, "values")
@@ -52,6 +65,8 @@ def prefix_sum(values: np.ndarray, device: Device | None = None) -> tuple[np.nda
         raise ArgumentError(f"values must be a 2-D array of one value per PE, got shape {values.shape}")
     values = number_input(values, "values")
     height, width = nonempty(values, "values").shape
+    if values.dtype == np.int32:
+        _check_int32_prefix_sums(values)
     device = check_block_fits(device or fitting_device(width, height), width, 1, f"prefix_sum of rows of {width}")
     with Scratch(device) as mem:
         d_values, d_out = mem.put(values), mem.empty(values.shape, values.dtype)

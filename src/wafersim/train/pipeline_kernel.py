@@ -348,7 +348,7 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
                     if owner:
                         gs[zb + (label - r * c) * M + m] = gs[zb + (label - r * c) * M + m] - 1.0 / B
                     if r == 0:
-                        loss[s] = top + math.log(total) - picked
+                        loss[s] = (top - picked) + math.log(total)  # (as ml.cross_entropy: exact far from 0)
         # ------------------------------------------------------------------ backward, micro-batch by micro-batch
         for u in range(U):
             zb = u * CM * M

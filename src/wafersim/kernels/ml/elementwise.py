@@ -45,8 +45,11 @@ def activate_grad(v, g, kind):
         t = math.tanh(v)
         return g * (1.0 - t * t)
     t = math.tanh(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v))
-    inner_grad = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v)
-    return g * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * inner_grad)
+    sech2 = 1.0 - t * t
+    slope = 0.5 * (1.0 + t)
+    if sech2 != 0.0:  # tanh saturated (|v| > ~9) adds 0, but v * v is inf past 1.8e19, and 0 * inf was NaN
+        slope += 0.5 * v * sech2 * (SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * v * v))
+    return g * slope
 
 
 # ----------------------------------------------------------------------------- kernels

@@ -19,7 +19,7 @@ from ..hosting import Scratch, float32_scalar
 from .layout import (DEFAULT_CHUNK, MLShapeError, as_matrix, as_vector, check_chunk, combine_stats,
                      launch_rows, row_device)
 
-LOWEST = -3.0e38  # below any float32 logit we expect: the identity of the row max
+LOWEST = float("-inf")  # the identity of the row max: below every float32 logit, -3.4e38 included
 
 
 # ----------------------------------------------------------------------------- device functions
@@ -44,7 +44,9 @@ def chunk_dot(a, b, n):
 @jit
 def softmax_chunk(buf, n):
     """Replace this PE's chunk `buf[0:n]` of a row by its softmax over the whole row (every PE of the
-    row's block calls it); returns the row's log-sum-exp, max + log(sum(exp(x - max)))."""
+    row's block calls it); returns the row's max and log(sum(exp(x - max))), apart: their sum is the row's
+    log-sum-exp, but a loss lse - x[label] is (max - x[label]) + log(...), which stays exact for logits far
+    from 0 (max + log(...) - x[label] rounds the log away at 1e8, and loses digits already at 1e4)."""
     m = LOWEST
     for i in range(n):
         m = max(m, buf[i])
@@ -58,7 +60,7 @@ def softmax_chunk(buf, n):
     inv = 1.0 / s
     if n > 0:
         buf[0:n] = buf[0:n] * inv
-    return m + math.log(s)
+    return m, math.log(s)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -188,7 +190,8 @@ def layer_norm_backward_kernel(chunk: int) -> Dispatcher:
 @functools.lru_cache(maxsize=None)
 def cross_entropy_kernel(chunk: int) -> Dispatcher:
     """Softmax cross-entropy of each row of logits against an int32 label: loss[row] = logsumexp(x) -
-    x[label], and grad = (softmax(x) - onehot(label)) * grad_scale (1 / rows for the batch mean):
+    x[label] (formed as (max - x[label]) + log(sum(exp(x - max))), see `softmax_chunk`), and grad =
+    (softmax(x) - onehot(label)) * grad_scale (1 / rows for the batch mean):
     ``kernel[(1, rows), (Q, 1)](logits, labels, loss, grad, grad_scale)``."""
     C = chunk
 
@@ -206,13 +209,13 @@ def cross_entropy_kernel(chunk: int) -> Dispatcher:
         if mine:
             picked = buf[label - start]
         picked = allreduce(picked, SUM)
-        lse = softmax_chunk(buf, n)
+        top, log_sum = softmax_chunk(buf, n)
         if mine:
             buf[label - start] = buf[label - start] - 1.0
         buf[0:n] = buf[0:n] * grad_scale
         grad[row, start:start + n] = buf[0:n]
         if q == 0:
-            loss[row] = lse - picked
+            loss[row] = (top - picked) + log_sum  # as NumPy's log_softmax: (x - max) - log(sum), negated
 
     return cross_entropy_rows
 
@@ -266,15 +269,39 @@ def softmax_backward(y: np.ndarray, dy: np.ndarray, chunk: int = DEFAULT_CHUNK, 
         return mem.get(d_dx), stats
 
 
+FLOAT32_SUM_LIMIT = float(np.finfo(np.float32).max) / 1.01  # (a margin for the rounding of the device's sums)
+
+
+def _check_row_moments(x: np.ndarray) -> None:
+    """Refuse a finite row whose sum or sum of squared deviations leaves float32's range: the device forms the
+    mean and variance as float32 sums, so the mean would be inf (y NaN) or, already for values of 2e19, the
+    variance inf and rstd 0, making y = beta without a word (NumPy's float64 layer norm is O(1) there). A row
+    holding inf or NaN is not refused: it gives NaN, as NumPy does. (Every partial sum of the device is bounded
+    by the row's sum of |x|, and of squares by the float64 sum with its own mean, up to rounding.)"""
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        size = np.maximum(np.abs(x64).sum(axis=1), ((x64 - x64.mean(axis=1, keepdims=True)) ** 2).sum(axis=1))
+    bad = np.isfinite(x64).all(axis=1) & (size > FLOAT32_SUM_LIMIT)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise MLShapeError(f"layer_norm: row {row} of x (largest |x| {np.abs(x64[row]).max():.3g}) has a sum or a sum "
+                           f"of squared deviations of {size[row]:.3g}, beyond float32's range: the device's float32 "
+                           f"mean or variance would be inf, and y NaN or beta; scale x down (layer norm of c * x with "
+                           f"eps * c**2 is that of x)", shape=x.shape)
+
+
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5,
                chunk: int = DEFAULT_CHUNK, device: Device | None = None,
                stream=None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], LaunchStats]:
     """Layer norm of each row of x (rows, cols) with scale `gamma` and shift `beta` (length cols).
 
-    Returns ((y, mean, rstd), LaunchStats): mean and rstd = 1/sqrt(var + eps) per row, for the backward."""
+    Returns ((y, mean, rstd), LaunchStats): mean and rstd = 1/sqrt(var + eps) per row, for the backward. The
+    mean and variance are float32 sums: a finite row whose sum or sum of squared deviations leaves float32's
+    range (values of about 2e19 and up) is an `MLShapeError`, not a row of NaN or of beta."""
     x, device = _rows_setup(x, chunk, device, 3)
     rows, cols = x.shape
     gamma, beta = as_vector("gamma", gamma, cols), as_vector("beta", beta, cols)
+    _check_row_moments(x)
     with Scratch(device, stream) as mem:
         d_x, d_g, d_b = mem.put(x), mem.put(gamma), mem.put(beta)
         d_y, d_mean, d_rstd = mem.empty(x.shape), mem.empty(rows), mem.empty(rows)

@@ -81,7 +81,9 @@ def column_layout(csr: sp.csr_array, workers: int) -> tuple[np.ndarray, np.ndarr
 
 def spmspv(a, x, pes: int, device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """y = A @ x for a sparse (m, n) `a` (SciPy) and a vector `x` with zeros, on `pes` worker PEs plus one
-    source PE per row of PEs. Only the nonzeros of x travel and only they trigger work. Returns (y, stats)."""
+    source PE per row of PEs. Only the nonzeros of x travel and only they trigger work; a stored inf or NaN
+    of A facing a zero of x makes its row NaN, as in SciPy (set on the host: that zero is never sent).
+    Returns (y, stats)."""
     csr = as_csr(a)
     m, n = csr.shape
     x = np.asarray(dense_vector(x, n))  # (a SciPy sparse vector, as the sparse x this kernel is for, is taken)
@@ -109,4 +111,16 @@ def spmspv(a, x, pes: int, device: Device | None = None, stream=None) -> tuple[n
         d_y = mem.empty((workers, rows))
         stats = kernel[(1, 1), (width + 1, height), stream](d_colptr, d_pairs, d_x, d_y, width,
                                                               routes=[routes.row_broadcast(CHANNEL, root=0)])
-        return mem.get(d_y).reshape(-1)[:m], stats
+        y = mem.get(d_y).reshape(-1)[:m]
+    return with_nonfinite_facing_zeros(csr, x, y), stats
+
+
+def with_nonfinite_facing_zeros(csr: sp.csr_array, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`y` with NaN in each row where a stored inf or NaN of A faces a zero of x. The kernel never sends x's
+    zeros, so such an entry never meets its zero, but A @ x multiplies it (SciPy's `a @ x`), and inf * 0 or
+    NaN * 0 is NaN, which the row's sum keeps: without this, y gave 0 or a finite sum where SciPy gives NaN."""
+    nonfinite = ~np.isfinite(csr.data)
+    if nonfinite.any():
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))[nonfinite]
+        y[rows[x[csr.indices[nonfinite]] == 0]] = np.nan
+    return y
