@@ -77,6 +77,8 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     PE 0's result (every PE's, for an all-reduce)."""
     rounds = tuple(range(max(1, math.ceil(math.log2(P))))) if P > 1 else ()
     PART = min(B, max(CHUNK, wsc.CHUNK))  # scratch for one chunk (B = 8192 words fill 32 kB of the 48)
+    # The chain's scratch: room for two chunks of up to 128 words (the collectives pick the chunk), 1 kB
+    CHAIN_PART = min(B, 256)
     bcast = TREE_CHANNEL0 + len(rounds)
 
     # The chain: the collectives library (channels 0 and 1), one kernel per case so that each compiles
@@ -106,7 +108,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     def chain_reduce_vector(vin, out, go):
         x = ws.threadIdx.x
         v = ws.local.array(B, np.float32)
-        part = ws.local.array(PART, np.float32)
+        part = ws.local.array(CHAIN_PART, np.float32)
         v[0:B] = vin[x, 0:B]
         ws.syncthreads()
         if go:
@@ -119,7 +121,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     def chain_allreduce_vector(vin, out, go):
         x = ws.threadIdx.x
         v = ws.local.array(B, np.float32)
-        part = ws.local.array(PART, np.float32)
+        part = ws.local.array(CHAIN_PART, np.float32)
         v[0:B] = vin[x, 0:B]
         ws.syncthreads()
         if go:
