@@ -48,7 +48,7 @@ a chunk's three passes. The latency terms agree where those costs vanish: one mo
 exactly P - 1 (tests)."""
 
 TREE_CHANNEL0 = 2  # rounds use channels 2, 3, ...; the chain collectives use 0 and 1
-CHUNK = 16  # tree messages: at most `fifo_depth` words, so a sender never waits for its parent to be ready
+TREE_CHUNK = 128  # words a tree message: the receives run in the background, so longer than a FIFO holds
 
 
 def tree_round_route(channel: int, r: int) -> "ws.routes.Route":
@@ -76,7 +76,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     """A launch of one row of P PEs: load B words each, barrier, [the collective if go], barrier, store
     PE 0's result (every PE's, for an all-reduce)."""
     rounds = tuple(range(max(1, math.ceil(math.log2(P))))) if P > 1 else ()
-    PART = min(B, max(CHUNK, wsc.CHUNK))  # scratch for one chunk (B = 8192 words fill 32 kB of the 48)
+    TREE_PART = max(1, len(rounds)) * 2 * TREE_CHUNK  # (9 rounds: 4.5 kB; B = 8192 words fill 32 kB of the 48)
     # The chain's scratch: room for two chunks of up to 128 words (the collectives pick the chunk), 1 kB
     CHAIN_PART = min(B, 256)
     bcast = TREE_CHANNEL0 + len(rounds)
@@ -133,22 +133,38 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     def tree_kernel(vin, out, go):
         x = ws.threadIdx.x
         v = ws.local.array(B, np.float32)
-        part = ws.local.array(PART, np.float32)
+        parts = ws.local.array(TREE_PART, np.float32)  # two chunks' room per round
         v[0:B] = vin[x, 0:B]
         ws.syncthreads()
         if go:
             last = 0  # the round this PE sends in: the lowest set bit of x (PE 0 never sends)
             while last < len(rounds) and (x >> last) & 1 == 0:
                 last += 1
-            for c0 in range(0, B, CHUNK):  # chunk by chunk, so that the rounds pipeline
-                n = min(CHUNK, B - c0)
+            # Receives and sends run in the background: chunk k + 1 of every round arrives while chunk k is
+            # added and chunk k - 1 leaves (one scratch of two chunks per round, alternating halves).
+            for r0 in rounds:
+                if r0 < last and x + (1 << r0) < P:
+                    ws.recv_async(ws.RAMP, out=parts[2 * TREE_CHUNK * r0:2 * TREE_CHUNK * r0 + min(TREE_CHUNK, B)],
+                                  channel=TREE_CHANNEL0 + r0)
+            here = 0
+            for c0 in range(0, B, TREE_CHUNK):  # chunk by chunk, so that the rounds pipeline
+                n = min(TREE_CHUNK, B - c0)
+                after = min(TREE_CHUNK, B - c0 - n)  # the next chunk's words
                 for r in rounds:  # unrolled: each round's channel and stride are constants
                     if r < last:
                         if x + (1 << r) < P:
-                            ws.recv(ws.RAMP, out=part[0:n], channel=TREE_CHANNEL0 + r)
-                            v[c0:c0 + n] += part[0:n]
-                    elif r == last:
-                        ws.send(ws.RAMP, v[c0:c0 + n], channel=TREE_CHANNEL0 + r)
+                            ws.recv_wait(ws.RAMP, channel=TREE_CHANNEL0 + r)
+                            p0 = 2 * TREE_CHUNK * r + here
+                            if after > 0:
+                                p1 = 2 * TREE_CHUNK * r + TREE_CHUNK - here
+                                ws.recv_async(ws.RAMP, out=parts[p1:p1 + after], channel=TREE_CHANNEL0 + r)
+                            v[c0:c0 + n] += parts[p0:p0 + n]
+                    elif r == last:  # in the background: the PE goes on to its next chunk's receives
+                        ws.send_async(ws.RAMP, v[c0:c0 + n], channel=TREE_CHANNEL0 + r)
+                here = TREE_CHUNK - here
+            for r1 in rounds:
+                if r1 == last:  # (v may change, the broadcast into it, only once its words have left)
+                    ws.send_wait(ws.RAMP, channel=TREE_CHANNEL0 + r1)
             if all_reduce:
                 if x == 0:
                     ws.send(ws.RAMP, v[0:B], channel=bcast)
