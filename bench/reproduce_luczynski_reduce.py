@@ -6,12 +6,16 @@ the paper's cost model (bench/reproduce_models.py), which the paper reports with
                                                [--write bench/RESULTS.md]
 
 - chain: `wafersim.collectives.row_reduce_array` and `row_all_reduce_array` (`row_reduce`,
-  `row_all_reduce` for B = 1): each PE receives its outer neighbour's partial vector on a routed
-  channel, adds its own and passes it on, in chunks; the all-reduce broadcasts on a routed bus;
+  `row_all_reduce` for B = 1): each PE receives its outer neighbour's partial vector, adds its own and
+  passes it on: word by word where the vector is short for the row, else in chunks that the PEs
+  pipeline with background transfers (`collectives.chunk_words` picks; 256 words of scratch allow
+  chunks of 128); the all-reduce broadcasts on a routed bus;
 - tree: recursive halving towards PE 0 (this file): in round r the PEs at odd multiples of 2^r send
   their partial vector 2^r PEs west over routers configured at launch (one channel per round, the PEs
-  in between forwarding it without instructions); vectors go chunk by chunk through all rounds, so the
-  rounds pipeline as the paper's do;
+  in between forwarding it without instructions); a vector of up to 16 words goes whole, one blocking
+  message a round; longer ones go chunk by chunk (128 words) through all rounds, received and sent in
+  the background (the next chunk of every round arrives while this one is added), so the rounds
+  pipeline as the paper's do;
 - all-reduce: either reduce, then the routers' multicast from PE 0 (`ws.routes.row_broadcast`).
 
 The time of a collective is the launch's cycles with it minus the same launch without it (barriers
@@ -175,6 +179,33 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
             out[x, 0:B] = v[0:B]
 
     @ws.jit
+    def tree_kernel_short(vin, out, go):  # B <= wsc.CHUNK: one message a round, blocking (no background issues)
+        x = ws.threadIdx.x
+        v = ws.local.array(B, np.float32)
+        part = ws.local.array(B, np.float32)
+        v[0:B] = vin[x, 0:B]
+        ws.syncthreads()
+        if go:
+            active = 1
+            for r in rounds:
+                if active:
+                    if x & ((2 << r) - 1) == 0:
+                        if x + (1 << r) < P:
+                            ws.recv(ws.RAMP, out=part[0:B], channel=TREE_CHANNEL0 + r)
+                            v[0:B] += part[0:B]
+                    else:
+                        ws.send(ws.RAMP, v[0:B], channel=TREE_CHANNEL0 + r)
+                        active = 0
+            if all_reduce:
+                if x == 0:
+                    ws.send(ws.RAMP, v[0:B], channel=bcast)
+                else:
+                    ws.recv(ws.RAMP, out=v[0:B], channel=bcast)
+        ws.syncthreads()
+        if all_reduce or x == 0:
+            out[x, 0:B] = v[0:B]
+
+    @ws.jit
     def tree_kernel_scalar(vin, out, go):  # B = 1: one word in registers, no vector instructions
         x = ws.threadIdx.x
         v = vin[x, 0]
@@ -207,7 +238,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
         chains = {(False, True): chain_reduce_scalar, (True, True): chain_allreduce_scalar,
                   (False, False): chain_reduce_vector, (True, False): chain_allreduce_vector}
         return chains[all_reduce, B == 1], routes
-    return (tree_kernel_scalar if B == 1 else tree_kernel), routes
+    return (tree_kernel_scalar if B == 1 else tree_kernel_short if B <= wsc.CHUNK else tree_kernel), routes
 
 
 def simulated(shape: str, P: int, B: int, all_reduce: bool = False, preset: str = "wse2") -> float:
