@@ -33,6 +33,7 @@ CHUNK = 16  # words per step of an array reduce: no more than a FIFO holds (fifo
 # The cycles `chunk_words` weighs a chunked chain against a word-by-word one with: measured on the `wse2`
 # preset, bounds checks on (bench/reproduce_luczynski_reduce.py).
 PIPE_CHUNK_CYCLES = 44
+MAX_CHUNK = 256  # (longer chunks save little; the bound keeps chunk_words' products within int32)
 PIPE_HOP_CYCLES = 40
 WORD_CYCLES = 9
 WORD_HOP_CYCLES = 8
@@ -151,11 +152,20 @@ def chunk_words(n, hops, room):
     cap = min(room, CHUNK)
     if room // 2 > cap:
         cap = room // 2
+    if cap > MAX_CHUNK:
+        cap = MAX_CHUNK
+    limit = PIPE_CHUNK_CYCLES * n  # (no division: 8 cycles each; products within int32 for hops < 4096)
     c = 1
-    while c * 2 <= cap and 2 * (c * 2) * (c * 2) <= PIPE_CHUNK_CYCLES * n // hops:
+    shift = 0
+    while c * 2 <= cap and 2 * (c * 2) * (c * 2) * hops <= limit:
         c = c * 2
+        shift += 1
+    if n <= cap and c * 2 > n:  # one chunk holds the whole array
+        c = n
+        chunks = hops * (2 * n + PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES
+    else:
+        chunks = hops * (2 * c + PIPE_HOP_CYCLES) + ((n + c - 1) >> shift) * (c + PIPE_CHUNK_CYCLES)
     words = hops * WORD_HOP_CYCLES + n * WORD_CYCLES
-    chunks = hops * (2 * c + PIPE_HOP_CYCLES) + (n // c) * (c + PIPE_CHUNK_CYCLES)
     if words < chunks:
         c = 0
     return c
@@ -245,9 +255,9 @@ def combine_from(acc, start, stop, part, offset, op):
 def root_of_two_chains(values, part, op, channel, ahead, behind, has_ahead):
     """A root inside the line: the chunks of both sides, in turn, with blocking receives (one scratch)."""
     n = len(values)
-    c = min(CHUNK, len(part))
-    for start in range(0, n, c):
-        stop = min(start + c, n)
+    step = min(CHUNK, len(part))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
         if has_ahead:
             ws.recv(ahead, out=part[0:stop - start], channel=channel)
             combine_into(values, part, start, stop, op)
