@@ -41,15 +41,21 @@ from wafersim.isa.opcodes import ACCEPT, EAST, RAMP, WEST  # noqa: E402
 
 models = load_script("reproduce_models")
 
-WHY = """Why the simulated collectives are slower than the model: (1) the model charges a dependent step
-2 T_R + 1 cycles (the add) and a vector one cycle a word in total, because a WSE PE streams fabric input
-through its FMAC to fabric output in one DSD instruction; our PE receives, adds (a cycle a word at
-vector_lanes = 1) and sends (a cycle a word, paid by the sender) as separate instructions, each with an
-issue cycle, so a vector costs 2-3 cycles a word per step; (2) the chain collective moves a vector in
-chunks of `collectives.CHUNK` (16) words and each PE receives, adds and forwards a whole chunk before the
-next (store-and-forward per chunk, where the hardware cuts through per word), so its per-hop latency is
-a chunk's three passes. The latency terms agree where those costs vanish: one more cycle per hop adds
-exactly P - 1 (tests)."""
+WHY = """Why the simulated collectives are still slower than the model: the model charges a dependent
+step 2 T_R + 1 cycles (the add) and a vector one cycle a word in all, because a WSE PE streams each wavelet
+from fabric input through its FMAC to fabric output as it arrives (one DSD operation with fabric operands,
+as CSL's @fadds(out_dsd, in_dsd, mem_dsd)). Our ISA has no instruction with a fabric operand: a PE
+receives into memory, adds (a vector op) and sends. The collectives pipeline chunks with background
+transfers (one arrives while the previous is added and the one before leaves) or, where the vector is
+short for the line, forward word by word; what remains: (1) a PE forwards a chunk only once it has all of
+it, so a chunked hop costs about two chunk lengths plus 10-40 cycles of issues and bounds checks (the
+model's: 6), and a word-by-word hop ~8 cycles but 9 cycles a word; (2) a chunk costs ~44 cycles of issues
+beyond the add's cycle a word. Long vectors on short lines and short ones on long lines come within
+1.2-1.5x; in between no chunk length pays off both terms and the chain stays 2-6x; the tree's long
+vectors 1.3-1.4x, its 16- and 256-word ones 1.5-2.4x; a one-word chain pays a receive,
+an add, a send and branches per hop (12 cycles against 6). Closing the rest needs the hardware's
+instruction, a vector op with fabric operands (docs/timing.md). The latency terms agree where those costs
+vanish: one more cycle per hop adds exactly P - 1 (tests)."""
 
 TREE_CHANNEL0 = 2  # rounds use channels 2, 3, ...; the chain collectives use 0 and 1
 TREE_CHUNK = 128  # words a tree message: the receives run in the background, so longer than a FIFO holds
