@@ -6,12 +6,16 @@ the paper's cost model (bench/reproduce_models.py), which the paper reports with
                                                [--write bench/RESULTS.md]
 
 - chain: `wafersim.collectives.row_reduce_array` and `row_all_reduce_array` (`row_reduce`,
-  `row_all_reduce` for B = 1): each PE receives its outer neighbour's partial vector on a routed
-  channel, adds its own and passes it on, in chunks; the all-reduce broadcasts on a routed bus;
+  `row_all_reduce` for B = 1): each PE receives its outer neighbour's partial vector, adds its own and
+  passes it on: word by word where the vector is short for the row, else in chunks that the PEs
+  pipeline with background transfers (`collectives.chunk_words` picks; 256 words of scratch allow
+  chunks of 128); the all-reduce broadcasts on a routed bus;
 - tree: recursive halving towards PE 0 (this file): in round r the PEs at odd multiples of 2^r send
   their partial vector 2^r PEs west over routers configured at launch (one channel per round, the PEs
-  in between forwarding it without instructions); vectors go chunk by chunk through all rounds, so the
-  rounds pipeline as the paper's do;
+  in between forwarding it without instructions); a vector of up to 16 words goes whole, one blocking
+  message a round; longer ones go chunk by chunk (128 words) through all rounds, received and sent in
+  the background (the next chunk of every round arrives while this one is added), so the rounds
+  pipeline as the paper's do;
 - all-reduce: either reduce, then the routers' multicast from PE 0 (`ws.routes.row_broadcast`).
 
 The time of a collective is the launch's cycles with it minus the same launch without it (barriers
@@ -37,18 +41,24 @@ from wafersim.isa.opcodes import ACCEPT, EAST, RAMP, WEST  # noqa: E402
 
 models = load_script("reproduce_models")
 
-WHY = """Why the simulated collectives are slower than the model: (1) the model charges a dependent step
-2 T_R + 1 cycles (the add) and a vector one cycle a word in total, because a WSE PE streams fabric input
-through its FMAC to fabric output in one DSD instruction; our PE receives, adds (a cycle a word at
-vector_lanes = 1) and sends (a cycle a word, paid by the sender) as separate instructions, each with an
-issue cycle, so a vector costs 2-3 cycles a word per step; (2) the chain collective moves a vector in
-chunks of `collectives.CHUNK` (16) words and each PE receives, adds and forwards a whole chunk before the
-next (store-and-forward per chunk, where the hardware cuts through per word), so its per-hop latency is
-a chunk's three passes. The latency terms agree where those costs vanish: one more cycle per hop adds
-exactly P - 1 (tests)."""
+WHY = """Why the simulated collectives are still slower than the model: the model charges a dependent
+step 2 T_R + 1 cycles (the add) and a vector one cycle a word in all, because a WSE PE streams each wavelet
+from fabric input through its FMAC to fabric output as it arrives (one DSD operation with fabric operands,
+as CSL's @fadds(out_dsd, in_dsd, mem_dsd)). Our ISA has no instruction with a fabric operand: a PE
+receives into memory, adds (a vector op) and sends. The collectives pipeline chunks with background
+transfers (one arrives while the previous is added and the one before leaves) or, where the vector is
+short for the line, forward word by word; what remains: (1) a PE forwards a chunk only once it has all of
+it, so a chunked hop costs about two chunk lengths plus 10-40 cycles of issues and bounds checks (the
+model's: 6), and a word-by-word hop ~8 cycles but 9 cycles a word; (2) a chunk costs ~44 cycles of issues
+beyond the add's cycle a word. Long vectors on short lines and short ones on long lines come within
+1.2-1.5x; in between no chunk length pays off both terms and the chain stays 2-6x; the tree's long
+vectors 1.3-1.4x, its 16- and 256-word ones 1.5-2.4x; a one-word chain pays a receive,
+an add, a send and branches per hop (12 cycles against 6). Closing the rest needs the hardware's
+instruction, a vector op with fabric operands (docs/timing.md). The latency terms agree where those costs
+vanish: one more cycle per hop adds exactly P - 1 (tests)."""
 
 TREE_CHANNEL0 = 2  # rounds use channels 2, 3, ...; the chain collectives use 0 and 1
-CHUNK = 16  # tree messages: at most `fifo_depth` words, so a sender never waits for its parent to be ready
+TREE_CHUNK = 128  # words a tree message: the receives run in the background, so longer than a FIFO holds
 
 
 def tree_round_route(channel: int, r: int) -> "ws.routes.Route":
@@ -76,7 +86,9 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     """A launch of one row of P PEs: load B words each, barrier, [the collective if go], barrier, store
     PE 0's result (every PE's, for an all-reduce)."""
     rounds = tuple(range(max(1, math.ceil(math.log2(P))))) if P > 1 else ()
-    PART = min(B, max(CHUNK, wsc.CHUNK))  # scratch for one chunk (B = 8192 words fill 32 kB of the 48)
+    TREE_PART = max(1, len(rounds)) * 2 * TREE_CHUNK  # (9 rounds: 4.5 kB; B = 8192 words fill 32 kB of the 48)
+    # The chain's scratch: room for two chunks of up to 128 words (the collectives pick the chunk), 1 kB
+    CHAIN_PART = min(B, 256)
     bcast = TREE_CHANNEL0 + len(rounds)
 
     # The chain: the collectives library (channels 0 and 1), one kernel per case so that each compiles
@@ -106,7 +118,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     def chain_reduce_vector(vin, out, go):
         x = ws.threadIdx.x
         v = ws.local.array(B, np.float32)
-        part = ws.local.array(PART, np.float32)
+        part = ws.local.array(CHAIN_PART, np.float32)
         v[0:B] = vin[x, 0:B]
         ws.syncthreads()
         if go:
@@ -119,7 +131,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     def chain_allreduce_vector(vin, out, go):
         x = ws.threadIdx.x
         v = ws.local.array(B, np.float32)
-        part = ws.local.array(PART, np.float32)
+        part = ws.local.array(CHAIN_PART, np.float32)
         v[0:B] = vin[x, 0:B]
         ws.syncthreads()
         if go:
@@ -131,22 +143,65 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     def tree_kernel(vin, out, go):
         x = ws.threadIdx.x
         v = ws.local.array(B, np.float32)
-        part = ws.local.array(PART, np.float32)
+        parts = ws.local.array(TREE_PART, np.float32)  # two chunks' room per round
         v[0:B] = vin[x, 0:B]
         ws.syncthreads()
         if go:
             last = 0  # the round this PE sends in: the lowest set bit of x (PE 0 never sends)
             while last < len(rounds) and (x >> last) & 1 == 0:
                 last += 1
-            for c0 in range(0, B, CHUNK):  # chunk by chunk, so that the rounds pipeline
-                n = min(CHUNK, B - c0)
+            # Receives and sends run in the background: chunk k + 1 of every round arrives while chunk k is
+            # added and chunk k - 1 leaves (one scratch of two chunks per round, alternating halves).
+            for r0 in rounds:
+                if r0 < last and x + (1 << r0) < P:
+                    ws.recv_async(ws.RAMP, out=parts[2 * TREE_CHUNK * r0:2 * TREE_CHUNK * r0 + min(TREE_CHUNK, B)],
+                                  channel=TREE_CHANNEL0 + r0)
+            here = 0
+            for c0 in range(0, B, TREE_CHUNK):  # chunk by chunk, so that the rounds pipeline
+                n = min(TREE_CHUNK, B - c0)
+                after = min(TREE_CHUNK, B - c0 - n)  # the next chunk's words
                 for r in rounds:  # unrolled: each round's channel and stride are constants
                     if r < last:
                         if x + (1 << r) < P:
-                            ws.recv(ws.RAMP, out=part[0:n], channel=TREE_CHANNEL0 + r)
-                            v[c0:c0 + n] += part[0:n]
-                    elif r == last:
-                        ws.send(ws.RAMP, v[c0:c0 + n], channel=TREE_CHANNEL0 + r)
+                            ws.recv_wait(ws.RAMP, channel=TREE_CHANNEL0 + r)
+                            p0 = 2 * TREE_CHUNK * r + here
+                            if after > 0:
+                                p1 = 2 * TREE_CHUNK * r + TREE_CHUNK - here
+                                ws.recv_async(ws.RAMP, out=parts[p1:p1 + after], channel=TREE_CHANNEL0 + r)
+                            v[c0:c0 + n] += parts[p0:p0 + n]
+                    elif r == last:  # in the background: the PE goes on to its next chunk's receives
+                        ws.send_async(ws.RAMP, v[c0:c0 + n], channel=TREE_CHANNEL0 + r)
+                here = TREE_CHUNK - here
+            for r1 in rounds:
+                if r1 == last:  # (v may change, the broadcast into it, only once its words have left)
+                    ws.send_wait(ws.RAMP, channel=TREE_CHANNEL0 + r1)
+            if all_reduce:
+                if x == 0:
+                    ws.send(ws.RAMP, v[0:B], channel=bcast)
+                else:
+                    ws.recv(ws.RAMP, out=v[0:B], channel=bcast)
+        ws.syncthreads()
+        if all_reduce or x == 0:
+            out[x, 0:B] = v[0:B]
+
+    @ws.jit
+    def tree_kernel_short(vin, out, go):  # B <= wsc.CHUNK: one message a round, blocking (no background issues)
+        x = ws.threadIdx.x
+        v = ws.local.array(B, np.float32)
+        part = ws.local.array(B, np.float32)
+        v[0:B] = vin[x, 0:B]
+        ws.syncthreads()
+        if go:
+            active = 1
+            for r in rounds:
+                if active:
+                    if x & ((2 << r) - 1) == 0:
+                        if x + (1 << r) < P:
+                            ws.recv(ws.RAMP, out=part[0:B], channel=TREE_CHANNEL0 + r)
+                            v[0:B] += part[0:B]
+                    else:
+                        ws.send(ws.RAMP, v[0:B], channel=TREE_CHANNEL0 + r)
+                        active = 0
             if all_reduce:
                 if x == 0:
                     ws.send(ws.RAMP, v[0:B], channel=bcast)
@@ -189,7 +244,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
         chains = {(False, True): chain_reduce_scalar, (True, True): chain_allreduce_scalar,
                   (False, False): chain_reduce_vector, (True, False): chain_allreduce_vector}
         return chains[all_reduce, B == 1], routes
-    return (tree_kernel_scalar if B == 1 else tree_kernel), routes
+    return (tree_kernel_scalar if B == 1 else tree_kernel_short if B <= wsc.CHUNK else tree_kernel), routes
 
 
 def simulated(shape: str, P: int, B: int, all_reduce: bool = False, preset: str = "wse2") -> float:

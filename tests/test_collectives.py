@@ -393,3 +393,90 @@ def test_max_and_min_all_reduces_keep_nan_payloads_and_zero_signs_bit_for_bit(op
             acc = _combine_in_python(v, acc, op)
         want = np.float32(acc).view(np.uint32)
         assert (got.view(np.uint32) == want).all(), (values.view(np.uint32), got.view(np.uint32), hex(want))
+
+
+@pytest.mark.parametrize("block", [(1, 1), (2, 1), (6, 1), (5, 3), (2, 4)])
+@pytest.mark.parametrize("n", [1, 16, 37, 100])
+@pytest.mark.parametrize("op", [wsc.SUM, wsc.MAX, wsc.MIN])
+def test_array_reduce_to_any_root_gives_every_element(block, n, op):
+    """row_reduce_array / block_reduce_array to a root inside the block (chains from both sides), every
+    element of the root's array against NumPy, through each way a chain moves a vector: word by word (n =
+    16 over 6 PEs), chunks that wait in the FIFO (37; 100 over 6 PEs) and chunks of 32 words alternating
+    between two halves of a 64-word scratch (100 over 2 and 4 PEs), each with a tail, and one word."""
+    bx, by = block
+    rx, ry = bx // 2, by // 2
+    size = bx * by * n
+    scratch = 64 if n == 100 else wsc.CHUNK
+
+    @ws.jit
+    def to_root(out, values):
+        x, y = ws.threadIdx.x, ws.threadIdx.y
+        i = y * ws.blockDim.x + x
+        row = ws.local.array(n, np.float32)
+        whole = ws.local.array(n, np.float32)
+        part = ws.local.array(scratch, np.float32)
+        for k in range(n):
+            row[k] = values[i * n + k]
+            whole[k] = values[i * n + k] * 2.0
+        wsc.row_reduce_array(row, part, rx, op, channel=1)
+        wsc.block_reduce_array(whole, part, rx, ry, op, channel=2)  # 2, 3
+        for k in range(n):
+            out[i * n + k] = row[k]
+            out[size + i * n + k] = whole[k]
+
+    rng = np.random.default_rng(n + 10 * bx + 100 * by)
+    values = rng.integers(-50, 50, size).astype(np.float32)
+    device = ws.Device(SPEC)
+    out = device.to_device(np.zeros(2 * size, np.float32))
+    to_root[1, block](out, device.to_device(values))
+    got = out.copy_to_host()
+    rows, whole = got[:size].reshape(by, bx, n), got[size:].reshape(by, bx, n)
+    grid = values.reshape(by, bx, n)
+    f = REDUCE[op]
+    np.testing.assert_array_equal(rows[:, rx], f(grid, axis=1))
+    np.testing.assert_array_equal(whole[ry, rx], f(2.0 * grid, axis=(0, 1)))
+
+
+@ws.jit
+def _row_reduce_cycles(values, out, n: ws.constant, scratch: ws.constant, go):
+    x = ws.threadIdx.x
+    v = ws.local.array(n, np.float32)
+    part = ws.local.array(scratch, np.float32)
+    v[0:n] = values[x, 0:n]
+    ws.syncthreads()
+    if go:
+        wsc.row_reduce_array(v, part, 0, wsc.SUM, channel=0)
+    ws.syncthreads()
+    if x == 0:
+        out[0:n] = v[0:n]
+
+
+def _chain_cycles(P: int, n: int, scratch: int) -> float:
+    """Cycles of row_reduce_array of n words over P wse2 PEs (the launch with it minus the one without),
+    the sum checked against NumPy."""
+    spec = ws.WaferSpec.preset("wse2", width=P, height=1, global_bytes_per_s=1e18)
+    values = np.random.default_rng(n).integers(-8, 9, size=(P, n)).astype(np.float32)
+    cycles = []
+    for go in (0, 1):
+        device = ws.Device(spec)
+        out = device.device_array(n, np.float32)
+        cycles.append(_row_reduce_cycles[1, (P, 1)](device.to_device(values), out, n, scratch, go).cycles)
+    np.testing.assert_array_equal(out.copy_to_host(), values.sum(axis=0))
+    return cycles[1] - cycles[0]
+
+
+def test_a_long_array_chain_pipelines_at_about_a_cycle_a_word():
+    """A long array moves in chunks that the PEs pipeline (background transfers, two chunks of scratch): the
+    per-word cost approaches the combine's cycle a word (it was 4.4 when each PE received, added and sent
+    each 16-word chunk one after the other), and doubling the array nearly doubles the time."""
+    one, two = _chain_cycles(4, 2048, 256), _chain_cycles(4, 4096, 256)
+    assert (two - one) / 2048 < 1.25  # (1.16: the combine, and a chunk's issues over 128 words)
+    assert one < 2 * 2048  # (1.9: the chunks' way down the line on top)
+
+
+def test_a_short_array_on_a_long_line_is_forwarded_word_by_word():
+    """16 words over 32 PEs: each PE forwards each word once combined, so a hop costs a few cycles (the
+    word's 2 ramps, the link, the receive, add and send), not a whole chunk's receive, add and send (60
+    cycles a hop before)."""
+    short, long = _chain_cycles(16, 16, 16), _chain_cycles(32, 16, 16)
+    assert (long - short) / 16 < 8  # (7.4)

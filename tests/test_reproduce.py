@@ -151,7 +151,7 @@ def _collective(shape, P, B, all_reduce, **fields):
 
 @pytest.mark.parametrize("shape", ["chain", "tree"])
 @pytest.mark.parametrize("all_reduce", [False, True])
-@pytest.mark.parametrize("P, B", [(5, 1), (3, 33)])
+@pytest.mark.parametrize("P, B", [(5, 1), (6, 16), (3, 33), (3, 300)])
 def test_luczynski_collectives_sum_like_numpy(shape, all_reduce, P, B):
     assert luczynski.simulated(shape, P, B, all_reduce) > 0  # raises if any checked sum differs
 

@@ -59,10 +59,10 @@ def block_reduce_array(values, part, root_x=0, root_y=0, op=SUM, channel=0):
     `channel` (rows) and `channel + 1` (the root's column)."""
     x, y = ws.threadIdx.x, ws.threadIdx.y
     line_reduce_array(values, part, x, root_x, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST),
-                      ws.has_neighbor(ws.WEST))
+                      ws.has_neighbor(ws.WEST), 1, ws.blockDim.x)
     if x == root_x:
         line_reduce_array(values, part, y, root_y, op, channel + 1, ws.SOUTH, ws.NORTH, ws.has_neighbor(ws.SOUTH),
-                          ws.has_neighbor(ws.NORTH))
+                          ws.has_neighbor(ws.NORTH), 1, ws.blockDim.y)
     return 0
 
 
@@ -89,8 +89,8 @@ def block_all_reduce_array(values, part, op=SUM, channel=0):
     """values = its element-wise sum (max, min) over the block, at every PE of the block; channels
     `channel` .. `channel + 2`."""
     x, y = ws.threadIdx.x, ws.threadIdx.y
-    line_reduce_array(values, part, x, 0, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST), 0, 0)
+    line_reduce_array(values, part, x, 0, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST), 0, 0, ws.blockDim.x)
     if x == 0:
         line_reduce_array(values, part, y, 0, op, channel + 1, ws.SOUTH, ws.NORTH, ws.has_neighbor(ws.SOUTH), 0,
-                          0)
+                          0, ws.blockDim.y)
     return block_broadcast_array(values, 0, 0, channel + 2)

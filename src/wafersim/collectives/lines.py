@@ -8,8 +8,9 @@ reconfigures a router while words are in flight; give each route pattern its own
 - broadcast (channel: a bus): the root hands its words to its router once; the routers copy them along
   the line (multicast), so each word costs the root one send whatever the line's length;
 - reduce (channel: neighbour words): each PE receives its outer neighbour's partial result, combines its
-  own and sends on towards the root (a chain: routes could not shorten it). Arrays move in chunks of
-  `CHUNK` words so that the chain is pipelined;
+  own and sends on towards the root (a chain: routes could not shorten it). Arrays move word by word
+  (short arrays on long lines: each word forwarded at once) or in chunks pipelined with background
+  transfers (`chunk_words` picks; a longer scratch `part` allows longer chunks);
 - all-reduce (channels c, c + 1): reduce to PE 0 of the line on c, then broadcast from it over a bus on
   c + 1;
 - scatter (a bus): the root broadcasts the whole array and each PE keeps its element; gather (neighbour
@@ -29,6 +30,13 @@ BAD_OP = ("op must be wsc.SUM, wsc.MAX or wsc.MIN, a constant (a literal, a modu
           "parameter): not another number, nor a value known only when the kernel runs")
 
 CHUNK = 16  # words per step of an array reduce: no more than a FIFO holds (fifo_depth 16), so the chain pipelines
+# The cycles `chunk_words` weighs a chunked chain against a word-by-word one with: measured on the `wse2`
+# preset, bounds checks on (bench/reproduce_luczynski_reduce.py).
+PIPE_CHUNK_CYCLES = 44
+MAX_CHUNK = 256  # (longer chunks save little; the bound keeps chunk_words' products within int32)
+PIPE_HOP_CYCLES = 40
+WORD_CYCLES = 9
+WORD_HOP_CYCLES = 8
 
 
 @jit
@@ -108,20 +116,153 @@ def line_reduce(value, position, root, op, channel, ahead, behind, has_ahead, ha
 
 @jit
 def line_reduce_array(values, part, position, root, op, channel, ahead, behind, has_ahead, has_behind,
-                      two_sided=1):
+                      two_sided=1, length=0):
+    """Partial vectors flow towards the root, each PE combining its own and passing them on (`chain_step`:
+    word by word or in chunks, as `chunk_words` picks for the chain's length); a root with neighbours on both sides
+    (`two_sided`) takes the two chains in turn, chunk by chunk. `length`: the PEs of the line (0: unknown,
+    taken as long)."""
+    hops = root  # the farthest PE's distance from the root
+    if length - 1 - root > hops:
+        hops = length - 1 - root
+    if hops < 1:  # (a line of one PE: nothing moves)
+        hops = 1
+    if length <= 0:
+        hops = 4096  # (longer than any line of a wafer; small enough that chunk_words' products fit in int32)
+    c = chunk_words(len(values), hops, len(part))
+    if position > root:
+        chain_step(values, part, op, channel, ahead, behind, has_ahead, 1, c)
+    elif two_sided and position < root:
+        chain_step(values, part, op, channel, behind, ahead, has_behind, 1, c)
+    elif two_sided and has_behind:
+        root_of_two_chains(values, part, op, channel, ahead, behind, has_ahead)
+    else:
+        chain_step(values, part, op, channel, ahead, behind, has_ahead, 0, c)
+    return 0
+
+
+@jit
+def chunk_words(n, hops, room):
+    """How a chain of `hops` PEs moves n words: in chunks of the returned size (a power of two; chunks
+    above `CHUNK` words need `part` to hold two, so that one arrives while the other is combined), or word
+    by word (0). A chunk pipelines (one vector op, one background receive and send for c words: about
+    PIPE_CHUNK_CYCLES + c cycles a chunk) but a PE forwards it only once it has all of it (about
+    2 c + PIPE_HOP_CYCLES a hop); a word at a time a PE forwards each word at once (WORD_HOP_CYCLES a hop)
+    but pays WORD_CYCLES for each. Chunks of c words cost about hops (2 c + PIPE_HOP_CYCLES) +
+    (n / c) (c + PIPE_CHUNK_CYCLES): least near c = sqrt(n PIPE_CHUNK_CYCLES / (2 hops))."""
+    cap = min(room, CHUNK)
+    if room // 2 > cap:
+        cap = room // 2
+    if cap > MAX_CHUNK:
+        cap = MAX_CHUNK
+    limit = PIPE_CHUNK_CYCLES * n  # (no division: 8 cycles each; products within int32 for hops < 4096)
+    c = 1
+    shift = 0
+    while c * 2 <= cap and 2 * (c * 2) * (c * 2) * hops <= limit:
+        c = c * 2
+        shift += 1
+    if n <= cap and c * 2 > n:  # one chunk holds the whole array
+        c = n
+        chunks = hops * (2 * n + PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES
+    else:
+        chunks = hops * (2 * c + PIPE_HOP_CYCLES) + ((n + c - 1) >> shift) * (c + PIPE_CHUNK_CYCLES)
+    words = hops * WORD_HOP_CYCLES + n * WORD_CYCLES
+    if words < chunks:
+        c = 0
+    return c
+
+
+@jit
+def chain_step(values, part, op, channel, source, sink, receives, sends, c):
+    """One PE of a chain: values (op)= the vector arriving from `source` (if `receives`), passed on to
+    `sink` (if `sends`): in chunks of c words (`chain_pipe`), or word by word (c = 0). A PE with nothing to
+    receive hands its whole vector to the fabric at once, in the background (the receiver paces it)."""
     n = len(values)
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
-        if position >= root and has_ahead:
+    if receives:
+        if c > 0:
+            chain_pipe(values, part, op, channel, source, sink, sends, c)
+        elif sends:
+            for k in range(n):
+                word = values[k]  # (a received word takes the type of the variable it is assigned to)
+                word = ws.recv(source, channel=channel)
+                word = combine(values[k], word, op)
+                ws.send(sink, word, channel=channel)
+                values[k] = word
+        else:
+            for k in range(n):
+                word = values[k]
+                word = ws.recv(source, channel=channel)
+                values[k] = combine(values[k], word, op)
+    elif sends:
+        ws.send_async(sink, values[0:n], channel=channel)
+        ws.send_wait(sink, channel=channel)  # (values may change, a broadcast into them, only after it)
+    return 0
+
+
+@jit
+def chain_pipe(values, part, op, channel, source, sink, sends, c):
+    """values (op)= the vector from `source` in chunks of c words, each sent on to `sink` (if `sends`). The
+    transfers run in the background (as CSL's asynchronous DSD operations): chunk k + 1 arrives while
+    chunk k is combined and the combined chunk leaves while the PE waits for the next, so a PE spends a
+    chunk's combine and a few issues on it, not a receive, a combine and a send one after the other.
+    Chunks up to `CHUNK` words (the FIFO's depth) wait in the FIFO until part is free again; longer ones
+    alternate between the two halves of `part`, the next landing while this one is combined."""
+    n = len(values)
+    ws.recv_async(source, out=part[0:min(c, n)], channel=channel)
+    start = 0
+    if c > CHUNK:
+        here = 0
+        while start < n:
+            stop = min(start + c, n)
+            ws.recv_wait(source, channel=channel)
+            if stop < n:
+                ws.recv_async(source, out=part[c - here:c - here + min(c, n - stop)], channel=channel)
+            combine_from(values, start, stop, part, here, op)
+            if sends:
+                ws.send_async(sink, values[start:stop], channel=channel)
+            here = c - here
+            start = stop
+    else:
+        while start < n:
+            stop = min(start + c, n)
+            ws.recv_wait(source, channel=channel)
+            combine_from(values, start, stop, part, 0, op)
+            if sends:
+                ws.send_async(sink, values[start:stop], channel=channel)
+            if stop < n:
+                ws.recv_async(source, out=part[0:min(c, n - stop)], channel=channel)
+            start = stop
+    if sends:  # values may change (a broadcast into them) only once the last word has left
+        ws.send_wait(sink, channel=channel)
+    return 0
+
+
+@jit
+def combine_from(acc, start, stop, part, offset, op):
+    """acc[start:stop] = acc[start:stop] (op) part[offset:offset + stop - start], element by element."""
+    n = stop - start
+    if op == SUM:
+        acc[start:stop] += part[offset:offset + n]
+    elif op == MAX:
+        acc[start:stop] = max(acc[start:stop], part[offset:offset + n])
+    elif op == MIN:
+        acc[start:stop] = min(acc[start:stop], part[offset:offset + n])
+    else:
+        ws.refuse(BAD_OP)
+    return 0
+
+
+@jit
+def root_of_two_chains(values, part, op, channel, ahead, behind, has_ahead):
+    """A root inside the line: the chunks of both sides, in turn, with blocking receives (one scratch)."""
+    n = len(values)
+    step = min(CHUNK, len(part))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        if has_ahead:
             ws.recv(ahead, out=part[0:stop - start], channel=channel)
             combine_into(values, part, start, stop, op)
-        if two_sided and position <= root and has_behind:
-            ws.recv(behind, out=part[0:stop - start], channel=channel)
-            combine_into(values, part, start, stop, op)
-        if position > root:
-            ws.send(behind, values[start:stop], channel=channel)
-        if two_sided and position < root:
-            ws.send(ahead, values[start:stop], channel=channel)
+        ws.recv(behind, out=part[0:stop - start], channel=channel)
+        combine_into(values, part, start, stop, op)
     return 0
 
 
@@ -179,7 +320,7 @@ class _Line:
         @jit
         def reduce_array(values, part, root=0, op=SUM, channel=0):
             return line_reduce_array(values, part, position(), root, op, channel, ahead, behind,
-                                     ws.has_neighbor(ahead), ws.has_neighbor(behind))
+                                     ws.has_neighbor(ahead), ws.has_neighbor(behind), 1, size())
 
         @jit
         def all_reduce(value, op=SUM, channel=0):
@@ -189,7 +330,7 @@ class _Line:
         @jit
         def all_reduce_array(values, part, op=SUM, channel=0):
             line_reduce_array(values, part, position(), 0, op, channel, ahead, behind, ws.has_neighbor(ahead), 0,
-                              0)
+                              0, size())
             return line_broadcast_array(values, position(), 0, channel + 1, bus)
 
         @jit
@@ -209,7 +350,7 @@ class _Line:
         @jit
         def reduce_scatter(values, part, op=SUM, channel=0):
             line_reduce_array(values, part, position(), 0, op, channel, ahead, behind, ws.has_neighbor(ahead), 0,
-                              0)
+                              0, size())
             line_broadcast_array(values, position(), 0, channel + 1, bus)
             return values[position()]
 
@@ -220,7 +361,8 @@ class _Line:
             reduce: f"The sum (max, min) of `value` over the {line}, returned at the root (others get partial "
                     f"results); channel: neighbour words.",
             reduce_array: f"values (a local array) = its element-wise sum (max, min) over the {line}, at the root; "
-                          f"`part`: a scratch local array of at least min(len(values), CHUNK) elements; channel: "
+                          f"`part`: a scratch local array of at least min(len(values), CHUNK) elements (a longer one, "
+                          f"room for two chunks, lets long arrays move in longer chunks); channel: "
                           f"neighbour words.",
             all_reduce: f"The sum (max, min) of `value` over the {line}, at every PE of it; channels `channel` (a "
                         f"chain) and `channel + 1` (a bus).",
