@@ -37,6 +37,10 @@ MAX_CHUNK = 256  # (longer chunks save little; the bound keeps chunk_words' prod
 PIPE_HOP_CYCLES = 40
 WORD_CYCLES = 9
 WORD_HOP_CYCLES = 8
+#: Arrays this short go word by word whatever the line: with the costs above, one chunk of n <= 5 words costs
+#: more than n words on every line (hops (2 n + PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES > hops WORD_HOP_CYCLES +
+#: n WORD_CYCLES for hops >= 1), so `chunk_words` would answer 0 (tests/test_collectives.py checks it).
+SHORT_WORDS = 4
 
 
 @jit
@@ -128,7 +132,9 @@ def line_reduce_array(values, part, position, root, op, channel, ahead, behind, 
         hops = 1
     if length <= 0:
         hops = 4096  # (longer than any line of a wafer; small enough that chunk_words' products fit in int32)
-    c = chunk_words(len(values), hops, len(part))
+    c = 0  # (up to SHORT_WORDS words, word by word is the cheaper on every line, as chunk_words finds; a constant
+    if len(values) > SHORT_WORDS:  # length folds this test away, sparing short vectors the run-time choice)
+        c = chunk_words(len(values), hops, len(part))
     if position > root:
         chain_step(values, part, op, channel, ahead, behind, has_ahead, 1, c)
     elif two_sided and position < root:
