@@ -394,7 +394,17 @@ def outer_mixed_types(out):
     out[0:K] = cs[0, 0:K]
 
 
+@ws.jit
+def outer_float16(out):
+    xs = ws.local.array(M, np.float16)
+    ys = ws.local.array(K, np.float16)
+    cs = ws.local.array((M, K), np.float16)
+    ws.outer_add(cs, xs, ys)  # refused: vger computes in 32-bit words (float16 gave all zeros)
+    out[0:K] = cs[0, 0:K]
+
+
 @pytest.mark.parametrize("kernel, message", [
+    (outer_float16, "ws.outer_add takes float32 or int32 arrays, not float16"),
     (outer_wrong_shape, "has 3 elements where the destination"),
     (outer_partial_columns, "a block of its whole rows g[r0:r1, :], or len(x) * len(y) contiguous words"),
     (outer_strided_row, "a row slice of a 2-D or 3-D local array, g[r, a:b] or t[i, j, a:b]"),

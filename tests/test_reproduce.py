@@ -14,6 +14,10 @@ same shapes of the published results, on grids of a few dozen PEs.
   PE; its time grows per tile row at the float16 rate (`vector_lanes_half`) and per cycle of hop latency
   by the round trip from the allreduce's root to the farthest PE of a column; its two-phase tree beats
   the one-phase chain (the paper's pipeline allreduce).
+- The MeshGEMM of bench/reproduce_waferllm_gemm.py (WaferLLM, OSDI 2025; no published time to compare)
+  gives NumPy's product at every PE; its interleaved ring makes every shift at most 2 hops over links used
+  once each; a step costs the same whatever the grid (time linear in P at a fixed tile), and its fmas are
+  charged at the float16 rate (`vector_lanes_half`).
 - The published cost models (bench/reproduce_models.py) follow their formulas from `WaferSpec` fields.
 - docs/timing.md cites every calibrated preset figure with the value the preset carries.
 """
@@ -42,6 +46,7 @@ jacquelin = reproduce_common.load_script("reproduce_jacquelin_stencil")
 luczynski = reproduce_common.load_script("reproduce_luczynski_reduce")
 rocki = reproduce_common.load_script("reproduce_rocki_allreduce")
 waferllm = reproduce_common.load_script("reproduce_waferllm_gemv")
+meshgemm = reproduce_common.load_script("reproduce_waferllm_gemm")
 
 
 def _fields(ny, nx, nz, seed=0):
@@ -235,6 +240,55 @@ def test_meshgemv_grid_inference_rules_out_256_pes_for_32k():
     spec = ws.WaferSpec.preset("wse2")
     fma = {P: waferllm.model_cycles(P, 32768, 32768, spec)["fma"] / waferllm.PAPER_CLOCK_HZ for P in (256, 512)}
     assert fma[256] > waferllm.PUBLISHED_MS[32768] * 1e-3 > fma[512]
+
+
+# ----------------------------------------------------------------------------- MeshGEMM (WaferLLM)
+@pytest.mark.parametrize("P, M, K, N", [(1, 8, 8, 8), (2, 8, 8, 8), (3, 12, 12, 12), (4, 16, 16, 16),
+                                        (4, 8, 16, 32), (5, 10, 20, 40)])
+def test_meshgemm_gives_numpys_product_at_every_pe(P, M, K, N):
+    r = meshgemm.simulated(P, M, K, N)  # raises if any PE's result tile differs from NumPy's X @ W
+    assert r["cycles"] >= r["model"]["product"]  # the structure's lower bound
+
+
+def test_meshgemm_hides_its_shifts_behind_the_fmas():
+    """Without shifts each PE multiplies its own tiles P times (checked against NumPy too); the shifts,
+    256 words against 256 fmas of 16 elements a step, add only their issue and wait instructions."""
+    alone = meshgemm.simulated(4, 64, shift=False)["cycles"]
+    full = meshgemm.simulated(4, 64)["cycles"]
+    assert alone < full < 1.05 * alone
+
+
+@pytest.mark.parametrize("n", range(1, 10))
+def test_meshgemm_ring_neighbours_are_at_most_two_hops_apart(n):
+    """The interleaved ring visits every PE once and each shift (to the ring predecessor) spans at most
+    2 PEs, and no directed link carries two shifts."""
+    r = meshgemm.ring(n)
+    assert sorted(r) == list(range(n))
+    assert all(abs(r[i] - r[i - 1]) <= 2 for i in range(n))
+    assert sorted(d for _, d in meshgemm.shift_flows(n)) == (list(range(n)) if n > 1 else [])
+    links = [(p, 1 if d > s else -1) for s, d in meshgemm.shift_flows(n) for p in range(s, d, 1 if d > s else -1)]
+    assert len(links) == len(set(links))  # every directed link carries one shift
+    meshgemm.shift_route(1, n, vertical=n % 2 == 0)  # (builds its rules: raises on a port used twice)
+
+
+@functools.lru_cache(maxsize=None)
+def _meshgemm(P, n, **fields):
+    return meshgemm.simulated(P, n, **fields)["cycles"]
+
+
+def test_meshgemm_step_costs_the_same_whatever_the_grid():
+    """At a fixed 4 x 4 tile every shift is a 2-hop exchange, so each of the P steps costs the same: the
+    product's cycles grow by the same amount from P to P + 1 (SUMMA's broadcasts would grow with P)."""
+    steps = [_meshgemm(P + 1, 4 * (P + 1)) - _meshgemm(P, 4 * P) for P in (2, 3, 4)]
+    assert steps[0] > 0 and steps == [steps[0]] * 3
+
+
+def test_meshgemm_fmas_are_charged_at_the_float16_rate():
+    """Halving `vector_lanes_half` makes each of the P * Kt * Nt fmas (Mt = 16 elements) cost
+    ceil(16 / 2) - ceil(16 / 4) cycles more; the shifts (256 words a step) stay hidden behind them."""
+    P, n = 2, 32
+    extra = _meshgemm(P, n, vector_lanes_half=2) - _meshgemm(P, n)
+    assert extra == P * (n // P) ** 2 * (math.ceil(16 / 2) - math.ceil(16 / 4))
 
 
 # ----------------------------------------------------------------------------- the published models

@@ -3,7 +3,7 @@
 - A copy whose source or destination is a slice with a constant step (`col[0:n] = t[j:j + n * w:w]`) or a
   column of a 2-D local array (`col[0:n] = t2[0:n, j]`, `t2[1:4, 0] = v[0:3]`) is one `vcopys`: both strides
   go in one register as signed 16-bit halves. Anywhere else a step or a column is refused, as before.
-- `ws.outer_add(c, x, y)`: c[i, j] += x[i] * y[j] over a 2-D local array (or a block of its whole rows,
+- `ws.outer_add(c, x, y)`: c[i, j] += x[i] * y[j] (float32 or int32) over a 2-D local array (or a block of its whole rows,
   `c[r0:r1, :]`, or len(x) * len(y) contiguous words: a 1-D slice or a row slice) and two 1-D local slices,
   one `vger` (a rank-1 update: M x N fused multiply-adds for one issue, as an outer-product unit does).
 
@@ -130,6 +130,12 @@ class DescriptorLowering:
             raise Unsupported("ws.outer_add(c, x, y) takes three arguments", node)
         c_node, x_node, y_node = node.args
         block, cols = self.outer_target(c_node)
+        if block.array.dtype in ("f16", "bf16"):  # vger multiplies float32 or int32 words: a 16-bit float's
+            # word would be read as an integer bit pattern (float16 operands gave all zeros without a word)
+            name = "float16" if block.array.dtype == "f16" else "bfloat16"
+            raise Unsupported(f"ws.outer_add takes float32 or int32 arrays, not {name}: widen the operands into "
+                              f"float32 arrays first (f32[0:n] = h[0:n]), or update one row at a time with a "
+                              f"16-bit vector fma (c[o:o + n] = y[0:n] * x[i] + c[o:o + n])", c_node)
         x, y = self.local_slice(x_node, "outer_add x"), self.local_slice(y_node, "outer_add y")
         for ref, what in ((x, x_node), (y, y_node)):
             if ref.array.dtype != block.array.dtype:
