@@ -497,3 +497,40 @@ def test_arrays_of_up_to_short_words_go_word_by_word_on_every_line():
             for room in (1, 2, 3, 4, 16, 32, 256, 4096):
                 assert lines.chunk_words.py_func(n, hops, room) == 0, (n, hops, room)
     assert lines.chunk_words.py_func(lines.SHORT_WORDS + 60, 2, 256) > 0  # (longer ones do pipeline)
+
+
+@pytest.mark.parametrize("bx, n", [(2, 100), (6, 16), (6, 37), (6, 100)])
+@pytest.mark.parametrize("op", [wsc.SUM, wsc.MAX, wsc.MIN])
+def test_array_reduce_propagates_nans_and_infinities_on_every_path(bx, n, op):
+    """nan and +-inf elements, at the ends and in the middle of the line and of the array, reach the root as
+    NumPy's reduction gives them (nan wherever one took part, inf - inf a nan for SUM), through each way a
+    chain moves a vector (word by word: 16 words over 6 PEs; chunks waiting in the FIFO: 37 and 100 over 6;
+    chunks alternating between two halves of a 64-word scratch: 100 over 2) and to a root at either end or
+    inside the line (its two chains taken in turn). The other tests reduce whole numbers only."""
+    scratch = 64 if n == 100 else wsc.CHUNK
+    rng = np.random.default_rng(n + bx + op)
+    values = rng.integers(-50, 50, (bx, n)).astype(np.float32)
+    for pe, k, value in [(0, 0, np.nan), (bx - 1, n - 1, np.nan), (bx // 2, n // 2, np.inf),
+                         (bx - 1, n // 2, -np.inf), (1, 1, np.nan), (0, n - 2, -np.inf), (bx - 1, n - 2, np.inf),
+                         (bx // 2, 2, -np.inf)]:
+        values[pe, k] = value
+    with np.errstate(invalid="ignore"):
+        want = REDUCE[op](values, axis=0)
+    assert np.isnan(want).sum() >= 3 and np.isinf(want).any()  # (the cases reach both)
+    for root in sorted({0, bx // 2, bx - 1}):
+        @ws.jit
+        def to_root(out, flat):
+            x = ws.threadIdx.x
+            row = ws.local.array(n, np.float32)
+            part = ws.local.array(scratch, np.float32)
+            for k in range(n):
+                row[k] = flat[x * n + k]
+            wsc.row_reduce_array(row, part, root, op, channel=1)
+            for k in range(n):
+                out[x * n + k] = row[k]
+
+        device = ws.Device(SPEC)
+        out = device.to_device(np.zeros(bx * n, np.float32))
+        to_root[1, (bx, 1)](out, device.to_device(values.ravel()))
+        got = out.copy_to_host().reshape(bx, n)[root]
+        np.testing.assert_array_equal(got, want, err_msg=f"root {root}")

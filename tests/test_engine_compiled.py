@@ -130,6 +130,28 @@ def test_every_compiled_instruction_matches_the_numpy_executors(mode, seed, monk
     np.testing.assert_array_equal(out[integers, 11], np.minimum(a, b))
 
 
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_the_compiled_fma_rounds_once_in_every_mode(mode, monkeypatch):
+    """The interpreter's two fma loops (`run_group`, PE by PE, and `simple_ops.run_simple`, over a run of PEs)
+    give a * b + c rounded once, as `exact_fma`, where the float64 sum lands on a float32 tie
+    (`double_rounding_cases`; rounding it again gave the even neighbour): the float path's
+    `fma r16, r12, r13, r14` of `program()` with those operands, in each mode. (`ws.fma` in a short kernel
+    runs on the NumPy executors: `test_fma_rounds_once_on_both_engines`.)"""
+    from test_isa_float_math import double_rounding_cases, exact_fma
+
+    a, b, c = double_rounding_cases()
+    values = inputs(60, 5)
+    floats = np.flatnonzero(np.arange(60) % 3 == 2)[:a.size]  # (the PEs of the float path)
+    values[floats, 2], values[floats, 3], values[floats, 4] = a.view(np.int32), b.view(np.int32), c.view(np.int32)
+    for name, value in MODES[mode].items():
+        monkeypatch.setattr(stepper, name, value)
+    with parallel.threads(3):
+        out = launch(program(), values, (2, 1), (6, 5))[0]
+    column = 2 * len(FLOAT_BINARY) + len(FLOAT_UNARY)  # (the fma's result, after those of the float ops)
+    want = np.array([exact_fma(*t) for t in zip(a, b, c)], np.float32)
+    np.testing.assert_array_equal(out[floats, column], want.view(np.int32))
+
+
 def test_the_compiled_path_runs_and_can_be_switched_off(monkeypatch):
     calls = []
     original = stepper.CompiledMixin._run_compiled
@@ -530,9 +552,11 @@ def fused(a, b, c, out):
 
 @pytest.mark.parametrize("compiled", [False, True])
 def test_fma_rounds_once_on_both_engines(compiled, tmp_path, monkeypatch):
-    """`ws.fma` (the `fma` instruction) is a * b + c rounded once to float32 on the NumPy executors and in the
-    compiled interpreter alike: 641 * 6700417 + 2**56 is 2**56 + 2**32 + 1 exactly, just above a float32 tie
-    that the float64 sum lands on; rounding the float64 sum again gave 2**56, not 2**56 + 2**33."""
+    """`ws.fma` (the `fma` instruction) in a kernel is a * b + c rounded once to float32, with the compiled
+    path off and on: 641 * 6700417 + 2**56 is 2**56 + 2**32 + 1 exactly, just above a float32 tie that the
+    float64 sum lands on; rounding the float64 sum again gave 2**56, not 2**56 + 2**33. This kernel is too
+    short for the interpreter to take its fma (the NumPy executors run it either way): the interpreter's
+    fma loops are `test_the_compiled_fma_rounds_once_in_every_mode`'s."""
     from conftest import load_source
     from test_isa_float_math import double_rounding_cases, exact_fma
 

@@ -3,6 +3,7 @@ DeviceArray, DevicePointer, streams, events, WaferSpec, assemble, launch options
 with the error it must raise and the built-in exception it must also be where one fits."""
 from __future__ import annotations
 
+import contextlib
 import types
 
 import numpy as np
@@ -125,6 +126,8 @@ CASES = [
     ("stream synchronize with an argument", lambda e: e.stream.synchronize(e.recorded), ws.ArgumentTypeError,
      TypeError),
     ("wait_event without the event", lambda e: e.stream.wait_event(), ws.ArgumentTypeError, TypeError),
+    ("auto_synchronize with an argument (a context manager's call)", lambda e: e.stream.auto_synchronize(1),
+     ws.ArgumentTypeError, TypeError),
     ("event query with an argument", lambda e: e.recorded.query(1), ws.ArgumentTypeError, TypeError),
     ("event record with an unknown keyword", lambda e: e.dev.event().record(strem=0), ws.ArgumentTypeError,
      TypeError),
@@ -310,4 +313,18 @@ def test_call_checked_names_a_call_that_does_not_fit_and_leaves_errors_from_insi
         scale()
     with pytest.raises(TypeError) as info:
         scale("a", 2.5)
+    assert not isinstance(info.value, ws.WaferError)
+
+    @call_checked
+    @contextlib.contextmanager
+    def block(x):  # (the generator is called inside contextmanager's wrapper: a frame below `checked`)
+        yield x + 1
+
+    with block(1) as value:
+        assert value == 2
+    with pytest.raises(ws.ArgumentTypeError, match="takes 1 positional argument but 2 were given"):
+        block(1, 2)
+    with pytest.raises(TypeError) as info:
+        with block("a"):
+            pass
     assert not isinstance(info.value, ws.WaferError)

@@ -6,6 +6,7 @@ message, so that tools and tests can read where a failure happened without parsi
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import secrets
 from pathlib import Path
@@ -207,9 +208,21 @@ def call_checked(function: _Function) -> _Function:
         try:
             return function(*args, **kwargs)
         except TypeError as exc:
-            # Raised by the call itself: no frame of `function` below this one.
-            if isinstance(exc, WaferError) or exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
-                raise
+            if isinstance(exc, WaferError) or _fits(function, args, kwargs):
+                raise  # (from inside the function: the call itself fits)
             raise ArgumentTypeError(f"{exc} (see help({function.__qualname__}))") from None
 
     return checked  # type: ignore[return-value]
+
+
+def _fits(function: Callable[..., Any], args: tuple, kwargs: dict) -> bool:
+    """Whether a call with `args` and `kwargs` fits `function`'s parameters (those of the function it wraps,
+    `__wrapped__`: a `contextlib.contextmanager` generator's, whose call raises inside the wrapper's frame, so
+    that where the TypeError was raised cannot tell). True where there is no signature to check against."""
+    try:
+        inspect.signature(function).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    except ValueError:  # (a callable without a signature Python can read)
+        return True
+    return True
