@@ -72,3 +72,41 @@ def test_the_index_form_is_kept_and_the_same_lanes():
         assert lanes.to_index_form(n) is first
         np.testing.assert_array_equal(first.idx, np.flatnonzero(lanes.as_mask()))
         assert first.count == lanes.count
+
+
+def test_get_put_apply_and_add_touch_just_the_lanes_of_per_pe_and_two_axis_arrays():
+    """Every form (index ones too) reads and writes exactly its lanes, of a per-PE array (one axis: the index
+    form's plain gathers and scatters) and of a (rows, PEs) array (the general path), with scalars and 0-d
+    arrays among the inputs; NumPy on the lanes' region indices is the reference."""
+    rng = np.random.default_rng(11)
+    n = 60
+    forms = lanes_of_every_form(rng, n)
+    picked = np.sort(rng.choice(n, 6, replace=False))
+    forms.append((Lanes(n, idx=picked), picked))
+    for lanes, expected in forms:
+        as_index = lanes.to_index_form(n)  # (get/put of a windowed dense form are window-aligned: compare there)
+        for shape in ((n,), (3, n)):
+            a = rng.integers(-9, 9, shape).astype(np.int32)
+            b = rng.integers(-9, 9, shape).astype(np.int32)
+            out = rng.integers(-9, 9, shape).astype(np.int32)
+            want = out.copy()
+            want[..., expected] = a[..., expected] * b[..., expected] + 0
+            lanes.apply(np.multiply, out, a, b)
+            np.testing.assert_array_equal(out, want)
+            want[..., expected] += 5
+            lanes.apply(np.add, out, out, np.int32(5) if shape == (n,) else np.array(5, dtype=np.int32))
+            np.testing.assert_array_equal(out, want)
+            if lanes.idx is not None:
+                np.testing.assert_array_equal(lanes.get(out), want[..., expected])
+            np.testing.assert_array_equal(as_index.get(out), want[..., expected])
+            as_index.put(out, 0)
+            want[..., expected] = 0
+            np.testing.assert_array_equal(out, want)
+            lanes.put(out, 7)
+            want[..., expected] = 7
+            np.testing.assert_array_equal(out, want)
+        per_pe = rng.integers(-9, 9, n).astype(np.int64)
+        want = per_pe.copy()
+        want[expected] += 3
+        lanes.add(per_pe, 3)
+        np.testing.assert_array_equal(per_pe, want)

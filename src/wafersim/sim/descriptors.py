@@ -112,13 +112,13 @@ class DescriptorMixin:
         if queue is not None:
             return self._rank1_update_queued(L, ins, queue)
         pes = L.indices()
-        shapes = self.regs[ins.c, pes]
+        shapes = self.regs[ins.c][pes]
         if not len(pes) or (shapes != shapes[0]).any():
             return False
         m, n = split_dims(int(shapes[0]))
         if m == 0 or n == 0:
             return False
-        d, a, b = (self.regs[field, pes].astype(np.int64) for field in (ins.d, ins.a, ins.b))
+        d, a, b = (self.regs[field][pes].astype(np.int64) for field in (ins.d, ins.a, ins.b))
         size = self.program.data_words
         if not ((d >= 0) & (d + m * n <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)).all():
             return False

@@ -129,17 +129,22 @@ class Lanes:
     def _view(self, arr: np.ndarray) -> np.ndarray:
         return arr if self.window is None else arr[..., self.window]
 
+    # (Index form: `arr[idx]` where the array has one axis, the usual per-PE array: NumPy's `arr[..., idx]` takes
+    # its general indexing path, about 3x the time of a gather or scatter of 64 lanes, 7 against 2.4 us of 4,032.)
     def get(self, arr: np.ndarray) -> np.ndarray:
         """The lanes' values of a per-PE array (last axis = PEs). Index form gathers; the others return a
         view over every PE of the window (entries of PEs outside the group are not meaningful)."""
         if self.idx is not None:
-            return arr[..., self.idx]
+            return arr[self.idx] if arr.ndim == 1 else arr[..., self.idx]
         return self._view(arr)
 
     def put(self, arr: np.ndarray, values) -> None:
         """Write lane-aligned `values` (as computed from `get`), or a scalar, into the lanes."""
         if self.idx is not None:
-            arr[..., self.idx] = values
+            if arr.ndim == 1:
+                arr[self.idx] = values
+            else:
+                arr[..., self.idx] = values
             return
         view = self._view(arr)
         if self.mask is not None:
@@ -153,9 +158,14 @@ class Lanes:
 
     def apply(self, ufunc, out: np.ndarray, *inputs) -> None:
         """out[lanes] = ufunc(*inputs[lanes]) for per-PE arrays or scalars, without temporaries when possible."""
-        if self.idx is not None:
-            out[..., self.idx] = ufunc(*[x[..., self.idx] if isinstance(x, np.ndarray) and x.ndim else x
-                                         for x in inputs])
+        idx = self.idx
+        if idx is not None:
+            values = ufunc(*[(x[idx] if x.ndim == 1 else x[..., idx] if x.ndim else x)
+                             if isinstance(x, np.ndarray) else x for x in inputs])
+            if out.ndim == 1:
+                out[idx] = values
+            else:
+                out[..., idx] = values
             return
         args = [self._view(x) if isinstance(x, np.ndarray) and x.ndim else x for x in inputs]
         view = self._view(out)
@@ -219,13 +229,16 @@ class Lanes:
         if self.excl is None:
             return None
         at = self.excl_at
-        kept = view[..., at]
+        kept = view[at] if view.ndim == 1 else view[..., at]
         return kept.copy() if isinstance(at, slice) else kept
 
     def restore_outside(self, view: np.ndarray, kept: np.ndarray | None) -> None:
         """Put back the entries `keep_outside` saved (nothing for a full group)."""
         if kept is not None:
-            view[..., self.excl_at] = kept
+            if view.ndim == 1:
+                view[self.excl_at] = kept
+            else:
+                view[..., self.excl_at] = kept
 
     def extremes(self, arr: np.ndarray, least: bool = True, largest: bool = True) -> tuple:
         """(min, max) of a per-PE array over the lanes of a dense group, as Python numbers (read-only

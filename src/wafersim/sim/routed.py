@@ -138,7 +138,7 @@ class RoutedExchangeMixin:
         """The paths of these lanes' words on the channel, the lanes in index form and their rows."""
         L = lanes.to_index_form(self.n)
         masks = self.routes.channel(ins.ch)
-        no_rule = masks[RAMP, L.idx] == 0
+        no_rule = masks[RAMP][L.idx] == 0
         if no_rule.any():
             # (no rule anywhere: the usual cause is a launch without routes=, not a rule missing at a PE)
             unrouted = (f" (no PE has a route on channel {ins.ch}: pass one to the launch, routes=[ws.routes."
@@ -259,7 +259,7 @@ class RoutedExchangeMixin:
             depart += self._share_links(table, rows[~blocked_lane], depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
-            fifo.value.scatter(fifo.value_slots(word), dest, self.regs[ins.a, src.idx][lane])
+            fifo.value.scatter(fifo.value_slots(word), dest, self.regs[ins.a][src.idx][lane])
             fifo.time.scatter(slot, dest, arrival)
             fifo.pushed[dest] += 1
             self._add_stall(src, depart, ready)

@@ -62,8 +62,8 @@ class StreamPumpMixin:
         _, by_dest, by_lane, by_latency = expansion.by_dest
         previous, by = self._last_arrival(ins.ch)
         s_pes, r_pes = L.idx.astype(np.int64, copy=False), R.idx.astype(np.int64, copy=False)
-        s_base, s_length = self.regs[ins.a, s_pes].astype(np.int64), self.regs[ins.b, s_pes].astype(np.int64)
-        r_base, r_length = self.regs[r_ins.a, r_pes].astype(np.int64), self.regs[r_ins.b, r_pes].astype(np.int64)
+        s_base, s_length = self.regs[ins.a][s_pes].astype(np.int64), self.regs[ins.b][s_pes].astype(np.int64)
+        r_base, r_length = self.regs[r_ins.a][r_pes].astype(np.int64), self.regs[r_ins.b][r_pes].astype(np.int64)
         receiver_of = expansion.receiver_of  # (r_pes are its sorted receivers: `_pump_receivers`)
         r_state, r_cost = self._background_state("recva", r_ins), float(self.ops[r_pc][2])
         # (senders, their receivers, entries, entries in PE order, links) of each part
@@ -154,7 +154,7 @@ class StreamPumpMixin:
         if not np.array_equal(expansion.sorted_dest, R.idx):
             return None  # (some receiver elsewhere, or a lane at the recva that no sender reaches)
         # The receives non-empty and inside SRAM (else `background_receive_step` leaves them to NumPy).
-        base, length = self.regs[r_ins.a, R.idx].astype(np.int64), self.regs[r_ins.b, R.idx].astype(np.int64)
+        base, length = self.regs[r_ins.a][R.idx].astype(np.int64), self.regs[r_ins.b][R.idx].astype(np.int64)
         if (length <= 0).any() or (base < 0).any() or (base + length > self.sram.shape[0]).any():
             return None
         return r_pc, r_ins, R, table, rows
