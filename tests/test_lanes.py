@@ -110,3 +110,19 @@ def test_get_put_apply_and_add_touch_just_the_lanes_of_per_pe_and_two_axis_array
         want[expected] += 3
         lanes.add(per_pe, 3)
         np.testing.assert_array_equal(per_pe, want)
+
+
+def test_pick_keeps_the_lanes_among_few_or_many_indices_of_every_form():
+    """`pick` (event wake-up's filter) of sorted indices, out-of-range ones among them, few (a binary search per
+    index) or many (a look-up in the group's mask): the indices that are lanes, as NumPy's intersection has them."""
+    rng = np.random.default_rng(12)
+    n = 200
+    for lanes, expected in lanes_of_every_form(rng, n) + [(Lanes(n, idx=np.array([3, 50, 199])), np.array([3, 50, 199])),
+                                                        (Lanes.all_but(n, np.arange(0, n, 7)),
+                                                         np.setdiff1d(np.arange(n), np.arange(0, n, 7)))]:
+        if lanes.window is not None:
+            continue
+        for size in (0, 3, 20, 150, n):
+            flat = np.unique(rng.integers(-5, n + 5, size))
+            got = lanes.pick(flat)
+            np.testing.assert_array_equal(got, np.intersect1d(flat, expected))
