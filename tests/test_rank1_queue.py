@@ -74,10 +74,12 @@ def rank1_rows(x, y, c, out, shift, split):
     out[p, 24:48] = ds[0:24]
 
 
-@pytest.mark.parametrize("pes", [24, 300])
-def test_queued_vgers_are_identical_to_one_pass_each(pes, monkeypatch):
+@pytest.mark.parametrize("pes,words_per_cycle", [(24, 1), (300, 1), (300, 2)])
+def test_queued_vgers_are_identical_to_one_pass_each(pes, words_per_cycle, monkeypatch):
     """A row of vgers through the engine with `Strategy.fused_rank1` and without it: the same words, cycles and
-    statistics, and the queue did run (several updates at once)."""
+    statistics, and the queue did run (several updates at once). The queued updates' element cycles reach the
+    clocks when the queue runs in a launch of whole cycles (`Rank1Queue.defer`), with each update otherwise (a
+    link of 2 words a cycle: half cycles)."""
     x, y, c = (rng.random((pes, k), dtype=np.float32) for k in (40, 48, 24))
     queued = []
     monkeypatch.setattr(descriptor_kernels, "rank1_updates_float32",
@@ -85,7 +87,7 @@ def test_queued_vgers_are_identical_to_one_pass_each(pes, monkeypatch):
     runs = []
     for strategy in (Strategy(compiled=False, fused_rank1=False), Strategy(compiled=False)):
         with forced(strategy):
-            dev = ws.Device(ws.WaferSpec(width=pes, height=1))
+            dev = ws.Device(ws.WaferSpec(width=pes, height=1, link_words_per_cycle=words_per_cycle))
             d_out = dev.device_array((pes, 48))
             stats = rank1_rows[(1, 1), (pes, 1)](dev.to_device(x), dev.to_device(y), dev.to_device(c), d_out, 3, 4)
             runs.append((d_out.copy_to_host(), stats))
