@@ -126,3 +126,18 @@ def test_pick_keeps_the_lanes_among_few_or_many_indices_of_every_form():
             flat = np.unique(rng.integers(-5, n + 5, size))
             got = lanes.pick(flat)
             np.testing.assert_array_equal(got, np.intersect1d(flat, expected))
+
+
+def test_a_group_and_its_exclusions_merge_into_the_full_region_and_fewer_into_a_complement():
+    """`union_disjoint` of a complement group and an index group of all its exclusions is the full region (a
+    block's edge row rejoining the rest), of some of them a complement without those; either way round."""
+    n = 512
+    excluded = np.arange(64, 80)
+    rest = Lanes.all_but(n, excluded)
+    assert rest.form == "complement"
+    for a, b in ((rest, Lanes(n, idx=excluded)), (Lanes(n, idx=excluded), rest)):
+        merged = a.union_disjoint(b)
+        assert merged.is_full and merged.count == n
+    merged = rest.union_disjoint(Lanes(n, idx=excluded[::2]))
+    np.testing.assert_array_equal(merged.indices(), np.setdiff1d(np.arange(n), excluded[1::2]))
+    assert merged.count == n - 8

@@ -146,15 +146,21 @@ class Lanes:
             else:
                 arr[..., self.idx] = values
             return
-        view = self._view(arr)
+        view = arr if self.window is None else arr[..., self.window]
         if self.mask is not None:
             np.copyto(view, values, where=self.mask, casting="unsafe")
         elif self.excl is None:
             view[...] = values
         else:
-            saved = self.keep_outside(view)
+            at = self._excl_at if self._excl_at is not None else self.excl_at
+            kept = view[at] if view.ndim == 1 else view[..., at]
+            if type(at) is slice:
+                kept = kept.copy()
             view[...] = values
-            self.restore_outside(view, saved)
+            if view.ndim == 1:
+                view[at] = kept
+            else:
+                view[..., at] = kept
 
     def apply(self, ufunc, out: np.ndarray, *inputs) -> None:
         """out[lanes] = ufunc(*inputs[lanes]) for per-PE arrays or scalars, without temporaries when possible."""
@@ -167,31 +173,47 @@ class Lanes:
             else:
                 out[..., idx] = values
             return
-        args = [self._view(x) if isinstance(x, np.ndarray) and x.ndim else x for x in inputs]
-        view = self._view(out)
+        if self.window is None:  # (the usual group: the arrays as they are, no views, no calls but the ufunc's)
+            args, view = inputs, out
+        else:
+            args = [self._view(x) if isinstance(x, np.ndarray) and x.ndim else x for x in inputs]
+            view = self._view(out)
         if self.mask is not None:
             ufunc(*args, out=view, where=self.mask)
         elif self.excl is None:
             ufunc(*args, out=view)
-        else:
-            saved = self.keep_outside(view)
+        else:  # (`keep_outside` and `restore_outside` written out here, in `put` and in `add`: the register
+            # instructions of a block's large groups, thousands a launch, each ~1.5 us less so)
+            at = self._excl_at if self._excl_at is not None else self.excl_at
+            kept = view[at] if view.ndim == 1 else view[..., at]
+            if type(at) is slice:  # (a view: copied; a gather is a copy already)
+                kept = kept.copy()
             ufunc(*args, out=view)
-            self.restore_outside(view, saved)
+            if view.ndim == 1:
+                view[at] = kept
+            else:
+                view[..., at] = kept
 
     def add(self, arr: np.ndarray, value) -> None:
         """arr[lanes] += value (scalar or lane-aligned values)."""
         if self.idx is not None:
             arr[self.idx] += value
             return
-        view = self._view(arr)
+        view = arr if self.window is None else arr[..., self.window]
         if self.mask is not None:
             np.add(view, value, out=view, where=self.mask)
         elif self.excl is None:
             view += value
         else:
-            saved = self.keep_outside(view)
+            at = self._excl_at if self._excl_at is not None else self.excl_at
+            kept = view[at] if view.ndim == 1 else view[..., at]
+            if type(at) is slice:
+                kept = kept.copy()
             view += value
-            self.restore_outside(view, saved)
+            if view.ndim == 1:
+                view[at] = kept
+            else:
+                view[..., at] = kept
 
     # ------------------------------------------------------------------ unmasked writes (full, complement forms)
     @property
@@ -406,6 +428,9 @@ class Lanes:
             mask = a.mask.copy()
             mask[b.idx] = True
             return Lanes(a.n, mask=mask, count=a.count + b.count)
+        if b.count == len(a.excl):  # (disjoint: b's lanes are among a's exclusions, here all of them: a block's
+            # edge row or column rejoining the rest)
+            return Lanes(a.n)
         excl = a.excl[~_sorted_member(b.idx, a.excl)]
         return Lanes.all_but(a.n, excl)
 
