@@ -123,8 +123,8 @@ class BackgroundMixin:
             finished, moved)
         if status != background_kernels.DONE:
             return None
-        if moved.any():
-            self._progress(fifo, False, pes[moved])
+        if moved.any():  # (every lane, the usual step of a panel: its index array as it is, no gather)
+            self._progress(fifo, False, pes if moved.all() else pes[moved])
         if self.strategy.lockstep and lanes.window is None:  # (the same lanes object from step to step of a
             # panel: no new sets, and `_progress` knows it woke all of them last time)
             if not finished.any():
