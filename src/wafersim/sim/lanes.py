@@ -397,7 +397,7 @@ class Lanes:
         if self.excl is None:
             return flat
         if 8 * len(flat) >= self.n:  # (many: a look-up in the group's mask, not a binary search per index; a
-            # multicast's receivers waking, thousands of them, took 33 us so, 9 us this way)
+            # multicast's receivers waking, 4,032 of them: 53 against 14 us)
             return flat[self.as_mask()[flat]]
         return flat[~_sorted_member(self.excl, flat)]
 
