@@ -181,3 +181,36 @@ def test_operands_read_into_the_queue_join_it_past_its_first_capacity_and_on_a_n
     queue.flush()
     assert runs == [total, 1, 1, 1]
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
+
+
+def test_operands_of_lanes_of_other_shapes_or_outside_sram_are_not_read():
+    """`rank1_operands`' statuses against the rule: every lane's c register the first lane's (else
+    SHAPES_DIFFER, whichever lane differs, the last too), neither dimension zero, every span inside SRAM (else
+    OUTSIDE); the addresses read as int64 per lane where it returns OPERANDS_READ."""
+    words, pes = 100, 6
+    idx = np.arange(pes, dtype=np.int64)
+    queued = np.empty(0, dtype=np.int64)
+
+    def status(regs):
+        out = np.full((3, pes), -1, dtype=np.int64)
+        got = descriptor_kernels.rank1_operands(regs, idx, 1, 2, 3, 4, words, out, queued)
+        return got, out
+
+    regs = np.zeros((5, pes), dtype=np.int32)
+    regs[1], regs[2], regs[3], regs[4] = 40 + idx, idx, 20 + idx, (2 << 16) | 3
+    (code, m, n, disjoint, same), out = status(regs)
+    assert (code, m, n, disjoint, same) == (descriptor_kernels.OPERANDS_READ, 2, 3, True, False)
+    np.testing.assert_array_equal(out, np.stack([40 + idx, idx, 20 + idx]))
+    for lane in (1, pes - 1):
+        other = regs.copy()
+        other[4, lane] = (3 << 16) | 2
+        assert status(other)[0][0] == descriptor_kernels.SHAPES_DIFFER
+    empty = regs.copy()
+    empty[4] = 5  # (0 x 5)
+    assert status(empty)[0][0] == descriptor_kernels.SHAPES_DIFFER
+    outside = regs.copy()
+    outside[1, pes - 1] = words - 5  # (its 2 x 3 destination's last word past SRAM)
+    assert status(outside)[0][0] == descriptor_kernels.OUTSIDE
+    both = outside.copy()
+    both[4, 2] = (1 << 16) | 1
+    assert status(both)[0][0] != descriptor_kernels.OPERANDS_READ
