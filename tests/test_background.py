@@ -424,3 +424,38 @@ def test_receives_of_groups_above_the_numpy_movers_limit_run_compiled_and_identi
             assert getattr(stats, name) == getattr(ref_stats, name), name
         for name in ("busy", "stall", "pe_instructions", "link_words"):
             np.testing.assert_array_equal(getattr(stats, name), getattr(ref_stats, name), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_wait_of_a_dense_group_moves_the_clocks_its_index_form_moves(dtype):
+    """`_wait_background` of a full or complement group (whole-array operations, the PEs outside put back) leaves
+    the clocks, stalls and transfer clocks bit for bit as the same lanes in index form (gathers and scatters)."""
+    from wafersim.isa.encoding import Instr
+    from wafersim.isa.opcodes import RAMP
+    from wafersim.sim.background import BackgroundMixin
+    from wafersim.sim.lanes import Lanes
+
+    class Waves(BackgroundMixin):
+        def __init__(self, n, rng):
+            self.n, self.tracer, self.background = n, None, {}
+            self.cycle = rng.integers(0, 500, n).astype(dtype)
+            self.stall = rng.integers(0, 50, n).astype(dtype)
+
+    rng = np.random.default_rng(3)
+    n = 256
+    ins = Instr(op="rwait", d=0, a=0, b=0, c=0, imm=0, target=0, dir=RAMP, ch=1, flags=0)
+    for dense in (Lanes(n), Lanes.all_but(n, np.arange(3, n, 16)), Lanes.all_but(n, np.array([0, 5, 6, 200]))):
+        sims = [Waves(n, np.random.default_rng(7)) for _ in range(2)]
+        clock = np.where(rng.random(n) < 0.3, -np.inf, rng.integers(0, 800, n).astype(np.float64))
+        for sim in sims:
+            sim._background_state("recva", ins)[2] = clock
+        assert sims[0]._wait_background(ins, 9, 1.0, dense) == [(9, dense, False)]
+        sims[1]._wait_background(ins, 9, 1.0, Lanes(n, idx=dense.indices()))
+        for name in ("cycle", "stall"):
+            np.testing.assert_array_equal(getattr(sims[0], name), getattr(sims[1], name))
+            assert getattr(sims[0], name).dtype == dtype
+        np.testing.assert_array_equal(sims[0].background[("recva", RAMP, 1)], sims[1].background[("recva", RAMP, 1)])
+        outside = np.setdiff1d(np.arange(n), dense.indices())
+        np.testing.assert_array_equal(sims[0].background[("recva", RAMP, 1)][2][outside], clock[outside])
+        assert (sims[0].background[("recva", RAMP, 1)][2][dense.indices()] == -np.inf).all()
+        assert (sims[0].cycle[dense.indices()] >= Waves(n, np.random.default_rng(7)).cycle[dense.indices()] + 1).all()

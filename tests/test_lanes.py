@@ -72,3 +72,72 @@ def test_the_index_form_is_kept_and_the_same_lanes():
         assert lanes.to_index_form(n) is first
         np.testing.assert_array_equal(first.idx, np.flatnonzero(lanes.as_mask()))
         assert first.count == lanes.count
+
+
+def test_get_put_apply_and_add_touch_just_the_lanes_of_per_pe_and_two_axis_arrays():
+    """Every form (index ones too) reads and writes exactly its lanes, of a per-PE array (one axis: the index
+    form's plain gathers and scatters) and of a (rows, PEs) array (the general path), with scalars and 0-d
+    arrays among the inputs; NumPy on the lanes' region indices is the reference."""
+    rng = np.random.default_rng(11)
+    n = 60
+    forms = lanes_of_every_form(rng, n)
+    picked = np.sort(rng.choice(n, 6, replace=False))
+    forms.append((Lanes(n, idx=picked), picked))
+    for lanes, expected in forms:
+        as_index = lanes.to_index_form(n)  # (get/put of a windowed dense form are window-aligned: compare there)
+        for shape in ((n,), (3, n)):
+            a = rng.integers(-9, 9, shape).astype(np.int32)
+            b = rng.integers(-9, 9, shape).astype(np.int32)
+            out = rng.integers(-9, 9, shape).astype(np.int32)
+            want = out.copy()
+            want[..., expected] = a[..., expected] * b[..., expected] + 0
+            lanes.apply(np.multiply, out, a, b)
+            np.testing.assert_array_equal(out, want)
+            want[..., expected] += 5
+            lanes.apply(np.add, out, out, np.int32(5) if shape == (n,) else np.array(5, dtype=np.int32))
+            np.testing.assert_array_equal(out, want)
+            if lanes.idx is not None:
+                np.testing.assert_array_equal(lanes.get(out), want[..., expected])
+            np.testing.assert_array_equal(as_index.get(out), want[..., expected])
+            as_index.put(out, 0)
+            want[..., expected] = 0
+            np.testing.assert_array_equal(out, want)
+            lanes.put(out, 7)
+            want[..., expected] = 7
+            np.testing.assert_array_equal(out, want)
+        per_pe = rng.integers(-9, 9, n).astype(np.int64)
+        want = per_pe.copy()
+        want[expected] += 3
+        lanes.add(per_pe, 3)
+        np.testing.assert_array_equal(per_pe, want)
+
+
+def test_pick_keeps_the_lanes_among_few_or_many_indices_of_every_form():
+    """`pick` (event wake-up's filter) of sorted indices, out-of-range ones among them, few (a binary search per
+    index) or many (a look-up in the group's mask): the indices that are lanes, as NumPy's intersection has them."""
+    rng = np.random.default_rng(12)
+    n = 200
+    for lanes, expected in lanes_of_every_form(rng, n) + [(Lanes(n, idx=np.array([3, 50, 199])), np.array([3, 50, 199])),
+                                                        (Lanes.all_but(n, np.arange(0, n, 7)),
+                                                         np.setdiff1d(np.arange(n), np.arange(0, n, 7)))]:
+        if lanes.window is not None:
+            continue
+        for size in (0, 3, 20, 150, n):
+            flat = np.unique(rng.integers(-5, n + 5, size))
+            got = lanes.pick(flat)
+            np.testing.assert_array_equal(got, np.intersect1d(flat, expected))
+
+
+def test_a_group_and_its_exclusions_merge_into_the_full_region_and_fewer_into_a_complement():
+    """`union_disjoint` of a complement group and an index group of all its exclusions is the full region (a
+    block's edge row rejoining the rest), of some of them a complement without those; either way round."""
+    n = 512
+    excluded = np.arange(64, 80)
+    rest = Lanes.all_but(n, excluded)
+    assert rest.form == "complement"
+    for a, b in ((rest, Lanes(n, idx=excluded)), (Lanes(n, idx=excluded), rest)):
+        merged = a.union_disjoint(b)
+        assert merged.is_full and merged.count == n
+    merged = rest.union_disjoint(Lanes(n, idx=excluded[::2]))
+    np.testing.assert_array_equal(merged.indices(), np.setdiff1d(np.arange(n), excluded[1::2]))
+    assert merged.count == n - 8

@@ -74,10 +74,12 @@ def rank1_rows(x, y, c, out, shift, split):
     out[p, 24:48] = ds[0:24]
 
 
-@pytest.mark.parametrize("pes", [24, 300])
-def test_queued_vgers_are_identical_to_one_pass_each(pes, monkeypatch):
+@pytest.mark.parametrize("pes,words_per_cycle", [(24, 1), (300, 1), (300, 2)])
+def test_queued_vgers_are_identical_to_one_pass_each(pes, words_per_cycle, monkeypatch):
     """A row of vgers through the engine with `Strategy.fused_rank1` and without it: the same words, cycles and
-    statistics, and the queue did run (several updates at once)."""
+    statistics, and the queue did run (several updates at once). The queued updates' element cycles reach the
+    clocks when the queue runs in a launch of whole cycles (`Rank1Queue.defer`), with each update otherwise (a
+    link of 2 words a cycle: half cycles)."""
     x, y, c = (rng.random((pes, k), dtype=np.float32) for k in (40, 48, 24))
     queued = []
     monkeypatch.setattr(descriptor_kernels, "rank1_updates_float32",
@@ -85,7 +87,7 @@ def test_queued_vgers_are_identical_to_one_pass_each(pes, monkeypatch):
     runs = []
     for strategy in (Strategy(compiled=False, fused_rank1=False), Strategy(compiled=False)):
         with forced(strategy):
-            dev = ws.Device(ws.WaferSpec(width=pes, height=1))
+            dev = ws.Device(ws.WaferSpec(width=pes, height=1, link_words_per_cycle=words_per_cycle))
             d_out = dev.device_array((pes, 48))
             stats = rank1_rows[(1, 1), (pes, 1)](dev.to_device(x), dev.to_device(y), dev.to_device(c), d_out, 3, 4)
             runs.append((d_out.copy_to_host(), stats))
@@ -179,3 +181,36 @@ def test_operands_read_into_the_queue_join_it_past_its_first_capacity_and_on_a_n
     queue.flush()
     assert runs == [total, 1, 1, 1]
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
+
+
+def test_operands_of_lanes_of_other_shapes_or_outside_sram_are_not_read():
+    """`rank1_operands`' statuses against the rule: every lane's c register the first lane's (else
+    SHAPES_DIFFER, whichever lane differs, the last too), neither dimension zero, every span inside SRAM (else
+    OUTSIDE); the addresses read as int64 per lane where it returns OPERANDS_READ."""
+    words, pes = 100, 6
+    idx = np.arange(pes, dtype=np.int64)
+    queued = np.empty(0, dtype=np.int64)
+
+    def status(regs):
+        out = np.full((3, pes), -1, dtype=np.int64)
+        got = descriptor_kernels.rank1_operands(regs, idx, 1, 2, 3, 4, words, out, queued)
+        return got, out
+
+    regs = np.zeros((5, pes), dtype=np.int32)
+    regs[1], regs[2], regs[3], regs[4] = 40 + idx, idx, 20 + idx, (2 << 16) | 3
+    (code, m, n, disjoint, same), out = status(regs)
+    assert (code, m, n, disjoint, same) == (descriptor_kernels.OPERANDS_READ, 2, 3, True, False)
+    np.testing.assert_array_equal(out, np.stack([40 + idx, idx, 20 + idx]))
+    for lane in (1, pes - 1):
+        other = regs.copy()
+        other[4, lane] = (3 << 16) | 2
+        assert status(other)[0][0] == descriptor_kernels.SHAPES_DIFFER
+    empty = regs.copy()
+    empty[4] = 5  # (0 x 5)
+    assert status(empty)[0][0] == descriptor_kernels.SHAPES_DIFFER
+    outside = regs.copy()
+    outside[1, pes - 1] = words - 5  # (its 2 x 3 destination's last word past SRAM)
+    assert status(outside)[0][0] == descriptor_kernels.OUTSIDE
+    both = outside.copy()
+    both[4, 2] = (1 << 16) | 1
+    assert status(both)[0][0] != descriptor_kernels.OPERANDS_READ

@@ -451,3 +451,47 @@ def test_a_custom_rule_that_fails_at_launch_is_a_route_error_naming_it(rules, wo
 def test_flags_as_numpy_bools_are_taken():
     assert ws.routes.row_broadcast(0, include_root=np.bool_(True)).name == "row_broadcast"
 
+
+
+def test_the_same_senders_rerouted_mid_kernel_reach_their_new_receivers():
+    """A PE streams a vector east, its route is changed (`ws.route` at it and the PEs along), and it streams
+    another from the same lanes on the same channel: the second reaches the new receiver, not the first (the
+    engine keeps the last senders' rows of a route table: a changed route is a new table)."""
+    @ws.jit
+    def reroute(out, data):
+        x = ws.threadIdx.x
+        buf = ws.local.array(8, np.float32)
+        for i in range(8):
+            buf[i] = 0.0
+        if x == 0:
+            ws.route(2, ws.RAMP, ws.EAST)
+        else:
+            ws.route(2, ws.WEST, ws.RAMP)
+        if x == 0:
+            for i in range(8):
+                buf[i] = data[i]
+            ws.send(ws.RAMP, buf[0:8], channel=2)
+        elif x == 1:
+            ws.recv(ws.RAMP, out=buf[0:8], channel=2)
+        ws.syncthreads()
+        if x == 1:
+            ws.route(2, ws.WEST, ws.EAST)  # PE 1 now passes the words on to PE 2
+        ws.syncthreads()
+        if x == 0:
+            for i in range(8):
+                buf[i] = data[8 + i]
+            ws.send(ws.RAMP, buf[0:8], channel=2)
+        elif x == 2:
+            ws.recv(ws.RAMP, out=buf[0:8], channel=2)
+        for i in range(8):
+            out[x * 8 + i] = buf[i]
+
+    device = ws.Device(SPEC)
+    data = np.arange(1, 17, dtype=np.float32)
+    out = device.to_device(np.zeros(4 * 8, np.float32))
+    reroute[1, (4, 1)](out, device.to_device(data))
+    got = out.copy_to_host().reshape(4, 8)
+    np.testing.assert_array_equal(got[0], data[8:])
+    np.testing.assert_array_equal(got[1], data[:8])
+    np.testing.assert_array_equal(got[2], data[8:])
+    np.testing.assert_array_equal(got[3], np.zeros(8, np.float32))

@@ -60,16 +60,16 @@ class BackgroundMixin:
         pes = L.idx
         starting = self.progress[pes] == 0
         first, resumed = pes[starting], pes[~starting]
-        state[_ISSUE, first] = self.cycle[first]
-        state[_STALL, first] = self.stall[first]
+        state[_ISSUE][first] = self.cycle[first]
+        state[_STALL][first] = self.stall[first]
         # A transfer starts after the one before it on the same channel and way (a queue runs them in order);
         # a neighbour send also after the background sends of the other channels of its link, which it
         # shares (`link_words_per_cycle` words a cycle whatever their channel): one after the other.
         # Its first word moves at the later of the issue's end and that end (the issue overlaps the transfer
         # before it, as a blocking send's does in `_wait_for_link`): the clock is parked `cost` before it.
-        before = self._link_free(ins.dir, first) if ins.op == "senda" and ins.dir != RAMP else state[_CLOCK, first]
+        before = self._link_free(ins.dir, first) if ins.op == "senda" and ins.dir != RAMP else state[_CLOCK][first]
         self.cycle[first] = np.maximum(self.cycle[first], before - cost)
-        self.cycle[resumed] = state[_CLOCK, resumed]  # the stream goes on from its last word
+        self.cycle[resumed] = state[_CLOCK][resumed]  # the stream goes on from its last word
         move = self._typed_recv if ins.op == "recva" else self._typed_send  # (word type tags as recvv / sendv)
         if self.tracer:  # (its slices overlap the PE's: on a track of their own)
             way = "recv" if ins.op == "recva" else "send"
@@ -77,15 +77,15 @@ class BackgroundMixin:
                 out = move(pc, ins, next_pc, cost, L)
         else:
             out = move(pc, ins, next_pc, cost, L)
-        state[_CLOCK, pes] = self.cycle[pes]
-        self.cycle[pes] = state[_ISSUE, pes] + cost
-        self.stall[pes] = state[_STALL, pes]
+        state[_CLOCK][pes] = self.cycle[pes]
+        self.cycle[pes] = state[_ISSUE][pes] + cost
+        self.stall[pes] = state[_STALL][pes]
         if len(out) > 1:  # lanes that moved no word yet start afresh when retried (their issue not yet paid)
             waiting = out[1][1].indices()
             idle = waiting[self.progress[waiting] == 0]
-            self.cycle[idle] = state[_ISSUE, idle]
+            self.cycle[idle] = state[_ISSUE][idle]
             # and find the transfer before theirs where they found it: its end is the clock parked `cost` early
-            state[_CLOCK, idle] += cost
+            state[_CLOCK][idle] += cost
             if ins.op == "senda" and ins.dir == RAMP and self.strategy.stream_pump:
                 self._pump_stream(pc, ins, cost, L, out, state)  # (further steps of both sides, `stream_pump`)
         return out
@@ -117,14 +117,14 @@ class BackgroundMixin:
         finished = np.empty(len(pes), dtype=bool)
         moved = np.empty(len(pes), dtype=bool)
         status = background_kernels.background_receive_step(
-            pes.astype(np.int64, copy=False), self.regs[ins.a, pes].astype(np.int64),
-            self.regs[ins.b, pes].astype(np.int64), self.progress, self.cycle, self.stall, state, fifo.pushed,
+            pes.astype(np.int64, copy=False), self.regs[ins.a][pes].astype(np.int64),
+            self.regs[ins.b][pes].astype(np.int64), self.progress, self.cycle, self.stall, state, fifo.pushed,
             fifo.popped, fifo.time.block, fifo.value.block, self.sram, float(cost), self.launch.whole_cycles,
             finished, moved)
         if status != background_kernels.DONE:
             return None
-        if moved.any():
-            self._progress(fifo, False, pes[moved])
+        if moved.any():  # (every lane, the usual step of a panel: its index array as it is, no gather)
+            self._progress(fifo, False, pes if moved.all() else pes[moved])
         if self.strategy.lockstep and lanes.window is None:  # (the same lanes object from step to step of a
             # panel: no new sets, and `_progress` knows it woke all of them last time)
             if not finished.any():
@@ -143,7 +143,7 @@ class BackgroundMixin:
         free = np.full(len(pes), -np.inf)
         for (op, d, _), state in self.background.items():
             if op == "senda" and d == direction:
-                np.maximum(free, state[_CLOCK, pes], out=free)
+                np.maximum(free, state[_CLOCK][pes], out=free)
         return free
 
     def _wait_for_link(self, ins: Instr, cost: float, lanes: Lanes) -> None:
@@ -167,19 +167,32 @@ class BackgroundMixin:
         it."""
         done = np.full(lanes.count, -np.inf)
         for state in self.background.values():
-            np.maximum(done, state[_CLOCK, lanes.idx], out=done)
+            np.maximum(done, state[_CLOCK][lanes.idx], out=done)
         return done
 
     def _wait_background(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         """rwait / swait: the PE's clock moves to the transfer's clock if that is later."""
         state = self._background_state(WAITS_FOR[ins.op], ins)
+        if lanes.is_dense and lanes.window is None and not self.tracer:
+            # (a full or complement group: the same operations over every PE, the few outside put back, a third
+            # of the time of gathers and scatters of thousands of lanes)
+            cycle, stall, clock = self.cycle, self.stall, state[_CLOCK]
+            kept = [lanes.keep_outside(values) for values in (cycle, stall, clock)]
+            ready = cycle + cost
+            done = np.maximum(ready, clock).astype(cycle.dtype)
+            stall += done - ready
+            cycle[...] = done
+            clock[...] = -np.inf
+            for values, outside in zip((cycle, stall, clock), kept):
+                lanes.restore_outside(values, outside)
+            return [(next_pc, lanes, False)]
         L = lanes.to_index_form(self.n)
         pes = L.idx
         ready = self.cycle[pes] + cost
-        done = np.maximum(ready, state[_CLOCK, pes]).astype(self.cycle.dtype)
+        done = np.maximum(ready, state[_CLOCK][pes]).astype(self.cycle.dtype)
         self.stall[pes] += done - ready
         if self.tracer:
             self.tracer.record(L, "recv" if ins.op == "rwait" else "send", ready - cost, done)
         self.cycle[pes] = done
-        state[_CLOCK, pes] = -np.inf
+        state[_CLOCK][pes] = -np.inf
         return [(next_pc, lanes, False)]

@@ -69,8 +69,11 @@ class DescriptorMixin:
             raise self._lane_error(MemoryAccessError, f"{ins.op} operand {operand}: SRAM word {bad} outside the data "
                                    f"segment [0, {size})", L, self._all_lanes(L), address=bad, size=size)
 
-    def _charge_elements(self, L: Lanes, elements: int, flops_per_element: int) -> None:
-        self._add_element_cycles(L, math.ceil(elements / self.spec.vector_lanes))
+    def _charge_elements(self, L: Lanes, elements: int, flops_per_element: int, queue: Rank1Queue | None = None
+                         ) -> None:
+        """Count an instruction's elements, FLOPs and element cycles (those of a queued `vger` added to the
+        clocks when its `queue` runs, `Rank1Queue.defer`)."""
+        self._add_element_cycles(L, math.ceil(elements / self.spec.vector_lanes), queue)
         self.totals.vector_elements += elements * L.count
         self.totals.flops += flops_per_element * elements * L.count
 
@@ -112,13 +115,13 @@ class DescriptorMixin:
         if queue is not None:
             return self._rank1_update_queued(L, ins, queue)
         pes = L.indices()
-        shapes = self.regs[ins.c, pes]
+        shapes = self.regs[ins.c][pes]
         if not len(pes) or (shapes != shapes[0]).any():
             return False
         m, n = split_dims(int(shapes[0]))
         if m == 0 or n == 0:
             return False
-        d, a, b = (self.regs[field, pes].astype(np.int64) for field in (ins.d, ins.a, ins.b))
+        d, a, b = (self.regs[field][pes].astype(np.int64) for field in (ins.d, ins.a, ins.b))
         size = self.program.data_words
         if not ((d >= 0) & (d + m * n <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)).all():
             return False
@@ -141,7 +144,7 @@ class DescriptorMixin:
             return False
         if not queue.push(m, n, disjoint, same):
             descriptor_kernels.rank1_update_float32(self.fsram, pes, operands[0], operands[1], operands[2], m, n)
-        self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"])
+        self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"], queue)
         return True
 
     def _rank1_update(self, L: Lanes, ins: Instr, where: dict[str, int]) -> None:

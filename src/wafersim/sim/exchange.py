@@ -354,8 +354,8 @@ class ExchangeMixin:
             if self._stream_lockstep(ins, cost, lanes, offset, fifo, sending):
                 return [(next_pc, lanes, False)]
         L = lanes.to_index_form(self.n)
-        base = self.regs[ins.a, L.idx].astype(np.int64)
-        length = self.regs[ins.b, L.idx].astype(np.int64)
+        base = self.regs[ins.a][L.idx].astype(np.int64)  # (a row, then its lanes: `arr[k, idx]` costs 3x)
+        length = self.regs[ins.b][L.idx].astype(np.int64)
         what = "sendv" if sending else "recvv"
         self._sram_check(L, base, np.maximum(length, 0), what)
         if (length < 0).any():

@@ -82,8 +82,8 @@ class OffWaferMixin:
             addr = (self.regs[ins.a, at].astype(np.int64) & 0xFFFFFFFF) + ins.imm
             words = np.broadcast_to(np.int64(1), addr.shape)  # one word a lane (a view: no array of ones)
         else:
-            addr = self.regs[ins.a, L.idx].astype(np.int64) & 0xFFFFFFFF
-            words = self.regs[ins.c, L.idx].astype(np.int64)
+            addr = self.regs[ins.a][L.idx].astype(np.int64) & 0xFFFFFFFF
+            words = self.regs[ins.c][L.idx].astype(np.int64)
             sram_base = self.regs[ins.d if op == "gldv" else ins.b, L.idx].astype(np.int64)
             if (words < 0).any():
                 raise self._lane_error(MemoryAccessError, f"{op} with a negative length", L, words < 0)

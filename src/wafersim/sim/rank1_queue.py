@@ -22,6 +22,8 @@ queued `vger`s on 64 x 64 PEs).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from . import parallel
@@ -48,11 +50,15 @@ class Rank1Queue:
     """Queued float32 `vger`s of one group's run (`lanes`, fixed while the run lasts) over `fsram`; `work`: a
     dict where the compiled pass's scratch arrays and the queued addresses are kept from run to run."""
 
-    __slots__ = ("lanes", "fsram", "work", "pes", "shape", "count", "rows")
+    __slots__ = ("lanes", "fsram", "work", "pes", "shape", "count", "rows", "charge", "cycles")
 
-    def __init__(self, lanes: Lanes, fsram: np.ndarray, work: dict[int, np.ndarray]) -> None:
+    def __init__(self, lanes: Lanes, fsram: np.ndarray, work: dict[int, np.ndarray],
+                 charge: Callable[[Lanes, int], None] | None = None) -> None:
         self.lanes, self.fsram = lanes, fsram
         self.work = work  # the wave's scratch arrays (one per thread), kept from run to run (`flush`)
+        # Element cycles of the updates charged but not yet added to the lanes' clocks (`defer`): added by
+        # `charge(lanes, cycles)` at the next flush, one pass over the clocks for a row of updates.
+        self.charge, self.cycles = charge, 0
         self.pes: np.ndarray | None = None  # the lanes' indices (int64), on the first update
         self.shape = (0, 0)  # (M, N) of the queued updates
         self.count = 0  # updates queued: rows[q] (q < count) are update q's d, a, b per lane
@@ -108,8 +114,22 @@ class Rank1Queue:
         rows[0], rows[1], rows[2] = d, a, b
         return self.push(m, n, disjoint, bool(len(queued)) and np.array_equal(queued, d))
 
+    def defer(self, cycles: int) -> bool:
+        """Take an update's element cycles (a whole number) to add to the lanes' clocks at the next flush; False
+        where this queue adds none (no `charge`: the caller adds them). Only register instructions and queued
+        updates, which read no clock, run before that flush (the module docstring), and sums of whole numbers
+        are exact (the wave's clocks stay below 2**24 as float32): the clocks end as one add per update leaves
+        them."""
+        if self.charge is None:
+            return False
+        self.cycles += cycles
+        return True
+
     def flush(self) -> None:
-        """Run the queue (see the module docstring) and empty it."""
+        """Run the queue (see the module docstring) and empty it; add the deferred element cycles (`defer`)."""
+        if self.cycles:
+            cycles, self.cycles = self.cycles, 0
+            self.charge(self.lanes, cycles)
         if not self.count:
             return
         from . import descriptor_kernels  # (imports Numba: only launches with a float32 vger load it)

@@ -138,7 +138,7 @@ class RoutedExchangeMixin:
         """The paths of these lanes' words on the channel, the lanes in index form and their rows."""
         L = lanes.to_index_form(self.n)
         masks = self.routes.channel(ins.ch)
-        no_rule = masks[RAMP, L.idx] == 0
+        no_rule = masks[RAMP][L.idx] == 0
         if no_rule.any():
             # (no rule anywhere: the usual cause is a launch without routes=, not a rule missing at a PE)
             unrouted = (f" (no PE has a route on channel {ins.ch}: pass one to the launch, routes=[ws.routes."
@@ -149,7 +149,10 @@ class RoutedExchangeMixin:
                                    f"channel {ins.ch} at these PEs takes nothing from the ramp (their own sends)"
                                    f"{unrouted}", L, no_rule, channel=ins.ch)
         table = self.routes.deliveries(ins.ch, L.idx)
-        rows = table.rows(L.idx)
+        kept = self.rows_kept
+        if kept is not None and kept[0] is table and kept[1] is L.idx and kept[3]:
+            return table, L, kept[2]  # (checked already: the same table, the same lanes)
+        rows = self._rows_of(table, L.idx)
         try:
             table.check(rows)
         except RouteError as error:
@@ -159,7 +162,23 @@ class RoutedExchangeMixin:
                 error.args = (str(error).replace(SENDERS_HINT, SENDERS_HINT[:-1] + ASSEMBLY_CLEAR_HINT + ")"),
                               *error.args[1:])
             raise
+        self.rows_kept = (table, L.idx, rows, True)
         return table, L, rows
+
+    #: (table, lanes' indices, their rows, whether checked) of the last `_rows_of`: a routed send's step looks
+    #: its senders' rows up three times (the send, its stream step, the stream pump's test), each a binary
+    #: search over the table's sources. A table is replaced, never changed, when its routes change
+    #: (`RouteTables.set`), and the lanes' index arrays are never written: the same objects, the same rows.
+    rows_kept: tuple | None = None
+
+    def _rows_of(self, table: Deliveries, pes: np.ndarray) -> np.ndarray:
+        """table.rows(pes), from `rows_kept` where these are the last table and lanes looked up."""
+        kept = self.rows_kept
+        if kept is not None and kept[0] is table and kept[1] is pes:
+            return kept[2]
+        rows = table.rows(pes)
+        self.rows_kept = (table, pes, rows, False)
+        return rows
 
     def _check_arrival_order(self, channel: int, dest: np.ndarray, source: np.ndarray, first: np.ndarray,
                              last: np.ndarray) -> None:
@@ -259,7 +278,7 @@ class RoutedExchangeMixin:
             depart += self._share_links(table, rows[~blocked_lane], depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
-            fifo.value.scatter(fifo.value_slots(word), dest, self.regs[ins.a, src.idx][lane])
+            fifo.value.scatter(fifo.value_slots(word), dest, self.regs[ins.a][src.idx][lane])
             fifo.time.scatter(slot, dest, arrival)
             fifo.pushed[dest] += 1
             self._add_stall(src, depart, ready)
@@ -288,7 +307,7 @@ class RoutedExchangeMixin:
                             latency) -> np.ndarray | None:
         """Move, per lane, as many words as every receiver of its route has room for (a `_stream` mover)."""
         done = self.progress[L.idx].astype(np.int64)
-        rows = table.rows(L.idx)
+        rows = self._rows_of(table, L.idx)
         expansion = self._expanded(table, rows)
         lane, dest = expansion.lane, expansion.dest
         if self.strategy.routed_steps:  # (a route with no receivers never fills: the int64 maximum)

@@ -50,7 +50,7 @@ class StreamPumpMixin:
         receivers = self._pump_receivers(pc, ins, L, out)
         if receivers is None:
             return 0
-        r_pc, r_ins, R, table, rows = receivers
+        r_pc, r_ins, R, table, rows, r_base, r_length = receivers
         from . import stream_pump_kernels  # (imports Numba: only launches with routed background sends load it)
 
         fifo = self._fifo(RAMP, ins.ch)
@@ -62,8 +62,7 @@ class StreamPumpMixin:
         _, by_dest, by_lane, by_latency = expansion.by_dest
         previous, by = self._last_arrival(ins.ch)
         s_pes, r_pes = L.idx.astype(np.int64, copy=False), R.idx.astype(np.int64, copy=False)
-        s_base, s_length = self.regs[ins.a, s_pes].astype(np.int64), self.regs[ins.b, s_pes].astype(np.int64)
-        r_base, r_length = self.regs[r_ins.a, r_pes].astype(np.int64), self.regs[r_ins.b, r_pes].astype(np.int64)
+        s_base, s_length = self.regs[ins.a][s_pes].astype(np.int64), self.regs[ins.b][s_pes].astype(np.int64)
         receiver_of = expansion.receiver_of  # (r_pes are its sorted receivers: `_pump_receivers`)
         r_state, r_cost = self._background_state("recva", r_ins), float(self.ops[r_pc][2])
         # (senders, their receivers, entries, entries in PE order, links) of each part
@@ -110,8 +109,9 @@ class StreamPumpMixin:
         return results[0][0]
 
     def _pump_receivers(self, pc: int, ins: Instr, L: Lanes, out: list) -> tuple | None:
-        """(receivers' pc, their instruction, their lanes in index form, the senders' route table and rows) when
-        the scheduler's state is the pump's (module docstring), else None."""
+        """(receivers' pc, their instruction, their lanes in index form, the senders' route table and rows, the
+        receives' bases and lengths (int64)) when the scheduler's state is the pump's (module docstring), else
+        None."""
         strategy = self.strategy
         if not (strategy.stream_pump and strategy.routed_steps and strategy.fused_routed_step
                 and strategy.compiled_background and strategy.bulk_streams and strategy.lockstep
@@ -154,10 +154,10 @@ class StreamPumpMixin:
         if not np.array_equal(expansion.sorted_dest, R.idx):
             return None  # (some receiver elsewhere, or a lane at the recva that no sender reaches)
         # The receives non-empty and inside SRAM (else `background_receive_step` leaves them to NumPy).
-        base, length = self.regs[r_ins.a, R.idx].astype(np.int64), self.regs[r_ins.b, R.idx].astype(np.int64)
+        base, length = self.regs[r_ins.a][R.idx].astype(np.int64), self.regs[r_ins.b][R.idx].astype(np.int64)
         if (length <= 0).any() or (base < 0).any() or (base + length > self.sram.shape[0]).any():
             return None
-        return r_pc, r_ins, R, table, rows
+        return r_pc, r_ins, R, table, rows, base, length
 
 
 def _split(whole: tuple, count: int) -> list[tuple] | None:

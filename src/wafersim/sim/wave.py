@@ -168,22 +168,33 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             for fifo in self.fifos.values():
                 fifo.widen_time()
 
-    def _add_element_cycles(self, lanes: Lanes, cycles: float | np.ndarray) -> None:
+    def _add_element_cycles(self, lanes: Lanes, cycles: float | np.ndarray, queue: Rank1Queue | None = None) -> None:
         """Add a vector or descriptor instruction's element cycles (beyond its issue cost) to its lanes.
 
         Issue costs stay within the margin the cycle-limit checks at backward branches leave below
         `TIME32_LIMIT`; element cycles need not (a `vcopys` into one word may run a register's worth of
         elements). Their sum since the last check is kept below 2**22, checked against every PE's latest
-        time when it would not be, so float32 times stay below 2**24: exact."""
+        time when it would not be, so float32 times stay below 2**24: exact. A queued `vger`'s (`queue`: a whole
+        number of cycles, in a launch of whole cycles) are added when its queue runs (`Rank1Queue.defer`)."""
         if self.time_dtype == np.float32:
             # (a number, or lane-aligned numbers; NumPy's max of a Python number costs more than the rest)
             most = max(float(cycles), 0.0) if isinstance(cycles, (int, float)) else float(np.max(cycles, initial=0))
             self.unchecked_cycles += most
             if self.unchecked_cycles >= UNCHECKED_ELEMENT_CYCLES:
                 self.unchecked_cycles = 0.0
+                if queue is not None and queue.cycles:  # (the clocks as each update adding its own leaves them)
+                    deferred, queue.cycles = queue.cycles, 0
+                    self._charge_deferred(queue.lanes, deferred)
                 self._guard_time(float(self.cycle.max(initial=0)) + most + self.spec.global_latency
                                  + len(self.program.code) * max(self.launch.costs.values()))
+        if (queue is not None and self.launch.whole_cycles and isinstance(cycles, int) and queue.lanes is lanes
+                and queue.defer(cycles)):
+            return
         lanes.add(self.cycle, cycles if np.isscalar(cycles) else cycles.astype(self.cycle.dtype))
+
+    def _charge_deferred(self, lanes: Lanes, cycles: int) -> None:
+        """Add a rank-1 queue's deferred element cycles to its lanes' clocks (`Rank1Queue.defer`)."""
+        lanes.add(self.cycle, cycles)
 
     # ------------------------------------------------------------------ scheduling
     def run(self) -> np.ndarray:
@@ -348,7 +359,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             outer_rank1.flush()
         batch = self.vector_batch = self._vector_batch(lanes, one_step)
         queues = self.strategy.fused_rank1 and self.batches_vectors and not one_step and self.tracer is None
-        self.rank1_queue = Rank1Queue(lanes, self.fsram, self.rank1_work) if queues else None
+        self.rank1_queue = Rank1Queue(lanes, self.fsram, self.rank1_work, self._charge_deferred) if queues else None
         try:
             return self._run_lanes(pc, lanes, pending_cost, pending_count, one_step, batch)
         finally:  # (also before an error leaves: the failed launch's state has every issued instruction run)
@@ -373,7 +384,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         while True:
             if batch is not None and (pc not in self.ops or self.ops[pc][0].op not in BATCH_PASSES):
                 batch.flush()  # (the next instruction may read or write SRAM the queued ones write)
-            if rank1 is not None and rank1.count and (pc not in self.ops or self.ops[pc][0].op not in RANK1_PASSES):
+            if (rank1 is not None and (rank1.count or rank1.cycles)
+                    and (pc not in self.ops or self.ops[pc][0].op not in RANK1_PASSES)):
                 rank1.flush()  # (likewise)
             if pc not in self.ops:
                 self._flush(lanes, pending_cost, pending_count)
