@@ -230,3 +230,19 @@ def test_share_links_delays_and_reserves_like_numpy(busy, word_time):
         np.testing.assert_array_equal(fast_busy, expected_busy)
     if busy == "contended":
         assert delay.any()
+
+
+def test_whole_cycle_departures_are_the_running_maximum_of_the_slot_times_less_the_spacing():
+    """Word j of sender i leaves at j w + max(ready, max over k <= j of slot_free[i, k] - k w): plain Python."""
+    rng = np.random.default_rng(3)
+    slot_free = rng.integers(0, 60, size=(3, 9)).astype(np.float32)
+    later = np.full((3, 9), -1.0)
+    word_time = 2.0
+    for i, ready in enumerate((0.0, 17.0, 500.0)):
+        fk.whole_cycle_departures(slot_free, i, 7, ready, word_time, later)
+        best, want = ready, []
+        for j in range(7):
+            best = max(best, float(slot_free[i, j]) - j * word_time)
+            want.append(best + j * word_time)
+        assert later[i, :7].tolist() == want
+        assert (later[i, 7:] == -1.0).all()  # (only the words asked for)

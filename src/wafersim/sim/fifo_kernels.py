@@ -139,6 +139,24 @@ def routed_slot_free(time_block: np.ndarray, dest: np.ndarray, lane: np.ndarray,
 
 
 @njit(cache=True, nogil=True, inline="always")
+def whole_cycle_departures(slot_free: np.ndarray, i: int, words: int, ready: float, word_time: float,
+                           later: np.ndarray) -> None:
+    """later[i, j] for j < words: `send_departures` with whole cycles for sender i, word j leaving at
+    j * word_time + the running maximum of slot_free[i, :j + 1] - j * word_time, from `ready` (the slot times
+    already rounded to the times' type, as `np.maximum(slot_free, free, out=)` rounds them). Inlined (Numba IR)
+    where it is called: the routed send step, the pump's step and the pump's closed-form runs share it."""
+    best = 0.0
+    for j in range(words):
+        spacing = np.float64(j) * word_time
+        shifted = np.float64(slot_free[i, j]) - spacing
+        if j == 0:
+            best = shifted if shifted >= ready else ready
+        elif not best >= shifted:
+            best = shifted
+        later[i, j] = best + spacing
+
+
+@njit(cache=True, nogil=True, inline="always")
 def latest_departure(times_run: np.ndarray, latency_run: np.ndarray, best: float) -> float:
     """The maximum of `best` and times_run - latency_run over a contiguous run: four maxima (chains of
     dependent compares, four at a time), equal to one maximum but perhaps for the sign of a zero, which every

@@ -18,7 +18,7 @@ import numpy as np
 from .compiled.jit import njit
 
 from .fifo_kernels import (deliver_segments, gather_word_runs, receiver_segments, routed_arrivals, share_links,
-                           slot_free_of_segments)
+                           slot_free_of_segments, whole_cycle_departures)
 
 
 @njit(cache=True, nogil=True)
@@ -48,16 +48,9 @@ def routed_send_step(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base:
     # (from `ready`), the slot times first rounded to the times' type as `np.maximum(slot_free, free, out=)`.
     later = np.empty((lanes, words))
     for i in range(lanes):
-        best = 0.0
         for j in range(words):
             slot_free[i, j] = free[i, j] if free[i, j] > 0.0 else 0.0
-            spacing = np.float64(j) * word_time
-            shifted = np.float64(slot_free[i, j]) - spacing
-            if j == 0:
-                best = shifted if shifted >= ready[i] else ready[i]
-            elif not best >= shifted:
-                best = shifted
-            later[i, j] = best + spacing
+        whole_cycle_departures(slot_free, i, words, ready[i], word_time, later)
     first, last = np.empty(lanes), np.empty(lanes)
     for i in range(lanes):
         first[i], last[i] = later[i, 0], later[i, count[i] - 1]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from .compiled.jit import njit
 
-from .fifo_kernels import gather_word_runs
+from .fifo_kernels import gather_word_runs, whole_cycle_departures
 from .stream_pump_closed import departures_fit
 
 # Rows of a channel's background state (`background`).
@@ -111,7 +111,6 @@ def _send(s_pes: np.ndarray, s_base: np.ndarray, count: np.ndarray, words: int, 
         ready[i] = np.float64(box[0]) + (s_cost if progress[s_pes[i]] == 0 else 0.0)
     later = np.empty((lanes, words))
     for i in range(lanes):  # (`steady_send`'s departures from `_free_times`' free times, operation by operation)
-        best = 0.0
         for j in range(words):
             f = -np.inf
             if j < c:
@@ -119,13 +118,7 @@ def _send(s_pes: np.ndarray, s_base: np.ndarray, count: np.ndarray, words: int, 
                 g = d if d > held[i] else held[i]
                 f = g if g > f else f
             slot_free[i, j] = f if f > 0.0 else 0.0
-            spacing = np.float64(j) * word_time
-            shifted = np.float64(slot_free[i, j]) - spacing
-            if j == 0:
-                best = shifted if shifted >= ready[i] else ready[i]
-            elif not best >= shifted:
-                best = shifted
-            later[i, j] = best + spacing
+        whole_cycle_departures(slot_free, i, words, ready[i], word_time, later)
     exact = True  # (every departure, before and after the links' waits, a whole number below 2**24)
     for i in range(lanes):
         for j in range(words):

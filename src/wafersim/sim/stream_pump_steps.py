@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from .compiled.jit import njit
 
-from .fifo_kernels import gather_word_runs, latest_departure, routed_arrivals, share_links
+from .fifo_kernels import gather_word_runs, latest_departure, routed_arrivals, share_links, whole_cycle_departures
 from .stream_pump_closed import _first_slots, closed_form_applies, receive_closed, receive_held
 
 
@@ -219,16 +219,9 @@ def steady_send(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.n
     # `send_departures` with whole cycles (as `routed_send_step`), kept (lanes, words) for the caller.
     later = np.empty((lanes, words))
     for i in range(lanes):
-        best = 0.0
         for j in range(words):
             slot_free[i, j] = free[j, i] if free[j, i] > 0.0 else 0.0
-            spacing = np.float64(j) * word_time
-            shifted = np.float64(slot_free[i, j]) - spacing
-            if j == 0:
-                best = shifted if shifted >= ready[i] else ready[i]
-            elif not best >= shifted:
-                best = shifted
-            later[i, j] = best + spacing
+        whole_cycle_departures(slot_free, i, words, ready[i], word_time, later)
     first, last = np.empty(lanes), np.empty(lanes)
     for i in range(lanes):
         first[i], last[i] = later[i, 0], later[i, count[i] - 1]
