@@ -9,7 +9,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.compiler import intrinsics as wsi
-from conftest import compile_error, run_on_one_block
+from conftest import compile_error, line_of, run_on_one_block
 
 N = 24  # elements per PE
 PES = 4  # a (4, 1) block: every PE has its own data
@@ -266,6 +266,96 @@ def test_nonzeros_multicast_along_a_route_are_applied_by_every_receiver():
     np.testing.assert_array_equal(out[:, 0], y.reshape(height, width, N)[:, 0])
     sent = 1 + 2 * (values != 0).sum(axis=1)  # per row: the count, then a value and an index per nonzero
     assert stats.link_words.sum() == ((width - 1) * sent).sum()  # each word crosses every link of its row once
+
+
+@ws.jit
+def handoff_as_int(values, y):
+    p = ws.grid(1)
+    vv = ws.local.array(N, np.float32)
+    yv = ws.local.array(N, np.int32)
+    scratch = ws.local.array(2 * N, np.float32)
+    if p == 0:
+        vv[0:N] = values[0:N]
+        wsi.send_nonzeros(ws.EAST, vv, scratch, channel=1)
+    else:
+        wsi.recv_fma(ws.WEST, yv, 1, scratch, channel=1)  # MARK-as-int
+        y[0:N] = yv[0:N]
+
+
+@ws.jit
+def handoff_both_types(fvalues, ivalues, fy, iy):
+    p = ws.grid(1)
+    fv = ws.local.array(N, np.float32)
+    iv = ws.local.array(N, np.int32)
+    fs = ws.local.array(2 * N, np.float32)
+    is_ = ws.local.array(2 * N, np.int32)
+    if p == 0:
+        fv[0:N] = fvalues[0:N]
+        iv[0:N] = ivalues[0:N]
+        wsi.send_nonzeros(ws.EAST, fv, fs, channel=1)
+        wsi.send_nonzeros(ws.EAST, iv, is_, channel=1)
+    else:
+        fv[0:N] = 0.0
+        iv[0:N] = 0
+        wsi.recv_fma(ws.WEST, fv, 2.0, fs, channel=1)
+        wsi.recv_fma(ws.WEST, iv, 3, is_, channel=1)
+        fy[0:N] = fv[0:N]
+        iy[0:N] = iv[0:N]
+
+
+def test_recv_fma_into_another_dtype_than_send_nonzeros_sends_is_a_compile_error_not_bits_read_as_it():
+    # (float32 values received into an int32 y gave their bit patterns, 1069547520 for 1.5, silently)
+    values = np.zeros(N, np.float32)
+    values[[1, 5]] = 1.5, -2.0
+    error = compile_error(ws.Device("dev"), handoff_as_int, values, np.zeros(N, np.int32), block=(2, 1))
+    assert "send_nonzeros sends float32 values that recv_fma here takes into an int32 y" in str(error)
+    assert f":{line_of(handoff_as_int, 'MARK-as-int')}:" in str(error)  # (its file:line:col)
+    # a kernel that sends both dtypes on the channel, each received as its own: compiled, and right
+    rng = np.random.default_rng(11)
+    fvalues = (rng.uniform(-1, 1, N) * (rng.random(N) < 0.5)).astype(np.float32)
+    ivalues = (rng.integers(-9, 9, N) * (rng.random(N) < 0.5)).astype(np.int32)
+    _, _, fy, iy = run_on_one_block(ws.Device("dev"), handoff_both_types, fvalues, ivalues, np.zeros(N, np.float32),
+                                    np.zeros(N, np.int32), block=(2, 1))
+    np.testing.assert_array_equal(fy, np.float32(2.0) * fvalues)
+    np.testing.assert_array_equal(iy, 3 * ivalues)
+
+
+@ws.jit
+def short_pairs(values, y, n):
+    p = ws.grid(1)
+    vv = ws.local.array(N, np.float32)
+    yv = ws.local.array(N, np.float32)
+    scratch = ws.local.array(2 * N, np.float32)
+    if p == 0:
+        vv[0:N] = values[0:N]
+        wsi.send_nonzeros(ws.EAST, vv, scratch, channel=1)
+    else:
+        yv[0:N] = 0.0
+        wsi.recv_fma(ws.WEST, yv, 1.0, scratch[0:n], channel=1)
+        y[0:N] = yv[0:N]
+
+
+@ws.jit
+def pack_short(values, counts, n):
+    vv = ws.local.array(N, np.float32)
+    pv = ws.local.array(2 * N, np.float32)
+    vv[0:N] = values[0:N]
+    counts[0] = wsi.pack_nonzeros(pv[0:n], vv)
+
+
+def test_pairs_slices_too_short_at_run_time_name_the_words_needed_and_the_slice_s_length():
+    # (were "index 24 is out of bounds for size 9" for a slice of 8 words: the check's own size + 1)
+    values = np.arange(1, N + 1, dtype=np.float32)
+    values[N // 2:] = 0.0  # N / 2 nonzeros: N words of pairs
+    dev = ws.Device("dev")
+    with pytest.raises(ws.MemoryAccessError) as info:
+        run_on_one_block(dev, short_pairs, values, np.zeros(N, np.float32), 8, block=(2, 1))
+    assert f"scratch (recv_fma's pairs: 2 words per received nonzero) slice end {N} is outside 0..8" in str(info.value)
+    _, y = run_on_one_block(dev, short_pairs, values, np.zeros(N, np.float32), N, block=(2, 1))
+    np.testing.assert_array_equal(y, values)  # room for exactly the words sent: it runs
+    with pytest.raises(ws.MemoryAccessError) as info:
+        run_on_one_block(dev, pack_short, values, np.zeros(1, np.int32), 5)
+    assert f"slice end {2 * N} is outside 0..5" in str(info.value)  # room for every value's pair is needed
 
 
 def test_sparse_intrinsics_refuse_what_they_cannot_compile():

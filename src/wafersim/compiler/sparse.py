@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 
+from ..isa.opcodes import RAMP
 from . import intrinsics as wsi
 from .values import LocalArray, SliceRef, Unsupported, Val, describe
 
@@ -144,6 +145,10 @@ class SparseCallLowering:
         return None
 
     def pack_nonzeros(self, pairs_node, values_node) -> Val:
+        return self.packed_nonzeros(pairs_node, values_node)[0]
+
+    def packed_nonzeros(self, pairs_node, values_node) -> tuple[Val, SliceRef]:
+        """pack_nonzeros's count, and the values slice it packed."""
         pairs = self.word_typed(self.local_slice(pairs_node, "pack_nonzeros pairs"), "pack_nonzeros pairs", pairs_node)
         values = self.word_typed(self.local_slice(values_node, "values"),
                                  "the values slice of pack_nonzeros / send_nonzeros", values_node)
@@ -154,32 +159,52 @@ class SparseCallLowering:
                                   f"{values.length.const} values of {values.array.name} may need {needed.const} "
                                   f"(2 words per nonzero)")
         else:
+            # (ending " slice end": the engine reports the slice's own length, not the + 1 the test adds)
             self.check_index(needed, self.arith(ast.Add(), pairs.length, Val("i32", const=1)),
-                             f"words the pairs of {values.array.name} may need (2 per value), against the length "
-                             f"of {pairs.array.name} + 1")
+                             f"{pairs.array.name} (the pairs of the {values.array.name} values: 2 words per value, "
+                             f"as each may be nonzero) slice end")
         return self.result("vpacknz", "i32", a=self.address(pairs), b=self.address(values),
-                           c=self.reg_of(values.length), flags=_FLOAT if values.array.dtype == "f32" else 0)
+                           c=self.reg_of(values.length), flags=_FLOAT if values.array.dtype == "f32" else 0), values
 
     def send_nonzeros(self, direction: int, channel: int, values_node, pairs_node) -> Val:
         """The count, then the pairs: a zero is never sent (it costs `zero_skip_cycles` to pass over)."""
-        count = self.pack_nonzeros(pairs_node, values_node)
+        count, values = self.packed_nonzeros(pairs_node, values_node)
         pairs = self.local_slice(pairs_node, "send_nonzeros pairs")
+        self.match_nonzero_types(channel, RAMP if direction == RAMP else (direction + 2) % 4, 0, values.array.dtype,
+                                 values_node)
         self.emit("send", dir=direction, ch=channel, a=count.reg)
         words = self.arith(ast.Mult(), count, Val("i32", const=2))
         self.emit("sendv", dir=direction, ch=channel, a=self.address(pairs), b=self.reg_of(words))
         return count
 
+    def match_nonzero_types(self, channel: int, receiving: int, side: int, dtype: str, node) -> None:
+        """Refuse a kernel whose recv_fma calls can only take the words of its send_nonzeros calls (same
+        channel, facing directions) as another dtype: the pairs travel as raw words, so y's dtype would
+        read the values' bits as the other type, a silent wrong answer (docs/sparsity.md). Only where the
+        two sets of dtypes are disjoint: a kernel sending both types that way may pair them right."""
+        sent, received = self.fn.nonzero_types.setdefault((channel, receiving), (set(), set()))
+        (sent, received)[side].add(dtype)
+        if sent and received and not sent & received:
+            names = {"f32": "float32", "i32": "int32"}
+            got, wanted = ("/".join(sorted(names.get(t, t) for t in types)) for types in (sent, received))
+            raise Unsupported(f"on channel {channel}, send_nonzeros sends {got} values that recv_fma here takes "
+                              f"into {'an' if wanted[0] == 'i' else 'a'} {wanted} y: their bits would be read as "
+                              f"{wanted}; give recv_fma's y the dtype of the values sent (or convert the values "
+                              f"before sending them)", node)
+
     def recv_fma(self, direction: int, channel: int, y_node, scale_node, pairs_node) -> Val:
         """Receive a count and its pairs into `pairs`, then apply them: y[position] += value * scale."""
         y = self.word_typed(self.local_slice(y_node, "recv_fma y"), "recv_fma y", y_node)
         pairs = self.word_typed(self.local_slice(pairs_node, "recv_fma pairs"), "recv_fma pairs", pairs_node)
+        self.match_nonzero_types(channel, direction, 1, y.array.dtype, y_node)
         scale = self.expr(scale_node)
         if not isinstance(scale, Val):
             raise Unsupported(f"recv_fma scale must be a number, not {describe(scale)}", scale_node)
         count = self.result("recv", "i32", dir=direction, ch=channel)
         words = self.arith(ast.Mult(), count, Val("i32", const=2))
+        # (ending " slice end": the engine reports the slice's own length, not the + 1 the test adds)
         self.check_index(words, self.arith(ast.Add(), pairs.length, Val("i32", const=1)),
-                         f"{pairs.array.name} pairs (2 words per received nonzero)")
+                         f"{pairs.array.name} (recv_fma's pairs: 2 words per received nonzero) slice end")
         pairs_addr = self.address(pairs)
         self.emit("recvv", dir=direction, ch=channel, a=pairs_addr, b=self.reg_of(words))
         self.check_pairs(pairs_addr, count, y, None)
