@@ -437,6 +437,31 @@ def test_bad_route_arguments_are_refused_when_the_route_is_made(make, error, wor
         make()
 
 
+@pytest.mark.parametrize("root", [0.0, 1.0, True, "0", None])
+def test_a_root_that_is_not_a_whole_number_is_refused_as_such_not_as_outside_the_block(root):
+    # (was "root x = 0.0 is outside the block (3 PEs along x)", of a position inside it)
+    for route in (ws.routes.row_broadcast(1, root=root), ws.routes.column_broadcast(1, root=root),
+                  ws.routes.broadcast(1, root=(root, 0))):
+        with pytest.raises(ws.RouteError, match="must be a whole number, a thread index from 0 to 2") as info:
+            run_asm(ONE_WORD, (3, 3), routes=[route])
+        assert "outside the block" not in str(info.value)
+    _, stats = run_asm(ONE_WORD, (3, 1), routes=[ws.routes.row_broadcast(1, root=np.int64(0))])  # (NumPy ints are)
+    assert stats.routed_link_words[1].sum() == 2
+
+
+def test_a_custom_rule_for_no_input_port_is_refused_at_launch_naming_the_pe():
+    # `{(): ws.EAST}` installed nothing, silently: the send then failed with advice to pass a route to the launch
+    def rules(x, y, w, h):
+        return {(): ws.EAST} if x == 0 else {ws.WEST: ws.RAMP}
+    with pytest.raises(ws.RouteError, match=r"rules\(0, 0, 2, 1\) gives a rule for no input port, \(\)") as info:
+        run_asm(ONE_WORD, (2, 1), routes=[ws.routes.custom(1, rules)])
+    assert info.value.pe == (0, 0)
+    # the same rule from the ramp delivers the word: one word over the one link
+    _, stats = run_asm(ONE_WORD, (2, 1), routes=[ws.routes.custom(
+        1, lambda x, y, w, h: {(ws.RAMP,): ws.EAST} if x == 0 else {ws.WEST: ws.RAMP})])
+    assert stats.routed_link_words[1].sum() == 1
+
+
 @pytest.mark.parametrize("rules, word", [
     (lambda: {}, "rules\\(0, 0, 2, 1\\) raised TypeError"),  # wrong arity
     (lambda x, y, w, h: 5, "returned 5"),

@@ -146,6 +146,12 @@ def test_sending_without_a_route_from_the_ramp_names_the_source_line():
                           routes=[ws.routes.custom(1, lambda x, y, w, h: {ws.RAMP: ws.EAST} if x == 0 else
                                                    {ws.WEST: ws.RAMP})])
     assert "no PE has a route" not in str(info.value)
+    # a launch route that gives no PE any rule: the advice is about that route, not to pass one
+    with pytest.raises(ws.RouteError, match="takes nothing from the ramp") as info:
+        lonely[1, (2, 1)](device.to_device(np.zeros(1, np.float32)),
+                          routes=[ws.routes.custom(1, lambda x, y, w, h: {})])
+    text = str(info.value)
+    assert "the launch's route for channel 1 gives no PE a rule" in text and "pass one to the launch" not in text
 
 
 def test_bad_route_options_are_refused():

@@ -81,7 +81,11 @@ class Route:
 
 
 def _check_root(name: str, root: int, size: int, axis: str) -> None:
-    if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < size:
+    if isinstance(root, bool) or not isinstance(root, (int, np.integer)):
+        # (not "outside the block": root=0.0 or True would read as a position inside it)
+        raise RouteError(f"{name}: root {axis} must be a whole number, a thread index from 0 to {size - 1}, got "
+                         f"{root!r}", root=root)
+    if not 0 <= root < size:
         raise RouteError(f"{name}: root {axis} = {root!r} is outside the block ({size} PEs along {axis})", root=root)
 
 
@@ -180,6 +184,11 @@ def custom(channel: int, rules: Callable[[int, int, int, int], Mapping[Ports, Po
             for x in range(bx):
                 for rx, tx in _rule_table(rules, channel, x, y, bx, by).items():
                     inputs, out = port_mask(rx), port_mask(tx) | ACCEPT
+                    if inputs == 0:  # (`()`: a rule for no input, which installed nothing, silently)
+                        raise RouteError(f"custom route on channel {channel}: rules({x}, {y}, {bx}, {by}) gives a "
+                                         f"rule for no input port, {rx!r}: name the port(s) its words arrive from "
+                                         f"(ws.RAMP for this PE's own sends); an empty tuple of outputs, (), drops "
+                                         f"them", channel=channel, pe=(x, y))
                     for port in range(N_PORTS):
                         if inputs >> port & 1:
                             masks[port, y, x] = out
@@ -231,7 +240,8 @@ def route_masks(routes: Iterable[Route] | Route | None, block: tuple[int, int], 
     for channel, name in declared:
         given = chosen.get(channel)
         if given is not None and given.name != name:
-            raise RouteError(f"the kernel routes channel {channel} as {name} (ws.use_route), but the launch gives it "
+            raise RouteError(f"the kernel routes channel {channel} as {name} (ws.use_route; `.route` in assembly), but "
+                             f"the launch gives it "
                              f"{given!r}: use another channel for one of them", channel=channel)
         chosen[channel] = given or named(channel, name)
     out: dict[int, tuple[np.ndarray, bool]] = {}
@@ -240,8 +250,8 @@ def route_masks(routes: Iterable[Route] | Route | None, block: tuple[int, int], 
         if channel >= spec.channels:
             if channel in declared_channels and channel not in launch_channels:
                 # (a collective declares its channels: `channel`, `channel + 1`, ... of its call)
-                raise RouteError(f"the kernel routes channel {channel} as {declared_channels[channel]} (ws.use_route, "
-                                 f"as a collective does for each of the channels it uses: channel=c takes c, c + 1, "
+                raise RouteError(f"the kernel routes channel {channel} as {declared_channels[channel]} (ws.use_route, or "
+                                 f"`.route` in assembly, as a collective does for each of the channels it uses: channel=c takes c, c + 1, "
                                  f"...; docs/routes.md), but the machine has {spec.channels} channels "
                                  f"(0..{spec.channels - 1}): pass the collective a lower channel, or use a WaferSpec "
                                  f"with more (channels=)", channel=channel)

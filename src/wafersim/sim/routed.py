@@ -145,6 +145,9 @@ class RoutedExchangeMixin:
                         f"row_broadcast({ins.ch}, root=0)] or another of ws.routes, declare one in the kernel, "
                         f"ws.use_route({ins.ch}, \"row_bus\"), or set one with ws.route; docs/routes.md)"
                         if not masks.any() else "")
+            if unrouted and ins.ch in self.routes.from_launch:  # (one was passed: it gives no PE a rule)
+                unrouted = (f" (the launch's route for channel {ins.ch} gives no PE a rule: a custom route's "
+                            f"rules must give the sending PEs a rule from ws.RAMP; docs/routes.md)")
             raise self._lane_error(RouteError, f"send through the router on channel {ins.ch}, but the route of "
                                    f"channel {ins.ch} at these PEs takes nothing from the ramp (their own sends)"
                                    f"{unrouted}", L, no_rule, channel=ins.ch)
