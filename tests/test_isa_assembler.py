@@ -192,6 +192,8 @@ def test_tab_between_mnemonic_and_operands():
     (".args 2\n.args 3", 2, [".args given twice, as 2 and 3"]),
     (".name a\n.name b", 2, [".name given twice, as a and b"]),
     ("nop\n.route 40 row_bus", 2, [".route 40", "channels are 0 to 31"]),  # (was a RouteError at every launch)
+    # (was ".route needs a channel and a pattern", though both were given: the pattern is the mistake)
+    (".route 1 row_busx", 1, [".route 1: 'row_busx' is not a named route pattern", "row_bus, column_bus"]),
 ])
 def test_assembly_errors_name_the_line(source, line, words):
     with pytest.raises(AssemblyError) as info:

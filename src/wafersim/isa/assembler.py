@@ -374,6 +374,9 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
                 elif head == ".route":
                     channel_text, _, pattern = rest.strip().partition(" ")
                     channel, pattern = _parse_int(channel_text), pattern.strip()
+                    if pattern and channel >= 0 and pattern not in NAMED_ROUTES:  # (the pattern alone is wrong)
+                        raise fail(f".route {channel}: {pattern!r} is not a named route pattern: use one of "
+                                   f"{', '.join(NAMED_ROUTES)}")
                     if pattern not in NAMED_ROUTES or channel < 0:
                         raise fail(f".route needs a channel and a pattern ({', '.join(NAMED_ROUTES)})")
                     if channel >= MAX_CHANNELS:  # (accepted, then refused by every launch: a RouteError)
