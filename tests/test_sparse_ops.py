@@ -309,7 +309,7 @@ def test_recv_fma_into_another_dtype_than_send_nonzeros_sends_is_a_compile_error
     values[[1, 5]] = 1.5, -2.0
     error = compile_error(ws.Device("dev"), handoff_as_int, values, np.zeros(N, np.int32), block=(2, 1))
     assert "send_nonzeros sends float32 values that recv_fma here takes into an int32 y" in str(error)
-    assert f":{line_of(handoff_as_int, 'MARK-as-int')}:" in str(error)  # (its file:line:col)
+    assert error.line == line_of(handoff_as_int, 'MARK-as-int')
     # a kernel that sends both dtypes on the channel, each received as its own: compiled, and right
     rng = np.random.default_rng(11)
     fvalues = (rng.uniform(-1, 1, N) * (rng.random(N) < 0.5)).astype(np.float32)
