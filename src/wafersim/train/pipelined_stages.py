@@ -227,7 +227,8 @@ class StagedPipeline:
             a = x[u * m:(u + 1) * m]
             for i in stages:
                 task("forward", i, u)
-                a, kept[i, u] = layers.forward(self.model.layers[i], weights[i], a, self.tile, self.precision, **kw)
+                a, kept[i, u] = layers.forward_named(i, self.model.layers[i], weights[i], a, self.tile,
+                                                      self.precision, **kw)
                 if i < last:
                     a = self._handoff(a)
             (losses[u * m:(u + 1) * m], grad), _ = ml.cross_entropy(a, labels[u * m:(u + 1) * m],
