@@ -55,6 +55,17 @@ def test_activations_and_their_derivatives(kind):
     np.testing.assert_allclose(dx, numeric_grad(FORWARD[kind], x64, dy.astype(np.float64)), atol=1e-4)
 
 
+def test_relu_derivative_passes_dy_where_x_is_positive_and_0_elsewhere_even_nan():
+    """As documented (and as PyTorch's): dy where x > 0, else 0, so a NaN or inf dy at x <= 0 (a diverged
+    loss's gradient) gives 0 where NumPy's dy * (x > 0) gives NaN; the documented rule is np.where."""
+    x = np.array([[-1.0, 2.0, np.nan, 0.0, -0.0, np.inf, -np.inf, 3.0]], np.float32)
+    dy = np.array([[np.nan, np.nan, 1.0, np.inf, 2.0, 1.0, np.nan, -np.inf]], np.float32)
+    dx, _ = ml.activation_backward(x, dy, "relu")
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(dx, np.where(x > 0, dy, np.float32(0)))
+        assert np.isnan(dy * (x > 0)).sum() == 4 and np.isnan(dx).sum() == 1    # NumPy's product differs
+
+
 def test_gelu_derivative_of_huge_inputs_is_its_limit_not_nan():
     """Past |x| = 1.8e19, x * x is inf in float32 and the second term of GELU's derivative was 0 * inf = NaN;
     tanh has saturated long before (|x| > ~9), so the derivative is 0.5 * (1 + tanh(...)): 1, or 0 (-0.0)

@@ -391,9 +391,11 @@ def test_optimizer_hyperparameters_out_of_range_are_argument_errors(make, field)
     assert train.SGD(lr=0.0).lr == 0.0                       # lr 0 is allowed: the weights stay as they are
 
 
-@pytest.mark.parametrize("make", [lambda eps: train.Adam(eps=eps), lambda eps: train.LayerNorm(4, eps=eps)])
+@pytest.mark.parametrize("make", [lambda eps: train.Adam(eps=eps), lambda eps: train.LayerNorm(4, eps=eps),
+                                  lambda eps: train.TransformerBlock(2, 4, 4, eps=eps)])
 def test_eps_has_one_rule_and_one_message(make):
-    # Adam's eps=nan said ">= 0" and eps=0 "> 0"; LayerNorm's eps=0 was a plain TrainingError.
+    # Adam's eps=nan said ">= 0" and eps=0 "> 0"; LayerNorm's eps=0 was a plain TrainingError; a
+    # TransformerBlock's was taken, and its first step raised the layer-norm kernel's MLShapeError.
     for eps in (0.0, -1e-9, float("nan"), float("inf"), "1e-5"):
         with pytest.raises(train.TrainingArgumentError, match=r"eps must be a finite number > 0$") as err:
             make(eps)
@@ -439,6 +441,8 @@ TYPE = train.TrainingArgumentTypeError
     (lambda: train.LayerNorm(2.5), TYPE, "features"),
     (lambda: train.TransformerBlock(2, 4.0, 8), TYPE, "width"),
     (lambda: train.Model.mlp("46"), TYPE, "sizes"),
+    # (was taken for its truth value: causal="no" masked attention)
+    (lambda: train.TransformerBlock(2, 4, 8, causal="no"), TYPE, r"causal\) must be True or False, got 'no'"),
     (lambda: train.Model.mlp(None), TYPE, "sizes"),
     (lambda: train.Model(None), TYPE, "layers"),
     (lambda: train.Model([4, 3]), TYPE, "layers"),

@@ -284,3 +284,28 @@ def test_a_path_that_cannot_be_written_is_refused_before_any_work(tmp_path, monk
         with pytest.raises(ws.CheckpointError, match=why) as info:   # was: after the work, "cannot write"
             train.Trainer(MLP, SGD, 8).save_checkpoint(path)
         assert info.value.path == str(path)
+
+
+@pytest.mark.parametrize("mode", ["streaming", "pipelined"])
+def test_numpy_sizes_and_hyperparameters_train_save_and_resume(mode, tmp_path):
+    """Layer sizes, eps and hyperparameters given as NumPy numbers (as read from a config array) are taken
+    as the Python values: the default device was refused (WaferSpec.height = np.int64(8)) and a checkpoint
+    raised a bare TypeError (np.float32 is not JSON serialisable). The run matches NumPy's and resumes."""
+    from wafersim.train.reference import train_reference
+    model = train.Model([train.Dense(np.int64(6), np.int64(8), "relu"),
+                         train.LayerNorm(np.int32(8), eps=np.float32(1e-5)), train.Dense(8, np.int64(3))])
+    adam = train.Adam(lr=np.float32(0.05), beta1=np.float64(0.9), eps=np.float32(1e-8))
+    assert type(model.layers[0].out_features) is int and type(adam.lr) is float and adam.lr == np.float32(0.05)
+    x, labels = data(model, 4)
+    whole = train.Trainer(model, adam, np.int64(4), mode=mode, height=2)
+    start = whole.params
+    losses = [r.loss for r in whole.fit(x, labels, 4)]
+    reference, _ = train_reference(model, start, adam, x, labels, 4, 4)
+    np.testing.assert_allclose(losses, reference, rtol=1e-4)
+    first = train.Trainer(model, adam, 4, mode=mode, height=2)
+    first.fit(x, labels, 2)
+    resumed = train.Trainer(model, adam, 4, mode=mode, height=2)
+    meta = resumed.load_checkpoint(first.save_checkpoint(tmp_path / "run.ckpt"))
+    assert meta["optimizer"]["lr"] == float(np.float32(0.05))
+    assert [r.loss for r in resumed.fit(x, labels, 2)] == losses[2:]
+    assert_same_state(resumed, whole)

@@ -11,6 +11,7 @@ import pytest
 
 import wafersim as ws
 from wafersim import train
+from wafersim.train import pipelined_stages
 from wafersim.train.pipelined_stages import plan_regions
 from wafersim.train.reference import train_reference
 from wafersim.train.stage_kernels import HANDOFF_PROGRAM
@@ -123,3 +124,56 @@ def test_auto_mode_pipelines_a_small_transformer_and_streams_what_does_not_fit()
     device = options["device"]
     assert train.Trainer(block, train.Adam(), 128, mode="auto", **options).mode == "streaming"
     assert device.memory.used_bytes == 0                    # pipelined mode's try left nothing behind
+
+
+def test_a_float16_activation_beyond_its_range_names_its_layer_as_in_weight_streaming():
+    """Staged pipelined mode runs the same kernels as weight streaming, so it refuses an activation inside
+    the model that float16 would round to inf; the refusal said "x holds ...", blaming the batch, where
+    weight streaming names the layer. With its output projection and second MLP product zero, the block is
+    the identity (out = x + 0 + 0), so NumPy's input to layer 1 is x itself, which float16 rounds to inf."""
+    params = MODEL.init_params(seed=2)
+    for name in ("wo", "bo", "w2", "b2"):
+        params[f"0.{name}"][...] = 0.0
+    x, labels = data(2)
+    x[1, 3] = 1e5                                         # the LN normalises it: only the residual keeps it
+    with np.errstate(over="ignore"):
+        assert np.isinf(x.astype(np.float16)).sum() == 1   # NumPy: layer 1's input rounds to inf
+    messages = []
+    for mode in ("pipelined", "streaming"):
+        trainer = train.Trainer(MODEL, SGD, 2, mode=mode, precision="float16", params=params, micro_batch=1)
+        with pytest.raises(ws.ArgumentError, match=r"^layer 1 \(Dense\): an activation holds 100000\.0, "
+                                                   r"beyond float16's range") as err:
+            trainer.step(x, labels)
+        messages.append(str(err.value))
+        assert trainer.steps == 0 and all(np.array_equal(trainer.params[k], w) for k, w in params.items())
+    assert messages[0] == messages[1]
+
+
+def test_a_step_interrupted_between_its_stages_updates_is_not_applied(monkeypatch):
+    """The stages update one after another: Ctrl-C after stage 0's update left it updated, stage 1 not, and
+    the optimizer's count one ahead, so the run that went on matched no uninterrupted one. Now the step is
+    not applied, and the run goes on as NumPy's and as the uninterrupted one, bit for bit."""
+    x, labels = data(4)
+    adam = train.Adam(lr=0.05)
+    clean = train.Trainer(MODEL, adam, 2, seed=5, mode="pipelined", micro_batch=1)
+    start = clean.params
+    losses = [r.loss for r in clean.fit(x, labels, 2)]
+    trainer = train.Trainer(MODEL, adam, 2, seed=5, mode="pipelined", micro_batch=1)
+    update, calls = pipelined_stages.StagedPipeline._update, []
+
+    def interrupted(self, i, gradient):
+        calls.append(i)
+        if len(calls) == 2:             # stage 0 is updated
+            raise KeyboardInterrupt
+        update(self, i, gradient)
+
+    monkeypatch.setattr(pipelined_stages.StagedPipeline, "_update", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.step(x[:2], labels[:2])
+    monkeypatch.setattr(pipelined_stages.StagedPipeline, "_update", update)
+    assert calls == [0, 1] and trainer.steps == trainer.pipeline.steps == 0
+    assert all(np.array_equal(trainer.params[k], w) for k, w in start.items())
+    resumed = [r.loss for r in trainer.fit(x, labels, 2)]
+    assert resumed == losses
+    reference, _ = train_reference(MODEL, start, adam, x, labels, 2, 2)
+    np.testing.assert_allclose(resumed, reference, rtol=1e-4)

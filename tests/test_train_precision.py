@@ -177,3 +177,23 @@ def test_a_float16_activation_beyond_its_range_names_its_layer_in_weight_streami
         xhat = (lambda h: (h - h.mean(1, keepdims=True)) / np.sqrt(h.var(1, keepdims=True) + 1e-5))(
             x @ params["0.w"] + params["0.b"])
         assert np.isinf((xhat * 1e5).astype(np.float16)).any()
+
+
+@pytest.mark.parametrize("mode", ["streaming", "pipelined"])
+def test_a_float16_product_that_outgrows_its_range_rounds_to_inf_in_every_mode(mode):
+    """x and W within float16's range, their product not: the dense layer's y rounds to inf, as NumPy's
+    astype(np.float16) would, in weight streaming as in pipelined mode (only a finite float32 activation
+    reaching a dense layer is refused): the loss is not finite, as NumPy's."""
+    model = train.Model.mlp([4, 3, 2], activation="relu")
+    params = model.init_params(seed=1)
+    params["0.w"][...] = 300.0
+    x = np.full((2, 4), 300.0, np.float32)
+    labels = np.array([0, 1])
+    z = (x.astype(np.float16).astype(np.float32) @ params["0.w"].astype(np.float16).astype(np.float32))
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert z.max() == 360000.0 and np.isinf(z.astype(np.float16)).all()   # NumPy: inf
+        reference, _ = train_reference(model, params, train.SGD(lr=0.1), x, labels, 1, 2, precision="float16")
+    trainer = train.Trainer(model, train.SGD(lr=0.1), batch_size=2, mode=mode, precision="float16",
+                            params=params, height=2)
+    loss = trainer.step(x, labels).loss
+    assert not math.isfinite(loss) and not math.isfinite(reference[0]) and trainer.steps == 1

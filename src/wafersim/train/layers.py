@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ..kernels import ml
 from ..kernels.ml.mixed import PRECISIONS
 from . import transformer
@@ -30,6 +31,21 @@ def forward(layer: Dense | LayerNorm | TransformerBlock, weights: Weights, x: np
         return z, (x, z)
     y, _ = ml.activation_forward(z, layer.activation, **kw)
     return y, (x, z)
+
+
+def forward_named(i: int, layer: Dense | LayerNorm | TransformerBlock, weights: Weights, x: np.ndarray,
+                  tile: int, precision: str = "float32", **kw) -> tuple[np.ndarray, tuple]:
+    """`forward` of the model's layer `i`, whose kernel refusals of their input `x` (an activation beyond
+    float16's range, in mixed precision) name the layer: the kernel calls its argument x, but inside the
+    model it is an activation, not the batch (weight streaming and staged pipelined mode both run this; a
+    first dense layer's x is the batch, checked before the step)."""
+    try:
+        return forward(layer, weights, x, tile, precision, **kw)
+    except ArgumentError as err:
+        if err.fields.get("array") != "x" or (i == 0 and isinstance(layer, Dense)):
+            raise
+        raise ArgumentError(f"layer {i} ({type(layer).__name__}): an activation {str(err).removeprefix('x ')}",
+                            layer=i) from None
 
 
 def backward(layer: Dense | LayerNorm | TransformerBlock, weights: Weights, kept: tuple, dy: np.ndarray,

@@ -76,6 +76,9 @@ def _check_hyper(optimizer: object, **ranges: tuple[float, float, str]) -> None:
                 within += " and " + ("<" if bounds[1] == ")" else "<=") + f" {high:g}"
             raise TrainingArgumentError(f"{name}({field}={value!r}): {field} must be a finite number {within}",
                                         field=field, value=value)
+        # A plain float (np.float32(0.1) -> 0.1...): checkpoints write the hyperparameters as JSON, which has
+        # no NumPy types, and the update rounds each to float32 as it uses it either way.
+        object.__setattr__(optimizer, field, float(value))
 
 
 @dataclasses.dataclass(frozen=True)

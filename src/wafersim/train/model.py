@@ -31,7 +31,7 @@ class Dense:
 
     def __post_init__(self) -> None:
         for name in ("in_features", "out_features"):
-            check_whole(getattr(self, name), f"Dense({name})", 1)
+            _store(self, name, check_whole(getattr(self, name), f"Dense({name})", 1))
         if self.activation is not None and not (isinstance(self.activation, str) and self.activation in ACTIVATIONS):
             # A name outside the list (or not a str at all) is an option out of its range, as a bad size is.
             error = TrainingArgumentError if isinstance(self.activation, str) else TrainingArgumentTypeError
@@ -64,11 +64,8 @@ class LayerNorm:
     eps: float = 1e-5
 
     def __post_init__(self) -> None:
-        check_whole(self.features, "LayerNorm(features)", 1)
-        # eps > 0 keeps 1 / sqrt(var + eps) finite on a constant row (var 0); the rule and message are Adam's.
-        if not (is_finite_real(self.eps) and self.eps > 0):
-            raise TrainingArgumentError(f"LayerNorm(eps={self.eps!r}): eps must be a finite number > 0",
-                                        eps=self.eps)
+        _store(self, "features", check_whole(self.features, "LayerNorm(features)", 1))
+        _store(self, "eps", check_eps(self.eps, "LayerNorm"))
 
     @property
     def in_features(self) -> int:
@@ -112,7 +109,13 @@ class TransformerBlock:
 
     def __post_init__(self) -> None:
         for name in ("length", "width", "hidden"):
-            check_whole(getattr(self, name), f"TransformerBlock({name})", 1)
+            _store(self, name, check_whole(getattr(self, name), f"TransformerBlock({name})", 1))
+        # A str or number would be taken for its truth value: causal="no" masked attention.
+        if not isinstance(self.causal, (bool, np.bool_)):
+            raise TrainingArgumentTypeError(f"TransformerBlock(causal) must be True or False, got {self.causal!r}",
+                                            causal=self.causal)
+        _store(self, "causal", bool(self.causal))
+        _store(self, "eps", check_eps(self.eps, "TransformerBlock"))
 
     @property
     def in_features(self) -> int:
@@ -160,6 +163,22 @@ class TransformerBlock:
 
 
 Layer = Dense | LayerNorm | TransformerBlock
+
+
+def _store(layer: object, name: str, value: object) -> None:
+    """Set a checked field of a frozen layer to its plain Python value (an int for np.int64(4), a float
+    for np.float32(1e-5)): the layer's sizes build `WaferSpec`s, which take Python ints, and checkpoints
+    write the layers as JSON, which has no NumPy types."""
+    object.__setattr__(layer, name, value)
+
+
+def check_eps(eps: object, layer: str) -> float:
+    """A layer norm's eps as a float: a finite number > 0 (it keeps 1 / sqrt(var + eps) finite on a
+    constant row, var 0), else a `TrainingArgumentError`, when the layer is made; the rule and message are
+    Adam's."""
+    if not (is_finite_real(eps) and eps > 0):
+        raise TrainingArgumentError(f"{layer}(eps={eps!r}): eps must be a finite number > 0", eps=eps)
+    return float(eps)
 
 
 def glorot(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:

@@ -8,7 +8,9 @@ of the step's `wafer_traffic_s`). Nothing streams from MemoryX.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -134,6 +136,22 @@ def default_micro_batch(batch_size: int, layers: int) -> int:
     return 1
 
 
+@contextlib.contextmanager
+def applied_whole(arrays: Sequence[DeviceArray]) -> Iterator[None]:
+    """Restore `arrays` (weights and optimizer state in device memory) as they were if the block raises or
+    is interrupted (Ctrl-C): a launch commits its stores as it goes and a staged step updates one stage
+    after another, so a step stopped part-way left some weights updated and others not, and the run that
+    went on differed from every uninterrupted one. As in weight streaming, a step is applied whole or not
+    at all."""
+    saved = [array.copy_to_host() for array in arrays]
+    try:
+        yield
+    except BaseException:
+        for array, values in zip(arrays, saved):
+            array.copy_to_device(values)
+        raise
+
+
 class PipelinedRunner:
     """The model's weights and optimizer state on the wafer, and pipelined training steps over them; with
     `half` (a 16-bit dtype) the step kernel runs mixed precision (`pipeline_kernel`)."""
@@ -214,12 +232,14 @@ class PipelinedRunner:
                 array.free()
 
     def step(self, x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, LaunchStats]:
-        """One training step on a batch: (the per-sample losses, the launch's LaunchStats)."""
+        """One training step on a batch: (the per-sample losses, the launch's LaunchStats); a launch that
+        raises or is interrupted is not applied (`applied_whole`)."""
         d_x, d_labels = self.device.to_device(x), self.device.to_device(labels.astype(np.int32))
         d_loss = self.device.device_array(self.batch_size)
         try:
             block = (self.layout.width, self.layout.height)
-            stats = self.kernel[(1, 1), block](*self._arguments(d_x, d_labels, d_loss))
+            with applied_whole([self.weights, self.biases, *self.state]):
+                stats = self.kernel[(1, 1), block](*self._arguments(d_x, d_labels, d_loss))
             self.steps += 1
             return d_loss.copy_to_host(), stats
         finally:

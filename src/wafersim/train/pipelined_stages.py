@@ -47,7 +47,7 @@ from .errors import ModelDoesNotFitError, TrainingArgumentError
 from .memoryx import Adam, Optimizer
 from .model import Model
 from .pipeline_kernel import ADAM_CODE, SGD_CODE
-from .pipelined import default_micro_batch
+from .pipelined import applied_whole, default_micro_batch
 from .stage_kernels import handoff_kernel, update_kernel
 from .timeline import Timeline
 
@@ -227,7 +227,8 @@ class StagedPipeline:
             a = x[u * m:(u + 1) * m]
             for i in stages:
                 task("forward", i, u)
-                a, kept[i, u] = layers.forward(self.model.layers[i], weights[i], a, self.tile, self.precision, **kw)
+                a, kept[i, u] = layers.forward_named(i, self.model.layers[i], weights[i], a, self.tile,
+                                                      self.precision, **kw)
                 if i < last:
                     a = self._handoff(a)
             (losses[u * m:(u + 1) * m], grad), _ = ml.cross_entropy(a, labels[u * m:(u + 1) * m],
@@ -243,10 +244,17 @@ class StagedPipeline:
                 summed[i] = packed if summed[i] is None else ml.add(summed[i], packed, **kw)[0]
                 if i > 0:
                     grad = self._handoff(grad)
-        self.steps += 1
-        for i in stages:
-            task("update", i, 0)
-            self._update(i, summed[i])
+        # One stage's update after another: a failure or Ctrl-C between them restores every stage and the
+        # count (Adam's bias correction), so that the step is not applied (`applied_whole`).
+        with applied_whole([array for arrays in self.arrays for array in arrays.values()]):
+            self.steps += 1
+            try:
+                for i in stages:
+                    task("update", i, 0)
+                    self._update(i, summed[i])
+            except BaseException:
+                self.steps -= 1
+                raise
         return losses, tasks
 
     def _update(self, i: int, gradient: np.ndarray) -> None:

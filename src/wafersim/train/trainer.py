@@ -44,7 +44,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import ArgumentError, SramBudgetError
+from ..errors import SramBudgetError
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
 from ..kernels.ml.layout import TileTooLargeError, half_input, pes_per_row
@@ -377,14 +377,7 @@ class Trainer:
 
     def _forward(self, i: int, layer, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """The layer's output, and what its backward pass needs."""
-        try:
-            return layers.forward(layer, self._weights(i), x, self.tile, self.precision, **self.kernel_options)
-        except ArgumentError as err:
-            if err.fields.get("array") != "x" or (i == 0 and isinstance(layer, Dense)):
-                raise
-            # The kernel names its own argument, x: here an activation inside the model, not the batch.
-            raise ArgumentError(f"layer {i} ({type(layer).__name__}): an activation {str(err).removeprefix('x ')}",
-                                layer=i) from None
+        return layers.forward_named(i, layer, self._weights(i), x, self.tile, self.precision, **self.kernel_options)
 
     def _backward(self, i: int, layer, kept: tuple, dy: np.ndarray) -> np.ndarray | None:
         """The gradient at the layer's input (None for the first dense layer); the gradients of its tensors

@@ -163,7 +163,8 @@ def activation_forward(x: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK, dev
 def activation_backward(x: np.ndarray, dy: np.ndarray, kind: str, chunk: int = DEFAULT_CHUNK,
                         device: Device | None = None, stream=None) -> tuple[np.ndarray, LaunchStats]:
     """dy * f'(x): the gradient of the loss at the activation's input `x`, given the gradient `dy` at its
-    output. Returns (dx as float32, LaunchStats)."""
+    output; ReLU's is dy where x > 0 and 0 elsewhere (as PyTorch's: a NaN or inf dy at x <= 0, or at a NaN
+    x, gives 0, where NumPy's dy * (x > 0) gives NaN). Returns (dx as float32, LaunchStats)."""
     code = activation_code(kind)
     x, dy = as_matrix("x", x), as_matrix("dy", dy)
     if dy.shape != x.shape:
