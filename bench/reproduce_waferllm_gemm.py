@@ -65,7 +65,12 @@ What differs from the hardware, and would matter against a published time: (1) t
 (~7.6 cycles an fma here against the bound's 5); (2) our background transfers share neither the PE's
 SRAM ports nor its ramp with the fmas (docs/timing.md, "Background transfers": not modelled), so the
 shifts hide almost entirely, where the paper reports over 70% computational efficiency on 720 x 720
-cores with tiles of a few elements; (3) X is skewed on the host, not in P / 2 timed device shifts; (4)
+cores with tiles of a few elements; (3) X is skewed on the host by default, not in P / 2 timed device
+shifts: with `--device-skew` the launch takes 8,804 cycles more (32 shifts of a 256-word tile, ~275 cycles
+each against `model_cycles`' 262; 8.0 us at 1.1 GHz, 7% of one product), once before the products, whose
+period is unchanged (124,498 cycles: the start buffer is then a variable); this host took 386 s for the
+two host-skewed launches and 1,091 s for the two device-skewed ones (a loaded machine; the skew's rows
+run different shift counts, divergent groups for the engine); (4)
 one routed channel per axis stands for the artifact's three interleaved colours.
 
 The time is (cycles with 3 products - cycles with 1) / 2: the steady-state period, as the artifact's
