@@ -3,7 +3,7 @@ arXiv:2502.04563) on the `wse2` preset: C = X @ W in 16-bit floats on a P x P bl
 resident, the tiles of X and W cycled round the rows and columns of PEs as in Cannon's algorithm, but
 along an interleaved ring whose every shift is an exchange with a PE at most two hops away.
 
-    python bench/reproduce_waferllm_gemm.py [--sizes 1024:64] [--unroll 16]
+    python bench/reproduce_waferllm_gemm.py [--sizes 1024:64] [--unroll 16] [--device-skew]
 
 NO PUBLISHED FIGURE IS COMPARED: the paper gives none for MeshGEMM. Its section 7.2 ("MeshGEMM",
 https://www.usenix.org/system/files/osdi25-he.pdf; arXiv:2502.04563v3) compares MeshGEMM with SUMMA and
@@ -33,8 +33,10 @@ comm_lib/comm_pe.csl, comm_lib/comm_layout.csl; launch_wse2.py):
   its ring predecessor, passes the tile it does not want straight on, and delivers the one addressed to
   it (`shift_route`);
 - Cannon on ring coordinates (i, j) = (ring position of py, of px): PE (i, j) starts with X[i, (i+j) % P]
-  and W[(i+j) % P, j] (the host skews both, where the artifact skews W on the host and X on the device
-  in P / 2 timed shift steps: not done here), and in each of P steps computes res += X_tile @ W_tile
+  and W[(i+j) % P, j] (the host skews both by default; the artifact skews W on the host and X on the
+  device in P / 2 timed shift steps, which `--device-skew` does too: row i's X tiles go i ring positions
+  back, or P - i forward where that is fewer, on a second routed channel for the forward ones, before the
+  first product), and in each of P steps computes res += X_tile @ W_tile
   while both tiles move to the ring predecessors in the background (`send_async` / `recv_async` into a
   second buffer: the artifact's `@mov16(..., .async = true)` with its compute over the tile being
   sent), then waits for them. After P steps every tile is back where it started, so the product repeats.
@@ -63,7 +65,12 @@ What differs from the hardware, and would matter against a published time: (1) t
 (~7.6 cycles an fma here against the bound's 5); (2) our background transfers share neither the PE's
 SRAM ports nor its ramp with the fmas (docs/timing.md, "Background transfers": not modelled), so the
 shifts hide almost entirely, where the paper reports over 70% computational efficiency on 720 x 720
-cores with tiles of a few elements; (3) X is skewed on the host, not in P / 2 timed device shifts; (4)
+cores with tiles of a few elements; (3) X is skewed on the host by default, not in P / 2 timed device
+shifts: with `--device-skew` the launch takes 8,804 cycles more (32 shifts of a 256-word tile, ~275 cycles
+each against `model_cycles`' 262; 8.0 us at 1.1 GHz, 7% of one product), once before the products, whose
+period is unchanged (124,498 cycles: the start buffer is then a variable); this host took 386 s for the
+two host-skewed launches and 1,091 s for the two device-skewed ones (a loaded machine; the skew's rows
+run different shift counts, divergent groups for the engine); (4)
 one routed channel per axis stands for the artifact's three interleaved colours.
 
 The time is (cycles with 3 products - cycles with 1) / 2: the steady-state period, as the artifact's
@@ -85,6 +92,7 @@ from wafersim.isa.opcodes import ACCEPT, EAST, NORTH, RAMP, SOUTH, WEST
 
 PAPER_CLOCK_HZ = 1.1e9  # the artifact's freq_ghz = 1.1 (MeshGEMM/WSE-2/launch_wse2.py); paper section 7
 X_SHIFT, W_SHIFT = 1, 2  # routed channels: X along the rows, W along the columns
+X_BACK = 3  # `device_skew`: X along the rows to the ring successors (the skew's rows past P / 2)
 
 
 def ring(n: int) -> list[int]:
@@ -101,15 +109,17 @@ def ring_positions(n: int) -> np.ndarray:
     return pos
 
 
-def shift_flows(n: int) -> list[tuple[int, int]]:
-    """(source, destination) physical PEs of one shift: each PE sends to its ring predecessor."""
+def shift_flows(n: int, successor: bool = False) -> list[tuple[int, int]]:
+    """(source, destination) physical PEs of one shift: each PE sends to its ring predecessor (or successor)."""
     r = ring(n)
+    if successor:
+        return [(r[i - 1], r[i]) for i in range(n)] if n > 1 else []
     return [(r[i], r[i - 1]) for i in range(n)] if n > 1 else []
 
 
-def shift_route(channel: int, n: int, vertical: bool) -> "ws.routes.Route":
-    """A routed channel that moves every PE's tile to its ring predecessor along each row (or column) of
-    n PEs: at most 2 hops, every directed link used by one shift (checked here)."""
+def shift_route(channel: int, n: int, vertical: bool, successor: bool = False) -> "ws.routes.Route":
+    """A routed channel that moves every PE's tile to its ring predecessor (or successor) along each row (or
+    column) of n PEs: at most 2 hops, every directed link used by one shift (checked here)."""
     fwd, back = (SOUTH, NORTH) if vertical else (EAST, WEST)  # the port towards larger / smaller positions
     rules: list[dict[int, int]] = [{} for _ in range(n)]
     used = set()
@@ -119,7 +129,7 @@ def shift_route(channel: int, n: int, vertical: bool) -> "ws.routes.Route":
             raise AssertionError(f"ring shift: two rules for input {into} at PE {p}")
         rules[p][into] = out
 
-    for src, dst in shift_flows(n):
+    for src, dst in shift_flows(n, successor):
         step, out, came = (1, fwd, back) if dst > src else (-1, back, fwd)
         rule(src, RAMP, out)
         for p in range(src + step, dst, step):
@@ -140,15 +150,19 @@ def shift_route(channel: int, n: int, vertical: bool) -> "ws.routes.Route":
                     masks[into][:, p] = 1 << out | ACCEPT
         return masks
 
-    return ws.routes.Route(channel, table, f"meshgemm ring shift {'columns' if vertical else 'rows'}")
+    return ws.routes.Route(channel, table, f"meshgemm ring shift {'columns' if vertical else 'rows'}"
+                                           f"{' back' if successor else ''}")
 
 
 @functools.lru_cache(maxsize=None)
-def kernel(P: int, MT: int, KT: int, NT: int, UNROLL: int, SHIFT: bool = True):
+def kernel(P: int, MT: int, KT: int, NT: int, UNROLL: int, SHIFT: bool = True, SKEW_X: bool = False):
     """MeshGEMM on P x P PEs with X tiles MT x KT and W tiles KT x NT (float16), UNROLL fmas a loop trip;
     without SHIFT, the same P steps with no communication (each PE multiplies its own tiles P times: the
-    compute alone, for the compute share)."""
+    compute alone, for the compute share). SKEW_X: X comes unskewed (PE (i, j) holds X[i, j]) and the kernel
+    skews it first, as the artifact does: row i's tiles move i ring positions back, or P - i forward where
+    that is fewer (channel X_BACK), so at most P / 2 timed shifts, before the first product."""
     SHIFTS = SHIFT and P > 1
+    SKEWS = SKEW_X and P > 1
     XS, WS_ = MT * KT, KT * NT
     X0, X1, W0, W1 = 0, XS, 0, WS_  # two buffers of each tile: one computed with, one arriving
     RES = MT * NT
@@ -178,10 +192,41 @@ def kernel(P: int, MT: int, KT: int, NT: int, UNROLL: int, SHIFT: bool = True):
             wfirst = 0
         if py % 2 == 0 and (py // 2) % 2 == 1:
             wfirst = 0
+        xstart = X0
+        if SKEWS:  # Cannon's skew of X on the device: row i (ring position of py) shifts its tiles i positions
+            i = py // 2 if py % 2 == 0 else P - 1 - py // 2
+            back = 2 * i > P  # fewer shifts to the successors: P - i of them
+            count = P - i if back else i
+            xo = X0
+            for _ in range(count):
+                xn = X0 + X1 - xo
+                if back:  # (the reversed ring alternates as the ring does: the same senders go first)
+                    if xfirst == 1:
+                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_BACK)
+                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_BACK)
+                    else:
+                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_BACK)
+                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_BACK)
+                    ws.send_wait(ws.RAMP, channel=X_BACK)
+                    ws.recv_wait(ws.RAMP, channel=X_BACK)
+                else:
+                    if xfirst == 1:
+                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_SHIFT)
+                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_SHIFT)
+                    else:
+                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_SHIFT)
+                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_SHIFT)
+                    ws.send_wait(ws.RAMP, channel=X_SHIFT)
+                    ws.recv_wait(ws.RAMP, channel=X_SHIFT)
+                xo = xn
+            xstart = xo  # (the products start from the buffer the skew ended in: no copy)
         ws.syncthreads()
         for it in range(reps):
             res[0:RES] = 0.0
-            xo = X0
+            if SKEWS:  # (the buffers the tiles are in after P steps: both where they started when P is even, both
+                xo = xstart  # the other one, holding tiles one step behind, when it is odd: still paired)
+            else:
+                xo = X0
             wo = W0
             for s in range(P):
                 xn = X0 + X1 - xo
@@ -222,10 +267,10 @@ def kernel(P: int, MT: int, KT: int, NT: int, UNROLL: int, SHIFT: bool = True):
     return meshgemm
 
 
-def pack(x: np.ndarray, w: np.ndarray, P: int) -> tuple[np.ndarray, np.ndarray]:
+def pack(x: np.ndarray, w: np.ndarray, P: int, skew_x: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The PEs' tiles with Cannon's skew: row py*P + px holds, for ring coordinates (i, j) of (py, px) and
     kk = (i + j) % P, block (i, kk) of X column-major (float16) and block (kk, j) of W row-major (its
-    float16 values in float32 words)."""
+    float16 values in float32 words). Without `skew_x`, block (i, j) of X (the kernel's SKEW_X skews it)."""
     M, K = x.shape
     N = w.shape[1]
     mt, kt, nt = M // P, K // P, N // P
@@ -236,7 +281,8 @@ def pack(x: np.ndarray, w: np.ndarray, P: int) -> tuple[np.ndarray, np.ndarray]:
         for px in range(P):
             i, j = pos[py], pos[px]
             kk = (i + j) % P
-            xt[py * P + px] = x[i * mt:(i + 1) * mt, kk * kt:(kk + 1) * kt].T.ravel()
+            xk = kk if skew_x else j
+            xt[py * P + px] = x[i * mt:(i + 1) * mt, xk * kt:(xk + 1) * kt].T.ravel()
             wt[py * P + px] = w[kk * kt:(kk + 1) * kt, j * nt:(j + 1) * nt].astype(np.float32).ravel()
     return xt, wt
 
@@ -269,10 +315,13 @@ def default_unroll(nt: int) -> int:
 
 
 def simulated(P: int, M: int, K: int | None = None, N: int | None = None, unroll: int | None = None,
-              preset: str = "wse2", reps: tuple[int, int] = (1, 3), shift: bool = True, **fields) -> dict:
+              preset: str = "wse2", reps: tuple[int, int] = (1, 3), shift: bool = True, device_skew: bool = False,
+              **fields) -> dict:
     """Cycles of one product [M, K] @ [K, N] (the steady-state period of back-to-back products) on P x P
     PEs of the preset (with `fields` changed), every PE's result checked against NumPy. `shift=False`
-    times the compute alone: no tile moves, each PE's result is P times its own tiles' product (checked)."""
+    times the compute alone: no tile moves, each PE's result is P times its own tiles' product (checked).
+    `device_skew`: X is skewed on the device before the products (`kernel`'s SKEW_X), and "launch" is the
+    cycles of the launch with one product (the skew's cost: that less the host-skewed launch's)."""
     K = M if K is None else K
     N = M if N is None else N
     if M % P or K % P or N % P:
@@ -285,15 +334,17 @@ def simulated(P: int, M: int, K: int | None = None, N: int | None = None, unroll
     rng = np.random.default_rng(M * 31 + K * 7 + N + P)
     x = rng.integers(-1, 2, size=(M, K)).astype(np.float16)  # values in {-1, 0, 1}: exact in float16
     w = rng.integers(-1, 2, size=(K, N)).astype(np.float16)
-    xt, wt = pack(x, w, P)
+    xt, wt = pack(x, w, P, skew_x=not device_skew)
     if shift:
         expected = x.astype(np.float64) @ w.astype(np.float64)
     else:  # PE (i, j) keeps X[i, kk] and W[kk, j], kk = (i + j) % P: its result is P times their product
         xs = xt.astype(np.float64).reshape(P * P, kt, mt).transpose(0, 2, 1)
         prods = P * (xs @ wt.astype(np.float64).reshape(P * P, kt, nt))
         expected = unpack(prods.transpose(0, 2, 1).reshape(P * P, nt * mt), P, M, N)
-    k = kernel(P, mt, kt, nt, unroll, shift)
+    k = kernel(P, mt, kt, nt, unroll, shift, device_skew)
     routes = [shift_route(X_SHIFT, P, vertical=False), shift_route(W_SHIFT, P, vertical=True)]
+    if device_skew and P > 1:
+        routes.append(shift_route(X_BACK, P, vertical=False, successor=True))
     cycles, wall = [], time.perf_counter()
     for n in reps:
         dev = ws.Device(spec)
@@ -302,7 +353,7 @@ def simulated(P: int, M: int, K: int | None = None, N: int | None = None, unroll
         if not np.array_equal(unpack(d_out.copy_to_host(), P, M, N), expected):
             raise AssertionError(f"MeshGEMM [{M},{K}] @ [{K},{N}] on {P} x {P} PEs differs from NumPy")
     period = (cycles[1] - cycles[0]) / (reps[1] - reps[0])
-    return {"P": P, "M": M, "K": K, "N": N, "unroll": unroll, "cycles": float(period),
+    return {"P": P, "M": M, "K": K, "N": N, "unroll": unroll, "cycles": float(period), "launch": cycles[0],
             "wall": time.perf_counter() - wall, "model": model_cycles(P, M, K, N, spec), "clock_hz": spec.clock_hz}
 
 
@@ -312,6 +363,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--unroll", type=int, help="16-bit fmas per loop trip (default: the largest of 16, 8, 4, 2, 1 "
                                                "dividing Nt)")
     ap.add_argument("--preset", default="wse2")
+    ap.add_argument("--device-skew", action="store_true",
+                    help="also skew X on the device (the artifact's P / 2 timed shifts) and print the skew's cycles")
     args = ap.parse_args(argv)
     rows = []
     print(f"{'GEMM':>22} {'PEs':>9} {'cycles':>10} {'us@1.1GHz':>9} {'us@preset':>9} {'bound':>10} "
@@ -325,6 +378,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"[{n},{n}]@[{n},{n}] {P:>4} x {P:<4} {r['cycles']:>10,.0f} {r['cycles'] / PAPER_CLOCK_HZ * 1e6:>9.2f} "
               f"{r['cycles'] / r['clock_hz'] * 1e6:>9.2f} {r['model']['product']:>10,.0f} "
               f"{r['compute_share']:>7.1%} {r['wall']:>7.1f}", flush=True)
+        if args.device_skew:
+            d = simulated(P, n, unroll=args.unroll, preset=args.preset, device_skew=True)
+            r["skew_cycles"] = d["launch"] - r["launch"]
+            print(f"{'X skewed on the device':>32}: {r['skew_cycles']:,} cycles more a launch "
+                  f"({r['skew_cycles'] / PAPER_CLOCK_HZ * 1e6:.2f} us at 1.1 GHz), {P // 2} shifts at most; "
+                  f"a product then takes {d['cycles']:,.0f} cycles ({d['wall']:.1f} s)", flush=True)
     print("\nNo published MeshGEMM time to compare (see the docstring): simulated figures only. compute: the "
           "same P steps with no shifts / the product (the paper: over 70% near the hardware limit).")
     return rows

@@ -178,3 +178,29 @@ def test_threads_applies_to_the_launches_of_the_host_thread_that_entered_it(monk
     assert results["host1 after"] == results["host3 after"] == before == parallel.thread_count()
     assert calls and {parts for name, parts in calls if name == "host3"} == {3}
     assert not [name for name, _ in calls if name == "host1"]
+
+
+def test_a_later_larger_thread_count_runs_on_that_many_threads(monkeypatch):
+    """The pool was sized by the first count used: after `threads(2)`, a `threads(4)` launch's 4 parts ran on
+    2 threads without a word. Each part here waits until all of them have started (a barrier of as many
+    parties as parts), so it completes only if every part has a thread of its own."""
+    import threading
+
+    monkeypatch.setattr(parallel, "_pool", None)
+    monkeypatch.setattr(parallel, "_pool_workers", 0)
+
+    def distinct_threads(count: int) -> int:
+        barrier, seen = threading.Barrier(count, timeout=20), set()
+
+        def work(i):
+            seen.add(threading.get_ident())
+            barrier.wait()  # (BrokenBarrierError when a part is still queued behind another)
+
+        with parallel.threads(count):
+            parallel.run(work, [(i,) for i in range(count)])
+        return len(seen)
+
+    assert distinct_threads(2) == 2
+    assert distinct_threads(4) == 4       # was: threading.BrokenBarrierError, 2 threads for 4 parts
+    assert distinct_threads(3) == 3       # a smaller count later: the larger pool serves it
+    assert parallel._pool_workers == 3

@@ -258,6 +258,21 @@ def test_meshgemm_hides_its_shifts_behind_the_fmas():
     assert alone < full < 1.05 * alone
 
 
+@pytest.mark.parametrize("P", [2, 3, 5, 7])
+def test_meshgemm_skews_x_on_the_device_in_p_over_2_shifts(P):
+    """`device_skew`: X arrives unskewed and the kernel skews it (row i: i ring shifts back, or P - i forward
+    where fewer, as the artifact's P / 2 timed steps): every PE's product is still NumPy's (checked in
+    `simulated`), the products' period stays (up to a cycle: the start buffer is then a variable), and the
+    launch takes P // 2 tile shifts more, each at least a tile's words through a link, 2 hops and 2 ramps
+    (`model_cycles`), fewer than P // 2 + 1 of them (P - 1 shifts for the last row would be far more)."""
+    n = 8 * P  # 8 x 8 tiles: 64 words a shift
+    host = meshgemm.simulated(P, n, reps=(1, 2))
+    device = meshgemm.simulated(P, n, reps=(1, 2), device_skew=True)
+    assert 0 <= device["cycles"] - host["cycles"] <= 1
+    shift = host["model"]["shift"]
+    assert (P // 2) * shift <= device["launch"] - host["launch"] < (P // 2 + 1) * shift
+
+
 @pytest.mark.parametrize("n", range(1, 10))
 def test_meshgemm_ring_neighbours_are_at_most_two_hops_apart(n):
     """The interleaved ring visits every PE once and each shift (to the ring predecessor) spans at most
@@ -269,6 +284,9 @@ def test_meshgemm_ring_neighbours_are_at_most_two_hops_apart(n):
     links = [(p, 1 if d > s else -1) for s, d in meshgemm.shift_flows(n) for p in range(s, d, 1 if d > s else -1)]
     assert len(links) == len(set(links))  # every directed link carries one shift
     meshgemm.shift_route(1, n, vertical=n % 2 == 0)  # (builds its rules: raises on a port used twice)
+    back = meshgemm.shift_flows(n, successor=True)  # the device skew's reverse shift: the same flows reversed
+    assert sorted(back) == sorted((d, s) for s, d in meshgemm.shift_flows(n))
+    meshgemm.shift_route(3, n, vertical=False, successor=True)
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,7 +8,8 @@ window; each part touches only its own PEs' entries, and every PE gets the same 
 same order as in one call, so results and cycle counts do not depend on the number of threads.
 
 Threads: `WAFERSIM_THREADS` (default: the CPUs this process may use). `threads(n)` changes it for a
-block of code, for the launches of the host thread that entered it (benchmarks measure 1 against 2).
+block of code, for the launches of the host thread that entered it (benchmarks measure 1 against 2); the
+pool grows to the largest count asked for (`pool`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import contextvars
 import os
 import re
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Sequence
 
@@ -61,7 +63,12 @@ _configured: int | None = None
 # one thread, and the first of two threads to leave its block popped the other's count). The engine's own
 # threads run in a copy of the launching thread's context (`run`), and so does the debugger's launch thread.
 _entered: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar("wafersim_threads", default=())
+# The engine's pool and its worker count: sized for the largest count of parts asked for so far, replaced by a
+# larger one when a later `threads(n)` asks for more (a pool sized by the first count once ran a later, larger
+# count's parts on fewer threads without a word). The lock: host threads may launch at once.
 _pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
+_pool_lock = threading.Lock()
 
 
 def thread_count() -> int:
@@ -113,15 +120,26 @@ def _window_part(lanes: Lanes, lo: int, hi: int) -> Lanes:
     return Lanes(hi - lo, window=window)
 
 
+def pool(workers: int) -> ThreadPoolExecutor:
+    """The engine's thread pool, with at least `workers` threads (and at least this host thread's
+    `thread_count() - 1`): a new, larger one where the current one has fewer. The old one is not shut down (a
+    host thread may still be handing it parts): its idle threads exit once no one holds it."""
+    global _pool, _pool_workers
+    workers = max(workers, thread_count() - 1, 1)
+    with _pool_lock:
+        if _pool is None or _pool_workers < workers:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wafersim")
+            _pool_workers = workers
+        return _pool
+
+
 def run(work: Callable[..., None], parts: Sequence[Sequence]) -> None:
-    """work(*part) for every part (a sequence of arguments): all but the first on the pool's threads, the
-    first on this one."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(thread_count() - 1, 1), thread_name_prefix="wafersim")
+    """work(*part) for every part (a sequence of arguments): all but the first on the pool's threads (one each:
+    the pool has at least as many), the first on this one."""
+    executor = pool(len(parts) - 1)
     # Each part runs in a copy of this thread's context: NumPy's error state (`np.errstate`, set for the whole
     # run in `WaveSim.run`) lives in a context variable, which a pool thread would otherwise not see.
-    futures = [_pool.submit(contextvars.copy_context().run, work, *part) for part in parts[1:]]
+    futures = [executor.submit(contextvars.copy_context().run, work, *part) for part in parts[1:]]
     work(*parts[0])
     for future in futures:
         future.result()  # (re-raises a part's error)

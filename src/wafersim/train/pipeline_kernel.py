@@ -128,11 +128,19 @@ def optimizer_update(w, g, s1, s2, n, lr, h1, h2, eps, c1, c2, opt):
         w[0:n] = s1[0:n] * step + w[0:n]
 
 
+# The layer norm's rescaling where a sample's float32 sums overflow (values of about 2e19 and up): a power of
+# two, so the scaled values are exact, small enough that values up to float32's largest square and sum within
+# float32 (3.4e38 * 2**-100 = 2.7e8), large enough that the values that overflowed stay normal numbers.
+NORM_SCALE = 2.0 ** -100
+
+
 @jit
 def norm_forward(y, zs, rs, gamma, beta, zb, sb, samples, c, valid, inv_features, eps):
     """Layer norm of a micro-batch's slice y (c x samples, feature-major) in place: each sample's mean
     and variance over the column (two all-reduces), the normalised values kept in zs[zb:] and each
-    sample's 1/std in rs[sb:]; padded features (from `valid` on) give 0."""
+    sample's 1/std in rs[sb:]; padded features (from `valid` on) give 0. A sample whose sum or sum of
+    squared deviations leaves float32's range (finite values of about 2e19 and up) is normalised again
+    from its values times NORM_SCALE (`norm_forward_scaled`): the same result, not one of beta or nan."""
     for m in range(samples):
         total = 0.0
         for j in range(valid):
@@ -142,13 +150,40 @@ def norm_forward(y, zs, rs, gamma, beta, zb, sb, samples, c, valid, inv_features
         for j in range(valid):
             d = y[j * samples + m] - mean
             squares += d * d
-        rstd = 1.0 / math.sqrt(column_allreduce(squares, SUM) * inv_features + eps)
+        spread = column_allreduce(squares, SUM)   # the same on every PE of the column: they branch alike
+        if math.isfinite(spread):
+            rstd = 1.0 / math.sqrt(spread * inv_features + eps)
+            for j in range(c):
+                e = j * samples + m
+                normed = (y[e] - mean) * rstd if j < valid else 0.0
+                zs[zb + e] = normed
+                y[e] = normed * gamma[j] + beta[j]
+        else:
+            rstd = norm_forward_scaled(y, zs, gamma, beta, zb, m, samples, c, valid, inv_features, eps)
         rs[sb + m] = rstd
-        for j in range(c):
-            e = j * samples + m
-            normed = (y[e] - mean) * rstd if j < valid else 0.0
-            zs[zb + e] = normed
-            y[e] = normed * gamma[j] + beta[j]
+
+
+@jit
+def norm_forward_scaled(y, zs, gamma, beta, zb, m, samples, c, valid, inv_features, eps):
+    """`norm_forward` for sample m from its values times NORM_SCALE (exact: a power of two), whose sums stay
+    in float32's range: xhat = (x s - mean(x s)) / sqrt(var(x s) + eps s**2); returns 1/std of x itself,
+    rstd(x s) * s. A sample holding inf or nan still gives nan, as NumPy's layer norm does."""
+    total = 0.0
+    for j in range(valid):
+        total += y[j * samples + m] * NORM_SCALE
+    mean = column_allreduce(total, SUM) * inv_features
+    squares = 0.0
+    for j in range(valid):
+        d = y[j * samples + m] * NORM_SCALE - mean
+        squares += d * d
+    scaled_eps = eps * NORM_SCALE * NORM_SCALE   # in two products: 2**-200 is below float32's range
+    rstd = 1.0 / math.sqrt(column_allreduce(squares, SUM) * inv_features + scaled_eps)
+    for j in range(c):
+        e = j * samples + m
+        normed = (y[e] * NORM_SCALE - mean) * rstd if j < valid else 0.0
+        zs[zb + e] = normed
+        y[e] = normed * gamma[j] + beta[j]
+    return rstd * NORM_SCALE
 
 
 @jit
