@@ -304,3 +304,12 @@ def test_library_collectives_stay_clean_under_racecheck():
     assert stats.races == []
     expected = values.sum() + values.reshape(4, 6).max(axis=1).repeat(6)
     np.testing.assert_allclose(out.copy_to_host(), expected, rtol=1e-6)
+
+
+def test_a_route_change_race_is_saved_with_the_device(tmp_path):
+    dev = ws.Device(ws.WaferSpec.preset("dev", width=8, height=4))
+    out = dev.to_device(np.zeros(3, np.float32))
+    stats = send_first[1, (3, 1)](out, LOOP, routes=ROUTES, racecheck="report")
+    [loaded] = ws.Device.load(dev.save(tmp_path / "routes.npz")).launches
+    assert loaded.races == stats.races and loaded.races[0].kind == "route-change"
+    assert str(loaded.races[0]) == str(stats.races[0])
