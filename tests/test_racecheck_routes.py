@@ -9,12 +9,15 @@ first, so that its side comes hundreds of cycles after the other's, while the si
 lowest pc first, runs it first."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import wafersim as ws
 from conftest import line_of
 from wafersim import collectives as wsc
+from wafersim.isa.opcodes import opcode_cycles
 from wafersim.sim.strategy import Strategy, forced
 
 ROUTES = [ws.routes.row_broadcast(1)]
@@ -23,7 +26,7 @@ LOOP = 100  # trips of the delaying loop: some 400 cycles
 
 @ws.jit
 def send_first(out, n):
-    x = ws.threadIdx.x
+    x, b = ws.threadIdx.x, 3 * ws.blockIdx.x
     if x == 0:  # runs first in the simulator, but sends late
         acc = 0.0
         for i in range(n):
@@ -31,9 +34,9 @@ def send_first(out, n):
         ws.send(ws.RAMP, 5.0, channel=1)  # MARK-late-send
     if x == 1:
         ws.route(1, ws.WEST, ws.RAMP)  # MARK-early-change
-        out[1] = ws.recv(ws.RAMP, channel=1)
+        out[b + 1] = ws.recv(ws.RAMP, channel=1)
     if x == 2:
-        out[2] = ws.recv(ws.RAMP, channel=1)
+        out[b + 2] = ws.recv(ws.RAMP, channel=1)
 
 
 @ws.jit
@@ -119,10 +122,10 @@ def async_send_first(out, n):
             out[16 + i] = buf[i]
 
 
-def launch(kernel, racecheck, n=LOOP, size=3):
+def launch(kernel, racecheck, n=LOOP, size=3, blocks=1):
     dev = ws.Device(ws.WaferSpec.preset("dev", width=8, height=4))
     out = dev.to_device(np.zeros(size, np.float32))
-    stats = kernel[1, (3, 1)](out, n, routes=ROUTES, racecheck=racecheck)
+    stats = kernel[blocks, (3, 1)](out, n, routes=ROUTES, racecheck=racecheck)
     return out.copy_to_host(), stats
 
 
@@ -159,6 +162,16 @@ def test_a_send_run_before_an_earlier_route_change_is_reported(strategy):
     assert error.value.races == [race]
     assert "of route changes against routed words" in str(error.value)
     assert "ws.syncthreads() between the receives of the last words" in str(error.value)  # the advice
+
+
+def test_the_races_of_every_block_of_every_wave_are_counted():
+    """20 blocks of 3 PEs on a wafer of 8 x 4 run in 3 waves: the same race in each block, one report."""
+    out, stats = launch(send_first, "report", size=60, blocks=20)
+    assert stats.waves == 3
+    assert out.reshape(20, 3).tolist() == [[0.0, 5.0, 5.0]] * 20
+    [race] = stats.races
+    assert race.count == 20 and race.first.block_index == race.second.block_index
+    check_race(dataclasses.replace(race, count=1), send_first, "MARK-early-change", "MARK-late-send", sent_first=True)
 
 
 def test_a_route_change_run_before_an_earlier_send_is_reported_though_the_launch_deadlocks():
@@ -313,3 +326,50 @@ def test_a_route_change_race_is_saved_with_the_device(tmp_path):
     [loaded] = ws.Device.load(dev.save(tmp_path / "routes.npz")).launches
     assert loaded.races == stats.races and loaded.races[0].kind == "route-change"
     assert str(loaded.races[0]) == str(stats.races[0])
+
+
+PADDED_CHANGE = """
+.name padded
+    sreg r1, tid.x
+    seqi r2, r1, 1
+    bnz r2, changer
+    seqi r2, r1, 0
+    bz r2, listen
+    li r5, 7
+    send ramp, 1, r5
+    halt
+changer:
+{pad}
+    route 1, west, ramp
+    recv r4, ramp, 1
+    halt
+listen:
+    recv r4, ramp, 1
+    halt
+"""
+
+
+def test_the_change_s_cycle_counts_every_instruction_before_it_and_a_tie_is_a_race():
+    """PE 1 runs k `nop`s (plain instructions, whose issue cycles its run owes until a timing instruction)
+    then the change; PE 0's word passes PE 1's router at a fixed cycle. The change's cycle grows by a nop's
+    cost per nop; the simulator runs the send first, so a race exactly while the change comes at or before
+    the word's pass (at the same cycle the hardware may take either route), none after."""
+    spec = ws.WaferSpec.preset("dev", width=8, height=4)
+    dev = ws.Device(spec)
+    nop = opcode_cycles(spec)["nop"]
+    changes, passes = [], []
+    for k in range(8):
+        stats = dev.launch(ws.assemble(PADDED_CHANGE.format(pad="    nop\n" * k)), 1, (3, 1), [], routes=ROUTES,
+                           racecheck="report")
+        assert all(race.sent_first and race.kind == "route-change" for race in stats.races)
+        changes.append(stats.races[0].first.cycle if stats.races else None)
+        passes.append(stats.races[0].second.cycle if stats.races else None)
+    reported = [k for k in range(8) if changes[k] is not None]
+    assert reported == list(range(len(reported))) and 2 <= len(reported) < 8
+    word = passes[0]
+    assert all(p == word for p in passes[:len(reported)])
+    assert [changes[k] - changes[0] for k in reported] == [k * nop for k in reported]
+    assert changes[reported[-1]] == word and changes[0] + len(reported) * nop > word  # the last one: a tie
+    tie = dev.launch(ws.assemble(PADDED_CHANGE.format(pad="    nop\n" * reported[-1])), 1, (3, 1), [], routes=ROUTES,
+                     racecheck="report").races[0]
+    assert "at the same cycle: the hardware may route it either way" in str(tie)

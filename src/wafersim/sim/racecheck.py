@@ -200,16 +200,16 @@ class RaceChecker:
         #: route changes misordered against words passing their routers, found wave by wave:
         #: ((channel, change pc, send pc, sent first), change access, word access)
         self._route_pairs: list[tuple[tuple[int, int, int, bool], RaceAccess, RaceAccess]] = []
-        self._waves_seen: set[int] = set()
         #: whether the program changes routes (else its routed words need no watching)
         self.watches_routes = any(instr.op in ("route", "routr") for instr in launch.decoded.values())
 
     def wave_done(self, sim) -> None:
         """Find the route changes of a wave that ended (or failed) misordered against its routed words."""
-        if sim.route_watch is None or id(sim) in self._waves_seen:
+        watch = sim.route_watch
+        if watch is None or watch.analysed:
             return
-        self._waves_seen.add(id(sim))
-        for found in route_hazards(sim.route_watch):
+        watch.analysed = True
+        for found in route_hazards(watch):
             change = self._pe_access(sim, found["router"], found["change_pc"], found["change_cycle"], True)
             word = self._pe_access(sim, found["sender"], found["send_pc"], found["pass_cycle"], False)
             key = (found["channel"], found["change_pc"], found["send_pc"], found["send_seq"] < found["change_seq"])

@@ -26,15 +26,11 @@ set (one attribute test per routed send step otherwise).
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..isa.opcodes import RAMP
 from .routing import N_PORTS, OPPOSITE, Deliveries
-
-if TYPE_CHECKING:
-    from .racecheck import RaceHazard
 
 
 def _issue_of_plain_instruction() -> tuple[int, float]:
@@ -62,10 +58,11 @@ class RouteWatch:
         #: per send step: (channel, table, rows, first departures, last departures, send pc, seq)
         self.sends: list[tuple[int, Deliveries, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
         self.send_pc = -1  # the pc of the routed send running (`RoutedExchangeMixin._routed_send` sets it)
+        self.analysed = False  # (`RaceChecker.wave_done` has found its races)
 
     def changing(self, channel: int, pes: np.ndarray) -> np.ndarray:
-        """The channel's rules at `pes` before a change (a copy: (5, len(pes)))."""
-        return self.sim.routes.channel(channel)[:, pes].copy()
+        """The channel's rules at `pes` before a change ((5, len(pes)), a copy: fancy indexing)."""
+        return self.sim.routes.channel(channel)[:, pes]
 
     def changed(self, channel: int, pes: np.ndarray, before: np.ndarray, cost: float) -> None:
         """A `route` of cost `cost` set the rules of `pes` (`before`: `changing`'s copy)."""
