@@ -373,3 +373,28 @@ def test_the_change_s_cycle_counts_every_instruction_before_it_and_a_tie_is_a_ra
     tie = dev.launch(ws.assemble(PADDED_CHANGE.format(pad="    nop\n" * reported[-1])), 1, (3, 1), [], routes=ROUTES,
                      racecheck="report").races[0]
     assert "at the same cycle: the hardware may route it either way" in str(tie)
+
+
+@ws.jit
+def send_then_clear(out):
+    x = ws.threadIdx.x
+    if x == 0:
+        ws.send(ws.RAMP, 3.0, channel=1)
+        ws.route(1, ws.RAMP, ())  # the clean-up docs/routes.md advises: this PE sends no more
+    if x == 1:
+        out[1] = ws.recv(ws.RAMP, channel=1)
+
+
+@pytest.mark.parametrize("preset", ["dev", "wse2"])
+def test_a_pe_s_own_words_do_not_race_with_its_own_route_changes(preset):
+    """On wse2 the word takes 2 cycles up the ramp, so it reaches PE 0's router at the change's very cycle;
+    but a PE's own send and its own change are in its program order: no race. The races of the other PEs'
+    changes are found there as on `dev`."""
+    dev = ws.Device(ws.WaferSpec.preset(preset, width=8, height=4))
+    out = dev.to_device(np.zeros(2, np.float32))
+    stats = send_then_clear[1, (2, 1)](out, racecheck=True, routes=ROUTES)
+    assert stats.races == [] and out.copy_to_host().tolist() == [0.0, 3.0]
+    out = dev.to_device(np.zeros(3, np.float32))
+    stats = send_first[1, (3, 1)](out, LOOP, routes=ROUTES, racecheck="report")
+    [race] = stats.races
+    check_race(race, send_first, "MARK-early-change", "MARK-late-send", sent_first=True)

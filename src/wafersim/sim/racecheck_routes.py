@@ -16,7 +16,10 @@ was delivered), and compares them with the rule in force at the cycle the word p
 last change before that cycle; a change at that very cycle, or between a step's first and last word, with
 another rule makes it a hazard too: the hardware may do either).
 
-A change that leaves the rule as it was is no change. A barrier orders a route change against sends only
+A change that leaves the rule as it was is no change, and a PE's own words do not race with its own
+router's changes (program order: a PE that clears its rule from the ramp right after its last send, as
+docs/routes.md advises, is clean even where the ramp's latency has the word reach its router after the
+change's cycle). A barrier orders a route change against sends only
 through the cycles it gives them (a word sent after the barrier passes after the change made before it),
 so the documented patterns (change routes after `ws.syncthreads()`, or before any send of the channel)
 report nothing, and a word still on its way across a barrier is reported where the change really misses it.
@@ -163,7 +166,9 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
         lane = np.repeat(np.arange(len(rows)), counts)
         entry = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + start[rows][lane]
         key = (channel * N_PORTS + v_port[entry]) * n + v_pe[entry]
-        hit = np.isin(key, changed_keys)
+        # (a PE's own words and its own router's changes are in its program order, whatever the ramp's
+        # latency: a PE that clears its rule from the ramp right after its last send does not race)
+        hit = np.isin(key, changed_keys) & (v_pe[entry] != table.sources[rows[lane]])
         if not hit.any():
             continue
         lane, entry, key = lane[hit], entry[hit], key[hit]

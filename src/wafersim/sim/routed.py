@@ -290,10 +290,10 @@ class RoutedExchangeMixin:
             free = fifo.time.gather(slot, dest) - table.latency[entry]
             np.maximum(depart, _per_lane(np.maximum, free, lane, len(depart), -np.inf), out=depart)
             depart += self._share_links(table, rows[~blocked_lane], depart, depart)
-            if self.route_watch is not None:
-                self.route_watch.sent(ins.ch, table, rows[~blocked_lane], depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
+            if self.route_watch is not None:  # (racecheck: the words' departures, `racecheck_routes`)
+                self.route_watch.sent(ins.ch, table, rows[~blocked_lane], depart, depart)
             fifo.value.scatter(fifo.value_slots(word), dest, self.regs[ins.a][src.idx][lane])
             fifo.time.scatter(slot, dest, arrival)
             fifo.pushed[dest] += 1
