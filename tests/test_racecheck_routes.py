@@ -183,6 +183,8 @@ def test_a_route_change_run_before_an_earlier_send_is_reported_though_the_launch
     check_race(race, change_first, "MARK-late-change", "MARK-early-send", sent_first=False)
     assert isinstance(error.value.__cause__, ws.DeadlockError) and error.value.failure is error.value.__cause__
     assert "The launch then failed, perhaps because of them: DeadlockError" in str(error.value)
+    assert error.value.state is not None  # the failed wave's state, as the DeadlockError's
+    assert error.value.state.pc((2, 0)) is not None and error.value.state.pc((0, 0)) is None  # PE 2 waits
     with pytest.raises(ws.DeadlockError, match="racecheck found 1 route-change race") as deadlock:
         launch(change_first, "report")
     assert deadlock.value.races == [race]

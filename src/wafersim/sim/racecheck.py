@@ -248,7 +248,9 @@ class RaceChecker:
         if not races:
             return
         if raise_on_race:
-            raise route_failure_error(self.launch.program.name, races, error) from error
+            raised = route_failure_error(self.launch.program.name, races, error)
+            raised.wave_states = getattr(error, "wave_states", None)  # (its `state`, as the failure's: runtime)
+            raise raised from error
         note = (f"\n(racecheck found {plural(len(races), 'route-change race')} before this failure, which may "
                 f"cause it: err.races; docs/racecheck.md)")
         error.args = (f"{error.args[0] if error.args else error}{note}", *error.args[1:])
