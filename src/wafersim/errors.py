@@ -118,9 +118,12 @@ class KernelZeroDivisionError(WaferError, ZeroDivisionError):
 
 
 class RaceError(WaferError):
-    """Global-memory races found by a launch with `racecheck=True`: two PEs touching one word, at least one
-    writing, with no barrier between them. `races` lists them (`RaceHazard`: both PEs, both source
-    lines), `races_dropped` counts those left out, `stats` is the launch's `LaunchStats`."""
+    """Races found by a launch with `racecheck=True`: two PEs touching one global word, at least one
+    writing, with no barrier between them, or a route change that the simulation ran in the other order than
+    their cycles say against a word of its channel passing its router (kind 'route-change'). `races` lists
+    them (`RaceHazard`: both PEs, both source lines), `races_dropped` counts those left out, `stats` is the
+    launch's `LaunchStats` (None where the launch failed after route-change races: `failure` is its error,
+    also the `__cause__`)."""
 
 
 class WordTypeError(WaferError):

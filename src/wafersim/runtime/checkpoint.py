@@ -98,8 +98,11 @@ def _access_record(access: RaceAccess) -> list:
 
 def _race_record(race: RaceHazard) -> dict[str, Any]:
     """One race report as JSON (`RaceHazard`, its two `RaceAccess`es)."""
-    return {"address": race.address, "first": _access_record(race.first), "second": _access_record(race.second),
-            "count": race.count, "same_value": race.same_value}
+    record = {"address": race.address, "first": _access_record(race.first), "second": _access_record(race.second),
+              "count": race.count, "same_value": race.same_value}
+    if race.channel is not None:  # a route-change race
+        record.update(channel=race.channel, sent_first=race.sent_first)
+    return record
 
 
 def _access_of(entry: list) -> RaceAccess:
@@ -110,7 +113,7 @@ def _access_of(entry: list) -> RaceAccess:
 def _race_of(entry: dict[str, Any]) -> RaceHazard:
     # (files written before same-value races were told apart have no "same_value": all were races)
     return RaceHazard(entry["address"], _access_of(entry["first"]), _access_of(entry["second"]), entry["count"],
-                      bool(entry.get("same_value", False)))
+                      bool(entry.get("same_value", False)), entry.get("channel"), bool(entry.get("sent_first", False)))
 
 
 def _named(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[int, str]:

@@ -416,9 +416,10 @@ class Device:
         (default: on a terminal, for launches that run over a second; see `runtime.progress`); `trace`
         records a sampled activity trace (default: `Device.trace`, or the WAFERSIM_TRACE=1 variable);
         `routes` configures channels' routes in every block (`ws.routes`: a `Route` or a list of them);
-        `racecheck=True` checks global memory for races and raises `RaceError` listing them ('report':
-        only list them in `LaunchStats.races`; write-write races where every write stored the same bits
-        are listed as benign and never raised for; docs/racecheck.md); `keep_state=True` keeps the PEs' state at
+        `racecheck=True` checks global memory for races, and route changes against the routed words passing
+        their routers, and raises `RaceError` listing them ('report': only list them in `LaunchStats.races`;
+        write-write races where every write stored the same bits are listed as benign and never raised for;
+        docs/racecheck.md); `keep_state=True` keeps the PEs' state at
         the end (the last wave's; 'all': every wave's) as `stats.state`, readable by source name
         (`runtime.state.LaunchState`; docs/debugging.md). An error raised while PEs run always carries
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to

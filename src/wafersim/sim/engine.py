@@ -244,7 +244,12 @@ class Launch:
                 finish = sim.run()
             except WaferError as error:  # the failing wave's state goes with the error (runtime.state)
                 error.wave_states = [failed_snapshot(sim, error)]
+                if self.racecheck is not None:  # a route change misordered may be why it failed: say so
+                    self.racecheck.wave_done(sim)
+                    self.racecheck.launch_failed(error, self.raise_on_race)
                 raise
+            if self.racecheck is not None:
+                self.racecheck.wave_done(sim)
             if self.keep_state == "all" or (self.keep_state and w == self.placement.waves - 1):
                 self.kept_states.append(snapshot(sim))
             sim.release_state()

@@ -19,6 +19,10 @@ It costs about 40 bytes of host memory per global word accessed, so it is for sm
 Message passing through the fabric also orders accesses in fact, but the checker, like racecheck for
 shared memory, knows only barriers: a producer that stores, then sends a word to a consumer that loads
 is reported.
+
+It also reports route changes (`ws.route`) that the simulation ran in the other order than their cycles
+say against a word of their channel passing their router (kind "route-change", `RaceHazard.channel`):
+such a word took another route than the hardware would give it (`racecheck_routes`).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..arch.values import plural
+from .racecheck_routes import route_hazards
 
 if TYPE_CHECKING:
     from .engine import Launch
@@ -64,10 +69,17 @@ class RaceHazard:
     count: int = 1  # access pairs found for this pair of instructions (every racing access is in one)
     # both write, and every write to the word between the same barriers stored the same bits: benign
     same_value: bool = False
+    # a route change (`first`: the PE whose router changed, its `cycle` the change's) against a word of this
+    # channel passing that router (`second`: the sender, its `cycle` the pass), which the simulation ran in
+    # the other order; `sent_first`: it ran the send first (the word took the route before the change)
+    channel: int | None = None
+    sent_first: bool = False
 
     @property
     def kind(self) -> str:
-        """'read-write', 'write-write', or 'write-write (same value)' (benign: `same_value`)."""
+        """'read-write', 'write-write', 'write-write (same value)' (benign: `same_value`), or 'route-change'."""
+        if self.channel is not None:
+            return "route-change"
         if not (self.first.write and self.second.write):
             return "read-write"
         return "write-write (same value)" if self.same_value else "write-write"
@@ -78,6 +90,8 @@ class RaceHazard:
         return self.first.block_index != self.second.block_index
 
     def __str__(self) -> str:
+        if self.channel is not None:
+            return self._route_text()
         more = f" (and {plural(self.count - 1, 'more word pair')} from these instructions)" if self.count > 1 else ""
         if self.same_value:
             return (f"write-write (same value) on global word 0x{self.address:x}: {self.first}; {self.second}; "
@@ -85,6 +99,27 @@ class RaceHazard:
                     f"not raised){more}")
         return (f"{self.kind} race on global word 0x{self.address:x}: {self.first}; {self.second}; "
                 f"no barrier between them{more}")
+
+
+    def _route_text(self) -> str:
+        change, word = self.first, self.second
+
+        def where(access: RaceAccess) -> str:
+            return f"{access.source[0]}:{access.source[1]}" if access.source else f"pc {access.pc}"
+
+        if change.cycle == word.cycle:
+            order = "at the same cycle: the hardware may route it either way"
+        elif self.sent_first:
+            order = ("the simulation ran the send first, so the word took the route before the change, where the "
+                     "hardware, whose word gets there after the change, takes the new one")
+        else:
+            order = ("the simulation ran the change first, so the word took the changed route, where the hardware, "
+                     "whose word gets there before the change, takes the old one")
+        more = (f" (and {plural(self.count - 1, 'more word')} from these instructions)" if self.count > 1 else "")
+        return (f"route-change race on channel {self.channel}: thread {change.thread_index} of block "
+                f"{change.block_index} changes its router's route at {where(change)} (cycle {change.cycle:,.0f}); a "
+                f"word sent by thread {word.thread_index} of block {word.block_index} at {where(word)} passes that "
+                f"router at cycle {word.cycle:,.0f}; {order}{more}")
 
 
 def conflict_partners(group: np.ndarray, who: np.ndarray, write: np.ndarray) -> np.ndarray:
@@ -162,6 +197,65 @@ class RaceChecker:
         self.epoch = np.zeros(launch.placement.n_blocks, dtype=np.int64)  # barriers released, per block
         self.grid_epoch = 0  # grid barriers released (they order accesses of different blocks)
         self._parts: list[tuple[np.ndarray, ...]] = []
+        #: route changes misordered against words passing their routers, found wave by wave:
+        #: ((channel, change pc, send pc, sent first), change access, word access)
+        self._route_pairs: list[tuple[tuple[int, int, int, bool], RaceAccess, RaceAccess]] = []
+        #: whether the program changes routes (else its routed words need no watching)
+        self.watches_routes = any(instr.op in ("route", "routr") for instr in launch.decoded.values())
+
+    def wave_done(self, sim) -> None:
+        """Find the route changes of a wave that ended (or failed) misordered against its routed words."""
+        watch = sim.route_watch
+        if watch is None or watch.analysed:
+            return
+        watch.analysed = True
+        for found in route_hazards(watch):
+            change = self._pe_access(sim, found["router"], found["change_pc"], found["change_cycle"], True)
+            word = self._pe_access(sim, found["sender"], found["send_pc"], found["pass_cycle"], False)
+            key = (found["channel"], found["change_pc"], found["send_pc"], found["send_seq"] < found["change_seq"])
+            self._route_pairs.append((key, change, word))
+
+    def _pe_access(self, sim, pe: int, pc: int, cycle: float, write: bool) -> RaceAccess:
+        (bx, by), gx = self.launch.placement.block, self.launch.placement.grid[0]
+        x, y = sim.region.xy
+        b = int(sim.region.block_id[pe])
+        return RaceAccess(block_index=(b % gx, b // gx), thread_index=(int(x[pe] % bx), int(y[pe] % by)), pc=pc,
+                          source=self.launch.program.source_of(pc) if pc >= 0 else None, cycle=float(cycle),
+                          write=write)
+
+    def route_races(self) -> list[RaceHazard]:
+        """The route-change races found so far, one per (channel, pair of instructions, which ran first) at
+        its earliest word, in channel and cycle order."""
+        groups: dict[tuple, list] = {}
+        for key, change, word in self._route_pairs:
+            kept = groups.get(key)
+            if kept is None:
+                groups[key] = [change, word, 1]
+            else:
+                kept[2] += 1
+                if word.cycle < kept[1].cycle:
+                    kept[0], kept[1] = change, word
+        races = [RaceHazard(0, change, word, count, channel=key[0], sent_first=key[3])
+                 for key, (change, word, count) in groups.items()]
+        return sorted(races, key=lambda h: (h.channel, h.second.cycle, h.first.cycle))
+
+    def launch_failed(self, error: Exception, raise_on_race: bool) -> None:
+        """A launch failed (`error`): where route changes were misordered before it, the failure may be theirs
+        (a word the simulation routed elsewhere than the hardware would, a receiver then waiting for good).
+        racecheck=True raises a `RaceError` listing them, from `error`; 'report' adds them to `error` (its
+        `races`, and a note in its message)."""
+        races = self.route_races()
+        if not races:
+            return
+        if raise_on_race:
+            raised = route_failure_error(self.launch.program.name, races, error)
+            raised.wave_states = getattr(error, "wave_states", None)  # (its `state`, as the failure's: runtime)
+            raise raised from error
+        note = (f"\n(racecheck found {plural(len(races), 'route-change race')} before this failure, which may "
+                f"cause it: err.races; docs/racecheck.md)")
+        error.args = (f"{error.args[0] if error.args else error}{note}", *error.args[1:])
+        if hasattr(error, "add_fields"):
+            error.add_fields(races=races)
 
     def barrier_released(self, block_ids: np.ndarray, grid: bool = False) -> None:
         """A barrier released every PE of these blocks (a block may be listed once per PE); `grid`: a grid
@@ -189,7 +283,16 @@ class RaceChecker:
                             bits))
 
     def hazards(self) -> tuple[list[RaceHazard], int]:
-        """(the races found, capped at RACE_REPORT_LIMIT, in address order; how many were left out)."""
+        """(the races found, capped at RACE_REPORT_LIMIT: route-change races first, then those on global
+        memory in address order, benign ones last; how many were left out)."""
+        routes = self.route_races()
+        memory, dropped = self.memory_hazards()
+        reports = routes + memory
+        return reports[:RACE_REPORT_LIMIT], dropped + max(len(reports) - RACE_REPORT_LIMIT, 0)
+
+    def memory_hazards(self) -> tuple[list[RaceHazard], int]:
+        """(the races on global memory found, capped at RACE_REPORT_LIMIT, in address order; how many were
+        left out)."""
         if not self._parts:
             return [], 0
         addr, block, thread, epoch, pc, write, cycle, grid_epoch, bits = (np.concatenate(p)
@@ -232,7 +335,10 @@ def race_advice(races: list[RaceHazard], reported: list[RaceHazard] | None = Non
     """What can fix these races, one hint per kind found: a barrier only where one can order them (two
     different instructions: one PE's access before it, the other's after; two PEs storing different values
     with one instruction cannot be ordered by any barrier). `reported`: every race of the report, benign
-    same-value ones too (`races` by default), which tell an accumulation on one line from other races."""
+    same-value ones too (`races` by default), which tell an accumulation on one line from other races.
+    Route-change races get one hint of their own."""
+    hints = [ROUTE_ADVICE] if any(h.channel is not None for h in races) else []
+    races = [h for h in races if h.channel is None]
     def same_line(h: RaceHazard) -> bool:
         return h.first.source is not None and h.first.source == h.second.source
 
@@ -251,7 +357,6 @@ def race_advice(races: list[RaceHazard], reported: list[RaceHazard] | None = Non
     def orderable(h: RaceHazard) -> bool:
         return not one_line(h) and (h.first.pc != h.second.pc or h.kind == "read-write")
 
-    hints = []
     if any(one_line(h) for h in races):
         hints.append("a read and a write of one line by different PEs (counts[b] += 1 from several PEs, CUDA's "
                      "atomicAdd): there are no atomics, and no barrier makes such updates add up; accumulate in "
@@ -277,6 +382,34 @@ def race_advice(races: list[RaceHazard], reported: list[RaceHazard] | None = Non
     return hints
 
 
+ROUTE_ADVICE = ("route changes: change a channel's route only while no word of it is on its way through that "
+                "router, and send the words that need the new route only after the change: a ws.syncthreads() "
+                "between the receives of the last words of the old route and the change, and another between the "
+                "change and the first send that needs it (docs/routes.md, \"Changing routes inside a kernel\")")
+
+
+def _what_races(races: list[RaceHazard]) -> str:
+    """'on global memory', 'of route changes against routed words', or both, for the races listed."""
+    routes = any(h.channel is not None for h in races)
+    memory = any(h.channel is None for h in races)
+    return " and ".join((["on global memory"] if memory or not routes else []) +
+                        (["of route changes against routed words"] if routes else []))
+
+
+def route_failure_error(program: str, races: list[RaceHazard], error: Exception) -> "RaceError":
+    """The `RaceError` of a launch that failed (`error`) after route changes misordered against routed words
+    (`races`), which can be why it failed."""
+    from ..errors import RaceError
+
+    lines = "\n".join(f"  {hazard}" for hazard in races)
+    first = str(error).split("\n", 1)[0]
+    return RaceError(f"{program}: racecheck found {plural(len(races), 'race')} of route changes against routed "
+                     f"words (pairs of instructions):\n{lines}\nThe launch then failed, perhaps because of them: "
+                     f"{type(error).__name__}: {first}\nWhat can fix them:\n- {ROUTE_ADVICE}\nracecheck='report' "
+                     f"adds them to the launch's error as err.races (docs/racecheck.md)", races=races,
+                     races_dropped=0, stats=None, failure=error)
+
+
 def race_error(stats) -> "RaceError":
     """The `RaceError` of a launch whose `stats.races` has races that can change a result (benign same-value
     write-write ones are not raised for): every such race, one a line, and what can fix them."""
@@ -294,7 +427,7 @@ def race_error(stats) -> "RaceError":
             f"err.stats.races)" if benign else "")
     advice = "".join(f"\n- {hint}" for hint in race_advice(races, stats.races))
     total = f"{len(races)} or more" if hidden else len(races)
-    return RaceError(f"{stats.program}: racecheck found {total} {'race' if total == 1 else 'races'} on global "
-                     f"memory (pairs of instructions):\n{lines}{more}{also}\nWhat can fix them:{advice}\nracecheck='report' records "
+    return RaceError(f"{stats.program}: racecheck found {total} {'race' if total == 1 else 'races'} "
+                     f"{_what_races(races)} (pairs of instructions):\n{lines}{more}{also}\nWhat can fix them:{advice}\nracecheck='report' records "
                      f"them on LaunchStats.races without raising (docs/racecheck.md)", races=races,
                      races_dropped=stats.races_dropped, stats=stats)

@@ -132,7 +132,13 @@ class RoutedExchangeMixin:
         else:
             rx, tx = ins.a, ins.b
         self._count_routed_links(ins.ch)  # the words sent so far took the paths of the routes before
-        self.routes.set(ins.ch, pes, rx, tx)
+        watch = self.route_watch
+        if watch is None:
+            self.routes.set(ins.ch, pes, rx, tx)
+        else:  # (racecheck: which rules changed, and when, `racecheck_routes`)
+            before = watch.changing(ins.ch, pes)
+            self.routes.set(ins.ch, pes, rx, tx)
+            watch.changed(ins.ch, pes, before, self.launch.costs[ins.op])
 
     def _routed_rows(self, ins: Instr, lanes: Lanes) -> tuple[Deliveries, Lanes, np.ndarray]:
         """The paths of these lanes' words on the channel, the lanes in index form and their rows."""
@@ -244,8 +250,13 @@ class RoutedExchangeMixin:
         before = np.cumsum(counts) - counts
         return np.arange(int(counts.sum())) - before[lane] + first[lane], lane
 
+    #: racecheck's record of route changes and routed words (`racecheck_routes.RouteWatch`), else None
+    route_watch = None
+
     def _routed_send(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         table, L, rows = self._routed_rows(ins, lanes)
+        if self.route_watch is not None:  # (racecheck: the send whose steps run now)
+            self.route_watch.send_pc = pc
         fifo = self._fifo(RAMP, ins.ch)
         if L.count > 1 and ins.ch in self.routes.merge and self._expanded(table, rows).shared:
             return self._routed_send_in_turn(pc, ins, next_pc, cost, L)
@@ -281,6 +292,8 @@ class RoutedExchangeMixin:
             depart += self._share_links(table, rows[~blocked_lane], depart, depart)
             arrival = depart[lane] + table.latency[entry]
             self._check_arrival_order(ins.ch, dest, src.idx[lane], arrival, arrival)
+            if self.route_watch is not None:  # (racecheck: the words' departures, `racecheck_routes`)
+                self.route_watch.sent(ins.ch, table, rows[~blocked_lane], depart, depart)
             fifo.value.scatter(fifo.value_slots(word), dest, self.regs[ins.a][src.idx][lane])
             fifo.time.scatter(slot, dest, arrival)
             fifo.pushed[dest] += 1
@@ -388,6 +401,8 @@ class RoutedExchangeMixin:
         self.cycle[pes] = last + self.word_time
         self.progress[pes] += count.astype(self.progress.dtype)
         self._injected(channel)[pes] += count
+        if self.route_watch is not None:
+            self.route_watch.sent(channel, table, rows, later[:, 0], last)
         return expansion.sorted_dest  # (each receiver once: one source per receiver in a send)
 
     def _fused_stream_step(self, table: Deliveries, channel: int, pes: np.ndarray, rows: np.ndarray,
@@ -424,6 +439,8 @@ class RoutedExchangeMixin:
             self._check_arrival_order(channel, expansion.dest, pes[lane], later[lane, 0] + expansion.latency,
                                       later[lane, count[lane] - 1] + expansion.latency)
             raise AssertionError("the compiled and NumPy arrival checks disagree")  # (it raised above)
+        if self.route_watch is not None:
+            self.route_watch.sent(channel, table, rows, later[:, 0], later[np.arange(len(pes)), count - 1])
         return expansion.sorted_dest
 
     # ------------------------------------------------------------------ links shared by channels

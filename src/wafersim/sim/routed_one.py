@@ -54,6 +54,8 @@ def send_from_one(wave, ins: Instr, next_pc: int, cost: float, L: Lanes, table: 
     if len(links[0]):
         kernels.routed_one_reserve(wave.link_busy, *links, wave.n, leaves, leaves, wave.word_time, delay)
     depart[:] = departed
+    if wave.route_watch is not None:
+        wave.route_watch.sent(ins.ch, table, rows, depart, depart)
     kernels.routed_one_deliver(dest, latency, float(depart[0]), int(wave.regs[ins.a, src[0]]), int(src[0]),
                                previous, by, time_row, value_row, fifo.pushed)
     sender = Lanes(wave.n, idx=src)

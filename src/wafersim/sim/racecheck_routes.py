@@ -1,0 +1,208 @@
+"""Racecheck for routes: a route change at a router against a word of its channel passing that router.
+
+The simulator reads a router's route when it runs a send (`sim.routed`: the word's whole path is fixed
+then), and applies a `route` instruction at once, in the order it runs PEs. On hardware a word takes the
+route each router holds when the word passes it. The two agree unless a route change and a word of its
+channel passing its router run in the simulator in the other order than their cycles say: a send the
+simulator ran first whose word passes the router at or after the change's cycle (it took the old route,
+the hardware the new one), or a send it ran after the change whose word passes the router before it (the
+new route, where the hardware takes the old). Those are the misorders reported, exactly: under
+`racecheck`, each wave keeps a `RouteWatch` of every rule a `route`/`routr` changed (router, input port,
+old and new rule, cycle, pc) and every routed send step (the rows of the route table its words took, the
+first and last word's departure), each numbered in the order the simulation ran it. When the wave ends
+(or fails), `route_hazards` follows each word to the routers on its path where some rule changed, takes
+the output ports the simulation used there (from the table: the links it left by, and the ramp where it
+was delivered), and compares them with the rule in force at the cycle the word passed (the rule after the
+last change before that cycle; a change at that very cycle, or between a step's first and last word, with
+another rule makes it a hazard too: the hardware may do either).
+
+A change that leaves the rule as it was is no change, and a PE's own words do not race with its own
+router's changes (program order: a PE that clears its rule from the ramp right after its last send, as
+docs/routes.md advises, is clean even where the ramp's latency has the word reach its router after the
+change's cycle). A barrier orders a route change against sends only
+through the cycles it gives them (a word sent after the barrier passes after the change made before it),
+so the documented patterns (change routes after `ws.syncthreads()`, or before any send of the channel)
+report nothing, and a word still on its way across a barrier is reported where the change really misses it.
+Everything here runs only under racecheck: the executors call it only when their wave's `route_watch` is
+set (one attribute test per routed send step otherwise).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ..isa.opcodes import RAMP
+from .routing import N_PORTS, OPPOSITE, Deliveries
+
+
+def _issue_of_plain_instruction() -> tuple[int, float]:
+    """(pc, cycles owed by the lanes) of the `route` the NumPy run loop (`WaveSim._run_lanes`) is running: a
+    `route` is a plain instruction there, run without settling the issue cycles its lanes owe, which that
+    loop keeps in its local `pending_cost`. Read from its frame, only under racecheck, so that the route
+    change's cycle is exact without a cost on the loop that runs every instruction. (-1, 0.0) where no such
+    frame is found."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_run_lanes" and "pending_cost" in frame.f_locals:
+            return int(frame.f_locals["pc"]), float(frame.f_locals["pending_cost"])
+        frame = frame.f_back
+    return -1, 0.0
+
+
+class RouteWatch:
+    """A wave's route changes and routed send steps, numbered in the order the simulation ran them."""
+
+    def __init__(self, sim) -> None:
+        self.sim = sim
+        self.seq = 0
+        #: per change of a rule: (channel, router PE, input port, old mask, new mask, cycle, pc, seq)
+        self.changes: list[tuple[int, int, int, int, int, float, int, int]] = []
+        #: per send step: (channel, table, rows, first departures, last departures, send pc, seq)
+        self.sends: list[tuple[int, Deliveries, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
+        self.send_pc = -1  # the pc of the routed send running (`RoutedExchangeMixin._routed_send` sets it)
+        self.analysed = False  # (`RaceChecker.wave_done` has found its races)
+
+    def changing(self, channel: int, pes: np.ndarray) -> np.ndarray:
+        """The channel's rules at `pes` before a change ((5, len(pes)), a copy: fancy indexing)."""
+        return self.sim.routes.channel(channel)[:, pes]
+
+    def changed(self, channel: int, pes: np.ndarray, before: np.ndarray, cost: float) -> None:
+        """A `route` of cost `cost` set the rules of `pes` (`before`: `changing`'s copy)."""
+        after = self.sim.routes.channel(channel)[:, pes]
+        port, lane = np.nonzero(before != after)
+        if not len(port):
+            return
+        pc, owed = _issue_of_plain_instruction()
+        cycle = self.sim.cycle[pes[lane]].astype(np.float64) + owed + cost  # (its issue's end, as a global access's)
+        self.seq += 1
+        for p, i, t in zip(port.tolist(), lane.tolist(), cycle.tolist()):
+            self.changes.append((channel, int(pes[i]), p, int(before[p, i]), int(after[p, i]), t, pc, self.seq))
+
+    def sent(self, channel: int, table: Deliveries, rows: np.ndarray, first, last) -> None:
+        """Senders (rows of `table`) sent words departing from `first` to `last` (per sender)."""
+        self.seq += 1
+        first = np.array(first, dtype=np.float64).reshape(-1)
+        last = np.array(last, dtype=np.float64).reshape(-1)
+        self.sends.append((channel, table, np.array(rows, dtype=np.int64).reshape(-1), first, last,
+                           self.send_pc, self.seq))
+
+
+def _visits(table: Deliveries, region, ramp_latency: float) -> tuple[np.ndarray, ...]:
+    """Per row of `table`, the routers its words pass, as compressed rows: (start, PE, input port, cycles
+    after departure, output ports the words left by there as a mask (bit 4: delivered to that PE))."""
+    n = region.n
+    rows = len(table.sources)
+    l_row = np.repeat(np.arange(rows), np.diff(table.link_start))
+    d_row = np.repeat(np.arange(rows), np.diff(table.start))
+    link_pe, link_dir = table.link_pe, table.link_dir.astype(np.int64)
+    # Routers entered by a link: the neighbour the link leads to, by the opposite port, a hop later.
+    hop = np.zeros(len(link_pe))
+    nb = np.zeros(len(link_pe), dtype=np.int64)
+    port = np.zeros(len(link_pe), dtype=np.int64)
+    for d in range(4):
+        on = link_dir == d
+        if not on.any():
+            continue
+        step = region.hop_cycles(d)
+        hop[on] = step if np.isscalar(step) else np.asarray(step)[link_pe[on]]
+        nb[on] = link_pe[on] + region.offset(d)
+        port[on] = OPPOSITE[d]
+    v_row = np.concatenate([np.arange(rows), l_row])
+    v_pe = np.concatenate([table.sources.astype(np.int64), nb])
+    v_port = np.concatenate([np.full(rows, RAMP, dtype=np.int64), port])
+    v_lat = np.concatenate([np.full(rows, float(ramp_latency)), table.link_offset + hop])
+    # The outputs each (row, router) used: its links out, and the ramp where the row delivers there.
+    out_key = np.concatenate([l_row * n + link_pe, d_row * n + table.dest])
+    out_bit = np.concatenate([np.left_shift(1, link_dir), np.full(len(d_row), 1 << RAMP, dtype=np.int64)])
+    used = np.zeros(len(v_row), dtype=np.int64)
+    if len(out_key):
+        order = np.argsort(out_key, kind="stable")
+        keys, bits = out_key[order], out_bit[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        unique, merged = keys[starts], np.bitwise_or.reduceat(bits, starts)
+        at = np.minimum(np.searchsorted(unique, v_row * n + v_pe), len(unique) - 1)
+        used = np.where(unique[at] == v_row * n + v_pe, merged[at], 0)
+    order = np.argsort(v_row, kind="stable")
+    start = np.r_[0, np.cumsum(np.bincount(v_row, minlength=rows))]
+    return start, v_pe[order], v_port[order], v_lat[order], used[order]
+
+
+def _rule_outputs(mask: np.ndarray) -> np.ndarray:
+    """The output ports of rules (bit 5 alone: a rule that drops its words, 0 outputs), -1 for no rule (a
+    word arriving there is an error on hardware)."""
+    mask = np.asarray(mask, dtype=np.int64)
+    return np.where(mask == 0, -1, mask & ((1 << N_PORTS) - 1))
+
+
+def route_hazards(watch: RouteWatch) -> list[dict]:
+    """The misordered (route change, word passing its router) pairs of a wave, one dict per word pass found
+    (the change's PE, pc, cycle and seq; the sender's PE, send pc, the pass cycle and the send's seq; the
+    channel and whether the simulation ran the send first), in no particular order."""
+    if not watch.changes or not watch.sends:
+        return []
+    sim = watch.sim
+    region, n = sim.region, sim.region.n
+    changes = np.array([c[:5] for c in watch.changes], dtype=np.int64)
+    c_cycle = np.array([c[5] for c in watch.changes], dtype=np.float64)
+    c_pc = np.array([c[6] for c in watch.changes], dtype=np.int64)
+    c_seq = np.array([c[7] for c in watch.changes], dtype=np.int64)
+    c_channel, c_pe, c_port, c_old, c_new = changes.T
+    c_key = (c_channel * N_PORTS + c_port) * n + c_pe
+    order = np.lexsort((c_seq, c_key))  # (a router's changes are its PE's, in program order: cycles ascend)
+    c_key, c_cycle, c_pc, c_seq, c_pe = c_key[order], c_cycle[order], c_pc[order], c_seq[order], c_pe[order]
+    c_old, c_new = _rule_outputs(c_old[order]), _rule_outputs(c_new[order])
+    changed_keys = np.unique(c_key)
+    visits_of: dict[int, tuple[np.ndarray, ...]] = {}
+    parts = []
+    for channel, table, rows, first, last, pc, seq in watch.sends:
+        if not np.isin(channel, c_channel):
+            continue
+        visits = visits_of.get(id(table))
+        if visits is None:
+            visits = visits_of[id(table)] = _visits(table, region, sim.spec.ramp_latency)
+        start, v_pe, v_port, v_lat, used = visits
+        counts = start[rows + 1] - start[rows]
+        lane = np.repeat(np.arange(len(rows)), counts)
+        entry = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + start[rows][lane]
+        key = (channel * N_PORTS + v_port[entry]) * n + v_pe[entry]
+        # (a PE's own words and its own router's changes are in its program order, whatever the ramp's
+        # latency: a PE that clears its rule from the ramp right after its last send does not race)
+        hit = np.isin(key, changed_keys) & (v_pe[entry] != table.sources[rows[lane]])
+        if not hit.any():
+            continue
+        lane, entry, key = lane[hit], entry[hit], key[hit]
+        parts.append((key, first[lane] + v_lat[entry], last[lane] + v_lat[entry], used[entry],
+                      table.sources[rows[lane]].astype(np.int64), np.full(len(key), pc), np.full(len(key), seq)))
+    if not parts:
+        return []
+    key, pass_first, pass_last, used, s_pe, s_pc, s_seq = (np.concatenate(p) for p in zip(*parts))
+    found = []
+    first_of = np.searchsorted(c_key, key, "left")
+    end_of = np.searchsorted(c_key, key, "right")
+    for k in np.unique(key):
+        on = np.flatnonzero(key == k)
+        a, b = int(first_of[on[0]]), int(end_of[on[0]])
+        t, new, seq = c_cycle[a:b], c_new[a:b], c_seq[a:b]
+        lo = np.searchsorted(t, pass_first[on], "left")  # changes before the first word passes
+        hi = np.searchsorted(t, pass_last[on], "right")  # ... up to the last word's pass, included
+        before = np.where(lo > 0, new[np.maximum(lo - 1, 0)], c_old[a])  # the rule in force as it passes
+        ok = before == used[on]
+        # Changes while the words pass (a stream's words, or one word at the change's very cycle) must all
+        # leave the rule the simulation used (rare: a loop over those only).
+        for j in np.flatnonzero(ok & (hi > lo)):
+            ok[j] = bool((new[lo[j]:hi[j]] == used[on][j]).all())
+        for j in np.flatnonzero(~ok).tolist():
+            i = on[j]
+            if before[j] != used[i] and lo[j] > 0 and seq[lo[j] - 1] > s_seq[i]:
+                c = lo[j] - 1  # run after the send, in force before the word passed: it missed the word
+            elif before[j] != used[i] and lo[j] < len(t) and seq[lo[j]] < s_seq[i]:
+                c = lo[j]  # run before the send, in force only after the word passed: it caught it
+            else:  # the first change while the words pass that sets another rule (or the nearest one)
+                inside = [m for m in range(lo[j], hi[j]) if new[m] != used[i]]
+                c = inside[0] if inside else min(max(lo[j] - 1, 0), len(t) - 1)
+            found.append({"channel": int(k // n // N_PORTS), "router": int(c_pe[a + c]), "change_pc": int(c_pc[a + c]),
+                          "change_cycle": float(t[c]), "change_seq": int(seq[c]), "sender": int(s_pe[i]),
+                          "send_pc": int(s_pc[i]), "pass_cycle": float(pass_first[i]),
+                          "last_pass_cycle": float(pass_last[i]), "send_seq": int(s_seq[i])})
+    return found
