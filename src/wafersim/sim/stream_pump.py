@@ -42,13 +42,31 @@ PARALLEL_RECEIVERS = sys.maxsize
 class StreamPumpMixin:
     """The stream pump of `WaveSim` (called by `background._background` after a routed `senda` step)."""
 
+    #: Set by `_background` around a `senda` step that a pump may follow: the routed step then holds its words
+    #: (`routed._fused_stream_step`) in `_first_step` (fifo, senders, p_lane, p_latency, counts, segments of one
+    #: sender and of several, values, departures) for the pump to deliver (`Strategy.pump_first_step`).
+    _defer_first_step = False
+    _first_step: tuple | None = None
+
+    def _deliver_first_step(self) -> None:
+        """Store the held words of `_first_step` (if any) into their receivers' FIFOs, as the step would have."""
+        held, self._first_step = self._first_step, None
+        if held is not None:
+            from . import stream_pump_steps
+
+            fifo, _, p_lane, p_latency, count, one, many, values, departures = held
+            stream_pump_steps.deliver(fifo.time.block, fifo.value.block, one, many, p_lane, p_latency, values,
+                                      departures, count)
+
     def _pump_stream(self, pc: int, ins: Instr, cost: float, L: Lanes, out: list, state: np.ndarray) -> int:
         """After a step of the routed `senda` at `pc` by the lanes `L` (index form; `out`: its continuations,
         `state`: the channel's senda state), run further pairs of steps while they are steady (module
         docstring); `out` becomes the senders' going on where the last pair sent their last words. Returns the
-        pairs run (0 where the pump does not apply)."""
+        pairs run (0 where the pump does not apply). The step's words held (`_first_step`) go to the pump,
+        else are delivered."""
         receivers = self._pump_receivers(pc, ins, L, out)
         if receivers is None:
+            self._deliver_first_step()
             return 0
         r_pc, r_ins, R, table, rows, r_base, r_length = receivers
         from . import stream_pump_kernels  # (imports Numba: only launches with routed background sends load it)
@@ -69,8 +87,18 @@ class StreamPumpMixin:
         parts = [(s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, expansion.dest, expansion.lane,
                   expansion.latency, by_dest, by_lane, by_latency, links.link, links.lane, links.link_offset)]
         most = -1
+        held, self._first_step = self._first_step, None
+        if held is not None and (held[0] is not fifo or not np.array_equal(held[1], s_pes)):
+            self._first_step = held  # (another FIFO's or senders' step: delivered as it is)
+            self._deliver_first_step()
+            held = None
+        first = held[4:] if held is not None else _NO_FIRST_STEP
         if len(r_pes) >= PARALLEL_RECEIVERS and parallel.thread_count() > 1:
             split = _split(parts[0], min(parallel.thread_count(), len(s_pes)))
+            if split is not None and held is not None:  # (parts take no held words: delivered first)
+                self._first_step = held
+                self._deliver_first_step()
+                held, first = None, _NO_FIRST_STEP
             if split is not None:
                 most = stream_pump_kernels.steady_pairs(s_pes, s_length, r_pes, r_length, self.progress, fifo.pushed,
                                                         fifo.popped, expansion.dest, expansion.lane, receiver_of,
@@ -89,7 +117,8 @@ class StreamPumpMixin:
                 self._injected(ins.ch), self.sram, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block,
                 dest, lane, latency, by_dest, by_lane, by_latency, busy, link, link_lane, link_offset, previous, by,
                 np.zeros((len(s_pes), fifo.depth), dtype=self.time_dtype), most, self.strategy.pump_slot_free,
-                self.strategy.pump_panel)
+                self.strategy.pump_panel, first[1], first[2], first[3].astype(self.sram.dtype, copy=False),
+                first[4], first[0])
 
         self._injected(ins.ch)  # (made here, not in the threads)
         if len(parts) == 1:
@@ -158,6 +187,12 @@ class StreamPumpMixin:
         if (length <= 0).any() or (base < 0).any() or (base + length > self.sram.shape[0]).any():
             return None
         return r_pc, r_ins, R, table, rows, base, length
+
+
+#: `stream_pump_kernels.pump`'s `first_*` where no step's words are held: (counts, segments of one sender and of
+#: several, values, departures), empty.
+_NO_FIRST_STEP = (np.empty(0, dtype=np.int64), np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64),
+                  np.empty((0, 0)), np.empty((0, 0)))
 
 
 def _split(whole: tuple, count: int) -> list[tuple] | None:
