@@ -12,6 +12,9 @@ import wafersim as ws
 from wafersim.kernels import gemm
 from wafersim.sim import stream_pump_closed, stream_pump_kernels, stream_pump_steps
 from wafersim.sim.background_kernels import background_receive_step
+from wafersim.sim.fifo_kernels import distinct_links
+from wafersim.sim.stream_pump_closed import latency_range
+from wafersim.sim.stream_pump_panel import panel_applies
 from wafersim.sim.routed_step_kernels import routed_send_step
 from wafersim.sim.strategy import FAST, forced
 
@@ -19,7 +22,8 @@ from wafersim.sim.strategy import FAST, forced
 NAMES = ("s_pes s_base s_length s_cost s_state r_pes r_base r_length r_cost r_state receiver_of word_time "
          "whole_cycles cycle stall progress injected sram pushed popped time_block value_block dest lane latency "
          "by_dest by_lane by_latency link_busy link link_lane link_offset previous by slot_free most fuse_free "
-         "panel_runs first_one first_many first_values first_departures first_sent").split()
+         "panel_runs first_one first_many first_values first_departures first_sent p_dest p_lane p_latency distinct "
+         "low high panel_fits").split()
 CONFIGS = [(2, 8, None), (4, 8, None), (4, 6, 5), (4, 5, 3), (3, 7, 4), (5, 6, 7)]
 
 
@@ -40,6 +44,14 @@ def captured(p: int, tile: int, depth: int | None, monkeypatch) -> list[tuple]:
         out, _ = gemm.gemm(a, b, p, device=ws.Device(spec))
     monkeypatch.setattr(stream_pump_kernels, "pump", pump)  # (the tests call it themselves)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4)
+    for args in calls:  # (the route's constants, kept from call to call and launch to launch, as found afresh)
+        s = dict(zip(NAMES, args))
+        p_dest, p_lane, p_latency = pe_ordered(s)
+        for name, want in (("p_dest", p_dest), ("p_lane", p_lane), ("p_latency", p_latency)):
+            np.testing.assert_array_equal(s[name], want, err_msg=name)
+        facts = (bool(distinct_links(s["link"], s["link_busy"].shape[1])), *latency_range(p_latency),
+                 bool(panel_applies(s["s_pes"], s["r_pes"], p_lane, s["word_time"], len(s["cycle"]))))
+        assert (s["distinct"], s["low"], s["high"], s["panel_fits"]) == facts
     return calls
 
 

@@ -107,10 +107,15 @@ class StreamPumpMixin:
                     return 0
                 parts = split
         results = [None] * len(parts)
+        if len(parts) == 1:  # (the route's own: kept from call to call)
+            constants = [self._pump_constants(expansion, s_pes, r_pes, links.link, busy.shape[1])]
+        else:
+            constants = [_part_constants(part, busy.shape[1], float(self.word_time), len(self.cycle)) for part in parts]
 
         def run_part(k: int, part: tuple) -> None:
             (s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, dest, lane, latency, by_dest, by_lane,
              by_latency, link, link_lane, link_offset) = part
+            p_dest, p_lane, p_latency, (distinct, low, high, panel_fits) = constants[k]
             results[k] = stream_pump_kernels.pump(
                 s_pes, s_base, s_length, float(cost), state, r_pes, r_base, r_length, r_cost, r_state, receiver_of,
                 float(self.word_time), self.launch.whole_cycles, self.cycle, self.stall, self.progress,
@@ -118,7 +123,7 @@ class StreamPumpMixin:
                 dest, lane, latency, by_dest, by_lane, by_latency, busy, link, link_lane, link_offset, previous, by,
                 np.zeros((len(s_pes), fifo.depth), dtype=self.time_dtype), most, self.strategy.pump_slot_free,
                 self.strategy.pump_panel, first[1], first[2], first[3].astype(self.sram.dtype, copy=False),
-                first[4], first[0])
+                first[4], first[0], p_dest, p_lane, p_latency, distinct, low, high, panel_fits)
 
         self._injected(ins.ch)  # (made here, not in the threads)
         if len(parts) == 1:
@@ -136,6 +141,24 @@ class StreamPumpMixin:
         if results[0][1] == stream_pump_kernels.FINISHED:  # every sender sent its last words: they go on
             out[:] = [(out[0][0], Lanes.from_indices(self.n, L.idx), False)]
         return results[0][0]
+
+    def _pump_constants(self, expansion, s_pes: np.ndarray, r_pes: np.ndarray, link: np.ndarray,
+                        links: int) -> tuple:
+        """`stream_pump_kernels.pump`'s entries in their receivers' order and `pump_facts` for the senders
+        `s_pes` of this expansion (whose sorted receivers are `r_pes`), kept on the expansion, which a route's
+        table keeps from launch to launch (`routed._expanded`): a GEMM's 128 pump calls ask for a few."""
+        from . import stream_pump_kernels
+
+        kept = expansion.__dict__.setdefault("_pump_constants", {})
+        key = (s_pes.tobytes(), float(self.word_time), links, len(self.cycle))
+        found = kept.get(key)
+        if found is None:
+            if len(kept) >= 8:
+                kept.clear()
+            p_dest, p_lane, p_latency = expansion.pe_sorted
+            found = kept[key] = (p_dest, p_lane, p_latency, stream_pump_kernels.pump_facts(
+                s_pes, r_pes, p_lane, p_latency, link, links, float(self.word_time), len(self.cycle)))
+        return found
 
     def _pump_receivers(self, pc: int, ins: Instr, L: Lanes, out: list) -> tuple | None:
         """(receivers' pc, their instruction, their lanes in index form, the senders' route table and rows, the
@@ -193,6 +216,17 @@ class StreamPumpMixin:
 #: several, values, departures), empty.
 _NO_FIRST_STEP = (np.empty(0, dtype=np.int64), np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64),
                   np.empty((0, 0)), np.empty((0, 0)))
+
+
+def _part_constants(part: tuple, links: int, word_time: float, pes: int) -> tuple:
+    """`StreamPumpMixin._pump_constants` of a part of the senders (`_split`), found afresh."""
+    from . import stream_pump_kernels, stream_pump_steps
+
+    s_pes, r_pes, receiver_of, dest, lane, latency, link = part[0], part[3], part[6], part[7], part[8], part[9], part[13]
+    order = stream_pump_steps.pe_order(receiver_of)
+    p_lane, p_latency = lane[order], latency[order]
+    return (dest[order], p_lane, p_latency,
+            stream_pump_kernels.pump_facts(s_pes, r_pes, p_lane, p_latency, link, links, word_time, pes))
 
 
 def _split(whole: tuple, count: int) -> list[tuple] | None:

@@ -24,7 +24,7 @@ from .background_kernels import background_receive_step
 from .fifo_kernels import distinct_links
 from .stream_pump_closed import departures_fit, latency_range, receive_slots
 from .stream_pump_panel import panel_applies, run_panel
-from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, segments_of_one, steady_send
+from .stream_pump_steps import KNOWN, deliver, deliver_receive, segments_of_one, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -156,8 +156,9 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
          by_dest: np.ndarray, by_lane: np.ndarray, by_latency: np.ndarray, link_busy: np.ndarray, link: np.ndarray,
          link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray, by: np.ndarray,
          slot_free: np.ndarray, most: int, fuse_free: bool, panel_runs: bool, first_one: np.ndarray,
-         first_many: np.ndarray, first_values: np.ndarray, first_departures: np.ndarray, first_sent: np.ndarray
-         ) -> tuple[int, int, np.ndarray, np.ndarray]:
+         first_many: np.ndarray, first_values: np.ndarray, first_departures: np.ndarray, first_sent: np.ndarray,
+         p_dest: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, distinct: bool, low: float, high: float,
+         panel_fits: bool) -> tuple[int, int, np.ndarray, np.ndarray]:
     """Pairs of steps (the receivers' `recva` step, then the senders' `senda` step) while `steady_counts` finds
     the next pair steady, `most` pairs at most (-1: no limit). `s_*`: the senders (sorted, all resuming their
     transfers), `r_*`: their receivers (sorted, distinct: the receivers of the senders' routes, every one of
@@ -169,7 +170,10 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     (`StreamPumpMixin._pump_stream`) with its words not yet delivered, as `steady_send` returns them (its
     segments, values, departures, counts; `first_sent` empty: none, delivered): where its receivers take exactly
     those words at the first word of their transfers, in closed form (`start_receives`), else delivered first
-    (`deliver`, as that step would have). Returns
+    (`deliver`, as that step would have). `p_dest`, `p_lane`, `p_latency`: the entries in their receivers'
+    order (`stream_pump_steps.pe_order`), and `distinct`, `low`, `high`, `panel_fits` as `pump_facts` finds
+    them: fixed for a route's senders, found once for the calls of a launch (`StreamPumpMixin._pump_stream`).
+    Returns
     (pairs run, STOPPED or FINISHED (the last pair's senders sent their last words), -, -);
     on a word that would arrive before one queued earlier, (pairs, EARLY, departures, counts) of that senders'
     step, left as the scheduler's path leaves it (the caller raises the RouteError).
@@ -187,8 +191,6 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     finished = np.empty(receivers, dtype=np.bool_)
     moved = np.empty(receivers, dtype=np.bool_)
     latest = np.empty(receivers)
-    order = pe_order(receiver_of)  # the receivers' entries in PE order (`stream_pump_steps`)
-    p_dest, p_lane, p_latency = dest[order], lane[order], latency[order]
     # A senders' step leaves its words to deliver (`pending`) until the receivers' next step: where they take
     # exactly those words, `deliver_receive` writes each word once, into SRAM and the FIFO slot's final state.
     sent = np.empty(senders, dtype=np.int64)  # (the pending step's counts: `count` is the next pair's)
@@ -201,7 +203,6 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     # that one is such a receive too, it rewrites every one of those slots, none read in between (the senders'
     # step between reads `freed`, not the slots), and they are dropped; else made (`receive_slots`) first.
     rewrites = fuse_free and value_block.shape[0] == depth
-    low, high = latency_range(p_latency)
     before = np.empty(receivers)  # (the receivers' clocks before the receive whose slots' stores wait)
     held = False  # (whether some do: those of the receive of `held_one`, `held_many`, `held_values`, ...)
     held_one, held_many, held_values, held_departures = one, many, values, departures
@@ -212,9 +213,8 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
         one, many, values, departures = first_one, first_many, first_values, first_departures
         sent[:] = first_sent
         pending = True
-    distinct = distinct_links(link, link_busy.shape[1])  # (the same links every step: `share_links` reads less)
     # (runs of steady pairs in closed form per sender, `stream_pump_panel`, where the pair's receive is `whole`)
-    panel = panel_runs and rewrites and distinct and panel_applies(s_pes, r_pes, p_lane, word_time, len(cycle))
+    panel = panel_runs and rewrites and distinct and panel_fits
     pairs = 0
     while pairs != most:
         words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
@@ -306,6 +306,17 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     if pending:
         deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
     return pairs, FINISHED if last else STOPPED, np.empty((0, 0)), count
+
+
+@njit(cache=True, nogil=True)
+def pump_facts(s_pes: np.ndarray, r_pes: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, link: np.ndarray,
+               links: int, word_time: float, pes: int) -> tuple[bool, float, float, bool]:
+    """What `pump` needs of a route's senders that no step changes: (no link listed twice (`share_links` then
+    reads less), the least and most latency (`latency_range`), `stream_pump_panel.panel_applies`). `p_lane`,
+    `p_latency`: the entries in their receivers' order; `links`: the links' count (`link_busy.shape[1]`)."""
+    low, high = latency_range(p_latency)
+    return (distinct_links(link, links), low, high,
+            panel_applies(s_pes, r_pes, p_lane, word_time, pes))
 
 
 @njit(cache=True, nogil=True)
