@@ -20,6 +20,11 @@ arrays in the same order, and stops before such a pair of steps: the scheduler t
 have found after the last one. A pair whose senders' step sends every sender's last words is run too (the
 senders' continuation then goes on, as that step's would). Results, cycles, statistics and link reservations
 are therefore identical; tests/test_stream_pump.py compares them with and without the pump, and with NumPy.
+
+The senders' step the pump follows leaves its words undelivered (`Strategy.pump_first_step`: `_first_step`,
+delivered before anything else reads those FIFO slots): the pump's first receive, which starts the receivers'
+transfers, then takes them in closed form as the steady ones do (`stream_pump_kernels.start_receives`), where
+the step would have stored them and a general receive read them back.
 """
 from __future__ import annotations
 
@@ -222,7 +227,8 @@ def _part_constants(part: tuple, links: int, word_time: float, pes: int) -> tupl
     """`StreamPumpMixin._pump_constants` of a part of the senders (`_split`), found afresh."""
     from . import stream_pump_kernels, stream_pump_steps
 
-    s_pes, r_pes, receiver_of, dest, lane, latency, link = part[0], part[3], part[6], part[7], part[8], part[9], part[13]
+    s_pes, r_pes, receiver_of, dest, lane, latency = part[0], part[3], part[6], part[7], part[8], part[9]
+    link = part[13]
     order = stream_pump_steps.pe_order(receiver_of)
     p_lane, p_latency = lane[order], latency[order]
     return (dest[order], p_lane, p_latency,
