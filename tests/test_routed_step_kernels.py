@@ -21,9 +21,11 @@ STAT_SCALARS = ("cycles", "instructions", "op_counts", "flops", "vector_elements
 
 def counted(monkeypatch) -> list[int]:
     """Calls of the fused step (senders per call), in either form (`routed_send_step`, or
-    `stream_pump_steps.send_step_in_pe_order` where each receiver appears once)."""
+    `stream_pump_steps.send_step_in_pe_order` where each receiver appears once, `send_step_undelivered` where
+    a stream pump may follow: `Strategy.pump_first_step`)."""
     calls: list[int] = []
-    for module, name in ((routed_step_kernels, "routed_send_step"), (stream_pump_steps, "send_step_in_pe_order")):
+    for module, name in ((routed_step_kernels, "routed_send_step"), (stream_pump_steps, "send_step_in_pe_order"),
+                         (stream_pump_steps, "send_step_undelivered")):
         step = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *args, step=step: calls.append(len(args[0])) or step(*args))
     return calls

@@ -15,6 +15,7 @@ from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
 NO_PUMP = Strategy(stream_pump=False)
 SLOTS_READ = Strategy(pump_slot_free=False)  # (the pump's senders read the slots' free times again)
 PAIR_BY_PAIR = Strategy(pump_panel=False)  # (no runs of pairs in closed form per sender)
+FIRST_STORED = Strategy(pump_first_step=False)  # (the senders' step before the pump stores its words itself)
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "waves")
 
@@ -54,7 +55,7 @@ def test_gemm_is_identical_with_and_without_the_pump(p, tile, depth, monkeypatch
     spec = ws.WaferSpec(width=p, height=p) if depth is None else ws.WaferSpec(width=p, height=p, fifo_depth=depth)
     calls = counted(monkeypatch)
     runs = []
-    for strategy in (REFERENCE, NO_PUMP, SLOTS_READ, PAIR_BY_PAIR, FAST):
+    for strategy in (REFERENCE, NO_PUMP, SLOTS_READ, PAIR_BY_PAIR, FIRST_STORED, FAST):
         with forced(strategy):
             runs.append(gemm.gemm(a, b, p, device=ws.Device(spec)))
     assert_same(runs)
@@ -167,7 +168,7 @@ def test_the_pump_stops_where_the_scheduler_would_run_other_steps(work, short, l
     late (its sender waits on a full FIFO: never pumped): identical runs with and without the pump."""
     calls = counted(monkeypatch)
     runs, pairs = [], []
-    for strategy in (REFERENCE, NO_PUMP, SLOTS_READ, PAIR_BY_PAIR, FAST):
+    for strategy in (REFERENCE, NO_PUMP, SLOTS_READ, PAIR_BY_PAIR, FIRST_STORED, FAST):
         calls.clear()
         with forced(strategy):
             runs.append(run_beside_work(work, short, late))
@@ -217,11 +218,12 @@ def test_pump_kernel_stops_before_a_step_that_finishes_a_transfer():
 def test_steady_counts_in_order_is_steady_counts_and_receive_applies(seed):
     """`steady_counts_in_order` (the pump's, receivers in PE order, each once) against the two functions it
     fuses: the same words, takes and counts as `steady_counts`, and uniform[0] as `receive_applies` (no
-    segments of several senders), over random states that make both answers common."""
+    segments of several senders), uniform[1] as it but for receivers all at the first word of their transfers
+    (`Strategy.pump_first_step`), over random states that make both answers common."""
     from wafersim.sim.stream_pump_steps import receive_applies
 
     rng = np.random.default_rng(seed)
-    depth, agreed, uniform_seen = 4, 0, set()
+    depth, agreed, uniform_seen, starts_seen = 4, 0, set(), set()
     for _ in range(400):
         senders = int(rng.integers(1, 4))
         receivers = senders * int(rng.integers(1, 3))
@@ -231,6 +233,8 @@ def test_steady_counts_in_order_is_steady_counts_and_receive_applies(seed):
         p_lane[:senders] = np.arange(senders)  # (every sender has a receiver)
         pes = senders + receivers
         progress = rng.choice([0, 4, 4, 8], pes).astype(np.int64)
+        if rng.random() < 0.3:  # (every receiver at the first word of its transfer)
+            progress[r_pes] = 0
         popped = rng.choice([0, 4], pes).astype(np.int64)
         pushed = popped + rng.choice([0, 2, 2, 4], pes).astype(np.int64)
         s_length = rng.choice([10, 20, 20], senders).astype(np.int64)
@@ -239,7 +243,7 @@ def test_steady_counts_in_order_is_steady_counts_and_receive_applies(seed):
         sent = rng.choice([2, 2, 4], senders).astype(np.int64)
         taken, count = np.zeros(receivers, np.int64), np.zeros(senders, np.int64)
         want_taken, want_count = np.zeros(receivers, np.int64), np.zeros(senders, np.int64)
-        room, uniform = np.empty(senders, np.int64), np.zeros(1, np.bool_)
+        room, uniform = np.empty(senders, np.int64), np.zeros(2, np.bool_)
         words = stream_pump_kernels.steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed,
                                                            popped, p_lane, depth, taken, count, room, r_base, sent,
                                                            uniform)
@@ -254,4 +258,10 @@ def test_steady_counts_in_order_is_steady_counts_and_receive_applies(seed):
                                   p_lane, sent)
         assert bool(uniform[0]) == applies
         uniform_seen.add(applies)
-    assert agreed > 20 and uniform_seen == {True, False}  # (the states reach both answers)
+        later = progress.copy()  # (the same state a word on: `receive_applies` then asks all but the start)
+        later[r_pes] += 1
+        starts = bool((progress[r_pes] == 0).all()) and receive_applies(
+            r_pes, r_base - 1, later, pushed, popped, taken, np.empty((0, 5), np.int64), p_lane, sent)
+        assert bool(uniform[1]) == starts
+        starts_seen.add(starts)
+    assert agreed > 20 and uniform_seen == {True, False} == starts_seen  # (the states reach both answers)

@@ -10,7 +10,7 @@ import pytest
 
 from wafersim.sim import stream_pump_kernels, stream_pump_panel
 
-from test_stream_pump_steps import NAMES, assert_states_equal, captured, fresh, reference_pump
+from test_stream_pump_steps import NAMES, assert_states_equal, captured, fresh, land_first_step, reference_pump
 
 RUN_PANEL = ("s_pes s_base s_length s_cost s_state r_pes r_base r_length r_cost r_state word_time cycle stall progress "
              "injected sram pushed popped time_block value_block p_lane p_latency link_busy link link_lane link_offset "
@@ -69,14 +69,21 @@ def summa_states():
 
 
 def test_runs_in_closed_form_in_summa_launches(summa_states, monkeypatch):
-    """As captured: runs in closed form take every steady pair after the first (whose receive reads the FIFOs
-    the scheduler's step filled), bit for bit as the steps pair by pair."""
+    """As captured: runs in closed form take every steady pair (the first too: its receive starts the receivers'
+    transfers with the words the senders' step before held, `Strategy.pump_first_step`), bit for bit as the steps
+    pair by pair; and every pair after the first where that step stored its words (its receive reads them)."""
     total = 0
     for args in summa_states:
         ran = assert_three_ways(args, lambda state: None, monkeypatch)
         total += sum(ran)
         pairs, _ = reference_pump(fresh(args))
-        assert sum(ran) == max(pairs - 1, 0)
+        assert len(args[NAMES.index("first_sent")])  # (as the FAST strategy captures them)
+        assert sum(ran) == pairs
+
+        def stored(state):
+            land_first_step(state)
+
+        assert sum(assert_three_ways(args, stored, monkeypatch)) == max(pairs - 1, 0)
     assert total > 20
 
 

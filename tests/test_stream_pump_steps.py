@@ -12,6 +12,9 @@ import wafersim as ws
 from wafersim.kernels import gemm
 from wafersim.sim import stream_pump_closed, stream_pump_kernels, stream_pump_steps
 from wafersim.sim.background_kernels import background_receive_step
+from wafersim.sim.fifo_kernels import distinct_links
+from wafersim.sim.stream_pump_closed import latency_range
+from wafersim.sim.stream_pump_panel import panel_applies
 from wafersim.sim.routed_step_kernels import routed_send_step
 from wafersim.sim.strategy import FAST, forced
 
@@ -19,7 +22,8 @@ from wafersim.sim.strategy import FAST, forced
 NAMES = ("s_pes s_base s_length s_cost s_state r_pes r_base r_length r_cost r_state receiver_of word_time "
          "whole_cycles cycle stall progress injected sram pushed popped time_block value_block dest lane latency "
          "by_dest by_lane by_latency link_busy link link_lane link_offset previous by slot_free most fuse_free "
-         "panel_runs").split()
+         "panel_runs first_one first_many first_values first_departures first_sent p_dest p_lane p_latency distinct "
+         "low high panel_fits").split()
 CONFIGS = [(2, 8, None), (4, 8, None), (4, 6, 5), (4, 5, 3), (3, 7, 4), (5, 6, 7)]
 
 
@@ -40,6 +44,14 @@ def captured(p: int, tile: int, depth: int | None, monkeypatch) -> list[tuple]:
         out, _ = gemm.gemm(a, b, p, device=ws.Device(spec))
     monkeypatch.setattr(stream_pump_kernels, "pump", pump)  # (the tests call it themselves)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4)
+    for args in calls:  # (the route's constants, kept from call to call and launch to launch, as found afresh)
+        s = dict(zip(NAMES, args))
+        p_dest, p_lane, p_latency = pe_ordered(s)
+        for name, want in (("p_dest", p_dest), ("p_lane", p_lane), ("p_latency", p_latency)):
+            np.testing.assert_array_equal(s[name], want, err_msg=name)
+        facts = (bool(distinct_links(s["link"], s["link_busy"].shape[1])), *latency_range(p_latency),
+                 bool(panel_applies(s["s_pes"], s["r_pes"], p_lane, s["word_time"], len(s["cycle"]))))
+        assert (s["distinct"], s["low"], s["high"], s["panel_fits"]) == facts
     return calls
 
 
@@ -57,6 +69,7 @@ def reference_pump(s: dict) -> tuple[int, int]:
     taken, count = np.empty(receivers, dtype=np.int64), np.empty(senders, dtype=np.int64)
     finished, moved = np.empty(receivers, dtype=np.bool_), np.empty(receivers, dtype=np.bool_)
     pes, state, cycle, stall, progress = s["s_pes"], s["s_state"], s["cycle"], s["stall"], s["progress"]
+    land_first_step(s)
     pairs = 0
     while pairs != s["most"]:
         words = stream_pump_kernels.steady_counts(pes, s["s_length"], s["r_pes"], s["r_length"], progress,
@@ -88,10 +101,22 @@ def reference_pump(s: dict) -> tuple[int, int]:
     return pairs, stream_pump_kernels.STOPPED
 
 
+def land_first_step(s: dict) -> None:
+    """The words of the senders' step before the pump, where it held them (`Strategy.pump_first_step`), into
+    their receivers' FIFOs, as that step stores them where no pump follows (`StreamPumpMixin._deliver_first_step`);
+    `s` then holds none."""
+    if len(s["first_sent"]):
+        _, p_lane, p_latency = pe_ordered(s)
+        stream_pump_steps.deliver(s["time_block"], s["value_block"], s["first_one"], s["first_many"], p_lane,
+                                  p_latency, s["first_values"], s["first_departures"], s["first_sent"])
+        s["first_sent"] = s["first_sent"][:0]
+
+
 def assert_states_equal(got: dict, want: dict) -> None:
-    """Every array of the two states bit for bit (the scratch `slot_free` too: its rows are the same)."""
+    """Every array of the two states bit for bit (the scratch `slot_free` too: its rows are the same; not the
+    held words of the step before the pump, which the pump takes as its own)."""
     for name in NAMES:
-        if isinstance(want[name], np.ndarray):
+        if isinstance(want[name], np.ndarray) and not name.startswith("first_"):
             assert got[name].dtype == want[name].dtype, name
             assert np.array_equal(got[name], want[name], equal_nan=got[name].dtype.kind == "f"), name
 
@@ -101,16 +126,21 @@ def test_the_pump_is_the_schedulers_steps(p, tile, depth, monkeypatch):
     """From every state a SUMMA launch pumped from, the pump and the scheduler's steps: the same pairs, status
     and arrays; also with a limit on the pairs (`most`, as the pump in parts runs), with the slots' free
     times found as the receives write them (`fuse_free`, `Strategy.pump_slot_free`) and read again, and with
-    and without runs of pairs in closed form per sender (`panel_runs`, `Strategy.pump_panel`)."""
+    and without runs of pairs in closed form per sender (`panel_runs`, `Strategy.pump_panel`), with the words of
+    the senders' step before held for the pump and stored (`Strategy.pump_first_step`)."""
     calls = captured(p, tile, depth, monkeypatch)
-    assert calls
+    assert calls and all(len(args[NAMES.index("first_sent")]) for args in calls)
     for args in calls:
         every = args[NAMES.index("most")]
-        for most, fuse, panel in [(every, True, True), (every, True, False), (every, False, True), (1, True, True),
-                                  (2, True, True), (3, True, True), (2, False, False)]:
+        for most, fuse, panel, held in [(every, True, True, True), (every, True, False, True),
+                                        (every, False, True, True), (1, True, True, True), (2, True, True, True),
+                                        (3, True, True, True), (2, False, False, True), (every, True, True, False),
+                                        (1, True, True, False)]:
             got, want = fresh(args), fresh(args)
             got["most"] = want["most"] = most
             got["fuse_free"], got["panel_runs"] = fuse, panel
+            if not held:  # (the senders' step before stored its words: `Strategy(pump_first_step=False)`)
+                land_first_step(got)
             pairs, status, _, _ = stream_pump_kernels.pump(*(got[name] for name in NAMES))
             assert (pairs, status) == reference_pump(want)
             assert_states_equal(got, want)
@@ -125,6 +155,7 @@ def pe_ordered(s: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def receive(s: dict) -> tuple[np.ndarray, np.ndarray, int]:
     """The first pair's counts and receive step (the scheduler's), then the senders' clocks in: (counts, done,
     words), or None where the state's first pair is not steady."""
+    land_first_step(s)
     depth = s["time_block"].shape[0]
     taken, count = np.empty(len(s["r_pes"]), dtype=np.int64), np.empty(len(s["s_pes"]), dtype=np.int64)
     words = stream_pump_kernels.steady_counts(s["s_pes"], s["s_length"], s["r_pes"], s["r_length"], s["progress"],
@@ -403,7 +434,7 @@ def shifted(args: tuple, by: float) -> dict:
     """A captured state `by` cycles later: every time (clocks, slots' times, last arrivals, link reservations)
     moved, durations (stalls, costs) kept."""
     s = fresh(args)
-    for name in ("cycle", "time_block", "previous", "link_busy"):
+    for name in ("cycle", "time_block", "previous", "link_busy", "first_departures"):
         s[name] += by
     for name in ("s_state", "r_state"):
         s[name][[0, 2]] += by  # (issue and clock; row 1 is the stall)
@@ -437,3 +468,35 @@ def test_the_pump_crossing_2_24_holds_its_slots_then_makes_them(monkeypatch):
         assert_states_equal(again, want)
         crossed += 2 in seen and 1 in seen[seen.index(2):]
     assert crossed
+
+
+def test_the_first_receive_starts_the_transfers_in_closed_form_or_declines(monkeypatch):
+    """The pump's first receive of the words the senders' step before held (`Strategy.pump_first_step`), every
+    receiver at the first word of its transfer: started as a receive inside the transfer (`start_receives`), in
+    closed form, in SUMMA's states as captured; where the receivers' transfers before ended past 2**24 at odd
+    cycles (their first words' ready times not exact in float32 clocks) it declines, changing nothing, and the
+    pump delivers the words and runs the general receive: bit for bit as the scheduler's steps either way."""
+    real = stream_pump_kernels.start_receives
+    started, declined = [], []
+
+    def seen(*a):
+        result = real(*a)
+        (started if result else declined).append(a[-1])
+        return result
+
+    for late in (False, True):
+        for args in captured(4, 8, None, monkeypatch):
+            got, want = fresh(args), fresh(args)
+            if late:
+                for state in (got, want):
+                    state["r_state"][2, state["r_pes"]] = 2.0**25 + 3 + 8 * np.arange(len(state["r_pes"]))
+            monkeypatch.setattr(stream_pump_kernels, "start_receives", seen)
+            result = stream_pump_kernels.pump.py_func(*(got[name] for name in NAMES))  # (its calls seen)
+            monkeypatch.setattr(stream_pump_kernels, "start_receives", real)
+            assert result[:2] == reference_pump(want)
+            assert_states_equal(got, want)
+        if late:
+            assert declined and not started
+        else:
+            assert started.count(True) == len(started) // 2 > 0 and not declined  # (a test, then the start)
+        started.clear()

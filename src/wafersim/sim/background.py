@@ -76,18 +76,27 @@ class BackgroundMixin:
             with self.tracer.background(f"{way} {PORTS[ins.dir]} ch {ins.ch}", state[_ISSUE]):
                 out = move(pc, ins, next_pc, cost, L)
         else:
-            out = move(pc, ins, next_pc, cost, L)
-        state[_CLOCK][pes] = self.cycle[pes]
-        self.cycle[pes] = state[_ISSUE][pes] + cost
-        self.stall[pes] = state[_STALL][pes]
-        if len(out) > 1:  # lanes that moved no word yet start afresh when retried (their issue not yet paid)
-            waiting = out[1][1].indices()
-            idle = waiting[self.progress[waiting] == 0]
-            self.cycle[idle] = state[_ISSUE][idle]
-            # and find the transfer before theirs where they found it: its end is the clock parked `cost` early
-            state[_CLOCK][idle] += cost
-            if ins.op == "senda" and ins.dir == RAMP and self.strategy.stream_pump:
-                self._pump_stream(pc, ins, cost, L, out, state)  # (further steps of both sides, `stream_pump`)
+            # (a routed step's words may be held for the stream pump below: `Strategy.pump_first_step`)
+            self._defer_first_step = (ins.op == "senda" and ins.dir == RAMP and self.strategy.stream_pump
+                                      and self.strategy.pump_first_step)
+            try:
+                out = move(pc, ins, next_pc, cost, L)
+            finally:
+                self._defer_first_step = False
+        try:
+            state[_CLOCK][pes] = self.cycle[pes]
+            self.cycle[pes] = state[_ISSUE][pes] + cost
+            self.stall[pes] = state[_STALL][pes]
+            if len(out) > 1:  # lanes that moved no word yet start afresh when retried (their issue not yet paid)
+                waiting = out[1][1].indices()
+                idle = waiting[self.progress[waiting] == 0]
+                self.cycle[idle] = state[_ISSUE][idle]
+                # and find the transfer before theirs where they found it: its end is the clock parked `cost` early
+                state[_CLOCK][idle] += cost
+                if ins.op == "senda" and ins.dir == RAMP and self.strategy.stream_pump:
+                    self._pump_stream(pc, ins, cost, L, out, state)  # (further steps of both sides, `stream_pump`)
+        finally:
+            self._deliver_first_step()  # (held words the pump did not take land now)
         return out
 
     def _compiled_receive_applies(self, ins: Instr, L: Lanes) -> bool:

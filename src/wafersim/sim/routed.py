@@ -417,16 +417,23 @@ class RoutedExchangeMixin:
             self.link_busy = self._new_link_busy()
         busy = self.link_busy if self.link_busy is not None else np.empty((2, 0))
         previous, by = self._last_arrival(channel)
+        self._deliver_first_step()  # (words held for a stream pump land before another step reads the slots)
         if not expansion.shared:  # (each receiver once: its FIFO slots walked in PE order, the same stores)
             from . import stream_pump_steps
 
             p_dest, p_lane, p_latency = expansion.pe_sorted
-            later, ok = stream_pump_steps.send_step_in_pe_order(
-                pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall, self.progress,
-                self._injected(channel), self.sram, fifo.pushed, fifo.time.block, fifo.value.block, expansion.dest,
-                expansion.lane, expansion.latency, p_dest, p_lane, p_latency, busy, links.link, links.lane,
-                links.link_offset, previous, by, np.zeros((len(pes), words), dtype=self.time_dtype),
-                links.distinct_links)
+            arguments = (pes, done, count, base, float(cost), float(self.word_time), self.cycle, self.stall,
+                         self.progress, self._injected(channel), self.sram, fifo.pushed, fifo.time.block,
+                         fifo.value.block, expansion.dest, expansion.lane, expansion.latency, p_dest, p_lane,
+                         p_latency, busy, links.link, links.lane, links.link_offset, previous, by,
+                         np.zeros((len(pes), words), dtype=self.time_dtype), links.distinct_links)
+            if self._defer_first_step:  # (its words held for the stream pump that may follow: `stream_pump`)
+                self._defer_first_step = False
+                later, ok, *words_held = stream_pump_steps.send_step_undelivered(*arguments)
+                if ok:
+                    self._first_step = (fifo, pes, p_lane, p_latency, count.copy(), *words_held)
+            else:
+                later, ok = stream_pump_steps.send_step_in_pe_order(*arguments)
         else:
             _, by_dest, by_lane, by_latency = expansion.by_dest
             later, ok = routed_step_kernels.routed_send_step(

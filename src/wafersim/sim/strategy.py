@@ -126,6 +126,12 @@ class Strategy:
     #: counters and arrival books and the senders' links touched once per run, not once per pair
     #: (`stream_pump_panel`; else every pair's steps). Only with `pump_slot_free`.
     pump_panel: bool = True
+    #: the words of a routed background send's step that a stream pump may follow are delivered by the pump,
+    #: not by the step: where its receivers take exactly those words at the first word of their transfers,
+    #: the pump's first receive then runs in closed form (and its runs of steady pairs from it), not as a
+    #: general receive of the words just stored (`stream_pump_kernels.start_receives`; else the step stores
+    #: them and the pump's first pair reads them back). Only with `stream_pump`.
+    pump_first_step: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -137,7 +143,8 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      blocked_vfma=False, lean_bulk_stores=False, gapped_bulk_copies=False, fused_vectors=False,
                      routed_steps=False,
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
-                     recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False)
+                     recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False,
+                     pump_first_step=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

@@ -20,6 +20,11 @@ arrays in the same order, and stops before such a pair of steps: the scheduler t
 have found after the last one. A pair whose senders' step sends every sender's last words is run too (the
 senders' continuation then goes on, as that step's would). Results, cycles, statistics and link reservations
 are therefore identical; tests/test_stream_pump.py compares them with and without the pump, and with NumPy.
+
+The senders' step the pump follows leaves its words undelivered (`Strategy.pump_first_step`: `_first_step`,
+delivered before anything else reads those FIFO slots): the pump's first receive, which starts the receivers'
+transfers, then takes them in closed form as the steady ones do (`stream_pump_kernels.start_receives`), where
+the step would have stored them and a general receive read them back.
 """
 from __future__ import annotations
 
@@ -42,13 +47,31 @@ PARALLEL_RECEIVERS = sys.maxsize
 class StreamPumpMixin:
     """The stream pump of `WaveSim` (called by `background._background` after a routed `senda` step)."""
 
+    #: Set by `_background` around a `senda` step that a pump may follow: the routed step then holds its words
+    #: (`routed._fused_stream_step`) in `_first_step` (fifo, senders, p_lane, p_latency, counts, segments of one
+    #: sender and of several, values, departures) for the pump to deliver (`Strategy.pump_first_step`).
+    _defer_first_step = False
+    _first_step: tuple | None = None
+
+    def _deliver_first_step(self) -> None:
+        """Store the held words of `_first_step` (if any) into their receivers' FIFOs, as the step would have."""
+        held, self._first_step = self._first_step, None
+        if held is not None:
+            from . import stream_pump_steps
+
+            fifo, _, p_lane, p_latency, count, one, many, values, departures = held
+            stream_pump_steps.deliver(fifo.time.block, fifo.value.block, one, many, p_lane, p_latency, values,
+                                      departures, count)
+
     def _pump_stream(self, pc: int, ins: Instr, cost: float, L: Lanes, out: list, state: np.ndarray) -> int:
         """After a step of the routed `senda` at `pc` by the lanes `L` (index form; `out`: its continuations,
         `state`: the channel's senda state), run further pairs of steps while they are steady (module
         docstring); `out` becomes the senders' going on where the last pair sent their last words. Returns the
-        pairs run (0 where the pump does not apply)."""
+        pairs run (0 where the pump does not apply). The step's words held (`_first_step`) go to the pump,
+        else are delivered."""
         receivers = self._pump_receivers(pc, ins, L, out)
         if receivers is None:
+            self._deliver_first_step()
             return 0
         r_pc, r_ins, R, table, rows, r_base, r_length = receivers
         from . import stream_pump_kernels  # (imports Numba: only launches with routed background sends load it)
@@ -69,8 +92,18 @@ class StreamPumpMixin:
         parts = [(s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, expansion.dest, expansion.lane,
                   expansion.latency, by_dest, by_lane, by_latency, links.link, links.lane, links.link_offset)]
         most = -1
+        held, self._first_step = self._first_step, None
+        if held is not None and (held[0] is not fifo or not np.array_equal(held[1], s_pes)):
+            self._first_step = held  # (another FIFO's or senders' step: delivered as it is)
+            self._deliver_first_step()
+            held = None
+        first = held[4:] if held is not None else _NO_FIRST_STEP
         if len(r_pes) >= PARALLEL_RECEIVERS and parallel.thread_count() > 1:
             split = _split(parts[0], min(parallel.thread_count(), len(s_pes)))
+            if split is not None and held is not None:  # (parts take no held words: delivered first)
+                self._first_step = held
+                self._deliver_first_step()
+                held, first = None, _NO_FIRST_STEP
             if split is not None:
                 most = stream_pump_kernels.steady_pairs(s_pes, s_length, r_pes, r_length, self.progress, fifo.pushed,
                                                         fifo.popped, expansion.dest, expansion.lane, receiver_of,
@@ -79,17 +112,23 @@ class StreamPumpMixin:
                     return 0
                 parts = split
         results = [None] * len(parts)
+        if len(parts) == 1:  # (the route's own: kept from call to call)
+            constants = [self._pump_constants(expansion, s_pes, r_pes, links.link, busy.shape[1])]
+        else:
+            constants = [_part_constants(part, busy.shape[1], float(self.word_time), len(self.cycle)) for part in parts]
 
         def run_part(k: int, part: tuple) -> None:
             (s_pes, s_base, s_length, r_pes, r_base, r_length, receiver_of, dest, lane, latency, by_dest, by_lane,
              by_latency, link, link_lane, link_offset) = part
+            p_dest, p_lane, p_latency, (distinct, low, high, panel_fits) = constants[k]
             results[k] = stream_pump_kernels.pump(
                 s_pes, s_base, s_length, float(cost), state, r_pes, r_base, r_length, r_cost, r_state, receiver_of,
                 float(self.word_time), self.launch.whole_cycles, self.cycle, self.stall, self.progress,
                 self._injected(ins.ch), self.sram, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block,
                 dest, lane, latency, by_dest, by_lane, by_latency, busy, link, link_lane, link_offset, previous, by,
                 np.zeros((len(s_pes), fifo.depth), dtype=self.time_dtype), most, self.strategy.pump_slot_free,
-                self.strategy.pump_panel)
+                self.strategy.pump_panel, first[1], first[2], first[3].astype(self.sram.dtype, copy=False),
+                first[4], first[0], p_dest, p_lane, p_latency, distinct, low, high, panel_fits)
 
         self._injected(ins.ch)  # (made here, not in the threads)
         if len(parts) == 1:
@@ -107,6 +146,24 @@ class StreamPumpMixin:
         if results[0][1] == stream_pump_kernels.FINISHED:  # every sender sent its last words: they go on
             out[:] = [(out[0][0], Lanes.from_indices(self.n, L.idx), False)]
         return results[0][0]
+
+    def _pump_constants(self, expansion, s_pes: np.ndarray, r_pes: np.ndarray, link: np.ndarray,
+                        links: int) -> tuple:
+        """`stream_pump_kernels.pump`'s entries in their receivers' order and `pump_facts` for the senders
+        `s_pes` of this expansion (whose sorted receivers are `r_pes`), kept on the expansion, which a route's
+        table keeps from launch to launch (`routed._expanded`): a GEMM's 128 pump calls ask for a few."""
+        from . import stream_pump_kernels
+
+        kept = expansion.__dict__.setdefault("_pump_constants", {})
+        key = (s_pes.tobytes(), float(self.word_time), links, len(self.cycle))
+        found = kept.get(key)
+        if found is None:
+            if len(kept) >= 8:
+                kept.clear()
+            p_dest, p_lane, p_latency = expansion.pe_sorted
+            found = kept[key] = (p_dest, p_lane, p_latency, stream_pump_kernels.pump_facts(
+                s_pes, r_pes, p_lane, p_latency, link, links, float(self.word_time), len(self.cycle)))
+        return found
 
     def _pump_receivers(self, pc: int, ins: Instr, L: Lanes, out: list) -> tuple | None:
         """(receivers' pc, their instruction, their lanes in index form, the senders' route table and rows, the
@@ -158,6 +215,24 @@ class StreamPumpMixin:
         if (length <= 0).any() or (base < 0).any() or (base + length > self.sram.shape[0]).any():
             return None
         return r_pc, r_ins, R, table, rows, base, length
+
+
+#: `stream_pump_kernels.pump`'s `first_*` where no step's words are held: (counts, segments of one sender and of
+#: several, values, departures), empty.
+_NO_FIRST_STEP = (np.empty(0, dtype=np.int64), np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64),
+                  np.empty((0, 0)), np.empty((0, 0)))
+
+
+def _part_constants(part: tuple, links: int, word_time: float, pes: int) -> tuple:
+    """`StreamPumpMixin._pump_constants` of a part of the senders (`_split`), found afresh."""
+    from . import stream_pump_kernels, stream_pump_steps
+
+    s_pes, r_pes, receiver_of, dest, lane, latency = part[0], part[3], part[6], part[7], part[8], part[9]
+    link = part[13]
+    order = stream_pump_steps.pe_order(receiver_of)
+    p_lane, p_latency = lane[order], latency[order]
+    return (dest[order], p_lane, p_latency,
+            stream_pump_kernels.pump_facts(s_pes, r_pes, p_lane, p_latency, link, links, word_time, pes))
 
 
 def _split(whole: tuple, count: int) -> list[tuple] | None:

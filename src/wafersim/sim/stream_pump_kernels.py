@@ -24,7 +24,7 @@ from .background_kernels import background_receive_step
 from .fifo_kernels import distinct_links
 from .stream_pump_closed import departures_fit, latency_range, receive_slots
 from .stream_pump_panel import panel_applies, run_panel
-from .stream_pump_steps import KNOWN, deliver, deliver_receive, pe_order, segments_of_one, steady_send
+from .stream_pump_steps import KNOWN, deliver, deliver_receive, segments_of_one, steady_send
 
 # Rows of a channel's background state (`background`).
 _ISSUE, _STALL, _CLOCK = 0, 1, 2
@@ -87,9 +87,11 @@ def steady_counts_in_order(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.nd
     of the senders' size. In the same pass, uniform[0]: `stream_pump_steps.receive_applies` of this state and
     the previous senders' step's counts `sent` (where the next pair is steady), but for its test of the
     segments: every receiver takes the same c words, all its FIFO holds, its sender sent c, into the same
-    SRAM row, inside its transfer."""
+    SRAM row, inside its transfer; uniform[1] (where `uniform` has two): the same but every receiver at the
+    first word of its transfer (`start_receives`)."""
     room[:] = np.iinfo(np.int64).max
     same = len(r_pes) > 0
+    resumed = starting = same  # (every receiver inside its transfer; every one at its first word)
     c, row = np.int64(0), np.int64(0)
     for i in range(len(r_pes)):
         pe = r_pes[i]
@@ -103,13 +105,46 @@ def steady_counts_in_order(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.nd
         taken[i] = take
         if i == 0:
             c, row = take, r_base[0] + done
-        same = (same and take == c and sent[p_lane[i]] == c and queued == c and r_base[i] + done == row
-                and done != 0)
+        same = same and take == c and sent[p_lane[i]] == c and queued == c and r_base[i] + done == row
+        resumed, starting = resumed and done != 0, starting and done == 0
         free = np.int64(depth) - (queued - take)
         if free < room[p_lane[i]]:
             room[p_lane[i]] = free
-    uniform[0] = same
+    uniform[0] = same and resumed
+    if len(uniform) > 1:
+        uniform[1] = same and starting
     return sender_words(s_pes, s_length, progress, room, count)
+
+
+@njit(cache=True, nogil=True)
+def start_receives(r_pes: np.ndarray, cycle: np.ndarray, stall: np.ndarray, r_state: np.ndarray, r_cost: float,
+                   apply: bool) -> bool:
+    """Whether the receivers' first receive (every one at the first word of its transfer) may run as one inside
+    its transfer (`deliver_receive`'s closed form, `stream_pump_panel.run_panel`): where `apply`, make it one.
+
+    `background_receive_step` starts a transfer so: state[0] = the PE's clock, state[1] = its stall, the clock
+    max(clock, state[2] - cost) (in the clocks' type), the words taken from ready = that (as float64) + cost;
+    then, as for a lane inside its transfer, the take times from ready, the transfer's clock out, the PE's own
+    clock and stall back (state[0] + cost, state[1]). A lane inside its transfer reads its ready time from
+    state[2] through the clocks' type: so with state[0], state[1] set and state[2] = ready, every array ends
+    as the start leaves it, where ready is exact in the clocks' type (False, nothing changed, where some
+    receiver's is not)."""
+    box = np.empty_like(cycle[:1])  # (a time as the clocks' type holds it)
+    for i in range(len(r_pes)):
+        pe = r_pes[i]
+        box[0] = max(np.float64(cycle[pe]), r_state[2, pe] - r_cost)
+        ready = np.float64(box[0]) + r_cost
+        box[0] = ready
+        if np.float64(box[0]) != ready:
+            return False
+    if apply:
+        for i in range(len(r_pes)):
+            pe = r_pes[i]
+            r_state[0, pe] = cycle[pe]
+            r_state[1, pe] = stall[pe]
+            cycle[pe] = max(np.float64(cycle[pe]), r_state[2, pe] - r_cost)
+            r_state[2, pe] = np.float64(cycle[pe]) + r_cost
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -120,8 +155,10 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
          time_block: np.ndarray, value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
          by_dest: np.ndarray, by_lane: np.ndarray, by_latency: np.ndarray, link_busy: np.ndarray, link: np.ndarray,
          link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray, by: np.ndarray,
-         slot_free: np.ndarray, most: int, fuse_free: bool, panel_runs: bool = True
-         ) -> tuple[int, int, np.ndarray, np.ndarray]:
+         slot_free: np.ndarray, most: int, fuse_free: bool, panel_runs: bool, first_one: np.ndarray,
+         first_many: np.ndarray, first_values: np.ndarray, first_departures: np.ndarray, first_sent: np.ndarray,
+         p_dest: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, distinct: bool, low: float, high: float,
+         panel_fits: bool) -> tuple[int, int, np.ndarray, np.ndarray]:
     """Pairs of steps (the receivers' `recva` step, then the senders' `senda` step) while `steady_counts` finds
     the next pair steady, `most` pairs at most (-1: no limit). `s_*`: the senders (sorted, all resuming their
     transfers), `r_*`: their receivers (sorted, distinct: the receivers of the senders' routes, every one of
@@ -129,7 +166,14 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     scratch. `fuse_free` (`Strategy.pump_slot_free`): where the receivers take a whole FIFO, `deliver_receive`
     finds the next senders' step's slot times as it writes them (`steady_send` then reads none). `panel_runs`
     (`Strategy.pump_panel`): runs of such pairs of a uniform multicast in closed form per sender
-    (`stream_pump_panel.run_panel`; only with `fuse_free`). Returns
+    (`stream_pump_panel.run_panel`; only with `fuse_free`). `first_*`: the senders' step before the pump's
+    (`StreamPumpMixin._pump_stream`) with its words not yet delivered, as `steady_send` returns them (its
+    segments, values, departures, counts; `first_sent` empty: none, delivered): where its receivers take exactly
+    those words at the first word of their transfers, in closed form (`start_receives`), else delivered first
+    (`deliver`, as that step would have). `p_dest`, `p_lane`, `p_latency`: the entries in their receivers'
+    order (`stream_pump_steps.pe_order`), and `distinct`, `low`, `high`, `panel_fits` as `pump_facts` finds
+    them: fixed for a route's senders, found once for the calls of a launch (`StreamPumpMixin._pump_stream`).
+    Returns
     (pairs run, STOPPED or FINISHED (the last pair's senders sent their last words), -, -);
     on a word that would arrive before one queued earlier, (pairs, EARLY, departures, counts) of that senders'
     step, left as the scheduler's path leaves it (the caller raises the RouteError).
@@ -147,12 +191,10 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     finished = np.empty(receivers, dtype=np.bool_)
     moved = np.empty(receivers, dtype=np.bool_)
     latest = np.empty(receivers)
-    order = pe_order(receiver_of)  # the receivers' entries in PE order (`stream_pump_steps`)
-    p_dest, p_lane, p_latency = dest[order], lane[order], latency[order]
     # A senders' step leaves its words to deliver (`pending`) until the receivers' next step: where they take
     # exactly those words, `deliver_receive` writes each word once, into SRAM and the FIFO slot's final state.
     sent = np.empty(senders, dtype=np.int64)  # (the pending step's counts: `count` is the next pair's)
-    uniform = np.zeros(1, dtype=np.bool_)  # (`receive_applies` but for the segments, found with the counts)
+    uniform = np.zeros(2, dtype=np.bool_)  # (`receive_applies` but for the segments, found with the counts)
     room = np.empty(senders, dtype=np.int64)
     one, many = np.empty((0, 5), dtype=np.int64), np.empty((0, 5), dtype=np.int64)
     values, departures = np.empty((0, 0), dtype=sram.dtype), np.empty((0, 0))
@@ -161,14 +203,18 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     # that one is such a receive too, it rewrites every one of those slots, none read in between (the senders'
     # step between reads `freed`, not the slots), and they are dropped; else made (`receive_slots`) first.
     rewrites = fuse_free and value_block.shape[0] == depth
-    low, high = latency_range(p_latency)
     before = np.empty(receivers)  # (the receivers' clocks before the receive whose slots' stores wait)
     held = False  # (whether some do: those of the receive of `held_one`, `held_many`, `held_values`, ...)
     held_one, held_many, held_values, held_departures = one, many, values, departures
     pending = last = False
-    distinct = distinct_links(link, link_busy.shape[1])  # (the same links every step: `share_links` reads less)
+    # (the senders' step before the pump's, its words pending: the first receive may start the transfers)
+    starting = senders > 0 and len(first_sent) == senders
+    if starting:
+        one, many, values, departures = first_one, first_many, first_values, first_departures
+        sent[:] = first_sent
+        pending = True
     # (runs of steady pairs in closed form per sender, `stream_pump_panel`, where the pair's receive is `whole`)
-    panel = panel_runs and rewrites and distinct and panel_applies(s_pes, r_pes, p_lane, word_time, len(cycle))
+    panel = panel_runs and rewrites and distinct and panel_fits
     pairs = 0
     while pairs != most:
         words = steady_counts_in_order(s_pes, s_length, r_pes, r_length, progress, pushed, popped, p_lane, depth,
@@ -185,6 +231,11 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             # own tests, run here instead)
             whole = (rewrites and taken[0] == depth and uniform[0] and segments_of_one(many)
                      and departures_fit(departures, depth, low, high))
+            if (starting and rewrites and taken[0] == depth and uniform[1] and segments_of_one(many)
+                    and departures_fit(departures, depth, low, high)
+                    and start_receives(r_pes, cycle, stall, r_state, r_cost, False)):
+                whole = start_receives(r_pes, cycle, stall, r_state, r_cost, True)  # (now inside their transfers)
+            starting = False
             if held and not whole:
                 receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before,
                               held_departures, held_values)
@@ -255,6 +306,17 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
     if pending:
         deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, sent)
     return pairs, FINISHED if last else STOPPED, np.empty((0, 0)), count
+
+
+@njit(cache=True, nogil=True)
+def pump_facts(s_pes: np.ndarray, r_pes: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, link: np.ndarray,
+               links: int, word_time: float, pes: int) -> tuple[bool, float, float, bool]:
+    """What `pump` needs of a route's senders that no step changes: (no link listed twice (`share_links` then
+    reads less), the least and most latency (`latency_range`), `stream_pump_panel.panel_applies`). `p_lane`,
+    `p_latency`: the entries in their receivers' order; `links`: the links' count (`link_busy.shape[1]`)."""
+    low, high = latency_range(p_latency)
+    return (distinct_links(link, links), low, high,
+            panel_applies(s_pes, r_pes, p_lane, word_time, pes))
 
 
 @njit(cache=True, nogil=True)

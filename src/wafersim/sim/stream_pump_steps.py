@@ -449,3 +449,22 @@ def send_step_in_pe_order(pes: np.ndarray, done: np.ndarray, count: np.ndarray, 
     if ok:
         deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, count)
     return later, ok
+
+
+@njit(cache=True, nogil=True)
+def send_step_undelivered(pes: np.ndarray, done: np.ndarray, count: np.ndarray, base: np.ndarray, cost: float,
+                          word_time: float, cycle: np.ndarray, stall: np.ndarray, progress: np.ndarray,
+                          injected: np.ndarray, sram: np.ndarray, pushed: np.ndarray, time_block: np.ndarray,
+                          value_block: np.ndarray, dest: np.ndarray, lane: np.ndarray, latency: np.ndarray,
+                          p_dest: np.ndarray, p_lane: np.ndarray, p_latency: np.ndarray, link_busy: np.ndarray,
+                          link: np.ndarray, link_lane: np.ndarray, link_offset: np.ndarray, previous: np.ndarray,
+                          by: np.ndarray, slot_free: np.ndarray, distinct: bool
+                          ) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`send_step_in_pe_order` but for its `deliver`: (departures, ok, and what `deliver` would write: the
+    segments of one sender and of several, the values and departures (words, lanes)). A stream pump takes
+    them (`stream_pump_kernels.pump`'s `first_*`), or the caller delivers them before anything reads the
+    receivers' FIFO slots."""
+    none = np.empty((0, 5), dtype=np.int64)
+    return steady_send(pes, done, count, base, cost, word_time, cycle, stall, progress, injected, sram, pushed,
+                       time_block, value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link,
+                       link_lane, link_offset, previous, by, slot_free, none, none, -1, np.empty((0, 0)), distinct)
