@@ -28,26 +28,10 @@ set (one attribute test per routed send step otherwise).
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from ..isa.opcodes import RAMP
 from .routing import N_PORTS, OPPOSITE, Deliveries
-
-
-def _issue_of_plain_instruction() -> tuple[int, float]:
-    """(pc, cycles owed by the lanes) of the `route` the NumPy run loop (`WaveSim._run_lanes`) is running: a
-    `route` is a plain instruction there, run without settling the issue cycles its lanes owe, which that
-    loop keeps in its local `pending_cost`. Read from its frame, only under racecheck, so that the route
-    change's cycle is exact without a cost on the loop that runs every instruction. (-1, 0.0) where no such
-    frame is found."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_name == "_run_lanes" and "pending_cost" in frame.f_locals:
-            return int(frame.f_locals["pc"]), float(frame.f_locals["pending_cost"])
-        frame = frame.f_back
-    return -1, 0.0
 
 
 class RouteWatch:
@@ -67,13 +51,14 @@ class RouteWatch:
         """The channel's rules at `pes` before a change ((5, len(pes)), a copy: fancy indexing)."""
         return self.sim.routes.channel(channel)[:, pes]
 
-    def changed(self, channel: int, pes: np.ndarray, before: np.ndarray, cost: float) -> None:
-        """A `route` of cost `cost` set the rules of `pes` (`before`: `changing`'s copy)."""
+    def changed(self, channel: int, pes: np.ndarray, before: np.ndarray, pc: int, owed: float, cost: float) -> None:
+        """The `route` at `pc`, of cost `cost`, set the rules of `pes` (`before`: `changing`'s copy), whose lanes
+        owed `owed` issue cycles before it (the NumPy run loop settles them only at a timing instruction: it
+        runs a watched `route` as one, without settling them, `WaveSim._run_lanes`)."""
         after = self.sim.routes.channel(channel)[:, pes]
         port, lane = np.nonzero(before != after)
         if not len(port):
             return
-        pc, owed = _issue_of_plain_instruction()
         cycle = self.sim.cycle[pes[lane]].astype(np.float64) + owed + cost  # (its issue's end, as a global access's)
         self.seq += 1
         for p, i, t in zip(port.tolist(), lane.tolist(), cycle.tolist()):

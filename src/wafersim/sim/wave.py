@@ -17,7 +17,7 @@ from .background import BackgroundMixin
 from .barriers import BarrierMixin
 from .branches import neighbour_branches
 from .compiled.stepper import CompiledMixin
-from .compute import ComputeMixin
+from .compute import ROUTE_OPS, ComputeMixin
 from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
 from ..isa.opcodes import RAMP
@@ -425,6 +425,20 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
+            if instr.op in ROUTE_OPS:  # (only under racecheck's route watch, `_compile`): as a plain
+                # instruction, the issue cycles owed unsettled (cycles bit for bit as without racecheck), but
+                # told them, so that the change's cycle is exact (`racecheck_routes`)
+                try:
+                    self._watched_route(pc, instr, lanes, pending_cost)
+                except RouteError as exc:
+                    return self._stop_at_fault(self._locate(exc, pc), pc, lanes, pending_cost, pending_count)
+                pending_cost += cost
+                pending_count += 1
+                previous = instr
+                pc = next_pc
+                if pc in self.groups or one_step or pc in self.held_loads:
+                    return [(pc, lanes, False, pending_cost, pending_count)]
+                continue
             owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
             if owing:
                 issue = pending_cost + cost
@@ -451,6 +465,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 else:
                     settled.append((next_place, part, False, 0.0, pending_count + 1))
             return settled
+
+    def _watched_route(self, pc: int, instr: Instr, lanes: Lanes, owed: float) -> None:
+        """A `route` under racecheck's route watch, its lanes owing `owed` issue cycles before it."""
+        self._route(instr, lanes, pc, owed)
 
     def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
         """(taken, not taken) lanes of a conditional branch."""
