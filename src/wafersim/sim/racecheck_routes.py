@@ -45,6 +45,9 @@ class RouteWatch:
         #: per send step: (channel, table, rows, first departures, last departures, send pc, seq)
         self.sends: list[tuple[int, Deliveries, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
         self.send_pc = -1  # the pc of the routed send running (`RoutedExchangeMixin._routed_send` sets it)
+        #: the channels some `route`/`routr` of the program changes (a word of another channel races with none:
+        #: its sends are not kept, which bounds the watch's memory by the sends of those channels)
+        self.channels = frozenset(ins.ch for ins in sim.launch.decoded.values() if ins.op in ("route", "routr"))
         self.analysed = False  # (`RaceChecker.wave_done` has found its races)
 
     def changing(self, channel: int, pes: np.ndarray) -> np.ndarray:
@@ -66,6 +69,8 @@ class RouteWatch:
 
     def sent(self, channel: int, table: Deliveries, rows: np.ndarray, first, last) -> None:
         """Senders (rows of `table`) sent words departing from `first` to `last` (per sender)."""
+        if channel not in self.channels:
+            return
         self.seq += 1
         first = np.array(first, dtype=np.float64).reshape(-1)
         last = np.array(last, dtype=np.float64).reshape(-1)
@@ -165,8 +170,11 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
     found = []
     first_of = np.searchsorted(c_key, key, "left")
     end_of = np.searchsorted(c_key, key, "right")
-    for k in np.unique(key):
-        on = np.flatnonzero(key == k)
+    by_key = np.argsort(key, kind="stable")  # (the passes of each changed rule, without a scan per rule)
+    bounds = np.flatnonzero(np.r_[True, key[by_key][1:] != key[by_key][:-1], True])
+    for lo_at, hi_at in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        on = by_key[lo_at:hi_at]
+        k = key[on[0]]
         a, b = int(first_of[on[0]]), int(end_of[on[0]])
         t, new, seq = c_cycle[a:b], c_new[a:b], c_seq[a:b]
         lo = np.searchsorted(t, pass_first[on], "left")  # changes before the first word passes
