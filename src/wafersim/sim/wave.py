@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
@@ -399,6 +400,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                                   f"({len(self.program.code)} words){self._where(lanes)}", pc=pc)
             instr, next_pc, cost, plain = self.ops[pc]
             counts[pc] += lanes.count
+            if plain is None and instr.op in ROUTE_OPS:  # (only under racecheck's route watch, `_compile`): a
+                # plain instruction, its lanes' owed issue cycles unsettled (cycles bit for bit as without
+                # racecheck), but told them, so that the change's cycle is exact (`racecheck_routes`)
+                plain = functools.partial(self._watched_route, pc, instr, owed=pending_cost)
             if plain is not None:
                 try:
                     plain(lanes)
@@ -425,20 +430,6 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
-            if instr.op in ROUTE_OPS:  # (only under racecheck's route watch, `_compile`): as a plain
-                # instruction, the issue cycles owed unsettled (cycles bit for bit as without racecheck), but
-                # told them, so that the change's cycle is exact (`racecheck_routes`)
-                try:
-                    self._watched_route(pc, instr, lanes, pending_cost)
-                except RouteError as exc:
-                    return self._stop_at_fault(self._locate(exc, pc), pc, lanes, pending_cost, pending_count)
-                pending_cost += cost
-                pending_count += 1
-                previous = instr
-                pc = next_pc
-                if pc in self.groups or one_step or pc in self.held_loads:
-                    return [(pc, lanes, False, pending_cost, pending_count)]
-                continue
             owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
             if owing:
                 issue = pending_cost + cost
@@ -466,7 +457,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                     settled.append((next_place, part, False, 0.0, pending_count + 1))
             return settled
 
-    def _watched_route(self, pc: int, instr: Instr, lanes: Lanes, owed: float) -> None:
+    def _watched_route(self, pc: int, instr: Instr, lanes: Lanes, owed: float = 0.0) -> None:
         """A `route` under racecheck's route watch, its lanes owing `owed` issue cycles before it."""
         self._route(instr, lanes, pc, owed)
 
