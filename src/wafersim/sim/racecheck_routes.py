@@ -24,7 +24,11 @@ through the cycles it gives them (a word sent after the barrier passes after the
 so the documented patterns (change routes after `ws.syncthreads()`, or before any send of the channel)
 report nothing, and a word still on its way across a barrier is reported where the change really misses it.
 Everything here runs only under racecheck: the executors call it only when their wave's `route_watch` is
-set (one attribute test per routed send step otherwise).
+set (one attribute test per routed send step otherwise). Every change is seen: a kernel that changes routes
+runs its `route`s in the NumPy run loop only (the compiled interpreter leaves `route` to it and does not run
+such kernels, `compiled.stepper`; batched waves refuse them, `batching`), which tells a watched one the issue
+cycles its lanes owe (`WaveSim._run_lanes`). Stream pumps, which move a routed stream's words in bulk, are off
+under racecheck (`stream_pump`).
 """
 from __future__ import annotations
 
