@@ -68,7 +68,7 @@ shifts hide almost entirely, where the paper reports over 70% computational effi
 cores with tiles of a few elements; (3) X is skewed on the host by default, not in P / 2 timed device
 shifts: with `--device-skew` the launch takes 8,804 cycles more (32 shifts of a 256-word tile, ~275 cycles
 each against `model_cycles`' 262; 8.0 us at 1.1 GHz, 7% of one product), once before the products, whose
-period is unchanged (124,498 cycles: the start buffer is then a variable); this host took 386 s for the
+period is one cycle longer (124,498 cycles against 124,497: the start buffer is then a variable); this host took 386 s for the
 two host-skewed launches and 1,091 s for the two device-skewed ones (a loaded machine; the skew's rows
 run different shift counts, divergent groups for the engine); (4)
 one routed channel per axis stands for the artifact's three interleaved colours.

@@ -400,3 +400,40 @@ def test_a_pe_s_own_words_do_not_race_with_its_own_route_changes(preset):
     stats = send_first[1, (3, 1)](out, LOOP, routes=ROUTES, racecheck="report")
     [race] = stats.races
     check_race(race, send_first, "MARK-early-change", "MARK-late-send", sent_first=True)
+
+
+@pytest.mark.parametrize("op_cycles", [{}, {"nop": 0.1, "route": 0.7, "addi": 0.3}], ids=["whole", "fractional"])
+def test_racecheck_changes_no_cycle_and_the_change_s_cycle_is_its_pe_s(op_cycles):
+    """Under racecheck a `route` leaves the NumPy run loop's plain path (so that its cycle counts the issue
+    cycles its lanes owe): every PE's busy and stall cycles are the same bit for bit as without racecheck,
+    fractional costs (whose sums depend on the order they are added in) included; the change's cycle is
+    its PE's issue cycles before it plus its own cost, summed in program order (plain Python)."""
+    spec = ws.WaferSpec.preset("dev", width=8, height=4, op_cycles=op_cycles)
+    dev = ws.Device(spec)
+    program = ws.assemble(PADDED_CHANGE.format(pad="    nop\n    addi r6, r6, 1"))
+    off = dev.launch(program, 1, (3, 1), [], routes=ROUTES)
+    on = dev.launch(program, 1, (3, 1), [], routes=ROUTES, racecheck="report")
+    assert on.cycles == off.cycles and on.instructions == off.instructions
+    assert np.array_equal(on.busy, off.busy) and np.array_equal(on.stall, off.stall)
+    [race] = on.races
+    costs = opcode_cycles(spec)
+    issued = ["sreg", "seqi", "bnz", "nop", "addi", "route"]  # PE 1's instructions up to the change
+    cycle = 0.0
+    for op in issued:
+        cycle += costs[op]
+    assert race.first.cycle == cycle and race.first.thread_index == (1, 0)
+
+
+def test_the_debugger_stops_at_a_route_change_under_racecheck():
+    """Under racecheck a `route` leaves the plain path (`_compile`): the debugger still stops at its line."""
+    dev = ws.Device(ws.WaferSpec.preset("dev", width=8, height=4))
+    out = dev.to_device(np.zeros(3, np.float32))
+    change = line_of(send_first, "MARK-early-change")
+    stops = []
+    with ws.debug(send_first[1, (3, 1)], out, LOOP, routes=ROUTES, racecheck="report") as dbg:
+        dbg.break_at(line=change)
+        while (stop := dbg.cont()).reason != "finished":
+            stops.append((stop.reason, stop.line, dbg.line((1, 0))))
+    assert stops == [("breakpoint", change, change)]
+    [race] = dbg.stats.races
+    check_race(race, send_first, "MARK-early-change", "MARK-late-send", sent_first=True)

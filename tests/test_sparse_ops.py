@@ -303,6 +303,43 @@ def handoff_both_types(fvalues, ivalues, fy, iy):
         iy[0:N] = iv[0:N]
 
 
+@ws.jit
+def chain_of_two_types(ivalues, iy, fy):
+    """PE 0 sends int32 nonzeros east to PE 1, which sends float32 ones on to PE 2 on the same channel and
+    direction; PE 2's receive comes first in the source."""
+    p = ws.grid(1)
+    iv = ws.local.array(N, np.int32)
+    fv = ws.local.array(N, np.float32)
+    is_ = ws.local.array(2 * N, np.int32)
+    fs = ws.local.array(2 * N, np.float32)
+    if p == 2:
+        fv[0:N] = 0.0
+        wsi.recv_fma(ws.WEST, fv, 2.0, fs, channel=1)
+        fy[0:N] = fv[0:N]
+    if p == 0:
+        iv[0:N] = ivalues[0:N]
+        wsi.send_nonzeros(ws.EAST, iv, is_, channel=1)
+    if p == 1:
+        iv[0:N] = 0
+        wsi.recv_fma(ws.WEST, iv, 3, is_, channel=1)
+        iy[0:N] = iv[0:N]
+        for i in range(N):
+            fv[i] = float(iv[i]) * 0.5
+        wsi.send_nonzeros(ws.EAST, fv, fs, channel=1)
+
+
+def test_recv_fma_dtypes_are_judged_on_the_whole_kernel_not_in_source_order():
+    """The check ran call by call: PE 2's float32 receive, then PE 0's int32 send, looked disjoint and a
+    right kernel was refused. Judged at the end, both dtypes are sent and received that way: compiled, and
+    each PE's y is NumPy's."""
+    rng = np.random.default_rng(5)
+    ivalues = (rng.integers(-9, 9, N) * (rng.random(N) < 0.5)).astype(np.int32)
+    _, iy, fy = run_on_one_block(ws.Device("dev"), chain_of_two_types, ivalues, np.zeros(N, np.int32),
+                                 np.zeros(N, np.float32), block=(3, 1))
+    np.testing.assert_array_equal(iy, 3 * ivalues)
+    np.testing.assert_array_equal(fy, np.float32(2.0) * (3 * ivalues).astype(np.float32) * np.float32(0.5))
+
+
 def test_recv_fma_into_another_dtype_than_send_nonzeros_sends_is_a_compile_error_not_bits_read_as_it():
     # (float32 values received into an int32 y gave their bit patterns, 1069547520 for 1.5, silently)
     values = np.zeros(N, np.float32)

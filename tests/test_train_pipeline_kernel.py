@@ -66,3 +66,19 @@ def test_layer_norm_of_an_infinite_activation_is_nan_as_numpy():
     with np.errstate(invalid="ignore"):
         ref_loss, _ = loss_and_gradients(MODEL, params, x, labels)
     assert np.isnan(ref_loss) and np.isnan(trainer.step(x, labels).loss)
+
+
+def test_layer_norm_of_a_sample_of_equal_huge_activations_is_beta_as_numpy():
+    """Every activation of a sample 2**127: the float32 sum overflows (the rescaled path), the rescaled values
+    are equal, so their variance is exactly 0; eps * 2**-200 is below float32's range (0), so 1/std was
+    1/sqrt(0) = inf and the output 0 * inf = nan. NumPy: variance 0, 1/std = 1/sqrt(eps), output beta. With
+    W = 0 the dense layer gives every sample its bias, 2**127."""
+    params = MODEL.init_params(4)
+    params["0.w"] = np.zeros((5, 7), np.float32)
+    params["0.b"] = np.full(7, 2.0 ** 127, np.float32)
+    x, labels = train.synthetic_classification(4, 5, 3, seed=4)
+    trainer, losses, ref_losses, ref_weights = trained(x, labels, params, steps=2)
+    assert np.isfinite(ref_losses).all()
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for name in ("1.gamma", "1.beta", "2.w", "2.b"):
+        np.testing.assert_allclose(trainer.params[name], ref_weights[name], rtol=1e-4, atol=1e-5, err_msg=name)

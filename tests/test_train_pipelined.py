@@ -34,3 +34,17 @@ def test_an_interrupted_step_is_not_applied(monkeypatch):
     assert resumed == losses and all(np.array_equal(trainer.params[k], w) for k, w in clean.params.items())
     reference, _ = train_reference(MODEL, start, ADAM, x, labels, 3, 4)
     np.testing.assert_allclose(resumed, reference, rtol=1e-4)
+
+
+def test_the_undo_record_of_a_step_adds_no_transfer_to_the_device_s_timeline():
+    """`applied_whole` keeps the weights and optimizer state on the host for an interrupted step: host
+    bookkeeping, not a copy the program made, so a step's stream entries are its own (batch and labels in,
+    the launch, the losses out), as many as before the undo record, and the stream's time theirs alone."""
+    x, labels = train.synthetic_classification(4, 5, 3, seed=3)
+    trainer = train.Trainer(MODEL, ADAM, 4, mode="pipelined", height=2)
+    stream = trainer.device.default_stream
+    seen, before = len(stream.log), stream.time
+    trainer.step(x, labels)
+    added = [what.split()[0] for what, _, _ in stream.log[seen:]]
+    assert added.count("memcpy_dtoh") == 1 and added.count("memcpy_htod") == 2, added
+    assert stream.time - before == pytest.approx(sum(end - start for _, start, end in stream.log[seen:]))

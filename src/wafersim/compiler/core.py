@@ -160,6 +160,9 @@ class LoweringCore:
         # Background transfers (`BackgroundCallLowering`): the (opcode, direction, channel) posted, and the waits.
         self.background_posts: set[tuple[str, int, int]] = set()
         self.background_waits: list[tuple] = []
+        # (channel, receiving direction) -> the dtypes send_nonzeros sent that way and those recv_fma received
+        # them as, each with where it was first seen (node, source): `SparseCallLowering.check_nonzero_types`
+        self.nonzero_types: dict[tuple[int, int], tuple[dict, dict]] = {}
         self.untyped_recv_regs: set[VReg] = set()
         self.vector_slots = 0  # vector temporaries in use while lowering one slice assignment
         # Statements lowered so far that may write an array (an element or slice store, a call as a statement):

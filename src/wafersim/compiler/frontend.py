@@ -55,6 +55,7 @@ class Lowering(StatementLowering):
         self.fn.arg_count = word
         self.statements(self.fdef.body)
         self.check_background_waits()
+        self.check_nonzero_types()
         self.place(self.exit)
         # The halt that ends the kernel is code of no source line: credited to the last statement, it put
         # every PE that skipped that line (an `if i < n:` body) "at" it, and the debugger stopped them there.

@@ -181,8 +181,6 @@ class IRFunction:
     local_array_lines: dict = dataclasses.field(default_factory=dict)  # name -> the line declaring it (Op.line's kind)
     filename: str = "<kernel>"
     routes: dict[int, str] = dataclasses.field(default_factory=dict)  # channel -> pattern (ws.use_route)
-    #: (channel, receiving direction) -> (dtypes send_nonzeros sent that way, dtypes recv_fma received them as)
-    nonzero_types: dict[tuple[int, int], tuple[set, set]] = dataclasses.field(default_factory=dict)
     ssa: bool = False  # in SSA form (between the passes `ssa` and `unssa`)
     #: in SSA form: each register's original (the front end's register it is a version of)
     ssa_origin: dict = dataclasses.field(default_factory=dict)

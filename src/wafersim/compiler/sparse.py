@@ -178,19 +178,28 @@ class SparseCallLowering:
         return count
 
     def match_nonzero_types(self, channel: int, receiving: int, side: int, dtype: str, node) -> None:
+        """Note the dtype a send_nonzeros (side 0) sends or a recv_fma (side 1) receives into toward a
+        (channel, receiving direction), for `check_nonzero_types` once the whole kernel is lowered."""
+        kinds = self.nonzero_types.setdefault((channel, receiving), ({}, {}))
+        kinds[side].setdefault(dtype, (node, self.source))
+
+    def check_nonzero_types(self) -> None:
         """Refuse a kernel whose recv_fma calls can only take the words of its send_nonzeros calls (same
-        channel, facing directions) as another dtype: the pairs travel as raw words, so y's dtype would
-        read the values' bits as the other type, a silent wrong answer (docs/sparsity.md). Only where the
-        two sets of dtypes are disjoint: a kernel sending both types that way may pair them right."""
-        sent, received = self.fn.nonzero_types.setdefault((channel, receiving), (set(), set()))
-        (sent, received)[side].add(dtype)
-        if sent and received and not sent & received:
-            names = {"f32": "float32", "i32": "int32"}
+        channel, facing directions) as another dtype: the pairs travel as raw words, so y's dtype would read
+        the values' bits as the other type, a silent wrong answer (docs/sparsity.md). Only where the two
+        sets of dtypes are disjoint: a kernel sending both types that way may pair them right. Judged on the
+        whole kernel (a chain whose last PE's receive comes first in the source is right), at the first
+        such recv_fma."""
+        names = {"f32": "float32", "i32": "int32"}
+        for (channel, _), (sent, received) in self.nonzero_types.items():
+            if not sent or not received or set(sent) & set(received):
+                continue
             got, wanted = ("/".join(sorted(names.get(t, t) for t in types)) for types in (sent, received))
-            raise Unsupported(f"on channel {channel}, send_nonzeros sends {got} values that recv_fma here takes "
-                              f"into {'an' if wanted[0] == 'i' else 'a'} {wanted} y: their bits would be read as "
-                              f"{wanted}; give recv_fma's y the dtype of the values sent (or convert the values "
-                              f"before sending them)", node)
+            node, self.source = next(iter(received.values()))  # (the first lowered, as the source reads)
+            raise self.error(node, f"on channel {channel}, send_nonzeros sends {got} values that recv_fma here "
+                                   f"takes into {'an' if wanted[0] == 'i' else 'a'} {wanted} y: their bits would "
+                                   f"be read as {wanted}; give recv_fma's y the dtype of the values sent (or "
+                                   f"convert the values before sending them)")
 
     def recv_fma(self, direction: int, channel: int, y_node, scale_node, pairs_node) -> Val:
         """Receive a count and its pairs into `pairs`, then apply them: y[position] += value * scale."""

@@ -368,3 +368,24 @@ def refuse_reinterpreting_copy(device_side: Any, host_array: Any, what: str) -> 
                         f"copies check the dtype (or copy raw bits on purpose with an unsigned-integer host array, "
                         f"host.view(np.uint8))",
                         dtype=str(device_side.dtype), host_dtype=str(host_dtype))
+
+
+def saved_bytes(arrays: "list[DeviceArray]") -> list[np.ndarray]:
+    """Copies of the device bytes of `arrays`, taken on the host with no transfer on any stream's timeline:
+    the library's own undo record (`train.pipelined.applied_whole`), not a copy the program asked for, so
+    it neither adds time nor a `memcpy_dtoh` to its streams. `restore_bytes` puts them back."""
+    if not arrays:
+        return []
+    device = arrays[0].device
+    with device.lock:
+        return [device._own(array, "saved_bytes").storage.copy() for array in arrays]
+
+
+def restore_bytes(arrays: "list[DeviceArray]", saved: list[np.ndarray]) -> None:
+    """Put back the bytes `saved_bytes` took of `arrays` (with no transfer on any stream's timeline)."""
+    if not arrays:
+        return
+    device = arrays[0].device
+    with device.lock:
+        for array, data in zip(arrays, saved):
+            device._own(array, "restore_bytes").storage[...] = data

@@ -23,6 +23,7 @@ from .sparse import SPARSE_OPS, SparseMixin
 from .vector_batch import BATCHED_VECTOR_OPS, VectorBatch, fma_block
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
+ROUTE_OPS = frozenset({"route", "routr"})  # (plain, except under racecheck's route watch: `_compile`)
 _CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "gbar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print"}
 
 _INT_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "and": np.bitwise_and, "or": np.bitwise_or,
@@ -138,8 +139,11 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
     def _compile(self) -> dict[int, tuple[Instr, int, float, Callable | None]]:
         """pc -> (instruction, next pc, issue cost, plain executor or None for control/timing ops)."""
         table = {}
+        # (under racecheck's route watch a `route` leaves the plain path: `WaveSim._run_lanes` gives it the
+        # issue cycles its lanes owe, so that the change's cycle is exact, `racecheck_routes`)
+        control = _CONTROL | ROUTE_OPS if self.route_watch is not None else _CONTROL
         for pc, instr in self.launch.decoded.items():
-            plain = None if instr.op in _CONTROL else self._plain(instr)
+            plain = None if instr.op in control else self._plain(instr)
             table[pc] = (instr, pc + instr.words, self.launch.costs[instr.op], plain)
         return table
 
@@ -147,7 +151,7 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         """An executor for an instruction that only computes (no timing, no control transfer)."""
         R, F, op = self.regs, self.fregs, ins.op
         d = ins.d
-        if op in ("route", "routr"):  # changes this PE's router, not its registers
+        if op in ROUTE_OPS:  # changes this PE's router, not its registers
             return lambda L: self._route(ins, L)
         if op == "nop" or (d == 0 and op not in ("st", "ld", "chk") and not op.startswith("v")):
             return lambda lanes: None  # r0 stays zero (a load into r0 still checks its address)

@@ -174,6 +174,11 @@ class DebugWaveSim(WaveSim):
             plain(lanes)
         return run
 
+    def _watched_route(self, pc, instr, lanes, owed):  # (racecheck's route watch keeps it out of `_compile`'s)
+        if pc in self.starts:
+            self._arrive(pc, lanes)
+        super()._watched_route(pc, instr, lanes, owed)
+
     def _branch_split(self, pc, instr, lanes, previous):
         if pc in self.starts:
             self._arrive(pc, lanes)

@@ -197,9 +197,10 @@ class RaceChecker:
         self.epoch = np.zeros(launch.placement.n_blocks, dtype=np.int64)  # barriers released, per block
         self.grid_epoch = 0  # grid barriers released (they order accesses of different blocks)
         self._parts: list[tuple[np.ndarray, ...]] = []
-        #: route changes misordered against words passing their routers, found wave by wave:
-        #: ((channel, change pc, send pc, sent first), change access, word access)
-        self._route_pairs: list[tuple[tuple[int, int, int, bool], RaceAccess, RaceAccess]] = []
+        #: route changes misordered against words passing their routers, found wave by wave, per (channel, change
+        #: pc, send pc, sent first): [change access, word access (the earliest word's), word passes found]
+        #: (one entry per pair of instructions: a stream's thousands of racing words take no more memory)
+        self._route_groups: dict[tuple[int, int, int, bool], list] = {}
         #: whether the program changes routes (else its routed words need no watching)
         self.watches_routes = any(instr.op in ("route", "routr") for instr in launch.decoded.values())
 
@@ -213,7 +214,13 @@ class RaceChecker:
             change = self._pe_access(sim, found["router"], found["change_pc"], found["change_cycle"], True)
             word = self._pe_access(sim, found["sender"], found["send_pc"], found["pass_cycle"], False)
             key = (found["channel"], found["change_pc"], found["send_pc"], found["send_seq"] < found["change_seq"])
-            self._route_pairs.append((key, change, word))
+            kept = self._route_groups.get(key)
+            if kept is None:
+                self._route_groups[key] = [change, word, 1]
+            else:
+                kept[2] += 1
+                if word.cycle < kept[1].cycle:
+                    kept[0], kept[1] = change, word
 
     def _pe_access(self, sim, pe: int, pc: int, cycle: float, write: bool) -> RaceAccess:
         (bx, by), gx = self.launch.placement.block, self.launch.placement.grid[0]
@@ -226,17 +233,8 @@ class RaceChecker:
     def route_races(self) -> list[RaceHazard]:
         """The route-change races found so far, one per (channel, pair of instructions, which ran first) at
         its earliest word, in channel and cycle order."""
-        groups: dict[tuple, list] = {}
-        for key, change, word in self._route_pairs:
-            kept = groups.get(key)
-            if kept is None:
-                groups[key] = [change, word, 1]
-            else:
-                kept[2] += 1
-                if word.cycle < kept[1].cycle:
-                    kept[0], kept[1] = change, word
         races = [RaceHazard(0, change, word, count, channel=key[0], sent_first=key[3])
-                 for key, (change, word, count) in groups.items()]
+                 for key, (change, word, count) in self._route_groups.items()]
         return sorted(races, key=lambda h: (h.channel, h.second.cycle, h.first.cycle))
 
     def launch_failed(self, error: Exception, raise_on_race: bool) -> None:

@@ -24,30 +24,18 @@ through the cycles it gives them (a word sent after the barrier passes after the
 so the documented patterns (change routes after `ws.syncthreads()`, or before any send of the channel)
 report nothing, and a word still on its way across a barrier is reported where the change really misses it.
 Everything here runs only under racecheck: the executors call it only when their wave's `route_watch` is
-set (one attribute test per routed send step otherwise).
+set (one attribute test per routed send step otherwise). Every change is seen: a kernel that changes routes
+runs its `route`s in the NumPy run loop only (the compiled interpreter leaves `route` to it and does not run
+such kernels, `compiled.stepper`; batched waves refuse them, `batching`), which tells a watched one the issue
+cycles its lanes owe (`WaveSim._run_lanes`). Stream pumps, which move a routed stream's words in bulk, are off
+under racecheck (`stream_pump`).
 """
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 
 from ..isa.opcodes import RAMP
 from .routing import N_PORTS, OPPOSITE, Deliveries
-
-
-def _issue_of_plain_instruction() -> tuple[int, float]:
-    """(pc, cycles owed by the lanes) of the `route` the NumPy run loop (`WaveSim._run_lanes`) is running: a
-    `route` is a plain instruction there, run without settling the issue cycles its lanes owe, which that
-    loop keeps in its local `pending_cost`. Read from its frame, only under racecheck, so that the route
-    change's cycle is exact without a cost on the loop that runs every instruction. (-1, 0.0) where no such
-    frame is found."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_name == "_run_lanes" and "pending_cost" in frame.f_locals:
-            return int(frame.f_locals["pc"]), float(frame.f_locals["pending_cost"])
-        frame = frame.f_back
-    return -1, 0.0
 
 
 class RouteWatch:
@@ -61,19 +49,23 @@ class RouteWatch:
         #: per send step: (channel, table, rows, first departures, last departures, send pc, seq)
         self.sends: list[tuple[int, Deliveries, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
         self.send_pc = -1  # the pc of the routed send running (`RoutedExchangeMixin._routed_send` sets it)
+        #: the channels some `route`/`routr` of the program changes (a word of another channel races with none:
+        #: its sends are not kept, which bounds the watch's memory by the sends of those channels)
+        self.channels = frozenset(ins.ch for ins in sim.launch.decoded.values() if ins.op in ("route", "routr"))
         self.analysed = False  # (`RaceChecker.wave_done` has found its races)
 
     def changing(self, channel: int, pes: np.ndarray) -> np.ndarray:
         """The channel's rules at `pes` before a change ((5, len(pes)), a copy: fancy indexing)."""
         return self.sim.routes.channel(channel)[:, pes]
 
-    def changed(self, channel: int, pes: np.ndarray, before: np.ndarray, cost: float) -> None:
-        """A `route` of cost `cost` set the rules of `pes` (`before`: `changing`'s copy)."""
+    def changed(self, channel: int, pes: np.ndarray, before: np.ndarray, pc: int, owed: float, cost: float) -> None:
+        """The `route` at `pc`, of cost `cost`, set the rules of `pes` (`before`: `changing`'s copy), whose lanes
+        owed `owed` issue cycles before it (the NumPy run loop settles them only at a timing instruction: it
+        runs a watched `route` as one, without settling them, `WaveSim._run_lanes`)."""
         after = self.sim.routes.channel(channel)[:, pes]
         port, lane = np.nonzero(before != after)
         if not len(port):
             return
-        pc, owed = _issue_of_plain_instruction()
         cycle = self.sim.cycle[pes[lane]].astype(np.float64) + owed + cost  # (its issue's end, as a global access's)
         self.seq += 1
         for p, i, t in zip(port.tolist(), lane.tolist(), cycle.tolist()):
@@ -81,6 +73,8 @@ class RouteWatch:
 
     def sent(self, channel: int, table: Deliveries, rows: np.ndarray, first, last) -> None:
         """Senders (rows of `table`) sent words departing from `first` to `last` (per sender)."""
+        if channel not in self.channels:
+            return
         self.seq += 1
         first = np.array(first, dtype=np.float64).reshape(-1)
         last = np.array(last, dtype=np.float64).reshape(-1)
@@ -180,8 +174,11 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
     found = []
     first_of = np.searchsorted(c_key, key, "left")
     end_of = np.searchsorted(c_key, key, "right")
-    for k in np.unique(key):
-        on = np.flatnonzero(key == k)
+    by_key = np.argsort(key, kind="stable")  # (the passes of each changed rule, without a scan per rule)
+    bounds = np.flatnonzero(np.r_[True, key[by_key][1:] != key[by_key][:-1], True])
+    for lo_at, hi_at in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        on = by_key[lo_at:hi_at]
+        k = key[on[0]]
         a, b = int(first_of[on[0]]), int(end_of[on[0]])
         t, new, seq = c_cycle[a:b], c_new[a:b], c_seq[a:b]
         lo = np.searchsorted(t, pass_first[on], "left")  # changes before the first word passes

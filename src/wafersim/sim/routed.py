@@ -125,7 +125,9 @@ class _Expansion:
 class RoutedExchangeMixin:
     """Routed send, vector send and `route` executors of `WaveSim`."""
 
-    def _route(self, ins: Instr, lanes: Lanes) -> None:
+    def _route(self, ins: Instr, lanes: Lanes, pc: int = -1, owed: float = 0.0) -> None:
+        """Set the route rules of `lanes`' routers. `pc` and `owed` (the issue cycles the lanes owe before it:
+        their cycle is `self.cycle` + `owed`) are given under racecheck's route watch only (`_run_lanes`)."""
         pes = lanes.indices()
         if ins.op == "routr":  # masks from registers, per PE (higher bits are ignored)
             rx, tx = self.regs[ins.a, pes] & 31, self.regs[ins.b, pes] & 63
@@ -138,7 +140,7 @@ class RoutedExchangeMixin:
         else:  # (racecheck: which rules changed, and when, `racecheck_routes`)
             before = watch.changing(ins.ch, pes)
             self.routes.set(ins.ch, pes, rx, tx)
-            watch.changed(ins.ch, pes, before, self.launch.costs[ins.op])
+            watch.changed(ins.ch, pes, before, pc, owed, self.launch.costs[ins.op])
 
     def _routed_rows(self, ins: Instr, lanes: Lanes) -> tuple[Deliveries, Lanes, np.ndarray]:
         """The paths of these lanes' words on the channel, the lanes in index form and their rows."""

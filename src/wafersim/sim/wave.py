@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from .background import BackgroundMixin
 from .barriers import BarrierMixin
 from .branches import neighbour_branches
 from .compiled.stepper import CompiledMixin
-from .compute import ComputeMixin
+from .compute import ROUTE_OPS, ComputeMixin
 from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
 from ..isa.opcodes import RAMP
@@ -399,6 +400,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                                   f"({len(self.program.code)} words){self._where(lanes)}", pc=pc)
             instr, next_pc, cost, plain = self.ops[pc]
             counts[pc] += lanes.count
+            if plain is None and instr.op in ROUTE_OPS:  # (only under racecheck's route watch, `_compile`): a
+                # plain instruction, its lanes' owed issue cycles unsettled (cycles bit for bit as without
+                # racecheck), but told them, so that the change's cycle is exact (`racecheck_routes`)
+                plain = functools.partial(self._watched_route, pc, instr, owed=pending_cost)
             if plain is not None:
                 try:
                     plain(lanes)
@@ -451,6 +456,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 else:
                     settled.append((next_place, part, False, 0.0, pending_count + 1))
             return settled
+
+    def _watched_route(self, pc: int, instr: Instr, lanes: Lanes, owed: float = 0.0) -> None:
+        """A `route` under racecheck's route watch, its lanes owing `owed` issue cycles before it."""
+        self._route(instr, lanes, pc, owed)
 
     def _branch_split(self, pc: int, instr: Instr, lanes: Lanes, previous: Instr | None) -> tuple[Lanes, Lanes]:
         """(taken, not taken) lanes of a conditional branch."""

@@ -177,13 +177,22 @@ def norm_forward_scaled(y, zs, gamma, beta, zb, m, samples, c, valid, inv_featur
         d = y[j * samples + m] * NORM_SCALE - mean
         squares += d * d
     scaled_eps = eps * NORM_SCALE * NORM_SCALE   # in two products: 2**-200 is below float32's range
-    rstd = 1.0 / math.sqrt(column_allreduce(squares, SUM) * inv_features + scaled_eps)
+    spread = column_allreduce(squares, SUM) * inv_features   # the same on every PE of the column
+    rstd = 0.0
+    unscaled = 1.0 / math.sqrt(eps)
+    if spread != 0.0:  # (nan too: a sample holding inf or nan)
+        rstd = 1.0 / math.sqrt(spread + scaled_eps)
+        unscaled = rstd * NORM_SCALE
+    # else every scaled value equals the mean exactly (the sums overflowed, so some value is 2**60 or more,
+    # 2**-40 scaled: values all that near their mean differ from it by 0 or by 2**-66 and more, whose square
+    # float32 holds): each output is beta and 1/std 1/sqrt(eps), as NumPy's, where 1/sqrt(0 + scaled_eps)
+    # was inf (eps * 2**-200 rounds to 0 in float32) and the output 0 * inf, nan
     for j in range(c):
         e = j * samples + m
         normed = (y[e] * NORM_SCALE - mean) * rstd if j < valid else 0.0
         zs[zb + e] = normed
         y[e] = normed * gamma[j] + beta[j]
-    return rstd * NORM_SCALE
+    return unscaled
 
 
 @jit

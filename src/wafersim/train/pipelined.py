@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import SramBudgetError
 from ..kernels.ml.elementwise import ACTIVATIONS
 from ..runtime.device import Device, DeviceArray
+from ..runtime.arrays import restore_bytes, saved_bytes
 from ..sim.stats import LaunchStats
 from .errors import ModelDoesNotFitError, TrainingArgumentError
 from .memoryx import Adam, Optimizer
@@ -143,12 +144,12 @@ def applied_whole(arrays: Sequence[DeviceArray]) -> Iterator[None]:
     after another, so a step stopped part-way left some weights updated and others not, and the run that
     went on differed from every uninterrupted one. As in weight streaming, a step is applied whole or not
     at all."""
-    saved = [array.copy_to_host() for array in arrays]
+    arrays = list(arrays)
+    saved = saved_bytes(arrays)  # (host bookkeeping: no transfer on the device's timeline, no stream entry)
     try:
         yield
     except BaseException:
-        for array, values in zip(arrays, saved):
-            array.copy_to_device(values)
+        restore_bytes(arrays, saved)
         raise
 
 
