@@ -426,3 +426,38 @@ def test_is_none_of_a_run_time_number_folds_as_python():
     _none_tests_of_run_time_values[1, 4](dev.to_device(x), out)
     expected = np.array([reference(f) for f in x], np.float32)
     assert np.array_equal(out.copy_to_host(), expected)
+
+
+# ----------------------------------------------------------------------------- augmented assignment indices
+@ws.jit
+def aug_constant_conversions(out, x, n):
+    a = ws.local.array(8, np.int32)
+    a[0:8] = x[0:8]
+    a[0:0 + np.int32(3)] += n  # a conversion of a constant: the constant, however often it is read
+    a[4:4 + True] *= n
+    a[int(5)] -= n
+    a[np.int32(-1)] += n
+    out[0:8] = a[0:8]
+
+
+@ws.jit
+def aug_runtime_call(out, x, f):
+    a = ws.local.array(8, np.int32)
+    a[0:8] = x[0:8]
+    a[int(f)] += 1  # MARK-call
+    out[0:8] = a[0:8]
+
+
+def test_augmented_index_may_convert_a_constant_but_not_call_at_run_time(dev):
+    """`a[0:0 + np.int32(3)] += n` was refused ("would evaluate this index twice") though np.int32(3) is a
+    constant; a call that runs (`int(f)` of a run-time float) is still refused at its line."""
+    x = np.arange(8, dtype=np.int32)
+    want = x.copy()
+    want[0:0 + np.int32(3)] += 10
+    want[4:4 + True] *= 10
+    want[int(5)] -= 10
+    want[np.int32(-1)] += 10
+    out, _ = run(dev, aug_constant_conversions, np.zeros(8, np.int32), x, 10)
+    np.testing.assert_array_equal(out, want)
+    err = compile_error(dev, aug_runtime_call, np.zeros(8, np.int32), x, 2.5)
+    assert "evaluate this index twice" in str(err) and err.line == line_of(aug_runtime_call, "MARK-call"), err

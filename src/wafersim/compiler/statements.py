@@ -21,7 +21,7 @@ from .arrays import as_load
 from .core import LoopContext, constant_tuple
 from .definite import copy_defined, meet, stored_names
 from .for_loops import ForLoopLowering
-from .values import GlobalArray, LocalArray, Tup, Unsupported, Val, describe
+from .values import NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
 from .rows import RowLowering
 
 _ANNOTATIONS = {int: "i32", float: "f32"}
@@ -162,7 +162,7 @@ class StatementLowering(ForLoopLowering, RowLowering):
 
     def aug_assign(self, s: ast.AugAssign) -> None:
         """`x op= v` as `x = x op v` (the target is read, then written)."""
-        if isinstance(s.target, ast.Subscript) and any(isinstance(n, ast.Call) for n in ast.walk(s.target.slice)):
+        if isinstance(s.target, ast.Subscript) and any(self.runs_call(n) for n in ast.walk(s.target.slice)):
             raise self.error(s.target, "an augmented assignment would evaluate this index twice: compute the "
                                        "index into a variable first")
         hidden: list[str] = []
@@ -181,6 +181,17 @@ class StatementLowering(ForLoopLowering, RowLowering):
             self.assign(target, combined)
         finally:
             self.drop_hidden(hidden)
+
+    def runs_call(self, node: ast.expr) -> bool:
+        """Whether `node` is a call that runs when the kernel does: not a conversion of a constant folded when
+        compiling (`np.int32(3)`, `int(2)`: the same constant however often it is read, so `a[0:0 + np.int32(3)]
+        += v` is `a[0:3] += v`, as in Python)."""
+        if not isinstance(node, ast.Call):
+            return False
+        try:
+            return self.static(node) is NOT_STATIC
+        except Unsupported:
+            return True
 
     def index_evaluated_once(self, target: ast.Subscript, hidden: list[str]) -> ast.Subscript:
         """`target` with each index (or slice bound) that reads an array evaluated now, into a hidden name
