@@ -105,32 +105,40 @@ def _int64_added_to_runtime(out, a):
 
 
 @ws.jit
-def _int64_with_runtime_within_int32(out, a):
-    out[0] = a % SEVEN64
-    out[1] = (a & SEVEN64) | (a ^ SEVEN64)
-    out[2] = a >> SEVEN64
-    out[3] = 1 if a < SEVEN64 else 0
-    out[4] = SEVEN64 * 3 - 1  # constants only: folded as NumPy's int64
+def _int64_mod_then_runtime(out, a):
+    out[0] = (a % SEVEN64) * 2**30 // 2**29  # MARK-int64-mod
+
+
+@ws.jit
+def _int64_with_runtime_compared(out, a):
+    out[0] = 1 if a < SEVEN64 else 0
+    out[1] = 1 if SEVEN64 == a else 0
+    out[2] = SEVEN64 * 3 - 1  # constants only: folded as NumPy's int64
+    buf = ws.local.array(SEVEN64, np.int32)
+    buf[SEVEN64 - 1] = a
+    out[3] = buf[-1]
 
 
 @pytest.mark.parametrize("kernel, mark", [(_int64_times_runtime, "MARK-int64-mul"),
                                           (_int64_shifts_runtime, "MARK-int64-shl"),
-                                          (_int64_added_to_runtime, "MARK-int64-aug")])
-def test_np_int64_constant_with_a_runtime_int32_is_refused_where_int64_can_leave_int32(dev, kernel, mark):
+                                          (_int64_added_to_runtime, "MARK-int64-aug"),
+                                          (_int64_mod_then_runtime, "MARK-int64-mod")])
+def test_np_int64_constant_with_a_runtime_int32_is_refused(dev, kernel, mark):
     """NumPy computes np.int64(7) * a in int64 (7 * 2**30 = 7516192768 > 0): the kernel wrapped it in int32
-    (-1073741824, so `> 0` was False), silently. `+ - * // ** <<` are refused at the line."""
+    (-1073741824, so `> 0` was False), silently; likewise every step after one with an np.int64
+    (`(a % I64) * 2**30` is int64 in NumPy). Refused at the line."""
     assert SEVEN64 * np.int32(2**30) == 7 * 2**30
     with pytest.raises(ws.CompileError, match="np.int64 constant .* known only at run time") as info:
         kernel[(1, 1), (1, 1)](dev.device_array(1, np.int32), 2**30)
     assert info.value.line == line_of(kernel, mark)
 
 
-def test_np_int64_constant_with_a_runtime_int32_compiles_where_int32_gives_numpy_value(dev):
-    out = dev.device_array(5, np.int32)
-    for a in (2**30, -2**31, 2**31 - 1, -13, 5):
-        _int64_with_runtime_within_int32[(1, 1), (1, 1)](out, a)
+def test_np_int64_constant_compared_with_a_runtime_int32_or_as_a_constant_compiles(dev):
+    out = dev.device_array(4, np.int32)
+    for a in (2**30, -2**31, 2**31 - 1, -13, 7):
+        _int64_with_runtime_compared[(1, 1), (1, 1)](out, a)
         v = np.int32(a)
-        want = [v % SEVEN64, (v & SEVEN64) | (v ^ SEVEN64), v >> SEVEN64, int(v < SEVEN64), SEVEN64 * 3 - 1]
+        want = [int(v < SEVEN64), int(SEVEN64 == v), SEVEN64 * 3 - 1, a]
         np.testing.assert_array_equal(out.copy_to_host(), np.array(want, np.int64).astype(np.int32), err_msg=str(a))
 
 

@@ -21,9 +21,6 @@ _FLOAT_OPCODES = {ast.FloorDiv: "ffloordiv", ast.Mod: "fpymod", ast.Pow: "fpow"}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
             ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
 
-#: Operators whose result NumPy computes in int64 for an np.int64 beside an int32, and which can leave int32 there.
-_INT64_WIDENS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Pow, ast.LShift)
-
 
 def _zero_division_hint(op: ast.operator, a: Val, b: Val) -> str:
     """Why a constant division by zero is refused, and what the same division gives at run time."""
@@ -176,15 +173,15 @@ class ExpressionLowering(ComparisonLowering):
     def arith(self, op: ast.operator, a: Val, b: Val) -> Val:
         if a.is_const and b.is_const:
             return self.fold(op, a, b)
-        if (a.int64 or b.int64) and a.ty == b.ty == "i32" and type(op) in _INT64_WIDENS:
-            # NumPy promotes an int32 beside an np.int64 to int64, where `+ - * // ** <<` can leave int32
-            # (np.int64(7) * a is 7516192768 for a = 2**30): the kernel's int32 would wrap silently.
-            # (`% & | ^ >>` of the pair, and comparisons, always give what int32 gives.)
+        if (a.int64 or b.int64) and a.ty == b.ty == "i32":
+            # NumPy promotes an int32 beside an np.int64 to int64 (np.int64(7) * a is 7516192768 for a = 2**30),
+            # and the int64 result keeps every later step int64 (`(a % I64) * 2**30` too): the kernel's int32
+            # would wrap silently where NumPy's does not. (Comparisons give a bool: they compile.)
             symbol = _SYMBOLS.get(type(op), type(op).__name__)
             raise Unsupported(f"an np.int64 constant {symbol} an int32 value known only at run time: NumPy computes "
-                              f"the pair in int64, where the kernel's ints are int32 (the result would wrap where "
-                              f"NumPy's does not); convert the constant where it is defined, int(...) or "
-                              f"np.int32(...), for int32 arithmetic")
+                              f"the pair in int64 (and what follows from it), where the kernel's ints are int32 and "
+                              f"would wrap where NumPy's do not; convert the constant where it is defined, int(...) "
+                              f"or np.int32(...), for int32 arithmetic")
         if isinstance(op, ast.Div):
             a, b = self.to_type(a, "f32"), self.to_type(b, "f32")
             return self.result("fdiv", "f32", a=self.reg_of(a), b=self.reg_of(b))
