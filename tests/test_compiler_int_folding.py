@@ -7,6 +7,7 @@ a CompileError. The value the kernel computes, the element it indexes and the sh
 from __future__ import annotations
 
 import ast
+import warnings
 
 import numpy as np
 import pytest
@@ -312,3 +313,81 @@ def test_int_of_a_float_constant_indexes_and_sizes_as_its_value(dev):
     _int_of_float_constants[(1, 1), (1, 1)](out)
     assert out.copy_to_host().tolist() == [int(np.int32(-3.0)), buf[np.int32(-3.0)], buf[int(-1.7)], n, buf[n],
                                            len(range(int(2.9)))]
+
+
+# ----------------------------------------------------------------------------- differential: trees with a run-time int32
+@st.composite
+def runtime_int_trees(draw, depth: int) -> str:
+    """typed_int_trees with the run-time int32 `r` (a kernel argument) among the leaves; `int(...)` only of
+    constant subtrees (of `r` it is an int32 in the kernel, an unbounded Python int in NumPy)."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        if draw(st.integers(0, 2)) == 0:
+            return "r"
+        k = draw(st.integers(0, len(LEAVES) - 1))
+        return draw(st.sampled_from((f"({LEAVES[k]})", f"np.int32({LEAVES[k]})", f"I64_{k}")))
+    kind = draw(st.integers(0, 6))
+    if kind == 0:
+        return f"{draw(st.sampled_from(('-', '~')))}({draw(runtime_int_trees(depth - 1))})"
+    if kind == 1:
+        inner = draw(runtime_int_trees(depth - 1))
+        return f"{draw(st.sampled_from(('np.int32',) if 'r' in inner else ('int', 'np.int32')))}({inner})"
+    if kind == 2:
+        op, right = draw(st.sampled_from(("<<", ">>", "**"))), draw(st.integers(0, 31))
+        return f"({draw(runtime_int_trees(depth - 1))} {op} {min(right, 5) if op == '**' else right})"
+    op = draw(st.sampled_from(BINARY))
+    return f"({draw(runtime_int_trees(depth - 1))} {op} {draw(runtime_int_trees(depth - 1))})"
+
+
+def _has_r(node: ast.expr) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "r" for n in ast.walk(node))
+
+
+def _int64_meets_r(node: ast.expr) -> bool:
+    """Whether an operator pairs a constant subtree NumPy types np.int64 with one holding `r` (refused)."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.BinOp):
+            for this, other in ((n.left, n.right), (n.right, n.left)):
+                if _has_r(other) and not _has_r(this) and isinstance(_numpy(this), np.int64):
+                    return True
+    return False
+
+
+def _constant_parts_compile(node: ast.expr) -> bool:
+    """Whether every maximal constant subtree is one the docs promise compiles (`_must_compile`)."""
+    if not _has_r(node):
+        return _must_compile(node)
+    children = node.args if isinstance(node, ast.Call) else [c for c in ast.iter_child_nodes(node)
+                                                               if isinstance(c, ast.expr)]
+    return all(_constant_parts_compile(child) for child in children)
+
+
+@FUZZ
+@given(text=runtime_int_trees(3), r=st.sampled_from((0, 1, -1, 7, -8, 12345, 2**30, 2**31 - 1, -2**31)))
+@example(text="((r % I64_6) * (1073741824))", r=5)  # NumPy's int64 30 * 2**30: the kernel wrapped it in int32
+def test_typed_int_trees_with_a_runtime_int32_compute_as_numpy_or_are_refused(dev, tmp_path_factory, text, r):
+    """An np.int64 constant meeting the run-time `r` must be refused (NumPy computes in int64 from there); else
+    the kernel gives NumPy's int32 value wherever the constant parts compile."""
+    node = ast.parse(text, mode="eval").body
+    try:
+        with warnings.catch_warnings(), np.errstate(divide="raise", over="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # (np.int32 scalar overflow: it wraps)
+            value = eval(text, {"np": np, "r": np.int32(r), **GLOBALS})  # noqa: S307 (a generated int expression)
+            refused = _int64_meets_r(node)
+            required = not refused and _constant_parts_compile(node)
+    except (ArithmeticError, ValueError):  # a division by zero, a Python int beyond int32 meeting an np.int32
+        return
+    header = "import numpy as np\nimport wafersim as ws\n\n" + "".join(
+        f"I64_{k} = np.int64({c})\n" for k, c in enumerate(LEAVES))
+    module = load_source(tmp_path_factory.mktemp("typed_r"), header + f"\n\n@ws.jit\ndef kern(out, r):\n"
+                         f"    out[0] = {text}\n")
+    out = dev.device_array(1, np.int32)
+    try:
+        module.kern[(1, 1), (1, 1)](out, r)
+    except ws.CompileError:
+        assert not required, text
+        return
+    except ws.KernelZeroDivisionError:
+        assert False, f"{text}: NumPy gave {value}"
+    assert not refused, f"{text}: an np.int64 constant with the run-time r compiled"
+    assert isinstance(value, np.int32) or not _has_r(node), (text, type(value))
+    assert out.copy_to_host()[0] == value, (text, r, value)
