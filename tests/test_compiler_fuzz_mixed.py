@@ -50,6 +50,12 @@ INT_POOL = list(range(-9, 10)) + [100000, -70000, 8191, 8192, -8193, 65535, 1677
 FLOAT_POOL = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0, 16777216.0, 100000000.0, -7.0, -0.0]
 
 
+#: Float constants written as names or strings (docs/python-supported.md: `math.pi` folded, `float('...')` and
+#: `np.float32('...')` read as Python / NumPy read the string): the float32 of that value.
+NAMED_FLOATS = ["math.pi", "math.e", "math.tau", "np.pi", "np.e", "float('0.1')", "float(' -2.5e-3 ')",
+                "np.float32('1e-3')", "float('-0.0')", "np.float32('16777217')"]
+
+
 def _pool_index(value: float) -> int:
     """FLOAT_POOL's index of `value`, the sign of a zero told apart (list.index finds 0.0 for -0.0)."""
     return next(k for k, c in enumerate(FLOAT_POOL) if c == value and math.copysign(1, c) == math.copysign(1, value))
@@ -192,6 +198,8 @@ class MixedGen(Gen):
         return f"ki[{INT_POOL.index(value)}]"
 
     def float_const(self) -> str:
+        if self.draw(st.integers(0, 7)) == 0:  # a named constant or a float read from a string: float32 constants
+            return f"_R({self.choice(NAMED_FLOATS)})"
         value = self.choice(FLOAT_POOL)
         form = self.choice(["written", "numpy", "runtime"])
         if form == "written":
