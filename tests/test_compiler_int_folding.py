@@ -315,7 +315,7 @@ def test_int_of_a_float_constant_indexes_and_sizes_as_its_value(dev):
                                            len(range(int(2.9)))]
 
 
-# ----------------------------------------------------------------------------- differential: trees with a run-time int32
+# ----------------------------------------------------------------------------- differential: with a run-time int32
 @st.composite
 def runtime_int_trees(draw, depth: int) -> str:
     """typed_int_trees with the run-time int32 `r` (a kernel argument) among the leaves; `int(...)` only of
