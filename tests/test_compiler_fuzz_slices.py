@@ -6,7 +6,11 @@ overlapping an operand, some starts read from an element of the arrays at run ti
 assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices,
 `a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows write, evaluated
 once as NumPy does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with written-out numbers and an int32
-parameter meeting float32 scalars among the scalars, are compared with NumPy.
+parameter meeting float32 scalars among the scalars, are compared with NumPy. Slice bounds and block rows and
+columns are also written `e:e + K` with `K` an `np.int32` or `True`; the functions are every float32 `vmath`
+NumPy has a float32 ufunc for (also under `math.` and `ws.`), `np.abs`, and the angle conversions
+(`np.degrees`, `np.radians`, `rad2deg`, `deg2rad`, `math.degrees`, `math.radians`: one `vmul`). Int32 slice
+trees (+ - * unary - min max abs np.abs, values near the int32 limits) are compared with NumPy's wrapping int32.
 
 Each is rendered as Python source twice (a `@ws.jit` kernel and a NumPy reference with the same text), as
 tests/test_compiler_fuzz.py renders its scalar kernels; WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it
