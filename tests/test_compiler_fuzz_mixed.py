@@ -177,8 +177,8 @@ class MixedGen(Gen):
 
     def index(self, depth: int, target: bool = False) -> str:
         """A constant index, one counted from the end, or one known at run time (in an augmented assignment's
-        target, without a call: such an index is refused, as it would be evaluated twice). One counted from the
-        end may be a variable holding it, also as a device function's argument (`mark(li, back1, v)`: the
+        target, without a device function's call: such an index is refused; abs, min, max may appear). One counted
+        from the end may be a variable holding it, also as a device function's argument (`mark(li, back1, v)`: the
         parameter binds as the constant, so `buf[k]` there counts from the end as in Python)."""
         kind = self.choice(["const", "neg", "run"] if depth > 0 else ["const", "neg"])
         if kind == "const":
@@ -186,6 +186,9 @@ class MixedGen(Gen):
         if kind == "neg":  # written out, or held in a variable assigned once from it (`back2 = -2`), the same
             value = self.draw(st.integers(-N_LOCAL, -1))
             return f"back{-value}" if self.draw(st.booleans()) else str(value)
+        if target and self.draw(st.integers(0, 2)) == 0:  # builtins without effect: evaluated once, as Python does
+            v, w = self.choice(INT_VARS), self.choice(INT_VARS)
+            return self.choice([f"(abs({v}) % _I(4))", f"(max({v}, _I(0)) & _I(3))", f"(min({v}, {w}) & _I(3))"])
         return f"({self.choice(INT_VARS) if target else self.int_expr(0)} & _I(3))"
 
     def int_const(self) -> str:

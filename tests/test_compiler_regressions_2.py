@@ -441,16 +441,36 @@ def aug_constant_conversions(out, x, n):
 
 
 @ws.jit
+def _negate_first(b):
+    b[0] = -b[0] + 1
+    return 10
+
+
+@ws.jit
+def aug_pure_builtins(out, x, n):
+    a = ws.local.array(8, np.int32)
+    b = ws.local.array(8, np.int32)
+    a[0:8] = x[0:8]
+    b[0:8] = x[0:8]
+    a[len(a) - 1] += n
+    a[abs(b[0]) % 8] += _negate_first(b)  # the index read before the call changes b[0], as Python does
+    a[min(abs(n), 3):min(abs(n), 3) + 2] *= 2
+    out[0:8] = a[0:8]
+    out[8:16] = b[0:8]
+
+
+@ws.jit
 def aug_runtime_call(out, x, f):
     a = ws.local.array(8, np.int32)
     a[0:8] = x[0:8]
-    a[int(f)] += 1  # MARK-call
+    a[_negate_first(a) % 8] += 1  # MARK-call
     out[0:8] = a[0:8]
 
 
 def test_augmented_index_may_convert_a_constant_but_not_call_at_run_time(dev):
-    """`a[0:0 + np.int32(3)] += n` was refused ("would evaluate this index twice") though np.int32(3) is a
-    constant; a call that runs (`int(f)` of a run-time float) is still refused at its line."""
+    """`a[0:0 + np.int32(3)] += n` and `a[len(a) - 1] += n` were refused ("would evaluate this index twice")
+    though np.int32(3) is a constant and len, abs, min have no effect (the index is evaluated once, before the
+    right side, as in Python); a device function's call in the index is still refused at its line."""
     x = np.arange(8, dtype=np.int32)
     want = x.copy()
     want[0:0 + np.int32(3)] += 10
@@ -459,5 +479,15 @@ def test_augmented_index_may_convert_a_constant_but_not_call_at_run_time(dev):
     want[np.int32(-1)] += 10
     out, _ = run(dev, aug_constant_conversions, np.zeros(8, np.int32), x, 10)
     np.testing.assert_array_equal(out, want)
+    for n in (-5, 2):
+        a, b = x - 3, x - 3
+        want = a.copy()
+        want[len(want) - 1] += n
+        index = abs(b[0]) % 8
+        b[0] = -b[0] + 1
+        want[index] += 10
+        want[min(abs(n), 3):min(abs(n), 3) + 2] *= 2
+        out, _ = run(dev, aug_pure_builtins, np.zeros(16, np.int32), a, n)
+        np.testing.assert_array_equal(out, np.concatenate([want, b]), err_msg=str(n))
     err = compile_error(dev, aug_runtime_call, np.zeros(8, np.int32), x, 2.5)
     assert "evaluate this index twice" in str(err) and err.line == line_of(aug_runtime_call, "MARK-call"), err
