@@ -7,10 +7,10 @@ inputs from global arrays, runs the body, stores every variable) and once as a p
 the very same body. The kernel runs on the simulator; the Python function runs on np.int32 / np.float32
 scalars (so float32 rounding and int32 wrap-around apply), and every PE's results must match exactly.
 Bodies also call NumPy float32 math (np.sin, np.floor, ...), use float // and %, a device function returning
-a tuple with a string constant argument, loops over enumerate/zip of constant tuples, range() with a
+a tuple with a string constant argument, loops over enumerate (with a start)/zip of constant tuples, range() with a
 step known only at run time, `x in (a, b, ...)` of a run-time number, range() over the last few values
 before an int32 bound (with steps up to INT32_MAX: a counter stepped past its last value must not wrap
-around), the `operator` module's functions, math.remainder and math.modf, `<<` / `>>` by counts of 0 to 63
+around), the `operator` module's functions, math.remainder and math.modf / np.modf, `<<` / `>>` by counts of 0 to 63
 (constant or run-time) and `~`, and the int32 extremes among the constants (INT32_MIN // -1). (Random slice
 and 2-D block assignments, compared with NumPy: tests/test_compiler_fuzz_slices.py; mixed int32/float32
 scalar code, written-out constants folded next to the same values loaded at run time, element and slice
@@ -152,7 +152,8 @@ class Gen:
             divisor = self.choice([c for c in FLOAT_CONSTS if c != 0.0])
             return f"np.float32(math.remainder({self.float_expr(depth - 1)}, np.float32({divisor})))"
         if kind == "modf":  # (fractional part, integral part): both exact
-            return f"np.float32(math.modf({self.float_expr(depth - 1)})[{self.choice([0, 1])}])"
+            module = self.choice(["math", "np"])
+            return f"np.float32({module}.modf({self.float_expr(depth - 1)})[{self.choice([0, 1])}])"
         if kind == "fdivmod":  # Python's float // and % (np.float32 scalars: npy_divmod, as the machine)
             divisor = self.choice([c for c in FLOAT_CONSTS if c != 0.0])
             return f"({self.float_expr(depth - 1)} {self.choice(['//', '%'])} np.float32({divisor}))"
@@ -224,7 +225,8 @@ class Gen:
             if kind == "zipfor":  # unrolled: a pair of constants per trip, through enumerate and zip
                 firsts = tuple(self.draw(st.lists(st.integers(-5, 5), min_size=0, max_size=3)))
                 seconds = tuple(self.draw(st.lists(st.integers(-5, 5), min_size=0, max_size=3)))
-                header = f"for {var}, ({var}a, {var}b) in enumerate(zip({firsts!r}, {seconds!r})):"
+                start = self.choice(["", ", start=2", ", -3", ", start=np.int32(-1)"])  # (Python's start, counted on)
+                header = f"for {var}, ({var}a, {var}b) in enumerate(zip({firsts!r}, {seconds!r}){start}):"
                 names = [var, f"{var}a", f"{var}b"]
             elif kind == "edgefor":  # a few values next to an int32 bound: a counter stepped past the last
                 # one would wrap around (Python's range never does); stop and step constant or run-time

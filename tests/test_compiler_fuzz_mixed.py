@@ -50,6 +50,12 @@ INT_POOL = list(range(-9, 10)) + [100000, -70000, 8191, 8192, -8193, 65535, 1677
 FLOAT_POOL = [0.5, -1.25, 2.0, 3.0, -0.75, 0.1, 1.5, -3.5, 0.0, 16777216.0, 100000000.0, -7.0, -0.0]
 
 
+#: Float constants written as names or strings (docs/python-supported.md: `math.pi` folded, `float('...')` and
+#: `np.float32('...')` read as Python / NumPy read the string): the float32 of that value.
+NAMED_FLOATS = ["math.pi", "math.e", "math.tau", "np.pi", "np.e", "float('0.1')", "float(' -2.5e-3 ')",
+                "np.float32('1e-3')", "float('-0.0')", "np.float32('16777217')"]
+
+
 def _pool_index(value: float) -> int:
     """FLOAT_POOL's index of `value`, the sign of a zero told apart (list.index finds 0.0 for -0.0)."""
     return next(k for k, c in enumerate(FLOAT_POOL) if c == value and math.copysign(1, c) == math.copysign(1, value))
@@ -171,8 +177,8 @@ class MixedGen(Gen):
 
     def index(self, depth: int, target: bool = False) -> str:
         """A constant index, one counted from the end, or one known at run time (in an augmented assignment's
-        target, without a call: such an index is refused, as it would be evaluated twice). One counted from the
-        end may be a variable holding it, also as a device function's argument (`mark(li, back1, v)`: the
+        target, without a device function's call: such an index is refused; abs, min, max may appear). One counted
+        from the end may be a variable holding it, also as a device function's argument (`mark(li, back1, v)`: the
         parameter binds as the constant, so `buf[k]` there counts from the end as in Python)."""
         kind = self.choice(["const", "neg", "run"] if depth > 0 else ["const", "neg"])
         if kind == "const":
@@ -180,6 +186,9 @@ class MixedGen(Gen):
         if kind == "neg":  # written out, or held in a variable assigned once from it (`back2 = -2`), the same
             value = self.draw(st.integers(-N_LOCAL, -1))
             return f"back{-value}" if self.draw(st.booleans()) else str(value)
+        if target and self.draw(st.integers(0, 2)) == 0:  # builtins without effect: evaluated once, as Python does
+            v, w = self.choice(INT_VARS), self.choice(INT_VARS)
+            return self.choice([f"(abs({v}) % _I(4))", f"(max({v}, _I(0)) & _I(3))", f"(min({v}, {w}) & _I(3))"])
         return f"({self.choice(INT_VARS) if target else self.int_expr(0)} & _I(3))"
 
     def int_const(self) -> str:
@@ -192,6 +201,8 @@ class MixedGen(Gen):
         return f"ki[{INT_POOL.index(value)}]"
 
     def float_const(self) -> str:
+        if self.draw(st.integers(0, 7)) == 0:  # a named constant or a float read from a string: float32 constants
+            return f"_R({self.choice(NAMED_FLOATS)})"
         value = self.choice(FLOAT_POOL)
         form = self.choice(["written", "numpy", "runtime"])
         if form == "written":

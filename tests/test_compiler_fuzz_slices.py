@@ -6,13 +6,20 @@ overlapping an operand, some starts read from an element of the arrays at run ti
 assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices,
 `a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows write, evaluated
 once as NumPy does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with written-out numbers and an int32
-parameter meeting float32 scalars among the scalars, are compared with NumPy.
+parameter meeting float32 scalars among the scalars, are compared with NumPy. Slice bounds and block rows and
+columns are also written `e:e + K` with `K` an `np.int32` or `True`; the functions are every float32 `vmath`
+NumPy has a float32 ufunc for (also under `math.` and `ws.`), `np.abs`, and the angle conversions
+(`np.degrees`, `np.radians`, `rad2deg`, `deg2rad`, `math.degrees`, `math.radians`: one `vmul`). Int32 slice
+trees (+ - * unary - min max abs np.abs, values near the int32 limits) are compared with NumPy's wrapping int32.
 
 Each is rendered as Python source twice (a `@ws.jit` kernel and a NumPy reference with the same text), as
 tests/test_compiler_fuzz.py renders its scalar kernels; WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it
 as the other fuzz tests.
 """
 from __future__ import annotations
+
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -25,8 +32,36 @@ from conftest import load_source
 
 load = load_source  # see conftest.py
 
-#: Functions of slices in vector trees (one `vmath` each; the reference applies the same NumPy ufunc).
-VEC_FUNCTIONS = ["np.exp", "np.tanh", "np.sin", "np.floor", "np.sqrt", "abs", "np.rint", "np.log1p"]
+#: Functions of slices in vector trees, (kernel, NumPy reference): one `vmath` each, the reference the same NumPy
+#: float32 ufunc (`math.` names of a slice mean the ufunc; of a number, the scalar instruction, which is the
+#: ufunc too); the angle conversions are one `vmul` by NumPy's float32 factor. (erf, erfc, gamma, lgamma:
+#: no NumPy float32 ufunc to compare bit for bit with; tests/test_compiler_vector_math.py checks them.)
+VEC_FUNCTIONS = [(name, name) for name in (
+    "np.exp", "np.tanh", "np.sin", "np.floor", "np.sqrt", "abs", "np.rint", "np.log1p", "np.cos", "np.tan",
+    "np.arctan", "np.arcsin", "np.arccos", "np.sinh", "np.cosh", "np.arcsinh", "np.arccosh", "np.arctanh",
+    "np.expm1", "np.log", "np.log2", "np.log10", "np.ceil", "np.trunc", "np.fabs", "np.degrees", "np.radians",
+    "np.rad2deg", "np.deg2rad")] + [
+    ("math.exp", "np.exp"), ("math.sqrt", "np.sqrt"), ("math.fabs", "np.fabs"), ("math.log2", "np.log2"),
+    ("math.atan", "np.arctan"), ("math.degrees", "np.degrees"), ("math.radians", "np.radians"),
+    ("ws.tanh", "np.tanh"), ("ws.exp", "np.exp")]
+#: Functions taken of slices only (of a number they are refused: `np.abs(s)` says to write `abs`).
+SLICE_ONLY_FUNCTIONS = [("np.abs", "np.abs")]
+#: The reductions among the scalars (they hold slices, but are numbers).
+REDUCTIONS = ("sum(b[1:5])", "min(c[0:3])", "max(a[2:8])")
+
+
+def has_slice(text: str) -> bool:
+    """Whether a tree's text computes a vector: a slice of a, b or c outside the reductions."""
+    for reduction in REDUCTIONS:
+        text = text.replace(reduction, "")
+    text = re.sub(r"\(1 if [abc]\[\d+\] > 0 else 0\)", "0", text)  # (a run-time start's element)
+    return re.search(r"\b[abc]\[[^]]*:", text) is not None
+
+
+@st.composite
+def length_text(draw, length: int) -> str:
+    """The `K` of `e:e + K`: a constant written out, as an `np.int32`, or `True` for 1 (Python's `2 + True` is 3)."""
+    return draw(st.sampled_from([str(length), f"np.int32({length})"] + (["True"] if length == 1 else [])))
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +98,15 @@ ASSIGN_OPS = ("=", "=", "+=", "-=", "*=", "/=")
 def vector_slice(draw, name: str, length: int) -> str:
     """`name[start:start + length]`, or (one draw in three, when it fits) a start known only at run time, shifted
     by 0 or 1 by an element of one of the arrays: `a[2 + (1 if c[5] > 0 else 0):2 + (1 if c[5] > 0 else 0) + 3]`
-    (the `s:s + K` form, a constant length). In an augmented assignment's target it is evaluated once, before
+    (the `s:s + K` form, a constant length, `K` also an `np.int32` or `True`). In an augmented assignment's target it is evaluated once, before
     the right side, as Python does; the right side's slices are read before the destination is written."""
     if length < VEC_SIZE and draw(st.integers(0, 2)) == 0:
         start = draw(st.integers(0, VEC_SIZE - length - 1))
         shift = f"(1 if {draw(st.sampled_from(VEC_ARRAYS))}[{draw(st.integers(0, VEC_SIZE - 1))}] > 0 else 0)"
-        return f"{name}[{start} + {shift}:{start} + {shift} + {length}]"
+        return f"{name}[{start} + {shift}:{start} + {shift} + {draw(length_text(length))}]"
     start = draw(st.integers(0, VEC_SIZE - length))
+    if draw(st.integers(0, 3)) == 0:
+        return f"{name}[{start}:{start} + {draw(length_text(length))}]"
     return f"{name}[{start}:{start + length}]"
 
 
@@ -92,8 +129,8 @@ def vector_trees(draw, length: int, depth: int):
         return f"(-{kernel})", f"(-{numpy})"
     if kind == "fn":  # a math function of a subtree (of a scalar, the scalar instruction)
         kernel, numpy = draw(vector_trees(length, depth - 1))
-        name = draw(st.sampled_from(VEC_FUNCTIONS))
-        return f"{name}({kernel})", f"{name}({numpy})"
+        name, ref = draw(st.sampled_from(VEC_FUNCTIONS + (SLICE_ONLY_FUNCTIONS if has_slice(kernel) else [])))
+        return f"{name}({kernel})", f"{ref}({numpy})"
     if kind == "bin":
         op = draw(st.sampled_from(["+", "-", "*", "/"]))
         (kl, nl) = draw(vector_trees(length, depth - 1))
@@ -117,7 +154,9 @@ def render_slice_assignment(target: str, kernel_expr: str, numpy_expr: str) -> s
     fill = "\n".join(f"        {name}[i] = x[{k * VEC_SIZE} + i]" for k, name in enumerate(VEC_ARRAYS))
     store = "\n".join(f"        out[{k * VEC_SIZE} + i] = {name}[i]" for k, name in enumerate(VEC_ARRAYS))
     arrays = "\n".join(f"    {name} = ws.local.array({VEC_SIZE}, np.float32)" for name in VEC_ARRAYS)
-    return f"""import numpy as np
+    return f"""import math
+
+import numpy as np
 import wafersim as ws
 
 
@@ -167,9 +206,12 @@ def block_text(draw, name: str, row: int, rows: int, col: int, cols: int, as_row
     block's rows write: NumPy evaluates it once, the kernel must not evaluate it again for each row."""
     if as_rows:
         return f"{name}[{draw(st.sampled_from((row, row - BLOCK_ROWS)))}, {col}:{col + cols}]"
+    # rows and columns also `e:e + K` (K an int, an np.int32 or True: a constant count of rows or columns)
+    row_text = f"{row}:{row} + {draw(length_text(rows))}" if draw(st.integers(0, 3)) == 0 else f"{row}:{row + rows}"
     if moving:
-        return f"{name}[{row}:{row + rows}, {col} + {moving}:{col} + {moving} + {cols}]"
-    return f"{name}[{row}:{row + rows}, {col}:{col + cols}]"
+        return f"{name}[{row_text}, {col} + {moving}:{col} + {moving} + {draw(length_text(cols))}]"
+    col_text = f"{col}:{col} + {draw(length_text(cols))}" if draw(st.integers(0, 3)) == 0 else f"{col}:{col + cols}"
+    return f"{name}[{row_text}, {col_text}]"
 
 
 @st.composite
@@ -188,8 +230,8 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
     kind = draw(st.sampled_from(kinds))
     if kind == "fn":  # a math function of a block: one vmath per row
         kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
-        name = draw(st.sampled_from(VEC_FUNCTIONS))
-        return f"{name}({kernel})", f"{name}({numpy})"
+        name, ref = draw(st.sampled_from(VEC_FUNCTIONS + (SLICE_ONLY_FUNCTIONS if ":" in kernel else [])))
+        return f"{name}({kernel})", f"{ref}({numpy})"
     if kind == "block":
         name = draw(st.sampled_from(VEC_ARRAYS))
         row = dst_row if name == dst else draw(st.integers(0, BLOCK_ROWS - rows))
@@ -239,7 +281,9 @@ def test_block_assignments_match_numpy(dev, gen_dir, assignment, seed, n):
                        for k, name in enumerate(VEC_ARRAYS))
     stores = "\n".join(f"    out[{k * rows}:{(k + 1) * rows}, 0:{cols}] = {name}[0:{rows}, 0:{cols}]"
                        for k, name in enumerate(VEC_ARRAYS))
-    module = load(gen_dir, f"""import numpy as np
+    module = load(gen_dir, f"""import math
+
+import numpy as np
 import wafersim as ws
 
 
@@ -263,3 +307,74 @@ def ref(x, s, t, n):
     d_out = dev.device_array(x.shape)
     module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, s, t, n)
     np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{target} {kernel_expr} (n={n})")
+
+
+# ----------------------------------------------------------------------------- int32 slice expression trees
+#: int32 scalars of int32 trees: the parameters, written-out ints (NumPy keeps the array's int32 for a Python
+#: int, as the kernel does), np.int32 constants, the int32 limits, a reduction (sequential, wrapping).
+INT_SCALARS = ("n", "m", "3", "-7", "np.int32(5)", "(n * m)", "(n - m)", "2147483647", "-2147483648",
+               "sum(b[1:5])", "min(c[0:3])", "max(a[2:8])", "abs(m)")
+
+
+@st.composite
+def int_vector_trees(draw, length: int, depth: int):
+    """(kernel text, NumPy text) of a tree of + - * unary - min max abs np.abs over int32 slices and scalars:
+    wrapping as NumPy's int32 arrays do (abs(-2**31) is -2**31)."""
+    kinds = ["slice", "slice", "scalar"] + (["bin", "bin", "neg", "minmax", "abs"] if depth > 0 else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "slice":
+        text = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
+        return text, text
+    if kind == "scalar":
+        text = draw(st.sampled_from(INT_SCALARS))
+        return text, text
+    if kind == "neg":
+        kernel, numpy = draw(int_vector_trees(length, depth - 1))
+        return f"(-{kernel})", f"(-{numpy})"
+    if kind == "abs":  # np.abs of a number is refused (write abs): of slices only
+        kernel, numpy = draw(int_vector_trees(length, depth - 1))
+        name = draw(st.sampled_from(["abs", "np.abs"] if has_slice(kernel) else ["abs"]))
+        return f"{name}({kernel})", f"{name}({numpy})"
+    kl, nl = draw(int_vector_trees(length, depth - 1))
+    kr, nr = draw(int_vector_trees(length, depth - 1))
+    if kind == "bin":
+        op = draw(st.sampled_from(["+", "-", "*"]))
+        return f"({kl} {op} {kr})", f"({nl} {op} {nr})"
+    name = draw(st.sampled_from(["min", "max"]))
+    if not (has_slice(kl) or has_slice(kr)):  # two numbers: the builtin on numbers
+        return f"{name}({kl}, {kr})", f"{name}({nl}, {nr})"
+    return f"{name}({kl}, {kr})", f"np.{'minimum' if name == 'min' else 'maximum'}({nl}, {nr})"
+
+
+@st.composite
+def int_slice_assignments(draw):
+    length = draw(st.integers(1, VEC_SIZE))
+    target = draw(vector_slice(draw(st.sampled_from(VEC_ARRAYS)), length))
+    kernel, numpy = draw(int_vector_trees(length, draw(st.integers(1, 4))))
+    return f"{target} {draw(st.sampled_from(('=', '=', '+=', '-=', '*=')))}", kernel, numpy
+
+
+@FUZZ
+@given(assignment=int_slice_assignments(), seed=st.integers(0, 2**32 - 1),
+       n=st.sampled_from((3, -7, 100000, 2**31 - 1, -(2**31))), m=st.integers(-9, 9))
+def test_int32_slice_expression_trees_match_numpy(dev, gen_dir, assignment, seed, n, m):
+    target, kernel_expr, numpy_expr = assignment
+    source = render_slice_assignment(target, kernel_expr, numpy_expr).replace("np.float32", "np.int32")
+    source = source.replace("(x, out, s, t, n)", "(x, out, n, m)").replace("(x, s, t, n)", "(x, n, m)")
+    module = load(gen_dir, source)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-50, 51, len(VEC_ARRAYS) * VEC_SIZE).astype(np.int32)
+    wide = rng.random(x.size) < 0.3  # values near the int32 limits: products and sums wrap
+    x[wide] = rng.choice(np.array([-(2**31), 2**31 - 1, -(2**31) + 1, 2**30, -(2**16), 46341], np.int64),
+                         int(wide.sum())).astype(np.int32)
+    d_out = dev.device_array(x.size, np.int32)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # np.int32 scalar overflow warns, then wraps
+        try:
+            want = module.ref(x, np.int32(n), np.int32(m))
+        except OverflowError:  # a written-out int tree beyond int32 (`(2147483647 + 3)`): refused when compiling
+            with pytest.raises(ws.CompileError, match="does not fit in int32"):
+                module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, n, m)
+            return
+    module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, n, m)
+    np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{target} {kernel_expr} (n={n}, m={m})")

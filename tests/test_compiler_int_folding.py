@@ -7,6 +7,7 @@ a CompileError. The value the kernel computes, the element it indexes and the sh
 from __future__ import annotations
 
 import ast
+import warnings
 
 import numpy as np
 import pytest
@@ -83,6 +84,63 @@ def test_np_int64_steps_beyond_int32_are_refused_not_wrapped(dev, kernel, mark, 
     with pytest.raises(ws.CompileError, match="does not fit in int32") as info:
         kernel[(1, 1), (1, 1)](dev.device_array(1, np.int32))
     assert info.value.line == line_of(kernel, mark)
+
+
+SEVEN64 = np.int64(7)
+
+
+@ws.jit
+def _int64_times_runtime(out, a):
+    out[0] = 1 if SEVEN64 * a > 0 else 0  # MARK-int64-mul
+
+
+@ws.jit
+def _int64_shifts_runtime(out, a):
+    out[0] = (a << SEVEN64) >> 8  # MARK-int64-shl
+
+
+@ws.jit
+def _int64_added_to_runtime(out, a):
+    a += SEVEN64  # MARK-int64-aug
+    out[0] = a // 2
+
+
+@ws.jit
+def _int64_mod_then_runtime(out, a):
+    out[0] = (a % SEVEN64) * 2**30 // 2**29  # MARK-int64-mod
+
+
+@ws.jit
+def _int64_with_runtime_compared(out, a):
+    out[0] = 1 if a < SEVEN64 else 0
+    out[1] = 1 if SEVEN64 == a else 0
+    out[2] = SEVEN64 * 3 - 1  # constants only: folded as NumPy's int64
+    buf = ws.local.array(SEVEN64, np.int32)
+    buf[SEVEN64 - 1] = a
+    out[3] = buf[-1]
+
+
+@pytest.mark.parametrize("kernel, mark", [(_int64_times_runtime, "MARK-int64-mul"),
+                                          (_int64_shifts_runtime, "MARK-int64-shl"),
+                                          (_int64_added_to_runtime, "MARK-int64-aug"),
+                                          (_int64_mod_then_runtime, "MARK-int64-mod")])
+def test_np_int64_constant_with_a_runtime_int32_is_refused(dev, kernel, mark):
+    """NumPy computes np.int64(7) * a in int64 (7 * 2**30 = 7516192768 > 0): the kernel wrapped it in int32
+    (-1073741824, so `> 0` was False), silently; likewise every step after one with an np.int64
+    (`(a % I64) * 2**30` is int64 in NumPy). Refused at the line."""
+    assert SEVEN64 * np.int32(2**30) == 7 * 2**30
+    with pytest.raises(ws.CompileError, match="np.int64 constant .* known only at run time") as info:
+        kernel[(1, 1), (1, 1)](dev.device_array(1, np.int32), 2**30)
+    assert info.value.line == line_of(kernel, mark)
+
+
+def test_np_int64_constant_compared_with_a_runtime_int32_or_as_a_constant_compiles(dev):
+    out = dev.device_array(4, np.int32)
+    for a in (2**30, -2**31, 2**31 - 1, -13, 7):
+        _int64_with_runtime_compared[(1, 1), (1, 1)](out, a)
+        v = np.int32(a)
+        want = [int(v < SEVEN64), int(SEVEN64 == v), SEVEN64 * 3 - 1, a]
+        np.testing.assert_array_equal(out.copy_to_host(), np.array(want, np.int64).astype(np.int32), err_msg=str(a))
 
 
 @ws.jit
@@ -255,3 +313,81 @@ def test_int_of_a_float_constant_indexes_and_sizes_as_its_value(dev):
     _int_of_float_constants[(1, 1), (1, 1)](out)
     assert out.copy_to_host().tolist() == [int(np.int32(-3.0)), buf[np.int32(-3.0)], buf[int(-1.7)], n, buf[n],
                                            len(range(int(2.9)))]
+
+
+# ----------------------------------------------------------------------------- differential: with a run-time int32
+@st.composite
+def runtime_int_trees(draw, depth: int) -> str:
+    """typed_int_trees with the run-time int32 `r` (a kernel argument) among the leaves; `int(...)` only of
+    constant subtrees (of `r` it is an int32 in the kernel, an unbounded Python int in NumPy)."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        if draw(st.integers(0, 2)) == 0:
+            return "r"
+        k = draw(st.integers(0, len(LEAVES) - 1))
+        return draw(st.sampled_from((f"({LEAVES[k]})", f"np.int32({LEAVES[k]})", f"I64_{k}")))
+    kind = draw(st.integers(0, 6))
+    if kind == 0:
+        return f"{draw(st.sampled_from(('-', '~')))}({draw(runtime_int_trees(depth - 1))})"
+    if kind == 1:
+        inner = draw(runtime_int_trees(depth - 1))
+        return f"{draw(st.sampled_from(('np.int32',) if 'r' in inner else ('int', 'np.int32')))}({inner})"
+    if kind == 2:
+        op, right = draw(st.sampled_from(("<<", ">>", "**"))), draw(st.integers(0, 31))
+        return f"({draw(runtime_int_trees(depth - 1))} {op} {min(right, 5) if op == '**' else right})"
+    op = draw(st.sampled_from(BINARY))
+    return f"({draw(runtime_int_trees(depth - 1))} {op} {draw(runtime_int_trees(depth - 1))})"
+
+
+def _has_r(node: ast.expr) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "r" for n in ast.walk(node))
+
+
+def _int64_meets_r(node: ast.expr) -> bool:
+    """Whether an operator pairs a constant subtree NumPy types np.int64 with one holding `r` (refused)."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.BinOp):
+            for this, other in ((n.left, n.right), (n.right, n.left)):
+                if _has_r(other) and not _has_r(this) and isinstance(_numpy(this), np.int64):
+                    return True
+    return False
+
+
+def _constant_parts_compile(node: ast.expr) -> bool:
+    """Whether every maximal constant subtree is one the docs promise compiles (`_must_compile`)."""
+    if not _has_r(node):
+        return _must_compile(node)
+    children = node.args if isinstance(node, ast.Call) else [c for c in ast.iter_child_nodes(node)
+                                                               if isinstance(c, ast.expr)]
+    return all(_constant_parts_compile(child) for child in children)
+
+
+@FUZZ
+@given(text=runtime_int_trees(3), r=st.sampled_from((0, 1, -1, 7, -8, 12345, 2**30, 2**31 - 1, -2**31)))
+@example(text="((r % I64_6) * (1073741824))", r=5)  # NumPy's int64 30 * 2**30: the kernel wrapped it in int32
+def test_typed_int_trees_with_a_runtime_int32_compute_as_numpy_or_are_refused(dev, tmp_path_factory, text, r):
+    """An np.int64 constant meeting the run-time `r` must be refused (NumPy computes in int64 from there); else
+    the kernel gives NumPy's int32 value wherever the constant parts compile."""
+    node = ast.parse(text, mode="eval").body
+    try:
+        with warnings.catch_warnings(), np.errstate(divide="raise", over="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # (np.int32 scalar overflow: it wraps)
+            value = eval(text, {"np": np, "r": np.int32(r), **GLOBALS})  # noqa: S307 (a generated int expression)
+            refused = _int64_meets_r(node)
+            required = not refused and _constant_parts_compile(node)
+    except (ArithmeticError, ValueError):  # a division by zero, a Python int beyond int32 meeting an np.int32
+        return
+    header = "import numpy as np\nimport wafersim as ws\n\n" + "".join(
+        f"I64_{k} = np.int64({c})\n" for k, c in enumerate(LEAVES))
+    module = load_source(tmp_path_factory.mktemp("typed_r"), header + f"\n\n@ws.jit\ndef kern(out, r):\n"
+                         f"    out[0] = {text}\n")
+    out = dev.device_array(1, np.int32)
+    try:
+        module.kern[(1, 1), (1, 1)](out, r)
+    except ws.CompileError:
+        assert not required, text
+        return
+    except ws.KernelZeroDivisionError:
+        assert False, f"{text}: NumPy gave {value}"
+    assert not refused, f"{text}: an np.int64 constant with the run-time r compiled"
+    assert isinstance(value, np.int32) or not _has_r(node), (text, type(value))
+    assert out.copy_to_host()[0] == value, (text, r, value)

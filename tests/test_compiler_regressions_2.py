@@ -342,7 +342,8 @@ U8, I16, U32 = np.uint8(200), np.int16(30000), np.uint32(5)
 @ws.jit
 def numpy_int64_constants(ints, out):
     i = ws.grid(1)
-    out[i, 0] = I64_FIVE * ints[i] - 7            # an np.int64: the int it equals
+    out[i, 0] = int(I64_FIVE) * ints[i] - 7       # converted: int32 arithmetic (the np.int64 itself is refused
+    # beside a run-time int32, tests/test_compiler_int_folding.py: NumPy computes the pair in int64)
     out[i, 1] = (I64_FIVE << 28) // 8 + 1         # folded exactly, as NumPy's int64 (and Python) compute it
 
 
@@ -426,3 +427,68 @@ def test_is_none_of_a_run_time_number_folds_as_python():
     _none_tests_of_run_time_values[1, 4](dev.to_device(x), out)
     expected = np.array([reference(f) for f in x], np.float32)
     assert np.array_equal(out.copy_to_host(), expected)
+
+
+# ----------------------------------------------------------------------------- augmented assignment indices
+@ws.jit
+def aug_constant_conversions(out, x, n):
+    a = ws.local.array(8, np.int32)
+    a[0:8] = x[0:8]
+    a[0:0 + np.int32(3)] += n  # a conversion of a constant: the constant, however often it is read
+    a[4:4 + True] *= n
+    a[int(5)] -= n
+    a[np.int32(-1)] += n
+    out[0:8] = a[0:8]
+
+
+@ws.jit
+def _negate_first(b):
+    b[0] = -b[0] + 1
+    return 10
+
+
+@ws.jit
+def aug_pure_builtins(out, x, n):
+    a = ws.local.array(8, np.int32)
+    b = ws.local.array(8, np.int32)
+    a[0:8] = x[0:8]
+    b[0:8] = x[0:8]
+    a[len(a) - 1] += n
+    a[abs(b[0]) % 8] += _negate_first(b)  # the index read before the call changes b[0], as Python does
+    a[min(abs(n), 3):min(abs(n), 3) + 2] *= 2
+    out[0:8] = a[0:8]
+    out[8:16] = b[0:8]
+
+
+@ws.jit
+def aug_runtime_call(out, x, f):
+    a = ws.local.array(8, np.int32)
+    a[0:8] = x[0:8]
+    a[_negate_first(a) % 8] += 1  # MARK-call
+    out[0:8] = a[0:8]
+
+
+def test_augmented_index_may_convert_a_constant_but_not_call_at_run_time(dev):
+    """`a[0:0 + np.int32(3)] += n` and `a[len(a) - 1] += n` were refused ("would evaluate this index twice")
+    though np.int32(3) is a constant and len, abs, min have no effect (the index is evaluated once, before the
+    right side, as in Python); a device function's call in the index is still refused at its line."""
+    x = np.arange(8, dtype=np.int32)
+    want = x.copy()
+    want[0:0 + np.int32(3)] += 10
+    want[4:4 + True] *= 10
+    want[int(5)] -= 10
+    want[np.int32(-1)] += 10
+    out, _ = run(dev, aug_constant_conversions, np.zeros(8, np.int32), x, 10)
+    np.testing.assert_array_equal(out, want)
+    for n in (-5, 2):
+        a, b = x - 3, x - 3
+        want = a.copy()
+        want[len(want) - 1] += n
+        index = abs(b[0]) % 8
+        b[0] = -b[0] + 1
+        want[index] += 10
+        want[min(abs(n), 3):min(abs(n), 3) + 2] *= 2
+        out, _ = run(dev, aug_pure_builtins, np.zeros(16, np.int32), a, n)
+        np.testing.assert_array_equal(out, np.concatenate([want, b]), err_msg=str(n))
+    err = compile_error(dev, aug_runtime_call, np.zeros(8, np.int32), x, 2.5)
+    assert "evaluate this index twice" in str(err) and err.line == line_of(aug_runtime_call, "MARK-call"), err

@@ -173,6 +173,15 @@ class ExpressionLowering(ComparisonLowering):
     def arith(self, op: ast.operator, a: Val, b: Val) -> Val:
         if a.is_const and b.is_const:
             return self.fold(op, a, b)
+        if (a.int64 or b.int64) and a.ty == b.ty == "i32":
+            # NumPy promotes an int32 beside an np.int64 to int64 (np.int64(7) * a is 7516192768 for a = 2**30),
+            # and the int64 result keeps every later step int64 (`(a % I64) * 2**30` too): the kernel's int32
+            # would wrap silently where NumPy's does not. (Comparisons give a bool: they compile.)
+            symbol = _SYMBOLS.get(type(op), type(op).__name__)
+            raise Unsupported(f"an np.int64 constant {symbol} an int32 value known only at run time: NumPy computes "
+                              f"the pair in int64 (and what follows from it), where the kernel's ints are int32 and "
+                              f"would wrap where NumPy's do not; convert the constant where it is defined, int(...) "
+                              f"or np.int32(...), for int32 arithmetic")
         if isinstance(op, ast.Div):
             a, b = self.to_type(a, "f32"), self.to_type(b, "f32")
             return self.result("fdiv", "f32", a=self.reg_of(a), b=self.reg_of(b))

@@ -26,6 +26,7 @@ and pays the off-wafer latency (`global_latency`, 500 cycles) once; C comes back
 from __future__ import annotations
 
 import functools
+import operator
 
 import numpy as np
 
@@ -49,6 +50,9 @@ def gemm_kernel(tile: int) -> Dispatcher:
     tiles of `to_operand_tiles` and a tile-blocked (P*P, T*T) float32 device array c (see `to_tiles`)."""
     if tile < 1:
         raise ArgumentError(f"tile must be positive, got {tile}")
+    # a Python int: an np.int64 tile (NumPy sizes) closed over would be an np.int64 constant, which the compiler
+    # refuses in int32 arithmetic with run-time values (NumPy would compute the pair in int64)
+    tile = operator.index(tile)
     T = tile
     TT = tile * tile
     # `panels`: this PE's A tile transposed (column j of A at [j*T:(j+1)*T]: the x operand of a rank-1

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 
 import numpy as np
 
@@ -248,12 +249,13 @@ def pipelined_step_kernel(batch: int, max_inputs: int, max_outputs: int, optimiz
     `half` a 16-bit dtype for mixed precision (see the module docstring), None for float32;
     see the module docstring. Bounds checks cost a third of its cycles: the tests run it with them
     (`boundscheck=True`)."""
-    B, KM, CM, M = batch, max_inputs, max_outputs, micro_batch
+    # Python ints: an np.int64 closed over is refused in int32 arithmetic with run-time values
+    B, KM, CM, M = (operator.index(v) for v in (batch, max_inputs, max_outputs, micro_batch))
     assert B % M == 0, (B, M)
     U = B // M
     HAS_RELU, HAS_GELU, HAS_TANH = (code in activations for code in (RELU, GELU, TANH))
     HAS_NORM = norms
-    WM = max_inputs * max_outputs
+    WM = KM * CM
     MIXED = half is not None
     HALF = np.dtype(half).type if MIXED else np.float32
     HW = max(WM, KM * M, CM * M) if MIXED else 1  # the rounding buffer (one word when unused)

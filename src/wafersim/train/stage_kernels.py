@@ -4,6 +4,7 @@ of PEs to the next one's over the fabric."""
 from __future__ import annotations
 
 import functools
+import operator
 
 import numpy as np
 
@@ -22,7 +23,7 @@ def update_kernel(chunk: int, optimizer: int, half: np.dtype | None) -> Dispatch
     the state `s1`, `s2`, in SRAM, and writes them back; with `half` (a 16-bit dtype) it also writes the
     weights rounded to 16 bits to `w16`, the copy the next step's products read (the float32 `w` stays the
     master). Launch ``kernel[(1, 1), (width, height)](w, g, s1, s2, w16, lr, h1, h2, eps, c1, c2)``."""
-    C = chunk
+    C = operator.index(chunk)  # a Python int: an np.int64 closed over is refused in int32 arithmetic
     MIXED = half is not None
     HALF = np.dtype(half).type if MIXED else np.float32
     HC = C if MIXED else 1  # the 16-bit buffer (one word when unused)
@@ -57,7 +58,7 @@ def handoff_kernel(chunk: int) -> Dispatcher:
     """Copy a (rows, cols) float32 array from one region to the next over the fabric: on a `2 x rows`
     block, PE (0, r) loads row r chunk by chunk and sends it east; PE (1, r), the next region's edge,
     receives it and stores it. Launch ``kernel[(1, 1), (2, rows)](src, dst)``."""
-    C = chunk
+    C = operator.index(chunk)  # a Python int: an np.int64 closed over is refused in int32 arithmetic
 
     @jit
     def stage_handoff(src, dst):
