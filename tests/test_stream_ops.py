@@ -277,3 +277,79 @@ root:
     np.testing.assert_array_equal(runs[0][0], want)
     np.testing.assert_array_equal(runs[1][0], want)
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+# ---------------------------------------------------------------------------- ws.add_stream in kernels
+W = 20
+
+
+def _jit_chain(intrinsic, dtype):
+    @ws.jit
+    def chain(data, out):
+        x = ws.threadIdx.x
+        p = ws.blockDim.x
+        buf = ws.local.array(W, dtype)
+        for k in range(W):
+            buf[k] = data[x * W + k]
+        if x == p - 1:
+            ws.send(ws.WEST, buf[0:W], channel=2)
+        elif x > 0:
+            intrinsic(ws.EAST, ws.WEST, buf[0:W], channel=2)
+        else:
+            intrinsic(ws.EAST, None, buf[0:W], channel=2)
+        for k in range(W):
+            out[x * W + k] = buf[k]
+
+    return chain
+
+
+@pytest.mark.parametrize("name, reduce", [("add_stream", np.add), ("max_stream", np.maximum),
+                                          ("min_stream", np.minimum)])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_kernel_streams_match_numpy(name, reduce, dtype):
+    p = 6
+    dev = ws.Device(ws.WaferSpec(width=p, height=1))
+    rng = np.random.default_rng(7)
+    data = (rng.standard_normal(p * W) * 1000).astype(dtype)
+    if dtype == np.float32:
+        data[3] = np.nan  # (max and min propagate it, as np.maximum / np.minimum)
+    out = dev.device_array(p * W, dtype)
+    _jit_chain(getattr(ws, name), dtype)[(1, 1), (p, 1)](dev.to_device(data), out)
+    rows = data.reshape(p, W)
+    want = [None] * p
+    acc = rows[p - 1]
+    want[p - 1] = acc
+    for x in range(p - 2, -1, -1):
+        with np.errstate(all="ignore"):
+            acc = reduce(rows[x], acc).astype(dtype)
+        want[x] = acc
+    np.testing.assert_array_equal(out.copy_to_host().reshape(p, W), np.stack(want))
+
+
+def test_kernel_stream_misuse_is_a_compile_error_at_its_line():
+    from conftest import compile_error, line_of
+
+    def kernel_of(case):
+        @ws.jit
+        def bad(out):
+            buf = ws.local.array(8, np.float32)
+            half = ws.local.array(8, np.float16)
+            if case == 0:
+                ws.add_stream(ws.EAST, ws.RAMP, buf[0:8])  # MARK-0
+            elif case == 1:
+                ws.add_stream(ws.EAST, ws.WEST, buf)  # MARK-1
+            elif case == 2:
+                ws.add_stream(ws.EAST, ws.WEST, half[0:8])  # MARK-2
+            elif case == 3:
+                ws.add_stream(ws.EAST, ws.WEST, buf[0:8], out=buf)  # MARK-3
+            out[0] = buf[0] + half[0]
+
+        return bad
+
+    messages = ["does not send through the router", "needs a slice of a local array", "not f16",
+                "(out= is not one)"]
+    for case, message in enumerate(messages):
+        kernel = kernel_of(case)
+        error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(1, np.float32))
+        assert message in str(error), (case, str(error))
+        assert error.line == line_of(kernel, f"MARK-{case}")
