@@ -72,6 +72,14 @@ class BackgroundCallLowering:
                   flags=1 if target.array.dtype == "f32" else 0)
         return None
 
+    def streamable_call(self, node: ast.Call):
+        """wsi.streamable(x): the constant 1 where x is a float32 or int32 local array or slice, else 0."""
+        if len(node.args) != 1 or node.keywords:
+            raise Unsupported("streamable(x) takes one array or slice", node)
+        value = self.expr(node.args[0])
+        array = value.array if isinstance(value, SliceRef) else value
+        return self.const(int(isinstance(array, LocalArray) and array.dtype in ("f32", "i32")))
+
     def check_background_waits(self) -> None:
         """A wait on a (direction, channel) no background transfer of the kernel uses waits for nothing: the
         transfer it was meant for (another channel or direction) goes unwaited, and its slice would be read

@@ -95,6 +95,10 @@ max_stream = Intrinsic("max_stream", "max_stream(source, sink, x, channel=0): ad
 min_stream = Intrinsic("min_stream", "min_stream(source, sink, x, channel=0): add_stream with x[k] = min(x[k], word). "
                        "One vminx.")
 STREAMS = {add_stream: "vaddx", max_stream: "vmaxx", min_stream: "vminx"}
+#: Not public: a device-function library asks whether a stream takes its array (a compile-time constant), to keep
+#: another path for the rest (wafersim.collectives streams float32 and int32 vectors, moves 16-bit ones in chunks).
+streamable = Intrinsic("streamable", "streamable(x): 1 if x is a float32 or int32 local array or slice (what "
+                       "ws.add_stream takes), else 0; a constant, so the other branch is never compiled.")
 #: Not public (left out of `__all__`): wafersim's own device functions call it where an argument they were
 #: given cannot work (a reduction's `op` that is no operation); lowering the call is a CompileError with
 #: the message, at the user's call of the library function (see calls.called_from).
