@@ -142,11 +142,13 @@ def _spec(kind: str, p: int) -> ws.WaferSpec:
     return ws.WaferSpec(width=p, height=1, **fields)
 
 
+@pytest.mark.parametrize("mover", ["bulk", "word"])  # (the fast strategy's bulk steps, the reference's word steps)
 @pytest.mark.parametrize("kind", sorted(SPECS))
 @pytest.mark.parametrize("p, n, root_delay", [(2, 5, 0), (4, 40, 30), (5, 17, 0), (3, 64, 200), (3, 0, 0)])
-def test_a_chain_of_stream_adds_matches_python_values_and_cycles(kind, p, n, root_delay):
+def test_a_chain_of_stream_adds_matches_python_values_and_cycles(kind, p, n, root_delay, mover):
     spec = _spec(kind, p)
-    _, starts, ends, sram = run_chain(p, n, root_delay=root_delay, spec=spec)
+    with strategy.forced(strategy.FAST if mover == "bulk" else strategy.REFERENCE):
+        _, starts, ends, sram = run_chain(p, n, root_delay=root_delay, spec=spec)
     for got, want in zip(sram, expected_values(p, n, "vaddx", True, root_delay)):
         np.testing.assert_array_equal(np.array(got, np.float32), np.array(want, np.float32))
     assert ends == expected_ends(starts, p, n, spec)

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, NOWHERE, RAMP, WORD_TAG
+from .fabric import compiled_movers
 from .lanes import Lanes
 from .wordtypes import RAW
 
@@ -64,7 +65,15 @@ class StreamOpsMixin:
         combine = _UFUNCS[ins.op]
         step = self._stream_word_cycles()
         words = 0
-        while True:
+        bulk = self.strategy.bulk_streams and self.tracer is None and self.whole_times
+        while bulk:  # every word that data and room allow, a step at a time (`_stream_op_bulk`), until none: a
+            # lane's words feed its neighbour's FIFO, and the neighbour may be a lane of this very group
+            moved = self._stream_op_bulk(pc, ins, cost, idx, base, length, in_fifo, out_fifo, offset, latency, tag,
+                                         memory, combine, step)
+            if not moved:
+                break
+            words += moved
+        while not bulk:  # (the reference mover: a word per lane per step)
             done = self.progress[idx].astype(np.int64)
             can = (done < length) & (in_fifo.pushed[idx] - in_fifo.popped[idx] > 0)
             if sending:
@@ -122,6 +131,71 @@ class StreamOpsMixin:
         if waiting.count:
             out.append((pc, Lanes.from_indices(self.n, waiting.idx), True))
         return out
+
+    def _stream_op_bulk(self, pc: int, ins: Instr, cost: float, idx: np.ndarray, base: np.ndarray,
+                        length: np.ndarray, in_fifo, out_fifo, offset: int, latency, tag: int, memory: np.ndarray,
+                        combine, step: float) -> int:
+        """Every word each lane can take now (min(words left, words queued, output room)) in one step, timed
+        by the formula in closed form: t_j = max(t_{j-1} + W, x_j) with x_j = max(arrival_j, slot_j - W) is
+        j W + the running maximum of x_i - i W (exact: whole cycles). No other PE runs meanwhile, so a lane's
+        data and room change only by its own words; the reference strategy's mover (a word a step) gives
+        the same times. Returns the words moved."""
+        sending = out_fifo is not None
+        done = self.progress[idx].astype(np.int64)
+        count = np.minimum(length - done, (in_fifo.pushed[idx] - in_fifo.popped[idx]).astype(np.int64))
+        if sending:
+            owners_all = idx + offset
+            queued_out = (out_fifo.pushed[owners_all] - out_fifo.popped[owners_all]).astype(np.int64)
+            count = np.minimum(count, out_fifo.depth - queued_out)
+        can = count > 0
+        if not can.any():
+            return 0
+        pes, count, done, first = idx[can], count[can], done[can], base[can] + done[can]
+        lanes, words = len(pes), int(count.max())
+        j = np.arange(words)
+        numbers = in_fifo.popped[pes].astype(np.int64)[:, None] + j
+        slots = numbers % in_fifo.depth
+        x = in_fifo.time.gather_run(slots, pes).astype(np.float64)  # arrivals
+        values = in_fifo.value.gather_run(in_fifo.value_slots(numbers), pes)
+        start = self.cycle[pes].astype(np.float64) + np.where(done == 0, cost, 0.0)
+        if sending:
+            owners = pes + offset
+            if out_fifo.shallow:
+                out_fifo.make_room(int((queued_out[can] + count).max()))
+            out_numbers = out_fifo.pushed[owners].astype(np.int64)[:, None] + j
+            out_slots = out_numbers % out_fifo.depth
+            np.maximum(x, out_fifo.time.gather_run(out_slots, owners) - step, out=x)
+        x[:, 0] = np.maximum(x[:, 0], start)
+        taken = np.maximum.accumulate(x - j * step, axis=1) + j * step
+        last = taken[np.arange(lanes), count - 1]
+        self.stall[pes] += (last - start - (count - 1) * step).astype(self.stall.dtype)
+        # the input: its slots freed when taken, the words checked against the op's type
+        before = in_fifo.popped.copy() if self._tags_to_check(in_fifo, tag) else None
+        in_fifo.time.scatter_run(slots, pes, taken.astype(in_fifo.time.dtype), count)
+        in_fifo.popped[pes] += count.astype(in_fifo.popped.dtype)
+        if before is not None:
+            self._check_stream_tags(pc, ins, in_fifo, before, tag)
+        movers = compiled_movers()
+        own = movers.gather_word_runs(self.sram, first, pes, count, words).view(memory.dtype)
+        results = combine(own, values.view(memory.dtype)).view(np.int32)
+        movers.scatter_word_runs(self.sram, first, pes, count, results)
+        finished = done + count >= length[can]
+        if sending:
+            marking = out_fifo.tags.needs_marking(tag)
+            pushed_before = out_fifo.pushed.copy() if marking else None
+            hop = latency if np.isscalar(latency) else latency[pes][:, None]
+            out_fifo.value.scatter_run(out_fifo.value_slots(out_numbers), owners, results, count)
+            out_fifo.time.scatter_run(out_slots, owners, (taken + step + hop).astype(out_fifo.time.dtype), count)
+            out_fifo.pushed[owners] += count.astype(out_fifo.pushed.dtype)
+            if marking:
+                out_fifo.tags.mark(pushed_before, out_fifo.pushed, tag)
+            self.cycle[pes] = (last + step + np.where(finished, self.word_time, 0.0)).astype(self.cycle.dtype)
+            self._progress(out_fifo, True, owners)
+        else:
+            self.cycle[pes] = (last + step).astype(self.cycle.dtype)
+        self._progress(in_fifo, False, pes)
+        self.progress[pes] += count.astype(self.progress.dtype)
+        return int(count.sum())
 
     @staticmethod
     def _tags_to_check(fifo, tag: int) -> bool:
