@@ -128,6 +128,7 @@ def line_reduce_array(values, part, position, root, op, channel, ahead, behind, 
     word by word or in chunks, as `chunk_words` picks for the chain's length); a root with neighbours on both sides
     (`two_sided`) takes the two chains in turn, chunk by chunk. `length`: the PEs of the line (0: unknown,
     taken as long)."""
+    room = len(part)  # (a stream needs no scratch, but `part` must still be a local array: one missing is refused)
     hops = root  # the farthest PE's distance from the root
     if length - 1 - root > hops:
         hops = length - 1 - root
@@ -137,7 +138,7 @@ def line_reduce_array(values, part, position, root, op, channel, ahead, behind, 
         hops = 4096  # (longer than any line of a wafer; small enough that chunk_words' products fit in int32)
     c = 0  # (up to SHORT_WORDS words, word by word is the cheaper on every line, as chunk_words finds; a constant
     if len(values) > SHORT_WORDS and not streamable(values):  # length folds this test away, sparing short vectors
-        c = chunk_words(len(values), hops, len(part))  # the run-time choice; streams need none)
+        c = chunk_words(len(values), hops, room)  # the run-time choice; streams need none)
     if position > root:
         chain_step(values, part, op, channel, ahead, behind, has_ahead, 1, c)
     elif two_sided and position < root:
