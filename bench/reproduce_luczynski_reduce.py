@@ -6,10 +6,9 @@ the paper's cost model (bench/reproduce_models.py), which the paper reports with
                                                [--write bench/RESULTS.md]
 
 - chain: `wafersim.collectives.row_reduce_array` and `row_all_reduce_array` (`row_reduce`,
-  `row_all_reduce` for B = 1): each PE receives its outer neighbour's partial vector, adds its own and
-  passes it on: word by word where the vector is short for the row, else in chunks that the PEs
-  pipeline with background transfers (`collectives.chunk_words` picks; 256 words of scratch allow
-  chunks of 128); the all-reduce broadcasts on a routed bus;
+  `row_all_reduce` for B = 1): each PE adds its outer neighbour's partial vector to its own and passes it
+  on, word by word as it arrives, in one stream op (`vaddx`, docs/timing.md "Streams through the FMAC");
+  B = 1 receives, adds and sends one word; the all-reduce broadcasts on a routed bus;
 - tree: recursive halving towards PE 0 (this file): in round r the PEs at odd multiples of 2^r send
   their partial vector 2^r PEs west over routers configured at launch (one channel per round, the PEs
   in between forwarding it without instructions); a vector of up to 16 words goes whole, one blocking
@@ -41,21 +40,20 @@ from wafersim.isa.opcodes import ACCEPT, EAST, RAMP, WEST  # noqa: E402
 
 models = load_script("reproduce_models")
 
-WHY = """Why the simulated collectives are still slower than the model: the model charges a dependent
-step 2 T_R + 1 cycles (the add) and a vector one cycle a word in all, because a WSE PE streams each wavelet
-from fabric input through its FMAC to fabric output as it arrives (one DSD operation with fabric operands,
-as CSL's @fadds(out_dsd, in_dsd, mem_dsd)). Our ISA has no instruction with a fabric operand: a PE
-receives into memory, adds (a vector op) and sends. The collectives pipeline chunks with background
-transfers (one arrives while the previous is added and the one before leaves) or, where the vector is
-short for the line, forward word by word; what remains: (1) a PE forwards a chunk only once it has all of
-it, so a chunked hop costs about two chunk lengths plus 10-40 cycles of issues and bounds checks (the
-model's: 6), and a word-by-word hop ~8 cycles but 9 cycles a word; (2) a chunk costs ~44 cycles of issues
-beyond the add's cycle a word. Long vectors on short lines and short ones on long lines come within
-1.2-1.5x; in between no chunk length pays off both terms and the chain stays 2-6x; the tree's long
-vectors 1.3-1.4x, its 16- and 256-word ones 1.5-2.4x; a one-word chain pays a receive,
-an add, a send and branches per hop (12 cycles against 6). Closing the rest needs the hardware's
-instruction, a vector op with fabric operands (docs/timing.md). The latency terms agree where those costs
-vanish: one more cycle per hop adds exactly P - 1 (tests)."""
+WHY = """Why some simulated collectives are still slower than the model: the model charges a dependent step
+2 T_R + 1 cycles (the add) and a vector one cycle a word in all, because a WSE PE streams each wavelet from
+fabric input through its FMAC to fabric output as it arrives (one DSD operation with fabric operands, as
+CSL's @fadds(out_dsd, in_dsd, mem_dsd)). The chain's vectors now do the same: one stream op a PE (vaddx,
+ws.add_stream: each word added to the PE's own and sent on as it arrives, a word a cycle, a hop 2 T_R + 1
+cycles and the add's; docs/timing.md, "Streams through the FMAC"), so from 256 words on the vector chains
+come within 0-6% of the model, and 16 words over 16-512 PEs within 1-16%. What remains there is about 17
+cycles (20 for an all-reduce) of issues and branches around the stream op, half the model's 34 cycles for
+16 words over 4 PEs (1.35-1.5x). A one-word chain (the library's scalar reduce) still receives, adds and
+sends at every hop (12 cycles against 6: 2-2.6x for the reduce, 1.4-1.6x for the all-reduce, whose
+broadcast half is close to the model). The tree (this script's recursive halving over routes) still
+receives each round's chunks into memory, adds and sends them: its long vectors 1.3-1.4x, its 16- and
+256-word ones 1.5-2.4x (a stream op sends only to a neighbour, not along a route). The latency terms agree
+where those costs vanish: one more cycle per hop adds exactly P - 1 (tests)."""
 
 TREE_CHANNEL0 = 2  # rounds use channels 2, 3, ...; the chain collectives use 0 and 1
 TREE_CHUNK = 128  # words a tree message: the receives run in the background, so longer than a FIFO holds
@@ -87,7 +85,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     PE 0's result (every PE's, for an all-reduce)."""
     rounds = tuple(range(max(1, math.ceil(math.log2(P))))) if P > 1 else ()
     TREE_PART = max(1, len(rounds)) * 2 * TREE_CHUNK  # (9 rounds: 4.5 kB; B = 8192 words fill 32 kB of the 48)
-    # The chain's scratch: room for two chunks of up to 128 words (the collectives pick the chunk), 1 kB
+    # The chain's scratch (the API takes one; float32 chains stream without it, 16-bit ones would chunk in it)
     CHAIN_PART = min(B, 256)
     bcast = TREE_CHANNEL0 + len(rounds)
 

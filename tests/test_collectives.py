@@ -534,3 +534,39 @@ def test_array_reduce_propagates_nans_and_infinities_on_every_path(bx, n, op):
         to_root[1, (bx, 1)](out, device.to_device(values.ravel()))
         got = out.copy_to_host().reshape(bx, n)[root]
         np.testing.assert_array_equal(got, want, err_msg=f"root {root}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.float16])
+def test_array_reduces_stream_32_bit_words_and_keep_chunks_for_16_bit_ones(dtype):
+    """float32 and int32 chains are one stream op a PE (vaddx: each word combined and sent on as it arrives),
+    16-bit ones still receive, combine and send in chunks; both give the chain's order of additions: at PE x,
+    its own value plus what comes from beyond it, the root (inside the row) taking the east side, then the west."""
+    n, width, root = 37, 5, 2
+
+    @ws.jit
+    def reduce(out, values):
+        x = ws.threadIdx.x
+        v = ws.local.array(n, dtype)
+        part = ws.local.array(16, dtype)
+        for k in range(n):
+            v[k] = values[x * n + k]
+        wsc.row_reduce_array(v, part, root, wsc.SUM, 0)
+        for k in range(n):
+            out[x * n + k] = v[k]
+
+    rng = np.random.default_rng(5)
+    raw = rng.standard_normal((width, n)) * (100 if dtype == np.int32 else 1)
+    values = raw.astype(dtype)
+    device = ws.Device(SPEC)
+    out, d_values = device.device_array(width * n, dtype), device.to_device(values.ravel())
+    reduce[1, (width, 1)](out, d_values)
+    east = values[width - 1]
+    for x in range(width - 2, root, -1):
+        east = (values[x] + east).astype(dtype)
+    west = values[0]
+    for x in range(1, root):
+        west = (values[x] + west).astype(dtype)
+    want = ((values[root] + east).astype(dtype) + west).astype(dtype)
+    np.testing.assert_array_equal(out.copy_to_host().reshape(width, n)[root], want)
+    asm = reduce.compile_for(out, d_values).asm_text
+    assert ("vaddx" in asm) == (dtype != np.float16)

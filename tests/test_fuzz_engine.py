@@ -30,7 +30,7 @@ def instructions(draw, length: int):
         if name == "target":
             fields[name] = draw(st.integers(0, length))
         elif name == "flags":
-            fields[name] = draw(st.integers(0, 3)) if op.flags else 0
+            fields[name] = draw(st.integers(0, min(3, (1 << width) - 1))) if op.flags else 0  # (MSGX: 1 bit)
         elif name in "dabc":
             fields[name] = draw(st.integers(0, 7))  # a few registers, so values flow between instructions
         elif name == "ch":

@@ -16,6 +16,7 @@ from .compiler.intrinsics import fma_skip_zeros, pack_nonzeros, recv_fma, send_n
 from .compiler.intrinsics import dot
 from .compiler import cg
 from .compiler.intrinsics import outer_add, recv_async, recv_wait, send_async, send_wait
+from .compiler.intrinsics import add_stream, max_stream, min_stream
 from .runtime.jit import jit
 from .runtime.debug import debug
 from .runtime.resume import resume_launch
@@ -41,6 +42,6 @@ __all__ = [
     "syncthreads", "cg", "local", "fma", "print", "route", "route_mask", "routes", "use_route",
     "fma_skip_zeros", "sparse_fma", "pack_nonzeros", "send_nonzeros", "recv_fma", "dot",
     "debug", "LaunchState", "VariableUnavailableError", "resume_launch",
-    "outer_add", "recv_async", "recv_wait", "send_async", "send_wait",
+    "outer_add", "recv_async", "recv_wait", "send_async", "send_wait", "add_stream", "max_stream", "min_stream",
 ]
 __all__ += ["WordTypeError", "constant", *sorted(_MATH_ALIASES)]

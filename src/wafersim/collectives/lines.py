@@ -8,9 +8,11 @@ reconfigures a router while words are in flight; give each route pattern its own
 - broadcast (channel: a bus): the root hands its words to its router once; the routers copy them along
   the line (multicast), so each word costs the root one send whatever the line's length;
 - reduce (channel: neighbour words): each PE receives its outer neighbour's partial result, combines its
-  own and sends on towards the root (a chain: routes could not shorten it). Arrays move word by word
-  (short arrays on long lines: each word forwarded at once) or in chunks pipelined with background
-  transfers (`chunk_words` picks; a longer scratch `part` allows longer chunks);
+  own and sends on towards the root (a chain: routes could not shorten it). float32 and int32 arrays stream:
+  one stream op a PE (`ws.add_stream`, `vaddx`) combines each word as it arrives and passes it on, as a
+  WSE PE's DSD operation with fabric operands does; 16-bit arrays move word by word (short arrays on long
+  lines: each word forwarded at once) or in chunks pipelined with background transfers (`chunk_words`
+  picks; a longer scratch `part` allows longer chunks);
 - all-reduce (channels c, c + 1): reduce to PE 0 of the line on c, then broadcast from it over a bus on
   c + 1;
 - scatter (a bus): the root broadcasts the whole array and each PE keeps its element; gather (neighbour
@@ -21,6 +23,7 @@ reconfigures a router while words are in flight; give each route pattern its own
 from __future__ import annotations
 
 from ..compiler import intrinsics as ws
+from ..compiler.intrinsics import streamable
 from ..runtime.jit import jit
 from .ports import MAX, MIN, SUM
 
@@ -125,6 +128,7 @@ def line_reduce_array(values, part, position, root, op, channel, ahead, behind, 
     word by word or in chunks, as `chunk_words` picks for the chain's length); a root with neighbours on both sides
     (`two_sided`) takes the two chains in turn, chunk by chunk. `length`: the PEs of the line (0: unknown,
     taken as long)."""
+    room = len(part)  # (a stream needs no scratch, but `part` must still be a local array: one missing is refused)
     hops = root  # the farthest PE's distance from the root
     if length - 1 - root > hops:
         hops = length - 1 - root
@@ -133,8 +137,8 @@ def line_reduce_array(values, part, position, root, op, channel, ahead, behind, 
     if length <= 0:
         hops = 4096  # (longer than any line of a wafer; small enough that chunk_words' products fit in int32)
     c = 0  # (up to SHORT_WORDS words, word by word is the cheaper on every line, as chunk_words finds; a constant
-    if len(values) > SHORT_WORDS:  # length folds this test away, sparing short vectors the run-time choice)
-        c = chunk_words(len(values), hops, len(part))
+    if len(values) > SHORT_WORDS and not streamable(values):  # length folds this test away, sparing short vectors
+        c = chunk_words(len(values), hops, room)  # the run-time choice; streams need none)
     if position > root:
         chain_step(values, part, op, channel, ahead, behind, has_ahead, 1, c)
     elif two_sided and position < root:
@@ -184,7 +188,9 @@ def chain_step(values, part, op, channel, source, sink, receives, sends, c):
     receive hands its whole vector to the fabric at once, in the background (the receiver paces it)."""
     n = len(values)
     if receives:
-        if c > 0:
+        if streamable(values):  # (a constant: float32 and int32 arrays stream, one instruction a PE)
+            stream_into(values, op, channel, source, sink, sends)
+        elif c > 0:
             chain_pipe(values, part, op, channel, source, sink, sends, c)
         elif sends:
             for k in range(n):
@@ -201,6 +207,32 @@ def chain_step(values, part, op, channel, source, sink, receives, sends, c):
     elif sends:
         ws.send_async(sink, values[0:n], channel=channel)
         ws.send_wait(sink, channel=channel)  # (values may change, a broadcast into them, only after it)
+    return 0
+
+
+@jit
+def stream_into(values, op, channel, source, sink, sends):
+    """values (op)= the vector arriving from `source`, word by word as it arrives (values[k] first, as
+    `combine_into`), each result passed on to `sink` as it is made (if `sends`, a constant): one stream op
+    (`ws.add_stream`, ...: docs/timing.md, "Streams through the FMAC")."""
+    n = len(values)
+    if sends:
+        if op == SUM:
+            ws.add_stream(source, sink, values[0:n], channel=channel)
+        elif op == MAX:
+            ws.max_stream(source, sink, values[0:n], channel=channel)
+        elif op == MIN:
+            ws.min_stream(source, sink, values[0:n], channel=channel)
+        else:
+            ws.refuse(BAD_OP)
+    elif op == SUM:
+        ws.add_stream(source, None, values[0:n], channel=channel)
+    elif op == MAX:
+        ws.max_stream(source, None, values[0:n], channel=channel)
+    elif op == MIN:
+        ws.min_stream(source, None, values[0:n], channel=channel)
+    else:
+        ws.refuse(BAD_OP)
     return 0
 
 
@@ -259,8 +291,15 @@ def combine_from(acc, start, stop, part, offset, op):
 
 @jit
 def root_of_two_chains(values, part, op, channel, ahead, behind, has_ahead):
-    """A root inside the line: the chunks of both sides, in turn, with blocking receives (one scratch)."""
+    """A root inside the line: the chunks of both sides, in turn, with blocking receives (one scratch); a
+    float32 or int32 array streams the whole of one side, then the other's (the same order of operations:
+    values[k] (op) ahead's word k, then (op) behind's; the side behind waits in its FIFO meanwhile)."""
     n = len(values)
+    if streamable(values):
+        if has_ahead:
+            stream_into(values, op, channel, ahead, behind, 0)
+        stream_into(values, op, channel, behind, ahead, 0)
+        return 0
     step = min(CHUNK, len(part))
     for start in range(0, n, step):
         stop = min(start + step, n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from ..isa.opcodes import PORTS
+from ..isa.opcodes import NOWHERE, PORTS
 from . import intrinsics as wsi
 from .values import LocalArray, SliceRef, Unsupported, word_tag
 
@@ -41,6 +41,44 @@ class BackgroundCallLowering:
         # (typed words: the tag of the slice's type, sent with the words or checked on arrival)
         self.emit(opcode, dir=direction, ch=channel, a=base, b=length, flags=word_tag(target.array.dtype))
         return None
+
+    def stream_call(self, callee, node: ast.Call) -> None:
+        """ws.add_stream / max_stream / min_stream(source, sink, x, channel=0): one stream op (`vaddx`, ...)."""
+        usage = f"ws.{callee.name}(source, sink, x, channel=0)"
+        kwargs = {k.arg: k.value for k in node.keywords}
+        unexpected = sorted(set(kwargs) - {"channel"})
+        if len(node.args) != 3 or unexpected:
+            raise Unsupported(f"{usage}: wrong arguments" + (f" ({unexpected[0]}= is not one)" if unexpected else "")
+                              + ": source a direction or ws.RAMP, sink a direction or None, x a local slice", node)
+        source, channel = self.direction(node.args[0], ramp=True), self.channel(kwargs)
+        sink_node = node.args[1]
+        if isinstance(sink_node, ast.Constant) and sink_node.value is None:
+            sink = NOWHERE
+        elif self.constant_value(sink_node) == wsi.RAMP:
+            raise Unsupported(f"{usage}: the sink is a neighbour's direction (ws.NORTH, ws.EAST, ws.SOUTH, ws.WEST) or "
+                              f"None: a stream does not send through the router (ws.RAMP)", sink_node)
+        else:
+            sink = self.direction(sink_node)
+        target = self.expr(node.args[2])
+        if not isinstance(target, SliceRef) or not isinstance(target.array, LocalArray):
+            raise Unsupported(f"{usage} needs a slice of a local array, x[i:j]", node.args[2])
+        if target.array.dtype not in ("f32", "i32"):
+            raise Unsupported(f"{usage} streams float32 or int32 words, not {target.array.dtype} (a "
+                              f"{target.array.dtype} array)", node.args[2])
+        if sink != NOWHERE:  # (what a receive toward this sink learns of its words' type)
+            self.sent.setdefault((sink, channel), {}).setdefault(target.array.dtype, self.line)
+        base, length = self.slice_registers(target)
+        self.emit(wsi.STREAMS[callee], d=sink, dir=source, ch=channel, a=base, b=length,
+                  flags=1 if target.array.dtype == "f32" else 0)
+        return None
+
+    def streamable_call(self, node: ast.Call):
+        """wsi.streamable(x): the constant 1 where x is a float32 or int32 local array or slice, else 0."""
+        if len(node.args) != 1 or node.keywords:
+            raise Unsupported("streamable(x) takes one array or slice", node)
+        value = self.expr(node.args[0])
+        array = value.array if isinstance(value, SliceRef) else value
+        return self.const(int(isinstance(array, LocalArray) and array.dtype in ("f32", "i32")))
 
     def check_background_waits(self) -> None:
         """A wait on a (direction, channel) no background transfer of the kernel uses waits for nothing: the

@@ -125,6 +125,10 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             return self.outer_add(node)
         if callee in wsi.BACKGROUND:
             return self.background_call(callee, node)
+        if callee in wsi.STREAMS:
+            return self.stream_call(callee, node)
+        if callee is wsi.streamable:
+            return self.streamable_call(node)
         args = node.args
         kwargs = {k.arg: k.value for k in node.keywords}
         allowed = {wsi.send: {"channel"}, wsi.recv: {"channel", "dtype", "out", "bitcast"}, wsi.route: {"rx", "tx"}}.get(callee, set())

@@ -15,7 +15,7 @@ from ..isa.opcodes import EAST, NORTH, RAMP, SOUTH, WEST
 __all__ = ["EAST", "NORTH", "RAMP", "SOUTH", "WEST", "Dim", "Intrinsic", "blockDim", "blockIdx", "fma", "grid", "gridDim",
            "gridsize", "has_neighbor", "local", "print_", "recv", "route", "route_mask", "send", "use_route", "syncthreads", "threadIdx",
            "fma_skip_zeros", "pack_nonzeros", "recv_fma", "send_nonzeros", "sparse_fma", "dot", "constant",
-           "outer_add", "recv_async", "recv_wait", "send_async", "send_wait"]
+           "outer_add", "recv_async", "recv_wait", "send_async", "send_wait", "add_stream", "max_stream", "min_stream"]
 
 
 class Intrinsic:
@@ -85,6 +85,20 @@ send_async = Intrinsic("send_async", "send_async(direction, slice, channel=0): s
 send_wait = Intrinsic("send_wait", "send_wait(direction, channel=0): wait until the background send to direction on "
                       "channel has sent its last word (one swait).")
 BACKGROUND = frozenset({recv_async, recv_wait, send_async, send_wait})
+# Streams through the FMAC (docs/timing.md, "Streams through the FMAC"): one vaddx / vmaxx / vminx each.
+add_stream = Intrinsic("add_stream", "add_stream(source, sink, x, channel=0): for each k, x[k] += the k-th word "
+                       "received from source (a direction or ws.RAMP), the sum sent on to the neighbour sink as it is "
+                       "made (sink=None: kept in x only); x a float32 or int32 local slice. One vaddx: a word a cycle "
+                       "as the link delivers them, blocking like ws.recv / ws.send.")
+max_stream = Intrinsic("max_stream", "max_stream(source, sink, x, channel=0): add_stream with x[k] = max(x[k], word) "
+                       "(float32: np.maximum's, nan if either is nan). One vmaxx.")
+min_stream = Intrinsic("min_stream", "min_stream(source, sink, x, channel=0): add_stream with x[k] = min(x[k], word). "
+                       "One vminx.")
+STREAMS = {add_stream: "vaddx", max_stream: "vmaxx", min_stream: "vminx"}
+#: Not public: a device-function library asks whether a stream takes its array (a compile-time constant), to keep
+#: another path for the rest (wafersim.collectives streams float32 and int32 vectors, moves 16-bit ones in chunks).
+streamable = Intrinsic("streamable", "streamable(x): 1 if x is a float32 or int32 local array or slice (what "
+                       "ws.add_stream takes), else 0; a constant, so the other branch is never compiled.")
 #: Not public (left out of `__all__`): wafersim's own device functions call it where an argument they were
 #: given cannot work (a reduction's `op` that is no operation); lowering the call is a CompileError with
 #: the message, at the user's call of the library function (see calls.called_from).

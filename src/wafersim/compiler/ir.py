@@ -15,7 +15,7 @@ from typing import Iterator, NamedTuple
 
 from ..isa.encoding import OPERAND_FIELD
 from ..isa.float_math import VECTOR_MATH
-from ..isa.opcodes import BY_NAME, PORTS, SPECIAL_REGISTERS, VECTOR_OPS, modifier_text, port_mask_text
+from ..isa.opcodes import BY_NAME, PORTS, SPECIAL_REGISTERS, VECTOR_OPS, modifier_text, output_port_text, port_mask_text
 
 #: Opcodes that take `d` as an input (an address or a value to store) rather than writing it.
 READS_D = {"st", "gst", "gldv"} | VECTOR_OPS
@@ -132,6 +132,8 @@ class Op:
                 parts.append(repr(value) if isinstance(value, VReg) else f"r{value}")
             elif operand == "dir":
                 parts.append(PORTS[self.dir])
+            elif operand == "odir":
+                parts.append(output_port_text(self.d))
             elif operand in ("rx", "tx"):
                 parts.append(port_mask_text(getattr(self, OPERAND_FIELD[operand])))
             elif operand == "sreg":

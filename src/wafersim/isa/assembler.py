@@ -31,7 +31,7 @@ from ..errors import ArgumentTypeError, AssemblyError
 from .encoding import OPERAND_FIELD, Instr, decode, encode
 from .routes import NAMED as NAMED_ROUTES
 from .opcodes import (ACCEPT, BY_NAME, DIRECTIONS, FLAG_LETTERS, MESSAGE_OPS, PORTS, SPECIAL_REGISTERS, WORD_TAG,
-                      WORD_TYPES, modifier_text, port_mask_text)
+                      WORD_TYPES, RAMP, NOWHERE, modifier_text, output_port_text, port_mask_text)
 from .float_math import VECTOR_MATH
 
 _DIRECTION_NAMES = {name: i for i, name in enumerate(PORTS)} | {name[0]: i for i, name in enumerate(DIRECTIONS)}
@@ -156,6 +156,8 @@ def format_instr(instr: Instr, labels: dict[int, str] | None = None) -> str:
             parts.append(f"r{value}")
         elif operand == "dir":
             parts.append(PORTS[value] if value < len(PORTS) else str(value))
+        elif operand == "odir":
+            parts.append(output_port_text(value))
         elif operand in ("rx", "tx"):
             parts.append(port_mask_text(value))
         elif operand == "sreg":
@@ -275,6 +277,15 @@ def _parse_operand(kind: str, token: str, opname: str) -> int | str:
         if low in _DIRECTION_NAMES:
             return _DIRECTION_NAMES[low]
         raise ValueError(f"expected a direction (north, east, south, west, ramp), got {token!r}")
+    if kind == "odir":  # a stream op's output: a neighbour, or none (the results only written back)
+        if low == "none":
+            return NOWHERE
+        if low in _DIRECTION_NAMES and _DIRECTION_NAMES[low] != RAMP:
+            return _DIRECTION_NAMES[low]
+        if low.isdigit():
+            return int(low)  # a port number no port has (the disassembly of a stray word; a launch refuses it)
+        raise ValueError(f"expected an output port (north, east, south, west, none), got {token!r}"
+                         + (": a stream op sends to a neighbour, not through the router (ramp)" if low == "ramp" else ""))
     if kind in ("rx", "tx"):
         if low == "drop" and kind == "tx":
             return ACCEPT

@@ -9,7 +9,8 @@ from . import opcodes
 from .opcodes import FORMATS, OPCODES, SPECIAL_REGISTERS
 
 _OPERAND_TEXT = {"d": "rD", "a": "rA", "b": "rB", "c": "rC", "imm": "imm", "target": "label", "dir": "dir",
-                 "ch": "ch", "sreg": "sreg", "rx": "rx", "tx": "tx", "fn": "fn"}
+                 "ch": "ch", "sreg": "sreg", "rx": "rx", "tx": "tx", "fn": "fn",
+                 "odir": "odir"}
 
 
 def render() -> str:
@@ -50,6 +51,9 @@ def render() -> str:
     lines += [
         "",
         "Directions: " + ", ".join(f"`{d}` = {i}" for i, d in enumerate(opcodes.DIRECTIONS)) +
+        f" (`ramp` = {opcodes.RAMP}: through the PE's router). The stream ops' output port `odir` (`" +
+        "`, `".join(sorted(opcodes.STREAM_OPS)) + f"`; MSGX keeps it in field d) is a direction or `none` = "
+        f"{opcodes.NOWHERE}" +
         ". Special registers (`sreg`): " + ", ".join(f"`{s}` = {i}" for i, s in enumerate(SPECIAL_REGISTERS)) +
         ": the thread's index in its block, the block's index in the grid, the block's size and the grid's size in "
         "blocks (CUDA's threadIdx, blockIdx, blockDim, gridDim), and the PE's wafer column and row, where the "

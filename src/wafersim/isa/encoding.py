@@ -11,7 +11,7 @@ from ..errors import AssemblyError
 from .opcodes import BY_CODE, BY_NAME, FORMATS, Opcode
 
 #: Where an operand that is not a field of its own is stored.
-OPERAND_FIELD = {"sreg": "imm", "rx": "a", "tx": "b", "fn": "b"}
+OPERAND_FIELD = {"sreg": "imm", "rx": "a", "tx": "b", "fn": "b", "odir": "d"}
 
 
 @dataclasses.dataclass(frozen=True)

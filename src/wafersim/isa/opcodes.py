@@ -16,6 +16,7 @@ Instruction word (32 bits), field layouts by format:
     RTE  op[31:24] ch[23:19] rx[18:14] tx[13:8] 0[7:0]       (rx, tx: port masks, bit p = port p; tx bit 5: ACCEPT)
     PRT  op[31:24] a[23:19] flags[18:15] imm[14:0]         (imm: unsigned 15-bit)
     CHK  op[31:24] a[23:19] b[18:14] imm[13:0]             (imm: unsigned 14-bit)
+    MSGX op[31:24] odir[23:19] a[18:14] b[13:9] dir[8:6] ch[5:1] flags[0]  (odir: an output port or NOWHERE)
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ FORMATS: dict[str, tuple[tuple[str, int, int, bool], ...]] = {
     "RTE": (("ch", 19, 5, False), ("a", 14, 5, False), ("b", 8, 6, False)),
     "PRT": (("a", 19, 5, False), ("flags", 15, 4, False), ("imm", 0, 15, False)),
     "CHK": (("a", 19, 5, False), ("b", 14, 5, False), ("imm", 0, 14, False)),
+    # (the output port `odir` is stored in field d: it is no register)
+    "MSGX": (("d", 19, 5, False), ("a", 14, 5, False), ("b", 9, 5, False), ("dir", 6, 3, False), ("ch", 1, 5, False),
+             ("flags", 0, 1, False)),
 }
 
 #: The range of the IMM format's signed immediate (addi, andi, slti, ...): an operand outside it needs a register.
@@ -68,6 +72,16 @@ def port_mask_text(mask: int) -> str:
     """`west+ramp` for a mask with bits WEST and RAMP, `none` for 0, `drop` for ACCEPT alone."""
     text = "+".join(name for port, name in enumerate(PORTS) if mask >> port & 1)
     return text or ("drop" if mask & ACCEPT else "none")
+#: The output port `none` of a stream op (`vaddx`, `vmaxx`, `vminx`): the results stay in SRAM, nothing is sent.
+NOWHERE = 5
+#: Stream ops: word k of a fabric input combined with sram[a + k], the result written back and sent on as it
+#: is made (docs/timing.md, "Streams through the FMAC"), with the NumPy ufunc each applies (sram word, input word).
+STREAM_OPS = frozenset({"vaddx", "vmaxx", "vminx"})
+
+
+def output_port_text(port: int) -> str:
+    """A stream op's output port as assembly writes it: `east`, or `none` (NOWHERE)."""
+    return "none" if port == NOWHERE else DIRECTIONS[port] if 0 <= port < len(DIRECTIONS) else str(port)
 #: (dx, dy) of each direction; y grows south.
 DIRECTION_STEP = ((0, -1), (1, 0), (0, 1), (-1, 0))
 
@@ -340,6 +354,17 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
     # grid.sync(), for a launch whose blocks are all on the wafer at once
     ("gbar", "REG", (), "barrier", "wait until every PE of the launch reaches a grid barrier (one wave only: a launch "
      "of several waves is refused)", ""),
+    # streams through the FMAC (docs/timing.md, "Streams through the FMAC"): a vector op whose operands are a
+    # fabric input and a fabric output, as a CSL DSD operation with fabric DSDs (`@fadds(fabout, fabin, mem)`)
+    ("vaddx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "for k < b: word k from dir on channel ch (as "
+     "recv: blocking; dir a neighbour or ramp) is added to sram[a+k] (sram[a+k] + word: .f float32, else int32 "
+     "wrapping), the sum written there and sent to the neighbour odir on channel ch (as send; `none`: not sent), "
+     "words tagged and checked as `.f32` (.f) or `.i32`; a word per max(1 / link_words_per_cycle, 1 / vector_lanes) "
+     "cycles as the link delivers them, each sum leaving one such cycle after its word is taken", "f"),
+    ("vmaxx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vaddx with max(sram[a+k], word) (.f: as fmax, "
+     "np.maximum: nan if either is nan)", "f"),
+    ("vminx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vaddx with min(sram[a+k], word) (.f: as fmin)",
+     "f"),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))

@@ -13,10 +13,11 @@ import numpy as np
 
 from ..isa.encoding import Instr, decode
 from ..isa.float_math import VECTOR_MATH
-from ..isa.opcodes import PORTS, SPECIAL_REGISTERS
+from ..isa.opcodes import DIRECTIONS, NOWHERE, PORTS, SPECIAL_REGISTERS
 
 #: Instructions whose `ch` field names a channel.
-CHANNEL_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route", "routr"})
+CHANNEL_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route", "routr",
+                         "vaddx", "vmaxx", "vminx"})
 
 
 class CodeFacts:
@@ -32,6 +33,7 @@ class CodeFacts:
         #: refuses them; the assembler takes a function by number so that a stray word's disassembly reassembles)
         self.bad_fields = tuple(pc for pc, i in self.decoded.items()
                                 if ("dir" in i.opcode.operands and i.dir >= (4 if i.op == "hasnb" else len(PORTS)))
+                                or ("odir" in i.opcode.operands and i.d not in (*range(len(DIRECTIONS)), NOWHERE))
                                 or (i.op == "sreg" and not 0 <= i.imm < len(SPECIAL_REGISTERS))
                                 or (i.op == "vmath" and i.b >= len(VECTOR_MATH)))
         #: channels the fabric instructions use

@@ -24,7 +24,8 @@ from .vector_batch import BATCHED_VECTOR_OPS, VectorBatch, fma_block
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
 ROUTE_OPS = frozenset({"route", "routr"})  # (plain, except under racecheck's route watch: `_compile`)
-_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "gbar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print"}
+_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "gbar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print",
+            "vaddx", "vmaxx", "vminx"}  # (the stream ops: fabric transfers, `stream_ops`)
 
 _INT_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "and": np.bitwise_and, "or": np.bitwise_or,
                "xor": np.bitwise_xor, "min": np.minimum, "max": np.maximum, "slt": np.less, "sle": np.less_equal,

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 HALTED = -1  # a PE that has halted (or not started: PEs of blocks outside the launch never run)
 UNKNOWN = -2  # a PE of the group that failed, when the error does not say at which pc
-_FABRIC_OPS = ("send", "sendv", "recv", "recvv", "recva", "senda")  # (the ones a PE retries when blocked)
+_FABRIC_OPS = ("send", "sendv", "recv", "recvv", "recva", "senda", "vaddx", "vmaxx", "vminx")  # (the ones a PE retries when blocked)
 
 
 @dataclasses.dataclass

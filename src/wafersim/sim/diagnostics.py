@@ -12,7 +12,7 @@ import numpy as np
 from ..arch.values import plural
 from ..errors import CycleLimitError, DeadlockError
 from ..isa.encoding import Instr
-from ..isa.opcodes import FLAG_FLOAT, PORTS, RAMP
+from ..isa.opcodes import FLAG_FLOAT, NOWHERE, PORTS, RAMP, STREAM_OPS, output_port_text
 from .lanes import Lanes, park
 
 MAX_PES_NAMED = 8  # PEs listed by name in an error message
@@ -234,6 +234,10 @@ class DiagnosticsMixin:
             elif instr.op in ("send", "sendv", "senda"):
                 what = (f"waits for room to send {PORTS[instr.dir]} on channel {instr.ch} "
                         f"(the FIFO of {self.spec.fifo_depth} words is full{self._full_fifos(instr, flat)})")
+            elif instr.op in STREAM_OPS:
+                what = (f"waits in {instr.op} for a word from the {PORTS[instr.dir]} on channel {instr.ch}"
+                        + (f" or for room to send {output_port_text(instr.d)} (a FIFO of {self.spec.fifo_depth} words)"
+                           if instr.d != NOWHERE else ""))
             elif instr.op == "gbar":
                 what = "waits at a grid barrier (ws.cg.this_grid().sync())"  # (who does not reach it: below)
             else:
@@ -379,6 +383,8 @@ class DiagnosticsMixin:
                 char = "^>v<r"[instr.dir]
             elif instr.op in ("send", "sendv", "senda"):
                 char = "NESWR"[instr.dir]
+            elif instr.op in STREAM_OPS:
+                char = "x"
             else:
                 char = "G" if instr.op == "gbar" else "B"
             for i in lanes.indices():
@@ -391,7 +397,7 @@ class DiagnosticsMixin:
                   f", PEs x {gx0 + left}..{gx0 + left + wx - 1}, y {gy0 + top}..{gy0 + top + wy - 1} shown")
         rows = "\n".join("    " + "".join(row) for row in grid)
         return (f"  block {block} (north up{window}): ^ > v < wait to receive from north/east/south/west, "
-                f"N E S W wait to send (FIFO full), r R wait to receive / send through the router, B waits at "
+                f"N E S W wait to send (FIFO full), r R wait to receive / send through the router, x in a stream op (vaddx), B waits at "
                 f"a barrier, G at a grid barrier, h halted\n{rows}")
 
     # ------------------------------------------------------------------ debug print

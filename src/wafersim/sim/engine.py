@@ -28,7 +28,7 @@ from ..errors import CycleLimitError, LaunchError, OutOfMemoryError, WaferError
 from ..isa.assembler import Program
 from ..isa.encoding import code_bytes
 from ..isa.float_math import VECTOR_MATH
-from ..isa.opcodes import PORTS, RAMP, SPECIAL_REGISTERS, opcode_cycles
+from ..isa.opcodes import DIRECTIONS, NOWHERE, PORTS, RAMP, SPECIAL_REGISTERS, STREAM_OPS, opcode_cycles
 from .batching import WaveBatcher
 from .code_facts import code_facts
 from .compiled import numba_cache
@@ -156,6 +156,10 @@ class Launch:
             if "dir" in instr.opcode.operands and instr.dir >= ports:
                 raise LaunchError(f"{program.name}: pc {pc} ({instr.op}) names direction {instr.dir}; there are "
                                   f"{ports} ({', '.join(PORTS[:ports])})", pc=pc)
+            if "odir" in instr.opcode.operands and instr.d not in (*range(len(DIRECTIONS)), NOWHERE):
+                raise LaunchError(f"{program.name}: pc {pc} ({instr.op}) names output port {instr.d}; there are "
+                                  f"{', '.join(f'{name} = {i}' for i, name in enumerate(DIRECTIONS))} and none = "
+                                  f"{NOWHERE} (a stream op sends to a neighbour or nowhere)", pc=pc)
             if instr.op == "sreg" and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                 raise LaunchError(f"{program.name}: pc {pc} reads special register number {instr.imm}; there are "
                                   f"{len(SPECIAL_REGISTERS)} ({', '.join(SPECIAL_REGISTERS)})", pc=pc)
@@ -181,8 +185,10 @@ class Launch:
         """Host memory this launch needs, by part (the largest wave is simulated at once)."""
         fifos = set()
         for instr in self.decoded.values():
-            if instr.op in ("recv", "recvv", "recva"):
+            if instr.op in ("recv", "recvv", "recva") or instr.op in STREAM_OPS:
                 fifos.add((instr.dir, instr.ch))
+                if instr.op in STREAM_OPS and instr.d != NOWHERE:
+                    fifos.add(((instr.d + 2) % 4, instr.ch))
             elif instr.op in ("send", "sendv", "senda"):
                 fifos.add((instr.dir if instr.dir == RAMP else (instr.dir + 2) % 4, instr.ch))
         parts = launch_bytes(self.placement.wave(0).n, self.spec.n_pes, self.n_registers, self.program.data_words,

@@ -29,7 +29,7 @@ from .branches import WRITES_NONE, WRITES_ONLY_D
 _NO_REGISTER = WRITES_NONE | frozenset({
     "sendv", "recvv", "gstv", "gldv", "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
     "vdiv", "vfmaz", "vspfma", "vspchk", "vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma", "vwfma", "vcvth",
-    "vcvtf", "vmath", "vcopys", "vger"})
+    "vcvtf", "vmath", "vcopys", "vger", "vaddx", "vmaxx", "vminx"})
 _TID = {SPECIAL_REGISTERS.index("tid.x"): 0, SPECIAL_REGISTERS.index("tid.y"): 1}
 #: States kept apart per pc before they are joined into one (then only joined: the analysis terminates).
 STATES_PER_PC = 8

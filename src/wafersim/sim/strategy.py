@@ -16,8 +16,8 @@ from typing import Iterator
 
 @dataclasses.dataclass(frozen=True)
 class Strategy:
-    #: sendv/recvv move every word that FIFO room and data allow in one vectorised step (else one
-    #: word per step across the lanes).
+    #: sendv/recvv and the stream ops (vaddx, ...) move every word that FIFO room and data allow in one
+    #: vectorised step (else one word per step across the lanes).
     bulk_streams: bool = True
     #: a blocked group is re-tested only after a push (recv) or pop (send) on a FIFO it waits on at one
     #: of its PEs (else every blocked group is re-tested after any progress).

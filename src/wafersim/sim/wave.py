@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from .compiled.stepper import CompiledMixin
 from .compute import ROUTE_OPS, ComputeMixin
 from .diagnostics import DiagnosticsMixin
 from .exchange import ExchangeMixin
-from ..isa.opcodes import RAMP
+from ..isa.opcodes import NOWHERE, RAMP, STREAM_OPS
 from .fabric import Fifo
 from .hostmem import SPARE
 from .lanes import Lanes, park
@@ -34,6 +35,7 @@ from .routed import RoutedExchangeMixin
 from .stream_rows import StreamRowsMixin
 from .stream_pump import StreamPumpMixin
 from .racecheck_routes import RouteWatch
+from .stream_ops import StreamOpsMixin
 from .routing import RouteTables
 from .wordtypes import WordTypeMixin
 from .strategy import active as active_strategy
@@ -67,7 +69,7 @@ class _Group:
 
 
 class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin, WordTypeMixin,
-              OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin):
+              OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin, StreamOpsMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
@@ -154,8 +156,14 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # pc of a send or receive -> (FIFO key, whether it waits for a push (receive) or a pop (send),
         # flat offset from the waiting PE to the FIFO's owner; None for a routed send: many owners)
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
+        # (a stream op waits for a word on its input or for room on its output: the second, here)
+        self.waits_also: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
         for pc, instr in launch.decoded.items():
-            if instr.op in ("recv", "recvv", "recva"):
+            if instr.op in STREAM_OPS:
+                self.waits_on[pc] = ((instr.dir, instr.ch), True, 0)
+                if instr.d != NOWHERE:
+                    self.waits_also[pc] = (((instr.d + 2) % 4, instr.ch), False, region.offset(instr.d))
+            elif instr.op in ("recv", "recvv", "recva"):
                 self.waits_on[pc] = ((instr.dir, instr.ch), True, 0)
             elif instr.op in ("send", "sendv", "senda") and instr.dir == RAMP:
                 self.waits_on[pc] = ((RAMP, instr.ch), False, None)
@@ -310,7 +318,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         for pc, sleeping in list(self.asleep.items()):
             fifo_key, wants_push, offset = self.waits_on[pc]
             if wants_push != pushed or self.fifos.get(fifo_key) is not fifo:
-                continue
+                if pc not in self.waits_also:
+                    continue
+                fifo_key, wants_push, offset = self.waits_also[pc]
+                if wants_push != pushed or self.fifos.get(fifo_key) is not fifo:
+                    continue
             if owners is None or offset is None:
                 woken, rest = sleeping, None
             elif self._woke_all_before(pc, sleeping, owners, offset):  # (a panel's next step)
@@ -498,6 +510,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             return self._typed_recv(pc, ins, next_pc, cost, lanes)
         if op in ("recva", "senda"):
             return self._background(pc, ins, next_pc, cost, lanes)
+        if op in STREAM_OPS:
+            if ins.d != NOWHERE and self.background:
+                self._wait_for_link(dataclasses.replace(ins, op="send", dir=ins.d), cost, lanes)  # (its output link)
+            return self._stream_op(pc, ins, next_pc, cost, lanes)
         if op in ("rwait", "swait"):
             return self._wait_background(ins, next_pc, cost, lanes)
         if op == "print":

@@ -31,7 +31,7 @@ _INT_RESULT = _INT_ALU | {"flt", "fle", "feq", "fne", "ftoi", "hasnb", "sreg"}
 _FLOAT_RESULT = _FLOAT_ALU - {"flt", "fle", "feq", "fne", "ftoi"} | {"itof"}
 #: Fields holding SRAM/global addresses or lengths: int32 whatever the data type.
 _ADDRESS_FIELDS = {"ld": "a", "st": "a", "gld": "a", "gst": "a", "gldv": "dac", "gstv": "abc", "sendv": "ab",
-                   "recvv": "ab", "recva": "ab", "senda": "ab", "chk": "ab", "vredsum": "ac", "vredmin": "ac", "vredmax": "ac", "vdot": "abc"}
+                   "recvv": "ab", "recva": "ab", "vaddx": "ab", "vmaxx": "ab", "vminx": "ab", "senda": "ab", "chk": "ab", "vredsum": "ac", "vredmin": "ac", "vredmax": "ac", "vdot": "abc"}
 
 
 def _type_problems(op: Op) -> list[str]:

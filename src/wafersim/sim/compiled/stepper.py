@@ -75,7 +75,8 @@ LOOP_BUDGET_PER_PE = 4096
 FABRIC_GROUP = 4096
 # Operations that keep a program's transfers on the NumPy path: background transfers share the FIFOs with
 # state the interpreter does not keep (`background`).
-_BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait"})
+# The stream ops (`vaddx`, ...) too: they run in NumPy (no kind of the table) and move words of those FIFOs.
+_BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait", "vaddx", "vmaxx", "vminx"})
 _NO_PES = np.zeros(0, dtype=np.int64)
 #: Lane constants of recent regions, kept across launches (a launch repeated on the same placement skips
 #: computing them: a wafer's worth is some MB); the interpreter only reads them.

@@ -1,0 +1,214 @@
+"""Stream ops (`vaddx`, `vmaxx`, `vminx`): a vector op whose operands are a fabric input and a fabric output.
+
+Word k arrives from the input (a neighbour's link or the ramp of a routed channel), is combined with
+sram[a + k], the result is written there and sent on the output (a neighbour's link, or nowhere) as it is
+made: what a WSE PE does with one DSD operation on fabric DSDs (CSL's `@fadds(fabout, fabin, mem)`), so that a
+reduce chain streams instead of receiving into memory, adding and sending (docs/timing.md, "Streams through
+the FMAC"). Timing, word by word (W = max(1 / `link_words_per_cycle`, 1 / `vector_lanes`): the op handles a
+word per W cycles):
+
+    t_0 = max(issue end, arrival_0, slot_0 - W)        (issue end: the PE's clock + the issue cost)
+    t_k = max(t_{k-1} + W, arrival_k, slot_k - W)
+    word k is taken from its FIFO at t_k (its slot freed then), its result leaves at d_k = t_k + W and
+    arrives at the neighbour at d_k + the link's latency (`WaveRegion.link_latency`: hop + 2 ramp);
+
+arrival_k as for `recv`, slot_k as for `send` (when word k - `fifo_depth` of the output FIFO was taken).
+The PE finishes at d_last + 1 / `link_words_per_cycle` with an output (as a send's last word), at t_last + W
+without one. Waits (for a word or for room) count as stall. A lane waits (blocks) where its input FIFO is
+empty or its output FIFO full, and resumes where it stopped (`WaveSim.progress` counts its words); so a chain
+of stream ops deadlocks only where the recv/send pairs it replaces would.
+
+The compiled interpreter leaves these to this NumPy executor (`compiled.table`: no kind), and a program with
+them keeps its neighbour transfers on the NumPy path (`compiled.stepper`), whose FIFOs this executor shares.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import MemoryAccessError
+from ..isa.encoding import Instr
+from ..isa.opcodes import FLAG_FLOAT, NOWHERE, RAMP, WORD_TAG
+from .fabric import compiled_movers
+from .lanes import Lanes
+from .wordtypes import RAW
+
+_UFUNCS = {"vaddx": np.add, "vmaxx": np.maximum, "vminx": np.minimum}
+
+
+class StreamOpsMixin:
+    """The executor of the stream ops for `WaveSim` (uses `ExchangeMixin`'s `_fifo`, `_pop`, `_push`)."""
+
+    def _stream_word_cycles(self) -> float:
+        """W: the cycles a stream op spends on each word (the link's rate or the FMAC's, the slower)."""
+        return max(self.word_time, 1.0 / self.spec.vector_lanes)
+
+    def _stream_op(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        L = lanes.to_index_form(self.n)
+        idx = L.idx
+        base = self.regs[ins.a][idx].astype(np.int64)
+        length = self.regs[ins.b][idx].astype(np.int64)
+        self._sram_check(L, base, np.maximum(length, 0), ins.op)
+        if (length < 0).any():
+            raise self._lane_error(MemoryAccessError, f"{ins.op} with a negative length", L, length < 0)
+        if ins.dir != RAMP:
+            self._check_neighbor(L, ins.dir, f"{ins.op} from")
+        sending = ins.d != NOWHERE
+        if sending:
+            self._check_neighbor(L, ins.d, ins.op)
+        in_fifo = self._fifo(ins.dir, ins.ch)
+        out_fifo = self._fifo((ins.d + 2) % 4, ins.ch) if sending else None
+        offset = self.region.offset(ins.d) if sending else 0
+        latency = self.region.link_latency(ins.d) if sending else 0.0
+        is_float = bool(ins.flags & FLAG_FLOAT)
+        tag = WORD_TAG["f32" if is_float else "i32"]
+        memory = self.fsram if is_float else self.sram
+        combine = _UFUNCS[ins.op]
+        step = self._stream_word_cycles()
+        words = 0
+        bulk = self.strategy.bulk_streams and self.tracer is None and self.whole_times
+        while bulk:  # every word that data and room allow, a step at a time (`_stream_op_bulk`), until none: a
+            # lane's words feed its neighbour's FIFO, and the neighbour may be a lane of this very group
+            moved = self._stream_op_bulk(pc, ins, cost, idx, base, length, in_fifo, out_fifo, offset, latency, tag,
+                                         memory, combine, step)
+            if not moved:
+                break
+            words += moved
+        while not bulk:  # (the reference mover: a word per lane per step)
+            done = self.progress[idx].astype(np.int64)
+            can = (done < length) & (in_fifo.pushed[idx] - in_fifo.popped[idx] > 0)
+            if sending:
+                owners = idx + offset
+                can &= out_fifo.pushed[owners] - out_fifo.popped[owners] < out_fifo.depth
+            if not can.any():
+                break
+            pes, first = idx[can], done[can] == 0
+            sub = Lanes(self.n, idx=pes)
+            issue = np.where(first, cost, 0.0)
+            if sending:  # the result must not leave before its output slot is free: take the word late enough
+                dst = Lanes(self.n, idx=pes + offset)
+                word = dst.get(out_fifo.pushed)
+                if out_fifo.shallow:
+                    out_fifo.make_room(1 + int((word - dst.get(out_fifo.popped)).max()))
+                slot_free = out_fifo.time.gather(word % out_fifo.depth, dst.idx)
+                ready = self.cycle[pes] + issue
+                wait = np.maximum(slot_free - step - ready, 0.0)
+                if wait.any():
+                    self.stall[pes] += wait.astype(self.stall.dtype)
+                    self.cycle[pes] += wait.astype(self.cycle.dtype)
+            before = in_fifo.popped.copy() if self._tags_to_check(in_fifo, tag) else None
+            values, _ = self._pop(sub, in_fifo, issue)  # the clock: t_k, when the word was taken
+            if before is not None:
+                self._check_stream_tags(pc, ins, in_fifo, before, tag)
+            rows = base[can] + done[can]
+            results = combine(memory[rows, pes], values.view(memory.dtype))
+            memory[rows, pes] = results
+            if sending:
+                marking = out_fifo.tags.needs_marking(tag)
+                pushed_before = out_fifo.pushed.copy() if marking else None
+                # leaves at t_k + W; `_push` then puts the clock at that + a word's link time
+                self._push(sub, dst, results.view(np.int32), out_fifo, step, latency)
+                if marking:
+                    out_fifo.tags.mark(pushed_before, out_fifo.pushed, tag)
+                self._progress(out_fifo, True, dst.idx)
+                more = done[can] + 1 < length[can]  # (a lane not finished takes its next word from d_k on)
+                if more.any():
+                    self.cycle[pes[more]] -= self.word_time
+            else:
+                self.cycle[pes] += step
+            self._progress(in_fifo, False, pes)
+            self.progress[pes] += 1
+            words += len(pes)
+        self.totals.vector_elements += words
+        if is_float:
+            self.totals.flops += words
+        finished = self.progress[idx] >= length
+        zero = length == 0  # an empty stream still costs its issue
+        if zero.any():
+            self.cycle[idx[zero]] += cost
+        finished_lanes, waiting = L.split(finished)
+        self.progress[finished_lanes.idx] = 0
+        out = [(next_pc, Lanes.from_indices(self.n, finished_lanes.idx), False)]
+        if waiting.count:
+            out.append((pc, Lanes.from_indices(self.n, waiting.idx), True))
+        return out
+
+    def _stream_op_bulk(self, pc: int, ins: Instr, cost: float, idx: np.ndarray, base: np.ndarray,
+                        length: np.ndarray, in_fifo, out_fifo, offset: int, latency, tag: int, memory: np.ndarray,
+                        combine, step: float) -> int:
+        """Every word each lane can take now (min(words left, words queued, output room)) in one step, timed
+        by the formula in closed form: t_j = max(t_{j-1} + W, x_j) with x_j = max(arrival_j, slot_j - W) is
+        j W + the running maximum of x_i - i W (exact: whole cycles). No other PE runs meanwhile, so a lane's
+        data and room change only by its own words; the reference strategy's mover (a word a step) gives
+        the same times. Returns the words moved."""
+        sending = out_fifo is not None
+        done = self.progress[idx].astype(np.int64)
+        count = np.minimum(length - done, (in_fifo.pushed[idx] - in_fifo.popped[idx]).astype(np.int64))
+        if sending:
+            owners_all = idx + offset
+            queued_out = (out_fifo.pushed[owners_all] - out_fifo.popped[owners_all]).astype(np.int64)
+            count = np.minimum(count, out_fifo.depth - queued_out)
+        can = count > 0
+        if not can.any():
+            return 0
+        pes, count, done, first = idx[can], count[can], done[can], base[can] + done[can]
+        lanes, words = len(pes), int(count.max())
+        j = np.arange(words)
+        numbers = in_fifo.popped[pes].astype(np.int64)[:, None] + j
+        slots = numbers % in_fifo.depth
+        x = in_fifo.time.gather_run(slots, pes).astype(np.float64)  # arrivals
+        values = in_fifo.value.gather_run(in_fifo.value_slots(numbers), pes)
+        start = self.cycle[pes].astype(np.float64) + np.where(done == 0, cost, 0.0)
+        if sending:
+            owners = pes + offset
+            if out_fifo.shallow:
+                out_fifo.make_room(int((queued_out[can] + count).max()))
+            out_numbers = out_fifo.pushed[owners].astype(np.int64)[:, None] + j
+            out_slots = out_numbers % out_fifo.depth
+            np.maximum(x, out_fifo.time.gather_run(out_slots, owners) - step, out=x)
+        x[:, 0] = np.maximum(x[:, 0], start)
+        taken = np.maximum.accumulate(x - j * step, axis=1) + j * step
+        last = taken[np.arange(lanes), count - 1]
+        self.stall[pes] += (last - start - (count - 1) * step).astype(self.stall.dtype)
+        # the input: its slots freed when taken, the words checked against the op's type
+        before = in_fifo.popped.copy() if self._tags_to_check(in_fifo, tag) else None
+        in_fifo.time.scatter_run(slots, pes, taken.astype(in_fifo.time.dtype), count)
+        in_fifo.popped[pes] += count.astype(in_fifo.popped.dtype)
+        if before is not None:
+            self._check_stream_tags(pc, ins, in_fifo, before, tag)
+        movers = compiled_movers()
+        own = movers.gather_word_runs(self.sram, first, pes, count, words).view(memory.dtype)
+        results = combine(own, values.view(memory.dtype)).view(np.int32)
+        movers.scatter_word_runs(self.sram, first, pes, count, results)
+        finished = done + count >= length[can]
+        if sending:
+            marking = out_fifo.tags.needs_marking(tag)
+            pushed_before = out_fifo.pushed.copy() if marking else None
+            hop = latency if np.isscalar(latency) else latency[pes][:, None]
+            out_fifo.value.scatter_run(out_fifo.value_slots(out_numbers), owners, results, count)
+            out_fifo.time.scatter_run(out_slots, owners, (taken + step + hop).astype(out_fifo.time.dtype), count)
+            out_fifo.pushed[owners] += count.astype(out_fifo.pushed.dtype)
+            if marking:
+                out_fifo.tags.mark(pushed_before, out_fifo.pushed, tag)
+            self.cycle[pes] = (last + step + np.where(finished, self.word_time, 0.0)).astype(self.cycle.dtype)
+            self._progress(out_fifo, True, owners)
+        else:
+            self.cycle[pes] = (last + step).astype(self.cycle.dtype)
+        self._progress(in_fifo, False, pes)
+        self.progress[pes] += count.astype(self.progress.dtype)
+        return int(count.sum())
+
+    @staticmethod
+    def _tags_to_check(fifo, tag: int) -> bool:
+        """Whether words popped from `fifo` may carry a tag other than `tag` or raw (as `_typed_recv` decides)."""
+        tags = fifo.tags
+        return not (tags.slots is None and tags.uniform in (None, RAW, tag))
+
+    def _check_stream_tags(self, pc: int, ins: Instr, fifo, before: np.ndarray, tag: int) -> None:
+        """A `WordTypeError` for a word of another type taken by the stream op (as a typed `recvv` would raise)."""
+        pes, got = fifo.tags.read(before, fifo.popped)
+        wrong = (got != RAW) & (got != tag)
+        if wrong.any():
+            candidates = np.flatnonzero(wrong)
+            k = int(candidates[np.lexsort((pes[candidates], self.cycle[pes[candidates]]))[0]])
+            as_recv = Instr("recvv", dir=ins.dir, ch=ins.ch, flags=tag)
+            raise self._word_type_error(pc, as_recv, int(pes[k]), int(got[k]))
