@@ -441,11 +441,10 @@ def send_step_in_pe_order(pes: np.ndarray, done: np.ndarray, count: np.ndarray, 
     `steady_send`, then `deliver` of its words, which leave every array as `routed_send_step` leaves it
     (tests/test_stream_pump_steps.py), the receivers' FIFO slots walked in PE order (a column bus's receivers
     in sender order are a PE row apart each). `distinct`: no link listed twice (`fifo_kernels.share_links`)."""
-    none = np.empty((0, 5), dtype=np.int64)
-    later, ok, one, many, values, departures = steady_send(
+    later, ok, one, many, values, departures = send_step_undelivered(
         pes, done, count, base, cost, word_time, cycle, stall, progress, injected, sram, pushed, time_block,
         value_block, dest, lane, latency, p_dest, p_lane, p_latency, link_busy, link, link_lane, link_offset, previous,
-        by, slot_free, none, none, -1, np.empty((0, 0)), distinct)
+        by, slot_free, distinct)
     if ok:
         deliver(time_block, value_block, one, many, p_lane, p_latency, values, departures, count)
     return later, ok
