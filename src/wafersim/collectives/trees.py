@@ -67,17 +67,20 @@ def declare_tree_routes(channel, rounds):
 
 
 @jit
-def half_line(value, d, length, op, channel, rounds):
-    """One PE of a half-line tree (distance d from its root, `length` PEs beyond the root): combine what
-    rounds 0, 1, ... bring while a sender exists, then send the result in the round of d's lowest set bit."""
+def half_line(value, d, room, op, channel, rounds):
+    """One PE of a half-line tree at distance d > 0 from its root, with `room` PEs beyond it: combine what
+    rounds 0, 1, ... bring while d's bit r is clear (from the PE 2^r beyond, if there is one), then send
+    the result towards the root in the round of d's lowest set bit. (Two tests a round: no more control
+    than that, which would add to every round of the critical path.)"""
+    minus_room = -room
     for r in ROUNDS:
         s = 1 << r
         if r >= rounds:
             break
-        if (d & (2 * s - 1)) == s:
+        if d & s:
             ws.send(ws.RAMP, value, channel=channel + r)
             break
-        if d + s <= length:
+        if minus_room < 1 - s:  # (room >= s as one slti and a branch, not a load of s, a compare and a branch)
             word = value  # (a received word takes the type of the variable it is assigned to)
             word = ws.recv(ws.RAMP, channel=channel + r)
             value = combine(value, word, op)
@@ -85,18 +88,57 @@ def half_line(value, d, length, op, channel, rounds):
 
 
 @jit
-def half_line_array(values, part, d, length, op, channel, rounds):
+def line_root(value, low_room, high_room, op, channel, rounds):
+    """The root of a line's two half-line trees (`low_room`, `high_room` PEs on each side): round by round,
+    the low side's word then the high side's (they arrive at about the same time)."""
+    minus_low, minus_high = -low_room, -high_room
+    for r in ROUNDS:
+        s = 1 << r
+        if r >= rounds:
+            break
+        if minus_low < 1 - s:
+            word = value
+            word = ws.recv(ws.RAMP, channel=channel + r)
+            value = combine(value, word, op)
+        if minus_high < 1 - s:
+            word = value
+            word = ws.recv(ws.RAMP, channel=channel + rounds + r)
+            value = combine(value, word, op)
+    return value
+
+
+@jit
+def half_line_array(values, part, d, room, op, channel, rounds):
     """`half_line` for local arrays: values (op)= each received array, element-wise."""
+    minus_room = -room
     n = len(values)
     for r in ROUNDS:
         s = 1 << r
         if r >= rounds:
             break
-        if (d & (2 * s - 1)) == s:
+        if d & s:
             ws.send(ws.RAMP, values[0:n], channel=channel + r)
             break
-        if d + s <= length:
+        if minus_room < 1 - s:  # (room >= s as one slti and a branch, not a load of s, a compare and a branch)
             ws.recv(ws.RAMP, out=part[0:n], channel=channel + r)
+            combine_into(values, part, 0, n, op)
+    return 0
+
+
+@jit
+def line_root_array(values, part, low_room, high_room, op, channel, rounds):
+    """`line_root` for local arrays."""
+    minus_low, minus_high = -low_room, -high_room
+    n = len(values)
+    for r in ROUNDS:
+        s = 1 << r
+        if r >= rounds:
+            break
+        if minus_low < 1 - s:
+            ws.recv(ws.RAMP, out=part[0:n], channel=channel + r)
+            combine_into(values, part, 0, n, op)
+        if minus_high < 1 - s:
+            ws.recv(ws.RAMP, out=part[0:n], channel=channel + rounds + r)
             combine_into(values, part, 0, n, op)
     return 0
 
@@ -109,19 +151,20 @@ def block_all_reduce_tree(value, op=SUM, channel=0, rounds=TREE_ROUNDS):
     declare_tree_routes(channel, rounds)
     x, y = ws.threadIdx.x, ws.threadIdx.y
     p, q = ws.blockDim.x // 2, ws.blockDim.y // 2
-    if x <= p:
-        value = half_line(value, p - x, p, op, channel, rounds)
-    if x >= p:
-        value = half_line(value, x - p, ws.blockDim.x - 1 - p, op, channel + rounds, rounds)
-    if x == p:
-        if y <= q:
-            value = half_line(value, q - y, q, op, channel, rounds)
-        if y >= q:
-            value = half_line(value, y - q, ws.blockDim.y - 1 - q, op, channel + rounds, rounds)
-        if y == q:
-            ws.send(ws.RAMP, value, channel=channel + 2 * rounds)
+    if x < p:
+        value = half_line(value, p - x, x, op, channel, rounds)
+    elif x > p:
+        value = half_line(value, x - p, ws.blockDim.x - 1 - x, op, channel + rounds, rounds)
+    else:
+        value = line_root(value, p, ws.blockDim.x - 1 - p, op, channel, rounds)
+        if y < q:
+            value = half_line(value, q - y, y, op, channel, rounds)
+        elif y > q:
+            value = half_line(value, y - q, ws.blockDim.y - 1 - y, op, channel + rounds, rounds)
         else:
-            value = ws.recv(ws.RAMP, channel=channel + 2 * rounds)
+            value = line_root(value, q, ws.blockDim.y - 1 - q, op, channel, rounds)
+    if x == p and y == q:
+        ws.send(ws.RAMP, value, channel=channel + 2 * rounds)
     else:
         value = ws.recv(ws.RAMP, channel=channel + 2 * rounds)
     return value
@@ -136,14 +179,18 @@ def block_all_reduce_array_tree(values, part, op=SUM, channel=0, rounds=TREE_ROU
     x, y = ws.threadIdx.x, ws.threadIdx.y
     p, q = ws.blockDim.x // 2, ws.blockDim.y // 2
     n = len(values)
-    if x <= p:
-        half_line_array(values, part, p - x, p, op, channel, rounds)
-    if x >= p:
-        half_line_array(values, part, x - p, ws.blockDim.x - 1 - p, op, channel + rounds, rounds)
-    if x == p and y <= q:
-        half_line_array(values, part, q - y, q, op, channel, rounds)
-    if x == p and y >= q:
-        half_line_array(values, part, y - q, ws.blockDim.y - 1 - q, op, channel + rounds, rounds)
+    if x < p:
+        half_line_array(values, part, p - x, x, op, channel, rounds)
+    elif x > p:
+        half_line_array(values, part, x - p, ws.blockDim.x - 1 - x, op, channel + rounds, rounds)
+    else:
+        line_root_array(values, part, p, ws.blockDim.x - 1 - p, op, channel, rounds)
+        if y < q:
+            half_line_array(values, part, q - y, y, op, channel, rounds)
+        elif y > q:
+            half_line_array(values, part, y - q, ws.blockDim.y - 1 - y, op, channel + rounds, rounds)
+        else:
+            line_root_array(values, part, q, ws.blockDim.y - 1 - q, op, channel, rounds)
     if x == p and y == q:
         ws.send(ws.RAMP, values[0:n], channel=channel + 2 * rounds)
     else:
