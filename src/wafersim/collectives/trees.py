@@ -11,15 +11,20 @@ multicast the result back:
 2. column p: the same along the column towards row q, with each PE's row total;
 3. the centre sends the result once; the routers copy it along row q and up and down every column.
 
-Order of a float32 SUM (deterministic: the same for every launch of the block). Each PE starts from its
-own value and combines, `v = v + w` (`combine(v, w)`: MAX and MIN as there), the partial results it
-receives in this order: on its row's west half (x <= p: from the PE 2^r PEs west, r = 0, 1, ... up to
-below the lowest set bit of its distance p - x, while that PE is inside the block), then the east half
-(x >= p: from the PE 2^r east, likewise with x - p), then, on column p only, the north half (y <= q)
-and then the south half (y >= q) in the same way. A PE at distance d > 0 passes its result on after
-its last receive; the centre's result goes to every PE. So a row's total at column p is
-((v_p + W_0) + W_1 + ...) + E_0 + E_1 + ..., W_r (E_r) being the result of the PE 2^r west (east) of p;
-`tree_sum_reference` in tests/test_collectives_trees.py sums in exactly this order.
+Order of a float32 SUM (deterministic: the same at every launch of a block of that size). Every PE
+starts from its own value v and combines, `v = v + w` (`combine(v, w, op)`: MAX and MIN alike), the
+partial results w it receives, in this order:
+
+- a PE at distance d > 0 from its line's centre (row y: column p; column p: row q), for r = 0, 1, ...:
+  stops at the lowest set bit of d (and sends v 2^r PEs towards the centre), else takes the result of
+  the PE at distance d + 2^r on its side, if that PE is inside the block;
+- the centre of a line, for r = 0, 1, ...: the result of the PE 2^r west (north) of it, then that of
+  the PE 2^r east (south), each if inside the block;
+
+rows first, then column p, whose PEs start from their row's result. The centre's result goes to every
+PE. A row's result at column p is so ((v_p + W_0) + E_0) + W_1 + E_1 + ..., W_r (E_r) the result of the
+PE 2^r west (east) of p, itself (v + w_0) + w_1 + ... of its own subtree; `tree_order_reduce` in
+tests/test_collectives_trees.py sums in exactly this order, and the tests compare bit for bit.
 
 Channels: `channel` .. `channel + rounds - 1` carry round r of the west and north trees,
 `channel + rounds` .. `channel + 2 rounds - 1` those of the east and south trees, `channel + 2 rounds`
