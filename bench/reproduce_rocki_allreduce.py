@@ -20,9 +20,10 @@ The time is the launch's cycles with the all-reduce minus the same launch withou
 and after), checked against NumPy (integer-valued floats: exact).
 
 This script first had its own kernel (roles from the host, a test of the round's number against them at
-every round, each line's centre taking one side's words and then the other's): 285 -> 220 cycles at
-32 x 32 as the simulator changed, 472 at 128 x 128, 2,090 at 757 x 996; of the 220, 62 hops, 18 ramp
-crossings (36 cycles, the hardware model's) and 122 cycles of PE instructions and waits, which the
+every round, each line's centre taking one side's words and then the other's). bench/RESULTS.md last
+had 285, 537 and 2,090 cycles from it at 32 x 32, 128 x 128 and 757 x 996; at the commit that replaced it,
+220, 472 and 2,090, and the library's tree 165, 389 and 1,909. Of that kernel's 220 at 32 x 32, 62 were
+hops, 18 ramp crossings (36 cycles, the hardware model's) and 122 PE instructions and waits, which the
 library's tree cuts to 67 (bench/collective_algorithms.py breaks the cycles down).
 """
 from __future__ import annotations
