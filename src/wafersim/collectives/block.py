@@ -5,14 +5,18 @@
 - reduce (channels c, c + 1: neighbour words): along every row to the root's column, then along that
   column to the root;
 - all-reduce (channels c .. c + 2): reduce to PE (0, 0) (c: rows, c + 1: the first column), then
-  broadcast from it over a block bus (c + 2).
+  broadcast from it over a block bus (c + 2); with `algorithm=TREE`, a binary tree to the centre over
+  routed channels and a multicast back (`trees.py`: channels c .. c + 2 rounds).
 """
 from __future__ import annotations
 
 from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
 from .lines import line_reduce, line_reduce_array
-from .ports import SUM
+from .ports import CHAIN, SUM, TREE
+from .trees import TREE_ROUNDS, block_all_reduce_array_tree, block_all_reduce_tree
+
+BAD_ALGORITHM = "algorithm must be wsc.CHAIN or wsc.TREE, a constant"
 
 
 @jit
@@ -78,16 +82,28 @@ def block_reduce_to_corner(value, op=SUM, channel=0):
 
 
 @jit
-def block_all_reduce(value, op=SUM, channel=0):
+def block_all_reduce(value, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUNDS):
     """The sum (max, min) of `value` over the block, at every PE of the block; channels `channel` ..
-    `channel + 2`."""
-    return block_broadcast(block_reduce_to_corner(value, op, channel), 0, 0, channel + 2)
+    `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE: `block_all_reduce_tree`, several
+    times faster beyond a few PEs, its float32 sum in another order)."""
+    if algorithm == TREE:
+        value = block_all_reduce_tree(value, op, channel, rounds)
+    elif algorithm == CHAIN:
+        value = block_broadcast(block_reduce_to_corner(value, op, channel), 0, 0, channel + 2)
+    else:
+        ws.refuse(BAD_ALGORITHM)
+    return value
 
 
 @jit
-def block_all_reduce_array(values, part, op=SUM, channel=0):
+def block_all_reduce_array(values, part, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUNDS):
     """values = its element-wise sum (max, min) over the block, at every PE of the block; channels
-    `channel` .. `channel + 2`."""
+    `channel` .. `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE:
+    `block_all_reduce_array_tree`, `part` then as long as `values`)."""
+    if algorithm == TREE:
+        return block_all_reduce_array_tree(values, part, op, channel, rounds)
+    if algorithm != CHAIN:
+        ws.refuse(BAD_ALGORITHM)
     x, y = ws.threadIdx.x, ws.threadIdx.y
     line_reduce_array(values, part, x, 0, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST), 0, 0, ws.blockDim.x)
     if x == 0:

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from ..isa.halfprec import HALF_DTYPES
+from ..isa.routes import KNOWN as KNOWN_ROUTES
 from ..isa.routes import NAMED as NAMED_ROUTES
 from ..isa.routes import PATTERN_NAMES
 from . import cg
@@ -165,7 +166,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < len(PATTERN_NAMES):
                 name = PATTERN_NAMES[name]
             if name not in NAMED_ROUTES:
-                raise Unsupported(f"ws.use_route(channel, pattern): pattern must be one of {', '.join(NAMED_ROUTES)}",
+                raise Unsupported(f"ws.use_route(channel, pattern): pattern must be one of {KNOWN_ROUTES}",
                                   args[1])
             if self.fn.routes.get(channel, name) != name:
                 raise Unsupported(f"channel {channel} is already routed as {self.fn.routes[channel]} in this kernel; "

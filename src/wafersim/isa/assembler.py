@@ -29,6 +29,7 @@ from ..arch.spec import MAX_CHANNELS
 from ..arch.values import plural
 from ..errors import ArgumentTypeError, AssemblyError
 from .encoding import OPERAND_FIELD, Instr, decode, encode
+from .routes import KNOWN as KNOWN_ROUTES
 from .routes import NAMED as NAMED_ROUTES
 from .opcodes import (ACCEPT, BY_NAME, DIRECTIONS, FLAG_LETTERS, MESSAGE_OPS, PORTS, SPECIAL_REGISTERS, WORD_TAG,
                       WORD_TYPES, RAMP, NOWHERE, modifier_text, output_port_text, port_mask_text)
@@ -387,9 +388,9 @@ def assemble(source: str, name: str | None = None, file: str | None = None) -> P
                     channel, pattern = _parse_int(channel_text), pattern.strip()
                     if pattern and channel >= 0 and pattern not in NAMED_ROUTES:  # (the pattern alone is wrong)
                         raise fail(f".route {channel}: {pattern!r} is not a named route pattern: use one of "
-                                   f"{', '.join(NAMED_ROUTES)}")
+                                   f"{KNOWN_ROUTES}")
                     if pattern not in NAMED_ROUTES or channel < 0:
-                        raise fail(f".route needs a channel and a pattern ({', '.join(NAMED_ROUTES)})")
+                        raise fail(f".route needs a channel and a pattern ({KNOWN_ROUTES})")
                     if channel >= MAX_CHANNELS:  # (accepted, then refused by every launch: a RouteError)
                         raise fail(f".route {channel}: channels are 0 to {MAX_CHANNELS - 1} (the 5-bit channel "
                                    f"field of send and recv; a machine has `WaferSpec.channels` of them)")

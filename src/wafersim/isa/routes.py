@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .opcodes import ACCEPT, EAST, NORTH, PORTS, RAMP, SOUTH, WEST
+from .tree_routes import MAX_TREE_ROUNDS, TREE_PATTERNS
 
 N_PORTS = len(PORTS)
 STEP = {NORTH: (0, -1), EAST: (1, 0), SOUTH: (0, 1), WEST: (-1, 0)}
@@ -107,5 +108,9 @@ NAMED: dict[str, tuple[Callable[[int, int], np.ndarray], bool]] = {
     "chain_south": (lambda bx, by: chain(bx, by, SOUTH), False),
     "chain_west": (lambda bx, by: chain(bx, by, WEST), False),
 }
+#: The names as error messages list them (the tree collectives' families in one phrase each).
+KNOWN = ", ".join(NAMED) + (f", tree_low_R and tree_high_R (R < {MAX_TREE_ROUNDS}), tree_broadcast_R "
+                            f"(1 <= R <= {MAX_TREE_ROUNDS})")
+NAMED.update(TREE_PATTERNS)  # tree_low_{r}, tree_high_{r}, tree_broadcast_{R}: the tree collectives'
 #: Pattern numbers, for kernels that pass a pattern through device-function arguments (ints, not strs).
 PATTERN_NAMES = tuple(NAMED)

@@ -134,7 +134,7 @@ def broadcast(channel: int, root: tuple[int, int] = (0, 0), include_root: bool =
 def named(channel: int, name: str) -> Route:
     """A pattern by name (`isa.routes.NAMED`: row_bus, column_bus, block_bus, chain_north, ...)."""
     if name not in patterns.NAMED:
-        raise RouteError(f"no route pattern named {name!r}; known: {', '.join(patterns.NAMED)}", name=name)
+        raise RouteError(f"no route pattern named {name!r}; known: {patterns.KNOWN}", name=name)
     rules, merge = patterns.NAMED[name]
     return Route(channel, rules, name, merge=merge)
 
