@@ -152,3 +152,10 @@ def backward_branches(asm: str) -> list[str]:
 def opcodes(asm: str) -> list[str]:
     return [l.split()[0].split(".")[0] for l in asm.splitlines()
             if l.startswith("    ") and l.strip() and not l.strip().endswith(":")]
+
+
+def pytest_sessionstart(session) -> None:
+    """Each xdist worker compiles its share of the engine's Numba code first when the cache is cold
+    (tests/numba_warmup.py: else every worker compiled all of it)."""
+    import numba_warmup
+    numba_warmup.warm_up_this_worker()

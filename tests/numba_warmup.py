@@ -1,0 +1,107 @@
+"""Compiling the engine's Numba machine code once per test run, split between the xdist workers.
+
+In a clean clone (CI) Numba's on-disk cache of the engine is empty, and each xdist worker compiled every
+engine function its tests reached on its own: the stream pump (~20 s of CPU), the interpreter's `run_group`
+(~20 s), the pump's send step (~5-9 s), `trace_routes` (~10 s), ... -- the same machine code twice on two
+workers, ~50 s of CPU each time. So `conftest.pytest_sessionstart` has worker k of n run `main(k, n)` in a
+child process before its first test: the heavy functions are split into `JOBS` of a small launch each, worker
+k runs jobs k, k + n, ..., and each job writes its machine code to the shared cache; the other workers' tests
+then load it from there instead of compiling it again. (A child process: the worker's own state -- loaded
+modules, the listener's list of compilations, the engine's caches -- stays as the tests expect it.)
+
+Nothing here is a test: a job that fails (an API that moved) only leaves the compiling to the tests, as before.
+The launches are the tests' own (tests/test_background.py, test_kernels_dense.py, test_kernels_basic.py), so
+that the signatures compiled are the ones the tests call. Run it by hand with `python tests/numba_warmup.py K N`
+(add `-v` to see what each job compiled and its CPU seconds).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+def _interpreter() -> None:
+    """The interpreter (`run_group`, `settle`), the slot movers and the background receive step."""
+    from test_background import _run
+    for mode in ("blocking", "wait-at-once"):
+        _run(mode, 3)
+
+
+def _pump() -> None:
+    """The stream pump with its steps compiled in, its send step, the rank-1 update kernels and the routed
+    transfers' kernels (`trace_routes`, the FIFO slots')."""
+    from wafersim.kernels.gemm import gemm
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((32, 32)).astype(np.float32) for _ in range(2))
+    gemm(a, b, 4)
+
+
+#: The jobs, heaviest first (CPU seconds each in a fresh cache, measured: the pump's ~49 -- it also compiles the
+#: routed-transfer tracer `trace_routes` and the slot movers --, the interpreter's ~26): with two workers, worker 0
+#: compiles the pump, worker 1 the interpreter. (A job of its own for `trace_routes` would compile `run_group`
+#: again: a routed launch starts in the interpreter.)
+JOBS: tuple[Callable[[], None], ...] = (_pump, _interpreter)
+
+
+def cache_is_cold() -> bool:
+    """Whether Numba's cache lacks the machine code of the pump or of `run_group` (a clean clone, or sources
+    changed since: `numba_cache.drop_if_stale` emptied it when the engine's modules were imported)."""
+    from wafersim.sim.compiled import interpreter
+    from wafersim.sim import stream_pump_kernels
+    for function in (stream_pump_kernels.pump, interpreter.run_group):
+        try:
+            folder, stem = function._cache._cache_path, function._cache._cache_file._index_name
+        except AttributeError:  # (another Numba: leave the compiling to the tests)
+            return False
+        if not os.path.exists(os.path.join(folder, stem)):
+            return True
+    return False
+
+
+def warm_up_this_worker() -> None:
+    """In an xdist worker of two or more, with a cold cache: run this worker's share of `JOBS` in a child
+    process and wait for it (its CPU is the compiling the tests would otherwise do). Else nothing."""
+    worker, workers = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or workers < 2 or not cache_is_cold():
+        return
+    index = int(worker[2:])
+    if not JOBS[index::workers]:
+        return
+    try:
+        done = subprocess.run([sys.executable, __file__, str(index), str(workers)], capture_output=True, text=True,
+                              timeout=600)
+    except subprocess.TimeoutExpired:
+        return
+    if done.returncode or done.stderr.strip():
+        print(f"numba_warmup ({worker}): {done.stderr.strip() or f'exit status {done.returncode}'}",
+              file=sys.__stderr__)
+
+
+def main(worker: int, workers: int, verbose: bool = False) -> None:
+    """Run the jobs of worker `worker` of `workers` (see the module's docstring)."""
+    tests = str(Path(__file__).resolve().parent)
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import conftest  # noqa: F401  (the suite's settings: the compiled path from the first run, ...)
+    from wafersim.sim.compiled import jit
+
+    for job in JOBS[worker::workers]:
+        began, first = time.process_time(), len(jit.LISTENER.compiled)
+        try:
+            job()
+        except Exception as error:  # noqa: BLE001 (see the docstring: the tests compile what is missing)
+            print(f"numba_warmup: {job.__name__} failed ({type(error).__name__}: {error})", file=sys.stderr)
+        if verbose:
+            print(f"{job.__name__}: {time.process_time() - began:.1f} s CPU, compiled "
+                  f"{jit.LISTENER.compiled[first:]}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    arguments = [a for a in sys.argv[1:] if a != "-v"]
+    main(int(arguments[0]), int(arguments[1]), verbose="-v" in sys.argv)
