@@ -26,7 +26,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
 from .cg_single import CG_SINGLE_VECTORS, PCG_SINGLE_VECTORS, cg_single_kernel
-from .columns import Solution, column_ops, from_padded_columns, padded_columns
+from .columns import Solution, column_ops, from_padded_columns, padded_columns, reduction_rounds
 from .setup import iteration_limit, prepare, scaled_system, solution
 
 #: Padded columns a CG kernel keeps per PE: x, r, p, q, diag, four halo buffers (z and 1/d preconditioned).
@@ -35,13 +35,14 @@ PCG_VECTORS = 11
 
 
 @functools.lru_cache(maxsize=None)
-def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
-    """The CG kernel for columns of `nz` values, with or without the Jacobi preconditioner.
+def cg_kernel(nz: int, preconditioned: bool, rounds: int = 0) -> Dispatcher:
+    """The CG kernel for columns of `nz` values, with or without the Jacobi preconditioner, its block sums
+    by chains (`rounds` 0) or a tree of `rounds` rounds (`columns.reduction_rounds`: built per block size).
 
     Launch on one nx x ny block: ``kernel[(1, 1), (nx, ny)](b, diag, inv_diag, x, info, nx, maxiter,
     atol2)`` with (nx*ny, nz + 2) padded float32 columns (`padded_columns`), x written the same way and
     info an int32 array of 2 (iterations, reached the tolerance) plus a float32 array of 1 (||r||^2)."""
-    ops = column_ops(nz)
+    ops = column_ops(nz, rounds)
     NZ, W = nz, nz + 2
     PRE = preconditioned
     WP = W if preconditioned else 1  # z and 1/d take SRAM only when preconditioned
@@ -140,7 +141,8 @@ def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: flo
         d_b, d_diag = mem.put(padded_columns(system.b)), mem.put(padded_columns(problem.diag))
         d_inv = mem.put(padded_columns(np.float32(1.0) / problem.diag)) if pre else d_diag
         d_x, d_info, d_res = mem.empty((nx * ny, nz + 2)), mem.empty(2, np.int32), mem.empty(1)
-        stats = kernel(nz, pre)[(1, 1), (nx, ny), stream](
+        rounds = reduction_rounds(problem.device.spec, nx, ny)
+        stats = kernel(nz, pre, rounds)[(1, 1), (nx, ny), stream](
             d_b, d_diag, d_inv, d_x, d_info, d_res, int(nx), limit, system.atol2)
         x = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, done), rr = mem.get(d_info), float(mem.get(d_res)[0])
