@@ -5,7 +5,8 @@ shift above minus the Laplacian's smallest eigenvalue, `setup.prepare` checks), 
 The whole solve runs on one nx x ny block (see `columns`: X and Y over PEs, each PE's Z column in
 SRAM). Every vector of the iteration (x, r, p, A p and, preconditioned, z) stays in SRAM from the first
 iteration to the last; a PE exchanges only p's column with its four neighbours (A p) and scalars for the
-dot products (block-wide all-reduces, `kernels.reduce`). Because every PE receives the same reduced
+dot products (block-wide all-reduces: `columns.block_sum`, by the tree where the device has the channels,
+else by chains). Because every PE receives the same reduced
 values, all PEs take the same branch at the convergence test and leave the loop together.
 
 The iteration is SciPy's (`scipy.sparse.linalg.cg`, same order of updates, same test): stop before
@@ -122,7 +123,8 @@ def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: flo
     by the operator's diagonal (which pays off when `shift` varies). `single_reduction=True` runs the
     Chronopoulos-Gear form (`cg_single`): the same iterates in exact arithmetic, with every dot product
     of an iteration reduced in one sweep over the block instead of two or three. The default device is an
-    nx x ny wafer. Returns a `Solution` (x as an (nz, ny, nx) float32 grid, iterations, the last residual norm,
+    nx x ny wafer (4 channels: the block sums by chains; a device with the channels of the tree
+    all-reduce, `columns.reduction_rounds`, gets the tree). Returns a `Solution` (x as an (nz, ny, nx) float32 grid, iterations, the last residual norm,
     converged, SciPy's info code, LaunchStats)."""
     if preconditioner not in (None, "jacobi"):
         raise ArgumentError(f"preconditioner must be None or 'jacobi', got {preconditioner!r}")
