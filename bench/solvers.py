@@ -5,7 +5,9 @@ per kernel and size, iterations to a tolerance against SciPy, and the bandwidth 
 
 Each kernel runs on a wafer just the size of its nx x ny block (utilization is of the PEs used):
 
-- once with the default figures of `WaferSpec`, for the cycles of the whole launch (which at scale are
+- once with the default figures of `WaferSpec` but `--channels` channels (default 24, as `wse2`: the solvers'
+  block sums take the tree all-reduce where the block's tree fits them, `columns.reduction_rounds`, else
+  the chains the default 4 channels give), for the cycles of the whole launch (which at scale are
   dominated by loading the vectors from off-wafer memory and storing the result);
 - twice more, at two iteration (or step) counts, on the same wafer with the off-wafer bandwidth set
   out of the way (1e18 B/s): the difference is the steady state of one iteration, which touches no
@@ -65,11 +67,12 @@ def runners(shape: tuple[int, int, int], rng: np.random.Generator
     return found
 
 
-def steady_state(run: Callable[[int, Device], LaunchStats], shape: tuple[int, int, int], n1: int, n2: int) -> dict:
-    """The launch at n2 iterations on the default spec, and the steady state of one iteration: runs at n1
-    and n2 iterations with the off-wafer bandwidth out of the way, differenced."""
+def steady_state(run: Callable[[int, Device], LaunchStats], shape: tuple[int, int, int], n1: int, n2: int,
+                 channels: int = 24) -> dict:
+    """The launch at n2 iterations on the default spec with `channels` channels, and the steady state of one
+    iteration: runs at n1 and n2 iterations with the off-wafer bandwidth out of the way, differenced."""
     start = time.perf_counter()
-    spec = WaferSpec(width=shape[2], height=shape[1])
+    spec = WaferSpec(width=shape[2], height=shape[1], channels=channels)
     launch = run(n2, Device(spec))
     fast = Device(spec.replace(global_bytes_per_s=1e18))
     first, second = run(n1, fast), run(n2, fast)
@@ -81,14 +84,15 @@ def steady_state(run: Callable[[int, Device], LaunchStats], shape: tuple[int, in
             "gflops": flops / seconds / 1e9, "util": flops / seconds / second.spec.peak_flops, "wall": wall}
 
 
-def throughput_table(sizes: list[tuple[tuple[int, int, int], tuple[str, ...] | None]], n1: int, n2: int) -> str:
+def throughput_table(sizes: list[tuple[tuple[int, int, int], tuple[str, ...] | None]], n1: int, n2: int,
+                     channels: int = 24) -> str:
     lines = ["| kernel | grid (nz x ny x nx), PEs | launch cycles (n iterations) | cycles / iteration "
              "| FLOPs / iteration | GFLOP/s | utilization of peak | wall s |", "|---|---|---|---|---|---|---|---|"]
     for shape, only in sizes:
         for name, run in runners(shape, np.random.default_rng(0)).items():
             if only is not None and name not in only:
                 continue
-            r = steady_state(run, shape, n1, n2)
+            r = steady_state(run, shape, n1, n2, channels)
             lines.append(f"| {name} | {shape[0]} x {shape[1]} x {shape[2]}, {shape[1] * shape[2]:,} | "
                          f"{r['total']:,} ({r['n']}) | {r['per_iter']:,.0f} | {r['flops']:,.0f} | "
                          f"{r['gflops']:,.1f} | {100 * r['util']:.2f}% | {r['wall']:.1f} |")
@@ -183,24 +187,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write")
     parser.add_argument("--plot", default=None, help="write the bandwidth plot here (PNG)")
     parser.add_argument("--wafer", action="store_true", help="add a 757 x 996 block run (minutes)")
+    parser.add_argument("--channels", type=int, default=24, help="channels of the throughput runs' wafers")
     args = parser.parse_args(argv)
     sizes = [((64, 16, 16), None), ((64, 64, 64), None)]
     sizes += [((32, 996, 757), ("cg", "cg, single reduction", "stencil 7-point"))] if args.wafer else []
     start = time.perf_counter()
-    throughput = throughput_table(sizes, 2, 4)
+    throughput = throughput_table(sizes, 2, 4, args.channels)
     iterations = iterations_table([(16, 8, 8), (32, 16, 16)], 1e-5)
     bandwidth = bandwidth_tables(Path(args.plot) if args.plot else None)
-    command = "python bench/solvers.py" + (" --wafer" if args.wafer else "") + " --write bench/RESULTS.md" + (
+    command = "python bench/solvers.py" + (" --wafer" if args.wafer else "") + (
+        f" --channels {args.channels}" if args.channels != 24 else "") + " --write bench/RESULTS.md" + (
         f" --plot {args.plot}" if args.plot else "")
     section = ("## Solvers (kernels.solvers): Krylov solvers, power method, 3-D stencils, bandwidth\n\n"
                f"Command: `{command}` ({time.perf_counter() - start:,.0f} s of host time)\n\n"
                f"Machine: {machine()}\n\n"
                "Each kernel on a wafer just the size of its nx x ny block. Launch cycles: the whole launch, "
-               "default `WaferSpec` figures, 4 iterations or steps (loads of the vectors and the store of the "
+               f"default `WaferSpec` figures but {args.channels} channels (the solvers' block sums by the tree "
+               "all-reduce where it fits them: 4 rounds + 2 channels, with the halo's; else by chains), 4 iterations or steps (loads of the vectors and the store of the "
                "result included: off-wafer bandwidth-bound at scale). Per iteration: the difference of runs at 2 "
                "and 4 iterations with the off-wafer bandwidth out of the way (an iteration touches no "
                "off-wafer memory; see the script's docstring):\n\n"
-               f"{throughput}\n\nIterations to a tolerance, against SciPy on the same matrix (float32 like the wafer, and float64):\n\n"
+               f"{throughput}\n\nIterations to a tolerance, against SciPy on the same matrix (float32 like the wafer, and float64; "
+               "each solver's default device: 4 channels, the chains' block sums):\n\n"
                f"{iterations}\n\nBandwidth (default `dev` figures: 150 GB/s off-wafer, 5 us per host copy, one word a "
                "cycle a link, 16-word FIFOs):\n\n"
                f"{bandwidth}\n")

@@ -261,3 +261,43 @@ def test_a_power_method_tol_below_float32_rounding_reports_no_convergence_as_the
     assert stalled.value == pytest.approx(exact, rel=ulps)
     met = power_method((1, 1, 1), shift=0.881838, tol=1e-6, maxiter=20)
     assert met.converged and met.iterations == 2 and met.value == pytest.approx(exact, rel=ulps)
+
+
+@pytest.mark.parametrize("solver", ["cg", "cg_single", "jacobi", "bicgstab"])
+def test_solvers_on_a_wafer_with_the_trees_channels_match_scipy_in_fewer_cycles(solver):
+    # wse2 has 24 channels: a 16 x 16 block's tree sums take 17 and the halo one more (`reduction_rounds`);
+    # the 4-channel wafer of the same figures keeps the chains. Edge PEs reach each sum first.
+    shape = (6, 16, 16)
+    rng = np.random.default_rng(11)
+    b = rng.standard_normal(shape).astype(np.float32)
+    shift = rng.random(shape) * 4
+    tree = ws.Device(ws.WaferSpec.preset("wse2", width=16, height=16))
+    chains = ws.Device(tree.spec.replace(channels=4))
+    a = laplacian(shape, shift)
+    if solver == "bicgstab":
+        method, m = spla.bicgstab, None
+        sols = [bicgstab(b, shift=shift, rtol=RTOL, device=d) for d in (tree, chains)]
+    else:
+        method, m = spla.cg, (sp.diags(1.0 / a.diagonal()) if solver == "jacobi" else None)
+        sols = [conjugate_gradient(b, shift=shift, rtol=RTOL, device=d, single_reduction=solver == "cg_single",
+                                   preconditioner="jacobi" if solver == "jacobi" else None) for d in (tree, chains)]
+    x_ref, info, iterations = scipy_solve(method, a, b, RTOL, m=m)
+    for sol in sols:
+        assert info == 0 and sol.converged and abs(sol.iterations - iterations) <= 2
+        assert rel_residual(a, sol.x, b) < 3 * RTOL
+        assert np.linalg.norm(sol.x.ravel() - x_ref) / np.linalg.norm(x_ref) < 10 * RTOL
+    per_iteration = [sol.stats.cycles / sol.iterations for sol in sols]
+    assert per_iteration[0] < per_iteration[1]
+
+
+def test_the_power_method_on_a_wafer_with_the_trees_channels_against_numpy():
+    shape = (4, 12, 9)
+    x0 = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    dev = ws.Device(ws.WaferSpec.preset("wse2", width=9, height=12))
+    pair = power_method(x0, tol=0.0, maxiter=40, device=dev)
+    a = laplacian(shape).toarray()
+    x = x0.ravel().astype(np.float64) / np.linalg.norm(x0)
+    for _ in range(40):  # the same iteration in float64
+        y = a @ x
+        value, x = x @ y, y / np.linalg.norm(y)
+    assert pair.iterations == 40 and pair.value == pytest.approx(value, rel=1e-5)

@@ -7,8 +7,8 @@ import pytest
 
 import wafersim as ws
 from wafersim.kernels.hosting import fitting_device
-from wafersim.kernels.solvers.columns import (ColumnTooLongError, check_grid, column_ops, from_columns,
-                                              from_padded_columns, padded_columns, to_columns)
+from wafersim.kernels.solvers.columns import (ColumnTooLongError, check_grid, column_ops, from_columns, halo_channel,
+                                              from_padded_columns, padded_columns, reduction_rounds, to_columns)
 
 
 def test_layouts_round_trip_and_put_each_column_on_its_pe():
@@ -77,3 +77,44 @@ def test_block_sums_reduce_every_value_of_a_local_array():
     d_out = dev.device_array((15, 3))
     three_sums[(1, 1), (5, 3)](dev.to_device(v), d_out, 5)
     assert np.array_equal(d_out.copy_to_host(), np.tile(v.sum(axis=0), (15, 1)))
+
+
+def test_reduction_rounds_take_the_tree_where_the_wafer_has_its_channels():
+    # A tree of R rounds: 4 R + 1 channels and the halo's; else the chains (0) on 4 channels.
+    assert reduction_rounds(ws.WaferSpec(width=64, height=64), 16, 16) == 0          # 4 channels
+    assert reduction_rounds(ws.WaferSpec.preset("dev"), 16, 16) == 0
+    assert reduction_rounds(ws.WaferSpec(channels=18), 16, 16) == 4                   # p = 8: 4 bits
+    assert reduction_rounds(ws.WaferSpec(channels=17), 16, 16) == 0
+    assert reduction_rounds(ws.WaferSpec.preset("wse2"), 63, 63) == 5                 # 22 of 24 channels
+    assert reduction_rounds(ws.WaferSpec.preset("wse2"), 64, 64) == 0                 # 6 rounds: 26
+    assert reduction_rounds(ws.WaferSpec(channels=32), 64, 64) == 6
+    assert (halo_channel(0), halo_channel(4)) == (3, 17)
+
+
+@pytest.mark.parametrize("bx, by", [(4, 3), (13, 6)])
+def test_block_sums_by_the_tree_reduce_every_value_of_a_local_array(bx, by):
+    rounds = reduction_rounds(ws.WaferSpec(channels=24), bx, by)
+    assert rounds > 0
+    ops = column_ops(4, rounds)
+    sums, dot = ops.block_sums, ops.dot
+
+    @ws.jit
+    def three_sums(v, out, nx):
+        px, py = ws.grid(2)
+        me = py * nx + px
+        vals = ws.local.array(3, np.float32)
+        scratch = ws.local.array(3, np.float32)
+        col = ws.local.array(6, np.float32)
+        vals[0:3] = v[me, 0:3]
+        col[0:6] = 0.0
+        col[1:4] = v[me, 0:3]
+        sums(vals, scratch)
+        out[me, 0:3] = vals[0:3]
+        out[me, 3] = dot(col, col)
+
+    v = np.random.default_rng(bx).integers(-50, 50, size=(bx * by, 3)).astype(np.float32)  # exact float32 sums
+    dev = ws.Device(ws.WaferSpec(width=bx, height=by, channels=24))
+    d_out = dev.device_array((bx * by, 4))
+    three_sums[(1, 1), (bx, by)](dev.to_device(v), d_out, bx)
+    expected = np.append(v.sum(axis=0), (v.astype(np.float64) ** 2).sum()).astype(np.float32)
+    assert np.array_equal(d_out.copy_to_host(), np.tile(expected, (bx * by, 1)))

@@ -19,7 +19,7 @@ from ...compiler import intrinsics as ws
 from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
-from .columns import Solution, column_ops, from_padded_columns, padded_columns
+from .columns import Solution, column_ops, from_padded_columns, padded_columns, reduction_rounds
 from .setup import iteration_limit, prepare, scaled_system, solution
 
 #: Padded columns the kernel keeps per PE: x, r (and s), r~, p, v, t, diag and four halo buffers.
@@ -30,14 +30,14 @@ BREAKDOWN = float(np.finfo(np.float32).eps) ** 2
 
 
 @functools.lru_cache(maxsize=None)
-def bicgstab_kernel(nz: int) -> Dispatcher:
+def bicgstab_kernel(nz: int, rounds: int = 0) -> Dispatcher:
     """The BiCGSTAB kernel for columns of `nz` values.
 
     Launch on one nx x ny block: ``kernel[(1, 1), (nx, ny)](b, diag, x, info, res, nx, maxiter, atol2)``
     with (nx*ny, nz + 2) padded float32 columns; info (int32, 2) receives (iterations, SciPy's info code
     when not the iteration limit: 0 converged, -10 or -11 a breakdown, 1 the limit) and res (float32, 1)
     the last residual's squared norm."""
-    ops = column_ops(nz)
+    ops = column_ops(nz, rounds)
     NZ, W = nz, nz + 2
     laplace, dot, local_dot, sums = ops.laplace, ops.dot, ops.local_dot, ops.block_sums
     clear_halos = ops.clear_halos
@@ -143,7 +143,8 @@ def bicgstab(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: float = 1e-5,
     with Scratch(problem.device, stream) as mem:
         d_b, d_diag = mem.put(padded_columns(system.b)), mem.put(padded_columns(problem.diag))
         d_x, d_info, d_res = mem.empty((nx * ny, nz + 2)), mem.empty(2, np.int32), mem.empty(1)
-        stats = bicgstab_kernel(nz)[(1, 1), (nx, ny), stream](
+        rounds = reduction_rounds(problem.device.spec, nx, ny)  # (the tree all-reduce where the wafer has its channels)
+        stats = bicgstab_kernel(nz, rounds)[(1, 1), (nx, ny), stream](
             d_b, d_diag, d_x, d_info, d_res, int(nx), limit, system.atol2)
         x = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, code), rr = mem.get(d_info), float(mem.get(d_res)[0])

@@ -5,7 +5,8 @@ shift above minus the Laplacian's smallest eigenvalue, `setup.prepare` checks), 
 The whole solve runs on one nx x ny block (see `columns`: X and Y over PEs, each PE's Z column in
 SRAM). Every vector of the iteration (x, r, p, A p and, preconditioned, z) stays in SRAM from the first
 iteration to the last; a PE exchanges only p's column with its four neighbours (A p) and scalars for the
-dot products (block-wide all-reduces, `kernels.reduce`). Because every PE receives the same reduced
+dot products (block-wide all-reduces: `columns.block_sum`, by the tree where the device has the channels,
+else by chains). Because every PE receives the same reduced
 values, all PEs take the same branch at the convergence test and leave the loop together.
 
 The iteration is SciPy's (`scipy.sparse.linalg.cg`, same order of updates, same test): stop before
@@ -26,7 +27,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ..hosting import Scratch
 from .cg_single import CG_SINGLE_VECTORS, PCG_SINGLE_VECTORS, cg_single_kernel
-from .columns import Solution, column_ops, from_padded_columns, padded_columns
+from .columns import Solution, column_ops, from_padded_columns, padded_columns, reduction_rounds
 from .setup import iteration_limit, prepare, scaled_system, solution
 
 #: Padded columns a CG kernel keeps per PE: x, r, p, q, diag, four halo buffers (z and 1/d preconditioned).
@@ -35,13 +36,14 @@ PCG_VECTORS = 11
 
 
 @functools.lru_cache(maxsize=None)
-def cg_kernel(nz: int, preconditioned: bool) -> Dispatcher:
-    """The CG kernel for columns of `nz` values, with or without the Jacobi preconditioner.
+def cg_kernel(nz: int, preconditioned: bool, rounds: int = 0) -> Dispatcher:
+    """The CG kernel for columns of `nz` values, with or without the Jacobi preconditioner, its block sums
+    by chains (`rounds` 0) or a tree of `rounds` rounds (`columns.reduction_rounds`: built per block size).
 
     Launch on one nx x ny block: ``kernel[(1, 1), (nx, ny)](b, diag, inv_diag, x, info, nx, maxiter,
     atol2)`` with (nx*ny, nz + 2) padded float32 columns (`padded_columns`), x written the same way and
     info an int32 array of 2 (iterations, reached the tolerance) plus a float32 array of 1 (||r||^2)."""
-    ops = column_ops(nz)
+    ops = column_ops(nz, rounds)
     NZ, W = nz, nz + 2
     PRE = preconditioned
     WP = W if preconditioned else 1  # z and 1/d take SRAM only when preconditioned
@@ -121,7 +123,8 @@ def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: flo
     by the operator's diagonal (which pays off when `shift` varies). `single_reduction=True` runs the
     Chronopoulos-Gear form (`cg_single`): the same iterates in exact arithmetic, with every dot product
     of an iteration reduced in one sweep over the block instead of two or three. The default device is an
-    nx x ny wafer. Returns a `Solution` (x as an (nz, ny, nx) float32 grid, iterations, the last residual norm,
+    nx x ny wafer (4 channels: the block sums by chains; a device with the channels of the tree
+    all-reduce, `columns.reduction_rounds`, gets the tree). Returns a `Solution` (x as an (nz, ny, nx) float32 grid, iterations, the last residual norm,
     converged, SciPy's info code, LaunchStats)."""
     if preconditioner not in (None, "jacobi"):
         raise ArgumentError(f"preconditioner must be None or 'jacobi', got {preconditioner!r}")
@@ -140,7 +143,8 @@ def conjugate_gradient(b: np.ndarray, shift: np.ndarray | float = 0.0, rtol: flo
         d_b, d_diag = mem.put(padded_columns(system.b)), mem.put(padded_columns(problem.diag))
         d_inv = mem.put(padded_columns(np.float32(1.0) / problem.diag)) if pre else d_diag
         d_x, d_info, d_res = mem.empty((nx * ny, nz + 2)), mem.empty(2, np.int32), mem.empty(1)
-        stats = kernel(nz, pre)[(1, 1), (nx, ny), stream](
+        rounds = reduction_rounds(problem.device.spec, nx, ny)
+        stats = kernel(nz, pre, rounds)[(1, 1), (nx, ny), stream](
             d_b, d_diag, d_inv, d_x, d_info, d_res, int(nx), limit, system.atol2)
         x = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, done), rr = mem.get(d_info), float(mem.get(d_res)[0])

@@ -34,9 +34,9 @@ PCG_SINGLE_VECTORS = 12
 
 
 @functools.lru_cache(maxsize=None)
-def cg_single_kernel(nz: int, preconditioned: bool) -> Dispatcher:
+def cg_single_kernel(nz: int, preconditioned: bool, rounds: int = 0) -> Dispatcher:
     """The single-reduction CG kernel for columns of `nz` values; arguments as `cg.cg_kernel`'s."""
-    ops = column_ops(nz)
+    ops = column_ops(nz, rounds)
     NZ, W = nz, nz + 2
     PRE = preconditioned
     WP = W if preconditioned else 1  # u and 1/d take SRAM only when preconditioned

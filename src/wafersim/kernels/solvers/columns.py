@@ -10,10 +10,15 @@ its buffer at 0, the Dirichlet boundary on the sides.
 On the host the grid travels as a (ny * nx, nz) array whose row y * nx + x is PE (x, y)'s column
 (`to_columns`), so each PE loads or stores a vector with one bulk copy.
 
-``column_ops(nz)`` builds the device functions for one column length (local-array sizes and slice bounds
-are compile-time constants): the halo exchange, the operator A = diag - (sum of the six neighbours), a
-local dot product (one `vdot` instruction, `ws.dot`) and the block-wide sum
-(a reduction to the block's centre PE and a routed multicast back, `wafersim.collectives`).
+``column_ops(nz, rounds)`` builds the device functions for one column length and one all-reduce (local-array
+sizes, slice bounds and channels are compile-time constants): the halo exchange, the operator A = diag -
+(sum of the six neighbours), a local dot product (one `vdot` instruction, `ws.dot`) and the block-wide sum.
+That sum is, with `rounds` = 0, chains to the block's centre PE and a routed multicast back (channels 0-2,
+the halo on 3: 4 channels, what `dev` and the default `WaferSpec` have); with `rounds` = R > 0, the binary
+tree of `wsc.TREE` (Rocki et al.) with its column stage on channels of its own (`tree_sums`: safe when PEs
+reach the sum at different times; channels 0 .. 4 R, the halo on 4 R + 1: several times faster on wide
+blocks, its float32 sums in another order). `reduction_rounds(spec, nx, ny)` picks: the tree where the
+wafer has its channels, else the chains.
 """
 from __future__ import annotations
 
@@ -30,13 +35,15 @@ from ..hosting import float32_input
 from ...runtime.jit import jit
 from ...sim.stats import LaunchStats
 from ... import collectives as wsc
+from ...collectives.trees import tree_rounds
+from .tree_sums import tree_sum, tree_sum_channels, tree_sums
 
 #: The first of the three channels of the block sums (`wafersim.collectives`: neighbour words along the
 #: rows, then along the centre column, and a block bus back).
 REDUCE_CHANNEL = 0
 
-#: The channel of the halo exchange: its own, so that a fast PE's reduction word never queues behind
-#: halo words in a FIFO.
+#: The channel of the halo exchange with the chains' block sums: its own, so that a fast PE's reduction
+#: word never queues behind halo words in a FIFO (with the tree's, `halo_channel(rounds)`: past its channels).
 HALO_CHANNEL = 3
 
 #: Words per halo message. Every PE sends one to each neighbour before receiving, so a message must fit
@@ -120,12 +127,28 @@ class Solution:
     true_residual_norm: float = 0.0
 
 
+def halo_channel(rounds: int = 0) -> int:
+    """The halo exchange's channel: past the block sums' (chains: 0-2; a tree of `rounds`: 0 .. 4 rounds)."""
+    return tree_sum_channels(rounds) if rounds > 0 else HALO_CHANNEL
+
+
+def reduction_rounds(spec: WaferSpec, nx: int, ny: int) -> int:
+    """The `rounds` of `column_ops` for an nx x ny block on a wafer of `spec`: those of the tree all-reduce
+    (`tree_rounds`) where the spec has its 4 rounds + 1 channels and the halo's, else 0 (the chains, which
+    with the halo need the 4 channels `check_grid` asks for)."""
+    rounds = tree_rounds(int(nx), int(ny))
+    return rounds if spec.channels >= halo_channel(rounds) + 1 else 0
+
+
 @functools.lru_cache(maxsize=None)
-def column_ops(nz: int) -> SimpleNamespace:
-    """Device functions for padded columns of `nz` values (see the module docstring)."""
+def column_ops(nz: int, rounds: int = 0) -> SimpleNamespace:
+    """Device functions for padded columns of `nz` values, block sums by chains (`rounds` 0) or by a tree
+    of `rounds` rounds (see the module docstring)."""
     NZ = nz
     CH = HALO_CHUNK
-    HC = HALO_CHANNEL
+    HC = halo_channel(rounds)
+    R = rounds
+    TREE = rounds > 0
 
     @jit
     def exchange(u, bn, bs, be, bw):
@@ -185,6 +208,8 @@ def column_ops(nz: int) -> SimpleNamespace:
     @jit
     def block_sum(value):
         """The sum of `value` over the block, on every PE: reduced to the centre PE, broadcast back."""
+        if TREE:
+            return tree_sum(value, REDUCE_CHANNEL, R)
         cx, cy = ws.blockDim.x // 2, ws.blockDim.y // 2
         total = wsc.block_reduce(value, cx, cy, wsc.SUM, REDUCE_CHANNEL)
         return wsc.block_broadcast(total, cx, cy, REDUCE_CHANNEL + 2)
@@ -198,9 +223,11 @@ def column_ops(nz: int) -> SimpleNamespace:
     def block_sums(values, scratch):
         """values[k] = the sum of values[k] over the block, on every PE, for each k of the local array
         `values` (`scratch` as long: room for partial sums), in one sweep, as `block_sum` does."""
+        if TREE:
+            return tree_sums(values, scratch, REDUCE_CHANNEL, R)
         cx, cy = ws.blockDim.x // 2, ws.blockDim.y // 2
         wsc.block_reduce_array(values, scratch, cx, cy, wsc.SUM, REDUCE_CHANNEL)
         return wsc.block_broadcast_array(values, cx, cy, REDUCE_CHANNEL + 2)
 
     return SimpleNamespace(exchange=exchange, clear_halos=clear_halos, laplace=laplace, local_dot=local_dot, dot=dot,
-                           block_sums=block_sums, nz=nz)
+                           block_sums=block_sums, nz=nz, rounds=rounds)

@@ -22,7 +22,7 @@ from ...runtime.device import Device
 from ...runtime.jit import Dispatcher, jit
 from ...sim.stats import LaunchStats
 from ..hosting import Scratch, shape_argument
-from .columns import column_ops, from_padded_columns, padded_columns
+from .columns import column_ops, from_padded_columns, padded_columns, reduction_rounds
 from .setup import check_tolerance, iteration_limit, prepare, scaled, unit_scale
 
 #: Padded columns the kernel keeps per PE: x, y, diag and four halo buffers.
@@ -43,11 +43,11 @@ class Eigenpair:
 
 
 @functools.lru_cache(maxsize=None)
-def power_kernel(nz: int) -> Dispatcher:
+def power_kernel(nz: int, rounds: int = 0) -> Dispatcher:
     """The kernel for columns of `nz` values. Launch on one nx x ny block:
     ``kernel[(1, 1), (nx, ny)](x0, diag, x_out, info, value, nx, maxiter, tol)`` with (nx*ny, nz + 2)
     padded float32 columns; info (int32, 2) receives (iterations, converged), value (float32, 1) lambda."""
-    ops = column_ops(nz)
+    ops = column_ops(nz, rounds)
     NZ, W = nz, nz + 2
     laplace, dot, local_dot, sums = ops.laplace, ops.dot, ops.local_dot, ops.block_sums
     clear_halos = ops.clear_halos
@@ -128,7 +128,8 @@ def power_method(shape_or_x0: tuple[int, int, int] | np.ndarray, shift: np.ndarr
     with Scratch(problem.device, stream) as mem:
         d_x0, d_diag = mem.put(padded_columns(problem.b)), mem.put(padded_columns(problem.diag))
         d_x, d_info, d_value = mem.empty((nx * ny, nz + 2)), mem.empty(2, np.int32), mem.empty(1)
-        stats = power_kernel(nz)[(1, 1), (nx, ny), stream](
+        rounds = reduction_rounds(problem.device.spec, nx, ny)  # (the tree all-reduce where the wafer has its channels)
+        stats = power_kernel(nz, rounds)[(1, 1), (nx, ny), stream](
             d_x0, d_diag, d_x, d_info, d_value, int(nx), limit, np.float32(tol))
         vector = from_padded_columns(mem.get(d_x), problem.shape)
         (iterations, done), value = mem.get(d_info), float(mem.get(d_value)[0])

@@ -1,0 +1,61 @@
+"""The solvers' tree block sums (`kernels.solvers.tree_sums`): exact sums at every PE when PEs reach the
+sum at different times (where `wsc.block_all_reduce(..., wsc.TREE)`, whose row and column stages share
+channels, is refused), and the float32 order of the library's tree, bit for bit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim import collectives as wsc
+from wafersim.kernels.solvers.tree_sums import tree_sum, tree_sum_channels, tree_sums
+
+
+@ws.jit
+def skewed_sums(out, outs, values, rounds: ws.constant, late: ws.constant):
+    """Every row but the last `late` additions late, then a scalar and a 3-value tree sum."""
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    v = values[i]
+    if ws.threadIdx.y != ws.blockDim.y - 1:
+        for _k in range(late):
+            v = v + 0.0
+    out[i] = tree_sum(v, 0, rounds)
+    vals = ws.local.array(3, np.float32)
+    part = ws.local.array(3, np.float32)
+    vals[0] = v
+    vals[1] = v * 2.0
+    vals[2] = -v
+    tree_sums(vals, part, 0, rounds)
+    outs[i, 0:3] = vals[0:3]
+
+
+@pytest.mark.parametrize("bx, by, late", [(16, 16, 50), (16, 16, 0), (7, 12, 30), (1, 5, 9), (9, 1, 0)])
+def test_tree_sums_are_exact_everywhere_when_rows_arrive_late(bx, by, late):
+    rounds = wsc.tree_rounds(bx, by)
+    dev = ws.Device(ws.WaferSpec.preset("wse2", width=bx, height=by))
+    assert tree_sum_channels(rounds) <= dev.spec.channels
+    values = np.random.default_rng(bx * by).integers(-1000, 1000, bx * by).astype(np.float32)  # exact sums
+    out, outs = dev.to_device(np.zeros(bx * by, np.float32)), dev.to_device(np.zeros((bx * by, 3), np.float32))
+    skewed_sums[1, (bx, by)](out, outs, dev.to_device(values), rounds, late)
+    total = float(values.astype(np.int64).sum())
+    assert (out.copy_to_host() == total).all()
+    assert (outs.copy_to_host() == np.array([total, 2 * total, -total], np.float32)).all()
+
+
+@ws.jit
+def both_trees(mine, library, values, rounds: ws.constant):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    mine[i] = tree_sum(values[i], 0, rounds)
+    library[i] = wsc.block_all_reduce(values[i], wsc.SUM, 4 * rounds + 1, wsc.TREE, rounds)
+
+
+def test_tree_sum_adds_in_the_library_trees_float32_order():
+    bx, by = 11, 6
+    rounds = wsc.tree_rounds(bx, by)
+    dev = ws.Device(ws.WaferSpec.preset("wse2", width=bx, height=by))
+    rng = np.random.default_rng(3)
+    values = (rng.standard_normal(bx * by) * 2.0 ** rng.integers(-12, 12, bx * by)).astype(np.float32)  # rounding
+    mine, library = dev.to_device(np.zeros(bx * by, np.float32)), dev.to_device(np.zeros(bx * by, np.float32))
+    both_trees[1, (bx, by)](mine, library, dev.to_device(values), rounds)
+    assert np.array_equal(mine.copy_to_host(), library.copy_to_host())
+    assert mine.copy_to_host()[0] == pytest.approx(float(values.astype(np.float64).sum()), rel=1e-5)
