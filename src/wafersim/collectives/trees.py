@@ -32,6 +32,14 @@ the broadcast: 2 rounds + 1 in all (the spec's `channels` must have them). `roun
 cover the block: 2^rounds > the longest distance from the centre to an edge (`tree_rounds`: 5 for
 blocks up to 63 x 63, 9 for the whole `wse2` fabric); a block that needs more is refused at launch with
 a `RouteError` saying which `rounds` to pass.
+
+Skew: at a PE of column p the row tree's words and the column tree's share a channel per round, and the PE
+takes its row's first. That holds while the block's PEs reach the all-reduce together (rows running the same
+code); where they do not (a solver's edge rows, with fewer halo messages, finish their row trees first), a
+column word can overtake a row word, which the simulator refuses with a `RouteError` (hardware would combine
+them in another order). `stages_apart=1` puts the column stage on channels of its own, `channel + 2 rounds`
+.. `channel + 4 rounds - 1`, the broadcast on `channel + 4 rounds`: 4 rounds + 1 channels, one sender per
+channel and PE, any skew, the same order of a float32 sum.
 """
 from __future__ import annotations
 
@@ -55,19 +63,24 @@ __all__ = ["MAX_TREE_ROUNDS", "TREE_ROUNDS", "block_all_reduce_tree", "block_all
            "tree_rounds"]
 
 
-def tree_channels(rounds: int = TREE_ROUNDS) -> int:
-    """Channels a tree collective of `rounds` rounds uses (from its `channel` on)."""
-    return 2 * rounds + 1
+def tree_channels(rounds: int = TREE_ROUNDS, stages_apart: int = 0) -> int:
+    """Channels a tree collective of `rounds` rounds uses (from its `channel` on): 2 rounds + 1, or
+    4 rounds + 1 with the column stage on channels of its own (`stages_apart`)."""
+    return 2 * rounds * (1 + stages_apart) + 1
 
 
 @jit
-def declare_tree_routes(channel, rounds):
-    """ws.use_route for every channel of the tree (the launch installs them)."""
+def declare_tree_routes(channel, rounds, stages_apart=0):
+    """ws.use_route for every channel of the tree (the launch installs them). A round's pattern holds the
+    routes of both stages; with `stages_apart`, each stage's channels use only its own."""
     for r in ROUNDS:
         if r < rounds:
             ws.use_route(channel + r, TREE_LOW + r)
             ws.use_route(channel + rounds + r, TREE_HIGH + r)
-    ws.use_route(channel + 2 * rounds, TREE_BROADCAST + rounds - 1)
+            if stages_apart:
+                ws.use_route(channel + 2 * rounds + r, TREE_LOW + r)
+                ws.use_route(channel + 3 * rounds + r, TREE_HIGH + r)
+    ws.use_route(channel + 2 * rounds * (1 + stages_apart), TREE_BROADCAST + rounds - 1)
     return 0
 
 
@@ -149,11 +162,13 @@ def line_root_array(values, part, low_room, high_room, op, channel, rounds):
 
 
 @jit
-def block_all_reduce_tree(value, op=SUM, channel=0, rounds=TREE_ROUNDS):
+def block_all_reduce_tree(value, op=SUM, channel=0, rounds=TREE_ROUNDS, stages_apart=0):
     """The sum (max, min) of `value` (a float32 or int32 scalar) over the block, at every PE of it, by a
     binary tree to the centre and a multicast back (module docstring: the order of a float32 sum);
-    channels `channel` .. `channel + 2 * rounds`; `rounds` a constant covering the block."""
-    declare_tree_routes(channel, rounds)
+    channels `channel` .. `channel + tree_channels(rounds, stages_apart) - 1`; `rounds` a constant covering
+    the block; `stages_apart` (a constant): the column stage on channels of its own, for PEs that reach
+    the sum at different times (module docstring)."""
+    declare_tree_routes(channel, rounds, stages_apart)
     x, y = ws.threadIdx.x, ws.threadIdx.y
     p, q = ws.blockDim.x // 2, ws.blockDim.y // 2
     if x < p:
@@ -163,24 +178,25 @@ def block_all_reduce_tree(value, op=SUM, channel=0, rounds=TREE_ROUNDS):
     else:
         value = line_root(value, p, ws.blockDim.x - 1 - p, op, channel, rounds)
         if y < q:
-            value = half_line(value, q - y, y, op, channel, rounds)
+            value = half_line(value, q - y, y, op, channel + 2 * rounds * stages_apart, rounds)
         elif y > q:
-            value = half_line(value, y - q, ws.blockDim.y - 1 - y, op, channel + rounds, rounds)
+            value = half_line(value, y - q, ws.blockDim.y - 1 - y, op, channel + (2 * stages_apart + 1) * rounds,
+                              rounds)
         else:
-            value = line_root(value, q, ws.blockDim.y - 1 - q, op, channel, rounds)
+            value = line_root(value, q, ws.blockDim.y - 1 - q, op, channel + 2 * rounds * stages_apart, rounds)
     if x == p and y == q:
-        ws.send(ws.RAMP, value, channel=channel + 2 * rounds)
+        ws.send(ws.RAMP, value, channel=channel + 2 * rounds * (1 + stages_apart))
     else:
-        value = ws.recv(ws.RAMP, channel=channel + 2 * rounds)
+        value = ws.recv(ws.RAMP, channel=channel + 2 * rounds * (1 + stages_apart))
     return value
 
 
 @jit
-def block_all_reduce_array_tree(values, part, op=SUM, channel=0, rounds=TREE_ROUNDS):
+def block_all_reduce_array_tree(values, part, op=SUM, channel=0, rounds=TREE_ROUNDS, stages_apart=0):
     """values = its element-wise sum (max, min) over the block, at every PE (in place), by the tree of
-    `block_all_reduce_tree` (the same order, element by element); `part`: a scratch local array at least
-    as long as `values`; channels `channel` .. `channel + 2 * rounds`."""
-    declare_tree_routes(channel, rounds)
+    `block_all_reduce_tree` (the same order, element by element, and the same channels); `part`: a scratch
+    local array at least as long as `values`."""
+    declare_tree_routes(channel, rounds, stages_apart)
     x, y = ws.threadIdx.x, ws.threadIdx.y
     p, q = ws.blockDim.x // 2, ws.blockDim.y // 2
     n = len(values)
@@ -191,13 +207,14 @@ def block_all_reduce_array_tree(values, part, op=SUM, channel=0, rounds=TREE_ROU
     else:
         line_root_array(values, part, p, ws.blockDim.x - 1 - p, op, channel, rounds)
         if y < q:
-            half_line_array(values, part, q - y, y, op, channel, rounds)
+            half_line_array(values, part, q - y, y, op, channel + 2 * rounds * stages_apart, rounds)
         elif y > q:
-            half_line_array(values, part, y - q, ws.blockDim.y - 1 - y, op, channel + rounds, rounds)
+            half_line_array(values, part, y - q, ws.blockDim.y - 1 - y, op, channel + (2 * stages_apart + 1) * rounds,
+                            rounds)
         else:
-            line_root_array(values, part, q, ws.blockDim.y - 1 - q, op, channel, rounds)
+            line_root_array(values, part, q, ws.blockDim.y - 1 - q, op, channel + 2 * rounds * stages_apart, rounds)
     if x == p and y == q:
-        ws.send(ws.RAMP, values[0:n], channel=channel + 2 * rounds)
+        ws.send(ws.RAMP, values[0:n], channel=channel + 2 * rounds * (1 + stages_apart))
     else:
-        ws.recv(ws.RAMP, out=values[0:n], channel=channel + 2 * rounds)
+        ws.recv(ws.RAMP, out=values[0:n], channel=channel + 2 * rounds * (1 + stages_apart))
     return 0

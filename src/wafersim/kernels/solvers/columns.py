@@ -15,7 +15,7 @@ sizes, slice bounds and channels are compile-time constants): the halo exchange,
 (sum of the six neighbours), a local dot product (one `vdot` instruction, `ws.dot`) and the block-wide sum.
 That sum is, with `rounds` = 0, chains to the block's centre PE and a routed multicast back (channels 0-2,
 the halo on 3: 4 channels, what `dev` and the default `WaferSpec` have); with `rounds` = R > 0, the binary
-tree of `wsc.TREE` (Rocki et al.) with its column stage on channels of its own (`tree_sums`: safe when PEs
+tree of `wsc.TREE` (Rocki et al.) with its column stage on channels of its own (`stages_apart=1`: safe when PEs
 reach the sum at different times; channels 0 .. 4 R, the halo on 4 R + 1: several times faster on wide
 blocks, its float32 sums in another order). `reduction_rounds(spec, nx, ny)` picks: the tree where the
 wafer has its channels, else the chains.
@@ -36,7 +36,6 @@ from ...runtime.jit import jit
 from ...sim.stats import LaunchStats
 from ... import collectives as wsc
 from ...collectives.trees import tree_rounds
-from .tree_sums import tree_sum, tree_sum_channels, tree_sums
 
 #: The first of the three channels of the block sums (`wafersim.collectives`: neighbour words along the
 #: rows, then along the centre column, and a block bus back).
@@ -129,7 +128,7 @@ class Solution:
 
 def halo_channel(rounds: int = 0) -> int:
     """The halo exchange's channel: past the block sums' (chains: 0-2; a tree of `rounds`: 0 .. 4 rounds)."""
-    return tree_sum_channels(rounds) if rounds > 0 else HALO_CHANNEL
+    return wsc.tree_channels(rounds, stages_apart=1) if rounds > 0 else HALO_CHANNEL
 
 
 def reduction_rounds(spec: WaferSpec, nx: int, ny: int) -> int:
@@ -209,7 +208,7 @@ def column_ops(nz: int, rounds: int = 0) -> SimpleNamespace:
     def block_sum(value):
         """The sum of `value` over the block, on every PE: reduced to the centre PE, broadcast back."""
         if TREE:
-            return tree_sum(value, REDUCE_CHANNEL, R)
+            return wsc.block_all_reduce_tree(value, wsc.SUM, REDUCE_CHANNEL, R, 1)
         cx, cy = ws.blockDim.x // 2, ws.blockDim.y // 2
         total = wsc.block_reduce(value, cx, cy, wsc.SUM, REDUCE_CHANNEL)
         return wsc.block_broadcast(total, cx, cy, REDUCE_CHANNEL + 2)
@@ -224,7 +223,8 @@ def column_ops(nz: int, rounds: int = 0) -> SimpleNamespace:
         """values[k] = the sum of values[k] over the block, on every PE, for each k of the local array
         `values` (`scratch` as long: room for partial sums), in one sweep, as `block_sum` does."""
         if TREE:
-            return tree_sums(values, scratch, REDUCE_CHANNEL, R)
+            wsc.block_all_reduce_array_tree(values, scratch, wsc.SUM, REDUCE_CHANNEL, R, 1)
+            return 0
         cx, cy = ws.blockDim.x // 2, ws.blockDim.y // 2
         wsc.block_reduce_array(values, scratch, cx, cy, wsc.SUM, REDUCE_CHANNEL)
         return wsc.block_broadcast_array(values, cx, cy, REDUCE_CHANNEL + 2)

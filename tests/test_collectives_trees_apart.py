@@ -1,6 +1,6 @@
-"""The solvers' tree block sums (`kernels.solvers.tree_sums`): exact sums at every PE when PEs reach the
-sum at different times (where `wsc.block_all_reduce(..., wsc.TREE)`, whose row and column stages share
-channels, is refused), and the float32 order of the library's tree, bit for bit."""
+"""The tree all-reduce with its stages apart (`collectives.trees`, `stages_apart=1`, what the solvers' block sums
+use): exact sums at every PE when PEs reach the sum at different times (where the shared channels of
+`wsc.block_all_reduce(..., wsc.TREE)` are refused), and the float32 order of the shared tree, bit for bit."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,6 @@ import pytest
 
 import wafersim as ws
 from wafersim import collectives as wsc
-from wafersim.kernels.solvers.tree_sums import tree_sum, tree_sum_channels, tree_sums
 
 
 @ws.jit
@@ -19,21 +18,21 @@ def skewed_sums(out, outs, values, rounds: ws.constant, late: ws.constant):
     if ws.threadIdx.y != ws.blockDim.y - 1:
         for _k in range(late):
             v = v + 0.0
-    out[i] = tree_sum(v, 0, rounds)
+    out[i] = wsc.block_all_reduce_tree(v, wsc.SUM, 0, rounds, 1)
     vals = ws.local.array(3, np.float32)
     part = ws.local.array(3, np.float32)
     vals[0] = v
     vals[1] = v * 2.0
     vals[2] = -v
-    tree_sums(vals, part, 0, rounds)
+    wsc.block_all_reduce_array_tree(vals, part, wsc.SUM, 0, rounds, 1)
     outs[i, 0:3] = vals[0:3]
 
 
 @pytest.mark.parametrize("bx, by, late", [(16, 16, 50), (16, 16, 0), (7, 12, 30), (1, 5, 9), (9, 1, 0)])
-def test_tree_sums_are_exact_everywhere_when_rows_arrive_late(bx, by, late):
+def test_stages_apart_are_exact_everywhere_when_rows_arrive_late(bx, by, late):
     rounds = wsc.tree_rounds(bx, by)
     dev = ws.Device(ws.WaferSpec.preset("wse2", width=bx, height=by))
-    assert tree_sum_channels(rounds) <= dev.spec.channels
+    assert wsc.tree_channels(rounds, stages_apart=1) == 4 * rounds + 1 <= dev.spec.channels
     values = np.random.default_rng(bx * by).integers(-1000, 1000, bx * by).astype(np.float32)  # exact sums
     out, outs = dev.to_device(np.zeros(bx * by, np.float32)), dev.to_device(np.zeros((bx * by, 3), np.float32))
     skewed_sums[1, (bx, by)](out, outs, dev.to_device(values), rounds, late)
@@ -45,11 +44,11 @@ def test_tree_sums_are_exact_everywhere_when_rows_arrive_late(bx, by, late):
 @ws.jit
 def both_trees(mine, library, values, rounds: ws.constant):
     i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
-    mine[i] = tree_sum(values[i], 0, rounds)
+    mine[i] = wsc.block_all_reduce_tree(values[i], wsc.SUM, 0, rounds, 1)
     library[i] = wsc.block_all_reduce(values[i], wsc.SUM, 4 * rounds + 1, wsc.TREE, rounds)
 
 
-def test_tree_sum_adds_in_the_library_trees_float32_order():
+def test_stages_apart_add_in_the_shared_trees_float32_order():
     bx, by = 11, 6
     rounds = wsc.tree_rounds(bx, by)
     dev = ws.Device(ws.WaferSpec.preset("wse2", width=bx, height=by))
@@ -59,3 +58,26 @@ def test_tree_sum_adds_in_the_library_trees_float32_order():
     both_trees[1, (bx, by)](mine, library, dev.to_device(values), rounds)
     assert np.array_equal(mine.copy_to_host(), library.copy_to_host())
     assert mine.copy_to_host()[0] == pytest.approx(float(values.astype(np.float64).sum()), rel=1e-5)
+
+
+@ws.jit
+def skewed_shared(out, values, rounds: ws.constant, late: ws.constant):
+    """`skewed_sums`' scalar sum by the shared tree (`wsc.TREE`: row and column stages on the same channels)."""
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    v = values[i]
+    if ws.threadIdx.y != ws.blockDim.y - 1:
+        for _k in range(late):
+            v = v + 0.0
+    out[i] = wsc.block_all_reduce(v, wsc.SUM, 0, wsc.TREE, rounds)
+
+
+def test_the_shared_tree_refuses_rows_that_arrive_late_where_stages_apart_sum():
+    """The reason for `stages_apart`: a column word overtaking a row word is refused, never summed in another
+    order (the same launch as the first test's 16 x 16 case, which sums exactly with the stages apart)."""
+    bx, by = 16, 16
+    rounds = wsc.tree_rounds(bx, by)
+    dev = ws.Device(ws.WaferSpec.preset("wse2", width=bx, height=by))
+    values = np.ones(bx * by, np.float32)
+    out = dev.to_device(np.zeros(bx * by, np.float32))
+    with pytest.raises(ws.RouteError, match="before a word"):
+        skewed_shared[1, (bx, by)](out, dev.to_device(values), rounds, 50)
