@@ -81,3 +81,39 @@ def test_the_shared_tree_refuses_rows_that_arrive_late_where_stages_apart_sum():
     out = dev.to_device(np.zeros(bx * by, np.float32))
     with pytest.raises(ws.RouteError, match="before a word"):
         skewed_shared[1, (bx, by)](out, dev.to_device(values), rounds, 50)
+
+
+@ws.jit
+def tree_with(out, values, rounds: ws.constant, apart: ws.constant, array: ws.constant):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    if array:
+        vals = ws.local.array(2, np.float32)
+        part = ws.local.array(2, np.float32)
+        vals[0] = values[i]
+        vals[1] = values[i]
+        wsc.block_all_reduce_array_tree(vals, part, wsc.SUM, 0, rounds, apart)
+        out[i] = vals[1]
+    else:
+        out[i] = wsc.block_all_reduce_tree(values[i], wsc.SUM, 0, rounds, apart)
+
+
+@pytest.mark.parametrize("array", [0, 1])
+def test_rounds_and_stages_apart_outside_their_range_are_compile_errors_at_the_call(array):
+    """rounds=0 compiled and failed at launch with a RouteError about channel 0's route (and rounds=-1 as
+    '-2 is not a channel'); stages_apart=2 compiled the column stage onto channels no route was declared
+    for (a RouteError at launch). Each is now refused where the kernel calls the tree; the edges of the
+    range (1 and 11 rounds, stages_apart True) still give the exact sum."""
+    dev = ws.Device(ws.WaferSpec.preset("dev", width=4, height=3, channels=32))
+    values = np.arange(12, dtype=np.float32)
+    out = dev.to_device(np.zeros(12, np.float32))
+    for rounds, apart, message in [(0, 0, "rounds must be a constant from 1 to 11"),
+                                   (-1, 0, "rounds must be a constant from 1 to 11"),
+                                   (12, 0, "rounds must be a constant from 1 to 11"),
+                                   (2, 2, "stages_apart must be 0 or 1"), (2, -1, "stages_apart must be 0 or 1")]:
+        with pytest.raises(ws.CompileError, match=message) as info:
+            tree_with[1, (4, 3)](out, dev.to_device(values), rounds, apart, array)
+        assert "tree_with" in str(info.value) or "test_collectives_trees_apart.py" in str(info.value)
+    for rounds, apart in [(2, True), (11, 0)]:
+        out = dev.to_device(np.zeros(12, np.float32))
+        tree_with[1, (4, 3)](out, dev.to_device(values), rounds, apart, array)
+        assert (out.copy_to_host() == values.sum()).all()

@@ -58,6 +58,9 @@ TREE_BROADCAST = PATTERN_NAMES.index("tree_broadcast_1")
 #: rounds when the caller gives none: any block of up to 63 x 63 PEs (11 channels).
 TREE_ROUNDS = 5
 ROUNDS = tuple(range(MAX_TREE_ROUNDS))  # (loops over a tuple unroll: a round's channel is a constant)
+BAD_ROUNDS = (f"rounds must be a constant from 1 to {MAX_TREE_ROUNDS} (wsc.tree_rounds(bx, by) gives the rounds a "
+              f"block needs; its half-lines of up to 2**rounds - 1 PEs)")
+BAD_STAGES_APART = "stages_apart must be 0 or 1, a constant"
 
 __all__ = ["MAX_TREE_ROUNDS", "TREE_ROUNDS", "block_all_reduce_tree", "block_all_reduce_array_tree", "tree_channels",
            "tree_rounds"]
@@ -72,7 +75,17 @@ def tree_channels(rounds: int = TREE_ROUNDS, stages_apart: int = 0) -> int:
 @jit
 def declare_tree_routes(channel, rounds, stages_apart=0):
     """ws.use_route for every channel of the tree (the launch installs them). A round's pattern holds the
-    routes of both stages; with `stages_apart`, each stage's channels use only its own."""
+    routes of both stages; with `stages_apart`, each stage's channels use only its own. A `rounds` outside
+    1..MAX_TREE_ROUNDS or a `stages_apart` other than 0 and 1 is a CompileError here (rounds=0 compiled and
+    failed at launch with a RouteError about channel 0's route; stages_apart=2 put the column stage on
+    channels no route was declared for)."""
+    if rounds < 1:
+        ws.refuse(BAD_ROUNDS)
+    if rounds > MAX_TREE_ROUNDS:
+        ws.refuse(BAD_ROUNDS)
+    if stages_apart != 0:
+        if stages_apart != 1:
+            ws.refuse(BAD_STAGES_APART)
     for r in ROUNDS:
         if r < rounds:
             ws.use_route(channel + r, TREE_LOW + r)
