@@ -355,3 +355,37 @@ def test_kernel_stream_misuse_is_a_compile_error_at_its_line():
         error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(1, np.float32))
         assert message in str(error), (case, str(error))
         assert error.line == line_of(kernel, f"MARK-{case}")
+
+
+@ws.jit
+def _rows_east(data, out, n: ws.constant):
+    """Each row of a 2-D block a chain eastward on channel 1: the west end sends, the east end keeps."""
+    x, y, p = ws.threadIdx.x, ws.threadIdx.y, ws.blockDim.x
+    buf = ws.local.array(n, np.int32)
+    for k in range(n):
+        buf[k] = data[y, x * n + k]
+    if x == 0:
+        ws.send(ws.EAST, buf[0:n], channel=1)
+    elif x < p - 1:
+        ws.add_stream(ws.WEST, ws.EAST, buf[0:n], channel=1)
+    else:
+        ws.add_stream(ws.WEST, None, buf[0:n], channel=1)
+    for k in range(n):
+        out[y, x * n + k] = buf[k]
+
+
+@pytest.mark.parametrize("mover", ["bulk", "word"])
+def test_int32_stream_sums_wrap_as_numpy_along_every_row_of_a_block(mover):
+    """An int32 add stream wraps as NumPy's int32 add (values near 2**31 overflow at every hop), each row of
+    a 2-D block its own chain eastward; longer than a FIFO (back-pressure), under both movers."""
+    p, rows, n = 5, 3, 37
+    dev = ws.Device(ws.WaferSpec(width=p, height=rows))
+    data = np.random.default_rng(3).integers(2 ** 30, 2 ** 31 - 1, (rows, p * n)).astype(np.int32)
+    out = dev.device_array((rows, p * n), np.int32)
+    with strategy.forced(strategy.FAST if mover == "bulk" else strategy.REFERENCE):
+        _rows_east[(1, 1), (p, rows)](dev.to_device(data), out, n)
+    want = data.reshape(rows, p, n).copy()
+    for x in range(1, p):
+        want[:, x] = want[:, x] + want[:, x - 1]  # (int32 arrays: wraps)
+    assert (want[:, 1:] < 0).any()  # (the test reaches the wrap)
+    np.testing.assert_array_equal(out.copy_to_host().reshape(rows, p, n), want)
