@@ -389,3 +389,44 @@ def test_int32_stream_sums_wrap_as_numpy_along_every_row_of_a_block(mover):
         want[:, x] = want[:, x] + want[:, x - 1]  # (int32 arrays: wraps)
     assert (want[:, 1:] < 0).any()  # (the test reaches the wrap)
     np.testing.assert_array_equal(out.copy_to_host().reshape(rows, p, n), want)
+
+
+@ws.jit
+def _mixed_chain(out, streams: ws.constant):
+    """PE 2 sends int32 words west; PE 1 streams them on as int32; PE 0 takes them as float32 (a stream op, or a
+    typed receive): a mistyped word."""
+    x = ws.threadIdx.x
+    fb = ws.local.array(8, np.float32)
+    ib = ws.local.array(8, np.int32)
+    for i in range(8):
+        fb[i] = 1.0
+        ib[i] = 1
+    if x == 2:
+        ws.send(ws.WEST, ib[0:8])  # MARK-send
+    elif x == 1:
+        ws.add_stream(ws.EAST, ws.WEST, ib[0:8])  # MARK-stream
+    elif streams:
+        ws.add_stream(ws.EAST, None, fb[0:8])  # MARK-take-1
+    else:
+        ws.recv(ws.EAST, out=fb[0:8])  # MARK-take-0
+    out[x] = fb[0]
+
+
+@pytest.mark.parametrize("streams", [1, 0])
+def test_a_mistyped_word_from_a_stream_op_names_the_stream_and_how_to_take_it(streams):
+    """The word PE 0 takes was sent by PE 1's stream op: the error listed only the send ops' lines (naming PE 2's
+    send, a line that never reached PE 0) and, for a stream op taking it, advised ws.recv's bitcast=, which a
+    stream op has not."""
+    from conftest import line_of
+
+    dev = ws.Device(ws.WaferSpec(width=3, height=1))
+    with pytest.raises(ws.WordTypeError) as info:
+        _mixed_chain[1, (3, 1)](dev.device_array(3, np.float32), streams)
+    message, error = str(info.value), info.value
+    assert error.sender == (1, 0) and error.source[1] == line_of(_mixed_chain, f"MARK-take-{streams}")
+    assert f"test_stream_ops.py:{line_of(_mixed_chain, 'MARK-stream')}" in message
+    if streams:
+        assert "stream it into a slice of a int32 local array" in message and "bitcast" not in message.split(
+            "stream it")[1].replace("with no bitcast", "")
+    else:
+        assert "bitcast=True to ws.recv" in message

@@ -211,4 +211,4 @@ class StreamOpsMixin:
             candidates = np.flatnonzero(wrong)
             k = int(candidates[np.lexsort((pes[candidates], self.cycle[pes[candidates]]))[0]])
             as_recv = Instr("recvv", dir=ins.dir, ch=ins.ch, flags=tag)
-            raise self._word_type_error(pc, as_recv, int(pes[k]), int(got[k]))
+            raise self._word_type_error(pc, as_recv, int(pes[k]), int(got[k]), stream=ins.op)

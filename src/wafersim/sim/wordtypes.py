@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import WaferError, WordTypeError
 from ..isa.encoding import Instr
-from ..isa.opcodes import DIRECTIONS, RAMP, WORD_TAG, WORD_TYPE_NAMES, WORD_TYPES
+from ..isa.opcodes import DIRECTIONS, FLAG_FLOAT, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, WORD_TYPES
 from .lanes import Lanes
 
 RAW = WORD_TAG["raw"]
@@ -88,6 +88,11 @@ def _words_between(before: np.ndarray, after: np.ndarray, depth: int) -> tuple[n
     return rows, k % depth
 
 
+def _stream_tag(ins: Instr) -> int:
+    """The tag of the words a stream op (`vaddx`, ...) sends: `.f32` with its `.f` flag, else `.i32`."""
+    return WORD_TAG["f32" if ins.flags & FLAG_FLOAT else "i32"]
+
+
 def _where(source: tuple[str, int] | None) -> str:
     return f"{source[0]}:{source[1]}" if source else "a line unknown (no line table)"
 
@@ -121,14 +126,17 @@ class WordTypeMixin:
             raise self._word_type_error(pc, ins, int(pes[k]), int(got[k]))
         return out
 
-    def _word_type_error(self, pc: int, ins: Instr, receiver: int, tag: int) -> WordTypeError:
-        """The error for a word tagged `tag` received by the PE `receiver` at `pc` as `ins.flags`."""
+    def _word_type_error(self, pc: int, ins: Instr, receiver: int, tag: int, stream: str | None = None
+                         ) -> WordTypeError:
+        """The error for a word tagged `tag` received by the PE `receiver` at `pc` as `ins.flags` (`stream`: the
+        stream op that took it, `ins` then the typed receive it stands for)."""
         got, wanted = (WORD_TYPE_NAMES.get(WORD_TYPES[t], WORD_TYPES[t]) if t < len(WORD_TYPES) else f"tag {t}"
                        for t in (tag, ins.flags))
         senders = self._senders_of(ins, receiver)
         send_dir = RAMP if ins.dir == RAMP else (ins.dir + 2) % 4
         send_pcs = [p for p, i in self.launch.decoded.items()
-                    if i.op in ("send", "sendv", "senda") and i.dir == send_dir and i.ch == ins.ch and i.flags == tag]
+                    if (i.op in ("send", "sendv", "senda") and i.dir == send_dir and i.ch == ins.ch and i.flags == tag)
+                    or (i.op in STREAM_OPS and i.d == send_dir and i.ch == ins.ch and _stream_tag(i) == tag)]
         # The sends that tag words so: a word's tag does not say which of them sent it (keeping that per word
         # would cost every send), so with several the error names them all rather than the first.
         sender_sources = tuple(dict.fromkeys(source for source in map(self.program.source_of, send_pcs)
@@ -150,10 +158,14 @@ class WordTypeMixin:
         how = DIRECTIONS[ins.dir] if ins.dir != RAMP else "the router (ramp)"
         error = WordTypeError(
             f"PE {receiver_xy} received {'an' if got[0] in 'aeiou' else 'a'} {got} word as {wanted} (from {how}, channel {ins.ch}) at {_where(source)}; "
-            f"it was sent as {got} by {by} at {sent_at}; receive it as {got} ({how_to_take(ins.op, got)}), or pass "
-            f"bitcast=True to ws.recv to reinterpret the bits on purpose"
-            + (f" (in assembly: `recv.{_TAG_MODIFIERS.get(got, got)}`, or a raw `recv` with no type modifier, which "
-               f"is never checked)" if self.program.from_assembly else ""),
+            f"it was sent as {got} by {by} at {sent_at}; "
+            + (f"stream it into a slice of a {got} local array (a stream op takes words of its slice's type, with no "
+               f"bitcast)" + (f" (in assembly: `{stream}` takes int32 words, `{stream}.f` float32)"
+                              if self.program.from_assembly else "") if stream is not None else
+               f"receive it as {got} ({how_to_take(ins.op, got)}), or pass bitcast=True to ws.recv to reinterpret "
+               f"the bits on purpose"
+               + (f" (in assembly: `recv.{_TAG_MODIFIERS.get(got, got)}`, or a raw `recv` with no type modifier, "
+                  f"which is never checked)" if self.program.from_assembly else "")),
             pe=receiver_xy, pes=[receiver_xy], pe_count=1, sender=sender_xy, senders=sender_pes, source=source, sender_source=sender_source,
             sender_sources=sender_sources, pc=pc,
             sent_type=got, received_type=wanted, channel=ins.ch)
