@@ -117,3 +117,30 @@ def test_rounds_and_stages_apart_outside_their_range_are_compile_errors_at_the_c
         out = dev.to_device(np.zeros(12, np.float32))
         tree_with[1, (4, 3)](out, dev.to_device(values), rounds, apart, array)
         assert (out.copy_to_host() == values.sum()).all()
+
+
+@ws.jit
+def short_part(out, n_part: ws.constant):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    vals = ws.local.array(4, np.float32)
+    part = ws.local.array(n_part, np.float32)
+    for j in range(4):
+        vals[j] = i * 4 + j
+    wsc.block_all_reduce_array(vals, part, wsc.SUM, 0, wsc.TREE, 2)  # MARK-call
+    for j in range(4):
+        out[i * 4 + j] = vals[j]
+
+
+def test_a_tree_array_all_reduce_refuses_a_scratch_shorter_than_the_values_at_compile_time():
+    """A part shorter than values was a MemoryAccessError at run time, at the receiving PEs only; it is now a
+    CompileError at the call. As long as values, the sums are NumPy's."""
+    from conftest import line_of
+
+    dev = ws.Device(ws.WaferSpec.preset("dev", width=3, height=2, channels=16))
+    out = dev.to_device(np.zeros(24, np.float32))
+    with pytest.raises(ws.CompileError, match="part must be a local array at least as long as values") as info:
+        short_part[1, (3, 2)](out, 2)
+    assert info.value.line == line_of(short_part, "MARK-call")
+    short_part[1, (3, 2)](out, 4)
+    want = np.arange(24, dtype=np.float32).reshape(6, 4).sum(axis=0)
+    np.testing.assert_array_equal(out.copy_to_host().reshape(6, 4), np.broadcast_to(want, (6, 4)))

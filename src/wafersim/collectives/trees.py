@@ -61,6 +61,8 @@ ROUNDS = tuple(range(MAX_TREE_ROUNDS))  # (loops over a tuple unroll: a round's 
 BAD_ROUNDS = (f"rounds must be a constant from 1 to {MAX_TREE_ROUNDS} (wsc.tree_rounds(bx, by) gives the rounds a "
               f"block needs; its half-lines of up to 2**rounds - 1 PEs)")
 BAD_STAGES_APART = "stages_apart must be 0 or 1, a constant"
+SHORT_PART = ("the tree's array all-reduce receives whole arrays into part: part must be a local array at least as "
+              "long as values")
 
 __all__ = ["MAX_TREE_ROUNDS", "TREE_ROUNDS", "block_all_reduce_tree", "block_all_reduce_array_tree", "tree_channels",
            "tree_rounds"]
@@ -208,7 +210,10 @@ def block_all_reduce_tree(value, op=SUM, channel=0, rounds=TREE_ROUNDS, stages_a
 def block_all_reduce_array_tree(values, part, op=SUM, channel=0, rounds=TREE_ROUNDS, stages_apart=0):
     """values = its element-wise sum (max, min) over the block, at every PE (in place), by the tree of
     `block_all_reduce_tree` (the same order, element by element, and the same channels); `part`: a scratch
-    local array at least as long as `values`."""
+    local array at least as long as `values` (else a CompileError here: it was a MemoryAccessError at the
+    receiving PEs only)."""
+    if len(part) < len(values):
+        ws.refuse(SHORT_PART)
     declare_tree_routes(channel, rounds, stages_apart)
     x, y = ws.threadIdx.x, ws.threadIdx.y
     p, q = ws.blockDim.x // 2, ws.blockDim.y // 2
