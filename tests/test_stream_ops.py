@@ -430,3 +430,37 @@ def test_a_mistyped_word_from_a_stream_op_names_the_stream_and_how_to_take_it(st
             "stream it")[1].replace("with no bitcast", "")
     else:
         assert "bitcast=True to ws.recv" in message
+
+
+@ws.jit
+def _stuck(out, from_router: ws.constant):
+    """PE 2 sends 40 words west, PE 1 streams them on west, PE 0 never takes them (or, `from_router`, PE 1
+    streams from a channel no PE routes to)."""
+    x = ws.threadIdx.x
+    buf = ws.local.array(40, np.float32)
+    for i in range(40):
+        buf[i] = 1.0
+    if from_router:
+        if x == 1:
+            ws.add_stream(ws.RAMP, None, buf[0:40], channel=3)
+    elif x == 2:
+        ws.send(ws.WEST, buf[0:40])
+    elif x == 1:
+        ws.add_stream(ws.EAST, ws.WEST, buf[0:40])
+    out[x] = buf[0]
+
+
+def test_a_deadlocked_stream_says_whether_it_waits_for_a_word_or_for_room():
+    """The message said 'for a word ... or for room' whatever the stream waited for; it now looks at the FIFOs,
+    and a stream from the router with no sender gets the routed-word hint a receive gets."""
+    dev = ws.Device(ws.WaferSpec(width=3, height=1))
+    with pytest.raises(ws.DeadlockError) as info:
+        _stuck[1, (3, 1)](dev.device_array(3, np.float32), 0)
+    message = str(info.value)
+    assert "waits in vaddx for room to send west (a FIFO of 16 words is full): (1, 0)" in message
+    assert "for a word" not in message
+    with pytest.raises(ws.DeadlockError) as info:
+        _stuck[1, (3, 1)](dev.device_array(3, np.float32), 1)
+    message = str(info.value)
+    assert "waits in vaddx for a word from the ramp on channel 3: (1, 0)" in message
+    assert "every PE still running waits for a routed word" in message

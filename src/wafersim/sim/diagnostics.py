@@ -222,6 +222,28 @@ class DiagnosticsMixin:
             source=first["source"], running=running, pe=first["pes"][0], block_index=first["block_index"],
             **wave_fields(launch))
 
+    def _stream_waits_for_room(self, pc: int, lanes) -> bool:
+        """Whether some PE of `lanes`, blocked in the stream op at `pc`, has a word queued (so waits for room)."""
+        instr = self.launch.decoded[pc]
+        if instr.op not in STREAM_OPS:
+            return False
+        fifo, flat = self._fifo(instr.dir, instr.ch), lanes.indices()
+        return bool((fifo.pushed[flat] - fifo.popped[flat] > 0).any())
+
+    def _stream_wait(self, instr, flat) -> str:
+        """What PEs `flat`, blocked in a stream op, wait for: a word (their input FIFO empty), room to send (a
+        word queued: their output FIFO is full), or either (some each)."""
+        fifo = self._fifo(instr.dir, instr.ch)
+        queued = fifo.pushed[flat] - fifo.popped[flat] > 0
+        word = f"for a word from the {PORTS[instr.dir]} on channel {instr.ch}"
+        room = (f"for room to send {output_port_text(instr.d)} (a FIFO of {self.spec.fifo_depth} words is full)"
+                if instr.d != NOWHERE else "")
+        if not queued.any() or not room:
+            return f"waits in {instr.op} {word}"
+        if queued.all():
+            return f"waits in {instr.op} {room}"
+        return f"waits in {instr.op} {word} or {room}"
+
     def _raise_deadlock(self) -> None:
         lines, blocked = [], []
         x, y = self.region.global_xy
@@ -235,9 +257,7 @@ class DiagnosticsMixin:
                 what = (f"waits for room to send {PORTS[instr.dir]} on channel {instr.ch} "
                         f"(the FIFO of {self.spec.fifo_depth} words is full{self._full_fifos(instr, flat)})")
             elif instr.op in STREAM_OPS:
-                what = (f"waits in {instr.op} for a word from the {PORTS[instr.dir]} on channel {instr.ch}"
-                        + (f" or for room to send {output_port_text(instr.d)} (a FIFO of {self.spec.fifo_depth} words)"
-                           if instr.d != NOWHERE else ""))
+                what = self._stream_wait(instr, flat)
             elif instr.op == "gbar":
                 what = "waits at a grid barrier (ws.cg.this_grid().sync())"  # (who does not reach it: below)
             else:
@@ -257,8 +277,9 @@ class DiagnosticsMixin:
                          "its last word has moved: one that needs this PE's later sends or receives to complete "
                          "deadlocks here though the hardware would run it; start the transfer after them, see "
                          "docs/timing.md, \"Background transfers\")")
-        if all(self.launch.decoded[pc].op in ("recv", "recvv", "recva") and PORTS[self.launch.decoded[pc].dir] == "ramp"
-               for pc, _ in self._places()):
+        if all(self.launch.decoded[pc].op in ("recv", "recvv", "recva", *STREAM_OPS)
+               and PORTS[self.launch.decoded[pc].dir] == "ramp" and not self._stream_waits_for_room(pc, lanes)
+               for pc, lanes in self._places()):
             # Every PE left waits for a routed word, so no PE is left to send one: the usual cause is a
             # broadcast whose root is no PE of the line (a collective given a root outside the block).
             lines.append("  (every PE still running waits for a routed word, which no PE is left to send: in a "
