@@ -144,3 +144,25 @@ def test_a_tree_array_all_reduce_refuses_a_scratch_shorter_than_the_values_at_co
     short_part[1, (3, 2)](out, 4)
     want = np.arange(24, dtype=np.float32).reshape(6, 4).sum(axis=0)
     np.testing.assert_array_equal(out.copy_to_host().reshape(6, 4), np.broadcast_to(want, (6, 4)))
+
+
+@ws.jit
+def tree_from(out, channel: ws.constant, apart: ws.constant):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    out[i] = wsc.block_all_reduce_tree(out[i], wsc.SUM, channel, 2, apart)  # MARK-call
+
+
+@pytest.mark.parametrize("apart", [0, 1])
+def test_a_tree_past_the_last_channel_is_refused_as_such_at_the_call(apart):
+    """channel + tree_channels(rounds, apart) - 1 must be a channel (at most 31): past it, the error was '32 is
+    not a channel' from inside the library. At the last channel that fits, the sum is exact."""
+    from conftest import line_of
+
+    dev = ws.Device(ws.WaferSpec.preset("dev", width=3, height=2, channels=32))
+    last = 32 - wsc.tree_channels(2, apart)
+    out = dev.to_device(np.arange(6, dtype=np.float32))
+    tree_from[1, (3, 2)](out, last, apart)
+    assert (out.copy_to_host() == 15).all()
+    with pytest.raises(ws.CompileError, match="a tree collective uses channels channel .. channel") as info:
+        tree_from[1, (3, 2)](out, last + 1, apart)
+    assert info.value.line == line_of(tree_from, "MARK-call")

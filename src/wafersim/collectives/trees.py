@@ -43,6 +43,7 @@ channel and PE, any skew, the same order of a float32 sum.
 """
 from __future__ import annotations
 
+from ..arch.spec import MAX_CHANNELS
 from ..compiler import intrinsics as ws
 from ..isa.routes import PATTERN_NAMES
 from ..isa.tree_routes import MAX_TREE_ROUNDS, tree_rounds
@@ -61,6 +62,9 @@ ROUNDS = tuple(range(MAX_TREE_ROUNDS))  # (loops over a tuple unroll: a round's 
 BAD_ROUNDS = (f"rounds must be a constant from 1 to {MAX_TREE_ROUNDS} (wsc.tree_rounds(bx, by) gives the rounds a "
               f"block needs; its half-lines of up to 2**rounds - 1 PEs)")
 BAD_STAGES_APART = "stages_apart must be 0 or 1, a constant"
+PAST_CHANNELS = (f"a tree collective uses channels channel .. channel + 2 * rounds (channel + 4 * rounds with "
+                 f"stages_apart=1: wsc.tree_channels(rounds, stages_apart) of them), and a channel is at most "
+                 f"{MAX_CHANNELS - 1}: pass a lower channel (or fewer rounds, wsc.tree_rounds(bx, by))")
 SHORT_PART = ("the tree's array all-reduce receives whole arrays into part: part must be a local array at least as "
               "long as values")
 
@@ -88,6 +92,8 @@ def declare_tree_routes(channel, rounds, stages_apart=0):
     if stages_apart != 0:
         if stages_apart != 1:
             ws.refuse(BAD_STAGES_APART)
+    if channel + 2 * rounds * (1 + stages_apart) >= MAX_CHANNELS:  # (else '32 is not a channel' at a use_route)
+        ws.refuse(PAST_CHANNELS)
     for r in ROUNDS:
         if r < rounds:
             ws.use_route(channel + r, TREE_LOW + r)
