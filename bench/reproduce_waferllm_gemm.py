@@ -154,6 +154,28 @@ def shift_route(channel: int, n: int, vertical: bool, successor: bool = False) -
                                            f"{' back' if successor else ''}")
 
 
+@ws.jit
+def start_ring_shift(tiles, old, new, size, sends_first, channel):
+    """One ring shift of a tile, in the background: [old, old + size) leaves for the ring neighbour while the
+    other neighbour's arrives at [new, new + size). PEs at even ring positions send before they receive, the
+    others receive first (`sends_first`), so that no cycle of waits forms."""
+    if sends_first == 1:
+        ws.send_async(ws.RAMP, tiles[old:old + size], channel=channel)
+        ws.recv_async(ws.RAMP, out=tiles[new:new + size], channel=channel)
+    else:
+        ws.recv_async(ws.RAMP, out=tiles[new:new + size], channel=channel)
+        ws.send_async(ws.RAMP, tiles[old:old + size], channel=channel)
+    return 0
+
+
+@ws.jit
+def finish_ring_shift(channel):
+    """Wait for `start_ring_shift`'s two transfers on `channel`."""
+    ws.send_wait(ws.RAMP, channel=channel)
+    ws.recv_wait(ws.RAMP, channel=channel)
+    return 0
+
+
 @functools.lru_cache(maxsize=None)
 def kernel(P: int, MT: int, KT: int, NT: int, UNROLL: int, SHIFT: bool = True, SKEW_X: bool = False):
     """MeshGEMM on P x P PEs with X tiles MT x KT and W tiles KT x NT (float16), UNROLL fmas a loop trip;
@@ -201,23 +223,11 @@ def kernel(P: int, MT: int, KT: int, NT: int, UNROLL: int, SHIFT: bool = True, S
             for _ in range(count):
                 xn = X0 + X1 - xo
                 if back:  # (the reversed ring alternates as the ring does: the same senders go first)
-                    if xfirst == 1:
-                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_BACK)
-                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_BACK)
-                    else:
-                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_BACK)
-                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_BACK)
-                    ws.send_wait(ws.RAMP, channel=X_BACK)
-                    ws.recv_wait(ws.RAMP, channel=X_BACK)
+                    start_ring_shift(buf, xo, xn, XS, xfirst, X_BACK)
+                    finish_ring_shift(X_BACK)
                 else:
-                    if xfirst == 1:
-                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_SHIFT)
-                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_SHIFT)
-                    else:
-                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_SHIFT)
-                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_SHIFT)
-                    ws.send_wait(ws.RAMP, channel=X_SHIFT)
-                    ws.recv_wait(ws.RAMP, channel=X_SHIFT)
+                    start_ring_shift(buf, xo, xn, XS, xfirst, X_SHIFT)
+                    finish_ring_shift(X_SHIFT)
                 xo = xn
             xstart = xo  # (the products start from the buffer the skew ended in: no copy)
         ws.syncthreads()
@@ -232,18 +242,8 @@ def kernel(P: int, MT: int, KT: int, NT: int, UNROLL: int, SHIFT: bool = True, S
                 xn = X0 + X1 - xo
                 wn = W0 + W1 - wo
                 if SHIFTS:  # both tiles go to the ring predecessors while this step computes with them
-                    if xfirst == 1:
-                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_SHIFT)
-                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_SHIFT)
-                    else:
-                        ws.recv_async(ws.RAMP, out=buf[xn:xn + XS], channel=X_SHIFT)
-                        ws.send_async(ws.RAMP, buf[xo:xo + XS], channel=X_SHIFT)
-                    if wfirst == 1:
-                        ws.send_async(ws.RAMP, wbuf[wo:wo + WS_], channel=W_SHIFT)
-                        ws.recv_async(ws.RAMP, out=wbuf[wn:wn + WS_], channel=W_SHIFT)
-                    else:
-                        ws.recv_async(ws.RAMP, out=wbuf[wn:wn + WS_], channel=W_SHIFT)
-                        ws.send_async(ws.RAMP, wbuf[wo:wo + WS_], channel=W_SHIFT)
+                    start_ring_shift(buf, xo, xn, XS, xfirst, X_SHIFT)
+                    start_ring_shift(wbuf, wo, wn, WS_, wfirst, W_SHIFT)
                 # res[:, j] += X[:, k] * W[k, j]: the artifact's @fmach over Mt per element of W's row k
                 for k in range(KT):
                     xk = xo + k * MT
@@ -253,10 +253,8 @@ def kernel(P: int, MT: int, KT: int, NT: int, UNROLL: int, SHIFT: bool = True, S
                             res[(j + u) * MT:(j + u) * MT + MT] = (buf[xk:xk + MT] * wbuf[wk + j + u]
                                                                    + res[(j + u) * MT:(j + u) * MT + MT])
                 if SHIFTS:
-                    ws.send_wait(ws.RAMP, channel=X_SHIFT)
-                    ws.recv_wait(ws.RAMP, channel=X_SHIFT)
-                    ws.send_wait(ws.RAMP, channel=W_SHIFT)
-                    ws.recv_wait(ws.RAMP, channel=W_SHIFT)
+                    finish_ring_shift(X_SHIFT)
+                    finish_ring_shift(W_SHIFT)
                     xo = xn  # (the tiles just received are the next step's)
                     wo = wn
         ws.syncthreads()
