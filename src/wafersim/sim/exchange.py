@@ -367,12 +367,18 @@ class ExchangeMixin:
             mover = self._stream_bulk if bulk else self._stream_words
         latency = self.region.link_latency(ins.dir) if sending and ins.dir != RAMP else 0.0
         moved = mover(L, base, length, offset, fifo, cost, sending, latency)
+        if moved is not None:
+            self._progress(fifo, sending, moved)
+        return self._resumable_outcome(pc, next_pc, cost, L, length)
+
+    def _resumable_outcome(self, pc: int, next_pc: int, cost: float, L: Lanes, length: np.ndarray) -> list[tuple]:
+        """After a step of a resumable transfer of `length` words a lane (sendv, recvv, the stream ops; `L` in
+        index form, `self.progress` counting the words each lane has moved): the lanes done go on to `next_pc`
+        with their count reset, an empty transfer charged its issue; the others wait at `pc`."""
         finished = self.progress[L.idx] >= length
         zero = length == 0  # an empty transfer still costs its issue
         if zero.any():
             self.cycle[L.idx[zero]] += cost
-        if moved is not None:
-            self._progress(fifo, sending, moved)
         finished_lanes, waiting = L.split(finished)
         self.progress[finished_lanes.idx] = 0
         out = [(next_pc, Lanes.from_indices(self.n, finished_lanes.idx), False)]

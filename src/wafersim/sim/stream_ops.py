@@ -121,16 +121,7 @@ class StreamOpsMixin:
         self.totals.vector_elements += words
         if is_float:
             self.totals.flops += words
-        finished = self.progress[idx] >= length
-        zero = length == 0  # an empty stream still costs its issue
-        if zero.any():
-            self.cycle[idx[zero]] += cost
-        finished_lanes, waiting = L.split(finished)
-        self.progress[finished_lanes.idx] = 0
-        out = [(next_pc, Lanes.from_indices(self.n, finished_lanes.idx), False)]
-        if waiting.count:
-            out.append((pc, Lanes.from_indices(self.n, waiting.idx), True))
-        return out
+        return self._resumable_outcome(pc, next_pc, cost, L, length)
 
     def _stream_op_bulk(self, pc: int, ins: Instr, cost: float, idx: np.ndarray, base: np.ndarray,
                         length: np.ndarray, in_fifo, out_fifo, offset: int, latency, tag: int, memory: np.ndarray,
