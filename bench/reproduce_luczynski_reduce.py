@@ -79,6 +79,16 @@ def tree_round_route(channel: int, r: int) -> "ws.routes.Route":
     return ws.routes.Route(channel, rules, f"tree round {r}")
 
 
+@ws.jit
+def broadcast_from_first(values, n, x, channel):
+    """values[0:n] of the row's first PE to every PE of it, over the row broadcast route on `channel`."""
+    if x == 0:
+        ws.send(ws.RAMP, values[0:n], channel=channel)
+    else:
+        ws.recv(ws.RAMP, out=values[0:n], channel=channel)
+    return 0
+
+
 @functools.lru_cache(maxsize=None)
 def kernel(shape: str, B: int, P: int, all_reduce: bool):
     """A launch of one row of P PEs: load B words each, barrier, [the collective if go], barrier, store
@@ -174,10 +184,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
                 if r1 == last:  # (v may change, the broadcast into it, only once its words have left)
                     ws.send_wait(ws.RAMP, channel=TREE_CHANNEL0 + r1)
             if all_reduce:
-                if x == 0:
-                    ws.send(ws.RAMP, v[0:B], channel=bcast)
-                else:
-                    ws.recv(ws.RAMP, out=v[0:B], channel=bcast)
+                broadcast_from_first(v, B, x, bcast)
         ws.syncthreads()
         if all_reduce or x == 0:
             out[x, 0:B] = v[0:B]
@@ -201,10 +208,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
                         ws.send(ws.RAMP, v[0:B], channel=TREE_CHANNEL0 + r)
                         active = 0
             if all_reduce:
-                if x == 0:
-                    ws.send(ws.RAMP, v[0:B], channel=bcast)
-                else:
-                    ws.recv(ws.RAMP, out=v[0:B], channel=bcast)
+                broadcast_from_first(v, B, x, bcast)
         ws.syncthreads()
         if all_reduce or x == 0:
             out[x, 0:B] = v[0:B]
