@@ -152,20 +152,128 @@ def _variable_arithmetic_indexes_as_it_computes(out):
     a = (x + 1) // 2**30    # x is an int32 variable: x + 1 wraps at run time, so a is -2
     out[0] = a
     out[1] = buf[a]         # was buf[2]: the compile-time view computed x + 1 as Python's 2**31
-    z = ONE64
-    b = (z + W) // 2**30    # likewise for a variable assigned an np.int64
+    z = np.int32(BIG)
+    b = (z + W) // 2**30    # likewise for a variable assigned an np.int32 (as NumPy's int32 wraps)
     out[2] = b
     out[3] = buf[b]
 
 
 def test_a_variable_known_when_compiling_indexes_as_the_kernel_computes_it(dev):
-    # A variable holds an int32 at run time whatever constant it was assigned (docs: int values are int32), so
-    # `a` is -2; the index must be buf[a] of that value, buf[-2], not the element of Python's value 2.
+    # A variable holds an int32 at run time whatever int or np.int32 constant it was assigned (docs: int values
+    # are int32), so `a` is -2; the index must be buf[a] of that value, buf[-2], not the element of Python's 2.
     out = dev.device_array(4, np.int32)
     _variable_arithmetic_indexes_as_it_computes[(1, 1), (1, 1)](out)
     a = int(np.int32(np.int64(BIG + 1) - 2**32)) // 2**30
+    with np.errstate(over="ignore"):
+        b = int((np.int32(BIG) + W) // np.int32(2**30))
     buf = [0, 10, 20, 30, 40]
-    assert out.copy_to_host().tolist() == [a, buf[a], a, buf[a]]
+    assert out.copy_to_host().tolist() == [a, buf[a], b, buf[b]]
+
+
+# ----------------------------------------------------------------------------- variables holding an np.int64
+# A variable assigned an np.int64 holds NumPy's int64, as the constant does: `x = SEVEN64` then `x * a` is
+# 7 * 2**30 in NumPy, where the kernel's int32 wrapped it to -2**30 silently (the same expression written with
+# the constant was already refused). Now the variable computes as the constant: exactly with constants,
+# refused with an int32 known only at run time.
+
+
+@ws.jit
+def _int64_variable_times_runtime(out, a):
+    x = SEVEN64
+    out[0] = 1 if x * a > 0 else 0  # MARK-var-mul
+
+
+@ws.jit
+def _int64_variable_plus_np_int32(out, a):
+    z = ONE64
+    out[0] = (z + W) // 2**30  # MARK-var-promoted
+
+
+@ws.jit
+def _int64_variable_accumulated(out, a):
+    x = SEVEN64
+    for k in range(3):
+        x += a  # MARK-var-acc
+    out[0] = x
+
+
+@ws.jit
+def _int64_variable_reassigned(out, a):
+    x = SEVEN64
+    x = x - 1  # MARK-var-reassigned
+
+
+@ws.jit
+def _int64_variable_chosen(out, a):
+    x = min(SEVEN64, a)  # (the object chosen: NumPy's np.int64 7 for a = 2**30)
+    out[0] = x * a  # MARK-var-chosen
+
+
+@ws.jit
+def _int64_variable_negated(out, a):
+    x = MIN64
+    if a > 0:
+        x = SEVEN64
+    out[0] = -x  # MARK-var-neg
+
+
+@ws.jit
+def _int64_variable_late_in_loop(out, a):
+    x = 0
+    for k in range(3):
+        out[k] = x * a
+        x = SEVEN64  # MARK-var-late
+
+
+@pytest.mark.parametrize("kernel, mark, match, numpy_value", [
+    (_int64_variable_times_runtime, "MARK-var-mul", "np.int64 constant \\* an int32 value known only at run time",
+     SEVEN64 * np.int32(2**30)),
+    (_int64_variable_plus_np_int32, "MARK-var-promoted", "does not fit in int32", ONE64 + W),
+    (_int64_variable_accumulated, "MARK-var-acc", "variable holding an np.int64 .* \\+ an int32",
+     SEVEN64 + np.int32(2**30) + np.int32(2**30) + np.int32(2**30)),
+    (_int64_variable_reassigned, "MARK-var-reassigned", "variable holding an np.int64 .* - an int32",
+     SEVEN64 - 1),
+    (_int64_variable_chosen, "MARK-var-chosen", "variable holding an np.int64 .* \\* an int32",
+     min(SEVEN64, np.int32(2**30)) * np.int32(2**30)),
+    (_int64_variable_negated, "MARK-var-neg", "negating a variable that holds an np.int64", -MIN64),
+    (_int64_variable_late_in_loop, "MARK-var-late", "held an int32 before this branch or loop", SEVEN64 * 2**30),
+])
+def test_a_variable_assigned_an_np_int64_computes_as_numpy_int64_or_is_refused(dev, kernel, mark, match,
+                                                                                numpy_value):
+    # NumPy's type is int64 (and, for most, the value no int32 holds): the kernel's int32 would not give it
+    assert numpy_value.dtype == np.int64
+    with pytest.raises(ws.CompileError, match=match) as info:
+        kernel[(1, 1), (1, 1)](dev.device_array(3, np.int32), 2**30)
+    assert info.value.line == line_of(kernel, mark)
+
+
+@ws.jit
+def _int64_variable_exact_forms(out, a):
+    x = SEVEN64
+    h = H64
+    out[0] = x * 3 - 1                # constants only: folded as NumPy's int64
+    out[1] = h // 8 + x               # folded as NumPy's int64
+    out[2] = 1 if x < a else 0        # comparisons compile
+    out[3] = int(x) * a               # converted: int32 arithmetic, wrapping as NumPy's int32 does
+    out[4] = np.int32(x) + a
+    buf = ws.local.array(x, np.int32)  # a shape and an index, as the constant
+    buf[x - 1] = a
+    out[5] = buf[-1]
+    y = SEVEN64
+    y = a                             # an int32 now, as in NumPy: its arithmetic compiles
+    out[6] = y * 3
+    out[7] = ~x                       # (NumPy's int64, which fits)
+
+
+def test_a_variable_assigned_an_np_int64_keeps_what_numpy_computes_exactly(dev):
+    out = dev.device_array(8, np.int32)
+    for a in (2**30, -2**31, 2**31 - 1, 3):
+        _int64_variable_exact_forms[(1, 1), (1, 1)](out, a)
+        v = np.int32(a)
+        with np.errstate(over="ignore"):
+            want = [SEVEN64 * 3 - 1, H64 // 8 + SEVEN64, int(SEVEN64 < v), int(SEVEN64) * v,
+                    np.int32(SEVEN64) + v, a, v * np.int32(3), ~SEVEN64]
+        assert out.copy_to_host().tolist() == [int(w) for w in want], a
 
 
 # ----------------------------------------------------------------------------- differential: Python, np.int32, np.int64

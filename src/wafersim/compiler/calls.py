@@ -205,6 +205,10 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                 absolute = self.const(abs(v.const))  # (abs(np.int64(-2**31)) is 2**31: does not fit, refused)
                 absolute.int64 = v.int64
                 return absolute
+            if v.int64:  # (NumPy's int64 abs(-2**31) is 2**31, where the kernel's int32 wraps)
+                raise Unsupported("abs() of a variable that holds an np.int64 (known only at run time): NumPy "
+                                  "computes it in int64, where the kernel's ints are int32 (abs(-2**31) wraps); "
+                                  "convert the value where it is assigned, int(...) or np.int32(...)")
             return self.result("fabs" if v.ty == "f32" else "abs", v.ty, a=v.reg)
         if callee in (min, max):
             return self.min_max(callee, args)
@@ -291,7 +295,9 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             converted = self.const(int(v.const))
             converted.wraps = wraps
             return converted
-        return v if v.ty == "i32" else self.result("ftoi", "i32", a=v.reg)
+        if v.ty == "i32":  # (a variable holding an np.int64 converts to an int32, as in NumPy: Val.int64 drops)
+            return Val("i32", v.reg) if v.int64 else v
+        return self.result("ftoi", "i32", a=v.reg)
 
     def debug_print(self, node, args) -> None:
         label = ""

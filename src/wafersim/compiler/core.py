@@ -387,11 +387,12 @@ class LoweringCore:
                             self.own(value.length, f"{name}_len_") if not value.length.is_const else value.length)
         if not isinstance(value, Val):
             return value
+        # (an np.int64 stays one in a variable: `x = np.int64(7)` then `x * a` is NumPy's int64, as the constant's)
         if value.temp:
             value.temp = False
             value.reg.hint, value.reg.scope = name, self.call_sites
-            return Val(value.ty, value.reg)
-        reg = Val(value.ty, self.new_reg(value.ty, name))
+            return Val(value.ty, value.reg, int64=value.int64)
+        reg = Val(value.ty, self.new_reg(value.ty, name), int64=value.int64)
         self.move(reg, value, None)
         return reg
 

@@ -94,6 +94,12 @@ class ExpressionLowering(ComparisonLowering):
         if self.defined is not None and node.id not in self.defined:
             raise Unsupported(f"variable {node.id!r} may be used before assignment: it is assigned only on some "
                               f"paths (in a branch or a loop that may not run); assign it before the branch or loop")
+        if isinstance(value, Val) and value.int64 and not value.is_const:
+            # A variable assigned once from an np.int64 constant is that constant wherever it is read, so it
+            # computes as the constant does (exactly with constants; refused with an int32 known only at run time)
+            static = self.static(node)
+            if isinstance(static, np.int64):
+                return self.const(static)
         return value
 
     def attribute(self, node: ast.Attribute):
@@ -178,10 +184,13 @@ class ExpressionLowering(ComparisonLowering):
             # and the int64 result keeps every later step int64 (`(a % I64) * 2**30` too): the kernel's int32
             # would wrap silently where NumPy's does not. (Comparisons give a bool: they compile.)
             symbol = _SYMBOLS.get(type(op), type(op).__name__)
-            raise Unsupported(f"an np.int64 constant {symbol} an int32 value known only at run time: NumPy computes "
-                              f"the pair in int64 (and what follows from it), where the kernel's ints are int32 and "
-                              f"would wrap where NumPy's do not; convert the constant where it is defined, int(...) "
-                              f"or np.int32(...), for int32 arithmetic")
+            if any(v.int64 and not v.is_const for v in (a, b)):  # (a variable assigned more than once, say)
+                pair = f"a variable holding an np.int64 (its value known only at run time) {symbol} an int32"
+            else:
+                pair = f"an np.int64 constant {symbol} an int32 value known only at run time"
+            raise Unsupported(f"{pair}: NumPy computes the pair in int64 (and what follows from it), where the "
+                              f"kernel's ints are int32 and would wrap where NumPy's do not; convert the constant "
+                              f"where it is defined, int(...) or np.int32(...), for int32 arithmetic")
         if isinstance(op, ast.Div):
             a, b = self.to_type(a, "f32"), self.to_type(b, "f32")
             return self.result("fdiv", "f32", a=self.reg_of(a), b=self.reg_of(b))
@@ -374,11 +383,17 @@ class ExpressionLowering(ComparisonLowering):
             if isinstance(node.op, ast.Invert) and v.ty == "i32":
                 return Val("i32", const=~v.const, wraps=v.wraps, int64=v.int64)
         if isinstance(node.op, ast.USub):
+            if v.int64:  # (NumPy's int64 negates -2**31 to 2**31, where the kernel's int32 wraps)
+                raise Unsupported("negating a variable that holds an np.int64 (known only at run time): NumPy "
+                                  "computes it in int64, where the kernel's ints are int32 (-(-2**31) wraps); "
+                                  "convert the value where it is assigned, int(...) or np.int32(...)")
             return self.result("fneg" if v.ty == "f32" else "neg", v.ty, a=v.reg)
         if isinstance(node.op, ast.Not):
             return self.result("seq", "i32", a=self.truth(v).reg, b=0)
         if isinstance(node.op, ast.Invert) and v.ty == "i32":
-            return self.result("xori", "i32", a=v.reg, imm=-1)
+            inverted = self.result("xori", "i32", a=v.reg, imm=-1)
+            inverted.int64 = v.int64  # (~ never leaves int32, but NumPy's result is still an int64)
+            return inverted
         raise Unsupported(f"unsupported unary operator {type(node.op).__name__}"
                           + (" on a float32" if isinstance(node.op, ast.Invert) else ""))
 
@@ -413,7 +428,7 @@ class ExpressionLowering(ComparisonLowering):
         out.reg = self.new_reg(out.ty, "bool")
         self.insert_moves([out], [(position, [value]) for position, value in results], node)
         self.place(done)
-        return Val(out.ty, out.reg)
+        return Val(out.ty, out.reg, int64=_any_int64(out.ty, (value for _, value in results)))
 
     def insert_moves(self, outs: list[Val], results: list[tuple[int, list[Val]]], node) -> None:
         """Insert `outs[i] = values[i]` at each recorded (position, values) (later positions first, so earlier
@@ -451,7 +466,7 @@ class ExpressionLowering(ComparisonLowering):
         out.reg = self.new_reg(out.ty, "sel")
         self.insert_moves([out], [(position, [value]) for position, value in results], node)
         self.place(done)
-        return Val(out.ty, out.reg)
+        return Val(out.ty, out.reg, int64=_any_int64(out.ty, (first, second)))
 
     def number_tuple(self, node: ast.expr) -> Tup:
         """A tuple display of numbers (nested tuples too), for a conditional expression choosing between two."""
@@ -481,8 +496,14 @@ class ExpressionLowering(ComparisonLowering):
             out.reg = self.new_reg(out.ty, "sel")
         self.insert_moves(outs, [(end_first, [a for a, _ in pairs]), (end_second, [b for _, b in pairs])], node)
         self.place(done)
-        results = iter(Val(out.ty, out.reg) for out in outs)
+        results = iter(Val(out.ty, out.reg, int64=_any_int64(out.ty, pair)) for out, pair in zip(outs, pairs))
         return _rebuild(first, results)
+
+
+def _any_int64(ty: str, chosen) -> bool:
+    """Whether an int32 chosen at run time among `chosen` may be an np.int64 (`Val.int64`): NumPy's type is
+    the chosen operand's, so arithmetic with it stays refused where it may be one."""
+    return ty == "i32" and any(v.int64 for v in chosen)
 
 
 def _leaves(value) -> list:

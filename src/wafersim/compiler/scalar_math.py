@@ -201,7 +201,9 @@ class MathLowering(ExpressionLowering):
             # (the chosen object, its type with it)
             return Val(ty, const=chosen.const, wraps=chosen.wraps, int64=chosen.int64)
         if ty == "i32":
-            return self.result(callee.__name__, ty, a=self.reg_of(x), b=self.reg_of(y))
+            chosen = self.result(callee.__name__, ty, a=self.reg_of(x), b=self.reg_of(y))
+            chosen.int64 = a.int64 or b.int64  # (the chosen object's type: it may be an np.int64)
+            return chosen
         if b.ty == "i32" or (b.is_const and b.const == b.const):
             return self.result(_FLOAT_MIN_MAX[callee], "f32", a=self.reg_of(y), b=self.reg_of(x))
         takes_b = self.result("flt", "i32", a=self.reg_of(x), b=self.reg_of(y)) if callee is max else \
@@ -229,7 +231,9 @@ class MathLowering(ExpressionLowering):
             return super().if_exp(node, cond)
         ty = "f32" if "f32" in (first.ty, second.ty) else "i32"
         first, second = self.to_type(first, ty), self.to_type(second, ty)
-        return self.result("sel", ty, a=cond.reg, b=self.reg_of(first), c=self.reg_of(second))
+        chosen = self.result("sel", ty, a=cond.reg, b=self.reg_of(first), c=self.reg_of(second))
+        chosen.int64 = ty == "i32" and (first.int64 or second.int64)  # (NumPy's type is the chosen one's)
+        return chosen
 
     def nan_propagating_min_max(self, node: ast.IfExp) -> Val | None:
         """`b if b != b else max(a, b)` (the test may be `math.isnan(b)` or `np.isnan(b)`; `min` likewise):

@@ -139,6 +139,7 @@ class StatementLowering(ForLoopLowering, RowLowering):
         name = target.id
         current = self.lookup_or_none(name)
         if isinstance(value, Val) and isinstance(current, Val) and not current.is_const:
+            self.retype_int64(current, value, target)
             self.move(current, value, target, value_node=value_node)
             self.bind(name, current)
             return
@@ -152,6 +153,21 @@ class StatementLowering(ForLoopLowering, RowLowering):
                                          f"become {describe(value)} inside it (that choice would be made at run "
                                          f"time); use another name")
         self.bind(name, self.own(value, name))
+
+    def retype_int64(self, current: Val, value: Val, target: ast.Name) -> None:
+        """Whether the variable `current` holds an np.int64 (`Val.int64`) after `target = value`, as NumPy types
+        it: in straight-line code the value's type; in a branch or loop, a variable from before it keeps an
+        np.int64 it may hold (which path ran is known only at run time: its arithmetic stays refused), and one
+        that held an int32 cannot become an np.int64 there (reads of it lowered before, in the loop's body,
+        computed in int32 where NumPy's later trips compute in int64)."""
+        if current.int64 == value.int64 or current.ty != "i32":
+            return
+        if not self.bound_before_region(target.id):
+            current.int64 = value.int64
+        elif value.int64:
+            raise self.error(target, f"{target.id!r} held an int32 before this branch or loop and would hold an "
+                                     f"np.int64 in it, with which NumPy computes in int64 where the kernel's ints "
+                                     f"are int32; convert the value, int(...) or np.int32(...), or use another name")
 
     def move_tuple(self, current: Tup, value, target: ast.expr, value_node) -> None:
         """Assign a tuple into the registers of a tuple variable (same length, numbers of compatible types)."""
@@ -263,7 +279,7 @@ class StatementLowering(ForLoopLowering, RowLowering):
         for name in sorted(stored_names(statements)):
             value = scope.get(name)
             if isinstance(value, Val) and value.is_const:
-                register = Val(value.ty, self.new_reg(value.ty, name))
+                register = Val(value.ty, self.new_reg(value.ty, name), int64=value.int64)
                 self.move(register, value, None)
                 scope[name] = register
             elif isinstance(value, Tup) and constant_tuple(value) is not None \
