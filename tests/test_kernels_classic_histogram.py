@@ -2,6 +2,8 @@
 ints), and the routing: the words over links equal each value's hops from its PE to its bin's owner."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -64,8 +66,6 @@ def test_float32_edges_round_up_so_comparisons_agree():
 def test_bad_inputs_are_refused_with_sizes():
     with pytest.raises(ws.ArgumentError, match="positive int"):
         histogram(np.ones(4), 0)
-    with pytest.raises(ws.ArgumentError, match="non-empty"):
-        histogram(np.array([], np.float32), 3)
     with pytest.raises(ws.ArgumentError, match="max must be larger than min"):
         histogram(np.ones(4), 3, (1.0, 0.0))  # NumPy's own check of the range, as a WaferError
     with pytest.raises(ws.ArgumentError, match="not finite"):
@@ -151,3 +151,31 @@ def test_object_arrays_of_plain_numbers_are_counted_as_fft_and_cholesky_take_the
                              ([1, 2j], ws.ArgumentTypeError, "complex"), ([1, 2 ** 40], ws.ArgumentError, "2\\*\\*24")]:
         with pytest.raises(error, match=word):
             histogram(np.array(bad, dtype=object), 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.float16, np.bool_, object])
+@pytest.mark.parametrize("bins, range_, p", [(3, (0.0, 1.0), 1), (5, (-2.5, 7.0), 4), (4, None, 2), (1, (3, 4), 3)])
+def test_an_empty_input_counts_zeros_as_numpy_does(dtype, bins, range_, p):
+    # Was an ArgumentError ("takes a non-empty array"); numpy.histogram gives zeros, with the edges of the
+    # range (of 0 .. 1 where there is none). float64 and object arrays are numpy.histogram's of their float32
+    # values, as documented for non-empty ones.
+    values = np.array([], dtype)
+    counts, edges, stats = histogram(values, bins, range_, p=p)
+    rounded = dtype in (np.float64, object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (NumPy's note that it converts bool to uint8)
+        want, want_edges = np.histogram(values.astype(np.float32) if rounded else values, bins, range_)
+    assert counts.dtype == np.int64 and counts.tolist() == want.tolist() == [0] * bins
+    assert edges.dtype == want_edges.dtype
+    np.testing.assert_array_equal(edges, want_edges)
+    assert stats.cycles > 0
+
+
+def test_an_empty_input_with_a_range_numpy_refuses_is_still_refused():
+    for bad, word in [((1.0, 0.0), "max must be larger than min"), ((0.0, np.inf), "not finite")]:
+        with pytest.raises(ValueError, match=word):
+            np.histogram(np.array([], np.float32), 3, bad)
+        with pytest.raises(ws.ArgumentError, match=word):
+            histogram(np.array([], np.float32), 3, bad)
+    with pytest.raises(ws.ArgumentError, match="real numbers"):  # (NumPy gives complex edges; refused as for [1j])
+        histogram(np.array([], np.complex64), 3, (0, 1))

@@ -140,9 +140,11 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
     object array of plain numbers is taken as its float64 values (None, strings and complex values are
     refused, as `fft` and `cholesky` refuse them).
 
+    An empty `values` gives zero counts, as NumPy does (its edges span `range`, or 0 .. 1 without one).
+
     Returns (counts as int64, the bin edges, LaunchStats). `device` defaults to a p x 1 wafer."""
     values = np.asarray(values)
-    if values.dtype == object and values.size:  # (plain numbers, as fft and cholesky take them)
+    if values.dtype == object:  # (plain numbers, as fft and cholesky take them; an empty one is float64's [])
         check_objects(values, "values")  # (None, strings, complex values and integers beyond 2**24 refused)
         try:
             values = values.astype(np.float64)  # (then the float64 rule below: exact for those integers)
@@ -152,8 +154,8 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
         values = values.astype(np.uint8)
     # (np.can_cast: ml_dtypes' bfloat16 and 8-bit floats, which float32 holds exactly, are not np.floating)
     real = np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)
-    if values.size == 0 or not (real or np.can_cast(values.dtype, np.float32)):
-        raise ArgumentError(f"histogram takes a non-empty array of real numbers, got {values.dtype} of shape "
+    if not (real or np.can_cast(values.dtype, np.float32)):
+        raise ArgumentError(f"histogram takes an array of real numbers, got {values.dtype} of shape "
                             f"{values.shape}", shape=values.shape)
     if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
         raise ArgumentError(f"histogram: bins must be a positive int (equal-width bins), got {bins!r}")
@@ -174,7 +176,9 @@ def histogram(values: np.ndarray, bins: int = 10, range: tuple[float, float] | N
         raise ArgumentError(f"histogram: {err}", range=range) from None
     edges32 = float32_edges(edges)
     p, device = line_device("histogram", p, device)
-    chunk = -(-flat.size // p)
+    # An empty `values` counts nothing, as numpy.histogram's zeros (its edges span `range`, or 0 .. 1 without
+    # one): each PE still gets a chunk of one NaN, which no bin keeps, so the kernel runs as for any input.
+    chunk = max(1, -(-flat.size // p))
     per_pe = -(-int(bins) // p)
     check_fits_sram(f"histogram of {flat.size:,} values over {p} PEs ({chunk:,} each) into {bins} bins",
                     3 * chunk + bins + 1 + per_pe, device.spec)
