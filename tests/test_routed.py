@@ -1,13 +1,15 @@
 """Routed sends (`wafersim.sim.routed`): the expansions of a sender set's receivers and links are kept on its
 trace (`RoutedExchangeMixin._expanded`), which is kept across launches: a repeated launch finds them, and
 gives the same results, cycles and statistics as a launch that computes them afresh, and NumPy's product.
-The `routr` executor (`_route`, `ws.route_mask`) keeps the mask bits routes.md describes."""
+The `routr` executor (`_route`, `ws.route_mask`) keeps the mask bits routes.md describes. A send that fails for
+a rule the kernel sets later (`_late_rule_hint`) says so, naming the rule's line."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import wafersim as ws
+from conftest import line_of
 from wafersim.kernels import gemm
 from wafersim.sim import routed
 from wafersim.sim.routed import RoutedExchangeMixin
@@ -136,5 +138,81 @@ def test_route_mask_bits_do_what_routes_md_says():
     # PE 1 drops (32 alone): the word reaches no ramp and goes no further, and nothing is left over
     dropped, stats = launch([E | 32, 32, E | R | 32, R | 32])
     assert (dropped == -1.0).all() and stats.words_left_in_fifos == 0
-    with pytest.raises(ws.RouteError, match="takes nothing from the west"):
+    with pytest.raises(ws.RouteError, match="takes nothing from the west") as info:
         launch([E | 32, 0, E | R | 32, R | 32])
+    # PE 1 ran its route_mask (which removed the rule) before the send: no word about an order of the two
+    assert "(add it to the route there)" in str(info.value) and "had not run" not in str(info.value)
+
+
+# ----------------------------------------------------------------------------- a rule set after the send needing it
+# The simulator reads the rules of a word's whole path when it runs a send, and runs PEs in its own order (the
+# lowest pc first): a rule set later in program order was missing, and the RouteError said "add it to the route
+# there" of a rule the kernel does set. It now names the router, the channel, the port and the line of the
+# ws.route that sets it, says why, and what to do (docs/routes.md "Changing routes inside a kernel").
+
+
+@ws.jit
+def rule_set_after_a_send(out):
+    x = ws.threadIdx.x
+    if x == 0:
+        ws.route(1, ws.RAMP, ws.EAST)
+        ws.send(ws.RAMP, 5.0, channel=1)  # MARK-send
+    if x == 1:
+        ws.route(1, ws.WEST, ws.RAMP)  # MARK-late-rule (run after PE 0's send: a higher pc)
+        out[1] = ws.recv(ws.RAMP, channel=1)
+
+
+@ws.jit
+def own_rule_after_its_send(out):
+    x = ws.threadIdx.x
+    if x == 0:
+        ws.send(ws.RAMP, 5.0, channel=1)  # MARK-own-send
+        ws.route(1, ws.RAMP, ws.EAST)  # MARK-own-late-rule
+    if x == 1:
+        out[1] = ws.recv(ws.RAMP, channel=1)
+
+
+@ws.jit
+def rules_before_a_barrier(out):
+    x = ws.threadIdx.x
+    if x == 0:
+        ws.route(1, ws.RAMP, ws.EAST)
+    if x == 1:
+        ws.route(1, ws.WEST, ws.RAMP)
+    ws.syncthreads()  # (what the message advises)
+    if x == 0:
+        ws.send(ws.RAMP, 5.0, channel=1)
+    if x == 1:
+        out[1] = ws.recv(ws.RAMP, channel=1)
+
+
+@pytest.mark.parametrize("racecheck", [False, True])
+def test_a_rule_set_later_than_the_send_needing_it_is_explained(racecheck):
+    device = ws.Device(ws.WaferSpec.preset("dev", width=8, height=4))
+    out = device.to_device(np.zeros(2, np.float32))
+    with pytest.raises(ws.RouteError) as info:
+        rule_set_after_a_send[1, (2, 1)](out, racecheck=racecheck)
+    text = str(info.value)
+    late = f"{line_of(rule_set_after_a_send, 'MARK-late-rule')}"
+    assert "route of channel 1: words go east to thread (1, 0) of block (0, 0), whose route takes nothing from " \
+           "the west;" in text
+    assert f"the kernel sets a rule of channel 1 from the west with ws.route at {__file__}:{late}, which thread " \
+           f"(1, 0) of block (0, 0) had not run when the simulator ran this send" in text
+    assert "later in program order" in text and "ws.syncthreads()" in text and "add it to the route" not in text
+    assert info.value.missing_rule == (1, ws.WEST)  # (the router's flat index in the 2 x 1 block, its port)
+    assert info.value.source[1] == line_of(rule_set_after_a_send, "MARK-send")
+    # the advice: the rules before a barrier that precedes the send; the word arrives
+    rules_before_a_barrier[1, (2, 1)](out, racecheck=racecheck)
+    assert out.copy_to_host().tolist() == [0.0, 5.0]
+
+
+def test_a_senders_own_rule_set_after_its_send_is_explained():
+    device = ws.Device(ws.WaferSpec.preset("dev", width=8, height=4))
+    with pytest.raises(ws.RouteError) as info:
+        own_rule_after_its_send[1, (2, 1)](device.to_device(np.zeros(2, np.float32)))
+    text = str(info.value)
+    late = line_of(own_rule_after_its_send, "MARK-own-late-rule")
+    assert "takes nothing from the ramp (their own sends); the kernel sets a rule of channel 1 from its ramp (its " \
+           f"own sends) with ws.route at {__file__}:{late}, which thread (0, 0) of block (0, 0) had not run" in text
+    assert "no PE has a route on channel 1" not in text  # (the kernel sets one: not "pass one to the launch")
+    assert info.value.source[1] == line_of(own_rule_after_its_send, "MARK-own-send")

@@ -16,11 +16,11 @@ import numpy as np
 
 from ..errors import RouteError
 from ..isa.encoding import Instr
-from ..isa.opcodes import RAMP
+from ..isa.opcodes import PORTS, RAMP
 from .fabric import Fifo, compiled_movers
 from .lanes import Lanes
 from .routed_one import send_from_one
-from .routing import ASSEMBLY_CLEAR_HINT, SENDERS_HINT, Deliveries, with_launch_hint
+from .routing import ASSEMBLY_CLEAR_HINT, SENDERS_HINT, Deliveries, pe_names, with_launch_hint
 from .streams import send_departures, waits_added
 
 
@@ -125,6 +125,9 @@ class _Expansion:
 class RoutedExchangeMixin:
     """Routed send, vector send and `route` executors of `WaveSim`."""
 
+    #: per channel, the routers (flat PE indices) where a `route`/`routr` ran in this wave (for `_late_rule_hint`)
+    routes_ran: dict[int, np.ndarray] | None = None
+
     def _route(self, ins: Instr, lanes: Lanes, pc: int = -1, owed: float = 0.0) -> None:
         """Set the route rules of `lanes`' routers. `pc` and `owed` (the issue cycles the lanes owe before it:
         their cycle is `self.cycle` + `owed`) are given under racecheck's route watch only (`_run_lanes`)."""
@@ -134,6 +137,11 @@ class RoutedExchangeMixin:
         else:
             rx, tx = ins.a, ins.b
         self._count_routed_links(ins.ch)  # the words sent so far took the paths of the routes before
+        if self.routes_ran is None:
+            self.routes_ran = {}
+        if ins.ch not in self.routes_ran:
+            self.routes_ran[ins.ch] = np.zeros(self.n, dtype=bool)
+        self.routes_ran[ins.ch][pes] = True
         watch = self.route_watch
         if watch is None:
             self.routes.set(ins.ch, pes, rx, tx)
@@ -156,9 +164,12 @@ class RoutedExchangeMixin:
             if unrouted and ins.ch in self.routes.from_launch:  # (one was passed: it gives no PE a rule)
                 unrouted = (f" (the launch's route for channel {ins.ch} gives no PE a rule: a custom route's "
                             f"rules must give the sending PEs a rule from ws.RAMP; docs/routes.md)")
+            late = self._late_rule_hint(ins.ch, int(L.idx[no_rule][0]), RAMP)
+            if late:  # (the kernel does set one: the hint says why it is not there yet, not how to give one)
+                unrouted = ""
             raise self._lane_error(RouteError, f"send through the router on channel {ins.ch}, but the route of "
                                    f"channel {ins.ch} at these PEs takes nothing from the ramp (their own sends)"
-                                   f"{unrouted}", L, no_rule, channel=ins.ch)
+                                   f"{unrouted}{late}", L, no_rule, channel=ins.ch)
         table = self.routes.deliveries(ins.ch, L.idx)
         kept = self.rows_kept
         if kept is not None and kept[0] is table and kept[1] is L.idx and kept[3]:
@@ -167,6 +178,10 @@ class RoutedExchangeMixin:
         try:
             table.check(rows)
         except RouteError as error:
+            missing = getattr(error, "missing_rule", None)
+            late = self._late_rule_hint(ins.ch, *missing) if missing is not None else ""
+            if late:  # (instead of "add it to the route there": the kernel does, too late for this send)
+                error.args = (str(error).replace(" (add it to the route there)", "") + late, *error.args[1:])
             if ins.ch in self.routes.from_launch:  # (the fix is in the launch's route, not a ws.route)
                 raise with_launch_hint(error)
             if self.program.from_assembly and SENDERS_HINT in str(error):  # the fix-it in the program's language
@@ -175,6 +190,36 @@ class RoutedExchangeMixin:
             raise
         self.rows_kept = (table, L.idx, rows, True)
         return table, L, rows
+
+    def _late_rule_hint(self, channel: int, pe: int, port: int) -> str:
+        """Where a send failed for want of a rule of `channel` from `port` at the router of PE `pe` (flat), and
+        the program has a `route` that could set that rule (its rx takes `port`; any `routr`): a sentence naming
+        them and saying why the rule was not there yet -- the simulator reads the routers' rules when it runs a
+        send and runs PEs in its own order, so a rule set later in program order, or on another PE without a
+        barrier between, is missing -- and what to do; else "". (The error alone said to add a rule the
+        kernel does set.)"""
+        ran = (self.routes_ran or {}).get(channel)
+        if ran is not None and ran[pe]:  # (it ran one, which left no rule there: not a matter of order)
+            return ""
+        setters = sorted(pc for pc, ins in self.launch.decoded.items() if ins.ch == channel and (
+            ins.op == "routr" or (ins.op == "route" and ins.a >> port & 1 and ins.b != 0)))
+        if not setters:
+            return ""
+        places = []
+        for pc in setters[:3]:
+            where = self.program.source_of(pc)
+            places.append(f"{where[0]}:{where[1]}" if where else f"pc {pc}")
+        more = f" and {len(setters) - 3} more" if len(setters) > 3 else ""
+        call = "`route`" if self.program.from_assembly else "ws.route"
+        side = "its ramp (its own sends)" if port == RAMP else f"the {PORTS[port]}"
+        router = pe_names(self.region, np.array([pe]))
+        return (f"; the kernel sets a rule of channel {channel} from {side} with {call} at {', '.join(places)}"
+                f"{more}, which {router} had not run when the simulator ran this send: it reads the rules of a "
+                f"word's whole path when it runs the send, and runs PEs in its own order, not by their cycles, so "
+                f"a rule set later in program order, or on another PE with no barrier before the send, is "
+                f"missing. Set a channel's rules before its first send: the sender's before the send, "
+                f"the other PEs' before a ws.syncthreads() that precedes it (or give the route at launch, "
+                f"routes=[...], or declare it, ws.use_route; docs/routes.md \"Changing routes inside a kernel\")")
 
     #: (table, lanes' indices, their rows, whether checked) of the last `_rows_of`: a routed send's step looks
     #: its senders' rows up three times (the send, its stream step, the stream pump's test), each a binary

@@ -61,6 +61,9 @@ class Deliveries:
     link_offset: np.ndarray
     broken: np.ndarray  # per row: the number of the message saying why its words cannot go, or -1
     messages: list[str]
+    #: per message about a missing rule: (a flat PE index, the input port) whose rule is missing, so that the
+    #: send's error can name a `route` of the program that would set it (`RoutedExchangeMixin._late_rule_hint`)
+    missing: dict[int, tuple[int, int]] = dataclasses.field(default_factory=dict, compare=False)
     #: the name of its file in `trace_store` (a trace large enough to keep on disk), else None
     stored_as: str | None = dataclasses.field(default=None, compare=False)
 
@@ -110,7 +113,9 @@ class Deliveries:
         numbers = self.broken if rows is None else self.broken[rows]
         bad = numbers[numbers >= 0]
         if len(bad):
-            raise RouteError(self.messages[int(bad.min())], pes_sending=int(np.count_nonzero(numbers >= 0)))
+            number = int(bad.min())
+            missing = {"missing_rule": self.missing[number]} if number in self.missing else {}
+            raise RouteError(self.messages[number], pes_sending=int(np.count_nonzero(numbers >= 0)), **missing)
 
 
 _ONE_SOURCE = ("dest", "latency", "link_dir", "link_pe", "link_offset")  # (`one_source`'s arrays, in order)
@@ -322,7 +327,7 @@ def with_launch_hint(error: RouteError) -> RouteError:
     return error
 
 
-def _names(region: WaveRegion, flat: np.ndarray) -> str:
+def pe_names(region: WaveRegion, flat: np.ndarray) -> str:
     """'PE (x, y) of block (bx, by), ...' for the first few flat indices."""
     x, y = region.xy
     gx = region.placement.grid[0]
@@ -356,13 +361,18 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     broken = np.full(len(sources), -1, dtype=np.int64)  # per source row: its message's number, or -1
     messages: list[str] = []
 
-    def fail(rows: np.ndarray, message: str) -> None:
+    missing: dict[int, tuple[int, int]] = {}
+
+    def fail(rows: np.ndarray, message: str, missing_at: tuple[int, int] | None = None) -> None:
+        if missing_at is not None:
+            missing[len(messages)] = missing_at
         messages.append(f"route of channel {channel}: {message}")
         rows = np.unique(rows)
         broken[rows] = np.where(broken[rows] < 0, len(messages) - 1, broken[rows])
 
     if no_rule.any():
-        fail(np.flatnonzero(no_rule), f"{_names(region, sources[no_rule])}: no route from the ramp (their own sends)")
+        fail(np.flatnonzero(no_rule), f"{pe_names(region, sources[no_rule])}: no route from the ramp (their own sends)",
+             (int(sources[no_rule][0]), RAMP))
     hop = {d: region.hop_cycles(d) for d in range(4)}
     bx, by = region.placement.block
     levels_left = N_PORTS * bx * by + 1  # a path longer than this visits some (PE, port) twice: a cycle
@@ -378,14 +388,14 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     while len(pe):
         levels_left -= 1
         if levels_left < 0:
-            fail(row, f"words of {_names(region, sources[np.unique(row)])} go round a cycle (at "
-                      f"{_names(region, pe[:1])})")
+            fail(row, f"words of {pe_names(region, sources[np.unique(row)])} go round a cycle (at "
+                      f"{pe_names(region, pe[:1])})")
             break
         slots = port * n + pe
         if merge:  # two paths of one source that meet show as a receiver reached twice (checked at the end)
             if len(pe) > N_PORTS * bx * by * len(sources):
-                fail(row, f"the paths of {_names(region, sources[np.unique(row)])} multiply (paths that split "
-                          f"and meet again, at {_names(region, pe[:1])})")
+                fail(row, f"the paths of {pe_names(region, sources[np.unique(row)])} multiply (paths that split "
+                          f"and meet again, at {pe_names(region, pe[:1])})")
                 break
             pairs = owner = np.zeros(0, dtype=np.int64)
         else:  # a slot written twice in this level keeps one row: the others see it
@@ -396,16 +406,16 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
         if len(pairs):
             one = int(pairs[0])
             fail(row[pairs], f"words of two sources, or of one source by two paths, meet arriving from the "
-                             f"{PORTS[int(port[one])]} at {_names(region, pe[[one]])}; sources: "
-                             f"{_names(region, sources[np.unique(row[pairs])])}{SENDERS_HINT}")
+                             f"{PORTS[int(port[one])]} at {pe_names(region, pe[[one]])}; sources: "
+                             f"{pe_names(region, sources[np.unique(row[pairs])])}{SENDERS_HINT}")
         taken = owner >= 0
         if len(owner) and taken.any():
             j = int(np.flatnonzero(taken)[0])
             cycle = owner[j] == row[j]
             what = ("its words come back to a router they passed (a cycle)" if cycle else
-                    f"its words meet those of {_names(region, sources[[owner[j]]])} on one link")
-            fail(np.concatenate([row[taken], owner[taken]]), f"{_names(region, sources[[row[j]]])}: {what}, "
-                 f"arriving from the {PORTS[int(port[j])]} at {_names(region, pe[[j]])}"
+                    f"its words meet those of {pe_names(region, sources[[owner[j]]])} on one link")
+            fail(np.concatenate([row[taken], owner[taken]]), f"{pe_names(region, sources[[row[j]]])}: {what}, "
+                 f"arriving from the {PORTS[int(port[j])]} at {pe_names(region, pe[[j]])}"
                  f"{'' if cycle else SENDERS_HINT}")
         out = masks[port, pe] & ALL_OUTPUTS  # (the ACCEPT bit says only that the rule exists)
         next_parts = []
@@ -419,15 +429,16 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                 continue
             inside = region.has_neighbor(p)[at]
             if not inside.all():
-                fail(r[~inside], f"words go {PORTS[p]} out of the block at {_names(region, at[~inside])}")
+                fail(r[~inside], f"words go {PORTS[p]} out of the block at {pe_names(region, at[~inside])}")
                 r, at, lat = r[inside], at[inside], lat[inside]
             links.append((r, at, np.full(len(at), p, dtype=np.int8), lat + ramp_latency))
             nb = at + region.offset(p)
             entry = OPPOSITE[p]
             accepted = masks[entry, nb] != 0
             if not accepted.all():
-                fail(r[~accepted], f"words go {PORTS[p]} to {_names(region, nb[~accepted])}, whose route takes "
-                                   f"nothing from the {PORTS[entry]} (add it to the route there)")
+                fail(r[~accepted], f"words go {PORTS[p]} to {pe_names(region, nb[~accepted])}, whose route takes "
+                                   f"nothing from the {PORTS[entry]} (add it to the route there)",
+                     (int(nb[~accepted][0]), entry))
             step = hop[p] if np.isscalar(hop[p]) else hop[p][at]
             next_parts.append((r, nb, np.full(len(nb), entry, dtype=np.int64), lat + step))
         if not next_parts:
@@ -445,9 +456,9 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     repeated = np.isin(receiver, twice_keys) if len(twice_keys) else np.zeros(len(receiver), dtype=bool)
     if repeated.any():
         twice = np.unique(dest[repeated])
-        fail(d_row[repeated], f"{_names(region, twice)} {'receives' if len(twice) == 1 else 'receive'} the words of "
+        fail(d_row[repeated], f"{pe_names(region, twice)} {'receives' if len(twice) == 1 else 'receive'} the words of "
                               f"{'one source twice' if merge else 'several sources'} "
-                              f"({_names(region, sources[np.unique(d_row[repeated])])}); a receiver takes one "
+                              f"({pe_names(region, sources[np.unique(d_row[repeated])])}); a receiver takes one "
                               f"source per channel unless the route merges (then: one path from each source)"
                               f"{'' if merge else SENDERS_HINT}")
         d_row, dest, d_lat = d_row[~repeated], dest[~repeated], d_lat[~repeated]
@@ -459,7 +470,7 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
                       latency=d_lat[order], link_start=_row_starts(l_row, len(sources)),
                       link_pe=link_pe[link_order].astype(np.int64), link_dir=link_dir[link_order].astype(np.int8),
                       link_offset=link_offset[link_order].astype(np.float64),
-                      broken=broken, messages=messages)
+                      broken=broken, messages=messages, missing=missing)
 
 
 def _compiled_trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, sources: np.ndarray,
