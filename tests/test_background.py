@@ -459,3 +459,57 @@ def test_a_wait_of_a_dense_group_moves_the_clocks_its_index_form_moves(dtype):
         np.testing.assert_array_equal(sims[0].background[("recva", RAMP, 1)][2][outside], clock[outside])
         assert (sims[0].background[("recva", RAMP, 1)][2][dense.indices()] == -np.inf).all()
         assert (sims[0].cycle[dense.indices()] >= Waves(n, np.random.default_rng(7)).cycle[dense.indices()] + 1).all()
+
+
+# ----------------------------------------------------------------------------- a send that fails after a held step
+# A routed `senda` step before a stream pump holds its words (`Strategy.pump_first_step`: `_first_step`) for the
+# pump to deliver; a failure raised after that step left them unstored, so the failed launch's state
+# (`err.state`) lacked them. They now land before the error leaves the step, as the step would have stored
+# them: the state equals that of the strategy whose step stores its words itself.
+
+
+@ws.jit
+def bus_stream(out):
+    x = ws.threadIdx.x
+    buf = ws.local.array(N, np.float32)
+    ws.use_route(0, "row_bus")
+    for i in range(N):
+        buf[i] = i * 0.5 + x
+    if x == 0:
+        ws.send_async(ws.RAMP, buf[0:N], channel=0)
+        ws.send_wait(ws.RAMP, channel=0)
+    else:
+        ws.recv_async(ws.RAMP, out=buf[0:N], channel=0)
+        ws.recv_wait(ws.RAMP, channel=0)
+    out[x] = buf[0]
+
+
+def test_a_send_failing_after_a_step_held_for_the_pump_keeps_its_words_in_the_saved_state(monkeypatch):
+    from wafersim.sim import routed
+
+    fused = routed.RoutedExchangeMixin._fused_stream_step
+    held = []
+
+    def failing_after_the_step(self, *args):
+        result = fused(self, *args)
+        held.append(self._first_step is not None)
+        raise ws.RouteError("a failure after the senders' first step")  # (the whole group stops there)
+
+    monkeypatch.setattr(routed.RoutedExchangeMixin, "_fused_stream_step", failing_after_the_step)
+    states = []
+    for chosen in (strategy.FAST, strategy.Strategy(pump_first_step=False)):
+        device = ws.Device(ws.WaferSpec(width=4, height=1))
+        with strategy.forced(chosen), pytest.raises(ws.RouteError, match="after the senders' first step") as info:
+            bus_stream[(1, 1), (4, 1)](device.device_array(4))
+        states.append(info.value.state)
+    assert held == [True, False]  # (FAST held the step's words; the other stored them)
+    fifos = [state.waves[0].fifos[(ws.RAMP, 0)] for state in states]
+    words = int(fifos[1].pushed[1])
+    assert words > 0 and all(fifo.pushed.tolist() == [0] + [words] * 3 for fifo in fifos)
+    sent = (np.arange(N) * 0.5).astype(np.float32)
+    for state in states:  # the receivers (run on up to the failure's cycle) took PE 0's first words, in order
+        for x in (1, 2, 3):
+            buf = state.read_local("buf", (x, 0))
+            np.testing.assert_array_equal(buf[:words], sent[:words])
+            np.testing.assert_array_equal(buf[words:], (np.arange(words, N) * 0.5 + x).astype(np.float32))
+    np.testing.assert_array_equal(fifos[0].time.block, fifos[1].time.block)

@@ -11,7 +11,7 @@ import pytest
 import wafersim as ws
 from conftest import line_of
 from wafersim.kernels import gemm
-from wafersim.sim import routed
+from wafersim.sim import routed, strategy
 from wafersim.sim.routed import RoutedExchangeMixin
 
 STAT_SCALARS = ("cycles", "instructions", "op_counts", "global_bytes", "flops", "vector_elements", "words_moved")
@@ -216,3 +216,65 @@ def test_a_senders_own_rule_set_after_its_send_is_explained():
            f"own sends) with ws.route at {__file__}:{late}, which thread (0, 0) of block (0, 0) had not run" in text
     assert "no PE has a route on channel 1" not in text  # (the kernel sets one: not "pass one to the launch")
     assert info.value.source[1] == line_of(own_rule_after_its_send, "MARK-own-send")
+
+
+# ----------------------------------------------------------------------------- senders in turn: a later one fails
+# Senders sharing receivers on a merging channel send one after the other (`_routed_send_in_turn`). A vector
+# send whose range was outside SRAM raised after the senders before it had sent; the scheduler runs the group's
+# other lanes again without the failing one, so they sent their words twice (each receiver's FIFO got PE 0's 8
+# words twice), and a step's words held for the stream pump were read by the receivers before they landed
+# (zeros in their SRAM). Now every range is checked first: the failed launch's state holds PE 0's words once.
+
+
+@ws.jit(boundscheck=False)
+def senders_in_turn_async(out, n1):
+    x = ws.threadIdx.x
+    buf = ws.local.array(16, np.float32)
+    ws.use_route(0, "row_bus")
+    for i in range(16):
+        buf[i] = i + 10.0 * x
+    n = 8
+    if x == 1:
+        n = n1
+    if x >= 2:  # (the receivers first in the program: after the fault the scheduler runs them first)
+        ws.recv_async(ws.RAMP, out=buf[0:16], channel=0)
+        ws.recv_wait(ws.RAMP, channel=0)
+    if x < 2:
+        ws.send_async(ws.RAMP, buf[0:n], channel=0)  # MARK-turn-send
+        ws.send_wait(ws.RAMP, channel=0)
+    out[x] = buf[0]
+
+
+@ws.jit(boundscheck=False)
+def senders_in_turn_blocking(out, n1):
+    x = ws.threadIdx.x
+    buf = ws.local.array(16, np.float32)
+    ws.use_route(0, "row_bus")
+    for i in range(16):
+        buf[i] = i + 10.0 * x
+    n = 8
+    if x == 1:
+        n = n1
+    if x >= 2:
+        ws.recv(ws.RAMP, out=buf[0:16], channel=0)
+    if x < 2:
+        ws.send(ws.RAMP, buf[0:n], channel=0)  # MARK-turn-send
+    out[x] = buf[0]
+
+
+@pytest.mark.parametrize("kernel", [senders_in_turn_async, senders_in_turn_blocking])
+@pytest.mark.parametrize("name", ["REFERENCE", "NO_PUMP", "FIRST_STORED", "FAST"])
+def test_senders_in_turn_whose_later_one_fails_send_the_others_words_once(kernel, name):
+    chosen = {"REFERENCE": strategy.REFERENCE, "NO_PUMP": strategy.Strategy(stream_pump=False),
+              "FIRST_STORED": strategy.Strategy(pump_first_step=False), "FAST": strategy.FAST}[name]
+    device = ws.Device(ws.WaferSpec(width=4, height=1))
+    with strategy.forced(chosen), pytest.raises(ws.MemoryAccessError, match="outside the data segment") as info:
+        kernel[(1, 1), (4, 1)](device.device_array(4), 1 << 20)
+    error = info.value
+    assert error.pe == (1, 0) and error.source[1] == line_of(kernel, "MARK-turn-send")
+    fifo = error.state.waves[0].fifos[(ws.RAMP, 0)]
+    assert fifo.pushed.tolist() == [0, 8, 8, 8]  # PE 0's 8 words reach every other PE of the row, once
+    own = np.arange(16, dtype=np.float32)
+    for x in (2, 3):  # each receiver took PE 0's words (i + 0) into buf[0:8] and waits for 8 more
+        want = np.concatenate([own[:8], own[8:] + 10 * x])
+        np.testing.assert_array_equal(error.state.read_local("buf", (x, 0)), want)

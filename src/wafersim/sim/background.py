@@ -81,6 +81,11 @@ class BackgroundMixin:
                                       and self.strategy.pump_first_step)
             try:
                 out = move(pc, ins, next_pc, cost, L)
+            except BaseException:
+                # (words a step held for the stream pump land, as that step would have stored them, before a
+                # later part of the send fails: the failed launch's state, `err.state`, holds them)
+                self._deliver_first_step()
+                raise
             finally:
                 self._defer_first_step = False
         try:

@@ -358,7 +358,14 @@ class RoutedExchangeMixin:
     def _routed_send_in_turn(self, pc: int, ins: Instr, next_pc: int, cost: float, L: Lanes):
         """Senders that share receivers on a merging channel, one after the other: earliest first, then
         by PE (each receiver's FIFO then holds their words in that order; `_check_arrival_order` refuses
-        an order the hardware's arrival times would contradict). Rare, and a Python loop over them."""
+        an order the hardware's arrival times would contradict). Rare, and a Python loop over them.
+
+        A vector send's ranges are checked for every sender first, as `_stream` checks a group's: a sender
+        whose range is outside SRAM raised after those before it had sent, and the scheduler, which runs the
+        group's other lanes again without the failing one (`_stop_at_fault`), had them send their words twice
+        (and a step's words held for the stream pump, `_first_step`, read by receivers before they landed)."""
+        if ins.op in ("sendv", "senda"):
+            self._stream_range(ins, L.to_index_form(self.n), True)
         order = np.lexsort((L.idx, self.cycle[L.idx]))
         out = []
         for pe in L.idx[order]:
