@@ -491,7 +491,7 @@ def test_a_send_failing_after_a_step_held_for_the_pump_keeps_its_words_in_the_sa
     held = []
 
     def failing_after_the_step(self, *args):
-        result = fused(self, *args)
+        fused(self, *args)
         held.append(self._first_step is not None)
         raise ws.RouteError("a failure after the senders' first step")  # (the whole group stops there)
 
