@@ -176,6 +176,50 @@ def test_an_unknown_algorithm_is_refused_where_the_kernel_calls_it():
         run_scalar(np.ones((2, 2), np.float32), algorithm=7, rounds=1)
 
 
+@ws.jit
+def runtime_algorithm_kernel(out, algorithm, array: ws.constant):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    a = ws.local.array(2, np.float32)
+    part = ws.local.array(2, np.float32)
+    if array:
+        wsc.block_all_reduce_array(a, part, wsc.SUM, 0, algorithm, 3)
+        out[i] = a[0]
+    else:
+        out[i] = wsc.block_all_reduce(1.0, wsc.SUM, 0, algorithm, 3)
+
+
+@pytest.mark.parametrize("array", [0, 1])
+def test_an_algorithm_known_only_at_run_time_is_refused_as_such(array):
+    """block_all_reduce with a run-time algorithm compiled both branches and failed on the tree's channel 2
+    being routed again by the chains' bus ("use another channel for block_bus"): advice that fixes nothing.
+    The error says what is wrong: the algorithm must be a constant."""
+    device = ws.Device(spec(4, 4))
+    with pytest.raises(ws.CompileError, match="algorithm must be wsc.CHAIN or wsc.TREE, a constant") as info:
+        runtime_algorithm_kernel[1, (4, 4)](device.to_device(np.zeros(16, np.float32)), wsc.TREE, array)
+    assert "known only when the kernel runs" in str(info.value) and "block_bus" not in str(info.value)
+
+
+def test_tree_rounds_and_tree_channels_check_their_arguments():
+    """The host helpers answered tree_rounds(0, 1) = 1, tree_channels(3, stages_apart=2) = 19 and
+    tree_channels(-1) = -1, and a string failed with a bare TypeError."""
+    assert [wsc.tree_rounds(n, 1) for n in (1, 2, 3, 4, 5, 8, 9, 4095, 4096)] == [1, 1, 1, 2, 2, 3, 3, 11, 12]
+    assert wsc.tree_rounds(np.int64(16), 16) == 4
+    for bad in [(0, 1), (3, -2)]:
+        with pytest.raises(ws.ArgumentError, match="sides are at least 1"):
+            wsc.tree_rounds(*bad)
+    for bad in [(2.5, 1), ("8", 8), (True, 4)]:
+        with pytest.raises(ws.ArgumentTypeError, match="must be an int"):
+            wsc.tree_rounds(*bad)
+    assert [wsc.tree_channels(r, a) for r, a in [(1, 0), (11, 0), (5, 1), (7, 1)]] == [3, 23, 21, 29]
+    for rounds in (0, -1, 12):
+        with pytest.raises(ws.ArgumentError, match="rounds must be .* from 1 to 11"):
+            wsc.tree_channels(rounds)
+    with pytest.raises(ws.ArgumentError, match="stages_apart must be 0 or 1"):
+        wsc.tree_channels(3, 2)
+    with pytest.raises(ws.ArgumentTypeError, match="stages_apart must be an int"):
+        wsc.tree_channels(3, "x")
+
+
 # ----------------------------------------------------------------------------- cycles
 @ws.jit
 def timed_kernel(out, values, go, algorithm: ws.constant, rounds: ws.constant):

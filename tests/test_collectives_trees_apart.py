@@ -166,3 +166,21 @@ def test_a_tree_past_the_last_channel_is_refused_as_such_at_the_call(apart):
     with pytest.raises(ws.CompileError, match="a tree collective uses channels channel .. channel") as info:
         tree_from[1, (3, 2)](out, last + 1, apart)
     assert info.value.line == line_of(tree_from, "MARK-call")
+
+
+@ws.jit
+def too_few_rounds(out, apart: ws.constant):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    out[i] = wsc.block_all_reduce_tree(out[i], wsc.SUM, 0, 2, apart)
+
+
+@pytest.mark.parametrize("apart", [0, 1])
+def test_a_block_past_the_rounds_is_refused_with_the_channels_of_its_stages(apart):
+    """A 3 x 9 block needs 3 rounds; with 2 the launch's RouteError says which to pass and how many channels
+    that takes: it said 'channel .. channel + 2 * rounds' with stages_apart=1 too, which uses 4 * rounds + 1."""
+    dev = ws.Device(ws.WaferSpec.preset("wse2", width=3, height=9))
+    with pytest.raises(ws.RouteError, match="needs rounds=3") as info:
+        too_few_rounds[1, (3, 9)](dev.to_device(np.zeros(27, np.float32)), apart)
+    assert "channel + 4 * rounds with stages_apart=1" in str(info.value)
+    assert "wsc.tree_channels(rounds, stages_apart)" in str(info.value)
+    assert wsc.tree_channels(3, apart) == (13 if apart else 7)

@@ -88,6 +88,8 @@ def test_reduction_rounds_take_the_tree_where_the_wafer_has_its_channels():
     assert reduction_rounds(ws.WaferSpec.preset("wse2"), 63, 63) == 5                 # 22 of 24 channels
     assert reduction_rounds(ws.WaferSpec.preset("wse2"), 64, 64) == 0                 # 6 rounds: 26
     assert reduction_rounds(ws.WaferSpec(channels=32), 64, 64) == 6
+    # a side of 4,096 PEs needs 12 rounds, past the tree's 11: the chains (tree_channels refuses 12 rounds)
+    assert reduction_rounds(ws.WaferSpec(width=4096, height=4, channels=32), 4096, 4) == 0
     assert (halo_channel(0), halo_channel(4)) == (3, 17)
 
 

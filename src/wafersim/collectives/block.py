@@ -16,7 +16,8 @@ from .lines import line_reduce, line_reduce_array
 from .ports import CHAIN, SUM, TREE
 from .trees import TREE_ROUNDS, block_all_reduce_array_tree, block_all_reduce_tree
 
-BAD_ALGORITHM = "algorithm must be wsc.CHAIN or wsc.TREE, a constant"
+BAD_ALGORITHM = ("algorithm must be wsc.CHAIN or wsc.TREE, a constant (a literal, a module constant or a ws.constant "
+                 "parameter): not another number, nor a value known only when the kernel runs")
 
 
 @jit
@@ -86,12 +87,14 @@ def block_all_reduce(value, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUN
     """The sum (max, min) of `value` over the block, at every PE of the block; channels `channel` ..
     `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE: `block_all_reduce_tree`, several
     times faster beyond a few PEs, its float32 sum in another order)."""
+    if algorithm != TREE:  # (checked first: an algorithm known only at run time compiles both branches, and the
+        # tree's routes then clash with the chains' bus on channel + 2, a CompileError naming a channel)
+        if algorithm != CHAIN:
+            ws.refuse(BAD_ALGORITHM)
     if algorithm == TREE:
         value = block_all_reduce_tree(value, op, channel, rounds)
-    elif algorithm == CHAIN:
-        value = block_broadcast(block_reduce_to_corner(value, op, channel), 0, 0, channel + 2)
     else:
-        ws.refuse(BAD_ALGORITHM)
+        value = block_broadcast(block_reduce_to_corner(value, op, channel), 0, 0, channel + 2)
     return value
 
 
@@ -100,10 +103,11 @@ def block_all_reduce_array(values, part, op=SUM, channel=0, algorithm=CHAIN, rou
     """values = its element-wise sum (max, min) over the block, at every PE of the block; channels
     `channel` .. `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE:
     `block_all_reduce_array_tree`, `part` then as long as `values`)."""
+    if algorithm != TREE:  # (first, as in `block_all_reduce`)
+        if algorithm != CHAIN:
+            ws.refuse(BAD_ALGORITHM)
     if algorithm == TREE:
         return block_all_reduce_array_tree(values, part, op, channel, rounds)
-    if algorithm != CHAIN:
-        ws.refuse(BAD_ALGORITHM)
     x, y = ws.threadIdx.x, ws.threadIdx.y
     line_reduce_array(values, part, x, 0, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST), 0, 0, ws.blockDim.x)
     if x == 0:

@@ -43,10 +43,14 @@ channel and PE, any skew, the same order of a float32 sum.
 """
 from __future__ import annotations
 
+import numbers
+
 from ..arch.spec import MAX_CHANNELS
 from ..compiler import intrinsics as ws
+from ..errors import ArgumentError, ArgumentTypeError
 from ..isa.routes import PATTERN_NAMES
-from ..isa.tree_routes import MAX_TREE_ROUNDS, tree_rounds
+from ..isa.tree_routes import MAX_TREE_ROUNDS
+from ..isa.tree_routes import tree_rounds as _tree_rounds
 from ..runtime.jit import jit
 from .lines import combine, combine_into
 from .ports import SUM
@@ -72,9 +76,35 @@ __all__ = ["MAX_TREE_ROUNDS", "TREE_ROUNDS", "block_all_reduce_tree", "block_all
            "tree_rounds"]
 
 
+def _whole(name: str, value, where: str) -> int:
+    """`value` as an int, or an `ArgumentTypeError` (a bool, a float, a string are not a count)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(f"{where}: {name} must be an int, not {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def tree_rounds(bx: int, by: int) -> int:
+    """The rounds a bx x by block's tree needs (`rounds` of `block_all_reduce_tree`): the bits of the longest
+    distance from the centre to an edge, 1 at least; 11 at most for blocks of up to 4,095 PEs a side (the
+    tree takes up to `MAX_TREE_ROUNDS`; a larger block answers more, and uses the chains). bx and by are
+    block sides: ints of at least 1 (else an `ArgumentError`; not an int: an `ArgumentTypeError`)."""
+    sides = [_whole(name, value, "wsc.tree_rounds(bx, by)") for name, value in (("bx", bx), ("by", by))]
+    if min(sides) < 1:
+        raise ArgumentError(f"wsc.tree_rounds(bx, by): a block's sides are at least 1 PE, not {bx} x {by}")
+    return _tree_rounds(*sides)
+
+
 def tree_channels(rounds: int = TREE_ROUNDS, stages_apart: int = 0) -> int:
     """Channels a tree collective of `rounds` rounds uses (from its `channel` on): 2 rounds + 1, or
-    4 rounds + 1 with the column stage on channels of its own (`stages_apart`)."""
+    4 rounds + 1 with the column stage on channels of its own (`stages_apart`). A `rounds` outside 1 ..
+    `MAX_TREE_ROUNDS` or a `stages_apart` other than 0 and 1 is an `ArgumentError`, as the collective
+    refuses them where a kernel calls it."""
+    rounds = _whole("rounds", rounds, "wsc.tree_channels(rounds, stages_apart)")
+    stages_apart = _whole("stages_apart", stages_apart, "wsc.tree_channels(rounds, stages_apart)")
+    if not 1 <= rounds <= MAX_TREE_ROUNDS:
+        raise ArgumentError(f"wsc.tree_channels(): {BAD_ROUNDS}, not {rounds}")
+    if stages_apart not in (0, 1):
+        raise ArgumentError(f"wsc.tree_channels(): {BAD_STAGES_APART}, not {stages_apart}")
     return 2 * rounds * (1 + stages_apart) + 1
 
 

@@ -75,7 +75,8 @@ def tree_broadcast(bx: int, by: int, rounds: int) -> np.ndarray:
     if need > rounds:
         raise RouteError(f"a tree collective with rounds={rounds} covers half-lines of up to {2 ** rounds - 1} "
                          f"PEs from the centre; this {bx} x {by} block needs rounds={need} (pass rounds={need} "
-                         f"or more: it uses channels channel .. channel + 2 * rounds)", rounds=rounds, block=(bx, by))
+                         f"or more: it uses channels channel .. channel + 2 * rounds, or channel + 4 * rounds with "
+                         f"stages_apart=1: wsc.tree_channels(rounds, stages_apart) of them)", rounds=rounds, block=(bx, by))
     p, q = bx // 2, by // 2
     masks = blank(bx, by)
     vertical = (1 << NORTH if q > 0 else 0) | (1 << SOUTH if q < by - 1 else 0)

@@ -35,7 +35,7 @@ from ..hosting import float32_input
 from ...runtime.jit import jit
 from ...sim.stats import LaunchStats
 from ... import collectives as wsc
-from ...collectives.trees import tree_rounds
+from ...collectives.trees import MAX_TREE_ROUNDS, tree_rounds
 
 #: The first of the three channels of the block sums (`wafersim.collectives`: neighbour words along the
 #: rows, then along the centre column, and a block bus back).
@@ -136,6 +136,8 @@ def reduction_rounds(spec: WaferSpec, nx: int, ny: int) -> int:
     (`tree_rounds`) where the spec has its 4 rounds + 1 channels and the halo's, else 0 (the chains, which
     with the halo need the 4 channels `check_grid` asks for)."""
     rounds = tree_rounds(int(nx), int(ny))
+    if rounds > MAX_TREE_ROUNDS:  # (a block of more than 4,095 PEs a side: past the tree's rounds)
+        return 0
     return rounds if spec.channels >= halo_channel(rounds) + 1 else 0
 
 
