@@ -328,6 +328,79 @@ def test_kernel_streams_match_numpy(name, reduce, dtype):
     np.testing.assert_array_equal(out.copy_to_host().reshape(p, W), np.stack(want))
 
 
+def _jit_chain_spelled(form):
+    """`_jit_chain`'s add_stream, its arguments spelled as Python binds them to (source, sink, x, channel=0)."""
+    @ws.jit
+    def chain(data, out):
+        x = ws.threadIdx.x
+        p = ws.blockDim.x
+        buf = ws.local.array(W, np.float32)
+        for k in range(W):
+            buf[k] = data[x * W + k]
+        if x == p - 1:
+            ws.send(ws.WEST, buf[0:W], channel=2)
+        elif x > 0:
+            if form == 0:
+                ws.add_stream(ws.EAST, ws.WEST, buf[0:W], 2)
+            else:
+                ws.add_stream(source=ws.EAST, sink=ws.WEST, x=buf[0:W], channel=2)
+        else:
+            if form == 0:
+                ws.add_stream(ws.EAST, None, buf[0:W], 2)
+            else:
+                ws.add_stream(ws.EAST, x=buf[0:W], sink=None, channel=2)
+        for k in range(W):
+            out[x * W + k] = buf[k]
+
+    return chain
+
+
+def test_stream_arguments_bind_by_position_or_by_name_as_the_usage_says():
+    """The usage is `ws.add_stream(source, sink, x, channel=0)`, but `sink=None` was refused as "sink= is not
+    one" and a positional channel as "wrong arguments": both now compile to the same stream, cycles and all."""
+    p = 5
+    data = np.random.default_rng(3).standard_normal(p * W).astype(np.float32)
+    rows = data.reshape(p, W)
+    want = rows[p - 1]
+    for x in range(p - 2, -1, -1):
+        want = rows[x] + want  # (own element first, as the chain adds)
+    results = []
+    for chain in (_jit_chain(ws.add_stream, np.float32), _jit_chain_spelled(0), _jit_chain_spelled(1)):
+        dev = ws.Device(ws.WaferSpec(width=p, height=1))
+        out = dev.device_array(p * W, np.float32)
+        stats = chain[(1, 1), (p, 1)](dev.to_device(data), out)
+        results.append((out.copy_to_host().reshape(p, W), stats.cycles))
+        np.testing.assert_array_equal(results[-1][0][0], want)
+    assert all(np.array_equal(r[0], results[0][0]) and r[1] == results[0][1] for r in results)
+
+
+def test_stream_arguments_missing_repeated_or_unknown_are_refused_naming_them():
+    from conftest import compile_error, line_of
+
+    def kernel_of(case):
+        @ws.jit
+        def bad(out):
+            buf = ws.local.array(8, np.float32)
+            if case == 0:
+                ws.add_stream(ws.EAST, sink=None)  # MARK-0
+            elif case == 1:
+                ws.max_stream(ws.EAST, None, buf[0:8], sink=ws.WEST)  # MARK-1
+            elif case == 2:
+                ws.min_stream(ws.EAST, None, buf[0:8], 1, 2)  # MARK-2
+            else:
+                ws.add_stream(ws.EAST, None, buf[0:8], 1, channel=1)  # MARK-3
+            out[0] = buf[0]
+
+        return bad
+
+    messages = ["(x missing)", "sink is given twice", "at most 4", "channel is given twice"]
+    for case, message in enumerate(messages):
+        kernel = kernel_of(case)
+        error = compile_error(ws.Device(ws.WaferSpec(width=2, height=1)), kernel, np.zeros(1, np.float32))
+        assert message in str(error), (case, str(error))
+        assert error.line == line_of(kernel, f"MARK-{case}")
+
+
 def test_kernel_stream_misuse_is_a_compile_error_at_its_line():
     from conftest import compile_error, line_of
 

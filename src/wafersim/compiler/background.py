@@ -45,13 +45,9 @@ class BackgroundCallLowering:
     def stream_call(self, callee, node: ast.Call) -> None:
         """ws.add_stream / max_stream / min_stream(source, sink, x, channel=0): one stream op (`vaddx`, ...)."""
         usage = f"ws.{callee.name}(source, sink, x, channel=0)"
-        kwargs = {k.arg: k.value for k in node.keywords}
-        unexpected = sorted(set(kwargs) - {"channel"})
-        if len(node.args) != 3 or unexpected:
-            raise Unsupported(f"{usage}: wrong arguments" + (f" ({unexpected[0]}= is not one)" if unexpected else "")
-                              + ": source a direction or ws.RAMP, sink a direction or None, x a local slice", node)
-        source, channel = self.direction(node.args[0], ramp=True), self.channel(kwargs)
-        sink_node = node.args[1]
+        args = self.stream_arguments(usage, node)
+        source, channel = self.direction(args["source"], ramp=True), self.channel(args)
+        sink_node = args["sink"]
         if isinstance(sink_node, ast.Constant) and sink_node.value is None:
             sink = NOWHERE
         elif self.constant_value(sink_node) == wsi.RAMP:
@@ -59,18 +55,39 @@ class BackgroundCallLowering:
                               f"None: a stream does not send through the router (ws.RAMP)", sink_node)
         else:
             sink = self.direction(sink_node)
-        target = self.expr(node.args[2])
+        target = self.expr(args["x"])
         if not isinstance(target, SliceRef) or not isinstance(target.array, LocalArray):
-            raise Unsupported(f"{usage} needs a slice of a local array, x[i:j]", node.args[2])
+            raise Unsupported(f"{usage} needs a slice of a local array, x[i:j]", args["x"])
         if target.array.dtype not in ("f32", "i32"):
             raise Unsupported(f"{usage} streams float32 or int32 words, not {target.array.dtype} (a "
-                              f"{target.array.dtype} array)", node.args[2])
+                              f"{target.array.dtype} array)", args["x"])
         if sink != NOWHERE:  # (what a receive toward this sink learns of its words' type)
             self.sent.setdefault((sink, channel), {}).setdefault(target.array.dtype, self.line)
         base, length = self.slice_registers(target)
         self.emit(wsi.STREAMS[callee], d=sink, dir=source, ch=channel, a=base, b=length,
                   flags=1 if target.array.dtype == "f32" else 0)
         return None
+
+    @staticmethod
+    def stream_arguments(usage: str, node: ast.Call) -> dict[str, ast.expr]:
+        """A stream op's arguments bound as Python binds them to (source, sink, x, channel=0), by position or by
+        name (the usage names them: `sink=None` was refused as "sink= is not one", a positional channel as
+        "wrong arguments"); a missing, repeated or unknown one is refused, naming it."""
+        names = ("source", "sink", "x", "channel")
+        what = ": source a direction or ws.RAMP, sink a direction or None, x a local slice, channel a constant"
+        if len(node.args) > len(names) or any(isinstance(a, ast.Starred) for a in node.args):
+            raise Unsupported(f"{usage}: wrong arguments (at most 4, none starred){what}", node)
+        bound = dict(zip(names, node.args))
+        for keyword in node.keywords:
+            if keyword.arg not in names:
+                raise Unsupported(f"{usage}: wrong arguments ({keyword.arg or '**'}= is not one){what}", node)
+            if keyword.arg in bound:
+                raise Unsupported(f"{usage}: {keyword.arg} is given twice{what}", node)
+            bound[keyword.arg] = keyword.value
+        missing = [name for name in names[:3] if name not in bound]
+        if missing:
+            raise Unsupported(f"{usage}: wrong arguments ({', '.join(missing)} missing){what}", node)
+        return bound
 
     def streamable_call(self, node: ast.Call):
         """wsi.streamable(x): the constant 1 where x is a float32 or int32 local array or slice, else 0."""
