@@ -192,18 +192,15 @@ def chain_step(values, part, op, channel, source, sink, receives, sends, c):
             stream_into(values, op, channel, source, sink, sends)
         elif c > 0:
             chain_pipe(values, part, op, channel, source, sink, sends, c)
-        elif sends:
+        else:  # word by word, in the array's own type (16-bit: only float32 and int32 arrays stream): each word
+            # received into part[0:1] and combined there, rounded to 16 bits, then sent on from values. (A scalar
+            # read of a 16-bit element is a float32, so the receive expected float32 words where the chain's
+            # first PE sends its 16-bit vector, a WordTypeError, and the sum went on unrounded.)
             for k in range(n):
-                word = values[k]  # (a received word takes the type of the variable it is assigned to)
-                word = ws.recv(source, channel=channel)
-                word = combine(values[k], word, op)
-                ws.send(sink, word, channel=channel)
-                values[k] = word
-        else:
-            for k in range(n):
-                word = values[k]
-                word = ws.recv(source, channel=channel)
-                values[k] = combine(values[k], word, op)
+                ws.recv(source, out=part[0:1], channel=channel)
+                combine_into(values, part, k, k + 1, op)
+                if sends:
+                    ws.send(sink, values[k:k + 1], channel=channel)
     elif sends:
         ws.send_async(sink, values[0:n], channel=channel)
         ws.send_wait(sink, channel=channel)  # (values may change, a broadcast into them, only after it)
