@@ -184,3 +184,49 @@ def test_a_block_past_the_rounds_is_refused_with_the_channels_of_its_stages(apar
     assert "channel + 4 * rounds with stages_apart=1" in str(info.value)
     assert "wsc.tree_channels(rounds, stages_apart)" in str(info.value)
     assert wsc.tree_channels(3, apart) == (13 if apart else 7)
+
+
+@ws.jit
+def skewed_block_all_reduce(out, outs, values, algorithm: ws.constant, rounds: ws.constant, apart: ws.constant):
+    """`skewed_sums` through `wsc.block_all_reduce` and its array form, `stages_apart` passed on."""
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    v = values[i]
+    if ws.threadIdx.y != ws.blockDim.y - 1:
+        for _k in range(40):
+            v = v + 0.0
+    out[i] = wsc.block_all_reduce(v, wsc.SUM, 0, algorithm, rounds, stages_apart=apart)
+    vals = ws.local.array(3, np.float32)
+    part = ws.local.array(3, np.float32)
+    vals[0] = v
+    vals[1] = v * 2.0
+    vals[2] = -v
+    wsc.block_all_reduce_array(vals, part, wsc.SUM, 0, algorithm, rounds, apart)
+    outs[i, 0:3] = vals[0:3]
+
+
+def test_block_all_reduce_passes_stages_apart_to_the_tree():
+    """`wsc.block_all_reduce(..., algorithm=wsc.TREE, rounds=R, stages_apart=1)` was "an unexpected keyword
+    argument": now the tree with its stages apart, exact where rows arrive late (the shared channels are refused
+    there), and the very bits of block_all_reduce_tree's; the chains, which take any skew, ignore it; a value
+    other than 0 and 1 is refused for either algorithm."""
+    bx, by = 9, 6
+    rounds = wsc.tree_rounds(bx, by)
+    values = np.random.default_rng(5).standard_normal(bx * by).astype(np.float32)
+    results = {}
+    for algorithm, apart in [(wsc.TREE, 1), (wsc.CHAIN, 1), (wsc.CHAIN, 0)]:
+        dev = ws.Device(ws.WaferSpec.preset("wse2", width=bx, height=by))
+        out, outs = dev.to_device(np.zeros(bx * by, np.float32)), dev.to_device(np.zeros((bx * by, 3), np.float32))
+        skewed_block_all_reduce[1, (bx, by)](out, outs, dev.to_device(values), algorithm, rounds, apart)
+        results[algorithm, apart] = out.copy_to_host(), outs.copy_to_host()
+    dev = ws.Device(ws.WaferSpec.preset("wse2", width=bx, height=by))
+    out, outs = dev.to_device(np.zeros(bx * by, np.float32)), dev.to_device(np.zeros((bx * by, 3), np.float32))
+    skewed_sums[1, (bx, by)](out, outs, dev.to_device(values), rounds, 40)
+    np.testing.assert_array_equal(results[wsc.TREE, 1][0], out.copy_to_host())
+    np.testing.assert_array_equal(results[wsc.TREE, 1][1], outs.copy_to_host())
+    assert (out.copy_to_host() == out.copy_to_host()[0]).all()
+    for k in range(2):
+        np.testing.assert_array_equal(results[wsc.CHAIN, 1][k], results[wsc.CHAIN, 0][k])
+    np.testing.assert_allclose(results[wsc.CHAIN, 0][0], values.sum(), rtol=1e-5)
+    for algorithm in (wsc.TREE, wsc.CHAIN):
+        with pytest.raises(ws.CompileError, match="stages_apart must be 0 or 1"):
+            skewed_block_all_reduce[1, (bx, by)](out, outs, dev.to_device(values), algorithm, rounds, 2)

@@ -14,7 +14,7 @@ from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
 from .lines import line_reduce, line_reduce_array
 from .ports import CHAIN, SUM, TREE
-from .trees import TREE_ROUNDS, block_all_reduce_array_tree, block_all_reduce_tree
+from .trees import BAD_STAGES_APART, TREE_ROUNDS, block_all_reduce_array_tree, block_all_reduce_tree
 
 BAD_ALGORITHM = ("algorithm must be wsc.CHAIN or wsc.TREE, a constant (a literal, a module constant or a ws.constant "
                  "parameter): not another number, nor a value known only when the kernel runs")
@@ -83,31 +83,38 @@ def block_reduce_to_corner(value, op=SUM, channel=0):
 
 
 @jit
-def block_all_reduce(value, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUNDS):
+def block_all_reduce(value, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUNDS, stages_apart=0):
     """The sum (max, min) of `value` over the block, at every PE of the block; channels `channel` ..
     `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE: `block_all_reduce_tree`, several
-    times faster beyond a few PEs, its float32 sum in another order)."""
+    times faster beyond a few PEs, its float32 sum in another order; `stages_apart=1`: its column stage on
+    channels of its own, to `channel + 4 * rounds`. The chains, which take any skew, ignore it)."""
     if algorithm != TREE:  # (checked first: an algorithm known only at run time compiles both branches, and the
         # tree's routes then clash with the chains' bus on channel + 2, a CompileError naming a channel)
         if algorithm != CHAIN:
             ws.refuse(BAD_ALGORITHM)
+        if stages_apart != 0:  # (the tree checks its own)
+            if stages_apart != 1:
+                ws.refuse(BAD_STAGES_APART)
     if algorithm == TREE:
-        value = block_all_reduce_tree(value, op, channel, rounds)
+        value = block_all_reduce_tree(value, op, channel, rounds, stages_apart)
     else:
         value = block_broadcast(block_reduce_to_corner(value, op, channel), 0, 0, channel + 2)
     return value
 
 
 @jit
-def block_all_reduce_array(values, part, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUNDS):
+def block_all_reduce_array(values, part, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUNDS, stages_apart=0):
     """values = its element-wise sum (max, min) over the block, at every PE of the block; channels
     `channel` .. `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE:
-    `block_all_reduce_array_tree`, `part` then as long as `values`)."""
+    `block_all_reduce_array_tree`, `part` then as long as `values`; `stages_apart` as `block_all_reduce`'s)."""
     if algorithm != TREE:  # (first, as in `block_all_reduce`)
         if algorithm != CHAIN:
             ws.refuse(BAD_ALGORITHM)
+        if stages_apart != 0:
+            if stages_apart != 1:
+                ws.refuse(BAD_STAGES_APART)
     if algorithm == TREE:
-        return block_all_reduce_array_tree(values, part, op, channel, rounds)
+        return block_all_reduce_array_tree(values, part, op, channel, rounds, stages_apart)
     x, y = ws.threadIdx.x, ws.threadIdx.y
     line_reduce_array(values, part, x, 0, op, channel, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST), 0, 0, ws.blockDim.x)
     if x == 0:
