@@ -176,8 +176,25 @@ def wait_for_no_send(out):
     out[0:N] = buf[0:N]
 
 
+@ws.jit
+def async_direction_by_name(out):
+    buf = ws.local.array(N, np.float32)
+    ws.recv_async(direction=ws.WEST, out=buf[0:N])  # refused: the usage names it, but it is positional
+    out[0:N] = buf[0:N]
+
+
+@ws.jit
+def async_slice_by_name(out):
+    buf = ws.local.array(N, np.float32)
+    ws.send_async(ws.EAST, slice=buf[0:N])  # refused: the slice is positional
+    out[0:N] = buf[0:N]
+
+
 @pytest.mark.parametrize("kernel, message", [
     (async_without_out, "wrong arguments"),
+    # (these said "direction= is not one" / "slice= is not one", though the usage they print names them)
+    (async_direction_by_name, "(direction= is not a keyword: pass the direction by position)"),
+    (async_slice_by_name, "(slice= is not a keyword: pass the direction and the slice by position)"),
     (async_of_a_scalar, "needs a slice of a local array"),
     (wait_on_another_channel, "ws.recv_wait() on west channel 0 waits for no ws.recv_async() of this kernel (it "
                               "posts them on west channel 1)"),

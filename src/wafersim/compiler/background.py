@@ -23,8 +23,9 @@ class BackgroundCallLowering:
         allowed = {"channel", "out"} if callee is wsi.recv_async else {"channel"}
         unexpected = sorted(set(kwargs) - allowed)
         if len(node.args) != slots or unexpected or (callee is wsi.recv_async and "out" not in kwargs):
-            raise Unsupported(f"{usage}: wrong arguments" + (f" ({unexpected[0]}= is not one)" if unexpected else ""),
-                              node)
+            positional = "the direction and the slice" if callee is wsi.send_async else "the direction"
+            raise Unsupported(f"{usage}: wrong arguments" + (f" ({unexpected[0]}= is not a keyword: pass {positional} "
+                                                              f"by position)" if unexpected else ""), node)
         direction, channel = self.direction(node.args[0], ramp=True), self.channel(kwargs)
         if opcode in ("rwait", "swait"):
             self.background_waits.append((opcode, direction, channel, usage, node, self.source))
