@@ -69,9 +69,20 @@ class CFG:
                 self.pred[s].append(k)
         self.reachable = self._reachable()
         self._dom: list[set[int]] | None = None
-        # (registers read, register written) of each op, computed once: the analyses ask many times.
-        self.rw: list[tuple[list[VReg], VReg | None]] = [read_write(op) for op in fn.ops]
+        self._idom: list[int | None] | None = None
+        self._order: tuple[list[int], list[int]] | None = None  # dominator-tree (entry, exit) numbers
+        self._loops: list[Loop] | None = None
+        self._rw: list[tuple[list[VReg], VReg | None]] | None = None
         self._live_in: list[set[VReg]] | None = None
+
+    @property
+    def rw(self) -> list[tuple[list[VReg], VReg | None]]:
+        """(registers read, register written) of each op, computed on first use (a CFG built only for its
+        loops, as the layout pass builds one per rewrite, never needs them), then kept: the analyses ask
+        for every op many times."""
+        if self._rw is None:
+            self._rw = _read_write(self.fn)
+        return self._rw
 
     def _reachable(self) -> set[int]:
         seen, todo = {0}, [0]
@@ -84,34 +95,129 @@ class CFG:
 
     @property
     def dom(self) -> list[set[int]]:
-        """dom[b]: the blocks on every path from the entry to b (computed on first use)."""
+        """dom[b]: the blocks on every path from the entry to b (computed on first use, from `idom`); every
+        block for an unreachable b, as the dataflow definition gives (no path constrains it)."""
         if self._dom is None:
-            self._dom = self._dominators()
+            idom = self.idom
+            everything = range(len(self.blocks))
+            dom: list[set[int] | None] = [None] * len(self.blocks)
+            for k in self._tree_preorder():  # a block's immediate dominator comes before it
+                parent = idom[k]
+                dom[k] = {k} if parent is None else dom[parent] | {k}
+            self._dom = [set(everything) if d is None else d for d in dom]
         return self._dom
 
-    def _dominators(self) -> list[set[int]]:
-        """dom[b]: the blocks that lie on every path from the entry to b (iterative dataflow)."""
-        everything = set(range(len(self.blocks)))
-        dom = [set(everything) for _ in self.blocks]
-        if not self.blocks:
-            return dom
-        dom[0] = {0}
-        order = [k for k in range(len(self.blocks)) if k in self.reachable and k != 0]
+    @property
+    def idom(self) -> list[int | None]:
+        """idom[b]: b's immediate dominator (its strict dominator dominated by all the others); None for
+        the entry and for unreachable blocks."""
+        if self._idom is None:
+            self._idom = self._immediate_dominators()
+        return self._idom
+
+    def _immediate_dominators(self) -> list[int | None]:
+        """Cooper, Harvey and Kennedy, "A simple, fast dominance algorithm" (2001): iterate over the blocks
+        in reverse postorder, each block's idom the nearest common dominator of its processed predecessors.
+        The same tree as the set-based dataflow, in near-linear time instead of quadratic."""
+        n = len(self.blocks)
+        idom: list[int | None] = [None] * n
+        if not n:
+            return idom
+        postorder: list[int] = []
+        seen = [False] * n
+        seen[0] = True
+        stack = [(0, iter(self.succ[0]))]
+        while stack:
+            node, successors = stack[-1]
+            for s in successors:
+                if not seen[s]:
+                    seen[s] = True
+                    stack.append((s, iter(self.succ[s])))
+                    break
+            else:
+                stack.pop()
+                postorder.append(node)
+        number = [-1] * n
+        for position, k in enumerate(postorder):
+            number[k] = position
+        doms = [-1] * n
+        doms[0] = 0
+        order = postorder[-2::-1]  # reverse postorder without the entry
+        pred = self.pred
         changed = True
         while changed:
             changed = False
             for k in order:
-                preds = [dom[p] for p in self.pred[k] if p in self.reachable]
-                new = set.intersection(*preds) | {k} if preds else {k}
-                if new != dom[k]:
-                    dom[k], changed = new, True
-        return dom
+                new = -1
+                for p in pred[k]:
+                    if doms[p] == -1:  # unreachable, or not reached yet in this sweep
+                        continue
+                    if new == -1:
+                        new = p
+                        continue
+                    a, b = p, new
+                    while a != b:
+                        while number[a] < number[b]:
+                            a = doms[a]
+                        while number[b] < number[a]:
+                            b = doms[b]
+                    new = a
+                if doms[k] != new:
+                    doms[k] = new
+                    changed = True
+        for k in order:
+            idom[k] = doms[k]
+        return idom
+
+    def _tree_preorder(self) -> list[int]:
+        """The reachable blocks in a preorder of the dominator tree (children in increasing order)."""
+        self._tree_numbers()
+        return self._preorder
+
+    def _tree_numbers(self) -> tuple[list[int], list[int]]:
+        """(entry number, exit number) of each block in a depth-first walk of the dominator tree (-1 for an
+        unreachable block): a dominates b exactly when a's interval holds b's."""
+        if self._order is None:
+            n = len(self.blocks)
+            idom = self.idom
+            children: list[list[int]] = [[] for _ in range(n)]
+            for k in range(n):
+                if idom[k] is not None:
+                    children[idom[k]].append(k)
+            enter, leave = [-1] * n, [-1] * n
+            preorder: list[int] = []
+            clock = 0
+            stack = [(0, False)] if n else []
+            while stack:
+                k, done = stack.pop()
+                if done:
+                    leave[k] = clock
+                    clock += 1
+                    continue
+                enter[k] = clock
+                clock += 1
+                preorder.append(k)
+                stack.append((k, True))
+                stack.extend((c, False) for c in reversed(children[k]))
+            self._order = (enter, leave)
+            self._preorder = preorder
+        return self._order
 
     def dominates(self, a: int, b: int) -> bool:
-        return a in self.dom[b]
+        """Whether a dominates b (every block dominates an unreachable one, as in `dom`)."""
+        enter, leave = self._tree_numbers()
+        if enter[b] < 0:
+            return 0 <= a < len(self.blocks)
+        return enter[a] >= 0 and enter[a] <= enter[b] and leave[b] <= leave[a]
 
     def loops(self) -> list[Loop]:
-        """Natural loops (one per header, back edges merged), innermost (smallest) first."""
+        """Natural loops (one per header, back edges merged), innermost (smallest) first (computed once per
+        CFG; the list is the caller's, the loops are shared)."""
+        if self._loops is None:
+            self._loops = self._natural_loops()
+        return list(self._loops)
+
+    def _natural_loops(self) -> list[Loop]:
         bodies: dict[int, set[int]] = {}
         latches: dict[int, list[int]] = defaultdict(list)
         for tail in self.reachable:
@@ -188,7 +294,22 @@ def uses(fn: IRFunction, cfg: CFG | None = None) -> dict[VReg, list[int]]:
 
 
 def _read_write(fn: IRFunction) -> list[tuple[list[VReg], VReg | None]]:
-    return [read_write(op) for op in fn.ops]
+    """`read_write` of every op of `fn` (the same, inlined: the analyses build this list for every CFG)."""
+    out: list[tuple[list[VReg], VReg | None]] = []
+    append = out.append
+    read_fields, writes_d = _READ_FIELDS, _WRITES_D
+    for op in fn.ops:
+        kind = type(op)
+        if kind is Label or not isinstance(op, Op):
+            append(([], None))
+        elif kind is Phi or isinstance(op, Phi):
+            append((op.reads(), op.writes()))
+        else:
+            name = op.op
+            reads = [v for v in [getattr(op, f) for f in read_fields[name]] if isinstance(v, VReg)]
+            d = op.d
+            append((reads, d if writes_d[name] and isinstance(d, VReg) else None))
+    return out
 
 
 def new_vreg(fn: IRFunction, ty: str, hint: str, scope: tuple[tuple[str, int], ...] = ()) -> VReg:

@@ -32,11 +32,7 @@ from .cleanup import remove_unused_labels
 # ----------------------------------------------------------------------------- dominance
 def immediate_dominators(cfg: CFG) -> dict[int, int | None]:
     """idom of each reachable block (None for the entry): its strict dominator dominated by all the others."""
-    idom: dict[int, int | None] = {}
-    for k in cfg.reachable:
-        strict = cfg.dom[k] - {k}
-        idom[k] = max(strict, key=lambda d: len(cfg.dom[d])) if strict else None
-    return idom
+    return {k: cfg.idom[k] for k in cfg.reachable}
 
 
 def dominance_frontiers(cfg: CFG, idom: dict[int, int | None]) -> dict[int, set[int]]:
