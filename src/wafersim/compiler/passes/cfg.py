@@ -13,14 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from ...isa.opcodes import BY_NAME
-from ..ir import BRANCHES, READS_D, REGISTER_FIELDS, IRFunction, Label, Op, Phi, VReg, basic_blocks
-
-#: Per opcode: the register fields it reads, and whether it writes `d` (what `Op.reads`/`Op.writes`
-#: compute, tabulated once: the analyses ask for every op many times).
-_READ_FIELDS = {name: tuple(f for f in op.operands if f in REGISTER_FIELDS and (f != "d" or name in READS_D))
-                for name, op in BY_NAME.items()}
-_WRITES_D = {name: "d" in op.operands and name not in READS_D for name, op in BY_NAME.items()}
+from ..ir import _READ_FIELDS, _WRITES_D, BRANCHES, IRFunction, Label, Op, Phi, VReg, basic_blocks
 
 
 def read_write(op) -> tuple[list[VReg], VReg | None]:
@@ -220,9 +213,10 @@ class CFG:
     def _natural_loops(self) -> list[Loop]:
         bodies: dict[int, set[int]] = {}
         latches: dict[int, list[int]] = defaultdict(list)
-        for tail in self.reachable:
+        enter, leave = self._tree_numbers()
+        for tail in self.reachable:  # (reachable: `dominates` inlined, no unreachable blocks to allow for)
             for head in self.succ[tail]:
-                if self.dominates(head, tail):  # a back edge
+                if enter[head] <= enter[tail] and leave[tail] <= leave[head]:  # a back edge
                     body = bodies.setdefault(head, {head})
                     latches[head].append(tail)
                     todo = [tail]
