@@ -69,6 +69,76 @@ def _type_problems(op: Op) -> list[str]:
     return problems
 
 
+def _static_checks(name: str) -> tuple[tuple, tuple, bool]:
+    """For opcode `name`: ((register field, whether it is an operand) for the fields `verify` checks, (field,
+    type) that `_type_problems` requires whatever the instruction's flags and registers, and whether it has
+    requirements that depend on those (then `_type_problems` itself is asked)."""
+    operands = BY_NAME[name].operands
+    immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}
+    fields = tuple((f, f in operands) for f in REGISTER_FIELDS if f not in immediates)
+    types: list[tuple[str, str]] = []
+    if name in _INT_ALU:
+        types += [("a", "i32"), ("b", "i32")]
+    if name in _FLOAT_ALU:
+        types += [("a", "f32"), ("b", "f32"), ("c", "f32")]
+    if name == "itof":
+        types.append(("a", "i32"))
+    if name in _INT_RESULT:
+        types.append(("d", "i32"))
+    if name in _FLOAT_RESULT:
+        types.append(("d", "f32"))
+    types += [(f, "i32") for f in _ADDRESS_FIELDS.get(name, "")]
+    dynamic = name in VECTOR_OPS or name in ("vredsum", "vredmin", "vredmax", "vdot", "sel")
+    return fields, tuple(types), dynamic
+
+
+_CHECKS = {name: _static_checks(name) for name in BY_NAME}
+
+
+def _instructions_look_right(fn: IRFunction, label_set: set) -> bool:
+    """True when no instruction of `fn` has a problem that `verify`'s per-instruction checks would report
+    (the same checks, tabulated per opcode: `verify` runs after every pass). On False `verify` goes over
+    the instructions again to say what is wrong."""
+    ssa = fn.ssa
+    for op in fn.ops:
+        kind = type(op)
+        if kind is Label:
+            continue
+        if kind is Phi:
+            if not ssa:
+                return False
+            continue
+        if kind is not Op:
+            if isinstance(op, Label):
+                continue
+            if isinstance(op, Phi):
+                if not ssa:
+                    return False
+                continue
+            if not isinstance(op, Op):
+                return False
+        checks = _CHECKS.get(op.op)
+        if checks is None:
+            return False
+        fields, types, dynamic = checks
+        for f, present in fields:
+            value = getattr(op, f)
+            if not isinstance(value, VReg):
+                if value != 0:
+                    return False
+            elif not present:
+                return False
+        if op.op in BRANCHES and op.target not in label_set:
+            return False
+        for f, ty in types:
+            value = getattr(op, f)
+            if isinstance(value, VReg) and value.ty != ty:
+                return False
+        if dynamic and _type_problems(op):
+            return False
+    return True
+
+
 def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
     """Registers read somewhere that some path from the entry reaches without writing them."""
     cfg = cfg or CFG(fn)
@@ -122,7 +192,7 @@ def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> None:
     if len(set(names)) != len(names):
         problems.append("duplicate labels " + ", ".join(sorted({n for n in names if names.count(n) > 1})))
     label_set = set(labels)
-    for op in fn.ops:
+    for op in [] if _instructions_look_right(fn, label_set) else fn.ops:
         if isinstance(op, Label):
             continue
         if isinstance(op, Phi):
