@@ -231,14 +231,21 @@ class IRFunction:
 def basic_blocks(ops: list) -> list[list[int]]:
     """Indices of ops grouped into basic blocks (a label starts one, a branch or halt ends one)."""
     blocks, current = [], []
+    ends = _BLOCK_ENDS
     for i, op in enumerate(ops):
-        if isinstance(op, Label) and current:
+        if type(op) is Label or isinstance(op, Label):
+            if current:
+                blocks.append(current)
+            current = [i]
+        elif isinstance(op, Op) and op.op in ends:
+            current.append(i)
             blocks.append(current)
             current = []
-        current.append(i)
-        if isinstance(op, Op) and (op.op in BRANCHES or op.op == "halt"):
-            blocks.append(current)
-            current = []
+        else:
+            current.append(i)
     if current:
         blocks.append(current)
     return blocks
+
+
+_BLOCK_ENDS = BRANCHES | {"halt"}

@@ -65,17 +65,16 @@ class CFG:
         self._idom: list[int | None] | None = None
         self._order: tuple[list[int], list[int]] | None = None  # dominator-tree (entry, exit) numbers
         self._loops: list[Loop] | None = None
-        self._rw: list[tuple[list[VReg], VReg | None]] | None = None
         self._live_in: list[set[VReg]] | None = None
 
-    @property
-    def rw(self) -> list[tuple[list[VReg], VReg | None]]:
-        """(registers read, register written) of each op, computed on first use (a CFG built only for its
-        loops, as the layout pass builds one per rewrite, never needs them), then kept: the analyses ask
-        for every op many times."""
-        if self._rw is None:
-            self._rw = _read_write(self.fn)
-        return self._rw
+    def __getattr__(self, name: str):
+        # `rw`: (registers read, register written) of each op, computed on first use (a CFG built only for
+        # its loops, as the layout pass builds one per rewrite, never needs them), then a plain attribute
+        # (the analyses read it for every op, many times)
+        if name == "rw":
+            self.rw: list[tuple[list[VReg], VReg | None]] = _read_write(self.fn)
+            return self.rw
+        raise AttributeError(name)
 
     def _reachable(self) -> set[int]:
         seen, todo = {0}, [0]
@@ -198,7 +197,7 @@ class CFG:
 
     def dominates(self, a: int, b: int) -> bool:
         """Whether a dominates b (every block dominates an unreachable one, as in `dom`)."""
-        enter, leave = self._tree_numbers()
+        enter, leave = self._order or self._tree_numbers()
         if enter[b] < 0:
             return 0 <= a < len(self.blocks)
         return enter[a] >= 0 and enter[a] <= enter[b] and leave[b] <= leave[a]
@@ -294,15 +293,18 @@ def _read_write(fn: IRFunction) -> list[tuple[list[VReg], VReg | None]]:
     read_fields, writes_d = _READ_FIELDS, _WRITES_D
     for op in fn.ops:
         kind = type(op)
-        if kind is Label or not isinstance(op, Op):
+        if kind is Op:
+            fields = op.__dict__
+            name = fields["op"]
+            d = fields["d"]
+            append(([v for f in read_fields[name] if isinstance(v := fields[f], VReg)],
+                    d if writes_d[name] and isinstance(d, VReg) else None))
+        elif kind is Label or not isinstance(op, Op):
             append(([], None))
-        elif kind is Phi or isinstance(op, Phi):
+        elif isinstance(op, Phi):
             append((op.reads(), op.writes()))
         else:
-            name = op.op
-            reads = [v for v in [getattr(op, f) for f in read_fields[name]] if isinstance(v, VReg)]
-            d = op.d
-            append((reads, d if writes_d[name] and isinstance(d, VReg) else None))
+            append(read_write(op))
     return out
 
 
