@@ -42,6 +42,7 @@ class CFG:
     def __init__(self, fn: IRFunction) -> None:
         self.fn = fn
         self.ops = fn.ops
+        self.size = len(fn.ops)
         self.blocks: list[list[int]] = basic_blocks(fn.ops)
         self.block_of: dict[int, int] = {i: k for k, block in enumerate(self.blocks) for i in block}
         label_block = {self.ops[b[0]]: k for k, b in enumerate(self.blocks) if isinstance(self.ops[b[0]], Label)}
@@ -66,6 +67,17 @@ class CFG:
         self._order: tuple[list[int], list[int]] | None = None  # dominator-tree (entry, exit) numbers
         self._loops: list[Loop] | None = None
         self._live_in: list[set[VReg]] | None = None
+
+    @classmethod
+    def of(cls, fn: IRFunction) -> CFG:
+        """A CFG of `fn` for a pass's first analysis, before it changes anything: the one the verifier built
+        of these very ops just before the pass, when `run_passes` handed it over (`fn._verified_cfg`, taken
+        once: a later CFG of the pass is built afresh), else a new one. With the verifier after every pass,
+        this halves the CFGs a compile builds."""
+        handed = fn.__dict__.pop("_verified_cfg", None)
+        if handed is not None and handed.fn is fn and handed.ops is fn.ops and handed.size == len(fn.ops):
+            return handed
+        return cls(fn)
 
     def __getattr__(self, name: str):
         # `rw`: (registers read, register written) of each op, computed on first use (a CFG built only for

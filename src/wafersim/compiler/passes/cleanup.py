@@ -172,7 +172,7 @@ def remove_unused_labels(fn: IRFunction) -> None:
 def eliminate_dead_writes(fn: IRFunction) -> None:
     """Drop pure instructions whose result is overwritten (or never read) before any read: the register
     is not live after them. Catches what whole-function DCE cannot: a register written many times."""
-    cfg = CFG(fn)
+    cfg = CFG.of(fn)
     live_in = cfg.live_in()
     dead: set[int] = set()
     for k, block in enumerate(cfg.blocks):

@@ -47,7 +47,7 @@ def eliminate_common_subexpressions(fn: IRFunction, undefined: frozenset = froze
 
 
 def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
-    cfg = CFG(fn)
+    cfg = CFG.of(fn)
     defs = definitions(fn, cfg)
     single = {reg for reg, where in defs.items() if len(where) == 1 and reg not in undefined}
     kept = phi_operands(fn)

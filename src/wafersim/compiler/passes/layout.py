@@ -28,7 +28,7 @@ def place_then_before_join(fn: IRFunction) -> None:
             if op.op in BRANCHES:
                 targets[op.target] = targets.get(op.target, 0) + 1
         position = {op: k for k, op in enumerate(fn.ops) if isinstance(op, Label)}
-        cfg = CFG(fn)
+        cfg = CFG.of(fn)
         in_loops = {i for loop in cfg.loops() for b in loop.blocks for i in cfg.blocks[b]}
         for i, op in enumerate(fn.ops):
             if not (isinstance(op, Op) and op.op == "bz" and targets.get(op.target) == 1 and i in in_loops):

@@ -184,8 +184,11 @@ def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
     return found
 
 
-def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> None:
-    """Raise CompileError (an internal compiler error naming the pass) if `fn` breaks an IR invariant."""
+def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> CFG | None:
+    """Raise CompileError (an internal compiler error naming the pass) if `fn` breaks an IR invariant.
+    Returns the CFG it analysed `fn` with (None if it found a problem before building one), which
+    `run_passes` hands to the next pass (`CFG.of`)."""
+    cfg = None
     problems: list[str] = []
     labels = [op for op in fn.ops if isinstance(op, Label)]
     names = [label.name for label in labels]
@@ -216,18 +219,21 @@ def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> None:
             problems.append(f"{op.text()}: target is not a label of the function")
         problems += [f"{op.text()}: {p}" for p in _type_problems(op)]
     if not problems and fn.ssa:
-        problems += ssa_problems(fn)
+        cfg = CFG(fn)
+        problems += ssa_problems(fn, cfg)
     elif not problems:
-        new = undefined_reads(fn) - known_undefined
+        cfg = CFG(fn)
+        new = undefined_reads(fn, cfg) - known_undefined
         problems += [f"{reg!r} is read before it is written on some path" for reg in sorted(new, key=lambda r: r.id)]
     if problems:
         raise CompileError(f"internal compiler error in {fn.name} after pass {after!r}: " + "; ".join(problems[:5]),
                            pass_name=after)
+    return cfg
 
 
-def ssa_problems(fn: IRFunction) -> list[str]:
-    """What breaks SSA form in `fn`: see the module's docstring."""
-    cfg = CFG(fn)
+def ssa_problems(fn: IRFunction, cfg: CFG | None = None) -> list[str]:
+    """What breaks SSA form in `fn`: see the module's docstring (`cfg`: a current CFG of it)."""
+    cfg = cfg or CFG(fn)
     problems: list[str] = []
     where: dict[VReg, tuple[int, int]] = {}  # register -> (block, op index) of its write
     for k, block in enumerate(cfg.blocks):
