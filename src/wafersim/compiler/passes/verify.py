@@ -70,12 +70,12 @@ def _type_problems(op: Op) -> list[str]:
 
 
 def _static_checks(name: str) -> tuple[tuple, tuple, bool]:
-    """For opcode `name`: ((register field, whether it is an operand) for the fields `verify` checks, (field,
-    type) that `_type_problems` requires whatever the instruction's flags and registers, and whether it has
-    requirements that depend on those (then `_type_problems` itself is asked)."""
+    """For opcode `name`: ((register field, whether it is an operand, the types `_type_problems` requires of a
+    register there whatever the instruction's flags) for the fields `verify` checks; (field, type) required
+    of the other fields; whether it has requirements that depend on the flags or registers (then
+    `_type_problems` itself is asked))."""
     operands = BY_NAME[name].operands
     immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}
-    fields = tuple((f, f in operands) for f in REGISTER_FIELDS if f not in immediates)
     types: list[tuple[str, str]] = []
     if name in _INT_ALU:
         types += [("a", "i32"), ("b", "i32")]
@@ -88,8 +88,12 @@ def _static_checks(name: str) -> tuple[tuple, tuple, bool]:
     if name in _FLOAT_RESULT:
         types.append(("d", "f32"))
     types += [(f, "i32") for f in _ADDRESS_FIELDS.get(name, "")]
+    fields = tuple((f, f in operands, tuple(ty for g, ty in types if g == f))
+                   for f in REGISTER_FIELDS if f not in immediates)
+    checked = {f for f, _, _ in fields}
+    others = tuple((f, ty) for f, ty in types if f not in checked)
     dynamic = name in VECTOR_OPS or name in ("vredsum", "vredmin", "vredmax", "vdot", "sel")
-    return fields, tuple(types), dynamic
+    return fields, others, dynamic
 
 
 _CHECKS = {name: _static_checks(name) for name in BY_NAME}
@@ -100,16 +104,11 @@ def _instructions_look_right(fn: IRFunction, label_set: set) -> bool:
     (the same checks, tabulated per opcode: `verify` runs after every pass). On False `verify` goes over
     the instructions again to say what is wrong."""
     ssa = fn.ssa
+    checks_of = _CHECKS
     for op in fn.ops:
         kind = type(op)
-        if kind is Label:
-            continue
-        if kind is Phi:
-            if not ssa:
-                return False
-            continue
         if kind is not Op:
-            if isinstance(op, Label):
+            if kind is Label or isinstance(op, Label):
                 continue
             if isinstance(op, Phi):
                 if not ssa:
@@ -117,26 +116,60 @@ def _instructions_look_right(fn: IRFunction, label_set: set) -> bool:
                 continue
             if not isinstance(op, Op):
                 return False
-        checks = _CHECKS.get(op.op)
+        fields = op.__dict__
+        checks = checks_of.get(fields["op"])
         if checks is None:
             return False
-        fields, types, dynamic = checks
-        for f, present in fields:
-            value = getattr(op, f)
-            if not isinstance(value, VReg):
-                if value != 0:
+        registers, others, dynamic = checks
+        for f, present, types in registers:
+            value = fields[f]
+            if isinstance(value, VReg):
+                if not present:
                     return False
-            elif not present:
+                for ty in types:
+                    if value.ty != ty:
+                        return False
+            elif value != 0:
                 return False
-        if op.op in BRANCHES and op.target not in label_set:
-            return False
-        for f, ty in types:
-            value = getattr(op, f)
+        for f, ty in others:
+            value = fields[f]
             if isinstance(value, VReg) and value.ty != ty:
                 return False
+        if fields["op"] in BRANCHES and fields["target"] not in label_set:
+            return False
         if dynamic and _type_problems(op):
             return False
     return True
+
+
+def instruction_problems(fn: IRFunction, label_set: set) -> list[str]:
+    """What is wrong with the instructions of `fn` one by one (opcodes, fields, branch targets among the
+    labels `label_set`, types), worded for the internal compiler error."""
+    problems: list[str] = []
+    for op in fn.ops:
+        if isinstance(op, Label):
+            continue
+        if isinstance(op, Phi):
+            if not fn.ssa:
+                problems.append(f"{op.text()}: a phi outside SSA form")
+            continue
+        if not isinstance(op, Op) or op.op not in BY_NAME:
+            problems.append(f"not an instruction: {op!r}")
+            continue
+        operands = BY_NAME[op.op].operands
+        immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}  # e.g. route's port masks
+        for f in REGISTER_FIELDS:
+            if f in immediates:
+                continue
+            value = getattr(op, f)
+            if not isinstance(value, VReg) and value != 0:
+                problems.append(f"{op.text()}: field {f} holds {value!r}, not a virtual register or r0")
+            if f not in operands and value != 0:
+                problems.append(f"{op.text()}: field {f} is set but {op.op} has no such operand")
+        if op.op in BRANCHES and op.target not in label_set:
+            problems.append(f"{op.text()}: target is not a label of the function")
+        problems += [f"{op.text()}: {p}" for p in _type_problems(op)]
+    return problems
 
 
 def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
@@ -195,29 +228,8 @@ def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> CFG | None
     if len(set(names)) != len(names):
         problems.append("duplicate labels " + ", ".join(sorted({n for n in names if names.count(n) > 1})))
     label_set = set(labels)
-    for op in [] if _instructions_look_right(fn, label_set) else fn.ops:
-        if isinstance(op, Label):
-            continue
-        if isinstance(op, Phi):
-            if not fn.ssa:
-                problems.append(f"{op.text()}: a phi outside SSA form")
-            continue
-        if not isinstance(op, Op) or op.op not in BY_NAME:
-            problems.append(f"not an instruction: {op!r}")
-            continue
-        operands = BY_NAME[op.op].operands
-        immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}  # e.g. route's port masks
-        for f in REGISTER_FIELDS:
-            if f in immediates:
-                continue
-            value = getattr(op, f)
-            if not isinstance(value, VReg) and value != 0:
-                problems.append(f"{op.text()}: field {f} holds {value!r}, not a virtual register or r0")
-            if f not in operands and value != 0:
-                problems.append(f"{op.text()}: field {f} is set but {op.op} has no such operand")
-        if op.op in BRANCHES and op.target not in label_set:
-            problems.append(f"{op.text()}: target is not a label of the function")
-        problems += [f"{op.text()}: {p}" for p in _type_problems(op)]
+    if not _instructions_look_right(fn, label_set):
+        problems += instruction_problems(fn, label_set)
     if not problems and fn.ssa:
         cfg = CFG(fn)
         problems += ssa_problems(fn, cfg)
