@@ -176,16 +176,21 @@ def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
     """Registers read somewhere that some path from the entry reaches without writing them."""
     cfg = cfg or CFG(fn)
     bit: dict[VReg, int] = {}
-    for reads, written in cfg.rw:  # registers as bit positions: the sets below are Python ints
-        for reg in reads + ([written] if written is not None else []):
-            bit.setdefault(reg, 1 << len(bit))
+    rw = cfg.rw
+    for reads, written in rw:  # registers as bit positions: the sets below are Python ints
+        for reg in reads:
+            if reg not in bit:  # (not setdefault: that would build a len(bit)-bit number for every operand)
+                bit[reg] = 1 << len(bit)
+        if written is not None and written not in bit:
+            bit[written] = 1 << len(bit)
     everything = (1 << len(bit)) - 1
     writes_of = []
     for block in cfg.blocks:
         mask = 0
         for i in block:
-            if cfg.rw[i][1] is not None:
-                mask |= bit[cfg.rw[i][1]]
+            written = rw[i][1]
+            if written is not None:
+                mask |= bit[written]
         writes_of.append(mask)
     defined_out = [everything] * len(cfg.blocks)
     order = sorted(cfg.reachable)
@@ -210,8 +215,10 @@ def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
     for k in order:
         current = defined_in(k)
         for i in cfg.blocks[k]:
-            reads, written = cfg.rw[i]
-            found.update(r for r in reads if not current & bit[r])
+            reads, written = rw[i]
+            for r in reads:
+                if not current & bit[r]:
+                    found.add(r)
             if written is not None:
                 current |= bit[written]
     return found
