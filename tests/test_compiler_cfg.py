@@ -4,6 +4,7 @@ the set-based dataflow the analysis used before, on random control-flow graphs (
 cycles, unreachable blocks)."""
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -160,3 +161,76 @@ def test_run_passes_hands_each_pass_the_verifiers_cfg_and_leaves_none_behind(mon
     assert not hasattr(fn, "_verified_cfg")
     assert [name for name, _ in seen] == [name for name, _ in PASSES]
     assert not seen[0][1] and all(handed for _, handed in seen[1:])  # (the verifier ran after each pass)
+
+
+def _layout_recomputing_loops(fn: IRFunction) -> None:
+    """The layout pass as it was: the CFG and its loops rebuilt after every rewrite (the reference for the
+    pass, which finds the instructions in loops once)."""
+    from wafersim.compiler.ir import BRANCHES
+
+    serial = 0
+    changed = True
+    while changed:
+        changed = False
+        targets: dict = {}
+        for op in fn.instructions():
+            if op.op in BRANCHES:
+                targets[op.target] = targets.get(op.target, 0) + 1
+        position = {op: k for k, op in enumerate(fn.ops) if isinstance(op, Label)}
+        cfg = CFG(fn)
+        in_loops = {i for loop in cfg.loops() for b in loop.blocks for i in cfg.blocks[b]}
+        for i, op in enumerate(fn.ops):
+            if not (isinstance(op, Op) and op.op == "bz" and targets.get(op.target) == 1 and i in in_loops):
+                continue
+            otherwise = position[op.target]
+            jump = fn.ops[otherwise - 1]
+            if not (isinstance(jump, Op) and jump.op == "jmp") or otherwise - 1 <= i:
+                continue
+            end = position.get(jump.target)
+            if end is None or end <= otherwise:
+                continue
+            serial += 1
+            then_label = Label(f"then{serial}_")
+            fn.ops = (fn.ops[:i] + [Op("bnz", a=op.a, target=then_label, line=op.line, rebinds=op.rebinds)]
+                      + fn.ops[otherwise:end] + [jump, then_label] + fn.ops[i + 1:otherwise - 1] + fn.ops[end:])
+            changed = True
+            break
+
+
+@ws.jit
+def _diamonds(out, n):
+    for i in range(n):
+        v = out[i]
+        if v > 0.0:  # nested diamonds, a break and a continue on some sides, a diamond after the loop
+            if v > 2.0:
+                v = v * 2.0
+            else:
+                v = v - 1.0
+        elif v < -5.0:
+            break
+        else:
+            for j in range(3):
+                if out[j] > v:
+                    v = out[j]
+                else:
+                    continue
+                if v > 1.0:
+                    v = -v
+        out[i] = v
+    if n > 2:
+        out[0] = 1.0
+    else:
+        out[0] = 2.0
+
+
+def test_layout_finding_loops_once_rewrites_as_rebuilding_them_after_each_rewrite():
+    from wafersim.compiler.passes.layout import place_then_before_join
+
+    signature = KernelSignature((("array", "f32", 1), ("scalar", "i32")))
+    fn = lower(_diamonds.py_func, signature, True)
+    before = run_passes(fn, [(name, run) for name, run in PASSES if name != "layout"]).snapshots["deadwrites"]
+    ours, reference = (dataclasses.replace(before, ops=list(before.ops)) for _ in range(2))
+    place_then_before_join(ours)
+    _layout_recomputing_loops(reference)
+    assert ours.text() == reference.text()
+    assert sum(isinstance(op, Label) and op.name.startswith("then") for op in ours.ops) >= 3
