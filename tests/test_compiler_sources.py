@@ -82,3 +82,25 @@ def test_undecorated_functions_read_their_source_as_inspect_does(tmp_path):
     module = load_source(tmp_path, "def plain(v):\n    return v + 1\n")
     lines, first = source_lines(module.plain)
     assert (lines, first) == (["def plain(v):\n", "    return v + 1\n"], 1)
+
+
+def test_the_cut_source_is_reused_only_for_the_same_code_and_text(tmp_path):
+    """`source_lines` keeps each function's cut block (tokenizing the file is most of reading a device
+    function's source): asked again it gives the same lines as `inspect` (a list of the caller's own), and a
+    function given another code object (another `def` in the same file) is cut again."""
+    import inspect
+
+    helpers = load_source(tmp_path, HELPERS + '''
+
+@ws.jit
+def other(v):
+    return v - 1.0
+''')
+    func = helpers.helper.py_func
+    first, again = source_lines(func), source_lines(func)
+    assert first == again == inspect.getsourcelines(func) and first[0] is not again[0]
+    first[0].append("# the caller's list")
+    assert source_lines(func) == inspect.getsourcelines(func)
+    func.__code__ = helpers.other.py_func.__code__
+    assert source_lines(func) == inspect.getsourcelines(helpers.other.py_func)
+    assert "v - 1.0" in "".join(source_lines(func)[0])

@@ -25,6 +25,11 @@ PURE = {op.name for op in BY_NAME.values()
 PURE |= {"arg", "ld"}
 BRANCHES = {"bz", "bnz", "jmp"}
 REGISTER_FIELDS = ("d", "a", "b", "c")
+#: Per opcode: the register fields it reads, in operand order, and whether it writes `d` (what `Op.reads`
+#: and `Op.writes` would work out from the opcode table on every call; the passes call them millions of times).
+_READ_FIELDS = {name: tuple(f for f in op.operands if f in REGISTER_FIELDS and (f != "d" or name in READS_D))
+                for name, op in BY_NAME.items()}
+_WRITES_D = {name: "d" in op.operands and name not in READS_D for name, op in BY_NAME.items()}
 
 
 class SourceLine(NamedTuple):
@@ -99,15 +104,12 @@ class Op:
     rebinds: tuple = ()
 
     def writes(self) -> VReg | None:
-        if "d" in BY_NAME[self.op].operands and self.op not in READS_D and isinstance(self.d, VReg):
+        if _WRITES_D[self.op] and isinstance(self.d, VReg):
             return self.d
         return None
 
     def reads(self) -> list[VReg]:
-        fields = [f for f in BY_NAME[self.op].operands if f in REGISTER_FIELDS]
-        if self.op not in READS_D and "d" in fields:
-            fields.remove("d")
-        return [getattr(self, f) for f in fields if isinstance(getattr(self, f), VReg)]
+        return [v for v in [getattr(self, f) for f in _READ_FIELDS[self.op]] if isinstance(v, VReg)]
 
     def rename_rebinds(self, mapping: dict) -> None:
         """Follow registers renamed by `mapping` in `rebinds` (a pass that renames registers calls it)."""
@@ -116,10 +118,7 @@ class Op:
                                  for var, reg, late in self.rebinds)
 
     def replace_reads(self, mapping: dict) -> None:
-        fields = [f for f in BY_NAME[self.op].operands if f in REGISTER_FIELDS]
-        if self.op not in READS_D and "d" in fields:
-            fields.remove("d")
-        for f in fields:
+        for f in _READ_FIELDS[self.op]:
             value = getattr(self, f)
             if isinstance(value, VReg) and value in mapping:
                 setattr(self, f, mapping[value])
@@ -232,14 +231,21 @@ class IRFunction:
 def basic_blocks(ops: list) -> list[list[int]]:
     """Indices of ops grouped into basic blocks (a label starts one, a branch or halt ends one)."""
     blocks, current = [], []
+    ends = _BLOCK_ENDS
     for i, op in enumerate(ops):
-        if isinstance(op, Label) and current:
+        if type(op) is Label or isinstance(op, Label):
+            if current:
+                blocks.append(current)
+            current = [i]
+        elif isinstance(op, Op) and op.op in ends:
+            current.append(i)
             blocks.append(current)
             current = []
-        current.append(i)
-        if isinstance(op, Op) and (op.op in BRANCHES or op.op == "halt"):
-            blocks.append(current)
-            current = []
+        else:
+            current.append(i)
     if current:
         blocks.append(current)
     return blocks
+
+
+_BLOCK_ENDS = BRANCHES | {"halt"}

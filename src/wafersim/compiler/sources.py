@@ -18,6 +18,11 @@ from typing import Callable
 #: The lines of each `@ws.jit` function's file when it was decorated (the first decoration of a function).
 _SNAPSHOTS: "weakref.WeakKeyDictionary[Callable, list[str]]" = weakref.WeakKeyDictionary()
 
+#: Each function's source block as `kept_source_lines` last cut it from the kept lines: (code object, kept
+#: lines, block, first line number). Cutting the block (`inspect.getblock` tokenizes the text) is most of
+#: reading a device function's source, which every compile that inlines it does again.
+_BLOCKS: "weakref.WeakKeyDictionary[Callable, tuple]" = weakref.WeakKeyDictionary()
+
 #: Where a function's source starts: a decorator or its `def` (as `inspect.findsource` looks for it).
 _START = re.compile(r"^\s*(@|def\s|async\s+def\s)")
 
@@ -57,9 +62,14 @@ def kept_source_lines(func: Callable) -> tuple[list[str], int] | None:
         lines = None
     code = getattr(func, "__code__", None)
     if lines is not None and code is not None:
+        cut = _BLOCKS.get(func)
+        if cut is not None and cut[0] is code and cut[1] is lines:  # (the same code and the same kept text)
+            return list(cut[2]), cut[3]
         start = code.co_firstlineno - 1  # (a decorated function's code starts at its first decorator)
         if 0 <= start < len(lines) and _START.match(lines[start]):
-            return inspect.getblock(lines[start:]), start + 1
+            block = inspect.getblock(lines[start:])
+            _BLOCKS[func] = (code, lines, block, start + 1)
+            return list(block), start + 1
     return None
 
 

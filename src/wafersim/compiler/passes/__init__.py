@@ -117,11 +117,18 @@ def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, che
     if fn.ssa is False and any(run is into_ssa for _, run in chosen) and not any(run is out_of_ssa for _, run in chosen):
         chosen = [*chosen, ("unssa", out_of_ssa)]  # register allocation needs the form left
     each = check and VERIFY_EACH_PASS
+    verified = None
     for k, (name, run) in enumerate(chosen):
-        run(fn, undefined)
+        if verified is not None:  # the verifier's CFG of the ops the pass starts from (`CFG.of`)
+            fn._verified_cfg = verified
+        try:
+            run(fn, undefined)
+        finally:
+            fn.__dict__.pop("_verified_cfg", None)  # (a pass that took none leaves it: it is stale from here)
+        verified = None
         if each or (check and k == len(chosen) - 1):
-            verify(fn, name if each else f"{name} (the last pass; WAFERSIM_VERIFY_PASSES=1 verifies after each)",
-                   undefined)
+            verified = verify(fn, name if each else f"{name} (the last pass; WAFERSIM_VERIFY_PASSES=1 verifies "
+                                                    f"after each)", undefined)
         log.snapshots[name] = _snapshot(fn)
     return log
 

@@ -19,7 +19,7 @@ from .induction import analyse
 
 def eliminate_range_checks(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Drop the `chk`s that a `range` loop's own test already proves."""
-    cfg = CFG(fn)
+    cfg = CFG.of(fn)
     defs = definitions(fn, cfg)
     redundant: set[int] = set()
     for loop in cfg.loops():

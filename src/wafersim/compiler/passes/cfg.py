@@ -13,14 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from ...isa.opcodes import BY_NAME
-from ..ir import BRANCHES, READS_D, REGISTER_FIELDS, IRFunction, Label, Op, Phi, VReg, basic_blocks
-
-#: Per opcode: the register fields it reads, and whether it writes `d` (what `Op.reads`/`Op.writes`
-#: compute, tabulated once: the analyses ask for every op many times).
-_READ_FIELDS = {name: tuple(f for f in op.operands if f in REGISTER_FIELDS and (f != "d" or name in READS_D))
-                for name, op in BY_NAME.items()}
-_WRITES_D = {name: "d" in op.operands and name not in READS_D for name, op in BY_NAME.items()}
+from ..ir import _READ_FIELDS, _WRITES_D, BRANCHES, IRFunction, Label, Op, Phi, VReg, basic_blocks
 
 
 def read_write(op) -> tuple[list[VReg], VReg | None]:
@@ -49,6 +42,7 @@ class CFG:
     def __init__(self, fn: IRFunction) -> None:
         self.fn = fn
         self.ops = fn.ops
+        self.size = len(fn.ops)
         self.blocks: list[list[int]] = basic_blocks(fn.ops)
         self.block_of: dict[int, int] = {i: k for k, block in enumerate(self.blocks) for i in block}
         label_block = {self.ops[b[0]]: k for k, b in enumerate(self.blocks) if isinstance(self.ops[b[0]], Label)}
@@ -69,9 +63,30 @@ class CFG:
                 self.pred[s].append(k)
         self.reachable = self._reachable()
         self._dom: list[set[int]] | None = None
-        # (registers read, register written) of each op, computed once: the analyses ask many times.
-        self.rw: list[tuple[list[VReg], VReg | None]] = [read_write(op) for op in fn.ops]
+        self._idom: list[int | None] | None = None
+        self._order: tuple[list[int], list[int]] | None = None  # dominator-tree (entry, exit) numbers
+        self._loops: list[Loop] | None = None
         self._live_in: list[set[VReg]] | None = None
+
+    @classmethod
+    def of(cls, fn: IRFunction) -> CFG:
+        """A CFG of `fn` for a pass's first analysis, before it changes anything: the one the verifier built
+        of these very ops just before the pass, when `run_passes` handed it over (`fn._verified_cfg`, taken
+        once: a later CFG of the pass is built afresh), else a new one. With the verifier after every pass,
+        this halves the CFGs a compile builds."""
+        handed = fn.__dict__.pop("_verified_cfg", None)
+        if handed is not None and handed.fn is fn and handed.ops is fn.ops and handed.size == len(fn.ops):
+            return handed
+        return cls(fn)
+
+    def __getattr__(self, name: str):
+        # `rw`: (registers read, register written) of each op, computed on first use (a CFG built only for
+        # its loops, as the layout pass builds one per rewrite, never needs them), then a plain attribute
+        # (the analyses read it for every op, many times)
+        if name == "rw":
+            self.rw: list[tuple[list[VReg], VReg | None]] = _read_write(self.fn)
+            return self.rw
+        raise AttributeError(name)
 
     def _reachable(self) -> set[int]:
         seen, todo = {0}, [0]
@@ -84,39 +99,135 @@ class CFG:
 
     @property
     def dom(self) -> list[set[int]]:
-        """dom[b]: the blocks on every path from the entry to b (computed on first use)."""
+        """dom[b]: the blocks on every path from the entry to b (computed on first use, from `idom`); every
+        block for an unreachable b, as the dataflow definition gives (no path constrains it)."""
         if self._dom is None:
-            self._dom = self._dominators()
+            idom = self.idom
+            everything = range(len(self.blocks))
+            dom: list[set[int] | None] = [None] * len(self.blocks)
+            for k in self._tree_preorder():  # a block's immediate dominator comes before it
+                parent = idom[k]
+                dom[k] = {k} if parent is None else dom[parent] | {k}
+            self._dom = [set(everything) if d is None else d for d in dom]
         return self._dom
 
-    def _dominators(self) -> list[set[int]]:
-        """dom[b]: the blocks that lie on every path from the entry to b (iterative dataflow)."""
-        everything = set(range(len(self.blocks)))
-        dom = [set(everything) for _ in self.blocks]
-        if not self.blocks:
-            return dom
-        dom[0] = {0}
-        order = [k for k in range(len(self.blocks)) if k in self.reachable and k != 0]
+    @property
+    def idom(self) -> list[int | None]:
+        """idom[b]: b's immediate dominator (its strict dominator dominated by all the others); None for
+        the entry and for unreachable blocks."""
+        if self._idom is None:
+            self._idom = self._immediate_dominators()
+        return self._idom
+
+    def _immediate_dominators(self) -> list[int | None]:
+        """Cooper, Harvey and Kennedy, "A simple, fast dominance algorithm" (2001): iterate over the blocks
+        in reverse postorder, each block's idom the nearest common dominator of its processed predecessors.
+        The same tree as the set-based dataflow, in near-linear time instead of quadratic."""
+        n = len(self.blocks)
+        idom: list[int | None] = [None] * n
+        if not n:
+            return idom
+        postorder: list[int] = []
+        seen = [False] * n
+        seen[0] = True
+        stack = [(0, iter(self.succ[0]))]
+        while stack:
+            node, successors = stack[-1]
+            for s in successors:
+                if not seen[s]:
+                    seen[s] = True
+                    stack.append((s, iter(self.succ[s])))
+                    break
+            else:
+                stack.pop()
+                postorder.append(node)
+        number = [-1] * n
+        for position, k in enumerate(postorder):
+            number[k] = position
+        doms = [-1] * n
+        doms[0] = 0
+        order = postorder[-2::-1]  # reverse postorder without the entry
+        pred = self.pred
         changed = True
         while changed:
             changed = False
             for k in order:
-                preds = [dom[p] for p in self.pred[k] if p in self.reachable]
-                new = set.intersection(*preds) | {k} if preds else {k}
-                if new != dom[k]:
-                    dom[k], changed = new, True
-        return dom
+                new = -1
+                for p in pred[k]:
+                    if doms[p] == -1:  # unreachable, or not reached yet in this sweep
+                        continue
+                    if new == -1:
+                        new = p
+                        continue
+                    a, b = p, new
+                    while a != b:
+                        while number[a] < number[b]:
+                            a = doms[a]
+                        while number[b] < number[a]:
+                            b = doms[b]
+                    new = a
+                if doms[k] != new:
+                    doms[k] = new
+                    changed = True
+        for k in order:
+            idom[k] = doms[k]
+        return idom
+
+    def _tree_preorder(self) -> list[int]:
+        """The reachable blocks in a preorder of the dominator tree (children in increasing order)."""
+        self._tree_numbers()
+        return self._preorder
+
+    def _tree_numbers(self) -> tuple[list[int], list[int]]:
+        """(entry number, exit number) of each block in a depth-first walk of the dominator tree (-1 for an
+        unreachable block): a dominates b exactly when a's interval holds b's."""
+        if self._order is None:
+            n = len(self.blocks)
+            idom = self.idom
+            children: list[list[int]] = [[] for _ in range(n)]
+            for k in range(n):
+                if idom[k] is not None:
+                    children[idom[k]].append(k)
+            enter, leave = [-1] * n, [-1] * n
+            preorder: list[int] = []
+            clock = 0
+            stack = [(0, False)] if n else []
+            while stack:
+                k, done = stack.pop()
+                if done:
+                    leave[k] = clock
+                    clock += 1
+                    continue
+                enter[k] = clock
+                clock += 1
+                preorder.append(k)
+                stack.append((k, True))
+                stack.extend((c, False) for c in reversed(children[k]))
+            self._order = (enter, leave)
+            self._preorder = preorder
+        return self._order
 
     def dominates(self, a: int, b: int) -> bool:
-        return a in self.dom[b]
+        """Whether a dominates b (every block dominates an unreachable one, as in `dom`)."""
+        enter, leave = self._order or self._tree_numbers()
+        if enter[b] < 0:
+            return 0 <= a < len(self.blocks)
+        return enter[a] >= 0 and enter[a] <= enter[b] and leave[b] <= leave[a]
 
     def loops(self) -> list[Loop]:
-        """Natural loops (one per header, back edges merged), innermost (smallest) first."""
+        """Natural loops (one per header, back edges merged), innermost (smallest) first (computed once per
+        CFG; the list is the caller's, the loops are shared)."""
+        if self._loops is None:
+            self._loops = self._natural_loops()
+        return list(self._loops)
+
+    def _natural_loops(self) -> list[Loop]:
         bodies: dict[int, set[int]] = {}
         latches: dict[int, list[int]] = defaultdict(list)
-        for tail in self.reachable:
+        enter, leave = self._tree_numbers()
+        for tail in self.reachable:  # (reachable: `dominates` inlined, no unreachable blocks to allow for)
             for head in self.succ[tail]:
-                if self.dominates(head, tail):  # a back edge
+                if enter[head] <= enter[tail] and leave[tail] <= leave[head]:  # a back edge
                     body = bodies.setdefault(head, {head})
                     latches[head].append(tail)
                     todo = [tail]
@@ -188,7 +299,25 @@ def uses(fn: IRFunction, cfg: CFG | None = None) -> dict[VReg, list[int]]:
 
 
 def _read_write(fn: IRFunction) -> list[tuple[list[VReg], VReg | None]]:
-    return [read_write(op) for op in fn.ops]
+    """`read_write` of every op of `fn` (the same, inlined: the analyses build this list for every CFG)."""
+    out: list[tuple[list[VReg], VReg | None]] = []
+    append = out.append
+    read_fields, writes_d = _READ_FIELDS, _WRITES_D
+    for op in fn.ops:
+        kind = type(op)
+        if kind is Op:
+            fields = op.__dict__
+            name = fields["op"]
+            d = fields["d"]
+            append(([v for f in read_fields[name] if isinstance(v := fields[f], VReg)],
+                    d if writes_d[name] and isinstance(d, VReg) else None))
+        elif kind is Label or not isinstance(op, Op):
+            append(([], None))
+        elif isinstance(op, Phi):
+            append((op.reads(), op.writes()))
+        else:
+            append(read_write(op))
+    return out
 
 
 def new_vreg(fn: IRFunction, ty: str, hint: str, scope: tuple[tuple[str, int], ...] = ()) -> VReg:

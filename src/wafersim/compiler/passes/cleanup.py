@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..ir import BRANCHES, PURE, IRFunction, Label, Op, Phi, VReg, basic_blocks
 from ..debuginfo import carry_bindings, is_variable
-from .cfg import CFG, read_write, rename_registers
+from .cfg import CFG, _read_write, rename_registers
 
 
 def drop_jumps_to_next(fn: IRFunction) -> None:
@@ -29,7 +29,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     written again."""
     writes: dict[VReg, int] = {}
     for op in fn.instructions():
-        _, written = read_write(op)
+        written = op.writes()
         if written is not None:
             writes[written] = writes.get(written, 0) + 1
     alias: dict[VReg, VReg] = {}
@@ -83,7 +83,7 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             if not isinstance(op, Op):
                 continue
             op.replace_reads(copies)
-            _, written = read_write(op)
+            written = op.writes()
             if written is not None:
                 copies = {k: v for k, v in copies.items() if k is not written and v is not written}
                 if op.op == "mov" and isinstance(op.a, VReg) and op.a is not written and op.a.ty == written.ty:
@@ -94,7 +94,7 @@ def eliminate_dead_code(fn: IRFunction) -> None:
     """Drop pure instructions (and phis) whose result no instruction reads (repeated until nothing changes;
     a phi read only by itself goes too)."""
     while True:
-        rw = [read_write(op) for op in fn.ops]
+        rw = _read_write(fn)
         read = {r for op, (reads, written) in zip(fn.ops, rw) for r in reads if not (isinstance(op, Phi) and r is written)}
         drop = {i for i, (op, (_, written)) in enumerate(zip(fn.ops, rw))
                 if isinstance(op, Op) and ((op.op in PURE or isinstance(op, Phi)) and written is not None
@@ -172,7 +172,7 @@ def remove_unused_labels(fn: IRFunction) -> None:
 def eliminate_dead_writes(fn: IRFunction) -> None:
     """Drop pure instructions whose result is overwritten (or never read) before any read: the register
     is not live after them. Catches what whole-function DCE cannot: a register written many times."""
-    cfg = CFG(fn)
+    cfg = CFG.of(fn)
     live_in = cfg.live_in()
     dead: set[int] = set()
     for k, block in enumerate(cfg.blocks):

@@ -47,16 +47,15 @@ def eliminate_common_subexpressions(fn: IRFunction, undefined: frozenset = froze
 
 
 def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
-    cfg = CFG(fn)
+    cfg = CFG.of(fn)
     defs = definitions(fn, cfg)
     single = {reg for reg, where in defs.items() if len(where) == 1 and reg not in undefined}
     kept = phi_operands(fn)
     children: dict[int, list[int]] = {k: [] for k in range(len(cfg.blocks))}
+    idom = cfg.idom
     for k in cfg.reachable:
-        strict = cfg.dom[k] - {k}
-        if strict:  # the immediate dominator: the strict dominator dominated by all the others
-            idom = max(strict, key=lambda d: len(cfg.dom[d]))
-            children[idom].append(k)
+        if idom[k] is not None:
+            children[idom[k]].append(k)
     replace: dict[VReg, VReg] = {}
     dropped: set[int] = set()
     scopes: list[dict[tuple, VReg]] = [{}]

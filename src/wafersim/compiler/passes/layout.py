@@ -20,6 +20,12 @@ from .cfg import CFG
 def place_then_before_join(fn: IRFunction) -> None:
     """Rewrite every if/else diamond of the front end's shape (outermost first, then again inside)."""
     serial = 0
+    # The instructions in loops, found once: a rewrite keeps every instruction's loop membership but that of
+    # the `jmp END` it moves (the graph is the same with that jump contracted: each side still reaches END,
+    # the branch still reaches both sides), and only `bz`s are asked about. (Rebuilding the CFG and its loops
+    # after each rewrite, as this pass did, was most of its time: a kernel has dozens of diamonds in loops.)
+    cfg = CFG.of(fn)
+    in_loops = {id(fn.ops[i]) for loop in cfg.loops() for b in loop.blocks for i in cfg.blocks[b]}
     changed = True
     while changed:
         changed = False
@@ -28,10 +34,8 @@ def place_then_before_join(fn: IRFunction) -> None:
             if op.op in BRANCHES:
                 targets[op.target] = targets.get(op.target, 0) + 1
         position = {op: k for k, op in enumerate(fn.ops) if isinstance(op, Label)}
-        cfg = CFG(fn)
-        in_loops = {i for loop in cfg.loops() for b in loop.blocks for i in cfg.blocks[b]}
         for i, op in enumerate(fn.ops):
-            if not (isinstance(op, Op) and op.op == "bz" and targets.get(op.target) == 1 and i in in_loops):
+            if not (isinstance(op, Op) and op.op == "bz" and targets.get(op.target) == 1 and id(op) in in_loops):
                 continue
             otherwise = position[op.target]  # index of the ELSE label
             jump = fn.ops[otherwise - 1]

@@ -25,7 +25,7 @@ def hoist_loop_invariants(fn: IRFunction, undefined: frozenset = frozenset()) ->
     """Hoist invariants out of every loop with a preheader (to a fixed point: each op moves out at most
     as many times as it is deep)."""
     while True:
-        cfg = CFG(fn)
+        cfg = CFG.of(fn)
         for loop in cfg.loops():
             if _hoist_from(fn, cfg, loop, undefined):
                 break  # the op list changed: analyse again

@@ -100,7 +100,7 @@ def propagate_constants(fn: IRFunction) -> None:
     Zadeck's SCCP)."""
     from .cfg import CFG
 
-    cfg = CFG(fn)
+    cfg = CFG.of(fn)
     n = len(cfg.blocks)
     out: list[dict | None] = [None] * n  # None: not reached yet
 

@@ -32,11 +32,7 @@ from .cleanup import remove_unused_labels
 # ----------------------------------------------------------------------------- dominance
 def immediate_dominators(cfg: CFG) -> dict[int, int | None]:
     """idom of each reachable block (None for the entry): its strict dominator dominated by all the others."""
-    idom: dict[int, int | None] = {}
-    for k in cfg.reachable:
-        strict = cfg.dom[k] - {k}
-        idom[k] = max(strict, key=lambda d: len(cfg.dom[d])) if strict else None
-    return idom
+    return {k: cfg.idom[k] for k in cfg.reachable}
 
 
 def dominance_frontiers(cfg: CFG, idom: dict[int, int | None]) -> dict[int, set[int]]:
@@ -65,7 +61,7 @@ def _dominator_children(idom: dict[int, int | None]) -> dict[int, list[int]]:
 # ----------------------------------------------------------------------------- into SSA
 def _prepare(fn: IRFunction) -> None:
     """Drop unreachable blocks; give the entry a predecessor-free block and every block a label."""
-    cfg = CFG(fn)
+    cfg = CFG.of(fn)
     dead = {i for k, block in enumerate(cfg.blocks) if k not in cfg.reachable for i in block}
     ops = [op for i, op in enumerate(fn.ops) if i not in dead]
     taken = {op.name for op in ops if isinstance(op, Label)}
@@ -292,7 +288,7 @@ def _sequential(copies: list[tuple[VReg, VReg | int]], temporary) -> list[tuple[
 
 def out_of_ssa(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Leave SSA form: coalesce phis into shared registers, copies on the edges where they do not."""
-    cfg = CFG(fn)
+    cfg = CFG.of(fn)
     edges, live_out = _interference(fn, cfg)
     _forget_dead_bindings(fn, cfg, live_out)
     classes = _Classes(edges)

@@ -20,7 +20,7 @@ from .induction import Affine, analyse, reads_before_change
 def reduce_induction_variables(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Give every worthwhile derived induction variable its own register, stepped with the loop."""
     while True:
-        cfg = CFG(fn)
+        cfg = CFG.of(fn)
         if not any(_reduce_one(fn, cfg, loop, undefined) for loop in cfg.loops()):
             return
 

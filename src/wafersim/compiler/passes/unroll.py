@@ -28,7 +28,7 @@ def unroll_counted_loops(fn: IRFunction, undefined: frozenset = frozenset()) -> 
     """Unroll every loop of the recognised shape (innermost ones; repeated until none is left)."""
     serial = 0
     while True:
-        cfg = CFG(fn)
+        cfg = CFG.of(fn)
         for loop in cfg.loops():
             plan = _plan(fn, cfg, loop, undefined)
             if plan is not None:

@@ -69,20 +69,128 @@ def _type_problems(op: Op) -> list[str]:
     return problems
 
 
+def _static_checks(name: str) -> tuple[tuple, tuple, bool]:
+    """For opcode `name`: ((register field, whether it is an operand, the types `_type_problems` requires of a
+    register there whatever the instruction's flags) for the fields `verify` checks; (field, type) required
+    of the other fields; whether it has requirements that depend on the flags or registers (then
+    `_type_problems` itself is asked))."""
+    operands = BY_NAME[name].operands
+    immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}
+    types: list[tuple[str, str]] = []
+    if name in _INT_ALU:
+        types += [("a", "i32"), ("b", "i32")]
+    if name in _FLOAT_ALU:
+        types += [("a", "f32"), ("b", "f32"), ("c", "f32")]
+    if name == "itof":
+        types.append(("a", "i32"))
+    if name in _INT_RESULT:
+        types.append(("d", "i32"))
+    if name in _FLOAT_RESULT:
+        types.append(("d", "f32"))
+    types += [(f, "i32") for f in _ADDRESS_FIELDS.get(name, "")]
+    fields = tuple((f, f in operands, tuple(ty for g, ty in types if g == f))
+                   for f in REGISTER_FIELDS if f not in immediates)
+    checked = {f for f, _, _ in fields}
+    others = tuple((f, ty) for f, ty in types if f not in checked)
+    dynamic = name in VECTOR_OPS or name in ("vredsum", "vredmin", "vredmax", "vdot", "sel")
+    return fields, others, dynamic
+
+
+_CHECKS = {name: _static_checks(name) for name in BY_NAME}
+
+
+def _instructions_look_right(fn: IRFunction, label_set: set) -> bool:
+    """True when no instruction of `fn` has a problem that `verify`'s per-instruction checks would report
+    (the same checks, tabulated per opcode: `verify` runs after every pass). On False `verify` goes over
+    the instructions again to say what is wrong."""
+    ssa = fn.ssa
+    checks_of = _CHECKS
+    for op in fn.ops:
+        kind = type(op)
+        if kind is not Op:
+            if kind is Label or isinstance(op, Label):
+                continue
+            if isinstance(op, Phi):
+                if not ssa:
+                    return False
+                continue
+            if not isinstance(op, Op):
+                return False
+        fields = op.__dict__
+        checks = checks_of.get(fields["op"])
+        if checks is None:
+            return False
+        registers, others, dynamic = checks
+        for f, present, types in registers:
+            value = fields[f]
+            if isinstance(value, VReg):
+                if not present:
+                    return False
+                for ty in types:
+                    if value.ty != ty:
+                        return False
+            elif value != 0:
+                return False
+        for f, ty in others:
+            value = fields[f]
+            if isinstance(value, VReg) and value.ty != ty:
+                return False
+        if fields["op"] in BRANCHES and fields["target"] not in label_set:
+            return False
+        if dynamic and _type_problems(op):
+            return False
+    return True
+
+
+def instruction_problems(fn: IRFunction, label_set: set) -> list[str]:
+    """What is wrong with the instructions of `fn` one by one (opcodes, fields, branch targets among the
+    labels `label_set`, types), worded for the internal compiler error."""
+    problems: list[str] = []
+    for op in fn.ops:
+        if isinstance(op, Label):
+            continue
+        if isinstance(op, Phi):
+            if not fn.ssa:
+                problems.append(f"{op.text()}: a phi outside SSA form")
+            continue
+        if not isinstance(op, Op) or op.op not in BY_NAME:
+            problems.append(f"not an instruction: {op!r}")
+            continue
+        operands = BY_NAME[op.op].operands
+        immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}  # e.g. route's port masks
+        for f in REGISTER_FIELDS:
+            if f in immediates:
+                continue
+            value = getattr(op, f)
+            if not isinstance(value, VReg) and value != 0:
+                problems.append(f"{op.text()}: field {f} holds {value!r}, not a virtual register or r0")
+            if f not in operands and value != 0:
+                problems.append(f"{op.text()}: field {f} is set but {op.op} has no such operand")
+        if op.op in BRANCHES and op.target not in label_set:
+            problems.append(f"{op.text()}: target is not a label of the function")
+        problems += [f"{op.text()}: {p}" for p in _type_problems(op)]
+    return problems
+
+
 def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
     """Registers read somewhere that some path from the entry reaches without writing them."""
     cfg = cfg or CFG(fn)
     bit: dict[VReg, int] = {}
-    for reads, written in cfg.rw:  # registers as bit positions: the sets below are Python ints
-        for reg in reads + ([written] if written is not None else []):
-            bit.setdefault(reg, 1 << len(bit))
+    rw = cfg.rw
+    for reads, written in rw:  # registers as bit positions: the sets below are Python ints
+        for reg in reads:
+            if reg not in bit:  # (not setdefault: that would build a len(bit)-bit number for every operand)
+                bit[reg] = 1 << len(bit)
+        if written is not None and written not in bit:
+            bit[written] = 1 << len(bit)
     everything = (1 << len(bit)) - 1
     writes_of = []
     for block in cfg.blocks:
         mask = 0
         for i in block:
-            if cfg.rw[i][1] is not None:
-                mask |= bit[cfg.rw[i][1]]
+            written = rw[i][1]
+            if written is not None:
+                mask |= bit[written]
         writes_of.append(mask)
     defined_out = [everything] * len(cfg.blocks)
     order = sorted(cfg.reachable)
@@ -107,57 +215,44 @@ def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
     for k in order:
         current = defined_in(k)
         for i in cfg.blocks[k]:
-            reads, written = cfg.rw[i]
-            found.update(r for r in reads if not current & bit[r])
+            reads, written = rw[i]
+            for r in reads:
+                if not current & bit[r]:
+                    found.add(r)
             if written is not None:
                 current |= bit[written]
     return found
 
 
-def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> None:
-    """Raise CompileError (an internal compiler error naming the pass) if `fn` breaks an IR invariant."""
+def verify(fn: IRFunction, after: str, known_undefined: set[VReg]) -> CFG | None:
+    """Raise CompileError (an internal compiler error naming the pass) if `fn` breaks an IR invariant.
+    Returns the CFG it analysed `fn` with (None if it found a problem before building one), which
+    `run_passes` hands to the next pass (`CFG.of`)."""
+    cfg = None
     problems: list[str] = []
     labels = [op for op in fn.ops if isinstance(op, Label)]
     names = [label.name for label in labels]
     if len(set(names)) != len(names):
         problems.append("duplicate labels " + ", ".join(sorted({n for n in names if names.count(n) > 1})))
     label_set = set(labels)
-    for op in fn.ops:
-        if isinstance(op, Label):
-            continue
-        if isinstance(op, Phi):
-            if not fn.ssa:
-                problems.append(f"{op.text()}: a phi outside SSA form")
-            continue
-        if not isinstance(op, Op) or op.op not in BY_NAME:
-            problems.append(f"not an instruction: {op!r}")
-            continue
-        operands = BY_NAME[op.op].operands
-        immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}  # e.g. route's port masks
-        for f in REGISTER_FIELDS:
-            if f in immediates:
-                continue
-            value = getattr(op, f)
-            if not isinstance(value, VReg) and value != 0:
-                problems.append(f"{op.text()}: field {f} holds {value!r}, not a virtual register or r0")
-            if f not in operands and value != 0:
-                problems.append(f"{op.text()}: field {f} is set but {op.op} has no such operand")
-        if op.op in BRANCHES and op.target not in label_set:
-            problems.append(f"{op.text()}: target is not a label of the function")
-        problems += [f"{op.text()}: {p}" for p in _type_problems(op)]
+    if not _instructions_look_right(fn, label_set):
+        problems += instruction_problems(fn, label_set)
     if not problems and fn.ssa:
-        problems += ssa_problems(fn)
+        cfg = CFG(fn)
+        problems += ssa_problems(fn, cfg)
     elif not problems:
-        new = undefined_reads(fn) - known_undefined
+        cfg = CFG(fn)
+        new = undefined_reads(fn, cfg) - known_undefined
         problems += [f"{reg!r} is read before it is written on some path" for reg in sorted(new, key=lambda r: r.id)]
     if problems:
         raise CompileError(f"internal compiler error in {fn.name} after pass {after!r}: " + "; ".join(problems[:5]),
                            pass_name=after)
+    return cfg
 
 
-def ssa_problems(fn: IRFunction) -> list[str]:
-    """What breaks SSA form in `fn`: see the module's docstring."""
-    cfg = CFG(fn)
+def ssa_problems(fn: IRFunction, cfg: CFG | None = None) -> list[str]:
+    """What breaks SSA form in `fn`: see the module's docstring (`cfg`: a current CFG of it)."""
+    cfg = cfg or CFG(fn)
     problems: list[str] = []
     where: dict[VReg, tuple[int, int]] = {}  # register -> (block, op index) of its write
     for k, block in enumerate(cfg.blocks):
