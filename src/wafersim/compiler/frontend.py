@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from ..arch.values import plural
 from ..errors import CompileError
 from .ir import IRFunction
@@ -45,7 +47,11 @@ class Lowering(StatementLowering):
                 self.bind(name, GlobalArray(name, kind[1], ptr, tuple(shape)))
                 word += 1 + kind[2]
             elif kind[0] == "constant":  # a ws.constant parameter: this specialisation's value
-                self.bind(name, self.const(kind[2]))
+                value = kind[2]
+                if kind[1] == "f32":  # from its float32 bits: the key's number is one nan for every nan, so
+                    # a nan's sign and payload (`math.copysign(1.0, s)` of -nan is -1.0) are only in the bits
+                    value = float(np.uint32(kind[3]).view(np.float32))
+                self.bind(name, self.const(value))
                 word += 1
             else:
                 v = Val(kind[1], self.new_reg(kind[1], name))
