@@ -54,7 +54,6 @@ def protocols(draw):
     phases = []
     for _ in range(draw(st.integers(1, 4))):
         channel = draw(st.integers(0, 3))
-        typ = types[channel]
         if draw(st.integers(0, 3)) == 0:
             phases.append(("chain", draw(st.sampled_from(["EAST", "WEST"])), channel,
                            draw(st.integers(0, 2)), draw(st.integers(0, 2)), draw(st.booleans())))
