@@ -7,7 +7,8 @@ number of steps, sends and receives at the top level of one loop) do not draw:
   `break`;
 - the direction chosen by the PE's position: even PEs send east and odd ones west on one channel (a direction
   is a constant, so that is two sends in the two arms of a branch on `threadIdx.x`), the receivers deciding
-  from their neighbours' parity which side to receive from;
+  from their neighbours' parity which side to receive from; or by data: PEs whose count is even send east,
+  the others west, and a PE may then receive from both sides (west first);
 - a word sent from both arms of a branch on `(x + t) % 2` (two different values, one send per arm);
 - sends and receives in device functions, the direction and channel passed as constants (`put(ws.EAST, v, 2)`);
 - a chain (a scan): each PE receives from upstream, combines, sends the result on downstream, in a device
@@ -42,12 +43,16 @@ CHAIN_FORMS = {"i": ["ai", "x * 100", "ai * 2"], "f": ["af * 0.5", "xf[x, 0] + a
 TYPE_NAME = {"i": "np.int32", "f": "np.float32"}
 STATE = {"i": "ai", "f": "af"}
 MAX_COUNT = 3
+#: The ways chosen per PE: east where the condition holds (of the PE `p`), else west. PARITY: by position
+#: (threadIdx); DATA: by the PE's own count, which its neighbours read from global memory to know the side.
+EAST_IF = {"PARITY": "({p}) % 2 == 0", "DATA": "cnt[{p}] % 2 == 0"}
 
 
 @st.composite
 def protocols(draw):
     """(PEs, channel types, phases). A burst: ("burst", way, channel, send place, send forms, loop, typed,
-    combine, receive place); way EAST, WEST or PARITY (even PEs east, odd PEs west). A chain: ("chain", way,
+    combine, receive place); way EAST, WEST, PARITY (even PEs east, odd PEs west) or DATA (PEs with an even
+    count east, the others west). A chain: ("chain", way,
     channel, combine, send form, typed)."""
     pes = draw(st.integers(2, 6))
     types = [draw(st.sampled_from("if")) for _ in range(4)]
@@ -60,7 +65,7 @@ def protocols(draw):
             continue
         place = draw(st.sampled_from(["inline", "helper", "branch"]))
         forms = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-        phases.append(("burst", draw(st.sampled_from(["EAST", "WEST", "PARITY"])), channel, place, forms,
+        phases.append(("burst", draw(st.sampled_from(["EAST", "WEST", "PARITY", "DATA"])), channel, place, forms,
                        draw(st.sampled_from(["for", "while", "break"])), draw(st.booleans()),
                        draw(st.integers(0, 2)), draw(st.sampled_from(["inline", "helper"]))))
     return pes, types, phases
@@ -144,17 +149,18 @@ def render(pes: int, types, phases) -> str:
             continue
         _, way, channel, place, forms, loop, typed, combine, rplace = phase
         typ = types[channel]
-        if way == "PARITY":
-            body += ["if x % 2 == 0:",
+        if way in EAST_IF:  # east where the PE's condition holds, else west
+            east_if = EAST_IF[way]
+            body += [f"if {east_if.format(p='x')}:",
                      "    if ws.has_neighbor(ws.EAST):",
                      "        for t in range(cnt[x]):",
                      *nest(send_lines("EAST", channel, typ, place, forms), 3),
-                     "else:",
-                     "    for t in range(cnt[x]):",  # an odd PE always has a west neighbour
+                     "elif ws.has_neighbor(ws.WEST):",
+                     "    for t in range(cnt[x]):",
                      *nest(send_lines("WEST", channel, typ, place, forms), 2),
-                     "if x > 0 and (x - 1) % 2 == 0:",
+                     f"if x > 0 and {east_if.format(p='x - 1')}:",
                      *nest(receive_loop("WEST", channel, typ, loop, typed, combine, rplace, "x - 1"), 1),
-                     "if x + 1 < ws.gridsize(1) and (x + 1) % 2 == 1:",
+                     f"if x + 1 < ws.gridsize(1) and not {east_if.format(p='x + 1')}:",
                      *nest(receive_loop("EAST", channel, typ, loop, typed, combine, rplace, "x + 1"), 1)]
         else:
             back = "WEST" if way == "EAST" else "EAST"
@@ -224,7 +230,9 @@ def reference(pes: int, types, phases, cnt, xf, xi):
             typ = types[channel]
             queues: dict = {}  # receiving PE -> words, in the order they are received
             for x in range(pes):
-                d = way if way != "PARITY" else ("EAST" if x % 2 == 0 else "WEST")
+                d = way
+                if way in EAST_IF:
+                    d = "EAST" if (x if way == "PARITY" else int(cnt[x])) % 2 == 0 else "WEST"
                 to = x + (1 if d == "EAST" else -1)
                 if not 0 <= to < pes:
                     continue
@@ -235,7 +243,7 @@ def reference(pes: int, types, phases, cnt, xf, xi):
                 queues.setdefault(to, {})[x] = words
             for x in range(pes):
                 senders = queues.get(x, {})
-                # PARITY: the kernel receives from the west first, then from the east
+                # (DATA: a PE may receive from both sides, from the west first, as the kernel does)
                 for sender in sorted(senders):
                     for word in senders[sender]:
                         ai[x], af[x] = _combine(typ, combine, ai[x], af[x], word)
