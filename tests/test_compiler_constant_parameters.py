@@ -137,6 +137,26 @@ def test_ws_constant_floats_minus_zero_and_zero_are_two_specialisations():
 
 
 @ws.jit
+def _nan_sign_and_bits(out, s: ws.constant):
+    out[0] = math.copysign(1.0, s)
+    out[1] = s
+
+
+def test_ws_constant_nan_keeps_its_sign_and_payload_as_a_plain_argument_does():
+    """The key holds one nan object for every nan (else no launch would find its compiled kernel again),
+    so the value bound in the kernel comes from the key's float32 bits: -nan was bound as +nan, and
+    `math.copysign(1.0, s)` gave 1.0 where Python (and a plain float parameter) gives -1.0."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    payload = np.uint32(0x7FC00123).view(np.float32)
+    for s in (-math.nan, math.nan, np.float32(-math.nan), payload, -math.nan):
+        out = dev.device_array(2)
+        _nan_sign_and_bits[(1, 1), (1, 1)](out, s)
+        got = out.copy_to_host()
+        assert float(got[0]) == math.copysign(1.0, float(s))
+        assert got[1:].view(np.uint32)[0] == np.float32(s).view(np.uint32)
+
+
+@ws.jit
 def _echo(out, n):
     out[0] = n
 

@@ -461,7 +461,7 @@ FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "12"))
                 derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
 CONSTANT_ARGS = dict(kci=st.sampled_from([0, 3, -7, 16777217, 2147483647]),
-                     kcf=st.sampled_from([0.5, -1.25, 16777216.0, 0.1]))
+                     kcf=st.sampled_from([0.5, -1.25, 16777216.0, 0.1, -0.0]))
 
 
 @FUZZ

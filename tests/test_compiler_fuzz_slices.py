@@ -5,7 +5,8 @@ slices of three local arrays and scalars, sum/min/max of slices among the scalar
 overlapping an operand, some starts read from an element of the arrays at run time) and 2-D block
 assignments (`a[1:3, 0:4] = ...`, row by row, math functions included; one-row blocks also as row slices,
 `a[1, 0:4]` or `a[-3, 0:4]`; columns shifted by an element of the destination the rows write, evaluated
-once as NumPy does), plain or augmented (`+=`, `-=`, `*=`, `/=`), with written-out numbers and an int32
+once as NumPy does; row slices broadcast to every row, a row of the destination's array refused), plain or
+augmented (`+=`, `-=`, `*=`, `/=`), with written-out numbers and an int32
 parameter meeting float32 scalars among the scalars, are compared with NumPy. Slice bounds and block rows and
 columns are also written `e:e + K` with `K` an `np.int32` or `True`; the functions are every float32 `vmath`
 NumPy has a float32 ufunc for (also under `math.` and `ws.`), `np.abs`, and the angle conversions
@@ -227,7 +228,13 @@ def block_trees(draw, rows: int, cols: int, dst: str, dst_row: int, depth: int, 
     """(kernel text, NumPy text) of a tree over blocks of the 2-D arrays a, b, c (and scalars). A block of
     the destination's array starts at the destination's row (shifted rows are refused: row by row, some would be read after being written)."""
     kinds = ["block", "block", "scalar"] + (["bin", "bin", "neg", "minmax", "fn"] if depth else [])
-    kind = draw(st.sampled_from(kinds))
+    kind = draw(st.sampled_from(kinds + ([] if as_rows else ["row"])))
+    if kind == "row":  # a row slice broadcast to every row of the block, as NumPy does; a row of the
+        # destination's array is refused (`refused_row`: row by row, later rows would read it written)
+        name = draw(st.sampled_from(VEC_ARRAYS))
+        text = f"{name}[{draw(st.integers(0, BLOCK_ROWS - 1))}, {(col := draw(st.integers(0, BLOCK_COLS - cols)))}:" \
+               f"{col + cols}]"
+        return text, text
     if kind == "fn":  # a math function of a block: one vmath per row
         kernel, numpy = draw(block_trees(rows, cols, dst, dst_row, depth - 1, as_rows=as_rows))
         name, ref = draw(st.sampled_from(VEC_FUNCTIONS + (SLICE_ONLY_FUNCTIONS if ":" in kernel else [])))
@@ -273,9 +280,12 @@ def block_assignments(draw):
 
 @FUZZ
 @given(assignment=block_assignments(), seed=st.integers(0, 2**32 - 1), n=st.sampled_from(N_VALUES))
+# a row of the destination copied into the block: rows 1 and 2 read it written (now refused)
+@example(assignment=("a[0:3, 1:4] =", "a[0, 0:3]", "a[0, 0:3]"), seed=0, n=3)
 def test_block_assignments_match_numpy(dev, gen_dir, assignment, seed, n):
     target, kernel_expr, numpy_expr = assignment
     rows, cols = BLOCK_ROWS, BLOCK_COLS
+    refused = refused_row(target, kernel_expr)
     arrays = "\n".join(f"    {name} = ws.local.array(({rows}, {cols}), np.float32)\n"
                        f"    {name}[0:{rows}, 0:{cols}] = x[{k * rows}:{(k + 1) * rows}, 0:{cols}]"
                        for k, name in enumerate(VEC_ARRAYS))
@@ -305,8 +315,21 @@ def ref(x, s, t, n):
     with np.errstate(all="ignore"):
         want = module.ref(x, s, t, np.int32(n))
     d_out = dev.device_array(x.shape)
+    if refused:
+        with pytest.raises(ws.CompileError, match="a row of the destination"):
+            module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, s, t, n)
+        return
     module.kern[(1, 1), (1, 1)](dev.to_device(x), d_out, s, t, n)
     np.testing.assert_array_equal(d_out.copy_to_host(), want, err_msg=f"{target} {kernel_expr} (n={n})")
+
+
+def refused_row(target: str, expression: str) -> bool:
+    """Whether a block assignment's right side holds a row slice of the destination's array (`a[2, 1:4]` into
+    `a[0:3, 1:4]`): refused, as NumPy reads it once before writing and row by row later rows would read it
+    written. (A scalar element, `a[0, 0]`, has no colon; a block operand's rows are a slice.)"""
+    if re.match(r"\w+\[-?\d+, ", target):  # a row slice target: every operand is a row, as NumPy's
+        return False
+    return re.search(rf"\b{target[0]}\[-?\d+, [^\]]*:", expression) is not None
 
 
 # ----------------------------------------------------------------------------- int32 slice expression trees

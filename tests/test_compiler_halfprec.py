@@ -316,6 +316,9 @@ REFUSALS = {
     "b[0:4] = a[0:4] + b[0:4]": "dtype (bfloat16), not float16",
     "c[0:4] = a[0:4] * b[0:4] + c[0:4]": "float16 and bfloat16 slices in one expression",
     "c[0:4] = h[0:4]": "conversions run between local arrays",
+    # a strided copy converts nothing (was refused saying slice copies convert between float32 and float16)
+    "c[0:4:2] = a[0:2]": "a strided copy moves words unchanged and does not convert",
+    "b[0:2] = c[0:4:2]": "copy it into a float32 array first",
     "x = ws.recv(ws.EAST, dtype=np.float16)": "recv dtype= must be np.float32 or np.int32",
 }
 

@@ -53,6 +53,39 @@ def test_recv_without_dtype_reads_what_is_sent_toward_it(dev):
 
 
 @ws.jit
+def float_chain_then_int_chain(out_f, out_i, xf, xi):
+    x, y = ws.grid(2)
+    af = xf[x]
+    ai = xi[x]
+    if ws.has_neighbor(ws.WEST):
+        af = af * 0.5 + ws.recv(ws.WEST, channel=0)  # float32 words: read float32 by default, rightly
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, af, channel=0)
+    if ws.has_neighbor(ws.WEST):
+        ai = ai * 3 + ws.recv(ws.WEST, channel=1)  # every send toward it sends an int32
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, ai, channel=1)
+    out_f[x] = af
+    out_i[x] = ai
+
+
+def test_recv_without_dtype_reads_int32_after_a_float32_channel_was_read_by_default(dev):
+    """The retry that reads int32 where the first lowering stopped guessed int32 for every recv read by default
+    before the error, channel 0's float32 one too, and gave up when channel 0's sends said float32: the kernel
+    was refused ("cannot assign a float32 value to an int32 variable") though each recv reads what is sent."""
+    xf = np.array([1.5, -2.0, 0.25, 8.0], np.float32)
+    xi = np.array([5, -2, 1 << 29, 9], np.int32)
+    out_f, out_i = run(dev, float_chain_then_int_chain, np.zeros(4, np.float32), np.zeros(4, np.int32), xf, xi,
+                       block=(4, 1))[:2]
+    want_f, want_i = [xf[0]], [int(xi[0])]
+    for k in range(1, 4):
+        want_f.append(xf[k] * np.float32(0.5) + want_f[-1])
+        want_i.append((int(xi[k]) * 3 + want_i[-1] + 2**31) % 2**32 - 2**31)  # int32 wrapping
+    np.testing.assert_array_equal(out_f, np.array(want_f, np.float32))
+    np.testing.assert_array_equal(out_i, np.array(want_i, np.int32))
+
+
+@ws.jit
 def float_sent_int_expected(out):
     x, y = ws.grid(2)
     if x == 0:

@@ -96,6 +96,10 @@ def kern(out, r):
     ("t[1:3, 0:2] = t[0:2, 0:2] + 1.0", "shifted from the rows written"),
     ("t[0:2, 0:2] = t[0:3, 0:2]", "a block of 3 rows where the destination has 2"),
     ("t[0:2, 0:2] = t[1, 0:2] * 2.0", "a row of the destination"),
+    # a row of the destination copied (not computed) into the block: rows after the one it lies in read it
+    # written (`t[0:3, 1:4] = t[0, 0:3]` gave rows 1 and 2 [0, 0, 1] where NumPy gives [0, 1, 2])
+    ("t[0:3, 1:4] = t[0, 0:3]", "a row of the destination"),
+    ("v = t[0, 0:3]\n    t[0:3, 1:4] = v", "a row of the destination"),
     ("t[0:5, 0:2] = 1.0", "out of bounds"),
     ("b = ws.local.array(4)\n    b[0:2, 0:2] = 1.0", "needs a 2-D array"),
 ])

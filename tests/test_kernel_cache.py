@@ -126,6 +126,29 @@ def test_closure_constants_are_in_the_key(cache):
     np.testing.assert_array_equal(out3_again, out3)
 
 
+
+def test_a_nan_constant_is_in_the_key_by_its_sign_and_payload(cache):
+    """Every nan's repr is "nan": keyed by repr, a kernel compiled for G = math.nan was loaded for G = -math.nan
+    (in another process), and `math.copysign(1.0, G)` gave 1.0 where Python gives -1.0."""
+    import math
+
+    def make(g):
+        @ws.jit
+        def signed(x, out, n):
+            i = ws.grid(1)
+            if i < n:
+                out[i] = math.copysign(1.0, g) + x[i]
+        return signed
+
+    payload = np.uint32(0x7FC00123).view(np.float32)
+    values = (math.nan, -math.nan, np.float32(math.nan), np.float32(-math.nan), payload)
+    keys = [key_of(make(g)) for g in values]
+    assert len(set(keys)) == len(keys) and key_of(make(-math.nan)) == keys[1]
+    for g in values:
+        out, _ = launch(make(g))
+        np.testing.assert_array_equal(out, np.arange(8, dtype=np.float32) + math.copysign(1.0, float(g)))
+
+
 ANNOTATED = '''
 import wafersim as ws
 

@@ -90,7 +90,7 @@ class DescriptorLowering:
                 raise Unsupported(f"a strided copy of {ref.array.name}: steps and arrays must be below 32,768 and "
                                   f"65,536 words (16-bit fields of vcopys)", value_node)
         if source[0].array.dtype != target[0].array.dtype:
-            raise Unsupported(copy_refusal(source[0].array.dtype, target[0].array.dtype), value_node)
+            raise Unsupported(copy_refusal(source[0].array.dtype, target[0].array.dtype, strided=True), value_node)
         self.check_same_length(source[0], target[0])
         strides = packed_halves(Val("i32", const=target[1]), Val("i32", const=source[1]), self)
         self.emit("vcopys", d=self.sram_address(target[0].array, target[0].start),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from ..arch.values import plural
 from ..errors import CompileError
 from .ir import IRFunction
@@ -45,7 +47,11 @@ class Lowering(StatementLowering):
                 self.bind(name, GlobalArray(name, kind[1], ptr, tuple(shape)))
                 word += 1 + kind[2]
             elif kind[0] == "constant":  # a ws.constant parameter: this specialisation's value
-                self.bind(name, self.const(kind[2]))
+                value = kind[2]
+                if kind[1] == "f32":  # from its float32 bits: the key's number is one nan for every nan, so
+                    # a nan's sign and payload (`math.copysign(1.0, s)` of -nan is -1.0) are only in the bits
+                    value = float(np.uint32(kind[3]).view(np.float32))
+                self.bind(name, self.const(value))
                 word += 1
             else:
                 v = Val(kind[1], self.new_reg(kind[1], name))
@@ -91,13 +97,20 @@ def _retry_with_int_words(func, signature, boundscheck, failed: Lowering, error:
 
     A lowering stops at its first error, so it has seen only the recvs before it: a retry may stop at a
     later recv read float32 by default (a value sent both east and west, received from both sides). Each
-    retry adds the recvs it newly read by default, until one lowers or no new recv is found (at most one
-    retry per (direction, channel))."""
+    retry adds the recvs it newly read by default. The guess covers every recv read by default before the
+    error, not only the one that caused it: where the sends toward one of them say otherwise (float32 words
+    received into a float32 variable on another channel), that recv reads what they send and the kernel is
+    lowered again, until one lowering's guesses all agree with its sends (no set of guesses is tried twice)."""
     guessed = {use.key: "i32" for use in failed.received if use.how == "default"}
     if not guessed:
         raise error
+    tried: set[tuple] = set()
     while True:
-        retry = Lowering(func, signature, boundscheck, fabric_types=guessed)
+        state = tuple(sorted(guessed.items()))
+        if state in tried:
+            raise error
+        tried.add(state)
+        retry = Lowering(func, signature, boundscheck, fabric_types=dict(guessed))
         try:
             fn = retry.lower()
         except CompileError:
@@ -107,7 +120,15 @@ def _retry_with_int_words(func, signature, boundscheck, failed: Lowering, error:
             guessed.update(more)
             continue
         inferred = retry.fabric_inference()
-        if any(inferred.get(key) != "i32" for key in guessed):
+        wrong = [key for key, ty in guessed.items() if inferred.get(key) != ty]
+        if not wrong:
+            return retry, fn
+        if any(inferred.get(key) in ("f16", "bf16") for key in wrong):
             retry.check_half_words(inferred)  # (16-bit words sent there: say so, rather than the first error)
+        for key in wrong:  # read as its sends say where they agree on int32 or float32, else by default
+            if inferred.get(key) in ("i32", "f32"):
+                guessed[key] = inferred[key]
+            else:
+                del guessed[key]
+        if not guessed:
             raise error
-        return retry, fn

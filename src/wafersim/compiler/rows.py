@@ -89,6 +89,11 @@ class RowLowering(VectorLowering):
         if value is None and not _is_block(value_node) and not self.is_vector_tree(value_node):
             self.type_recvs_by_context(value_node, array.dtype)
             value = self.expr(value_node)  # a scalar or a 1-D slice: the same for every row
+        if value is not None and not isinstance(value, Val) and getattr(value, "array", None) is array:
+            # A row of the destination broadcast to the rows written (`t[0:3, 1:4] = t[0, 0:3]`): NumPy reads it
+            # once, before writing; copied row by row, the rows after the one it lies in would read it changed
+            raise Unsupported("a row of the destination as an operand of a block assignment: copy it into "
+                              "another array first", value_node)
         enclosing = self.vector_computed  # (an enclosing statement's, as in `store_slice`)
         try:
             if value is None:

@@ -195,12 +195,17 @@ def fold_float32(opcode: str, *values: float) -> float:
         return float(UFUNC_OF[opcode](*arrays)[0])
 
 
-def copy_refusal(src_ty: str, dst_ty: str) -> str:
+def copy_refusal(src_ty: str, dst_ty: str, strided: bool = False) -> str:
     """Why a slice copy from a `src_ty` slice into a `dst_ty` one is refused, and what works instead. Slice
     copies convert only between float32 and the 16-bit floats: there is no vector int32 <-> float32
     conversion, so those convert element by element (`float(...)`: rounding to nearest; `int(...)`:
-    truncating toward zero and saturating, nan giving 0)."""
+    truncating toward zero and saturating, nan giving 0). A strided copy (a step or a column: `vcopys`)
+    moves words unchanged, so it converts nothing, float32 <-> 16-bit included."""
     src, dst = WORD_TYPE_NAMES.get(src_ty, src_ty), WORD_TYPE_NAMES.get(dst_ty, dst_ty)
+    if strided and {src_ty, dst_ty} <= {"f32", "f16", "bf16"}:
+        return (f"cannot copy a {src} slice into a {dst} slice with a step or a column: a strided copy moves words "
+                f"unchanged and does not convert; copy it into a {src} array first (`tmp[0:n] = src[a:b, j]`), then "
+                f"convert with a plain slice copy (`dst[0:n] = tmp[0:n]`)")
     fn = "float" if dst_ty != "i32" else "int"
     article = "an" if src.startswith("i") else "a"
     return (f"cannot copy {article} {src} slice into a {dst} slice: slice copies convert only between float32 and "

@@ -19,9 +19,10 @@ The key (`key`) holds everything a compilation depends on, so that a cached prog
 - the kernel: its file name, first line and source text (line numbers go into the debug information),
   and, for every name its code mentions (annotations included: `acc: ACC = 0` is never evaluated by
   Python, yet types `acc`), the value that name has in its globals or closure, fingerprinted
-  by value: numbers, strings, tuples, NumPy scalars, dtypes and arrays (their bytes), the modules the front
-  end reads attributes of (NumPy, `math`, wafersim's), and functions and `@ws.jit` device functions it
-  calls (their own source and names, recursively). A name bound to anything else -- an object of a user
+  by value: numbers (floats and NumPy scalars by their bits too: every nan's repr is "nan"), strings,
+  tuples, dtypes and arrays (their bytes), the modules the front end reads attributes of (NumPy, `math`,
+  wafersim's), and functions and `@ws.jit` device functions it calls (their own source and names,
+  recursively). A name bound to anything else -- an object of a user
   class, a user module whose attributes could change -- makes the kernel uncacheable: it is compiled
   every time, as without the cache;
 - the specialisation: the argument types and `ws.constant` values (`KernelSignature`), the machine
@@ -37,6 +38,7 @@ import functools
 import hashlib
 import os
 import pickle
+import struct
 import sys
 import tempfile
 import types
@@ -222,10 +224,18 @@ def _function(func: Callable, depth: int, seen: set[int]) -> tuple:
 
 def _value(value: Any, depth: int, seen: set[int]) -> Any:
     """A picklable, comparable stand-in for a value a kernel's name is bound to (`Uncacheable` if none)."""
-    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+    # Floats by their bits as well: repr gives "nan" for every nan, and a kernel can read a nan's sign
+    # (`math.copysign(1.0, G)` of G = -math.nan is -1.0): a program compiled for one must not stand in for another
+    if isinstance(value, float):
+        return ("float", repr(value), struct.pack("<d", value).hex())
+    if isinstance(value, complex):
+        return ("complex", repr(value), struct.pack("<dd", value.real, value.imag).hex())
+    if value is None or isinstance(value, (bool, int, str, bytes)):
         return (type(value).__name__, repr(value))
-    if isinstance(value, (np.generic, np.dtype)):
-        return ("numpy", type(value).__name__, repr(value), str(getattr(value, "dtype", value)))
+    if isinstance(value, np.generic):
+        return ("numpy", type(value).__name__, repr(value), str(value.dtype), value.tobytes().hex())
+    if isinstance(value, np.dtype):
+        return ("numpy", type(value).__name__, repr(value), str(value))
     if isinstance(value, np.ndarray):
         return ("array", str(value.dtype), value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
     if isinstance(value, (tuple, list, frozenset)):
