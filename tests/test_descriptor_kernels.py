@@ -99,8 +99,8 @@ def reference_rank1_updates(sram: np.ndarray, pes, d, a, b, m: int, n: int) -> n
 def test_queued_rank1_updates_equal_numpy_one_after_another_bit_for_bit(case, layout, updates):
     """`rank1_updates_float32` (the dense pass over a span of PEs, or lane by lane) against the updates
     applied one by one in NumPy; operands never overlap the destination (what `Rank1Queue` guarantees). An
-    odd row length (the dense pass takes destination rows in pairs, then the last alone) and 11 updates (a
-    pass of eight, then three one at a time)."""
+    odd count of rows and an odd row length (the dense pass takes destination rows two by two, then the rest
+    alone) and 11 updates (two passes of four, then three one at a time)."""
     words, pes_total, m, n = 300, 70, 5, 7
     sram = (rng.standard_normal((words, pes_total)) * 1e3).astype(np.float32)
     sram[::7, ::3] = 1e-42  # (subnormal operands: computed exactly the same)
@@ -133,7 +133,7 @@ def test_queued_rank1_updates_over_several_blocks_equal_numpy_bit_for_bit(update
     """The dense pass a block of `BLOCK` PEs at a time: lanes over three blocks and more, gaps between them
     inside a block and across a block's edge (those PEs' destination words, NaN, -0.0, subnormal, must come
     back as they were), a lane reading other operands at a block's edge, a remainder of updates past the
-    passes of eight; against the updates one by one in NumPy."""
+    passes of four; against the updates one by one in NumPy."""
     block = descriptor_kernels.BLOCK
     words, m, n = 120, 4, 6
     pes = np.concatenate([np.arange(0, block - 3), np.arange(block + 2, 2 * block + 60),  # (a gap across an edge)
