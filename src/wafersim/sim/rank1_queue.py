@@ -17,7 +17,7 @@ updates one after another, bit for bit. A large queue runs in parts of its lanes
 Measured and not kept (SUMMA p=64 on the 2-core VM): a flush's parts left running while the scheduler goes on
 (every SRAM access guarded against their words) waited as long as the parts do now, at the next flush or at
 the next panel's receive into the buffer the updates read; the whole queue on a thread of its own, its
-operands gathered first so that only the destination was left (`rank1_gather` / `rank1_compute`), cost the
+operands gathered first so that only the destination was left (a prototype's pass split in two), cost the
 scheduler's thread the gather (0.86 ms a 4032-lane flush) instead of its half of the updates (0.83 ms of
 work in all): no gain. Merging the two flushes of a SUMMA step would not help either: the pass is bound by
 its arithmetic, sixteen updates cost twice eight even with cold caches.
