@@ -95,10 +95,12 @@ def reference_rank1_updates(sram: np.ndarray, pes, d, a, b, m: int, n: int) -> n
 
 @pytest.mark.parametrize("case", ["one destination", "per-lane destinations", "addresses differ within runs"])
 @pytest.mark.parametrize("layout", ["scattered", "runs", "one run", "one lane"])
-@pytest.mark.parametrize("updates", [1, 3, 8])
+@pytest.mark.parametrize("updates", [1, 3, 8, 11])
 def test_queued_rank1_updates_equal_numpy_one_after_another_bit_for_bit(case, layout, updates):
     """`rank1_updates_float32` (the dense pass over a span of PEs, or lane by lane) against the updates
-    applied one by one in NumPy; operands never overlap the destination (what `Rank1Queue` guarantees)."""
+    applied one by one in NumPy; operands never overlap the destination (what `Rank1Queue` guarantees). An
+    odd count of rows and an odd row length (the dense pass takes destination rows two by two, then the rest
+    alone) and 11 updates (two passes of four, then three one at a time)."""
     words, pes_total, m, n = 300, 70, 5, 7
     sram = (rng.standard_normal((words, pes_total)) * 1e3).astype(np.float32)
     sram[::7, ::3] = 1e-42  # (subnormal operands: computed exactly the same)
@@ -126,7 +128,7 @@ def test_queued_rank1_updates_equal_numpy_one_after_another_bit_for_bit(case, la
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
 
 
-@pytest.mark.parametrize("updates", [1, 5, 8])
+@pytest.mark.parametrize("updates", [1, 5, 8, 19])
 def test_queued_rank1_updates_over_several_blocks_equal_numpy_bit_for_bit(updates):
     """The dense pass a block of `BLOCK` PEs at a time: lanes over three blocks and more, gaps between them
     inside a block and across a block's edge (those PEs' destination words, NaN, -0.0, subnormal, must come
