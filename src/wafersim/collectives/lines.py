@@ -8,7 +8,8 @@ reconfigures a router while words are in flight; give each route pattern its own
 - broadcast (channel: a bus): the root hands its words to its router once; the routers copy them along
   the line (multicast), so each word costs the root one send whatever the line's length;
 - reduce (channel: neighbour words): each PE receives its outer neighbour's partial result, combines its
-  own and sends on towards the root (a chain: routes could not shorten it). float32 and int32 arrays stream:
+  own and sends on towards the root (a chain: routes could not shorten it); a float32 or int32 scalar's SUM
+  streams, one stream op of one word a PE (`line_sum_stream`). float32 and int32 arrays stream:
   one stream op a PE (`ws.add_stream`, `vaddx`) combines each word as it arrives and passes it on, as a
   WSE PE's DSD operation with fabric operands does; 16-bit arrays move word by word (short arrays on long
   lines: each word forwarded at once) or in chunks pipelined with background transfers (`chunk_words`
