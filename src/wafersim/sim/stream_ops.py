@@ -18,8 +18,11 @@ without one. Waits (for a word or for room) count as stall. A lane waits (blocks
 empty or its output FIFO full, and resumes where it stopped (`WaveSim.progress` counts its words); so a chain
 of stream ops deadlocks only where the recv/send pairs it replaces would.
 
-The compiled interpreter leaves these to this NumPy executor (`compiled.table`: no kind), and a program with
-them keeps its neighbour transfers on the NumPy path (`compiled.stepper`), whose FIFOs this executor shares.
+The compiled interpreter runs the same steps word by word for a stream op with a neighbour input (its transfer
+loop, sim/compiled/interpreter.py: the small and woken groups a chain's wavefront is made of); this executor
+runs the large groups and, in a program with a routed stream input, all of them (`compiled.stepper`). Both
+work on the same FIFOs (`compiled.fabric_state`) and give the same words, cycles and errors
+(tests/test_compiled_streams.py).
 """
 from __future__ import annotations
 
