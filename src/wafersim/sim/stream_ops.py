@@ -53,11 +53,11 @@ class StreamOpsMixin:
         self._sram_check(L, base, np.maximum(length, 0), ins.op)
         if (length < 0).any():
             raise self._lane_error(MemoryAccessError, f"{ins.op} with a negative length", L, length < 0)
-        if ins.dir != RAMP:
-            self._check_neighbor(L, ins.dir, f"{ins.op} from")
+        if ins.dir != RAMP:  # (the group as it came: a dense one's check is memoized, `_check_neighbor`)
+            self._check_neighbor(lanes, ins.dir, f"{ins.op} from")
         sending = ins.d != NOWHERE
         if sending:
-            self._check_neighbor(L, ins.d, ins.op)
+            self._check_neighbor(lanes, ins.d, ins.op)
         in_fifo = self._fifo(ins.dir, ins.ch)
         out_fifo = self._fifo((ins.d + 2) % 4, ins.ch) if sending else None
         offset = self.region.offset(ins.d) if sending else 0
@@ -124,7 +124,7 @@ class StreamOpsMixin:
         self.totals.vector_elements += words
         if is_float:
             self.totals.flops += words
-        return self._resumable_outcome(pc, next_pc, cost, L, length)
+        return self._resumable_outcome(pc, next_pc, cost, L, length, lanes)
 
     def _stream_op_bulk(self, pc: int, ins: Instr, cost: float, idx: np.ndarray, base: np.ndarray,
                         length: np.ndarray, in_fifo, out_fifo, offset: int, latency, tag: int, memory: np.ndarray,
@@ -135,6 +135,11 @@ class StreamOpsMixin:
         data and room change only by its own words; the reference strategy's mover (a word a step) gives
         the same times. Returns the words moved."""
         sending = out_fifo is not None
+        # The lanes with a word queued, first: in a chain's large group, a few (a wavefront's PEs)
+        with_word = np.flatnonzero(in_fifo.pushed[idx] > in_fifo.popped[idx])
+        if not len(with_word):
+            return 0
+        idx, base, length = idx[with_word], base[with_word], length[with_word]
         done = self.progress[idx].astype(np.int64)
         count = np.minimum(length - done, (in_fifo.pushed[idx] - in_fifo.popped[idx]).astype(np.int64))
         if sending:
