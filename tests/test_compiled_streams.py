@@ -1,9 +1,9 @@
 """The stream ops (`vaddx`, `vmaxx`, `vminx`) in the compiled interpreter (sim/compiled/interpreter.py, the
 transfer loop), differentially: the same launches with the interpreter running them (the default strategy)
 and with the NumPy executor (sim/stream_ops.py) running them (`Strategy(compiled=False)`,
-`Strategy(compiled_fabric=False)`, the reference strategy), which must agree bit for bit -- results, every
-statistic, each PE's final cycle and the FIFOs' word counts -- and with a plain NumPy reference of the
-values (each PE combines its own element with the word arriving, its own first, as docs/timing.md's "Streams
+`Strategy(compiled_fabric=False)`, the reference strategy; and the interpreter without its wavefronts or
+its segments' fast paths), which must agree bit for bit -- results, every statistic, each PE's final cycle
+and the FIFOs' word counts -- and with a plain NumPy reference of the values (each PE combines its own element with the word arriving, its own first, as docs/timing.md's "Streams
 through the FMAC" says). Drawn: rows of chains and a column chain after them, the ops and dtypes (values
 with nans, infs, -0.0 and int32 extremes), slices, channels, delays before the chains (words wait in
 FIFOs, senders wait for room: a PE blocks mid-stream and resumes at its word), FIFO depths (2, 3: a ring
@@ -30,6 +30,8 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 W = 12  # words of each PE's buffer
 NUMPY_PATHS = [Strategy(compiled=False), Strategy(compiled_fabric=False), REFERENCE]
+# (the interpreter's other ways: a woken PE at a time, alone; no fast paths for segments)
+OTHER_PATHS = [*NUMPY_PATHS, Strategy(compiled_wavefronts=False), Strategy(compiled_loops=False)]
 FUNCTIONS = {"add": "add_stream", "max": "max_stream", "min": "min_stream"}
 REFERENCE_OPS = {"add": np.add, "max": np.maximum, "min": np.minimum}
 SPECS = {"dev": {}, "wse2": {"preset": "wse2"}, "depth2": {"fifo_depth": 2}, "depth3": {"fifo_depth": 3}}
@@ -190,7 +192,7 @@ def test_stream_chains_run_compiled_as_in_numpy(gen_dir, case):
     np.testing.assert_array_equal(result.view(np.int32), reference(case, data).reshape(-1, W).view(np.int32),
                                   err_msg=source)
     np.testing.assert_array_equal(spent, trips.reshape(-1), err_msg=source)
-    for strategy in NUMPY_PATHS:
+    for strategy in OTHER_PATHS:
         assert_same(compiled, launch(kernel, spec, block, host, strategy), f"{strategy}\n{source}")
 
 

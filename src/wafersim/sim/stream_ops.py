@@ -46,6 +46,8 @@ class StreamOpsMixin:
         return max(self.word_time, 1.0 / self.spec.vector_lanes)
 
     def _stream_op(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        if lanes.idx is None and self.strategy.bulk_streams and self._all_wait_for_words(ins, lanes):
+            return [(pc, lanes, True)]
         L = lanes.to_index_form(self.n)
         idx = L.idx
         base = self.regs[ins.a][idx].astype(np.int64)
@@ -125,6 +127,25 @@ class StreamOpsMixin:
         if is_float:
             self.totals.flops += words
         return self._resumable_outcome(pc, next_pc, cost, L, length, lanes)
+
+    def _all_wait_for_words(self, ins: Instr, lanes: Lanes) -> bool:
+        """Whether every lane of a dense or masked group passes the op's checks, has words to move and finds
+        none queued (a chain's PEs before its wavefront reaches them): then the op moves nothing and the group
+        waits as it came. Reductions over the group's window: no index sets. A lane that would fail a check
+        (or an empty transfer, which finishes) leaves it to the general path, which raises (or finishes) in
+        its order; the neighbour checks raise here as there (after the SRAM checks, which passed)."""
+        base = lanes.get(self.regs[ins.a]).astype(np.int64)
+        length = lanes.get(self.regs[ins.b])
+        if not lanes.all((length > 0) & (base >= 0) & (base + length <= self.program.data_words)):
+            return False
+        fifo = self._fifo(ins.dir, ins.ch)
+        if lanes.any(lanes.get(fifo.pushed) > lanes.get(fifo.popped)):
+            return False
+        if ins.dir != RAMP:
+            self._check_neighbor(lanes, ins.dir, f"{ins.op} from")
+        if ins.d != NOWHERE:
+            self._check_neighbor(lanes, ins.d, ins.op)
+        return True
 
     def _stream_op_bulk(self, pc: int, ins: Instr, cost: float, idx: np.ndarray, base: np.ndarray,
                         length: np.ndarray, in_fifo, out_fifo, offset: int, latency, tag: int, memory: np.ndarray,
