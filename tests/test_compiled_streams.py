@@ -268,3 +268,36 @@ def test_a_stream_op_with_a_routed_input_stays_with_numpy():
     vaddx = next(pc for pc in decoded if decoded[pc].op == "vaddx")
     assert table.fabric_pcs == {vaddx}
     assert ProgramTable(decoded, len(program.code), costs, fabric=False).fields[KIND, vaddx] == STOP
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_a_block_all_reduce_beyond_the_interpreters_group_size_is_the_same(monkeypatch, dtype):
+    """An 80 x 60 block (4,800 PEs, more than `FABRIC_GROUP`): the chains' large groups meet their stream op on
+    the NumPy path and wait there, the heads' transfers wake them into the interpreter (`park_sleepers`), which
+    runs the wavefronts: the same sums (bit for bit, in the chains' order) and statistics as with the NumPy
+    path only; the sums equal NumPy's to float32 rounding (int32: exactly)."""
+    from wafersim.kernels import reduce
+    rng = np.random.default_rng(5)
+    values = (rng.random((60, 80), dtype=np.float32) if dtype == np.float32
+              else rng.integers(-2 ** 18, 2 ** 18, (60, 80), dtype=np.int32))
+    numpy_calls = []
+    original = stream_ops.StreamOpsMixin._stream_op
+    monkeypatch.setattr(stream_ops.StreamOpsMixin, "_stream_op",
+                        lambda self, *a: numpy_calls.append(a[4].count) or original(self, *a))
+    runs = {}
+    for name, strategy in (("default", Strategy()), ("numpy", Strategy(compiled=False))):
+        with forced(strategy):
+            runs[name] = reduce.block_allreduce(values, "sum", (80, 60), ws.Device(ws.WaferSpec(width=80, height=60)))
+        if name == "default":
+            assert numpy_calls and max(numpy_calls) > 4096  # (the large group on the NumPy path)
+            assert sum(numpy_calls) < 2 * values.size  # (most words in the interpreter)
+    (out, stats), (ref_out, ref_stats) = runs["default"], runs["numpy"]
+    np.testing.assert_array_equal(np.asarray(out).view(np.int32), np.asarray(ref_out).view(np.int32))
+    for name in STATS:
+        assert getattr(stats, name) == getattr(ref_stats, name), name
+    for name in STAT_ARRAYS:
+        np.testing.assert_array_equal(getattr(stats, name), getattr(ref_stats, name), err_msg=name)
+    if dtype == np.int32:
+        np.testing.assert_array_equal(out, np.full_like(values, values.sum()))
+    else:
+        np.testing.assert_allclose(out, np.full_like(values, values.sum()), rtol=1e-4)
