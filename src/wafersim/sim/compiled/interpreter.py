@@ -90,6 +90,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
      ready_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
     depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
+    stream_step = max(word_time, 1.0 / vector_lanes)  # W of a stream op (`StreamOpsMixin._stream_word_cycles`)
     if fabric_on and sleepers.shape[0]:
         park_sleepers(sleepers, resume, fields, fabric)
     seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
@@ -419,7 +420,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             stream = kind >= K_VADDX
                             out = f if sending else fields[OUT_FIFO, run_pc]  # the FIFO it pushes into (-1: none)
                             owner = i + offsets[fields[DIR, run_pc]] if out >= 0 else i  # (out's owner: the neighbour)
-                            shift = max(word_time, 1.0 / vector_lanes) if stream else 0.0  # (`_stream_word_cycles`)
+                            shift = stream_step if stream else 0.0
                             base, length, done = np.int64(0), np.int64(1), np.int64(0)
                             if lane_constants[fields[LANE_ROW, run_pc], i] == 0 or (
                                     stream and out >= 0 and lane_constants[fields[OUT_LANE_ROW, run_pc], i] == 0):
