@@ -7,7 +7,7 @@ and the FIFOs' word counts -- and with a plain NumPy reference of the values (ea
 through the FMAC" says). Drawn: rows of chains and a column chain after them, the ops and dtypes (values
 with nans, infs, -0.0 and int32 extremes), slices, channels, delays before the chains (words wait in
 FIFOs, senders wait for room: a PE blocks mid-stream and resumes at its word), FIFO depths (2, 3: a ring
-that is not a power of two) and timings (dev, wse2)."""
+that is not a power of two), timings (dev, wse2) and links bent around a dead PE."""
 from __future__ import annotations
 
 import os
@@ -34,7 +34,9 @@ NUMPY_PATHS = [Strategy(compiled=False), Strategy(compiled_fabric=False), REFERE
 OTHER_PATHS = [*NUMPY_PATHS, Strategy(compiled_wavefronts=False), Strategy(compiled_loops=False)]
 FUNCTIONS = {"add": "add_stream", "max": "max_stream", "min": "min_stream"}
 REFERENCE_OPS = {"add": np.add, "max": np.maximum, "min": np.minimum}
-SPECS = {"dev": {}, "wse2": {"preset": "wse2"}, "depth2": {"fifo_depth": 2}, "depth3": {"fifo_depth": 3}}
+# ("defect": a dead PE in row 0 and a spare column: links bent around it, a latency per sending PE)
+SPECS = {"dev": {}, "wse2": {"preset": "wse2"}, "depth2": {"fifo_depth": 2}, "depth3": {"fifo_depth": 3},
+         "defect": {"spare_cols": 1, "defects": [(1, 0)], "fifo_depth": 4}}
 STATS = ("cycles", "instructions", "op_counts", "flops", "vector_elements")
 STAT_ARRAYS = ("busy", "stall", "pe_instructions", "link_words")
 
@@ -48,7 +50,7 @@ def spec_of(kind: str, width: int, height: int) -> ws.WaferSpec:
     fields = dict(SPECS[kind])
     if fields.pop("preset", None):
         return ws.WaferSpec.preset("wse2", width=width, height=height, channels=4)
-    return ws.WaferSpec(width=width, height=height, channels=4, **fields)
+    return ws.WaferSpec(width=width + fields.get("spare_cols", 0), height=height, channels=4, **fields)
 
 
 @st.composite
