@@ -8,7 +8,7 @@ the paper's cost model (bench/reproduce_models.py), which the paper reports with
 - chain: `wafersim.collectives.row_reduce_array` and `row_all_reduce_array` (`row_reduce`,
   `row_all_reduce` for B = 1): each PE adds its outer neighbour's partial vector to its own and passes it
   on, word by word as it arrives, in one stream op (`vaddx`, docs/timing.md "Streams through the FMAC");
-  B = 1 receives, adds and sends one word; the all-reduce broadcasts on a routed bus;
+  B = 1 streams one word the same way (a one-word local array); the all-reduce broadcasts on a routed bus;
 - tree: recursive halving towards PE 0 (this file): in round r the PEs at odd multiples of 2^r send
   their partial vector 2^r PEs west over routers configured at launch (one channel per round, the PEs
   in between forwarding it without instructions); a vector of up to 16 words goes whole, one blocking
@@ -48,9 +48,10 @@ ws.add_stream: each word added to the PE's own and sent on as it arrives, a word
 cycles and the add's; docs/timing.md, "Streams through the FMAC"), so from 256 words on the vector chains
 come within 0-6% of the model, and 16 words over 16-512 PEs within 1-16%. What remains there is about 17
 cycles (20 for an all-reduce) of issues and branches around the stream op, half the model's 34 cycles for
-16 words over 4 PEs (1.35-1.5x). A one-word chain (the library's scalar reduce) still receives, adds and
-sends at every hop (12 cycles against 6: 2-2.6x for the reduce, 1.4-1.6x for the all-reduce, whose
-broadcast half is close to the model). The tree (this script's recursive halving over routes) still
+16 words over 4 PEs (1.35-1.5x). A one-word chain (the library's scalar reduce) streams too, one stream op
+of one word a PE (6 cycles a hop, the model's, where a receive, an add and a send took 12): the model's
+time plus 7 cycles, reduce and all-reduce, 1.00-1.08x from 16 PEs on, 1.37x (reduce) and 1.26x (all-reduce)
+over 4 (was 2-2.6x and 1.4-1.6x). The tree (this script's recursive halving over routes) still
 receives each round's chunks into memory, adds and sends them: its long vectors 1.3-1.4x, its 16- and
 256-word ones 1.5-2.4x (a stream op sends only to a neighbour, not along a route). The latency terms agree
 where those costs vanish: one more cycle per hop adds exactly P - 1 (tests)."""

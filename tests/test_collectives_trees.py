@@ -247,10 +247,11 @@ def all_reduce_cycles(side: int, algorithm: int, **fields) -> float:
 
 
 def test_on_wse2_the_tree_beats_the_chains_and_its_critical_path_is_the_diameter():
-    """32 x 32 on wse2: the tree in under a third of the chains' cycles (each chain hop a receive, an
-    add, a send and two ramps); one more cycle a hop adds the diameter's hops to the tree (the farthest
-    leaf's way to the centre, then the broadcast's to the far corner), twice them to the chains."""
+    """32 x 32 on wse2: the tree in under 40% of the chains' cycles (each chain hop a one-word stream op: two
+    ramps, the link and the add, 62 hops to PE (0, 0) and the broadcast back); one more cycle a hop adds
+    the diameter's hops to the tree (the farthest leaf's way to the centre, then the broadcast's to the far
+    corner), twice them to the chains."""
     tree, chain = all_reduce_cycles(32, wsc.TREE), all_reduce_cycles(32, wsc.CHAIN)
-    assert 3 * tree < chain, (tree, chain)
+    assert 5 * tree < 2 * chain, (tree, chain)
     assert all_reduce_cycles(32, wsc.TREE, hop_latency=2) - tree == 62
     assert all_reduce_cycles(32, wsc.CHAIN, hop_latency=2) - chain == 2 * 62

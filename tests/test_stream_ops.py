@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from wafersim.sim import strategy
+from wafersim.sim import stream_ops, strategy
 
 _OPS = {"vaddx": lambda s, w: s + w, "vmaxx": max, "vminx": min}
 
@@ -186,6 +186,24 @@ def test_the_same_run_under_the_reference_strategy():
     np.testing.assert_array_equal(fast[0].busy, ref[0].busy)
     np.testing.assert_array_equal(fast[0].stall, ref[0].stall)
     assert fast[0].vector_elements == ref[0].vector_elements
+
+
+def test_a_group_waiting_for_its_first_words_waits_as_it_came(monkeypatch):
+    """The NumPy executor's shortcut (`_all_wait_for_words`: a dense group at a stream op with no word queued
+    waits whole) is taken on a chain and gives the reference strategy's words and cycles."""
+    taken = []
+    original = stream_ops.StreamOpsMixin._all_wait_for_words
+    monkeypatch.setattr(stream_ops.StreamOpsMixin, "_all_wait_for_words",
+                        lambda self, ins, lanes: taken.append(original(self, ins, lanes)) or taken[-1])
+    spec = _spec("shallow", 6)
+    with strategy.forced(strategy.Strategy(compiled=False)):
+        fast = run_chain(6, 21, root_delay=5, spec=spec)
+    assert True in taken
+    with strategy.forced(strategy.REFERENCE):
+        ref = run_chain(6, 21, root_delay=5, spec=spec)
+    assert fast[1:3] == ref[1:3] and fast[2] == expected_ends(fast[1], 6, 21, spec)
+    np.testing.assert_array_equal(np.array(fast[3]), np.array(ref[3]))
+    np.testing.assert_array_equal(fast[0].stall, ref[0].stall)
 
 
 def test_a_background_leaf_send_streams_the_same():

@@ -7,7 +7,7 @@ import ast
 
 from ..isa.opcodes import NOWHERE, PORTS
 from . import intrinsics as wsi
-from .values import LocalArray, SliceRef, Unsupported, word_tag
+from .values import LocalArray, SliceRef, Unsupported, Val, describe, word_tag
 
 
 class BackgroundCallLowering:
@@ -97,6 +97,15 @@ class BackgroundCallLowering:
         value = self.expr(node.args[0])
         array = value.array if isinstance(value, SliceRef) else value
         return self.const(int(isinstance(array, LocalArray) and array.dtype in ("f32", "i32")))
+
+    def is_float_call(self, node: ast.Call):
+        """wsi.is_float(x): the constant 1 where the number x is a float32, 0 where an int32."""
+        if len(node.args) != 1 or node.keywords:
+            raise Unsupported("is_float(x) takes one number", node)
+        value = self.expr(node.args[0])
+        if not isinstance(value, Val):
+            raise Unsupported(f"is_float(x) takes a number, not {describe(value)}", node.args[0])
+        return self.const(int(value.ty == "f32"))
 
     def check_background_waits(self) -> None:
         """A wait on a (direction, channel) no background transfer of the kernel uses waits for nothing: the

@@ -130,6 +130,8 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             return self.stream_call(callee, node)
         if callee is wsi.streamable:
             return self.streamable_call(node)
+        if callee is wsi.is_float:
+            return self.is_float_call(node)
         args = node.args
         kwargs = {k.arg: k.value for k in node.keywords}
         allowed = {wsi.send: {"channel"}, wsi.recv: {"channel", "dtype", "out", "bitcast"}, wsi.route: {"rx", "tx"}}.get(callee, set())

@@ -99,6 +99,11 @@ STREAMS = {add_stream: "vaddx", max_stream: "vmaxx", min_stream: "vminx"}
 #: another path for the rest (wafersim.collectives streams float32 and int32 vectors, moves 16-bit ones in chunks).
 streamable = Intrinsic("streamable", "streamable(x): 1 if x is a float32 or int32 local array or slice (what "
                        "ws.add_stream takes), else 0; a constant, so the other branch is never compiled.")
+#: Not public: whether a number is a float32 one (1) or an int32 one (0), a compile-time constant, so that a
+#: device-function library can declare a local array of its type (wafersim.collectives streams a scalar's
+#: chain through a one-word array).
+is_float = Intrinsic("is_float", "is_float(x): 1 if the number x is a float32, 0 if an int32; a constant, so the "
+                     "other branch is never compiled.")
 #: Not public (left out of `__all__`): wafersim's own device functions call it where an argument they were
 #: given cannot work (a reduction's `op` that is no operation); lowering the call is a CompileError with
 #: the message, at the user's call of the library function (see calls.called_from).

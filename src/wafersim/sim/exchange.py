@@ -377,11 +377,16 @@ class ExchangeMixin:
             raise self._lane_error(MemoryAccessError, f"{what} with a negative length", L, length < 0)
         return base, length
 
-    def _resumable_outcome(self, pc: int, next_pc: int, cost: float, L: Lanes, length: np.ndarray) -> list[tuple]:
+    def _resumable_outcome(self, pc: int, next_pc: int, cost: float, L: Lanes, length: np.ndarray,
+                           group: Lanes | None = None) -> list[tuple]:
         """After a step of a resumable transfer of `length` words a lane (sendv, recvv, the stream ops; `L` in
         index form, `self.progress` counting the words each lane has moved): the lanes done go on to `next_pc`
-        with their count reset, an empty transfer charged its issue; the others wait at `pc`."""
+        with their count reset, an empty transfer charged its issue; the others wait at `pc` (`group`, the
+        same lanes as `L` in the form the group came in, if given and none is done: a chain's large group
+        waiting for its wavefront)."""
         finished = self.progress[L.idx] >= length
+        if group is not None and not finished.any():
+            return [(pc, group, True)]
         zero = length == 0  # an empty transfer still costs its issue
         if zero.any():
             self.cycle[L.idx[zero]] += cost

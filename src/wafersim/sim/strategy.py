@@ -17,7 +17,8 @@ from typing import Iterator
 @dataclasses.dataclass(frozen=True)
 class Strategy:
     #: sendv/recvv and the stream ops (vaddx, ...) move every word that FIFO room and data allow in one
-    #: vectorised step (else one word per step across the lanes).
+    #: vectorised step, and a dense group at a stream op none of whose lanes has a word waits as it came
+    #: (else one word per step across the lanes, the group split into index sets).
     bulk_streams: bool = True
     #: a blocked group is re-tested only after a push (recv) or pop (send) on a FIFO it waits on at one
     #: of its PEs (else every blocked group is re-tested after any progress).

@@ -18,8 +18,11 @@ without one. Waits (for a word or for room) count as stall. A lane waits (blocks
 empty or its output FIFO full, and resumes where it stopped (`WaveSim.progress` counts its words); so a chain
 of stream ops deadlocks only where the recv/send pairs it replaces would.
 
-The compiled interpreter leaves these to this NumPy executor (`compiled.table`: no kind), and a program with
-them keeps its neighbour transfers on the NumPy path (`compiled.stepper`), whose FIFOs this executor shares.
+The compiled interpreter runs the same steps word by word for a stream op with a neighbour input (its transfer
+loop, sim/compiled/interpreter.py: the small and woken groups a chain's wavefront is made of); this executor
+runs the large groups and, in a program with a routed stream input, all of them (`compiled.stepper`). Both
+work on the same FIFOs (`compiled.fabric_state`) and give the same words, cycles and errors
+(tests/test_compiled_streams.py).
 """
 from __future__ import annotations
 
@@ -43,6 +46,8 @@ class StreamOpsMixin:
         return max(self.word_time, 1.0 / self.spec.vector_lanes)
 
     def _stream_op(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
+        if lanes.idx is None and self.strategy.bulk_streams and self._all_wait_for_words(ins, lanes):
+            return [(pc, lanes, True)]
         L = lanes.to_index_form(self.n)
         idx = L.idx
         base = self.regs[ins.a][idx].astype(np.int64)
@@ -50,11 +55,11 @@ class StreamOpsMixin:
         self._sram_check(L, base, np.maximum(length, 0), ins.op)
         if (length < 0).any():
             raise self._lane_error(MemoryAccessError, f"{ins.op} with a negative length", L, length < 0)
-        if ins.dir != RAMP:
-            self._check_neighbor(L, ins.dir, f"{ins.op} from")
+        if ins.dir != RAMP:  # (the group as it came: a dense one's check is memoized, `_check_neighbor`)
+            self._check_neighbor(lanes, ins.dir, f"{ins.op} from")
         sending = ins.d != NOWHERE
         if sending:
-            self._check_neighbor(L, ins.d, ins.op)
+            self._check_neighbor(lanes, ins.d, ins.op)
         in_fifo = self._fifo(ins.dir, ins.ch)
         out_fifo = self._fifo((ins.d + 2) % 4, ins.ch) if sending else None
         offset = self.region.offset(ins.d) if sending else 0
@@ -121,7 +126,26 @@ class StreamOpsMixin:
         self.totals.vector_elements += words
         if is_float:
             self.totals.flops += words
-        return self._resumable_outcome(pc, next_pc, cost, L, length)
+        return self._resumable_outcome(pc, next_pc, cost, L, length, lanes)
+
+    def _all_wait_for_words(self, ins: Instr, lanes: Lanes) -> bool:
+        """Whether every lane of a dense or masked group passes the op's checks, has words to move and finds
+        none queued (a chain's PEs before its wavefront reaches them): then the op moves nothing and the group
+        waits as it came. Reductions over the group's window: no index sets. A lane that would fail a check
+        (or an empty transfer, which finishes) leaves it to the general path, which raises (or finishes) in
+        its order; the neighbour checks raise here as there (after the SRAM checks, which passed)."""
+        base = lanes.get(self.regs[ins.a]).astype(np.int64)
+        length = lanes.get(self.regs[ins.b])
+        if not lanes.all((length > 0) & (base >= 0) & (base + length <= self.program.data_words)):
+            return False
+        fifo = self._fifo(ins.dir, ins.ch)
+        if lanes.any(lanes.get(fifo.pushed) > lanes.get(fifo.popped)):
+            return False
+        if ins.dir != RAMP:
+            self._check_neighbor(lanes, ins.dir, f"{ins.op} from")
+        if ins.d != NOWHERE:
+            self._check_neighbor(lanes, ins.d, ins.op)
+        return True
 
     def _stream_op_bulk(self, pc: int, ins: Instr, cost: float, idx: np.ndarray, base: np.ndarray,
                         length: np.ndarray, in_fifo, out_fifo, offset: int, latency, tag: int, memory: np.ndarray,
@@ -132,6 +156,11 @@ class StreamOpsMixin:
         data and room change only by its own words; the reference strategy's mover (a word a step) gives
         the same times. Returns the words moved."""
         sending = out_fifo is not None
+        # The lanes with a word queued, first: in a chain's large group, a few (a wavefront's PEs)
+        with_word = np.flatnonzero(in_fifo.pushed[idx] > in_fifo.popped[idx])
+        if not len(with_word):
+            return 0
+        idx, base, length = idx[with_word], base[with_word], length[with_word]
         done = self.progress[idx].astype(np.int64)
         count = np.minimum(length - done, (in_fifo.pushed[idx] - in_fifo.popped[idx]).astype(np.int64))
         if sending:

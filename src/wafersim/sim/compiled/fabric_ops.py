@@ -1,6 +1,8 @@
-"""Neighbour send and receive in the compiled interpreter: scalar words (`send`, `recv`) and vector
-transfers (`sendv`, `recvv`), with the NumPy engine's arithmetic (sim/exchange.py, `_push`, `_pop` and
-the word-by-word mover `_stream_words`), its back-pressure, word-type tags (sim/wordtypes.py) and stall.
+"""Neighbour send and receive in the compiled interpreter: scalar words (`send`, `recv`), vector
+transfers (`sendv`, `recvv`) and the stream ops (`vaddx`, `vmaxx`, `vminx` with a neighbour input and a
+neighbour or no output), with the NumPy engine's arithmetic (sim/exchange.py, `_push`, `_pop` and the
+word-by-word movers `_stream_words` and sim/stream_ops.py's reference), its back-pressure, word-type tags
+(sim/wordtypes.py) and stall.
 The transfer itself is written out in `interpreter.run_group`'s loop (there its arrays cost no reference
 counting per instruction, measured: a call per transfer took a third of a whole-wafer scan's time); this
 module holds its state's layout, the parking of sleeping PEs and the ring arithmetic.
@@ -21,9 +23,8 @@ then), so float64 arithmetic stored into float32 arrays is exact.
 from __future__ import annotations
 
 from .jit import njit
-
-from .kinds import K_SEND, K_SENDV
-from .table import DIR, FIFO, KIND
+from .kinds import K_SEND, K_SENDV, K_VADDX
+from .table import DIR, FIFO, KIND, OUT_FIFO
 
 WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc (`interpreter.run_group`)
 WOKEN_PCS = 8  # woken PEs of a batch at more distinct pcs than this run each alone
@@ -50,7 +51,15 @@ def park_sleepers(sleepers, resume, fields, fabric):
     for s in sleepers:
         pc = resume[s]
         kind, f = fields[KIND, pc], fields[FIFO, pc]
-        if kind == K_SEND or kind == K_SENDV:
+        if kind >= K_VADDX:  # a stream op: it waits for a word of its input, or then for room at its output
+            g = fields[OUT_FIFO, pc]
+            can = pushed[f, s] > popped[f, s]
+            parked[s] = 2 * f
+            if can and g >= 0:
+                owner = s + offsets[fields[DIR, pc]]
+                can = pushed[g, owner] - popped[g, owner] < depth
+                parked[s] = 2 * g + 1
+        elif kind == K_SEND or kind == K_SENDV:
             owner = s + offsets[fields[DIR, pc]]
             can = pushed[f, owner] - popped[f, owner] < depth
             parked[s] = 2 * f + 1
@@ -95,4 +104,5 @@ def woken_segments(ready, base, take, resume, order, seg_pc, seg_lo, seg_hi):
         order[seg_hi[s]] = i
         seg_hi[s] += 1
     return count
+
 

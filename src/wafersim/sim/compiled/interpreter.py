@@ -1,5 +1,5 @@
 """The compiled interpreter: runs a group of PEs through compute, SRAM, branch and neighbour-transfer
-instructions, each PE with its own program counter, until each reaches an instruction the NumPy engine
+instructions (send, recv, sendv, recvv, and the stream ops `vaddx`/`vmaxx`/`vminx`), each PE with its own program counter, until each reaches an instruction the NumPy engine
 must run (`table.STOP`), or one that would fail or pass a limit (then it stops *before* it, and the NumPy
 engine runs it and raises what it raises).
 
@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from .arith import compare, fma32, float_binary, ftoi, int_div, int_rem, vector_op
+from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
 from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WOKEN, park_sleepers, ring_slot,
                          woken_segments)
@@ -44,8 +44,9 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
                     K_ORI, K_REM, K_RECV, K_SEL, K_SEND, K_SENDV, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
-                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_XOR, K_XORI, REFUSED, STOPPED, TAKEN)
-from .table import A, B, C, D, DIR, FIFO, IMM, KIND, LANE_ROW, NEXT, TAG
+                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADDX, K_VMAXX, K_XOR, K_XORI, FLOPS, REFUSED, STOPPED,
+                    TAKEN, VECTOR_ELEMENTS)
+from .table import A, B, C, D, DIR, FIFO, FLOAT, IMM, KIND, LANE_ROW, NEXT, OUT_FIFO, OUT_LANE_ROW, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
 SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
@@ -79,6 +80,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     data_words = sram.shape[0]
     scratch_int = np.empty(sram.shape[0], dtype=np.int32)
     scratch_float = np.empty(sram.shape[0], dtype=np.float32)
+    word_bits = np.empty(1, dtype=np.int32)  # a stream op's word, and its bits as float32
+    word_float = word_bits.view(np.float32)
     chunk = max(1, min(lanes.shape[0] + sleepers.shape[0], chunk_lanes))
     capacity = 3 * chunk + 16
     order = np.empty(capacity, dtype=np.int64)  # segments are ranges of this buffer of PEs
@@ -87,6 +90,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
      ready_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
     depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
+    stream_step = max(word_time, 1.0 / vector_lanes)  # W of a stream op (`StreamOpsMixin._stream_word_cycles`)
     if fabric_on and sleepers.shape[0]:
         park_sleepers(sleepers, resume, fields, fabric)
     seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
@@ -407,13 +411,19 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         elif kind >= K_SEND:
                             # A neighbour transfer (`fabric_ops`, whose arithmetic this is), from the PE's cycle with
                             # its owed issue cycles; written out here, where the arrays cost no reference counting.
+                            # A stream op pops like a receive and, with an output, pushes like a send (its word
+                            # combined on the way), the result leaving `shift` (W) after its word was taken.
                             moved_to = times[i] + run_owed
                             f, tag = fields[FIFO, run_pc], fields[TAG, run_pc]
                             sending = kind == K_SEND or kind == K_SENDV
                             scalar = kind == K_SEND or kind == K_RECV
-                            owner = i + offsets[fields[DIR, run_pc]] if sending else i
+                            stream = kind >= K_VADDX
+                            out = f if sending else fields[OUT_FIFO, run_pc]  # the FIFO it pushes into (-1: none)
+                            owner = i + offsets[fields[DIR, run_pc]] if out >= 0 else i  # (out's owner: the neighbour)
+                            shift = stream_step if stream else 0.0
                             base, length, done = np.int64(0), np.int64(1), np.int64(0)
-                            if lane_constants[fields[LANE_ROW, run_pc], i] == 0:
+                            if lane_constants[fields[LANE_ROW, run_pc], i] == 0 or (
+                                    stream and out >= 0 and lane_constants[fields[OUT_LANE_ROW, run_pc], i] == 0):
                                 status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
                             elif not scalar:
                                 base, length, done = np.int64(regs[a, i]), np.int64(regs[b, i]), np.int64(progress[i])
@@ -422,54 +432,82 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 elif length == 0:
                                     moved_to += costs[run_pc]  # an empty transfer still costs its issue
                             while done < length:
-                                number = pushed[f, owner] if sending else popped[f, owner]
-                                queued = pushed[f, owner] - popped[f, owner]
-                                slot = ring_slot(number, depth)
-                                if sending and queued >= depth or not sending and queued == 0:
-                                    parked[i] = 2 * f + (1 if sending else 0)
+                                number, out_number = popped[f, i], np.int32(0)  # (the words it takes and gives)
+                                if not sending and pushed[f, i] == number:
+                                    parked[i] = 2 * f  # waits for a push
                                     status = BLOCKED
                                     break
-                                if sending and queued + 1 > rings:
-                                    status = REFUSED  # the NumPy engine deepens the value ring
-                                    break
-                                if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`)
+                                if out >= 0:
+                                    out_number = pushed[out, owner]
+                                    queued = out_number - popped[out, owner]
+                                    if queued >= depth:
+                                        parked[i] = 2 * out + 1  # waits for a pop
+                                        status = BLOCKED
+                                        break
+                                    if queued + 1 > rings:
+                                        status = REFUSED  # the NumPy engine deepens the value ring
+                                        break
+                                slot, out_slot = ring_slot(number, depth), ring_slot(out_number, depth)
+                                if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`, `_check_stream_tags`)
                                     got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
                                     if got != -1 and got != RAW and got != tag:
                                         status = REFUSED  # a WordTypeError
                                         break
                                 ready_at = moved_to + (costs[run_pc] if done == 0 else 0.0)
-                                if sending:
-                                    later = max(ready_at, np.float64(fifo_time[f, slot, owner]))  # word k - depth left
-                                    fifo_value[f, ring_slot(number, rings), owner] = regs[a, i] if scalar else sram[base + done, i]
-                                    fifo_time[f, slot, owner] = later + latency[fields[DIR, run_pc], i if per_pe_latency else 0]
-                                    pushed[f, owner] = number + 1
-                                    if meta[f, PER_SLOT] == 0 and (meta[f, UNIFORM] == -1 or meta[f, UNIFORM] == tag):
-                                        meta[f, UNIFORM] = tag  # (`WordTags.needs_marking`, `mark`)
-                                    else:
-                                        if meta[f, PER_SLOT] == 0:  # the words in flight carry the uniform tag
-                                            tags[f, :, :] = meta[f, UNIFORM]
-                                            meta[f, PER_SLOT] = 1
-                                        tags[f, slot, owner] = tag
-                                    meta[f, MOVED] |= PUSHED
-                                    waiter, key = owner, 2 * f
-                                    moved_to = later + word_time
-                                else:
-                                    later = max(ready_at, np.float64(fifo_time[f, slot, i]))
+                                later = ready_at  # when its word is taken, or it leaves (a send)
+                                if not sending:
+                                    later = max(later, np.float64(fifo_time[f, slot, i]))  # its word's arrival
+                                if out >= 0:  # after word k - depth left (it leaves `shift` after `later`)
+                                    later = max(later, np.float64(fifo_time[out, out_slot, owner]) - shift)
+                                stall[i] += later - ready_at
+                                if not sending:
                                     word = fifo_value[f, ring_slot(number, rings), i]
                                     fifo_time[f, slot, i] = later  # now: when the slot was freed
                                     popped[f, i] = number + 1
                                     meta[f, MOVED] |= POPPED
-                                    if not scalar:
+                                    if stream:  # own value first (`StreamOpsMixin._stream_op`)
+                                        row = base + done
+                                        if fields[FLOAT, run_pc]:
+                                            word_bits[0] = word
+                                            own, other = fsram[row, i], word_float[0]
+                                            fsram[row, i] = (fadd(own, other) if kind == K_VADDX else fmax(own, other)
+                                                             if kind == K_VMAXX else fmin(own, other))
+                                            stats[FLOPS] += 1
+                                        else:
+                                            own_int, other_int = np.int64(sram[row, i]), np.int64(word)
+                                            sram[row, i] = (own_int + other_int if kind == K_VADDX else max(own_int, other_int)
+                                                            if kind == K_VMAXX else min(own_int, other_int))
+                                        stats[VECTOR_ELEMENTS] += 1
+                                    elif not scalar:
                                         sram[base + done, i] = word
                                     elif d != 0:
                                         regs[d, i] = word
-                                    waiter, key = i + meta[f, SENDER_OFFSET], 2 * f + 1
-                                    moved_to = later
-                                stall[i] += later - ready_at
-                                if 0 <= waiter < parked.shape[0] and parked[waiter] == key:  # woken: to the work list
-                                    parked[waiter] = -1
-                                    ready[ready_top[0]] = waiter
-                                    ready_top[0] += 1
+                                    sender = i + meta[f, SENDER_OFFSET]  # woken if it waits for this pop
+                                    if 0 <= sender < parked.shape[0] and parked[sender] == 2 * f + 1:
+                                        parked[sender] = -1
+                                        ready[ready_top[0]] = sender
+                                        ready_top[0] += 1
+                                moved_to = later + shift
+                                if out >= 0:
+                                    fifo_value[out, ring_slot(out_number, rings), owner] = (
+                                        regs[a, i] if scalar else sram[base + done, i])
+                                    fifo_time[out, out_slot, owner] = moved_to + latency[fields[DIR, run_pc],
+                                                                                         i if per_pe_latency else 0]
+                                    pushed[out, owner] = out_number + 1
+                                    if meta[out, PER_SLOT] == 0 and (meta[out, UNIFORM] == -1 or meta[out, UNIFORM] == tag):
+                                        meta[out, UNIFORM] = tag  # (`WordTags.needs_marking`, `mark`)
+                                    else:
+                                        if meta[out, PER_SLOT] == 0:  # the words in flight carry the uniform tag
+                                            tags[out, :, :] = meta[out, UNIFORM]
+                                            meta[out, PER_SLOT] = 1
+                                        tags[out, out_slot, owner] = tag
+                                    meta[out, MOVED] |= PUSHED
+                                    if 0 <= owner < parked.shape[0] and parked[owner] == 2 * out:  # woken: to the work list
+                                        parked[owner] = -1
+                                        ready[ready_top[0]] = owner
+                                        ready_top[0] += 1
+                                    if sending or done + 1 == length:  # (a stream op's last word: as a send's)
+                                        moved_to += word_time
                                 done += 1
                             if not scalar and length > 0:
                                 progress[i] = 0 if status == GO_ON else done

@@ -7,7 +7,8 @@ stale machine code behind.
 """
 from __future__ import annotations
 
-from .table import A, B, C, D, DIR, FIFO, FLOAT, IMM, KIND, KINDS, LANE_ROW, NEXT, SCALAR, TAG
+from .table import (A, B, C, D, DIR, FIFO, FLOAT, IMM, KIND, KINDS, LANE_ROW, NEXT, OUT_FIFO, OUT_LANE_ROW, SCALAR,
+                    TAG)
 
 (K_STOP, K_NOP, K_ADD, K_SUB, K_MUL, K_DIV, K_REM, K_AND, K_OR, K_XOR, K_SHL, K_SHR, K_SRA, K_MIN, K_MAX,
  K_SLT, K_SLE, K_SEQ, K_SNE, K_MOV, K_NEG, K_ABS, K_SEL,
@@ -17,9 +18,10 @@ from .table import A, B, C, D, DIR, FIFO, FLOAT, IMM, KIND, KINDS, LANE_ROW, NEX
  K_BZ, K_BNZ, K_JMP,
  K_LD, K_ST, K_CHK, K_HASNB, K_SREG, K_ARG,
  K_VADD, K_VSUB, K_VMUL, K_VMIN, K_VMAX, K_VFMA, K_VSCALE, K_VCOPY, K_VFILL, K_VDIV, K_VREDSUM,
- K_VDOT, K_SEND, K_RECV, K_SENDV, K_RECVV) = range(len(KINDS))
-assert (KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR) == tuple(range(13))
-assert K_RECVV == KINDS["recvv"] == len(KINDS) - 1 and K_BZ == KINDS["bz"] and K_LD == KINDS["ld"]  # lists agree
+ K_VDOT, K_SEND, K_RECV, K_SENDV, K_RECVV, K_VADDX, K_VMAXX, K_VMINX) = range(len(KINDS))
+assert (KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR, OUT_FIFO, OUT_LANE_ROW) == tuple(range(15))
+assert K_RECVV == KINDS["recvv"] and K_VMINX == KINDS["vminx"] == len(KINDS) - 1  # lists agree
+assert K_BZ == KINDS["bz"] and K_LD == KINDS["ld"] and K_VADDX == KINDS["vaddx"]
 assert K_VDOT == KINDS["vdot"] and K_SEND == KINDS["send"]
 assert K_SNE - K_SLT == K_FNE - K_FLT == 3 and K_FMAX - K_FADD == 5  # (`compare`, `float_binary`)
 

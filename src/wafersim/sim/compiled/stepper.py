@@ -3,8 +3,8 @@
 A group the NumPy executors would run slowly -- a small one, where every NumPy call costs microseconds
 of overhead for a handful of PEs, or a divergent one (mask or index form), where every call is a masked
 or gathered operation over the region -- runs in the interpreter instead: each PE follows its own
-program counter through compute, SRAM, branch and neighbour send/recv instructions until the next
-instruction the NumPy engine handles (routed fabric, global memory, barrier, print, halt, or an
+program counter through compute, SRAM, branch and neighbour send/recv and stream-op instructions until
+the next instruction the NumPy engine handles (routed fabric, global memory, barrier, print, halt, or an
 unsupported compute instruction), where it joins the group of PEs at that pc, or until it blocks on a
 FIFO that nothing in the call can fill or drain, where it goes to sleep as the NumPy engine's blocked
 lanes do. Every call also takes in the lanes sleeping at neighbour transfers (`_take_sleepers`): a PE of
@@ -24,7 +24,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ...isa.opcodes import MESSAGE_OPS, RAMP
+from ...isa.opcodes import MESSAGE_OPS, RAMP, STREAM_OPS
 from .. import parallel
 from ..lanes import Lanes
 from ..routed_senders import sender_conditions, single_sender
@@ -75,8 +75,14 @@ LOOP_BUDGET_PER_PE = 4096
 FABRIC_GROUP = 4096
 # Operations that keep a program's transfers on the NumPy path: background transfers share the FIFOs with
 # state the interpreter does not keep (`background`).
-# The stream ops (`vaddx`, ...) too: they run in NumPy (no kind of the table) and move words of those FIFOs.
-_BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait", "vaddx", "vmaxx", "vminx"})
+_BACKGROUND_OPS = frozenset({"senda", "recva", "rwait", "swait"})
+
+
+def _numpy_fabric(instr) -> bool:
+    """Whether `instr` keeps its program's neighbour transfers on the NumPy path: a background transfer, or a
+    stream op (`vaddx`, ...) with a routed input (the interpreter runs those with a neighbour input only;
+    left to NumPy, such an op would share its output FIFO with the interpreter's transfers)."""
+    return instr.op in _BACKGROUND_OPS or (instr.op in STREAM_OPS and (instr.dir == RAMP or instr.d == RAMP))
 _NO_PES = np.zeros(0, dtype=np.int64)
 #: Lane constants of recent regions, kept across launches (a launch repeated on the same placement skips
 #: computing them: a wafer's worth is some MB); the interpreter only reads them.
@@ -127,10 +133,11 @@ class CompiledMixin:
         if not (self.strategy.compiled and self.compiled_compute and self.whole_times) or routed:
             return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:
-            # Neighbour transfers run compiled unless a tracer records them or background transfers share
-            # their FIFOs (each launch runs under one strategy: the table is the launch's).
+            # Neighbour transfers (and stream ops) run compiled unless a tracer records them or background
+            # transfers or routed stream ops share their FIFOs (each launch runs under one strategy: the table
+            # is the launch's).
             fabric = (self.strategy.compiled_fabric and launch.tracer is None
-                      and not any(instr.op in _BACKGROUND_OPS for instr in launch.decoded.values()))
+                      and not any(_numpy_fabric(instr) for instr in launch.decoded.values()))
             launch.compiled_table = ProgramTable.of(self.program, launch.decoded, launch.costs, fabric)
         self.compiled_table = launch.compiled_table
         self.compiled_fabric_pcs = self.compiled_table.fabric_pcs

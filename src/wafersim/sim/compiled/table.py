@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from ...isa.encoding import Instr
-from ...isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, RAMP, SPECIAL_REGISTERS
+from ...isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, NOWHERE, RAMP, SPECIAL_REGISTERS, STREAM_OPS, WORD_TAG
 
 #: Operation kinds of the interpreter, by opcode name; anything else is STOP.
 KIND_NAMES = (
@@ -36,17 +36,20 @@ KIND_NAMES = (
     "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill", "vdiv", "vredsum", "vdot",
     # neighbour (non-routed) fabric transfers (`fabric_ops`), only in tables built with `fabric=True`
     "send", "recv", "sendv", "recvv",
+    # stream ops (a neighbour input, a neighbour or no output), only in tables built with `fabric=True`
+    "vaddx", "vmaxx", "vminx",
 )
 KINDS = {name: number for number, name in enumerate(KIND_NAMES)}
 STOP, NOP = KINDS["stop"], KINDS["nop"]
 # Opcodes that write only register d: with d = r0 they do nothing (r0 stays zero), as in the NumPy engine.
 _REGISTER_WRITERS = frozenset(KIND_NAMES[KINDS["add"]:KINDS["ld"]]) - {"bz", "bnz", "jmp"} | {"hasnb", "sreg", "arg"}
 
-FABRIC_KINDS = frozenset({"send", "recv", "sendv", "recvv"})
-# Rows of `ProgramTable.fields`. FIFO: the fabric instruction's FIFO (a number into `fifo_keys`), TAG: its
-# word type tag, DIR: its direction (for the link latency).
-KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR = range(13)
-FIELDS = 13
+FABRIC_KINDS = frozenset({"send", "recv", "sendv", "recvv"}) | STREAM_OPS
+# Rows of `ProgramTable.fields`. FIFO: the fabric instruction's FIFO (a number into `fifo_keys`; a stream op's
+# input), TAG: its word type tag, DIR: its direction (for the link latency; a stream op's output direction).
+# A stream op's output: OUT_FIFO (-1: none) and OUT_LANE_ROW (the `has_neighbor` row of its direction).
+KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR, OUT_FIFO, OUT_LANE_ROW = range(15)
+FIELDS = 15
 LONG_RUN = 12  # instructions (see `ProgramTable._long_runs`)
 _TABLES: dict[int, tuple] = {}  # id(program) -> (a weak reference to it, {(costs, fabric): its table})
 
@@ -58,9 +61,10 @@ class ProgramTable:
     directions), in the order of the rows `WaveSim` stacks into its lane-constant array; an `sreg` or
     `hasnb` instruction names its row in LANE_ROW (and a fabric instruction its direction's `has_neighbor`).
 
-    `fabric`: the interpreter also runs neighbour send/recv/sendv/recvv (the caller decides that the program
-    allows it: no routes, no background transfers); `fifo_keys` lists their FIFOs, (incoming direction,
-    channel) as `WaveSim.fifos` keys them, in the order of the FIFO row."""
+    `fabric`: the interpreter also runs neighbour send/recv/sendv/recvv and the stream ops with a neighbour
+    input and a neighbour or no output (the caller decides that the program allows it: no routes, no
+    background transfers); `fifo_keys` lists their FIFOs, (incoming direction, channel) as `WaveSim.fifos`
+    keys them, in the order of the FIFO rows."""
 
     def __init__(self, decoded: dict[int, Instr], code_words: int, costs: dict[str, float],
                  fabric: bool = False) -> None:
@@ -75,7 +79,9 @@ class ProgramTable:
         for pc, instr in decoded.items():
             op = instr.op
             kind = KINDS.get(op, STOP)
-            if op in FABRIC_KINDS and not (fabric and instr.dir < RAMP):
+            stream = op in STREAM_OPS
+            if op in FABRIC_KINDS and not (fabric and instr.dir < RAMP and (not stream or instr.d < RAMP
+                                                                              or instr.d == NOWHERE)):
                 kind = STOP
             if kind != STOP and op in _REGISTER_WRITERS and instr.d == 0:
                 kind = NOP
@@ -85,20 +91,24 @@ class ProgramTable:
             rows[NEXT][pc] = pc + instr.words
             float_row[pc] = int(bool(instr.flags & FLAG_FLOAT))
             scalar_row[pc] = int(bool(instr.flags & FLAG_SCALAR) or op in ("vscale", "vfill"))
+            rows[OUT_FIFO][pc] = rows[OUT_LANE_ROW][pc] = -1
             if kind != STOP and op in FABRIC_KINDS:
-                key = (instr.dir if op.startswith("recv") else (instr.dir + 2) % 4, instr.ch)
-                if key not in self.fifo_keys:
-                    self.fifo_keys.append(key)
-                rows[FIFO][pc], rows[TAG][pc], rows[DIR][pc] = self.fifo_keys.index(key), instr.flags, instr.dir
+                key = (instr.dir if op.startswith("recv") or stream else (instr.dir + 2) % 4, instr.ch)
+                rows[FIFO][pc], rows[TAG][pc], rows[DIR][pc] = self._fifo_number(key), instr.flags, instr.dir
                 float_row[pc] = scalar_row[pc] = 0
+                if stream:  # words typed as the op's float flag says (`wordtypes._stream_tag`); results to d
+                    float_row[pc] = int(bool(instr.flags & FLAG_FLOAT))
+                    rows[TAG][pc] = WORD_TAG["f32" if float_row[pc] else "i32"]
+                    rows[DIR][pc] = instr.d
+                    if instr.d != NOWHERE:
+                        rows[OUT_FIFO][pc] = self._fifo_number(((instr.d + 2) % 4, instr.ch))
+                        rows[OUT_LANE_ROW][pc] = self._lane_row(("hasnb", instr.d))
             if kind in (KINDS["sreg"], KINDS["hasnb"]) or (kind != STOP and op in FABRIC_KINDS):
                 if kind == KINDS["sreg"] and not 0 <= instr.imm < len(SPECIAL_REGISTERS):
                     kind_row[pc] = STOP  # the launch refuses it before running
                     continue
                 key = ("sreg", instr.imm) if kind == KINDS["sreg"] else ("hasnb", instr.dir)  # (fabric: its neighbour)
-                if key not in self.lane_rows:
-                    self.lane_rows.append(key)
-                lane_row[pc] = self.lane_rows.index(key)
+                lane_row[pc] = self._lane_row(key)
             pc_costs[pc] = costs[op]
         self.fields = np.array(rows, dtype=np.int64)
         self.costs = np.array(pc_costs, dtype=np.float64)
@@ -106,6 +116,16 @@ class ProgramTable:
         self.steady = self._steady_branches(rows)
         fabric_kinds = {KINDS[name] for name in FABRIC_KINDS}
         self.fabric_pcs = frozenset(pc for pc, kind in enumerate(kind_row) if kind in fabric_kinds)  # its transfers
+
+    def _fifo_number(self, key: tuple[int, int]) -> int:
+        if key not in self.fifo_keys:
+            self.fifo_keys.append(key)
+        return self.fifo_keys.index(key)
+
+    def _lane_row(self, key: tuple[str, int]) -> int:
+        if key not in self.lane_rows:
+            self.lane_rows.append(key)
+        return self.lane_rows.index(key)
 
     @staticmethod
     def _long_runs(rows: list[list[int]]) -> np.ndarray:
@@ -137,7 +157,8 @@ class ProgramTable:
         branches, stores, checks and sends counts as writing its d register. (`rows`: `fields` as lists.)"""
         kinds, regs, targets, nexts, dests = rows[KIND], rows[A], rows[IMM], rows[NEXT], rows[D]
         size = len(kinds)
-        quiet = {KINDS[name] for name in ("stop", "nop", "bz", "bnz", "jmp", "st", "chk", "send", "sendv")}
+        quiet = {KINDS[name] for name in ("stop", "nop", "bz", "bnz", "jmp", "st", "chk", "send", "sendv", "vaddx",
+                                          "vmaxx", "vminx")}
         writes = [kind not in quiet and d != 0 for kind, d in zip(kinds, dests)]
         conditional, jmp = (KINDS["bz"], KINDS["bnz"]), KINDS["jmp"]
         steady = [False] * size
