@@ -38,7 +38,8 @@ def _random_function(rng: random.Random, blocks: int) -> IRFunction:
 
 
 def _brute_dominators(cfg: CFG) -> dict[int, set[int]]:
-    """d dominates b when b cannot be reached from the entry without passing through d (reachable b)."""
+    """d dominates b when b cannot be reached from the entry without passing through d (reachable b; also
+    test_compiler_ssa's reference)."""
     def reachable(without: int | None) -> set[int]:
         if without == 0:
             return set()

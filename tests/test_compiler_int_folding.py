@@ -225,6 +225,51 @@ def _int64_variable_late_in_loop(out, a):
         x = SEVEN64  # MARK-var-late
 
 
+@ws.jit
+def _returns_int64(a):
+    if a > 5:
+        return a
+    return SEVEN64  # (NumPy's int64 on this path)
+
+
+@ws.jit
+def _int64_returned(out, a):
+    out[0] = 1 if _returns_int64(a) * a > 0 else 0  # MARK-var-returned
+
+
+@ws.jit
+def _int64_in_a_constant_tuple(out, a):
+    t = (SEVEN64, 1)
+    if a > 5:
+        t = (SEVEN64, 2)  # (t's items move into registers: they stay np.int64s)
+    out[0] = 1 if t[0] * a > 0 else 0  # MARK-var-tuple
+
+
+@ws.jit
+def _int64_late_in_a_tuple(out, a):
+    t = (0, a)
+    for k in range(3):
+        out[k] = 1 if t[0] * a > 0 else 0
+        t = (SEVEN64, a)  # MARK-var-tuple-late
+
+
+@ws.jit
+def _int64_swapped(out, a):
+    x = SEVEN64
+    y = a
+    if a > 5:
+        x, y = y, x  # MARK-var-swapped
+
+
+@ws.jit
+def _int64_unpacked(out, a):
+    x = SEVEN64
+    if a > 5:
+        x = SEVEN64
+    y, z = x, 0
+    out[0] = 1 if y * a > 0 else 0  # MARK-var-unpacked
+
+
 @pytest.mark.parametrize("kernel, mark, match, numpy_value", [
     (_int64_variable_times_runtime, "MARK-var-mul", "np.int64 constant \\* an int32 value known only at run time",
      SEVEN64 * np.int32(2**30)),
@@ -237,6 +282,12 @@ def _int64_variable_late_in_loop(out, a):
      min(SEVEN64, np.int32(2**30)) * np.int32(2**30)),
     (_int64_variable_negated, "MARK-var-neg", "negating a variable that holds an np.int64", -MIN64),
     (_int64_variable_late_in_loop, "MARK-var-late", "held an int32 before this branch or loop", SEVEN64 * 2**30),
+    # (each a silent int32 wrap before: the flag was lost in a call's result, a tuple's registers, a snapshot)
+    (_int64_returned, "MARK-var-returned", "np.int64 .* \\* an int32", SEVEN64 * np.int32(2**30)),
+    (_int64_in_a_constant_tuple, "MARK-var-tuple", "np.int64 .* \\* an int32", SEVEN64 * np.int32(2**30)),
+    (_int64_late_in_a_tuple, "MARK-var-tuple-late", "'t' held an int32 before", SEVEN64 * np.int32(2**30)),
+    (_int64_swapped, "MARK-var-swapped", "'y' held an int32 before", SEVEN64 * np.int32(2**30)),
+    (_int64_unpacked, "MARK-var-unpacked", "np.int64 .* \\* an int32", SEVEN64 * np.int32(2**30)),
 ])
 def test_a_variable_assigned_an_np_int64_computes_as_numpy_int64_or_is_refused(dev, kernel, mark, match,
                                                                                 numpy_value):

@@ -18,6 +18,7 @@ from wafersim.compiler.passes.verify import ssa_problems, verify
 from wafersim.errors import CompileError
 
 from conftest import run_on_one_block
+from test_compiler_cfg import _brute_dominators
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -82,23 +83,6 @@ def _compiled(kernel, *args, width: int = 1):
 
 
 # ----------------------------------------------------------------------------- dominance
-def _brute_dominators(cfg: CFG) -> dict[int, set[int]]:
-    """d dominates b when b cannot be reached from the entry without passing through d."""
-    def reachable(without: int | None) -> set[int]:
-        if without == 0:
-            return set()
-        seen, todo = {0}, [0]
-        while todo:
-            for s in cfg.succ[todo.pop()]:
-                if s != without and s not in seen:
-                    seen.add(s)
-                    todo.append(s)
-        return seen
-
-    everything = reachable(None)
-    return {b: {d for d in everything if d == b or b not in reachable(d)} for b in everything}
-
-
 @pytest.mark.parametrize("kernel, args", [(branchy, (np.ones(4, np.float32), np.zeros(5, np.int32))),
                                           (rotate, (np.ones(4, np.float32), np.zeros(4, np.float32)))])
 def test_dominators_and_frontiers_match_their_definitions(kernel, args):

@@ -32,7 +32,7 @@ def returned(registers):
     """What a call of a device function gives: copies of its result registers' values (a number or a tuple)."""
     if isinstance(registers, Tup):
         return Tup(tuple(returned(item) for item in registers.items))
-    return Val(registers.ty, registers.reg)
+    return Val(registers.ty, registers.reg, int64=registers.int64)  # (an np.int64 returned: NumPy's int64)
 
 
 def _arity(args, n: int) -> None:

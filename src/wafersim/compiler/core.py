@@ -404,7 +404,7 @@ class LoweringCore:
         if isinstance(value, SliceRef):  # its bounds as they are now (`s, v = 3, a[s:s + 4]`)
             return SliceRef(value.array, self.snapshot(value.start), self.snapshot(value.length))
         if isinstance(value, Val) and not value.is_const and not value.temp:
-            copy = Val(value.ty, self.new_reg(value.ty), temp=True)
+            copy = Val(value.ty, self.new_reg(value.ty), temp=True, int64=value.int64)  # (`x, y = y, x`)
             self.emit("mov", d=copy.reg, a=value.reg)
             return copy
         return value

@@ -175,6 +175,7 @@ class StatementLowering(ForLoopLowering, RowLowering):
             raise self.error(target, "a tuple variable assigned in a branch or loop must keep its length")
         for old, new in zip(current.items, value.items):
             if isinstance(old, Val) and not old.is_const and isinstance(new, Val):
+                self.retype_int64(old, new, target)  # (an item, as a variable: `t = (I64, a)` in a loop)
                 self.move(old, new, target, value_node=value_node)
             elif isinstance(old, Tup):
                 self.move_tuple(old, new, target, value_node)
@@ -289,7 +290,7 @@ class StatementLowering(ForLoopLowering, RowLowering):
     def registers_for(self, value: Tup, name: str) -> Tup:
         """A tuple of constants copied item by item into registers of its own."""
         return Tup(tuple(self.registers_for(item, f"{name}{k}_") if isinstance(item, Tup)
-                         else self.own(Val(item.ty, const=item.const), f"{name}{k}_")
+                         else self.own(Val(item.ty, const=item.const, int64=item.int64), f"{name}{k}_")
                          for k, item in enumerate(value.items)))
 
     @contextlib.contextmanager
@@ -339,7 +340,7 @@ class StatementLowering(ForLoopLowering, RowLowering):
     def return_registers(self, value, node: ast.expr):
         """Registers for what a device function returns: a number, or a (nested) tuple of numbers."""
         if isinstance(value, Val):
-            return Val(value.ty, self.new_reg(value.ty, "ret_"))
+            return Val(value.ty, self.new_reg(value.ty, "ret_"))  # (its int64 flag: `move_returned`)
         if isinstance(value, Tup):
             return Tup(tuple(self.return_registers(item, node) for item in value.items))
         raise self.error(node, f"a device function returns numbers or tuples of numbers, not {describe(value)}")
@@ -359,6 +360,8 @@ class StatementLowering(ForLoopLowering, RowLowering):
             raise self.error(s, "this return gives a float32 where the device function's first return gave an "
                                 "int32: its result has the type of the first return, as a variable has its first "
                                 "value's; return a float there (float(...)) or an int here (int(...))")
+        if registers.ty == "i32" and value.int64:  # an np.int64 on any path: the call's result may be NumPy's int64
+            registers.int64 = True  # (read only after the call's last return is lowered: `returned`)
         self.move(registers, value, s, value_node=s.value)
 
     def if_statement(self, s: ast.If) -> None:
