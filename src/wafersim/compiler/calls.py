@@ -338,6 +338,9 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             raise Unsupported(f"{func.__name__}(): {exc}") from None
         given = set(bound.arguments)
         bound.apply_defaults()
+        nodes = inspect.signature(func).bind(*node.args, **{k.arg: k.value for k in node.keywords}).arguments
+        bools = frozenset(name for name, value in bound.arguments.items()  # (judged in the caller's scope)
+                          if (self.may_be_bool(nodes[name]) if name in given else isinstance(value, bool)))
         saved = self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source
         if not self.source.filename.startswith(PACKAGE_DIR):
             # (set before the parameters are bound: their registers belong to the function's scope)
@@ -357,6 +360,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         self.globals, self.source = closure_globals(func), source
         self.scopes, self.defined, self.regions, self.loops = [scope], set(scope), [], []
         self.inlining.append(func)
+        self.bool_parameters.append(bools)
         done = self.new_label(f"ret_{func.__name__}_")
         results: list[Val] = []
         bare: list[ast.Return] = []  # the `return` / `return None` statements compiled
@@ -376,6 +380,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         finally:
             self.return_target.pop()
             self.inlining.pop()
+            self.bool_parameters.pop()
             self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source = saved
             self.line = call_line
         if discarded:

@@ -139,6 +139,9 @@ class LoweringCore:
         self.scopes: list[dict[str, Any]] = [{}]
         self.globals = closure_globals(func)
         self.inlining: list[Callable] = [func]
+        # Per function being lowered (the kernel, then each device function inlined): its parameters a call
+        # bound to a bool (`f(a, x > 0)`), which NumPy would take as a mask if they index (`may_be_bool`).
+        self.bool_parameters: list[frozenset[str]] = [frozenset()]
         self.return_target: list[tuple[Label, list, list]] = []
         self.discarded_call: ast.Call | None = None  # a call that is a statement: its result is never used
         self.signature = signature
