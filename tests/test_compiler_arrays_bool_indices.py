@@ -103,3 +103,34 @@ def test_an_int_of_a_bool_indexes_as_that_int_and_a_bool_slice_bound_is_the_int_
     a, c = np.arange(5, dtype=np.int32), bool(x0 > 0)
     want = [a[int(x0 > 0)] + 10 * a[True + 0], a[int(c)], *a[True:3], *a[c + 2:c + 3]]
     np.testing.assert_array_equal(run(kern, x), want)
+
+
+@ws.jit
+def _index_by_argument(x, out, k):
+    out[0] = x[k]  # MARK-arg
+
+
+@ws.jit
+def _slice_by_argument(x, out, lo: ws.constant, hi):
+    a = ws.local.array(5, np.int32)
+    a[0:5] = x[0:5]
+    b = ws.local.array(5, np.int32)
+    b[0:hi - lo] = a[lo:hi]
+    out[0:5] = b[0:5]
+
+
+@pytest.mark.parametrize("flag", [True, np.True_, False])
+def test_a_kernel_argument_launched_as_a_bool_is_refused_as_an_index_and_is_an_int_as_a_slice_bound(flag):
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    x = np.arange(5, dtype=np.int32) * 3
+    out = dev.device_array(5, np.int32)
+    _index_by_argument[1, 1](dev.to_device(x), out, 1)  # an int argument indexes as it is
+    assert out.copy_to_host()[0] == x[1]
+    with pytest.raises(ws.CompileError, match=r"a bool used as an array index \(k\)") as info:
+        _index_by_argument[1, 1](dev.to_device(x), out, flag)
+    assert "MARK-arg" in str(info.value)
+    if not isinstance(flag, np.bool_):  # (NumPy refuses an np.bool_ slice bound: TypeError)
+        out = dev.device_array(5, np.int32)
+        _slice_by_argument[1, 1](dev.to_device(x), out, flag, 3)  # also a ws.constant one
+        want = x[flag:3]
+        np.testing.assert_array_equal(out.copy_to_host()[:len(want)], want)

@@ -101,7 +101,8 @@ class Tup:
 @dataclasses.dataclass
 class KernelSignature:
     """Argument kinds of one specialisation: ('array', dtype, ndim), ('scalar', ty), or ('constant', ty, value)
-    for a `ws.constant` parameter."""
+    for a `ws.constant` parameter (a float's with its float32 bits after it; a bool's, either kind, with
+    "bool" last: an int32 whose use as an index is refused, as NumPy takes a bool index as a mask)."""
 
     args: tuple
 
