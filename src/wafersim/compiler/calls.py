@@ -353,6 +353,12 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                 # Constants stay constants (a direction, a size, a route name or a tuple of ports passed to a
                 # helper stays usable as one).
                 constant = (isinstance(value, Val) and value.is_const) or not isinstance(value, KERNEL_OBJECTS)
+                if isinstance(value, Val) and value.is_const and value.ty == "i32" and not value.int64:
+                    # A parameter is a variable, which holds an int32 at run time whatever constant the call
+                    # bound: its arithmetic wraps, as a kernel variable's does (`p = -2**31; p // -1` is -2**31
+                    # in the kernel body; in `div(p)` it was a CompileError "does not fit in int32"). It stays
+                    # a constant for what needs one (`a[k]` with k = -1 counts from the end, a shape, a size).
+                    value = Val("i32", const=value.const, wraps=True)
                 scope[name] = value if constant else self.own(value, name)
         except BaseException:
             self.call_sites = saved[5]
