@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..isa.halfprec import HALF_DTYPES
 from ..isa.routes import KNOWN as KNOWN_ROUTES
 from ..isa.routes import NAMED as NAMED_ROUTES
@@ -163,8 +164,8 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             channel, name = self.channel({}, args[0]), self.static(args[1])
             if name is NOT_STATIC:
                 name = self.constant_int(args[1])
-            if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < len(PATTERN_NAMES):
-                name = PATTERN_NAMES[name]
+            if is_integer(name) and 0 <= name < len(PATTERN_NAMES):  # (an np.int32 pattern number too)
+                name = PATTERN_NAMES[int(name)]
             if name not in NAMED_ROUTES:
                 raise Unsupported(f"ws.use_route(channel, pattern): pattern must be one of {KNOWN_ROUTES}",
                                   args[1])
@@ -358,7 +359,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                     # bound: its arithmetic wraps, as a kernel variable's does (`p = -2**31; p // -1` is -2**31
                     # in the kernel body; in `div(p)` it was a CompileError "does not fit in int32"). It stays
                     # a constant for what needs one (`a[k]` with k = -1 counts from the end, a shape, a size).
-                    value = Val("i32", const=value.const, wraps=True)
+                    value = Val("i32", const=value.const, wraps=True, held=True)
                 scope[name] = value if constant else self.own(value, name)
         except BaseException:
             self.call_sites = saved[5]

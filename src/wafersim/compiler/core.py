@@ -456,7 +456,8 @@ class LoweringCore:
                 if isinstance(value, Val) and value.is_const:
                     if value.int64:  # (an np.int64's: exact, also with an np.int32)
                         return np.int64(value.const)
-                    return np.int32(value.const) if value.wraps else value.const  # (an np.int32's: it wraps)
+                    # (an np.int32's: it wraps; a parameter's, `held`, is the int it was bound to)
+                    return np.int32(value.const) if value.wraps and not value.held else value.const
                 if isinstance(value, Tup) and constant_tuple(value) is not None:
                     return constant_tuple(value)
                 if isinstance(value, Val):  # (only where the variable is assigned on every path, as Python reads it)
