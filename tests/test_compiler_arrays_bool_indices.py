@@ -29,6 +29,13 @@ def pick_default(a, k=True):
 
 
 @ws.jit
+def positive(v):
+    if v > 100:
+        return 2
+    return v > 0
+
+
+@ws.jit
 def kern(x, out):
     a = ws.local.array(5, np.int32)
     t = ws.local.array((3, 4), np.int32)
@@ -83,6 +90,7 @@ def test_numpy_takes_a_bool_index_as_a_mask_and_a_bool_slice_bound_as_an_int():
     (["y[0] = pick(a, x[0] > 0)"], "k"),                # a device function's parameter bound to a bool
     (["y[0] = pick(a, k=not x[0])"], "k"),
     (["y[0] = pick_default(a)"], "k"),                   # ... or by its default
+    (["y[0] = a[positive(x[0])]"], "positive(x[0])"),   # a device function that may return one
 ])
 def test_a_bool_index_is_refused_at_its_line_saying_to_convert_it(tmp_path, lines, shown):
     kern = kernel(tmp_path, *lines)
@@ -96,12 +104,12 @@ def test_a_bool_index_is_refused_at_its_line_saying_to_convert_it(tmp_path, line
 def test_an_int_of_a_bool_indexes_as_that_int_and_a_bool_slice_bound_is_the_int_it_equals(tmp_path, x0):
     kern = kernel(tmp_path, "b = True", "c = x[0] > 0",
                   "y[0] = a[int(x[0] > 0)] + 10 * a[b + 0]",  # `b + 0` is an int in Python too
-                  "y[1] = pick(a, int(c))",
+                  "y[1] = pick(a, int(c)) + 10 * a[int(positive(x[0]))]",
                   "y[2:4] = a[True:3]",
                   "y[4:5] = a[c + 2:c + 3]")
     x = np.array([x0, 1, 1, 1], np.int32)
     a, c = np.arange(5, dtype=np.int32), bool(x0 > 0)
-    want = [a[int(x0 > 0)] + 10 * a[True + 0], a[int(c)], *a[True:3], *a[c + 2:c + 3]]
+    want = [a[int(x0 > 0)] + 10 * a[True + 0], a[int(c)] + 10 * a[int(x0 > 0)], *a[True:3], *a[c + 2:c + 3]]
     np.testing.assert_array_equal(run(kern, x), want)
 
 

@@ -10,11 +10,26 @@ import numpy as np
 from ..arch.values import is_integer, plural
 from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
+from .core import read_source
 from .halfprec import HalfLowering
 from .ir import VReg
 from .scalar_math import PREDICATES
 from .values import (ARRAY_DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal,
                      describe)
+
+
+def _plainly_bool(node: ast.expr) -> bool:
+    """Whether `node` may be a bool by its form alone, reading no name: a comparison, `not`, a bool constant,
+    or an `and` / `or` / conditional expression that may give one."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, bool)
+    if isinstance(node, ast.Compare) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
+        return True
+    if isinstance(node, ast.BoolOp):
+        return any(_plainly_bool(v) for v in node.values)
+    if isinstance(node, ast.IfExp):
+        return _plainly_bool(node.body) or _plainly_bool(node.orelse)
+    return False
 
 
 #: Local arrays have up to this many axes (global array arguments: 1 or 2).
@@ -145,6 +160,8 @@ class ArrayLowering(HalfLowering):
                 callee = self.static(node.func)
             except Unsupported:
                 return False
+            if getattr(callee, "__wafersim_jit__", False):  # a device function that may return a bool
+                return self.may_return_bool(callee.py_func)
             return any(callee is f for f in (bool, np.bool_, *PREDICATES))
         if isinstance(node, ast.Name) and node.id not in seen:
             if node.id in self.bool_parameters[-1]:
@@ -157,6 +174,16 @@ class ArrayLowering(HalfLowering):
             except Unsupported:
                 return False
         return False
+
+    def may_return_bool(self, func) -> bool:
+        """Whether a device function may return a bool: a `return` of a comparison, `not`, `bool(...)` or a
+        bool constant (what needs no name of its scope; `return b` of a variable assigned one is not seen)."""
+        try:
+            tree = read_source(func).tree
+        except Unsupported:
+            return False
+        return any(isinstance(n, ast.Return) and n.value is not None and _plainly_bool(n.value)
+                   for n in ast.walk(tree))
 
     def assigned_values(self, name: str) -> list[ast.expr]:
         """The expressions the function being lowered assigns to the variable `name` (`=`, `:=`, annotated),
