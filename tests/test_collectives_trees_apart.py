@@ -230,3 +230,34 @@ def test_block_all_reduce_passes_stages_apart_to_the_tree():
     for algorithm in (wsc.TREE, wsc.CHAIN):
         with pytest.raises(ws.CompileError, match="stages_apart must be 0 or 1"):
             skewed_block_all_reduce[1, (bx, by)](out, outs, dev.to_device(values), algorithm, rounds, 2)
+
+
+@ws.jit
+def chain_with(out, values, rounds: ws.constant, array: ws.constant):
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    if array:
+        vals = ws.local.array(2, np.float32)
+        part = ws.local.array(2, np.float32)
+        vals[1] = values[i]
+        wsc.block_all_reduce_array(vals, part, wsc.SUM, 0, wsc.CHAIN, rounds)
+        out[i] = vals[1]
+    else:
+        out[i] = wsc.block_all_reduce(values[i], wsc.SUM, 0, wsc.CHAIN, rounds)
+
+
+@pytest.mark.parametrize("array", [0, 1])
+def test_the_chains_refuse_a_rounds_the_tree_refuses(array):
+    """`rounds` is the tree's; the chains ignored it, so `algorithm=CHAIN, rounds=0` (or 12) compiled, where the
+    same call with TREE is a CompileError: refused the same now (docs/routes.md), and in range it changes
+    nothing."""
+    dev = ws.Device(ws.WaferSpec.preset("dev", width=4, height=3, channels=32))
+    values = np.arange(12, dtype=np.float32)
+    out = dev.to_device(np.zeros(12, np.float32))
+    for rounds in (0, -1, 12):
+        with pytest.raises(ws.CompileError, match="rounds must be a constant from 1 to 11") as info:
+            chain_with[1, (4, 3)](out, dev.to_device(values), rounds, array)
+        assert "chain_with" in str(info.value) or "test_collectives_trees_apart.py" in str(info.value)
+    for rounds in (1, 11):
+        out = dev.to_device(np.zeros(12, np.float32))
+        chain_with[1, (4, 3)](out, dev.to_device(values), rounds, array)
+        assert (out.copy_to_host() == values.sum()).all()  # (small integers: exact in any order)

@@ -332,3 +332,44 @@ def test_a_negative_index_in_a_variable_passed_to_a_device_function_counts_from_
         expected[p] = li
     assert expected[0].tolist() == [200, 112, 131, 17]  # (worked by hand: every index negative but j)
     assert np.array_equal(run(passes_negative_indices_in_variables, np.zeros((12, 4), np.int32)), expected)
+
+
+@ws.jit
+def _halve_negated(p):
+    return p // -1 + (p + 1) // 2
+
+
+@ws.jit
+def _parameters_bound_to_constants(out, r):
+    v = -2**31
+    out[0] = _halve_negated(-2**31)          # a constant argument
+    out[1] = _halve_negated(v)               # a variable assigned once from one
+    out[2] = _halve_negated(r)               # a run-time value
+    out[3] = v // -1 + (v + 1) // 2          # the same arithmetic on the kernel's variable
+    w = 2**31 - 1
+    out[4] = _halve_negated(2**31 - 1)
+    out[5] = w // -1 + (w + 1) // 2
+
+
+def test_a_parameter_bound_to_a_constant_wraps_as_a_kernel_variable_does():
+    """docs/python-supported.md "constant expressions": a variable holds an int32 whatever constant it was
+    assigned, so its arithmetic wraps; a parameter is such a variable (`-2**31 // -1` was a CompileError "does
+    not fit in int32" in the function, -2**31 in the kernel body). NumPy's int32 arithmetic is the reference."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(6, np.int32)
+    _parameters_bound_to_constants[1, 1](out, -2**31)
+    with np.errstate(over="ignore"):
+        low, high = np.int32(-2**31), np.int32(2**31 - 1)
+        want = [low // np.int32(-1) + (low + np.int32(1)) // np.int32(2)] * 4 \
+            + [high // np.int32(-1) + (high + np.int32(1)) // np.int32(2)] * 2
+    np.testing.assert_array_equal(out.copy_to_host(), np.array(want, np.int32))
+
+
+def test_the_written_constant_expression_still_must_fit():
+    @ws.jit
+    def written(out):
+        out[0] = -2**31 // -1
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.CompileError, match=r"-2 \*\* 31 // -1 = 2147483648 does not fit in int32"):
+        written[1, 1](dev.device_array(1, np.int32))

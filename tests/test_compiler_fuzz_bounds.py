@@ -11,7 +11,9 @@ would give otherwise.
   read (copied into a float32 or int32 array by a run-time length, `f[0:b - a] = t[i, a:b]`) or filled; a
   column of a 2-D local array copied out (`col[0:b - a] = t[a:b, j]`); a global row slice loaded into and
   stored from a local array;
-- several index sets per kernel (one launch each): in range, -1, the size, past it, int32's extremes.
+- several index sets per kernel (one launch each): in range, -1, the size, past it, int32's extremes; a slice
+  bound may be a Python bool (the int it equals, as in NumPy; a bool index is refused:
+  test_compiler_arrays_bool_indices.py).
 
 An access off the array must stop the kernel with `MemoryAccessError`; one in range must give NumPy's result
 (the whole array is copied out after it, so a write to the wrong element shows). WAFERSIM_FUZZ_EXAMPLES /
@@ -53,7 +55,9 @@ def accesses(draw):
         return draw(st.one_of(good, good, good, bad))
 
     def bound(extent: int):
-        return draw(st.one_of(st.integers(0, extent), st.integers(0, extent), st.sampled_from([-1, extent + 1])))
+        # (a Python bool too, launched as one: a bool slice bound is the int it equals, as NumPy's `a[True:3]`)
+        return draw(st.one_of(st.integers(0, extent), st.integers(0, extent), st.sampled_from([-1, extent + 1]),
+                              st.booleans()))
 
     launches = []
     for _ in range(INDEX_SETS):

@@ -64,8 +64,9 @@ def _corrupt(fn, rng: random.Random) -> None:
     elif kind == 4:  # an opcode the ISA does not have
         op.op = "frobnicate"
     else:  # another opcode over the same registers
-        op.op = rng.choice(["add", "fadd", "itof", "ftoi", "ld", "st", "sel", "vredsum", "vadd", "vfill", "mov", "li"])  # (not
-        # the stream ops, whose `d` is a port: the worded checks cannot print one holding a register)
+        op.op = rng.choice(["add", "fadd", "itof", "ftoi", "ld", "st", "sel", "vredsum", "vadd", "vfill", "mov", "li",
+                            "vaddx", "vmaxx", "vminx", "sreg", "route"])  # (a stream op's `d` is a port, sreg's
+        # imm a special register, route's a and b port masks: the worded checks print them holding a register)
 
 
 def test_the_fast_check_agrees_with_the_worded_checks_on_every_snapshot():
@@ -95,3 +96,24 @@ def test_the_fast_check_agrees_with_the_worded_checks_on_corrupted_ir(seed):
                 assert "; ".join(problems[:5]) in str(info.value)
     assert disagreements == []
     assert caught > 100  # (most corruptions break a rule: the comparison is not vacuous)
+
+
+@pytest.mark.parametrize("fields, shown", [
+    (dict(d=VReg(7, "i32", "p")), "vaddx %p7, east, 2, %a1, %n2"),   # a register in the output port's field
+    (dict(d=5), "vaddx none, east, 2, %a1, %n2"),                     # (NOWHERE, as assembly writes it)
+    (dict(d=0, dir=VReg(7, "i32", "p")), "vaddx north, %p7, 2, %a1, %n2"),
+    (dict(d=9, dir=6), "vaddx 9, 6, 2, %a1, %n2"),                    # ports out of range
+])
+def test_the_worded_checks_print_a_stream_op_whatever_its_port_fields_hold(fields, shown):
+    """A stream op's `d` is its output port (docs/isa.md, MSGX): with a register there, the worded check said
+    so instead of raising a TypeError (`output_port_text` compared the register with NOWHERE)."""
+    op = Op("vaddx", a=VReg(1, "i32", "a"), b=VReg(2, "i32", "n"), ch=2, **{"dir": 1, **fields})
+    assert op.text() == shown
+    fn = dataclasses.replace(_snapshots()[0][1], ops=[op])
+    problems = instruction_problems(fn, set())
+    if isinstance(fields.get("d"), VReg):  # (a register where the instruction holds a number: reported)
+        assert problems == [f"{shown}: field d holds the register %p7, where vaddx's odir is a number written in "
+                            f"the instruction"]
+        with pytest.raises(CompileError, match="field d holds the register %p7"):
+            verify(fn, "test", set())
+    assert _instructions_look_right(fn, set()) == (problems == [])

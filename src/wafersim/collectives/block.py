@@ -14,7 +14,8 @@ from ..compiler import intrinsics as ws
 from ..runtime.jit import jit
 from .lines import line_reduce, line_reduce_array
 from .ports import CHAIN, SUM, TREE
-from .trees import BAD_STAGES_APART, TREE_ROUNDS, block_all_reduce_array_tree, block_all_reduce_tree
+from .trees import (BAD_ROUNDS, BAD_STAGES_APART, MAX_TREE_ROUNDS, TREE_ROUNDS, block_all_reduce_array_tree,
+                    block_all_reduce_tree)
 
 BAD_ALGORITHM = ("algorithm must be wsc.CHAIN or wsc.TREE, a constant (a literal, a module constant or a ws.constant "
                  "parameter): not another number, nor a value known only when the kernel runs")
@@ -87,7 +88,8 @@ def block_all_reduce(value, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUN
     """The sum (max, min) of `value` over the block, at every PE of the block; channels `channel` ..
     `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE: `block_all_reduce_tree`, several
     times faster beyond a few PEs, its float32 sum in another order; `stages_apart=1`: its column stage on
-    channels of its own, to `channel + 4 * rounds`. The chains, which take any skew, ignore it)."""
+    channels of its own, to `channel + 4 * rounds`. The chains, which take any skew, ignore it; they use no
+    rounds either, but refuse a `rounds` the tree refuses, outside 1 .. MAX_TREE_ROUNDS)."""
     if algorithm != TREE:  # (checked first: an algorithm known only at run time compiles both branches, and the
         # tree's routes then clash with the chains' bus on channel + 2, a CompileError naming a channel)
         if algorithm != CHAIN:
@@ -95,6 +97,10 @@ def block_all_reduce(value, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUN
         if stages_apart != 0:  # (the tree checks its own)
             if stages_apart != 1:
                 ws.refuse(BAD_STAGES_APART)
+        if rounds < 1:  # (the chains use no rounds, but one the tree refuses is a mistake: refused the same)
+            ws.refuse(BAD_ROUNDS)
+        if rounds > MAX_TREE_ROUNDS:
+            ws.refuse(BAD_ROUNDS)
     if algorithm == TREE:
         value = block_all_reduce_tree(value, op, channel, rounds, stages_apart)
     else:
@@ -113,6 +119,10 @@ def block_all_reduce_array(values, part, op=SUM, channel=0, algorithm=CHAIN, rou
         if stages_apart != 0:
             if stages_apart != 1:
                 ws.refuse(BAD_STAGES_APART)
+        if rounds < 1:  # (the chains use no rounds, but one the tree refuses is a mistake: refused the same)
+            ws.refuse(BAD_ROUNDS)
+        if rounds > MAX_TREE_ROUNDS:
+            ws.refuse(BAD_ROUNDS)
     if algorithm == TREE:
         return block_all_reduce_array_tree(values, part, op, channel, rounds, stages_apart)
     x, y = ws.threadIdx.x, ws.threadIdx.y

@@ -10,10 +10,26 @@ import numpy as np
 from ..arch.values import is_integer, plural
 from ..isa.halfprec import as_dtype
 from ..isa.opcodes import SLICE_BOUND_CHECKS
+from .core import read_source
 from .halfprec import HalfLowering
 from .ir import VReg
+from .scalar_math import PREDICATES
 from .values import (ARRAY_DTYPES, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, copy_refusal,
                      describe)
+
+
+def _plainly_bool(node: ast.expr) -> bool:
+    """Whether `node` may be a bool by its form alone, reading no name: a comparison, `not`, a bool constant,
+    or an `and` / `or` / conditional expression that may give one."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, bool)
+    if isinstance(node, ast.Compare) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
+        return True
+    if isinstance(node, ast.BoolOp):
+        return any(_plainly_bool(v) for v in node.values)
+    if isinstance(node, ast.IfExp):
+        return _plainly_bool(node.body) or _plainly_bool(node.orelse)
+    return False
 
 
 #: Local arrays have up to this many axes (global array arguments: 1 or 2).
@@ -106,11 +122,96 @@ class ArrayLowering(HalfLowering):
         """An index or slice bound: a constant where it is one when compiling, a variable assigned once from
         constants (`k = -2`, `last = N - 1`) included, so that such a variable indexes as the number it holds
         does (`a[k]` counts from the end as `a[-2]` does, as in Python; a negative slice bound is refused)."""
+        if what != "a slice bound":  # (a bool slice bound is the int it equals, as in NumPy: `a[True:3]` is a[1:3])
+            self.refuse_bool_index(node)
         v = self.scalar(node)
         if v.ty != "i32":
             raise Unsupported(f"{what} must be an int32, not a float32", node)
         known = None if v.is_const else self.known_int32(node)
         return v if known is None else Val("i32", const=known)
+
+    def refuse_bool_index(self, node: ast.expr) -> None:
+        """NumPy takes a bool index as a mask, not as the int it equals: `a[True]` is `a[np.newaxis]` (and
+        `t[True, 0]` is `t[0]` with a new axis), `a[False]` an empty array, where the kernel's bool is an int32
+        0 or 1 that would read `a[1]`, a silent divergence: refused at the index, saying to convert it."""
+        if self.may_be_bool(node):
+            raise Unsupported(f"a bool used as an array index ({ast.unparse(node)}): NumPy takes a bool index as a "
+                              f"mask (a[True] is a with a new axis, a[False] is empty), not as the int it equals; "
+                              f"write int({ast.unparse(node)}) there, or index with an int", node)
+
+    def may_be_bool(self, node: ast.expr, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether Python may give `node` a bool (or an np.bool_): a bool constant or a name bound to one, a
+        comparison, `not`, `bool(...)`, `math.isnan(...)` and the other predicates, an `and` / `or` or a
+        conditional expression that may give one of those, or a variable the function assigns any of those
+        anywhere (or a device function's parameter a call bound to one). A variable is judged over all of its
+        assignments, not by the one that reaches the line: `b = x > 0; b = 2` is refused too (`int(b)` is not)."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, bool)
+        if isinstance(node, (ast.Compare, ast.UnaryOp)):
+            return isinstance(node, ast.Compare) or isinstance(node.op, ast.Not)
+        if isinstance(node, ast.BoolOp):  # (`x and y` gives one of its operands)
+            return any(self.may_be_bool(v, seen) for v in node.values)
+        if isinstance(node, ast.IfExp):
+            return self.may_be_bool(node.body, seen) or self.may_be_bool(node.orelse, seen)
+        if isinstance(node, ast.NamedExpr):
+            return self.may_be_bool(node.value, seen)
+        if isinstance(node, ast.Call):
+            try:
+                callee = self.static(node.func)
+            except Unsupported:
+                return False
+            if getattr(callee, "__wafersim_jit__", False):  # a device function that may return a bool
+                return self.may_return_bool(callee.py_func)
+            return any(callee is f for f in (bool, np.bool_, *PREDICATES))
+        if isinstance(node, ast.Name) and node.id not in seen:
+            if node.id in self.bool_parameters[-1]:
+                return True
+            if node.id in self.local_names():
+                return any(self.may_be_bool(value, seen | {node.id}) for value in self.assigned_values(node.id))
+        if isinstance(node, (ast.Name, ast.Subscript, ast.Attribute)):  # a global, a closure constant, T[0]
+            try:
+                return isinstance(self.static(node), (bool, np.bool_))
+            except Unsupported:
+                return False
+        return False
+
+    def may_return_bool(self, func) -> bool:
+        """Whether a device function may return a bool: a `return` of a comparison, `not`, `bool(...)` or a
+        bool constant (what needs no name of its scope; `return b` of a variable assigned one is not seen)."""
+        try:
+            tree = read_source(func).tree
+        except Unsupported:
+            return False
+        return any(isinstance(n, ast.Return) and n.value is not None and _plainly_bool(n.value)
+                   for n in ast.walk(tree))
+
+    def assigned_values(self, name: str) -> list[ast.expr]:
+        """The expressions the function being lowered assigns to the variable `name` (`=`, `:=`, annotated),
+        and for a loop over a tuple, the tuple's items."""
+        values = []
+        for n in ast.walk(self.source.tree):
+            if isinstance(n, ast.Assign):
+                for target in n.targets:
+                    if isinstance(target, ast.Name) and target.id == name:
+                        values.append(n.value)
+                    elif isinstance(target, ast.Tuple) and isinstance(n.value, ast.Tuple) \
+                            and len(target.elts) == len(n.value.elts):  # `b, c = x > 0, 1`
+                        values += [v for t, v in zip(target.elts, n.value.elts)
+                                   if isinstance(t, ast.Name) and t.id == name]
+            elif isinstance(n, (ast.AnnAssign, ast.NamedExpr)) and isinstance(n.target, ast.Name) \
+                    and n.target.id == name and n.value is not None:
+                values.append(n.value)
+            elif isinstance(n, ast.For) and isinstance(n.target, ast.Name) and n.target.id == name:
+                if isinstance(n.iter, ast.Tuple):  # `for f in (True, x > 0):`
+                    values += n.iter.elts
+                else:  # `for f in FLAGS:` over a tuple of constants
+                    try:
+                        items = self.static(n.iter)
+                    except Unsupported:
+                        continue
+                    if isinstance(items, tuple):
+                        values += [ast.Constant(True) for item in items if isinstance(item, (bool, np.bool_))][:1]
+        return values
 
     def check_index(self, index: Val, size: Val, what: str) -> None:
         """Stop with a MemoryAccessError unless 0 <= index < size (one `chk`, unless known at compile time)."""

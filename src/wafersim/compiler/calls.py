@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..isa.halfprec import HALF_DTYPES
 from ..isa.routes import KNOWN as KNOWN_ROUTES
 from ..isa.routes import NAMED as NAMED_ROUTES
@@ -165,8 +166,8 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             channel, name = self.channel({}, args[0]), self.static(args[1])
             if name is NOT_STATIC:
                 name = self.constant_int(args[1])
-            if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < len(PATTERN_NAMES):
-                name = PATTERN_NAMES[name]
+            if is_integer(name) and 0 <= name < len(PATTERN_NAMES):  # (an np.int32 pattern number too)
+                name = PATTERN_NAMES[int(name)]
             if name not in NAMED_ROUTES:
                 raise Unsupported(f"ws.use_route(channel, pattern): pattern must be one of {KNOWN_ROUTES}",
                                   args[1])
@@ -340,6 +341,9 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             raise Unsupported(f"{func.__name__}(): {exc}") from None
         given = set(bound.arguments)
         bound.apply_defaults()
+        nodes = inspect.signature(func).bind(*node.args, **{k.arg: k.value for k in node.keywords}).arguments
+        bools = frozenset(name for name, value in bound.arguments.items()  # (judged in the caller's scope)
+                          if (self.may_be_bool(nodes[name]) if name in given else isinstance(value, bool)))
         saved = self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source
         if not self.source.filename.startswith(PACKAGE_DIR):
             # (set before the parameters are bound: their registers belong to the function's scope)
@@ -352,6 +356,12 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                 # Constants stay constants (a direction, a size, a route name or a tuple of ports passed to a
                 # helper stays usable as one).
                 constant = (isinstance(value, Val) and value.is_const) or not isinstance(value, KERNEL_OBJECTS)
+                if isinstance(value, Val) and value.is_const and value.ty == "i32" and not value.int64:
+                    # A parameter is a variable, which holds an int32 at run time whatever constant the call
+                    # bound: its arithmetic wraps, as a kernel variable's does (`p = -2**31; p // -1` is -2**31
+                    # in the kernel body; in `div(p)` it was a CompileError "does not fit in int32"). It stays
+                    # a constant for what needs one (`a[k]` with k = -1 counts from the end, a shape, a size).
+                    value = Val("i32", const=value.const, wraps=True, held=True)
                 scope[name] = value if constant else self.own(value, name)
         except BaseException:
             self.call_sites = saved[5]
@@ -359,6 +369,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         self.globals, self.source = closure_globals(func), source
         self.scopes, self.defined, self.regions, self.loops = [scope], set(scope), [], []
         self.inlining.append(func)
+        self.bool_parameters.append(bools)
         done = self.new_label(f"ret_{func.__name__}_")
         results: list[Val] = []
         bare: list[ast.Return] = []  # the `return` / `return None` statements compiled
@@ -378,6 +389,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         finally:
             self.return_target.pop()
             self.inlining.pop()
+            self.bool_parameters.pop()
             self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source = saved
             self.line = call_line
         if discarded:

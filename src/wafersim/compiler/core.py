@@ -139,6 +139,9 @@ class LoweringCore:
         self.scopes: list[dict[str, Any]] = [{}]
         self.globals = closure_globals(func)
         self.inlining: list[Callable] = [func]
+        # Per function being lowered (the kernel, then each device function inlined): its parameters a call
+        # bound to a bool (`f(a, x > 0)`), which NumPy would take as a mask if they index (`may_be_bool`).
+        self.bool_parameters: list[frozenset[str]] = [frozenset()]
         self.return_target: list[tuple[Label, list, list]] = []
         self.discarded_call: ast.Call | None = None  # a call that is a statement: its result is never used
         self.signature = signature
@@ -453,7 +456,8 @@ class LoweringCore:
                 if isinstance(value, Val) and value.is_const:
                     if value.int64:  # (an np.int64's: exact, also with an np.int32)
                         return np.int64(value.const)
-                    return np.int32(value.const) if value.wraps else value.const  # (an np.int32's: it wraps)
+                    # (an np.int32's: it wraps; a parameter's, `held`, is the int it was bound to)
+                    return np.int32(value.const) if value.wraps and not value.held else value.const
                 if isinstance(value, Tup) and constant_tuple(value) is not None:
                     return constant_tuple(value)
                 if isinstance(value, Val):  # (only where the variable is assigned on every path, as Python reads it)

@@ -35,6 +35,9 @@ class Lowering(StatementLowering):
             raise self.error(self.fdef, f"{self.fn.name} takes {plural(len(params), 'plain argument')}, "
                                         f"the launch gave {len(self.signature.args)}")
         word = 0
+        # parameters launched with a bool (KernelSignature): an index of one is refused (`may_be_bool`)
+        self.bool_parameters = [frozenset(name for name, kind in zip(params, self.signature.args)
+                                          if kind[0] in ("scalar", "constant") and kind[-1] == "bool")]
         for name, kind in zip(params, self.signature.args):
             if kind[0] == "array":
                 ptr = Val("i32", self.new_reg("i32", name))

@@ -11,6 +11,7 @@ a block picks, per predecessor block (named by its label), the value that flows 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Iterator, NamedTuple
 
 from ..isa.encoding import OPERAND_FIELD
@@ -25,6 +26,8 @@ PURE = {op.name for op in BY_NAME.values()
 PURE |= {"arg", "ld"}
 BRANCHES = {"bz", "bnz", "jmp"}
 REGISTER_FIELDS = ("d", "a", "b", "c")
+#: Operands `Op.text` writes by name (a port, a port mask, a special register, a math function).
+_NAMED_OPERANDS = frozenset({"dir", "odir", "rx", "tx", "sreg", "fn"})
 #: Per opcode: the register fields it reads, in operand order, and whether it writes `d` (what `Op.reads`
 #: and `Op.writes` would work out from the opcode table on every call; the passes call them millions of times).
 _READ_FIELDS = {name: tuple(f for f in op.operands if f in REGISTER_FIELDS and (f != "d" or name in READS_D))
@@ -124,26 +127,29 @@ class Op:
                 setattr(self, f, mapping[value])
 
     def text(self) -> str:
-        parts = []
-        for operand in BY_NAME[self.op].operands:
-            if operand in REGISTER_FIELDS:
-                value = getattr(self, operand)
-                parts.append(repr(value) if isinstance(value, VReg) else f"r{value}")
-            elif operand == "dir":
-                parts.append(PORTS[self.dir])
-            elif operand == "odir":
-                parts.append(output_port_text(self.d))
-            elif operand in ("rx", "tx"):
-                parts.append(port_mask_text(getattr(self, OPERAND_FIELD[operand])))
-            elif operand == "sreg":
-                parts.append(SPECIAL_REGISTERS[self.imm])
-            elif operand == "fn":
-                parts.append(VECTOR_MATH[self.b])
-            elif operand == "target":
-                parts.append(self.target.name)
-            else:
-                parts.append(str(getattr(self, operand)))
+        """The op as assembly writes it. It prints any op, also one whose field holds what its operand cannot
+        (a register in a stream op's port field, a port out of range: what the verifier reports, with this
+        text): such a field shows as its repr, where formatting it raised a TypeError or an IndexError."""
+        parts = [self._operand_text(operand) for operand in BY_NAME[self.op].operands]
         return f"{self.op}{modifier_text(self.op, self.flags)} {', '.join(parts)}".rstrip()
+
+    def _operand_text(self, operand: str) -> str:
+        field = "target" if operand == "target" else OPERAND_FIELD.get(operand, operand)
+        value = getattr(self, field)
+        if operand in REGISTER_FIELDS:
+            return repr(value) if isinstance(value, VReg) else f"r{value}"
+        if operand == "target":
+            return value.name if isinstance(value, Label) else repr(value)
+        if operand not in _NAMED_OPERANDS:
+            return str(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # (a VReg, None, ...)
+            return repr(value)
+        names = {"dir": PORTS, "sreg": SPECIAL_REGISTERS, "fn": VECTOR_MATH}.get(operand)
+        if names is not None:
+            return names[value] if 0 <= value < len(names) else repr(value)
+        if operand == "odir":
+            return output_port_text(value)
+        return port_mask_text(value)  # rx, tx
 
 
 @dataclasses.dataclass(eq=False)

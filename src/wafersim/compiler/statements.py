@@ -237,6 +237,7 @@ class StatementLowering(ForLoopLowering, RowLowering):
                     upper = self.evaluated_once(upper, hidden)
                 return ast.copy_location(ast.Slice(lower=lower, upper=upper,
                                                    step=self.evaluated_once(node.step, hidden)), node)
+            self.refuse_bool_index(node)  # (before a hidden name hides what it is: `a[x > 0] += v`)
             return self.evaluated_once(node, hidden)
 
         index = target.slice

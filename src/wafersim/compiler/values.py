@@ -47,6 +47,9 @@ class Val:
     const: int | float | None = None
     temp: bool = False  # a fresh register no variable owns yet
     wraps: bool = False  # an np.int32 constant: folding wraps around to int32, as NumPy does
+    #: with `wraps`: the constant a device function's parameter holds (a variable: its arithmetic wraps, as an
+    #: int32's), which `static` still gives as the Python int it is (a route pattern, a channel, a size)
+    held: bool = False
     #: An np.int64 constant (or one NumPy computes as an int64): folding is exact, also with an np.int32 operand
     #: (NumPy promotes int32 with int64 to int64, so `np.int32(2**31 - 1) + np.int64(1)` is 2**31, not a wrap);
     #: on a register, a variable that may hold one (`x = np.int64(7)`): NumPy computes with it in int64, so
@@ -101,7 +104,8 @@ class Tup:
 @dataclasses.dataclass
 class KernelSignature:
     """Argument kinds of one specialisation: ('array', dtype, ndim), ('scalar', ty), or ('constant', ty, value)
-    for a `ws.constant` parameter."""
+    for a `ws.constant` parameter (a float's with its float32 bits after it; a bool's, either kind, with
+    "bool" last: an int32 whose use as an index is refused, as NumPy takes a bool index as a mask)."""
 
     args: tuple
 

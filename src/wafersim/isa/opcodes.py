@@ -80,7 +80,10 @@ STREAM_OPS = frozenset({"vaddx", "vmaxx", "vminx"})
 
 
 def output_port_text(port: int) -> str:
-    """A stream op's output port as assembly writes it: `east`, or `none` (NOWHERE)."""
+    """A stream op's output port as assembly writes it: `east`, or `none` (NOWHERE); anything else as it is
+    (a port out of range, or what a field that should hold one holds, as the verifier's messages show it)."""
+    if isinstance(port, bool) or not isinstance(port, numbers.Integral):
+        return repr(port)
     return "none" if port == NOWHERE else DIRECTIONS[port] if 0 <= port < len(DIRECTIONS) else str(port)
 #: (dx, dy) of each direction; y grows south.
 DIRECTION_STEP = ((0, -1), (1, 0), (0, 1), (-1, 0))

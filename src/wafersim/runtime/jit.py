@@ -109,7 +109,8 @@ class Dispatcher(Kernel):
                                   position=position, type="DevicePointer")
             elif isinstance(value, (bool, np.bool_, int, np.integer)) and not isinstance(value, np.timedelta64):
                 # (NumPy's timedelta64 is an np.integer, but no number: refused below, not a bare TypeError)
-                kinds.append(("scalar", "i32"))
+                # (a bool is marked: NumPy takes it as a mask if the kernel indexes with it, which is refused)
+                kinds.append(("scalar", "i32", "bool") if isinstance(value, (bool, np.bool_)) else ("scalar", "i32"))
                 words.append(int(value))
             elif isinstance(value, (float, np.floating)) or is_half_scalar(value):
                 kinds.append(("scalar", "f32"))
@@ -246,7 +247,7 @@ class Dispatcher(Kernel):
                 raise LaunchError(f"argument {position} ({self.parameters[position]}: ws.constant) must be an int or a "
                                   f"float, not {type(value).__name__}", position=position)
             if kind[1] == "i32":
-                kinds[position] = ("constant", "i32", int(value))
+                kinds[position] = ("constant", "i32", int(value), *kind[2:])  # (and "bool" for a bool)
             else:  # (with its float32 bits: 0.0 == -0.0, but a kernel may tell them apart, as copysign does)
                 number = float(value)
                 number = _NAN if number != number else number  # (one nan object: nan != nan, and a key holding

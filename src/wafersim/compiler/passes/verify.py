@@ -69,11 +69,12 @@ def _type_problems(op: Op) -> list[str]:
     return problems
 
 
-def _static_checks(name: str) -> tuple[tuple, tuple, bool]:
+def _static_checks(name: str) -> tuple[tuple, tuple, bool, tuple]:
     """For opcode `name`: ((register field, whether it is an operand, the types `_type_problems` requires of a
     register there whatever the instruction's flags) for the fields `verify` checks; (field, type) required
     of the other fields; whether it has requirements that depend on the flags or registers (then
-    `_type_problems` itself is asked))."""
+    `_type_problems` itself is asked); the register fields that hold a number instead (a stream op's port in
+    `d`), where a register is a problem)."""
     operands = BY_NAME[name].operands
     immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}
     types: list[tuple[str, str]] = []
@@ -93,7 +94,7 @@ def _static_checks(name: str) -> tuple[tuple, tuple, bool]:
     checked = {f for f, _, _ in fields}
     others = tuple((f, ty) for f, ty in types if f not in checked)
     dynamic = name in VECTOR_OPS or name in ("vredsum", "vredmin", "vredmax", "vdot", "sel")
-    return fields, others, dynamic
+    return fields, others, dynamic, tuple(sorted(immediates))
 
 
 _CHECKS = {name: _static_checks(name) for name in BY_NAME}
@@ -120,7 +121,10 @@ def _instructions_look_right(fn: IRFunction, label_set: set) -> bool:
         checks = checks_of.get(fields["op"])
         if checks is None:
             return False
-        registers, others, dynamic = checks
+        registers, others, dynamic, immediates = checks
+        for f in immediates:
+            if isinstance(fields[f], VReg):
+                return False
         for f, present, types in registers:
             value = fields[f]
             if isinstance(value, VReg):
@@ -160,6 +164,10 @@ def instruction_problems(fn: IRFunction, label_set: set) -> list[str]:
         immediates = {OPERAND_FIELD[o] for o in operands if o in OPERAND_FIELD}  # e.g. route's port masks
         for f in REGISTER_FIELDS:
             if f in immediates:
+                if isinstance(getattr(op, f), VReg):  # (a stream op's port in `d`, route's port masks)
+                    operand = next(o for o in operands if OPERAND_FIELD.get(o) == f)
+                    problems.append(f"{op.text()}: field {f} holds the register {getattr(op, f)!r}, where "
+                                    f"{op.op}'s {operand} is a number written in the instruction")
                 continue
             value = getattr(op, f)
             if not isinstance(value, VReg) and value != 0:
