@@ -84,6 +84,22 @@ def block_reduce_to_corner(value, op=SUM, channel=0):
 
 
 @jit
+def refuse_bad_chain_arguments(algorithm, rounds, stages_apart):
+    """At compile time, a CompileError for an `algorithm` other than CHAIN and TREE, and for a `rounds` or a
+    `stages_apart` the tree would refuse: the chains use neither, but one the tree refuses is a mistake, refused
+    the same (the tree checks its own)."""
+    if algorithm != CHAIN:
+        ws.refuse(BAD_ALGORITHM)
+    if stages_apart != 0:
+        if stages_apart != 1:
+            ws.refuse(BAD_STAGES_APART)
+    if rounds < 1:
+        ws.refuse(BAD_ROUNDS)
+    if rounds > MAX_TREE_ROUNDS:
+        ws.refuse(BAD_ROUNDS)
+
+
+@jit
 def block_all_reduce(value, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUNDS, stages_apart=0):
     """The sum (max, min) of `value` over the block, at every PE of the block; channels `channel` ..
     `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE: `block_all_reduce_tree`, several
@@ -92,15 +108,7 @@ def block_all_reduce(value, op=SUM, channel=0, algorithm=CHAIN, rounds=TREE_ROUN
     rounds either, but refuse a `rounds` the tree refuses, outside 1 .. MAX_TREE_ROUNDS)."""
     if algorithm != TREE:  # (checked first: an algorithm known only at run time compiles both branches, and the
         # tree's routes then clash with the chains' bus on channel + 2, a CompileError naming a channel)
-        if algorithm != CHAIN:
-            ws.refuse(BAD_ALGORITHM)
-        if stages_apart != 0:  # (the tree checks its own)
-            if stages_apart != 1:
-                ws.refuse(BAD_STAGES_APART)
-        if rounds < 1:  # (the chains use no rounds, but one the tree refuses is a mistake: refused the same)
-            ws.refuse(BAD_ROUNDS)
-        if rounds > MAX_TREE_ROUNDS:
-            ws.refuse(BAD_ROUNDS)
+        refuse_bad_chain_arguments(algorithm, rounds, stages_apart)
     if algorithm == TREE:
         value = block_all_reduce_tree(value, op, channel, rounds, stages_apart)
     else:
@@ -114,15 +122,7 @@ def block_all_reduce_array(values, part, op=SUM, channel=0, algorithm=CHAIN, rou
     `channel` .. `channel + 2` (CHAIN), or `channel` .. `channel + 2 * rounds` (TREE:
     `block_all_reduce_array_tree`, `part` then as long as `values`; `stages_apart` as `block_all_reduce`'s)."""
     if algorithm != TREE:  # (first, as in `block_all_reduce`)
-        if algorithm != CHAIN:
-            ws.refuse(BAD_ALGORITHM)
-        if stages_apart != 0:
-            if stages_apart != 1:
-                ws.refuse(BAD_STAGES_APART)
-        if rounds < 1:  # (the chains use no rounds, but one the tree refuses is a mistake: refused the same)
-            ws.refuse(BAD_ROUNDS)
-        if rounds > MAX_TREE_ROUNDS:
-            ws.refuse(BAD_ROUNDS)
+        refuse_bad_chain_arguments(algorithm, rounds, stages_apart)
     if algorithm == TREE:
         return block_all_reduce_array_tree(values, part, op, channel, rounds, stages_apart)
     x, y = ws.threadIdx.x, ws.threadIdx.y
