@@ -133,8 +133,8 @@ def halo_channel(rounds: int = 0) -> int:
 
 
 #: PE cycles of the cost model of one scalar block sum in a solver (`block_sum_cycles`), fitted to the cycles
-#: an iteration of classic CG (two block sums) on `wse2`'s and the default `WaferSpec`'s figures over 27 blocks
-#: from 1 x 16 to 128 x 8 (every prediction of the chains' and the tree's difference within 4 cycles a sum):
+#: an iteration of classic CG (two block sums) on `wse2`'s and the default `WaferSpec`'s figures over 31 blocks
+#: from 2 x 2 to 128 x 8 (every prediction of the chains' and the tree's difference within 4 cycles a sum):
 #: the chains' issues and branches around their stream ops and the broadcast; the tree's a round (a send, a
 #: receive, an add and the tests of a round, once per round of the longer stage: the shorter overlaps it) and
 #: its fixed cost.
