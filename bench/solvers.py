@@ -7,8 +7,8 @@ Each kernel runs on a wafer just the size of its nx x ny block (utilization is o
 
 - once with the default figures of `WaferSpec` but `--channels` channels (default 24, as `wse2`: the solvers'
   block sums take the tree all-reduce where the block's tree fits them and is modelled cheaper,
-  `columns.reduction_rounds`, else the chains the default 4 channels give), for the cycles of the whole launch (which at scale are
-  dominated by loading the vectors from off-wafer memory and storing the result);
+  `columns.reduction_rounds`, else the chains the default 4 channels give), for the cycles of the whole
+  launch (which at scale are dominated by loading the vectors from off-wafer memory and storing the result);
 - twice more, at two iteration (or step) counts, on the same wafer with the off-wafer bandwidth set
   out of the way (1e18 B/s): the difference is the steady state of one iteration, which touches no
   off-wafer memory (so its cost does not depend on that figure, but the launch's loads and stores,
