@@ -6,9 +6,9 @@ per kernel and size, iterations to a tolerance against SciPy, and the bandwidth 
 Each kernel runs on a wafer just the size of its nx x ny block (utilization is of the PEs used):
 
 - once with the default figures of `WaferSpec` but `--channels` channels (default 24, as `wse2`: the solvers'
-  block sums take the tree all-reduce where the block's tree fits them, `columns.reduction_rounds`, else
-  the chains the default 4 channels give), for the cycles of the whole launch (which at scale are
-  dominated by loading the vectors from off-wafer memory and storing the result);
+  block sums take the tree all-reduce where the block's tree fits them and is modelled cheaper,
+  `columns.reduction_rounds`, else the chains the default 4 channels give), for the cycles of the whole
+  launch (which at scale are dominated by loading the vectors from off-wafer memory and storing the result);
 - twice more, at two iteration (or step) counts, on the same wafer with the off-wafer bandwidth set
   out of the way (1e18 B/s): the difference is the steady state of one iteration, which touches no
   off-wafer memory (so its cost does not depend on that figure, but the launch's loads and stores,
@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                f"Machine: {machine()}\n\n"
                "Each kernel on a wafer just the size of its nx x ny block. Launch cycles: the whole launch, "
                f"default `WaferSpec` figures but {args.channels} channels (the solvers' block sums by the tree "
-               "all-reduce where it fits them: 4 rounds + 2 channels, with the halo's; else by chains), 4 iterations or steps (loads of the vectors and the store of the "
+               "all-reduce where it fits them, 4 rounds + 2 channels with the halo's, and is modelled cheaper, "
+               "`columns.reduction_rounds`; else by chains), 4 iterations or steps (loads of the vectors and the store of the "
                "result included: off-wafer bandwidth-bound at scale). Per iteration: the difference of runs at 2 "
                "and 4 iterations with the off-wafer bandwidth out of the way (an iteration touches no "
                "off-wafer memory; see the script's docstring):\n\n"

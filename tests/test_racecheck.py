@@ -95,6 +95,10 @@ def test_without_the_barrier_a_read_write_race_names_both_sides(dev):
     assert sides == {((0, 0), line_of(publish, "MARK-publish"), True),
                      ((1, 0), line_of(publish, "MARK-consume"), False)}
     assert all(a.block_index == (0, 0) for a in (hazard.first, hazard.second))
+    assert {a.kind for a in (hazard.first, hazard.second)} == {"write", "read"}
+    assert all(a.route is None and a.channel is None for a in (hazard.first, hazard.second))
+    writer = hazard.first if hazard.first.write else hazard.second
+    assert str(writer).startswith("thread (0, 0) of block (0, 0) writes at ")
 
 
 def test_nothing_orders_blocks_of_one_launch(dev):

@@ -147,6 +147,15 @@ def check_race(race, kernel, change_mark, send_mark, sent_first):
     late, early = (race.second, race.first) if sent_first else (race.first, race.second)
     assert late.cycle - early.cycle > 3 * LOOP
     assert race.count == 1 and not race.same_value
+    # each side prints as what it does: a route change and a send, not a memory write and read
+    assert (race.first.kind, race.second.kind) == ("route change", "send")
+    change, send = (f"{a.source[0]}:{a.source[1]}" for a in (race.first, race.second))
+    assert str(race.first) == (f"thread (1, 0) of block (0, 0) changes the route of channel 1 at {change} "
+                               f"(cycle {race.first.cycle:,.0f})")
+    assert str(race.second) == (f"thread (0, 0) of block (0, 0) sends a word on channel 1 at {send}, which passes "
+                                f"the changed router at cycle {race.second.cycle:,.0f}")
+    assert str(race).startswith(f"route-change race on channel 1: {race.first}; {race.second}; the simulation ran ")
+    assert " writes " not in str(race) and " reads " not in str(race)
 
 
 @pytest.mark.parametrize("strategy", [Strategy(), Strategy(routed_one=False)], ids=["routed-one", "numpy"])
@@ -328,6 +337,8 @@ def test_a_route_change_race_is_saved_with_the_device(tmp_path):
     [loaded] = ws.Device.load(dev.save(tmp_path / "routes.npz")).launches
     assert loaded.races == stats.races and loaded.races[0].kind == "route-change"
     assert str(loaded.races[0]) == str(stats.races[0])
+    assert (loaded.races[0].first.kind, loaded.races[0].second.kind) == ("route change", "send")
+    assert "changes the route of channel 1 at" in str(loaded.races[0].first)
 
 
 PADDED_CHANGE = """

@@ -38,7 +38,7 @@ from ..errors import (ArgumentTypeError, CheckpointError, LaunchError, WaferErro
                       write_whole)
 from ..isa import halfprec
 from ..sim.memory import ALIGNMENT, FIRST_ADDRESS, Allocation, GlobalMemory
-from ..sim.racecheck import RaceAccess, RaceHazard
+from ..sim.racecheck import ROUTE_CHANGE, ROUTE_SEND, RaceAccess, RaceHazard
 from ..sim.stats import LaunchStats, PrintRecord
 from .arrays import device_dtype, device_itemsize
 
@@ -112,8 +112,12 @@ def _access_of(entry: list) -> RaceAccess:
 
 def _race_of(entry: dict[str, Any]) -> RaceHazard:
     # (files written before same-value races were told apart have no "same_value": all were races)
-    return RaceHazard(entry["address"], _access_of(entry["first"]), _access_of(entry["second"]), entry["count"],
-                      bool(entry.get("same_value", False)), entry.get("channel"), bool(entry.get("sent_first", False)))
+    first, second, channel = _access_of(entry["first"]), _access_of(entry["second"]), entry.get("channel")
+    if channel is not None:  # a route-change race: its sides are the change and the send (not saved: implied)
+        first = dataclasses.replace(first, route=ROUTE_CHANGE, channel=channel)
+        second = dataclasses.replace(second, route=ROUTE_SEND, channel=channel)
+    return RaceHazard(entry["address"], first, second, entry["count"], bool(entry.get("same_value", False)), channel,
+                      bool(entry.get("sent_first", False)))
 
 
 def _named(device: "Device", arrays: Mapping[str, "DeviceArray"]) -> dict[int, str]:

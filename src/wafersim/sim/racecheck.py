@@ -34,6 +34,10 @@ import numpy as np
 from ..arch.values import plural
 from .racecheck_routes import route_hazards
 
+#: `RaceAccess.route` of a route-change race's two sides: the change, and the send of the word it misses or catches
+ROUTE_CHANGE = "route change"
+ROUTE_SEND = "send"
+
 if TYPE_CHECKING:
     from .engine import Launch
     from .lanes import Lanes  # noqa: F401
@@ -43,20 +47,35 @@ RACE_REPORT_LIMIT = 100
 
 @dataclasses.dataclass(frozen=True)
 class RaceAccess:
-    """One side of a race: which PE, which instruction, when."""
+    """One side of a race: which PE, which instruction, when, and what it does (`kind`)."""
 
     block_index: tuple[int, int]
     thread_index: tuple[int, int]
     pc: int
     source: tuple[str, int] | None  # (file, line) of the instruction, when the program has a line table
-    cycle: float  # issue cycle
+    cycle: float  # issue cycle (a routed word's: when it passes the changed router)
     write: bool
+    #: of a route-change race, where the access is no load or store: "route change" (the PE changes its
+    #: router's route on `channel`, `write` True) or "send" (it sent a word on `channel` that passes that
+    #: router, `write` False); None for a load or a store
+    route: str | None = None
+    channel: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """'read', 'write', 'route change' or 'send'."""
+        return self.route or ("write" if self.write else "read")
 
     def __str__(self) -> str:
         where = f"{self.source[0]}:{self.source[1]}" if self.source else f"pc {self.pc}"
+        who = f"thread {self.thread_index} of block {self.block_index}"
+        if self.route == ROUTE_CHANGE:
+            return f"{who} changes the route of channel {self.channel} at {where} (cycle {self.cycle:,.0f})"
+        if self.route == ROUTE_SEND:
+            return (f"{who} sends a word on channel {self.channel} at {where}, which passes the changed router at "
+                    f"cycle {self.cycle:,.0f}")
         verb = "writes" if self.write else "reads"
-        return (f"thread {self.thread_index} of block {self.block_index} {verb} at {where} "
-                f"(cycle {self.cycle:,.0f})")
+        return f"{who} {verb} at {where} (cycle {self.cycle:,.0f})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,12 +121,7 @@ class RaceHazard:
 
 
     def _route_text(self) -> str:
-        change, word = self.first, self.second
-
-        def where(access: RaceAccess) -> str:
-            return f"{access.source[0]}:{access.source[1]}" if access.source else f"pc {access.pc}"
-
-        if change.cycle == word.cycle:
+        if self.first.cycle == self.second.cycle:
             order = "at the same cycle: the hardware may route it either way"
         elif self.sent_first:
             order = ("the simulation ran the send first, so the word took the route before the change, where the "
@@ -116,10 +130,7 @@ class RaceHazard:
             order = ("the simulation ran the change first, so the word took the changed route, where the hardware, "
                      "whose word gets there before the change, takes the old one")
         more = (f" (and {plural(self.count - 1, 'more word')} from these instructions)" if self.count > 1 else "")
-        return (f"route-change race on channel {self.channel}: thread {change.thread_index} of block "
-                f"{change.block_index} changes its router's route at {where(change)} (cycle {change.cycle:,.0f}); a "
-                f"word sent by thread {word.thread_index} of block {word.block_index} at {where(word)} passes that "
-                f"router at cycle {word.cycle:,.0f}; {order}{more}")
+        return f"route-change race on channel {self.channel}: {self.first}; {self.second}; {order}{more}"
 
 
 def conflict_partners(group: np.ndarray, who: np.ndarray, write: np.ndarray) -> np.ndarray:
@@ -211,8 +222,12 @@ class RaceChecker:
             return
         watch.analysed = True
         for found in route_hazards(watch):
-            change = self._pe_access(sim, found["router"], found["change_pc"], found["change_cycle"], True)
-            word = self._pe_access(sim, found["sender"], found["send_pc"], found["pass_cycle"], False)
+            change = dataclasses.replace(
+                self._pe_access(sim, found["router"], found["change_pc"], found["change_cycle"], True),
+                route=ROUTE_CHANGE, channel=found["channel"])
+            word = dataclasses.replace(
+                self._pe_access(sim, found["sender"], found["send_pc"], found["pass_cycle"], False),
+                route=ROUTE_SEND, channel=found["channel"])
             key = (found["channel"], found["change_pc"], found["send_pc"], found["send_seq"] < found["change_seq"])
             kept = self._route_groups.get(key)
             if kept is None:

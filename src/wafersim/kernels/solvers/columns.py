@@ -17,8 +17,9 @@ That sum is, with `rounds` = 0, chains to the block's centre PE and a routed mul
 the halo on 3: 4 channels, what `dev` and the default `WaferSpec` have); with `rounds` = R > 0, the binary
 tree of `wsc.TREE` (Rocki et al.) with its column stage on channels of its own (`stages_apart=1`: safe when PEs
 reach the sum at different times; channels 0 .. 4 R, the halo on 4 R + 1: several times faster on wide
-blocks, its float32 sums in another order). `reduction_rounds(spec, nx, ny)` picks: the tree where the
-wafer has its channels, else the chains.
+blocks, its float32 sums in another order). `reduction_rounds(spec, nx, ny)` picks the cheaper of the two by
+a cost model of one scalar block sum in a solver (`block_sum_cycles`), the tree only where the wafer has its
+channels.
 """
 from __future__ import annotations
 
@@ -131,14 +132,47 @@ def halo_channel(rounds: int = 0) -> int:
     return wsc.tree_channels(rounds, stages_apart=1) if rounds > 0 else HALO_CHANNEL
 
 
+#: PE cycles of the cost model of one scalar block sum in a solver (`block_sum_cycles`), fitted to the cycles
+#: an iteration of classic CG (two block sums) on `wse2`'s and the default `WaferSpec`'s figures over 31 blocks
+#: from 2 x 2 to 128 x 8 (every prediction of the chains' and the tree's difference within 4 cycles a sum):
+#: the chains' issues and branches around their stream ops and the broadcast; the tree's a round (a send, a
+#: receive, an add and the tests of a round, once per round of the longer stage: the shorter overlaps it) and
+#: its fixed cost.
+CHAIN_FIXED_CYCLES = 28
+TREE_ROUND_CYCLES = 10
+TREE_FIXED_CYCLES = 21
+
+
+def block_sum_cycles(spec: WaferSpec, nx: int, ny: int, rounds: int = 0) -> float:
+    """Modelled cycles of one scalar block sum of an nx x ny block in a solver: by the chains (`rounds` 0) or
+    by the tree of `rounds` rounds (`stages_apart=1`), from the spec's `hop_latency` h and `ramp_latency` t.
+
+    Chains: H = nx // 2 + ny // 2 hops from the farthest PE to the centre, each one stream op of one word,
+    2 t + h + 1 cycles (docs/routes.md), then H hops of the broadcast back, h each, and 2 t + 28 more. Tree:
+    the word's 2 H hops, in and back, h each (no PE on the way), two ramps (2 t) for each round of the row
+    stage and of the column stage that has a partner (bit_length(nx // 2) + bit_length(ny // 2) of them), 10
+    cycles for each of the `rounds` and 21 more. The chains so win on small blocks and wherever a ramp is
+    cheap (t = 0: the tree from about 44 x 44 on), the tree on `wse2` (t = 2) from about 10 x 10 on."""
+    nx, ny = int(nx), int(ny)
+    h, t = spec.hop_latency, spec.ramp_latency
+    hops = nx // 2 + ny // 2
+    if rounds <= 0:
+        return hops * (2 * t + 2 * h + 1) + 2 * t + CHAIN_FIXED_CYCLES
+    crossings = (nx // 2).bit_length() + (ny // 2).bit_length()
+    return 2 * hops * h + 2 * t * crossings + TREE_ROUND_CYCLES * rounds + TREE_FIXED_CYCLES
+
+
 def reduction_rounds(spec: WaferSpec, nx: int, ny: int) -> int:
     """The `rounds` of `column_ops` for an nx x ny block on a wafer of `spec`: those of the tree all-reduce
-    (`tree_rounds`) where the spec has its 4 rounds + 1 channels and the halo's, else 0 (the chains, which
-    with the halo need the 4 channels `check_grid` asks for)."""
+    (`tree_rounds`) where the spec has its 4 rounds + 1 channels and the halo's and the tree's modelled block
+    sum (`block_sum_cycles`) is cheaper than the chains', else 0 (the chains, which with the halo need the 4
+    channels `check_grid` asks for)."""
     rounds = tree_rounds(int(nx), int(ny))
     if rounds > MAX_TREE_ROUNDS:  # (a block of more than 4,095 PEs a side: past the tree's rounds)
         return 0
-    return rounds if spec.channels >= halo_channel(rounds) + 1 else 0
+    if spec.channels < halo_channel(rounds) + 1:
+        return 0
+    return rounds if block_sum_cycles(spec, nx, ny, rounds) < block_sum_cycles(spec, nx, ny) else 0
 
 
 @functools.lru_cache(maxsize=None)
