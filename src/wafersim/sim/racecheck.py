@@ -40,7 +40,7 @@ ROUTE_SEND = "send"
 
 if TYPE_CHECKING:
     from .engine import Launch
-    from .lanes import Lanes  # noqa: F401
+    from ..errors import RaceError
 
 RACE_REPORT_LIMIT = 100
 
