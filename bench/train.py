@@ -266,7 +266,8 @@ def main() -> None:
         command = ("python bench/train.py " + (f"--width {args.width} --height {args.height}" if args.width else
                                                f"--preset {args.preset}") +
                    f" --batch {args.batch} --pipeline-height {args.pipeline_height} --hidden "
-                   + " ".join(map(str, args.hidden)) + " --fit-hidden " + " ".join(map(str, args.fit_hidden)))
+                   + " ".join(map(str, args.hidden)) + " --fit-hidden " + " ".join(map(str, args.fit_hidden))
+                   + (f" --plot {args.plot}" if args.plot else "") + f" --write {args.write}")
         write_section(args.write, "train", f"## Training: pipelined against weight streaming (bench/train.py)\n\n"
                       f"`{command}` on {machine()}; shared and noisy machine: wall seconds are indicative only, "
                       f"simulated times are deterministic.\n\n{text}")
