@@ -44,7 +44,6 @@ class CFG:
         self.ops = fn.ops
         self.size = len(fn.ops)
         self.blocks: list[list[int]] = basic_blocks(fn.ops)
-        self.block_of: dict[int, int] = {i: k for k, block in enumerate(self.blocks) for i in block}
         label_block = {self.ops[b[0]]: k for k, b in enumerate(self.blocks) if isinstance(self.ops[b[0]], Label)}
         self.succ: list[list[int]] = []
         for k, block in enumerate(self.blocks):
@@ -86,6 +85,9 @@ class CFG:
         if name == "rw":
             self.rw: list[tuple[list[VReg], VReg | None]] = _read_write(self.fn)
             return self.rw
+        if name == "block_of":  # each op's block (the same: few passes ask, the verifier's CFGs never)
+            self.block_of: dict[int, int] = {i: k for k, block in enumerate(self.blocks) for i in block}
+            return self.block_of
         raise AttributeError(name)
 
     def _reachable(self) -> set[int]:
