@@ -12,10 +12,12 @@ import pytest
 import wafersim as ws
 from conftest import load_source
 from test_debuginfo import SEEDS, _collectives, _program, _repeated, _swap
-from wafersim.compiler import backend
+from wafersim.compiler import backend, compile_kernel
 from wafersim.compiler.debuginfo import _UNKNOWN, UNASSIGNED, is_variable, written_variable
 from wafersim.compiler.ir import IRFunction, Label, Op, Phi, VReg
+from wafersim.compiler.values import KernelSignature
 from wafersim.isa.assembler import Symbol
+from wafersim.kernels.reduce import SUM, allreduce
 
 
 # ----------------------------------------------------------------------------- the reference (verbatim)
@@ -222,10 +224,24 @@ def test_generated_programs_get_the_reference_symbols(tmp_path, compared, regist
 
 
 def test_kernels_with_collectives_and_helpers_get_the_reference_symbols(compared):
-    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    # (compiled here, not launched: a launch may find the program in a cache and compile nothing)
     for kernel in (_swap, _repeated, _collectives):
-        kernel[1, (2, 2)](dev.device_array((2, 2), np.int32))
-    from wafersim.kernels.solvers import conjugate_gradient
-    conjugate_gradient(np.random.default_rng(1).standard_normal((4, 3, 5)).astype(np.float32), rtol=1e-5, maxiter=2)
-    assert len(compared) >= 4
+        compile_kernel(kernel.py_func, KernelSignature((("array", "i32", 2),)), ws.WaferSpec(width=4, height=4))
+    compile_kernel(_solver_like.py_func, KernelSignature((("array", "f32", 1), ("array", "f32", 1), ("scalar", "i32"))),
+                   ws.WaferSpec(width=4, height=4, registers=10))
+    assert len(compared) == 4
     assert any(fn.shared_registers for fn, _ in compared)  # (registers holding several variables compared)
+    assert any(args[1] for _, args in compared)  # (spill slots compared)
+
+
+@ws.jit
+def _solver_like(x, out, n):
+    """A loop of sums and a collective over several named values (a dot product, a norm, an update)."""
+    rho = 0.0
+    norm = 0.0
+    for k in range(n):
+        p = x[k] * 2.0
+        q = p - rho
+        rho = allreduce(p * q, SUM) + rho
+        norm = norm + q * q
+        out[k] = rho - norm
