@@ -1,6 +1,7 @@
-"""The verifier's dataflow checks (compiler/passes/verify.py) against brute force on random control-flow graphs
+"""The dataflow analyses of the passes and the verifier against brute force on random control-flow graphs
 (loops, irreducible cycles, blocks nothing reaches): `undefined_reads` (a register read where some path from
-the entry reaches without writing it), and in SSA form the reads whose write does not dominate them."""
+the entry reaches without writing it), in SSA form the reads whose write does not dominate them
+(compiler/passes/verify.py), and the registers live into each block (`CFG.live_in`, compiler/passes/cfg.py)."""
 from __future__ import annotations
 
 import random
@@ -122,3 +123,35 @@ def test_reads_not_dominated_by_their_write_match_brute_force(seed):
     fn = _random_function(rng, rng.randint(1, 25), ssa=True)
     found = [p for p in ssa_problems(fn) if p.endswith("is read where its write does not dominate")]
     assert found == _brute_not_dominated(fn)
+
+
+def _brute_live_in(fn: IRFunction, cfg: CFG) -> list[set[VReg]]:
+    """A register is live into a block when a path from the block's start reads it before any write of it."""
+    live = []
+    for block in cfg.blocks:
+        found = set()
+        for reg in REGISTERS:
+            seen, todo = {block[0]}, [block[0]]
+            while todo:
+                i = todo.pop()
+                op = fn.ops[i]
+                if isinstance(op, Op) and reg in op.reads():
+                    found.add(reg)
+                    break
+                if isinstance(op, Op) and op.writes() is reg:
+                    continue
+                for j in _op_successors(fn.ops, i):
+                    if j not in seen:
+                        seen.add(j)
+                        todo.append(j)
+        live.append(found)
+    return live
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_the_registers_live_into_each_block_match_brute_force(seed):
+    rng = random.Random(seed)
+    fn = _random_function(rng, rng.randint(1, 25), ssa=False)
+    cfg = CFG(fn)
+    assert cfg.live_in() == _brute_live_in(fn, cfg)
+    assert cfg.live_in() is cfg.live_in()  # (once per CFG)
