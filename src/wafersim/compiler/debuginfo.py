@@ -36,14 +36,18 @@ def op_liveness(fn: IRFunction, wanted: set[VReg]) -> tuple[list[frozenset], lis
     after: list[frozenset] = [frozenset()] * len(fn.ops)
     for k, block in enumerate(blocks):
         live = {reg for reg in live_out[k] if reg in wanted}
+        current = frozenset(live)  # (shared by the ops that leave `live` as it is: `symbols` goes by identity)
         for i in reversed(block):
             op = fn.ops[i]
-            after[i] = frozenset(live)
+            after[i] = current
             if isinstance(op, Op):
                 written = op.writes()
-                live.discard(written)
-                live |= {reg for reg in op.reads() if reg in wanted}
-            before[i] = frozenset(live)
+                read = {reg for reg in op.reads() if reg in wanted}
+                if read or written in live:
+                    live.discard(written)
+                    live |= read
+                    current = frozenset(live)
+            before[i] = current
     return before, after
 
 
@@ -116,17 +120,49 @@ def variable_bindings(fn: IRFunction) -> tuple[list[dict], list[dict]]:
     copy the optimiser folded), no longer as this one's."""
     from .passes.cfg import CFG
 
-    before: list[dict] = [{}] * len(fn.ops)
-    after: list[dict] = [{}] * len(fn.ops)
-    if not fn.ops:
+    ops = fn.ops
+    before: list[dict] = [{}] * len(ops)
+    after: list[dict] = [{}] * len(ops)
+    if not ops:
         return before, after
     cfg = CFG(fn)
     exits: list[dict | None] = [None] * len(cfg.blocks)
     start = {var: frozenset({UNASSIGNED}) for op in fn.instructions()
              for var in [written_variable(fn, op), *(v for v, _, _ in op.rebinds)] if var is not None}
+    # What each op does to the bindings, worked out once (the dataflow goes over the ops several times):
+    # (bindings before its instruction, the register id it writes or None, its variable, bindings after);
+    # and per register id the variables anything binds to it: only those can lose it to a write of it
+    single: dict = {}  # id -> frozenset({id}), one per id (a binding's value)
 
-    def assign(state: dict, var: tuple, reg: VReg | int | None) -> None:
-        state[var] = frozenset({reg.id if isinstance(reg, VReg) else reg})
+    def one(reg: VReg | int | None) -> frozenset:
+        key = reg.id if isinstance(reg, VReg) else reg
+        value = single.get(key)
+        if value is None:
+            value = single[key] = frozenset({key})
+        return value
+
+    holders: dict = {}
+    steps: list[tuple | None] = [None] * len(ops)
+    for i, op in enumerate(ops):
+        if not isinstance(op, Op):
+            continue
+        early = tuple((var, one(reg)) for var, reg, late in op.rebinds if not late)
+        late = tuple((var, one(reg)) for var, reg, late in op.rebinds if late)
+        written, var = op.writes(), None
+        if written is not None and not isinstance(op, Phi):
+            var = written_variable(fn, op)
+            written = written.id
+        else:
+            written = None
+        steps[i] = (early, written, var, late, one(written) if var is not None else None)
+        for bound_var, regs in (*early, *late):
+            holders.setdefault(next(iter(regs)), set()).add(bound_var)
+        if var is not None:
+            holders.setdefault(written, set()).add(var)
+    for names in fn.join_names.values():
+        for reg, var in names.items():
+            if var is not None:
+                holders.setdefault(reg, set()).add(var)
 
     changed = True
     while changed:  # (sets only grow, so this ends)
@@ -134,34 +170,54 @@ def variable_bindings(fn: IRFunction) -> tuple[list[dict], list[dict]]:
         for k, block in enumerate(cfg.blocks):
             state: dict = dict(start) if k == 0 else {}
             for p in cfg.pred[k]:
+                if not state and exits[p]:  # (the first predecessor's bindings: as they are)
+                    state = dict(exits[p])
+                    continue
                 for var, regs in (exits[p] or {}).items():
-                    state[var] = state.get(var, frozenset()) | regs
-            first = fn.ops[block[0]]
+                    known = state.get(var)
+                    if known is None:
+                        state[var] = regs
+                    elif known is not regs:
+                        state[var] = known | regs
+            first = ops[block[0]]
             if isinstance(first, Label):
                 for reg, var in fn.join_names.get(first, {}).items():
                     if var is not None:
-                        assign(state, var, reg)
+                        state[var] = one(reg)
+            # `state` is recorded for an op as it is (never changed after): copied before it changes again
+            recorded = False
             for i in block:
-                op = fn.ops[i]
-                if not isinstance(op, Op):
+                step = steps[i]
+                if step is None:
                     before[i] = after[i] = state
+                    recorded = True
                     continue
-                for var, reg, late in op.rebinds:
-                    if not late:
-                        assign(state, var, reg)
-                before[i] = dict(state)
-                written = op.writes()
-                if written is not None and not isinstance(op, Phi):
-                    var = written_variable(fn, op)
-                    for other, regs in list(state.items()):  # the register no longer holds them
-                        if written.id in regs and other != var:
-                            state[other] = (regs - {written.id}) | {None}
+                early, written, var, late, value = step
+                if early:
+                    if recorded:
+                        state, recorded = dict(state), False
+                    for bound_var, regs in early:
+                        state[bound_var] = regs
+                before[i] = state
+                recorded = True
+                if written is not None:
+                    for other in holders.get(written, ()):  # the register no longer holds them
+                        regs = state.get(other)
+                        if regs is not None and written in regs and other != var:
+                            if recorded:
+                                state, recorded = dict(state), False
+                            state[other] = (regs - {written}) | {None}
                     if var is not None:
-                        assign(state, var, written.id)
-                for var, reg, late in op.rebinds:
-                    if late:
-                        assign(state, var, reg)
-                after[i] = dict(state)
+                        if recorded:
+                            state, recorded = dict(state), False
+                        state[var] = value
+                if late:
+                    if recorded:
+                        state, recorded = dict(state), False
+                    for bound_var, regs in late:
+                        state[bound_var] = regs
+                after[i] = state
+                recorded = True
             if state != exits[k]:
                 exits[k], changed = state, True
     return before, after
@@ -193,13 +249,14 @@ def shared_names(fn: IRFunction) -> tuple[list[dict[int, frozenset]], list[dict[
             if isinstance(first, Label):
                 for reg, var in fn.join_names.get(first, {}).items():
                     state[reg] = frozenset({var or _UNKNOWN})
-            for i in block:
+            for i in block:  # (an op that writes no shared register shares the dict: never changed after)
                 op = fn.ops[i]
-                before[i] = dict(state)
+                before[i] = state
                 written = op.writes() if isinstance(op, Op) else None
                 if written is not None and written.id in shared:
+                    state = dict(state)
                     state[written.id] = frozenset({op.var or _UNKNOWN})
-                after[i] = dict(state)
+                after[i] = state
             if state != exits[k]:
                 exits[k], changed = state, True
     return before, after
@@ -225,39 +282,85 @@ def symbols(fn: IRFunction, registers: dict[VReg, int], spills: dict[VReg, int],
     # register is listed under the variable whose writes alone reach the pc
     runs: dict[tuple[VReg, str, tuple], list[list[int]]] = {}
     bounds = [pc for pc, _, _ in pc_owner[1:]] + [code_words]
-    for (pc, k, past), end in zip(pc_owner, bounds):
-        if past:
-            written = fn.ops[k].writes()
-            live = after[k] - {written} if written in spills else after[k]
-        else:
-            live = before[k]
-        reaching = names_after[k] if past else names_before[k]
-        bound = bound_after[k] if past else bound_before[k]
-        copies: dict[int, list[tuple]] = {}  # register id -> the variables bound to it alone, on every path
-        for var, regs in bound.items():
-            if len(regs) == 1 and None not in regs and UNASSIGNED not in regs:
-                copies.setdefault(next(iter(regs)), []).append(var)
+    # The runs keys at a pc depend only on the live registers, the bindings and (for a shared register) the
+    # names reaching it; ops that change none of them share those objects (`op_liveness`, `shared_names`,
+    # `variable_bindings`), so the keys are worked out once per combination (by id(): all of them are kept
+    # alive in the lists above) and a stretch of pcs with the same keys is one run for each
+    per_bound: dict[int, dict[int, list[tuple]]] = {}  # id(bindings) -> register id -> variables bound to it alone
+    keys_at: dict[tuple[int, int, int], list[tuple]] = {}
+    shared_ids = fn.shared_registers
+
+    own: dict[VReg, tuple] = {}  # register -> (its variable's key or None, {its id}): the same at every pc
+    unassigned = frozenset({UNASSIGNED})
+
+    def keys_for(live: frozenset, bound: dict, reaching: dict) -> list[tuple]:
+        copies = per_bound.get(id(bound))
+        if copies is None:
+            copies = per_bound[id(bound)] = {}  # register id -> the variables bound to it alone, on every path
+            for var, regs in bound.items():
+                if len(regs) == 1 and None not in regs and UNASSIGNED not in regs:
+                    copies.setdefault(next(iter(regs)), []).append(var)
+        keys = []
         for reg in live:
-            names = []
-            name, scope = reg.hint, reg.scope
-            if reg.id in fn.shared_registers:
+            if reg.id in shared_ids:
+                names = []
                 held = reaching.get(reg.id, frozenset())
                 if len(held) == 1 and _UNKNOWN not in held:
                     ((name, scope),) = held
                     names.append((name, scope))
-            elif is_variable(name):
-                names.append((name, scope))
+                # (as below)
+                names = [var for var in names if bound.get(var, frozenset({reg.id})) - {UNASSIGNED} == {reg.id}]
+                names += [var for var in copies.get(reg.id, ()) if var not in names]
+                keys += [(reg, name, scope) for name, scope in names]
+                continue
+            mine = own.get(reg)
+            if mine is None:
+                mine = own[reg] = ((reg, reg.hint, reg.scope) if is_variable(reg.hint) else None, frozenset({reg.id}))
+            key, alone = mine
             # past a later assignment of the variable the register may still be live as another variable's
             # value (a copy the optimiser folded), no longer as this one's
             # (a variable that some paths have not assigned yet is shown from its own register, as before)
-            names = [var for var in names if bound.get(var, frozenset({reg.id})) - {UNASSIGNED} == {reg.id}]
-            names += [var for var in copies.get(reg.id, ()) if var not in names]
-            for name, scope in names:
-                spans = runs.setdefault((reg, name, scope), [])
-                if spans and spans[-1][1] == pc:
-                    spans[-1][1] = end
-                else:
-                    spans.append([pc, end])
+            if key is not None:
+                regs = bound.get(key[1:])
+                if not (regs is None or regs == alone or regs - unassigned == alone):
+                    key = None
+            others = copies.get(reg.id)
+            if key is not None:
+                keys.append(key)
+            if others:
+                keys += [(reg, *var) for var in others if key is None or var != key[1:]]
+        return keys
+
+    def add_run(keys: list[tuple], start: int, end: int) -> None:
+        for key in keys:
+            spans = runs.get(key)
+            if spans is None:
+                runs[key] = [[start, end]]
+            elif spans[-1][1] == start:
+                spans[-1][1] = end
+            else:
+                spans.append([start, end])
+
+    group: list[tuple] | None = None  # the keys of the stretch of pcs from group_start on
+    group_start = 0
+    for (pc, k, past), end in zip(pc_owner, bounds):
+        reaching = names_after[k] if past else names_before[k]
+        bound = bound_after[k] if past else bound_before[k]
+        written = fn.ops[k].writes() if past else None
+        if past and written in spills:  # (a fresh set: not kept, so not looked up by id)
+            keys = keys_for(after[k] - {written}, bound, reaching)
+        else:
+            live = after[k] if past else before[k]
+            at = (id(live), id(bound), id(reaching) if shared_ids else 0)
+            keys = keys_at.get(at)
+            if keys is None:
+                keys = keys_at[at] = keys_for(live, bound, reaching)
+        if keys is not group:
+            if group:
+                add_run(group, group_start, pc)
+            group, group_start = keys, pc
+    if group:
+        add_run(group, group_start, code_words)
     table = []
     for reg, name, scope in sorted(runs, key=lambda r: (r[1], r[0].id)):
         dtype = "ptr" if name in pointers else reg.ty

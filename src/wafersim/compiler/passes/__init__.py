@@ -1,7 +1,7 @@
 """The optimisation pipeline: a named list of passes over the IR, then the verifier.
 
-`PASSES` is the order they run in; `run_passes` applies them and keeps the IR text after each, which
-`kernel.inspect_ir(after="licm")` prints (`wafersim.compiler.PASS_NAMES` lists the names). Each pass
+`PASSES` is the order they run in; `run_passes` applies them and logs the IR after each (`PassLog`, made
+on first use), which `kernel.inspect_ir(after="licm")` prints (`wafersim.compiler.PASS_NAMES` lists the names). Each pass
 is a function `(fn, undefined)` that rewrites `fn.ops` in place; `undefined` holds the registers the
 front end left possibly-unwritten on some path (reads of those must keep reading as they did).
 
@@ -17,6 +17,7 @@ import dataclasses
 from typing import Callable
 
 from ...envvars import env_flag
+from ...errors import CompileError
 from ..ir import IRFunction, Op, VReg
 from .bounds import eliminate_range_checks
 from .cleanup import (coalesce_moves, copy_propagate, drop_jumps_to_next, eliminate_dead_code, eliminate_dead_writes,
@@ -82,17 +83,55 @@ PRE_SSA_PASSES: list[tuple[str, Pass]] = [(name, run) for name, run in PASSES if
 SSA_PASSES: tuple[str, ...] = PASS_NAMES[PASS_NAMES.index("ssa") + 1:PASS_NAMES.index("unssa")]
 
 
-@dataclasses.dataclass
 class PassLog:
-    """The IR before the passes and after each one, by pass name (copies, printed on demand)."""
+    """The IR before the passes and after each one, by pass name (copies, printed on demand).
 
-    before: str
-    snapshots: dict[str, IRFunction]
+    Copying the IR after each of the ~25 passes took about 8% of a compile, for `inspect_ir(after=...)`,
+    which few compiles are asked. `run_passes` copies only the IR the passes start from and the one they
+    end with; the first use of `snapshots` runs the same passes again on a copy of the start and keeps
+    the IR after each (the passes are deterministic: that run must end with the IR the compile ended
+    with, else it is an internal compiler error)."""
+
+    def __init__(self, before: str, snapshots: dict[str, IRFunction] | None = None) -> None:
+        self.before = before
+        self._snapshots: dict[str, IRFunction] | None = {} if snapshots is None else snapshots
+        self._replay: tuple | None = None  # (the IR the passes started from, the passes, the IR they ended with)
+
+    @property
+    def snapshots(self) -> dict[str, IRFunction]:
+        """The IR after each pass, by name, in the order they ran."""
+        if self._snapshots is None:
+            start, chosen, last = self._replay
+            fn = _copy_function(start)
+            undefined: frozenset[VReg] = frozenset(undefined_reads(fn))
+            snapshots: dict[str, IRFunction] = {}
+            for name, run in chosen[:-1]:
+                run(fn, undefined)
+                snapshots[name] = _snapshot(fn)
+            run_last = chosen[-1][1]
+            run_last(fn, undefined)
+            if fn.text() != last.text():
+                raise CompileError(f"internal compiler error in {fn.name}: running its passes again for the IR "
+                                   f"after each one ended with other IR than the compile did (a pass is not "
+                                   f"deterministic)")
+            snapshots[chosen[-1][0]] = last
+            self._snapshots, self._replay = snapshots, None
+        return self._snapshots
 
     def text_after(self, name: str) -> str:
         if name not in self.snapshots:
             raise KeyError(f"no pass named {name!r}; the passes, in order: {', '.join(self.snapshots)}")
         return self.snapshots[name].text()
+
+    def __getstate__(self) -> dict:
+        # the passes (closures among them) are not pickled: the snapshots are, made first
+        return {"before": self.before, "_snapshots": self.snapshots, "_replay": None}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PassLog) and (self.before, self.snapshots) == (other.before, other.snapshots)
+
+    def __repr__(self) -> str:
+        return f"PassLog(before=<{self.before.count(chr(10))} lines>, passes={list(self.snapshots)})"
 
 
 def _snapshot(fn: IRFunction) -> IRFunction:
@@ -107,15 +146,37 @@ def _snapshot(fn: IRFunction) -> IRFunction:
     return dataclasses.replace(fn, ops=ops)
 
 
+def _copy_function(fn: IRFunction) -> IRFunction:
+    """A copy of `fn` that the passes can run on without changing `fn`: its own Op objects (`_snapshot`), its
+    own dictionaries, lists and sets (the passes change `ssa_origin`, `end_rebinds`, `join_names`'s inner
+    dictionaries, ...), and the attributes the passes keep on it (`cfg.new_vreg`'s next register id)."""
+    twin = _snapshot(fn)
+    for field in dataclasses.fields(fn):
+        value = getattr(twin, field.name)
+        if field.name == "ops":
+            continue
+        if isinstance(value, dict):
+            setattr(twin, field.name, {key: dict(inner) if isinstance(inner, dict) else inner
+                                       for key, inner in value.items()})
+        elif isinstance(value, (list, set)):
+            setattr(twin, field.name, type(value)(value))
+    names = {field.name for field in dataclasses.fields(fn)}
+    for key, value in fn.__dict__.items():
+        if key not in names and key != "_verified_cfg":
+            setattr(twin, key, value)
+    return twin
+
+
 def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, check: bool = True) -> PassLog:
     """Optimise `fn` in place with `passes` (default `PASSES`), verifying the IR after the last one (after
     each one with `VERIFY_EACH_PASS`; not at all without `check`). A list that goes into SSA form (`ssa`)
     without leaving it gets `unssa` at its end."""
-    log = PassLog(fn.text(), {})
+    log = PassLog(fn.text())
     undefined: frozenset[VReg] = frozenset(undefined_reads(fn))
-    chosen = PASSES if passes is None else passes
+    chosen = list(PASSES if passes is None else passes)  # (a copy: PASSES can be changed in place)
     if fn.ssa is False and any(run is into_ssa for _, run in chosen) and not any(run is out_of_ssa for _, run in chosen):
         chosen = [*chosen, ("unssa", out_of_ssa)]  # register allocation needs the form left
+    start = _copy_function(fn) if chosen else None
     each = check and VERIFY_EACH_PASS
     verified = None
     for k, (name, run) in enumerate(chosen):
@@ -129,7 +190,8 @@ def run_passes(fn: IRFunction, passes: list[tuple[str, Pass]] | None = None, che
         if each or (check and k == len(chosen) - 1):
             verified = verify(fn, name if each else f"{name} (the last pass; WAFERSIM_VERIFY_PASSES=1 verifies "
                                                     f"after each)", undefined)
-        log.snapshots[name] = _snapshot(fn)
+    if chosen:  # the IR after the passes between: on demand (`PassLog.snapshots`)
+        log._snapshots, log._replay = None, (start, chosen, _snapshot(fn))
     return log
 
 

@@ -44,7 +44,6 @@ class CFG:
         self.ops = fn.ops
         self.size = len(fn.ops)
         self.blocks: list[list[int]] = basic_blocks(fn.ops)
-        self.block_of: dict[int, int] = {i: k for k, block in enumerate(self.blocks) for i in block}
         label_block = {self.ops[b[0]]: k for k, b in enumerate(self.blocks) if isinstance(self.ops[b[0]], Label)}
         self.succ: list[list[int]] = []
         for k, block in enumerate(self.blocks):
@@ -86,6 +85,9 @@ class CFG:
         if name == "rw":
             self.rw: list[tuple[list[VReg], VReg | None]] = _read_write(self.fn)
             return self.rw
+        if name == "block_of":  # each op's block (the same: few passes ask, the verifier's CFGs never)
+            self.block_of: dict[int, int] = {i: k for k, block in enumerate(self.blocks) for i in block}
+            return self.block_of
         raise AttributeError(name)
 
     def _reachable(self) -> set[int]:
@@ -256,28 +258,57 @@ class CFG:
         """Registers live on entry to each block (backward dataflow; computed once per CFG)."""
         if self._live_in is not None:
             return self._live_in
-        use, define = [], []
+        # registers as bit positions: each block's upward-exposed reads and writes, then the dataflow over
+        # Python ints (set unions of every successor's registers were most of LICM's and strength's time)
+        bit: dict[VReg, int] = {}
+        registers: list[VReg] = []
+        use: list[int] = []
+        define: list[int] = []
+        rw = self.rw
         for block in self.blocks:
-            u: set[VReg] = set()
-            d: set[VReg] = set()
+            u = d = 0
             for i in block:
-                reads, written = self.rw[i]
-                u.update(r for r in reads if r not in d)
+                reads, written = rw[i]
+                for reg in reads:
+                    mask = bit.get(reg)
+                    if mask is None:
+                        mask = bit[reg] = 1 << len(registers)
+                        registers.append(reg)
+                    if not d & mask:
+                        u |= mask
                 if written is not None:
-                    d.add(written)
+                    mask = bit.get(written)
+                    if mask is None:
+                        mask = bit[written] = 1 << len(registers)
+                        registers.append(written)
+                    d |= mask
             use.append(u)
             define.append(d)
-        live: list[set[VReg]] = [set() for _ in self.blocks]
+        live = [0] * len(self.blocks)
+        succ = self.succ
         changed = True
         while changed:
             changed = False
             for k in reversed(range(len(self.blocks))):
-                out = set().union(*[live[s] for s in self.succ[k]]) if self.succ[k] else set()
-                new = use[k] | (out - define[k])
+                out = 0
+                for s in succ[k]:
+                    out |= live[s]
+                new = use[k] | (out & ~define[k])
                 if new != live[k]:
                     live[k], changed = new, True
-        self._live_in = live
-        return live
+        self._live_in = [_members(mask, registers) for mask in live]
+        return self._live_in
+
+
+def _members(mask: int, registers: list[VReg]) -> set[VReg]:
+    """The registers at the set bits of `mask` (`registers[k]` for bit k)."""
+    found: set[VReg] = set()
+    text = bin(mask)[:1:-1]  # bit k is character k
+    k = text.find("1")
+    while k >= 0:
+        found.add(registers[k])
+        k = text.find("1", k + 1)
+    return found
 
 
 def definitions(fn: IRFunction, cfg: CFG | None = None) -> dict[VReg, list[int]]:

@@ -85,7 +85,8 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             op.replace_reads(copies)
             written = op.writes()
             if written is not None:
-                copies = {k: v for k, v in copies.items() if k is not written and v is not written}
+                if written in copies or written in copies.values():  # (else the same dict again: skipped)
+                    copies = {k: v for k, v in copies.items() if k is not written and v is not written}
                 if op.op == "mov" and isinstance(op.a, VReg) and op.a is not written and op.a.ty == written.ty:
                     copies[written] = op.a
 

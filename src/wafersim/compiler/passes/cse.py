@@ -41,12 +41,14 @@ def _shareable(op: Op) -> bool:
 def eliminate_common_subexpressions(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Share repeated pure computations, across dominating blocks and within blocks (then propagate the
     copies the latter leaves, so that later passes see the shared register itself)."""
-    _across_blocks(fn, undefined)
-    _within_blocks(fn)
+    unchanged = _across_blocks(fn, undefined)
+    _within_blocks(fn, *(unchanged or ()))
     copy_propagate(fn, undefined)
 
 
-def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
+def _across_blocks(fn: IRFunction, undefined: frozenset) -> tuple[CFG, dict, set] | None:
+    """Share across blocks; when nothing is shared (the ops are as they were), return the analyses of them
+    that `_within_blocks` makes too: (the CFG, `definitions`, `phi_operands`)."""
     cfg = CFG.of(fn)
     defs = definitions(fn, cfg)
     single = {reg for reg, where in defs.items() if len(where) == 1 and reg not in undefined}
@@ -83,7 +85,7 @@ def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
                 scopes[-1][key] = op.writes()
         stack.extend((c, True) for c in reversed(children[k]))
     if not replace:
-        return
+        return cfg, defs, kept
     # `d = x + 3` read from `a`'s register: still an assignment of d there, to that register
     carry_bindings(fn, dropped, {i: replace[fn.ops[i].writes()] for i in dropped})
     fn.ops = [op for i, op in enumerate(fn.ops) if i not in dropped]
@@ -92,10 +94,12 @@ def _across_blocks(fn: IRFunction, undefined: frozenset) -> None:
     fn.rename_rebinds(replace)
 
 
-def _within_blocks(fn: IRFunction) -> None:
-    cfg = CFG(fn)
-    defs = definitions(fn, cfg)
-    kept = phi_operands(fn)  # constants that start or carry a loop's value stay `li`s of their own
+def _within_blocks(fn: IRFunction, cfg: CFG | None = None, defs: dict | None = None, kept: set | None = None) -> None:
+    """Share within blocks (`cfg`, `defs`, `kept`: those of the ops as they are, if at hand)."""
+    if cfg is None:
+        cfg = CFG(fn)
+        defs = definitions(fn, cfg)
+        kept = phi_operands(fn)  # constants that start or carry a loop's value stay `li`s of their own
     for block in cfg.blocks:
         available: dict[tuple, VReg] = {}
         mentioning: dict[VReg, list[tuple]] = {}  # register -> keys that read or produce it

@@ -183,23 +183,30 @@ def instruction_problems(fn: IRFunction, label_set: set) -> list[str]:
 def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
     """Registers read somewhere that some path from the entry reaches without writing them."""
     cfg = cfg or CFG(fn)
-    bit: dict[VReg, int] = {}
     rw = cfg.rw
-    for reads, written in rw:  # registers as bit positions: the sets below are Python ints
-        for reg in reads:
-            if reg not in bit:  # (not setdefault: that would build a len(bit)-bit number for every operand)
-                bit[reg] = 1 << len(bit)
-        if written is not None and written not in bit:
-            bit[written] = 1 << len(bit)
-    everything = (1 << len(bit)) - 1
-    writes_of = []
+    # One scan: registers as bit positions (the sets below are Python ints), each block's writes and its
+    # exposed reads (of registers not written before them in the block: only those can be undefined)
+    bit: dict[VReg, int] = {}
+    writes_of: list[int] = []
+    exposed_of: list[int] = []
     for block in cfg.blocks:
-        mask = 0
+        written_here = exposed = 0
         for i in block:
-            written = rw[i][1]
+            reads, written = rw[i]
+            for reg in reads:
+                mask = bit.get(reg)
+                if mask is None:  # (not setdefault: that would build a len(bit)-bit number for every operand)
+                    mask = bit[reg] = 1 << len(bit)
+                if not written_here & mask:
+                    exposed |= mask
             if written is not None:
-                mask |= bit[written]
-        writes_of.append(mask)
+                mask = bit.get(written)
+                if mask is None:
+                    mask = bit[written] = 1 << len(bit)
+                written_here |= mask
+        writes_of.append(written_here)
+        exposed_of.append(exposed)
+    everything = (1 << len(bit)) - 1
     defined_out = [everything] * len(cfg.blocks)
     order = sorted(cfg.reachable)
     preds = [[p for p in cfg.pred[k] if p in cfg.reachable] for k in range(len(cfg.blocks))]
@@ -220,15 +227,13 @@ def undefined_reads(fn: IRFunction, cfg: CFG | None = None) -> set[VReg]:
             if current != defined_out[k]:
                 defined_out[k], changed = current, True
     found: set[VReg] = set()
+    registers = list(bit)  # (by bit position)
     for k in order:
-        current = defined_in(k)
-        for i in cfg.blocks[k]:
-            reads, written = rw[i]
-            for r in reads:
-                if not current & bit[r]:
-                    found.add(r)
-            if written is not None:
-                current |= bit[written]
+        missing = exposed_of[k] & ~defined_in(k)
+        while missing:
+            lowest = missing & -missing
+            found.add(registers[lowest.bit_length() - 1])
+            missing ^= lowest
     return found
 
 
@@ -263,9 +268,10 @@ def ssa_problems(fn: IRFunction, cfg: CFG | None = None) -> list[str]:
     cfg = cfg or CFG(fn)
     problems: list[str] = []
     where: dict[VReg, tuple[int, int]] = {}  # register -> (block, op index) of its write
+    rw, undefined = cfg.rw, fn.ssa_undefined
     for k, block in enumerate(cfg.blocks):
         for i in block:
-            written = cfg.rw[i][1]
+            written = rw[i][1]
             if written is None:
                 continue
             if written in where:
@@ -280,19 +286,28 @@ def ssa_problems(fn: IRFunction, cfg: CFG | None = None) -> list[str]:
         dk, di = where[reg]
         return cfg.dominates(dk, k) and (dk != k or i is None or di < i)
 
+    enter, leave = cfg._tree_numbers()
     for k, block in enumerate(cfg.blocks):
         if k not in cfg.reachable:
             problems.append(f"block {k} is unreachable")
             continue
         in_phis = True
+        enter_k, leave_k = enter[k], leave[k]
         for i in block:
             op = fn.ops[i]
             if isinstance(op, Label):
                 continue
             if not isinstance(op, Phi):
                 in_phis = False
-                problems += [f"{op.text()}: {r!r} is read where its write does not dominate"
-                             for r in cfg.rw[i][0] if not dominated(r, k, i)]
+                for r in rw[i][0]:  # (`dominated`, inlined: every read of every instruction is asked)
+                    write = where.get(r)
+                    if write is None:
+                        good = r in undefined
+                    else:
+                        dk, di = write
+                        good = di < i if dk == k else enter_k >= enter[dk] >= 0 and leave[dk] >= leave_k
+                    if not good:
+                        problems.append(f"{op.text()}: {r!r} is read where its write does not dominate")
                 continue
             if not in_phis:
                 problems.append(f"{op.text()}: a phi after the block's first instruction")
