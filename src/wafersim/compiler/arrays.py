@@ -33,8 +33,35 @@ def _resolve(node: ast.expr, scope: dict) -> object:
         return getattr(builtins, node.id, _UNRESOLVED)
     if isinstance(node, ast.Attribute):
         owner = _resolve(node.value, scope)
-        return _UNRESOLVED if owner is _UNRESOLVED else getattr(owner, node.attr, _UNRESOLVED)
+        try:  # (an intrinsic's attribute raises outside a kernel: `ws.threadIdx.x`)
+            return _UNRESOLVED if owner is _UNRESOLVED else getattr(owner, node.attr, _UNRESOLVED)
+        except Exception:
+            return _UNRESOLVED
     return _UNRESOLVED
+
+
+def _by_form(node: ast.expr, judge: Callable[[ast.expr], bool], name: Callable[[ast.expr], bool],
+             call: Callable[[ast.Call], bool]) -> bool:
+    """Whether Python may give `node` a bool by its form: a bool constant, a comparison, `not`, an `and` / `or`,
+    conditional expression or `:=` that may give one (`judge` judges the parts), `&`, `|`, `^` of two that
+    may (`True | False` is True); a name, an item or an attribute as `name` judges it, a call as `call` does."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, bool)
+    if isinstance(node, ast.Compare) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
+        return True
+    if isinstance(node, ast.BoolOp):  # (`x and y` gives one of its operands)
+        return any(judge(v) for v in node.values)
+    if isinstance(node, ast.IfExp):
+        return judge(node.body) or judge(node.orelse)
+    if isinstance(node, ast.NamedExpr):
+        return judge(node.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+        return judge(node.left) and judge(node.right)
+    if isinstance(node, ast.Call):
+        return call(node)
+    if isinstance(node, (ast.Name, ast.Subscript, ast.Attribute)):
+        return name(node)
+    return False
 
 
 def _assigned(tree: ast.AST, name: str, static: Callable[[ast.expr], object]) -> list[ast.expr]:
@@ -179,36 +206,30 @@ class ArrayLowering(HalfLowering):
         conditional expression that may give one of those, or a variable the function assigns any of those
         anywhere (or a device function's parameter a call bound to one). A variable is judged over all of its
         assignments, not by the one that reaches the line: `b = x > 0; b = 2` is refused too (`int(b)` is not)."""
-        if isinstance(node, ast.Constant):
-            return isinstance(node.value, bool)
-        if isinstance(node, (ast.Compare, ast.UnaryOp)):
-            return isinstance(node, ast.Compare) or isinstance(node.op, ast.Not)
-        if isinstance(node, ast.BoolOp):  # (`x and y` gives one of its operands)
-            return any(self.may_be_bool(v, seen) for v in node.values)
-        if isinstance(node, ast.IfExp):
-            return self.may_be_bool(node.body, seen) or self.may_be_bool(node.orelse, seen)
-        if isinstance(node, ast.NamedExpr):
-            return self.may_be_bool(node.value, seen)
-        if isinstance(node, ast.Call):
+        def judge(part: ast.expr) -> bool:
+            return self.may_be_bool(part, seen)
+
+        def call(node: ast.Call) -> bool:
             try:
                 callee = self.static(node.func)
             except Unsupported:
                 return False
             if getattr(callee, "__wafersim_jit__", False):  # a device function that may return a bool
-                return self.may_return_bool(callee.py_func, self.bool_arguments(callee.py_func, node,
-                                                                                 lambda arg: self.may_be_bool(arg, seen)))
+                return self.may_return_bool(callee.py_func, self.bool_arguments(callee.py_func, node, judge))
             return any(callee is f for f in (bool, np.bool_, *PREDICATES))
-        if isinstance(node, ast.Name) and node.id not in seen:
-            if node.id in self.bool_parameters[-1]:
-                return True
-            if node.id in self.local_names():
-                return any(self.may_be_bool(value, seen | {node.id}) for value in self.assigned_values(node.id))
-        if isinstance(node, (ast.Name, ast.Subscript, ast.Attribute)):  # a global, a closure constant, T[0]
-            try:
+
+        def name(node: ast.expr) -> bool:
+            if isinstance(node, ast.Name) and node.id not in seen:
+                if node.id in self.bool_parameters[-1]:
+                    return True
+                if node.id in self.local_names():
+                    return any(self.may_be_bool(value, seen | {node.id}) for value in self.assigned_values(node.id))
+            try:  # a global, a closure constant, T[0]
                 return isinstance(self.static(node), (bool, np.bool_))
             except Unsupported:
                 return False
-        return False
+
+        return _by_form(node, judge, name, call)
 
     @staticmethod
     def bool_arguments(func: Callable, node: ast.Call, judge: Callable[[ast.expr], bool]) -> frozenset[str]:
@@ -244,32 +265,28 @@ class ArrayLowering(HalfLowering):
             return value
 
         def judged(node: ast.expr, seen: frozenset[str]) -> bool:
-            if isinstance(node, ast.Constant):
-                return isinstance(node.value, bool)
-            if isinstance(node, ast.Compare) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
-                return True
-            if isinstance(node, ast.BoolOp):
-                return any(judged(v, seen) for v in node.values)
-            if isinstance(node, ast.IfExp):
-                return judged(node.body, seen) or judged(node.orelse, seen)
-            if isinstance(node, ast.NamedExpr):
-                return judged(node.value, seen)
-            if isinstance(node, ast.Call):
+            def judge(part: ast.expr) -> bool:
+                return judged(part, seen)
+
+            def call(node: ast.Call) -> bool:
                 callee = _resolve(node.func, scope)
                 if getattr(callee, "__wafersim_jit__", False):
                     inner = callee.py_func
-                    return self.may_return_bool(inner, self.bool_arguments(inner, node, lambda a: judged(a, seen)),
-                                                calling)
+                    return self.may_return_bool(inner, self.bool_arguments(inner, node, judge), calling)
                 return any(callee is f for f in (bool, np.bool_, *PREDICATES))
-            if isinstance(node, ast.Name):
-                if node.id in bool_parameters:
-                    return True
-                if node.id in seen:
-                    return False
-                values = _assigned(tree, node.id, static)
-                if values or node.id in parameters:
-                    return any(judged(v, seen | {node.id}) for v in values)
-            return isinstance(_resolve(node, scope), (bool, np.bool_))  # a global bound to one
+
+            def name(node: ast.expr) -> bool:
+                if isinstance(node, ast.Name):
+                    if node.id in bool_parameters:
+                        return True
+                    if node.id in seen:
+                        return False
+                    values = _assigned(tree, node.id, static)
+                    if values or node.id in parameters:
+                        return any(judged(v, seen | {node.id}) for v in values)
+                return isinstance(_resolve(node, scope), (bool, np.bool_))  # a global bound to one
+
+            return _by_form(node, judge, name, call)
 
         return any(isinstance(n, ast.Return) and n.value is not None and judged(n.value, frozenset())
                    for n in ast.walk(tree))
