@@ -36,6 +36,42 @@ def positive(v):
 
 
 @ws.jit
+def truth(v):
+    return bool(v)
+
+
+@ws.jit
+def missing(v):
+    return math.isnan(v)
+
+
+@ws.jit
+def held(v):
+    b = v > 0
+    return b
+
+
+@ws.jit
+def through(v):
+    return positive(v)
+
+
+@ws.jit
+def same(k):
+    return k
+
+
+@ws.jit
+def flag():
+    return FLAG
+
+
+@ws.jit
+def lane():
+    return ws.threadIdx.x  # (an intrinsic's attribute, read only in a kernel)
+
+
+@ws.jit
 def kern(x, out):
     a = ws.local.array(5, np.int32)
     t = ws.local.array((3, 4), np.int32)
@@ -82,6 +118,8 @@ def test_numpy_takes_a_bool_index_as_a_mask_and_a_bool_slice_bound_as_an_int():
     (["y[0] = a[math.isnan(1.0)]"], "math.isnan(1.0)"),
     (["y[0] = a[x[0] > 0 and x[1] > 0]"], "x[0] > 0 and x[1] > 0"),
     (["y[0] = a[True if x[0] else 0]"], "True if x[0] else 0"),
+    (["y[0] = a[(x[0] > 0) | (x[1] > 0)]"], "(x[0] > 0) | (x[1] > 0)"),  # `|` of two bools is a bool
+    (["b = x[0] > 0", "y[0] = a[b & FLAG]"], "b & FLAG"),
     (["y[0] = a[FLAG]"], "FLAG"),                       # a module constant
     (["b = x[0] > 0", "y[0] = a[b]"], "b"),             # a variable assigned a bool
     (["b = 2", "if x[0] > 0:", "    b = True", "y[0] = a[b]"], "b"),  # on some path
@@ -91,6 +129,12 @@ def test_numpy_takes_a_bool_index_as_a_mask_and_a_bool_slice_bound_as_an_int():
     (["y[0] = pick(a, k=not x[0])"], "k"),
     (["y[0] = pick_default(a)"], "k"),                   # ... or by its default
     (["y[0] = a[positive(x[0])]"], "positive(x[0])"),   # a device function that may return one
+    (["y[0] = a[truth(x[0])]"], "truth(x[0])"),         # ... by bool(), a predicate, a variable holding one,
+    (["y[0] = a[missing(1.0)]"], "missing(1.0)"),       # another device function's result, a parameter the
+    (["y[0] = a[held(x[0])]"], "held(x[0])"),           # call binds to one or a module constant
+    (["y[0] = a[through(x[0])]"], "through(x[0])"),
+    (["y[0] = a[same(x[0] > 0)]"], "same(x[0] > 0)"),
+    (["y[0] = a[flag()]"], "flag()"),
 ])
 def test_a_bool_index_is_refused_at_its_line_saying_to_convert_it(tmp_path, lines, shown):
     kern = kernel(tmp_path, *lines)
@@ -104,12 +148,12 @@ def test_a_bool_index_is_refused_at_its_line_saying_to_convert_it(tmp_path, line
 def test_an_int_of_a_bool_indexes_as_that_int_and_a_bool_slice_bound_is_the_int_it_equals(tmp_path, x0):
     kern = kernel(tmp_path, "b = True", "c = x[0] > 0",
                   "y[0] = a[int(x[0] > 0)] + 10 * a[b + 0]",  # `b + 0` is an int in Python too
-                  "y[1] = pick(a, int(c)) + 10 * a[int(positive(x[0]))]",
+                  "y[1] = pick(a, int(c)) + 10 * a[int(positive(x[0]))] + 0 * a[same(x[0])] + a[lane()]",
                   "y[2:4] = a[True:3]",
-                  "y[4:5] = a[c + 2:c + 3]")
+                  "y[4:5] = a[c + 2:c + 3] + 0 * a[x[0] & 1] + 0 * a[(x[0] > 0) + 0]")
     x = np.array([x0, 1, 1, 1], np.int32)
     a, c = np.arange(5, dtype=np.int32), bool(x0 > 0)
-    want = [a[int(x0 > 0)] + 10 * a[True + 0], a[int(c)] + 10 * a[int(x0 > 0)], *a[True:3], *a[c + 2:c + 3]]
+    want = [a[int(x0 > 0)] + 10 * a[True + 0], a[int(c)] + 10 * a[int(x0 > 0)] + a[0], *a[True:3], *a[c + 2:c + 3]]
     np.testing.assert_array_equal(run(kern, x), want)
 
 

@@ -263,30 +263,36 @@ def test_a_power_method_tol_below_float32_rounding_reports_no_convergence_as_the
     assert met.converged and met.iterations == 2 and met.value == pytest.approx(exact, rel=ulps)
 
 
-@pytest.mark.parametrize("solver", ["cg", "cg_single", "jacobi", "bicgstab"])
-def test_solvers_on_a_wafer_with_the_trees_channels_match_scipy_in_fewer_cycles(solver):
-    # wse2 has 24 channels: a 24 x 24 block's tree sums (4 rounds) take 17 and the halo one more, and the tree is
-    # the cheaper there (`reduction_rounds`); the 4-channel wafer of the same figures keeps the chains. Edge PEs
-    # reach each sum first.
-    shape = (6, 24, 24)
-    rng = np.random.default_rng(11)
+def solve_on_both(solver: str, shape: tuple[int, int, int], seed: int, devices):
+    """`solver` on a random system of `shape` on each device, checked against SciPy's iterations and solution;
+    returns the solutions."""
+    rng = np.random.default_rng(seed)
     b = rng.standard_normal(shape).astype(np.float32)
     shift = rng.random(shape) * 4
-    tree = ws.Device(ws.WaferSpec.preset("wse2", width=24, height=24))
-    chains = ws.Device(tree.spec.replace(channels=4))
     a = laplacian(shape, shift)
     if solver == "bicgstab":
         method, m = spla.bicgstab, None
-        sols = [bicgstab(b, shift=shift, rtol=RTOL, device=d) for d in (tree, chains)]
+        sols = [bicgstab(b, shift=shift, rtol=RTOL, device=d) for d in devices]
     else:
         method, m = spla.cg, (sp.diags(1.0 / a.diagonal()) if solver == "jacobi" else None)
         sols = [conjugate_gradient(b, shift=shift, rtol=RTOL, device=d, single_reduction=solver == "cg_single",
-                                   preconditioner="jacobi" if solver == "jacobi" else None) for d in (tree, chains)]
+                                   preconditioner="jacobi" if solver == "jacobi" else None) for d in devices]
     x_ref, info, iterations = scipy_solve(method, a, b, RTOL, m=m)
     for sol in sols:
         assert info == 0 and sol.converged and abs(sol.iterations - iterations) <= 2
         assert rel_residual(a, sol.x, b) < 3 * RTOL
         assert np.linalg.norm(sol.x.ravel() - x_ref) / np.linalg.norm(x_ref) < 10 * RTOL
+    return sols
+
+
+@pytest.mark.parametrize("solver", ["cg", "cg_single", "jacobi", "bicgstab"])
+def test_solvers_on_a_wafer_with_the_trees_channels_match_scipy_in_fewer_cycles(solver):
+    # wse2 has 24 channels: a 24 x 24 block's tree sums (4 rounds) take 17 and the halo one more, and the tree is
+    # the cheaper there (`reduction_rounds`); the 4-channel wafer of the same figures keeps the chains. Edge PEs
+    # reach each sum first.
+    tree = ws.Device(ws.WaferSpec.preset("wse2", width=24, height=24))
+    chains = ws.Device(tree.spec.replace(channels=4))
+    sols = solve_on_both(solver, (6, 24, 24), 11, (tree, chains))
     per_iteration = [sol.stats.cycles / sol.iterations for sol in sols]
     assert per_iteration[0] < per_iteration[1]
 
@@ -295,27 +301,11 @@ def test_solvers_on_a_wafer_with_the_trees_channels_match_scipy_in_fewer_cycles(
 def test_solvers_where_the_chains_are_cheaper_keep_them_on_a_wafer_with_the_trees_channels(solver):
     # On wse2 an 8 x 8 block's chains are cheaper than its tree (`reduction_rounds` 0 though the 24 channels
     # would take it): the launch is the 4-channel wafer's, bit for bit and cycle for cycle, and matches SciPy.
-    shape = (6, 8, 8)
-    rng = np.random.default_rng(12)
-    b = rng.standard_normal(shape).astype(np.float32)
-    shift = rng.random(shape) * 4
     wide = ws.Device(ws.WaferSpec.preset("wse2", width=8, height=8))
     narrow = ws.Device(wide.spec.replace(channels=4))
-    a = laplacian(shape, shift)
-    if solver == "bicgstab":
-        method, m = spla.bicgstab, None
-        sols = [bicgstab(b, shift=shift, rtol=RTOL, device=d) for d in (wide, narrow)]
-    else:
-        method, m = spla.cg, (sp.diags(1.0 / a.diagonal()) if solver == "jacobi" else None)
-        sols = [conjugate_gradient(b, shift=shift, rtol=RTOL, device=d, single_reduction=solver == "cg_single",
-                                   preconditioner="jacobi" if solver == "jacobi" else None) for d in (wide, narrow)]
-    x_ref, info, iterations = scipy_solve(method, a, b, RTOL, m=m)
-    sol = sols[0]
-    assert info == 0 and sol.converged and abs(sol.iterations - iterations) <= 2
-    assert rel_residual(a, sol.x, b) < 3 * RTOL
-    assert np.linalg.norm(sol.x.ravel() - x_ref) / np.linalg.norm(x_ref) < 10 * RTOL
-    assert np.array_equal(sol.x, sols[1].x) and sol.iterations == sols[1].iterations
-    assert sol.stats.cycles == sols[1].stats.cycles
+    sol, other = solve_on_both(solver, (6, 8, 8), 12, (wide, narrow))
+    assert np.array_equal(sol.x, other.x) and sol.iterations == other.iterations
+    assert sol.stats.cycles == other.stats.cycles
 
 
 def test_the_power_method_on_a_wafer_with_the_trees_channels_against_numpy():

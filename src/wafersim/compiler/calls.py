@@ -341,9 +341,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             raise Unsupported(f"{func.__name__}(): {exc}") from None
         given = set(bound.arguments)
         bound.apply_defaults()
-        nodes = inspect.signature(func).bind(*node.args, **{k.arg: k.value for k in node.keywords}).arguments
-        bools = frozenset(name for name, value in bound.arguments.items()  # (judged in the caller's scope)
-                          if (self.may_be_bool(nodes[name]) if name in given else isinstance(value, bool)))
+        bools = self.bool_arguments(func, node, self.may_be_bool)  # (judged in the caller's scope)
         saved = self.globals, self.scopes, self.defined, self.regions, self.loops, self.call_sites, self.source
         if not self.source.filename.startswith(PACKAGE_DIR):
             # (set before the parameters are bound: their registers belong to the function's scope)
