@@ -354,7 +354,7 @@ class ExchangeMixin:
             if self._stream_lockstep(ins, cost, lanes, offset, fifo, sending):
                 return [(next_pc, lanes, False)]
         L = lanes.to_index_form(self.n)
-        base, length = self._stream_range(ins, L, sending)
+        base, length = self._stream_range(ins, L, "sendv" if sending else "recvv")
         # Large lockstep groups move a word per step through whole FIFO rows about as fast: bulk steps pay
         # off where per-step overhead dominates (small and mid-sized groups).
         bulk = self.strategy.bulk_streams and self.tracer is None and L.count <= BULK_MAX_LANES
@@ -366,12 +366,11 @@ class ExchangeMixin:
             self._progress(fifo, sending, moved)
         return self._resumable_outcome(pc, next_pc, cost, L, length)
 
-    def _stream_range(self, ins: Instr, L: Lanes, sending: bool) -> tuple[np.ndarray, np.ndarray]:
-        """The SRAM base and length (int64) of each lane's words of a vector transfer (`L` in index form), or
-        the `MemoryAccessError` of a range outside SRAM or a negative length."""
+    def _stream_range(self, ins: Instr, L: Lanes, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """The SRAM base and length (int64) of each lane's words of a vector transfer or a stream op `what`
+        (`L` in index form), or the `MemoryAccessError` of a range outside SRAM or a negative length."""
         base = self.regs[ins.a][L.idx].astype(np.int64)  # (a row, then its lanes: `arr[k, idx]` costs 3x)
         length = self.regs[ins.b][L.idx].astype(np.int64)
-        what = "sendv" if sending else "recvv"
         self._sram_check(L, base, np.maximum(length, 0), what)
         if (length < 0).any():
             raise self._lane_error(MemoryAccessError, f"{what} with a negative length", L, length < 0)

@@ -365,7 +365,7 @@ class RoutedExchangeMixin:
         group's other lanes again without the failing one (`_stop_at_fault`), had them send their words twice
         (and a step's words held for the stream pump, `_first_step`, read by receivers before they landed)."""
         if ins.op in ("sendv", "senda"):
-            self._stream_range(ins, L.to_index_form(self.n), True)
+            self._stream_range(ins, L.to_index_form(self.n), "sendv")
         order = np.lexsort((L.idx, self.cycle[L.idx]))
         out = []
         for pe in L.idx[order]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, NOWHERE, RAMP, WORD_TAG
 from .fabric import compiled_movers
@@ -50,11 +49,7 @@ class StreamOpsMixin:
             return [(pc, lanes, True)]
         L = lanes.to_index_form(self.n)
         idx = L.idx
-        base = self.regs[ins.a][idx].astype(np.int64)
-        length = self.regs[ins.b][idx].astype(np.int64)
-        self._sram_check(L, base, np.maximum(length, 0), ins.op)
-        if (length < 0).any():
-            raise self._lane_error(MemoryAccessError, f"{ins.op} with a negative length", L, length < 0)
+        base, length = self._stream_range(ins, L, ins.op)
         if ins.dir != RAMP:  # (the group as it came: a dense one's check is memoized, `_check_neighbor`)
             self._check_neighbor(lanes, ins.dir, f"{ins.op} from")
         sending = ins.d != NOWHERE
