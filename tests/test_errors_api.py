@@ -307,8 +307,11 @@ def test_call_checked_names_a_call_that_does_not_fit_and_leaves_errors_from_insi
         return x * factor  # ("a" * 2.5 is a TypeError from inside: not the caller's call)
 
     assert scale(3) == 6 and scale(3, factor=3) == 9
-    with pytest.raises(ws.ArgumentTypeError, match=r"unexpected keyword argument 'factr'.*help\(.*scale\)"):
+    with pytest.raises(ws.ArgumentTypeError, match=r"unexpected keyword argument 'factr'; did you mean 'factor'\? "
+                                                   r"\(see help\(.*scale\)\)"):
         scale(3, factr=3)
+    with pytest.raises(ws.ArgumentTypeError, match=r"unexpected keyword argument 'size' \(see help"):
+        scale(3, size=3)  # (nothing close to suggest)
     with pytest.raises(ws.ArgumentTypeError, match="missing 1 required positional argument"):
         scale()
     with pytest.raises(TypeError) as info:
@@ -328,3 +331,17 @@ def test_call_checked_names_a_call_that_does_not_fit_and_leaves_errors_from_insi
         with block("a"):
             pass
     assert not isinstance(info.value, ws.WaferError)
+
+
+@pytest.mark.parametrize("word, choices, said", [
+    ("max_cycle", ["max_cycles", "max_seconds", "trace"], "; did you mean 'max_cycles'?"),
+    ("syncthread", ["syncthreads", "send", "recv"], "; did you mean 'syncthreads'?"),
+    ("tarce", ["trace", "racecheck"], "; did you mean 'trace'?"),  # (two letters swapped)
+    ("alpha", ["max_cycles", "trace"], ""),  # nothing close
+    ("lanch", ["_lanch", "launch"], "; did you mean 'launch'?"),  # a private name is never suggested
+    ("x", [], ""),
+])
+def test_did_you_mean_names_only_a_close_public_choice(word, choices, said):
+    from wafersim.errors import did_you_mean
+
+    assert did_you_mean(word, choices) == said

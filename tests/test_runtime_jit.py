@@ -223,6 +223,17 @@ def test_a_launch_keyword_naming_a_parameter_that_is_no_option_says_to_pass_it_b
     assert out.copy_to_host().tolist() == [2.0]
 
 
+def test_a_misspelt_launch_option_is_named_with_the_option_meant(dev):
+    """`max_cycle=10` said only "unknown launch option ['max_cycle']"; `dev.launch` says it the same way."""
+    out = dev.device_array(1, np.float32)
+    with pytest.raises(ws.LaunchError, match=r"unknown launch option \['max_cycle'\]; kernel arguments are "
+                                             r"positional; did you mean 'max_cycles'\?"):
+        scale_param[1, 1](out, 2.0, max_cycle=10)
+    with pytest.raises(ws.ArgumentTypeError, match=r"'keep_sate'; did you mean 'keep_state'\?"):
+        dev.launch(scale_param, 1, 1, (out, 2.0), keep_sate=True)
+    assert not dev.launches
+
+
 @pytest.mark.parametrize("shape", [(0, 2**31), (2**31, 0), (0, 2**32), (0, 2**40)])
 def test_an_array_dimension_past_int32_is_refused_naming_the_argument(dev, shape):
     """A kernel reads x.shape as int32: an empty (0, 2**31) array read x.shape[1] == -2**31, silently; one of

@@ -60,6 +60,37 @@ def test_local_arrays_of_every_pe_after_a_launch_match_python():
         state.read_local("total", (1, 1))
     with pytest.raises(ws.VariableUnavailableError, match="no variable or local array 'nope'"):
         state.read_local("nope", (1, 1))
+    with pytest.raises(ws.VariableUnavailableError, match=r"no variable or local array 'histroy' .*\); did you "
+                                                          r"mean 'history'\?$"):
+        state.read_local("histroy", (1, 1))
+
+
+@ws.jit
+def copied_then_dead(v, out):
+    x = ws.grid(1)
+    mine = v[x]
+    acc = mine  # `mine` is never read again: the optimiser keeps its value only as `acc`
+    if ws.has_neighbor(ws.WEST):
+        acc += 1.0
+    ws.syncthreads()
+    out[x] = acc  # MARK-after-copy
+
+
+def test_a_variable_never_read_after_a_copy_is_said_to_be_not_kept_not_to_be_missing():
+    """It said "has no variable or local array 'mine' with storage (... names bound to compile-time constants
+    have none)", as if the kernel had no `mine`: it has, but nothing reads it after `acc = mine`."""
+    dev = small_device()
+    v = np.arange(4, dtype=np.float32)
+    out = dev.device_array(4)
+    with ws.debug(copied_then_dead[1, 4], dev.to_device(v), out) as dbg:
+        dbg.break_at(line=line_of(copied_then_dead, "MARK-after-copy"), pe=(2, 0))
+        assert dbg.cont().reason == "breakpoint"
+        assert dbg.read_local("acc", (2, 0)) == v[2] + 1
+        with pytest.raises(ws.VariableUnavailableError,
+                           match=r"'mine' with storage at any point .*: a variable is kept only where the program "
+                                 r"reads it again, .* \(or only through a copy, `b = mine`\)"):
+            dbg.read_local("mine", (2, 0))
+    assert np.array_equal(out.copy_to_host(), v + (np.arange(4) > 0))
 
 
 def test_a_failed_launch_carries_every_pe_where_it_stopped_with_its_live_variables():

@@ -5,6 +5,7 @@ message, so that tools and tests can read where a failure happened without parsi
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import os
@@ -135,6 +136,15 @@ class WordTypeError(WaferError):
     reinterprets on purpose."""
 
 
+def did_you_mean(word: str, choices: Any) -> str:
+    """`"; did you mean 'x'?"` naming the choice closest to a misspelt `word` (`difflib`'s ratio at least 0.75,
+    so a name with a letter or two wrong, missing or swapped), or "" when none is that close. Names starting
+    with `_` are never suggested."""
+    public = sorted({str(choice) for choice in choices if not str(choice).startswith("_")})
+    close = difflib.get_close_matches(word, public, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def path_argument(value: Any, name: str) -> Path:
     """`value` as a `Path`: the file argument `name` of a host call (a `str` or `os.PathLike`, as `open`
     takes). Anything else (None, a number, bytes) is an `ArgumentTypeError` naming the argument, where
@@ -213,9 +223,20 @@ def call_checked(function: _Function) -> _Function:
         except TypeError as exc:
             if isinstance(exc, WaferError) or _fits(function, args, kwargs):
                 raise  # (from inside the function: the call itself fits)
-            raise ArgumentTypeError(f"{exc} (see help({function.__qualname__}))") from None
+            hint = _keyword_hint(function, kwargs)
+            raise ArgumentTypeError(f"{exc}{hint} (see help({function.__qualname__}))") from None
 
     return checked  # type: ignore[return-value]
+
+
+def _keyword_hint(function: Callable[..., Any], kwargs: dict) -> str:
+    """A near miss for the one keyword of `kwargs` that `function` has no parameter of (`max_cycle`), else ""."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except ValueError:
+        return ""
+    unknown = [name for name in kwargs if name not in parameters]
+    return did_you_mean(unknown[0], parameters) if len(unknown) == 1 else ""
 
 
 def _fits(function: Callable[..., Any], args: tuple, kwargs: dict) -> bool:

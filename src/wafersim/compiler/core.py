@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import CompileError
+from ..errors import CompileError, did_you_mean
 from ..arch.values import is_integer
 from . import cuda_names
 from . import intrinsics as wsi
@@ -477,7 +477,8 @@ class LoweringCore:
                 return self.globals[node.id]
             if hasattr(builtins, node.id):
                 return getattr(builtins, node.id)
-            raise Unsupported(f"unknown name {node.id!r}")
+            raise Unsupported(f"unknown name {node.id!r}"
+                              + did_you_mean(node.id, [*self.globals, *self.local_names(), *dir(builtins)]))
         if isinstance(node, ast.Attribute):
             base = self.static(node.value)
             if base is NOT_STATIC or isinstance(base, (wsi.Dim,)):
@@ -487,8 +488,9 @@ class LoweringCore:
                     name = getattr(base, '__name__', base)
                     if name == "wafersim.compiler.cg":  # (`ws.cg`, by the name a kernel writes)
                         raise Unsupported(f"ws.cg has no attribute {node.attr!r}" + cuda_names.cg_hint(node.attr))
-                    raise Unsupported(f"{name!r} has no attribute {node.attr!r}"
-                                      + (cuda_names.hint(node.attr) if name == "wafersim" else ""))
+                    raise Unsupported(f"{name!r} has no attribute {node.attr!r}"  # (a CUDA name's hint, or a near miss)
+                                      + ((cuda_names.hint(node.attr) if name == "wafersim" else "")
+                                         or did_you_mean(node.attr, dir(base))))
                 return getattr(base, node.attr)
             return NOT_STATIC
         if isinstance(node, ast.Tuple):

@@ -79,6 +79,11 @@ class ExpressionLowering(ComparisonLowering):
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             raise Unsupported(f"a comprehension ({type(node).__name__}) is not supported in a kernel: write a for "
                               f"loop (lists do not exist in kernels; accumulate into a variable or a ws.local.array)")
+        if isinstance(node, (ast.List, ast.Dict, ast.Set)):
+            kind = type(node).__name__.lower()
+            raise Unsupported(f"a {kind} cannot be made in a kernel: write a tuple for a few numbers (constants can "
+                              f"be indexed by constants and looped over), or a ws.local.array(shape, dtype) for "
+                              f"an array the kernel writes and indexes at run time")
         raise Unsupported(f"unsupported expression in a kernel: {type(node).__name__}")
 
     def name(self, node: ast.Name):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 
+from ..isa.opcodes import WORD_TYPE_NAMES
 from .core import LoopContext
 from .definite import copy_defined, meet, stored_names
 from .values import INT_MAX, INT_MIN, NOT_STATIC, Tup, Unsupported, Val, describe
@@ -44,8 +45,13 @@ class ForLoopLowering:
         if not isinstance(s.target, ast.Name):
             raise self.error(s.target, "a for loop over range() needs a single name as its variable")
         args = [self.scalar(a) for a in iterable.args]
-        if not 1 <= len(args) <= 3 or any(a.ty != "i32" for a in args):
-            raise self.error(iterable, "range() takes 1 to 3 int32 arguments")
+        if not 1 <= len(args) <= 3:
+            raise self.error(iterable, f"range() takes 1 to 3 int32 arguments, got {len(args)}")
+        for node, arg in zip(iterable.args, args):
+            if arg.ty != "i32":  # (the caret at that argument, as an index of the wrong type has it)
+                raise self.error(node, f"range() takes int32 arguments, not a {WORD_TYPE_NAMES.get(arg.ty, arg.ty)}: "
+                                       f"convert it with int(...), or launch with an int where it is a kernel "
+                                       f"argument (a Python or NumPy float argument is a float32)")
         start, stop, step = (Val("i32", const=0), args[0], Val("i32", const=1)) if len(args) == 1 else \
             (args[0], args[1], args[2] if len(args) == 3 else Val("i32", const=1))
         if step.is_const and step.const == 0:

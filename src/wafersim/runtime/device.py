@@ -19,7 +19,7 @@ from ..arch.spec import WaferSpec, resolve_spec
 from ..arch.values import is_integer, plural
 from ..envvars import env_flag
 from ..errors import (ArgumentError, ArgumentTypeError, InvalidPointerError, LaunchError, MemoryAccessError,
-                      OutOfMemoryError, WaferError, call_checked)
+                      OutOfMemoryError, WaferError, call_checked, did_you_mean)
 from ..isa.assembler import Program
 from ..sim.engine import DEFAULT_MAX_SECONDS, DEFAULT_PRINT_LIMIT, Launch
 from ..sim.layout import Placement, normalize_dims
@@ -573,6 +573,8 @@ class ConfiguredKernel:
             named = [name for name in unknown if name in parameters]
             hint = (f" ({', '.join(named)}: a parameter of {self.kernel.py_func.__name__}({', '.join(parameters)}); "
                     f"pass it by position)" if named else "")
+            if not hint and len(unknown) == 1:
+                hint = did_you_mean(unknown[0], LAUNCH_OPTIONS)
             raise LaunchError(f"unknown launch {'option' if len(unknown) == 1 else 'options'} {unknown}; kernel "
                               f"arguments are positional{hint}")
         return self.kernel.launch(device, self.grid, self.block, args, stream=self.stream, **options)

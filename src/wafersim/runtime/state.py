@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..arch.values import is_integer
-from ..errors import ArgumentError, LaunchError
+from ..errors import ArgumentError, LaunchError, did_you_mean
 from ..isa import halfprec
 from ..isa.assembler import Program, Symbol
 from ..sim.debug_hooks import HALTED, UNKNOWN, WaveSnapshot
@@ -203,8 +203,12 @@ class LaunchState:
                     f"SRAM with sram(pe, start, count) (at the wsdb prompt: regs X Y, sram X Y [START [COUNT]])")
         if not any(sym.name == name for sym in self.program.symbols):
             known = sorted({sym.name for sym in self.program.symbols})
-            return (f"{self.program.name} has no variable or local array {name!r} with storage (known: "
-                    f"{', '.join(known) or 'none'}; names bound to compile-time constants have none)")
+            missing = (f"{self.program.name} has no variable or local array {name!r} with storage at any point "
+                       f"(known: {', '.join(known) or 'none'})")
+            return missing + (did_you_mean(name, known) or  # (a misspelt name, else one the program does not keep)
+                              f": a variable is kept only where the program reads it again, so one whose value is "
+                              f"not read after its assignment (or only through a copy, `b = {name}`) has none, "
+                              f"nor has a name bound to a compile-time constant")
         if pc == HALTED:
             return f"PE {tuple(pe)} has halted: only local arrays keep values after a PE halts ({name!r} is a scalar)"
         if pc == UNKNOWN:
