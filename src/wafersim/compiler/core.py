@@ -287,8 +287,8 @@ class LoweringCore:
     def to_type(self, v: Val, ty: str) -> Val:
         if v.ty == ty:
             return v
-        if ty == "f32" and v.is_const:
-            return Val(ty, const=to_float32(v.const))
+        if ty == "f32" and v.is_const:  # (a variable's constant stays one: `to_int` converts it as at run time)
+            return Val(ty, const=to_float32(v.const), held=v.held)
         if ty == "f32":
             out = self.new_reg("f32")
             self.emit("itof", d=out, a=v.reg)
