@@ -139,9 +139,9 @@ def test_a_device_function_does_not_see_another_functions_local_names(dev, monke
     freed tree of `local_y_after_global_read`, whose local `y` then made the global `y` read refused as 'used
     before assignment' (a valid kernel refused, depending on memory reuse; seen in a plain script). Here
     every tree is given one id, as if each took the last one's address."""
-    from wafersim.compiler import core
+    from wafersim.compiler import compile_time
 
-    monkeypatch.setattr(core, "id", lambda obj: 0, raising=False)
+    monkeypatch.setattr(compile_time, "id", lambda obj: 0, raising=False)
     python = np.zeros(4, np.int32)
     glob = dict(many_inlined.py_func.__globals__, local_y_after_global_read=local_y_after_global_read.py_func,
                 reads_global_y=reads_global_y.py_func)
