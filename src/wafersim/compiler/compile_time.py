@@ -202,7 +202,8 @@ class CompileTimeNames:
         shape); else NOT_STATIC. A name assigned anywhere else (another assignment, a loop, `+=`) is not a
         constant."""
         tree = self.source.tree
-        cache = self.single_assignments.get(id(tree))
+        cached = self.single_assignments.get(id(tree))  # (holding the tree, as `local_names`: a freed tree's
+        cache = cached[1] if cached is not None and cached[0] is tree else None  # address is reused)
         if cache is None:
             stores: dict[str, list] = {}
             for n in ast.walk(tree):
@@ -219,7 +220,7 @@ class CompileTimeNames:
                 cache.pop(parameter, None)  # a parameter is assigned by the call as well
             # Parameters never assigned in the body: bound to a constant, they are that constant throughout.
             cache[_FIXED_PARAMETERS] = frozenset(parameters - set(stores))
-            self.single_assignments[id(tree)] = cache
+            self.single_assignments[id(tree)] = (tree, cache)
         value = cache.get(name) if name != _FIXED_PARAMETERS else None
         if value is None or name in self.resolving:
             return NOT_STATIC  # (resolving: `a = b` and `b = a` cannot define each other)

@@ -141,7 +141,7 @@ class LoweringCore(CompileTimeNames):
         self.array_writes = 0
         self.hidden_names = 0  # hidden names bound so far (`hidden_name`): each statement's are its own
         self.vector_computed = False  # (while resolving a slice assignment's right side: see vectors.py)
-        self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
+        self.single_assignments: dict[int, tuple[ast.FunctionDef, dict]] = {}  # see assigned_constant
         self.resolving: set[str] = set()  # the variables assigned_constant is evaluating
         # see local_names: by id(tree), holding the tree (each inlining parses its function anew: a tree freed
         # after one call could be reallocated at the same address for another function's)
