@@ -486,13 +486,15 @@ def test_arrays_of_up_to_short_words_go_word_by_word_on_every_line():
     """`line_reduce_array` skips `chunk_words` for up to SHORT_WORDS words (a constant length folds the test
     away): that must be the choice chunk_words itself makes for them, on every line and scratch size, so that
     skipping it changes no result or cycle but its own cost. Checked on the function's Python body and on
-    the cost formulas of its docstring (words: hops WORD_HOP_CYCLES + n WORD_CYCLES; one chunk: hops (2 n +
-    PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES, and more with several)."""
+    the cost formulas of its docstring (words, an unrolled loop for so few: hops UNROLLED_WORD_HOP_CYCLES + n
+    UNROLLED_WORD_CYCLES; one chunk: hops (2 n + PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES, and more with
+    several)."""
     from wafersim.collectives import lines
 
+    assert lines.SHORT_WORDS <= lines.UNROLLED_WORDS
     for n in range(1, lines.SHORT_WORDS + 1):
         for hops in (1, 2, 3, 7, 31, 100, 755, 4096):
-            words = hops * lines.WORD_HOP_CYCLES + n * lines.WORD_CYCLES
+            words = hops * lines.UNROLLED_WORD_HOP_CYCLES + n * lines.UNROLLED_WORD_CYCLES
             assert words < hops * (2 * n + lines.PIPE_HOP_CYCLES) + n + lines.PIPE_CHUNK_CYCLES
             for room in (1, 2, 3, 4, 16, 32, 256, 4096):
                 assert lines.chunk_words.py_func(n, hops, room) == 0, (n, hops, room)

@@ -12,6 +12,7 @@ import pytest
 import wafersim as ws
 from conftest import compile_error
 from wafersim import collectives as wsc
+from wafersim.collectives import lines
 from wafersim.compiler.intrinsics import is_float
 
 SPEC = ws.WaferSpec.preset("dev", width=12, height=10, ramp_latency=2, channels=24)
@@ -212,3 +213,47 @@ def test_short_16_bit_arrays_go_word_by_word_in_16_bits_in_the_chain_s_order(dty
             want_root = ufunc(ufunc(values[y, root], east).astype(dtype), west).astype(dtype)
             got_root = root_out.copy_to_host().reshape(by, bx, n)[y, root].astype(np.float32)
             np.testing.assert_array_equal(got_root, want_root.astype(np.float32))
+
+
+@ws.jit
+def _word_by_word(values, out, n: ws.constant, go):
+    x = ws.threadIdx.x
+    v = ws.local.array(n, np.float16)
+    part = ws.local.array(16, np.float16)
+    v[0:n] = values[x, 0:n]
+    ws.syncthreads()
+    if go:  # PE x adds what comes from the east to its own and passes it on west, word by word (c = 0)
+        lines.chain_step(v, part, wsc.SUM, 0, ws.EAST, ws.WEST, ws.has_neighbor(ws.EAST), x > 0, 0)
+    ws.syncthreads()
+    if x == 0:
+        out[0:n] = v[0:n]
+
+
+def _word_chain_cycles(p: int, n: int) -> float:
+    """Cycles of the word-by-word chain of n float16 words to PE 0 of a row of p `wse2` PEs (the launch with
+    it minus the one without), the sum checked against NumPy (small integers: exact in float16)."""
+    device = ws.Device(ws.WaferSpec.preset("wse2", width=p, height=1, global_bytes_per_s=1e18))
+    values = np.random.default_rng(n + p).integers(-4, 5, size=(p, n)).astype(np.float16)
+    runs = []
+    for go in (0, 1):
+        out = device.device_array(n, np.float16)
+        runs.append(_word_by_word[1, (p, 1)](device.to_device(values), out, n, go).cycles)
+    np.testing.assert_array_equal(out.copy_to_host(), values.astype(np.float64).sum(axis=0))
+    return runs[1] - runs[0]
+
+
+@pytest.mark.parametrize("n, per_word, per_hop", [(16, "WORD_CYCLES", "WORD_HOP_CYCLES"),
+                                                  (lines.UNROLLED_WORDS, "UNROLLED_WORD_CYCLES",
+                                                   "UNROLLED_WORD_HOP_CYCLES")])
+def test_the_word_by_word_costs_chunk_words_weighs_are_the_simulated_ones(n, per_word, per_hop):
+    """`chunk_words` picks between a chunked chain and a word-by-word one (16-bit arrays) with cycle costs
+    measured on `wse2`: a word's and a hop's of the word loop (`chain_step`, c = 0), rolled (more than
+    UNROLLED_WORDS words) or unrolled. Each is the slope of the simulated chain's cycles, in the array's
+    length (n and 2 n words; n / 2 and n unrolled) and in the line's (5 and 9 PEs), within 10% of the
+    constant. (They were 9 and 8, where the rolled loop costs 25 and 25.)"""
+    shorter = n if n > lines.UNROLLED_WORDS else n // 2
+    longer = 2 * n if n > lines.UNROLLED_WORDS else n
+    word = (_word_chain_cycles(9, longer) - _word_chain_cycles(9, shorter)) / (longer - shorter)
+    hop = (_word_chain_cycles(9, n) - _word_chain_cycles(5, n)) / 4
+    assert word == pytest.approx(getattr(lines, per_word), rel=0.1), word
+    assert hop == pytest.approx(getattr(lines, per_hop), rel=0.1), hop

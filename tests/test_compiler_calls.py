@@ -4,6 +4,8 @@ and the refusals of callables that are not device functions, each with what to w
 Results are compared with the same Python functions run per PE (their `py_func`, on NumPy arrays)."""
 from __future__ import annotations
 
+import math
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -373,3 +375,61 @@ def test_the_written_constant_expression_still_must_fit():
     dev = ws.Device(ws.WaferSpec(width=4, height=4))
     with pytest.raises(ws.CompileError, match=r"-2 \*\* 31 // -1 = 2147483648 does not fit in int32"):
         written[1, 1](dev.device_array(1, np.int32))
+
+
+# ---------------------------------------------------------------- float -> int of a parameter's constant
+@ws.jit
+def _to_ints(p):
+    return int(float(p)), int(-2.0 * p), math.floor(p * 4.0), round(p), np.int32(p)
+
+
+@ws.jit
+def _float_parameters_bound_to_constants(out, r, f):
+    values = (_to_ints(2**31 - 1), _to_ints(-2**31), _to_ints(2**31 - 200), _to_ints(3e9), _to_ints(-3e9),
+              _to_ints(math.nan), _to_ints(math.inf), _to_ints(1.5), _to_ints(r), _to_ints(f))
+    k = 0
+    for row in values:
+        for v in row:
+            out[k] = v
+            k += 1
+
+
+def _saturating_int(x: float) -> int:
+    """The machine's `ftoi` (docs/isa.md): truncation toward zero, saturating at the int32 limits, nan 0."""
+    return 0 if math.isnan(x) else int(np.clip(np.trunc(np.float64(x)), -2.0**31, 2.0**31 - 1))
+
+
+def test_a_parameter_bound_to_a_constant_converts_to_int_as_a_kernel_variable_does():
+    """int() of a float32 beyond int32 saturates at run time (docs/python-supported.md, `int(x)`), and a
+    device function's parameter is a variable whatever constant the call binds: `int(float(p))` with p =
+    2**31 - 1 (float32 rounds it to 2**31) was a CompileError "does not fit in int32" in the function, where
+    `p = 2**31 - 1; int(float(p))` in the kernel saturates. Each conversion against NumPy's float32 value
+    converted by the machine's rule, the same for the constants and for run-time values."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    arguments = (2**31 - 1, -2**31, 2**31 - 200, 3e9, -3e9, math.nan, math.inf, 1.5, 2**31 - 1, 3e9)
+    out = dev.device_array(5 * len(arguments), np.int32)
+    _float_parameters_bound_to_constants[1, 1](out, 2**31 - 1, np.float32(3e9))
+    want = []
+    for p in arguments:
+        x = np.float32(p)
+        want += [_saturating_int(x), _saturating_int(np.float32(-2.0) * x),
+                 _saturating_int(np.floor(x * np.float32(4.0)))]
+        want += [p, p] if isinstance(p, int) else [_saturating_int(np.rint(x)), _saturating_int(x)]  # (an int: itself)
+    assert want[:5] == [2**31 - 1, -2**31, 2**31 - 1, 2**31 - 1, 2**31 - 1]  # (float32(2**31 - 1) is 2**31)
+    np.testing.assert_array_equal(out.copy_to_host(), np.array(want, np.int32))
+
+
+def test_int_of_a_written_constant_beyond_int32_is_refused_saying_float32_rounds():
+    """A `ws.constant` parameter is a constant inside (docs/python-supported.md), converted as Python converts
+    a written one: int(float(2**31 - 1)) is 2147483647 in Python's float64 but 2**31 in the kernel's
+    float32, beyond int32, so it is refused, and the message says why."""
+    @ws.jit
+    def written(out, p: ws.constant):
+        out[0] = int(float(p))
+
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.CompileError, match=r"is 2147483648, which does not fit in int32.*the kernel's floats are "
+                                              r"float32, .* 2\*\*31 - 1 included, is 2147483648.0"):
+        written[1, 1](dev.device_array(1, np.int32), 2**31 - 1)
+    written[1, 1](out := dev.device_array(1, np.int32), 2**31 - 256)  # (float32 2**31 - 256 is exact: it fits)
+    assert out.copy_to_host()[0] == int(np.float32(2**31 - 256))

@@ -139,15 +139,48 @@ def test_a_device_function_does_not_see_another_functions_local_names(dev, monke
     freed tree of `local_y_after_global_read`, whose local `y` then made the global `y` read refused as 'used
     before assignment' (a valid kernel refused, depending on memory reuse; seen in a plain script). Here
     every tree is given one id, as if each took the last one's address."""
-    from wafersim.compiler import core
+    from wafersim.compiler import compile_time
 
-    monkeypatch.setattr(core, "id", lambda obj: 0, raising=False)
+    monkeypatch.setattr(compile_time, "id", lambda obj: 0, raising=False)
     python = np.zeros(4, np.int32)
     glob = dict(many_inlined.py_func.__globals__, local_y_after_global_read=local_y_after_global_read.py_func,
                 reads_global_y=reads_global_y.py_func)
     types.FunctionType(many_inlined.py_func.__code__, glob)(python, 3)
     (out, ) = run(dev, many_inlined, np.zeros(4, np.int32), 3)
     assert out.tolist() == python.tolist() == [8 * (3 * LIMIT + 1 + 3 + 5)] * 4
+
+
+@ws.jit
+def three_long(a):
+    n = 3
+    buf = ws.local.array(n, np.float32)
+    buf[0] = a
+    return buf[0] + len(buf)
+
+
+@ws.jit
+def five_long(a):
+    n = 5  # (the same name, assigned once, another value: a shape)
+    buf = ws.local.array(n, np.float32)
+    return a + len(buf)
+
+
+@ws.jit
+def two_shapes(out):
+    out[0] = three_long(1.0)
+    out[1] = five_long(1.0)
+
+
+def test_a_device_function_does_not_take_another_functions_single_assignments(dev, monkeypatch):
+    """Which variables a function assigns once, from what (`assigned_constant`: a shape, a direction), was
+    cached by the id of the function's parsed tree without holding the tree, as `local_names` was: a tree of
+    `five_long` at the freed address of `three_long`'s took its `n = 3`, a shape of 3 where Python's is 5 (a
+    silent wrong answer). Here every tree is given one id, as if each took the last one's address."""
+    from wafersim.compiler import compile_time
+
+    monkeypatch.setattr(compile_time, "id", lambda obj: 0, raising=False)
+    (out, ) = run(dev, two_shapes, np.zeros(2, np.float32))
+    assert out.tolist() == [1.0 + len(np.zeros(3)), 1.0 + len(np.zeros(5))]  # (Python's: a + the array's length)
 
 
 # ----------------------------------------------------------------------------- statements no path reaches

@@ -340,3 +340,38 @@ def test_each_checkpoint_is_written_once_to_a_temporary_file_of_its_own(kernels,
     assert all(Path(name).parent == tmp_path for name in names)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".py" and p.is_file()) == ["run.npz"]
     resume_launch(path)
+
+
+@ws.jit
+def wrong_port_before_a_barrier(out, never):
+    x = ws.threadIdx.x
+    if x == 0:
+        ws.route(1, ws.RAMP, ws.EAST)
+    if x == 1:
+        ws.route(1, ws.NORTH, ws.RAMP)  # the wrong port: PE 1 runs a route that takes nothing from the west
+    if never:
+        ws.route(1, ws.WEST, ws.RAMP)  # (a rule from the west the kernel could set: one the hint would name)
+    ws.syncthreads()  # (the checkpoint)
+    if x == 0:
+        ws.send(ws.RAMP, 5.0, channel=1)
+    if x == 1:
+        out[1] = ws.recv(ws.RAMP, channel=1)
+
+
+def test_a_resumed_launch_knows_which_routers_ran_a_route_before_the_checkpoint(tmp_path):
+    """A send that finds no rule at a router which ran a route of its channel is not a matter of order, so
+    the RouteError gives no "set the rule before the send" hint (`_late_rule_hint`); which routers ran one
+    was not in the checkpoint, so the resumed launch blamed the order of a rule PE 1 had set, wrongly."""
+    def launch(**options):
+        device = ws.Device(ws.WaferSpec.preset("dev", width=8, height=4))
+        with pytest.raises(ws.RouteError) as info:
+            wrong_port_before_a_barrier[1, (2, 1)](device.to_device(np.zeros(2, np.float32)), 0, **options)
+        return str(info.value)
+
+    plain = launch()
+    assert "whose route takes nothing from the west" in plain and "had not run" not in plain
+    path = tmp_path / "route.npz"
+    assert launch(checkpoint_every=1, checkpoint=path) == plain
+    with pytest.raises(ws.RouteError) as info:
+        resume_launch(path)
+    assert str(info.value) == plain

@@ -41,11 +41,21 @@ CHUNK = 16  # words per step of an array reduce: no more than a FIFO holds (fifo
 PIPE_CHUNK_CYCLES = 44
 MAX_CHUNK = 256  # (longer chunks save little; the bound keeps chunk_words' products within int32)
 PIPE_HOP_CYCLES = 40
-WORD_CYCLES = 9
-WORD_HOP_CYCLES = 8
-#: Arrays this short go word by word whatever the line: with the costs above, one chunk of n <= 5 words costs
-#: more than n words on every line (hops (2 n + PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES > hops WORD_HOP_CYCLES +
-#: n WORD_CYCLES for hops >= 1), so `chunk_words` would answer 0 (tests/test_collectives.py checks it).
+# The word-by-word loop (`chain_step`, c = 0: a receive into part, a one-word combine, a send, with their bounds
+# checks) on `wse2`, measured as row_reduce_array's chain of float16 words (tests/test_collectives_lines.py fits
+# them within 10%): 25 cycles a word and 25 a hop (they were 9 and 8, which sent 16-bit arrays of 9 to ~100
+# words on lines of 9 PEs or more word by word, at up to 3.5 times a chunked chain's cycles); up to
+# UNROLLED_WORDS words the compiler unrolls the loop (compiler/passes/unroll.py), which then costs 8 a word
+# and 11 a hop.
+WORD_CYCLES = 25
+WORD_HOP_CYCLES = 25
+UNROLLED_WORDS = 8
+UNROLLED_WORD_CYCLES = 8
+UNROLLED_WORD_HOP_CYCLES = 11
+#: Arrays this short go word by word whatever the line: with the costs above, one chunk of n <= 4 words costs
+#: more than n words on every line (hops (2 n + PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES > hops
+#: UNROLLED_WORD_HOP_CYCLES + n UNROLLED_WORD_CYCLES for hops >= 1), so `chunk_words` would answer 0
+#: (tests/test_collectives.py checks it).
 SHORT_WORDS = 4
 
 
@@ -200,7 +210,8 @@ def chunk_words(n, hops, room):
     by word (0). A chunk pipelines (one vector op, one background receive and send for c words: about
     PIPE_CHUNK_CYCLES + c cycles a chunk) but a PE forwards it only once it has all of it (about
     2 c + PIPE_HOP_CYCLES a hop); a word at a time a PE forwards each word at once (WORD_HOP_CYCLES a hop)
-    but pays WORD_CYCLES for each. Chunks of c words cost about hops (2 c + PIPE_HOP_CYCLES) +
+    but pays WORD_CYCLES for each (UNROLLED_ ones for arrays short enough to unroll the loop: n, a
+    constant, folds the test away). Chunks of c words cost about hops (2 c + PIPE_HOP_CYCLES) +
     (n / c) (c + PIPE_CHUNK_CYCLES): least near c = sqrt(n PIPE_CHUNK_CYCLES / (2 hops))."""
     cap = min(room, CHUNK)
     if room // 2 > cap:
@@ -218,7 +229,10 @@ def chunk_words(n, hops, room):
         chunks = hops * (2 * n + PIPE_HOP_CYCLES) + n + PIPE_CHUNK_CYCLES
     else:
         chunks = hops * (2 * c + PIPE_HOP_CYCLES) + ((n + c - 1) >> shift) * (c + PIPE_CHUNK_CYCLES)
-    words = hops * WORD_HOP_CYCLES + n * WORD_CYCLES
+    if n <= UNROLLED_WORDS:
+        words = hops * UNROLLED_WORD_HOP_CYCLES + n * UNROLLED_WORD_CYCLES
+    else:
+        words = hops * WORD_HOP_CYCLES + n * WORD_CYCLES
     if words < chunks:
         c = 0
     return c

@@ -43,6 +43,10 @@ def _arity(args, n: int) -> None:
 
 _REDUCE = ("write the builtin {0}(v[a:b]) (or {0}(v) of a whole 1-D local array): one vector instruction, "
            "see Reductions in docs/python-supported.md")
+#: Why int(float(p)) of an int p near 2**31 is refused, where Python gives p: the kernel's floats are float32.
+_FLOAT32_ROUNDING = (" (the kernel's floats are float32, which hold ints exactly only up to 2**24: float() of an int "
+                     "from 2**31 - 64 up, 2**31 - 1 included, is 2147483648.0, where Python's float64 keeps it; "
+                     "keep an int an int, or convert a float32 known only at run time, which saturates)")
 _ELEMENTWISE = ("write the builtin {0}(a, b): of two numbers, or of slices in a slice assignment "
                 "(`w[0:n] = {0}(u[0:n], v[0:n])`), or an element loop (`for k in range(n): w[k] = ...`)")
 #: What to write instead of the NumPy functions new users reach for first: the builtins work on slices.
@@ -288,13 +292,19 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
         return coords[0] if ndim == 1 else Tup(tuple(coords))
 
     def to_int(self, v: Val, wraps: bool) -> Val:
-        """int(v) / np.int32(v): float32 truncates toward zero (saturating on the machine)."""
+        """int(v) / np.int32(v): float32 truncates toward zero (saturating on the machine). A constant a
+        variable holds (`held`: a device function's parameter, or a float computed from one) converts as the
+        variable does at run time, saturating, as `p = 3e9; int(p)` does in the kernel's body: only a constant
+        written as one is refused where Python's int() gives an int beyond int32."""
+        if v.is_const and v.ty == "f32" and v.held and not (math.isfinite(v.const) and fits_int32(int(v.const))):
+            return self.result("ftoi", "i32", a=self.reg_of(v))  # (the machine's saturation: no fold of its own)
         if v.is_const:
             if not math.isfinite(v.const):
                 raise Unsupported(f"cannot convert the constant {v.const} to an int32")
             if not fits_int32(int(v.const)):  # (Python's int() has no int32 to saturate to: say so)
                 raise Unsupported(f"int() of the constant {v.const!r} (a float32) is {int(v.const)}, which does not fit "
-                                  f"in int32; at run time the conversion saturates: write the int you mean")
+                                  f"in int32; at run time the conversion saturates: write the int you mean"
+                                  f"{_FLOAT32_ROUNDING if abs(v.const) == 2.0**31 else ''}")
             converted = self.const(int(v.const))
             converted.wraps = wraps
             return converted
@@ -360,6 +370,8 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                     # in the kernel body; in `div(p)` it was a CompileError "does not fit in int32"). It stays
                     # a constant for what needs one (`a[k]` with k = -1 counts from the end, a shape, a size).
                     value = Val("i32", const=value.const, wraps=True, held=True)
+                elif isinstance(value, Val) and value.is_const and value.ty == "f32":
+                    value = Val("f32", const=value.const, held=True)  # (a variable too: int(p) saturates)
                 scope[name] = value if constant else self.own(value, name)
         except BaseException:
             self.call_sites = saved[5]

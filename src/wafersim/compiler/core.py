@@ -1,37 +1,26 @@
 """The front end's shared state and primitives: source positions and errors, registers and labels, name
-binding, constants and conversions, and compile-time evaluation of names (`static`)."""
+binding, constants and conversions; compile-time evaluation of names (`static`) is compiler/compile_time.py."""
 from __future__ import annotations
 
 import ast
-import builtins
 import dataclasses
 import inspect
-import math
 import textwrap
-import types
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import CompileError, did_you_mean
-from ..arch.values import is_integer
-from . import cuda_names
+from ..errors import CompileError
 from . import intrinsics as wsi
-from .int_folding import STATIC_INT_OPS, fold_typed_int, fold_typed_unary
+from .compile_time import CompileTimeNames, constant_tuple
 from .ir import IRFunction, Label, Op, SourceLine, VReg
 from .sources import source_lines
-from .values import (FLOAT_CONSTANT_HINT, KERNEL_OBJECTS, NOT_STATIC, KernelSignature, SliceRef, Tup, Unsupported, Val,
-                     fits_int32, float32_bits, to_float32)
+from .values import (FLOAT_CONSTANT_HINT, KernelSignature, SliceRef, Tup, Unsupported, Val, fits_int32, float32_bits,
+                     to_float32)
 
 #: wafersim's own package: device functions defined there (collectives) report their caller's lines.
 PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
-
-#: The key under which `assigned_constant`'s cache keeps the parameters a function never assigns.
-_FIXED_PARAMETERS = " parameters"
-
-#: The conversions of an int constant that fold to it when compiling (`static`): a kernel's int is an int32.
-_STATIC_INT_CONVERSIONS = (int, np.int32)
 
 
 @dataclasses.dataclass
@@ -93,28 +82,7 @@ def read_source(func: Callable) -> Source:
     return Source(filename, first_line, lines, len(lines[0]) - len(lines[0].lstrip()), tree.body[0])
 
 
-def constant_tuple(value: Tup) -> tuple | None:
-    """The Python tuple a `Tup` of compile-time constants stands for (numbers, strings, nested tuples), or
-    None when an item is a kernel value (a register, an array)."""
-    items = []
-    for item in value.items:
-        if isinstance(item, Val):
-            if not item.is_const:
-                return None
-            items.append(item.const)
-        elif isinstance(item, Tup):
-            inner = constant_tuple(item)
-            if inner is None:
-                return None
-            items.append(inner)
-        elif isinstance(item, KERNEL_OBJECTS):
-            return None
-        else:
-            items.append(item)
-    return tuple(items)
-
-
-class LoweringCore:
+class LoweringCore(CompileTimeNames):
     """State of one lowering, and the primitives every part of the front end uses."""
 
     def __init__(self, func: Callable, signature: KernelSignature, boundscheck: bool = True,
@@ -173,7 +141,7 @@ class LoweringCore:
         self.array_writes = 0
         self.hidden_names = 0  # hidden names bound so far (`hidden_name`): each statement's are its own
         self.vector_computed = False  # (while resolving a slice assignment's right side: see vectors.py)
-        self.single_assignments: dict[int, dict[str, ast.expr]] = {}  # see assigned_constant
+        self.single_assignments: dict[int, tuple[ast.FunctionDef, dict]] = {}  # see assigned_constant
         self.resolving: set[str] = set()  # the variables assigned_constant is evaluating
         # see local_names: by id(tree), holding the tree (each inlining parses its function anew: a tree freed
         # after one call could be reallocated at the same address for another function's)
@@ -287,8 +255,8 @@ class LoweringCore:
     def to_type(self, v: Val, ty: str) -> Val:
         if v.ty == ty:
             return v
-        if ty == "f32" and v.is_const:
-            return Val(ty, const=to_float32(v.const))
+        if ty == "f32" and v.is_const:  # (a variable's constant stays one: `to_int` converts it as at run time)
+            return Val(ty, const=to_float32(v.const), held=v.held)
         if ty == "f32":
             out = self.new_reg("f32")
             self.emit("itof", d=out, a=v.reg)
@@ -411,197 +379,3 @@ class LoweringCore:
             self.emit("mov", d=copy.reg, a=value.reg)
             return copy
         return value
-
-    # ------------------------------------------------------------------ compile-time names
-    def python_value(self, value):
-        """A compile-time Python object as a kernel value: numbers become constants, tuples `Tup`s."""
-        if isinstance(value, np.bool_):  # (NumPy adds two as booleans: np.True_ + np.True_ is True, not 2)
-            raise Unsupported(f"a NumPy bool constant ({value!r}) cannot be used in a kernel: NumPy computes with it "
-                              f"as a boolean (np.True_ + np.True_ is True), where a kernel's bool is Python's, an int; "
-                              f"convert it where it is defined, with bool(...)")
-        if isinstance(value, (bool, int, float, np.number)):
-            return self.const(value)
-        if isinstance(value, tuple):
-            return Tup(tuple(self.python_value(item) for item in value))
-        return value
-
-    def known_int32(self, node: ast.expr) -> int | None:
-        """The int32 a name holds when compiling though its register is a variable's (`last = -1`, a name
-        assigned once from constants: `assigned_constant`), else None. Such a name indexes, and binds a device
-        function's parameter, as the number does (`a[last]` counts from the end as `a[-1]` does)."""
-        if not isinstance(node, ast.Name):
-            return None
-        try:
-            known = self.static_int(node)
-        except Unsupported:
-            return None
-        return known if known is not None and fits_int32(known) else None
-
-    def static_int(self, node: ast.expr) -> int | None:
-        """The int `node` denotes when compiling (`static`), a NumPy integer as the int it equals (`T[np.int32(1)]`
-        is `T[1]`, an np.int32 slice step or `enumerate` start serves as an int does), else None (a bool too)."""
-        value = self.static(node)
-        return int(value) if is_integer(value) else None
-
-    def static(self, node: ast.expr):
-        """The Python object a name or attribute chain denotes at compile time, or NOT_STATIC."""
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, ast.Name):
-            try:
-                value = self.lookup(node.id)
-            except KeyError:
-                pass
-            else:
-                if isinstance(value, Val) and value.is_const:
-                    if value.int64:  # (an np.int64's: exact, also with an np.int32)
-                        return np.int64(value.const)
-                    # (an np.int32's: it wraps; a parameter's, `held`, is the int it was bound to)
-                    return np.int32(value.const) if value.wraps and not value.held else value.const
-                if isinstance(value, Tup) and constant_tuple(value) is not None:
-                    return constant_tuple(value)
-                if isinstance(value, Val):  # (only where the variable is assigned on every path, as Python reads it)
-                    defined = self.defined is None or node.id in self.defined
-                    return self.assigned_constant(node.id) if defined else NOT_STATIC
-                return NOT_STATIC if isinstance(value, KERNEL_OBJECTS) else value
-            if node.id in self.local_names():
-                # Python makes a name assigned anywhere in a function local to all of it: read before its
-                # assignment it is never the global (or builtin) of that name, but an UnboundLocalError
-                # (in a loop, the value an earlier trip assigned, which the compiler does not carry).
-                kind = "global" if node.id in self.globals else "builtin" if hasattr(builtins, node.id) else None
-                raise Unsupported(f"variable {node.id!r} may be used before assignment: it is assigned later in "
-                                  f"this function, which makes it a local variable throughout the function, as in "
-                                  f"Python{f' (not the {kind} {node.id!r})' if kind else ''}; assign it before "
-                                  f"this line (and before a loop that reads it), or name the local otherwise")
-            if node.id in self.globals:
-                return self.globals[node.id]
-            if hasattr(builtins, node.id):
-                return getattr(builtins, node.id)
-            raise Unsupported(f"unknown name {node.id!r}"
-                              + did_you_mean(node.id, [*self.globals, *self.local_names(), *dir(builtins)]))
-        if isinstance(node, ast.Attribute):
-            base = self.static(node.value)
-            if base is NOT_STATIC or isinstance(base, (wsi.Dim,)):
-                return NOT_STATIC
-            if isinstance(base, (types.ModuleType, type)) or base is wsi.local or isinstance(base, wsi._Local):
-                if not hasattr(base, node.attr):
-                    name = getattr(base, '__name__', base)
-                    if name == "wafersim.compiler.cg":  # (`ws.cg`, by the name a kernel writes)
-                        raise Unsupported(f"ws.cg has no attribute {node.attr!r}" + cuda_names.cg_hint(node.attr))
-                    raise Unsupported(f"{name!r} has no attribute {node.attr!r}"  # (a CUDA name's hint, or a near miss)
-                                      + ((cuda_names.hint(node.attr) if name == "wafersim" else "")
-                                         or did_you_mean(node.attr, dir(base))))
-                return getattr(base, node.attr)
-            return NOT_STATIC
-        if isinstance(node, ast.Tuple):
-            items = tuple(self.static(e) for e in node.elts)
-            return NOT_STATIC if any(i is NOT_STATIC for i in items) else items
-        if isinstance(node, ast.BinOp) and type(node.op) in STATIC_INT_OPS:  # e.g. a local array of T * T
-            return fold_typed_int(node.op, self.static_operand(node.left), self.static_operand(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Invert)):
-            return fold_typed_unary(node.op, self.static_operand(node.operand))
-        if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
-            # `int(-3)`, `np.int32(-3)` of an int constant: that int (it was a run-time value, so `b = np.int32(-3)`
-            # then `a[b]` was an out-of-bounds index where `b = -3` counts from the end, as Python does both)
-            try:
-                func, value = self.static(node.func), self.static(node.args[0])
-            except Unsupported:
-                return NOT_STATIC  # (an unknown name: lowering the expression says so)
-            if not any(func is f for f in _STATIC_INT_CONVERSIONS):
-                return NOT_STATIC
-            if isinstance(value, (float, np.floating)):
-                # `np.int32(-3.0)`: the lowered conversion's constant (calls.to_int), the float32 the constant
-                # is truncated toward zero (int(np.float32(16777217.0)) is 16777216, as the kernel computes it)
-                value = to_float32(value)
-                value = math.trunc(value) if math.isfinite(value) else None
-            if is_integer(value) and fits_int32(int(value)):
-                # (np.int32's stays an np.int32, so that arithmetic on it wraps as NumPy's and as the lowered
-                # value's: `a = (np.int32(2**31 - 1) + 1) // 2**30` is -2 as an index or a shape, not 2)
-                return np.int32(int(value)) if func is np.int32 else int(value)
-            return NOT_STATIC
-        if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
-            base, index = self.static(node.value), self.static_int(node.slice)  # DIRECTIONS[0]
-            if isinstance(base, tuple) and index is not None and -len(base) <= index < len(base):
-                return base[index]
-        return NOT_STATIC
-
-    def static_operand(self, node: ast.expr):
-        """static() of an operand of int arithmetic folded when compiling. A variable (a register, known when
-        compiling where it is assigned once from constants) holds an int32 at run time, where the lowered `x + 1`
-        wraps: its int folds as an np.int32 (`x = 2**31 - 1; a = (x + 1) // 2**30` is -2, as the kernel computes
-        `a`, not Python's 2: `buf[a]` indexed buf[2] where `out[0] = a` gave -2)."""
-        value = self.static(node)
-        if isinstance(node, ast.Name) and is_integer(value):
-            bound = self.lookup_or_none(node.id)
-            if isinstance(bound, Val) and not bound.is_const:
-                return np.int32(int(value)) if fits_int32(int(value)) else NOT_STATIC
-        return value
-
-    def local_names(self) -> frozenset[str]:
-        """The local variables of the function being lowered, by Python's rule: its parameters and every name
-        its body binds anywhere (nested functions and lambdas, which are refused, have scopes of their own)."""
-        tree = self.source.tree
-        cached = self.local_names_cache.get(id(tree))
-        names = cached[1] if cached is not None and cached[0] is tree else None
-        if names is None:
-            found = {arg.arg for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs}
-            found |= {arg.arg for arg in (tree.args.vararg, tree.args.kwarg) if arg is not None}
-            pending: list[ast.AST] = list(tree.body)
-            while pending:
-                n = pending.pop()
-                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    found.add(n.name)
-                    continue
-                if isinstance(n, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-                    continue
-                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-                    found.add(n.id)
-                pending.extend(ast.iter_child_nodes(n))
-            names = frozenset(found)
-            self.local_names_cache[id(tree)] = (tree, names)
-        return names
-
-    def assigned_constant(self, name: str):
-        """The value of a variable that the function being lowered assigns exactly once, from a compile-time
-        expression of globals, constants, parameters the body never assigns that are bound to constants (a
-        `ws.constant` parameter) and other such variables (`d = ws.NORTH`, `n = 2 * T`): it is the same
-        wherever the variable can be read, so it can serve where a constant is needed (a direction, a
-        shape); else NOT_STATIC. A name assigned anywhere else (another assignment, a loop, `+=`) is not a
-        constant."""
-        tree = self.source.tree
-        cache = self.single_assignments.get(id(tree))
-        if cache is None:
-            stores: dict[str, list] = {}
-            for n in ast.walk(tree):
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-                    stores.setdefault(n.id, []).append(n)
-            cache = {}
-            for n in ast.walk(tree):
-                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-                    target = n.targets[0]
-                    if stores[target.id] == [target]:
-                        cache[target.id] = n.value
-            parameters = {arg.arg for arg in tree.args.args + tree.args.kwonlyargs + tree.args.posonlyargs}
-            for parameter in parameters:
-                cache.pop(parameter, None)  # a parameter is assigned by the call as well
-            # Parameters never assigned in the body: bound to a constant, they are that constant throughout.
-            cache[_FIXED_PARAMETERS] = frozenset(parameters - set(stores))
-            self.single_assignments[id(tree)] = cache
-        value = cache.get(name) if name != _FIXED_PARAMETERS else None
-        if value is None or name in self.resolving:
-            return NOT_STATIC  # (resolving: `a = b` and `b = a` cannot define each other)
-        for n in ast.walk(value):
-            if not isinstance(n, ast.Name) or n.id in cache:
-                continue  # (a variable assigned once: static() decides whether that is a constant)
-            bound = self.lookup_or_none(n.id)
-            fixed = n.id in cache[_FIXED_PARAMETERS] and isinstance(bound, Val) and bound.is_const
-            if bound is not None and not fixed:
-                return NOT_STATIC  # reads a kernel variable (it may change between the assignment and here)
-        self.resolving.add(name)
-        try:
-            static = self.static(value)
-        except Unsupported:
-            return NOT_STATIC
-        finally:
-            self.resolving.discard(name)
-        return static if isinstance(static, (int, float, tuple, np.int32, np.int64)) else NOT_STATIC

@@ -321,7 +321,15 @@ class ExpressionLowering(ComparisonLowering):
 
     def fold(self, op: ast.operator, a: Val, b: Val) -> Val:
         """`a op b` on two constants at compile time. Python ints must give an int32 (else a CompileError);
-        NumPy int32 constants wrap around as NumPy's arithmetic does; floats round to float32."""
+        NumPy int32 constants wrap around as NumPy's arithmetic does; floats round to float32, a float computed
+        from a variable's constant (`held`: a device function's parameter) held as one too (`to_int`)."""
+        value = self.fold_value(op, a, b)
+        if value.ty == "f32" and (a.held or b.held):
+            value.held = True
+        return value
+
+    def fold_value(self, op: ast.operator, a: Val, b: Val) -> Val:
+        """`fold`'s value."""
         x, y = a.const, b.const
         shown = lambda v: f"({v!r})" if v < 0 else repr(v)  # noqa: E731 (-8.0 ** x would read as -(8.0 ** x))
         text = f"{shown(x)} {_SYMBOLS.get(type(op), type(op).__name__)} {shown(y)}"
@@ -377,7 +385,9 @@ class ExpressionLowering(ComparisonLowering):
         if v.is_const:
             if isinstance(node.op, ast.USub):
                 if v.ty == "f32":
-                    return self.const(-v.const)
+                    negated = self.const(-v.const)
+                    negated.held = v.held  # (a variable's value: `to_int` converts it as at run time)
+                    return negated
                 if v.wraps:
                     return Val("i32", const=wrap_int32(-v.const), wraps=True)
                 negated = self.const(-v.const)  # (-np.int64(-2**31) is 2**31 in NumPy: does not fit, refused)

@@ -15,7 +15,7 @@ import operator
 import numpy as np
 
 from .expressions import ExpressionLowering
-from .values import SliceRef, Tup, Unsupported, Val, describe, fold_float32
+from .values import SliceRef, Tup, Unsupported, Val, describe, fits_int32, fold_float32
 
 #: float32 -> float32 functions of one argument: opcode, and the NumPy ufunc that defines it.
 UNARY = {
@@ -157,11 +157,13 @@ class MathLowering(ExpressionLowering):
         rounded, then converted (saturating at the int32 limits; nan gives 0, where Python raises)."""
         if value.ty == "i32":
             return value
-        if value.is_const:
+        if value.is_const and not (value.held and not (math.isfinite(value.const)
+                                                       and fits_int32(callee(value.const)))):
+            # (a variable's constant beyond int32, `held`, converts as at run time, saturating: `to_int`)
             if not math.isfinite(value.const):
                 raise Unsupported(f"{callee.__name__}({value.const}) has no int value")
             return self.const(callee(value.const))
-        rounded = self.result(TO_INT[callee], "f32", a=value.reg)
+        rounded = self.result(TO_INT[callee], "f32", a=self.reg_of(value))
         return self.result("ftoi", "i32", a=rounded.reg)
 
     def float_predicate(self, callee, value: Val) -> Val:

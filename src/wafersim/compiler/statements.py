@@ -18,7 +18,8 @@ from typing import Iterator
 from ..isa.opcodes import WORD_TYPE_NAMES
 from . import intrinsics as wsi
 from .arrays import as_load
-from .core import LoopContext, constant_tuple
+from .compile_time import constant_tuple
+from .core import LoopContext
 from .definite import copy_defined, meet, stored_names
 from .for_loops import ForLoopLowering
 from .values import NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe

@@ -424,7 +424,7 @@ class Device:
         (`runtime.state.LaunchState`; docs/debugging.md). An error raised while PEs run always carries
         the failing wave's state as `err.state`. `checkpoint_every=N, checkpoint=path` writes the launch to
         `path` after every N-th barrier release, for `ws.resume_launch(path)` to finish in another process
-        (`runtime.resume`: launches without trace, racecheck or routed channels)."""
+        (`runtime.resume`: launches without trace or racecheck)."""
         # (a @ws.jit kernel or a ws.Kernel went to its own `launch` already: `forward_kernel_launches`)
         args = launch_argument_list(args)
         if not isinstance(program, Program):

@@ -11,7 +11,7 @@ history; `Device.load` reads it) plus the launch: program, configuration, every 
 cycle counters and FIFOs, the engine's counters and the global stores not yet written back, under a
 `launch_checkpoint` entry with its own format version. Each checkpoint replaces the previous one.
 
-What is supported: launches without tracing, race checking or routed channels, in any number of waves
+What is supported: launches without tracing or race checking, routed channels included, in any number of waves
 (a checkpoint in a later wave keeps the counters of the waves before it); a launch
 outside that is refused up front (`CheckpointError`), so a checkpoint never silently misses state.
 """
@@ -124,10 +124,13 @@ def _save_routes(sim: WaveSim, data: dict[str, np.ndarray]) -> dict[str, Any]:
         data[f"ckpt_arrival_{channel}"], data[f"ckpt_arrival_by_{channel}"] = when, who
     if sim.link_busy is not None:
         data["ckpt_link_busy"] = sim.link_busy
+    ran = sim.routes_ran or {}  # (which routers ran a route: a RouteError's hint depends on it, `_late_rule_hint`)
+    for channel, routers in ran.items():
+        data[f"ckpt_routes_ran_{channel}"] = routers
     return {"explicit": explicit, "channels": [int(c) for c in tables.masks], "merge": sorted(tables.merge),
             "injected": [int(c) for c in sim.injected], "links": [int(c) for c in sim.routed_link_words],
             "totals": [int(c) for c in sim.totals.routed_link_words],
-            "arrival": [int(c) for c in sim.last_arrival]}
+            "arrival": [int(c) for c in sim.last_arrival], "ran": [int(c) for c in ran]}
 
 
 def _restore_routes(sim: WaveSim, record: dict[str, Any], data: dict[str, np.ndarray]) -> None:
@@ -140,6 +143,8 @@ def _restore_routes(sim: WaveSim, record: dict[str, Any], data: dict[str, np.nda
     sim.last_arrival = {c: (data[f"ckpt_arrival_{c}"].copy(), data[f"ckpt_arrival_by_{c}"].copy())
                         for c in record["arrival"]}
     sim.link_busy = data["ckpt_link_busy"].copy() if "ckpt_link_busy" in data else None
+    ran = record.get("ran", [])  # (absent from checkpoints before it was kept)
+    sim.routes_ran = {c: data[f"ckpt_routes_ran_{c}"].copy() for c in ran} if ran else None
 
 
 def _launch_routes(meta: dict, data: dict[str, np.ndarray]) -> list[Route]:
