@@ -192,3 +192,28 @@ def test_cse_keeps_the_operand_order_of_float_adds_and_products_so_nans_are_nump
     out = dev.device_array(5)
     _swapped_products[1, 1](dev.to_device(x), out)
     assert out.copy_to_host().view(np.uint32).tolist() == expected.view(np.uint32).tolist()
+
+
+@ws.jit
+def _counter_past_int32_max(out):
+    trips = 0
+    i = 2**31 - 10
+    while i < 2**31 - 1:  # i += 2 wraps from 2**31 - 2 to -2**31, which passes the test: the loop goes on
+        trips += 1
+        i += 2
+    out[0] = trips
+    out[1] = i
+
+
+def test_a_while_counter_that_wraps_past_its_bound_is_not_unrolled_to_a_final_value():
+    """Unrolling counted the trips in Python ints (5: 2**31 - 10 to 2**31 - 2) and the kernel stopped with
+    out = [5, -2**31]; NumPy's int32 counter wraps to -2**31 < 2**31 - 1 and the loop never ends."""
+    i, limit = np.int32(2**31 - 10), np.int32(2**31 - 1)
+    with np.errstate(over="ignore"):
+        for _ in range(6):  # the reference: past its sixth step the counter has wrapped and still passes
+            assert i < limit
+            i = np.int32(i + np.int32(2))
+    assert i < limit and i < 0
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.CycleLimitError):
+        _counter_past_int32_max[1, 1](dev.device_array(2, dtype=np.int32), max_cycles=5000)
