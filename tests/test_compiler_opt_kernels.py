@@ -217,3 +217,24 @@ def test_a_while_counter_that_wraps_past_its_bound_is_not_unrolled_to_a_final_va
     dev = ws.Device(ws.WaferSpec(width=4, height=4))
     with pytest.raises(ws.CycleLimitError):
         _counter_past_int32_max[1, 1](dev.device_array(2, dtype=np.int32), max_cycles=5000)
+
+
+@ws.jit
+def _wide_strided_products(out, start, stop):
+    s = 0
+    for j in range(start, stop, 2**30):
+        s ^= j * 5000 + 2**30  # a derived induction variable stepped by 2**30 * 5000 (wrapped to 32 bits)
+    out[0] = s
+
+
+def test_strength_reduction_wraps_a_step_beyond_32_bits():
+    """Strength reduction stepped `j * 5000 + 2**30` by 2**30 * 5000, a Python int: `li` refused it (an
+    internal compiler error); the machine adds modulo 2**32, so the step is that product wrapped."""
+    expected = np.int32(0)
+    with np.errstate(over="ignore"):
+        for j in range(-2**31, 2**31 - 1, 2**30):
+            expected ^= np.int32(j) * np.int32(5000) + np.int32(2**30)
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(1, dtype=np.int32)
+    _wide_strided_products[1, 1](out, -2**31, 2**31 - 1)
+    assert out.copy_to_host()[0] == expected
