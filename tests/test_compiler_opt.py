@@ -523,3 +523,24 @@ def test_docs_list_every_pass_in_order():
     table = table[:table.index("\n\n")]
     listed = [name for row in table.splitlines()[2:] for name in re.findall(r"`([a-z0-9]+)`", row.split(" | ")[0])]
     assert listed == list(PASS_NAMES)
+
+
+def test_unroll_leaves_a_loop_whose_last_step_wraps():
+    """`i = 2**31 - 4; while i < 2**31 - 1: i += s`: with s = 1 the counter ends at 2**31 - 1, which fails the
+    test (3 trips, unrolled); with s = 2 its second step wraps to -2**31, which passes the test, so the
+    loop goes on (Python ints would count 2 trips): left as it is."""
+    for step, unrolled in ((1, True), (2, False)):
+        b = Builder()
+        b.op("li", d="i", imm=2**31 - 4)
+        b.op("li", d="stop", imm=2**31 - 1)
+        b.op("jmp", target="test")
+        b.place("top")
+        b.op("st", d="i", a=0, imm=0)
+        b.op("addi", d="i", a="i", imm=step)
+        b.place("test")
+        b.op("slt", d="c", a="i", b="stop")
+        b.op("bnz", a="c", target="top")
+        b.op("halt")
+        before = list(b.fn.ops)
+        unroll_counted_loops(b.fn)
+        assert (b.fn.ops != before) == unrolled

@@ -192,3 +192,49 @@ def test_cse_keeps_the_operand_order_of_float_adds_and_products_so_nans_are_nump
     out = dev.device_array(5)
     _swapped_products[1, 1](dev.to_device(x), out)
     assert out.copy_to_host().view(np.uint32).tolist() == expected.view(np.uint32).tolist()
+
+
+@ws.jit
+def _counter_past_int32_max(out):
+    trips = 0
+    i = 2**31 - 10
+    while i < 2**31 - 1:  # i += 2 wraps from 2**31 - 2 to -2**31, which passes the test: the loop goes on
+        trips += 1
+        i += 2
+    out[0] = trips
+    out[1] = i
+
+
+def test_a_while_counter_that_wraps_past_its_bound_is_not_unrolled_to_a_final_value():
+    """Unrolling counted the trips in Python ints (5: 2**31 - 10 to 2**31 - 2) and the kernel stopped with
+    out = [5, -2**31]; NumPy's int32 counter wraps to -2**31 < 2**31 - 1 and the loop never ends."""
+    i, limit = np.int32(2**31 - 10), np.int32(2**31 - 1)
+    with np.errstate(over="ignore"):
+        for _ in range(6):  # the reference: past its sixth step the counter has wrapped and still passes
+            assert i < limit
+            i = np.int32(i + np.int32(2))
+    assert i < limit and i < 0
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.CycleLimitError):
+        _counter_past_int32_max[1, 1](dev.device_array(2, dtype=np.int32), max_cycles=5000)
+
+
+@ws.jit
+def _wide_strided_products(out, start, stop):
+    s = 0
+    for j in range(start, stop, 2**30):
+        s ^= j * 5000 + 2**30  # a derived induction variable stepped by 2**30 * 5000 (wrapped to 32 bits)
+    out[0] = s
+
+
+def test_strength_reduction_wraps_a_step_beyond_32_bits():
+    """Strength reduction stepped `j * 5000 + 2**30` by 2**30 * 5000, a Python int: `li` refused it (an
+    internal compiler error); the machine adds modulo 2**32, so the step is that product wrapped."""
+    expected = np.int32(0)
+    with np.errstate(over="ignore"):
+        for j in range(-2**31, 2**31 - 1, 2**30):
+            expected ^= np.int32(j) * np.int32(5000) + np.int32(2**30)
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    out = dev.device_array(1, dtype=np.int32)
+    _wide_strided_products[1, 1](out, -2**31, 2**31 - 1)
+    assert out.copy_to_host()[0] == expected

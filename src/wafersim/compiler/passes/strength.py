@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ...isa.opcodes import IMM_MAX, IMM_MIN
 from ..ir import IRFunction, Op, VReg
+from ..values import wrap_int32
 from .cfg import CFG, definitions, new_vreg, uses
 from .induction import Affine, analyse, reads_before_change
 
@@ -57,10 +58,12 @@ def _install(fn: IRFunction, cfg: CFG, pre: int, t: VReg, form: Affine, incremen
     if form.inv is not None:
         init.append(Op("add", d=reduced, a=reduced, b=form.inv, line=line))
     if form.const or form.reloc:
-        init.append(Op("addi", d=reduced, a=reduced, imm=form.const, reloc=form.reloc, line=line))
+        init.append(Op("addi", d=reduced, a=reduced, imm=wrap_int32(form.const), reloc=form.reloc, line=line))
     for i in readers.get(t, []):
         fn.ops[i].replace_reads({t: reduced})
-    steps = {i: Op("addi", d=reduced, a=reduced, imm=step * form.scale, line=fn.ops[i].line) for i, step in increments}
+    # (the products are Python ints: a step of 2**30 scaled by 5000 is wrapped to the 32 bits the machine adds)
+    steps = {i: Op("addi", d=reduced, a=reduced, imm=wrap_int32(step * form.scale), line=fn.ops[i].line)
+             for i, step in increments}
     at = cfg.insertion_point(pre)
     out = []
     for i, op in enumerate(fn.ops):

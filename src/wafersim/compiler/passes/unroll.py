@@ -8,7 +8,9 @@ Only loops of exactly the front end's shape are unrolled (anything else is left 
 block ends ``li i, a; ...; jmp test``; the body follows physically, its last block steps ``addi i, i, s``
 (s > 0) and falls into the header ``test: slt[i] c, i, b; bnz c, top``; no branch but the header's goes
 to ``top`` or ``test``; the loop contains no other loop; `i` is written only by that `li` and that step;
-and trips x body length stay within `MAX_TRIPS` and `MAX_UNROLLED_OPS`. The copies run in order with
+and trips x body length stay within `MAX_TRIPS` and `MAX_UNROLLED_OPS`; the counter's step past the last
+trip must stay within int32 (a `while i < b: i += s` near the bound wraps to a negative counter, which
+passes the test: that loop goes on, as NumPy's int32 would). The copies run in order with
 their labels renamed, and the compare runs once at the end so `c` ends as the loop left it.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..values import wrap_int32
 from .cfg import CFG, Loop, constant_of, definitions
 
 MAX_TRIPS = 16
+INT32_MAX = 2**31 - 1
 MAX_UNROLLED_OPS = 192  # beyond this, copies add register pressure (spills) faster than they save tests
 
 
@@ -151,7 +154,10 @@ def _plan(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> dict | 
         stop = constant_of(ops[stop_defs[0]]) if len(stop_defs) == 1 else None
     if first is None or stop is None:
         return None
+    first, stop = wrap_int32(first), wrap_int32(stop)
     trips = max(0, -(-(stop - first) // step_op.imm))
+    if first + trips * step_op.imm > INT32_MAX:
+        return None  # the last step wraps to a negative counter, which passes the test: the loop goes on
     body = [ops[i] for i in range(start + 1, header[0])]
     if not 1 <= trips <= MAX_TRIPS or trips * len(body) > MAX_UNROLLED_OPS:
         return None
