@@ -170,13 +170,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spare-rows", type=int, default=8)
     parser.add_argument("--fixed-cols", type=int, default=2)
     parser.add_argument("--rates", type=float, nargs="+", default=list(RATES))
-    parser.add_argument("--plot", default="docs/defects_study.png")
+    parser.add_argument("--plot", help="a PNG to draw the study into (docs/defects_study.png for the docs; none "
+                        "unless given, so a trial run at another preset or rate leaves the docs' plot alone)")
     parser.add_argument("--write", help="a markdown file whose study markers get the table")
     args = parser.parse_args(argv)
     rows, perfect = study(args)
     text = table(rows, perfect, args)
     print(text)
-    plot(rows, ws.WaferSpec.preset(args.preset), args)
+    if args.plot:
+        plot(rows, ws.WaferSpec.preset(args.preset), args)
     if args.write:
         write_table(args.write, text)
 

@@ -10,6 +10,7 @@ import pytest
 import wafersim as ws
 from wafersim.kernels.hosting import fitting_device
 from wafersim.kernels.solvers import conjugate_gradient
+from wafersim.kernels.solvers.reference import apply_laplacian
 from wafersim import collectives as wsc
 from wafersim.kernels.solvers.columns import (ColumnTooLongError, block_sum_cycles, check_grid, column_ops, from_columns,
                                               halo_channel, from_padded_columns, padded_columns, reduction_rounds,
@@ -40,6 +41,21 @@ def test_check_grid_names_the_size_and_the_limit():
     assert check_grid(np.ones((100, 1, 1)), "u", 4, spec.replace(sram_bytes=4096), code_words=0).dtype == np.float32
     with pytest.raises(ws.ArgumentError, match="fifo_depth >= 16 and channels >= 4, the wafer has 8 and 4"):
         check_grid(np.ones((4, 2, 2)), "u", 4, spec.replace(fifo_depth=8))
+
+
+def test_a_grid_whose_block_the_spares_cannot_cover_is_refused_with_advice_a_solver_can_use():
+    """The launch would say "launch smaller blocks"; a solver's block is its grid's (x, y) extent, so the
+    solvers say to add spares instead, naming the dead PE in the way, before anything is compiled."""
+    spec = ws.WaferSpec(width=8, height=8, defects=[(2, 2)])  # no spares: 8 x 7 usable
+    with pytest.raises(ws.LaunchError, match=r"usable 8 x 7.*row 2: dead at x = 2\. b's \(x, y\) extent fixes the "
+                       r"solver's block at 8 x 8 PEs: pass a device whose WaferSpec has more spare_cols") as caught:
+        conjugate_gradient(np.ones((4, 8, 8), np.float32), device=ws.Device(spec))
+    assert caught.value.fields["defects"] == [(2, 2)] and "Launch smaller blocks" not in str(caught.value)
+    # A grid the live PEs do carry runs: it solves A x = b, and exactly as on a perfect wafer.
+    b = np.random.default_rng(0).standard_normal((4, 7, 8)).astype(np.float32)
+    on_defective, perfect = conjugate_gradient(b, device=ws.Device(spec)), conjugate_gradient(b)
+    assert np.linalg.norm(b - apply_laplacian(on_defective.x)) < 3e-5 * np.linalg.norm(b)
+    assert np.array_equal(on_defective.x, perfect.x) and on_defective.iterations == perfect.iterations
 
 
 @pytest.mark.parametrize("nz", [1, 5, 16, 21])

@@ -156,9 +156,20 @@ def grid_synced(out):
 
 def test_a_cooperative_launch_that_fits_only_in_waves_on_a_defective_wafer_is_refused():
     dev = ws.Device(ws.WaferSpec(width=16, height=8, **ROWS_DEAD))
-    with pytest.raises(ws.LaunchError, match=r"runs in 2 waves here \(at most 2 blocks at once\)"):
+    # The error says why only 2 of the 4 slots a perfect 16 x 8 mesh tiles are left: 32 dead PEs in rows 2 and 5,
+    # one spare row, so 7 live rows (16 x 7) hold one row of 8 x 4 blocks.
+    with pytest.raises(ws.LaunchError, match=r"runs in 2 waves here \(at most 2 blocks at once; a perfect 16 x 8 "
+                       r"wafer holds 4, but this one's 32 dead PEs leave a usable 16 x 7: more spare_cols or "
+                       r"spare_rows"):
         grid_synced[(2, 2), (8, 4)](dev.device_array((8, 16)))
     grid_synced[(2, 1), (8, 4)](dev.device_array((4, 16)))  # one wave: runs
+
+
+def test_a_cooperative_launch_in_waves_on_a_perfect_wafer_blames_no_defects():
+    dev = ws.Device(ws.WaferSpec(width=16, height=8))  # 4 slots of 8 x 4: a grid of 6 blocks needs 2 waves
+    with pytest.raises(ws.LaunchError, match=r"runs in 2 waves here \(at most 4 blocks at once\)") as caught:
+        grid_synced[(3, 2), (8, 4)](dev.device_array((8, 24)))
+    assert "dead" not in str(caught.value)
 
 
 @pytest.mark.parametrize("grid, block", [((1, 1), (757, 996)), ((5, 3), (4, 7)), ((40, 30), (3, 2)),

@@ -8,6 +8,7 @@ import pytest
 from test_routes import ONE_WORD, SPEC, run_asm
 
 import wafersim as ws
+from wafersim import collectives as ws_collectives
 from wafersim.isa.opcodes import RAMP
 
 from conftest import line_of
@@ -177,3 +178,26 @@ def test_route_compile_errors_name_the_source_line():
     device = ws.Device(SPEC)
     with pytest.raises(ws.CompileError, match="rx= must be a constant port"):
         bad[1, 1](device.to_device(np.zeros(1, np.float32)), 1)
+
+
+@ws.jit
+def _tree_sum(v, out):
+    x, y = ws.grid(2)
+    out[y, x] = ws_collectives.block_all_reduce(v[y, x], ws_collectives.SUM, channel=0,
+                                                algorithm=ws_collectives.TREE)
+
+
+def test_a_tree_all_reduce_past_the_machines_channels_says_how_many_it_needs_and_the_way_out():
+    """A 32 x 32 tree takes 5 rounds, 2 * 5 + 1 = 11 channels from `channel`: on the default 4 channels a lower
+    channel cannot help, so the error counts what the kernel needs and names the chains; with 11 it runs."""
+    v = np.random.default_rng(4).integers(-9, 9, size=(32, 32)).astype(np.int32)
+    narrow = ws.Device(ws.WaferSpec(width=32, height=32))
+    with pytest.raises(ws.RouteError, match=r"needs channels=11 or more \(11 of them for tree all-reduces, "
+                                            r"wsc.tree_channels\(rounds\) a tree: more than the 4 there are .*"
+                                            r"algorithm=wsc.CHAIN takes 3\)"):
+        _tree_sum[1, (32, 32)](narrow.to_device(v), narrow.device_array(v.shape, np.int32))
+    assert ws_collectives.tree_channels(ws_collectives.tree_rounds(32, 32)) == 11
+    wide = ws.Device(ws.WaferSpec(width=32, height=32, channels=11))
+    out = wide.device_array(v.shape, np.int32)
+    _tree_sum[1, (32, 32)](wide.to_device(v), out)
+    assert (out.copy_to_host() == int(v.sum())).all()

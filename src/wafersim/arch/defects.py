@@ -148,9 +148,13 @@ def blocking_rows(dead: np.ndarray, width: int) -> list[tuple[int, list[int]]]:
     return [(int(y), np.flatnonzero(dead[y]).tolist()) for y in rows]
 
 
+LAUNCH_ADVICE = "Launch smaller blocks (a grid of many runs in more waves), or add spares to the WaferSpec"
+
+
 def cannot_cover(dead: np.ndarray, width: int, height: int, usable: tuple[int, int], spare_cols: int,
-                 spare_rows: int) -> LaunchError:
-    """The error for a launch that needs a `width` x `height` logical rectangle the spares cannot cover."""
+                 spare_rows: int, advice: str = LAUNCH_ADVICE) -> LaunchError:
+    """The error for a launch that needs a `width` x `height` logical rectangle the spares cannot cover;
+    `advice` ends it (a library whose block is fixed by its data replaces the kernel author's advice)."""
     rows = blocking_rows(dead, width)
     spelled = "; ".join(
         f"row {y}: dead at x = {', '.join(map(str, xs[:MAX_LISTED_PES]))}{' ...' if len(xs) > MAX_LISTED_PES else ''}"
@@ -162,6 +166,5 @@ def cannot_cover(dead: np.ndarray, width: int, height: int, usable: tuple[int, i
         f"{usable[0]} x {usable[1]}: {plural(len(rows), 'physical row')} {'has' if len(rows) == 1 else 'have'} "
         f"fewer than {width} live PEs and only {plural(spare_rows, 'spare row')} can replace "
         f"{'it' if len(rows) == 1 else 'them'} ({plural(spare_cols, 'spare column')} per row); in the way "
-        f"(physical x, y): {spelled}{more}. Launch smaller blocks (a grid of many runs in more waves), or add "
-        f"spares to the WaferSpec",
+        f"(physical x, y): {spelled}{more}. {advice}",
         needed=(width, height), usable=usable, defects=in_the_way)

@@ -429,15 +429,17 @@ class WaferSpec:
                 self._derived[key] = defect_model.repair(self.dead, width, height)
         return self._derived[key]
 
-    def repair_for_launch(self, width: int, height: int) -> "defect_model.Repair | None":
+    def repair_for_launch(self, width: int, height: int,
+                          advice: str = defect_model.LAUNCH_ADVICE) -> "defect_model.Repair | None":
         """The map a launch over a `width` x `height` logical rectangle runs on; None on a spec without
-        spares or defects; a `LaunchError` naming the dead PEs in the way if the spares cannot cover it."""
+        spares or defects; a `LaunchError` naming the dead PEs in the way if the spares cannot cover it,
+        ending with `advice` (what the caller can change)."""
         if not self.has_physical_layout:
             return None
         found = self.repair(width, height)
         if found is None:
             raise defect_model.cannot_cover(self.dead, width, height, self.usable_rectangle, self.spare_cols,
-                                            self.spare_rows)
+                                            self.spare_rows, advice)
         return found
 
 

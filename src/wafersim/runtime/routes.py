@@ -212,6 +212,20 @@ def _rule_table(rules: Callable, channel: int, x: int, y: int, bx: int, by: int)
     return dict(table)
 
 
+def channels_needed(declared: Mapping[int, str], available: int) -> str:
+    """The end of the error for a kernel whose declared routes pass the machine's channels: how many it needs
+    in all (channel numbers from 0 up to its highest), and for a tree all-reduce why a lower `channel` alone
+    does not help (it takes 2 rounds + 1 channels, or 4 rounds + 1 with stages_apart=1, whatever it starts at)."""
+    highest = max(declared)
+    text = f"; this kernel routes channels up to {highest}, so it needs channels={highest + 1} or more"
+    if any(name.startswith("tree_") for name in declared.values()):
+        trees = sum(name.startswith("tree_") for name in declared.values())
+        text += (f" ({trees} of them for tree all-reduces, wsc.tree_channels(rounds) a tree"
+                 + (f": more than the {available} there are whatever the channel they start at; algorithm=wsc.CHAIN "
+                    f"takes 3" if trees > available else "") + ")")
+    return text
+
+
 def route_masks(routes: Iterable[Route] | Route | None, block: tuple[int, int], spec: WaferSpec,
                 declared: Sequence[tuple[int, str]] = ()) -> dict[int, tuple[np.ndarray, bool]]:
     """The `routes=` launch option plus the routes the program declares (`ws.use_route`), as
@@ -254,7 +268,8 @@ def route_masks(routes: Iterable[Route] | Route | None, block: tuple[int, int], 
                                  f"`.route` in assembly, as a collective does for each of the channels it uses: channel=c takes c, c + 1, "
                                  f"...; docs/routes.md), but the machine has {spec.channels} channels "
                                  f"(0..{spec.channels - 1}): pass the collective a lower channel, or use a WaferSpec "
-                                 f"with more (channels=)", channel=channel)
+                                 f"with more (channels=){channels_needed(declared_channels, spec.channels)}",
+                                 channel=channel)
             raise RouteError(f"{route!r}: the machine has {spec.channels} channels (0..{spec.channels - 1})",
                              channel=channel)
         out[channel] = (route.masks(block), route.merge)

@@ -174,8 +174,9 @@ class Launch:
                 f"{program.name} has a grid barrier (ws.cg.this_grid().sync()) at {program.describe_pc(pc)}, so every "
                 f"block of its grid must be on the wafer at once, but grid {self.placement.grid} of "
                 f"{self.placement.block} blocks runs in {self.placement.waves} waves here (at most "
-                f"{self.placement.slots} blocks at once): launch fewer or smaller blocks, or split the kernel at "
-                f"the barrier into two launches", pc=pc, source=program.source_of(pc), waves=self.placement.waves)
+                f"{self.placement.slots} blocks at once{self.placement.defects_note()}): launch fewer or smaller "
+                f"blocks, or split the kernel at the barrier into two launches", pc=pc, source=program.source_of(pc),
+                waves=self.placement.waves)
         channels = self.facts.channels | set(self.routes)
         if channels and max(channels) >= spec.channels:
             raise LaunchError(f"{program.name} uses channel {max(channels)} but the machine has {spec.channels} "

@@ -149,6 +149,18 @@ class Placement:
     def n_blocks(self) -> int:
         return self.grid[0] * self.grid[1]
 
+    def defects_note(self) -> str:
+        """Why fewer blocks fit at once than on a perfect wafer of the same mesh ("" where as many fit), for
+        errors that count the blocks at once: a user who sees 2 slots on a mesh that tiles 4 needs the cause."""
+        bx, by = self.block
+        perfect = (self.spec.width // bx) * (self.spec.height // by)
+        if self.slots >= min(perfect, self.n_blocks):
+            return ""
+        w, h = self.spec.usable_rectangle
+        return (f"; a perfect {self.spec.width} x {self.spec.height} wafer holds {perfect}, but this one's "
+                f"{self.spec.n_dead} dead PEs leave a usable {w} x {h}: more spare_cols or spare_rows in the "
+                f"WaferSpec would give the blocks back")
+
     @property
     def waves(self) -> int:
         return math.ceil(self.n_blocks / self.slots)

@@ -78,7 +78,7 @@ def from_padded_columns(cols: np.ndarray, shape: tuple[int, int, int]) -> np.nda
 
 def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_words: int = 1024) -> np.ndarray:
     """`u` as a float32 (nz, ny, nx) array, or a clear error: wrong rank, an empty axis, a grid wider or
-    taller than the wafer, or columns that do not fit SRAM when the kernel keeps `vectors` padded columns
+    taller than the wafer or than its live PEs can carry (a `LaunchError` naming the dead PEs), or columns that do not fit SRAM when the kernel keeps `vectors` padded columns
     per PE. `code_words` reserves room for the kernel's code (the solvers'
     compile to 300-600 words; should the estimate pass and the program still not fit, the compiler's
     `SramBudgetError` names every part)."""
@@ -89,7 +89,13 @@ def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_wor
     nz, ny, nx = u.shape
     if nx > spec.width or ny > spec.height:
         raise ArgumentError(f"{name}: the {nx} x {ny} (x, y) grid needs a block of {nx} x {ny} PEs, the wafer has "
-                            f"{spec.width} x {spec.height}", needed=(nx, ny), available=(spec.width, spec.height))
+                            f"{spec.width} x {spec.height}: pass a larger device, or device=None for one just large "
+                            f"enough", needed=(nx, ny), available=(spec.width, spec.height))
+    # A block the spares cannot cover fails at launch too, but telling the caller to launch smaller blocks,
+    # which a solver's caller cannot: its block is the grid's (x, y) extent.
+    spec.repair_for_launch(nx, ny, advice=(
+        f"{name}'s (x, y) extent fixes the solver's block at {nx} x {ny} PEs: pass a device whose WaferSpec has "
+        f"more spare_cols or spare_rows, or device=None for a perfect wafer just large enough"))
     columns = vectors + 1  # and one column of the compiler's vector temporaries
     if spec.fifo_depth < HALO_CHUNK or spec.channels <= HALO_CHANNEL:
         raise ArgumentError(f"the solver kernels exchange halos in {HALO_CHUNK}-word messages on channel "
