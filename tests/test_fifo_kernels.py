@@ -246,3 +246,19 @@ def test_whole_cycle_departures_are_the_running_maximum_of_the_slot_times_less_t
             want.append(best + j * word_time)
         assert later[i, :7].tolist() == want
         assert (later[i, 7:] == -1.0).all()  # (only the words asked for)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64])
+def test_smallest_and_largest_are_numpys_min_and_max(size):
+    values = rng.integers(-2**62, 2**62, size).astype(np.int64)
+    assert fk.smallest(values) == values.min() and fk.largest(values) == values.max()
+    assert fk.INT64_MAX == np.iinfo(np.int64).max
+
+
+def test_smallest_and_largest_of_nothing_raise_as_numpy_does():
+    for reduce, numpy_reduce in ((fk.smallest, np.min), (fk.largest, np.max)):
+        with pytest.raises(ValueError) as ours:
+            reduce(np.empty(0, dtype=np.int64))
+        with pytest.raises(ValueError) as numpys:
+            numpy_reduce(np.empty(0, dtype=np.int64))
+        assert str(ours.value) == str(numpys.value)

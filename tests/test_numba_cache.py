@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -80,10 +81,9 @@ def _scripts(tmp_path, module: str, source: str, script: str):
     """`run(step)`: the lines `python script.py step` prints in `tmp_path`, where `module`.py holds `source`,
     with a Numba cache folder of its own (each step a fresh process)."""
     import subprocess
-    import sys
     (tmp_path / f"{module}.py").write_text(source)
     (tmp_path / "script.py").write_text(script)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"), PYTHONPATH=os.pathsep.join(sys.path))
 
     def run(step: str) -> list[str]:
         done = subprocess.run([sys.executable, "script.py", step], cwd=tmp_path, env=env, capture_output=True,
@@ -94,8 +94,10 @@ def _scripts(tmp_path, module: str, source: str, script: str):
     return run
 
 
-def test_a_damaged_cache_file_is_an_engine_cache_error_and_the_next_launch_runs(tmp_path):
-    run = _scripts(tmp_path, "cached_twice", "from numba import njit\n\n\n@njit(cache=True)\ndef twice(x):\n"
+@pytest.mark.parametrize("njit_from", ["numba", "wafersim.sim.compiled.jit"])
+def test_a_damaged_cache_file_is_an_engine_cache_error_and_the_next_launch_runs(tmp_path, njit_from):
+    # (the engine's own `njit` loads machine code through `load_before_registries`: the same report and repair)
+    run = _scripts(tmp_path, "cached_twice", f"from {njit_from} import njit\n\n\n@njit(cache=True)\ndef twice(x):\n"
                                              "    return 2 * x\n", _DAMAGED)
     assert run("fill")[0] == "42"
     data = list((tmp_path / "numba-cache").rglob("cached_twice.twice*.nbc"))
@@ -201,3 +203,80 @@ def test_init_lists_only_engine_sources():
     for source, names in startup.ENTRY_SOURCES.items():  # (a renamed function would be left unloaded silently)
         module = importlib.import_module("wafersim.sim." + source.removesuffix(".py").replace("/", "."))
         assert all(hasattr(getattr(module, name, None), "_cache") for name in names or ())
+
+
+_HASHED = '''
+import sys
+import numba
+from wafersim.sim.compiled.jit import njit
+
+
+@njit(cache=True)
+def plain(x):
+    return x * 3
+
+
+@njit(cache=True)
+def hashed(text):  # (its machine code links to the hash secret that Numba's registries give LLVM)
+    return hash(text)
+
+
+print(plain(14), hashed("wafer") == hash("wafer"))
+if sys.argv[1] == "load":  # (the registries only for the function that needs them)
+    print(plain.stats.cache_hits[plain.signatures[0]], hashed.stats.cache_hits[hashed.signatures[0]],
+          "numba.np.linalg" in sys.modules)
+'''
+
+
+def test_engine_functions_load_without_numbas_registries_unless_their_code_needs_them(tmp_path):
+    """A cached function defined with the engine's `njit` loads without Numba's target registries (the later
+    process's call uses the cached code); one whose machine code refers to a symbol the registries give LLVM
+    gets them first, and computes the same (here the module giving the symbol, `numba.cpython.hashing`, came
+    with the cached code's environment anyway: the check does not count on that)."""
+    run = _scripts(tmp_path, "hashing", "", _HASHED)
+    assert run("fill") == ["42 True"]
+    assert run("load") == ["42 True", "1 1 True"]
+
+
+def test_plain_engine_code_loads_without_registries_in_a_fresh_process(tmp_path):
+    script = _HASHED.split("print(plain(14)")[0] + (
+        "print(plain(14), plain.stats.cache_hits[plain.signatures[0]], 'numba.np.linalg' in sys.modules)\n")
+    run = _scripts(tmp_path, "unused", "", script)
+    assert run("fill") == ["42 0 True"]  # (compiled: Numba's compiler loads the registries)
+    assert run("load") == ["42 1 False"]
+
+
+def _payload(kind="object", code=b"\x7fELF plain", objectmode=False, lifted=(), reload_init=()):
+    """What Numba's cache file holds for one signature (`CompileResult._reduce`), with dummies where unread."""
+    return (("name", kind, (code, b"BC shared")), None, None, None, objectmode, lifted, "", reload_init, [])
+
+
+@pytest.mark.parametrize("payload, needs", [
+    (_payload(), False),
+    (_payload(code=b"...\x00_numba_hashsecret_siphash_k0\x00..."), True),
+    (_payload(kind="bitcode"), True),
+    (_payload(objectmode=True), True),
+    (_payload(lifted=("loop",)), True),
+    (_payload(reload_init=(print,)), True),
+    (("another", "layout"), True),
+    (None, True),
+])
+def test_needs_registries_only_for_plain_machine_code_free_of_their_symbols(payload, needs):
+    assert numba_cache.needs_registries(payload) is needs
+
+
+def test_numba_gives_llvm_symbols_only_where_known():
+    """`REGISTRY_SYMBOLS` lists the symbols Numba's registries add (`numba.cpython.hashing`'s); the other
+    `add_symbol` calls are Numba's context and runtime (loaded without the registries) and its parallel
+    backend (run by a cached function's `reload_init`, which `needs_registries` sends to the registries).
+    A Numba adding symbols elsewhere fails here: see whether its registries load that file, and if so list
+    its symbols."""
+    import numba
+
+    root = Path(numba.__file__).parent
+    adding = sorted(str(path.relative_to(root)) for path in root.rglob("*.py") if "tests" not in path.parts
+                    and "add_symbol(" in path.read_text(encoding="utf-8", errors="replace"))
+    assert adding == ["core/base.py", "core/externals.py", "core/runtime/nrt.py", "cpython/hashing.py",
+                      "np/ufunc/parallel.py"]
+    assert "_numba_hashsecret_" in (root / "cpython/hashing.py").read_text()
+    assert all(symbol.decode() in (root / "cpython/hashing.py").read_text() for symbol in numba_cache.REGISTRY_SYMBOLS)

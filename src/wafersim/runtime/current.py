@@ -55,12 +55,12 @@ INIT_HEAP_MIB = 384
 @call_checked
 def init(heap_mib: float = INIT_HEAP_MIB) -> float:
     """Start the engine now, like CUDA's context creation: import Numba, load its machine code for the
-    compiled path (`wafersim.sim.compiled.startup`: the registries, and every engine function a launch calls
+    compiled path (`wafersim.sim.compiled.startup`: its runtime, and every engine function a launch calls
     that Numba's cache holds), and do the process's other once-only work of a first launch (the compiler's
     version hash that the kernel cache keys on, the regular expressions Python reads a kernel's source with,
     the sources of the `@ws.jit` functions defined so far: `kernel_cache.warm_up`; the allocator's tuning; tiny
-    launches of its own: `warm_up_launch`), which the first launch would otherwise do -- about 0.5-0.9 s per
-    process on the reference VM, most of a small first launch.
+    launches of its own: `warm_up_launch`), which the first launch would otherwise do -- about 0.5-1 s of CPU
+    per process on the reference VM, most of a small first launch.
 
     As a CUDA context reserves device memory, it also touches `heap_mib` MiB of the process's heap once and
     frees it (`hostmem.reserve_heap`; at most an eighth of the available memory, once per process; 0: none),

@@ -13,6 +13,34 @@ from __future__ import annotations
 import numpy as np
 from .compiled.jit import njit
 
+#: The int64 maximum, as a constant of the module: compiled code that reads `np.iinfo(np.int64).max` itself
+#: refers to Numba's `numba.np.arraymath`, which loading its cached machine code then imports (with SciPy's
+#: `scipy.linalg`: ~0.2 s of a process's start-up, `numba_cache.load_before_registries`).
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+@njit(cache=True, nogil=True)
+def smallest(values: np.ndarray):
+    """`values.min()` of an integer array, whose own machine code refers to `numba.np.arraymath` (`INT64_MAX`);
+    a ValueError for an empty one, as there."""
+    if len(values) == 0:
+        raise ValueError("zero-size array to reduction operation minimum which has no identity")
+    low = values[0]
+    for i in range(1, len(values)):
+        low = min(low, values[i])
+    return low
+
+
+@njit(cache=True, nogil=True)
+def largest(values: np.ndarray):
+    """`values.max()` of an integer array (`smallest`)."""
+    if len(values) == 0:
+        raise ValueError("zero-size array to reduction operation maximum which has no identity")
+    high = values[0]
+    for i in range(1, len(values)):
+        high = max(high, values[i])
+    return high
+
 
 @njit(cache=True, nogil=True)
 def lane_runs(pes: np.ndarray) -> np.ndarray:
@@ -284,7 +312,7 @@ def routed_room(pushed: np.ndarray, popped: np.ndarray, dest: np.ndarray, lane: 
                 lanes: int) -> np.ndarray:
     """Per lane, the least room (depth - queued words) over its receivers dest[e] (lane[e]: its lane), the
     int64 maximum for a lane without receivers (`routed._routed_stream_step`)."""
-    room = np.full(lanes, np.iinfo(np.int64).max, dtype=np.int64)
+    room = np.full(lanes, INT64_MAX, dtype=np.int64)
     for e in range(len(dest)):
         free = np.int64(depth) - (np.int64(pushed[dest[e]]) - np.int64(popped[dest[e]]))
         if free < room[lane[e]]:

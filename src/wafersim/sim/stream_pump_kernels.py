@@ -21,7 +21,7 @@ import numpy as np
 from .compiled.jit import njit
 
 from .background_kernels import background_receive_step
-from .fifo_kernels import distinct_links
+from .fifo_kernels import INT64_MAX, distinct_links, smallest
 from .stream_pump_closed import departures_fit, latency_range, receive_slots
 from .stream_pump_panel import panel_applies, run_panel
 from .stream_pump_steps import KNOWN, deliver, deliver_receive, segments_of_one, steady_send
@@ -68,7 +68,7 @@ def steady_counts(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.ndarray, r_
         if take <= 0 or take >= left:
             return 0
         taken[i] = take
-    room = np.full(len(s_pes), np.iinfo(np.int64).max, dtype=np.int64)
+    room = np.full(len(s_pes), INT64_MAX, dtype=np.int64)
     for e in range(len(dest)):
         d = dest[e]
         free = np.int64(depth) - (np.int64(pushed[d]) - (np.int64(popped[d]) + taken[receiver_of[e]]))
@@ -89,7 +89,7 @@ def steady_counts_in_order(s_pes: np.ndarray, s_length: np.ndarray, r_pes: np.nd
     segments: every receiver takes the same c words, all its FIFO holds, its sender sent c, into the same
     SRAM row, inside its transfer; uniform[1] (where `uniform` has two): the same but every receiver at the
     first word of its transfer (`start_receives`)."""
-    room[:] = np.iinfo(np.int64).max
+    room[:] = INT64_MAX
     same = len(r_pes) > 0
     resumed = starting = same  # (every receiver inside its transfer; every one at its first word)
     c, row = np.int64(0), np.int64(0)
@@ -300,7 +300,7 @@ def pump(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cost: fl
             break
     # (the held stores before the last words, which may reuse those slots; none where every sender's last step
     # sent a whole FIFO: its words then rewrite every one of them, values and times)
-    if held and not (pending and rewrites and sent.min() == depth):
+    if held and not (pending and rewrites and smallest(sent) == depth):
         receive_slots(time_block, value_block, depth, held_one, held_many, p_lane, p_latency, before, held_departures,
                       held_values)
     if pending:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from .compiled.jit import njit
 
-from .fifo_kernels import gather_word_runs, whole_cycle_departures
+from .fifo_kernels import INT64_MAX, gather_word_runs, largest, smallest, whole_cycle_departures
 from .stream_pump_closed import departures_fit
 
 # Rows of a channel's background state (`background`).
@@ -91,7 +91,10 @@ def panel_applies(s_pes: np.ndarray, r_pes: np.ndarray, p_lane: np.ndarray, word
     reached = np.zeros(len(s_pes), dtype=np.bool_)
     for i in range(len(p_lane)):
         reached[p_lane[i]] = True
-    return reached.all()
+    for i in range(len(s_pes)):  # (not `reached.all()`: its machine code refers to `numba.np.arraymath`, which
+        if not reached[i]:       # loading this function's from Numba's cache would then import, SciPy with it)
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -200,7 +203,7 @@ def run_panel(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cos
         return nothing
     # The receivers, read: their clocks' part of the slots' free times (`held`), the least words left.
     held = np.full(senders, -np.inf)
-    left = np.iinfo(np.int64).max
+    left = INT64_MAX
     box = np.empty_like(cycle[:1])  # (a time as the clocks' type holds it)
     for i in range(receivers):
         box[0] = r_state[_CLOCK, r_pes[i]]
@@ -220,7 +223,7 @@ def run_panel(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cos
     pairs = 0
     while True:
         if pairs > 0:  # the next pair: `whole` again (every sender sent a whole FIFO), and its counts
-            if (last or pairs == most or left - pairs * c <= c or sent.min() != c or sent.max() != c
+            if (last or pairs == most or left - pairs * c <= c or smallest(sent) != c or largest(sent) != c
                     or not departures_fit(departures, depth, low, high)):
                 break
             words, finishing = 0, 0  # (`steady_counts_in_order` of the uniform state: each sender's room a FIFO)
@@ -229,7 +232,7 @@ def run_panel(s_pes: np.ndarray, s_base: np.ndarray, s_length: np.ndarray, s_cos
                 trial[l] = min(to_go, np.int64(depth))
                 finishing += trial[l] == to_go
                 words = max(words, trial[l])
-            if trial.min() <= 0 or 0 < finishing < senders:
+            if smallest(trial) <= 0 or 0 < finishing < senders:
                 break
             count[:] = trial
             last = finishing == senders

@@ -65,5 +65,6 @@ def njit(*args, **kwargs):
     def cached(func):
         dispatcher = decorate(func)
         numba_cache.drop_if_stale(dispatcher)
+        numba_cache.load_before_registries(dispatcher)
         return dispatcher
     return cached

@@ -15,7 +15,8 @@ package's `__pycache__` folders nor the user's cache folder can be written -- a 
 a user without a writable home, as in many containers. And a damaged cache file (truncated by a full
 disk or a crash) makes Numba raise a bare `pickle` error on every call that loads it: `damage_reported`
 turns such an error into an `EngineCacheError` and empties that function's cache, so that the next call
-compiles it again.
+compiles it again. And it lets the engine's cached functions load without Numba's target registries, which
+their machine code never uses (`load_before_registries`: most of a process's Numba start-up).
 """
 from __future__ import annotations
 
@@ -152,6 +153,57 @@ def load_cached(dispatcher) -> int:
         return loaded
     except Exception:  # noqa: BLE001 (see the docstring: a launch loads it, or reports the damage, itself)
         return 0
+
+
+#: Names of symbols that Numba's target registries give LLVM (`llvmlite.binding.add_symbol`) as they load:
+#: machine code that refers to one cannot be linked before them. `numba.cpython.hashing`'s hash secret is the
+#: only one (tests/test_numba_cache.py checks Numba's sources for others).
+REGISTRY_SYMBOLS = (b"_numba_hashsecret_",)
+
+
+def needs_registries(payload) -> bool:
+    """Whether cached machine code (`payload`: what Numba's cache file holds for one signature, a reduced
+    `CompileResult`) may need Numba's target registries loaded: anything but plain nopython machine code
+    (object code, and bitcode shared with callers) free of `REGISTRY_SYMBOLS`, or a layout not known here."""
+    try:
+        (_, kind, (object_code, shared_bitcode)), _, _, _, objectmode, lifted, _, reload_init, _ = payload
+        return (kind != "object" or objectmode or bool(lifted) or bool(reload_init)
+                or any(symbol in code for symbol in REGISTRY_SYMBOLS for code in (object_code, shared_bitcode)))
+    except (TypeError, ValueError):
+        return True
+
+
+def load_before_registries(dispatcher) -> None:
+    """Make Numba load `dispatcher`'s cached machine code (a `cache=True` function of the engine) without
+    first loading its target registries, as it does for any cached function otherwise (~0.35 s of CPU on the
+    reference VM, SciPy's `scipy.linalg` among them: most of a small first launch's start-up). Registries are
+    what Numba compiles with (its implementations of Python and NumPy); machine code compiled already needs
+    only Numba's runtime (NRT, initialized here) and the symbols it links to, none of which the registries
+    give but `REGISTRY_SYMBOLS` (code referring to one, or anything unusual: `needs_registries`, gets them
+    first). A signature the cache lacks compiles as before (Numba's compiler loads the registries itself).
+    It uses Numba's cache internals, as `load_cached` does; where they differ, Numba's own loading stays."""
+    cache = getattr(dispatcher, "_cache", None)
+    impl = getattr(cache, "_impl", None)
+    if not (callable(getattr(cache, "_load_overload", None)) and callable(getattr(impl, "rebuild", None))
+            and hasattr(cache, "_guard_against_spurious_io_errors") and hasattr(cache, "load_overload")):
+        return
+    rebuild = impl.rebuild
+
+    def load_overload(signature, target_context):  # (Numba's `Cache.load_overload` without its `refresh()`)
+        from numba.core.runtime import rtsys
+
+        rtsys.initialize(target_context)  # (what loading the registries starts with; once per process)
+        with cache._guard_against_spurious_io_errors():
+            return cache._load_overload(signature, target_context)
+        return None  # (the guard swallowed an error, as Numba's own method returns then)
+
+    def rebuild_with_registries_if_needed(target_context, payload):
+        if needs_registries(payload):
+            target_context.refresh()
+        return rebuild(target_context, payload)
+
+    cache.load_overload = load_overload
+    impl.rebuild = rebuild_with_registries_if_needed
 
 
 @contextlib.contextmanager

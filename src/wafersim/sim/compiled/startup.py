@@ -1,16 +1,16 @@
 """Starting the compiled path ahead of a launch (`wafersim.init`): what a process's first launch that
 takes the compiled path (or routes, or bulk transfers) otherwise pays on its way.
 
-Numba's start-up is per process and cannot be avoided by a process that uses the compiled path:
-importing Numba (~0.2-0.3 s on the reference VM), then, before the first cached function can be loaded,
-Numba's target registries (`numba.core.cpu.CPUContext.load_additional_registries`: ~0.35-0.5 s, of which
-SciPy's `scipy.linalg`, imported by Numba's BLAS check in `numba.np.arraymath`, is ~0.2 s). Our own
-functions use none of those registries' implementations, but Numba loads all of them for any cached
-function. Each cached function then loads on the first call of each of its signatures (2-40 ms each; the
-stream pump's, with the steps compiled into it, ~0.1 s): `start` loads those of the functions that launches
-call (`ENTRY_SOURCES`: ~0.26 s for all that bench/workloads.py uses) that the cache holds
-(`numba_cache.load_cached`: what launches on this machine used before), so that a launch after it loads
-none, as CUDA's eager module loading does.
+Numba's start-up is per process and cannot be avoided by a process that uses the compiled path: importing
+Numba (~0.2 s of CPU on the reference VM), its runtime and the modules the cached code's environments name
+(`numba.np.arrayobj` and the like, ~0.08 s with the first function). Numba's target registries
+(`numba.core.cpu.CPUContext.load_additional_registries`: ~0.35 s of CPU, SciPy's `scipy.linalg` among them),
+which Numba loads before any cached function, are not loaded: the engine's machine code needs none of them
+(`numba_cache.load_before_registries`). Each cached function then loads on the first call of each of its
+signatures (2-40 ms of CPU each; the stream pump's, with the steps compiled into it, ~0.07 s): `start` loads
+those of the functions that launches call (`ENTRY_SOURCES`: ~0.4 s of CPU for all that bench/workloads.py
+uses) that the cache holds (`numba_cache.load_cached`: what launches on this machine used before), so that a
+launch after it loads none, as CUDA's eager module loading does.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ _started = False
 
 
 def start() -> float:
-    """Import Numba and the engine's compiled modules, load Numba's registries (through one small cached
-    function) and the machine code of `ENTRY_SOURCES`' functions that Numba's on-disk cache holds;
+    """Import Numba and the engine's compiled modules, start Numba's runtime (through one small cached
+    function) and load the machine code of `ENTRY_SOURCES`' functions that Numba's on-disk cache holds;
     seconds taken.
     Idempotent: a second call takes microseconds."""
     global _started
@@ -45,7 +45,7 @@ def start() -> float:
 
     if not _started:
         with numba_cache.damage_reported():
-            fifo_kernels.lane_runs(np.arange(2, dtype=np.int64))  # (the first cached function loaded: the registries)
+            fifo_kernels.lane_runs(np.arange(2, dtype=np.int64))  # (the first cached function loaded: Numba's runtime)
         for source, names in ENTRY_SOURCES.items():
             module = importlib.import_module(".." + source.removesuffix(".py").replace("/", "."), __package__)
             for name, value in list(vars(module).items()):
