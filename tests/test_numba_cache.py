@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 import tempfile
 from pathlib import Path
 
@@ -273,6 +274,11 @@ def test_numba_gives_llvm_symbols_only_where_known():
     its symbols."""
     import numba
 
+    if not numba_cache.numba_verified():  # (another release: its code loads as Numba loads it, registries first)
+        dispatcher = types.SimpleNamespace(_cache=types.SimpleNamespace(load_overload="numba's own"))
+        numba_cache.load_before_registries(dispatcher)
+        assert dispatcher._cache.load_overload == "numba's own"
+        return
     root = Path(numba.__file__).parent
     adding = sorted(str(path.relative_to(root)) for path in root.rglob("*.py") if "tests" not in path.parts
                     and "add_symbol(" in path.read_text(encoding="utf-8", errors="replace"))
@@ -280,3 +286,16 @@ def test_numba_gives_llvm_symbols_only_where_known():
                       "np/ufunc/parallel.py"]
     assert "_numba_hashsecret_" in (root / "cpython/hashing.py").read_text()
     assert all(symbol.decode() in (root / "cpython/hashing.py").read_text() for symbol in numba_cache.REGISTRY_SYMBOLS)
+
+
+@pytest.mark.parametrize("version, verified", [("0.68.1", True), ("0.68.0rc1", True), ("0.69.0", False),
+                                               ("1.0.0", False), ("dev", False)])
+def test_only_checked_numba_releases_load_before_the_registries(monkeypatch, version, verified):
+    import numba
+
+    monkeypatch.setattr(numba, "__version__", version)
+    monkeypatch.setattr(numba_cache, "VERIFIED_NUMBA", ((0, 68),))
+    assert numba_cache.numba_verified() is verified
+    dispatcher = types.SimpleNamespace(_cache=types.SimpleNamespace(load_overload="numba's own"))
+    numba_cache.load_before_registries(dispatcher)  # (a dummy cache: patched only where verified, and then not
+    assert dispatcher._cache.load_overload == "numba's own"  # a cache of the layout it needs: left alone too)

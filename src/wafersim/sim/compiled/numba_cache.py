@@ -159,6 +159,20 @@ def load_cached(dispatcher) -> int:
 #: machine code that refers to one cannot be linked before them. `numba.cpython.hashing`'s hash secret is the
 #: only one (tests/test_numba_cache.py checks Numba's sources for others).
 REGISTRY_SYMBOLS = (b"_numba_hashsecret_",)
+#: Numba releases (major, minor) whose sources were checked for other registry symbols (tests/test_numba_cache.py
+#: does it for the one installed): with any other release `load_before_registries` leaves Numba's own loading.
+VERIFIED_NUMBA = ((0, 68),)
+
+
+def numba_verified() -> bool:
+    """Whether the installed Numba is one of `VERIFIED_NUMBA` (its registries give LLVM no symbol but
+    `REGISTRY_SYMBOLS`), so that machine code may load before them."""
+    import numba
+
+    try:
+        return tuple(int(part) for part in numba.__version__.split(".")[:2]) in VERIFIED_NUMBA
+    except ValueError:
+        return False
 
 
 def needs_registries(payload) -> bool:
@@ -181,7 +195,10 @@ def load_before_registries(dispatcher) -> None:
     only Numba's runtime (NRT, initialized here) and the symbols it links to, none of which the registries
     give but `REGISTRY_SYMBOLS` (code referring to one, or anything unusual: `needs_registries`, gets them
     first). A signature the cache lacks compiles as before (Numba's compiler loads the registries itself).
-    It uses Numba's cache internals, as `load_cached` does; where they differ, Numba's own loading stays."""
+    It uses Numba's cache internals, as `load_cached` does; where they differ, or with a Numba release not
+    checked (`numba_verified`), Numba's own loading stays."""
+    if not numba_verified():
+        return
     cache = getattr(dispatcher, "_cache", None)
     impl = getattr(cache, "_impl", None)
     if not (callable(getattr(cache, "_load_overload", None)) and callable(getattr(impl, "rebuild", None))
