@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .jit import njit
+from .kinds import K_VADDX, K_VMAXX
 
 
 @njit(cache=True, inline="always")
@@ -91,3 +92,12 @@ def half_min(x, y) -> int:
     """np.minimum on float16, as `half_max`: x where x <= y or x is a NaN, else y."""
     a, b = half_to_float(x), half_to_float(y)
     return (x if a <= b or a != a else y) & 0xFFFF
+
+
+@njit(cache=True, inline="always")
+def half_stream(kind, own, word) -> int:
+    """A 16-bit stream op's combine (its kind the 32-bit form's: K_VADDX, K_VMAXX, K_VMINX) of sram's float16 bits
+    `own` and the arriving `word`'s, own first (`stream_ops._half`)."""
+    if kind == K_VADDX:
+        return half_add(own, word)
+    return half_max(own, word) if kind == K_VMAXX else half_min(own, word)

@@ -39,7 +39,7 @@ import numpy as np
 from .jit import njit
 
 from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
-from .half_arith import half_add, half_max, half_min
+from .half_arith import half_stream
 from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WOKEN, park_sleepers, ring_slot,
                          woken_segments)
@@ -473,10 +473,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     if stream:  # own value first (`StreamOpsMixin._stream_op`)
                                         row = base + done
                                         if fields[FLOAT, run_pc] == HALF_FLOAT:  # float16 bits (`half_arith`)
-                                            own_half, other_half = sram[row, i], word
-                                            sram[row, i] = (half_add(own_half, other_half) if kind == K_VADDX
-                                                            else half_max(own_half, other_half) if kind == K_VMAXX
-                                                            else half_min(own_half, other_half))
+                                            sram[row, i] = half_stream(kind, sram[row, i], word)
                                             stats[FLOPS] += 1
                                             stats[HALF_FLOPS] += 1
                                         elif fields[FLOAT, run_pc]:
