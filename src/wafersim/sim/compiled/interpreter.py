@@ -1,9 +1,8 @@
 """The compiled interpreter: runs a group of PEs through compute, SRAM, branch and neighbour-transfer
-instructions (send, recv, sendv, recvv, and the stream ops `vaddx`/`vmaxx`/`vminx` and their float16 forms), each PE
-with its own
-program counter, until each reaches an instruction the NumPy engine must run (`table.STOP`), or one that
-would fail or pass a limit (then it stops *before* it, and the NumPy engine runs it and raises what it
-raises).
+instructions (send, recv, sendv, recvv, and the stream ops `vaddx`/`vmaxx`/`vminx` and their float16 forms),
+each PE with its own program counter, until each reaches an instruction the NumPy engine must run
+(`table.STOP`), or one that would fail or pass a limit (then it stops *before* it, and the NumPy engine runs
+it and raises what it raises).
 
 PEs at one program counter form a *segment* and execute each instruction together, one tight loop over
 the segment's PEs (the dispatch on the instruction's kind, the same for every PE of the loop, is
