@@ -96,7 +96,7 @@ def kernel(shape: str, B: int, P: int, all_reduce: bool):
     PE 0's result (every PE's, for an all-reduce)."""
     rounds = tuple(range(max(1, math.ceil(math.log2(P))))) if P > 1 else ()
     TREE_PART = max(1, len(rounds)) * 2 * TREE_CHUNK  # (9 rounds: 4.5 kB; B = 8192 words fill 32 kB of the 48)
-    # The chain's scratch (the API takes one; float32 chains stream without it, 16-bit ones would chunk in it)
+    # The chain's scratch (the API takes one; float32 chains stream without it, bfloat16 ones would chunk in it)
     CHAIN_PART = min(B, 256)
     bcast = TREE_CHANNEL0 + len(rounds)
 

@@ -33,11 +33,14 @@ the paper's statement. Group size g = 32 (16 groups; the fork's WSE-3 benchmark 
 
 Our kernel (this file) follows that structure on our ISA: tile and x segment resident in SRAM (float16:
 one value per 32-bit word, docs/python-supported.md), one `vhfma` per tile row, then the partial vector
-chunk by chunk (`--chunk` words) through the two chains (phase 1 over neighbour links, phase 2 over routes
-that pass g - 1 PEs, each root receiving, adding and forwarding the chunk), then the routers' column
-broadcast of the whole sum (`ws.routes.column_broadcast`). The chunk, 8 words, was the fastest of 4, 8, 16 and 32 for
-[1,4K] x [4K,4K] on 128 x 128 PEs (915, 902, 968 and 1,200 cycles): tuned on that small grid, as a
-kernel's author would, not fitted to the published figures. The time is (cycles with 3 GEMVs - cycles
+chunk by chunk (`--chunk` words) through the two chains: phase 1 over neighbour links, each PE streaming the
+chunk through its FMAC as the artifact's `@faddh` with fabric DSDs does (`ws.add_stream` on float16, one
+`vhaddx`: each word added as it arrives and the sum sent on at once); phase 2 over routes that pass g - 1 PEs,
+each root streaming the arriving chunk into its own and then sending it through its router (our stream op
+sends to a neighbour only); then the routers' column broadcast of the whole sum
+(`ws.routes.column_broadcast`). The chunk, 8 words, was the fastest of 4, 8, 16 and 32 for [1,4K] x [4K,4K]
+on 128 x 128 PEs (943, 891, 921 and 1,019 cycles; 915, 902, 968 and 1,200 when phase 1 received, added and
+sent each chunk): tuned on that small grid, as a kernel's author would, not fitted to the published figures. The time is (cycles with 3 GEMVs - cycles
 with 1) / 2: the steady-state period of back-to-back GEMVs, as the paper's average over 100; every PE's
 result is checked
 against NumPy (integer-valued data in {-1, 0, 1}: every partial sum is exact in float16). No word crosses
@@ -73,13 +76,15 @@ PAPER_CLOCK_HZ = 1.1e9  # section 7 "Experiment setup" (up to 1.1 GHz); the arti
 GROUPS = 16  # K-tree phase-1 groups per column (our choice for P = 512; the paper does not state it)
 DOWN, UP, BCAST = 1, 2, 3  # routed channels: phase 2 southwards, phase 2 northwards, the broadcast
 
-WHY = """Why it differs: (1) the hardware streams each partial vector word by word through the FMAC from
-fabric input to fabric output in one DSD instruction (`@faddh(send, recv, buf)`: cut-through), where our
-PE receives a chunk, adds it and sends it as three instructions, each with an issue cycle, the sender
-paying a cycle a word (store-and-forward per chunk, 24 dependent steps on the critical path); (2)
-our wse2 preset charges a float16 fma ceil(n / 4) + 1 cycles with a scalar load of its x element and an
-address before it, where the artifact's `@map` over `@fmach` is one DSD loop; (3) P = 512 and g = 32 are
-our inference from the artifact's divisibility constraint and the published times (Table 6 gives no grid)."""
+WHY = """Why it differs: (1) our phase-2 roots (16 a column) take each chunk whole before sending it on
+through the router, where the hardware's `@faddh` streams it word by word from fabric input to fabric output
+(our stream op sends to a neighbour only: a routed output is not modelled), so 8 dependent store-and-forward
+steps of a chunk remain on the critical path; phase 1 streams as the hardware does (`vhaddx`, cut-through per
+word: before it, phase 1 received, added and sent each chunk as three instructions, and the times were 1.15
+and 1.19 times the published ones); (2) our wse2 preset charges a float16 fma ceil(n / 4) + 1 cycles with a
+scalar load of its x element and an address before it, where the artifact's `@map` over `@fmach` is one DSD
+loop; (3) P = 512 and g = 32 are our inference from the artifact's divisibility constraint and the published
+times (Table 6 gives no grid)."""
 
 
 def model_cycles(P: int, M: int, N: int, spec: "ws.WaferSpec", groups: int = GROUPS) -> dict:
@@ -111,7 +116,6 @@ def kernel(P: int, Q: int, MT: int, NT: int, G: int, CH: int):
         px, py = ws.grid(2)
         tile = ws.local.array(ROW, np.float16)
         res = ws.local.array(NT, np.float16)
-        part = ws.local.array(CH, np.float16)
         tile[0:ROW] = packed[py * Q + px, 0:ROW]
         r = py % G
         k = py // G
@@ -120,42 +124,40 @@ def kernel(P: int, Q: int, MT: int, NT: int, G: int, CH: int):
             # local GEMV: res = x segment (MT) @ tile (MT x NT), one 16-bit fma per tile row
             tile_times_segment(res, tile, tile, RC, NT, MT)
             for c0 in range(0, NT, CH):  # chunk by chunk, so that the phases pipeline
-                # phase 1: chains over neighbour links towards the group root R1
+                # phase 1: chains over neighbour links towards the group root R1, each PE's chunk streaming
+                # through its FMAC (`@faddh` with fabric DSDs: one vhaddx adds each word as it arrives and
+                # sends the sum on)
                 if r < R1:
                     if r > 0:
-                        ws.recv(ws.NORTH, out=part[0:CH])
-                        res[c0:c0 + CH] = res[c0:c0 + CH] + part[0:CH]
-                    ws.send(ws.SOUTH, res[c0:c0 + CH])
+                        ws.add_stream(ws.NORTH, ws.SOUTH, res[c0:c0 + CH])
+                    else:
+                        ws.send(ws.SOUTH, res[c0:c0 + CH])
                 elif r > R1:
                     if r < G - 1:
-                        ws.recv(ws.SOUTH, out=part[0:CH])
-                        res[c0:c0 + CH] = res[c0:c0 + CH] + part[0:CH]
-                    ws.send(ws.NORTH, res[c0:c0 + CH])
+                        ws.add_stream(ws.SOUTH, ws.NORTH, res[c0:c0 + CH])
+                    else:
+                        ws.send(ws.NORTH, res[c0:c0 + CH])
                 else:
                     if R1 > 0:
-                        ws.recv(ws.NORTH, out=part[0:CH])
-                        res[c0:c0 + CH] = res[c0:c0 + CH] + part[0:CH]
+                        ws.add_stream(ws.NORTH, None, res[c0:c0 + CH])
                     if R1 < G - 1:
-                        ws.recv(ws.SOUTH, out=part[0:CH])
-                        res[c0:c0 + CH] = res[c0:c0 + CH] + part[0:CH]
-                    # phase 2: the group roots, G PEs apart over routes, towards group KR's root
+                        ws.add_stream(ws.SOUTH, None, res[c0:c0 + CH])
+                    # phase 2: the group roots, G PEs apart over routes, towards group KR's root: the words
+                    # from the router stream into the chunk, which is then sent on through the router (a
+                    # stream op sends to a neighbour only)
                     if k < KR:
                         if k > 0:
-                            ws.recv(ws.RAMP, out=part[0:CH], channel=DOWN)
-                            res[c0:c0 + CH] = res[c0:c0 + CH] + part[0:CH]
+                            ws.add_stream(ws.RAMP, None, res[c0:c0 + CH], channel=DOWN)
                         ws.send(ws.RAMP, res[c0:c0 + CH], channel=DOWN)
                     elif k > KR:
                         if k < NG - 1:
-                            ws.recv(ws.RAMP, out=part[0:CH], channel=UP)
-                            res[c0:c0 + CH] = res[c0:c0 + CH] + part[0:CH]
+                            ws.add_stream(ws.RAMP, None, res[c0:c0 + CH], channel=UP)
                         ws.send(ws.RAMP, res[c0:c0 + CH], channel=UP)
                     else:
                         if KR > 0:
-                            ws.recv(ws.RAMP, out=part[0:CH], channel=DOWN)
-                            res[c0:c0 + CH] = res[c0:c0 + CH] + part[0:CH]
+                            ws.add_stream(ws.RAMP, None, res[c0:c0 + CH], channel=DOWN)
                         if KR < NG - 1:
-                            ws.recv(ws.RAMP, out=part[0:CH], channel=UP)
-                            res[c0:c0 + CH] = res[c0:c0 + CH] + part[0:CH]
+                            ws.add_stream(ws.RAMP, None, res[c0:c0 + CH], channel=UP)
             # the broadcast of the column's sum from the phase-2 root once it has it all, as the artifact's
             # `@fmovh` does (sending chunk c as soon as it is summed deadlocks from 4 chunks up: a neighbour
             # of the root still sending chunk c + 3 has 2 chunks of the broadcast waiting in its FIFO)

@@ -6,6 +6,7 @@ path for short 16-bit arrays (float32 and int32 arrays stream, tests/test_stream
 test_collectives.py), bit for bit against NumPy's 16-bit arithmetic in the chain's order."""
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -218,8 +219,8 @@ def test_short_16_bit_arrays_go_word_by_word_in_16_bits_in_the_chain_s_order(dty
 @ws.jit
 def _word_by_word(values, out, n: ws.constant, go):
     x = ws.threadIdx.x
-    v = ws.local.array(n, np.float16)
-    part = ws.local.array(16, np.float16)
+    v = ws.local.array(n, ml_dtypes.bfloat16)  # (float16 streams: bfloat16, which has no stream op, goes word by word)
+    part = ws.local.array(16, ml_dtypes.bfloat16)
     v[0:n] = values[x, 0:n]
     ws.syncthreads()
     if go:  # PE x adds what comes from the east to its own and passes it on west, word by word (c = 0)
@@ -230,15 +231,15 @@ def _word_by_word(values, out, n: ws.constant, go):
 
 
 def _word_chain_cycles(p: int, n: int) -> float:
-    """Cycles of the word-by-word chain of n float16 words to PE 0 of a row of p `wse2` PEs (the launch with
-    it minus the one without), the sum checked against NumPy (small integers: exact in float16)."""
+    """Cycles of the word-by-word chain of n bfloat16 words to PE 0 of a row of p `wse2` PEs (the launch with
+    it minus the one without), the sum checked against NumPy (small integers: exact in bfloat16)."""
     device = ws.Device(ws.WaferSpec.preset("wse2", width=p, height=1, global_bytes_per_s=1e18))
-    values = np.random.default_rng(n + p).integers(-4, 5, size=(p, n)).astype(np.float16)
+    values = np.random.default_rng(n + p).integers(-4, 5, size=(p, n)).astype(ml_dtypes.bfloat16)
     runs = []
     for go in (0, 1):
-        out = device.device_array(n, np.float16)
+        out = device.device_array(n, ml_dtypes.bfloat16)
         runs.append(_word_by_word[1, (p, 1)](device.to_device(values), out, n, go).cycles)
-    np.testing.assert_array_equal(out.copy_to_host(), values.astype(np.float64).sum(axis=0))
+    np.testing.assert_array_equal(out.copy_to_host().astype(np.float64), values.astype(np.float64).sum(axis=0))
     return runs[1] - runs[0]
 
 

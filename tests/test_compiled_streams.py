@@ -1,11 +1,11 @@
-"""The stream ops (`vaddx`, `vmaxx`, `vminx`) in the compiled interpreter (sim/compiled/interpreter.py, the
+"""The stream ops (`vaddx`, `vmaxx`, `vminx`, and `vhaddx`, ... on float16) in the compiled interpreter (sim/compiled/interpreter.py, the
 transfer loop), differentially: the same launches with the interpreter running them (the default strategy)
 and with the NumPy executor (sim/stream_ops.py) running them (`Strategy(compiled=False)`,
 `Strategy(compiled_fabric=False)`, the reference strategy; and the interpreter without its wavefronts or
 its segments' fast paths), which must agree bit for bit -- results, every statistic, each PE's final cycle
 and the FIFOs' word counts -- and with a plain NumPy reference of the values (each PE combines its own element with the word arriving, its own first, as docs/timing.md's "Streams
 through the FMAC" says). Drawn: rows of chains and a column chain after them, the ops and dtypes (values
-with nans, infs, -0.0 and int32 extremes), slices, channels, delays before the chains (words wait in
+with nans, infs, -0.0, float16 subnormals and int32 extremes), slices, channels, delays before the chains (words wait in
 FIFOs, senders wait for room: a PE blocks mid-stream and resumes at its word), FIFO depths (2, 3: a ring
 that is not a power of two), timings (dev, wse2) and links bent around a dead PE."""
 from __future__ import annotations
@@ -65,7 +65,7 @@ def grid_chains(draw):
         column = dict(south=draw(st.booleans()), op=draw(st.sampled_from(sorted(FUNCTIONS))),
                       length=draw(st.integers(1, W)), channel=draw(st.integers(0, 3)))
         column["offset"] = draw(st.integers(0, W - column["length"]))
-    return dict(width=width, height=height, row=row, column=column, dtype=draw(st.sampled_from(["float32", "int32"])),
+    return dict(width=width, height=height, row=row, column=column, dtype=draw(st.sampled_from(["float32", "int32", "float16"])),
                 spec=draw(st.sampled_from(sorted(SPECS))), delay_seed=draw(st.integers(0, 2 ** 16)))
 
 
@@ -121,6 +121,10 @@ def inputs(case) -> tuple[np.ndarray, np.ndarray]:
     if case["dtype"] == "float32":
         data = (rng.standard_normal(shape) * 2.0 ** rng.integers(-10, 10, shape)).astype(np.float32)
         specials = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 3.4e38, -3.4e38], dtype=np.float32)
+    elif case["dtype"] == "float16":  # (sums past 65504 overflow; subnormals below 6.1e-5)
+        with np.errstate(over="ignore"):
+            data = (rng.standard_normal(shape) * 2.0 ** rng.integers(-26, 16, shape)).astype(np.float16)
+        specials = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 65504, -65504, 6e-8], dtype=np.float16)
     else:
         data = rng.integers(-2 ** 31, 2 ** 31, shape, dtype=np.int64).astype(np.int32)
         specials = np.array([2 ** 31 - 1, -2 ** 31, -1, 0], dtype=np.int32)
@@ -198,11 +202,12 @@ def test_stream_chains_run_compiled_as_in_numpy(gen_dir, case):
         assert_same(compiled, launch(kernel, spec, block, host, strategy), f"{strategy}\n{source}")
 
 
-def test_the_interpreter_runs_the_stream_ops_of_a_small_chain(gen_dir, monkeypatch):
+@pytest.mark.parametrize("dtype, ops", [("float32", {"vaddx", "vmaxx"}), ("float16", {"vhaddx", "vhmaxx"})])
+def test_the_interpreter_runs_the_stream_ops_of_a_small_chain(gen_dir, monkeypatch, dtype, ops):
     """Not vacuous: under the default strategy the NumPy executor runs none of a small chain's stream ops (the
     interpreter does), and with the compiled path off it runs them."""
     case = dict(width=5, height=3, row=dict(east=False, op="add", length=7, offset=2, channel=1),
-                column=dict(south=True, op="max", length=5, offset=0, channel=2), dtype="float32", spec="depth2",
+                column=dict(south=True, op="max", length=5, offset=0, channel=2), dtype=dtype, spec="depth2",
                 delay_seed=3)
     kernel = load_source(gen_dir, render(case)).kern
     data, trips = inputs(case)
@@ -215,7 +220,7 @@ def test_the_interpreter_runs_the_stream_ops_of_a_small_chain(gen_dir, monkeypat
     compiled = launch(kernel, spec, (5, 3), host, None)
     assert calls == []
     numpy_run = launch(kernel, spec, (5, 3), host, Strategy(compiled=False))
-    assert set(calls) == {"vaddx", "vmaxx"}
+    assert set(calls) == ops
     assert_same(compiled, numpy_run, "")
     np.testing.assert_array_equal(compiled[0][0].view(np.int32), reference(case, data).reshape(-1, W).view(np.int32))
 

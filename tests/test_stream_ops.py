@@ -84,12 +84,13 @@ def expected_values(p: int, n: int, op: str, flt: bool, root_delay: int) -> list
     return [out[x] for x in range(p)]
 
 
-def expected_ends(starts: list, p: int, n: int, spec: ws.WaferSpec) -> list:
+def expected_ends(starts: list, p: int, n: int, spec: ws.WaferSpec, half: bool = False) -> list:
     """The cycle each PE's stream op (the leaf's sendv) ends at, from docs/timing.md's formulas: the leaf's
     words depart a word time apart once the FIFO has room; a stream op takes word k at
-    t_k = max(t_{k-1} + W, arrival_k, slot_k - W) and sends it on at t_k + W."""
+    t_k = max(t_{k-1} + W, arrival_k, slot_k - W) and sends it on at t_k + W (W = max(a word's link time, an
+    element's FMAC time at `vector_lanes`, or `vector_lanes_half` for a 16-bit op: `half`))."""
     wt = 1 / spec.link_words_per_cycle
-    step = max(wt, 1 / spec.vector_lanes)
+    step = max(wt, 1 / (spec.vector_lanes_half if half else spec.vector_lanes))
     latency = spec.hop_latency + 2 * spec.ramp_latency
     depth = spec.fifo_depth
     issue = {"send": spec.cost_cycles["send"], "vector": spec.cost_cycles["vector"]}
@@ -420,26 +421,27 @@ def test_stream_arguments_missing_repeated_or_unknown_are_refused_naming_them():
 
 
 def test_kernel_stream_misuse_is_a_compile_error_at_its_line():
+    import ml_dtypes
     from conftest import compile_error, line_of
 
     def kernel_of(case):
         @ws.jit
         def bad(out):
             buf = ws.local.array(8, np.float32)
-            half = ws.local.array(8, np.float16)
+            brain = ws.local.array(8, ml_dtypes.bfloat16)
             if case == 0:
                 ws.add_stream(ws.EAST, ws.RAMP, buf[0:8])  # MARK-0
             elif case == 1:
                 ws.add_stream(ws.EAST, ws.WEST, buf)  # MARK-1
             elif case == 2:
-                ws.add_stream(ws.EAST, ws.WEST, half[0:8])  # MARK-2
+                ws.add_stream(ws.EAST, ws.WEST, brain[0:8])  # MARK-2
             elif case == 3:
                 ws.add_stream(ws.EAST, ws.WEST, buf[0:8], out=buf)  # MARK-3
-            out[0] = buf[0] + half[0]
+            out[0] = buf[0] + brain[0]
 
         return bad
 
-    messages = ["does not send through the router", "needs a slice of a local array", "not f16",
+    messages = ["does not send through the router", "needs a slice of a local array", "no bfloat16 stream op",
                 "(out= is not one)"]
     for case, message in enumerate(messages):
         kernel = kernel_of(case)

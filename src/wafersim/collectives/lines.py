@@ -9,9 +9,10 @@ reconfigures a router while words are in flight; give each route pattern its own
   the line (multicast), so each word costs the root one send whatever the line's length;
 - reduce (channel: neighbour words): each PE receives its outer neighbour's partial result, combines its
   own and sends on towards the root (a chain: routes could not shorten it); a float32 or int32 scalar's SUM
-  streams, one stream op of one word a PE (`line_sum_stream`). float32 and int32 arrays stream:
-  one stream op a PE (`ws.add_stream`, `vaddx`) combines each word as it arrives and passes it on, as a
-  WSE PE's DSD operation with fabric operands does; 16-bit arrays move word by word (short arrays on long
+  streams, one stream op of one word a PE (`line_sum_stream`). float32, int32 and float16 arrays stream:
+  one stream op a PE (`ws.add_stream`, `vaddx`; `vhaddx` on float16, as the SDK's `@faddh` with fabric DSDs)
+  combines each word as it arrives and passes it on, as a WSE PE's DSD operation with fabric operands does;
+  bfloat16 arrays (no stream op) move word by word (short arrays on long
   lines: each word forwarded at once) or in chunks pipelined with background transfers (`chunk_words`
   picks; a longer scratch `part` allows longer chunks);
 - all-reduce (channels c, c + 1): reduce to PE 0 of the line on c, then broadcast from it over a bus on
@@ -42,7 +43,7 @@ PIPE_CHUNK_CYCLES = 44
 MAX_CHUNK = 256  # (longer chunks save little; the bound keeps chunk_words' products within int32)
 PIPE_HOP_CYCLES = 40
 # The word-by-word loop (`chain_step`, c = 0: a receive into part, a one-word combine, a send, with their bounds
-# checks) on `wse2`, measured as row_reduce_array's chain of float16 words (tests/test_collectives_lines.py fits
+# checks) on `wse2`, measured as row_reduce_array's chain of bfloat16 words (tests/test_collectives_lines.py fits
 # them within 10%): 25 cycles a word and 25 a hop (they were 9 and 8, which sent 16-bit arrays of 9 to ~100
 # words on lines of 9 PEs or more word by word, at up to 3.5 times a chunked chain's cycles); up to
 # UNROLLED_WORDS words the compiler unrolls the loop (compiler/passes/unroll.py), which then costs 8 a word
@@ -245,11 +246,11 @@ def chain_step(values, part, op, channel, source, sink, receives, sends, c):
     receive hands its whole vector to the fabric at once, in the background (the receiver paces it)."""
     n = len(values)
     if receives:
-        if streamable(values):  # (a constant: float32 and int32 arrays stream, one instruction a PE)
+        if streamable(values):  # (a constant: float32, int32 and float16 arrays stream, one instruction a PE)
             stream_into(values, op, channel, source, sink, sends)
         elif c > 0:
             chain_pipe(values, part, op, channel, source, sink, sends, c)
-        else:  # word by word, in the array's own type (16-bit: only float32 and int32 arrays stream): each word
+        else:  # word by word, in the array's own type (bfloat16: it has no stream op): each word
             # received into part[0:1] and combined there, rounded to 16 bits, then sent on from values. (A scalar
             # read of a 16-bit element is a float32, so the receive expected float32 words where the chain's
             # first PE sends its 16-bit vector, a WordTypeError, and the sum went on unrounded.)
@@ -346,7 +347,7 @@ def combine_from(acc, start, stop, part, offset, op):
 @jit
 def root_of_two_chains(values, part, op, channel, ahead, behind, has_ahead):
     """A root inside the line: the chunks of both sides, in turn, with blocking receives (one scratch); a
-    float32 or int32 array streams the whole of one side, then the other's (the same order of operations:
+    float32, int32 or float16 array streams the whole of one side, then the other's (the same order of operations:
     values[k] (op) ahead's word k, then (op) behind's; the side behind waits in its FIFO meanwhile)."""
     n = len(values)
     if streamable(values):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from ..isa.opcodes import NOWHERE, PORTS
+from ..isa.opcodes import FLAG_FLOAT, NOWHERE, PORTS
 from . import intrinsics as wsi
 from .values import LocalArray, SliceRef, Unsupported, Val, describe, word_tag
 
@@ -44,7 +44,8 @@ class BackgroundCallLowering:
         return None
 
     def stream_call(self, callee, node: ast.Call) -> None:
-        """ws.add_stream / max_stream / min_stream(source, sink, x, channel=0): one stream op (`vaddx`, ...)."""
+        """ws.add_stream / max_stream / min_stream(source, sink, x, channel=0): one stream op (`vaddx`, ...; on a
+        float16 slice `vhaddx`, ...)."""
         usage = f"ws.{callee.name}(source, sink, x, channel=0)"
         args = self.stream_arguments(usage, node)
         source, channel = self.direction(args["source"], ramp=True), self.channel(args)
@@ -59,14 +60,15 @@ class BackgroundCallLowering:
         target = self.expr(args["x"])
         if not isinstance(target, SliceRef) or not isinstance(target.array, LocalArray):
             raise Unsupported(f"{usage} needs a slice of a local array, x[i:j]", args["x"])
-        if target.array.dtype not in ("f32", "i32"):
-            raise Unsupported(f"{usage} streams float32 or int32 words, not {target.array.dtype} (a "
-                              f"{target.array.dtype} array)", args["x"])
+        if target.array.dtype not in wsi.STREAM_TYPES:
+            raise Unsupported(f"{usage} streams float32, int32 or float16 words, not {target.array.dtype} (a "
+                              f"{target.array.dtype} array: the machine has no bfloat16 stream op)", args["x"])
         if sink != NOWHERE:  # (what a receive toward this sink learns of its words' type)
             self.sent.setdefault((sink, channel), {}).setdefault(target.array.dtype, self.line)
         base, length = self.slice_registers(target)
-        self.emit(wsi.STREAMS[callee], d=sink, dir=source, ch=channel, a=base, b=length,
-                  flags=1 if target.array.dtype == "f32" else 0)
+        opcode = (wsi.HALF_STREAMS if target.array.dtype == "f16" else wsi.STREAMS)[callee]
+        self.emit(opcode, d=sink, dir=source, ch=channel, a=base, b=length,
+                  flags=FLAG_FLOAT if target.array.dtype == "f32" else 0)
         return None
 
     @staticmethod
@@ -91,12 +93,12 @@ class BackgroundCallLowering:
         return bound
 
     def streamable_call(self, node: ast.Call):
-        """wsi.streamable(x): the constant 1 where x is a float32 or int32 local array or slice, else 0."""
+        """wsi.streamable(x): the constant 1 where x is a local array or slice a stream takes, else 0."""
         if len(node.args) != 1 or node.keywords:
             raise Unsupported("streamable(x) takes one array or slice", node)
         value = self.expr(node.args[0])
         array = value.array if isinstance(value, SliceRef) else value
-        return self.const(int(isinstance(array, LocalArray) and array.dtype in ("f32", "i32")))
+        return self.const(int(isinstance(array, LocalArray) and array.dtype in wsi.STREAM_TYPES))
 
     def is_float_call(self, node: ast.Call):
         """wsi.is_float(x): the constant 1 where the number x is a float32, 0 where an int32."""

@@ -85,20 +85,27 @@ send_async = Intrinsic("send_async", "send_async(direction, slice, channel=0): s
 send_wait = Intrinsic("send_wait", "send_wait(direction, channel=0): wait until the background send to direction on "
                       "channel has sent its last word (one swait).")
 BACKGROUND = frozenset({recv_async, recv_wait, send_async, send_wait})
-# Streams through the FMAC (docs/timing.md, "Streams through the FMAC"): one vaddx / vmaxx / vminx each.
+# Streams through the FMAC (docs/timing.md, "Streams through the FMAC"): one vaddx / vmaxx / vminx each (on a
+# float16 slice vhaddx / vhmaxx / vhminx).
 add_stream = Intrinsic("add_stream", "add_stream(source, sink, x, channel=0): for each k, x[k] += the k-th word "
                        "received from source (a direction or ws.RAMP), the sum sent on to the neighbour sink as it is "
-                       "made (sink=None: kept in x only); x a float32 or int32 local slice. One vaddx: a word a cycle "
-                       "as the link delivers them, blocking like ws.recv / ws.send.")
+                       "made (sink=None: kept in x only); x a float32, int32 or float16 local slice (float16: each "
+                       "sum rounded to float16, as NumPy's). One vaddx (float16: vhaddx): a word a cycle as the link "
+                       "delivers them, blocking like ws.recv / ws.send.")
 max_stream = Intrinsic("max_stream", "max_stream(source, sink, x, channel=0): add_stream with x[k] = max(x[k], word) "
-                       "(float32: np.maximum's, nan if either is nan). One vmaxx.")
+                       "(floats: np.maximum's, nan if either is nan). One vmaxx (vhmaxx).")
 min_stream = Intrinsic("min_stream", "min_stream(source, sink, x, channel=0): add_stream with x[k] = min(x[k], word). "
-                       "One vminx.")
+                       "One vminx (vhminx).")
 STREAMS = {add_stream: "vaddx", max_stream: "vmaxx", min_stream: "vminx"}
+#: The stream op of each on a float16 slice.
+HALF_STREAMS = {add_stream: "vhaddx", max_stream: "vhmaxx", min_stream: "vhminx"}
+#: The element types of the slices a stream takes (its words' types: `isa.opcodes.stream_word_type`).
+STREAM_TYPES = ("f32", "i32", "f16")
 #: Not public: a device-function library asks whether a stream takes its array (a compile-time constant), to keep
-#: another path for the rest (wafersim.collectives streams float32 and int32 vectors, moves 16-bit ones in chunks).
-streamable = Intrinsic("streamable", "streamable(x): 1 if x is a float32 or int32 local array or slice (what "
-                       "ws.add_stream takes), else 0; a constant, so the other branch is never compiled.")
+#: another path for the rest (wafersim.collectives streams float32, int32 and float16 vectors, moves bfloat16 ones
+#: in chunks).
+streamable = Intrinsic("streamable", "streamable(x): 1 if x is a float32, int32 or float16 local array or slice "
+                       "(what ws.add_stream takes), else 0; a constant, so the other branch is never compiled.")
 #: Not public: whether a number is a float32 one (1) or an int32 one (0), a compile-time constant, so that a
 #: device-function library can declare a local array of its type (wafersim.collectives streams a scalar's
 #: chain through a one-word array).

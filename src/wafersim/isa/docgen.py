@@ -72,7 +72,7 @@ def render() -> str:
         "Cost: the instruction class whose issue cycles `WaferSpec.cost_cycles` gives (and `op_cycles` may",
         "override by opcode); defaults in brackets. Vector ops add ceil(n / `vector_lanes`) cycles (the 16-bit",
         "float ops `" + "`, `".join(sorted(opcodes.HALF_VECTOR_OPS)) + "`: ceil(n / `vector_lanes_half`); `vmath`, `vger`,",
-        "`vfmaz` and the sparse ops `vspfma`, `vspchk`, `vpacknz`: as their rows say); a send adds",
+        "`vfmaz`, the sparse ops `vspfma`, `vspchk`, `vpacknz` and the stream ops: as their rows say); a send adds",
         "1 / `link_words_per_cycle` cycles a word; messages, global memory and barriers may wait on top (see",
         "docs/timing.md).",
         "",

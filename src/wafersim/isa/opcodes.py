@@ -74,9 +74,19 @@ def port_mask_text(mask: int) -> str:
     return text or ("drop" if mask & ACCEPT else "none")
 #: The output port `none` of a stream op (`vaddx`, `vmaxx`, `vminx`): the results stay in SRAM, nothing is sent.
 NOWHERE = 5
+#: The 16-bit stream ops: float16 words (one per 32-bit word, isa/halfprec.py), each result rounded to nearest
+#: even in float16 (the Cerebras SDK's `@faddh` with fabric DSDs), a word per max(1 / `link_words_per_cycle`,
+#: 1 / `vector_lanes_half`) cycles.
+HALF_STREAM_OPS = frozenset({"vhaddx", "vhmaxx", "vhminx"})
 #: Stream ops: word k of a fabric input combined with sram[a + k], the result written back and sent on as it
-#: is made (docs/timing.md, "Streams through the FMAC"), with the NumPy ufunc each applies (sram word, input word).
-STREAM_OPS = frozenset({"vaddx", "vmaxx", "vminx"})
+#: is made (docs/timing.md, "Streams through the FMAC").
+STREAM_OPS = frozenset({"vaddx", "vmaxx", "vminx"}) | HALF_STREAM_OPS
+
+
+def stream_word_type(op: str, flags: int) -> str:
+    """The word type (`WORD_TYPES`) a stream op's words are tagged and checked as, and its elements' type:
+    `f16` for the 16-bit ones, `f32` with the `.f` flag, else `i32`."""
+    return "f16" if op in HALF_STREAM_OPS else "f32" if flags & FLAG_FLOAT else "i32"
 
 
 def output_port_text(port: int) -> str:
@@ -368,6 +378,14 @@ _TABLE: list[tuple[str, str, tuple[str, ...], str, str, str]] = [
      "np.maximum: nan if either is nan)", "f"),
     ("vminx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vaddx with min(sram[a+k], word) (.f: as fmin)",
      "f"),
+    # 16-bit streams through the FMAC: the float16 form of the stream ops, as CSL's `@faddh` with fabric DSDs
+    ("vhaddx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vaddx on float16 words (one per 32-bit word, "
+     "in its low half): sram[a+k] + word rounded to nearest even in float16 (as NumPy's float16 add), words "
+     "tagged and checked as `.f16`; a word per max(1 / link_words_per_cycle, 1 / vector_lanes_half) cycles", ""),
+    ("vhmaxx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vhaddx with max(sram[a+k], word), as vhmax: "
+     "nan if either is nan; of two zeros, sram[a+k]", ""),
+    ("vhminx", "MSGX", ("odir", "dir", "ch", "a", "b"), "vector", "as vhaddx with min(sram[a+k], word) (as vhmin)",
+     ""),
 ]
 
 OPCODES: tuple[Opcode, ...] = tuple(Opcode(code, *row) for code, row in enumerate(_TABLE))

@@ -13,11 +13,10 @@ import numpy as np
 
 from ..isa.encoding import Instr, decode
 from ..isa.float_math import VECTOR_MATH
-from ..isa.opcodes import DIRECTIONS, NOWHERE, PORTS, SPECIAL_REGISTERS
+from ..isa.opcodes import DIRECTIONS, NOWHERE, PORTS, SPECIAL_REGISTERS, STREAM_OPS
 
 #: Instructions whose `ch` field names a channel.
-CHANNEL_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route", "routr",
-                         "vaddx", "vmaxx", "vminx"})
+CHANNEL_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "route", "routr"}) | STREAM_OPS
 
 
 class CodeFacts:

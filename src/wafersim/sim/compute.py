@@ -14,7 +14,7 @@ from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, Mem
 from ..isa import float_math
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SLICE_BOUND_CHECKS, SPECIAL_REGISTERS
-from ..isa.opcodes import HALF_VECTOR_OPS
+from ..isa.opcodes import HALF_VECTOR_OPS, STREAM_OPS
 from .compute_half import SCALAR_HALF_OPS, HalfComputeMixin
 from . import parallel
 from .lanes import Lanes
@@ -24,8 +24,7 @@ from .vector_batch import BATCHED_VECTOR_OPS, VectorBatch, fma_block
 
 # Instructions that read or change timing state, or transfer control: they end a straight-line run.
 ROUTE_OPS = frozenset({"route", "routr"})  # (plain, except under racecheck's route watch: `_compile`)
-_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "gbar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print",
-            "vaddx", "vmaxx", "vminx"}  # (the stream ops: fabric transfers, `stream_ops`)
+_CONTROL = {"bz", "bnz", "jmp", "halt", "bar", "gbar", "send", "sendv", "recv", "recvv", "recva", "rwait", "senda", "swait", "gld", "gst", "gldv", "gstv", "print"} | STREAM_OPS  # (the stream ops: fabric transfers, `stream_ops`)
 
 _INT_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "and": np.bitwise_and, "or": np.bitwise_or,
                "xor": np.bitwise_xor, "min": np.minimum, "max": np.maximum, "slt": np.less, "sle": np.less_equal,

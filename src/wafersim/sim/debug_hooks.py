@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ..isa.assembler import Program
+from ..isa.opcodes import STREAM_OPS
 from .lanes import Lanes
 from .layout import WaveRegion
 from .wave import WaveSim
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 HALTED = -1  # a PE that has halted (or not started: PEs of blocks outside the launch never run)
 UNKNOWN = -2  # a PE of the group that failed, when the error does not say at which pc
-_FABRIC_OPS = ("send", "sendv", "recv", "recvv", "recva", "senda", "vaddx", "vmaxx", "vminx")  # (the ones a PE retries when blocked)
+_FABRIC_OPS = frozenset({"send", "sendv", "recv", "recvv", "recva", "senda"}) | STREAM_OPS  # (the ones a PE retries when blocked)
 
 
 @dataclasses.dataclass

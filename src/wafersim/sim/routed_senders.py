@@ -22,14 +22,14 @@ from __future__ import annotations
 from typing import Optional
 
 from ..isa.encoding import Instr
-from ..isa.opcodes import RAMP, SPECIAL_REGISTERS
+from ..isa.opcodes import RAMP, SPECIAL_REGISTERS, STREAM_OPS
 from .branches import WRITES_NONE, WRITES_ONLY_D
 
 #: Instructions that write SRAM or nothing, never a register (besides `branches.WRITES_NONE`).
 _NO_REGISTER = WRITES_NONE | frozenset({
     "sendv", "recvv", "gstv", "gldv", "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
     "vdiv", "vfmaz", "vspfma", "vspchk", "vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma", "vwfma", "vcvth",
-    "vcvtf", "vmath", "vcopys", "vger", "vaddx", "vmaxx", "vminx"})
+    "vcvtf", "vmath", "vcopys", "vger"}) | STREAM_OPS
 _TID = {SPECIAL_REGISTERS.index("tid.x"): 0, SPECIAL_REGISTERS.index("tid.y"): 1}
 #: States kept apart per pc before they are joined into one (then only joined: the analysis terminates).
 STATES_PER_PC = 8

@@ -1,11 +1,13 @@
-"""Stream ops (`vaddx`, `vmaxx`, `vminx`): a vector op whose operands are a fabric input and a fabric output.
+"""Stream ops (`vaddx`, `vmaxx`, `vminx`, and on float16 words `vhaddx`, `vhmaxx`, `vhminx`): a vector op whose
+operands are a fabric input and a fabric output.
 
 Word k arrives from the input (a neighbour's link or the ramp of a routed channel), is combined with
 sram[a + k], the result is written there and sent on the output (a neighbour's link, or nowhere) as it is
-made: what a WSE PE does with one DSD operation on fabric DSDs (CSL's `@fadds(fabout, fabin, mem)`), so that a
+made: what a WSE PE does with one DSD operation on fabric DSDs (CSL's `@fadds(fabout, fabin, mem)`, `@faddh` on
+float16), so that a
 reduce chain streams instead of receiving into memory, adding and sending (docs/timing.md, "Streams through
-the FMAC"). Timing, word by word (W = max(1 / `link_words_per_cycle`, 1 / `vector_lanes`): the op handles a
-word per W cycles):
+the FMAC"). Timing, word by word (W = max(1 / `link_words_per_cycle`, 1 / `vector_lanes`), or
+`vector_lanes_half` for the 16-bit ops: the op handles a word per W cycles):
 
     t_0 = max(issue end, arrival_0, slot_0 - W)        (issue end: the PE's clock + the issue cost)
     t_k = max(t_{k-1} + W, arrival_k, slot_k - W)
@@ -28,21 +30,36 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..isa import halfprec
 from ..isa.encoding import Instr
-from ..isa.opcodes import FLAG_FLOAT, NOWHERE, RAMP, WORD_TAG
+from ..isa.opcodes import HALF_STREAM_OPS, NOWHERE, RAMP, stream_word_type
 from .fabric import compiled_movers
 from .lanes import Lanes
-from .wordtypes import RAW
+from .wordtypes import RAW, stream_tag
 
-_UFUNCS = {"vaddx": np.add, "vmaxx": np.maximum, "vminx": np.minimum}
+
+def _half(ufunc):
+    """`ufunc` on float16 words: the float16 values in the low halves of two int32 word arrays combined in float16
+    (NumPy's rounding), as int32 words with the high half zero (the words a 16-bit stream op writes and sends)."""
+    def combine(own: np.ndarray, words: np.ndarray) -> np.ndarray:
+        result = ufunc(halfprec.from_words(own, "f16"), halfprec.from_words(words, "f16"))
+        return result.view(np.uint16).astype(np.int32)
+    return combine
+
+
+#: The combine of each stream op (sram word, input word): a NumPy ufunc on the words as the op's element type.
+_UFUNCS = {"vaddx": np.add, "vmaxx": np.maximum, "vminx": np.minimum,
+           "vhaddx": _half(np.add), "vhmaxx": _half(np.maximum), "vhminx": _half(np.minimum)}
 
 
 class StreamOpsMixin:
     """The executor of the stream ops for `WaveSim` (uses `ExchangeMixin`'s `_fifo`, `_pop`, `_push`)."""
 
-    def _stream_word_cycles(self) -> float:
-        """W: the cycles a stream op spends on each word (the link's rate or the FMAC's, the slower)."""
-        return max(self.word_time, 1.0 / self.spec.vector_lanes)
+    def _stream_word_cycles(self, op: str) -> float:
+        """W: the cycles the stream op `op` spends on each word (the link's rate or the FMAC's at the op's
+        precision, the slower)."""
+        lanes = self.spec.vector_lanes_half if op in HALF_STREAM_OPS else self.spec.vector_lanes
+        return max(self.word_time, 1.0 / lanes)
 
     def _stream_op(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         if lanes.idx is None and self.strategy.bulk_streams and self._all_wait_for_words(ins, lanes):
@@ -59,11 +76,11 @@ class StreamOpsMixin:
         out_fifo = self._fifo((ins.d + 2) % 4, ins.ch) if sending else None
         offset = self.region.offset(ins.d) if sending else 0
         latency = self.region.link_latency(ins.d) if sending else 0.0
-        is_float = bool(ins.flags & FLAG_FLOAT)
-        tag = WORD_TAG["f32" if is_float else "i32"]
-        memory = self.fsram if is_float else self.sram
+        element = stream_word_type(ins.op, ins.flags)
+        tag = stream_tag(ins)
+        memory = self.fsram if element == "f32" else self.sram  # (float16: words, combined by `_half`)
         combine = _UFUNCS[ins.op]
-        step = self._stream_word_cycles()
+        step = self._stream_word_cycles(ins.op)
         words = 0
         bulk = self.strategy.bulk_streams and self.tracer is None and self.whole_times
         while bulk:  # every word that data and room allow, a step at a time (`_stream_op_bulk`), until none: a
@@ -119,8 +136,10 @@ class StreamOpsMixin:
             self.progress[pes] += 1
             words += len(pes)
         self.totals.vector_elements += words
-        if is_float:
+        if element != "i32":
             self.totals.flops += words
+        if element == "f16":
+            self.totals.half_flops += words  # (at `vector_lanes_half`)
         return self._resumable_outcome(pc, next_pc, cost, L, length, lanes)
 
     def _all_wait_for_words(self, ins: Instr, lanes: Lanes) -> bool:

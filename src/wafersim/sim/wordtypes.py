@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import WaferError, WordTypeError
 from ..isa.encoding import Instr
-from ..isa.opcodes import DIRECTIONS, FLAG_FLOAT, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, WORD_TYPES
+from ..isa.opcodes import (DIRECTIONS, RAMP, STREAM_OPS, WORD_TAG, WORD_TYPE_NAMES, WORD_TYPES,
+                          stream_word_type)
 from .lanes import Lanes
 
 RAW = WORD_TAG["raw"]
@@ -88,9 +89,10 @@ def _words_between(before: np.ndarray, after: np.ndarray, depth: int) -> tuple[n
     return rows, k % depth
 
 
-def _stream_tag(ins: Instr) -> int:
-    """The tag of the words a stream op (`vaddx`, ...) sends: `.f32` with its `.f` flag, else `.i32`."""
-    return WORD_TAG["f32" if ins.flags & FLAG_FLOAT else "i32"]
+def stream_tag(ins: Instr) -> int:
+    """The tag of the words a stream op (`vaddx`, ...) sends and takes: `.f16` (`vhaddx`, ...), `.f32` with its
+    `.f` flag, else `.i32`."""
+    return WORD_TAG[stream_word_type(ins.op, ins.flags)]
 
 
 def _where(source: tuple[str, int] | None) -> str:
@@ -136,7 +138,7 @@ class WordTypeMixin:
         send_dir = RAMP if ins.dir == RAMP else (ins.dir + 2) % 4
         send_pcs = [p for p, i in self.launch.decoded.items()
                     if (i.op in ("send", "sendv", "senda") and i.dir == send_dir and i.ch == ins.ch and i.flags == tag)
-                    or (i.op in STREAM_OPS and i.d == send_dir and i.ch == ins.ch and _stream_tag(i) == tag)]
+                    or (i.op in STREAM_OPS and i.d == send_dir and i.ch == ins.ch and stream_tag(i) == tag)]
         # The sends that tag words so: a word's tag does not say which of them sent it (keeping that per word
         # would cost every send), so with several the error names them all rather than the first.
         sender_sources = tuple(dict.fromkeys(source for source in map(self.program.source_of, send_pcs)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ...errors import CompileError
 from ...isa.encoding import OPERAND_FIELD
-from ...isa.opcodes import BY_NAME, FLAG_SCALAR, VECTOR_OPS
+from ...isa.opcodes import BY_NAME, FLAG_SCALAR, STREAM_OPS, VECTOR_OPS
 from ..ir import BRANCHES, REGISTER_FIELDS, IRFunction, Label, Op, Phi, VReg
 from .cfg import CFG
 
@@ -31,7 +31,8 @@ _INT_RESULT = _INT_ALU | {"flt", "fle", "feq", "fne", "ftoi", "hasnb", "sreg"}
 _FLOAT_RESULT = _FLOAT_ALU - {"flt", "fle", "feq", "fne", "ftoi"} | {"itof"}
 #: Fields holding SRAM/global addresses or lengths: int32 whatever the data type.
 _ADDRESS_FIELDS = {"ld": "a", "st": "a", "gld": "a", "gst": "a", "gldv": "dac", "gstv": "abc", "sendv": "ab",
-                   "recvv": "ab", "recva": "ab", "vaddx": "ab", "vmaxx": "ab", "vminx": "ab", "senda": "ab", "chk": "ab", "vredsum": "ac", "vredmin": "ac", "vredmax": "ac", "vdot": "abc"}
+                   "recvv": "ab", "recva": "ab", "senda": "ab", "chk": "ab", "vredsum": "ac", "vredmin": "ac", "vredmax": "ac",
+                   "vdot": "abc", **{op: "ab" for op in STREAM_OPS}}
 
 
 def _type_problems(op: Op) -> list[str]:

@@ -1,8 +1,8 @@
 """Neighbour send and receive in the compiled interpreter: scalar words (`send`, `recv`), vector
-transfers (`sendv`, `recvv`) and the stream ops (`vaddx`, `vmaxx`, `vminx` with a neighbour input and a
-neighbour or no output), with the NumPy engine's arithmetic (sim/exchange.py, `_push`, `_pop` and the
-word-by-word movers `_stream_words` and sim/stream_ops.py's reference), its back-pressure, word-type tags
-(sim/wordtypes.py) and stall.
+transfers (`sendv`, `recvv`) and the stream ops (`vaddx`, `vmaxx`, `vminx`, and on float16 `vhaddx`, ..., with a
+neighbour input and a neighbour or no output), with the NumPy engine's arithmetic (sim/exchange.py, `_push`,
+`_pop` and the word-by-word movers `_stream_words` and sim/stream_ops.py's reference), its back-pressure,
+word-type tags (sim/wordtypes.py) and stall.
 The transfer itself is written out in `interpreter.run_group`'s loop (there its arrays cost no reference
 counting per instruction, measured: a call per transfer took a third of a whole-wafer scan's time); this
 module holds its state's layout, the parking of sleeping PEs and the ring arithmetic.

@@ -1,8 +1,8 @@
 """The compiled interpreter: runs a group of PEs through compute, SRAM, branch and neighbour-transfer
-instructions (send, recv, sendv, recvv, and the stream ops `vaddx`/`vmaxx`/`vminx`), each PE with its own
-program counter, until each reaches an instruction the NumPy engine must run (`table.STOP`), or one that
-would fail or pass a limit (then it stops *before* it, and the NumPy engine runs it and raises what it
-raises).
+instructions (send, recv, sendv, recvv, and the stream ops `vaddx`/`vmaxx`/`vminx` and their float16 forms),
+each PE with its own program counter, until each reaches an instruction the NumPy engine must run
+(`table.STOP`), or one that would fail or pass a limit (then it stops *before* it, and the NumPy engine runs
+it and raises what it raises).
 
 PEs at one program counter form a *segment* and execute each instruction together, one tight loop over
 the segment's PEs (the dispatch on the instruction's kind, the same for every PE of the loop, is
@@ -38,6 +38,7 @@ import numpy as np
 from .jit import njit
 
 from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
+from .half_arith import half_stream
 from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WOKEN, park_sleepers, ring_slot,
                          woken_segments)
@@ -45,9 +46,9 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
                     K_ORI, K_REM, K_RECV, K_SEL, K_SEND, K_SENDV, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
-                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADDX, K_VMAXX, K_XOR, K_XORI, FLOPS, REFUSED, STOPPED,
-                    TAKEN, VECTOR_ELEMENTS)
-from .table import A, B, C, D, DIR, FIFO, FLOAT, IMM, KIND, LANE_ROW, NEXT, OUT_FIFO, OUT_LANE_ROW, TAG
+                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADDX, K_VMAXX, K_XOR, K_XORI, FLOPS, HALF_FLOPS, REFUSED,
+                    STOPPED, TAKEN, VECTOR_ELEMENTS)
+from .table import A, B, C, D, DIR, FIFO, FLOAT, HALF_FLOAT, IMM, KIND, LANE_ROW, NEXT, OUT_FIFO, OUT_LANE_ROW, TAG
 
 MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
 SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
@@ -56,8 +57,8 @@ SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branc
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
-              vector_lanes, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes, fabric_on, fabric,
-              resume, sleepers, loop_budget, fast_on, steady, wake_batch):
+              vector_lanes, vector_lanes_half, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes,
+              fabric_on, fabric, resume, sleepers, loop_budget, fast_on, steady, wake_batch):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -92,6 +93,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
      ready_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
     depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
     stream_step = max(word_time, 1.0 / vector_lanes)  # W of a stream op (`StreamOpsMixin._stream_word_cycles`)
+    half_stream_step = max(word_time, 1.0 / vector_lanes_half)  # (of a 16-bit one)
     if fabric_on and sleepers.shape[0]:
         park_sleepers(sleepers, resume, fields, fabric)
     seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
@@ -421,7 +423,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             stream = kind >= K_VADDX
                             out = f if sending else fields[OUT_FIFO, run_pc]  # the FIFO it pushes into (-1: none)
                             owner = i + offsets[fields[DIR, run_pc]] if out >= 0 else i  # (out's owner: the neighbour)
-                            shift = stream_step if stream else 0.0
+                            shift = 0.0 if not stream else (half_stream_step if fields[FLOAT, run_pc] == HALF_FLOAT
+                                                            else stream_step)
                             base, length, done = np.int64(0), np.int64(1), np.int64(0)
                             if lane_constants[fields[LANE_ROW, run_pc], i] == 0 or (
                                     stream and out >= 0 and lane_constants[fields[OUT_LANE_ROW, run_pc], i] == 0):
@@ -468,7 +471,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     meta[f, MOVED] |= POPPED
                                     if stream:  # own value first (`StreamOpsMixin._stream_op`)
                                         row = base + done
-                                        if fields[FLOAT, run_pc]:
+                                        if fields[FLOAT, run_pc] == HALF_FLOAT:  # float16 bits (`half_arith`)
+                                            sram[row, i] = half_stream(kind, sram[row, i], word)
+                                            stats[FLOPS] += 1
+                                            stats[HALF_FLOPS] += 1
+                                        elif fields[FLOAT, run_pc]:
                                             word_bits[0] = word
                                             own, other = fsram[row, i], word_float[0]
                                             fsram[row, i] = (fadd(own, other) if kind == K_VADDX else fmax(own, other)

@@ -25,8 +25,9 @@ assert K_BZ == KINDS["bz"] and K_LD == KINDS["ld"] and K_VADDX == KINDS["vaddx"]
 assert K_VDOT == KINDS["vdot"] and K_SEND == KINDS["send"]
 assert K_SNE - K_SLT == K_FNE - K_FLT == 3 and K_FMAX - K_FADD == 5  # (`compare`, `float_binary`)
 
-# Per-call statistics (`stats` argument).
-VECTOR_ELEMENTS, FLOPS = 0, 1
+# Per-call statistics (`stats` argument; HALF_FLOPS: the flops on float16, `LaunchStats.half_flops`).
+VECTOR_ELEMENTS, FLOPS, HALF_FLOPS = 0, 1, 2
+STATS = 3
 # What executing an instruction did: went on to the next instruction, took a branch, refused (executed
 # nothing, or, for a vector transfer, stopped part-way with its progress kept: the instruction would fail,
 # and the NumPy engine runs it and raises, with every other PE where it is), blocked (a fabric transfer

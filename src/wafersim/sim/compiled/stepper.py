@@ -28,6 +28,7 @@ from ...isa.opcodes import MESSAGE_OPS, RAMP, STREAM_OPS
 from .. import parallel
 from ..lanes import Lanes
 from ..routed_senders import sender_conditions, single_sender
+from .kinds import FLOPS, HALF_FLOPS, STATS, VECTOR_ELEMENTS
 from .table import ProgramTable
 
 #: Groups up to this many PEs run compiled even when converged, if they have a long enough run of
@@ -187,9 +188,9 @@ class CompiledMixin:
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
         pc_counts = self.totals.pc_counts
         fixed = (times, counts, stops, table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram,
-                 self.lane_constants, self.launch.args, int(self.spec.vector_lanes), float(self.cycle_cap),
-                 float(time_limit))
-        stats = np.zeros(2, dtype=np.int64)
+                 self.lane_constants, self.launch.args, int(self.spec.vector_lanes), int(self.spec.vector_lanes_half),
+                 float(self.cycle_cap), float(time_limit))
+        stats = np.zeros(STATS, dtype=np.int64)
         # A converged group (`SMALL_GROUP`) runs as one segment, never PE by PE: a PE that would fail an
         # instruction then stops there with every PE of its segment, and the NumPy engine's run of that
         # instruction names them all, as when the whole group runs in NumPy (PE by PE, the PEs after the
@@ -205,7 +206,7 @@ class CompiledMixin:
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
-                outputs = [(np.zeros_like(pc_counts), np.zeros(2, dtype=np.int64)) for _ in range(threads)]
+                outputs = [(np.zeros_like(pc_counts), np.zeros(STATS, dtype=np.int64)) for _ in range(threads)]
                 parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
                                                                      CHUNK_LANES, False, *unused, budget, fast, steady,
                                                                      1),
@@ -216,8 +217,9 @@ class CompiledMixin:
             else:
                 run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget, fast,
                           steady, 1)
-        self.totals.vector_elements += int(stats[0])
-        self.totals.flops += int(stats[1])
+        self.totals.vector_elements += int(stats[VECTOR_ELEMENTS])
+        self.totals.flops += int(stats[FLOPS])
+        self.totals.half_flops += int(stats[HALF_FLOPS])
         if fabric is not None:
             # Wake what the call's pushes and pops let progress outside it (with event wake-up off: every
             # blocked group), before its own parked PEs go to sleep.

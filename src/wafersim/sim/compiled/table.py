@@ -15,7 +15,8 @@ import weakref
 import numpy as np
 
 from ...isa.encoding import Instr
-from ...isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, NOWHERE, RAMP, SPECIAL_REGISTERS, STREAM_OPS, WORD_TAG
+from ...isa.opcodes import (FLAG_FLOAT, FLAG_SCALAR, NOWHERE, RAMP, SPECIAL_REGISTERS, STREAM_OPS, WORD_TAG,
+                            stream_word_type)
 
 #: Operation kinds of the interpreter, by opcode name; anything else is STOP.
 KIND_NAMES = (
@@ -40,6 +41,10 @@ KIND_NAMES = (
     "vaddx", "vmaxx", "vminx",
 )
 KINDS = {name: number for number, name in enumerate(KIND_NAMES)}
+#: The 16-bit stream ops run as the kind of their 32-bit form, with HALF_FLOAT in the FLOAT row.
+_HALF_STREAMS = {"vhaddx": "vaddx", "vhmaxx": "vmaxx", "vhminx": "vminx"}
+#: The FLOAT row of a stream op: its elements' type (float32: 1, as any instruction's `.f` flag; int32: 0).
+HALF_FLOAT = 2
 STOP, NOP = KINDS["stop"], KINDS["nop"]
 # Opcodes that write only register d: with d = r0 they do nothing (r0 stays zero), as in the NumPy engine.
 _REGISTER_WRITERS = frozenset(KIND_NAMES[KINDS["add"]:KINDS["ld"]]) - {"bz", "bnz", "jmp"} | {"hasnb", "sreg", "arg"}
@@ -78,7 +83,7 @@ class ProgramTable:
         kind_row, float_row, scalar_row, lane_row = rows[KIND], rows[FLOAT], rows[SCALAR], rows[LANE_ROW]
         for pc, instr in decoded.items():
             op = instr.op
-            kind = KINDS.get(op, STOP)
+            kind = KINDS.get(_HALF_STREAMS.get(op, op), STOP)
             stream = op in STREAM_OPS
             if op in FABRIC_KINDS and not (fabric and instr.dir < RAMP and (not stream or instr.d < RAMP
                                                                               or instr.d == NOWHERE)):
@@ -96,9 +101,10 @@ class ProgramTable:
                 key = (instr.dir if op.startswith("recv") or stream else (instr.dir + 2) % 4, instr.ch)
                 rows[FIFO][pc], rows[TAG][pc], rows[DIR][pc] = self._fifo_number(key), instr.flags, instr.dir
                 float_row[pc] = scalar_row[pc] = 0
-                if stream:  # words typed as the op's float flag says (`wordtypes._stream_tag`); results to d
-                    float_row[pc] = int(bool(instr.flags & FLAG_FLOAT))
-                    rows[TAG][pc] = WORD_TAG["f32" if float_row[pc] else "i32"]
+                if stream:  # words typed as the op's element type (`wordtypes.stream_tag`); results to d
+                    element = stream_word_type(op, instr.flags)
+                    float_row[pc] = {"i32": 0, "f32": 1, "f16": HALF_FLOAT}[element]
+                    rows[TAG][pc] = WORD_TAG[element]
                     rows[DIR][pc] = instr.d
                     if instr.d != NOWHERE:
                         rows[OUT_FIFO][pc] = self._fifo_number(((instr.d + 2) % 4, instr.ch))
@@ -114,7 +120,7 @@ class ProgramTable:
         self.costs = np.array(pc_costs, dtype=np.float64)
         self.long_run = self._long_runs(rows)
         self.steady = self._steady_branches(rows)
-        fabric_kinds = {KINDS[name] for name in FABRIC_KINDS}
+        fabric_kinds = {KINDS[_HALF_STREAMS.get(name, name)] for name in FABRIC_KINDS}
         self.fabric_pcs = frozenset(pc for pc, kind in enumerate(kind_row) if kind in fabric_kinds)  # its transfers
 
     def _fifo_number(self, key: tuple[int, int]) -> int:
