@@ -324,7 +324,9 @@ class ExpressionLowering(ComparisonLowering):
         NumPy int32 constants wrap around as NumPy's arithmetic does; floats round to float32, a float computed
         from a variable's constant (`held`: a device function's parameter) held as one too (`to_int`)."""
         value = self.fold_value(op, a, b)
-        if value.ty == "f32" and (a.held or b.held):
+        if (value.ty == "f32" or value.wraps) and (a.held or b.held):
+            # (an int32 computed from a variable's constant is one too, wrapping: `-p * 2.0` converts as
+            # `-2.0 * p` does; an np.int64 operand makes the result NumPy's int64, exact: not a variable's)
             value.held = True
         return value
 
@@ -389,14 +391,14 @@ class ExpressionLowering(ComparisonLowering):
                     negated.held = v.held  # (a variable's value: `to_int` converts it as at run time)
                     return negated
                 if v.wraps:
-                    return Val("i32", const=wrap_int32(-v.const), wraps=True)
+                    return Val("i32", const=wrap_int32(-v.const), wraps=True, held=v.held)
                 negated = self.const(-v.const)  # (-np.int64(-2**31) is 2**31 in NumPy: does not fit, refused)
                 negated.int64 = v.int64
                 return negated
             if isinstance(node.op, ast.Not):
                 return self.const(not v.const)
             if isinstance(node.op, ast.Invert) and v.ty == "i32":
-                return Val("i32", const=~v.const, wraps=v.wraps, int64=v.int64)
+                return Val("i32", const=~v.const, wraps=v.wraps, int64=v.int64, held=v.held)
         if isinstance(node.op, ast.USub):
             if v.int64:  # (NumPy's int64 negates -2**31 to 2**31, where the kernel's int32 wraps)
                 raise Unsupported("negating a variable that holds an np.int64 (known only at run time): NumPy "
