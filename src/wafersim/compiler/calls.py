@@ -215,7 +215,7 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             if v.int64:  # (NumPy's int64 abs(-2**31) is 2**31, where the kernel's int32 wraps)
                 raise Unsupported("abs() of a variable that holds an np.int64 (known only at run time): NumPy "
                                   "computes it in int64, where the kernel's ints are int32 (abs(-2**31) wraps); "
-                                  "convert the value where it is assigned, int(...) or np.int32(...)")
+                                  + self.int64_conversion(v))
             return self.result("fabs" if v.ty == "f32" else "abs", v.ty, a=v.reg)
         if callee in (min, max):
             return self.min_max(callee, args)
