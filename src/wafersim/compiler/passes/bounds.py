@@ -16,8 +16,9 @@ took i from 5 past 2**31 and a dropped check let `out[i]` of the wrapped value w
 register `EXTENT_MAX`. A register a dropped check compares with is an extent the front end made
 (`check_index`): a global array's dimension, or one plus it, or a slice's length plus one; a launch refuses
 an array that ends past the 4 GiB a kernel addresses (`runtime.device.KERNEL_ADDRESS_LIMIT`), and every
-element takes a 4-byte word (16-bit ones too), so a non-empty array's dimension is at most 2**30. (An empty array may have a dimension up to 2**31 - 1, but an access to one fails the check of
-its zero dimension, which no loop over that dimension can drop: such a loop never runs.)
+element takes a 4-byte word (16-bit ones too), so a non-empty array's dimension is at most 2**30. (An
+empty array may have a dimension up to 2**31 - 1, but an access to one fails the check of its zero
+dimension, which no loop over that dimension can drop: such a loop never runs.)
 """
 from __future__ import annotations
 
