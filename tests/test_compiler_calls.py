@@ -433,3 +433,40 @@ def test_int_of_a_written_constant_beyond_int32_is_refused_saying_float32_rounds
         written[1, 1](dev.device_array(1, np.int32), 2**31 - 1)
     written[1, 1](out := dev.device_array(1, np.int32), 2**31 - 256)  # (float32 2**31 - 256 is exact: it fits)
     assert out.copy_to_host()[0] == int(np.float32(2**31 - 256))
+
+
+@ws.jit
+def _int_steps_then_float(p):
+    return int(-p * 2.0), int((p - 1) * 2.0), int(abs(p) * 4.0), int(~p * 2.0), math.floor(max(p, 0) * 4.0)
+
+
+@ws.jit
+def _int_parameters_bound_to_constants(out, r):
+    values = (_int_steps_then_float(2**30), _int_steps_then_float(-2**30), _int_steps_then_float(-2**31),
+              _int_steps_then_float(2**31 - 1), _int_steps_then_float(3), _int_steps_then_float(r))
+    k = 0
+    for row in values:
+        for v in row:
+            out[k] = v
+            k += 1
+
+
+def test_int_arithmetic_on_a_parameter_before_a_float_keeps_it_a_variable():
+    """`int(-p * 2.0)` with p bound to 2**30 was refused ("int() of the constant 2147483648.0 ... does not fit")
+    where `int(-2.0 * p)` compiled: the int step (-p, p - 1, abs, ~, max) on the parameter dropped its mark of
+    a variable's value. Each now wraps as an int32 variable's arithmetic does and converts as at run time,
+    saturating: against NumPy's int32 steps, float32 products and the machine's `ftoi`, the same for the
+    constants and for the run-time argument."""
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    arguments = (2**30, -2**30, -2**31, 2**31 - 1, 3, -2**30)
+    out = dev.device_array(5 * len(arguments), np.int32)
+    _int_parameters_bound_to_constants[1, 1](out, -2**30)
+    want = []
+    with np.errstate(over="ignore"):
+        for p in map(np.int32, arguments):
+            steps = (-p, p - np.int32(1), np.abs(p), ~p, max(p, np.int32(0)))
+            scales = (2.0, 2.0, 4.0, 2.0, 4.0)
+            products = [np.float32(step) * np.float32(scale) for step, scale in zip(steps, scales)]
+            want += [_saturating_int(x) for x in products[:4]] + [_saturating_int(np.floor(products[4]))]
+    assert want[:2] == [-2**31, 2**31 - 1]  # (-2**30 * 2.0 fits; (2**30 - 1) * 2.0 rounds to 2**31: saturates)
+    np.testing.assert_array_equal(out.copy_to_host(), np.array(want, np.int32))

@@ -128,3 +128,39 @@ def test_loops_with_counters_near_the_int32_bounds_match_numpy_int32(dev, tmp_pa
     with np.errstate(over="ignore"):
         namespace["reference"](expected, bound_words)
     assert out.copy_to_host().tolist() == expected.tolist(), body
+
+
+_STEPS = tuple(range(256))  # (a tuple loop: 256 `i += 4096` in one block, folded into one add of 2**20)
+
+
+@ws.jit
+def _counter_stepped_in_an_inner_loop(out, trips):
+    i = 5
+    while i < out.shape[0]:
+        out[i] = i
+        j = 0
+        while j < trips:
+            for _ in _STEPS:
+                i += 4096
+            j += 1
+
+
+def _stepped_in_an_inner_loop_reference(out, trips):
+    """The kernel's body over NumPy int32 (an inner trip adds 2**20 at once: the same sums, wrapped)."""
+    i = np.int32(5)
+    while i < out.shape[0]:
+        out[i] = i
+        i = np.int32(i + np.int32(trips) * np.int32(2**20))
+
+
+def test_a_dropped_bounds_check_never_sees_a_wrapped_counter(dev):
+    """Bounds-check elimination drops `chk i, n` under `while i < n` only where `i += step` cannot wrap to a
+    negative value that passes the test again (compiler/passes/bounds.py). An inner loop stepping the counter
+    took it from 5 by 3 * 2**30 to -2**30 + 5, whose address (4 bytes a word, 32 bits) is out[5]'s: the
+    dropped check let the kernel write out[5] without an error, where NumPy's int32 raises IndexError."""
+    out, reference = dev.to_device(np.zeros(16, np.int32)), np.zeros(16, np.int32)
+    with np.errstate(over="ignore"), pytest.raises(IndexError, match=r"index (-\d+) is out of bounds") as numpy:
+        _stepped_in_an_inner_loop_reference(reference, 3 * 2**10)
+    wrapped = numpy.value.args[0].split()[1]  # (-2**30 + 5)
+    with pytest.raises(ws.MemoryAccessError, match=f"out axis 0: index {wrapped} is out of bounds for size 16"):
+        _counter_stepped_in_an_inner_loop[1, 1](out, 3 * 2**10, max_cycles=10**6)

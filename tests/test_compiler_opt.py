@@ -314,6 +314,46 @@ def test_range_check_kept_when_the_start_may_be_negative():
     assert check in b.fn.ops
 
 
+def _checked_loop(step: int, stop: int | None = None, inner: bool = False) -> tuple[Builder, Op]:
+    """`i = 5; while i < stop: chk i, n; i += step` (stop: the register n, or a constant with n = 100), the
+    step in an inner `while j < m` loop if `inner`; returns the builder and the check."""
+    b = Builder()
+    b.op("arg", d="n", imm=0) if stop is None else b.op("li", d="n", imm=100)
+    b.op("arg", d="m", imm=1)
+    b.op("li", d="i", imm=5)
+    b.op("jmp", target="test")
+    b.place("top")
+    check = b.op("chk", a="i", b="n", imm=1)
+    if inner:
+        b.op("li", d="j", imm=0)
+        b.place("inner")
+        b.op("addi", d="i", a="i", imm=step)
+        b.op("addi", d="j", a="j", imm=1)
+        b.op("slt", d="k", a="j", b="m")
+        b.op("bnz", a="k", target="inner")
+    else:
+        b.op("addi", d="i", a="i", imm=step)
+    b.place("test")
+    b.op("slt", d="c", a="i", b="n") if stop is None else b.op("slti", d="c", a="i", imm=stop)
+    b.op("bnz", a="c", target="top")
+    b.op("halt")
+    return b, check
+
+
+@pytest.mark.parametrize("step, stop, inner, dropped", [
+    (3, 10, False, True), (2**31 - 10, 10, False, True), (2**31 - 9, 10, False, False),  # 9 + step wraps
+    (2**30 - 1, None, False, True), (2**30, None, False, False),  # a register stop: an extent, <= 2**30 + 1
+    (1, 10, True, False), (1, None, True, False)])  # an inner loop adds any multiple of its step
+def test_range_check_kept_where_the_step_could_wrap_the_counter(step, stop, inner, dropped):
+    """i < stop at the test, so a trip ends with i <= stop - 1 + its steps: the check is dropped only where
+    that cannot pass 2**31 - 1 and wrap to a negative i that passes the test again (plain Python's ints)."""
+    b, check = _checked_loop(step, stop, inner)
+    eliminate_range_checks(b.fn)
+    assert (check not in b.fn.ops) == dropped
+    top = 2**30 + 1 if stop is None else stop
+    assert dropped == (not inner and top - 1 + step <= 2**31 - 1)
+
+
 def test_unroll_copies_a_short_loop_and_keeps_the_counter_right():
     b = Builder()
     counted_loop(b, lambda b: b.op("st", d="i", a="i", imm=100), stop=3)

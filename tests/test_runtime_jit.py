@@ -2,6 +2,8 @@
 do: NumPy's default dtypes (int64, float64) copied as they are, other dtypes, 0-d and 3-D arrays."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -259,3 +261,106 @@ def test_a_host_array_argument_names_the_parameter_and_a_0d_one_says_to_pass_its
     out = dev.device_array(1, np.int32)
     store_int[1, 1](out, np.array(3, np.int32)[()])  # what it says to do
     assert out.copy_to_host().tolist() == [3]
+
+
+@ws.jit
+def int_steps(out, k):
+    out[0], out[1], out[2], out[3], out[4] = k + 100, k * 3, k // 7, int(k < 5), k << 3
+
+
+@ws.jit
+def int_steps_of_a_constant(out, k: ws.constant):
+    out[0], out[1], out[2], out[3], out[4] = k + 100, k * 3, k // 7, int(k < 5), k << 3
+
+
+def _narrow_scalars() -> list:
+    """A value of each NumPy integer type the kernel refuses, where NumPy's step wraps (unsigned: below 0)."""
+    values = [np.iinfo(t).min if np.iinfo(t).min else np.iinfo(t).max
+              for t in (np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.uint64)]
+    return [t(v) for t, v in zip((np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.uint64), values)]
+
+
+@pytest.mark.parametrize("kernel", [int_steps, int_steps_of_a_constant])
+@pytest.mark.parametrize("value", _narrow_scalars() + [np.True_])
+def test_a_numpy_scalar_of_another_width_is_refused_naming_the_parameter_and_the_conversion(dev, kernel, value):
+    """An np.uint8 argument was taken as its int32 value: `k + 100` with np.uint8(200) gave 300 where NumPy
+    gives 44 (a SILENT WRONG ANSWER), as for the other widths and np.bool_ (np.True_ + np.True_ is True). Each
+    is refused at launch, as module constants of those types are at compile time, saying what to pass; the
+    conversion it names launches, and computes as Python's ints."""
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (NumPy warns of a Python int out of an unsigned type's range)
+        if isinstance(value, np.bool_):
+            numpy_steps, python_steps = [value + value, ~value], [True + True, ~True]
+        else:
+            numpy_steps = [value + 100, value * 3, value // 7, value << 3]
+            python_steps = [int(value) + 100, int(value) * 3, int(value) // 7, int(value) << 3]
+    assert [int(v) for v in numpy_steps] != python_steps  # (NumPy's own type: what the kernel cannot compute)
+    convert = r"pass bool\(k\)" if isinstance(value, np.bool_) else r"pass int\(k\) or np.int32\(k\)"
+    out = dev.to_device(np.full(5, 7, np.int32))
+    with pytest.raises(ws.ArgumentTypeError, match=rf"argument 1 \(k\): a NumPy {value.dtype} .*{convert}"):
+        kernel[1, 1](out, value)
+    assert out.copy_to_host().tolist() == [7] * 5
+    converted = bool(value) if isinstance(value, np.bool_) else int(value)
+    if not -2**31 <= converted < 2**31:  # (np.uint64's largest: int() of it does not fit int32 either)
+        return
+    kernel[1, 1](out, np.int32(converted))
+    k = np.int32(converted)
+    with np.errstate(over="ignore"):
+        want = [k + np.int32(100), k * np.int32(3), k // np.int32(7), int(k < 5), k << np.int32(3)]
+    assert out.copy_to_host().tolist() == [int(v) for v in want]
+
+
+@ws.jit
+def int64_uses(out, k):
+    for i in range(k):  # (a comparison, an index and a store compile; int arithmetic does not)
+        out[i] = i
+    out[k] = int(k == 3) + 10
+    out[4] = int(k) * 5
+
+
+def test_an_np_int64_argument_holds_numpys_int64_refusing_int_arithmetic(dev):
+    """NumPy computes with an np.int64 in int64 (np.int64(2**30) * 4 is 2**32), where the kernel's int32 wraps
+    to 0: as for a variable holding an np.int64, its int arithmetic is refused at the line, naming the parameter
+    and the conversion; comparisons, loops, indices and stores compile and give NumPy's values. A `ws.constant`
+    one folds as an np.int64 constant does, exactly, each step within int32 (2**30 * 4 // 8 is refused, where
+    int32 steps would give 0 and NumPy gives 2**29)."""
+    out = dev.to_device(np.zeros(6, np.int32))
+    with pytest.raises(ws.CompileError, match=r"parameter 'k', launched with an np.int64, \+ an int32: NumPy computes "
+                                              r"the pair in int64.*launch with int\(k\) or np.int32\(k\), or convert "
+                                              r"it here, int\(k\)"):
+        int_steps[1, 1](out, np.int64(2**30))
+    int64_uses[1, 1](out, np.int64(3))
+    want = np.zeros(6, np.int64)
+    k = np.int64(3)
+    want[:k] = np.arange(k)
+    want[k], want[4] = int(k == 3) + 10, k * 5
+    assert out.copy_to_host().tolist() == want.tolist()
+
+    @ws.jit
+    def folded(out, k: ws.constant):
+        out[0] = k * 4 // 8
+
+    with pytest.raises(ws.CompileError, match=r"1073741824 \* 4 = 4294967296 does not fit in int32"):
+        folded[1, 1](out, np.int64(2**30))  # (NumPy: 2**29, through 2**32, which no int32 holds: not wrapped)
+    folded[1, 1](out, np.int64(2**28))
+    assert out.copy_to_host()[0] == np.int64(2**28) * 4 // 8
+
+
+@pytest.mark.parametrize("value", [True, False, np.float16(1.1), np.longdouble(1.1), np.float64(1.1)])
+def test_python_bools_and_other_float_widths_compute_as_documented(dev, value):
+    """A bool is the int it equals (True + True is 2, as in Python); an np.float16, np.float64 or np.longdouble
+    scalar is the float32 nearest (docs/api.md), as a float constant is: the kernel computes in float32."""
+    if isinstance(value, bool):
+        out = dev.to_device(np.zeros(5, np.int32))
+        int_steps[1, 1](out, value)
+        assert out.copy_to_host().tolist() == [value + 100, value * 3, value // 7, int(value < 5), value << 3]
+        return
+
+    @ws.jit
+    def float_steps(out, x):
+        out[0], out[1], out[2] = x + 0.1, x * 3.3, x / 7.0
+
+    out = dev.device_array(3, np.float32)
+    float_steps[1, 1](out, value)
+    x = np.float32(value)
+    assert out.copy_to_host().tolist() == [x + np.float32(0.1), x * np.float32(3.3), x / np.float32(7.0)]

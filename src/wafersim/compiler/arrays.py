@@ -189,6 +189,8 @@ class ArrayLowering(HalfLowering):
         if v.ty != "i32":
             raise Unsupported(f"{what} must be an int32, not a float32", node)
         known = None if v.is_const else self.known_int32(node)
+        if known is None and v.int64:  # (an np.int64 indexes as the int it is: the address arithmetic is the
+            return Val("i32", v.reg, const=v.const)  # kernel's own, on an index the bounds check has passed)
         return v if known is None else Val("i32", const=known)
 
     def refuse_bool_index(self, node: ast.expr) -> None:

@@ -207,15 +207,15 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
             _arity(args, 1)
             v = self.scalar(args[0])
             if v.is_const and v.wraps:  # a NumPy int32: abs(-2**31) wraps around, as NumPy's does
-                return Val("i32", const=wrap_int32(abs(v.const)), wraps=True)
+                return Val("i32", const=wrap_int32(abs(v.const)), wraps=True, held=v.held)
             if v.is_const:
                 absolute = self.const(abs(v.const))  # (abs(np.int64(-2**31)) is 2**31: does not fit, refused)
-                absolute.int64 = v.int64
+                absolute.int64, absolute.held = v.int64, v.held and v.ty == "f32"
                 return absolute
             if v.int64:  # (NumPy's int64 abs(-2**31) is 2**31, where the kernel's int32 wraps)
                 raise Unsupported("abs() of a variable that holds an np.int64 (known only at run time): NumPy "
                                   "computes it in int64, where the kernel's ints are int32 (abs(-2**31) wraps); "
-                                  "convert the value where it is assigned, int(...) or np.int32(...)")
+                                  + self.int64_conversion(v))
             return self.result("fabs" if v.ty == "f32" else "abs", v.ty, a=v.reg)
         if callee in (min, max):
             return self.min_max(callee, args)

@@ -110,6 +110,7 @@ class LoweringCore(CompileTimeNames):
         # Per function being lowered (the kernel, then each device function inlined): its parameters a call
         # bound to a bool (`f(a, x > 0)`), which NumPy would take as a mask if they index (`may_be_bool`).
         self.bool_parameters: list[frozenset[str]] = [frozenset()]
+        self.int64_arguments: dict[VReg, str] = {}  # the registers of parameters launched with an np.int64
         self.return_target: list[tuple[Label, list, list]] = []
         self.discarded_call: ast.Call | None = None  # a call that is a statement: its result is never used
         self.signature = signature
@@ -212,6 +213,13 @@ class LoweringCore(CompileTimeNames):
             self.defined.add(name)
 
     # ------------------------------------------------------------------ scalars
+    def int64_conversion(self, v: Val) -> str:
+        """How to make `v`, a register holding NumPy's int64 (`Val.int64`), an int32 for a refused operation."""
+        argument = self.int64_arguments.get(v.reg)
+        if argument is not None:  # (a parameter launched with an np.int64)
+            return f"launch with int({argument}) or np.int32({argument}), or convert it here, int({argument})"
+        return "convert the value where it is assigned, int(...) or np.int32(...)"
+
     def const(self, value) -> Val:
         if isinstance(value, (bool, np.bool_)):
             return Val("i32", const=int(value))

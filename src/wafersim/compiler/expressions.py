@@ -189,13 +189,18 @@ class ExpressionLowering(ComparisonLowering):
             # and the int64 result keeps every later step int64 (`(a % I64) * 2**30` too): the kernel's int32
             # would wrap silently where NumPy's does not. (Comparisons give a bool: they compile.)
             symbol = _SYMBOLS.get(type(op), type(op).__name__)
-            if any(v.int64 and not v.is_const for v in (a, b)):  # (a variable assigned more than once, say)
+            argument = next((self.int64_arguments[v.reg] for v in (a, b) if v.reg in self.int64_arguments), None)
+            convert = "convert the constant where it is defined, int(...) or np.int32(...)"
+            if argument is not None:  # (a parameter launched with one: `k[g, b](out, np.int64(n))`)
+                pair = f"parameter {argument!r}, launched with an np.int64, {symbol} an int32"
+                convert = self.int64_conversion(a if a.reg in self.int64_arguments else b)
+            elif any(v.int64 and not v.is_const for v in (a, b)):  # (a variable assigned more than once, say)
                 pair = f"a variable holding an np.int64 (its value known only at run time) {symbol} an int32"
             else:
                 pair = f"an np.int64 constant {symbol} an int32 value known only at run time"
             raise Unsupported(f"{pair}: NumPy computes the pair in int64 (and what follows from it), where the "
-                              f"kernel's ints are int32 and would wrap where NumPy's do not; convert the constant "
-                              f"where it is defined, int(...) or np.int32(...), for int32 arithmetic")
+                              f"kernel's ints are int32 and would wrap where NumPy's do not; {convert}, for int32 "
+                              f"arithmetic")
         if isinstance(op, ast.Div):
             a, b = self.to_type(a, "f32"), self.to_type(b, "f32")
             return self.result("fdiv", "f32", a=self.reg_of(a), b=self.reg_of(b))
@@ -324,7 +329,9 @@ class ExpressionLowering(ComparisonLowering):
         NumPy int32 constants wrap around as NumPy's arithmetic does; floats round to float32, a float computed
         from a variable's constant (`held`: a device function's parameter) held as one too (`to_int`)."""
         value = self.fold_value(op, a, b)
-        if value.ty == "f32" and (a.held or b.held):
+        if (value.ty == "f32" or value.wraps) and (a.held or b.held):
+            # (an int32 computed from a variable's constant is one too, wrapping: `-p * 2.0` converts as
+            # `-2.0 * p` does; an np.int64 operand makes the result NumPy's int64, exact: not a variable's)
             value.held = True
         return value
 
@@ -389,19 +396,19 @@ class ExpressionLowering(ComparisonLowering):
                     negated.held = v.held  # (a variable's value: `to_int` converts it as at run time)
                     return negated
                 if v.wraps:
-                    return Val("i32", const=wrap_int32(-v.const), wraps=True)
+                    return Val("i32", const=wrap_int32(-v.const), wraps=True, held=v.held)
                 negated = self.const(-v.const)  # (-np.int64(-2**31) is 2**31 in NumPy: does not fit, refused)
                 negated.int64 = v.int64
                 return negated
             if isinstance(node.op, ast.Not):
                 return self.const(not v.const)
             if isinstance(node.op, ast.Invert) and v.ty == "i32":
-                return Val("i32", const=~v.const, wraps=v.wraps, int64=v.int64)
+                return Val("i32", const=~v.const, wraps=v.wraps, int64=v.int64, held=v.held)
         if isinstance(node.op, ast.USub):
             if v.int64:  # (NumPy's int64 negates -2**31 to 2**31, where the kernel's int32 wraps)
                 raise Unsupported("negating a variable that holds an np.int64 (known only at run time): NumPy "
                                   "computes it in int64, where the kernel's ints are int32 (-(-2**31) wraps); "
-                                  "convert the value where it is assigned, int(...) or np.int32(...)")
+                                  + self.int64_conversion(v))
             return self.result("fneg" if v.ty == "f32" else "neg", v.ty, a=v.reg)
         if isinstance(node.op, ast.Not):
             return self.result("seq", "i32", a=self.truth(v).reg, b=0)

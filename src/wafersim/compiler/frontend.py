@@ -54,10 +54,12 @@ class Lowering(StatementLowering):
                 if kind[1] == "f32":  # from its float32 bits: the key's number is one nan for every nan, so
                     # a nan's sign and payload (`math.copysign(1.0, s)` of -nan is -1.0) are only in the bits
                     value = float(np.uint32(kind[3]).view(np.float32))
-                self.bind(name, self.const(value))
+                self.bind(name, self.const(np.int64(value) if kind[-1] == "int64" else value))
                 word += 1
-            else:
-                v = Val(kind[1], self.new_reg(kind[1], name))
+            else:  # (an np.int64's register holds NumPy's int64: its int arithmetic is refused, `Val.int64`)
+                v = Val(kind[1], self.new_reg(kind[1], name), int64=kind[-1] == "int64")
+                if v.int64:
+                    self.int64_arguments[v.reg] = name
                 self.emit("arg", d=v.reg, imm=word)
                 self.bind(name, v)
                 word += 1

@@ -201,7 +201,7 @@ class MathLowering(ExpressionLowering):
         if x.is_const and y.is_const:
             chosen = y if (y.const > x.const if callee is max else y.const < x.const) else x
             # (the chosen object, its type with it)
-            return Val(ty, const=chosen.const, wraps=chosen.wraps, int64=chosen.int64)
+            return Val(ty, const=chosen.const, wraps=chosen.wraps, int64=chosen.int64, held=chosen.held)
         if ty == "i32":
             chosen = self.result(callee.__name__, ty, a=self.reg_of(x), b=self.reg_of(y))
             chosen.int64 = a.int64 or b.int64  # (the chosen object's type: it may be an np.int64)

@@ -50,6 +50,26 @@ def array_argument_hint(dtype: np.dtype, shape: tuple[int, ...]) -> str:
     return hint + (f" (index it as [i * {shape[1]} + j, k] for [i, j, k])" if len(shape) == 3 else "")
 
 
+def refuse_numpy_int_scalar(value: Any, label: str, name: str, position: int) -> None:
+    """An `ArgumentTypeError` for an integer scalar argument NumPy computes with in another type than a
+    kernel's int32 (`Dispatcher.signature_of`), as module constants of those types are refused: an np.uint8,
+    int8, int16, uint16, uint32 or uint64 wraps at its own width (np.uint8(200) + 100 is 44 in NumPy, 300 as
+    an int32), an np.bool_ adds as a boolean (np.True_ + np.True_ is True, ~np.True_ is False)."""
+    if isinstance(value, np.bool_):
+        raise ArgumentTypeError(f"{label}: a NumPy bool ({value!r}): NumPy computes with it as a boolean "
+                                f"(np.True_ + np.True_ is True, ~np.True_ is False), where a kernel's bool is "
+                                f"Python's, an int (True + True is 2); pass bool({name})", position=position,
+                                type="bool_")
+    if isinstance(value, np.integer) and value.dtype not in (np.int32, np.int64):
+        info = np.iinfo(value.dtype)
+        wraps = (f"np.{value.dtype}(0) - 1 is {info.max}" if info.min == 0
+                 else f"np.{value.dtype}({info.max}) + 1 is {info.min}")
+        raise ArgumentTypeError(f"{label}: a NumPy {value.dtype} ({value!r}): NumPy computes with it in "
+                                f"{value.dtype}, wrapping at {info.bits} bits ({wraps}), where a kernel's ints are "
+                                f"int32; pass int({name}) or np.int32({name})", position=position,
+                                type=str(value.dtype))
+
+
 class Dispatcher(Kernel):
     """A `@ws.jit` function. Launch: `kernel[grid, block](args)` or `kernel[grid, block, stream](args)`."""
 
@@ -109,8 +129,11 @@ class Dispatcher(Kernel):
                                   position=position, type="DevicePointer")
             elif isinstance(value, (bool, np.bool_, int, np.integer)) and not isinstance(value, np.timedelta64):
                 # (NumPy's timedelta64 is an np.integer, but no number: refused below, not a bare TypeError)
-                # (a bool is marked: NumPy takes it as a mask if the kernel indexes with it, which is refused)
-                kinds.append(("scalar", "i32", "bool") if isinstance(value, (bool, np.bool_)) else ("scalar", "i32"))
+                refuse_numpy_int_scalar(value, label, names[position] if position < len(names) else "x", position)
+                # (a bool is marked: NumPy takes it as a mask if the kernel indexes with it, which is refused; an
+                # np.int64 too: NumPy computes with it in int64, so the kernel refuses its int arithmetic)
+                kinds.append(("scalar", "i32", "bool") if isinstance(value, bool)
+                             else ("scalar", "i32", "int64") if isinstance(value, np.int64) else ("scalar", "i32"))
                 words.append(int(value))
             elif isinstance(value, (float, np.floating)) or is_half_scalar(value):
                 kinds.append(("scalar", "f32"))
@@ -157,7 +180,7 @@ class Dispatcher(Kernel):
         args = self.bind(args)
         signature, words = self.signature_of(tuple(args), self.parameters)
         for position, (value, name) in enumerate(zip(args, self.parameters)):  # errors name the parameter
-            if signature.args[position] == ("scalar", "i32") and not fits_int32(int(value)):
+            if signature.args[position][:2] == ("scalar", "i32") and not fits_int32(int(value)):
                 # (`Device.launch` takes any 32-bit word; a kernel's int parameter is an int32, which would
                 # see 2**31 and above wrapped around. Checked before `kernel_argument`, whose "32 bits" bound
                 # is the raw word's, so that -2**31 - 1 and 2**32 get this message too)

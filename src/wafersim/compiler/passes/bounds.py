@@ -7,15 +7,27 @@ first block tracks the registers that hold such a tested value (`i` itself until
 copies made with `mov`); a ``chk x, n`` with `x` among them is dropped when `n` is `stop` itself (a
 register the loop does not write) or both are constants with ``stop <= n``.
 
-Assumed: `stop` is below 2**31 - step, so that `i += step` cannot wrap to a negative value while the
-loop still runs; every `n` a check compares with is an array extent, far below that.
+No wrap-around: `i += step` must not wrap past 2**31 - 1 to a negative value that passes the next test
+(`i = 5; while i < 10: buf[i] = 1; i += 2**31 - 3` reaches -2**31 + 2, which NumPy's int32 indexes out of
+bounds). Enforced where the pass decides (`_cannot_wrap`): every increment of `i` runs at most once a trip
+(none in an inner loop, which could add any multiple of its step: an inner `while` of `i += 4096` steps
+took i from 5 past 2**31 and a dropped check let `out[i]` of the wrapped value write out[5]), and `top +
+(the sum of the steps) <= 2**31`, where i < stop <= `top` at the test: `top` is `stop`'s constant, or for a
+register `EXTENT_MAX`. A register a dropped check compares with is an extent the front end made
+(`check_index`): a global array's dimension, or one plus it, or a slice's length plus one; a launch refuses
+an array that ends past the 4 GiB a kernel addresses (`runtime.device.KERNEL_ADDRESS_LIMIT`), and every
+element takes a 4-byte word (16-bit ones too), so a non-empty array's dimension is at most 2**30. (An
+empty array may have a dimension up to 2**31 - 1, but an access to one fails the check of its zero
+dimension, which no loop over that dimension can drop: such a loop never runs.)
 """
 from __future__ import annotations
 
 from ..ir import IRFunction, Op, VReg
 from .cfg import CFG, Loop, constant_of, definitions
-from .induction import analyse
+from .induction import LoopFacts, analyse
 
+#: The largest value a register `stop` can hold where a check it proves matters (the module docstring).
+EXTENT_MAX = 2**30 + 1
 
 def eliminate_range_checks(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Drop the `chk`s that a `range` loop's own test already proves."""
@@ -55,6 +67,8 @@ def _proved_in(fn: IRFunction, cfg: CFG, loop: Loop, defs: dict, undefined: froz
         limit = _const(stop, defs, fn, undefined)
     else:
         stop, limit = None, compare.imm
+    if not _cannot_wrap(cfg, loop, facts, iv, EXTENT_MAX if limit is None else limit):
+        return set()
 
     def proves(bound) -> bool:
         if stop is not None and bound is stop:
@@ -64,6 +78,17 @@ def _proved_in(fn: IRFunction, cfg: CFG, loop: Loop, defs: dict, undefined: froz
 
     body = next(k for k, block in enumerate(cfg.blocks) if fn.ops[block[0]] is test.target)
     return _checks_on_tested_values(fn, cfg, loop, body, iv, proves)
+
+
+def _cannot_wrap(cfg: CFG, loop: Loop, facts: LoopFacts, iv: VReg, top: int) -> bool:
+    """Whether a trip that starts with 0 <= iv < `top` ends with iv <= 2**31 - 1 without wrapping: each
+    increment runs at most once a trip (none inside a loop nested in `loop`), and together they add at most
+    2**31 - `top`."""
+    inner = [other.blocks for other in cfg.loops() if other.header != loop.header and other.blocks <= loop.blocks]
+    steps = facts.increments[iv]
+    if any(cfg.block_of[i] in blocks for i, _ in steps for blocks in inner):
+        return False
+    return top + sum(step for _, step in steps) <= 2**31
 
 
 def _checks_on_tested_values(fn: IRFunction, cfg: CFG, loop: Loop, body: int, iv: VReg, proves) -> set[int]:
