@@ -271,11 +271,12 @@ class CompiledMixin:
 
     def _no_fabric(self) -> tuple:
         """`run_group`'s fabric arguments for a call without transfers (arrays of the right types)."""
+        from .fabric_ops import META_COLUMNS  # (Numba: loaded by the interpreter's import already)
         if getattr(self, "_no_fabric_args", None) is None or self._no_fabric_args[0][0].dtype != self.time_dtype:
             empty3, empty2 = np.zeros((0, 1, 1), dtype=self.time_dtype), np.zeros((0, 1), dtype=np.int32)
             ints = np.zeros(1, dtype=np.int64)
             fabric = (empty3, np.zeros((0, 1, 1), dtype=np.int32), empty2, empty2.copy(),
-                      np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, 4), dtype=np.int64), np.zeros(4, dtype=np.int64),
+                      np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, META_COLUMNS), dtype=np.int64), np.zeros(4, dtype=np.int64),
                       np.zeros((4, 1)), 1.0, self.progress, self.stall, ints, ints.copy(), np.zeros(1, dtype=np.int64))
             self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64), _NO_PES)  # (resume: region-sized)
         fabric, resume, sleepers = self._no_fabric_args
