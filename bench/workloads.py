@@ -5,7 +5,8 @@
 
 Workloads (issue 9's table, plus the whole-wafer heat stencil and Game of Life): `gemm`, `allreduce`,
 `scan-rows`, `scan-row`, `switch-1`, `switch-2`, `switch-4`, `switch-8` (`--only switch` selects all
-four), `heat-tiled`, `saxpy`, `transpose`, `heat`, `life`.
+four), `heat-tiled`, `saxpy`, `transpose`, `heat`, `life`; then kernels written as a user would write them
+(bench/workloads_user.py): `escape`, `lcs`, `ragged`, `isort`, `pipeline`, `mixed16`.
 
 Each workload runs in a fresh subprocess (a child of this script) with an empty kernel disk cache of its own
 (`WAFERSIM_CACHE_DIR`, a temporary folder), so its first launch pays what a first launch in a process pays

@@ -67,3 +67,29 @@ def test_words_queued_two_deep_run_in_the_interpreter(monkeypatch):
     # Each deepening of the east FIFOs' value ring (1 -> 2 -> 4 -> 8 words) costs one such step; before the
     # interpreter asked for it, the NumPy engine took every PE's second word east, PAIRS times per PE.
     assert len(steps) <= 8, len(steps)
+
+
+def test_a_large_divergent_group_at_a_transfer_runs_it_in_the_interpreter(monkeypatch):
+    """Groups of `PARALLEL_MIN` PEs or more run in parts on threads, without transfers; one at a transfer runs
+    on one thread with them (else it stopped at once and left the transfer to the NumPy engine): a data-dependent
+    number of words per PE (bench/workloads_user.py's `ragged`), equal to NumPy's sums and to the reference run."""
+    from test_bench_workloads import workloads
+    from test_engine_strategies import assert_same_run
+    from wafersim.sim import parallel
+    from wafersim.sim.compiled import stepper
+    from wafersim.sim.strategy import REFERENCE, forced
+
+    case = workloads.WORKLOADS["ragged"]("tiny", np.random.default_rng(7))
+    with forced(REFERENCE):
+        reference = case.simulate()
+    monkeypatch.setattr(stepper, "PARALLEL_MIN", 4)
+    steps = []
+    original = WaveSim._run_numpy
+    monkeypatch.setattr(WaveSim, "_run_numpy", lambda self, pc, lanes, *args, **kw: (
+        steps.append(pc) if kw.get("one_step") and pc in self.compiled_fabric_pcs else None,
+        original(self, pc, lanes, *args, **kw))[1])
+    with parallel.threads(3):
+        run = case.simulate()
+    assert_same_run(reference, run)
+    workloads.check("ragged", case, run[0], case.numpy())
+    assert len(steps) <= 8, len(steps)  # (ring deepenings; before, every word of every divergent round)

@@ -172,7 +172,10 @@ class CompiledMixin:
             self.lane_constants = _lane_constants(table, self.region)
         idx = lanes.indices().astype(np.int64, copy=False)
         threads = parallel.thread_count()
-        threaded = threads > 1 and len(idx) >= PARALLEL_MIN  # (then without transfers: PEs share FIFOs)
+        # Threads run parts of a group without transfers (PEs share FIFOs); a group at a transfer would stop at
+        # once there and leave it to the NumPy engine, over its whole region (a large divergent group sending a
+        # data-dependent number of words: 5x slower), so it runs on one thread, with them.
+        threaded = threads > 1 and len(idx) >= PARALLEL_MIN and pc not in self.compiled_fabric_pcs
         fabric = None
         if self.compiled_fabric_pcs and not threaded:
             if self.compiled_fabric is None:
@@ -232,10 +235,13 @@ class CompiledMixin:
         # interpreter stopped before an instruction it runs (one that would fail or pass a limit), or
         # before a compute instruction it does not run, the NumPy engine runs that one instruction now
         # (raising what it raises, with every other PE in its place), so that every visit makes progress.
-        now = [(stop, stopped) for stop, stopped, blocked in places
-               if not blocked and self._stopped_before_compute(stop)]
-        for stop, stopped, blocked in places:
-            if blocked or not self._stopped_before_compute(stop):
+        # (A call on threads runs no transfers: PEs it stopped at one join the scheduler's groups, whose next visit
+        # runs it here, on one thread, with the transfers that follow.)
+        in_numpy = [not blocked and self._stopped_before_compute(stop)
+                    and (fabric is not None or stop not in self.compiled_fabric_pcs) for stop, _, blocked in places]
+        now = [(stop, stopped) for (stop, stopped, _), step in zip(places, in_numpy) if step]
+        for (stop, stopped, blocked), step in zip(places, in_numpy):
+            if not step:
                 self._add_group(stop, stopped, blocked)
         # Each such run's continuations join the scheduler before the next runs: a PE it leaves blocked (a
         # receive that found no word yet) must be asleep when a later one's push could wake it (the 16 x 8
@@ -276,7 +282,8 @@ class CompiledMixin:
             empty3, empty2 = np.zeros((0, 1, 1), dtype=self.time_dtype), np.zeros((0, 1), dtype=np.int32)
             ints = np.zeros(1, dtype=np.int64)
             fabric = (empty3, np.zeros((0, 1, 1), dtype=np.int32), empty2, empty2.copy(),
-                      np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, META_COLUMNS), dtype=np.int64), np.zeros(4, dtype=np.int64),
+                      np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, META_COLUMNS), dtype=np.int64),
+                      np.zeros(4, dtype=np.int64),
                       np.zeros((4, 1)), 1.0, self.progress, self.stall, ints, ints.copy(), np.zeros(1, dtype=np.int64))
             self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64), _NO_PES)  # (resume: region-sized)
         fabric, resume, sleepers = self._no_fabric_args
