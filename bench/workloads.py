@@ -5,7 +5,8 @@
 
 Workloads (issue 9's table, plus the whole-wafer heat stencil and Game of Life): `gemm`, `allreduce`,
 `scan-rows`, `scan-row`, `switch-1`, `switch-2`, `switch-4`, `switch-8` (`--only switch` selects all
-four), `heat-tiled`, `saxpy`, `transpose`, `heat`, `life`.
+four), `heat-tiled`, `saxpy`, `transpose`, `heat`, `life`; then kernels written as a user would write them
+(bench/workloads_user.py): `escape`, `lcs`, `ragged`, `isort`, `pipeline`, `mixed16`.
 
 Each workload runs in a fresh subprocess (a child of this script) with an empty kernel disk cache of its own
 (`WAFERSIM_CACHE_DIR`, a temporary folder), so its first launch pays what a first launch in a process pays
@@ -50,7 +51,6 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -66,6 +66,7 @@ from wafersim.tools.results import machine, write_section
 # folder on sys.path too (running it as a script puts it there already).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernels import _numpy_life as numpy_life, timed  # noqa: E402
+from workload_registry import WORKLOADS, Case, wafer, workload  # noqa: E402
 from workloads_report import LAUNCHES, bars, fmt, judged, launch_wall, over_numpy, rate, table, times  # noqa: E402,F401 (also what other scripts import from here)
 
 SIZES = ("full", "quick", "tiny")  # tiny: the test suite's sizes, a fraction of a second each
@@ -216,35 +217,6 @@ def transpose(m: np.ndarray, p: int) -> tuple[np.ndarray, LaunchStats]:
 
 
 # ----------------------------------------------------------------------------- workloads
-@dataclass
-class Case:
-    """One workload at one size: a simulator run and the same math in NumPy."""
-
-    label: str                                                 # what the table says it is
-    pes: int                                                   # PEs the launch runs on
-    simulate: Callable[[], tuple[np.ndarray, LaunchStats]]     # one library call: (result, stats)
-    numpy: Callable[[], np.ndarray]                            # the same math in NumPy
-    rtol: float = 0.0                                          # 0: the result must match bit for bit
-
-
-WORKLOADS: dict[str, Callable[[str, np.random.Generator], Case]] = {}
-
-
-def workload(name: str):
-    """Register a `(size, rng) -> Case` builder under `name`."""
-    def register(build):
-        WORKLOADS[name] = build
-        return build
-    return register
-
-
-def wafer(size: str) -> tuple[int, int, Callable[[], ws.Device | None]]:
-    """(width, height, device factory) of the "whole wafer" at this size: wse2 at full size, else a
-    smaller array on a wafer just large enough (the library's default device)."""
-    width, height = {"full": (757, 996), "quick": (192, 128), "tiny": (16, 8)}[size]
-    return width, height, (lambda: ws.Device("wse2")) if size == "full" else (lambda: None)
-
-
 @workload("gemm")
 def gemm_case(size: str, rng: np.random.Generator) -> Case:
     p, tile = {"full": (64, 16), "quick": (16, 16), "tiny": (2, 4)}[size]
@@ -344,6 +316,9 @@ def life_case(size: str, rng: np.random.Generator) -> Case:
     board = (rng.random((height, width)) < 0.3).astype(np.int32)
     return Case(f"Game of Life (kernels.life), {width} x {height} PEs, {steps} steps", width * height,
                 lambda: life.life(board, steps, device()), lambda: numpy_life(board, steps))
+
+
+import workloads_user  # noqa: E402,F401 (registers the user-style workloads after issue 9's)
 
 
 def check(name: str, case: Case, result: np.ndarray, expected: np.ndarray) -> None:

@@ -100,3 +100,42 @@ def test_bfloat16_values_are_ml_dtypes_bits():
     words = halfprec.host_to_words(values)
     assert words.tolist() == [0x3F80, 0xC020, values.view(np.uint16)[2]]
     np.testing.assert_array_equal(halfprec.words_to_host(words, values.dtype), values)
+
+
+M = 8  # 16-bit values per PE in `some_pes_scale`
+
+
+@ws.jit
+def some_pes_scale(h_in, w_in, out, skip):
+    x, y = ws.grid(2)
+    me = y * ws.blockDim.x + x
+    h = ws.local.array(M, np.float16)
+    w = ws.local.array(M, np.float16)
+    acc = ws.local.array(M, np.float32)
+    h[0:M] = h_in[me, 0:M]
+    w[0:M] = w_in[me, 0:M]
+    acc[0:M] = 0.5
+    if x % skip != 0:  # a divergent group: every skip-th column of PEs leaves its values as they are
+        h[0:M] = h[0:M] * w[0:M] - 0.75
+        acc[0:M] += h[0:M] * w[0:M]
+        h[0:M] = acc[0:M]
+    out[me, 0:M] = h[0:M]
+
+
+@pytest.mark.parametrize("skip", [2, 3, 100])  # 100: one PE per row skips (nearly converged)
+@pytest.mark.parametrize("compiled", [True, False])
+def test_16_bit_vector_ops_of_divergent_groups_leave_the_other_pes_alone(skip, compiled):
+    from wafersim.sim.strategy import Strategy, forced
+
+    width, height = 96, 4
+    rng = np.random.default_rng(skip)
+    h = (rng.standard_normal((width * height, M)) * 3).astype(np.float16)
+    w = (rng.standard_normal((width * height, M)) * 3).astype(np.float16)
+    with forced(Strategy(compiled=compiled)):
+        dev = ws.Device(ws.WaferSpec(width=width, height=height))
+        d_out = dev.device_array(h.shape, np.float16)
+        some_pes_scale[(1, 1), (width, height)](dev.to_device(h), dev.to_device(w), d_out, skip)
+    scaled = h * w - np.float16(0.75)
+    changed = (np.float32(0.5) + scaled.astype(np.float32) * w.astype(np.float32)).astype(np.float16)
+    runs = (np.arange(width * height) % width % skip != 0)[:, None]
+    np.testing.assert_array_equal(d_out.copy_to_host().view(np.uint16), np.where(runs, changed, h).view(np.uint16))

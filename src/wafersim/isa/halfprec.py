@@ -111,7 +111,7 @@ def to_words(values: np.ndarray, kind: str) -> np.ndarray:
 
 def from_words(words: np.ndarray, kind: str) -> np.ndarray:
     """The 16-bit `kind` values in the low halves of 32-bit words (an array of the 16-bit dtype)."""
-    return (np.asarray(words).astype(np.int64) & 0xFFFF).astype(np.uint16).view(HALF_DTYPES[kind])
+    return np.asarray(words).astype(np.uint16).view(HALF_DTYPES[kind])  # (an integer cast keeps the low bits)
 
 
 def widen(words: np.ndarray, kind: str) -> np.ndarray:

@@ -38,7 +38,7 @@ class HalfComputeMixin:
         scalar_b = bool(ins.flags & FLAG_SCALAR)
         names = ["d", "c", "a"] + ([] if scalar_b or ins.op in _CONVERSIONS else ["b"])
         return lambda L: self._by_operands(
-            L, ins, names, lambda sub, where: self._half_vector(sub.to_index_form(self.n), ins, where, kind, scalar_b))
+            L, ins, names, lambda sub, where: self._half_vector(sub, ins, where, kind, scalar_b))
 
     @staticmethod
     def _rounded_words(values: np.ndarray, kind: str) -> np.ndarray:
@@ -48,7 +48,12 @@ class HalfComputeMixin:
     def _half_vector(self, L: Lanes, ins: Instr, where: dict[str, int], kind: str, scalar_b: bool) -> None:
         n, op = where["c"], ins.op
         for operand in [f for f in ("d", "a", "b") if f in where]:
-            self._check_range(L, ins, operand, np.full(L.count, where[operand]), np.full(L.count, n))
+            if n < 0 or where[operand] < 0 or where[operand] + n > self.program.data_words:  # (raises, per lane)
+                Li = L.to_index_form(self.n)
+                self._check_range(Li, ins, operand, np.full(Li.count, where[operand]), np.full(Li.count, n))
+        # Every lane has these operands (`_by_operands`): a group in any form works on its window's columns, as the
+        # float32 vector ops do (`_vector_uniform`): a view, not a gather, for a converged group; the columns of
+        # PEs outside a masked group are computed and not written.
         d, a = where["d"], where["a"]
         words_a = L.get(self.sram[a:a + n])
         with np.errstate(over="ignore", invalid="ignore"):

@@ -17,7 +17,7 @@ The FIFOs of a wave are stacked (`FabricState`, sim/compiled/fabric_state.py): p
 time[f, slot, PE], value[f, slot, PE] (a ring of `value.shape[1]` slots, maybe shallower than the
 FIFO: a push that would overflow it is refused, and the NumPy engine deepens it), pushed/popped[f, PE],
 tags[f, slot, PE] with meta[f] = (uniform tag or -1, whether tags are per slot, flat offset from a FIFO's
-owner to its sender, pushes | pops seen). All times are whole cycles here (the interpreter only runs
+owner to its sender, pushes | pops seen, the deepest queue a push refused for a too shallow value ring wanted). All times are whole cycles here (the interpreter only runs
 then), so float64 arithmetic stored into float32 arrays is exact.
 """
 from __future__ import annotations
@@ -30,7 +30,8 @@ WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc (`in
 WOKEN_PCS = 8  # woken PEs of a batch at more distinct pcs than this run each alone
 
 # Columns of the per-FIFO `meta` array.
-UNIFORM, PER_SLOT, SENDER_OFFSET, MOVED = 0, 1, 2, 3
+UNIFORM, PER_SLOT, SENDER_OFFSET, MOVED, WANTS_ROOM = 0, 1, 2, 3, 4
+META_COLUMNS = 5
 PUSHED, POPPED = 1, 2  # bits of meta[f, MOVED]
 RAW = 0  # the untyped word tag (isa.opcodes.WORD_TAG["raw"]): never checked
 

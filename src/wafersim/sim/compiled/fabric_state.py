@@ -15,7 +15,7 @@ import numpy as np
 
 from ..fabric import Fifo, SlotRows
 from ..hostmem import sparse_zeros
-from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM
+from .fabric_ops import META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WANTS_ROOM
 
 
 #: Stacks of finished waves, kept for the next wave that stacks FIFOs of the same shapes: a wafer-sized
@@ -60,7 +60,7 @@ class FabricState:
         self.resume = np.zeros(n, dtype=np.int64)  # where a parked or woken PE continues
         self.ready = np.empty(n, dtype=np.int64)  # the work list: woken PEs
         self.ready_top = np.zeros(1, dtype=np.int64)
-        self.meta = np.zeros((len(keys), 4), dtype=np.int64)
+        self.meta = np.zeros((len(keys), META_COLUMNS), dtype=np.int64)
         for f, (incoming, _) in enumerate(keys):  # words of a FIFO come from the neighbour in its direction
             self.meta[f, SENDER_OFFSET] = region.offset(incoming)
         self.offsets = np.array([region.offset(direction) for direction in range(4)], dtype=np.int64)
@@ -101,6 +101,13 @@ class FabricState:
             if moved & POPPED:
                 changed.append((fifo, False))
             self.meta[f, MOVED] = 0
+            if self.meta[f, WANTS_ROOM]:
+                # A push found the value ring too shallow: deepen it now, while its words are still queued
+                # (the NumPy engine's run of that push may find them popped first, by a receive it runs before,
+                # and leave the ring as it is: then every such push came back to it, one PE at a time). The
+                # next call restacks (`_stacked`); where the words sit in the ring changes no result.
+                fifo.make_room(int(self.meta[f, WANTS_ROOM]))
+                self.meta[f, WANTS_ROOM] = 0
         return changed
 
     def _stacked(self, fifos: list[Fifo]) -> bool:

@@ -40,8 +40,8 @@ from .jit import njit
 from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
 from .half_arith import half_stream
 from .simple_ops import branch_conditions, run_simple
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WOKEN, park_sleepers, ring_slot,
-                         woken_segments)
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WANTS_ROOM, WOKEN,
+                         park_sleepers, ring_slot, woken_segments)
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
@@ -449,7 +449,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                         status = BLOCKED
                                         break
                                     if queued + 1 > rings:
-                                        status = REFUSED  # the NumPy engine deepens the value ring
+                                        # the NumPy engine runs it; the caller deepens the ring (`FabricState.finish`)
+                                        meta[out, WANTS_ROOM] = max(meta[out, WANTS_ROOM], queued + length - done)
+                                        status = REFUSED
                                         break
                                 slot, out_slot = ring_slot(number, depth), ring_slot(out_number, depth)
                                 if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`, `_check_stream_tags`)

@@ -173,7 +173,10 @@ class CompiledMixin:
             self.lane_constants = _lane_constants(table, self.region)
         idx = lanes.indices().astype(np.int64, copy=False)
         threads = parallel.thread_count()
-        threaded = threads > 1 and len(idx) >= PARALLEL_MIN  # (then without transfers: PEs share FIFOs)
+        # Threads run parts of a group without transfers (PEs share FIFOs); a group at a transfer would stop at
+        # once there and leave it to the NumPy engine, over its whole region (a large divergent group sending a
+        # data-dependent number of words: 5x slower), so it runs on one thread, with them.
+        threaded = threads > 1 and len(idx) >= PARALLEL_MIN and pc not in self.compiled_fabric_pcs
         fabric = None
         if self.compiled_fabric_pcs and not threaded:
             if self.compiled_fabric is None:
@@ -234,10 +237,13 @@ class CompiledMixin:
         # interpreter stopped before an instruction it runs (one that would fail or pass a limit), or
         # before a compute instruction it does not run, the NumPy engine runs that one instruction now
         # (raising what it raises, with every other PE in its place), so that every visit makes progress.
-        now = [(stop, stopped) for stop, stopped, blocked in places
-               if not blocked and self._stopped_before_compute(stop)]
-        for stop, stopped, blocked in places:
-            if blocked or not self._stopped_before_compute(stop):
+        # (A call on threads runs no transfers: PEs it stopped at one join the scheduler's groups, whose next visit
+        # runs it here, on one thread, with the transfers that follow.)
+        in_numpy = [not blocked and self._stopped_before_compute(stop)
+                    and (fabric is not None or stop not in self.compiled_fabric_pcs) for stop, _, blocked in places]
+        now = [(stop, stopped) for (stop, stopped, _), step in zip(places, in_numpy) if step]
+        for (stop, stopped, blocked), step in zip(places, in_numpy):
+            if not step:
                 self._add_group(stop, stopped, blocked)
         # Each such run's continuations join the scheduler before the next runs: a PE it leaves blocked (a
         # receive that found no word yet) must be asleep when a later one's push could wake it (the 16 x 8
@@ -273,11 +279,13 @@ class CompiledMixin:
 
     def _no_fabric(self) -> tuple:
         """`run_group`'s fabric arguments for a call without transfers (arrays of the right types)."""
+        from .fabric_ops import META_COLUMNS  # (Numba: loaded by the interpreter's import already)
         if getattr(self, "_no_fabric_args", None) is None or self._no_fabric_args[0][0].dtype != self.time_dtype:
             empty3, empty2 = np.zeros((0, 1, 1), dtype=self.time_dtype), np.zeros((0, 1), dtype=np.int32)
             ints = np.zeros(1, dtype=np.int64)
             fabric = (empty3, np.zeros((0, 1, 1), dtype=np.int32), empty2, empty2.copy(),
-                      np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, 4), dtype=np.int64), np.zeros(4, dtype=np.int64),
+                      np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, META_COLUMNS), dtype=np.int64),
+                      np.zeros(4, dtype=np.int64),
                       np.zeros((4, 1)), 1.0, self.progress, self.stall, ints, ints.copy(), np.zeros(1, dtype=np.int64))
             self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64), _NO_PES)  # (resume: region-sized)
         fabric, resume, sleepers = self._no_fabric_args

@@ -1,0 +1,95 @@
+"""The compiled interpreter's FIFO state (sim/compiled/fabric_state.py): value rings deepened for the queues
+the interpreter's pushes need, so that a kernel whose PEs queue more than one word at a neighbour runs in the
+interpreter rather than coming back to the NumPy engine one PE at a time."""
+from __future__ import annotations
+
+import numpy as np
+
+import wafersim as ws
+from wafersim.sim.wave import WaveSim
+
+PAIRS = 3
+
+
+@ws.jit
+def lcs_cells(a, b, out):
+    """Longest common subsequences, one DP cell per PE: the west PE sends two words (its cell, and its
+    north's, the diagonal) for each of PAIRS string pairs, so up to 2 * PAIRS words queue east."""
+    x, y = ws.grid(2)
+    mine_a = ws.local.array(PAIRS, np.int32)
+    mine_b = ws.local.array(PAIRS, np.int32)
+    cells = ws.local.array(PAIRS, np.int32)
+    mine_a[0:PAIRS] = a[y, 0:PAIRS]  # (global memory only before and after the wavefront)
+    mine_b[0:PAIRS] = b[x, 0:PAIRS]
+    for r in range(PAIRS):
+        north = 0
+        west = 0
+        diagonal = 0
+        if ws.has_neighbor(ws.NORTH):
+            north = ws.recv(ws.NORTH, dtype=np.int32)
+        if ws.has_neighbor(ws.WEST):
+            west = ws.recv(ws.WEST, dtype=np.int32)
+            diagonal = ws.recv(ws.WEST, dtype=np.int32)
+        cell = diagonal + 1 if mine_a[r] == mine_b[r] else max(north, west)
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, cell)
+            ws.send(ws.EAST, north)
+        if ws.has_neighbor(ws.SOUTH):
+            ws.send(ws.SOUTH, cell)
+        cells[r] = cell
+    out[y * ws.blockDim.x + x, 0:PAIRS] = cells[0:PAIRS]
+
+
+def lcs_table(s: list[int], t: list[int]) -> list[list[int]]:
+    """The LCS lengths of every pair of prefixes s[:y + 1], t[:x + 1], by the textbook recurrence."""
+    table = [[0] * (len(t) + 1) for _ in range(len(s) + 1)]
+    for y in range(len(s)):
+        for x in range(len(t)):
+            table[y + 1][x + 1] = (table[y][x] + 1 if s[y] == t[x]
+                                   else max(table[y][x + 1], table[y + 1][x]))
+    return [row[1:] for row in table[1:]]
+
+
+def test_words_queued_two_deep_run_in_the_interpreter(monkeypatch):
+    width, height = 24, 8
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 3, (height, PAIRS), dtype=np.int32)  # a[:, r] against b[:, r]
+    b = rng.integers(0, 3, (width, PAIRS), dtype=np.int32)
+    steps = []  # instructions the NumPy engine ran for the interpreter, one at a time (`_run_compiled`)
+    original = WaveSim._run_numpy
+    monkeypatch.setattr(WaveSim, "_run_numpy", lambda self, pc, lanes, *args, **kw: (
+        steps.append(pc) if kw.get("one_step") else None, original(self, pc, lanes, *args, **kw))[1])
+    dev = ws.Device(ws.WaferSpec(width=width, height=height))
+    d_out = dev.device_array((height * width, PAIRS), np.int32)
+    lcs_cells[(1, 1), (width, height)](dev.to_device(a), dev.to_device(b), d_out)
+    expected = np.stack([np.ravel(lcs_table(list(a[:, r]), list(b[:, r]))) for r in range(PAIRS)], axis=1)
+    np.testing.assert_array_equal(d_out.copy_to_host(), expected)
+    # Each deepening of the east FIFOs' value ring (1 -> 2 -> 4 -> 8 words) costs one such step; before the
+    # interpreter asked for it, the NumPy engine took every PE's second word east, PAIRS times per PE.
+    assert len(steps) <= 8, len(steps)
+
+
+def test_a_large_divergent_group_at_a_transfer_runs_it_in_the_interpreter(monkeypatch):
+    """Groups of `PARALLEL_MIN` PEs or more run in parts on threads, without transfers; one at a transfer runs
+    on one thread with them (else it stopped at once and left the transfer to the NumPy engine): a data-dependent
+    number of words per PE (bench/workloads_user.py's `ragged`), equal to NumPy's sums and to the reference run."""
+    from test_bench_workloads import workloads
+    from test_engine_strategies import assert_same_run
+    from wafersim.sim import parallel
+    from wafersim.sim.compiled import stepper
+    from wafersim.sim.strategy import REFERENCE, forced
+
+    case = workloads.WORKLOADS["ragged"]("tiny", np.random.default_rng(7))
+    with forced(REFERENCE):
+        reference = case.simulate()
+    monkeypatch.setattr(stepper, "PARALLEL_MIN", 4)
+    steps = []
+    original = WaveSim._run_numpy
+    monkeypatch.setattr(WaveSim, "_run_numpy", lambda self, pc, lanes, *args, **kw: (
+        steps.append(pc) if kw.get("one_step") and pc in self.compiled_fabric_pcs else None,
+        original(self, pc, lanes, *args, **kw))[1])
+    with parallel.threads(3):
+        run = case.simulate()
+    assert_same_run(reference, run)
+    workloads.check("ragged", case, run[0], case.numpy())
+    assert len(steps) <= 8, len(steps)  # (ring deepenings; before, every word of every divergent round)
