@@ -276,7 +276,7 @@ def test_numba_gives_llvm_symbols_only_where_known():
 
     if not numba_cache.numba_verified():  # (another release: its code loads as Numba loads it, registries first)
         dispatcher = types.SimpleNamespace(_cache=types.SimpleNamespace(load_overload="numba's own"))
-        numba_cache.load_before_registries(dispatcher)
+        numba_cache.load_before_registries(dispatcher, None)
         assert dispatcher._cache.load_overload == "numba's own"
         return
     root = Path(numba.__file__).parent
@@ -297,5 +297,5 @@ def test_only_checked_numba_releases_load_before_the_registries(monkeypatch, ver
     monkeypatch.setattr(numba_cache, "VERIFIED_NUMBA", ((0, 68),))
     assert numba_cache.numba_verified() is verified
     dispatcher = types.SimpleNamespace(_cache=types.SimpleNamespace(load_overload="numba's own"))
-    numba_cache.load_before_registries(dispatcher)  # (a dummy cache: patched only where verified, and then not
+    numba_cache.load_before_registries(dispatcher, None)  # (a dummy cache: patched only where verified, and then not
     assert dispatcher._cache.load_overload == "numba's own"  # a cache of the layout it needs: left alone too)

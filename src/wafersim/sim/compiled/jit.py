@@ -15,6 +15,7 @@ import sys
 
 from numba import njit as numba_njit
 from numba.core import event
+from numba.core.runtime import rtsys
 
 from ...envvars import env_flag
 from . import numba_cache
@@ -65,6 +66,6 @@ def njit(*args, **kwargs):
     def cached(func):
         dispatcher = decorate(func)
         numba_cache.drop_if_stale(dispatcher)
-        numba_cache.load_before_registries(dispatcher)
+        numba_cache.load_before_registries(dispatcher, rtsys)
         return dispatcher
     return cached

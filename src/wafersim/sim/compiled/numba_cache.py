@@ -166,12 +166,12 @@ VERIFIED_NUMBA = ((0, 68),)
 
 def numba_verified() -> bool:
     """Whether the installed Numba is one of `VERIFIED_NUMBA` (its registries give LLVM no symbol but
-    `REGISTRY_SYMBOLS`), so that machine code may load before them."""
-    import numba
-
+    `REGISTRY_SYMBOLS`), so that machine code may load before them. (Numba as `jit` imported it: the engine's
+    one module that imports Numba, tests/test_compiled_jit.py; not imported yet, nothing loads either.)"""
+    numba = sys.modules.get("numba")
     try:
         return tuple(int(part) for part in numba.__version__.split(".")[:2]) in VERIFIED_NUMBA
-    except ValueError:
+    except (AttributeError, ValueError):
         return False
 
 
@@ -187,13 +187,13 @@ def needs_registries(payload) -> bool:
         return True
 
 
-def load_before_registries(dispatcher) -> None:
+def load_before_registries(dispatcher, runtime) -> None:
     """Make Numba load `dispatcher`'s cached machine code (a `cache=True` function of the engine) without
     first loading its target registries, as it does for any cached function otherwise (~0.35 s of CPU on the
     reference VM, SciPy's `scipy.linalg` among them: most of a small first launch's start-up). Registries are
     what Numba compiles with (its implementations of Python and NumPy); machine code compiled already needs
-    only Numba's runtime (NRT, initialized here) and the symbols it links to, none of which the registries
-    give but `REGISTRY_SYMBOLS` (code referring to one, or anything unusual: `needs_registries`, gets them
+    only Numba's runtime (NRT: `runtime`, its `rtsys`, initialized here) and the symbols it links to, none of
+    which the registries give but `REGISTRY_SYMBOLS` (code referring to one, or anything unusual: `needs_registries`, gets them
     first). A signature the cache lacks compiles as before (Numba's compiler loads the registries itself).
     It uses Numba's cache internals, as `load_cached` does; where they differ, or with a Numba release not
     checked (`numba_verified`), Numba's own loading stays."""
@@ -207,9 +207,7 @@ def load_before_registries(dispatcher) -> None:
     rebuild = impl.rebuild
 
     def load_overload(signature, target_context):  # (Numba's `Cache.load_overload` without its `refresh()`)
-        from numba.core.runtime import rtsys
-
-        rtsys.initialize(target_context)  # (what loading the registries starts with; once per process)
+        runtime.initialize(target_context)  # (what loading the registries starts with; once per process)
         with cache._guard_against_spurious_io_errors():
             return cache._load_overload(signature, target_context)
         return None  # (the guard swallowed an error, as Numba's own method returns then)
