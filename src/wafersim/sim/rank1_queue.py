@@ -14,14 +14,14 @@ read, and each destination word gets the rounded products added in issue order, 
 updates one after another, bit for bit. A large queue runs in parts of its lanes on the engine's threads
 (`sim.parallel`): each lane's words are its own, so the parts are independent and the result the same.
 
-Measured and not kept (SUMMA p=64 on the 2-core VM): a flush's parts left running while the scheduler goes on
-(every SRAM access guarded against their words) waited as long as the parts do now, at the next flush or at
-the next panel's receive into the buffer the updates read; the whole queue on a thread of its own, its
-operands gathered first so that only the destination was left (a prototype's pass split in two), cost the
-scheduler's thread the gather (0.86 ms a 4032-lane flush) instead of its half of the updates (0.83 ms of
-work in all): no gain. Nor did a coarser guard (stop 39: the flush left to the pool's thread, settled only by
-what touches its rows, SUMMA's first-half flush under the next B-panel pump): best warm 0.57 s either way. Merging the two flushes of a SUMMA step would not help either: the pass is bound by
-its arithmetic, sixteen updates cost twice eight even with cold caches.
+Measured and not kept (SUMMA p=64 on the 2-core VM): a flush's parts left running while the scheduler goes on (every
+SRAM access guarded against their words) waited as long as the parts do now, at the next flush or at the next
+panel's receive into the buffer the updates read; the whole queue on a thread of its own, its operands gathered
+first so that only the destination was left (a prototype's pass split in two), cost the scheduler's thread the
+gather (0.86 ms a 4032-lane flush) instead of its half of the updates (0.83 ms of work in all): no gain. Nor did a
+coarser guard (stop 39: the flush left to the pool's thread, settled only by what touches its rows, SUMMA's
+first-half flush under the next B-panel pump): best warm 0.57 s either way. Merging the two flushes of a SUMMA step
+would not help either: the pass is bound by its arithmetic, sixteen updates cost twice eight even with cold caches.
 
 The queued addresses live in one int64 array of the wave's (`slot`: update q's d, a and b rows at [q]), which
 the compiled operand pass (`descriptor_kernels.rank1_operands`) writes directly and which it compares with the

@@ -29,6 +29,7 @@ from .induction import LoopFacts, analyse
 #: The largest value a register `stop` can hold where a check it proves matters (the module docstring).
 EXTENT_MAX = 2**30 + 1
 
+
 def eliminate_range_checks(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
     """Drop the `chk`s that a `range` loop's own test already proves."""
     cfg = CFG.of(fn)

@@ -77,10 +77,10 @@ def from_padded_columns(cols: np.ndarray, shape: tuple[int, int, int]) -> np.nda
 
 
 def check_grid(u: np.ndarray, name: str, vectors: int, spec: WaferSpec, code_words: int = 1024) -> np.ndarray:
-    """`u` as a float32 (nz, ny, nx) array, or a clear error: wrong rank, an empty axis, a grid wider or
-    taller than the wafer or than its live PEs can carry (a `LaunchError` naming the dead PEs), or columns that do not fit SRAM when the kernel keeps `vectors` padded columns
-    per PE. `code_words` reserves room for the kernel's code (the solvers'
-    compile to 300-600 words; should the estimate pass and the program still not fit, the compiler's
+    """`u` as a float32 (nz, ny, nx) array, or a clear error: wrong rank, an empty axis, a grid wider or taller than
+    the wafer or than its live PEs can carry (a `LaunchError` naming the dead PEs), or columns that do not fit SRAM
+    when the kernel keeps `vectors` padded columns per PE. `code_words` reserves room for the kernel's code (the
+    solvers' compile to 300-600 words; should the estimate pass and the program still not fit, the compiler's
     `SramBudgetError` names every part)."""
     u = np.asarray(u)
     if u.ndim != 3 or 0 in u.shape:

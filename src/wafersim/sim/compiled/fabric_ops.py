@@ -15,10 +15,10 @@ the `ready` stack (the work list the interpreter drains), so no PE is ever re-te
 
 The FIFOs of a wave are stacked (`FabricState`, sim/compiled/fabric_state.py): per FIFO number f,
 time[f, slot, PE], value[f, slot, PE] (a ring of `value.shape[1]` slots, maybe shallower than the
-FIFO: a push that would overflow it is refused, and the NumPy engine deepens it), pushed/popped[f, PE],
-tags[f, slot, PE] with meta[f] = (uniform tag or -1, whether tags are per slot, flat offset from a FIFO's
-owner to its sender, pushes | pops seen, the deepest queue a push refused for a too shallow value ring wanted). All times are whole cycles here (the interpreter only runs
-then), so float64 arithmetic stored into float32 arrays is exact.
+FIFO: a push that would overflow it is refused, and the NumPy engine deepens it), pushed/popped[f, PE], tags[f,
+slot, PE] with meta[f] = (uniform tag or -1, whether tags are per slot, flat offset from a FIFO's owner to its
+sender, pushes | pops seen, the deepest queue a push refused for a too shallow value ring wanted). All times are
+whole cycles here (the interpreter only runs then), so float64 arithmetic stored into float32 arrays is exact.
 """
 from __future__ import annotations
 

@@ -191,12 +191,12 @@ def load_before_registries(dispatcher, runtime) -> None:
     """Make Numba load `dispatcher`'s cached machine code (a `cache=True` function of the engine) without
     first loading its target registries, as it does for any cached function otherwise (~0.35 s of CPU on the
     reference VM, SciPy's `scipy.linalg` among them: most of a small first launch's start-up). Registries are
-    what Numba compiles with (its implementations of Python and NumPy); machine code compiled already needs
-    only Numba's runtime (NRT: `runtime`, its `rtsys`, initialized here) and the symbols it links to, none of
-    which the registries give but `REGISTRY_SYMBOLS` (code referring to one, or anything unusual: `needs_registries`, gets them
-    first). A signature the cache lacks compiles as before (Numba's compiler loads the registries itself).
-    It uses Numba's cache internals, as `load_cached` does; where they differ, or with a Numba release not
-    checked (`numba_verified`), Numba's own loading stays."""
+    what Numba compiles with (its implementations of Python and NumPy); machine code compiled already needs only
+    Numba's runtime (NRT: `runtime`, its `rtsys`, initialized here) and the symbols it links to, none of which the
+    registries give but `REGISTRY_SYMBOLS` (code referring to one, or anything unusual: `needs_registries`, gets
+    them first). A signature the cache lacks compiles as before (Numba's compiler loads the registries itself). It
+    uses Numba's cache internals, as `load_cached` does; where they differ, or with a Numba release not checked
+    (`numba_verified`), Numba's own loading stays."""
     if not numba_verified():
         return
     cache = getattr(dispatcher, "_cache", None)
