@@ -440,6 +440,36 @@ def test_variables_assigned_constants_of_every_int_operator_index_and_size_as_py
     assert out.copy_to_host().tolist() == [buf[~2], 1 << 2, buf[-1 ^ 1], 2 ** 2 + 1]
 
 
+_LENGTHS = (3, 9, 5)
+_NEAR_MAX = np.int32(2**31 - 1)
+
+
+@ws.jit
+def _builtins_of_constants_as_shapes_and_indices(out):
+    buf = ws.local.array(max(_LENGTHS), np.int32)      # a local array as long as the longest
+    for j in range(len(buf)):
+        buf[j] = 10 * j
+    pair = ws.local.array((min(_LENGTHS), len(_LENGTHS) + 1), np.int32)
+    out[0] = len(buf)
+    out[1] = len(pair)
+    out[2] = buf[-min(4, 2)]                            # buf[-2]: counts from the end, as Python's does
+    w = max(_NEAR_MAX, 5) + 1                           # an np.int32 stays one: it wraps, as the kernel's does
+    out[3] = w // 1073741824
+    out[4] = buf[max(_LENGTHS) - len(_LENGTHS) * 2]     # buf[3]
+
+
+def test_len_min_max_of_constants_are_constants_as_in_python(dev):
+    # `ws.local.array(max(LENGTHS), ...)` was refused ("needs a constant shape ... `max(LENGTHS)` is not one"):
+    # len, min and max of compile-time ints fold to what Python computes
+    out = dev.device_array(5, np.int32)
+    _builtins_of_constants_as_shapes_and_indices[(1, 1), (1, 1)](out)
+    buf = [10 * j for j in range(max(_LENGTHS))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warning
+        wrapped = (max(_NEAR_MAX, 5) + np.int32(1)) // 1073741824
+    assert out.copy_to_host().tolist() == [9, 3, buf[-2], wrapped, buf[9 - 6]]
+
+
 # ----------------------------------------------------------------------------- floats meant, overflowing folds
 @ws.jit
 def _int_meant_as_float(x, out):

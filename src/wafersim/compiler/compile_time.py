@@ -136,6 +136,10 @@ class CompileTimeNames:
             return fold_typed_int(node.op, self.static_operand(node.left), self.static_operand(node.right))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Invert)):
             return fold_typed_unary(node.op, self.static_operand(node.operand))
+        if isinstance(node, ast.Call) and node.args and not node.keywords:
+            folded = self.static_builtin(node)
+            if folded is not NOT_STATIC:
+                return folded
         if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
             # `int(-3)`, `np.int32(-3)` of an int constant: that int (it was a run-time value, so `b = np.int32(-3)`
             # then `a[b]` was an out-of-bounds index where `b = -3` counts from the end, as Python does both)
@@ -160,6 +164,25 @@ class CompileTimeNames:
             if isinstance(base, tuple) and index is not None and -len(base) <= index < len(base):
                 return base[index]
         return NOT_STATIC
+
+    def static_builtin(self, node: ast.Call):
+        """`len(T)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`):
+        the int Python computes, or NOT_STATIC. max and min return one of their operands as it is (an np.int32
+        stays one, so arithmetic on the result wraps as the kernel's does); a float or bool operand is NOT_STATIC."""
+        try:
+            func = self.static(node.func)
+            if func is not len and func is not max and func is not min:
+                return NOT_STATIC
+            operands = [self.static_operand(arg) for arg in node.args]
+        except Unsupported:
+            return NOT_STATIC  # (an unknown name: lowering the call says so)
+        if func is len:
+            return len(operands[0]) if len(operands) == 1 and isinstance(operands[0], tuple) else NOT_STATIC
+        if len(operands) == 1:
+            operands = list(operands[0]) if isinstance(operands[0], tuple) else [NOT_STATIC]
+        if not operands or not all(is_integer(value) for value in operands):
+            return NOT_STATIC
+        return func(operands)
 
     def static_operand(self, node: ast.expr):
         """static() of an operand of int arithmetic folded when compiling. A variable (a register, known when
