@@ -514,6 +514,16 @@ def test_bad_model_optimizer_and_trainer_arguments_are_typed_errors(call, error,
     (lambda t, x, y: t.step(x[:0], y[:0]), train.TrainingError, "x has no samples"),
     (lambda t, x, y: t.fit(x, y, steps=2.5), TYPE, "steps"),
     (lambda t, x, y: t.fit(x, y, steps=1, callback=5), TYPE, "callback"),
+    # step() takes one batch: a whole data set (12 rows, which 8 does not divide, said "must divide") is
+    # refused saying so and pointing at fit()
+    (lambda t, x, y: t.step(np.vstack([x, x[:4]]), np.concatenate([y, y[:4]])), train.TrainingError,
+     r"a batch has 8 rows, got 12: step\(\) takes one batch .*x\[:8\].*fit\(x, labels, steps\)"),
+    (lambda t, x, y: t.step(np.vstack([x, x]), np.concatenate([y, y])), train.TrainingError, "got 16: step"),
+    # a label past the classes names itself and where it is
+    (lambda t, x, y: t.step(x, np.where(np.arange(8) == 5, 3, y)), train.TrainingError,
+     r"labels must lie in \[0, 3\) .*got 3 at index 5"),
+    (lambda t, x, y: t.fit(x, np.where(np.arange(8) == 2, -1, y), steps=1), train.TrainingError,
+     "got -1 at index 2"),
 ])
 def test_bad_step_and_fit_arguments_are_typed_errors(small_trainer, call, error, word):
     trainer, x, labels = small_trainer

@@ -53,7 +53,7 @@ from ..runtime.device import Device
 from ..sim.stats import LaunchStats
 from .data import batch, check_data, training_input
 from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
-                     TrainingArgumentTypeError, TrainingError, check_instance, check_whole)
+                     TrainingArgumentTypeError, check_instance, check_whole)
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
 from . import checkpoint, layers
 from .model import Dense, Model, TransformerBlock
@@ -266,20 +266,23 @@ class Trainer:
         if needed > available:
             raise ActivationsTooLargeError(
                 f"a batch of {self.batch_size} keeps {needed:,} bytes of activations, the wafer's SRAM holds "
-                f"{available:,}", needed=needed, available=available)
+                f"{available:,}: use a smaller batch_size or a larger wafer (device=)", needed=needed,
+                available=available)
         for i, layer in enumerate(self.model.layers):
             for _, features in layer.row_tensors(self.batch_size):
                 if pes_per_row(features, self.chunk) > spec.width:
                     raise ActivationsTooLargeError(
                         f"layer {i}: rows of {features} features in chunks of {self.chunk} need "
-                        f"{pes_per_row(features, self.chunk)} PEs across, the wafer has {spec.width}",
+                        f"{pes_per_row(features, self.chunk)} PEs across, the wafer has {spec.width}: pass a larger "
+                        f"chunk= or use a wider wafer (device=)",
                         layer=i, needed=pes_per_row(features, self.chunk), available=spec.width)
             for m, k, n in layer.products(self.batch_size):
                 p, t = summa_side(m, k, n, self.tile)
                 if p > side:
                     raise ActivationsTooLargeError(
                         f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
-                        f"block of PEs, the wafer is {spec.width} x {spec.height}", layer=i, needed=p,
+                        f"block of PEs, the wafer is {spec.width} x {spec.height}: pass a larger tile= or use a larger "
+                        f"wafer (device=)", layer=i, needed=p,
                         available=side)
         self._check_products_fit_sram()
 
@@ -318,9 +321,7 @@ class Trainer:
         the kernels' rule: complex values are refused)."""
         x = training_input(x)
         labels = np.asarray(labels)
-        check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
-        if x.shape[0] != self.batch_size:
-            raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
+        check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size, one_batch=True)
         self._check_half_range(x)
         self.timeline.begin_step()
         first_launch = len(self.device.launches)
