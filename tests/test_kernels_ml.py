@@ -126,8 +126,13 @@ def test_matmul_uses_the_mesh_and_checks_shapes():
     assert stats.block == (3, 3) and stats.words_moved > 0 and stats.flops == 2 * 12 ** 3
     with pytest.raises(ml.MLShapeError):
         ml.matmul(a, a)                                    # inner dimensions differ
-    with pytest.raises(ml.TileTooLargeError):
-        ml.matmul(a, b, tile=60)                           # five 60 x 60 tiles exceed 48 KiB
+    with pytest.raises(ml.TileTooLargeError, match="60 x 60"):
+        ml.matmul(rand(rng, 60, 60), rand(rng, 60, 60), tile=60)   # five 60 x 60 tiles exceed 48 KiB
+    # tile= caps the tiles: this product is one 11 x 11 tile, which fits (float32 was refused for the cap,
+    # 60 x 60, where mixed precision checked the tiles used)
+    c60, stats60 = ml.matmul(a, b, tile=60)
+    np.testing.assert_allclose(c60, a.astype(np.float64) @ b, atol=1e-4)
+    assert stats60.block == (1, 1)
     with pytest.raises(ml.MLShapeError):
         ml.matmul(a, b, tile=2, device=ws.Device(ws.WaferSpec(width=4, height=4)))  # needs 6 x 6 PEs
     assert issubclass(ml.MLShapeError, ws.WaferError) and issubclass(ml.TileTooLargeError, ws.OutOfMemoryError)

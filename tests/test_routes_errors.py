@@ -38,6 +38,26 @@ def test_two_sources_on_one_channel_and_a_cycle_are_refused():
         run_asm(ONE_WORD, (2, 2), routes=[ring])
 
 
+def test_a_receiver_of_two_sources_is_told_both_ways_out_and_one_source_twice_on_a_merging_route_too():
+    """Two sources whose words end at one receiver from both sides (no link shared): the error names them and
+    says what to do, a channel each or a merging route; on a merging route one source reaching a receiver by
+    two paths (around a square) is refused for that, not told to merge."""
+    both_sides = ws.routes.custom(1, lambda x, y, w, h: [{RAMP: ws.EAST}, {ws.WEST: RAMP, ws.EAST: RAMP},
+                                                         {RAMP: ws.WEST}][x])
+    with pytest.raises(ws.RouteError, match=r"thread \(1, 0\) of block \(0, 0\) receives the words of several "
+                                            r"sources \(thread \(0, 0\).*thread \(2, 0\).*\); .*a channel of its "
+                                            r"own, or merge them .*merge=True"):
+        run_asm(ONE_WORD, (3, 1), routes=[both_sides])
+    square = ws.routes.custom(1, lambda x, y, w, h: {(0, 0): {RAMP: (ws.EAST, ws.SOUTH)},
+                                                     (1, 0): {ws.WEST: (ws.SOUTH, RAMP)},
+                                                     (0, 1): {ws.NORTH: (ws.EAST, RAMP)},
+                                                     (1, 1): {ws.NORTH: RAMP, ws.WEST: RAMP}}[(x, y)], merge=True)
+    with pytest.raises(ws.RouteError, match=r"thread \(1, 1\) of block \(0, 0\) receives the words of one source "
+                                            r"twice .*a merging route takes one path from each source") as info:
+        run_asm(ONE_WORD, (2, 2), routes=[square])
+    assert "merge=True" not in str(info.value)
+
+
 @ws.jit
 def two_roots_in_turn(out, clear: ws.constant):
     x = ws.threadIdx.x

@@ -397,6 +397,23 @@ def test_weight_streaming_on_too_little_sram_fails_when_the_trainer_is_made(sram
             train.Trainer(model, train.SGD(), batch_size=8, device=ws.Device(spec), mode="auto")
 
 
+def test_a_chunk_or_a_batch_too_large_for_any_step_fails_when_the_trainer_is_made():
+    """A row-layout kernel keeps up to 4 chunks of float32 a PE in half its SRAM (49,152 B: 1,536 words a
+    chunk); past that every step failed, at its first launch. A batch whose products' operands outgrow
+    device memory was the device's own OutOfMemoryError (about freeing arrays) from the trainer."""
+    model = train.Model.mlp([4, 8, 3])
+    sram = ws.WaferSpec().sram_bytes
+    largest = sram // 2 // (4 * 4)
+    train.Trainer(model, train.SGD(), batch_size=8, chunk=largest)
+    with pytest.raises(train.ActivationsTooLargeError, match=rf"4 chunks of {largest + 1} float32 .*use a smaller "
+                                                             rf"chunk, or a wafer with more SRAM") as err:
+        train.Trainer(model, train.SGD(), batch_size=8, chunk=largest + 1)
+    assert err.value.needed == 16 * (largest + 1) and err.value.available == sram // 2
+    with pytest.raises(train.ActivationsTooLargeError, match=r"layer 0: the 1000000000 x 4 @ 4 x 8 product's "
+                                                             r"operands.*use a smaller batch_size"):
+        train.Trainer(model, train.SGD(), batch_size=10**9)
+
+
 @pytest.mark.parametrize("make, field", [
     (lambda: train.SGD(lr=-1), "lr"), (lambda: train.SGD(lr=float("nan")), "lr"), (lambda: train.SGD(momentum=-0.5),
                                                                                     "momentum"),
@@ -514,6 +531,16 @@ def test_bad_model_optimizer_and_trainer_arguments_are_typed_errors(call, error,
     (lambda t, x, y: t.step(x[:0], y[:0]), train.TrainingError, "x has no samples"),
     (lambda t, x, y: t.fit(x, y, steps=2.5), TYPE, "steps"),
     (lambda t, x, y: t.fit(x, y, steps=1, callback=5), TYPE, "callback"),
+    # step() takes one batch: a whole data set (12 rows, which 8 does not divide, said "must divide") is
+    # refused saying so and pointing at fit()
+    (lambda t, x, y: t.step(np.vstack([x, x[:4]]), np.concatenate([y, y[:4]])), train.TrainingError,
+     r"a batch has 8 rows, got 12: step\(\) takes one batch .*x\[:8\].*fit\(x, labels, steps\)"),
+    (lambda t, x, y: t.step(np.vstack([x, x]), np.concatenate([y, y])), train.TrainingError, "got 16: step"),
+    # a label past the classes names itself and where it is
+    (lambda t, x, y: t.step(x, np.where(np.arange(8) == 5, 3, y)), train.TrainingError,
+     r"labels must lie in \[0, 3\) .*got 3 at index 5"),
+    (lambda t, x, y: t.fit(x, np.where(np.arange(8) == 2, -1, y), steps=1), train.TrainingError,
+     "got -1 at index 2"),
 ])
 def test_bad_step_and_fit_arguments_are_typed_errors(small_trainer, call, error, word):
     trainer, x, labels = small_trainer

@@ -24,7 +24,7 @@ from ..arch.values import is_integer, plural
 from ..train import MemoryX, Model, checkpoint
 from ..train.data import batch, check_data, training_input
 from ..train.memoryx import Optimizer
-from ..train.errors import TrainingError, check_instance, check_whole
+from ..train.errors import check_instance, check_whole
 from ..train.trainer import Trainer, check_options, check_steps
 from . import memory
 from .backends import LocalBackend, RayBackend
@@ -183,9 +183,7 @@ class DataParallelTrainer:
         self._check_open()
         x = training_input(x)
         labels = np.asarray(labels)
-        check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
-        if x.shape[0] != self.batch_size:
-            raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
+        check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size, one_batch=True)
         shares = [(x[a:b], labels[a:b], (b - a) / self.batch_size) for a, b in self.bounds]
         restarts = self.backend.restarts
         results = self.backend.step(self.memoryx.weights, shares)

@@ -305,6 +305,12 @@ def _distinct_order(keys: np.ndarray) -> np.ndarray | None:
     return order.astype(np.int64, copy=False) if len(order) == len(keys) else None
 
 
+#: The fix-it of a receiver reached by several sources on a route that does not merge...
+ONE_SOURCE_EACH = ("a receiver takes one source per channel: give each source a channel of its own, or merge them "
+                   "(a *_bus route or ws.routes.custom(..., merge=True): one path from each source, senders "
+                   "taking turns)")
+#: ...and by one source twice on a route that merges.
+ONE_PATH_EACH = "a merging route takes one path from each source to each receiver"
 #: Added to the errors of two sources meeting: which PEs count as sources, and how one stops being one.
 SENDERS_HINT = (" (every PE whose rule on the channel takes words from its ramp counts as a source, whether or "
                 "not it sends now, so that senders at different times are checked too: a PE that no longer "
@@ -458,9 +464,8 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
         twice = np.unique(dest[repeated])
         fail(d_row[repeated], f"{pe_names(region, twice)} {'receives' if len(twice) == 1 else 'receive'} the words of "
                               f"{'one source twice' if merge else 'several sources'} "
-                              f"({pe_names(region, sources[np.unique(d_row[repeated])])}); a receiver takes one "
-                              f"source per channel unless the route merges (then: one path from each source)"
-                              f"{'' if merge else SENDERS_HINT}")
+                              f"({pe_names(region, sources[np.unique(d_row[repeated])])}); "
+                              f"{ONE_PATH_EACH if merge else ONE_SOURCE_EACH + SENDERS_HINT}")
         d_row, dest, d_lat = d_row[~repeated], dest[~repeated], d_lat[~repeated]
     l_row, link_pe, link_dir, link_offset = _join(links, 4)
     keep = broken[l_row] < 0

@@ -26,8 +26,10 @@ def training_input(x: object) -> np.ndarray:
     return float32_input(x, "x")
 
 
-def check_data(x: np.ndarray, labels: np.ndarray, features: int, classes: int, batch_size: int) -> None:
-    """A `TrainingError` unless x is (n, features), labels n ints in [0, classes) and batch_size divides n."""
+def check_data(x: np.ndarray, labels: np.ndarray, features: int, classes: int, batch_size: int,
+               one_batch: bool = False) -> None:
+    """A `TrainingError` unless x is (n, features), labels n ints in [0, classes) and batch_size divides n
+    (`one_batch`: n is batch_size, as a step takes)."""
     if x.ndim != 2 or x.shape[1] != features:
         raise TrainingError(f"x must be (samples, {features}), got {x.shape}", shape=x.shape)
     if x.shape[0] == 0:  # (before labels.min(), which NumPy refuses on an empty array with a bare ValueError)
@@ -36,9 +38,21 @@ def check_data(x: np.ndarray, labels: np.ndarray, features: int, classes: int, b
     if labels.shape != (x.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise TrainingError(f"labels must be {x.shape[0]} integers, got {labels.dtype} {labels.shape}")
     if labels.min() < 0 or labels.max() >= classes:
-        raise TrainingError(f"labels must lie in [0, {classes})")
-    if batch_size < 1 or x.shape[0] % batch_size:
+        bad = int(np.flatnonzero((labels < 0) | (labels >= classes))[0])
+        raise TrainingError(f"labels must lie in [0, {classes}) (the model's last layer gives {classes} classes), "
+                            f"got {labels[bad]} at index {bad} (values from {labels.min()} to {labels.max()})")
+    if one_batch:
+        check_batch_rows(x, batch_size)
+    elif batch_size < 1 or x.shape[0] % batch_size:
         raise TrainingError(f"batch size {batch_size} must divide the {x.shape[0]} samples", batch_size=batch_size)
+
+
+def check_batch_rows(x: np.ndarray, batch_size: int) -> None:
+    """A `TrainingError` unless x holds exactly one batch: `step` takes one batch, `fit` a whole data set."""
+    if x.shape[0] != batch_size:
+        raise TrainingError(f"a batch has {batch_size} rows, got {x.shape[0]}: step() takes one batch of "
+                            f"batch_size rows (x[:{batch_size}]); fit(x, labels, steps) takes a whole data set",
+                            shape=x.shape)
 
 
 def batch(x: np.ndarray, labels: np.ndarray, batch_size: int, step: int) -> tuple[np.ndarray, np.ndarray]:

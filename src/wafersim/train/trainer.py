@@ -44,16 +44,16 @@ from typing import Callable
 import numpy as np
 
 from ..arch.spec import WaferSpec
-from ..errors import SramBudgetError
+from ..errors import OutOfMemoryError, SramBudgetError
 from ..kernels import ml
 from ..kernels.ml.dense import summa_side
-from ..kernels.ml.layout import TileTooLargeError, half_input, pes_per_row
+from ..kernels.ml.layout import TileTooLargeError, check_chunk, half_input, pes_per_row
 from ..kernels.ml.mixed import PRECISIONS
 from ..runtime.device import Device
 from ..sim.stats import LaunchStats
 from .data import batch, check_data, training_input
 from .errors import (ActivationsTooLargeError, ModelDoesNotFitError, ModelTooLargeError, TrainingArgumentError,
-                     TrainingArgumentTypeError, TrainingError, check_instance, check_whole)
+                     TrainingArgumentTypeError, check_instance, check_whole)
 from .memoryx import MemoryX, MemoryXSpec, Optimizer, StreamCounters, check_optimizer
 from . import checkpoint, layers
 from .model import Dense, Model, TransformerBlock
@@ -266,20 +266,28 @@ class Trainer:
         if needed > available:
             raise ActivationsTooLargeError(
                 f"a batch of {self.batch_size} keeps {needed:,} bytes of activations, the wafer's SRAM holds "
-                f"{available:,}", needed=needed, available=available)
+                f"{available:,}: use a smaller batch_size or a larger wafer", needed=needed,
+                available=available)
+        try:  # the row-layout kernels' chunks (at most 4 a PE), checked here rather than at the first step
+            check_chunk(self.chunk, spec)
+        except TileTooLargeError as err:
+            raise ActivationsTooLargeError(f"{err}, or a wafer with more SRAM", needed=err.fields.get("needed"),
+                                           available=err.fields.get("available")) from None
         for i, layer in enumerate(self.model.layers):
             for _, features in layer.row_tensors(self.batch_size):
                 if pes_per_row(features, self.chunk) > spec.width:
                     raise ActivationsTooLargeError(
                         f"layer {i}: rows of {features} features in chunks of {self.chunk} need "
-                        f"{pes_per_row(features, self.chunk)} PEs across, the wafer has {spec.width}",
+                        f"{pes_per_row(features, self.chunk)} PEs across, the wafer has {spec.width}: pass a larger "
+                        f"chunk= or a wider wafer",
                         layer=i, needed=pes_per_row(features, self.chunk), available=spec.width)
             for m, k, n in layer.products(self.batch_size):
                 p, t = summa_side(m, k, n, self.tile)
                 if p > side:
                     raise ActivationsTooLargeError(
                         f"layer {i}: the {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} "
-                        f"block of PEs, the wafer is {spec.width} x {spec.height}", layer=i, needed=p,
+                        f"block of PEs, the wafer is {spec.width} x {spec.height}: pass a larger tile= or a larger "
+                        f"wafer", layer=i, needed=p,
                         available=side)
         self._check_products_fit_sram()
 
@@ -311,6 +319,12 @@ class Trainer:
                             f"wafer's PEs have {spec.sram_bytes:,}: use a wafer with more SRAM "
                             f"(WaferSpec(sram_bytes=)) or a smaller tile= ({err})", layer=i, needed=needed,
                             available=spec.sram_bytes) from None
+                    except OutOfMemoryError as err:  # the product's operands, past the device's memory
+                        raise ActivationsTooLargeError(
+                            f"layer {i}: the {m} x {k} @ {k} x {n} product's operands, tiled over a {key[0][0]:,} x "
+                            f"{key[0][0]:,} block of PEs, do not fit the device's memory ({err.fields['requested']:,} "
+                            f"bytes asked, {spec.global_bytes:,.0f} in all): use a smaller batch_size",
+                            layer=i, needed=err.fields["requested"], available=spec.global_bytes) from None
 
     # ------------------------------------------------------------------ one step
     def step(self, x: np.ndarray, labels: np.ndarray) -> StepReport:
@@ -318,9 +332,7 @@ class Trainer:
         the kernels' rule: complex values are refused)."""
         x = training_input(x)
         labels = np.asarray(labels)
-        check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size)
-        if x.shape[0] != self.batch_size:
-            raise TrainingError(f"a batch has {self.batch_size} rows, got {x.shape[0]}", shape=x.shape)
+        check_data(x, labels, self.model.in_features, self.model.classes, self.batch_size, one_batch=True)
         self._check_half_range(x)
         self.timeline.begin_step()
         first_launch = len(self.device.launches)

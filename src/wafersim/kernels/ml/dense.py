@@ -54,8 +54,8 @@ def matmul(a: np.ndarray, b: np.ndarray, tile: int = DEFAULT_TILE, device: Devic
     (m, k), (k2, n) = a.shape, b.shape
     if k != k2:
         raise MLShapeError(f"matmul of {a.shape} and {b.shape}: inner dimensions differ", shape=(a.shape, b.shape))
-    _check_tile(tile, device.spec if device else WaferSpec())
     p, t = summa_side(m, k, n, tile)
+    _check_tile(t, device.spec if device else WaferSpec())  # the tiles used: `tile` caps them (as mixed.py's)
     if device is not None and p > min(device.spec.width, device.spec.height):
         raise MLShapeError(f"a {m} x {k} @ {k} x {n} product in {t} x {t} tiles needs a {p} x {p} block, larger "
                            f"than the {device.spec.width} x {device.spec.height} wafer: use a larger tile",
@@ -99,7 +99,7 @@ def check_product_fits(m: int, k: int, n: int, tile: int, device: Device, precis
             for probe in probes:
                 probe.free()
     if dtype is None:
-        _check_tile(tile, device.spec)
+        _check_tile(t, device.spec)
     else:
         mixed_side(m, k, n, tile, device.spec)
 
