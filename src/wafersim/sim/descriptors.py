@@ -147,6 +147,14 @@ class DescriptorMixin:
         self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"], queue)
         return True
 
+    def _queued_updates(self, L: Lanes, queue: Rank1Queue, updates: int, m: int, n: int) -> None:
+        """The books of `updates` M x N `vger`s a register block queued (`sim.register_blocks`): `queue` takes them,
+        and their elements, FLOPs and cycles are charged one after another, as `_rank1_update_queued` charges each."""
+        queue.shape = (m, n)
+        queue.count += updates
+        for _ in range(updates):
+            self._charge_elements(L, m * n, FLOPS_PER_DESCRIPTOR_ELEMENT["vger"], queue)
+
     def _rank1_update(self, L: Lanes, ins: Instr, where: dict[str, int]) -> None:
         m, n = split_dims(where["c"])
         d, a, b = where["d"], where["a"], where["b"]

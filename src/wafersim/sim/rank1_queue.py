@@ -85,9 +85,16 @@ class Rank1Queue:
     def slot(self) -> tuple[np.ndarray, np.ndarray]:
         """(where the next update's d, a, b rows go: a (3, lanes) int64 array; the queued destination per lane, or
         an empty array where nothing is queued). Write the rows, then `push` (or `add` them)."""
+        self.reserve(1)
+        return self.rows[self.count], (self.rows[0, 0] if self.count else _NONE)
+
+    def reserve(self, updates: int) -> np.ndarray:
+        """`rows`, with room for `updates` more updates (`register_blocks` writes theirs directly)."""
         lanes = len(self.indices())
-        if self.rows is None or self.count == len(self.rows):
+        if self.rows is None or self.count + updates > len(self.rows):
             capacity = FIRST_CAPACITY if self.rows is None else 2 * len(self.rows)
+            while capacity < self.count + updates:
+                capacity *= 2
             need = capacity * 3 * lanes
             kept = self.work.get(ADDRESSES)
             if kept is None or len(kept) < need:
@@ -95,7 +102,7 @@ class Rank1Queue:
                 if self.count:  # (update q's rows lie at the same place in an array of any capacity)
                     kept[:self.count * 3 * lanes] = self.rows[:self.count].ravel()
             self.rows = kept[:need].reshape((capacity, 3, lanes))
-        return self.rows[self.count], (self.rows[0, 0] if self.count else _NONE)
+        return self.rows
 
     def push(self, m: int, n: int, disjoint: bool, same: bool) -> bool:
         """Queue the update whose rows `slot` gave (`same`: its destination is the queued one, lane by lane),

@@ -29,6 +29,7 @@ from .lanes import Lanes, park
 from . import vector_batch
 from .vector_batch import BATCH_PASSES, REGISTER_ONLY, VectorBatch
 from .rank1_queue import Rank1Queue
+from .register_blocks import RegisterBlocks
 from .layout import WaveRegion
 from .offwafer import OffWaferMixin
 from .routed import RoutedExchangeMixin
@@ -170,6 +171,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             elif instr.op in ("send", "sendv", "senda"):
                 self.waits_on[pc] = (((instr.dir + 2) % 4, instr.ch), False, region.offset(instr.dir))
         self._compiled_setup()
+        # (straight runs of register instructions in one compiled call, `register_blocks`; not where every
+        # instruction must pass through its own executor: the debugger's stops)
+        self.register_blocks = (RegisterBlocks(self.ops, n, self.program.data_words) if self.strategy.register_blocks
+                                and self.compiled_compute and self.batches_vectors else None)
 
     # ------------------------------------------------------------------ time representation
     def _guard_time(self, latest: float) -> None:
@@ -398,6 +403,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         counts = self.totals.pc_counts
         previous = None  # the instruction this run executed last
         rank1 = self.rank1_queue
+        blocks = self.register_blocks if not one_step and RegisterBlocks.applies() else None
+        updates = rank1 is not None and rank1.lanes is lanes and self.strategy.compiled_descriptors
         while True:
             if batch is not None and (pc not in self.ops or self.ops[pc][0].op not in BATCH_PASSES):
                 batch.flush()  # (the next instruction may read or write SRAM the queued ones write)
@@ -410,6 +417,17 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                     return self._halt(lanes)
                 raise LaunchError(f"{self.program.name}: jump to pc {pc}, outside the program "
                                   f"({len(self.program.code)} words){self._where(lanes)}", pc=pc)
+            run = blocks.at(pc, updates) if blocks is not None else None
+            ran = run and blocks.execute(self, run, lanes, batch, rank1 if updates else None)
+            if ran:  # (the loop's books for each: its count (counted), its cost owed in order, `previous`)
+                for cost in run.costs[:ran]:
+                    pending_cost += cost
+                pending_count += ran
+                previous = run.instrs[ran - 1]
+                pc = run.pcs[ran] if ran < len(run.pcs) else run.after
+                if pc in self.groups or pc in self.held_loads:
+                    return [(pc, lanes, False, pending_cost, pending_count)]
+                continue
             instr, next_pc, cost, plain = self.ops[pc]
             counts[pc] += lanes.count
             if plain is None and instr.op in ROUTE_OPS:  # (only under racecheck's route watch, `_compile`): a

@@ -1,0 +1,145 @@
+"""The compiled pass of `register_blocks`: a straight run of integer register instructions and queued float32
+rank-1 updates (`vger`) over a group's lanes.
+
+Each register instruction is the expression `compiled.simple_ops.run_simple` computes for its kind (the
+compiled interpreter's, the same operations in the same integer widths as the NumPy executors of `compute`:
+int32 results, wrapped), run for every lane before the next instruction starts, as the NumPy path runs them.
+Over a dense group (a window of PEs, perhaps but a few) each is one loop over the window's contiguous row of
+the register file, which LLVM vectorises; the few PEs outside the group get their registers back at the end.
+Over an index form group, `run_simple` itself, lane by lane. A `vger` reads its operands into the rank-1 queue's
+next row (`descriptor_kernels.rank1_operands`, as `DescriptorMixin._rank1_update_queued` does) where it joins
+the queue; the pass stops before one that would not (another shape or destination, operands that overlap it
+or leave SRAM): the scheduler's loop runs that one as it comes.
+"""
+from __future__ import annotations
+
+import numpy as np
+from .compiled.jit import njit
+
+from .compiled.kinds import (K_ADD, K_ADDI, K_AND, K_ANDI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NOP, K_OR, K_ORI,
+                             K_SEQ, K_SEQI, K_SLE, K_SLT, K_SLTI, K_SNE, K_SUB, K_XOR, K_XORI, K_LI)
+from .compiled.simple_ops import run_simple
+from .descriptor_kernels import OPERANDS_READ, rank1_operands
+
+# Columns of a block's instruction array (`register_blocks.RegisterRun.fields`): a `vger`'s kind is VGER, its
+# registers d, a, b and (in IMM) c.
+KIND, D, A, B, IMM = range(5)
+COLUMNS = 5
+VGER = -1
+
+
+@njit(cache=True, nogil=True)
+def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, outside: np.ndarray, pes: np.ndarray,
+              regs: np.ndarray, fregs: np.ndarray, rows: np.ndarray, queued: int, m: int, n: int,
+              size: int) -> tuple[int, int, int, int]:
+    """The first `count` instructions of `fields` (rows: kind, d, a, b, imm) for the lanes `pes` (region indices,
+    int64, sorted), one instruction after another; `dense`: the lanes are lo .. hi - 1 but those of `outside`,
+    and register instructions run over the whole window, the registers they write put back at `outside` at the
+    end (each as it was before the pass). A `vger` reads its d, a, b registers into rows[queued] (a rank-1
+    queue's address array holding `queued` updates of shape m x n) and is queued, where it joins the queue.
+    Returns (instructions run, updates queued, the queue's m and n)."""
+    saved = np.empty((count if dense else 0, len(outside)), dtype=regs.dtype)
+    if dense:
+        for p in range(count):
+            if fields[p, KIND] != VGER:
+                row = regs[fields[p, D]]
+                for e in range(len(outside)):
+                    saved[p, e] = row[outside[e]]
+    queued_before = queued
+    ran = 0
+    while ran < count:
+        kind = fields[ran, KIND]
+        if kind == VGER:
+            status, um, un, disjoint, same = rank1_operands(regs, pes, fields[ran, D], fields[ran, A], fields[ran, B],
+                                                            fields[ran, IMM], size, rows[queued],
+                                                            rows[0, 0] if queued else rows[0, 0, :0])
+            if status != OPERANDS_READ or not disjoint or (queued and (um != m or un != n or not same)):
+                break
+            m, n = um, un
+            queued += 1
+        elif dense:
+            _dense_op(kind, fields[ran, IMM], regs[fields[ran, D]][lo:hi], regs[fields[ran, A]][lo:hi],
+                      regs[fields[ran, B]][lo:hi])
+        else:
+            run_simple(kind, fields[ran, D], fields[ran, A], fields[ran, B], 0, fields[ran, IMM], pes, regs, fregs)
+        ran += 1
+    if dense:
+        for p in range(count - 1, -1, -1):  # (a register's first save is its value before the pass: put last)
+            if fields[p, KIND] != VGER:
+                row = regs[fields[p, D]]
+                for e in range(len(outside)):
+                    row[outside[e]] = saved[p, e]
+    return ran, queued - queued_before, m, n
+
+
+@njit(cache=True, nogil=True)
+def _dense_op(kind: int, imm: int, rd: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> None:
+    """rd = kind(ra, rb or imm) over whole rows (`run_simple`'s expressions)."""
+    n = len(rd)
+    if kind == K_NOP:
+        return
+    if kind == K_LI:
+        for i in range(n):
+            rd[i] = imm
+    elif kind == K_MOV:
+        for i in range(n):
+            rd[i] = ra[i]
+    elif kind == K_ADDI:
+        for i in range(n):
+            rd[i] = np.int64(ra[i]) + imm
+    elif kind == K_MULI:
+        for i in range(n):
+            rd[i] = np.int64(ra[i]) * imm
+    elif kind == K_ANDI:
+        for i in range(n):
+            rd[i] = np.int64(ra[i]) & imm
+    elif kind == K_ORI:
+        for i in range(n):
+            rd[i] = np.int64(ra[i]) | imm
+    elif kind == K_XORI:
+        for i in range(n):
+            rd[i] = np.int64(ra[i]) ^ imm
+    elif kind == K_SLTI:
+        for i in range(n):
+            rd[i] = 1 if ra[i] < imm else 0
+    elif kind == K_SEQI:
+        for i in range(n):
+            rd[i] = 1 if ra[i] == imm else 0
+    elif kind == K_ADD:
+        for i in range(n):
+            rd[i] = np.int64(ra[i]) + rb[i]
+    elif kind == K_SUB:
+        for i in range(n):
+            rd[i] = np.int64(ra[i]) - rb[i]
+    elif kind == K_MUL:
+        for i in range(n):
+            rd[i] = np.int64(ra[i]) * rb[i]
+    elif kind == K_AND:
+        for i in range(n):
+            rd[i] = ra[i] & rb[i]
+    elif kind == K_OR:
+        for i in range(n):
+            rd[i] = ra[i] | rb[i]
+    elif kind == K_XOR:
+        for i in range(n):
+            rd[i] = ra[i] ^ rb[i]
+    elif kind == K_MIN:
+        for i in range(n):
+            rd[i] = min(ra[i], rb[i])
+    elif kind == K_MAX:
+        for i in range(n):
+            rd[i] = max(ra[i], rb[i])
+    elif kind == K_SLT:
+        for i in range(n):
+            rd[i] = 1 if ra[i] < rb[i] else 0
+    elif kind == K_SLE:
+        for i in range(n):
+            rd[i] = 1 if ra[i] <= rb[i] else 0
+    elif kind == K_SEQ:
+        for i in range(n):
+            rd[i] = 1 if ra[i] == rb[i] else 0
+    elif kind == K_SNE:
+        for i in range(n):
+            rd[i] = 1 if ra[i] != rb[i] else 0
+    else:  # (`register_blocks.BLOCK_OPS` lists only the kinds above)
+        raise AssertionError("not an instruction of a register block")

@@ -1,0 +1,137 @@
+"""Straight runs of integer register instructions and queued rank-1 updates of a group in one compiled call
+(`Strategy.register_blocks`).
+
+The library GEMM's inner loop computes the operand addresses of each row of rank-1 updates with some thirty
+register instructions (`li`, `add`, `addi`) around its eight `vger`s; its large groups ran each as a NumPy
+call of a few microseconds, and each `vger` as a compiled read of its operands into the rank-1 queue
+(`sim.rank1_queue`), each plus a trip through the scheduler's loop (`WaveSim._run_lanes`): some 7,500 a launch
+on 64 x 64 PEs. A run of consecutive instructions of `BLOCK_OPS` (register-only: they read and write registers
+alone, never fail, block or cost more than their issue), with the float32 `vger`s between them where the run's
+group queues its rank-1 updates, runs instead as one pass (`register_block_kernels`): each instruction over
+every lane before the next, as the NumPy path runs them, with the same integer results; each `vger` queued as
+`DescriptorMixin._rank1_update_queued` queues it, its elements, FLOPs and cycles charged after the pass in
+order (nothing else reads them in between), and the pass stops before a `vger` that does not join the queue
+(the loop then runs it as it comes). The scheduler's books are kept as the instruction-by-instruction loop
+keeps them: every instruction's count added to its pc, its issue cost to what the lanes owe (in the same
+order: exact), and the run stops before a pc where another group waits (the loop merges there) or where a
+global load waits for the scheduler (`held_loads`). Register instructions and queued updates leave queued
+vector work queued (`vector_batch.BATCH_PASSES`; before a `vger` it runs first, as the loop runs it), so
+nothing else changes: results, cycles and statistics are bit-identical (tests/test_engine_strategies.py runs
+every kernel with and without).
+
+Only where Numba is loaded already (a launch with compiled work): a NumPy-only launch would otherwise pay
+its import, more than a short launch takes.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ..isa.opcodes import FLAG_FLOAT
+from .compiled.table import KINDS
+from .lanes import Lanes
+from .rank1_queue import Rank1Queue
+from .vector_batch import REGISTER_ONLY
+
+#: The instructions a block may hold: integer register-only ones (`register_block_kernels.run_dense`'s kinds).
+BLOCK_OPS = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne", "addi",
+                       "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "nop"}) & REGISTER_ONLY
+#: The `register_block_kernels.run_block` kind of a float32 `vger` (its c register in the IMM column).
+_VGER = -1
+#: The fewest instructions a block runs (one alone: the NumPy call it would have cost).
+SHORTEST = 2
+_INT32 = range(-2**31, 2**31)
+_JIT = f"{__package__}.compiled.jit"  # (the engine's one module importing Numba)
+
+
+class RegisterRun:
+    """The longest run of `BLOCK_OPS` instructions (and float32 `vger`s: `updates`) from one pc, straight on:
+    their pcs, instructions and issue costs, `fields` as `register_block_kernels` reads them (kind, d, a, b,
+    imm per instruction), `after`, the pc past the last, and `vgers`, how many it holds."""
+
+    __slots__ = ("pcs", "pc_array", "instrs", "costs", "fields", "after", "first", "vgers")
+
+    def __init__(self, ops: dict, pc: int, updates: bool) -> None:
+        self.first = pc
+        pcs, instrs, costs, rows = [], [], [], []
+        while pc in ops:
+            instr, next_pc, cost, plain = ops[pc]
+            if updates and instr.op == "vger" and instr.flags & FLAG_FLOAT:
+                row = (_VGER, instr.d, instr.a, instr.b, instr.c)
+            elif instr.op in BLOCK_OPS and plain is not None and instr.imm in _INT32:
+                kind = KINDS["nop"] if instr.d == 0 and instr.op != "nop" else KINDS[instr.op]  # (r0 stays zero)
+                row = (kind, instr.d, instr.a, instr.b, instr.imm)
+            else:
+                break
+            pcs.append(pc)
+            instrs.append(instr)
+            costs.append(cost)
+            rows.append(row)
+            pc = next_pc
+        self.pcs, self.instrs, self.costs, self.after = pcs, instrs, costs, pc
+        self.pc_array = np.array(pcs, dtype=np.int64)
+        self.fields = np.array(rows, dtype=np.int64).reshape(len(rows), 5)
+        self.vgers = sum(row[0] == _VGER for row in rows)
+
+
+class RegisterBlocks:
+    """A wave's register runs, found on first use at each pc (`at`)."""
+
+    def __init__(self, ops: dict, n: int, data_words: int) -> None:
+        self.ops, self.n, self.data_words = ops, n, data_words
+        self.found: dict[tuple[int, bool], RegisterRun | None] = {}
+        self.kernels = None  # (`register_block_kernels`, imported on first use: Numba is loaded by then)
+
+    @staticmethod
+    def applies() -> bool:
+        """Whether this process has loaded the engine's Numba module already (see the module docstring)."""
+        return _JIT in sys.modules
+
+    def at(self, pc: int, updates: bool) -> RegisterRun | None:
+        """The run from `pc` (with float32 `vger`s where `updates`: the group queues its rank-1 updates), or None
+        where fewer than `SHORTEST` instructions run straight on from there."""
+        try:
+            return self.found[pc, updates]
+        except KeyError:
+            run = RegisterRun(self.ops, pc, updates)
+            found = self.found[pc, updates] = run if len(run.pcs) >= SHORTEST else None
+            return found
+
+    def execute(self, wave, run: RegisterRun, lanes: Lanes, batch, queue: Rank1Queue | None) -> int:
+        """Run `run`'s instructions for `lanes` (of `wave`, a `WaveSim`: its registers, groups and books) up to the
+        first pc after its first where another group waits or a load is held (`WaveSim.held_loads`), its `vger`s
+        into `queue` (this run's: None where `run` has none), after `batch` (the run's vector batch, or None) where
+        there are some; count them, and charge the `vger`s. Returns how many ran (0: none, where fewer than
+        `SHORTEST` would: the caller's loop runs them)."""
+        count = len(run.pcs)
+        first, after = run.first, run.after
+        for pcs in (wave.groups, wave.held_loads):  # (a handful of pcs: theirs, not the run's)
+            for pc in pcs:
+                if first < pc < after:
+                    count = min(count, run.pcs.index(pc))
+        if count < SHORTEST:
+            return 0
+        if self.kernels is None:
+            from . import register_block_kernels
+            self.kernels = register_block_kernels
+        dense = lanes.idx is None and lanes.mask is None  # full or complement: the window's rows, a few put back
+        if queue is not None and run.vgers:
+            if batch is not None:
+                batch.flush()  # (as the loop runs it before a `vger`, whose pass reads SRAM)
+            rows, queued, (m, n), pes = queue.reserve(run.vgers), queue.count, queue.shape, queue.indices()
+        else:
+            rows, queued, m, n = _NO_ROWS, 0, 0, 0
+            pes = _NONE if dense else lanes.to_index_form(self.n).idx.astype(np.int64, copy=False)
+        lo = 0 if lanes.window is None else lanes.window.start
+        outside = _NONE if not dense or lanes.excl is None else lanes.excl.astype(np.int64, copy=False) + lo
+        ran, queued, m, n = self.kernels.run_block(run.fields, count, dense, lo, lo + lanes.n, outside, pes, wave.regs,
+                                                   wave.fregs, rows, queued, m, n, self.data_words)
+        wave.totals.pc_counts[run.pc_array[:ran]] += lanes.count
+        if queued:
+            wave._queued_updates(lanes, queue, queued, m, n)
+        return ran
+
+
+_NONE = np.empty(0, dtype=np.int64)
+_NO_ROWS = np.empty((1, 3, 0), dtype=np.int64)
