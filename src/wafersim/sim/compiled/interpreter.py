@@ -40,8 +40,8 @@ from .jit import njit
 from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
 from .half_arith import half_stream
 from .simple_ops import branch_conditions, run_simple
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WANTS_ROOM, WOKEN,
-                         park_sleepers, ring_slot, woken_segments)
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, WOKEN,
+                         ring_slot, wake, woken_segments)
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
@@ -58,7 +58,7 @@ SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branc
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, vector_lanes_half, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes,
-              fabric_on, fabric, resume, sleepers, loop_budget, fast_on, steady, wake_batch):
+              fabric_on, fabric, resume, resident, loop_budget, fast_on, steady, wake_batch):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -66,8 +66,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
 
     `fabric_on`: also run neighbour transfers (`fabric_ops`, on the FIFOs of `fabric`); a PE that blocks
     is parked (`fabric`'s `parked[i]` >= 0, `resume[i]` its pc) until a transfer of another PE wakes it;
-    it then runs alone from there. `sleepers`: PEs blocked before this call, each at `resume[pe]`, parked
-    (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`).
+    it then runs alone from there. Resident sleepers (PEs asleep in the scheduler, `fabric_ops.register_sleepers`;
+    `resident` of them) that a transfer wakes join the call (`fabric`'s `joined`). PEs still parked at the end
+    have stopped at `resume[pe]` (not `stop_pcs`).
     `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
     that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
     halts. `fast_on`: the segments' fast paths (`Strategy.compiled_loops`): register-only instructions
@@ -84,18 +85,16 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     scratch_float = np.empty(sram.shape[0], dtype=np.float32)
     word_bits = np.empty(1, dtype=np.int32)  # a stream op's word, and its bits as float32
     word_float = word_bits.view(np.float32)
-    chunk = max(1, min(lanes.shape[0] + sleepers.shape[0], chunk_lanes))
+    chunk = max(1, min(lanes.shape[0] + resident, chunk_lanes))
     capacity = 3 * chunk + 16
     order = np.empty(capacity, dtype=np.int64)  # segments are ranges of this buffer of PEs
     taken = np.empty(chunk, dtype=np.bool_)
     spare = np.empty(chunk, dtype=np.int64)
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
-     ready_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
+     ready_top, joined, joined_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
     depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
     stream_step = max(word_time, 1.0 / vector_lanes)  # W of a stream op (`StreamOpsMixin._stream_word_cycles`)
     half_stream_step = max(word_time, 1.0 / vector_lanes_half)  # (of a 16-bit one)
-    if fabric_on and sleepers.shape[0]:
-        park_sleepers(sleepers, resume, fields, fabric)
     seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_lo = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_hi = np.empty(MAX_SEGMENTS, dtype=np.int64)
@@ -493,10 +492,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     elif d != 0:
                                         regs[d, i] = word
                                     sender = i + meta[f, SENDER_OFFSET]  # woken if it waits for this pop
-                                    if 0 <= sender < parked.shape[0] and parked[sender] == 2 * f + 1:
-                                        parked[sender] = -1
-                                        ready[ready_top[0]] = sender
-                                        ready_top[0] += 1
+                                    if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
+                                        wake(sender, parked, ready, ready_top, resume, joined, joined_top)
                                 moved_to = later + shift
                                 if out >= 0:
                                     fifo_value[out, ring_slot(out_number, rings), owner] = (
@@ -512,10 +509,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                             meta[out, PER_SLOT] = 1
                                         tags[out, out_slot, owner] = tag
                                     meta[out, MOVED] |= PUSHED
-                                    if 0 <= owner < parked.shape[0] and parked[owner] == 2 * out:  # woken: to the work list
-                                        parked[owner] = -1
-                                        ready[ready_top[0]] = owner
-                                        ready_top[0] += 1
+                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
+                                        wake(owner, parked, ready, ready_top, resume, joined, joined_top)
                                     if sending or done + 1 == length:  # (a stream op's last word: as a send's)
                                         moved_to += word_time
                                 done += 1
