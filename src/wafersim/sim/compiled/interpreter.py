@@ -39,6 +39,7 @@ from .jit import njit
 
 from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
 from .half_arith import half_stream
+from .segments import merge_at
 from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, WOKEN,
                          ring_slot, wake, woken_segments)
@@ -149,76 +150,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 if seg_pc[s] < seg_pc[best]:
                     best = s
             pc = seg_pc[best]
-            same = 0
-            for s in range(segments):
-                if seg_pc[s] == pc:
-                    same += seg_hi[s] - seg_lo[s]
-            if same > seg_hi[best] - seg_lo[best]:  # several segments at this pc: merge them
-                first, last, largest = top, 0, best
-                for s in range(segments):
-                    if seg_pc[s] == pc:
-                        first, last = min(first, seg_lo[s]), max(last, seg_hi[s])
-                        if seg_hi[s] - seg_lo[s] > seg_hi[largest] - seg_lo[largest]:
-                            largest = s
-                keep_cost, keep_done = seg_cost[largest], seg_done[largest]
-                late = -np.inf
-                if fast_on and last - first == same:
-                    # Side by side in `order` (the two sides of a split, reconverging): merged where they are,
-                    # owing what the largest of them owes; the lanes of the others settle the difference, up
-                    # or down (whole cycles: the sums are exact in any order).
-                    s = 0
-                    while s < segments:
-                        if seg_pc[s] != pc:
-                            s += 1
-                            continue
-                        more_cost, more_done = seg_cost[s] - keep_cost, seg_done[s] - keep_done
-                        if more_cost != 0 or more_done != 0:
-                            for k in range(seg_lo[s], seg_hi[s]):
-                                i = order[k]
-                                times[i] += more_cost
-                                counts[i] += more_done
-                        late = max(late, seg_late[s] + more_cost)
-                        segments -= 1
-                        seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-                        seg_cost[s], seg_done[s] = seg_cost[segments], seg_done[segments]
-                        seg_late[s] = seg_late[segments]
-                    best = segments
-                    seg_pc[best], seg_lo[best], seg_hi[best] = pc, first, last
-                    seg_cost[best], seg_done[best], seg_late[best] = keep_cost, keep_done, late
-                    segments += 1
-                    same = 0  # (merged: the copying merge below is skipped)
-            if same > seg_hi[best] - seg_lo[best]:  # (owed cycles settled, lanes copied to the end of `order`)
-                late = -np.inf
-                if top + same > capacity:  # compact the live segments to the front of a fresh buffer
-                    fresh = np.empty(capacity, dtype=np.int64)
-                    top = 0
-                    for s in range(segments):
-                        size = seg_hi[s] - seg_lo[s]
-                        fresh[top:top + size] = order[seg_lo[s]:seg_hi[s]]
-                        seg_lo[s], seg_hi[s] = top, top + size
-                        top += size
-                    order = fresh
-                memo[3 * code_words + 3] += 1
-                start = top
-                s = 0
-                while s < segments:
-                    if seg_pc[s] != pc:
-                        s += 1
-                        continue
-                    for k in range(seg_lo[s], seg_hi[s]):
-                        i = order[k]
-                        times[i] += seg_cost[s]
-                        counts[i] += seg_done[s]
-                        order[top] = i
-                        top += 1
-                    late = max(late, seg_late[s] + seg_cost[s])
-                    segments -= 1
-                    seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-                    seg_cost[s], seg_done[s], seg_late[s] = seg_cost[segments], seg_done[segments], seg_late[segments]
-                best = segments
-                seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, start, top, 0.0, 0
-                seg_late[best] = late
-                segments += 1
+            best, segments, top, order = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
+                                                  seg_done, seg_late, times, counts, memo, fast_on)
             lo, hi, owed, owed_done, late = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best], seg_late[best]
             segments -= 1
             seg_pc[best], seg_lo[best], seg_hi[best] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
