@@ -265,10 +265,10 @@ class OffWaferMixin:
             ahead = order.next_load(pc)
             if ahead < np.inf:
                 horizon = min(horizon, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
-        for pc, sleeping in self.asleep.items():
+        for pc in self.asleep:
             ahead = order.next_load(pc)
             if ahead < np.inf:
-                horizon = min(horizon, _lanes_min(sleeping, sleeping.get(self.cycle)) + ahead)
+                horizon = min(horizon, self._asleep_least(pc) + ahead)
         region = self.region
         if region.first_block + region.count < self.launch.placement.n_blocks:
             horizon = min(horizon, self._later_blocks_start() + order.next_load(0))
@@ -289,10 +289,10 @@ class OffWaferMixin:
             ahead = order.next_store(pc)
             if pc != skip and ahead < np.inf:
                 bound = min(bound, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
-        for pc, sleeping in self.asleep.items():
+        for pc in self.asleep:
             ahead = order.next_store(pc)
             if ahead < np.inf:
-                bound = min(bound, _lanes_min(sleeping, sleeping.get(self.cycle)) + ahead)
+                bound = min(bound, self._asleep_least(pc) + ahead)
         return bound
 
     def _earliest_finish(self, issue: float) -> float:
@@ -335,10 +335,11 @@ class OffWaferMixin:
         for pc, group in [*self.groups.items(), *((pc, None) for pc in self.asleep)]:
             if group is not None and not group.blocked:
                 continue
-            lanes = self.asleep[pc] if group is None else group.lanes
             ahead = order.next_store(pc)
             if ahead < np.inf:
-                bound = min(bound, max(_lanes_min(lanes, lanes.get(self.cycle)), wake) + ahead)
+                lanes = None if group is None else group.lanes
+                least = self._asleep_least(pc) if lanes is None else _lanes_min(lanes, lanes.get(self.cycle))
+                bound = min(bound, max(least, wake) + ahead)
         first, pc, issue = min(held)
         group = self.groups[pc]
         ready = issue < bound

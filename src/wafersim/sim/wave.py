@@ -18,6 +18,7 @@ from ..isa.encoding import Instr
 from .background import BackgroundMixin
 from .barriers import BarrierMixin
 from .branches import neighbour_branches
+from .asleep import AsleepMixin, SleepBounds
 from .compiled.stepper import CompiledMixin
 from .compute import ROUTE_OPS, ComputeMixin
 from .diagnostics import DiagnosticsMixin
@@ -25,7 +26,7 @@ from .exchange import ExchangeMixin
 from ..isa.opcodes import NOWHERE, RAMP, STREAM_OPS
 from .fabric import Fifo
 from .hostmem import SPARE
-from .lanes import Lanes, park
+from .lanes import Lanes
 from . import vector_batch
 from .vector_batch import BATCH_PASSES, REGISTER_ONLY, VectorBatch
 from .rank1_queue import Rank1Queue
@@ -70,7 +71,8 @@ class _Group:
 
 
 class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin, WordTypeMixin,
-              OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin, StreamOpsMixin):
+              OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin, StreamOpsMixin,
+              AsleepMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
@@ -124,6 +126,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # Event wake-up: lanes blocked on a FIFO, by pc, apart from the groups, so that a push or pop wakes
         # (moves to `groups`) only the lanes it concerns and the rest are never re-tested.
         self.asleep: dict[int, Lanes] = {}
+        self.sleep_bounds = SleepBounds(n)  # (the least cycle of those at each pc, for the memory order's bounds)
         # PEs stopped before a backward branch that would take them past max_cycles, by pc: the others run
         # on until each halts, waits for good or passes the limit too, so that the `CycleLimitError` shows
         # where every PE stands then, whatever order the engine ran them in (`_stop_past_cycle_limit`).
@@ -286,7 +289,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if lanes.count == 0:
             return
         if blocked and pc in self.waits_on and self.strategy.event_wakeup:  # (blocked lanes owe nothing)
-            park(self.asleep, pc, lanes)
+            self._sleep(pc, lanes)
             return
         other = self.groups.get(pc)
         if other is None:
@@ -306,9 +309,11 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 self._flush(other.lanes, other.cost - cost, other.count - count)
         self.groups[pc] = _Group(other.lanes.union_disjoint(lanes), blocked and other.blocked, cost, count)
 
-    def _progress(self, fifo: Fifo, pushed: bool, owners: Lanes | np.ndarray) -> None:
+    def _progress(self, fifo: Fifo, pushed: bool, owners: Lanes | np.ndarray | None,
+                  woken_already: frozenset[int] = frozenset()) -> None:
         """Words were pushed into (`pushed`) or popped from `fifo` at the PEs `owners` (sorted): unblock
-        what may now progress. Groups at a barrier wait for its release, never for FIFOs.
+        what may now progress. Groups at a barrier wait for its release, never for FIFOs; lanes asleep at the
+        pcs `woken_already` were woken by whoever moved the words, if they could progress (the interpreter).
 
         With event wake-up, only the sleeping lanes that wait on this FIFO for this kind of change and
         own (receive) or send to (send) one of those PEs: every lane that can now progress, and the
@@ -321,6 +326,8 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if isinstance(owners, Lanes):
             owners = owners.idx  # None for large groups: then wake every lane waiting on this FIFO
         for pc, sleeping in list(self.asleep.items()):
+            if pc in woken_already:
+                continue
             fifo_key, wants_push, offset = self.waits_on[pc]
             if wants_push != pushed or self.fifos.get(fifo_key) is not fifo:
                 if pc not in self.waits_also:
@@ -328,24 +335,18 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 fifo_key, wants_push, offset = self.waits_also[pc]
                 if wants_push != pushed or self.fifos.get(fifo_key) is not fifo:
                     continue
-            if owners is None or offset is None:
-                woken, rest = sleeping, None
-            elif self._woke_all_before(pc, sleeping, owners, offset):  # (a panel's next step)
-                woken, rest = sleeping, None
+            if owners is None or offset is None or self._woke_all_before(pc, sleeping, owners, offset):
+                picked = None  # (every lane asleep there; the second: a panel's next step)
             else:
                 picked = sleeping.pick(owners - offset)
                 if not len(picked):
                     continue
                 if len(picked) == sleeping.count:  # all of them (a multicast's receivers): no new sets
-                    woken, rest = sleeping, None
+                    picked = None
                     if self.strategy.lockstep and isinstance(owners, np.ndarray):
                         self.woke_all[pc] = (sleeping, owners, offset)
-                else:
-                    woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
-            if rest is None or rest.count == 0:
-                del self.asleep[pc]
-            else:
-                self.asleep[pc] = rest
+            woken = self._wake(pc, picked)
+            self._unpark(pc, woken)
             self._add_group(pc, woken)
 
     def _woke_all_before(self, pc: int, sleeping: Lanes, owners: np.ndarray, offset: int) -> bool:

@@ -28,6 +28,10 @@ from .table import DIR, FIFO, KIND, OUT_FIFO
 
 WOKEN = -1  # the pc of a segment of woken PEs, each resuming at its own pc (`interpreter.run_group`)
 WOKEN_PCS = 8  # woken PEs of a batch at more distinct pcs than this run each alone
+#: Bit of `parked[pe]` marking a resident sleeper: a PE asleep in the scheduler between calls, registered by
+#: `register_sleepers` (below it, what the PE waits for: FIFO * 2 + (0: a push, 1: a pop)).
+RESIDENT = 1 << 40
+WAITS = RESIDENT - 1  # (parked[pe] & WAITS: what a parked PE waits for, resident or not; -1 gives no FIFO's code)
 
 # Columns of the per-FIFO `meta` array.
 UNIFORM, PER_SLOT, SENDER_OFFSET, MOVED, WANTS_ROOM = 0, 1, 2, 3, 4
@@ -43,34 +47,52 @@ def ring_slot(k, size):
 
 
 @njit(cache=True)
-def park_sleepers(sleepers, resume, fields, fabric):
-    """Park the PEs `sleepers`, each blocked at the transfer at `resume[pe]` (the scheduler's sleeping
-    lanes), or put it on the work list if its FIFO has changed since."""
-    time, pushed, popped, offsets, parked, ready, ready_top = (fabric[0], fabric[2], fabric[3], fabric[6], fabric[11],
-                                                               fabric[12], fabric[13])
+def register_sleepers(sleepers, pc, fields, fabric, resume, cycle, times, counts, can):
+    """Register the PEs `sleepers`, blocked at the transfer at `pc` and asleep in the scheduler, as resident
+    sleepers of the interpreter (`parked[pe]`: what each waits for, with `RESIDENT`), so that a later call's
+    transfers wake exactly those they concern and no call takes in the others. Each one's `times` and
+    `counts` entries become its state as a member of a call (its cycle, nothing owed), kept so while it
+    sleeps. can[k]: whether sleeper k's FIFO has changed since it blocked (it can progress now: then it is
+    not registered)."""
+    time, pushed, popped, offsets, parked = fabric[0], fabric[2], fabric[3], fabric[6], fabric[11]
     depth = time.shape[1]
-    for s in sleepers:
-        pc = resume[s]
-        kind, f = fields[KIND, pc], fields[FIFO, pc]
+    kind, f = fields[KIND, pc], fields[FIFO, pc]
+    for k in range(sleepers.shape[0]):
+        s = sleepers[k]
         if kind >= K_VADDX:  # a stream op: it waits for a word of its input, or then for room at its output
             g = fields[OUT_FIFO, pc]
-            can = pushed[f, s] > popped[f, s]
-            parked[s] = 2 * f
-            if can and g >= 0:
+            go = pushed[f, s] > popped[f, s]
+            code = 2 * f
+            if go and g >= 0:
                 owner = s + offsets[fields[DIR, pc]]
-                can = pushed[g, owner] - popped[g, owner] < depth
-                parked[s] = 2 * g + 1
+                go = pushed[g, owner] - popped[g, owner] < depth
+                code = 2 * g + 1
         elif kind == K_SEND or kind == K_SENDV:
             owner = s + offsets[fields[DIR, pc]]
-            can = pushed[f, owner] - popped[f, owner] < depth
-            parked[s] = 2 * f + 1
+            go = pushed[f, owner] - popped[f, owner] < depth
+            code = 2 * f + 1
         else:
-            can = pushed[f, s] > popped[f, s]
-            parked[s] = 2 * f
-        if can:  # woken already: to the work list
-            parked[s] = -1
-            ready[ready_top[0]] = s
-            ready_top[0] += 1
+            go = pushed[f, s] > popped[f, s]
+            code = 2 * f
+        can[k] = go
+        if not go:
+            parked[s] = code | RESIDENT
+            resume[s] = pc
+            times[s] = cycle[s]
+            counts[s] = 0
+
+
+@njit(cache=True, inline="always")
+def wake(pe, parked, ready, ready_top, resume, joined, joined_top):
+    """Put the parked PE `pe` on the work list; a resident sleeper (`register_sleepers`) joins the call
+    (`joined`: it and the pc it slept at, for the scheduler)."""
+    if parked[pe] & RESIDENT:
+        joined[0, joined_top[0]] = pe
+        joined[1, joined_top[0]] = resume[pe]
+        joined_top[0] += 1
+    parked[pe] = -1
+    ready[ready_top[0]] = pe
+    ready_top[0] += 1
 
 
 @njit(cache=True, nogil=True)

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..fabric import Fifo, SlotRows
 from ..hostmem import sparse_zeros
-from .fabric_ops import META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WANTS_ROOM
+from .fabric_ops import (META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, RESIDENT, SENDER_OFFSET, UNIFORM, WANTS_ROOM,
+                         register_sleepers)
 
 
 #: Stacks of finished waves, kept for the next wave that stacks FIFOs of the same shapes: a wafer-sized
@@ -56,10 +57,14 @@ class FabricState:
     def __init__(self, wave, keys: list[tuple[int, int]]) -> None:
         self.wave, self.keys = wave, keys
         n, region = wave.n, wave.region
-        self.parked = np.full(n, -1, dtype=np.int64)  # FIFO * 2 + (0: waits for a push, 1: for a pop), or -1
+        # FIFO * 2 + (0: waits for a push, 1: for a pop), with `RESIDENT` for a PE asleep in the scheduler (`register`);
+        # or -1
+        self.parked = np.full(n, -1, dtype=np.int64)
         self.resume = np.zeros(n, dtype=np.int64)  # where a parked or woken PE continues
         self.ready = np.empty(n, dtype=np.int64)  # the work list: woken PEs
         self.ready_top = np.zeros(1, dtype=np.int64)
+        self.joined = np.empty((2, n), dtype=np.int64)  # resident sleepers a call woke: (PE, pc it slept at)
+        self.joined_top = np.zeros(1, dtype=np.int64)
         self.meta = np.zeros((len(keys), META_COLUMNS), dtype=np.int64)
         for f, (incoming, _) in enumerate(keys):  # words of a FIFO come from the neighbour in its direction
             self.meta[f, SENDER_OFFSET] = region.offset(incoming)
@@ -84,7 +89,27 @@ class FabricState:
             self.meta[f, PER_SLOT] = fifo.tags.slots is not None
         time, value, pushed, popped, tags = self.stacks
         return (time, value, pushed, popped, tags, self.meta, self.offsets, self.latency, wave.word_time,
-                wave.progress, wave.stall, self.parked, self.ready, self.ready_top)
+                wave.progress, wave.stall, self.parked, self.ready, self.ready_top, self.joined, self.joined_top)
+
+    def register(self, pc: int, pes: np.ndarray, fields: np.ndarray, times: np.ndarray,
+                 counts: np.ndarray) -> np.ndarray:
+        """Make the PEs `pes`, going to sleep in the scheduler at the transfer at `pc`, resident sleepers
+        (`fabric_ops.register_sleepers`); returns a mask of those whose FIFO has changed since they blocked
+        (not registered: they can progress now)."""
+        can = np.zeros(len(pes), dtype=np.bool_)
+        register_sleepers(pes, pc, fields, self.arrays(), self.resume, self.wave.cycle, times, counts, can)
+        return can
+
+    def unpark(self, pes: np.ndarray) -> None:
+        """The scheduler woke these resident sleepers itself (a push or pop on the NumPy path)."""
+        self.parked[pes] = -1
+
+    def take_joined(self) -> tuple[np.ndarray, np.ndarray]:
+        """(PEs, the pcs they slept at) of the resident sleepers the last call woke; emptied."""
+        top = int(self.joined_top[0])
+        self.joined_top[0] = 0
+        return self.joined[0, :top].copy(), self.joined[1, :top].copy()
+
 
     def finish(self) -> list[tuple[Fifo, bool]]:
         """After a call: hand the tags back to the FIFOs; returns (FIFO, pushed) for every kind of change

@@ -39,9 +39,10 @@ from .jit import njit
 
 from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
 from .half_arith import half_stream
+from .segments import merge_at
 from .simple_ops import branch_conditions, run_simple
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WANTS_ROOM, WOKEN,
-                         park_sleepers, ring_slot, woken_segments)
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, WOKEN,
+                         ring_slot, wake, woken_segments)
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
@@ -58,7 +59,7 @@ SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branc
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, vector_lanes_half, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes,
-              fabric_on, fabric, resume, sleepers, loop_budget, fast_on, steady, wake_batch):
+              fabric_on, fabric, resume, resident, loop_budget, fast_on, steady, wake_batch):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -66,8 +67,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
 
     `fabric_on`: also run neighbour transfers (`fabric_ops`, on the FIFOs of `fabric`); a PE that blocks
     is parked (`fabric`'s `parked[i]` >= 0, `resume[i]` its pc) until a transfer of another PE wakes it;
-    it then runs alone from there. `sleepers`: PEs blocked before this call, each at `resume[pe]`, parked
-    (or woken) first. PEs still parked at the end have stopped at `resume[pe]` (not `stop_pcs`).
+    it then runs alone from there. Resident sleepers (PEs asleep in the scheduler, `fabric_ops.register_sleepers`;
+    `resident` of them) that a transfer wakes join the call (`fabric`'s `joined`). PEs still parked at the end
+    have stopped at `resume[pe]` (not `stop_pcs`).
     `loop_budget`: after this many backward branches (summed over PEs) every PE stops at its next one, so
     that a call returns to the scheduler (`max_seconds`, progress reports) even from a kernel that never
     halts. `fast_on`: the segments' fast paths (`Strategy.compiled_loops`): register-only instructions
@@ -84,18 +86,16 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     scratch_float = np.empty(sram.shape[0], dtype=np.float32)
     word_bits = np.empty(1, dtype=np.int32)  # a stream op's word, and its bits as float32
     word_float = word_bits.view(np.float32)
-    chunk = max(1, min(lanes.shape[0] + sleepers.shape[0], chunk_lanes))
+    chunk = max(1, min(lanes.shape[0] + resident, chunk_lanes))
     capacity = 3 * chunk + 16
     order = np.empty(capacity, dtype=np.int64)  # segments are ranges of this buffer of PEs
     taken = np.empty(chunk, dtype=np.bool_)
     spare = np.empty(chunk, dtype=np.int64)
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
-     ready_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
+     ready_top, joined, joined_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
     depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
     stream_step = max(word_time, 1.0 / vector_lanes)  # W of a stream op (`StreamOpsMixin._stream_word_cycles`)
     half_stream_step = max(word_time, 1.0 / vector_lanes_half)  # (of a 16-bit one)
-    if fabric_on and sleepers.shape[0]:
-        park_sleepers(sleepers, resume, fields, fabric)
     seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_lo = np.empty(MAX_SEGMENTS, dtype=np.int64)
     seg_hi = np.empty(MAX_SEGMENTS, dtype=np.int64)
@@ -150,76 +150,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 if seg_pc[s] < seg_pc[best]:
                     best = s
             pc = seg_pc[best]
-            same = 0
-            for s in range(segments):
-                if seg_pc[s] == pc:
-                    same += seg_hi[s] - seg_lo[s]
-            if same > seg_hi[best] - seg_lo[best]:  # several segments at this pc: merge them
-                first, last, largest = top, 0, best
-                for s in range(segments):
-                    if seg_pc[s] == pc:
-                        first, last = min(first, seg_lo[s]), max(last, seg_hi[s])
-                        if seg_hi[s] - seg_lo[s] > seg_hi[largest] - seg_lo[largest]:
-                            largest = s
-                keep_cost, keep_done = seg_cost[largest], seg_done[largest]
-                late = -np.inf
-                if fast_on and last - first == same:
-                    # Side by side in `order` (the two sides of a split, reconverging): merged where they are,
-                    # owing what the largest of them owes; the lanes of the others settle the difference, up
-                    # or down (whole cycles: the sums are exact in any order).
-                    s = 0
-                    while s < segments:
-                        if seg_pc[s] != pc:
-                            s += 1
-                            continue
-                        more_cost, more_done = seg_cost[s] - keep_cost, seg_done[s] - keep_done
-                        if more_cost != 0 or more_done != 0:
-                            for k in range(seg_lo[s], seg_hi[s]):
-                                i = order[k]
-                                times[i] += more_cost
-                                counts[i] += more_done
-                        late = max(late, seg_late[s] + more_cost)
-                        segments -= 1
-                        seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-                        seg_cost[s], seg_done[s] = seg_cost[segments], seg_done[segments]
-                        seg_late[s] = seg_late[segments]
-                    best = segments
-                    seg_pc[best], seg_lo[best], seg_hi[best] = pc, first, last
-                    seg_cost[best], seg_done[best], seg_late[best] = keep_cost, keep_done, late
-                    segments += 1
-                    same = 0  # (merged: the copying merge below is skipped)
-            if same > seg_hi[best] - seg_lo[best]:  # (owed cycles settled, lanes copied to the end of `order`)
-                late = -np.inf
-                if top + same > capacity:  # compact the live segments to the front of a fresh buffer
-                    fresh = np.empty(capacity, dtype=np.int64)
-                    top = 0
-                    for s in range(segments):
-                        size = seg_hi[s] - seg_lo[s]
-                        fresh[top:top + size] = order[seg_lo[s]:seg_hi[s]]
-                        seg_lo[s], seg_hi[s] = top, top + size
-                        top += size
-                    order = fresh
-                memo[3 * code_words + 3] += 1
-                start = top
-                s = 0
-                while s < segments:
-                    if seg_pc[s] != pc:
-                        s += 1
-                        continue
-                    for k in range(seg_lo[s], seg_hi[s]):
-                        i = order[k]
-                        times[i] += seg_cost[s]
-                        counts[i] += seg_done[s]
-                        order[top] = i
-                        top += 1
-                    late = max(late, seg_late[s] + seg_cost[s])
-                    segments -= 1
-                    seg_pc[s], seg_lo[s], seg_hi[s] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
-                    seg_cost[s], seg_done[s], seg_late[s] = seg_cost[segments], seg_done[segments], seg_late[segments]
-                best = segments
-                seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, start, top, 0.0, 0
-                seg_late[best] = late
-                segments += 1
+            best, segments, top, order = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
+                                                  seg_done, seg_late, times, counts, memo, fast_on)
             lo, hi, owed, owed_done, late = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best], seg_late[best]
             segments -= 1
             seg_pc[best], seg_lo[best], seg_hi[best] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
@@ -493,10 +425,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     elif d != 0:
                                         regs[d, i] = word
                                     sender = i + meta[f, SENDER_OFFSET]  # woken if it waits for this pop
-                                    if 0 <= sender < parked.shape[0] and parked[sender] == 2 * f + 1:
-                                        parked[sender] = -1
-                                        ready[ready_top[0]] = sender
-                                        ready_top[0] += 1
+                                    if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
+                                        wake(sender, parked, ready, ready_top, resume, joined, joined_top)
                                 moved_to = later + shift
                                 if out >= 0:
                                     fifo_value[out, ring_slot(out_number, rings), owner] = (
@@ -512,10 +442,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                             meta[out, PER_SLOT] = 1
                                         tags[out, out_slot, owner] = tag
                                     meta[out, MOVED] |= PUSHED
-                                    if 0 <= owner < parked.shape[0] and parked[owner] == 2 * out:  # woken: to the work list
-                                        parked[owner] = -1
-                                        ready[ready_top[0]] = owner
-                                        ready_top[0] += 1
+                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
+                                        wake(owner, parked, ready, ready_top, resume, joined, joined_top)
                                     if sending or done + 1 == length:  # (a stream op's last word: as a send's)
                                         moved_to += word_time
                                 done += 1

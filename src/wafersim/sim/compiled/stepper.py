@@ -7,10 +7,11 @@ program counter through compute, SRAM, branch and neighbour send/recv and stream
 the next instruction the NumPy engine handles (routed fabric, global memory, barrier, print, halt, or an
 unsupported compute instruction), where it joins the group of PEs at that pc, or until it blocks on a
 FIFO that nothing in the call can fill or drain, where it goes to sleep as the NumPy engine's blocked
-lanes do. Every call also takes in the lanes sleeping at neighbour transfers (`_take_sleepers`): a PE of
-the call that pushes or pops wakes them inside the interpreter, so a pipeline (a scan along a row, a
-relay) runs through in one call instead of one scheduler round per PE. Large converged groups stay in
-NumPy.
+lanes do. The lanes sleeping at those transfers stay *resident* in the interpreter's parking arrays
+between calls (`_resident_sleepers`, `fabric_ops.register_sleepers`): a PE of a call that pushes or pops wakes the ones
+it concerns inside the interpreter, where they join the call, so a pipeline (a scan along a row, a relay)
+runs through in one call instead of one scheduler round per PE, and a call costs what its PEs and those it
+wakes do, never a pass over every sleeping PE of the wafer. Large converged groups stay in NumPy.
 
 PE-local state and timestamped FIFOs change on this path: a word's times depend only on the words
 before it in its FIFO, never on when in host order a PE ran, so results, cycle counts and statistics
@@ -162,8 +163,8 @@ class CompiledMixin:
         return small and bool(table.long_run[pc]) and _loading_pays()
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:
-        """Run `group` (at `pc`) in the interpreter, with the lanes sleeping at neighbour transfers;
-        (pc, lanes, blocked) continuations where its PEs stopped."""
+        """Run `group` (at `pc`) in the interpreter, with the lanes sleeping at neighbour transfers that its
+        transfers wake; (pc, lanes, blocked) continuations where its PEs stopped."""
         from . import settle
         from .interpreter import run_group  # (imports Numba: only launches that come here pay for it)
         from ..wave import TIME32_LIMIT
@@ -177,17 +178,10 @@ class CompiledMixin:
         # once there and leave it to the NumPy engine, over its whole region (a large divergent group sending a
         # data-dependent number of words: 5x slower), so it runs on one thread, with them.
         threaded = threads > 1 and len(idx) >= PARALLEL_MIN and pc not in self.compiled_fabric_pcs
-        fabric = None
-        if self.compiled_fabric_pcs and not threaded:
-            if self.compiled_fabric is None:
-                from .fabric_state import FabricState
-                self.compiled_fabric = FabricState(self, table.fifo_keys)
-            fabric = self.compiled_fabric
-        sleepers = self._take_sleepers(fabric.resume) if fabric is not None else _NO_PES
-        if self.compiled_scratch is None:
-            self.compiled_scratch = settle.scratch(self.n)
-        times, counts, stops = self.compiled_scratch  # (region-sized: only the lanes' entries are used)
-        settle.begin(idx, sleepers, self.cycle, np.float64(group.cost), np.int64(group.count), times, counts)
+        fabric = self._fabric_state() if self.compiled_fabric_pcs and not threaded else None
+        resident = sum(sleeping.count for at, sleeping in self.asleep.items() if at in self.compiled_fabric_pcs)
+        times, counts, stops = self._scratch()  # (region-sized: only the lanes' entries are used)
+        settle.begin(idx, _NO_PES, self.cycle, np.float64(group.cost), np.int64(group.count), times, counts)
         time_limit = TIME32_LIMIT - self.limit_margin if self.time_dtype == np.float32 else np.inf
         pc_counts = self.totals.pc_counts
         fixed = (times, counts, stops, table.fields, table.costs, self.regs, self.fregs, self.sram, self.fsram,
@@ -200,12 +194,12 @@ class CompiledMixin:
         # first failing one had stopped where they were).
         converged = lanes.mask is None and lanes.idx is None
         alone_below = 0 if converged else ALONE_BELOW
-        budget = LOOP_BUDGET_PER_PE * (len(idx) + len(sleepers))
+        budget = LOOP_BUDGET_PER_PE * (len(idx) + (resident if fabric is not None else 0))
         fast, steady = self.strategy.compiled_loops, table.steady
         if fabric is not None:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, sleepers, budget, fast, steady, wake_batch)
+                      fabric.resume, resident, budget, fast, steady, wake_batch)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
@@ -223,11 +217,13 @@ class CompiledMixin:
         self.totals.vector_elements += int(stats[VECTOR_ELEMENTS])
         self.totals.flops += int(stats[FLOPS])
         self.totals.half_flops += int(stats[HALF_FLOPS])
+        sleepers = _NO_PES  # (resident sleepers the call woke: members too)
         if fabric is not None:
+            sleepers = self._woken_residents(fabric)
             # Wake what the call's pushes and pops let progress outside it (with event wake-up off: every
-            # blocked group), before its own parked PEs go to sleep.
+            # blocked group), before its own parked PEs go to sleep. (The resident sleepers it concerned it woke.)
             for fifo, pushed in fabric.finish():
-                self._progress(fifo, pushed, None)
+                self._progress(fifo, pushed, None, self.compiled_fabric_pcs)
         codes, keys = settle.codes_for(self.n, len(idx) + len(sleepers)), np.zeros(settle.MAX_KEYS, dtype=np.int64)
         coded = settle.settle(idx, sleepers, times, counts, stops, fabric.parked if fabric is not None else _NO_PES,
                               fabric.resume if fabric is not None else _NO_PES, self.cycle, self.icount, codes, keys)
@@ -267,15 +263,52 @@ class CompiledMixin:
     def _sleeping_at_transfers(self) -> bool:
         return any(pc in self.compiled_fabric_pcs for pc in self.asleep)
 
-    def _take_sleepers(self, resume: np.ndarray) -> np.ndarray:
-        """Remove the lanes sleeping at the transfers the interpreter runs from the scheduler: their region
-        indices (`resume` receives each one's pc)."""
-        parts = []
-        for pc in [pc for pc in self.asleep if pc in self.compiled_fabric_pcs]:
-            indices = self.asleep.pop(pc).indices().astype(np.int64, copy=False)
-            resume[indices] = pc
-            parts.append(indices)
-        return np.concatenate(parts) if parts else _NO_PES
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The interpreter's region-sized (times, counts, stops) of this wave."""
+        if self.compiled_scratch is None:
+            from . import settle
+            self.compiled_scratch = settle.scratch(self.n)
+        return self.compiled_scratch
+
+    def _fabric_state(self):
+        """The wave's `FabricState`; made on first use, when every lane asleep at a transfer the interpreter
+        runs becomes a resident sleeper."""
+        if self.compiled_fabric is None:
+            from .fabric_state import FabricState
+            self.compiled_fabric = FabricState(self, self.compiled_table.fifo_keys)
+            for pc in [pc for pc in self.asleep if pc in self.compiled_fabric_pcs]:
+                self._sleep(pc, self.asleep.pop(pc))
+        return self.compiled_fabric
+
+    def _resident_sleepers(self, pc: int, lanes: Lanes) -> Lanes:
+        """Lanes blocked at the transfer at `pc` fall asleep (`AsleepMixin._sleep`); at a transfer the
+        interpreter runs, as resident sleepers of its parking arrays (`FabricState.register`). Those whose FIFO
+        has changed since they blocked run again instead (as if woken); returns the others."""
+        fabric = self.compiled_fabric
+        if fabric is None or pc not in self.compiled_fabric_pcs:
+            return lanes
+        pes = lanes.indices().astype(np.int64, copy=False)
+        times, counts, _ = self._scratch()
+        can = fabric.register(pc, pes, self.compiled_table.fields, times, counts)
+        if not can.any():
+            return lanes
+        self._add_group(pc, Lanes.from_indices(self.n, pes[can]))
+        return Lanes.from_indices(self.n, pes[~can])
+
+    def _unpark(self, pc: int, woken: Lanes) -> None:
+        """The scheduler woke these lanes asleep at `pc` (a push or pop on the NumPy path): they are resident
+        sleepers no more."""
+        if self.compiled_fabric is not None and pc in self.compiled_fabric_pcs:
+            self.compiled_fabric.unpark(woken.indices())
+
+    def _woken_residents(self, fabric) -> np.ndarray:
+        """The resident sleepers the last call woke (members of it now), out of `asleep`: their region indices."""
+        pes, slept_at = fabric.take_joined()
+        if not len(pes):
+            return _NO_PES
+        for pc in np.unique(slept_at).tolist():
+            self._wake(pc, np.sort(pes[slept_at == pc]))
+        return pes
 
     def _no_fabric(self) -> tuple:
         """`run_group`'s fabric arguments for a call without transfers (arrays of the right types)."""
@@ -286,10 +319,11 @@ class CompiledMixin:
             fabric = (empty3, np.zeros((0, 1, 1), dtype=np.int32), empty2, empty2.copy(),
                       np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, META_COLUMNS), dtype=np.int64),
                       np.zeros(4, dtype=np.int64),
-                      np.zeros((4, 1)), 1.0, self.progress, self.stall, ints, ints.copy(), np.zeros(1, dtype=np.int64))
-            self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64), _NO_PES)  # (resume: region-sized)
-        fabric, resume, sleepers = self._no_fabric_args
-        return fabric[:9] + (self.progress, self.stall) + fabric[11:], resume, sleepers
+                      np.zeros((4, 1)), 1.0, self.progress, self.stall, ints, ints.copy(), np.zeros(1, dtype=np.int64),
+                      np.zeros((2, 1), dtype=np.int64), np.zeros(1, dtype=np.int64))
+            self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64))  # (resume: region-sized)
+        fabric, resume = self._no_fabric_args
+        return fabric[:9] + (self.progress, self.stall) + fabric[11:], resume, 0
 
     def _stopped_before_compute(self, pc: int) -> bool:
         """Whether the instruction at `pc` only computes (the interpreter refused it, or does not run it)."""

@@ -1,0 +1,109 @@
+"""Lanes asleep at transfers (`WaveSim.asleep`, event wake-up): how they fall asleep and wake
+(`AsleepMixin`), and the least cycle of those at each pc (`SleepBounds`), kept up to date meanwhile.
+
+The off-wafer memory order asks for that least cycle (`OffWaferMixin._store_bound`, `_load_horizon`) at
+nearly every step of the scheduler while a group waits at a global load, and a pipeline's sleeping lanes
+are most of the wafer: a reduction over them at every step cost more than the whole simulation (a row
+pipeline over the wse2 wafer: 49,000 of them, some 20 s). A sleeping lane's cycle does not change while it
+sleeps, so the least one changes only as lanes come and go: it is kept per run of `CHUNK` PEs; lanes
+that fall asleep lower their runs', and a run that loses lanes is reduced again, alone. Lanes that replace
+a pc's otherwise (compared by identity: `Lanes` are never changed in place) are reduced again whole, at the
+next question.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .lanes import SPARSE_FRACTION, Lanes, park
+
+#: PEs per run whose least sleeping cycle is kept.
+CHUNK = 4096
+
+
+def _chunk_least(lanes: Lanes, cycle: np.ndarray, chunks: np.ndarray, which: np.ndarray) -> None:
+    """chunks[k] = the least cycle of the (unwindowed) `lanes` among PEs [k * CHUNK, (k + 1) * CHUNK), for
+    each k of `which` (inf where there are none)."""
+    n = len(cycle)
+    for k in which.tolist():
+        lo, hi = k * CHUNK, min(n, (k + 1) * CHUNK)
+        if lanes.idx is not None:
+            values = cycle[lanes.idx[np.searchsorted(lanes.idx, lo):np.searchsorted(lanes.idx, hi)]]
+        elif lanes.mask is not None:
+            values = cycle[lo:hi][lanes.mask[lo:hi]]
+        else:
+            inside = np.ones(hi - lo, dtype=bool)
+            if lanes.excl is not None:
+                inside[lanes.excl[np.searchsorted(lanes.excl, lo):np.searchsorted(lanes.excl, hi)] - lo] = False
+            values = cycle[lo:hi][inside]
+        chunks[k] = values.min() if len(values) else np.inf
+
+
+class SleepBounds:
+    """Per pc: the sleeping lanes (the very object) and the least cycle of them per run of `CHUNK` PEs."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.kept: dict[int, tuple[Lanes, np.ndarray]] = {}
+
+    def least(self, pc: int, lanes: Lanes, cycle: np.ndarray) -> float:
+        """The least cycle of `lanes` (unwindowed), asleep at `pc`."""
+        kept = self.kept.get(pc)
+        if kept is None or kept[0] is not lanes:
+            chunks = np.full(-(-self.n // CHUNK), np.inf)
+            if lanes.idx is not None:  # (few lanes: only their runs)
+                np.minimum.at(chunks, lanes.idx // CHUNK, cycle[lanes.idx])
+            else:
+                _chunk_least(lanes, cycle, chunks, np.arange(len(chunks)))
+            kept = self.kept[pc] = (lanes, chunks)
+        return float(kept[1].min())
+
+    def changed(self, pc: int, before: Lanes | None, after: Lanes | None, pes: np.ndarray | None, added: bool,
+                cycle: np.ndarray) -> None:
+        """The lanes at `pc` went from `before` to `after` (None: none), by the PEs `pes` (sorted; None: many)
+        falling asleep (`added`) or waking."""
+        kept = self.kept.pop(pc, None)
+        if kept is None or kept[0] is not before or after is None or pes is None:
+            return  # (reduced again whole, if asked)
+        chunks = kept[1]
+        if added:
+            np.minimum.at(chunks, pes // CHUNK, cycle[pes])
+        else:
+            _chunk_least(after, cycle, chunks, np.unique(pes // CHUNK))
+        self.kept[pc] = (after, chunks)
+
+
+class AsleepMixin:
+    """How lanes of a `WaveSim` fall asleep at a transfer and wake (`asleep`, `sleep_bounds`)."""
+
+    def _sleep(self, pc: int, lanes: Lanes) -> None:
+        """Lanes blocked at the transfer at `pc` go to sleep (those the interpreter finds able to progress
+        already run again instead: `CompiledMixin._resident_sleepers`)."""
+        lanes = self._resident_sleepers(pc, lanes)
+        if lanes.count == 0:
+            return
+        before = self.asleep.get(pc)
+        park(self.asleep, pc, lanes)
+        few = lanes.idx is not None and lanes.count < self.n * SPARSE_FRACTION
+        self.sleep_bounds.changed(pc, before, self.asleep[pc], lanes.idx if few else None, True, self.cycle)
+
+    def _wake(self, pc: int, picked: np.ndarray | None) -> Lanes:
+        """Wake the lanes `picked` (sorted indices; None: every one) of those asleep at `pc`: returned, for
+        the caller to run."""
+        sleeping = self.asleep.pop(pc)
+        if picked is None:
+            woken, rest = sleeping, None
+        else:
+            woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
+            if rest.count:
+                self.asleep[pc] = rest
+            else:
+                rest = None
+        self.sleep_bounds.changed(pc, sleeping, rest, picked, False, self.cycle)
+        return woken
+
+    def _asleep_least(self, pc: int) -> float:
+        """The least cycle of the lanes asleep at `pc`."""
+        sleeping = self.asleep[pc]
+        if sleeping.window is not None:  # (not kept: sleeping lanes are unwindowed)
+            return -sleeping.max(-sleeping.get(self.cycle))
+        return self.sleep_bounds.least(pc, sleeping, self.cycle)

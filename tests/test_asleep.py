@@ -1,0 +1,99 @@
+"""Lanes asleep at transfers (sim/asleep.py): the least sleeping cycle kept per run of PEs (`SleepBounds`)
+against a plain reduction, and resident sleepers of the compiled interpreter: a call takes in only the
+sleeping PEs its transfers wake, never every sleeping PE of the wafer (`CompiledMixin._resident_sleepers`),
+with results equal to NumPy's and cycles and statistics equal to the NumPy path's."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from test_engine_strategies import assert_same_run
+from wafersim.sim import asleep
+from wafersim.sim.compiled import settle
+from wafersim.sim.lanes import Lanes, park
+from wafersim.sim.strategy import REFERENCE, Strategy, forced
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_least_sleeping_cycle_follows_lanes_falling_asleep_and_waking(seed):
+    g = np.random.default_rng(seed)
+    n = 3 * asleep.CHUNK + 123
+    cycle = g.integers(0, 10_000, n).astype(np.float32)
+    bounds = asleep.SleepBounds(n)
+    places: dict[int, Lanes] = {}
+    members = np.zeros(n, dtype=bool)  # the reference: which PEs sleep at the one pc
+    for step in range(60):
+        before = places.get(7)
+        if before is None or g.random() < 0.5:  # some fall asleep: a few, or many (a mask)
+            free = np.flatnonzero(~members)
+            pes = np.sort(g.choice(free, size=min(len(free), int(g.choice([1, 40, n // 3]))), replace=False))
+            lanes = Lanes.from_indices(n, pes)
+            park(places, 7, lanes)
+            members[pes] = True
+            bounds.changed(7, before, places[7], lanes.idx, True, cycle)
+        else:  # some wake: a run of neighbours, often the least ones
+            asleep_now = np.flatnonzero(members)
+            first = int(g.integers(0, len(asleep_now)))
+            picked = asleep_now[first:first + int(g.integers(1, 300))]
+            if len(picked) == len(asleep_now):
+                del places[7]
+                bounds.changed(7, before, None, picked, False, cycle)
+            else:
+                places[7] = before.without(picked)
+                bounds.changed(7, before, places[7], picked, False, cycle)
+            members[picked] = False
+        if 7 in places:
+            assert places[7].count == members.sum()
+            assert bounds.least(7, places[7], cycle) == cycle[members].min()
+
+
+@ws.jit
+def row_pipeline(words, scale, out):
+    """Row y's words flow east from PE (0, y) in messages of 3 and 5 words, each PE scaling them."""
+    x, y = ws.grid(2)
+    buf = ws.local.array(5, np.float32)
+    a = scale[y, x]
+    for at, n in ((0, 3), (3, 5)):
+        if ws.has_neighbor(ws.WEST):
+            ws.recv(ws.WEST, out=buf[0:n])
+        else:
+            buf[0:n] = words[y, at:at + n]
+        buf[0:n] = buf[0:n] * a
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, buf[0:n])
+        else:
+            out[y, at:at + n] = buf[0:n]
+
+
+def test_a_call_takes_in_only_the_sleepers_its_transfers_wake(monkeypatch):
+    """The west PEs' loads are let go row by row (the memory order: east PEs could still store first, and
+    a narrow off-wafer bandwidth spreads the PEs' first loads), so many calls run one west PE, whose sends
+    wake its row: such a call's members (the PE and the sleepers it woke) are at most a row, though most of
+    the block sleeps meanwhile."""
+    width, height = 24, 48
+    g = np.random.default_rng(3)
+    words = g.random((height, 8), dtype=np.float32)
+    scale = (0.5 + g.random((height, width), dtype=np.float32)).astype(np.float32)
+    expected = words.copy()
+    for x in range(width):
+        expected *= scale[:, x:x + 1]
+
+    def launch():
+        device = ws.Device(ws.WaferSpec(width=width, height=height, global_bytes_per_s=1.5e9))
+        out = device.device_array(words.shape, np.float32)
+        stats = row_pipeline[(1, 1), (width, height)](device.to_device(words), device.to_device(scale), out)
+        return out.copy_to_host(), stats
+
+    calls = []  # (group lanes, members) per interpreter call
+    original = settle.settle
+    monkeypatch.setattr(settle, "settle", lambda idx, sleepers, *rest: calls.append(
+        (len(idx), len(idx) + len(sleepers))) or original(idx, sleepers, *rest))
+    with forced(Strategy()):
+        run = launch()
+    np.testing.assert_array_equal(run[0], expected)
+    single = [members for lanes, members in calls if lanes == 1]
+    assert len(single) >= 4  # (rows let go one at a time)
+    assert max(single) <= width
+    with forced(REFERENCE):
+        assert_same_run(launch(), run)
