@@ -285,6 +285,34 @@ def test_a_raw_copy_between_16_bit_arrays_is_refused_not_scattered(dev, dtype):
     assert words.tolist() == host.view(np.uint16).astype(np.uint32).tolist()
 
 
+@pytest.mark.parametrize("dtype", [np.float16, "bfloat16"])
+@pytest.mark.parametrize("bits", [np.uint16, np.int16])
+def test_a_raw_copy_of_16_bit_values_as_2_byte_integers_is_refused_not_scattered(dev, dtype, bits):
+    # `host.view(np.uint16)`, the raw bits of the same values, is packed as the 16-bit float array is: an
+    # unsigned host array's "raw bits on purpose" let it through, and [1.5, 2, 3, 4] read back as
+    # [1.5, 3, 0, 0] (memcpy_dtoh into it: [1.5, 0, 2, 0]), silently. uint32 words and uint8 bytes still copy.
+    import ml_dtypes
+
+    dtype = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    values = np.array([1.5, 2.0, 3.0, 4.0], dtype)
+    d = dev.device_array(4, dtype)
+    with pytest.raises(ws.ArgumentError, match=rf"{np.dtype(bits).name} host array would move the host's packed "
+                                               rf"2-byte values.*copy_to_device\(host\)"):
+        dev.memcpy_htod(d, values.view(bits))
+    assert np.array_equal(d.copy_to_host(), np.zeros(4, dtype))  # nothing written
+    d.copy_to_device(values)
+    out = np.zeros(4, bits)
+    with pytest.raises(ws.ArgumentError, match=r"copy_to_host\(host\)"):
+        dev.memcpy_dtoh(out, d)
+    assert not out.any()
+    raw = np.empty(16, np.uint8)  # the device words' bytes: one value in the low half of each word
+    dev.memcpy_dtoh(raw, d)
+    assert np.array_equal(raw.view(np.uint32).astype(np.uint16).view(dtype), values)
+    d2 = dev.device_array(4, dtype)
+    dev.memcpy_htod(d2, raw)
+    assert np.array_equal(d2.copy_to_host(), values)
+
+
 def test_out_of_memory_says_what_holds_the_memory_and_what_to_do():
     dev = ws.Device(ws.WaferSpec(width=8, height=8, global_bytes=4096))
     kept = []

@@ -338,17 +338,21 @@ def refuse_device_source(value: Any, what: str) -> None:
 
 
 def refuse_half_bytes(device_side: Any, host_array: Any, what: str) -> None:
-    """A raw copy between a 16-bit float `DeviceArray` and a 16-bit float host array: refused, since the raw
-    copy moves the host's packed 2-byte values while the device array holds one value per 32-bit word
-    (`device_itemsize`), so the copy would scatter them silently into the wrong elements. The typed copies
-    convert; a raw copy of the device words takes a uint32 host array."""
+    """A raw copy between a 16-bit float `DeviceArray` and a host array of 2-byte elements: refused, since the
+    raw copy moves the host's packed 2-byte values while the device array holds one value per 32-bit word
+    (`device_itemsize`), so the copy would scatter them silently into the wrong elements. That holds for the
+    raw bits of 16-bit floats too (`host.view(np.uint16)`, which an unsigned host array's "raw bits on
+    purpose" let through: `[1.5, 2, 3, 4]` read back as `[1.5, 3, 0, 0]`). The typed copies convert; a raw
+    copy of the device words takes a uint32 host array (or its bytes, uint8)."""
     if (isinstance(device_side, DeviceArray) and halfprec.is_half(device_side.dtype)
-            and isinstance(host_array, (np.ndarray, np.generic)) and halfprec.is_half(host_array.dtype)):
+            and isinstance(host_array, (np.ndarray, np.generic)) and host_array.dtype.itemsize == 2):
         typed = "d.copy_to_device(host)" if what == "memcpy_htod" else "d.copy_to_host(host)"
+        bits = "" if halfprec.is_half(host_array.dtype) else f" (for {device_side.dtype} values of those bits, " \
+            f"host.view({dtype_text(device_side.dtype)}))"
         raise ArgumentError(f"{what}: a raw copy between a {device_side.dtype} device array and a {host_array.dtype} "
                             f"host array would move the host's packed 2-byte values, but the device array holds one "
-                            f"value per 32-bit word: use {typed}, which converts (or copy the raw words with a uint32 "
-                            f"host array)", dtype=str(device_side.dtype))
+                            f"value per 32-bit word: use {typed}, which converts{bits} (or copy the raw words with a "
+                            f"uint32 host array)", dtype=str(device_side.dtype), host_dtype=str(host_array.dtype))
 
 
 def refuse_reinterpreting_copy(device_side: Any, host_array: Any, what: str) -> None:
