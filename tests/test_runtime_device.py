@@ -2,6 +2,8 @@
 conversions and the errors of misuse."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -53,13 +55,16 @@ def test_np_asarray_of_a_device_array_copies_it_to_the_host(dev):
     ("1 < d", "d > x"), ("d >= h", "d >= x"), ("d == 1", "d == x"), ("d != [0, 1, 2, 3]", "d != x"),
     ("-d", "-d"), ("abs(d)", "abs(d)"), ("h + d", "np.add(...)"), ("h == d", "np.equal(...)"),
     ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.sum(...)"),
-    ("float(d)", "float(d)"), ("int(d)", "int(d)"), ("complex(d)", "complex(d)")])
+    ("float(d)", "float(d)"), ("int(d)", "int(d)"), ("complex(d)", "complex(d)"),
+    # (these were Python's bare TypeErrors: every error of the public API is a WaferError)
+    ("round(d)", "round(d)"), ("math.trunc(d)", "math.trunc(d)"), ("divmod(d, 2)", "divmod(d, x)"),
+    ("divmod(2, d)", "divmod(x, d)"), ("range(d)", "operator.index(d)"), ("[1, 2][d]", "operator.index(d)")])
 def test_arithmetic_and_comparisons_on_the_host_say_to_copy_first(dev, expression, shown):
     """`d + 1` was Python's bare TypeError and `h + d` a silent copy through `__array__`: both are refused
     with a WaferError (also a TypeError, as before) saying to copy to the host first."""
     d, h = dev.to_device(np.arange(4, dtype=np.float32)), np.ones(4, np.float32)
     with pytest.raises(ws.ArgumentTypeError) as info:
-        eval(expression, {"np": np, "d": d, "h": h})
+        eval(expression, {"np": np, "math": math, "d": d, "h": h})
     assert isinstance(info.value, TypeError) and f"({shown})" in str(info.value)
     assert "copy_to_host()" in str(info.value) and info.value.operation == shown
 
@@ -127,6 +132,43 @@ def test_views_and_indexing_on_the_host_say_to_copy_first(dev, use, shown):
     with pytest.raises(ws.ArgumentTypeError) as info:
         use(d)
     assert shown in str(info.value)
+
+
+def _store(d, key, value):
+    d[key] = value
+
+
+def _delete(d, key):
+    del d[key]
+
+
+@pytest.mark.parametrize("use, shown", [
+    (lambda d: _store(d, 1, 5.0), "d[1] = ..."), (lambda d: _store(d, (slice(0, 2), 1), 0.0), "d[0:2, 1] = ..."),
+    (lambda d: _delete(d, 0), "del d[0]"), (lambda d: 1.0 in d, "x in d.copy_to_host()")])
+def test_writing_or_searching_by_index_on_the_host_is_refused_as_indexing_is(dev, use, shown):
+    """`d[1] = v`, `del d[0]` and `x in d` were Python's bare TypeErrors (not WaferErrors), where `d[1]` is an
+    ArgumentTypeError (docs/api.md: indexing, slicing and iterating on the host are refused)."""
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    d = dev.to_device(host)
+    with pytest.raises(ws.ArgumentTypeError) as info:
+        use(d)
+    assert shown in str(info.value) and isinstance(info.value, TypeError)
+    assert np.array_equal(d.copy_to_host(), host)
+
+
+@pytest.mark.parametrize("attribute, value", [("shape", (2, 6)), ("shape", (6,)), ("shape", (4, 4)),
+                                              ("dtype", np.int32), ("dtype", np.float16)])
+def test_a_device_arrays_shape_and_dtype_cannot_be_assigned(dev, attribute, value):
+    """NumPy's in-place reshape and view, `a.shape = (2, 6)`, `a.dtype = np.float16`, set plain attributes of a
+    device array, which the copies and launches then trusted: a shape of fewer elements (6 of 12) truncated
+    `copy_to_host` silently where NumPy raises, and `dtype = np.float16` of float32 data read the low half of
+    each word ([0, 0, 0, ...] for [0, 1, 2, ...]) where NumPy views twice as many halves. Refused, unchanged."""
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    d = dev.to_device(host)
+    with pytest.raises(ws.ArgumentTypeError, match=rf"a device array's {attribute} cannot be changed.*copy_to_host"):
+        setattr(d, attribute, value)
+    assert d.shape == (3, 4) and d.dtype == np.float32
+    assert np.array_equal(d.copy_to_host(), host)
 
 
 @pytest.mark.parametrize("call", [
