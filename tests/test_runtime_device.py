@@ -552,3 +552,14 @@ def test_an_ml_dtypes_type_device_memory_does_not_hold_says_what_to_convert_to(d
     with pytest.raises(ws.ArgumentTypeError, match=r"holds NumPy's numeric dtypes, float16 and bfloat16, not dtype "
                                                    r"<U1$"):
         dev.to_device(np.array(["a"]))
+
+
+def test_a_devices_spec_cannot_be_assigned():
+    """`dev.spec = other` was a plain attribute: later launches compiled and timed for the new machine while the
+    device memory kept the old capacity (an 8 KiB device went on refusing a 16 KiB array the new spec allows)."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=8, global_bytes=8192))
+    with pytest.raises(ws.ArgumentTypeError, match=r"a Device's spec cannot be changed: make a new ws.Device\(spec\)"):
+        dev.spec = ws.WaferSpec(width=4, height=4, global_bytes=2**20)
+    assert (dev.spec.width, dev.spec.global_bytes) == (8, 8192)
+    with pytest.raises(ws.OutOfMemoryError):  # the machine it has: 8 KiB
+        dev.device_array(4096)
