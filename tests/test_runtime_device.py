@@ -171,6 +171,19 @@ def test_a_device_arrays_shape_and_dtype_cannot_be_assigned(dev, attribute, valu
     assert np.array_equal(d.copy_to_host(), host)
 
 
+def test_a_device_arrays_device_and_memory_cannot_be_assigned(dev):
+    """`d.pointer = other.pointer` made `d` read another allocation silently; `d.device = other_device` a
+    handle whose device and memory disagree. Both refused, the array unchanged."""
+    host = np.arange(4, dtype=np.float32)
+    d, other = dev.to_device(host), dev.to_device(np.full(4, 9.0, np.float32))
+    second = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.ArgumentTypeError, match="stays on the device that holds it"):
+        d.device = second
+    with pytest.raises(ws.ArgumentTypeError, match="memory cannot be changed"):
+        d.pointer = other.pointer
+    assert d.device is dev and d.address != other.address and np.array_equal(d.copy_to_host(), host)
+
+
 @pytest.mark.parametrize("call", [
     lambda dev, d: dev.to_device(d), lambda dev, d: d.copy_to_device(dev.device_array(4)),
     lambda dev, d: dev.memcpy_htod(dev.malloc(16), d)])

@@ -94,12 +94,30 @@ class DeviceArray:
     """An n-d array in device memory, like Numba's `DeviceNDArray`."""
 
     def __init__(self, device: "Device", shape: tuple[int, ...], dtype: Any, pointer: DevicePointer) -> None:
-        self.device, self._shape, self._dtype, self.pointer = device, tuple(shape), np.dtype(dtype), pointer
+        self._device, self._shape, self._dtype, self._pointer = device, tuple(shape), np.dtype(dtype), pointer
 
     # (read-only: `d.shape = (2, 3)` and `d.dtype = np.int32`, NumPy's in-place reshape and view, set plain
     # attributes the copies and launches then trusted: a shape of fewer elements truncated the copy silently
     # where NumPy raises, and `dtype = np.float16` of a float32 array read each word's low half, [0, 0, 0, 0]
     # for [1, 2, 3, 4], where NumPy views 8 halves)
+    @property
+    def device(self) -> "Device":
+        return self._device
+
+    @device.setter
+    def device(self, value: Any) -> None:  # (a launch on the new device read its memory at this address)
+        raise ArgumentTypeError("a device array stays on the device that holds it: copy it through the host, "
+                                "other.to_device(d.copy_to_host())", operation=".device =")
+
+    @property
+    def pointer(self) -> DevicePointer:
+        return self._pointer
+
+    @pointer.setter
+    def pointer(self, value: Any) -> None:
+        raise ArgumentTypeError("a device array's memory cannot be changed: copy data in with d.copy_to_device(host)",
+                                operation=".pointer =")
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self._shape
