@@ -2,6 +2,8 @@
 conversions and the errors of misuse."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -53,13 +55,16 @@ def test_np_asarray_of_a_device_array_copies_it_to_the_host(dev):
     ("1 < d", "d > x"), ("d >= h", "d >= x"), ("d == 1", "d == x"), ("d != [0, 1, 2, 3]", "d != x"),
     ("-d", "-d"), ("abs(d)", "abs(d)"), ("h + d", "np.add(...)"), ("h == d", "np.equal(...)"),
     ("h @ d", "np.matmul(...)"), ("np.sqrt(d)", "np.sqrt(...)"), ("np.sum(d)", "np.sum(...)"),
-    ("float(d)", "float(d)"), ("int(d)", "int(d)"), ("complex(d)", "complex(d)")])
+    ("float(d)", "float(d)"), ("int(d)", "int(d)"), ("complex(d)", "complex(d)"),
+    # (these were Python's bare TypeErrors: every error of the public API is a WaferError)
+    ("round(d)", "round(d)"), ("math.trunc(d)", "math.trunc(d)"), ("divmod(d, 2)", "divmod(d, x)"),
+    ("divmod(2, d)", "divmod(x, d)"), ("range(d)", "operator.index(d)"), ("[1, 2][d]", "operator.index(d)")])
 def test_arithmetic_and_comparisons_on_the_host_say_to_copy_first(dev, expression, shown):
     """`d + 1` was Python's bare TypeError and `h + d` a silent copy through `__array__`: both are refused
     with a WaferError (also a TypeError, as before) saying to copy to the host first."""
     d, h = dev.to_device(np.arange(4, dtype=np.float32)), np.ones(4, np.float32)
     with pytest.raises(ws.ArgumentTypeError) as info:
-        eval(expression, {"np": np, "d": d, "h": h})
+        eval(expression, {"np": np, "math": math, "d": d, "h": h})
     assert isinstance(info.value, TypeError) and f"({shown})" in str(info.value)
     assert "copy_to_host()" in str(info.value) and info.value.operation == shown
 
@@ -127,6 +132,56 @@ def test_views_and_indexing_on_the_host_say_to_copy_first(dev, use, shown):
     with pytest.raises(ws.ArgumentTypeError) as info:
         use(d)
     assert shown in str(info.value)
+
+
+def _store(d, key, value):
+    d[key] = value
+
+
+def _delete(d, key):
+    del d[key]
+
+
+@pytest.mark.parametrize("use, shown", [
+    (lambda d: _store(d, 1, 5.0), "d[1] = ..."), (lambda d: _store(d, (slice(0, 2), 1), 0.0), "d[0:2, 1] = ..."),
+    (lambda d: _delete(d, 0), "del d[0]"), (lambda d: 1.0 in d, "x in d.copy_to_host()")])
+def test_writing_or_searching_by_index_on_the_host_is_refused_as_indexing_is(dev, use, shown):
+    """`d[1] = v`, `del d[0]` and `x in d` were Python's bare TypeErrors (not WaferErrors), where `d[1]` is an
+    ArgumentTypeError (docs/api.md: indexing, slicing and iterating on the host are refused)."""
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    d = dev.to_device(host)
+    with pytest.raises(ws.ArgumentTypeError) as info:
+        use(d)
+    assert shown in str(info.value) and isinstance(info.value, TypeError)
+    assert np.array_equal(d.copy_to_host(), host)
+
+
+@pytest.mark.parametrize("attribute, value", [("shape", (2, 6)), ("shape", (6,)), ("shape", (4, 4)),
+                                              ("dtype", np.int32), ("dtype", np.float16)])
+def test_a_device_arrays_shape_and_dtype_cannot_be_assigned(dev, attribute, value):
+    """NumPy's in-place reshape and view, `a.shape = (2, 6)`, `a.dtype = np.float16`, set plain attributes of a
+    device array, which the copies and launches then trusted: a shape of fewer elements (6 of 12) truncated
+    `copy_to_host` silently where NumPy raises, and `dtype = np.float16` of float32 data read the low half of
+    each word ([0, 0, 0, ...] for [0, 1, 2, ...]) where NumPy views twice as many halves. Refused, unchanged."""
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    d = dev.to_device(host)
+    with pytest.raises(ws.ArgumentTypeError, match=rf"a device array's {attribute} cannot be changed.*copy_to_host"):
+        setattr(d, attribute, value)
+    assert d.shape == (3, 4) and d.dtype == np.float32
+    assert np.array_equal(d.copy_to_host(), host)
+
+
+def test_a_device_arrays_device_and_memory_cannot_be_assigned(dev):
+    """`d.pointer = other.pointer` made `d` read another allocation silently; `d.device = other_device` a
+    handle whose device and memory disagree. Both refused, the array unchanged."""
+    host = np.arange(4, dtype=np.float32)
+    d, other = dev.to_device(host), dev.to_device(np.full(4, 9.0, np.float32))
+    second = ws.Device(ws.WaferSpec(width=4, height=4))
+    with pytest.raises(ws.ArgumentTypeError, match="stays on the device that holds it"):
+        d.device = second
+    with pytest.raises(ws.ArgumentTypeError, match="memory cannot be changed"):
+        d.pointer = other.pointer
+    assert d.device is dev and d.address != other.address and np.array_equal(d.copy_to_host(), host)
 
 
 @pytest.mark.parametrize("call", [
@@ -283,6 +338,34 @@ def test_a_raw_copy_between_16_bit_arrays_is_refused_not_scattered(dev, dtype):
     words = np.empty(4, np.uint32)  # a raw copy of the words themselves is still offered
     dev.memcpy_dtoh(words, d)
     assert words.tolist() == host.view(np.uint16).astype(np.uint32).tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, "bfloat16"])
+@pytest.mark.parametrize("bits", [np.uint16, np.int16])
+def test_a_raw_copy_of_16_bit_values_as_2_byte_integers_is_refused_not_scattered(dev, dtype, bits):
+    # `host.view(np.uint16)`, the raw bits of the same values, is packed as the 16-bit float array is: an
+    # unsigned host array's "raw bits on purpose" let it through, and [1.5, 2, 3, 4] read back as
+    # [1.5, 3, 0, 0] (memcpy_dtoh into it: [1.5, 0, 2, 0]), silently. uint32 words and uint8 bytes still copy.
+    import ml_dtypes
+
+    dtype = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    values = np.array([1.5, 2.0, 3.0, 4.0], dtype)
+    d = dev.device_array(4, dtype)
+    with pytest.raises(ws.ArgumentError, match=rf"{np.dtype(bits).name} host array would move the host's packed "
+                                               rf"2-byte values.*copy_to_device\(host\)"):
+        dev.memcpy_htod(d, values.view(bits))
+    assert np.array_equal(d.copy_to_host(), np.zeros(4, dtype))  # nothing written
+    d.copy_to_device(values)
+    out = np.zeros(4, bits)
+    with pytest.raises(ws.ArgumentError, match=r"copy_to_host\(host\)"):
+        dev.memcpy_dtoh(out, d)
+    assert not out.any()
+    raw = np.empty(16, np.uint8)  # the device words' bytes: one value in the low half of each word
+    dev.memcpy_dtoh(raw, d)
+    assert np.array_equal(raw.view(np.uint32).astype(np.uint16).view(dtype), values)
+    d2 = dev.device_array(4, dtype)
+    dev.memcpy_htod(d2, raw)
+    assert np.array_equal(d2.copy_to_host(), values)
 
 
 def test_out_of_memory_says_what_holds_the_memory_and_what_to_do():
@@ -482,3 +565,14 @@ def test_an_ml_dtypes_type_device_memory_does_not_hold_says_what_to_convert_to(d
     with pytest.raises(ws.ArgumentTypeError, match=r"holds NumPy's numeric dtypes, float16 and bfloat16, not dtype "
                                                    r"<U1$"):
         dev.to_device(np.array(["a"]))
+
+
+def test_a_devices_spec_cannot_be_assigned():
+    """`dev.spec = other` was a plain attribute: later launches compiled and timed for the new machine while the
+    device memory kept the old capacity (an 8 KiB device went on refusing a 16 KiB array the new spec allows)."""
+    dev = ws.Device(ws.WaferSpec(width=8, height=8, global_bytes=8192))
+    with pytest.raises(ws.ArgumentTypeError, match=r"a Device's spec cannot be changed: make a new ws.Device\(spec\)"):
+        dev.spec = ws.WaferSpec(width=4, height=4, global_bytes=2**20)
+    assert (dev.spec.width, dev.spec.global_bytes) == (8, 8192)
+    with pytest.raises(ws.OutOfMemoryError):  # the machine it has: 8 KiB
+        dev.device_array(4096)

@@ -364,3 +364,23 @@ def test_python_bools_and_other_float_widths_compute_as_documented(dev, value):
     float_steps[1, 1](out, value)
     x = np.float32(value)
     assert out.copy_to_host().tolist() == [x + np.float32(0.1), x * np.float32(3.3), x / np.float32(7.0)]
+
+
+def test_setting_boundscheck_after_a_launch_compiles_the_kernel_again(dev):
+    """The in-process cache was keyed by the argument types and the machine only: `kernel.boundscheck = True`
+    after an unchecked launch went on running the unchecked binary, reading past the array silently where the
+    checked kernel stops with `MemoryAccessError` (the on-disk cache's key had `boundscheck` all along)."""
+
+    def read(x, out, k):
+        out[0] = x[k]
+
+    kernel = ws.jit(boundscheck=False)(read)
+    x, out = dev.to_device(np.arange(4, dtype=np.float32)), dev.device_array(1)
+    kernel[1, 1](x, out, 2)
+    assert out.copy_to_host()[0] == 2.0
+    kernel.boundscheck = True
+    with pytest.raises(ws.MemoryAccessError):
+        kernel[1, 1](x, out, 4)
+    kernel.boundscheck = False
+    kernel[1, 1](x, out, 1)  # (each setting its own binary, both kept)
+    assert out.copy_to_host()[0] == 1.0 and len(kernel.cache) == 2

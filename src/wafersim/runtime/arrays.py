@@ -94,7 +94,51 @@ class DeviceArray:
     """An n-d array in device memory, like Numba's `DeviceNDArray`."""
 
     def __init__(self, device: "Device", shape: tuple[int, ...], dtype: Any, pointer: DevicePointer) -> None:
-        self.device, self.shape, self.dtype, self.pointer = device, tuple(shape), np.dtype(dtype), pointer
+        self._device, self._shape, self._dtype, self._pointer = device, tuple(shape), np.dtype(dtype), pointer
+
+    # (read-only: `d.shape = (2, 3)` and `d.dtype = np.int32`, NumPy's in-place reshape and view, set plain
+    # attributes the copies and launches then trusted: a shape of fewer elements truncated the copy silently
+    # where NumPy raises, and `dtype = np.float16` of a float32 array read each word's low half, [0, 0, 0, 0]
+    # for [1, 2, 3, 4], where NumPy views 8 halves)
+    @property
+    def device(self) -> "Device":
+        return self._device
+
+    @device.setter
+    def device(self, value: Any) -> None:  # (a launch on the new device read its memory at this address)
+        raise ArgumentTypeError("a device array stays on the device that holds it: copy it through the host, "
+                                "other.to_device(d.copy_to_host())", operation=".device =")
+
+    @property
+    def pointer(self) -> DevicePointer:
+        return self._pointer
+
+    @pointer.setter
+    def pointer(self, value: Any) -> None:
+        raise ArgumentTypeError("a device array's memory cannot be changed: copy data in with d.copy_to_device(host)",
+                                operation=".pointer =")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @shape.setter
+    def shape(self, value: Any) -> None:
+        raise ArgumentTypeError(f"a device array's shape cannot be changed (d.shape = {value!r}): device arrays "
+                                f"offer no views; copy it to the host and back, "
+                                f"dev.to_device(d.copy_to_host().reshape({value!r})), or make one of that shape",
+                                operation=".shape =")
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value: Any) -> None:
+        shown = f"np.{np.dtype(value).name}" if isinstance(value, type) and issubclass(value, np.generic) else repr(value)
+        raise ArgumentTypeError(f"a device array's dtype cannot be changed (d.dtype = {shown}): device arrays "
+                                f"offer no views; copy it to the host, d.copy_to_host().view(...) reinterprets "
+                                f"its bytes and .astype(...) converts its values", operation=".dtype =")
 
     @property
     def size(self) -> int:
@@ -189,9 +233,21 @@ class DeviceArray:
         raise ArgumentTypeError(f"device arrays cannot be indexed or sliced on the host: copy the array to the host "
                                 f"first (d.copy_to_host()[{index_text(key)}]), or index it in a kernel")
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        # (was Python's bare TypeError: every error of the public API is a WaferError)
+        raise ArgumentTypeError(f"device arrays cannot be written by index on the host (d[{index_text(key)}] = ...): "
+                                f"copy the whole array in, d.copy_to_device(host), or write it in a kernel")
+
+    def __delitem__(self, key: Any) -> None:
+        raise ArgumentTypeError(f"device arrays cannot be indexed or sliced on the host (del d[{index_text(key)}])")
+
     def __iter__(self) -> Any:
         raise ArgumentTypeError("device arrays cannot be iterated on the host: copy the array to the host first "
                                 "(d.copy_to_host())")
+
+    def __contains__(self, value: Any) -> bool:
+        raise ArgumentTypeError("device arrays cannot be searched on the host (x in d): copy the array to the host "
+                                "first (x in d.copy_to_host())")
 
     # ------------------------------------------------------------------ no arithmetic on the host
     # `d + 1` was Python's bare TypeError, and `host + d` (NumPy converting `d` through `__array__`) a silent
@@ -271,13 +327,16 @@ for _names, _symbol in ((("add", "radd"), "+"), (("sub", "rsub"), "-"), (("mul",
                         (("truediv", "rtruediv"), "/"), (("floordiv", "rfloordiv"), "//"), (("mod", "rmod"), "%"),
                         (("pow", "rpow"), "**"), (("matmul", "rmatmul"), "@"), (("and", "rand"), "&"),
                         (("or", "ror"), "|"), (("xor", "rxor"), "^"), (("lshift", "rlshift"), "<<"),
-                        (("rshift", "rrshift"), ">>"), (("lt",), "<"), (("le",), "<="), (("gt",), ">"),
-                        (("ge",), ">=")):
+                        (("rshift", "rrshift"), ">>"), (("divmod", "rdivmod"), "divmod"), (("lt",), "<"),
+                        (("le",), "<="), (("gt",), ">"), (("ge",), ">=")):
     for _name in _names:
         _text = f"x {_symbol} d" if _name.startswith("r") and _name != "rshift" else f"d {_symbol} x"
+        if _symbol == "divmod":
+            _text = "divmod(x, d)" if _name.startswith("r") else "divmod(d, x)"
         setattr(DeviceArray, f"__{_name}__", _refused(_text))
 for _name, _text in (("neg", "-d"), ("pos", "+d"), ("abs", "abs(d)"), ("invert", "~d"), ("float", "float(d)"),
-                     ("int", "int(d)"), ("complex", "complex(d)")):  # (the conversions were bare TypeErrors)
+                     ("int", "int(d)"), ("complex", "complex(d)"), ("round", "round(d)"), ("trunc", "math.trunc(d)"),
+                     ("index", "operator.index(d)")):  # (the conversions were bare TypeErrors)
     setattr(DeviceArray, f"__{_name}__", _refused(_text))
 
 
@@ -338,17 +397,21 @@ def refuse_device_source(value: Any, what: str) -> None:
 
 
 def refuse_half_bytes(device_side: Any, host_array: Any, what: str) -> None:
-    """A raw copy between a 16-bit float `DeviceArray` and a 16-bit float host array: refused, since the raw
-    copy moves the host's packed 2-byte values while the device array holds one value per 32-bit word
-    (`device_itemsize`), so the copy would scatter them silently into the wrong elements. The typed copies
-    convert; a raw copy of the device words takes a uint32 host array."""
+    """A raw copy between a 16-bit float `DeviceArray` and a host array of 2-byte elements: refused, since the
+    raw copy moves the host's packed 2-byte values while the device array holds one value per 32-bit word
+    (`device_itemsize`), so the copy would scatter them silently into the wrong elements. That holds for the
+    raw bits of 16-bit floats too (`host.view(np.uint16)`, which an unsigned host array's "raw bits on
+    purpose" let through: `[1.5, 2, 3, 4]` read back as `[1.5, 3, 0, 0]`). The typed copies convert; a raw
+    copy of the device words takes a uint32 host array (or its bytes, uint8)."""
     if (isinstance(device_side, DeviceArray) and halfprec.is_half(device_side.dtype)
-            and isinstance(host_array, (np.ndarray, np.generic)) and halfprec.is_half(host_array.dtype)):
+            and isinstance(host_array, (np.ndarray, np.generic)) and host_array.dtype.itemsize == 2):
         typed = "d.copy_to_device(host)" if what == "memcpy_htod" else "d.copy_to_host(host)"
+        bits = "" if halfprec.is_half(host_array.dtype) else f" (for {device_side.dtype} values of those bits, " \
+            f"host.view({dtype_text(device_side.dtype)}))"
         raise ArgumentError(f"{what}: a raw copy between a {device_side.dtype} device array and a {host_array.dtype} "
                             f"host array would move the host's packed 2-byte values, but the device array holds one "
-                            f"value per 32-bit word: use {typed}, which converts (or copy the raw words with a uint32 "
-                            f"host array)", dtype=str(device_side.dtype))
+                            f"value per 32-bit word: use {typed}, which converts{bits} (or copy the raw words with a "
+                            f"uint32 host array)", dtype=str(device_side.dtype), host_dtype=str(host_array.dtype))
 
 
 def refuse_reinterpreting_copy(device_side: Any, host_array: Any, what: str) -> None:

@@ -97,7 +97,7 @@ class Device:
         # (re-entrant: a launch allocates and copies through the same methods; `with dev.lock:` makes a
         # sequence of commands atomic with respect to other threads)
         self.lock = DeviceLock()
-        self.spec = resolve_spec(spec)
+        self._spec = resolve_spec(spec)
         self.memory = GlobalMemory(self.spec.global_bytes)
         self.default_stream = Stream(self, "default")
         self.launches: list[LaunchStats] = []
@@ -107,6 +107,16 @@ class Device:
         # shape and dtype of each allocation made as a DeviceArray, by allocation serial (see `arrays`)
         self._array_layouts: dict[int, tuple[tuple[int, ...], np.dtype]] = {}
         self._array_names: dict[int, str] = {}  # by allocation serial: names from a loaded file
+
+    @property
+    def spec(self) -> WaferSpec:
+        """The machine: fixed for the device's life (its memory, streams and launch history are that machine's)."""
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:  # (was assignable: launches took the new spec, memory kept the old size)
+        raise ArgumentTypeError("a Device's spec cannot be changed: make a new ws.Device(spec) for another machine "
+                                "(copy its arrays through the host)")
 
     @property
     def last_launch(self) -> LaunchStats | None:

@@ -146,7 +146,8 @@ class Dispatcher(Kernel):
         return KernelSignature(tuple(kinds)), words
 
     def compile(self, signature: KernelSignature, device: Device) -> Compiled:
-        key = (signature.args, device.spec.cache_key)
+        # (`boundscheck` too: `kernel.boundscheck = True` after a launch went on running the unchecked binary)
+        key = (signature.args, device.spec.cache_key, self.boundscheck)
         if key not in self.cache:
             start = time.perf_counter()
             disk = (kernel_cache.key(self.py_func, signature.args, device.spec.cache_key, self.boundscheck)
@@ -302,18 +303,18 @@ class Dispatcher(Kernel):
                               f"compile_for(args)")
         compiled = self.cache[self._last]
         if with_passes and compiled.passes is None and compiled.from_disk_cache:
-            args, _ = self._last
+            args, _, boundscheck = self._last
             spec = self._specs[self._last]
             # Compiled again, the kernel reads its globals, closure and device functions as they are now: if
             # they changed since the program was loaded, that would be another program, and the launches after
             # it would silently run it (a global is read when a specialisation is first compiled, and stays).
-            if kernel_cache.key(self.py_func, args, spec.cache_key, self.boundscheck) != self._disk_keys.get(self._last):
+            if kernel_cache.key(self.py_func, args, spec.cache_key, boundscheck) != self._disk_keys.get(self._last):
                 raise LaunchError(f"{self.py_func.__name__}: this specialisation was loaded from the on-disk kernel "
                                   f"cache, and what it was compiled from (a global, a closure variable, a device "
                                   f"function) has changed since: the IR after each pass of the program in use cannot "
                                   f"be shown. inspect_ir() without after= and inspect_asm() show that program; for "
                                   f"the passes, compile it again with the cache off (WAFERSIM_KERNEL_CACHE=0)")
-            compiled = compile_kernel(self.py_func, KernelSignature(args), spec, self.boundscheck)
+            compiled = compile_kernel(self.py_func, KernelSignature(args), spec, boundscheck)
             self.cache[self._last] = compiled
         return compiled
 
