@@ -41,13 +41,13 @@ def _take_spare(shapes: tuple, time_dtype) -> tuple | None:
         else:
             return None
     time, value, pushed, _, tags = stacks
-    # Word k of a FIFO used slot k % depth (its arrival, then its pop time, and its tag): only the slots
-    # below the most words any PE received were written.
+    # Word k of a FIFO used slot k % depth (its arrival, then its pop time, and its tag) and value slot
+    # k % rings: only the slots below the most words any PE received were written.
     for f in range(time.shape[0]):
-        written = min(time.shape[1], int(pushed[f].max(initial=0)))
-        time[f, :written] = 0
-        tags[f, :written] = 0
-    value.fill(0)
+        received = int(pushed[f].max(initial=0))
+        time[f, :min(time.shape[1], received)] = 0
+        tags[f, :min(time.shape[1], received)] = 0
+        value[f, :min(value.shape[1], received)] = 0
     return stacks
 
 
@@ -130,8 +130,11 @@ class FabricState:
                 # A push found the value ring too shallow: deepen it now, while its words are still queued
                 # (the NumPy engine's run of that push may find them popped first, by a receive it runs before,
                 # and leave the ring as it is: then every such push came back to it, one PE at a time). The
-                # next call restacks (`_stacked`); where the words sit in the ring changes no result.
-                fifo.make_room(int(self.meta[f, WANTS_ROOM]))
+                # next call restacks (`_stacked`); where the words sit in the ring changes no result. To the
+                # FIFO's depth at once, as deep as its time ring: each deepening cuts a call short and restacks
+                # every FIFO (doubling, ragged messages restacked four times: a tenth of its launch), and
+                # the slots no word reaches are never touched (`_stack`: fresh zeros, mapped lazily).
+                fifo.make_room(max(int(self.meta[f, WANTS_ROOM]), fifo.depth))
                 self.meta[f, WANTS_ROOM] = 0
         return changed
 

@@ -60,8 +60,12 @@ def _loading_pays() -> bool:
     return _small_runs > SMALL_RUNS_BEFORE_LOADING
 #: Woken PEs the interpreter runs together (`Strategy.compiled_wavefronts`): enough to amortise decoding
 #: over a wavefront, few enough that the cache lines of one wavefront's PEs stay in L2 until the next
-#: (their neighbours) uses them.
-WAKE_BATCH = 16
+#: (their neighbours) uses them. Measured (process CPU time, min of 3 alternating runs, stop 40): 64 rather
+#: than 16 takes the LCS wavefront (bench/workloads_user.py) from 0.84-1.0 to 0.54-0.62 s and ragged messages
+#: from 2.5-3.0 to 2.4 s, costing the whole-wafer scan along rows and all-reduce 5-10% (0.23 -> 0.245 s,
+#: 0.265 -> 0.29 s); 32 gains the LCS nothing. (In the LCS, 16 woken PEs of a band of rows, spread over
+#: several pcs, made segments of 1.5 PEs on average: 17M segment instructions for 25M PE-instructions.)
+WAKE_BATCH = 64
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
