@@ -153,6 +153,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # Owed issue cycles may go into a send's cost, or be settled by difference: exact with whole times.
         self.lockstep_owing = (self.strategy.lockstep and self.fold_owed_issue and self.whole_times
                                and self.tracer is None)
+        # While a send or receive that takes its lanes' owed issue cycles runs (`_run_lanes`): the cycles its
+        # lanes owe after it, where it left their clocks as they were (`exchange`, "owed clocks"); else None.
+        self.transfer_owes: float | None = None
         # pc of a send or receive -> (FIFO key, whether it waits for a push (receive) or a pop (send),
         # flat offset from the waiting PE to the FIFO's owner; None for a routed send: many owners)
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
@@ -442,32 +445,47 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
+            if instr.op == "bar" and self.lockstep_owing and self._everyone_arrives(lanes):
+                return self._barrier_of_everyone(pc, cost, pending_cost, pending_count + 1)  # (settles what is owed)
             owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
             if owing:
                 issue = pending_cost + cost
+                self.transfer_owes = 0.0
             else:
                 self._flush(lanes, pending_cost, pending_count + 1)
                 issue = cost
             try:
                 out = self._control(pc, instr, next_pc, issue, lanes)
             except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
+                self._settle_transfer(lanes)
                 return self._stop_at_fault(self._locate(exc, pc), pc, lanes, *((pending_cost, pending_count, False)
                                                                                   if owing else (0.0, 0, True)))
             except WordTypeError as exc:  # (located already: it names the sender's line too)
+                self._settle_transfer(lanes)
                 return self._stop_at_fault(exc, pc, lanes, *((pending_cost, pending_count, False) if owing
                                                              else (0.0, 0, True)))
+            finally:
+                owed, self.transfer_owes = self.transfer_owes, None
             if not owing:
                 return out
             # A send or receive took the issue cycles its lanes owed as part of its own (exact: whole
-            # numbers); the lanes that complete it go on owing its count, those that block settle both.
+            # numbers); the lanes that complete it go on owing its count (and the cycles it left owed, `owed`:
+            # then every lane completed it), those that block settle both.
             settled = []
             for next_place, part, blocked, *_ in out:
                 if blocked:
                     self._flush(part, pending_cost, pending_count + 1)
                     settled.append((next_place, part, True))
                 else:
-                    settled.append((next_place, part, False, 0.0, pending_count + 1))
+                    settled.append((next_place, part, False, owed, pending_count + 1))
             return settled
+
+    def _settle_transfer(self, lanes: Lanes) -> None:
+        """Before a failure found after a send or receive ran (a mistyped word): write the clock advance it
+        left owed (`transfer_owes`), so that the failed launch's state is as if it had written it."""
+        if self.transfer_owes:
+            lanes.add(self.cycle, self.transfer_owes)
+            self.transfer_owes = 0.0
 
     def _watched_route(self, pc: int, instr: Instr, lanes: Lanes, owed: float = 0.0) -> None:
         """A `route` under racecheck's route watch, its lanes owing `owed` issue cycles before it."""
