@@ -14,8 +14,11 @@ class BarrierMixin:
     def _barrier(self, pc: int, lanes: Lanes, cost: float, grid: bool = False):
         """`bar` (`grid` False: the PEs of each block wait for the rest of their block) or `gbar` (True: every
         PE of the launch waits for all the others; the launch is one wave, checked before it runs)."""
+        owed, self.barrier_owes = self.barrier_owes, None  # (what the group owes, if `_run_lanes` left it)
         if not grid and self._everyone_arrives(lanes):
-            return self._barrier_of_everyone(pc, cost)
+            return self._barrier_of_everyone(pc, cost, *(owed or ()))
+        if owed is not None:
+            self._flush(lanes, *owed)
         flags = self.at_grid_barrier if grid else self.at_barrier
         waiting = lanes.get(flags)
         if lanes.any(waiting):  # merged with lanes that arrived earlier: those executed it once already

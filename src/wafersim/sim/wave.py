@@ -156,6 +156,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # While a send or receive that takes its lanes' owed issue cycles runs (`_run_lanes`): the cycles its
         # lanes owe after it, where it left their clocks as they were (`exchange`, "owed clocks"); else None.
         self.transfer_owes: float | None = None
+        # While a `bar` runs from `_run_lanes` with whole-cycle times: the issue cycles and instructions its group
+        # owes, the barrier's own count among them, for `_barrier` to settle (`BarrierMixin`); else None.
+        self.barrier_owes: tuple[float, int] | None = None
         # pc of a send or receive -> (FIFO key, whether it waits for a push (receive) or a pop (send),
         # flat offset from the waiting PE to the FIFO's owner; None for a routed send: many owners)
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
@@ -445,12 +448,13 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 taken, fall = self._branch_split(pc, instr, lanes, previous)
                 return [(instr.target, taken, False, pending_cost, pending_count),
                         (next_pc, fall, False, pending_cost, pending_count)]
-            if instr.op == "bar" and self.lockstep_owing and self._everyone_arrives(lanes):
-                return self._barrier_of_everyone(pc, cost, pending_cost, pending_count + 1)  # (settles what is owed)
             owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
             if owing:
                 issue = pending_cost + cost
                 self.transfer_owes = 0.0
+            elif instr.op == "bar" and self.lockstep_owing:  # (`_barrier` settles them, in its arithmetic if it can)
+                self.barrier_owes = (pending_cost, pending_count + 1)
+                issue = cost
             else:
                 self._flush(lanes, pending_cost, pending_count + 1)
                 issue = cost
@@ -465,7 +469,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                 return self._stop_at_fault(exc, pc, lanes, *((pending_cost, pending_count, False) if owing
                                                              else (0.0, 0, True)))
             finally:
-                owed, self.transfer_owes = self.transfer_owes, None
+                owed, self.transfer_owes, self.barrier_owes = self.transfer_owes, None, None
             if not owing:
                 return out
             # A send or receive took the issue cycles its lanes owed as part of its own (exact: whole
