@@ -86,8 +86,7 @@ class BarrierMixin:
         among them (`WaveSim._run_lanes`, with whole-cycle times: sums exact in any order), settled here
         rather than written to the clocks first: each arrival is the clock + owed + cost, and the wait
         the release less that (the clocks are written once, with the release)."""
-        if owed_count:
-            self.icount += owed_count
+        self.icount_owed += owed_count  # (every PE's: written when the counts are read, `WaveSim.icount`)
         # (the latest of the clocks plus a number is the latest clock plus it: rounding is monotonic)
         release = self.region.per_block_max(self.cycle)
         release += owed + cost

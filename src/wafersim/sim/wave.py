@@ -97,7 +97,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.cycle = self.start.copy()
         self.stall = np.zeros(n, dtype=self.time_dtype)
         self.unchecked_cycles = 0.0  # element cycles added since the last check (`_add_element_cycles`)
-        self.icount = np.zeros(n, dtype=np.int32)
+        self.icount = np.zeros(n, dtype=np.int32)  # (instructions executed, per PE: see `icount` below)
         self.store_done = np.zeros(n, dtype=self.time_dtype)
         self.progress = np.zeros(n, dtype=np.int32)  # words done of a partly finished vector send/recv
         self.at_barrier = np.zeros(n, dtype=bool)
@@ -176,6 +176,21 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             elif instr.op in ("send", "sendv", "senda"):
                 self.waits_on[pc] = (((instr.dir + 2) % 4, instr.ch), False, region.offset(instr.dir))
         self._compiled_setup()
+
+    # ------------------------------------------------------------------ instruction counts
+    @property
+    def icount(self) -> np.ndarray:
+        """Instructions each PE has executed. A count owed by every PE of the wave (`icount_owed`: a barrier of
+        the whole wave settles its group's count so, `BarrierMixin._barrier_of_everyone`) is written when this is
+        read; the engine's own additions go to the array as it is (`_counts`: whole numbers, in any order)."""
+        if self.icount_owed:
+            self._counts += self.icount_owed
+            self.icount_owed = 0
+        return self._counts
+
+    @icount.setter
+    def icount(self, counts: np.ndarray) -> None:
+        self._counts, self.icount_owed = counts, 0
 
     # ------------------------------------------------------------------ time representation
     def _guard_time(self, latest: float) -> None:
@@ -281,7 +296,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
     def _uncount(self, pc: int, lanes: Lanes) -> None:
         """Take back the count of the instruction at `pc` from `lanes`, which will execute it again."""
         self.totals.pc_counts[pc] -= lanes.count
-        lanes.add(self.icount, -1)
+        lanes.add(self._counts, -1)
 
     def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
         if lanes.count == 0:
@@ -515,7 +530,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if cost:
             lanes.add(self.cycle, cost)
         if count:
-            lanes.add(self.icount, count)
+            lanes.add(self._counts, count)
 
     def _control(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         op = ins.op
