@@ -155,17 +155,50 @@ def test_lockstep_rounds_around_divergent_extra_words_match_numpy_with_and_witho
             if x % 3 == 2:
                 expected[x] += (v[x - 1] * np.float32(2.0)) * np.float32(0.5)
     runs = []
-    # (the NumPy engine: the compiled interpreter runs small divergent regions like this one otherwise)
-    for strategy in (Strategy(compiled=False, uniform_counts=False), Strategy(compiled=False)):
+    # (the NumPy engine: the compiled interpreter runs small divergent regions like this one otherwise; counters
+    # and clocks written at every transfer, then owed where no lane waits: the divergent words settle them)
+    for strategy in (Strategy(compiled=False, uniform_counts=False, owed_transfers=False, deferred_counts=False),
+                     Strategy(compiled=False, uniform_counts=False), Strategy(compiled=False)):
         with forced(strategy):
             dev = ws.Device(ws.WaferSpec(width=width, height=1))
             out = dev.device_array(width)
             stats = _lockstep_then_divergent[1, (width, 1)](dev.to_device(values), out, rounds)
             runs.append((out.copy_to_host(), stats.cycles, stats.stall.copy()))
-    np.testing.assert_array_equal(runs[0][0], expected)
-    np.testing.assert_array_equal(runs[1][0], expected)
-    assert runs[0][1] == runs[1][1]
-    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    for result, cycles, stall in runs:
+        np.testing.assert_array_equal(result, expected)
+        assert cycles == runs[0][1]
+        np.testing.assert_array_equal(stall, runs[0][2])
+
+
+def test_owed_counts_are_written_when_read_or_when_other_pes_move_words():
+    """`Fifo.count_one`: words owed to one group's PEs add up, and reach the array when the counter is read, when
+    another group moves words, or before the array is replaced; a plain-Python count of the same moves agrees."""
+    from wafersim.sim.lanes import Lanes
+
+    n = 10
+    fifo = Fifo(4, n, np.float32)
+    expected = {"pushed": np.zeros(n, dtype=np.int64), "popped": np.zeros(n, dtype=np.int64)}
+    all_but_ends = Lanes(n, excl=np.array([0, n - 1]))
+    shifted = Lanes(n - 1, excl=np.array([n - 2]), window=slice(1, n))  # the same PEs seen through a window
+    first_half = Lanes(n, excl=np.arange(5, n))
+
+    def move(counter, lanes):
+        fifo.count_one(counter, lanes, lanes.region_key(n))
+        expected[counter][lanes.indices()] += 1
+
+    for _ in range(3):
+        move("pushed", all_but_ends)
+        move("pushed", shifted)  # (the same key: added to what is owed)
+    assert not fifo._pushed.any()  # nothing written yet
+    move("popped", all_but_ends)
+    np.testing.assert_array_equal(fifo.pushed, expected["pushed"])  # a read writes them
+    move("pushed", Lanes(n))  # another group: what the first is owed is written, the new one owed
+    np.testing.assert_array_equal(fifo._pushed, expected["pushed"] - 1)
+    move("pushed", first_half)
+    np.testing.assert_array_equal(fifo._pushed, expected["pushed"] - np.isin(np.arange(n), np.arange(5)))
+    fifo.popped = fifo.popped.copy()  # (replaced, as the compiled interpreter maps it: nothing owed is lost)
+    for counter in ("pushed", "popped"):
+        np.testing.assert_array_equal(getattr(fifo, counter), expected[counter])
 
 
 @ws.jit
@@ -226,11 +259,11 @@ def test_slots_freed_before_a_barrier_give_the_same_cycles_as_the_checked_path(m
     told, waited = [], []
     push_rows = ExchangeMixin._push_rows
 
-    def checked_push_rows(sim, src, dst, values, fifo, cost, latency, word, slot_free=False):
+    def checked_push_rows(sim, src, dst, values, fifo, cost, latency, word, slot_free=False, whole=False):
         freed = dst.window_view(fifo.time[word % fifo.depth])[src.as_mask()]
         ready = src.window_view(sim.cycle)[src.as_mask()] + cost
         (told if slot_free else waited).append(bool((freed > ready).any()))
-        return push_rows(sim, src, dst, values, fifo, cost, latency, word, slot_free)
+        return push_rows(sim, src, dst, values, fifo, cost, latency, word, slot_free, whole)
 
     monkeypatch.setattr(ExchangeMixin, "_push_rows", checked_push_rows)
 

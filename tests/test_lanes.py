@@ -112,6 +112,37 @@ def test_get_put_apply_and_add_touch_just_the_lanes_of_per_pe_and_two_axis_array
         np.testing.assert_array_equal(per_pe, want)
 
 
+def test_large_evenly_spaced_index_groups_write_through_slices_with_the_same_results():
+    """An index-form group of at least `STRIDED_LANES` evenly spaced lanes (a block's edge column, row) writes
+    through a slice (`idx_at`), others through their indices; put, apply (its output one of its inputs too) and
+    add change exactly the lanes, as NumPy on the indices does."""
+    from wafersim.sim.lanes import STRIDED_LANES
+
+    rng = np.random.default_rng(3)
+    width, height = 70, 80  # (edges of at least STRIDED_LANES lanes)
+    n = width * height
+    column = np.arange(width - 1, n, width)
+    row = np.arange(width)
+    ragged = np.sort(rng.choice(n, STRIDED_LANES + 5, replace=False))
+    few = column[:STRIDED_LANES - 1]
+    for idx, strided in ((column, True), (row, True), (ragged, False), (few, False)):
+        lanes = Lanes(n, idx=idx)
+        assert isinstance(lanes.idx_at, slice) == strided
+        a, out = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
+        want = out.copy()
+        want[idx] = a[idx] * out[idx]
+        lanes.apply(np.multiply, out, a, out)
+        np.testing.assert_array_equal(out, want)
+        values = rng.random(len(idx), dtype=np.float32)
+        want[idx] = values
+        lanes.put(out, values)
+        np.testing.assert_array_equal(out, want)
+        want[idx] += np.float32(2.5)
+        lanes.add(out, 2.5)
+        np.testing.assert_array_equal(out, want)
+        np.testing.assert_array_equal(lanes.get(out), want[idx])
+
+
 def test_pick_keeps_the_lanes_among_few_or_many_indices_of_every_form():
     """`pick` (event wake-up's filter) of sorted indices, out-of-range ones among them, few (a binary search per
     index) or many (a look-up in the group's mask): the indices that are lanes, as NumPy's intersection has them."""

@@ -14,9 +14,11 @@ class BarrierMixin:
     def _barrier(self, pc: int, lanes: Lanes, cost: float, grid: bool = False):
         """`bar` (`grid` False: the PEs of each block wait for the rest of their block) or `gbar` (True: every
         PE of the launch waits for all the others; the launch is one wave, checked before it runs)."""
-        if (not grid and lanes.is_full and not self.groups and not self.asleep and self.strategy.lockstep
-                and self.tracer is None and self.launch.racecheck is None and not self.at_barrier.any()):
-            return self._barrier_of_everyone(pc, cost)
+        owed, self.barrier_owes = self.barrier_owes, None  # (what the group owes, if `_run_lanes` left it)
+        if not grid and self._everyone_arrives(lanes):
+            return self._barrier_of_everyone(pc, cost, *(owed or ()))
+        if owed is not None:
+            self._flush(lanes, *owed)
         flags = self.at_grid_barrier if grid else self.at_barrier
         waiting = lanes.get(flags)
         if lanes.any(waiting):  # merged with lanes that arrived earlier: those executed it once already
@@ -68,13 +70,26 @@ class BarrierMixin:
         if self.launch.progress:
             self.launch.progress(self.launch.waves_done, self.launch.placement.waves, self.launch.barriers)
 
-    def _barrier_of_everyone(self, pc: int, cost: float) -> list:
+    def _everyone_arrives(self, lanes: Lanes) -> bool:
+        """Whether `lanes` are every PE of the wave, arriving at a block barrier at once, none of them there
+        before (a stencil's step): then `_barrier_of_everyone` releases them."""
+        return (lanes.is_full and not self.groups and not self.asleep and self.strategy.lockstep
+                and self.tracer is None and self.launch.racecheck is None and not self.at_barrier.any())
+
+    def _barrier_of_everyone(self, pc: int, cost: float, owed: float = 0.0, owed_count: int = 0) -> list:
         """`_barrier` when every PE of the wave arrives at once, in one full group (a stencil's step), none
         of them there before: every block releases now, at its latest arrival plus the barrier's cycles.
         The same arithmetic as the general case, without its masks: no `at_barrier` flags to set and
-        clear, one temporary."""
-        np.add(self.cycle, cost, out=self.barrier_time)
-        release = self.region.per_block_max(self.barrier_time)
+        clear (nor arrival times: `barrier_time` is only read for PEs with a flag set), no temporaries.
+
+        `owed`, `owed_count`: the issue cycles and instructions the group owes, the barrier's own count
+        among them (`WaveSim._run_lanes`, with whole-cycle times: sums exact in any order), settled here
+        rather than written to the clocks first: each arrival is the clock + owed + cost, and the wait
+        the release less that (the clocks are written once, with the release)."""
+        self.icount_owed += owed_count  # (every PE's: written when the counts are read, `WaveSim.icount`)
+        # (the latest of the clocks plus a number is the latest clock plus it: rounding is monotonic)
+        release = self.region.per_block_max(self.cycle)
+        release += owed + cost
         release += self.spec.barrier_cycles(*self.launch.placement.block)
         self._released(float(release.max()))
         if len(release) == 1:  # one block: the release is one number
@@ -84,7 +99,9 @@ class BarrierMixin:
                 fifo.note_popped_at_barrier(recycle)
         else:
             release = self.region.per_pe_of_blocks(release)
-        waited = np.subtract(release, self.cycle)
+        waited = np.subtract(release, self.cycle, out=self.cycle)  # (the clocks are the release next)
+        if owed:
+            waited -= owed
         self.stall += waited
         self.cycle[...] = release
         self._add_group(pc + 1, Lanes.full(self.n))

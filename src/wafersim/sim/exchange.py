@@ -69,12 +69,13 @@ class ExchangeMixin:
 
     def _push(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
               latency: float | np.ndarray, most_queued: int | None = None, word: int | None = None,
-              slot_free: bool = False) -> None:
+              slot_free: bool = False, whole: bool = False) -> None:
         """Push one word per lane (all have room): timing and FIFO contents. `latency`: the link's, a
         number or a per-PE array over the region (`WaveRegion.link_latency`); `most_queued`: a bound of
         the words already queued at `dst`, if the caller knows one; `word`: the number of the word every
         lane pushes, if the caller knows they agree; `slot_free`: the caller knows no lane waits for its
-        slot (`_slot_freed_before_barrier`).
+        slot (`_slot_freed_before_barrier`); `whole`: the lanes are a lockstep send's whole group, not a
+        part of it on a thread (see "owed clocks and counts").
 
         A link carries only its sender's words, and the sender is busy until its word has left, so the
         link is always free by the time its sender is ready: the sender's clock is the link's clock."""
@@ -88,7 +89,7 @@ class ExchangeMixin:
             dst = dst.to_index_form(self.n)
             word = dst.get(fifo.pushed)
         if isinstance(word, int) and src.is_dense and dst.is_dense and self.tracer is None and self.strategy.lockstep:
-            self._push_rows(src, dst, values, fifo, cost, latency, word, slot_free)
+            self._push_rows(src, dst, values, fifo, cost, latency, word, slot_free, whole)
             return
         slot = word % fifo.depth
         ready = src.get(self.cycle) + cost
@@ -108,17 +109,18 @@ class ExchangeMixin:
         if lanes.any(waited):
             lanes.add(self.stall, later - ready)
 
-    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float, word: int | None = None) -> tuple[np.ndarray, Lanes]:
+    def _pop(self, lanes: Lanes, fifo: Fifo, cost: float, word: int | None = None,
+             whole: bool = False) -> tuple[np.ndarray, Lanes]:
         """Pop one word per lane (all have one): returns the values, lane-aligned, and the lanes they align
-        with (in index form if the lanes' words differ). `word`: the number of
-        the word every lane pops, if the caller knows they agree."""
+        with (in index form if the lanes' words differ). `word`: the number of the word every lane pops, if
+        the caller knows they agree; `whole`: as `_push`'s."""
         if word is None:
             word = self._word_numbers(lanes, fifo.popped)
         if not isinstance(word, int) and lanes.idx is None:
             lanes = lanes.to_index_form(self.n)
             word = lanes.get(fifo.popped)
         if isinstance(word, int) and lanes.is_dense and self.tracer is None and self.strategy.lockstep:
-            return self._pop_rows(lanes, fifo, cost, word), lanes
+            return self._pop_rows(lanes, fifo, cost, word, whole), lanes
         slot = word % fifo.depth
         ready = lanes.get(self.cycle) + cost
         taken = np.maximum(ready, self._field_get(fifo.time, lanes, slot))
@@ -136,6 +138,14 @@ class ExchangeMixin:
     # time row and one value row of it: each step is an unmasked NumPy call over the window with `out=`
     # (the few excluded entries saved and put back), about half the passes over memory of the general
     # path's temporaries and puts, with the same float operations on every lane.
+    #
+    # Owed clocks and counts: when no lane of a lockstep send's or receive's whole group waits, each lane's
+    # clock advances by the same whole number of cycles (the issue, plus a word's time for a send). Run from
+    # `WaveSim._run_lanes` with its group owing issue cycles (`transfer_owes` not None, `Strategy.owed_transfers`),
+    # the clocks are left as they were and that number is owed by the group like its issue cycles (written
+    # at a merge, a barrier or the next instruction that needs the clocks: sums of whole numbers below 2**24,
+    # exact in any order). The word counters' `+= 1` is owed likewise (`Fifo.count_one`,
+    # `Strategy.deferred_counts`). A stencil's step then writes each lane's clock once, not at every transfer.
     def _lockstep_word(self, lanes: Lanes, fifo: Fifo, sending: bool) -> tuple[int, int] | None:
         """For a dense group (a lockstep stencil's case) whose lanes all push (`sending`) or pop the same
         word number of `fifo` and all have room or a word: (that number, the most words queued at any of
@@ -159,49 +169,72 @@ class ExchangeMixin:
             return (word, word - bound) if word - bound < fifo.depth else None
         return (word, 0) if bound > word else None  # (`_pop` needs no bound)
 
+    def _owes_clocks(self, whole: bool) -> bool:
+        """Whether a lockstep transfer of a whole group may leave its clock advance owed ("owed clocks")."""
+        return whole and self.transfer_owes is not None and self.strategy.owed_transfers
+
+    def _count_rows(self, lanes: Lanes, fifo: Fifo, counter: str, whole: bool) -> None:
+        """`counter` += 1 over a dense group's lanes: owed for a whole group ("owed clocks and counts")."""
+        if whole and self.strategy.deferred_counts:
+            fifo.count_one(counter, lanes, lanes.region_key(self.n))
+            return
+        counts = lanes.window_view(getattr(fifo, counter))
+        kept = lanes.keep_outside(counts)
+        counts += 1
+        lanes.restore_outside(counts, kept)
+
     def _push_rows(self, src: Lanes, dst: Lanes, values: np.ndarray, fifo: Fifo, cost: float,
-                   latency: float | np.ndarray, word: int, slot_free: bool = False) -> None:
+                   latency: float | np.ndarray, word: int, slot_free: bool = False, whole: bool = False) -> None:
         """`_push` of dense groups whose lanes all push word number `word` (see "lockstep rows")."""
         slot = word % fifo.depth
         time_row, value_row = dst.window_view(fifo.time[slot]), dst.window_view(fifo.value[fifo.value_slots(word)])
-        pushed, cycle = dst.window_view(fifo.pushed), src.window_view(self.cycle)
-        kept_time, kept_value, kept_pushed = (dst.keep_outside(a) for a in (time_row, value_row, pushed))
-        kept_cycle = src.keep_outside(cycle)
+        cycle = src.window_view(self.cycle)
+        kept_time, kept_value = dst.keep_outside(time_row), dst.keep_outside(value_row)
         if slot_free or self._never_waits(src, dst, fifo.time[slot], cost):  # then every lane departs when ready
             self._add_in_steps(cycle, cost, latency if np.isscalar(latency) else src.window_view(latency), time_row)
-            self._add_in_steps(cycle, cost, self.word_time, cycle)
+            if self._owes_clocks(whole):
+                self.transfer_owes = cost + self.word_time
+            else:
+                kept_cycle = src.keep_outside(cycle)
+                self._add_in_steps(cycle, cost, self.word_time, cycle)
+                src.restore_outside(cycle, kept_cycle)
         else:
+            kept_cycle = src.keep_outside(cycle)
             ready = cycle + cost
             depart = np.maximum(ready, time_row)  # after word k - depth left
             np.add(depart, latency if np.isscalar(latency) else src.window_view(latency), out=time_row)  # arrival
             np.add(depart, self.word_time, out=cycle)
+            src.restore_outside(cycle, kept_cycle)
             self._add_rows_stall(src, depart, ready)
         np.copyto(value_row, values)
-        pushed += 1
         dst.restore_outside(time_row, kept_time)
         dst.restore_outside(value_row, kept_value)
-        dst.restore_outside(pushed, kept_pushed)
-        src.restore_outside(cycle, kept_cycle)
+        self._count_rows(dst, fifo, "pushed", whole)
 
-    def _pop_rows(self, lanes: Lanes, fifo: Fifo, cost: float, word: int) -> np.ndarray:
+    def _pop_rows(self, lanes: Lanes, fifo: Fifo, cost: float, word: int, whole: bool = False) -> np.ndarray:
         """`_pop` of a dense group whose lanes all pop word number `word` (see "lockstep rows"); returns the
         values (a view of the value row: use it before a push)."""
         times = fifo.time[word % fifo.depth]
-        time_row, popped, cycle = (lanes.window_view(a) for a in (times, fifo.popped, self.cycle))
-        kept_time, kept_popped, kept_cycle = (lanes.keep_outside(a) for a in (time_row, popped, cycle))
+        time_row, cycle = lanes.window_view(times), lanes.window_view(self.cycle)
+        kept_time = lanes.keep_outside(time_row)
         ready = None
         # Where the last pop of this FIFO waited (a receive right after its neighbour's send), the bound is
         # not tried: it would fail again. (Either way the result is exact: the hint only picks the path.)
         if not self.pops_waited.get(id(fifo)) and self._never_waits(lanes, lanes, times, cost):
             np.add(cycle, cost, out=time_row)  # taken; now: when the slot was freed
+            owed = self._owes_clocks(whole)
+            if owed:
+                self.transfer_owes = cost
         else:
             ready = cycle + cost
             np.maximum(ready, time_row, out=time_row)
-        np.copyto(cycle, time_row)
-        popped += 1
+            owed = False
+        if not owed:
+            kept_cycle = lanes.keep_outside(cycle)
+            np.copyto(cycle, time_row)
+            lanes.restore_outside(cycle, kept_cycle)
         lanes.restore_outside(time_row, kept_time)
-        lanes.restore_outside(popped, kept_popped)
-        lanes.restore_outside(cycle, kept_cycle)
+        self._count_rows(lanes, fifo, "popped", whole)
         if ready is not None:
             self.pops_waited[id(fifo)] = self._add_rows_stall(lanes, time_row, ready)
         return lanes.window_view(fifo.value[fifo.value_slots(word)])
@@ -260,7 +293,7 @@ class ExchangeMixin:
         if lockstep is not None:  # every lane has room
             word, most_queued = lockstep
             self._push_parts(src, dst, self.regs[ins.a], fifo, cost, latency, most_queued, word,
-                             self._slot_freed_before_barrier(fifo, dst, word))
+                             self._slot_freed_before_barrier(fifo, dst, word), whole=True)
             self._progress(fifo, True, dst)
             if self.strategy.uniform_counts:  # every receiver had pushed == word
                 fifo.note_uniform("pushed", dst.region_key(self.n), word + 1)
@@ -283,15 +316,16 @@ class ExchangeMixin:
 
     def _push_parts(self, src: Lanes, dst: Lanes, registers: np.ndarray, fifo: Fifo, cost: float,
                     latency: float | np.ndarray, most_queued: int, word: int | None = None,
-                    slot_free: bool = False) -> None:
+                    slot_free: bool = False, whole: bool = False) -> None:
         """`_push` of each sender's `registers` value, in parts on several threads for a large lockstep
-        group (`parallel`). `word`: the number of the word every lane pushes, if the caller knows it."""
+        group (`parallel`). `word`: the number of the word every lane pushes, if the caller knows it;
+        `whole`: the lanes are a lockstep send's whole group (`_push`: kept only where not cut in parts)."""
         if word is None:
             word = self._word_numbers(dst, fifo.pushed)
         parts = (parallel.parts_of([src, dst], parallel.ROW_TRANSFER_LANES)
                  if isinstance(word, int) and self.tracer is None else None)
         if parts is None:
-            self._push(src, dst, src.get(registers), fifo, cost, latency, most_queued, word, slot_free)
+            self._push(src, dst, src.get(registers), fifo, cost, latency, most_queued, word, slot_free, whole)
             return
         if fifo.shallow:  # (before the threads: they must not deepen the ring at once)
             fifo.make_room(1 + most_queued)
@@ -300,16 +334,16 @@ class ExchangeMixin:
                                                            latency, most_queued, word, slot_free), parts)
 
     def _pop_parts(self, lanes: Lanes, fifo: Fifo, cost: float, destination: np.ndarray | None,
-                   word: int | None = None) -> Lanes:
+                   word: int | None = None, whole: bool = False) -> Lanes:
         """`_pop` into the `destination` register (None: r0), in parts on several threads for a large
         lockstep group (`parallel`). Returns the lanes as `_pop` left them (for `_progress`). `word`: the
-        number of the word every lane pops, if the caller knows it."""
+        number of the word every lane pops, if the caller knows it; `whole`: as `_push_parts`'."""
         if word is None:
             word = self._word_numbers(lanes, fifo.popped)
         parts = (parallel.parts_of([lanes], parallel.ROW_TRANSFER_LANES)
                  if isinstance(word, int) and self.tracer is None else None)
         if parts is None:
-            values, popped = self._pop(lanes, fifo, cost, word)
+            values, popped = self._pop(lanes, fifo, cost, word, whole)
             if destination is not None:
                 popped.put(destination, values)
             return popped
@@ -332,7 +366,7 @@ class ExchangeMixin:
         destination = self.regs[ins.d] if ins.d else None
         lockstep = self._lockstep_word(lanes, fifo, sending=False)
         if lockstep is not None:  # every lane has a word
-            self._progress(fifo, False, self._pop_parts(lanes, fifo, cost, destination, lockstep[0]))
+            self._progress(fifo, False, self._pop_parts(lanes, fifo, cost, destination, lockstep[0], whole=True))
             if self.strategy.uniform_counts:  # every lane had popped == word
                 fifo.note_uniform("popped", lanes.region_key(self.n), lockstep[0] + 1)
             return [(next_pc, lanes, False)]

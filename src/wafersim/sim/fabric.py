@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .lanes import Lanes
 from .wordtypes import WordTags
 
 
@@ -150,9 +151,14 @@ class Fifo:
     the same `pushed` (or `popped`) count, so that the next one over the same PEs needs no reductions to
     find it. The note on a counter is forgotten whenever anything reads that counter's array through
     `pushed` / `popped` (whoever reads it may write it), and for good once the array is replaced (the
-    compiled interpreter maps FIFOs into arrays of its own and writes them there)."""
+    compiled interpreter maps FIFOs into arrays of its own and writes them there).
 
-    __slots__ = ("depth", "value", "time", "_pushed", "_popped", "tags", "_uniform", "popped_by_barrier")
+    Deferred counts (`count_one`): a lockstep send or receive of a whole dense group may leave its counter's
+    `+= 1` owed, as (region key, lanes, words owed); the next ones over the same PEs add to what is owed, and
+    the array is brought up to date when anything reads it through `pushed` / `popped`, or when a group over
+    other PEs moves words: a stencil's counters are written once per launch, not at every step."""
+
+    __slots__ = ("depth", "value", "time", "_pushed", "_popped", "tags", "_uniform", "popped_by_barrier", "_owed")
 
     def __init__(self, depth: int, n: int, time_dtype=np.float64) -> None:
         self.depth = depth
@@ -167,28 +173,53 @@ class Fifo:
         # wave (one block) released; noted by the barrier from `uniform_count` (`exchange`: a slot freed
         # then needs no wait). True for good once true: counts only grow and the barrier is past.
         self.popped_by_barrier: tuple[tuple, int] | None = None
+        # counter name -> (a dense group's `Lanes.region_key`, those lanes, words each of them is owed): `count_one`
+        self._owed: dict[str, tuple[tuple, Lanes, int]] = {}
 
     @property
     def pushed(self) -> np.ndarray:
         """Words ever written, per receiving PE (reading it forgets the uniform count noted for it)."""
+        if self._owed:
+            self._settle("pushed")
         if self._uniform:
             self._uniform.pop("pushed", None)
         return self._pushed
 
     @pushed.setter
     def pushed(self, array: np.ndarray) -> None:
+        self._settle("pushed")
         self._pushed, self._uniform = array, None
 
     @property
     def popped(self) -> np.ndarray:
         """Words ever taken, per receiving PE (reading it forgets the uniform count noted for it)."""
+        if self._owed:
+            self._settle("popped")
         if self._uniform:
             self._uniform.pop("popped", None)
         return self._popped
 
     @popped.setter
     def popped(self, array: np.ndarray) -> None:
+        self._settle("popped")
         self._popped, self._uniform = array, None
+
+    def count_one(self, counter: str, lanes: Lanes, key: tuple) -> None:
+        """`counter` ("pushed" or "popped") += 1 over the dense group `lanes` (region key `key`), which has just
+        moved one word of this FIFO as a whole (not in parts on threads): owed where it adds to what the same
+        PEs are owed (or nothing is), else written now. Exact: whole numbers, added in any order."""
+        owed = self._owed.get(counter)
+        if owed is not None and owed[0] == key:
+            self._owed[counter] = (key, owed[1], owed[2] + 1)
+            return
+        self._settle(counter)
+        self._owed[counter] = (key, lanes, 1)
+
+    def _settle(self, counter: str) -> None:
+        """Write the words owed to `counter`'s array (`count_one`)."""
+        owed = self._owed.pop(counter, None)
+        if owed is not None:
+            owed[1].add(self._pushed if counter == "pushed" else self._popped, owed[2])
 
     def uniform_count(self, counter: str, key: tuple) -> int | None:
         """The `counter` ("pushed" or "popped") every PE of the group with `Lanes.region_key` `key` has, if a
@@ -212,6 +243,9 @@ class Fifo:
             return
         self.popped_by_barrier = noted
         if recycle and self._uniform.get("pushed") == noted:
+            for counter in ("pushed", "popped"):  # (words owed to PEs other than the group's: written first)
+                if counter in self._owed and self._owed[counter][0] != noted[0]:
+                    self._settle(counter)
             left_out = np.frombuffer(noted[0][1], dtype=np.int64)  # (`Lanes.region_key`)
             if np.array_equal(self._pushed[left_out], self._popped[left_out]):
                 self.time.recycle()

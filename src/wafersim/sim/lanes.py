@@ -20,16 +20,21 @@ import numpy as np
 
 # Groups (or their complements) smaller than this fraction of the region are kept as index lists.
 SPARSE_FRACTION = 1 / 16
+#: Index-form groups of at least this many lanes are written through a slice where their indices are evenly
+#: spaced (`idx_at`: a block's edge row or column, a strided view instead of a scatter: ~3x faster at 1,000
+#: lanes); smaller ones through their indices (finding the spacing would cost more than it saves).
+STRIDED_LANES = 64
 
 
 class Lanes:
-    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at", "_region_key", "_index_form")
+    __slots__ = ("n", "mask", "idx", "excl", "count", "window", "_excl_at", "_idx_at", "_region_key", "_index_form")
 
     def __init__(self, n: int, mask: np.ndarray | None = None, idx: np.ndarray | None = None,
                  excl: np.ndarray | None = None, count: int | None = None, window: slice | None = None) -> None:
         self.n = n  # PEs in the region (or in the window)
         self.mask, self.idx, self.excl, self.window = mask, idx, excl, window
         self._excl_at: slice | np.ndarray | None = None  # `excl` as an index, on first use (`excl_at`)
+        self._idx_at: slice | np.ndarray | None = None  # `idx` as an index for writes, on first use (`idx_at`)
         self._region_key: tuple | None = None  # (`region_key`, on first use)
         # The same lanes in index form, on first use (`to_index_form`): a group blocked on a transfer comes
         # back step after step as the same object (a panel's receivers), and its lanes never change.
@@ -141,10 +146,11 @@ class Lanes:
     def put(self, arr: np.ndarray, values) -> None:
         """Write lane-aligned `values` (as computed from `get`), or a scalar, into the lanes."""
         if self.idx is not None:
+            at = self._idx_at if self._idx_at is not None else self.idx_at
             if arr.ndim == 1:
-                arr[self.idx] = values
+                arr[at] = values
             else:
-                arr[..., self.idx] = values
+                arr[..., at] = values
             return
         view = arr if self.window is None else arr[..., self.window]
         if self.mask is not None:
@@ -166,12 +172,13 @@ class Lanes:
         """out[lanes] = ufunc(*inputs[lanes]) for per-PE arrays or scalars, without temporaries when possible."""
         idx = self.idx
         if idx is not None:
-            values = ufunc(*[(x[idx] if x.ndim == 1 else x[..., idx] if x.ndim else x)
+            at = self._idx_at if self._idx_at is not None else self.idx_at  # (views where a slice: read first)
+            values = ufunc(*[(x[at] if x.ndim == 1 else x[..., at] if x.ndim else x)
                              if isinstance(x, np.ndarray) else x for x in inputs])
             if out.ndim == 1:
-                out[idx] = values
+                out[at] = values
             else:
-                out[..., idx] = values
+                out[..., at] = values
             return
         if self.window is None:  # (the usual group: the arrays as they are, no views, no calls but the ufunc's)
             args, view = inputs, out
@@ -197,7 +204,7 @@ class Lanes:
     def add(self, arr: np.ndarray, value) -> None:
         """arr[lanes] += value (scalar or lane-aligned values)."""
         if self.idx is not None:
-            arr[self.idx] += value
+            arr[self._idx_at if self._idx_at is not None else self.idx_at] += value
             return
         view = arr if self.window is None else arr[..., self.window]
         if self.mask is not None:
@@ -224,6 +231,14 @@ class Lanes:
     def window_view(self, arr: np.ndarray) -> np.ndarray:
         """The window of a per-PE array (the region when unwindowed), for `out=` arguments of dense groups."""
         return self._view(arr)
+
+    @property
+    def idx_at(self) -> slice | np.ndarray:
+        """`idx` (index form) as an index for writes: a slice where the lanes are evenly spaced and at least
+        `STRIDED_LANES`, else the indices themselves."""
+        if self._idx_at is None:
+            self._idx_at = _as_slice(self.idx) if len(self.idx) >= STRIDED_LANES else self.idx
+        return self._idx_at
 
     @property
     def excl_at(self) -> slice | np.ndarray | None:

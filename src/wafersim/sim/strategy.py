@@ -137,6 +137,13 @@ class Strategy:
     #: compiled pass over its lanes, where Numba is loaded (`sim.register_blocks`; else one NumPy call and one
     #: trip through the scheduler's loop per instruction).
     register_blocks: bool = True
+    #: a lockstep scalar send or receive of a whole group that no lane waits for leaves its lanes' clocks as they
+    #: were, and the group owes the cycles it took like issue cycles (`exchange`, "owed clocks and counts"; else
+    #: each one writes the clocks). Only with `lockstep`.
+    owed_transfers: bool = True
+    #: the FIFO word counters of such a send or receive are advanced when next read, or when other PEs move
+    #: words of that FIFO (`Fifo.count_one`; else at every transfer). Only with `lockstep`.
+    deferred_counts: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -149,7 +156,8 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      routed_steps=False,
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
                      recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False,
-                     pump_first_step=False, register_blocks=False)
+                     pump_first_step=False, register_blocks=False, owed_transfers=False,
+                     deferred_counts=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

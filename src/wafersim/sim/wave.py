@@ -17,6 +17,7 @@ from ..errors import (KernelValueError, KernelZeroDivisionError, LaunchError, Me
 from ..isa.encoding import Instr
 from .background import BackgroundMixin
 from .barriers import BarrierMixin
+from .clocks import TIME32_LIMIT, ClockMixin  # noqa: F401  (TIME32_LIMIT re-exported)
 from .branches import neighbour_branches
 from .asleep import AsleepMixin, SleepBounds
 from .compiled.stepper import CompiledMixin
@@ -45,12 +46,6 @@ from .strategy import active as active_strategy
 if TYPE_CHECKING:
     from .engine import Launch, _Totals
 
-# Per-PE times are float32 while every timing figure is a whole number of cycles and every time stays
-# below this bound (float32 holds every integer below 2**24 exactly); past it, a wave widens its time
-# arrays to float64. Half the bytes per time array make the fabric model much faster at wafer scale.
-TIME32_LIMIT = float(2**23)
-#: Element cycles added to PEs between two checks against `TIME32_LIMIT` (`_add_element_cycles`).
-UNCHECKED_ELEMENT_CYCLES = float(2**22)
 HEARTBEAT_SECONDS = 1.0  # how often a long wave reports cycles and running PEs to a progress bar
 
 
@@ -72,7 +67,7 @@ class _Group:
 
 class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, RoutedExchangeMixin, WordTypeMixin,
               OffWaferMixin, DiagnosticsMixin, BackgroundMixin, StreamPumpMixin, BarrierMixin, StreamOpsMixin,
-              AsleepMixin):
+              AsleepMixin, ClockMixin):
     """The state of one wave: every PE of its region, run to completion."""
 
     #: Whether a send or receive may take the issue cycles its lanes still owe as part of its own cost
@@ -100,7 +95,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.cycle = self.start.copy()
         self.stall = np.zeros(n, dtype=self.time_dtype)
         self.unchecked_cycles = 0.0  # element cycles added since the last check (`_add_element_cycles`)
-        self.icount = np.zeros(n, dtype=np.int32)
+        self.icount = np.zeros(n, dtype=np.int32)  # (instructions executed, per PE: see `icount` below)
         self.store_done = np.zeros(n, dtype=self.time_dtype)
         self.progress = np.zeros(n, dtype=np.int32)  # words done of a partly finished vector send/recv
         self.at_barrier = np.zeros(n, dtype=bool)
@@ -157,6 +152,12 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # Owed issue cycles may go into a send's cost, or be settled by difference: exact with whole times.
         self.lockstep_owing = (self.strategy.lockstep and self.fold_owed_issue and self.whole_times
                                and self.tracer is None)
+        # While a send or receive that takes its lanes' owed issue cycles runs (`_run_lanes`): the cycles its
+        # lanes owe after it, where it left their clocks as they were (`exchange`, "owed clocks"); else None.
+        self.transfer_owes: float | None = None
+        # While a `bar` runs from `_run_lanes` with whole-cycle times: the issue cycles and instructions its group
+        # owes, the barrier's own count among them, for `_barrier` to settle (`BarrierMixin`); else None.
+        self.barrier_owes: tuple[float, int] | None = None
         # pc of a send or receive -> (FIFO key, whether it waits for a push (receive) or a pop (send),
         # flat offset from the waiting PE to the FIFO's owner; None for a routed send: many owners)
         self.waits_on: dict[int, tuple[tuple[int, int], bool, int | None]] = {}
@@ -178,44 +179,6 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # instruction must pass through its own executor: the debugger's stops)
         self.register_blocks = (RegisterBlocks(self.ops, n, self.program.data_words) if self.strategy.register_blocks
                                 and self.compiled_compute and self.batches_vectors else None)
-
-    # ------------------------------------------------------------------ time representation
-    def _guard_time(self, latest: float) -> None:
-        """Widen per-PE times to float64 before float32 could round them."""
-        if self.time_dtype == np.float32 and latest >= TIME32_LIMIT:
-            self.time_dtype = np.float64
-            for name in ("start", "cycle", "stall", "store_done", "barrier_time"):
-                setattr(self, name, getattr(self, name).astype(np.float64))
-            for fifo in self.fifos.values():
-                fifo.widen_time()
-
-    def _add_element_cycles(self, lanes: Lanes, cycles: float | np.ndarray, queue: Rank1Queue | None = None) -> None:
-        """Add a vector or descriptor instruction's element cycles (beyond its issue cost) to its lanes.
-
-        Issue costs stay within the margin the cycle-limit checks at backward branches leave below
-        `TIME32_LIMIT`; element cycles need not (a `vcopys` into one word may run a register's worth of
-        elements). Their sum since the last check is kept below 2**22, checked against every PE's latest
-        time when it would not be, so float32 times stay below 2**24: exact. A queued `vger`'s (`queue`: a whole
-        number of cycles, in a launch of whole cycles) are added when its queue runs (`Rank1Queue.defer`)."""
-        if self.time_dtype == np.float32:
-            # (a number, or lane-aligned numbers; NumPy's max of a Python number costs more than the rest)
-            most = max(float(cycles), 0.0) if isinstance(cycles, (int, float)) else float(np.max(cycles, initial=0))
-            self.unchecked_cycles += most
-            if self.unchecked_cycles >= UNCHECKED_ELEMENT_CYCLES:
-                self.unchecked_cycles = 0.0
-                if queue is not None and queue.cycles:  # (the clocks as each update adding its own leaves them)
-                    deferred, queue.cycles = queue.cycles, 0
-                    self._charge_deferred(queue.lanes, deferred)
-                self._guard_time(float(self.cycle.max(initial=0)) + most + self.spec.global_latency
-                                 + len(self.program.code) * max(self.launch.costs.values()))
-        if (queue is not None and self.launch.whole_cycles and isinstance(cycles, int) and queue.lanes is lanes
-                and queue.defer(cycles)):
-            return
-        lanes.add(self.cycle, cycles if np.isscalar(cycles) else cycles.astype(self.cycle.dtype))
-
-    def _charge_deferred(self, lanes: Lanes, cycles: int) -> None:
-        """Add a rank-1 queue's deferred element cycles to its lanes' clocks (`Rank1Queue.defer`)."""
-        lanes.add(self.cycle, cycles)
 
     # ------------------------------------------------------------------ scheduling
     def run(self) -> np.ndarray:
@@ -283,7 +246,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
     def _uncount(self, pc: int, lanes: Lanes) -> None:
         """Take back the count of the instruction at `pc` from `lanes`, which will execute it again."""
         self.totals.pc_counts[pc] -= lanes.count
-        lanes.add(self.icount, -1)
+        lanes.add(self._counts, -1)
 
     def _add_group(self, pc: int, lanes: Lanes, blocked: bool = False, cost: float = 0.0, count: int = 0) -> None:
         if lanes.count == 0:
@@ -464,29 +427,45 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             owing = self.lockstep_owing and instr.op in ("send", "recv") and instr.dir != RAMP
             if owing:
                 issue = pending_cost + cost
+                self.transfer_owes = 0.0
+            elif instr.op == "bar" and self.lockstep_owing:  # (`_barrier` settles them, in its arithmetic if it can)
+                self.barrier_owes = (pending_cost, pending_count + 1)
+                issue = cost
             else:
                 self._flush(lanes, pending_cost, pending_count + 1)
                 issue = cost
             try:
                 out = self._control(pc, instr, next_pc, issue, lanes)
             except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
+                self._settle_transfer(lanes)
                 return self._stop_at_fault(self._locate(exc, pc), pc, lanes, *((pending_cost, pending_count, False)
                                                                                   if owing else (0.0, 0, True)))
             except WordTypeError as exc:  # (located already: it names the sender's line too)
+                self._settle_transfer(lanes)
                 return self._stop_at_fault(exc, pc, lanes, *((pending_cost, pending_count, False) if owing
                                                              else (0.0, 0, True)))
+            finally:
+                owed, self.transfer_owes, self.barrier_owes = self.transfer_owes, None, None
             if not owing:
                 return out
             # A send or receive took the issue cycles its lanes owed as part of its own (exact: whole
-            # numbers); the lanes that complete it go on owing its count, those that block settle both.
+            # numbers); the lanes that complete it go on owing its count (and the cycles it left owed, `owed`:
+            # then every lane completed it), those that block settle both.
             settled = []
             for next_place, part, blocked, *_ in out:
                 if blocked:
                     self._flush(part, pending_cost, pending_count + 1)
                     settled.append((next_place, part, True))
                 else:
-                    settled.append((next_place, part, False, 0.0, pending_count + 1))
+                    settled.append((next_place, part, False, owed, pending_count + 1))
             return settled
+
+    def _settle_transfer(self, lanes: Lanes) -> None:
+        """Before a failure found after a send or receive ran (a mistyped word): write the clock advance it
+        left owed (`transfer_owes`), so that the failed launch's state is as if it had written it."""
+        if self.transfer_owes:
+            lanes.add(self.cycle, self.transfer_owes)
+            self.transfer_owes = 0.0
 
     def _watched_route(self, pc: int, instr: Instr, lanes: Lanes, owed: float = 0.0) -> None:
         """A `route` under racecheck's route watch, its lanes owing `owed` issue cycles before it."""
@@ -512,7 +491,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         if cost:
             lanes.add(self.cycle, cost)
         if count:
-            lanes.add(self.icount, count)
+            lanes.add(self._counts, count)
 
     def _control(self, pc: int, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
         op = ins.op

@@ -1,0 +1,76 @@
+"""Per-PE clocks and instruction counts of a wave (`WaveSim`): the time representation (float32 while exact,
+float64 past it) and instructions every PE owes (a mixin of `WaveSim`)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .lanes import Lanes
+
+if TYPE_CHECKING:
+    from .rank1_queue import Rank1Queue
+
+# Per-PE times are float32 while every timing figure is a whole number of cycles and every time stays
+# below this bound (float32 holds every integer below 2**24 exactly); past it, a wave widens its time
+# arrays to float64. Half the bytes per time array make the fabric model much faster at wafer scale.
+TIME32_LIMIT = float(2**23)
+#: Element cycles added to PEs between two checks against `TIME32_LIMIT` (`_add_element_cycles`).
+UNCHECKED_ELEMENT_CYCLES = float(2**22)
+
+
+class ClockMixin:
+    """Clocks and instruction counts of `WaveSim`."""
+
+    # ------------------------------------------------------------------ instruction counts
+    @property
+    def icount(self) -> np.ndarray:
+        """Instructions each PE has executed. A count owed by every PE of the wave (`icount_owed`: a barrier of
+        the whole wave settles its group's count so, `BarrierMixin._barrier_of_everyone`) is written when this is
+        read; the engine's own additions go to the array as it is (`_counts`: whole numbers, in any order)."""
+        if self.icount_owed:
+            self._counts += self.icount_owed
+            self.icount_owed = 0
+        return self._counts
+
+    @icount.setter
+    def icount(self, counts: np.ndarray) -> None:
+        self._counts, self.icount_owed = counts, 0
+
+    # ------------------------------------------------------------------ time representation
+    def _guard_time(self, latest: float) -> None:
+        """Widen per-PE times to float64 before float32 could round them."""
+        if self.time_dtype == np.float32 and latest >= TIME32_LIMIT:
+            self.time_dtype = np.float64
+            for name in ("start", "cycle", "stall", "store_done", "barrier_time"):
+                setattr(self, name, getattr(self, name).astype(np.float64))
+            for fifo in self.fifos.values():
+                fifo.widen_time()
+
+    def _add_element_cycles(self, lanes: Lanes, cycles: float | np.ndarray, queue: Rank1Queue | None = None) -> None:
+        """Add a vector or descriptor instruction's element cycles (beyond its issue cost) to its lanes.
+
+        Issue costs stay within the margin the cycle-limit checks at backward branches leave below
+        `TIME32_LIMIT`; element cycles need not (a `vcopys` into one word may run a register's worth of
+        elements). Their sum since the last check is kept below 2**22, checked against every PE's latest
+        time when it would not be, so float32 times stay below 2**24: exact. A queued `vger`'s (`queue`: a whole
+        number of cycles, in a launch of whole cycles) are added when its queue runs (`Rank1Queue.defer`)."""
+        if self.time_dtype == np.float32:
+            # (a number, or lane-aligned numbers; NumPy's max of a Python number costs more than the rest)
+            most = max(float(cycles), 0.0) if isinstance(cycles, (int, float)) else float(np.max(cycles, initial=0))
+            self.unchecked_cycles += most
+            if self.unchecked_cycles >= UNCHECKED_ELEMENT_CYCLES:
+                self.unchecked_cycles = 0.0
+                if queue is not None and queue.cycles:  # (the clocks as each update adding its own leaves them)
+                    deferred, queue.cycles = queue.cycles, 0
+                    self._charge_deferred(queue.lanes, deferred)
+                self._guard_time(float(self.cycle.max(initial=0)) + most + self.spec.global_latency
+                                 + len(self.program.code) * max(self.launch.costs.values()))
+        if (queue is not None and self.launch.whole_cycles and isinstance(cycles, int) and queue.lanes is lanes
+                and queue.defer(cycles)):
+            return
+        lanes.add(self.cycle, cycles if np.isscalar(cycles) else cycles.astype(self.cycle.dtype))
+
+    def _charge_deferred(self, lanes: Lanes, cycles: int) -> None:
+        """Add a rank-1 queue's deferred element cycles to its lanes' clocks (`Rank1Queue.defer`)."""
+        lanes.add(self.cycle, cycles)
