@@ -1,13 +1,14 @@
 """The compiled interpreter's float16 arithmetic (sim/compiled/half_arith.py) against NumPy's float16: every float16
 bit pattern widened, float32 values rounded to float16 (drawn bit patterns, every pattern around float16's
-subnormal, normal and overflow boundaries, the ties), and adds, maxima and minima of drawn and special pairs,
-bit for bit (NaN payloads included)."""
+subnormal, normal and overflow boundaries, the ties), and adds, maxima, minima, differences and products of
+drawn and special pairs, bit for bit (NaN payloads included)."""
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from wafersim.sim.compiled.half_arith import float_to_half, half_add, half_max, half_min, half_to_float
+from wafersim.sim.compiled.half_arith import (float_to_half, half_add, half_max, half_min, half_mul, half_sub,
+                                              half_to_float)
 
 
 @njit(cache=False)
@@ -26,7 +27,8 @@ def _narrow(bits, out):
 def _pairs(x, y, which, out):
     for k in range(x.shape[0]):
         out[k] = (half_add(x[k], y[k]) if which == 0 else half_max(x[k], y[k]) if which == 1
-                  else half_min(x[k], y[k]))
+                  else half_min(x[k], y[k]) if which == 2 else half_sub(x[k], y[k]) if which == 3
+                  else half_mul(x[k], y[k]))
 
 
 def test_every_float16_widens_as_numpy():
@@ -55,7 +57,7 @@ def test_float32_values_round_to_float16_as_numpy():
     np.testing.assert_array_equal(got, want)
 
 
-def test_adds_maxima_and_minima_of_float16_pairs_are_numpy_s():
+def test_adds_maxima_minima_differences_and_products_of_float16_pairs_are_numpy_s():
     rng = np.random.default_rng(1)
     special = np.array([0x0000, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0xFE00, 0x7C01, 0x7D21, 0xFD03, 0x0001, 0x8001,
                         0x03FF, 0x0400, 0x7BFF, 0xFBFF, 0x3C00, 0x3C01, 0x1000], dtype=np.int64)
@@ -63,7 +65,7 @@ def test_adds_maxima_and_minima_of_float16_pairs_are_numpy_s():
     x = np.concatenate([rng.integers(0, 1 << 16, 1 << 20), grid_x.ravel()])
     y = np.concatenate([rng.integers(0, 1 << 16, 1 << 20), grid_y.ravel()])
     a, b = x.astype(np.uint16).view(np.float16), y.astype(np.uint16).view(np.float16)
-    for which, ufunc in enumerate((np.add, np.maximum, np.minimum)):
+    for which, ufunc in enumerate((np.add, np.maximum, np.minimum, np.subtract, np.multiply)):
         got = np.empty(len(x), np.int64)
         _pairs(x, y, which, got)
         with np.errstate(all="ignore"):

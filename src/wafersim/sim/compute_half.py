@@ -23,6 +23,7 @@ _HALF_BINARY = {"vhadd": np.add, "vhsub": np.subtract, "vhmul": np.multiply, "vh
 _CONVERSIONS = frozenset({"vcvth", "vcvtf"})
 _FLOPS_PER_ELEMENT = {"vhadd": 1, "vhsub": 1, "vhmul": 1, "vhmin": 1, "vhmax": 1, "vhfma": 2, "vwfma": 2}
 SCALAR_HALF_OPS = frozenset({"h2f", "f2h"})
+_NO_COLUMNS = np.empty(0, dtype=np.int64)  # (`half_vector`'s columns where a range gives them)
 
 
 class HalfComputeMixin:
@@ -54,6 +55,47 @@ class HalfComputeMixin:
         # Every lane has these operands (`_by_operands`): a group in any form works on its window's columns, as the
         # float32 vector ops do (`_vector_uniform`): a view, not a gather, for a converged group; the columns of
         # PEs outside a masked group are computed and not written.
+        if kind == "f16" and self.strategy.compiled_half_vectors:
+            self._half_vector_compiled(L, ins, where, scalar_b)
+        else:
+            self._half_vector_numpy(L, ins, where, kind, scalar_b)
+        self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes_half))
+        self.totals.vector_elements += n * L.count
+        self.totals.flops += _FLOPS_PER_ELEMENT.get(op, 0) * n * L.count
+        self.totals.half_flops += _FLOPS_PER_ELEMENT.get(op, 0) * n * L.count  # (at `vector_lanes_half`)
+
+    def _half_vector_compiled(self, L: Lanes, ins: Instr, where: dict[str, int], scalar_b: bool) -> None:
+        """`_half_vector`'s float16 work as one compiled pass (`half_vector_kernels`) over the lanes' words: a
+        full or complement group over its window's columns (the few excluded PEs' words put back after), the
+        others over their PEs' columns. No temporaries but copies of a source range that overlaps the
+        destination's at another offset: NumPy reads every operand before it writes a result."""
+        from . import half_vector_kernels as kernels  # (imports Numba: only launches with float16 vector ops)
+
+        words, d, n = self.sram, where["d"], where["c"]
+        sources, starts = [words, words], [where["a"], where.get("b", d)]
+        for k, start in enumerate(starts):
+            if start != d and abs(start - d) < n:
+                sources[k], starts[k] = words[start:start + n].copy(), 0
+        op, y_step = kernels.OPERATIONS[ins.op], 1
+        if scalar_b:  # one register row, as float16 bits (rounded as NumPy casts), or for vwfma as it is
+            y_step, starts[1] = 0, 0
+            if op == kernels.WIDE_FMA:
+                op, sources[1] = kernels.WIDE_FMA_SCALAR, self.regs[ins.b:ins.b + 1]
+            else:
+                sources[1] = self._rounded_words(self.fregs[ins.b], "f16")[None, :]
+        arguments = (op, words, d, sources[0], starts[0], sources[1], starts[1], y_step, n)
+        if L.is_dense:
+            lo = 0 if L.window is None else L.window.start
+            view = L.window_view(words[d:d + n])
+            kept = L.keep_outside(view)
+            kernels.half_vector(*arguments, lo, lo + L.n, _NO_COLUMNS)
+            L.restore_outside(view, kept)
+        else:
+            kernels.half_vector(*arguments, 0, 0, L.indices().astype(np.int64, copy=False))
+
+    def _half_vector_numpy(self, L: Lanes, ins: Instr, where: dict[str, int], kind: str, scalar_b: bool) -> None:
+        """`_half_vector`'s work in NumPy's 16-bit dtypes (bfloat16's, and the reference strategy's)."""
+        n, op = where["c"], ins.op
         d, a = where["d"], where["a"]
         words_a = L.get(self.sram[a:a + n])
         with np.errstate(over="ignore", invalid="ignore"):
@@ -76,7 +118,3 @@ class HalfComputeMixin:
                 else:
                     result = _HALF_BINARY[op](x, y)
                 L.put(self.sram[d:d + n], result.view(np.uint16).astype(np.int32))
-        self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes_half))
-        self.totals.vector_elements += n * L.count
-        self.totals.flops += _FLOPS_PER_ELEMENT.get(op, 0) * n * L.count
-        self.totals.half_flops += _FLOPS_PER_ELEMENT.get(op, 0) * n * L.count  # (at `vector_lanes_half`)

@@ -144,6 +144,10 @@ class Strategy:
     #: the FIFO word counters of such a send or receive are advanced when next read, or when other PEs move
     #: words of that FIFO (`Fifo.count_one`; else at every transfer). Only with `lockstep`.
     deferred_counts: bool = True
+    #: the float16 vector instructions (`vhadd` ... `vhfma`, `vwfma`, `vcvth`, `vcvtf`; bfloat16 ones not) run as
+    #: one compiled pass over the group's words, written in place (`sim.half_vector_kernels`; else NumPy's
+    #: float16 casts and ufuncs, a few temporaries the size of the operands).
+    compiled_half_vectors: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -157,7 +161,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
                      recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False,
                      pump_first_step=False, register_blocks=False, owed_transfers=False,
-                     deferred_counts=False)
+                     deferred_counts=False, compiled_half_vectors=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own
