@@ -561,10 +561,14 @@ def test_one_row_scan_small_transpose_and_user_style_kernels_are_identical_under
     """A pipeline of blocked-then-woken PEs (each waits for its west neighbour), vector messages between all
     pairs of a small block, and bench/workloads_user.py's kernels: an escape-time loop, a wavefront (two
     words east per step: value rings deepened mid-launch), ragged messages, an insertion sort, a row pipeline
-    of odd-length vector messages, float16 with float32 (bench/workloads.py, tiny sizes)."""
+    of odd-length vector messages, float16 with float32; and bench/workloads_patterns.py's: a tree reduction
+    with barriers, a bitonic sort forwarding words d hops, device functions with early returns, a 3-D local
+    array, particles sent in messages of data-dependent lengths both ways along both axes, 1% of the PEs
+    working while the rest wait at a barrier, red-black Gauss-Seidel (bench/workloads.py, tiny sizes)."""
     from test_bench_workloads import workloads
 
-    for name in ("scan-row", "transpose", "escape", "lcs", "ragged", "isort", "pipeline", "mixed16"):
+    for name in ("scan-row", "transpose", "escape", "lcs", "ragged", "isort", "pipeline", "mixed16", "tree", "bitonic",
+                 "primes", "stencil3d", "particles", "sparse", "redblack"):
         case = workloads.WORKLOADS[name]("tiny", np.random.default_rng(3))
         out, _ = run_every_strategy(case.simulate)
         workloads.check(name, case, out, case.numpy())
