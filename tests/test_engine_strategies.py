@@ -557,7 +557,13 @@ def test_ping_pong_with_back_pressure_and_mixed_word_types_is_identical_under_ev
     np.testing.assert_array_equal(out, np.concatenate([totals.view(np.int32), counts]))
 
 
-def test_one_row_scan_small_transpose_and_user_style_kernels_are_identical_under_every_strategy():
+#: bench/workloads.py's workloads the test below runs at their tiny sizes (one test each: xdist spreads them).
+USER_STYLE_WORKLOADS = ("scan-row", "transpose", "escape", "lcs", "ragged", "isort", "pipeline", "mixed16", "tree",
+                        "bitonic", "primes", "stencil3d", "particles", "sparse", "redblack")
+
+
+@pytest.mark.parametrize("name", USER_STYLE_WORKLOADS)
+def test_one_row_scan_small_transpose_and_user_style_kernels_are_identical_under_every_strategy(name):
     """A pipeline of blocked-then-woken PEs (each waits for its west neighbour), vector messages between all
     pairs of a small block, and bench/workloads_user.py's kernels: an escape-time loop, a wavefront (two
     words east per step: value rings deepened mid-launch), ragged messages, an insertion sort, a row pipeline
@@ -567,11 +573,9 @@ def test_one_row_scan_small_transpose_and_user_style_kernels_are_identical_under
     working while the rest wait at a barrier, red-black Gauss-Seidel (bench/workloads.py, tiny sizes)."""
     from test_bench_workloads import workloads
 
-    for name in ("scan-row", "transpose", "escape", "lcs", "ragged", "isort", "pipeline", "mixed16", "tree", "bitonic",
-                 "primes", "stencil3d", "particles", "sparse", "redblack"):
-        case = workloads.WORKLOADS[name]("tiny", np.random.default_rng(3))
-        out, _ = run_every_strategy(case.simulate)
-        workloads.check(name, case, out, case.numpy())
+    case = workloads.WORKLOADS[name]("tiny", np.random.default_rng(3))
+    out, _ = run_every_strategy(case.simulate)
+    workloads.check(name, case, out, case.numpy())
 
 
 @pytest.mark.parametrize("wrong", ["type", "edge"])
