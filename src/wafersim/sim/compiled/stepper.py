@@ -39,7 +39,8 @@ from .table import ProgramTable
 #: 18 s to 0.03 s per million iterations (256 made saxpy's waves of 256 PEs slower: the interpreter's
 #: per-call cost does not pay for their few instructions between global accesses).
 SMALL_GROUP = 64
-#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs.
+#: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (in larger ones only
+#: when they loop alone: `CompiledMixin._wants_compiled`).
 SMALL_REGION = 64
 #: A small converged group runs compiled once the process has loaded the interpreter, or after this many
 #: runs of such groups in NumPy (in all launches of the process): loading Numba costs 0.6-0.9 s once, more
@@ -50,13 +51,20 @@ _small_runs = 0  # (process-wide: small converged runs the NumPy path took so fa
 _INTERPRETER = f"{__package__}.interpreter"  # (imported by the first compiled run: Numba is loaded then)
 
 
-def _loading_pays() -> bool:
-    """Whether a small converged group should run compiled: the interpreter is loaded already, or the
-    process has run `SMALL_RUNS_BEFORE_LOADING` such groups in NumPy (this one counted)."""
+#: A NumPy run of a group of a few PEs of a large region (index form) counts as one small run per this many of
+#: its PEs towards `SMALL_RUNS_BEFORE_LOADING`. Measured (CPU time after `ws.init()`, stop 40): a loop
+#: iteration of the `sparse` workload (bench/workloads_patterns.py: 7,500 PEs of a wafer, 8 instructions)
+#: took 0.43 ms in NumPy, some 20 small runs' worth.
+SPARSE_LANES_PER_RUN = 256
+
+
+def _loading_pays(runs: int = 1) -> bool:
+    """Whether a small group should run compiled: the interpreter is loaded already, or the process has run
+    `SMALL_RUNS_BEFORE_LOADING` such groups in NumPy (this one counted, as `runs` small runs)."""
     global _small_runs
     if _INTERPRETER in sys.modules:
         return True
-    _small_runs += 1
+    _small_runs += runs
     return _small_runs > SMALL_RUNS_BEFORE_LOADING
 #: Woken PEs the interpreter runs together (`Strategy.compiled_wavefronts`): enough to amortise decoding
 #: over a wavefront, few enough that the cache lines of one wavefront's PEs stay in L2 until the next
@@ -128,6 +136,7 @@ class CompiledMixin:
         self.compiled_fabric_pcs: frozenset[int] = frozenset()  # the pcs of those transfers
         self.lane_constants = None  # (rows, PEs) special registers and neighbour flags, on first use
         self.compiled_scratch = None  # the interpreter's region-sized (times, counts, stops), on first use
+        self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
         # Routed channels share links first come, first served in the order groups reach their sends:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles),
         # unless one PE per block sends all of them (`routed_senders`: then that order is its own).
@@ -150,6 +159,8 @@ class CompiledMixin:
         self.limit_margin = self.spec.global_latency + len(self.program.code) * max(launch.costs.values())
 
     def _wants_compiled(self, pc: int, lanes: Lanes) -> bool:
+        again = self.compiled_last_run == (pc, lanes.count)  # (the last group asked about was this one)
+        self.compiled_last_run = (pc, lanes.count)
         table = self.compiled_table
         if table is None or not table.runs(pc):
             return False
@@ -159,10 +170,16 @@ class CompiledMixin:
             # A converged group of a small region, or a few PEs that can wake sleeping ones (a pipeline's
             # next stage): the interpreter runs them, and those they wake, through their transfers.
             return lanes.count <= FABRIC_GROUP and (self.n <= FABRIC_GROUP or self._sleeping_at_transfers())
+        if lanes.idx is not None and self.n > SMALL_REGION:
+            # A few PEs of a large region: NumPy gathers and scatters their registers across wafer-wide rows at
+            # every instruction. A stencil's block edges, which come back once per step after the block, stay
+            # there (compiled, split from the block, wafer-sized heat and Life took 2x as long, and every
+            # stencil launch would load Numba); a group that came straight back to this pc with as many PEs
+            # loops alone (sparse work: the rest of the wafer waits), and the interpreter runs the loop in one
+            # call (measured, stop 40: the `sparse` workload's warm launch 0.9-1.1 -> 0.25-0.27 s of CPU).
+            return again and bool(table.loop_ahead[pc]) and _loading_pays(1 + lanes.count // SPARSE_LANES_PER_RUN)
         # A few PEs of a small region, or a small group: NumPy's calls are cheap per PE but cost
         # microseconds each, the interpreter's call some tens: worth it with a run of instructions ahead.
-        # (A few PEs of a large region stay in NumPy: the edges of a stencil's block, say, which would
-        # otherwise make every stencil launch load Numba, some 150 MiB, for little gain.)
         small = self.n <= SMALL_REGION if lanes.idx is not None else lanes.count <= SMALL_GROUP
         return small and bool(table.long_run[pc]) and _loading_pays()
 

@@ -119,6 +119,7 @@ class ProgramTable:
         self.fields = np.array(rows, dtype=np.int64)
         self.costs = np.array(pc_costs, dtype=np.float64)
         self.long_run = self._long_runs(rows)
+        self.loop_ahead = self._loops_ahead(rows)
         self.steady = self._steady_branches(rows)
         fabric_kinds = {KINDS[_HALF_STREAMS.get(name, name)] for name in FABRIC_KINDS}
         self.fabric_pcs = frozenset(pc for pc, kind in enumerate(kind_row) if kind in fabric_kinds)  # its transfers
@@ -153,6 +154,26 @@ class ProgramTable:
                 steps += 1
             long[start] = steps >= LONG_RUN
         return np.array(long, dtype=bool)
+
+    @staticmethod
+    def _loops_ahead(rows: list[list[int]]) -> np.ndarray:
+        """Per pc: whether the interpreter, entered there, reaches a backward branch (a loop) before it stops,
+        following fall-through and jumps: a group there that NumPy runs comes back to the scheduler at every
+        iteration, the interpreter runs the loop through in one call. (`rows`: `fields` as lists.)"""
+        kinds, targets, nexts = rows[KIND], rows[IMM], rows[NEXT]
+        size = len(kinds)
+        branches = {KINDS["bz"], KINDS["bnz"], KINDS["jmp"]}
+        jmp = KINDS["jmp"]
+        loops = [False] * size
+        for start in range(size):
+            pc, seen = start, set()
+            while 0 <= pc < size and kinds[pc] != STOP and pc not in seen:
+                if kinds[pc] in branches and targets[pc] <= pc:
+                    loops[start] = True
+                    break
+                seen.add(pc)
+                pc = targets[pc] if kinds[pc] == jmp else nexts[pc]
+        return np.array(loops, dtype=bool)
 
     @staticmethod
     def _steady_branches(rows: list[list[int]]) -> np.ndarray:

@@ -1,0 +1,121 @@
+"""Which groups `CompiledMixin._wants_compiled` sends to the interpreter: a few PEs of a large region that loop
+alone do (once loading Numba pays), a stencil's block edges do not; either way results and cycles are those of
+the NumPy engine, and results those of NumPy."""
+from __future__ import annotations
+
+import numpy as np
+
+import wafersim as ws
+from wafersim.kernels import heat, reference
+from wafersim.sim.compiled import stepper
+from wafersim.sim.compiled.table import ProgramTable
+from wafersim.isa.encoding import decode
+from wafersim.sim.strategy import Strategy, forced
+
+F = np.float32
+
+
+@ws.jit
+def logistic_on_a_few(seeds, active, out, iterations):
+    """The PEs flagged in `active` iterate the logistic map; all meet at a barrier, then write."""
+    x, y = ws.grid(2)
+    v = seeds[y, x]
+    if active[y, x] == 1:
+        for k in range(iterations):
+            v = 3.75 * v * (1.0 - v)
+    ws.syncthreads()
+    out[y, x] = v
+
+
+def numpy_logistic(seeds: np.ndarray, active: np.ndarray, iterations: int) -> np.ndarray:
+    v = seeds.copy()
+    w = v[active == 1]
+    for _ in range(iterations):
+        w = F(3.75) * w * (F(1) - w)
+    v[active == 1] = w
+    return v
+
+
+def record_compiled_runs(monkeypatch) -> list[tuple[int, int, bool]]:
+    """(region PEs, group PEs, index form) of every group `_run_compiled` runs from now on."""
+    runs = []
+    original = stepper.CompiledMixin._run_compiled
+
+    def recording(self, pc, group):
+        runs.append((self.n, group.lanes.count, group.lanes.idx is not None))
+        return original(self, pc, group)
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled", recording)
+    return runs
+
+
+def test_a_few_pes_looping_alone_in_a_large_region_go_compiled_once_loading_numba_pays(monkeypatch):
+    """8 of 256 PEs (index form, a region past `SMALL_REGION`) loop while the rest wait at a barrier: NumPy
+    runs them until the process has run `SMALL_RUNS_BEFORE_LOADING` small runs' worth of such groups, then
+    the interpreter runs their loop; results match NumPy's, cycles and counts the NumPy engine's."""
+    width, height = 32, 8
+    rng = np.random.default_rng(7)
+    seeds = (rng.random((height, width), dtype=F) * F(0.8) + F(0.1)).astype(F)
+    active = np.zeros((height, width), dtype=np.int32)
+    active.flat[rng.choice(width * height, 8, replace=False)] = 1
+    assert 8 < width * height / 16 and width * height > stepper.SMALL_REGION  # (index form, a large region)
+    runs = record_compiled_runs(monkeypatch)
+    monkeypatch.setattr(stepper, "_INTERPRETER", "wafersim.not_loaded")  # (as in a process without Numba)
+    monkeypatch.setattr(stepper, "_small_runs", 0)
+    monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 100)
+    dev = ws.Device(ws.WaferSpec(width=width, height=height))
+    d_seeds, d_active, d_out = dev.to_device(seeds), dev.to_device(active), dev.device_array((height, width), F)
+
+    def run(iterations):
+        stats = logistic_on_a_few[(1, 1), (width, height)](d_seeds, d_active, d_out, iterations)
+        np.testing.assert_array_equal(d_out.copy_to_host(), numpy_logistic(seeds, active, iterations))
+        return stats
+
+    run(20)  # ~20 runs of the loop (each one small run's worth: 8 PEs): NumPy only
+    assert runs == []
+    long = run(300)  # passes 100 in all: the rest of the loop compiled
+    assert runs and all(region == width * height and pes == 8 and index for region, pes, index in runs)
+    with forced(Strategy(compiled=False)):
+        numpy_engine = run(300)
+    assert (long.cycles, long.instructions) == (numpy_engine.cycles, numpy_engine.instructions)
+    np.testing.assert_array_equal(long.pe_instructions, numpy_engine.pe_instructions)
+
+
+def test_a_stencils_block_edges_stay_in_numpy(monkeypatch):
+    """The heat stencil's edge rows and columns (index form in a region past `SMALL_REGION`) come back to their
+    pcs once per step, after the block: between transfers (which small regions' edges run compiled,
+    `FABRIC_GROUP`), they stay in NumPy even with Numba loaded (in the interpreter, split from the block,
+    wafer-sized heat and Life took twice as long)."""
+    answers = []
+    original = stepper.CompiledMixin._wants_compiled
+
+    def recording(self, pc, lanes):
+        wanted = original(self, pc, lanes)
+        if lanes.idx is not None and self.n > stepper.SMALL_REGION and pc not in self.compiled_fabric_pcs:
+            answers.append(wanted)
+        return wanted
+    monkeypatch.setattr(stepper.CompiledMixin, "_wants_compiled", recording)
+    monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 0)
+    u = np.random.default_rng(3).random((24, 40), dtype=F)
+    out, _ = heat.heat(u, 0.1, 6)
+    np.testing.assert_array_equal(out, reference.heat(u, 0.1, 6, order=reference.ORDER_API))
+    assert len(answers) >= 6 and not any(answers)  # (edges came at every step, and stayed)
+
+
+def test_loop_ahead_marks_the_pcs_that_reach_a_backward_branch():
+    """`ProgramTable.loop_ahead`: the pcs from which fall-through and jumps reach a branch back, before an
+    instruction the interpreter stops at (here: a halt)."""
+    source = """
+    li r1, 3
+    jmp top
+    halt
+top:
+    addi r1, r1, -1
+    bnz r1, top
+    li r2, 1
+    halt
+"""
+    program = ws.assemble(source)
+    decoded = dict(decode(program.code))
+    table = ProgramTable(decoded, len(program.code), {instr.op: 1.0 for instr in decoded.values()})
+    looping = [decoded[pc].op for pc in np.flatnonzero(table.loop_ahead).tolist()]
+    assert looping == ["li", "jmp", "addi", "bnz"]  # (not the halts, nor the li after the loop)
