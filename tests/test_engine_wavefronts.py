@@ -70,9 +70,10 @@ def launches():
     }
 
 
-@pytest.mark.parametrize("batch", [2, 3, 16, 4096])
+@pytest.mark.parametrize("batch,work", [(2, 0), (3, 0), (16, 0), (4096, 0), (2, 24)])
 @pytest.mark.parametrize("name", sorted(launches()))
-def test_batches_of_woken_pes_are_identical_to_one_at_a_time_and_the_reference(name, batch, monkeypatch):
+def test_batches_of_woken_pes_are_identical_to_one_at_a_time_and_the_reference(name, batch, work, monkeypatch):
+    """Batches of `batch` woken PEs (work 0), or growing from it while the last batch's PEs ran few instructions."""
     launch = launches()[name]
     with forced(REFERENCE):
         reference = launch()
@@ -82,6 +83,7 @@ def test_batches_of_woken_pes_are_identical_to_one_at_a_time_and_the_reference(n
     original = interpreter.run_group
     monkeypatch.setattr(interpreter, "run_group", lambda *args: batches.append(args[-1]) or original(*args))
     monkeypatch.setattr(stepper, "WAKE_BATCH", batch)
+    monkeypatch.setattr(stepper, "WAKE_WORK", work)
     with forced(FAST):
         fast = launch()
     assert batch in batches, "the interpreter did not run woken PEs in batches"
@@ -106,6 +108,7 @@ def test_ping_pong_between_neighbours_in_batches_is_identical(depth, k, width, m
     with forced(REFERENCE):
         reference = launch()
     monkeypatch.setattr(stepper, "WAKE_BATCH", 2)
+    monkeypatch.setattr(stepper, "WAKE_WORK", 0)
     with forced(FAST):
         fast = launch()
     assert_same_run(reference, fast)

@@ -17,9 +17,9 @@ instruction would not).
 A send or receive that finds its FIFO full or empty parks its PE (`fabric_ops`): it leaves its segment,
 and a later push or pop on that FIFO puts it on a work list; when a chunk's segments are done, the woken
 PEs run from where they waited, until the list is empty: a batch of them at a time (`wake_batch`, the
-latest woken first), as segments by the pc each resumes at (`fabric_ops.woken_segments`), so that parallel pipelines
--- a scan along every row of a wafer -- run as wavefronts whose every instruction is one loop over the
-batch, or one at a time, alone (`wake_batch` 1, the reference). So a PE leaves the interpreter only at an
+latest woken first; more while the last batch's runs were short, `wake_work`), as segments by the pc each
+resumes at (`fabric_ops.woken_segments`), so that parallel pipelines -- a scan along every row of a wafer --
+run as wavefronts whose every instruction is one loop over the batch, or one at a time, alone (`wake_batch` 1, the reference). So a PE leaves the interpreter only at an
 instruction it does not run, or parked when nothing in this call can wake it.
 
 Operation semantics are the NumPy executors' (sim/compute.py, sim/exchange.py) operation for operation,
@@ -59,7 +59,7 @@ SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branc
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, vector_lanes_half, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes,
-              fabric_on, fabric, resume, resident, loop_budget, fast_on, steady, wake_batch):
+              fabric_on, fabric, resume, resident, loop_budget, fast_on, steady, wake_work, wake_batch):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -78,7 +78,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     times kept rather than recomputed when it runs, and the conditions of a `steady` branch (per pc: its
     register is written by nothing after it, `ProgramTable.steady`) reused when the same PEs come back to
     it with `order` unchanged.
-    `wake_batch`: how many woken PEs run together (`woken_segments`; 1: each alone)."""
+    `wake_batch`: how many woken PEs run together (`woken_segments`; 1: each alone); more, up to a chunk, while the
+    PEs of the last batch ran few instructions each: about `wake_work` instructions a batch (0: `wake_batch`)."""
     loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
@@ -90,6 +91,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     capacity = 3 * chunk + 16
     order = np.empty(capacity, dtype=np.int64)  # segments are ranges of this buffer of PEs
     taken = np.empty(chunk, dtype=np.bool_)
+    batch_pes = np.empty(chunk, dtype=np.int64)  # the last batch of woken PEs, and their counts before it ran
+    batch_size, batch_counts = 0, np.int64(0)
     spare = np.empty(chunk, dtype=np.int64)
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
      ready_top, joined, joined_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
@@ -135,7 +138,17 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                 # the pc each resumes at, so that parallel chains (a scan's rows) run as a wavefront whose
                 # every instruction is one loop over the batch; a small batch keeps the lines its PEs
                 # touch in cache until the next wavefront (their neighbours) uses them.
-                take = min(ready_top[0], wake_batch, chunk)
+                size = wake_batch
+                if wake_batch > 1 and batch_size > 0:  # (a wavefront of short runs: a larger batch pays)
+                    ran = -batch_counts
+                    for k in range(batch_size):
+                        ran += counts[batch_pes[k]]
+                    size = max(size, wake_work // max(ran // batch_size, 1))
+                take = min(ready_top[0], size, chunk)
+                batch_size, batch_counts = take, np.int64(0)
+                for k in range(take):
+                    batch_pes[k] = ready[ready_top[0] - 1 - k]
+                    batch_counts += counts[batch_pes[k]]
                 ready_top[0] -= take
                 top = take
                 segments = woken_segments(ready, ready_top[0], take, resume, order, seg_pc, seg_lo, seg_hi)

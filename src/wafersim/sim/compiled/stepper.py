@@ -74,6 +74,14 @@ def _loading_pays(runs: int = 1) -> bool:
 #: 0.265 -> 0.29 s); 32 gains the LCS nothing. (In the LCS, 16 woken PEs of a band of rows, spread over
 #: several pcs, made segments of 1.5 PEs on average: 17M segment instructions for 25M PE-instructions.)
 WAKE_BATCH = 64
+#: ...and more of them (up to a chunk, `CHUNK_LANES`) while the last batch's PEs ran few instructions each, about this
+#: many instructions a batch: a wavefront of short runs (a compare-exchange, a stencil cell's update) then runs as
+#: segments of hundreds of PEs instead of a few (bitonic, full size: 2.65 PEs per segment instruction at 64), while
+#: one of long runs over many SRAM words each (the LCS's ~200 instructions a wake) keeps batches of `WAKE_BATCH`,
+#: which its cache wants. Measured (process CPU time, alternating runs, stop 40, bench/workloads_patterns.py full
+#: size): bitonic 1.52-1.78 -> 1.26-1.36 s, redblack 1.31-1.39 -> 1.01-1.12 s, LCS unchanged (its batches are
+#: the same); 12288 made the LCS 0.58 -> 0.79-0.86 s, 16384 0.65 s (batches of ~77: 40% more wake-ups).
+WAKE_WORK = 8192
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
@@ -220,21 +228,21 @@ class CompiledMixin:
         if fabric is not None:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, resident, budget, fast, steady, wake_batch)
+                      fabric.resume, resident, budget, fast, steady, WAKE_WORK, wake_batch)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
                 outputs = [(np.zeros_like(pc_counts), np.zeros(STATS, dtype=np.int64)) for _ in range(threads)]
                 parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
                                                                      CHUNK_LANES, False, *unused, budget, fast, steady,
-                                                                     1),
+                                                                     0, 1),
                              [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
                 for part_pc_counts, part_stats in outputs:
                     pc_counts += part_pc_counts
                     stats += part_stats
             else:
                 run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget, fast,
-                          steady, 1)
+                          steady, 0, 1)
         self.totals.vector_elements += int(stats[VECTOR_ELEMENTS])
         self.totals.flops += int(stats[FLOPS])
         self.totals.half_flops += int(stats[HALF_FLOPS])
