@@ -215,6 +215,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         # reference counting, rather than at some later cyclic garbage collection (a second launch
         # would otherwise map fresh memory while this one's is still held).
         self.ops = {}
+        self.register_blocks = None  # (it holds the executors too)
         self.fifos = {}
         self.scratch = {}
         self.rank1_work = {}

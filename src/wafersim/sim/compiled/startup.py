@@ -29,6 +29,7 @@ ENTRY_SOURCES: dict[str, tuple[str, ...] | None] = {
     "register_block_kernels.py": None, "routed_step_kernels.py": None, "stream_pump_kernels.py": None,
     "stream_pump_steps.py": ("send_step_in_pe_order", "send_step_undelivered", "deliver", "pe_order"),
     "trace_kernels.py": None, "compiled/interpreter.py": None, "compiled/settle.py": None,
+    "compiled/fabric_ops.py": ("register_sleepers",),
     "half_vector_kernels.py": ("half_vector",),
 }
 _started = False
