@@ -1,8 +1,8 @@
 """Training checkpoints (`Trainer.save_checkpoint` / `load_checkpoint`, `train.checkpoint`): in every mode a
 run of 2 steps, saved, loaded into a new trainer and run 1 more step is bit for bit the uninterrupted run of
-3 (losses, step reports, weights, optimizer state), and 2 more steps the run of 4 in a fresh Python process; `fit` goes on at the
-saved batch; a checkpoint converts exactly between modes; and files that cannot be loaded, or trainers
-they do not fit, are `CheckpointError`s naming what differs."""
+3 (losses, step reports, weights, optimizer state), and run 2 more steps in a fresh Python process the run
+of 4; `fit` goes on at the saved batch; a checkpoint converts exactly between modes; and files that cannot
+be loaded, or trainers they do not fit, are `CheckpointError`s naming what differs."""
 from __future__ import annotations
 
 import json
