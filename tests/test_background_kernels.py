@@ -61,8 +61,10 @@ def machine(layout: str, time_dtype, value_depth: int):
         pes = np.sort(rng.choice(PES, 20, replace=False))
     pes = pes.astype(np.int64)
     lanes = len(pes)
-    progress = np.zeros(PES, np.int64)
-    popped = np.full(PES, 2 * DEPTH + 1, np.int64)
+    # (int32 counters, as the engine keeps them: `wave.progress`, the fabric's pushed and popped; int64 would be a
+    # signature of `background_receive_step` compiled for the tests alone)
+    progress = np.zeros(PES, np.int32)
+    popped = np.full(PES, 2 * DEPTH + 1, np.int32)
     pushed = popped + DEPTH - 1
     base, length = np.full(lanes, 3, np.int64), np.full(lanes, 12, np.int64)
     if layout != "in step":

@@ -232,11 +232,12 @@ def test_steady_counts_in_order_is_steady_counts_and_receive_applies(seed):
         p_lane = np.sort(rng.integers(0, senders, receivers)).astype(np.int64)
         p_lane[:senders] = np.arange(senders)  # (every sender has a receiver)
         pes = senders + receivers
-        progress = rng.choice([0, 4, 4, 8], pes).astype(np.int64)
+        # (int32 counters, as the engine keeps them: int64 would be signatures compiled for this test alone)
+        progress = rng.choice([0, 4, 4, 8], pes).astype(np.int32)
         if rng.random() < 0.3:  # (every receiver at the first word of its transfer)
             progress[r_pes] = 0
-        popped = rng.choice([0, 4], pes).astype(np.int64)
-        pushed = popped + rng.choice([0, 2, 2, 4], pes).astype(np.int64)
+        popped = rng.choice([0, 4], pes).astype(np.int32)
+        pushed = popped + rng.choice([0, 2, 2, 4], pes).astype(np.int32)
         s_length = rng.choice([10, 20, 20], senders).astype(np.int64)
         r_length = rng.choice([8, 20, 20, 20], receivers).astype(np.int64)
         r_base = rng.choice([16, 16, 16, 20], receivers).astype(np.int64) - progress[r_pes]

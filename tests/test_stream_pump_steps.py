@@ -295,14 +295,17 @@ def test_deliver_receive_declines_unless_every_receiver_takes_just_the_words_del
 RECEIVE = ("pes base progress cycle stall state pushed popped time_block value_block sram cost taken latest one many "
            "p_lane p_latency values departures count free").split()
 CHANGED = "progress cycle stall state popped time_block value_block sram latest free".split()
+# `closed` as the engine passes it, an int (1, its default, or `KNOWN`): True and False would be another
+# signature of `deliver_receive`, compiled (~5 s each, for each word type) for the tests alone.
+CLOSED, PASSES = 1, 0
 
 
 def both_ways(args: dict) -> tuple[dict, dict, bool, bool]:
     """`deliver_receive` on two copies of its arguments, in closed form where it applies and word by word:
     (the copies after, and what each returned)."""
     closed, passes = ({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()} for _ in range(2))
-    got = stream_pump_steps.deliver_receive(*(closed[k] for k in RECEIVE), True)
-    want = stream_pump_steps.deliver_receive(*(passes[k] for k in RECEIVE), False)
+    got = stream_pump_steps.deliver_receive(*(closed[k] for k in RECEIVE), CLOSED)
+    want = stream_pump_steps.deliver_receive(*(passes[k] for k in RECEIVE), PASSES)
     return closed, passes, got, want
 
 
@@ -360,7 +363,7 @@ def test_deliver_receive_in_closed_form_is_the_word_by_word_passes(time_dtype, c
             # With its slots' stores held: all else made, the slots untouched; `receive_slots` then makes them.
             held = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}
             before = np.full(12, np.nan)
-            assert stream_pump_steps.deliver_receive(*(held[k] for k in RECEIVE), True, before) == 2
+            assert stream_pump_steps.deliver_receive(*(held[k] for k in RECEIVE), CLOSED, before) == 2
             for name in ("time_block", "value_block"):
                 assert held[name].tobytes() == args[name].tobytes(), name
             np.testing.assert_array_equal(before, args["state"][2].astype(cycle_dtype))  # (the clocks in)
@@ -389,7 +392,7 @@ def test_deliver_receive_in_closed_form_is_the_word_by_word_passes(time_dtype, c
             assert got == want == 1
             assert_same(closed, passes)
             before = np.full(12, np.nan)  # (nothing held where the closed form does not apply)
-            assert stream_pump_steps.deliver_receive(*(bad[k] for k in RECEIVE), True, before) == 1
+            assert stream_pump_steps.deliver_receive(*(bad[k] for k in RECEIVE), CLOSED, before) == 1
             assert np.isnan(before).all()
             assert_same(bad, passes)
         bad = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in args.items()}

@@ -1,8 +1,8 @@
 """Training checkpoints (`Trainer.save_checkpoint` / `load_checkpoint`, `train.checkpoint`): in every mode a
-run of 2 steps, saved, loaded into a new trainer and run 2 more steps is bit for bit the uninterrupted run of
-4 (losses, step reports, weights, optimizer state), also in a fresh Python process; `fit` goes on at the
-saved batch; a checkpoint converts exactly between modes; and files that cannot be loaded, or trainers
-they do not fit, are `CheckpointError`s naming what differs."""
+run of 2 steps, saved, loaded into a new trainer and run 1 more step is bit for bit the uninterrupted run of
+3 (losses, step reports, weights, optimizer state), and run 2 more steps in a fresh Python process the run
+of 4; `fit` goes on at the saved batch; a checkpoint converts exactly between modes; and files that cannot
+be loaded, or trainers they do not fit, are `CheckpointError`s naming what differs."""
 from __future__ import annotations
 
 import json
@@ -56,9 +56,11 @@ def assert_same_state(a, b):
     for name, optimizer in (("sgd-momentum", SGD), ("adam", ADAM))
     if precision == "float32" or (setup != "streaming" and optimizer is ADAM)])  # 16 bits: the wafer's copies
 def test_resumed_run_is_the_uninterrupted_one_bit_for_bit(setup, precision, optimizer, tmp_path):
+    # Saved after 2 steps (momentum and Adam's moments then sums of two gradients, not one alone) and run 1 more
+    # step: the step that reads what was loaded (the fresh-process test below runs 2 after it).
     x, labels = data(*SETUPS[setup][:2])
     whole = trainer(setup, optimizer, precision=precision)
-    reports = whole.fit(x, labels, 4)
+    reports = whole.fit(x, labels, 3)
     first = trainer(setup, optimizer, precision=precision)
     first.fit(x, labels, 2)
     path = first.save_checkpoint(tmp_path / "run.ckpt")
@@ -68,7 +70,7 @@ def test_resumed_run_is_the_uninterrupted_one_bit_for_bit(setup, precision, opti
     assert meta["steps"] == resumed.steps == 2 and meta["mode"] == SETUPS[setup][2]
     assert meta["optimizer"] == {"type": type(optimizer).__name__, **vars(optimizer)}
     assert_same_state(first, resumed)
-    rest = resumed.fit(x, labels, 2)
+    rest = resumed.fit(x, labels, 1)
     assert [r.loss for r in rest] == [r.loss for r in reports[2:]]
     assert rest == reports[2:]                              # the simulated costs too
     assert_same_state(whole, resumed)
