@@ -81,7 +81,11 @@ WAKE_BATCH = 64
 #: which its cache wants. Measured (process CPU time, alternating runs, stop 40, bench/workloads_patterns.py full
 #: size): bitonic 1.52-1.78 -> 1.26-1.36 s, redblack 1.31-1.39 -> 1.01-1.12 s, LCS unchanged (its batches are
 #: the same); 12288 made the LCS 0.58 -> 0.79-0.86 s, 16384 0.65 s (batches of ~77: 40% more wake-ups).
-WAKE_WORK = 8192
+#: OFF (0) by default: the whole-wafer all-reduce and scan along rows, whose woken row chains also run short,
+#: lost more than bitonic gained (process CPU, ws.init() then best of 3 warm, lead's A/B at stop 40: all-reduce
+#: 0.30 -> 0.40 s and scan-rows 0.26 -> 0.33 s with 8192, under issue 9's 1e8 PE-instr/s in the quiet bench run;
+#: bitonic 1.46 -> 1.22 s). Growth that tells a bitonic stage from a row chain is left to do.
+WAKE_WORK = 0
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
