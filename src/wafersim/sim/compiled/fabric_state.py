@@ -15,7 +15,7 @@ import numpy as np
 
 from ..fabric import Fifo, SlotRows
 from ..hostmem import sparse_zeros
-from .fabric_ops import (META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, RESIDENT, SENDER_OFFSET, UNIFORM, WANTS_ROOM,
+from .fabric_ops import (META_COLUMNS, MOVED, PER_SLOT, POPPED, PUSHED, SENDER_OFFSET, UNIFORM, WANTS_ROOM,
                          register_sleepers)
 
 
