@@ -55,7 +55,7 @@ FABRIC_KINDS = frozenset({"send", "recv", "sendv", "recvv"}) | STREAM_OPS
 # A stream op's output: OUT_FIFO (-1: none) and OUT_LANE_ROW (the `has_neighbor` row of its direction).
 KIND, D, A, B, C, IMM, NEXT, FLOAT, SCALAR, LANE_ROW, FIFO, TAG, DIR, OUT_FIFO, OUT_LANE_ROW = range(15)
 FIELDS = 15
-LONG_RUN = 12  # instructions (see `ProgramTable._long_runs`)
+LONG_RUN = 12  # instructions (see `ProgramTable._runs_ahead`)
 _TABLES: dict[int, tuple] = {}  # id(program) -> (a weak reference to it, {(costs, fabric): its table})
 
 
@@ -118,8 +118,7 @@ class ProgramTable:
             pc_costs[pc] = costs[op]
         self.fields = np.array(rows, dtype=np.int64)
         self.costs = np.array(pc_costs, dtype=np.float64)
-        self.long_run = self._long_runs(rows)
-        self.loop_ahead = self._loops_ahead(rows)
+        self.long_run, self.loop_ahead = self._runs_ahead(rows)
         self.steady = self._steady_branches(rows)
         fabric_kinds = {KINDS[_HALF_STREAMS.get(name, name)] for name in FABRIC_KINDS}
         self.fabric_pcs = frozenset(pc for pc, kind in enumerate(kind_row) if kind in fabric_kinds)  # its transfers
@@ -135,45 +134,31 @@ class ProgramTable:
         return self.lane_rows.index(key)
 
     @staticmethod
-    def _long_runs(rows: list[list[int]]) -> np.ndarray:
-        """Per pc: whether the interpreter, entered there, runs at least `LONG_RUN` instructions or a loop
-        (following fall-through and jumps) before it stops -- enough to repay calling it for a converged
-        group, which NumPy runs at one call per instruction. (`rows`: `fields` as lists.)"""
-        kinds, targets, nexts = rows[KIND], rows[IMM], rows[NEXT]
-        size = len(kinds)
-        branches = {KINDS["bz"], KINDS["bnz"], KINDS["jmp"]}
-        jmp = KINDS["jmp"]
-        long = [False] * size
-        for start in range(size):
-            pc, steps = start, 0
-            while 0 <= pc < size and kinds[pc] != STOP and steps < LONG_RUN:
-                if kinds[pc] in branches and targets[pc] <= pc:
-                    steps = LONG_RUN  # a loop
-                    break
-                pc = targets[pc] if kinds[pc] == jmp else nexts[pc]
-                steps += 1
-            long[start] = steps >= LONG_RUN
-        return np.array(long, dtype=bool)
-
-    @staticmethod
-    def _loops_ahead(rows: list[list[int]]) -> np.ndarray:
-        """Per pc: whether the interpreter, entered there, reaches a backward branch (a loop) before it stops,
-        following fall-through and jumps: a group there that NumPy runs comes back to the scheduler at every
+    def _runs_ahead(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Per pc, walking from it as the interpreter would (following fall-through and jumps until it stops):
+        `long_run`, whether it runs at least `LONG_RUN` instructions or a loop -- enough to repay calling it for
+        a converged group, which NumPy runs at one call per instruction -- and `loop_ahead`, whether it reaches
+        a backward branch (a loop): a group there that NumPy runs comes back to the scheduler at every
         iteration, the interpreter runs the loop through in one call. (`rows`: `fields` as lists.)"""
         kinds, targets, nexts = rows[KIND], rows[IMM], rows[NEXT]
         size = len(kinds)
         branches = {KINDS["bz"], KINDS["bnz"], KINDS["jmp"]}
         jmp = KINDS["jmp"]
-        loops = [False] * size
+        long, loops = [False] * size, [False] * size
         for start in range(size):
-            pc, seen = start, set()
-            while 0 <= pc < size and kinds[pc] != STOP and pc not in seen:
+            pc, steps, seen = start, 0, set()
+            while 0 <= pc < size and kinds[pc] != STOP:
                 if kinds[pc] in branches and targets[pc] <= pc:
                     loops[start] = True
                     break
+                if pc in seen:  # (a path that comes back without a backward branch runs on: long)
+                    steps = LONG_RUN
+                    break
                 seen.add(pc)
                 pc = targets[pc] if kinds[pc] == jmp else nexts[pc]
-        return np.array(loops, dtype=bool)
+                steps += 1
+            long[start] = loops[start] or steps >= LONG_RUN
+        return np.array(long, dtype=bool), np.array(loops, dtype=bool)
 
     @staticmethod
     def _steady_branches(rows: list[list[int]]) -> np.ndarray:
