@@ -91,6 +91,21 @@ def test_memcpy_of_a_strided_view_copies_its_elements_in_c_order(dev, view):
     np.testing.assert_array_equal(back, np.ascontiguousarray(data).reshape(-1))
 
 
+def test_memcpy_dtoh_into_a_non_contiguous_destination_says_what_to_pass(dev):
+    host = np.arange(24, dtype=np.float32).reshape(4, 6).T       # a transposed view: F-ordered
+    p = dev.malloc(host.nbytes)
+    dev.memcpy_htod(p, host)                                      # its elements in C order
+    for destination in (np.empty_like(host), np.empty((6, 8), np.float32)[:, ::2]):
+        assert not destination.flags.c_contiguous                 # empty_like keeps the transposed layout
+        with pytest.raises(ws.LaunchError, match=r"\(6, 4\) float32 .*np\.empty\(shape, dtype\)"):
+            dev.memcpy_dtoh(destination, p)
+    with pytest.raises(ws.LaunchError, match="got list"):
+        dev.memcpy_dtoh([0.0] * 24, p)
+    back = np.empty(host.shape, host.dtype)                       # what the message asks for
+    dev.memcpy_dtoh(back, p)
+    np.testing.assert_array_equal(back, host)
+
+
 def test_memcpy_partial_copy_and_bit_exact_floats(dev):
     host = np.array([np.nan, -0.0, np.inf, 1e-45, 3.5], dtype=np.float32)
     p = dev.malloc(64)

@@ -257,8 +257,14 @@ class Device:
         refuse_half_bytes(pointer, host_array, "memcpy_dtoh")
         refuse_reinterpreting_copy(pointer, host_array, "memcpy_dtoh")
         alloc = self._own(pointer, "memcpy_dtoh")
-        if not isinstance(host_array, np.ndarray) or not (strided or host_array.flags.c_contiguous):
-            raise LaunchError("memcpy_dtoh: the destination must be a C-contiguous NumPy array")
+        if not isinstance(host_array, np.ndarray):
+            raise LaunchError(f"memcpy_dtoh: the destination must be a C-contiguous NumPy array, got "
+                              f"{type(host_array).__name__}: pass np.empty(shape, dtype)")
+        if not (strided or host_array.flags.c_contiguous):
+            raise LaunchError(f"memcpy_dtoh: the destination must be a C-contiguous NumPy array, got a "
+                              f"{host_array.shape} {host_array.dtype} array that is not (a transposed or strided "
+                              f"view, or np.empty_like of one, which keeps its layout): pass np.empty(shape, dtype) "
+                              f"and transpose afterwards")
         if not host_array.flags.writeable:
             raise LaunchError("memcpy_dtoh: the destination is read-only: pass a writeable NumPy array")
         if host_array.nbytes > alloc.size:
