@@ -14,9 +14,9 @@ import pytest
 
 import wafersim as ws
 from conftest import load_source
-from test_engine_strategies import assert_same_run, error_facts
+from test_engine_strategies import run_every_strategy
 from wafersim.sim import exchange
-from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
+from wafersim.sim.strategy import FAST, REFERENCE, Strategy, active
 
 W, H = 20, 18
 OWED = Strategy(compiled=False)  # (the NumPy path for every group: these small blocks take the lockstep path)
@@ -130,31 +130,14 @@ def owed_transfers(monkeypatch):
 
 
 def run_each(launch, owed: list):
-    """`launch()` under each strategy of `STRATEGIES`: the same outputs and statistics, or the same error, as
-    REFERENCE's; asserts that the owed path ran under `OWED`. Returns REFERENCE's run, or raises its error."""
-    runs = []
-    for strategy in STRATEGIES:
+    """`run_every_strategy` over `STRATEGIES`, asserting that the owed path ran under `OWED`."""
+    def launch_watched():
         owed.clear()
-        with forced(strategy):
-            try:
-                runs.append(launch())
-            except ws.WaferError as error:
-                runs.append(error)
-        if strategy is OWED:
-            assert any(owed), "no transfer left its clocks owed: the kernel no longer tests the path"
-    for strategy, run in zip(STRATEGIES[1:], runs[1:]):
-        if isinstance(runs[0], ws.WaferError) or isinstance(run, ws.WaferError):
-            facts = [error_facts(r) if isinstance(r, ws.WaferError) else "no error" for r in (runs[0], run)]
-            assert facts[1] == facts[0], f"{strategy} differs from the reference strategy"
-        else:
-            try:
-                assert_same_run(runs[0], run)
-            except AssertionError as failure:
-                failure.add_note(f"under {strategy}, against the reference strategy")
-                raise
-    if isinstance(runs[0], ws.WaferError):
-        raise runs[0]
-    return runs[0]
+        try:
+            return launch()
+        finally:
+            assert any(owed) or active() is not OWED, "no transfer left its clocks owed: the kernel tests nothing"
+    return run_every_strategy(launch_watched, STRATEGIES)
 
 
 def launcher(kernel, argument, grid=(1, 1), spec=None, **options):
