@@ -20,8 +20,8 @@ from wafersim.sim.strategy import FAST, REFERENCE, Strategy, active
 
 W, H = 20, 18
 OWED = Strategy(compiled=False)  # (the NumPy path for every group: these small blocks take the lockstep path)
-STRATEGIES = [REFERENCE, OWED, Strategy(compiled=False, owed_transfers=False), Strategy(compiled=False, deferred_counts=False),
-              Strategy(lockstep=False), FAST]
+STRATEGIES = [REFERENCE, OWED, Strategy(compiled=False, owed_transfers=False),
+              Strategy(compiled=False, deferred_counts=False), Strategy(lockstep=False), FAST]
 
 KERNELS = '''
 import numpy as np
