@@ -438,7 +438,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             try:
                 out = self._control(pc, instr, next_pc, issue, lanes)
             except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
-                # (raised before a send or receive moved anything: its lanes still owe what they owed)
+                # (raised before a send or receive moved anything: an owing group still owes what it owed)
                 return self._stop_at_fault(self._locate(exc, pc), pc, lanes, *((pending_cost, pending_count, False)
                                                                                   if owing else (0.0, 0, True)))
             except WordTypeError as exc:  # (located already: it names the sender's line too)
