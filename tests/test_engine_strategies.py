@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 import wafersim as ws
 from conftest import load_source
-from test_fuzz_kernels import SPEC as FUZZ_SPEC
-from test_fuzz_kernels import kernel_source, model, step
+from test_fuzz_kernels import block_shape, kernel_source, model, spec_for, step
 from wafersim.kernels import gemm, gemv, heat, heat_tiled, life, reduce, saxpy, scan
 from wafersim.sim import streams
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
@@ -59,18 +58,18 @@ def error_facts(error: ws.WaferError) -> tuple:
     return type(error).__name__, str(error), getattr(error, "pes", None), getattr(error, "pe_count", None)
 
 
-def run_every_strategy(launch):
-    """`launch()` -> (output, LaunchStats) under each strategy; asserts they agree; returns the reference run.
-    A launch that raises a `WaferError` must raise the same one (`error_facts`) under every strategy; the
-    reference strategy's error is then raised."""
+def run_every_strategy(launch, strategies=STRATEGIES):
+    """`launch()` -> (output, LaunchStats) under each strategy (the reference first); asserts they agree;
+    returns the reference run. A launch that raises a `WaferError` must raise the same one (`error_facts`) under
+    every strategy; the reference strategy's error is then raised."""
     runs = []
-    for strategy in STRATEGIES:
+    for strategy in strategies:
         with forced(strategy):
             try:
                 runs.append(launch())
             except ws.WaferError as error:
                 runs.append(error)
-    for strategy, run in zip(STRATEGIES[1:], runs[1:]):
+    for strategy, run in zip(strategies[1:], runs[1:]):
         if isinstance(runs[0], ws.WaferError) or isinstance(run, ws.WaferError):
             facts = [error_facts(r) if isinstance(r, ws.WaferError) else "no error" for r in (runs[0], run)]
             assert facts[1] == facts[0], f"{strategy} differs from the reference strategy"
@@ -191,7 +190,7 @@ def test_streamed_array_all_reduces_are_identical_under_every_strategy(op):
 
 
 @FUZZ
-@given(steps=st.lists(step, min_size=1, max_size=6), block=st.tuples(st.integers(1, 5), st.integers(1, 4)),
+@given(steps=st.lists(step, min_size=1, max_size=6), block=block_shape,
        grid=st.tuples(st.integers(1, 3), st.integers(1, 2)), seed=st.integers(0, 2**16))
 def test_random_exchange_kernels_are_identical_under_every_strategy(steps, block, grid, seed, tmp_path_factory):
     module = load_source(tmp_path_factory.mktemp("strategies"), kernel_source(steps))
@@ -199,7 +198,7 @@ def test_random_exchange_kernels_are_identical_under_every_strategy(steps, block
     values = np.random.default_rng(seed).uniform(-2, 2, (h, w)).astype(np.float32)
 
     def launch():
-        dev = ws.Device(FUZZ_SPEC)
+        dev = ws.Device(spec_for(block))
         d_in, d_out = dev.to_device(values), dev.device_array(values.shape)
         stats = module.kernel[grid, block](d_in, d_out)
         return d_out.copy_to_host(), stats

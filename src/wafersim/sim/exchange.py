@@ -146,6 +146,18 @@ class ExchangeMixin:
     # at a merge, a barrier or the next instruction that needs the clocks: sums of whole numbers below 2**24,
     # exact in any order). The word counters' `+= 1` is owed likewise (`Fifo.count_one`,
     # `Strategy.deferred_counts`). A stencil's step then writes each lane's clock once, not at every transfer.
+    #
+    # The invariant: a lane's time is its `cycle` entry plus what its group owes (`_Group.cost`, or the run's
+    # pending cost), and a FIFO counter's value is its array plus the FIFO's debt. So whatever reads a clock
+    # adds what the lane's group owes (a send or receive takes it into its issue; `_load_issue`, `_store_bound`,
+    # `_latest_cycle`, the cycle limit's check, `_barrier_of_everyone` and the interpreter's `settle.begin` add
+    # it; `_later_blocks_start` takes the clocks as the lower bound they stay: debts are never negative), or
+    # runs after it is written (`_flush`: halts, prints, global accesses, stream and background transfers, a
+    # barrier's general path, lanes that block, fail or stop at the limit, the smaller group of a merge); a
+    # mistyped word found after a receive writes it first (`WaveSim._settle_transfer`). Every reader of a
+    # counter goes through `Fifo.pushed` / `popped` (the interpreter's FIFO stacks too, `fabric_state._stacked`),
+    # which settle. Only a dense group's uniform advance is left owed: rows waited on, fractional times, a
+    # tracer (which records each transfer's times) and parts on threads write as they go.
     def _lockstep_word(self, lanes: Lanes, fifo: Fifo, sending: bool) -> tuple[int, int] | None:
         """For a dense group (a lockstep stencil's case) whose lanes all push (`sending`) or pop the same
         word number of `fifo` and all have room or a word: (that number, the most words queued at any of
@@ -222,14 +234,14 @@ class ExchangeMixin:
         # not tried: it would fail again. (Either way the result is exact: the hint only picks the path.)
         if not self.pops_waited.get(id(fifo)) and self._never_waits(lanes, lanes, times, cost):
             np.add(cycle, cost, out=time_row)  # taken; now: when the slot was freed
-            owed = self._owes_clocks(whole)
-            if owed:
+            clocks_owed = self._owes_clocks(whole)
+            if clocks_owed:
                 self.transfer_owes = cost
         else:
             ready = cycle + cost
             np.maximum(ready, time_row, out=time_row)
-            owed = False
-        if not owed:
+            clocks_owed = False
+        if not clocks_owed:
             kept_cycle = lanes.keep_outside(cycle)
             np.copyto(cycle, time_row)
             lanes.restore_outside(cycle, kept_cycle)

@@ -206,8 +206,10 @@ class Fifo:
 
     def count_one(self, counter: str, lanes: Lanes, key: tuple) -> None:
         """`counter` ("pushed" or "popped") += 1 over the dense group `lanes` (region key `key`), which has just
-        moved one word of this FIFO as a whole (not in parts on threads): owed where it adds to what the same
-        PEs are owed (or nothing is), else written now. Exact: whole numbers, added in any order."""
+        moved one word of this FIFO as a whole (not in parts on threads): owed, added to what the same PEs are
+        owed; what other PEs were owed is written first (one group's debt a counter). Exact: whole numbers,
+        added in any order. (Parts on threads write their counts through `pushed` / `popped`, which settles
+        a debt on the thread that reads first while the others add: a debt must not be left to them.)"""
         owed = self._owed.get(counter)
         if owed is not None and owed[0] == key:
             self._owed[counter] = (key, owed[1], owed[2] + 1)

@@ -438,13 +438,13 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             try:
                 out = self._control(pc, instr, next_pc, issue, lanes)
             except (MemoryAccessError, MeshBoundaryError, KernelZeroDivisionError, KernelValueError, RouteError) as exc:
-                self._settle_transfer(lanes)
+                # (raised before a send or receive moved anything: an owing group still owes what it owed)
                 return self._stop_at_fault(self._locate(exc, pc), pc, lanes, *((pending_cost, pending_count, False)
                                                                                   if owing else (0.0, 0, True)))
             except WordTypeError as exc:  # (located already: it names the sender's line too)
-                self._settle_transfer(lanes)
-                return self._stop_at_fault(exc, pc, lanes, *((pending_cost, pending_count, False) if owing
-                                                             else (0.0, 0, True)))
+                if owing:  # found after the receive ran: its clocks are past it, the owed issue cycles included
+                    self._settle_transfer(lanes, pending_count + 1)
+                return self._stop_at_fault(exc, pc, lanes, 0.0, 0, True)
             finally:
                 owed, self.transfer_owes, self.barrier_owes = self.transfer_owes, None, None
             if not owing:
@@ -461,12 +461,13 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                     settled.append((next_place, part, False, owed, pending_count + 1))
             return settled
 
-    def _settle_transfer(self, lanes: Lanes) -> None:
-        """Before a failure found after a send or receive ran (a mistyped word): write the clock advance it
-        left owed (`transfer_owes`), so that the failed launch's state is as if it had written it."""
-        if self.transfer_owes:
-            lanes.add(self.cycle, self.transfer_owes)
-            self.transfer_owes = 0.0
+    def _settle_transfer(self, lanes: Lanes, count: int) -> None:
+        """Before a failure found after a send or receive that took its lanes' owed issue cycles ran (a mistyped
+        word): write the clock advance it left owed (`transfer_owes`) and the `count` instructions its lanes owe
+        (its own included), so that their books are as if the lanes had settled before it (the failure's
+        cycle is then their clock, as without owing: adding the issue cycles again once counted them twice)."""
+        self._flush(lanes, self.transfer_owes or 0.0, count)
+        self.transfer_owes = 0.0
 
     def _watched_route(self, pc: int, instr: Instr, lanes: Lanes, owed: float = 0.0) -> None:
         """A `route` under racecheck's route watch, its lanes owing `owed` issue cycles before it."""
