@@ -41,8 +41,8 @@ from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div
 from .half_arith import half_stream
 from .segments import merge_at
 from .simple_ops import branch_conditions, run_simple
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, WOKEN,
-                         ring_slot, wake, woken_segments)
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, RESIDENT, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
+                         WOKEN, ring_slot, woken_segments)
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
@@ -382,6 +382,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     moved_to += costs[run_pc]  # an empty transfer still costs its issue
                             while done < length:
                                 number, out_number = popped[f, i], np.int32(0)  # (the words it takes and gives)
+                                woken_sender, woken_owner = -1, -1  # (PEs this word lets go: woken below)
                                 if not sending and pushed[f, i] == number:
                                     parked[i] = 2 * f  # waits for a push
                                     status = BLOCKED
@@ -439,7 +440,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                         regs[d, i] = word
                                     sender = i + meta[f, SENDER_OFFSET]  # woken if it waits for this pop
                                     if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
-                                        wake(sender, parked, ready, ready_top, resume, joined, joined_top)
+                                        woken_sender = sender
                                 moved_to = later + shift
                                 if out >= 0:
                                     fifo_value[out, ring_slot(out_number, rings), owner] = (
@@ -455,10 +456,24 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                             meta[out, PER_SLOT] = 1
                                         tags[out, out_slot, owner] = tag
                                     meta[out, MOVED] |= PUSHED
-                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
-                                        wake(owner, parked, ready, ready_top, resume, joined, joined_top)
+                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:
+                                        woken_owner = owner
                                     if sending or done + 1 == length:  # (a stream op's last word: as a send's)
                                         moved_to += word_time
+                                # Wake them: onto the work list; a resident sleeper (`fabric_ops.register_sleepers`)
+                                # joins the call (`joined`: it and the pc it slept at, for the scheduler). Written
+                                # out here: a function taking these arrays, even inlined, cost some 16 atomic
+                                # reference counts a wake-up (a tenth of a whole-wafer scan's time). (A PE waits
+                                # for one thing: sender and owner never are one PE woken twice.)
+                                for woken in (woken_sender, woken_owner):
+                                    if woken >= 0:
+                                        if parked[woken] & RESIDENT:
+                                            joined[0, joined_top[0]] = woken
+                                            joined[1, joined_top[0]] = resume[woken]
+                                            joined_top[0] += 1
+                                        parked[woken] = -1
+                                        ready[ready_top[0]] = woken
+                                        ready_top[0] += 1
                                 done += 1
                             if not scalar and length > 0:
                                 progress[i] = 0 if status == GO_ON else done
