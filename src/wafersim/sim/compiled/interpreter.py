@@ -158,13 +158,16 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     seg_late[s] = -np.inf  # (a bound of the segment's times, as `fast_on` keeps them)
                     for k in range(seg_lo[s], seg_hi[s]):
                         seg_late[s] = max(seg_late[s], times[order[k]])
-            best = 0
+            best, alike = 0, 0  # (alike: other segments at its pc)
             for s in range(1, segments):
                 if seg_pc[s] < seg_pc[best]:
-                    best = s
+                    best, alike = s, 0
+                elif seg_pc[s] == seg_pc[best]:
+                    alike += 1
             pc = seg_pc[best]
-            best, segments, top, order = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
-                                                  seg_done, seg_late, times, counts, memo, fast_on)
+            if alike:  # (merge_at does nothing to a segment alone at its pc: its call's reference counts are spared)
+                best, segments, top, order = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
+                                                      seg_done, seg_late, times, counts, memo, fast_on)
             lo, hi, owed, owed_done, late = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best], seg_late[best]
             segments -= 1
             seg_pc[best], seg_lo[best], seg_hi[best] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
@@ -245,8 +248,10 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for k in range(run_lo, run_hi):
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit
-                    if fast_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm,
-                                                                order[kept:run_hi], regs, fregs):
+                    # (register-only kinds, below K_BZ, only: a call costs its arrays' atomic reference counts, a
+                    # transfer's or a load's call did nothing for them)
+                    if fast_on and kind < K_BZ and run_hi - kept >= SIMPLE_MIN and run_simple(
+                            kind, d, a, b, fields[C, run_pc], imm, order[kept:run_hi], regs, fregs):
                         kept = run_hi  # (done: nothing of the loop below applies to these kinds)
                     for k in range(kept, run_hi):
                         i = order[k]
