@@ -41,8 +41,8 @@ from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div
 from .half_arith import half_stream
 from .segments import merge_at
 from .simple_ops import branch_conditions, run_simple
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, WOKEN,
-                         ring_slot, wake, woken_segments)
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, RESIDENT, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
+                         WOKEN, ring_slot, woken_segments)
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
@@ -158,13 +158,16 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     seg_late[s] = -np.inf  # (a bound of the segment's times, as `fast_on` keeps them)
                     for k in range(seg_lo[s], seg_hi[s]):
                         seg_late[s] = max(seg_late[s], times[order[k]])
-            best = 0
+            best, alike = 0, 0  # (alike: other segments at its pc)
             for s in range(1, segments):
                 if seg_pc[s] < seg_pc[best]:
-                    best = s
+                    best, alike = s, 0
+                elif seg_pc[s] == seg_pc[best]:
+                    alike += 1
             pc = seg_pc[best]
-            best, segments, top, order = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
-                                                  seg_done, seg_late, times, counts, memo, fast_on)
+            if alike:  # (merge_at does nothing to a segment alone at its pc: its call's reference counts are spared)
+                best, segments, top, order = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
+                                                      seg_done, seg_late, times, counts, memo, fast_on)
             lo, hi, owed, owed_done, late = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best], seg_late[best]
             segments -= 1
             seg_pc[best], seg_lo[best], seg_hi[best] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
@@ -245,8 +248,10 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for k in range(run_lo, run_hi):
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit
-                    if fast_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm,
-                                                                order[kept:run_hi], regs, fregs):
+                    # (register-only kinds, below K_BZ, only: a call costs its arrays' atomic reference counts, a
+                    # transfer's or a load's call did nothing for them)
+                    if fast_on and kind < K_BZ and run_hi - kept >= SIMPLE_MIN and run_simple(
+                            kind, d, a, b, fields[C, run_pc], imm, order[kept:run_hi], regs, fregs):
                         kept = run_hi  # (done: nothing of the loop below applies to these kinds)
                     for k in range(kept, run_hi):
                         i = order[k]
@@ -382,6 +387,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     moved_to += costs[run_pc]  # an empty transfer still costs its issue
                             while done < length:
                                 number, out_number = popped[f, i], np.int32(0)  # (the words it takes and gives)
+                                woken_sender, woken_owner = -1, -1  # (PEs this word lets go: woken below)
                                 if not sending and pushed[f, i] == number:
                                     parked[i] = 2 * f  # waits for a push
                                     status = BLOCKED
@@ -439,7 +445,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                         regs[d, i] = word
                                     sender = i + meta[f, SENDER_OFFSET]  # woken if it waits for this pop
                                     if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
-                                        wake(sender, parked, ready, ready_top, resume, joined, joined_top)
+                                        woken_sender = sender
                                 moved_to = later + shift
                                 if out >= 0:
                                     fifo_value[out, ring_slot(out_number, rings), owner] = (
@@ -455,10 +461,24 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                             meta[out, PER_SLOT] = 1
                                         tags[out, out_slot, owner] = tag
                                     meta[out, MOVED] |= PUSHED
-                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
-                                        wake(owner, parked, ready, ready_top, resume, joined, joined_top)
+                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:
+                                        woken_owner = owner
                                     if sending or done + 1 == length:  # (a stream op's last word: as a send's)
                                         moved_to += word_time
+                                # Wake them: onto the work list; a resident sleeper (`fabric_ops.register_sleepers`)
+                                # joins the call (`joined`: it and the pc it slept at, for the scheduler). Written
+                                # out here: a function taking these arrays, even inlined, cost some 16 atomic
+                                # reference counts a wake-up (a tenth of a whole-wafer scan's time). (A PE waits
+                                # for one thing: sender and owner never are one PE woken twice.)
+                                for woken in (woken_sender, woken_owner):
+                                    if woken >= 0:
+                                        if parked[woken] & RESIDENT:
+                                            joined[0, joined_top[0]] = woken
+                                            joined[1, joined_top[0]] = resume[woken]
+                                            joined_top[0] += 1
+                                        parked[woken] = -1
+                                        ready[ready_top[0]] = woken
+                                        ready_top[0] += 1
                                 done += 1
                             if not scalar and length > 0:
                                 progress[i] = 0 if status == GO_ON else done
