@@ -24,26 +24,34 @@ SGD = train.SGD(lr=0.02, momentum=0.5)
 
 
 def data(samples: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Overlapping blobs, scaled down: a loss curve that still moves after 50 steps."""
+    """Overlapping blobs, scaled down: a loss curve that still moves after 3 epochs (24 steps of 1 of the 8)."""
     x, labels = train.synthetic_classification(samples, MODEL.in_features, MODEL.classes, seed=4, spread=4.0)
     return 0.25 * x, labels
 
 
+#: Three epochs of the 8 sequences, one a step. (Each step is ~60 launches, ~0.35 s of CPU: the curve was 50
+#: steps, ~17 s more a precision in `make test`; three epochs already move the epoch's mean loss ~10x.)
+EPOCHS = 3
+
+
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_50_step_loss_curve_matches_numpy_and_weight_streaming(precision):
+def test_loss_curve_over_3_epochs_matches_numpy_and_weight_streaming(precision):
     # A sequence a step: the step's cost is its ~60 launches, whatever their size.
     x, labels = data()
+    steps = EPOCHS * len(x)
     trainer = train.Trainer(MODEL, SGD, 1, seed=5, mode="pipelined", precision=precision)
     assert trainer.mode == "pipelined" and trainer.memoryx is None
     start = trainer.params
-    reports = trainer.fit(x, labels, 50)
+    reports = trainer.fit(x, labels, steps)
     losses = np.array([r.loss for r in reports])
-    ref_losses, ref_weights = train_reference(MODEL, start, SGD, x, labels, 50, 1, precision=precision)
+    ref_losses, ref_weights = train_reference(MODEL, start, SGD, x, labels, steps, 1, precision=precision)
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-3, atol=1e-4)
     for name, weights in ref_weights.items():
         np.testing.assert_allclose(trainer.params[name], weights, atol=1e-3, err_msg=name)
         assert trainer.params[name].dtype == np.float32                      # float32 master weights
-    assert losses[-10:].mean() < 0.05 * losses[0]                             # it learns the task
+    # It learns the task: the last epoch's mean loss a small part of the first's (each epoch the same 8
+    # sequences in the same order; one sequence's loss alone swings ~20x within an epoch).
+    assert losses[-len(x):].mean() < 0.15 * losses[:len(x)].mean()
     if precision == "bfloat16":                                               # the rounding is real
         float32_losses, _ = train_reference(MODEL, start, SGD, x, labels, 1, 1)
         assert abs(losses[0] - float32_losses[0]) > 1e-4
