@@ -470,6 +470,48 @@ def test_len_min_max_of_constants_are_constants_as_in_python(dev):
     assert out.copy_to_host().tolist() == [9, 3, buf[-2], wrapped, buf[9 - 6]]
 
 
+_NEGATIVE = -4
+_INT_MIN = np.int32(-2**31)
+
+
+@ws.jit
+def _abs_and_bools_of_constants_as_shapes_and_indices(out):
+    buf = ws.local.array(abs(_NEGATIVE) + abs(True), np.int32)  # 5 elements
+    pair = ws.local.array((True + True, max(True, 3)), np.int32)  # (2, 3): bools are the ints they equal
+    out[0] = len(buf)
+    out[1] = pair.shape[0] * 10 + pair.shape[1]
+    out[2] = _LENGTHS[(False % -1) - False]                      # _LENGTHS[0]
+    out[3] = _LENGTHS[-abs(True)]                                # _LENGTHS[-1]
+    out[4] = buf[abs(_INT_MIN) // 2**30 + 2]                     # abs wraps as NumPy's: buf[-2 + 2]
+
+
+def test_abs_and_bools_of_constants_are_constants_as_in_python(dev):
+    # `abs` of a constant was not folded (`ws.local.array(abs(N), ...)` "not a constant shape"), nor was an int
+    # operator whose left operand is a bool (`True + True` as a shape; `(False % -1) - False` as a tuple index)
+    out = dev.device_array(5, np.int32)
+    _abs_and_bools_of_constants_as_shapes_and_indices[(1, 1), (1, 1)](out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warning
+        wrapped = abs(_INT_MIN) // 2**30
+    assert out.copy_to_host().tolist() == [abs(_NEGATIVE) + abs(True), (True + True) * 10 + max(True, 3),
+                                           _LENGTHS[(False % -1) - False], _LENGTHS[-abs(True)], [0, 0, 0, 0, 0][wrapped + 2]]
+
+
+@ws.jit
+def _bool_result_as_a_shape(out):
+    buf = ws.local.array(max(True, False), np.int32)  # MARK-bool-shape
+    out[0] = len(buf)
+
+
+def test_a_bool_result_of_a_builtin_is_no_shape_as_in_numpy(dev):
+    # max(True, False) is True, a bool, which np.zeros refuses as a shape
+    with pytest.raises(TypeError):
+        np.zeros(max(True, False))
+    with pytest.raises(ws.CompileError, match="constant shape") as info:
+        _bool_result_as_a_shape[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_bool_result_as_a_shape, "MARK-bool-shape")
+
+
 # ----------------------------------------------------------------------------- floats meant, overflowing folds
 @ws.jit
 def _int_meant_as_float(x, out):

@@ -45,6 +45,12 @@ def constant_tuple(value: Tup) -> tuple | None:
     return tuple(items)
 
 
+def _static_int_or_bool(value) -> bool:
+    """An int constant (Python's or NumPy's) or a Python bool, which Python's abs, min and max take as the int it
+    equals (an np.bool_ is refused where it is read: `python_value`)."""
+    return is_integer(value) or isinstance(value, bool)
+
+
 class CompileTimeNames:
     """`LoweringCore`'s compile-time view of names (it holds the state these read: scopes through `lookup`,
     `globals`, `source`, `defined` and the caches `local_names_cache`, `single_assignments`, `resolving`)."""
@@ -166,21 +172,29 @@ class CompileTimeNames:
         return NOT_STATIC
 
     def static_builtin(self, node: ast.Call):
-        """`len(T)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`):
-        the int Python computes, or NOT_STATIC. max and min return one of their operands as it is (an np.int32
-        stays one, so arithmetic on the result wraps as the kernel's does); a float or bool operand is NOT_STATIC."""
+        """`len(T)`, `abs(n)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`):
+        the value Python computes, or NOT_STATIC. abs, max and min return what Python's do: max and min one of
+        their operands as it is (an np.int32 stays one, so arithmetic on the result wraps as the kernel's does;
+        a bool stays one, `max(True, False)` is True, which no shape or index takes, as NumPy's do not), abs of
+        an np.int32 an np.int32 (INT_MIN wraps to itself, as NumPy's and the kernel's abs do), of a bool an int;
+        a float operand is NOT_STATIC (the lowered call computes it, in float32)."""
         try:
             func = self.static(node.func)
-            if func is not len and func is not max and func is not min:
+            if func is not len and func is not max and func is not min and func is not abs:
                 return NOT_STATIC
             operands = [self.static_operand(arg) for arg in node.args]
         except Unsupported:
             return NOT_STATIC  # (an unknown name: lowering the call says so)
         if func is len:
             return len(operands[0]) if len(operands) == 1 and isinstance(operands[0], tuple) else NOT_STATIC
+        if func is abs:
+            if len(operands) != 1 or not _static_int_or_bool(operands[0]):
+                return NOT_STATIC
+            with np.errstate(over="ignore"):
+                return abs(operands[0])
         if len(operands) == 1:
             operands = list(operands[0]) if isinstance(operands[0], tuple) else [NOT_STATIC]
-        if not operands or not all(is_integer(value) for value in operands):
+        if not operands or not all(_static_int_or_bool(value) for value in operands):
             return NOT_STATIC
         return func(operands)
 
