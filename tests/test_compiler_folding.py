@@ -498,6 +498,21 @@ def test_abs_and_bools_of_constants_are_constants_as_in_python(dev):
 
 
 @ws.jit
+def _length_of_a_tuple_of_run_time_values(x, out):
+    t = (x[0], x[1], 5)
+    buf = ws.local.array(len(t) + 1, np.int32)  # the tuple's length is known when compiling, its items are not
+    out[0] = len(buf)
+    out[1] = t[0] + t[1]
+
+
+def test_len_of_a_tuple_variable_of_run_time_values_is_a_constant(dev):
+    # `ws.local.array(len(t), ...)` of `t = (x[0], x[1], 5)` was refused as "not a constant shape"
+    out = dev.device_array(2, np.int32)
+    _length_of_a_tuple_of_run_time_values[(1, 1), (1, 1)](dev.to_device(np.int32([3, 4])), out)
+    assert out.copy_to_host().tolist() == [len((3, 4, 5)) + 1, 3 + 4]
+
+
+@ws.jit
 def _bool_result_as_a_shape(out):
     buf = ws.local.array(max(True, False), np.int32)  # MARK-bool-shape
     out[0] = len(buf)

@@ -172,7 +172,8 @@ class CompileTimeNames:
         return NOT_STATIC
 
     def static_builtin(self, node: ast.Call):
-        """`len(T)`, `abs(n)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`):
+        """`len(T)`, `abs(n)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`),
+        `len(t)` of a tuple variable whose items are known only at run time:
         the value Python computes, or NOT_STATIC. abs, max and min return what Python's do: max and min one of
         their operands as it is (an np.int32 stays one, so arithmetic on the result wraps as the kernel's does;
         a bool stays one, `max(True, False)` is True, which no shape or index takes, as NumPy's do not), abs of
@@ -186,7 +187,15 @@ class CompileTimeNames:
         except Unsupported:
             return NOT_STATIC  # (an unknown name: lowering the call says so)
         if func is len:
-            return len(operands[0]) if len(operands) == 1 and isinstance(operands[0], tuple) else NOT_STATIC
+            if len(operands) == 1 and isinstance(operands[0], tuple):
+                return len(operands[0])
+            # a tuple variable of values known only at run time (`t = (a, b)`): its length is known (a branch or
+            # loop cannot change it); where it is assigned on every path, as reading it needs
+            target = node.args[0] if len(node.args) == 1 else None
+            if isinstance(target, ast.Name) and isinstance(self.lookup_or_none(target.id), Tup) \
+                    and (self.defined is None or target.id in self.defined):
+                return len(self.lookup_or_none(target.id).items)
+            return NOT_STATIC
         if func is abs:
             if len(operands) != 1 or not _static_int_or_bool(operands[0]):
                 return NOT_STATIC
