@@ -513,6 +513,34 @@ def test_len_of_a_tuple_variable_of_run_time_values_is_a_constant(dev):
 
 
 @ws.jit
+def _int_of_a_mixed_min_as_a_shape(out):
+    buf = ws.local.array(int(min(3, 2.5)), np.int32)             # min(3.0, 2.5) is 2.5 in float32: 2 elements
+    wide = ws.local.array(int(max(_LENGTHS[1], 0.5)) - 6, np.int32)  # 9.0: 3 elements
+    out[0] = len(buf)
+    out[1] = len(wide)
+    out[2] = int(min(3, 2.5))                                    # the value the shape was computed from
+
+
+@ws.jit
+def _mixed_min_as_a_shape(out):
+    buf = ws.local.array(min(2, 2.5), np.int32)  # MARK-float-shape
+    out[0] = len(buf)
+
+
+def test_min_max_of_an_int_and_a_float_give_the_kernels_float32_as_a_shape(dev):
+    # `int(min(3, 2.5))` as a shape was refused as "not a constant"; `min(2, 2.5)` (a float32 in a kernel, 2.0)
+    # was refused as "a value known only when the kernel runs", where it is a float, which no shape takes
+    out = dev.device_array(3, np.int32)
+    _int_of_a_mixed_min_as_a_shape[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [int(min(3.0, 2.5)), int(max(float(_LENGTHS[1]), 0.5)) - 6, 2]
+    with pytest.raises(TypeError):
+        np.zeros(2.0)
+    with pytest.raises(ws.CompileError, match=r"shape 2\.0 holds a float.*convert it with int") as info:
+        _mixed_min_as_a_shape[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_mixed_min_as_a_shape, "MARK-float-shape")
+
+
+@ws.jit
 def _bool_result_as_a_shape(out):
     buf = ws.local.array(max(True, False), np.int32)  # MARK-bool-shape
     out[0] = len(buf)

@@ -10,7 +10,9 @@ to any depth. Each expression is used
 
 - as a value stored into an int32 array, compared (chained comparisons too) or tested by an `if`;
 - in float32 arithmetic (`* 0.5`, `/ 4`, `min(e, 2.5)`: operations exact in float32, so that Python's float64
-  result rounded to float32 is the kernel's);
+  result rounded to float32 is the kernel's), and `min` of it and a float as a value, a shape (a float32: no
+  shape, as NumPy's) and `int()` of that as a value and a shape (the reference converts both operands to
+  float32 first, as the docs say, where Python's `min(2, 2.5)` is the int 2);
 - as the shape of a local array (1-D and 2-D; clamped by `max`/`min` or raw: a size below 1 is refused, as
   the docs say, where NumPy makes an empty array), as `range` bounds and steps (a zero step is Python's
   ValueError), as a tuple index (`T[e % len(T)]`: an empty tuple divides by zero);
@@ -132,7 +134,7 @@ class CompileTimeGen:
 
     def statement(self) -> list[str]:
         kinds = ["value", "value", "compare", "float", "array", "array2", "range", "range3", "index", "if",
-                 "runtime", "variable"]
+                 "runtime", "variable", "mixed"]
         kind = self.choice(kinds)
         depth = self.draw(st.integers(0, 3))
         e = self.expr(depth)
@@ -142,6 +144,15 @@ class CompileTimeGen:
             return [f"{name} = _V({e})"]
         if kind == "value":
             return [f"oi[{self.out()}] = {e}"]
+        if kind == "mixed":  # min of an int and a float: a float32 (no shape), int() of it an int (a shape too)
+            mixed = f"_FMIN({e}, {self.choice(['2.5', '-0.5', '16777216.0'])})"
+            form = self.choice(["oi[{}] = int({})", "of[{}] = {}", "a{} = ws.local.array({}, np.int32)"])
+            if form.startswith("a"):
+                name = f"m{self.arrays}"
+                self.arrays += 1
+                shape = mixed if self.draw(st.booleans()) else f"max(1, int({mixed}) % 5)"
+                return [f"{name} = ws.local.array({shape}, np.int32)", f"oi[{self.out()}] = len({name})"]
+            return [form.format(self.out(), mixed)]
         if kind == "compare":
             ops = [self.choice(["<", "<=", ">", ">=", "==", "!="]) for _ in range(self.draw(st.integers(1, 2)))]
             text = e
@@ -200,7 +211,7 @@ def render(tuples, constants, body: list[str]) -> str:
     """The module: constants, and a factory `make(K0, K1)` returning the kernel and the reference (one body)."""
     consts = [f"C{k} = {'np.int32(' + str(int(c)) + ')' if isinstance(c, np.int32) else repr(c)}"
               for k, c in enumerate(constants)]
-    kernel_body = [f"        {line.replace('_V(', '(')}" for line in body]
+    kernel_body = [f"        {line.replace('_V(', '(').replace('_FMIN(', 'min(')}" for line in body]
     ref_body = [f"        {line}" for line in body]
     params = ", ".join(f"K{k}" for k in range(N_CLOSURE))
     return "\n".join(["import numpy as np", "import wafersim as ws", "",
@@ -218,11 +229,17 @@ def _as_variable(value):
     return np.int32(value)
 
 
+def _float32_min(*values):
+    """`min` of an int and a float in a kernel (docs/python-supported.md): each converted to float32 first, the
+    first of equal ones chosen, a float32."""
+    return min(np.float32(v) for v in values)
+
+
 def _local_array(shape, dtype):
     """ws.local.array in the reference: NumPy's zeros, refused where the kernel's is (an empty array)."""
     dims = shape if isinstance(shape, tuple) else (shape,)
-    if any(isinstance(d, (bool, np.bool_)) for d in dims):  # (as NumPy: np.zeros(True) is a TypeError)
-        raise TypeError(f"a bool as a local array's shape: {shape}")
+    if any(isinstance(d, (bool, np.bool_, float, np.floating)) for d in dims):  # (as NumPy: np.zeros(True),
+        raise TypeError(f"a bool or a float as a local array's shape: {shape}")  # np.zeros(2.0) are TypeErrors)
     if not all(int(d) >= 1 for d in dims):
         raise ValueError(f"local array shape {shape}")
     return np.zeros(tuple(int(d) for d in dims), dtype)
@@ -249,7 +266,7 @@ def check(dev, directory, tuples, constants, closure, body: list[str]) -> None:
     source = render(tuples, constants, body)
     module = load_source(directory, source)
     kern, ref = module.make(*closure)
-    reference = types.FunctionType(ref.__code__, dict(vars(module), ws=_REFERENCE_WS, _V=_as_variable),
+    reference = types.FunctionType(ref.__code__, dict(vars(module), ws=_REFERENCE_WS, _V=_as_variable, _FMIN=_float32_min),
                                    "ref", None, ref.__closure__)
     xi = np.array([7, -3], np.int32)
     want_i, want_f = np.zeros(N_OUT, np.int32), np.zeros(N_OUT, np.float32)

@@ -178,7 +178,8 @@ class CompileTimeNames:
         their operands as it is (an np.int32 stays one, so arithmetic on the result wraps as the kernel's does;
         a bool stays one, `max(True, False)` is True, which no shape or index takes, as NumPy's do not), abs of
         an np.int32 an np.int32 (INT_MIN wraps to itself, as NumPy's and the kernel's abs do), of a bool an int;
-        a float operand is NOT_STATIC (the lowered call computes it, in float32)."""
+        min and max with a float operand the float32 the kernel computes (docs: an int32 with a float32 gives a
+        float32), abs of a float NOT_STATIC (the lowered call computes it)."""
         try:
             func = self.static(node.func)
             if func is not len and func is not max and func is not min and func is not abs:
@@ -203,9 +204,19 @@ class CompileTimeNames:
                 return abs(operands[0])
         if len(operands) == 1:
             operands = list(operands[0]) if isinstance(operands[0], tuple) else [NOT_STATIC]
-        if not operands or not all(_static_int_or_bool(value) for value in operands):
-            return NOT_STATIC
-        return func(operands)
+        if operands and all(_static_int_or_bool(value) for value in operands):
+            return func(operands)
+        if operands and all(_static_int_or_bool(value) or isinstance(value, (float, np.floating))
+                            for value in operands):
+            # with a float among them, as the lowered call computes (`min_max_pair`): every operand converted
+            # to float32, compared, the chosen one a float32 (`min(2, 2.5)` is 2.0, no shape; `int(...)` of it is)
+            values = [to_float32(value) for value in operands]
+            chosen = values[0]
+            for value in values[1:]:
+                if value > chosen if func is max else value < chosen:
+                    chosen = value
+            return chosen
+        return NOT_STATIC
 
     def static_operand(self, node: ast.expr):
         """static() of an operand of int arithmetic folded when compiling. A variable (a register, known when
