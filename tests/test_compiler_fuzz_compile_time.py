@@ -4,13 +4,14 @@ constant and where it does not.
 
 Random kernels read module-level tuples of ints (some empty), module constants (Python ints, bools and
 np.int32s at the int32 limits), closure constants (the kernel is made inside a factory), variables
-assigned once from such expressions and the length of a tuple variable of values loaded at run time, combined by `+ - * // % **`, unary `-`, `abs`, `min`/`max` of 2 or 3
+assigned once from such expressions, items of a tuple variable of those constants (an np.int32 item wraps)
+and the length of a tuple variable of values loaded at run time, combined by `+ - * // % **`, unary `-`, `abs`, `min`/`max` of 2 or 3
 numbers or of a tuple (possibly empty: Python's ValueError), `len` of a tuple and subscripts of tuples, nested
 to any depth. Each expression is used
 
 - as a value stored into an int32 array, compared (chained comparisons too) or tested by an `if`;
-- in float32 arithmetic (`* 0.5`, `/ 4`, `min(e, 2.5)`: operations exact in float32, so that Python's float64
-  result rounded to float32 is the kernel's), and `min` of it and a float as a value, a shape (a float32: no
+- in float32 arithmetic (`* 0.5`, `/ 4`, `min(e, 2.5)`, `e * -0.25 + 1.0`: the reference converts `e` to
+  float32 first, as the docs say an int32 meeting a float32 is), and `min` of it and a float as a value, a shape (a float32: no
   shape, as NumPy's) and `int()` of that as a value and a shape (the reference converts both operands to
   float32 first, as the docs say, where Python's `min(2, 2.5)` is the int 2);
 - as the shape of a local array (1-D and 2-D; clamped by `max`/`min` or raw: a size below 1 is refused, as
@@ -33,7 +34,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import wafersim as ws
@@ -78,7 +79,7 @@ class CompileTimeGen:
 
     def expr(self, depth: int) -> str:
         """A compile-time int expression (a bool at a leaf: Python's bools are ints)."""
-        kinds = ["small", "small", "extreme", "const", "closure", "len", "item", "bool", "run_len"]
+        kinds = ["small", "small", "extreme", "const", "closure", "len", "item", "bool", "run_len", "held"]
         kinds += ["var"] * bool(self.variables)
         if depth > 0:
             kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "minmax", "tuple_minmax", "pow"]
@@ -95,6 +96,8 @@ class CompileTimeGen:
             return f"len(T{self.draw(st.integers(0, N_TUPLES - 1))})"
         if kind == "run_len":  # the length of a tuple variable of values loaded at run time
             return "len(R)"
+        if kind == "held":  # an item of a tuple variable of the module's constants (an np.int32 stays one)
+            return self.choice([f"U[{self.draw(st.integers(-N_CONSTS, N_CONSTS - 1))}]", "max(U)", "min(U)"])
         if kind == "item":  # an index within range, counted from either end
             t = self.draw(st.integers(0, N_TUPLES - 1))
             n = self.tuple_lengths[t]
@@ -160,8 +163,9 @@ class CompileTimeGen:
                 text += f" {op} {self.expr(self.draw(st.integers(0, 2)))}"
             return [f"oi[{self.out()}] = {text}"]
         if kind == "float":
+            # (an int meeting a float is converted to float32 first, as the docs say: `_TOF` in the reference)
             form = self.choice(["({}) * 0.5", "({}) / 4", "min({}, 2.5)", "max({}, -2.5)", "({}) * -0.25 + 1.0"])
-            return [f"of[{self.out()}] = {form.format(e)}"]
+            return [f"of[{self.out()}] = {form.format(f'_TOF({e})')}"]
         if kind in ("array", "array2"):
             name = f"a{self.arrays}"
             self.arrays += 1
@@ -200,7 +204,8 @@ def programs(draw):
     closure = [draw(st.one_of(SMALL, EXTREMES, st.booleans())) for _ in range(N_CLOSURE)]
     gen = CompileTimeGen(draw, lengths)
     loaded = [f"xi[{k % 2}]" for k in range(draw(st.integers(0, 3)))]
-    body: list[str] = [f"R = ({', '.join(loaded)}{',' if len(loaded) == 1 else ''})"]
+    body: list[str] = [f"R = ({', '.join(loaded)}{',' if len(loaded) == 1 else ''})",
+                       f"U = ({', '.join(f'C{k}' for k in range(N_CONSTS))})"]
     for _ in range(draw(st.integers(2, 8))):
         body += gen.statement()
     return tuples, constants, closure, body
@@ -211,7 +216,8 @@ def render(tuples, constants, body: list[str]) -> str:
     """The module: constants, and a factory `make(K0, K1)` returning the kernel and the reference (one body)."""
     consts = [f"C{k} = {'np.int32(' + str(int(c)) + ')' if isinstance(c, np.int32) else repr(c)}"
               for k, c in enumerate(constants)]
-    kernel_body = [f"        {line.replace('_V(', '(').replace('_FMIN(', 'min(')}" for line in body]
+    kernel_body = [f"        {line.replace('_V(', '(').replace('_FMIN(', 'min(').replace('_TOF(', '(')}"
+                   for line in body]
     ref_body = [f"        {line}" for line in body]
     params = ", ".join(f"K{k}" for k in range(N_CLOSURE))
     return "\n".join(["import numpy as np", "import wafersim as ws", "",
@@ -266,7 +272,7 @@ def check(dev, directory, tuples, constants, closure, body: list[str]) -> None:
     source = render(tuples, constants, body)
     module = load_source(directory, source)
     kern, ref = module.make(*closure)
-    reference = types.FunctionType(ref.__code__, dict(vars(module), ws=_REFERENCE_WS, _V=_as_variable, _FMIN=_float32_min),
+    reference = types.FunctionType(ref.__code__, dict(vars(module), ws=_REFERENCE_WS, _V=_as_variable, _FMIN=_float32_min, _TOF=np.float32),
                                    "ref", None, ref.__closure__)
     xi = np.array([7, -3], np.int32)
     want_i, want_f = np.zeros(N_OUT, np.int32), np.zeros(N_OUT, np.float32)
@@ -302,7 +308,15 @@ def check(dev, directory, tuples, constants, closure, body: list[str]) -> None:
         f"got  {got_i.tolist()} {got_f.tolist()}")
 
 
+#: A tuple variable's np.int32 item read as a constant lost its type (a Python int): `(U[2] + 1) // 2**30` was -2
+#: as a value, NumPy's wrap, but 2 as a tuple index and in a shape.
+_HELD_NP_INT32 = ([(10, 20, 30), (), (7,)], [3, True, np.int32(2**31 - 1)], [0, 0],
+                  ["R = ()", "U = (C0, C1, C2)", "oi[0] = (U[2] + 1) // 2**30", "oi[1] = T0[(U[2] + 1) // 2**30]",
+                   "a0 = ws.local.array((U[-1] + 1) // 2**30 + 5, np.int32)", "oi[2] = len(a0)"])
+
+
 @FUZZ
+@example(program=_HELD_NP_INT32)
 @given(program=programs())
 def test_compile_time_int_expressions_match_python(dev, gen_dir, program):
     tuples, constants, closure, body = program

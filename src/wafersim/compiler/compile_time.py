@@ -24,15 +24,26 @@ _FIXED_PARAMETERS = " parameters"
 _STATIC_INT_CONVERSIONS = (int, np.int32)
 
 
+def static_constant(value: Val):
+    """The Python object a constant `Val` stands for when compiling (`static`): an np.int64's as an np.int64 (exact,
+    also with an np.int32), an np.int32's as an np.int32 (it wraps), except a parameter's (`held`: the int it was
+    bound to), anything else as its number."""
+    if value.int64:
+        return np.int64(value.const)
+    return np.int32(value.const) if value.wraps and not value.held else value.const
+
+
 def constant_tuple(value: Tup) -> tuple | None:
     """The Python tuple a `Tup` of compile-time constants stands for (numbers, strings, nested tuples), or
-    None when an item is a kernel value (a register, an array)."""
+    None when an item is a kernel value (a register, an array). An np.int32 item stays one (`static_constant`):
+    `t = (W, 1)` of `W = np.int32(2**31 - 1)`, then `T[(t[0] + 1) // 2**30]` is `T[-2]`, as the value
+    `(t[0] + 1) // 2**30` is -2 (NumPy's wrap), where the item's Python int made it T[2]."""
     items = []
     for item in value.items:
         if isinstance(item, Val):
             if not item.is_const:
                 return None
-            items.append(item.const)
+            items.append(static_constant(item))
         elif isinstance(item, Tup):
             inner = constant_tuple(item)
             if inner is None:
@@ -96,10 +107,7 @@ class CompileTimeNames:
                 pass
             else:
                 if isinstance(value, Val) and value.is_const:
-                    if value.int64:  # (an np.int64's: exact, also with an np.int32)
-                        return np.int64(value.const)
-                    # (an np.int32's: it wraps; a parameter's, `held`, is the int it was bound to)
-                    return np.int32(value.const) if value.wraps and not value.held else value.const
+                    return static_constant(value)
                 if isinstance(value, Tup) and constant_tuple(value) is not None:
                     return constant_tuple(value)
                 if isinstance(value, Val):  # (only where the variable is assigned on every path, as Python reads it)
