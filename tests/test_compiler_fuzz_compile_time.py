@@ -3,7 +3,8 @@ while compiling (`compiler/compile_time.py`, `int_folding.py`: `static`, `static
 constant and where it does not.
 
 Random kernels read module-level tuples of ints (some empty), module constants (Python ints, bools and
-np.int32s at the int32 limits), closure constants (the kernel is made inside a factory), variables
+np.int32s at the int32 limits), closure constants (the kernel is made inside a factory; or the body is a device
+function's, called with them, so that they are parameters: int32 variables), variables
 assigned once from such expressions, items of a tuple variable of those constants (an np.int32 item wraps)
 and the length of a tuple variable of values loaded at run time, combined by `+ - * // % **`, unary `-`, `abs`, `min`/`max` of 2 or 3
 numbers or of a tuple (possibly empty: Python's ValueError), `len` of a tuple and subscripts of tuples, nested
@@ -159,8 +160,9 @@ class CompileTimeGen:
         if kind == "compare":
             ops = [self.choice(["<", "<=", ">", ">=", "==", "!="]) for _ in range(self.draw(st.integers(1, 2)))]
             text = e
-            for op in ops:
-                text += f" {op} {self.expr(self.draw(st.integers(0, 2)))}"
+            for op in ops:  # (leaves only after the first: a chain Python leaves early evaluates no more, where
+                # the compiler refuses a constant it cannot evaluate, `max(())`, whether it runs or not)
+                text += f" {op} {self.expr(0)}"
             return [f"oi[{self.out()}] = {text}"]
         if kind == "float":
             # (an int meeting a float is converted to float32 first, as the docs say: `_TOF` in the reference)
@@ -208,27 +210,34 @@ def programs(draw):
                        f"U = ({', '.join(f'C{k}' for k in range(N_CONSTS))})"]
     for _ in range(draw(st.integers(2, 8))):
         body += gen.statement()
-    return tuples, constants, closure, body
+    return tuples, constants, closure, body, draw(st.booleans())
 
 
 # ----------------------------------------------------------------------------- kernel, reference, comparison
-def render(tuples, constants, body: list[str]) -> str:
-    """The module: constants, and a factory `make(K0, K1)` returning the kernel and the reference (one body)."""
+def render(tuples, constants, body: list[str], in_function: bool = False) -> str:
+    """The module: constants, and a factory `make(K0, K1)` returning the kernel and the reference (one body).
+    `in_function`: the kernel runs the body in a device function `body` whose parameters K0, K1 the kernel
+    binds to its closure's constants (a parameter is an int32 variable, whatever constant it is bound to)."""
     consts = [f"C{k} = {'np.int32(' + str(int(c)) + ')' if isinstance(c, np.int32) else repr(c)}"
               for k, c in enumerate(constants)]
-    kernel_body = [f"        {line.replace('_V(', '(').replace('_FMIN(', 'min(').replace('_TOF(', '(')}"
-                   for line in body]
+    kernel_text = [line.replace('_V(', '(').replace('_FMIN(', 'min(').replace('_TOF(', '(') for line in body]
     ref_body = [f"        {line}" for line in body]
     params = ", ".join(f"K{k}" for k in range(N_CLOSURE))
+    if in_function:
+        device = ["@ws.jit", f"def body(xi, oi, of, {params}):", *[f"    {line}" for line in kernel_text], "", ""]
+        kernel_body = [f"        body(xi, oi, of, {params})"]
+    else:
+        device, kernel_body = [], [f"        {line}" for line in kernel_text]
     return "\n".join(["import numpy as np", "import wafersim as ws", "",
-                      *[f"T{k} = {t!r}" for k, t in enumerate(tuples)], *consts, "", "",
+                      *[f"T{k} = {t!r}" for k, t in enumerate(tuples)], *consts, "", "", *device,
                       f"def make({params}):", "    @ws.jit", "    def kern(xi, oi, of):", *kernel_body, "",
                       "    def ref(xi, oi, of):", *ref_body, "", "    return kern, ref", ""])
 
 
 def _as_variable(value):
-    """A kernel variable assigned an int holds an int32 (its arithmetic wraps as an np.int32's); a bool stays one."""
-    if isinstance(value, (bool, np.bool_)):
+    """A kernel variable assigned an int holds an int32 (its arithmetic wraps as an np.int32's); a bool stays one,
+    and so does an np.int64 (NumPy's, exact)."""
+    if isinstance(value, (bool, np.bool_, np.int64)):
         return value
     if not -2**31 <= int(value) < 2**31:
         raise OverflowError(f"{value} does not fit in int32")
@@ -268,10 +277,12 @@ def _documented_refusal(error: ws.CompileError) -> bool:
     return found is not None and not -2**31 <= int(found.group(1)) < 2**31
 
 
-def check(dev, directory, tuples, constants, closure, body: list[str]) -> None:
-    source = render(tuples, constants, body)
+def check(dev, directory, tuples, constants, closure, body: list[str], in_function: bool = False) -> None:
+    source = render(tuples, constants, body, in_function)
     module = load_source(directory, source)
-    kern, ref = module.make(*closure)
+    kern, _ = module.make(*closure)
+    # (a device function's parameters are int32 variables: the reference's are the np.int32s they hold)
+    _, ref = module.make(*[_as_variable(k) for k in closure]) if in_function else module.make(*closure)
     reference = types.FunctionType(ref.__code__, dict(vars(module), ws=_REFERENCE_WS, _V=_as_variable, _FMIN=_float32_min, _TOF=np.float32),
                                    "ref", None, ref.__closure__)
     xi = np.array([7, -3], np.int32)
@@ -285,7 +296,8 @@ def check(dev, directory, tuples, constants, closure, body: list[str]) -> None:
     except (ArithmeticError, ValueError, IndexError, TypeError) as error:
         python_error = error
     lines = source.splitlines()
-    kernel_first = lines.index("    def kern(xi, oi, of):") + 1  # (1-based: the body's first line is this + 1)
+    kernel_first = lines.index("def body(xi, oi, of, K0, K1):" if in_function else "    def kern(xi, oi, of):") + 1
+    # (1-based: the body's first line is kernel_first + 1)
     ref_first = lines.index("    def ref(xi, oi, of):") + 1
     d_oi, d_of = dev.device_array(N_OUT, np.int32), dev.device_array(N_OUT, np.float32)
     try:
@@ -297,7 +309,11 @@ def check(dev, directory, tuples, constants, closure, body: list[str]) -> None:
         if python_error is None:
             raise AssertionError(f"refused where Python computes:\n{source}\n{error}") from error
         want_line = _failing_line(python_error, module.__file__) - ref_first
-        assert error.line - kernel_first == want_line, (
+        # (where Python's error is one the kernel checks when it runs, a zero step held in a variable, the
+        # compiler may refuse a later line first: the kernel never runs either way)
+        later = isinstance(error, ws.CompileError) and error.line - kernel_first > want_line \
+            and "range() arg 3 must not be zero" in str(python_error)
+        assert error.line - kernel_first == want_line or later, (
             f"refused at body line {error.line - kernel_first}, Python raised {python_error!r} at body line "
             f"{want_line}:\n{source}\n{error}")
         return
@@ -312,12 +328,18 @@ def check(dev, directory, tuples, constants, closure, body: list[str]) -> None:
 #: as a value, NumPy's wrap, but 2 as a tuple index and in a shape.
 _HELD_NP_INT32 = ([(10, 20, 30), (), (7,)], [3, True, np.int32(2**31 - 1)], [0, 0],
                   ["R = ()", "U = (C0, C1, C2)", "oi[0] = (U[2] + 1) // 2**30", "oi[1] = T0[(U[2] + 1) // 2**30]",
-                   "a0 = ws.local.array((U[-1] + 1) // 2**30 + 5, np.int32)", "oi[2] = len(a0)"])
+                   "a0 = ws.local.array((U[-1] + 1) // 2**30 + 5, np.int32)", "oi[2] = len(a0)"], False)
+#: The same of a device function's parameter bound to 2**31 - 1, and of a variable assigned an np.int64 (NumPy's
+#: 2, where the folding wrapped to -2).
+_HELD_PARAMETER = ([(10, 20, 30), (), (7,)], [3, np.int64(2**31 - 1), 1], [2147483647, 0],
+                   ["R = ()", "U = (C0, C1, C2)", "oi[0] = (K0 + 1) // 2**30", "oi[1] = T0[(K0 + 1) // 2**30]",
+                    "a0 = ws.local.array((K0 + 1) // 2**30 + 5, np.int32)", "oi[2] = len(a0)", "v0 = _V(C1)",
+                    "oi[3] = T0[(v0 + 1) // 2**30]"], True)
 
 
 @FUZZ
 @example(program=_HELD_NP_INT32)
+@example(program=_HELD_PARAMETER)
 @given(program=programs())
 def test_compile_time_int_expressions_match_python(dev, gen_dir, program):
-    tuples, constants, closure, body = program
-    check(dev, gen_dir, tuples, constants, closure, body)
+    check(dev, gen_dir, *program)

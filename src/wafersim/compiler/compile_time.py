@@ -230,11 +230,15 @@ class CompileTimeNames:
         """static() of an operand of int arithmetic folded when compiling. A variable (a register, known when
         compiling where it is assigned once from constants) holds an int32 at run time, where the lowered `x + 1`
         wraps: its int folds as an np.int32 (`x = 2**31 - 1; a = (x + 1) // 2**30` is -2, as the kernel computes
-        `a`, not Python's 2: `buf[a]` indexed buf[2] where `out[0] = a` gave -2)."""
+        `a`, not Python's 2: `buf[a]` indexed buf[2] where `out[0] = a` gave -2); so does a device function's
+        parameter bound to an int (`held`: a variable too, `T[(p + 1) // 2**30]` of p = 2**31 - 1 is T[-2], as
+        `(p + 1) // 2**30` is -2). A variable assigned once from an np.int64 is that np.int64, computed exactly as
+        NumPy computes it, as where it is read as a value (`x = I64; T[(x + 1) // 2**30]` is T[2] of
+        I64 = np.int64(2**31 - 1): it indexed T[-2], where NumPy's and the module constant's are T[2])."""
         value = self.static(node)
-        if isinstance(node, ast.Name) and is_integer(value):
+        if isinstance(node, ast.Name) and is_integer(value) and not isinstance(value, np.int64):
             bound = self.lookup_or_none(node.id)
-            if isinstance(bound, Val) and not bound.is_const:
+            if isinstance(bound, Val) and (not bound.is_const or bound.held) and not bound.int64:
                 return np.int32(int(value)) if fits_int32(int(value)) else NOT_STATIC
         return value
 
