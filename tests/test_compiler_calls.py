@@ -470,3 +470,40 @@ def test_int_arithmetic_on_a_parameter_before_a_float_keeps_it_a_variable():
             want += [_saturating_int(x) for x in products[:4]] + [_saturating_int(np.floor(products[4]))]
     assert want[:2] == [-2**31, 2**31 - 1]  # (-2**30 * 2.0 fits; (2**30 - 1) * 2.0 rounds to 2**31: saturates)
     np.testing.assert_array_equal(out.copy_to_host(), np.array(want, np.int32))
+
+
+# ---------------------------------------------------------------- a parameter read where a constant is needed
+_INDEXED = (10, 20, 30, 40, 50)
+
+
+@ws.jit
+def _index_of(p):
+    return _INDEXED[(p + 1) // 2**30]
+
+
+@ws.jit
+def _quotient_of(p):
+    return (p + 1) // 2**30
+
+
+@ws.jit
+def _size_of(p):
+    buf = ws.local.array((p + 1) // 2**30 + 5, np.int32)
+    return len(buf)
+
+
+@ws.jit
+def _parameter_as_index_and_shape(out):
+    out[0] = _quotient_of(2147483647)
+    out[1] = _index_of(2147483647)
+    out[2] = _size_of(2147483647)
+
+
+def test_a_parameter_bound_to_an_int_wraps_as_an_index_and_a_shape_as_in_its_value():
+    # a parameter is a variable (docs: `div(-2**31)` of `return p // -1` is -2**31): `(p + 1) // 2**30` is -2 as
+    # a value, but indexed _INDEXED[2] and sized an array 2 + 5 long, folded as Python's exact ints
+    got = run(_parameter_as_index_and_shape, np.zeros(3, np.int32))
+    with np.errstate(over="ignore"):
+        quotient = int((np.int32(2147483647) + np.int32(1)) // 2**30)
+    assert quotient == -2
+    assert got.tolist() == [quotient, _INDEXED[quotient], quotient + 5]

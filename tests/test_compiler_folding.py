@@ -470,6 +470,91 @@ def test_len_min_max_of_constants_are_constants_as_in_python(dev):
     assert out.copy_to_host().tolist() == [9, 3, buf[-2], wrapped, buf[9 - 6]]
 
 
+_NEGATIVE = -4
+_INT_MIN = np.int32(-2**31)
+
+
+@ws.jit
+def _abs_and_bools_of_constants_as_shapes_and_indices(out):
+    buf = ws.local.array(abs(_NEGATIVE) + abs(True), np.int32)  # 5 elements
+    pair = ws.local.array((True + True, max(True, 3)), np.int32)  # (2, 3): bools are the ints they equal
+    out[0] = len(buf)
+    out[1] = pair.shape[0] * 10 + pair.shape[1]
+    out[2] = _LENGTHS[(False % -1) - False]                      # _LENGTHS[0]
+    out[3] = _LENGTHS[-abs(True)]                                # _LENGTHS[-1]
+    out[4] = buf[abs(_INT_MIN) // 2**30 + 2]                     # abs wraps as NumPy's: buf[-2 + 2]
+
+
+def test_abs_and_bools_of_constants_are_constants_as_in_python(dev):
+    # `abs` of a constant was not folded (`ws.local.array(abs(N), ...)` "not a constant shape"), nor was an int
+    # operator whose left operand is a bool (`True + True` as a shape; `(False % -1) - False` as a tuple index)
+    out = dev.device_array(5, np.int32)
+    _abs_and_bools_of_constants_as_shapes_and_indices[(1, 1), (1, 1)](out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's overflow warning
+        wrapped = abs(_INT_MIN) // 2**30
+    assert out.copy_to_host().tolist() == [abs(_NEGATIVE) + abs(True), (True + True) * 10 + max(True, 3),
+                                           _LENGTHS[(False % -1) - False], _LENGTHS[-abs(True)], [0, 0, 0, 0, 0][wrapped + 2]]
+
+
+@ws.jit
+def _length_of_a_tuple_of_run_time_values(x, out):
+    t = (x[0], x[1], 5)
+    buf = ws.local.array(len(t) + 1, np.int32)  # the tuple's length is known when compiling, its items are not
+    out[0] = len(buf)
+    out[1] = t[0] + t[1]
+
+
+def test_len_of_a_tuple_variable_of_run_time_values_is_a_constant(dev):
+    # `ws.local.array(len(t), ...)` of `t = (x[0], x[1], 5)` was refused as "not a constant shape"
+    out = dev.device_array(2, np.int32)
+    _length_of_a_tuple_of_run_time_values[(1, 1), (1, 1)](dev.to_device(np.int32([3, 4])), out)
+    assert out.copy_to_host().tolist() == [len((3, 4, 5)) + 1, 3 + 4]
+
+
+@ws.jit
+def _int_of_a_mixed_min_as_a_shape(out):
+    buf = ws.local.array(int(min(3, 2.5)), np.int32)             # min(3.0, 2.5) is 2.5 in float32: 2 elements
+    wide = ws.local.array(int(max(_LENGTHS[1], 0.5)) - 6, np.int32)  # 9.0: 3 elements
+    out[0] = len(buf)
+    out[1] = len(wide)
+    out[2] = int(min(3, 2.5))                                    # the value the shape was computed from
+
+
+@ws.jit
+def _mixed_min_as_a_shape(out):
+    buf = ws.local.array(min(2, 2.5), np.int32)  # MARK-float-shape
+    out[0] = len(buf)
+
+
+def test_min_max_of_an_int_and_a_float_give_the_kernels_float32_as_a_shape(dev):
+    # `int(min(3, 2.5))` as a shape was refused as "not a constant"; `min(2, 2.5)` (a float32 in a kernel, 2.0)
+    # was refused as "a value known only when the kernel runs", where it is a float, which no shape takes
+    out = dev.device_array(3, np.int32)
+    _int_of_a_mixed_min_as_a_shape[(1, 1), (1, 1)](out)
+    assert out.copy_to_host().tolist() == [int(min(3.0, 2.5)), int(max(float(_LENGTHS[1]), 0.5)) - 6, 2]
+    with pytest.raises(TypeError):
+        np.zeros(2.0)
+    with pytest.raises(ws.CompileError, match=r"shape 2\.0 holds a float.*convert it with int") as info:
+        _mixed_min_as_a_shape[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_mixed_min_as_a_shape, "MARK-float-shape")
+
+
+@ws.jit
+def _bool_result_as_a_shape(out):
+    buf = ws.local.array(max(True, False), np.int32)  # MARK-bool-shape
+    out[0] = len(buf)
+
+
+def test_a_bool_result_of_a_builtin_is_no_shape_as_in_numpy(dev):
+    # max(True, False) is True, a bool, which np.zeros refuses as a shape
+    with pytest.raises(TypeError):
+        np.zeros(max(True, False))
+    with pytest.raises(ws.CompileError, match="constant shape") as info:
+        _bool_result_as_a_shape[(1, 1), (1, 1)](dev.device_array(1, np.int32))
+    assert info.value.line == line_of(_bool_result_as_a_shape, "MARK-bool-shape")
+
+
 # ----------------------------------------------------------------------------- floats meant, overflowing folds
 @ws.jit
 def _int_meant_as_float(x, out):

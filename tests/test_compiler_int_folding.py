@@ -74,6 +74,27 @@ def test_np_int64_constants_fold_as_numpy_int64(dev):
     assert out.copy_to_host().tolist() == [int(v) for v in want]
 
 
+_INDEXED = (10, 20, 30, 40, 50)
+_NEAR_MAX64 = np.int64(2**31 - 1)
+
+
+@ws.jit
+def _int64_variable_as_index_and_shape(out):
+    x = _NEAR_MAX64                                       # assigned once: the np.int64 wherever it is read
+    out[0] = _INDEXED[(x + 1) // 2**30]                   # NumPy's int64: 2**31 // 2**30 = 2
+    buf = ws.local.array((max(x, 3) + 1) // 2**30 + 5, np.int32)
+    out[1] = len(buf)
+
+
+def test_an_np_int64_variable_indexes_and_sizes_as_numpy_computes(dev):
+    # a variable assigned an np.int64 folded as an int32 where a constant is needed: `(x + 1) // 2**30` wrapped
+    # to -2 (_INDEXED[-2], a shape of 3) where NumPy's int64, and the module constant itself, give 2
+    out = dev.device_array(2, np.int32)
+    _int64_variable_as_index_and_shape[(1, 1), (1, 1)](out)
+    index = (_NEAR_MAX64 + 1) // 2**30
+    assert index == 2 and out.copy_to_host().tolist() == [_INDEXED[index], (max(_NEAR_MAX64, 3) + 1) // 2**30 + 5]
+
+
 @pytest.mark.parametrize("kernel, mark, numpy_value", [
     (_int64_meets_int32, "MARK-promoted", W + ONE64),       # was folded as int32: -2**31 // 2**30 = -2
     (_int64_then_int32, "MARK-int64-step", (ONE64 + 0) + W),  # the int64 type survives a step with a Python int

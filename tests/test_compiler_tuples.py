@@ -440,3 +440,34 @@ def kern(out):
     out, = run_on_one_block(dev, m.kern, np.zeros((8, 2), np.int32), block=(8, 1))
     want = [[int((p % 3, p // 3) == (1, 2)), int((p % 3, p // 3) != (2, 0))] for p in range(8)]
     assert out.tolist() == want
+
+
+def test_np_int32_items_of_a_tuple_variable_wrap_as_shapes_indices_and_loop_items(dev, tmp_path):
+    # A tuple variable of np.int32 constants read as a constant (an index, a shape, a loop's items) gave its items
+    # as Python ints: `(t[0] + 1) // 2**30` was -2 as a value (NumPy's wrap) but indexed T[2] and sized an array
+    # 2 + 5 long, and `for c in t: c + 1` was refused as 2**31 "does not fit"
+    m = module(tmp_path, """
+T = (10, 20, 30, 40, 50)
+W = np.int32(2**31 - 1)
+
+
+@ws.jit
+def kern(out):
+    t = (W, (W, 2))
+    out[0] = (t[0] + 1) // 2**30
+    out[1] = T[(t[0] + 1) // 2**30]
+    out[2] = T[(t[1][0] + 1) // 2**30]
+    buf = ws.local.array((t[0] + 1) // 2**30 + 5, np.int32)
+    out[3] = len(buf)
+    k = 4
+    for c in t[1]:
+        out[k] = c + 1
+        k += 1
+""")
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(6, np.int32))
+    w = np.int32(2**31 - 1)
+    with np.errstate(over="ignore"):
+        index = (w + np.int32(1)) // 2**30
+        items = [w + np.int32(1), np.int32(2) + np.int32(1)]
+    T = (10, 20, 30, 40, 50)
+    assert got.tolist() == [index, T[index], T[index], index + 5, *items]

@@ -126,6 +126,12 @@ class ArrayLowering(HalfLowering):
             shape = (shape,)
         if not (isinstance(shape, tuple) and 1 <= len(shape) <= MAX_LOCAL_DIMENSIONS
                 and all(is_integer(n) and n > 0 for n in shape)):
+            if isinstance(shape, (float, tuple)) and any(isinstance(n, (float, np.floating))
+                                                          for n in (shape if isinstance(shape, tuple) else (shape,))):
+                # (`min(N, 2.5)`: an int32 meeting a float32 gives a float32 in a kernel, which NumPy takes as no shape)
+                raise Unsupported(f"ws.local.array shape {shape!r} holds a float: a shape takes ints, as NumPy's does "
+                                  f"(min and max of an int and a float give a float32 in a kernel); convert it with "
+                                  f"int(...)")
             if isinstance(shape, tuple) and shape and all(is_integer(n) for n in shape):
                 # (a constant, just not a shape SRAM can hold: say so, not that it is not constant)
                 shape = tuple(int(n) for n in shape)

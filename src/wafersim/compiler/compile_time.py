@@ -24,15 +24,26 @@ _FIXED_PARAMETERS = " parameters"
 _STATIC_INT_CONVERSIONS = (int, np.int32)
 
 
+def static_constant(value: Val):
+    """The Python object a constant `Val` stands for when compiling (`static`): an np.int64's as an np.int64 (exact,
+    also with an np.int32), an np.int32's as an np.int32 (it wraps), except a parameter's (`held`: the int it was
+    bound to), anything else as its number."""
+    if value.int64:
+        return np.int64(value.const)
+    return np.int32(value.const) if value.wraps and not value.held else value.const
+
+
 def constant_tuple(value: Tup) -> tuple | None:
     """The Python tuple a `Tup` of compile-time constants stands for (numbers, strings, nested tuples), or
-    None when an item is a kernel value (a register, an array)."""
+    None when an item is a kernel value (a register, an array). An np.int32 item stays one (`static_constant`):
+    `t = (W, 1)` of `W = np.int32(2**31 - 1)`, then `T[(t[0] + 1) // 2**30]` is `T[-2]`, as the value
+    `(t[0] + 1) // 2**30` is -2 (NumPy's wrap), where the item's Python int made it T[2]."""
     items = []
     for item in value.items:
         if isinstance(item, Val):
             if not item.is_const:
                 return None
-            items.append(item.const)
+            items.append(static_constant(item))
         elif isinstance(item, Tup):
             inner = constant_tuple(item)
             if inner is None:
@@ -43,6 +54,12 @@ def constant_tuple(value: Tup) -> tuple | None:
         else:
             items.append(item)
     return tuple(items)
+
+
+def _static_int_or_bool(value) -> bool:
+    """An int constant (Python's or NumPy's) or a Python bool, which Python's abs, min and max take as the int it
+    equals (an np.bool_ is refused where it is read: `python_value`)."""
+    return is_integer(value) or isinstance(value, bool)
 
 
 class CompileTimeNames:
@@ -90,10 +107,7 @@ class CompileTimeNames:
                 pass
             else:
                 if isinstance(value, Val) and value.is_const:
-                    if value.int64:  # (an np.int64's: exact, also with an np.int32)
-                        return np.int64(value.const)
-                    # (an np.int32's: it wraps; a parameter's, `held`, is the int it was bound to)
-                    return np.int32(value.const) if value.wraps and not value.held else value.const
+                    return static_constant(value)
                 if isinstance(value, Tup) and constant_tuple(value) is not None:
                     return constant_tuple(value)
                 if isinstance(value, Val):  # (only where the variable is assigned on every path, as Python reads it)
@@ -166,33 +180,65 @@ class CompileTimeNames:
         return NOT_STATIC
 
     def static_builtin(self, node: ast.Call):
-        """`len(T)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`):
-        the int Python computes, or NOT_STATIC. max and min return one of their operands as it is (an np.int32
-        stays one, so arithmetic on the result wraps as the kernel's does); a float or bool operand is NOT_STATIC."""
+        """`len(T)`, `abs(n)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`),
+        `len(t)` of a tuple variable whose items are known only at run time:
+        the value Python computes, or NOT_STATIC. abs, max and min return what Python's do: max and min one of
+        their operands as it is (an np.int32 stays one, so arithmetic on the result wraps as the kernel's does;
+        a bool stays one, `max(True, False)` is True, which no shape or index takes, as NumPy's do not), abs of
+        an np.int32 an np.int32 (INT_MIN wraps to itself, as NumPy's and the kernel's abs do), of a bool an int;
+        min and max with a float operand the float32 the kernel computes (docs: an int32 with a float32 gives a
+        float32), abs of a float NOT_STATIC (the lowered call computes it)."""
         try:
             func = self.static(node.func)
-            if func is not len and func is not max and func is not min:
+            if func is not len and func is not max and func is not min and func is not abs:
                 return NOT_STATIC
             operands = [self.static_operand(arg) for arg in node.args]
         except Unsupported:
             return NOT_STATIC  # (an unknown name: lowering the call says so)
         if func is len:
-            return len(operands[0]) if len(operands) == 1 and isinstance(operands[0], tuple) else NOT_STATIC
+            if len(operands) == 1 and isinstance(operands[0], tuple):
+                return len(operands[0])
+            # a tuple variable of values known only at run time (`t = (a, b)`): its length is known (a branch or
+            # loop cannot change it); where it is assigned on every path, as reading it needs
+            target = node.args[0] if len(node.args) == 1 else None
+            if isinstance(target, ast.Name) and isinstance(self.lookup_or_none(target.id), Tup) \
+                    and (self.defined is None or target.id in self.defined):
+                return len(self.lookup_or_none(target.id).items)
+            return NOT_STATIC
+        if func is abs:
+            if len(operands) != 1 or not _static_int_or_bool(operands[0]):
+                return NOT_STATIC
+            with np.errstate(over="ignore"):
+                return abs(operands[0])
         if len(operands) == 1:
             operands = list(operands[0]) if isinstance(operands[0], tuple) else [NOT_STATIC]
-        if not operands or not all(is_integer(value) for value in operands):
-            return NOT_STATIC
-        return func(operands)
+        if operands and all(_static_int_or_bool(value) for value in operands):
+            return func(operands)
+        if operands and all(_static_int_or_bool(value) or isinstance(value, (float, np.floating))
+                            for value in operands):
+            # with a float among them, as the lowered call computes (`min_max_pair`): every operand converted
+            # to float32, compared, the chosen one a float32 (`min(2, 2.5)` is 2.0, no shape; `int(...)` of it is)
+            values = [to_float32(value) for value in operands]
+            chosen = values[0]
+            for value in values[1:]:
+                if value > chosen if func is max else value < chosen:
+                    chosen = value
+            return chosen
+        return NOT_STATIC
 
     def static_operand(self, node: ast.expr):
         """static() of an operand of int arithmetic folded when compiling. A variable (a register, known when
         compiling where it is assigned once from constants) holds an int32 at run time, where the lowered `x + 1`
         wraps: its int folds as an np.int32 (`x = 2**31 - 1; a = (x + 1) // 2**30` is -2, as the kernel computes
-        `a`, not Python's 2: `buf[a]` indexed buf[2] where `out[0] = a` gave -2)."""
+        `a`, not Python's 2: `buf[a]` indexed buf[2] where `out[0] = a` gave -2); so does a device function's
+        parameter bound to an int (`held`: a variable too, `T[(p + 1) // 2**30]` of p = 2**31 - 1 is T[-2], as
+        `(p + 1) // 2**30` is -2). A variable assigned once from an np.int64 is that np.int64, computed exactly as
+        NumPy computes it, as where it is read as a value (`x = I64; T[(x + 1) // 2**30]` is T[2] of
+        I64 = np.int64(2**31 - 1): it indexed T[-2], where NumPy's and the module constant's are T[2])."""
         value = self.static(node)
-        if isinstance(node, ast.Name) and is_integer(value):
+        if isinstance(node, ast.Name) and is_integer(value) and not isinstance(value, np.int64):
             bound = self.lookup_or_none(node.id)
-            if isinstance(bound, Val) and not bound.is_const:
+            if isinstance(bound, Val) and (not bound.is_const or bound.held) and not bound.int64:
                 return np.int32(int(value)) if fits_int32(int(value)) else NOT_STATIC
         return value
 

@@ -112,14 +112,15 @@ def fold_typed_int(op: ast.operator, left, right):
     it and as the lowered expression folds it (`Val.wraps`, `Val.int64`), so that an index or a shape names what
     the value is (`buf[(W + 1) // 2**30]` with `W = np.int32(2**31 - 1)` is buf[-2]): with an np.int64 exactly,
     an np.int64 (NumPy promotes an np.int32 beside it to int64); else with an np.int32 wrapping, an np.int32;
-    Python ints exactly. NOT_STATIC where the lowered expression refuses it or NumPy would not give that int
+    Python ints exactly, a bool as the int it equals (`True + True` is 2; `True & False`, a bool in Python,
+    is NOT_STATIC, as no shape or index takes one). NOT_STATIC where the lowered expression refuses it or NumPy would not give that int
     (another NumPy integer type, computed in its own width; a negative power; an int64 overflow)."""
     if any(isinstance(v, np.integer) and not isinstance(v, (np.int32, np.int64)) for v in (left, right)):
         return NOT_STATIC
     int64 = any(isinstance(v, np.int64) for v in (left, right))
     wraps = not int64 and any(isinstance(v, np.int32) for v in (left, right))
     left, right = (int(v) if isinstance(v, np.integer) else v for v in (left, right))
-    if not (isinstance(left, int) and isinstance(right, int)) or isinstance(left, bool) \
+    if not (isinstance(left, int) and isinstance(right, int)) \
             or (wraps and not (fits_int32(left) and fits_int32(right))):  # (refused when lowered)
         return NOT_STATIC
     try:  # (as the lowered expression folds: `i = ~2` or `1 << 3` as an index, a shape)
@@ -127,7 +128,7 @@ def fold_typed_int(op: ast.operator, left, right):
     except (ZeroDivisionError, ValueError, TypeError, OverflowError):
         return NOT_STATIC
     if type(value) is not int or (int64 and not _fits_int64(value)):
-        return NOT_STATIC  # (a negative power's float; None for one far beyond int32; NumPy's int64 wraps)
+        return NOT_STATIC  # (a negative power's float; a bool; None far beyond int32; NumPy's int64 wraps)
     return np.int32(value) if wraps else np.int64(value) if int64 else value
 
 
