@@ -196,7 +196,7 @@ def render(body: list[str], after: list[str]) -> str:
     lines = ["    a = ws.local.array(8, np.int32)", "    b = ws.local.array(8, np.float32)",
              f"    for q in range({N}):", "        a[q] = xi[q]", "        b[q] = xf[q]",
              f"    s0 = xi[{N}]", f"    s1 = xi[{N + 1}]", *body, *reads,
-             f"    for q in range({N}):", "        out[q] = a[q]", f"        outf[q] = b[q]",
+             f"    for q in range({N}):", "        out[q] = a[q]", "        outf[q] = b[q]",
              f"    out[{N}] = s0", f"    out[{N + 1}] = s1"]
     kernel = "\n".join(lines).replace("_F(", "(")
     return "\n".join(["import numpy as np", "import wafersim as ws", "", "", "@ws.jit",
