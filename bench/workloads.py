@@ -8,7 +8,8 @@ Workloads (issue 9's table, plus the whole-wafer heat stencil and Game of Life):
 four), `heat-tiled`, `saxpy`, `transpose`, `heat`, `life`; then kernels written as a user would write them
 (bench/workloads_user.py): `escape`, `lcs`, `ragged`, `isort`, `pipeline`, `mixed16`; and more communication and
 divergence patterns (bench/workloads_patterns.py): `tree`, `bitonic`, `primes`, `stencil3d`, `particles`, `sparse`,
-`redblack`.
+`redblack`; and csl-examples benchmarks ported by a user (bench/workloads_ported.py): `matvec`, `residual`,
+`stencil25r`.
 
 Each workload runs in a fresh subprocess (a child of this script) with an empty kernel disk cache of its own
 (`WAFERSIM_CACHE_DIR`, a temporary folder), so its first launch pays what a first launch in a process pays
@@ -322,6 +323,7 @@ def life_case(size: str, rng: np.random.Generator) -> Case:
 
 import workloads_user  # noqa: E402,F401 (registers the user-style workloads after issue 9's)
 import workloads_patterns  # noqa: E402,F401 (and more of them: communication and divergence patterns)
+import workloads_ported  # noqa: E402,F401 (and csl-examples benchmarks ported by a user: dense vector loops)
 
 
 def check(name: str, case: Case, result: np.ndarray, expected: np.ndarray) -> None:

@@ -1,6 +1,6 @@
 """Which groups `CompiledMixin._wants_compiled` sends to the interpreter: a few PEs of a large region that loop
 alone do (once loading Numba pays), a stencil's block edges do not; either way results and cycles are those of
-the NumPy engine, and results those of NumPy."""
+the NumPy engine, and results those of NumPy; so does a mid-sized converged group with a loop ahead."""
 from __future__ import annotations
 
 import numpy as np
@@ -119,3 +119,49 @@ top:
     table = ProgramTable(decoded, len(program.code), {instr.op: 1.0 for instr in decoded.values()})
     looping = [decoded[pc].op for pc in np.flatnonzero(table.loop_ahead).tolist()]
     assert looping == ["li", "jmp", "addi", "bnz"]  # (not the halts, nor the li after the loop)
+
+
+@ws.jit
+def column_axpys(a_cols, x, y, columns, n: ws.constant):
+    """Every PE its own y = A x, A column-major (a[j, :] is column j), as `columns` (= n) column axpys in a loop."""
+    px, py = ws.grid(2)
+    width, height = ws.gridsize(2)
+    pe = py * width + px
+    a = ws.local.array((n, n), np.float32)
+    xv = ws.local.array(n, np.float32)
+    yv = ws.local.array(n, np.float32)
+    for j in range(n):
+        a[j, 0:n] = a_cols[pe * n + j, 0:n]
+    xv[0:n] = x[pe, 0:n]
+    yv[0:n] = 0.0
+    for j in range(columns):
+        yv[0:n] = a[j, 0:n] * xv[j] + yv[0:n]
+    y[pe, 0:n] = yv[0:n]
+
+
+def test_a_mid_sized_converged_group_with_a_loop_ahead_goes_compiled_a_large_one_stays_in_numpy(monkeypatch):
+    """A converged group of 128 PEs (past `SMALL_GROUP`, up to `DENSE_LOOP_GROUP`) at its column-axpy loop runs it
+    in the interpreter; one of 1,024 stays in NumPy (whose calls cost less per PE there). Results match NumPy's
+    (the kernel's order of roundings), cycles and counts the NumPy engine's."""
+    n = 8
+    monkeypatch.setattr(stepper, "SMALL_RUNS_BEFORE_LOADING", 0)
+    for (width, height), goes in (((16, 8), True), ((32, 32), False)):
+        pes = width * height
+        assert stepper.SMALL_GROUP < pes and (pes <= stepper.DENSE_LOOP_GROUP) == goes
+        rng = np.random.default_rng(pes)
+        a = rng.standard_normal((pes, n, n)).astype(F)
+        x = rng.standard_normal((pes, n)).astype(F)
+        expected = np.zeros((pes, n), F)
+        for j in range(n):
+            expected = a[:, :, j] * x[:, j:j + 1] + expected
+        dev = ws.Device(ws.WaferSpec(width=width, height=height))
+        d_a = dev.to_device(np.ascontiguousarray(a.transpose(0, 2, 1)).reshape(pes * n, n))
+        d_x, d_y = dev.to_device(x), dev.device_array((pes, n), F)
+        runs = record_compiled_runs(monkeypatch)
+        stats = column_axpys[(1, 1), (width, height)](d_a, d_x, d_y, n, n)
+        np.testing.assert_array_equal(d_y.copy_to_host(), expected)
+        assert any(group == pes and not index for _, group, index in runs) == goes, runs
+        with forced(Strategy(compiled=False)):
+            numpy_engine = column_axpys[(1, 1), (width, height)](d_a, d_x, d_y, n, n)
+        assert (stats.cycles, stats.instructions) == (numpy_engine.cycles, numpy_engine.instructions)
+        np.testing.assert_array_equal(stats.pe_instructions, numpy_engine.pe_instructions)

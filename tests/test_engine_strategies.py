@@ -558,7 +558,8 @@ def test_ping_pong_with_back_pressure_and_mixed_word_types_is_identical_under_ev
 
 #: bench/workloads.py's workloads the test below runs at their tiny sizes (one test each: xdist spreads them).
 USER_STYLE_WORKLOADS = ("scan-row", "transpose", "escape", "lcs", "ragged", "isort", "pipeline", "mixed16", "tree",
-                        "bitonic", "primes", "stencil3d", "particles", "sparse", "redblack")
+                        "bitonic", "primes", "stencil3d", "particles", "sparse", "redblack", "matvec", "residual",
+                        "stencil25r")
 
 
 @pytest.mark.parametrize("name", USER_STYLE_WORKLOADS)
@@ -569,7 +570,9 @@ def test_one_row_scan_small_transpose_and_user_style_kernels_are_identical_under
     of odd-length vector messages, float16 with float32; and bench/workloads_patterns.py's: a tree reduction
     with barriers, a bitonic sort forwarding words d hops, device functions with early returns, a 3-D local
     array, particles sent in messages of data-dependent lengths both ways along both axes, 1% of the PEs
-    working while the rest wait at a barrier, red-black Gauss-Seidel (bench/workloads.py, tiny sizes)."""
+    working while the rest wait at a barrier, red-black Gauss-Seidel; and bench/workloads_ported.py's: column
+    axpys per PE, a routed column broadcast with streamed row sums, halos over 16 routed channels (bench/workloads.py,
+    tiny sizes)."""
     from test_bench_workloads import workloads
 
     case = workloads.WORKLOADS[name]("tiny", np.random.default_rng(3))

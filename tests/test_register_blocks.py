@@ -172,3 +172,45 @@ def test_a_run_is_the_longest_straight_run_of_its_instructions():
     with_updates = register_blocks.RegisterRun(ops, 0, True)
     assert with_updates.pcs == pcs[:4] and with_updates.after == pcs[4] and with_updates.vgers == 1
     assert with_updates.fields[2, 0] == -1 and list(with_updates.fields[2, 1:]) == [3, 1, 2, 5]
+
+
+@ws.jit
+def gather_checked(table, picks, out):
+    """out[x] = t[k + 1] + t[k // 2] for k = picks[x], the reads of the local array t bounds-checked (`chk`)."""
+    x, y = ws.grid(2)
+    t = ws.local.array(16, np.int32)
+    t[0:16] = table[0:16]
+    k = picks[x]
+    out[x] = t[k + 1] + t[k // 2]
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_bounds_checks_run_in_register_runs_and_a_failing_one_ends_the_run(wrong, monkeypatch):
+    """A `chk` joins a register run; one that fails in some lane ends the run before it, and the scheduler's loop
+    raises its error: results, cycles and the error are those of one NumPy call per instruction."""
+    pes = 96
+    table = np.arange(16, dtype=np.int32) * 3 - 7
+    picks = np.random.default_rng(4).integers(0, 15, pes).astype(np.int32)
+    if wrong:
+        picks[37] = 15
+    checks = []
+    original = register_block_kernels.run_block
+    monkeypatch.setattr(register_block_kernels, "run_block", lambda *args: (lambda got: checks.append(
+        (register_block_kernels.CHK in args[0][:got[0], 0], got[0] < args[1])) or got)(original(*args)))
+    outcomes = []
+    for strategy in (Strategy(compiled=False, register_blocks=False), Strategy(compiled=False)):
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec(width=pes, height=1))
+            d_out = dev.device_array(pes, np.int32)
+            try:
+                stats = gather_checked[(1, 1), (pes, 1)](dev.to_device(table), dev.to_device(picks), d_out)
+                outcomes.append((d_out.copy_to_host(), stats))
+            except ws.MemoryAccessError as exc:
+                outcomes.append(str(exc))
+    if wrong:
+        assert outcomes[0] == outcomes[1] and "index 16 is out of bounds for size 16" in outcomes[0]
+        assert (False, True) in checks  # (a run ended before the check that failed)
+    else:
+        assert_same_run(*outcomes)
+        np.testing.assert_array_equal(outcomes[1][0], table[picks + 1] + table[picks // 2])
+    assert (True, False) in checks  # (checks that passed ran in a run)

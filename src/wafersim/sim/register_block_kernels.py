@@ -22,10 +22,10 @@ from .compiled.simple_ops import run_simple
 from .descriptor_kernels import OPERANDS_READ, rank1_operands
 
 # Columns of a block's instruction array (`register_blocks.RegisterRun.fields`): a `vger`'s kind is VGER, its
-# registers d, a, b and (in IMM) c.
+# registers d, a, b and (in IMM) c; a `chk`'s kind is CHK, its index register a and bound register b.
 KIND, D, A, B, IMM = range(5)
 COLUMNS = 5
-VGER = -1
+VGER, CHK = -1, -2
 
 
 @njit(cache=True, nogil=True)
@@ -41,7 +41,7 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
     saved = np.empty((count if dense else 0, len(outside)), dtype=regs.dtype)
     if dense:
         for p in range(count):
-            if fields[p, KIND] != VGER:
+            if fields[p, KIND] != VGER and fields[p, KIND] != CHK:
                 row = regs[fields[p, D]]
                 for e in range(len(outside)):
                     saved[p, e] = row[outside[e]]
@@ -57,6 +57,9 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
                 break
             m, n = um, un
             queued += 1
+        elif kind == CHK:
+            if not _in_bounds(dense, lo, hi, pes, regs[fields[ran, A]], regs[fields[ran, B]]):
+                break
         elif dense:
             _dense_op(kind, fields[ran, IMM], regs[fields[ran, D]][lo:hi], regs[fields[ran, A]][lo:hi],
                       regs[fields[ran, B]][lo:hi])
@@ -65,11 +68,27 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
         ran += 1
     if dense:
         for p in range(count - 1, -1, -1):  # (a register's first save is its value before the pass: put last)
-            if fields[p, KIND] != VGER:
+            if fields[p, KIND] != VGER and fields[p, KIND] != CHK:
                 row = regs[fields[p, D]]
                 for e in range(len(outside)):
                     row[outside[e]] = saved[p, e]
     return ran, queued - queued_before, m, n
+
+
+@njit(cache=True, nogil=True)
+def _in_bounds(dense: bool, lo: int, hi: int, pes: np.ndarray, index: np.ndarray, bound: np.ndarray) -> bool:
+    """Whether 0 <= index < bound (int32, as `ComputeMixin._bounds_check` compares them) in every lane: over a dense
+    group, every PE of its window, those outside it too (a failure there only ends the pass: the loop's check
+    then passes or raises)."""
+    if dense:
+        for i in range(lo, hi):
+            if index[i] < 0 or index[i] >= bound[i]:
+                return False
+    else:
+        for i in pes:
+            if index[i] < 0 or index[i] >= bound[i]:
+                return False
+    return True
 
 
 @njit(cache=True, nogil=True)

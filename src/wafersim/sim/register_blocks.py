@@ -37,8 +37,10 @@ from .vector_batch import REGISTER_ONLY
 #: The instructions a block may hold: integer register-only ones (`register_block_kernels.run_dense`'s kinds).
 BLOCK_OPS = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne", "addi",
                        "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "nop"}) & REGISTER_ONLY
-#: The `register_block_kernels.run_block` kind of a float32 `vger` (its c register in the IMM column).
-_VGER = -1
+#: The `register_block_kernels.run_block` kind of a float32 `vger` (its c register in the IMM column), and of a
+#: bounds check `chk` (index register a, bound register b): a check that fails in some lane of the window ends
+#: the pass before it, and the scheduler's loop runs it as it comes (raising as it does).
+_VGER, _CHK = -1, -2
 #: The fewest instructions a block runs (one alone: the NumPy call it would have cost).
 SHORTEST = 2
 _INT32 = range(-2**31, 2**31)
@@ -59,6 +61,8 @@ class RegisterRun:
             instr, next_pc, cost, plain = ops[pc]
             if updates and instr.op == "vger" and instr.flags & FLAG_FLOAT:
                 row = (_VGER, instr.d, instr.a, instr.b, instr.c)
+            elif instr.op == "chk" and plain is not None:
+                row = (_CHK, 0, instr.a, instr.b, 0)
             elif instr.op in BLOCK_OPS and plain is not None and instr.imm in _INT32:
                 kind = KINDS["nop"] if instr.d == 0 and instr.op != "nop" else KINDS[instr.op]  # (r0 stays zero)
                 row = (kind, instr.d, instr.a, instr.b, instr.imm)

@@ -42,6 +42,14 @@ SMALL_GROUP = 64
 #: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (in larger ones only
 #: when they loop alone: `CompiledMixin._wants_compiled`).
 SMALL_REGION = 64
+#: Converged (dense) groups of more than `SMALL_GROUP` and up to this many PEs run compiled at a pc with a loop
+#: ahead (`ProgramTable.loop_ahead`): NumPy returns to the scheduler at every iteration, at some 100 us a visit
+#: (a 256-PE group's column-axpy loop: 6 instructions a visit). The interpreter runs a vector op PE by PE over
+#: SRAM laid out word-major (a PE's words `n` apart), so NumPy's cost per PE falls below it as groups grow.
+#: Measured (process CPU time, min of 3 warm launches after ws.init(), two alternating rounds, stop 41:
+#: bench/workloads_ported.py's matvec kernel, N = 32): 128 PEs 0.198 -> 0.053 s, 256 PEs 0.20 -> 0.113 s,
+#: 512 PEs 0.12 -> 0.125 s, 1,024 PEs 0.085 -> 0.197 s, 4,096 PEs 0.089 -> 0.263 s.
+DENSE_LOOP_GROUP = 256
 #: A small converged group runs compiled once the process has loaded the interpreter, or after this many
 #: runs of such groups in NumPy (in all launches of the process): loading Numba costs 0.6-0.9 s once, more
 #: than a short launch of a few PEs takes in NumPy, so a process pays it only after spending about that
@@ -192,7 +200,10 @@ class CompiledMixin:
             return again and bool(table.loop_ahead[pc]) and _loading_pays(1 + lanes.count // SPARSE_LANES_PER_RUN)
         # A few PEs of a small region, or a small group: NumPy's calls are cheap per PE but cost
         # microseconds each, the interpreter's call some tens: worth it with a run of instructions ahead.
+        # A converged mid-sized group with a loop ahead: the interpreter runs the loop through in one call.
         small = self.n <= SMALL_REGION if lanes.idx is not None else lanes.count <= SMALL_GROUP
+        if not small and lanes.idx is None and lanes.count <= DENSE_LOOP_GROUP and table.loop_ahead[pc]:
+            return _loading_pays()
         return small and bool(table.long_run[pc]) and _loading_pays()
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:
