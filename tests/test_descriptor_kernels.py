@@ -160,6 +160,34 @@ def test_queued_rank1_updates_over_several_blocks_equal_numpy_bit_for_bit(update
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
 
 
+def test_queued_rank1_updates_with_a_block_of_no_lanes_and_minority_runs_equal_numpy_bit_for_bit():
+    """The dense pass's gather copies each operand row from the address most of a block's PEs read, then the
+    other runs over it: a whole block between the lanes (no lane: zeros), blocks where the address most PEs
+    read is the first run's for some updates and a middle run's for others, runs one PE long or a few hundred;
+    against the updates one by one in NumPy."""
+    block = descriptor_kernels.BLOCK
+    words, m, n, updates = 100, 3, 5, 6
+    pes = np.concatenate([np.arange(0, block), np.arange(2 * block + 7, 3 * block + 400)]).astype(np.int64)
+    total = int(pes[-1]) + 1
+    assert total <= 2 * len(pes)
+    sram = (rng.standard_normal((words, total)) * 1e3).astype(np.float32)
+    sram[1::6, ::5] = 1e-42
+    gaps = np.setdiff1d(np.arange(total), pes)
+    sram[60:60 + m * n, gaps] = np.nan  # (destination words of PEs between the lanes: back as they were)
+    lanes = len(pes)
+    a = np.tile(rng.integers(0, 25, (updates, 1)), (1, lanes))
+    b = np.tile(rng.integers(25, 50, (updates, 1)), (1, lanes))
+    a[::2, :300] += 1  # (updates 0, 2, 4: the first block's first 300 lanes, the most, at another address)
+    a[1::2, 10:400] += 2  # (1, 3, 5: 390 lanes between two runs of another address)
+    b[:, ::64] += 2  # (every 64th lane reads other y words)
+    b[3, np.searchsorted(pes, 2 * block + 7):np.searchsorted(pes, 3 * block)] -= 1  # (a whole block but one run)
+    d = np.full(lanes, 60, dtype=np.int64)
+    expected = reference_rank1_updates(sram, pes, d, a, b, m, n)
+    work = np.full(descriptor_kernels.work_words(updates, m, n, total), np.nan, dtype=np.float32)
+    descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
+    np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
+
+
 @pytest.mark.parametrize("layout", ["scattered", "runs", "one lane"])
 def test_segments_are_the_runs_of_consecutive_pes_at_one_address(layout):
     """`_segments` against plain Python: per update, the maximal runs of lanes whose PEs follow one another
