@@ -227,7 +227,8 @@ def work_words(updates: int, m: int, n: int, span: int) -> int:
 def _segments(address: np.ndarray, pes: np.ndarray, lo: int) -> tuple[np.ndarray, np.ndarray]:
     """The runs of consecutive PEs that read an operand at one address, per update q: rows (first PE, PE past
     the last, both from lo; the address), update q's rows starts[q] .. starts[q + 1] (a GEMM's lanes mostly
-    share one address: a few runs, each copied a row segment at a time by `_gather_block`)."""
+    share one address: a few runs, the one most of a block's PEs read copied whole by `_gather_block`, the
+    others over it)."""
     updates, lanes = address.shape
     total = 0
     for q in range(updates):
