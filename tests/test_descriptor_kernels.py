@@ -160,6 +160,34 @@ def test_queued_rank1_updates_over_several_blocks_equal_numpy_bit_for_bit(update
     np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
 
 
+def test_queued_rank1_updates_with_a_block_of_no_lanes_and_minority_runs_equal_numpy_bit_for_bit():
+    """The dense pass's gather copies each operand row from the address most of a block's PEs read, then the
+    other runs over it: a whole block between the lanes (no lane: zeros), blocks where the address most PEs
+    read is the first run's for some updates and a middle run's for others, runs one PE long or a few hundred;
+    against the updates one by one in NumPy."""
+    block = descriptor_kernels.BLOCK
+    words, m, n, updates = 100, 3, 5, 6
+    pes = np.concatenate([np.arange(0, block), np.arange(2 * block + 7, 3 * block + 400)]).astype(np.int64)
+    total = int(pes[-1]) + 1
+    assert total <= 2 * len(pes)
+    sram = (rng.standard_normal((words, total)) * 1e3).astype(np.float32)
+    sram[1::6, ::5] = 1e-42
+    gaps = np.setdiff1d(np.arange(total), pes)
+    sram[60:60 + m * n, gaps] = np.nan  # (destination words of PEs between the lanes: back as they were)
+    lanes = len(pes)
+    a = np.tile(rng.integers(0, 25, (updates, 1)), (1, lanes))
+    b = np.tile(rng.integers(25, 50, (updates, 1)), (1, lanes))
+    a[::2, :300] += 1  # (updates 0, 2, 4: the first block's first 300 lanes, the most, at another address)
+    a[1::2, 10:400] += 2  # (1, 3, 5: 390 lanes between two runs of another address)
+    b[:, ::64] += 2  # (every 64th lane reads other y words)
+    b[3, np.searchsorted(pes, 2 * block + 7):np.searchsorted(pes, 3 * block)] -= 1  # (a whole block but one run)
+    d = np.full(lanes, 60, dtype=np.int64)
+    expected = reference_rank1_updates(sram, pes, d, a, b, m, n)
+    work = np.full(descriptor_kernels.work_words(updates, m, n, total), np.nan, dtype=np.float32)
+    descriptor_kernels.rank1_updates_float32(sram, pes, d, a, b, m, n, work)
+    np.testing.assert_array_equal(sram.view(np.int32), expected.view(np.int32))
+
+
 @pytest.mark.parametrize("layout", ["scattered", "runs", "one lane"])
 def test_segments_are_the_runs_of_consecutive_pes_at_one_address(layout):
     """`_segments` against plain Python: per update, the maximal runs of lanes whose PEs follow one another
@@ -184,3 +212,68 @@ def test_segments_are_the_runs_of_consecutive_pes_at_one_address(layout):
         begins.append(len(expected))
     assert [tuple(row) for row in segments.tolist()] == expected
     assert starts.tolist() == begins
+
+
+def rank1_operands_rule(regs: np.ndarray, pes, fd: int, fa: int, fb: int, fc: int, size: int,
+                        queued: np.ndarray) -> tuple:
+    """`rank1_operands`' result in plain Python: (status, M, N, disjoint, same), then the d, a, b rows."""
+    shapes = [int(regs[fc, pe]) for pe in pes]
+    if not len(pes) or any(s != shapes[0] for s in shapes):
+        return (descriptor_kernels.SHAPES_DIFFER, 0, 0, False, False), None
+    m, n = (shapes[0] & 0xFFFFFFFF) >> 16, shapes[0] & 0xFFFF
+    if m == 0 or n == 0:
+        return (descriptor_kernels.SHAPES_DIFFER, 0, 0, False, False), None
+    rows = [[int(regs[f, pe]) for pe in pes] for f in (fd, fa, fb)]
+    disjoint, same = True, len(queued) == len(pes)
+    for k, (d, a, b) in enumerate(zip(*rows)):
+        if not (0 <= d and d + m * n <= size and 0 <= a and a + m <= size and 0 <= b and b + n <= size):
+            return (descriptor_kernels.OUTSIDE, 0, 0, False, False), None
+        end = d + m * n
+        disjoint = disjoint and (a + m <= d or a >= end) and (b + n <= d or b >= end)
+        same = same and d == queued[k]
+    return (descriptor_kernels.OPERANDS_READ, m, n, disjoint, same), rows
+
+
+def test_rank1_operands_over_runs_of_pes_and_scattered_lanes_follow_the_rule():
+    """`rank1_operands` (a loop over each run of consecutive PEs) against the rule in plain Python on random
+    registers: lanes in one run, in a few, scattered; shapes that agree or not (an empty one), addresses in
+    and out of SRAM, operands inside their destination or not, a queued destination equal on every lane, on
+    all but one, or none queued."""
+    pick = np.random.default_rng(41)
+    statuses = set()
+    for trial in range(600):
+        total = 48
+        layout = trial % 3
+        if layout == 0:
+            pes = np.arange(3, 3 + int(pick.integers(1, 40)))
+        elif layout == 1:
+            pes = np.concatenate([np.arange(0, 10), np.arange(12, 30), np.arange(31, 47)])
+        else:
+            pes = np.sort(pick.choice(total, int(pick.integers(1, 20)), replace=False))
+        pes = pes.astype(np.int64)
+        regs = pick.integers(-3, 60, (6, total)).astype(np.int32)
+        shape = int(pick.integers(0, 4)) << 16 | int(pick.integers(0, 4))
+        regs[5, pes] = shape
+        if pick.random() < 0.2:
+            regs[5, pes[int(pick.integers(len(pes)))]] = shape + 1
+        if pick.random() < 0.5:  # (in SRAM and mostly apart: the common case)
+            regs[1, pes] = 40
+            regs[2, pes] = pick.integers(0, 20, len(pes))
+            regs[3, pes] = pick.integers(20, 36, len(pes))
+            if pick.random() < 0.3:  # (one lane's x inside its destination)
+                regs[2, pes[int(pick.integers(len(pes)))]] = 40
+        queued = np.empty(0, dtype=np.int64)
+        if pick.random() < 0.6:
+            queued = regs[1, pes].astype(np.int64)
+            if pick.random() < 0.5:
+                queued[int(pick.integers(len(pes)))] += 1
+        out = np.full((3, len(pes)), -7, dtype=np.int64)
+        got = descriptor_kernels.rank1_operands(regs, pes, 1, 2, 3, 5, 57, out, queued)
+        expected, rows = rank1_operands_rule(regs, pes, 1, 2, 3, 5, 57, queued)
+        assert tuple(got) == expected, trial
+        if rows is not None:
+            np.testing.assert_array_equal(out, np.array(rows, dtype=np.int64))
+        statuses.add((expected[0], expected[3], expected[4]))
+    assert {status for status, _, _ in statuses} == {descriptor_kernels.OPERANDS_READ, descriptor_kernels.SHAPES_DIFFER,
+                                                       descriptor_kernels.OUTSIDE}
+    assert {(True, True), (True, False), (False, False)} <= {(d, s) for st, d, s in statuses if st == 0}

@@ -158,19 +158,22 @@ def _stores(sram: np.ndarray, row: int, c: int, one: np.ndarray, many: np.ndarra
             values: np.ndarray) -> None:
     """A closed-form receive's SRAM stores (`stream_pump_closed._closed_stores` with `rows` alone): word j of
     each segment's senders into SRAM row + j, a row at a time, indexed in place (no view per segment and
-    word: those cost as much as the stores)."""
+    word: those cost as much as the stores). The indices are unsigned (every one is a PE or a lane, never
+    negative): a signed index is checked for wrapping around at every word, which kept LLVM from vectorising
+    these loops (a GEMM panel's stores 4x slower: 0.6-0.95 against 0.12-0.16 ms for 64 x 64 PEs' 256 words)."""
     for j in range(c):
         into, sent = sram[row + j], values[j]
         for g in range(len(one)):
             first, end, pe = one[g, 0], one[g, 1], one[g, 2]
             value = sent[p_lane[first]]
-            for t in range(end - first):
-                into[pe + t] = value
+            start = np.uint64(pe)
+            for t in range(np.uint64(end - first)):
+                into[start + t] = value
         for g in range(len(many)):
             first, end, pe = many[g, 0], many[g, 1], many[g, 2]
-            lane0 = p_lane[first]
-            for t in range(end - first):
-                into[pe + t] = sent[lane0 + t]
+            start, lane0 = np.uint64(pe), np.uint64(p_lane[first])
+            for t in range(np.uint64(end - first)):
+                into[start + t] = sent[lane0 + t]
 
 
 @njit(cache=True, nogil=True)
