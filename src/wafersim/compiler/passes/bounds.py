@@ -5,7 +5,11 @@ basic induction variable with positive steps whose every write before the loop i
 k >= 0, each value of `i` the body sees satisfies ``0 <= i < stop``. A forward dataflow from the body's
 first block tracks the registers that hold such a tested value (`i` itself until its increment, and
 copies made with `mov`); a ``chk x, n`` with `x` among them is dropped when `n` is `stop` itself (a
-register the loop does not write) or both are constants with ``stop <= n``.
+register the loop does not write) or both are constants with ``stop <= n``. The dataflow also tracks
+values affine in the tested one, ``scale * i + offset`` (`_affine_result`; other counters stepped in
+lockstep with `i`, as strength reduction makes for `j * n + n`: `_lockstep`): with a constant `stop`, a
+check of one is dropped when both ends of i's range (the smallest start, stop - 1) put it in ``0 <= v < n``
+for a constant `n` (then v is below 2**31: the register holds v itself, whatever wrapped on the way).
 
 No wrap-around: `i += step` must not wrap past 2**31 - 1 to a negative value that passes the next test
 (`i = 5; while i < 10: buf[i] = 1; i += 2**31 - 3` reaches -2**31 + 2, which NumPy's int32 indexes out of
