@@ -236,3 +236,97 @@ def test_run_time_indices_in_and_off_range_match_numpy_or_stop_the_kernel(dev, g
                                       if dtype != "i" else want_arr.reshape(rows, shape[-1]), err_msg=msg)
         if kind in ("read", "row_read", "col"):
             np.testing.assert_array_equal(out.copy_to_host()[0], want_out, err_msg=msg)
+
+
+# ----------------------------------------------------------------------------- slices in a loop
+#: Sizes of the 1-D array sliced in a loop (a local array's is a constant the bounds pass can prove
+#: against; a global array's is a register it cannot).
+LOOP_SIZES = (40, 64, 100)
+
+
+@st.composite
+def loop_slices(draw):
+    """`for j in range(start, stop, step): ... arr[j * scale + c:j * scale + c + span] ...` (the pattern of a
+    1-D array read column by column, `a[j * n:j * n + n]`), with some trips possibly off the array: a dict of
+    the kernel's parameters. The stop is a constant or the run-time `m` (then several launches)."""
+    start, step = draw(st.sampled_from([0, 0, 1, 2, 3, -1, -2])), draw(st.sampled_from([1, 1, 2, 3]))
+    trips = draw(st.one_of(st.integers(17, 30), st.integers(17, 30), st.integers(0, 16)))  # (<= 16: unrolled)
+    case = {"place": draw(st.sampled_from(["local", "local", "local", "global"])),
+            "size": draw(st.sampled_from(LOOP_SIZES)), "kind": draw(st.sampled_from(["read", "write"])),
+            "start": start, "step": step,
+            "stop": draw(st.sampled_from([start + step * max(trips - 1, 0) + draw(st.integers(1, step))] * 2 + [None])),
+            "scale": draw(st.sampled_from([-1, 0, 1, 1, 2, 3])), "offset": draw(st.integers(-3, 9)),
+            "span": draw(st.integers(0, 8)), "launch_stops": draw(st.lists(st.integers(0, 40), min_size=1, max_size=3))}
+    trips = range(case["start"], case["launch_stops"][0] if case["stop"] is None else case["stop"], case["step"])
+    edge = draw(st.sampled_from([None, "end", "end", "start"]))
+    if edge is not None and trips:  # the slice nearest an end of the array within a few words of it (or past)
+        reach = case["size"] - case["span"] - 2  # (a scale that keeps the other end on the array)
+        scale = draw(st.sampled_from([k for k in (-1, 0, 1, 2, 3) if abs(k) * (trips[-1] - trips[0]) <= reach] or [0]))
+        slack, case["scale"] = draw(st.integers(-2, 2)), scale
+        if edge == "end":  # the largest stop is size + slack
+            case["offset"] = case["size"] + slack - case["span"] - max(trips[0] * scale, trips[-1] * scale)
+        else:  # the smallest start is -slack
+            case["offset"] = -slack - min(trips[0] * scale, trips[-1] * scale)
+    return case
+
+
+def render_loop_slice(case: dict) -> tuple[str, int]:
+    """The kernel `kern(inp, dump, out, m)` of a `loop_slices` case, and the line of its slice."""
+    size, span = case["size"], case["span"]
+    arr = "t" if case["place"] == "local" else "inp"
+    stop = "m" if case["stop"] is None else str(case["stop"])
+    e = f"j * {case['scale']} + {case['offset']}"
+    lines = []
+    if case["place"] == "local":  # (first: a slice past its end would read or write `acc` and `f` silently)
+        lines += [f"t = ws.local.array({size}, np.int32)", f"t[0:{size}] = inp[0:{size}]"]
+    lines += ["acc = ws.local.array(8, np.int32)", "f = ws.local.array(8, np.int32)", "acc[0:8] = 0"]
+    lines.append(f"for j in range({case['start']}, {stop}, {case['step']}):")
+    if case["kind"] == "read":
+        lines += [f"    f[0:{span}] = {arr}[{e}:{e} + {span}]", f"    acc[0:{span}] = f[0:{span}] + acc[0:{span}]"]
+    else:
+        lines += [f"    acc[0:{span}] = acc[0:{span}] + j", f"    {arr}[{e}:{e} + {span}] = acc[0:{span}]"]
+    slice_line = len(lines) + 6 - (case["kind"] == "read")  # (+ the imports, blank lines, decorator and def)
+    if case["place"] == "local":
+        lines.append(f"dump[0:{size}] = t[0:{size}]")
+    lines.append("out[0:8] = acc[0:8]")
+    body = "\n".join("    " + line for line in lines)
+    return f"import numpy as np\nimport wafersim as ws\n\n\n@ws.jit\ndef kern(inp, dump, out, m):\n{body}\n", slice_line
+
+
+def loop_slice_reference(case: dict, stop: int, start_values: np.ndarray):
+    """(error expected, the array afterwards, acc) by plain Python: a trip whose slice is off the array
+    (0 <= start <= stop <= size fails) stops the kernel."""
+    arr, acc, span = start_values.copy(), np.zeros(8, np.int64), case["span"]
+    for j in range(case["start"], stop, case["step"]):
+        lo = j * case["scale"] + case["offset"]
+        if not 0 <= lo <= lo + span <= case["size"]:
+            return True, None, None
+        if case["kind"] == "read":
+            acc[:span] += arr[lo:lo + span]
+        else:
+            acc[:span] += j
+            arr[lo:lo + span] = acc[:span]
+    return False, arr, acc
+
+
+@FUZZ
+@given(case=loop_slices(), seed=st.integers(0, 2**32 - 1))
+def test_slices_stepped_through_an_array_in_a_loop_match_python_or_stop_at_the_slice(dev, gen_dir, case, seed):
+    """The bounds pass drops a slice's checks in a loop where the loop's range proves them (a constant size):
+    a trip off the array must still stop the kernel, at the slice's line, and one on it give Python's result."""
+    source, slice_line = render_loop_slice(case)
+    module = load_source(gen_dir, source)
+    start_values = np.random.default_rng(seed).integers(-50, 50, case["size"]).astype(np.int32)
+    for stop in ([case["stop"]] if case["stop"] is not None else case["launch_stops"]):
+        error, want_arr, want_acc = loop_slice_reference(case, stop, start_values.astype(np.int64))
+        inp, dump = dev.to_device(start_values), dev.device_array(case["size"], np.int32)
+        out = dev.device_array(8, np.int32)
+        msg = f"{source}\nm = {stop}"
+        if error:
+            with pytest.raises(ws.MemoryAccessError, match=rf"^\S+ slice (start|end|length) .*:{slice_line}$"):
+                module.kern[1, 1](inp, dump, out, stop)
+            continue
+        module.kern[1, 1](inp, dump, out, stop)
+        got = (inp if case["place"] == "global" else dump).copy_to_host()
+        np.testing.assert_array_equal(got, want_arr, err_msg=msg)
+        np.testing.assert_array_equal(out.copy_to_host(), want_acc, err_msg=msg)

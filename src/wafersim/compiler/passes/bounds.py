@@ -5,7 +5,11 @@ basic induction variable with positive steps whose every write before the loop i
 k >= 0, each value of `i` the body sees satisfies ``0 <= i < stop``. A forward dataflow from the body's
 first block tracks the registers that hold such a tested value (`i` itself until its increment, and
 copies made with `mov`); a ``chk x, n`` with `x` among them is dropped when `n` is `stop` itself (a
-register the loop does not write) or both are constants with ``stop <= n``.
+register the loop does not write) or both are constants with ``stop <= n``. The dataflow also tracks
+values affine in the tested one, ``scale * i + offset`` (`_affine_result`; other counters stepped in
+lockstep with `i`, as strength reduction makes for `j * n + n`: `_lockstep`): with a constant `stop`, a
+check of one is dropped when both ends of i's range (the smallest start, stop - 1) put it in ``0 <= v < n``
+for a constant `n` (then v is below 2**31: the register holds v itself, whatever wrapped on the way).
 
 No wrap-around: `i += step` must not wrap past 2**31 - 1 to a negative value that passes the next test
 (`i = 5; while i < 10: buf[i] = 1; i += 2**31 - 3` reaches -2**31 + 2, which NumPy's int32 indexes out of
@@ -71,14 +75,22 @@ def _proved_in(fn: IRFunction, cfg: CFG, loop: Loop, defs: dict, undefined: froz
     if not _cannot_wrap(cfg, loop, facts, iv, EXTENT_MAX if limit is None else limit):
         return set()
 
-    def proves(bound) -> bool:
-        if stop is not None and bound is stop:
+    def proves(bound, form: tuple[int, int]) -> bool:
+        scale, offset = form
+        if (scale, offset) == (1, 0) and stop is not None and bound is stop:
             return True
         value = _const(bound, defs, fn, undefined)
-        return limit is not None and value is not None and limit <= value
+        if scale == 1 and offset <= 0 and lowest + offset >= 0 and stop is not None and bound is stop:
+            return True  # 0 <= i + offset <= i < stop
+        if limit is None or value is None:
+            return False
+        ends = (scale * lowest + offset, scale * (limit - 1) + offset)
+        return 0 <= min(ends) and max(ends) < value  # (value <= 2**31 - 1: the true value is the register's)
 
+    lowest = min(entry_values)
     body = next(k for k, block in enumerate(cfg.blocks) if fn.ops[block[0]] is test.target)
-    return _checks_on_tested_values(fn, cfg, loop, body, iv, proves)
+    start = {iv: (1, 0), **_lockstep(fn, cfg, facts, defs, iv, undefined)}
+    return _checks_on_tested_values(fn, cfg, loop, body, start, proves, lambda reg: _const(reg, defs, fn, undefined))
 
 
 def _cannot_wrap(cfg: CFG, loop: Loop, facts: LoopFacts, iv: VReg, top: int) -> bool:
@@ -92,38 +104,119 @@ def _cannot_wrap(cfg: CFG, loop: Loop, facts: LoopFacts, iv: VReg, top: int) -> 
     return top + sum(step for _, step in steps) <= 2**31
 
 
-def _checks_on_tested_values(fn: IRFunction, cfg: CFG, loop: Loop, body: int, iv: VReg, proves) -> set[int]:
-    """Forward must-dataflow of 'holds a value that passed the loop test', from `body` to the latches.
+def _lockstep(fn: IRFunction, cfg: CFG, facts: LoopFacts, defs: dict, iv: VReg,
+              undefined: frozenset) -> dict[VReg, tuple[int, int]]:
+    """The loop's other counters `k` with k == scale * iv + offset (mod 2**32) wherever a block ends: the
+    counters strength reduction made (`k` for `j * n + n`), by (scale, offset).
+
+    Shown by their writes: `iv` has two, one outside the loop (in block D) and one step in it; `k`'s
+    writes outside the loop all come after iv's in D and leave k == scale * iv + offset at D's end (an
+    affine function of iv, or a constant where iv's write there is a constant too), and
+    its one step in the loop is in iv's step's block and `scale` times iv's step (so the block that
+    steps either steps both, keeping the relation)."""
+    if len(defs[iv]) != 2 or len(facts.increments[iv]) != 1:
+        return {}
+    (iv_step_at, iv_step), = facts.increments[iv]
+    iv_entry_at = next(i for i in defs[iv] if i != iv_step_at)
+    entry_block = cfg.blocks[cfg.block_of[iv_entry_at]]
+    after_entry = entry_block[entry_block.index(iv_entry_at) + 1:]
+    held: dict[VReg, tuple[int, int]] = {iv: (1, 0)}
+    constant = lambda reg: _const(reg, defs, fn, undefined)  # noqa: E731
+    iv_entry = _const(iv, {iv: [iv_entry_at]}, fn, undefined)  # (None unless a `li`)
+    for i in after_entry:
+        if isinstance(fn.ops[i], Op):
+            _track(fn.ops[i], held, constant)
+    related: dict[VReg, tuple[int, int]] = {}
+    for k, steps in facts.increments.items():
+        if k is iv or len(steps) != 1 or k not in held:
+            continue
+        (step_at, step), = steps
+        outside = [i for i in defs[k] if i != step_at]
+        if cfg.block_of[step_at] != cfg.block_of[iv_step_at] or not set(outside) <= set(after_entry):
+            continue
+        scale, offset = held[k]
+        if step != scale * iv_step and iv_entry is not None and step % iv_step == 0:
+            # iv == iv_entry at D's end: k == scale * iv_entry + offset == wanted * iv + (the rest)
+            wanted = step // iv_step
+            scale, offset = wanted, scale * iv_entry + offset - wanted * iv_entry
+        if step != scale * iv_step:
+            continue
+        related[k] = (scale, offset)
+    return related
+
+
+def _track(op: Op, held: dict, constant) -> None:
+    """Update `held` (register -> (scale, offset)) past `op`: any write ends what the register held."""
+    written = op.writes()
+    if written is not None:
+        result = _affine_result(op, held, constant) if written.ty == "i32" else None
+        held.pop(written, None)
+        if result is not None:
+            held[written] = result
+
+
+def _affine_result(op: Op, held: dict, constant) -> tuple[int, int] | None:
+    """(scale, offset) with op's result == scale * (the tested value) + offset (mod 2**32), from its operands'."""
+    def form(reg) -> tuple[int, int] | None:
+        if reg in held:
+            return held[reg]
+        value = constant(reg) if isinstance(reg, VReg) else None
+        return None if value is None else (0, value)
+
+    if op.op == "li" and op.reloc is None:
+        return (0, op.imm)
+    a = form(op.a)
+    if a is None or getattr(op, "reloc", None) is not None:
+        return None
+    if op.op == "mov":
+        return a
+    if op.op == "addi":
+        return (a[0], a[1] + op.imm)
+    if op.op == "muli":
+        return (a[0] * op.imm, a[1] * op.imm)
+    if op.op == "shli" and 0 <= op.imm <= 30:
+        return (a[0] << op.imm, a[1] << op.imm)
+    if op.op in ("add", "sub"):
+        b = form(op.b)
+        if b is None:
+            return None
+        sign = 1 if op.op == "add" else -1
+        return (a[0] + sign * b[0], a[1] + sign * b[1])
+    return None
+
+
+def _checks_on_tested_values(fn: IRFunction, cfg: CFG, loop: Loop, body: int, start: dict, proves,
+                             constant) -> set[int]:
+    """Forward must-dataflow of 'holds an affine function of the value that passed the loop test' (register
+    -> (scale, offset)), from `body` (where `start` holds) to the latches.
 
     Optimistic: blocks not yet reached hold everything; iterated to a fixed point, then read once."""
     region = [k for k in sorted(loop.blocks) if k != loop.header]
-    state_out: dict[int, frozenset | None] = {k: None for k in region}  # None: not reached yet (top)
+    state_out: dict[int, dict | None] = {k: None for k in region}  # None: not reached yet (top)
 
-    def state_in(k: int) -> frozenset | None:
+    def state_in(k: int) -> dict | None:
         incoming = []
         for p in cfg.pred[k]:
             if p == loop.header:
-                incoming.append(frozenset({iv}) if k == body else frozenset())
+                incoming.append(start if k == body else {})
             elif p in state_out:
                 incoming.append(state_out[p])
             else:
-                incoming.append(frozenset())
+                incoming.append({})
         known = [s for s in incoming if s is not None]
-        return frozenset.intersection(*known) if known else None
+        if not known:
+            return None
+        first, *rest = known
+        return {reg: form for reg, form in first.items() if all(other.get(reg) == form for other in rest)}
 
-    def transfer(k: int, held: set, found: set[int] | None) -> set:
+    def transfer(k: int, held: dict, found: set[int] | None) -> dict:
         for i in cfg.blocks[k]:
             op = fn.ops[i]
             if not isinstance(op, Op):
                 continue
-            if found is not None and op.op == "chk" and op.a in held and proves(op.b):
+            if found is not None and op.op == "chk" and op.a in held and proves(op.b, held[op.a]):
                 found.add(i)
-            written = op.writes()  # any write (the loop's own step included) ends what a register held
-            if written is not None:
-                tested_copy = op.op == "mov" and op.a in held
-                held.discard(written)
-                if tested_copy:
-                    held.add(written)
+            _track(op, held, constant)  # (the loop's own step too: iv then holds no tested value)
         return held
 
     changed = True
@@ -133,12 +226,12 @@ def _checks_on_tested_values(fn: IRFunction, cfg: CFG, loop: Loop, body: int, iv
             current = state_in(k)
             if current is None:
                 continue
-            out = frozenset(transfer(k, set(current), None))
+            out = transfer(k, dict(current), None)
             if state_out[k] != out:
                 state_out[k], changed = out, True
     found: set[int] = set()
     for k in region:
         current = state_in(k)
         if current is not None:
-            transfer(k, set(current), found)
+            transfer(k, dict(current), found)
     return found

@@ -93,10 +93,12 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
 
 def eliminate_dead_code(fn: IRFunction) -> None:
     """Drop pure instructions (and phis) whose result no instruction reads (repeated until nothing changes;
-    a phi read only by itself goes too)."""
+    a phi read only by itself goes too, and so does a counter read only by its own steps, `addi k, k, 32`,
+    as bounds-check elimination leaves one)."""
     while True:
         rw = _read_write(fn)
-        read = {r for op, (reads, written) in zip(fn.ops, rw) for r in reads if not (isinstance(op, Phi) and r is written)}
+        read = {r for op, (reads, written) in zip(fn.ops, rw) for r in reads
+                if not ((isinstance(op, Phi) or op.op in PURE) and r is written)}
         drop = {i for i, (op, (_, written)) in enumerate(zip(fn.ops, rw))
                 if isinstance(op, Op) and ((op.op in PURE or isinstance(op, Phi)) and written is not None
                                            and written not in read or op.op == "mov" and op.d is op.a)}

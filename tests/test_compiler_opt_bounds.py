@@ -1,0 +1,206 @@
+"""Bounds-check elimination (`wafersim.compiler.passes.bounds`) of slices stepped through a 1-D array in a
+loop, `a[j * n:j * n + n]`: the checks the loop's range proves go (fewer instructions, NumPy's results),
+the others stay and still stop the kernel at the slice's line (hand-built IR of the rules: the end of
+tests/test_compiler_opt.py; random loops: tests/test_compiler_fuzz_bounds.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from wafersim.compiler import PASSES, compile_kernel, loop_body
+from wafersim.compiler.passes.bounds import eliminate_range_checks
+from wafersim.compiler.passes.cleanup import eliminate_dead_code
+
+from test_compiler_opt import Builder
+
+N = 32  # columns: past the unrolling limit (16 trips), so the loop stays a loop
+
+
+@ws.jit
+def columns_1d(a_cols, x, y, n: ws.constant):
+    """y = A @ x, A column-major in a 1-D local array: column j is a[j * n:j * n + n]."""
+    a = ws.local.array(n * n, np.float32)
+    xv = ws.local.array(n, np.float32)
+    yv = ws.local.array(n, np.float32)
+    a[0:n * n] = a_cols[0:n * n]
+    xv[0:n] = x[0:n]
+    yv[0:n] = 0.0
+    for j in range(n):
+        yv[0:n] = a[j * n:j * n + n] * xv[j] + yv[0:n]
+    y[0:n] = yv[0:n]
+
+
+@ws.jit
+def columns_2d(a_cols, x, y, n: ws.constant):
+    """The same with a 2-D local array, a[j, 0:n] (no run-time check: the row index is the loop's)."""
+    a = ws.local.array((n, n), np.float32)
+    xv = ws.local.array(n, np.float32)
+    yv = ws.local.array(n, np.float32)
+    for j in range(n):
+        a[j, 0:n] = a_cols[j * n:j * n + n]
+    xv[0:n] = x[0:n]
+    yv[0:n] = 0.0
+    for j in range(n):
+        yv[0:n] = a[j, 0:n] * xv[j] + yv[0:n]
+    y[0:n] = yv[0:n]
+
+
+@ws.jit
+def shifted_windows(x, y, stop: ws.constant, shift: ws.constant, span: ws.constant):
+    """Sums of x[j * 2 + shift:j * 2 + shift + span] over j < stop (a constant or a run-time value)."""
+    t = ws.local.array(64, np.float32)
+    acc = ws.local.array(8, np.float32)
+    t[0:64] = x[0:64]
+    acc[0:8] = 0.0
+    for j in range(stop):
+        acc[0:span] = t[j * 2 + shift:j * 2 + shift + span] + acc[0:span]
+    y[0:8] = acc[0:8]
+
+
+def _reference_matvec(a_cols: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The kernels' order: y = ((0 + a0 x0) + a1 x1) + ..., each product and sum rounded to float32."""
+    y = np.zeros(N, np.float32)
+    for j in range(N):
+        y = a_cols[j * N:(j + 1) * N] * x[j] + y
+    return y
+
+
+def _without_bounds_pass(kernel, args, dev) -> ws.KernelStats:
+    signature, words = kernel.signature_of(args)
+    signature = kernel.with_constants(signature, args)
+    compiled = compile_kernel(kernel.py_func, signature, dev.spec,
+                              passes=[(name, run) for name, run in PASSES if name != "bounds"])
+    return dev.launch(compiled.program, (1, 1), (1, 1), words)
+
+
+@ws.jit
+def shifted_windows_run_time(x, y, stop, shift: ws.constant, span: ws.constant):
+    """shifted_windows with `stop` known only at run time."""
+    t = ws.local.array(64, np.float32)
+    acc = ws.local.array(8, np.float32)
+    t[0:64] = x[0:64]
+    acc[0:8] = 0.0
+    for j in range(stop):
+        acc[0:span] = t[j * 2 + shift:j * 2 + shift + span] + acc[0:span]
+    y[0:8] = acc[0:8]
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(ws.WaferSpec(width=1, height=1))
+
+
+def test_column_slices_of_a_1d_array_lose_their_checks_and_match_numpy(dev):
+    rng = np.random.default_rng(0)
+    a_cols = rng.standard_normal(N * N).astype(np.float32)
+    x = rng.standard_normal(N).astype(np.float32)
+    d_a, d_x, d_y = dev.to_device(a_cols), dev.to_device(x), dev.device_array(N)
+    stats = columns_1d[1, 1](d_a, d_x, d_y, N)
+    np.testing.assert_array_equal(d_y.copy_to_host(), _reference_matvec(a_cols, x))
+    body = loop_body(columns_1d.inspect_asm())
+    assert not any(line.startswith(("chk", "mul", "sub")) for line in body), body
+    # without the pass: three checks, the multiply and the subtraction of each trip stay (5 instructions)
+    kept = _without_bounds_pass(columns_1d, (d_a, d_x, d_y, N), dev)
+    np.testing.assert_array_equal(d_y.copy_to_host(), _reference_matvec(a_cols, x))
+    assert kept.instructions - stats.instructions >= 5 * N
+    assert kept.cycles > stats.cycles
+    # as cheap a column as the 2-D array's a[j, 0:n]: the same loop, instruction for instruction
+    columns_2d[1, 1](d_a, d_x, d_y, N)
+    np.testing.assert_array_equal(d_y.copy_to_host(), _reference_matvec(a_cols, x))
+    opcodes = lambda lines: [line.split()[0] for line in lines if not line.endswith(":")]  # noqa: E731
+    assert opcodes(body) == opcodes(_fma_loop(columns_2d.inspect_asm()))
+
+
+def _fma_loop(asm: str) -> list[str]:
+    """The body of the loop that holds the vector multiply-add."""
+    while True:
+        body = loop_body(asm)
+        if any(line.startswith("vfma") for line in body):
+            return body
+        asm = asm.split(body[-1], 1)[1]
+
+
+@pytest.mark.parametrize("shift, span, stop, dropped", [
+    (0, 8, 29, 3),   # the last window, x[56:64], ends at the array's end: all three checks proved
+    (1, 8, 28, 3),   # x[55:63]
+    (1, 8, 29, 2),   # x[57:65] on the last trip: the end's check stays (and fails)
+    (-1, 4, 20, 2),  # x[-1:3] on the first trip: the start's check stays (and fails)
+    (0, 8, None, 0),  # a run-time stop proves nothing about j * 2
+])
+def test_window_checks_go_only_where_the_range_proves_them(dev, shift, span, stop, dropped):
+    x = np.arange(64, dtype=np.float32)
+    kernel = shifted_windows if stop is not None else shifted_windows_run_time
+    trips = range(stop if stop is not None else 29)
+    y = dev.device_array(8)
+    args = (dev.to_device(x), y, len(trips), shift, span)
+    if any(not 0 <= j * 2 + shift <= j * 2 + shift + span <= 64 for j in trips):
+        with pytest.raises(ws.MemoryAccessError, match=r"^t slice (start|end) .*test_compiler_opt_bounds.py:\d+$"):
+            kernel[1, 1](*args)
+    else:
+        kernel[1, 1](*args)
+        want = np.zeros(8, np.float32)
+        for j in trips:
+            want[:span] = x[j * 2 + shift:j * 2 + shift + span] + want[:span]
+        np.testing.assert_array_equal(y.copy_to_host(), want)
+    checks = sum(line.startswith("chk") for line in loop_body(kernel.inspect_asm()))
+    assert checks == 3 - dropped
+
+
+# ----------------------------------------------------------------------------- counters in lockstep (hand-built IR)
+def _lockstep_loop(bound: int, k_step: int = 8, k_start_apart: bool = False, k_step_apart: bool = False):
+    """`i = 0; k = 8` then `while i < 10: chk k, bound; i += 1; k += k_step`: k == k_step * i + 8 at the
+    test, so k <= 9 * k_step + 8 (with k's start in another block, or its step in another block than i's:
+    no relation is shown). Returns the builder and the check."""
+    b = Builder()
+    b.op("li", d="n", imm=bound)
+    b.op("li", d="i", imm=0)
+    if k_start_apart:
+        b.op("jmp", target="start_k")
+        b.place("start_k")
+    b.op("li", d="k", imm=8)
+    b.op("jmp", target="test")
+    b.place("top")
+    check = b.op("chk", a="k", b="n", imm=1)
+    b.op("addi", d="i", a="i", imm=1)
+    if k_step_apart:
+        b.op("jmp", target="step_k")
+        b.place("step_k")
+    b.op("addi", d="k", a="k", imm=k_step)
+    b.place("test")
+    b.op("slti", d="c", a="i", imm=10)
+    b.op("bnz", a="c", target="top")
+    b.op("st", d="k", a=0, imm=0)
+    b.op("halt")
+    return b, check
+
+
+@pytest.mark.parametrize("bound, k_step, apart, dropped", [
+    (81, 8, "", True), (80, 8, "", False),  # k is at most 9 * 8 + 8 = 80 in the loop
+    (81, 9, "", False), (90, 9, "", True),  # k steps by 9: at most 89
+    (81, 8, "start", False), (81, 8, "step", False),  # k's start or step apart from i's: kept
+    (81, -8, "", False),  # k goes down: 8 - 8 * 9 < 0
+])
+def test_a_counter_in_lockstep_with_the_tested_one_is_proved_from_its_range(bound, k_step, apart, dropped):
+    b, check = _lockstep_loop(bound, k_step, apart == "start", apart == "step")
+    eliminate_range_checks(b.fn)
+    assert (check not in b.fn.ops) == dropped
+    values = [8 + k_step * i for i in range(10)]  # (plain Python: k at each check)
+    assert dropped <= all(0 <= v < bound for v in values)
+
+
+def test_dead_code_drops_a_counter_read_only_by_its_own_step():
+    """What a dropped check leaves: `addi k, k, 8` with nothing else reading k (a store reads j: kept)."""
+    b = Builder()
+    b.op("li", d="j", imm=0)
+    b.op("li", d="k", imm=0)
+    b.place("top")
+    k_step = b.op("addi", d="k", a="k", imm=8)
+    b.op("addi", d="j", a="j", imm=1)
+    b.op("slti", d="c", a="j", imm=10)
+    b.op("bnz", a="c", target="top")
+    b.op("st", d="j", a=0, imm=0)
+    b.op("halt")
+    eliminate_dead_code(b.fn)
+    assert k_step not in b.fn.ops and not any(op.writes() is b.r("k") for op in b.fn.instructions())
+    assert any(op.writes() is b.r("j") and op.op == "addi" for op in b.fn.instructions())
