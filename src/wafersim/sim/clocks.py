@@ -38,6 +38,29 @@ class ClockMixin:
         self._counts, self.icount_owed = counts, 0
 
     # ------------------------------------------------------------------ time representation
+    def _setup_time_bound(self) -> None:
+        """The wave's scalar bound on its times (`time_bound`) and the most one scheduler step may raise it.
+
+        Every clock update is at most the latest time of the wave plus the instruction's cost (a wait takes
+        another PE's time, plus a transit latency), so `time_bound`, raised by `step_bound` per scheduler step
+        (a run of at most every instruction of the program, then one transfer's latency) and by element cycles
+        as they are added, bounds every time of the wave, in straight-line code and along chains of waits
+        across PEs too, where no backward branch checks the clocks. Where it nears `TIME32_LIMIT` the exact
+        latest time replaces it (`_check_time_bound`)."""
+        spec = self.spec
+        hops = (spec.width + spec.height) * 2 * (spec.hop_latency + spec.detour_cycles_per_hop)
+        self.latency_bound = float(spec.global_latency + 2 * spec.ramp_latency + hops)
+        self.step_bound = len(self.program.code) * max(self.launch.costs.values()) + self.latency_bound
+        self.time_bound = float(self.start.max(initial=0))
+
+    def _check_time_bound(self) -> None:
+        """Before a scheduler step that `time_bound` alone could not prove exact: the exact bound (every PE's
+        latest clock, plus a transit latency for the words still in flight), and float64 times if the step
+        could take a time past `TIME32_LIMIT` from there."""
+        latest = float(self.cycle.max(initial=0)) + self.latency_bound
+        self.time_bound = latest
+        self._guard_time(latest + self.step_bound)
+
     def _guard_time(self, latest: float) -> None:
         """Widen per-PE times to float64 before float32 could round them."""
         if self.time_dtype == np.float32 and latest >= TIME32_LIMIT:
@@ -59,6 +82,7 @@ class ClockMixin:
             # (a number, or lane-aligned numbers; NumPy's max of a Python number costs more than the rest)
             most = max(float(cycles), 0.0) if isinstance(cycles, (int, float)) else float(np.max(cycles, initial=0))
             self.unchecked_cycles += most
+            self.time_bound += most
             if self.unchecked_cycles >= UNCHECKED_ELEMENT_CYCLES:
                 self.unchecked_cycles = 0.0
                 if queue is not None and queue.cycles:  # (the clocks as each update adding its own leaves them)
