@@ -44,3 +44,20 @@ def test_straight_line_issue_costs_past_float32_add_up(adds):
     assert [p.value for p in stats.prints][:1] == [adds]
     assert stats.cycles > 2 * TIME32_LIMIT
     assert stats.cycles - base.cycles == (adds - 1) * per_add
+
+
+def transfers(words: int) -> str:
+    """PE 0 sends `words` words to PE 1 east of it, one `send` each, in straight-line code; PE 1 receives them."""
+    return ("sreg r1, tid.x\nli r2, 7\nbnz r1, receiver\n" + "send east, 0, r2\n" * words + "halt\nreceiver:\n"
+            + "recv r3, west, 0\n" * words + "halt\n")
+
+
+def test_straight_line_transfers_past_float32_add_one_send_each():
+    # review41's case: 24 transfers of a send and a receive costing 1,000,003 cycles each
+    spec = ws.WaferSpec(width=4, height=4, cost_cycles={"send": HUGE, "recv": HUGE})
+    per_transfer = opcode_cycles(spec)["send"]
+    assert opcode_cycles(spec)["recv"] == per_transfer
+    short, long = (cycles_every_strategy(transfers(words), (2, 1), spec) for words in (1, 24))
+    assert long > 2 * TIME32_LIMIT
+    # (the sender is the slower side: each send is its issue cost, then its word's time on the link)
+    assert long - short == 23 * (per_transfer + 1 / spec.link_words_per_cycle)

@@ -47,10 +47,17 @@ class ClockMixin:
         as they are added, bounds every time of the wave, in straight-line code and along chains of waits
         across PEs too, where no backward branch checks the clocks. Where it nears `TIME32_LIMIT` the exact
         latest time replaces it (`_check_time_bound`)."""
-        spec = self.spec
-        hops = (spec.width + spec.height) * 2 * (spec.hop_latency + spec.detour_cycles_per_hop)
-        self.latency_bound = float(spec.global_latency + 2 * spec.ramp_latency + hops)
-        self.step_bound = len(self.program.code) * max(self.launch.costs.values()) + self.latency_bound
+        spec, costliest = self.spec, max(self.launch.costs.values())
+        link = max(float(np.max(self.region.link_latency(direction))) for direction in range(4))
+        per_word = max(1.0 / spec.link_words_per_cycle, 1.0)  # (a stream op's word: at most a cycle, or the link's)
+        across = spec.width + spec.height  # PEs along a path over the wafer: a chain one step may run (streams)
+        # (any transit: a routed path's links, or global memory; the words in flight arrive this much later)
+        self.latency_bound = float(spec.global_latency + across * link)
+        # One step: a run of at most every instruction, then a transfer of at most every SRAM word, with a chain
+        # of waits along a path over the wafer (a stream pump's wavefront); element cycles come on top as added.
+        self.step_bound = float(len(self.program.code) * costliest + self.latency_bound
+                                + self.program.data_words * per_word + across * (costliest + link + per_word)
+                                + spec.barrier_cycles(*self.launch.placement.block))
         self.time_bound = float(self.start.max(initial=0))
 
     def _check_time_bound(self) -> None:
@@ -58,11 +65,14 @@ class ClockMixin:
         latest clock, plus a transit latency for the words still in flight), and float64 times if the step
         could take a time past `TIME32_LIMIT` from there."""
         latest = float(self.cycle.max(initial=0)) + self.latency_bound
-        self.time_bound = latest
         self._guard_time(latest + self.step_bound)
+        self.time_bound = latest
 
     def _guard_time(self, latest: float) -> None:
-        """Widen per-PE times to float64 before float32 could round them."""
+        """Widen per-PE times to float64 before float32 could round them (`latest`: a bound on the wave's
+        times, which raises `time_bound` to it: a global access's completion, a barrier's release, ...)."""
+        if latest > self.time_bound:
+            self.time_bound = latest
         if self.time_dtype == np.float32 and latest >= TIME32_LIMIT:
             self.time_dtype = np.float64
             for name in ("start", "cycle", "stall", "store_done", "barrier_time"):

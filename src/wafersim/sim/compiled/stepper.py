@@ -287,13 +287,13 @@ class CompiledMixin:
 
     def _bound_compiled_times(self, times: np.ndarray, idx: np.ndarray, sleepers: np.ndarray) -> None:
         """After an interpreter call, before its (float64) times become the clocks: raise the wave's time bound
-        to the latest of them and widen the clocks if that is past what float32 holds exactly (a call runs
-        many instructions, and chains of waits across its PEs, beyond what one step's bound covers)."""
+        to the latest of them (`ClockMixin.time_bound`) and widen the clocks if that is past `TIME32_LIMIT` (a
+        call may run many instructions, and chains of waits across its PEs, beyond what one step's bound
+        covers; its own backward branches stop short of the limit, `time_limit`)."""
         latest = float(times[idx].max(initial=0))
         if len(sleepers):
             latest = max(latest, float(times[sleepers].max()))
-        self.time_bound = max(self.time_bound, latest + self.latency_bound)
-        self._guard_time(latest + self.step_bound)
+        self._guard_time(latest + self.latency_bound)  # (the words its sends left in flight arrive by then)
 
     def _compiled_release(self) -> None:
         """The wave is over: hand its interpreter arrays to a later wave (`FabricState.release`, `settle`)."""
