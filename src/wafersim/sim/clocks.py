@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import WaferError
 from .lanes import Lanes
 
 if TYPE_CHECKING:
@@ -67,6 +68,13 @@ class ClockMixin:
         latest = float(self.cycle.max(initial=0)) + self.latency_bound
         self._guard_time(latest + self.step_bound)
         self.time_bound = latest
+
+    def _confirm_exact_times(self) -> None:
+        """At the wave's end: float32 clocks past 2**24 could have rounded, which the time bound exists to
+        prevent; should a path ever escape it, say so rather than return a cycle count that may be wrong."""
+        if self.time_dtype is np.float32 and float(self.cycle.max(initial=0)) >= 2 * TIME32_LIMIT:
+            raise WaferError(f"{self.program.name}: internal error: per-PE clocks passed 2**24 cycles in float32 "
+                             "unchecked, so the cycle counts may have rounded; please report this launch")
 
     def _guard_time(self, latest: float) -> None:
         """Widen per-PE times to float64 before float32 could round them (`latest`: a bound on the wave's

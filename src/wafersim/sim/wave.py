@@ -213,6 +213,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                     self._continue(*continuation)
                 self.running = None
         self._raise_stopped()
+        self._confirm_exact_times()
         self._accumulate()
         if self.tracer:
             self.tracer.end_wave(self.start, self.cycle)
