@@ -44,9 +44,8 @@ class ClockMixin:
 
         Every clock update is at most the latest time of the wave plus the instruction's cost (a wait takes
         another PE's time, plus a transit latency), so `time_bound`, raised by `step_bound` per scheduler step
-        (a run of at most every instruction of the program, then one transfer's latency) and by element cycles
-        as they are added, bounds every time of the wave, in straight-line code and along chains of waits
-        across PEs too, where no backward branch checks the clocks. Where it nears `TIME32_LIMIT` the exact
+        (see below) and by element cycles as they are added, bounds every time of the wave, in straight-line
+        code and along chains of waits across PEs too, where no backward branch checks the clocks. Where it nears `TIME32_LIMIT` the exact
         latest time replaces it (`_check_time_bound`)."""
         spec, costliest = self.spec, max(self.launch.costs.values())
         link = max(float(np.max(self.region.link_latency(direction))) for direction in range(4))
@@ -63,9 +62,10 @@ class ClockMixin:
 
     def _check_time_bound(self) -> None:
         """Before a scheduler step that `time_bound` alone could not prove exact: the exact bound (every PE's
-        latest clock, plus a transit latency for the words still in flight), and float64 times if the step
-        could take a time past `TIME32_LIMIT` from there."""
-        latest = float(self.cycle.max(initial=0)) + self.latency_bound
+        latest clock with the issue cycles its group owes, plus a transit latency for the words still in
+        flight), and float64 times if the step could take a time past `TIME32_LIMIT` from there."""
+        owed = max((group.cost for group in self.groups.values()), default=0.0)  # (issue cycles not yet written)
+        latest = float(self.cycle.max(initial=0)) + owed + self.latency_bound
         self._guard_time(latest + self.step_bound)
         self.time_bound = latest
 
