@@ -290,9 +290,8 @@ class CompiledMixin:
         to the latest of them (`ClockMixin.time_bound`) and widen the clocks if that is past `TIME32_LIMIT` (a
         call may run many instructions, and chains of waits across its PEs, beyond what one step's bound
         covers; its own backward branches stop short of the limit, `time_limit`)."""
-        latest = float(times[idx].max(initial=0))
-        if len(sleepers):
-            latest = max(latest, float(times[sleepers].max()))
+        from .settle import latest as latest_of
+        latest = float(latest_of(idx, sleepers, times))
         self._guard_time(latest + self.latency_bound)  # (the words its sends left in flight arrive by then)
 
     def _compiled_release(self) -> None:
