@@ -271,6 +271,7 @@ class _Restorer:
             launch.memory_order.log.add(data["ckpt_log_addr"], data["ckpt_log_base"], data["ckpt_log_value"],
                                         data["ckpt_log_cycle"])
         sim.resume_pc = meta["pc"]
+        sim.time_bound = float("inf")  # (the clocks restored: the first step finds their exact bound, `sim.clocks`)
         return sim
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import WaferError
 from .lanes import Lanes
 
 if TYPE_CHECKING:
@@ -38,8 +39,48 @@ class ClockMixin:
         self._counts, self.icount_owed = counts, 0
 
     # ------------------------------------------------------------------ time representation
+    def _setup_time_bound(self) -> None:
+        """The wave's scalar bound on its times (`time_bound`) and the most one scheduler step may raise it.
+
+        Every clock update is at most the latest time of the wave plus the instruction's cost (a wait takes
+        another PE's time, plus a transit latency), so `time_bound`, raised by `step_bound` per scheduler step
+        (see below) and by element cycles as they are added, bounds every time of the wave, in straight-line
+        code and along chains of waits across PEs too, where no backward branch checks the clocks. Where it nears `TIME32_LIMIT` the exact
+        latest time replaces it (`_check_time_bound`)."""
+        spec, costliest = self.spec, max(self.launch.costs.values())
+        link = max(float(np.max(self.region.link_latency(direction))) for direction in range(4))
+        per_word = max(1.0 / spec.link_words_per_cycle, 1.0)  # (a stream op's word: at most a cycle, or the link's)
+        across = spec.width + spec.height  # PEs along a path over the wafer: a chain one step may run (streams)
+        # (any transit: a routed path's links, or global memory; the words in flight arrive this much later)
+        self.latency_bound = float(spec.global_latency + across * link)
+        # One step: a run of at most every instruction, then a transfer of at most every SRAM word, with a chain
+        # of waits along a path over the wafer (a stream pump's wavefront); element cycles come on top as added.
+        self.step_bound = float(len(self.program.code) * costliest + self.latency_bound
+                                + self.program.data_words * per_word + across * (costliest + link + per_word)
+                                + spec.barrier_cycles(*self.launch.placement.block))
+        self.time_bound = float(self.start.max(initial=0))
+
+    def _check_time_bound(self) -> None:
+        """Before a scheduler step that `time_bound` alone could not prove exact: the exact bound (every PE's
+        latest clock with the issue cycles its group owes, plus a transit latency for the words still in
+        flight), and float64 times if the step could take a time past `TIME32_LIMIT` from there."""
+        owed = max((group.cost for group in self.groups.values()), default=0.0)  # (issue cycles not yet written)
+        latest = float(self.cycle.max(initial=0)) + owed + self.latency_bound
+        self._guard_time(latest + self.step_bound)
+        self.time_bound = latest
+
+    def _confirm_exact_times(self) -> None:
+        """At the wave's end: float32 clocks past 2**24 could have rounded, which the time bound exists to
+        prevent; should a path ever escape it, say so rather than return a cycle count that may be wrong."""
+        if self.time_dtype is np.float32 and float(self.cycle.max(initial=0)) >= 2 * TIME32_LIMIT:
+            raise WaferError(f"{self.program.name}: internal error: per-PE clocks passed 2**24 cycles in float32 "
+                             "unchecked, so the cycle counts may have rounded; please report this launch")
+
     def _guard_time(self, latest: float) -> None:
-        """Widen per-PE times to float64 before float32 could round them."""
+        """Widen per-PE times to float64 before float32 could round them (`latest`: a bound on the wave's
+        times, which raises `time_bound` to it: a global access's completion, a barrier's release, ...)."""
+        if latest > self.time_bound:
+            self.time_bound = latest
         if self.time_dtype == np.float32 and latest >= TIME32_LIMIT:
             self.time_dtype = np.float64
             for name in ("start", "cycle", "stall", "store_done", "barrier_time"):
@@ -59,6 +100,7 @@ class ClockMixin:
             # (a number, or lane-aligned numbers; NumPy's max of a Python number costs more than the rest)
             most = max(float(cycles), 0.0) if isinstance(cycles, (int, float)) else float(np.max(cycles, initial=0))
             self.unchecked_cycles += most
+            self.time_bound += most
             if self.unchecked_cycles >= UNCHECKED_ELEMENT_CYCLES:
                 self.unchecked_cycles = 0.0
                 if queue is not None and queue.cycles:  # (the clocks as each update adding its own leaves them)

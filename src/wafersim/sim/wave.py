@@ -95,6 +95,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.cycle = self.start.copy()
         self.stall = np.zeros(n, dtype=self.time_dtype)
         self.unchecked_cycles = 0.0  # element cycles added since the last check (`_add_element_cycles`)
+        self._setup_time_bound()  # (`time_bound`: above every time of the wave while they are float32)
         self.icount = np.zeros(n, dtype=np.int32)  # (instructions executed, per PE: see `icount` below)
         self.store_done = np.zeros(n, dtype=self.time_dtype)
         self.progress = np.zeros(n, dtype=np.int32)  # words done of a partly finished vector send/recv
@@ -203,11 +204,16 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                     self._raise_stopped()  # (PEs waiting on those stopped at a failure or the limit)
                     self._raise_deadlock()
                 pc, group = self._next_group(runnable)  # the lowest pc, but global loads in cycle order
+                if self.time_dtype is np.float32:  # (O(1) a step: the exact check only near the limit)
+                    if self.time_bound + self.step_bound >= TIME32_LIMIT:
+                        self._check_time_bound()
+                    self.time_bound += self.step_bound
                 self.running = group.lanes  # out of the tables while it runs: a failed launch's state shows it
                 for continuation in self._run_group(pc, group):
                     self._continue(*continuation)
                 self.running = None
         self._raise_stopped()
+        self._confirm_exact_times()
         self._accumulate()
         if self.tracer:
             self.tracer.end_wave(self.start, self.cycle)

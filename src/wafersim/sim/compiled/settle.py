@@ -117,3 +117,16 @@ def codes_for(n: int, members: int) -> np.ndarray:
     if members >= n * SPARSE_FRACTION:
         return np.full(n, -1, dtype=np.int8)
     return np.zeros(0, dtype=np.int8)
+
+
+@njit(cache=True, nogil=True)
+def latest(idx, sleepers, times):
+    """The latest of a call's times (its lanes `idx` and woken `sleepers`): one pass, no gathered copy (the
+    engine's float32 guard, `CompiledMixin._bound_compiled_times`: a NumPy gather of 750k sleepers cost 1%
+    of the allreduce workload)."""
+    most = 0.0
+    for i in idx:
+        most = max(most, times[i])
+    for i in sleepers:
+        most = max(most, times[i])
+    return most

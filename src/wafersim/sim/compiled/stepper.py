@@ -268,6 +268,8 @@ class CompiledMixin:
             # blocked group), before its own parked PEs go to sleep. (The resident sleepers it concerned it woke.)
             for fifo, pushed in fabric.finish():
                 self._progress(fifo, pushed, None, self.compiled_fabric_pcs)
+        if self.time_dtype is np.float32:  # (the call's times are float64: exact, until written to the clocks)
+            self._bound_compiled_times(times, idx, sleepers)
         codes, keys = settle.codes_for(self.n, len(idx) + len(sleepers)), np.zeros(settle.MAX_KEYS, dtype=np.int64)
         coded = settle.settle(idx, sleepers, times, counts, stops, fabric.parked if fabric is not None else _NO_PES,
                               fabric.resume if fabric is not None else _NO_PES, self.cycle, self.icount, codes, keys)
@@ -293,6 +295,15 @@ class CompiledMixin:
             for continuation in self._run_numpy(stop, stopped, one_step=True):
                 self._continue(*continuation)
         return []
+
+    def _bound_compiled_times(self, times: np.ndarray, idx: np.ndarray, sleepers: np.ndarray) -> None:
+        """After an interpreter call, before its (float64) times become the clocks: raise the wave's time bound
+        to the latest of them (`ClockMixin.time_bound`) and widen the clocks if that is past `TIME32_LIMIT` (a
+        call may run many instructions, and chains of waits across its PEs, beyond what one step's bound
+        covers; its own backward branches stop short of the limit, `time_limit`)."""
+        from .settle import latest as latest_of
+        latest = float(latest_of(idx, sleepers, times))
+        self._guard_time(latest + self.latency_bound)  # (the words its sends left in flight arrive by then)
 
     def _compiled_release(self) -> None:
         """The wave is over: hand its interpreter arrays to a later wave (`FabricState.release`, `settle`)."""
