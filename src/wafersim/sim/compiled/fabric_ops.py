@@ -82,19 +82,6 @@ def register_sleepers(sleepers, pc, fields, fabric, resume, cycle, times, counts
             counts[s] = 0
 
 
-@njit(cache=True, inline="always")
-def wake(pe, parked, ready, ready_top, resume, joined, joined_top):
-    """Put the parked PE `pe` on the work list; a resident sleeper (`register_sleepers`) joins the call
-    (`joined`: it and the pc it slept at, for the scheduler)."""
-    if parked[pe] & RESIDENT:
-        joined[0, joined_top[0]] = pe
-        joined[1, joined_top[0]] = resume[pe]
-        joined_top[0] += 1
-    parked[pe] = -1
-    ready[ready_top[0]] = pe
-    ready_top[0] += 1
-
-
 @njit(cache=True, nogil=True)
 def woken_segments(ready, base, take, resume, order, seg_pc, seg_lo, seg_hi):
     """Lay out the woken PEs ready[base:base + take] in order[:take] as segments by resume pc (the latest
