@@ -376,15 +376,15 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                                 if sending else pushed[f, i] - number)
                                     ready_at, held = moved_to + (costs[run_pc] if done == 0 else 0.0), 0.0
                                     lag = latency[fields[DIR, run_pc], i if per_pe_latency else 0]
-                                    for k in range(count):
-                                        slot, value_slot = ring_slot(number + k, depth), ring_slot(number + k, rings)
+                                    for w in range(count):
+                                        slot, value_slot = ring_slot(number + w, depth), ring_slot(number + w, rings)
                                         later = max(ready_at, np.float64(fifo_time[f, slot, owner if sending else i]))
                                         if sending:
-                                            fifo_value[f, value_slot, owner] = sram[base + done + k, i]
+                                            fifo_value[f, value_slot, owner] = sram[base + done + w, i]
                                             fifo_time[f, slot, owner] = later + lag
                                         else:
                                             fifo_time[f, slot, i] = later
-                                            sram[base + done + k, i] = fifo_value[f, value_slot, i]
+                                            sram[base + done + w, i] = fifo_value[f, value_slot, i]
                                         held += later - ready_at
                                         ready_at = later + word_time if sending else later
                                     if count > 0:
