@@ -39,10 +39,10 @@ from .jit import njit
 
 from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
 from .half_arith import half_stream
-from .segments import merge_at
+from .segments import MAX_SEGMENTS, call_buffers, merge_at
 from .simple_ops import branch_conditions, run_simple
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, RESIDENT, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
-                         WOKEN, ring_slot, woken_segments)
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, WOKEN,
+                         RESIDENT, ring_slot, woken_segments)
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
@@ -51,7 +51,6 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
                     STOPPED, TAKEN, VECTOR_ELEMENTS)
 from .table import A, B, C, D, DIR, FIFO, FLOAT, HALF_FLOAT, IMM, KIND, LANE_ROW, NEXT, OUT_FIFO, OUT_LANE_ROW, TAG
 
-MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
 SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
 # loop (a call of `simple_ops` costs more)
 
@@ -88,33 +87,15 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     word_bits = np.empty(1, dtype=np.int32)  # a stream op's word, and its bits as float32
     word_float = word_bits.view(np.float32)
     chunk = max(1, min(lanes.shape[0] + resident, chunk_lanes))
-    capacity = 3 * chunk + 16
-    order = np.empty(capacity, dtype=np.int64)  # segments are ranges of this buffer of PEs
-    taken = np.empty(chunk, dtype=np.bool_)
-    batch_pes = np.empty(chunk, dtype=np.int64)  # the last batch of woken PEs, and their counts before it ran
-    batch_size, batch_counts = 0, np.int64(0)
-    spare = np.empty(chunk, dtype=np.int64)
+    (order, taken, batch_pes, spare, seg_pc, seg_lo, seg_hi, seg_cost, seg_done, seg_late,
+     memo) = call_buffers(chunk, steady)  # (`segments`; `batch_pes`: the last batch of woken PEs)
+    batch_size, batch_counts = 0, np.int64(0)  # (and their counts before it ran)
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
      ready_top, joined, joined_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
     depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
     stream_step = max(word_time, 1.0 / vector_lanes)  # W of a stream op (`StreamOpsMixin._stream_word_cycles`)
     half_stream_step = max(word_time, 1.0 / vector_lanes_half)  # (of a 16-bit one)
-    seg_pc = np.empty(MAX_SEGMENTS, dtype=np.int64)
-    seg_lo = np.empty(MAX_SEGMENTS, dtype=np.int64)
-    seg_hi = np.empty(MAX_SEGMENTS, dtype=np.int64)
-    seg_cost = np.empty(MAX_SEGMENTS, dtype=np.float64)  # issue cycles every lane of it owes (not yet in times)
-    seg_done = np.empty(MAX_SEGMENTS, dtype=np.int64)  # instructions likewise owed to counts
-    seg_late = np.empty(MAX_SEGMENTS, dtype=np.float64)  # an upper bound of its lanes' times (owed cycles apart)
     refused = False  # set when a PE refuses an instruction: then every other segment's PEs stop where they are
-    # Conditions of steady branches, per pc (three words: `order`'s count of writes then, or -1, or -2 for a
-    # branch that is not steady; lo << 32 | hi of its lanes order[lo:hi]; taken lanes << 32 | first lane not
-    # taken), and at the end `order`'s count of writes: any write makes them stale. (One flat array: the PE
-    # by PE loop below has no registers to spare for more live values.)
-    memo = np.full(3 * code_words + 4, -1, dtype=np.int64)
-    memo[-1] = 0
-    for branch_pc in range(code_words):
-        if not steady[branch_pc]:
-            memo[3 * branch_pc] = -2
     for first_lane in range(0, lanes.shape[0], chunk):  # (chunks: their registers stay in cache)
         if refused:  # (lanes of chunks not run stay at the start)
             for k in range(first_lane, lanes.shape[0]):
@@ -151,7 +132,10 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     batch_counts += counts[batch_pes[k]]
                 ready_top[0] -= take
                 top = take
-                segments = woken_segments(ready, ready_top[0], take, resume, order, seg_pc, seg_lo, seg_hi)
+                if take == 1:  # (one PE: a `WOKEN` segment, without a call's cost per wake)
+                    order[0], seg_pc[0], seg_lo[0], seg_hi[0], segments = ready[ready_top[0]], WOKEN, 0, 1, 1
+                else:
+                    segments = woken_segments(ready, ready_top[0], take, resume, order, seg_pc, seg_lo, seg_hi)
                 memo[3 * code_words + 3] += 1  # (`order` rewritten: steady branches' conditions are stale)
                 for s in range(segments):
                     seg_cost[s], seg_done[s] = 0.0, 0
@@ -376,6 +360,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             shift = 0.0 if not stream else (half_stream_step if fields[FLOAT, run_pc] == HALF_FLOAT
                                                             else stream_step)
                             base, length, done = np.int64(0), np.int64(1), np.int64(0)
+                            woke_sender, woke_owner = -1, -1  # the parked PEs its first pop and push wake
                             if lane_constants[fields[LANE_ROW, run_pc], i] == 0 or (
                                     stream and out >= 0 and lane_constants[fields[OUT_LANE_ROW, run_pc], i] == 0):
                                 status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
@@ -385,9 +370,43 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     status, length = REFUSED, -1  # a MemoryAccessError
                                 elif length == 0:
                                     moved_to += costs[run_pc]  # an empty transfer still costs its issue
+                                elif not stream and meta[f, PER_SLOT] == 0 and (
+                                        meta[f, UNIFORM] == -1 or meta[f, UNIFORM] == tag
+                                        or (not sending and (tag == RAW or meta[f, UNIFORM] == RAW))):
+                                    # The words it can move now, each as the loop below moves it (none of them
+                                    # blocks, is refused or has a tag of its own): one tight loop.
+                                    number = pushed[f, owner] if sending else popped[f, i]
+                                    count = min(length - done, min(depth, rings) - number + popped[f, owner]
+                                                if sending else pushed[f, i] - number)
+                                    ready_at, held = moved_to + (costs[run_pc] if done == 0 else 0.0), 0.0
+                                    lag = latency[fields[DIR, run_pc], i if per_pe_latency else 0]
+                                    for w in range(count):
+                                        slot, value_slot = ring_slot(number + w, depth), ring_slot(number + w, rings)
+                                        later = max(ready_at, np.float64(fifo_time[f, slot, owner if sending else i]))
+                                        if sending:
+                                            fifo_value[f, value_slot, owner] = sram[base + done + w, i]
+                                            fifo_time[f, slot, owner] = later + lag
+                                        else:
+                                            fifo_time[f, slot, i] = later
+                                            sram[base + done + w, i] = fifo_value[f, value_slot, i]
+                                        held += later - ready_at
+                                        ready_at = later + word_time if sending else later
+                                    if count > 0:
+                                        stall[i] += held
+                                        moved_to, done = ready_at, done + count
+                                        if sending:
+                                            pushed[f, owner], meta[f, UNIFORM] = number + count, tag
+                                            meta[f, MOVED] |= PUSHED
+                                            if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * f:
+                                                woke_owner = owner
+                                        else:
+                                            popped[f, i] = number + count
+                                            meta[f, MOVED] |= POPPED
+                                            sender = i + meta[f, SENDER_OFFSET]
+                                            if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
+                                                woke_sender = sender
                             while done < length:
                                 number, out_number = popped[f, i], np.int32(0)  # (the words it takes and gives)
-                                woken_sender, woken_owner = -1, -1  # (PEs this word lets go: woken below)
                                 if not sending and pushed[f, i] == number:
                                     parked[i] = 2 * f  # waits for a push
                                     status = BLOCKED
@@ -445,7 +464,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                         regs[d, i] = word
                                     sender = i + meta[f, SENDER_OFFSET]  # woken if it waits for this pop
                                     if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
-                                        woken_sender = sender
+                                        woke_sender = sender
                                 moved_to = later + shift
                                 if out >= 0:
                                     fifo_value[out, ring_slot(out_number, rings), owner] = (
@@ -461,27 +480,21 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                             meta[out, PER_SLOT] = 1
                                         tags[out, out_slot, owner] = tag
                                     meta[out, MOVED] |= PUSHED
-                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:
-                                        woken_owner = owner
+                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
+                                        woke_owner = owner
                                     if sending or done + 1 == length:  # (a stream op's last word: as a send's)
                                         moved_to += word_time
-                                # Wake them: onto the work list; a resident sleeper (`fabric_ops.register_sleepers`)
-                                # joins the call (`joined`: it and the pc it slept at, for the scheduler). Written
-                                # out here: a function taking these arrays, even inlined, cost some 16 atomic
-                                # reference counts a wake-up (a tenth of a whole-wafer scan's time). (A PE waits
-                                # for one thing: sender and owner never are one PE woken twice.)
-                                for woken in (woken_sender, woken_owner):
-                                    if woken >= 0:
-                                        if parked[woken] & RESIDENT:
-                                            joined[0, joined_top[0]] = woken
-                                            joined[1, joined_top[0]] = resume[woken]
-                                            joined_top[0] += 1
-                                        parked[woken] = -1
-                                        ready[ready_top[0]] = woken
-                                        ready_top[0] += 1
                                 done += 1
                             if not scalar and length > 0:
                                 progress[i] = 0 if status == GO_ON else done
+                            for woken in (woke_sender, woke_owner):  # onto the work list; a resident sleeper joins
+                                if woken >= 0:  # the call (written out: a call costs its arrays' reference counts)
+                                    if parked[woken] & RESIDENT:
+                                        joined[0, joined_top[0]], joined[1, joined_top[0]] = woken, resume[woken]
+                                        joined_top[0] += 1
+                                    parked[woken] = -1
+                                    ready[ready_top[0]] = woken
+                                    ready_top[0] += 1
                             if status == BLOCKED:  # parked (owed cycles settled): out of this run
                                 times[i] = moved_to
                                 counts[i] += run_done

@@ -5,6 +5,32 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
+MAX_SEGMENTS = 256  # past this many segments at once, the PEs of a new split run PE by PE
+
+
+@njit(cache=True, nogil=True)
+def call_buffers(chunk, steady):
+    """The work arrays of one call of `interpreter.run_group` taking `chunk` PEs at a time: `order` (segments
+    are ranges of this buffer of PEs), `taken` (a branch's conditions), the last batch of woken PEs, `spare`
+    (a split's reordering), per segment (up to `MAX_SEGMENTS`) its pc, lanes order[lo:hi], the issue cycles
+    and instructions every lane of it owes (not yet in times and counts) and an upper bound of its lanes'
+    times (owed cycles apart), and `memo`: the conditions of steady branches, per pc (three words: `order`'s
+    count of writes then, or -1, or -2 for a branch that is not steady; lo << 32 | hi of its lanes
+    order[lo:hi]; taken lanes << 32 | first lane not taken), and at the end `order`'s count of writes: any
+    write makes them stale. (One flat array: the PE by PE loop has no registers to spare for more live
+    values.)"""
+    code_words = steady.shape[0]
+    memo = np.full(3 * code_words + 4, -1, dtype=np.int64)
+    memo[-1] = 0
+    for branch_pc in range(code_words):
+        if not steady[branch_pc]:
+            memo[3 * branch_pc] = -2
+    return (np.empty(3 * chunk + 16, dtype=np.int64), np.empty(chunk, dtype=np.bool_), np.empty(chunk, dtype=np.int64),
+            np.empty(chunk, dtype=np.int64), np.empty(MAX_SEGMENTS, dtype=np.int64),
+            np.empty(MAX_SEGMENTS, dtype=np.int64), np.empty(MAX_SEGMENTS, dtype=np.int64),
+            np.empty(MAX_SEGMENTS, dtype=np.float64), np.empty(MAX_SEGMENTS, dtype=np.int64),
+            np.empty(MAX_SEGMENTS, dtype=np.float64), memo)
+
 
 @njit(cache=True, nogil=True)
 def merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost, seg_done, seg_late, times, counts,
