@@ -5,9 +5,9 @@ instructions that only read and write registers (integer and float32 ALU, immedi
 kind below `K_BZ`), nothing can fail, stop, block or cost extra cycles, so the interpreter's per-PE
 bookkeeping (status, refusal, the gap after a refused PE) has nothing to do: `run_simple` dispatches on
 the kind once and runs a loop that does only the operation, which is several times faster per PE than
-the general loop (whose dispatch and bookkeeping happen per PE); it reads and writes rows of the register
-file (1-D views) through unsigned lane numbers, so that the loop does no address arithmetic or negative-
-index wrap-around beyond the gather. Each loop's body is the general loop's expression for that kind
+the general loop (whose dispatch and bookkeeping happen per PE); it indexes the register file through
+unsigned lane numbers, so that the loop does no negative-index wrap-around, and takes no views (see
+`run_simple`). Each loop's body is the general loop's expression for that kind
 (the same operations, in the same precision, through the same `arith` functions), so that results are bit
 for bit the same (tests/test_engine_compiled.py compares `Strategy(compiled_loops=False)`, which leaves
 every instruction to the general loop).
@@ -25,264 +25,202 @@ from .kinds import (K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_BZ, K_DIV, K_FABS, K_
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_simple(kind, d, a, b, c, imm, lanes, regs, fregs) -> bool:
-    """Run the register-only instruction `kind` (operands d, a, b, c, imm) for the PEs `lanes` (region
+def run_simple(kind, d, a, b, c, imm, order, lo, hi, regs, fregs) -> bool:
+    """Run the register-only instruction `kind` (operands d, a, b, c, imm) for the PEs order[lo:hi] (region
     indices); False (nothing done) for a kind that is not register-only (`K_BZ` and above)."""
     if kind >= K_BZ:
         return False
-    # The lanes as unsigned numbers (no negative-index wrap-around per PE), and in each branch the rows of
-    # the register file it uses (taken there, not here: inlined into the interpreter, row views taken up
-    # front were computed for every instruction of every PE running alone).
-    at = lanes.view(np.uint64)
-    n = at.shape[0]
+    # The lanes as unsigned numbers (no negative-index wrap-around per PE); the register file indexed in two
+    # dimensions, the row's offset hoisted out of the loop. No views: a slice or row view of an array costs an
+    # atomic increment and decrement of its reference count (Numba's runtime), and segments of a dozen PEs,
+    # which divergent pipelines run millions of (bitonic sort), spent 13% of their time in those.
     if kind == K_NOP:
         return True
     # Float32 ALU first: the commonest in numeric kernels.
     if kind == K_FADD:
-        fd, fa, fb = fregs[d], fregs[a], fregs[b]
-        for j in range(n):
-            i = at[j]
-            fd[i] = fadd(fa[i], fb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = fadd(fregs[a, i], fregs[b, i])
     elif kind == K_FSUB:
-        fd, fa, fb = fregs[d], fregs[a], fregs[b]
-        for j in range(n):
-            i = at[j]
-            fd[i] = fsub(fa[i], fb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = fsub(fregs[a, i], fregs[b, i])
     elif kind == K_FMUL:
-        fd, fa, fb = fregs[d], fregs[a], fregs[b]
-        for j in range(n):
-            i = at[j]
-            fd[i] = fmul(fa[i], fb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = fmul(fregs[a, i], fregs[b, i])
     elif kind == K_FDIV:
-        fd, fa, fb = fregs[d], fregs[a], fregs[b]
-        for j in range(n):
-            i = at[j]
-            fd[i] = fdiv(fa[i], fb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = fdiv(fregs[a, i], fregs[b, i])
     elif kind == K_FMIN:
-        fd, fa, fb = fregs[d], fregs[a], fregs[b]
-        for j in range(n):
-            i = at[j]
-            fd[i] = fmin(fa[i], fb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = fmin(fregs[a, i], fregs[b, i])
     elif kind == K_FMAX:
-        fd, fa, fb = fregs[d], fregs[a], fregs[b]
-        for j in range(n):
-            i = at[j]
-            fd[i] = fmax(fa[i], fb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = fmax(fregs[a, i], fregs[b, i])
     elif kind == K_FMA:
-        fd, fa, fb, fc = fregs[d], fregs[a], fregs[b], fregs[c]
-        for j in range(n):
-            i = at[j]
-            fd[i] = fma32(fa[i], fb[i], fc[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = fma32(fregs[a, i], fregs[b, i], fregs[c, i])
     elif K_FLT <= kind <= K_FNE:
         which = kind - K_FLT
-        rd, fa, fb = regs[d], fregs[a], fregs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = compare(which, fa[i], fb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = compare(which, fregs[a, i], fregs[b, i])
     elif kind == K_FNEG:
-        fd, fa = fregs[d], fregs[a]
-        for j in range(n):
-            i = at[j]
-            fd[i] = -fa[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = -fregs[a, i]
     elif kind == K_FABS:
-        fd, fa = fregs[d], fregs[a]
-        for j in range(n):
-            i = at[j]
-            fd[i] = abs(fa[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = abs(fregs[a, i])
     elif kind == K_FSQRT:
-        fd, fa = fregs[d], fregs[a]
-        for j in range(n):
-            i = at[j]
-            fd[i] = np.sqrt(fa[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = np.sqrt(fregs[a, i])
     elif kind == K_ITOF:
-        ra, fd = regs[a], fregs[d]
-        for j in range(n):
-            i = at[j]
-            fd[i] = np.float32(ra[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = np.float32(regs[a, i])
     elif kind == K_FTOI:
-        rd, fa = regs[d], fregs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = ftoi(fa[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = ftoi(fregs[a, i])
     elif kind == K_FFLOOR:
-        fd, fa = fregs[d], fregs[a]
-        for j in range(n):
-            i = at[j]
-            fd[i] = np.float32(np.floor(np.float64(fa[i])))
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = np.float32(np.floor(np.float64(fregs[a, i])))
     elif kind == K_FTRUNC:
-        fd, fa = fregs[d], fregs[a]
-        for j in range(n):
-            i = at[j]
-            fd[i] = np.float32(np.trunc(np.float64(fa[i])))
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = np.float32(np.trunc(np.float64(fregs[a, i])))
     elif kind == K_FCEIL:
-        fd, fa = fregs[d], fregs[a]
-        for j in range(n):
-            i = at[j]
-            fd[i] = np.float32(np.ceil(np.float64(fa[i])))
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            fregs[d, i] = np.float32(np.ceil(np.float64(fregs[a, i])))
     # Integer ALU with an immediate (loop counters, constants).
     elif kind == K_LI:
-        rd = regs[d]
-        for j in range(n):
-            rd[at[j]] = imm
+        for j in range(lo, hi):
+            regs[d, np.uint64(order[j])] = imm
     elif kind == K_ADDI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) + imm
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) + imm
     elif kind == K_MULI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) * imm
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) * imm
     elif kind == K_ANDI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) & imm
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) & imm
     elif kind == K_ORI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) | imm
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) | imm
     elif kind == K_XORI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) ^ imm
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) ^ imm
     elif kind == K_SHLI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) << (imm & 31)
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) << (imm & 31)
     elif kind == K_SHRI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = (np.int64(ra[i]) & 0xFFFFFFFF) >> (imm & 31)
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = (np.int64(regs[a, i]) & 0xFFFFFFFF) >> (imm & 31)
     elif kind == K_SRAI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) >> (imm & 31)
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) >> (imm & 31)
     elif kind == K_SLTI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = 1 if ra[i] < imm else 0
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = 1 if regs[a, i] < imm else 0
     elif kind == K_SEQI:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = 1 if ra[i] == imm else 0
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = 1 if regs[a, i] == imm else 0
     # Integer ALU, register operands.
     elif kind == K_ADD:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) + rb[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) + regs[b, i]
     elif kind == K_SUB:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) - rb[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) - regs[b, i]
     elif kind == K_MUL:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) * rb[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) * regs[b, i]
     elif kind == K_DIV:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = int_div(np.int64(ra[i]), np.int64(rb[i]))
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = int_div(np.int64(regs[a, i]), np.int64(regs[b, i]))
     elif kind == K_REM:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = int_rem(np.int64(ra[i]), np.int64(rb[i]))
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = int_rem(np.int64(regs[a, i]), np.int64(regs[b, i]))
     elif kind == K_AND:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = ra[i] & rb[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = regs[a, i] & regs[b, i]
     elif kind == K_OR:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = ra[i] | rb[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = regs[a, i] | regs[b, i]
     elif kind == K_XOR:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = ra[i] ^ rb[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = regs[a, i] ^ regs[b, i]
     elif kind == K_SHL:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) << (rb[i] & 31)
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) << (regs[b, i] & 31)
     elif kind == K_SHR:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = (np.int64(ra[i]) & 0xFFFFFFFF) >> (rb[i] & 31)
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = (np.int64(regs[a, i]) & 0xFFFFFFFF) >> (regs[b, i] & 31)
     elif kind == K_SRA:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = np.int64(ra[i]) >> (rb[i] & 31)
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = np.int64(regs[a, i]) >> (regs[b, i] & 31)
     elif kind == K_MIN:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = min(ra[i], rb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = min(regs[a, i], regs[b, i])
     elif kind == K_MAX:
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = max(ra[i], rb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = max(regs[a, i], regs[b, i])
     elif K_SLT <= kind <= K_SNE:
         which = kind - K_SLT
-        rd, ra, rb = regs[d], regs[a], regs[b]
-        for j in range(n):
-            i = at[j]
-            rd[i] = compare(which, ra[i], rb[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = compare(which, regs[a, i], regs[b, i])
     elif kind == K_MOV:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = ra[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = regs[a, i]
     elif kind == K_NEG:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = -np.int64(ra[i])
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = -np.int64(regs[a, i])
     elif kind == K_ABS:
-        rd, ra = regs[d], regs[a]
-        for j in range(n):
-            i = at[j]
-            rd[i] = abs(np.int64(ra[i]))
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = abs(np.int64(regs[a, i]))
     elif kind == K_SEL:
-        rd, ra, rb, rc = regs[d], regs[a], regs[b], regs[c]
-        for j in range(n):
-            i = at[j]
-            rd[i] = rb[i] if ra[i] != 0 else rc[i]
+        for j in range(lo, hi):
+            i = np.uint64(order[j])
+            regs[d, i] = regs[b, i] if regs[a, i] != 0 else regs[c, i]
     else:  # (every kind below K_BZ is listed above)
         return False
     return True
 
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def branch_conditions(row, want_zero, lanes, taken):
-    """taken[j] = (row[lanes[j]] == 0) == want_zero (a bz or bnz on the register `row`, for the PEs `lanes`);
-    (how many are taken, the first j not taken or len(lanes))."""
-    at = lanes.view(np.uint64)  # (no negative-index wrap-around per PE)
-    n = at.shape[0]
-    n_taken, first_fall = 0, n
-    for j in range(n):
-        yes = (row[at[j]] == 0) == want_zero
-        taken[j] = yes
-        if yes:
-            n_taken += 1
-        elif first_fall == n:
-            first_fall = j
-    return n_taken, first_fall
