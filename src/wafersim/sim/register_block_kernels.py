@@ -61,8 +61,7 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
             _dense_op(kind, fields[ran, IMM], regs[fields[ran, D]][lo:hi], regs[fields[ran, A]][lo:hi],
                       regs[fields[ran, B]][lo:hi])
         else:
-            run_simple(kind, fields[ran, D], fields[ran, A], fields[ran, B], 0, fields[ran, IMM], pes, 0, len(pes),
-                       regs, fregs)
+            run_simple(kind, fields[ran, D], fields[ran, A], fields[ran, B], 0, fields[ran, IMM], pes, regs, fregs)
         ran += 1
     if dense:
         for p in range(count - 1, -1, -1):  # (a register's first save is its value before the pass: put last)

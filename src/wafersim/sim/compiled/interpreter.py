@@ -40,7 +40,7 @@ from .jit import njit
 from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
 from .half_arith import half_stream
 from .segments import merge_at
-from .simple_ops import run_simple
+from .simple_ops import branch_conditions, run_simple
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, WOKEN,
                          ring_slot, wake, woken_segments)
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
@@ -90,7 +90,6 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     chunk = max(1, min(lanes.shape[0] + resident, chunk_lanes))
     capacity = 3 * chunk + 16
     order = np.empty(capacity, dtype=np.int64)  # segments are ranges of this buffer of PEs
-    compact = np.empty(capacity, dtype=np.int64)  # (`merge_at`'s, to compact `order` in place)
     taken = np.empty(chunk, dtype=np.bool_)
     batch_pes = np.empty(chunk, dtype=np.int64)  # the last batch of woken PEs, and their counts before it ran
     batch_size, batch_counts = 0, np.int64(0)
@@ -159,16 +158,13 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     seg_late[s] = -np.inf  # (a bound of the segment's times, as `fast_on` keeps them)
                     for k in range(seg_lo[s], seg_hi[s]):
                         seg_late[s] = max(seg_late[s], times[order[k]])
-            best, at_best = 0, 1  # (the segment of the lowest pc, and how many are there)
+            best = 0
             for s in range(1, segments):
                 if seg_pc[s] < seg_pc[best]:
-                    best, at_best = s, 1
-                elif seg_pc[s] == seg_pc[best]:
-                    at_best += 1
+                    best = s
             pc = seg_pc[best]
-            if at_best > 1:  # (only then: a call costs an atomic reference count update per array passed)
-                best, segments, top = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
-                                               seg_done, seg_late, times, counts, memo, fast_on, compact)
+            best, segments, top, order = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
+                                                  seg_done, seg_late, times, counts, memo, fast_on)
             lo, hi, owed, owed_done, late = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best], seg_late[best]
             segments -= 1
             seg_pc[best], seg_lo[best], seg_hi[best] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
@@ -229,16 +225,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     and memo[3 * run_pc + 1] == (run_lo << 32 | run_hi)):  # the same PEs: the same way
                                 n_taken, first_fall = memo[3 * run_pc + 2] >> 32, memo[3 * run_pc + 2] & 0xFFFFFFFF
                             else:
-                                # (written out here: a call costs an atomic reference count update per array
-                                # passed, Numba's runtime's, and millions of small segments branch)
-                                want_zero, n_taken, first_fall = kind == K_BZ, 0, run_hi - run_lo
-                                for k in range(run_hi - run_lo):
-                                    yes = (regs[a, np.uint64(order[run_lo + k])] == 0) == want_zero  # (unsigned:
-                                    taken[k] = yes  # no wrap-around per PE)
-                                    if yes:
-                                        n_taken += 1
-                                    elif first_fall == run_hi - run_lo:
-                                        first_fall = k
+                                n_taken, first_fall = branch_conditions(regs[a], kind == K_BZ, order[run_lo:run_hi],
+                                                                        taken)
                                 if memo[3 * run_pc] != -2:
                                     memo[3 * run_pc] = memo[3 * code_words + 3]
                                     memo[3 * run_pc + 1] = run_lo << 32 | run_hi
@@ -258,7 +246,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit
                     if fast_on and run_hi - kept >= SIMPLE_MIN and run_simple(kind, d, a, b, fields[C, run_pc], imm,
-                                                                order, kept, run_hi, regs, fregs):
+                                                                order[kept:run_hi], regs, fregs):
                         kept = run_hi  # (done: nothing of the loop below applies to these kinds)
                     for k in range(kept, run_hi):
                         i = order[k]
@@ -540,8 +528,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     else:
                                         spare[w_fall] = order[run_lo + k]
                                         w_fall += 1
-                                for k in range(run_hi - run_lo):  # (no views: see `simple_ops.run_simple`)
-                                    order[run_lo + k] = spare[k]
+                                order[run_lo:run_hi] = spare[:run_hi - run_lo]
                                 memo[3 * code_words + 3] += 1
                             if segments + 2 > MAX_SEGMENTS:  # too divergent for segments: each lane on its own
                                 for k in range(run_lo, run_hi):

@@ -8,12 +8,10 @@ from .jit import njit
 
 @njit(cache=True, nogil=True)
 def merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost, seg_done, seg_late, times, counts,
-             memo, fast_on, compact):
-    """Merge every segment at `pc` (segment `best` among them) into one; returns (best, segments, top): the
-    merged segment's number, how many segments there are and the first free slot of `order` (its live segments
-    compacted to its front, through `compact`, a buffer as long, when the merged one would not fit after them;
-    `order` stays the same array: a new one would cost the caller's loop an atomic reference count update per
-    merge, Numba's runtime's, some of a divergent pipeline's time). Segments are order[seg_lo:seg_hi] lanes at
+             memo, fast_on):
+    """Merge every segment at `pc` (segment `best` among them) into one; returns (best, segments, top, order):
+    the merged segment's number, how many segments there are, the first free slot of `order` and `order` (a
+    fresh buffer when the live segments had to be compacted). Segments are order[seg_lo:seg_hi] lanes at
     seg_pc owing seg_cost cycles and seg_done instructions (to `times`, `counts`), seg_late a bound of their
     times; the last word of `memo` counts writes to `order` (`run_group`'s steady branches). `fast_on`: merge
     segments side by side in place (`Strategy.compiled_loops`)."""
@@ -57,15 +55,15 @@ def merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost, s
             same = 0  # (merged: the copying merge below is skipped)
     if same > seg_hi[best] - seg_lo[best]:  # (owed cycles settled, lanes copied to the end of `order`)
         late = -np.inf
-        if top + same > order.shape[0]:  # compact the live segments to the front of `order`
+        if top + same > order.shape[0]:  # compact the live segments to the front of a fresh buffer
+            fresh = np.empty(order.shape[0], dtype=np.int64)
             top = 0
             for s in range(segments):
-                for k in range(seg_lo[s], seg_hi[s]):
-                    compact[top + k - seg_lo[s]] = order[k]
-                seg_lo[s], seg_hi[s] = top, top + seg_hi[s] - seg_lo[s]
-                top = seg_hi[s]
-            for k in range(top):
-                order[k] = compact[k]
+                size = seg_hi[s] - seg_lo[s]
+                fresh[top:top + size] = order[seg_lo[s]:seg_hi[s]]
+                seg_lo[s], seg_hi[s] = top, top + size
+                top += size
+            order = fresh
         memo[memo.shape[0] - 1] += 1
         start = top
         s = 0
@@ -87,4 +85,4 @@ def merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost, s
         seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, start, top, 0.0, 0
         seg_late[best] = late
         segments += 1
-    return best, segments, top
+    return best, segments, top, order

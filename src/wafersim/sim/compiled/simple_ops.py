@@ -5,9 +5,9 @@ instructions that only read and write registers (integer and float32 ALU, immedi
 kind below `K_BZ`), nothing can fail, stop, block or cost extra cycles, so the interpreter's per-PE
 bookkeeping (status, refusal, the gap after a refused PE) has nothing to do: `run_simple` dispatches on
 the kind once and runs a loop that does only the operation, which is several times faster per PE than
-the general loop (whose dispatch and bookkeeping happen per PE); it indexes the register file through
-unsigned lane numbers, so that the loop does no negative-index wrap-around, and takes no views (see
-`run_simple`). Each loop's body is the general loop's expression for that kind
+the general loop (whose dispatch and bookkeeping happen per PE); it reads and writes rows of the register
+file (1-D views) through unsigned lane numbers, so that the loop does no address arithmetic or negative-
+index wrap-around beyond the gather. Each loop's body is the general loop's expression for that kind
 (the same operations, in the same precision, through the same `arith` functions), so that results are bit
 for bit the same (tests/test_engine_compiled.py compares `Strategy(compiled_loops=False)`, which leaves
 every instruction to the general loop).
@@ -25,202 +25,264 @@ from .kinds import (K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_BZ, K_DIV, K_FABS, K_
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_simple(kind, d, a, b, c, imm, order, lo, hi, regs, fregs) -> bool:
-    """Run the register-only instruction `kind` (operands d, a, b, c, imm) for the PEs order[lo:hi] (region
+def run_simple(kind, d, a, b, c, imm, lanes, regs, fregs) -> bool:
+    """Run the register-only instruction `kind` (operands d, a, b, c, imm) for the PEs `lanes` (region
     indices); False (nothing done) for a kind that is not register-only (`K_BZ` and above)."""
     if kind >= K_BZ:
         return False
-    # The lanes as unsigned numbers (no negative-index wrap-around per PE); the register file indexed in two
-    # dimensions, the row's offset hoisted out of the loop. No views: a slice or row view of an array costs an
-    # atomic increment and decrement of its reference count (Numba's runtime), and segments of a dozen PEs,
-    # which divergent pipelines run millions of (bitonic sort), spent 13% of their time in those.
+    # The lanes as unsigned numbers (no negative-index wrap-around per PE), and in each branch the rows of
+    # the register file it uses (taken there, not here: inlined into the interpreter, row views taken up
+    # front were computed for every instruction of every PE running alone).
+    at = lanes.view(np.uint64)
+    n = at.shape[0]
     if kind == K_NOP:
         return True
     # Float32 ALU first: the commonest in numeric kernels.
     if kind == K_FADD:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = fadd(fregs[a, i], fregs[b, i])
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
+        for j in range(n):
+            i = at[j]
+            fd[i] = fadd(fa[i], fb[i])
     elif kind == K_FSUB:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = fsub(fregs[a, i], fregs[b, i])
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
+        for j in range(n):
+            i = at[j]
+            fd[i] = fsub(fa[i], fb[i])
     elif kind == K_FMUL:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = fmul(fregs[a, i], fregs[b, i])
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
+        for j in range(n):
+            i = at[j]
+            fd[i] = fmul(fa[i], fb[i])
     elif kind == K_FDIV:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = fdiv(fregs[a, i], fregs[b, i])
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
+        for j in range(n):
+            i = at[j]
+            fd[i] = fdiv(fa[i], fb[i])
     elif kind == K_FMIN:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = fmin(fregs[a, i], fregs[b, i])
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
+        for j in range(n):
+            i = at[j]
+            fd[i] = fmin(fa[i], fb[i])
     elif kind == K_FMAX:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = fmax(fregs[a, i], fregs[b, i])
+        fd, fa, fb = fregs[d], fregs[a], fregs[b]
+        for j in range(n):
+            i = at[j]
+            fd[i] = fmax(fa[i], fb[i])
     elif kind == K_FMA:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = fma32(fregs[a, i], fregs[b, i], fregs[c, i])
+        fd, fa, fb, fc = fregs[d], fregs[a], fregs[b], fregs[c]
+        for j in range(n):
+            i = at[j]
+            fd[i] = fma32(fa[i], fb[i], fc[i])
     elif K_FLT <= kind <= K_FNE:
         which = kind - K_FLT
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = compare(which, fregs[a, i], fregs[b, i])
+        rd, fa, fb = regs[d], fregs[a], fregs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = compare(which, fa[i], fb[i])
     elif kind == K_FNEG:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = -fregs[a, i]
+        fd, fa = fregs[d], fregs[a]
+        for j in range(n):
+            i = at[j]
+            fd[i] = -fa[i]
     elif kind == K_FABS:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = abs(fregs[a, i])
+        fd, fa = fregs[d], fregs[a]
+        for j in range(n):
+            i = at[j]
+            fd[i] = abs(fa[i])
     elif kind == K_FSQRT:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = np.sqrt(fregs[a, i])
+        fd, fa = fregs[d], fregs[a]
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.sqrt(fa[i])
     elif kind == K_ITOF:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = np.float32(regs[a, i])
+        ra, fd = regs[a], fregs[d]
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(ra[i])
     elif kind == K_FTOI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = ftoi(fregs[a, i])
+        rd, fa = regs[d], fregs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ftoi(fa[i])
     elif kind == K_FFLOOR:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = np.float32(np.floor(np.float64(fregs[a, i])))
+        fd, fa = fregs[d], fregs[a]
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(np.floor(np.float64(fa[i])))
     elif kind == K_FTRUNC:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = np.float32(np.trunc(np.float64(fregs[a, i])))
+        fd, fa = fregs[d], fregs[a]
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(np.trunc(np.float64(fa[i])))
     elif kind == K_FCEIL:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            fregs[d, i] = np.float32(np.ceil(np.float64(fregs[a, i])))
+        fd, fa = fregs[d], fregs[a]
+        for j in range(n):
+            i = at[j]
+            fd[i] = np.float32(np.ceil(np.float64(fa[i])))
     # Integer ALU with an immediate (loop counters, constants).
     elif kind == K_LI:
-        for j in range(lo, hi):
-            regs[d, np.uint64(order[j])] = imm
+        rd = regs[d]
+        for j in range(n):
+            rd[at[j]] = imm
     elif kind == K_ADDI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) + imm
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) + imm
     elif kind == K_MULI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) * imm
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) * imm
     elif kind == K_ANDI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) & imm
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) & imm
     elif kind == K_ORI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) | imm
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) | imm
     elif kind == K_XORI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) ^ imm
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) ^ imm
     elif kind == K_SHLI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) << (imm & 31)
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) << (imm & 31)
     elif kind == K_SHRI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = (np.int64(regs[a, i]) & 0xFFFFFFFF) >> (imm & 31)
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = (np.int64(ra[i]) & 0xFFFFFFFF) >> (imm & 31)
     elif kind == K_SRAI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) >> (imm & 31)
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) >> (imm & 31)
     elif kind == K_SLTI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = 1 if regs[a, i] < imm else 0
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = 1 if ra[i] < imm else 0
     elif kind == K_SEQI:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = 1 if regs[a, i] == imm else 0
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = 1 if ra[i] == imm else 0
     # Integer ALU, register operands.
     elif kind == K_ADD:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) + regs[b, i]
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) + rb[i]
     elif kind == K_SUB:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) - regs[b, i]
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) - rb[i]
     elif kind == K_MUL:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) * regs[b, i]
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) * rb[i]
     elif kind == K_DIV:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = int_div(np.int64(regs[a, i]), np.int64(regs[b, i]))
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = int_div(np.int64(ra[i]), np.int64(rb[i]))
     elif kind == K_REM:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = int_rem(np.int64(regs[a, i]), np.int64(regs[b, i]))
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = int_rem(np.int64(ra[i]), np.int64(rb[i]))
     elif kind == K_AND:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = regs[a, i] & regs[b, i]
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ra[i] & rb[i]
     elif kind == K_OR:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = regs[a, i] | regs[b, i]
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ra[i] | rb[i]
     elif kind == K_XOR:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = regs[a, i] ^ regs[b, i]
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ra[i] ^ rb[i]
     elif kind == K_SHL:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) << (regs[b, i] & 31)
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) << (rb[i] & 31)
     elif kind == K_SHR:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = (np.int64(regs[a, i]) & 0xFFFFFFFF) >> (regs[b, i] & 31)
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = (np.int64(ra[i]) & 0xFFFFFFFF) >> (rb[i] & 31)
     elif kind == K_SRA:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = np.int64(regs[a, i]) >> (regs[b, i] & 31)
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = np.int64(ra[i]) >> (rb[i] & 31)
     elif kind == K_MIN:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = min(regs[a, i], regs[b, i])
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = min(ra[i], rb[i])
     elif kind == K_MAX:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = max(regs[a, i], regs[b, i])
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = max(ra[i], rb[i])
     elif K_SLT <= kind <= K_SNE:
         which = kind - K_SLT
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = compare(which, regs[a, i], regs[b, i])
+        rd, ra, rb = regs[d], regs[a], regs[b]
+        for j in range(n):
+            i = at[j]
+            rd[i] = compare(which, ra[i], rb[i])
     elif kind == K_MOV:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = regs[a, i]
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = ra[i]
     elif kind == K_NEG:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = -np.int64(regs[a, i])
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = -np.int64(ra[i])
     elif kind == K_ABS:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = abs(np.int64(regs[a, i]))
+        rd, ra = regs[d], regs[a]
+        for j in range(n):
+            i = at[j]
+            rd[i] = abs(np.int64(ra[i]))
     elif kind == K_SEL:
-        for j in range(lo, hi):
-            i = np.uint64(order[j])
-            regs[d, i] = regs[b, i] if regs[a, i] != 0 else regs[c, i]
+        rd, ra, rb, rc = regs[d], regs[a], regs[b], regs[c]
+        for j in range(n):
+            i = at[j]
+            rd[i] = rb[i] if ra[i] != 0 else rc[i]
     else:  # (every kind below K_BZ is listed above)
         return False
     return True
 
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def branch_conditions(row, want_zero, lanes, taken):
+    """taken[j] = (row[lanes[j]] == 0) == want_zero (a bz or bnz on the register `row`, for the PEs `lanes`);
+    (how many are taken, the first j not taken or len(lanes))."""
+    at = lanes.view(np.uint64)  # (no negative-index wrap-around per PE)
+    n = at.shape[0]
+    n_taken, first_fall = 0, n
+    for j in range(n):
+        yes = (row[at[j]] == 0) == want_zero
+        taken[j] = yes
+        if yes:
+            n_taken += 1
+        elif first_fall == n:
+            first_fall = j
+    return n_taken, first_fall
