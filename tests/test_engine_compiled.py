@@ -370,13 +370,15 @@ def _loads_past_the_end_on_some_pes(values, out):
     out[i] = s
 
 
+@pytest.mark.parametrize("alone_below", [8, 1])
 @pytest.mark.parametrize("width", [80, 91])
-def test_pes_failing_one_instruction_in_a_divergent_segment_are_named_together(width):
-    """A few PEs (fewer than `ALONE_BELOW`, run one by one in the interpreter) fail the same load: the
-    error names every one of them, as the NumPy engine's masked run of their group does (it named only the
-    first, the others stopped where they were)."""
+def test_pes_failing_one_instruction_in_a_divergent_segment_are_named_together(width, alone_below, monkeypatch):
+    """A few PEs (run one by one in the interpreter when fewer than `ALONE_BELOW`, else as a segment) fail the
+    same load: the error names every one of them, as the NumPy engine's masked run of their group does (it
+    named only the first, the others stopped where they were)."""
+    monkeypatch.setattr(stepper, "ALONE_BELOW", alone_below)
     failing = [(i, 0) for i in range(width) if i % 17 == 5]  # (the reference: plain Python)
-    assert len(failing) < stepper.ALONE_BELOW
+    assert (len(failing) < stepper.ALONE_BELOW) == (alone_below == 8)
     errors = []
     for compiled in (False, True):
         dev = ws.Device(ws.WaferSpec(width=width, height=1))

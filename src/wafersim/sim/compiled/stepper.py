@@ -89,15 +89,26 @@ WAKE_BATCH = 64
 #: which its cache wants. Measured (process CPU time, alternating runs, stop 40, bench/workloads_patterns.py full
 #: size): bitonic 1.52-1.78 -> 1.26-1.36 s, redblack 1.31-1.39 -> 1.01-1.12 s, LCS unchanged (its batches are
 #: the same); 12288 made the LCS 0.58 -> 0.79-0.86 s, 16384 0.65 s (batches of ~77: 40% more wake-ups).
-#: OFF (0) by default: the whole-wafer all-reduce and scan along rows, whose woken row chains also run short,
-#: lost more than bitonic gained (process CPU, ws.init() then best of 3 warm, lead's A/B at stop 40: all-reduce
-#: 0.30 -> 0.40 s and scan-rows 0.26 -> 0.33 s with 8192, under issue 9's 1e8 PE-instr/s in the quiet bench run;
-#: bitonic 1.46 -> 1.22 s). Growth that tells a bitonic stage from a row chain is left to do.
-WAKE_WORK = 0
+#: Only in regions of up to `WAKE_WORK_REGION` PEs (0 elsewhere): the whole-wafer all-reduce and scan along rows,
+#: whose woken row chains also run short, lost more than bitonic gained (process CPU, ws.init() then best of 3
+#: warm, lead's A/B at stop 40: all-reduce 0.30 -> 0.40 s and scan-rows 0.26 -> 0.33 s with 8192 over wse2's
+#: 753,972 PEs, where a batch of a thousand rows' PEs touches more cache lines than a cache holds).
+WAKE_WORK = 8192
+#: Batches grow (`WAKE_WORK`) only in regions of at most this many PEs. Measured (stop 41, as above): with growth,
+#: bitonic (16,384 PEs) 1.49-1.54 -> 1.26-1.28 s, redblack (98,304) 1.27-1.44 -> 0.96-1.06 s, particles the same;
+#: the all-reduce and scan along rows over 384 x 256 PEs the same within noise (0.05 s, 0.04 s), over wse2 slower
+#: (above).
+WAKE_WORK_REGION = 131072
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
-#: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together.
-ALONE_BELOW = 8
+#: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together (each straight
+#: to its stop, never merging again). 1: none. A segment of a few PEs stops where another waits and merges with
+#: it, so divergent loops come back together. Measured (process CPU time, ws.init() then best of 3 warm
+#: launches, stop 41, bench/workloads_patterns.py and workloads_user.py full size), 8 -> 1: particles 1.24-1.33
+#: -> 0.76-0.85 s (two thirds of its PE-instructions had run alone, 172 at a time), primes 1.74 -> 1.24 s, ragged
+#: 2.2 -> 1.97 s, escape 0.36 -> 0.33 s; bitonic, redblack, isort, sparse, lcs, all-reduce, scan along rows the
+#: same within noise. (2: the same, singletons apart.)
+ALONE_BELOW = 1
 #: The interpreter takes a large group this many PEs at a time, so that their registers stay in cache.
 CHUNK_LANES = 1024
 #: A call returns to the scheduler after this many loop iterations per PE of the call (backward branches,
@@ -243,7 +254,8 @@ class CompiledMixin:
         if fabric is not None:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
-                      fabric.resume, resident, budget, fast, steady, WAKE_WORK, wake_batch)
+                      fabric.resume, resident, budget, fast, steady,
+                      WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, wake_batch)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
