@@ -21,7 +21,7 @@ from wafersim.isa.opcodes import opcode_cycles
 from wafersim.sim.strategy import Strategy, forced
 
 ROUTES = [ws.routes.row_broadcast(1)]
-LOOP = 100  # trips of the delaying loop: some 400 cycles
+LOOP = 100  # trips of the delaying loop: some 300 cycles (its accumulator is dead: only the counting is left)
 
 
 @ws.jit
@@ -145,7 +145,7 @@ def check_race(race, kernel, change_mark, send_mark, sent_first):
     assert race.first.block_index == race.second.block_index == (0, 0)
     # the loop puts some 400 cycles between them, on the side the simulator ran first
     late, early = (race.second, race.first) if sent_first else (race.first, race.second)
-    assert late.cycle - early.cycle > 3 * LOOP
+    assert late.cycle - early.cycle > 2 * LOOP
     assert race.count == 1 and not race.same_value
     # each side prints as what it does: a route change and a send, not a memory write and read
     assert (race.first.kind, race.second.kind) == ("route change", "send")
@@ -239,11 +239,11 @@ def test_no_race_where_the_simulator_ran_them_in_the_order_of_their_cycles():
     with pytest.raises(ws.DeadlockError) as error:
         launch(change_then_late_send, True)
     assert not hasattr(error.value, "races")
-    # Without the loop the change, at PE 1's cycle 13, comes after the word passed its router at cycle 11:
-    # a race, reported, though the change is PE 1's first statement
+    # Without the loop the change, at PE 1's cycle 11, comes as the word passes its router at cycle 11 (no
+    # order between them on hardware either): a race, reported, though the change is PE 1's first statement
     with pytest.raises(ws.RaceError) as race:
         launch(change_first, True, n=0)
-    assert race.value.races[0].second.cycle < race.value.races[0].first.cycle
+    assert race.value.races[0].second.cycle <= race.value.races[0].first.cycle
 
 
 @pytest.mark.parametrize("strategy", [None, Strategy(compiled=False, stream_pump=False),
