@@ -150,7 +150,7 @@ def residual_case(size: str, rng: np.random.Generator) -> Case:
     a = rng.standard_normal((p * r, q * c)).astype(F)
     x = rng.standard_normal(q * c).astype(F)
     b = rng.standard_normal(p * r).astype(F)
-    return Case(f"residual |b - A x|_inf, A {p * r} x {q * c} in {r} x {c} tiles, column broadcast, streamed "
+    return Case(f"residual max(abs(b - A x)), A {p * r} x {q * c} in {r} x {c} tiles, column broadcast, streamed "
                 f"row sums, {q} x {p} PEs", p * q,
                 lambda: simulate_residual(a, x, b, p, q), lambda: numpy_residual(a, x, b, q))
 
