@@ -11,29 +11,13 @@ from wafersim.sim.compiled import stepper
 from wafersim.sim.compiled.table import ProgramTable
 from wafersim.isa.encoding import decode
 from wafersim.sim.strategy import Strategy, forced
+from test_bench_workloads import workloads
+
+# (the kernels of bench's `sparse` and `matvec` workloads and their NumPy versions)
+sparse_work, numpy_sparse = workloads.workloads_patterns.sparse_work, workloads.workloads_patterns.numpy_sparse
+matvec, numpy_matvec = workloads.workloads_ported.matvec, workloads.workloads_ported.numpy_matvec
 
 F = np.float32
-
-
-@ws.jit
-def logistic_on_a_few(seeds, active, out, iterations):
-    """The PEs flagged in `active` iterate the logistic map; all meet at a barrier, then write."""
-    x, y = ws.grid(2)
-    v = seeds[y, x]
-    if active[y, x] == 1:
-        for k in range(iterations):
-            v = 3.75 * v * (1.0 - v)
-    ws.syncthreads()
-    out[y, x] = v
-
-
-def numpy_logistic(seeds: np.ndarray, active: np.ndarray, iterations: int) -> np.ndarray:
-    v = seeds.copy()
-    w = v[active == 1]
-    for _ in range(iterations):
-        w = F(3.75) * w * (F(1) - w)
-    v[active == 1] = w
-    return v
 
 
 def record_compiled_runs(monkeypatch) -> list[tuple[int, int, bool]]:
@@ -66,8 +50,8 @@ def test_a_few_pes_looping_alone_in_a_large_region_go_compiled_once_loading_numb
     d_seeds, d_active, d_out = dev.to_device(seeds), dev.to_device(active), dev.device_array((height, width), F)
 
     def run(iterations):
-        stats = logistic_on_a_few[(1, 1), (width, height)](d_seeds, d_active, d_out, iterations)
-        np.testing.assert_array_equal(d_out.copy_to_host(), numpy_logistic(seeds, active, iterations))
+        stats = sparse_work[(1, 1), (width, height)](d_seeds, d_active, d_out, iterations)
+        np.testing.assert_array_equal(d_out.copy_to_host(), numpy_sparse(seeds, active, iterations))
         return stats
 
     run(20)  # ~20 runs of the loop (each one small run's worth: 8 PEs): NumPy only
@@ -121,24 +105,6 @@ top:
     assert looping == ["li", "jmp", "addi", "bnz"]  # (not the halts, nor the li after the loop)
 
 
-@ws.jit
-def column_axpys(a_cols, x, y, columns, n: ws.constant):
-    """Every PE its own y = A x, A column-major (a[j, :] is column j), as `columns` (= n) column axpys in a loop."""
-    px, py = ws.grid(2)
-    width, height = ws.gridsize(2)
-    pe = py * width + px
-    a = ws.local.array((n, n), np.float32)
-    xv = ws.local.array(n, np.float32)
-    yv = ws.local.array(n, np.float32)
-    for j in range(n):
-        a[j, 0:n] = a_cols[pe * n + j, 0:n]
-    xv[0:n] = x[pe, 0:n]
-    yv[0:n] = 0.0
-    for j in range(columns):
-        yv[0:n] = a[j, 0:n] * xv[j] + yv[0:n]
-    y[pe, 0:n] = yv[0:n]
-
-
 def test_a_mid_sized_converged_group_with_a_loop_ahead_goes_compiled_a_large_one_stays_in_numpy(monkeypatch):
     """A converged group of 128 PEs (past `SMALL_GROUP`, up to `DENSE_LOOP_GROUP`) at its column-axpy loop runs it
     in the interpreter; one of 1,024 stays in NumPy (whose calls cost less per PE there). Results match NumPy's
@@ -151,17 +117,15 @@ def test_a_mid_sized_converged_group_with_a_loop_ahead_goes_compiled_a_large_one
         rng = np.random.default_rng(pes)
         a = rng.standard_normal((pes, n, n)).astype(F)
         x = rng.standard_normal((pes, n)).astype(F)
-        expected = np.zeros((pes, n), F)
-        for j in range(n):
-            expected = a[:, :, j] * x[:, j:j + 1] + expected
+        expected = numpy_matvec(a, x)
         dev = ws.Device(ws.WaferSpec(width=width, height=height))
         d_a = dev.to_device(np.ascontiguousarray(a.transpose(0, 2, 1)).reshape(pes * n, n))
         d_x, d_y = dev.to_device(x), dev.device_array((pes, n), F)
         runs = record_compiled_runs(monkeypatch)
-        stats = column_axpys[(1, 1), (width, height)](d_a, d_x, d_y, n, n)
+        stats = matvec[(1, 1), (width, height)](d_a, d_x, d_y, 1, n)
         np.testing.assert_array_equal(d_y.copy_to_host(), expected)
         assert any(group == pes and not index for _, group, index in runs) == goes, runs
         with forced(Strategy(compiled=False)):
-            numpy_engine = column_axpys[(1, 1), (width, height)](d_a, d_x, d_y, n, n)
+            numpy_engine = matvec[(1, 1), (width, height)](d_a, d_x, d_y, 1, n)
         assert (stats.cycles, stats.instructions) == (numpy_engine.cycles, numpy_engine.instructions)
         np.testing.assert_array_equal(stats.pe_instructions, numpy_engine.pe_instructions)
