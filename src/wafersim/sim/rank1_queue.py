@@ -22,6 +22,14 @@ gather (0.86 ms a 4032-lane flush) instead of its half of the updates (0.83 ms o
 coarser guard (stop 39: the flush left to the pool's thread, settled only by what touches its rows, SUMMA's
 first-half flush under the next B-panel pump): best warm 0.57 s either way. Merging the two flushes of a SUMMA step
 would not help either: the pass is bound by its arithmetic, sixteen updates cost twice eight even with cold caches.
+Nor did other forms of the update pass (stop 42, a flush of eight 16 x 16 updates over 4096 lanes replayed on one
+thread): it takes 1.22 ms with its operands in the third-level cache (1.58 ms after a 256 MiB sweep), its gather
+0.40-0.46 ms of it, its arithmetic the rest (8.4e6 multiply-adds at ~11.5e9/s; a four-update loop over rows in the
+first-level cache peaks at 16.5e9/s). Operands read straight from SRAM rows (no gather, each block's most common
+address): 1.92-2.04 against 1.62-1.86 ms (rows 16 KiB apart share cache sets; the gathered rows are padded). One
+destination row a pass: no faster. A flat operand array with rows a constant stride apart: 6.2-6.8 ms (left scalar
+by LLVM). Sub-blocks of 256/128/64 PEs, their operand rows in the first-level cache: 1.14/1.35/2.0 against 0.92 ms
+for the arithmetic alone (each pass's two dozen slices cost more than the cache saves).
 
 The queued addresses live in one int64 array of the wave's (`slot`: update q's d, a and b rows at [q]), which
 the compiled operand pass (`descriptor_kernels.rank1_operands`) writes directly and which it compares with the
