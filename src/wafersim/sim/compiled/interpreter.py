@@ -345,11 +345,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 status = REFUSED
                             else:
                                 regs[d, i] = args[imm]
-                        elif kind >= K_SEND and times[i] + run_owed >= time_limit:
-                            # float32 clocks near their limit: the FIFOs' times it would write are float32 too,
-                            # and a chain of waits across PEs may run far in one call, so it stops before the
-                            # transfer (as at a backward branch), and the engine widens the times first
-                            status = STOPPED
+                        elif kind >= K_SEND and times[i] + run_owed >= time_limit:  # near 2**23: it stops as at
+                            status = STOPPED  # a backward branch (the FIFOs' times are float32: widened first)
                         elif kind >= K_SEND:
                             # A neighbour transfer (`fabric_ops`, whose arithmetic this is), from the PE's cycle with
                             # its owed issue cycles; written out here, where the arrays cost no reference counting.
