@@ -61,3 +61,66 @@ def test_straight_line_transfers_past_float32_add_one_send_each():
     assert long > 2 * TIME32_LIMIT
     # (the sender is the slower side: each send is its issue cost, then its word's time on the link)
     assert long - short == 23 * (per_transfer + 1 / spec.link_words_per_cycle)
+
+
+def snake(x: int, y: int, width: int, height: int) -> dict:
+    """Channel 0's route: from PE (0, 0) east along row 0, south, west along row 1, ... to the snake's end,
+    every link of the block's path once (width * height - 1 hops, far more than width + height)."""
+    east = y % 2 == 0
+    first, last = (0, width - 1) if east else (width - 1, 0)
+    into = ws.RAMP if (x, y) == (0, 0) else ws.NORTH if x == first else ws.WEST if east else ws.EAST
+    out = (ws.RAMP if y == height - 1 else ws.SOUTH) if x == last else ws.EAST if east else ws.WEST
+    return {into: out}
+
+
+def snake_end(width: int, height: int) -> tuple[int, int]:
+    return (width - 1 if height % 2 else 0), height - 1
+
+
+def one_word_along_the_snake(width: int, height: int) -> str:
+    """PE (0, 0) sends one word through its router; the PE at the snake's end receives it."""
+    end_x, end_y = snake_end(width, height)
+    return (f"sreg r2, tid.x\nsreg r3, tid.y\nor r4, r2, r3\nbnz r4, others\nli r1, 7\nsend ramp, 0, r1\nhalt\n"
+            f"others:\nseqi r5, r2, {end_x}\nseqi r6, r3, {end_y}\nand r5, r5, r6\nbnz r5, last\nhalt\n"
+            f"last:\nrecv r1, ramp, 0\nprint r1, 0\nhalt\n")
+
+
+def test_a_routed_path_longer_than_the_wafer_is_wide_counts_every_cycle():
+    # The time bound took a routed word's latency to be at most a path across the wafer (width + height
+    # links); a route may snake through every PE of its block: 255 hops of 70,001 cycles here passed 2**24
+    # in one send, and the receiver's clock rounded (17,850,774 cycles where the spec gives 17,850,773).
+    width = height = 16
+    hops = width * height - 1
+    source = one_word_along_the_snake(width, height)
+
+    def cycles(hop_latency: int) -> float:
+        spec = ws.WaferSpec(width=width, height=height, hop_latency=hop_latency)
+        def launch():
+            stats = ws.Device(spec).launch(ws.assemble(source), (1, 1), (width, height), (), print_output=False,
+                                           routes=[ws.routes.custom(0, snake)])
+            return None, stats
+        stats = run_every_strategy(launch)[1]
+        assert [p.value for p in stats.prints] == [7]
+        return stats.cycles
+
+    short, long = cycles(1), cycles(70_001)
+    assert long > 2 * TIME32_LIMIT
+    assert long - short == hops * (70_001 - 1)  # (the word's way: a hop latency per link of its path)
+
+
+def ping_pong(rounds: int) -> str:
+    """Two PEs pass a word back and forth `rounds` times, in straight-line code."""
+    return ("sreg r2, tid.x\nli r1, 7\nbnz r2, second\n" + "send east, 0, r1\nrecv r1, east, 0\n" * rounds
+            + "print r1, 0\nhalt\nsecond:\n" + "recv r1, west, 0\nsend west, 0, r1\n" * rounds + "halt\n")
+
+
+def test_a_ping_pong_in_one_interpreter_call_counts_every_cycle():
+    # The compiled interpreter runs both PEs, each woken by the other's word, through all 24 hops in one
+    # call; the FIFOs' times it wrote were float32 and rounded past 2**24 before the call's times were
+    # checked (24,000,052 cycles where the spec gives 24,000,053, under every strategy but the NumPy ones).
+    rounds, hop_latency = 12, 1_000_001
+    spec_of = lambda hop: ws.WaferSpec(width=2, height=1, hop_latency=hop)  # noqa: E731
+    short = run(ping_pong(rounds), (1, 1), (2, 1), spec=spec_of(1)).cycles
+    long = cycles_every_strategy(ping_pong(rounds), (2, 1), spec_of(hop_latency))
+    assert long > 2 * TIME32_LIMIT
+    assert long - short == 2 * rounds * (hop_latency - 1)  # (a hop latency more per hop)

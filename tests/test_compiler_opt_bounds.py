@@ -204,3 +204,139 @@ def test_dead_code_drops_a_counter_read_only_by_its_own_step():
     eliminate_dead_code(b.fn)
     assert k_step not in b.fn.ops and not any(op.writes() is b.r("k") for op in b.fn.instructions())
     assert any(op.writes() is b.r("j") and op.op == "addi" for op in b.fn.instructions())
+
+
+# ----------------------------------------------------------------------------- adversarial loops (review42)
+# Loops of 40 trips (past the unrolling limit: they stay loops) whose indices the proof must get exactly right:
+# in bounds on every trip (the checks it drops must be the ones that hold: the result is plain Python's), or
+# off the array on some trip by one element (the kernel must stop with the MemoryAccessError it gives
+# without the pass).
+TRIPS = 40
+
+
+@ws.jit
+def two_steps_a_trip(out, gap: ws.constant):
+    """`i` stepped twice a trip of a while loop, read after each step."""
+    t = ws.local.array(41, np.float32)
+    t[0:41] = 0.0
+    i = 0
+    while i < 40:
+        t[i] = t[i] + 1.0
+        i += 1
+        t[i + gap] = t[i + gap] + 2.0
+        i += 1
+    out[0:41] = t[0:41]
+
+
+@ws.jit
+def counting_down(out, top: ws.constant, trips: ws.constant):
+    t = ws.local.array(40, np.float32)
+    t[0:40] = 0.0
+    for j in range(trips):
+        t[top - j] = t[top - j] + 1.0
+    out[0:40] = t[0:40]
+
+
+@ws.jit
+def shifted_start(out, start: ws.constant, shift: ws.constant):
+    t = ws.local.array(40, np.float32)
+    t[0:40] = 0.0
+    for j in range(start, 40):
+        t[j + shift] = t[j + shift] + 1.0
+    out[0:40] = t[0:40]
+
+
+@ws.jit
+def add_one(t, index):
+    t[index] = t[index] + 1.0
+
+
+@ws.jit
+def through_a_device_function(out, shift: ws.constant, size: ws.constant):
+    t = ws.local.array(size, np.float32)
+    t[0:size] = 0.0
+    for j in range(40):
+        add_one(t, j + shift)
+    out[0:size] = t[0:size]
+
+
+@ws.jit
+def reassigned_counter(out, shift: ws.constant, size: ws.constant):
+    """The loop's variable reassigned in the body (the range goes on as Python's does)."""
+    t = ws.local.array(size, np.float32)
+    t[0:size] = 0.0
+    for j in range(40):
+        j = j * 2 + shift
+        t[j] = t[j] + 1.0
+    out[0:size] = t[0:size]
+
+
+@ws.jit
+def index_of_the_last_trip(out, size: ws.constant):
+    """An index carried from the trip before (2 * (j - 1)), which the loop's own test does not bound."""
+    t = ws.local.array(size, np.float32)
+    t[0:size] = 0.0
+    k = 0
+    for j in range(40):
+        t[k] = t[k] + 1.0
+        k = j * 2
+    out[0:size] = t[0:size]
+
+
+def _counts(size: int, writes: list[tuple[int, float]]) -> np.ndarray | None:
+    """Plain Python: the array after `t[k] += v` for each (k, v), or None where a k is off it."""
+    t = np.zeros(size, np.float32)
+    for k, v in writes:
+        if not 0 <= k < size:
+            return None
+        t[k] += v
+    return t
+
+
+def _two_steps_writes(gap: int) -> list[tuple[int, float]]:
+    writes = []
+    for i in range(0, 40, 2):
+        writes += [(i, 1.0), (i + 1 + gap, 2.0)]
+    return writes
+
+
+ADVERSARIAL = [  # (kernel, constants, the array's size, plain Python's writes, whether checks are dropped)
+    (two_steps_a_trip, (0,), 41, _two_steps_writes(0), True),  # i + 1 <= 39 + 1 < 41
+    (two_steps_a_trip, (1,), 41, _two_steps_writes(1), True),  # t[40] at most: the last element
+    (two_steps_a_trip, (2,), 41, _two_steps_writes(2), True),  # t[41] on the last trip
+    (counting_down, (39, 40), 40, [(39 - j, 1.0) for j in range(40)], True),
+    (counting_down, (40, 40), 40, [(40 - j, 1.0) for j in range(40)], False),  # t[40] first
+    (counting_down, (38, 40), 40, [(38 - j, 1.0) for j in range(40)], False),  # t[-1] last
+    (shifted_start, (3, -3), 40, [(j - 3, 1.0) for j in range(3, 40)], True),
+    (shifted_start, (3, -4), 40, [(j - 4, 1.0) for j in range(3, 40)], False),  # t[-1] first
+    (shifted_start, (-1, 1), 40, [(j + 1, 1.0) for j in range(-1, 40)], False),  # t[40] last
+    (through_a_device_function, (1, 41), 41, [(j + 1, 1.0) for j in range(40)], True),
+    (through_a_device_function, (1, 40), 40, [(j + 1, 1.0) for j in range(40)], False),
+    (through_a_device_function, (-1, 40), 40, [(j - 1, 1.0) for j in range(40)], False),
+    (reassigned_counter, (1, 80), 80, [(2 * j + 1, 1.0) for j in range(40)], True),
+    (reassigned_counter, (2, 80), 80, [(2 * j + 2, 1.0) for j in range(40)], False),
+    (index_of_the_last_trip, (77,), 77, [(0, 1.0)] + [(2 * j, 1.0) for j in range(39)], False),
+    (index_of_the_last_trip, (76,), 76, [(0, 1.0)] + [(2 * j, 1.0) for j in range(39)], False),
+]
+
+
+def _checks(kernel, args, dev, passes=None) -> int:
+    signature, _ = kernel.signature_of(args)
+    compiled = compile_kernel(kernel.py_func, kernel.with_constants(signature, args), dev.spec, passes=passes)
+    return sum(line.split()[0] == "chk" for line in compiled.asm_text.splitlines() if line.split())
+
+
+@pytest.mark.parametrize("kernel, constants, size, writes, dropped", ADVERSARIAL,
+                         ids=[f"{case[0].__name__}{case[1]}" for case in ADVERSARIAL])
+def test_adversarial_loops_keep_the_checks_that_can_fail(dev, kernel, constants, size, writes, dropped):
+    out = dev.device_array(size)
+    args = (out, *constants)
+    want = _counts(size, writes)
+    if want is None:
+        with pytest.raises(ws.MemoryAccessError, match=r"test_compiler_opt_bounds.py:\d+$"):
+            kernel[1, 1](*args)
+    else:
+        kernel[1, 1](*args)
+        np.testing.assert_array_equal(out.copy_to_host(), want)
+    kept, without = _checks(kernel, args, dev), _checks(kernel, args, dev, [(n, r) for n, r in PASSES if n != "bounds"])
+    assert (kept < without) == dropped

@@ -53,6 +53,8 @@ class ClockMixin:
         across = spec.width + spec.height  # PEs along a path over the wafer: a chain one step may run (streams)
         # (any transit: a routed path's links, or global memory; the words in flight arrive this much later)
         self.latency_bound = float(spec.global_latency + across * link)
+        # (a routed path may be longer than a path across the wafer: `_cover_routed_path` raises the bounds)
+        self.across, self.routed_latency_covered = across, float(across * link)
         # One step: a run of at most every instruction, then a transfer of at most every SRAM word, with a chain
         # of waits along a path over the wafer (a stream pump's wavefront); element cycles come on top as added.
         self.step_bound = float(len(self.program.code) * costliest + self.latency_bound
@@ -68,6 +70,21 @@ class ClockMixin:
         latest = float(self.cycle.max(initial=0)) + owed + self.latency_bound
         self._guard_time(latest + self.step_bound)
         self.time_bound = latest
+
+    def _cover_routed_path(self, longest: float) -> None:
+        """Before a routed send whose paths take up to `longest` cycles (`Deliveries.longest`): where that is
+        more than the bounds assumed of a word's way (`routed_latency_covered`: a path across the wafer; a
+        custom route may snake through every PE of its block), raise them by the difference, a transit and
+        a chain across the wafer of such sends per step, and the time bound for this step's words (they
+        leave by `time_bound` and arrive `longest` later, chained ones too). Else nothing: O(1)."""
+        if longest <= self.routed_latency_covered:
+            return
+        extra = longest - self.routed_latency_covered
+        self.routed_latency_covered = longest
+        self.latency_bound += extra
+        self.step_bound += (self.across + 1) * extra
+        if self.time_dtype is np.float32:
+            self._guard_time(self.time_bound + (self.across + 1) * longest)
 
     def _confirm_exact_times(self) -> None:
         """At the wave's end: float32 clocks past 2**24 could have rounded, which the time bound exists to

@@ -171,6 +171,7 @@ class RoutedExchangeMixin:
                                    f"channel {ins.ch} at these PEs takes nothing from the ramp (their own sends)"
                                    f"{unrouted}{late}", L, no_rule, channel=ins.ch)
         table = self.routes.deliveries(ins.ch, L.idx)
+        self._cover_routed_path(table.longest)  # (its words' times stay exact: float64 first if they need it)
         kept = self.rows_kept
         if kept is not None and kept[0] is table and kept[1] is L.idx and kept[3]:
             return table, L, kept[2]  # (checked already: the same table, the same lanes)

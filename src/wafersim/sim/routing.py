@@ -72,6 +72,12 @@ class Deliveries:
         """Bytes of its arrays (for the bound of `TRACE_CACHE`)."""
         return sum(value.nbytes for value in vars(self).values() if isinstance(value, np.ndarray))
 
+    @functools.cached_property
+    def longest(self) -> float:
+        """The most cycles any of its words takes from its sender to a receiver (the engine's float32 time
+        bound, `ClockMixin._cover_routed_path`)."""
+        return float(self.latency.max(initial=0))
+
     def rows(self, pes: np.ndarray) -> np.ndarray:
         """The row of each PE in `sources` (sorted), or -1 for a PE that is not one of them."""
         rows = np.minimum(np.searchsorted(self.sources, pes), max(len(self.sources) - 1, 0))

@@ -345,6 +345,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                 status = REFUSED
                             else:
                                 regs[d, i] = args[imm]
+                        elif kind >= K_SEND and times[i] + run_owed >= time_limit:  # near 2**23: it stops as at
+                            status = STOPPED  # a backward branch (the FIFOs' times are float32: widened first)
                         elif kind >= K_SEND:
                             # A neighbour transfer (`fabric_ops`, whose arithmetic this is), from the PE's cycle with
                             # its owed issue cycles; written out here, where the arrays cost no reference counting.

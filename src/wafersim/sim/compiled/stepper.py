@@ -312,7 +312,7 @@ class CompiledMixin:
         """After an interpreter call, before its (float64) times become the clocks: raise the wave's time bound
         to the latest of them (`ClockMixin.time_bound`) and widen the clocks if that is past `TIME32_LIMIT` (a
         call may run many instructions, and chains of waits across its PEs, beyond what one step's bound
-        covers; its own backward branches stop short of the limit, `time_limit`)."""
+        covers; its backward branches and transfers stop short of the limit, `time_limit`)."""
         from .settle import latest as latest_of
         latest = float(latest_of(idx, sleepers, times))
         self._guard_time(latest + self.latency_bound)  # (the words its sends left in flight arrive by then)
