@@ -233,14 +233,41 @@ def vector_op(kind, pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats
 
 
 @njit(cache=True, inline="always")
+def _plain_float(kind, x, y, acc):
+    """`_vector_float` on operands none of which is NaN (then fadd & co. are the plain operations, which the
+    compiler may put on SIMD registers)."""
+    if kind == K_VADD:
+        return x + y
+    if kind == K_VSUB:
+        return x - y
+    if kind == K_VMUL:
+        return x * y
+    if kind == K_VMIN:
+        return x if x < y else y
+    if kind == K_VMAX:
+        return x if x > y else y
+    if kind == K_VFMA:
+        return acc + x * y
+    return x / y  # K_VDIV
+
+
+@njit(cache=True, inline="always")
 def _float_rows(kind, fsram, operand, source, target, length, first, end):
-    """fsram[target + k, i] = kind(fsram[source + k, i], y, fsram[target + k, i]) for k < `length`, first <= i < `end`:
-    y = operand[k, i] (a range of words), or operand[0, i] when `operand` has one row (a scalar per PE)."""
+    """fsram[target + k, i] = `_vector_float`(kind, fsram[source + k, i], y, fsram[target + k, i]) for k < `length`,
+    first <= i < `end`: y = operand[k, i] (a range of words), or operand[0, i] when `operand` has one row (a
+    scalar per PE). A row whose operands hold no NaN runs `_plain_float` (SIMD); one with a NaN, `_vector_float`."""
     scalar = operand.shape[0] == 1
     for k in range(length):
-        row = 0 if scalar else k
-        for i in range(first, end):
-            fsram[target + k, i] = _vector_float(kind, fsram[source + k, i], operand[row, i], fsram[target + k, i])
+        out, x, y = fsram[target + k, first:end], fsram[source + k, first:end], operand[0 if scalar else k, first:end]
+        nan = False
+        for j in range(out.shape[0]):
+            nan |= (out[j] != out[j]) | (x[j] != x[j]) | (y[j] != y[j])
+        if nan:
+            for j in range(out.shape[0]):
+                out[j] = _vector_float(kind, x[j], y[j], out[j])
+        else:
+            for j in range(out.shape[0]):
+                out[j] = _plain_float(kind, x[j], y[j], out[j])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -279,8 +306,7 @@ def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lane
     end = first + count
     if kind == K_VCOPY or kind == K_VFILL:  # bits moved as they are, whatever the flag
         for k in range(length):
-            for i in range(first, end):
-                sram[target + k, i] = regs[b, i] if kind == K_VFILL else sram[source + k, i]
+            sram[target + k, first:end] = regs[b, first:end] if kind == K_VFILL else sram[source + k, first:end]
     elif fields[FLOAT, pc] != 0:
         # (one loop per kind, the kind a constant in each: the loop over PEs then runs on SIMD registers)
         operand = fsram[other:other + length] if reads_b else fregs[b:b + 1]  # (one row: a scalar per PE)
