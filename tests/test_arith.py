@@ -62,7 +62,8 @@ def at_once(kind, fields, regs, sram, pes):
     return sram, stats, extra
 
 
-CASES = [(kind, True, scalar) for kind in FLOAT_KINDS for scalar in (False, True) if not (kind == K_VSCALE and not scalar)]
+CASES = [(kind, True, scalar) for kind in FLOAT_KINDS for scalar in (False, True)
+         if not (kind == K_VSCALE and not scalar)]
 CASES += [(kind, False, scalar) for kind in INT_KINDS for scalar in (False, True)]
 CASES += [(K_VCOPY, False, False), (K_VCOPY, True, False), (K_VFILL, False, True)]
 
