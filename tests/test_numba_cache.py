@@ -299,3 +299,40 @@ def test_only_checked_numba_releases_load_before_the_registries(monkeypatch, ver
     dispatcher = types.SimpleNamespace(_cache=types.SimpleNamespace(load_overload="numba's own"))
     numba_cache.load_before_registries(dispatcher, None)  # (a dummy cache: patched only where verified, and then not
     assert dispatcher._cache.load_overload == "numba's own"  # a cache of the layout it needs: left alone too)
+
+
+_LAZY = '''
+import sys
+import numpy as np
+import numba
+from cached_total import total
+
+values = np.arange(1, 101, dtype=np.int64)
+if sys.argv[1] == "fill":
+    print(total(values))
+else:  # a fresh process: the machine code loads from the cache, its module for linking not parsed
+    print(total(values))
+    library = next(iter(total.overloads.values())).library
+    print("unparsed", "_wafersim_bitcode" in vars(library))
+
+    @numba.njit
+    def twice_total(a):  # (compiled now: links the cached function's module, parsed then)
+        return 2 * total(a)
+
+    print(twice_total(values), "unparsed", "_wafersim_bitcode" in vars(library))
+'''
+
+
+def test_cached_machine_code_loads_without_parsing_its_module_for_linking_until_a_caller_links_it(tmp_path):
+    """An engine function loaded from the cache runs without its shared LLVM module parsed
+    (`numba_cache.unserialize_lazily`); a function compiled later that calls it links it (parsed then), with the
+    right result (the sum of 1..100: 5050)."""
+    run = _scripts(tmp_path, "cached_total", "from wafersim.sim.compiled.jit import njit\n\n\n@njit(cache=True)\n"
+                                             "def total(a):\n    s = 0\n    for x in a:\n        s += x\n    return s\n",
+                   _LAZY)
+    assert run("fill") == ["5050"]
+    import numba  # noqa: F401  (`numba_verified` reads its version: another release loads as Numba does)
+
+    verified = numba_cache.numba_verified()
+    assert run("load") == (["5050", "unparsed True", "10100 unparsed False"] if verified
+                           else ["5050", "unparsed False", "10100 unparsed False"])

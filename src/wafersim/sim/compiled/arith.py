@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from .kinds import (FLOPS, GO_ON, K_VADD, K_VCOPY, K_VDOT, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
+from .kinds import (FLOPS, GO_ON, K_VADD, K_VCOPY, K_VDIV, K_VDOT, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
                     K_VREDSUM, K_VSCALE, K_VSUB, REFUSED, VECTOR_ELEMENTS)
 from .table import A, B, C, D, FLOAT, SCALAR
 
@@ -230,3 +230,107 @@ def vector_op(kind, pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats
         stats[FLOPS] += 2 * length if kind == K_VFMA or kind == K_VDOT else (
             0 if kind == K_VCOPY or kind == K_VFILL else length)
     return GO_ON, extra
+
+
+@njit(cache=True, inline="always")
+def _plain_float(kind, x, y, acc):
+    """`_vector_float` on operands none of which is NaN (then fadd & co. are the plain operations, which the
+    compiler may put on SIMD registers)."""
+    if kind == K_VADD:
+        return x + y
+    if kind == K_VSUB:
+        return x - y
+    if kind == K_VMUL:
+        return x * y
+    if kind == K_VMIN:
+        return x if x < y else y
+    if kind == K_VMAX:
+        return x if x > y else y
+    if kind == K_VFMA:
+        return acc + x * y
+    return x / y  # K_VDIV
+
+
+@njit(cache=True, inline="always")
+def _float_rows(kind, fsram, operand, source, target, length, first, end):
+    """fsram[target + k, i] = `_vector_float`(kind, fsram[source + k, i], y, fsram[target + k, i]) for k < `length`,
+    first <= i < `end`: y = operand[k, i] (a range of words), or operand[0, i] when `operand` has one row (a
+    scalar per PE). A row whose operands hold no NaN runs `_plain_float` (SIMD); one with a NaN, `_vector_float`."""
+    scalar = operand.shape[0] == 1
+    for k in range(length):
+        out, x, y = fsram[target + k, first:end], fsram[source + k, first:end], operand[0 if scalar else k, first:end]
+        nan = False
+        for j in range(out.shape[0]):
+            nan |= (out[j] != out[j]) | (x[j] != x[j]) | (y[j] != y[j])
+        if nan:
+            for j in range(out.shape[0]):
+                out[j] = _vector_float(kind, x[j], y[j], out[j])
+        else:
+            for j in range(out.shape[0]):
+                out[j] = _plain_float(kind, x[j], y[j], out[j])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def vector_op_dense(kind, pc, pes, fields, regs, fregs, sram, fsram, vector_lanes, stats):
+    """`vector_op` for the PEs `pes` at once (an elementwise op, not a reduction), element by element with
+    the PEs innermost -- SRAM is word-major, so a word of consecutive PEs is consecutive memory and the loop
+    runs on SIMD registers -- where that gives each PE what `vector_op` gives it: `pes` consecutive and
+    ascending, every PE's ranges the same (registers equal) and inside the data segment, and the target range
+    either the range read or apart from it (an overlap shifted by a few words would read words the op
+    already wrote). Returns the cycles beyond the issue cost (as `vector_op`, the same for every PE), or -1
+    without executing anything where the op, or the PEs, are not so (`vector_op` then runs it PE by PE)."""
+    count = pes.shape[0]
+    first = pes[0]
+    if pes[count - 1] - first != count - 1 or kind == K_VREDSUM or kind == K_VDOT:
+        return -1
+    d, a, b, c = fields[D, pc], fields[A, pc], fields[B, pc], fields[C, pc]
+    checks_b = fields[SCALAR, pc] == 0  # (`vector_op` checks regs[b] as a range then, and reads it but for
+    reads_b = checks_b and kind != K_VFILL and kind != K_VCOPY  # a copy or a fill)
+    for k in range(1, count):
+        i = pes[k]
+        if (i != first + k or regs[c, i] != regs[c, first] or regs[d, i] != regs[d, first]
+                or regs[a, i] != regs[a, first] or (checks_b and regs[b, i] != regs[b, first])):
+            return -1
+    data_words = sram.shape[0]
+    length, source = np.int64(regs[c, first]), np.int64(regs[a, first])
+    target, other = np.int64(regs[d, first]), np.int64(regs[b, first])
+    if length < 0 or target < 0 or target + length > data_words:
+        return -1  # (`vector_op` refuses it, PE by PE)
+    if kind != K_VFILL and (source < 0 or source + length > data_words
+                            or (source != target and source < target + length and target < source + length)):
+        return -1  # (vfill reads no source range)
+    if checks_b and (other < 0 or other + length > data_words):
+        return -1
+    if reads_b and other != target and other < target + length and target < other + length:
+        return -1
+    end = first + count
+    if kind == K_VCOPY or kind == K_VFILL:  # bits moved as they are, whatever the flag
+        for k in range(length):
+            sram[target + k, first:end] = regs[b, first:end] if kind == K_VFILL else sram[source + k, first:end]
+    elif fields[FLOAT, pc] != 0:
+        # (one loop per kind, the kind a constant in each: the loop over PEs then runs on SIMD registers)
+        operand = fsram[other:other + length] if reads_b else fregs[b:b + 1]  # (one row: a scalar per PE)
+        if kind == K_VFMA:
+            _float_rows(K_VFMA, fsram, operand, source, target, length, first, end)
+        elif kind == K_VADD:
+            _float_rows(K_VADD, fsram, operand, source, target, length, first, end)
+        elif kind == K_VMUL or kind == K_VSCALE:
+            _float_rows(K_VMUL, fsram, operand, source, target, length, first, end)
+        elif kind == K_VSUB:
+            _float_rows(K_VSUB, fsram, operand, source, target, length, first, end)
+        elif kind == K_VMIN:
+            _float_rows(K_VMIN, fsram, operand, source, target, length, first, end)
+        elif kind == K_VMAX:
+            _float_rows(K_VMAX, fsram, operand, source, target, length, first, end)
+        else:
+            _float_rows(kind, fsram, operand, source, target, length, first, end)  # K_VDIV
+    else:
+        for k in range(length):
+            for i in range(first, end):
+                y_int = np.int64(sram[other + k, i]) if reads_b else np.int64(regs[b, i])
+                sram[target + k, i] = _vector_int(kind, np.int64(sram[source + k, i]), y_int,
+                                                  np.int64(sram[target + k, i]))
+    stats[VECTOR_ELEMENTS] += length * count
+    if fields[FLOAT, pc] != 0 and kind != K_VCOPY and kind != K_VFILL:
+        stats[FLOPS] += (2 if kind == K_VFMA else 1) * length * count
+    return (length + vector_lanes - 1) // vector_lanes

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op
+from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op, vector_op_dense
 from .half_arith import half_stream
 from .segments import MAX_SEGMENTS, call_buffers, merge_at
 from .simple_ops import branch_conditions, run_simple
@@ -48,11 +48,13 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
                     K_ORI, K_REM, K_RECV, K_SEL, K_SEND, K_SENDV, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
                     K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADDX, K_VMAXX, K_XOR, K_XORI, FLOPS, HALF_FLOPS, REFUSED,
-                    STOPPED, TAKEN, VECTOR_ELEMENTS)
+                    STOPPED, TAKEN, VECTOR_ELEMENTS, K_VADD, K_VDIV)
 from .table import A, B, C, D, DIR, FIFO, FLOAT, HALF_FLOAT, IMM, KIND, LANE_ROW, NEXT, OUT_FIFO, OUT_LANE_ROW, TAG
 
 SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
 # loop (a call of `simple_ops` costs more)
+DENSE_VECTOR_MIN = 8  # segments of at least this many PEs try an elementwise vector op over all of them at once
+# (`arith.vector_op_dense`: their words side by side in SRAM); fewer run it PE by PE
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -237,6 +239,14 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     if fast_on and kind < K_BZ and run_hi - kept >= SIMPLE_MIN and run_simple(
                             kind, d, a, b, fields[C, run_pc], imm, order[kept:run_hi], regs, fregs):
                         kept = run_hi  # (done: nothing of the loop below applies to these kinds)
+                    if fast_on and K_VADD <= kind <= K_VDIV and run_hi - kept >= DENSE_VECTOR_MIN:
+                        extra = vector_op_dense(kind, run_pc, order[kept:run_hi], fields, regs, fregs, sram, fsram,
+                                                vector_lanes, stats)
+                        if extra >= 0:  # (done, as the loop below would have done it PE by PE)
+                            for k in range(kept if extra else run_hi, run_hi):
+                                times[order[k]] += extra
+                                latest = max(latest, times[order[k]])
+                            kept = run_hi
                     for k in range(kept, run_hi):
                         i = order[k]
                         status, extra = GO_ON, 0

@@ -16,7 +16,9 @@ a user without a writable home, as in many containers. And a damaged cache file 
 disk or a crash) makes Numba raise a bare `pickle` error on every call that loads it: `damage_reported`
 turns such an error into an `EngineCacheError` and empties that function's cache, so that the next call
 compiles it again. And it lets the engine's cached functions load without Numba's target registries, which
-their machine code never uses (`load_before_registries`: most of a process's Numba start-up).
+their machine code never uses (`load_before_registries`: most of a process's Numba start-up), and without
+parsing the LLVM module each keeps for linking into functions compiled later that call it, until one is
+(`unserialize_lazily`: most of the time a load took).
 """
 from __future__ import annotations
 
@@ -216,10 +218,68 @@ def load_before_registries(dispatcher, runtime) -> None:
     def rebuild_with_registries_if_needed(target_context, payload):
         if needs_registries(payload):
             target_context.refresh()
-        return rebuild(target_context, payload)
+            return rebuild(target_context, payload)
+        codegen = target_context.codegen()
+        try:
+            fndesc = payload[1]
+            names = (fndesc.llvm_func_name, fndesc.llvm_cpython_wrapper_name, target_context.get_env_name(fndesc))
+            symbols = codegen._engine._defined_symbols
+        except (AttributeError, IndexError, TypeError):
+            return rebuild(target_context, payload)
+        # (Numba's rebuild takes the library from `codegen.unserialize_library`: this call's, for this load only,
+        # under Numba's compiler lock, which `Dispatcher.compile` holds)
+        codegen.unserialize_library = lambda state: unserialize_lazily(codegen, state, names, symbols)
+        try:
+            return rebuild(target_context, payload)
+        finally:
+            del codegen.unserialize_library
 
     cache.load_overload = load_overload
     impl.rebuild = rebuild_with_registries_if_needed
+
+
+_LAZY_CLASSES: dict[type, type] = {}
+
+
+def lazily_linked(library_class: type) -> type:
+    """A subclass of `library_class` (Numba's code library) whose module for linking into other libraries
+    (`_shared_module`) is parsed from the cached bitcode (`_wafersim_bitcode`) when something asks for it: a
+    function compiled later that calls this one, an `inspect_llvm`. (One class per base, made once.)"""
+    lazy = _LAZY_CLASSES.get(library_class)
+    if lazy is None:
+        def shared_module(self):
+            bitcode = self.__dict__.pop("_wafersim_bitcode", None)
+            if bitcode is not None:
+                self.__dict__["_wafersim_shared"] = sys.modules["llvmlite.binding"].parse_bitcode(bitcode)
+            return self.__dict__.get("_wafersim_shared")
+
+        def set_shared_module(self, module):
+            self.__dict__.pop("_wafersim_bitcode", None)
+            self.__dict__["_wafersim_shared"] = module
+
+        lazy = _LAZY_CLASSES[library_class] = type(library_class.__name__, (library_class,), {
+            "_shared_module": property(shared_module, set_shared_module), "__doc__": lazily_linked.__doc__})
+    return lazy
+
+
+def unserialize_lazily(codegen, state, names: tuple[str, ...], symbols: set):
+    """Numba's `CPUCodeLibrary._unserialize` of cached machine code (`state`: name, "object", (object code, shared
+    bitcode)) without parsing the shared bitcode, an LLVM module as large as the function with all it inlines
+    (the interpreter's: 0.4 MB, most of its 0.07-0.08 s load): the library parses it if something links to it
+    (`lazily_linked`), and the engine learns the symbols the dispatcher looks up (`names`: the function, its
+    CPython wrapper, its environment) instead of every symbol of that module. Any other state: Numba's own."""
+    name, kind, data = state
+    if kind != "object":
+        return type(codegen)._library_class._unserialize(codegen, state)
+    object_code, shared_bitcode = data
+    library = codegen.create_library(name)
+    library.__class__ = lazily_linked(type(library))
+    library.enable_object_caching()
+    library._set_compiled_object(object_code)
+    library.__dict__["_wafersim_bitcode"] = shared_bitcode
+    library._finalize_final_module()
+    symbols.update(names)
+    return library
 
 
 @contextlib.contextmanager

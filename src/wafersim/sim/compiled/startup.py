@@ -7,10 +7,12 @@ Numba (~0.2 s of CPU on the reference VM), its runtime and the modules the cache
 (`numba.core.cpu.CPUContext.load_additional_registries`: ~0.35 s of CPU, SciPy's `scipy.linalg` among them),
 which Numba loads before any cached function, are not loaded: the engine's machine code needs none of them
 (`numba_cache.load_before_registries`). Each cached function then loads on the first call of each of its
-signatures (2-40 ms of CPU each; the stream pump's, with the steps compiled into it, ~0.07 s): `start` loads
-those of the functions that launches call (`ENTRY_SOURCES`: ~0.4 s of CPU for all that bench/workloads.py
-uses) that the cache holds (`numba_cache.load_cached`: what launches on this machine used before), so that a
-launch after it loads none, as CUDA's eager module loading does.
+signatures (1.5-40 ms of CPU each, the interpreter's the 40: linking its machine code; the LLVM module each keeps
+for linking into callers, as large again, is parsed only when a caller is compiled, `numba_cache.unserialize_lazily`,
+stop 42): `start` loads those of the functions that launches call (`ENTRY_SOURCES`: ~0.12 s of CPU for all that
+bench/workloads.py uses, 0.43 s when each module was parsed) that the cache holds (`numba_cache.load_cached`:
+what launches on this machine used before), so that a launch after it loads none, as CUDA's eager module
+loading does.
 """
 from __future__ import annotations
 

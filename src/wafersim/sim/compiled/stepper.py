@@ -48,8 +48,14 @@ SMALL_REGION = 64
 #: SRAM laid out word-major (a PE's words `n` apart), so NumPy's cost per PE falls below it as groups grow.
 #: Measured (process CPU time, min of 3 warm launches after ws.init(), two alternating rounds, stop 41:
 #: bench/workloads_ported.py's matvec kernel, N = 32): 128 PEs 0.198 -> 0.053 s, 256 PEs 0.20 -> 0.113 s,
-#: 512 PEs 0.12 -> 0.125 s, 1,024 PEs 0.085 -> 0.197 s, 4,096 PEs 0.089 -> 0.263 s.
+#: 512 PEs 0.12 -> 0.125 s, 1,024 PEs 0.085 -> 0.197 s, 4,096 PEs 0.089 -> 0.263 s. (Stop 42: with vector ops
+#: over a segment's PEs at once, `arith.vector_op_dense`, matvec at 1,024 PEs, 40 iterations, 0.22 s in NumPy
+#: against 0.06 s compiled, at 4,096 PEs, 10 iterations, 0.16 against 0.12 s; not measured on other workloads.)
 DENSE_LOOP_GROUP = 256
+#: ...and a NumPy visit of such a group's loop counts as this many small runs towards `SMALL_RUNS_BEFORE_LOADING`
+#: (measured, stop 42, CPU time: the matvec's 256-PE loop visit took 0.12 ms in NumPy, some 8 small runs' worth;
+#: compiled, with `arith.vector_op_dense`, a launch of 6,400 visits took 0.05 s against 0.79 s in NumPy).
+DENSE_LOOP_RUNS = 8
 #: A small converged group runs compiled once the process has loaded the interpreter, or after this many
 #: runs of such groups in NumPy (in all launches of the process): loading Numba costs 0.6-0.9 s once, more
 #: than a short launch of a few PEs takes in NumPy, so a process pays it only after spending about that
@@ -214,7 +220,7 @@ class CompiledMixin:
         # A converged mid-sized group with a loop ahead: the interpreter runs the loop through in one call.
         small = self.n <= SMALL_REGION if lanes.idx is not None else lanes.count <= SMALL_GROUP
         if not small and lanes.idx is None and lanes.count <= DENSE_LOOP_GROUP and table.loop_ahead[pc]:
-            return _loading_pays()
+            return _loading_pays(DENSE_LOOP_RUNS)
         return small and bool(table.long_run[pc]) and _loading_pays()
 
     def _run_compiled(self, pc: int, group) -> list[tuple]:

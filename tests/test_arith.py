@@ -1,0 +1,153 @@
+"""The compiled interpreter's vector ops over a run of PEs at once (`arith.vector_op_dense`, element by element
+with the PEs innermost) against the same op PE by PE (`arith.vector_op`) and against NumPy: bit for bit, on words
+full of edge cases (NaN of both signs and two NaN operands, -0.0, infinities, INT_MIN, division by zero), with
+the same statistics and cycles; and where its conditions do not hold (PEs not consecutive, registers that
+differ, ranges overlapping at a shift, a range out of the data segment) it declines and changes nothing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wafersim.sim.compiled.arith import vector_op, vector_op_dense
+from wafersim.sim.compiled.kinds import (K_VADD, K_VCOPY, K_VDIV, K_VFILL, K_VFMA, K_VMAX, K_VMIN, K_VMUL,
+                                         K_VSCALE, K_VSUB, STATS, VECTOR_ELEMENTS, FLOPS)
+from wafersim.sim.compiled.table import A, B, C, D, FIELDS, FLOAT, KIND, SCALAR
+
+PES, WORDS, VECTOR_LANES = 24, 64, 4
+R_TARGET, R_SOURCE, R_OTHER, R_LENGTH = 1, 2, 3, 4  # registers of the op's operands
+FLOAT_KINDS = (K_VADD, K_VSUB, K_VMUL, K_VMIN, K_VMAX, K_VFMA, K_VSCALE, K_VDIV)
+INT_KINDS = (K_VADD, K_VSUB, K_VMUL, K_VMIN, K_VMAX, K_VFMA, K_VDIV)
+
+
+def machine(seed: int):
+    """(regs, sram) of PES PEs: registers r5.. random, SRAM words random or edge cases of both readings."""
+    rng = np.random.default_rng(seed)
+    specials = np.concatenate([
+        np.array([np.nan, -np.nan, 0.0, -0.0, np.inf, -np.inf, 1.5, -2.5, 3e38, 1e-45], np.float32).view(np.int32),
+        np.array([np.float32(np.nan)], np.float32).view(np.int32) | 0x1234,  # (a NaN with a payload)
+        np.array([-2**31, -1, 0, 1, 2**31 - 1, 7, -7], np.int32)])
+    sram = rng.integers(-2**31, 2**31, (WORDS, PES), dtype=np.int64).astype(np.int32)
+    picks = rng.random(sram.shape) < 0.5
+    sram[picks] = rng.choice(specials, picks.sum())
+    regs = rng.integers(-2**31, 2**31, (8, PES), dtype=np.int64).astype(np.int32)
+    regs[5:] = rng.choice(specials, (3, PES))
+    return regs, sram
+
+
+def instruction(kind: int, is_float: bool, scalar: bool) -> np.ndarray:
+    fields = np.zeros((FIELDS, 1), dtype=np.int64)
+    fields[KIND, 0], fields[FLOAT, 0], fields[SCALAR, 0] = kind, int(is_float), int(scalar)
+    fields[D, 0], fields[A, 0], fields[B, 0], fields[C, 0] = R_TARGET, R_SOURCE, R_OTHER, R_LENGTH
+    return fields
+
+
+def set_ranges(regs, target, source, other, length, pes=slice(None)):
+    regs[R_TARGET, pes], regs[R_SOURCE, pes], regs[R_OTHER, pes], regs[R_LENGTH, pes] = target, source, other, length
+
+
+def pe_by_pe(kind, fields, regs, sram, pes):
+    """`vector_op` for each PE of `pes`: (sram, stats, extras)."""
+    regs, sram, stats = regs.copy(), sram.copy(), np.zeros(STATS, dtype=np.int64)
+    scratch_int, scratch_float = np.empty(WORDS, np.int32), np.empty(WORDS, np.float32)
+    extras = [vector_op(kind, 0, i, fields, regs, regs.view(np.float32), sram, sram.view(np.float32), VECTOR_LANES,
+                        stats, scratch_int, scratch_float) for i in pes]
+    return sram, stats, extras
+
+
+def at_once(kind, fields, regs, sram, pes):
+    """`vector_op_dense` over `pes`: (sram, stats, extra)."""
+    regs, sram, stats = regs.copy(), sram.copy(), np.zeros(STATS, dtype=np.int64)
+    extra = vector_op_dense(kind, 0, np.asarray(pes, dtype=np.int64), fields, regs, regs.view(np.float32), sram,
+                            sram.view(np.float32), VECTOR_LANES, stats)
+    return sram, stats, extra
+
+
+CASES = [(kind, True, scalar) for kind in FLOAT_KINDS for scalar in (False, True)
+         if not (kind == K_VSCALE and not scalar)]
+CASES += [(kind, False, scalar) for kind in INT_KINDS for scalar in (False, True)]
+CASES += [(K_VCOPY, False, False), (K_VCOPY, True, False), (K_VFILL, False, True)]
+
+
+@pytest.mark.parametrize("kind,is_float,scalar", CASES)
+@pytest.mark.parametrize("ranges", [(40, 0, 20, 13), (8, 8, 30, 16), (0, 0, 0, 0), (50, 10, 50, 14)])
+def test_a_run_of_pes_at_once_gives_what_each_pe_alone_gives(kind, is_float, scalar, ranges):
+    """Disjoint ranges, the target the source itself, an empty range, the target the second operand: every
+    word, the statistics and the cycles equal `vector_op`'s PE by PE (two NaN operands included: the first
+    one wins on both)."""
+    fields = instruction(kind, is_float, scalar)
+    for seed in (1, 2):
+        regs, sram = machine(seed)
+        target, source, other, length = ranges
+        set_ranges(regs, target, source, other, length)
+        if scalar:
+            regs[R_OTHER] = regs[7]  # (a scalar operand: a value of its own on each PE)
+        pes = range(3, 3 + 17)
+        expected, expected_stats, extras = pe_by_pe(kind, fields, regs, sram, pes)
+        got, stats, extra = at_once(kind, fields, regs, sram, pes)
+        assert extras == [(0, extra)] * len(pes)  # (GO_ON, the same cycles on every PE)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(stats, expected_stats)
+
+
+def test_float_ops_at_once_are_numpy_s_where_no_operand_is_nan():
+    """vfma.f, vmin.f and vdiv.f over 17 PEs against NumPy's float32 operations (no two NaN operands, where
+    NumPy's choice of NaN depends on its loop)."""
+    regs, sram = machine(3)
+    fsram = sram.view(np.float32)
+    for rows in (slice(20, 36), slice(40, 56)):  # (the second operand and vfma's accumulator: x alone may be NaN)
+        fsram[rows] = np.where(np.isnan(fsram[rows]), np.float32(0.5), fsram[rows])
+    pes = np.arange(4, 21)
+    set_ranges(regs, 40, 0, 20, 16)
+    for kind, numpy_op in ((K_VFMA, lambda x, y, acc: acc + x * y), (K_VMIN, lambda x, y, acc: np.minimum(x, y)),
+                           (K_VDIV, lambda x, y, acc: x / y)):
+        got = at_once(kind, instruction(kind, True, False), regs, sram, pes)[0].view(np.float32)
+        with np.errstate(all="ignore"):
+            want = numpy_op(fsram[0:16, pes], fsram[20:36, pes], fsram[40:56, pes])
+        np.testing.assert_array_equal(got[40:56, pes].view(np.int32), want.view(np.int32))
+        np.testing.assert_array_equal(np.delete(got, pes, axis=1), np.delete(fsram, pes, axis=1))  # other PEs
+
+
+def test_statistics_count_every_pe_s_elements_and_flops():
+    regs, sram = machine(4)
+    set_ranges(regs, 40, 0, 20, 10)
+    _, stats, extra = at_once(K_VFMA, instruction(K_VFMA, True, False), regs, sram, range(0, 12))
+    assert stats[VECTOR_ELEMENTS] == 12 * 10 and stats[FLOPS] == 12 * 2 * 10
+    assert extra == -(-10 // VECTOR_LANES)
+
+
+@pytest.mark.parametrize("case", ["gap in the pes", "pes out of order", "another length", "another source",
+                                  "another second range", "shifted overlap of the source", "shifted overlap of b",
+                                  "source out of range", "target out of range", "negative length", "a reduction"])
+def test_it_declines_where_pe_by_pe_differs_and_changes_nothing(case):
+    """-1, and SRAM and statistics untouched, wherever running the PEs together could differ from `vector_op`
+    PE by PE (which then runs it, refusing what it refuses)."""
+    from wafersim.sim.compiled.kinds import K_VREDSUM
+    regs, sram = machine(5)
+    set_ranges(regs, 40, 0, 20, 10)
+    pes, kind = list(range(2, 14)), K_VADD
+    if case == "gap in the pes":
+        pes.remove(7)
+    elif case == "pes out of order":
+        pes[3], pes[4] = pes[4], pes[3]
+    elif case == "another length":
+        regs[R_LENGTH, 9] = 9
+    elif case == "another source":
+        regs[R_SOURCE, 13] = 1
+    elif case == "another second range":
+        regs[R_OTHER, 2] = 21
+    elif case == "shifted overlap of the source":
+        set_ranges(regs, 40, 38, 20, 10)
+    elif case == "shifted overlap of b":
+        set_ranges(regs, 40, 0, 45, 10)
+    elif case == "source out of range":
+        set_ranges(regs, 40, WORDS - 5, 20, 10)
+    elif case == "target out of range":
+        set_ranges(regs, WORDS - 3, 0, 20, 10)
+    elif case == "negative length":
+        set_ranges(regs, 40, 0, 20, -1)
+    else:
+        kind = K_VREDSUM
+    got, stats, extra = at_once(kind, instruction(kind, True, False), regs, sram, pes)
+    assert extra == -1
+    np.testing.assert_array_equal(got, sram)
+    assert not stats.any()
