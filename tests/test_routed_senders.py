@@ -11,6 +11,7 @@ import pytest
 import wafersim as ws
 from test_engine_strategies import assert_same_run
 from wafersim.isa.encoding import code_bytes
+from wafersim import collectives as wsc
 from wafersim.kernels import reduce
 from wafersim.sim.code_facts import code_facts
 from wafersim.sim.compiled import stepper
@@ -72,6 +73,20 @@ def test_a_loop_around_the_guard_still_proves_one_sender():
     body = ("    li r5, 3\n    sreg r7, tid.x\n    seqi r1, r7, 0\nloop:\n    bz r1, next\n    send.f32 ramp, 2, r5\n"
             "next:\n    addi r5, r5, -1\n    bnz r5, loop")
     assert single_sender(conditions(body), (5, 1))
+
+
+def test_many_paths_before_a_short_circuit_guard_still_prove_one_sender():
+    """Four branches on neighbour flags give 16 register states before `tid.x == 0 and tid.y == 0` (compiled
+    as a short circuit: the two ways into its second test join at one pc); more states than the analysis keeps
+    apart at a pc are joined only with states of the same threadIdx equalities, so the guard's stay known."""
+    flags = "".join(f"    hasnb r9, {d}\n    bz r9, f{k}\n    li r{3 + k}, {k + 1}\nf{k}:\n"
+                    for k, d in enumerate(("north", "south", "east", "west")))
+    body = ("    sreg r7, tid.x\n    sreg r10, tid.y\n" + flags +
+            "    seqi r1, r7, 0\n    bz r1, other\n    seqi r2, r10, 0\n    jmp guard\nother:\n    li r2, 0\n"
+            "guard:\n    bz r2, skip\n    send.f32 ramp, 2, r3\nskip:")
+    found = conditions(body)
+    assert sorted(set(found)) == [((0, 0), (1, 0))]
+    assert single_sender(found, (4, 4))
 
 
 def test_programs_that_change_routes_or_send_in_the_background_are_never_proven():
@@ -152,3 +167,52 @@ def test_the_wafer_wide_allreduce_kernel_is_proven_and_identical():
     program = reduce._ALLREDUCE[reduce.SUM]._compiled().program
     found = sender_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code))
     assert single_sender(found, (30, 24))
+
+
+@ws.jit
+def neighbours_then_total(values, out, n):
+    """Data-dependent branches and a neighbour exchange (many paths), then the library all-reduce, whose
+    broadcast from PE (0, 0) is the one routed sender."""
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    mine = 0
+    for k in range(n):
+        v = values[i, k]
+        if v % 3 == 0:
+            mine += 1
+        elif v % 3 == 1:
+            mine += 2
+    for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
+        if ws.has_neighbor(d):
+            ws.send(d, mine)
+    got = 0
+    for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
+        if ws.has_neighbor(d):
+            got += ws.recv(d, dtype=np.int32)
+    out[i] = wsc.block_all_reduce(mine + got, wsc.SUM, channel=0)
+
+
+def test_a_kernel_with_many_paths_before_an_allreduce_is_proven_and_identical(monkeypatch):
+    bx, by, n = 6, 5, 7
+    values = rng.integers(0, 100, (bx * by, n)).astype(np.int32)
+    mine = np.where(values % 3 == 0, 1, np.where(values % 3 == 1, 2, 0)).sum(axis=1).reshape(by, bx)
+    padded = np.pad(mine, 1)
+    got = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+    expected = np.full(bx * by, (mine + got).sum(), np.int32)
+    compiled_calls = []
+    original = stepper.CompiledMixin._run_compiled
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled",
+                        lambda self, pc, group: compiled_calls.append(pc) or original(self, pc, group))
+    runs = {}
+    for name, strategy in {"reference": REFERENCE, "fast": FAST}.items():
+        compiled_calls.clear()
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec(width=8, height=8))
+            out = dev.device_array(bx * by, np.int32)
+            stats = neighbours_then_total[1, (bx, by)](dev.to_device(values), out, n)
+            runs[name] = out.copy_to_host(), stats
+        assert bool(compiled_calls) is (name == "fast")
+    assert_same_run(runs["reference"], runs["fast"])
+    np.testing.assert_array_equal(runs["fast"][0], expected)
+    program = neighbours_then_total._compiled().program
+    found = sender_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code))
+    assert single_sender(found, (bx, by))

@@ -31,7 +31,8 @@ _NO_REGISTER = WRITES_NONE | frozenset({
     "vdiv", "vfmaz", "vspfma", "vspchk", "vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma", "vwfma", "vcvth",
     "vcvtf", "vmath", "vcopys", "vger"}) | STREAM_OPS
 _TID = {SPECIAL_REGISTERS.index("tid.x"): 0, SPECIAL_REGISTERS.index("tid.y"): 1}
-#: States kept apart per pc before they are joined into one (then only joined: the analysis terminates).
+#: States kept apart per pc before those with the same threadIdx equalities are joined into one (then only
+#: joined, one state per set of equalities: the analysis terminates).
 STATES_PER_PC = 8
 #: Abstract steps before the analysis gives up (no proof); far above what kernels of thousands of
 #: instructions take.
@@ -209,20 +210,25 @@ def sender_conditions(decoded: dict[int, Instr], code_words: int) -> Optional[li
             found.append(state[0])
         for to, new in _successors(pc, instr, state):
             kept = seen.setdefault(to, [])
-            if to in joined:
-                merged = _join(kept[0], new)
-                if merged == kept[0]:
-                    continue
-                kept[0] = new = merged
+            if to in joined:  # one state per set of threadIdx equalities (the fact the proof needs)
+                same = next((k for k, old in enumerate(kept) if old[0] == new[0]), None)
+                if same is None:
+                    kept.append(new)
+                else:
+                    merged = _join(kept[same], new)
+                    if merged == kept[same]:
+                        continue
+                    kept[same] = new = merged
             elif new in kept:
                 continue
             elif len(kept) >= STATES_PER_PC:
-                merged = new
-                for old in kept:
-                    merged = _join(merged, old)
-                kept[:] = [merged]
+                by_pins: dict[tuple, State] = {}
+                for old in kept + [new]:
+                    by_pins[old[0]] = _join(by_pins[old[0]], old) if old[0] in by_pins else old
+                kept[:] = list(by_pins.values())
                 joined.add(to)
-                new = merged
+                work.extend((to, merged) for merged in kept)
+                continue
             else:
                 kept.append(new)
             work.append((to, new))
