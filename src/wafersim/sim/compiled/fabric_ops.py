@@ -3,9 +3,8 @@ transfers (`sendv`, `recvv`) and the stream ops (`vaddx`, `vmaxx`, `vminx`, and 
 neighbour input and a neighbour or no output), with the NumPy engine's arithmetic (sim/exchange.py, `_push`,
 `_pop` and the word-by-word movers `_stream_words` and sim/stream_ops.py's reference), its back-pressure,
 word-type tags (sim/wordtypes.py) and stall.
-The transfer itself is written out in `interpreter.run_group`'s loop (there its arrays cost no reference
-counting per instruction, measured: a call per transfer took a third of a whole-wafer scan's time); this
-module holds its state's layout, the parking of sleeping PEs and the ring arithmetic.
+The transfer itself is `transfers.transfer` (called by `interpreter.run_group` for one PE, compiled without
+reference counting); this module holds its state's layout, the parking of sleeping PEs and the ring arithmetic.
 
 The fabric model is timestamp-based -- a word departs at max(ready, when its slot was freed), is taken at
 max(ready, its arrival) -- so a PE's results do not depend on when, in host order, it runs, only on the

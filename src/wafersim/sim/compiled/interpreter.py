@@ -14,7 +14,7 @@ each straight to its stop (one loop serves both: the instruction semantics appea
 that loop, where Numba keeps the arrays' reference counts out of the hot path -- an inlined function per
 instruction would not).
 
-A send or receive that finds its FIFO full or empty parks its PE (`fabric_ops`): it leaves its segment,
+A send or receive (`transfers`) that finds its FIFO full or empty parks its PE (`fabric_ops`): it leaves its segment,
 and a later push or pop on that FIFO puts it on a work list; when a chunk's segments are done, the woken
 PEs run from where they waited, until the list is empty: a batch of them at a time (`wake_batch`, the
 latest woken first; more while the last batch's runs were short, `wake_work`), as segments by the pc each
@@ -23,7 +23,7 @@ run as wavefronts whose every instruction is one loop over the batch, or one at 
 instruction it does not run, or parked when nothing in this call can wake it.
 
 Operation semantics are the NumPy executors' (sim/compute.py, sim/exchange.py) operation for operation,
-so that results are bit for bit the same (`arith`, `fabric_ops`). Cycle counts are whole numbers here
+so that results are bit for bit the same (`arith`, `transfers`). Cycle counts are whole numbers here
 (the caller only comes here when every timing figure is), so the order in which issue cycles are added
 cannot change them.
 
@@ -37,19 +37,17 @@ from __future__ import annotations
 import numpy as np
 from .jit import njit
 
-from .arith import compare, fadd, fma32, float_binary, fmax, fmin, ftoi, int_div, int_rem, vector_op, vector_op_dense
-from .half_arith import half_stream
+from .arith import compare, fma32, float_binary, ftoi, int_div, int_rem, vector_op, vector_op_dense
 from .segments import MAX_SEGMENTS, call_buffers, merge_at
 from .simple_ops import branch_conditions, run_simple
-from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM, WOKEN,
-                         RESIDENT, ring_slot, woken_segments)
+from .fabric_ops import WOKEN, woken_segments
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
-                    K_ORI, K_REM, K_RECV, K_SEL, K_SEND, K_SENDV, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
-                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADDX, K_VMAXX, K_XOR, K_XORI, FLOPS, HALF_FLOPS, REFUSED,
-                    STOPPED, TAKEN, VECTOR_ELEMENTS, K_VADD, K_VDIV)
-from .table import A, B, C, D, DIR, FIFO, FLOAT, HALF_FLOAT, IMM, KIND, LANE_ROW, NEXT, OUT_FIFO, OUT_LANE_ROW, TAG
+                    K_ORI, K_REM, K_SEL, K_SEND, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
+                    K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADD, K_VDIV, K_XOR, K_XORI, REFUSED, STOPPED, TAKEN)
+from .table import A, B, C, D, IMM, KIND, LANE_ROW, NEXT
+from .transfers import transfer
 
 SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
 # loop (a call of `simple_ops` costs more)
@@ -92,9 +90,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     (order, taken, batch_pes, spare, seg_pc, seg_lo, seg_hi, seg_cost, seg_done, seg_late,
      memo) = call_buffers(chunk, steady)  # (`segments`; `batch_pes`: the last batch of woken PEs)
     batch_size, batch_counts = 0, np.int64(0)  # (and their counts before it ran)
-    (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
-     ready_top, joined, joined_top) = fabric  # (`fabric_ops`; `ready`: the work list of woken PEs)
-    depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
+    word_time, ready, ready_top = fabric[8], fabric[12], fabric[13]  # (`fabric_ops`; `ready`: the work list of woken PEs)
     stream_step = max(word_time, 1.0 / vector_lanes)  # W of a stream op (`StreamOpsMixin._stream_word_cycles`)
     half_stream_step = max(word_time, 1.0 / vector_lanes_half)  # (of a 16-bit one)
     refused = False  # set when a PE refuses an instruction: then every other segment's PEs stop where they are
@@ -358,162 +354,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         elif kind >= K_SEND and times[i] + run_owed >= time_limit:  # near 2**23: it stops as at
                             status = STOPPED  # a backward branch (the FIFOs' times are float32: widened first)
                         elif kind >= K_SEND:
-                            # A neighbour transfer (`fabric_ops`, whose arithmetic this is), from the PE's cycle with
-                            # its owed issue cycles; written out here, where the arrays cost no reference counting.
-                            # A stream op pops like a receive and, with an output, pushes like a send (its word
-                            # combined on the way), the result leaving `shift` (W) after its word was taken.
-                            moved_to = times[i] + run_owed
-                            f, tag = fields[FIFO, run_pc], fields[TAG, run_pc]
-                            sending = kind == K_SEND or kind == K_SENDV
-                            scalar = kind == K_SEND or kind == K_RECV
-                            stream = kind >= K_VADDX
-                            out = f if sending else fields[OUT_FIFO, run_pc]  # the FIFO it pushes into (-1: none)
-                            owner = i + offsets[fields[DIR, run_pc]] if out >= 0 else i  # (out's owner: the neighbour)
-                            shift = 0.0 if not stream else (half_stream_step if fields[FLOAT, run_pc] == HALF_FLOAT
-                                                            else stream_step)
-                            base, length, done = np.int64(0), np.int64(1), np.int64(0)
-                            woke_sender, woke_owner = -1, -1  # the parked PEs its first pop and push wake
-                            if lane_constants[fields[LANE_ROW, run_pc], i] == 0 or (
-                                    stream and out >= 0 and lane_constants[fields[OUT_LANE_ROW, run_pc], i] == 0):
-                                status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
-                            elif not scalar:
-                                base, length, done = np.int64(regs[a, i]), np.int64(regs[b, i]), np.int64(progress[i])
-                                if length < 0 or base < 0 or base + length > data_words:
-                                    status, length = REFUSED, -1  # a MemoryAccessError
-                                elif length == 0:
-                                    moved_to += costs[run_pc]  # an empty transfer still costs its issue
-                                elif not stream and meta[f, PER_SLOT] == 0 and (
-                                        meta[f, UNIFORM] == -1 or meta[f, UNIFORM] == tag
-                                        or (not sending and (tag == RAW or meta[f, UNIFORM] == RAW))):
-                                    # The words it can move now, each as the loop below moves it (none of them
-                                    # blocks, is refused or has a tag of its own): one tight loop.
-                                    number = pushed[f, owner] if sending else popped[f, i]
-                                    count = min(length - done, min(depth, rings) - number + popped[f, owner]
-                                                if sending else pushed[f, i] - number)
-                                    ready_at, held = moved_to + (costs[run_pc] if done == 0 else 0.0), 0.0
-                                    lag = latency[fields[DIR, run_pc], i if per_pe_latency else 0]
-                                    for w in range(count):
-                                        slot, value_slot = ring_slot(number + w, depth), ring_slot(number + w, rings)
-                                        later = max(ready_at, np.float64(fifo_time[f, slot, owner if sending else i]))
-                                        if sending:
-                                            fifo_value[f, value_slot, owner] = sram[base + done + w, i]
-                                            fifo_time[f, slot, owner] = later + lag
-                                        else:
-                                            fifo_time[f, slot, i] = later
-                                            sram[base + done + w, i] = fifo_value[f, value_slot, i]
-                                        held += later - ready_at
-                                        ready_at = later + word_time if sending else later
-                                    if count > 0:
-                                        stall[i] += held
-                                        moved_to, done = ready_at, done + count
-                                        if sending:
-                                            pushed[f, owner], meta[f, UNIFORM] = number + count, tag
-                                            meta[f, MOVED] |= PUSHED
-                                            if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * f:
-                                                woke_owner = owner
-                                        else:
-                                            popped[f, i] = number + count
-                                            meta[f, MOVED] |= POPPED
-                                            sender = i + meta[f, SENDER_OFFSET]
-                                            if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
-                                                woke_sender = sender
-                            while done < length:
-                                number, out_number = popped[f, i], np.int32(0)  # (the words it takes and gives)
-                                if not sending and pushed[f, i] == number:
-                                    parked[i] = 2 * f  # waits for a push
-                                    status = BLOCKED
-                                    break
-                                if out >= 0:
-                                    out_number = pushed[out, owner]
-                                    queued = out_number - popped[out, owner]
-                                    if queued >= depth:
-                                        parked[i] = 2 * out + 1  # waits for a pop
-                                        status = BLOCKED
-                                        break
-                                    if queued + 1 > rings:
-                                        # the NumPy engine runs it; the caller deepens the ring (`FabricState.finish`)
-                                        meta[out, WANTS_ROOM] = max(meta[out, WANTS_ROOM], queued + length - done)
-                                        status = REFUSED
-                                        break
-                                slot, out_slot = ring_slot(number, depth), ring_slot(out_number, depth)
-                                if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`, `_check_stream_tags`)
-                                    got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
-                                    if got != -1 and got != RAW and got != tag:
-                                        status = REFUSED  # a WordTypeError
-                                        break
-                                ready_at = moved_to + (costs[run_pc] if done == 0 else 0.0)
-                                later = ready_at  # when its word is taken, or it leaves (a send)
-                                if not sending:
-                                    later = max(later, np.float64(fifo_time[f, slot, i]))  # its word's arrival
-                                if out >= 0:  # after word k - depth left (it leaves `shift` after `later`)
-                                    later = max(later, np.float64(fifo_time[out, out_slot, owner]) - shift)
-                                stall[i] += later - ready_at
-                                if not sending:
-                                    word = fifo_value[f, ring_slot(number, rings), i]
-                                    fifo_time[f, slot, i] = later  # now: when the slot was freed
-                                    popped[f, i] = number + 1
-                                    meta[f, MOVED] |= POPPED
-                                    if stream:  # own value first (`StreamOpsMixin._stream_op`)
-                                        row = base + done
-                                        if fields[FLOAT, run_pc] == HALF_FLOAT:  # float16 bits (`half_arith`)
-                                            sram[row, i] = half_stream(kind, sram[row, i], word)
-                                            stats[FLOPS] += 1
-                                            stats[HALF_FLOPS] += 1
-                                        elif fields[FLOAT, run_pc]:
-                                            word_bits[0] = word
-                                            own, other = fsram[row, i], word_float[0]
-                                            fsram[row, i] = (fadd(own, other) if kind == K_VADDX else fmax(own, other)
-                                                             if kind == K_VMAXX else fmin(own, other))
-                                            stats[FLOPS] += 1
-                                        else:
-                                            own_int, other_int = np.int64(sram[row, i]), np.int64(word)
-                                            sram[row, i] = (own_int + other_int if kind == K_VADDX else max(own_int, other_int)
-                                                            if kind == K_VMAXX else min(own_int, other_int))
-                                        stats[VECTOR_ELEMENTS] += 1
-                                    elif not scalar:
-                                        sram[base + done, i] = word
-                                    elif d != 0:
-                                        regs[d, i] = word
-                                    sender = i + meta[f, SENDER_OFFSET]  # woken if it waits for this pop
-                                    if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
-                                        woke_sender = sender
-                                moved_to = later + shift
-                                if out >= 0:
-                                    fifo_value[out, ring_slot(out_number, rings), owner] = (
-                                        regs[a, i] if scalar else sram[base + done, i])
-                                    fifo_time[out, out_slot, owner] = moved_to + latency[fields[DIR, run_pc],
-                                                                                         i if per_pe_latency else 0]
-                                    pushed[out, owner] = out_number + 1
-                                    if meta[out, PER_SLOT] == 0 and (meta[out, UNIFORM] == -1 or meta[out, UNIFORM] == tag):
-                                        meta[out, UNIFORM] = tag  # (`WordTags.needs_marking`, `mark`)
-                                    else:
-                                        if meta[out, PER_SLOT] == 0:  # the words in flight carry the uniform tag
-                                            tags[out, :, :] = meta[out, UNIFORM]
-                                            meta[out, PER_SLOT] = 1
-                                        tags[out, out_slot, owner] = tag
-                                    meta[out, MOVED] |= PUSHED
-                                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
-                                        woke_owner = owner
-                                    if sending or done + 1 == length:  # (a stream op's last word: as a send's)
-                                        moved_to += word_time
-                                done += 1
-                            if not scalar and length > 0:
-                                progress[i] = 0 if status == GO_ON else done
-                            for woken in (woke_sender, woke_owner):  # onto the work list; a resident sleeper joins
-                                if woken >= 0:  # the call (written out: a call costs its arrays' reference counts)
-                                    if parked[woken] & RESIDENT:
-                                        joined[0, joined_top[0]], joined[1, joined_top[0]] = woken, resume[woken]
-                                        joined_top[0] += 1
-                                    parked[woken] = -1
-                                    ready[ready_top[0]] = woken
-                                    ready_top[0] += 1
-                            if status == BLOCKED:  # parked (owed cycles settled): out of this run
-                                times[i] = moved_to
-                                counts[i] += run_done
-                                resume[i] = run_pc
+                            # (a call without reference counting: `transfers`)
+                            status = transfer(kind, run_pc, i, run_owed, run_done, fields, costs, regs, sram, fsram, lane_constants,
+                                              stats, word_bits, word_float, times, counts, resume, fabric, stream_step, half_stream_step)
+                            if status == BLOCKED:  # parked: out of this run
                                 continue
-                            # (the instruction's issue cost is added with the owed cycles, as for the others)
-                            times[i] = moved_to - run_owed - (costs[run_pc] if status == GO_ON else 0.0)
                             latest = max(latest, times[i])
                         else:  # vector ops and reductions over SRAM ranges (a call: its loops outweigh the call's cost)
                             status, extra = vector_op(kind, run_pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats,

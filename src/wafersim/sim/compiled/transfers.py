@@ -1,0 +1,194 @@
+"""Neighbour transfers in the compiled interpreter (`interpreter.run_group`): send, recv, sendv, recvv and the
+stream ops (`vaddx`/`vmaxx`/`vminx` and their float16 forms), one PE's run of one such instruction, with the
+NumPy engine's arithmetic (`fabric_ops` holds the state's layout, the parking and the ring arithmetic).
+
+A transfer runs from the PE's cycle with its owed issue cycles. A stream op pops like a receive and, with an
+output, pushes like a send (its word combined on the way), the result leaving `shift` (W) after its word was
+taken. A vector transfer first moves the words it can move now (all of its FIFO, or all the room, none with
+a tag of its own) in one tight loop; the word-by-word loop does the rest. The PEs its pops and pushes wake
+go onto the work list (`fabric`'s `ready`); a resident sleeper among them joins the call (`joined`).
+
+Compiled without Numba's reference counting (`_nrt=False`; nothing here allocates): a call with the arrays
+of the fabric and the PE's state would otherwise count references to each of them, atomically, at every
+transfer (measured: even inlined, a third of a whole-wafer scan's time); without it a call costs its
+arguments only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .arith import fadd, fmax, fmin
+from .half_arith import half_stream
+from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
+                         RESIDENT, ring_slot)
+from .jit import njit
+from .kinds import (BLOCKED, GO_ON, K_RECV, K_SEND, K_SENDV, K_VADDX, K_VMAXX, FLOPS, HALF_FLOPS, REFUSED,
+                    VECTOR_ELEMENTS)
+from .table import A, B, D, DIR, FIFO, FLOAT, HALF_FLOAT, LANE_ROW, OUT_FIFO, OUT_LANE_ROW, TAG
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False, forceinline=True)
+def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane_constants, stats, word_bits,
+             word_float, times, counts, resume, fabric, stream_step, half_stream_step):
+    """PE i runs the transfer at `pc` (of kind `kind`), owing `owed` cycles and `run_done` instructions of its
+    run; returns GO_ON (done: `times[i]` is its cycle less what it owes), REFUSED (it stops before it: the
+    NumPy engine runs it, and raises what it raises) or BLOCKED (parked, `fabric`'s `parked[i]` what it waits
+    for, `resume[i]` = pc; its owed cycles and instructions settled in `times` and `counts`)."""
+    (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
+     ready_top, joined, joined_top) = fabric
+    depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
+    data_words = sram.shape[0]
+    d, a, b = fields[D, pc], fields[A, pc], fields[B, pc]
+    status = GO_ON
+    moved_to = times[i] + owed
+    f, tag = fields[FIFO, pc], fields[TAG, pc]
+    sending = kind == K_SEND or kind == K_SENDV
+    scalar = kind == K_SEND or kind == K_RECV
+    stream = kind >= K_VADDX
+    out = f if sending else fields[OUT_FIFO, pc]  # the FIFO it pushes into (-1: none)
+    owner = i + offsets[fields[DIR, pc]] if out >= 0 else i  # (out's owner: the neighbour)
+    shift = 0.0 if not stream else (half_stream_step if fields[FLOAT, pc] == HALF_FLOAT
+                                    else stream_step)
+    base, length, done = np.int64(0), np.int64(1), np.int64(0)
+    woke_sender, woke_owner = -1, -1  # the parked PEs its first pop and push wake
+    if lane_constants[fields[LANE_ROW, pc], i] == 0 or (
+            stream and out >= 0 and lane_constants[fields[OUT_LANE_ROW, pc], i] == 0):
+        status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
+    elif not scalar:
+        base, length, done = np.int64(regs[a, i]), np.int64(regs[b, i]), np.int64(progress[i])
+        if length < 0 or base < 0 or base + length > data_words:
+            status, length = REFUSED, -1  # a MemoryAccessError
+        elif length == 0:
+            moved_to += costs[pc]  # an empty transfer still costs its issue
+        elif not stream and meta[f, PER_SLOT] == 0 and (
+                meta[f, UNIFORM] == -1 or meta[f, UNIFORM] == tag
+                or (not sending and (tag == RAW or meta[f, UNIFORM] == RAW))):
+            # The words it can move now, each as the loop below moves it (none of them
+            # blocks, is refused or has a tag of its own): one tight loop.
+            number = pushed[f, owner] if sending else popped[f, i]
+            count = min(length - done, min(depth, rings) - number + popped[f, owner]
+                        if sending else pushed[f, i] - number)
+            ready_at, held = moved_to + (costs[pc] if done == 0 else 0.0), 0.0
+            lag = latency[fields[DIR, pc], i if per_pe_latency else 0]
+            for w in range(count):
+                slot, value_slot = ring_slot(number + w, depth), ring_slot(number + w, rings)
+                later = max(ready_at, np.float64(fifo_time[f, slot, owner if sending else i]))
+                if sending:
+                    fifo_value[f, value_slot, owner] = sram[base + done + w, i]
+                    fifo_time[f, slot, owner] = later + lag
+                else:
+                    fifo_time[f, slot, i] = later
+                    sram[base + done + w, i] = fifo_value[f, value_slot, i]
+                held += later - ready_at
+                ready_at = later + word_time if sending else later
+            if count > 0:
+                stall[i] += held
+                moved_to, done = ready_at, done + count
+                if sending:
+                    pushed[f, owner], meta[f, UNIFORM] = number + count, tag
+                    meta[f, MOVED] |= PUSHED
+                    if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * f:
+                        woke_owner = owner
+                else:
+                    popped[f, i] = number + count
+                    meta[f, MOVED] |= POPPED
+                    sender = i + meta[f, SENDER_OFFSET]
+                    if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
+                        woke_sender = sender
+    while done < length:
+        number, out_number = popped[f, i], np.int32(0)  # (the words it takes and gives)
+        if not sending and pushed[f, i] == number:
+            parked[i] = 2 * f  # waits for a push
+            status = BLOCKED
+            break
+        if out >= 0:
+            out_number = pushed[out, owner]
+            queued = out_number - popped[out, owner]
+            if queued >= depth:
+                parked[i] = 2 * out + 1  # waits for a pop
+                status = BLOCKED
+                break
+            if queued + 1 > rings:
+                # the NumPy engine runs it; the caller deepens the ring (`FabricState.finish`)
+                meta[out, WANTS_ROOM] = max(meta[out, WANTS_ROOM], queued + length - done)
+                status = REFUSED
+                break
+        slot, out_slot = ring_slot(number, depth), ring_slot(out_number, depth)
+        if not sending and tag != RAW:  # (`WordTypeMixin._typed_recv`, `_check_stream_tags`)
+            got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
+            if got != -1 and got != RAW and got != tag:
+                status = REFUSED  # a WordTypeError
+                break
+        ready_at = moved_to + (costs[pc] if done == 0 else 0.0)
+        later = ready_at  # when its word is taken, or it leaves (a send)
+        if not sending:
+            later = max(later, np.float64(fifo_time[f, slot, i]))  # its word's arrival
+        if out >= 0:  # after word k - depth left (it leaves `shift` after `later`)
+            later = max(later, np.float64(fifo_time[out, out_slot, owner]) - shift)
+        stall[i] += later - ready_at
+        if not sending:
+            word = fifo_value[f, ring_slot(number, rings), i]
+            fifo_time[f, slot, i] = later  # now: when the slot was freed
+            popped[f, i] = number + 1
+            meta[f, MOVED] |= POPPED
+            if stream:  # own value first (`StreamOpsMixin._stream_op`)
+                row = base + done
+                if fields[FLOAT, pc] == HALF_FLOAT:  # float16 bits (`half_arith`)
+                    sram[row, i] = half_stream(kind, sram[row, i], word)
+                    stats[FLOPS] += 1
+                    stats[HALF_FLOPS] += 1
+                elif fields[FLOAT, pc]:
+                    word_bits[0] = word
+                    own, other = fsram[row, i], word_float[0]
+                    fsram[row, i] = (fadd(own, other) if kind == K_VADDX else fmax(own, other)
+                                     if kind == K_VMAXX else fmin(own, other))
+                    stats[FLOPS] += 1
+                else:
+                    own_int, other_int = np.int64(sram[row, i]), np.int64(word)
+                    sram[row, i] = (own_int + other_int if kind == K_VADDX else max(own_int, other_int)
+                                    if kind == K_VMAXX else min(own_int, other_int))
+                stats[VECTOR_ELEMENTS] += 1
+            elif not scalar:
+                sram[base + done, i] = word
+            elif d != 0:
+                regs[d, i] = word
+            sender = i + meta[f, SENDER_OFFSET]  # woken if it waits for this pop
+            if 0 <= sender < parked.shape[0] and (parked[sender] & WAITS) == 2 * f + 1:
+                woke_sender = sender
+        moved_to = later + shift
+        if out >= 0:
+            fifo_value[out, ring_slot(out_number, rings), owner] = (
+                regs[a, i] if scalar else sram[base + done, i])
+            fifo_time[out, out_slot, owner] = moved_to + latency[fields[DIR, pc],
+                                                                 i if per_pe_latency else 0]
+            pushed[out, owner] = out_number + 1
+            if meta[out, PER_SLOT] == 0 and (meta[out, UNIFORM] == -1 or meta[out, UNIFORM] == tag):
+                meta[out, UNIFORM] = tag  # (`WordTags.needs_marking`, `mark`)
+            else:
+                if meta[out, PER_SLOT] == 0:  # the words in flight carry the uniform tag
+                    tags[out, :, :] = meta[out, UNIFORM]
+                    meta[out, PER_SLOT] = 1
+                tags[out, out_slot, owner] = tag
+            meta[out, MOVED] |= PUSHED
+            if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * out:  # woken
+                woke_owner = owner
+            if sending or done + 1 == length:  # (a stream op's last word: as a send's)
+                moved_to += word_time
+        done += 1
+    if not scalar and length > 0:
+        progress[i] = 0 if status == GO_ON else done
+    for woken in (woke_sender, woke_owner):  # onto the work list; a resident sleeper joins
+        if woken >= 0:  # the call
+            if parked[woken] & RESIDENT:
+                joined[0, joined_top[0]], joined[1, joined_top[0]] = woken, resume[woken]
+                joined_top[0] += 1
+            parked[woken] = -1
+            ready[ready_top[0]] = woken
+            ready_top[0] += 1
+    if status == BLOCKED:  # parked (owed cycles settled): out of its run
+        times[i] = moved_to
+        counts[i] += run_done
+        resume[i] = pc
+    else:  # (the instruction's issue cost is added with the owed cycles, as for the others)
+        times[i] = moved_to - owed - (costs[pc] if status == GO_ON else 0.0)
+    return status
