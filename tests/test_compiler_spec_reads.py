@@ -202,4 +202,4 @@ def test_fingerprints_tell_apart_what_python_calls_equal():
     assert fingerprint(0.0) != fingerprint(-0.0)
     assert fingerprint(float("nan")) == fingerprint(float("nan"))  # (the same bits: nan != nan is no change)
     assert fingerprint({"a": 1, "b": 2}) != fingerprint({"b": 2, "a": 1})  # (the order a compiler would iterate)
-    assert fingerprint(np.float32(1)) != fingerprint(np.float64(1))
+    assert fingerprint(np.float32(1)) != fingerprint(np.float64(1)) != fingerprint(1.0)
