@@ -8,6 +8,7 @@ from ..errors import SramBudgetError
 from .backend import Compiled, emit
 from .frontend import KernelSignature, lower
 from .passes import BASELINE_PASSES, PASS_NAMES, PASSES
+from .spec_reads import RecordingSpec, finish_recording
 
 __all__ = ["BASELINE_PASSES", "Compiled", "KernelSignature", "PASSES", "PASS_NAMES", "compile_kernel", "inspect_ir", "loop_body"]
 
@@ -16,10 +17,26 @@ def compile_kernel(func: Callable, signature: KernelSignature, spec: WaferSpec, 
                    passes: list | None = None) -> Compiled:
     """Compile one specialisation of a kernel for a machine (with `passes`, default `PASSES`).
 
+    The compiler sees the machine through a `RecordingSpec`: the fields it read, and their values, are
+    the result's `spec_reads`, under which `@ws.jit` reuses the program for another machine
+    (`compiler.spec_reads`).
+
     Unrolling trades code for speed, and code shares a PE's SRAM with the kernel's data: a kernel that
     does not fit with its loops unrolled is compiled again without the `unroll` pass before giving up.
     Unrolled code can also be the smaller (constants folded per trip), so when neither fits the error
     names the smaller need: the SRAM that would be enough."""
+    view = RecordingSpec(spec)
+    try:
+        compiled = _compile(func, signature, view, boundscheck, passes)  # type: ignore[arg-type]
+    finally:
+        reads = finish_recording(view)
+    compiled.spec_reads = reads
+    return compiled
+
+
+def _compile(func: Callable, signature: KernelSignature, spec: WaferSpec, boundscheck: bool,
+             passes: list | None) -> Compiled:
+    """`compile_kernel`, on the spec it hands over (a `RecordingSpec`)."""
     fn = lower(func, signature, boundscheck)
     try:
         return emit(fn, spec, fn.filename, passes)

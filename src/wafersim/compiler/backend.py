@@ -169,6 +169,9 @@ class Compiled:
     #: loaded from the on-disk kernel cache (`runtime.kernel_cache`), which keeps no `passes` (they are most
     #: of a pickle's size and loading time): `inspect_ir(after=...)` compiles the kernel again for them
     from_disk_cache: bool = False
+    #: the machine's fields the compilation read, with their values (`compiler.spec_reads`; None: the whole
+    #: spec): the program is the same on any machine that has those values, which `@ws.jit` reuses it for
+    spec_reads: tuple | None = None
 
     @functools.cached_property
     def asm_text(self) -> str:

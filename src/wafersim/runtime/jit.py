@@ -1,5 +1,7 @@
 """`@ws.jit`: a dispatcher like Numba's. It compiles a kernel on first launch for the argument types,
-caches one binary per (type signature, machine), and launches it through the same path as any program."""
+caches one binary per (type signature, machine), and launches it through the same path as any program.
+A machine whose fields the compiler read (`compiler.spec_reads`) have another cached machine's values
+reuses that machine's binary: the compiler would make the same one."""
 from __future__ import annotations
 
 import functools
@@ -14,6 +16,7 @@ from ..compiler import Compiled, KernelSignature, compile_kernel
 from ..compiler import intrinsics as wsi
 from ..compiler.core import closure_globals
 from ..compiler.sources import remember_source
+from ..compiler.spec_reads import reads_match
 from ..compiler.values import ARRAY_DTYPES, fits_int32
 from ..errors import ArgumentError, ArgumentTypeError, CompileError, LaunchError, flag_argument
 from . import kernel_cache
@@ -85,6 +88,9 @@ class Dispatcher(Kernel):
         self.compile_seconds: dict[tuple, float] = {}
         self._specs: dict[tuple, Any] = {}  # the machine of each cached specialisation (to compile it again)
         self._disk_keys: dict[tuple, str] = {}  # the on-disk cache's key of each specialisation loaded from it
+        # each specialisation's `kernel_cache.program_key` when it was compiled (None: no key): another machine
+        # reuses its program only if it is still the same (a global changed since compiles anew, as before)
+        self._program_keys: dict[tuple, str | None] = {}
         self._last: tuple | None = None
         functools.update_wrapper(self, py_func)
         remember_source(py_func)  # (the text Python compiled it from: a later edit of the file is not this function)
@@ -150,20 +156,45 @@ class Dispatcher(Kernel):
         key = (signature.args, device.spec.cache_key, self.boundscheck)
         if key not in self.cache:
             start = time.perf_counter()
-            disk = (kernel_cache.key(self.py_func, signature.args, device.spec.cache_key, self.boundscheck)
-                    if kernel_cache.ENABLED else None)
-            compiled = kernel_cache.load(disk) if disk else None
-            if compiled is not None:
-                self._disk_keys[key] = disk  # (what it was compiled from: `_compiled` recompiles only the same)
-            if compiled is None:
-                compiled = compile_kernel(self.py_func, signature, device.spec, self.boundscheck)
-                if disk:
-                    kernel_cache.store(disk, compiled)
-            self.cache[key] = compiled
-            self._specs[key] = device.spec
+            self._add(key, signature, device.spec)
             self.compile_seconds[key] = time.perf_counter() - start
         self._last = key
         return self.cache[key]
+
+    def _add(self, key: tuple, signature: KernelSignature, spec: Any) -> None:
+        """Put the specialisation `key` in the cache: the program of another machine that the compiler read
+        the same fields of (`compiler.spec_reads`), else loaded from the on-disk cache, else compiled."""
+        program = kernel_cache.program_key(self.py_func, signature.args, self.boundscheck)
+        same = self._same_program(key, program, spec)
+        if same is not None:
+            # (with that machine, which compiles the same program again for `_compiled(with_passes=True)`)
+            self.cache[key], self._specs[key] = self.cache[same], self._specs[same]
+            if same in self._disk_keys:
+                self._disk_keys[key] = self._disk_keys[same]
+            self._program_keys[key] = program
+            return
+        disk = kernel_cache.machine_key(program, spec.cache_key) if program and kernel_cache.ENABLED else None
+        compiled = kernel_cache.load(disk) if disk else None
+        if compiled is not None:
+            self._disk_keys[key] = disk  # (what it was compiled from: `_compiled` recompiles only the same)
+        if compiled is None:
+            compiled = compile_kernel(self.py_func, signature, spec, self.boundscheck)
+            if disk:
+                kernel_cache.store(disk, compiled)
+        self.cache[key], self._specs[key], self._program_keys[key] = compiled, spec, program
+
+    def _same_program(self, key: tuple, program: str | None, spec: Any) -> tuple | None:
+        """A cached specialisation (its key) compiled from what `key` would be, its machine aside (the same
+        `kernel_cache.program_key`: source, globals, device functions, argument types, boundscheck, passes),
+        on a machine whose fields the compiler read have `spec`'s values; None if there is none."""
+        if program is None:  # (a kernel whose globals cannot be fingerprinted: each machine compiles it anew,
+            return None      # reading them as they are then, as before)
+        args, _, boundscheck = key
+        for other, compiled in tuple(self.cache.items()):  # (a copy: another thread may add one meanwhile)
+            if (other[0] == args and other[2] == boundscheck and self._program_keys.get(other) == program
+                    and reads_match(compiled.spec_reads, spec)):
+                return other
+        return None
 
     def launch(self, device: Device, grid, block, args, stream=None, **options):
         # (holding the device's lock: another thread cannot free an argument between its checks and the launch)
@@ -316,6 +347,7 @@ class Dispatcher(Kernel):
                                   f"the passes, compile it again with the cache off (WAFERSIM_KERNEL_CACHE=0)")
             compiled = compile_kernel(self.py_func, KernelSignature(args), spec, boundscheck)
             self.cache[self._last] = compiled
+            self._program_keys.pop(self._last, None)  # (compiled from the globals as they are now: no key known)
         return compiled
 
     def compile_for(self, *args: Any, device: Device | None = None) -> Compiled:

@@ -288,15 +288,27 @@ def _pipeline() -> tuple:
     return tuple(named)
 
 
-def key(func: Callable, signature_args: tuple, spec_key: str, boundscheck: bool) -> str | None:
-    """The cache key of one specialisation (a hex digest), or None if it cannot be cached."""
+def program_key(func: Callable, signature_args: tuple, boundscheck: bool) -> str | None:
+    """The key of everything one specialisation's compilation depends on but the machine (a hex digest), or
+    None if it cannot be cached: `@ws.jit` reuses a program for another machine only under the same one."""
     try:
         fingerprint = _function(func, 0, set())
         pipeline = _pipeline()
     except (Uncacheable, RecursionError):
         return None
-    text = repr((compiler_version(), fingerprint, signature_args, spec_key, bool(boundscheck), pipeline))
+    text = repr((compiler_version(), fingerprint, signature_args, bool(boundscheck), pipeline))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def machine_key(program: str, spec_key: str) -> str:
+    """The on-disk key of a specialisation: its `program_key` and the machine's `WaferSpec.cache_key`."""
+    return hashlib.sha256(f"{program}|{spec_key}".encode()).hexdigest()
+
+
+def key(func: Callable, signature_args: tuple, spec_key: str, boundscheck: bool) -> str | None:
+    """The cache key of one specialisation (a hex digest), or None if it cannot be cached."""
+    program = program_key(func, signature_args, boundscheck)
+    return None if program is None else machine_key(program, spec_key)
 
 
 def load(digest: str) -> Any | None:

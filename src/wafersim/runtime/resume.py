@@ -35,7 +35,8 @@ from ..sim.lanes import Lanes
 from ..sim.stats import LaunchStats
 from ..sim.wave import WaveSim
 from .checkpoint import FORMAT, FORMAT_VERSION, device_data, device_from, read_npz, write_npz
-from .device import Device, check_launch_options
+from .device import Device
+from .launch_options import check_launch_options
 from .routes import Route
 
 LAUNCH_FORMAT_VERSION = 1
