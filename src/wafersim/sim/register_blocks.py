@@ -37,10 +37,14 @@ from .vector_batch import REGISTER_ONLY
 #: The instructions a block may hold: integer register-only ones (`register_block_kernels.run_dense`'s kinds).
 BLOCK_OPS = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne", "addi",
                        "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "nop"}) & REGISTER_ONLY
-#: The `register_block_kernels.run_block` kind of a float32 `vger` (its c register in the IMM column), and of a
-#: bounds check `chk` (index register a, bound register b): a check that fails in some lane of the window ends
-#: the pass before it, and the scheduler's loop runs it as it comes (raising as it does).
-_VGER, _CHK = -1, -2
+#: The `register_block_kernels.run_block` kind of a float32 `vger` (its c register in the IMM column), of a
+#: bounds check `chk` (index register a, bound register b), and of a scalar load `ld` and store `st` (register d,
+#: address register a plus imm): a check, load or store that fails in some lane ends the pass before it, and the
+#: scheduler's loop runs it as it comes (raising as it does).
+_VGER, _CHK, _LOAD, _STORE = -1, -2, -3, -4
+#: Scalar SRAM accesses: in a run only where no vector work or rank-1 update is queued before them (the loop
+#: runs those first, as their words may be the ones read or written: `RegisterBlocks.execute`).
+_MEMORY = {"ld": _LOAD, "st": _STORE}
 #: The fewest instructions a block runs (one alone: the NumPy call it would have cost).
 SHORTEST = 2
 _INT32 = range(-2**31, 2**31)
@@ -52,7 +56,7 @@ class RegisterRun:
     their pcs, instructions and issue costs, `fields` as `register_block_kernels` reads them (kind, d, a, b,
     imm per instruction), `after`, the pc past the last, and `vgers`, how many it holds."""
 
-    __slots__ = ("pcs", "pc_array", "instrs", "costs", "fields", "after", "first", "vgers")
+    __slots__ = ("pcs", "pc_array", "instrs", "costs", "fields", "after", "first", "vgers", "first_access")
 
     def __init__(self, ops: dict, pc: int, updates: bool) -> None:
         self.first = pc
@@ -63,6 +67,8 @@ class RegisterRun:
                 row = (_VGER, instr.d, instr.a, instr.b, instr.c)
             elif instr.op == "chk" and plain is not None:
                 row = (_CHK, 0, instr.a, instr.b, 0)
+            elif instr.op in _MEMORY and plain is not None:
+                row = (_MEMORY[instr.op], instr.d, instr.a, 0, instr.imm)
             elif instr.op in BLOCK_OPS and plain is not None and instr.imm in _INT32:
                 kind = KINDS["nop"] if instr.d == 0 and instr.op != "nop" else KINDS[instr.op]  # (r0 stays zero)
                 row = (kind, instr.d, instr.a, instr.b, instr.imm)
@@ -77,6 +83,8 @@ class RegisterRun:
         self.pc_array = np.array(pcs, dtype=np.int64)
         self.fields = np.array(rows, dtype=np.int64).reshape(len(rows), 5)
         self.vgers = sum(row[0] == _VGER for row in rows)
+        #: the position of the first load or store (len(pcs) where none)
+        self.first_access = next((i for i, row in enumerate(rows) if row[0] in (_LOAD, _STORE)), len(rows))
 
 
 class RegisterBlocks:
@@ -110,6 +118,9 @@ class RegisterBlocks:
         `SHORTEST` would: the caller's loop runs them)."""
         count = len(run.pcs)
         first, after = run.first, run.after
+        pending = wave.rank1_queue
+        if batch is not None or run.vgers or (pending is not None and (pending.count or pending.cycles)):
+            count = run.first_access  # (the loop runs queued work before a load or store: it may be their word)
         for pcs in (wave.groups, wave.held_loads):  # (a handful of pcs: theirs, not the run's)
             for pc in pcs:
                 if first < pc < after:
@@ -130,7 +141,7 @@ class RegisterBlocks:
         lo = 0 if lanes.window is None else lanes.window.start
         outside = _NONE if not dense or lanes.excl is None else lanes.excl.astype(np.int64, copy=False) + lo
         ran, queued, m, n = self.kernels.run_block(run.fields, count, dense, lo, lo + lanes.n, outside, pes, wave.regs,
-                                                   wave.fregs, rows, queued, m, n, self.data_words)
+                                                   wave.fregs, wave.sram, rows, queued, m, n, self.data_words)
         wave.totals.pc_counts[run.pc_array[:ran]] += lanes.count
         if queued:
             wave._queued_updates(lanes, queue, queued, m, n)
