@@ -206,6 +206,73 @@ def test_loads_and_stores_in_register_runs_match_numpy_and_the_loop(monkeypatch)
     assert messages[0] == messages[1] and "[79, 80)" in messages[0]
 
 
+def vector_program(last: int) -> str:
+    """Float32 vector ops at per-PE lengths n = pe % 4 and offsets o = pe & 4 (0 or 4), in a run taken by the odd
+    and by the even PEs apart (groups by index): sram[16 + o:][:n] = x[:n] + x[o:][:n]; an overlapping copy
+    sram[1:][:n] = sram[:n]; sram[16 + o:][:n] *= x[7] in place; sram[24:][:n] = sram[1:][:n] - x[o:][:n];
+    sram[`last`:][:n] = sram[16 + o:][:n] * sram[24:][:n]; words 0..31 out."""
+    body = ["andi r9, r4, 3", "andi r10, r4, 4", "addi r11, r10, 16", "vadd.f r11, r0, r10, r9", "li r12, 1",
+            "vcopy r12, r0, r9", "ld r14, r0, 7", "vscale.f r11, r11, r14, r9", "li r15, 24", "vsub.f r15, r12, r10, r9",
+            f"li r13, {last}", "vmul.f r13, r11, r15, r9", "li r8, 2"]
+    lines = [".sram 64", ".args 2",
+             "sreg r1, tid.x", "sreg r2, tid.y", "sreg r3, bdim.x", "mul r4, r2, r3", "add r4, r4, r1",
+             "sreg r5, bid.x", "sreg r6, bdim.y", "mul r6, r6, r5", "mul r6, r6, r3", "add r4, r4, r6",
+             f"li r5, {WORDS}", f"muli r6, r4, {4 * WORDS}", "arg r7, 0", "add r7, r7, r6", "gldv r0, r7, r5",
+             "andi r3, r4, 1", "bz r3, even"] + body + ["jmp done", "even:"] + body + ["done:",
+             "li r5, 32", "muli r6, r4, 128", "arg r7, 1", "add r7, r7, r6", "gstv r7, r0, r5", "halt"]
+    return "\n".join(lines) + "\n"
+
+
+def vector_reference(x: np.ndarray, last: int) -> np.ndarray:
+    """SRAM words 0..31 (as float32) of each PE after `vector_program`, in NumPy float32."""
+    out = np.zeros((len(x), 32), dtype=np.float32)
+    for pe, words in enumerate(x):
+        sram = np.zeros(64, dtype=np.float32)
+        sram[:WORDS] = words
+        n, o = pe % 4, pe & 4
+        sram[16 + o:16 + o + n] = sram[:n] + sram[o:o + n]
+        sram[1:1 + n] = sram[:n].copy()
+        sram[16 + o:16 + o + n] *= sram[7]
+        sram[24:24 + n] = sram[1:1 + n] - sram[o:o + n]
+        sram[last:last + n] = sram[16 + o:16 + o + n] * sram[24:24 + n]
+        out[pe] = sram[:32]
+    return out
+
+
+def launch_vectors(x: np.ndarray, last: int):
+    dev = ws.Device(ws.WaferSpec(width=16, height=16))
+    d_in, d_out = dev.to_device(x), dev.device_array((PES, 32), np.float32)
+    stats = dev.launch(ws.assemble(vector_program(last)), (2, 1), (6, 5), (d_in, d_out), print_output=False)
+    return d_out.copy_to_host(), stats
+
+
+def test_vector_ops_in_register_runs_match_numpy_and_the_loop(monkeypatch):
+    """Float32 vector ops and copies (lengths and ranges differing by PE, overlapping, in place) run in the register
+    runs of groups by index: results, cycles, elements and FLOPs as the loop's, results as NumPy's; a range leaving
+    SRAM at some PEs ends the run before it, and the loop raises the same error."""
+    x = np.random.default_rng(4).standard_normal((PES, WORDS)).astype(np.float32)
+    vector_stats = []
+    original = register_block_kernels.run_block
+    monkeypatch.setattr(register_block_kernels, "run_block",
+                        lambda *args: (lambda got: vector_stats.append(args[-1].copy()) or got)(original(*args)))
+    for compiled in (False, True):
+        with forced(Strategy(compiled=compiled, register_blocks=False)):
+            reference = launch_vectors(x, 2)
+        with forced(Strategy(compiled=compiled)):
+            blocked = launch_vectors(x, 2)
+        assert_same_run(reference, blocked)
+        np.testing.assert_array_equal(blocked[0], vector_reference(x, 2))
+        assert blocked[1].vector_elements == 5 * sum(pe % 4 for pe in range(PES))
+    assert any(stats[0] for stats in vector_stats)  # (the vector ops ran in the runs)
+    messages = []
+    for blocks in (False, True):  # (the last vmul's range [62, 62 + n) leaves the 64 words where n = 3)
+        with forced(Strategy(compiled=False, register_blocks=blocks)):
+            with pytest.raises(ws.MemoryAccessError) as error:
+                launch_vectors(x, 62)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] and "vmul" in messages[0]
+
+
 def test_queued_vgers_in_register_runs_are_identical_to_the_loop(monkeypatch):
     """`test_rank1_queue`'s rows of vgers (another destination, an operand inside its destination, diverging
     groups) with the register runs taking the vgers that join the queue, and without."""
