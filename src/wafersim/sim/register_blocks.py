@@ -11,7 +11,13 @@ group queues its rank-1 updates, runs instead as one pass (`register_block_kerne
 every lane before the next, as the NumPy path runs them, with the same integer results; each `vger` queued as
 `DescriptorMixin._rank1_update_queued` queues it, its elements, FLOPs and cycles charged after the pass in
 order (nothing else reads them in between), and the pass stops before a `vger` that does not join the queue
-(the loop then runs it as it comes). The scheduler's books are kept as the instruction-by-instruction loop
+(the loop then runs it as it comes). Scalar loads and stores (`ld`, `st`) join the run, and over lanes by index
+float32 `vadd`/`vsub`/`vmul`/`vscale` and `vcopy` (their element cycles, elements and FLOPs charged after the
+pass: nothing in a run reads clocks): a routed stencil's receivers wake in small sets as their words come, each
+running the compiler's spills and the halo arithmetic alone, one NumPy call an instruction (stencil25r, stop 42:
+7 -> 3.6 s CPU warm). An access outside SRAM or a negative length ends the pass before it, as a failing `chk`
+does, and so does the first access where vector work or rank-1 updates are queued (the loop runs those first:
+their words may be the ones read or written). The scheduler's books are kept as the instruction-by-instruction loop
 keeps them: every instruction's count added to its pc, its issue cost to what the lanes owe (in the same
 order: exact), and the run stops before a pc where another group waits (the loop merges there) or where a
 global load waits for the scheduler (`held_loads`). Register instructions and queued updates leave queued
