@@ -141,8 +141,8 @@ class RegisterBlocks:
                 if first < pc < after:
                     count = min(count, run.pcs.index(pc))
         dense = lanes.idx is None and lanes.mask is None  # full or complement: the window's rows, a few put back
-        if dense:
-            count = min(count, run.first_vector)  # (vector ops: only over lanes by index)
+        if dense or not wave.launch.whole_cycles:  # (vector ops: only over lanes by index, with whole-cycle times:
+            count = min(count, run.first_vector)  # their element cycles, added after the pass, sum exactly)
         if count < SHORTEST:
             return 0
         if self.kernels is None:
