@@ -13,6 +13,8 @@ or leave SRAM): the scheduler's loop runs that one as it comes.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from .compiled.jit import njit
 
@@ -22,26 +24,35 @@ from .compiled.simple_ops import run_simple
 from .descriptor_kernels import OPERANDS_READ, rank1_operands
 
 # Columns of a block's instruction array (`register_blocks.RegisterRun.fields`): a `vger`'s kind is VGER, its
-# registers d, a, b and (in IMM) c; a `chk`'s kind is CHK, its index register a and bound register b.
+# registers d, a, b and (in IMM) c; a `chk`'s kind is CHK, its index register a and bound register b; a scalar
+# load's (`ld`) kind is LOAD and a store's (`st`) STORE: register d, address register a plus IMM.
 KIND, D, A, B, IMM = range(5)
 COLUMNS = 5
-VGER, CHK = -1, -2
+VGER, CHK, LOAD, STORE = -1, -2, -3, -4
+# A float32 vector op over SRAM ranges (`vadd.f` ...; `vcopy` of any words): registers d (destination), a, b (the
+# second range, or vscale's factor) and, in IMM, c (the length). Only in passes over lanes by index.
+VADD, VSUB, VMUL, VSCALE, VCOPY = -10, -11, -12, -13, -14
 
 
 @njit(cache=True, nogil=True)
 def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, outside: np.ndarray, pes: np.ndarray,
-              regs: np.ndarray, fregs: np.ndarray, rows: np.ndarray, queued: int, m: int, n: int,
-              size: int) -> tuple[int, int, int, int]:
+              regs: np.ndarray, fregs: np.ndarray, sram: np.ndarray, fsram: np.ndarray, rows: np.ndarray, queued: int,
+              m: int, n: int, size: int, vector_lanes: int, element_cycles: np.ndarray, vector_stats: np.ndarray
+              ) -> tuple[int, int, int, int]:
     """The first `count` instructions of `fields` (rows: kind, d, a, b, imm) for the lanes `pes` (region indices,
     int64, sorted), one instruction after another; `dense`: the lanes are lo .. hi - 1 but those of `outside`,
     and register instructions run over the whole window, the registers they write put back at `outside` at the
-    end (each as it was before the pass). A `vger` reads its d, a, b registers into rows[queued] (a rank-1
+    end (each as it was before the pass). A load or store moves one word between a register and `sram` (the
+    wave's, words x PEs) in each lane, outside PEs untouched; one whose address leaves the data segment
+    [0, `size`) in some lane ends the pass before it (the loop then raises, naming those lanes); so does a vector
+    op with a negative length or a range outside it, which otherwise adds each lane's element cycles to
+    `element_cycles` (per lane of `pes`) and its elements and FLOPs to `vector_stats`. A `vger` reads its d, a, b registers into rows[queued] (a rank-1
     queue's address array holding `queued` updates of shape m x n) and is queued, where it joins the queue.
     Returns (instructions run, updates queued, the queue's m and n)."""
     saved = np.empty((count if dense else 0, len(outside)), dtype=regs.dtype)
     if dense:
         for p in range(count):
-            if fields[p, KIND] != VGER and fields[p, KIND] != CHK:
+            if fields[p, KIND] > VADD and fields[p, KIND] != VGER and fields[p, KIND] != CHK and fields[p, KIND] != STORE:
                 row = regs[fields[p, D]]
                 for e in range(len(outside)):
                     saved[p, e] = row[outside[e]]
@@ -60,6 +71,14 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
         elif kind == CHK:
             if not _in_bounds(dense, lo, hi, pes, regs[fields[ran, A]], regs[fields[ran, B]]):
                 break
+        elif kind <= VADD:
+            if not _vector_op(kind, pes, regs, fregs, sram, fsram, fields[ran, D], fields[ran, A], fields[ran, B],
+                              fields[ran, IMM], size, vector_lanes, element_cycles, vector_stats):
+                break
+        elif kind == LOAD or kind == STORE:
+            if not _word_access(kind == STORE, dense, lo, hi, outside, pes, regs, fields[ran, D], fields[ran, A],
+                                fields[ran, IMM], sram, size):
+                break
         elif dense:
             _dense_op(kind, fields[ran, IMM], regs[fields[ran, D]][lo:hi], regs[fields[ran, A]][lo:hi],
                       regs[fields[ran, B]][lo:hi])
@@ -68,7 +87,7 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
         ran += 1
     if dense:
         for p in range(count - 1, -1, -1):  # (a register's first save is its value before the pass: put last)
-            if fields[p, KIND] != VGER and fields[p, KIND] != CHK:
+            if fields[p, KIND] > VADD and fields[p, KIND] != VGER and fields[p, KIND] != CHK and fields[p, KIND] != STORE:
                 row = regs[fields[p, D]]
                 for e in range(len(outside)):
                     row[outside[e]] = saved[p, e]
@@ -88,6 +107,91 @@ def _in_bounds(dense: bool, lo: int, hi: int, pes: np.ndarray, index: np.ndarray
         for i in pes:
             if index[i] < 0 or index[i] >= bound[i]:
                 return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _word_access(store: bool, dense: bool, lo: int, hi: int, outside: np.ndarray, pes: np.ndarray, regs: np.ndarray,
+                 d: int, a: int, imm: int, sram: np.ndarray, size: int) -> bool:
+    """An `ld` (sram -> register d) or `st` (register d -> sram) at register a + imm in every lane, as
+    `ComputeMixin._load` and `_store` do (the address an int64 sum; a load into r0 only checks it); False,
+    with nothing moved, where some lane's address leaves [0, size) (the loop's `_sram_check` then raises)."""
+    rd, ra = regs[d], regs[a]
+    if dense:
+        e = 0
+        for i in range(lo, hi):  # (checked first: a failing instruction moves no word)
+            if e < len(outside) and outside[e] == i:
+                e += 1
+                continue
+            address = np.int64(ra[i]) + imm
+            if address < 0 or address >= size:
+                return False
+        if not store and d == 0:
+            return True
+        e = 0
+        for i in range(lo, hi):
+            if e < len(outside) and outside[e] == i:
+                e += 1
+                continue
+            address = np.int64(ra[i]) + imm
+            if store:
+                sram[address, i] = rd[i]
+            else:
+                rd[i] = sram[address, i]
+    else:
+        for i in pes:
+            address = np.int64(ra[i]) + imm
+            if address < 0 or address >= size:
+                return False
+        if not store and d == 0:
+            return True
+        for i in pes:
+            address = np.int64(ra[i]) + imm
+            if store:
+                sram[address, i] = rd[i]
+            else:
+                rd[i] = sram[address, i]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _vector_op(kind: int, pes: np.ndarray, regs: np.ndarray, fregs: np.ndarray, sram: np.ndarray, words: np.ndarray,
+               d: int, a: int,
+               b: int, c: int, size: int, vector_lanes: int, element_cycles: np.ndarray, vector_stats: np.ndarray) -> bool:
+    """A vector op in every lane of `pes`, as `ComputeMixin._vector_uniform` runs it per tuple of operands: each
+    lane's result computed whole (`words`: `sram` as float32), then stored (overlapping ranges as NumPy's copies give them), float32
+    arithmetic rounded per element; its ceil(n / vector_lanes) element cycles into `element_cycles`, n elements
+    (and FLOPs, but for a copy) into `vector_stats`. False, with nothing done, where some lane's length is
+    negative or a range leaves [0, size) (the loop's executor then raises)."""
+    binary = kind == VADD or kind == VSUB or kind == VMUL
+    for i in pes:
+        length = np.int64(regs[c, i])
+        if length < 0:
+            return False
+        for base in (np.int64(regs[d, i]), np.int64(regs[a, i]), np.int64(regs[b, i]) if binary else np.int64(0)):
+            if base < 0 or base + length > size:
+                return False
+    for p in range(len(pes)):
+        i = pes[p]
+        length, dst, src = np.int64(regs[c, i]), np.int64(regs[d, i]), np.int64(regs[a, i])
+        if kind == VCOPY:
+            copied = sram[src:src + length, i].copy()
+            sram[dst:dst + length, i] = copied
+        else:
+            result = np.empty(length, dtype=np.float32)
+            if kind == VSCALE:
+                factor = fregs[b, i]
+                for k in range(length):
+                    result[k] = words[src + k, i] * factor
+            else:
+                other = np.int64(regs[b, i])
+                for k in range(length):
+                    x, y = words[src + k, i], words[other + k, i]
+                    result[k] = x + y if kind == VADD else (x - y if kind == VSUB else x * y)
+            words[dst:dst + length, i] = result
+            vector_stats[1] += length
+        element_cycles[p] += math.ceil(length * 1.0 / vector_lanes)
+        vector_stats[0] += length
     return True
 
 

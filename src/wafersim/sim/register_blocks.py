@@ -11,7 +11,13 @@ group queues its rank-1 updates, runs instead as one pass (`register_block_kerne
 every lane before the next, as the NumPy path runs them, with the same integer results; each `vger` queued as
 `DescriptorMixin._rank1_update_queued` queues it, its elements, FLOPs and cycles charged after the pass in
 order (nothing else reads them in between), and the pass stops before a `vger` that does not join the queue
-(the loop then runs it as it comes). The scheduler's books are kept as the instruction-by-instruction loop
+(the loop then runs it as it comes). Scalar loads and stores (`ld`, `st`) join the run, and over lanes by index
+float32 `vadd`/`vsub`/`vmul`/`vscale` and `vcopy` (their element cycles, elements and FLOPs charged after the
+pass: nothing in a run reads clocks): a routed stencil's receivers wake in small sets as their words come, each
+running the compiler's spills and the halo arithmetic alone, one NumPy call an instruction (stencil25r, stop 42:
+7 -> 3.6 s CPU warm). An access outside SRAM or a negative length ends the pass before it, as a failing `chk`
+does, and so does the first access where vector work or rank-1 updates are queued (the loop runs those first:
+their words may be the ones read or written). The scheduler's books are kept as the instruction-by-instruction loop
 keeps them: every instruction's count added to its pc, its issue cost to what the lanes owe (in the same
 order: exact), and the run stops before a pc where another group waits (the loop merges there) or where a
 global load waits for the scheduler (`held_loads`). Register instructions and queued updates leave queued
@@ -37,10 +43,18 @@ from .vector_batch import REGISTER_ONLY
 #: The instructions a block may hold: integer register-only ones (`register_block_kernels.run_dense`'s kinds).
 BLOCK_OPS = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne", "addi",
                        "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "nop"}) & REGISTER_ONLY
-#: The `register_block_kernels.run_block` kind of a float32 `vger` (its c register in the IMM column), and of a
-#: bounds check `chk` (index register a, bound register b): a check that fails in some lane of the window ends
-#: the pass before it, and the scheduler's loop runs it as it comes (raising as it does).
-_VGER, _CHK = -1, -2
+#: The `register_block_kernels.run_block` kind of a float32 `vger` (its c register in the IMM column), of a
+#: bounds check `chk` (index register a, bound register b), and of a scalar load `ld` and store `st` (register d,
+#: address register a plus imm): a check, load or store that fails in some lane ends the pass before it, and the
+#: scheduler's loop runs it as it comes (raising as it does).
+_VGER, _CHK, _LOAD, _STORE = -1, -2, -3, -4
+#: Scalar SRAM accesses: in a run only where no vector work or rank-1 update is queued before them (the loop
+#: runs those first, as their words may be the ones read or written: `RegisterBlocks.execute`).
+_MEMORY = {"ld": _LOAD, "st": _STORE}
+#: Vector ops a run over lanes by index may hold (`register_block_kernels._vector_op`): float32 arithmetic (no
+#: scalar operand b, no bfloat) and copies of any words; their element cycles and statistics charged after the pass.
+_VECTOR = {"vadd": -10, "vsub": -11, "vmul": -12, "vscale": -13, "vcopy": -14}
+_VECTOR_FLAGS = {op: (FLAG_FLOAT,) for op in ("vadd", "vsub", "vmul", "vscale")} | {"vcopy": (0, FLAG_FLOAT)}
 #: The fewest instructions a block runs (one alone: the NumPy call it would have cost).
 SHORTEST = 2
 _INT32 = range(-2**31, 2**31)
@@ -52,7 +66,8 @@ class RegisterRun:
     their pcs, instructions and issue costs, `fields` as `register_block_kernels` reads them (kind, d, a, b,
     imm per instruction), `after`, the pc past the last, and `vgers`, how many it holds."""
 
-    __slots__ = ("pcs", "pc_array", "instrs", "costs", "fields", "after", "first", "vgers")
+    __slots__ = ("pcs", "pc_array", "instrs", "costs", "fields", "after", "first", "vgers", "first_access",
+                 "first_vector")
 
     def __init__(self, ops: dict, pc: int, updates: bool) -> None:
         self.first = pc
@@ -63,6 +78,10 @@ class RegisterRun:
                 row = (_VGER, instr.d, instr.a, instr.b, instr.c)
             elif instr.op == "chk" and plain is not None:
                 row = (_CHK, 0, instr.a, instr.b, 0)
+            elif instr.op in _MEMORY and plain is not None:
+                row = (_MEMORY[instr.op], instr.d, instr.a, 0, instr.imm)
+            elif instr.op in _VECTOR and plain is not None and instr.flags in _VECTOR_FLAGS[instr.op]:
+                row = (_VECTOR[instr.op], instr.d, instr.a, instr.b, instr.c)
             elif instr.op in BLOCK_OPS and plain is not None and instr.imm in _INT32:
                 kind = KINDS["nop"] if instr.d == 0 and instr.op != "nop" else KINDS[instr.op]  # (r0 stays zero)
                 row = (kind, instr.d, instr.a, instr.b, instr.imm)
@@ -77,6 +96,10 @@ class RegisterRun:
         self.pc_array = np.array(pcs, dtype=np.int64)
         self.fields = np.array(rows, dtype=np.int64).reshape(len(rows), 5)
         self.vgers = sum(row[0] == _VGER for row in rows)
+        #: the position of the first load, store or vector op (len(pcs) where none), and of the first vector op
+        self.first_access = next((i for i, row in enumerate(rows) if row[0] in (_LOAD, _STORE) or row[0] <= -10),
+                                 len(rows))
+        self.first_vector = next((i for i, row in enumerate(rows) if row[0] <= -10), len(rows))
 
 
 class RegisterBlocks:
@@ -110,16 +133,21 @@ class RegisterBlocks:
         `SHORTEST` would: the caller's loop runs them)."""
         count = len(run.pcs)
         first, after = run.first, run.after
+        pending = wave.rank1_queue
+        if batch is not None or run.vgers or (pending is not None and (pending.count or pending.cycles)):
+            count = run.first_access  # (the loop runs queued work before a load or store: it may be their word)
         for pcs in (wave.groups, wave.held_loads):  # (a handful of pcs: theirs, not the run's)
             for pc in pcs:
                 if first < pc < after:
                     count = min(count, run.pcs.index(pc))
+        dense = lanes.idx is None and lanes.mask is None  # full or complement: the window's rows, a few put back
+        if dense or not wave.launch.whole_cycles:  # (vector ops: only over lanes by index, with whole-cycle times:
+            count = min(count, run.first_vector)  # their element cycles, added after the pass, sum exactly)
         if count < SHORTEST:
             return 0
         if self.kernels is None:
             from . import register_block_kernels
             self.kernels = register_block_kernels
-        dense = lanes.idx is None and lanes.mask is None  # full or complement: the window's rows, a few put back
         if queue is not None and run.vgers:
             if batch is not None:
                 batch.flush()  # (as the loop runs it before a `vger`, whose pass reads SRAM)
@@ -129,9 +157,18 @@ class RegisterBlocks:
             pes = _NONE if dense else lanes.to_index_form(self.n).idx.astype(np.int64, copy=False)
         lo = 0 if lanes.window is None else lanes.window.start
         outside = _NONE if not dense or lanes.excl is None else lanes.excl.astype(np.int64, copy=False) + lo
+        vectors = not dense and run.first_vector < count
+        element_cycles = np.zeros(len(pes) if vectors else 0)
+        vector_stats = np.zeros(2, dtype=np.int64)  # (elements, FLOPs)
         ran, queued, m, n = self.kernels.run_block(run.fields, count, dense, lo, lo + lanes.n, outside, pes, wave.regs,
-                                                   wave.fregs, rows, queued, m, n, self.data_words)
+                                                   wave.fregs, wave.sram, wave.fsram, rows, queued, m, n,
+                                                   self.data_words, int(wave.spec.vector_lanes), element_cycles,
+                                                   vector_stats)
         wave.totals.pc_counts[run.pc_array[:ran]] += lanes.count
+        if vector_stats[0]:  # (each lane's element cycles, in `pes` order)
+            wave._add_element_cycles(lanes if lanes.idx is not None else Lanes(self.n, idx=pes), element_cycles)
+            wave.totals.vector_elements += int(vector_stats[0])
+            wave.totals.flops += int(vector_stats[1])
         if queued:
             wave._queued_updates(lanes, queue, queued, m, n)
         return ran

@@ -133,9 +133,10 @@ class Strategy:
     #: general receive of the words just stored (`stream_pump_kernels.start_receives`; else the step stores
     #: them and the pump's first pair reads them back). Only with `stream_pump`.
     pump_first_step: bool = True
-    #: a straight run of integer register instructions (`li`, `add`, `addi`, ...) of a group runs as one
-    #: compiled pass over its lanes, where Numba is loaded (`sim.register_blocks`; else one NumPy call and one
-    #: trip through the scheduler's loop per instruction).
+    #: a straight run of integer register instructions (`li`, `add`, `addi`, ...), scalar loads and stores, and
+    #: (in a group by index) float32 vector arithmetic and copies of a group runs as one compiled pass over its
+    #: lanes, where Numba is loaded (`sim.register_blocks`; else one NumPy call and one trip through the
+    #: scheduler's loop per instruction).
     register_blocks: bool = True
     #: a lockstep scalar send or receive of a whole group that no lane waits for leaves its lanes' clocks as they
     #: were, and the group owes the cycles it took like issue cycles (`exchange`, "owed clocks and counts"; else
