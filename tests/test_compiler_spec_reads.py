@@ -14,6 +14,7 @@ import pytest
 import wafersim as ws
 from wafersim.compiler import PASSES, compile_kernel
 from wafersim.compiler.spec_reads import RecordingSpec, finish_recording, fingerprint, reads_match
+from test_codegen import fill_strided  # (its loop unrolls only where the SRAM has room: a kernel that reads it)
 
 BASE = ws.WaferSpec(width=2, height=2)
 LIVE = 14  # values live at once in `many_live`: more than 16 registers hold (4 are scratch), fewer than 32 do
@@ -44,14 +45,6 @@ def _run_scaled_sum(kernel, spec: ws.WaferSpec):
     stats = kernel[1, 1](dev.to_device(np.array([1.5, -4.0], np.float32)), out)
     assert out.copy_to_host()[0] == 1.5 * 2.0 - 4.0
     return kernel.cache[kernel._last], stats
-
-
-@ws.jit
-def fill_strided(out):
-    buf = ws.local.array(64, np.float32)
-    for i in range(16):  # short and constant: unrolled when the SRAM has room for the longer code
-        buf[i * 4] = i * 0.5
-    out[0:64] = buf[0:64]
 
 
 def _run_many_live(kernel, spec: ws.WaferSpec):
