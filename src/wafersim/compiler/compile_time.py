@@ -177,7 +177,28 @@ class CompileTimeNames:
             base, index = self.static(node.value), self.static_int(node.slice)  # DIRECTIONS[0]
             if isinstance(base, tuple) and index is not None and -len(base) <= index < len(base):
                 return base[index]
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            base = self.static(node.value)  # STEPS[1:]
+            if isinstance(base, tuple):
+                return base[self.tuple_slice(node.slice)]
         return NOT_STATIC
+
+    def tuple_slice(self, part: ast.Slice) -> slice:
+        """The Python slice `t[a:b:c]` of a tuple takes: its bounds must be known when compiling (a tuple's
+        items are fixed when compiling), and are Python's (clamped to the tuple, negative ones from the end, a
+        bool as the int it equals); a bound known only at run time, or a zero step, is refused."""
+        bounds = []
+        for bound in (part.lower, part.upper, part.step):
+            value = None if bound is None else self.static(bound)
+            if isinstance(value, (bool, np.bool_)):
+                value = int(value)
+            if value is not None and not is_integer(value):
+                raise Unsupported("a tuple slice's bounds and step must be int constants known when compiling "
+                                  "(a tuple's length is fixed when the kernel is compiled)", bound)
+            bounds.append(None if value is None else int(value))
+        if bounds[2] == 0:
+            raise Unsupported("slice step cannot be zero (Python raises ValueError)", part.step)
+        return slice(*bounds)
 
     def static_builtin(self, node: ast.Call):
         """`len(T)`, `abs(n)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`),
