@@ -516,3 +516,39 @@ def kern(out, x):
     want = [*t[1:], *T[2:], len(T[-100:2]) * 10 + len(T[5:9]) + len(T[3:1]), sum(t[::-2]), *t[:3][::-1],
             *T[1:3], t[0] + 2, len(T[::3])]
     assert got.tolist() == want
+
+
+def test_a_conditional_expression_chooses_between_tuple_variables_and_slices(dev, tmp_path):
+    # `t if c else u` of tuple variables was refused with "expected a number here, got a tuple", and a branch
+    # that slices a tuple with "chooses between scalars, not slices" (a tuple slice is no vector)
+    m = module(tmp_path, """
+T = (10, 20, 30, 40)
+
+
+@ws.jit
+def twice_first(t):
+    return t[0] * 2
+
+
+@ws.jit
+def kern(out, x):
+    t = (x[0], x[1])
+    u = (x[2], x[3])
+    v = t if x[2] > 0 else u
+    w = t[1:] if x[2] < 0 else u[:1]
+    z = T[1:3] if x[2] > 0 else t
+    c = T[1:3] if False else t
+    out[0], out[1] = v
+    out[2] = w[0]
+    out[3] = z[0] + z[1]
+    out[4] = c[1]
+    out[5] = twice_first((x[0], x[1])[1:] if x[2] > 0 else (x[2],))
+""")
+    for x2 in (5, -5):
+        x = np.array([3, -7, x2, 11], np.int32)
+        (got,) = run_on_one_block(dev, m.kern, np.zeros(6, np.int32), x)[:1]
+        t, u, T = (3, -7), (x2, 11), (10, 20, 30, 40)
+        v = t if x2 > 0 else u
+        z = T[1:3] if x2 > 0 else t
+        assert got.tolist() == [*v, (t[1:] if x2 < 0 else u[:1])[0], z[0] + z[1], t[1],
+                                ((3, -7)[1:] if x2 > 0 else (x2,))[0] * 2]

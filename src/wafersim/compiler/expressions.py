@@ -473,10 +473,10 @@ class ExpressionLowering(ComparisonLowering):
         cond = cond if cond is not None else self.truth(self.scalar(node.test))
         if cond.is_const:
             chosen = node.body if cond.const else node.orelse
-            return self.number_tuple(chosen) if isinstance(chosen, ast.Tuple) else self.scalar(chosen)
+            return self.number_tuple(chosen) if self.is_tuple(chosen) else self.scalar(chosen)
         otherwise, done = self.new_label("ielse"), self.new_label("iend")
         self.emit("bz", a=cond.reg, target=otherwise)
-        if isinstance(node.body, ast.Tuple) or isinstance(node.orelse, ast.Tuple):
+        if self.is_tuple(node.body) or self.is_tuple(node.orelse):
             return self.if_exp_of_tuples(node, otherwise, done)
         first = self.scalar(node.body)
         results = [(len(self.fn.ops), first)]
