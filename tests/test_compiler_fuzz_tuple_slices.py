@@ -8,9 +8,10 @@ np.float32 constants, every operator) build tuples of int32 or float32 numbers i
 np.int32(3), ...)`, 0 to 5 items, and a module constant tuple `C`), and take slices of them with constant
 bounds and steps drawn over the whole of Python's rule (negative bounds from the end, bounds past either end
 clamped, steps of -3 to 3 but 0, a bound a variable assigned once or `True`), also of slices, of a
-conditional expression choosing between two slices of one length, of a device function's tuple result and of
-a nested tuple's item, and use them: items by constant index (negative too), `len`, `sum`, `min`/`max`,
-unpacking, `for` loops over a slice with `break`/`continue` under run-time conditions, and device functions
+conditional expression choosing between two slices of one length and of a device function's tuple result,
+and use them: items by constant index (negative too), `len`, `sum`, `min`/`max`,
+unpacking, `for` loops over a slice (also `zip` of two slices, `enumerate` of one) with `break`/`continue`
+under run-time conditions, and device functions
 (inlined) that take a slice and return from inside their loop (`first_over`), call another such function
 from inside their own loop (`count_over`), or return a slice of their argument (`tail`).
 
@@ -68,6 +69,7 @@ def tail(t):
     return t[1:]
 """
 DEVICE_FUNCTIONS = ("mix", "first_over", "count_over", "tail")
+CUT = 2  # the value of `CUT = 2` assigned once in each body: a constant bound
 TUPLE_VARS = ["t0", "t1", "u0"]  # t*: int32 items, u*: float32 items
 
 
@@ -83,7 +85,8 @@ class SliceGen(Gen):
 
     def bound(self, length: int) -> str:
         """A slice bound: anywhere from before the start to past the end, sometimes `True`."""
-        return self.draw(st.sampled_from(["", "True", str(self.draw(st.integers(-length - 2, length + 2)))]))
+        number = str(self.draw(st.integers(-length - 2, length + 2)))
+        return self.draw(st.sampled_from(["", "True", "CUT", "-CUT", number]))
 
     def slice_of(self, name: str) -> tuple[str, int]:
         """`name[a:b:c]` (or a slice of a slice) and its length."""
@@ -92,7 +95,7 @@ class SliceGen(Gen):
             start, stop = self.bound(len(items)), self.bound(len(items))
             step = self.draw(st.sampled_from(["", "", "1", "-1", "2", "-2", "3", "-3"]))
             text = f"{text}[{start}:{stop}{':' + step if step else ''}]"
-            items = eval(f"items[{start}:{stop}{':' + step if step else ''}]")
+            items = eval(f"items[{start}:{stop}{':' + step if step else ''}]", {"CUT": CUT, "items": items})
         return text, len(items)
 
     def some_slice(self, kind: str, choose: bool = True) -> tuple[str, int]:
@@ -156,6 +159,15 @@ class SliceGen(Gen):
             self.loops += 1
             acc = self.choice(INT_VARS if tkind == "t" else FLOAT_VARS)
             lines = [f"{pad}for {var} in {text}:"]
+            pairing = self.choice(["", "", "zip", "enumerate"])
+            if pairing == "zip":  # pairs of items of two slices (the shorter one's length), `zip(t, t[1:])`
+                other, _ = self.some_slice(tkind, choose=False)
+                lines = [f"{pad}for {var}, {var}b in zip({text}, {other}):",
+                         f"{pad}    {acc} = {acc} {self.choice(['+', '-', '*'])} {var}b"]
+            elif pairing == "enumerate":  # the count an int32 whatever the items
+                start = self.draw(st.integers(-2, 2))
+                lines = [f"{pad}for {var}n, {var} in enumerate({text}, {start}):",
+                         f"{pad}    {self.choice(INT_VARS)} += np.int32({var}n)"]
             if self.draw(st.booleans()):
                 exit_ = self.choice(["break", "continue"])
                 lines += [f"{pad}    if {var} {self.choice(['<', '>', '=='])} {acc}:", f"{pad}        {exit_}"]
@@ -170,7 +182,7 @@ class SliceGen(Gen):
 @st.composite
 def bodies(draw):
     gen = SliceGen(draw)
-    lines = gen.block(1, draw(st.integers(3, 9)), 0)
+    lines = [f"    CUT = {CUT}"] + gen.block(1, draw(st.integers(3, 9)), 0)
     return lines + [f"    {'i2' if name[0] == 't' else 'f2'} = {name}[-1]"
                     for name, length in sorted(gen.lengths.items()) if length]
 
@@ -179,8 +191,9 @@ def render(body: list[str]) -> str:
     loads = ([f"    i{k} = xi[p, {k}]" for k in range(N_INT)] + [f"    f{k} = xf[p, {k}]" for k in range(N_FLOAT)])
     stores = ([f"    oi[p, {k}] = i{k}" for k in range(N_INT)] + [f"    of[p, {k}] = f{k}" for k in range(N_FLOAT)])
     params = ", ".join(INT_VARS + FLOAT_VARS)
-    return "\n".join(["import math", "import operator", "import numpy as np", "import wafersim as ws", PRELUDE, "", "@ws.jit", "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads, *body,
-                      *stores, "", "", f"def ref({params}):", *body, f"    return ({params},)", ""])
+    imports = ["import math", "import operator", "import numpy as np", "import wafersim as ws"]
+    return "\n".join([*imports, PRELUDE, "", "@ws.jit", "def kern(xi, xf, oi, of):", "    p = ws.grid(1)", *loads,
+                      *body, *stores, "", "", f"def ref({params}):", *body, f"    return ({params},)", ""])
 
 
 def check(dev, directory, body: list[str], seed: int) -> None:
