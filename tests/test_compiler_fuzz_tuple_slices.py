@@ -1,7 +1,8 @@
 """Differential fuzzing of the `@ws.jit` compiler: tuple slices, and device functions that walk them with
-early returns from inside loops, which no other fuzzer draws (tuple slices were refused before stop 42;
-tests/test_compiler_fuzz_values.py draws tuples of run-time numbers indexed, unpacked and looped over,
-tests/test_compiler_fuzz_control.py device functions returning early from loops over ranges).
+early returns from inside loops, which no other fuzzer draws (tuple slices, `+` and `*` of tuples were
+refused before stop 42; tests/test_compiler_fuzz_values.py draws tuples of run-time numbers indexed,
+unpacked and looped over, tests/test_compiler_fuzz_control.py device functions returning early from loops
+over ranges).
 
 Random bodies on the scalars of tests/test_compiler_fuzz.py (its `Gen` draws the numbers: np.int32 /
 np.float32 constants, every operator) build tuples of int32 or float32 numbers in variables (`t0 = (i1, i0 *
@@ -9,7 +10,7 @@ np.int32(3), ...)`, 0 to 5 items, and a module constant tuple `C`), and take sli
 bounds and steps drawn over the whole of Python's rule (negative bounds from the end, bounds past either end
 clamped, steps of -3 to 3 but 0, a bound a variable assigned once or `True`), also of slices, of a
 conditional expression choosing between two slices of one length and of a device function's tuple result,
-and use them: items by constant index (negative too), `len`, `sum`, `min`/`max`,
+concatenate (`t[1:] + t[:1]`) and repeat them (`t[::2] * 2`), and use them: items by constant index (negative too), `len`, `sum`, `min`/`max`,
 unpacking, `for` loops over a slice (also `zip` of two slices, `enumerate` of one) with `break`/`continue`
 under run-time conditions, and device functions
 (inlined) that take a slice and return from inside their loop (`first_over`), call another such function
@@ -103,10 +104,16 @@ class SliceGen(Gen):
         conditional expression choosing between two slices of one length."""
         names = [n for n in self.lengths if n.startswith(kind)] + (["C"] if kind == "t" else [])
         name = self.choice(names)
-        form = self.choice(["plain", "plain", "tail", "ifexp"] if choose else ["plain", "tail"])
+        form = self.choice(["plain", "plain", "tail", "concat", "repeat"] + (["ifexp"] if choose else []))
         text, length = self.slice_of(name)
         if form == "tail" and length > 0:
             return f"tail({text})", length - 1
+        if form == "concat":  # `t[1:] + t[:1]`, a rotation, or any two slices of one kind
+            other, other_length = self.slice_of(self.choice(names))
+            return f"({text} + {other})", length + other_length
+        if form == "repeat":
+            count = self.draw(st.integers(-1, 2))
+            return f"({text} * {count})", length * max(count, 0)
         if form == "ifexp":
             other, other_length = self.slice_of(name)
             if other_length == length:

@@ -340,8 +340,6 @@ def kern(a, b, x, out):
     ("t = (n, 1)\n    y = t != (3, 1)", "compare their items, `a[0] == b[0] and a[1] == b[1]`"),
     ("y = n < (1, 2)", "comparing tuples is not supported"),
     ("y = 0 < (n, 1) < 5", "comparing tuples is not supported"),
-    ("t = (n, 1, 2)\n    y = t[n:][0]", "a tuple slice's bounds and step must be int constants"),
-    ("y = (n, 1)[::0][0]", "slice step cannot be zero"),
 ])
 def test_misuse_is_a_compile_error(dev, tmp_path, body, text):
     m = module(tmp_path, f"""
@@ -473,82 +471,3 @@ def kern(out):
         items = [w + np.int32(1), np.int32(2) + np.int32(1)]
     T = (10, 20, 30, 40, 50)
     assert got.tolist() == [index, T[index], T[index], index + 5, *items]
-
-
-def test_tuple_slices_are_tuples_as_in_python(dev, tmp_path):
-    # `T[1:]` was refused with "a tuple index must be a constant within range", which misled: slices of tuple
-    # constants and of tuples of run-time numbers (constant bounds, steps, negative and clamped bounds, a
-    # variable assigned once) are the tuples Python makes, usable wherever a tuple is
-    m = module(tmp_path, """
-T = (10, 20, 30, 40)
-
-
-@ws.jit
-def tail(t):
-    return t[1:]
-
-
-@ws.jit
-def kern(out, x):
-    t = (x[0], x[1], x[2], x[3])
-    cut = 2
-    u = t[1:]
-    t = (x[3], x[3], x[3], x[3])                      # the slice keeps the values it was taken with
-    out[0], out[1], out[2] = u
-    out[3], out[4] = T[cut:]
-    out[5] = len(T[-100:2]) * 10 + len(T[5:9]) + len(T[3:1])
-    out[6] = sum((x[0], x[1], x[2], x[3])[::-2])
-    k = 7
-    for v in (x[0], x[1], x[2])[::-1]:
-        out[k] = v
-        k += 1
-    for v in T[True:3]:
-        out[k] = v
-        k += 1
-    out[k] = tail((x[2], x[1], x[0]))[-1] + len(tail(T[:3]))
-    buf = ws.local.array(len(T[::3]), np.int32)
-    out[k + 1] = len(buf)
-""")
-    x = np.array([3, -7, 5, 11], np.int32)
-    (got,) = run_on_one_block(dev, m.kern, np.zeros(14, np.int32), x)[:1]
-    T = (10, 20, 30, 40)
-    t = tuple(int(v) for v in x)
-    want = [*t[1:], *T[2:], len(T[-100:2]) * 10 + len(T[5:9]) + len(T[3:1]), sum(t[::-2]), *t[:3][::-1],
-            *T[1:3], t[0] + 2, len(T[::3])]
-    assert got.tolist() == want
-
-
-def test_a_conditional_expression_chooses_between_tuple_variables_and_slices(dev, tmp_path):
-    # `t if c else u` of tuple variables was refused with "expected a number here, got a tuple", and a branch
-    # that slices a tuple with "chooses between scalars, not slices" (a tuple slice is no vector)
-    m = module(tmp_path, """
-T = (10, 20, 30, 40)
-
-
-@ws.jit
-def twice_first(t):
-    return t[0] * 2
-
-
-@ws.jit
-def kern(out, x):
-    t = (x[0], x[1])
-    u = (x[2], x[3])
-    v = t if x[2] > 0 else u
-    w = t[1:] if x[2] < 0 else u[:1]
-    z = T[1:3] if x[2] > 0 else t
-    c = T[1:3] if False else t
-    out[0], out[1] = v
-    out[2] = w[0]
-    out[3] = z[0] + z[1]
-    out[4] = c[1]
-    out[5] = twice_first((x[0], x[1])[1:] if x[2] > 0 else (x[2],))
-""")
-    for x2 in (5, -5):
-        x = np.array([3, -7, x2, 11], np.int32)
-        (got,) = run_on_one_block(dev, m.kern, np.zeros(6, np.int32), x)[:1]
-        t, u, T = (3, -7), (x2, 11), (10, 20, 30, 40)
-        v = t if x2 > 0 else u
-        z = T[1:3] if x2 > 0 else t
-        assert got.tolist() == [*v, (t[1:] if x2 < 0 else u[:1])[0], z[0] + z[1], t[1],
-                                ((3, -7)[1:] if x2 > 0 else (x2,))[0] * 2]

@@ -177,9 +177,8 @@ class ForLoopLowering:
             return list(static)
         if isinstance(node, ast.Name) and isinstance(self.lookup_or_none(node.id), Tup):
             return list(self.expr(node).items)
-        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
-            value = self.expr(node)  # a slice of a tuple of run-time numbers, `(a, b, c)[::-1]`, is a tuple
-            return list(value.items) if isinstance(value, Tup) else None
+        if self.is_tuple(node):  # a slice, a concatenation of tuples of run-time numbers: `t[1:] + t[:1]`
+            return list(self.expr(node).items)
         return None
 
     def tuple_items(self, node: ast.expr) -> list:

@@ -136,27 +136,6 @@ class VectorLowering(ArrayLowering):
             return self.has_slice(node.args[0])
         return False
 
-    def is_tuple(self, node: ast.expr) -> bool:
-        """Whether an expression denotes a tuple, seen without evaluating it: a tuple display, a tuple
-        variable or constant, a slice of one (`t[1:]`, a tuple too, not a vector), or a conditional
-        expression choosing between such."""
-        if isinstance(node, ast.Tuple):
-            return True
-        if isinstance(node, ast.Name):
-            return isinstance(self.lookup_or_none(node.id), Tup) or isinstance(self.static_or_none(node), tuple)
-        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
-            return self.is_tuple(node.value)
-        if isinstance(node, ast.IfExp):
-            return self.is_tuple(node.body) or self.is_tuple(node.orelse)
-        return False
-
-    def static_or_none(self, node: ast.expr):
-        """static(), or None where the name is unknown or read before its assignment (lowering says so)."""
-        try:
-            return self.static(node)
-        except Unsupported:
-            return None
-
     def angle_factor(self, node: ast.expr) -> float | None:
         """The float32 factor of `np.degrees(x)`, `math.radians(x)` and the like (one multiplication, as for a
         number: NumPy's float32 loops multiply by these constants), else None."""
