@@ -33,6 +33,18 @@ def static_constant(value: Val):
     return np.int32(value.const) if value.wraps and not value.held else value.const
 
 
+def static_tuple_arith(op: ast.operator, left, right):
+    """`left + right` of two compile-time tuples, `t * n` or `n * t` of one and a compile-time int (a bool as
+    the int it equals), as Python computes them; else NOT_STATIC (lowering says why)."""
+    if isinstance(op, ast.Add) and isinstance(left, tuple) and isinstance(right, tuple):
+        return left + right
+    if isinstance(op, ast.Mult) and isinstance(left, tuple) != isinstance(right, tuple):
+        tup, count = (left, right) if isinstance(left, tuple) else (right, left)
+        if isinstance(count, (bool, np.bool_)) or is_integer(count):
+            return tup * max(int(count), 0)
+    return NOT_STATIC
+
+
 def constant_tuple(value: Tup) -> tuple | None:
     """The Python tuple a `Tup` of compile-time constants stands for (numbers, strings, nested tuples), or
     None when an item is a kernel value (a register, an array). An np.int32 item stays one (`static_constant`):
@@ -146,6 +158,8 @@ class CompileTimeNames:
         if isinstance(node, ast.Tuple):
             items = tuple(self.static(e) for e in node.elts)
             return NOT_STATIC if any(i is NOT_STATIC for i in items) else items
+        if isinstance(node, ast.BinOp) and self.is_tuple(node):  # len(T + T), T[1:] + T[:1]
+            return static_tuple_arith(node.op, self.static(node.left), self.static(node.right))
         if isinstance(node, ast.BinOp) and type(node.op) in STATIC_INT_OPS:  # e.g. a local array of T * T
             return fold_typed_int(node.op, self.static_operand(node.left), self.static_operand(node.right))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Invert)):
@@ -177,7 +191,51 @@ class CompileTimeNames:
             base, index = self.static(node.value), self.static_int(node.slice)  # DIRECTIONS[0]
             if isinstance(base, tuple) and index is not None and -len(base) <= index < len(base):
                 return base[index]
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            base = self.static(node.value)  # STEPS[1:]
+            if isinstance(base, tuple):
+                return base[self.tuple_slice(node.slice)]
         return NOT_STATIC
+
+    def is_tuple(self, node: ast.expr) -> bool:
+        """Whether an expression denotes a tuple, seen without evaluating it: a tuple display, a tuple
+        variable or constant, a slice of one (`t[1:]`, a tuple too, not a vector), a concatenation or
+        repetition of such (`t[1:] + t[:1]`, `t * 2`), or a conditional expression choosing between such."""
+        if isinstance(node, ast.Tuple):
+            return True
+        if isinstance(node, ast.Name):
+            return isinstance(self.lookup_or_none(node.id), Tup) or isinstance(self.static_or_none(node), tuple)
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            return self.is_tuple(node.value)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+            return self.is_tuple(node.left) or self.is_tuple(node.right)
+        if isinstance(node, ast.IfExp):
+            return self.is_tuple(node.body) or self.is_tuple(node.orelse)
+        return False
+
+    def static_or_none(self, node: ast.expr):
+        """static(), or None where the name is unknown or read before its assignment (lowering says so)."""
+        try:
+            return self.static(node)
+        except Unsupported:
+            return None
+
+    def tuple_slice(self, part: ast.Slice) -> slice:
+        """The Python slice `t[a:b:c]` of a tuple takes: its bounds must be known when compiling (a tuple's
+        items are fixed when compiling), and are Python's (clamped to the tuple, negative ones from the end, a
+        bool as the int it equals); a bound known only at run time, or a zero step, is refused."""
+        bounds = []
+        for bound in (part.lower, part.upper, part.step):
+            value = None if bound is None else self.static(bound)
+            if isinstance(value, (bool, np.bool_)):
+                value = int(value)
+            if value is not None and not is_integer(value):
+                raise Unsupported("a tuple slice's bounds and step must be int constants known when compiling "
+                                  "(a tuple's length is fixed when the kernel is compiled)", bound)
+            bounds.append(None if value is None else int(value))
+        if bounds[2] == 0:
+            raise Unsupported("slice step cannot be zero (Python raises ValueError)", part.step)
+        return slice(*bounds)
 
     def static_builtin(self, node: ast.Call):
         """`len(T)`, `abs(n)`, `max(T)`, `min(a, b)` of compile-time ints (a shape `ws.local.array(max(LENGTHS), ...)`),

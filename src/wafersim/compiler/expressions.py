@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..arch.values import is_integer
 from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .comparisons import ComparisonLowering
@@ -147,6 +148,8 @@ class ExpressionLowering(ComparisonLowering):
         left, right = self.expr(node.left), self.expr(node.right)
         if isinstance(left, SliceRef) or isinstance(right, SliceRef):
             raise Unsupported("slices compute only in an assignment to a slice, e.g. a[0:n] = b[0:n] * 2.0")
+        if isinstance(left, Tup) or isinstance(right, Tup):
+            return self.tuple_arith(node, left, right)
         for operand in (left, right):
             if not isinstance(operand, Val):
                 raise Unsupported(f"cannot compute with {describe(operand)}")
@@ -156,6 +159,24 @@ class ExpressionLowering(ComparisonLowering):
             if known is not None:
                 right = self.const(known)
         return self.arith(node.op, left, right)
+
+    def tuple_arith(self, node: ast.BinOp, left, right) -> Tup:
+        """`t + u` and `t * n` (`n * t`) of tuples, as Python makes them: the items of both, or n copies of
+        the items (none for n <= 0); `n` an int known when compiling (a tuple's length is fixed then)."""
+        if isinstance(node.op, ast.Add) and isinstance(left, Tup) and isinstance(right, Tup):
+            return Tup(left.items + right.items)
+        if isinstance(node.op, ast.Mult) and isinstance(left, Tup) != isinstance(right, Tup):
+            tup, count_node = (left, node.right) if isinstance(left, Tup) else (right, node.left)
+            count = self.static_or_none(count_node)
+            if isinstance(count, (bool, np.bool_)):
+                count = int(count)
+            if is_integer(count):
+                return Tup(tup.items * max(int(count), 0))
+            raise Unsupported("a tuple repeated by `*` needs an int known when compiling (a tuple's length is fixed "
+                              "when the kernel is compiled)", count_node)
+        other = right if isinstance(left, Tup) else left
+        raise Unsupported(f"cannot compute with a tuple: tuples concatenate with + (another tuple) and repeat with * "
+                          f"(an int constant), here {describe(other)}")
 
     def int_leaf(self, node: ast.expr) -> int | None:
         """A leaf of a constant tree of Python ints (`exact_int_tree`): an int literal, `int(...)` of such a tree,
@@ -473,10 +494,10 @@ class ExpressionLowering(ComparisonLowering):
         cond = cond if cond is not None else self.truth(self.scalar(node.test))
         if cond.is_const:
             chosen = node.body if cond.const else node.orelse
-            return self.number_tuple(chosen) if isinstance(chosen, ast.Tuple) else self.scalar(chosen)
+            return self.number_tuple(chosen) if self.is_tuple(chosen) else self.scalar(chosen)
         otherwise, done = self.new_label("ielse"), self.new_label("iend")
         self.emit("bz", a=cond.reg, target=otherwise)
-        if isinstance(node.body, ast.Tuple) or isinstance(node.orelse, ast.Tuple):
+        if self.is_tuple(node.body) or self.is_tuple(node.orelse):
             return self.if_exp_of_tuples(node, otherwise, done)
         first = self.scalar(node.body)
         results = [(len(self.fn.ops), first)]

@@ -177,6 +177,8 @@ class ForLoopLowering:
             return list(static)
         if isinstance(node, ast.Name) and isinstance(self.lookup_or_none(node.id), Tup):
             return list(self.expr(node).items)
+        if self.is_tuple(node):  # a slice, a concatenation of tuples of run-time numbers: `t[1:] + t[:1]`
+            return list(self.expr(node).items)
         return None
 
     def tuple_items(self, node: ast.expr) -> list:

@@ -123,7 +123,7 @@ class VectorLowering(ArrayLowering):
         """Whether an expression has a slice among its operands (so it computes a vector)."""
         if isinstance(node, ast.Subscript):
             parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-            return any(isinstance(p, ast.Slice) for p in parts)
+            return any(isinstance(p, ast.Slice) for p in parts) and not self.is_tuple(node.value)
         if isinstance(node, ast.Name):
             return isinstance(self.lookup_or_none(node.id), SliceRef)
         if isinstance(node, ast.BinOp):

@@ -1,0 +1,172 @@
+"""Tuple slices, concatenation and repetition, and conditional expressions choosing between tuples, against
+plain Python (the random forms: tests/test_compiler_fuzz_tuple_slices.py).
+
+A tuple's length is fixed when the kernel is compiled, so slice bounds and repeat counts must be known then;
+anything known only at run time, a zero step, or arithmetic mixing a tuple and a number is a `CompileError`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from conftest import compile_error, load_source, run_on_one_block
+
+PRELUDE = """import numpy as np
+import wafersim as ws
+
+T = (10, 20, 30, 40)
+
+
+@ws.jit
+def tail(t):
+    return t[1:]
+
+
+@ws.jit
+def twice_first(t):
+    return t[0] * 2
+"""
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return ws.Device(ws.WaferSpec(width=8, height=8))
+
+
+def test_tuple_slices_are_tuples_as_in_python(dev, tmp_path):
+    # `T[1:]` was refused with "a tuple index must be a constant within range", which misled: slices of tuple
+    # constants and of tuples of run-time numbers (constant bounds, steps, negative and clamped bounds, a
+    # variable assigned once) are the tuples Python makes, usable wherever a tuple is
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def kern(out, x):
+    t = (x[0], x[1], x[2], x[3])
+    cut = 2
+    u = t[1:]
+    t = (x[3], x[3], x[3], x[3])                      # the slice keeps the values it was taken with
+    out[0], out[1], out[2] = u
+    out[3], out[4] = T[cut:]
+    out[5] = len(T[-100:2]) * 10 + len(T[5:9]) + len(T[3:1])
+    out[6] = sum((x[0], x[1], x[2], x[3])[::-2])
+    k = 7
+    for v in (x[0], x[1], x[2])[::-1]:
+        out[k] = v
+        k += 1
+    for v in T[True:3]:
+        out[k] = v
+        k += 1
+    out[k] = tail((x[2], x[1], x[0]))[-1] + len(tail(T[:3]))
+    buf = ws.local.array(len(T[::3]), np.int32)
+    out[k + 1] = len(buf)
+""")
+    x = np.array([3, -7, 5, 11], np.int32)
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(14, np.int32), x)[:1]
+    T = (10, 20, 30, 40)
+    t = tuple(int(v) for v in x)
+    want = [*t[1:], *T[2:], len(T[-100:2]) * 10 + len(T[5:9]) + len(T[3:1]), sum(t[::-2]), *t[:3][::-1],
+            *T[1:3], t[0] + 2, len(T[::3])]
+    assert got.tolist() == want
+
+
+def test_a_conditional_expression_chooses_between_tuple_variables_and_slices(dev, tmp_path):
+    # `t if c else u` of tuple variables was refused with "expected a number here, got a tuple", and a branch
+    # that slices a tuple with "chooses between scalars, not slices" (a tuple slice is no vector)
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def kern(out, x):
+    t = (x[0], x[1])
+    u = (x[2], x[3])
+    v = t if x[2] > 0 else u
+    w = t[1:] if x[2] < 0 else u[:1]
+    z = T[1:3] if x[2] > 0 else t
+    c = T[1:3] if False else t
+    out[0], out[1] = v
+    out[2] = w[0]
+    out[3] = z[0] + z[1]
+    out[4] = c[1]
+    out[5] = twice_first((x[0], x[1])[1:] if x[2] > 0 else (x[2],))
+""")
+    for x2 in (5, -5):
+        x = np.array([3, -7, x2, 11], np.int32)
+        (got,) = run_on_one_block(dev, m.kern, np.zeros(6, np.int32), x)[:1]
+        t, u, T = (3, -7), (x2, 11), (10, 20, 30, 40)
+        v = t if x2 > 0 else u
+        z = T[1:3] if x2 > 0 else t
+        assert got.tolist() == [*v, (t[1:] if x2 < 0 else u[:1])[0], z[0] + z[1], t[1],
+                                ((3, -7)[1:] if x2 > 0 else (x2,))[0] * 2]
+
+
+def test_tuples_concatenate_and_repeat_as_in_python(dev, tmp_path):
+    # `t[1:] + t[:1]` (a rotation) and `(x,) * 3` were refused, "cannot compute with a tuple"
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def kern(out, x, n):
+    t = (x[0], x[1], x[2], x[3])
+    out[0], out[1], out[2], out[3] = t[1:] + t[:1]
+    v = (x[0],) * 3 + T * 0 + 2 * (x[1],) + T[:1] * True
+    out[4] = len(v)
+    out[5] = v[-1] + v[-2] + v[0]
+    s = 0
+    for w in T[2:] + t[::-1]:
+        s = s * 3 + w
+    out[6] = s
+    t += (x[2],)
+    out[7] = len(t) * 100 + t[-1]
+    out[8] = len(T * -2)
+    buf = ws.local.array(len(T + T), np.int32)
+    out[9] = len(buf)
+    for a, b in zip(t, t[1:] + t[:1]):
+        out[10] += a * b
+    r = (x[0], x[1], x[2])
+    for k in range(n):                                 # a rotation carried around a loop
+        r = r[1:] + r[:1]
+    out[11], out[12], out[13] = r
+    d = r * 2
+    for k in range(n):                                 # (d's two halves are copies, not one register each)
+        d = d[1:] + (d[0] + 1,)
+    out[14], out[15], out[16], out[17], out[18], out[19] = d
+""")
+    x = np.array([3, -7, 5, 2], np.int32)
+    for n in (0, 1, 5):
+        (got,) = run_on_one_block(dev, m.kern, np.zeros(20, np.int32), x, n)[:1]
+        T = (10, 20, 30, 40)
+        t = tuple(int(v) for v in x)
+        v = (t[0],) * 3 + T * 0 + 2 * (t[1],) + T[:1] * True
+        s = 0
+        for w in T[2:] + t[::-1]:
+            s = s * 3 + w
+        t5 = t + (t[2],)
+        r = t[:3]
+        for _ in range(n):
+            r = r[1:] + r[:1]
+        d = r * 2
+        for _ in range(n):
+            d = d[1:] + (d[0] + 1,)
+        want = [*(t[1:] + t[:1]), len(v), v[-1] + v[-2] + v[0], s, len(t5) * 100 + t5[-1], len(T * -2),
+                len(T + T), sum(a * b for a, b in zip(t5, t5[1:] + t5[:1])), *r, *d]
+        assert got.tolist() == want, n
+
+
+@pytest.mark.parametrize("body,text", [
+    ("t = (n, 1, 2)\n    y = t[n:][0]", "a tuple slice's bounds and step must be int constants"),
+    ("y = (n, 1)[::0][0]", "slice step cannot be zero"),
+    ("t = (n, 1) * n", "a tuple repeated by `*` needs an int known when compiling"),
+    ("t = (n, 1) + n", "tuples concatenate with + (another tuple) and repeat with * (an int constant)"),
+    ("t = (n, 1) - (n,)", "cannot compute with a tuple"),
+    ("t = (n,)\n    for k in range(3):\n        t = t + (k,)", "must keep its length"),
+    ("t = (n, 1)\n    out[0:2] = t[0:2]", "cannot assign a tuple to a slice"),
+])
+def test_tuple_misuse_is_a_compile_error(dev, tmp_path, body, text):
+    m = load_source(tmp_path, PRELUDE + f"""
+
+@ws.jit
+def kern(out, n):
+    {body}
+    out[0] = 0
+""")
+    error = compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
+    assert text in str(error), str(error)
