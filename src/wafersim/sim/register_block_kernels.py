@@ -19,19 +19,22 @@ import numpy as np
 from .compiled.jit import njit
 
 from .compiled.kinds import (K_ADD, K_ADDI, K_AND, K_ANDI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NOP, K_OR, K_ORI,
-                             K_SEQ, K_SEQI, K_SLE, K_SLT, K_SLTI, K_SNE, K_SUB, K_XOR, K_XORI, K_LI)
+                             K_SEQ, K_SEQI, K_SLE, K_SLT, K_SLTI, K_SNE, K_SUB, K_XOR, K_XORI, K_LI, FLOPS,
+                             VECTOR_ELEMENTS)
+from .compiled.kinds import BLOCK_CHK as CHK, BLOCK_LOAD as LOAD, BLOCK_STORE as STORE, BLOCK_VGER as VGER
+from .compiled.kinds import (BLOCK_VADD as VADD, BLOCK_VCOPY as VCOPY, BLOCK_VMUL as VMUL, BLOCK_VSCALE as VSCALE,
+                             BLOCK_VSUB as VSUB)
 from .compiled.simple_ops import run_simple
 from .descriptor_kernels import OPERANDS_READ, rank1_operands
 
 # Columns of a block's instruction array (`register_blocks.RegisterRun.fields`): a `vger`'s kind is VGER, its
 # registers d, a, b and (in IMM) c; a `chk`'s kind is CHK, its index register a and bound register b; a scalar
 # load's (`ld`) kind is LOAD and a store's (`st`) STORE: register d, address register a plus IMM.
+# A float32 vector op over SRAM ranges (`vadd.f` ...; `vcopy` of any words): registers d (destination), a, b (the
+# second range, or vscale's factor) and, in IMM, c (the length). Only in passes over lanes by index. (The kinds:
+# `compiled.kinds`' BLOCK_*, which `register_blocks` writes.)
 KIND, D, A, B, IMM = range(5)
 COLUMNS = 5
-VGER, CHK, LOAD, STORE = -1, -2, -3, -4
-# A float32 vector op over SRAM ranges (`vadd.f` ...; `vcopy` of any words): registers d (destination), a, b (the
-# second range, or vscale's factor) and, in IMM, c (the length). Only in passes over lanes by index.
-VADD, VSUB, VMUL, VSCALE, VCOPY = -10, -11, -12, -13, -14
 
 
 @njit(cache=True, nogil=True)
@@ -46,13 +49,14 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
     wave's, words x PEs) in each lane, outside PEs untouched; one whose address leaves the data segment
     [0, `size`) in some lane ends the pass before it (the loop then raises, naming those lanes); so does a vector
     op with a negative length or a range outside it, which otherwise adds each lane's element cycles to
-    `element_cycles` (per lane of `pes`) and its elements and FLOPs to `vector_stats`. A `vger` reads its d, a, b registers into rows[queued] (a rank-1
-    queue's address array holding `queued` updates of shape m x n) and is queued, where it joins the queue.
+    `element_cycles` (per lane of `pes`) and its elements and FLOPs to `vector_stats`. A `vger` reads its d, a,
+    b registers into rows[queued] (a rank-1 queue's address array holding `queued` updates of shape m x n) and
+    is queued, where it joins the queue.
     Returns (instructions run, updates queued, the queue's m and n)."""
     saved = np.empty((count if dense else 0, len(outside)), dtype=regs.dtype)
     if dense:
         for p in range(count):
-            if fields[p, KIND] > VADD and fields[p, KIND] != VGER and fields[p, KIND] != CHK and fields[p, KIND] != STORE:
+            if _writes_register(fields[p, KIND]):
                 row = regs[fields[p, D]]
                 for e in range(len(outside)):
                     saved[p, e] = row[outside[e]]
@@ -87,11 +91,18 @@ def run_block(fields: np.ndarray, count: int, dense: bool, lo: int, hi: int, out
         ran += 1
     if dense:
         for p in range(count - 1, -1, -1):  # (a register's first save is its value before the pass: put last)
-            if fields[p, KIND] > VADD and fields[p, KIND] != VGER and fields[p, KIND] != CHK and fields[p, KIND] != STORE:
+            if _writes_register(fields[p, KIND]):
                 row = regs[fields[p, D]]
                 for e in range(len(outside)):
                     row[outside[e]] = saved[p, e]
     return ran, queued - queued_before, m, n
+
+
+@njit(cache=True, inline="always")
+def _writes_register(kind: int) -> bool:
+    """Whether a block instruction of `kind` writes its d register (a dense pass saves it at the PEs outside
+    the lanes, and puts it back): not a vector op, a `vger`, a `chk` or a store."""
+    return kind > VADD and kind != VGER and kind != CHK and kind != STORE
 
 
 @njit(cache=True, nogil=True)
@@ -156,13 +167,13 @@ def _word_access(store: bool, dense: bool, lo: int, hi: int, outside: np.ndarray
 
 @njit(cache=True, nogil=True)
 def _vector_op(kind: int, pes: np.ndarray, regs: np.ndarray, fregs: np.ndarray, sram: np.ndarray, words: np.ndarray,
-               d: int, a: int,
-               b: int, c: int, size: int, vector_lanes: int, element_cycles: np.ndarray, vector_stats: np.ndarray) -> bool:
+               d: int, a: int, b: int, c: int, size: int, vector_lanes: int, element_cycles: np.ndarray,
+               vector_stats: np.ndarray) -> bool:
     """A vector op in every lane of `pes`, as `ComputeMixin._vector_uniform` runs it per tuple of operands: each
-    lane's result computed whole (`words`: `sram` as float32), then stored (overlapping ranges as NumPy's copies give them), float32
-    arithmetic rounded per element; its ceil(n / vector_lanes) element cycles into `element_cycles`, n elements
-    (and FLOPs, but for a copy) into `vector_stats`. False, with nothing done, where some lane's length is
-    negative or a range leaves [0, size) (the loop's executor then raises)."""
+    lane's result computed whole (`words`: `sram` as float32), then stored (overlapping ranges as NumPy's copies
+    give them), float32 arithmetic rounded per element; its ceil(n / vector_lanes) element cycles into
+    `element_cycles`, n elements (and FLOPs, but for a copy) into `vector_stats`. False, with nothing done, where
+    some lane's length is negative or a range leaves [0, size) (the loop's executor then raises)."""
     binary = kind == VADD or kind == VSUB or kind == VMUL
     for i in pes:
         length = np.int64(regs[c, i])
@@ -189,9 +200,9 @@ def _vector_op(kind: int, pes: np.ndarray, regs: np.ndarray, fregs: np.ndarray, 
                     x, y = words[src + k, i], words[other + k, i]
                     result[k] = x + y if kind == VADD else (x - y if kind == VSUB else x * y)
             words[dst:dst + length, i] = result
-            vector_stats[1] += length
+            vector_stats[FLOPS] += length
         element_cycles[p] += math.ceil(length * 1.0 / vector_lanes)
-        vector_stats[0] += length
+        vector_stats[VECTOR_ELEMENTS] += length
     return True
 
 

@@ -35,6 +35,8 @@ import sys
 import numpy as np
 
 from ..isa.opcodes import FLAG_FLOAT
+from .compiled.kinds import (BLOCK_CHK, BLOCK_LOAD, BLOCK_STORE, BLOCK_VADD, BLOCK_VCOPY, BLOCK_VGER, BLOCK_VMUL,
+                             BLOCK_VSCALE, BLOCK_VSUB, FLOPS, STATS, VECTOR_ELEMENTS)
 from .compiled.table import KINDS
 from .lanes import Lanes
 from .rank1_queue import Rank1Queue
@@ -43,17 +45,16 @@ from .vector_batch import REGISTER_ONLY
 #: The instructions a block may hold: integer register-only ones (`register_block_kernels.run_dense`'s kinds).
 BLOCK_OPS = frozenset({"add", "sub", "mul", "and", "or", "xor", "min", "max", "slt", "sle", "seq", "sne", "addi",
                        "muli", "andi", "ori", "xori", "slti", "seqi", "li", "mov", "nop"}) & REGISTER_ONLY
-#: The `register_block_kernels.run_block` kind of a float32 `vger` (its c register in the IMM column), of a
-#: bounds check `chk` (index register a, bound register b), and of a scalar load `ld` and store `st` (register d,
-#: address register a plus imm): a check, load or store that fails in some lane ends the pass before it, and the
-#: scheduler's loop runs it as it comes (raising as it does).
-_VGER, _CHK, _LOAD, _STORE = -1, -2, -3, -4
+#: A float32 `vger` (`compiled.kinds.BLOCK_VGER`) holds its c register in the IMM column, a bounds check `chk` its
+#: index register a and bound register b, a scalar load `ld` or store `st` its register d and address register a
+#: plus imm: a check, load or store that fails in some lane ends the pass before it, and the scheduler's loop runs
+#: it as it comes (raising as it does).
 #: Scalar SRAM accesses: in a run only where no vector work or rank-1 update is queued before them (the loop
 #: runs those first, as their words may be the ones read or written: `RegisterBlocks.execute`).
-_MEMORY = {"ld": _LOAD, "st": _STORE}
+_MEMORY = {"ld": BLOCK_LOAD, "st": BLOCK_STORE}
 #: Vector ops a run over lanes by index may hold (`register_block_kernels._vector_op`): float32 arithmetic (no
 #: scalar operand b, no bfloat) and copies of any words; their element cycles and statistics charged after the pass.
-_VECTOR = {"vadd": -10, "vsub": -11, "vmul": -12, "vscale": -13, "vcopy": -14}
+_VECTOR = {"vadd": BLOCK_VADD, "vsub": BLOCK_VSUB, "vmul": BLOCK_VMUL, "vscale": BLOCK_VSCALE, "vcopy": BLOCK_VCOPY}
 _VECTOR_FLAGS = {op: (FLAG_FLOAT,) for op in ("vadd", "vsub", "vmul", "vscale")} | {"vcopy": (0, FLAG_FLOAT)}
 #: The fewest instructions a block runs (one alone: the NumPy call it would have cost).
 SHORTEST = 2
@@ -75,9 +76,9 @@ class RegisterRun:
         while pc in ops:
             instr, next_pc, cost, plain = ops[pc]
             if updates and instr.op == "vger" and instr.flags & FLAG_FLOAT:
-                row = (_VGER, instr.d, instr.a, instr.b, instr.c)
+                row = (BLOCK_VGER, instr.d, instr.a, instr.b, instr.c)
             elif instr.op == "chk" and plain is not None:
-                row = (_CHK, 0, instr.a, instr.b, 0)
+                row = (BLOCK_CHK, 0, instr.a, instr.b, 0)
             elif instr.op in _MEMORY and plain is not None:
                 row = (_MEMORY[instr.op], instr.d, instr.a, 0, instr.imm)
             elif instr.op in _VECTOR and plain is not None and instr.flags in _VECTOR_FLAGS[instr.op]:
@@ -95,11 +96,11 @@ class RegisterRun:
         self.pcs, self.instrs, self.costs, self.after = pcs, instrs, costs, pc
         self.pc_array = np.array(pcs, dtype=np.int64)
         self.fields = np.array(rows, dtype=np.int64).reshape(len(rows), 5)
-        self.vgers = sum(row[0] == _VGER for row in rows)
+        self.vgers = sum(row[0] == BLOCK_VGER for row in rows)
         #: the position of the first load, store or vector op (len(pcs) where none), and of the first vector op
-        self.first_access = next((i for i, row in enumerate(rows) if row[0] in (_LOAD, _STORE) or row[0] <= -10),
-                                 len(rows))
-        self.first_vector = next((i for i, row in enumerate(rows) if row[0] <= -10), len(rows))
+        self.first_access = next((i for i, row in enumerate(rows)
+                                  if row[0] in (BLOCK_LOAD, BLOCK_STORE) or row[0] <= BLOCK_VADD), len(rows))
+        self.first_vector = next((i for i, row in enumerate(rows) if row[0] <= BLOCK_VADD), len(rows))
 
 
 class RegisterBlocks:
@@ -159,16 +160,16 @@ class RegisterBlocks:
         outside = _NONE if not dense or lanes.excl is None else lanes.excl.astype(np.int64, copy=False) + lo
         vectors = not dense and run.first_vector < count
         element_cycles = np.zeros(len(pes) if vectors else 0)
-        vector_stats = np.zeros(2, dtype=np.int64)  # (elements, FLOPs)
+        vector_stats = np.zeros(STATS, dtype=np.int64)
         ran, queued, m, n = self.kernels.run_block(run.fields, count, dense, lo, lo + lanes.n, outside, pes, wave.regs,
                                                    wave.fregs, wave.sram, wave.fsram, rows, queued, m, n,
                                                    self.data_words, int(wave.spec.vector_lanes), element_cycles,
                                                    vector_stats)
         wave.totals.pc_counts[run.pc_array[:ran]] += lanes.count
-        if vector_stats[0]:  # (each lane's element cycles, in `pes` order)
+        if vector_stats[VECTOR_ELEMENTS]:  # (each lane's element cycles, in `pes` order)
             wave._add_element_cycles(lanes if lanes.idx is not None else Lanes(self.n, idx=pes), element_cycles)
-            wave.totals.vector_elements += int(vector_stats[0])
-            wave.totals.flops += int(vector_stats[1])
+            wave.totals.vector_elements += int(vector_stats[VECTOR_ELEMENTS])
+            wave.totals.flops += int(vector_stats[FLOPS])
         if queued:
             wave._queued_updates(lanes, queue, queued, m, n)
         return ran

@@ -35,3 +35,10 @@ STATS = 3
 # stopped (a backward branch past a limit: the PE, with every lane of its segment, stops before it, and
 # the NumPy engine runs it; the other PEs go on to their own stops).
 GO_ON, TAKEN, REFUSED, BLOCKED, STOPPED = 0, 1, 2, 3, 4
+
+# The kinds of `register_block_kernels.run_block`'s own instructions, beside the register-only kinds above that
+# it runs as they are (negative: apart from KINDS), as `register_blocks.RegisterRun` writes them: a float32 `vger`,
+# a bounds check `chk`, a scalar load `ld` and store `st`, and (every vector kind <= BLOCK_VADD) the float32 vector
+# ops and copies a run over lanes by index may hold.
+BLOCK_VGER, BLOCK_CHK, BLOCK_LOAD, BLOCK_STORE = -1, -2, -3, -4
+BLOCK_VADD, BLOCK_VSUB, BLOCK_VMUL, BLOCK_VSCALE, BLOCK_VCOPY = -10, -11, -12, -13, -14
