@@ -196,3 +196,40 @@ def test_fingerprints_tell_apart_what_python_calls_equal():
     assert fingerprint(float("nan")) == fingerprint(float("nan"))  # (the same bits: nan != nan is no change)
     assert fingerprint({"a": 1, "b": 2}) != fingerprint({"b": 2, "a": 1})  # (the order a compiler would iterate)
     assert fingerprint(np.float32(1)) != fingerprint(np.float64(1)) != fingerprint(1.0)
+
+
+
+@ws.jit
+def looped_sum(x, out, n):
+    acc = 0.0
+    for k in range(n):
+        acc += x[0] * k
+    out[0] = acc
+
+
+def _run_looped_sum(kernel, spec: ws.WaferSpec):
+    dev = ws.Device(spec)
+    out = dev.device_array(1)
+    stats = kernel[1, 1](dev.to_device(np.array([1.5], np.float32)), out, 20)
+    assert out.copy_to_host()[0] == 1.5 * sum(range(20))
+    return kernel.cache[kernel._last], stats
+
+
+def test_machines_taking_turns_with_one_program_each_run_on_their_own_costs():
+    """review43: machines that share one `Program` object (another cost table, latency or lane count, alternating
+    A, B, C, A, B, C) each get the cycles of a fresh compile on that machine: nothing the engine keeps per program
+    (`ProgramTable.of`, the code's facts) carries one machine's timing into another's launch. The loop runs in the
+    compiled interpreter (loaded here), which reads the program's table."""
+    import wafersim.sim.compiled.interpreter  # noqa: F401  (loaded: a small group's loop runs compiled)
+
+    machines = [BASE, BASE.replace(cost_cycles={"alu": 3, "fpu": 5}, global_latency=40),
+                BASE.replace(vector_lanes=2, op_cycles={"gld": 7, "fadd": 2})]
+    fresh = [_run_looped_sum(ws.jit(looped_sum.py_func), spec)[1].cycles for spec in machines]
+    assert len(set(fresh)) == 3  # (each machine's timing shows in the cycles)
+    looped_sum.cache.clear()
+    programs = []
+    for spec, want in [*zip(machines, fresh)] * 2:
+        compiled, stats = _run_looped_sum(looped_sum, spec)
+        programs.append(compiled.program)
+        assert stats.cycles == want
+    assert all(program is programs[0] for program in programs)
