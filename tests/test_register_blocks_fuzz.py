@@ -6,8 +6,8 @@ The adversarial cases of review43: addresses, lengths and vector ranges differin
 data (lengths 0 and 1, negative ones, ranges overlapping their destination at any shift, the same range read
 twice, in place), a store then a load of the same word in one run, NaNs, infinities, -0.0 and subnormals, and
 accesses leaving the data segment (the launch raises the same error whatever the strategy). The PEs take the
-body in groups of three shapes (a split by pe % 2, pe % 3 or pe % 61: lanes by index, and one PE apart from
-a window of the rest), so that the runs see every lane form. Of two NaN operands of a float operation the
+body in groups of several shapes (a split by pe % 2, pe % 3 or pe % 61: lanes by index, and one PE apart from
+the rest; by pe < 30 or pe < 7: windows of the region), so that the runs see every lane form. Of two NaN operands of a float operation the
 engine may return either (docs/engine-strategies.md): where the inputs hold NaNs, results compare with every
 NaN alike; where they hold none (a NaN is then made only from infinities, every one the same), bit for bit.
 """
@@ -60,9 +60,12 @@ def random_body(rng: random.Random) -> list[str]:
     return body
 
 
-def program(body: list[str], split: int) -> str:
-    """The PEs with pe % split == 0 and the others each run `body`; then every PE's SRAM goes out."""
-    lines = PROLOGUE + [f"li r8, {split}", "rem r3, r4, r8", "bz r3, apart"] + body + ["jmp done", "apart:"]
+def program(body: list[str], split: tuple[str, int]) -> str:
+    """The PEs with pe % k == 0 (split ("rem", k)) or pe >= k (("below", k)) and the others each run `body`;
+    then every PE's SRAM goes out."""
+    how, k = split
+    test = [f"li r8, {k}", "rem r3, r4, r8"] if how == "rem" else [f"slti r3, r4, {k}"]
+    lines = PROLOGUE + test + ["bz r3, apart"] + body + ["jmp done", "apart:"]
     lines += body + ["done:", f"li r5, {SRAM}", f"muli r6, r4, {4 * SRAM}", "arg r7, 1", "add r7, r7, r6",
                      "gstv r7, r0, r5", "halt"]
     return "\n".join(lines) + "\n"
@@ -174,7 +177,7 @@ def check_trial(seed: int) -> None:
     nans = seed % 2 == 1
     body = random_body(rng)
     words = inputs(data, nans, negative=seed % 3 == 0)
-    text = program(body, rng.choice([2, 3, 61]))
+    text = program(body, rng.choice([("rem", 2), ("rem", 3), ("rem", 61), ("below", 30), ("below", 7)]))
     runs = []
     for strategy in (Strategy(compiled=False, register_blocks=False), Strategy(compiled=False),
                      Strategy(register_blocks=False), Strategy()):
