@@ -170,3 +170,48 @@ def kern(out, n):
 """)
     error = compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
     assert text in str(error), str(error)
+
+
+_SIDE_EFFECTS = """
+    t = (bump(a), bump(a) * 10)[::-1]
+    out[0], out[1] = t
+    out[2] = sum((bump(a),) * 3)
+    out[3] = len((bump(a), bump(a)) * -1) + len((bump(a),) * 0) + len((bump(a), bump(a))[5:])
+    out[4] = (bump(a), bump(a) * 10, bump(a) * 100)[1:2][0]
+    v = (bump(a),) if n > 0 else (bump(a), bump(a))[1:]
+    w = (bump(a),) if n < 0 else (bump(a) * 10, bump(a) * 100)[1:]
+    out[5] = v[0] * 1000 + w[0]
+    out[6] = sum(2 * (bump(a),) + (bump(a) * 10,)) + (bump(a), bump(a) * 10, bump(a) * 100)[::-1][0]
+    out[7] = a[0]
+"""
+
+
+def test_tuple_slices_repeats_and_sums_evaluate_each_item_once_left_to_right(dev, tmp_path):
+    # review43: items that write an array (a device function's side effect) run once each, in source order,
+    # whatever the slice, step or repeat count keeps of them (dropped, reversed, repeated 0 or -1 times) and
+    # only on the branch a conditional expression takes, as Python evaluates them
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def bump(arr):
+    arr[0] += 1
+    return arr[0]
+
+
+@ws.jit
+def kern(out, n):
+    a = ws.local.array(1, np.int32)
+    a[0] = 0
+""" + _SIDE_EFFECTS)
+
+    def bump(arr):
+        arr[0] += 1
+        return arr[0]
+
+    for n in (1, -1):
+        (got,) = run_on_one_block(dev, m.kern, np.zeros(8, np.int32), n)[:1]
+        scope = {"bump": bump}
+        exec("def kern(out, n, a):" + _SIDE_EFFECTS, scope)
+        want = [0] * 8
+        scope["kern"](want, n, [0])
+        assert got.tolist() == want, n
