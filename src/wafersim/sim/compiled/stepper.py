@@ -28,7 +28,7 @@ import numpy as np
 from ...isa.opcodes import MESSAGE_OPS, RAMP, STREAM_OPS
 from .. import parallel
 from ..lanes import Lanes
-from ..routed_senders import sender_conditions, single_sender
+from ..routed_senders import channel_conditions, proven_senders
 from .kinds import FLOPS, HALF_FLOPS, STATS, VECTOR_ELEMENTS
 from .table import ProgramTable
 
@@ -176,12 +176,13 @@ class CompiledMixin:
         self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
         # Routed channels share links first come, first served in the order groups reach their sends:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles),
-        # unless one PE per block sends all of them (`routed_senders`: then that order is its own).
+        # unless one PE per block sends all of them, or each sender has links and receivers of its own
+        # (`routed_senders`: then each link's order is one PE's own).
         routed = bool(launch.routes) or any(instr.op in ("route", "routr") or (
             instr.op in MESSAGE_OPS and instr.dir == RAMP) for instr in launch.decoded.values())
         if routed and self.strategy.compiled_routed:
-            routed = not single_sender(launch.facts.memo("routed_senders", lambda: sender_conditions(
-                launch.decoded, len(self.program.code))), launch.placement.block)
+            routed = not proven_senders(launch.facts.memo("routed_senders_by_channel", lambda: channel_conditions(
+                launch.decoded, len(self.program.code))), launch.placement.block, self.routes)
         if not (self.strategy.compiled and self.compiled_compute and self.whole_times) or routed:
             return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:
