@@ -416,3 +416,73 @@ def test_a_spilled_thread_index_is_reloaded_from_its_register_and_the_kernel_pro
     assert not loads & {str(slot) for slot in slots.values()}
     found = sender_conditions(code_facts(code_bytes(compiled.program.code)).decoded, len(compiled.program.code))
     assert single_sender(found, (bx, by))
+
+
+@ws.jit
+def cg_laplacian(b, x_out, iters, z: ws.constant):
+    """Conjugate gradient on the 7-point Laplacian (a Z column per PE, halos from the four neighbours, two
+    all-reduces an iteration), as a new user wrote it: the all-reduce's guard `threadIdx.x == 0 and
+    threadIdx.y == 0`, a short circuit, is spilled to SRAM between its two tests and loaded back."""
+    px, py = ws.threadIdx.x, ws.threadIdx.y
+    x = ws.local.array(z, np.float32)
+    r = ws.local.array(z, np.float32)
+    p = ws.local.array(z, np.float32)
+    ap = ws.local.array(z, np.float32)
+    halo = ws.local.array((4, z), np.float32)
+    r[0:z] = b[py, px * z:px * z + z]
+    x[0:z] = 0.0
+    p[0:z] = r[0:z]
+    for k in range(4):
+        halo[k, 0:z] = 0.0
+    rho = wsc.block_all_reduce(ws.dot(r[0:z], r[0:z]), wsc.SUM, channel=0)
+    for _ in range(iters):
+        for d in (ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST):
+            if ws.has_neighbor(d):
+                ws.send(d, p[0:z])
+        for kk, d in enumerate((ws.NORTH, ws.SOUTH, ws.EAST, ws.WEST)):
+            if ws.has_neighbor(d):
+                ws.recv(d, out=halo[kk, 0:z])
+        ap[0:z] = p[0:z] * 6.0
+        for k in range(4):
+            ap[0:z] = ap[0:z] - halo[k, 0:z]
+        ap[1:z] = ap[1:z] - p[0:z - 1]
+        ap[0:z - 1] = ap[0:z - 1] - p[1:z]
+        alpha = rho / wsc.block_all_reduce(ws.dot(p[0:z], ap[0:z]), wsc.SUM, channel=0)
+        x[0:z] = p[0:z] * alpha + x[0:z]
+        r[0:z] = ap[0:z] * (-alpha) + r[0:z]
+        rho_new = wsc.block_all_reduce(ws.dot(r[0:z], r[0:z]), wsc.SUM, channel=0)
+        p[0:z] = p[0:z] * (rho_new / rho) + r[0:z]
+        rho = rho_new
+    x_out[py, px * z:px * z + z] = x[0:z]
+
+
+def test_a_solver_whose_guard_is_spilled_is_proven_and_identical(monkeypatch):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    linalg = pytest.importorskip("scipy.sparse.linalg")
+    nx, ny, nz, iters = 3, 3, 8, 5
+    b = rng.random((ny, nx * nz), dtype=np.float32)
+    compiled_calls = []
+    original = stepper.CompiledMixin._run_compiled
+    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled",
+                        lambda self, pc, group: compiled_calls.append(pc) or original(self, pc, group))
+    runs = {}
+    for name, strategy in {"reference": REFERENCE, "fast": FAST}.items():
+        compiled_calls.clear()
+        with forced(strategy):
+            dev = ws.Device(ws.WaferSpec.preset("dev", width=4, height=4))
+            out = dev.device_array(b.shape, np.float32)
+            stats = cg_laplacian[1, (nx, ny)](dev.to_device(b), out, iters, nz)
+            runs[name] = out.copy_to_host(), stats
+        assert bool(compiled_calls) is (name == "fast")
+    assert_same_run(runs["reference"], runs["fast"])
+    program = cg_laplacian._compiled().program
+    assert single_sender(sender_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code)), (nx, ny))
+    # SciPy's CG, the same iterations, in float64: A = 6 on the diagonal, -1 to each of the six neighbours
+    index = np.arange(nx * ny * nz).reshape(ny, nx, nz)
+    pairs = [(index[:-1], index[1:]), (index[:, :-1], index[:, 1:]), (index[:, :, :-1], index[:, :, 1:])]
+    rows = np.concatenate([index.ravel()] + [u.ravel() for u, v in pairs] + [v.ravel() for u, v in pairs])
+    cols = np.concatenate([index.ravel()] + [v.ravel() for u, v in pairs] + [u.ravel() for u, v in pairs])
+    vals = np.concatenate([np.full(index.size, 6.0), -np.ones(len(rows) - index.size)])
+    a = scipy_sparse.csr_matrix((vals, (rows, cols)), shape=(index.size, index.size))
+    expected, _ = linalg.cg(a, b.astype(np.float64).ravel(), rtol=0.0, atol=0.0, maxiter=iters)
+    np.testing.assert_allclose(runs["fast"][0].ravel(), expected, rtol=1e-4, atol=1e-5)

@@ -42,6 +42,10 @@ SMALL_GROUP = 64
 #: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (in larger ones only
 #: when they loop alone: `CompiledMixin._wants_compiled`).
 SMALL_REGION = 64
+#: A divergent group with no long run ahead (`ProgramTable.long_run`: it would stop within a few instructions at
+#: one the interpreter hands back) runs compiled only in regions of more PEs than this, where each of NumPy's
+#: masked calls over the region costs more than the interpreter's call.
+SHORT_RUN_REGION = 1024
 #: Converged (dense) groups of more than `SMALL_GROUP` and up to this many PEs run compiled at a pc with a loop
 #: ahead (`ProgramTable.loop_ahead`): NumPy returns to the scheduler at every iteration, at some 100 us a visit
 #: (a 256-PE group's column-axpy loop: 6 instructions a visit). The interpreter runs a vector op PE by PE over
@@ -203,7 +207,12 @@ class CompiledMixin:
         if table is None or not table.runs(pc):
             return False
         if lanes.mask is not None:  # divergent: every NumPy call a masked one over the region (in a region of
-            return self.n > SMALL_REGION or _loading_pays()  # a few PEs cheap: a short launch stays in NumPy)
+            # a few PEs cheap: a short launch stays in NumPy, and so does a short run between two instructions
+            # the interpreter stops at, as for a small converged group: a float16 GEMV's unrolled column loop,
+            # three instructions between two `vhfma`s, took a compiled call each, 2x slower than NumPy alone)
+            if not table.long_run[pc]:
+                return self.n > SHORT_RUN_REGION
+            return self.n > SMALL_REGION or _loading_pays()
         if self.compiled_fabric_pcs and pc in self.compiled_fabric_pcs:
             # A converged group of a small region, or a few PEs that can wake sleeping ones (a pipeline's
             # next stage): the interpreter runs them, and those they wake, through their transfers.
