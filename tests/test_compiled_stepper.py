@@ -9,6 +9,7 @@ import wafersim as ws
 from wafersim.kernels import heat, reference
 from wafersim.sim.compiled import stepper
 from wafersim.sim.compiled.table import ProgramTable
+from wafersim.sim.lanes import Lanes
 from wafersim.isa.encoding import decode
 from wafersim.sim.strategy import Strategy, forced
 from test_bench_workloads import workloads
@@ -129,3 +130,26 @@ def test_a_mid_sized_converged_group_with_a_loop_ahead_goes_compiled_a_large_one
             numpy_engine = matvec[(1, 1), (width, height)](d_a, d_x, d_y, 1, n)
         assert (stats.cycles, stats.instructions) == (numpy_engine.cycles, numpy_engine.instructions)
         np.testing.assert_array_equal(stats.pe_instructions, numpy_engine.pe_instructions)
+
+
+def test_a_divergent_group_with_a_short_run_ahead_stays_in_numpy_in_a_small_region(monkeypatch):
+    """A divergent group that would stop within a few instructions at one the interpreter hands back (here a
+    global load, `gld`) runs them in NumPy unless its region is past `SHORT_RUN_REGION` (a float16 GEMV's
+    unrolled column loop went to the interpreter for three instructions between two `vhfma`s, 2x slower);
+    with a long run ahead it goes compiled in any region."""
+    source = "    li r2, 8\n    li r3, 1\n    gld r4, r3, 0\n" + "    addi r2, r2, 1\n" * 20 + "    halt\n"
+    program = ws.assemble(source)
+    decoded = dict(decode(program.code))
+    table = ProgramTable(decoded, len(program.code), {instr.op: 1.0 for instr in decoded.values()})
+    short = 0  # (two instructions before the `gld`; twenty after it)
+    long = min(pc for pc, instr in decoded.items() if instr.op == "addi")
+    assert not table.long_run[short] and table.long_run[long]
+    monkeypatch.setattr(stepper, "_INTERPRETER", "wafersim")  # (loaded: `_loading_pays`)
+    for region, short_goes in ((64, False), (stepper.SHORT_RUN_REGION, False), (stepper.SHORT_RUN_REGION + 1, True)):
+        mask = np.zeros(region, dtype=bool)
+        mask[::3] = True
+        wave = type("Wave", (), {"compiled_table": table, "n": region, "compiled_fabric_pcs": frozenset(),
+                                 "compiled_last_run": (-1, 0)})()
+        lanes = Lanes.from_mask(mask)
+        assert stepper.CompiledMixin._wants_compiled(wave, short, lanes) is short_goes
+        assert stepper.CompiledMixin._wants_compiled(wave, long, lanes) is True

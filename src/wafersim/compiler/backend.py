@@ -195,6 +195,21 @@ def _physical(op: Op, regs: dict) -> Op:
     return twin
 
 
+def _special_spills(fn: IRFunction, spills: dict[VReg, int]) -> dict[VReg, int]:
+    """Spilled registers whose every definition reads one special register (threadIdx, blockIdx, ...: fixed
+    for a launch), with that register's number. Their reloads read it again (`sreg`, an issue cycle like the
+    `ld`'s) rather than the slot, so that threadIdx stays visible in registers to the engine's proof that one
+    PE per block sends routed words (`sim.routed_senders` follows registers, not SRAM: a spilled threadIdx kept
+    such kernels off the engine's fast path). The spill store stays: the debugger reads the slot."""
+    found: dict[VReg, int | None] = {}
+    for op in fn.ops:
+        written = None if isinstance(op, Label) else op.writes()
+        if written in spills:
+            special = op.imm if op.op == "sreg" else None
+            found[written] = special if found.get(written, special) == special else None
+    return {reg: special for reg, special in found.items() if special is not None}
+
+
 def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = None) -> Compiled:
     """Optimise, allocate registers, lay out SRAM, and encode the kernel into a `Program`.
 
@@ -208,6 +223,7 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
     local_base = scratch_base + fn.scratch_words
     data_words = local_base + fn.local_words
     scratch = list(range(spec.registers - SCRATCH_REGISTERS, spec.registers))
+    specials = _special_spills(fn, alloc.spills)
     machine: list[Op | Label] = []  # physical instructions and labels, in program order
     owners: list[tuple[int, bool]] = []  # per machine instruction: the IR op it is for, and whether after its own
     for k, op in enumerate(fn.ops):
@@ -220,7 +236,8 @@ def emit(fn: IRFunction, spec: WaferSpec, filename: str, passes: list | None = N
         for reg in dict.fromkeys(op.reads()):
             if reg in alloc.spills:
                 regs[reg] = next(used_scratch)
-                reloads.append(Op("ld", d=regs[reg], a=0, imm=spill_base + alloc.spills[reg], line=op.line))
+                reloads.append(Op("sreg", d=regs[reg], imm=specials[reg], line=op.line) if reg in specials else
+                               Op("ld", d=regs[reg], a=0, imm=spill_base + alloc.spills[reg], line=op.line))
         written = op.writes()
         if written is not None and written in alloc.spills:
             regs[written] = regs.get(written) if written in op.reads() else next(used_scratch, scratch[-1])

@@ -16,20 +16,39 @@ and, per path, the equalities on threadIdx that the branches taken imply. A rout
 paths that pin threadIdx to one value per axis is executed by one PE per block. Anything it does not
 model makes a register unknown (an instruction it does not know: every register), which can only lose a
 proof, never give a wrong one.
+
+Several senders in a block are as safe when no two of them share a link or a receiver's FIFO of a channel
+(`disjoint_senders`): each link and FIFO then again carries one PE's words, in that PE's program order, as
+with the senders of different blocks. A column broadcast from row 0 (a sender per column, its words going
+down its own column) is such a program. The PEs that may send are every PE whose threadIdx satisfies the
+equalities of some path to a send on the channel (an unpinned axis: all its PEs); their paths are those of
+the launch's routes, which nothing changes during the launch (`route` makes the analysis give up).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
 
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP, SPECIAL_REGISTERS, STREAM_OPS
 from .branches import WRITES_NONE, WRITES_ONLY_D
 
+if TYPE_CHECKING:
+    from .routing import RouteTables
+
 #: Instructions that write SRAM or nothing, never a register (besides `branches.WRITES_NONE`).
 _NO_REGISTER = WRITES_NONE | frozenset({
     "sendv", "recvv", "gstv", "gldv", "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
     "vdiv", "vfmaz", "vspfma", "vspchk", "vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma", "vwfma", "vcvth",
-    "vcvtf", "vmath", "vcopys", "vger"}) | STREAM_OPS
+    "vcvtf", "vmath", "vcopys", "vger", "recva", "rwait", "swait", "senda"}) | STREAM_OPS
+#: Instructions that write their register d and nothing else (besides `branches.WRITES_ONLY_D`): scalar
+#: math and reductions of an SRAM range (a `ws.dot` in a kernel made every register unknown: no proof).
+_ONLY_D = WRITES_ONLY_D | frozenset({
+    "fexp", "flog", "ftanh", "fsin", "fcos", "ftan", "fasin", "facos", "fatan", "fsinh", "fcosh", "fasinh", "facosh",
+    "fatanh", "fexpm1", "flog2", "flog10", "flog1p", "fpow", "fatan2", "fhypot", "ffloor", "fceil", "ftrunc",
+    "fcopysign", "ffmod", "ffloordiv", "fpymod", "h2f", "f2h", "ferf", "ferfc", "fgamma", "flgamma", "frint", "ffrac",
+    "fremainder", "vredsum", "vredmin", "vredmax", "vdot"})
 _TID = {SPECIAL_REGISTERS.index("tid.x"): 0, SPECIAL_REGISTERS.index("tid.y"): 1}
 #: States kept apart per pc before those with the same threadIdx equalities are joined into one (then only
 #: joined, one state per set of equalities: the analysis terminates).
@@ -41,8 +60,13 @@ STEP_BUDGET = 100_000
 # Abstract values: ("c", k) a constant; ("t", axis) threadIdx on that axis; ("e", ((axis, k), ...)) 1 when
 # every listed threadIdx equality holds, else 0; None unknown.
 Value = Optional[tuple]
-# A state: (the path's threadIdx equalities as sorted (axis, k) pairs, a value per register).
-State = tuple[tuple[tuple[int, int], ...], tuple[Value, ...]]
+# A state: (the path's threadIdx equalities as sorted (axis, k) pairs, a value per register, the values of
+# SRAM words at constant addresses as sorted (address, value) pairs).
+State = tuple[tuple[tuple[int, int], ...], tuple[Value, ...], tuple[tuple[int, Value], ...]]
+#: Instructions that write no SRAM word (besides `ld`, `st`, which the analysis follows): anything else may
+#: write any word (a vector op's destination is in a register), and the words known are forgotten.
+_NO_SRAM_WRITE = frozenset({"nop", "halt", "bz", "bnz", "jmp", "send", "bar", "gbar", "chk", "print", "gst",
+                            "sendv", "gstv", "senda", "swait"})
 
 
 def _int32(value: int) -> int:
@@ -90,7 +114,7 @@ def _equal_to(value: Value, k: int) -> Value:
 
 
 def _compute(instr: Instr, get) -> Value:
-    """The abstract value an instruction in `WRITES_ONLY_D` writes to d."""
+    """The abstract value an instruction in `_ONLY_D` writes to d."""
     op = instr.op
     if op == "sreg":
         return ("t", _TID[instr.imm]) if instr.imm in _TID else None
@@ -132,12 +156,16 @@ def _pin(pins: dict[int, int], more) -> Optional[dict[int, int]]:
     return out
 
 
-def _successors(pc: int, instr: Instr, state: State) -> list[tuple[int, State]]:
-    """The states after `instr` at `pc`, with the pc each goes to (a branch: both edges that can run)."""
-    pins_t, regs = state
+def _successors(pc: int, instr: Instr, state: State, follow_sram: bool) -> list[tuple[int, State]]:
+    """The states after `instr` at `pc`, with the pc each goes to (a branch: both edges that can run).
+    `follow_sram`: whether SRAM words at constant addresses are followed through `st` and `ld` (False where
+    the program receives in the background: a `recva` writes SRAM while the PE runs on)."""
+    pins_t, regs, words = state
     pins = dict(pins_t)
     op = instr.op
     after = pc + instr.words
+    if op not in _NO_SRAM_WRITE and op not in _ONLY_D and op != "st":
+        words = ()  # (it may write any word)
 
     def with_reg(target_pins: Optional[dict[int, int]], register: int, value: Value):
         if target_pins is None:
@@ -145,7 +173,11 @@ def _successors(pc: int, instr: Instr, state: State) -> list[tuple[int, State]]:
         new = list(regs)
         if register != 0:
             new[register] = value
-        return tuple(sorted(target_pins.items())), tuple(new)
+        return tuple(sorted(target_pins.items())), tuple(new), words
+
+    def address() -> Optional[int]:
+        base = _normal(regs[instr.a], pins)
+        return _int32(base[1] + instr.imm) if follow_sram and base is not None and base[0] == "c" else None
 
     if op == "halt":
         return []
@@ -166,36 +198,59 @@ def _successors(pc: int, instr: Instr, state: State) -> list[tuple[int, State]]:
             zero = with_reg(pins, instr.a, ("c", 0))
             nonzero = with_reg(_pin(pins, value[1]), instr.a, ("c", 1))
         return [(to, s) for to, s in ((zero_to, zero), (nonzero_to, nonzero)) if s is not None]
-    if op in _NO_REGISTER or (op in WRITES_ONLY_D and instr.d == 0):
-        return [(after, state)]
-    if op in WRITES_ONLY_D:
+    if op == "st":
+        where = address()
+        known = dict(words) if where is not None else {}  # (an address not known: any word may change)
+        if where is not None:
+            known[where] = _normal(regs[instr.d], pins)
+        return [(after, (pins_t, regs, tuple(sorted(known.items()))))]
+    if op == "ld":
+        where = address()
+        value = dict(words).get(where) if where is not None else None
+        return [(after, with_reg(pins, instr.d, value))]
+    if op in _NO_REGISTER or (op in _ONLY_D and instr.d == 0):
+        return [(after, (pins_t, regs, words))]
+    if op in _ONLY_D:
         value = _compute(instr, lambda r: _normal(regs[r], pins))
         return [(after, with_reg(pins, instr.d, value))]
-    # anything else may write any register
-    return [(after, (pins_t, (("c", 0),) + (None,) * (len(regs) - 1)))]
+    # anything else may write any register (and any word: `words` is already empty)
+    return [(after, (pins_t, (("c", 0),) + (None,) * (len(regs) - 1), words))]
 
 
 def _join(a: State, b: State) -> State:
     pins = tuple(sorted(set(a[0]) & set(b[0])))
-    return pins, tuple(x if x == y else None for x, y in zip(a[1], b[1]))
+    b_words = dict(b[2])
+    words = tuple((where, value) for where, value in a[2] if value is not None and b_words.get(where) == value)
+    return pins, tuple(x if x == y else None for x, y in zip(a[1], b[1])), words
 
 
 def sender_conditions(decoded: dict[int, Instr], code_words: int) -> Optional[list[tuple[tuple[int, int], ...]]]:
     """The threadIdx equalities of every path that reaches a routed send (send, sendv with dir = ramp), or
     None when the analysis cannot bound who sends: the program changes routes (`route`, `routr`), sends
     in the background through its router (`senda`), or is too large or tangled for the step budget."""
+    by_channel = channel_conditions(decoded, code_words)
+    return None if by_channel is None else [pins for found in by_channel.values() for pins in found]
+
+
+Conditions = list[tuple[tuple[int, int], ...]]
+
+
+def channel_conditions(decoded: dict[int, Instr], code_words: int) -> Optional[dict[int, Conditions]]:
+    """`sender_conditions` per channel: the threadIdx equalities of every path that reaches a routed send on
+    that channel (the channel is a constant of each send instruction), or None."""
     if any(i.op in ("route", "routr") or (i.op == "senda" and i.dir == RAMP) for i in decoded.values()):
         return None
     sends = {pc for pc, i in decoded.items() if i.op in ("send", "sendv") and i.dir == RAMP}
     if not sends:
-        return []
+        return {}
     registers = 1 + max([getattr(i, f) for i in decoded.values() for f in ("d", "a", "b", "c")] + [0])
-    start: State = ((), (("c", 0),) * registers)  # registers start at zero
+    start: State = ((), (("c", 0),) * registers, ())  # registers start at zero; nothing is known of SRAM
+    follow_sram = not any(i.op == "recva" for i in decoded.values())
     seen: dict[int, list[State]] = {0: [start]}
     joined: set[int] = set()
     work = [(0, start)]
     steps = 0
-    found: list[tuple[tuple[int, int], ...]] = []
+    found: dict[int, Conditions] = {}
     while work:
         steps += 1
         if steps > STEP_BUDGET:
@@ -207,8 +262,8 @@ def sender_conditions(decoded: dict[int, Instr], code_words: int) -> Optional[li
         if instr is None:
             return None  # a jump into the middle of an instruction: nothing is known
         if pc in sends:
-            found.append(state[0])
-        for to, new in _successors(pc, instr, state):
+            found.setdefault(instr.ch, []).append(state[0])
+        for to, new in _successors(pc, instr, state, follow_sram):
             kept = seen.setdefault(to, [])
             if to in joined:  # one state per set of threadIdx equalities (the fact the proof needs)
                 same = next((k for k, old in enumerate(kept) if old[0] == new[0]), None)
@@ -254,3 +309,70 @@ def single_sender(conditions: Optional[list[tuple[tuple[int, int], ...]]], block
         if all(0 <= k < extent[axis] for axis, k in enumerate(pe)):  # (else no PE reaches the send)
             senders.add(tuple(pe))
     return len(senders) <= 1
+
+
+def proven_senders(by_channel: Optional[dict[int, Conditions]], block: tuple[int, int],
+                   routes: "RouteTables") -> bool:
+    """Whether the routed sends of a program with these `channel_conditions` run in the same order on every
+    engine: one sender per block (`single_sender`) or senders with links and receivers of their own
+    (`disjoint_senders`, traced on the wave's `routes`)."""
+    if by_channel is None:
+        return False
+    if single_sender([pins for found in by_channel.values() for pins in found], block):
+        return True
+    return disjoint_senders(by_channel, routes)
+
+
+#: Receivers and links of a merging channel's potential senders traced at most (a bus over a whole block
+#: with a sender at every PE would be a trace per PE; two senders on one bus share its links anyway).
+DISJOINT_TRACE_ENTRIES = 1 << 21
+
+
+def disjoint_senders(by_channel: dict[int, Conditions], routes: "RouteTables") -> bool:
+    """Whether the PEs of `routes.region` that may send on each channel of `by_channel` (`channel_conditions`)
+    have paths that share no link (on any channel: channels share a link's bandwidth) and no receiver's FIFO
+    of a channel with another such PE. False also where a potential sender has no working route (its send
+    would fail: nothing to prove) or a merging channel's trace would be too large."""
+    from .routed import RoutedExchangeMixin  # (routed imports the engine's FIFOs: only routed launches need it)
+    region = routes.region
+    block_x, block_y = region.placement.block
+    x, y = region.xy
+    tid = (x % block_x, y % block_y)
+    n = region.n
+    links: list[tuple[np.ndarray, np.ndarray]] = []  # (link key, the sender whose words cross it)
+    fifos: list[tuple[np.ndarray, np.ndarray]] = []  # (channel * n + receiver, the sender whose words it gets)
+    for channel, found in sorted(by_channel.items()):
+        may_send = np.zeros(n, dtype=bool)
+        for pins in set(found):
+            here = region.active.copy()
+            for axis, k in pins:
+                here &= tid[axis] == k
+            may_send |= here
+        pes = np.flatnonzero(may_send)
+        if not len(pes):
+            continue
+        if channel in routes.merge and len(pes) > 1:
+            sample = routes.deliveries(channel, pes[:1])
+            if len(pes) * (len(sample.dest) + len(sample.link_pe)) > DISJOINT_TRACE_ENTRIES:
+                return False
+        table = routes.deliveries(channel, pes)
+        rows = table.rows(pes)
+        if (rows < 0).any() or (table.broken[rows] >= 0).any():
+            return False
+        entry, lane = RoutedExchangeMixin._expand(table.start, rows)
+        fifos.append((channel * n + table.dest[entry].astype(np.int64), pes[lane]))
+        entry, lane = RoutedExchangeMixin._expand(table.link_start, rows)
+        links.append((table.link_dir[entry].astype(np.int64) * n + table.link_pe[entry], pes[lane]))
+    return _one_owner(links) and _one_owner(fifos)
+
+
+def _one_owner(parts: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Whether every key of `parts` ((keys, owners) pairs) has one owner."""
+    if not parts:
+        return True
+    keys = np.concatenate([key for key, _ in parts])
+    owners = np.concatenate([owner for _, owner in parts])
+    order = np.lexsort((owners, keys))
+    keys, owners = keys[order], owners[order]
+    same_key = keys[1:] == keys[:-1]
+    return not (same_key & (owners[1:] != owners[:-1])).any()

@@ -28,7 +28,7 @@ import numpy as np
 from ...isa.opcodes import MESSAGE_OPS, RAMP, STREAM_OPS
 from .. import parallel
 from ..lanes import Lanes
-from ..routed_senders import sender_conditions, single_sender
+from ..routed_senders import channel_conditions, proven_senders
 from .kinds import FLOPS, HALF_FLOPS, STATS, VECTOR_ELEMENTS
 from .table import ProgramTable
 
@@ -42,6 +42,10 @@ SMALL_GROUP = 64
 #: Groups of a few PEs (index form) run compiled in regions of up to this many PEs (in larger ones only
 #: when they loop alone: `CompiledMixin._wants_compiled`).
 SMALL_REGION = 64
+#: A divergent group with no long run ahead (`ProgramTable.long_run`: it would stop within a few instructions at
+#: one the interpreter hands back) runs compiled only in regions of more PEs than this, where each of NumPy's
+#: masked calls over the region costs more than the interpreter's call.
+SHORT_RUN_REGION = 1024
 #: Converged (dense) groups of more than `SMALL_GROUP` and up to this many PEs run compiled at a pc with a loop
 #: ahead (`ProgramTable.loop_ahead`): NumPy returns to the scheduler at every iteration, at some 100 us a visit
 #: (a 256-PE group's column-axpy loop: 6 instructions a visit). The interpreter runs a vector op PE by PE over
@@ -176,12 +180,13 @@ class CompiledMixin:
         self.compiled_last_run = (-1, 0)  # (pc, PEs) of the last group `_wants_compiled` was asked about
         # Routed channels share links first come, first served in the order groups reach their sends:
         # PEs that ran ahead here could reach them in another order (a measured difference of cycles),
-        # unless one PE per block sends all of them (`routed_senders`: then that order is its own).
+        # unless one PE per block sends all of them, or each sender has links and receivers of its own
+        # (`routed_senders`: then each link's order is one PE's own).
         routed = bool(launch.routes) or any(instr.op in ("route", "routr") or (
             instr.op in MESSAGE_OPS and instr.dir == RAMP) for instr in launch.decoded.values())
         if routed and self.strategy.compiled_routed:
-            routed = not single_sender(launch.facts.memo("routed_senders", lambda: sender_conditions(
-                launch.decoded, len(self.program.code))), launch.placement.block)
+            routed = not proven_senders(launch.facts.memo("routed_senders_by_channel", lambda: channel_conditions(
+                launch.decoded, len(self.program.code))), launch.placement.block, self.routes)
         if not (self.strategy.compiled and self.compiled_compute and self.whole_times) or routed:
             return  # (fractional times: sums of issue cycles taken in another order could round differently)
         if launch.compiled_table is None:
@@ -202,7 +207,12 @@ class CompiledMixin:
         if table is None or not table.runs(pc):
             return False
         if lanes.mask is not None:  # divergent: every NumPy call a masked one over the region (in a region of
-            return self.n > SMALL_REGION or _loading_pays()  # a few PEs cheap: a short launch stays in NumPy)
+            # a few PEs cheap: a short launch stays in NumPy, and so does a short run between two instructions
+            # the interpreter stops at, as for a small converged group: a float16 GEMV's unrolled column loop,
+            # three instructions between two `vhfma`s, took a compiled call each, 2x slower than NumPy alone)
+            if not table.long_run[pc]:
+                return self.n > SHORT_RUN_REGION
+            return self.n > SMALL_REGION or _loading_pays()
         if self.compiled_fabric_pcs and pc in self.compiled_fabric_pcs:
             # A converged group of a small region, or a few PEs that can wake sleeping ones (a pipeline's
             # next stage): the interpreter runs them, and those they wake, through their transfers.
