@@ -182,7 +182,7 @@ class CompareGen:
         kind = self.choice(["store", "store", "if", "ifexp", "variable", "helper"])
         if kind == "variable":  # a tuple variable assigned once, compared later (a string is no kernel value)
             text, ref, items = self.tuple_expr(2)
-            if not any(item in STRINGS for item in flat(items)):
+            if "'" not in text and not any(item in STRINGS for item in flat(items)):  # (also `('a',) * 0`)
                 name = f"t{len(self.variables)}"
                 self.variables[name] = items
                 return [f"{name} = {text}"], [f"{name} = {ref}"]
