@@ -227,6 +227,33 @@ def kern(out, a, b):
         assert got.tolist() == python(a, 7), a
 
 
+def test_a_loop_over_a_tuple_after_a_run_time_continue_of_an_unrolled_loop_still_compiles(tmp_path):
+    # (what follows the `continue` is compiled as a run-time branch, in which an unrolled loop could not reuse a
+    # variable bound before it: the inner `r`, bound by the previous item's copy, was refused)
+    dev = ws.Device(ws.WaferSpec(width=4, height=4))
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def kern(out, a):
+    s = 0
+    for d in (0, 1, 2):
+        if a > d:
+            continue
+        for r in (10, 20):
+            s = s * 3 + r * d
+    out[0] = s
+""")
+    for a in (0, 1, 3):
+        s = 0
+        for d in (0, 1, 2):
+            if a > d:
+                continue
+            for r in (10, 20):
+                s = s * 3 + r * d
+        (got,) = run_on_one_block(dev, m.kern, np.zeros(1, np.int32), a)[:1]
+        assert got.tolist() == [s], a
+
+
 def test_a_slice_variable_rebound_after_a_run_time_continue_of_an_unrolled_loop_is_refused(tmp_path):
     # (it was rebound on the skipping path too: `sum(v)` gave the later slice's sum, 3.0, where Python's
     # skipped every rebinding, 1.0)

@@ -40,6 +40,12 @@ def _loop_jumps(statement: ast.stmt) -> set[type]:
     return found
 
 
+def _unrolled_targets(statements: list[ast.stmt]) -> set[str]:
+    """The names `for` statements in `statements` bind as their variables (at any depth)."""
+    return {name.id for s in statements for node in ast.walk(s) if isinstance(node, ast.For)
+            for name in ast.walk(node.target) if isinstance(name, ast.Name)}
+
+
 class ForLoopLowering:
     """`for` statements (a mixin of `StatementLowering`, which gives `loop_body`, `prepare_region`, `statements`,
     `bound_before_region`, ...)."""
@@ -232,24 +238,29 @@ class ForLoopLowering:
         after the loop, for a `break`): it is lowered as a run-time branch is (`prepare_region` before that
         statement, then `region`), so that a name holds its value in one place on every path. (Lowered straight
         on, a tuple or slice variable rebound after `if c: continue` took its new registers or constants on the
-        path that skipped the assignment too: `t = (t[1], t[0])` read after the loop gave the swapped tuple where
-        Python's had not swapped.) A `break` opens its region on `after_break`, to the loop's end: every later
-        item runs only on the paths that did not break."""
+        path that skipped it too: `t = (t[1], t[0])` read after the loop gave the swapped tuple where Python's had not
+        swapped.) A `break` opens its region on `after_break`, to the loop's end: every later item runs only on
+        the paths that did not break. The variables of loops over tuples in what follows are rebound to each
+        item as before (an inner `for r in ROWS:` in every item), so they are not held to one place: where the
+        paths meet they are taken as unassigned (reading one there is refused, "may be used before assignment")."""
         with contextlib.ExitStack() as after_continue:
             for k, statement in enumerate(body):
                 kinds = _loop_jumps(statement)
-                if ast.Break in kinds:
-                    self.prepare_region(body)  # (the rest of this item and every later one)
-                elif ast.Continue in kinds:
-                    self.prepare_region(body[k + 1:])
+                rest = body if ast.Break in kinds else body[k + 1:]  # (a break: also every later item)
+                if kinds:
+                    self.prepare_region(rest)
                 jumps = (len(loop.defined_at_break), len(loop.defined_at_continue))
                 self.statements([statement])
                 if self.defined is None:
                     return  # (it left the loop on every path: what follows is not compiled)
+                targets = frozenset(_unrolled_targets(rest))
                 if len(loop.defined_at_break) > jumps[0]:
-                    after_break.enter_context(self.region())
+                    after_break.enter_context(self.region(unbound=targets))
+                    loop.defined_at_break = [names - targets for names in loop.defined_at_break if names is not None]
                 elif len(loop.defined_at_continue) > jumps[1]:
-                    after_continue.enter_context(self.region())
+                    after_continue.enter_context(self.region(unbound=targets))
+                    loop.defined_at_continue = [names - targets for names in loop.defined_at_continue
+                                                if names is not None]
 
     def unrolled_for(self, s: ast.For, values: list) -> None:
         """`for d in (<constants>)` (and over tuples, enumerate and zip of them): the body is compiled once
