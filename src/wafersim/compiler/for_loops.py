@@ -238,8 +238,8 @@ class ForLoopLowering:
         after the loop, for a `break`): it is lowered as a run-time branch is (`prepare_region` before that
         statement, then `region`), so that a name holds its value in one place on every path. (Lowered straight
         on, a tuple or slice variable rebound after `if c: continue` took its new registers or constants on the
-        path that skipped it too: `t = (t[1], t[0])` read after the loop gave the swapped tuple where Python's had not
-        swapped.) A `break` opens its region on `after_break`, to the loop's end: every later item runs only on
+        path that skipped it too: `t = (t[1], t[0])` read after the loop gave the swapped tuple where Python's was
+        not.) A `break` opens its region on `after_break`, to the loop's end: every later item runs only on
         the paths that did not break. The variables of loops over tuples in what follows are rebound to each
         item as before (an inner `for r in ROWS:` in every item), so they are not held to one place: where the
         paths meet they are taken as unassigned (reading one there is refused, "may be used before assignment")."""
@@ -253,12 +253,11 @@ class ForLoopLowering:
                 self.statements([statement])
                 if self.defined is None:
                     return  # (it left the loop on every path: what follows is not compiled)
-                targets = frozenset(_unrolled_targets(rest))
-                if len(loop.defined_at_break) > jumps[0]:
-                    after_break.enter_context(self.region(unbound=targets))
+                broke = len(loop.defined_at_break) > jumps[0]
+                if broke or len(loop.defined_at_continue) > jumps[1]:
+                    targets = frozenset(_unrolled_targets(rest))
+                    (after_break if broke else after_continue).enter_context(self.region(unbound=targets))
                     loop.defined_at_break = [names - targets for names in loop.defined_at_break if names is not None]
-                elif len(loop.defined_at_continue) > jumps[1]:
-                    after_continue.enter_context(self.region(unbound=targets))
                     loop.defined_at_continue = [names - targets for names in loop.defined_at_continue
                                                 if names is not None]
 
