@@ -27,6 +27,9 @@ into the Python a user writes):
 - tuple assignments whose targets are elements (`li[j], li[k] = li[k], li[j]`, which may be one element),
   whose later target's index reads an earlier target (`i0, li[i0 & 3] = ...`: Python assigns left to right),
   nested targets and three-way rotations; annotated assignments (`f0: float = i1`);
+- tuple variables, of run-time numbers (`tp = (i0, i1)`) and of constants (`tc = (1, 2)`), rebound anywhere,
+  also after a run-time `break` or `continue` of an unrolled loop (where the path that skipped the rebinding must
+  keep the tuple it had), and read into the numbers;
 - all of it also on a PE of 8 registers, where the allocator spills nearly every value to SRAM.
 
 WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
@@ -203,6 +206,7 @@ class ControlGen(MixedGen):
     def __init__(self, draw, branching: bool) -> None:
         super().__init__(draw, branching)
         self.conditions = 0  # how many conditions the expression being drawn is in
+        self.tuple_vars = False  # whether the body starts `tp = (i0, i1)`, `tc = (1, 2)` (then rebinds them)
 
     def int_expr(self, depth: int) -> str:
         if depth <= 0 or not self.mine():
@@ -319,7 +323,26 @@ class ControlGen(MixedGen):
         kinds = ["aug", "aug", "aug", "elemswap", "ordered", "rotate", "annotated", "mark"]
         if self.branching and nest < 2:
             kinds += ["forbc", "forbc", "tuplebc", "whiletrue", "whilecond", "tupleif"]
+        if self.tuple_vars:
+            kinds += ["tuplevar", "tuplevar"] + (["tupleskip"] * 3 if self.branching and nest < 2 else [])
         kind = self.choice(kinds)
+        if kind == "tuplevar":  # a tuple variable of run-time numbers or of constants rebound, or read
+            return [pad + self.choice(["tp = (tp[1], tp[0])", f"tp = ({self.int_expr(1)}, tp[0])",
+                                       "tc = (tc[1], tc[0])", "tc = (tc[0] + tp[1], tc[1])",
+                                       f"{self.choice(INT_VARS)} = tp[0] - tc[1] + tp[1] * tc[0]"])]
+        if kind == "tupleskip":  # an unrolled loop rebinding them after a run-time break or continue: on the paths
+            # that skipped a rebinding the tuple is the one it was
+            var = f"k{self.loops}"
+            self.loops += 1
+            items = ", ".join(f"_I({v})" for v in self.draw(st.lists(st.integers(-4, 4), min_size=1, max_size=3)))
+            self.loop_vars.append(var)
+            lines = [f"{pad}for {var} in ({items},):", f"{pad}    if {self.cond(1)}:",
+                     f"{pad}        {self.choice(['break', 'continue'])}"]
+            lines += self.statement(indent + 1, nest + 1) if self.draw(st.booleans()) else []
+            lines += [pad + "    " + self.choice(["tp = (tp[1], tp[0])", f"tp = ({self.int_expr(1)}, tp[0])",
+                                                  "tc = (tc[1], tc[0])", "tc = (tc[0] + tp[1], tc[1])"])]
+            self.loop_vars.pop()
+            return lines + [f"{pad}{self.choice(INT_VARS)} = tp[0] - tc[1] + tp[1] * tc[0]"]
         if kind == "aug":
             return self.aug(pad)
         if kind == "mark":  # a helper called as a statement, left by `return` and `return None` on some paths
@@ -384,7 +407,8 @@ class ControlGen(MixedGen):
 @st.composite
 def programs(draw, branching: bool):
     gen = ControlGen(draw, branching)
-    return gen.block(1, draw(st.integers(2, 8)), 0)
+    gen.tuple_vars = True
+    return ["    tp = (i0, i1)", "    tc = (_I(1), _I(2))"] + gen.block(1, draw(st.integers(2, 8)), 0)
 
 
 def run(dev, gen_dir, body, seed, kci, kcf):
@@ -416,5 +440,10 @@ def test_control_kernels_spilling_every_register_match_the_reference(few_registe
 
 @FUZZ
 @given(body=programs(branching=True), seed=st.integers(0, 2**32 - 1), **CONSTANT_ARGS)
+# Tuples rebound after a run-time `continue` of an unrolled loop: the rebinding took effect on the path that skipped
+# it too (`tc` swapped on every item, `tp`'s new registers unwritten on the skipping path).
+@example(body=["    tp = (i0, i1)", "    tc = (_I(1), _I(2))", "    for k0 in (_I(0), _I(1), _I(2)):",
+               "        if i2 > k0:", "            continue", "        tp = (tp[1], tp[0])",
+               "        tc = (tc[1], tc[0])", "    i0 = tp[0] - tc[1] + tp[1] * tc[0]"], seed=1, kci=0, kcf=0.5)
 def test_branching_control_kernels_match_the_reference(dev, gen_dir, body, seed, kci, kcf):
     run(dev, gen_dir, body, seed, kci, kcf)

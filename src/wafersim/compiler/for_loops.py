@@ -4,6 +4,7 @@ constant, a tuple variable, enumerate/zip of those, a device function's tuple re
 from __future__ import annotations
 
 import ast
+import contextlib
 
 from ..isa.opcodes import WORD_TYPE_NAMES
 from .core import LoopContext
@@ -22,6 +23,27 @@ def _range_never_wraps(stop: Val, step: Val) -> bool:
         return False
     last = stop.const - 1 + step.const if step.const > 0 else stop.const + 1 + step.const
     return INT_MIN <= last <= INT_MAX
+
+
+def _loop_jumps(statement: ast.stmt) -> set[type]:
+    """The kinds of `break` and `continue` in `statement` that leave the loop it is in (not those of a loop
+    nested in it)."""
+    found: set[type] = set()
+    pending: list[ast.AST] = [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Break, ast.Continue)):
+            found.add(type(node))
+        elif not isinstance(node, (ast.For, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                   ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _unrolled_targets(statements: list[ast.stmt]) -> set[str]:
+    """The names `for` statements in `statements` bind as their variables (at any depth)."""
+    return {name.id for s in statements for node in ast.walk(s) if isinstance(node, ast.For)
+            for name in ast.walk(node.target) if isinstance(name, ast.Name)}
 
 
 class ForLoopLowering:
@@ -210,6 +232,35 @@ class ForLoopLowering:
         for element, part in zip(target.elts, parts):
             self.bind_loop_target(element, part)
 
+    def unrolled_body(self, body: list[ast.stmt], loop: LoopContext, after_break: contextlib.ExitStack) -> None:
+        """One item's copy of an unrolled loop's body. After a statement that runs a `break` or `continue` of this
+        loop under a run-time condition, the rest runs only on some paths, which meet again at the next item (or
+        after the loop, for a `break`): it is lowered as a run-time branch is (`prepare_region` before that
+        statement, then `region`), so that a name holds its value in one place on every path. (Lowered straight
+        on, a tuple or slice variable rebound after `if c: continue` took its new registers or constants on the
+        path that skipped it too: `t = (t[1], t[0])` read after the loop gave the swapped tuple where Python's was
+        not.) A `break` opens its region on `after_break`, to the loop's end: every later item runs only on
+        the paths that did not break. The variables of loops over tuples in what follows are rebound to each
+        item as before (an inner `for r in ROWS:` in every item), so they are not held to one place: where the
+        paths meet they are taken as unassigned (reading one there is refused, "may be used before assignment")."""
+        with contextlib.ExitStack() as after_continue:
+            for k, statement in enumerate(body):
+                kinds = _loop_jumps(statement)
+                rest = body if ast.Break in kinds else body[k + 1:]  # (a break: also every later item)
+                if kinds:
+                    self.prepare_region(rest)
+                jumps = (len(loop.defined_at_break), len(loop.defined_at_continue))
+                self.statements([statement])
+                if self.defined is None:
+                    return  # (it left the loop on every path: what follows is not compiled)
+                broke = len(loop.defined_at_break) > jumps[0]
+                if broke or len(loop.defined_at_continue) > jumps[1]:
+                    targets = frozenset(_unrolled_targets(rest))
+                    (after_break if broke else after_continue).enter_context(self.region(unbound=targets))
+                    loop.defined_at_break = [names - targets for names in loop.defined_at_break if names is not None]
+                    loop.defined_at_continue = [names - targets for names in loop.defined_at_continue
+                                                if names is not None]
+
     def unrolled_for(self, s: ast.For, values: list) -> None:
         """`for d in (<constants>)` (and over tuples, enumerate and zip of them): the body is compiled once
         per item, with the variable bound to it (a constant stays a constant)."""
@@ -220,20 +271,21 @@ class ForLoopLowering:
                                            f"bound before the enclosing branch or loop; use another name")
         done = self.new_label("uend")
         breaks: list = []
-        for value in values:
-            if self.defined is None:
-                break  # an earlier item's body left the loop (or the function) on every path
-            following = self.new_label("unext")
-            self.bind_loop_target(s.target, value)
-            loop = LoopContext(following, done)
-            self.loops.append(loop)
-            try:
-                self.statements(s.body)
-            finally:
-                self.loops.pop()
-            self.place(following)
-            self.defined = meet(self.defined, *loop.defined_at_continue)
-            breaks += loop.defined_at_break
+        with contextlib.ExitStack() as after_break:  # (the regions a run-time `break` opens, to the loop's end)
+            for value in values:
+                if self.defined is None:
+                    break  # an earlier item's body left the loop (or the function) on every path
+                following = self.new_label("unext")
+                self.bind_loop_target(s.target, value)
+                loop = LoopContext(following, done)
+                self.loops.append(loop)
+                try:
+                    self.unrolled_body(s.body, loop, after_break)
+                finally:
+                    self.loops.pop()
+                self.place(following)
+                self.defined = meet(self.defined, *loop.defined_at_continue)
+                breaks += loop.defined_at_break
         self.place(done)
         self.defined = meet(self.defined, *breaks)
         if breaks and self.defined is not None:

@@ -296,9 +296,11 @@ class StatementLowering(ForLoopLowering, RowLowering):
                          for k, item in enumerate(value.items)))
 
     @contextlib.contextmanager
-    def region(self) -> Iterator[None]:
-        """Lower a run-time branch or loop body (see the module docstring)."""
-        self.regions.append(dict(self.scopes[-1]))
+    def region(self, unbound: frozenset[str] = frozenset()) -> Iterator[None]:
+        """Lower a run-time branch or loop body (see the module docstring); the names in `unbound` are taken as
+        not bound before it (the variables of loops over tuples in what follows an unrolled loop's `continue`:
+        `unrolled_body`)."""
+        self.regions.append({name: value for name, value in self.scopes[-1].items() if name not in unbound})
         try:
             yield
         finally:
