@@ -217,6 +217,8 @@ def kern(out, n):
         want = [0] * 8
         scope["kern"](want, n, [0])
         assert got.tolist() == want, n
+
+
 def _items_compare(op: str, a, b) -> bool:
     """Python's tuple comparison (the first pair of items that are not equal decides, else the lengths) with
     numbers compared as docs/python-supported.md says the kernel's numbers are: float32 where a float is among
