@@ -274,8 +274,8 @@ def test_compiled_background_receives_are_identical_to_numpy_ones(spec, mode, mo
     from wafersim.sim import background_kernels
 
     calls = []
-    step = background_kernels.background_receive_step
-    monkeypatch.setattr(background_kernels, "background_receive_step", lambda *args: calls.append(1) or step(*args))
+    step = background_kernels.registers_receive_step
+    monkeypatch.setattr(background_kernels, "registers_receive_step", lambda *args: calls.append(1) or step(*args))
     results = []
     for forced in (strategy.Strategy(compiled_background=False), strategy.FAST):
         with strategy.forced(forced):
@@ -416,8 +416,8 @@ def test_receives_of_groups_above_the_numpy_movers_limit_run_compiled_and_identi
 
     monkeypatch.setattr(exchange, "BULK_MAX_LANES", 4)
     received, pumped = [], []
-    step, pump = background_kernels.background_receive_step, stream_pump_kernels.pump
-    monkeypatch.setattr(background_kernels, "background_receive_step",
+    step, pump = background_kernels.registers_receive_step, stream_pump_kernels.pump
+    monkeypatch.setattr(background_kernels, "registers_receive_step",
                         lambda *args: received.append(len(args[0])) or step(*args))
     monkeypatch.setattr(stream_pump_kernels, "pump", lambda *args: pumped.append(len(args[5])) or pump(*args))
     rng = np.random.default_rng(p * 10 + tile)

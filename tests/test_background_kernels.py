@@ -55,7 +55,7 @@ def reference_step(pes, base, length, progress, cycle, stall, state, pushed, pop
 
 def machine(layout: str, time_dtype, value_depth: int):
     """Inputs of a step: lanes of 8-PE runs in step, or scattered lanes at their own words."""
-    if layout == "in step":
+    if layout in ("in step", "posted early"):
         pes = np.concatenate([np.arange(0, 8), np.arange(9, 25), np.arange(30, 46)])
     else:
         pes = np.sort(rng.choice(PES, 20, replace=False))
@@ -65,9 +65,9 @@ def machine(layout: str, time_dtype, value_depth: int):
     # signature of `background_receive_step` compiled for the tests alone)
     progress = np.zeros(PES, np.int32)
     popped = np.full(PES, 2 * DEPTH + 1, np.int32)
-    pushed = popped + DEPTH - 1
+    pushed = popped + (DEPTH - 1 if layout != "posted early" else 0)  # (posted early: no word sent yet)
     base, length = np.full(lanes, 3, np.int64), np.full(lanes, 12, np.int64)
-    if layout != "in step":
+    if layout == "scattered":
         progress[pes] = rng.integers(0, 5, lanes)
         popped[pes] = rng.integers(0, 30, lanes)
         pushed[pes] = popped[pes] + rng.integers(0, DEPTH + 1, lanes)
@@ -82,10 +82,11 @@ def machine(layout: str, time_dtype, value_depth: int):
                 sram=np.zeros((WORDS, PES), np.int32))
 
 
-@pytest.mark.parametrize("layout", ["in step", "scattered"])
+@pytest.mark.parametrize("layout", ["in step", "scattered", "posted early"])
 @pytest.mark.parametrize("time_dtype, whole_cycles", [(np.float32, True), (np.float64, False)])
 @pytest.mark.parametrize("value_depth", [DEPTH, DEPTH + 2])
 def test_background_receive_step_matches_the_lane_by_lane_arithmetic(layout, time_dtype, whole_cycles, value_depth):
+    """("posted early": every lane starts its transfer and no word has come, the step's shortcut)"""
     inputs = machine(layout, time_dtype, value_depth)
     expected = {name: np.copy(value) for name, value in inputs.items()}
     ref_finished, ref_moved = reference_step(**expected, cost=2.0, whole_cycles=whole_cycles)
@@ -95,7 +96,27 @@ def test_background_receive_step_matches_the_lane_by_lane_arithmetic(layout, tim
     assert status == bk.DONE
     np.testing.assert_array_equal(finished, ref_finished)
     np.testing.assert_array_equal(moved, ref_moved)
-    assert moved.any()
+    assert moved.any() == (layout != "posted early")
+    for name, value in inputs.items():
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+
+
+@pytest.mark.parametrize("layout", ["in step", "scattered", "posted early"])
+def test_a_step_reads_bases_and_lengths_from_register_rows(layout):
+    """`registers_receive_step`: the step with each lane's base and length read from int32 register rows (the
+    `recva`'s registers a and b, indexed by PE), and the lanes that took a word and that finished counted."""
+    inputs = machine(layout, np.float32, DEPTH)
+    expected = {name: np.copy(value) for name, value in inputs.items()}
+    ref_finished, ref_moved = reference_step(**expected, cost=2.0, whole_cycles=True)
+    pes = inputs["pes"]
+    rows = rng.integers(-5, 5, (2, PES)).astype(np.int32)  # (other PEs' registers: never read)
+    rows[0, pes], rows[1, pes] = inputs.pop("base"), inputs.pop("length")
+    finished, moved = np.empty(len(pes), bool), np.empty(len(pes), bool)
+    status, took, done = bk.registers_receive_step(pes, rows[0], rows[1], *list(inputs.values())[1:], 2.0, True,
+                                                   finished, moved)
+    assert (status, took, done) == (bk.DONE, ref_moved.sum(), ref_finished.sum())
+    np.testing.assert_array_equal(finished, ref_finished)
+    np.testing.assert_array_equal(moved, ref_moved)
     for name, value in inputs.items():
         np.testing.assert_array_equal(value, expected[name], err_msg=name)
 

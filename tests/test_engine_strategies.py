@@ -410,8 +410,8 @@ def test_gemm_on_a_larger_block_is_identical_with_and_without_the_compiled_passe
                         counted("vger", descriptor_kernels.rank1_update_float32))
     monkeypatch.setattr(descriptor_kernels, "rank1_updates_float32",  # (the updates queued, `rank1_queue`)
                         counted("vger", descriptor_kernels.rank1_updates_float32))
-    monkeypatch.setattr(background_kernels, "background_receive_step",
-                        counted("recva", background_kernels.background_receive_step))
+    monkeypatch.setattr(background_kernels, "registers_receive_step",
+                        counted("recva", background_kernels.registers_receive_step))
     p, tile = 12, 8
     a, b = f32(p * tile, p * tile), f32(p * tile, p * tile)
     runs = []

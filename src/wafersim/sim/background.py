@@ -130,23 +130,22 @@ class BackgroundMixin:
         pes = L.idx
         finished = np.empty(len(pes), dtype=bool)
         moved = np.empty(len(pes), dtype=bool)
-        status = background_kernels.background_receive_step(
-            pes.astype(np.int64, copy=False), self.regs[ins.a][pes].astype(np.int64),
-            self.regs[ins.b][pes].astype(np.int64), self.progress, self.cycle, self.stall, state, fifo.pushed,
-            fifo.popped, fifo.time.block, fifo.value.block, self.sram, float(cost), self.launch.whole_cycles,
-            finished, moved)
+        status, took, done = background_kernels.registers_receive_step(
+            pes.astype(np.int64, copy=False), self.regs[ins.a], self.regs[ins.b], self.progress, self.cycle,
+            self.stall, state, fifo.pushed, fifo.popped, fifo.time.block, fifo.value.block, self.sram, float(cost),
+            self.launch.whole_cycles, finished, moved)
         if status != background_kernels.DONE:
             return None
-        if moved.any():  # (every lane, the usual step of a panel: its index array as it is, no gather)
-            self._progress(fifo, False, pes if moved.all() else pes[moved])
+        if took:  # (every lane, the usual step of a panel: its index array as it is, no gather)
+            self._progress(fifo, False, pes if took == len(pes) else pes[moved])
         if self.strategy.lockstep and lanes.window is None:  # (the same lanes object from step to step of a
             # panel: no new sets, and `_progress` knows it woke all of them last time)
-            if not finished.any():
+            if not done:
                 return [(pc, lanes, True)]
-            if finished.all():
+            if done == len(pes):
                 return [(next_pc, lanes, False)]
         out = [(next_pc, Lanes.from_indices(self.n, pes[finished]), False)]
-        if not finished.all():
+        if done < len(pes):
             out.append((pc, Lanes.from_indices(self.n, pes[~finished]), True))
         return out
 
