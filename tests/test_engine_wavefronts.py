@@ -156,22 +156,3 @@ def test_settling_a_call_writes_back_and_groups_its_members_by_stop(seed):
     np.testing.assert_array_equal(cycle[members], times[members].astype(np.float32))
     np.testing.assert_array_equal(icount, expected_icount)
     assert (parked[members] == -1).all()
-
-
-@pytest.mark.parametrize("name", ["scan_rows", "relay"])
-def test_regions_past_the_growth_limit_run_batches_of_the_wafer_size(name, monkeypatch):
-    """Regions of more than `WAKE_WORK_REGION` PEs run `WAKE_BATCH_WAFER` woken PEs at a time (no growth), with
-    results identical to the reference strategy's."""
-    launch = launches()[name]
-    with forced(REFERENCE):
-        reference = launch()
-    calls = []
-    original = interpreter.run_group
-    monkeypatch.setattr(interpreter, "run_group", lambda *args: calls.append(args[-2:]) or original(*args))
-    monkeypatch.setattr(stepper, "WAKE_WORK_REGION", 4)
-    monkeypatch.setattr(stepper, "WAKE_BATCH_WAFER", 3)
-    with forced(FAST):
-        fast = launch()
-    fabric_calls = [call for call in calls if call[1] != 1]
-    assert fabric_calls and all(call == (0, 3) for call in fabric_calls), calls
-    assert_same_run(reference, fast)

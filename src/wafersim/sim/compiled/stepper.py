@@ -105,14 +105,6 @@ WAKE_WORK = 8192
 #: the all-reduce and scan along rows over 384 x 256 PEs the same within noise (0.05 s, 0.04 s), over wse2 slower
 #: (above).
 WAKE_WORK_REGION = 131072
-#: In larger regions (where batches do not grow), this many woken PEs run together. A wafer's parallel row chains
-#: put a batch's PEs a row apart (3 KB on wse2's 757 columns): each word a PE touches in SRAM and in its FIFOs'
-#: slot rows is a cache line of its own, used again by the next batch (the next column) only while one batch's
-#: lines stay in cache. Measured (stop 43, process CPU time, ws.init() then the best of 2-4 warm launches, two
-#: alternating rounds, loaded 2-core VM): the row pipeline (757 x 996 PEs, 13 words a message on average, ~70
-#: lines a PE and wake-up) 10.1-10.5 s at 64, 7.1 s at 8, 7.8 s at 16; the whole-wafer all-reduce and scan along
-#: rows the same within noise (0.29-0.33 and 0.25-0.27 s at 64, 0.30 and 0.27 s at 8).
-WAKE_BATCH_WAFER = 8
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together (each straight
@@ -266,8 +258,7 @@ class CompiledMixin:
         budget = LOOP_BUDGET_PER_PE * (len(idx) + (resident if fabric is not None else 0))
         fast, steady = self.strategy.compiled_loops, table.steady
         if fabric is not None:
-            wake_batch = (1 if not self.strategy.compiled_wavefronts else WAKE_BATCH if self.n <= WAKE_WORK_REGION
-                          else WAKE_BATCH_WAFER)
+            wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
                       fabric.resume, resident, budget, fast, steady,
                       WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, wake_batch)
