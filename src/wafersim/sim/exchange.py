@@ -474,6 +474,12 @@ class ExchangeMixin:
 
         No other lane pops (send) or pushes (receive) this FIFO meanwhile, so a lane's room or data only
         shrinks by its own words: it moves min(words left, room or data) words, timed by `streams`."""
+        if (not sending and self.strategy.fused_bulk_receive and self.launch.whole_cycles
+                and fifo.time.block is not None and fifo.value.block is not None):  # (one compiled pass)
+            took = compiled_movers().bulk_receive_step(L.idx.astype(np.int64, copy=False), base, length, float(cost),
+                                                       self.progress, fifo.pushed, fifo.popped, fifo.time.block,
+                                                       fifo.value.block, self.sram, self.cycle, self.stall)
+            return L.idx[took] if took.any() else None
         done = self.progress[L.idx].astype(np.int64)
         owner = L.idx + offset  # whose FIFO: the receiver's for a send, the lane's own for a receive
         queued = (fifo.pushed[owner] - fifo.popped[owner]).astype(np.int64)

@@ -137,6 +137,44 @@ def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.
 
 
 @njit(cache=True, nogil=True)
+def bulk_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarray, cost: float, progress: np.ndarray,
+                      pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray, value_block: np.ndarray,
+                      sram: np.ndarray, cycle: np.ndarray, stall: np.ndarray) -> np.ndarray:
+    """`exchange._stream_bulk`'s receive step with whole-cycle times, as one pass: each lane i (distinct PEs)
+    takes min(words left of its transfer, words queued) words from its own FIFO as `receive_slot_runs` does,
+    then its stall, clock, progress and FIFO count are written as the NumPy path writes them (`waits_added`
+    with whole cycles: the waits telescope to last - ready; the sums in float64, each stored with its array's
+    rounding). Returns which lanes took words."""
+    depth, value_depth = time_block.shape[0], value_block.shape[0]
+    took = np.zeros(len(pes), dtype=np.bool_)
+    for i in range(len(pes)):
+        pe = pes[i]
+        done = np.int64(progress[pe])
+        count = min(length[i] - done, np.int64(pushed[pe]) - np.int64(popped[pe]))
+        if count <= 0:
+            continue
+        took[i] = True
+        ready = np.float64(cycle[pe]) + (cost if done == 0 else 0.0)
+        latest = ready
+        first_word = np.int64(popped[pe])
+        slot, value_slot = first_word % depth, first_word % value_depth
+        row = base[i] + done
+        for j in range(count):
+            arrival = np.float64(time_block[slot, pe])
+            if arrival > latest:
+                latest = arrival
+            sram[row + j, pe] = value_block[value_slot, pe]
+            time_block[slot, pe] = latest
+            slot = slot + 1 if slot + 1 < depth else 0
+            value_slot = value_slot + 1 if value_slot + 1 < value_depth else 0
+        stall[pe] = np.float64(stall[pe]) + (latest - ready - np.float64(count - 1) * 0.0)
+        cycle[pe] = latest + 0.0
+        progress[pe] += count
+        popped[pe] += count
+    return took
+
+
+@njit(cache=True, nogil=True)
 def receiver_segments(dest: np.ndarray, lane: np.ndarray, first_word: np.ndarray) -> np.ndarray:
     """The receivers of a routed step cut into segments of one lane and one first word number whose PEs
     step by a constant stride (a bus's row or column, in either direction): rows (first entry, end, first PE,
