@@ -435,6 +435,9 @@ class ExchangeMixin:
         zero = length == 0  # an empty transfer still costs its issue
         if zero.any():
             self.cycle[L.idx[zero]] += cost
+        if finished.all():  # (the usual outcome of a step: no split)
+            self.progress[L.idx] = 0
+            return [(next_pc, Lanes.from_indices(self.n, L.idx), False)]
         finished_lanes, waiting = L.split(finished)
         self.progress[finished_lanes.idx] = 0
         out = [(next_pc, Lanes.from_indices(self.n, finished_lanes.idx), False)]
