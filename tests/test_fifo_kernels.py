@@ -306,3 +306,25 @@ def test_bulk_receive_step_takes_words_and_keeps_the_books_like_a_word_by_word_m
     assert took.tolist() == took_model and any(took_model) and not all(took_model)
     for got, expected in zip((time_block, sram, pushed, popped, progress, cycle, stall), model):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("bad", ["none", "negative base", "negative length", "past the end"])
+def test_transfer_ranges_read_the_registers_and_say_whether_every_range_is_inside_sram(bad):
+    size = 50
+    base_row = rng.integers(0, 30, PES).astype(np.int32)
+    length_row = rng.integers(0, 21, PES).astype(np.int32)
+    pes = np.sort(rng.choice(PES, 12, replace=False)).astype(np.int64)
+    pe = int(pes[5])
+    if bad == "negative base":
+        base_row[pe] = -1
+    elif bad == "negative length":
+        length_row[pe] = -3
+    elif bad == "past the end":
+        base_row[pe], length_row[pe] = 45, 6
+    base, length, inside = fk.transfer_ranges(base_row, length_row, pes, size)
+    np.testing.assert_array_equal(base, base_row[pes].astype(np.int64))
+    np.testing.assert_array_equal(length, length_row[pes].astype(np.int64))
+    assert base.dtype == length.dtype == np.int64
+    expected = all(0 <= int(b) and 0 <= int(n) and int(b) + int(n) <= size
+                   for b, n in zip(base_row[pes].tolist(), length_row[pes].tolist()))
+    assert inside == expected == (bad == "none")

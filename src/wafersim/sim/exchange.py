@@ -415,6 +415,11 @@ class ExchangeMixin:
     def _stream_range(self, ins: Instr, L: Lanes, what: str) -> tuple[np.ndarray, np.ndarray]:
         """The SRAM base and length (int64) of each lane's words of a vector transfer or a stream op `what`
         (`L` in index form), or the `MemoryAccessError` of a range outside SRAM or a negative length."""
+        if self.strategy.bulk_streams:  # (one compiled pass where every range is good: the bulk movers' Numba)
+            base, length, inside = compiled_movers().transfer_ranges(self.regs[ins.a], self.regs[ins.b], L.idx,
+                                                                     self.program.data_words)
+            if inside:
+                return base, length
         base = self.regs[ins.a][L.idx].astype(np.int64)  # (a row, then its lanes: `arr[k, idx]` costs 3x)
         length = self.regs[ins.b][L.idx].astype(np.int64)
         self._sram_check(L, base, np.maximum(length, 0), what)

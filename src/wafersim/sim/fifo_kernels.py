@@ -137,6 +137,21 @@ def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.
 
 
 @njit(cache=True, nogil=True)
+def transfer_ranges(base_row: np.ndarray, length_row: np.ndarray, pes: np.ndarray, size: int
+                    ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each lane's SRAM base and length (int64) of a vector transfer from registers' rows, and whether every range
+    lies inside SRAM ([0, `size`), no negative length): `exchange._stream_range` in one pass where all is well."""
+    base, length = np.empty(len(pes), dtype=np.int64), np.empty(len(pes), dtype=np.int64)
+    inside = True
+    for i in range(len(pes)):
+        first, words = np.int64(base_row[pes[i]]), np.int64(length_row[pes[i]])
+        base[i], length[i] = first, words
+        if first < 0 or words < 0 or first + words > size:
+            inside = False
+    return base, length, inside
+
+
+@njit(cache=True, nogil=True)
 def bulk_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarray, cost: float, progress: np.ndarray,
                       pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray, value_block: np.ndarray,
                       sram: np.ndarray, cycle: np.ndarray, stall: np.ndarray) -> np.ndarray:
