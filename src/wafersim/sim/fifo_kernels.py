@@ -155,37 +155,50 @@ def transfer_ranges(base_row: np.ndarray, length_row: np.ndarray, pes: np.ndarra
 def bulk_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarray, cost: float, progress: np.ndarray,
                       pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray, value_block: np.ndarray,
                       sram: np.ndarray, cycle: np.ndarray, stall: np.ndarray) -> np.ndarray:
-    """`exchange._stream_bulk`'s receive step with whole-cycle times, as one pass: each lane i (distinct PEs)
-    takes min(words left of its transfer, words queued) words from its own FIFO as `receive_slot_runs` does,
-    then its stall, clock, progress and FIFO count are written as the NumPy path writes them (`waits_added`
-    with whole cycles: the waits telescope to last - ready; the sums in float64, each stored with its array's
-    rounding). Returns which lanes took words."""
+    """`exchange._stream_bulk`'s receive step with whole-cycle times, as one call: each lane i (distinct PEs)
+    takes min(words left of its transfer, words queued) words from its own FIFO as `receive_slot_runs` does (word
+    by word, the lanes innermost), then its stall, clock, progress and FIFO count are written as the NumPy path
+    writes them (`waits_added` with whole cycles: the waits telescope to last - ready; the sums in float64, each
+    stored with its array's rounding). Returns which lanes took words."""
     depth, value_depth = time_block.shape[0], value_block.shape[0]
-    took = np.zeros(len(pes), dtype=np.bool_)
-    for i in range(len(pes)):
+    lanes = len(pes)
+    took = np.zeros(lanes, dtype=np.bool_)
+    count, row = np.zeros(lanes, dtype=np.int64), np.zeros(lanes, dtype=np.int64)
+    slot, value_slot = np.zeros(lanes, dtype=np.int64), np.zeros(lanes, dtype=np.int64)
+    ready, latest = np.zeros(lanes), np.zeros(lanes)
+    words = 0
+    for i in range(lanes):
         pe = pes[i]
         done = np.int64(progress[pe])
-        count = min(length[i] - done, np.int64(pushed[pe]) - np.int64(popped[pe]))
-        if count <= 0:
+        count[i] = min(length[i] - done, np.int64(pushed[pe]) - np.int64(popped[pe]))
+        if count[i] <= 0:
+            count[i] = 0
             continue
         took[i] = True
-        ready = np.float64(cycle[pe]) + (cost if done == 0 else 0.0)
-        latest = ready
+        words = max(words, count[i])
+        ready[i] = np.float64(cycle[pe]) + (cost if done == 0 else 0.0)
+        latest[i] = ready[i]
         first_word = np.int64(popped[pe])
-        slot, value_slot = first_word % depth, first_word % value_depth
-        row = base[i] + done
-        for j in range(count):
-            arrival = np.float64(time_block[slot, pe])
-            if arrival > latest:
-                latest = arrival
-            sram[row + j, pe] = value_block[value_slot, pe]
-            time_block[slot, pe] = latest
-            slot = slot + 1 if slot + 1 < depth else 0
-            value_slot = value_slot + 1 if value_slot + 1 < value_depth else 0
-        stall[pe] = np.float64(stall[pe]) + (latest - ready - np.float64(count - 1) * 0.0)
-        cycle[pe] = latest + 0.0
-        progress[pe] += count
-        popped[pe] += count
+        slot[i], value_slot[i] = first_word % depth, first_word % value_depth
+        row[i] = base[i] + done
+    for j in range(words):
+        for i in range(lanes):
+            if j < count[i]:
+                pe = pes[i]
+                arrival = np.float64(time_block[slot[i], pe])
+                if arrival > latest[i]:
+                    latest[i] = arrival
+                sram[row[i] + j, pe] = value_block[value_slot[i], pe]
+                time_block[slot[i], pe] = latest[i]
+                slot[i] = slot[i] + 1 if slot[i] + 1 < depth else 0
+                value_slot[i] = value_slot[i] + 1 if value_slot[i] + 1 < value_depth else 0
+    for i in range(lanes):
+        if took[i]:
+            pe = pes[i]
+            stall[pe] = np.float64(stall[pe]) + (latest[i] - ready[i] - np.float64(count[i] - 1) * 0.0)
+            cycle[pe] = latest[i] + 0.0
+            progress[pe] += count[i]
+            popped[pe] += count[i]
     return took
 
 
