@@ -262,3 +262,69 @@ def test_smallest_and_largest_of_nothing_raise_as_numpy_does():
         with pytest.raises(ValueError) as numpys:
             numpy_reduce(np.empty(0, dtype=np.int64))
         assert str(ours.value) == str(numpys.value)
+
+
+@pytest.mark.parametrize("time_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("value_depth", [DEPTH, 4])
+def test_bulk_receive_step_takes_words_and_keeps_the_books_like_a_word_by_word_model(time_dtype, value_depth):
+    """Each lane takes min(words left, words queued) words, one at a time in plain Python: word k is taken at
+    max(the previous take, its arrival), the first no earlier than the clock plus the issue cost (only on a
+    transfer's first step); the lane's stall grows by the waits, its clock is the last take."""
+    n, cost = PES, 3.0
+    time_block = rng.integers(0, 80, (DEPTH, n)).astype(time_dtype)
+    value_block = rng.integers(-99, 99, (value_depth, n)).astype(np.int32)
+    sram = np.zeros((30, n), np.int32)
+    pes = np.sort(rng.choice(n, 15, replace=False)).astype(np.int64)
+    popped = rng.integers(0, 40, n).astype(np.int32)
+    pushed = popped + rng.integers(0, min(DEPTH, value_depth) + 1, n).astype(np.int32)
+    progress = rng.integers(0, 3, n).astype(np.int32)
+    length = progress[pes] + rng.integers(0, 6, len(pes))
+    base = rng.integers(0, 20, len(pes)).astype(np.int64)
+    cycle = rng.integers(0, 60, n).astype(time_dtype)
+    stall = rng.integers(0, 9, n).astype(time_dtype)
+    model = [a.copy() for a in (time_block, sram, pushed, popped, progress, cycle, stall)]
+    m_time, m_sram, m_pushed, m_popped, m_progress, m_cycle, m_stall = model
+    took_model = []
+    for i, pe in enumerate(pes.tolist()):
+        count = min(int(length[i]) - int(m_progress[pe]), int(m_pushed[pe]) - int(m_popped[pe]))
+        took_model.append(count > 0)
+        if count <= 0:
+            continue
+        ready = float(m_cycle[pe]) + (cost if m_progress[pe] == 0 else 0.0)
+        taken = ready
+        for j in range(count):
+            word = int(m_popped[pe]) + j
+            taken = max(taken, float(m_time[word % DEPTH, pe]))
+            m_sram[base[i] + m_progress[pe] + j, pe] = value_block[word % value_depth, pe]
+            m_time[word % DEPTH, pe] = taken
+        m_stall[pe] = float(m_stall[pe]) + taken - ready  # (whole cycles: the waits add up exactly)
+        m_cycle[pe] = taken
+        m_progress[pe] += count
+        m_popped[pe] += count
+    took = fk.bulk_receive_step(pes, base, length.astype(np.int64), cost, progress, pushed, popped, time_block,
+                                value_block, sram, cycle, stall)
+    assert took.tolist() == took_model and any(took_model) and not all(took_model)
+    for got, expected in zip((time_block, sram, pushed, popped, progress, cycle, stall), model):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("bad", ["none", "negative base", "negative length", "past the end"])
+def test_transfer_ranges_read_the_registers_and_say_whether_every_range_is_inside_sram(bad):
+    size = 50
+    base_row = rng.integers(0, 30, PES).astype(np.int32)
+    length_row = rng.integers(0, 21, PES).astype(np.int32)
+    pes = np.sort(rng.choice(PES, 12, replace=False)).astype(np.int64)
+    pe = int(pes[5])
+    if bad == "negative base":
+        base_row[pe] = -1
+    elif bad == "negative length":
+        length_row[pe] = -3
+    elif bad == "past the end":
+        base_row[pe], length_row[pe] = 45, 6
+    base, length, inside = fk.transfer_ranges(base_row, length_row, pes, size)
+    np.testing.assert_array_equal(base, base_row[pes].astype(np.int64))
+    np.testing.assert_array_equal(length, length_row[pes].astype(np.int64))
+    assert base.dtype == length.dtype == np.int64
+    expected = all(0 <= int(b) and 0 <= int(n) and int(b) + int(n) <= size
+                   for b, n in zip(base_row[pes].tolist(), length_row[pes].tolist()))
+    assert inside == expected == (bad == "none")

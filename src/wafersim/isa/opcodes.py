@@ -61,6 +61,10 @@ ACCEPT = 1 << 5
 
 def port_mask(ports) -> int:
     """The bit mask of a port or a sequence of ports (bit p = port p); ValueError for anything else."""
+    if type(ports) is int and 0 <= ports < len(PORTS):  # (the usual forms, without the general checks: a custom
+        return 1 << ports                                 # route's rules give one a PE and channel at launch)
+    if type(ports) is tuple and all(type(port) is int and 0 <= port < len(PORTS) for port in ports):
+        return sum(1 << port for port in set(ports))
     items = (ports,) if isinstance(ports, numbers.Integral) else tuple(ports)
     for port in items:
         if isinstance(port, bool) or not isinstance(port, numbers.Integral) or not 0 <= port < len(PORTS):

@@ -75,6 +75,24 @@ class SleepBounds:
 class AsleepMixin:
     """How lanes of a `WaveSim` fall asleep at a transfer and wake (`asleep`, `sleep_bounds`)."""
 
+    #: (id of a FIFO, whether pushed) -> (the FIFO, `_waiters`' pcs), filled as `_progress` asks
+    fifo_waiters: dict[tuple[int, bool], tuple[object, frozenset[int]]] | None = None
+
+    def _waiters(self, fifo, pushed: bool) -> frozenset[int]:
+        """The pcs whose transfer waits on `fifo` for a push (`pushed`) or a pop (`waits_on` or `waits_also`): the
+        only ones whose sleepers `_progress` may wake (it tests each pc asleep: a stencil's receivers sleep at
+        some 20 pcs, and each push or pop concerns one or two of them). Kept per FIFO: a wave makes its FIFOs once
+        per key and never replaces them while it runs (the FIFO itself is kept, so its id is not reused)."""
+        if self.fifo_waiters is None:
+            self.fifo_waiters = {}
+        kept = self.fifo_waiters.get((id(fifo), pushed))
+        if kept is not None and kept[0] is fifo:
+            return kept[1]
+        pcs = frozenset(pc for waits in (self.waits_on, self.waits_also) for pc, (key, wants_push, _) in waits.items()
+                        if wants_push == pushed and self.fifos.get(key) is fifo)
+        self.fifo_waiters[(id(fifo), pushed)] = (fifo, pcs)
+        return pcs
+
     def _sleep(self, pc: int, lanes: Lanes) -> None:
         """Lanes blocked at the transfer at `pc` go to sleep (those the interpreter finds able to progress
         already run again instead: `CompiledMixin._resident_sleepers`)."""

@@ -415,6 +415,11 @@ class ExchangeMixin:
     def _stream_range(self, ins: Instr, L: Lanes, what: str) -> tuple[np.ndarray, np.ndarray]:
         """The SRAM base and length (int64) of each lane's words of a vector transfer or a stream op `what`
         (`L` in index form), or the `MemoryAccessError` of a range outside SRAM or a negative length."""
+        if self.strategy.bulk_streams:  # (one compiled pass where every range is good: the bulk movers' Numba)
+            base, length, inside = compiled_movers().transfer_ranges(self.regs[ins.a], self.regs[ins.b], L.idx,
+                                                                     self.program.data_words)
+            if inside:
+                return base, length
         base = self.regs[ins.a][L.idx].astype(np.int64)  # (a row, then its lanes: `arr[k, idx]` costs 3x)
         length = self.regs[ins.b][L.idx].astype(np.int64)
         self._sram_check(L, base, np.maximum(length, 0), what)
@@ -435,6 +440,9 @@ class ExchangeMixin:
         zero = length == 0  # an empty transfer still costs its issue
         if zero.any():
             self.cycle[L.idx[zero]] += cost
+        if finished.all():  # (the usual outcome of a step: no split)
+            self.progress[L.idx] = 0
+            return [(next_pc, Lanes.from_indices(self.n, L.idx), False)]
         finished_lanes, waiting = L.split(finished)
         self.progress[finished_lanes.idx] = 0
         out = [(next_pc, Lanes.from_indices(self.n, finished_lanes.idx), False)]
@@ -474,6 +482,12 @@ class ExchangeMixin:
 
         No other lane pops (send) or pushes (receive) this FIFO meanwhile, so a lane's room or data only
         shrinks by its own words: it moves min(words left, room or data) words, timed by `streams`."""
+        if (not sending and self.strategy.fused_bulk_receive and self.launch.whole_cycles
+                and fifo.time.block is not None and fifo.value.block is not None):  # (one compiled pass)
+            took = compiled_movers().bulk_receive_step(L.idx.astype(np.int64, copy=False), base, length, float(cost),
+                                                       self.progress, fifo.pushed, fifo.popped, fifo.time.block,
+                                                       fifo.value.block, self.sram, self.cycle, self.stall)
+            return L.idx[took] if took.any() else None
         done = self.progress[L.idx].astype(np.int64)
         owner = L.idx + offset  # whose FIFO: the receiver's for a send, the lane's own for a receive
         queued = (fifo.pushed[owner] - fifo.popped[owner]).astype(np.int64)

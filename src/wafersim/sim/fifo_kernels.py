@@ -137,6 +137,72 @@ def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.
 
 
 @njit(cache=True, nogil=True)
+def transfer_ranges(base_row: np.ndarray, length_row: np.ndarray, pes: np.ndarray, size: int
+                    ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each lane's SRAM base and length (int64) of a vector transfer from registers' rows, and whether every range
+    lies inside SRAM ([0, `size`), no negative length): `exchange._stream_range` in one pass where all is well."""
+    base, length = np.empty(len(pes), dtype=np.int64), np.empty(len(pes), dtype=np.int64)
+    inside = True
+    for i in range(len(pes)):
+        first, words = np.int64(base_row[pes[i]]), np.int64(length_row[pes[i]])
+        base[i], length[i] = first, words
+        if first < 0 or words < 0 or first + words > size:
+            inside = False
+    return base, length, inside
+
+
+@njit(cache=True, nogil=True)
+def bulk_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarray, cost: float, progress: np.ndarray,
+                      pushed: np.ndarray, popped: np.ndarray, time_block: np.ndarray, value_block: np.ndarray,
+                      sram: np.ndarray, cycle: np.ndarray, stall: np.ndarray) -> np.ndarray:
+    """`exchange._stream_bulk`'s receive step with whole-cycle times, as one call: each lane i (distinct PEs)
+    takes min(words left of its transfer, words queued) words from its own FIFO as `receive_slot_runs` does (word
+    by word, the lanes innermost), then its stall, clock, progress and FIFO count are written as the NumPy path
+    writes them (`waits_added` with whole cycles: the waits telescope to last - ready; the sums in float64, each
+    stored with its array's rounding). Returns which lanes took words."""
+    depth, value_depth = time_block.shape[0], value_block.shape[0]
+    lanes = len(pes)
+    took = np.zeros(lanes, dtype=np.bool_)
+    count, row = np.zeros(lanes, dtype=np.int64), np.zeros(lanes, dtype=np.int64)
+    slot, value_slot = np.zeros(lanes, dtype=np.int64), np.zeros(lanes, dtype=np.int64)
+    ready, latest = np.zeros(lanes), np.zeros(lanes)
+    words = 0
+    for i in range(lanes):
+        pe = pes[i]
+        done = np.int64(progress[pe])
+        count[i] = min(length[i] - done, np.int64(pushed[pe]) - np.int64(popped[pe]))
+        if count[i] <= 0:
+            count[i] = 0
+            continue
+        took[i] = True
+        words = max(words, count[i])
+        ready[i] = np.float64(cycle[pe]) + (cost if done == 0 else 0.0)
+        latest[i] = ready[i]
+        first_word = np.int64(popped[pe])
+        slot[i], value_slot[i] = first_word % depth, first_word % value_depth
+        row[i] = base[i] + done
+    for j in range(words):
+        for i in range(lanes):
+            if j < count[i]:
+                pe = pes[i]
+                arrival = np.float64(time_block[slot[i], pe])
+                if arrival > latest[i]:
+                    latest[i] = arrival
+                sram[row[i] + j, pe] = value_block[value_slot[i], pe]
+                time_block[slot[i], pe] = latest[i]
+                slot[i] = slot[i] + 1 if slot[i] + 1 < depth else 0
+                value_slot[i] = value_slot[i] + 1 if value_slot[i] + 1 < value_depth else 0
+    for i in range(lanes):
+        if took[i]:
+            pe = pes[i]
+            stall[pe] = np.float64(stall[pe]) + (latest[i] - ready[i] - np.float64(count[i] - 1) * 0.0)
+            cycle[pe] = latest[i] + 0.0
+            progress[pe] += count[i]
+            popped[pe] += count[i]
+    return took
+
+
+@njit(cache=True, nogil=True)
 def receiver_segments(dest: np.ndarray, lane: np.ndarray, first_word: np.ndarray) -> np.ndarray:
     """The receivers of a routed step cut into segments of one lane and one first word number whose PEs
     step by a constant stride (a bus's row or column, in either direction): rows (first entry, end, first PE,

@@ -437,7 +437,8 @@ class Lanes:
         if b.form != "index" or a.form == "full":
             return a.union(b)
         if a.form == "index":
-            merged = np.insert(a.idx, np.searchsorted(a.idx, b.idx), b.idx)
+            merged = np.concatenate((a.idx, b.idx.astype(a.idx.dtype, copy=False)))  # (np.insert's Python work
+            merged.sort(kind="stable")  # costs 15-150 us a call; a merge of two sorted runs: O(n) in timsort)
             return Lanes.from_indices(a.n, merged)
         if a.form == "mask":
             mask = a.mask.copy()

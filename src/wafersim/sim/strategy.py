@@ -149,6 +149,11 @@ class Strategy:
     #: one compiled pass over the group's words, written in place (`sim.half_vector_kernels`; else NumPy's
     #: float16 casts and ufuncs, a few temporaries the size of the operands).
     compiled_half_vectors: bool = True
+    #: a bulk receive step (`exchange._stream_bulk`, with whole-cycle times and FIFO fields in one block) runs as
+    #: one compiled pass over its lanes: their words taken, clocks, stalls, progress and FIFO counts written
+    #: (`fifo_kernels.bulk_receive_step`; else NumPy around the compiled pass over the slots). Only with
+    #: `bulk_streams`.
+    fused_bulk_receive: bool = True
     # (How many threads the engine uses is `sim.parallel.threads`, not a strategy: results never depend on it.)
 
 
@@ -162,7 +167,7 @@ REFERENCE = Strategy(bulk_streams=False, event_wakeup=False, compiled=False, com
                      uniform_counts=False, compiled_trace=False, fused_rank1=False, fused_routed_step=False,
                      recycled_slot_rows=False, stream_pump=False, pump_slot_free=False, pump_panel=False,
                      pump_first_step=False, register_blocks=False, owed_transfers=False,
-                     deferred_counts=False, compiled_half_vectors=False)
+                     deferred_counts=False, compiled_half_vectors=False, fused_bulk_receive=False)
 # The strategies `forced` blocks entered, innermost last, in this thread (a context variable: a module-wide
 # stack let one host thread's `forced(REFERENCE)` run another thread's launches under it, and the first of two
 # threads to leave its block popped the other's strategy, leaving it under the first's). The engine's own

@@ -223,6 +223,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.ops = {}
         self.register_blocks = None  # (it holds the executors too)
         self.fifos = {}
+        self.fifo_waiters = None  # (it holds FIFOs too)
         self.scratch = {}
         self.rank1_work = {}
         self._compiled_release()
@@ -295,8 +296,9 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             return
         if isinstance(owners, Lanes):
             owners = owners.idx  # None for large groups: then wake every lane waiting on this FIFO
+        waiters = self._waiters(fifo, pushed)
         for pc, sleeping in list(self.asleep.items()):
-            if pc in woken_already:
+            if pc not in waiters or pc in woken_already:
                 continue
             fifo_key, wants_push, offset = self.waits_on[pc]
             if wants_push != pushed or self.fifos.get(fifo_key) is not fifo:
