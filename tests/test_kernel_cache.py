@@ -61,8 +61,9 @@ def launch(kernel, x=None):
     return d_out.copy_to_host(), stats
 
 
-def key_of(kernel, signature=SIGNATURE, spec=SPEC, boundscheck=True):
-    return kernel_cache.key(kernel.py_func, signature, spec.cache_key, boundscheck)
+def key_of(kernel, signature=SIGNATURE, boundscheck=True):
+    """The key of all but the machine (`program_key`): what the machine adds is tested with `find` below."""
+    return kernel_cache.program_key(kernel.py_func, signature, boundscheck)
 
 
 def test_a_second_process_loads_the_program_the_compiler_made(tmp_path, cache):
@@ -99,11 +100,10 @@ def test_the_key_changes_with_everything_the_compilation_depends_on(tmp_path, ca
     base.py_func.__globals__["SCALE"] = 2.0
     assert key_of(base) in keys
     keys.add(key_of(base, signature=SIGNATURE[:2] + (("constant", "i32", 8),)))
-    keys.add(key_of(base, spec=SPEC.replace(fifo_depth=SPEC.fifo_depth + 1)))
     keys.add(key_of(base, boundscheck=False))
     monkeypatch.setattr(kernel_cache, "compiler_version", lambda: "another compiler")
     keys.add(key_of(base))
-    assert len(keys) == 1 + len(variants) + 5
+    assert len(keys) == 1 + len(variants) + 4
 
 
 def test_closure_constants_are_in_the_key(cache):
@@ -416,17 +416,17 @@ def test_a_kept_source_is_read_once_and_the_key_is_what_reading_it_again_gives(t
 
     mod = module(tmp_path)
     monkeypatch.setattr(kernel_cache, "_SOURCE_FACTS", type(kernel_cache._SOURCE_FACTS)())
-    fresh = kernel_cache.key(mod.kernel.py_func, SIGNATURE, SPEC.cache_key, True)
+    fresh = kernel_cache.program_key(mod.kernel.py_func, SIGNATURE, True)
     kernel_cache._SOURCE_FACTS.clear()
     kernel_cache.warm_up()
     assert mod.kernel.py_func in kernel_cache._SOURCE_FACTS and mod.helper.py_func in kernel_cache._SOURCE_FACTS
     reads = []
     original = sources.kept_source_lines
     monkeypatch.setattr(sources, "kept_source_lines", lambda func: reads.append(func) or original(func))
-    assert kernel_cache.key(mod.kernel.py_func, SIGNATURE, SPEC.cache_key, True) == fresh
+    assert kernel_cache.program_key(mod.kernel.py_func, SIGNATURE, True) == fresh
     assert reads == []  # (both functions' texts came from what warm_up read)
     monkeypatch.setattr(mod, "SCALE", 5.0)  # (values are looked up at every key: not kept)
-    assert kernel_cache.key(mod.kernel.py_func, SIGNATURE, SPEC.cache_key, True) != fresh
+    assert kernel_cache.program_key(mod.kernel.py_func, SIGNATURE, True) != fresh
 
 
 def test_a_function_given_another_code_object_is_read_again(tmp_path, monkeypatch):

@@ -119,14 +119,15 @@ for _name in ("__eq__", "__ne__", "__hash__", "__repr__", "__str__", "__format__
         setattr(RecordingSpec, _name, _whole_spec(_name))
 
 
+def reads_of(spec: WaferSpec, names: tuple[str, ...]) -> SpecReads:
+    """The record a compilation that read `names` of `spec` would keep (as `finish_recording` gives it); None
+    if `spec` lacks one of them or has a value of a kind no record holds."""
+    try:
+        return tuple((name, fingerprint(getattr(spec, name))) for name in names)
+    except (AttributeError, _Unrecordable):
+        return None
+
+
 def reads_match(reads: SpecReads, spec: WaferSpec) -> bool:
     """Whether `spec` has the values a compilation recorded in `reads` (never for a whole-spec record)."""
-    if reads is None:
-        return False
-    for name, recorded in reads:
-        try:
-            if fingerprint(getattr(spec, name)) != recorded:
-                return False
-        except (AttributeError, _Unrecordable):
-            return False
-    return True
+    return reads is not None and reads_of(spec, tuple(name for name, _ in reads)) == reads

@@ -87,7 +87,8 @@ class Dispatcher(Kernel):
         self.cache: dict[tuple, Compiled] = {}
         self.compile_seconds: dict[tuple, float] = {}
         self._specs: dict[tuple, Any] = {}  # the machine of each cached specialisation (to compile it again)
-        self._disk_keys: dict[tuple, str] = {}  # the on-disk cache's key of each specialisation loaded from it
+        # the `kernel_cache.program_key` of each specialisation loaded from the on-disk cache
+        self._disk_keys: dict[tuple, str] = {}
         # each specialisation's `kernel_cache.program_key` when it was compiled (None: no key): another machine
         # reuses its program only if it is still the same (a global changed since compiles anew, as before)
         self._program_keys: dict[tuple, str | None] = {}
@@ -173,14 +174,14 @@ class Dispatcher(Kernel):
                 self._disk_keys[key] = self._disk_keys[same]
             self._program_keys[key] = program
             return
-        disk = kernel_cache.machine_key(program, spec.cache_key) if program and kernel_cache.ENABLED else None
-        compiled = kernel_cache.load(disk) if disk else None
+        on_disk = bool(program) and kernel_cache.ENABLED
+        compiled = kernel_cache.find(program, spec) if on_disk else None
         if compiled is not None:
-            self._disk_keys[key] = disk  # (what it was compiled from: `_compiled` recompiles only the same)
-        if compiled is None:
+            self._disk_keys[key] = program  # (what it was compiled from: `_compiled` recompiles only the same)
+        else:
             compiled = compile_kernel(self.py_func, signature, spec, self.boundscheck)
-            if disk:
-                kernel_cache.store(disk, compiled)
+            if on_disk:
+                kernel_cache.store(program, spec, compiled)
         self.cache[key], self._specs[key], self._program_keys[key] = compiled, spec, program
 
     def _same_program(self, key: tuple, program: str | None, spec: Any) -> tuple | None:
@@ -339,7 +340,7 @@ class Dispatcher(Kernel):
             # Compiled again, the kernel reads its globals, closure and device functions as they are now: if
             # they changed since the program was loaded, that would be another program, and the launches after
             # it would silently run it (a global is read when a specialisation is first compiled, and stays).
-            if kernel_cache.key(self.py_func, args, spec.cache_key, boundscheck) != self._disk_keys.get(self._last):
+            if kernel_cache.program_key(self.py_func, args, boundscheck) != self._disk_keys.get(self._last):
                 raise LaunchError(f"{self.py_func.__name__}: this specialisation was loaded from the on-disk kernel "
                                   f"cache, and what it was compiled from (a global, a closure variable, a device "
                                   f"function) has changed since: the IR after each pass of the program in use cannot "

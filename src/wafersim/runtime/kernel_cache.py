@@ -25,17 +25,26 @@ The key (`key`) holds everything a compilation depends on, so that a cached prog
   recursively). A name bound to anything else -- an object of a user
   class, a user module whose attributes could change -- makes the kernel uncacheable: it is compiled
   every time, as without the cache;
-- the specialisation: the argument types and `ws.constant` values (`KernelSignature`), the machine
-  (`WaferSpec.cache_key`, every field) and `boundscheck`;
+- the specialisation: the argument types and `ws.constant` values (`KernelSignature`) and `boundscheck`;
+- the machine as the compilation read it (`compiler.spec_reads`): the fields it read, with their values,
+  so that a machine differing only in fields the compiler never reads (a clock, a latency, a cost table)
+  loads the program, as `@ws.jit` reuses one in memory; a compilation that read the spec whole (a method,
+  a private attribute) is keyed by every field (`WaferSpec.cache_key`), as before.
 - the optimisation pipeline, `compiler.passes.PASSES`, pass by pass (bench/compiler.py swaps in another
   list to measure before and after: a program the default pipeline made must not stand in for it). A pass
   from outside the package, whose source the compiler version does not hash, makes every kernel uncacheable.
+
+All but the machine is `program_key`, known before compiling; which fields a compilation reads is known only
+after it. So each program key has an index, `<program key>.fields`: the lists of field names its compilations
+read, one a line. A lookup (`find`) tries each list with the machine's values of those fields, then the whole
+spec; a file found holds its reads, and is taken only if the machine has their values (`reads_match`).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 import pickle
 import struct
@@ -48,6 +57,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..arch.spec import WaferSpec
+from ..compiler.spec_reads import SpecReads, reads_match, reads_of
 from ..envvars import env_flag
 from ..errors import ArgumentError
 from ..sim import trace_store
@@ -300,15 +311,62 @@ def program_key(func: Callable, signature_args: tuple, boundscheck: bool) -> str
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def machine_key(program: str, spec_key: str) -> str:
-    """The on-disk key of a specialisation: its `program_key` and the machine's `WaferSpec.cache_key`."""
-    return hashlib.sha256(f"{program}|{spec_key}".encode()).hexdigest()
+def entry_key(program: str, reads: SpecReads, spec: WaferSpec) -> str:
+    """The on-disk key of a compiled specialisation: its `program_key` and what its compilation read of the
+    machine, the fields with their values (`compiler.spec_reads`), or every field where it read the spec whole
+    (`reads` None)."""
+    machine = ("whole", spec.cache_key) if reads is None else ("reads", reads)
+    return hashlib.sha256(f"{program}|{machine!r}".encode()).hexdigest()
 
 
-def key(func: Callable, signature_args: tuple, spec_key: str, boundscheck: bool) -> str | None:
-    """The cache key of one specialisation (a hex digest), or None if it cannot be cached."""
-    program = program_key(func, signature_args, boundscheck)
-    return None if program is None else machine_key(program, spec_key)
+def _read_lists(program: str) -> list[tuple[str, ...]]:
+    """The lists of field names that compilations of `program` read (its index; a bad line is skipped)."""
+    try:
+        text = (directory() / f"{program}.fields").read_text()
+    except (OSError, UnicodeDecodeError):  # (none yet, or unreadable: only the whole-spec entry is tried)
+        return []
+    found = []
+    for line in text.splitlines():
+        try:
+            names = tuple(json.loads(line))
+        except (ValueError, TypeError):  # (a line cut short by a full disk: its entry is compiled again)
+            continue
+        if names not in found and all(isinstance(name, str) for name in names):
+            found.append(names)
+    return found
+
+
+def find(program: str, spec: WaferSpec) -> Any | None:
+    """The stored `Compiled` of `program` whose compilation read fields that `spec` has the values of (or
+    read the whole spec, equal to `spec`); None if there is none."""
+    for names in _read_lists(program):
+        reads = reads_of(spec, names)
+        if reads is None:  # (a field this spec lacks, or a value of another kind)
+            continue
+        compiled = load(entry_key(program, reads, spec))
+        if compiled is not None and reads_match(compiled.spec_reads, spec):
+            return compiled
+    compiled = load(entry_key(program, None, spec))
+    return compiled if compiled is not None and compiled.spec_reads is None else None
+
+
+def store(program: str, spec: WaferSpec, compiled: Any) -> None:
+    """Keep `compiled` (compiled from `program` for `spec`) under the key of what it read of `spec`, and list
+    the fields it read in `program`'s index, unless listed already."""
+    reads = compiled.spec_reads
+    if not _write(entry_key(program, reads, spec), compiled) or reads is None:
+        return
+    names = [name for name, _ in reads]
+    if tuple(names) in _read_lists(program):
+        return
+    try:  # (one write of one line, appended: processes adding theirs at once interleave whole lines)
+        handle = os.open(directory() / f"{program}.fields", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(handle, (json.dumps(names) + "\n").encode())
+        finally:
+            os.close(handle)
+    except OSError:  # (the entry is there, but unlisted: the next process compiles again)
+        return
 
 
 def load(digest: str) -> Any | None:
@@ -325,8 +383,8 @@ def load(digest: str) -> Any | None:
     return compiled
 
 
-def store(digest: str, compiled: Any) -> None:
-    """Write `compiled` under `digest` (atomically: a reader never sees half a file); errors are ignored."""
+def _write(digest: str, compiled: Any) -> bool:
+    """Write `compiled` under `digest` (atomically: a reader never sees half a file); False on an error."""
     folder = directory()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -341,7 +399,8 @@ def store(digest: str, compiled: Any) -> None:
             os.unlink(temporary)
             raise
     except Exception:  # (a read-only or full disk, an unpicklable program: the next process compiles again)
-        return
+        return False
+    return True
 
 
 def _trace_folder() -> Path | None:

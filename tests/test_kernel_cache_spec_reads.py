@@ -1,0 +1,101 @@
+"""The on-disk kernel cache keyed by the machine fields a compilation read (`kernel_cache.find`, `store`): a
+process on a machine that differs only in fields the compiler never reads loads the program; one that differs
+in a field it read compiles anew (the program differs: loading the other would be a silent wrong answer)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import wafersim as ws
+from wafersim.runtime import jit, kernel_cache
+
+from conftest import assert_same_program, load_source
+from test_compiler_spec_reads import BASE, _run_many_live, _sum_of_products_source
+from test_kernel_cache import cache  # noqa: F401  (the fixture: the cache on, in this test's folder)
+
+#: Fields the compiler does not read, with values that change a launch's cycles (global_latency) or nothing.
+UNREAD = {"clock_hz": 1.25e9, "hop_latency": 3, "global_latency": 77, "cost_cycles": {"global": 3, "alu": 2}}
+
+
+def _many_live(tmp_path):
+    """A kernel whose program depends on `registers` (it spills with 16): `_run_many_live` checks it by NumPy."""
+    return ws.jit(load_source(tmp_path, _sum_of_products_source()).many_live)
+
+
+def _fresh_run(kernel, spec):
+    """Launch on `spec` in a fresh dispatcher, as a new process would: (the program it ran, the launch's stats)."""
+    return _run_many_live(jit.Dispatcher(kernel.py_func), spec)
+
+
+def test_an_unread_field_loads_and_a_read_field_compiles_anew(tmp_path, cache):
+    kernel = _many_live(tmp_path)
+    first, _ = _fresh_run(kernel, BASE)
+    assert len(cache) == 1 and [name for name, _ in first.spec_reads] == ["registers", "sram_bytes"]
+    for name, value in UNREAD.items():
+        spec = BASE.replace(**{name: value})
+        cache.clear()
+        loaded, stats = _fresh_run(kernel, spec)
+        assert loaded.from_disk_cache and not cache, name  # (loaded: no compile)
+        assert_same_program(loaded.program, first.program)
+        with_cache_off = jit.Dispatcher(kernel.py_func)
+        kernel_cache.ENABLED = False
+        try:
+            fresh, fresh_stats = _run_many_live(with_cache_off, spec)
+        finally:
+            kernel_cache.ENABLED = True
+        assert_same_program(fresh.program, loaded.program)
+        assert (stats.cycles, stats.instructions) == (fresh_stats.cycles, fresh_stats.instructions), name
+    cache.clear()
+    spilling, _ = _fresh_run(kernel, BASE.replace(registers=16))
+    assert not spilling.from_disk_cache and len(cache) == 1  # (a read field changed: compiled)
+    assert not np.array_equal(spilling.program.code, first.program.code)  # (loading the first would be wrong)
+    again, _ = _fresh_run(kernel, BASE.replace(registers=16, clock_hz=2e9))
+    assert again.from_disk_cache and len(cache) == 1
+    assert_same_program(again.program, spilling.program)
+    back, _ = _fresh_run(kernel, BASE.replace(hop_latency=5))
+    assert back.from_disk_cache and len(cache) == 1
+    assert_same_program(back.program, first.program)
+    folder = tmp_path / "cache"
+    assert len(list(folder.glob("*.pkl"))) == 2 and len(list(folder.glob("*.fields"))) == 1
+    index = next(folder.glob("*.fields")).read_text().splitlines()
+    assert [json.loads(line) for line in index] == [["registers", "sram_bytes"]]  # (each list once)
+
+
+def test_a_compilation_that_read_the_whole_spec_is_keyed_by_every_field(tmp_path, cache, monkeypatch):
+    """A record of None (the compiler called a method of the spec, say): only an equal machine loads it."""
+    kernel = _many_live(tmp_path)
+    counted = jit.compile_kernel  # (the fixture's, which counts compiles)
+
+    def whole(*args, **kwargs):
+        compiled = counted(*args, **kwargs)
+        compiled.spec_reads = None
+        return compiled
+
+    monkeypatch.setattr(jit, "compile_kernel", whole)
+    first, _ = _fresh_run(kernel, BASE)
+    assert first.spec_reads is None and len(cache) == 1
+    assert not list((tmp_path / "cache").glob("*.fields"))  # (no fields to list)
+    loaded, _ = _fresh_run(kernel, BASE)
+    assert loaded.from_disk_cache and len(cache) == 1
+    other, _ = _fresh_run(kernel, BASE.replace(clock_hz=1.25e9))
+    assert not other.from_disk_cache and len(cache) == 2
+    assert_same_program(loaded.program, first.program)
+
+
+def test_a_bad_index_line_or_entry_means_compiling(tmp_path, cache):
+    kernel = _many_live(tmp_path)
+    first, _ = _fresh_run(kernel, BASE)
+    folder = tmp_path / "cache"
+    index = next(folder.glob("*.fields"))
+    index.write_text('["registers", "sram_b\n' + index.read_text() + "7\n")  # (cut short; not a list)
+    loaded, _ = _fresh_run(kernel, BASE.replace(clock_hz=1.25e9))
+    assert loaded.from_disk_cache and len(cache) == 1  # (the good line still found it)
+    index.write_text('["registers"]\n["no_such_field"]\n')  # (lists of no entry, of a field no spec has)
+    missed, _ = _fresh_run(kernel, BASE)
+    assert not missed.from_disk_cache and len(cache) == 2
+    assert_same_program(missed.program, first.program)
+    for entry in folder.glob("*.pkl"):
+        entry.write_bytes(b"not a pickle")
+    unreadable, _ = _fresh_run(kernel, BASE)
+    assert not unreadable.from_disk_cache and len(cache) == 3
