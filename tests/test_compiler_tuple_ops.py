@@ -337,3 +337,65 @@ def kern(out, n):
 """)
     error = compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
     assert text in str(error), str(error)
+
+
+def test_a_ten_thousand_item_tuple_compiles_and_computes_as_python(dev, tmp_path):
+    # review43: `(x[0],) * 10**4` took 18 s to compile (two cleanup passes rescanned every pending copy per
+    # instruction: quadratic in a straight-line block's length); it is linear now. The answer is checked here,
+    # the time is not (profile: cProfile on this kernel)
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def kern(out, x):
+    t = (x[0], x[1]) * 5000
+    out[0] = len(t)
+    out[1] = t[-1] * 1000 + t[-4] * 10 + t[1001]
+    out[2] = sum(t[::997])
+    u = t[1:] + (x[2],)
+    out[3] = u[-1] + u[998] * 10
+""")
+    x = np.array([3, -7, 5], np.int32)
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(4, np.int32), x)[:1]
+    t = (3, -7) * 5000
+    u = t[1:] + (5,)
+    assert got.tolist() == [len(t), t[-1] * 1000 + t[-4] * 10 + t[1001], sum(t[::997]), u[-1] + u[998] * 10]
+
+
+def test_a_bool_indexes_a_tuple_as_the_int_it_equals(dev, tmp_path):
+    # `T[True]` was refused with "a tuple index must be a constant within range"; Python reads a bool index
+    # as the int it equals, of a constant tuple, a tuple of run-time numbers and where a shape needs the item
+    m = load_source(tmp_path, PRELUDE + """
+
+FLAG = True
+
+
+@ws.jit
+def kern(out, x):
+    t = (x[0], x[1], x[2])
+    yes = True
+    out[0] = T[True] * 100 + T[False]
+    out[1] = t[True] * 100 + t[False] + t[-True]
+    out[2] = T[FLAG] + t[yes] * 1000
+    buf = ws.local.array(T[False], np.int32)
+    out[3] = len(buf)
+    out[4] = (T[True:] + t[:True])[-True]
+""")
+    x = np.array([3, -7, 5], np.int32)
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(5, np.int32), x)[:1]
+    T, t = (10, 20, 30, 40), (3, -7, 5)
+    assert got.tolist() == [T[True] * 100 + T[False], t[True] * 100 + t[False] + t[-True], T[True] + t[True] * 1000,
+                            T[False], (T[True:] + t[:True])[-True]]
+
+
+def test_a_numpy_bool_tuple_index_is_refused_as_python_refuses_it(dev, tmp_path):
+    # Python: "tuple indices must be integers or slices, not numpy.bool"; the compiler takes no other answer
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def kern(out, n):
+    out[0] = T[np.True_]
+""")
+    with pytest.raises(TypeError):
+        (10, 20)[np.True_]
+    error = compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
+    assert "a tuple index must be" in str(error), str(error)

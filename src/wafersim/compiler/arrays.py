@@ -376,7 +376,8 @@ class ArrayLowering(HalfLowering):
         if isinstance(base, Tup):
             if len(parts) == 1 and isinstance(parts[0], ast.Slice):  # t[1:], t[::-1]: a tuple, as in Python
                 return Tup(base.items[self.tuple_slice(parts[0])])
-            index = self.static_int(parts[0]) if len(parts) == 1 else None  # (t[W] of an np.int32 W: as t[1])
+            # (t[W] of an np.int32 W: as t[1]; t[True] as t[1], a bool is an int to Python)
+            index = self.static_tuple_index(parts[0]) if len(parts) == 1 else None
             if index is None or not -len(base.items) <= index < len(base.items):
                 raise Unsupported("a tuple index must be a constant within range")
             return base.items[index]

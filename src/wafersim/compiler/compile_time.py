@@ -68,6 +68,12 @@ def constant_tuple(value: Tup) -> tuple | None:
     return tuple(items)
 
 
+def tuple_index(value) -> int | None:
+    """The int a compile-time value indexes a tuple with, as Python takes it: an int, a NumPy integer, or a
+    Python bool as the int it equals (`T[True]` is `T[1]`); else None (an np.bool_ too, which Python refuses)."""
+    return int(value) if is_integer(value) or isinstance(value, bool) else None
+
+
 def _static_int_or_bool(value) -> bool:
     """An int constant (Python's or NumPy's) or a Python bool, which Python's abs, min and max take as the int it
     equals (an np.bool_ is refused where it is read: `python_value`)."""
@@ -107,6 +113,11 @@ class CompileTimeNames:
         is `T[1]`, an np.int32 slice step or `enumerate` start serves as an int does), else None (a bool too)."""
         value = self.static(node)
         return int(value) if is_integer(value) else None
+
+    def static_tuple_index(self, node: ast.expr) -> int | None:
+        """A tuple index or slice bound known when compiling, as Python takes it: an int, a NumPy integer or a
+        bool as the int it equals (`T[True]` is `T[1]`), else None."""
+        return tuple_index(self.static(node))
 
     def static(self, node: ast.expr):
         """The Python object a name or attribute chain denotes at compile time, or NOT_STATIC."""
@@ -188,7 +199,7 @@ class CompileTimeNames:
                 return np.int32(int(value)) if func is np.int32 else int(value)
             return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
-            base, index = self.static(node.value), self.static_int(node.slice)  # DIRECTIONS[0]
+            base, index = self.static(node.value), self.static_tuple_index(node.slice)  # DIRECTIONS[0]
             if isinstance(base, tuple) and index is not None and -len(base) <= index < len(base):
                 return base[index]
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
@@ -226,13 +237,12 @@ class CompileTimeNames:
         bool as the int it equals); a bound known only at run time, or a zero step, is refused."""
         bounds = []
         for bound in (part.lower, part.upper, part.step):
-            value = None if bound is None else self.static(bound)
-            if isinstance(value, (bool, np.bool_)):
-                value = int(value)
-            if value is not None and not is_integer(value):
+            value = None if bound is None else self.static(bound)  # (`t[None:]` is `t[:]`)
+            index = tuple_index(value)
+            if value is not None and index is None:
                 raise Unsupported("a tuple slice's bounds and step must be int constants known when compiling "
                                   "(a tuple's length is fixed when the kernel is compiled)", bound)
-            bounds.append(None if value is None else int(value))
+            bounds.append(index)
         if bounds[2] == 0:
             raise Unsupported("slice step cannot be zero (Python raises ValueError)", part.step)
         return slice(*bounds)

@@ -78,6 +78,9 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
         rename_registers(fn, named, scopes)
     for block in basic_blocks(fn.ops):
         copies: dict[VReg, VReg] = {}
+        # the copies of each source: a write to it ends them without scanning every copy (which made a block
+        # of many copies, a long tuple's, quadratic)
+        copies_of: dict[VReg, set[VReg]] = {}
         for i in block:
             op = fn.ops[i]
             if not isinstance(op, Op):
@@ -85,10 +88,13 @@ def copy_propagate(fn: IRFunction, undefined: frozenset = frozenset()) -> None:
             op.replace_reads(copies)
             written = op.writes()
             if written is not None:
-                if written in copies or written in copies.values():  # (else the same dict again: skipped)
-                    copies = {k: v for k, v in copies.items() if k is not written and v is not written}
+                if written in copies:
+                    copies_of[copies.pop(written)].discard(written)
+                for copy in copies_of.pop(written, ()):
+                    del copies[copy]
                 if op.op == "mov" and isinstance(op.a, VReg) and op.a is not written and op.a.ty == written.ty:
                     copies[written] = op.a
+                    copies_of.setdefault(op.a, set()).add(written)
 
 
 def eliminate_dead_code(fn: IRFunction) -> None:
@@ -139,7 +145,9 @@ def coalesce_moves(fn: IRFunction) -> None:
                     and op.a.ty == op.d.ty and op.d is not op.a):
                 start = pending[op.a]
                 target = op.d
-                between = [fn.ops[j] for j in block if start < j < i and isinstance(fn.ops[j], Op)]
+                # (a block's indices are consecutive: slicing, not scanning the block, keeps a long
+                # straight-line run linear)
+                between = [b for b in fn.ops[start + 1:i] if isinstance(b, Op)]
                 written_between = {b.writes() for b in between} - {None}
                 producer = fn.ops[start]
                 if target in written_between:
@@ -159,7 +167,7 @@ def coalesce_moves(fn: IRFunction) -> None:
                     continue
             written = op.writes()
             if written is not None:
-                pending = {t: j for t, j in pending.items() if t is not written}
+                pending.pop(written, None)  # (registers compare by identity; a rebuilt dict made long blocks quadratic)
                 if writers.get(written) == 1:
                     pending[written] = i
     fn.ops = [op for op in fn.ops if op is not None]
