@@ -105,27 +105,6 @@ def test_neighbour_exchange_moves_each_value_one_pe_east():
     assert stats.words_per_link() == {"north": 0, "east": 4 * 5 * 4, "south": 0, "west": 0}
 
 
-def test_links_of_a_launch_without_words_between_pes_count_zero_after_and_before_one_with_them():
-    # A wafer this size keeps a never-used `link_words` in memory mapped apart (`hostmem.sparse_zeros`); the
-    # launches in between must not see each other's counts.
-    dev = ws.Device(ws.WaferSpec(width=512, height=256))
-    u = np.arange(12 * 8, dtype=np.int32).reshape(8, 12)
-    d_u, d_out = dev.to_device(u), dev.device_array(u.shape, np.int32)
-    n = 96
-    x, y = np.arange(n, dtype=np.float32), np.ones(n, dtype=np.float32)
-    d_x, d_y, d_sum = dev.to_device(x), dev.to_device(y), dev.device_array(n)
-    east = 4 * 5 * 4  # 2 x 2 blocks of 6 x 4 PEs: 5 senders a row, 4 rows a block
-    for _ in range(2):
-        moved = dev.launch(ws.assemble(EXCHANGE), (2, 2), (6, 4), (d_u, d_out))
-        assert moved.words_per_link() == {"north": 0, "east": east, "south": 0, "west": 0}
-        assert np.count_nonzero(moved.link_words[1]) == east and moved.link_words[1].max() == 1  # a word each
-        still = ws.Kernel(saxpy_program())[(6, 1), (4, 4)](d_x, d_y, d_sum, np.float32(2.0), n)
-        np.testing.assert_array_equal(d_sum.copy_to_host(), exact_fmas(2.0, x, y))
-        assert still.link_words.shape == (4, 256, 512) and still.link_words.dtype == np.int64
-        assert not still.link_words.any() and still.words_per_link() == dict.fromkeys(moved.words_per_link(), 0)
-        still.link_words[0, 0, 0] = 7  # (the caller's to keep or change: writable)
-
-
 PREFIX = """
 .args 2
     sreg r1, tid.x

@@ -220,22 +220,23 @@ class Launch:
             parts["kept state"] = (self.placement.waves - 1) * self.placement.wave(0).n * per_pe
         return parts
 
-    def heap_to_reserve(self) -> int:
+    def heap_to_reserve(self, parts: dict[str, int]) -> int:
         """Bytes of heap to map in before the launch (`hostmem.reserve_heap`, which adds only what no launch or
         `wafersim.init` of this process reserved before): the parts of `host_memory` that come from the heap
         (per-PE state, temporaries, statistics; registers, SRAM and FIFOs of a large wave are mapped apart),
         when at least `RESERVE_MIN_BYTES`, at most an eighth of the available memory. Mapped in at once, a page
         costs ~40% less CPU than faulted in by its first write (`hostmem.populate_now`): a process's first
-        whole-wafer launch maps ~200 MiB so."""
-        parts = self.host_memory()
+        whole-wafer launch maps ~200 MiB so. `parts`: `host_memory()`'s."""
         heap = parts["PE state"] + parts["temporaries"] + parts["statistics"]
+        if heap < RESERVE_MIN_BYTES:
+            return 0
         available = available_bytes()
-        if available is not None:
-            heap = min(heap, available // 8)
+        heap = heap if available is None else min(heap, available // 8)
         return heap if heap >= RESERVE_MIN_BYTES else 0
 
-    def check_host_memory(self) -> None:
-        """Refuse, with the numbers, a launch whose state would not fit in host memory."""
+    def check_host_memory(self) -> dict[str, int]:
+        """Refuse, with the numbers, a launch whose state would not fit in host memory; else the memory it needs,
+        by part (`host_memory`)."""
         parts = self.host_memory()
         needed, available = sum(parts.values()), available_bytes()
         if available is not None and needed > available:
@@ -244,6 +245,7 @@ class Launch:
                 f"{self.program.name} on {self.placement.wave(0).n:,} PEs needs about {format_bytes(needed)} of "
                 f"host memory ({detail}) but {format_bytes(available)} is available; launch fewer or smaller "
                 f"blocks at once, or use a machine with more memory", needed=needed, available=available, parts=parts)
+        return parts
 
     def run(self) -> LaunchStats:
         """Simulate the launch, wave by wave; its statistics."""
@@ -251,12 +253,12 @@ class Launch:
             return self._run()
 
     def _run(self) -> LaunchStats:
-        self.check_host_memory()
+        parts = self.check_host_memory()
         parallel.thread_count()  # (reads WAFERSIM_THREADS once: a bad value is reported here, before PEs run)
         if self.max_seconds is not None:
             self.deadline = time.monotonic() + self.max_seconds
         tune_allocator()
-        reserve_heap(self.heap_to_reserve())
+        reserve_heap(self.heap_to_reserve(parts))
         totals = _Totals(self.spec, self.program)
         slot_free = np.zeros(self.placement.slots)  # when each slot's current block finishes
         first = 0
