@@ -378,3 +378,23 @@ def test_a_forked_child_writing_sparse_zeros_leaves_the_parents_alone():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert (array[0, :10] == 7).all() and not array[0, 10:].any() and not array[1].any()
+
+
+def test_populating_now_maps_pages_in_and_keeps_every_word():
+    import mmap
+    import os
+    import re
+    import sys
+    release = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2]) if sys.platform == "linux" else ()
+    if release < (5, 14):
+        pytest.skip("MADV_POPULATE_WRITE is Linux's, from 5.14")
+    page = hostmem._PAGE
+    a = np.frombuffer(mmap.mmap(-1, 64 * page), np.int32)  # (fresh pages of its own)
+    a[5 * page // 4] = 9  # page 5 written before
+    start = a.ctypes.data + 3 * page + 100  # from inside page 3 to inside page 40: whole pages 4 .. 39
+    assert hostmem.populate_now(start, 37 * page)
+    resident = [_resident_pages(a[k * page // 4:(k + 1) * page // 4]) for k in range(64)]
+    assert resident == [0] * 4 + [1] * 36 + [0] * 24
+    expected = np.zeros_like(a)
+    expected[5 * page // 4] = 9
+    np.testing.assert_array_equal(a, expected)

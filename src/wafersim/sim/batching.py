@@ -235,9 +235,10 @@ class WaveBatcher:
                 for k in range(count):
                     mine[:h, :w] += theirs[k * h:(k + 1) * h]
         totals.instructions[:h, :w] += batch.instructions.reshape(count, h, w).sum(axis=0)
-        totals.link_words[:, :h, :w] += batch.link_words.reshape(4, count, h, w).sum(axis=1)
+        if batch.moved_words:
+            totals.link_words[:, :h, :w] += batch.link_words.reshape(4, count, h, w).sum(axis=1)
         for channel, words in batch.routed_link_words.items():
-            routed = totals.routed_link_words.setdefault(channel, np.zeros_like(totals.link_words))
+            routed = totals.routed_link_words.setdefault(channel, np.zeros(totals.link_shape, dtype=np.int64))
             routed[:, :h, :w] += words.reshape(4, count, h, w).sum(axis=1)
         totals.pc_counts += batch.pc_counts
         totals.vector_elements += batch.vector_elements

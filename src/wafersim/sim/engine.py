@@ -36,7 +36,7 @@ from .diagnostics import wave_fields, time_limit_text
 from .debug_hooks import WaveSnapshot, failed_snapshot, snapshot
 from .compute import FLOPS_PER_OP, FLOPS_PER_VECTOR_ELEMENT  # noqa: F401  (re-exported)
 from . import parallel
-from .hostmem import available_bytes, format_bytes, launch_bytes, tune_allocator
+from .hostmem import available_bytes, format_bytes, launch_bytes, reserve_heap, sparse_zeros, tune_allocator
 from .layout import Placement
 from .memory import GlobalMemory
 from .memory_order import GlobalOrder
@@ -48,6 +48,8 @@ from .wave import TIME32_LIMIT, WaveSim  # noqa: F401  (re-exported)
 DEFAULT_MAX_CYCLES = 100_000_000
 DEFAULT_MAX_SECONDS = None  # no wall-clock limit unless asked: results must not depend on the host's speed
 DEFAULT_PRINT_LIMIT = 1000
+#: A launch whose heap estimate is smaller reserves none ahead (`Launch.heap_to_reserve`).
+RESERVE_MIN_BYTES = 64 << 20
 
 
 class _Totals:
@@ -58,7 +60,8 @@ class _Totals:
         self.busy = np.zeros(shape)
         self.stall = np.zeros(shape)
         self.instructions = np.zeros(shape, dtype=np.int64)
-        self.link_words = np.zeros((4, *shape), dtype=np.int64)
+        self.link_shape = (4, *shape)  # (`link_words`' shape, without making it)
+        self._link_words: np.ndarray | None = None
         self.routed_link_words: dict[int, np.ndarray] = {}  # channel -> (4, *shape), routed words only
         self.pc_counts = np.zeros(len(program.code) + 1, dtype=np.int64)
         self.vector_elements = 0
@@ -68,6 +71,24 @@ class _Totals:
         self.words_left = 0  # words pushed into FIFOs and never popped (`LaunchStats.words_left_in_fifos`)
         self.prints: list[tuple] = []  # (cycle, y, x, text, value)
         self.prints_dropped = 0
+
+    @property
+    def link_words(self) -> np.ndarray:
+        """(4, *shape) int64: words moved over each PE's link per direction, summed (made zero on first use)."""
+        if self._link_words is None:
+            self._link_words = np.zeros(self.link_shape, dtype=np.int64)
+        return self._link_words
+
+    @property
+    def moved_words(self) -> bool:
+        """Whether `link_words` was used (a launch whose PEs move no word between them never makes it)."""
+        return self._link_words is not None
+
+    def final_link_words(self) -> np.ndarray:
+        """`link_words` for the launch's statistics: where it was never made, zeros in memory mapped for them
+        alone (`hostmem.sparse_zeros`), whose pages are never touched unless read: `np.zeros` from the heap
+        clears all of them (24 MB at wafer scale; a first launch in a process page-faults them in)."""
+        return self._link_words if self._link_words is not None else sparse_zeros(self.link_shape, np.int64)
 
     def keep_earliest_prints(self, limit: int) -> None:
         """Sort prints by (cycle, PE) and drop all but the first `limit`, counting what was dropped."""
@@ -199,8 +220,23 @@ class Launch:
             parts["kept state"] = (self.placement.waves - 1) * self.placement.wave(0).n * per_pe
         return parts
 
-    def check_host_memory(self) -> None:
-        """Refuse, with the numbers, a launch whose state would not fit in host memory."""
+    def heap_to_reserve(self, parts: dict[str, int]) -> int:
+        """Bytes of heap to map in before the launch (`hostmem.reserve_heap`, which adds only what no launch or
+        `wafersim.init` of this process reserved before): the parts of `host_memory` that come from the heap
+        (per-PE state, temporaries, statistics; registers, SRAM and FIFOs of a large wave are mapped apart),
+        when at least `RESERVE_MIN_BYTES`, at most an eighth of the available memory. Mapped in at once, a page
+        costs ~40% less CPU than faulted in by its first write (`hostmem.populate_now`): a process's first
+        whole-wafer launch maps ~200 MiB so. `parts`: `host_memory()`'s."""
+        heap = parts["PE state"] + parts["temporaries"] + parts["statistics"]
+        if heap < RESERVE_MIN_BYTES:
+            return 0
+        available = available_bytes()
+        heap = heap if available is None else min(heap, available // 8)
+        return heap if heap >= RESERVE_MIN_BYTES else 0
+
+    def check_host_memory(self) -> dict[str, int]:
+        """Refuse, with the numbers, a launch whose state would not fit in host memory; else the memory it needs,
+        by part (`host_memory`)."""
         parts = self.host_memory()
         needed, available = sum(parts.values()), available_bytes()
         if available is not None and needed > available:
@@ -209,6 +245,7 @@ class Launch:
                 f"{self.program.name} on {self.placement.wave(0).n:,} PEs needs about {format_bytes(needed)} of "
                 f"host memory ({detail}) but {format_bytes(available)} is available; launch fewer or smaller "
                 f"blocks at once, or use a machine with more memory", needed=needed, available=available, parts=parts)
+        return parts
 
     def run(self) -> LaunchStats:
         """Simulate the launch, wave by wave; its statistics."""
@@ -216,11 +253,12 @@ class Launch:
             return self._run()
 
     def _run(self) -> LaunchStats:
-        self.check_host_memory()
+        parts = self.check_host_memory()
         parallel.thread_count()  # (reads WAFERSIM_THREADS once: a bad value is reported here, before PEs run)
         if self.max_seconds is not None:
             self.deadline = time.monotonic() + self.max_seconds
         tune_allocator()
+        reserve_heap(self.heap_to_reserve(parts))
         totals = _Totals(self.spec, self.program)
         slot_free = np.zeros(self.placement.slots)  # when each slot's current block finishes
         first = 0
@@ -278,7 +316,7 @@ class Launch:
             program=self.program.name, spec=self.spec, grid=self.placement.grid, block=self.placement.block,
             cycles=int(math.ceil(slot_free.max())), instructions=int(totals.pc_counts.sum()),
             busy=totals.busy, stall=totals.stall, pe_instructions=totals.instructions,
-            link_words=totals.link_words, routed_link_words=totals.routed_link_words, global_bytes=int(totals.global_bytes), waves=self.placement.waves,
+            link_words=totals.final_link_words(), routed_link_words=totals.routed_link_words, global_bytes=int(totals.global_bytes), waves=self.placement.waves,
             op_counts=op_counts, vector_elements=int(totals.vector_elements),
             flops=int(totals.flops) + sum(FLOPS_PER_OP.get(op, 0) * c for op, c in op_counts.items()),
             half_flops=int(totals.half_flops),

@@ -87,7 +87,8 @@ def reserve_heap(nbytes: int) -> int:
             block = malloc(_RESERVE_CHUNK)
             if not block:
                 break
-            ctypes.memset(block, 0, _RESERVE_CHUNK)  # (the touch is the point: the page faults happen here)
+            if not populate_now(block, _RESERVE_CHUNK):  # (the touch is the point: the pages are mapped in here)
+                ctypes.memset(block, 0, _RESERVE_CHUNK)
             blocks.append(block)
     finally:
         for block in reversed(blocks):  # (last first: each merges into the top of the heap as it is freed)
@@ -290,6 +291,26 @@ _MADV_POPULATE_WRITE = 23  # (Linux 5.14 and later; older kernels refuse it with
 POPULATE_CHUNK = 8 << 20
 _populate_lock = threading.Lock()
 _populate_queue: "queue.SimpleQueue[tuple[int, int]] | None" = None
+
+
+_madvise: "object | None | bool" = None
+
+
+def populate_now(address: int, nbytes: int) -> bool:
+    """Map in the whole pages of `nbytes` of memory at `address`, in one call (madvise MADV_POPULATE_WRITE:
+    what first writes would fault in, page by page, without writing anything); False, with nothing done,
+    where that is not possible (not Linux, a kernel before 5.14, WAFERSIM_NO_MALLOC_TUNING). On the reference
+    VM it takes ~1.7 us of CPU a page against ~2.8 us for a write's page fault (256 MiB fresh: 0.11 vs 0.18 s)."""
+    global _madvise
+    if _madvise is None:
+        _madvise = (sys.platform.startswith("linux") and not env_flag("WAFERSIM_NO_MALLOC_TUNING", False)
+                    and _libc_function("madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int)
+                    or False)
+    if not _madvise:
+        return False
+    first = -(-address // _PAGE) * _PAGE
+    length = (address + nbytes - first) // _PAGE * _PAGE
+    return length <= 0 or _madvise(first, length, _MADV_POPULATE_WRITE) == 0
 
 
 def populate_in_background(array: np.ndarray) -> bool:

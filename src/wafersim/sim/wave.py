@@ -578,10 +578,10 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
             per_link = words.reshape(4, h, w)
             totals.link_words[:, :h, :w] += per_link
             routed = totals.routed_link_words.get(channel)
-            if routed is None and per_link.shape == totals.link_words.shape:  # (this wave is done with it)
+            if routed is None and per_link.shape == totals.link_shape:  # (this wave is done with it)
                 totals.routed_link_words[channel] = per_link
                 continue
             if routed is None:  # (np.zeros, not zeros_like: pages mapped in only where written)
-                routed = totals.routed_link_words[channel] = np.zeros(totals.link_words.shape, dtype=np.int64)
+                routed = totals.routed_link_words[channel] = np.zeros(totals.link_shape, dtype=np.int64)
             routed[:, :h, :w] += per_link
         self.cycle = np.where(active, self.cycle, 0.0)

@@ -1,0 +1,69 @@
+"""The engine's host memory around a launch (`sim.engine`): statistics made only when used, the heap a
+process's first large launch maps in ahead (`Launch.heap_to_reserve`)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+import wafersim as ws
+from wafersim.kernels.assembly import saxpy_program
+from test_engine import EXCHANGE
+from test_isa_float_math import exact_fmas
+
+
+def test_links_of_a_launch_without_words_between_pes_count_zero_after_and_before_one_with_them():
+    # A wafer this size keeps a never-used `link_words` in memory mapped apart (`hostmem.sparse_zeros`); the
+    # launches in between must not see each other's counts.
+    dev = ws.Device(ws.WaferSpec(width=512, height=256))
+    u = np.arange(12 * 8, dtype=np.int32).reshape(8, 12)
+    d_u, d_out = dev.to_device(u), dev.device_array(u.shape, np.int32)
+    n = 96
+    x, y = np.arange(n, dtype=np.float32), np.ones(n, dtype=np.float32)
+    d_x, d_y, d_sum = dev.to_device(x), dev.to_device(y), dev.device_array(n)
+    east = 4 * 5 * 4  # 2 x 2 blocks of 6 x 4 PEs: 5 senders a row, 4 rows a block
+    for _ in range(2):
+        moved = dev.launch(ws.assemble(EXCHANGE), (2, 2), (6, 4), (d_u, d_out))
+        assert moved.words_per_link() == {"north": 0, "east": east, "south": 0, "west": 0}
+        assert np.count_nonzero(moved.link_words[1]) == east and moved.link_words[1].max() == 1  # a word each
+        still = ws.Kernel(saxpy_program())[(6, 1), (4, 4)](d_x, d_y, d_sum, np.float32(2.0), n)
+        np.testing.assert_array_equal(d_sum.copy_to_host(), exact_fmas(2.0, x, y))
+        assert still.link_words.shape == (4, 256, 512) and still.link_words.dtype == np.int64
+        assert not still.link_words.any() and still.words_per_link() == dict.fromkeys(moved.words_per_link(), 0)
+        still.link_words[0, 0, 0] = 7  # (the caller's to keep or change: writable)
+
+
+_FIRST_LARGE = """
+import sys
+import numpy as np
+import wafersim as ws
+from wafersim.sim import hostmem
+from wafersim.kernels.assembly import saxpy_program
+
+dev = ws.Device(ws.WaferSpec(width=600, height=500))
+for block in ((8, 8), (600, 500)):  # (a small launch first: it reserves nothing)
+    n = block[0] * block[1]
+    x = np.arange(n, dtype=np.float32)
+    d_x, d_y, d_out = dev.to_device(x), dev.to_device(x), dev.device_array(n)
+    ws.Kernel(saxpy_program())[(1, 1), block](d_x, d_y, d_out, np.float32(2.0), n)
+    assert np.array_equal(d_out.copy_to_host(), 3 * x)
+    print(hostmem.tune_allocator(), hostmem.reserve_heap(0))
+"""
+
+
+def test_a_processs_first_large_launch_maps_its_heap_estimate_in_and_a_small_one_none(tmp_path):
+    from wafersim.sim.hostmem import launch_bytes
+    (tmp_path / "first.py").write_text(_FIRST_LARGE)
+    result = subprocess.run([sys.executable, str(tmp_path / "first.py")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (tuned, small), (_, large) = (line.split() for line in result.stdout.split("\n")[:2])
+    assert small == "0"
+    if tuned == "False":  # (not glibc, or WAFERSIM_NO_MALLOC_TUNING: nothing is reserved)
+        assert large == "0"
+        return
+    n = 600 * 500
+    parts = launch_bytes(n, n, 1, 0, 0, 0, 4)  # (the heap's parts do not depend on registers, SRAM or FIFOs)
+    heap = parts["PE state"] + parts["temporaries"] + parts["statistics"]
+    assert heap >= 64 << 20
+    assert heap <= int(large) < heap + (8 << 20)  # (whole 8 MiB blocks)
