@@ -67,10 +67,10 @@ def init(heap_mib: float = INIT_HEAP_MIB) -> float:
     which launches then reuse instead of page-faulting fresh memory in: a whole-wafer all-reduce's first
     launch faults ~25,000 pages instead of ~95,000 (0.35-0.37 s of CPU instead of 0.45 s on the reference VM;
     warm 0.29-0.30 s). That costs CPU in this call (384 MiB: ~0.17 s with its pages mapped by one `madvise` per 8
-    MiB, `hostmem.populate_now`; ~0.29 s through `memset` on kernels before Linux
-    5.14), and the process's resident memory grows by as much at once (a launch needing as much does not grow it again). (Done before the warm-up launches: touching
-    that much memory evicts the engine's code and data from the CPU's caches, which a small first launch would
-    then pay for, ~0.6 ms of a one-row scan's ~4.)
+    MiB, `hostmem.populate_now`; ~0.29 s through `memset` on kernels before Linux 5.14), and the process's
+    resident memory grows by as much at once (a launch needing as much does not grow it again). (Done before the
+    warm-up launches: touching that much memory evicts the engine's code and data from the CPU's caches, which a
+    small first launch would then pay for, ~0.6 ms of a one-row scan's ~4.)
 
     Optional: launches start the engine themselves when they need it, and calling it does not make anything
     faster overall, it only moves that time out of the first launch (into this call). Returns the seconds it
