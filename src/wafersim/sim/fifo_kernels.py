@@ -121,8 +121,22 @@ def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.
     taken = np.empty((lanes, words), dtype=np.float64)
     latest = ready.copy()
     slot, value_slot = first_word % depth, first_word % value_depth  # (then stepped: no divisions)
+    take_slot_words(time_block, value_block, sram, pes, slot, value_slot, latest, counts, first_row, words, taken)
+    return taken
+
+
+@njit(cache=True, nogil=True, forceinline=True)
+def take_slot_words(time_block: np.ndarray, value_block: np.ndarray, sram: np.ndarray, pes: np.ndarray,
+                    slot: np.ndarray, value_slot: np.ndarray, latest: np.ndarray, counts: np.ndarray,
+                    first_row: np.ndarray, words: int, taken: np.ndarray) -> None:
+    """The word-by-word take of a bulk receive (lanes innermost: SRAM is word-major): lane i's word j is taken at
+    max(latest[i], its arrival), stored at SRAM word first_row[i] + j, and its slot's time becomes the take time;
+    `slot`/`value_slot`/`latest` are stepped in place. Where `taken` has `words` columns, taken[i, j] records
+    latest[i] after word j (for every j: a lane past its count repeats its last take)."""
+    depth, value_depth = time_block.shape[0], value_block.shape[0]
+    record = taken.shape[1] >= words
     for j in range(words):
-        for i in range(lanes):
+        for i in range(len(pes)):
             if j < counts[i]:
                 pe = pes[i]
                 arrival = np.float64(time_block[slot[i], pe])
@@ -132,8 +146,8 @@ def receive_slot_runs(time_block: np.ndarray, value_block: np.ndarray, sram: np.
                 time_block[slot[i], pe] = latest[i]
                 slot[i] = slot[i] + 1 if slot[i] + 1 < depth else 0
                 value_slot[i] = value_slot[i] + 1 if value_slot[i] + 1 < value_depth else 0
-            taken[i, j] = latest[i]
-    return taken
+            if record:
+                taken[i, j] = latest[i]
 
 
 @njit(cache=True, nogil=True)
@@ -181,17 +195,8 @@ def bulk_receive_step(pes: np.ndarray, base: np.ndarray, length: np.ndarray, cos
         first_word = np.int64(popped[pe])
         slot[i], value_slot[i] = first_word % depth, first_word % value_depth
         row[i] = base[i] + done
-    for j in range(words):
-        for i in range(lanes):
-            if j < count[i]:
-                pe = pes[i]
-                arrival = np.float64(time_block[slot[i], pe])
-                if arrival > latest[i]:
-                    latest[i] = arrival
-                sram[row[i] + j, pe] = value_block[value_slot[i], pe]
-                time_block[slot[i], pe] = latest[i]
-                slot[i] = slot[i] + 1 if slot[i] + 1 < depth else 0
-                value_slot[i] = value_slot[i] + 1 if value_slot[i] + 1 < value_depth else 0
+    take_slot_words(time_block, value_block, sram, pes, slot, value_slot, latest, count, row, words,
+                    np.empty((0, 0), dtype=np.float64))
     for i in range(lanes):
         if took[i]:
             pe = pes[i]
