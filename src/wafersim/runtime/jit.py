@@ -87,10 +87,10 @@ class Dispatcher(Kernel):
         self.cache: dict[tuple, Compiled] = {}
         self.compile_seconds: dict[tuple, float] = {}
         self._specs: dict[tuple, Any] = {}  # the machine of each cached specialisation (to compile it again)
-        # the `kernel_cache.program_key` of each specialisation loaded from the on-disk cache
-        self._disk_keys: dict[tuple, str] = {}
-        # each specialisation's `kernel_cache.program_key` when it was compiled (None: no key): another machine
-        # reuses its program only if it is still the same (a global changed since compiles anew, as before)
+        # each specialisation's `kernel_cache.program_key` when it was compiled or loaded (None: no key): another
+        # machine reuses its program only if it is still the same (a global changed since compiles anew, as
+        # before), and a program loaded from the on-disk cache is compiled again (`_compiled`) only if it is still
+        # the same
         self._program_keys: dict[tuple, str | None] = {}
         self._last: tuple | None = None
         functools.update_wrapper(self, py_func)
@@ -170,15 +170,11 @@ class Dispatcher(Kernel):
         if same is not None:
             # (with that machine, which compiles the same program again for `_compiled(with_passes=True)`)
             self.cache[key], self._specs[key] = self.cache[same], self._specs[same]
-            if same in self._disk_keys:
-                self._disk_keys[key] = self._disk_keys[same]
             self._program_keys[key] = program
             return
         on_disk = bool(program) and kernel_cache.ENABLED
         compiled = kernel_cache.find(program, spec) if on_disk else None
-        if compiled is not None:
-            self._disk_keys[key] = program  # (what it was compiled from: `_compiled` recompiles only the same)
-        else:
+        if compiled is None:
             compiled = compile_kernel(self.py_func, signature, spec, self.boundscheck)
             if on_disk:
                 kernel_cache.store(program, spec, compiled)
@@ -340,7 +336,7 @@ class Dispatcher(Kernel):
             # Compiled again, the kernel reads its globals, closure and device functions as they are now: if
             # they changed since the program was loaded, that would be another program, and the launches after
             # it would silently run it (a global is read when a specialisation is first compiled, and stays).
-            if kernel_cache.program_key(self.py_func, args, boundscheck) != self._disk_keys.get(self._last):
+            if kernel_cache.program_key(self.py_func, args, boundscheck) != self._program_keys.get(self._last):
                 raise LaunchError(f"{self.py_func.__name__}: this specialisation was loaded from the on-disk kernel "
                                   f"cache, and what it was compiled from (a global, a closure variable, a device "
                                   f"function) has changed since: the IR after each pass of the program in use cannot "
