@@ -296,21 +296,34 @@ _populate_queue: "queue.SimpleQueue[tuple[int, int]] | None" = None
 _madvise: "object | None | bool" = None
 
 
+def _madvise_function():
+    """The C library's `madvise` where the engine maps memory in with it (Linux, WAFERSIM_NO_MALLOC_TUNING unset,
+    read at each call), else None; looked up once."""
+    global _madvise
+    if not sys.platform.startswith("linux") or env_flag("WAFERSIM_NO_MALLOC_TUNING", False):
+        return None
+    if _madvise is None:
+        _madvise = _libc_function("madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int) or False
+    return _madvise or None
+
+
+def _whole_pages(address: int, nbytes: int) -> tuple[int, int]:
+    """The first address and the length of the whole pages inside `nbytes` at `address` (madvise takes whole
+    pages); the length is 0 or less where there are none."""
+    first = -(-address // _PAGE) * _PAGE
+    return first, (address + nbytes - first) // _PAGE * _PAGE
+
+
 def populate_now(address: int, nbytes: int) -> bool:
     """Map in the whole pages of `nbytes` of memory at `address`, in one call (madvise MADV_POPULATE_WRITE:
     what first writes would fault in, page by page, without writing anything); False, with nothing done,
     where that is not possible (not Linux, a kernel before 5.14, WAFERSIM_NO_MALLOC_TUNING). On the reference
     VM it takes ~1.7 us of CPU a page against ~2.8 us for a write's page fault (256 MiB fresh: 0.11 vs 0.18 s)."""
-    global _madvise
-    if _madvise is None:
-        _madvise = (sys.platform.startswith("linux") and not env_flag("WAFERSIM_NO_MALLOC_TUNING", False)
-                    and _libc_function("madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int)
-                    or False)
-    if not _madvise:
+    madvise = _madvise_function()
+    if madvise is None:
         return False
-    first = -(-address // _PAGE) * _PAGE
-    length = (address + nbytes - first) // _PAGE * _PAGE
-    return length <= 0 or _madvise(first, length, _MADV_POPULATE_WRITE) == 0
+    first, length = _whole_pages(address, nbytes)
+    return length <= 0 or madvise(first, length, _MADV_POPULATE_WRITE) == 0
 
 
 def populate_in_background(array: np.ndarray) -> bool:
@@ -322,8 +335,8 @@ def populate_in_background(array: np.ndarray) -> bool:
     engine does meanwhile: the contents are never touched, and a range freed and mapped again by then is only
     mapped in. Returns whether it was queued (False: small, not Linux, one thread, WAFERSIM_NO_MALLOC_TUNING)."""
     global _populate_queue
-    if (array.nbytes < SPARE_MIN_BYTES or not array.flags.c_contiguous or not sys.platform.startswith("linux")
-            or env_flag("WAFERSIM_NO_MALLOC_TUNING", False)):
+    madvise = _madvise_function()
+    if array.nbytes < SPARE_MIN_BYTES or not array.flags.c_contiguous or madvise is None:
         return False
     from .parallel import thread_count  # (parallel imports lanes, which this module's users import)
 
@@ -331,15 +344,10 @@ def populate_in_background(array: np.ndarray) -> bool:
         return False
     with _populate_lock:
         if _populate_queue is None:
-            madvise = _libc_function("madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int)
-            if madvise is None:
-                return False
             _populate_queue = queue.SimpleQueue()
             threading.Thread(target=_populate, args=(_populate_queue, madvise), name="wafersim-populate",
                              daemon=True).start()
-    start = array.__array_interface__["data"][0]
-    first = -(-start // _PAGE) * _PAGE  # (madvise takes whole pages: those wholly inside the array)
-    _populate_queue.put((first, (start + array.nbytes - first) // _PAGE * _PAGE))
+    _populate_queue.put(_whole_pages(array.__array_interface__["data"][0], array.nbytes))
     return True
 
 
