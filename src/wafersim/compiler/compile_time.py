@@ -40,9 +40,18 @@ def static_tuple_arith(op: ast.operator, left, right):
         return left + right
     if isinstance(op, ast.Mult) and isinstance(left, tuple) != isinstance(right, tuple):
         tup, count = (left, right) if isinstance(left, tuple) else (right, left)
-        if isinstance(count, (bool, np.bool_)) or is_integer(count):
-            return tup * max(int(count), 0)
+        copies = repeat_count(count)
+        if copies is not None:
+            return tup * copies
     return NOT_STATIC
+
+
+def repeat_count(value) -> int | None:
+    """How many copies `t * value` of a tuple makes, `value` known when compiling: an int, a NumPy integer or a
+    bool as the int it equals, none for a count <= 0; None for anything else."""
+    if isinstance(value, (bool, np.bool_)) or is_integer(value):
+        return max(int(value), 0)
+    return None
 
 
 def constant_tuple(value: Tup) -> tuple | None:

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from ..arch.values import is_integer
 from ..isa.opcodes import IMM_MAX, IMM_MIN, SPECIAL_REGISTERS
 from . import intrinsics as wsi
 from .comparisons import ComparisonLowering
+from .compile_time import repeat_count
 from .int_folding import exact_int_tree, shown_int, typed_int
 from .ir import Op
 from .values import (FLOAT_CONSTANT_HINT, NOT_STATIC, GlobalArray, LocalArray, SliceRef, Tup, Unsupported, Val, describe,
@@ -167,11 +167,9 @@ class ExpressionLowering(ComparisonLowering):
             return Tup(left.items + right.items)
         if isinstance(node.op, ast.Mult) and isinstance(left, Tup) != isinstance(right, Tup):
             tup, count_node = (left, node.right) if isinstance(left, Tup) else (right, node.left)
-            count = self.static_or_none(count_node)
-            if isinstance(count, (bool, np.bool_)):
-                count = int(count)
-            if is_integer(count):
-                return Tup(tup.items * max(int(count), 0))
+            copies = repeat_count(self.static_or_none(count_node))
+            if copies is not None:
+                return Tup(tup.items * copies)
             raise Unsupported("a tuple repeated by `*` needs an int known when compiling (a tuple's length is fixed "
                               "when the kernel is compiled)", count_node)
         other = right if isinstance(left, Tup) else left
