@@ -226,13 +226,9 @@ def neighbours_then_total(values, out, n):
     out[i] = wsc.block_all_reduce(mine + got, wsc.SUM, channel=0)
 
 
-def test_a_kernel_with_many_paths_before_an_allreduce_is_proven_and_identical(monkeypatch):
-    bx, by, n = 6, 5, 7
-    values = rng.integers(0, 100, (bx * by, n)).astype(np.int32)
-    mine = np.where(values % 3 == 0, 1, np.where(values % 3 == 1, 2, 0)).sum(axis=1).reshape(by, bx)
-    padded = np.pad(mine, 1)
-    got = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
-    expected = np.full(bx * by, (mine + got).sum(), np.int32)
+def identical_and_compiled_when_fast(launch, monkeypatch) -> np.ndarray:
+    """`launch()`'s (result, stats) under REFERENCE and under FAST, asserted identical, the routed program run in
+    the interpreter under FAST (proven) and not under REFERENCE; FAST's result."""
     compiled_calls = []
     original = stepper.CompiledMixin._run_compiled
     monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled",
@@ -241,13 +237,27 @@ def test_a_kernel_with_many_paths_before_an_allreduce_is_proven_and_identical(mo
     for name, strategy in {"reference": REFERENCE, "fast": FAST}.items():
         compiled_calls.clear()
         with forced(strategy):
-            dev = ws.Device(ws.WaferSpec(width=8, height=8))
-            out = dev.device_array(bx * by, np.int32)
-            stats = neighbours_then_total[1, (bx, by)](dev.to_device(values), out, n)
-            runs[name] = out.copy_to_host(), stats
+            runs[name] = launch()
         assert bool(compiled_calls) is (name == "fast")
     assert_same_run(runs["reference"], runs["fast"])
-    np.testing.assert_array_equal(runs["fast"][0], expected)
+    return runs["fast"][0]
+
+
+def test_a_kernel_with_many_paths_before_an_allreduce_is_proven_and_identical(monkeypatch):
+    bx, by, n = 6, 5, 7
+    values = rng.integers(0, 100, (bx * by, n)).astype(np.int32)
+    mine = np.where(values % 3 == 0, 1, np.where(values % 3 == 1, 2, 0)).sum(axis=1).reshape(by, bx)
+    padded = np.pad(mine, 1)
+    got = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+    expected = np.full(bx * by, (mine + got).sum(), np.int32)
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=8, height=8))
+        out = dev.device_array(bx * by, np.int32)
+        stats = neighbours_then_total[1, (bx, by)](dev.to_device(values), out, n)
+        return out.copy_to_host(), stats
+
+    np.testing.assert_array_equal(identical_and_compiled_when_fast(launch, monkeypatch), expected)
     program = neighbours_then_total._compiled().program
     found = sender_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code))
     assert single_sender(found, (bx, by))
@@ -389,26 +399,20 @@ def many_live_then_total(values, out, n):
 def test_a_spilled_thread_index_is_reloaded_from_its_register_and_the_kernel_proven(monkeypatch):
     bx, by, n = 5, 4, 3
     values = rng.random((bx * by, 8), dtype=np.float32)
-    compiled_calls = []
-    original = stepper.CompiledMixin._run_compiled
-    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled",
-                        lambda self, pc, group: compiled_calls.append(pc) or original(self, pc, group))
-    runs = {}
-    for name, strategy in {"reference": REFERENCE, "fast": FAST}.items():
-        compiled_calls.clear()
-        with forced(strategy):
-            dev = ws.Device(ws.WaferSpec(width=8, height=8, registers=12))
-            out = dev.device_array(bx * by, np.float32)
-            runs[name] = out, many_live_then_total[1, (bx, by)](dev.to_device(values), out, n)
-            runs[name] = out.copy_to_host(), runs[name][1]
-        assert bool(compiled_calls) is (name == "fast")
-    assert_same_run(runs["reference"], runs["fast"])
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=8, height=8, registers=12))
+        out = dev.device_array(bx * by, np.float32)
+        stats = many_live_then_total[1, (bx, by)](dev.to_device(values), out, n)
+        return out.copy_to_host(), stats
+
+    got = identical_and_compiled_when_fast(launch, monkeypatch)
     v = values.astype(np.float32)
     partial = np.zeros(bx * by, np.float32)
     for k in range(n):
         partial += v[:, 0] * v[:, 1] + v[:, 2] * v[:, 3] + v[:, 4] * v[:, 5] + v[:, 6] * v[:, 7] + np.float32(k)
     tid = np.arange(bx * by)
-    np.testing.assert_allclose(runs["fast"][0], partial.sum() + tid % bx + 10 * (tid // bx), rtol=1e-5)
+    np.testing.assert_allclose(got, partial.sum() + tid % bx + 10 * (tid // bx), rtol=1e-5)
     compiled = many_live_then_total._compiled()
     slots = {reg.hint: slot for reg, slot in compiled.allocation.spills.items() if reg.hint in ("x", "y")}
     assert slots, "threadIdx was not spilled: the test no longer covers the reload"
@@ -461,20 +465,14 @@ def test_a_solver_whose_guard_is_spilled_is_proven_and_identical(monkeypatch):
     linalg = pytest.importorskip("scipy.sparse.linalg")
     nx, ny, nz, iters = 3, 3, 8, 5
     b = rng.random((ny, nx * nz), dtype=np.float32)
-    compiled_calls = []
-    original = stepper.CompiledMixin._run_compiled
-    monkeypatch.setattr(stepper.CompiledMixin, "_run_compiled",
-                        lambda self, pc, group: compiled_calls.append(pc) or original(self, pc, group))
-    runs = {}
-    for name, strategy in {"reference": REFERENCE, "fast": FAST}.items():
-        compiled_calls.clear()
-        with forced(strategy):
-            dev = ws.Device(ws.WaferSpec.preset("dev", width=4, height=4))
-            out = dev.device_array(b.shape, np.float32)
-            stats = cg_laplacian[1, (nx, ny)](dev.to_device(b), out, iters, nz)
-            runs[name] = out.copy_to_host(), stats
-        assert bool(compiled_calls) is (name == "fast")
-    assert_same_run(runs["reference"], runs["fast"])
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec.preset("dev", width=4, height=4))
+        out = dev.device_array(b.shape, np.float32)
+        stats = cg_laplacian[1, (nx, ny)](dev.to_device(b), out, iters, nz)
+        return out.copy_to_host(), stats
+
+    got = identical_and_compiled_when_fast(launch, monkeypatch)
     program = cg_laplacian._compiled().program
     assert single_sender(sender_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code)), (nx, ny))
     # SciPy's CG, the same iterations, in float64: A = 6 on the diagonal, -1 to each of the six neighbours
@@ -485,4 +483,4 @@ def test_a_solver_whose_guard_is_spilled_is_proven_and_identical(monkeypatch):
     vals = np.concatenate([np.full(index.size, 6.0), -np.ones(len(rows) - index.size)])
     a = scipy_sparse.csr_matrix((vals, (rows, cols)), shape=(index.size, index.size))
     expected, _ = linalg.cg(a, b.astype(np.float64).ravel(), rtol=0.0, atol=0.0, maxiter=iters)
-    np.testing.assert_allclose(runs["fast"][0].ravel(), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got.ravel(), expected, rtol=1e-4, atol=1e-5)
