@@ -163,15 +163,25 @@ def kern(out, x, n):
     ("t = (n, 1)\n    out[0:2] = t[0:2]", "cannot assign a tuple to a slice"),
 ])
 def test_tuple_misuse_is_a_compile_error(dev, tmp_path, body, text):
+    message = compile_error_message(dev, tmp_path, body)
+    assert text in message, message
+
+
+def compile_error_message(dev, tmp_path, body: str) -> str:
+    """The CompileError's message of `kern(out, n)` whose body is `body` then `out[0] = 0` (a device function
+    `pair(v)` returning v beside it), launched with n = 3."""
     m = load_source(tmp_path, PRELUDE + f"""
+
+@ws.jit
+def pair(v):
+    return v
 
 @ws.jit
 def kern(out, n):
     {body}
     out[0] = 0
 """)
-    error = compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
-    assert text in str(error), str(error)
+    return str(compile_error(dev, m.kern, np.zeros(2, np.int32), 3))
 
 
 _SIDE_EFFECTS = """
@@ -324,19 +334,8 @@ def kern(out):
     ("y = (0,) < (1,) < (pair(n), 1)", "comparing tuples is not supported"),
 ])
 def test_tuple_comparisons_python_cannot_fold_are_compile_errors(dev, tmp_path, body, text):
-    m = load_source(tmp_path, PRELUDE + f"""
-
-@ws.jit
-def pair(v):
-    return v
-
-@ws.jit
-def kern(out, n):
-    {body}
-    out[0] = 0
-""")
-    error = compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
-    assert text in str(error), str(error)
+    message = compile_error_message(dev, tmp_path, body)
+    assert text in message, message
 
 
 def test_a_ten_thousand_item_tuple_compiles_and_computes_as_python(dev, tmp_path):
