@@ -4,6 +4,7 @@ in a field it read compiles anew (the program differs: loading the other would b
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 
@@ -99,3 +100,33 @@ def test_a_bad_index_line_or_entry_means_compiling(tmp_path, cache):
         entry.write_bytes(b"not a pickle")
     unreadable, _ = _fresh_run(kernel, BASE)
     assert not unreadable.from_disk_cache and len(cache) == 3
+
+
+def test_an_index_line_nested_past_the_parsers_depth_means_compiling(tmp_path, cache):
+    """A corrupt index line that `json` gives up on with a RecursionError (not a ValueError) is skipped as any bad
+    line: the launch compiles (it raised out of the launch)."""
+    kernel = _many_live(tmp_path)
+    first, _ = _fresh_run(kernel, BASE)
+    index = next((tmp_path / "cache").glob("*.fields"))
+    index.write_text("[" * 100_000 + "\n" + index.read_text())
+    loaded, _ = _fresh_run(kernel, BASE.replace(clock_hz=1.25e9))
+    assert loaded.from_disk_cache and len(cache) == 1  # (the good line after it still found the entry)
+    index.write_text("[" * 100_000 + "\n")
+    missed, _ = _fresh_run(kernel, BASE)
+    assert not missed.from_disk_cache and len(cache) == 2
+    assert_same_program(missed.program, first.program)
+
+
+def test_an_entry_holding_something_else_under_its_key_means_compiling(tmp_path, cache):
+    """A file that unpickles to something else than (its key, a compiled program) -- damage that still parses --
+    or is cut short is compiled again, never returned nor crashed on."""
+    kernel = _many_live(tmp_path)
+    first, _ = _fresh_run(kernel, BASE)
+    (entry,) = (tmp_path / "cache").glob("*.pkl")
+    whole = entry.read_bytes()
+    for damaged in (pickle.dumps((entry.stem, 7)), pickle.dumps((7, first)), whole[:len(whole) // 2]):
+        entry.write_bytes(damaged)
+        again, _ = _fresh_run(kernel, BASE)
+        assert not again.from_disk_cache
+        assert_same_program(again.program, first.program)
+    assert len(cache) == 4

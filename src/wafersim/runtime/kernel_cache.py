@@ -58,6 +58,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..arch.spec import WaferSpec
+from ..compiler.backend import Compiled
 from ..compiler.spec_reads import SpecReads, reads_match, reads_of
 from ..envvars import env_flag
 from ..errors import ArgumentError
@@ -329,8 +330,8 @@ def _read_lists(program: str) -> list[tuple[str, ...]]:
     for line in text.splitlines():
         try:
             names = tuple(json.loads(line))
-        except (ValueError, TypeError):  # (a line cut short by a full disk: its entry is compiled again)
-            continue
+        except (ValueError, TypeError, RecursionError):  # (a line cut short by a full disk, or damaged: nested
+            continue  # past the parser's depth, a RecursionError; its entry is compiled again)
         if names not in found and all(isinstance(name, str) for name in names):
             found.append(names)
     return found
@@ -369,7 +370,7 @@ def store(program: str, spec: WaferSpec, compiled: Any) -> None:
         return
 
 
-def load(digest: str) -> Any | None:
+def load(digest: str) -> Compiled | None:
     """The `Compiled` stored under `digest`, or None (not there, or unreadable: compile instead)."""
     path = directory() / f"{digest}.pkl"
     try:
@@ -377,8 +378,8 @@ def load(digest: str) -> Any | None:
             stored_key, compiled = pickle.load(file)
     except Exception:  # (missing, truncated, from an incompatible version: all mean "compile")
         return None
-    if stored_key != digest:
-        return None
+    if not (isinstance(stored_key, str) and stored_key == digest and isinstance(compiled, Compiled)):
+        return None  # (another key, or damage that still unpickles: compile)
     compiled.from_disk_cache = True
     return compiled
 
