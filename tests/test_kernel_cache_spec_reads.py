@@ -130,3 +130,56 @@ def test_an_entry_holding_something_else_under_its_key_means_compiling(tmp_path,
         assert not again.from_disk_cache
         assert_same_program(again.program, first.program)
     assert len(cache) == 4
+
+
+RACING = '''
+import numpy as np
+import wafersim as ws
+
+
+@ws.jit
+def kernel(x, out):
+    i = ws.grid(1)
+    out[i] = x[i] * 3.0 + i
+
+
+x = np.arange(4, dtype=np.float32)
+for registers, clock in ((32, 1e9), (16, 1e9), (32, 2e9)):  # (three machines: two entries, one list of fields)
+    dev = ws.Device(ws.WaferSpec(width=4, height=1, registers=registers, clock_hz=clock))
+    out = dev.device_array(4, np.float32)
+    kernel[1, 4](dev.to_device(x), out)
+    print(*out.copy_to_host(), kernel.cache[kernel._last].from_disk_cache)
+'''
+
+
+def test_processes_filling_one_cache_at_once_each_get_the_right_program(tmp_path):
+    """Three processes start together on an empty cache and store the same entries and index line at once (atomic
+    replaces, appended lines): each computes what NumPy does; a fourth loads every entry, the index's line read as
+    one list however many times it was appended."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "racing.py").write_text(RACING)
+    env = dict(os.environ, WAFERSIM_KERNEL_CACHE="1", WAFERSIM_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join(sys.path))
+    expected = [str(v) for v in np.arange(4, dtype=np.float32) * np.float32(3) + np.arange(4, dtype=np.float32)]
+
+    def start():
+        return subprocess.Popen([sys.executable, str(tmp_path / "racing.py")], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def lines_of(process):
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        lines = [line.split() for line in out.splitlines()]
+        assert [line[:4] for line in lines] == [expected] * 3
+        return [line[4] == "True" for line in lines]
+
+    for process in [start() for _ in range(3)]:
+        lines_of(process)
+    assert lines_of(start()) == [True, True, True]  # (the third machine's program: the first's, read fields alike)
+    folder = tmp_path / "cache"
+    assert len(list(folder.glob("*.pkl"))) == 2 and not list(folder.glob("*.tmp"))
+    (index,) = folder.glob("*.fields")
+    assert {tuple(json.loads(line)) for line in index.read_text().splitlines()} == {("registers", "sram_bytes")}
