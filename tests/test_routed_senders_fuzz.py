@@ -3,7 +3,12 @@ models (constants, threadIdx, equality flags, `and`, moves, data loads, branches
 each PE of a block run by a plain Python interpreter on random data. Wherever `single_sender` accepts a program
 for a block, at most one PE of the block may reach a routed send, whatever the data: a wrong proof lets the
 compiled interpreter reorder routed words (review43, after user42's "one state per set of threadIdx
-equalities" join). Also with the joins forced early (`STATES_PER_PC` 1 and 2), where they lose the most."""
+equalities" join). Also with the joins forced early (`STATES_PER_PC` 1 and 2), where they lose the most.
+
+With `memory`, the programs also store and load SRAM words (at constant addresses, at threadIdx-based and data
+addresses), fill and reduce SRAM ranges with vector ops, keep guards in SRAM words and send on two channels:
+every PE that reaches a send on a channel must satisfy the threadIdx equalities of some path `channel_conditions`
+gives that channel, as `disjoint_senders` takes them (review44, after user43's words at constant addresses)."""
 from __future__ import annotations
 
 import random
@@ -14,15 +19,17 @@ import wafersim as ws
 from wafersim.isa.encoding import code_bytes
 from wafersim.sim import routed_senders
 from wafersim.sim.code_facts import code_facts
-from wafersim.sim.routed_senders import sender_conditions, single_sender
+from wafersim.sim.routed_senders import channel_conditions, sender_conditions, single_sender
 
 BLOCKS = ((2, 1), (1, 3), (3, 2), (4, 4))
 STEPS = 400  # a PE's run is cut here (a loop on data may not end): a prefix of a run is a run as well
+SRAM = 16  # words of the `memory` programs' SRAM (r9, r10: their vector ops' address and length)
 
 
-def random_program(rng: random.Random, size: int) -> list[str]:
+def random_program(rng: random.Random, size: int, memory: bool = False) -> list[str]:
     """Instructions over r1..r8 (r7, r8: threadIdx.x and .y; r1..r4 mostly flags, r5, r6 mostly data), a label
-    before each; branches to any label (most forward)."""
+    before each; branches to any label (most forward). `memory`: a third of them SRAM stores, loads and vector ops
+    (`memory_instructions`), and sends on channel 1 or 2, most under a guard of their own."""
     lines = ["sreg r7, tid.x", "sreg r8, tid.y"]
 
     def flag() -> int:
@@ -33,7 +40,17 @@ def random_program(rng: random.Random, size: int) -> list[str]:
 
     for i in range(size):
         pick = rng.random()
-        if pick < 0.06:
+        if memory and pick < 0.2:
+            lines += guard_in_sram(rng, flag, source, f"L{i + 1}")
+        elif memory and pick < 0.35:
+            lines += memory_instructions(rng, flag, source)
+        elif memory and pick < 0.55:
+            if rng.random() < 0.3:
+                lines.append(f"seqi r{flag()}, r{rng.choice((7, 8))}, {rng.randint(0, 2)}")
+            if rng.random() < 0.95:  # (skips the send only)
+                lines.append(f"{rng.choice(('bz', 'bz', 'bnz'))} r{flag()}, L{i + 1}")
+            lines.append(f"send.f32 ramp, {rng.choice((1, 2))}, r2")
+        elif pick < 0.06:
             lines.append(f"li r{flag()}, {rng.randint(0, 2)}")
         elif pick < 0.1:
             lines.append(f"addi r{flag()}, r{source()}, {rng.randint(-1, 1)}")
@@ -61,51 +78,110 @@ def random_program(rng: random.Random, size: int) -> list[str]:
     return ["L0:"] + lines + ["halt"]
 
 
-def sends(lines: list[str], tid: tuple[int, int], data: list[int]) -> bool:
-    """Whether the PE at `tid`, its SRAM words 0..3 `data`, reaches a routed send within `STEPS` instructions."""
+def memory_instructions(rng: random.Random, flag, source) -> list[str]:
+    """SRAM stores and loads at constant, threadIdx-based and data addresses (a fault stops the PE), a vector fill
+    or reduction of a range at r9 of r10 words, or a threadIdx guard stored and loaded back (by another base)."""
+    pick = rng.random()
+    base = rng.choice((0, 0, 0, 7, 8, source()))
+    offset = rng.randint(0, 7) if base == 0 else rng.randint(0, 3)
+    if pick < 0.3:
+        return [f"st r{source()}, r{base}, {offset}"]
+    if pick < 0.6:
+        return [f"ld r{flag()}, r{base}, {offset}"]
+    if pick < 0.8:
+        at = rng.randint(0, 7)
+        return [f"seqi r{flag()}, r{rng.choice((7, 8))}, {rng.randint(0, 2)}", f"st r{flag()}, r0, {at}",
+                *([f"ld r{flag()}, r0, {at}"] if rng.random() < 0.5 else [f"li r9, {at}", f"ld r{flag()}, r9, 0"])]
+    vector = f"vfill r9, r{source()}, r10" if pick < 0.9 else f"vredsum r{flag()}, r9, r10"
+    return [f"li r9, {rng.randint(0, 7)}", f"li r10, {rng.randint(0, 8)}", vector]
+
+
+def guard_in_sram(rng: random.Random, flag, source, skip: str) -> list[str]:
+    """A threadIdx guard kept in an SRAM word (a spilled short circuit), perhaps overwritten there (by a store at a
+    data, threadIdx or constant address, a vector fill over it, or on one path only), loaded back and branched on
+    around a send."""
+    at = rng.randint(0, 7)
+    lines = [f"seqi r1, r{rng.choice((7, 8))}, {rng.randint(0, 2)}", f"st r1, r0, {at}", f"li r1, {rng.randint(0, 1)}"]
+    pick = rng.random()
+    if pick < 0.2:
+        lines.append(f"st r{source()}, r{rng.choice((5, 6, 7, 8))}, {rng.randint(0, 3)}")
+    elif pick < 0.35:
+        lines += [f"li r9, {rng.randint(max(0, at - 3), at)}", f"li r10, {rng.randint(1, 4)}",
+                  f"vfill r9, r{source()}, r10"]
+    elif pick < 0.5:
+        lines.append(f"st r{source()}, r0, {at}")
+    elif pick < 0.65:
+        lines += [f"bz r{flag()}, {skip}b", f"st r{source()}, r0, {at}", f"{skip}b:"]
+    lines += [f"ld r3, r0, {at}"] if rng.random() < 0.5 else [f"li r9, {at}", "ld r3, r9, 0"]
+    return lines + [f"bz r3, {skip}", f"send.f32 ramp, {rng.choice((1, 2))}, r2"]
+
+
+def sent_on(lines: list[str], tid: tuple[int, int], data: list[int]) -> list[int]:
+    """The channels of the routed sends the PE at `tid`, its SRAM `data`, reaches within `STEPS` instructions."""
     labels, code = {}, []
     for line in lines:
         if line.endswith(":"):
             labels[line[:-1]] = len(code)
         else:
             code.append(line.replace(",", " ").split())
-    regs = [0] * 9
-    pc = 0
+    regs, sram, pc, sent = [0] * 11, list(data), 0, []
+
+    def reg(name: str) -> int:
+        return regs[int(name[1:])]
+
+    def inside(first: int, count: int = 1) -> bool:
+        return 0 <= first and first + count <= len(sram)
+
     for _ in range(STEPS):
         op, *args = code[pc]
         pc += 1
-        value = None
         if op == "halt":
-            return False
+            break
         if op == "send.f32":
-            return True
+            sent.append(int(args[1]))
+            continue
         if op == "jmp":
             pc = labels[args[0]]
             continue
         if op in ("bz", "bnz"):
-            if (regs[int(args[0][1:])] == 0) == (op == "bz"):
+            if (reg(args[0]) == 0) == (op == "bz"):
                 pc = labels[args[1]]
             continue
-        a = regs[int(args[1][1:])] if len(args) > 1 and args[1].startswith("r") else None
-        if op == "li":
+        if op in ("st", "ld"):
+            address = reg(args[1]) + int(args[2])
+            if not inside(address):
+                break  # (a fault stops the PE)
+            if op == "st":
+                sram[address] = reg(args[0])
+                continue
+            value = sram[address]
+        elif op in ("vfill", "vredsum"):
+            first, count = reg(args[0 if op == "vfill" else 1]), reg(args[2])
+            if not inside(first, count):
+                break
+            if op == "vfill":
+                sram[first:first + count] = [reg(args[1])] * count
+                continue
+            value = sum(sram[first:first + count])
+        elif op == "li":
             value = int(args[1])
         elif op == "addi":
-            value = (a + int(args[2]) + 2**31) % 2**32 - 2**31
+            value = (reg(args[1]) + int(args[2]) + 2**31) % 2**32 - 2**31
         elif op == "seqi":
-            value = int(a == int(args[2]))
+            value = int(reg(args[1]) == int(args[2]))
         elif op == "seq":
-            value = int(a == regs[int(args[2][1:])])
+            value = int(reg(args[1]) == reg(args[2]))
         elif op == "and":
-            value = a & regs[int(args[2][1:])]
+            value = reg(args[1]) & reg(args[2])
         elif op == "mov":
-            value = a
-        elif op == "ld":
-            value = data[int(args[2])]
+            value = reg(args[1])
         elif op == "sreg":
             value = tid[0] if args[1] == "tid.x" else tid[1]
+        else:
+            raise AssertionError(op)
         if int(args[0][1:]):
             regs[int(args[0][1:])] = value
-    return False
+    return sent
 
 
 @pytest.mark.parametrize("states_per_pc", [routed_senders.STATES_PER_PC, 2, 1])
@@ -122,7 +198,28 @@ def test_a_proven_single_sender_is_the_only_pe_that_sends(states_per_pc, monkeyp
                 continue
             for _ in range(5):
                 senders = {(x, y) for x in range(block[0]) for y in range(block[1])
-                           if sends(lines, (x, y), [rng.randint(0, 3) for _ in range(4)])}
+                           if sent_on(lines, (x, y), [rng.randint(0, 3) for _ in range(4)])}
                 assert len(senders) <= 1, (block, senders, conditions, "\n".join(lines))
                 proven += bool(senders)
     assert proven >= 10  # (proofs of programs whose one PE does send, not only of programs that never send)
+
+
+@pytest.mark.parametrize("states_per_pc", [routed_senders.STATES_PER_PC, 2, 1])
+def test_every_pe_that_sends_on_a_channel_satisfies_a_path_of_that_channel(states_per_pc, monkeypatch):
+    monkeypatch.setattr(routed_senders, "STATES_PER_PC", states_per_pc)
+    rng = random.Random(44 + states_per_pc)
+    pinned = 0
+    for _ in range(400):
+        lines = random_program(rng, rng.randint(5, 30), memory=True)
+        program = ws.assemble(f".name fuzz\n.sram {SRAM}\n.args 0\n.route 1 block_bus\n.route 2 block_bus\n"
+                              + "\n".join(lines) + "\n")
+        found = channel_conditions(code_facts(code_bytes(program.code)).decoded, len(program.code))
+        assert found is not None  # (no route changes, background sends or tangles here)
+        for _ in range(4):
+            tid = (rng.randint(0, 3), rng.randint(0, 3))
+            for channel in set(sent_on(lines, tid, [rng.randint(0, 3) for _ in range(SRAM)])):
+                paths = found.get(channel, [])
+                assert any(all(tid[axis] == k for axis, k in pins) for pins in paths), (
+                    tid, channel, paths, "\n".join(lines))
+                pinned += () not in paths
+    assert pinned >= 20  # (sends on channels the analysis bounds, not only on channels any PE may use)
