@@ -96,3 +96,38 @@ def test_a_kernel_that_fits_only_without_unrolling_still_compiles():
     want = np.zeros(64, np.float32)
     want[::4] = np.arange(16, dtype=np.float32) * np.float32(0.5)
     np.testing.assert_array_equal(out.copy_to_host(), want)
+
+
+@ws.jit
+def _thread_index_or_argument(values, out, n, other):
+    """`t` is threadIdx.x on one path and an argument on the other; kept live across a loop that needs every
+    register of a 12-register machine, it is spilled."""
+    t = ws.threadIdx.x
+    if values[ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x, 0] > 0.5:
+        t = other
+    i = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    a0, a1, a2, a3 = values[i, 0], values[i, 1], values[i, 2], values[i, 3]
+    a4, a5, a6, a7 = values[i, 4], values[i, 5], values[i, 6], values[i, 7]
+    s = 0.0
+    for k in range(n):
+        s += a0 * a1 + a2 * a3 + a4 * a5 + a6 * a7 + k
+    out[i] = s + t
+
+
+def test_a_spilled_value_not_always_a_thread_index_is_reloaded_from_its_slot():
+    """The backend reloads a spilled value with `sreg` only where its every definition reads that special
+    register (review44): here the argument's path would read threadIdx.x instead of `other`."""
+    bx, by, n, other = 5, 4, 3, 1000
+    values = np.random.default_rng(44).random((bx * by, 8), dtype=np.float32)
+    dev = ws.Device(ws.WaferSpec(width=8, height=8, registers=12))
+    out = dev.device_array(bx * by, np.float32)
+    _thread_index_or_argument[1, (bx, by)](dev.to_device(values), out, n, other)
+    compiled = _thread_index_or_argument._compiled()
+    (slot,) = [slot for reg, slot in compiled.allocation.spills.items() if reg.hint == "t"]  # (else: not covered)
+    assert any(line.split()[:1] == ["ld"] and line.endswith(f"r0, {slot}") for line in compiled.asm_text.splitlines())
+    t = np.where(values[:, 0] > 0.5, np.float32(other), np.arange(bx * by) % bx).astype(np.float32)
+    s = np.zeros(bx * by, np.float32)
+    for k in range(n):
+        s = s + (values[:, 0] * values[:, 1] + values[:, 2] * values[:, 3] + values[:, 4] * values[:, 5]
+                 + values[:, 6] * values[:, 7] + np.float32(k))
+    np.testing.assert_array_equal(out.copy_to_host(), s + t)
