@@ -398,3 +398,29 @@ def test_populating_now_maps_pages_in_and_keeps_every_word():
     expected = np.zeros_like(a)
     expected[5 * page // 4] = 9
     np.testing.assert_array_equal(a, expected)
+
+
+@pytest.mark.parametrize("system", ["no madvise", "madvise refuses", "opted out after tuning"])
+def test_reserving_the_heap_without_madvise_touches_the_blocks_itself(system, monkeypatch):
+    """Where madvise is missing, refuses MADV_POPULATE_WRITE (a kernel before 5.14: EINVAL) or WAFERSIM_NO_MALLOC_TUNING
+    is set after the allocator was tuned, `populate_now` does nothing and says so, and `reserve_heap` writes the
+    blocks instead: the same bytes reserved, in whole 8 MiB blocks (review44)."""
+    if not hostmem.tune_allocator():
+        pytest.skip("the allocator is not tuned here (not glibc on Linux)")
+    asked = []
+    if system == "no madvise":
+        monkeypatch.setattr(hostmem, "_madvise_function", lambda: None)
+    elif system == "madvise refuses":
+        monkeypatch.setattr(hostmem, "_madvise_function", lambda: lambda *args: asked.append(args) or -1)
+    else:
+        monkeypatch.setenv("WAFERSIM_NO_MALLOC_TUNING", "1")
+    written = []
+    memset = hostmem.ctypes.memset
+    monkeypatch.setattr(hostmem.ctypes, "memset", lambda at, value, size: written.append(size) or memset(at, value, size))
+    page = hostmem._PAGE
+    assert not hostmem.populate_now(5 * page + 1, 3 * page)
+    monkeypatch.setattr(hostmem, "_reserved", 0)
+    assert hostmem.reserve_heap(10 << 20) == 16 << 20
+    assert written == [hostmem._RESERVE_CHUNK] * 2
+    if system == "madvise refuses":  # (asked for the whole pages inside each range: 6 .. 7 of the first)
+        assert asked[0] == (6 * page, 2 * page, hostmem._MADV_POPULATE_WRITE) and len(asked) == 3
