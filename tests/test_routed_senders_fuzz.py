@@ -28,8 +28,9 @@ SRAM = 16  # words of the `memory` programs' SRAM (r9, r10: their vector ops' ad
 
 def random_program(rng: random.Random, size: int, memory: bool = False) -> list[str]:
     """Instructions over r1..r8 (r7, r8: threadIdx.x and .y; r1..r4 mostly flags, r5, r6 mostly data), a label
-    before each; branches to any label (most forward). `memory`: a third of them SRAM stores, loads and vector ops
-    (`memory_instructions`), and sends on channel 1 or 2, most under a guard of their own."""
+    before each; branches to any label (most forward). `memory`: a fifth of them guards kept in SRAM words
+    (`guard_in_sram`), a sixth SRAM stores, loads and vector ops (`memory_instructions`), a fifth sends on
+    channel 1 or 2 under a guard of their own, the rest as without it."""
     lines = ["sreg r7, tid.x", "sreg r8, tid.y"]
 
     def flag() -> int:
@@ -40,17 +41,22 @@ def random_program(rng: random.Random, size: int, memory: bool = False) -> list[
 
     for i in range(size):
         pick = rng.random()
-        if memory and pick < 0.2:
-            lines += guard_in_sram(rng, flag, source, f"L{i + 1}")
-        elif memory and pick < 0.35:
-            lines += memory_instructions(rng, flag, source)
-        elif memory and pick < 0.55:
-            if rng.random() < 0.3:
-                lines.append(f"seqi r{flag()}, r{rng.choice((7, 8))}, {rng.randint(0, 2)}")
-            if rng.random() < 0.95:  # (skips the send only)
-                lines.append(f"{rng.choice(('bz', 'bz', 'bnz'))} r{flag()}, L{i + 1}")
-            lines.append(f"send.f32 ramp, {rng.choice((1, 2))}, r2")
-        elif pick < 0.06:
+        if memory and pick < 0.55:
+            if pick < 0.2:
+                lines += guard_in_sram(rng, flag, source, f"L{i + 1}")
+            elif pick < 0.35:
+                lines += memory_instructions(rng, flag, source)
+            else:
+                if rng.random() < 0.3:
+                    lines.append(f"seqi r{flag()}, r{rng.choice((7, 8))}, {rng.randint(0, 2)}")
+                if rng.random() < 0.95:  # (skips the send only)
+                    lines.append(f"{rng.choice(('bz', 'bz', 'bnz'))} r{flag()}, L{i + 1}")
+                lines.append(f"send.f32 ramp, {rng.choice((1, 2))}, r2")
+            lines.append(f"L{i + 1}:")
+            continue
+        if memory:
+            pick = (pick - 0.55) / 0.45  # (the rest: every form below, as without `memory`)
+        if pick < 0.06:
             lines.append(f"li r{flag()}, {rng.randint(0, 2)}")
         elif pick < 0.1:
             lines.append(f"addi r{flag()}, r{source()}, {rng.randint(-1, 1)}")
