@@ -104,16 +104,16 @@ def memory_instructions(rng: random.Random, flag, source) -> list[str]:
 
 def guard_in_sram(rng: random.Random, flag, source, skip: str) -> list[str]:
     """A threadIdx guard kept in an SRAM word (a spilled short circuit), perhaps overwritten there (by a store at a
-    data, threadIdx or constant address, a vector fill over it, or on one path only), loaded back and branched on
-    around a send."""
+    data, threadIdx or constant address, a vector fill or receive over it, or on one path only), loaded back and
+    branched on around a send."""
     at = rng.randint(0, 7)
     lines = [f"seqi r1, r{rng.choice((7, 8))}, {rng.randint(0, 2)}", f"st r1, r0, {at}", f"li r1, {rng.randint(0, 1)}"]
     pick = rng.random()
     if pick < 0.2:
         lines.append(f"st r{source()}, r{rng.choice((5, 6, 7, 8))}, {rng.randint(0, 3)}")
-    elif pick < 0.35:
-        lines += [f"li r9, {rng.randint(max(0, at - 3), at)}", f"li r10, {rng.randint(1, 4)}",
-                  f"vfill r9, r{source()}, r10"]
+    elif pick < 0.35:  # a vector fill or a vector receive over it
+        writer = f"vfill r9, r{source()}, r10" if rng.random() < 0.6 else "recvv.i32 west, 0, r9, r10"
+        lines += [f"li r9, {rng.randint(max(0, at - 3), at)}", f"li r10, {rng.randint(1, 4)}", writer]
     elif pick < 0.5:
         lines.append(f"st r{source()}, r0, {at}")
     elif pick < 0.65:
@@ -161,12 +161,15 @@ def sent_on(lines: list[str], tid: tuple[int, int], data: list[int]) -> list[int
                 sram[address] = reg(args[0])
                 continue
             value = sram[address]
-        elif op in ("vfill", "vredsum"):
-            first, count = reg(args[0 if op == "vfill" else 1]), reg(args[2])
+        elif op in ("vfill", "vredsum", "recvv.i32"):
+            first, count = reg(args[0 if op == "vfill" else 1 if op == "vredsum" else 2]), reg(args[-1])
             if not inside(first, count):
                 break
             if op == "vfill":
                 sram[first:first + count] = [reg(args[1])] * count
+                continue
+            if op == "recvv.i32":  # (words from a neighbour: 0 or 1, by place and PE)
+                sram[first:first + count] = [(first + k + tid[0] + tid[1]) % 2 for k in range(count)]
                 continue
             value = sum(sram[first:first + count])
         elif op == "li":
