@@ -52,6 +52,8 @@ def _int_of_variables(out):
     v = True                                    # a bool variable's register is an int32 as well
     out[12] = (v + 2147483647) // 2**30
     out[13] = T[(v + 2147483647) // 2**30]
+    out[14] = T[(abs(v) + 2147483647) // 2**30]
+    out[15] = T[(max(v, 0) + 2147483647) // 2**30]
 
 
 def test_int_of_a_variable_indexes_and_sizes_as_the_value_the_kernel_computes(dev):
@@ -59,12 +61,13 @@ def test_int_of_a_variable_indexes_and_sizes_as_the_value_the_kernel_computes(de
     # itself, + 1 wraps), but as a tuple index it was folded as Python's int: T[2] (20) where the value indexes
     # T[-2] (60), and a local array of 2 + 8 elements where the value gives 6; likewise of a float variable and
     # of a device function's parameter (whose `int(p) * 2` was refused as "does not fit in int32" as a value),
-    # and `v + 2147483647` of a bool variable
-    (got,) = run_on_one_block(dev, _int_of_variables, np.zeros(14, np.int32))
+    # and `v + 2147483647`, `abs(v) + 2147483647` of a bool variable
+    (got,) = run_on_one_block(dev, _int_of_variables, np.zeros(16, np.int32))
     wrapped = int32_wrap(2**31) // 2**30  # -2
     assert wrapped == -2
     assert got.tolist() == [wrapped, T[wrapped], wrapped + 8, wrapped, T[wrapped], T[wrapped], wrapped, T[wrapped],
-                            wrapped + 8, wrapped, T[wrapped], T[wrapped], wrapped, T[wrapped]]
+                            wrapped + 8, wrapped, T[wrapped], T[wrapped], wrapped, T[wrapped], T[wrapped],
+                            T[wrapped]]
 
 
 W = np.int32(2**31 - 1)

@@ -187,8 +187,10 @@ class CompileTimeNames:
         if isinstance(node, ast.BinOp) and type(node.op) in STATIC_INT_OPS:  # e.g. a local array of T * T
             left, right = self.static_operand(node.left), self.static_operand(node.right)
             if not (isinstance(left, bool) and isinstance(right, bool)):  # (two bools cannot leave int32)
-                # a bool variable's register is an int32 too: `v = True; (v + 2**31 - 1) // 2**30` is -2, T[-2]
-                left, right = (np.int32(value) if isinstance(value, bool) and self.reads_variable(side) else value
+                # a Python int or bool computed from a variable is an int32 register's value too: `v = True;
+                # (v + 2**31 - 1) // 2**30` and `(abs(v) + 2**31 - 1) // 2**30` are -2, T[-2]
+                left, right = (np.int32(value) if type(value) in (int, bool) and fits_int32(value)
+                               and self.reads_variable(side) else value
                                for side, value in ((node.left, left), (node.right, right)))
             return fold_typed_int(node.op, left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)):
