@@ -368,7 +368,16 @@ _HELD_PARAMETER = ([(10, 20, 30), (), (7,)], [3, np.int64(2**31 - 1), 1], [21474
                     "oi[3] = T0[(v0 + 1) // 2**30]"], True)
 
 
+#: int() of a variable is the int32 its register holds (NumPy's wrap goes on): it folded as Python's exact int where
+#: a constant is needed, T0[2 % 3] and 2 + 5 elements, where the value is -2.
+_INT_OF_VARIABLE = ([(10, 20, 30), (), (7,)], [3, True, 1], [0, 0],
+                    ["R = ()", "U = (C0, C1, C2)", "v0 = _V(2147483647)", "oi[0] = (_IV(v0) + 1) // 2**30",
+                     "oi[1] = T0[(_IV(v0) + 1) // 2**30 % len(T0)]",
+                     "a0 = ws.local.array((_IV(v0) + 1) // 2**30 + 5, np.int32)", "oi[2] = len(a0)"], False)
+
+
 @FUZZ
+@example(program=_INT_OF_VARIABLE)
 @example(program=_HELD_NP_INT32)
 @example(program=_HELD_PARAMETER)
 @given(program=programs())
