@@ -422,3 +422,11 @@ def kern(out, n):
     out[0] = 0
 """)
     compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
+
+
+@pytest.mark.parametrize("body", ["out[1] = len((1, 2) * 2147483647)", "t = (n, n) * 2**20\n    out[1] = t[0]"])
+def test_a_tuple_too_long_to_unroll_is_a_compile_error(dev, tmp_path, body):
+    # fuzz44: `(1, 2) * 2147483647` raised a bare MemoryError from the compiler (Python raises one too); a tuple's
+    # items are unrolled when compiling, so more than MAX_TUPLE_ITEMS of them is refused at the line
+    message = compile_error_message(dev, tmp_path, body)
+    assert "more than the 1048576 a kernel's tuple may have" in message, message

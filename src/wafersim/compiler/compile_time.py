@@ -40,21 +40,32 @@ def static_tuple_arith(op: ast.operator, left, right):
         return left + right
     if isinstance(op, ast.Mult) and isinstance(left, tuple) != isinstance(right, tuple):
         tup, count = (left, right) if isinstance(left, tuple) else (right, left)
-        copies = repeat_count(count)
+        copies = repeat_count(count, len(tup))
         if copies is not None:
             return tup * copies
     return NOT_STATIC
 
 
-def repeat_count(value) -> int | None:
-    """How many copies `t * value` of a tuple makes, `value` known when compiling: an int, a NumPy integer or a
-    Python bool as the int it equals, none for a count <= 0; None for anything else. An np.bool_ is refused, as
-    Python refuses it (NumPy's bool has no `__index__`: `(1, 2) * np.True_` raises TypeError)."""
+#: The most items a tuple repeated by `*` may have: a kernel's tuple is unrolled into registers and instructions
+#: when compiling (Python's `(1, 2) * (2**31 - 1)` is a MemoryError, which the compiler raised bare).
+MAX_TUPLE_ITEMS = 2**20
+
+
+def repeat_count(value, length: int) -> int | None:
+    """How many copies `t * value` of a tuple of `length` items makes, `value` known when compiling: an int, a NumPy
+    integer or a Python bool as the int it equals, none for a count <= 0; None for anything else. An np.bool_ is
+    refused, as Python refuses it (NumPy's bool has no `__index__`: `(1, 2) * np.True_` raises TypeError), and so is
+    a tuple of more than MAX_TUPLE_ITEMS items."""
     if isinstance(value, np.bool_):
         raise Unsupported(f"a tuple cannot be repeated by a NumPy bool ({value!r}): Python refuses it (can't multiply "
                           f"sequence by non-int of type 'numpy.bool'); convert it with int(...) or bool(...)")
     if isinstance(value, bool) or is_integer(value):
-        return max(int(value), 0)
+        copies = max(int(value), 0)
+        if length * copies > MAX_TUPLE_ITEMS:
+            raise Unsupported(f"a tuple of {length} items repeated {copies} times has {length * copies} items, more "
+                              f"than the {MAX_TUPLE_ITEMS} a kernel's tuple may have (its items are unrolled when "
+                              f"compiling): use a local array (ws.local.array) and a loop")
+        return copies
     return None
 
 
