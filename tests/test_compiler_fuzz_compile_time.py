@@ -83,7 +83,8 @@ class CompileTimeGen:
         kinds = ["small", "small", "extreme", "const", "closure", "len", "item", "bool", "run_len", "held"]
         kinds += ["var"] * bool(self.variables)
         if depth > 0:
-            kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "minmax", "tuple_minmax", "pow"]
+            kinds += ["bin", "bin", "bin", "divmod", "neg", "abs", "minmax", "minmax", "tuple_minmax", "pow", "bits",
+                      "shift", "unary", "convert", "repeat"]
         kind = self.choice(kinds)
         if kind == "small":
             return str(self.draw(SMALL))
@@ -121,6 +122,25 @@ class CompileTimeGen:
             return f"abs({self.expr(depth - 1)})"
         if kind == "pow":
             return f"({self.expr(depth - 1)} ** {self.draw(st.integers(0, 3))})"
+        if kind == "bits":
+            return f"({self.expr(depth - 1)} {self.choice(['&', '|', '^'])} {self.expr(depth - 1)})"
+        if kind == "shift":  # by a count of 0 to 40 (32 and more: 0 or the sign), or an expression's (-1 to 39: a
+            # negative count is Python's ValueError; NumPy shifts an np.int32 by one to 0, which the docs refuse)
+            count = (str(self.choice([0, 1, 5, 31, 32, 33, 40])) if self.draw(st.integers(0, 3))
+                     else f"(({self.expr(depth - 1)}) % 41 - 1)")
+            return f"({self.expr(depth - 1)} {self.choice(['<<', '>>'])} {count})"
+        if kind == "unary":  # `+True` is the int 1
+            return f"({self.choice(['~', '+'])}{self.expr(depth - 1)})"
+        if kind == "convert":  # int() and np.int32() of an int: itself (np.int32's wraps from then on)
+            inner = self.expr(depth - 1)
+            func = self.choice(["int", "np.int32"])
+            if func == "int" and re.search(r"\b[vK]\d", inner):
+                func = "_IV"  # int() of a variable's (or a parameter's) value: the int32 it holds (`_int_of_variable`)
+            return f"{func}({inner})"
+        if kind == "repeat":  # a tuple repeated by an int (a bool as the int it equals; none for a count <= 0)
+            t = self.draw(st.integers(0, N_TUPLES - 1))
+            count = f"min({self.expr(depth - 1)}, 3)"  # (at most 3 copies: 2**31 - 1 of them would fill the memory)
+            return f"len({f'T{t} * ({count})' if self.draw(st.booleans()) else f'({count}) * T{t}'})"
         if kind == "tuple_minmax":  # of a tuple (an empty one: ValueError)
             return f"{self.choice(['min', 'max'])}(T{self.draw(st.integers(0, N_TUPLES - 1))})"
         args = [self.expr(depth - 1) for _ in range(self.draw(st.integers(2, 3)))]
@@ -220,7 +240,8 @@ def render(tuples, constants, body: list[str], in_function: bool = False) -> str
     binds to its closure's constants (a parameter is an int32 variable, whatever constant it is bound to)."""
     consts = [f"C{k} = {'np.int32(' + str(int(c)) + ')' if isinstance(c, np.int32) else repr(c)}"
               for k, c in enumerate(constants)]
-    kernel_text = [line.replace('_V(', '(').replace('_FMIN(', 'min(').replace('_TOF(', '(') for line in body]
+    kernel_text = [line.replace('_V(', '(').replace('_IV(', 'int(').replace('_FMIN(', 'min(').replace('_TOF(', '(')
+                   for line in body]
     ref_body = [f"        {line}" for line in body]
     params = ", ".join(f"K{k}" for k in range(N_CLOSURE))
     if in_function:
@@ -242,6 +263,13 @@ def _as_variable(value):
     if not -2**31 <= int(value) < 2**31:
         raise OverflowError(f"{value} does not fit in int32")
     return np.int32(value)
+
+
+def _int_of_variable(value):
+    """`int(e)` of an expression reading a variable (or a device function's parameter): the int32 its register
+    holds, whose arithmetic goes on wrapping (docs/python-supported.md), where Python's int() of an np.int32 is an
+    exact Python int. Of a closure's Python int (`K0` read in the kernel's own body) it is that int, as in Python."""
+    return np.int32(value) if isinstance(value, np.int32) else int(value)
 
 
 def _float32_min(*values):
@@ -273,6 +301,8 @@ def _documented_refusal(error: ws.CompileError) -> bool:
     """A refusal the docs state where Python computes: an int constant expression whose step (the operand of
     `//`, `%`, `min`, a comparison, ...) is outside int32 (docs/python-supported.md, "constant expressions"),
     the number named in the message; every other refusal of a kernel Python runs fails the test."""
+    if "negative shift count" in str(error):  # (constant: refused, where NumPy shifts an np.int32 to 0 or -1)
+        return True
     found = re.search(r"(-?\d+) does not fit in int32", str(error))
     return found is not None and not -2**31 <= int(found.group(1)) < 2**31
 
@@ -283,8 +313,9 @@ def check(dev, directory, tuples, constants, closure, body: list[str], in_functi
     kern, _ = module.make(*closure)
     # (a device function's parameters are int32 variables: the reference's are the np.int32s they hold)
     _, ref = module.make(*[_as_variable(k) for k in closure]) if in_function else module.make(*closure)
-    reference = types.FunctionType(ref.__code__, dict(vars(module), ws=_REFERENCE_WS, _V=_as_variable, _FMIN=_float32_min, _TOF=np.float32),
-                                   "ref", None, ref.__closure__)
+    names = dict(vars(module), ws=_REFERENCE_WS, _V=_as_variable, _IV=_int_of_variable, _FMIN=_float32_min,
+                 _TOF=np.float32)
+    reference = types.FunctionType(ref.__code__, names, "ref", None, ref.__closure__)
     xi = np.array([7, -3], np.int32)
     want_i, want_f = np.zeros(N_OUT, np.int32), np.zeros(N_OUT, np.float32)
     try:
@@ -337,7 +368,16 @@ _HELD_PARAMETER = ([(10, 20, 30), (), (7,)], [3, np.int64(2**31 - 1), 1], [21474
                     "oi[3] = T0[(v0 + 1) // 2**30]"], True)
 
 
+#: int() of a variable is the int32 its register holds (NumPy's wrap goes on): it folded as Python's exact int where
+#: a constant is needed, T0[2 % 3] and 2 + 5 elements, where the value is -2.
+_INT_OF_VARIABLE = ([(10, 20, 30), (), (7,)], [3, True, 1], [0, 0],
+                    ["R = ()", "U = (C0, C1, C2)", "v0 = _V(2147483647)", "oi[0] = (_IV(v0) + 1) // 2**30",
+                     "oi[1] = T0[(_IV(v0) + 1) // 2**30 % len(T0)]",
+                     "a0 = ws.local.array((_IV(v0) + 1) // 2**30 + 5, np.int32)", "oi[2] = len(a0)"], False)
+
+
 @FUZZ
+@example(program=_INT_OF_VARIABLE)
 @example(program=_HELD_NP_INT32)
 @example(program=_HELD_PARAMETER)
 @given(program=programs())

@@ -398,3 +398,35 @@ def kern(out, n):
         (10, 20)[np.True_]
     error = compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
     assert "a tuple index must be" in str(error), str(error)
+
+
+@pytest.mark.parametrize("body", [
+    "buf = ws.local.array(len((1, 2) * B), np.float32)",   # a shape: it gave 2 elements
+    "buf = ws.local.array(len(B * T), np.float32)",
+    "out[1] = len((n, n) * B)",
+    "out[1] = len(T * B)",
+    "out[1] = int(T * B == T)",
+])
+def test_a_tuple_repeated_by_a_numpy_bool_is_refused_as_python_refuses_it(dev, tmp_path, body):
+    # fuzz44: `(1, 2) * np.True_` raises TypeError in Python (np.bool_ has no __index__); as a local array's
+    # shape the compiler took it as 1 copy
+    with pytest.raises(TypeError):
+        (1, 2) * np.True_
+    m = load_source(tmp_path, PRELUDE + f"""
+B = np.True_
+
+
+@ws.jit
+def kern(out, n):
+    {body}
+    out[0] = 0
+""")
+    compile_error(dev, m.kern, np.zeros(2, np.int32), 3)
+
+
+@pytest.mark.parametrize("body", ["out[1] = len((1, 2) * 2147483647)", "t = (n, n) * 2**20\n    out[1] = t[0]"])
+def test_a_tuple_too_long_to_unroll_is_a_compile_error(dev, tmp_path, body):
+    # fuzz44: `(1, 2) * 2147483647` raised a bare MemoryError from the compiler (Python raises one too); a tuple's
+    # items are unrolled when compiling, so more than MAX_TUPLE_ITEMS of them is refused at the line
+    message = compile_error_message(dev, tmp_path, body)
+    assert "more than the 1048576 a kernel's tuple may have" in message, message

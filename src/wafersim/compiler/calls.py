@@ -306,7 +306,9 @@ class CallLowering(FabricCallLowering, SparseCallLowering, DescriptorLowering, B
                                   f"in int32; at run time the conversion saturates: write the int you mean"
                                   f"{_FLOAT32_ROUNDING if abs(v.const) == 2.0**31 else ''}")
             converted = self.const(int(v.const))
-            converted.wraps = wraps
+            # (a variable's value, `held`, stays one: int32 arithmetic on it wraps, as on the register it is at
+            # run time: `int(p) + 1` of p = 2**31 - 1 is -2**31, as `x = 2**31 - 1; int(x) + 1` is)
+            converted.wraps, converted.held = wraps or v.held, v.held
             return converted
         if v.ty == "i32":  # (a variable holding an np.int64 converts to an int32, as in NumPy: Val.int64 drops)
             return Val("i32", v.reg) if v.int64 else v

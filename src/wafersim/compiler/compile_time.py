@@ -40,17 +40,32 @@ def static_tuple_arith(op: ast.operator, left, right):
         return left + right
     if isinstance(op, ast.Mult) and isinstance(left, tuple) != isinstance(right, tuple):
         tup, count = (left, right) if isinstance(left, tuple) else (right, left)
-        copies = repeat_count(count)
+        copies = repeat_count(count, len(tup))
         if copies is not None:
             return tup * copies
     return NOT_STATIC
 
 
-def repeat_count(value) -> int | None:
-    """How many copies `t * value` of a tuple makes, `value` known when compiling: an int, a NumPy integer or a
-    bool as the int it equals, none for a count <= 0; None for anything else."""
-    if isinstance(value, (bool, np.bool_)) or is_integer(value):
-        return max(int(value), 0)
+#: The most items a tuple repeated by `*` may have: a kernel's tuple is unrolled into registers and instructions
+#: when compiling (Python's `(1, 2) * (2**31 - 1)` is a MemoryError, which the compiler raised bare).
+MAX_TUPLE_ITEMS = 2**20
+
+
+def repeat_count(value, length: int) -> int | None:
+    """How many copies `t * value` of a tuple of `length` items makes, `value` known when compiling: an int, a NumPy
+    integer or a Python bool as the int it equals, none for a count <= 0; None for anything else. An np.bool_ is
+    refused, as Python refuses it (NumPy's bool has no `__index__`: `(1, 2) * np.True_` raises TypeError), and so is
+    a tuple of more than MAX_TUPLE_ITEMS items."""
+    if isinstance(value, np.bool_):
+        raise Unsupported(f"a tuple cannot be repeated by a NumPy bool ({value!r}): Python refuses it (can't multiply "
+                          f"sequence by non-int of type 'numpy.bool'); convert it with int(...) or bool(...)")
+    if isinstance(value, bool) or is_integer(value):
+        copies = max(int(value), 0)
+        if length * copies > MAX_TUPLE_ITEMS:
+            raise Unsupported(f"a tuple of {length} items repeated {copies} times has {length * copies} items, more "
+                              f"than the {MAX_TUPLE_ITEMS} a kernel's tuple may have (its items are unrolled when "
+                              f"compiling): use a local array (ws.local.array) and a loop")
+        return copies
     return None
 
 
@@ -181,8 +196,15 @@ class CompileTimeNames:
         if isinstance(node, ast.BinOp) and self.is_tuple(node):  # len(T + T), T[1:] + T[:1]
             return static_tuple_arith(node.op, self.static(node.left), self.static(node.right))
         if isinstance(node, ast.BinOp) and type(node.op) in STATIC_INT_OPS:  # e.g. a local array of T * T
-            return fold_typed_int(node.op, self.static_operand(node.left), self.static_operand(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Invert)):
+            left, right = self.static_operand(node.left), self.static_operand(node.right)
+            if not (isinstance(left, bool) and isinstance(right, bool)):  # (two bools cannot leave int32)
+                # a Python int or bool computed from a variable is an int32 register's value too: `v = True;
+                # (v + 2**31 - 1) // 2**30` and `(abs(v) + 2**31 - 1) // 2**30` are -2, T[-2]
+                left, right = (np.int32(value) if type(value) in (int, bool) and fits_int32(value)
+                               and self.reads_variable(side) else value
+                               for side, value in ((node.left, left), (node.right, right)))
+            return fold_typed_int(node.op, left, right)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)):
             return fold_typed_unary(node.op, self.static_operand(node.operand))
         if isinstance(node, ast.Call) and node.args and not node.keywords:
             folded = self.static_builtin(node)
@@ -192,11 +214,14 @@ class CompileTimeNames:
             # `int(-3)`, `np.int32(-3)` of an int constant: that int (it was a run-time value, so `b = np.int32(-3)`
             # then `a[b]` was an out-of-bounds index where `b = -3` counts from the end, as Python does both)
             try:
-                func, value = self.static(node.func), self.static(node.args[0])
+                func, value = self.static(node.func), self.static_operand(node.args[0])
             except Unsupported:
                 return NOT_STATIC  # (an unknown name: lowering the expression says so)
             if not any(func is f for f in _STATIC_INT_CONVERSIONS):
                 return NOT_STATIC
+            # int() of a variable's value is the int32 its register holds, whose arithmetic wraps (`to_int`):
+            # `x = 2**31 - 1; (int(x) + 1) // 2**30` is -2, and indexed T[2]; so is a device function's parameter's
+            wraps = func is np.int32 or self.reads_variable(node.args[0])
             if isinstance(value, (float, np.floating)):
                 # `np.int32(-3.0)`: the lowered conversion's constant (calls.to_int), the float32 the constant
                 # is truncated toward zero (int(np.float32(16777217.0)) is 16777216, as the kernel computes it)
@@ -205,7 +230,7 @@ class CompileTimeNames:
             if is_integer(value) and fits_int32(int(value)):
                 # (np.int32's stays an np.int32, so that arithmetic on it wraps as NumPy's and as the lowered
                 # value's: `a = (np.int32(2**31 - 1) + 1) // 2**30` is -2 as an index or a shape, not 2)
-                return np.int32(int(value)) if func is np.int32 else int(value)
+                return np.int32(int(value)) if wraps else int(value)
             return NOT_STATIC
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             base, index = self.static(node.value), self.static_tuple_index(node.slice)  # DIRECTIONS[0]
@@ -302,6 +327,13 @@ class CompileTimeNames:
                     chosen = value
             return chosen
         return NOT_STATIC
+
+    def reads_variable(self, node: ast.expr) -> bool:
+        """Whether `node` reads a variable's register (a name assigned in the function, known when compiling or not,
+        or a device function's parameter, `held`), whose value the kernel computes with as the int32 or float32 it
+        holds at run time, not as the constant it was assigned."""
+        return any(isinstance(n, ast.Name) and isinstance(bound := self.lookup_or_none(n.id), Val)
+                   and (not bound.is_const or bound.held) for n in ast.walk(node))
 
     def static_operand(self, node: ast.expr):
         """static() of an operand of int arithmetic folded when compiling. A variable (a register, known when

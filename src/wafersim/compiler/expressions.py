@@ -167,7 +167,7 @@ class ExpressionLowering(ComparisonLowering):
             return Tup(left.items + right.items)
         if isinstance(node.op, ast.Mult) and isinstance(left, Tup) != isinstance(right, Tup):
             tup, count_node = (left, node.right) if isinstance(left, Tup) else (right, node.left)
-            copies = repeat_count(self.static_or_none(count_node))
+            copies = repeat_count(self.static_or_none(count_node), len(tup.items))
             if copies is not None:
                 return Tup(tup.items * copies)
             raise Unsupported("a tuple repeated by `*` needs an int known when compiling (a tuple's length is fixed "

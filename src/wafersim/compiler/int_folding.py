@@ -133,8 +133,12 @@ def fold_typed_int(op: ast.operator, left, right):
 
 
 def fold_typed_unary(op: ast.unaryop, value):
-    """`-value` or `~value` of a compile-time number as NumPy computes it (-np.int32(-2**31) wraps to itself);
-    NOT_STATIC for anything else."""
+    """`-value`, `+value` or `~value` of a compile-time number as NumPy computes it (-np.int32(-2**31) wraps to
+    itself; `+True` is the int 1, as in Python); NOT_STATIC for anything else."""
+    if isinstance(op, ast.UAdd):
+        if isinstance(value, (bool, np.bool_)):
+            return int(value) if isinstance(value, bool) else NOT_STATIC
+        return value if isinstance(value, (int, float, np.int32, np.int64)) else NOT_STATIC
     if isinstance(value, np.int32):
         return np.int32(wrap_int32(-int(value)) if isinstance(op, ast.USub) else ~int(value))
     if isinstance(value, np.int64):

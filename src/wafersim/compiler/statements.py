@@ -56,6 +56,10 @@ class StatementLowering(ForLoopLowering, RowLowering):
                 self.statement(stmt)
             except Unsupported as exc:
                 raise self.error(exc.node or stmt, str(exc)) from None
+            except RecursionError:  # (the innermost statement: an expression lowered recursively, `a + a + ... + a`)
+                raise self.error(stmt, "this statement nests its expressions too deeply for the compiler (it lowers "
+                                       "one operator inside another, up to Python's recursion limit): split it "
+                                       "into several statements, `s = a + b` then `s = s + c`") from None
 
     def statement(self, s: ast.stmt) -> None:
         if isinstance(s, ast.Expr):
