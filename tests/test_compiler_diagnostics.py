@@ -292,6 +292,9 @@ ODD_CONSTRUCTS = [
     ("y = ws.local.array(4) + 1  # HERE", "must be assigned to a name"),
     ("b = ws.local.array((2, 4))\nb[0:n, 0:2] = 1.0  # HERE", "number of rows must be known"),
     ("b = ws.local.array((2, 4))\nb[1] = 1.0  # HERE", "2 dimensions but 1 index was given"),
+    # a row copied as `c[0:4] = t[1]` (NumPy's row): the message shows the row as a slice
+    ("t = ws.local.array((2, 4))\nc = ws.local.array(4)\nc[0:4] = t[1]  # HERE", "a row, as a vector, is a slice, t[i, 0:n]"),
+    ("t = ws.local.array((2, 3, 4))\nc = ws.local.array(4)\nc[0:4] = t[1, 2]  # HERE", "is a slice, t[i, j, 0:n]"),
     ("b = ws.local.array(4)\nb[0:4] = out  # HERE", "cannot assign a global array to a slice"),
     ("b = ws.local.array(4)\nb[0:4] = b[0:4] // 2  # HERE", "FloorDiv is not supported on slices"),
     ("b = ws.local.array(4)\nb[0:4] = b[0:4] % 2.0  # HERE", "not supported on slices"),
