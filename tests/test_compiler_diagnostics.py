@@ -452,6 +452,26 @@ def misuses_a_library_collective(out):
     out[0] = values[0]
 
 
+@ws.jit
+def passes_a_slice_to_a_library_collective(out):
+    values = ws.local.array(8, np.float32)
+    part = ws.local.array(8, np.float32)
+    values[0:8] = 1.0
+    wsc.row_reduce_array(values[0:6], part, 0, wsc.SUM, channel=0)  # MARK-slice
+    out[0] = values[0]
+
+
+def test_a_slice_passed_to_a_library_collective_is_told_to_pass_the_array():
+    """The collectives index their arrays; a slice passed for one is refused at the user's call, saying so
+    (not only that the library could not index a view)."""
+    with pytest.raises(ws.CompileError) as info:
+        launch(passes_a_slice_to_a_library_collective, block=(2, 1))
+    err = info.value
+    assert err.file == __file__ and err.line == marker_line(passes_a_slice_to_a_library_collective, "MARK-slice")
+    assert ("wsc.row_reduce_array() takes whole local arrays, and values[0:6] is a slice: pass its array, or copy "
+            "the slice into a local array of its own") in str(err)
+
+
 def test_an_error_in_an_inlined_function_names_the_call_and_a_library_error_points_at_the_users_line():
     """An error inside a device function says where it was called (one line per level of inlining); an
     error inside wafersim's own library (a collective given the wrong arguments) points at the user's call,
