@@ -292,6 +292,9 @@ ODD_CONSTRUCTS = [
     ("y = ws.local.array(4) + 1  # HERE", "must be assigned to a name"),
     ("b = ws.local.array((2, 4))\nb[0:n, 0:2] = 1.0  # HERE", "number of rows must be known"),
     ("b = ws.local.array((2, 4))\nb[1] = 1.0  # HERE", "2 dimensions but 1 index was given"),
+    # a row copied as `c[0:4] = t[1]` (NumPy's row): the message shows the row as a slice
+    ("t = ws.local.array((2, 4))\nc = ws.local.array(4)\nc[0:4] = t[1]  # HERE", "a row, as a vector, is a slice, t[i, 0:n]"),
+    ("t = ws.local.array((2, 3, 4))\nc = ws.local.array(4)\nc[0:4] = t[1, 2]  # HERE", "is a slice, t[i, j, 0:n]"),
     ("b = ws.local.array(4)\nb[0:4] = out  # HERE", "cannot assign a global array to a slice"),
     ("b = ws.local.array(4)\nb[0:4] = b[0:4] // 2  # HERE", "FloorDiv is not supported on slices"),
     ("b = ws.local.array(4)\nb[0:4] = b[0:4] % 2.0  # HERE", "not supported on slices"),
@@ -447,6 +450,26 @@ def misuses_a_library_collective(out):
     values = ws.local.array(4, np.float32)
     wsc.block_all_reduce_array(values, wsc.SUM, channel=0)  # MARK-library (no scratch array `part`)
     out[0] = values[0]
+
+
+@ws.jit
+def passes_a_slice_to_a_library_collective(out):
+    values = ws.local.array(8, np.float32)
+    part = ws.local.array(8, np.float32)
+    values[0:8] = 1.0
+    wsc.row_reduce_array(values[0:6], part, 0, wsc.SUM, channel=0)  # MARK-slice
+    out[0] = values[0]
+
+
+def test_a_slice_passed_to_a_library_collective_is_told_to_pass_the_array():
+    """The collectives index their arrays; a slice passed for one is refused at the user's call, saying so
+    (not only that the library could not index a view)."""
+    with pytest.raises(ws.CompileError) as info:
+        launch(passes_a_slice_to_a_library_collective, block=(2, 1))
+    err = info.value
+    assert err.file == __file__ and err.line == marker_line(passes_a_slice_to_a_library_collective, "MARK-slice")
+    assert ("wsc.row_reduce_array() takes whole local arrays, and values[0:6] is a slice: pass its array, or copy "
+            "the slice into a local array of its own") in str(err)
 
 
 def test_an_error_in_an_inlined_function_names_the_call_and_a_library_error_points_at_the_users_line():

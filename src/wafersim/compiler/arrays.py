@@ -322,8 +322,10 @@ class ArrayLowering(HalfLowering):
             hint = ""
             if len(index_nodes) < ndim:  # `t[i][j]` (a row taken first) is an element of `t[i, j]`
                 example = ", ".join("ijk"[:ndim])
+                row = ", ".join([*"ijk"[:len(index_nodes)], "0:n"])  # the indices given, then the last axis
                 hint = (f": an element takes an index for every axis in one subscript, {array.name}[{example}] "
-                        f"({array.name}[i][j] is not supported)")
+                        f"({array.name}[i][j] is not supported); a row, as a vector, is a slice, "
+                        f"{array.name}[{row}]")
             raise Unsupported(f"{array.name} has {plural(ndim, 'dimension')} but {plural(len(index_nodes), 'index')} "
                               f"{'was' if len(index_nodes) == 1 else 'were'} given"
                               + hint)

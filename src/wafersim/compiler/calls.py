@@ -453,7 +453,20 @@ def called_from(error: CompileError, func: Callable, call: ast.Call, caller: Sou
         what = head.split(": ", 1)[1] if head.startswith(where) and ": " in head else head
         text = caller.lines[call.lineno - 1].rstrip("\n") if 0 < call.lineno <= len(caller.lines) else ""
         called = ast.unparse(call.func)  # as the user wrote it: `wsc.row_all_reduce`, not its inner name
+        sliced = [arg for arg in [*call.args, *(k.value for k in call.keywords)] if _is_slice(arg)]
+        if sliced and what.startswith("cannot index a slice"):  # (the library indexed a view passed for an array:
+            # the general hint, to index the array at the slice's start, is about the library's code, not the call)
+            what = (f"cannot index a slice: {called}() takes whole local arrays, and {ast.unparse(sliced[0])} is a "
+                    f"slice: pass its array, or copy the slice into a local array of its own")
         message = (f"{caller.filename}:{line}:{col}: {called}(): {what}\n{text}\n{' ' * (col - 1)}^\n"
                    f"(raised inside wafersim's {func.__name__}() at {where}{error.fields.get('col', '')}"
                    + (f":\n{inside}" if inside else "") + ")")
     return CompileError(message, **fields)
+
+
+def _is_slice(node: ast.expr) -> bool:
+    """Whether a call's argument is written as a slice of an array (`a[0:n]`, a row `t[i, 0:n]`)."""
+    if not isinstance(node, ast.Subscript):
+        return False
+    parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    return any(isinstance(part, ast.Slice) for part in parts)
