@@ -183,8 +183,9 @@ def vector_relay(words, scale, out):
 
 @pytest.mark.parametrize("wake_words", [1, 40, 0])
 def test_batches_sized_by_vector_words_are_identical_and_match_numpy(wake_words, monkeypatch):
-    """Woken PEs moving many words in vector transfers run in fewer at a time (`stepper.WAKE_WORDS`; 1: the
-    fewest, `interpreter.WAKE_BATCH_FLOOR`): the same run as the reference and one at a time."""
+    """Woken PEs moving many words in vector transfers run in fewer at a time (`stepper.WAKE_WORDS`, in regions
+    over `WAKE_WORK_REGION` PEs; 1: the fewest, `interpreter.WAKE_BATCH_FLOOR`): the same run as the reference and
+    one at a time."""
     width, height = 11, 13
     words = rng.integers(-4, 4, (height, sum(MESSAGES))).astype(np.float32)
     scale = rng.choice(np.array([-1.0, 0.5, 1.0, 2.0], dtype=np.float32), (height, width))
@@ -201,6 +202,7 @@ def test_batches_sized_by_vector_words_are_identical_and_match_numpy(wake_words,
         one_at_a_time = launch()
     monkeypatch.setattr(stepper, "WAKE_BATCH", 16)
     monkeypatch.setattr(stepper, "WAKE_WORDS", wake_words)
+    monkeypatch.setattr(stepper, "WAKE_WORK_REGION", 0)  # (this region counts as large)
     with forced(FAST):
         fast = launch()
     assert_same_run(reference, one_at_a_time)

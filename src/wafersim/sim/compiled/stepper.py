@@ -109,10 +109,11 @@ WAKE_WORK = 8192
 #: the all-reduce and scan along rows over 384 x 256 PEs the same within noise (0.05 s, 0.04 s), over wse2 slower
 #: (above).
 WAKE_WORK_REGION = 131072
-#: ...and fewer (down to `interpreter.WAKE_BATCH_FLOOR`) while the last batch's PEs moved many words in vector
-#: transfers: about this many words a batch. Each word is a cache line of SRAM and of FIFO slots per PE (PEs of
-#: other rows share none), which the next batch, the neighbours, reads again: a batch of 64 pipeline stages moving
-#: 13-37 words each outgrows L2 between the two. Measured: see CHANGELOG stop 44 (pipe44).
+#: In larger regions, fewer (down to `interpreter.WAKE_BATCH_FLOOR`) while the last batch's PEs moved many words in
+#: vector transfers: about this many words a batch. Each word is a cache line of SRAM and of FIFO slots per PE (PEs
+#: of other rows share none), which the next batch, the neighbours, reads again: over a whole wafer a batch of 64
+#: pipeline stages moving 13-37 words each outgrows L2 between the two (the pipeline of bench/workloads_user.py,
+#: 757 x 996 PEs: see CHANGELOG stop 44, pipe44); over 757 x 128 PEs the batch size made no difference measured.
 WAKE_WORDS = 256
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
@@ -276,7 +277,8 @@ class CompiledMixin:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
                       fabric.resume, resident, budget, fast, steady,
-                      WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, WAKE_WORDS, wake_batch)
+                      WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, WAKE_WORDS if self.n > WAKE_WORK_REGION else 0,
+                      wake_batch)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
