@@ -114,7 +114,7 @@ WAKE_WORK_REGION = 131072
 #: of other rows share none), which the next batch, the neighbours, reads again: over a whole wafer a batch of 64
 #: pipeline stages moving 13-37 words each outgrows L2 between the two (the pipeline of bench/workloads_user.py,
 #: 757 x 996 PEs: see CHANGELOG stop 44, pipe44); over 757 x 128 PEs the batch size made no difference measured.
-WAKE_WORDS = 256
+WAKE_WORDS = 64
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together (each straight
