@@ -156,3 +156,58 @@ def test_settling_a_call_writes_back_and_groups_its_members_by_stop(seed):
     np.testing.assert_array_equal(cycle[members], times[members].astype(np.float32))
     np.testing.assert_array_equal(icount, expected_icount)
     assert (parked[members] == -1).all()
+
+
+MESSAGES = (5, 19, 3, 9, 1)  # words a message; a FIFO of 4 words: most bounce between the two ends in parts
+
+
+@ws.jit
+def vector_relay(words, scale, out):
+    """Row y's messages flow east from PE (0, y); each PE maps a word w to w * scale[y, x] + 1 on the way."""
+    x, y = ws.grid(2)
+    buf = ws.local.array(19, np.float32)
+    a = scale[y, x]
+    at = 0
+    for n in MESSAGES:
+        if ws.has_neighbor(ws.WEST):
+            ws.recv(ws.WEST, out=buf[0:n])
+        else:
+            buf[0:n] = words[y, at:at + n]
+        buf[0:n] = buf[0:n] * a + 1.0
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, buf[0:n])
+        else:
+            out[y, at:at + n] = buf[0:n]
+        at += n
+
+
+@pytest.mark.parametrize("wake_words", [1, 40, 0])
+def test_batches_sized_by_vector_words_are_identical_and_match_numpy(wake_words, monkeypatch):
+    """Woken PEs moving many words in vector transfers run in fewer at a time (`stepper.WAKE_WORDS`, in regions
+    over `WAKE_WORK_REGION` PEs; 1: the fewest, `interpreter.WAKE_BATCH_FLOOR`): the same run as the reference and
+    one at a time."""
+    width, height = 11, 13
+    words = rng.integers(-4, 4, (height, sum(MESSAGES))).astype(np.float32)
+    scale = rng.choice(np.array([-1.0, 0.5, 1.0, 2.0], dtype=np.float32), (height, width))
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=width, height=height, fifo_depth=4))
+        d_out = dev.device_array(words.shape)
+        stats = vector_relay[(1, 1), (width, height)](dev.to_device(words), dev.to_device(scale), d_out)
+        return d_out.copy_to_host(), stats
+
+    with forced(REFERENCE):
+        reference = launch()
+    with forced(ONE_AT_A_TIME):
+        one_at_a_time = launch()
+    monkeypatch.setattr(stepper, "WAKE_BATCH", 16)
+    monkeypatch.setattr(stepper, "WAKE_WORDS", wake_words)
+    monkeypatch.setattr(stepper, "WAKE_WORK_REGION", 0)  # (this region counts as large)
+    with forced(FAST):
+        fast = launch()
+    assert_same_run(reference, one_at_a_time)
+    assert_same_run(reference, fast)
+    expected = words.copy()  # (small integers and powers of two: every step exact)
+    for x in range(width):
+        expected = expected * scale[:, x:x + 1] + np.float32(1.0)
+    np.testing.assert_array_equal(reference[0], expected)

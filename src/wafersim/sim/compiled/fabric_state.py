@@ -65,6 +65,7 @@ class FabricState:
         self.ready_top = np.zeros(1, dtype=np.int64)
         self.joined = np.empty((2, n), dtype=np.int64)  # resident sleepers a call woke: (PE, pc it slept at)
         self.joined_top = np.zeros(1, dtype=np.int64)
+        self.vector_words = np.zeros(1, dtype=np.int64)  # words moved by vector transfers (`transfers`), a count
         self.meta = np.zeros((len(keys), META_COLUMNS), dtype=np.int64)
         for f, (incoming, _) in enumerate(keys):  # words of a FIFO come from the neighbour in its direction
             self.meta[f, SENDER_OFFSET] = region.offset(incoming)
@@ -89,7 +90,8 @@ class FabricState:
             self.meta[f, PER_SLOT] = fifo.tags.slots is not None
         time, value, pushed, popped, tags = self.stacks
         return (time, value, pushed, popped, tags, self.meta, self.offsets, self.latency, wave.word_time,
-                wave.progress, wave.stall, self.parked, self.ready, self.ready_top, self.joined, self.joined_top)
+                wave.progress, wave.stall, self.parked, self.ready, self.ready_top, self.joined, self.joined_top,
+                self.vector_words)
 
     def register(self, pc: int, pes: np.ndarray, fields: np.ndarray, times: np.ndarray,
                  counts: np.ndarray) -> np.ndarray:

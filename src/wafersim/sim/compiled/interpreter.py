@@ -51,6 +51,7 @@ from .transfers import transfer
 
 SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
 # loop (a call of `simple_ops` costs more)
+WAKE_BATCH_FLOOR = 8  # the fewest woken PEs a batch of `wake_words` runs (`run_group`)
 DENSE_VECTOR_MIN = 8  # segments of at least this many PEs try an elementwise vector op over all of them at once
 # (`arith.vector_op_dense`: their words side by side in SRAM); fewer run it PE by PE
 
@@ -58,7 +59,7 @@ DENSE_VECTOR_MIN = 8  # segments of at least this many PEs try an elementwise ve
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fregs, sram, fsram, lane_constants, args,
               vector_lanes, vector_lanes_half, max_cycles, time_limit, pc_counts, stats, alone_below, chunk_lanes,
-              fabric_on, fabric, resume, resident, loop_budget, fast_on, steady, wake_work, wake_batch):
+              fabric_on, fabric, resume, resident, loop_budget, fast_on, steady, wake_work, wake_words, wake_batch):
     """Run the PEs `lanes` (sorted region indices) from `start_pc` until each stops. Region-sized arrays
     (only the lanes' entries are read or written): per PE i, `times[i]` (its cycle) and `counts[i]`
     (instructions executed) advance and `stop_pcs[i]` receives the pc it stopped at. `pc_counts` (per
@@ -78,7 +79,9 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
     register is written by nothing after it, `ProgramTable.steady`) reused when the same PEs come back to
     it with `order` unchanged.
     `wake_batch`: how many woken PEs run together (`woken_segments`; 1: each alone); more, up to a chunk, while the
-    PEs of the last batch ran few instructions each: about `wake_work` instructions a batch (0: `wake_batch`)."""
+    PEs of the last batch ran few instructions each: about `wake_work` instructions a batch (0: `wake_batch`); fewer, down
+    to `WAKE_BATCH_FLOOR`, while they moved many words in vector transfers: about `wake_words` a batch (0: no limit)
+    (`fabric`'s last array counts those words)."""
     loops_left = loop_budget
     code_words = fields.shape[1]
     data_words = sram.shape[0]
@@ -91,6 +94,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
      memo) = call_buffers(chunk, steady)  # (`segments`; `batch_pes`: the last batch of woken PEs)
     batch_size, batch_counts = 0, np.int64(0)  # (and their counts before it ran)
     word_time, ready, ready_top = fabric[8], fabric[12], fabric[13]  # (`fabric_ops`; `ready`: the work list of woken PEs)
+    vector_words = fabric[16]  # (words moved by vector transfers, a running count: `transfers`)
+    batch_words = vector_words[0]  # (its count before the last batch ran)
     stream_step = max(word_time, 1.0 / vector_lanes)  # W of a stream op (`StreamOpsMixin._stream_word_cycles`)
     half_stream_step = max(word_time, 1.0 / vector_lanes_half)  # (of a 16-bit one)
     refused = False  # set when a PE refuses an instruction: then every other segment's PEs stop where they are
@@ -123,8 +128,14 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     for k in range(batch_size):
                         ran += counts[batch_pes[k]]
                     size = max(size, wake_work // max(ran // batch_size, 1))
+                    # Long vector transfers (a pipeline's messages): fewer PEs, so that the lines of their words
+                    # (a line per SRAM word and FIFO slot: PEs of other rows share none) stay in cache until the
+                    # next batch, their neighbours, uses them again.
+                    words = (vector_words[0] - batch_words) // batch_size
+                    if wake_words > 0 and words > 0:
+                        size = min(size, max(WAKE_BATCH_FLOOR, wake_words // words))
                 take = min(ready_top[0], size, chunk)
-                batch_size, batch_counts = take, np.int64(0)
+                batch_size, batch_counts, batch_words = take, np.int64(0), vector_words[0]
                 for k in range(take):
                     batch_pes[k] = ready[ready_top[0] - 1 - k]
                     batch_counts += counts[batch_pes[k]]

@@ -109,6 +109,12 @@ WAKE_WORK = 8192
 #: the all-reduce and scan along rows over 384 x 256 PEs the same within noise (0.05 s, 0.04 s), over wse2 slower
 #: (above).
 WAKE_WORK_REGION = 131072
+#: In larger regions, fewer (down to `interpreter.WAKE_BATCH_FLOOR`) while the last batch's PEs moved many words in
+#: vector transfers: about this many words a batch. Each word is a cache line of SRAM and of FIFO slots per PE (PEs
+#: of other rows share none), which the next batch, the neighbours, reads again: over a whole wafer a batch of 64
+#: pipeline stages moving 13-37 words each outgrows L2 between the two (the pipeline of bench/workloads_user.py,
+#: 757 x 996 PEs: see CHANGELOG stop 44, pipe44); over 757 x 128 PEs the batch size made no difference measured.
+WAKE_WORDS = 64
 #: Groups of at least this many PEs are split between the engine's threads (`sim.parallel.thread_count`).
 PARALLEL_MIN = 16384
 #: The interpreter runs segments (PEs at one pc) smaller than this PE by PE rather than together (each straight
@@ -271,21 +277,22 @@ class CompiledMixin:
             wake_batch = WAKE_BATCH if self.strategy.compiled_wavefronts else 1
             run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, True, fabric.arrays(),
                       fabric.resume, resident, budget, fast, steady,
-                      WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, wake_batch)
+                      WAKE_WORK if self.n <= WAKE_WORK_REGION else 0, WAKE_WORDS if self.n > WAKE_WORK_REGION else 0,
+                      wake_batch)
         else:
             unused = self._no_fabric()
             if threaded:  # parts of the group on several threads (GIL released)
                 outputs = [(np.zeros_like(pc_counts), np.zeros(STATS, dtype=np.int64)) for _ in range(threads)]
                 parallel.run(lambda part, pcs, part_stats: run_group(part, pc, *fixed, pcs, part_stats, alone_below,
                                                                      CHUNK_LANES, False, *unused, budget, fast, steady,
-                                                                     0, 1),
+                                                                     0, 0, 1),
                              [[part, *output] for part, output in zip(np.array_split(idx, threads), outputs)])
                 for part_pc_counts, part_stats in outputs:
                     pc_counts += part_pc_counts
                     stats += part_stats
             else:
                 run_group(idx, pc, *fixed, pc_counts, stats, alone_below, CHUNK_LANES, False, *unused, budget, fast,
-                          steady, 0, 1)
+                          steady, 0, 0, 1)
         self.totals.vector_elements += int(stats[VECTOR_ELEMENTS])
         self.totals.flops += int(stats[FLOPS])
         self.totals.half_flops += int(stats[HALF_FLOPS])
@@ -403,7 +410,7 @@ class CompiledMixin:
                       np.zeros((0, 1, 1), dtype=np.uint8), np.zeros((0, META_COLUMNS), dtype=np.int64),
                       np.zeros(4, dtype=np.int64),
                       np.zeros((4, 1)), 1.0, self.progress, self.stall, ints, ints.copy(), np.zeros(1, dtype=np.int64),
-                      np.zeros((2, 1), dtype=np.int64), np.zeros(1, dtype=np.int64))
+                      np.zeros((2, 1), dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
             self._no_fabric_args = (fabric, np.empty(self.n, dtype=np.int64))  # (resume: region-sized)
         fabric, resume = self._no_fabric_args
         return fabric[:9] + (self.progress, self.stall) + fabric[11:], resume, 0

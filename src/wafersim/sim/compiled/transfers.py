@@ -35,7 +35,7 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
     NumPy engine runs it, and raises what it raises) or BLOCKED (parked, `fabric`'s `parked[i]` what it waits
     for, `resume[i]` = pc; its owed cycles and instructions settled in `times` and `counts`)."""
     (fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, progress, stall, parked, ready,
-     ready_top, joined, joined_top) = fabric
+     ready_top, joined, joined_top, vector_words) = fabric
     depth, rings, per_pe_latency = fifo_time.shape[1], fifo_value.shape[1], latency.shape[1] > 1
     data_words = sram.shape[0]
     d, a, b = fields[D, pc], fields[A, pc], fields[B, pc]
@@ -56,6 +56,8 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
         status, length = REFUSED, -1  # across the block's edge: a MeshBoundaryError
     elif not scalar:
         base, length, done = np.int64(regs[a, i]), np.int64(regs[b, i]), np.int64(progress[i])
+        if not stream:
+            vector_words[0] -= done  # (+ done at the end: the words this run moved)
         if length < 0 or base < 0 or base + length > data_words:
             status, length = REFUSED, -1  # a MemoryAccessError
         elif length == 0:
@@ -177,6 +179,8 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
         done += 1
     if not scalar and length > 0:
         progress[i] = 0 if status == GO_ON else done
+    if not scalar and not stream:
+        vector_words[0] += done  # (`interpreter.run_group` sizes its batches of woken PEs by it)
     for woken in (woke_sender, woke_owner):  # onto the work list; a resident sleeper joins
         if woken >= 0:  # the call
             if parked[woken] & RESIDENT:
