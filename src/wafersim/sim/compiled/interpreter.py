@@ -17,10 +17,11 @@ instruction would not).
 A send or receive (`transfers`) that finds its FIFO full or empty parks its PE (`fabric_ops`): it leaves its segment,
 and a later push or pop on that FIFO puts it on a work list; when a chunk's segments are done, the woken
 PEs run from where they waited, until the list is empty: a batch of them at a time (`wake_batch`, the
-latest woken first; more while the last batch's runs were short, `wake_work`), as segments by the pc each
-resumes at (`fabric_ops.woken_segments`), so that parallel pipelines -- a scan along every row of a wafer --
-run as wavefronts whose every instruction is one loop over the batch, or one at a time, alone (`wake_batch` 1, the reference). So a PE leaves the interpreter only at an
-instruction it does not run, or parked when nothing in this call can wake it.
+latest woken first, or after long runs the lowest-numbered first, `wake`; more while the last batch's runs
+were short, `wake_work`), as segments by the pc each resumes at (`fabric_ops.woken_segments`), so that
+parallel pipelines -- a scan along every row of a wafer -- run as wavefronts whose every instruction is one
+loop over the batch, or one at a time, alone (`wake_batch` 1, the reference). So a PE leaves the interpreter
+only at an instruction it does not run, or parked when nothing in this call can wake it.
 
 Operation semantics are the NumPy executors' (sim/compute.py, sim/exchange.py) operation for operation,
 so that results are bit for bit the same (`arith`, `transfers`). Cycle counts are whole numbers here
@@ -48,6 +49,7 @@ from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, 
                     K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADD, K_VDIV, K_XOR, K_XORI, REFUSED, STOPPED, TAKEN)
 from .table import A, B, C, D, IMM, KIND, LANE_ROW, NEXT
 from .transfers import transfer
+from .wake import lowest_first
 
 SIMPLE_MIN = 4  # segments of fewer PEs run register-only instructions and branch conditions in the general
 # loop (a call of `simple_ops` costs more)
@@ -117,11 +119,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             if segments == 0:  # this chunk's segments are done: run PEs that a transfer woke
                 if refused or ready_top[0] == 0:
                     break
-                # The latest woken first. `wake_batch` 1: one at a time, alone (a pipeline runs PE after PE
-                # along its chain). Larger: up to that many from the top of the work list, as segments by
-                # the pc each resumes at, so that parallel chains (a scan's rows) run as a wavefront whose
-                # every instruction is one loop over the batch; a small batch keeps the lines its PEs
-                # touch in cache until the next wavefront (their neighbours) uses them.
+                # The latest woken first (after long runs the lowest-numbered: `wake`). `wake_batch` 1: one at
+                # a time, alone (a pipeline runs PE after PE along its chain). Larger: up to that many from the
+                # top of the work list, as segments by the pc each resumes at, so that parallel chains (a scan's
+                # rows) run as a wavefront whose every instruction is one loop over the batch; a small batch
+                # keeps the lines its PEs touch in cache until the next wavefront (their neighbours) uses them.
                 size = wake_batch
                 if wake_batch > 1 and batch_size > 0:  # (a wavefront of short runs: a larger batch pays)
                     ran = -batch_counts
@@ -134,6 +136,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                     words = (vector_words[0] - batch_words) // batch_size
                     if wake_words > 0 and words > 0:
                         size = min(size, max(WAKE_BATCH_FLOOR, wake_words // words))
+                    lowest_first(ready, ready_top[0], ran // batch_size)  # (of long runs: lowest PEs first, `wake`)
                 take = min(ready_top[0], size, chunk)
                 batch_size, batch_counts, batch_words = take, np.int64(0), vector_words[0]
                 for k in range(take):
