@@ -267,15 +267,15 @@ def _slow_entry(nodeid: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Under `pytest -n N --dist worksteal` (`make test`): every worker starts with its share of `SLOW_TESTS`.
+    """Under `pytest -n N` (`make test`: `--dist worksteal`): every worker starts with its share of `SLOW_TESTS`.
     In collection order a long test could start last and keep one worker busy alone at the end (Ray's module,
     ~2.5 min on 2 cores, or a solver sweep), and the slow ones fell unevenly on the workers. Here their files
     are dealt, longest first, to the worker with the least so far (a file's slow tests stay together: module
     fixtures and kernels compiled for one are reused by the next), each share starting with its slow tests,
     longest file first; the rest follow in collection order, so what is stolen from a share's end is short.
     Every worker computes the same order, as xdist requires."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers < 2 or config.getoption("dist", "no") != "worksteal":
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # (set in xdist's workers, which collect)
+    if workers < 2:
         return
     by_file: dict[str, list] = {}
     rest = []
