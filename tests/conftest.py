@@ -188,6 +188,8 @@ def pytest_sessionstart(session) -> None:
 SLOW_TESTS: dict[str, int] = {
     "test_cluster_ray.py": 150,
     "test_guide.py::test_code_block_runs": 83,
+    "test_startup.py::test_init_in_a_fresh_process_loads_numba_before_any_launch": 40,  # (wall: fresh processes)
+    "test_startup.py::test_a_launch_after_init_loads_no_engine_machine_code": 40,
     "test_kernels_solvers_columns.py::test_reduction_rounds_pick_the_measured_cheaper_block_sum": 68,
     "test_train_checkpoint.py::test_resumed_run_is_the_uninterrupted_one_bit_for_bit": 56,
     "test_stream_pump_steps.py::test_deliver_receive_in_closed_form_is_the_word_by_word_passes": 50,
