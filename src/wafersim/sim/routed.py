@@ -532,14 +532,20 @@ class RoutedExchangeMixin:
         """How long each sender's words (leaving at `first` .. `last`) must wait so that no link of their
         path carries them while it carries other routed words; then reserves those links.
 
-        A link moves `link_words_per_cycle` words a cycle whatever their channel. Each link remembers the
-        span of its latest reservation; words whose span overlaps it wait for its end, and the whole
-        multicast waits (its sender stalls) for its most contended link: conservative for branches that
-        were free. Spans reserved by sends the simulation ran earlier but that lie later in simulated time
-        are not waited for (see docs/timing.md). The senders of one call (a group the scheduler runs together)
-        read the reservations as they were before it, so they never wait for each other: which words wait
-        depends on the scheduler's order and grouping of sends, not on simulated time alone (docs/routes.md,
-        "Simulation speed": 4.8% of the routed 25-point stencil's sender steps wait at 32 x 32 PEs)."""
+        A link moves `link_words_per_cycle` words a cycle whatever their channel. Each link remembers one span
+        [from, until), its latest reservation. A sender's words want [first + o, last + o + word_time) of each
+        link of its path (o: the link's offset, `Deliveries.link_offset`); where that overlaps the link's span
+        (begin < until and end > from) they must wait until - begin, and the whole multicast waits (its sender
+        stalls) for its most contended link: conservative for branches that were free. Each link whose span
+        the words then begin at or after `until` takes it (beginning exactly at `until` extends it, later
+        replaces it); a span wholly before the link's leaves it, and does not wait even where it meets an
+        older span the link no longer remembers. The senders of one call are one channel's, which share no
+        link (a merging route's senders that do share receivers too, and run one at a time); they read the
+        reservations as they were before it. Calls come in the order the scheduler runs sends (the lowest
+        program counter first), not in simulated time: a send run later whose span lies earlier does not wait
+        for, and is not waited for by, one run before it (docs/routes.md, "Simulation speed"; issue 9's rule,
+        (send cycle, PE, channel) order, is tests/routed_link_model.py, and tests/test_routed_link_order.py
+        compares the two where they agree)."""
         links = self._expanded(table, rows, links=True)
         lane = links.lane
         if not len(lane):
