@@ -538,14 +538,11 @@ class RoutedExchangeMixin:
         (begin < until and end > from) they must wait until - begin, and the whole multicast waits (its sender
         stalls) for its most contended link: conservative for branches that were free. Each link whose span
         the words then begin at or after `until` takes it (beginning exactly at `until` extends it, later
-        replaces it); a span wholly before the link's leaves it, and does not wait even where it meets an
-        older span the link no longer remembers. The senders of one call are one channel's, which share no
-        link (a merging route's senders that do share receivers too, and run one at a time); they read the
-        reservations as they were before it. Calls come in the order the scheduler runs sends (the lowest
-        program counter first), not in simulated time: a send run later whose span lies earlier does not wait
-        for, and is not waited for by, one run before it (docs/routes.md, "Simulation speed"; issue 9's rule,
-        (send cycle, PE, channel) order, is tests/routed_link_model.py, and tests/test_routed_link_order.py
-        compares the two where they agree)."""
+        replaces it); a span wholly before the link's leaves it. The senders of one call are one channel's,
+        which share no link (a merging route's that would run one at a time); they read the reservations as
+        before it. Calls come in the scheduler's order (lowest program counter first), not simulated time's:
+        a send run later whose span lies earlier neither waits for one run before it nor is waited for
+        (docs/routes.md; tests/routed_link_model.py has issue 9's (send cycle, PE, channel) order)."""
         links = self._expanded(table, rows, links=True)
         lane = links.lane
         if not len(lane):
