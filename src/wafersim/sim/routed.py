@@ -532,14 +532,17 @@ class RoutedExchangeMixin:
         """How long each sender's words (leaving at `first` .. `last`) must wait so that no link of their
         path carries them while it carries other routed words; then reserves those links.
 
-        A link moves `link_words_per_cycle` words a cycle whatever their channel. Each link remembers the
-        span of its latest reservation; words whose span overlaps it wait for its end, and the whole
-        multicast waits (its sender stalls) for its most contended link: conservative for branches that
-        were free. Spans reserved by sends the simulation ran earlier but that lie later in simulated time
-        are not waited for (see docs/timing.md). The senders of one call (a group the scheduler runs together)
-        read the reservations as they were before it, so they never wait for each other: which words wait
-        depends on the scheduler's order and grouping of sends, not on simulated time alone (docs/routes.md,
-        "Simulation speed": 4.8% of the routed 25-point stencil's sender steps wait at 32 x 32 PEs)."""
+        A link moves `link_words_per_cycle` words a cycle whatever their channel. Each link remembers one span
+        [from, until), its latest reservation. A sender's words want [first + o, last + o + word_time) of each
+        link of its path (o: the link's offset, `Deliveries.link_offset`); where that overlaps the link's span
+        (begin < until and end > from) they must wait until - begin, and the whole multicast waits (its sender
+        stalls) for its most contended link: conservative for branches that were free. Each link whose span
+        the words then begin at or after `until` takes it (beginning exactly at `until` extends it, later
+        replaces it); a span wholly before the link's leaves it. The senders of one call are one channel's,
+        which share no link (a merging route's that would run one at a time); they read the reservations as
+        before it. Calls come in the scheduler's order (lowest program counter first), not simulated time's:
+        a send run later whose span lies earlier neither waits for one run before it nor is waited for
+        (docs/routes.md; tests/routed_link_model.py has issue 9's (send cycle, PE, channel) order)."""
         links = self._expanded(table, rows, links=True)
         lane = links.lane
         if not len(lane):

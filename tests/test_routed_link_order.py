@@ -1,0 +1,202 @@
+"""Routed words sharing links (`RoutedExchangeMixin._share_links`), against a plain-Python model of the rule
+(tests/routed_link_model.py): per-PE finishing cycles, stall and the launch's cycles on random routed programs.
+
+Today the simulator commits routed sends to the links' reservations in the order it runs them, which is the
+model's order of (send cycle, PE, channel) where the senders run one after the other in that order: each
+sender's code lies after the previous one's (the scheduler runs the lowest program counter first) and starts
+sending after the previous one's last send. Their spans still meet: a word holds a link up to its path's
+length after it leaves, so a later sender's word can wait for an earlier one's (and a sender's own words on
+channels that share links wait for each other)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from routed_link_model import EAST, NORTH, OPPOSITE, RAMP, SOUTH, STEP, WEST, Rules, run, trace
+from wafersim.isa.opcodes import opcode_cycles
+from wafersim.sim.strategy import FAST, REFERENCE, forced
+
+WIDTH, HEIGHT, CHANNELS = 6, 5, 8
+SPEC = ws.WaferSpec.preset("dev", width=WIDTH, height=HEIGHT, ramp_latency=2, hop_latency=1, channels=CHANNELS)
+
+
+def random_tree(rng: np.random.Generator, sender: tuple[int, int], follow: Rules | None = None) -> Rules:
+    """Rules of a channel whose only source is `sender`: a walk of 2-7 hops, perhaps a branch of 1-3 hops off
+    it, each PE reached delivering with probability 1/2 (a leaf always), every PE reached once. Where `follow`
+    (another channel's rules) forwards from a PE, the walk goes the same way with probability 4/5."""
+    rules: Rules = {sender: {RAMP: ()}}
+    inputs = {sender: RAMP}
+    seen = {sender}
+
+    def walk(start: tuple[int, int], hops: int) -> None:
+        at = start
+        for _ in range(hops):
+            ways = [d for d in (NORTH, EAST, SOUTH, WEST) if (nxt := (at[0] + STEP[d][0], at[1] + STEP[d][1]))
+                    not in seen and 0 <= nxt[0] < WIDTH and 0 <= nxt[1] < HEIGHT]
+            if not ways:
+                break
+            ahead = [d for rule in (follow or {}).get(at, {}).values() for d in rule if d in ways]
+            d = int(rng.choice(ahead if ahead and rng.random() < 0.8 else ways))
+            rule = rules[at]
+            rule[inputs[at]] += (d,)
+            at = (at[0] + STEP[d][0], at[1] + STEP[d][1])
+            seen.add(at)
+            inputs[at] = OPPOSITE[d]
+            rules[at] = {OPPOSITE[d]: (RAMP,) if rng.random() < 0.5 else ()}
+
+    walk(sender, int(rng.integers(2, 8)))
+    if rng.random() < 0.5:
+        walk(list(rules)[int(rng.integers(len(rules)))], int(rng.integers(1, 4)))
+    for at, rule in rules.items():  # a leaf delivers (a word must go somewhere)
+        if at != sender and not any(out != RAMP for out in rule[inputs[at]]) and RAMP not in rule[inputs[at]]:
+            rule[inputs[at]] = (RAMP,)
+    return rules
+
+
+def program(regions: list[tuple[int, int, list[tuple[int, int]]]]) -> str:
+    """Assembly: sender region i (PE index, cycles before its first send, [(channel, spin count after)]), in
+    this order; the other PEs halt."""
+    lines = [".name links", "sreg r1, tid.x", "sreg r2, tid.y", f"muli r3, r2, {WIDTH}", "add r3, r3, r1", "li r9, 0"]
+    for i, (pe, _, _) in enumerate(regions):
+        lines += [f"addi r4, r3, {-pe}", f"bz r4, region{i}"]
+    lines.append("halt")
+    for i, (_, delay, sends) in enumerate(regions):
+        lines.append(f"region{i}:")
+        spins = max(0, (delay - 1) // 2)  # (a spin loop of k turns: 1 + 2 k cycles; `li r7, 0` pads one)
+        lines += delay_lines(f"{i}_start", spins) + ["li r7, 0"] * (delay - (1 + 2 * spins if spins else 0))
+        for j, (channel, after) in enumerate(sends):
+            lines += ["addi r9, r9, 1", f"send ramp, {channel}, r9"] + delay_lines(f"{i}_{j}", after)
+        lines.append("halt")
+    return "\n".join(lines) + "\n"
+
+
+def delay_lines(label: str, spins: int) -> list[str]:
+    return [f"li r8, {spins}", f"spin{label}:", "addi r8, r8, -1", f"bnz r8, spin{label}"] if spins else []
+
+
+def model(source: str, routes: dict[int, Rules]):
+    return run(source, WIDTH, HEIGHT, routes, opcode_cycles(SPEC), SPEC.ramp_latency, SPEC.hop_latency,
+               1 / SPEC.link_words_per_cycle, SPEC.fifo_depth)
+
+
+def custom_route(channel: int, rules: Rules) -> ws.routes.Route:
+    def table(x: int, y: int, width: int, height: int) -> dict:
+        return {port: outs for port, outs in rules.get((x, y), {}).items()}
+    return ws.routes.custom(channel, table)
+
+
+def sequential_program(seed: int) -> tuple[str, dict[int, Rules]]:
+    """1-3 senders with 1-2 channels each, 2-8 sends each, each sender's first send after the previous one's
+    last (the model says when), so that the two orders agree. A later sender sits h >= 2 hops down the path of
+    the previous one's last word, its first route mostly following that path, and sends first h cycles after
+    it (mostly; else 1-6): then the two words want that link in the same cycle."""
+    rng = np.random.default_rng(seed)
+    channels = iter(rng.permutation(CHANNELS))
+    routes, regions, follow, gap = {}, [], None, 0
+    for _ in range(int(rng.integers(1, 4))):
+        senders = [pe for pe, *_ in regions]
+        if regions:  # down the path of the previous sender's last word
+            previous = regions[-1][0]
+            follow = routes[regions[-1][2][-1][0]]
+            hops = {(x, y): (offset - SPEC.ramp_latency) / SPEC.hop_latency for (x, y, _), offset in
+                    trace(follow, (previous % WIDTH, previous // WIDTH), SPEC.ramp_latency, SPEC.hop_latency).links}
+            down = [at for at, h in hops.items() if h >= 2 and at[1] * WIDTH + at[0] not in senders]
+        if not regions or not down:
+            pe = int(rng.choice([p for p in range(WIDTH * HEIGHT) if p not in senders]))
+            follow, gap = None, int(rng.integers(1, 7))
+        else:
+            at = down[int(rng.integers(len(down)))]
+            pe = at[1] * WIDTH + at[0]
+            gap = int(hops[at]) if rng.random() < 0.7 else int(rng.integers(1, 7))
+        own = [int(next(channels)) for _ in range(int(rng.integers(1, 3)))]
+        for channel in own:
+            routes[channel] = random_tree(rng, (pe % WIDTH, pe // WIDTH), follow)
+        sends = [(own[0], int(rng.integers(0, 4)))] + [(int(rng.choice(own)), int(rng.integers(0, 4)))
+                                                      for _ in range(int(rng.integers(1, 8)))]
+        regions.append([pe, 0, sends])
+        if len(regions) > 1:  # its first send `gap` cycles after the previous sender's last
+            keys = model(program(regions), routes).sends
+            first = next(key for key, index, *_ in keys if index == pe)
+            last = max(key for key, index, *_ in keys if index == regions[-2][0])
+            regions[-1][1] = max(0, int(last + gap - first))
+    return program([tuple(r) for r in regions]), routes
+
+
+def launch(source: str, routes: dict[int, Rules]) -> ws.LaunchStats:
+    device = ws.Device(SPEC)
+    return device.launch(ws.assemble(source), 1, (WIDTH, HEIGHT), [],
+                         routes=[custom_route(c, rules) for c, rules in sorted(routes.items())])
+
+
+def assert_matches_model(stats: ws.LaunchStats, expected) -> None:
+    np.testing.assert_array_equal(stats.stall[:HEIGHT, :WIDTH], expected.stall)
+    np.testing.assert_array_equal((stats.busy + stats.stall)[:HEIGHT, :WIDTH], expected.finish)
+    assert stats.cycles == expected.finish.max()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_senders_one_after_the_other_wait_as_the_model_says(seed):
+    source, routes = sequential_program(seed)
+    expected = model(source, routes)
+    order = [index for _, index, *_ in expected.sends]
+    assert order == sorted(order, key=order.index)  # (each sender's sends together: the engine's order too)
+    for strategy in (REFERENCE, FAST):
+        with forced(strategy):
+            assert_matches_model(launch(source, routes), expected)
+
+
+def test_the_random_programs_contend():
+    """The programs above do make words wait for another sender's (some 23 of their sends)."""
+    waited = across = 0
+    for seed in range(40):
+        source, routes = sequential_program(seed)
+        sends = model(source, routes).sends
+        waited += sum(delay > 0 for *_, delay in sends)
+        across += sum(delay > 0 and index != sends[i - 1][1] for i, (_, index, _, delay) in enumerate(sends) if i)
+    assert waited >= 20 and across >= 3, (waited, across)
+
+
+def test_a_word_waits_for_the_span_of_a_word_sent_earlier_down_a_longer_path():
+    # PE (0, 0) sends east along row 0 to (4, 0) on channel 0; then (3, 0) sends east to (4, 0) on channel 1,
+    # `delay` cycles later in its code. The link (3, 0) -> (4, 0) carries channel 0's word from ramp 2 + 3 hops
+    # = 5 cycles after it leaves, channel 1's from 2 cycles: the first, ready (= leaving) at r0, holds it over
+    # [r0 + 5, r0 + 6); the second, ready at r1, wants [r1 + 2, r1 + 3), which overlaps that span only when
+    # r1 = r0 + 3 (whole cycles), and then waits 1 cycle.
+    routes = {0: east_row(0, 4), 1: east_row(3, 4)}
+    waits = []
+    for delay in range(8):
+        source = program([(0, 0, [(0, 0)]), (3, delay, [(1, 0)])])
+        expected = model(source, routes)
+        (t0, _, _, d0), (t1, _, _, d1) = expected.sends  # (send cycles; ready a cycle later: r = t + 1)
+        assert d0 == 0 and d1 == (1 if t1 == t0 + 3 else 0)
+        waits.append(d1)
+        assert_matches_model(launch(source, routes), expected)
+    assert waits.count(1) == 1
+
+
+def east_row(start: int, stop: int) -> Rules:
+    """Rules of a channel whose source (start, 0) sends east along row 0 to (stop, 0), every PE on the way
+    taking the word."""
+    rules: Rules = {(start, 0): {RAMP: (EAST,)}}
+    for x in range(start + 1, stop + 1):
+        rules[(x, 0)] = {WEST: (RAMP, EAST) if x < stop else (RAMP,)}
+    return rules
+
+
+def test_today_a_send_run_first_holds_the_link_though_it_lies_later():
+    """Today's order is the engine's, not simulated time's (docs/routes.md, "Simulation speed"): here PE (3, 0)'s
+    code lies first, so its send reserves the link (3, 0) -> (4, 0) first though it sends 3 cycles after PE
+    (0, 0), whose word then waits a cycle for it; the rule of the model (send cycle, then PE) makes (3, 0)'s
+    word wait for (0, 0)'s instead. Whichever waits, a cycle: the two want the link in the same cycle."""
+    routes = {0: east_row(0, 4), 1: east_row(3, 4)}
+    first = model(program([(3, 0, [(1, 0)]), (0, 0, [(0, 0)])]), routes).sends
+    key = {index: t for t, index, *_ in first}
+    source = program([(3, int(key[0] + 3 - key[3]), [(1, 0)]), (0, 0, [(0, 0)])])
+    expected = model(source, routes)
+    assert [(index, delay) for _, index, _, delay in expected.sends] == [(0, 0), (3, 1)]
+    for strategy in (REFERENCE, FAST):
+        with forced(strategy):
+            stats = launch(source, routes)
+        assert (stats.stall[0, 0], stats.stall[0, 3]) == (1, 0)  # (the model: 0 and 1)
+        np.testing.assert_array_equal(stats.busy[:HEIGHT, :WIDTH], expected.finish - expected.stall)
