@@ -11,33 +11,38 @@ from wafersim.sim.wave import WaveSim
 PAIRS = 3
 
 
-@ws.jit
-def lcs_cells(a, b, out):
-    """Longest common subsequences, one DP cell per PE: the west PE sends two words (its cell, and its
-    north's, the diagonal) for each of PAIRS string pairs, so up to 2 * PAIRS words queue east."""
-    x, y = ws.grid(2)
-    mine_a = ws.local.array(PAIRS, np.int32)
-    mine_b = ws.local.array(PAIRS, np.int32)
-    cells = ws.local.array(PAIRS, np.int32)
-    mine_a[0:PAIRS] = a[y, 0:PAIRS]  # (global memory only before and after the wavefront)
-    mine_b[0:PAIRS] = b[x, 0:PAIRS]
-    for r in range(PAIRS):
-        north = 0
-        west = 0
-        diagonal = 0
-        if ws.has_neighbor(ws.NORTH):
-            north = ws.recv(ws.NORTH, dtype=np.int32)
-        if ws.has_neighbor(ws.WEST):
-            west = ws.recv(ws.WEST, dtype=np.int32)
-            diagonal = ws.recv(ws.WEST, dtype=np.int32)
-        cell = diagonal + 1 if mine_a[r] == mine_b[r] else max(north, west)
-        if ws.has_neighbor(ws.EAST):
-            ws.send(ws.EAST, cell)
-            ws.send(ws.EAST, north)
-        if ws.has_neighbor(ws.SOUTH):
-            ws.send(ws.SOUTH, cell)
-        cells[r] = cell
-    out[y * ws.blockDim.x + x, 0:PAIRS] = cells[0:PAIRS]
+def lcs_wavefront(rounds: int):
+    """An LCS kernel, one DP cell per PE: the west PE sends two words (its cell, and its north's, the
+    diagonal) for each of `rounds` string pairs, so up to 2 * `rounds` words queue east."""
+    @ws.jit
+    def lcs_cells(a, b, out):
+        x, y = ws.grid(2)
+        mine_a = ws.local.array(rounds, np.int32)
+        mine_b = ws.local.array(rounds, np.int32)
+        cells = ws.local.array(rounds, np.int32)
+        mine_a[0:rounds] = a[y, 0:rounds]  # (global memory only before and after the wavefront)
+        mine_b[0:rounds] = b[x, 0:rounds]
+        for r in range(rounds):
+            north = 0
+            west = 0
+            diagonal = 0
+            if ws.has_neighbor(ws.NORTH):
+                north = ws.recv(ws.NORTH, dtype=np.int32)
+            if ws.has_neighbor(ws.WEST):
+                west = ws.recv(ws.WEST, dtype=np.int32)
+                diagonal = ws.recv(ws.WEST, dtype=np.int32)
+            cell = diagonal + 1 if mine_a[r] == mine_b[r] else max(north, west)
+            if ws.has_neighbor(ws.EAST):
+                ws.send(ws.EAST, cell)
+                ws.send(ws.EAST, north)
+            if ws.has_neighbor(ws.SOUTH):
+                ws.send(ws.SOUTH, cell)
+            cells[r] = cell
+        out[y * ws.blockDim.x + x, 0:rounds] = cells[0:rounds]
+    return lcs_cells
+
+
+lcs_cells = lcs_wavefront(PAIRS)
 
 
 def lcs_table(s: list[int], t: list[int]) -> list[list[int]]:

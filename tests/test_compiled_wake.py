@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from test_compiled_fabric_state import lcs_table
+from test_compiled_fabric_state import lcs_table, lcs_wavefront
 from test_engine_strategies import assert_same_run
 from wafersim.sim.compiled import wake
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
@@ -30,37 +30,6 @@ def test_lowest_first_puts_the_lowest_pes_on_top_of_the_work_list_after_long_run
         expected = sorted(before[:top].tolist(), reverse=True) if sorts else before[:top].tolist()
         assert ready[:top].tolist() == expected
         assert ready[top:].tolist() == before[top:].tolist()  # (past the top: untouched)
-
-
-def lcs_wavefront(rounds: int):
-    @ws.jit
-    def lcs_cells(a, b, out):
-        """One LCS cell per PE for `rounds` string pairs (bench/workloads_user.py's LCS)."""
-        x, y = ws.grid(2)
-        mine_a = ws.local.array(rounds, np.int32)
-        mine_b = ws.local.array(rounds, np.int32)
-        cells = ws.local.array(rounds, np.int32)
-        mine_a[0:rounds] = a[y, 0:rounds]
-        mine_b[0:rounds] = b[x, 0:rounds]
-        for r in range(rounds):
-            north = 0
-            west = 0
-            diagonal = 0
-            if ws.has_neighbor(ws.NORTH):
-                north = ws.recv(ws.NORTH, dtype=np.int32)
-            if ws.has_neighbor(ws.WEST):
-                west = ws.recv(ws.WEST, dtype=np.int32)
-                diagonal = ws.recv(ws.WEST, dtype=np.int32)
-            cell = diagonal + 1 if mine_a[r] == mine_b[r] else max(north, west)
-            if ws.has_neighbor(ws.EAST):
-                ws.send(ws.EAST, cell)
-                ws.send(ws.EAST, north)
-            if ws.has_neighbor(ws.SOUTH):
-                ws.send(ws.SOUTH, cell)
-            cells[r] = cell
-        out[y * ws.blockDim.x + x, 0:rounds] = cells[0:rounds]
-
-    return lcs_cells
 
 
 @pytest.mark.parametrize("width,height,depth", [(40, 24, 16), (17, 30, 6)])
