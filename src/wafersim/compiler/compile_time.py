@@ -59,14 +59,15 @@ def repeat_count(value, length: int) -> int | None:
     if isinstance(value, np.bool_):
         raise Unsupported(f"a tuple cannot be repeated by a NumPy bool ({value!r}): Python refuses it (can't multiply "
                           f"sequence by non-int of type 'numpy.bool'); convert it with int(...) or bool(...)")
-    if isinstance(value, bool) or is_integer(value):
-        copies = max(int(value), 0)
-        if length * copies > MAX_TUPLE_ITEMS:
-            raise Unsupported(f"a tuple of {length} items repeated {copies} times has {length * copies} items, more "
-                              f"than the {MAX_TUPLE_ITEMS} a kernel's tuple may have (its items are unrolled when "
-                              f"compiling): use a local array (ws.local.array) and a loop")
-        return copies
-    return None
+    count = tuple_index(value)  # (an int as Python takes it where it counts or indexes a tuple)
+    if count is None:
+        return None
+    copies = max(count, 0)
+    if length * copies > MAX_TUPLE_ITEMS:
+        raise Unsupported(f"a tuple of {length} items repeated {copies} times has {length * copies} items, more "
+                          f"than the {MAX_TUPLE_ITEMS} a kernel's tuple may have (its items are unrolled when "
+                          f"compiling): use a local array (ws.local.array) and a loop")
+    return copies
 
 
 def constant_tuple(value: Tup) -> tuple | None:
