@@ -31,14 +31,13 @@ import wafersim as ws  # noqa: E402
 
 
 def _dispatchers() -> list[tuple[object, str, object]]:
-    """(module, attribute, dispatcher) for every Numba dispatcher a loaded `wafersim` module holds."""
-    from numba.core.registry import CPUDispatcher  # (wafersim.sim.compiled.jit has loaded Numba by now)
-
+    """(module, attribute, dispatcher) for every Numba dispatcher a loaded `wafersim` module holds (known by what
+    a dispatcher has: its Python function and its compiled overloads; only `sim.compiled.jit` imports Numba)."""
     found = []
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] == "wafersim" and module is not None:
             found += [(module, attr, value) for attr, value in list(vars(module).items())
-                      if isinstance(value, CPUDispatcher)]
+                      if callable(value) and hasattr(value, "py_func") and hasattr(value, "overloads")]
     return found
 
 
