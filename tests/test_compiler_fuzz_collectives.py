@@ -212,7 +212,7 @@ def render(body: list[str]) -> str:
     kernel = ["@ws.jit", "def kern(values, out, n):", "    x, y = ws.threadIdx.x, ws.threadIdx.y",
               "    i = y * ws.blockDim.x + x", "    v0 = values[i, 0]", "    v1 = values[i, 1]", "    acc = 0",
               "    u0 = 0", "    u1 = 0", *[f"    {line.replace('_U(', '(')}" for line in body],
-              "    out[i, 0] = v0", "    out[i, 1] = v1", "    out[i, 2] = acc", "    out[i, 3] = u0", "    out[i, 4] = u1"]
+              *[f"    out[i, {k}] = {name}" for k, name in enumerate(("v0", "v1", "acc", "u0", "u1"))]]
     return "\n".join(["import numpy as np", "import wafersim as ws", "from wafersim import collectives as wsc", "",
                       "@ws.jit" + HELPER, "", *kernel, ""])
 

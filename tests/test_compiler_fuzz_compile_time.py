@@ -310,8 +310,9 @@ def _float32_min(*values):
 def _local_array(shape, dtype):
     """ws.local.array in the reference: NumPy's zeros, refused where the kernel's is (an empty array)."""
     dims = shape if isinstance(shape, tuple) else (shape,)
-    if any(isinstance(d, (bool, np.bool_, _BoolVariable, float, np.floating)) for d in dims):  # (as NumPy: np.zeros(True),
-        raise TypeError(f"a bool or a float as a local array's shape: {shape}")  # np.zeros(2.0) are TypeErrors)
+    # (as NumPy: np.zeros(True), np.zeros(2.0) are TypeErrors; a bool variable is still a bool there)
+    if any(isinstance(d, (bool, np.bool_, _BoolVariable, float, np.floating)) for d in dims):
+        raise TypeError(f"a bool or a float as a local array's shape: {shape}")
     if not all(int(d) >= 1 for d in dims):
         raise ValueError(f"local array shape {shape}")
     return np.zeros(tuple(int(d) for d in dims), dtype)

@@ -135,7 +135,8 @@ class NanGen:
         if kind == "stored":  # a condition as an int32 number (and/or would give an operand: not drawn here)
             return [f"{self.out_i()} = bool({self.cond(0)})"]
         if kind == "count":
-            return [f"{self.out_i()} = bool({self.cond(0)}) + 2 * bool(not ({self.cond(depth)})) + 4 * bool({self.cond(0)})"]
+            first, second, third = self.cond(0), self.cond(depth), self.cond(0)
+            return [f"{self.out_i()} = bool({first}) + 2 * bool(not ({second})) + 4 * bool({third})"]
         if kind == "minmax":
             return [f"{self.out_f()} = {self.choice(['min', 'max'])}({self.number(depth)}, {self.number(depth)})"]
         if kind == "rebind":  # a bool variable or a float rebound from a condition (read by later conditions)
@@ -148,7 +149,8 @@ class NanGen:
         step = self.choice(["+ 1.0", "* -2.0", "- 0.5", "* 0.0"])
         target = self.out_i()
         return [f"{n} = 0", f"while ({self.cond(depth)}) and {n} < 4:", f"    {f} = {f} {step}", f"    {n} += 1",
-                f"    if {self.cond(0)}:", "        continue", f"    {target} = {target} * 3 + {n}", f"{self.out_f()} = {f}"]
+                f"    if {self.cond(0)}:", "        continue", f"    {target} = {target} * 3 + {n}",
+                f"{self.out_f()} = {f}"]
 
 
 @st.composite
