@@ -54,7 +54,7 @@ def spread(value, k):
     return wsc.row_all_reduce(value + k, wsc.MAX, channel=0) - wsc.column_all_reduce(value * k, wsc.MIN, channel=2)
 """
 
-FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "8")), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "6")), deadline=None,
                 derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
 
