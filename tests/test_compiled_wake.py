@@ -10,7 +10,7 @@ import pytest
 import wafersim as ws
 from test_compiled_fabric_state import lcs_table, lcs_wavefront
 from test_engine_strategies import assert_same_run
-from wafersim.sim.compiled import wake
+from wafersim.sim.compiled import stepper, wake
 from wafersim.sim.strategy import FAST, REFERENCE, Strategy, forced
 
 ONE_AT_A_TIME = Strategy(compiled_wavefronts=False)
@@ -55,3 +55,74 @@ def test_a_wavefront_of_long_runs_lowest_first_is_identical_to_the_reference(wid
     assert_same_run(runs["reference"], runs["fast"])
     expected = np.stack([np.ravel(lcs_table(list(a[:, r]), list(b[:, r]))) for r in range(ROUNDS)], axis=1)
     np.testing.assert_array_equal(runs["fast"][0], expected)
+
+
+MESSAGES = (5, 19, 3, 9, 1)  # words a message; FIFOs of 4 words: most park their PEs mid-message
+
+
+@ws.jit
+def echo(words, spin, out, sums):
+    """Row y's messages flow east (each PE maps w to w / 2 + 1), the last PE's answer flows back west: a PE sends
+    east, then waits for its east neighbour's answer, which wakes it from another batch. Between the two, a scalar
+    loop of spin[y, x] rounds (up to ~250 instructions a wake: past `wake.LONG_RUNS`, so the work list is sorted)."""
+    x, y = ws.grid(2)
+    buf = ws.local.array(19, np.float32)
+    back = ws.local.array(19, np.float32)
+    rounds = spin[y, x]
+    total = 0
+    at = 0
+    for n in MESSAGES:
+        if ws.has_neighbor(ws.WEST):
+            ws.recv(ws.WEST, out=buf[0:n])
+        else:
+            buf[0:n] = words[y, at:at + n]
+        s = 0
+        for k in range(rounds):
+            s = s + (k * 3) % 7
+        total += s
+        buf[0:n] = buf[0:n] * 0.5 + 1.0
+        if ws.has_neighbor(ws.EAST):
+            ws.send(ws.EAST, buf[0:n])
+            ws.recv(ws.EAST, out=back[0:n])
+        else:
+            back[0:n] = buf[0:n]
+        if ws.has_neighbor(ws.WEST):
+            ws.send(ws.WEST, back[0:n])
+        out[y * ws.blockDim.x + x, at:at + n] = back[0:n]
+        at += n
+    sums[y, x] = total
+
+
+@pytest.mark.parametrize("width,height,wake_words,wake_batch,budget,chunk", [
+    (9, 5, 1, 16, 1, 4), (12, 7, 64, 64, 3, 1024), (6, 8, 1, 2, 4096, 8)])
+def test_woken_pes_in_any_batches_and_calls_cut_short_are_identical_to_the_reference(
+        width, height, wake_words, wake_batch, budget, chunk, monkeypatch):
+    """Batches sized by vector words (`stepper.WAKE_WORDS`, this region counted as large), lowest-first sorts after
+    long runs, interpreter calls cut by the loop budget and chunks of a few PEs: the same results, cycles and
+    statistics as the reference strategy and one woken PE at a time; the results as plain NumPy computes them."""
+    g = np.random.default_rng(width * height)
+    words = g.integers(-4, 4, (height, sum(MESSAGES))).astype(np.float32)
+    spin = g.integers(0, 40, (height, width)).astype(np.int32)
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=width, height=height, fifo_depth=4))
+        d_out, d_sums = dev.device_array((height * width, sum(MESSAGES))), dev.device_array((height, width), np.int32)
+        stats = echo[(1, 1), (width, height)](dev.to_device(words), dev.to_device(spin), d_out, d_sums)
+        return np.concatenate([d_out.copy_to_host().ravel(), d_sums.copy_to_host().ravel().astype(np.float32)]), stats
+
+    with forced(REFERENCE):
+        reference = launch()
+    with forced(ONE_AT_A_TIME):
+        assert_same_run(reference, launch())
+    for name, value in [("WAKE_WORK_REGION", 0), ("WAKE_WORDS", wake_words), ("WAKE_BATCH", wake_batch),
+                        ("LOOP_BUDGET_PER_PE", budget), ("CHUNK_LANES", chunk)]:
+        monkeypatch.setattr(stepper, name, value)
+    with forced(FAST):
+        assert_same_run(reference, launch())
+    answer = words.copy()  # (small integers and halves: every step exact in float32)
+    for _ in range(width):
+        answer = answer * np.float32(0.5) + np.float32(1.0)
+    sums = [[len(MESSAGES) * sum((k * 3) % 7 for k in range(int(spin[y, x]))) for x in range(width)]
+            for y in range(height)]
+    expected = np.concatenate([np.repeat(answer, width, axis=0).ravel(), np.ravel(sums).astype(np.float32)])
+    np.testing.assert_array_equal(reference[0], expected)
