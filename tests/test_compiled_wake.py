@@ -126,3 +126,74 @@ def test_woken_pes_in_any_batches_and_calls_cut_short_are_identical_to_the_refer
             for y in range(height)]
     expected = np.concatenate([np.repeat(answer, width, axis=0).ravel(), np.ravel(sums).astype(np.float32)])
     np.testing.assert_array_equal(reference[0], expected)
+
+
+COLUMN_WORDS = 12
+
+
+@ws.jit
+def broadcast_then_relay(values, out):
+    """Row 0 of each block's column broadcasts a vector down it (routed, channel 1: one sender a column, proven), a
+    barrier, then each row relays a vector east (w -> w / 2 + the column's vector), a barrier; data-dependent
+    scalar work before each part keeps the PEs out of step."""
+    x, y = ws.grid(2)
+    v = values[y, x]
+    col = ws.local.array(COLUMN_WORDS, np.float32)
+    buf = ws.local.array(COLUMN_WORDS, np.float32)
+    s = 0.0
+    for k in range(int(v * 6.0)):
+        s += 1.0
+    if ws.threadIdx.y == 0:
+        for k in range(COLUMN_WORDS):
+            col[k] = v * (k + 1)
+        ws.send(ws.RAMP, col[0:COLUMN_WORDS], channel=1)
+    else:
+        ws.recv(ws.RAMP, out=col[0:COLUMN_WORDS], channel=1)
+    ws.syncthreads()
+    if ws.has_neighbor(ws.WEST):
+        ws.recv(ws.WEST, out=buf[0:COLUMN_WORDS])
+    else:
+        buf[0:COLUMN_WORDS] = col[0:COLUMN_WORDS]
+    for k in range(int(v * 9.0)):
+        s += 0.5
+    buf[0:COLUMN_WORDS] = buf[0:COLUMN_WORDS] * 0.5 + col[0:COLUMN_WORDS]
+    if ws.has_neighbor(ws.EAST):
+        ws.send(ws.EAST, buf[0:COLUMN_WORDS])
+    ws.syncthreads()
+    acc = 0.0
+    for k in range(COLUMN_WORDS):
+        acc += buf[k]
+    out[y, x] = acc + s
+
+
+@pytest.mark.parametrize("grid,block,depth,budget", [((2, 1), (7, 5), 2, 1), ((1, 2), (6, 3), 4, 4096)])
+def test_routed_broadcasts_barriers_and_woken_batches_are_identical_to_the_reference(grid, block, depth, budget,
+                                                                                     monkeypatch):
+    """The interpreter's batches and calls cut short around routed sends and barriers (which the NumPy engine runs):
+    the same run as the reference strategy, and what NumPy computes (eighths and halves: exact in float32)."""
+    bx, by = block
+    g = np.random.default_rng(bx * by)
+    values = (g.integers(0, 8, (grid[1] * by, grid[0] * bx)) / 8).astype(np.float32)
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=16, height=16, fifo_depth=depth))
+        d_out = dev.device_array(values.shape)
+        stats = broadcast_then_relay[grid, block](dev.to_device(values), d_out,
+                                                  routes=[ws.routes.column_broadcast(1)])
+        return d_out.copy_to_host(), stats
+
+    with forced(REFERENCE):
+        reference = launch()
+    for name, value in [("WAKE_WORK_REGION", 0), ("WAKE_WORDS", 1), ("WAKE_BATCH", 4), ("LOOP_BUDGET_PER_PE", budget)]:
+        monkeypatch.setattr(stepper, name, value)
+    with forced(FAST):
+        assert_same_run(reference, launch())
+    v = values.astype(np.float64)
+    top = np.repeat(v[::by], by, axis=0)  # (each PE's block column's row 0)
+    columns = top[:, :, None] * np.arange(1, COLUMN_WORDS + 1)  # (rows, columns, words)
+    relayed = np.empty_like(columns)
+    for x in range(values.shape[1]):
+        before = columns[:, x] if x % bx == 0 else relayed[:, x - 1]
+        relayed[:, x] = before * 0.5 + columns[:, x]
+    expected = relayed.sum(axis=2) + np.floor(v * 6) + np.floor(v * 9) * 0.5
+    np.testing.assert_array_equal(reference[0], expected.astype(np.float32))
