@@ -153,3 +153,33 @@ def at_run_time(xb, fs, out):
     _, _, computed = run_on_one_block(dev, module.at_run_time, np.array([x, b], np.int32),
                                       np.array([f], np.float32), np.zeros(1, np.int32))
     assert folded[0] == computed[0] == expected
+
+
+BIG = (2**31 - 1,)  # a module tuple of Python ints: its items are constants, exact, whatever index picks them
+
+
+@ws.jit
+def _items_chosen_by_variables(out):
+    x = 0
+    out[0] = T[(BIG[x] + 1) // 2**30]
+    out[1] = T[(int(BIG[x]) + 1) // 2**30]
+    out[2] = T[(max(BIG[x], 0) + 1) // 2**30]
+    n = 3
+    out[3] = T[(len((1,) * n) + 2147483647) // 2**30]
+    a = ws.local.array((BIG[x] + 1) // 2**30 + 8, np.int32)
+    out[4] = len(a)
+    out[5] = T[(BIG[x] + x + 1) // 2**30]  # (+ x: arithmetic on the variable's register, which wraps)
+
+
+def test_a_constant_item_a_variable_chooses_folds_as_python(dev):
+    # review45: stop 44 took any name in an operand for a register read, so `BIG[x] + 1` (an item of a module tuple,
+    # a constant: as a value `(BIG[x] + 1) // 2**30` is refused as past int32) folded as int32: T[-2] where Python
+    # indexes T[2], a local array of 6 elements where Python's shape is 10
+    (got,) = run_on_one_block(dev, _items_chosen_by_variables, np.zeros(6, np.int32))
+    x, n = 0, 3
+    python = [T[(BIG[x] + 1) // 2**30], T[(int(BIG[x]) + 1) // 2**30], T[(max(BIG[x], 0) + 1) // 2**30],
+              T[(len((1,) * n) + 2147483647) // 2**30], (BIG[x] + 1) // 2**30 + 8]
+    with np.errstate(over="ignore"):
+        wrapped = int((np.int32(BIG[x]) + np.int32(x) + np.int32(1)) // 2**30)
+    assert got.tolist() == python + [T[wrapped]]
+    assert python[0] == 20 and T[wrapped] == 60
