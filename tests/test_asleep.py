@@ -48,6 +48,19 @@ def test_the_least_sleeping_cycle_follows_lanes_falling_asleep_and_waking(seed):
             assert bounds.least(7, places[7], cycle) == cycle[members].min()
 
 
+@pytest.mark.parametrize("size", [1, 2, 757, 5000, 40_000])
+def test_chunk_runs_are_the_runs_the_sorted_pes_fall_in(size):
+    """`_chunk_runs` against `np.unique`: the runs of `CHUNK` PEs, and where each one's PEs start."""
+    g = np.random.default_rng(size)
+    n = 12 * asleep.CHUNK
+    start = int(g.integers(0, n - size)) if size <= 757 else 0  # (a row: inside one run, or across two)
+    pes = np.sort(g.choice(np.arange(start, min(n, start + 2 * size)), size=size, replace=False)).astype(np.int64)
+    runs, starts = asleep._chunk_runs(pes)
+    expected_runs, expected_starts = np.unique(pes // asleep.CHUNK, return_index=True)
+    np.testing.assert_array_equal(runs, expected_runs)
+    np.testing.assert_array_equal(starts, expected_starts)
+
+
 @ws.jit
 def row_pipeline(words, scale, out):
     """Row y's words flow east from PE (0, y) in messages of 3 and 5 words, each PE scaling them."""

@@ -38,6 +38,21 @@ def _chunk_least(lanes: Lanes, cycle: np.ndarray, chunks: np.ndarray, which: np.
         chunks[k] = values.min() if len(values) else np.inf
 
 
+def _chunk_runs(pes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the runs of `CHUNK` PEs that the sorted, non-empty `pes` fall in, where each run's PEs start in `pes`),
+    read off the sorted order: no `np.unique` sort, and no `np.minimum.at` (a ufunc dispatch per element) for
+    the caller. A call of the compiled interpreter that runs one row of a row pipeline (757 PEs: one or two runs)
+    wakes and parks again that row's sleepers: `SleepBounds.changed` 70 -> 30 us each way (1,000 such calls)."""
+    first, last = pes[0] // CHUNK, pes[-1] // CHUNK
+    if first == last:
+        return np.array([first]), np.zeros(1, dtype=np.int64)
+    runs = pes // CHUNK
+    starts = np.flatnonzero(runs[1:] != runs[:-1])
+    starts += 1
+    starts = np.concatenate((np.zeros(1, dtype=starts.dtype), starts))
+    return runs[starts], starts
+
+
 class SleepBounds:
     """Per pc: the sleeping lanes (the very object) and the least cycle of them per run of `CHUNK` PEs."""
 
@@ -65,10 +80,12 @@ class SleepBounds:
         if kept is None or kept[0] is not before or after is None or pes is None:
             return  # (reduced again whole, if asked)
         chunks = kept[1]
-        if added:
-            np.minimum.at(chunks, pes // CHUNK, cycle[pes])
-        else:
-            _chunk_least(after, cycle, chunks, np.unique(pes // CHUNK))
+        if len(pes):
+            runs, starts = _chunk_runs(pes)
+            if added:
+                chunks[runs] = np.minimum(chunks[runs], np.minimum.reduceat(cycle[pes], starts))
+            else:
+                _chunk_least(after, cycle, chunks, runs)
         self.kept[pc] = (after, chunks)
 
 

@@ -106,9 +106,11 @@ def places(lanes: Lanes, idx: np.ndarray, sleepers: np.ndarray, stops: np.ndarra
     if not len(sleepers) and not member_keys[0] & 1 and (member_keys == member_keys[0]).all():
         return [(int(member_keys[0]) >> 1, lanes, False)]
     order = np.argsort(member_keys, kind="stable")
-    cuts = np.flatnonzero(np.diff(member_keys[order])) + 1
-    return [(int(member_keys[part[0]]) >> 1, Lanes.from_indices(n, np.sort(members[part])),
-             bool(member_keys[part[0]] & 1)) for part in np.split(order, cuts)]
+    sorted_keys = member_keys[order]
+    bounds = [0, *(np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1).tolist(), len(order)]
+    # (slices of `order`, not `np.split`: its Python costs more than the rest for a call of one row, ~750 PEs)
+    return [(int(sorted_keys[lo]) >> 1, Lanes.from_indices(n, np.sort(members[order[lo:hi]])),
+             bool(sorted_keys[lo] & 1)) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def codes_for(n: int, members: int) -> np.ndarray:
