@@ -6,7 +6,7 @@
 Workloads (issue 9's table, plus the whole-wafer heat stencil and Game of Life): `gemm`, `allreduce`,
 `scan-rows`, `scan-row`, `switch-1`, `switch-2`, `switch-4`, `switch-8` (`--only switch` selects all
 four), `heat-tiled`, `saxpy`, `transpose`, `heat`, `life`; then kernels written as a user would write them
-(bench/workloads_user.py): `escape`, `lcs`, `ragged`, `isort`, `pipeline`, `mixed16`; and more communication and
+(bench/workloads_user.py): `escape`, `lcs`, `ragged`, `isort`, `pipeline`, `mixed16`, `msort`; and more communication and
 divergence patterns (bench/workloads_patterns.py): `tree`, `bitonic`, `primes`, `stencil3d`, `particles`, `sparse`,
 `redblack`; and csl-examples benchmarks ported by a user (bench/workloads_ported.py): `matvec`, `residual`,
 `stencil25r`; and two more (bench/workloads_linalg.py): `gemv2d` (GEMV on the collectives), `pcr` (tridiagonal).

@@ -13,7 +13,9 @@ still slow. Registered into bench/workloads.py's table (`--only escape,lcs,...`)
 - `pipeline`: a 1-D pipeline along each row: vector messages of odd lengths (one longer than a FIFO),
   each PE applying its own affine map to the words before passing them east;
 - `mixed16`: float16 arithmetic, float32 accumulation of float16 products (`vwfma`), conversions both ways
-  and scalar reads and writes of float16 elements.
+  and scalar reads and writes of float16 elements;
+- `msort`: a merge-split (block odd-even transposition) sort along each row of PEs, `keys` floats a PE: local
+  insertion sorts, then vector swaps with a neighbour and merges whose every step branches on the data.
 
 Every kernel rounds as its NumPy version does, so results must match bit for bit.
 """
@@ -341,3 +343,70 @@ def mixed_case(size: str, rng: np.random.Generator) -> Case:
                 width * height,
                 lambda: launch(mixed_kernel(steps), width, height, None, xs.shape, np.float32, xs, ys),
                 lambda: numpy_mixed(xs, ys, steps))
+
+
+# ----------------------------------------------------------------------------- merge-split sort
+@functools.lru_cache(maxsize=None)
+def merge_split_kernel(keys: int):
+    """Each row of PEs sorts its keys * width floats: every PE insertion-sorts its `keys`, then width phases
+    of odd-even transposition in which pair (x, x + 1) swaps blocks (the left one sends first) and merges,
+    the left keeping the smaller half, the right the larger (data-dependent branches in every merge step)."""
+    @ws.jit
+    def merge_split(data, out):
+        x, y = ws.threadIdx.x, ws.threadIdx.y
+        p = ws.blockDim.x
+        me = y * p + x
+        mine = ws.local.array(keys, np.float32)
+        theirs = ws.local.array(keys, np.float32)
+        merged = ws.local.array(keys, np.float32)
+        mine[0:keys] = data[me, 0:keys]
+        for i in range(1, keys):
+            v = mine[i]
+            j = i - 1
+            while j >= 0 and mine[j] > v:
+                mine[j + 1] = mine[j]
+                j -= 1
+            mine[j + 1] = v
+        for phase in range(p):
+            if (x + phase) % 2 == 0:
+                if x + 1 < p:
+                    ws.send(ws.EAST, mine[0:keys])
+                    ws.recv(ws.EAST, out=theirs[0:keys])
+                    i = 0
+                    j = 0
+                    for t in range(keys):
+                        if mine[i] <= theirs[j]:
+                            merged[t] = mine[i]
+                            i += 1
+                        else:
+                            merged[t] = theirs[j]
+                            j += 1
+                    mine[0:keys] = merged[0:keys]
+            elif x >= 1:
+                ws.recv(ws.WEST, out=theirs[0:keys])
+                ws.send(ws.WEST, mine[0:keys])
+                i = keys - 1
+                j = keys - 1
+                for s in range(keys):
+                    t = keys - 1 - s
+                    if mine[i] >= theirs[j]:
+                        merged[t] = mine[i]
+                        i -= 1
+                    else:
+                        merged[t] = theirs[j]
+                        j -= 1
+                mine[0:keys] = merged[0:keys]
+        out[me, 0:keys] = mine[0:keys]
+
+    return merge_split
+
+
+@workload("msort")
+def msort_case(size: str, rng: np.random.Generator) -> Case:
+    width, height, keys = {"full": (32, 32, 64), "quick": (16, 16, 32), "tiny": (6, 3, 8)}[size]
+    data = rng.standard_normal((height, width * keys)).astype(np.float32)   # a row of PEs sorts a row
+    return Case(f"merge-split odd-even sort, {keys} floats per PE, rows of {width} PEs, {width} x {height} PEs",
+                width * height,
+                lambda: launch(merge_split_kernel(keys), width, height, None, (width * height, keys), np.float32,
+                               data.reshape(width * height, keys)),
+                lambda: np.sort(data, axis=1).reshape(width * height, keys))

@@ -38,7 +38,7 @@ def test_a_wrong_result_fails_loudly():
 def test_every_issue_9_row_the_stencils_and_the_user_style_kernels_are_there():
     assert list(workloads.WORKLOADS) == ["gemm", "allreduce", "scan-rows", "scan-row", "switch-1", "switch-2",
                                          "switch-4", "switch-8", "heat-tiled", "saxpy", "transpose", "heat", "life",
-                                         "escape", "lcs", "ragged", "isort", "pipeline", "mixed16",
+                                         "escape", "lcs", "ragged", "isort", "pipeline", "mixed16", "msort",
                                          "tree", "bitonic", "primes", "stencil3d", "particles", "sparse", "redblack",
                                          "matvec", "residual", "stencil25r", "gemv2d", "pcr"]
     assert workloads.selected("switch,heat") == ["switch-1", "switch-2", "switch-4", "switch-8", "heat"]

@@ -9,7 +9,7 @@ import pytest
 
 import wafersim as ws
 from wafersim.compiler import PASSES, compile_kernel, loop_body
-from wafersim.compiler.passes.bounds import eliminate_range_checks
+from wafersim.compiler.passes.bounds import _highest_tested, eliminate_range_checks
 from wafersim.compiler.passes.cleanup import eliminate_dead_code
 
 from test_compiler_opt import Builder
@@ -283,6 +283,17 @@ def index_of_the_last_trip(out, size: ws.constant):
     out[0:size] = t[0:size]
 
 
+@ws.jit
+def stepped_range(out, start: ws.constant, step: ws.constant, shift: ws.constant):
+    """A range stepped by more than 1 (user45: chunks of a long array): its counter passes the test at most at
+    the last value the steps reach from the start (156 for range(0, 160, 4)), not at the bound - 1."""
+    t = ws.local.array(160, np.float32)
+    t[0:160] = 0.0
+    for j in range(start, 160, step):
+        t[j + shift] = t[j + shift] + 1.0
+    out[0:160] = t[0:160]
+
+
 def _counts(size: int, writes: list[tuple[int, float]]) -> np.ndarray | None:
     """Plain Python: the array after `t[k] += v` for each (k, v), or None where a k is off it."""
     t = np.zeros(size, np.float32)
@@ -317,6 +328,14 @@ ADVERSARIAL = [  # (kernel, constants, the array's size, plain Python's writes, 
     (reassigned_counter, (2, 80), 80, [(2 * j + 2, 1.0) for j in range(40)], False),
     (index_of_the_last_trip, (77,), 77, [(0, 1.0)] + [(2 * j, 1.0) for j in range(39)], False),
     (index_of_the_last_trip, (76,), 76, [(0, 1.0)] + [(2 * j, 1.0) for j in range(39)], False),
+    (stepped_range, (0, 4, 3), 160, [(j + 3, 1.0) for j in range(0, 160, 4)], True),  # t[159] last
+    (stepped_range, (0, 4, 4), 160, [(j + 4, 1.0) for j in range(0, 160, 4)], False),  # t[160] last
+    (stepped_range, (1, 4, 2), 160, [(j + 2, 1.0) for j in range(1, 160, 4)], True),  # 157 + 2
+    (stepped_range, (1, 4, 3), 160, [(j + 3, 1.0) for j in range(1, 160, 4)], False),  # 157 + 3
+    (stepped_range, (0, 3, 0), 160, [(j, 1.0) for j in range(0, 160, 3)], True),  # 159: the bound - 1
+    (stepped_range, (0, 3, 1), 160, [(j + 1, 1.0) for j in range(0, 160, 3)], False),  # t[160] last
+    (stepped_range, (2, 3, 1), 160, [(j + 1, 1.0) for j in range(2, 160, 3)], True),  # 158 + 1
+    (stepped_range, (2, 3, 2), 160, [(j + 2, 1.0) for j in range(2, 160, 3)], False),  # 158 + 2
 ]
 
 
@@ -340,3 +359,17 @@ def test_adversarial_loops_keep_the_checks_that_can_fail(dev, kernel, constants,
         np.testing.assert_array_equal(out.copy_to_host(), want)
     kept, without = _checks(kernel, args, dev), _checks(kernel, args, dev, [(n, r) for n, r in PASSES if n != "bounds"])
     assert (kept < without) == dropped
+
+
+@pytest.mark.parametrize("starts, steps, limit", [
+    ((0,), (16,), 512), ((1,), (4,), 160), ((0, 1), (4,), 160), ((2,), (3,), 160), ((0,), (4, 6), 100),
+    ((5,), (1,), 40), ((200,), (16,), 100), ((0, 300), (8,), 100),
+])
+def test_the_highest_tested_value_is_the_last_one_the_steps_reach(starts, steps, limit):
+    reached = set()
+    frontier = set(starts)
+    while frontier:  # plain Python: every value a start plus any sequence of the steps gives below the limit
+        reached |= frontier
+        frontier = {v + step for v in frontier for step in steps if v + step < limit} - reached
+    tested = [v for v in reached if v < limit]
+    assert _highest_tested(list(starts), [(0, step) for step in steps], limit) == max(tested, default=limit - 1)

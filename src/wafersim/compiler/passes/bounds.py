@@ -8,8 +8,9 @@ copies made with `mov`); a ``chk x, n`` with `x` among them is dropped when `n` 
 register the loop does not write) or both are constants with ``stop <= n``. The dataflow also tracks
 values affine in the tested one, ``scale * i + offset`` (`_affine_result`; other counters stepped in
 lockstep with `i`, as strength reduction makes for `j * n + n`: `_lockstep`): with a constant `stop`, a
-check of one is dropped when both ends of i's range (the smallest start, stop - 1) put it in ``0 <= v < n``
-for a constant `n` (then v is below 2**31: the register holds v itself, whatever wrapped on the way).
+check of one is dropped when both ends of i's range (the smallest start; the largest value below stop that
+the starts plus steps reach, `_highest_tested`: 496 for ``range(0, 512, 16)``) put it in ``0 <= v < n`` for a
+constant `n` (then v is below 2**31: the register holds v itself, whatever wrapped on the way).
 
 No wrap-around: `i += step` must not wrap past 2**31 - 1 to a negative value that passes the next test
 (`i = 5; while i < 10: buf[i] = 1; i += 2**31 - 3` reaches -2**31 + 2, which NumPy's int32 indexes out of
@@ -25,6 +26,8 @@ empty array may have a dimension up to 2**31 - 1, but an access to one fails the
 dimension, which no loop over that dimension can drop: such a loop never runs.)
 """
 from __future__ import annotations
+
+import math
 
 from ..ir import IRFunction, Op, VReg
 from .cfg import CFG, Loop, constant_of, definitions
@@ -84,13 +87,22 @@ def _proved_in(fn: IRFunction, cfg: CFG, loop: Loop, defs: dict, undefined: froz
             return True  # 0 <= i + offset <= i < stop
         if limit is None or value is None:
             return False
-        ends = (scale * lowest + offset, scale * (limit - 1) + offset)
+        ends = (scale * lowest + offset, scale * highest + offset)
         return 0 <= min(ends) and max(ends) < value  # (value <= 2**31 - 1: the true value is the register's)
 
     lowest = min(entry_values)
+    highest = None if limit is None else _highest_tested(entry_values, facts.increments[iv], limit)
     body = next(k for k, block in enumerate(cfg.blocks) if fn.ops[block[0]] is test.target)
     start = {iv: (1, 0), **_lockstep(fn, cfg, facts, defs, iv, undefined)}
     return _checks_on_tested_values(fn, cfg, loop, body, start, proves, lambda reg: _const(reg, defs, fn, undefined))
+
+
+def _highest_tested(entry_values: list[int], steps: list[tuple[int, int]], limit: int) -> int:
+    """The largest value of the counter that can pass `i < limit`: an entry value plus steps (no wrap-around:
+    `_cannot_wrap`), so in the entry's class modulo the steps' gcd (`range(0, 512, 16)`: 496, not 511)."""
+    period = math.gcd(*(step for _, step in steps)) or 1
+    reachable = [start + (limit - 1 - start) // period * period for start in entry_values if start < limit]
+    return max(reachable, default=limit - 1)
 
 
 def _cannot_wrap(cfg: CFG, loop: Loop, facts: LoopFacts, iv: VReg, top: int) -> bool:
