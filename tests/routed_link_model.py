@@ -201,7 +201,10 @@ def run(source: str, width: int, height: int, routes: dict[int, Rules], costs: d
         path = path_of(pe, channel)
         return {("link", link) for link, _ in path.links} | {("fifo", at, channel) for at, _ in path.receivers}
 
-    own = {channel: [pe for pe in pes if RAMP in rules.get((pe.x, pe.y), {})] for channel, rules in routes.items()}
+    # (for `pick`: each PE's channels with a route from its ramp, the resources of all its paths, and per
+    # receiver and channel the senders whose words reach it, with their latency)
+    own = {channel: [pe for pe in pes if RAMP in rules.get((pe.x, pe.y), {})] for channel, rules in routes.items()
+           } if pick is not None else {}
     reach = {id(pe): set().union(*(resources(pe, c) for c, its in own.items() if pe in its)) for pe in pes}
     feeders = {(at, channel): [(pe, latency) for pe in its for at_, latency in path_of(pe, channel).receivers
                                if at_ == at] for channel, its in own.items() for at in
