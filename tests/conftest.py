@@ -219,6 +219,7 @@ SLOW_TESTS: dict[str, int] = {
     "test_train_precision.py::test_pipelined_bfloat16_matches_numpy_and_streaming_from_the_same_init": 12,
     "test_collectives_trees_apart.py::test_stages_apart_are_exact_everywhere_when_rows_arrive_late": 12,
     "test_collectives.py::test_scalar_all_reduces_match_numpy": 12,
+    "test_compiler_fuzz_collectives.py::test_collectives_in_branches_and_loops_match_numpy": 12,  # (CPU, 6 examples)
     "test_stream_pump_steps.py::test_steady_send_then_deliver_is_routed_send_step": 11,
     "test_defects.py::test_dead_pes_on_edges_corners_and_side_by_side_are_repaired": 11,
     "test_train_pipelined.py::test_an_interrupted_step_is_not_applied": 11,

@@ -198,6 +198,46 @@ def test_integer_division_by_zero_stops_the_kernel():
     assert err.source == (__file__, line_of(divide, "MARK-div")) and err.instruction.startswith("chk ")
 
 
+@ws.jit(boundscheck=False)
+def unchecked_python_errors(out, xs, k, start, stop, step):
+    i = ws.grid(1)
+    out[i, 0] = xs[i] // k
+    out[i, 1] = xs[i] % k
+    out[i, 2] = xs[i] << k
+    out[i, 3] = xs[i] >> k
+    trips = 0
+    for _ in range(start, stop, step):
+        trips += 1
+        if trips == 5:
+            break
+    out[i, 4] = trips
+
+
+def _wrap32(value: int) -> int:
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def test_without_bounds_checks_what_python_raises_for_gives_the_documented_values():
+    """docs/python-supported.md, `boundscheck=False`: the checks that stop a kernel where Python raises go with
+    the bounds checks, and the machine's instructions (docs/isa.md: `div` by 0 gives -1, `rem` by 0 its dividend,
+    shifts use the count's low five bits) give: `x // 0` is -1 for x >= 0 and -2 below (the floor fix-up of -1
+    and a remainder x of the divisor's other sign), `x % 0` is x; a negative shift count k shifts by k & 31; a
+    zero range step runs no trip where start <= stop and never stops counting otherwise (here a `break`)."""
+    dev = device()
+    xs = np.array([0, 1, 7, -1, -7, 2**31 - 1, -2**31, 5], np.int32)
+    d_xs, out = dev.to_device(xs), dev.device_array((8, 5), np.int32)
+    for k, (start, stop) in ((0, (0, 3)), (0, (3, 0)), (-1, (0, 0)), (-5, (1, 0)), (-32, (0, 1)), (-33, (2, 2))):
+        unchecked_python_errors[1, 8](out, d_xs, k, start, stop, 0)
+        got = out.copy_to_host()
+        for x, row in zip(xs.tolist(), got.tolist()):
+            if k == 0:
+                want = [-1 if x >= 0 else -2, x]
+            else:  # a negative count: Python raises; the machine shifts by its low five bits
+                want = [_wrap32(x // k), x % k]
+            want += [_wrap32(x << (k & 31)), x >> (k & 31), 0 if start <= stop else 5]
+            assert row == want, (x, k, start, stop)
+
+
 def test_errors_carry_the_instruction_and_the_array():
     dev = device()
     out = dev.to_device(np.zeros(4, np.float32))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import wafersim as ws
-from conftest import int32_wrap, run_on_one_block
+from conftest import int32_wrap, load_source, run_on_one_block
 
 T = tuple(range(0, 80, 10))  # T[2] is 20, T[-2] is 60
 
@@ -93,3 +93,93 @@ def test_int_of_a_constant_folds_as_python_and_unary_plus_folds(dev):
         wrapped = int((np.int32(G) + np.int32(1)) // 2**30)
     assert got.tolist() == [T[(int(W) + 1) // 2**30], T[(G + 1) // 2**30], T[wrapped], T[+1] + T[-+True] * 100,
                             +3 + +True]
+
+
+#: (expression over x, an int32; f, a float32; b, a bool; each a variable), review45: floor division and modulo of
+#: negative ints, shifts that wrap, float -> int truncation toward zero (a negative half too), bools in int
+#: arithmetic, np.int32() of a float. (Refused as a tuple index, rightly: a comparison, float arithmetic inside
+#: int(), `(1, 2) * (x % 3)`.)
+FOLDED_AGAINST_RUN_TIME = [
+    ("int(f) // 3", -7, -7.75, True), ("int(-f) % -3", 5, 7.75, True), ("-x // 7", 5, 2.5, True),
+    ("x % -7", 5, 2.5, True), ("(-x) >> 1", 5, 2.5, True), ("(x << 29) >> 29", 7, 2.5, True),
+    ("(x << 31) // 2**30", 5, 2.5, True), ("~b * 3", 5, 2.5, True), ("-b + 7", 5, 2.5, True),
+    ("b * 5 - x", 5, 2.5, False), ("np.int32(f) * 2", 5, -3.5, True), ("int(f) - int(-f)", 5, -1.5, True),
+    ("int(min(x, f))", 5, -1.5, True), ("abs(-x) % 3", -2**31 + 5, 2.5, True), ("x ** 2 // 2**30", 46341, 2.5, True),
+    ("(abs(x) + 2147483647) // 2**30", 1, 2.5, True), ("max(b, x) // -2", -9, 2.5, True),
+    ("(int(x) + 1) // 2**30", 2**31 - 1, 2.5, True), ("(b + 2147483647) // 2**30", 5, 2.5, True),
+    ("int(f) * 2 // 2**30", 5, 1073741824.0, True),  # (fuzz44's: folded as Python's exact int before)
+]
+
+
+def _int_of_a_register(value):
+    """int() of a variable's value, as docs/python-supported.md states: the int32 its register holds (a float32
+    truncated toward zero), whose arithmetic wraps."""
+    return np.int32(np.trunc(value)) if isinstance(value, np.floating) else np.int32(value)
+
+
+def _as_the_kernel_computes(expression: str, x: int, f: float, b: bool) -> int:
+    """The expression over NumPy's int32 and float32 (a bool variable's register an int32 holding 0 or 1)."""
+    with np.errstate(over="ignore"):
+        return int(eval(expression, {"np": np, "int": _int_of_a_register},
+                        {"x": np.int32(x), "f": np.float32(f), "b": np.int32(b)}))
+
+
+@pytest.mark.parametrize("expression,x,f,b", FOLDED_AGAINST_RUN_TIME)
+def test_a_folded_tuple_index_is_the_value_the_run_time_computes(expression, x, f, b, dev, tmp_path):
+    """The same expression as a tuple index (folded when compiling, the variables assigned constants) and as a
+    value computed at run time from the variables loaded from memory: both the int32 NumPy computes."""
+    module = load_source(tmp_path, f"""
+import numpy as np
+import wafersim as ws
+T = tuple(range(-200, 200))
+
+@ws.jit
+def folded(out):
+    x = {x!r}
+    f = {f!r}
+    b = {b!r}
+    out[0] = T[({expression}) + 200]
+
+@ws.jit
+def at_run_time(xb, fs, out):
+    x = xb[0]
+    f = fs[0]
+    b = xb[1] > 0
+    out[0] = {expression}
+""")
+    expected = _as_the_kernel_computes(expression, x, f, b)
+    assert -200 <= expected < 200
+    (folded,) = run_on_one_block(dev, module.folded, np.zeros(1, np.int32))
+    _, _, computed = run_on_one_block(dev, module.at_run_time, np.array([x, b], np.int32),
+                                      np.array([f], np.float32), np.zeros(1, np.int32))
+    assert folded[0] == computed[0] == expected
+
+
+BIG = (2**31 - 1,)  # a module tuple of Python ints: its items are constants, exact, whatever index picks them
+
+
+@ws.jit
+def _items_chosen_by_variables(out):
+    x = 0
+    out[0] = T[(BIG[x] + 1) // 2**30]
+    out[1] = T[(int(BIG[x]) + 1) // 2**30]
+    out[2] = T[(max(BIG[x], 0) + 1) // 2**30]
+    n = 3
+    out[3] = T[(len((1,) * n) + 2147483647) // 2**30]
+    a = ws.local.array((BIG[x] + 1) // 2**30 + 8, np.int32)
+    out[4] = len(a)
+    out[5] = T[(BIG[x] + x + 1) // 2**30]  # (+ x: arithmetic on the variable's register, which wraps)
+
+
+def test_a_constant_item_a_variable_chooses_folds_as_python(dev):
+    # review45: stop 44 took any name in an operand for a register read, so `BIG[x] + 1` (an item of a module tuple,
+    # a constant: as a value `(BIG[x] + 1) // 2**30` is refused as past int32) folded as int32: T[-2] where Python
+    # indexes T[2], a local array of 6 elements where Python's shape is 10
+    (got,) = run_on_one_block(dev, _items_chosen_by_variables, np.zeros(6, np.int32))
+    x, n = 0, 3
+    python = [T[(BIG[x] + 1) // 2**30], T[(int(BIG[x]) + 1) // 2**30], T[(max(BIG[x], 0) + 1) // 2**30],
+              T[(len((1,) * n) + 2147483647) // 2**30], (BIG[x] + 1) // 2**30 + 8]
+    with np.errstate(over="ignore"):
+        wrapped = int((np.int32(BIG[x]) + np.int32(x) + np.int32(1)) // 2**30)
+    assert got.tolist() == python + [T[wrapped]]
+    assert python[0] == 20 and T[wrapped] == 60

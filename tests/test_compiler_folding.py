@@ -49,6 +49,8 @@ CASES = [
     ("{0} * {1} / {1}", (3e38, 10.0), "f", lambda a, b: a * b / b),          # inf in between
     ("{0} * {1}", (1e-46, 1e10), "f", lambda a, b: a * b),                   # 1e-46 is 0 as a float32
     ("{0} + {1}", (0.1, 0.2), "f", lambda a, b: a + b),
+    ("{0} + {1} == {2}", (0.1, 0.2, 0.3), "i", lambda a, b, c: int(a + b == c)),  # True (Python's float64: False)
+    ("{0} + {1} - {0}", (1e8, 1.0), "f", lambda a, b: a + b - a),             # 0.0 (Python's float64: 1.0)
     ("{0} / {1}", (1.0, 3.0), "f", lambda a, b: a / b),
     ("{0} + {1}", (-0.0, 0.0), "f", lambda a, b: a + b),
     ("{0} - {1}", (-0.0, 0.0), "f", lambda a, b: a - b),

@@ -27,6 +27,7 @@ value must equal Python's. WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as t
 """
 from __future__ import annotations
 
+import operator
 import os
 import re
 import traceback
@@ -255,10 +256,38 @@ def render(tuples, constants, body: list[str], in_function: bool = False) -> str
                       "    def ref(xi, oi, of):", *ref_body, "", "    return kern, ref", ""])
 
 
+class _BoolVariable(np.int32):
+    """A kernel variable (or a device function's parameter) assigned a Python bool: an int32 register holding 0 or 1,
+    so its arithmetic wraps as an np.int32's (`v = True; (v + 2**31 - 1) // 2**30` is -2, where Python's bool gives
+    2), while it stays a bool where Python keeps one: `max(v, False)` is `v`, `v & w` of two is a bool, and neither
+    is a local array's shape (NumPy's `np.zeros(True)` refuses it: `_local_array`)."""
+
+    def _bits(self, other, op):
+        return _BoolVariable(op(int(self), int(other))) if isinstance(other, (_BoolVariable, bool)) else op(
+            np.int32(self), other)
+
+    def __and__(self, other):
+        return self._bits(other, operator.and_)
+
+    def __or__(self, other):
+        return self._bits(other, operator.or_)
+
+    def __xor__(self, other):
+        return self._bits(other, operator.xor)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
+
+
 def _as_variable(value):
-    """A kernel variable assigned an int holds an int32 (its arithmetic wraps as an np.int32's); a bool stays one,
-    and so does an np.int64 (NumPy's, exact)."""
-    if isinstance(value, (bool, np.bool_, np.int64)):
+    """A kernel variable assigned an int holds an int32 (its arithmetic wraps as an np.int32's); one assigned a bool
+    holds it as an int32 too, still a bool where Python keeps one (`_BoolVariable`); an np.int64 stays one (NumPy's,
+    exact)."""
+    if isinstance(value, (bool, _BoolVariable)):
+        return _BoolVariable(int(value))
+    if isinstance(value, (np.bool_, np.int64)):
         return value
     if not -2**31 <= int(value) < 2**31:
         raise OverflowError(f"{value} does not fit in int32")
@@ -281,8 +310,9 @@ def _float32_min(*values):
 def _local_array(shape, dtype):
     """ws.local.array in the reference: NumPy's zeros, refused where the kernel's is (an empty array)."""
     dims = shape if isinstance(shape, tuple) else (shape,)
-    if any(isinstance(d, (bool, np.bool_, float, np.floating)) for d in dims):  # (as NumPy: np.zeros(True),
-        raise TypeError(f"a bool or a float as a local array's shape: {shape}")  # np.zeros(2.0) are TypeErrors)
+    # (as NumPy: np.zeros(True), np.zeros(2.0) are TypeErrors; a bool variable is still a bool there)
+    if any(isinstance(d, (bool, np.bool_, _BoolVariable, float, np.floating)) for d in dims):
+        raise TypeError(f"a bool or a float as a local array's shape: {shape}")
     if not all(int(d) >= 1 for d in dims):
         raise ValueError(f"local array shape {shape}")
     return np.zeros(tuple(int(d) for d in dims), dtype)
@@ -376,7 +406,16 @@ _INT_OF_VARIABLE = ([(10, 20, 30), (), (7,)], [3, True, 1], [0, 0],
                      "a0 = ws.local.array((_IV(v0) + 1) // 2**30 + 5, np.int32)", "oi[2] = len(a0)"], False)
 
 
+#: A variable or a device function's parameter assigned True is an int32 register: `(v0 + 2**31 - 1) // 2**30` is -2,
+#: where the reference's Python bool gave 2 (a false alarm: the kernel was right).
+_BOOL_VARIABLE = ([(10, 20, 30), (), (7,)], [3, True, 1], [True, 0],
+                  ["R = ()", "U = (C0, C1, C2)", "v0 = _V(True)", "oi[0] = (v0 + 2147483647) // 2**30",
+                   "oi[1] = (K0 + 2147483647) // 2**30", "oi[2] = T0[(v0 + 2147483647) // 2**30]",
+                   "oi[3] = (v0 & K0) + (max(v0, False) + 2147483647) // 2**30"], True)
+
+
 @FUZZ
+@example(program=_BOOL_VARIABLE)
 @example(program=_INT_OF_VARIABLE)
 @example(program=_HELD_NP_INT32)
 @example(program=_HELD_PARAMETER)

@@ -332,9 +332,18 @@ class CompileTimeNames:
     def reads_variable(self, node: ast.expr) -> bool:
         """Whether `node` reads a variable's register (a name assigned in the function, known when compiling or not,
         or a device function's parameter, `held`), whose value the kernel computes with as the int32 or float32 it
-        holds at run time, not as the constant it was assigned."""
-        return any(isinstance(n, ast.Name) and isinstance(bound := self.lookup_or_none(n.id), Val)
-                   and (not bound.is_const or bound.held) for n in ast.walk(node))
+        holds at run time, not as the constant it was assigned. What a variable only chooses is not its value: an
+        item of a constant tuple (`T2[x]`: T2's item, exact, as the kernel's value is) and the length of a tuple
+        (`len((1,) * x)`). (review45: `T[(T2[x] + 1) // 2**30]` of T2 = (2**31 - 1,) folded as int32 to T[-2], where
+        Python gives T[2] and the same expression as a value is refused, past int32.)"""
+        if isinstance(node, ast.Name):
+            bound = self.lookup_or_none(node.id)
+            return isinstance(bound, Val) and (not bound.is_const or bound.held)
+        if isinstance(node, ast.Subscript):
+            return self.reads_variable(node.value)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len":
+            return False
+        return any(self.reads_variable(child) for child in ast.iter_child_nodes(node))
 
     def static_operand(self, node: ast.expr):
         """static() of an operand of int arithmetic folded when compiling. A variable (a register, known when
