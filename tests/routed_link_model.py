@@ -22,6 +22,15 @@ of docs/timing.md ("Fabric") and docs/routes.md:
   when none can run does it commit the pending send of least key (a PE blocked on a receive can only be woken
   by a commit, to a clock after it: the next send of any PE has a key at least the committed one's).
 
+With `pick` (a random generator), sends commit in another order, issue 9's local bound (the engine's
+`sim/routed_order.py`): any pending send no PE it can contend with can precede, chosen at random. A PE *can
+contend* with a send where a path of its own (any channel it has a route from its ramp on) shares a link or
+the receiver's FIFO of a channel with the send's; it can precede it where its next send can come earlier in
+(send cycle, PE) order: a pending PE's key is its send's; a PE blocked on a receive sends no earlier than its
+clock, nor than any PE whose words reach it there can send plus their latency. Sends that share no link or FIFO
+commute, so the result is the same as in key order (tests/test_routed_link_model.py); with `careless` too,
+any pending send goes (the order's effect, for contrast). Where no send is free so, the least key goes.
+
 Back-pressure is not modelled: `run` refuses a program that queues `fifo_depth` words at a receiver.
 Values are int32 words; the model returns each PE's finishing cycle, stall and received values.
 """
@@ -100,7 +109,8 @@ class Result:
 
 
 def run(source: str, width: int, height: int, routes: dict[int, Rules], costs: dict[str, float], ramp: float,
-        hop: float, word_time: float, fifo_depth: int) -> Result:
+        hop: float, word_time: float, fifo_depth: int, pick: np.random.Generator | None = None,
+        careless: bool = False) -> Result:
     """Run `source` on a `width` x `height` block whose channel `c` has the routers' rules `routes[c]`."""
     code, labels = parse(source)
     pes = [PE(x, y) for y in range(height) for x in range(width)]
@@ -182,6 +192,40 @@ def run(source: str, width: int, height: int, routes: dict[int, Rules], costs: d
         pe.clock = depart + word_time
         pe.pc += 1
 
+    def path_of(pe: PE, channel: int) -> Path:
+        if (channel, (pe.x, pe.y)) not in paths:
+            paths[channel, (pe.x, pe.y)] = trace(routes[channel], (pe.x, pe.y), ramp, hop)
+        return paths[channel, (pe.x, pe.y)]
+
+    def resources(pe: PE, channel: int) -> set:
+        path = path_of(pe, channel)
+        return {("link", link) for link, _ in path.links} | {("fifo", at, channel) for at, _ in path.receivers}
+
+    # (for `pick`: each PE's channels with a route from its ramp, the resources of all its paths, and per
+    # receiver and channel the senders whose words reach it, with their latency)
+    own = {channel: [pe for pe in pes if RAMP in rules.get((pe.x, pe.y), {})] for channel, rules in routes.items()
+           } if pick is not None else {}
+    reach = {id(pe): set().union(*(resources(pe, c) for c, its in own.items() if pe in its)) for pe in pes}
+    feeders = {(at, channel): [(pe, latency) for pe in its for at_, latency in path_of(pe, channel).receivers
+                               if at_ == at] for channel, its in own.items() for at in
+               {at for pe in its for at, _ in path_of(pe, channel).receivers}}
+
+    def free(pending: list[PE]) -> list[PE]:
+        """The pending sends no PE that can contend with them can precede (`pick`'s order)."""
+        if careless:
+            return pending
+        bound = {id(pe): np.inf if pe.done else pe.clock for pe in pes}
+        for _ in range(3):  # (waiting receivers fed by waiting ones: each round a sound bound)
+            for pe in pes:
+                if state[id(pe)] == "blocked":
+                    fed = [bound[id(source)] + latency for source, latency in
+                           feeders.get(((pe.x, pe.y), int(code[pe.pc][1][2])), [])]
+                    bound[id(pe)] = max(bound[id(pe)], min(fed, default=np.inf))
+        index = {id(pe): pe.y * width + pe.x for pe in pes}
+        return [pe for pe in pending if all(
+            (bound[id(other)], index[id(other)]) > (pe.clock, index[id(pe)]) for other in pes
+            if other is not pe and reach[id(other)] & resources(pe, int(code[pe.pc][1][1])))]
+
     state = {id(pe): "run" for pe in pes}
     while True:
         for pe in pes:
@@ -192,6 +236,9 @@ def run(source: str, width: int, height: int, routes: dict[int, Rules], costs: d
             assert all(pe.done for pe in pes), "deadlock: PEs wait for words that never come"
             break
         first = min(pending, key=lambda pe: (pe.clock, pe.y * width + pe.x, int(code[pe.pc][1][1])))
+        if pick is not None:
+            ready = free(pending)
+            first = ready[int(pick.integers(len(ready)))] if ready else first
         commit(first)
         state[id(first)] = "run"
     shape = (height, width)

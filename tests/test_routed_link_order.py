@@ -54,20 +54,20 @@ def random_tree(rng: np.random.Generator, sender: tuple[int, int], follow: Rules
     return rules
 
 
-def program(regions: list[tuple[int, int, list[tuple[int, int]]]]) -> str:
-    """Assembly: sender region i (PE index, cycles before its first send, [(channel, spin count after)]), in
-    this order; the other PEs halt."""
+def program(regions: list[tuple]) -> str:
+    """Assembly: region i (PE index, cycles before its first send, [(channel, spin count after)], [channels
+    of its receives, in order]: none if left out), in this order; the other PEs halt."""
     lines = [".name links", "sreg r1, tid.x", "sreg r2, tid.y", f"muli r3, r2, {WIDTH}", "add r3, r3, r1", "li r9, 0"]
-    for i, (pe, _, _) in enumerate(regions):
+    for i, (pe, *_) in enumerate(regions):
         lines += [f"addi r4, r3, {-pe}", f"bz r4, region{i}"]
     lines.append("halt")
-    for i, (_, delay, sends) in enumerate(regions):
+    for i, (_, delay, sends, *receives) in enumerate(regions):
         lines.append(f"region{i}:")
         spins = max(0, (delay - 1) // 2)  # (a spin loop of k turns: 1 + 2 k cycles; `li r7, 0` pads one)
         lines += delay_lines(f"{i}_start", spins) + ["li r7, 0"] * (delay - (1 + 2 * spins if spins else 0))
         for j, (channel, after) in enumerate(sends):
             lines += ["addi r9, r9, 1", f"send ramp, {channel}, r9"] + delay_lines(f"{i}_{j}", after)
-        lines.append("halt")
+        lines += [f"recv r5, ramp, {channel}" for channel in (receives[0] if receives else ())] + ["halt"]
     return "\n".join(lines) + "\n"
 
 
