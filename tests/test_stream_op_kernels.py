@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import wafersim as ws
 from test_stream_ops import _spec, expected_ends, expected_values, run_chain
-from wafersim.sim import stream_ops, strategy
+from wafersim.sim import fabric, stream_ops, strategy
 
 NUMPY_EXECUTOR = strategy.Strategy(compiled=False)
 
@@ -74,3 +75,73 @@ def test_a_background_leaf_send_streams_the_same_compiled(monkeypatch):
         blocking = run_chain(5, 50, spec=spec)
     np.testing.assert_array_equal(np.array(blocking[3]), np.array(background[3]))
     assert blocking[2][:-1] == background[2][:-1]
+
+
+
+@ws.jit
+def _corner(data, out, n: ws.constant):
+    """A chain that turns a corner: PE (0, 1) sends north; PE (0, 0) streams what comes from the south on east,
+    into a FIFO no send has deepened yet; PE (1, 0) streams it into its own; PE (1, 1) idles."""
+    x, y = ws.threadIdx.x, ws.threadIdx.y
+    buf = ws.local.array(n, np.float32)
+    for k in range(n):
+        buf[k] = data[y, x * n + k]
+    if x == 0 and y == 1:
+        ws.send(ws.NORTH, buf[0:n], channel=1)
+    elif x == 0 and y == 0:
+        ws.add_stream(ws.SOUTH, ws.EAST, buf[0:n], channel=1)
+    elif y == 0:
+        ws.add_stream(ws.WEST, None, buf[0:n], channel=1)
+    for k in range(n):
+        out[y, x * n + k] = buf[k]
+
+
+def _run_corner(n: int) -> tuple[np.ndarray, object, np.ndarray]:
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    data = np.random.default_rng(5).standard_normal((2, 2 * n)).astype(np.float32)
+    out = dev.device_array((2, 2 * n), np.float32)
+    stats = _corner[(1, 1), (2, 2)](dev.to_device(data), out, n)
+    return data, stats, out.copy_to_host()
+
+
+@pytest.mark.parametrize("rows", [False, True])
+def test_a_value_ring_too_shallow_is_deepened_and_the_steps_go_on(monkeypatch, rows):
+    """A step that the output's value ring is too shallow for: the compiled mover returns, the ring is deepened
+    (`Fifo.make_room`) and the steps go on compiled; where the deeper ring is rows, not one block (a wafer's
+    FIFO stacked for the interpreter: `rows`), the NumPy loop moves the rest. The same words and cycles."""
+    made, compiling = [], []
+    make_room, compiled = fabric.Fifo.make_room, stream_ops.StreamOpsMixin._stream_op_compiled
+
+    def deepen(self, queued):
+        make_room(self, queued)
+        if compiling:  # (deepened by the compiled mover)
+            made.append(queued)
+            if rows:
+                self.value.block = None  # (its rows stay: the ring as a large field keeps it)
+
+    def compiling_while(self, *args):
+        compiling.append(1)
+        try:
+            return compiled(self, *args)
+        finally:
+            compiling.clear()
+
+    monkeypatch.setattr(fabric.Fifo, "make_room", deepen)
+    monkeypatch.setattr(stream_ops.StreamOpsMixin, "_stream_op_compiled", compiling_while)
+    bulk = []
+    original = stream_ops.StreamOpsMixin._stream_op_bulk
+    monkeypatch.setattr(stream_ops.StreamOpsMixin, "_stream_op_bulk",
+                        lambda self, *a: bulk.append(1) or original(self, *a))
+    n = 40
+    with strategy.forced(NUMPY_EXECUTOR):
+        data, stats, got = _run_corner(n)
+    assert made and bool(bulk) == rows
+    parts = data.reshape(2, 2, n)
+    middle = parts[0, 0] + parts[1, 0]  # (own first: the ISA's operand order)
+    np.testing.assert_array_equal(got[0, :n], middle)
+    np.testing.assert_array_equal(got[0, n:], parts[0, 1] + middle)
+    with strategy.forced(strategy.REFERENCE):
+        _, reference, _ = _run_corner(n)
+    for field in ("busy", "stall", "pe_instructions", "link_words"):
+        np.testing.assert_array_equal(getattr(stats, field), getattr(reference, field))
+    assert (stats.cycles, stats.vector_elements) == (reference.cycles, reference.vector_elements)

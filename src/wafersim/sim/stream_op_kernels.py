@@ -30,7 +30,9 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
     """Move every word each lane of `idx` (sorted PEs) can take now (module docstring), combined as `combine`
     says (`stream_ops.COMPILED_COMBINES`: 0 add, 1 maximum, 2 minimum); `moved[i]` set for the lanes that
     moved some. `memory` and the value rings are viewed as the op's element type (float32 or int32);
-    `latency` holds one link latency for every PE, or a single one. Returns the words moved."""
+    `latency` holds one link latency for every PE, or a single one. Returns (the words moved, 0), or (the words
+    moved so far, the queue a lane's step would leave) where the output's value ring is too shallow for that
+    step: the caller deepens it (`Fifo.make_room`, as `_stream_op_bulk` would) and calls again."""
     in_depth, in_ring = in_time.shape[0], in_values.shape[0]
     out_depth, out_ring = out_time.shape[0], out_values.shape[0]
     words = 0
@@ -48,7 +50,10 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
             out_first = np.int64(0)
             if sending:
                 out_first = np.int64(out_pushed[owner])
-                count = min(count, out_depth - (out_first - np.int64(out_popped[owner])))
+                out_queued = out_first - np.int64(out_popped[owner])
+                count = min(count, out_depth - out_queued)
+                if count > 0 and out_queued + count > out_ring:
+                    return words, out_queued + count  # (the value ring must be deepened first)
             if count <= 0:
                 continue
             start = np.float64(cycle[pe]) + (cost if done == 0 else 0.0)
@@ -89,4 +94,4 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
             moved[i] = True
             words += count
             passing = True
-    return words
+    return words, 0

@@ -87,10 +87,10 @@ class StreamOpsMixin:
         step = self._stream_word_cycles(ins.op)
         words = 0
         bulk = bool(self.strategy.bulk_streams and self.tracer is None and self.whole_times)
-        compiled = bulk and self._compiled_stream_fits(ins, element, tag, in_fifo, out_fifo, length)
-        if compiled:  # (the loop below in one compiled call)
-            words = self._stream_op_compiled(ins, element, cost, idx, base, length, in_fifo, out_fifo, offset,
-                                             latency, memory, step)
+        compiled = bulk and self._compiled_stream_fits(ins, element, tag, in_fifo, out_fifo)
+        if compiled:  # (the loop below in one compiled call; it goes on where a deepened value ring is rows)
+            words, compiled = self._stream_op_compiled(ins, element, cost, idx, base, length, in_fifo, out_fifo,
+                                                       offset, latency, memory, step)
         while bulk and not compiled:  # every word that data and room allow, a step at a time (`_stream_op_bulk`),
             # until none: a lane's words feed its neighbour's FIFO, and the neighbour may be a lane of this group
             moved = self._stream_op_bulk(pc, ins, cost, idx, base, length, in_fifo, out_fifo, offset, latency, tag,
@@ -150,48 +150,50 @@ class StreamOpsMixin:
             self.totals.half_flops += words  # (at `vector_lanes_half`)
         return self._resumable_outcome(pc, next_pc, cost, L, length, lanes)
 
-    def _compiled_stream_fits(self, ins: Instr, element: str, tag: int, in_fifo, out_fifo,
-                              length: np.ndarray) -> bool:
+    def _compiled_stream_fits(self, ins: Instr, element: str, tag: int, in_fifo, out_fifo) -> bool:
         """Whether `stream_op_kernels.move_stream_words` runs this step: a combine it computes as NumPy does
         (`COMPILED_COMBINES`), FIFO fields held as one block each, no word whose type must be checked or marked
-        (`_stream_op_bulk` does those); an output's value ring is first deepened to the FIFO's depth (as
-        `make_room` would be as the words came, perhaps less: the ring's depth changes no result)."""
+        (`_stream_op_bulk` does those)."""
         if (ins.op, element) not in COMPILED_COMBINES or self._tags_to_check(in_fifo, tag):
             return False
         fifos = (in_fifo,) if out_fifo is None else (in_fifo, out_fifo)
         if any(fifo.time.block is None or fifo.value.block is None for fifo in fifos):
             return False
-        if out_fifo is not None:
-            if out_fifo.tags.needs_marking(tag):
-                return False
-            if out_fifo.shallow:
-                out_fifo.make_room(out_fifo.depth)
-                if out_fifo.value.block is None:
-                    return False
-        return True
+        return out_fifo is None or not out_fifo.tags.needs_marking(tag)
 
     def _stream_op_compiled(self, ins: Instr, element: str, cost: float, idx: np.ndarray, base: np.ndarray,
                             length: np.ndarray, in_fifo, out_fifo, offset: int, latency, memory: np.ndarray,
-                            step: float) -> int:
+                            step: float) -> tuple[int, bool]:
         """`_stream_op_bulk` repeated until no lane moves, in one compiled call (`stream_op_kernels`), then the
-        sleeping lanes that the words moved let progress woken (as each step would have). Returns the words."""
+        sleeping lanes that the words moved let progress woken (as each step would have). Returns the words
+        moved and whether every lane is done moving: not where an output's value ring, deepened for a step,
+        is no longer one block (a wafer's FIFO stacked for the interpreter), which `_stream_op_bulk` takes on."""
         from . import stream_op_kernels  # (imports Numba: only launches with such a stream op load it)
 
         sending = out_fifo is not None
         out = out_fifo if sending else in_fifo  # (no output: arrays the kernel never touches)
         moved = np.zeros(len(idx), dtype=np.bool_)
-        words = stream_op_kernels.move_stream_words(
-            COMPILED_COMBINES[ins.op, element], idx.astype(np.int64, copy=False), base, length,
-            float(cost), float(step), float(self.word_time), offset, sending, self.cycle, self.stall, self.progress,
-            memory, in_fifo.pushed, in_fifo.popped, in_fifo.time.block, in_fifo.value.block.view(memory.dtype),
-            out.pushed, out.popped, out.time.block, out.value.block.view(memory.dtype),
-            np.atleast_1d(np.asarray(latency, dtype=np.float64)), moved)
+        combine, pes = COMPILED_COMBINES[ins.op, element], idx.astype(np.int64, copy=False)
+        hops = np.atleast_1d(np.asarray(latency, dtype=np.float64))
+        words = 0
+        while True:
+            moving, queue = stream_op_kernels.move_stream_words(
+                combine, pes, base, length, float(cost), float(step), float(self.word_time), offset, sending,
+                self.cycle, self.stall, self.progress, memory, in_fifo.pushed, in_fifo.popped, in_fifo.time.block,
+                in_fifo.value.block.view(memory.dtype), out.pushed, out.popped, out.time.block,
+                out.value.block.view(memory.dtype), hops, moved)
+            words += moving
+            if not queue:
+                break
+            out_fifo.make_room(queue)  # (a new ring: its fields again, in the next call)
+            if out_fifo.value.block is None:
+                break
         if words:
             pes = idx[moved]
             if sending:
                 self._progress(out_fifo, True, pes + offset)
             self._progress(in_fifo, False, pes)
-        return int(words)
+        return int(words), not queue
 
     def _all_wait_for_words(self, ins: Instr, lanes: Lanes) -> bool:
         """Whether every lane of a dense or masked group passes the op's checks, has words to move and finds
