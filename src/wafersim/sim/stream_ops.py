@@ -24,7 +24,9 @@ The compiled interpreter runs the same steps word by word for a stream op with a
 loop, sim/compiled/interpreter.py: the small and woken groups a chain's wavefront is made of); this executor
 runs the large groups and, in a program with a routed stream input, all of them (`compiled.stepper`). Both
 work on the same FIFOs (`compiled.fabric_state`) and give the same words, cycles and errors
-(tests/test_compiled_streams.py).
+(tests/test_compiled_streams.py). This executor's bulk steps run compiled too where they can
+(`stream_op_kernels`: float32 and int32 sums, int32 maxima and minima, FIFOs held as blocks): a program with a
+background send, as `collectives.row_reduce_array`'s chain end, keeps its transfers out of the interpreter.
 """
 from __future__ import annotations
 
