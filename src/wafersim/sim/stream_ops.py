@@ -24,7 +24,9 @@ The compiled interpreter runs the same steps word by word for a stream op with a
 loop, sim/compiled/interpreter.py: the small and woken groups a chain's wavefront is made of); this executor
 runs the large groups and, in a program with a routed stream input, all of them (`compiled.stepper`). Both
 work on the same FIFOs (`compiled.fabric_state`) and give the same words, cycles and errors
-(tests/test_compiled_streams.py).
+(tests/test_compiled_streams.py). This executor's bulk steps run compiled too where they can
+(`stream_op_kernels`: float32 and int32 sums, int32 maxima and minima, FIFOs held as blocks): a program with a
+background send, as `collectives.row_reduce_array`'s chain end, keeps its transfers out of the interpreter.
 """
 from __future__ import annotations
 
@@ -50,6 +52,10 @@ def _half(ufunc):
 #: The combine of each stream op (sram word, input word): a NumPy ufunc on the words as the op's element type.
 _UFUNCS = {"vaddx": np.add, "vmaxx": np.maximum, "vminx": np.minimum,
            "vhaddx": _half(np.add), "vhmaxx": _half(np.maximum), "vhminx": _half(np.minimum)}
+#: The combines that `stream_op_kernels.move_stream_words` computes as NumPy does, by (op, element type): 0 add,
+#: 1 maximum, 2 minimum. (Float maxima and minima, whose NaN and signed-zero choices are NumPy's loops', and the
+#: float16 ops stay with NumPy.)
+COMPILED_COMBINES = {("vaddx", "f32"): 0, ("vaddx", "i32"): 0, ("vmaxx", "i32"): 1, ("vminx", "i32"): 2}
 
 
 class StreamOpsMixin:
@@ -82,9 +88,13 @@ class StreamOpsMixin:
         combine = _UFUNCS[ins.op]
         step = self._stream_word_cycles(ins.op)
         words = 0
-        bulk = self.strategy.bulk_streams and self.tracer is None and self.whole_times
-        while bulk:  # every word that data and room allow, a step at a time (`_stream_op_bulk`), until none: a
-            # lane's words feed its neighbour's FIFO, and the neighbour may be a lane of this very group
+        bulk = bool(self.strategy.bulk_streams and self.tracer is None and self.whole_times)
+        compiled = bulk and self._compiled_stream_fits(ins, element, tag, in_fifo, out_fifo)
+        if compiled:  # (the loop below in one compiled call; it goes on where a deepened value ring is rows)
+            words, compiled = self._stream_op_compiled(ins, element, cost, idx, base, length, in_fifo, out_fifo,
+                                                       offset, latency, memory, step)
+        while bulk and not compiled:  # every word that data and room allow, a step at a time (`_stream_op_bulk`),
+            # until none: a lane's words feed its neighbour's FIFO, and the neighbour may be a lane of this group
             moved = self._stream_op_bulk(pc, ins, cost, idx, base, length, in_fifo, out_fifo, offset, latency, tag,
                                          memory, combine, step)
             if not moved:
@@ -141,6 +151,51 @@ class StreamOpsMixin:
         if element == "f16":
             self.totals.half_flops += words  # (at `vector_lanes_half`)
         return self._resumable_outcome(pc, next_pc, cost, L, length, lanes)
+
+    def _compiled_stream_fits(self, ins: Instr, element: str, tag: int, in_fifo, out_fifo) -> bool:
+        """Whether `stream_op_kernels.move_stream_words` runs this step: a combine it computes as NumPy does
+        (`COMPILED_COMBINES`), FIFO fields held as one block each, no word whose type must be checked or marked
+        (`_stream_op_bulk` does those)."""
+        if (ins.op, element) not in COMPILED_COMBINES or self._tags_to_check(in_fifo, tag):
+            return False
+        fifos = (in_fifo,) if out_fifo is None else (in_fifo, out_fifo)
+        if any(fifo.time.block is None or fifo.value.block is None for fifo in fifos):
+            return False
+        return out_fifo is None or not out_fifo.tags.needs_marking(tag)
+
+    def _stream_op_compiled(self, ins: Instr, element: str, cost: float, idx: np.ndarray, base: np.ndarray,
+                            length: np.ndarray, in_fifo, out_fifo, offset: int, latency, memory: np.ndarray,
+                            step: float) -> tuple[int, bool]:
+        """`_stream_op_bulk` repeated until no lane moves, in one compiled call (`stream_op_kernels`), then the
+        sleeping lanes that the words moved let progress woken (as each step would have). Returns the words
+        moved and whether every lane is done moving: not where an output's value ring, deepened for a step,
+        is no longer one block (a wafer's FIFO stacked for the interpreter), which `_stream_op_bulk` takes on."""
+        from . import stream_op_kernels  # (imports Numba: only launches with such a stream op load it)
+
+        sending = out_fifo is not None
+        out = out_fifo if sending else in_fifo  # (no output: arrays the kernel never touches)
+        moved = np.zeros(len(idx), dtype=np.bool_)
+        combine, pes = COMPILED_COMBINES[ins.op, element], idx.astype(np.int64, copy=False)
+        hops = np.atleast_1d(np.asarray(latency, dtype=np.float64))
+        words = 0
+        while True:
+            moving, queue = stream_op_kernels.move_stream_words(
+                combine, pes, base, length, float(cost), float(step), float(self.word_time), offset, sending,
+                self.cycle, self.stall, self.progress, memory, in_fifo.pushed, in_fifo.popped, in_fifo.time.block,
+                in_fifo.value.block.view(memory.dtype), out.pushed, out.popped, out.time.block,
+                out.value.block.view(memory.dtype), hops, moved)
+            words += moving
+            if not queue:
+                break
+            out_fifo.make_room(queue)  # (a new ring: its fields again, in the next call)
+            if out_fifo.value.block is None:
+                break
+        if words:
+            pes = idx[moved]
+            if sending:
+                self._progress(out_fifo, True, pes + offset)
+            self._progress(in_fifo, False, pes)
+        return int(words), not queue
 
     def _all_wait_for_words(self, ins: Instr, lanes: Lanes) -> bool:
         """Whether every lane of a dense or masked group passes the op's checks, has words to move and finds

@@ -1,0 +1,147 @@
+"""`stream_op_kernels.move_stream_words`: the NumPy executor's stream-op steps (`StreamOpsMixin._stream_op_bulk`
+until no lane moves) in one compiled call. On tests/test_stream_ops.py's chains, run by the NumPy executor
+(`Strategy(compiled=False)`, where the interpreter would otherwise run small regions), every PE's values and
+stream-op end cycles are plain Python's and docs/timing.md's formula's, and the words, cycles and statistics
+are those of the NumPy loop it replaces and of the reference strategy's word-by-word steps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wafersim as ws
+from test_stream_ops import _spec, expected_ends, expected_values, run_chain
+from wafersim.sim import fabric, stream_ops, strategy
+
+NUMPY_EXECUTOR = strategy.Strategy(compiled=False)
+
+
+def _chain(monkeypatch, compiled: bool, *args, **kwargs):
+    """`run_chain` under the NumPy executor with the compiled mover allowed (or not); also the calls that
+    took it (True) or the NumPy loop (False)."""
+    taken = []
+    fits = stream_ops.StreamOpsMixin._compiled_stream_fits
+    monkeypatch.setattr(stream_ops.StreamOpsMixin, "_compiled_stream_fits",
+                        lambda self, *a: taken.append(compiled and fits(self, *a)) or taken[-1])
+    with strategy.forced(NUMPY_EXECUTOR):
+        return run_chain(*args, **kwargs), taken
+
+
+def _assert_same(one, other) -> None:
+    stats, starts, ends, sram = one
+    assert (starts, ends) == (other[1], other[2])
+    np.testing.assert_array_equal(np.array(sram), np.array(other[3]))
+    for field in ("busy", "stall", "pe_instructions", "link_words"):
+        np.testing.assert_array_equal(getattr(stats, field), getattr(other[0], field))
+    assert (stats.cycles, stats.instructions, stats.vector_elements, stats.flops) == (
+        other[0].cycles, other[0].instructions, other[0].vector_elements, other[0].flops)
+
+
+@pytest.mark.parametrize("op, flt", [("vaddx", True), ("vaddx", False), ("vmaxx", False), ("vminx", False)])
+@pytest.mark.parametrize("kind, p, n, root_delay", [("shallow", 5, 23, 9), ("wse2", 4, 40, 30),
+                                                    ("dev", 3, 64, 200), ("shallow", 6, 1, 0)])
+def test_compiled_stream_steps_match_python_the_numpy_loop_and_the_reference(monkeypatch, op, flt, kind, p, n,
+                                                                            root_delay):
+    spec = _spec(kind, p)
+    compiled, taken = _chain(monkeypatch, True, p, n, op=op, flt=flt, root_delay=root_delay, spec=spec)
+    assert taken and all(taken)  # (every step of the chain's stream ops in the compiled mover)
+    for got, want in zip(compiled[3], expected_values(p, n, op, flt, root_delay)):
+        np.testing.assert_array_equal(np.array(got), np.array(want))
+    assert compiled[2] == expected_ends(compiled[1], p, n, spec)
+    numpy_loop, taken = _chain(monkeypatch, False, p, n, op=op, flt=flt, root_delay=root_delay, spec=spec)
+    assert taken and not any(taken)
+    _assert_same(compiled, numpy_loop)
+    with strategy.forced(strategy.REFERENCE):
+        _assert_same(compiled, run_chain(p, n, op=op, flt=flt, root_delay=root_delay, spec=spec))
+
+
+@pytest.mark.parametrize("op", ["vmaxx", "vminx"])
+def test_float_maxima_and_minima_stay_with_numpy(monkeypatch, op):
+    """NumPy's float maximum and minimum choose among NaNs and signed zeros as its loops do: not compiled."""
+    spec = _spec("shallow", 4)
+    (_, starts, ends, sram), taken = _chain(monkeypatch, True, 4, 23, op=op, flt=True, root_delay=9, spec=spec)
+    assert taken and not any(taken)
+    for got, want in zip(sram, expected_values(4, 23, op, True, 9)):
+        np.testing.assert_array_equal(np.array(got), np.array(want))
+    assert ends == expected_ends(starts, 4, 23, spec)
+
+
+def test_a_background_leaf_send_streams_the_same_compiled(monkeypatch):
+    """The leaf's words sent in the background (`senda`: the chain's end in `collectives.row_reduce_array`),
+    taken by compiled steps, as from a blocking send."""
+    spec = _spec("wse2", 5)
+    (background, taken) = _chain(monkeypatch, True, 5, 50, spec=spec, leaf_background=True)
+    assert taken and all(taken)
+    with strategy.forced(strategy.REFERENCE):
+        blocking = run_chain(5, 50, spec=spec)
+    np.testing.assert_array_equal(np.array(blocking[3]), np.array(background[3]))
+    assert blocking[2][:-1] == background[2][:-1]
+
+
+
+@ws.jit
+def _corner(data, out, n: ws.constant):
+    """A chain that turns a corner: PE (0, 1) sends north; PE (0, 0) streams what comes from the south on east,
+    into a FIFO no send has deepened yet; PE (1, 0) streams it into its own; PE (1, 1) idles."""
+    x, y = ws.threadIdx.x, ws.threadIdx.y
+    buf = ws.local.array(n, np.float32)
+    for k in range(n):
+        buf[k] = data[y, x * n + k]
+    if x == 0 and y == 1:
+        ws.send(ws.NORTH, buf[0:n], channel=1)
+    elif x == 0 and y == 0:
+        ws.add_stream(ws.SOUTH, ws.EAST, buf[0:n], channel=1)
+    elif y == 0:
+        ws.add_stream(ws.WEST, None, buf[0:n], channel=1)
+    for k in range(n):
+        out[y, x * n + k] = buf[k]
+
+
+def _run_corner(n: int) -> tuple[np.ndarray, object, np.ndarray]:
+    dev = ws.Device(ws.WaferSpec(width=2, height=2))
+    data = np.random.default_rng(5).standard_normal((2, 2 * n)).astype(np.float32)
+    out = dev.device_array((2, 2 * n), np.float32)
+    stats = _corner[(1, 1), (2, 2)](dev.to_device(data), out, n)
+    return data, stats, out.copy_to_host()
+
+
+@pytest.mark.parametrize("rows", [False, True])
+def test_a_value_ring_too_shallow_is_deepened_and_the_steps_go_on(monkeypatch, rows):
+    """A step that the output's value ring is too shallow for: the compiled mover returns, the ring is deepened
+    (`Fifo.make_room`) and the steps go on compiled; where the deeper ring is rows, not one block (a wafer's
+    FIFO stacked for the interpreter: `rows`), the NumPy loop moves the rest. The same words and cycles."""
+    made, compiling = [], []
+    make_room, compiled = fabric.Fifo.make_room, stream_ops.StreamOpsMixin._stream_op_compiled
+
+    def deepen(self, queued):
+        make_room(self, queued)
+        if compiling:  # (deepened by the compiled mover)
+            made.append(queued)
+            if rows:
+                self.value.block = None  # (its rows stay: the ring as a large field keeps it)
+
+    def compiling_while(self, *args):
+        compiling.append(1)
+        try:
+            return compiled(self, *args)
+        finally:
+            compiling.clear()
+
+    monkeypatch.setattr(fabric.Fifo, "make_room", deepen)
+    monkeypatch.setattr(stream_ops.StreamOpsMixin, "_stream_op_compiled", compiling_while)
+    bulk = []
+    original = stream_ops.StreamOpsMixin._stream_op_bulk
+    monkeypatch.setattr(stream_ops.StreamOpsMixin, "_stream_op_bulk",
+                        lambda self, *a: bulk.append(1) or original(self, *a))
+    n = 40
+    with strategy.forced(NUMPY_EXECUTOR):
+        data, stats, got = _run_corner(n)
+    assert made and bool(bulk) == rows
+    parts = data.reshape(2, 2, n)
+    middle = parts[0, 0] + parts[1, 0]  # (own first: the ISA's operand order)
+    np.testing.assert_array_equal(got[0, :n], middle)
+    np.testing.assert_array_equal(got[0, n:], parts[0, 1] + middle)
+    with strategy.forced(strategy.REFERENCE):
+        _, reference, _ = _run_corner(n)
+    for field in ("busy", "stall", "pe_instructions", "link_words"):
+        np.testing.assert_array_equal(getattr(stats, field), getattr(reference, field))
+    assert (stats.cycles, stats.vector_elements) == (reference.cycles, reference.vector_elements)
