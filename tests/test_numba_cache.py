@@ -80,11 +80,15 @@ print(out.copy_to_host()[0], cached_twice.twice(21))
 
 def _scripts(tmp_path, module: str, source: str, script: str):
     """`run(step)`: the lines `python script.py step` prints in `tmp_path`, where `module`.py holds `source`,
-    with a Numba cache folder of its own (each step a fresh process)."""
+    each step a fresh process. The functions of `module` and `script` are cached in `tmp_path/__pycache__`, a
+    cache folder of their own (Numba's default for a writable source folder); the engine's stay in the suite's
+    cache (with NUMBA_CACHE_DIR in `tmp_path`, as before, a launch compiled the engine's functions again: ~15 s
+    of CPU)."""
     import subprocess
     (tmp_path / f"{module}.py").write_text(source)
     (tmp_path / "script.py").write_text(script)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"), PYTHONPATH=os.pathsep.join(sys.path))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.pop("NUMBA_CACHE_DIR", None)  # (which would take every cached function of the process there)
 
     def run(step: str) -> list[str]:
         done = subprocess.run([sys.executable, "script.py", step], cwd=tmp_path, env=env, capture_output=True,
@@ -101,7 +105,7 @@ def test_a_damaged_cache_file_is_an_engine_cache_error_and_the_next_launch_runs(
     run = _scripts(tmp_path, "cached_twice", f"from {njit_from} import njit\n\n\n@njit(cache=True)\ndef twice(x):\n"
                                              "    return 2 * x\n", _DAMAGED)
     assert run("fill")[0] == "42"
-    data = list((tmp_path / "numba-cache").rglob("cached_twice.twice*.nbc"))
+    data = list((tmp_path / "__pycache__").glob("cached_twice.twice*.nbc"))
     assert len(data) == 1
     data[0].write_bytes(data[0].read_bytes()[:20])  # (truncated, as by a full disk)
     assert run("launch")[:2] == ["EngineCacheError True True", "7 42"]
@@ -182,7 +186,7 @@ def test_load_cached_loads_what_the_cache_holds_and_compiles_nothing(tmp_path):
     assert run("load") == ["1 0", "1 0 0", "[0, 3, 6] 1"]  # (the call used the loaded code: still one)
     # An index entry whose data file is gone loads nothing and compiles nothing (Numba's `compile` would);
     # the call then compiles, as without `load_cached`.
-    data = list((tmp_path / "numba-cache").rglob("cached_pair.scaled*.nbc"))
+    data = list((tmp_path / "__pycache__").glob("cached_pair.scaled*.nbc"))
     assert len(data) == 1
     data[0].unlink()
     assert run("load") == ["0 0", "0 0 0", "[0, 3, 6] 1"]
