@@ -42,7 +42,8 @@ ENGINE_SOURCES = (
     "register_block_kernels.py", "routed_step_kernels.py", "stream_pump_closed.py", "stream_pump_kernels.py",
     "stream_pump_panel.py", "stream_pump_steps.py", "trace_kernels.py", "compiled/arith.py",
     "compiled/fabric_ops.py", "compiled/interpreter.py", "compiled/segments.py", "compiled/settle.py",
-    "compiled/simple_ops.py", "compiled/half_arith.py", "compiled/transfers.py", "compiled/wake.py",
+    "compiled/scalar_transfers.py", "compiled/simple_ops.py", "compiled/half_arith.py", "compiled/transfers.py",
+    "compiled/wake.py",
 )
 #: Files whose constants compiled code reads (inlined into its machine code) without defining a cached function.
 CONSTANT_SOURCES = ("compiled/kinds.py", "compiled/table.py")
