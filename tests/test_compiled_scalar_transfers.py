@@ -59,11 +59,11 @@ def random_state(rng: np.random.Generator, time_dtype, rings: int, per_pe_latenc
 
 def run_scalar(kind, i, owed, done, fields, lane_constants, fabric, pe_state):
     regs, times, counts, resume = pe_state
-    (time, value, pushed, popped, _, meta, offsets, latency, word_time, _, stall, parked, ready, ready_top, joined,
+    (time, value, pushed, popped, tags, meta, offsets, latency, word_time, _, stall, parked, ready, ready_top, joined,
      joined_top, _) = fabric
     return scalar_transfer(kind, 0, i, owed, done, fields, np.array([COST]), regs, lane_constants, times, counts,
-                           resume, time, value, pushed, popped, meta, offsets, latency, word_time, stall, parked, ready,
-                           ready_top, joined, joined_top)
+                           resume, time, value, pushed, popped, tags, meta, offsets, latency, word_time, stall, parked,
+                           ready, ready_top, joined, joined_top)
 
 
 def run_general(kind, i, owed, done, fields, lane_constants, fabric, pe_state):

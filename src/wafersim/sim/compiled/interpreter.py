@@ -372,8 +372,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             # (a call without reference counting: `transfers`; a scalar word on its short path first)
                             status = GENERAL if kind > K_RECV else scalar_transfer(
                                 kind, run_pc, i, run_owed, run_done, fields, costs, regs, lane_constants, times, counts,
-                                resume, fabric[0], fabric[1], fabric[2], fabric[3], fabric[5], fabric[6], fabric[7],
-                                word_time, fabric[10], fabric[11], ready, ready_top, fabric[14], fabric[15])
+                                resume, fabric[0], fabric[1], fabric[2], fabric[3], fabric[4], fabric[5], fabric[6],
+                                fabric[7], word_time, fabric[10], fabric[11], ready, ready_top, fabric[14], fabric[15])
                             if status == GENERAL:
                                 status = transfer(kind, run_pc, i, run_owed, run_done, fields, costs, regs, sram, fsram,
                                                   lane_constants, stats, word_bits, word_float, times, counts, resume,

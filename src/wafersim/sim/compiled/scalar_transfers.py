@@ -1,15 +1,16 @@
 """The common case of a neighbour transfer in the compiled interpreter, on its own short path: a scalar `send` or
-`recv` (one word from or into a register) whose FIFO's words carry one tag (`meta`'s uniform tag) that the
-transfer accepts. `interpreter.run_group` tries it before the general `transfers.transfer`, which serves every
-transfer kind (vector transfers, stream ops, per-slot tags, refusals) and so keeps every fabric array and many
-more values live: inlined into the interpreter's loop, it spilled them to a large stack frame, and a scalar word
-paid for that set-up (stop 44's profile: two thirds of the interpreter's time in bitonic). Here a transfer reads
-only the arrays one word touches.
+`recv` (one word from or into a register) whose word's tag the transfer accepts (a FIFO's words carry one tag,
+`meta`'s uniform one, or a tag each, `tags`). `interpreter.run_group` tries it before the general
+`transfers.transfer`, which serves every transfer kind (vector transfers, stream ops, the marking of tags per slot,
+refusals) and so keeps every fabric array and many more values live: inlined into the interpreter's loop, it spilled
+them to a large stack frame, and a scalar word paid for that set-up (stop 44's profile: two thirds of the
+interpreter's time in bitonic). Here a transfer reads only the arrays one word touches.
 
-A case this path does not serve (across the block's edge, a tag it would refuse or must mark per slot, a value
-ring too shallow for the push) it leaves untouched and answers `GENERAL`: the caller then runs the general
-transfer, which does what it always did. What it does serve it does as `transfer` does it, operation for
-operation (the same times, stalls, parking and wake-ups), so results and cycle counts are bit for bit the same.
+A case this path does not serve (across the block's edge, a tag it would refuse, a FIFO whose words in flight must
+first be marked per slot, a value ring too shallow for the push) it leaves untouched and answers `GENERAL`: the
+caller then runs the general transfer, which does what it always did. What it does serve it does as `transfer` does
+it, operation for operation (the same times, stalls, tags, parking and wake-ups), so results and cycle counts are bit
+for bit the same.
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def wake(woken, parked, resume, ready, ready_top, joined, joined_top):
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False, forceinline=True)
 def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_constants, times, counts, resume,
-                    fifo_time, fifo_value, pushed, popped, meta, offsets, latency, word_time, stall, parked, ready,
-                    ready_top, joined, joined_top):
+                    fifo_time, fifo_value, pushed, popped, tags, meta, offsets, latency, word_time, stall, parked,
+                    ready, ready_top, joined, joined_top):
     """PE i runs the scalar `send` or `recv` (`kind`) at `pc`, owing `owed` cycles and `run_done` instructions of
     its run, if this path serves it; returns GO_ON (done: `times[i]` is its cycle less what it owes), BLOCKED
     (parked as `transfers.transfer` parks it) or GENERAL (nothing done: the caller runs `transfers.transfer`).
@@ -57,9 +58,9 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
             counts[i] += run_done
             resume[i] = pc
             return BLOCKED
-        uniform = meta[f, UNIFORM]
-        if queued + 1 > fifo_value.shape[1] or meta[f, PER_SLOT] != 0 or (uniform != -1 and uniform != tag):
-            return GENERAL  # a ring to deepen, or tags to mark per slot
+        per_slot, uniform = meta[f, PER_SLOT] != 0, meta[f, UNIFORM]
+        if queued + 1 > fifo_value.shape[1] or (not per_slot and uniform != -1 and uniform != tag):
+            return GENERAL  # a ring to deepen, or the words in flight to mark per slot first
         slot = ring_slot(number, fifo_time.shape[1])
         ready_at = moved_to + costs[pc]
         later = max(ready_at, np.float64(fifo_time[f, slot, owner]))  # after word k - depth left
@@ -67,7 +68,10 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
         fifo_value[f, ring_slot(number, fifo_value.shape[1]), owner] = regs[fields[A, pc], i]
         fifo_time[f, slot, owner] = later + latency[fields[DIR, pc], i if latency.shape[1] > 1 else 0]
         pushed[f, owner] = number + 1
-        meta[f, UNIFORM] = tag
+        if per_slot:  # (`WordTags.mark`)
+            tags[f, slot, owner] = tag
+        else:
+            meta[f, UNIFORM] = tag
         meta[f, MOVED] |= PUSHED
         if 0 <= owner < parked.shape[0] and (parked[owner] & WAITS) == 2 * f:  # it waits for this push
             wake(owner, parked, resume, ready, ready_top, joined, joined_top)
@@ -80,10 +84,11 @@ def scalar_transfer(kind, pc, i, owed, run_done, fields, costs, regs, lane_const
         counts[i] += run_done
         resume[i] = pc
         return BLOCKED
-    uniform = meta[f, UNIFORM]
-    if tag != RAW and (meta[f, PER_SLOT] != 0 or (uniform != -1 and uniform != RAW and uniform != tag)):
-        return GENERAL  # tags to read per slot, or a word it refuses
     slot = ring_slot(number, fifo_time.shape[1])
+    if tag != RAW:  # (`WordTypeMixin._typed_recv`)
+        got = tags[f, slot, i] if meta[f, PER_SLOT] != 0 else meta[f, UNIFORM]
+        if got != -1 and got != RAW and got != tag:
+            return GENERAL  # a word it refuses
     ready_at = moved_to + costs[pc]
     later = max(ready_at, np.float64(fifo_time[f, slot, i]))  # its word's arrival
     stall[i] += later - ready_at
