@@ -4,7 +4,8 @@ neighbour input and a neighbour or no output), with the NumPy engine's arithmeti
 `_pop` and the word-by-word movers `_stream_words` and sim/stream_ops.py's reference), its back-pressure,
 word-type tags (sim/wordtypes.py) and stall.
 The transfer itself is `transfers.transfer` (called by `interpreter.run_group` for one PE, compiled without
-reference counting); this module holds its state's layout, the parking of sleeping PEs and the ring arithmetic.
+reference counting), or for a scalar word in the common case `scalar_transfers.scalar_transfer` (tried first: a
+short path); this module holds their state's layout, the parking of sleeping PEs and the ring arithmetic.
 
 The fabric model is timestamp-based -- a word departs at max(ready, when its slot was freed), is taken at
 max(ready, its arrival) -- so a PE's results do not depend on when, in host order, it runs, only on the

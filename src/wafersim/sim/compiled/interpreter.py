@@ -45,9 +45,10 @@ from .fabric_ops import WOKEN, woken_segments
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
                     K_HASNB, K_ITOF, K_JMP, K_LD, K_LI, K_MAX, K_MIN, K_MOV, K_MUL, K_MULI, K_NEG, K_NOP, K_OR,
-                    K_ORI, K_REM, K_SEL, K_SEND, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
+                    K_ORI, K_RECV, K_REM, K_SEL, K_SEND, K_SEQI, K_SHL, K_SHLI, K_SHR, K_SHRI, K_SLT, K_SLTI, K_SNE,
                     K_SRA, K_SRAI, K_SREG, K_ST, K_STOP, K_SUB, K_VADD, K_VDIV, K_XOR, K_XORI, REFUSED, STOPPED, TAKEN)
 from .table import A, B, C, D, IMM, KIND, LANE_ROW, NEXT
+from .scalar_transfers import GENERAL, scalar_transfer
 from .transfers import transfer
 from .wake import lowest_first
 
@@ -368,9 +369,15 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                         elif kind >= K_SEND and times[i] + run_owed >= time_limit:  # near 2**23: it stops as at
                             status = STOPPED  # a backward branch (the FIFOs' times are float32: widened first)
                         elif kind >= K_SEND:
-                            # (a call without reference counting: `transfers`)
-                            status = transfer(kind, run_pc, i, run_owed, run_done, fields, costs, regs, sram, fsram, lane_constants,
-                                              stats, word_bits, word_float, times, counts, resume, fabric, stream_step, half_stream_step)
+                            # (a call without reference counting: `transfers`; a scalar word on its short path first)
+                            status = GENERAL if kind > K_RECV else scalar_transfer(
+                                kind, run_pc, i, run_owed, run_done, fields, costs, regs, lane_constants, times, counts,
+                                resume, fabric[0], fabric[1], fabric[2], fabric[3], fabric[4], fabric[5], fabric[6],
+                                fabric[7], word_time, fabric[10], fabric[11], ready, ready_top, fabric[14], fabric[15])
+                            if status == GENERAL:
+                                status = transfer(kind, run_pc, i, run_owed, run_done, fields, costs, regs, sram, fsram,
+                                                  lane_constants, stats, word_bits, word_float, times, counts, resume,
+                                                  fabric, stream_step, half_stream_step)
                             if status == BLOCKED:  # parked: out of this run
                                 continue
                             latest = max(latest, times[i])

@@ -7,6 +7,8 @@ output, pushes like a send (its word combined on the way), the result leaving `s
 taken. A vector transfer first moves the words it can move now (all of its FIFO, or all the room, none with
 a tag of its own) in one tight loop; the word-by-word loop does the rest. The PEs its pops and pushes wake
 go onto the work list (`fabric`'s `ready`); a resident sleeper among them joins the call (`joined`).
+The interpreter tries a scalar `send` or `recv` on `scalar_transfers`' short path first; what that path leaves
+(`GENERAL`: refusals, per-slot tags, a ring to deepen) comes here.
 
 Compiled without Numba's reference counting (`_nrt=False`; nothing here allocates): a call with the arrays
 of the fabric and the PE's state would otherwise count references to each of them, atomically, at every
