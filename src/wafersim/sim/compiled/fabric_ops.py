@@ -46,6 +46,18 @@ def ring_slot(k, size):
     return k & (size - 1) if size & (size - 1) == 0 else k % size
 
 
+@njit(cache=True, nogil=True, _nrt=False, forceinline=True)
+def wake(woken, parked, resume, ready, ready_top, joined, joined_top):
+    """The parked PE `woken` goes onto the work list (`ready`); a resident sleeper also joins the call (`joined`),
+    as both transfers do (`transfers.transfer`, `scalar_transfers.scalar_transfer`)."""
+    if parked[woken] & RESIDENT:
+        joined[0, joined_top[0]], joined[1, joined_top[0]] = woken, resume[woken]
+        joined_top[0] += 1
+    parked[woken] = -1
+    ready[ready_top[0]] = woken
+    ready_top[0] += 1
+
+
 @njit(cache=True)
 def register_sleepers(sleepers, pc, fields, fabric, resume, cycle, times, counts, can):
     """Register the PEs `sleepers`, blocked at the transfer at `pc` and asleep in the scheduler, as resident

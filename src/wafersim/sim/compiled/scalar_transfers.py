@@ -16,24 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, RESIDENT, SENDER_OFFSET, UNIFORM, WAITS, ring_slot
+from .fabric_ops import MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, ring_slot, wake
 from .jit import njit
 from .kinds import BLOCKED, GO_ON, K_SEND
 from .table import A, D, DIR, FIFO, LANE_ROW, TAG
 
 GENERAL = -1  # what `scalar_transfer` answers for a transfer it leaves to `transfers.transfer`
-
-
-@njit(cache=True, nogil=True, _nrt=False, forceinline=True)
-def wake(woken, parked, resume, ready, ready_top, joined, joined_top):
-    """The parked PE `woken` goes onto the work list (`ready`); a resident sleeper also joins the call (`joined`),
-    as in `transfers.transfer`."""
-    if parked[woken] & RESIDENT:
-        joined[0, joined_top[0]], joined[1, joined_top[0]] = woken, resume[woken]
-        joined_top[0] += 1
-    parked[woken] = -1
-    ready[ready_top[0]] = woken
-    ready_top[0] += 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False, forceinline=True)

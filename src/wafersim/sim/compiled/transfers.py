@@ -22,7 +22,7 @@ import numpy as np
 from .arith import fadd, fmax, fmin
 from .half_arith import half_stream
 from .fabric_ops import (MOVED, PER_SLOT, POPPED, PUSHED, RAW, SENDER_OFFSET, UNIFORM, WAITS, WANTS_ROOM,
-                         RESIDENT, ring_slot)
+                         ring_slot, wake)
 from .jit import njit
 from .kinds import (BLOCKED, GO_ON, K_RECV, K_SEND, K_SENDV, K_VADDX, K_VMAXX, FLOPS, HALF_FLOPS, REFUSED,
                     VECTOR_ELEMENTS)
@@ -183,14 +183,9 @@ def transfer(kind, pc, i, owed, run_done, fields, costs, regs, sram, fsram, lane
         progress[i] = 0 if status == GO_ON else done
     if not scalar and not stream:
         vector_words[0] += done  # (`interpreter.run_group` sizes its batches of woken PEs by it)
-    for woken in (woke_sender, woke_owner):  # onto the work list; a resident sleeper joins
-        if woken >= 0:  # the call
-            if parked[woken] & RESIDENT:
-                joined[0, joined_top[0]], joined[1, joined_top[0]] = woken, resume[woken]
-                joined_top[0] += 1
-            parked[woken] = -1
-            ready[ready_top[0]] = woken
-            ready_top[0] += 1
+    for woken in (woke_sender, woke_owner):  # onto the work list; a resident sleeper joins the call
+        if woken >= 0:
+            wake(woken, parked, resume, ready, ready_top, joined, joined_top)
     if status == BLOCKED:  # parked (owed cycles settled): out of its run
         times[i] = moved_to
         counts[i] += run_done
