@@ -180,3 +180,13 @@ def pytest_sessionstart(session) -> None:
     import numba_warmup
     numba_warmup.warm_up_this_worker()
 
+
+def compiler_fuzz_settings(examples: int):
+    """The compiler fuzzers' hypothesis settings: `examples` programs in `make test`, derandomized (the same
+    programs every run); WAFERSIM_FUZZ_EXAMPLES=N sets the count, WS_FUZZ_RANDOM=1 draws new programs."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", str(examples))), deadline=None,
+                    derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
+                    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow,
+                                           HealthCheck.data_too_large])

@@ -27,17 +27,16 @@ tests/test_compiler_operators.py).
 """
 from __future__ import annotations
 
-import os
 import types
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import wafersim as ws
-from conftest import load_source
+from conftest import compiler_fuzz_settings, load_source
 
 N_PE = 8
 N_INT, N_FLOAT = 3, 3
@@ -368,9 +367,7 @@ def same_floats(got: np.ndarray, want: np.ndarray) -> bool:
 
 
 # WAFERSIM_FUZZ_EXAMPLES=2000 WS_FUZZ_RANDOM=1 runs a longer, non-deterministic search
-FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "30")), deadline=None,
-                derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
-                suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = compiler_fuzz_settings(30)
 
 
 @FUZZ

@@ -23,16 +23,15 @@ Every PE's values must equal it. WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale i
 """
 from __future__ import annotations
 
-import os
 import types
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import wafersim as ws
-from conftest import load_source
+from conftest import compiler_fuzz_settings, load_source
 from wafersim import collectives as wsc
 
 MODULUS = 10007  # (per-PE values are kept small: sums of a block stay far from the int32 limits)
@@ -54,9 +53,7 @@ def spread(value, k):
     return wsc.row_all_reduce(value + k, wsc.MAX, channel=0) - wsc.column_all_reduce(value * k, wsc.MIN, channel=2)
 """
 
-FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "6")), deadline=None,
-                derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
-                suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = compiler_fuzz_settings(6)
 
 
 @pytest.fixture(scope="module")

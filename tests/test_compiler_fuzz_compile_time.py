@@ -28,7 +28,6 @@ value must equal Python's. WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as t
 from __future__ import annotations
 
 import operator
-import os
 import re
 import traceback
 import types
@@ -36,11 +35,11 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import wafersim as ws
-from conftest import load_source
+from conftest import compiler_fuzz_settings, load_source
 
 N_OUT = 24
 N_TUPLES, N_CONSTS, N_CLOSURE = 3, 3, 2
@@ -49,9 +48,7 @@ EXTREMES = st.sampled_from([2147483647, -2147483648, 2**30, 65536, 46341, -46341
 #: Module constants: a Python int, a bool, an np.int32 (which wraps as NumPy's does).
 CONSTANTS = st.one_of(SMALL, EXTREMES, st.booleans(), st.builds(np.int32, st.one_of(SMALL, EXTREMES)))
 
-FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "12")), deadline=None,
-                derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
-                suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = compiler_fuzz_settings(12)
 
 
 @pytest.fixture(scope="module")

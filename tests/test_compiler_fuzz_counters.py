@@ -16,13 +16,12 @@ as the other fuzz tests.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
-from conftest import load_source
+from conftest import compiler_fuzz_settings, load_source
 
 import wafersim as ws
 
@@ -33,9 +32,7 @@ MAX_TRIPS = 24  # trips of a loop that ends (more: the example is discarded)
 ENDLESS_TRIPS = 5000  # a while counter still below its bound after this many is taken as never ending
 MAX_CYCLES = 10_000  # below ENDLESS_TRIPS x the 3 instructions (step, test, branch) of the smallest trip
 
-FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "12")), deadline=None,
-                derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
-                suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = compiler_fuzz_settings(12)
 
 
 def wrap(value: int) -> int:

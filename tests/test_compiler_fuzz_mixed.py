@@ -29,18 +29,17 @@ from __future__ import annotations
 import ast
 import math
 import operator as op_module
-import os
 import types
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from test_compiler_fuzz import FLOAT_VARS, HELPERS, INT_VARS, N_FLOAT, N_INT, Gen, same_floats
 
 import wafersim as ws
-from conftest import load_source
+from conftest import compiler_fuzz_settings, load_source
 
 N_PE = 8
 N_LOCAL = 4
@@ -457,9 +456,7 @@ def check(dev, directory, body: list[str], seed: int, kci: int, kcf: float, help
 
 # A few examples in `make test` (the other fuzz tests hold most of the budget); WAFERSIM_FUZZ_EXAMPLES=300
 # WS_FUZZ_RANDOM=1 runs a longer, non-deterministic search.
-FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "12")), deadline=None,
-                derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
-                suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = compiler_fuzz_settings(12)
 CONSTANT_ARGS = dict(kci=st.sampled_from([0, 3, -7, 16777217, 2147483647]),
                      kcf=st.sampled_from([0.5, -1.25, 16777216.0, 0.1, -0.0]))
 

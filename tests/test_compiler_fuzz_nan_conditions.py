@@ -24,16 +24,15 @@ WAFERSIM_FUZZ_EXAMPLES / WS_FUZZ_RANDOM scale it as the other fuzz tests.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import wafersim as ws
-from conftest import load_source
+from conftest import compiler_fuzz_settings, load_source
 
 N_PE, N_F, N_I, N_B, N_OUT = 8, 4, 2, 2, 12
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 3e38], np.float32)
@@ -41,9 +40,7 @@ SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 3e
 FLOAT_CONSTANTS = ["math.nan", "math.inf", "-math.inf", "-0.0", "0.0", "1.0", "-2.5", "float('nan')"]
 OPS = ["<", "<=", ">", ">=", "==", "!="]
 
-FUZZ = settings(max_examples=int(os.environ.get("WAFERSIM_FUZZ_EXAMPLES", "12")), deadline=None,
-                derandomize=not os.environ.get("WS_FUZZ_RANDOM"),
-                suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = compiler_fuzz_settings(12)
 
 
 @pytest.fixture(scope="module")
