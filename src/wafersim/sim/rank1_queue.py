@@ -21,7 +21,15 @@ first so that only the destination was left (a prototype's pass split in two), c
 gather (0.86 ms a 4032-lane flush) instead of its half of the updates (0.83 ms of work in all): no gain. Nor did a
 coarser guard (stop 39: the flush left to the pool's thread, settled only by what touches its rows, SUMMA's
 first-half flush under the next B-panel pump): best warm 0.57 s either way. Merging the two flushes of a SUMMA step
-would not help either: the pass is bound by its arithmetic, sixteen updates cost twice eight even with cold caches.
+would not help either (stop 46: a SUMMA step's two halves replayed, 2,016-2,048 lanes, one thread, thread CPU, min of
+40 and of 60 rounds alternating, all bit-identical): 8 + 8 updates 1.43 / 1.35 ms, the same 16 in one pass 1.42 /
+1.50 ms. The pass is bound by moving words: of an eight-update half (0.80 ms), set-up 0.09 ms, the operands' gather
+0.26 ms (2 MB in, 2 MB out), the updates 0.42 ms; a merged pass saves one read and write of the destination but
+gathers as much (the second half's operands are other rows) and its gathered block, twice as large, leaves the
+second-level cache. Nor did an explicit eight-lane kernel (llvmlite IR: a 4 x 2 block of destination rows held in
+vector registers over every update, multiply then add, no fused multiply-add): 8 + 8 updates 1.42 / 1.30 ms, 16 in
+one pass 1.34-1.44 ms (blocks of 512 or 128 PEs), within the VM's noise; over 16-PE chunks (each operand and
+destination cache line read once, no block gathered) 1.33 against 0.84 ms for eight updates.
 Nor did other forms of the update pass (stop 42, a flush of eight 16 x 16 updates over 4096 lanes replayed on one
 thread): it takes 1.22 ms with its operands in the third-level cache (1.58 ms after a 256 MiB sweep), its gather
 0.40-0.46 ms of it, its arithmetic the rest (8.4e6 multiply-adds at ~11.5e9/s; a four-update loop over rows in the
