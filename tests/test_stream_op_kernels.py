@@ -194,3 +194,40 @@ def test_of_two_nans_a_float_stream_add_keeps_its_own_word_in_every_lane_and_str
     want = [_add_bits(int(own), int(word)) for own, word in zip(bits[1], bits[0])]
     assert [hex(v) for v in got[1]] == [hex(v) for v in want]
     np.testing.assert_array_equal(got[0], bits[0])
+
+
+@ws.jit
+def _int_relay(data, out, n: ws.constant, which: ws.constant):
+    """Row 0 sends n int32 words south; row 1 combines them into its own and relays the results; row 2 adds them."""
+    x, y = ws.threadIdx.x, ws.threadIdx.y
+    buf = ws.local.array(n, np.int32)
+    buf[0:n] = data[y, x * n:x * n + n]
+    if y == 0:
+        ws.send(ws.SOUTH, buf[0:n], channel=1)
+    elif y == 1:
+        if which == 0:
+            ws.add_stream(ws.NORTH, ws.SOUTH, buf[0:n], channel=1)
+        elif which == 1:
+            ws.max_stream(ws.NORTH, ws.SOUTH, buf[0:n], channel=1)
+        else:
+            ws.min_stream(ws.NORTH, ws.SOUTH, buf[0:n], channel=1)
+    else:
+        ws.add_stream(ws.NORTH, None, buf[0:n], channel=1)
+    out[y, x * n:x * n + n] = buf[0:n]
+
+
+@pytest.mark.parametrize("run", [strategy.REFERENCE, strategy.FAST, NUMPY_EXECUTOR], ids=["reference", "fast", "numpy"])
+def test_int32_stream_ops_wrap_and_choose_as_numpy_in_every_strategy(run):
+    """review46: int32 `vaddx` wrapping past 2**31 (the compiled steps add in int64 and store the low word), and
+    `vmaxx` / `vminx` of the extremes, relayed through a middle row, over 19 lanes of 7 words (no power of two)."""
+    lanes, n = 19, 7
+    rng = np.random.default_rng(46)
+    data = rng.choice(np.array([2**31 - 1, -2**31, 1, -1, 0, 2**30, -2**30 - 1]), (3, lanes * n)).astype(np.int32)
+    dev = ws.Device(ws.WaferSpec(width=lanes, height=3))
+    for which, combine in enumerate((np.add, np.maximum, np.minimum)):
+        out = dev.device_array((3, lanes * n), np.int32)
+        with strategy.forced(run):
+            _int_relay[(1, 1), (lanes, 3)](dev.to_device(data), out, n, which)
+        with np.errstate(over="ignore"):
+            middle = combine(data[1], data[0])
+            np.testing.assert_array_equal(out.copy_to_host(), [data[0], middle, data[2] + middle])
