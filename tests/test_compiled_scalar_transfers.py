@@ -140,3 +140,13 @@ def test_a_received_word_is_taken_at_its_arrival_and_a_sent_word_leaves_when_its
             assert pe_state[1][i] + owed + COST == leaves + WORD_TIME
         moved = taken if kind == K_RECV else leaves
         assert fabric[10][i] == stall[i] + (moved - ready)  # (the cycles it waited)
+
+
+@pytest.mark.parametrize("depth, rings", [(1, 1), (3, 3), (3, 2), (6, 4)])
+def test_the_scalar_path_matches_the_general_one_for_fifos_of_other_depths(monkeypatch, depth, rings):
+    """review46: FIFOs of depth 1 (every send parks until the pop) and of depths and value rings that are not
+    powers of two (`ring_slot`'s modulo, not its mask), which the draws above (depth 4) never make."""
+    monkeypatch.setitem(globals(), "DEPTH", depth)  # (`random_state`'s FIFOs)
+    assert random_state(np.random.default_rng(0), np.float64, rings, False)[4][0].shape[1] == depth
+    for time_dtype in (np.float32, np.float64):
+        test_the_scalar_path_does_what_the_general_transfer_does_or_nothing(time_dtype, rings, depth % 2 == 0)

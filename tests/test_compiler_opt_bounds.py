@@ -4,6 +4,8 @@ the others stay and still stop the kernel at the slice's line (hand-built IR of 
 tests/test_compiler_opt.py; random loops: tests/test_compiler_fuzz_bounds.py)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -373,3 +375,129 @@ def test_the_highest_tested_value_is_the_last_one_the_steps_reach(starts, steps,
         frontier = {v + step for v in frontier for step in steps if v + step < limit} - reached
     tested = [v for v in reached if v < limit]
     assert _highest_tested(list(starts), [(0, step) for step in steps], limit) == max(tested, default=limit - 1)
+
+
+# review46: chunk loops (user45's stepped ranges) that the pass proves, or must not: slices `t[c + s:c + s + w]` of
+# widths other than the step, steps that do not divide the bound, several starts and steps a trip, `break`, nested
+# chunks, counting down, ranges that end near 2**31. Each runs with and without the pass: the same words, or the
+# same error, and plain Python's slices (an access past the array is a MemoryAccessError at its line).
+CHUNK_SIZE = 96
+
+
+@ws.jit
+def chunks(out, start: ws.constant, stop: ws.constant, step: ws.constant, w: ws.constant, shift: ws.constant):
+    t = ws.local.array(96, np.float32)
+    t[0:96] = 0.0
+    for c in range(start, stop, step):
+        t[c + shift:c + shift + w] = t[c + shift:c + shift + w] + 1.0
+    out[0:96] = t[0:96]
+
+
+@ws.jit
+def nested_chunks(out, outer: ws.constant, inner: ws.constant, w: ws.constant, shift: ws.constant):
+    t = ws.local.array(96, np.float32)
+    t[0:96] = 0.0
+    for a in range(0, 96, outer):
+        for b in range(a, a + outer, inner):
+            t[b + shift:b + shift + w] = t[b + shift:b + shift + w] + 1.0
+    out[0:96] = t[0:96]
+
+
+@ws.jit
+def chunks_until(out, step: ws.constant, w: ws.constant, until: ws.constant):
+    t = ws.local.array(96, np.float32)
+    t[0:96] = 0.0
+    for c in range(0, 96, step):
+        if c >= until:
+            break
+        t[c:c + w] = t[c:c + w] + 1.0
+    out[0:96] = t[0:96]
+
+
+@ws.jit
+def two_strides(out, long: ws.constant, short: ws.constant, w: ws.constant, limit: ws.constant):
+    """A counter stepped by one of two strides a trip (the pass's gcd of the steps)."""
+    t = ws.local.array(96, np.float32)
+    t[0:96] = 0.0
+    i = 0
+    k = 0
+    while i < limit:
+        t[i:i + w] = t[i:i + w] + 1.0
+        if k % 3 == 1:
+            i += long
+        else:
+            i += short
+        k += 1
+    out[0:96] = t[0:96]
+
+
+@ws.jit
+def near_the_int32_limit(out, start: ws.constant, stop: ws.constant, step: ws.constant, w: ws.constant):
+    """Chunks of a range ending near 2**31 - 1, placed from 2**31 - 97 on (no wrap-around in Python's range)."""
+    t = ws.local.array(96, np.float32)
+    t[0:96] = 0.0
+    for c in range(start, stop, step):
+        t[c - 2147483551:c - 2147483551 + w] = t[c - 2147483551:c - 2147483551 + w] + 1.0
+    out[0:96] = t[0:96]
+
+
+def _slices(spans) -> np.ndarray | None:
+    """Plain Python: the array after `t[lo:hi] += 1` for each span, or None where one is off it."""
+    t = np.zeros(CHUNK_SIZE, np.float32)
+    for lo, hi in spans:
+        if not 0 <= lo <= hi <= CHUNK_SIZE:
+            return None
+        t[lo:hi] += 1.0
+    return t
+
+
+def _two_strides_spans(long, short, w, limit):
+    spans, i, k = [], 0, 0
+    while i < limit:
+        spans.append((i, i + w))
+        i, k = i + (long if k % 3 == 1 else short), k + 1
+    return spans
+
+
+_TOP = 2**31 - 1
+CHUNKS = [  # (kernel, constants, plain Python's spans)
+    *((chunks, (start, stop, step, w, shift), [(c + shift, c + shift + w) for c in range(start, stop, step)])
+      for start, stop, step, w, shift in [
+          (0, 96, 4, 4, 0), (0, 96, 5, 5, 0), (1, 96, 5, 4, 0), (0, 93, 4, 5, 0), (0, 93, 4, 4, 0), (3, 96, 7, 3, 1),
+          (3, 96, 7, 2, 1), (0, 90, 32, 8, -1), (3, 97, 32, 8, 2), (1, 96, 3, 1, 2), (0, 96, 3, 4, -1),
+          (0, 97, 4, 1, 0), (1, 93, 4, 5, -1), (0, 96, 32, 33, 0)]),
+    *((nested_chunks, (outer, inner, w, shift), [(b + shift, b + shift + w) for a in range(0, 96, outer)
+                                                 for b in range(a, a + outer, inner)])
+      for outer, inner, w, shift in [(16, 4, 4, 0), (16, 5, 5, 0), (12, 5, 3, 1), (12, 4, 4, 1)]),
+    *((chunks_until, (step, w, until), [(c, c + w) for c in range(0, min(96, until), step)])
+      for step, w, until in [(4, 4, 200), (5, 5, 90), (5, 5, 100), (7, 9, 90), (7, 9, 85)]),
+    *((two_strides, (long, short, w, limit), _two_strides_spans(long, short, w, limit))
+      for long, short, w, limit in [(6, 4, 2, 96), (6, 4, 3, 96), (9, 6, 4, 93), (9, 6, 3, 93), (4, 2, 1, 95)]),
+    *((near_the_int32_limit, (start, stop, step, w), [(c - 2147483551, c - 2147483551 + w)
+                                                      for c in range(start, stop, step)])
+      for start, stop, step, w in [(_TOP - 95, _TOP, 4, 4), (_TOP - 95, _TOP, 4, 5), (_TOP - 90, _TOP - 1, 16, 1),
+                                   (_TOP - 95, _TOP, 2**30, 4)]),
+]
+
+
+@pytest.mark.parametrize("kernel, constants, spans", CHUNKS,
+                         ids=[f"{case[0].__name__}{case[1]}" for case in CHUNKS])
+def test_chunk_loops_match_python_with_and_without_the_pass(dev, kernel, constants, spans):
+    want = _slices(spans)
+    outcomes = []
+    for passes in (None, [(n, r) for n, r in PASSES if n != "bounds"]):
+        out = dev.device_array(CHUNK_SIZE)
+        signature, words = kernel.signature_of((out, *constants))
+        compiled = compile_kernel(kernel.py_func, kernel.with_constants(signature, (out, *constants)), dev.spec,
+                                  passes=passes)
+        try:
+            dev.launch(compiled.program, (1, 1), (1, 1), words)
+            outcomes.append(out.copy_to_host())
+        except ws.MemoryAccessError as error:
+            assert re.search(r"test_compiler_opt_bounds.py:\d+$", str(error)), error
+            outcomes.append(None)
+    for got in outcomes:
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, want)

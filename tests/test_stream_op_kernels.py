@@ -145,3 +145,89 @@ def test_a_value_ring_too_shallow_is_deepened_and_the_steps_go_on(monkeypatch, r
     for field in ("busy", "stall", "pe_instructions", "link_words"):
         np.testing.assert_array_equal(getattr(stats, field), getattr(reference, field))
     assert (stats.cycles, stats.vector_elements) == (reference.cycles, reference.vector_elements)
+
+
+@ws.jit
+def _nan_column_streams(data, out, n: ws.constant):
+    """Row 0's PEs send n words south; row 1's add them into their own (`vaddx`), each lane of the group alone."""
+    x, y = ws.threadIdx.x, ws.threadIdx.y
+    buf = ws.local.array(n, np.float32)
+    buf[0:n] = data[y, x * n:x * n + n]
+    if y == 0:
+        ws.send(ws.SOUTH, buf[0:n], channel=1)
+    else:
+        ws.add_stream(ws.NORTH, None, buf[0:n], channel=1)
+    out[y, x * n:x * n + n] = buf[0:n]
+
+
+def _quiet(bits: int) -> int:
+    return bits | 0x00400000
+
+
+def _add_bits(own: int, word: int) -> int:
+    """Plain Python: a float32 add's bits; a NaN operand gives its own payload, quieted (the first of two NaNs)."""
+    own_nan, word_nan = (b & 0x7F800000 == 0x7F800000 and b & 0x007FFFFF != 0 for b in (own, word))
+    if own_nan or word_nan:
+        return _quiet(own if own_nan else word)
+    total = np.float32(np.uint32(own).view(np.float32)) + np.float32(np.uint32(word).view(np.float32))
+    return int(np.float32(total).view(np.uint32))
+
+
+@pytest.mark.parametrize("run", [strategy.REFERENCE, strategy.FAST, NUMPY_EXECUTOR,
+                                 strategy.Strategy(compiled_fabric=False)], ids=["reference", "fast", "numpy",
+                                                                                  "numpy_fabric"])
+def test_of_two_nans_a_float_stream_add_keeps_its_own_word_in_every_lane_and_strategy(run):
+    """review46: the compiled steps (`move_stream_words`, stop 45) added `own + word` and LLVM, free to swap a
+    commutative add, gave the word's NaN payload where the interpreter's `fadd` and the reference gave the PE's own;
+    and the NumPy steps' `np.add` over 20 lanes gave the word's in the lanes past 16 (its SIMD loop's tail)."""
+    lanes, n = 20, 3
+    rng = np.random.default_rng(46)
+    payloads = rng.integers(1, 1 << 22, (2, lanes * n), dtype=np.uint32)
+    bits = (payloads | np.uint32(0x7F800000)) ^ (rng.integers(0, 2, (2, lanes * n), dtype=np.uint32) << 31)
+    bits[:, 1::n] = np.float32(1.5).view(np.uint32)  # (one NaN operand, or none)
+    bits[0, 2::n] = np.float32(-2.25).view(np.uint32)
+    dev = ws.Device(ws.WaferSpec(width=lanes, height=2))
+    out = dev.device_array((2, lanes * n), np.float32)
+    with strategy.forced(run):
+        _nan_column_streams[(1, 1), (lanes, 2)](dev.to_device(bits.view(np.float32)), out, n)
+    got = out.copy_to_host().view(np.uint32)
+    want = [_add_bits(int(own), int(word)) for own, word in zip(bits[1], bits[0])]
+    assert [hex(v) for v in got[1]] == [hex(v) for v in want]
+    np.testing.assert_array_equal(got[0], bits[0])
+
+
+@ws.jit
+def _int_relay(data, out, n: ws.constant, which: ws.constant):
+    """Row 0 sends n int32 words south; row 1 combines them into its own and relays the results; row 2 adds them."""
+    x, y = ws.threadIdx.x, ws.threadIdx.y
+    buf = ws.local.array(n, np.int32)
+    buf[0:n] = data[y, x * n:x * n + n]
+    if y == 0:
+        ws.send(ws.SOUTH, buf[0:n], channel=1)
+    elif y == 1:
+        if which == 0:
+            ws.add_stream(ws.NORTH, ws.SOUTH, buf[0:n], channel=1)
+        elif which == 1:
+            ws.max_stream(ws.NORTH, ws.SOUTH, buf[0:n], channel=1)
+        else:
+            ws.min_stream(ws.NORTH, ws.SOUTH, buf[0:n], channel=1)
+    else:
+        ws.add_stream(ws.NORTH, None, buf[0:n], channel=1)
+    out[y, x * n:x * n + n] = buf[0:n]
+
+
+@pytest.mark.parametrize("run", [strategy.REFERENCE, strategy.FAST, NUMPY_EXECUTOR], ids=["reference", "fast", "numpy"])
+def test_int32_stream_ops_wrap_and_choose_as_numpy_in_every_strategy(run):
+    """review46: int32 `vaddx` wrapping past 2**31 (the compiled steps add in int64 and store the low word), and
+    `vmaxx` / `vminx` of the extremes, relayed through a middle row, over 19 lanes of 7 words (no power of two)."""
+    lanes, n = 19, 7
+    rng = np.random.default_rng(46)
+    data = rng.choice(np.array([2**31 - 1, -2**31, 1, -1, 0, 2**30, -2**30 - 1]), (3, lanes * n)).astype(np.int32)
+    dev = ws.Device(ws.WaferSpec(width=lanes, height=3))
+    for which, combine in enumerate((np.add, np.maximum, np.minimum)):
+        out = dev.device_array((3, lanes * n), np.int32)
+        with strategy.forced(run):
+            _int_relay[(1, 1), (lanes, 3)](dev.to_device(data), out, n, which)
+        with np.errstate(over="ignore"):
+            middle = combine(data[1], data[0])
+            np.testing.assert_array_equal(out.copy_to_host(), [data[0], middle, data[2] + middle])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .compiled.arith import fadd
 from .compiled.jit import njit
 
 
@@ -72,8 +73,8 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
                 taken = running + j * step
                 value = in_values[(in_first + j) % in_ring, pe]
                 own = memory[row + j, pe]
-                if combine == 0:
-                    result = own + value
+                if combine == 0:  # (of two NaNs the first operand's, quieted, as NumPy's scalar add: `arith.fadd`)
+                    result = fadd(own, value)
                 elif combine == 1:
                     result = max(own, value)
                 else:
