@@ -380,8 +380,14 @@ class ArrayLowering(HalfLowering):
                 return Tup(base.items[self.tuple_slice(parts[0])])
             # (t[W] of an np.int32 W: as t[1]; t[True] as t[1], a bool is an int to Python)
             index = self.static_tuple_index(parts[0]) if len(parts) == 1 else None
-            if index is None or not -len(base.items) <= index < len(base.items):
-                raise Unsupported("a tuple index must be a constant within range")
+            if index is None:  # (a new user's `DIRS[k]` in `for k in range(4)`: say how to get a constant)
+                raise Unsupported("a tuple index must be a constant within range: this one is known only when the "
+                                  "kernel runs (a `range` loop is not unrolled); loop over the tuple itself "
+                                  "(`for d in t:`, `for k, d in enumerate(t):`) or over a tuple of constants "
+                                  "(`for k in (0, 1, 2):`), which is unrolled, so that `k` is a constant")
+            if not -len(base.items) <= index < len(base.items):
+                raise Unsupported(f"a tuple index must be a constant within range: {index} is outside a tuple of "
+                                  f"{len(base.items)} items")
             return base.items[index]
         if any(isinstance(p, ast.Slice) for p in parts):
             return self.slice_ref(base, parts)
