@@ -9,7 +9,7 @@ bench/workloads.py's table (`--only gemv2d,pcr,bicgstab7`):
   (a, b, c, d) travels s hops east and west, chained through the neighbours;
 - `bicgstab7`: csl-examples' bicgstab, unpreconditioned BiCGSTAB on a nonsymmetric 7-point stencil, X and Y
   over PEs and each PE's z column in SRAM: two stencil applications an iteration (the four halo columns
-  exchanged in fifo-deep chunks) and five dot products (`ws.dot`, then `wsc.block_all_reduce`).
+  exchanged in fifo-deep chunks) and four dot products (`ws.dot`, then `wsc.block_all_reduce`).
 
 The kernels round as their NumPy versions do (the same order of operations): results match bit for bit.
 Sizes: each full-size launch runs >= 1e7 PE-instructions.
@@ -303,5 +303,5 @@ def bicgstab7_case(size: str, rng: np.random.Generator) -> Case:
     nx, ny, nz, iters = {"full": (32, 32, 64, 40), "quick": (16, 16, 32, 20), "tiny": (5, 3, 32, 4)}[size]
     b = rng.standard_normal((ny, nx, nz)).astype(F)
     return Case(f"BiCGSTAB on a nonsymmetric 7-point stencil, {nz} x {ny} x {nx} grid, z columns in SRAM, halos in "
-                f"fifo-deep chunks, 5 block all-reduces an iteration, {iters} iterations, {nx} x {ny} PEs (wse2)",
+                f"fifo-deep chunks, 4 block all-reduces an iteration, {iters} iterations, {nx} x {ny} PEs (wse2)",
                 nx * ny, lambda: simulate_bicgstab7(b, iters, "wse2"), lambda: numpy_bicgstab7(b, iters))
