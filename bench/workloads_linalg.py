@@ -1,14 +1,17 @@
-"""Two more benchmarks ported as a new user would port them (from the docs alone), registered into
-bench/workloads.py's table (`--only gemv2d,pcr`):
+"""Three more benchmarks ported as a new user would port them (from the docs alone), registered into
+bench/workloads.py's table (`--only gemv2d,pcr,bicgstab7`):
 
 - `gemv2d`: csl-examples' gemv-collectives_2d, y = A x + b over a P x Q block: row 0 loads x's segments and
   `wsc.column_broadcast_array` multicasts them down the columns, each PE's column-major tile times its segment
   as column axpys, `wsc.row_reduce_array` streams the partial sums west to column 0, which adds b; `reps` times;
 - `pcr`: a batched tridiagonal solve by parallel cyclic reduction (cuSPARSE's gtsv2StridedBatch; no
   csl-examples twin), one system a row of PEs and one unknown a PE: at step s = 1, 2, 4, ... each row's
-  (a, b, c, d) travels s hops east and west, chained through the neighbours.
+  (a, b, c, d) travels s hops east and west, chained through the neighbours;
+- `bicgstab7`: csl-examples' bicgstab, unpreconditioned BiCGSTAB on a nonsymmetric 7-point stencil, X and Y
+  over PEs and each PE's z column in SRAM: two stencil applications an iteration (the four halo columns
+  exchanged in fifo-deep chunks) and four dot products (`ws.dot`, then `wsc.block_all_reduce`).
 
-Both kernels round as their NumPy versions do (the same order of operations): results match bit for bit.
+The kernels round as their NumPy versions do (the same order of operations): results match bit for bit.
 Sizes: each full-size launch runs >= 1e7 PE-instructions.
 """
 from __future__ import annotations
@@ -172,3 +175,133 @@ def pcr_case(size: str, rng: np.random.Generator) -> Case:
     return Case(f"tridiagonal solves by parallel cyclic reduction, {rows} systems of {n}, one unknown a PE, "
                 f"rows chained s = 1, 2, 4, ... hops ({spec})", rows * n,
                 lambda: simulate_pcr(coef, spec), lambda: numpy_pcr(coef))
+
+
+# ----------------------------------------------------------------------------- BiCGSTAB on a 7-point stencil
+HALO_CHUNK = 16                                  # fifo_depth: words both neighbours may send before receiving
+HALO_DIRS = (ws.WEST, ws.EAST, ws.NORTH, ws.SOUTH)
+#: c0, then the W, E, N, S, down and up neighbours' coefficients: nonsymmetric (W != E), diagonally dominant.
+STENCIL7_COEFS = np.array([6.5, -1.2, -0.8, -1.0, -1.0, -1.1, -0.9], F)
+
+
+@ws.jit
+def stencil7_apply(src, dst, halo, coef, nz):
+    """dst[1:nz+1] = A src: the four halo columns in chunks of fifo_depth words (send all, then receive),
+    Z's neighbours from src's zero-padded ends; halo columns past the block's edge stay zero."""
+    for c in range(0, nz, HALO_CHUNK):
+        for d in HALO_DIRS:
+            if ws.has_neighbor(d):
+                ws.send(d, src[1 + c:1 + c + HALO_CHUNK])
+        for k in (0, 1, 2, 3):
+            if ws.has_neighbor(HALO_DIRS[k]):
+                ws.recv(HALO_DIRS[k], out=halo[k, c:c + HALO_CHUNK])
+    dst[1:nz + 1] = src[1:nz + 1] * coef[0]
+    for k in (0, 1, 2, 3):
+        dst[1:nz + 1] = halo[k, 0:nz] * coef[1 + k] + dst[1:nz + 1]
+    dst[1:nz + 1] = src[0:nz] * coef[5] + dst[1:nz + 1]
+    dst[1:nz + 1] = src[2:nz + 2] * coef[6] + dst[1:nz + 1]
+
+
+@ws.jit
+def column_dot(a, b, nz):
+    """The block-wide dot product: this column's left to right, then the chains' all-reduce."""
+    return wsc.block_all_reduce(ws.dot(a[1:nz + 1], b[1:nz + 1]), wsc.SUM, 0)
+
+
+@ws.jit
+def bicgstab7(b_cols, x_cols, coefs, iters, nz: ws.constant):
+    """`iters` BiCGSTAB iterations (x0 = 0, r~ = b, no preconditioner) on A = the 7-point stencil; PE (px, py)
+    holds the padded columns (nz + 2 words, zero ends) of its grid column."""
+    pe = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    coef = ws.local.array(7, np.float32)
+    coef[0:7] = coefs[0:7]
+    halo = ws.local.array((4, nz), np.float32)
+    x = ws.local.array(nz + 2, np.float32)
+    r = ws.local.array(nz + 2, np.float32)
+    rhat = ws.local.array(nz + 2, np.float32)
+    p = ws.local.array(nz + 2, np.float32)
+    v = ws.local.array(nz + 2, np.float32)
+    s = ws.local.array(nz + 2, np.float32)
+    t = ws.local.array(nz + 2, np.float32)
+    r[1:nz + 1] = b_cols[pe, 0:nz]
+    rhat[1:nz + 1] = r[1:nz + 1]
+    rho = 1.0
+    alpha = 1.0
+    omega = 1.0
+    for _ in range(iters):
+        rho_new = column_dot(rhat, r, nz)
+        beta = (rho_new / rho) * (alpha / omega)
+        rho = rho_new
+        p[1:nz + 1] = p[1:nz + 1] - v[1:nz + 1] * omega
+        p[1:nz + 1] = p[1:nz + 1] * beta + r[1:nz + 1]
+        stencil7_apply(p, v, halo, coef, nz)
+        alpha = rho / column_dot(rhat, v, nz)
+        s[1:nz + 1] = r[1:nz + 1] - v[1:nz + 1] * alpha
+        stencil7_apply(s, t, halo, coef, nz)
+        omega = column_dot(t, s, nz) / column_dot(t, t, nz)
+        x[1:nz + 1] = p[1:nz + 1] * alpha + x[1:nz + 1]
+        x[1:nz + 1] = s[1:nz + 1] * omega + x[1:nz + 1]
+        r[1:nz + 1] = s[1:nz + 1] - t[1:nz + 1] * omega
+    x_cols[pe, 0:nz] = x[1:nz + 1]
+
+
+def numpy_bicgstab7(b: np.ndarray, iters: int) -> np.ndarray:
+    """The kernel's iterations on b[ny, nx, nz] (every PE's column at once) in float32 and its order: each
+    dot product left to right along z, then the all-reduce's chains (each row from its east end to column 0,
+    then column 0 from its south end to row 0)."""
+    c = STENCIL7_COEFS
+
+    def dot(u: np.ndarray, w: np.ndarray) -> F:
+        part = u[:, :, 0] * w[:, :, 0]
+        for z in range(1, u.shape[2]):
+            part = part + u[:, :, z] * w[:, :, z]
+        acc = part[:, -1]
+        for px in range(part.shape[1] - 2, -1, -1):
+            acc = part[:, px] + acc
+        total = acc[-1]
+        for py in range(part.shape[0] - 2, -1, -1):
+            total = acc[py] + total
+        return total
+
+    def apply(u: np.ndarray) -> np.ndarray:
+        padded = np.pad(u, 1)
+        out = u * c[0]
+        for k, (dy, dx) in enumerate(((0, -1), (0, 1), (-1, 0), (1, 0))):   # W, E, N, S
+            out = padded[1 + dy:padded.shape[0] - 1 + dy, 1 + dx:padded.shape[1] - 1 + dx, 1:-1] * c[1 + k] + out
+        out = padded[1:-1, 1:-1, :-2] * c[5] + out
+        return padded[1:-1, 1:-1, 2:] * c[6] + out
+
+    x, p, v = (np.zeros_like(b) for _ in range(3))
+    r, rhat = b.copy(), b.copy()
+    rho = alpha = omega = F(1)
+    for _ in range(iters):
+        rho_new = dot(rhat, r)
+        beta = (rho_new / rho) * (alpha / omega)
+        rho = rho_new
+        p = (p - v * omega) * beta + r
+        v = apply(p)
+        alpha = rho / dot(rhat, v)
+        s = r - v * alpha
+        t = apply(s)
+        omega = dot(t, s) / dot(t, t)
+        x = s * omega + (p * alpha + x)
+        r = s - t * omega
+    return x
+
+
+def simulate_bicgstab7(b: np.ndarray, iters: int, spec: str) -> tuple[np.ndarray, LaunchStats]:
+    ny, nx, nz = b.shape
+    device = ws.Device(ws.WaferSpec.preset(spec, width=nx, height=ny))
+    d_x = device.device_array((ny * nx, nz), F)
+    stats = bicgstab7[1, (nx, ny)](device.to_device(b.reshape(ny * nx, nz)), d_x, device.to_device(STENCIL7_COEFS),
+                                   iters, nz)
+    return d_x.copy_to_host().reshape(ny, nx, nz), stats
+
+
+@workload("bicgstab7")
+def bicgstab7_case(size: str, rng: np.random.Generator) -> Case:
+    nx, ny, nz, iters = {"full": (32, 32, 64, 40), "quick": (16, 16, 32, 20), "tiny": (5, 3, 32, 4)}[size]
+    b = rng.standard_normal((ny, nx, nz)).astype(F)
+    return Case(f"BiCGSTAB on a nonsymmetric 7-point stencil, {nz} x {ny} x {nx} grid, z columns in SRAM, halos in "
+                f"fifo-deep chunks, 4 block all-reduces an iteration, {iters} iterations, {nx} x {ny} PEs (wse2)",
+                nx * ny, lambda: simulate_bicgstab7(b, iters, "wse2"), lambda: numpy_bicgstab7(b, iters))

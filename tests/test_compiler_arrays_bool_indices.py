@@ -135,6 +135,11 @@ def test_numpy_takes_a_bool_index_as_a_mask_and_a_bool_slice_bound_as_an_int():
     (["y[0] = a[through(x[0])]"], "through(x[0])"),
     (["y[0] = a[same(x[0] > 0)]"], "same(x[0] > 0)"),
     (["y[0] = a[flag()]"], "flag()"),
+    # (a device function is judged once a compilation for each set of parameters its calls bind to bools:
+    # a call binding an int first, or a judgement of it inside another function, decides nothing for later ones)
+    (["y[1] = a[same(x[0])]", "y[0] = a[same(x[0] > 0)]"], "same(x[0] > 0)"),
+    (["y[1] = a[int(through(x[0]))]", "y[0] = a[positive(x[0])]"], "positive(x[0])"),
+    (["y[1] = a[same(x[0] > 0) + 0]", "y[0] = a[same(x[0])]", "y[0] = a[same(not x[0])]"], "same(not x[0])"),
 ])
 def test_a_bool_index_is_refused_at_its_line_saying_to_convert_it(tmp_path, lines, shown):
     kern = kernel(tmp_path, *lines)

@@ -430,3 +430,29 @@ def test_a_tuple_too_long_to_unroll_is_a_compile_error(dev, tmp_path, body):
     # items are unrolled when compiling, so more than MAX_TUPLE_ITEMS of them is refused at the line
     message = compile_error_message(dev, tmp_path, body)
     assert "more than the 1048576 a kernel's tuple may have" in message, message
+
+
+def test_a_tuple_indexed_by_a_range_loops_variable_is_told_how_to_unroll_and_the_hinted_loops_compute_right(
+        dev, tmp_path):
+    # user46: `for k in range(4): ws.has_neighbor(DIRS[k])` said only "must be a constant within range"; a new
+    # user could not tell why a loop counter from 0 to 3 is no constant. The message says which loops unroll,
+    # and those loops give Python's result; an index outside the tuple says that instead.
+    assert "a `range` loop is not unrolled" in compile_error_message(
+        dev, tmp_path, "for k in range(4):\n        out[1] += T[k]")
+    assert "5 is outside a tuple of 4 items" in compile_error_message(dev, tmp_path, "out[1] = T[5]")
+    m = load_source(tmp_path, PRELUDE + """
+
+@ws.jit
+def kern(out, n):
+    a = 0
+    for k in (0, 1, 2, 3):
+        a += T[k] * (k + 1)
+    b = 0
+    for k, v in enumerate(T):
+        b += v * (k + 1) + n
+    out[0] = a
+    out[1] = b
+""")
+    (got,) = run_on_one_block(dev, m.kern, np.zeros(2, np.int32), 3)[:1]
+    T = (10, 20, 30, 40)
+    assert got.tolist() == [sum(T[k] * (k + 1) for k in range(4)), sum(v * (k + 1) + 3 for k, v in enumerate(T))]

@@ -64,32 +64,50 @@ def _by_form(node: ast.expr, judge: Callable[[ast.expr], bool], name: Callable[[
     return False
 
 
-def _assigned(tree: ast.AST, name: str, static: Callable[[ast.expr], object]) -> list[ast.expr]:
-    """The expressions the function `tree` assigns to the variable `name` (`=`, `:=`, annotated), and for a
-    loop over a tuple, the tuple's items (`static`: a loop's iterable as the compiler sees it)."""
-    values = []
+#: Each variable's assignments in a function's tree, in `ast.walk`'s order: (False, the value expression) or
+#: (True, a loop's iterable that is not a tuple display, which `_assigned` asks `static` for when asked).
+Assignments = dict[str, list[tuple[bool, ast.expr]]]
+
+
+def _assignments(tree: ast.AST) -> Assignments:
+    """One walk of the function `tree`: what `_assigned` reads for every variable (`=`, `:=`, annotated,
+    `b, c = x > 0, 1`, and the loops over tuples)."""
+    index: Assignments = {}
     for n in ast.walk(tree):
         if isinstance(n, ast.Assign):
             for target in n.targets:
-                if isinstance(target, ast.Name) and target.id == name:
-                    values.append(n.value)
+                if isinstance(target, ast.Name):
+                    index.setdefault(target.id, []).append((False, n.value))
                 elif isinstance(target, ast.Tuple) and isinstance(n.value, ast.Tuple) \
                         and len(target.elts) == len(n.value.elts):  # `b, c = x > 0, 1`
-                    values += [v for t, v in zip(target.elts, n.value.elts)
-                               if isinstance(t, ast.Name) and t.id == name]
+                    for t, v in zip(target.elts, n.value.elts):
+                        if isinstance(t, ast.Name):
+                            index.setdefault(t.id, []).append((False, v))
         elif isinstance(n, (ast.AnnAssign, ast.NamedExpr)) and isinstance(n.target, ast.Name) \
-                and n.target.id == name and n.value is not None:
-            values.append(n.value)
-        elif isinstance(n, ast.For) and isinstance(n.target, ast.Name) and n.target.id == name:
+                and n.value is not None:
+            index.setdefault(n.target.id, []).append((False, n.value))
+        elif isinstance(n, ast.For) and isinstance(n.target, ast.Name):
             if isinstance(n.iter, ast.Tuple):  # `for f in (True, x > 0):`
-                values += n.iter.elts
-            else:  # `for f in FLAGS:` over a tuple of constants
-                try:
-                    items = static(n.iter)
-                except Unsupported:
-                    continue
-                if isinstance(items, tuple):
-                    values += [ast.Constant(True) for item in items if isinstance(item, (bool, np.bool_))][:1]
+                index.setdefault(n.target.id, []).extend((False, item) for item in n.iter.elts)
+            else:  # `for f in FLAGS:` over a tuple of constants (judged when asked: what FLAGS is may vary)
+                index.setdefault(n.target.id, []).append((True, n.iter))
+    return index
+
+
+def _assigned(index: Assignments, name: str, static: Callable[[ast.expr], object]) -> list[ast.expr]:
+    """The expressions a function (its `_assignments`) assigns to the variable `name`, and for a loop over a
+    tuple, the tuple's items (`static`: a loop's iterable as the compiler sees it)."""
+    values = []
+    for deferred, node in index.get(name, ()):
+        if not deferred:
+            values.append(node)
+            continue
+        try:
+            items = static(node)
+        except Unsupported:
+            continue
+        if isinstance(items, tuple):
+            values += [ast.Constant(True) for item in items if isinstance(item, (bool, np.bool_))][:1]
     return values
 
 
@@ -259,11 +277,24 @@ class ArrayLowering(HalfLowering):
         parameters the call binds to a bool (`bool_parameters`), or a call of a device function that may."""
         if func in calling:  # (a recursive device function is refused as it lowers)
             return False
+        # The answer depends on `func` (its source and scope) and the parameters bound to bools only: kept for
+        # the kernel's compilation. Each index and each call asks again, and a library collective's helpers
+        # were judged anew at every call, each variable by a walk of the whole body: a user's BiCGSTAB with
+        # five tree all-reduces spent 14 of its 18 s of compiling here (stop 46).
+        memo = self.__dict__.setdefault("_returns_bool", {})
+        key = (func, bool_parameters)
+        if key not in memo:
+            memo[key] = self._may_return_bool(func, bool_parameters, calling)
+        return memo[key]
+
+    def _may_return_bool(self, func: Callable, bool_parameters: frozenset[str], calling: frozenset) -> bool:
+        """`may_return_bool`, not remembered."""
         try:
             tree = read_source(func).tree
         except Unsupported:
             return False
         scope, calling = closure_globals(func), calling | {func}
+        index = self.assignments_of(tree)
         parameters = {a.arg for a in (*tree.args.posonlyargs, *tree.args.args, *tree.args.kwonlyargs)}
 
         def static(node: ast.expr) -> object:
@@ -289,7 +320,7 @@ class ArrayLowering(HalfLowering):
                         return True
                     if node.id in seen:
                         return False
-                    values = _assigned(tree, node.id, static)
+                    values = _assigned(index, node.id, static)
                     if values or node.id in parameters:
                         return any(judged(v, seen | {node.id}) for v in values)
                 return isinstance(_resolve(node, scope), (bool, np.bool_))  # a global bound to one
@@ -301,7 +332,16 @@ class ArrayLowering(HalfLowering):
 
     def assigned_values(self, name: str) -> list[ast.expr]:
         """The expressions the function being lowered assigns to the variable `name` (`_assigned`)."""
-        return _assigned(self.source.tree, name, self.static)
+        return _assigned(self.assignments_of(self.source.tree), name, self.static)
+
+    def assignments_of(self, tree: ast.AST) -> Assignments:
+        """`_assignments(tree)`, walked once a compilation: `may_be_bool` asks for a variable at every index
+        and call, and a walk of the whole body each time made a user's BiCGSTAB compile for seconds."""
+        memo = self.__dict__.setdefault("_assignments", {})
+        kept = memo.get(id(tree))
+        if kept is None or kept[0] is not tree:  # (the tree kept too: its id is not reused meanwhile)
+            kept = memo[id(tree)] = (tree, _assignments(tree))
+        return kept[1]
 
     def check_index(self, index: Val, size: Val, what: str) -> None:
         """Stop with a MemoryAccessError unless 0 <= index < size (one `chk`, unless known at compile time)."""
@@ -380,8 +420,14 @@ class ArrayLowering(HalfLowering):
                 return Tup(base.items[self.tuple_slice(parts[0])])
             # (t[W] of an np.int32 W: as t[1]; t[True] as t[1], a bool is an int to Python)
             index = self.static_tuple_index(parts[0]) if len(parts) == 1 else None
-            if index is None or not -len(base.items) <= index < len(base.items):
-                raise Unsupported("a tuple index must be a constant within range")
+            if index is None:  # (a new user's `DIRS[k]` in `for k in range(4)`: say how to get a constant)
+                raise Unsupported("a tuple index must be a constant within range: this one is known only when the "
+                                  "kernel runs (a `range` loop is not unrolled); loop over the tuple itself "
+                                  "(`for d in t:`, `for k, d in enumerate(t):`) or over a tuple of constants "
+                                  "(`for k in (0, 1, 2):`), which is unrolled, so that `k` is a constant")
+            if not -len(base.items) <= index < len(base.items):
+                raise Unsupported(f"a tuple index must be a constant within range: {index} is outside a tuple of "
+                                  f"{len(base.items)} items")
             return base.items[index]
         if any(isinstance(p, ast.Slice) for p in parts):
             return self.slice_ref(base, parts)

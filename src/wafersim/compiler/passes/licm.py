@@ -39,7 +39,7 @@ def _hoist_from(fn: IRFunction, cfg: CFG, loop: Loop, undefined: frozenset) -> b
     if pre is None:
         return False
     defs = definitions(fn, cfg)
-    live_header = cfg.live_in()[loop.header]
+    live_header = cfg.live_in_of(loop.header)
     kept = phi_operands(fn)
     in_loop = sorted(i for b in loop.blocks for i in cfg.blocks[b])
     in_loop_set = set(in_loop)

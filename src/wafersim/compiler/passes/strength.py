@@ -33,7 +33,7 @@ def _reduce_one(fn: IRFunction, cfg: CFG, loop, undefined: frozenset) -> bool:
         return False
     defs, readers = definitions(fn, cfg), uses(fn, cfg)
     facts = analyse(fn, cfg, loop, defs, undefined)
-    live_header = cfg.live_in()[loop.header]
+    live_header = cfg.live_in_of(loop.header)
     for t, form in facts.affine.items():
         if form.cost < 2 or t in facts.increments or form.iv not in live_header or not IMM_MIN <= form.scale <= IMM_MAX:
             continue
