@@ -116,3 +116,52 @@ def test_a_scalar_first_gives_numpys_bits_but_for_which_of_two_nans():
             np.testing.assert_array_equal(got[row][~nans], numpy_order.view(np.uint32)[~nans])
         np.testing.assert_array_equal(got[3], np.add(np.float32(2.5), v).view(np.uint32))
         np.testing.assert_array_equal(got[4], np.subtract(np.float32(-0.0), v).view(np.uint32))
+
+
+@ws.jit
+def _shift_start(b):
+    b[0] = b[0] + 2
+    return 1.5
+
+
+@ws.jit
+def accumulate_into_a_moved_slice(out):
+    b = ws.local.array(1, np.int32)
+    acc = ws.local.array(8, np.float32)
+    x = ws.local.array(4, np.float32)
+    h = ws.local.array(4, np.float16)
+    for j in range(8):
+        acc[j] = j
+    for j in range(4):
+        x[j] = 10.0 * (j + 1)
+        h[j] = j + 1.0
+    acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + x[0:4] * _shift_start(b)
+    out[0:8] = acc[0:8]
+    acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + h[0:4] * h[0:4]      # the same slice: one vwfma
+    out[8:16] = acc[0:8]
+    acc[b[0]:b[0] + 4] += x[0:4] * _shift_start(b)                  # the index is read before the call
+    out[16:24] = acc[0:8]
+
+
+def test_a_product_added_to_the_destinations_text_reads_the_slice_python_reads():
+    """`acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + x[0:4] * f(b)`, where f moves b[0]: Python reads the
+    operand slice before the call and writes the slice after it, two slices. The compiler fused the sum into
+    one `vfma` that adds into the destination whenever the operand's text was the target's, so it added the
+    product to the slice written, not to the slice read (fuzz46)."""
+    acc = np.arange(8, dtype=np.float32)
+    x = np.float32(10.0) * np.arange(1, 5, dtype=np.float32)
+    h = np.arange(1, 5, dtype=np.float16)
+    b = np.zeros(1, np.int32)
+    expected = []
+    operand = acc[b[0]:b[0] + 4]                 # a view, read before the call, as NumPy reads it
+    b[0] += 2
+    acc[b[0]:b[0] + 4] = operand + x * np.float32(1.5)
+    expected.append(acc.copy())
+    acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + h.astype(np.float32) * h.astype(np.float32)
+    expected.append(acc.copy())
+    start = b[0]
+    b[0] += 2
+    acc[start:start + 4] += x * np.float32(1.5)
+    expected.append(acc.copy())
+    np.testing.assert_array_equal(run(accumulate_into_a_moved_slice, 24), np.concatenate(expected))
+    assert "vwfma" in accumulate_into_a_moved_slice.inspect_asm()

@@ -26,6 +26,15 @@ from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul", ast.Div: "vdiv"}
 _COMMUTATIVE = {"vadd", "vmul", "vmin", "vmax"}
+#: Calls that give the same value each time they run with the same arguments (`is_pure_call`)
+_PURE_CALLEES = (len, abs, min, max, int, float, bool, round, np.int32, np.float32, wsi.grid, wsi.gridsize)
+
+
+def _same_value(a: Val, b: Val) -> bool:
+    """Whether two scalars are the same constant or the same register."""
+    if a.reg is not None or b.reg is not None:
+        return a.reg is b.reg
+    return type(a.const) is type(b.const) and a.const == b.const
 
 
 @dataclasses.dataclass
@@ -34,6 +43,8 @@ class VecLeaf:
 
     ref: SliceRef
     node: ast.expr
+    #: the kernel's count of array writes when the operand was read (`ArrayLowering.array_writes`)
+    writes: int = -1
 
 
 @dataclasses.dataclass
@@ -90,7 +101,7 @@ def _copy_tree(tree):
     one tree, each use is its own node, so the check for leaves read after the destination is written sees
     both."""
     if isinstance(tree, VecLeaf):
-        return VecLeaf(tree.ref, tree.node)
+        return VecLeaf(tree.ref, tree.node, tree.writes)
     if isinstance(tree, VecOp):
         return VecOp(tree.op, _copy_tree(tree.left), _copy_tree(tree.right))
     if isinstance(tree, VecNeg):
@@ -259,7 +270,7 @@ class VectorLowering(ArrayLowering):
         if not isinstance(value.array, LocalArray):
             raise Unsupported("vector operands must be slices of local arrays (load global data first)", node)
         self.check_vector_dtype(value.array.dtype, ty, node)
-        return VecLeaf(value, node)
+        return VecLeaf(value, node, self.array_writes)
 
     def check_write_order(self, writes_before: int, node: ast.expr) -> None:
         """Refuse the scalar `node` (just evaluated; `array_writes` was `writes_before`) if it wrote an array
@@ -282,7 +293,7 @@ class VectorLowering(ArrayLowering):
         mixed = self.mixed_accumulate(_leaves(tree), ty)
         out = _Target(self.reg_of(dst.length), mixed or ty, dst.array.size)
         d_addr = self.sram_address(dst.array, dst.start)
-        if self.fused_accumulate(tree, d_addr, out, target, widening=mixed is not None):
+        if self.fused_accumulate(tree, dst, d_addr, out, target, widening=mixed is not None):
             return
         if mixed:
             raise self.mixed_refusal()
@@ -297,14 +308,15 @@ class VectorLowering(ArrayLowering):
         else:
             self.compute(tree, d_addr, out)
 
-    def fused_accumulate(self, tree, d_addr: VReg, out: _Target, target: ast.expr, widening: bool = False) -> bool:
+    def fused_accumulate(self, tree, dst: SliceRef, d_addr: VReg, out: _Target, target: ast.expr,
+                         widening: bool = False) -> bool:
         """`dst = x * y + dst` (either order of the sum) as one `vfma` (which rounds the product, then the
         sum, as NumPy does); `widening`: 16-bit x and y into a float32 dst, one `vwfma`."""
         if not (isinstance(tree, VecOp) and tree.op == "vadd"):
             return False
         for product, other in ((tree.left, tree.right), (tree.right, tree.left)):
             if isinstance(product, VecOp) and product.op == "vmul" and isinstance(other, VecLeaf) \
-                    and ast.unparse(other.node) == ast.unparse(target) \
+                    and self.is_destination(other, dst, target) \
                     and isinstance(product.left, (VecLeaf, Val)) and isinstance(product.right, (VecLeaf, Val)):
                 a, b = product.left, product.right
                 if isinstance(a, Val):
@@ -321,6 +333,27 @@ class VectorLowering(ArrayLowering):
                     self.emit_vector("vfma", out.ty, scalar, **fields)
                 return True
         return False
+
+    def is_destination(self, leaf: VecLeaf, dst: SliceRef, target: ast.expr) -> bool:
+        """Whether the operand `leaf` is the slice `dst` the statement writes, so that one instruction that
+        adds into `dst` in place reads it. The same source text is not enough: Python reads the operand's
+        bounds before the rest of the right side and the target's after it, so a call between them that
+        writes the array they index (`acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + x[0:4] * bump(b)`), or one in
+        the bounds themselves (a receive), can make them two slices."""
+        if leaf.ref.array is not dst.array:
+            return False
+        if _same_value(leaf.ref.start, dst.start) and _same_value(leaf.ref.length, dst.length):
+            return True
+        return (ast.unparse(leaf.node) == ast.unparse(target) and leaf.writes == self.array_writes
+                and all(self.is_pure_call(node) for node in ast.walk(target) if isinstance(node, ast.Call)))
+
+    def is_pure_call(self, node: ast.Call) -> bool:
+        """Whether `node` calls a builtin that gives the same value each time it runs (`len`, `min`, `ws.grid`)."""
+        try:
+            callee = self.static(node.func)
+        except Unsupported:
+            return False
+        return any(callee is pure for pure in _PURE_CALLEES)
 
     def vector_slot(self, out: _Target) -> VReg:
         """The SRAM address of a fresh vector temporary (released by the caller with `vector_slots -= 1`)."""
