@@ -22,12 +22,12 @@ from .arrays import ArrayLowering
 from .halfprec import is_half_type
 from .scalar_math import ANGLE_FACTORS, UNARY
 from .ir import VReg
-from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
+from .values import NOT_STATIC, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul", ast.Div: "vdiv"}
 _COMMUTATIVE = {"vadd", "vmul", "vmin", "vmax"}
-#: Calls that give the same value each time they run with the same arguments (`is_pure_call`)
-_PURE_CALLEES = (len, abs, min, max, int, float, bool, round, np.int32, np.float32, wsi.grid, wsi.gridsize)
+#: Builtins without effects, which give the same value each time they run with the same arguments (`runs_call`)
+_PURE_CALLS = (len, abs, min, max, int, bool, round)
 
 
 def _same_value(a: Val, b: Val) -> bool:
@@ -345,15 +345,23 @@ class VectorLowering(ArrayLowering):
         if _same_value(leaf.ref.start, dst.start) and _same_value(leaf.ref.length, dst.length):
             return True
         return (ast.unparse(leaf.node) == ast.unparse(target) and leaf.writes == self.array_writes
-                and all(self.is_pure_call(node) for node in ast.walk(target) if isinstance(node, ast.Call)))
+                and not any(self.runs_call(node) for node in ast.walk(target)))
 
-    def is_pure_call(self, node: ast.Call) -> bool:
-        """Whether `node` calls a builtin that gives the same value each time it runs (`len`, `min`, `ws.grid`)."""
+    def runs_call(self, node: ast.expr) -> bool:
+        """Whether `node` is a call that runs when the kernel does and may have an effect: not a conversion of a
+        constant folded when compiling (`np.int32(3)`, `int(2)`: the same constant however often it is read, so
+        `a[0:0 + np.int32(3)] += v` is `a[0:3] += v`, as in Python), nor a builtin without effects (`len`, `abs`,
+        `min`, `max`, `int`: `a[len(a) - 1] += v`; the index is evaluated once, into a hidden name, where it reads
+        an array or calls; a call among its arguments is checked on its own)."""
+        if not isinstance(node, ast.Call):
+            return False
         try:
+            if self.static(node) is not NOT_STATIC:
+                return False
             callee = self.static(node.func)
         except Unsupported:
-            return False
-        return any(callee is pure for pure in _PURE_CALLEES)
+            return True
+        return not any(callee is pure for pure in _PURE_CALLS)
 
     def vector_slot(self, out: _Target) -> VReg:
         """The SRAM address of a fresh vector temporary (released by the caller with `vector_slots -= 1`)."""
