@@ -13,7 +13,8 @@ independent NumPy reference written from docs/python-supported.md:
   row slices, slice bounds known only at run time (a parameter, a loop variable, a run-time length: a
   length that differs from the destination's must stop the kernel with `MemoryAccessError`), slices in
   variables (views keeping the bounds they were taken with when the start's variable is rebound), a device
-  function writing an array within a statement (an augmented assignment's index read before it), closure
+  function writing an array within a statement (an augmented assignment's index read before it; an in-place
+  accumulation `a[B] = a[B] + y * f(b)` whose bounds `B` read what `f` changes: two slices), closure
   constants (a kernel made inside a function), annotated variables and an ignored parameter annotation;
 - int32 and float32 words on the fabric: scalars and slices sent east, received by the west neighbour
   through each documented way of typing a receive (`dtype=`, the variable, an annotation, an element, a
@@ -30,7 +31,7 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_compiler_fuzz import FUZZ as BASE_FUZZ
 
@@ -276,6 +277,20 @@ class SliceGen:
             call = f"{self.row(length, runtime_length=False)} + {call}"
         return f"{target} {op} {call}", f"{target} {op} {call.replace('poke(', 'poke_ref(')}"
 
+    def moved_accumulate(self, length: int) -> tuple[str, str]:
+        """`a[B] = a[B] + y * poke(b, j, v)`, `B` reading `b[j]`, which the call moves: Python reads the operand
+        slice before the call and the target's bounds after it, two slices, where the in-place `vfma` read the
+        target's (fuzz46); also the call first (one slice) and `+=` (its index read once, before the call)."""
+        j = self.draw(st.integers(0, N - 1))
+        first, moved = (self.draw(st.integers(0, N - length)) for _ in range(2))
+        start = f"b[{j}]" if self.dtype == "np.int32" else f"int(b[{j}])"
+        dst, call = f"a[{start}:{start} + {length}]", f"poke(b, {j}, {moved})"
+        other = self.row(length, runtime_length=False)
+        kernel = self.choice([f"{dst} = {dst} + {other} * {call}", f"{dst} = {call} * {other} + {dst}",
+                              f"{dst} += {other} * {call}"])
+        kernel = f"b[{j}] = {first}; {kernel}"
+        return kernel, kernel.replace("poke(", "poke_ref(")
+
     def element(self) -> str:
         return self.choice([f"a[{self.draw(st.integers(-N, N - 1))}]", f"b[{self.draw(st.integers(0, N - 1))}]",
                             f"g[{self.draw(st.integers(-R, R - 1))}, {self.draw(st.integers(0, N - 1))}]",
@@ -293,10 +308,12 @@ class SliceGen:
 
     def simple(self) -> tuple[str, str]:
         kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated", "view",
-                            "effect"])
+                            "effect", "moved"])
         length = self.draw(st.integers(1, N))
         if kind == "view":
             return self.view(length)
+        if kind == "moved":
+            return self.moved_accumulate(length)
         if kind == "effect":
             return self.effect(length)
         if kind == "tree":
@@ -418,6 +435,8 @@ def ref(x, s, n, o, m):
 
 @FUZZ
 @given(case=slice_cases(), seed=st.integers(0, 2**32 - 1))
+@example(case=("np.int32", 0, 4, 3, ["b[1] = 0; a[b[1]:b[1] + 4] = a[b[1]:b[1] + 4] + a[2:6] * poke(b, 1, 3)"],
+               ["b[1] = 0; a[b[1]:b[1] + 4] = a[b[1]:b[1] + 4] + a[2:6] * poke_ref(b, 1, 3)"], False), seed=1)
 def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
     dtype, o, m, cs, kernel, numpy, mismatch = case
     module = load_source(gen_dir, render_slice_program(dtype, cs, kernel, numpy))

@@ -165,3 +165,20 @@ def test_a_product_added_to_the_destinations_text_reads_the_slice_python_reads()
     expected.append(acc.copy())
     np.testing.assert_array_equal(run(accumulate_into_a_moved_slice, 24), np.concatenate(expected))
     assert "vwfma" in accumulate_into_a_moved_slice.inspect_asm()
+
+
+@ws.jit
+def widen_into_a_moved_slice(out):
+    b = ws.local.array(1, np.int32)
+    acc = ws.local.array(8, np.float32)
+    h = ws.local.array(4, np.float16)
+    acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + h[0:4] * _shift_start(b)
+    out[0:8] = acc[0:8]
+
+
+def test_a_float32_accumulation_of_16_bit_products_into_a_moved_slice_is_refused():
+    """The float32 accumulation of 16-bit products has only the in-place `vwfma`: where the slice added may not
+    be the slice written, a CompileError at the line (it added into the slice written before fuzz46)."""
+    with pytest.raises(ws.CompileError, match="may not be the slice written") as caught:
+        run(widen_into_a_moved_slice, 8)
+    assert "acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + h[0:4]" in str(caught.value)

@@ -316,8 +316,14 @@ class VectorLowering(ArrayLowering):
             return False
         for product, other in ((tree.left, tree.right), (tree.right, tree.left)):
             if isinstance(product, VecOp) and product.op == "vmul" and isinstance(other, VecLeaf) \
-                    and self.is_destination(other, dst, target) \
                     and isinstance(product.left, (VecLeaf, Val)) and isinstance(product.right, (VecLeaf, Val)):
+                if not self.is_destination(other, dst, target):
+                    if widening and ast.unparse(other.node) == ast.unparse(target):
+                        raise Unsupported("the accumulator added may not be the slice written: a call in this "
+                                          "statement writes an array its bounds read, or calls in them may give "
+                                          "other values (Python reads the operand's bounds before the call, the "
+                                          "target's after it); compute the bounds into a variable first")
+                    continue
                 a, b = product.left, product.right
                 if isinstance(a, Val):
                     a, b = b, a
