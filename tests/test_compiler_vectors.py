@@ -182,3 +182,26 @@ def test_a_float32_accumulation_of_16_bit_products_into_a_moved_slice_is_refused
     with pytest.raises(ws.CompileError, match="may not be the slice written") as caught:
         run(widen_into_a_moved_slice, 8)
     assert "acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + h[0:4]" in str(caught.value)
+
+
+@ws.jit
+def widen_beside_a_call_that_writes(out, s):
+    b = ws.local.array(1, np.int32)
+    t = ws.local.array((2, 8), np.float32)
+    h = ws.local.array(4, np.float16)
+    h[0:4] = 1.0
+    t[1, s:s + 4] = t[1, s:s + 4] + h[0:4] * _shift_start(b)    # bounds of variables: one slice, one vwfma
+    t[s - 1, 2:6] += h[0:4] * h[0:4]
+    out[0:8] = t[1, 0:8]
+
+
+def test_an_accumulation_whose_bounds_read_no_array_is_fused_beside_a_call_that_writes_one():
+    """A call writing an array does not make two slices of bounds that read none: still one `vwfma`."""
+    dev = ws.Device(ws.WaferSpec(width=1, height=1))
+    out = dev.device_array(8)
+    widen_beside_a_call_that_writes[(1, 1), (1, 1)](out, 2)
+    row = np.zeros(8, np.float32)
+    row[2:6] += np.float32(1.0) * np.float32(1.5)
+    row[2:6] += np.float32(1.0)
+    np.testing.assert_array_equal(out.copy_to_host(), row)
+    assert widen_beside_a_call_that_writes.inspect_asm().count("vwfma") == 2

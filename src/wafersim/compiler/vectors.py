@@ -350,8 +350,12 @@ class VectorLowering(ArrayLowering):
             return False
         if _same_value(leaf.ref.start, dst.start) and _same_value(leaf.ref.length, dst.length):
             return True
-        return (ast.unparse(leaf.node) == ast.unparse(target) and leaf.writes == self.array_writes
-                and not any(self.runs_call(node) for node in ast.walk(target)))
+        if ast.unparse(leaf.node) != ast.unparse(target) or any(self.runs_call(node) for node in ast.walk(target)):
+            return False
+        # the same text of variables and constants is the same slice; one that reads an array, only if no array
+        # was written since the operand was read
+        index = target.slice if isinstance(target, ast.Subscript) else target
+        return leaf.writes == self.array_writes or not any(isinstance(node, ast.Subscript) for node in ast.walk(index))
 
     def runs_call(self, node: ast.expr) -> bool:
         """Whether `node` is a call that runs when the kernel does and may have an effect: not a conversion of a
