@@ -205,3 +205,62 @@ def test_an_accumulation_whose_bounds_read_no_array_is_fused_beside_a_call_that_
     row[2:6] += np.float32(1.0)
     np.testing.assert_array_equal(out.copy_to_host(), row)
     assert widen_beside_a_call_that_writes.inspect_asm().count("vwfma") == 2
+
+
+@ws.jit
+def _write_first(c):
+    c[0, 0] = 100.0
+    return 1
+
+
+@ws.jit
+def operation_then_a_call_in_the_target(out):
+    t = ws.local.array((2, 8), np.float32)
+    c = ws.local.array((2, 8), np.float32)
+    c[0, 0:8] = 1.0
+    t[0, _write_first(c):_write_first(c) + 4] = c[0, 0:4] * 2.0
+    out[0:8] = t[0, 0:8]
+
+
+@ws.jit
+def block_operation_then_a_call_in_the_target(out):
+    t = ws.local.array((2, 8), np.float32)
+    c = ws.local.array((2, 8), np.float32)
+    c[0:2, 0:8] = 1.0
+    t[0:2, _write_first(c):_write_first(c) + 2] = c[0:2, 0:2] * 2.0
+    out[0:8] = t[0, 0:8]
+
+
+@ws.jit
+def copies_then_a_call_in_the_target(out):
+    t = ws.local.array((2, 8), np.float32)
+    c = ws.local.array((2, 8), np.float32)
+    c[0:2, 0:8] = 1.0
+    t[0, _write_first(c):5] = c[0, 0:4]
+    t[0:2, _write_first(c) + 5:8] = c[0:2, 0:2]
+    out[0:8] = t[0, 0:8]
+    out[8:16] = t[1, 0:8]
+
+
+@pytest.mark.parametrize("kernel", [operation_then_a_call_in_the_target, block_operation_then_a_call_in_the_target])
+def test_a_call_in_the_targets_bounds_after_a_slice_operation_that_reads_what_it_writes_is_refused(kernel):
+    """`t[0, g(c):g(c) + 4] = c[0, 0:4] * 2.0`: NumPy multiplies before the target's bounds call `g`, which
+    writes `c`; the kernel's vector instructions run after every bound is known, so they read `c` written (200
+    where NumPy gives 2, also for a block, before fuzz46): a CompileError at the line, as for such a call among
+    the scalars after a slice operation."""
+    with pytest.raises(ws.CompileError, match="the target's bounds call a function that writes an array") as caught:
+        run(kernel, 8)
+    assert "_write_first(c):_write_first(c) + " in str(caught.value)
+
+
+def test_a_copy_reads_its_source_after_a_call_in_the_targets_bounds_as_numpy_does():
+    """A copy has no operation to order: NumPy's view is copied at the assignment, after the target's bounds."""
+    t, c = np.zeros((2, 8), np.float32), np.ones((2, 8), np.float32)
+
+    def write_first(c):
+        c[0, 0] = 100.0
+        return 1
+
+    t[0, write_first(c):5] = c[0, 0:4]
+    t[0:2, write_first(c) + 5:8] = c[0:2, 0:2]
+    np.testing.assert_array_equal(run(copies_then_a_call_in_the_target, 16), t.ravel())

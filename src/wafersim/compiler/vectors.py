@@ -197,7 +197,10 @@ class VectorLowering(ArrayLowering):
             enclosing, self.vector_computed = self.vector_computed, False
             try:
                 tree = self.resolve(value_node, array.dtype)
-                self.emit_tree(tree, self.slice_ref(array, parts), target)
+                writes = self.array_writes
+                dst = self.slice_ref(array, parts)  # (the target's bounds, after the right side, as in Python)
+                self.check_write_order(writes, target, "the target's bounds call")
+                self.emit_tree(tree, dst, target)
             finally:
                 self.vector_computed = enclosing
             return
@@ -272,13 +275,14 @@ class VectorLowering(ArrayLowering):
         self.check_vector_dtype(value.array.dtype, ty, node)
         return VecLeaf(value, node, self.array_writes)
 
-    def check_write_order(self, writes_before: int, node: ast.expr) -> None:
-        """Refuse the scalar `node` (just evaluated; `array_writes` was `writes_before`) if it wrote an array
-        after a slice operation of the statement (`vector_computed`): every vector operation runs after every
-        scalar is known, where Python ran that one before the call, on the arrays as they were."""
+    def check_write_order(self, writes_before: int, node: ast.expr, what: str = "this scalar calls") -> None:
+        """Refuse the scalar `node` (just evaluated; `array_writes` was `writes_before`), or the target's bounds,
+        if it wrote an array after a slice operation of the statement (`vector_computed`): every vector operation
+        runs after every scalar and bound is known, where Python ran that one before the call, on the arrays as
+        they were (`a[g(c):g(c) + 4] = c[0:4] * 2.0`: NumPy multiplies before `g` writes `c`)."""
         if self.array_writes != writes_before and self.vector_computed:
-            raise Unsupported("this scalar calls a function that writes an array, after a slice operation that "
-                              "Python computes before the call: call it before the statement, into a variable", node)
+            raise Unsupported(f"{what} a function that writes an array, after a slice operation that Python "
+                              f"computes before the call: call it before the statement, into a variable", node)
 
     def computed(self, node):
         """`node`, a vector operation Python has computed at this point of the right side (its operands read)."""
