@@ -14,7 +14,8 @@ independent NumPy reference written from docs/python-supported.md:
   length that differs from the destination's must stop the kernel with `MemoryAccessError`), slices in
   variables (views keeping the bounds they were taken with when the start's variable is rebound), a device
   function writing an array within a statement (an augmented assignment's index read before it; an in-place
-  accumulation `a[B] = a[B] + y * f(b)` whose bounds `B` read what `f` changes: two slices), closure
+  accumulation `a[B] = a[B] + y * f(b)` whose bounds `B` read what `f` changes: two slices; `f` in the
+  target's bounds after the right side: a copy reads its source after it, an operation is refused), closure
   constants (a kernel made inside a function), annotated variables and an ignored parameter annotation;
 - int32 and float32 words on the fabric: scalars and slices sent east, received by the west neighbour
   through each documented way of typing a receive (`dtype=`, the variable, an annotation, an element, a
@@ -201,6 +202,7 @@ class SliceGen:
         self.draw, self.dtype, self.o, self.m = draw, dtype, o, m
         self.loop = 0  # the trip count of the loop around the statement being drawn (0: none)
         self.mismatch = False
+        self.refused = False  # a statement the compiler must refuse (a CompileError at launch)
 
     def choice(self, options):
         return self.draw(st.sampled_from(options))
@@ -286,8 +288,11 @@ class SliceGen:
         start = f"b[{j}]" if self.dtype == "np.int32" else f"int(b[{j}])"
         dst, call = f"a[{start}:{start} + {length}]", f"poke(b, {j}, {moved})"
         other = self.row(length, runtime_length=False)
-        kernel = self.choice([f"{dst} = {dst} + {other} * {call}", f"{dst} = {call} * {other} + {dst}",
-                              f"{dst} += {other} * {call}"])
+        forms = [f"{dst} = {dst} + {other} * {call}", f"{dst} = {call} * {other} + {dst}", f"{dst} += {other} * {call}"]
+        if length <= N - 2:  # the call in the target's bounds (poke gives 2): a copy reads its source after it, as
+            forms += [f"a[{call}:{call} + {length}] = {other}{op}" for op in ("", " * 2")]  # NumPy; `* 2` is refused
+        kernel = self.choice(forms)
+        self.refused |= kernel.endswith(" * 2")
         kernel = f"b[{j}] = {first}; {kernel}"
         return kernel, kernel.replace("poke(", "poke_ref(")
 
@@ -373,7 +378,7 @@ def draw_statements(draw, gen) -> tuple[list[str], list[str]]:
 def slice_programs(draw, dtype: str, o: int, m: int):
     gen = SliceGen(draw, dtype, o, m)
     kernel, numpy = draw_statements(draw, gen)
-    return kernel, numpy, gen.mismatch
+    return kernel, numpy, "CompileError" if gen.refused else "MemoryAccessError" if gen.mismatch else "NumPy"
 
 
 @st.composite
@@ -436,9 +441,10 @@ def ref(x, s, n, o, m):
 @FUZZ
 @given(case=slice_cases(), seed=st.integers(0, 2**32 - 1))
 @example(case=("np.int32", 0, 4, 3, ["b[1] = 0; a[b[1]:b[1] + 4] = a[b[1]:b[1] + 4] + a[2:6] * poke(b, 1, 3)"],
-               ["b[1] = 0; a[b[1]:b[1] + 4] = a[b[1]:b[1] + 4] + a[2:6] * poke_ref(b, 1, 3)"], False), seed=1)
+               ["b[1] = 0; a[b[1]:b[1] + 4] = a[b[1]:b[1] + 4] + a[2:6] * poke_ref(b, 1, 3)"], "NumPy"), seed=1)
+@example(case=("np.float32", 0, 4, 0.5, ["a[poke(b, 0, 3):poke(b, 0, 3) + 4] = b[0:4] * 2"], [], "CompileError"), seed=1)
 def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
-    dtype, o, m, cs, kernel, numpy, mismatch = case
+    dtype, o, m, cs, kernel, numpy, expect = case
     module = load_source(gen_dir, render_slice_program(dtype, cs, kernel, numpy))
     rng = np.random.default_rng(seed)
     size = (2 + R + 4) * N
@@ -456,7 +462,11 @@ def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
     message = "\n".join(kernel) + f"\n{dtype} o={o} m={m} CS={cs} s={s!r} n={n}"
     out = dev.device_array(size, x.dtype)
     launch = module.kern[(1, 1), (1, 1)]
-    if mismatch:  # a run-time length other than the destination's
+    if expect == "CompileError":
+        with pytest.raises(ws.CompileError, match="the target's bounds call a function that writes an array"):
+            launch(dev.to_device(x), out, s, int(n), o, m)
+        return
+    if expect == "MemoryAccessError":  # a run-time length other than the destination's
         with pytest.raises(ws.MemoryAccessError):
             launch(dev.to_device(x), out, s, int(n), o, m)
         return
