@@ -242,13 +242,35 @@ def copies_then_a_call_in_the_target(out):
     out[8:16] = t[1, 0:8]
 
 
-@pytest.mark.parametrize("kernel", [operation_then_a_call_in_the_target, block_operation_then_a_call_in_the_target])
-def test_a_call_in_the_targets_bounds_after_a_slice_operation_that_reads_what_it_writes_is_refused(kernel):
-    """`t[0, g(c):g(c) + 4] = c[0, 0:4] * 2.0`: NumPy multiplies before the target's bounds call `g`, which
-    writes `c`; the kernel's vector instructions run after every bound is known, so they read `c` written (200
-    where NumPy gives 2, also for a block, before fuzz46): a CompileError at the line, as for such a call among
-    the scalars after a slice operation."""
-    with pytest.raises(ws.CompileError, match="the target's bounds call a function that writes an array") as caught:
+@ws.jit
+def operation_then_a_call_in_an_operand(out):
+    t = ws.local.array((2, 8), np.float32)
+    c = ws.local.array((2, 8), np.float32)
+    c[0, 0:8] = 1.0
+    t[0, 0:4] = c[0, 0:4] * 2.0 + t[1, _write_first(c):_write_first(c) + 4]
+    out[0:8] = t[0, 0:8]
+
+
+@ws.jit
+def block_operation_then_a_call_in_an_operand(out):
+    t = ws.local.array((2, 8), np.float32)
+    c = ws.local.array((2, 8), np.float32)
+    d = ws.local.array((2, 8), np.float32)
+    c[0:2, 0:8] = 1.0
+    t[0:2, 0:4] = c[0:2, 0:4] * 2.0 + d[0:2, _write_first(c):_write_first(c) + 4]
+    out[0:8] = t[0, 0:8]
+
+
+@pytest.mark.parametrize("kernel, where", [(operation_then_a_call_in_the_target, "the target's"),
+                                           (block_operation_then_a_call_in_the_target, "the target's"),
+                                           (operation_then_a_call_in_an_operand, "this operand's"),
+                                           (block_operation_then_a_call_in_an_operand, "this operand's")])
+def test_a_call_in_slice_bounds_after_a_slice_operation_that_reads_what_it_writes_is_refused(kernel, where):
+    """`t[0, g(c):g(c) + 4] = c[0, 0:4] * 2.0`, or `c[0, 0:4] * 2.0 + d[0, g(c):g(c) + 4]`: NumPy multiplies
+    before the bounds call `g`, which writes `c`; the kernel's vector instructions run after every bound is
+    known, so they read `c` written (200 where NumPy gives 2, also for blocks, before fuzz46): a CompileError
+    at the line, as for such a call among the scalars after a slice operation."""
+    with pytest.raises(ws.CompileError, match=f"{where} bounds call a function that writes an array") as caught:
         run(kernel, 8)
     assert "_write_first(c):_write_first(c) + " in str(caught.value)
 

@@ -134,11 +134,13 @@ class RowLowering(VectorLowering):
                                   "reads them all before writing; row by row, some would be read after being "
                                   "written): copy it into another array first", node)
             # Its bounds evaluated now, once, as NumPy takes the view: not again for each row
+            writes = self.array_writes
             once = self.evaluated_once(start, hidden)
             rows_part = subscript_parts(node)[0] if once is start else \
                 ast.copy_location(ast.Slice(lower=once, upper=ast.BinOp(left=once, op=ast.Add(),
                                                                          right=ast.Constant(rows))), start)
             columns = self.columns_once(subscript_parts(node)[1], hidden)
+            self.check_write_order(writes, node, "this operand's bounds call")
             out = ast.Subscript(value=node.value, slice=ast.Tuple(elts=[rows_part, columns], ctx=ast.Load()),
                                 ctx=ast.Load())
             ast.copy_location(out, node)

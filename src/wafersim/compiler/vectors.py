@@ -267,7 +267,9 @@ class VectorLowering(ArrayLowering):
             left = self.resolve(node.args[0], ty)
             return self.computed(VecOp("vmin" if self.static(node.func) is min else "vmax", left,
                                        self.resolve(node.args[1], ty)))
+        writes = self.array_writes
         value = self.expr(node)
+        self.check_write_order(writes, node, "this operand's bounds call")
         if not isinstance(value, SliceRef):
             raise Unsupported(f"{describe(value)} cannot be a vector operand", node)
         if not isinstance(value.array, LocalArray):
