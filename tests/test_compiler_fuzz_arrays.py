@@ -13,7 +13,9 @@ independent NumPy reference written from docs/python-supported.md:
   row slices, slice bounds known only at run time (a parameter, a loop variable, a run-time length: a
   length that differs from the destination's must stop the kernel with `MemoryAccessError`), slices in
   variables (views keeping the bounds they were taken with when the start's variable is rebound), a device
-  function writing an array within a statement (an augmented assignment's index read before it), closure
+  function writing an array within a statement (an augmented assignment's index read before it; an in-place
+  accumulation `a[B] = a[B] + y * f(b)` whose bounds `B` read what `f` changes: two slices; `f` in the
+  target's bounds or an operand's: after an operation on slices refused, else NumPy's order), closure
   constants (a kernel made inside a function), annotated variables and an ignored parameter annotation;
 - int32 and float32 words on the fabric: scalars and slices sent east, received by the west neighbour
   through each documented way of typing a receive (`dtype=`, the variable, an annotation, an element, a
@@ -30,7 +32,7 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_compiler_fuzz import FUZZ as BASE_FUZZ
 
@@ -200,6 +202,7 @@ class SliceGen:
         self.draw, self.dtype, self.o, self.m = draw, dtype, o, m
         self.loop = 0  # the trip count of the loop around the statement being drawn (0: none)
         self.mismatch = False
+        self.refused = False  # a statement the compiler must refuse (a CompileError at launch)
 
     def choice(self, options):
         return self.draw(st.sampled_from(options))
@@ -276,6 +279,24 @@ class SliceGen:
             call = f"{self.row(length, runtime_length=False)} + {call}"
         return f"{target} {op} {call}", f"{target} {op} {call.replace('poke(', 'poke_ref(')}"
 
+    def moved_accumulate(self, length: int) -> tuple[str, str]:
+        """`a[B] = a[B] + y * poke(b, j, v)`, `B` reading `b[j]`, which the call moves: two slices in Python, where
+        the in-place `vfma` read the target's (fuzz46); the call first, `+=`; and the call in slice bounds (poke
+        gives 2): after an operation on slices refused (NumPy computed it before the call), else NumPy's order."""
+        j = self.draw(st.integers(0, N - 1))
+        first, moved = (self.draw(st.integers(0, N - length)) for _ in range(2))
+        start = f"b[{j}]" if self.dtype == "np.int32" else f"int(b[{j}])"
+        dst, call = f"a[{start}:{start} + {length}]", f"poke(b, {j}, {moved})"
+        other, shifted = self.row(length, runtime_length=False), f"a[{call}:{call} + {length}]"
+        forms = [(f"{dst} = {dst} + {other} * {call}", 0), (f"{dst} = {call} * {other} + {dst}", 0),
+                 (f"{dst} += {other} * {call}", 0)] + ([] if length > N - 2 else [
+            (f"{shifted} = {other}", 0), (f"{shifted} = {other} * 2", 1), (f"{dst} = {other} * 2 + {shifted}", 1),
+            (f"{dst} = {shifted} + {other} * 2", 0)])
+        kernel, refused = self.choice(forms)
+        self.refused |= bool(refused)
+        kernel = f"b[{j}] = {first}; {kernel}"
+        return kernel, kernel.replace("poke(", "poke_ref(")
+
     def element(self) -> str:
         return self.choice([f"a[{self.draw(st.integers(-N, N - 1))}]", f"b[{self.draw(st.integers(0, N - 1))}]",
                             f"g[{self.draw(st.integers(-R, R - 1))}, {self.draw(st.integers(0, N - 1))}]",
@@ -293,10 +314,12 @@ class SliceGen:
 
     def simple(self) -> tuple[str, str]:
         kind = self.choice(["tree", "tree", "tree", "reduce", "stride", "column", "element", "annotated", "view",
-                            "effect"])
+                            "effect", "moved"])
         length = self.draw(st.integers(1, N))
         if kind == "view":
             return self.view(length)
+        if kind == "moved":
+            return self.moved_accumulate(length)
         if kind == "effect":
             return self.effect(length)
         if kind == "tree":
@@ -356,7 +379,7 @@ def draw_statements(draw, gen) -> tuple[list[str], list[str]]:
 def slice_programs(draw, dtype: str, o: int, m: int):
     gen = SliceGen(draw, dtype, o, m)
     kernel, numpy = draw_statements(draw, gen)
-    return kernel, numpy, gen.mismatch
+    return kernel, numpy, "CompileError" if gen.refused else "MemoryAccessError" if gen.mismatch else "NumPy"
 
 
 @st.composite
@@ -416,10 +439,17 @@ def ref(x, s, n, o, m):
 """
 
 
+_SHIFTED = "a[poke(b, 0, 3):poke(b, 0, 3) + 4]"  # (bounds calling a function that writes b: the @examples below)
+
+
 @FUZZ
 @given(case=slice_cases(), seed=st.integers(0, 2**32 - 1))
+@example(case=("np.int32", 0, 4, 3, ["b[1] = 0; a[b[1]:b[1] + 4] = a[b[1]:b[1] + 4] + a[2:6] * poke(b, 1, 3)"],
+               ["b[1] = 0; a[b[1]:b[1] + 4] = a[b[1]:b[1] + 4] + a[2:6] * poke_ref(b, 1, 3)"], "NumPy"), seed=1)
+@example(case=("np.float32", 0, 4, 0.5, [f"{_SHIFTED} = b[0:4] * 2"], [], "CompileError"), seed=1)
+@example(case=("np.float32", 0, 4, 0.5, [f"a[0:4] = b[0:4] * 2 + {_SHIFTED}"], [], "CompileError"), seed=1)
 def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
-    dtype, o, m, cs, kernel, numpy, mismatch = case
+    dtype, o, m, cs, kernel, numpy, expect = case
     module = load_source(gen_dir, render_slice_program(dtype, cs, kernel, numpy))
     rng = np.random.default_rng(seed)
     size = (2 + R + 4) * N
@@ -437,7 +467,11 @@ def test_slice_programs_match_numpy(dev, gen_dir, case, seed):
     message = "\n".join(kernel) + f"\n{dtype} o={o} m={m} CS={cs} s={s!r} n={n}"
     out = dev.device_array(size, x.dtype)
     launch = module.kern[(1, 1), (1, 1)]
-    if mismatch:  # a run-time length other than the destination's
+    if expect == "CompileError":
+        with pytest.raises(ws.CompileError, match="bounds call a function that writes an array"):
+            launch(dev.to_device(x), out, s, int(n), o, m)
+        return
+    if expect == "MemoryAccessError":  # a run-time length other than the destination's
         with pytest.raises(ws.MemoryAccessError):
             launch(dev.to_device(x), out, s, int(n), o, m)
         return

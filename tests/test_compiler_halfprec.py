@@ -193,6 +193,37 @@ def test_float32_accumulation_of_16_bit_products(dev, dtype):
     np.testing.assert_array_equal(got, expected)
 
 
+def make_constant_factor(dtype):
+    @ws.jit
+    def constant_factor(x, out):
+        a = ws.local.array(N, dtype)
+        t = ws.local.array(N, dtype)
+        acc = ws.local.array(N, np.float32)
+        a[0:N] = x[0:N]
+        acc[0:N] += a[0:N] * 3.0           # a float32 factor: one vwfma, the product in float32
+        out[0:N] = acc[0:N]
+        t[0:N] = a[0:N] * 3.0              # a 16-bit tree: the product rounded to 16 bits
+        acc[0:N] = t[0:N]
+        out[N:2 * N] = acc[0:N]
+
+    return constant_factor
+
+
+@pytest.mark.parametrize("dtype", KINDS, ids=["float16", "bfloat16"])
+def test_a_constant_factor_of_a_float32_accumulation_multiplies_in_float32(dev, dtype):
+    """As documented (fuzz46): a float literal is a float32 constant, so `acc += x * 3.0` (float32 acc, 16-bit
+    x) rounds the product to float32, as NumPy's `acc + x.astype(np.float32) * np.float32(3.0)`; NumPy's
+    `acc + x * 3.0` with a Python float rounds it to 16 bits first, which the kernel gives for the product
+    computed into a 16-bit slice (`t = x * 3.0`, then converted)."""
+    x = values(dtype, 6)
+    x[0] = dtype(1.0009765625) if dtype is np.float16 else dtype(1.0078125)  # (one ulp above 1: x * 3 rounds)
+    (_, got) = run_on_one_block(dev, make_constant_factor(dtype), x, np.zeros(2 * N, np.float32))
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(got[:N], np.float32(0.0) + x.astype(np.float32) * np.float32(3.0))
+        np.testing.assert_array_equal(got[N:], (x * 3.0).astype(np.float32))
+    assert got[0] != got[N]  # the two roundings do differ here
+
+
 @pytest.mark.parametrize("dtype", KINDS, ids=["float16", "bfloat16"])
 def test_conversions_elements_and_fill(dev, dtype):
     """Slice copies between float32 and 16-bit arrays convert (rounding to nearest even one way, exact the

@@ -102,8 +102,11 @@ class RowLowering(VectorLowering):
                 value_node = self.hoist_scalars(value_node, array, same_rows, count, hidden)
             # The target's bounds, after the right side as Python evaluates them, once: a row written must not
             # move the next row's columns (`t[0:2, t[0, 0]:t[0, 0] + 2] = 5`), nor a receive run once per row
+            writes = self.array_writes
             start = self.evaluated_once(start, hidden)
             parts = [parts[0], self.columns_once(parts[1], hidden)]
+            if value is None:
+                self.check_write_order(writes, target, "the target's bounds call")
             for k in range(count):
                 row = ast.Constant(constant_start + k) if constant_start is not None else \
                     ast.BinOp(left=start, op=ast.Add(), right=ast.Constant(k))
@@ -131,11 +134,13 @@ class RowLowering(VectorLowering):
                                   "reads them all before writing; row by row, some would be read after being "
                                   "written): copy it into another array first", node)
             # Its bounds evaluated now, once, as NumPy takes the view: not again for each row
+            writes = self.array_writes
             once = self.evaluated_once(start, hidden)
             rows_part = subscript_parts(node)[0] if once is start else \
                 ast.copy_location(ast.Slice(lower=once, upper=ast.BinOp(left=once, op=ast.Add(),
                                                                          right=ast.Constant(rows))), start)
             columns = self.columns_once(subscript_parts(node)[1], hidden)
+            self.check_write_order(writes, node, "this operand's bounds call")
             out = ast.Subscript(value=node.value, slice=ast.Tuple(elts=[rows_part, columns], ctx=ast.Load()),
                                 ctx=ast.Load())
             ast.copy_location(out, node)

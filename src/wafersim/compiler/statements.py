@@ -22,7 +22,7 @@ from .compile_time import constant_tuple
 from .core import LoopContext
 from .definite import copy_defined, meet, stored_names
 from .for_loops import ForLoopLowering
-from .values import NOT_STATIC, GlobalArray, LocalArray, Tup, Unsupported, Val, describe
+from .values import GlobalArray, LocalArray, Tup, Unsupported, Val, describe
 from .rows import RowLowering
 
 _ANNOTATIONS = {int: "i32", float: "f32"}
@@ -36,11 +36,6 @@ def _valueless_call(value, node: ast.expr | None) -> ast.Call | None:
     if isinstance(value, Tup) and isinstance(node, ast.Tuple) and len(node.elts) == len(value.items):
         return next((c for v, n in zip(value.items, node.elts) if (c := _valueless_call(v, n)) is not None), None)
     return None
-
-
-
-#: Builtins without effects that an augmented assignment's index may call (`runs_call`).
-_PURE_INDEX_CALLS = (len, abs, min, max, int, bool, round)
 
 
 class StatementLowering(ForLoopLowering, RowLowering):
@@ -208,22 +203,6 @@ class StatementLowering(ForLoopLowering, RowLowering):
             self.assign(target, combined)
         finally:
             self.drop_hidden(hidden)
-
-    def runs_call(self, node: ast.expr) -> bool:
-        """Whether `node` is a call that runs when the kernel does and may have an effect: not a conversion of a
-        constant folded when compiling (`np.int32(3)`, `int(2)`: the same constant however often it is read, so
-        `a[0:0 + np.int32(3)] += v` is `a[0:3] += v`, as in Python), nor a builtin without effects (`len`, `abs`,
-        `min`, `max`, `int`: `a[len(a) - 1] += v`; the index is evaluated once, into a hidden name, where it reads
-        an array or calls; a call among its arguments is checked on its own)."""
-        if not isinstance(node, ast.Call):
-            return False
-        try:
-            if self.static(node) is not NOT_STATIC:
-                return False
-            callee = self.static(node.func)
-        except Unsupported:
-            return True
-        return not any(callee is pure for pure in _PURE_INDEX_CALLS)
 
     def index_evaluated_once(self, target: ast.Subscript, hidden: list[str]) -> ast.Subscript:
         """`target` with each index (or slice bound) that reads an array evaluated now, into a hidden name

@@ -22,10 +22,19 @@ from .arrays import ArrayLowering
 from .halfprec import is_half_type
 from .scalar_math import ANGLE_FACTORS, UNARY
 from .ir import VReg
-from .values import LocalArray, SliceRef, Tup, Unsupported, Val, describe
+from .values import NOT_STATIC, LocalArray, SliceRef, Tup, Unsupported, Val, describe
 
 _VECTOR_OPS = {ast.Add: "vadd", ast.Sub: "vsub", ast.Mult: "vmul", ast.Div: "vdiv"}
 _COMMUTATIVE = {"vadd", "vmul", "vmin", "vmax"}
+#: Builtins without effects, which give the same value each time they run with the same arguments (`runs_call`)
+_PURE_CALLS = (len, abs, min, max, int, bool, round)
+
+
+def _same_value(a: Val, b: Val) -> bool:
+    """Whether two scalars are the same constant or the same register."""
+    if a.reg is not None or b.reg is not None:
+        return a.reg is b.reg
+    return type(a.const) is type(b.const) and a.const == b.const
 
 
 @dataclasses.dataclass
@@ -34,6 +43,8 @@ class VecLeaf:
 
     ref: SliceRef
     node: ast.expr
+    #: the kernel's count of array writes when the operand was read (`ArrayLowering.array_writes`)
+    writes: int = -1
 
 
 @dataclasses.dataclass
@@ -90,7 +101,7 @@ def _copy_tree(tree):
     one tree, each use is its own node, so the check for leaves read after the destination is written sees
     both."""
     if isinstance(tree, VecLeaf):
-        return VecLeaf(tree.ref, tree.node)
+        return VecLeaf(tree.ref, tree.node, tree.writes)
     if isinstance(tree, VecOp):
         return VecOp(tree.op, _copy_tree(tree.left), _copy_tree(tree.right))
     if isinstance(tree, VecNeg):
@@ -186,7 +197,10 @@ class VectorLowering(ArrayLowering):
             enclosing, self.vector_computed = self.vector_computed, False
             try:
                 tree = self.resolve(value_node, array.dtype)
-                self.emit_tree(tree, self.slice_ref(array, parts), target)
+                writes = self.array_writes
+                dst = self.slice_ref(array, parts)  # (the target's bounds, after the right side, as in Python)
+                self.check_write_order(writes, target, "the target's bounds call")
+                self.emit_tree(tree, dst, target)
             finally:
                 self.vector_computed = enclosing
             return
@@ -253,21 +267,24 @@ class VectorLowering(ArrayLowering):
             left = self.resolve(node.args[0], ty)
             return self.computed(VecOp("vmin" if self.static(node.func) is min else "vmax", left,
                                        self.resolve(node.args[1], ty)))
+        writes = self.array_writes
         value = self.expr(node)
+        self.check_write_order(writes, node, "this operand's bounds call")
         if not isinstance(value, SliceRef):
             raise Unsupported(f"{describe(value)} cannot be a vector operand", node)
         if not isinstance(value.array, LocalArray):
             raise Unsupported("vector operands must be slices of local arrays (load global data first)", node)
         self.check_vector_dtype(value.array.dtype, ty, node)
-        return VecLeaf(value, node)
+        return VecLeaf(value, node, self.array_writes)
 
-    def check_write_order(self, writes_before: int, node: ast.expr) -> None:
-        """Refuse the scalar `node` (just evaluated; `array_writes` was `writes_before`) if it wrote an array
-        after a slice operation of the statement (`vector_computed`): every vector operation runs after every
-        scalar is known, where Python ran that one before the call, on the arrays as they were."""
+    def check_write_order(self, writes_before: int, node: ast.expr, what: str = "this scalar calls") -> None:
+        """Refuse the scalar `node` (just evaluated; `array_writes` was `writes_before`), or the target's bounds,
+        if it wrote an array after a slice operation of the statement (`vector_computed`): every vector operation
+        runs after every scalar and bound is known, where Python ran that one before the call, on the arrays as
+        they were (`a[g(c):g(c) + 4] = c[0:4] * 2.0`: NumPy multiplies before `g` writes `c`)."""
         if self.array_writes != writes_before and self.vector_computed:
-            raise Unsupported("this scalar calls a function that writes an array, after a slice operation that "
-                              "Python computes before the call: call it before the statement, into a variable", node)
+            raise Unsupported(f"{what} a function that writes an array, after a slice operation that Python "
+                              f"computes before the call: call it before the statement, into a variable", node)
 
     def computed(self, node):
         """`node`, a vector operation Python has computed at this point of the right side (its operands read)."""
@@ -282,7 +299,7 @@ class VectorLowering(ArrayLowering):
         mixed = self.mixed_accumulate(_leaves(tree), ty)
         out = _Target(self.reg_of(dst.length), mixed or ty, dst.array.size)
         d_addr = self.sram_address(dst.array, dst.start)
-        if self.fused_accumulate(tree, d_addr, out, target, widening=mixed is not None):
+        if self.fused_accumulate(tree, dst, d_addr, out, target, widening=mixed is not None):
             return
         if mixed:
             raise self.mixed_refusal()
@@ -297,15 +314,22 @@ class VectorLowering(ArrayLowering):
         else:
             self.compute(tree, d_addr, out)
 
-    def fused_accumulate(self, tree, d_addr: VReg, out: _Target, target: ast.expr, widening: bool = False) -> bool:
+    def fused_accumulate(self, tree, dst: SliceRef, d_addr: VReg, out: _Target, target: ast.expr,
+                         widening: bool = False) -> bool:
         """`dst = x * y + dst` (either order of the sum) as one `vfma` (which rounds the product, then the
         sum, as NumPy does); `widening`: 16-bit x and y into a float32 dst, one `vwfma`."""
         if not (isinstance(tree, VecOp) and tree.op == "vadd"):
             return False
         for product, other in ((tree.left, tree.right), (tree.right, tree.left)):
             if isinstance(product, VecOp) and product.op == "vmul" and isinstance(other, VecLeaf) \
-                    and ast.unparse(other.node) == ast.unparse(target) \
                     and isinstance(product.left, (VecLeaf, Val)) and isinstance(product.right, (VecLeaf, Val)):
+                if not self.is_destination(other, dst, target):
+                    if widening and ast.unparse(other.node) == ast.unparse(target):
+                        raise Unsupported("the accumulator added may not be the slice written: a call in this "
+                                          "statement writes an array its bounds read, or calls in them may give "
+                                          "other values (Python reads the operand's bounds before the call, the "
+                                          "target's after it); compute the bounds into a variable first")
+                    continue
                 a, b = product.left, product.right
                 if isinstance(a, Val):
                     a, b = b, a
@@ -321,6 +345,39 @@ class VectorLowering(ArrayLowering):
                     self.emit_vector("vfma", out.ty, scalar, **fields)
                 return True
         return False
+
+    def is_destination(self, leaf: VecLeaf, dst: SliceRef, target: ast.expr) -> bool:
+        """Whether the operand `leaf` is the slice `dst` the statement writes, so that one instruction that
+        adds into `dst` in place reads it. The same source text is not enough: Python reads the operand's
+        bounds before the rest of the right side and the target's after it, so a call between them that
+        writes the array they index (`acc[b[0]:b[0] + 4] = acc[b[0]:b[0] + 4] + x[0:4] * bump(b)`), or one in
+        the bounds themselves (a receive), can make them two slices."""
+        if leaf.ref.array is not dst.array:
+            return False
+        if _same_value(leaf.ref.start, dst.start) and _same_value(leaf.ref.length, dst.length):
+            return True
+        if ast.unparse(leaf.node) != ast.unparse(target) or any(self.runs_call(node) for node in ast.walk(target)):
+            return False
+        # the same text of variables and constants is the same slice; one that reads an array, only if no array
+        # was written since the operand was read
+        index = target.slice if isinstance(target, ast.Subscript) else target
+        return leaf.writes == self.array_writes or not any(isinstance(node, ast.Subscript) for node in ast.walk(index))
+
+    def runs_call(self, node: ast.expr) -> bool:
+        """Whether `node` is a call that runs when the kernel does and may have an effect: not a conversion of a
+        constant folded when compiling (`np.int32(3)`, `int(2)`: the same constant however often it is read, so
+        `a[0:0 + np.int32(3)] += v` is `a[0:3] += v`, as in Python), nor a builtin without effects (`len`, `abs`,
+        `min`, `max`, `int`: `a[len(a) - 1] += v`; the index is evaluated once, into a hidden name, where it reads
+        an array or calls; a call among its arguments is checked on its own)."""
+        if not isinstance(node, ast.Call):
+            return False
+        try:
+            if self.static(node) is not NOT_STATIC:
+                return False
+            callee = self.static(node.func)
+        except Unsupported:
+            return True
+        return not any(callee is pure for pure in _PURE_CALLS)
 
     def vector_slot(self, out: _Target) -> VReg:
         """The SRAM address of a fresh vector temporary (released by the caller with `vector_slots -= 1`)."""
