@@ -3,7 +3,9 @@
 `move_stream_words` moves, for each lane of a stream op's group, every word that its input FIFO holds and its
 output FIFO has room for, with the times of `_stream_op_bulk`'s closed form (t_j = j W + the running maximum
 of x_i - i W, x_i = max(arrival_i, slot_i - W), x_0 also at least the issue end), lane after lane, until a
-pass over the group moves nothing. NumPy's loop moves every lane's words of one pass at once and then passes
+pass over the group moves nothing, the passes taking the lanes in turn forwards and backwards, so that a chain's
+words cross it in a pass or two whichever way they flow (the group may hold the whole chain: the lanes asleep at
+the op, `StreamOpsMixin._stream_sleepers`). NumPy's loop moves every lane's words of one pass at once and then passes
 again for the words a lane of the group fed another (a chain's neighbours); the words each lane takes, their
 times and results are the same in any order, since a lane's times depend only on the times of its own FIFO
 slots (each written once a pass by the one lane that owns it) and the same words split into steps give the
@@ -27,7 +29,7 @@ from .compiled.jit import njit
 def move_stream_words(combine, idx, base, length, cost, step, word_time, offset, sending, cycle, stall, progress,
                       memory, in_pushed, in_popped, in_time, in_values, out_pushed, out_popped, out_time,
                       out_values, latency, moved):
-    """Move every word each lane of `idx` (sorted PEs) can take now (module docstring), combined as `combine`
+    """Move every word each lane of `idx` (distinct PEs, in any order) can take now (module docstring), combined as `combine`
     says (`stream_ops.COMPILED_COMBINES`: 0 add, 1 maximum, 2 minimum); `moved[i]` set for the lanes that
     moved some. `memory` and the value rings are viewed as the op's element type (float32 or int32);
     `latency` holds one link latency for every PE, or a single one. Returns (the words moved, 0), or (the words
@@ -37,9 +39,12 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
     out_depth, out_ring = out_time.shape[0], out_values.shape[0]
     words = 0
     passing = True
+    forward = True
+    lanes = len(idx)
     while passing:
         passing = False
-        for i in range(len(idx)):
+        for k in range(lanes):
+            i = k if forward else lanes - 1 - k
             pe = idx[i]
             queued = np.int64(in_pushed[pe]) - np.int64(in_popped[pe])
             if queued <= 0:
@@ -94,4 +99,5 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
             moved[i] = True
             words += count
             passing = True
+        forward = not forward
     return words, 0
