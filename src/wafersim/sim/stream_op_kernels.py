@@ -65,17 +65,20 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
             hop = latency[pe] if len(latency) > 1 else latency[0]
             in_first = np.int64(in_popped[pe])
             row = base[i] + done
+            # (the slots, stepped and wrapped: no division a word)
+            in_slot, in_value_slot = in_first % in_depth, in_first % in_ring
+            out_slot, out_value_slot = out_first % out_depth, out_first % out_ring
             running = -np.inf
             taken = 0.0
             for j in range(count):
-                x = np.float64(in_time[(in_first + j) % in_depth, pe])
+                x = np.float64(in_time[in_slot, pe])
                 if sending:
-                    x = max(x, np.float64(out_time[(out_first + j) % out_depth, owner]) - step)
+                    x = max(x, np.float64(out_time[out_slot, owner]) - step)
                 if j == 0:
                     x = max(x, start)
                 running = max(running, x - j * step)
                 taken = running + j * step
-                value = in_values[(in_first + j) % in_ring, pe]
+                value = in_values[in_value_slot, pe]
                 own = memory[row + j, pe]
                 if combine == 0:
                     result = own + value
@@ -84,10 +87,22 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
                 else:
                     result = min(own, value)
                 memory[row + j, pe] = result
-                in_time[(in_first + j) % in_depth, pe] = taken
+                in_time[in_slot, pe] = taken
+                in_slot += 1
+                if in_slot == in_depth:
+                    in_slot = 0
+                in_value_slot += 1
+                if in_value_slot == in_ring:
+                    in_value_slot = 0
                 if sending:
-                    out_values[(out_first + j) % out_ring, owner] = result
-                    out_time[(out_first + j) % out_depth, owner] = taken + step + hop
+                    out_values[out_value_slot, owner] = result
+                    out_time[out_slot, owner] = taken + step + hop
+                    out_slot += 1
+                    if out_slot == out_depth:
+                        out_slot = 0
+                    out_value_slot += 1
+                    if out_value_slot == out_ring:
+                        out_value_slot = 0
             stall[pe] += taken - start - (count - 1) * step
             in_popped[pe] += count
             progress[pe] += count

@@ -27,6 +27,8 @@ work on the same FIFOs (`compiled.fabric_state`) and give the same words, cycles
 (tests/test_compiled_streams.py). This executor's bulk steps run compiled too where they can
 (`stream_op_kernels`: float32 and int32 sums, int32 maxima and minima, FIFOs held as blocks): a program with a
 background send, as `collectives.row_reduce_array`'s chain end, keeps its transfers out of the interpreter.
+Such a compiled step takes along the lanes asleep at the same op (a chain's PEs beyond its wavefront), so that
+a chain's words cross all of its PEs in one call rather than in a scheduler visit a hop (`_stream_sleepers`).
 """
 from __future__ import annotations
 
