@@ -29,9 +29,9 @@ from .compiled.jit import njit
 def move_stream_words(combine, idx, base, length, cost, step, word_time, offset, sending, cycle, stall, progress,
                       memory, in_pushed, in_popped, in_time, in_values, out_pushed, out_popped, out_time,
                       out_values, latency, moved):
-    """Move every word each lane of `idx` (distinct PEs, in any order) can take now (module docstring), combined as `combine`
-    says (`stream_ops.COMPILED_COMBINES`: 0 add, 1 maximum, 2 minimum); `moved[i]` set for the lanes that
-    moved some. `memory` and the value rings are viewed as the op's element type (float32 or int32);
+    """Move every word each lane of `idx` (distinct PEs, in any order) can take now (module docstring), combined
+    as `combine` says (`stream_ops.COMPILED_COMBINES`: 0 add, 1 maximum, 2 minimum); `moved[i]` set for the lanes
+    that moved some. `memory` and the value rings are viewed as the op's element type (float32 or int32);
     `latency` holds one link latency for every PE, or a single one. Returns (the words moved, 0), or (the words
     moved so far, the queue a lane's step would leave) where the output's value ring is too shallow for that
     step: the caller deepens it (`Fifo.make_room`, as `_stream_op_bulk` would) and calls again."""
