@@ -10,6 +10,7 @@ import pytest
 
 import wafersim as ws
 from test_stream_ops import _spec, expected_ends, expected_values, run_chain
+from wafersim import collectives as wsc
 from wafersim.sim import fabric, stream_ops, strategy
 
 NUMPY_EXECUTOR = strategy.Strategy(compiled=False)
@@ -231,3 +232,79 @@ def test_int32_stream_ops_wrap_and_choose_as_numpy_in_every_strategy(run):
         with np.errstate(over="ignore"):
             middle = combine(data[1], data[0])
             np.testing.assert_array_equal(out.copy_to_host(), [data[0], middle, data[2] + middle])
+
+
+@ws.jit
+def _line_sums(data, out, reps, rows: ws.constant, root: ws.constant, n: ws.constant):
+    """Each PE's n words summed over its row (`rows`) or column to the PE at `root` of it, `reps` times (the same
+    sums: the chain's PEs asleep at the stream op while its wavefront passes, as in bench's gemv2d)."""
+    x, y = ws.threadIdx.x, ws.threadIdx.y
+    values = ws.local.array(n, np.float32)
+    part = ws.local.array(n, np.float32)
+    for _ in range(reps):
+        values[0:n] = data[y, x * n:x * n + n]
+        if rows:
+            wsc.row_reduce_array(values, part, root, wsc.SUM, channel=1)
+        else:
+            wsc.column_reduce_array(values, part, root, wsc.SUM, channel=1)
+    out[y, x * n:x * n + n] = values[0:n]
+
+
+def _line_sums_expected(data: np.ndarray, rows: bool, root: int, n: int) -> np.ndarray:
+    """The root's sums in the chains' order (own word first): beyond the root from the far end inwards, then
+    the side ahead (higher positions) and the side behind, as `collectives.line_reduce_array` adds them."""
+    parts = data.reshape(data.shape[0], -1, n)  # (y, x, word)
+    lines = parts if rows else parts.transpose(1, 0, 2)  # (line, position, word)
+    size = lines.shape[1]
+    total = lines[:, root].copy()
+    if root < size - 1:
+        ahead = lines[:, size - 1]
+        for position in range(size - 2, root, -1):
+            ahead = lines[:, position] + ahead
+        total = total + ahead
+    if root > 0:
+        behind = lines[:, 0]
+        for position in range(1, root):
+            behind = lines[:, position] + behind
+        total = total + behind
+    return total
+
+
+def _run_line_sums(rows: bool, root: int, n: int, width: int = 9, height: int = 7, reps: int = 3):
+    dev = ws.Device(ws.WaferSpec(width=width, height=height))
+    data = np.random.default_rng(11).standard_normal((height, width * n)).astype(np.float32)
+    out = dev.device_array((height, width * n), np.float32)
+    stats = _line_sums[1, (width, height)](dev.to_device(data), out, reps, rows, root, n)
+    return data, stats, out.copy_to_host()
+
+
+@pytest.mark.parametrize("rows, root", [(True, 0), (True, 8), (True, 3), (False, 0), (False, 6), (False, 3)])
+def test_a_chain_asleep_at_its_stream_op_streams_in_one_compiled_call_as_visit_by_visit(monkeypatch, rows, root):
+    """The lanes asleep at the stream op that the group's words reach move in the same compiled call
+    (`StreamOpsMixin._stream_sleepers`): the roots get NumPy's sums in the chains' order, and every PE's
+    cycles, stalls, instructions and link words are those of the scheduler waking them a visit at a time
+    (`JOIN_SLEEPERS` = 0) and of the reference strategy's word-by-word steps; chains flowing west, east,
+    north and south, and roots inside the line (two chains)."""
+    n = 40  # (more words than a FIFO holds: the chain's PEs block and sleep while the wavefront passes)
+    joined = []
+    join = stream_ops.StreamOpsMixin._join_sleepers
+    monkeypatch.setattr(stream_ops.StreamOpsMixin, "_join_sleepers",
+                        lambda self, pc, next_pc, cost, pes, length: joined.append(len(pes))
+                        or join(self, pc, next_pc, cost, pes, length))
+    data, stats, got = _run_line_sums(rows, root, n)
+    assert joined and sum(joined) > 0
+    total = _line_sums_expected(data, rows, root, n)
+    at_root = got.reshape(got.shape[0], -1, n)[:, root] if rows else got.reshape(got.shape[0], -1, n)[root]
+    np.testing.assert_array_equal(at_root, total)
+    monkeypatch.setattr(stream_ops, "JOIN_SLEEPERS", 0)
+    joined.clear()
+    _, visits, got_visits = _run_line_sums(rows, root, n)
+    assert not joined
+    with strategy.forced(strategy.REFERENCE):
+        _, reference, got_reference = _run_line_sums(rows, root, n)
+    for other, other_got in ((visits, got_visits), (reference, got_reference)):
+        np.testing.assert_array_equal(got, other_got)
+        for field in ("busy", "stall", "pe_instructions", "link_words"):
+            np.testing.assert_array_equal(getattr(stats, field), getattr(other, field))
+        assert (stats.cycles, stats.instructions, stats.vector_elements, stats.flops) == (
+            other.cycles, other.instructions, other.vector_elements, other.flops)

@@ -3,7 +3,9 @@
 `move_stream_words` moves, for each lane of a stream op's group, every word that its input FIFO holds and its
 output FIFO has room for, with the times of `_stream_op_bulk`'s closed form (t_j = j W + the running maximum
 of x_i - i W, x_i = max(arrival_i, slot_i - W), x_0 also at least the issue end), lane after lane, until a
-pass over the group moves nothing. NumPy's loop moves every lane's words of one pass at once and then passes
+pass over the group moves nothing, the passes taking the lanes in turn forwards and backwards, so that a chain's
+words cross it in a pass or two whichever way they flow (the group may hold the whole chain: the lanes asleep at
+the op, `StreamOpsMixin._stream_sleepers`). NumPy's loop moves every lane's words of one pass at once and then passes
 again for the words a lane of the group fed another (a chain's neighbours); the words each lane takes, their
 times and results are the same in any order, since a lane's times depend only on the times of its own FIFO
 slots (each written once a pass by the one lane that owns it) and the same words split into steps give the
@@ -28,9 +30,9 @@ from .compiled.jit import njit
 def move_stream_words(combine, idx, base, length, cost, step, word_time, offset, sending, cycle, stall, progress,
                       memory, in_pushed, in_popped, in_time, in_values, out_pushed, out_popped, out_time,
                       out_values, latency, moved):
-    """Move every word each lane of `idx` (sorted PEs) can take now (module docstring), combined as `combine`
-    says (`stream_ops.COMPILED_COMBINES`: 0 add, 1 maximum, 2 minimum); `moved[i]` set for the lanes that
-    moved some. `memory` and the value rings are viewed as the op's element type (float32 or int32);
+    """Move every word each lane of `idx` (distinct PEs, in any order) can take now (module docstring), combined
+    as `combine` says (`stream_ops.COMPILED_COMBINES`: 0 add, 1 maximum, 2 minimum); `moved[i]` set for the lanes
+    that moved some. `memory` and the value rings are viewed as the op's element type (float32 or int32);
     `latency` holds one link latency for every PE, or a single one. Returns (the words moved, 0), or (the words
     moved so far, the queue a lane's step would leave) where the output's value ring is too shallow for that
     step: the caller deepens it (`Fifo.make_room`, as `_stream_op_bulk` would) and calls again."""
@@ -38,9 +40,12 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
     out_depth, out_ring = out_time.shape[0], out_values.shape[0]
     words = 0
     passing = True
+    forward = True
+    lanes = len(idx)
     while passing:
         passing = False
-        for i in range(len(idx)):
+        for k in range(lanes):
+            i = k if forward else lanes - 1 - k
             pe = idx[i]
             queued = np.int64(in_pushed[pe]) - np.int64(in_popped[pe])
             if queued <= 0:
@@ -61,17 +66,20 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
             hop = latency[pe] if len(latency) > 1 else latency[0]
             in_first = np.int64(in_popped[pe])
             row = base[i] + done
+            # (the slots, stepped and wrapped: no division a word)
+            in_slot, in_value_slot = in_first % in_depth, in_first % in_ring
+            out_slot, out_value_slot = out_first % out_depth, out_first % out_ring
             running = -np.inf
             taken = 0.0
             for j in range(count):
-                x = np.float64(in_time[(in_first + j) % in_depth, pe])
+                x = np.float64(in_time[in_slot, pe])
                 if sending:
-                    x = max(x, np.float64(out_time[(out_first + j) % out_depth, owner]) - step)
+                    x = max(x, np.float64(out_time[out_slot, owner]) - step)
                 if j == 0:
                     x = max(x, start)
                 running = max(running, x - j * step)
                 taken = running + j * step
-                value = in_values[(in_first + j) % in_ring, pe]
+                value = in_values[in_value_slot, pe]
                 own = memory[row + j, pe]
                 if combine == 0:  # (of two NaNs the first operand's, quieted, as NumPy's scalar add: `arith.fadd`)
                     result = fadd(own, value)
@@ -80,10 +88,22 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
                 else:
                     result = min(own, value)
                 memory[row + j, pe] = result
-                in_time[(in_first + j) % in_depth, pe] = taken
+                in_time[in_slot, pe] = taken
+                in_slot += 1
+                if in_slot == in_depth:
+                    in_slot = 0
+                in_value_slot += 1
+                if in_value_slot == in_ring:
+                    in_value_slot = 0
                 if sending:
-                    out_values[(out_first + j) % out_ring, owner] = result
-                    out_time[(out_first + j) % out_depth, owner] = taken + step + hop
+                    out_values[out_value_slot, owner] = result
+                    out_time[out_slot, owner] = taken + step + hop
+                    out_slot += 1
+                    if out_slot == out_depth:
+                        out_slot = 0
+                    out_value_slot += 1
+                    if out_value_slot == out_ring:
+                        out_value_slot = 0
             stall[pe] += taken - start - (count - 1) * step
             in_popped[pe] += count
             progress[pe] += count
@@ -95,4 +115,5 @@ def move_stream_words(combine, idx, base, length, cost, step, word_time, offset,
             moved[i] = True
             words += count
             passing = True
+        forward = not forward
     return words, 0

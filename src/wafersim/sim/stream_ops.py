@@ -27,6 +27,8 @@ work on the same FIFOs (`compiled.fabric_state`) and give the same words, cycles
 (tests/test_compiled_streams.py). This executor's bulk steps run compiled too where they can
 (`stream_op_kernels`: float32 and int32 sums, int32 maxima and minima, FIFOs held as blocks): a program with a
 background send, as `collectives.row_reduce_array`'s chain end, keeps its transfers out of the interpreter.
+Such a compiled step takes along the lanes asleep at the same op (a chain's PEs beyond its wavefront), so that
+a chain's words cross all of its PEs in one call rather than in a scheduler visit a hop (`_stream_sleepers`).
 """
 from __future__ import annotations
 
@@ -67,6 +69,9 @@ _UFUNCS = {"vaddx": _add, "vmaxx": np.maximum, "vminx": np.minimum,
 #: 1 maximum, 2 minimum. (Float maxima and minima, whose NaN and signed-zero choices are NumPy's loops', and the
 #: float16 ops stay with NumPy.)
 COMPILED_COMBINES = {("vaddx", "f32"): 0, ("vaddx", "i32"): 0, ("vmaxx", "i32"): 1, ("vminx", "i32"): 2}
+#: Whether the compiled mover takes along the lanes asleep at the same stream op (`_stream_sleepers`): 0 leaves
+#: them to the scheduler, a visit for each wake-up (for A/B runs).
+JOIN_SLEEPERS = 1
 
 
 class StreamOpsMixin:
@@ -99,11 +104,12 @@ class StreamOpsMixin:
         combine = _UFUNCS[ins.op]
         step = self._stream_word_cycles(ins.op)
         words = 0
+        joined: list[tuple] = []  # (the continuations of lanes asleep here that the compiled call moved)
         bulk = bool(self.strategy.bulk_streams and self.tracer is None and self.whole_times)
         compiled = bulk and self._compiled_stream_fits(ins, element, tag, in_fifo, out_fifo)
         if compiled:  # (the loop below in one compiled call; it goes on where a deepened value ring is rows)
-            words, compiled = self._stream_op_compiled(ins, element, cost, idx, base, length, in_fifo, out_fifo,
-                                                       offset, latency, memory, step)
+            words, compiled, joined = self._stream_op_compiled(pc, ins, next_pc, element, cost, idx, base, length,
+                                                               in_fifo, out_fifo, offset, latency, memory, step)
         while bulk and not compiled:  # every word that data and room allow, a step at a time (`_stream_op_bulk`),
             # until none: a lane's words feed its neighbour's FIFO, and the neighbour may be a lane of this group
             moved = self._stream_op_bulk(pc, ins, cost, idx, base, length, in_fifo, out_fifo, offset, latency, tag,
@@ -161,7 +167,7 @@ class StreamOpsMixin:
             self.totals.flops += words
         if element == "f16":
             self.totals.half_flops += words  # (at `vector_lanes_half`)
-        return self._resumable_outcome(pc, next_pc, cost, L, length, lanes)
+        return self._resumable_outcome(pc, next_pc, cost, L, length, lanes) + joined
 
     def _compiled_stream_fits(self, ins: Instr, element: str, tag: int, in_fifo, out_fifo) -> bool:
         """Whether `stream_op_kernels.move_stream_words` runs this step: a combine it computes as NumPy does
@@ -174,19 +180,27 @@ class StreamOpsMixin:
             return False
         return out_fifo is None or not out_fifo.tags.needs_marking(tag)
 
-    def _stream_op_compiled(self, ins: Instr, element: str, cost: float, idx: np.ndarray, base: np.ndarray,
-                            length: np.ndarray, in_fifo, out_fifo, offset: int, latency, memory: np.ndarray,
-                            step: float) -> tuple[int, bool]:
+    def _stream_op_compiled(self, pc: int, ins: Instr, next_pc: int, element: str, cost: float, idx: np.ndarray,
+                            base: np.ndarray, length: np.ndarray, in_fifo, out_fifo, offset: int, latency,
+                            memory: np.ndarray, step: float) -> tuple[int, bool, list[tuple]]:
         """`_stream_op_bulk` repeated until no lane moves, in one compiled call (`stream_op_kernels`), then the
-        sleeping lanes that the words moved let progress woken (as each step would have). Returns the words
-        moved and whether every lane is done moving: not where an output's value ring, deepened for a step,
-        is no longer one block (a wafer's FIFO stacked for the interpreter), which `_stream_op_bulk` takes on."""
+        sleeping lanes that the words moved let progress woken (as each step would have). The lanes asleep at
+        this very op (`_stream_sleepers`) take part: a chain's words go through all of its PEs in this call, not
+        one scheduler visit a hop (a row reduce's 64 columns), and those that moved words leave their sleep here
+        (`_join_sleepers`). Returns the words moved, whether every lane is done moving (not where an output's
+        value ring, deepened for a step, is no longer one block: a wafer's FIFO stacked for the interpreter,
+        which `_stream_op_bulk` takes on), and the continuations of the sleepers that moved."""
         from . import stream_op_kernels  # (imports Numba: only launches with such a stream op load it)
 
         sending = out_fifo is not None
         out = out_fifo if sending else in_fifo  # (no output: arrays the kernel never touches)
-        moved = np.zeros(len(idx), dtype=np.bool_)
-        combine, pes = COMPILED_COMBINES[ins.op, element], idx.astype(np.int64, copy=False)
+        sleepers = self._stream_sleepers(pc, ins)
+        lanes = len(idx)
+        pes = idx.astype(np.int64, copy=False)
+        if sleepers is not None:
+            pes, base, length = (np.concatenate((whole, extra)) for whole, extra in zip((pes, base, length), sleepers))
+        moved = np.zeros(len(pes), dtype=np.bool_)
+        combine = COMPILED_COMBINES[ins.op, element]
         hops = np.atleast_1d(np.asarray(latency, dtype=np.float64))
         words = 0
         while True:
@@ -201,12 +215,42 @@ class StreamOpsMixin:
             out_fifo.make_room(queue)  # (a new ring: its fields again, in the next call)
             if out_fifo.value.block is None:
                 break
+        joined: list[tuple] = []
+        if sleepers is not None and moved[lanes:].any():
+            joined = self._join_sleepers(pc, next_pc, cost, pes[lanes:][moved[lanes:]], length[lanes:][moved[lanes:]])
         if words:
-            pes = idx[moved]
+            # (the sleepers here that could move have: none is woken again for these words, unless the NumPy loop
+            # goes on, whose steps wake them as ever)
+            woken_already = frozenset((pc,)) if sleepers is not None and not queue else frozenset()
+            movers = pes[moved]
+            if sleepers is not None:
+                movers = np.sort(movers)
             if sending:
-                self._progress(out_fifo, True, pes + offset)
-            self._progress(in_fifo, False, pes)
-        return int(words), not queue
+                self._progress(out_fifo, True, movers + offset, woken_already)
+            self._progress(in_fifo, False, movers, woken_already)
+        return int(words), not queue, joined
+
+    def _stream_sleepers(self, pc: int, ins: Instr) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(PEs, SRAM bases, lengths) of the lanes asleep at the stream op at `pc` (event wake-up), for the compiled
+        mover to take along: they wait for words or room that the group's words may bring (a chain's PEs beyond
+        its wavefront). Their ranges passed the checks when they first ran, and asleep they have not changed."""
+        sleeping = self.asleep.get(pc) if JOIN_SLEEPERS and self.strategy.event_wakeup else None
+        if sleeping is None or sleeping.window is not None:
+            return None
+        pes = sleeping.indices().astype(np.int64, copy=False)
+        base, length, inside = compiled_movers().transfer_ranges(self.regs[ins.a], self.regs[ins.b], pes,
+                                                                 self.program.data_words)
+        return (pes, base, length) if inside else None
+
+    def _join_sleepers(self, pc: int, next_pc: int, cost: float, pes: np.ndarray, length: np.ndarray) -> list[tuple]:
+        """The lanes `pes` (sorted), asleep at the stream op at `pc`, moved words in the group's compiled call: woken
+        and counted as a wake-up and their own run of the op would have (`_progress`, `_run_lanes`), and returned
+        as that run's continuations (done: on to `next_pc`; else asleep again, their count taken back)."""
+        woken = self._wake(pc, pes)
+        self._unpark(pc, woken)
+        self.totals.pc_counts[pc] += woken.count
+        self._flush(woken, 0.0, 1)
+        return self._resumable_outcome(pc, next_pc, cost, Lanes(self.n, idx=pes), length)
 
     def _all_wait_for_words(self, ins: Instr, lanes: Lanes) -> bool:
         """Whether every lane of a dense or masked group passes the op's checks, has words to move and finds
