@@ -166,7 +166,9 @@ def _vector_float(kind: int, x, y, acc):
     return fdiv(x, y)  # K_VDIV
 
 
-@njit(cache=True, error_model="numpy")
+# (`_nrt=False`: nothing here allocates -- the scratch rows are the caller's -- and the interpreter calls it for each
+# PE of a vector op: without reference counting, its arrays cost no atomic increment and decrement a call)
+@njit(cache=True, error_model="numpy", _nrt=False)
 def vector_op(kind, pc, i, fields, regs, fregs, sram, fsram, vector_lanes, stats, scratch_int, scratch_float):
     """A vector op or reduction over SRAM ranges for PE `i`: (GO_ON, cycles beyond the issue cost), or
     (REFUSED, 0) without executing it when a length is negative or a range leaves the data segment."""

@@ -94,7 +94,7 @@ def register_sleepers(sleepers, pc, fields, fabric, resume, cycle, times, counts
             counts[s] = 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)  # (no reference counts: as `simple_ops.run_simple_span`)
 def woken_segments(ready, base, take, resume, order, seg_pc, seg_lo, seg_hi):
     """Lay out the woken PEs ready[base:base + take] in order[:take] as segments by resume pc (the latest
     woken first within each); returns how many segments. A single PE, or woken PEs at more than

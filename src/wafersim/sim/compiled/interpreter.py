@@ -40,7 +40,7 @@ from .jit import njit
 
 from .arith import compare, fma32, float_binary, ftoi, int_div, int_rem, vector_op, vector_op_dense
 from .segments import MAX_SEGMENTS, call_buffers, merge_at
-from .simple_ops import branch_conditions, run_simple
+from .simple_ops import branch_conditions, run_simple_span
 from .fabric_ops import WOKEN, woken_segments
 from .kinds import (BLOCKED, GO_ON, K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_ARG, K_BNZ, K_BZ, K_CHK, K_DIV, K_FABS,
                     K_FADD, K_FCEIL, K_FFLOOR, K_FLT, K_FMA, K_FMAX, K_FNE, K_FNEG, K_FSQRT, K_FTOI, K_FTRUNC,
@@ -163,8 +163,8 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
             # (one segment has nothing to merge with: no call's cost. Calling it only when another segment waits at
             # the same pc, as stop 41 once did, made the LCS 0.46-0.51 -> 0.66-0.70 s of CPU a warm launch)
             if segments > 1:
-                best, segments, top, order = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
-                                                      seg_done, seg_late, times, counts, memo, fast_on)
+                best, segments, top = merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost,
+                                               seg_done, seg_late, times, counts, memo, fast_on)
             lo, hi, owed, owed_done, late = seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best], seg_late[best]
             segments -= 1
             seg_pc[best], seg_lo[best], seg_hi[best] = seg_pc[segments], seg_lo[segments], seg_hi[segments]
@@ -225,7 +225,7 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                                     and memo[3 * run_pc + 1] == (run_lo << 32 | run_hi)):  # the same PEs: the same way
                                 n_taken, first_fall = memo[3 * run_pc + 2] >> 32, memo[3 * run_pc + 2] & 0xFFFFFFFF
                             else:
-                                n_taken, first_fall = branch_conditions(regs[a], kind == K_BZ, order[run_lo:run_hi],
+                                n_taken, first_fall = branch_conditions(regs, a, kind == K_BZ, order, run_lo, run_hi,
                                                                         taken)
                                 if memo[3 * run_pc] != -2:
                                     memo[3 * run_pc] = memo[3 * code_words + 3]
@@ -245,10 +245,11 @@ def run_group(lanes, start_pc, times, counts, stop_pcs, fields, costs, regs, fre
                             for k in range(run_lo, run_hi):
                                 after = times[order[k]] + run_owed + costs[run_pc]
                                 over_limit = over_limit or after > max_cycles or after >= time_limit
-                    # (register-only kinds, below K_BZ, only: a call costs its arrays' atomic reference counts, a
-                    # transfer's or a load's call did nothing for them)
-                    if fast_on and kind < K_BZ and run_hi - kept >= SIMPLE_MIN and run_simple(
-                            kind, d, a, b, fields[C, run_pc], imm, order[kept:run_hi], regs, fregs):
+                    # (register-only kinds, below K_BZ, only: a transfer's or a load's call did nothing for them.
+                    # The callees here take `order` whole with bounds, not a slice, and count no references: a
+                    # slice or a view is an atomic increment and decrement of its array's count, ~14% of bitonic)
+                    if fast_on and kind < K_BZ and run_hi - kept >= SIMPLE_MIN and run_simple_span(
+                            kind, d, a, b, fields[C, run_pc], imm, order, kept, run_hi, regs, fregs):
                         kept = run_hi  # (done: nothing of the loop below applies to these kinds)
                     if fast_on and K_VADD <= kind <= K_VDIV and run_hi - kept >= DENSE_VECTOR_MIN:
                         extra = vector_op_dense(kind, run_pc, order[kept:run_hi], fields, regs, fregs, sram, fsram,

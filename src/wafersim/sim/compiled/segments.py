@@ -32,14 +32,16 @@ def call_buffers(chunk, steady):
             np.empty(MAX_SEGMENTS, dtype=np.float64), memo)
 
 
-@njit(cache=True, nogil=True)
+# (`_nrt=False`: no reference counting -- nothing here allocates -- since the interpreter calls this at every segment
+# it picks while others wait, and each array's count is an atomic increment and decrement; stop 46)
+@njit(cache=True, nogil=True, _nrt=False)
 def merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost, seg_done, seg_late, times, counts,
              memo, fast_on):
-    """Merge every segment at `pc` (segment `best` among them) into one; returns (best, segments, top, order):
-    the merged segment's number, how many segments there are, the first free slot of `order` and `order` (a
-    fresh buffer when the live segments had to be compacted). Segments are order[seg_lo:seg_hi] lanes at
-    seg_pc owing seg_cost cycles and seg_done instructions (to `times`, `counts`), seg_late a bound of their
-    times; the last word of `memo` counts writes to `order` (`run_group`'s steady branches). `fast_on`: merge
+    """Merge every segment at `pc` (segment `best` among them) into one; returns (best, segments, top): the
+    merged segment's number, how many segments there are and the first free slot of `order` (the live
+    segments compacted to its front, in place, when its end is reached). Segments are order[seg_lo:seg_hi]
+    lanes at seg_pc owing seg_cost cycles and seg_done instructions (to `times`, `counts`), seg_late a bound
+    of their times; the last word of `memo` counts writes to `order` (`run_group`'s steady branches). `fast_on`: merge
     segments side by side in place (`Strategy.compiled_loops`)."""
     same = 0
     for s in range(segments):
@@ -81,15 +83,23 @@ def merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost, s
             same = 0  # (merged: the copying merge below is skipped)
     if same > seg_hi[best] - seg_lo[best]:  # (owed cycles settled, lanes copied to the end of `order`)
         late = -np.inf
-        if top + same > order.shape[0]:  # compact the live segments to the front of a fresh buffer
-            fresh = np.empty(order.shape[0], dtype=np.int64)
-            top = 0
+        if top + same > order.shape[0]:  # compact the live segments to the front of `order`, in place: the
+            top = 0  # lowest-placed first, so that each moves down over lanes already moved, never over others
             for s in range(segments):
-                size = seg_hi[s] - seg_lo[s]
-                fresh[top:top + size] = order[seg_lo[s]:seg_hi[s]]
-                seg_lo[s], seg_hi[s] = top, top + size
+                if seg_hi[s] == seg_lo[s]:
+                    seg_lo[s], seg_hi[s] = 0, 0
+            while True:
+                low = -1
+                for s in range(segments):
+                    if seg_hi[s] > seg_lo[s] >= top and (low < 0 or seg_lo[s] < seg_lo[low]):
+                        low = s
+                if low < 0:
+                    break
+                size = seg_hi[low] - seg_lo[low]
+                for k in range(size):
+                    order[top + k] = order[seg_lo[low] + k]
+                seg_lo[low], seg_hi[low] = top, top + size
                 top += size
-            order = fresh
         memo[memo.shape[0] - 1] += 1
         start = top
         s = 0
@@ -111,4 +121,4 @@ def merge_at(pc, best, segments, top, order, seg_pc, seg_lo, seg_hi, seg_cost, s
         seg_pc[best], seg_lo[best], seg_hi[best], seg_cost[best], seg_done[best] = pc, start, top, 0.0, 0
         seg_late[best] = late
         segments += 1
-    return best, segments, top, order
+    return best, segments, top

@@ -28,12 +28,22 @@ from .kinds import (K_ABS, K_ADD, K_ADDI, K_AND, K_ANDI, K_BZ, K_DIV, K_FABS, K_
 def run_simple(kind, d, a, b, c, imm, lanes, regs, fregs) -> bool:
     """Run the register-only instruction `kind` (operands d, a, b, c, imm) for the PEs `lanes` (region
     indices); False (nothing done) for a kind that is not register-only (`K_BZ` and above)."""
+    return run_simple_span(kind, d, a, b, c, imm, lanes, 0, lanes.shape[0], regs, fregs)
+
+
+# Without Numba's reference counting (`_nrt=False`: nothing here allocates; its views of the register file are
+# borrowed for the call): each row view, and a caller's slice of its lanes, cost an atomic increment and decrement
+# of the array's reference count, and the interpreter calls this once per instruction of a segment (stop 46's
+# profile of bitonic: those atomics were ~14% of a warm launch's CPU time).
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def run_simple_span(kind, d, a, b, c, imm, order, lo, hi, regs, fregs) -> bool:
+    """`run_simple` for the PEs order[lo:hi] (the interpreter's segment, passed whole: no slice to count)."""
     if kind >= K_BZ:
         return False
     # The lanes as unsigned numbers (no negative-index wrap-around per PE), and in each branch the rows of
     # the register file it uses (taken there, not here: inlined into the interpreter, row views taken up
     # front were computed for every instruction of every PE running alone).
-    at = lanes.view(np.uint64)
+    at = order[lo:hi].view(np.uint64)
     n = at.shape[0]
     if kind == K_NOP:
         return True
@@ -271,11 +281,13 @@ def run_simple(kind, d, a, b, c, imm, lanes, regs, fregs) -> bool:
     return True
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def branch_conditions(row, want_zero, lanes, taken):
-    """taken[j] = (row[lanes[j]] == 0) == want_zero (a bz or bnz on the register `row`, for the PEs `lanes`);
-    (how many are taken, the first j not taken or len(lanes))."""
-    at = lanes.view(np.uint64)  # (no negative-index wrap-around per PE)
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def branch_conditions(regs, a, want_zero, order, lo, hi, taken):
+    """taken[j] = (regs[a, lanes[j]] == 0) == want_zero (a bz or bnz on the register `a`, for the PEs
+    lanes = order[lo:hi]); (how many are taken, the first j not taken or len(lanes)). (`_nrt=False`, the
+    arrays passed whole: as `run_simple_span`.)"""
+    row = regs[a]
+    at = order[lo:hi].view(np.uint64)  # (no negative-index wrap-around per PE)
     n = at.shape[0]
     n_taken, first_fall = 0, n
     for j in range(n):
