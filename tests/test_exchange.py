@@ -200,3 +200,73 @@ def test_a_mistyped_word_found_after_owed_issue_cycles_fails_when_the_reference_
     with pytest.raises((ws.WordTypeError, ws.MeshBoundaryError)) as info:
         run_each(launcher(kernels.mistyped, k)[1], owed_transfers)
     assert isinstance(info.value, ws.MeshBoundaryError if k == 0 else ws.WordTypeError)
+
+
+HALO_KERNEL = '''
+import numpy as np
+import wafersim as ws
+
+DIRS = (ws.WEST, ws.EAST, ws.NORTH, ws.SOUTH)
+
+
+@ws.jit
+def halo_sum(cols, out, weights, nz: ws.constant, chunk: ws.constant):
+    """bicgstab7's halo exchange (bench/workloads_linalg.py): each PE's column of nz words to its four
+    neighbours in chunks of `chunk` words (all four sent, then all four received), then the weighted sum."""
+    pe = ws.threadIdx.y * ws.blockDim.x + ws.threadIdx.x
+    w = ws.local.array(5, np.float32)
+    w[0:5] = weights[0:5]
+    mine = ws.local.array(nz, np.float32)
+    halo = ws.local.array((4, nz), np.float32)
+    mine[0:nz] = cols[pe, 0:nz]
+    for c in range(0, nz, chunk):
+        for d in DIRS:
+            if ws.has_neighbor(d):
+                ws.send(d, mine[c:c + chunk])
+        for k in (0, 1, 2, 3):
+            if ws.has_neighbor(DIRS[k]):
+                ws.recv(DIRS[k], out=halo[k, c:c + chunk])
+    mine[0:nz] = mine[0:nz] * w[0]
+    for k in (0, 1, 2, 3):
+        mine[0:nz] = halo[k, 0:nz] * w[1 + k] + mine[0:nz]
+    out[pe, 0:nz] = mine[0:nz]
+'''
+
+HALO_SPECS = {"default": ws.WaferSpec(width=20, height=18),
+              "slow_link": ws.WaferSpec(width=20, height=18, link_words_per_cycle=0.5, fifo_depth=3),
+              "fractional": ws.WaferSpec(width=20, height=18, link_words_per_cycle=0.75, hop_latency=2, fifo_depth=5)}
+
+
+@pytest.mark.parametrize("spec", sorted(HALO_SPECS))
+def test_halo_exchanges_of_mid_sized_groups_move_whole_rows_identically(spec, tmp_path, monkeypatch):
+    """Vector transfers of dense groups of `exchange.ROWS_MIN_LANES` PEs or more (here 20 x 18 PEs: the
+    `has_neighbor` groups have 324-342), below `BULK_MAX_LANES`, move whole FIFO rows (`stream_rows`) where
+    times are whole cycles (not on "fractional": the bulk mover there), with every strategy's results,
+    cycles and statistics; the sums are exact in float32 (small integers, power-of-two weights)."""
+    from wafersim.sim import stream_rows
+    from wafersim.sim.compiled import stepper
+
+    halo_sum = load_source(tmp_path, HALO_KERNEL).halo_sum
+    monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)  # (else FAST's interpreter may run this block's transfers)
+    rows = []
+    send_rows = stream_rows.StreamRowsMixin._send_rows
+    monkeypatch.setattr(stream_rows.StreamRowsMixin, "_send_rows",
+                        lambda self, *args: rows.append(send_rows(self, *args)) or rows[-1])
+    spec = HALO_SPECS[spec]
+    height, width, nz = spec.height, spec.width, 2 * spec.fifo_depth
+    cols = np.random.default_rng(7).integers(-8, 9, (height, width, nz)).astype(np.float32)
+    weights = np.array([0.5, 1, 2, 4, 8], np.float32)
+
+    def launch():
+        device = ws.Device(spec)
+        d_out = device.device_array((height * width, nz), np.float32)
+        stats = halo_sum[1, (width, height)](device.to_device(cols.reshape(-1, nz)), d_out,
+                                             device.to_device(weights), nz, spec.fifo_depth)
+        return d_out.copy_to_host().reshape(height, width, nz), stats
+
+    assert exchange.BULK_MAX_LANES > width * height >= exchange.ROWS_MIN_LANES
+    out, _ = run_every_strategy(launch)
+    padded = np.pad(cols, ((1, 1), (1, 1), (0, 0)))
+    neighbours = [padded[1:-1, :-2], padded[1:-1, 2:], padded[:-2, 1:-1], padded[2:, 1:-1]]  # W, E, N, S
+    np.testing.assert_array_equal(out, cols * weights[0] + sum(n * wk for n, wk in zip(neighbours, weights[1:])))
+    assert any(rows) == (spec.link_words_per_cycle != 0.75)
