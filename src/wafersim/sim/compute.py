@@ -43,27 +43,37 @@ FLOAT_MATH_BINARY = {"fatan2": np.arctan2, "fhypot": np.hypot, "fcopysign": np.c
                      "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder, **float_math.BINARY}
 #: Reductions of an SRAM range into a register, left to right (docs/python-supported.md).
 REDUCTIONS = frozenset({"vredsum", "vredmin", "vredmax", "vdot"})
-# (add and multiply: of two NaNs the first, in every lane: `isa.float_math.keep_first_nan`)
+# (add and multiply: of two NaNs the first, in every lane: `isa.float_math.keep_first_nan`; the vector ops keep
+# NumPy's choice, which a NaN test of every operand would cost 12% of heat's time: docs/engine-strategies.md)
 _FLOAT_BINARY = {"fadd": add_first_nan, "fsub": np.subtract, "fmul": multiply_first_nan, "fdiv": np.divide,
-                 "fmin": np.minimum, "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal, "fne": np.not_equal,
-                 **FLOAT_MATH_BINARY}
-_VECTOR_BINARY = {"vadd": add_first_nan, "vsub": np.subtract, "vmul": multiply_first_nan, "vmin": np.minimum,
-                  "vmax": np.maximum, "vdiv": np.divide}
+                 "fmin": np.minimum, "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal,
+                 "fne": np.not_equal, **FLOAT_MATH_BINARY}
+_VECTOR_BINARY = {"vadd": np.add, "vsub": np.subtract, "vmul": np.multiply, "vmin": np.minimum, "vmax": np.maximum,
+                  "vdiv": np.divide}
 FLOPS_PER_OP = {name: 1 for name in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax")} | {"fma": 2}
 FLOPS_PER_VECTOR_ELEMENT = {"vadd": 1, "vsub": 1, "vmul": 1, "vmin": 1, "vmax": 1, "vfma": 2, "vscale": 1, "vdiv": 1,
                             "vredsum": 1, "vredmin": 1, "vredmax": 1, "vdot": 2}
 
 
 
-def _first_nan_of_sums(partial: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """`total` (partial[-1]), but where it is a NaN the first NaN partial sum, as a left-to-right loop of scalar
-    adds keeps it (`compiled.arith.fadd`: of two NaNs the first): np.add.accumulate's SIMD loop over the lanes
-    gives the second operand's in its tail (`isa.float_math.keep_first_nan`)."""
+def _first_nan_of_sums(terms: np.ndarray, factors: np.ndarray | None, total: np.ndarray) -> np.ndarray:
+    """A float sum of `terms` (or of their products with `factors`: vdot) down axis 0, `total` as NumPy's
+    accumulate gave it, but where it is a NaN the first NaN partial sum, of products keeping their first NaN, as
+    a left-to-right loop of scalar operations gives it (`compiled.arith.fadd`, `fmul`: of two NaNs the first):
+    NumPy's SIMD loops over the lanes give the second's in their tail (`isa.float_math.keep_first_nan`). Only
+    the lanes whose total is a NaN are computed again (one test of the lane-sized total when none is)."""
     nan = np.isnan(total)
     if not nan.any():
         return total
-    first = np.argmax(np.isnan(partial), axis=0)[np.newaxis]
-    return np.where(nan, np.take_along_axis(partial, first, axis=0)[0], total)
+    lanes = nan.reshape(-1)
+    picked = terms.reshape(len(terms), -1)[:, lanes]
+    if factors is not None:
+        picked = multiply_first_nan(picked, factors.reshape(len(terms), -1)[:, lanes])
+    partial = np.add.accumulate(picked, axis=0, dtype=picked.dtype)
+    first = np.argmax(np.isnan(partial), axis=0)[np.newaxis]  # (before it, no NaN: one NaN operand made it)
+    fixed = np.array(total).reshape(-1)
+    fixed[lanes] = np.take_along_axis(partial, first, axis=0)[0]
+    return fixed.reshape(np.shape(total))
 
 
 def _natural_operands(a: np.ndarray, b: np.ndarray) -> bool:
@@ -368,11 +378,11 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         elif L.is_dense and (op != "vdiv" or is_float):
             self._vector_dense(L, op, dst, S[a:a + n], scalar if scalar_b or op == "vscale" else S[b:b + n])
         elif op == "vscale":
-            L.put(dst, multiply_first_nan(L.get(S[a:a + n]), L.get(scalar)))
+            L.put(dst, L.get(S[a:a + n]) * L.get(scalar))
         else:
             other = L.get(scalar) if scalar_b else L.get(S[b:b + n])
             if op == "vfma":
-                L.put(dst, add_first_nan(L.get(dst), multiply_first_nan(L.get(S[a:a + n]), other)))
+                L.put(dst, L.get(dst) + L.get(S[a:a + n]) * other)
             elif op == "vdiv" and not is_float:  # int32: the scalar `div`'s truncating, defined results
                 L.put(dst, _int_div(L.get(S[a:a + n]), other))
             else:
@@ -400,7 +410,7 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
             other = row.copy() if common is None else common
         else:
             other = S[b:b + n]
-        ufunc = multiply_first_nan if op == "vscale" else _VECTOR_BINARY.get(op)
+        ufunc = np.multiply if op == "vscale" else _VECTOR_BINARY.get(op)
         sources = [(a, a + n)] + ([] if scalar_b or op == "vscale" else [(b, b + n)])
         batch.add(ufunc, S[d:d + n], (d, d + n), S[a:a + n], other, fma=op == "vfma", sources=sources)
         return True
@@ -412,14 +422,14 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
         operands the results of separate ones, so this equals computing first and storing after."""
         blocked = op == "vfma" and self.strategy.blocked_vfma
         product = self._vector_scratch(a.shape, a.dtype) if op == "vfma" and not blocked else None
-        ufunc = multiply_first_nan if op == "vscale" else _VECTOR_BINARY.get(op)
+        ufunc = np.multiply if op == "vscale" else _VECTOR_BINARY.get(op)
 
         def run(part: Lanes) -> None:
             if blocked:
                 _vfma_blocked(part, dst, a, other)
             elif product is not None:  # dst + a * other, each rounded: the product into the scratch array
-                multiply_first_nan(part.window_view(a), part.window_view(other), out=part.window_view(product))
-                part.apply(add_first_nan, dst, dst, product)
+                np.multiply(part.window_view(a), part.window_view(other), out=part.window_view(product))
+                part.apply(np.add, dst, dst, product)
             else:
                 part.apply(ufunc, dst, a, other)
 
@@ -463,18 +473,18 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
                                        address=base, length=n, size=self.program.data_words)
         is_float = bool(ins.flags & FLAG_FLOAT)
         S, regs = (self.fsram, self.fregs) if is_float else (self.sram, self.regs)
-        values = L.get(S[where["a"]:where["a"] + n])
-        if op == "vdot":
-            values = multiply_first_nan(values, L.get(S[where["b"]:where["b"] + n]))  # each rounded (or wrapped)
+        values = terms = L.get(S[where["a"]:where["a"] + n])
+        factors = L.get(S[where["b"]:where["b"] + n]) if op == "vdot" else None
+        if factors is not None:
+            values = values * factors  # each product rounded (or wrapped) first
         if n == 0:
             result = np.zeros(values.shape[1:], dtype=values.dtype)
         else:
             ufunc = {"vredsum": np.add, "vdot": np.add, "vredmin": np.minimum, "vredmax": np.maximum}[op]
-            partial = ufunc.accumulate(values, axis=0, dtype=values.dtype)
-            result = partial[-1]
+            result = ufunc.accumulate(values, axis=0, dtype=values.dtype)[-1]
             if ufunc is np.add and is_float:
-                result = _first_nan_of_sums(partial, result)
-                result = result + values.dtype.type(0)  # Python's sum starts from 0: 0 + -0.0 is +0.0 (else unchanged)
+                result = _first_nan_of_sums(terms, factors, result)
+                result = result + values.dtype.type(0)  # Python's sum starts from 0: 0 + -0.0 is +0.0
         if ins.d:
             L.put(regs[ins.d], result)
         self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes))

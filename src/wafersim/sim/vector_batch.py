@@ -21,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 
-from ..isa.float_math import add_first_nan, multiply_first_nan
 from . import parallel
 from .lanes import Lanes
 
@@ -48,8 +47,8 @@ BATCH_PASSES = REGISTER_ONLY | BATCHED_VECTOR_OPS | {"ld"}
 def fma_block(out: np.ndarray, x: np.ndarray, y, product: np.ndarray) -> None:
     """out += x * y over one block of PEs as the machine's vfma: the product rounded first (into `product`,
     a block-sized array that stays in cache), then the sum rounded."""
-    multiply_first_nan(x, y, out=product)  # (of two NaNs the first: `isa.float_math.keep_first_nan`)
-    add_first_nan(out, product, out=out)
+    np.multiply(x, y, out=product)
+    np.add(out, product, out=out)
 
 
 class VectorBatch:
