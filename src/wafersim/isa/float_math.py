@@ -150,8 +150,8 @@ def fused_multiply_add32(a, b, c) -> np.ndarray:
     computation, one element at a time."""
     a64, b64, c64 = (np.asarray(v, np.float32).astype(np.float64) for v in (a, b, c))
     with np.errstate(all="ignore"):
-        p = multiply_first_nan(a64, b64)  # (of two NaNs the first, as `compiled.arith.fma32`)
-        s = add_first_nan(p, c64)
+        p = a64 * b64
+        s = p + c64
         back = s - c64
         error = (p - back) + (c64 - (s - back))  # s + error == p + c exactly (TwoSum)
         r = s.astype(np.float32)

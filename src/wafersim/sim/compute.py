@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError
 from ..isa import float_math
-from ..isa.float_math import add_first_nan, multiply_first_nan
+from ..isa.float_math import multiply_first_nan
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SLICE_BOUND_CHECKS, SPECIAL_REGISTERS
 from ..isa.opcodes import HALF_VECTOR_OPS, STREAM_OPS
@@ -43,11 +43,11 @@ FLOAT_MATH_BINARY = {"fatan2": np.arctan2, "fhypot": np.hypot, "fcopysign": np.c
                      "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder, **float_math.BINARY}
 #: Reductions of an SRAM range into a register, left to right (docs/python-supported.md).
 REDUCTIONS = frozenset({"vredsum", "vredmin", "vredmax", "vdot"})
-# (add and multiply: of two NaNs the first, in every lane: `isa.float_math.keep_first_nan`; the vector ops keep
-# NumPy's choice, which a NaN test of every operand would cost 12% of heat's time: docs/engine-strategies.md)
-_FLOAT_BINARY = {"fadd": add_first_nan, "fsub": np.subtract, "fmul": multiply_first_nan, "fdiv": np.divide,
-                 "fmin": np.minimum, "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal,
-                 "fne": np.not_equal, **FLOAT_MATH_BINARY}
+# (of two NaN operands, the payload np.add and np.multiply keep depends on the lane's position: a NaN test of every
+# operand would cost ~11% of heat's time; docs/engine-strategies.md)
+_FLOAT_BINARY = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply, "fdiv": np.divide, "fmin": np.minimum,
+                 "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal, "fne": np.not_equal,
+                 **FLOAT_MATH_BINARY}
 _VECTOR_BINARY = {"vadd": np.add, "vsub": np.subtract, "vmul": np.multiply, "vmin": np.minimum, "vmax": np.maximum,
                   "vdiv": np.divide}
 FLOPS_PER_OP = {name: 1 for name in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax")} | {"fma": 2}
