@@ -157,6 +157,7 @@ def _two_nan_ops(data, vec, out, vout, sums):
     vout[3, x * 3:x * 3 + 3] = w[0:3]
     sums[0, x] = sum(u[0:3])
     sums[1, x] = ws.dot(u[0:3], v[0:3])
+    sums[2, x] = ws.dot(u[0:1], v[0:1])  # (one product: np.multiply's tail reaches the sum)
 
 
 def _first_nan_bits(*operands: int) -> int:
@@ -177,7 +178,7 @@ def test_of_two_nans_float_ops_give_nan_in_the_same_lanes_and_sums_keep_the_firs
         return (payload | np.uint32(0x7F800000)) ^ (rng.integers(0, 2, shape, dtype=np.uint32) << 31)
     data, vec = nans((3, lanes)), nans((2, 3 * lanes))
     dev = ws.Device(ws.WaferSpec(width=lanes, height=1))
-    out, vout, sums = (dev.device_array(shape, np.float32) for shape in ((4, lanes), (4, 3 * lanes), (2, lanes)))
+    out, vout, sums = (dev.device_array(shape, np.float32) for shape in ((4, lanes), (4, 3 * lanes), (3, lanes)))
     with strategy.forced(run):
         _two_nan_ops[(1, 1), (lanes, 1)](dev.to_device(data.view(np.float32)), dev.to_device(vec.view(np.float32)),
                                          out, vout, sums)
@@ -186,7 +187,7 @@ def test_of_two_nans_float_ops_give_nan_in_the_same_lanes_and_sums_keep_the_firs
     scale = [int(data[0, k // 3]) for k in range(3 * lanes)]
     vwant = [[_first_nan_bits(p, q) for p, q in zip(u, v)], [_first_nan_bits(p, q) for p, q in zip(u, v)],
              [_first_nan_bits(p, q) for p, q in zip(u, v)], [_first_nan_bits(p, s) for p, s in zip(u, scale)]]
-    swant = [[_first_nan_bits(*u[3 * x:3 * x + 3]) for x in range(lanes)]] * 2
+    swant = [[_first_nan_bits(*u[3 * x:3 * x + 3]) for x in range(lanes)]] * 3
     got, vgot, sgot = (array.copy_to_host().view(np.uint32) for array in (out, vout, sums))
     for row, (name, expected) in enumerate(zip(["fadd", "fmul", "fsub", "fma"], want)):
         if name == "fsub":  # (NumPy's subtract loop does not swap its operands: the first, as compiled)
@@ -197,5 +198,5 @@ def test_of_two_nans_float_ops_give_nan_in_the_same_lanes_and_sums_keep_the_firs
         # (the vector ops: NaN in the same words, the payload NumPy's choice: docs/engine-strategies.md)
         nan = (vgot[row] & 0x7F800000 == 0x7F800000) & (vgot[row] & 0x7FFFFF != 0)
         assert nan.all() and all(w & 0x7F800000 == 0x7F800000 and w & 0x7FFFFF for w in expected), name
-    for row, (name, expected) in enumerate(zip(["vredsum", "vdot"], swant)):
+    for row, (name, expected) in enumerate(zip(["vredsum", "vdot", "vdot of one"], swant)):
         assert [hex(w) for w in sgot[row]] == [hex(w) for w in expected], name
