@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import wafersim as ws
+from wafersim.sim import strategy
+
 from wafersim.sim.compute import _int_div, _int_rem
 
 
@@ -125,3 +128,75 @@ def test_a_chk_with_the_compilers_arithmetic_strings_raises_pythons_error(text, 
     with pytest.raises(Exception) as python:  # the class Python raises for the same mistake
         1 // 0 if error == "KernelZeroDivisionError" else 1 << -1
     assert isinstance(info.value, python.type)
+
+
+# ---------------------------------------------------------------- two NaN operands (review46, nan46)
+@ws.jit
+def _two_nan_ops(data, vec, out, vout, sums):
+    """Per lane: fadd, fmul, fsub, fma of its two NaNs; vadd, vmul, vfma, vscale over 3 words; vredsum, vdot."""
+    x = ws.threadIdx.x
+    a = data[0, x]
+    b = data[1, x]
+    out[0, x] = a + b
+    out[1, x] = a * b
+    out[2, x] = a - b
+    out[3, x] = a * b + data[2, x]
+    u = ws.local.array(3, np.float32)
+    v = ws.local.array(3, np.float32)
+    w = ws.local.array(3, np.float32)
+    u[0:3] = vec[0, x * 3:x * 3 + 3]
+    v[0:3] = vec[1, x * 3:x * 3 + 3]
+    w[0:3] = u[0:3] + v[0:3]
+    vout[0, x * 3:x * 3 + 3] = w[0:3]
+    w[0:3] = u[0:3] * v[0:3]
+    vout[1, x * 3:x * 3 + 3] = w[0:3]
+    w[0:3] = u[0:3]
+    w[0:3] += v[0:3] * u[0:3]
+    vout[2, x * 3:x * 3 + 3] = w[0:3]
+    w[0:3] = u[0:3] * a
+    vout[3, x * 3:x * 3 + 3] = w[0:3]
+    sums[0, x] = sum(u[0:3])
+    sums[1, x] = ws.dot(u[0:3], v[0:3])
+    sums[2, x] = ws.dot(u[0:1], v[0:1])  # (one product: np.multiply's tail reaches the sum)
+
+
+def _first_nan_bits(*operands: int) -> int:
+    """Plain Python, the rule: of NaN operands the first's payload, quieted (operands as float32 bits)."""
+    return next(bits for bits in operands if bits & 0x7F800000 == 0x7F800000 and bits & 0x7FFFFF) | 0x400000
+
+
+@pytest.mark.parametrize("run", [strategy.REFERENCE, strategy.FAST, strategy.Strategy(compiled=False)],
+                         ids=["reference", "fast", "numpy"])
+def test_of_two_nans_float_ops_give_nan_in_the_same_lanes_and_sums_keep_the_first_in_every_strategy(run):
+    """np.add / np.multiply give the second NaN in their SIMD loops' tail (lanes 32..39 of 40, NumPy 2.4 on x86)
+    and where the second operand is broadcast; the compiled engine the first: every strategy gives NaN in
+    the same lanes, and the sums (and fsub, whose loop does not swap) keep the first, quieted."""
+    lanes = 40
+    rng = np.random.default_rng(46)
+    def nans(shape):
+        payload = rng.integers(1, 1 << 22, shape, dtype=np.uint32)
+        return (payload | np.uint32(0x7F800000)) ^ (rng.integers(0, 2, shape, dtype=np.uint32) << 31)
+    data, vec = nans((3, lanes)), nans((2, 3 * lanes))
+    dev = ws.Device(ws.WaferSpec(width=lanes, height=1))
+    out, vout, sums = (dev.device_array(shape, np.float32) for shape in ((4, lanes), (4, 3 * lanes), (3, lanes)))
+    with strategy.forced(run):
+        _two_nan_ops[(1, 1), (lanes, 1)](dev.to_device(data.view(np.float32)), dev.to_device(vec.view(np.float32)),
+                                         out, vout, sums)
+    want = [[_first_nan_bits(int(data[0, x]), int(data[1, x]), int(data[2, x])) for x in range(lanes)]] * 4
+    u, v = (list(map(int, row)) for row in vec)
+    scale = [int(data[0, k // 3]) for k in range(3 * lanes)]
+    vwant = [[_first_nan_bits(p, q) for p, q in zip(u, v)], [_first_nan_bits(p, q) for p, q in zip(u, v)],
+             [_first_nan_bits(p, q) for p, q in zip(u, v)], [_first_nan_bits(p, s) for p, s in zip(u, scale)]]
+    swant = [[_first_nan_bits(*u[3 * x:3 * x + 3]) for x in range(lanes)]] * 3
+    got, vgot, sgot = (array.copy_to_host().view(np.uint32) for array in (out, vout, sums))
+    for row, (name, expected) in enumerate(zip(["fadd", "fmul", "fsub", "fma"], want)):
+        if name == "fsub":  # (NumPy's subtract loop does not swap its operands: the first, as compiled)
+            assert [hex(w) for w in got[row]] == [hex(w) for w in expected], name
+        else:  # (NaN in the same lanes, the payload NumPy's choice: docs/engine-strategies.md)
+            assert ((got[row] & 0x7F800000 == 0x7F800000) & (got[row] & 0x7FFFFF != 0)).all(), name
+    for row, (name, expected) in enumerate(zip(["vadd", "vmul", "vfma", "vscale"], vwant)):
+        # (the vector ops: NaN in the same words, the payload NumPy's choice: docs/engine-strategies.md)
+        nan = (vgot[row] & 0x7F800000 == 0x7F800000) & (vgot[row] & 0x7FFFFF != 0)
+        assert nan.all() and all(w & 0x7F800000 == 0x7F800000 and w & 0x7FFFFF for w in expected), name
+    for row, (name, expected) in enumerate(zip(["vredsum", "vdot", "vdot of one"], swant)):
+        assert [hex(w) for w in sgot[row]] == [hex(w) for w in expected], name

@@ -96,6 +96,48 @@ def power32(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x64, y64 = np.asarray(x, np.float32).astype(np.float64), np.asarray(y, np.float32).astype(np.float64)
     return np.power(x64, y64).astype(np.float32)
 
+#: Arrays of more elements than this are tested for a NaN by their minimum (one pass, no boolean temporary).
+_NAN_TEST_BY_MINIMUM = 4096
+
+
+def _may_hold_nan(x) -> bool:
+    """Whether float operand `x` (an array or a scalar) may hold a NaN (cheap; a false yes only costs time)."""
+    if not isinstance(x, np.ndarray) or x.ndim == 0:
+        return bool(x != x)
+    if x.dtype.kind != "f":
+        return False
+    if x.size > _NAN_TEST_BY_MINIMUM:
+        return bool(np.isnan(x.min()))
+    return x.size > 0 and bool(np.isnan(x).any())
+
+
+def keep_first_nan(ufunc):
+    """The commutative float `ufunc` (np.add, np.multiply), but of two NaN operands always the first's, quieted,
+    as x86's scalar instructions give it and the compiled engine (`sim.compiled.arith.fadd`, `fmul`) computes it.
+    NumPy's SIMD loops give the second's in the tail of an array (NumPy 2.4 on x86 AVX2: elements 16.. of 17-31
+    float32 ones, 8.. of 9-15 float64 ones, ...) and in every element where the second is one value broadcast,
+    so without this a lane's payload would depend on its position in a group. The same signature as the ufunc's
+    (two operands, `out=`, `where=`); `out` may be an operand. (np.subtract, np.divide, np.minimum and
+    np.maximum keep the first NaN already: their loops do not swap operands.)"""
+    def combine(x, y, out: np.ndarray | None = None, where=True):
+        if not (_may_hold_nan(x) and _may_hold_nan(y)):
+            return ufunc(x, y, out=out, where=where)
+        both = np.isnan(x) & np.isnan(y)
+        if where is not True:
+            both = both & where
+        first = np.broadcast_to(x, both.shape)[both]  # (read before `out`, which may be x or y, is written)
+        result = ufunc(x, y, out=out, where=where)
+        if first.size:
+            result[both] = ufunc(first, first)  # (one NaN operand: it, quieted)
+        return result
+    combine.__name__ = ufunc.__name__
+    return combine
+
+
+#: np.add and np.multiply keeping the first of two NaN operands (`keep_first_nan`).
+add_first_nan = keep_first_nan(np.add)
+multiply_first_nan = keep_first_nan(np.multiply)
+
 
 def fused_multiply_add32(a, b, c) -> np.ndarray:
     """`fma`: a * b + c of float32 operands rounded once to float32 (IEEE fusedMultiplyAdd, ties to even).

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import KernelValueError, KernelZeroDivisionError, LaunchError, MemoryAccessError
 from ..isa import float_math
+from ..isa.float_math import multiply_first_nan
 from ..isa.encoding import Instr
 from ..isa.opcodes import FLAG_FLOAT, FLAG_SCALAR, SLICE_BOUND_CHECKS, SPECIAL_REGISTERS
 from ..isa.opcodes import HALF_VECTOR_OPS, STREAM_OPS
@@ -42,6 +43,8 @@ FLOAT_MATH_BINARY = {"fatan2": np.arctan2, "fhypot": np.hypot, "fcopysign": np.c
                      "ffmod": np.fmod, "ffloordiv": np.floor_divide, "fpymod": np.remainder, **float_math.BINARY}
 #: Reductions of an SRAM range into a register, left to right (docs/python-supported.md).
 REDUCTIONS = frozenset({"vredsum", "vredmin", "vredmax", "vdot"})
+# (of two NaN operands, the payload np.add and np.multiply keep depends on the lane's position: a NaN test of every
+# operand would cost ~11% of heat's time; docs/engine-strategies.md)
 _FLOAT_BINARY = {"fadd": np.add, "fsub": np.subtract, "fmul": np.multiply, "fdiv": np.divide, "fmin": np.minimum,
                  "fmax": np.maximum, "flt": np.less, "fle": np.less_equal, "feq": np.equal, "fne": np.not_equal,
                  **FLOAT_MATH_BINARY}
@@ -51,6 +54,26 @@ FLOPS_PER_OP = {name: 1 for name in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fm
 FLOPS_PER_VECTOR_ELEMENT = {"vadd": 1, "vsub": 1, "vmul": 1, "vmin": 1, "vmax": 1, "vfma": 2, "vscale": 1, "vdiv": 1,
                             "vredsum": 1, "vredmin": 1, "vredmax": 1, "vdot": 2}
 
+
+
+def _first_nan_of_sums(terms: np.ndarray, factors: np.ndarray | None, total: np.ndarray) -> np.ndarray:
+    """A float sum of `terms` (or of their products with `factors`: vdot) down axis 0, `total` as NumPy's
+    accumulate gave it, but where it is a NaN the first NaN partial sum, of products keeping their first NaN, as
+    a left-to-right loop of scalar operations gives it (`compiled.arith.fadd`, `fmul`: of two NaNs the first):
+    NumPy's SIMD loops over the lanes give the second's in their tail (`isa.float_math.keep_first_nan`). Only
+    the lanes whose total is a NaN are computed again (one test of the lane-sized total when none is)."""
+    nan = np.isnan(total)
+    if not nan.any():
+        return total
+    lanes = nan.reshape(-1)
+    picked = terms.reshape(len(terms), -1)[:, lanes]
+    if factors is not None:
+        picked = multiply_first_nan(picked, factors.reshape(len(terms), -1)[:, lanes])
+    partial = np.add.accumulate(picked, axis=0, dtype=picked.dtype)
+    first = np.argmax(np.isnan(partial), axis=0)[np.newaxis]  # (before it, no NaN: one NaN operand made it)
+    fixed = np.array(total).reshape(-1)
+    fixed[lanes] = np.take_along_axis(partial, first, axis=0)[0]
+    return fixed.reshape(np.shape(total))
 
 
 def _natural_operands(a: np.ndarray, b: np.ndarray) -> bool:
@@ -450,16 +473,18 @@ class ComputeMixin(SparseMixin, HalfComputeMixin, DescriptorMixin):
                                        address=base, length=n, size=self.program.data_words)
         is_float = bool(ins.flags & FLAG_FLOAT)
         S, regs = (self.fsram, self.fregs) if is_float else (self.sram, self.regs)
-        values = L.get(S[where["a"]:where["a"] + n])
-        if op == "vdot":
-            values = values * L.get(S[where["b"]:where["b"] + n])  # each product rounded (or wrapped) first
+        values = terms = L.get(S[where["a"]:where["a"] + n])
+        factors = L.get(S[where["b"]:where["b"] + n]) if op == "vdot" else None
+        if factors is not None:
+            values = values * factors  # each product rounded (or wrapped) first
         if n == 0:
             result = np.zeros(values.shape[1:], dtype=values.dtype)
         else:
             ufunc = {"vredsum": np.add, "vdot": np.add, "vredmin": np.minimum, "vredmax": np.maximum}[op]
             result = ufunc.accumulate(values, axis=0, dtype=values.dtype)[-1]
-            if ufunc is np.add and is_float:  # Python's sum starts from 0: 0 + -0.0 is +0.0 (else unchanged)
-                result = result + values.dtype.type(0)
+            if ufunc is np.add and is_float:
+                result = _first_nan_of_sums(terms, factors, result)
+                result = result + values.dtype.type(0)  # Python's sum starts from 0: 0 + -0.0 is +0.0
         if ins.d:
             L.put(regs[ins.d], result)
         self._add_element_cycles(L, math.ceil(n / self.spec.vector_lanes))

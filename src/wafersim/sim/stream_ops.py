@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..isa import halfprec
+from ..isa.float_math import add_first_nan
 from ..isa.encoding import Instr
 from ..isa.opcodes import HALF_STREAM_OPS, NOWHERE, RAMP, stream_word_type
 from .fabric import compiled_movers
@@ -51,19 +52,8 @@ def _half(ufunc):
     return combine
 
 
-def _add(own: np.ndarray, words: np.ndarray) -> np.ndarray:
-    """np.add, but of two NaNs always the first operand's (quieted), as the scalar add and the compiled steps give
-    it (`compiled.arith.fadd`): NumPy's SIMD loops give the second's in the tail of an array of over 16 (x86 AVX2),
-    so the words of a step, or the lanes of a group, would choose by their position."""
-    result = np.add(own, words)
-    if result.dtype.kind == "f" and np.isnan(result).any():
-        both = np.isnan(own) & np.isnan(words)
-        result[both] = own[both] + own[both]
-    return result
-
-
 #: The combine of each stream op (sram word, input word): a NumPy ufunc on the words as the op's element type.
-_UFUNCS = {"vaddx": _add, "vmaxx": np.maximum, "vminx": np.minimum,
+_UFUNCS = {"vaddx": add_first_nan, "vmaxx": np.maximum, "vminx": np.minimum,
            "vhaddx": _half(np.add), "vhmaxx": _half(np.maximum), "vhminx": _half(np.minimum)}
 #: The combines that `stream_op_kernels.move_stream_words` computes as NumPy does, by (op, element type): 0 add,
 #: 1 maximum, 2 minimum. (Float maxima and minima, whose NaN and signed-zero choices are NumPy's loops', and the
