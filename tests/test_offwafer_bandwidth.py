@@ -85,9 +85,6 @@ def test_stores_behind_neighbour_pipelines_with_ample_bandwidth_take_the_same_cy
         assert_same_run(reference, _launch(150e9))
 
 
-@pytest.mark.xfail(strict=True, reason="review45: the off-wafer bandwidth is served in execution order, which "
-                                       "differs between strategies (the launch's cycles: REFERENCE 8,180, FAST "
-                                       "8,128, FAST with interpreter calls cut short 8,146)")
 def test_bandwidth_bound_stores_behind_neighbour_pipelines_take_the_same_cycles_under_every_strategy(monkeypatch):
     with forced(REFERENCE):
         reference = _launch(SLOW_GLOBAL)

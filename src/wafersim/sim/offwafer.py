@@ -16,6 +16,7 @@ from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME
 from . import parallel
+from .bandwidth import BandwidthLedger
 from .lanes import Lanes
 from .memory_order import LOG_COMMIT_WORDS
 
@@ -66,6 +67,8 @@ class OffWaferMixin:
     #: (lanes' indices or None for every PE, byte addresses, words, whether a store) of each global access,
     #: recorded only by a batch of waves; None: not recorded.
     accesses: list | None = None
+    #: The wave's global accesses whose bandwidth share is not yet settled (`sim.bandwidth`).
+    bandwidth: BandwidthLedger | None = None
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
@@ -143,7 +146,7 @@ class OffWaferMixin:
         unloaded = issued + spec.global_latency + hops
         if not one_word:  # (+ 0.0 for one word: nothing to add)
             unloaded += (words - 1).clip(0) * self.word_time
-        finished = self._global_finish(unloaded, 4 if one_word else 4 * words, at)
+        finished = self._global_finish(unloaded, 4 if one_word else 4 * words, at, issued, loads)
         self._guard_time(float(finished.max(initial=0)))
         if self.tracer:
             self.tracer.record(L, "global load" if loads else "global store", issued - cost,
@@ -235,22 +238,56 @@ class OffWaferMixin:
             bases = bases if isinstance(bases, int) else np.broadcast_to(bases, issued.shape).ravel()[by_time]
         memory.scatter_words(addr, bases, values)
 
-    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray | int, at) -> np.ndarray:
-        """When the lanes' global accesses complete: `unloaded` (latency, hops, words), or later where the
-        wafer's shared off-wafer bandwidth has not yet served the bytes of every access executed so far
-        and of these lanes up to each one (`at`: the lanes' entries of a per-PE array)."""
-        if isinstance(nbytes, int):  # the same bytes for every lane: the running sums are multiples of it
-            served = np.arange(1, len(unloaded) + 1, dtype=np.float64)
-            served *= nbytes
-            total = nbytes * len(unloaded)
-        else:
-            served = np.cumsum(nbytes, dtype=np.float64)  # (in place; byte counts below 2**53: exact as float64)
-            total = int(nbytes.sum())
-        served += self.totals.global_bytes
-        self.totals.global_bytes += total
-        served /= self.spec.global_bytes_per_cycle
-        np.ceil(served, out=served)
-        return np.maximum(unloaded, served)
+    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray | int, at, issued: np.ndarray,
+                       loads: bool) -> np.ndarray:
+        """When the lanes' global accesses (issued at `issued`, `at`: the lanes' entries of a per-PE array)
+        complete: `unloaded` (latency, hops, words), or later where the wafer's shared off-wafer bandwidth has
+        not yet served the bytes of every access of a smaller key (issue cycle, PE) and their own
+        (`sim.bandwidth`). A load's are final (`_next_group` held it until they could be); a store's are a
+        lower bound, settled once every key before it is known (`_settle_bandwidth`)."""
+        ledger = self.bandwidth
+        if ledger is None:
+            ledger = self.bandwidth = BandwidthLedger(self.totals.global_bytes, self.spec.global_bytes_per_cycle,
+                                                      self.n)
+        pe = np.arange(self.n) if isinstance(at, slice) else at
+        latest = ledger.latest
+        self.totals.global_bytes += ledger.record(issued, pe, nbytes, None if loads else unloaded)
+        finished = np.asarray(unloaded, dtype=np.float64)  # (the dtype a maximum with the bandwidth's gives)
+        if not loads or ledger.served(ledger.earlier + ledger.total) <= finished.min(initial=np.inf):
+            return finished  # (a load: even every byte recorded is served by then)
+        return np.maximum(finished, ledger.served(ledger.bytes_through(issued, pe, latest)))
+
+    def _settle_bandwidth(self, horizon: float = np.inf, halted: bool = False) -> None:
+        """Settle the stores issued before `horizon` (no access can still issue before it): their PEs' stores
+        complete no earlier than their share of the bandwidth; `halted`: the wave ended (every PE halted, its
+        finishing cycle the later of its halt and its stores' completion, `_halt`)."""
+        ledger = self.bandwidth
+        if ledger is None:
+            return
+        late = ledger.settle(horizon)
+        if late is not None:
+            pes, finish = late
+            self._guard_time(float(finish.max()))
+            np.maximum.at(self.store_done, pes, finish.astype(self.store_done.dtype))
+            ledger.delayed.append(pes)
+        if not halted or not ledger.delayed:
+            return
+        pes = np.unique(np.concatenate(ledger.delayed))  # (some may have halted before their stores were settled)
+        ended = self.cycle[pes]
+        done = np.maximum(ended, self.store_done[pes])
+        self.stall[pes] += done - ended
+        self.cycle[pes] = done
+        longer = done > ended
+        if self.tracer and longer.any():  # (the drain `_halt` traced, to the unloaded completions, goes on)
+            self.tracer.record(Lanes.from_indices(self.n, pes[longer]), "store drain", ended[longer], done[longer])
+
+    def _settle_bandwidth_if_long(self) -> None:
+        """Between groups: settle (and forget) the accesses no access can still precede once the wave has
+        recorded many, so that the record stays small whatever the number of accesses."""
+        ledger = self.bandwidth
+        if ledger is not None and ledger.entries > ledger.settle_at:
+            self._settle_bandwidth(self._access_outlook(None, -np.inf)[0])
+            ledger.settle_at = max(ledger.settle_first, 2 * ledger.entries)
 
     # ------------------------------------------------------------------ causal order
     def _load_horizon(self, lanes: Lanes | None, issued: np.ndarray | None, next_pc: int | None) -> float:
@@ -296,53 +333,107 @@ class OffWaferMixin:
         return bound
 
     def _earliest_finish(self, issue: float) -> float:
-        """The earliest a load issued at `issue` can complete (latency, and the bandwidth used so far)."""
+        """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far)."""
         spec = self.spec
-        return max(issue + spec.global_latency, math.ceil((self.totals.global_bytes + 4) / spec.global_bytes_per_cycle))
+        served = self.totals.global_bytes if self.bandwidth is None else self.bandwidth.earlier
+        return max(issue + spec.global_latency, math.ceil((served + 4) / spec.global_bytes_per_cycle))
 
     def _load_issue(self, pc: int, group) -> np.ndarray:
         """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included)."""
         return group.lanes.get(self.cycle) + (group.cost + self.ops[pc][2])
 
+    def _access_outlook(self, skip: int | None, until: float) -> tuple[float, float]:
+        """(a lower bound of the issue cycle of any access by PEs of groups other than the one at `skip`,
+        asleep or blocked PEs included; a bound of the bytes they can move in accesses issued by `until`)."""
+        order = self.launch.memory_order
+        gap = order.access_gap
+        most = 4 * (self.program.data_words if order.bulk else 1)  # bytes of one access, at most
+        bound, moved = np.inf, 0.0
+        places = [(pc, group.lanes, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost)
+                  for pc, group in self.groups.items() if pc != skip and order.next_access(pc) < np.inf]
+        places += [(pc, self.asleep[pc], self._asleep_least(pc)) for pc in self.asleep
+                   if order.next_access(pc) < np.inf]
+        for pc, lanes, least in places:
+            first = least + order.next_access(pc)
+            bound = min(bound, first)
+            if first <= until:
+                moved += lanes.count * most * (1 + (until - first) // gap if gap > 0 else np.inf)
+        return bound, moved
+
+    def _load_bytes(self, pc: int, lanes: Lanes) -> int:
+        """Bytes the load at `pc` moves for `lanes`."""
+        ins = self.ops[pc][0]
+        if ins.op == "gld":
+            return 4 * lanes.count
+        return 4 * int(lanes.get(self.regs[ins.c]).astype(np.int64).clip(0).sum())
+
+    def _load_limit(self, pc: int, group, issue: np.ndarray, first: float) -> float:
+        """The lanes of `group` at the load at `pc` whose load issues before this cycle may run: no PE can
+        still precede them with a store (memory order), nor with an access that could delay them (bandwidth)."""
+        order = self.launch.memory_order
+        after = self.ops[pc][1]
+        limit = np.inf
+        if order.active:
+            limit = min(self._earliest_finish(first) + order.next_store(after), self._store_bound(pc))
+        last = group.lanes.max(issue)
+        bound, moved = self._access_outlook(pc, last)
+        own = self._earliest_finish(first) + order.next_access(after)  # (their own next accesses)
+        if own <= last:
+            gap = order.access_gap
+            most = 4 * (self.program.data_words if order.bulk else 1)
+            moved += group.lanes.count * most * (1 + (last - own) // gap if gap > 0 else np.inf)
+        # Commit at once where the bandwidth cannot bind: every byte that can still come first, with those
+        # recorded and the group's, is served by the earliest unloaded completion of the group's loads.
+        recorded = self.totals.global_bytes
+        if math.ceil((recorded + moved + self._load_bytes(pc, group.lanes)) / self.spec.global_bytes_per_cycle) \
+                <= first + self.spec.global_latency:
+            return limit
+        return min(limit, bound, own)
+
     def _next_group(self, runnable: list[int]):
         """(pc, group) to run next, removed from `groups`: the lowest runnable pc, except that a group
         at a global load runs only its PEs whose load issues before any store another PE (or one of its
-        own, after this load) could still issue. When every runnable group waits so, the group holding
-        the earliest load runs the PEs that no PE can still precede (all blocked PEs can only be woken by
-        these loads' PEs, after their loads complete)."""
+        own, after this load) could still issue, and before any access that could delay it on the shared
+        bandwidth (`_load_limit`). When every runnable group waits so, the group holding the earliest load
+        runs the PEs that no PE can still precede (all blocked PEs can only be woken by these loads' PEs,
+        after their loads complete)."""
         order = self.launch.memory_order
+        self._settle_bandwidth_if_long()
         pc = min(runnable)
-        if not order.active or pc not in order.load_pcs or not self.holds_loads:
+        if pc not in self.held_loads:
             return pc, self.groups.pop(pc)
         held = []
         for pc in sorted(runnable):
             group = self.groups[pc]
-            if pc not in order.load_pcs:
+            if pc not in self.held_loads:
                 return pc, self.groups.pop(pc)
             issue = self._load_issue(pc, group)
             first = _lanes_min(group.lanes, issue)
-            own = self._earliest_finish(first) + order.next_store(self.ops[pc][1])
-            others = self._store_bound(pc)
-            if group.lanes.max(issue) < min(own, others):
+            limit = self._load_limit(pc, group, issue, first)
+            if group.lanes.max(issue) < limit:
                 return pc, self.groups.pop(pc)
-            ready = issue < min(own, others)
+            ready = issue < limit
             if group.lanes.any(ready):
                 return pc, self._split_off(pc, group, ready)
             held.append((first, pc, issue))
         # Every runnable group waits for another: all other PEs are blocked or at held loads.
         wake = min(self._earliest_finish(first) for first, _, _ in held)
-        bound = min(self._earliest_finish(first) + order.next_store(self.ops[pc][1]) for first, pc, _ in held)
-        for pc, group in [*self.groups.items(), *((pc, None) for pc in self.asleep)]:
+        first, pc, issue = min(held)
+        bound = min(self._earliest_finish(f) + order.next_store(self.ops[p][1]) for f, p, _ in held) \
+            if order.active else np.inf
+        # (accesses: the other held loads, every held PE's next access, and those of blocked PEs)
+        reach = min([f for f, p, _ in held if p != pc]
+                    + [self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held],
+                    default=np.inf)
+        for other, group in [*self.groups.items(), *((at, None) for at in self.asleep)]:
             if group is not None and not group.blocked:
                 continue
-            ahead = order.next_store(pc)
-            if ahead < np.inf:
-                lanes = None if group is None else group.lanes
-                least = self._asleep_least(pc) if lanes is None else _lanes_min(lanes, lanes.get(self.cycle))
-                bound = min(bound, max(least, wake) + ahead)
-        first, pc, issue = min(held)
+            lanes = None if group is None else group.lanes
+            least = self._asleep_least(other) if lanes is None else _lanes_min(lanes, lanes.get(self.cycle))
+            bound = min(bound, max(least, wake) + order.next_store(other))
+            reach = min(reach, max(least, wake) + order.next_access(other))
         group = self.groups[pc]
-        ready = issue < bound
+        ready = issue < min(bound, reach)
         if not group.lanes.any(ready):  # ties at the same cycle (zero latency and costs): the earliest go
             ready = issue <= first
         if group.lanes.all(ready):
