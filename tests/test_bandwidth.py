@@ -224,3 +224,57 @@ def test_accesses_settled_while_the_wave_runs_give_the_same_cycles(monkeypatch):
         check_against_the_rule(stats, accesses, halts)
         assert stats.cycles == whole.cycles
         np.testing.assert_array_equal(stats.stall, whole.stall)
+
+
+TWINS = """
+.args 2
+    sreg r1, tid.x
+    sreg r2, tid.y
+    sreg r3, bdim.x
+    mul r5, r2, r3
+    add r5, r5, r1        # r5: the PE's index (one block)
+    arg r6, 0             # two input words
+    arg r7, 1             # output words
+    shli r9, r5, 2
+    andi r12, r1, 1
+    li r13, {rounds}
+    li r14, 0
+again:
+    bz r12, even          # odd and even columns load at one cycle, at two program counters
+    gld r15, r6, 4
+    add r14, r14, r15
+    addi r13, r13, -1
+    bnz r13, again
+    jmp done
+even:
+    gld r15, r6, 0
+    add r14, r14, r15
+    addi r13, r13, -1
+    bnz r13, again
+done:
+    add r10, r7, r9
+    gst r14, r10, 0
+    halt
+"""
+
+
+def twins_launch(rounds: int = 4):
+    """Even columns sum `rounds` copies of the first input word, odd columns of the second: their loads issue
+    at the same cycles from two groups. -> (output, LaunchStats), the expected output."""
+    width, height = 6, 5
+    dev = ws.Device(ws.WaferSpec(width=width, height=height, global_bytes_per_s=5e7))
+    words = np.array([3, -5], dtype=np.int32)
+    d_in, d_out = dev.to_device(words), dev.to_device(np.zeros(width * height, dtype=np.int32))
+    stats = dev.launch(assemble(TWINS.format(rounds=rounds), name="twins"), (1, 1), (width, height), [d_in, d_out])
+    expected = np.tile(rounds * words[np.arange(width) % 2], height)
+    return (d_out.copy_to_host(), stats), expected
+
+
+def test_loads_of_two_groups_at_one_cycle_are_served_by_pe_under_every_strategy(monkeypatch):
+    """Two groups load at the same cycles; the bandwidth serves their PEs in index order, interleaved, and
+    the scheduler runs them so (`_next_group`: the group with the lowest PE first, up to the other's)."""
+    (out, stats), accesses, halts = recorded_launch(lambda: twins_launch()[0], monkeypatch)
+    np.testing.assert_array_equal(out, twins_launch()[1])
+    delayed_loads, _ = check_against_the_rule(stats, accesses, halts)
+    assert delayed_loads
+    run_every_strategy(lambda: twins_launch()[0])

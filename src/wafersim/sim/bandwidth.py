@@ -52,24 +52,27 @@ class BandwidthLedger:
         count = len(issue)
         if count == 0:
             return 0
-        nbytes = np.full(count, nbytes, dtype=np.int64) if isinstance(nbytes, int) else nbytes.astype(np.int64)
-        if store_unloaded is None:
-            unloaded = np.full(count, np.nan)
-        else:
+        # (one byte count for every lane, and a load's NaN, stay scalars until the entries are merged)
+        nbytes = nbytes if isinstance(nbytes, int) else nbytes.astype(np.int64)
+        unloaded = math.nan
+        if store_unloaded is not None:
             unloaded = np.asarray(store_unloaded, dtype=np.float64)
             self.store_unloaded_min = min(self.store_unloaded_min, float(unloaded.min()))
         issue = np.asarray(issue, dtype=np.float64)
         self._chunks.append((issue, np.asarray(pe, dtype=np.int64), nbytes, unloaded))
         self.entries += count
-        moved = int(nbytes.sum())
+        moved = nbytes * count if isinstance(nbytes, int) else int(nbytes.sum())
         self.total += moved
         self.latest = max(self.latest, float(issue.max()))
         return moved
 
     def _entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(issue, PE, bytes, unloaded) of every recorded access, in the order executed."""
-        if len(self._chunks) > 1:
-            self._chunks = [tuple(np.concatenate(parts) for parts in zip(*self._chunks))]
+        if len(self._chunks) > 1 or not isinstance(self._chunks[0][3], np.ndarray) \
+                or not isinstance(self._chunks[0][2], np.ndarray):
+            chunks = [(issue, pe, np.broadcast_to(np.int64(nbytes), issue.shape),
+                       np.broadcast_to(np.float64(unloaded), issue.shape)) for issue, pe, nbytes, unloaded in self._chunks]
+            self._chunks = [tuple(np.concatenate(parts) for parts in zip(*chunks))]
         return self._chunks[0]
 
     def bytes_through(self, issue: np.ndarray, pe: np.ndarray, latest_before: float) -> np.ndarray:
@@ -77,7 +80,10 @@ class BandwidthLedger:
         <= it, those served before (`earlier`) included. `latest_before`: `latest` before the batch."""
         count = len(issue)
         if float(issue.min()) > latest_before:  # the batch comes after everything recorded: its own prefix
-            batch_bytes = self._chunks[-1][2][-count:]
+            batch_bytes = self._chunks[-1][2]
+            if isinstance(batch_bytes, int):
+                batch_bytes = np.full(count, batch_bytes, dtype=np.int64)
+            batch_bytes = batch_bytes[-count:]
             if issue.min() == issue.max():  # (lanes are sorted by PE: already in key order)
                 through = np.cumsum(batch_bytes)
             else:
@@ -105,6 +111,8 @@ class BandwidthLedger:
             return None
         issue, pe, nbytes, unloaded = self._entries()
         due = issue < horizon
+        if not due.any():
+            return None
         late = None
         stores = due & ~np.isnan(unloaded)
         # (where even the last byte recorded is served by the earliest store's unloaded completion, none is late)
@@ -118,12 +126,14 @@ class BandwidthLedger:
             self.earlier += self.total
             self.total = 0
             self.store_unloaded_min = math.inf
+            self.latest = -math.inf
             return late
         keep = ~due
         self.earlier += int(nbytes[due].sum())
         self.total -= int(nbytes[due].sum())
         self._chunks = [(issue[keep], pe[keep], nbytes[keep], unloaded[keep])]
         self.entries = len(self._chunks[0][0])
+        self.latest = float(issue[keep].max())
         left = unloaded[keep]
         self.store_unloaded_min = float(np.nanmin(left)) if not np.isnan(left).all() else math.inf
         return late

@@ -69,6 +69,7 @@ class OffWaferMixin:
     accesses: list | None = None
     #: The wave's global accesses whose bandwidth share is not yet settled (`sim.bandwidth`).
     bandwidth: BandwidthLedger | None = None
+    _leasts: dict = {}  # (`_least`)
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
@@ -249,7 +250,7 @@ class OffWaferMixin:
         if ledger is None:
             ledger = self.bandwidth = BandwidthLedger(self.totals.global_bytes, self.spec.global_bytes_per_cycle,
                                                       self.n)
-        pe = np.arange(self.n) if isinstance(at, slice) else at
+        pe = self._pe_index() if isinstance(at, slice) else at
         latest = ledger.latest
         self.totals.global_bytes += ledger.record(issued, pe, nbytes, None if loads else unloaded)
         finished = np.asarray(unloaded, dtype=np.float64)  # (the dtype a maximum with the bandwidth's gives)
@@ -325,12 +326,23 @@ class OffWaferMixin:
         for pc, group in self.groups.items():
             ahead = order.next_store(pc)
             if pc != skip and ahead < np.inf:
-                bound = min(bound, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
+                bound = min(bound, self._least(pc, group) + ahead)
         for pc in self.asleep:
             ahead = order.next_store(pc)
             if ahead < np.inf:
-                bound = min(bound, self._asleep_least(pc) + ahead)
+                bound = min(bound, self._least(pc, None) + ahead)
         return bound
+
+    def _least(self, pc: int, group) -> float:
+        """The least cycle of the PEs of `group` at `pc` (its owed cycles included; None: those asleep there),
+        kept while the scheduler picks the next group (`_next_group`: nothing runs meanwhile)."""
+        key = (pc, group is None)
+        least = self._leasts.get(key)
+        if least is None:
+            least = (self._asleep_least(pc) if group is None
+                     else _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost)
+            self._leasts[key] = least
+        return least
 
     def _earliest_finish(self, issue: float) -> float:
         """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far)."""
@@ -342,22 +354,28 @@ class OffWaferMixin:
         """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included)."""
         return group.lanes.get(self.cycle) + (group.cost + self.ops[pc][2])
 
+    def _bytes_by(self, count: int, first: float, until: float) -> float:
+        """A bound of the bytes `count` PEs whose next access issues at `first` or later can move in accesses
+        issued by `until`: every one as large as an access can be, as close together as the code allows."""
+        if first > until:
+            return 0.0
+        order = self.launch.memory_order
+        most = 4 * (self.program.data_words if order.bulk else 1)
+        return count * most * (1 + (until - first) // order.access_gap) if order.access_gap > 0 else np.inf
+
     def _access_outlook(self, skip: int | None, until: float) -> tuple[float, float]:
         """(a lower bound of the issue cycle of any access by PEs of groups other than the one at `skip`,
         asleep or blocked PEs included; a bound of the bytes they can move in accesses issued by `until`)."""
         order = self.launch.memory_order
-        gap = order.access_gap
-        most = 4 * (self.program.data_words if order.bulk else 1)  # bytes of one access, at most
         bound, moved = np.inf, 0.0
-        places = [(pc, group.lanes, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost)
+        places = [(pc, group.lanes, self._least(pc, group))
                   for pc, group in self.groups.items() if pc != skip and order.next_access(pc) < np.inf]
-        places += [(pc, self.asleep[pc], self._asleep_least(pc)) for pc in self.asleep
+        places += [(pc, self.asleep[pc], self._least(pc, None)) for pc in self.asleep
                    if order.next_access(pc) < np.inf]
         for pc, lanes, least in places:
             first = least + order.next_access(pc)
             bound = min(bound, first)
-            if first <= until:
-                moved += lanes.count * most * (1 + (until - first) // gap if gap > 0 else np.inf)
+            moved += self._bytes_by(lanes.count, first, until)
         return bound, moved
 
     def _load_bytes(self, pc: int, lanes: Lanes) -> int:
@@ -367,28 +385,34 @@ class OffWaferMixin:
             return 4 * lanes.count
         return 4 * int(lanes.get(self.regs[ins.c]).astype(np.int64).clip(0).sum())
 
+    def _bandwidth_limit(self, pc: int, group, issue: np.ndarray, first: float) -> float:
+        """The lanes of `group` at the load at `pc` whose load issues before this cycle may run as far as the
+        bandwidth's order goes: before any access another PE, or one of them after its load, could still issue
+        (inf where the bandwidth cannot delay their loads, whatever comes first)."""
+        order = self.launch.memory_order
+        last = group.lanes.max(issue)
+        bound, moved = self._access_outlook(pc, last)
+        own = self._earliest_finish(first) + order.next_access(self.ops[pc][1])  # (their own next accesses)
+        moved += self._bytes_by(group.lanes.count, own, last)
+        # Where every byte that can still come first, with those executed and the group's, is served by the
+        # earliest unloaded completion of the group's loads, the bandwidth cannot delay them: they go at once.
+        if moved < np.inf:
+            moved += self.totals.global_bytes + self._load_bytes(pc, group.lanes)
+            if math.ceil(moved / self.spec.global_bytes_per_cycle) <= first + self.spec.global_latency:
+                return np.inf
+        # (no access can still issue before the earliest of these loads: settle, and forget, those before it,
+        # so that the loads' shares are found among the few accesses after it)
+        self._settle_bandwidth(min(bound, first))
+        return min(bound, own)
+
     def _load_limit(self, pc: int, group, issue: np.ndarray, first: float) -> float:
         """The lanes of `group` at the load at `pc` whose load issues before this cycle may run: no PE can
         still precede them with a store (memory order), nor with an access that could delay them (bandwidth)."""
         order = self.launch.memory_order
-        after = self.ops[pc][1]
-        limit = np.inf
+        limit = self._bandwidth_limit(pc, group, issue, first)
         if order.active:
-            limit = min(self._earliest_finish(first) + order.next_store(after), self._store_bound(pc))
-        last = group.lanes.max(issue)
-        bound, moved = self._access_outlook(pc, last)
-        own = self._earliest_finish(first) + order.next_access(after)  # (their own next accesses)
-        if own <= last:
-            gap = order.access_gap
-            most = 4 * (self.program.data_words if order.bulk else 1)
-            moved += group.lanes.count * most * (1 + (last - own) // gap if gap > 0 else np.inf)
-        # Commit at once where the bandwidth cannot bind: every byte that can still come first, with those
-        # recorded and the group's, is served by the earliest unloaded completion of the group's loads.
-        recorded = self.totals.global_bytes
-        if math.ceil((recorded + moved + self._load_bytes(pc, group.lanes)) / self.spec.global_bytes_per_cycle) \
-                <= first + self.spec.global_latency:
-            return limit
-        return min(limit, bound, own)
+            limit = min(limit, self._earliest_finish(first) + order.next_store(self.ops[pc][1]), self._store_bound(pc))
+        return limit
 
     def _next_group(self, runnable: list[int]):
         """(pc, group) to run next, removed from `groups`: the lowest runnable pc, except that a group
@@ -396,8 +420,9 @@ class OffWaferMixin:
         own, after this load) could still issue, and before any access that could delay it on the shared
         bandwidth (`_load_limit`). When every runnable group waits so, the group holding the earliest load
         runs the PEs that no PE can still precede (all blocked PEs can only be woken by these loads' PEs,
-        after their loads complete)."""
+        after their loads complete); loads of several groups at that cycle, the lowest PEs first."""
         order = self.launch.memory_order
+        self._leasts = {}  # (`_least`: nothing runs until this returns)
         self._settle_bandwidth_if_long()
         pc = min(runnable)
         if pc not in self.held_loads:
@@ -423,22 +448,35 @@ class OffWaferMixin:
             if order.active else np.inf
         # (accesses: the other held loads, every held PE's next access, and those of blocked PEs)
         reach = min([f for f, p, _ in held if p != pc]
-                    + [self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held],
-                    default=np.inf)
+                    + [self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held])
         for other, group in [*self.groups.items(), *((at, None) for at in self.asleep)]:
             if group is not None and not group.blocked:
                 continue
-            lanes = None if group is None else group.lanes
-            least = self._asleep_least(other) if lanes is None else _lanes_min(lanes, lanes.get(self.cycle))
+            least = self._least(other, group) - (0.0 if group is None else group.cost)
             bound = min(bound, max(least, wake) + order.next_store(other))
             reach = min(reach, max(least, wake) + order.next_access(other))
+        self._settle_bandwidth(min(first, reach))
         group = self.groups[pc]
         ready = issue < min(bound, reach)
         if not group.lanes.any(ready):  # ties at the same cycle (zero latency and costs): the earliest go
             ready = issue <= first
+            tied = {p: i for f, p, i in held if f == first}
+            if len(tied) > 1:  # loads of several groups at that cycle: the bandwidth serves the lowest PEs first
+                lowest = {p: int(self.groups[p].lanes.get(self._pe_index())[i <= first].min()) for p, i in tied.items()}
+                pc = min(lowest, key=lowest.get)
+                group, issue = self.groups[pc], tied[pc]
+                below = min(at for p, at in lowest.items() if p != pc)
+                ready = (issue <= first) & (group.lanes.get(self._pe_index()) < below)
         if group.lanes.all(ready):
             return pc, self.groups.pop(pc)
         return pc, self._split_off(pc, group, ready)
+
+    def _pe_index(self) -> np.ndarray:
+        """Each PE's index in the wave (a per-PE array, made once)."""
+        index = self.__dict__.get("_pe_indices")
+        if index is None:
+            index = self._pe_indices = np.arange(self.n)
+        return index
 
     def _split_off(self, pc: int, group, ready: np.ndarray):
         """Leave the lanes of `group` where not `ready` waiting at `pc`; return a group of the others."""
