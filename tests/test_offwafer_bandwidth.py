@@ -1,13 +1,12 @@
-"""The wafer's shared off-wafer bandwidth (sim/offwafer.py `_global_finish`, docs/timing.md "Off-wafer (global)
-memory"): the k-th byte of a launch's global traffic completes no earlier than k / (bytes per cycle) cycles after
-it starts, k counted in the order the simulator *executes* accesses.
+"""The wafer's shared off-wafer bandwidth (sim/bandwidth.py, docs/timing.md "Off-wafer (global) memory"): the
+k-th byte of a launch's global traffic completes no earlier than k / (bytes per cycle) cycles after it starts.
 
-Found by review45 (stop 45), not fixed: where that bandwidth is the limit, the order of execution is not the same
-under every strategy, so neither are the cycles. Stores at the end of neighbour pipelines (the last PE of each row
-stores each word it receives) run in groups that depend on how far each row got when the scheduler reached the
-store: the compiled interpreter runs its calls to quiescence (or until its loop budget cuts them short, at places
-that depend on the order it runs woken PEs in), the NumPy path one instruction a group at a time. Results are the
-same (tested below); cycles and stalls are not (the strict xfail below fails once they are).
+Found by review45 (stop 45), fixed at stop 46: k was counted in the order the simulator *executes* accesses, which
+is not the same under every strategy, so where the bandwidth was the limit neither were the cycles. Stores at the
+end of neighbour pipelines (the last PE of each row stores each word it receives) ran in groups that depend on how
+far each row got when the scheduler reached the store: the compiled interpreter runs its calls to quiescence (or
+until its loop budget cuts them short), the NumPy path one instruction a group at a time. The bandwidth now serves
+accesses in (issue cycle, PE) order, the same under every strategy (the last test below was a strict xfail).
 """
 from __future__ import annotations
 
@@ -85,9 +84,6 @@ def test_stores_behind_neighbour_pipelines_with_ample_bandwidth_take_the_same_cy
         assert_same_run(reference, _launch(150e9))
 
 
-@pytest.mark.xfail(strict=True, reason="review45: the off-wafer bandwidth is served in execution order, which "
-                                       "differs between strategies (the launch's cycles: REFERENCE 8,180, FAST "
-                                       "8,128, FAST with interpreter calls cut short 8,146)")
 def test_bandwidth_bound_stores_behind_neighbour_pipelines_take_the_same_cycles_under_every_strategy(monkeypatch):
     with forced(REFERENCE):
         reference = _launch(SLOW_GLOBAL)

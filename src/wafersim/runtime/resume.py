@@ -156,6 +156,7 @@ def _launch_routes(meta: dict, data: dict[str, np.ndarray]) -> list[Route]:
 
 def _save(sim: WaveSim, device: Device, path: Path) -> None:
     launch = sim.launch
+    sim._settle_bandwidth()  # (every PE at one barrier: every access before it is known, settled into its counters)
     data = device_data(device, {})  # memory (this launch's stores so far included), streams, history
     pc = next(iter(sim.groups))
     fifos = []

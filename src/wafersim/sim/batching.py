@@ -91,7 +91,7 @@ class BatchedWaveSim(WaveSim):
         self.unloaded_min = np.full(region.waves, np.inf)
         self.wave_bytes = np.zeros(region.waves, dtype=np.int64)
 
-    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray | int, at) -> np.ndarray:
+    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray | int, at, *_) -> np.ndarray:
         nbytes = np.broadcast_to(np.int64(nbytes), unloaded.shape) if isinstance(nbytes, int) else nbytes
         self.totals.global_bytes += int(nbytes.sum())
         if isinstance(at, slice):  # every PE: a (wave, PE) view

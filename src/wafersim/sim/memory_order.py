@@ -182,11 +182,35 @@ class GlobalOrder:
                 facts.memo(("cycles_until", targets, timing),
                            lambda targets=targets: cycles_until(decoded, costs, targets, code_words, self.latency))
                 for targets in (STORE_OPS, LOAD_OPS))
+        #: Fewest cycles from pc until a load or store can issue, and fewest between two accesses of one PE
+        #: (the issue of one to the issue of the next), for the bandwidth's order (`sim.bandwidth`): only
+        #: where loads wait for it.
+        self.to_access: dict[int, float] = {}
+        self.access_gap = np.inf
+        #: Whether the program has bulk accesses (gldv, gstv: up to an SRAM's words each), else one word each.
+        self.bulk = bool(ops & {"gldv", "gstv"})
+        if ops & (LOAD_OPS | STORE_OPS):
+            timing = (tuple(sorted(costs.items())), code_words, self.latency)
+            targets = LOAD_OPS | STORE_OPS
+            self.to_access = facts.memo(("cycles_until", targets, timing),
+                                        lambda: cycles_until(decoded, costs, targets, code_words, self.latency))
+            self.access_gap = min((self._after(pc, instr, code_words)
+                                   for pc, instr in decoded.items() if instr.op in targets), default=np.inf)
         self.log = StoreLog()
+
+    def _after(self, pc: int, instr: Instr, code_words: int) -> float:
+        """Fewest cycles from the issue of the access at pc to the issue of the PE's next access."""
+        wait = self.latency if instr.op in LOAD_OPS else 0.0
+        return wait + min((self.to_access.get(nxt, np.inf) for nxt in successors(pc, instr, code_words)),
+                          default=np.inf)
 
     def next_store(self, pc: int) -> float:
         """Fewest cycles from pc until a store can issue (inf: none can)."""
         return self.to_store.get(pc, np.inf)
+
+    def next_access(self, pc: int) -> float:
+        """Fewest cycles from pc until a load or store can issue (inf: none can)."""
+        return self.to_access.get(pc, np.inf)
 
     def next_load(self, pc: int) -> float:
         """Fewest cycles from pc until a load can issue (inf: none can)."""

@@ -16,6 +16,7 @@ from ..errors import MemoryAccessError
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME
 from . import parallel
+from .bandwidth import BandwidthLedger
 from .lanes import Lanes
 from .memory_order import LOG_COMMIT_WORDS
 
@@ -66,6 +67,9 @@ class OffWaferMixin:
     #: (lanes' indices or None for every PE, byte addresses, words, whether a store) of each global access,
     #: recorded only by a batch of waves; None: not recorded.
     accesses: list | None = None
+    #: The wave's global accesses whose bandwidth share is not yet settled (`sim.bandwidth`).
+    bandwidth: BandwidthLedger | None = None
+    _leasts: dict = {}  # (`_least`)
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
@@ -143,7 +147,7 @@ class OffWaferMixin:
         unloaded = issued + spec.global_latency + hops
         if not one_word:  # (+ 0.0 for one word: nothing to add)
             unloaded += (words - 1).clip(0) * self.word_time
-        finished = self._global_finish(unloaded, 4 if one_word else 4 * words, at)
+        finished = self._global_finish(unloaded, 4 if one_word else 4 * words, at, issued, loads)
         self._guard_time(float(finished.max(initial=0)))
         if self.tracer:
             self.tracer.record(L, "global load" if loads else "global store", issued - cost,
@@ -235,22 +239,56 @@ class OffWaferMixin:
             bases = bases if isinstance(bases, int) else np.broadcast_to(bases, issued.shape).ravel()[by_time]
         memory.scatter_words(addr, bases, values)
 
-    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray | int, at) -> np.ndarray:
-        """When the lanes' global accesses complete: `unloaded` (latency, hops, words), or later where the
-        wafer's shared off-wafer bandwidth has not yet served the bytes of every access executed so far
-        and of these lanes up to each one (`at`: the lanes' entries of a per-PE array)."""
-        if isinstance(nbytes, int):  # the same bytes for every lane: the running sums are multiples of it
-            served = np.arange(1, len(unloaded) + 1, dtype=np.float64)
-            served *= nbytes
-            total = nbytes * len(unloaded)
-        else:
-            served = np.cumsum(nbytes, dtype=np.float64)  # (in place; byte counts below 2**53: exact as float64)
-            total = int(nbytes.sum())
-        served += self.totals.global_bytes
-        self.totals.global_bytes += total
-        served /= self.spec.global_bytes_per_cycle
-        np.ceil(served, out=served)
-        return np.maximum(unloaded, served)
+    def _global_finish(self, unloaded: np.ndarray, nbytes: np.ndarray | int, at, issued: np.ndarray,
+                       loads: bool) -> np.ndarray:
+        """When the lanes' global accesses (issued at `issued`, `at`: the lanes' entries of a per-PE array)
+        complete: `unloaded` (latency, hops, words), or later where the wafer's shared off-wafer bandwidth has
+        not yet served the bytes of every access of a smaller key (issue cycle, PE) and their own
+        (`sim.bandwidth`). A load's are final (`_next_group` held it until they could be); a store's are a
+        lower bound, settled once every key before it is known (`_settle_bandwidth`)."""
+        ledger = self.bandwidth
+        if ledger is None:
+            ledger = self.bandwidth = BandwidthLedger(self.totals.global_bytes, self.spec.global_bytes_per_cycle,
+                                                      self.n)
+        pe = self._pe_index() if isinstance(at, slice) else at
+        latest = ledger.latest
+        self.totals.global_bytes += ledger.record(issued, pe, nbytes, None if loads else unloaded)
+        finished = np.asarray(unloaded, dtype=np.float64)  # (the dtype a maximum with the bandwidth's gives)
+        if not loads or ledger.served(ledger.earlier + ledger.total) <= finished.min(initial=np.inf):
+            return finished  # (a load: even every byte recorded is served by then)
+        return np.maximum(finished, ledger.served(ledger.bytes_through(issued, pe, latest)))
+
+    def _settle_bandwidth(self, horizon: float = np.inf, halted: bool = False) -> None:
+        """Settle the stores issued before `horizon` (no access can still issue before it): their PEs' stores
+        complete no earlier than their share of the bandwidth; `halted`: the wave ended (every PE halted, its
+        finishing cycle the later of its halt and its stores' completion, `_halt`)."""
+        ledger = self.bandwidth
+        if ledger is None:
+            return
+        late = ledger.settle(horizon)
+        if late is not None:
+            pes, finish = late
+            self._guard_time(float(finish.max()))
+            np.maximum.at(self.store_done, pes, finish.astype(self.store_done.dtype))
+            ledger.delayed.append(pes)
+        if not halted or not ledger.delayed:
+            return
+        pes = np.unique(np.concatenate(ledger.delayed))  # (some may have halted before their stores were settled)
+        ended = self.cycle[pes]
+        done = np.maximum(ended, self.store_done[pes])
+        self.stall[pes] += done - ended
+        self.cycle[pes] = done
+        longer = done > ended
+        if self.tracer and longer.any():  # (the drain `_halt` traced, to the unloaded completions, goes on)
+            self.tracer.record(Lanes.from_indices(self.n, pes[longer]), "store drain", ended[longer], done[longer])
+
+    def _settle_bandwidth_if_long(self) -> None:
+        """Between groups: settle (and forget) the accesses no access can still precede once the wave has
+        recorded many, so that the record stays small whatever the number of accesses."""
+        ledger = self.bandwidth
+        if ledger is not None and ledger.entries > ledger.settle_at:
+            self._settle_bandwidth(self._access_outlook(None, -np.inf)[0])
+            ledger.settle_at = max(ledger.settle_first, 2 * ledger.entries)
 
     # ------------------------------------------------------------------ causal order
     def _load_horizon(self, lanes: Lanes | None, issued: np.ndarray | None, next_pc: int | None) -> float:
@@ -288,66 +326,157 @@ class OffWaferMixin:
         for pc, group in self.groups.items():
             ahead = order.next_store(pc)
             if pc != skip and ahead < np.inf:
-                bound = min(bound, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
+                bound = min(bound, self._least(pc, group) + ahead)
         for pc in self.asleep:
             ahead = order.next_store(pc)
             if ahead < np.inf:
-                bound = min(bound, self._asleep_least(pc) + ahead)
+                bound = min(bound, self._least(pc, None) + ahead)
         return bound
 
+    def _least(self, pc: int, group) -> float:
+        """The least cycle of the PEs of `group` at `pc` (its owed cycles included; None: those asleep there),
+        kept while the scheduler picks the next group (`_next_group`: nothing runs meanwhile)."""
+        key = (pc, group is None)
+        least = self._leasts.get(key)
+        if least is None:
+            least = (self._asleep_least(pc) if group is None
+                     else _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost)
+            self._leasts[key] = least
+        return least
+
     def _earliest_finish(self, issue: float) -> float:
-        """The earliest a load issued at `issue` can complete (latency, and the bandwidth used so far)."""
+        """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far)."""
         spec = self.spec
-        return max(issue + spec.global_latency, math.ceil((self.totals.global_bytes + 4) / spec.global_bytes_per_cycle))
+        served = self.totals.global_bytes if self.bandwidth is None else self.bandwidth.earlier
+        return max(issue + spec.global_latency, math.ceil((served + 4) / spec.global_bytes_per_cycle))
 
     def _load_issue(self, pc: int, group) -> np.ndarray:
         """Lane-aligned issue cycles of the load at `pc` for `group` (its owed cycles included)."""
         return group.lanes.get(self.cycle) + (group.cost + self.ops[pc][2])
 
+    def _bytes_by(self, count: int, first: float, until: float) -> float:
+        """A bound of the bytes `count` PEs whose next access issues at `first` or later can move in accesses
+        issued by `until`: every one as large as an access can be, as close together as the code allows."""
+        if first > until:
+            return 0.0
+        order = self.launch.memory_order
+        most = 4 * (self.program.data_words if order.bulk else 1)
+        return count * most * (1 + (until - first) // order.access_gap) if order.access_gap > 0 else np.inf
+
+    def _access_outlook(self, skip: int | None, until: float) -> tuple[float, float]:
+        """(a lower bound of the issue cycle of any access by PEs of groups other than the one at `skip`,
+        asleep or blocked PEs included; a bound of the bytes they can move in accesses issued by `until`)."""
+        order = self.launch.memory_order
+        bound, moved = np.inf, 0.0
+        places = [(pc, group.lanes, self._least(pc, group))
+                  for pc, group in self.groups.items() if pc != skip and order.next_access(pc) < np.inf]
+        places += [(pc, self.asleep[pc], self._least(pc, None)) for pc in self.asleep
+                   if order.next_access(pc) < np.inf]
+        for pc, lanes, least in places:
+            first = least + order.next_access(pc)
+            bound = min(bound, first)
+            moved += self._bytes_by(lanes.count, first, until)
+        return bound, moved
+
+    def _load_bytes(self, pc: int, lanes: Lanes) -> int:
+        """Bytes the load at `pc` moves for `lanes`."""
+        ins = self.ops[pc][0]
+        if ins.op == "gld":
+            return 4 * lanes.count
+        return 4 * int(lanes.get(self.regs[ins.c]).astype(np.int64).clip(0).sum())
+
+    def _bandwidth_limit(self, pc: int, group, issue: np.ndarray, first: float) -> float:
+        """The lanes of `group` at the load at `pc` whose load issues before this cycle may run as far as the
+        bandwidth's order goes: before any access another PE, or one of them after its load, could still issue
+        (inf where the bandwidth cannot delay their loads, whatever comes first)."""
+        order = self.launch.memory_order
+        last = group.lanes.max(issue)
+        bound, moved = self._access_outlook(pc, last)
+        own = self._earliest_finish(first) + order.next_access(self.ops[pc][1])  # (their own next accesses)
+        moved += self._bytes_by(group.lanes.count, own, last)
+        # Where every byte that can still come first, with those executed and the group's, is served by the
+        # earliest unloaded completion of the group's loads, the bandwidth cannot delay them: they go at once.
+        if moved < np.inf:
+            moved += self.totals.global_bytes + self._load_bytes(pc, group.lanes)
+            if math.ceil(moved / self.spec.global_bytes_per_cycle) <= first + self.spec.global_latency:
+                return np.inf
+        # (no access can still issue before the earliest of these loads: settle, and forget, those before it,
+        # so that the loads' shares are found among the few accesses after it)
+        self._settle_bandwidth(min(bound, first))
+        return min(bound, own)
+
+    def _load_limit(self, pc: int, group, issue: np.ndarray, first: float) -> float:
+        """The lanes of `group` at the load at `pc` whose load issues before this cycle may run: no PE can
+        still precede them with a store (memory order), nor with an access that could delay them (bandwidth)."""
+        order = self.launch.memory_order
+        limit = self._bandwidth_limit(pc, group, issue, first)
+        if order.active:
+            limit = min(limit, self._earliest_finish(first) + order.next_store(self.ops[pc][1]), self._store_bound(pc))
+        return limit
+
     def _next_group(self, runnable: list[int]):
         """(pc, group) to run next, removed from `groups`: the lowest runnable pc, except that a group
         at a global load runs only its PEs whose load issues before any store another PE (or one of its
-        own, after this load) could still issue. When every runnable group waits so, the group holding
-        the earliest load runs the PEs that no PE can still precede (all blocked PEs can only be woken by
-        these loads' PEs, after their loads complete)."""
+        own, after this load) could still issue, and before any access that could delay it on the shared
+        bandwidth (`_load_limit`). When every runnable group waits so, the group holding the earliest load
+        runs the PEs that no PE can still precede (all blocked PEs can only be woken by these loads' PEs,
+        after their loads complete); loads of several groups at that cycle, the lowest PEs first."""
         order = self.launch.memory_order
+        self._leasts = {}  # (`_least`: nothing runs until this returns)
+        self._settle_bandwidth_if_long()
         pc = min(runnable)
-        if not order.active or pc not in order.load_pcs or not self.holds_loads:
+        if pc not in self.held_loads:
             return pc, self.groups.pop(pc)
         held = []
         for pc in sorted(runnable):
             group = self.groups[pc]
-            if pc not in order.load_pcs:
+            if pc not in self.held_loads:
                 return pc, self.groups.pop(pc)
             issue = self._load_issue(pc, group)
             first = _lanes_min(group.lanes, issue)
-            own = self._earliest_finish(first) + order.next_store(self.ops[pc][1])
-            others = self._store_bound(pc)
-            if group.lanes.max(issue) < min(own, others):
+            limit = self._load_limit(pc, group, issue, first)
+            if group.lanes.max(issue) < limit:
                 return pc, self.groups.pop(pc)
-            ready = issue < min(own, others)
+            ready = issue < limit
             if group.lanes.any(ready):
                 return pc, self._split_off(pc, group, ready)
             held.append((first, pc, issue))
         # Every runnable group waits for another: all other PEs are blocked or at held loads.
         wake = min(self._earliest_finish(first) for first, _, _ in held)
-        bound = min(self._earliest_finish(first) + order.next_store(self.ops[pc][1]) for first, pc, _ in held)
-        for pc, group in [*self.groups.items(), *((pc, None) for pc in self.asleep)]:
+        first, pc, issue = min(held)
+        bound = min(self._earliest_finish(f) + order.next_store(self.ops[p][1]) for f, p, _ in held) \
+            if order.active else np.inf
+        # (accesses: the other held loads, every held PE's next access, and those of blocked PEs)
+        reach = min([f for f, p, _ in held if p != pc]
+                    + [self._earliest_finish(f) + order.next_access(self.ops[p][1]) for f, p, _ in held])
+        for other, group in [*self.groups.items(), *((at, None) for at in self.asleep)]:
             if group is not None and not group.blocked:
                 continue
-            ahead = order.next_store(pc)
-            if ahead < np.inf:
-                lanes = None if group is None else group.lanes
-                least = self._asleep_least(pc) if lanes is None else _lanes_min(lanes, lanes.get(self.cycle))
-                bound = min(bound, max(least, wake) + ahead)
-        first, pc, issue = min(held)
+            least = self._least(other, group) - (0.0 if group is None else group.cost)
+            bound = min(bound, max(least, wake) + order.next_store(other))
+            reach = min(reach, max(least, wake) + order.next_access(other))
+        self._settle_bandwidth(min(first, reach))
         group = self.groups[pc]
-        ready = issue < bound
+        ready = issue < min(bound, reach)
         if not group.lanes.any(ready):  # ties at the same cycle (zero latency and costs): the earliest go
             ready = issue <= first
+            tied = {p: i for f, p, i in held if f == first}
+            if len(tied) > 1:  # loads of several groups at that cycle: the bandwidth serves the lowest PEs first
+                lowest = {p: int(self.groups[p].lanes.get(self._pe_index())[i <= first].min()) for p, i in tied.items()}
+                pc = min(lowest, key=lowest.get)
+                group, issue = self.groups[pc], tied[pc]
+                below = min(at for p, at in lowest.items() if p != pc)
+                ready = (issue <= first) & (group.lanes.get(self._pe_index()) < below)
         if group.lanes.all(ready):
             return pc, self.groups.pop(pc)
         return pc, self._split_off(pc, group, ready)
+
+    def _pe_index(self) -> np.ndarray:
+        """Each PE's index in the wave (a per-PE array, made once)."""
+        index = self.__dict__.get("_pe_indices")
+        if index is None:
+            index = self._pe_indices = np.arange(self.n)
+        return index
 
     def _split_off(self, pc: int, group, ready: np.ndarray):
         """Leave the lanes of `group` where not `ready` waiting at `pc`; return a group of the others."""

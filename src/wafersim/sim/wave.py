@@ -146,7 +146,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
         self.pops_waited: dict[int, bool] = {}  # id(FIFO) -> whether its last lockstep pop waited (a hint)
         self.ops = self._compile()
         order = launch.memory_order  # (global loads a run must leave to the scheduler, `_run_numpy`)
-        self.held_loads = frozenset(order.load_pcs) if order.active and self.holds_loads else frozenset()
+        self.held_loads = frozenset(order.load_pcs) if self.holds_loads else frozenset()
         self.tracer = launch.tracer
         self.strategy = active_strategy()
         self.barrier_pcs = {pc for pc, instr in launch.decoded.items() if instr.op in ("bar", "gbar")}
@@ -213,6 +213,7 @@ class WaveSim(CompiledMixin, ComputeMixin, ExchangeMixin, StreamRowsMixin, Route
                     self._continue(*continuation)
                 self.running = None
         self._raise_stopped()
+        self._settle_bandwidth(halted=True)  # (every PE halted: its stores' share of the bandwidth is known)
         self._confirm_exact_times()
         self._accumulate()
         if self.tracer:
