@@ -8,6 +8,7 @@ instead of reading the register of every lane again (`WaveSim._branch_split`).
 from __future__ import annotations
 
 from ..isa.encoding import Instr
+from ..isa.opcodes import VECTOR_OPS
 
 #: Instructions that write register d and no other register (d = 0: none; r0 stays zero).
 WRITES_ONLY_D = frozenset({
@@ -15,8 +16,9 @@ WRITES_ONLY_D = frozenset({
     "sne", "mov", "neg", "abs", "sel", "addi", "muli", "andi", "ori", "xori", "shli", "shri", "srai", "slti", "seqi",
     "li", "fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "fma", "flt", "fle", "feq", "fne", "fneg", "fabs", "fsqrt",
     "itof", "ftoi", "hasnb", "sreg", "arg", "ld", "recv", "gld"})
-#: Instructions that write no register.
-WRITES_NONE = frozenset({"nop", "halt", "bz", "bnz", "jmp", "st", "send", "bar", "gbar", "chk", "print", "gst"})
+#: Instructions that write no register (vector transfers and ops write SRAM, global memory or the fabric only).
+WRITES_NONE = frozenset({"nop", "halt", "bz", "bnz", "jmp", "st", "send", "bar", "gbar", "chk", "print", "gst",
+                         "sendv", "recvv", "gldv", "gstv"}) | VECTOR_OPS
 
 
 def _successors(pc: int, instr: Instr) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ from ..isa.opcodes import BY_NAME
 from . import parallel
 from .lanes import Lanes
 from .memory_order import LOG_COMMIT_WORDS
+from .neighbour_paths import StorePaths
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
 TRANSPOSE_BLOCK = 4096
@@ -66,6 +67,8 @@ class OffWaferMixin:
     #: (lanes' indices or None for every PE, byte addresses, words, whether a store) of each global access,
     #: recorded only by a batch of waves; None: not recorded.
     accesses: list | None = None
+    #: (`_store_paths`, made on first use)
+    store_paths: StorePaths | None = None
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
@@ -285,15 +288,25 @@ class OffWaferMixin:
         (asleep or blocked PEs included)."""
         order = self.launch.memory_order
         bound = np.inf
+        paths = self._store_paths()  # (by the PEs' neighbours, where tighter: `neighbour_paths`)
         for pc, group in self.groups.items():
             ahead = order.next_store(pc)
             if pc != skip and ahead < np.inf:
-                bound = min(bound, _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
+                tighter = paths.bound(pc, group.lanes, self.cycle, group.cost)
+                bound = min(bound, tighter if tighter is not None else
+                            _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost + ahead)
         for pc in self.asleep:
             ahead = order.next_store(pc)
             if ahead < np.inf:
-                bound = min(bound, self._asleep_least(pc) + ahead)
+                tighter = paths.asleep_bound(pc, self.asleep[pc], self.cycle)
+                bound = min(bound, tighter if tighter is not None else self._asleep_least(pc) + ahead)
         return bound
+
+    def _store_paths(self) -> StorePaths:
+        """The wave's `neighbour_paths.StorePaths`, made on first use."""
+        if self.store_paths is None:
+            self.store_paths = StorePaths(self.launch, self.region, self.neighbour_branches)
+        return self.store_paths
 
     def _earliest_finish(self, issue: float) -> float:
         """The earliest a load issued at `issue` can complete (latency, and the bandwidth used so far)."""
