@@ -38,10 +38,7 @@ if TYPE_CHECKING:
     from .routing import RouteTables
 
 #: Instructions that write SRAM or nothing, never a register (besides `branches.WRITES_NONE`).
-_NO_REGISTER = WRITES_NONE | frozenset({
-    "sendv", "recvv", "gstv", "gldv", "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
-    "vdiv", "vfmaz", "vspfma", "vspchk", "vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma", "vwfma", "vcvth",
-    "vcvtf", "vmath", "vcopys", "vger", "recva", "rwait", "swait", "senda"}) | STREAM_OPS
+_NO_REGISTER = WRITES_NONE | frozenset({"vspchk", "recva", "rwait", "swait", "senda"}) | STREAM_OPS
 #: Instructions that write their register d and nothing else (besides `branches.WRITES_ONLY_D`): scalar
 #: math and reductions of an SRAM range (a `ws.dot` in a kernel made every register unknown: no proof).
 _ONLY_D = WRITES_ONLY_D | frozenset({
