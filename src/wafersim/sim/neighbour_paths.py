@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .branches import WRITES_NO_REGISTER, neighbour_branches
 from .lanes import SPARSE_FRACTION, Lanes
 from .memory_order import STORE_OPS, cycles_until
 
@@ -41,8 +42,10 @@ def fixed_branches(decoded: dict, branches: dict[int, int], neighbours: int) -> 
 class StorePaths:
     """The bounds of one wave: its PEs' classes, and per pc the PEs that can still store from there, by path."""
 
-    def __init__(self, launch, region, branches: dict[int, int]) -> None:
+    def __init__(self, launch, region) -> None:
         order = launch.memory_order
+        branches = launch.facts.memo("neighbour_branches_through_vectors",
+                                     lambda: neighbour_branches(launch.decoded, WRITES_NO_REGISTER))
         self.generic = order.to_store
         self.n = region.n
         self.classes = np.zeros(region.n, dtype=np.int8)

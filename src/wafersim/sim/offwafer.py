@@ -305,7 +305,7 @@ class OffWaferMixin:
     def _store_paths(self) -> StorePaths:
         """The wave's `neighbour_paths.StorePaths`, made on first use."""
         if self.store_paths is None:
-            self.store_paths = StorePaths(self.launch, self.region, self.neighbour_branches)
+            self.store_paths = StorePaths(self.launch, self.region)
         return self.store_paths
 
     def _earliest_finish(self, issue: float) -> float:
