@@ -9,12 +9,18 @@ sleeps, so the least one changes only as lanes come and go: it is kept per run o
 that fall asleep lower their runs', and a run that loses lanes is reduced again, alone. Lanes that replace
 a pc's otherwise (compared by identity: `Lanes` are never changed in place) are reduced again whole, at the
 next question.
+
+The lanes asleep at a pc are most of the wafer in mask form: a region-sized mask (0.75 MB over wse2) that a
+copy per wake-up and per fall asleep of a few lanes cost ~50-100 us each (the row pipeline's ~1,000 calls of one
+row: two such copies each). A mask this mixin made itself (by a copy: `AsleepMixin._own_masks`) is held by
+no one else, so it is changed in place instead, under a new `Lanes` (a new identity for `SleepBounds` and
+`woke_all`, which compare by identity and never read an old set's lanes).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .lanes import SPARSE_FRACTION, Lanes, park
+from .lanes import SPARSE_FRACTION, Lanes
 
 #: PEs per run whose least sleeping cycle is kept.
 CHUNK = 4096
@@ -94,6 +100,8 @@ class AsleepMixin:
 
     #: (id of a FIFO, whether pushed) -> (the FIFO, `_waiters`' pcs), filled as `_progress` asks
     fifo_waiters: dict[tuple[int, bool], tuple[object, frozenset[int]]] | None = None
+    #: (`_owned_masks`, made on first use)
+    _own_masks: dict[int, np.ndarray] | None = None
 
     def _waiters(self, fifo, pushed: bool) -> frozenset[int]:
         """The pcs whose transfer waits on `fifo` for a push (`pushed`) or a pop (`waits_on` or `waits_also`): the
@@ -117,7 +125,15 @@ class AsleepMixin:
         if lanes.count == 0:
             return
         before = self.asleep.get(pc)
-        park(self.asleep, pc, lanes)
+        owned = self._owned_masks()
+        if before is None:
+            owned.pop(pc, None)  # (the caller's lanes: perhaps held elsewhere too)
+            self.asleep[pc] = lanes
+        elif lanes.idx is not None and before.mask is not None and owned.get(pc) is before.mask:
+            before.mask[lanes.idx] = True  # (what `union_disjoint` gives, without its copy)
+            self.asleep[pc] = Lanes(self.n, mask=before.mask, count=before.count + lanes.count)
+        else:
+            self.asleep[pc] = self._own(pc, before.union_disjoint(lanes), before, lanes)
         few = lanes.idx is not None and lanes.count < self.n * SPARSE_FRACTION
         self.sleep_bounds.changed(pc, before, self.asleep[pc], lanes.idx if few else None, True, self.cycle)
 
@@ -125,16 +141,43 @@ class AsleepMixin:
         """Wake the lanes `picked` (sorted indices; None: every one) of those asleep at `pc`: returned, for
         the caller to run."""
         sleeping = self.asleep.pop(pc)
+        owned = self._owned_masks()
         if picked is None:
             woken, rest = sleeping, None
+            owned.pop(pc, None)  # (its mask goes with the woken lanes)
         else:
-            woken, rest = Lanes.from_indices(self.n, picked), sleeping.without(picked)
+            woken = Lanes.from_indices(self.n, picked)
+            count = sleeping.count - len(picked)
+            if sleeping.mask is not None and owned.get(pc) is sleeping.mask and count >= self.n * SPARSE_FRACTION:
+                sleeping.mask[picked] = False  # (what `without` gives, without its copy)
+                rest = Lanes(self.n, mask=sleeping.mask, count=count)
+            else:
+                rest = self._own(pc, sleeping.without(picked), sleeping)
             if rest.count:
                 self.asleep[pc] = rest
             else:
                 rest = None
+                owned.pop(pc, None)
         self.sleep_bounds.changed(pc, sleeping, rest, picked, False, self.cycle)
         return woken
+
+    def _owned_masks(self) -> dict[int, np.ndarray]:
+        """pc -> the mask of the lanes asleep there where this mixin made it (a copy nothing else holds): changed
+        in place by later wake-ups and lanes falling asleep there. An entry counts only while it is still the
+        mask of `asleep[pc]` (compared by identity)."""
+        if self._own_masks is None:
+            self._own_masks = {}
+        return self._own_masks
+
+    def _own(self, pc: int, lanes: Lanes, *sources: Lanes) -> Lanes:
+        """`lanes`, a set operation's result on `sources`, now asleep at `pc`: its mask is this mixin's own where
+        the operation made it afresh (not one of the sources')."""
+        owned = self._owned_masks()
+        if lanes.mask is not None and lanes.window is None and all(lanes.mask is not s.mask for s in sources):
+            owned[pc] = lanes.mask
+        else:
+            owned.pop(pc, None)
+        return lanes
 
     def _asleep_least(self, pc: int) -> float:
         """The least cycle of the lanes asleep at `pc`."""

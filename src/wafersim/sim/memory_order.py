@@ -45,16 +45,20 @@ def successors(pc: int, instr: Instr, code_words: int) -> list[int]:
 
 
 def cycles_until(decoded: dict[int, Instr], costs: dict[str, float], targets: frozenset[str], code_words: int,
-                 global_latency: float) -> dict[int, float]:
+                 global_latency: float, fixed: dict[int, int] | None = None) -> dict[int, float]:
     """For each pc, the fewest cycles from a PE about to execute it until an instruction in `targets`
-    issues (its issue cost included), or inf when none is reachable.
+    issues (its issue cost included), or inf when none is reachable. `fixed`: branches whose way is known
+    (pc -> the pc that follows it), for PEs that take only that way (`sim.neighbour_paths`).
 
     Every instruction costs at least its issue cost, and a global load at least `global_latency` on
     top, so a PE at pc with cycle c issues no target instruction before c + result[pc]."""
     best = {pc: float(costs[instr.op]) for pc, instr in decoded.items() if instr.op in targets}
     predecessors: dict[int, list[int]] = {}
     for pc, instr in decoded.items():
-        for nxt in successors(pc, instr, code_words):
+        following = successors(pc, instr, code_words)
+        if fixed is not None and pc in fixed:
+            following = [nxt for nxt in following if nxt == fixed[pc]]
+        for nxt in following:
             predecessors.setdefault(nxt, []).append(pc)
     heap = [(d, pc) for pc, d in best.items()]
     heapq.heapify(heap)

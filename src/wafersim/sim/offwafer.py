@@ -19,6 +19,7 @@ from . import parallel
 from .bandwidth import BandwidthLedger
 from .lanes import Lanes
 from .memory_order import LOG_COMMIT_WORDS
+from .neighbour_paths import StorePaths
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
 TRANSPOSE_BLOCK = 4096
@@ -70,6 +71,8 @@ class OffWaferMixin:
     #: The wave's global accesses whose bandwidth share is not yet settled (`sim.bandwidth`).
     bandwidth: BandwidthLedger | None = None
     _leasts: dict = {}  # (`_least`)
+    #: (`_store_paths`, made on first use)
+    store_paths: StorePaths | None = None
 
     # ------------------------------------------------------------------ execution
     def _global(self, ins: Instr, next_pc: int, cost: float, lanes: Lanes):
@@ -323,14 +326,17 @@ class OffWaferMixin:
         (asleep or blocked PEs included)."""
         order = self.launch.memory_order
         bound = np.inf
+        paths = self._store_paths()  # (by the PEs' neighbours, where tighter: `neighbour_paths`)
         for pc, group in self.groups.items():
             ahead = order.next_store(pc)
             if pc != skip and ahead < np.inf:
-                bound = min(bound, self._least(pc, group) + ahead)
+                tighter = paths.bound(pc, group.lanes, self.cycle, group.cost)
+                bound = min(bound, tighter if tighter is not None else self._least(pc, group) + ahead)
         for pc in self.asleep:
             ahead = order.next_store(pc)
             if ahead < np.inf:
-                bound = min(bound, self._least(pc, None) + ahead)
+                tighter = paths.asleep_bound(pc, self.asleep[pc], self.cycle)
+                bound = min(bound, tighter if tighter is not None else self._least(pc, None) + ahead)
         return bound
 
     def _least(self, pc: int, group) -> float:
@@ -343,6 +349,12 @@ class OffWaferMixin:
                      else _lanes_min(group.lanes, group.lanes.get(self.cycle)) + group.cost)
             self._leasts[key] = least
         return least
+
+    def _store_paths(self) -> StorePaths:
+        """The wave's `neighbour_paths.StorePaths`, made on first use."""
+        if self.store_paths is None:
+            self.store_paths = StorePaths(self.launch, self.region)
+        return self.store_paths
 
     def _earliest_finish(self, issue: float) -> float:
         """The earliest a load issued at `issue` can complete (latency, and the bandwidth settled so far)."""

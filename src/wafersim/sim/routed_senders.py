@@ -32,16 +32,13 @@ import numpy as np
 
 from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP, SPECIAL_REGISTERS, STREAM_OPS
-from .branches import WRITES_NONE, WRITES_ONLY_D
+from .branches import WRITES_NO_REGISTER, WRITES_ONLY_D
 
 if TYPE_CHECKING:
     from .routing import RouteTables
 
-#: Instructions that write SRAM or nothing, never a register (besides `branches.WRITES_NONE`).
-_NO_REGISTER = WRITES_NONE | frozenset({
-    "sendv", "recvv", "gstv", "gldv", "vadd", "vsub", "vmul", "vmin", "vmax", "vfma", "vscale", "vcopy", "vfill",
-    "vdiv", "vfmaz", "vspfma", "vspchk", "vhadd", "vhsub", "vhmul", "vhmin", "vhmax", "vhfma", "vwfma", "vcvth",
-    "vcvtf", "vmath", "vcopys", "vger", "recva", "rwait", "swait", "senda"}) | STREAM_OPS
+#: Instructions that write SRAM or nothing, never a register (besides `branches.WRITES_NO_REGISTER`).
+_NO_REGISTER = WRITES_NO_REGISTER | frozenset({"vspchk", "recva", "rwait", "swait", "senda"}) | STREAM_OPS
 #: Instructions that write their register d and nothing else (besides `branches.WRITES_ONLY_D`): scalar
 #: math and reductions of an SRAM range (a `ws.dot` in a kernel made every register unknown: no proof).
 _ONLY_D = WRITES_ONLY_D | frozenset({

@@ -1,0 +1,111 @@
+"""Tighter bounds of when a PE can next store to global memory, by the neighbours it has.
+
+The off-wafer memory order holds a group's loads while another PE could still store at an earlier cycle
+(`memory_order`, `OffWaferMixin._store_bound`): a PE's cycle plus the shortest path from its pc to a store
+(`memory_order.cycles_until`). A branch on `has_neighbor(dir)` (`branches.neighbour_branches`) goes the same
+way for every visit of a PE, by which neighbours it has: a row pipeline's PEs with an east neighbour send on and
+never reach the east-most PE's store. Over the paths each PE can take, the bound of a PE asleep at a receive
+is then infinite for all but a block's edge PEs. Measured (the row pipeline of bench/workloads_user.py, 757 x
+996 PEs: the west PEs' first loads issue 17 cycles apart, row after row, one global load of every PE ahead
+of them; the shortest path from the receive to a store is 25 cycles): with the bound of every PE, one row's
+load ran per scheduler round (997 rounds and compiled calls of one row); with those of the east edge only,
+two (499 rounds; the Python around the interpreter 2.7-2.9 -> 1.6-1.7 s a warm launch).
+
+The bound over a set of lanes at a pc is the least, over the PEs that can store at all from there (a block's
+edges: few), of their cycle plus their own path; where those PEs are many, or every PE has the same path,
+the plain bound stays (a lower bound of these: the same path or a shorter one).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .branches import WRITES_NO_REGISTER, neighbour_branches
+from .lanes import SPARSE_FRACTION, Lanes
+from .memory_order import STORE_OPS, cycles_until
+
+#: Directions a PE may have a neighbour in (`has_neighbor`): a PE's class is the set of them it has, 4 bits.
+DIRECTIONS = 4
+
+
+def fixed_branches(decoded: dict, branches: dict[int, int], neighbours: int) -> dict[int, int]:
+    """pc -> the pc that follows it, of each branch on `has_neighbor(dir)` (`branches`: pc -> dir), for a PE with
+    the neighbours `neighbours` (bit `dir` set: it has one in `dir`)."""
+    fixed = {}
+    for pc, direction in branches.items():
+        instr = decoded[pc]
+        has = bool(neighbours >> direction & 1)
+        taken = has if instr.op == "bnz" else not has
+        fixed[pc] = instr.target if taken else pc + instr.words
+    return fixed
+
+
+class StorePaths:
+    """The bounds of one wave: its PEs' classes, and per pc the PEs that can still store from there, by path."""
+
+    def __init__(self, launch, region) -> None:
+        order = launch.memory_order
+        branches = launch.facts.memo("neighbour_branches_through_vectors",
+                                     lambda: neighbour_branches(launch.decoded, WRITES_NO_REGISTER))
+        self.generic = order.to_store
+        self.n = region.n
+        self.classes = np.zeros(region.n, dtype=np.int8)
+        for direction in range(DIRECTIONS):
+            self.classes |= (np.asarray(region.has_neighbor(direction), dtype=np.int8) << direction)
+        present = np.flatnonzero(np.bincount(self.classes, minlength=1 << DIRECTIONS))
+        self.members = {int(c): None for c in present}  # class -> its PEs (sorted), on first use
+        timing = (tuple(sorted(launch.costs.items())), len(launch.program.code), order.latency)
+        decoded = launch.decoded
+        self.paths = {}
+        for c in self.members:
+            fixed = fixed_branches(decoded, branches, c)
+            self.paths[c] = launch.facts.memo(
+                ("store_paths_by_neighbours", c, timing),
+                lambda fixed=fixed: cycles_until(decoded, launch.costs, STORE_OPS, len(launch.program.code),
+                                                 order.latency, fixed))
+        self.entries: dict[int, list | None] = {}  # pc -> [(path, PEs that take it)], or None: the plain bound
+        self.kept: dict[int, tuple[Lanes, float]] = {}  # pc -> (lanes asleep there, their bound), by identity
+
+    def _entries(self, pc: int) -> list | None:
+        if pc not in self.entries:
+            generic = self.generic.get(pc, np.inf)
+            by_path: dict[float, list[int]] = {}
+            for c in self.members:
+                path = self.paths[c].get(pc, np.inf)
+                if path < np.inf:
+                    by_path.setdefault(path, []).append(c)
+            entries = None
+            if not (len(by_path) == 1 and len(next(iter(by_path.values()))) == len(self.members)):
+                entries = [(path, np.sort(np.concatenate([self._members(c) for c in classes])))
+                           for path, classes in sorted(by_path.items())]
+                if sum(len(pes) for _, pes in entries) >= self.n * SPARSE_FRACTION or generic == np.inf:
+                    entries = None
+            self.entries[pc] = entries
+        return self.entries[pc]
+
+    def _members(self, c: int) -> np.ndarray:
+        if self.members[c] is None:
+            self.members[c] = np.flatnonzero(self.classes == c)
+        return self.members[c]
+
+    def bound(self, pc: int, lanes: Lanes, cycle: np.ndarray, owed: float = 0.0) -> float | None:
+        """A lower bound of the cycle at which any of `lanes` (at `pc`, owing `owed` cycles) stores next, from the
+        PEs among them that can store; None where the plain bound (least cycle + `cycles_until`) is as good."""
+        entries = self._entries(pc)
+        if entries is None or lanes.window is not None:
+            return None
+        best = np.inf
+        for path, storers in entries:
+            picked = lanes.pick(storers)
+            if len(picked):
+                best = min(best, float(cycle[picked].min()) + owed + path)
+        return best
+
+    def asleep_bound(self, pc: int, lanes: Lanes, cycle: np.ndarray) -> float | None:
+        """`bound` of the lanes asleep at `pc` (their cycles do not change while they sleep: kept while the same
+        set sleeps there, by identity; `AsleepMixin` replaces the set whenever it changes)."""
+        kept = self.kept.get(pc)
+        if kept is not None and kept[0] is lanes:
+            return kept[1]
+        value = self.bound(pc, lanes, cycle)
+        self.kept[pc] = (lanes, value)
+        return value
