@@ -45,17 +45,19 @@ def _pump() -> None:
 
 def _wide_clocks() -> None:
     """The interpreter (`run_group`, `run_block`) again for float64 clocks: a chain of waits whose clocks pass
-    what float32 holds (tests/test_clocks.py's launch; ~27 s of CPU, once compiled inside that test)."""
+    what float32 holds (tests/test_clocks.py's launch, whose test compiled it: 27 s of CPU in stop 45's run)."""
     from test_clocks import HUGE
     from test_engine import CHAIN, run
     import wafersim as ws
     run(CHAIN, (1, 1), (34, 1), spec=ws.WaferSpec(width=40, height=2, hop_latency=5, cost_cycles={"send": HUGE}))
 
 
-#: The jobs with their CPU seconds in a fresh cache (measured: the pump's ~49 -- it also compiles the routed-
-#: transfer tracer `trace_routes` and the slot movers --, the interpreter's ~26, its float64 clocks' ~27). A job
-#: of its own for `trace_routes` would compile `run_group` again: a routed launch starts in the interpreter.
-JOBS: tuple[tuple[Callable[[], None], float], ...] = ((_pump, 49.0), (_interpreter, 26.0), (_wide_clocks, 27.0))
+#: The jobs with their CPU seconds in a fresh cache (stop 46, measured on a machine at load ~10, where CPU seconds
+#: of compiling run long: the pump's 81 -- it also compiles the routed-transfer tracer `trace_routes`, the slot
+#: movers and `rank1_updates_float32` --, the interpreter's 68, its float64 clocks' 48 after it; stop 45 had
+#: measured 49 and 26 on a quieter one). A job of its own for `trace_routes` would compile `run_group` again: a
+#: routed launch starts in the interpreter.
+JOBS: tuple[tuple[Callable[[], None], float], ...] = ((_pump, 81.0), (_interpreter, 68.0), (_wide_clocks, 48.0))
 
 
 def shares(workers: int) -> list[list[Callable[[], None]]]:
