@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
-import functools
 import inspect
 from typing import Callable
 
@@ -65,30 +64,11 @@ def _by_form(node: ast.expr, judge: Callable[[ast.expr], bool], name: Callable[[
     return False
 
 
-@functools.lru_cache(maxsize=64)  # (by the tree's identity: trees are parsed afresh and never changed)
-def _assignments(tree: ast.AST) -> dict[str, list[ast.AST]]:
-    """The nodes of the function `tree` that may assign each name (`=`, `:=`, annotated, a loop's target), in
-    `ast.walk`'s order: `_assigned` is asked about a name thousands of times a compilation (every judgement of
-    whether a value may be a bool), and walked the whole tree each time (half of a solver kernel's compile)."""
-    found: dict[str, list[ast.AST]] = {}
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Assign):
-            names = {t.id for target in n.targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])
-                     if isinstance(t, ast.Name)}
-        elif isinstance(n, (ast.AnnAssign, ast.NamedExpr, ast.For)) and isinstance(n.target, ast.Name):
-            names = {n.target.id}
-        else:
-            continue
-        for name in names:
-            found.setdefault(name, []).append(n)
-    return found
-
-
 def _assigned(tree: ast.AST, name: str, static: Callable[[ast.expr], object]) -> list[ast.expr]:
     """The expressions the function `tree` assigns to the variable `name` (`=`, `:=`, annotated), and for a
     loop over a tuple, the tuple's items (`static`: a loop's iterable as the compiler sees it)."""
     values = []
-    for n in _assignments(tree).get(name, ()):
+    for n in ast.walk(tree):
         if isinstance(n, ast.Assign):
             for target in n.targets:
                 if isinstance(target, ast.Name) and target.id == name:
