@@ -87,6 +87,10 @@ def cache_is_cold() -> bool:
     return False
 
 
+#: Wall seconds a worker waits for its share (see `warm_up_this_worker`).
+WALL_LIMIT = 3600
+
+
 def warm_up_this_worker() -> None:
     """In an xdist worker of two or more, with a cold cache: run this worker's share of `JOBS` in a child
     process and wait for it (its CPU is the compiling the tests would otherwise do). Else nothing."""
@@ -96,10 +100,14 @@ def warm_up_this_worker() -> None:
     index = int(worker[2:])
     if not shares(workers)[index]:
         return
+    # A limit only against a hang: on a loaded machine (load ~13 on 2 cores, stop 46) a share took over 10
+    # minutes of wall time, and the former 600 s limit killed both children before the pump and `run_group` were
+    # written, so the tests compiled all of it again, on both workers.
     try:
         done = subprocess.run([sys.executable, __file__, str(index), str(workers)], capture_output=True, text=True,
-                              timeout=600)
+                              timeout=WALL_LIMIT)
     except subprocess.TimeoutExpired:
+        print(f"numba_warmup ({worker}): stopped after {WALL_LIMIT} s; the tests compile the rest", file=sys.__stderr__)
         return
     if done.returncode or done.stderr.strip():
         print(f"numba_warmup ({worker}): {done.stderr.strip() or f'exit status {done.returncode}'}",
