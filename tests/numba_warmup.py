@@ -5,12 +5,13 @@ engine function its tests reached on its own: the stream pump (~20 s of CPU), th
 (~20 s), the pump's send step (~5-9 s), `trace_routes` (~10 s), ... -- the same machine code twice on two
 workers, ~50 s of CPU each time. So `conftest.pytest_sessionstart` has worker k of n run `main(k, n)` in a
 child process before its first test: the heavy functions are split into `JOBS` of a small launch each, worker
-k runs jobs k, k + n, ..., and each job writes its machine code to the shared cache; the other workers' tests
-then load it from there instead of compiling it again. (A child process: the worker's own state -- loaded
+k runs its share of them (`shares`: about equal CPU seconds each, since xdist starts no test before every
+worker is done), and each job writes its machine code to the shared cache; the other workers' tests then load
+it from there instead of compiling it again. (A child process: the worker's own state -- loaded
 modules, the listener's list of compilations, the engine's caches -- stays as the tests expect it.)
 
 Nothing here is a test: a job that fails (an API that moved) only leaves the compiling to the tests, as before.
-The launches are the tests' own (tests/test_background.py, test_kernels_dense.py, test_kernels_basic.py), so
+The launches are the tests' own (tests/test_background.py, test_kernels_dense.py, test_clocks.py), so
 that the signatures compiled are the ones the tests call. Run it by hand with `python tests/numba_warmup.py K N`
 (add `-v` to see what each job compiled and its CPU seconds).
 """
@@ -42,11 +43,33 @@ def _pump() -> None:
     gemm(a, b, 4)
 
 
-#: The jobs, heaviest first (CPU seconds each in a fresh cache, measured: the pump's ~49 -- it also compiles the
-#: routed-transfer tracer `trace_routes` and the slot movers --, the interpreter's ~26): with two workers, worker 0
-#: compiles the pump, worker 1 the interpreter. (A job of its own for `trace_routes` would compile `run_group`
-#: again: a routed launch starts in the interpreter.)
-JOBS: tuple[Callable[[], None], ...] = (_pump, _interpreter)
+def _wide_clocks() -> None:
+    """The interpreter (`run_group`, `run_block`) again for float64 clocks: a chain of waits whose clocks pass
+    what float32 holds (tests/test_clocks.py's launch, whose test compiled it: 27 s of CPU in stop 45's run)."""
+    from test_clocks import HUGE
+    from test_engine import CHAIN, run
+    import wafersim as ws
+    run(CHAIN, (1, 1), (34, 1), spec=ws.WaferSpec(width=40, height=2, hop_latency=5, cost_cycles={"send": HUGE}))
+
+
+#: The jobs with their CPU seconds in a fresh cache (stop 46, measured on a machine at load ~10, where CPU seconds
+#: of compiling run long: the pump's 81 -- it also compiles the routed-transfer tracer `trace_routes`, the slot
+#: movers and `rank1_updates_float32` --, the interpreter's 68, its float64 clocks' 48 after it; stop 45 had
+#: measured 49 and 26 on a quieter one). A job of its own for `trace_routes` would compile `run_group` again: a
+#: routed launch starts in the interpreter.
+JOBS: tuple[tuple[Callable[[], None], float], ...] = ((_pump, 81.0), (_interpreter, 68.0), (_wide_clocks, 48.0))
+
+
+def shares(workers: int) -> list[list[Callable[[], None]]]:
+    """`JOBS` split between `workers` workers, heaviest first to the least loaded (two workers: the pump on
+    worker 0, both interpreters on worker 1). xdist hands out the first tests only when every worker is done
+    with its share, so the shares should take about as long."""
+    loads, split = [0.0] * workers, [[] for _ in range(workers)]
+    for job, seconds in sorted(JOBS, key=lambda job: -job[1]):
+        least = loads.index(min(loads))
+        loads[least] += seconds
+        split[least].append(job)
+    return split
 
 
 def cache_is_cold() -> bool:
@@ -64,6 +87,10 @@ def cache_is_cold() -> bool:
     return False
 
 
+#: Wall seconds a worker waits for its share (see `warm_up_this_worker`).
+WALL_LIMIT = 3600
+
+
 def warm_up_this_worker() -> None:
     """In an xdist worker of two or more, with a cold cache: run this worker's share of `JOBS` in a child
     process and wait for it (its CPU is the compiling the tests would otherwise do). Else nothing."""
@@ -71,12 +98,16 @@ def warm_up_this_worker() -> None:
     if not worker.startswith("gw") or workers < 2 or not cache_is_cold():
         return
     index = int(worker[2:])
-    if not JOBS[index::workers]:
+    if not shares(workers)[index]:
         return
+    # A limit only against a hang: on a loaded machine (load ~13 on 2 cores, stop 46) a share took over 10
+    # minutes of wall time, and the former 600 s limit killed both children before the pump and `run_group` were
+    # written, so the tests compiled all of it again, on both workers.
     try:
         done = subprocess.run([sys.executable, __file__, str(index), str(workers)], capture_output=True, text=True,
-                              timeout=600)
+                              timeout=WALL_LIMIT)
     except subprocess.TimeoutExpired:
+        print(f"numba_warmup ({worker}): stopped after {WALL_LIMIT} s; the tests compile the rest", file=sys.__stderr__)
         return
     if done.returncode or done.stderr.strip():
         print(f"numba_warmup ({worker}): {done.stderr.strip() or f'exit status {done.returncode}'}",
@@ -91,7 +122,7 @@ def main(worker: int, workers: int, verbose: bool = False) -> None:
     import conftest  # noqa: F401  (the suite's settings: the compiled path from the first run, ...)
     from wafersim.sim.compiled import jit
 
-    for job in JOBS[worker::workers]:
+    for job in shares(workers)[worker]:
         began, first = time.process_time(), len(jit.LISTENER.compiled)
         try:
             job()
