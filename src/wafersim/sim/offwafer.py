@@ -474,7 +474,10 @@ class OffWaferMixin:
             ready = issue <= first
             tied = {p: i for f, p, i in held if f == first}
             if len(tied) > 1:  # loads of several groups at that cycle: the bandwidth serves the lowest PEs first
-                lowest = {p: int(self.groups[p].lanes.get(self._pe_index())[i <= first].min()) for p, i in tied.items()}
+                # (`lanes.max` and not a fancy index: a masked group's lane-aligned arrays are whole per-PE arrays)
+                lowest = {p: int(_lanes_min(self.groups[p].lanes,
+                                            np.where(i <= first, self.groups[p].lanes.get(self._pe_index()), np.inf)))
+                          for p, i in tied.items()}
                 pc = min(lowest, key=lowest.get)
                 group, issue = self.groups[pc], tied[pc]
                 below = min(at for p, at in lowest.items() if p != pc)
