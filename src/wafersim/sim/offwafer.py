@@ -283,7 +283,12 @@ class OffWaferMixin:
         self.cycle[pes] = done
         longer = done > ended
         if self.tracer and longer.any():  # (the drain `_halt` traced, to the unloaded completions, goes on)
-            self.tracer.record(Lanes.from_indices(self.n, pes[longer]), "store drain", ended[longer], done[longer])
+            drained = Lanes.from_indices(self.n, pes[longer])
+            # (per-PE arrays read through the lanes: a dense set of indices may become a masked form, whose
+            # lane-aligned arrays are whole per-PE arrays)
+            began, finished = np.zeros(self.n), np.zeros(self.n)
+            began[pes], finished[pes] = ended, done
+            self.tracer.record(drained, "store drain", drained.get(began), drained.get(finished))
 
     def _settle_bandwidth_if_long(self) -> None:
         """Between groups: settle (and forget) the accesses no access can still precede once the wave has
