@@ -70,7 +70,8 @@ class OffWaferMixin:
     accesses: list | None = None
     #: The wave's global accesses whose bandwidth share is not yet settled (`sim.bandwidth`).
     bandwidth: BandwidthLedger | None = None
-    _leasts: dict = {}  # (`_least`)
+    #: (`_least`'s memo: set by `_next_group` for its own call; None, not a dict shared by every wave, before)
+    _leasts: dict | None = None
     #: (`_store_paths`, made on first use)
     store_paths: StorePaths | None = None
 
