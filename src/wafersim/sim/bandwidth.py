@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from .distinct import distinct
+
 #: The scheduler settles what it can once a wave has recorded this many accesses (`OffWaferMixin`).
 SETTLE_ENTRIES = 1 << 20
 
@@ -96,12 +98,29 @@ class BandwidthLedger:
     def _through(self, issue: np.ndarray, pe: np.ndarray) -> np.ndarray:
         """Bytes of `earlier` and of every recorded access of a key <= each (issue, pe)."""
         all_issue, all_pe, all_bytes, _ = self._entries()
-        times = np.unique(all_issue)  # (ranks of the issue cycles: one integer key per (issue, PE))
+        times = distinct(all_issue)  # (ranks of the issue cycles: one integer key per (issue, PE))
         keys = np.searchsorted(times, all_issue) * self.pes + all_pe
         order = np.argsort(keys, kind="stable")
         sorted_keys, running = keys[order], np.cumsum(all_bytes[order])
         query = np.searchsorted(times, np.asarray(issue, dtype=np.float64)) * self.pes + np.asarray(pe, dtype=np.int64)
         return running[np.searchsorted(sorted_keys, query, side="right") - 1] + self.earlier
+
+    def _through_entries(self) -> np.ndarray:
+        """`_through` of every recorded access's own key, in `_entries`' order: one sort of the keys (no
+        ranks of the issue cycles, no searches; at a wave's end every PE's store is asked at once)."""
+        issue, pe, nbytes, _ = self._entries()
+        order = np.lexsort((pe, issue))
+        key_issue, key_pe = issue[order], pe[order]
+        running = np.cumsum(nbytes[order])
+        # (accesses of one key count each other's bytes: each takes its last one's running sum)
+        last = np.empty(len(order), dtype=bool)
+        last[-1] = True
+        np.not_equal(key_issue[1:], key_issue[:-1], out=last[:-1])
+        last[:-1] |= key_pe[1:] != key_pe[:-1]
+        key_number = np.cumsum(last) - last  # (each access's key's rank: the keys ended before it)
+        through = np.empty(len(order), dtype=np.int64)
+        through[order] = running[last][key_number]
+        return through + self.earlier
 
     def settle(self, horizon: float) -> tuple[np.ndarray, np.ndarray] | None:
         """Settle the recorded accesses issued before `horizon` (no access can still be issued before it:
@@ -117,7 +136,7 @@ class BandwidthLedger:
         stores = due & ~np.isnan(unloaded)
         # (where even the last byte recorded is served by the earliest store's unloaded completion, none is late)
         if stores.any() and self.served(self.earlier + self.total) > self.store_unloaded_min:
-            finish = np.maximum(unloaded[stores], self.served(self._through(issue[stores], pe[stores])))
+            finish = np.maximum(unloaded[stores], self.served(self._through_entries()[stores]))
             delayed = finish > unloaded[stores]
             if delayed.any():
                 late = pe[stores][delayed], finish[delayed]

@@ -23,6 +23,7 @@ import numpy as np
 from ..isa.encoding import Instr
 from ..isa.opcodes import BY_NAME
 from .code_facts import CodeFacts
+from .distinct import distinct
 
 LOAD_OPS = frozenset({"gld", "gldv"})
 STORE_OPS = frozenset({"gst", "gstv"})
@@ -135,9 +136,9 @@ class StoreLog:
         cycles = np.broadcast_to(np.asarray(cycles, dtype=np.float64), addresses.shape)
         flat_addr, flat_cycle = addresses.ravel(), cycles.ravel()
         # One sort key for (address, cycle): ranks of addresses and of cycles over log and queries.
-        times = np.unique(np.concatenate([cycle, flat_cycle]))
+        times = distinct(np.concatenate([cycle, flat_cycle]))
         span = len(times) + 1
-        uniq = np.unique(addr)
+        uniq = distinct(addr)
         entry_key = np.searchsorted(uniq, addr) * span + np.searchsorted(times, cycle)
         slot = np.searchsorted(uniq, flat_addr).clip(max=len(uniq) - 1)
         logged = uniq[slot] == flat_addr

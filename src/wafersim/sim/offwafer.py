@@ -20,6 +20,7 @@ from .bandwidth import BandwidthLedger
 from .lanes import Lanes
 from .memory_order import LOG_COMMIT_WORDS
 from .neighbour_paths import StorePaths
+from .distinct import distinct_indices
 
 #: PEs per block of a strided bulk load's transposing copy (`_affine_bulk`): their rows stay in cache.
 TRANSPOSE_BLOCK = 4096
@@ -277,7 +278,7 @@ class OffWaferMixin:
             ledger.delayed.append(pes)
         if not halted or not ledger.delayed:
             return
-        pes = np.unique(np.concatenate(ledger.delayed))  # (some may have halted before their stores were settled)
+        pes = distinct_indices(np.concatenate(ledger.delayed), self.n)  # (some may have halted before their stores were settled)
         ended = self.cycle[pes]
         done = np.maximum(ended, self.store_done[pes])
         self.stall[pes] += done - ended

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..arch.values import plural
 from .racecheck_routes import route_hazards
+from .distinct import distinct
 
 #: `RaceAccess.route` of a route-change race's two sides: the change, and the send of the word it misses or catches
 ROUTE_CHANGE = "route change"
@@ -273,7 +274,7 @@ class RaceChecker:
     def barrier_released(self, block_ids: np.ndarray, grid: bool = False) -> None:
         """A barrier released every PE of these blocks (a block may be listed once per PE); `grid`: a grid
         barrier (`ws.cg.this_grid().sync()`), which orders accesses across blocks too."""
-        self.epoch[np.unique(block_ids)] += 1
+        self.epoch[distinct(block_ids)] += 1
         if grid:
             self.grid_epoch += 1
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..isa.opcodes import RAMP
 from .routing import N_PORTS, OPPOSITE, Deliveries
+from .distinct import distinct
 
 
 class RouteWatch:
@@ -146,7 +147,7 @@ def route_hazards(watch: RouteWatch) -> list[dict]:
     order = np.lexsort((c_seq, c_key))  # (a router's changes are its PE's, in program order: cycles ascend)
     c_key, c_cycle, c_pc, c_seq, c_pe = c_key[order], c_cycle[order], c_pc[order], c_seq[order], c_pe[order]
     c_old, c_new = _rule_outputs(c_old[order]), _rule_outputs(c_new[order])
-    changed_keys = np.unique(c_key)
+    changed_keys = distinct(c_key)
     visits_of: dict[int, tuple[np.ndarray, ...]] = {}
     parts = []
     for channel, table, rows, first, last, pc, seq in watch.sends:

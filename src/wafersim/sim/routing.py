@@ -27,6 +27,7 @@ from ..errors import RouteError
 from ..isa.opcodes import PORTS, RAMP
 from . import trace_store
 from .layout import WaveRegion
+from .distinct import distinct
 
 #: Traces kept across launches (a kernel launched again with the same routes on the same placement skips
 #: tracing: a wafer-wide bus takes seconds to trace), least recently used first out.
@@ -364,7 +365,7 @@ def trace(region: WaveRegion, masks: np.ndarray, ramp_latency: float, channel: i
     n = region.n
     sources = np.asarray(sources, dtype=np.int64)
     if len(sources) > 1 and not (sources[1:] > sources[:-1]).all():
-        sources = np.unique(sources)  # sorted: `Deliveries.rows` searches them
+        sources = distinct(sources)  # sorted: `Deliveries.rows` searches them
     if compiled:  # (the same trace where the routes work; else the NumPy trace below names what is wrong)
         found = _compiled_trace(region, masks, ramp_latency, sources, merge)
         if found is not None:
@@ -511,7 +512,7 @@ def _cut(whole: Deliveries, pes: np.ndarray) -> Deliveries | None:
     """The rows of `pes` (sorted and distinct first) of an unbroken trace, or None if one is not its source."""
     pes = np.asarray(pes, dtype=np.int64)
     if len(pes) > 1 and not (pes[1:] > pes[:-1]).all():
-        pes = np.unique(pes)
+        pes = distinct(pes)
     rows = whole.rows(pes)
     if (rows < 0).any():
         return None

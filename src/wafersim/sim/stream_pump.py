@@ -36,6 +36,7 @@ from ..isa.encoding import Instr
 from ..isa.opcodes import RAMP
 from . import parallel
 from .lanes import Lanes
+from .distinct import distinct
 
 #: Receivers from which a pump runs in parts on the engine's threads (`_split`; each pair of steps of a large
 #: multicast is a few hundred microseconds of compiled work). Not by default: on the 2-core VM, shared with
@@ -260,6 +261,6 @@ def _split(whole: tuple, count: int) -> list[tuple] | None:
                       np.searchsorted(part_r, dest[entries]), dest[entries], lane[entries] - a, latency[entries],
                       by_dest[ordered], by_lane[ordered] - a, by_latency[ordered], link[links], link_lane[links] - a,
                       link_offset[links]))
-        used.append(np.unique(link[links]))
+        used.append(distinct(link[links]))
     every = np.concatenate(used)
-    return parts if len(np.unique(every)) == len(every) else None
+    return parts if len(distinct(every)) == len(every) else None
