@@ -278,3 +278,35 @@ def test_loads_of_two_groups_at_one_cycle_are_served_by_pe_under_every_strategy(
     delayed_loads, _ = check_against_the_rule(stats, accesses, halts)
     assert delayed_loads
     run_every_strategy(lambda: twins_launch()[0])
+
+
+@pytest.mark.parametrize("form", ["index", "mask", "complement", "full", "windowed mask"])
+def test_a_bulk_loads_bytes_are_its_lanes_words_in_every_form_of_lanes(form):
+    """`_load_bytes` (the bytes a held `gldv` group moves, for `_bandwidth_limit`'s check that the bandwidth
+    cannot delay it) sums the lengths of the group's lanes only: a masked or complement group's lane-aligned
+    array is the whole per-PE array, whose other PEs' lengths it once added too (review47)."""
+    from types import SimpleNamespace
+
+    from wafersim.sim.lanes import Lanes
+
+    n = 96
+    rng = np.random.default_rng(47)
+    regs = np.zeros((16, n), dtype=np.int32)
+    regs[15] = rng.integers(-3, 40, n)  # (the lengths: negative ones move nothing)
+    member = rng.random(n) < 0.5
+    if form == "index":
+        lanes = Lanes.from_indices(n, np.flatnonzero(member)[:4])
+    elif form == "mask":
+        lanes = Lanes.from_mask(member)
+    elif form == "complement":
+        lanes = Lanes.all_but(n, np.array([3, 40, 41, 90]))
+    elif form == "full":
+        lanes = Lanes.full(n)
+    else:
+        lanes = Lanes(32, mask=member[:32], window=slice(50, 82))
+    assert lanes.form == form.split()[-1]
+    fake = SimpleNamespace(ops={7: (SimpleNamespace(op="gldv", c=15), 8, 1.0)}, regs=regs)
+    words = regs[15][lanes.indices()].astype(np.int64)
+    assert OffWaferMixin._load_bytes(fake, 7, lanes) == 4 * int(words.clip(0).sum())
+    fake.ops[7] = (SimpleNamespace(op="gld", c=0), 8, 1.0)
+    assert OffWaferMixin._load_bytes(fake, 7, lanes) == 4 * lanes.count
