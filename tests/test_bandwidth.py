@@ -365,3 +365,35 @@ def test_a_load_that_completes_in_its_issue_cycle_is_refused_and_the_least_laten
             delayed_loads, _ = check_against_the_rule(stats, accesses, halts)
             assert delayed_loads  # (the bandwidth binds: PE 0's load waits for PE 1's bytes)
         run_every_strategy(lambda: wake_at_once_launch(latency))
+
+
+@st.composite
+def free_instruction_launches(draw):
+    """`launches()` with most instruction classes free (issue cost 0, or half a cycle), the least latencies (half a
+    cycle to three) and the bandwidth binding: loads and accesses of several PEs and groups tie at one cycle."""
+    spec, grid, block = draw(launches())
+    costs = {name: draw(st.sampled_from([0, 0, 0.5, 1])) for name in spec.cost_cycles}
+    spec = dataclasses.replace(spec, global_latency=draw(st.sampled_from([0.5, 1, 3])),
+                               global_bytes_per_s=draw(st.sampled_from([3e7, 1.7e9, 3.4e9])), cost_cycles=costs)
+    return spec, grid, block
+
+
+@FUZZ
+@given(data=st.data(), setup=free_instruction_launches(), seed=st.integers(0, 2**16))
+def test_random_programs_of_free_instructions_follow_the_rule_under_every_strategy(data, setup, seed):
+    """(review47: tie paths of `_next_group`, zero costs, the least latencies, waves.)"""
+    spec, grid, block = setup
+    single_wave = Placement(spec, grid, block).waves == 1
+    source = data.draw(isa_programs(spec.fifo_depth, block, single_wave), label="source")
+    inputs = input_words(seed)
+    try:
+        run_every_strategy(lambda: run_program(source, spec, grid, block, inputs), [REFERENCE, FAST])
+    except ws.WaferError:
+        return
+    with pytest.MonkeyPatch.context() as monkeypatch, forced(FAST):
+        try:  # (one wave: each PE's finishing cycle is its statistics' sum)
+            (_, stats), accesses, halts = recorded_launch(
+                lambda: run_program(source, spec, grid if single_wave else (1, 1), block, inputs), monkeypatch)
+        except ws.WaferError:
+            return
+    check_against_the_rule(stats, accesses, halts)
