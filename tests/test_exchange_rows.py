@@ -80,3 +80,39 @@ def test_halo_exchanges_of_groups_around_the_row_threshold_give_numpys_shifted_c
         np.testing.assert_array_equal(out[:, :, k], np.where(has[k], from_neighbour[k], 0), err_msg=f"direction {k}")
     moved = {count for count, done in rows if done}
     assert moved and min(moved) >= exchange.ROWS_MIN_LANES  # (whole rows, for groups from 256 PEs only)
+
+
+MISTYPED = """
+.sram 8
+    li r4, 0
+    li r5, 3
+    hasnb r3, east
+    bz r3, receive
+    sendv.{sent} east, 0, r4, r5
+receive:
+    hasnb r3, west
+    bz r3, done
+    recvv.{taken} west, 0, r4, r5
+done:
+    halt
+"""
+
+
+@pytest.mark.parametrize("sent, taken", [("f32", "i32"), ("i32", "f32")])
+def test_a_mistyped_receive_by_a_row_moving_group_fails_as_everywhere(monkeypatch, sent, taken):
+    """Groups of 256 PEs that move whole rows check the words' types as the other movers do: the same
+    WordTypeError, at the same PE, under every strategy."""
+    monkeypatch.setattr(stepper, "FABRIC_GROUP", 0)
+    rows = []
+    lockstep = stream_rows.StreamRowsMixin._stream_lockstep
+    monkeypatch.setattr(stream_rows.StreamRowsMixin, "_stream_lockstep",
+                        lambda self, *args: rows.append(lockstep(self, *args)) or rows[-1])
+    names = {"f32": "a float32", "i32": "an int32"}
+
+    def launch():
+        dev = ws.Device(ws.WaferSpec(width=17, height=16, fifo_depth=4))
+        return None, dev.launch(ws.assemble(MISTYPED.format(sent=sent, taken=taken)), (1, 1), (17, 16), ())
+
+    with pytest.raises(ws.WordTypeError, match=rf"PE \(16, 0\) received {names[sent]} word as "):
+        run_every_strategy(launch, STRATEGIES)
+    assert any(rows)
