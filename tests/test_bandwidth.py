@@ -278,3 +278,122 @@ def test_loads_of_two_groups_at_one_cycle_are_served_by_pe_under_every_strategy(
     delayed_loads, _ = check_against_the_rule(stats, accesses, halts)
     assert delayed_loads
     run_every_strategy(lambda: twins_launch()[0])
+
+
+@pytest.mark.parametrize("form", ["index", "mask", "complement", "full", "windowed mask"])
+def test_a_bulk_loads_bytes_are_its_lanes_words_in_every_form_of_lanes(form):
+    """`_load_bytes` (the bytes a held `gldv` group moves, for `_bandwidth_limit`'s check that the bandwidth
+    cannot delay it) sums the lengths of the group's lanes only: a masked or complement group's lane-aligned
+    array is the whole per-PE array, whose other PEs' lengths it once added too (review47)."""
+    from types import SimpleNamespace
+
+    from wafersim.sim.lanes import Lanes
+
+    n = 96
+    rng = np.random.default_rng(47)
+    regs = np.zeros((16, n), dtype=np.int32)
+    regs[15] = rng.integers(-3, 40, n)  # (the lengths: negative ones move nothing)
+    member = rng.random(n) < 0.5
+    if form == "index":
+        lanes = Lanes.from_indices(n, np.flatnonzero(member)[:4])
+    elif form == "mask":
+        lanes = Lanes.from_mask(member)
+    elif form == "complement":
+        lanes = Lanes.all_but(n, np.array([3, 40, 41, 90]))
+    elif form == "full":
+        lanes = Lanes.full(n)
+    else:
+        lanes = Lanes(32, mask=member[:32], window=slice(50, 82))
+    assert lanes.form == form.split()[-1]
+    fake = SimpleNamespace(ops={7: (SimpleNamespace(op="gldv", c=15), 8, 1.0)}, regs=regs)
+    words = regs[15][lanes.indices()].astype(np.int64)
+    assert OffWaferMixin._load_bytes(fake, 7, lanes) == 4 * int(words.clip(0).sum())
+    fake.ops[7] = (SimpleNamespace(op="gld", c=0), 8, 1.0)
+    assert OffWaferMixin._load_bytes(fake, 7, lanes) == 4 * lanes.count
+
+
+WAKE_AT_ONCE = """
+.args 2
+    sreg r1, tid.x
+    arg r6, 0
+    arg r7, 1
+    bnz r1, east_pe
+    recv.i32 r2, east, 0  # (PE 0: woken by PE 1's word, then loads and stores at once)
+    gld r3, r6, 0
+    li r4, 99
+    gst r4, r6, 4         # (the word PE 1 loaded)
+    add r3, r3, r2
+    gst r3, r7, 0
+    halt
+east_pe:
+    nop                   # (the only instruction with a cost: PE 1 loads at cycle 1)
+    gld r3, r6, 4
+    send.i32 west, 0, r3
+    gst r3, r7, 4
+    halt
+"""
+
+
+def wake_at_once_launch(latency: float, bytes_per_cycle: float = 2.0):
+    """PE 1 loads word 1 at cycle 1 and sends it to PE 0, asleep at a receive, which then loads word 0 and
+    overwrites word 1: every cost but `nop`'s and every link latency zero, the bandwidth `bytes_per_cycle`."""
+    costs = {name: 0 for name in ws.WaferSpec().cost_cycles}
+    costs["alu"] = 1
+    spec = ws.WaferSpec(width=2, height=1, clock_hz=1e9, global_bytes_per_s=bytes_per_cycle * 1e9,
+                        global_latency=latency,
+                        hop_latency=0, cost_cycles=costs, op_cycles={"li": 0, "add": 0})
+    dev = ws.Device(spec)
+    d_in, d_out = dev.to_device(np.array([5, 7], np.int32)), dev.to_device(np.zeros(2, np.int32))
+    stats = dev.launch(assemble(WAKE_AT_ONCE, name="wake_at_once"), (1, 1), (2, 1), [d_in, d_out])
+    return d_out.copy_to_host(), stats
+
+
+def test_a_load_that_completes_in_its_issue_cycle_is_refused_and_the_least_latency_follows_the_rule(monkeypatch):
+    """With `global_latency` 0 (accepted before review47) PE 1's load completed at its issue cycle 1, so PE 0,
+    woken by it, loaded and stored at cycle 1 too: its load's key (1, PE 0) precedes PE 1's, yet PE 1's had
+    already been served (at 4 bytes a cycle: 8 bytes by cycle 1, where the rule gives PE 1 cycle 2), and PE 1's load,
+    which should see a store issued at its own cycle, could not. No causal run can honour that: the spec
+    refuses it. With any positive latency the wake-up comes after the load's cycle; here the rule holds under
+    every strategy and PE 1 reads the word as it was."""
+    with pytest.raises(ws.SpecError, match="global_latency"):
+        ws.WaferSpec(width=2, height=1, global_latency=0)
+    for latency in (0.5, 1):
+        for strategy in (REFERENCE, FAST):
+            with forced(strategy):
+                (out, stats), accesses, halts = recorded_launch(lambda: wake_at_once_launch(latency), monkeypatch)
+            np.testing.assert_array_equal(out, [5 + 7, 7])
+            delayed_loads, _ = check_against_the_rule(stats, accesses, halts)
+            assert delayed_loads  # (the bandwidth binds: PE 0's load waits for PE 1's bytes)
+        run_every_strategy(lambda: wake_at_once_launch(latency))
+
+
+@st.composite
+def free_instruction_launches(draw):
+    """`launches()` with most instruction classes free (issue cost 0, or half a cycle), the least latencies (half a
+    cycle to three) and the bandwidth binding: loads and accesses of several PEs and groups tie at one cycle."""
+    spec, grid, block = draw(launches())
+    costs = {name: draw(st.sampled_from([0, 0, 0.5, 1])) for name in spec.cost_cycles}
+    spec = dataclasses.replace(spec, global_latency=draw(st.sampled_from([0.5, 1, 3])),
+                               global_bytes_per_s=draw(st.sampled_from([3e7, 1.7e9, 3.4e9])), cost_cycles=costs)
+    return spec, grid, block
+
+
+@FUZZ
+@given(data=st.data(), setup=free_instruction_launches(), seed=st.integers(0, 2**16))
+def test_random_programs_of_free_instructions_follow_the_rule_under_every_strategy(data, setup, seed):
+    """(review47: tie paths of `_next_group`, zero costs, the least latencies, waves.)"""
+    spec, grid, block = setup
+    single_wave = Placement(spec, grid, block).waves == 1
+    source = data.draw(isa_programs(spec.fifo_depth, block, single_wave), label="source")
+    inputs = input_words(seed)
+    try:
+        run_every_strategy(lambda: run_program(source, spec, grid, block, inputs), [REFERENCE, FAST])
+    except ws.WaferError:
+        return
+    with pytest.MonkeyPatch.context() as monkeypatch, forced(FAST):
+        try:  # (one wave: each PE's finishing cycle is its statistics' sum)
+            (_, stats), accesses, halts = recorded_launch(
+                lambda: run_program(source, spec, grid if single_wave else (1, 1), block, inputs), monkeypatch)
+        except ws.WaferError:
+            return
+    check_against_the_rule(stats, accesses, halts)

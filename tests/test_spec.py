@@ -165,6 +165,7 @@ def test_device_loads_a_toml_path(tmp_path):
     ({"clock_hz": 0.0}, "clock_hz"),
     ({"global_bytes_per_s": -1.0}, "global_bytes_per_s"),
     ({"global_latency": -5}, "global_latency"),
+    ({"global_latency": 0}, "global_latency"),
     ({"clock_hz": float("nan")}, "clock_hz"),
     ({"width": 4.0}, "width"),
     ({"width": True}, "width"),

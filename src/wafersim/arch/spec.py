@@ -278,9 +278,12 @@ class WaferSpec:
              f"must be between 1 and {MAX_CHANNELS} (5-bit channel fields)")
         need(is_int(self.fifo_depth) and self.fifo_depth >= 1, "fifo_depth", "must be >= 1 word")
         need(is_int(self.global_bytes) and self.global_bytes >= 4, "global_bytes", "must be >= 4 bytes")
-        for field in ("clock_hz", "link_words_per_cycle", "global_bytes_per_s"):
+        # (`global_latency` too: a load completing in its own issue cycle could wake a PE that then stores or loads
+        # at that cycle, before the load in the memory and bandwidth orders, which no causal run can honour:
+        # docs/timing.md, review47)
+        for field in ("clock_hz", "link_words_per_cycle", "global_bytes_per_s", "global_latency"):
             need(is_num(getattr(self, field)) and getattr(self, field) > 0, field, "must be a positive number")
-        for field in ("hop_latency", "ramp_latency", "global_latency", "host_transfer_latency_s", "barrier_base_cycles",
+        for field in ("hop_latency", "ramp_latency", "host_transfer_latency_s", "barrier_base_cycles",
                       "barrier_cycles_per_hop", "hop_energy_pj", "global_energy_pj_per_byte"):
             need(is_num(getattr(self, field)) and getattr(self, field) >= 0, field, "must be a number >= 0")
         for field in ("spare_cols", "spare_rows", "defect_seed"):

@@ -402,7 +402,10 @@ class OffWaferMixin:
         ins = self.ops[pc][0]
         if ins.op == "gld":
             return 4 * lanes.count
-        return 4 * int(lanes.get(self.regs[ins.c]).astype(np.int64).clip(0).sum())
+        words = lanes.get(self.regs[ins.c])
+        if lanes.idx is None and not lanes.is_full:  # (a mask or complement's `get` is every PE of its window)
+            words = words[lanes.as_mask()]
+        return 4 * int(words.astype(np.int64).clip(0).sum())
 
     def _bandwidth_limit(self, pc: int, group, issue: np.ndarray, first: float) -> float:
         """The lanes of `group` at the load at `pc` whose load issues before this cycle may run as far as the
